@@ -1,0 +1,36 @@
+# Thin wrapper around Meson; see README.md.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+
+.PHONY: all deps test unit guest integration lab asan demo bench clean
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+$(BUILD)/build.ninja:
+	@scripts/deps.sh build
+	meson setup $(BUILD)
+
+$(ASAN_BUILD)/build.ninja:
+	@scripts/deps.sh build
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+deps:
+	scripts/deps.sh all
+
+asan: $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+
+# Everything: unit, guest and integration tests on the normal and the
+# sanitizer build, then the lab (real kernel boots).
+test: all asan
+	scripts/test.sh
+
+demo: all
+	scripts/demo.sh
+
+bench: all
+	bench/run.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs Hearth's Debian dependencies when they are missing.
+#   deps.sh build   - compiler, meson, libraries
+#   deps.sh lab     - QEMU, busybox, cpio: what the lab and demo need
+#   deps.sh all     - both
+set -euo pipefail
+what=${1:-all}
+build_pkgs=(gcc make meson ninja-build pkg-config libcmocka-dev)
+lab_pkgs=(qemu-system-x86 busybox-static cpio xz-utils zstd e2fsprogs)
+pkgs=()
+case "$what" in
+  build) pkgs=("${build_pkgs[@]}") ;;
+  lab) pkgs=("${lab_pkgs[@]}") ;;
+  all) pkgs=("${build_pkgs[@]}" "${lab_pkgs[@]}") ;;
+  *) echo "deps.sh: unknown set '$what' (build, lab, all)" >&2; exit 2 ;;
+esac
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps.sh: installing ${missing[*]}" >&2
+SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+$SUDO apt-get update -q >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

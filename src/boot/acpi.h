@@ -1,0 +1,45 @@
+/*
+ * ACPI tables generated at boot: RSDP, XSDT, FADT (hardware-reduced, with
+ * sleep control/status and reset registers), MADT and a DSDT.
+ */
+#ifndef HEARTH_BOOT_ACPI_H
+#define HEARTH_BOOT_ACPI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A virtio-mmio device the DSDT describes (_HID "LNRO0005"). */
+struct acpi_mmio_dev {
+	uint64_t base;
+	uint32_t size;
+	uint32_t gsi;
+};
+
+struct acpi_config {
+	unsigned int ncpus;          /* APIC IDs 0..ncpus-1 */
+	uint32_t ioapic_addr;
+	uint32_t lapic_addr;
+	uint16_t sleep_ctl_port;
+	uint16_t sleep_sts_port;
+	uint16_t reset_port;
+	uint8_t reset_value;
+	uint8_t s5_slp_typ;
+	uint16_t com1_port;
+	uint8_t com1_irq;
+	const struct acpi_mmio_dev *mmio_devs;
+	unsigned int n_mmio_devs;
+};
+
+/*
+ * Writes every table into buf, which is guest memory at guest-physical
+ * address gpa, size bytes long. The RSDP goes first, 16-byte aligned.
+ * Returns 0 and sets *rsdp_gpa, -EINVAL for a bad config, -ENOSPC when
+ * the tables do not fit.
+ */
+int acpi_build(uint8_t *buf, uint64_t gpa, size_t size, const struct acpi_config *cfg,
+	       uint64_t *rsdp_gpa);
+
+/* Sum of bytes mod 256; a valid table sums to 0. */
+uint8_t acpi_checksum(const uint8_t *data, size_t len);
+
+#endif

@@ -1,0 +1,138 @@
+/* Linux x86 boot protocol (Documentation/arch/x86/boot.rst), 64-bit entry. */
+#include <asm/bootparam.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "boot/layout.h"
+#include "boot/loader.h"
+
+#define SETUP_HDR_OFF 0x1f1
+#define BOOT_FLAG 0xaa55
+#define HDRS_MAGIC 0x53726448 /* "HdrS" */
+#define MIN_VERSION 0x0206    /* cmdline_size, 32-bit boot */
+
+int bzimage_parse(const uint8_t *data, size_t size, struct kernel_image *img,
+		  char err[LOADER_ERR_MAX])
+{
+	struct setup_header hdr;
+	size_t setup_sects;
+
+	if (size < SETUP_HDR_OFF + sizeof(hdr)) {
+		snprintf(err, LOADER_ERR_MAX, "too small to be a Linux kernel (%zu bytes)", size);
+		return -EINVAL;
+	}
+	memcpy(&hdr, data + SETUP_HDR_OFF, sizeof(hdr));
+	if (hdr.boot_flag != BOOT_FLAG || hdr.header != HDRS_MAGIC) {
+		snprintf(err, LOADER_ERR_MAX,
+			 "not a Linux bzImage or ELF vmlinux (no boot-protocol 'HdrS' signature)");
+		return -EINVAL;
+	}
+	if (hdr.version < MIN_VERSION) {
+		snprintf(err, LOADER_ERR_MAX,
+			 "boot protocol %u.%02u is too old (2.06 or newer needed)",
+			 hdr.version >> 8, hdr.version & 0xff);
+		return -EINVAL;
+	}
+	if (!(hdr.loadflags & LOADED_HIGH)) {
+		snprintf(err, LOADER_ERR_MAX, "a zImage (loads low); only bzImage is supported");
+		return -EINVAL;
+	}
+	if (hdr.version >= 0x020c && !(hdr.xloadflags & XLF_KERNEL_64)) {
+		snprintf(err, LOADER_ERR_MAX, "kernel has no 64-bit entry point (32-bit kernel?)");
+		return -EINVAL;
+	}
+	setup_sects = hdr.setup_sects ? hdr.setup_sects : 4;
+	if ((setup_sects + 1) * 512 >= size) {
+		snprintf(err, LOADER_ERR_MAX,
+			 "truncated: setup is %zu bytes but the file has only %zu",
+			 (setup_sects + 1) * 512, size);
+		return -EINVAL;
+	}
+	if (hdr.relocatable_kernel &&
+	    (hdr.kernel_alignment == 0 || (hdr.kernel_alignment & (hdr.kernel_alignment - 1)))) {
+		snprintf(err, LOADER_ERR_MAX, "bad kernel_alignment 0x%x (not a power of two)",
+			 hdr.kernel_alignment);
+		return -EINVAL;
+	}
+	/*
+	 * syssize counts 16-byte paragraphs of the protected-mode part; a file
+	 * shorter than that was cut off in transit.
+	 */
+	if ((uint64_t)hdr.syssize * 16 > size - (setup_sects + 1) * 512) {
+		snprintf(err, LOADER_ERR_MAX,
+			 "truncated: header promises %llu bytes of kernel, file has %zu",
+			 (unsigned long long)hdr.syssize * 16, size - (setup_sects + 1) * 512);
+		return -EINVAL;
+	}
+
+	memset(img, 0, sizeof(*img));
+	img->kind = KERNEL_BZIMAGE;
+	img->setup_size = (setup_sects + 1) * 512;
+	img->version = hdr.version;
+	img->cmdline_max = hdr.cmdline_size;
+	img->initrd_addr_max = hdr.initrd_addr_max ? hdr.initrd_addr_max : 0x37ffffff;
+	img->relocatable = hdr.relocatable_kernel;
+	img->kernel_alignment = hdr.kernel_alignment;
+	img->pref_address = hdr.version >= 0x020a ? hdr.pref_address : LAYOUT_KERNEL_LOAD;
+	img->init_size = hdr.version >= 0x020a ? hdr.init_size : 0;
+	return 0;
+}
+
+/*
+ * The protocol has the loader copy the image's own setup header, whose end
+ * the jump at 0x200 gives, and then edit it.
+ */
+static void copy_setup_header(const struct kernel_image *img, struct boot_params *bp)
+{
+	size_t n = 0x202 + img->data[0x201] - SETUP_HDR_OFF;
+
+	if (n > sizeof(bp->hdr))
+		n = sizeof(bp->hdr);
+	memcpy(&bp->hdr, img->data + SETUP_HDR_OFF, n);
+}
+
+int bzimage_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_plan *plan,
+		 char err[LOADER_ERR_MAX])
+{
+	size_t payload = img->size - img->setup_size;
+	uint64_t load = img->relocatable ? LAYOUT_KERNEL_LOAD : img->pref_address;
+	uint64_t footprint = payload > img->init_size ? payload : img->init_size;
+	struct boot_params *bp;
+	void *dst;
+
+	/* The decompressor works in place, so the whole init_size must be RAM. */
+	if (load + footprint > guest_mem_low_end(gm)) {
+		snprintf(err, LOADER_ERR_MAX,
+			 "kernel needs %llu MiB of RAM from 0x%llx to decompress; not enough --memory",
+			 (unsigned long long)((load + footprint) >> 20) + 1,
+			 (unsigned long long)load);
+		return -E2BIG;
+	}
+	dst = guest_mem_ptr(gm, load, payload);
+	if (!dst) {
+		snprintf(err, LOADER_ERR_MAX, "kernel does not fit in guest RAM; raise --memory");
+		return -E2BIG;
+	}
+	memcpy(dst, img->data + img->setup_size, payload);
+
+	bp = guest_mem_ptr(gm, LAYOUT_BOOT_PARAMS, sizeof(*bp));
+	if (!bp)
+		return -EFAULT;
+	memset(bp, 0, sizeof(*bp));
+	copy_setup_header(img, bp);
+	bp->hdr.type_of_loader = 0xff;
+	bp->hdr.loadflags &= (uint8_t)~(KEEP_SEGMENTS);
+	bp->hdr.loadflags |= CAN_USE_HEAP;
+	bp->hdr.heap_end_ptr = 0xfe00;
+	bp->hdr.vid_mode = 0xffff;
+	bp->hdr.code32_start = (uint32_t)load;
+
+	plan->entry = load + 0x200;
+	plan->params_gpa = LAYOUT_BOOT_PARAMS;
+	plan->pvh = 0;
+	plan->kernel_start = load;
+	plan->kernel_end = load + footprint;
+	return 0;
+}

@@ -1,0 +1,42 @@
+/*
+ * The guest-physical and port layout Hearth presents. One place, so the
+ * boot code, ACPI tables and devices cannot disagree.
+ */
+#ifndef HEARTH_BOOT_LAYOUT_H
+#define HEARTH_BOOT_LAYOUT_H
+
+/* Low memory used by the loader (all below the 640 KiB EBDA line). */
+#define LAYOUT_GDT 0x1000ull
+#define LAYOUT_PML4 0x2000ull
+#define LAYOUT_PDPT 0x3000ull
+#define LAYOUT_PD 0x4000ull       /* four pages: 4 GiB of 2 MiB mappings */
+#define LAYOUT_BOOT_PARAMS 0x8000ull
+#define LAYOUT_BOOT_STACK 0x8ff0ull  /* for ELF test guests */
+#define LAYOUT_CMDLINE 0x20000ull
+#define LAYOUT_CMDLINE_MAX 0x10000ull
+#define LAYOUT_EBDA 0x9fc00ull
+
+/* ACPI tables live in the BIOS area the kernel scans for the RSDP. */
+#define LAYOUT_ACPI_BASE 0xe0000ull
+#define LAYOUT_ACPI_SIZE 0x20000ull
+
+#define LAYOUT_KERNEL_LOAD 0x100000ull /* 1 MiB, protocol's default */
+
+/* The 32-bit hole: [3 GiB, 4 GiB) is never RAM. */
+#define LAYOUT_MMIO_HOLE_START 0xc0000000ull
+#define LAYOUT_MMIO_HOLE_END 0x100000000ull
+#define LAYOUT_VIRTIO_MMIO_BASE 0xd0000000ull /* 4 KiB per device */
+#define LAYOUT_VIRTIO_MMIO_STRIDE 0x1000ull
+#define LAYOUT_IOAPIC 0xfec00000ull
+#define LAYOUT_LAPIC 0xfee00000ull
+
+/* Ports. */
+#define PORT_COM1 0x3f8
+#define IRQ_COM1 4
+#define PORT_ACPI_SLEEP_CTL 0x600 /* FADT SLEEP_CONTROL_REG, 8 bits */
+#define PORT_ACPI_SLEEP_STS 0x601 /* FADT SLEEP_STATUS_REG, 8 bits */
+#define PORT_ACPI_RESET 0x602     /* FADT RESET_REG, 8 bits */
+#define ACPI_RESET_VALUE 0x1
+#define ACPI_S5_SLP_TYP 5         /* \_S5 value and the SLP_TYP we accept */
+
+#endif

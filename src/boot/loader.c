@@ -1,0 +1,211 @@
+#include "boot/loader.h"
+
+#include <asm/bootparam.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "boot/e820.h"
+#include "boot/layout.h"
+
+/* Nothing a stock kernel ships comes close; beyond this it is not a kernel. */
+#define KERNEL_FILE_MAX (512ull << 20)
+
+static int read_fully(int fd, uint8_t *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = read(fd, buf + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO; /* file shrank under us */
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int open_regular(const char *path, int *fd_out, uint64_t *size_out, char *err,
+			size_t errlen)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open: %s", strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "not a regular file");
+		close(fd);
+		return -EINVAL;
+	}
+	*fd_out = fd;
+	*size_out = (uint64_t)st.st_size;
+	return 0;
+}
+
+int loader_open(const char *path, struct kernel_image *img, char err[LOADER_ERR_MAX])
+{
+	uint64_t size;
+	uint8_t *data;
+	int fd, ret;
+
+	memset(img, 0, sizeof(*img));
+	ret = open_regular(path, &fd, &size, err, LOADER_ERR_MAX);
+	if (ret)
+		return ret;
+	if (size == 0 || size > KERNEL_FILE_MAX) {
+		snprintf(err, LOADER_ERR_MAX, size ? "too large to be a kernel (%llu bytes)"
+						   : "empty file (%llu bytes)",
+			 (unsigned long long)size);
+		ret = -EINVAL;
+		goto err_close;
+	}
+	data = malloc(size);
+	if (!data) {
+		ret = -ENOMEM;
+		snprintf(err, LOADER_ERR_MAX, "out of memory reading it");
+		goto err_close;
+	}
+	ret = read_fully(fd, data, size);
+	if (ret) {
+		snprintf(err, LOADER_ERR_MAX, "read failed: %s", strerror(-ret));
+		goto err_free;
+	}
+	if (size >= 4 && memcmp(data, "\177ELF", 4) == 0)
+		ret = elf_parse(data, size, img, err);
+	else
+		ret = bzimage_parse(data, size, img, err);
+	if (ret)
+		goto err_free;
+	img->data = data;
+	img->size = size;
+	close(fd);
+	return 0;
+
+err_free:
+	free(data);
+err_close:
+	close(fd);
+	return ret;
+}
+
+void loader_close(struct kernel_image *img)
+{
+	free(img->data);
+	img->data = NULL;
+}
+
+/*
+ * The initrd goes as high as allowed (below initrd_addr_max and the end of
+ * low RAM), page aligned, clear of the kernel's decompression footprint.
+ */
+static int load_initrd(const char *path, uint64_t addr_max, struct guest_mem *gm,
+		       struct boot_plan *plan, char err[LOADER_ERR_MAX])
+{
+	uint64_t size, top, gpa;
+	char why[LOADER_ERR_MAX / 2];
+	int fd, ret;
+	void *dst;
+
+	ret = open_regular(path, &fd, &size, why, sizeof(why));
+	if (ret) {
+		snprintf(err, LOADER_ERR_MAX, "initrd %s: %s", path, why);
+		return ret;
+	}
+	top = guest_mem_low_end(gm);
+	if (top > addr_max + 1)
+		top = addr_max + 1;
+	if (size == 0) {
+		snprintf(err, LOADER_ERR_MAX, "initrd %s is empty", path);
+		close(fd);
+		return -EINVAL;
+	}
+	if (size > top || ((top - size) & ~0xfffull) < plan->kernel_end) {
+		snprintf(err, LOADER_ERR_MAX,
+			 "initrd %s (%llu MiB) does not fit below 0x%llx beside the kernel; raise --memory",
+			 path, (unsigned long long)(size >> 20), (unsigned long long)top);
+		close(fd);
+		return -E2BIG;
+	}
+	gpa = (top - size) & ~0xfffull;
+	dst = guest_mem_ptr(gm, gpa, size);
+	ret = dst ? read_fully(fd, dst, size) : -EFAULT;
+	close(fd);
+	if (ret) {
+		snprintf(err, LOADER_ERR_MAX, "initrd %s: read failed: %s", path, strerror(-ret));
+		return ret;
+	}
+	plan->initrd_gpa = gpa;
+	plan->initrd_size = size;
+	return 0;
+}
+
+static int fill_boot_params(struct guest_mem *gm, const struct boot_plan *plan,
+			    uint64_t rsdp_gpa, char err[LOADER_ERR_MAX])
+{
+	struct boot_params *bp = guest_mem_ptr(gm, plan->params_gpa, sizeof(*bp));
+	int n;
+
+	if (!bp)
+		return -EFAULT;
+	bp->hdr.boot_flag = 0xaa55;
+	bp->hdr.header = 0x53726448;
+	bp->hdr.cmd_line_ptr = (uint32_t)plan->cmdline_gpa;
+	bp->ext_cmd_line_ptr = (uint32_t)(plan->cmdline_gpa >> 32);
+	bp->hdr.ramdisk_image = (uint32_t)plan->initrd_gpa;
+	bp->hdr.ramdisk_size = (uint32_t)plan->initrd_size;
+	bp->ext_ramdisk_image = (uint32_t)(plan->initrd_gpa >> 32);
+	bp->ext_ramdisk_size = (uint32_t)(plan->initrd_size >> 32);
+	bp->acpi_rsdp_addr = rsdp_gpa;
+	n = e820_build(gm, bp->e820_table, E820_MAX_ENTRIES_ZEROPAGE);
+	if (n < 0) {
+		snprintf(err, LOADER_ERR_MAX, "cannot build the e820 map: %s", strerror(-n));
+		return n;
+	}
+	bp->e820_entries = (uint8_t)n;
+	return 0;
+}
+
+int loader_load(const struct kernel_image *img, struct guest_mem *gm, const char *initrd_path,
+		const char *cmdline, uint64_t rsdp_gpa, struct boot_plan *plan,
+		char err[LOADER_ERR_MAX])
+{
+	size_t len = strlen(cmdline);
+	size_t max = LAYOUT_CMDLINE_MAX - 1;
+	int ret;
+
+	memset(plan, 0, sizeof(*plan));
+	if (img->kind == KERNEL_BZIMAGE && img->cmdline_max && img->cmdline_max < max)
+		max = img->cmdline_max;
+	if (len > max) {
+		snprintf(err, LOADER_ERR_MAX, "--cmdline is %zu bytes; this kernel accepts at most %zu",
+			 len, max);
+		return -E2BIG;
+	}
+	ret = img->kind == KERNEL_BZIMAGE ? bzimage_load(img, gm, plan, err)
+					  : elf_load(img, gm, plan, err);
+	if (ret)
+		return ret;
+	if (guest_mem_write(gm, LAYOUT_CMDLINE, cmdline, len + 1))
+		return -EFAULT;
+	plan->cmdline_gpa = LAYOUT_CMDLINE;
+	if (initrd_path) {
+		uint64_t addr_max = img->kind == KERNEL_BZIMAGE ? img->initrd_addr_max
+								 : LAYOUT_MMIO_HOLE_START - 1;
+		ret = load_initrd(initrd_path, addr_max, gm, plan, err);
+		if (ret)
+			return ret;
+	}
+	if (plan->pvh)
+		return elf_pvh_fill(gm, plan, rsdp_gpa, err);
+	return fill_boot_params(gm, plan, rsdp_gpa, err);
+}

@@ -1,0 +1,77 @@
+/*
+ * Kernel image loading: identify and validate the file (bzImage or ELF
+ * vmlinux) before any KVM state exists, then place it, the initrd, the
+ * command line and the zero page in guest memory.
+ */
+#ifndef HEARTH_BOOT_LOADER_H
+#define HEARTH_BOOT_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mem/guest_mem.h"
+
+enum kernel_kind { KERNEL_BZIMAGE, KERNEL_ELF64, KERNEL_ELF_PVH };
+
+#define LOADER_ERR_MAX 256
+
+struct kernel_image {
+	enum kernel_kind kind;
+	uint8_t *data; /* whole file */
+	size_t size;
+	/* bzImage */
+	size_t setup_size;       /* real-mode part, (setup_sects + 1) * 512 */
+	uint16_t version;
+	uint32_t cmdline_max;    /* excluding the NUL */
+	uint32_t initrd_addr_max;
+	uint32_t init_size;
+	uint32_t kernel_alignment;
+	uint64_t pref_address;
+	int relocatable;
+	/* ELF */
+	uint64_t entry;          /* 64-bit entry, or the PVH 32-bit entry */
+};
+
+/* Where things went; the vCPU setup reads entry and params. */
+struct boot_plan {
+	uint64_t entry;
+	uint64_t params_gpa;      /* boot_params, or hvm_start_info for PVH */
+	int pvh;                  /* enter in 32-bit protected mode */
+	uint64_t kernel_start, kernel_end;
+	uint64_t initrd_gpa, initrd_size;
+	uint64_t cmdline_gpa;
+};
+
+/*
+ * Reads and validates path. On failure returns -errno and writes one
+ * human-readable line (without the file name) into err.
+ */
+int loader_open(const char *path, struct kernel_image *img, char err[LOADER_ERR_MAX]);
+void loader_close(struct kernel_image *img);
+
+/* Validators on an in-memory image; exposed for unit tests and fuzzing. */
+int bzimage_parse(const uint8_t *data, size_t size, struct kernel_image *img,
+		  char err[LOADER_ERR_MAX]);
+int elf_parse(const uint8_t *data, size_t size, struct kernel_image *img,
+	      char err[LOADER_ERR_MAX]);
+
+/*
+ * Places kernel, initrd (path may be NULL), command line, e820 and boot
+ * parameters. rsdp_gpa goes into the zero page. -E2BIG / -ENOSPC with err
+ * set when something does not fit in guest RAM.
+ */
+int loader_load(const struct kernel_image *img, struct guest_mem *gm, const char *initrd_path,
+		const char *cmdline, uint64_t rsdp_gpa, struct boot_plan *plan,
+		char err[LOADER_ERR_MAX]);
+
+/* Loaders of each format, called by loader_load. */
+int bzimage_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_plan *plan,
+		 char err[LOADER_ERR_MAX]);
+int elf_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_plan *plan,
+	     char err[LOADER_ERR_MAX]);
+
+/* PVH: writes hvm_start_info (with memmap, cmdline, initrd module). */
+int elf_pvh_fill(struct guest_mem *gm, const struct boot_plan *plan, uint64_t rsdp_gpa,
+		 char err[LOADER_ERR_MAX]);
+
+#endif

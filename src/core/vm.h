@@ -1,0 +1,60 @@
+/* The VM: lifecycle from configuration to exit code. */
+#ifndef HEARTH_CORE_VM_H
+#define HEARTH_CORE_VM_H
+
+#include <stdint.h>
+
+#include "boot/loader.h"
+#include "core/bus.h"
+#include "core/kvm.h"
+#include "mem/guest_mem.h"
+#include "util/cli.h"
+
+struct vcpu;
+struct serial;
+struct i8042;
+struct rtc;
+struct acpi_pm;
+
+enum vm_stop_reason {
+	VM_RUNNING = 0,
+	VM_STOP_POWEROFF,
+	VM_STOP_REBOOT,
+	VM_STOP_FAILURE,   /* a vCPU hit an error exit */
+	VM_STOP_HOST,      /* Ctrl-A x, SIGINT, SIGTERM */
+};
+
+struct vm {
+	struct kvm kvm;
+	int fd;
+	struct guest_mem mem;
+	struct bus bus;
+	struct vcpu **vcpus;
+	unsigned int ncpus;
+	struct kvm_cpuid2 *cpuid;
+	struct boot_plan plan;
+	int stop_reason;   /* enum vm_stop_reason, set once atomically */
+	int stop_efd;      /* eventfd: the I/O loop wakes when the VM stops */
+	char stop_detail[64];
+	struct serial *serial;
+	struct i8042 *i8042;
+	struct rtc *rtc;
+	struct acpi_pm *acpi_pm;
+};
+
+/* Validates and loads everything; exits through die_code before the guest runs. */
+int vm_create(struct vm *vm, const struct cli_config *cfg, const struct kernel_image *img);
+
+/* Runs until the guest or the host stops it; returns the process exit code. */
+int vm_run(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* Any thread: the first reason wins; vCPUs are kicked and the I/O loop woken. */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *detail);
+
+static inline int vm_stopping(const struct vm *vm)
+{
+	return __atomic_load_n(&vm->stop_reason, __ATOMIC_ACQUIRE) != VM_RUNNING;
+}
+
+#endif

@@ -1,0 +1,275 @@
+/*
+ * i8042 keyboard controller at ports 0x60 (data) and 0x64 (status and
+ * command), with no keyboard or mouse behind it. It exists so that the
+ * "pulse the reset line" reboot path works and so a probing driver sees a
+ * sane, idle controller: the input buffer is always empty, the output
+ * buffer holds only the answers to controller commands.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "devices/platform.h"
+#include "util/log.h"
+
+#define I8042_DATA_PORT 0x60
+#define I8042_CMD_PORT 0x64
+
+#define STS_OBF 0x01  /* output buffer full: data waits at 0x60 */
+#define STS_IBF 0x02  /* input buffer full; never, we consume at once */
+#define STS_SYS 0x04  /* system flag, mirrors command byte bit 2 */
+#define STS_CMD 0x08  /* last write went to 0x64 */
+#define STS_UNLOCKED 0x10
+
+#define CB_SYS 0x04
+#define CB_KBD_DISABLE 0x10
+#define CB_AUX_DISABLE 0x20
+/* Keyboard interrupt on, system flag set, translation on: as firmware leaves it. */
+#define CB_DEFAULT 0x45
+
+#define CMD_READ_CB 0x20
+#define CMD_WRITE_CB 0x60
+#define CMD_AUX_DISABLE 0xa7
+#define CMD_AUX_ENABLE 0xa8
+#define CMD_AUX_TEST 0xa9
+#define CMD_SELF_TEST 0xaa
+#define CMD_KBD_TEST 0xab
+#define CMD_KBD_DISABLE 0xad
+#define CMD_KBD_ENABLE 0xae
+#define CMD_READ_INPUT 0xc0
+#define CMD_READ_OUTPUT 0xd0
+#define CMD_WRITE_OUTPUT 0xd1
+#define CMD_WRITE_KBD_OBUF 0xd2
+#define CMD_WRITE_AUX_OBUF 0xd3
+#define CMD_WRITE_AUX 0xd4
+
+#define SELF_TEST_OK 0x55
+#define IFACE_TEST_OK 0x00
+/* Output port: bit 0 is the CPU reset line (active low), bit 1 the A20 gate. */
+#define OUTPORT_RESET_N 0x01
+#define OUTPORT_IDLE 0x03
+
+struct i8042 {
+	pthread_mutex_t lock;
+	struct power_sink sink;
+	uint8_t cmd_byte;
+	uint8_t outbuf;
+	bool obf;
+	bool last_was_cmd;
+	uint8_t pending; /* command waiting for its data byte at 0x60, or 0 */
+};
+
+static struct ratelimit i8042_rl = RATELIMIT_INIT(5);
+
+static void i8042_respond(struct i8042 *dev, uint8_t v)
+{
+	dev->outbuf = v;
+	dev->obf = true;
+}
+
+/* Returns true when the command pulses the CPU reset line. */
+static bool i8042_command(struct i8042 *dev, uint8_t cmd)
+{
+	/* 0xf0-0xff pulse output port bits whose mask bit is 0; bit 0 is reset. */
+	if ((cmd & 0xf0) == 0xf0)
+		return !(cmd & 0x01);
+	if (cmd >= 0x21 && cmd <= 0x3f) { /* read controller RAM */
+		i8042_respond(dev, 0);
+		return false;
+	}
+	if (cmd >= 0x61 && cmd <= 0x7f) { /* write controller RAM: swallow the byte */
+		dev->pending = cmd;
+		return false;
+	}
+
+	switch (cmd) {
+	case CMD_READ_CB:
+		i8042_respond(dev, dev->cmd_byte);
+		break;
+	case CMD_WRITE_CB:
+	case CMD_WRITE_OUTPUT:
+	case CMD_WRITE_KBD_OBUF:
+	case CMD_WRITE_AUX_OBUF:
+	case CMD_WRITE_AUX:
+		dev->pending = cmd;
+		break;
+	case CMD_AUX_DISABLE:
+		dev->cmd_byte |= CB_AUX_DISABLE;
+		break;
+	case CMD_AUX_ENABLE:
+		dev->cmd_byte &= ~CB_AUX_DISABLE;
+		break;
+	case CMD_KBD_DISABLE:
+		dev->cmd_byte |= CB_KBD_DISABLE;
+		break;
+	case CMD_KBD_ENABLE:
+		dev->cmd_byte &= ~CB_KBD_DISABLE;
+		break;
+	case CMD_SELF_TEST:
+		dev->cmd_byte |= CB_SYS;
+		i8042_respond(dev, SELF_TEST_OK);
+		break;
+	case CMD_KBD_TEST:
+	case CMD_AUX_TEST:
+		i8042_respond(dev, IFACE_TEST_OK);
+		break;
+	case CMD_READ_INPUT:
+		i8042_respond(dev, 0);
+		break;
+	case CMD_READ_OUTPUT:
+		i8042_respond(dev, OUTPORT_IDLE);
+		break;
+	default:
+		log_ratelimited(&i8042_rl, LOG_DEBUG, "i8042: command 0x%02x ignored", cmd);
+		break;
+	}
+	return false;
+}
+
+/* Returns true when the byte pulls the CPU reset line. */
+static bool i8042_data(struct i8042 *dev, uint8_t v)
+{
+	uint8_t cmd = dev->pending;
+
+	dev->pending = 0;
+	switch (cmd) {
+	case CMD_WRITE_CB:
+		dev->cmd_byte = v;
+		return false;
+	case CMD_WRITE_OUTPUT:
+		return !(v & OUTPORT_RESET_N);
+	case CMD_WRITE_KBD_OBUF:
+		i8042_respond(dev, v);
+		return false;
+	default:
+		/*
+		 * Controller RAM, the absent mouse, or a keyboard command with
+		 * no keyboard attached: nobody answers.
+		 */
+		return false;
+	}
+}
+
+static uint8_t i8042_read_port(struct i8042 *dev, bool cmd_port)
+{
+	uint8_t v;
+
+	pthread_mutex_lock(&dev->lock);
+	if (!cmd_port) {
+		/* Reading an empty buffer repeats the last byte, as the chip does. */
+		v = dev->outbuf;
+		dev->obf = false;
+	} else {
+		v = (dev->obf ? STS_OBF : 0) | (dev->cmd_byte & CB_SYS ? STS_SYS : 0) |
+		    (dev->last_was_cmd ? STS_CMD : 0) | STS_UNLOCKED;
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return v;
+}
+
+static void i8042_write_port(struct i8042 *dev, bool cmd_port, uint8_t v)
+{
+	bool reset;
+
+	pthread_mutex_lock(&dev->lock);
+	dev->last_was_cmd = cmd_port;
+	reset = cmd_port ? i8042_command(dev, v) : i8042_data(dev, v);
+	pthread_mutex_unlock(&dev->lock);
+
+	/* Outside the lock: the sink may stop vCPUs or take its own locks. */
+	if (reset) {
+		log_debug("i8042: reset pulse");
+		power_sink_raise(&dev->sink, POWER_RESET);
+	}
+}
+
+/* Both regions are one byte wide; the bus only hands us whole accesses. */
+static void i8042_fill(uint8_t *data, unsigned int len, uint8_t v)
+{
+	for (unsigned int i = 0; i < len; i++)
+		data[i] = i == 0 ? v : 0xff;
+}
+
+static void i8042_data_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	i8042_fill(data, len, i8042_read_port(opaque, false));
+}
+
+static void i8042_data_write(void *opaque, uint64_t offset, const uint8_t *data,
+			     unsigned int len)
+{
+	i8042_write_port(opaque, false, data[0]);
+}
+
+static void i8042_cmd_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	i8042_fill(data, len, i8042_read_port(opaque, true));
+}
+
+static void i8042_cmd_write(void *opaque, uint64_t offset, const uint8_t *data,
+			    unsigned int len)
+{
+	i8042_write_port(opaque, true, data[0]);
+}
+
+static const struct bus_region_ops i8042_data_ops = {
+	.read = i8042_data_read,
+	.write = i8042_data_write,
+};
+
+static const struct bus_region_ops i8042_cmd_ops = {
+	.read = i8042_cmd_read,
+	.write = i8042_cmd_write,
+};
+
+struct i8042 *i8042_create(struct bus *bus, struct power_sink sink)
+{
+	struct i8042 *dev;
+	int r;
+
+	if (!bus) {
+		errno = EINVAL;
+		return NULL;
+	}
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return NULL;
+	r = pthread_mutex_init(&dev->lock, NULL);
+	if (r)
+		goto err_free;
+	dev->sink = sink;
+	dev->cmd_byte = CB_DEFAULT;
+
+	/* Two one-port regions: 0x61 between them is KVM's speaker port. */
+	r = -bus_register(bus, BUS_PIO, I8042_DATA_PORT, 1, &i8042_data_ops, dev, "i8042-data");
+	if (r)
+		goto err_mutex;
+	r = -bus_register(bus, BUS_PIO, I8042_CMD_PORT, 1, &i8042_cmd_ops, dev, "i8042-cmd");
+	if (r)
+		goto err_leak;
+	return dev;
+
+err_leak:
+	/*
+	 * The bus cannot unregister, and the data port region still points
+	 * at dev; freeing it would leave the bus a dangling pointer.
+	 */
+	errno = r;
+	return NULL;
+
+err_mutex:
+	pthread_mutex_destroy(&dev->lock);
+err_free:
+	free(dev);
+	errno = r;
+	return NULL;
+}
+
+void i8042_destroy(struct i8042 *dev)
+{
+	if (!dev)
+		return;
+	pthread_mutex_destroy(&dev->lock);
+	free(dev);
+}

@@ -1,0 +1,192 @@
+/*
+ * Quiet answers for the ports a stock kernel touches at boot on a PC,
+ * where Hearth has no device: reads return what an empty ISA bus or an
+ * absent chip returns, writes vanish, nothing is logged. Without these,
+ * each probe would be an unclaimed access and a log line.
+ *
+ * Ports owned by KVM's in-kernel devices (PIC 0x20-0x21/0xa0-0xa1, PIT
+ * 0x40-0x43, speaker 0x61) and by Hearth's own devices (i8042, RTC, COM1,
+ * ACPI) are deliberately absent from the table.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "devices/platform.h"
+#include "util/log.h"
+
+/* Reset control register (Intel ICH/PCH), inside the PCI mechanism #1 window. */
+#define PCI_CONF1_BASE 0xcf8
+#define PCI_CONF1_LEN 8
+#define RST_CNT_OFFSET 1 /* port 0xcf9 */
+#define RST_CNT_SYS_RST 0x02
+#define RST_CNT_RST_CPU 0x04
+
+#define PORT92_A20 0x02
+
+struct legacy {
+	struct power_sink sink;
+	const struct bus *bus;
+	struct legacy *next;
+};
+
+/*
+ * The bus cannot unregister, so states live as long as their bus; the list
+ * keeps them reachable and lets legacy_destroy find them.
+ */
+static pthread_mutex_t legacy_list_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct legacy *legacy_list;
+
+static void legacy_fill(uint8_t *data, unsigned int len, uint8_t v)
+{
+	for (unsigned int i = 0; i < len; i++)
+		data[i] = v;
+}
+
+static void legacy_read_ones(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	legacy_fill(data, len, 0xff);
+}
+
+static void legacy_read_zero(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	legacy_fill(data, len, 0);
+}
+
+/* System control port A: A20 is always on; the fast-reset bit is not wired. */
+static void legacy_read_port92(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	legacy_fill(data, len, PORT92_A20);
+}
+
+static void legacy_ignore(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
+{
+}
+
+/* Absent hardware: the ISA data lines float high. */
+static const struct bus_region_ops legacy_absent_ops = {
+	.read = legacy_read_ones,
+	.write = legacy_ignore,
+};
+
+/* ELCR: every ISA IRQ edge-triggered. */
+static const struct bus_region_ops legacy_zero_ops = {
+	.read = legacy_read_zero,
+	.write = legacy_ignore,
+};
+
+static const struct bus_region_ops legacy_port92_ops = {
+	.read = legacy_read_port92,
+	.write = legacy_ignore,
+};
+
+/*
+ * There is no PCI host bridge: CONFIG_ADDRESS reads back all-ones, so the
+ * kernel's "write 0x80000000, read it back" probe fails. Only a byte
+ * access to 0xcf9 is the reset control register; a dword CONFIG_ADDRESS
+ * write also covers 0xcf9 and must not reset (0x80000400 has bit 2 set
+ * in that byte).
+ */
+static void legacy_pci_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	legacy_fill(data, len, offset == RST_CNT_OFFSET && len == 1 ? 0 : 0xff);
+}
+
+static void legacy_pci_write(void *opaque, uint64_t offset, const uint8_t *data,
+			     unsigned int len)
+{
+	struct legacy *l = opaque;
+
+	if (offset != RST_CNT_OFFSET || len != 1 || !(data[0] & RST_CNT_RST_CPU))
+		return;
+	log_debug("legacy: reset via port 0xcf9 (0x%02x)", data[0]);
+	power_sink_raise(&l->sink, POWER_RESET);
+}
+
+static const struct bus_region_ops legacy_pci_ops = {
+	.read = legacy_pci_read,
+	.write = legacy_pci_write,
+};
+
+struct legacy_range {
+	uint16_t base;
+	uint16_t len;
+	const struct bus_region_ops *ops;
+	const char *name;
+};
+
+static const struct legacy_range legacy_ranges[] = {
+	{ 0x000, 0x20, &legacy_absent_ops, "dma1" },
+	{ 0x080, 0x01, &legacy_absent_ops, "post" }, /* also the kernel's I/O delay port */
+	{ 0x087, 0x01, &legacy_absent_ops, "dma-page" },
+	{ 0x092, 0x01, &legacy_port92_ops, "port92" },
+	{ 0x0c0, 0x20, &legacy_absent_ops, "dma2" },
+	{ 0x170, 0x08, &legacy_absent_ops, "ide1" },
+	{ 0x1f0, 0x08, &legacy_absent_ops, "ide0" },
+	{ 0x278, 0x03, &legacy_absent_ops, "lpt2" },
+	{ 0x2e8, 0x08, &legacy_absent_ops, "com4" },
+	{ 0x2f8, 0x08, &legacy_absent_ops, "com2" },
+	{ 0x376, 0x01, &legacy_absent_ops, "ide1-ctl" },
+	{ 0x378, 0x03, &legacy_absent_ops, "lpt1" },
+	{ 0x3c0, 0x20, &legacy_absent_ops, "vga" },
+	{ 0x3e8, 0x08, &legacy_absent_ops, "com3" },
+	{ 0x3f6, 0x01, &legacy_absent_ops, "ide0-ctl" },
+	{ 0x4d0, 0x02, &legacy_zero_ops, "elcr" },
+};
+
+int legacy_create(struct bus *bus, struct power_sink sink)
+{
+	struct legacy *l;
+	int r;
+
+	if (!bus)
+		return -EINVAL;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->sink = sink;
+	l->bus = bus;
+
+	/* First, while nothing on the bus can point at l yet. */
+	r = bus_register(bus, BUS_PIO, PCI_CONF1_BASE, PCI_CONF1_LEN, &legacy_pci_ops, l,
+			 "pci-conf1-absent");
+	if (r < 0)
+		goto err_free;
+
+	pthread_mutex_lock(&legacy_list_lock);
+	l->next = legacy_list;
+	legacy_list = l;
+	pthread_mutex_unlock(&legacy_list_lock);
+
+	for (size_t i = 0; i < sizeof(legacy_ranges) / sizeof(legacy_ranges[0]); i++) {
+		const struct legacy_range *lr = &legacy_ranges[i];
+
+		r = bus_register(bus, BUS_PIO, lr->base, lr->len, lr->ops, NULL, lr->name);
+		if (r < 0) {
+			log_err("legacy: ports 0x%x-0x%x (%s): error %d", lr->base,
+				lr->base + lr->len - 1, lr->name, r);
+			return r;
+		}
+	}
+	return 0;
+
+err_free:
+	free(l);
+	return r;
+}
+
+void legacy_destroy(struct bus *bus)
+{
+	struct legacy **pp, *l;
+
+	pthread_mutex_lock(&legacy_list_lock);
+	for (pp = &legacy_list; (l = *pp);) {
+		if (l->bus == bus) {
+			*pp = l->next;
+			free(l);
+		} else {
+			pp = &l->next;
+		}
+	}
+	pthread_mutex_unlock(&legacy_list_lock);
+}

@@ -1,0 +1,33 @@
+/*
+ * The small legacy devices a stock kernel expects on a PC: i8042 (reset
+ * only), CMOS RTC, the ACPI power registers and the ports that are probed
+ * and must answer harmlessly.
+ */
+#ifndef HEARTH_DEVICES_PLATFORM_H
+#define HEARTH_DEVICES_PLATFORM_H
+
+#include "core/bus.h"
+#include "devices/power.h"
+
+struct i8042;
+struct rtc;
+struct acpi_pm;
+
+/* Ports 0x60 and 0x64. Command 0xfe raises POWER_RESET. */
+struct i8042 *i8042_create(struct bus *bus, struct power_sink sink);
+void i8042_destroy(struct i8042 *dev);
+
+/* Ports 0x70-0x71, the host's UTC time. */
+struct rtc *rtc_create(struct bus *bus);
+void rtc_destroy(struct rtc *dev);
+
+/* The FADT sleep control/status and reset registers (boot/layout.h). */
+struct acpi_pm *acpi_pm_create(struct bus *bus, struct power_sink sink);
+void acpi_pm_destroy(struct acpi_pm *dev);
+
+/* Quiet handlers for probed legacy ports, plus port 0xcf9 reset. */
+int legacy_create(struct bus *bus, struct power_sink sink);
+/* Frees legacy_create's state for bus; call before bus_destroy. Optional. */
+void legacy_destroy(struct bus *bus);
+
+#endif

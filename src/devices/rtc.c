@@ -1,0 +1,243 @@
+/*
+ * MC146818 CMOS RTC at ports 0x70 (index) and 0x71 (data). The clock
+ * registers are computed from the host's UTC time on every read, so there
+ * is no update cycle to emulate and nothing drifts. The guest cannot set
+ * the clock: time writes are dropped. The rest is 128 bytes of NVRAM.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "devices/platform.h"
+#include "util/log.h"
+
+#define RTC_PORT 0x70
+#define RTC_NR_PORTS 2
+#define RTC_NVRAM_SIZE 128
+#define RTC_INDEX_MASK 0x7f /* bit 7 of the index port masks NMI on a PC */
+
+#define RTC_SECONDS 0x00
+#define RTC_MINUTES 0x02
+#define RTC_HOURS 0x04
+#define RTC_WEEKDAY 0x06
+#define RTC_DAY 0x07
+#define RTC_MONTH 0x08
+#define RTC_YEAR 0x09
+#define RTC_REG_A 0x0a
+#define RTC_REG_B 0x0b
+#define RTC_REG_C 0x0c
+#define RTC_REG_D 0x0d
+#define RTC_CENTURY 0x32 /* the IBM PC convention, named in the FADT */
+
+#define REG_A_UIP 0x80
+#define REG_A_DEFAULT 0x26 /* 32.768 kHz time base, 1024 Hz periodic rate */
+#define REG_B_DM 0x04   /* binary rather than BCD */
+#define REG_B_24H 0x02
+#define REG_B_DEFAULT REG_B_24H
+#define REG_D_VRT 0x80
+#define HOUR_PM 0x80
+
+/*
+ * UIP rises 244 us before each update and stays up through the update
+ * cycle (at most 1984 us). Showing it for that slice of each host second
+ * keeps the promise guests rely on: after UIP reads 0 the time fields hold
+ * still for at least 244 us. For the rest of the second it reads 0.
+ */
+#define RTC_UIP_WINDOW_NS (244000L + 1984000L)
+
+struct rtc {
+	pthread_mutex_t lock;
+	uint8_t index;
+	uint8_t nvram[RTC_NVRAM_SIZE];
+};
+
+static struct ratelimit rtc_rl = RATELIMIT_INIT(5);
+
+static uint8_t rtc_to_bcd(unsigned int v)
+{
+	return (uint8_t)(((v / 10) % 10) << 4 | (v % 10));
+}
+
+static uint8_t rtc_encode(const struct rtc *dev, unsigned int v)
+{
+	return (dev->nvram[RTC_REG_B] & REG_B_DM) ? (uint8_t)v : rtc_to_bcd(v);
+}
+
+static uint8_t rtc_hours(const struct rtc *dev, int hour)
+{
+	unsigned int h12;
+
+	if (dev->nvram[RTC_REG_B] & REG_B_24H)
+		return rtc_encode(dev, (unsigned int)hour);
+	/* 12-hour mode: 12 AM is midnight, bit 7 flags PM. */
+	h12 = (unsigned int)(hour % 12 == 0 ? 12 : hour % 12);
+	return rtc_encode(dev, h12) | (hour >= 12 ? HOUR_PM : 0);
+}
+
+static uint8_t rtc_read_clock(const struct rtc *dev, uint8_t reg)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || !gmtime_r(&ts.tv_sec, &tm))
+		return 0;
+
+	switch (reg) {
+	case RTC_SECONDS:
+		/* A leap second's :60 is not a value the MC146818 can hold. */
+		return rtc_encode(dev, (unsigned int)(tm.tm_sec > 59 ? 59 : tm.tm_sec));
+	case RTC_MINUTES:
+		return rtc_encode(dev, (unsigned int)tm.tm_min);
+	case RTC_HOURS:
+		return rtc_hours(dev, tm.tm_hour);
+	case RTC_WEEKDAY:
+		return rtc_encode(dev, (unsigned int)tm.tm_wday + 1); /* Sunday is 1 */
+	case RTC_DAY:
+		return rtc_encode(dev, (unsigned int)tm.tm_mday);
+	case RTC_MONTH:
+		return rtc_encode(dev, (unsigned int)tm.tm_mon + 1);
+	case RTC_YEAR:
+		return rtc_encode(dev, (unsigned int)(tm.tm_year + 1900) % 100);
+	case RTC_CENTURY:
+		return rtc_encode(dev, (unsigned int)(tm.tm_year + 1900) / 100);
+	case RTC_REG_A:
+		return (dev->nvram[RTC_REG_A] & ~REG_A_UIP) |
+		       (ts.tv_nsec >= 1000000000L - RTC_UIP_WINDOW_NS ? REG_A_UIP : 0);
+	default:
+		return 0;
+	}
+}
+
+static bool rtc_is_clock(uint8_t reg)
+{
+	switch (reg) {
+	case RTC_SECONDS:
+	case RTC_MINUTES:
+	case RTC_HOURS:
+	case RTC_WEEKDAY:
+	case RTC_DAY:
+	case RTC_MONTH:
+	case RTC_YEAR:
+	case RTC_CENTURY:
+	case RTC_REG_A:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static uint8_t rtc_read_data(struct rtc *dev)
+{
+	uint8_t reg = dev->index;
+
+	if (rtc_is_clock(reg))
+		return rtc_read_clock(dev, reg);
+	switch (reg) {
+	case RTC_REG_C:
+		/* No interrupt sources are wired, so no flags are ever raised. */
+		return 0;
+	case RTC_REG_D:
+		return REG_D_VRT;
+	default:
+		return dev->nvram[reg];
+	}
+}
+
+static void rtc_write_data(struct rtc *dev, uint8_t v)
+{
+	uint8_t reg = dev->index;
+
+	switch (reg) {
+	case RTC_REG_A:
+		dev->nvram[reg] = v & ~REG_A_UIP;
+		break;
+	case RTC_REG_B:
+		/* Format bits take effect at once since fields are computed per read. */
+		dev->nvram[reg] = v;
+		break;
+	case RTC_REG_C:
+	case RTC_REG_D:
+		break; /* read-only */
+	default:
+		if (rtc_is_clock(reg)) {
+			log_ratelimited(&rtc_rl, LOG_DEBUG,
+					"rtc: guest write to clock register 0x%02x ignored", reg);
+			break;
+		}
+		dev->nvram[reg] = v;
+		break;
+	}
+}
+
+static void rtc_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	struct rtc *dev = opaque;
+
+	pthread_mutex_lock(&dev->lock);
+	for (unsigned int i = 0; i < len; i++) {
+		uint64_t port = offset + i;
+		/* The index register is write-only: the data bus floats. */
+		data[i] = port == 1 ? rtc_read_data(dev) : 0xff;
+	}
+	pthread_mutex_unlock(&dev->lock);
+}
+
+static void rtc_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
+{
+	struct rtc *dev = opaque;
+
+	pthread_mutex_lock(&dev->lock);
+	for (unsigned int i = 0; i < len; i++) {
+		uint64_t port = offset + i;
+		if (port == 0)
+			dev->index = data[i] & RTC_INDEX_MASK;
+		else if (port == 1)
+			rtc_write_data(dev, data[i]);
+	}
+	pthread_mutex_unlock(&dev->lock);
+}
+
+static const struct bus_region_ops rtc_ops = {
+	.read = rtc_read,
+	.write = rtc_write,
+};
+
+struct rtc *rtc_create(struct bus *bus)
+{
+	struct rtc *dev;
+	int r;
+
+	if (!bus) {
+		errno = EINVAL;
+		return NULL;
+	}
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return NULL;
+	r = pthread_mutex_init(&dev->lock, NULL);
+	if (r)
+		goto err_free;
+	dev->nvram[RTC_REG_A] = REG_A_DEFAULT;
+	dev->nvram[RTC_REG_B] = REG_B_DEFAULT;
+	r = -bus_register(bus, BUS_PIO, RTC_PORT, RTC_NR_PORTS, &rtc_ops, dev, "rtc");
+	if (r)
+		goto err_mutex;
+	return dev;
+
+err_mutex:
+	pthread_mutex_destroy(&dev->lock);
+err_free:
+	free(dev);
+	errno = r;
+	return NULL;
+}
+
+void rtc_destroy(struct rtc *dev)
+{
+	if (!dev)
+		return;
+	pthread_mutex_destroy(&dev->lock);
+	free(dev);
+}

@@ -1,0 +1,487 @@
+/*
+ * 8250/16550A UART, modelled closely enough that the stock Linux 8250
+ * driver autodetects a 16550A and runs it interrupt driven.
+ *
+ * The transmitter is infinitely fast: a byte written to THR reaches out_fd
+ * before the write returns, so THR and the shift register are always empty.
+ * The receiver shows the guest a 16-byte FIFO (or a 1-byte holding register
+ * with FIFOs off) in front of a larger host-side buffer, so the host never
+ * has to drop input: LSR.DR and the interrupts follow the data the guest
+ * can see.
+ */
+#include "devices/serial.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define UART_NR_REGS 8
+
+/* Register offsets. */
+#define UART_RBR 0 /* read, DLAB=0 */
+#define UART_THR 0 /* write, DLAB=0 */
+#define UART_DLL 0 /* DLAB=1 */
+#define UART_IER 1 /* DLAB=0 */
+#define UART_DLM 1 /* DLAB=1 */
+#define UART_IIR 2 /* read */
+#define UART_FCR 2 /* write */
+#define UART_LCR 3
+#define UART_MCR 4
+#define UART_LSR 5
+#define UART_MSR 6
+#define UART_SCR 7
+
+#define IER_ERBFI 0x01 /* received data available */
+#define IER_ETBEI 0x02 /* THR empty */
+#define IER_ELSI 0x04  /* receiver line status */
+#define IER_EDSSI 0x08 /* modem status */
+#define IER_MASK 0x0f  /* the rest read as zero on a 16550A */
+
+#define IIR_NO_INT 0x01
+#define IIR_MSI 0x00
+#define IIR_THRI 0x02
+#define IIR_RDI 0x04
+#define IIR_RLSI 0x06
+#define IIR_CTI 0x0c /* character timeout */
+#define IIR_FIFO_ON 0xc0
+
+#define FCR_ENABLE 0x01
+#define FCR_CLEAR_RX 0x02
+#define FCR_CLEAR_TX 0x04
+#define FCR_DMA 0x08
+#define FCR_TRIGGER 0xc0
+
+#define LCR_DLAB 0x80
+
+#define MCR_DTR 0x01
+#define MCR_RTS 0x02
+#define MCR_OUT1 0x04
+#define MCR_OUT2 0x08
+#define MCR_LOOP 0x10
+#define MCR_MASK 0x1f
+
+#define LSR_DR 0x01
+#define LSR_OE 0x02
+#define LSR_PE 0x04
+#define LSR_FE 0x08
+#define LSR_BI 0x10
+#define LSR_THRE 0x20
+#define LSR_TEMT 0x40
+#define LSR_ERRORS (LSR_OE | LSR_PE | LSR_FE | LSR_BI)
+
+#define MSR_DCTS 0x01
+#define MSR_DDSR 0x02
+#define MSR_TERI 0x04
+#define MSR_DDCD 0x08
+#define MSR_CTS 0x10
+#define MSR_DSR 0x20
+#define MSR_RI 0x40
+#define MSR_DCD 0x80
+#define MSR_DELTAS 0x0f
+
+#define UART_FIFO_DEPTH 16
+#define RX_BUF_SIZE 1024
+/*
+ * Tell the host to push again only once a useful amount of room has
+ * opened up, not after every byte the guest reads.
+ */
+#define RX_NOTIFY_ROOM (RX_BUF_SIZE / 4)
+
+struct serial {
+	pthread_mutex_t lock;
+	int out_fd;
+	int notify_fd;
+	struct irq_line irq;
+	int irq_level;
+
+	uint8_t ier, lcr, mcr, lsr, msr, scr, dll, dlm, fcr;
+	uint8_t rbr;       /* last byte read, returned again when the FIFO is empty */
+	/* lsr holds THRE/TEMT and the sticky error bits; DR is derived from rx_count. */
+	bool thr_ipending; /* THRE interrupt armed and not yet acknowledged */
+
+	uint8_t rx_buf[RX_BUF_SIZE];
+	size_t rx_head, rx_count;
+	bool rx_was_full; /* the host was turned away; owes it a notify */
+};
+
+static struct ratelimit serial_rl = RATELIMIT_INIT(5);
+
+static bool serial_fifo_on(const struct serial *s)
+{
+	return s->fcr & FCR_ENABLE;
+}
+
+static size_t serial_rx_depth(const struct serial *s)
+{
+	return serial_fifo_on(s) ? UART_FIFO_DEPTH : 1;
+}
+
+static size_t serial_rx_trigger(const struct serial *s)
+{
+	static const uint8_t levels[4] = { 1, 4, 8, 14 };
+
+	return serial_fifo_on(s) ? levels[(s->fcr & FCR_TRIGGER) >> 6] : 1;
+}
+
+/* The highest-priority enabled interrupt, as IIR bits 3:0. */
+static uint8_t serial_pending(const struct serial *s)
+{
+	if ((s->ier & IER_ELSI) && (s->lsr & LSR_ERRORS))
+		return IIR_RLSI;
+	if ((s->ier & IER_ERBFI) && s->rx_count) {
+		size_t visible = s->rx_count < serial_rx_depth(s) ? s->rx_count
+								 : serial_rx_depth(s);
+		/*
+		 * Below the trigger level a real FIFO reports a timeout after
+		 * four idle character times; the host has nothing more queued
+		 * for us now, so that time has effectively passed.
+		 */
+		return visible >= serial_rx_trigger(s) ? IIR_RDI : IIR_CTI;
+	}
+	if ((s->ier & IER_ETBEI) && s->thr_ipending)
+		return IIR_THRI;
+	if ((s->ier & IER_EDSSI) && (s->msr & MSR_DELTAS))
+		return IIR_MSI;
+	return IIR_NO_INT;
+}
+
+/*
+ * The line follows IIR exactly, so it falls whenever the guest's handler
+ * sees "no interrupt" and every later event is a fresh edge for the
+ * edge-triggered IOAPIC pin. On a PC, OUT2 enables the IRQ buffer; in
+ * loopback the OUT pins are forced inactive, which also disconnects it.
+ */
+static void serial_update_irq(struct serial *s)
+{
+	int level = serial_pending(s) != IIR_NO_INT && (s->mcr & MCR_OUT2) &&
+		    !(s->mcr & MCR_LOOP);
+	int r;
+
+	if (level == s->irq_level)
+		return;
+	s->irq_level = level;
+	r = irq_line_set(&s->irq, level);
+	if (r < 0)
+		log_ratelimited(&serial_rl, LOG_WARN, "serial: setting IRQ %u to %d: %s",
+				s->irq.gsi, level, strerror(-r));
+}
+
+/* Modem inputs: looped from MCR in loopback, otherwise an always-ready peer. */
+static uint8_t serial_modem_inputs(const struct serial *s)
+{
+	uint8_t m = 0;
+
+	if (!(s->mcr & MCR_LOOP))
+		return MSR_DCD | MSR_DSR | MSR_CTS;
+	if (s->mcr & MCR_RTS)
+		m |= MSR_CTS;
+	if (s->mcr & MCR_DTR)
+		m |= MSR_DSR;
+	if (s->mcr & MCR_OUT1)
+		m |= MSR_RI;
+	if (s->mcr & MCR_OUT2)
+		m |= MSR_DCD;
+	return m;
+}
+
+static void serial_update_msr(struct serial *s)
+{
+	uint8_t old = s->msr & ~MSR_DELTAS;
+	uint8_t now = serial_modem_inputs(s);
+	uint8_t delta = s->msr & MSR_DELTAS;
+
+	if ((old ^ now) & MSR_CTS)
+		delta |= MSR_DCTS;
+	if ((old ^ now) & MSR_DSR)
+		delta |= MSR_DDSR;
+	if ((old & MSR_RI) && !(now & MSR_RI))
+		delta |= MSR_TERI;
+	if ((old ^ now) & MSR_DCD)
+		delta |= MSR_DDCD;
+	s->msr = now | delta;
+}
+
+static void serial_rx_discard(struct serial *s, size_t n)
+{
+	if (n > s->rx_count)
+		n = s->rx_count;
+	s->rx_head = (s->rx_head + n) % RX_BUF_SIZE;
+	s->rx_count -= n;
+}
+
+/* Returns true when the host should be told there is room again. */
+static bool serial_rx_check_notify(struct serial *s)
+{
+	if (!s->rx_was_full || RX_BUF_SIZE - s->rx_count < RX_NOTIFY_ROOM)
+		return false;
+	s->rx_was_full = false;
+	return s->notify_fd >= 0;
+}
+
+static void serial_notify(int fd)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	do
+		r = write(fd, &one, sizeof(one));
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		log_ratelimited(&serial_rl, LOG_WARN, "serial: rx notify: %s", strerror(errno));
+}
+
+static void serial_transmit(struct serial *s, uint8_t byte)
+{
+	ssize_t r;
+
+	if (s->mcr & MCR_LOOP) {
+		/* The receiver hears the transmitter and nothing else. */
+		if (s->rx_count >= serial_rx_depth(s) || s->rx_count == RX_BUF_SIZE) {
+			s->lsr |= LSR_OE;
+			return;
+		}
+		s->rx_buf[(s->rx_head + s->rx_count) % RX_BUF_SIZE] = byte;
+		s->rx_count++;
+		return;
+	}
+	if (s->out_fd < 0)
+		return;
+	do
+		r = write(s->out_fd, &byte, 1);
+	while (r < 0 && errno == EINTR);
+	/* A slow or gone reader costs the guest bytes, never a stuck vCPU. */
+	if (r < 0)
+		log_ratelimited(&serial_rl, LOG_WARN, "serial: output dropped: %s",
+				strerror(errno));
+}
+
+static uint8_t serial_read_reg(struct serial *s, unsigned int reg, bool *notify)
+{
+	uint8_t v, iir;
+
+	switch (reg) {
+	case UART_RBR:
+		if (s->lcr & LCR_DLAB)
+			return s->dll;
+		if (s->rx_count) {
+			s->rbr = s->rx_buf[s->rx_head];
+			serial_rx_discard(s, 1);
+			*notify |= serial_rx_check_notify(s);
+		}
+		return s->rbr;
+	case UART_IER:
+		return (s->lcr & LCR_DLAB) ? s->dlm : s->ier;
+	case UART_IIR:
+		iir = serial_pending(s);
+		/* Reading IIR is the acknowledgement for THRE only. */
+		if (iir == IIR_THRI)
+			s->thr_ipending = false;
+		return iir | (serial_fifo_on(s) ? IIR_FIFO_ON : 0);
+	case UART_LCR:
+		return s->lcr;
+	case UART_MCR:
+		return s->mcr;
+	case UART_LSR:
+		v = s->lsr | (s->rx_count ? LSR_DR : 0);
+		s->lsr &= ~LSR_ERRORS;
+		return v;
+	case UART_MSR:
+		v = s->msr;
+		s->msr &= ~MSR_DELTAS;
+		return v;
+	case UART_SCR:
+	default:
+		return s->scr;
+	}
+}
+
+static void serial_write_fcr(struct serial *s, uint8_t v, bool *notify)
+{
+	/* FCR0 gates the other bits; toggling it empties both FIFOs. */
+	if ((v ^ s->fcr) & FCR_ENABLE)
+		v |= FCR_CLEAR_RX | FCR_CLEAR_TX;
+	if (v & FCR_CLEAR_RX) {
+		/*
+		 * Only what sits in the guest-visible FIFO is lost; the host
+		 * buffer behind it stands for bytes still on the wire.
+		 */
+		serial_rx_discard(s, serial_rx_depth(s));
+		*notify |= serial_rx_check_notify(s);
+	}
+	s->fcr = (v & FCR_ENABLE) ? (v & (FCR_ENABLE | FCR_DMA | FCR_TRIGGER)) : 0;
+}
+
+static void serial_write_reg(struct serial *s, unsigned int reg, uint8_t v, bool *notify)
+{
+	uint8_t old;
+
+	switch (reg) {
+	case UART_THR:
+		if (s->lcr & LCR_DLAB) {
+			s->dll = v;
+			break;
+		}
+		s->thr_ipending = false;
+		serial_transmit(s, v);
+		/* The byte left at once, so THR is empty and THRE re-arms. */
+		if (s->ier & IER_ETBEI)
+			s->thr_ipending = true;
+		break;
+	case UART_IER:
+		if (s->lcr & LCR_DLAB) {
+			s->dlm = v;
+			break;
+		}
+		old = s->ier;
+		s->ier = v & IER_MASK;
+		if (!(s->ier & IER_ETBEI))
+			s->thr_ipending = false;
+		else if (!(old & IER_ETBEI))
+			s->thr_ipending = true; /* enabled while THR is empty */
+		break;
+	case UART_FCR:
+		serial_write_fcr(s, v, notify);
+		break;
+	case UART_LCR:
+		s->lcr = v;
+		break;
+	case UART_MCR:
+		s->mcr = v & MCR_MASK;
+		serial_update_msr(s);
+		break;
+	case UART_LSR:
+	case UART_MSR:
+		/* Read-only on a 16550A; factory-test writes are not modelled. */
+		break;
+	case UART_SCR:
+	default:
+		s->scr = v;
+		break;
+	}
+}
+
+/*
+ * A wider access to an 8-bit ISA device reaches it as consecutive byte
+ * cycles, so take it a byte at a time.
+ */
+static void serial_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	struct serial *s = opaque;
+	bool notify = false;
+	int fd;
+
+	pthread_mutex_lock(&s->lock);
+	for (unsigned int i = 0; i < len; i++) {
+		uint64_t reg = offset + i;
+		data[i] = reg < UART_NR_REGS ? serial_read_reg(s, (unsigned int)reg, &notify)
+					     : 0xff;
+	}
+	serial_update_irq(s);
+	fd = s->notify_fd;
+	pthread_mutex_unlock(&s->lock);
+	if (notify)
+		serial_notify(fd);
+}
+
+static void serial_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
+{
+	struct serial *s = opaque;
+	bool notify = false;
+	int fd;
+
+	pthread_mutex_lock(&s->lock);
+	for (unsigned int i = 0; i < len; i++) {
+		uint64_t reg = offset + i;
+		if (reg < UART_NR_REGS)
+			serial_write_reg(s, (unsigned int)reg, data[i], &notify);
+	}
+	serial_update_irq(s);
+	fd = s->notify_fd;
+	pthread_mutex_unlock(&s->lock);
+	if (notify)
+		serial_notify(fd);
+}
+
+const struct bus_region_ops serial_bus_ops = {
+	.read = serial_read,
+	.write = serial_write,
+};
+
+struct serial *serial_create(int out_fd, struct irq_line irq)
+{
+	struct serial *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (!s)
+		return NULL;
+	r = pthread_mutex_init(&s->lock, NULL);
+	if (r) {
+		errno = r;
+		goto err_free;
+	}
+	s->out_fd = out_fd;
+	s->notify_fd = -1;
+	s->irq = irq;
+	s->lsr = LSR_THRE | LSR_TEMT;
+	s->msr = serial_modem_inputs(s);
+	s->dll = 12; /* 9600 baud from the 1.8432 MHz clock, as firmware leaves it */
+	return s;
+
+err_free:
+	free(s);
+	return NULL;
+}
+
+void serial_destroy(struct serial *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+int serial_attach(struct serial *s, struct bus *bus, uint16_t base)
+{
+	if (!s || !bus)
+		return -EINVAL;
+	return bus_register(bus, BUS_PIO, base, UART_NR_REGS, &serial_bus_ops, s, "serial");
+}
+
+size_t serial_rx_push(struct serial *s, const uint8_t *buf, size_t len)
+{
+	size_t room, n;
+
+	pthread_mutex_lock(&s->lock);
+	room = RX_BUF_SIZE - s->rx_count;
+	n = len < room ? len : room;
+	for (size_t i = 0; i < n; i++)
+		s->rx_buf[(s->rx_head + s->rx_count + i) % RX_BUF_SIZE] = buf[i];
+	s->rx_count += n;
+	if (n < len || s->rx_count == RX_BUF_SIZE)
+		s->rx_was_full = true;
+	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+size_t serial_rx_room(struct serial *s)
+{
+	size_t room;
+
+	pthread_mutex_lock(&s->lock);
+	room = RX_BUF_SIZE - s->rx_count;
+	pthread_mutex_unlock(&s->lock);
+	return room;
+}
+
+void serial_set_rx_notify(struct serial *s, int notify_fd)
+{
+	pthread_mutex_lock(&s->lock);
+	s->notify_fd = notify_fd;
+	pthread_mutex_unlock(&s->lock);
+}

@@ -1,0 +1,113 @@
+#include "mem/guest_mem.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "boot/layout.h"
+
+int guest_mem_layout(struct guest_mem *gm, uint64_t ram_bytes)
+{
+	memset(gm, 0, sizeof(*gm));
+	if (ram_bytes == 0 || (ram_bytes & 0xfff))
+		return -EINVAL;
+	gm->ram_bytes = ram_bytes;
+	if (ram_bytes <= LAYOUT_MMIO_HOLE_START) {
+		gm->regions[0] = (struct guest_region){ 0, ram_bytes, NULL };
+		gm->nregions = 1;
+	} else {
+		gm->regions[0] = (struct guest_region){ 0, LAYOUT_MMIO_HOLE_START, NULL };
+		gm->regions[1] = (struct guest_region){ LAYOUT_MMIO_HOLE_END,
+							ram_bytes - LAYOUT_MMIO_HOLE_START, NULL };
+		gm->nregions = 2;
+	}
+	return 0;
+}
+
+int guest_mem_init(struct guest_mem *gm, uint64_t ram_bytes)
+{
+	int ret = guest_mem_layout(gm, ram_bytes);
+	unsigned int i;
+
+	if (ret)
+		return ret;
+	for (i = 0; i < gm->nregions; i++) {
+		void *p = mmap(NULL, gm->regions[i].size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED) {
+			ret = -errno;
+			goto err_unmap;
+		}
+		/* Guest RAM in a core dump is the guest's, not ours to leak. */
+		madvise(p, gm->regions[i].size, MADV_DONTDUMP);
+		gm->regions[i].hva = p;
+	}
+	return 0;
+
+err_unmap:
+	guest_mem_destroy(gm);
+	return ret;
+}
+
+void guest_mem_destroy(struct guest_mem *gm)
+{
+	for (unsigned int i = 0; i < gm->nregions; i++) {
+		if (gm->regions[i].hva)
+			munmap(gm->regions[i].hva, gm->regions[i].size);
+		gm->regions[i].hva = NULL;
+	}
+}
+
+int guest_mem_register(struct guest_mem *gm, int vm_fd)
+{
+	for (unsigned int i = 0; i < gm->nregions; i++) {
+		struct kvm_userspace_memory_region r = {
+			.slot = i,
+			.guest_phys_addr = gm->regions[i].gpa,
+			.memory_size = gm->regions[i].size,
+			.userspace_addr = (uint64_t)(uintptr_t)gm->regions[i].hva,
+		};
+		if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	if (gpa + len < gpa)
+		return NULL;
+	for (unsigned int i = 0; i < gm->nregions; i++) {
+		const struct guest_region *r = &gm->regions[i];
+		if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
+			return r->hva ? r->hva + (gpa - r->gpa) : NULL;
+	}
+	return NULL;
+}
+
+int guest_mem_read(const struct guest_mem *gm, uint64_t gpa, void *dst, uint64_t len)
+{
+	void *p = guest_mem_ptr(gm, gpa, len);
+
+	if (!p)
+		return -EFAULT;
+	memcpy(dst, p, len);
+	return 0;
+}
+
+int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len)
+{
+	void *p = guest_mem_ptr(gm, gpa, len);
+
+	if (!p)
+		return -EFAULT;
+	memcpy(p, src, len);
+	return 0;
+}
+
+uint64_t guest_mem_low_end(const struct guest_mem *gm)
+{
+	return gm->nregions ? gm->regions[0].gpa + gm->regions[0].size : 0;
+}

@@ -1,0 +1,235 @@
+#include "vcpu/vcpu.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/vm.h"
+#include "util/log.h"
+#include "vcpu/cpuid.h"
+#include "vcpu/msr.h"
+#include "vcpu/regs.h"
+
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+static void kick_handler(int sig)
+{
+	(void)sig; /* only there to interrupt KVM_RUN with EINTR */
+}
+
+int vcpu_signals_init(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+struct vcpu *vcpu_create(struct vm *vm, unsigned int index)
+{
+	struct vcpu *v = calloc(1, sizeof(*v));
+	int ret;
+
+	if (!v)
+		return NULL;
+	v->vm = vm;
+	v->index = index;
+	v->fd = ioctl(vm->fd, KVM_CREATE_VCPU, (unsigned long)index);
+	if (v->fd < 0) {
+		ret = -errno;
+		log_err("KVM_CREATE_VCPU %u: %s", index, strerror(errno));
+		goto err_free;
+	}
+	v->run_size = (size_t)vm->kvm.run_size;
+	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		ret = -errno;
+		log_err("mmap of vcpu%u's kvm_run: %s", index, strerror(errno));
+		goto err_close;
+	}
+	ret = cpuid_setup_vcpu(v->fd, vm->cpuid, index, vm->ncpus);
+	if (ret) {
+		log_err("vcpu%u: KVM_SET_CPUID2: %s", index, strerror(-ret));
+		goto err_unmap;
+	}
+	ret = msr_setup_boot(v->fd);
+	if (ret) {
+		log_err("vcpu%u: setting boot MSRs: %s", index, strerror(-ret));
+		goto err_unmap;
+	}
+	ret = regs_setup_fpu(v->fd);
+	if (!ret)
+		ret = regs_setup_lapic(v->fd);
+	/* Secondary vCPUs wait in KVM for INIT/SIPI, as on hardware. */
+	if (!ret && index == 0)
+		ret = regs_setup_boot(v->fd, &vm->plan);
+	if (ret) {
+		log_err("vcpu%u: initial register state: %s", index, strerror(-ret));
+		goto err_unmap;
+	}
+	return v;
+
+err_unmap:
+	munmap(v->run, v->run_size);
+err_close:
+	close(v->fd);
+err_free:
+	free(v);
+	errno = -ret;
+	return NULL;
+}
+
+void vcpu_destroy(struct vcpu *v)
+{
+	if (!v)
+		return;
+	munmap(v->run, v->run_size);
+	close(v->fd);
+	free(v);
+}
+
+static struct ratelimit exit_rl = RATELIMIT_INIT(10);
+
+static void vcpu_fail(struct vcpu *v, const char *what)
+{
+	log_err("vcpu%u: %s", v->index, what);
+	regs_dump(v->fd, v->index, &v->vm->mem);
+	vm_request_stop(v->vm, VM_STOP_FAILURE, what);
+}
+
+static void handle_io(struct vcpu *v)
+{
+	struct kvm_run *r = v->run;
+	uint8_t *data = (uint8_t *)r + r->io.data_offset;
+	bool out = r->io.direction == KVM_EXIT_IO_OUT;
+
+	/* KVM's data area lies inside the run page; trust but verify. */
+	if (r->io.data_offset + (uint64_t)r->io.size * r->io.count > v->run_size)
+		return;
+	for (uint32_t i = 0; i < r->io.count; i++)
+		bus_access(&v->vm->bus, BUS_PIO, r->io.port, data + i * r->io.size, r->io.size, out);
+}
+
+static void handle_system_event(struct vcpu *v)
+{
+	switch (v->run->system_event.type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+		vm_request_stop(v->vm, VM_STOP_POWEROFF, "system event");
+		break;
+	case KVM_SYSTEM_EVENT_RESET:
+		vm_request_stop(v->vm, VM_STOP_REBOOT, "system event");
+		break;
+	default:
+		vcpu_fail(v, "guest crash reported by KVM");
+		break;
+	}
+}
+
+/* Returns false when the loop must end. */
+static bool vcpu_handle_exit(struct vcpu *v)
+{
+	struct kvm_run *r = v->run;
+	char what[96];
+
+	switch (r->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_io(v);
+		return true;
+	case KVM_EXIT_MMIO:
+		bus_access(&v->vm->bus, BUS_MMIO, r->mmio.phys_addr, r->mmio.data,
+			   r->mmio.len > 8 ? 8 : r->mmio.len, r->mmio.is_write);
+		return true;
+	case KVM_EXIT_INTR:
+	case KVM_EXIT_IRQ_WINDOW_OPEN:
+		return true;
+	case KVM_EXIT_HLT:
+		/* Only without an in-kernel LAPIC; treat it as idle. */
+		usleep(1000);
+		return true;
+	case KVM_EXIT_SYSTEM_EVENT:
+		handle_system_event(v);
+		return false;
+	case KVM_EXIT_SHUTDOWN:
+		vcpu_fail(v, "triple fault (KVM_EXIT_SHUTDOWN)");
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		snprintf(what, sizeof(what), "VM entry failed (hardware reason 0x%llx)",
+			 (unsigned long long)r->fail_entry.hardware_entry_failure_reason);
+		vcpu_fail(v, what);
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		snprintf(what, sizeof(what), "KVM internal error, suberror %u%s", r->internal.suberror,
+			 r->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
+				 ? " (instruction emulation failed)" : "");
+		vcpu_fail(v, what);
+		return false;
+	default:
+		log_ratelimited(&exit_rl, LOG_WARN, "vcpu%u: unexpected exit reason %u", v->index,
+				r->exit_reason);
+		snprintf(what, sizeof(what), "unhandled KVM exit reason %u", r->exit_reason);
+		vcpu_fail(v, what);
+		return false;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	char name[16];
+	sigset_t set;
+
+	snprintf(name, sizeof(name), "vcpu%u", v->index);
+	pthread_setname_np(pthread_self(), name);
+	sigemptyset(&set);
+	sigaddset(&set, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (!vm_stopping(v->vm)) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_RELEASE);
+				continue;
+			}
+			log_err("vcpu%u: KVM_RUN failed: %s", v->index, strerror(errno));
+			vm_request_stop(v->vm, VM_STOP_FAILURE, "KVM_RUN failed");
+			break;
+		}
+		if (!vcpu_handle_exit(v))
+			break;
+	}
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *v)
+{
+	int ret = pthread_create(&v->thread, NULL, vcpu_thread, v);
+
+	if (ret)
+		return -ret;
+	v->started = true;
+	return 0;
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_RELEASE);
+	if (v->started)
+		pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_join(struct vcpu *v)
+{
+	if (v->started)
+		pthread_join(v->thread, NULL);
+	v->started = false;
+}

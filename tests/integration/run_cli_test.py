@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Hearth CLI error paths, run against the real binary.
+
+    run_cli_test.py --hearth build/hearth --case memory-zero [--asan build-asan/hearth]
+
+Every error case must exit 2 with nothing on stdout and exactly one line on
+stderr that names the problem; --help and --version exit 0. None of these
+needs KVM: a bad command line or file is refused before anything runs.
+With --asan (when that binary exists) the case also runs under the
+sanitizer build, which must not report anything.
+"""
+
+import argparse
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+TIMEOUT = 30.0
+FLAGS = ["--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--help", "--version"]
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "SUMMARY: UndefinedBehaviorSanitizer", "ThreadSanitizer")
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def tiny_elf():
+    """A valid ELF64 guest that powers off at once (outb 0x34 to 0x600)."""
+    code = bytes([0x66, 0xba, 0x00, 0x06,   # mov $0x600, %dx
+                  0xb0, 0x34,               # mov $0x34, %al
+                  0xee,                     # out %al, (%dx)
+                  0xfa, 0xf4,               # 1: cli; hlt
+                  0xeb, 0xfc])              # jmp 1b
+    base = 0x200000
+    ehdr = struct.pack("<4sBBBBB7sHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, b"\0" * 7,
+                       2, 0x3e, 1, base, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+    off = 0x1000
+    phdr = struct.pack("<IIQQQQQQ", 1, 5, off, base, base, len(code), len(code), 0x1000)
+    img = ehdr + phdr
+    return img + b"\0" * (off - len(img)) + code
+
+
+class Env:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.kernel = self.write("kernel.elf", tiny_elf())
+        self.text = self.write("notes.txt", b"This is a text file, not a kernel.\n" * 20)
+        # Deterministic "random" bytes, starting like nothing in particular.
+        rnd = bytearray()
+        x = 0x12345678
+        for _ in range(65536):
+            x = (x * 1103515245 + 12345) & 0x7fffffff
+            rnd.append((x >> 16) & 0xff)
+        self.random = self.write("random.bin", bytes(rnd))
+        self.missing = os.path.join(tmp, "no-such-kernel")
+        self.missing_initrd = os.path.join(tmp, "no-such-initrd")
+
+    def write(self, name, data):
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+
+# Each case: (argv builder, expected exit code, words the stderr line must contain).
+def cases(env, version):
+    k = env.kernel
+    err = {
+        "missing-kernel-file": (["run", "--kernel", env.missing], [env.missing]),
+        "text-file-kernel": (["run", "--kernel", env.text], [env.text]),
+        "random-bytes-kernel": (["run", "--kernel", env.random], [env.random]),
+        "directory-kernel": (["run", "--kernel", env.tmp], [env.tmp]),
+        "missing-initrd-file": (["run", "--kernel", k, "--initrd", env.missing_initrd],
+                                [env.missing_initrd]),
+        "memory-zero": (["run", "--kernel", k, "--memory", "0"], ["memory"]),
+        "memory-one": (["run", "--kernel", k, "--memory", "1"], ["memory"]),
+        "memory-abc": (["run", "--kernel", k, "--memory", "abc"], ["memory", "abc"]),
+        "memory-negative": (["run", "--kernel", k, "--memory", "-64"], ["memory", "-64"]),
+        "memory-huge": (["run", "--kernel", k, "--memory", "99999999999999999999"],
+                        ["memory", "99999999999999999999"]),
+        "cpus-zero": (["run", "--kernel", k, "--cpus", "0"], ["cpus"]),
+        "cpus-abc": (["run", "--kernel", k, "--cpus", "abc"], ["cpus", "abc"]),
+        "cpus-huge": (["run", "--kernel", k, "--cpus", "100000"], ["cpus", "100000"]),
+        "cpus-trailing-junk": (["run", "--kernel", k, "--cpus", "2x"], ["cpus", "2x"]),
+        "unknown-flag": (["run", "--kernel", k, "--frobnicate"], ["--frobnicate"]),
+        "missing-flag-value": (["run", "--kernel"], ["--kernel"]),
+        "missing-memory-value": (["run", "--kernel", k, "--memory"], ["--memory"]),
+        "no-kernel-flag": (["run"], ["kernel"]),
+        "no-subcommand": ([], []),
+        "unknown-subcommand": (["frobnicate"], ["frobnicate"]),
+    }
+    out = {name: (argv, 2, words) for name, (argv, words) in err.items()}
+    out["help"] = (["--help"], 0, FLAGS)
+    out["version"] = (["--version"], 0, [version])
+    return out
+
+
+def run_one(binary, argv):
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+    try:
+        p = subprocess.run([binary] + argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=TIMEOUT, env=env)
+    except subprocess.TimeoutExpired:
+        raise TestFailure("%s still running after %.0f s" % (" ".join([binary] + argv), TIMEOUT))
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def check_case(binary, argv, want_rc, words):
+    rc, out, err = run_one(binary, argv)
+    shown = "$ %s\n--- exit %d\n--- stdout\n%s--- stderr\n%s" % (
+        " ".join([binary] + argv), rc, out, err)
+    try:
+        for m in SANITIZER_MARKERS:
+            check(m not in err, "sanitizer report (%r)" % m)
+        check(rc == want_rc, "exit code %d, expected %d" % (rc, want_rc))
+        if want_rc == 0:
+            text = out
+            check(out.strip() != "", "nothing on stdout")
+            check(err == "", "stderr is not empty")
+            for w in words:
+                check(w in text, "output does not mention %r" % w)
+        else:
+            check(out == "", "stdout is not empty")
+            lines = err.rstrip("\n").split("\n") if err else []
+            check(len(lines) == 1, "expected exactly one line on stderr, got %d" % len(lines))
+            check(lines[0].strip() != "", "the stderr line is blank")
+            for w in words:
+                check(w in lines[0], "the stderr line does not mention %r" % w)
+    except TestFailure as e:
+        raise TestFailure("%s\n%s" % (e, shown))
+    return shown
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--hearth", required=True)
+    ap.add_argument("--case", required=True)
+    ap.add_argument("--version", required=True, help="the project version --version prints")
+    ap.add_argument("--asan", help="sanitizer build of hearth, used when it exists")
+    ap.add_argument("--list", action="store_true")
+    a = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="hearth-cli-") as tmp:
+        env = Env(tmp)
+        all_cases = cases(env, a.version)
+        if a.case not in all_cases:
+            print("unknown case %r; known: %s" % (a.case, ", ".join(sorted(all_cases))))
+            return 1
+        argv, want_rc, words = all_cases[a.case]
+        binaries = [a.hearth]
+        if a.asan and os.path.exists(a.asan) and \
+                os.path.realpath(a.asan) != os.path.realpath(a.hearth):
+            binaries.append(a.asan)
+        try:
+            for b in binaries:
+                print(check_case(b, argv, want_rc, words))
+        except TestFailure as e:
+            print("FAIL %s: %s" % (a.case, e))
+            return 1
+    print("PASS %s (%s)" % (a.case, ", ".join(binaries)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

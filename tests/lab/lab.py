@@ -1,0 +1,739 @@
+#!/usr/bin/env python3
+"""The lab: boots a stock Debian kernel (L1) under QEMU TCG with emulated AMD
+SVM, loads kvm-amd npt=0 inside it, and runs a plan of L2 guests with a VMM
+(Hearth or QEMU microvm) inside L1.  Results are read from marker lines on
+L1's serial console.
+
+Why: this machine's /dev/kvm is PVM-backed (kvm_pvm), on which a stock kernel
+cannot boot, so real-kernel tests go through a nested lab.
+
+Library use (see tests/lab/test_core.py, bench/run.sh):
+
+    lab = Lab()
+    runs = [Run("a", vmm="qemu", cpus=2, memory=512, cmdline="console=ttyS0")]
+    result = lab.run_plan(runs)          # retries a lab failure once
+    result.runs["a"].rc, .info["nproc"], .guest_lines, .stderr_lines
+
+CLI:
+    lab.py prepare                     build kernel + initrds (no boot)
+    lab.py smoke [--vmm qemu|hearth]   one L2 boot, prints the run's output
+    lab.py demo  [--vmm ...]           interactive L1 -> L2 shell (scripts/demo.sh)
+
+Everything is cached under build/lab/ (kernel by package version, initrds by
+a hash of their contents).  Environment: LAB_STREAM=1 streams L1's serial
+console to stderr while it runs.
+"""
+import argparse
+import hashlib
+import os
+import re
+import select
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAB_DIR = os.path.join(REPO, "build", "lab")
+KERNEL_META = "linux-image-cloud-amd64"
+BUSYBOX = "/bin/busybox"
+QEMU = "qemu-system-x86_64"
+QEMU_FIRMWARE = ["bios-microvm.bin", "qboot.rom", "linuxboot_dma.bin", "kvmvapic.bin"]
+
+# L1: what QEMU TCG emulates.  The lead's rules: npt=0 (NPT crashed L1).
+L1_QEMU_ARGS = ["-accel", "tcg,thread=multi", "-cpu", "max", "-M", "q35",
+                "-m", "3072", "-smp", "2"]
+L1_CMDLINE = "console=ttyS0 panic=-1 oops=panic"
+L1_MODULES = [("irqbypass", ""), ("kvm", ""), ("kvm-amd", "npt=0")]
+
+# Paths inside L1.
+L1_KERNEL = "/lab/l2/vmlinuz"
+L1_BIN = "/lab/bin"
+L1_QEMU_DATA = "/usr/share/qemu"
+
+VMM_TEMPLATES = {
+    # Hearth's CLI.
+    "hearth": ["{bin}/hearth", "run", "--kernel", "{kernel}", "--initrd", "{initrd}",
+               "--cmdline", "{cmdline}", "--cpus", "{cpus}", "--memory", "{memory}"],
+    # QEMU microvm, the reference.  -no-reboot turns a guest reboot into an exit
+    # (as Hearth does) instead of booting the guest again.
+    "qemu": ["{bin}/qemu-system-x86_64", "-L", L1_QEMU_DATA, "-M", "microvm",
+             "-enable-kvm", "-cpu", "host", "-m", "{memory}", "-smp", "{cpus}",
+             "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+             "-serial", "stdio", "-kernel", "{kernel}", "-initrd", "{initrd}",
+             "-append", "{cmdline}"],
+}
+
+
+def log(msg):
+    print("lab: " + msg, file=sys.stderr, flush=True)
+
+
+class LabError(Exception):
+    """The lab itself failed (as opposed to a test inside it)."""
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def sh_out(cmd):
+    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+
+
+# ---------------------------------------------------------------- kernel
+
+class Kernel:
+    def __init__(self, root, version):
+        self.root = root                      # extracted package
+        self.version = version                # e.g. 6.1.0-56-cloud-amd64
+        self.vmlinuz = os.path.join(root, "boot", "vmlinuz-" + version)
+        self.moddir = os.path.join(root, "lib", "modules", version)
+        self._index = None
+
+    def module_index(self):
+        if self._index is None:
+            self._index = {}
+            for d, _, files in os.walk(self.moddir):
+                for f in files:
+                    if f.endswith(".ko"):
+                        name = f[:-3]
+                        self._index[name] = os.path.join(d, f)
+                        self._index[name.replace("-", "_")] = os.path.join(d, f)
+        return self._index
+
+    def module(self, name):
+        p = self.module_index().get(name) or self.module_index().get(name.replace("-", "_"))
+        if not p:
+            raise LabError("kernel module %s not found in %s" % (name, self.moddir))
+        return p
+
+    def modules_with_deps(self, names):
+        """Module files in load order, dependencies first."""
+        out, seen = [], set()
+
+        def visit(n):
+            p = self.module(n)
+            if p in seen:
+                return
+            seen.add(p)
+            deps = sh_out(["/sbin/modinfo", "-F", "depends", p]).strip()
+            for d in filter(None, deps.split(",")):
+                visit(d)
+            out.append(p)
+        for n in names:
+            visit(n)
+        return out
+
+
+def apt_resolve_kernel():
+    """(package, version) of the versioned kernel the metapackage points at."""
+    def query():
+        deps = sh_out(["apt-cache", "depends", KERNEL_META])
+        m = re.search(r"Depends:\s*(linux-image-\S+-cloud-amd64)", deps)
+        if not m:
+            return None
+        pkg = m.group(1)
+        pol = sh_out(["apt-cache", "policy", pkg])
+        v = re.search(r"Candidate:\s*(\S+)", pol)
+        return pkg, (v.group(1) if v else "unknown")
+    try:
+        r = query()
+    except subprocess.CalledProcessError:
+        r = None
+    if r is None:
+        log("apt-cache knows no %s; running apt-get update" % KERNEL_META)
+        SUDO = [] if os.geteuid() == 0 else ["sudo"]
+        sh(SUDO + ["apt-get", "update", "-q"], stdout=subprocess.DEVNULL)
+        r = query()
+    if r is None:
+        raise LabError("cannot resolve %s with apt-cache" % KERNEL_META)
+    return r
+
+
+def get_kernel():
+    """Download + extract the stock cloud kernel; cached by package version.
+    LAB_KERNEL_OFFLINE=1 reuses whatever is cached without asking apt."""
+    kdir = os.path.join(LAB_DIR, "kernel")
+    os.makedirs(kdir, exist_ok=True)
+    cached = [d for d in sorted(os.listdir(kdir)) if os.path.exists(os.path.join(kdir, d, ".ok"))]
+    if os.environ.get("LAB_KERNEL_OFFLINE") and cached:
+        key = cached[-1]
+    else:
+        pkg, ver = apt_resolve_kernel()
+        key = "%s_%s" % (pkg, ver)
+    root = os.path.join(kdir, key)
+    stamp = os.path.join(root, ".ok")
+    if not os.path.exists(stamp):
+        pkg = key.split("_")[0]
+        log("downloading %s" % key)
+        shutil.rmtree(root, ignore_errors=True)
+        dl = os.path.join(kdir, "dl")
+        shutil.rmtree(dl, ignore_errors=True)
+        os.makedirs(dl)
+        sh(["apt-get", "download", pkg], cwd=dl, stdout=subprocess.DEVNULL,
+           stderr=subprocess.DEVNULL)
+        deb = [f for f in os.listdir(dl) if f.endswith(".deb")][0]
+        sh(["dpkg-deb", "-x", os.path.join(dl, deb), root])
+        shutil.rmtree(dl)
+        # Decompress modules if the package ships them compressed.
+        for d, _, files in os.walk(os.path.join(root, "lib", "modules")):
+            for f in files:
+                p = os.path.join(d, f)
+                if f.endswith(".ko.xz"):
+                    sh(["xz", "-d", "-f", p])
+                elif f.endswith(".ko.zst"):
+                    sh(["zstd", "-q", "-d", "--rm", "-f", p])
+                elif f.endswith(".ko.gz"):
+                    sh(["gzip", "-d", "-f", p])
+        open(stamp, "w").write(key + "\n")
+        # Drop older cached kernels.
+        for d in os.listdir(kdir):
+            if d != key:
+                shutil.rmtree(os.path.join(kdir, d), ignore_errors=True)
+    vers = os.listdir(os.path.join(root, "lib", "modules"))
+    if len(vers) != 1:
+        raise LabError("unexpected module dirs in %s: %s" % (root, vers))
+    k = Kernel(root, vers[0])
+    if not os.path.exists(k.vmlinuz):
+        raise LabError("no vmlinuz in " + root)
+    return k
+
+
+# ------------------------------------------------------------- initramfs
+
+def ldd_deps(binary):
+    """The shared libraries (and the dynamic loader) a binary needs."""
+    try:
+        out = subprocess.run(["ldd", binary], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True).stdout
+    except OSError:
+        return []
+    if "not a dynamic executable" in out or "statically linked" in out:
+        return []
+    libs = []
+    for line in out.splitlines():
+        m = re.search(r"=>\s*(/\S+)", line) or re.match(r"\s*(/\S+)\s+\(", line)
+        if m:
+            libs.append(m.group(1))
+        elif "not found" in line:
+            raise LabError("ldd %s: %s" % (binary, line.strip()))
+    return libs
+
+
+class Tree:
+    """A staging directory that becomes a newc cpio archive."""
+
+    def __init__(self, path):
+        shutil.rmtree(path, ignore_errors=True)
+        self.path = path
+        os.makedirs(path)
+        for d in ("bin", "sbin", "dev", "proc", "sys", "tmp", "etc", "lab",
+                  "usr/bin", "usr/sbin", "lib", "lib64"):
+            os.makedirs(os.path.join(path, d), exist_ok=True)
+        try:
+            os.mknod(os.path.join(path, "dev", "console"), 0o600 | stat.S_IFCHR,
+                     os.makedev(5, 1))
+        except PermissionError:
+            pass  # /init remounts devtmpfs and reopens the console itself
+
+    def _dst(self, rel):
+        dst = os.path.join(self.path, rel.lstrip("/"))
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        return dst
+
+    def copy(self, src, rel, mode=None):
+        dst = self._dst(rel)
+        shutil.copyfile(src, dst)            # dereferences symlinks
+        shutil.copymode(src, dst)
+        if mode is not None:
+            os.chmod(dst, mode)
+
+    def write(self, rel, text, mode=0o644):
+        dst = self._dst(rel)
+        with open(dst, "w") as f:
+            f.write(text)
+        os.chmod(dst, mode)
+
+    def busybox(self):
+        self.copy(BUSYBOX, "/bin/busybox", 0o755)
+        for applet in sh_out([BUSYBOX, "--list-full"]).split():
+            dst = self._dst(applet)
+            if not os.path.lexists(dst):
+                os.symlink("/bin/busybox", dst)
+
+    def binary(self, src, rel=None):
+        """A binary plus its ldd libraries at their own paths."""
+        self.copy(src, rel or src, 0o755)
+        for lib in ldd_deps(src):
+            if not os.path.exists(self._dst(lib)):
+                self.copy(lib, lib, 0o755)
+            # Also where the loader's default search path finds it.
+            real = os.path.realpath(lib)
+            if real != lib and not os.path.exists(self._dst(real)):
+                self.copy(lib, real, 0o755)
+
+    def pack(self, out):
+        tmp = out + ".tmp"
+        find = subprocess.Popen(["find", ".", "-mindepth", "1", "-print0"],
+                                cwd=self.path, stdout=subprocess.PIPE)
+        with open(tmp, "wb") as f:
+            sh(["cpio", "--null", "-o", "-H", "newc", "-R", "0:0", "--quiet"],
+               cwd=self.path, stdin=find.stdout, stdout=f)
+        find.wait()
+        os.replace(tmp, out)
+        shutil.rmtree(self.path)
+        return out
+
+
+def digest(*parts):
+    h = hashlib.sha256()
+    for p in parts:
+        if isinstance(p, str) and os.path.isfile(p):
+            st = os.stat(p)
+            h.update(("%s:%d:%d" % (p, st.st_size, st.st_mtime_ns)).encode())
+        else:
+            h.update(repr(p).encode())
+    return h.hexdigest()[:16]
+
+
+# L2's /init.  Prints "LAB init" first, then facts, then does lab.action.
+L2_INIT = r'''#!/bin/sh
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t devtmpfs dev /dev 2>/dev/null
+[ -c /dev/console ] && exec </dev/console >/dev/console 2>&1
+echo "LAB init"
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t tmpfs tmp /tmp
+action=poweroff; wait=0
+for w in $(cat /proc/cmdline); do
+  case "$w" in
+    lab.action=*) action=${w#lab.action=} ;;
+    lab.wait=*) wait=${w#lab.wait=} ;;
+  esac
+done
+[ -f /lab/modules.order ] && while read -r m args; do
+  insmod "/lab/modules/$m" $args || echo "LAB insmod-failed=$m"
+done </lab/modules.order
+echo "LAB nproc=$(nproc)"
+echo "LAB online=$(cat /sys/devices/system/cpu/online)"
+echo "LAB memtotal_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
+echo "LAB cmdline=$(cat /proc/cmdline)"
+echo "LAB kernel=$(uname -r)"
+[ -x /lab/extra.sh ] && /lab/extra.sh
+echo "LAB ready action=$action"
+[ "$wait" != 0 ] && sleep "$wait"
+case "$action" in
+  reboot) echo "LAB doing reboot"; reboot -f ;;
+  shell)
+    if [ -f /lab/input ]; then sh </lab/input; else setsid cttyhack sh; fi
+    echo "LAB doing poweroff"; poweroff -f ;;
+  *) echo "LAB doing poweroff"; poweroff -f ;;
+esac
+sleep 5; echo "LAB action-failed"; exit 1
+'''
+
+
+def build_l2_initrd(kernel, name="l2", modules=(), binaries=(), files=None,
+                    extra_sh=None):
+    """L2 initramfs: busybox static + /init.  Extend with kernel modules
+    (names, deps resolved), binaries (copied with ldd libs), files {dst: src}
+    and an /lab/extra.sh run before the action."""
+    files = dict(files or {})
+    mods = kernel.modules_with_deps(list(modules)) if modules else []
+    key = digest(L2_INIT, BUSYBOX, kernel.version, mods, list(binaries),
+                 sorted(files.items()), [files[k] for k in sorted(files)], extra_sh,
+                 *binaries)
+    out = os.path.join(LAB_DIR, "%s-%s.cpio" % (name, key))
+    if os.path.exists(out):
+        return out
+    t = Tree(os.path.join(LAB_DIR, "stage-" + name))
+    t.busybox()
+    t.write("/init", L2_INIT, 0o755)
+    if mods:
+        t.write("/lab/modules.order", "".join(os.path.basename(m) + "\n" for m in mods))
+        for m in mods:
+            t.copy(m, "/lab/modules/" + os.path.basename(m))
+    for b in binaries:
+        t.binary(b)
+    for dst, src in files.items():
+        t.copy(src, dst)
+    if extra_sh:
+        t.write("/lab/extra.sh", "#!/bin/sh\n" + extra_sh, 0o755)
+    for old in os.listdir(LAB_DIR):
+        if old.startswith(name + "-") and old.endswith(".cpio"):
+            os.unlink(os.path.join(LAB_DIR, old))
+    return t.pack(out)
+
+
+# L1's helpers: lab_run NAME TIMEOUT RAM_KB CMD...  runs one L2 guest.
+L1_LIB = r'''
+lab_rss() { # name pid ram_kb: Rss of a VMM minus its guest-RAM mapping(s)
+  awk -v ram="$3" -v name="$1" '
+    /^Size:/ {size=$2}
+    /^Rss:/ {tot+=$2; if (size >= ram/4) {ex+=$2; exn++; exs=exs (exs==""?"":",") size} else inc+=$2}
+    END {printf "LAB-RUN-RSS %s rss_kb=%d excluded_kb=%d excluded_maps=%d excluded_sizes_kb=%s total_kb=%d\n", name, inc, ex, exn, exs, tot}
+  ' "/proc/$2/smaps"
+}
+lab_run() {
+  name=$1; tmo=$2; ramkb=$3; shift 3
+  rm -f /tmp/lab.fifo /tmp/lab.err; mkfifo /tmp/lab.fifo
+  read t0 _ </proc/uptime
+  echo "LAB-RUN-BEGIN $name t=$t0"
+  timeout -s KILL "$tmo" "$@" </dev/null >/tmp/lab.fifo 2>/tmp/lab.err &
+  pid=$!
+  while IFS= read -r line; do
+    case "$line" in
+      *"LAB init"*) read t1 _ </proc/uptime; echo "LAB-RUN-MARK $name init t=$t1" ;;
+      *"LAB ready"*) read t1 _ </proc/uptime; echo "LAB-RUN-MARK $name ready t=$t1"
+                     [ "$ramkb" != 0 ] && lab_rss "$name" "$pid" "$ramkb" ;;
+    esac
+    echo "$name| $line"
+  done </tmp/lab.fifo
+  wait $pid; rc=$?
+  read t2 _ </proc/uptime
+  while IFS= read -r line; do echo "$name!| $line"; done </tmp/lab.err
+  echo "LAB-RUN-END $name rc=$rc t=$t2"
+}
+lab_interactive() { # CMD...: the VMM on L1's console (demo)
+  if [ -e /lab/tty ]; then "$@" </dev/ttyS0 >/dev/ttyS0 2>&1; else "$@" </dev/null; fi
+  echo "LAB-RUN-END demo rc=$?"
+}
+'''
+
+L1_INIT = r'''#!/bin/sh
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t devtmpfs dev /dev 2>/dev/null
+[ -c /dev/console ] && exec </dev/console >/dev/console 2>&1
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t tmpfs tmp /tmp
+read up _ </proc/uptime; echo "LAB-L1-UP t=$up"
+while read -r m args; do
+  insmod "/lab/modules/$m.ko" $args || echo "LAB-L1-INSMOD-FAILED $m"
+done </lab/modules.order
+if [ -c /dev/kvm ]; then
+  read up _ </proc/uptime; echo "LAB-L1-KVM ok t=$up"
+  . /lab/lib.sh
+  . /lab/runs.sh
+else
+  echo "LAB-L1-KVM missing"; dmesg | tail -20
+fi
+echo "LAB-L1-DONE"
+poweroff -f
+'''
+
+
+class Run:
+    """One L2 boot inside L1."""
+
+    def __init__(self, name, vmm="qemu", cpus=2, memory=512,
+                 cmdline="console=ttyS0 panic=-1", timeout=240, initrd=None,
+                 rss=False, extra_args=()):
+        if not re.match(r"^[A-Za-z0-9_.-]+$", name):
+            raise ValueError("bad run name " + name)
+        self.name, self.vmm, self.cpus, self.memory = name, vmm, cpus, memory
+        self.cmdline, self.timeout, self.initrd = cmdline, timeout, initrd
+        self.rss, self.extra_args = rss, list(extra_args)
+
+    def argv(self, l1_initrd_path):
+        subst = dict(bin=L1_BIN, kernel=L1_KERNEL, initrd=l1_initrd_path,
+                     cmdline=self.cmdline, cpus=str(self.cpus), memory=str(self.memory))
+        return [a.format(**subst) for a in VMM_TEMPLATES[self.vmm]] + self.extra_args
+
+
+def vmm_binary(vmm):
+    if vmm == "hearth":
+        p = os.environ.get("HEARTH", os.path.join(REPO, "build", "hearth"))
+        if not os.path.exists(p):
+            raise LabError("no Hearth binary at %s (run make)" % p)
+        return p
+    return shutil.which(QEMU) or "/usr/bin/" + QEMU
+
+
+def build_l1_initrd(kernel, runs, l2_default, interactive=None, tty=False):
+    """L1 initramfs: busybox, kvm modules, VMMs + libs, L2 kernel + initrds,
+    and /lab/runs.sh generated from the plan (or the demo command)."""
+    t = Tree(os.path.join(LAB_DIR, "stage-l1"))
+    t.busybox()
+    t.write("/init", L1_INIT, 0o755)
+    t.write("/lab/lib.sh", L1_LIB)
+    order = ""
+    for m, args in L1_MODULES:
+        t.copy(kernel.module(m), "/lab/modules/%s.ko" % m)
+        order += ("%s %s" % (m, args)).strip() + "\n"
+    t.write("/lab/modules.order", order)
+    t.copy(kernel.vmlinuz, L1_KERNEL)
+    vmms = sorted({r.vmm for r in runs} | ({interactive.vmm} if interactive else set()))
+    for v in vmms:
+        src = vmm_binary(v)
+        t.binary(src, L1_BIN + "/" + os.path.basename(VMM_TEMPLATES[v][0]))
+        if v == "qemu":
+            for fw in QEMU_FIRMWARE:
+                p = os.path.join("/usr/share/qemu", fw)
+                if os.path.exists(p):
+                    t.copy(p, L1_QEMU_DATA + "/" + fw)
+    initrds = {}
+    for r in runs + ([interactive] if interactive else []):
+        src = r.initrd or l2_default
+        if src not in initrds:
+            initrds[src] = "/lab/l2/initrd%d.cpio" % len(initrds)
+            t.copy(src, initrds[src])
+    lines = ["# generated by tests/lab/lab.py"]
+    for r in runs:
+        ramkb = r.memory * 1024 if r.rss else 0
+        lines.append("lab_run %s %d %d %s" % (r.name, r.timeout, ramkb,
+                     " ".join(shlex.quote(a) for a in r.argv(initrds[r.initrd or l2_default]))))
+    if interactive:
+        if tty:
+            t.write("/lab/tty", "")
+        lines.append("lab_interactive " + " ".join(
+            shlex.quote(a) for a in interactive.argv(initrds[interactive.initrd or l2_default])))
+    t.write("/lab/runs.sh", "\n".join(lines) + "\n")
+    return t.pack(os.path.join(LAB_DIR, "l1.cpio"))
+
+
+# ---------------------------------------------------------------- results
+
+class RunResult:
+    def __init__(self, name):
+        self.name = name
+        self.begun = self.ended = False
+        self.rc = None
+        self.t_begin = self.t_init = self.t_ready = self.t_end = None
+        self.guest_lines, self.stderr_lines = [], []
+        self.info = {}          # LAB key=value lines from the guest
+        self.rss = None         # dict from LAB-RUN-RSS
+
+    def boot_seconds(self):
+        """VMM start -> guest /init's first line (L1 clock)."""
+        if self.t_begin is None or self.t_init is None:
+            return None
+        return self.t_init - self.t_begin
+
+
+class L1Result:
+    def __init__(self):
+        self.ok = False
+        self.failure = None     # why the lab failed, or None
+        self.runs = {}
+        self.l1_up = self.l1_kvm = None
+        self.log = None
+        self.wall = None
+        self.attempts = 1
+
+
+def parse_log(lines, result):
+    runs = result.runs
+    for raw in lines:
+        line = raw.rstrip("\r\n").replace("\r", "")
+        m = re.match(r"^LAB-RUN-BEGIN (\S+) t=([\d.]+)", line)
+        if m:
+            r = runs.setdefault(m.group(1), RunResult(m.group(1)))
+            r.begun, r.t_begin = True, float(m.group(2))
+            continue
+        m = re.match(r"^LAB-RUN-END (\S+) rc=(\d+)(?: t=([\d.]+))?", line)
+        if m:
+            r = runs.setdefault(m.group(1), RunResult(m.group(1)))
+            r.ended, r.rc = True, int(m.group(2))
+            r.t_end = float(m.group(3)) if m.group(3) else None
+            continue
+        m = re.match(r"^LAB-RUN-MARK (\S+) (init|ready) t=([\d.]+)", line)
+        if m and m.group(1) in runs:
+            r = runs[m.group(1)]
+            if m.group(2) == "init" and r.t_init is None:
+                r.t_init = float(m.group(3))
+            elif m.group(2) == "ready" and r.t_ready is None:
+                r.t_ready = float(m.group(3))
+            continue
+        m = re.match(r"^LAB-RUN-RSS (\S+) (.*)", line)
+        if m and m.group(1) in runs:
+            kv = dict(re.findall(r"(\w+)=(\S+)", m.group(2)))
+            runs[m.group(1)].rss = {k: int(v) for k, v in kv.items() if v.isdigit()}
+            continue
+        m = re.match(r"^LAB-L1-UP t=([\d.]+)", line)
+        if m:
+            result.l1_up = float(m.group(1))
+        m = re.match(r"^LAB-L1-KVM ok t=([\d.]+)", line)
+        if m:
+            result.l1_kvm = float(m.group(1))
+        m = re.match(r"^([A-Za-z0-9_.-]+)(\||!\|) ?(.*)$", line)
+        if m and m.group(1) in runs:
+            r = runs[m.group(1)]
+            if m.group(2) == "|":
+                r.guest_lines.append(m.group(3))
+                g = re.search(r"\bLAB ([a-z_]+)=(.*)$", m.group(3))
+                if g and g.group(1) not in r.info:
+                    r.info[g.group(1)] = g.group(2).strip()
+            else:
+                r.stderr_lines.append(m.group(3))
+    return result
+
+
+PANIC_RE = re.compile(r"Kernel panic - not syncing|BUG: kernel NULL pointer|general protection fault|"
+                      r"Oops: |KVM internal error", re.I)
+
+
+class Lab:
+    def __init__(self, stream=None):
+        os.makedirs(LAB_DIR, exist_ok=True)
+        self.stream = stream if stream is not None else bool(os.environ.get("LAB_STREAM"))
+        self.kernel = get_kernel()
+        self._l2 = None
+
+    def l2_initrd(self):
+        if self._l2 is None:
+            self._l2 = build_l2_initrd(self.kernel)
+        return self._l2
+
+    def l1_argv(self, initrd, cmdline=L1_CMDLINE):
+        return [vmm_binary("qemu")] + L1_QEMU_ARGS + [
+            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+            "-kernel", self.kernel.vmlinuz, "-initrd", initrd, "-append", cmdline]
+
+    def boot_l1(self, initrd, logpath, timeout, silence):
+        """Boot L1 once, capture its serial console.  Returns (lines, failure)."""
+        argv = self.l1_argv(initrd) + ["-chardev", "stdio,id=c0,signal=off",
+                                       "-serial", "chardev:c0"]
+        start = time.monotonic()
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        lines, buf, failure, last = [], b"", None, start
+        done = panic = False
+        with open(logpath, "wb") as logf:
+            while True:
+                now = time.monotonic()
+                if now - start > timeout:
+                    failure = "L1 overall timeout (%ds)" % timeout
+                    break
+                if now - last > silence:
+                    failure = "L1 silent for %ds" % silence
+                    break
+                r, _, _ = select.select([p.stdout], [], [], 1.0)
+                if not r:
+                    if p.poll() is not None:
+                        break
+                    continue
+                chunk = os.read(p.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                last = time.monotonic()
+                logf.write(chunk)
+                logf.flush()
+                if self.stream:
+                    sys.stderr.buffer.write(chunk)
+                    sys.stderr.flush()
+                buf += chunk
+                while b"\n" in buf:
+                    ln, buf = buf.split(b"\n", 1)
+                    s = ln.decode("utf-8", "replace")
+                    lines.append(s)
+                    if s.startswith("LAB-L1-DONE"):
+                        done = True
+                    # L1's own panic: an unprefixed kernel line (L2 output is
+                    # prefixed with "name| ").
+                    if PANIC_RE.search(s) and "| " not in s[:40]:
+                        panic = True
+            if buf:
+                lines.append(buf.decode("utf-8", "replace"))
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+        wall = time.monotonic() - start
+        if failure is None:
+            if panic:
+                failure = "L1 kernel panic/oops (see log)"
+            elif not done:
+                if not any(l.startswith("LAB-L1-UP") for l in lines):
+                    failure = "L1 never reached /init (qemu rc=%s)" % p.returncode
+                elif any(l.startswith("LAB-L1-KVM missing") for l in lines):
+                    failure = "L1 has no /dev/kvm after loading kvm-amd"
+                else:
+                    failure = "L1 stopped before finishing the plan (qemu rc=%s)" % p.returncode
+        return lines, failure, wall
+
+    def run_plan(self, runs, tag="plan", retries=1):
+        """Boots one L1 that performs all runs.  A lab failure (L1 panic,
+        silence, timeout) is retried `retries` times."""
+        l1 = build_l1_initrd(self.kernel, runs, self.l2_initrd())
+        timeout = 300 + sum(r.timeout + 30 for r in runs)
+        silence = max([r.timeout for r in runs] + [0]) + 180
+        result = None
+        for attempt in range(1 + retries):
+            logpath = os.path.join(LAB_DIR, "%s-%d.log" % (tag, attempt + 1))
+            log("booting L1 (attempt %d), serial log: %s" % (attempt + 1, logpath))
+            lines, failure, wall = self.boot_l1(l1, logpath, timeout, silence)
+            result = parse_log(lines, L1Result())
+            result.log, result.failure, result.wall = logpath, failure, wall
+            result.attempts = attempt + 1
+            result.ok = failure is None
+            if result.l1_kvm is not None:
+                log("L1 /init at %.1fs, /dev/kvm at %.1fs (L1 clock); L1 wall %.1fs"
+                    % (result.l1_up or -1, result.l1_kvm, wall))
+            if result.ok:
+                break
+            log("LAB FAILURE: %s" % failure)
+            for l in lines[-15:]:
+                log("  | " + l)
+        return result
+
+    def demo_argv(self, vmm, tty, input_text=None):
+        """QEMU argv for the demo: L1 whose serial is this terminal, L2 shell."""
+        if input_text is not None:
+            d = os.path.join(LAB_DIR, "demo-input")
+            open(d, "w").write(input_text)
+            l2 = build_l2_initrd(self.kernel, name="l2demo", files={"/lab/input": d})
+        else:
+            l2 = build_l2_initrd(self.kernel, name="l2demo")
+        r = Run("demo", vmm=vmm, cpus=2, memory=512, initrd=l2,
+                cmdline="console=ttyS0 panic=-1 quiet lab.action=shell")
+        l1 = build_l1_initrd(self.kernel, [], l2, interactive=r, tty=tty)
+        return self.l1_argv(l1, L1_CMDLINE + " quiet") + [
+            "-chardev", "stdio,id=c0,signal=off", "-serial", "chardev:c0"]
+
+
+def fmt_run(r):
+    out = ["--- run %s rc=%s boot=%s" % (r.name, r.rc, r.boot_seconds())]
+    out += ["  guest| " + l for l in r.guest_lines]
+    out += ["  stderr| " + l for l in r.stderr_lines]
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("cmd", choices=["prepare", "smoke", "demo", "kernel-path"])
+    ap.add_argument("--vmm", default="qemu", choices=sorted(VMM_TEMPLATES))
+    ap.add_argument("--stream", action="store_true")
+    ap.add_argument("--input", help="demo: file with shell input (non-interactive)")
+    ap.add_argument("--tty", action="store_true", help="demo: L1 console is a terminal")
+    a = ap.parse_args()
+    try:
+        lab = Lab(stream=a.stream or None)
+        if a.cmd == "prepare":
+            print(lab.l2_initrd())
+        elif a.cmd == "kernel-path":
+            print(lab.kernel.vmlinuz)
+        elif a.cmd == "smoke":
+            res = lab.run_plan([Run("smoke", vmm=a.vmm, rss=True,
+                                    cmdline="console=ttyS0 panic=-1 lab.wait=2")], tag="smoke")
+            for r in res.runs.values():
+                print(fmt_run(r))
+                print("rss:", r.rss)
+            print("lab ok" if res.ok else "LAB FAILURE: %s" % res.failure)
+            return 0 if res.ok else 3
+        elif a.cmd == "demo":
+            text = open(a.input).read() if a.input else None
+            argv = lab.demo_argv(a.vmm, a.tty, text)
+            sys.stdout.flush()
+            os.execvp(argv[0], argv)
+    except LabError as e:
+        print("LAB FAILURE: %s" % e, file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
