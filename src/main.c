@@ -1,10 +1,9 @@
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "boot/loader.h"
 #include "core/vm.h"
+#include "core/vm_virtio.h"
 #include "hearth-config.h"
 #include "util/cli.h"
 #include "util/log.h"
@@ -12,6 +11,7 @@
 int main(int argc, char **argv)
 {
 	struct cli_config cfg;
+	struct vm_device_plan devs;
 	struct kernel_image img;
 	char err[LOADER_ERR_MAX];
 	struct vm vm;
@@ -35,15 +35,9 @@ int main(int argc, char **argv)
 	/* Bad files are usage errors, found before KVM is touched. */
 	if (loader_open(cfg.kernel, &img, err))
 		die_code(HEARTH_EXIT_USAGE, "kernel %s: %s", cfg.kernel, err);
-	if (cfg.initrd) {
-		struct stat st;
-		if (stat(cfg.initrd, &st) < 0)
-			die_code(HEARTH_EXIT_USAGE, "initrd %s: %s", cfg.initrd, strerror(errno));
-		if (!S_ISREG(st.st_mode) || st.st_size == 0)
-			die_code(HEARTH_EXIT_USAGE, "initrd %s: not a regular, non-empty file",
-				 cfg.initrd);
-	}
-	vm_create(&vm, &cfg, &img);
+	if (vm_device_plan_parse(&cfg, &devs, err, sizeof(err)))
+		die_code(HEARTH_EXIT_USAGE, "%s", err);
+	vm_create(&vm, &cfg, &img, &devs);
 	loader_close(&img);
 	code = vm_run(&vm);
 	vm_destroy(&vm);

@@ -296,7 +296,8 @@ static void dsdt_virtio_mmio(struct aml_buf *b, unsigned int idx,
 	aml_name(b, "_CRS");
 	res = aml_restemplate_begin(b);
 	aml_res_memory32_fixed(b, true, (uint32_t)d->base, d->size);
-	aml_res_ext_irq(b, AML_IRQ_LEVEL, AML_IRQ_ACTIVE_HIGH, false, d->gsi);
+	/* irqfd injects a pulse per notification, so the pin is edge-triggered. */
+	aml_res_ext_irq(b, AML_IRQ_EDGE, AML_IRQ_ACTIVE_HIGH, false, d->gsi);
 	aml_restemplate_end(b, res);
 	aml_end(b, dev);
 }

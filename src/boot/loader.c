@@ -88,6 +88,7 @@ int loader_open(const char *path, struct kernel_image *img, char err[LOADER_ERR_
 		goto err_free;
 	img->data = data;
 	img->size = size;
+	img->path = path;
 	close(fd);
 	return 0;
 
@@ -181,6 +182,7 @@ int loader_load(const struct kernel_image *img, struct guest_mem *gm, const char
 {
 	size_t len = strlen(cmdline);
 	size_t max = LAYOUT_CMDLINE_MAX - 1;
+	char why[LOADER_ERR_MAX];
 	int ret;
 
 	memset(plan, 0, sizeof(*plan));
@@ -191,10 +193,16 @@ int loader_load(const struct kernel_image *img, struct guest_mem *gm, const char
 			 len, max);
 		return -E2BIG;
 	}
-	ret = img->kind == KERNEL_BZIMAGE ? bzimage_load(img, gm, plan, err)
-					  : elf_load(img, gm, plan, err);
-	if (ret)
+	ret = img->kind == KERNEL_BZIMAGE ? bzimage_load(img, gm, plan, why)
+					  : elf_load(img, gm, plan, why);
+	if (ret) {
+		/* Truncation is acceptable: the reason is still one readable line. */
+		int n = snprintf(err, LOADER_ERR_MAX, "kernel %s: ", img->path ? img->path : "");
+		if (n > 0 && n < LOADER_ERR_MAX)
+			memcpy(err + n, why, strnlen(why, (size_t)(LOADER_ERR_MAX - n - 1)) + 1);
+		err[LOADER_ERR_MAX - 1] = '\0';
 		return ret;
+	}
 	if (guest_mem_write(gm, LAYOUT_CMDLINE, cmdline, len + 1))
 		return -EFAULT;
 	plan->cmdline_gpa = LAYOUT_CMDLINE;

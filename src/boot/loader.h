@@ -17,6 +17,7 @@ enum kernel_kind { KERNEL_BZIMAGE, KERNEL_ELF64, KERNEL_ELF_PVH };
 
 struct kernel_image {
 	enum kernel_kind kind;
+	const char *path;        /* for messages */
 	uint8_t *data; /* whole file */
 	size_t size;
 	/* bzImage */

@@ -124,6 +124,8 @@ static int vm_build_acpi(struct vm *vm, uint64_t *rsdp)
 		.s5_slp_typ = ACPI_S5_SLP_TYP,
 		.com1_port = PORT_COM1,
 		.com1_irq = IRQ_COM1,
+		.mmio_devs = vm->mmio_devs,
+		.n_mmio_devs = vm_virtio_layout(vm),
 	};
 	uint8_t *buf = guest_mem_ptr(&vm->mem, LAYOUT_ACPI_BASE, LAYOUT_ACPI_SIZE);
 
@@ -132,37 +134,20 @@ static int vm_build_acpi(struct vm *vm, uint64_t *rsdp)
 	return acpi_build(buf, LAYOUT_ACPI_BASE, LAYOUT_ACPI_SIZE, &cfg, rsdp);
 }
 
-int vm_create(struct vm *vm, const struct cli_config *cfg, const struct kernel_image *img)
+/*
+ * Guest RAM, ACPI and the kernel are placed before KVM is opened, so a
+ * kernel or initrd that does not fit is a usage error found first.
+ */
+static void vm_prepare_guest(struct vm *vm, const struct cli_config *cfg,
+			     const struct kernel_image *img)
 {
 	char err[LOADER_ERR_MAX];
 	uint64_t rsdp = 0;
 	int ret;
 
-	memset(vm, 0, sizeof(*vm));
-	vm->fd = -1;
-	vm->stop_efd = -1;
-	bus_init(&vm->bus);
-	if (kvm_open(&vm->kvm, cfg->kvm_path))
-		exit(HEARTH_EXIT_FAILURE);
-	if ((int)cfg->cpus > vm->kvm.max_vcpus)
-		die_code(HEARTH_EXIT_USAGE, "--cpus %u: this host's KVM allows at most %d vCPUs",
-			 cfg->cpus, vm->kvm.max_vcpus);
-	if (vm->kvm.pvm)
-		log_warn("%s is backed by PVM (kvm_pvm): ring-0 guest code will be emulated and a "
-			 "stock kernel will likely fail; boot real kernels through the lab "
-			 "(make demo, tests/lab)", cfg->kvm_path);
-	vm->ncpus = cfg->cpus;
-
-	if (vm_create_kvm_vm(vm))
-		die("cannot create the VM");
 	if (guest_mem_init(&vm->mem, cfg->memory_mib << 20))
 		die("cannot allocate %llu MiB of guest RAM: %s",
 		    (unsigned long long)cfg->memory_mib, strerror(errno));
-	if (guest_mem_register(&vm->mem, vm->fd))
-		die("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
-	ret = vm_create_devices(vm);
-	if (ret)
-		die("cannot create devices: %s", strerror(-ret));
 	ret = vm_build_acpi(vm, &rsdp);
 	if (ret)
 		die("cannot build ACPI tables: %s", strerror(-ret));
@@ -172,6 +157,40 @@ int vm_create(struct vm *vm, const struct cli_config *cfg, const struct kernel_i
 	if (ret)
 		die_code(ret == -EFAULT || ret == -ENOMEM ? HEARTH_EXIT_FAILURE : HEARTH_EXIT_USAGE,
 			 "%s", err);
+}
+
+int vm_create(struct vm *vm, const struct cli_config *cfg, const struct kernel_image *img,
+	      const struct vm_device_plan *devs)
+{
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->fd = -1;
+	vm->stop_efd = -1;
+	vm->ncpus = cfg->cpus;
+	vm->devs = devs;
+	bus_init(&vm->bus);
+	if (eventloop_init(&vm->loop))
+		die("epoll: %s", strerror(errno));
+	vm_prepare_guest(vm, cfg, img);
+
+	if (kvm_open(&vm->kvm, cfg->kvm_path))
+		exit(HEARTH_EXIT_FAILURE);
+	if ((int)cfg->cpus > vm->kvm.max_vcpus)
+		die_code(HEARTH_EXIT_USAGE, "--cpus %u: this host's KVM allows at most %d vCPUs",
+			 cfg->cpus, vm->kvm.max_vcpus);
+	if (vm->kvm.pvm)
+		log_warn("%s is backed by PVM (kvm_pvm): ring-0 guest code will be emulated and a "
+			 "stock kernel will likely fail; boot real kernels through the lab "
+			 "(make demo, tests/lab)", cfg->kvm_path);
+	if (vm_create_kvm_vm(vm))
+		die("cannot create the VM");
+	if (guest_mem_register(&vm->mem, vm->fd))
+		die("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+	ret = vm_create_devices(vm);
+	if (ret)
+		die("cannot create devices: %s", strerror(-ret));
+	vm_virtio_create(vm);
 
 	ret = cpuid_get_supported(vm->kvm.fd, &vm->cpuid);
 	if (ret)
@@ -239,7 +258,7 @@ static int vm_exit_code(struct vm *vm)
 int vm_run(struct vm *vm)
 {
 	struct signal_ctx sig = { vm, -1 };
-	struct eventloop loop;
+	struct eventloop *loop = &vm->loop;
 	struct console con;
 	sigset_t mask;
 	unsigned int started = 0;
@@ -253,11 +272,11 @@ int vm_run(struct vm *vm)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sig.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sig.fd < 0 || eventloop_init(&loop))
+	if (sig.fd < 0)
 		die("cannot set up the I/O loop: %s", strerror(errno));
-	if (eventloop_add(&loop, sig.fd, EPOLLIN, on_signal, &sig) ||
-	    eventloop_add(&loop, vm->stop_efd, EPOLLIN, on_stop, &loop) ||
-	    console_init(&con, vm, vm->serial, &loop, STDIN_FILENO))
+	if (eventloop_add(loop, sig.fd, EPOLLIN, on_signal, &sig) ||
+	    eventloop_add(loop, vm->stop_efd, EPOLLIN, on_stop, loop) ||
+	    console_init(&con, vm, vm->serial, loop, STDIN_FILENO))
 		die("cannot set up the I/O loop");
 	if (term_raw_enter(STDIN_FILENO))
 		log_warn("cannot put the terminal in raw mode; input is line-buffered");
@@ -271,7 +290,7 @@ int vm_run(struct vm *vm)
 			break;
 		}
 	}
-	ret = eventloop_run(&loop);
+	ret = eventloop_run(loop);
 	if (ret)
 		vm_request_stop(vm, VM_STOP_FAILURE, "I/O loop failed");
 	for (unsigned int i = 0; i < started; i++) {
@@ -280,13 +299,15 @@ int vm_run(struct vm *vm)
 	}
 	term_restore();
 	console_destroy(&con);
-	eventloop_destroy(&loop);
+	eventloop_remove(loop, sig.fd);
+	eventloop_remove(loop, vm->stop_efd);
 	close(sig.fd);
 	return vm_exit_code(vm);
 }
 
 void vm_destroy(struct vm *vm)
 {
+	vm_virtio_destroy(vm);
 	for (unsigned int i = 0; vm->vcpus && i < vm->ncpus; i++)
 		vcpu_destroy(vm->vcpus[i]);
 	free(vm->vcpus);
@@ -305,5 +326,6 @@ void vm_destroy(struct vm *vm)
 		close(vm->stop_efd);
 	if (vm->fd >= 0)
 		close(vm->fd);
+	eventloop_destroy(&vm->loop);
 	kvm_close(&vm->kvm);
 }

@@ -4,13 +4,21 @@
 
 #include <stdint.h>
 
+#include "boot/acpi.h"
 #include "boot/loader.h"
 #include "core/bus.h"
+#include "core/eventloop.h"
 #include "core/kvm.h"
 #include "mem/guest_mem.h"
 #include "util/cli.h"
 
 struct vcpu;
+struct virtio_dev;
+
+#define VM_MAX_VIRTIO 16
+
+/* Virtio devices requested on the command line, parsed before KVM is opened. */
+struct vm_device_plan;
 struct serial;
 struct i8042;
 struct rtc;
@@ -40,14 +48,27 @@ struct vm {
 	struct i8042 *i8042;
 	struct rtc *rtc;
 	struct acpi_pm *acpi_pm;
+	struct eventloop loop;      /* the I/O thread's */
+	const struct vm_device_plan *devs;
+	struct acpi_mmio_dev mmio_devs[VM_MAX_VIRTIO];
+	struct virtio_dev *virtio[VM_MAX_VIRTIO];
+	void (*virtio_destroy[VM_MAX_VIRTIO])(struct virtio_dev *dev);
+	unsigned int nvirtio;
 };
 
 /* Validates and loads everything; exits through die_code before the guest runs. */
-int vm_create(struct vm *vm, const struct cli_config *cfg, const struct kernel_image *img);
+int vm_create(struct vm *vm, const struct cli_config *cfg, const struct kernel_image *img,
+	      const struct vm_device_plan *devs);
 
 /* Runs until the guest or the host stops it; returns the process exit code. */
 int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
+
+/* vm_virtio.c: addresses and GSIs for the planned devices; returns the count. */
+unsigned int vm_virtio_layout(struct vm *vm);
+/* Creates the planned devices; exits with a clear error on failure. */
+void vm_virtio_create(struct vm *vm);
+void vm_virtio_destroy(struct vm *vm);
 
 /* Any thread: the first reason wins; vCPUs are kicked and the I/O loop woken. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *detail);

@@ -15,9 +15,10 @@ int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	for (const char *p = s; *p; p++) {
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
-		if (v > (UINT64_MAX - 9) / 10)
+		uint64_t d = (uint64_t)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
 			return -ERANGE;
-		v = v * 10 + (uint64_t)(*p - '0');
+		v = v * 10 + d;
 	}
 	if (v < min || v > max)
 		return -ERANGE;
@@ -40,6 +41,12 @@ void cli_usage(FILE *out)
 		"  --cpus N          vCPUs, 1 to %u and no more than KVM allows (default %u)\n"
 		"  --memory MiB      guest RAM in MiB, %u to %llu (default %u); RAM beyond\n"
 		"                    3 GiB is placed above 4 GiB, past the 32-bit MMIO hole\n"
+		"  --disk SPEC       virtio-blk disk, repeatable (up to %u):\n"
+		"                    path=FILE[,ro][,id=NAME][,cache=none|writeback]\n"
+		"  --net SPEC        virtio-net, repeatable (up to %u): user[,hostfwd=tcp:HOSTPORT-:GUESTPORT]\n"
+		"                    (user-mode networking, no root) or tap=IFNAME[,mac=MAC]\n"
+		"  --rng, --no-rng   virtio-rng fed by getrandom() (default on)\n"
+		"  --vsock cid=N     virtio-vsock through the host's vhost_vsock, guest CID N >= 3\n"
 		"  --kvm PATH        KVM device (default /dev/kvm)\n"
 		"  -v, --verbose     more log output\n"
 		"  -q, --quiet       errors only\n"
@@ -50,7 +57,8 @@ void cli_usage(FILE *out)
 		"            2 bad usage or bad input file; 3 stopped from the host\n"
 		"            (Ctrl-A x, SIGINT, SIGTERM).\n",
 		CLI_DEFAULT_CMDLINE, CLI_MAX_CPUS, CLI_DEFAULT_CPUS, CLI_MIN_MEMORY_MIB,
-		(unsigned long long)CLI_MAX_MEMORY_MIB, CLI_DEFAULT_MEMORY_MIB);
+		(unsigned long long)CLI_MAX_MEMORY_MIB, CLI_DEFAULT_MEMORY_MIB, CLI_MAX_DISKS,
+		CLI_MAX_NETS);
 }
 
 /* Splits "--name=value" or takes the next argument as the value. */
@@ -83,6 +91,24 @@ static int parse_run_option(struct cli_config *cfg, const char *name, const char
 		cfg->cmdline = val;
 	} else if (!strcmp(name, "--kvm")) {
 		cfg->kvm_path = val;
+	} else if (!strcmp(name, "--disk")) {
+		if (cfg->ndisks == CLI_MAX_DISKS) {
+			snprintf(err, errlen, "--disk given more than %u times", CLI_MAX_DISKS);
+			return -EINVAL;
+		}
+		cfg->disks[cfg->ndisks++] = val;
+	} else if (!strcmp(name, "--net")) {
+		if (cfg->nnets == CLI_MAX_NETS) {
+			snprintf(err, errlen, "--net given more than %u times", CLI_MAX_NETS);
+			return -EINVAL;
+		}
+		cfg->nets[cfg->nnets++] = val;
+	} else if (!strcmp(name, "--vsock")) {
+		if (cfg->vsock) {
+			snprintf(err, errlen, "--vsock given twice; one vsock device per VM");
+			return -EINVAL;
+		}
+		cfg->vsock = val;
 	} else if (!strcmp(name, "--cpus")) {
 		r = cli_parse_uint(val, 1, CLI_MAX_CPUS, &v);
 		if (r) {
@@ -108,7 +134,8 @@ static int parse_run_option(struct cli_config *cfg, const char *name, const char
 }
 
 static const char *const valued_options[] = {
-	"--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--kvm", NULL,
+	"--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--kvm",
+	"--disk", "--net", "--vsock", NULL,
 };
 
 static int is_valued(const char *name)
@@ -128,6 +155,7 @@ int cli_parse(int argc, char **argv, struct cli_config *cfg, char *err, size_t e
 	cfg->cpus = CLI_DEFAULT_CPUS;
 	cfg->memory_mib = CLI_DEFAULT_MEMORY_MIB;
 	cfg->kvm_path = "/dev/kvm";
+	cfg->rng = 1;
 
 	if (argc < 2) {
 		snprintf(err, errlen, "missing command (see 'hearth --help')");
@@ -161,6 +189,10 @@ int cli_parse(int argc, char **argv, struct cli_config *cfg, char *err, size_t e
 		}
 		if (!strcmp(arg, "-q") || !strcmp(arg, "--quiet")) {
 			cfg->verbose = -1;
+			continue;
+		}
+		if (!strcmp(arg, "--rng") || !strcmp(arg, "--no-rng")) {
+			cfg->rng = !strcmp(arg, "--rng");
 			continue;
 		}
 		eq = strchr(arg, '=');

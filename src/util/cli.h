@@ -13,6 +13,9 @@
 #define CLI_MIN_MEMORY_MIB 16
 #define CLI_MAX_MEMORY_MIB (1024ull * 1024) /* 1 TiB */
 
+#define CLI_MAX_DISKS 8
+#define CLI_MAX_NETS 4
+
 enum cli_action { CLI_RUN, CLI_HELP, CLI_VERSION };
 
 struct cli_config {
@@ -24,6 +27,13 @@ struct cli_config {
 	uint64_t memory_mib;
 	int verbose;
 	const char *kvm_path;
+	/* Device specs, parsed by their devices (virtio_*_parse). */
+	const char *disks[CLI_MAX_DISKS];
+	unsigned int ndisks;
+	const char *nets[CLI_MAX_NETS];
+	unsigned int nnets;
+	const char *vsock;
+	int rng;
 };
 
 /*

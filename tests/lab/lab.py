@@ -62,7 +62,8 @@ VMM_TEMPLATES = {
     "qemu": ["{bin}/qemu-system-x86_64", "-L", L1_QEMU_DATA, "-M", "microvm",
              "-enable-kvm", "-cpu", "host", "-m", "{memory}", "-smp", "{cpus}",
              "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-             "-serial", "stdio", "-kernel", "{kernel}", "-initrd", "{initrd}",
+             "-serial", "stdio", "-device", "i8042",
+             "-kernel", "{kernel}", "-initrd", "{initrd}",
              "-append", "{cmdline}"],
 }
 
@@ -399,8 +400,14 @@ lab_run() {
   echo "LAB-RUN-END $name rc=$rc t=$t2"
 }
 lab_interactive() { # CMD...: the VMM on L1's console (demo)
-  if [ -e /lab/tty ]; then "$@" </dev/ttyS0 >/dev/ttyS0 2>&1; else "$@" </dev/null; fi
-  echo "LAB-RUN-END demo rc=$?"
+  if [ -e /lab/tty ]; then
+    stty -F /dev/ttyS0 raw -echo 2>/dev/null
+    "$@" </dev/ttyS0 >/dev/ttyS0 2>&1; rc=$?
+    stty -F /dev/ttyS0 sane 2>/dev/null
+  else
+    "$@" </dev/null; rc=$?
+  fi
+  echo "LAB-RUN-END demo rc=$rc"
 }
 '''
 
@@ -680,19 +687,27 @@ class Lab:
                 log("  | " + l)
         return result
 
-    def demo_argv(self, vmm, tty, input_text=None):
-        """QEMU argv for the demo: L1 whose serial is this terminal, L2 shell."""
+    def demo_initrd(self, input_text=None):
+        """L2 initrd whose /init gives a shell on the console (or, with
+        input_text, runs it as the shell's stdin), then powers off."""
         if input_text is not None:
             d = os.path.join(LAB_DIR, "demo-input")
-            open(d, "w").write(input_text)
-            l2 = build_l2_initrd(self.kernel, name="l2demo", files={"/lab/input": d})
-        else:
-            l2 = build_l2_initrd(self.kernel, name="l2demo")
-        r = Run("demo", vmm=vmm, cpus=2, memory=512, initrd=l2,
-                cmdline="console=ttyS0 panic=-1 quiet lab.action=shell")
+            with open(d, "w") as f:
+                f.write(input_text)
+            return build_l2_initrd(self.kernel, name="l2demo-in", files={"/lab/input": d})
+        return build_l2_initrd(self.kernel, name="l2demo")
+
+    def demo_argv(self, vmm, tty, input_text=None):
+        """QEMU argv for the demo: L1 whose serial is this terminal, running
+        the VMM on its console, which runs L2's shell."""
+        l2 = self.demo_initrd(input_text)
+        r = Run("demo", vmm=vmm, cpus=2, memory=512, initrd=l2, cmdline=DEMO_CMDLINE)
         l1 = build_l1_initrd(self.kernel, [], l2, interactive=r, tty=tty)
-        return self.l1_argv(l1, L1_CMDLINE + " quiet") + [
+        return self.l1_argv(l1, L1_CMDLINE + " quiet loglevel=1") + [
             "-chardev", "stdio,id=c0,signal=off", "-serial", "chardev:c0"]
+
+
+DEMO_CMDLINE = "console=ttyS0 panic=-1 quiet lab.action=shell"
 
 
 def fmt_run(r):
@@ -704,9 +719,11 @@ def fmt_run(r):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["prepare", "smoke", "demo", "kernel-path"])
+    ap.add_argument("cmd", choices=["prepare", "smoke", "demo", "demo-initrd", "kernel-path"])
     ap.add_argument("--vmm", default="qemu", choices=sorted(VMM_TEMPLATES))
     ap.add_argument("--stream", action="store_true")
+    ap.add_argument("--cmdline", default="console=ttyS0 panic=-1 lab.wait=2",
+                    help="smoke: L2 kernel command line")
     ap.add_argument("--input", help="demo: file with shell input (non-interactive)")
     ap.add_argument("--tty", action="store_true", help="demo: L1 console is a terminal")
     a = ap.parse_args()
@@ -718,12 +735,17 @@ def main():
             print(lab.kernel.vmlinuz)
         elif a.cmd == "smoke":
             res = lab.run_plan([Run("smoke", vmm=a.vmm, rss=True,
-                                    cmdline="console=ttyS0 panic=-1 lab.wait=2")], tag="smoke")
+                                    cmdline=a.cmdline, timeout=120)], tag="smoke")
             for r in res.runs.values():
                 print(fmt_run(r))
                 print("rss:", r.rss)
             print("lab ok" if res.ok else "LAB FAILURE: %s" % res.failure)
             return 0 if res.ok else 3
+        elif a.cmd == "demo-initrd":
+            text = open(a.input).read() if a.input else None
+            print(lab.kernel.vmlinuz)
+            print(lab.demo_initrd(text))
+            print(DEMO_CMDLINE)
         elif a.cmd == "demo":
             text = open(a.input).read() if a.input else None
             argv = lab.demo_argv(a.vmm, a.tty, text)

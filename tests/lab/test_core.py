@@ -15,7 +15,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L  # noqa: E402
 
-RUN_TIMEOUT = 300   # per L2 boot, against hangs only (a boot takes ~20-40 s)
+RUN_TIMEOUT = 180   # per L2 boot, against hangs only (a boot takes ~20-40 s)
 
 
 def plan(vmm):

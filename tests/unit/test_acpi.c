@@ -232,8 +232,8 @@ static void check_dsdt(const uint8_t *d)
 			desc[8 + j] = (uint8_t)(mmio[k].size >> (8 * j));
 			desc[17 + j] = (uint8_t)(mmio[k].gsi >> (8 * j));
 		}
-		/* Extended Interrupt: consumer, level, active high, exclusive. */
-		memcpy(desc + 12, (const uint8_t[]){ 0x89, 0x06, 0x00, 0x01, 0x01 }, 5);
+		/* Extended Interrupt: consumer, edge, active high, exclusive. */
+		memcpy(desc + 12, (const uint8_t[]){ 0x89, 0x06, 0x00, 0x03, 0x01 }, 5);
 		assert_int_equal(count(d, len, desc, sizeof(desc)), 1);
 	}
 }

@@ -1,0 +1,29 @@
+/* virtio-blk over io_uring on a raw image. */
+#ifndef HEARTH_VIRTIO_BLK_H
+#define HEARTH_VIRTIO_BLK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "virtio/device.h"
+#include "virtio/mmio.h"
+
+enum blk_cache { BLK_CACHE_NONE, BLK_CACHE_WRITEBACK };
+
+struct blk_config {
+	const char *path;
+	bool readonly;
+	char id[21];              /* VIRTIO_BLK_ID_BYTES + NUL */
+	enum blk_cache cache;
+};
+
+/* "path=FILE[,ro][,id=NAME][,cache=none|writeback]"; -EINVAL + one line in err. */
+int virtio_blk_parse(const char *spec, struct blk_config *cfg, char *err, size_t errlen);
+
+/* Opens, locks and sizes the image; registers on the transport. */
+int virtio_blk_create(const struct virtio_host *host, const struct blk_config *cfg,
+		      uint64_t base, uint32_t gsi, struct virtio_dev **out, char *err,
+		      size_t errlen);
+void virtio_blk_destroy(struct virtio_dev *dev);
+
+#endif

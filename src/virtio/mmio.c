@@ -1,0 +1,508 @@
+#include "virtio/mmio.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "virtio/virtio.h"
+
+#define REG_MAGIC 0x000
+#define REG_VERSION 0x004
+#define REG_DEVICE_ID 0x008
+#define REG_VENDOR_ID 0x00c
+#define REG_DEVICE_FEATURES 0x010
+#define REG_DEVICE_FEATURES_SEL 0x014
+#define REG_DRIVER_FEATURES 0x020
+#define REG_DRIVER_FEATURES_SEL 0x024
+#define REG_QUEUE_SEL 0x030
+#define REG_QUEUE_NUM_MAX 0x034
+#define REG_QUEUE_NUM 0x038
+#define REG_QUEUE_READY 0x044
+#define REG_QUEUE_NOTIFY 0x050
+#define REG_INTERRUPT_STATUS 0x060
+#define REG_INTERRUPT_ACK 0x064
+#define REG_STATUS 0x070
+#define REG_QUEUE_DESC_LOW 0x080
+#define REG_QUEUE_DESC_HIGH 0x084
+#define REG_QUEUE_DRIVER_LOW 0x090
+#define REG_QUEUE_DRIVER_HIGH 0x094
+#define REG_QUEUE_DEVICE_LOW 0x0a0
+#define REG_QUEUE_DEVICE_HIGH 0x0a4
+#define REG_SHM_SEL 0x0ac
+#define REG_SHM_LEN_LOW 0x0b0
+#define REG_SHM_LEN_HIGH 0x0b4
+#define REG_CONFIG_GENERATION 0x0fc
+#define REG_CONFIG 0x100
+
+#define MMIO_MAGIC 0x74726976 /* "virt" */
+#define MMIO_VENDOR 0x48525448 /* "HTRH" */
+
+#define TRANSPORT_FEATURES                                                                   \
+	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |                       \
+	 (1ull << VIRTIO_F_INDIRECT_DESC))
+
+struct kick {
+	struct virtio_mmio *t;
+	unsigned int q;
+	int fd;
+};
+
+struct virtio_mmio {
+	struct virtio_dev *dev;
+	struct virtio_host host;
+	uint64_t base;
+	uint32_t gsi;
+	int irqfd;
+	struct kick kicks[VIRTIO_MAX_QUEUES];
+	uint32_t device_features_sel;
+	uint32_t driver_features_sel;
+	uint32_t queue_sel;
+	uint64_t driver_features;
+	uint32_t interrupt_status; /* atomic: set by the I/O thread, acked by vCPUs */
+	uint32_t config_generation;
+};
+
+static struct ratelimit virtio_rl = RATELIMIT_INIT(10);
+
+bool virtio_dev_has_feature(const struct virtio_dev *dev, unsigned int bit)
+{
+	return bit < 64 && (dev->features >> bit) & 1;
+}
+
+static void raise_interrupt(struct virtio_mmio *t, uint32_t bits)
+{
+	uint64_t one = 1;
+
+	__atomic_or_fetch(&t->interrupt_status, bits, __ATOMIC_SEQ_CST);
+	if (t->irqfd >= 0 && write(t->irqfd, &one, sizeof(one)) < 0)
+		log_ratelimited(&virtio_rl, LOG_WARN, "%s: irqfd write failed", t->dev->name);
+}
+
+void virtio_dev_notify(struct virtio_dev *dev, unsigned int q)
+{
+	if (q < dev->num_queues && virtq_needs_interrupt(&dev->vq[q]) && dev->signal_used)
+		dev->signal_used(dev, q);
+}
+
+void virtio_dev_fail(struct virtio_dev *dev, const char *why)
+{
+	if (dev->status & VIRTIO_STATUS_NEEDS_RESET)
+		return;
+	log_ratelimited(&virtio_rl, LOG_WARN, "%s: guest driver error: %s; device needs reset",
+			dev->name, why);
+	dev->status |= VIRTIO_STATUS_NEEDS_RESET;
+	if (dev->activated && dev->signal_config)
+		dev->signal_config(dev);
+}
+
+static void signal_used(struct virtio_dev *dev, unsigned int q)
+{
+	(void)q;
+	raise_interrupt(dev->transport, VIRTIO_MMIO_INT_VRING);
+}
+
+static void signal_config(struct virtio_dev *dev)
+{
+	struct virtio_mmio *t = dev->transport;
+
+	__atomic_add_fetch(&t->config_generation, 1, __ATOMIC_SEQ_CST);
+	raise_interrupt(t, VIRTIO_MMIO_INT_CONFIG);
+}
+
+static uint64_t offered_features(struct virtio_mmio *t)
+{
+	return t->dev->ops->get_features(t->dev) | TRANSPORT_FEATURES;
+}
+
+static void device_reset(struct virtio_mmio *t)
+{
+	struct virtio_dev *dev = t->dev;
+
+	if (dev->ops->reset)
+		dev->ops->reset(dev);
+	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		virtq_reset(&dev->vq[i]);
+	dev->features = 0;
+	dev->status = 0;
+	dev->activated = false;
+	t->driver_features = 0;
+	t->queue_sel = 0;
+	t->device_features_sel = 0;
+	t->driver_features_sel = 0;
+	__atomic_store_n(&t->interrupt_status, 0, __ATOMIC_SEQ_CST);
+}
+
+/* FEATURES_OK is only kept when the driver asked for what we offered. */
+static uint32_t accept_features(struct virtio_mmio *t, uint32_t status)
+{
+	uint64_t want = t->driver_features;
+	struct virtio_dev *dev = t->dev;
+
+	if ((want & ~offered_features(t)) || !(want & (1ull << VIRTIO_F_VERSION_1))) {
+		log_ratelimited(&virtio_rl, LOG_WARN,
+				"%s: driver asked for unoffered features 0x%" PRIx64 "; refused",
+				dev->name, want & ~offered_features(t));
+		return status & ~VIRTIO_STATUS_FEATURES_OK;
+	}
+	dev->features = want;
+	for (unsigned int i = 0; i < dev->num_queues; i++) {
+		dev->vq[i].event_idx = virtio_dev_has_feature(dev, VIRTIO_F_EVENT_IDX);
+		dev->vq[i].indirect = virtio_dev_has_feature(dev, VIRTIO_F_INDIRECT_DESC);
+	}
+	return status;
+}
+
+static void write_status(struct virtio_mmio *t, uint32_t v)
+{
+	struct virtio_dev *dev = t->dev;
+	uint32_t old = dev->status;
+
+	if (v == 0) {
+		device_reset(t);
+		return;
+	}
+	/* The driver may only add bits (3.1.1); anything else is a broken driver. */
+	if ((old & ~v) & ~VIRTIO_STATUS_NEEDS_RESET) {
+		virtio_dev_fail(dev, "status bits cleared without a reset");
+		return;
+	}
+	v |= old & VIRTIO_STATUS_NEEDS_RESET;
+	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK))
+		v = accept_features(t, v);
+	if ((v & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK)) {
+		if (!(v & VIRTIO_STATUS_FEATURES_OK)) {
+			dev->status = v;
+			virtio_dev_fail(dev, "DRIVER_OK without FEATURES_OK");
+			return;
+		}
+		dev->status = v;
+		dev->activated = true;
+		if (dev->ops->activate && dev->ops->activate(dev))
+			virtio_dev_fail(dev, "device could not start");
+		return;
+	}
+	dev->status = v;
+}
+
+static struct virtq *selected_queue(struct virtio_mmio *t)
+{
+	return t->queue_sel < t->dev->num_queues ? &t->dev->vq[t->queue_sel] : NULL;
+}
+
+static void set_half(uint64_t *v, bool high, uint32_t val)
+{
+	*v = high ? (*v & 0xffffffffull) | ((uint64_t)val << 32)
+		  : (*v & ~0xffffffffull) | val;
+}
+
+static void write_queue_reg(struct virtio_mmio *t, uint64_t off, uint32_t val)
+{
+	struct virtq *vq = selected_queue(t);
+	enum virtq_error e;
+
+	if (!vq) {
+		virtio_dev_fail(t->dev, "queue register written with QueueSel out of range");
+		return;
+	}
+	if (off == REG_QUEUE_READY) {
+		if (!val) {
+			vq->enabled = false;
+			return;
+		}
+		if (vq->enabled)
+			return;
+		e = virtq_enable(vq, t->dev->mem);
+		if (e != VIRTQ_OK)
+			virtio_dev_fail(t->dev, virtq_strerror(e));
+		return;
+	}
+	/* 4.2.3.2: no queue layout changes once the queue is live. */
+	if (vq->enabled || (t->dev->status & VIRTIO_STATUS_DRIVER_OK)) {
+		virtio_dev_fail(t->dev, "queue registers rewritten while the queue is live");
+		return;
+	}
+	switch (off) {
+	case REG_QUEUE_NUM:
+		if (val == 0 || val > t->dev->queue_max || (val & (val - 1))) {
+			virtio_dev_fail(t->dev, "queue size not a power of two within QueueNumMax");
+			return;
+		}
+		vq->size = (uint16_t)val;
+		break;
+	case REG_QUEUE_DESC_LOW:
+	case REG_QUEUE_DESC_HIGH:
+		set_half(&vq->desc_gpa, off == REG_QUEUE_DESC_HIGH, val);
+		break;
+	case REG_QUEUE_DRIVER_LOW:
+	case REG_QUEUE_DRIVER_HIGH:
+		set_half(&vq->avail_gpa, off == REG_QUEUE_DRIVER_HIGH, val);
+		break;
+	case REG_QUEUE_DEVICE_LOW:
+	case REG_QUEUE_DEVICE_HIGH:
+		set_half(&vq->used_gpa, off == REG_QUEUE_DEVICE_HIGH, val);
+		break;
+	}
+}
+
+static void kick_queue(struct virtio_mmio *t, unsigned int q)
+{
+	struct virtio_dev *dev = t->dev;
+
+	if (q >= dev->num_queues) {
+		virtio_dev_fail(dev, "notify for a queue that does not exist");
+		return;
+	}
+	if (!dev->activated || (dev->status & VIRTIO_STATUS_NEEDS_RESET) || !dev->vq[q].enabled)
+		return;
+	dev->ops->queue_notify(dev, q);
+}
+
+static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
+{
+	struct virtio_dev *dev = t->dev;
+	struct virtq *vq = selected_queue(t);
+
+	switch (off) {
+	case REG_MAGIC:
+		return MMIO_MAGIC;
+	case REG_VERSION:
+		return 2;
+	case REG_DEVICE_ID:
+		return dev->ops->device_id;
+	case REG_VENDOR_ID:
+		return MMIO_VENDOR;
+	case REG_DEVICE_FEATURES:
+		return t->device_features_sel > 1
+			       ? 0 : (uint32_t)(offered_features(t) >> (32 * t->device_features_sel));
+	case REG_QUEUE_NUM_MAX:
+		return vq ? dev->queue_max : 0;
+	case REG_QUEUE_READY:
+		return vq ? vq->enabled : 0;
+	case REG_INTERRUPT_STATUS:
+		return __atomic_load_n(&t->interrupt_status, __ATOMIC_SEQ_CST);
+	case REG_STATUS:
+		return dev->status;
+	case REG_SHM_LEN_LOW:
+	case REG_SHM_LEN_HIGH:
+		return 0xffffffffu; /* no shared memory regions */
+	case REG_CONFIG_GENERATION:
+		return __atomic_load_n(&t->config_generation, __ATOMIC_SEQ_CST);
+	default:
+		return 0;
+	}
+}
+
+static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t val)
+{
+	switch (off) {
+	case REG_DEVICE_FEATURES_SEL:
+		t->device_features_sel = val;
+		break;
+	case REG_DRIVER_FEATURES:
+		if (t->dev->status & VIRTIO_STATUS_FEATURES_OK) {
+			virtio_dev_fail(t->dev, "features written after FEATURES_OK");
+			break;
+		}
+		if (t->driver_features_sel < 2)
+			set_half(&t->driver_features, t->driver_features_sel == 1, val);
+		break;
+	case REG_DRIVER_FEATURES_SEL:
+		t->driver_features_sel = val;
+		break;
+	case REG_QUEUE_SEL:
+		t->queue_sel = val;
+		break;
+	case REG_QUEUE_NUM:
+	case REG_QUEUE_READY:
+	case REG_QUEUE_DESC_LOW:
+	case REG_QUEUE_DESC_HIGH:
+	case REG_QUEUE_DRIVER_LOW:
+	case REG_QUEUE_DRIVER_HIGH:
+	case REG_QUEUE_DEVICE_LOW:
+	case REG_QUEUE_DEVICE_HIGH:
+		write_queue_reg(t, off, val);
+		break;
+	case REG_QUEUE_NOTIFY:
+		/* Only reached without an ioeventfd for this queue. */
+		kick_queue(t, val & 0xffff);
+		break;
+	case REG_INTERRUPT_ACK:
+		__atomic_and_fetch(&t->interrupt_status, ~val, __ATOMIC_SEQ_CST);
+		break;
+	case REG_STATUS:
+		write_status(t, val);
+		break;
+	case REG_SHM_SEL:
+		break;
+	default:
+		log_ratelimited(&virtio_rl, LOG_WARN, "%s: write to read-only register 0x%03" PRIx64,
+				t->dev->name, off);
+		break;
+	}
+}
+
+static void mmio_read(void *opaque, uint64_t off, uint8_t *data, unsigned int len)
+{
+	struct virtio_mmio *t = opaque;
+	struct virtio_dev *dev = t->dev;
+
+	pthread_mutex_lock(&dev->lock);
+	if (off >= REG_CONFIG) {
+		uint64_t coff = off - REG_CONFIG;
+		memset(data, 0, len);
+		if (coff + len <= dev->config_size && dev->ops->read_config)
+			dev->ops->read_config(dev, (uint32_t)coff, data, len);
+	} else if (len == 4 && !(off & 3)) {
+		bus_data_put(data, len, read_reg(t, off));
+	} else {
+		memset(data, 0xff, len);
+		log_ratelimited(&virtio_rl, LOG_WARN, "%s: %u-byte register read at 0x%03" PRIx64,
+				dev->name, len, off);
+	}
+	pthread_mutex_unlock(&dev->lock);
+}
+
+static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, unsigned int len)
+{
+	struct virtio_mmio *t = opaque;
+	struct virtio_dev *dev = t->dev;
+
+	pthread_mutex_lock(&dev->lock);
+	if (off >= REG_CONFIG) {
+		uint64_t coff = off - REG_CONFIG;
+		if (coff + len <= dev->config_size && dev->ops->write_config)
+			dev->ops->write_config(dev, (uint32_t)coff, data, len);
+	} else if (len == 4 && !(off & 3)) {
+		write_reg(t, off, (uint32_t)bus_data_get(data, len));
+	} else {
+		log_ratelimited(&virtio_rl, LOG_WARN, "%s: %u-byte register write at 0x%03" PRIx64,
+				dev->name, len, off);
+	}
+	pthread_mutex_unlock(&dev->lock);
+}
+
+const struct bus_region_ops virtio_mmio_bus_ops = {
+	.read = mmio_read,
+	.write = mmio_write,
+};
+
+uint32_t virtio_mmio_interrupt_status(struct virtio_mmio *t)
+{
+	return __atomic_load_n(&t->interrupt_status, __ATOMIC_SEQ_CST);
+}
+
+static void on_kick(void *opaque, uint32_t events)
+{
+	struct kick *k = opaque;
+	uint64_t v;
+
+	(void)events;
+	if (read(k->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&k->t->dev->lock);
+	kick_queue(k->t, k->q);
+	pthread_mutex_unlock(&k->t->dev->lock);
+}
+
+static int setup_fast_path(struct virtio_mmio *t)
+{
+	struct kvm_irqfd irqfd = { .gsi = t->gsi };
+	int ret;
+
+	t->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->irqfd < 0)
+		return -errno;
+	irqfd.fd = (uint32_t)t->irqfd;
+	if (ioctl(t->host.vm_fd, KVM_IRQFD, &irqfd) < 0)
+		return -errno;
+	for (unsigned int q = 0; q < t->dev->num_queues; q++) {
+		struct kvm_ioeventfd io = {
+			.datamatch = q,
+			.addr = t->base + REG_QUEUE_NOTIFY,
+			.len = 4,
+			.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+		};
+		struct kick *k = &t->kicks[q];
+
+		k->t = t;
+		k->q = q;
+		k->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (k->fd < 0)
+			return -errno;
+		io.fd = k->fd;
+		if (ioctl(t->host.vm_fd, KVM_IOEVENTFD, &io) < 0)
+			return -errno;
+		ret = eventloop_add(t->host.loop, k->fd, EPOLLIN, on_kick, k);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int virtio_mmio_create(struct virtio_dev *dev, const struct virtio_host *host, uint64_t base,
+		       uint32_t gsi, struct virtio_mmio **out)
+{
+	struct virtio_mmio *t = calloc(1, sizeof(*t));
+	int ret;
+
+	if (!t)
+		return -ENOMEM;
+	if (dev->num_queues == 0 || dev->num_queues > VIRTIO_MAX_QUEUES || !dev->ops ||
+	    !dev->ops->get_features || !dev->ops->queue_notify) {
+		free(t);
+		return -EINVAL;
+	}
+	t->dev = dev;
+	t->host = *host;
+	t->base = base;
+	t->gsi = gsi;
+	t->irqfd = -1;
+	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		t->kicks[i].fd = -1;
+	dev->transport = t;
+	dev->mem = host->mem;
+	dev->signal_used = signal_used;
+	dev->signal_config = signal_config;
+	pthread_mutex_init(&dev->lock, NULL);
+
+	if (host->vm_fd >= 0) {
+		ret = setup_fast_path(t);
+		if (ret)
+			goto err_destroy;
+	}
+	ret = bus_register(host->bus, BUS_MMIO, base, VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops, t,
+			   dev->name);
+	if (ret)
+		goto err_destroy;
+	*out = t;
+	return 0;
+
+err_destroy:
+	virtio_mmio_destroy(t);
+	return ret;
+}
+
+void virtio_mmio_destroy(struct virtio_mmio *t)
+{
+	if (!t)
+		return;
+	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		if (t->kicks[i].fd < 0)
+			continue;
+		if (t->host.loop)
+			eventloop_remove(t->host.loop, t->kicks[i].fd);
+		close(t->kicks[i].fd);
+	}
+	if (t->irqfd >= 0)
+		close(t->irqfd);
+	pthread_mutex_destroy(&t->dev->lock);
+	t->dev->transport = NULL;
+	free(t);
+}

@@ -1,0 +1,32 @@
+/* virtio-mmio, version 2 (VIRTIO 1.2, 4.2). */
+#ifndef HEARTH_VIRTIO_MMIO_H
+#define HEARTH_VIRTIO_MMIO_H
+
+#include <stdint.h>
+
+#include "core/bus.h"
+#include "core/eventloop.h"
+#include "virtio/device.h"
+
+#define VIRTIO_MMIO_SIZE 0x1000u
+
+/* What a transport needs from the VM. vm_fd < 0: no ioeventfd/irqfd (unit tests). */
+struct virtio_host {
+	int vm_fd;
+	struct bus *bus;
+	struct eventloop *loop;
+	const struct guest_mem *mem;
+};
+
+struct virtio_mmio;
+
+/* Registers dev at base with interrupt gsi. Returns 0 or -errno. */
+int virtio_mmio_create(struct virtio_dev *dev, const struct virtio_host *host, uint64_t base,
+		       uint32_t gsi, struct virtio_mmio **out);
+void virtio_mmio_destroy(struct virtio_mmio *t);
+
+/* The register file, for unit tests and the fallback notify path. */
+extern const struct bus_region_ops virtio_mmio_bus_ops;
+uint32_t virtio_mmio_interrupt_status(struct virtio_mmio *t);
+
+#endif

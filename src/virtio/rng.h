@@ -1,0 +1,14 @@
+/* virtio-rng backed by getrandom(). */
+#ifndef HEARTH_VIRTIO_RNG_H
+#define HEARTH_VIRTIO_RNG_H
+
+#include <stddef.h>
+
+#include "virtio/device.h"
+#include "virtio/mmio.h"
+
+int virtio_rng_create(const struct virtio_host *host, uint64_t base, uint32_t gsi,
+		      struct virtio_dev **out, char *err, size_t errlen);
+void virtio_rng_destroy(struct virtio_dev *dev);
+
+#endif

@@ -1,0 +1,190 @@
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "boot/layout.h"
+#include "core/bus.h"
+#include "devices/platform.h"
+#include "devices/serial.h"
+
+#define SLP_EN 0x20
+
+struct fixture {
+	struct bus bus;
+	struct acpi_pm *pm;
+	unsigned int events[2];
+};
+
+static void record(void *ctx, enum power_event ev)
+{
+	struct fixture *f = ctx;
+
+	assert_true(ev == POWER_OFF || ev == POWER_RESET);
+	f->events[ev]++;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	bus_init(&f->bus);
+	f->pm = acpi_pm_create(&f->bus, (struct power_sink){ record, f });
+	assert_non_null(f->pm);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	acpi_pm_destroy(f->pm);
+	legacy_destroy(&f->bus);
+	bus_destroy(&f->bus);
+	free(f);
+	return 0;
+}
+
+static void outb(struct fixture *f, uint16_t port, uint8_t v)
+{
+	assert_int_equal(bus_access(&f->bus, BUS_PIO, port, &v, 1, true), 0);
+}
+
+static uint8_t inb(struct fixture *f, uint16_t port)
+{
+	uint8_t v = 0x5a;
+
+	assert_int_equal(bus_access(&f->bus, BUS_PIO, port, &v, 1, false), 0);
+	return v;
+}
+
+static void test_s5_powers_off(void **state)
+{
+	struct fixture *f = *state;
+
+	outb(f, PORT_ACPI_SLEEP_CTL, (ACPI_S5_SLP_TYP << 2) | SLP_EN);
+	assert_int_equal(f->events[POWER_OFF], 1);
+	assert_int_equal(f->events[POWER_RESET], 0);
+}
+
+static void test_other_sleep_types_ignored(void **state)
+{
+	struct fixture *f = *state;
+
+	for (unsigned int typ = 0; typ < 8; typ++) {
+		if (typ != ACPI_S5_SLP_TYP)
+			outb(f, PORT_ACPI_SLEEP_CTL, (uint8_t)((typ << 2) | SLP_EN));
+	}
+	/* S5 without SLP_EN only sets the type. */
+	outb(f, PORT_ACPI_SLEEP_CTL, ACPI_S5_SLP_TYP << 2);
+	assert_int_equal(f->events[POWER_OFF], 0);
+	assert_int_equal(f->events[POWER_RESET], 0);
+}
+
+static void test_reset_register(void **state)
+{
+	struct fixture *f = *state;
+
+	outb(f, PORT_ACPI_RESET, 0x06);
+	outb(f, PORT_ACPI_RESET, 0x00);
+	assert_int_equal(f->events[POWER_RESET], 0);
+	outb(f, PORT_ACPI_RESET, ACPI_RESET_VALUE);
+	assert_int_equal(f->events[POWER_RESET], 1);
+	assert_int_equal(f->events[POWER_OFF], 0);
+}
+
+static void test_reads_and_status(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t wide[4];
+
+	assert_int_equal(inb(f, PORT_ACPI_SLEEP_CTL), 0);
+	assert_int_equal(inb(f, PORT_ACPI_SLEEP_STS), 0);
+	assert_int_equal(inb(f, PORT_ACPI_RESET), 0);
+	outb(f, PORT_ACPI_SLEEP_STS, 0xff); /* write-1-to-clear: harmless */
+	assert_int_equal(inb(f, PORT_ACPI_SLEEP_STS), 0);
+	/* A straddling access is not the device's. */
+	assert_int_equal(bus_access(&f->bus, BUS_PIO, PORT_ACPI_RESET, wide, 2, false), -ENOENT);
+	/* A 16-bit write covers sleep control and status, bytewise. */
+	uint8_t pair[2] = { (ACPI_S5_SLP_TYP << 2) | SLP_EN, 0 };
+	assert_int_equal(bus_access(&f->bus, BUS_PIO, PORT_ACPI_SLEEP_CTL, pair, 2, true), 0);
+	assert_int_equal(f->events[POWER_OFF], 1);
+	assert_int_equal(f->events[POWER_RESET], 0);
+}
+
+/* Every platform device on one bus: no overlaps, and the probes answer right. */
+static void test_whole_platform(void **state)
+{
+	struct fixture *f = *state;
+	struct power_sink sink = { record, f };
+	struct serial *com1 = serial_create(-1, (struct irq_line){ 0 });
+	struct i8042 *kbc = i8042_create(&f->bus, sink);
+	struct rtc *rtc = rtc_create(&f->bus);
+	uint8_t d4[4];
+
+	assert_non_null(com1);
+	assert_non_null(kbc);
+	assert_non_null(rtc);
+	assert_int_equal(serial_attach(com1, &f->bus, PORT_COM1), 0);
+	assert_int_equal(legacy_create(&f->bus, sink), 0);
+
+	/* Absent UARTs fail Linux's IER test; IDE and LPT float high. */
+	for (unsigned int base = 0x2e8; base <= 0x3e8; base += 0x100) {
+		outb(f, (uint16_t)(base + 1), 0);
+		assert_int_not_equal(inb(f, (uint16_t)(base + 1)) & 0x0f, 0);
+	}
+	outb(f, 0x2f9, 0);
+	assert_int_not_equal(inb(f, 0x2f9) & 0x0f, 0);
+	assert_int_equal(inb(f, 0x1f7), 0xff);
+	assert_int_equal(inb(f, 0x3f6), 0xff);
+	assert_int_equal(inb(f, 0x378), 0xff);
+	assert_int_equal(inb(f, 0x92) & 0x02, 0x02);
+	outb(f, 0x80, 0x12);
+
+	/* PCI conf1 probe: CONFIG_ADDRESS must not read back. */
+	uint8_t addr[4] = { 0x00, 0x04, 0x00, 0x80 }; /* 0x80000400 */
+	assert_int_equal(bus_access(&f->bus, BUS_PIO, 0xcf8, addr, 4, true), 0);
+	assert_int_equal(bus_access(&f->bus, BUS_PIO, 0xcf8, d4, 4, false), 0);
+	assert_int_equal(bus_data_get(d4, 4), 0xffffffffu);
+	assert_int_equal(f->events[POWER_RESET], 0);
+
+	/* Linux's reboot=pci: read, write |2, then |6. */
+	uint8_t cf9 = inb(f, 0xcf9) & ~6;
+	outb(f, 0xcf9, cf9 | 2);
+	assert_int_equal(f->events[POWER_RESET], 0);
+	outb(f, 0xcf9, cf9 | 6);
+	assert_int_equal(f->events[POWER_RESET], 1);
+
+	/* KVM's in-kernel ports stay free. */
+	static const uint16_t kvm_ports[] = { 0x20, 0x21, 0xa0, 0xa1, 0x40, 0x43, 0x61 };
+	for (size_t i = 0; i < sizeof(kvm_ports) / sizeof(kvm_ports[0]); i++) {
+		uint8_t v;
+		assert_int_equal(bus_access(&f->bus, BUS_PIO, kvm_ports[i], &v, 1, false),
+				 -ENOENT);
+	}
+	/* A second legacy_create collides. */
+	assert_int_equal(legacy_create(&f->bus, sink), -EEXIST);
+
+	rtc_destroy(rtc);
+	i8042_destroy(kbc);
+	serial_destroy(com1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_s5_powers_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_sleep_types_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_register, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reads_and_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_whole_platform, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

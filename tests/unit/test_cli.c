@@ -1,0 +1,345 @@
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util/cli.h"
+
+#define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static char errbuf[256];
+static struct cli_config cfg;
+
+/* Parses a NULL-free list; returns the result and leaves err in errbuf. */
+static int parse(int argc, const char **argv)
+{
+	memset(errbuf, 0, sizeof(errbuf));
+	return cli_parse(argc, (char **)argv, &cfg, errbuf, sizeof(errbuf));
+}
+
+/* Expects failure with an error that contains each of the needles. */
+static void expect_err(int argc, const char **argv, const char *n1, const char *n2)
+{
+	int r = parse(argc, argv);
+
+	if (r != -EINVAL)
+		fail_msg("expected -EINVAL, got %d (err '%s')", r, errbuf);
+	assert_true(strlen(errbuf) > 0);
+	assert_null(strchr(errbuf, '\n'));
+	if (n1 && !strstr(errbuf, n1))
+		fail_msg("error '%s' does not mention '%s'", errbuf, n1);
+	if (n2 && !strstr(errbuf, n2))
+		fail_msg("error '%s' does not mention '%s'", errbuf, n2);
+}
+
+static void test_defaults(void **state)
+{
+	const char *argv[] = { "hearth", "run", "--kernel", "bzImage" };
+
+	(void)state;
+	assert_int_equal(parse(ARGC(argv), argv), 0);
+	assert_int_equal(cfg.action, CLI_RUN);
+	assert_string_equal(cfg.kernel, "bzImage");
+	assert_null(cfg.initrd);
+	assert_string_equal(cfg.cmdline, CLI_DEFAULT_CMDLINE);
+	assert_int_equal(cfg.cpus, 1);
+	assert_int_equal(cfg.memory_mib, 256);
+	assert_int_equal(cfg.verbose, 0);
+	assert_string_equal(cfg.kvm_path, "/dev/kvm");
+}
+
+static void test_every_flag(void **state)
+{
+	const char *argv[] = { "hearth",  "run",        "--kernel", "/k",         "--initrd",
+			       "/i.cpio", "--cmdline",  "a b=c",    "--cpus",     "4",
+			       "--memory", "3072",      "--kvm",    "/dev/kvm2",  "-v" };
+
+	(void)state;
+	assert_int_equal(parse(ARGC(argv), argv), 0);
+	assert_int_equal(cfg.action, CLI_RUN);
+	assert_string_equal(cfg.kernel, "/k");
+	assert_string_equal(cfg.initrd, "/i.cpio");
+	assert_string_equal(cfg.cmdline, "a b=c");
+	assert_int_equal(cfg.cpus, 4);
+	assert_int_equal(cfg.memory_mib, 3072);
+	assert_string_equal(cfg.kvm_path, "/dev/kvm2");
+	assert_int_equal(cfg.verbose, 1);
+}
+
+static void test_equals_form(void **state)
+{
+	const char *argv[] = { "hearth",         "run",          "--kernel=/k",
+			       "--initrd=/i",    "--cmdline=x=y root=/dev/vda", "--cpus=255",
+			       "--memory=16",    "--kvm=/dev/k", "--quiet" };
+	const char *empty_cmdline[] = { "hearth", "run", "--kernel=/k", "--cmdline=" };
+
+	(void)state;
+	assert_int_equal(parse(ARGC(argv), argv), 0);
+	assert_string_equal(cfg.kernel, "/k");
+	assert_string_equal(cfg.initrd, "/i");
+	/* Only the first '=' splits. */
+	assert_string_equal(cfg.cmdline, "x=y root=/dev/vda");
+	assert_int_equal(cfg.cpus, 255);
+	assert_int_equal(cfg.memory_mib, 16);
+	assert_string_equal(cfg.kvm_path, "/dev/k");
+	assert_int_equal(cfg.verbose, -1);
+
+	assert_int_equal(parse(ARGC(empty_cmdline), empty_cmdline), 0);
+	assert_string_equal(cfg.cmdline, "");
+}
+
+static void test_last_wins_and_order(void **state)
+{
+	const char *argv[] = { "hearth", "run", "--cpus", "2", "-q", "--kernel", "a",
+			       "--cpus", "3", "--kernel", "b", "-v" };
+
+	(void)state;
+	assert_int_equal(parse(ARGC(argv), argv), 0);
+	assert_int_equal(cfg.cpus, 3);
+	assert_string_equal(cfg.kernel, "b");
+	assert_int_equal(cfg.verbose, 1);
+}
+
+static void test_missing_values(void **state)
+{
+	const char *opts[] = { "--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--kvm" };
+
+	(void)state;
+	for (unsigned int i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		const char *argv[] = { "hearth", "run", "--kernel", "k", opts[i] };
+		expect_err(ARGC(argv), argv, opts[i], "value");
+	}
+}
+
+static void test_unknown(void **state)
+{
+	const char *a1[] = { "hearth", "run", "--kernel", "k", "--frobnicate" };
+	const char *a2[] = { "hearth", "run", "--kernel", "k", "--frob=1" };
+	const char *a3[] = { "hearth", "run", "--kernel", "k", "-x" };
+	const char *a4[] = { "hearth", "run", "--kernel", "k", "stray" };
+	const char *a5[] = { "hearth", "boot", "--kernel", "k" };
+	const char *a6[] = { "hearth" };
+	const char *a7[] = { "hearth", "run", "--kernel", "k",
+			     "--a-very-long-option-name-that-goes-on-and-on=1" };
+
+	(void)state;
+	expect_err(ARGC(a1), a1, "--frobnicate", NULL);
+	expect_err(ARGC(a2), a2, "--frob", NULL);
+	expect_err(ARGC(a3), a3, "-x", NULL);
+	expect_err(ARGC(a4), a4, "stray", NULL);
+	expect_err(ARGC(a5), a5, "boot", NULL);
+	expect_err(ARGC(a6), a6, "command", NULL);
+	expect_err(ARGC(a7), a7, "--a-very-long-option", NULL);
+}
+
+static void test_cpus(void **state)
+{
+	static const struct {
+		const char *val;
+		int ok;
+		unsigned int cpus;
+	} cases[] = {
+		{ "1", 1, 1 },   { "2", 1, 2 },    { "255", 1, 255 }, { "0", 0, 0 },
+		{ "256", 0, 0 }, { "-1", 0, 0 },   { "abc", 0, 0 },   { "", 0, 0 },
+		{ "+2", 0, 0 },  { " 2", 0, 0 },   { "2 ", 0, 0 },    { "2x", 0, 0 },
+		{ "0x10", 0, 0 }, { "4294967297", 0, 0 }, { "99999999999999999999", 0, 0 },
+	};
+
+	(void)state;
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *argv[] = { "hearth", "run", "--kernel", "k", "--cpus", cases[i].val };
+		if (cases[i].ok) {
+			assert_int_equal(parse(ARGC(argv), argv), 0);
+			assert_int_equal(cfg.cpus, cases[i].cpus);
+		} else {
+			char quoted[64];
+			snprintf(quoted, sizeof(quoted), "'%s'", cases[i].val);
+			expect_err(ARGC(argv), argv, "--cpus", quoted);
+		}
+	}
+}
+
+static void test_memory(void **state)
+{
+	static const struct {
+		const char *val;
+		int ok;
+		uint64_t mib;
+	} cases[] = {
+		{ "16", 1, 16 },
+		{ "256", 1, 256 },
+		{ "3073", 1, 3073 },
+		{ "1048576", 1, 1048576 },
+		{ "0", 0, 0 },
+		{ "15", 0, 0 },
+		{ "1048577", 0, 0 },
+		{ "abc", 0, 0 },
+		{ "1G", 0, 0 },
+		{ "512M", 0, 0 },
+		{ "", 0, 0 },
+		{ "-16", 0, 0 },
+		{ "18446744073709551615", 0, 0 },
+		{ "18446744073709551616", 0, 0 },
+		{ "99999999999999999999", 0, 0 },
+		{ "999999999999999999999999999999", 0, 0 },
+	};
+
+	(void)state;
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *argv[] = { "hearth", "run", "--kernel", "k", "--memory", cases[i].val };
+		if (cases[i].ok) {
+			assert_int_equal(parse(ARGC(argv), argv), 0);
+			assert_int_equal(cfg.memory_mib, cases[i].mib);
+		} else {
+			char quoted[64];
+			snprintf(quoted, sizeof(quoted), "'%s'", cases[i].val);
+			expect_err(ARGC(argv), argv, "--memory", quoted);
+		}
+	}
+	/* Range errors say so, junk says so. */
+	{
+		const char *a[] = { "hearth", "run", "--kernel", "k", "--memory", "15" };
+		expect_err(ARGC(a), a, "out of range", NULL);
+	}
+	{
+		const char *a[] = { "hearth", "run", "--kernel", "k", "--memory", "99999999999999999999" };
+		expect_err(ARGC(a), a, "out of range", NULL);
+	}
+	{
+		const char *a[] = { "hearth", "run", "--kernel", "k", "--memory", "1G" };
+		expect_err(ARGC(a), a, "not a whole number", NULL);
+	}
+}
+
+static void test_parse_uint(void **state)
+{
+	uint64_t v = 42;
+
+	(void)state;
+	assert_int_equal(cli_parse_uint("0", 0, 10, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(cli_parse_uint("007", 0, 10, &v), 0);
+	assert_int_equal(v, 7);
+	assert_int_equal(cli_parse_uint("10", 0, 10, &v), 0);
+	assert_int_equal(v, 10);
+	v = 42;
+	assert_int_equal(cli_parse_uint("11", 0, 10, &v), -ERANGE);
+	assert_int_equal(cli_parse_uint("4", 5, 10, &v), -ERANGE);
+	assert_int_equal(v, 42); /* untouched on failure */
+	assert_int_equal(cli_parse_uint(NULL, 0, 10, &v), -EINVAL);
+	assert_int_equal(cli_parse_uint("", 0, 10, &v), -EINVAL);
+	assert_int_equal(cli_parse_uint("1.5", 0, 10, &v), -EINVAL);
+	assert_int_equal(cli_parse_uint("99999999999999999999", 0, UINT64_MAX, &v), -ERANGE);
+	assert_int_equal(v, 42);
+	assert_int_equal(cli_parse_uint("1844674407370955161", 0, UINT64_MAX, &v), 0);
+	assert_int_equal(v, 1844674407370955161ull);
+	/* The very top of the range parses; one more overflows. */
+	assert_int_equal(cli_parse_uint("18446744073709551615", 0, UINT64_MAX, &v), 0);
+	assert_true(v == UINT64_MAX);
+	assert_int_equal(cli_parse_uint("18446744073709551610", 0, UINT64_MAX, &v), 0);
+	assert_true(v == UINT64_MAX - 5);
+	assert_int_equal(cli_parse_uint("18446744073709551616", 0, UINT64_MAX, &v), -ERANGE);
+	assert_int_equal(cli_parse_uint("18446744073709551620", 0, UINT64_MAX, &v), -ERANGE);
+}
+
+static void test_help_version(void **state)
+{
+	const char *h1[] = { "hearth", "--help" };
+	const char *h2[] = { "hearth", "-h" };
+	const char *h3[] = { "hearth", "help" };
+	const char *h4[] = { "hearth", "run", "--help" };
+	const char *h5[] = { "hearth", "run", "--kernel", "k", "--cpus", "2", "-h" };
+	/* --help before anything is validated, even with --kernel missing. */
+	const char *h6[] = { "hearth", "run", "--help", "--cpus", "0" };
+	const char *v1[] = { "hearth", "--version" };
+	const char *v2[] = { "hearth", "-V" };
+
+	(void)state;
+	assert_int_equal(parse(ARGC(h1), h1), 0);
+	assert_int_equal(cfg.action, CLI_HELP);
+	assert_int_equal(parse(ARGC(h2), h2), 0);
+	assert_int_equal(cfg.action, CLI_HELP);
+	assert_int_equal(parse(ARGC(h3), h3), 0);
+	assert_int_equal(cfg.action, CLI_HELP);
+	assert_int_equal(parse(ARGC(h4), h4), 0);
+	assert_int_equal(cfg.action, CLI_HELP);
+	assert_int_equal(parse(ARGC(h5), h5), 0);
+	assert_int_equal(cfg.action, CLI_HELP);
+	assert_int_equal(parse(ARGC(h6), h6), 0);
+	assert_int_equal(cfg.action, CLI_HELP);
+	assert_int_equal(parse(ARGC(v1), v1), 0);
+	assert_int_equal(cfg.action, CLI_VERSION);
+	assert_int_equal(parse(ARGC(v2), v2), 0);
+	assert_int_equal(cfg.action, CLI_VERSION);
+}
+
+static void test_kernel_required(void **state)
+{
+	const char *a1[] = { "hearth", "run" };
+	const char *a2[] = { "hearth", "run", "--cpus", "2", "--memory", "512" };
+	const char *a3[] = { "hearth", "run", "--kernel=" };
+	const char *a4[] = { "hearth", "run", "--kernel", "" };
+
+	(void)state;
+	expect_err(ARGC(a1), a1, "--kernel", NULL);
+	expect_err(ARGC(a2), a2, "--kernel", NULL);
+	expect_err(ARGC(a3), a3, "--kernel", "empty");
+	expect_err(ARGC(a4), a4, "--kernel", "empty");
+}
+
+static void test_small_err_buffer(void **state)
+{
+	const char *argv[] = { "hearth", "run", "--kernel", "k", "--cpus", "1000000" };
+	char small[8];
+
+	(void)state;
+	memset(small, 'Z', sizeof(small));
+	assert_int_equal(cli_parse(ARGC(argv), (char **)argv, &cfg, small, sizeof(small)), -EINVAL);
+	/* Truncated, NUL-terminated, no overrun. */
+	assert_int_equal(strlen(small), sizeof(small) - 1);
+}
+
+static void test_usage(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	(void)state;
+	assert_non_null(f);
+	cli_usage(f);
+	fclose(f);
+	assert_non_null(strstr(buf, "--kernel"));
+	assert_non_null(strstr(buf, "--memory"));
+	assert_non_null(strstr(buf, CLI_DEFAULT_CMDLINE));
+	assert_non_null(strstr(buf, "255"));
+	assert_non_null(strstr(buf, "Ctrl-A x"));
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_every_flag),
+		cmocka_unit_test(test_equals_form),
+		cmocka_unit_test(test_last_wins_and_order),
+		cmocka_unit_test(test_missing_values),
+		cmocka_unit_test(test_unknown),
+		cmocka_unit_test(test_cpus),
+		cmocka_unit_test(test_memory),
+		cmocka_unit_test(test_parse_uint),
+		cmocka_unit_test(test_help_version),
+		cmocka_unit_test(test_kernel_required),
+		cmocka_unit_test(test_small_err_buffer),
+		cmocka_unit_test(test_usage),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

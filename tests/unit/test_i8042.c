@@ -1,0 +1,181 @@
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "core/bus.h"
+#include "devices/platform.h"
+
+#define STS_OBF 0x01
+#define STS_IBF 0x02
+
+struct fixture {
+	struct bus bus;
+	struct i8042 *dev;
+	unsigned int events[2];
+};
+
+static void record(void *ctx, enum power_event ev)
+{
+	struct fixture *f = ctx;
+
+	assert_true(ev == POWER_OFF || ev == POWER_RESET);
+	f->events[ev]++;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	bus_init(&f->bus);
+	f->dev = i8042_create(&f->bus, (struct power_sink){ record, f });
+	assert_non_null(f->dev);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	i8042_destroy(f->dev);
+	bus_destroy(&f->bus);
+	free(f);
+	return 0;
+}
+
+static void outb(struct fixture *f, uint16_t port, uint8_t v)
+{
+	assert_int_equal(bus_access(&f->bus, BUS_PIO, port, &v, 1, true), 0);
+}
+
+static uint8_t inb(struct fixture *f, uint16_t port)
+{
+	uint8_t v = 0;
+
+	assert_int_equal(bus_access(&f->bus, BUS_PIO, port, &v, 1, false), 0);
+	return v;
+}
+
+static void test_status_idle(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t sts = inb(f, 0x64);
+
+	assert_int_equal(sts & (STS_OBF | STS_IBF), 0);
+	assert_int_equal(sts & 0x04, 0x04); /* system flag: POST passed */
+	/* 0x61-0x63 are not the controller's. */
+	uint8_t v;
+	assert_int_equal(bus_access(&f->bus, BUS_PIO, 0x61, &v, 1, false), -ENOENT);
+}
+
+static void test_self_test(void **state)
+{
+	struct fixture *f = *state;
+
+	outb(f, 0x64, 0xaa);
+	assert_int_equal(inb(f, 0x64) & (STS_OBF | STS_IBF), STS_OBF);
+	assert_int_equal(inb(f, 0x60), 0x55);
+	assert_int_equal(inb(f, 0x64) & STS_OBF, 0);
+	outb(f, 0x64, 0xab);
+	assert_int_equal(inb(f, 0x60), 0x00);
+	assert_int_equal(f->events[POWER_RESET] + f->events[POWER_OFF], 0);
+}
+
+static void test_command_byte(void **state)
+{
+	struct fixture *f = *state;
+
+	outb(f, 0x64, 0x60);
+	assert_int_equal(inb(f, 0x64) & STS_IBF, 0);
+	outb(f, 0x60, 0x47);
+	outb(f, 0x64, 0x20);
+	assert_int_equal(inb(f, 0x64) & STS_OBF, STS_OBF);
+	assert_int_equal(inb(f, 0x60), 0x47);
+	outb(f, 0x64, 0xa7); /* disable aux: bit 5 */
+	outb(f, 0x64, 0x20);
+	assert_int_equal(inb(f, 0x60), 0x67);
+	/* A keyboard command with no keyboard: no answer, no reset. */
+	outb(f, 0x60, 0xff);
+	assert_int_equal(inb(f, 0x64) & STS_OBF, 0);
+	assert_int_equal(f->events[POWER_RESET], 0);
+}
+
+static void test_reset_pulse(void **state)
+{
+	struct fixture *f = *state;
+
+	/* Linux's reboot=k: wait for IBF clear, then pulse. */
+	for (int i = 1; i <= 3; i++) {
+		assert_int_equal(inb(f, 0x64) & STS_IBF, 0);
+		outb(f, 0x64, 0xfe);
+		assert_int_equal(f->events[POWER_RESET], i);
+	}
+	outb(f, 0x64, 0xff); /* pulse nothing */
+	outb(f, 0x64, 0xf1);
+	assert_int_equal(f->events[POWER_RESET], 3);
+	assert_int_equal(f->events[POWER_OFF], 0);
+
+	/* The A20 write through the output port keeps reset high. */
+	outb(f, 0x64, 0xd1);
+	outb(f, 0x60, 0xdf);
+	assert_int_equal(f->events[POWER_RESET], 3);
+	outb(f, 0x64, 0xd1);
+	outb(f, 0x60, 0xde);
+	assert_int_equal(f->events[POWER_RESET], 4);
+	/* 0xfe as data (not a command) is not a reset. */
+	outb(f, 0x60, 0xfe);
+	assert_int_equal(f->events[POWER_RESET], 4);
+}
+
+static void test_hostile(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[8];
+
+	srand(42);
+	for (int i = 0; i < 50000; i++) {
+		uint16_t port = rand() % 2 ? 0x60 : 0x64;
+		uint8_t v = (uint8_t)rand();
+		if (v == 0xfe || ((v & 0xf1) == 0xf0) || v == 0xd1)
+			v = 0xaa;
+		data[0] = v;
+		bus_access(&f->bus, BUS_PIO, port, data, (unsigned int)(1 + rand() % 4),
+			   rand() % 2);
+	}
+	assert_int_equal(f->events[POWER_OFF], 0);
+	assert_int_equal(f->events[POWER_RESET], 0);
+}
+
+static void test_null_sink(void **state)
+{
+	struct bus bus;
+
+	bus_init(&bus);
+	struct i8042 *dev = i8042_create(&bus, (struct power_sink){ 0 });
+	assert_non_null(dev);
+	uint8_t v = 0xfe;
+	assert_int_equal(bus_access(&bus, BUS_PIO, 0x64, &v, 1, true), 0);
+	assert_null(i8042_create(&bus, (struct power_sink){ 0 }));
+	i8042_destroy(dev);
+	bus_destroy(&bus);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_status_idle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_self_test, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_byte, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_pulse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
+		cmocka_unit_test(test_null_sink),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
