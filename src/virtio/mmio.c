@@ -411,6 +411,14 @@ static void on_kick(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&k->t->dev->lock);
 }
 
+int virtio_mmio_detach_kick(struct virtio_mmio *t, unsigned int q)
+{
+	if (q >= t->dev->num_queues || t->kicks[q].fd < 0)
+		return -ENOENT;
+	eventloop_remove(t->host.loop, t->kicks[q].fd);
+	return t->kicks[q].fd;
+}
+
 static int setup_fast_path(struct virtio_mmio *t)
 {
 	struct kvm_irqfd irqfd = { .gsi = t->gsi };

@@ -29,4 +29,11 @@ void virtio_mmio_destroy(struct virtio_mmio *t);
 extern const struct bus_region_ops virtio_mmio_bus_ops;
 uint32_t virtio_mmio_interrupt_status(struct virtio_mmio *t);
 
+/*
+ * For vhost backends: returns queue q's ioeventfd (KVM signals it on
+ * QueueNotify) and stops Hearth's I/O thread from watching it, so the host
+ * kernel can take the kicks directly. -ENOENT without a fast path.
+ */
+int virtio_mmio_detach_kick(struct virtio_mmio *t, unsigned int q);
+
 #endif
