@@ -182,7 +182,7 @@ int loader_load(const struct kernel_image *img, struct guest_mem *gm, const char
 {
 	size_t len = strlen(cmdline);
 	size_t max = LAYOUT_CMDLINE_MAX - 1;
-	char why[LOADER_ERR_MAX];
+	char why[LOADER_ERR_MAX] = "";
 	int ret;
 
 	memset(plan, 0, sizeof(*plan));

@@ -98,11 +98,16 @@ void cpuid_filter(struct kvm_cpuid2 *c, unsigned int index, unsigned int ncpus)
 		else
 			e->edx &= ~LEAF1_EDX_HTT;
 	}
-	/* Deterministic cache parameters: cores per package in EAX[31:26]. */
+	/*
+	 * Deterministic cache parameters: cores per package - 1 in EAX[31:26].
+	 * The field is 6 bits; saturate rather than wrap past 64 vCPUs.
+	 */
 	for (unsigned int i = 0; i < c->nent; i++) {
+		unsigned int cores = ncpus > 64 ? 64 : ncpus;
+
 		e = &c->entries[i];
 		if (e->function == 4 && (e->eax & 0x1f))
-			e->eax = (e->eax & 0x03ffffffu) | ((ncpus - 1) << 26);
+			e->eax = (e->eax & 0x03ffffffu) | ((cores - 1) << 26);
 	}
 	cpuid_topology_leaf(c, 0xb, apic_id, ncpus);
 	cpuid_topology_leaf(c, 0x1f, apic_id, ncpus);

@@ -377,6 +377,8 @@ static void test_kernel_too_big(void **state)
 	rewrite_kernel();
 	assert_int_equal(load(&gm, RAM, NULL, "x", &plan, err), -E2BIG);
 	assert_non_null(strstr(err, "--memory"));
+	/* The message names the kernel file. */
+	assert_non_null(strstr(err, kpath));
 	guest_mem_destroy(&gm);
 	/* Exactly filling RAM is fine. */
 	hdr()->init_size = 63 * MiB;

@@ -246,6 +246,10 @@ static void test_setup_beyond_file(void **state)
 	hdr_of(&im)->setup_sects = 4;
 	assert_int_equal(parse_prefix(&im, 5 * 512, &img, err), -EINVAL);
 	assert_non_null(strstr(err, "truncated"));
+	/* ...even when syssize claims there is nothing to load. */
+	hdr_of(&im)->syssize = 0;
+	assert_int_equal(parse_prefix(&im, 5 * 512, &img, err), -EINVAL);
+	assert_non_null(strstr(err, "setup is 2560 bytes"));
 	free(im.data);
 }
 

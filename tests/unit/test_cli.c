@@ -52,6 +52,10 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.memory_mib, 256);
 	assert_int_equal(cfg.verbose, 0);
 	assert_string_equal(cfg.kvm_path, "/dev/kvm");
+	assert_int_equal(cfg.ndisks, 0);
+	assert_int_equal(cfg.nnets, 0);
+	assert_null(cfg.vsock);
+	assert_int_equal(cfg.rng, 1);
 }
 
 static void test_every_flag(void **state)
@@ -108,7 +112,8 @@ static void test_last_wins_and_order(void **state)
 
 static void test_missing_values(void **state)
 {
-	const char *opts[] = { "--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--kvm" };
+	const char *opts[] = { "--kernel", "--initrd", "--cmdline", "--cpus", "--memory",
+			       "--kvm",    "--disk",   "--net",     "--vsock" };
 
 	(void)state;
 	for (unsigned int i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
@@ -136,6 +141,65 @@ static void test_unknown(void **state)
 	expect_err(ARGC(a5), a5, "boot", NULL);
 	expect_err(ARGC(a6), a6, "command", NULL);
 	expect_err(ARGC(a7), a7, "--a-very-long-option", NULL);
+}
+
+static void test_devices(void **state)
+{
+	const char *argv[] = { "hearth", "run", "--kernel", "k", "--disk", "path=a.img",
+			       "--disk=path=b.img,ro", "--net", "user", "--net=tap=tap0",
+			       "--vsock", "cid=3", "--no-rng" };
+	const char *rng[] = { "hearth", "run", "--kernel", "k", "--no-rng", "--rng" };
+	const char *vs2[] = { "hearth", "run", "--kernel", "k", "--vsock", "cid=3",
+			      "--vsock=cid=4" };
+	const char *rngval[] = { "hearth", "run", "--kernel", "k", "--rng=1" };
+	const char *argv9[5 + 2 * (CLI_MAX_DISKS + 1)];
+	const char *argvn[5 + 2 * (CLI_MAX_NETS + 1)];
+	int n;
+
+	(void)state;
+	assert_int_equal(parse(ARGC(argv), argv), 0);
+	assert_int_equal(cfg.ndisks, 2);
+	assert_string_equal(cfg.disks[0], "path=a.img");
+	assert_string_equal(cfg.disks[1], "path=b.img,ro");
+	assert_int_equal(cfg.nnets, 2);
+	assert_string_equal(cfg.nets[0], "user");
+	assert_string_equal(cfg.nets[1], "tap=tap0");
+	assert_string_equal(cfg.vsock, "cid=3");
+	assert_int_equal(cfg.rng, 0);
+	assert_int_equal(parse(ARGC(rng), rng), 0);
+	assert_int_equal(cfg.rng, 1);
+	expect_err(ARGC(vs2), vs2, "--vsock", NULL);
+	expect_err(ARGC(rngval), rngval, "--rng", NULL);
+
+	/* The limits: exactly CLI_MAX_* is fine, one more is an error. */
+	n = 0;
+	argv9[n++] = "hearth";
+	argv9[n++] = "run";
+	argv9[n++] = "--kernel";
+	argv9[n++] = "k";
+	for (unsigned int i = 0; i < CLI_MAX_DISKS; i++) {
+		argv9[n++] = "--disk";
+		argv9[n++] = "path=x";
+	}
+	assert_int_equal(parse(n, argv9), 0);
+	assert_int_equal(cfg.ndisks, CLI_MAX_DISKS);
+	argv9[n++] = "--disk";
+	argv9[n++] = "path=y";
+	expect_err(n, argv9, "--disk", NULL);
+
+	n = 0;
+	argvn[n++] = "hearth";
+	argvn[n++] = "run";
+	argvn[n++] = "--kernel";
+	argvn[n++] = "k";
+	for (unsigned int i = 0; i < CLI_MAX_NETS; i++) {
+		argvn[n++] = "--net";
+		argvn[n++] = "user";
+	}
+	assert_int_equal(parse(n, argvn), 0);
+	assert_int_equal(cfg.nnets, CLI_MAX_NETS);
+	argvn[n++] = "--net=user";
+	expect_err(n, argvn, "--net", NULL);
 }
 
 static void test_cpus(void **state)
@@ -332,6 +396,7 @@ int main(void)
 		cmocka_unit_test(test_last_wins_and_order),
 		cmocka_unit_test(test_missing_values),
 		cmocka_unit_test(test_unknown),
+		cmocka_unit_test(test_devices),
 		cmocka_unit_test(test_cpus),
 		cmocka_unit_test(test_memory),
 		cmocka_unit_test(test_parse_uint),
