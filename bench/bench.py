@@ -18,6 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "tests", "lab"))
+sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
 
 
@@ -25,8 +26,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=3, help="boots per VMM")
     ap.add_argument("--vmm", default="hearth,qemu")
+    ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
     ap.add_argument("--stream", action="store_true")
     a = ap.parse_args()
+    if a.hearth:
+        os.environ["HEARTH"] = os.path.abspath(a.hearth)
     vmms = [v for v in a.vmm.split(",") if v]
     if "hearth" in vmms:
         try:

@@ -60,7 +60,7 @@ if [ -e /sys/module/kvm_pvm ]; then
 else
   why="this host has no usable /dev/kvm"
 fi
-echo "demo: $why, so the demo goes through the lab: QEMU TCG with nested SVM runs L1, which runs $VMM with the shell (slower: ~1 min to the prompt)."
+echo "demo: $why, so the demo goes through the lab: QEMU TCG with nested SVM runs L1, which runs $VMM with the shell (slower: the prompt takes ~15-30 s)."
 if [ "$interactive" = 1 ]; then
   python3 "$LAB" demo --vmm "$VMM" --tty
 else

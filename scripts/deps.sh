@@ -6,7 +6,7 @@
 set -euo pipefail
 what=${1:-all}
 build_pkgs=(gcc make meson ninja-build pkg-config python3 libcmocka-dev liburing-dev libslirp-dev)
-lab_pkgs=(qemu-system-x86 busybox-static cpio xz-utils zstd e2fsprogs)
+lab_pkgs=(qemu-system-x86 busybox-static cpio xz-utils zstd e2fsprogs kmod python3)
 pkgs=()
 case "$what" in
   build) pkgs=("${build_pkgs[@]}") ;;

@@ -40,6 +40,7 @@ LAB_DIR = os.path.join(REPO, "build", "lab")
 KERNEL_META = "linux-image-cloud-amd64"
 BUSYBOX = "/bin/busybox"
 QEMU = "qemu-system-x86_64"
+MODINFO = shutil.which("modinfo") or "/sbin/modinfo"
 QEMU_FIRMWARE = ["bios-microvm.bin", "qboot.rom", "linuxboot_dma.bin", "kvmvapic.bin"]
 
 # L1: what QEMU TCG emulates.  The lead's rules: npt=0 (NPT crashed L1).
@@ -120,7 +121,7 @@ class Kernel:
             if p in seen:
                 return
             seen.add(p)
-            deps = sh_out(["/sbin/modinfo", "-F", "depends", p]).strip()
+            deps = sh_out([MODINFO, "-F", "depends", p]).strip()
             for d in filter(None, deps.split(",")):
                 visit(d)
             out.append(p)
@@ -174,8 +175,13 @@ def get_kernel():
         dl = os.path.join(kdir, "dl")
         shutil.rmtree(dl, ignore_errors=True)
         os.makedirs(dl)
-        sh(["apt-get", "download", pkg], cwd=dl, stdout=subprocess.DEVNULL,
-           stderr=subprocess.DEVNULL)
+        dlcmd = ["apt-get", "download", pkg]
+        if subprocess.run(dlcmd, cwd=dl, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode != 0:
+            log("apt-get download failed; running apt-get update and retrying")
+            SUDO = [] if os.geteuid() == 0 else ["sudo"]
+            sh(SUDO + ["apt-get", "update", "-q"], stdout=subprocess.DEVNULL)
+            sh(dlcmd, cwd=dl, stdout=subprocess.DEVNULL)
         deb = [f for f in os.listdir(dl) if f.endswith(".deb")][0]
         sh(["dpkg-deb", "-x", os.path.join(dl, deb), root])
         shutil.rmtree(dl)
@@ -596,7 +602,8 @@ class Lab:
             self._l2 = build_l2_initrd(self.kernel)
         return self._l2
 
-    def l1_argv(self, initrd, cmdline=L1_CMDLINE):
+    def l1_argv(self, initrd, cmdline=None):
+        cmdline = cmdline or L1_CMDLINE
         return [vmm_binary("qemu")] + L1_QEMU_ARGS + [
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-kernel", self.kernel.vmlinuz, "-initrd", initrd, "-append", cmdline]
@@ -662,12 +669,13 @@ class Lab:
                     failure = "L1 stopped before finishing the plan (qemu rc=%s)" % p.returncode
         return lines, failure, wall
 
-    def run_plan(self, runs, tag="plan", retries=1):
+    def run_plan(self, runs, tag="plan", retries=1, timeout=None, silence=None):
         """Boots one L1 that performs all runs.  A lab failure (L1 panic,
-        silence, timeout) is retried `retries` times."""
+        silence, timeout) is retried `retries` times.  The L1 limits are only
+        against hangs: every L2 run has its own timeout inside L1."""
         l1 = build_l1_initrd(self.kernel, runs, self.l2_initrd())
-        timeout = 300 + sum(r.timeout + 30 for r in runs)
-        silence = max([r.timeout for r in runs] + [0]) + 180
+        timeout = timeout or 300 + sum(r.timeout + 30 for r in runs)
+        silence = silence or max([r.timeout for r in runs] + [0]) + 180
         result = None
         for attempt in range(1 + retries):
             logpath = os.path.join(LAB_DIR, "%s-%d.log" % (tag, attempt + 1))

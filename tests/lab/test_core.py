@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Lab tests for Hearth's core: real stock-kernel boots, in ONE L1 boot.
 
-    tests/lab/test_core.py [--vmm hearth|qemu] [--stream]
+    tests/lab/test_core.py [--vmm hearth|qemu] [--hearth PATH] [--stream]
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed,
 1 a check failed, 3 lab failure (L1 panicked / went silent / timed out twice,
@@ -13,6 +13,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
 
 RUN_TIMEOUT = 180   # per L2 boot, against hangs only (a boot takes ~20-40 s)
@@ -44,8 +45,8 @@ def check_run(spec, r):
     if r is None or not r.begun:
         yield False, "%s: run started" % n
         return
-    yield "init" in [l.split()[1] for l in r.guest_lines if l.startswith("LAB ") and len(l.split()) > 1] \
-        or r.t_init is not None, "%s: guest reached /init" % n
+    reached = r.t_init is not None or any(l.strip() == "LAB init" for l in r.guest_lines)
+    yield reached, "%s: guest reached /init" % n
     got = r.info.get("nproc")
     yield got == str(spec["nproc"]), "%s: nproc == %d (got %s)" % (n, spec["nproc"], got)
     lo, hi = mem_range_kb(spec["memory"])
@@ -67,9 +68,18 @@ def check_run(spec, r):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vmm", default="hearth", choices=["hearth", "qemu"])
+    ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
     ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
     a = ap.parse_args()
+    if a.hearth:
+        os.environ["HEARTH"] = os.path.abspath(a.hearth)
     specs = plan(a.vmm)
+    try:
+        L.vmm_binary(a.vmm)
+    except L.LabError as e:      # not the lab's fault: Hearth is not built
+        print("FAIL %s [%s]" % (e, a.vmm))
+        print("0 passed, 1 failed")
+        return 1
     try:
         lab = L.Lab(stream=a.stream or None)
         res = lab.run_plan([s["run"] for s in specs], tag="core-" + a.vmm)
