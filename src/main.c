@@ -35,11 +35,15 @@ int main(int argc, char **argv)
 	/* Bad files are usage errors, found before KVM is touched. */
 	if (loader_open(cfg.kernel, &img, err))
 		die_code(HEARTH_EXIT_USAGE, "kernel %s: %s", cfg.kernel, err);
-	if (vm_device_plan_parse(&cfg, &devs, err, sizeof(err)))
+	if (vm_device_plan_parse(&cfg, &devs, err, sizeof(err))) {
+		vm_device_plan_release(&devs);
+		loader_close(&img);
 		die_code(HEARTH_EXIT_USAGE, "%s", err);
+	}
 	vm_create(&vm, &cfg, &img, &devs);
 	loader_close(&img);
 	code = vm_run(&vm);
 	vm_destroy(&vm);
+	vm_device_plan_release(&devs);
 	return code;
 }

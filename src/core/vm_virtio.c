@@ -31,6 +31,7 @@ int vm_device_plan_parse(const struct cli_config *cfg, struct vm_device_plan *pl
 			snprintf(err, errlen, "--disk '%.200s': %s", cfg->disks[i], why);
 			return -EINVAL;
 		}
+		plan->ndisks = i + 1;
 #else
 		snprintf(err, errlen, "--disk: virtio-blk is not built in");
 		return -EINVAL;
@@ -70,6 +71,15 @@ int vm_device_plan_parse(const struct cli_config *cfg, struct vm_device_plan *pl
 	plan->rng = cfg->rng;
 #endif
 	return 0;
+}
+
+void vm_device_plan_release(struct vm_device_plan *plan)
+{
+#ifdef HAVE_VIRTIO_BLK
+	for (unsigned int i = 0; i < plan->ndisks; i++)
+		virtio_blk_config_release(&plan->disks[i]);
+#endif
+	plan->ndisks = 0;
 }
 
 unsigned int vm_virtio_layout(struct vm *vm)

@@ -24,4 +24,7 @@ struct vm_device_plan {
 int vm_device_plan_parse(const struct cli_config *cfg, struct vm_device_plan *plan, char *err,
 			 size_t errlen);
 
+/* Frees what parsing allocated. */
+void vm_device_plan_release(struct vm_device_plan *plan);
+
 #endif

@@ -19,6 +19,8 @@ struct blk_config {
 
 /* "path=FILE[,ro][,id=NAME][,cache=none|writeback]"; -EINVAL + one line in err. */
 int virtio_blk_parse(const char *spec, struct blk_config *cfg, char *err, size_t errlen);
+/* Frees the path virtio_blk_parse() allocated (create keeps its own copy). */
+void virtio_blk_config_release(struct blk_config *cfg);
 
 /* Opens, locks and sizes the image; registers on the transport. */
 int virtio_blk_create(const struct virtio_host *host, const struct blk_config *cfg,

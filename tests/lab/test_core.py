@@ -31,6 +31,10 @@ def plan(vmm):
         dict(run=L.Run("c_4cpu_2048m", vmm=vmm, cpus=4, memory=2048, timeout=RUN_TIMEOUT,
                        cmdline="console=ttyS0 panic=-1"),
              nproc=4, memory=2048, action="poweroff"),
+        # Past 3 GiB: the rest of RAM must reappear above the 4 GiB hole.
+        dict(run=L.Run("d_2cpu_3584m_hole", vmm=vmm, cpus=2, memory=3584, timeout=RUN_TIMEOUT,
+                       cmdline="console=ttyS0 panic=-1"),
+             nproc=2, memory=3584, action="poweroff"),
     ]
 
 

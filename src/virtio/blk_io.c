@@ -1,0 +1,444 @@
+/*
+ * The virtio-blk request engine: decodes chains, runs them on io_uring and
+ * completes them. See blk.c for the design and durability notes.
+ */
+#include "virtio/blk_priv.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/falloc.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "virtio/virtio.h"
+
+static struct ratelimit blk_io_rl = RATELIMIT_INIT(10);
+
+/* Writethrough unless the driver both negotiated FLUSH and left writeback on (5.2.6.3). */
+static bool blk_writethrough(struct virtio_blk *blk)
+{
+	return !virtio_dev_has_feature(&blk->dev, VIRTIO_BLK_F_FLUSH) || !blk->writeback;
+}
+
+/* Copies the byte range [skip, skip+len) of src as iovecs into dst; returns the count. */
+static unsigned int blk_slice(const struct iovec *src, unsigned int n, uint64_t skip,
+			      uint64_t len, struct iovec *dst)
+{
+	unsigned int out = 0;
+
+	for (unsigned int i = 0; i < n && len; i++) {
+		uint64_t seg = src[i].iov_len, take;
+
+		if (skip >= seg) {
+			skip -= seg;
+			continue;
+		}
+		take = seg - skip < len ? seg - skip : len;
+		if (take)
+			dst[out++] = (struct iovec){ (uint8_t *)src[i].iov_base + skip, take };
+		len -= take;
+		skip = 0;
+	}
+	return out;
+}
+
+static void blk_finish(struct virtio_blk *blk, struct blk_req *req, uint8_t status)
+{
+	/* Used len counts bytes written contiguously from the start (2.7.8.2). */
+	uint64_t data = req->type == VIRTIO_BLK_T_IN || req->type == VIRTIO_BLK_T_GET_ID
+				? req->done : 0;
+	uint64_t written = data + (data == req->in_len - 1);
+	int ret;
+
+	*req->status_byte = status;
+	blk->scratch.head = req->head;
+	blk->scratch.in_len = req->in_len;
+	ret = virtq_push(&blk->dev.vq[0], &blk->scratch, (uint32_t)written);
+	if (ret)
+		log_ratelimited(&blk_io_rl, LOG_WARN, "%s: cannot complete request: queue gone",
+				blk->name);
+	req->next_free = blk->free_list;
+	blk->free_list = req;
+}
+
+static bool blk_aligned(const struct blk_req *req)
+{
+	if (req->offset % BLK_DIO_ALIGN)
+		return false;
+	for (unsigned int i = req->iov_pos; i < req->niov; i++)
+		if ((uintptr_t)req->iov[i].iov_base % BLK_DIO_ALIGN ||
+		    req->iov[i].iov_len % BLK_DIO_ALIGN)
+			return false;
+	return true;
+}
+
+/* Fills req->iov with the shared zero buffer for the rest of the current range. */
+static void blk_zero_iov(struct virtio_blk *blk, struct blk_req *req)
+{
+	struct blk_range *r = &req->ranges[req->range_pos];
+	uint64_t left = r->len - r->done;
+
+	req->niov = 0;
+	req->iov_pos = 0;
+	req->offset = r->off + r->done;
+	while (left && req->niov < BLK_ZERO_SEGS) {
+		uint64_t take = left < BLK_ZERO_BUF ? left : BLK_ZERO_BUF;
+
+		req->iov[req->niov++] = (struct iovec){ blk->zero_buf, take };
+		left -= take;
+	}
+}
+
+/* Queues the next SQE for req. 0, or -errno when no SQE could be had. */
+static int blk_submit(struct virtio_blk *blk, struct blk_req *req)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&blk->ring);
+	struct blk_range *r;
+	int fd, mode;
+
+	if (!sqe)
+		return -EBUSY;
+	switch (req->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		fd = blk->direct && !blk_aligned(req) ? blk->fd_buffered : blk->fd;
+		if (req->type == VIRTIO_BLK_T_IN)
+			io_uring_prep_readv(sqe, fd, req->iov + req->iov_pos,
+					    req->niov - req->iov_pos, req->offset);
+		else
+			io_uring_prep_writev2(sqe, fd, req->iov + req->iov_pos,
+					      req->niov - req->iov_pos, req->offset,
+					      blk_writethrough(blk) ? RWF_DSYNC : 0);
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		io_uring_prep_fsync(sqe, blk->fd, IORING_FSYNC_DATASYNC);
+		break;
+	default: /* DISCARD, WRITE_ZEROES */
+		r = &req->ranges[req->range_pos];
+		if (r->mode == BLK_ZM_WRITE) {
+			fd = blk->direct && !blk_aligned(req) ? blk->fd_buffered : blk->fd;
+			io_uring_prep_writev2(sqe, fd, req->iov + req->iov_pos,
+					      req->niov - req->iov_pos, req->offset,
+					      blk_writethrough(blk) ? RWF_DSYNC : 0);
+			break;
+		}
+		mode = FALLOC_FL_KEEP_SIZE |
+		       (r->mode == BLK_ZM_PUNCH ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
+		io_uring_prep_fallocate(sqe, blk->fd, mode, r->off, r->len);
+		break;
+	}
+	io_uring_sqe_set_data(sqe, req);
+	blk->inflight++;
+	return 0;
+}
+
+/* Advances the iovec window past n transferred bytes. */
+static void blk_advance(struct blk_req *req, uint64_t n)
+{
+	req->done += n;
+	req->offset += n;
+	while (n && req->iov_pos < req->niov) {
+		struct iovec *v = &req->iov[req->iov_pos];
+
+		if (n < v->iov_len) {
+			v->iov_base = (uint8_t *)v->iov_base + n;
+			v->iov_len -= n;
+			return;
+		}
+		n -= v->iov_len;
+		req->iov_pos++;
+	}
+}
+
+/* One discard/write-zeroes step finished with res; returns the status or -1 to go on. */
+static int blk_range_step(struct virtio_blk *blk, struct blk_req *req, int res)
+{
+	struct blk_range *r = &req->ranges[req->range_pos];
+
+	if (res == -EOPNOTSUPP || (res == -EINVAL && r->mode != BLK_ZM_WRITE)) {
+		/* Discard is only a hint (5.2.6); zeroes must still be written. */
+		if (req->type == VIRTIO_BLK_T_DISCARD) {
+			r->done = r->len;
+		} else {
+			r->mode++;
+			if (r->mode == BLK_ZM_WRITE)
+				blk_zero_iov(blk, req);
+			return -1;
+		}
+	} else if (res < 0) {
+		log_ratelimited(&blk_io_rl, LOG_WARN, "%s: %s failed: %s", blk->name,
+				req->type == VIRTIO_BLK_T_DISCARD ? "discard" : "write-zeroes",
+				strerror(-res));
+		return VIRTIO_BLK_S_IOERR;
+	} else if (r->mode == BLK_ZM_WRITE) {
+		if (res == 0)
+			return VIRTIO_BLK_S_IOERR;
+		r->done += (uint64_t)res;
+		if (r->done < r->len) {
+			blk_zero_iov(blk, req);
+			return -1;
+		}
+	} else {
+		r->done = r->len;
+	}
+	if (++req->range_pos == req->nranges)
+		return VIRTIO_BLK_S_OK;
+	if (req->ranges[req->range_pos].mode == BLK_ZM_WRITE)
+		blk_zero_iov(blk, req);
+	return -1;
+}
+
+/* A CQE for req arrived; returns the final status, or -1 when more I/O was queued. */
+static int blk_step(struct virtio_blk *blk, struct blk_req *req, int res)
+{
+	int status;
+
+	if (res == -EAGAIN || res == -EINTR)
+		return blk_submit(blk, req) ? VIRTIO_BLK_S_IOERR : -1;
+	switch (req->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		/* A zero-byte transfer inside the capacity means the image shrank. */
+		if (res <= 0) {
+			log_ratelimited(&blk_io_rl, LOG_WARN, "%s: %s at byte %" PRIu64 " failed: %s",
+					blk->name, req->type == VIRTIO_BLK_T_IN ? "read" : "write",
+					req->offset, res ? strerror(-res) : "image truncated");
+			return VIRTIO_BLK_S_IOERR;
+		}
+		blk_advance(req, (uint64_t)res);
+		if (req->done >= req->total)
+			return VIRTIO_BLK_S_OK;
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		if (res < 0)
+			log_ratelimited(&blk_io_rl, LOG_WARN, "%s: fdatasync failed: %s", blk->name,
+					strerror(-res));
+		return res < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+	default:
+		status = blk_range_step(blk, req, res);
+		if (status >= 0)
+			return status;
+		break;
+	}
+	return blk_submit(blk, req) ? VIRTIO_BLK_S_IOERR : -1;
+}
+
+/* Checks and loads the segments of a DISCARD/WRITE_ZEROES request. */
+static uint8_t blk_load_ranges(struct virtio_blk *blk, struct blk_req *req,
+			       const struct virtq_chain *c)
+{
+	struct {
+		uint64_t sector;
+		uint32_t num_sectors;
+		uint32_t flags;
+	} __attribute__((packed)) seg;
+	uint64_t n = (c->out_len - BLK_HDR_LEN) / sizeof(seg);
+
+	if (n == 0 || n > BLK_MAX_RANGES || (c->out_len - BLK_HDR_LEN) % sizeof(seg))
+		return VIRTIO_BLK_S_IOERR;
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t sector;
+		uint32_t num, flags;
+
+		virtq_iov_to_buf(c->iov, c->n_out, BLK_HDR_LEN + i * sizeof(seg), &seg, sizeof(seg));
+		sector = le64toh(seg.sector);
+		num = le32toh(seg.num_sectors);
+		flags = le32toh(seg.flags);
+		/* 5.2.6.2: unknown flags, or unmap on a discard, are unsupported. */
+		if ((flags & ~VIRTIO_BLK_WZ_F_UNMAP) ||
+		    (req->type == VIRTIO_BLK_T_DISCARD && flags))
+			return VIRTIO_BLK_S_UNSUPP;
+		if (num > BLK_MAX_RANGE_SECTORS || sector > blk->capacity ||
+		    num > blk->capacity - sector)
+			return VIRTIO_BLK_S_IOERR;
+		req->ranges[i] = (struct blk_range){
+			.off = sector * BLK_SECTOR,
+			.len = (uint64_t)num * BLK_SECTOR,
+			.mode = (flags & VIRTIO_BLK_WZ_F_UNMAP) || req->type == VIRTIO_BLK_T_DISCARD
+					? BLK_ZM_PUNCH : BLK_ZM_ZERO_RANGE,
+		};
+	}
+	req->nranges = (unsigned int)n;
+	req->range_pos = 0;
+	/* Zero-length segments need no syscall. */
+	while (req->range_pos < req->nranges && !req->ranges[req->range_pos].len)
+		req->range_pos++;
+	return req->range_pos == req->nranges ? VIRTIO_BLK_S_OK : 0xff;
+}
+
+/*
+ * Decodes the chain in blk->scratch into req. Returns a final status when
+ * the request is answered without I/O, 0xff when it needs I/O, or -1 when
+ * the chain breaks the protocol.
+ */
+static int blk_prepare(struct virtio_blk *blk, struct blk_req *req)
+{
+	const struct virtq_chain *c = &blk->scratch;
+	const struct iovec *in = c->iov + c->n_out;
+	struct { uint32_t type, reserved; uint64_t sector; } __attribute__((packed)) hdr;
+	uint64_t sector, data;
+	struct iovec last;
+
+	if (c->out_len < BLK_HDR_LEN || c->in_len < 1)
+		return -1;
+	blk_slice(in, c->n_in, c->in_len - 1, 1, &last);
+	virtq_iov_to_buf(c->iov, c->n_out, 0, &hdr, sizeof(hdr));
+	*req = (struct blk_req){
+		.head = c->head,
+		.type = le32toh(hdr.type),
+		.status_byte = last.iov_base,
+		.in_len = c->in_len,
+	};
+	sector = le64toh(hdr.sector);
+
+	switch (req->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		if (req->type == VIRTIO_BLK_T_OUT && blk->readonly)
+			return VIRTIO_BLK_S_IOERR;
+		data = req->type == VIRTIO_BLK_T_IN ? c->in_len - 1 : c->out_len - BLK_HDR_LEN;
+		/* Whole sectors inside the image; the division keeps this overflow-free. */
+		if (data % BLK_SECTOR || sector > blk->capacity ||
+		    data / BLK_SECTOR > blk->capacity - sector)
+			return VIRTIO_BLK_S_IOERR;
+		if (data == 0)
+			return VIRTIO_BLK_S_OK;
+		req->niov = req->type == VIRTIO_BLK_T_IN
+				    ? blk_slice(in, c->n_in, 0, data, req->iov)
+				    : blk_slice(c->iov, c->n_out, BLK_HDR_LEN, data, req->iov);
+		req->total = data;
+		req->offset = sector * BLK_SECTOR;
+		return 0xff;
+	case VIRTIO_BLK_T_FLUSH:
+		return blk->readonly ? VIRTIO_BLK_S_OK : 0xff;
+	case VIRTIO_BLK_T_GET_ID:
+		/* Zero-padded when shorter than 20 bytes (5.2.6). */
+		req->done = virtq_buf_to_iov(in, c->n_in, 0, blk->id,
+					     c->in_len - 1 < VIRTIO_BLK_ID_BYTES ? c->in_len - 1
+										 : VIRTIO_BLK_ID_BYTES);
+		return VIRTIO_BLK_S_OK;
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		if (blk->readonly)
+			return VIRTIO_BLK_S_IOERR;
+		return blk_load_ranges(blk, req, c);
+	default:
+		return VIRTIO_BLK_S_UNSUPP;
+	}
+}
+
+static bool blk_can_run(struct virtio_blk *blk)
+{
+	return blk->dev.activated && !(blk->dev.status & VIRTIO_STATUS_NEEDS_RESET) &&
+	       blk->dev.vq[0].enabled;
+}
+
+bool virtio_blk_io_process(struct virtio_blk *blk)
+{
+	struct virtq *vq = &blk->dev.vq[0];
+	bool completed = false;
+
+	while (blk_can_run(blk)) {
+		struct blk_req *req = blk->free_list;
+		int ret;
+
+		/* Out of slots: completions resume us, so no notifications are needed. */
+		if (!req)
+			break;
+		virtq_set_notify(vq, false);
+		ret = virtq_pop(vq, &blk->scratch);
+		if (ret < 0) {
+			virtio_dev_fail(&blk->dev, virtq_strerror(-ret));
+			break;
+		}
+		if (ret == 0) {
+			/* Re-enable kicks, then look again so a late request is not missed. */
+			virtq_set_notify(vq, true);
+			if (!virtq_has_work(vq))
+				break;
+			continue;
+		}
+		blk->free_list = req->next_free;
+		ret = blk_prepare(blk, req);
+		if (ret == 0xff && blk_submit(blk, req))
+			ret = VIRTIO_BLK_S_IOERR;
+		if (ret == 0xff)
+			continue;
+		if (ret < 0) {
+			req->next_free = blk->free_list;
+			blk->free_list = req;
+			virtio_dev_fail(&blk->dev, "virtio-blk request without a 16-byte header "
+					"or a status byte");
+			break;
+		}
+		blk_finish(blk, req, (uint8_t)ret);
+		completed = true;
+	}
+	return completed;
+}
+
+void virtio_blk_io_kick(struct virtio_blk *blk)
+{
+	int ret = io_uring_submit(&blk->ring);
+
+	/* Unsubmitted SQEs stay queued and go with the next submit. */
+	if (ret < 0 && ret != -EAGAIN && ret != -EBUSY && ret != -EINTR)
+		log_ratelimited(&blk_io_rl, LOG_ERR, "%s: io_uring submit failed: %s", blk->name,
+				strerror(-ret));
+}
+
+void virtio_blk_io_complete(void *opaque, uint32_t events)
+{
+	struct virtio_blk *blk = opaque;
+	struct io_uring_cqe *cqe;
+	bool completed = false;
+	uint64_t v;
+
+	(void)events;
+	if (read(blk->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_ratelimited(&blk_io_rl, LOG_WARN, "%s: eventfd read: %s", blk->name,
+				strerror(errno));
+	pthread_mutex_lock(&blk->dev.lock);
+	while (io_uring_peek_cqe(&blk->ring, &cqe) == 0) {
+		struct blk_req *req = io_uring_cqe_get_data(cqe);
+		int res = cqe->res, status;
+
+		io_uring_cqe_seen(&blk->ring, cqe);
+		blk->inflight--;
+		status = blk_step(blk, req, res);
+		if (status >= 0) {
+			blk_finish(blk, req, (uint8_t)status);
+			completed = true;
+		}
+	}
+	/* Slots were freed: take the requests we left in the ring. */
+	completed |= virtio_blk_io_process(blk);
+	virtio_blk_io_kick(blk);
+	if (completed)
+		virtio_dev_notify(&blk->dev, 0);
+	pthread_mutex_unlock(&blk->dev.lock);
+}
+
+void virtio_blk_io_drain(struct virtio_blk *blk)
+{
+	while (blk->inflight) {
+		struct io_uring_cqe *cqe;
+		struct blk_req *req;
+		int ret = io_uring_submit_and_wait(&blk->ring, 1);
+
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+			log_err("%s: cannot drain I/O: %s", blk->name, strerror(-ret));
+			return;
+		}
+		while (io_uring_peek_cqe(&blk->ring, &cqe) == 0) {
+			req = io_uring_cqe_get_data(cqe);
+			io_uring_cqe_seen(&blk->ring, cqe);
+			blk->inflight--;
+			req->next_free = blk->free_list;
+			blk->free_list = req;
+		}
+	}
+}

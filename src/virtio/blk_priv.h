@@ -1,0 +1,111 @@
+/*
+ * Internals shared by blk.c (device model, setup) and blk_io.c (request
+ * engine on io_uring). Not for use outside src/virtio/blk*.c.
+ */
+#ifndef HEARTH_VIRTIO_BLK_PRIV_H
+#define HEARTH_VIRTIO_BLK_PRIV_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "virtio/blk.h"
+
+/* Feature bits (5.2.3). */
+#define VIRTIO_BLK_F_SEG_MAX 2
+#define VIRTIO_BLK_F_RO 5
+#define VIRTIO_BLK_F_BLK_SIZE 6
+#define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_F_TOPOLOGY 10
+#define VIRTIO_BLK_F_CONFIG_WCE 11
+#define VIRTIO_BLK_F_DISCARD 13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+/* Request types and status values (5.2.6). */
+#define VIRTIO_BLK_T_IN 0
+#define VIRTIO_BLK_T_OUT 1
+#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_GET_ID 8
+#define VIRTIO_BLK_T_DISCARD 11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+#define VIRTIO_BLK_S_OK 0
+#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_UNSUPP 2
+#define VIRTIO_BLK_WZ_F_UNMAP 1u
+
+#define VIRTIO_BLK_ID_BYTES 20
+#define BLK_SECTOR 512u
+#define BLK_HDR_LEN 16u
+#define BLK_QUEUE_MAX 256u
+#define BLK_INFLIGHT 128u         /* pool size == submission ring size */
+#define BLK_MAX_RANGES 16u        /* max_discard_seg / max_write_zeroes_seg */
+#define BLK_MAX_RANGE_SECTORS (1u << 22) /* 2 GiB per discard segment */
+/* Conservative O_DIRECT alignment: valid for every logical block size up to 4K. */
+#define BLK_DIO_ALIGN 4096u
+#define BLK_ZERO_BUF (64u * 1024u)
+#define BLK_ZERO_SEGS 16u
+
+/* How one discard/write-zeroes range is being carried out. */
+enum blk_zero_mode { BLK_ZM_PUNCH, BLK_ZM_ZERO_RANGE, BLK_ZM_WRITE };
+
+struct blk_range {
+	uint64_t off, len, done;
+	enum blk_zero_mode mode;
+};
+
+struct blk_req {
+	uint16_t head;
+	uint32_t type;
+	uint8_t status;
+	uint8_t *status_byte;     /* the last device-writable byte, in guest RAM */
+	uint64_t in_len;          /* device-writable bytes in the chain */
+	uint64_t offset;          /* file offset of the next transfer */
+	uint64_t total, done;     /* data bytes */
+	int fd;
+	unsigned int niov, iov_pos;
+	struct blk_range ranges[BLK_MAX_RANGES];
+	unsigned int nranges, range_pos;
+	struct blk_req *next_free;
+	struct iovec iov[VIRTQ_MAX_SEGS];
+};
+
+struct virtio_blk {
+	struct virtio_dev dev;
+	struct virtio_mmio *transport;
+	struct eventloop *loop;
+	char *path;
+	char name[64];
+	char id[VIRTIO_BLK_ID_BYTES];
+	bool readonly;
+	bool direct;              /* fd is O_DIRECT; fd_buffered takes unaligned requests */
+	int fd, fd_buffered;
+	int efd;                  /* io_uring completion eventfd */
+	bool ring_ready;
+	struct io_uring ring;
+	uint64_t capacity;        /* sectors */
+	uint8_t writeback;
+	uint8_t phys_exp;
+	unsigned int inflight;
+	struct blk_req *reqs, *free_list;
+	uint8_t *zero_buf;
+	struct virtq_chain scratch;
+};
+
+
+/* dev is the first member, so this also works before priv is set. */
+static inline struct virtio_blk *virtio_blk_from_dev(struct virtio_dev *dev)
+{
+	return (struct virtio_blk *)dev;
+}
+
+/* Pops and starts requests while slots are free. True if any completed at once. */
+bool virtio_blk_io_process(struct virtio_blk *blk);
+/* Hands queued SQEs to the kernel. */
+void virtio_blk_io_kick(struct virtio_blk *blk);
+/* eventloop callback for blk->efd: reaps completions. Takes dev->lock. */
+void virtio_blk_io_complete(void *opaque, uint32_t events);
+/* Waits for all SQEs in flight and drops their requests unanswered. */
+void virtio_blk_io_drain(struct virtio_blk *blk);
+
+#endif

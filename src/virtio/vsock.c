@@ -1,0 +1,504 @@
+/*
+ * virtio-vsock (VIRTIO 1.2, 5.10) with the data path in the host kernel:
+ * vhost_vsock reads and writes the rx/tx rings itself, takes KVM's
+ * ioeventfds as kick fds and signals our call eventfds. Hearth only owns
+ * the config space (the guest CID), the event queue (which never carries
+ * an event) and the translation of vhost's calls into virtio-mmio
+ * interrupts.
+ */
+#include "virtio/vsock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/vhost.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "virtio/virtio.h"
+
+#define VSOCK_DEFAULT_PATH "/dev/vhost-vsock"
+#define VSOCK_QUEUE_SIZE 256
+#define VSOCK_NUM_QUEUES 3
+#define VSOCK_VHOST_QUEUES 2 /* rx (0) and tx (1); the event queue (2) stays here */
+#define VSOCK_CID_MIN 3ull
+#define VSOCK_CID_MAX 0xfffffffeull /* 0xffffffff is VMADDR_CID_ANY */
+
+/* 5.10.3. Only SEQPACKET: it changes nothing outside vhost and needs no extra queue. */
+#define VSOCK_F_SEQPACKET 1
+#define VSOCK_DEVICE_FEATURES (1ull << VSOCK_F_SEQPACKET)
+
+/* The transport offers these on its own, so vhost must be able to honour them. */
+#define VSOCK_TRANSPORT_FEATURES                                                             \
+	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |                       \
+	 (1ull << VIRTIO_F_INDIRECT_DESC))
+
+/*
+ * Test hook: where the vhost device lives and how it is driven, so the
+ * unit tests can run without /dev/vhost-vsock. ioctl returns 0 or -errno.
+ */
+struct virtio_vsock_backend {
+	const char *path;
+	int (*ioctl)(int fd, unsigned long req, void *arg);
+};
+
+int virtio_vsock_create_with(const struct virtio_host *host, const struct vsock_config *cfg,
+			     uint64_t base, uint32_t gsi, const struct virtio_vsock_backend *be,
+			     struct virtio_dev **out, char *err, size_t errlen);
+
+struct vsock;
+
+struct vsock_call {
+	struct vsock *vs;
+	unsigned int q;
+	int fd;
+};
+
+struct vsock {
+	struct virtio_dev dev;
+	struct virtio_mmio *mmio;
+	struct eventloop *loop;
+	struct virtio_vsock_backend be;
+	uint64_t cid;
+	int vhost_fd;
+	uint64_t vhost_features;
+	bool dirty; /* vhost state was touched since the last (re)open */
+	struct vsock_call calls[VSOCK_VHOST_QUEUES];
+	int kick_fd[VSOCK_VHOST_QUEUES];
+	bool own_kick[VSOCK_VHOST_QUEUES]; /* no ioeventfd: we relay QueueNotify */
+};
+
+static struct ratelimit vsock_rl = RATELIMIT_INIT(10);
+
+static int vsock_sys_ioctl(int fd, unsigned long req, void *arg)
+{
+	return ioctl(fd, req, arg) < 0 ? -errno : 0;
+}
+
+int virtio_vsock_parse(const char *spec, struct vsock_config *cfg, char *err, size_t errlen)
+{
+	char buf[128], *save = NULL, *tok, *end;
+	bool have_cid = false;
+	unsigned long long v;
+
+	if (!spec || !*spec) {
+		snprintf(err, errlen, "expected cid=N");
+		return -EINVAL;
+	}
+	if (strlen(spec) >= sizeof(buf)) {
+		snprintf(err, errlen, "option string too long");
+		return -EINVAL;
+	}
+	strcpy(buf, spec);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (strncmp(tok, "cid=", 4) != 0) {
+			snprintf(err, errlen, "unknown option '%.40s' (expected cid=N)", tok);
+			return -EINVAL;
+		}
+		if (have_cid) {
+			snprintf(err, errlen, "cid given twice");
+			return -EINVAL;
+		}
+		tok += 4;
+		/* strtoull accepts "-3" and leading blanks; a CID is plain digits. */
+		if (*tok < '0' || *tok > '9') {
+			snprintf(err, errlen, "cid '%.40s' is not a number", tok);
+			return -EINVAL;
+		}
+		errno = 0;
+		v = strtoull(tok, &end, 10);
+		if (*end) {
+			snprintf(err, errlen, "cid '%.40s' is not a number", tok);
+			return -EINVAL;
+		}
+		if (v < VSOCK_CID_MIN) {
+			snprintf(err, errlen,
+				 "cid %llu is reserved (0: hypervisor, 1: local, 2: host); use 3 or more",
+				 v);
+			return -EINVAL;
+		}
+		if (errno == ERANGE || v > VSOCK_CID_MAX) {
+			snprintf(err, errlen, "cid %.40s is out of range (3..%llu)", tok,
+				 VSOCK_CID_MAX);
+			return -EINVAL;
+		}
+		cfg->cid = v;
+		have_cid = true;
+	}
+	if (!have_cid) {
+		snprintf(err, errlen, "expected cid=N");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Opens and claims the vhost device for our CID. Leaves vs->vhost_fd -1 on failure. */
+static int vsock_vhost_open(struct vsock *vs, char *err, size_t errlen)
+{
+	const char *path = vs->be.path;
+	uint64_t cid = vs->cid;
+	int fd, ret;
+
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		if (ret == -ENOENT || ret == -ENODEV || ret == -ENXIO)
+			snprintf(err, errlen, "%s: %s (load the vhost_vsock module: modprobe vhost_vsock)",
+				 path, strerror(-ret));
+		else if (ret == -EACCES || ret == -EPERM)
+			snprintf(err, errlen, "%s: %s (needs read/write access to it)", path,
+				 strerror(-ret));
+		else
+			snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	ret = vs->be.ioctl(fd, VHOST_SET_OWNER, NULL);
+	if (ret) {
+		snprintf(err, errlen, "%s: VHOST_SET_OWNER: %s", path, strerror(-ret));
+		goto err_close;
+	}
+	ret = vs->be.ioctl(fd, VHOST_GET_FEATURES, &vs->vhost_features);
+	if (ret) {
+		snprintf(err, errlen, "%s: VHOST_GET_FEATURES: %s", path, strerror(-ret));
+		goto err_close;
+	}
+	ret = vs->be.ioctl(fd, VHOST_VSOCK_SET_GUEST_CID, &cid);
+	if (ret == -EADDRINUSE) {
+		snprintf(err, errlen, "CID %" PRIu64 " is in use (another VM has it); pick another",
+			 cid);
+		goto err_close;
+	}
+	if (ret) {
+		snprintf(err, errlen, "%s: cannot set guest CID %" PRIu64 ": %s", path, cid,
+			 strerror(-ret));
+		goto err_close;
+	}
+	vs->vhost_fd = fd;
+	vs->dirty = false;
+	return 0;
+
+err_close:
+	close(fd);
+	return ret;
+}
+
+static void vsock_vhost_close(struct vsock *vs)
+{
+	int off = 0;
+
+	if (vs->vhost_fd < 0)
+		return;
+	if (vs->dirty)
+		vs->be.ioctl(vs->vhost_fd, VHOST_VSOCK_SET_RUNNING, &off);
+	/* Closing drops the memory table, the rings and the CID in one go. */
+	close(vs->vhost_fd);
+	vs->vhost_fd = -1;
+}
+
+static uint64_t vsock_get_features(struct virtio_dev *dev)
+{
+	struct vsock *vs = dev->priv;
+
+	return vs->vhost_features & VSOCK_DEVICE_FEATURES;
+}
+
+static void vsock_read_config(struct virtio_dev *dev, uint32_t offset, uint8_t *data,
+			      unsigned int len)
+{
+	struct vsock *vs = dev->priv;
+	uint8_t cfg[8];
+
+	/* le64 guest_cid (5.10.4); the transport bounds offset + len by config_size. */
+	for (unsigned int i = 0; i < sizeof(cfg); i++)
+		cfg[i] = (uint8_t)(vs->cid >> (8 * i));
+	if (offset < sizeof(cfg) && len <= sizeof(cfg) - offset)
+		memcpy(data, cfg + offset, len);
+}
+
+static int vsock_set_mem_table(struct vsock *vs)
+{
+	const struct guest_mem *gm = vs->dev.mem;
+	struct vhost_memory *m;
+	int ret;
+
+	if (!gm || gm->nregions == 0)
+		return -EINVAL;
+	m = calloc(1, sizeof(*m) + gm->nregions * sizeof(m->regions[0]));
+	if (!m)
+		return -ENOMEM;
+	m->nregions = gm->nregions;
+	for (unsigned int i = 0; i < gm->nregions; i++) {
+		m->regions[i].guest_phys_addr = gm->regions[i].gpa;
+		m->regions[i].memory_size = gm->regions[i].size;
+		m->regions[i].userspace_addr = (uintptr_t)gm->regions[i].hva;
+	}
+	ret = vs->be.ioctl(vs->vhost_fd, VHOST_SET_MEM_TABLE, m);
+	free(m);
+	return ret;
+}
+
+static int vsock_setup_vring(struct vsock *vs, unsigned int q)
+{
+	struct virtq *vq = &vs->dev.vq[q];
+	struct vhost_vring_state num = { .index = q, .num = vq->size };
+	struct vhost_vring_state base = { .index = q, .num = 0 };
+	struct vhost_vring_addr addr = {
+		.index = q,
+		.desc_user_addr = (uintptr_t)vq->desc,
+		.avail_user_addr = (uintptr_t)vq->avail,
+		.used_user_addr = (uintptr_t)vq->used,
+	};
+	struct vhost_vring_file kick = { .index = q, .fd = vs->kick_fd[q] };
+	struct vhost_vring_file call = { .index = q, .fd = vs->calls[q].fd };
+	int ret;
+
+	if (!vq->enabled || !vq->desc || !vq->avail || !vq->used)
+		return -EINVAL;
+	ret = vs->be.ioctl(vs->vhost_fd, VHOST_SET_VRING_NUM, &num);
+	if (!ret)
+		ret = vs->be.ioctl(vs->vhost_fd, VHOST_SET_VRING_BASE, &base);
+	if (!ret)
+		ret = vs->be.ioctl(vs->vhost_fd, VHOST_SET_VRING_ADDR, &addr);
+	if (!ret)
+		ret = vs->be.ioctl(vs->vhost_fd, VHOST_SET_VRING_CALL, &call);
+	if (!ret)
+		ret = vs->be.ioctl(vs->vhost_fd, VHOST_SET_VRING_KICK, &kick);
+	return ret;
+}
+
+/* DRIVER_OK, dev->lock held: hand the negotiated rings to the kernel. */
+static int vsock_activate(struct virtio_dev *dev)
+{
+	struct vsock *vs = dev->priv;
+	uint64_t features = dev->features;
+	const char *step = "VHOST_SET_FEATURES";
+	int running = 1;
+	int ret;
+
+	if (vs->vhost_fd < 0) {
+		log_ratelimited(&vsock_rl, LOG_WARN, "%s: no vhost device after reset", dev->name);
+		return -EIO;
+	}
+	vs->dirty = true;
+	ret = vs->be.ioctl(vs->vhost_fd, VHOST_SET_FEATURES, &features);
+	if (!ret) {
+		step = "VHOST_SET_MEM_TABLE";
+		ret = vsock_set_mem_table(vs);
+	}
+	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES && !ret; q++) {
+		step = q == 0 ? "rx queue setup" : "tx queue setup";
+		ret = vsock_setup_vring(vs, q);
+	}
+	if (!ret) {
+		step = "VHOST_VSOCK_SET_RUNNING";
+		ret = vs->be.ioctl(vs->vhost_fd, VHOST_VSOCK_SET_RUNNING, &running);
+	}
+	if (ret)
+		log_ratelimited(&vsock_rl, LOG_WARN, "%s: %s: %s", dev->name, step,
+				strerror(-ret));
+	return ret;
+}
+
+/*
+ * Status 0: vhost keeps ring positions and the memory table, and has no
+ * "forget everything" ioctl short of closing the fd, so start over with a
+ * fresh one. Skipped while nothing was set up (every probe starts with a
+ * reset).
+ */
+static void vsock_reset(struct virtio_dev *dev)
+{
+	struct vsock *vs = dev->priv;
+	char err[256];
+	uint64_t v;
+
+	if (vs->vhost_fd >= 0 && !vs->dirty)
+		return;
+	vsock_vhost_close(vs);
+	/* Calls from the old instance must not look like new completions. */
+	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++) {
+		if (read(vs->calls[q].fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			log_debug("%s: draining call fd: %s", dev->name, strerror(errno));
+	}
+	if (vsock_vhost_open(vs, err, sizeof(err)))
+		log_ratelimited(&vsock_rl, LOG_ERR, "%s: reopening after reset: %s", dev->name,
+				err);
+}
+
+/*
+ * Kicks reach this only without an ioeventfd: rx/tx are relayed to vhost's
+ * kick fd, the event queue needs nothing (we never send events).
+ */
+static void vsock_queue_notify(struct virtio_dev *dev, unsigned int q)
+{
+	struct vsock *vs = dev->priv;
+	uint64_t one = 1;
+
+	if (q < VSOCK_VHOST_QUEUES && vs->own_kick[q] &&
+	    write(vs->kick_fd[q], &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_ratelimited(&vsock_rl, LOG_WARN, "%s: kick relay: %s", dev->name,
+				strerror(errno));
+}
+
+/* vhost used buffers on a ring: virtio-mmio needs InterruptStatus set, not just the irqfd. */
+static void vsock_on_call(void *opaque, uint32_t events)
+{
+	struct vsock_call *c = opaque;
+	struct virtio_dev *dev = &c->vs->dev;
+	uint64_t v;
+
+	(void)events;
+	if (read(c->fd, &v, sizeof(v)) < 0)
+		return;
+	pthread_mutex_lock(&dev->lock);
+	if (dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && dev->signal_used)
+		dev->signal_used(dev, c->q);
+	pthread_mutex_unlock(&dev->lock);
+}
+
+static const struct virtio_dev_ops vsock_ops = {
+	.device_id = VIRTIO_ID_VSOCK,
+	.get_features = vsock_get_features,
+	.read_config = vsock_read_config,
+	.activate = vsock_activate,
+	.reset = vsock_reset,
+	.queue_notify = vsock_queue_notify,
+};
+
+/*
+ * Everything that touches the event loop happens here, before the I/O
+ * thread runs: the loop is not safe to modify from a vCPU thread.
+ */
+static int vsock_setup_fds(struct vsock *vs, const struct virtio_host *host, char *err,
+			   size_t errlen)
+{
+	int ret;
+
+	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++) {
+		ret = virtio_mmio_detach_kick(vs->mmio, q);
+		if (ret >= 0) {
+			vs->kick_fd[q] = ret;
+		} else {
+			vs->kick_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			if (vs->kick_fd[q] < 0)
+				goto err_errno;
+			vs->own_kick[q] = true;
+		}
+		vs->calls[q].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (vs->calls[q].fd < 0)
+			goto err_errno;
+		if (!host->loop)
+			continue;
+		ret = eventloop_add(host->loop, vs->calls[q].fd, EPOLLIN, vsock_on_call,
+				    &vs->calls[q]);
+		if (ret) {
+			snprintf(err, errlen, "watching vhost call fd: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+
+err_errno:
+	ret = -errno;
+	snprintf(err, errlen, "eventfd: %s", strerror(-ret));
+	return ret;
+}
+
+int virtio_vsock_create_with(const struct virtio_host *host, const struct vsock_config *cfg,
+			     uint64_t base, uint32_t gsi, const struct virtio_vsock_backend *be,
+			     struct virtio_dev **out, char *err, size_t errlen)
+{
+	struct vsock *vs;
+	uint64_t missing;
+	int ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (cfg->cid < VSOCK_CID_MIN || cfg->cid > VSOCK_CID_MAX) {
+		snprintf(err, errlen, "cid %" PRIu64 " is out of range (3..%llu)", cfg->cid,
+			 VSOCK_CID_MAX);
+		return -EINVAL;
+	}
+	vs = calloc(1, sizeof(*vs));
+	if (!vs) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	vs->dev.ops = &vsock_ops;
+	vs->dev.priv = vs;
+	vs->dev.name = "virtio-vsock";
+	vs->dev.num_queues = VSOCK_NUM_QUEUES;
+	vs->dev.queue_max = VSOCK_QUEUE_SIZE;
+	vs->dev.config_size = sizeof(uint64_t);
+	vs->be = *be;
+	vs->cid = cfg->cid;
+	vs->loop = host->loop;
+	vs->vhost_fd = -1;
+	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++) {
+		vs->kick_fd[q] = -1;
+		vs->calls[q] = (struct vsock_call){ vs, q, -1 };
+	}
+	ret = vsock_vhost_open(vs, err, errlen);
+	if (ret)
+		goto err_free;
+	missing = VSOCK_TRANSPORT_FEATURES & ~vs->vhost_features;
+	if (missing) {
+		snprintf(err, errlen,
+			 "%s lacks transport features 0x%" PRIx64 " that virtio-mmio always offers",
+			 be->path, missing);
+		ret = -EOPNOTSUPP;
+		goto err_free;
+	}
+	ret = virtio_mmio_create(&vs->dev, host, base, gsi, &vs->mmio);
+	if (ret) {
+		vs->mmio = NULL;
+		snprintf(err, errlen, "virtio-mmio transport: %s", strerror(-ret));
+		goto err_free;
+	}
+	ret = vsock_setup_fds(vs, host, err, errlen);
+	if (ret)
+		goto err_free;
+	*out = &vs->dev;
+	return 0;
+
+err_free:
+	virtio_vsock_destroy(&vs->dev);
+	return ret;
+}
+
+int virtio_vsock_create(const struct virtio_host *host, const struct vsock_config *cfg,
+			uint64_t base, uint32_t gsi, struct virtio_dev **out, char *err,
+			size_t errlen)
+{
+	static const struct virtio_vsock_backend sys = { VSOCK_DEFAULT_PATH, vsock_sys_ioctl };
+
+	return virtio_vsock_create_with(host, cfg, base, gsi, &sys, out, err, errlen);
+}
+
+void virtio_vsock_destroy(struct virtio_dev *dev)
+{
+	struct vsock *vs;
+
+	if (!dev)
+		return;
+	vs = dev->priv;
+	/* Stop the kernel first: it holds the kick and call eventfds. */
+	vsock_vhost_close(vs);
+	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++) {
+		if (vs->calls[q].fd >= 0) {
+			if (vs->loop)
+				eventloop_remove(vs->loop, vs->calls[q].fd);
+			close(vs->calls[q].fd);
+		}
+		/* Detached ioeventfds still belong to the transport, which closes them. */
+		if (vs->own_kick[q] && vs->kick_fd[q] >= 0)
+			close(vs->kick_fd[q]);
+	}
+	virtio_mmio_destroy(vs->mmio);
+	free(vs);
+}

@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""Lab test for virtio-vsock (vhost_vsock in L1, Hearth --vsock cid=3, L2 guest).
+
+    tests/lab/test_virtio_vsock.py [--stream]
+
+L1 loads vhost_vsock and runs a host-side script next to the Hearth run; L2
+loads the virtio vsock transport and serves/uses socat (Debian's, copied
+with its libraries).  Checks: host->guest connect with data both ways,
+1 MiB each way with sha256, guest->host connect, a second VM asking for
+the same CID is refused, and a driver unbind/bind (device reset) followed
+by a new connection.
+
+Prints one line per check and `N passed, N failed`.  Exit 0 all passed,
+1 a check failed, 3 lab failure.
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lab as L  # noqa: E402
+
+CID = 3
+RUN_TIMEOUT = 300
+WORK = os.path.join(L.REPO, "build", "lab-vsock")
+L1_VSOCK_MODULES = ["vhost_vsock"]
+L2_VSOCK_MODULES = ["virtio_mmio", "vmw_vsock_virtio_transport"]
+LIBDIR = "/lib/x86_64-linux-gnu"
+
+# L2: runs before "LAB ready"; each listener is one-shot and bounded by timeout.
+GUEST_SH = r'''
+S=/usr/bin/socat
+for m in $(cat /lab/vsock/order); do insmod /lab/vsock/$m.ko || echo "LAB vsock_insmod_failed=$m"; done
+[ -e /dev/vsock ] && echo "LAB vsock_dev=yes" || echo "LAB vsock_dev=no"
+timeout 120 $S VSOCK-LISTEN:1234 SYSTEM:'echo guest-hello; read l; echo "echo:$l"'
+echo "LAB vsock_echo_rc=$?"
+timeout 60 $S -u VSOCK-LISTEN:1235 CREATE:/tmp/in
+echo "LAB vsock_in_sha=$(sha256sum </tmp/in | cut -d' ' -f1) $(wc -c </tmp/in)"
+head -c 1048576 /dev/urandom >/tmp/out
+echo "LAB vsock_out_sha=$(sha256sum </tmp/out | cut -d' ' -f1) $(wc -c </tmp/out)"
+timeout 60 $S -u FILE:/tmp/out VSOCK-LISTEN:1236
+echo "LAB vsock_hostreply=$(echo guest-ping | timeout 30 $S -t 10 - VSOCK-CONNECT:2:5000)"
+d=/sys/bus/virtio/drivers/vmw_vsock_virtio_transport
+dev=$(basename $(ls -d $d/virtio* 2>/dev/null | head -1))
+echo "$dev" >$d/unbind && echo "$dev" >$d/bind && echo "LAB vsock_rebind=ok" || echo "LAB vsock_rebind=failed"
+timeout 60 $S VSOCK-LISTEN:1237 SYSTEM:'echo after-reset'
+echo "LAB vsock_reset_rc=$?"
+'''
+
+# L1: next to the Hearth run.  Retries connects while the guest boots.
+HOST_SH = r'''#!/bin/sh
+S=/lab/bin/socat
+say() { echo "VSOCK-HOST $*"; }
+[ -c /dev/vhost-vsock ] && say "dev=yes" || say "dev=no"
+$S VSOCK-LISTEN:5000 SYSTEM:'read l; echo "host-saw:$l"' 2>/dev/null &
+try() { # tries seconds, then the command
+  n=$1; shift; i=0
+  while [ $i -lt $n ]; do "$@" 2>/dev/null && return 0; i=$((i+1)); sleep 1; done
+  return 1
+}
+echo1() { out=$( (echo host-ping; sleep 2) | timeout 20 $S -t 5 - VSOCK-CONNECT:%(cid)d:1234) && [ -n "$out" ]; }
+try 240 echo1; say "echo=$(echo $out | tr ' ' '+')"
+# The CID is taken now: a second VM asking for it must be refused up front.
+timeout 30 /lab/bin/hearth run --kernel /lab/l2/vmlinuz --initrd /lab/l2/initrd0.cpio \
+  --memory 256 --vsock cid=%(cid)d >/tmp/dup.out 2>&1; rc=$?
+say "dup_rc=$rc dup_msg=$(head -c 300 /tmp/dup.out | tr '\n' ' ')"
+head -c 1048576 /dev/urandom >/tmp/blob
+say "in_sha=$(sha256sum </tmp/blob | cut -d' ' -f1) $(wc -c </tmp/blob)"
+try 60 timeout 60 $S -u FILE:/tmp/blob VSOCK-CONNECT:%(cid)d:1235
+get() { rm -f /tmp/got; timeout 60 $S -u VSOCK-CONNECT:%(cid)d:1236 CREATE:/tmp/got && [ -s /tmp/got ]; }
+try 60 get; say "out_sha=$(sha256sum </tmp/got | cut -d' ' -f1) $(wc -c </tmp/got)"
+reset1() { out=$(timeout 20 $S -u VSOCK-CONNECT:%(cid)d:1237 -) && [ -n "$out" ]; }
+try 90 reset1; say "reset=$out"
+say "done"
+''' % dict(cid=CID)
+
+
+def ko_depends(path):
+    """A module's depends= from its .modinfo (no modinfo binary needed)."""
+    data = open(path, "rb").read()
+    m = re.search(rb"depends=([A-Za-z0-9_,-]*)\x00", data)
+    return [d for d in (m.group(1).decode().split(",") if m else []) if d]
+
+
+def modules_in_order(kernel, names):
+    out, seen = [], set()
+
+    def visit(n):
+        p = kernel.module(n)
+        if p in seen:
+            return
+        seen.add(p)
+        for d in ko_depends(p):
+            visit(d)
+        out.append(p)
+    for n in names:
+        visit(n)
+    return out
+
+
+def get_socat():
+    """Debian's socat plus libwrap0 (not on this host), extracted under WORK."""
+    root = os.path.join(WORK, "root")
+    socat = os.path.join(root, "usr", "bin", "socat")
+    if not os.path.exists(socat):
+        dl = os.path.join(WORK, "dl")
+        shutil.rmtree(dl, ignore_errors=True)
+        os.makedirs(dl)
+        for pkg in ("socat", "libwrap0"):
+            L.sh(["apt-get", "download", pkg], cwd=dl, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.DEVNULL)
+        for deb in os.listdir(dl):
+            L.sh(["dpkg-deb", "-x", os.path.join(dl, deb), root])
+    libpath = os.path.join(root, "usr", "lib", "x86_64-linux-gnu")
+    env = dict(os.environ, LD_LIBRARY_PATH=libpath)
+    out = subprocess.run(["ldd", socat], stdout=subprocess.PIPE, text=True, env=env).stdout
+    files = {}
+    for line in out.splitlines():
+        if "not found" in line:
+            raise L.LabError("socat: " + line.strip())
+        m = re.search(r"=>\s*(/\S+)", line) or re.match(r"\s*(/\S+)\s+\(", line)
+        if not m:
+            continue
+        lib = m.group(1)
+        # Our extracted libs go where the loader searches; the rest keep their path.
+        dst = LIBDIR + "/" + os.path.basename(lib) if lib.startswith(root) else lib
+        files[dst] = lib
+    return socat, files
+
+
+def build_overlay(kernel, socat, libs):
+    """An extra cpio appended to L1's: the kernel unpacks both, ours last."""
+    t = L.Tree(os.path.join(WORK, "stage-overlay"))
+    order = "".join(("%s %s" % (m, a)).strip() + "\n" for m, a in L.L1_MODULES)
+    for p in modules_in_order(kernel, L1_VSOCK_MODULES):
+        name = os.path.basename(p)[:-3]
+        t.copy(p, "/lab/modules/%s.ko" % name)
+        order += name + "\n"
+    t.write("/lab/modules.order", order)
+    t.copy(socat, L.L1_BIN + "/socat", 0o755)
+    for dst, src in libs.items():
+        t.copy(src, dst, 0o755)
+    t.write("/lab/vsock-host.sh", HOST_SH, 0o755)
+    # lib.sh is sourced just before runs.sh: start the host side there.
+    t.write("/lab/lib.sh", L.L1_LIB + "\n/lab/vsock-host.sh </dev/null &\n")
+    return t.pack(os.path.join(WORK, "overlay.cpio"))
+
+
+def build_l2(kernel, socat, libs):
+    files = {"/usr/bin/socat": socat}
+    files.update(libs)
+    mods = modules_in_order(kernel, L2_VSOCK_MODULES)
+    for p in mods:
+        files["/lab/vsock/" + os.path.basename(p)] = p
+    order = os.path.join(WORK, "l2-order")
+    with open(order, "w") as f:
+        f.write(" ".join(os.path.basename(p)[:-3] for p in mods) + "\n")
+    files["/lab/vsock/order"] = order
+    return L.build_l2_initrd(kernel, name="l2vsock", files=files, extra_sh=GUEST_SH)
+
+
+def checks(result):
+    r = result.runs.get("vsock")
+    host = {}
+    for line in open(result.log, errors="replace").read().splitlines():
+        m = re.match(r"^VSOCK-HOST (\w+)=(.*)$", line.replace("\r", ""))
+        if m and m.group(1) not in host:
+            host[m.group(1)] = m.group(2).strip()
+    info = r.info if r else {}
+
+    def c(ok, what):
+        return bool(ok), what
+
+    yield c(host.get("dev") == "yes", "L1: /dev/vhost-vsock after loading vhost_vsock (got %s)"
+            % host.get("dev"))
+    yield c(r is not None and r.begun, "vsock: Hearth run started")
+    yield c(info.get("vsock_dev") == "yes", "L2: /dev/vsock exists (got %s)" % info.get("vsock_dev"))
+    yield c(host.get("echo") == "guest-hello+echo:host-ping",
+            "host->guest connect to CID %d: guest sends, echoes the host's line (got %r)"
+            % (CID, host.get("echo")))
+    dup = host.get("dup_rc", "")
+    yield c(dup.startswith("2 ") and "is in use" in dup,
+            "second Hearth with the same CID exits 2 saying it is in use (got %r)" % dup[:200])
+    hin, gin = host.get("in_sha"), info.get("vsock_in_sha")
+    yield c(hin and hin == gin and hin.endswith(" 1048576"),
+            "1 MiB host->guest arrives intact (host %s, guest %s)" % (hin, gin))
+    hout, gout = host.get("out_sha"), info.get("vsock_out_sha")
+    yield c(gout and hout == gout and gout.endswith(" 1048576"),
+            "1 MiB guest->host arrives intact (guest %s, host %s)" % (gout, hout))
+    yield c(info.get("vsock_hostreply") == "host-saw:guest-ping",
+            "guest->host connect to CID 2 with a reply (got %r)" % info.get("vsock_hostreply"))
+    yield c(info.get("vsock_rebind") == "ok", "guest unbinds and rebinds the driver (device reset)")
+    yield c(host.get("reset") == "after-reset",
+            "connection after the reset (got %r)" % host.get("reset"))
+    yield c(r is not None and r.ended and r.rc == 0,
+            "Hearth exits 0 (got %s)" % (r.rc if r else None))
+    errs = [l for l in (r.stderr_lines if r else []) if "vsock" in l or "error" in l]
+    yield c(not errs, "no vsock errors on Hearth's stderr (%s)" % "; ".join(errs[:3]))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stream", action="store_true")
+    a = ap.parse_args()
+    try:
+        lab = L.Lab(stream=a.stream or None)
+        os.makedirs(WORK, exist_ok=True)
+        socat, libs = get_socat()
+        l2 = build_l2(lab.kernel, socat, libs)
+        run = L.Run("vsock", vmm="hearth", cpus=2, memory=512, timeout=RUN_TIMEOUT, initrd=l2,
+                    cmdline="console=ttyS0 panic=-1 lab.wait=3",
+                    extra_args=["--vsock", "cid=%d" % CID])
+        # Our own L1 image, so parallel lab users' l1.cpio is not disturbed.
+        saved, L.LAB_DIR = L.LAB_DIR, WORK
+        try:
+            base = L.build_l1_initrd(lab.kernel, [run], l2)
+        finally:
+            L.LAB_DIR = saved
+        overlay = build_overlay(lab.kernel, socat, libs)
+        l1 = os.path.join(WORK, "l1-vsock.cpio")
+        with open(l1, "wb") as out:
+            for part in (base, overlay):
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out)
+        result = None
+        for attempt in range(2):
+            logpath = os.path.join(WORK, "vsock-%d.log" % (attempt + 1))
+            L.log("booting L1 (attempt %d), serial log: %s" % (attempt + 1, logpath))
+            lines, failure, wall = lab.boot_l1(l1, logpath, 300 + RUN_TIMEOUT + 30,
+                                               RUN_TIMEOUT + 180)
+            result = L.parse_log(lines, L.L1Result())
+            result.log, result.failure, result.wall = logpath, failure, wall
+            if failure is None:
+                break
+            L.log("LAB FAILURE: %s" % failure)
+            for line in lines[-15:]:
+                L.log("  | " + line)
+    except L.LabError as e:
+        print("LAB FAILURE: %s" % e)
+        return 3
+    if result.failure:
+        print("LAB FAILURE: %s (log %s)" % (result.failure, result.log))
+        return 3
+    passed = failed = 0
+    for ok, what in checks(result):
+        print("%s %s" % ("PASS" if ok else "FAIL", what))
+        passed += ok
+        failed += not ok
+    print("%d passed, %d failed" % (passed, failed))
+    if failed and "vsock" in result.runs:
+        print(L.fmt_run(result.runs["vsock"]))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

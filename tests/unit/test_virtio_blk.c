@@ -1,0 +1,599 @@
+/*
+ * virtio-blk driven like a guest would: mmio registers, a real split ring in
+ * guest RAM, a temp image; completions run on a helper thread's event loop
+ * as on Hearth's I/O thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/bus.h"
+#include "core/eventloop.h"
+#include "mem/guest_mem.h"
+#include "virtio/blk.h"
+#include "virtio/virtio.h"
+
+#define BASE 0xd0000000ull
+#define IMG_SECTORS 64u
+#define QSIZE 256u
+#define DESC_GPA 0x10000ull
+#define AVAIL_GPA 0x20000ull
+#define USED_GPA 0x30000ull
+#define INDIRECT_GPA 0x40000ull  /* 64 bytes per chain */
+#define HDR_GPA 0x100000ull      /* 16 bytes per chain */
+#define STATUS_GPA 0x180000ull   /* 1 byte per chain */
+#define DATA_GPA 0x200000ull
+
+/* Request types and status values from 5.2.6. */
+enum { T_IN = 0, T_OUT = 1, T_FLUSH = 4, T_GET_ID = 8, T_DISCARD = 11, T_WZ = 13 };
+enum { S_OK = 0, S_IOERR = 1, S_UNSUPP = 2 };
+
+struct seg {
+	uint64_t gpa;
+	uint32_t len;
+	bool write;
+};
+
+struct drv {
+	struct guest_mem gm;
+	struct bus bus;
+	struct eventloop loop;
+	pthread_t thread;
+	int wake_fd;
+	struct virtio_dev *dev;
+	char path[64];
+	uint16_t avail_idx;
+};
+
+static void on_wake(void *opaque, uint32_t events) { eventloop_stop(opaque); }
+
+static void *loop_thread(void *opaque) { eventloop_run(opaque); return NULL; }
+
+static uint32_t rd(struct drv *d, uint64_t off)
+{
+	uint8_t b[4];
+
+	bus_access(&d->bus, BUS_MMIO, BASE + off, b, 4, false);
+	return (uint32_t)bus_data_get(b, 4);
+}
+
+static void wr(struct drv *d, uint64_t off, uint32_t v)
+{
+	uint8_t b[4];
+
+	bus_data_put(b, 4, v);
+	bus_access(&d->bus, BUS_MMIO, BASE + off, b, 4, true);
+}
+
+static uint64_t cfg_rd(struct drv *d, uint32_t off, unsigned int len)
+{
+	uint8_t b[8];
+
+	bus_access(&d->bus, BUS_MMIO, BASE + 0x100 + off, b, len, false);
+	return bus_data_get(b, len);
+}
+
+static void *gp(struct drv *d, uint64_t gpa, uint64_t len)
+{
+	void *p = guest_mem_ptr(&d->gm, gpa, len);
+
+	assert_non_null(p);
+	return p;
+}
+
+/* Driver initialisation (3.1.1), accepting every offered feature. */
+static void drv_init(struct drv *d)
+{
+	uint64_t f;
+
+	wr(d, 0x070, 0);
+	wr(d, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	wr(d, 0x014, 0);
+	f = rd(d, 0x010);
+	wr(d, 0x014, 1);
+	f |= (uint64_t)rd(d, 0x010) << 32;
+	wr(d, 0x024, 0);
+	wr(d, 0x020, (uint32_t)f);
+	wr(d, 0x024, 1);
+	wr(d, 0x020, (uint32_t)(f >> 32));
+	wr(d, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	assert_true(rd(d, 0x070) & VIRTIO_STATUS_FEATURES_OK);
+	memset(gp(d, AVAIL_GPA, 0x10000), 0, 0x10000);
+	memset(gp(d, USED_GPA, 0x10000), 0, 0x10000);
+	wr(d, 0x030, 0);
+	wr(d, 0x038, QSIZE);
+	wr(d, 0x080, (uint32_t)DESC_GPA);
+	wr(d, 0x084, 0);
+	wr(d, 0x090, (uint32_t)AVAIL_GPA);
+	wr(d, 0x094, 0);
+	wr(d, 0x0a0, (uint32_t)USED_GPA);
+	wr(d, 0x0a4, 0);
+	wr(d, 0x044, 1);
+	wr(d, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+			     VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	d->avail_idx = 0;
+}
+
+static uint8_t pattern(uint64_t off)
+{
+	return (uint8_t)((off / 512) * 7 + off % 512);
+}
+
+static void make_image(const char *path, uint64_t bytes)
+{
+	uint8_t *img = malloc(bytes);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(img && fd >= 0);
+	for (uint64_t i = 0; i < bytes; i++)
+		img[i] = pattern(i);
+	assert_int_equal(write(fd, img, bytes), (ssize_t)bytes);
+	close(fd);
+	free(img);
+}
+
+static int drv_open(struct drv *d, const char *spec_tail, bool init)
+{
+	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus, .loop = &d->loop, .mem = &d->gm };
+	struct blk_config cfg;
+	char spec[128], err[256];
+	int ret;
+
+	snprintf(spec, sizeof(spec), "path=%s%s", d->path, spec_tail);
+	assert_int_equal(virtio_blk_parse(spec, &cfg, err, sizeof(err)), 0);
+	ret = virtio_blk_create(&host, &cfg, BASE, 5, &d->dev, err, sizeof(err));
+	virtio_blk_config_release(&cfg);
+	if (ret)
+		return ret;
+	assert_int_equal(pthread_create(&d->thread, NULL, loop_thread, &d->loop), 0);
+	if (init)
+		drv_init(d);
+	return 0;
+}
+
+static struct drv *drv_new(const char *spec_tail, uint64_t img_bytes)
+{
+	struct drv *d = calloc(1, sizeof(*d));
+
+	assert_non_null(d);
+	assert_int_equal(guest_mem_init(&d->gm, 32ull << 20), 0);
+	bus_init(&d->bus);
+	assert_int_equal(eventloop_init(&d->loop), 0);
+	d->wake_fd = eventfd(0, EFD_CLOEXEC);
+	assert_int_equal(eventloop_add(&d->loop, d->wake_fd, EPOLLIN, on_wake, &d->loop), 0);
+	snprintf(d->path, sizeof(d->path), "/tmp/hearth-blk-XXXXXX");
+	close(mkstemp(d->path));
+	make_image(d->path, img_bytes);
+	assert_int_equal(drv_open(d, spec_tail, true), 0);
+	return d;
+}
+
+static void drv_free(struct drv *d)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(d->wake_fd, &one, sizeof(one)), sizeof(one));
+	pthread_join(d->thread, NULL);
+	virtio_blk_destroy(d->dev);
+	eventloop_destroy(&d->loop);
+	close(d->wake_fd);
+	bus_destroy(&d->bus);
+	guest_mem_destroy(&d->gm);
+	unlink(d->path);
+	free(d);
+}
+
+/* Places a chain in an indirect table (slot n) and makes it available. */
+static void post(struct drv *d, unsigned int n, const struct seg *segs, unsigned int nsegs)
+{
+	struct virtq_desc *table = gp(d, INDIRECT_GPA + 64ull * n, 64);
+	struct virtq_desc *ring = gp(d, DESC_GPA, 16 * QSIZE);
+	uint16_t *avail = gp(d, AVAIL_GPA, 6 + 2 * QSIZE);
+	unsigned int slot = d->avail_idx % QSIZE;
+
+	assert_true(nsegs <= 4);
+	for (unsigned int i = 0; i < nsegs; i++)
+		table[i] = (struct virtq_desc){
+			.addr = segs[i].gpa, .len = segs[i].len, .next = (uint16_t)(i + 1),
+			.flags = (uint16_t)((i + 1 < nsegs ? VIRTQ_DESC_F_NEXT : 0) |
+					    (segs[i].write ? VIRTQ_DESC_F_WRITE : 0)),
+		};
+	ring[slot] = (struct virtq_desc){ .addr = INDIRECT_GPA + 64ull * n,
+					  .len = 16 * nsegs, .flags = VIRTQ_DESC_F_INDIRECT };
+	avail[2 + slot] = (uint16_t)slot;
+	__atomic_store_n(&avail[1], ++d->avail_idx, __ATOMIC_RELEASE);
+}
+
+/* Waits until the used index reaches the avail index; false on timeout. */
+static bool wait_used(struct drv *d)
+{
+	uint16_t *used = gp(d, USED_GPA, 4 + 8 * QSIZE);
+
+	for (int i = 0; i < 5000; i++) {
+		if (__atomic_load_n(&used[1], __ATOMIC_ACQUIRE) == d->avail_idx)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+static uint32_t used_len(struct drv *d, uint16_t idx)
+{
+	uint32_t *elem = gp(d, USED_GPA + 4 + 8 * (idx % QSIZE), 8);
+
+	return elem[1];
+}
+
+/* One request: header, optional data, status. Returns the status byte. */
+static int request(struct drv *d, uint32_t type, uint64_t sector, uint64_t data_gpa,
+		   uint32_t data_len, bool data_write)
+{
+	uint32_t *hdr = gp(d, HDR_GPA, 16);
+	uint8_t *status = gp(d, STATUS_GPA, 1);
+	struct seg s[3];
+	unsigned int n = 0;
+
+	hdr[0] = type;
+	hdr[1] = 0;
+	memcpy(&hdr[2], &sector, 8);
+	*status = 0xee;
+	s[n++] = (struct seg){ HDR_GPA, 16, false };
+	if (data_len)
+		s[n++] = (struct seg){ data_gpa, data_len, data_write };
+	s[n++] = (struct seg){ STATUS_GPA, 1, true };
+	post(d, 0, s, n);
+	wr(d, 0x050, 0);
+	if (!wait_used(d))
+		return -1;
+	return *status;
+}
+
+static void file_read(const char *path, uint64_t off, void *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, len, (off_t)off), (ssize_t)len);
+	close(fd);
+}
+
+static void test_parse(void **state)
+{
+	struct blk_config cfg;
+	char err[256];
+
+	assert_int_equal(virtio_blk_parse("path=/a/b.img,ro,id=serial1,cache=none", &cfg, err,
+					  sizeof(err)), 0);
+	assert_string_equal(cfg.path, "/a/b.img");
+	assert_true(cfg.readonly);
+	assert_string_equal(cfg.id, "serial1");
+	assert_int_equal(cfg.cache, BLK_CACHE_NONE);
+	virtio_blk_config_release(&cfg);
+	assert_int_equal(virtio_blk_parse("path=x", &cfg, err, sizeof(err)), 0);
+	assert_false(cfg.readonly);
+	assert_int_equal(cfg.cache, BLK_CACHE_WRITEBACK);
+	virtio_blk_config_release(&cfg);
+	assert_int_equal(virtio_blk_parse("path=x,id=12345678901234567890", &cfg, err,
+					  sizeof(err)), 0);
+	virtio_blk_config_release(&cfg);
+
+	assert_int_equal(virtio_blk_parse("path=x,bogus=1", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "bogus"));
+	assert_int_equal(virtio_blk_parse("ro,id=a", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "path"));
+	assert_int_equal(virtio_blk_parse("path=x,id=123456789012345678901", &cfg, err,
+					  sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "id"));
+	assert_int_equal(virtio_blk_parse("path=x,cache=unsafe", &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "cache"));
+	assert_null(strchr(err, '\n'));
+	assert_int_equal(virtio_blk_parse("", &cfg, err, sizeof(err)), -EINVAL);
+	assert_int_equal(virtio_blk_parse("path=", &cfg, err, sizeof(err)), -EINVAL);
+	assert_int_equal(virtio_blk_parse("path=x,,ro", &cfg, err, sizeof(err)), -EINVAL);
+	assert_int_equal(virtio_blk_parse("path=x,ro=1", &cfg, err, sizeof(err)), -EINVAL);
+	assert_int_equal(virtio_blk_parse("path=x,path=y", &cfg, err, sizeof(err)), -EINVAL);
+}
+
+static void test_config_and_features(void **state)
+{
+	struct drv *d = drv_new(",id=cfg", IMG_SECTORS * 512 + 100);
+	uint64_t f;
+
+	assert_int_equal(rd(d, 0x008), VIRTIO_ID_BLOCK);
+	assert_int_equal(cfg_rd(d, 0, 8), IMG_SECTORS);  /* the 100-byte tail is ignored */
+	assert_int_equal(cfg_rd(d, 12, 4), QSIZE - 2);    /* seg_max */
+	assert_int_equal(cfg_rd(d, 20, 4), 512);          /* blk_size */
+	assert_int_equal(cfg_rd(d, 26, 2), 1);            /* min_io_size */
+	assert_int_equal(cfg_rd(d, 32, 1), 1);            /* writeback */
+	assert_true(cfg_rd(d, 36, 4) > 0);                /* max_discard_sectors */
+	assert_true(cfg_rd(d, 40, 4) >= 1);               /* max_discard_seg */
+	assert_true(cfg_rd(d, 44, 4) >= 1);               /* discard_sector_alignment */
+	assert_true(cfg_rd(d, 48, 4) > 0);                /* max_write_zeroes_sectors */
+	assert_true(cfg_rd(d, 52, 4) >= 1);
+	assert_int_equal(cfg_rd(d, 56, 1), 1);            /* write_zeroes_may_unmap */
+	wr(d, 0x014, 0);
+	f = rd(d, 0x010);
+	/* SEG_MAX, BLK_SIZE, FLUSH, DISCARD, WRITE_ZEROES; not RO. */
+	assert_int_equal(f & 0x6264, 0x6244);
+	/* CONFIG_WCE was negotiated: the driver may switch to writethrough. */
+	bus_access(&d->bus, BUS_MMIO, BASE + 0x100 + 32, (uint8_t[]){ 0 }, 1, true);
+	assert_int_equal(cfg_rd(d, 32, 1), 0);
+	assert_int_equal(request(d, T_OUT, 3, DATA_GPA, 512, false), S_OK);
+	drv_free(d);
+}
+
+static void test_read_write_flush_id(void **state)
+{
+	struct drv *d = drv_new(",id=hearth-test-disk", IMG_SECTORS * 512);
+	uint8_t *data = gp(d, DATA_GPA, 4096), buf[1024];
+	uint16_t before;
+
+	memset(data, 0, 1024);
+	assert_int_equal(request(d, T_IN, 2, DATA_GPA, 1024, true), S_OK);
+	for (unsigned int i = 0; i < 1024; i++)
+		assert_int_equal(data[i], pattern(1024 + i));
+	assert_int_equal(used_len(d, 0), 1025);
+
+	for (unsigned int i = 0; i < 1024; i++)
+		data[i] = (uint8_t)(0xa5 ^ i);
+	assert_int_equal(request(d, T_OUT, 10, DATA_GPA, 1024, false), S_OK);
+	assert_int_equal(used_len(d, 1), 1);
+	file_read(d->path, 10 * 512, buf, 1024);
+	assert_memory_equal(buf, data, 1024);
+	memset(data, 0, 1024);
+	assert_int_equal(request(d, T_IN, 10, DATA_GPA, 1024, true), S_OK);
+	assert_memory_equal(buf, data, 1024);
+
+	assert_int_equal(request(d, T_FLUSH, 0, 0, 0, false), S_OK);
+	memset(data, 0xff, 20);
+	before = d->avail_idx;
+	assert_int_equal(request(d, T_GET_ID, 0, DATA_GPA, 20, true), S_OK);
+	assert_memory_equal(data, "hearth-test-disk\0\0\0\0", 20);
+	assert_int_equal(used_len(d, before), 21); /* id + status */
+	assert_int_equal(request(d, 99, 0, 0, 0, false), S_UNSUPP);
+	assert_int_equal(request(d, T_IN, 0, DATA_GPA, 100, true), S_IOERR); /* partial sector */
+	drv_free(d);
+}
+
+/* Header, data and status share descriptors in odd ways; unaligned O_DIRECT. */
+static void test_scatter_and_unaligned(void **state)
+{
+	struct drv *d = drv_new(",cache=none", IMG_SECTORS * 512);
+	uint8_t *buf = gp(d, DATA_GPA, 8192), img[1536];
+	uint32_t *hdr = (uint32_t *)(buf + 3);   /* odd address: O_DIRECT cannot take it */
+	uint64_t sector = 4;
+
+	hdr[0] = T_OUT;
+	hdr[1] = 0;
+	memcpy(&hdr[2], &sector, 8);
+	for (unsigned int i = 0; i < 1536; i++)
+		buf[3 + 16 + i] = (uint8_t)(i * 13);
+	buf[4096] = 0xee;
+	post(d, 0, (struct seg[]){ { DATA_GPA + 3, 16 + 700, false },
+				   { DATA_GPA + 3 + 716, 836, false },
+				   { DATA_GPA + 4096, 1, true } }, 3);
+	wr(d, 0x050, 0);
+	assert_true(wait_used(d));
+	assert_int_equal(buf[4096], S_OK);
+	file_read(d->path, 4 * 512, img, sizeof(img));
+	assert_memory_equal(img, buf + 19, sizeof(img));
+
+	/* IN with the status byte inside the last data descriptor. */
+	memset(buf + 5000, 0, 1025);
+	hdr = gp(d, HDR_GPA, 16);
+	hdr[0] = T_IN;
+	hdr[1] = 0;
+	memcpy(&hdr[2], &sector, 8);
+	post(d, 0, (struct seg[]){ { HDR_GPA, 16, false }, { DATA_GPA + 5000, 300, true },
+				   { DATA_GPA + 5300, 725, true } }, 3);
+	wr(d, 0x050, 0);
+	assert_true(wait_used(d));
+	assert_int_equal(buf[5000 + 1024], S_OK);
+	assert_memory_equal(buf + 5000, img, 1024);
+	drv_free(d);
+}
+
+static void test_out_of_range(void **state)
+{
+	struct drv *d = drv_new("", IMG_SECTORS * 512);
+	uint8_t before[IMG_SECTORS * 512], after[IMG_SECTORS * 512];
+	struct stat st;
+
+	file_read(d->path, 0, before, sizeof(before));
+	memset(gp(d, DATA_GPA, 4096), 0x5a, 4096);
+	assert_int_equal(request(d, T_IN, IMG_SECTORS, DATA_GPA, 512, true), S_IOERR);
+	assert_int_equal(request(d, T_OUT, IMG_SECTORS - 1, DATA_GPA, 1024, false), S_IOERR);
+	assert_int_equal(request(d, T_OUT, IMG_SECTORS, DATA_GPA, 512, false), S_IOERR);
+	/* sector * 512 + len overflows 64 bits. */
+	assert_int_equal(request(d, T_OUT, UINT64_MAX / 512, DATA_GPA, 1024, false), S_IOERR);
+	assert_int_equal(request(d, T_OUT, UINT64_MAX, DATA_GPA, 512, false), S_IOERR);
+	assert_int_equal(stat(d->path, &st), 0);
+	assert_int_equal(st.st_size, IMG_SECTORS * 512);
+	file_read(d->path, 0, after, sizeof(after));
+	assert_memory_equal(before, after, sizeof(after));
+	/* The last sector itself is fine. */
+	assert_int_equal(request(d, T_IN, IMG_SECTORS - 1, DATA_GPA, 512, true), S_OK);
+	drv_free(d);
+}
+
+static void test_readonly(void **state)
+{
+	struct drv *d = drv_new(",ro", IMG_SECTORS * 512);
+	uint8_t before[IMG_SECTORS * 512], after[IMG_SECTORS * 512];
+	uint64_t *range = gp(d, DATA_GPA + 2048, 16);
+	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus, .loop = &d->loop, .mem = &d->gm };
+	struct blk_config cfg = { .path = d->path, .readonly = true };
+	struct virtio_dev *dev2;
+	char err[256];
+
+	wr(d, 0x014, 0);
+	assert_true(rd(d, 0x010) & (1u << 5));
+	file_read(d->path, 0, before, sizeof(before));
+	memset(gp(d, DATA_GPA, 1024), 0, 1024);
+	assert_int_equal(request(d, T_OUT, 0, DATA_GPA, 1024, false), S_IOERR);
+	range[0] = 0;
+	range[1] = 8;
+	assert_int_equal(request(d, T_DISCARD, 0, DATA_GPA + 2048, 16, false), S_IOERR);
+	assert_int_equal(request(d, T_WZ, 0, DATA_GPA + 2048, 16, false), S_IOERR);
+	assert_int_equal(request(d, T_IN, 0, DATA_GPA, 512, true), S_OK);
+	file_read(d->path, 0, after, sizeof(after));
+	assert_memory_equal(before, after, sizeof(after));
+	/* Read-only users share the image; a writer is refused. */
+	assert_int_equal(virtio_blk_create(&host, &cfg, BASE + 0x1000, 6, &dev2, err, sizeof(err)),
+			 0);
+	virtio_blk_destroy(dev2);
+	cfg.readonly = false;
+	assert_int_equal(virtio_blk_create(&host, &cfg, BASE + 0x1000, 6, &dev2, err, sizeof(err)),
+			 -EWOULDBLOCK);
+	drv_free(d);
+}
+
+static void test_discard_write_zeroes(void **state)
+{
+	struct drv *d = drv_new("", IMG_SECTORS * 512);
+	uint64_t *seg = gp(d, DATA_GPA, 64);
+	uint8_t buf[IMG_SECTORS * 512], zero[8 * 512] = { 0 };
+	struct stat st;
+
+	/* Two segments: sectors 8..15 with unmap, 20..23 without. */
+	seg[0] = 8;
+	seg[1] = 8 | (1ull << 32);
+	seg[2] = 20;
+	seg[3] = 4;
+	assert_int_equal(request(d, T_WZ, 0, DATA_GPA, 32, false), S_OK);
+	seg[0] = 30;
+	seg[1] = 8;
+	assert_int_equal(request(d, T_DISCARD, 0, DATA_GPA, 16, false), S_OK);
+	file_read(d->path, 0, buf, sizeof(buf));
+	assert_memory_equal(buf + 8 * 512, zero, 8 * 512);
+	assert_memory_equal(buf + 20 * 512, zero, 4 * 512);
+	assert_memory_equal(buf + 30 * 512, zero, 8 * 512);  /* ext4/tmpfs punch holes */
+	assert_int_equal(buf[7 * 512 + 511], pattern(7 * 512 + 511));
+	assert_int_equal(buf[16 * 512], pattern(16 * 512));
+	assert_int_equal(buf[24 * 512], pattern(24 * 512));
+	assert_int_equal(stat(d->path, &st), 0);
+	assert_int_equal(st.st_size, IMG_SECTORS * 512);
+
+	/* Unmap on a discard, and unknown flags, are unsupported; ranges are checked. */
+	seg[0] = 0;
+	seg[1] = 1 | (1ull << 32);
+	assert_int_equal(request(d, T_DISCARD, 0, DATA_GPA, 16, false), S_UNSUPP);
+	seg[1] = 1 | (2ull << 32);
+	assert_int_equal(request(d, T_WZ, 0, DATA_GPA, 16, false), S_UNSUPP);
+	seg[0] = IMG_SECTORS - 1;
+	seg[1] = 2;
+	assert_int_equal(request(d, T_WZ, 0, DATA_GPA, 16, false), S_IOERR);
+	assert_int_equal(request(d, T_DISCARD, 0, DATA_GPA, 12, false), S_IOERR);
+	drv_free(d);
+}
+
+static void test_malformed_chain(void **state)
+{
+	struct drv *d = drv_new("", IMG_SECTORS * 512);
+
+	/* An 8-byte header. */
+	post(d, 0, (struct seg[]){ { HDR_GPA, 8, false }, { STATUS_GPA, 1, true } }, 2);
+	wr(d, 0x050, 0);
+	assert_true(rd(d, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_true(rd(d, 0x060) & VIRTIO_MMIO_INT_CONFIG);
+
+	/* After a reset the device works again; then: no status byte. */
+	drv_init(d);
+	assert_false(rd(d, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_int_equal(request(d, T_FLUSH, 0, 0, 0, false), S_OK);
+	post(d, 0, (struct seg[]){ { HDR_GPA, 16, false } }, 1);
+	wr(d, 0x050, 0);
+	assert_true(rd(d, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
+	drv_free(d);
+}
+
+/* More requests than the device has slots, then a reset with I/O in flight. */
+static void test_many_requests_and_reset(void **state)
+{
+	struct drv *d = drv_new("", IMG_SECTORS * 512);
+	uint8_t *data = gp(d, DATA_GPA, 250 * 512), *status = gp(d, STATUS_GPA, 250);
+	unsigned int n = 250;
+
+	for (unsigned int round = 0; round < 2; round++) {
+		memset(status, 0xee, n);
+		for (unsigned int i = 0; i < n; i++) {
+			uint32_t *hdr = gp(d, HDR_GPA + 16 * i, 16);
+			uint64_t sector = i % IMG_SECTORS;
+
+			hdr[0] = T_IN;
+			hdr[1] = 0;
+			memcpy(&hdr[2], &sector, 8);
+			post(d, i, (struct seg[]){ { HDR_GPA + 16 * i, 16, false },
+						   { DATA_GPA + 512ull * i, 512, true },
+						   { STATUS_GPA + i, 1, true } }, 3);
+		}
+		wr(d, 0x050, 0);
+		if (round == 1) {
+			/* Reset now: in-flight I/O is drained, nothing lands afterwards. */
+			wr(d, 0x070, 0);
+			drv_init(d);
+			assert_int_equal(request(d, T_IN, 1, DATA_GPA, 512, true), S_OK);
+			break;
+		}
+		assert_true(wait_used(d));
+		for (unsigned int i = 0; i < n; i++) {
+			assert_int_equal(status[i], S_OK);
+			assert_int_equal(data[512 * i + 5], pattern((i % IMG_SECTORS) * 512 + 5));
+		}
+	}
+	drv_free(d);
+}
+
+static void test_lock_conflict(void **state)
+{
+	struct drv *d = drv_new("", IMG_SECTORS * 512);
+	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus, .loop = &d->loop, .mem = &d->gm };
+	struct blk_config cfg = { .path = d->path, .cache = BLK_CACHE_WRITEBACK };
+	struct virtio_dev *dev2;
+	char err[256];
+
+	assert_int_equal(virtio_blk_create(&host, &cfg, BASE + 0x1000, 6, &dev2, err, sizeof(err)),
+			 -EWOULDBLOCK);
+	assert_non_null(strstr(err, "in use by another process"));
+	assert_non_null(strstr(err, d->path));
+	cfg.readonly = true;
+	assert_int_equal(virtio_blk_create(&host, &cfg, BASE + 0x1000, 6, &dev2, err, sizeof(err)),
+			 -EWOULDBLOCK);
+	cfg.path = "/nonexistent/hearth.img";
+	assert_int_equal(virtio_blk_create(&host, &cfg, BASE + 0x1000, 6, &dev2, err, sizeof(err)),
+			 -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/hearth.img"));
+	drv_free(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_config_and_features),
+		cmocka_unit_test(test_read_write_flush_id),
+		cmocka_unit_test(test_scatter_and_unaligned),
+		cmocka_unit_test(test_out_of_range),
+		cmocka_unit_test(test_readonly),
+		cmocka_unit_test(test_discard_write_zeroes),
+		cmocka_unit_test(test_malformed_chain),
+		cmocka_unit_test(test_many_requests_and_reset),
+		cmocka_unit_test(test_lock_conflict),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

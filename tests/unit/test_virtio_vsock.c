@@ -1,0 +1,475 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/vhost.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/bus.h"
+#include "core/eventloop.h"
+#include "mem/guest_mem.h"
+#include "virtio/mmio.h"
+#include "virtio/virtio.h"
+#include "virtio/vsock.h"
+
+/* The test hook in vsock.c (not in the public header). */
+struct virtio_vsock_backend {
+	const char *path;
+	int (*ioctl)(int fd, unsigned long req, void *arg);
+};
+int virtio_vsock_create_with(const struct virtio_host *host, const struct vsock_config *cfg,
+			     uint64_t base, uint32_t gsi, const struct virtio_vsock_backend *be,
+			     struct virtio_dev **out, char *err, size_t errlen);
+
+#define BASE 0xd0000000ull
+#define RING_GPA(q) (0x10000ull + (q) * 0x4000ull)
+
+/* A fake vhost_vsock that records what it was told. */
+static struct fake {
+	uint64_t features;
+	unsigned long fail_req;
+	int fail_errno;
+	unsigned int owner_calls, cid_calls, running_calls;
+	uint64_t cid, set_features;
+	unsigned int nregions;
+	struct vhost_memory_region regions[GUEST_MEM_MAX_REGIONS];
+	struct vhost_vring_state num[2], base[2];
+	struct vhost_vring_addr addr[2];
+	int kick[2], call[2];
+	int running;
+} fake;
+
+static int fake_ioctl(int fd, unsigned long req, void *arg)
+{
+	(void)fd;
+	if (req == fake.fail_req)
+		return -fake.fail_errno;
+	switch (req) {
+	case VHOST_SET_OWNER:
+		fake.owner_calls++;
+		return 0;
+	case VHOST_GET_FEATURES:
+		*(uint64_t *)arg = fake.features;
+		return 0;
+	case VHOST_VSOCK_SET_GUEST_CID:
+		fake.cid_calls++;
+		fake.cid = *(uint64_t *)arg;
+		return 0;
+	case VHOST_SET_FEATURES:
+		fake.set_features = *(uint64_t *)arg;
+		return (fake.set_features & ~fake.features) ? -EOPNOTSUPP : 0;
+	case VHOST_SET_MEM_TABLE: {
+		struct vhost_memory *m = arg;
+		fake.nregions = m->nregions;
+		for (unsigned int i = 0; i < m->nregions && i < GUEST_MEM_MAX_REGIONS; i++)
+			fake.regions[i] = m->regions[i];
+		return 0;
+	}
+	case VHOST_SET_VRING_NUM:
+	case VHOST_SET_VRING_BASE: {
+		struct vhost_vring_state *s = arg;
+		if (s->index >= 2)
+			return -EINVAL;
+		(req == VHOST_SET_VRING_NUM ? fake.num : fake.base)[s->index] = *s;
+		return 0;
+	}
+	case VHOST_SET_VRING_ADDR: {
+		struct vhost_vring_addr *a = arg;
+		if (a->index >= 2)
+			return -EINVAL;
+		fake.addr[a->index] = *a;
+		return 0;
+	}
+	case VHOST_SET_VRING_KICK:
+	case VHOST_SET_VRING_CALL: {
+		struct vhost_vring_file *f = arg;
+		if (f->index >= 2)
+			return -EINVAL;
+		(req == VHOST_SET_VRING_KICK ? fake.kick : fake.call)[f->index] = f->fd;
+		return 0;
+	}
+	case VHOST_VSOCK_SET_RUNNING:
+		fake.running_calls++;
+		fake.running = *(int *)arg;
+		return 0;
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct virtio_vsock_backend fake_be = { "/dev/null", fake_ioctl };
+
+#define VHOST_ALL_FEATURES                                                                   \
+	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |                       \
+	 (1ull << VIRTIO_F_INDIRECT_DESC) | (1ull << 24) | (1ull << 27) | (1ull << 33) |     \
+	 (1ull << 1))
+
+struct rig {
+	struct bus bus;
+	struct eventloop loop;
+	struct guest_mem gm;
+	struct virtio_host host;
+	struct virtio_dev *dev;
+};
+
+static int rig_setup(void **state)
+{
+	struct rig *r = calloc(1, sizeof(*r));
+
+	assert_non_null(r);
+	memset(&fake, 0, sizeof(fake));
+	fake.features = VHOST_ALL_FEATURES;
+	fake.kick[0] = fake.kick[1] = fake.call[0] = fake.call[1] = -1;
+	bus_init(&r->bus);
+	assert_int_equal(eventloop_init(&r->loop), 0);
+	assert_int_equal(guest_mem_init(&r->gm, 4u << 20), 0);
+	r->host = (struct virtio_host){ -1, &r->bus, &r->loop, &r->gm };
+	*state = r;
+	return 0;
+}
+
+static int rig_teardown(void **state)
+{
+	struct rig *r = *state;
+
+	virtio_vsock_destroy(r->dev);
+	guest_mem_destroy(&r->gm);
+	eventloop_destroy(&r->loop);
+	bus_destroy(&r->bus);
+	free(r);
+	return 0;
+}
+
+static int rig_create(struct rig *r, uint64_t cid, char *err, size_t errlen)
+{
+	struct vsock_config cfg = { .cid = cid };
+
+	return virtio_vsock_create_with(&r->host, &cfg, BASE, 5, &fake_be, &r->dev, err, errlen);
+}
+
+static uint32_t rd(struct rig *r, uint64_t off, unsigned int len)
+{
+	uint8_t b[8] = { 0 };
+	uint32_t v = 0;
+
+	virtio_mmio_bus_ops.read(r->dev->transport, off, b, len);
+	for (unsigned int i = 0; i < len && i < 4; i++)
+		v |= (uint32_t)b[i] << (8 * i);
+	return v;
+}
+
+static void wr(struct rig *r, uint64_t off, uint32_t v)
+{
+	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+
+	virtio_mmio_bus_ops.write(r->dev->transport, off, b, 4);
+}
+
+/* A Linux-like probe: features, then queues 0..nq-1, then DRIVER_OK. */
+static void drive(struct rig *r, unsigned int nq)
+{
+	wr(r, 0x070, 0);
+	wr(r, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	wr(r, 0x024, 0);
+	wr(r, 0x020, (1u << VIRTIO_F_EVENT_IDX) | 2u /* SEQPACKET */);
+	wr(r, 0x024, 1);
+	wr(r, 0x020, 1u /* VERSION_1 */);
+	wr(r, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	for (unsigned int q = 0; q < nq; q++) {
+		wr(r, 0x030, q);
+		assert_int_equal(rd(r, 0x034, 4), 256);
+		wr(r, 0x038, 256);
+		wr(r, 0x080, (uint32_t)RING_GPA(q));
+		wr(r, 0x084, 0);
+		wr(r, 0x090, (uint32_t)(RING_GPA(q) + 0x1000));
+		wr(r, 0x094, 0);
+		wr(r, 0x0a0, (uint32_t)(RING_GPA(q) + 0x2000));
+		wr(r, 0x0a4, 0);
+		wr(r, 0x044, 1);
+	}
+	wr(r, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+			     VIRTIO_STATUS_DRIVER_OK);
+}
+
+/* One round of the I/O thread's loop, without blocking forever. */
+static int loop_once(struct rig *r)
+{
+	struct epoll_event evs[8];
+	int n = epoll_wait(r->loop.epfd, evs, 8, 1000);
+
+	for (int i = 0; i < n; i++) {
+		struct eventloop_handler *h = evs[i].data.ptr;
+		if (h->fd >= 0)
+			h->cb(h->opaque, evs[i].events);
+	}
+	return n;
+}
+
+static void test_parse_ok(void **state)
+{
+	struct vsock_config cfg;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(virtio_vsock_parse("cid=3", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.cid, 3);
+	assert_int_equal(virtio_vsock_parse("cid=4294967294", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.cid, 0xfffffffeull);
+	assert_int_equal(virtio_vsock_parse("cid=1000", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.cid, 1000);
+}
+
+static void test_parse_bad(void **state)
+{
+	static const struct {
+		const char *spec, *msg;
+	} cases[] = {
+		{ "", "expected cid=N" },
+		{ "cid=", "not a number" },
+		{ "cid=abc", "not a number" },
+		{ "cid=3x", "not a number" },
+		{ "cid=-3", "not a number" },
+		{ "cid= 3", "not a number" },
+		{ "cid=0", "reserved" },
+		{ "cid=1", "reserved" },
+		{ "cid=2", "reserved" },
+		{ "cid=4294967295", "out of range" },
+		{ "cid=99999999999999999999999", "out of range" },
+		{ "port=3", "unknown option" },
+		{ "cid=3,cid=4", "twice" },
+		{ ",", "expected cid=N" },
+	};
+	struct vsock_config cfg = { .cid = 77 };
+	char err[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(virtio_vsock_parse(cases[i].spec, &cfg, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, cases[i].msg))
+			fail_msg("'%s': error '%s' lacks '%s'", cases[i].spec, err, cases[i].msg);
+		assert_null(strchr(err, '\n'));
+	}
+	assert_int_equal(virtio_vsock_parse(NULL, &cfg, err, sizeof(err)), -EINVAL);
+}
+
+static void test_missing_device(void **state)
+{
+	struct rig *r = *state;
+	struct virtio_vsock_backend be = { "/nonexistent/vhost-vsock", fake_ioctl };
+	struct vsock_config cfg = { .cid = 3 };
+	char err[256] = "";
+
+	assert_int_equal(virtio_vsock_create_with(&r->host, &cfg, BASE, 5, &be, &r->dev, err,
+						  sizeof(err)),
+			 -ENOENT);
+	r->dev = NULL;
+	assert_non_null(strstr(err, "/nonexistent/vhost-vsock"));
+	assert_non_null(strstr(err, "load the vhost_vsock module"));
+}
+
+static void test_cid_in_use(void **state)
+{
+	struct rig *r = *state;
+	char err[256] = "";
+
+	fake.fail_req = VHOST_VSOCK_SET_GUEST_CID;
+	fake.fail_errno = EADDRINUSE;
+	assert_int_equal(rig_create(r, 42, err, sizeof(err)), -EADDRINUSE);
+	r->dev = NULL;
+	assert_non_null(strstr(err, "CID 42 is in use"));
+}
+
+static void test_vhost_lacks_transport_feature(void **state)
+{
+	struct rig *r = *state;
+	char err[256] = "";
+
+	fake.features = VHOST_ALL_FEATURES & ~(1ull << VIRTIO_F_EVENT_IDX);
+	assert_int_equal(rig_create(r, 3, err, sizeof(err)), -EOPNOTSUPP);
+	r->dev = NULL;
+	assert_non_null(strstr(err, "0x20000000"));
+}
+
+static void test_config_and_registers(void **state)
+{
+	struct rig *r = *state;
+	char err[256] = "";
+	uint8_t b[8];
+
+	assert_int_equal(rig_create(r, 0x123456789ull, err, sizeof(err)), -EINVAL);
+	r->dev = NULL;
+	assert_int_equal(rig_create(r, 0xfedcba98ull, err, sizeof(err)), 0);
+	assert_int_equal(fake.owner_calls, 1);
+	assert_int_equal(fake.cid, 0xfedcba98ull);
+	assert_int_equal(rd(r, 0x008, 4), VIRTIO_ID_VSOCK);
+	/* SEQPACKET from vhost, transport bits; not vhost's NOTIFY_ON_EMPTY/ANY_LAYOUT. */
+	wr(r, 0x014, 0);
+	assert_int_equal(rd(r, 0x010, 4),
+			 (1u << 1) | (1u << VIRTIO_F_EVENT_IDX) | (1u << VIRTIO_F_INDIRECT_DESC));
+	wr(r, 0x014, 1);
+	assert_int_equal(rd(r, 0x010, 4), 1);
+	/* le64 guest_cid at 0x100, whichever access width the driver uses. */
+	memset(b, 0xaa, sizeof(b));
+	virtio_mmio_bus_ops.read(r->dev->transport, 0x100, b, 8);
+	assert_int_equal(b[0], 0x98);
+	assert_int_equal(b[3], 0xfe);
+	assert_int_equal(b[4], 0);
+	assert_int_equal(b[7], 0);
+	assert_int_equal(rd(r, 0x100, 4), 0xfedcba98u);
+	assert_int_equal(rd(r, 0x104, 4), 0);
+	assert_int_equal(rd(r, 0x102, 2), 0xfedc);
+	assert_int_equal(rd(r, 0x101, 1), 0xba);
+	/* Past the config space reads as zero; writes change nothing. */
+	assert_int_equal(rd(r, 0x108, 4), 0);
+	wr(r, 0x100, 7);
+	assert_int_equal(rd(r, 0x100, 4), 0xfedcba98u);
+}
+
+static void test_no_seqpacket_without_vhost(void **state)
+{
+	struct rig *r = *state;
+	char err[256] = "";
+
+	fake.features = VHOST_ALL_FEATURES & ~2ull;
+	assert_int_equal(rig_create(r, 3, err, sizeof(err)), 0);
+	wr(r, 0x014, 0);
+	assert_int_equal(rd(r, 0x010, 4) & 2u, 0);
+}
+
+static void test_activate_and_signal(void **state)
+{
+	struct rig *r = *state;
+	char err[256] = "";
+	uint64_t v;
+
+	assert_int_equal(rig_create(r, 3, err, sizeof(err)), 0);
+	drive(r, 3);
+	assert_int_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	assert_int_equal(fake.set_features, (1ull << VIRTIO_F_VERSION_1) |
+						    (1ull << VIRTIO_F_EVENT_IDX) | 2ull);
+	assert_int_equal(fake.nregions, r->gm.nregions);
+	assert_int_equal(fake.regions[0].guest_phys_addr, r->gm.regions[0].gpa);
+	assert_int_equal(fake.regions[0].memory_size, r->gm.regions[0].size);
+	assert_int_equal(fake.regions[0].userspace_addr, (uintptr_t)r->gm.regions[0].hva);
+	for (unsigned int q = 0; q < 2; q++) {
+		assert_int_equal(fake.num[q].num, 256);
+		assert_int_equal(fake.base[q].num, 0);
+		assert_int_equal(fake.addr[q].desc_user_addr,
+				 (uintptr_t)guest_mem_ptr(&r->gm, RING_GPA(q), 1));
+		assert_int_equal(fake.addr[q].avail_user_addr,
+				 (uintptr_t)guest_mem_ptr(&r->gm, RING_GPA(q) + 0x1000, 1));
+		assert_int_equal(fake.addr[q].used_user_addr,
+				 (uintptr_t)guest_mem_ptr(&r->gm, RING_GPA(q) + 0x2000, 1));
+		assert_true(fake.kick[q] >= 0);
+		assert_true(fake.call[q] >= 0);
+	}
+	assert_int_equal(fake.running, 1);
+
+	/* vhost's call becomes InterruptStatus.VRING plus the (absent) irqfd. */
+	assert_int_equal(virtio_mmio_interrupt_status(r->dev->transport), 0);
+	v = 1;
+	assert_int_equal(write(fake.call[1], &v, sizeof(v)), sizeof(v));
+	assert_true(loop_once(r) >= 1);
+	assert_int_equal(virtio_mmio_interrupt_status(r->dev->transport), VIRTIO_MMIO_INT_VRING);
+
+	/* Without an ioeventfd, QueueNotify is relayed to vhost's kick fd. */
+	wr(r, 0x050, 1);
+	assert_int_equal(read(fake.kick[1], &v, sizeof(v)), sizeof(v));
+	assert_int_equal(v, 1);
+	/* The event queue is ours and ignores kicks; bogus queues fail the device. */
+	wr(r, 0x050, 2);
+	assert_int_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	wr(r, 0x050, 0xffff);
+	assert_int_not_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
+
+	/* Reset stops vhost and starts over with a fresh fd; a second probe works. */
+	wr(r, 0x070, 0);
+	assert_int_equal(fake.running, 0);
+	assert_int_equal(fake.owner_calls, 2);
+	assert_int_equal(fake.cid_calls, 2);
+	fake.running = -1;
+	drive(r, 3);
+	assert_int_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	assert_int_equal(fake.running, 1);
+	assert_int_equal(fake.owner_calls, 2);
+}
+
+static void test_activate_failures(void **state)
+{
+	struct rig *r = *state;
+	char err[256] = "";
+
+	assert_int_equal(rig_create(r, 3, err, sizeof(err)), 0);
+	/* The driver left the tx queue off: vhost cannot run, the device needs reset. */
+	drive(r, 1);
+	assert_int_not_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	assert_int_not_equal(fake.running, 1);
+
+	fake.fail_req = VHOST_SET_MEM_TABLE;
+	fake.fail_errno = EFAULT;
+	drive(r, 3);
+	assert_int_not_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	assert_int_not_equal(fake.running, 1);
+
+	/* Reopen fails after reset (CID taken meanwhile): later probes fail cleanly. */
+	fake.fail_req = VHOST_VSOCK_SET_GUEST_CID;
+	fake.fail_errno = EADDRINUSE;
+	drive(r, 3);
+	assert_int_not_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	fake.fail_req = 0;
+	drive(r, 3);
+	assert_int_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	assert_int_equal(fake.running, 1);
+}
+
+/* Only where the host has vhost_vsock (not on PVM-backed CI). */
+static void test_real_vhost(void **state)
+{
+	struct rig *r = *state;
+	struct vsock_config cfg = { .cid = 3000000000u + (uint64_t)getpid() % 100000u };
+	struct virtio_dev *second = NULL;
+	char err[256] = "";
+	int ret;
+
+	if (access("/dev/vhost-vsock", R_OK | W_OK) != 0) {
+		skip();
+		return;
+	}
+	ret = virtio_vsock_create(&r->host, &cfg, BASE, 5, &r->dev, err, sizeof(err));
+	if (ret)
+		fail_msg("create: %s", err);
+	ret = virtio_vsock_create(&r->host, &cfg, BASE + VIRTIO_MMIO_SIZE, 6, &second, err,
+				  sizeof(err));
+	assert_int_equal(ret, -EADDRINUSE);
+	assert_non_null(strstr(err, "is in use"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_ok),
+		cmocka_unit_test(test_parse_bad),
+		cmocka_unit_test_setup_teardown(test_missing_device, rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(test_cid_in_use, rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(test_vhost_lacks_transport_feature, rig_setup,
+						rig_teardown),
+		cmocka_unit_test_setup_teardown(test_config_and_registers, rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(test_no_seqpacket_without_vhost, rig_setup,
+						rig_teardown),
+		cmocka_unit_test_setup_teardown(test_activate_and_signal, rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(test_activate_failures, rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(test_real_vhost, rig_setup, rig_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
