@@ -5,7 +5,7 @@
 #   deps.sh all     - both
 set -euo pipefail
 what=${1:-all}
-build_pkgs=(gcc make meson ninja-build pkg-config python3 libcmocka-dev liburing-dev libslirp-dev)
+build_pkgs=(gcc make meson ninja-build pkg-config python3 libcmocka-dev liburing-dev libslirp-dev libglib2.0-dev)
 lab_pkgs=(qemu-system-x86 busybox-static cpio xz-utils zstd e2fsprogs kmod python3)
 pkgs=()
 case "$what" in

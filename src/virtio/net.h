@@ -37,4 +37,95 @@ int virtio_net_create(const struct virtio_host *host, const struct net_config *c
 		      size_t errlen);
 void virtio_net_destroy(struct virtio_dev *dev);
 
+/* Feature bits (5.1.3). */
+#define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MTU 3
+#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_GUEST_ECN 9
+#define VIRTIO_NET_F_GUEST_UFO 10
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
+#define VIRTIO_NET_F_HOST_ECN 13
+#define VIRTIO_NET_F_HOST_UFO 14
+#define VIRTIO_NET_F_MRG_RXBUF 15
+#define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_F_CTRL_VQ 17
+#define VIRTIO_NET_F_MQ 22
+
+#define VIRTIO_NET_S_LINK_UP 1
+#define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
+#define VIRTIO_NET_HDR_GSO_NONE 0
+#define VIRTIO_NET_HDR_GSO_TCPV4 1
+#define VIRTIO_NET_HDR_GSO_UDP 3
+#define VIRTIO_NET_HDR_GSO_TCPV6 4
+#define VIRTIO_NET_HDR_GSO_ECN 0x80
+#define VIRTIO_NET_OK 0
+#define VIRTIO_NET_ERR 1
+#define VIRTIO_NET_CTRL_MQ 4
+#define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 0
+
+/* VERSION_1 always carries num_buffers, so the header is 12 bytes (5.1.6). */
+#define NET_HDR_LEN 12u
+#define NET_FRAME_MAX_BIG 65550u
+#define NET_FRAME_MAX 1514u
+#define NET_FRAME_MIN 14u
+struct virtio_net_hdr {
+	uint8_t flags;
+	uint8_t gso_type;
+	uint16_t hdr_len;
+	uint16_t gso_size;
+	uint16_t csum_start;
+	uint16_t csum_offset;
+	uint16_t num_buffers;
+};
+
+/* Queue pairs are capped so a multi-queue NIC leaves room in the I/O loop. */
+#define NET_MAX_QUEUE_PAIRS 4
+
+/*
+ * A backend is one nonblocking fd per queue pair that carries one Ethernet
+ * frame per read()/write() (a tap queue, or a SEQPACKET socket to the
+ * user-mode stack's thread). With vnet_hdr each frame starts with the
+ * 12-byte virtio_net_hdr; without it frames are plain Ethernet.
+ */
+struct net_be;
+
+struct net_be_ops {
+	/* The guest negotiated these features: enable matching receive offloads. */
+	int (*set_offload)(struct net_be *be, uint64_t features);
+	/* The guest now uses n queue pairs. */
+	int (*set_queues)(struct net_be *be, unsigned int n);
+	void (*destroy)(struct net_be *be);
+};
+
+struct net_be {
+	const struct net_be_ops *ops;
+	const char *name;
+	unsigned int nqueues;
+	int fds[NET_MAX_QUEUE_PAIRS];
+	bool vnet_hdr;
+	uint64_t offload_features; /* VIRTIO_NET_F_* bits the backend can carry */
+	unsigned int mtu;          /* 0: not advertised */
+};
+
+/* Like virtio_net_create with a ready backend; takes ownership of be (also on error). */
+int virtio_net_create_backend(const struct virtio_host *host, const struct net_config *cfg,
+			      struct net_be *be, uint64_t base, uint32_t gsi,
+			      struct virtio_dev **out, char *err, size_t errlen);
+
+struct virtio_net_stats {
+	uint64_t rx_packets, rx_bytes;
+	uint64_t rx_dropped_oversize; /* above the negotiated maximum or the guest's buffers */
+	uint64_t tx_packets, tx_bytes;
+	uint64_t tx_dropped;          /* oversize, bad header, backend full or failing */
+};
+
+void virtio_net_get_stats(struct virtio_dev *dev, struct virtio_net_stats *st);
+
+/* Processes backend input as the I/O thread would on EPOLLIN (unit tests). */
+void virtio_net_rx_poll(struct virtio_dev *dev);
+
 #endif

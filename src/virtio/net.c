@@ -1,0 +1,647 @@
+/*
+ * virtio-net (VIRTIO 1.2, 5.1). The device moves frames between the
+ * guest's queues and a backend fd per queue pair; every header and chain
+ * is checked here, so the backends only ever see well-formed frames.
+ */
+#include "virtio/net.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "virtio/net_slirp.h"
+#include "virtio/net_tap.h"
+#include "virtio/virtio.h"
+
+/* Slack past the largest legal frame so an oversize one is seen, not truncated. */
+#define NET_BUF_LEN (NET_HDR_LEN + NET_FRAME_MAX_BIG + 256u)
+#define NET_QUEUE_SIZE 256u
+#define NET_CONFIG_SIZE 12u
+#define NET_RX_BUDGET 256u
+#define NET_TX_BUDGET 4096u
+
+struct net_dev;
+
+struct net_pair {
+	struct net_dev *nd;
+	unsigned int idx;
+	int fd;
+	bool registered; /* in the event loop */
+	bool polling;    /* waiting for EPOLLIN; off while the guest has no RX buffers */
+	size_t pending;  /* a frame (header included) waiting for RX buffers */
+	uint8_t *buf;
+};
+
+struct net_dev {
+	struct virtio_dev dev;
+	struct virtio_mmio *transport;
+	struct eventloop *loop;
+	struct net_be *be;
+	uint8_t mac[6];
+	unsigned int max_pairs, cur_pairs;
+	struct net_pair pair[NET_MAX_QUEUE_PAIRS];
+	struct virtq_chain *first, *scratch;
+	uint16_t heads[NET_QUEUE_SIZE];
+	uint32_t lens[NET_QUEUE_SIZE], in_lens[NET_QUEUE_SIZE];
+	uint8_t *txbuf;
+	struct virtio_net_stats stats;
+	char name[24];
+};
+
+static struct ratelimit net_rl = RATELIMIT_INIT(10);
+static unsigned int net_next_index;
+
+static bool has(const struct net_dev *nd, unsigned int bit)
+{
+	return virtio_dev_has_feature(&nd->dev, bit);
+}
+
+static void net_poll_set(struct net_dev *nd, struct net_pair *p, bool on)
+{
+	if (p->polling == on)
+		return;
+	p->polling = on;
+	if (p->registered)
+		eventloop_modify(nd->loop, p->fd, on ? EPOLLIN : 0);
+}
+
+static bool net_rx_ready(const struct net_dev *nd, const struct net_pair *p)
+{
+	return nd->dev.activated && !(nd->dev.status & VIRTIO_STATUS_NEEDS_RESET) &&
+	       p->idx < nd->cur_pairs && nd->dev.vq[2 * p->idx].enabled;
+}
+
+#define NET_RX_BIG_FEATURES                                                                  \
+	((1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |             \
+	 (1ull << VIRTIO_NET_F_GUEST_UFO) | (1ull << VIRTIO_NET_F_MRG_RXBUF))
+#define NET_TX_BIG_FEATURES                                                                  \
+	((1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6) |               \
+	 (1ull << VIRTIO_NET_F_HOST_UFO))
+
+/* Largest frame (header excluded) the negotiated features allow. */
+static size_t net_frame_limit(const struct net_dev *nd, uint64_t big_features)
+{
+	return nd->dev.features & big_features ? NET_FRAME_MAX_BIG : NET_FRAME_MAX;
+}
+
+enum { RX_DONE, RX_NO_BUFFERS, RX_FAILED };
+
+static int net_rx_fail(struct net_dev *nd, const char *why)
+{
+	virtio_dev_fail(&nd->dev, why);
+	return RX_FAILED;
+}
+
+/*
+ * Copies one frame (header included) into the guest's RX buffers. Chains
+ * are published only once the frame is complete, so num_buffers is final
+ * before the driver can see any of them.
+ */
+static int net_rx_deliver(struct net_dev *nd, unsigned int q, uint8_t *frame, size_t len)
+{
+	struct virtq *vq = &nd->dev.vq[q];
+	bool mrg = has(nd, VIRTIO_NET_F_MRG_RXBUF);
+	unsigned int n = 0;
+	size_t off = 0;
+
+	while (off < len) {
+		struct virtq_chain *c = n ? nd->scratch : nd->first;
+		size_t take;
+		int ret = virtq_pop(vq, c);
+
+		if (ret < 0)
+			return net_rx_fail(nd, virtq_strerror(-ret));
+		if (ret == 0) {
+			/* Give the buffers back; the frame waits unless it can never fit. */
+			vq->last_avail -= n;
+			if (n < vq->size)
+				return RX_NO_BUFFERS;
+			nd->stats.rx_dropped_oversize++;
+			return RX_DONE;
+		}
+		if (c->n_out)
+			return net_rx_fail(nd, "receive buffer has device-readable descriptors");
+		if (mrg && c->in_len < NET_HDR_LEN)
+			return net_rx_fail(nd, "mergeable receive buffer smaller than the header");
+		if (!mrg && c->in_len < len) {
+			/* Keep the buffer for a frame that fits. */
+			vq->last_avail--;
+			nd->stats.rx_dropped_oversize++;
+			log_ratelimited(&net_rl, LOG_DEBUG, "%s: %zu-byte frame > %" PRIu64
+					"-byte receive buffer; dropped", nd->name, len, c->in_len);
+			return RX_DONE;
+		}
+		take = len - off < c->in_len ? len - off : c->in_len;
+		virtq_buf_to_iov(c->iov, c->n_in, 0, frame + off, take);
+		nd->heads[n] = c->head;
+		nd->lens[n] = (uint32_t)take;
+		nd->in_lens[n] = (uint32_t)c->in_len;
+		n++;
+		off += take;
+	}
+	if (mrg) {
+		uint16_t nb = (uint16_t)n;
+		virtq_buf_to_iov(nd->first->iov, nd->first->n_in, 10, &nb, sizeof(nb));
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		nd->scratch->head = nd->heads[i];
+		nd->scratch->in_len = nd->in_lens[i];
+		virtq_push(vq, nd->scratch, nd->lens[i]);
+	}
+	nd->stats.rx_packets++;
+	nd->stats.rx_bytes += len - NET_HDR_LEN;
+	return RX_DONE;
+}
+
+/* Reads one frame into p->buf with its header. 1: got one, 0: none, -1: backend gone. */
+static int net_rx_read(struct net_dev *nd, struct net_pair *p)
+{
+	size_t hdr = nd->be->vnet_hdr ? 0 : NET_HDR_LEN;
+	uint16_t one = 1;
+	ssize_t n;
+
+	n = read(p->fd, p->buf + hdr, NET_BUF_LEN - hdr);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	if (n == 0)
+		return -1;
+	if (hdr)
+		memset(p->buf, 0, NET_HDR_LEN);
+	n += (ssize_t)hdr;
+	if ((size_t)n < NET_HDR_LEN + NET_FRAME_MIN ||
+	    (size_t)n - NET_HDR_LEN > net_frame_limit(nd, NET_RX_BIG_FEATURES)) {
+		nd->stats.rx_dropped_oversize += (size_t)n >= NET_HDR_LEN + NET_FRAME_MIN;
+		return 1; /* nothing pending: the caller reads on */
+	}
+	memcpy(p->buf + 10, &one, sizeof(one)); /* num_buffers; MRG_RXBUF rewrites it */
+	p->pending = (size_t)n;
+	return 1;
+}
+
+static void net_rx_process(struct net_dev *nd, struct net_pair *p)
+{
+	unsigned int q = 2 * p->idx;
+	struct virtq *vq = &nd->dev.vq[q];
+
+	if (!net_rx_ready(nd, p)) {
+		net_poll_set(nd, p, false);
+		return;
+	}
+	for (unsigned int budget = NET_RX_BUDGET; budget; budget--) {
+		int ret;
+
+		if (!p->pending) {
+			ret = net_rx_read(nd, p);
+			if (ret < 0) {
+				log_ratelimited(&net_rl, LOG_WARN, "%s: backend queue %u closed",
+						nd->name, p->idx);
+				net_poll_set(nd, p, false);
+				break;
+			}
+			if (ret == 0)
+				break;
+			if (!p->pending)
+				continue;
+		}
+		ret = net_rx_deliver(nd, q, p->buf, p->pending);
+		if (ret == RX_FAILED) {
+			p->pending = 0;
+			net_poll_set(nd, p, false);
+			return;
+		}
+		if (ret == RX_NO_BUFFERS) {
+			/* Sleep until the driver adds buffers; re-check to close the race. */
+			virtq_set_notify(vq, true);
+			if (virtq_has_work(vq))
+				continue;
+			net_poll_set(nd, p, false);
+			break;
+		}
+		p->pending = 0;
+	}
+	virtio_dev_notify(&nd->dev, q);
+}
+
+/* Offloads in the header must have been negotiated, and must fit the frame. */
+static bool net_tx_hdr_ok(const struct net_dev *nd, const struct virtio_net_hdr *h, size_t flen)
+{
+	unsigned int gso = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
+
+	if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		if (!has(nd, VIRTIO_NET_F_CSUM) || (size_t)h->csum_start + h->csum_offset + 2 > flen)
+			return false;
+	}
+	if ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) &&
+	    (!has(nd, VIRTIO_NET_F_HOST_ECN) || gso == VIRTIO_NET_HDR_GSO_NONE))
+		return false;
+	if (gso == VIRTIO_NET_HDR_GSO_NONE)
+		return true;
+	return h->gso_size && ((gso == VIRTIO_NET_HDR_GSO_TCPV4 && has(nd, VIRTIO_NET_F_HOST_TSO4)) ||
+			       (gso == VIRTIO_NET_HDR_GSO_TCPV6 && has(nd, VIRTIO_NET_F_HOST_TSO6)) ||
+			       (gso == VIRTIO_NET_HDR_GSO_UDP && has(nd, VIRTIO_NET_F_HOST_UFO)));
+}
+
+/* Pops the next chain; false when the ring is empty or broken (then the device failed). */
+static bool net_pop(struct net_dev *nd, struct virtq *vq, struct virtq_chain *c)
+{
+	int ret = virtq_pop(vq, c);
+
+	if (ret < 0)
+		virtio_dev_fail(&nd->dev, virtq_strerror(-ret));
+	return ret > 0;
+}
+
+static void net_tx_one(struct net_dev *nd, int fd, const struct virtq_chain *c)
+{
+	size_t flen = c->out_len - NET_HDR_LEN;
+	struct virtio_net_hdr h;
+	uint8_t *start = nd->txbuf;
+	ssize_t n;
+
+	/* Copied once, so the guest cannot change what was checked. */
+	virtq_iov_to_buf(c->iov, c->n_out, 0, &h, sizeof(h));
+	if (flen < NET_FRAME_MIN || flen > net_frame_limit(nd, NET_TX_BIG_FEATURES) || !net_tx_hdr_ok(nd, &h, flen)) {
+		nd->stats.tx_dropped++;
+		log_ratelimited(&net_rl, LOG_DEBUG, "%s: bad or oversize %zu-byte frame dropped",
+				nd->name, flen);
+		return;
+	}
+	h.num_buffers = 0;
+	memcpy(nd->txbuf, &h, sizeof(h));
+	virtq_iov_to_buf(c->iov, c->n_out, NET_HDR_LEN, nd->txbuf + NET_HDR_LEN, flen);
+	if (!nd->be->vnet_hdr)
+		start += NET_HDR_LEN;
+	n = write(fd, start, flen + (size_t)(nd->txbuf + NET_HDR_LEN - start));
+	if (n < 0) {
+		/* A full backend queue drops like a congested wire; TCP recovers. */
+		nd->stats.tx_dropped++;
+		if (errno != EAGAIN)
+			log_ratelimited(&net_rl, LOG_WARN, "%s: backend write failed: %s",
+					nd->name, strerror(errno));
+		return;
+	}
+	nd->stats.tx_packets++;
+	nd->stats.tx_bytes += flen;
+}
+
+static void net_tx_process(struct net_dev *nd, unsigned int q)
+{
+	struct virtio_dev *dev = &nd->dev;
+	struct virtq *vq = &dev->vq[q];
+	struct virtq_chain *c = nd->scratch;
+	unsigned int budget = NET_TX_BUDGET;
+
+	while (budget) {
+		virtq_set_notify(vq, false);
+		while (budget && net_pop(nd, vq, c)) {
+			budget--;
+			if (c->n_in || c->out_len < NET_HDR_LEN) {
+				virtio_dev_fail(dev, c->n_in ? "transmit chain has device-writable "
+							       "descriptors"
+							     : "transmit chain shorter than the header");
+				return;
+			}
+			net_tx_one(nd, nd->pair[q / 2].fd, c);
+			virtq_push(vq, c, 0);
+		}
+		if (dev->status & VIRTIO_STATUS_NEEDS_RESET)
+			return;
+		virtq_set_notify(vq, true);
+		if (!virtq_has_work(vq))
+			break;
+	}
+	virtio_dev_notify(dev, q);
+}
+
+static void net_set_pairs(struct net_dev *nd, unsigned int n)
+{
+	nd->cur_pairs = n;
+	if (nd->be->ops->set_queues && nd->be->ops->set_queues(nd->be, n))
+		log_ratelimited(&net_rl, LOG_WARN, "%s: backend refused %u queues", nd->name, n);
+	for (unsigned int i = 0; i < nd->max_pairs; i++)
+		net_poll_set(nd, &nd->pair[i], i < n);
+}
+
+static void net_ctrl_process(struct net_dev *nd, unsigned int q)
+{
+	struct virtio_dev *dev = &nd->dev;
+	struct virtq *vq = &dev->vq[q];
+	struct virtq_chain *c = nd->scratch;
+
+	while (net_pop(nd, vq, c)) {
+		uint8_t cmd[2], ack = VIRTIO_NET_ERR;
+		uint16_t pairs;
+
+		if (c->out_len < sizeof(cmd) || c->in_len < 1) {
+			virtio_dev_fail(dev, "control command without class/command or ack");
+			return;
+		}
+		virtq_iov_to_buf(c->iov, c->n_out, 0, cmd, sizeof(cmd));
+		if (cmd[0] == VIRTIO_NET_CTRL_MQ && cmd[1] == VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET &&
+		    c->out_len >= 4 && has(nd, VIRTIO_NET_F_MQ)) {
+			virtq_iov_to_buf(c->iov, c->n_out, 2, &pairs, sizeof(pairs));
+			if (pairs >= 1 && pairs <= nd->max_pairs) {
+				net_set_pairs(nd, pairs);
+				ack = VIRTIO_NET_OK;
+			}
+		}
+		virtq_buf_to_iov(c->iov + c->n_out, c->n_in, 0, &ack, 1);
+		virtq_push(vq, c, 1);
+	}
+	virtio_dev_notify(dev, q);
+}
+
+static uint64_t net_get_features(struct virtio_dev *dev)
+{
+	struct net_dev *nd = dev->priv;
+	uint64_t f = (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS) |
+		     (1ull << VIRTIO_NET_F_MRG_RXBUF) | nd->be->offload_features;
+
+	if (nd->max_pairs > 1)
+		f |= (1ull << VIRTIO_NET_F_CTRL_VQ) | (1ull << VIRTIO_NET_F_MQ);
+	if (nd->be->mtu)
+		f |= 1ull << VIRTIO_NET_F_MTU;
+	return f;
+}
+
+static void net_read_config(struct virtio_dev *dev, uint32_t offset, uint8_t *data,
+			    unsigned int len)
+{
+	struct net_dev *nd = dev->priv;
+	uint8_t cfg[NET_CONFIG_SIZE];
+	uint16_t status = VIRTIO_NET_S_LINK_UP, pairs = (uint16_t)nd->max_pairs;
+	uint16_t mtu = (uint16_t)nd->be->mtu;
+
+	memcpy(cfg, nd->mac, 6);
+	memcpy(cfg + 6, &status, 2);
+	memcpy(cfg + 8, &pairs, 2);
+	memcpy(cfg + 10, &mtu, 2);
+	if (offset + len <= sizeof(cfg))
+		memcpy(data, cfg + offset, len);
+}
+
+static int net_activate(struct virtio_dev *dev)
+{
+	struct net_dev *nd = dev->priv;
+	int ret;
+
+	ret = nd->be->ops->set_offload ? nd->be->ops->set_offload(nd->be, dev->features) : 0;
+	if (ret) {
+		log_warn("%s: backend cannot apply the negotiated offloads: %s", nd->name,
+			 strerror(-ret));
+		return ret;
+	}
+	for (unsigned int i = 0; i < nd->max_pairs; i++)
+		nd->pair[i].pending = 0;
+	/* 5.1.5: only the first pair is used until the driver asks for more. */
+	net_set_pairs(nd, 1);
+	return 0;
+}
+
+static void net_reset(struct virtio_dev *dev)
+{
+	struct net_dev *nd = dev->priv;
+
+	for (unsigned int i = 0; i < nd->max_pairs; i++) {
+		nd->pair[i].pending = 0;
+		net_poll_set(nd, &nd->pair[i], false);
+	}
+	nd->cur_pairs = 1;
+	if (nd->be->ops->set_offload)
+		nd->be->ops->set_offload(nd->be, 0);
+}
+
+static void net_queue_notify(struct virtio_dev *dev, unsigned int q)
+{
+	struct net_dev *nd = dev->priv;
+	unsigned int ctrl = has(nd, VIRTIO_NET_F_MQ) ? 2 * nd->max_pairs : 2;
+
+	if (has(nd, VIRTIO_NET_F_CTRL_VQ) && q == ctrl) {
+		net_ctrl_process(nd, q);
+	} else if (q / 2 >= nd->max_pairs) {
+		virtio_dev_fail(dev, "notify for a queue that is not in use");
+	} else if (q % 2 == 0) {
+		/* New RX buffers: resume reading the backend. */
+		if (q / 2 < nd->cur_pairs) {
+			net_poll_set(nd, &nd->pair[q / 2], true);
+			net_rx_process(nd, &nd->pair[q / 2]);
+		}
+	} else {
+		net_tx_process(nd, q);
+	}
+}
+
+static const struct virtio_dev_ops net_ops = {
+	.device_id = VIRTIO_ID_NET,
+	.get_features = net_get_features,
+	.read_config = net_read_config,
+	.activate = net_activate,
+	.reset = net_reset,
+	.queue_notify = net_queue_notify,
+};
+
+static void net_on_backend(void *opaque, uint32_t events)
+{
+	struct net_pair *p = opaque;
+	struct net_dev *nd = p->nd;
+
+	pthread_mutex_lock(&nd->dev.lock);
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		/* Reported even with no events requested: stop watching, or we spin. */
+		log_warn("%s: backend queue %u hung up; receive stopped", nd->name, p->idx);
+		eventloop_remove(nd->loop, p->fd);
+		p->registered = false;
+	} else {
+		net_rx_process(nd, p);
+	}
+	pthread_mutex_unlock(&nd->dev.lock);
+}
+
+void virtio_net_rx_poll(struct virtio_dev *dev)
+{
+	struct net_dev *nd = dev->priv;
+
+	pthread_mutex_lock(&dev->lock);
+	for (unsigned int i = 0; i < nd->max_pairs; i++)
+		if (nd->pair[i].polling)
+			net_rx_process(nd, &nd->pair[i]);
+	pthread_mutex_unlock(&dev->lock);
+}
+
+void virtio_net_get_stats(struct virtio_dev *dev, struct virtio_net_stats *st)
+{
+	struct net_dev *nd = dev->priv;
+
+	pthread_mutex_lock(&dev->lock);
+	*st = nd->stats;
+	pthread_mutex_unlock(&dev->lock);
+}
+
+static void net_free(struct net_dev *nd)
+{
+	for (unsigned int i = 0; i < NET_MAX_QUEUE_PAIRS; i++) {
+		if (nd->pair[i].registered)
+			eventloop_remove(nd->loop, nd->pair[i].fd);
+		free(nd->pair[i].buf);
+	}
+	if (nd->transport)
+		virtio_mmio_destroy(nd->transport);
+	if (nd->be)
+		nd->be->ops->destroy(nd->be);
+	free(nd->first);
+	free(nd->scratch);
+	free(nd->txbuf);
+	free(nd);
+}
+
+int virtio_net_create_backend(const struct virtio_host *host, const struct net_config *cfg,
+			      struct net_be *be, uint64_t base, uint32_t gsi,
+			      struct virtio_dev **out, char *err, size_t errlen)
+{
+	struct net_dev *nd = calloc(1, sizeof(*nd));
+	unsigned int index = net_next_index++;
+	int ret = -ENOMEM;
+
+	if (!nd) {
+		be->ops->destroy(be);
+		goto err_oom;
+	}
+	nd->be = be;
+	nd->loop = host->loop;
+	nd->max_pairs = be->nqueues;
+	nd->cur_pairs = 1;
+	snprintf(nd->name, sizeof(nd->name), "virtio-net%u", index);
+	/* Default: locally administered unicast, "HR" for Hearth, then the device index. */
+	memcpy(nd->mac, cfg->mac_set ? cfg->mac : (const uint8_t[6]){ 2, 0x48, 0x52, 0, 0, index }, 6);
+	nd->first = malloc(sizeof(*nd->first));
+	nd->scratch = malloc(sizeof(*nd->scratch));
+	nd->txbuf = malloc(NET_BUF_LEN);
+	if (!nd->first || !nd->scratch || !nd->txbuf)
+		goto err_oom;
+	for (unsigned int i = 0; i < nd->max_pairs; i++) {
+		nd->pair[i] = (struct net_pair){ .nd = nd, .idx = i, .fd = be->fds[i] };
+		nd->pair[i].buf = malloc(NET_BUF_LEN);
+		if (!nd->pair[i].buf)
+			goto err_oom;
+	}
+	nd->dev.ops = &net_ops;
+	nd->dev.priv = nd;
+	nd->dev.name = nd->name;
+	nd->dev.num_queues = 2 * nd->max_pairs + (nd->max_pairs > 1);
+	nd->dev.queue_max = NET_QUEUE_SIZE;
+	nd->dev.config_size = NET_CONFIG_SIZE;
+	ret = virtio_mmio_create(&nd->dev, host, base, gsi, &nd->transport);
+	if (ret) {
+		snprintf(err, errlen, "%s: cannot create the virtio-mmio transport: %s", nd->name,
+			 strerror(-ret));
+		goto err_free;
+	}
+	for (unsigned int i = 0; nd->loop && i < nd->max_pairs; i++) {
+		/* Registered idle; activation turns EPOLLIN on. */
+		ret = eventloop_add(nd->loop, nd->pair[i].fd, 0, net_on_backend, &nd->pair[i]);
+		if (ret) {
+			snprintf(err, errlen, "%s: cannot watch the backend: %s", nd->name,
+				 strerror(-ret));
+			goto err_free;
+		}
+		nd->pair[i].registered = true;
+	}
+	*out = &nd->dev;
+	return 0;
+
+err_oom:
+	snprintf(err, errlen, "virtio-net: out of memory");
+err_free:
+	if (nd)
+		net_free(nd);
+	return ret;
+}
+
+/* "xx:xx:xx:xx:xx:xx", unicast and not all-zero: the guest uses it as its own address. */
+static int net_parse_mac(const char *s, uint8_t mac[6], char *err, size_t errlen)
+{
+	for (unsigned int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+			goto err_format;
+	if (s[17] || sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2],
+			    &mac[3], &mac[4], &mac[5]) != 6)
+		goto err_format;
+	if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5])) {
+		snprintf(err, errlen, "mac=%s is multicast or all zeroes; want a unicast address", s);
+		return -EINVAL;
+	}
+	return 0;
+
+err_format:
+	snprintf(err, errlen, "bad mac '%s' (want xx:xx:xx:xx:xx:xx)", s);
+	return -EINVAL;
+}
+
+int virtio_net_parse(const char *spec, struct net_config *cfg, char *err, size_t errlen)
+{
+	char buf[512], *rest = buf, *tok;
+	int ret;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->queue_pairs = 1;
+	if (snprintf(buf, sizeof(buf), "%s", spec) >= (int)sizeof(buf)) {
+		snprintf(err, errlen, "spec too long");
+		return -EINVAL;
+	}
+	tok = strsep(&rest, ",");
+	if (!strcmp(tok, "user")) {
+		cfg->backend = NET_USER;
+	} else if (!strncmp(tok, "tap=", 4)) {
+		cfg->backend = NET_TAP;
+		ret = net_tap_parse_ifname(tok + 4, cfg->ifname, sizeof(cfg->ifname), err, errlen);
+		if (ret)
+			return ret;
+	} else {
+		snprintf(err, errlen, "unknown backend '%s' (want user or tap=IFNAME)", tok);
+		return -EINVAL;
+	}
+	while ((tok = strsep(&rest, ","))) {
+		if (!strncmp(tok, "mac=", 4)) {
+			ret = net_parse_mac(tok + 4, cfg->mac, err, errlen);
+			cfg->mac_set = true;
+		} else if (cfg->backend == NET_USER && !strncmp(tok, "hostfwd=", 8)) {
+			ret = net_slirp_parse_hostfwd(tok + 8, cfg, err, errlen);
+		} else {
+			snprintf(err, errlen, "unknown option '%s' for %s", tok,
+				 cfg->backend == NET_USER ? "user" : "tap");
+			ret = -EINVAL;
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int virtio_net_create(const struct virtio_host *host, const struct net_config *cfg,
+		      uint64_t base, uint32_t gsi, struct virtio_dev **out, char *err,
+		      size_t errlen)
+{
+	struct net_be *be;
+	int ret;
+
+	if (cfg->backend == NET_TAP)
+		ret = net_tap_open(cfg->ifname, cfg->queue_pairs ? cfg->queue_pairs : 1, &be, err,
+				   errlen);
+	else
+		ret = net_slirp_open(cfg, &be, err, errlen);
+	if (ret)
+		return ret;
+	return virtio_net_create_backend(host, cfg, be, base, gsi, out, err, errlen);
+}
+
+void virtio_net_destroy(struct virtio_dev *dev)
+{
+	if (dev)
+		net_free(dev->priv);
+}

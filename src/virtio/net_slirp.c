@@ -1,0 +1,439 @@
+/*
+ * libslirp needs a poll() loop with its own fds and timers, which the
+ * epoll I/O thread does not offer. So each user backend runs slirp alone on
+ * a "net-user" thread and trades frames with the device through a
+ * SEQPACKET socketpair: the device sees an fd like a tap queue and never
+ * shares a lock with slirp.
+ */
+#include "virtio/net_slirp.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libslirp.h>
+
+#include "util/log.h"
+
+#define SLIRP_NET "10.0.2.0"
+#define SLIRP_MASK "255.255.255.0"
+#define SLIRP_HOST "10.0.2.2"
+#define SLIRP_GUEST "10.0.2.15"
+#define SLIRP_DNS "10.0.2.3"
+#define SLIRP_MTU 1500u
+#define SLIRP_SOCKBUF (1 << 20)
+#define SLIRP_INPUT_BUDGET 64
+
+struct net_slirp_timer {
+	struct net_slirp_timer *next;
+	SlirpTimerId id;
+	SlirpTimerCb cb; /* set by the pre-version-4 timer_new path */
+	void *cb_opaque;
+	int64_t expire_ms; /* -1: not armed */
+};
+
+struct net_slirp {
+	struct net_be be;
+	Slirp *slirp;
+	int sock;    /* the thread's end; be.fds[0] is the device's */
+	int stop_fd;
+	pthread_t thread;
+	bool started;
+	struct net_slirp_timer *timers;
+	struct pollfd *pfd;
+	unsigned int npfd, cap;
+	uint8_t frame[65536];
+};
+
+static struct ratelimit slirp_rl = RATELIMIT_INIT(10);
+
+static int net_slirp_port(const char *s, const char **end)
+{
+	unsigned long v = 0;
+	const char *p = s;
+
+	while (isdigit((unsigned char)*p) && v <= 65535)
+		v = v * 10 + (unsigned long)(*p++ - '0');
+	*end = p;
+	return p == s || v == 0 || v > 65535 ? -1 : (int)v;
+}
+
+int net_slirp_parse_hostfwd(const char *val, struct net_config *cfg, char *err, size_t errlen)
+{
+	struct net_hostfwd f = { .udp = !strncmp(val, "udp:", 4) };
+	const char *p = val + 4;
+	int hp, gp;
+
+	if (!f.udp && strncmp(val, "tcp:", 4))
+		goto err_syntax;
+	if (*p == ':')
+		p++; /* QEMU's spelling with an empty host address */
+	hp = net_slirp_port(p, &p);
+	if (hp < 0 || strncmp(p, "-:", 2))
+		goto err_port;
+	gp = net_slirp_port(p + 2, &p);
+	if (gp < 0 || *p)
+		goto err_port;
+	if (cfg->nfwd == NET_MAX_HOSTFWD) {
+		snprintf(err, errlen, "at most %d hostfwd options", NET_MAX_HOSTFWD);
+		return -EINVAL;
+	}
+	for (unsigned int i = 0; i < cfg->nfwd; i++) {
+		if (cfg->fwd[i].udp == f.udp && cfg->fwd[i].host_port == hp) {
+			snprintf(err, errlen, "hostfwd host port %d given twice", hp);
+			return -EINVAL;
+		}
+	}
+	f.host_port = (uint16_t)hp;
+	f.guest_port = (uint16_t)gp;
+	cfg->fwd[cfg->nfwd++] = f;
+	return 0;
+
+err_port:
+	snprintf(err, errlen, "hostfwd=%s: ports must be 1-65535", val);
+	return -EINVAL;
+err_syntax:
+	snprintf(err, errlen, "hostfwd=%s: want tcp:HOSTPORT-:GUESTPORT or udp:...", val);
+	return -EINVAL;
+}
+
+static int64_t net_slirp_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Slirp callbacks: all run on the net-user thread, or before it starts. */
+
+static ssize_t net_slirp_send_packet(const void *buf, size_t len, void *opaque)
+{
+	struct net_slirp *ns = opaque;
+
+	/* Device queue full: drop, as slirp allows; TCP retransmits at its own pace. */
+	if (send(ns->sock, buf, len, MSG_DONTWAIT) < 0 && errno != EAGAIN)
+		log_ratelimited(&slirp_rl, LOG_WARN, "net-user: frame to the device lost: %s",
+				strerror(errno));
+	return (ssize_t)len;
+}
+
+static void net_slirp_guest_error(const char *msg, void *opaque)
+{
+	(void)opaque;
+	log_ratelimited(&slirp_rl, LOG_WARN, "net-user: guest error: %s", msg);
+}
+
+static int64_t net_slirp_clock(void *opaque)
+{
+	(void)opaque;
+	return net_slirp_now_ns();
+}
+
+static struct net_slirp_timer *net_slirp_timer_add(struct net_slirp *ns)
+{
+	struct net_slirp_timer *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->expire_ms = -1;
+	t->next = ns->timers;
+	ns->timers = t;
+	return t;
+}
+
+static void *net_slirp_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
+{
+	struct net_slirp_timer *t = net_slirp_timer_add(opaque);
+
+	if (t) {
+		t->cb = cb;
+		t->cb_opaque = cb_opaque;
+	}
+	return t;
+}
+
+static void *net_slirp_timer_new_opaque(SlirpTimerId id, void *cb_opaque, void *opaque)
+{
+	struct net_slirp_timer *t = net_slirp_timer_add(opaque);
+
+	if (t) {
+		t->id = id;
+		t->cb_opaque = cb_opaque;
+	}
+	return t;
+}
+
+static void net_slirp_timer_free(void *timer, void *opaque)
+{
+	struct net_slirp *ns = opaque;
+
+	for (struct net_slirp_timer **pp = &ns->timers; *pp; pp = &(*pp)->next) {
+		if (*pp == timer) {
+			*pp = (*pp)->next;
+			free(timer);
+			return;
+		}
+	}
+}
+
+static void net_slirp_timer_mod(void *timer, int64_t expire_ms, void *opaque)
+{
+	(void)opaque;
+	((struct net_slirp_timer *)timer)->expire_ms = expire_ms;
+}
+
+static void net_slirp_poll_noop(int fd, void *opaque)
+{
+	(void)fd;
+	(void)opaque;
+}
+
+static void net_slirp_notify(void *opaque)
+{
+	/* Called on our own thread, which polls again right after. */
+	(void)opaque;
+}
+
+static const SlirpCb net_slirp_cb = {
+	.send_packet = net_slirp_send_packet,
+	.guest_error = net_slirp_guest_error,
+	.clock_get_ns = net_slirp_clock,
+	.timer_new = net_slirp_timer_new,
+	.timer_free = net_slirp_timer_free,
+	.timer_mod = net_slirp_timer_mod,
+	.register_poll_fd = net_slirp_poll_noop,
+	.unregister_poll_fd = net_slirp_poll_noop,
+	.notify = net_slirp_notify,
+	.timer_new_opaque = net_slirp_timer_new_opaque,
+};
+
+static int net_slirp_add_poll(int fd, int events, void *opaque)
+{
+	struct net_slirp *ns = opaque;
+	short ev = 0;
+
+	if (ns->npfd == ns->cap) {
+		unsigned int cap = ns->cap * 2;
+		struct pollfd *p = realloc(ns->pfd, cap * sizeof(*p));
+
+		if (!p)
+			return -1; /* slirp skips this fd for one round */
+		ns->pfd = p;
+		ns->cap = cap;
+	}
+	ev |= (events & SLIRP_POLL_IN) ? POLLIN : 0;
+	ev |= (events & SLIRP_POLL_OUT) ? POLLOUT : 0;
+	ev |= (events & SLIRP_POLL_PRI) ? POLLPRI : 0;
+	ns->pfd[ns->npfd] = (struct pollfd){ .fd = fd, .events = ev };
+	return (int)ns->npfd++;
+}
+
+static int net_slirp_get_revents(int idx, void *opaque)
+{
+	struct net_slirp *ns = opaque;
+	short r;
+
+	if (idx < 0 || (unsigned int)idx >= ns->npfd)
+		return 0;
+	r = ns->pfd[idx].revents;
+	return ((r & POLLIN) ? SLIRP_POLL_IN : 0) | ((r & POLLOUT) ? SLIRP_POLL_OUT : 0) |
+	       ((r & POLLPRI) ? SLIRP_POLL_PRI : 0) | ((r & POLLERR) ? SLIRP_POLL_ERR : 0) |
+	       ((r & POLLHUP) ? SLIRP_POLL_HUP : 0);
+}
+
+/* poll() timeout: slirp's own wish bounded by the nearest timer. */
+static int net_slirp_timeout(struct net_slirp *ns, uint32_t slirp_ms)
+{
+	int64_t now = net_slirp_now_ns() / 1000000, best = slirp_ms == UINT32_MAX ? -1 : (int64_t)slirp_ms;
+
+	for (struct net_slirp_timer *t = ns->timers; t; t = t->next) {
+		int64_t left;
+
+		if (t->expire_ms < 0)
+			continue;
+		left = t->expire_ms > now ? t->expire_ms - now : 0;
+		if (best < 0 || left < best)
+			best = left;
+	}
+	return best > 60000 ? 60000 : (int)best;
+}
+
+static void net_slirp_run_timers(struct net_slirp *ns)
+{
+	int64_t now = net_slirp_now_ns() / 1000000;
+	struct net_slirp_timer *t;
+
+	/* Rescan after each one: a callback may re-arm or free timers. */
+	do {
+		for (t = ns->timers; t; t = t->next)
+			if (t->expire_ms >= 0 && t->expire_ms <= now)
+				break;
+		if (!t)
+			break;
+		t->expire_ms = -1;
+		if (t->cb)
+			t->cb(t->cb_opaque);
+		else
+			slirp_handle_timer(ns->slirp, t->id, t->cb_opaque);
+	} while (t);
+}
+
+static void *net_slirp_thread(void *opaque)
+{
+	struct net_slirp *ns = opaque;
+
+	for (;;) {
+		uint32_t timeout = UINT32_MAX;
+		int n;
+
+		ns->pfd[0] = (struct pollfd){ .fd = ns->stop_fd, .events = POLLIN };
+		ns->pfd[1] = (struct pollfd){ .fd = ns->sock, .events = POLLIN };
+		ns->npfd = 2;
+		slirp_pollfds_fill(ns->slirp, &timeout, net_slirp_add_poll, ns);
+		n = poll(ns->pfd, ns->npfd, net_slirp_timeout(ns, timeout));
+		if (n > 0 && ns->pfd[0].revents)
+			break;
+		slirp_pollfds_poll(ns->slirp, n < 0, net_slirp_get_revents, ns);
+		/* Frames from the guest; bounded so slirp's sockets are not starved. */
+		for (int i = 0; n > 0 && ns->pfd[1].revents && i < SLIRP_INPUT_BUDGET; i++) {
+			ssize_t len = recv(ns->sock, ns->frame, sizeof(ns->frame), MSG_DONTWAIT);
+
+			if (len <= 0)
+				break;
+			slirp_input(ns->slirp, ns->frame, (int)len);
+		}
+		net_slirp_run_timers(ns);
+	}
+	return NULL;
+}
+
+static void net_slirp_destroy(struct net_be *be)
+{
+	struct net_slirp *ns = (struct net_slirp *)be;
+	uint64_t one = 1;
+
+	if (ns->started) {
+		if (write(ns->stop_fd, &one, sizeof(one)) < 0)
+			log_warn("net-user: cannot stop the thread: %s", strerror(errno));
+		pthread_join(ns->thread, NULL);
+	}
+	if (ns->slirp)
+		slirp_cleanup(ns->slirp);
+	while (ns->timers)
+		net_slirp_timer_free(ns->timers, ns);
+	if (ns->be.fds[0] >= 0)
+		close(ns->be.fds[0]);
+	if (ns->sock >= 0)
+		close(ns->sock);
+	if (ns->stop_fd >= 0)
+		close(ns->stop_fd);
+	free(ns->pfd);
+	free(ns);
+}
+
+static const struct net_be_ops net_slirp_ops = {
+	.destroy = net_slirp_destroy,
+};
+
+static int net_slirp_start(struct net_slirp *ns, const struct net_config *cfg, char *err,
+			   size_t errlen)
+{
+	SlirpConfig sc = {
+		.version = SLIRP_CONFIG_VERSION_MAX < 4 ? SLIRP_CONFIG_VERSION_MAX : 4,
+		.in_enabled = true,
+		.if_mtu = SLIRP_MTU,
+		.if_mru = SLIRP_MTU,
+	};
+	struct in_addr loop = { htonl(INADDR_LOOPBACK) }, guest;
+	sigset_t all, old;
+	int ret;
+
+	inet_pton(AF_INET, SLIRP_NET, &sc.vnetwork);
+	inet_pton(AF_INET, SLIRP_MASK, &sc.vnetmask);
+	inet_pton(AF_INET, SLIRP_HOST, &sc.vhost);
+	inet_pton(AF_INET, SLIRP_GUEST, &sc.vdhcp_start);
+	inet_pton(AF_INET, SLIRP_DNS, &sc.vnameserver);
+	guest = sc.vdhcp_start;
+	ns->slirp = slirp_new(&sc, &net_slirp_cb, ns);
+	if (!ns->slirp) {
+		snprintf(err, errlen, "--net user: libslirp failed to start");
+		return -ENOMEM;
+	}
+	for (unsigned int i = 0; i < cfg->nfwd; i++) {
+		const struct net_hostfwd *f = &cfg->fwd[i];
+
+		/* Loopback only: a forwarded port is for this host, not the LAN. */
+		if (slirp_add_hostfwd(ns->slirp, f->udp, loop, f->host_port, guest,
+				      f->guest_port) < 0) {
+			snprintf(err, errlen, "--net user: hostfwd %s:%u: cannot listen on "
+				 "127.0.0.1:%u (port in use?)", f->udp ? "udp" : "tcp",
+				 f->host_port, f->host_port);
+			return -EADDRINUSE;
+		}
+	}
+	/* Signals belong to the main thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = -pthread_create(&ns->thread, NULL, net_slirp_thread, ns);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		snprintf(err, errlen, "--net user: cannot start the thread: %s", strerror(-ret));
+		return ret;
+	}
+	ns->started = true;
+	pthread_setname_np(ns->thread, "net-user");
+	return 0;
+}
+
+int net_slirp_open(const struct net_config *cfg, struct net_be **out, char *err,
+		   size_t errlen)
+{
+	struct net_slirp *ns = calloc(1, sizeof(*ns));
+	int sv[2], size = SLIRP_SOCKBUF, ret;
+
+	if (!ns) {
+		snprintf(err, errlen, "--net user: out of memory");
+		return -ENOMEM;
+	}
+	ns->be.ops = &net_slirp_ops;
+	ns->be.name = "user";
+	ns->be.nqueues = 1;
+	ns->be.mtu = SLIRP_MTU;
+	ns->be.fds[0] = ns->sock = ns->stop_fd = -1;
+	ns->cap = 16;
+	ns->pfd = calloc(ns->cap, sizeof(*ns->pfd));
+	ns->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!ns->pfd || ns->stop_fd < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+		ret = ns->pfd ? -errno : -ENOMEM;
+		snprintf(err, errlen, "--net user: %s", strerror(-ret));
+		goto err_destroy;
+	}
+	ns->be.fds[0] = sv[0];
+	ns->sock = sv[1];
+	for (int i = 0; i < 2; i++) {
+		/* Room for bursts both ways; failure only costs throughput. */
+		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	}
+	ret = net_slirp_start(ns, cfg, err, errlen);
+	if (ret)
+		goto err_destroy;
+	*out = &ns->be;
+	return 0;
+
+err_destroy:
+	net_slirp_destroy(&ns->be);
+	return ret;
+}

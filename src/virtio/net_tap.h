@@ -1,0 +1,20 @@
+/* The TAP backend of virtio-net: /dev/net/tun with IFF_VNET_HDR. */
+#ifndef HEARTH_VIRTIO_NET_TAP_H
+#define HEARTH_VIRTIO_NET_TAP_H
+
+#include <stddef.h>
+
+#include "virtio/net.h"
+
+/*
+ * Attaches to (or, with CAP_NET_ADMIN, creates) tap ifname with up to
+ * pairs queues; falls back to one queue when the interface is not
+ * multi-queue. Returns 0 or -errno with a one-line message in err.
+ */
+int net_tap_open(const char *ifname, unsigned int pairs, struct net_be **out, char *err,
+		 size_t errlen);
+
+/* Checks a tap=IFNAME value and copies it to out. */
+int net_tap_parse_ifname(const char *name, char *out, size_t outlen, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Lab test for virtio-net: a stock kernel's virtio_net driver over Hearth's
+user (libslirp) and TAP backends, in ONE L1 boot.
+
+    tests/lab/test_virtio_net.py [--stream]
+
+user: the guest gets its address by DHCP (busybox udhcpc), fetches a file
+from busybox httpd on L1's loopback as http://10.0.2.2:8080/ and compares
+sha256 sums; L1 reaches the guest through hostfwd=tcp:5555-:7777.
+tap:  the guest takes 192.168.100.2 on tap0 (L1 has 192.168.100.1); L1
+pings it and does a TCP echo round trip with busybox nc.
+All traffic stays inside L1/L2.  Prints one line per check and
+`N passed, N failed`; exit 0 all passed, 1 a check failed, 3 lab failure.
+
+L1's busybox `ip` has no `tuntap`, so Hearth creates tap0 itself (it runs
+as root in L1; TUNSETIFF makes the device) and L1 configures it as soon as
+it appears.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lab as L  # noqa: E402
+
+RUN_TIMEOUT = 240
+TOKEN = "hearth-net-roundtrip-42"
+
+# busybox udhcpc calls this with $1 = deconfig|bound|renew|leasefail.
+DHCP_SCRIPT = r'''#!/bin/sh
+case "$1" in
+  deconfig) ifconfig "$interface" 0.0.0.0 up ;;
+  bound|renew)
+    ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" up
+    if [ -n "$router" ]; then
+      while route del default gw 0.0.0.0 dev "$interface" 2>/dev/null; do :; done
+      for r in $router; do route add default gw "$r" dev "$interface"; break; done
+    fi
+    : >/etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >>/etc/resolv.conf; done ;;
+esac
+exit 0
+'''
+
+# L2: runs before "LAB ready"; the mode comes from lab.net= on the cmdline.
+L2_EXTRA = r'''
+mode=
+for w in $(cat /proc/cmdline); do case "$w" in lab.net=*) mode=${w#lab.net=} ;; esac; done
+[ -z "$mode" ] && exit 0
+ip link set lo up
+i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+[ -e /sys/class/net/eth0 ] && echo "LAB nic=yes" || { echo "LAB nic=no"; ls /sys/class/net; exit 0; }
+echo "LAB mac=$(cat /sys/class/net/eth0/address)"
+echo "LAB queues=$(ls -d /sys/class/net/eth0/queues/rx-* | wc -l)"
+if [ "$mode" = user ]; then
+  if udhcpc -i eth0 -s /lab/dhcp.sh -n -q -t 5 -T 2 >/tmp/dhcp.log 2>&1; then
+    echo "LAB dhcp=ok"
+  else
+    echo "LAB dhcp=fail"; cat /tmp/dhcp.log
+  fi
+  echo "LAB ip=$(ip -4 addr show dev eth0 | awk '/inet /{print $2; exit}')"
+  echo "LAB gw=$(ip route | awk '/^default/{print $3; exit}')"
+  echo "LAB dns=$(awk '/nameserver/{print $2; exit}' /etc/resolv.conf)"
+  # (busybox 1.35 wget -T segfaults; timeout bounds it instead)
+  if timeout 60 wget -q -O /tmp/blob http://10.0.2.2:8080/blob; then
+    echo "LAB sha=$(sha256sum /tmp/blob | cut -d' ' -f1)"
+  else
+    echo "LAB sha=wget-failed"
+  fi
+  timeout 90 nc -l -p 7777 -e /bin/cat
+else
+  ip addr add 192.168.100.2/24 dev eth0
+  ip link set eth0 up
+  echo "LAB tap_ip=set"
+  timeout 120 nc -l -p 7777 -e /bin/cat
+fi
+'''
+
+# L1 around the VMM.  Helpers write their LAB lines to /tmp/l1.res, printed
+# after the VMM exits so they never interleave with the guest's console;
+# they are stopped before the run ends (lab_run reads until EOF).
+L1_USER = r'''
+ip link set lo up
+: >/tmp/l1.res
+mkdir -p /tmp/www
+dd if=/dev/urandom of=/tmp/www/blob bs=1024 count=768 2>/dev/null
+echo "LAB host_sha=$(sha256sum /tmp/www/blob | cut -d' ' -f1)" >>/tmp/l1.res
+httpd -f -p 127.0.0.1:8080 -h /tmp/www >/dev/null 2>&1 &
+web=$!
+(
+  i=0
+  while [ $i -lt 150 ]; do
+    r=$(echo TOKEN | nc -w 3 127.0.0.1 5555 2>/dev/null)
+    [ "$r" = TOKEN ] && break
+    i=$((i+1)); sleep 1
+  done
+  echo "LAB host_fwd=${r:-none}" >>/tmp/l1.res
+) &
+helper=$!
+"$@"; rc=$?
+kill $helper $web 2>/dev/null; wait
+cat /tmp/l1.res
+exit $rc
+'''.replace("TOKEN", TOKEN)
+
+L1_TAP = r'''
+ip link set lo up
+: >/tmp/l1.res
+(
+  i=0
+  while ! ip link show tap0 >/dev/null 2>&1; do
+    i=$((i+1)); [ $i -gt 600 ] && { echo "LAB host_tap=missing" >>/tmp/l1.res; exit 0; }; sleep 0.1
+  done
+  ip addr add 192.168.100.1/24 dev tap0 && ip link set tap0 up && echo "LAB host_tap=configured" >>/tmp/l1.res
+  i=0
+  until ping -c 1 -W 1 192.168.100.2 >/dev/null 2>&1; do
+    i=$((i+1)); [ $i -gt 120 ] && break
+  done
+  if ping -c 3 -W 2 192.168.100.2 >/tmp/ping.out 2>&1; then echo "LAB host_ping=ok" >>/tmp/l1.res
+  else echo "LAB host_ping=fail" >>/tmp/l1.res; cat /tmp/ping.out >>/tmp/l1.res; fi
+  r=$(echo TOKEN | nc -w 5 192.168.100.2 7777 2>/dev/null)
+  echo "LAB host_nc=${r:-none}" >>/tmp/l1.res
+) &
+helper=$!
+"$@"; rc=$?
+kill $helper 2>/dev/null; wait
+cat /tmp/l1.res
+exit $rc
+'''.replace("TOKEN", TOKEN)
+
+
+class WrappedRun(L.Run):
+    """A Run whose VMM command runs inside an L1 shell script."""
+
+    def __init__(self, name, script, **kw):
+        super().__init__(name, **kw)
+        self.script = script
+
+    def argv(self, l1_initrd_path):
+        return ["/bin/sh", "-c", self.script, "lab-wrap"] + super().argv(l1_initrd_path)
+
+
+def private_lab_dir():
+    """Our own build/lab/net (the shared l1.cpio is rebuilt by other lab
+    tests), reusing the cached kernel."""
+    d = os.path.join(L.REPO, "build", "lab", "net")
+    os.makedirs(d, exist_ok=True)
+    k = os.path.join(d, "kernel")
+    if not os.path.lexists(k):
+        os.symlink(os.path.join(L.REPO, "build", "lab", "kernel"), k)
+    L.LAB_DIR = d
+    # L1 needs /dev/net/tun for the TAP run.
+    if not any(m == "tun" for m, _ in L.L1_MODULES):
+        L.L1_MODULES = L.L1_MODULES + [("tun", "")]
+
+
+def plan(lab):
+    dhcp = os.path.join(L.LAB_DIR, "dhcp.sh")
+    with open(dhcp, "w") as f:
+        f.write(DHCP_SCRIPT)
+    os.chmod(dhcp, 0o755)
+    initrd = L.build_l2_initrd(lab.kernel, name="l2net",
+                               modules=["virtio_mmio", "virtio_net"],
+                               files={"/lab/dhcp.sh": dhcp}, extra_sh=L2_EXTRA)
+    common = dict(vmm="hearth", cpus=2, memory=512, timeout=RUN_TIMEOUT, initrd=initrd)
+    return [
+        WrappedRun("net_user", L1_USER, cmdline="console=ttyS0 panic=-1 lab.net=user",
+                   extra_args=["--net", "user,hostfwd=tcp:5555-:7777"], **common),
+        WrappedRun("net_tap", L1_TAP, cmdline="console=ttyS0 panic=-1 lab.net=tap",
+                   extra_args=["--net", "tap=tap0"], **common),
+    ]
+
+
+def checks(name, r):
+    """Yields (ok, description)."""
+    if r is None or not r.begun:
+        yield False, "%s: run started" % name
+        return
+    i = r.info
+    yield i.get("nic") == "yes", "%s: guest has eth0 (virtio_net bound)" % name
+    yield i.get("mac", "").startswith("02:48:52:"), \
+        "%s: default MAC 02:48:52:... (got %s)" % (name, i.get("mac"))
+    if name == "net_user":
+        yield i.get("dhcp") == "ok", "%s: udhcpc got a lease" % name
+        yield i.get("ip") == "10.0.2.15/24", "%s: guest address 10.0.2.15/24 (got %s)" % (
+            name, i.get("ip"))
+        yield i.get("gw") == "10.0.2.2", "%s: default route via 10.0.2.2 (got %s)" % (
+            name, i.get("gw"))
+        yield i.get("dns") == "10.0.2.3", "%s: DNS 10.0.2.3 (got %s)" % (name, i.get("dns"))
+        want, got = i.get("host_sha"), i.get("sha")
+        yield want is not None and got == want, \
+            "%s: wget http://10.0.2.2:8080/blob sha256 matches L1's (%s vs %s)" % (
+                name, (got or "-")[:16], (want or "-")[:16])
+        yield i.get("host_fwd") == TOKEN, "%s: hostfwd tcp:5555-:7777 echo round trip (got %s)" % (
+            name, i.get("host_fwd"))
+    else:
+        yield i.get("host_tap") == "configured", "%s: L1 configured tap0 192.168.100.1/24" % name
+        yield i.get("host_ping") == "ok", "%s: L1 pings the guest 192.168.100.2" % name
+        yield i.get("host_nc") == TOKEN, "%s: TCP echo round trip with busybox nc (got %s)" % (
+            name, i.get("host_nc"))
+        print("  info %s: guest rx queues %s (not checked)" % (name, i.get("queues")))
+    yield r.ended and r.rc == 0, "%s: VMM exit code 0 (got %s)" % (name, r.rc)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
+    a = ap.parse_args()
+    try:
+        private_lab_dir()
+        lab = L.Lab(stream=a.stream or None)
+        runs = plan(lab)
+        res = lab.run_plan(runs, tag="net")
+    except L.LabError as e:
+        print("LAB FAILURE: %s" % e)
+        return 3
+    if not res.ok:
+        print("LAB FAILURE (after %d attempts): %s; serial log: %s"
+              % (res.attempts, res.failure, res.log))
+        return 3
+    passed = failed = 0
+    for run in runs:
+        r = res.runs.get(run.name)
+        bad = False
+        for ok, desc in checks(run.name, r):
+            print("%s %s" % ("PASS" if ok else "FAIL", desc))
+            passed += ok
+            failed += not ok
+            bad |= not ok
+        if bad and r is not None:
+            print("  log excerpt for %s (full log: %s):" % (run.name, res.log))
+            for line in r.guest_lines[-30:] + ["(stderr:)"] + r.stderr_lines[-15:]:
+                print("    " + line)
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

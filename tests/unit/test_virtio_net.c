@@ -1,0 +1,563 @@
+/*
+ * virtio-net driven through the mmio registers with split rings in guest
+ * RAM, over a fake backend: a SEQPACKET socketpair standing in for a tap
+ * queue without the vnet header (like the user backend's device end).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/bus.h"
+#include "mem/guest_mem.h"
+#include "virtio/net.h"
+#include "virtio/virtio.h"
+
+#define BASE 0xd0000000ull
+#define QSIZE 16u
+#define RING_GPA(q) (0x100000ull + (uint64_t)(q) * 0x10000)
+#define BUF_GPA 0x400000ull
+#define F(bit) (1ull << (bit))
+
+struct drv {
+	struct guest_mem gm;
+	struct bus bus;
+	struct virtio_dev *dev;
+	int peer[NET_MAX_QUEUE_PAIRS]; /* the "wire" ends */
+	unsigned int nq;
+	uint16_t avail_idx[8], next_desc[8];
+	uint64_t next_buf;
+};
+
+struct seg {
+	uint32_t len;
+	bool write;
+};
+
+static void fake_destroy(struct net_be *be)
+{
+	for (unsigned int i = 0; i < be->nqueues; i++)
+		close(be->fds[i]);
+	free(be);
+}
+
+static const struct net_be_ops fake_ops = { .destroy = fake_destroy };
+
+static uint32_t rd(struct drv *d, uint64_t off)
+{
+	uint8_t b[4];
+
+	bus_access(&d->bus, BUS_MMIO, BASE + off, b, 4, false);
+	return (uint32_t)bus_data_get(b, 4);
+}
+
+static void wr(struct drv *d, uint64_t off, uint32_t v)
+{
+	uint8_t b[4];
+
+	bus_data_put(b, 4, v);
+	bus_access(&d->bus, BUS_MMIO, BASE + off, b, 4, true);
+}
+
+static void *gp(struct drv *d, uint64_t gpa, uint64_t len)
+{
+	void *p = guest_mem_ptr(&d->gm, gpa, len);
+
+	assert_non_null(p);
+	return p;
+}
+
+static void drv_open(struct drv *d, unsigned int pairs)
+{
+	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus, .mem = &d->gm };
+	struct net_config cfg;
+	struct net_be *be = calloc(1, sizeof(*be));
+	char err[128];
+
+	memset(d, 0, sizeof(*d));
+	assert_int_equal(guest_mem_init(&d->gm, 64ull << 20), 0);
+	bus_init(&d->bus);
+	assert_int_equal(virtio_net_parse("user", &cfg, err, sizeof(err)), 0);
+	be->ops = &fake_ops;
+	be->name = "fake";
+	be->nqueues = pairs;
+	for (unsigned int i = 0; i < pairs; i++) {
+		int sv[2];
+		assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv), 0);
+		be->fds[i] = sv[0];
+		d->peer[i] = sv[1];
+	}
+	assert_int_equal(virtio_net_create_backend(&host, &cfg, be, BASE, 5, &d->dev, err,
+						   sizeof(err)), 0);
+	d->nq = 2 * pairs + (pairs > 1);
+	d->next_buf = BUF_GPA;
+}
+
+static void drv_close(struct drv *d)
+{
+	virtio_net_destroy(d->dev);
+	for (unsigned int i = 0; i < NET_MAX_QUEUE_PAIRS; i++)
+		if (d->peer[i] > 0)
+			close(d->peer[i]);
+	bus_destroy(&d->bus);
+	guest_mem_destroy(&d->gm);
+}
+
+/* Driver initialisation (3.1.1), accepting the offered features in mask. */
+static void drv_init(struct drv *d, uint64_t mask)
+{
+	uint64_t f;
+
+	wr(d, 0x070, 0);
+	wr(d, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	wr(d, 0x014, 0);
+	f = rd(d, 0x010);
+	wr(d, 0x014, 1);
+	f |= (uint64_t)rd(d, 0x010) << 32;
+	f &= mask | F(VIRTIO_F_VERSION_1);
+	wr(d, 0x024, 0);
+	wr(d, 0x020, (uint32_t)f);
+	wr(d, 0x024, 1);
+	wr(d, 0x020, (uint32_t)(f >> 32));
+	wr(d, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	assert_true(rd(d, 0x070) & VIRTIO_STATUS_FEATURES_OK);
+	for (unsigned int q = 0; q < d->nq; q++) {
+		memset(gp(d, RING_GPA(q), 0x10000), 0, 0x10000);
+		wr(d, 0x030, q);
+		wr(d, 0x038, QSIZE);
+		wr(d, 0x080, (uint32_t)RING_GPA(q));
+		wr(d, 0x084, 0);
+		wr(d, 0x090, (uint32_t)(RING_GPA(q) + 0x4000));
+		wr(d, 0x094, 0);
+		wr(d, 0x0a0, (uint32_t)(RING_GPA(q) + 0x8000));
+		wr(d, 0x0a4, 0);
+		wr(d, 0x044, 1);
+		d->avail_idx[q] = d->next_desc[q] = 0;
+	}
+	wr(d, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+			     VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	assert_false(rd(d, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+/* Posts a chain on queue q; returns the guest address of its first buffer. */
+static uint64_t post(struct drv *d, unsigned int q, const struct seg *s, unsigned int n)
+{
+	struct virtq_desc *desc = gp(d, RING_GPA(q), 16 * QSIZE);
+	uint16_t *avail = gp(d, RING_GPA(q) + 0x4000, 6 + 2 * QSIZE);
+	uint16_t head = d->next_desc[q] % QSIZE;
+	uint64_t first = d->next_buf;
+
+	for (unsigned int i = 0; i < n; i++) {
+		uint16_t idx = (head + i) % QSIZE;
+		desc[idx] = (struct virtq_desc){
+			.addr = d->next_buf,
+			.len = s[i].len,
+			.flags = (uint16_t)((s[i].write ? VIRTQ_DESC_F_WRITE : 0) |
+					    (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)),
+			.next = (uint16_t)((idx + 1) % QSIZE),
+		};
+		d->next_buf += (s[i].len + 4095) & ~4095ull;
+	}
+	d->next_desc[q] = (uint16_t)(d->next_desc[q] + n);
+	avail[2 + d->avail_idx[q] % QSIZE] = head;
+	__atomic_store_n(&avail[1], ++d->avail_idx[q], __ATOMIC_RELEASE);
+	return first;
+}
+
+static uint16_t used_idx(struct drv *d, unsigned int q)
+{
+	return ((uint16_t *)gp(d, RING_GPA(q) + 0x8000, 4))[1];
+}
+
+static uint32_t used_len(struct drv *d, unsigned int q, unsigned int i)
+{
+	uint32_t *e = gp(d, RING_GPA(q) + 0x8000 + 4 + 8 * (i % QSIZE), 8);
+
+	return e[1];
+}
+
+static void send_frame(struct drv *d, unsigned int pair, size_t len, uint8_t fill)
+{
+	uint8_t *f = malloc(len);
+
+	memset(f, fill, len);
+	assert_int_equal(send(d->peer[pair], f, len, 0), (ssize_t)len);
+	free(f);
+}
+
+static struct virtio_net_stats stats(struct drv *d)
+{
+	struct virtio_net_stats st;
+
+	virtio_net_get_stats(d->dev, &st);
+	return st;
+}
+
+static void expect_parse_error(const char *spec, const char *needle)
+{
+	struct net_config cfg;
+	char err[160] = "";
+
+	assert_int_equal(virtio_net_parse(spec, &cfg, err, sizeof(err)), -EINVAL);
+	if (!strstr(err, needle))
+		fail_msg("'%s': error '%s' lacks '%s'", spec, err, needle);
+	assert_null(strchr(err, '\n'));
+}
+
+static void test_parse(void **state)
+{
+	struct net_config cfg;
+	char err[160];
+
+	(void)state;
+	assert_int_equal(virtio_net_parse("user", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.backend, NET_USER);
+	assert_int_equal(cfg.nfwd, 0);
+	assert_false(cfg.mac_set);
+	assert_int_equal(virtio_net_parse("tap=tap0,mac=02:aB:00:00:00:01", &cfg, err,
+					  sizeof(err)), 0);
+	assert_int_equal(cfg.backend, NET_TAP);
+	assert_string_equal(cfg.ifname, "tap0");
+	assert_true(cfg.mac_set);
+	assert_memory_equal(cfg.mac, ((uint8_t[]){ 2, 0xab, 0, 0, 0, 1 }), 6);
+	assert_int_equal(virtio_net_parse("user,hostfwd=tcp:5555-:22,hostfwd=udp::53-:5353",
+					  &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.nfwd, 2);
+	assert_false(cfg.fwd[0].udp);
+	assert_int_equal(cfg.fwd[0].host_port, 5555);
+	assert_int_equal(cfg.fwd[0].guest_port, 22);
+	assert_true(cfg.fwd[1].udp);
+	assert_int_equal(cfg.fwd[1].guest_port, 5353);
+
+	expect_parse_error("bridge", "unknown backend");
+	expect_parse_error("tap", "unknown backend");
+	expect_parse_error("tap=", "1-15 characters");
+	expect_parse_error("tap=averyveryverylongname", "1-15 characters");
+	expect_parse_error("tap=a/b", "bad tap interface name");
+	expect_parse_error("tap=tap0,hostfwd=tcp:1-:2", "unknown option");
+	expect_parse_error("user,speed=10", "unknown option");
+	expect_parse_error("user,", "unknown option");
+	expect_parse_error("user,mac=01:00:5e:00:00:01", "multicast");
+	expect_parse_error("user,mac=00:00:00:00:00:00", "all zeroes");
+	expect_parse_error("user,mac=02:00:00:00:00", "bad mac");
+	expect_parse_error("user,mac=02:00:00:00:00:0g", "bad mac");
+	expect_parse_error("user,mac=02:00:00:00:00:011", "bad mac");
+	expect_parse_error("user,hostfwd=tcp:0-:22", "1-65535");
+	expect_parse_error("user,hostfwd=tcp:65536-:22", "1-65535");
+	expect_parse_error("user,hostfwd=tcp:22-:", "1-65535");
+	expect_parse_error("user,hostfwd=tcp:22:22", "1-65535");
+	expect_parse_error("user,hostfwd=sctp:1-:2", "want tcp:");
+	expect_parse_error("user,hostfwd=tcp:80-:80,hostfwd=tcp:80-:81", "given twice");
+	expect_parse_error("user,hostfwd=tcp:1-:1,hostfwd=tcp:2-:1,hostfwd=tcp:3-:1,"
+			   "hostfwd=tcp:4-:1,hostfwd=tcp:5-:1,hostfwd=tcp:6-:1,hostfwd=tcp:7-:1,"
+			   "hostfwd=tcp:8-:1,hostfwd=tcp:9-:1", "at most 8");
+}
+
+static void test_features_config(void **state)
+{
+	struct drv d;
+	uint8_t mac[6];
+	uint64_t f;
+
+	(void)state;
+	drv_open(&d, 1);
+	wr(&d, 0x014, 0);
+	f = rd(&d, 0x010);
+	assert_true(f & F(VIRTIO_NET_F_MAC));
+	assert_true(f & F(VIRTIO_NET_F_STATUS));
+	assert_true(f & F(VIRTIO_NET_F_MRG_RXBUF));
+	assert_false(f & (F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4) | F(VIRTIO_NET_F_MQ)));
+	for (unsigned int i = 0; i < 6; i++) {
+		uint8_t b[1];
+		bus_access(&d.bus, BUS_MMIO, BASE + 0x100 + i, b, 1, false);
+		mac[i] = b[0];
+	}
+	assert_int_equal(mac[0], 0x02); /* locally administered, unicast */
+	assert_int_equal(mac[1], 0x48);
+	assert_int_equal(rd(&d, 0x100 + 4) >> 16 & 0xffff, 1); /* status: link up */
+	drv_close(&d);
+}
+
+static void test_rx_tx(void **state)
+{
+	struct drv d;
+	uint8_t *p, out[128];
+	uint64_t gpa;
+
+	(void)state;
+	drv_open(&d, 1);
+	drv_init(&d, F(VIRTIO_NET_F_MAC));
+	gpa = post(&d, 0, (struct seg[]){ { 2048, true } }, 1);
+	send_frame(&d, 0, 100, 0xab);
+	virtio_net_rx_poll(d.dev);
+	assert_int_equal(used_idx(&d, 0), 1);
+	assert_int_equal(used_len(&d, 0, 0), 112);
+	p = gp(&d, gpa, 112);
+	assert_int_equal(p[10], 1); /* num_buffers */
+	assert_int_equal(p[0], 0);
+	assert_int_equal(p[12], 0xab);
+	assert_int_equal(p[111], 0xab);
+	assert_true(virtio_mmio_interrupt_status(d.dev->transport) & VIRTIO_MMIO_INT_VRING);
+
+	/* TX: header and frame in separate descriptors. */
+	gpa = post(&d, 1, (struct seg[]){ { 12, false }, { 60, false } }, 2);
+	memset(gp(&d, gpa, 12), 0, 12);
+	memset(gp(&d, gpa + 4096, 60), 0x5a, 60);
+	wr(&d, 0x050, 1);
+	assert_int_equal(used_idx(&d, 1), 1);
+	assert_int_equal(recv(d.peer[0], out, sizeof(out), MSG_DONTWAIT), 60);
+	assert_int_equal(out[0], 0x5a);
+	assert_int_equal(stats(&d).tx_packets, 1);
+	assert_int_equal(stats(&d).rx_packets, 1);
+	drv_close(&d);
+}
+
+static void test_rx_oversize_dropped(void **state)
+{
+	struct drv d;
+
+	(void)state;
+	drv_open(&d, 1);
+	drv_init(&d, F(VIRTIO_NET_F_MAC)); /* no MRG_RXBUF, no GUEST_TSO: 1514 max */
+	post(&d, 0, (struct seg[]){ { 4096, true } }, 1);
+	send_frame(&d, 0, 1515, 1);
+	send_frame(&d, 0, 1514, 2);
+	virtio_net_rx_poll(d.dev);
+	assert_int_equal(stats(&d).rx_dropped_oversize, 1);
+	assert_int_equal(used_idx(&d, 0), 1);
+	assert_int_equal(used_len(&d, 0, 0), 1526);
+
+	/* Bigger than the guest's buffer: dropped, the buffer stays for the next frame. */
+	post(&d, 0, (struct seg[]){ { 64, true } }, 1);
+	send_frame(&d, 0, 100, 3);
+	send_frame(&d, 0, 40, 4);
+	virtio_net_rx_poll(d.dev);
+	assert_int_equal(stats(&d).rx_dropped_oversize, 2);
+	assert_int_equal(used_idx(&d, 0), 2);
+	assert_int_equal(used_len(&d, 0, 1), 52);
+	drv_close(&d);
+}
+
+static void test_rx_mergeable(void **state)
+{
+	struct drv d;
+	uint64_t first;
+	uint8_t *p;
+
+	(void)state;
+	drv_open(&d, 1);
+	drv_init(&d, F(VIRTIO_NET_F_MAC) | F(VIRTIO_NET_F_MRG_RXBUF));
+	first = post(&d, 0, (struct seg[]){ { 1000, true } }, 1);
+	post(&d, 0, (struct seg[]){ { 1000, true } }, 1);
+	/* 2512 bytes need three buffers: the frame waits, reading stops. */
+	send_frame(&d, 0, 2500, 7);
+	virtio_net_rx_poll(d.dev);
+	assert_int_equal(used_idx(&d, 0), 0);
+	virtio_net_rx_poll(d.dev);
+	assert_int_equal(used_idx(&d, 0), 0);
+	/* The kick on the RX queue resumes delivery. */
+	post(&d, 0, (struct seg[]){ { 1000, true } }, 1);
+	wr(&d, 0x050, 0);
+	assert_int_equal(used_idx(&d, 0), 3);
+	assert_int_equal(used_len(&d, 0, 0), 1000);
+	assert_int_equal(used_len(&d, 0, 1), 1000);
+	assert_int_equal(used_len(&d, 0, 2), 512);
+	p = gp(&d, first, 12);
+	assert_int_equal(p[10], 3);
+	assert_int_equal(stats(&d).rx_dropped_oversize, 0);
+	drv_close(&d);
+}
+
+static void test_rx_stall_resume(void **state)
+{
+	struct drv d;
+
+	(void)state;
+	drv_open(&d, 1);
+	drv_init(&d, F(VIRTIO_NET_F_MAC));
+	send_frame(&d, 0, 60, 1);
+	send_frame(&d, 0, 60, 2);
+	virtio_net_rx_poll(d.dev);
+	assert_int_equal(stats(&d).rx_packets, 0);
+	post(&d, 0, (struct seg[]){ { 2048, true } }, 1);
+	post(&d, 0, (struct seg[]){ { 2048, true } }, 1);
+	wr(&d, 0x050, 0);
+	assert_int_equal(used_idx(&d, 0), 2);
+	assert_int_equal(stats(&d).rx_packets, 2);
+	drv_close(&d);
+}
+
+static void test_tx_oversize_and_bad_header(void **state)
+{
+	struct drv d;
+	uint8_t out[4096];
+	uint64_t gpa;
+
+	(void)state;
+	drv_open(&d, 1);
+	drv_init(&d, F(VIRTIO_NET_F_MAC));
+	gpa = post(&d, 1, (struct seg[]){ { 12 + 2000, false } }, 1);
+	memset(gp(&d, gpa, 12), 0, 12);
+	wr(&d, 0x050, 1);
+	/* Checksum offload was not negotiated. */
+	gpa = post(&d, 1, (struct seg[]){ { 12 + 100, false } }, 1);
+	memset(gp(&d, gpa, 12), 0, 12);
+	*(uint8_t *)gp(&d, gpa, 1) = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	wr(&d, 0x050, 1);
+	assert_int_equal(used_idx(&d, 1), 2);
+	assert_int_equal(stats(&d).tx_dropped, 2);
+	assert_int_equal(recv(d.peer[0], out, sizeof(out), MSG_DONTWAIT), -1);
+	assert_false(rd(&d, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
+	drv_close(&d);
+}
+
+static void expect_reset(struct drv *d)
+{
+	assert_true(rd(d, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_true(virtio_mmio_interrupt_status(d->dev->transport) & VIRTIO_MMIO_INT_CONFIG);
+}
+
+static void test_malformed_chains(void **state)
+{
+	struct drv d;
+
+	(void)state;
+	/* TX chain with a device-writable descriptor. */
+	drv_open(&d, 1);
+	drv_init(&d, F(VIRTIO_NET_F_MAC));
+	post(&d, 1, (struct seg[]){ { 12, false }, { 60, true } }, 2);
+	wr(&d, 0x050, 1);
+	expect_reset(&d);
+	drv_close(&d);
+
+	/* TX chain shorter than the header. */
+	drv_open(&d, 1);
+	drv_init(&d, F(VIRTIO_NET_F_MAC));
+	post(&d, 1, (struct seg[]){ { 8, false } }, 1);
+	wr(&d, 0x050, 1);
+	expect_reset(&d);
+	drv_close(&d);
+
+	/* RX chain with a device-readable descriptor. */
+	drv_open(&d, 1);
+	drv_init(&d, F(VIRTIO_NET_F_MAC));
+	post(&d, 0, (struct seg[]){ { 64, false }, { 2048, true } }, 2);
+	send_frame(&d, 0, 60, 1);
+	wr(&d, 0x050, 0);
+	expect_reset(&d);
+	/* The device stays quiet until reset; a new frame changes nothing. */
+	send_frame(&d, 0, 60, 1);
+	virtio_net_rx_poll(d.dev);
+	assert_int_equal(used_idx(&d, 0), 0);
+	drv_close(&d);
+
+	/* RX descriptor pointing outside guest RAM. */
+	drv_open(&d, 1);
+	drv_init(&d, F(VIRTIO_NET_F_MAC));
+	post(&d, 0, (struct seg[]){ { 2048, true } }, 1);
+	((struct virtq_desc *)gp(&d, RING_GPA(0), 16))->addr = 1ull << 40;
+	send_frame(&d, 0, 60, 1);
+	wr(&d, 0x050, 0);
+	expect_reset(&d);
+	drv_close(&d);
+
+	/* Mergeable RX buffer smaller than the header. */
+	drv_open(&d, 1);
+	drv_init(&d, F(VIRTIO_NET_F_MAC) | F(VIRTIO_NET_F_MRG_RXBUF));
+	post(&d, 0, (struct seg[]){ { 8, true } }, 1);
+	send_frame(&d, 0, 60, 1);
+	wr(&d, 0x050, 0);
+	expect_reset(&d);
+	drv_close(&d);
+}
+
+static uint8_t ctrl_cmd(struct drv *d, uint8_t cls, uint8_t cmd, uint16_t arg)
+{
+	uint64_t gpa = post(d, 4, (struct seg[]){ { 4, false }, { 1, true } }, 2);
+	uint8_t *c = gp(d, gpa, 4), *ack = gp(d, gpa + 4096, 1);
+	uint16_t before = used_idx(d, 4);
+
+	c[0] = cls;
+	c[1] = cmd;
+	memcpy(c + 2, &arg, 2);
+	*ack = 0xee;
+	wr(d, 0x050, 4);
+	assert_int_equal(used_idx(d, 4), (uint16_t)(before + 1));
+	return *ack;
+}
+
+static void test_multiqueue(void **state)
+{
+	struct drv d;
+
+	(void)state;
+	drv_open(&d, 2);
+	drv_init(&d, F(VIRTIO_NET_F_MAC) | F(VIRTIO_NET_F_CTRL_VQ) | F(VIRTIO_NET_F_MQ));
+	assert_int_equal(rd(&d, 0x100 + 8) & 0xffff, 2); /* max_virtqueue_pairs */
+	post(&d, 2, (struct seg[]){ { 2048, true } }, 1);
+	/* Pair 2 is idle until VQ_PAIRS_SET. */
+	send_frame(&d, 1, 60, 1);
+	virtio_net_rx_poll(d.dev);
+	assert_int_equal(used_idx(&d, 2), 0);
+	assert_int_equal(ctrl_cmd(&d, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 3),
+			 VIRTIO_NET_ERR);
+	assert_int_equal(ctrl_cmd(&d, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 0),
+			 VIRTIO_NET_ERR);
+	assert_int_equal(ctrl_cmd(&d, 0, 0, 0), VIRTIO_NET_ERR);
+	assert_int_equal(ctrl_cmd(&d, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 2),
+			 VIRTIO_NET_OK);
+	virtio_net_rx_poll(d.dev);
+	assert_int_equal(used_idx(&d, 2), 1);
+	assert_false(rd(&d, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
+	drv_close(&d);
+}
+
+static void test_user_backend_starts(void **state)
+{
+	struct virtio_host host = { .vm_fd = -1 };
+	struct guest_mem gm;
+	struct bus bus;
+	struct net_config cfg;
+	struct virtio_dev *dev;
+	char err[160];
+
+	(void)state;
+	assert_int_equal(guest_mem_init(&gm, 16ull << 20), 0);
+	bus_init(&bus);
+	host.bus = &bus;
+	host.mem = &gm;
+	assert_int_equal(virtio_net_parse("user,hostfwd=tcp:0-:1", &cfg, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(virtio_net_parse("user", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(virtio_net_create(&host, &cfg, BASE, 5, &dev, err, sizeof(err)), 0);
+	virtio_net_destroy(dev);
+	bus_destroy(&bus);
+	guest_mem_destroy(&gm);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_features_config),
+		cmocka_unit_test(test_rx_tx),
+		cmocka_unit_test(test_rx_oversize_dropped),
+		cmocka_unit_test(test_rx_mergeable),
+		cmocka_unit_test(test_rx_stall_resume),
+		cmocka_unit_test(test_tx_oversize_and_bad_header),
+		cmocka_unit_test(test_malformed_chains),
+		cmocka_unit_test(test_multiqueue),
+		cmocka_unit_test(test_user_backend_starts),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
