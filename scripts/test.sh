@@ -41,19 +41,23 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print
 if [ "${HEARTH_SKIP_LAB:-0}" = 1 ]; then
   echo "== lab skipped (HEARTH_SKIP_LAB=1)"
 else
-  echo "== lab: stock Debian kernel under Hearth in nested KVM"
-  lab_out=$(mktemp)
-  python3 tests/lab/test_core.py --hearth build/hearth 2>&1 | tee "$lab_out"
-  rc=${PIPESTATUS[0]}
-  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$lab_out" | tail -n 1)
-  if [ -n "$line" ]; then
-    passed=$((passed + $(echo "$line" | awk '{print $1}')))
-    failed=$((failed + $(echo "$line" | awk '{print $3}')))
-  elif [ "$rc" -ne 0 ]; then
-    failed=$((failed + 1))
-  fi
-  [ "$rc" -ne 0 ] && phases_failed+=(lab)
-  rm -f "$lab_out"
+  # Each file is one L1 boot with several L2 boots; it ends "N passed, N failed".
+  for t in test_core test_virtio_blk test_virtio_net test_virtio_vsock; do
+    echo "== lab: $t (stock Debian kernel under Hearth in nested KVM)"
+    lab_out=$(mktemp)
+    HEARTH="$PWD/build/hearth" python3 "tests/lab/$t.py" 2>&1 | tee "$lab_out"
+    rc=${PIPESTATUS[0]}
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$lab_out" | tail -n 1)
+    if [ -n "$line" ]; then
+      passed=$((passed + $(echo "$line" | awk '{print $1}')))
+      failed=$((failed + $(echo "$line" | awk '{print $3}')))
+    fi
+    if [ "$rc" -ne 0 ]; then
+      [ -z "$line" ] && failed=$((failed + 1))
+      phases_failed+=("lab:$t")
+    fi
+    rm -f "$lab_out"
+  done
 fi
 
 [ ${#phases_failed[@]} -gt 0 ] && echo "failed phases: ${phases_failed[*]}"
