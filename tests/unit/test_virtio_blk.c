@@ -374,12 +374,13 @@ static void test_scatter_and_unaligned(void **state)
 {
 	struct drv *d = drv_new(",cache=none", IMG_SECTORS * 512);
 	uint8_t *buf = gp(d, DATA_GPA, 8192), img[1536];
-	uint32_t *hdr = (uint32_t *)(buf + 3);   /* odd address: O_DIRECT cannot take it */
+	uint8_t *odd = buf + 3;   /* odd address: O_DIRECT cannot take it */
+	uint32_t type = T_OUT, zero = 0, *hdr;
 	uint64_t sector = 4;
 
-	hdr[0] = T_OUT;
-	hdr[1] = 0;
-	memcpy(&hdr[2], &sector, 8);
+	memcpy(odd, &type, 4);
+	memcpy(odd + 4, &zero, 4);
+	memcpy(odd + 8, &sector, 8);
 	for (unsigned int i = 0; i < 1536; i++)
 		buf[3 + 16 + i] = (uint8_t)(i * 13);
 	buf[4096] = 0xee;
