@@ -2,17 +2,20 @@
 # Installs Hearth's Debian dependencies when they are missing.
 #   deps.sh build   - compiler, meson, libraries
 #   deps.sh lab     - QEMU, busybox, cpio: what the lab and demo need
-#   deps.sh all     - both
+#   deps.sh fuzz    - clang with libFuzzer, for fuzz/
+#   deps.sh all     - all of them
 set -euo pipefail
 what=${1:-all}
 build_pkgs=(gcc make meson ninja-build pkg-config python3 libcmocka-dev liburing-dev libslirp-dev libglib2.0-dev)
 lab_pkgs=(qemu-system-x86 busybox-static cpio xz-utils zstd e2fsprogs kmod python3)
+fuzz_pkgs=(clang libclang-rt-dev)
 pkgs=()
 case "$what" in
   build) pkgs=("${build_pkgs[@]}") ;;
   lab) pkgs=("${lab_pkgs[@]}") ;;
-  all) pkgs=("${build_pkgs[@]}" "${lab_pkgs[@]}") ;;
-  *) echo "deps.sh: unknown set '$what' (build, lab, all)" >&2; exit 2 ;;
+  fuzz) pkgs=("${fuzz_pkgs[@]}") ;;
+  all) pkgs=("${build_pkgs[@]}" "${lab_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+  *) echo "deps.sh: unknown set '$what' (build, lab, fuzz, all)" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do

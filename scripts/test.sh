@@ -38,6 +38,9 @@ run_meson build
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_meson build-asan
 
+echo "== fuzz smoke: the virtqueue parser under libFuzzer"
+if fuzz/smoke.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); phases_failed+=(fuzz); fi
+
 if [ "${HEARTH_SKIP_LAB:-0}" = 1 ]; then
   echo "== lab skipped (HEARTH_SKIP_LAB=1)"
 else

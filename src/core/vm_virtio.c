@@ -6,7 +6,6 @@
 
 #include "boot/layout.h"
 #include "core/vm.h"
-#include "hearth-config.h"
 #include "util/log.h"
 #include "virtio/mmio.h"
 #include "virtio/rng.h"
@@ -22,24 +21,18 @@ static const uint8_t virtio_gsis[VM_MAX_VIRTIO] = {
 int vm_device_plan_parse(const struct cli_config *cfg, struct vm_device_plan *plan, char *err,
 			 size_t errlen)
 {
-	char why[200] __attribute__((unused));
+	char why[200];
 
 	memset(plan, 0, sizeof(*plan));
 	for (unsigned int i = 0; i < cfg->ndisks; i++) {
-#ifdef HAVE_VIRTIO_BLK
 		if (virtio_blk_parse(cfg->disks[i], &plan->disks[i], why, sizeof(why))) {
 			snprintf(err, errlen, "--disk '%.200s': %s", cfg->disks[i], why);
 			return -EINVAL;
 		}
 		plan->ndisks = i + 1;
-#else
-		snprintf(err, errlen, "--disk: virtio-blk is not built in");
-		return -EINVAL;
-#endif
 	}
 	plan->ndisks = cfg->ndisks;
 	for (unsigned int i = 0; i < cfg->nnets; i++) {
-#ifdef HAVE_VIRTIO_NET
 		if (virtio_net_parse(cfg->nets[i], &plan->nets[i], why, sizeof(why))) {
 			snprintf(err, errlen, "--net '%.200s': %s", cfg->nets[i], why);
 			return -EINVAL;
@@ -49,36 +42,23 @@ int vm_device_plan_parse(const struct cli_config *cfg, struct vm_device_plan *pl
 			plan->nets[i].queue_pairs = cfg->cpus;
 		else
 			plan->nets[i].queue_pairs = 1;
-#else
-		snprintf(err, errlen, "--net: virtio-net is not built in");
-		return -EINVAL;
-#endif
 	}
 	plan->nnets = cfg->nnets;
 	if (cfg->vsock) {
-#ifdef HAVE_VIRTIO_VSOCK
 		if (virtio_vsock_parse(cfg->vsock, &plan->vsock_cfg, why, sizeof(why))) {
 			snprintf(err, errlen, "--vsock '%.200s': %s", cfg->vsock, why);
 			return -EINVAL;
 		}
 		plan->vsock = true;
-#else
-		snprintf(err, errlen, "--vsock: virtio-vsock is not built in");
-		return -EINVAL;
-#endif
 	}
-#ifdef HAVE_VIRTIO_RNG
 	plan->rng = cfg->rng;
-#endif
 	return 0;
 }
 
 void vm_device_plan_release(struct vm_device_plan *plan)
 {
-#ifdef HAVE_VIRTIO_BLK
 	for (unsigned int i = 0; i < plan->ndisks; i++)
 		virtio_blk_config_release(&plan->disks[i]);
-#endif
 	plan->ndisks = 0;
 }
 
@@ -101,9 +81,6 @@ unsigned int vm_virtio_layout(struct vm *vm)
 	return n;
 }
 
-typedef int (*create_fn)(struct vm *vm, unsigned int slot, const void *cfg,
-			 struct virtio_dev **out, char *err, size_t errlen);
-
 static void add_device(struct vm *vm, const char *what, int ret, struct virtio_dev *dev,
 		       void (*destroy)(struct virtio_dev *), const char *err)
 {
@@ -118,50 +95,38 @@ static void add_device(struct vm *vm, const char *what, int ret, struct virtio_d
 void vm_virtio_create(struct vm *vm)
 {
 	const struct vm_device_plan *p = vm->devs;
-	struct virtio_host host __attribute__((unused)) = { vm->fd, &vm->bus, &vm->loop, &vm->mem };
+	struct virtio_host host = { vm->fd, &vm->bus, &vm->loop, &vm->mem };
 	struct virtio_dev *dev = NULL;
-	char err[256] __attribute__((unused)) = "";
+	char err[256] = "";
 	char what[64];
 	unsigned int slot = 0;
 
 	if (!p)
 		return;
-	(void)what;
-#ifdef HAVE_VIRTIO_BLK
 	for (unsigned int i = 0; i < p->ndisks; i++, slot++) {
 		int ret = virtio_blk_create(&host, &p->disks[i], vm->mmio_devs[slot].base,
 					    vm->mmio_devs[slot].gsi, &dev, err, sizeof(err));
 		snprintf(what, sizeof(what), "--disk %u", i + 1);
 		add_device(vm, what, ret, dev, virtio_blk_destroy, err);
 	}
-#endif
-#ifdef HAVE_VIRTIO_NET
 	for (unsigned int i = 0; i < p->nnets; i++, slot++) {
 		int ret = virtio_net_create(&host, &p->nets[i], vm->mmio_devs[slot].base,
 					    vm->mmio_devs[slot].gsi, &dev, err, sizeof(err));
 		snprintf(what, sizeof(what), "--net %u", i + 1);
 		add_device(vm, what, ret, dev, virtio_net_destroy, err);
 	}
-#endif
-#ifdef HAVE_VIRTIO_RNG
 	if (p->rng) {
 		int ret = virtio_rng_create(&host, vm->mmio_devs[slot].base, vm->mmio_devs[slot].gsi,
 					    &dev, err, sizeof(err));
 		add_device(vm, "virtio-rng", ret, dev, virtio_rng_destroy, err);
 		slot++;
 	}
-#endif
-#ifdef HAVE_VIRTIO_VSOCK
 	if (p->vsock) {
 		int ret = virtio_vsock_create(&host, &p->vsock_cfg, vm->mmio_devs[slot].base,
 					      vm->mmio_devs[slot].gsi, &dev, err, sizeof(err));
 		add_device(vm, "--vsock", ret, dev, virtio_vsock_destroy, err);
 		slot++;
 	}
-#endif
-	(void)slot;
-	(void)dev;
-	(void)add_device;
 }
 
 void vm_virtio_destroy(struct vm *vm)

@@ -93,7 +93,8 @@ static int add_segment(struct virtq *vq, struct virtq_chain *c, const struct vir
 /* Walks one chain from head; every descriptor is copied before use. */
 static int walk_chain(struct virtq *vq, uint16_t head, struct virtq_chain *c)
 {
-	const struct virtq_desc *table = vq->desc;
+	/* Bytes, not descriptors: an indirect table need not be aligned (2.7.5.3). */
+	const uint8_t *table = (const uint8_t *)vq->desc;
 	uint32_t table_size = vq->size, idx = head, hops = 0;
 	bool in_indirect = false;
 
@@ -103,7 +104,7 @@ static int walk_chain(struct virtq *vq, uint16_t head, struct virtq_chain *c)
 
 		if (++hops > table_size)
 			return -VIRTQ_ERR_LOOP;
-		memcpy(&d, &table[idx], sizeof(d));
+		memcpy(&d, table + (size_t)idx * sizeof(d), sizeof(d));
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
 			if (!vq->indirect)
 				return -VIRTQ_ERR_INDIRECT_OFF;
@@ -116,8 +117,6 @@ static int walk_chain(struct virtq *vq, uint16_t head, struct virtq_chain *c)
 			/* A chain may not be longer than the queue, indirect or not. */
 			if (d.len / sizeof(struct virtq_desc) > vq->size)
 				return -VIRTQ_ERR_TOO_MANY;
-			if (d.addr & 0xf)
-				return -VIRTQ_ERR_ADDR;
 			table = guest_mem_ptr(vq->mem, d.addr, d.len);
 			if (!table)
 				return -VIRTQ_ERR_ADDR;
@@ -146,6 +145,16 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c)
 	if (!vq->enabled)
 		return 0;
 	avail_idx = load16(&vq->avail[1]);
+	if (avail_idx == vq->last_avail && vq->event_idx) {
+		/*
+		 * With EVENT_IDX the driver kicks only when it passes avail_event,
+		 * so every device that drains a queue must re-arm it; doing it
+		 * here means no device can forget. Re-check after the barrier so
+		 * a buffer added meanwhile is not missed.
+		 */
+		virtq_set_notify(vq, true);
+		avail_idx = load16(&vq->avail[1]);
+	}
 	if ((uint16_t)(avail_idx - vq->last_avail) > vq->size)
 		return -VIRTQ_ERR_AVAIL_JUMP;
 	if (avail_idx == vq->last_avail)

@@ -52,6 +52,16 @@ i=0; while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 echo "LAB blk_size=$(cat /sys/block/vda/size 2>/dev/null)"
 echo "LAB blk_ro=$(cat /sys/block/vda/ro 2>/dev/null)"
 echo "LAB blk_serial=$(cat /sys/block/vda/serial 2>/dev/null)"
+# virtio-rng is on by default in Hearth: the hwrng core should pick it.
+if [ -c /dev/hwrng ]; then
+  echo "LAB rng_current=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)"
+  echo "LAB rng_bytes=$(head -c 4096 /dev/hwrng | wc -c)"
+  a=$(head -c 64 /dev/hwrng | sha256sum | cut -d' ' -f1)
+  b=$(head -c 64 /dev/hwrng | sha256sum | cut -d' ' -f1)
+  [ "$a" != "$b" ] && echo "LAB rng_distinct=yes" || echo "LAB rng_distinct=no"
+else
+  echo "LAB rng_current=missing"
+fi
 mkdir -p /mnt
 case "$mode" in
 check)
@@ -205,6 +215,12 @@ def checks(res, sums, vmm):
         r = runs.get(run)
         return r is not None and r.ended and r.rc == 0
 
+    if vmm == "hearth":
+        cur = info("blk_check", "rng_current") or ""
+        yield cur.startswith("virtio_rng"), "rng: /dev/hwrng is virtio-rng (got %r)" % cur
+        yield info("blk_check", "rng_bytes") == "4096", "rng: /dev/hwrng yields 4096 bytes (got %s)" % (
+            info("blk_check", "rng_bytes"))
+        yield info("blk_check", "rng_distinct") == "yes", "rng: two reads differ"
     for m in ("check", "write", "ro"):
         n = "blk_" + m
         yield ran(n), "%s: VMM exit code 0 (got %s)" % (n, runs[n].rc if n in runs else None)
@@ -254,7 +270,7 @@ def main():
         sums = make_image()
         # L1 needs virtio-pci + virtio-blk for its own disk; L2 virtio-mmio + virtio-blk.
         l1_mods = dep_order(lab.kernel, ["virtio_pci", "virtio_blk"])
-        l2_mods = dep_order(lab.kernel, ["virtio_mmio", "virtio_blk"])
+        l2_mods = dep_order(lab.kernel, ["virtio_mmio", "virtio_blk", "virtio_rng"])
         print("  info L1 modules: %s; L2 modules: %s" % (" ".join(l1_mods), " ".join(l2_mods)))
         script = (L2_SCRIPT.replace("@FILES@", " ".join("%s:%s" % kv for kv in FILES.items()))
                   .replace("@WRITTEN_CMD@", WRITTEN_CMD).replace("@WRITTEN@", WRITTEN))

@@ -1,0 +1,624 @@
+/*
+ * Split-virtqueue parser against hostile rings: each test builds the rings
+ * by hand in guest RAM, as a misbehaving driver would, and checks the
+ * exact error (or that a well-formed ring works).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mem/guest_mem.h"
+#include "virtio/queue.h"
+
+#define RAM (16ull << 20)
+#define DESC_GPA 0x1000ull   /* up to 2048 descriptors */
+#define AVAIL_GPA 0x10000ull
+#define USED_GPA 0x20000ull
+#define TABLE_GPA 0x40000ull /* indirect tables */
+#define BUF_GPA 0x100000ull
+
+struct fx {
+	struct guest_mem mem;
+	struct virtq vq;
+	struct virtq_chain chain;
+	uint16_t avail_idx;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_int_equal(guest_mem_init(&f->mem, RAM), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	guest_mem_destroy(&f->mem);
+	free(f);
+	return 0;
+}
+
+static void *hva(struct fx *f, uint64_t gpa, uint64_t len)
+{
+	void *p = guest_mem_ptr(&f->mem, gpa, len);
+
+	assert_non_null(p);
+	return p;
+}
+
+static void put_desc(struct fx *f, uint64_t table, unsigned int i, uint64_t addr, uint32_t len,
+		     uint16_t flags, uint16_t next)
+{
+	struct virtq_desc d = { addr, len, flags, next };
+
+	memcpy(hva(f, table + 16ull * i, 16), &d, sizeof(d));
+}
+
+static void put16(struct fx *f, uint64_t gpa, uint16_t v)
+{
+	memcpy(hva(f, gpa, 2), &v, 2);
+}
+
+static uint16_t get16(struct fx *f, uint64_t gpa)
+{
+	uint16_t v;
+
+	memcpy(&v, hva(f, gpa, 2), 2);
+	return v;
+}
+
+static uint32_t get32(struct fx *f, uint64_t gpa)
+{
+	uint32_t v;
+
+	memcpy(&v, hva(f, gpa, 4), 4);
+	return v;
+}
+
+static void ring_enable(struct fx *f, uint16_t size, bool indirect, bool event_idx)
+{
+	virtq_reset(&f->vq);
+	f->vq.size = size;
+	f->vq.desc_gpa = DESC_GPA;
+	f->vq.avail_gpa = AVAIL_GPA;
+	f->vq.used_gpa = USED_GPA;
+	f->vq.indirect = indirect;
+	f->vq.event_idx = event_idx;
+	f->avail_idx = 0;
+	put16(f, AVAIL_GPA, 0);
+	put16(f, AVAIL_GPA + 2, 0);
+	assert_int_equal(virtq_enable(&f->vq, &f->mem), VIRTQ_OK);
+}
+
+static void avail_add(struct fx *f, uint16_t head)
+{
+	put16(f, AVAIL_GPA + 4 + 2ull * (f->avail_idx % f->vq.size), head);
+	f->avail_idx++;
+	put16(f, AVAIL_GPA + 2, f->avail_idx);
+}
+
+static int pop(struct fx *f)
+{
+	return virtq_pop(&f->vq, &f->chain);
+}
+
+static void test_good_chain(void **state)
+{
+	struct fx *f = *state;
+
+	ring_enable(f, 16, false, false);
+	put_desc(f, DESC_GPA, 3, BUF_GPA, 100, VIRTQ_DESC_F_NEXT, 7);
+	put_desc(f, DESC_GPA, 7, BUF_GPA + 0x1000, 20, VIRTQ_DESC_F_NEXT, 1);
+	put_desc(f, DESC_GPA, 1, BUF_GPA + 0x2000, 300, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2);
+	put_desc(f, DESC_GPA, 2, BUF_GPA + 0x3000, 4, VIRTQ_DESC_F_WRITE, 0);
+	assert_int_equal(pop(f), 0);
+	avail_add(f, 3);
+	assert_true(virtq_has_work(&f->vq));
+	assert_int_equal(pop(f), 1);
+	assert_int_equal(f->chain.head, 3);
+	assert_int_equal(f->chain.n_out, 2);
+	assert_int_equal(f->chain.n_in, 2);
+	assert_int_equal(f->chain.out_len, 120);
+	assert_int_equal(f->chain.in_len, 304);
+	assert_ptr_equal(f->chain.iov[0].iov_base, hva(f, BUF_GPA, 1));
+	assert_int_equal(f->chain.iov[1].iov_len, 20);
+	assert_ptr_equal(f->chain.iov[2].iov_base, hva(f, BUF_GPA + 0x2000, 1));
+	assert_int_equal(f->chain.iov[3].iov_len, 4);
+	assert_false(virtq_has_work(&f->vq));
+	assert_int_equal(pop(f), 0);
+
+	assert_int_equal(virtq_push(&f->vq, &f->chain, 304), 0);
+	assert_int_equal(get16(f, USED_GPA + 2), 1);
+	assert_int_equal(get32(f, USED_GPA + 4), 3);
+	assert_int_equal(get32(f, USED_GPA + 8), 304);
+
+	/* A chain exactly as long as the queue is allowed. */
+	ring_enable(f, 4, false, false);
+	for (unsigned int i = 0; i < 4; i++)
+		put_desc(f, DESC_GPA, i, BUF_GPA, 8, i < 3 ? VIRTQ_DESC_F_NEXT : 0, (uint16_t)(i + 1));
+	avail_add(f, 0);
+	assert_int_equal(pop(f), 1);
+	assert_int_equal(f->chain.n_out, 4);
+}
+
+static void test_disabled_queue_is_empty(void **state)
+{
+	struct fx *f = *state;
+
+	virtq_reset(&f->vq);
+	assert_int_equal(pop(f), 0);
+	assert_false(virtq_has_work(&f->vq));
+	assert_int_equal(virtq_push(&f->vq, &f->chain, 0), -EINVAL);
+	assert_false(virtq_needs_interrupt(&f->vq));
+}
+
+static void test_loop(void **state)
+{
+	struct fx *f = *state;
+
+	ring_enable(f, 16, false, false);
+	put_desc(f, DESC_GPA, 0, BUF_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
+	put_desc(f, DESC_GPA, 1, BUF_GPA, 8, VIRTQ_DESC_F_NEXT, 0);
+	avail_add(f, 0);
+	assert_int_equal(pop(f), -VIRTQ_ERR_LOOP);
+	/* The queue stays broken: nothing is consumed. */
+	assert_int_equal(pop(f), -VIRTQ_ERR_LOOP);
+
+	ring_enable(f, 2, false, false);
+	put_desc(f, DESC_GPA, 1, BUF_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
+	avail_add(f, 1);
+	assert_int_equal(pop(f), -VIRTQ_ERR_LOOP);
+}
+
+static void test_next_and_head_out_of_range(void **state)
+{
+	struct fx *f = *state;
+
+	ring_enable(f, 16, false, false);
+	put_desc(f, DESC_GPA, 0, BUF_GPA, 8, VIRTQ_DESC_F_NEXT, 16);
+	avail_add(f, 0);
+	assert_int_equal(pop(f), -VIRTQ_ERR_NEXT);
+
+	ring_enable(f, 16, false, false);
+	avail_add(f, 16);
+	assert_int_equal(pop(f), -VIRTQ_ERR_HEAD);
+}
+
+static void test_avail_jump(void **state)
+{
+	struct fx *f = *state;
+
+	ring_enable(f, 8, false, false);
+	for (unsigned int i = 0; i < 8; i++)
+		put_desc(f, DESC_GPA, i, BUF_GPA, 8, 0, 0);
+	put16(f, AVAIL_GPA + 2, 9);
+	assert_int_equal(pop(f), -VIRTQ_ERR_AVAIL_JUMP);
+	/* Exactly a full ring is fine. */
+	put16(f, AVAIL_GPA + 2, 8);
+	for (unsigned int i = 0; i < 8; i++)
+		assert_int_equal(pop(f), 1);
+	assert_int_equal(pop(f), 0);
+	/* Moving backwards looks like a huge jump forwards. */
+	put16(f, AVAIL_GPA + 2, 7);
+	assert_int_equal(pop(f), -VIRTQ_ERR_AVAIL_JUMP);
+}
+
+static void expect_addr_error(struct fx *f, uint64_t addr, uint32_t len)
+{
+	ring_enable(f, 16, false, false);
+	put_desc(f, DESC_GPA, 0, BUF_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
+	put_desc(f, DESC_GPA, 1, addr, len, VIRTQ_DESC_F_WRITE, 0);
+	avail_add(f, 0);
+	assert_int_equal(pop(f), -VIRTQ_ERR_ADDR);
+}
+
+static void test_buffer_addresses(void **state)
+{
+	struct fx *f = *state;
+
+	expect_addr_error(f, RAM, 1);                 /* outside RAM */
+	expect_addr_error(f, 0x100000000ull, 16);
+	expect_addr_error(f, RAM - 8, 16);            /* straddling the end */
+	expect_addr_error(f, UINT64_MAX - 3, 16);     /* wrapping 2^64 */
+	expect_addr_error(f, UINT64_MAX, 0xffffffffu);
+	/* Ending exactly at the end of RAM is fine. */
+	ring_enable(f, 16, false, false);
+	put_desc(f, DESC_GPA, 0, RAM - 16, 16, 0, 0);
+	avail_add(f, 0);
+	assert_int_equal(pop(f), 1);
+}
+
+/* A 2^32-byte chain, from 256 segments that each cover all 16 MiB of RAM. */
+static void test_total_len(void **state)
+{
+	struct fx *f = *state;
+
+	ring_enable(f, 256, true, false);
+	for (unsigned int i = 0; i < 256; i++)
+		put_desc(f, TABLE_GPA, i, 0, (uint32_t)RAM, i < 255 ? VIRTQ_DESC_F_NEXT : 0,
+			 (uint16_t)(i + 1));
+	put_desc(f, DESC_GPA, 0, TABLE_GPA, 256 * 16, VIRTQ_DESC_F_INDIRECT, 0);
+	avail_add(f, 0);
+	assert_int_equal(pop(f), -VIRTQ_ERR_TOTAL_LEN);
+
+	/* One byte less is exactly UINT32_MAX and allowed. */
+	ring_enable(f, 256, true, false);
+	put_desc(f, TABLE_GPA, 255, 1, (uint32_t)RAM - 1, 0, 0);
+	avail_add(f, 0);
+	assert_int_equal(pop(f), 1);
+	assert_int_equal(f->chain.out_len, UINT32_MAX);
+	assert_int_equal(f->chain.n_out, 256);
+}
+
+static void test_indirect_good(void **state)
+{
+	struct fx *f = *state;
+
+	ring_enable(f, 16, true, false);
+	put_desc(f, TABLE_GPA, 0, BUF_GPA, 10, VIRTQ_DESC_F_NEXT, 2);
+	put_desc(f, TABLE_GPA, 2, BUF_GPA + 0x100, 20, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
+	put_desc(f, TABLE_GPA, 1, BUF_GPA + 0x200, 30, VIRTQ_DESC_F_WRITE, 0);
+	put_desc(f, DESC_GPA, 5, TABLE_GPA, 3 * 16, VIRTQ_DESC_F_INDIRECT, 0);
+	avail_add(f, 5);
+	assert_int_equal(pop(f), 1);
+	assert_int_equal(f->chain.head, 5);
+	assert_int_equal(f->chain.n_out, 1);
+	assert_int_equal(f->chain.n_in, 2);
+	assert_int_equal(f->chain.in_len, 50);
+	assert_ptr_equal(f->chain.iov[2].iov_base, hva(f, BUF_GPA + 0x200, 1));
+}
+
+/* The spec sets no alignment for indirect tables; a driver may use any. */
+static void test_indirect_unaligned_table(void **state)
+{
+	struct fx *f = *state;
+
+	ring_enable(f, 16, true, false);
+	put_desc(f, TABLE_GPA + 8, 0, BUF_GPA, 10, VIRTQ_DESC_F_WRITE, 0);
+	put_desc(f, DESC_GPA, 0, TABLE_GPA + 8, 16, VIRTQ_DESC_F_INDIRECT, 0);
+	avail_add(f, 0);
+	assert_int_equal(pop(f), 1);
+	assert_int_equal(f->chain.n_in, 1);
+	assert_int_equal(f->chain.in_len, 10);
+}
+
+static int pop_indirect(struct fx *f, uint64_t table, uint32_t len, uint16_t flags)
+{
+	ring_enable(f, 16, true, false);
+	put_desc(f, DESC_GPA, 0, table, len, flags, 1);
+	put_desc(f, DESC_GPA, 1, BUF_GPA, 8, VIRTQ_DESC_F_WRITE, 0);
+	avail_add(f, 0);
+	return pop(f);
+}
+
+static void test_indirect_rules(void **state)
+{
+	struct fx *f = *state;
+
+	/* An indirect descriptor inside the table. */
+	put_desc(f, TABLE_GPA, 0, BUF_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
+	put_desc(f, TABLE_GPA, 1, TABLE_GPA + 0x100, 16, VIRTQ_DESC_F_INDIRECT, 0);
+	assert_int_equal(pop_indirect(f, TABLE_GPA, 32, VIRTQ_DESC_F_INDIRECT),
+			 -VIRTQ_ERR_NESTED);
+	put_desc(f, TABLE_GPA, 0, BUF_GPA, 8, 0, 0);
+	assert_int_equal(pop_indirect(f, TABLE_GPA, 16, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT),
+			 -VIRTQ_ERR_INDIRECT_NEXT);
+	/* VIRTIO_F_INDIRECT_DESC not negotiated. */
+	ring_enable(f, 16, false, false);
+	put_desc(f, DESC_GPA, 0, TABLE_GPA, 16, VIRTQ_DESC_F_INDIRECT, 0);
+	avail_add(f, 0);
+	assert_int_equal(pop(f), -VIRTQ_ERR_INDIRECT_OFF);
+}
+
+static void test_indirect_bad_len(void **state)
+{
+	struct fx *f = *state;
+
+	put_desc(f, TABLE_GPA, 0, BUF_GPA, 8, 0, 0);
+	assert_int_equal(pop_indirect(f, TABLE_GPA, 0, VIRTQ_DESC_F_INDIRECT),
+			 -VIRTQ_ERR_INDIRECT_LEN);
+	assert_int_equal(pop_indirect(f, TABLE_GPA, 24, VIRTQ_DESC_F_INDIRECT),
+			 -VIRTQ_ERR_INDIRECT_LEN);
+	assert_int_equal(pop_indirect(f, TABLE_GPA, 15, VIRTQ_DESC_F_INDIRECT),
+			 -VIRTQ_ERR_INDIRECT_LEN);
+	/* More entries than the queue size (16). */
+	assert_int_equal(pop_indirect(f, TABLE_GPA, 17 * 16, VIRTQ_DESC_F_INDIRECT),
+			 -VIRTQ_ERR_TOO_MANY);
+}
+
+static void test_indirect_table_outside_ram(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(pop_indirect(f, RAM - 16, 32, VIRTQ_DESC_F_INDIRECT), -VIRTQ_ERR_ADDR);
+	assert_int_equal(pop_indirect(f, UINT64_MAX - 15, 32, VIRTQ_DESC_F_INDIRECT),
+			 -VIRTQ_ERR_ADDR);
+}
+
+static void test_indirect_next_and_loop(void **state)
+{
+	struct fx *f = *state;
+
+	/* next is checked against the table, not the queue. */
+	put_desc(f, TABLE_GPA, 0, BUF_GPA, 8, VIRTQ_DESC_F_NEXT, 2);
+	put_desc(f, TABLE_GPA, 1, BUF_GPA, 8, 0, 0);
+	assert_int_equal(pop_indirect(f, TABLE_GPA, 32, VIRTQ_DESC_F_INDIRECT), -VIRTQ_ERR_NEXT);
+
+	put_desc(f, TABLE_GPA, 0, BUF_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
+	put_desc(f, TABLE_GPA, 1, BUF_GPA, 8, VIRTQ_DESC_F_NEXT, 0);
+	assert_int_equal(pop_indirect(f, TABLE_GPA, 32, VIRTQ_DESC_F_INDIRECT), -VIRTQ_ERR_LOOP);
+}
+
+static void test_direction(void **state)
+{
+	struct fx *f = *state;
+
+	ring_enable(f, 16, false, false);
+	put_desc(f, DESC_GPA, 0, BUF_GPA, 8, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
+	put_desc(f, DESC_GPA, 1, BUF_GPA, 8, 0, 0);
+	avail_add(f, 0);
+	assert_int_equal(pop(f), -VIRTQ_ERR_DIRECTION);
+	/* The same inside an indirect table. */
+	put_desc(f, TABLE_GPA, 0, BUF_GPA, 8, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
+	put_desc(f, TABLE_GPA, 1, BUF_GPA, 8, 0, 0);
+	assert_int_equal(pop_indirect(f, TABLE_GPA, 32, VIRTQ_DESC_F_INDIRECT),
+			 -VIRTQ_ERR_DIRECTION);
+}
+
+/* An indirect table may hold more segments than we ever accept at once. */
+static void test_too_many_segments(void **state)
+{
+	struct fx *f = *state;
+	unsigned int n = VIRTQ_MAX_SEGS + 1;
+
+	ring_enable(f, 2048, true, false);
+	for (unsigned int i = 0; i < n; i++)
+		put_desc(f, TABLE_GPA, i, BUF_GPA, 1, i + 1 < n ? VIRTQ_DESC_F_NEXT : 0,
+			 (uint16_t)(i + 1));
+	put_desc(f, DESC_GPA, 0, TABLE_GPA, n * 16, VIRTQ_DESC_F_INDIRECT, 0);
+	avail_add(f, 0);
+	assert_int_equal(pop(f), -VIRTQ_ERR_TOO_MANY);
+}
+
+static enum virtq_error try_enable(struct fx *f, uint16_t size, uint64_t desc, uint64_t avail,
+				   uint64_t used)
+{
+	virtq_reset(&f->vq);
+	f->vq.size = size;
+	f->vq.desc_gpa = desc;
+	f->vq.avail_gpa = avail;
+	f->vq.used_gpa = used;
+	return virtq_enable(&f->vq, &f->mem);
+}
+
+static void test_enable_checks(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(try_enable(f, 16, DESC_GPA, AVAIL_GPA, USED_GPA), VIRTQ_OK);
+	assert_true(f->vq.enabled);
+	assert_int_equal(try_enable(f, 16, DESC_GPA + 8, AVAIL_GPA, USED_GPA), VIRTQ_ERR_RING_ADDR);
+	assert_false(f->vq.enabled);
+	assert_int_equal(try_enable(f, 16, DESC_GPA, AVAIL_GPA + 1, USED_GPA), VIRTQ_ERR_RING_ADDR);
+	assert_int_equal(try_enable(f, 16, DESC_GPA, AVAIL_GPA, USED_GPA + 2), VIRTQ_ERR_RING_ADDR);
+	assert_int_equal(try_enable(f, 0, DESC_GPA, AVAIL_GPA, USED_GPA), VIRTQ_ERR_RING_ADDR);
+	assert_int_equal(try_enable(f, 12, DESC_GPA, AVAIL_GPA, USED_GPA), VIRTQ_ERR_RING_ADDR);
+	assert_int_equal(try_enable(f, 16, RAM, AVAIL_GPA, USED_GPA), VIRTQ_ERR_RING_ADDR);
+	assert_int_equal(try_enable(f, 16, DESC_GPA, RAM - 8, USED_GPA), VIRTQ_ERR_RING_ADDR);
+	/* used ring is 6 + 8 * 16 bytes: one short of fitting. */
+	assert_int_equal(try_enable(f, 16, DESC_GPA, AVAIL_GPA, RAM - 132), VIRTQ_ERR_RING_ADDR);
+	assert_int_equal(try_enable(f, 16, DESC_GPA, AVAIL_GPA, RAM - 136), VIRTQ_OK);
+	assert_int_equal(try_enable(f, 16, UINT64_MAX - 15, AVAIL_GPA, USED_GPA),
+			 VIRTQ_ERR_RING_ADDR);
+	assert_null(f->vq.desc);
+}
+
+static void test_push_used_len(void **state)
+{
+	struct fx *f = *state;
+
+	ring_enable(f, 16, false, false);
+	put_desc(f, DESC_GPA, 0, BUF_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
+	put_desc(f, DESC_GPA, 1, BUF_GPA, 8, VIRTQ_DESC_F_WRITE, 0);
+	avail_add(f, 0);
+	assert_int_equal(pop(f), 1);
+	assert_int_equal(virtq_push(&f->vq, &f->chain, 9), -VIRTQ_ERR_USED_LEN);
+	assert_int_equal(get16(f, USED_GPA + 2), 0);
+	assert_int_equal(virtq_push(&f->vq, &f->chain, 8), 0);
+	assert_int_equal(get16(f, USED_GPA + 2), 1);
+}
+
+static void push_one(struct fx *f)
+{
+	put_desc(f, DESC_GPA, 0, BUF_GPA, 8, VIRTQ_DESC_F_WRITE, 0);
+	avail_add(f, 0);
+	assert_int_equal(pop(f), 1);
+	assert_int_equal(virtq_push(&f->vq, &f->chain, 0), 0);
+}
+
+static void test_event_idx_interrupts(void **state)
+{
+	struct fx *f = *state;
+	uint64_t used_event = AVAIL_GPA + 4 + 2 * 16;
+
+	/* Without EVENT_IDX the driver's NO_INTERRUPT flag decides. */
+	ring_enable(f, 16, false, false);
+	assert_true(virtq_needs_interrupt(&f->vq));
+	put16(f, AVAIL_GPA, VIRTQ_AVAIL_F_NO_INTERRUPT);
+	assert_false(virtq_needs_interrupt(&f->vq));
+	put16(f, AVAIL_GPA, 0);
+	assert_true(virtq_needs_interrupt(&f->vq));
+
+	ring_enable(f, 16, false, true);
+	/* NO_INTERRUPT is ignored under EVENT_IDX. */
+	put16(f, AVAIL_GPA, VIRTQ_AVAIL_F_NO_INTERRUPT);
+	put16(f, used_event, 5);
+	push_one(f); /* used idx 1 */
+	/* Nothing signalled yet: the first check always interrupts. */
+	assert_true(virtq_needs_interrupt(&f->vq));
+	push_one(f); /* 2 */
+	assert_false(virtq_needs_interrupt(&f->vq));
+	push_one(f); /* 3 */
+	push_one(f); /* 4 */
+	assert_false(virtq_needs_interrupt(&f->vq));
+	push_one(f); /* 5 */
+	assert_false(virtq_needs_interrupt(&f->vq));
+	push_one(f); /* 6: crossed used_event == 5 */
+	assert_true(virtq_needs_interrupt(&f->vq));
+	/* Nothing new since the last check. */
+	assert_false(virtq_needs_interrupt(&f->vq));
+	/* used_event = 7, two pushes in one batch: 7 lies within (6, 8]. */
+	put16(f, used_event, 7);
+	push_one(f);
+	push_one(f);
+	assert_true(virtq_needs_interrupt(&f->vq));
+	/* used_event behind us: no interrupt until the index wraps round. */
+	put16(f, used_event, 3);
+	push_one(f);
+	assert_false(virtq_needs_interrupt(&f->vq));
+}
+
+static void test_set_notify(void **state)
+{
+	struct fx *f = *state;
+	uint64_t avail_event = USED_GPA + 4 + 8 * 16;
+
+	ring_enable(f, 16, false, true);
+	put16(f, avail_event, 0xdead);
+	push_one(f);
+	push_one(f);
+	virtq_set_notify(&f->vq, true);
+	assert_int_equal(get16(f, avail_event), 2);
+	assert_int_equal(get16(f, USED_GPA), 0);
+
+	ring_enable(f, 16, false, false);
+	virtq_set_notify(&f->vq, false);
+	assert_int_equal(get16(f, USED_GPA), VIRTQ_USED_F_NO_NOTIFY);
+	virtq_set_notify(&f->vq, true);
+	assert_int_equal(get16(f, USED_GPA), 0);
+}
+
+/*
+ * A device that drains the ring must leave avail_event at the next index,
+ * or an EVENT_IDX driver stops kicking; virtq_pop re-arms it when empty.
+ */
+static void test_pop_rearms_avail_event(void **state)
+{
+	struct fx *f = *state;
+	uint64_t avail_event = USED_GPA + 4 + 8 * 16;
+
+	ring_enable(f, 16, false, true);
+	put16(f, avail_event, 0);
+	put_desc(f, DESC_GPA, 0, BUF_GPA, 64, VIRTQ_DESC_F_WRITE, 0);
+	for (int i = 0; i < 3; i++)
+		avail_add(f, 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pop(f), 1);
+	assert_int_equal(get16(f, avail_event), 0); /* not yet drained */
+	assert_int_equal(pop(f), 0);
+	assert_int_equal(get16(f, avail_event), 3);
+	/* Without EVENT_IDX the field is not ours to write. */
+	ring_enable(f, 16, false, false);
+	put16(f, avail_event, 0x1234);
+	assert_int_equal(pop(f), 0);
+	assert_int_equal(get16(f, avail_event), 0x1234);
+}
+
+/* 16-bit indices wrap: last_avail and the used index start near 65535. */
+static void test_index_wrap(void **state)
+{
+	struct fx *f = *state;
+
+	ring_enable(f, 8, false, true);
+	for (unsigned int i = 0; i < 8; i++)
+		put_desc(f, DESC_GPA, i, BUF_GPA + 64 * i, 64, VIRTQ_DESC_F_WRITE, 0);
+	f->vq.last_avail = 65533;
+	f->vq.next_used = 65533;
+	f->avail_idx = 65533;
+	for (unsigned int i = 0; i < 5; i++)
+		avail_add(f, (uint16_t)i);
+	assert_int_equal(get16(f, AVAIL_GPA + 2), 2);
+	put16(f, AVAIL_GPA + 4 + 2 * 8, 0); /* used_event: just after the wrap */
+	for (unsigned int i = 0; i < 5; i++) {
+		assert_int_equal(pop(f), 1);
+		assert_int_equal(f->chain.head, i);
+		assert_int_equal(virtq_push(&f->vq, &f->chain, 64), 0);
+	}
+	assert_int_equal(pop(f), 0);
+	assert_int_equal(f->vq.last_avail, 2);
+	assert_int_equal(get16(f, USED_GPA + 2), 2);
+	/* Element for used idx 65535 sits in slot 65535 % 8 == 7. */
+	assert_int_equal(get32(f, USED_GPA + 4 + 8 * 7), 2);
+	assert_true(virtq_needs_interrupt(&f->vq));
+	push_one(f);
+	assert_false(virtq_needs_interrupt(&f->vq));
+	virtq_set_notify(&f->vq, true);
+	assert_int_equal(get16(f, USED_GPA + 4 + 8 * 8), 3);
+}
+
+static void test_iov_copies(void **state)
+{
+	uint8_t a[4] = { 0, 1, 2, 3 }, b[3] = { 4, 5, 6 }, c[5] = { 7, 8, 9, 10, 11 };
+	struct iovec iov[4] = { { a, 4 }, { NULL, 0 }, { b, 3 }, { c, 5 } };
+	uint8_t buf[16];
+	uint8_t in[6] = { 0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5 };
+
+	(void)state;
+	memset(buf, 0xee, sizeof(buf));
+	assert_int_equal(virtq_iov_to_buf(iov, 4, 3, buf, 6), 6);
+	assert_memory_equal(buf, ((uint8_t[]){ 3, 4, 5, 6, 7, 8 }), 6);
+	assert_int_equal(buf[6], 0xee);
+	/* Bounded by the iovec. */
+	assert_int_equal(virtq_iov_to_buf(iov, 4, 10, buf, 16), 2);
+	assert_memory_equal(buf, ((uint8_t[]){ 10, 11 }), 2);
+	assert_int_equal(virtq_iov_to_buf(iov, 4, 12, buf, 16), 0);
+	assert_int_equal(virtq_iov_to_buf(iov, 4, 1000, buf, 16), 0);
+	assert_int_equal(virtq_iov_to_buf(iov, 4, 0, buf, 0), 0);
+	assert_int_equal(virtq_iov_to_buf(iov, 2, 0, buf, 16), 4);
+
+	assert_int_equal(virtq_buf_to_iov(iov, 4, 2, in, 6), 6);
+	assert_memory_equal(a, ((uint8_t[]){ 0, 1, 0xa0, 0xa1 }), 4);
+	assert_memory_equal(b, ((uint8_t[]){ 0xa2, 0xa3, 0xa4 }), 3);
+	assert_memory_equal(c, ((uint8_t[]){ 0xa5, 8, 9, 10, 11 }), 5);
+	assert_int_equal(virtq_buf_to_iov(iov, 4, 9, in, 6), 3);
+	assert_memory_equal(c, ((uint8_t[]){ 0xa5, 8, 0xa0, 0xa1, 0xa2 }), 5);
+}
+
+static void test_strerror(void **state)
+{
+	(void)state;
+	assert_string_equal(virtq_strerror(VIRTQ_ERR_LOOP),
+			    "descriptor chain loops or exceeds the queue size");
+	assert_string_equal(virtq_strerror((enum virtq_error)999), "unknown virtqueue error");
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_good_chain), T(test_disabled_queue_is_empty), T(test_loop),
+		T(test_next_and_head_out_of_range), T(test_avail_jump), T(test_direction),
+		T(test_buffer_addresses), T(test_total_len), T(test_indirect_good),
+		T(test_indirect_unaligned_table), T(test_indirect_rules),
+		T(test_indirect_bad_len), T(test_indirect_table_outside_ram),
+		T(test_indirect_next_and_loop), T(test_too_many_segments),
+		T(test_enable_checks), T(test_push_used_len),
+		T(test_event_idx_interrupts), T(test_set_notify), T(test_pop_rearms_avail_event),
+		T(test_index_wrap),
+		T(test_iov_copies), T(test_strerror),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
