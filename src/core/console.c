@@ -53,6 +53,8 @@ static void console_flush(struct console *c)
 
 	memmove(c->pending, c->pending + took, c->npending - took);
 	c->npending -= took;
+	if (c->regular)
+		return;
 	/* Stop reading stdin while the guest is not draining the UART. */
 	if (c->npending && !c->paused && !c->eof) {
 		eventloop_modify(c->loop, c->in_fd, 0);
@@ -63,31 +65,45 @@ static void console_flush(struct console *c)
 	}
 }
 
-static void on_stdin(void *opaque, uint32_t events)
+/* Reads one chunk into pending; false on EOF, error or nothing to read. */
+static bool console_read(struct console *c)
 {
-	struct console *c = opaque;
 	uint8_t buf[sizeof(c->pending) / 2];
 	bool quit;
 	ssize_t n;
 
-	if (c->npending)
-		return;
 	n = read(c->in_fd, buf, sizeof(buf));
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
+		return false;
 	if (n <= 0) {
 		/* EOF or error: the guest keeps running with no more input. */
-		eventloop_remove(c->loop, c->in_fd);
+		if (!c->regular)
+			eventloop_remove(c->loop, c->in_fd);
 		c->eof = true;
-		return;
+		return false;
 	}
 	c->npending = console_filter(c, buf, (size_t)n, c->pending, &quit);
 	if (quit) {
 		vm_request_stop(c->vm, VM_STOP_HOST, "Ctrl-A x");
-		return;
+		return false;
 	}
 	console_flush(c);
+	return true;
+}
+
+static void on_stdin(void *opaque, uint32_t events)
+{
+	struct console *c = opaque;
+
 	(void)events;
+	if (c->npending || c->eof)
+		return;
+	/*
+	 * A regular file never signals readiness, so keep reading until the
+	 * UART is full; its room notification brings us back for the rest.
+	 */
+	while (console_read(c) && c->regular && !c->npending)
+		;
 }
 
 static void on_room(void *opaque, uint32_t events)
@@ -99,6 +115,8 @@ static void on_room(void *opaque, uint32_t events)
 	if (read(c->notify_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return;
 	console_flush(c);
+	if (c->regular && !c->npending)
+		on_stdin(c, 0);
 }
 
 int console_init(struct console *c, struct vm *vm, struct serial *serial, struct eventloop *loop,
@@ -119,10 +137,11 @@ int console_init(struct console *c, struct vm *vm, struct serial *serial, struct
 	ret = eventloop_add(loop, c->notify_fd, EPOLLIN, on_room, c);
 	if (ret)
 		goto err_close;
-	/* stdin may be /dev/null or a file epoll refuses; then there is no input. */
+	/* Regular files and /dev/null are refused by epoll; read them directly. */
 	ret = eventloop_add(loop, in_fd, EPOLLIN, on_stdin, c);
 	if (ret == -EPERM) {
-		c->eof = true;
+		c->regular = true;
+		on_stdin(c, 0);
 		ret = 0;
 	}
 	if (ret)

@@ -25,6 +25,7 @@ struct console {
 	bool saw_escape;
 	bool paused;        /* stdin not polled while the serial is full */
 	bool eof;
+	bool regular;       /* a file epoll cannot watch: read whenever there is room */
 	uint8_t pending[256];
 	size_t npending;
 };

@@ -328,6 +328,23 @@ def t_smp(a, ncpus):
     return h
 
 
+def t_stdin_file(a):
+    """stdin is a regular file (epoll refuses those): its bytes still reach COM1."""
+    with tempfile.NamedTemporaryFile(prefix="hearth-stdin-") as f:
+        f.write(b"Z")
+        f.flush()
+        try:
+            out = subprocess.run([a.hearth, "run", "--kernel", a.guest, "--cpus", "2"],
+                                 stdin=open(f.name, "rb"), capture_output=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("hearth did not finish with its input from a file")
+    kv, fails, done = reports(out.stdout.decode(errors="replace"))
+    check(out.returncode == 0, "hearth exited %d, expected 0" % out.returncode)
+    check(done and kv.get("got") == "0x5a",
+          "guest read %s from COM1, expected 0x5a ('Z') from the file" % kv.get("got"))
+    check_no_sanitizer(out.stderr.decode(errors="replace"))
+
+
 def t_halt(a, how):
     h = boot(a.hearth, a.guest, tty=(how == "ctrl-a-x"))
     try:
@@ -470,6 +487,8 @@ def main():
                 t_bus(a)
             elif a.test == "reboot":
                 t_reboot(a)
+            elif a.test == "smp-stdin-file":
+                t_stdin_file(a)
             elif a.test.startswith("smp-"):
                 t_smp(a, int(a.test[4:]))
             elif a.test == "halt-sigterm":
