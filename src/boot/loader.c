@@ -189,7 +189,7 @@ int loader_load(const struct kernel_image *img, struct guest_mem *gm, const char
 	if (img->kind == KERNEL_BZIMAGE && img->cmdline_max && img->cmdline_max < max)
 		max = img->cmdline_max;
 	if (len > max) {
-		snprintf(err, LOADER_ERR_MAX, "--cmdline is %zu bytes; this kernel accepts at most %zu",
+		snprintf(err, LOADER_ERR_MAX, "the kernel command line is %zu bytes; this kernel accepts at most %zu",
 			 len, max);
 		return -E2BIG;
 	}

@@ -19,6 +19,7 @@
 #include "core/console.h"
 #include "core/eventloop.h"
 #include "core/irq.h"
+#include "core/vm_virtio.h"
 #include "devices/platform.h"
 #include "devices/serial.h"
 #include "util/log.h"
@@ -125,7 +126,7 @@ static int vm_build_acpi(struct vm *vm, uint64_t *rsdp)
 		.com1_port = PORT_COM1,
 		.com1_irq = IRQ_COM1,
 		.mmio_devs = vm->mmio_devs,
-		.n_mmio_devs = vm_virtio_layout(vm),
+		.n_mmio_devs = vm->n_mmio_devs,
 	};
 	uint8_t *buf = guest_mem_ptr(&vm->mem, LAYOUT_ACPI_BASE, LAYOUT_ACPI_SIZE);
 
@@ -142,18 +143,32 @@ static void vm_prepare_guest(struct vm *vm, const struct cli_config *cfg,
 			     const struct kernel_image *img)
 {
 	char err[LOADER_ERR_MAX];
+	const char *cmdline = cfg->cmdline;
+	char *extended = NULL;
 	uint64_t rsdp = 0;
 	int ret;
 
 	if (guest_mem_init(&vm->mem, cfg->memory_mib << 20))
 		die("cannot allocate %llu MiB of guest RAM: %s",
 		    (unsigned long long)cfg->memory_mib, strerror(errno));
+	vm_virtio_layout(vm);
 	ret = vm_build_acpi(vm, &rsdp);
 	if (ret)
 		die("cannot build ACPI tables: %s", strerror(-ret));
 	if (regs_setup_tables(&vm->mem))
 		die("cannot write boot page tables");
-	ret = loader_load(img, &vm->mem, cfg->initrd, cfg->cmdline, rsdp, &vm->plan, err);
+	if (cfg->virtio_cmdline) {
+		extended = malloc(LAYOUT_CMDLINE_MAX);
+		if (!extended)
+			die("out of memory");
+		if (vm_virtio_cmdline(cfg->cmdline, vm->mmio_devs, vm->n_mmio_devs, extended,
+				      LAYOUT_CMDLINE_MAX))
+			die_code(HEARTH_EXIT_USAGE, "--virtio-cmdline: the command line would exceed "
+				 "%llu bytes", (unsigned long long)LAYOUT_CMDLINE_MAX - 1);
+		cmdline = extended;
+	}
+	ret = loader_load(img, &vm->mem, cfg->initrd, cmdline, rsdp, &vm->plan, err);
+	free(extended);
 	if (ret)
 		die_code(ret == -EFAULT || ret == -ENOMEM ? HEARTH_EXIT_FAILURE : HEARTH_EXIT_USAGE,
 			 "%s", err);

@@ -51,6 +51,7 @@ struct vm {
 	struct eventloop loop;      /* the I/O thread's */
 	const struct vm_device_plan *devs;
 	struct acpi_mmio_dev mmio_devs[VM_MAX_VIRTIO];
+	unsigned int n_mmio_devs;   /* laid out by vm_virtio_layout */
 	struct virtio_dev *virtio[VM_MAX_VIRTIO];
 	void (*virtio_destroy[VM_MAX_VIRTIO])(struct virtio_dev *dev);
 	unsigned int nvirtio;
@@ -64,8 +65,8 @@ int vm_create(struct vm *vm, const struct cli_config *cfg, const struct kernel_i
 int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
-/* vm_virtio.c: addresses and GSIs for the planned devices; returns the count. */
-unsigned int vm_virtio_layout(struct vm *vm);
+/* vm_virtio.c: addresses and GSIs for the planned devices, in mmio_devs. */
+void vm_virtio_layout(struct vm *vm);
 /* Creates the planned devices; exits with a clear error on failure. */
 void vm_virtio_create(struct vm *vm);
 void vm_virtio_destroy(struct vm *vm);

@@ -62,13 +62,14 @@ void vm_device_plan_release(struct vm_device_plan *plan)
 	plan->ndisks = 0;
 }
 
-unsigned int vm_virtio_layout(struct vm *vm)
+void vm_virtio_layout(struct vm *vm)
 {
 	const struct vm_device_plan *p = vm->devs;
 	unsigned int n = 0;
 
+	vm->n_mmio_devs = 0;
 	if (!p)
-		return 0;
+		return;
 	n = p->ndisks + p->nnets + (p->rng ? 1 : 0) + (p->vsock ? 1 : 0);
 	if (n > VM_MAX_VIRTIO)
 		die_code(HEARTH_EXIT_USAGE, "too many virtio devices (%u, at most %u)", n,
@@ -78,7 +79,29 @@ unsigned int vm_virtio_layout(struct vm *vm)
 		vm->mmio_devs[i].size = VIRTIO_MMIO_SIZE;
 		vm->mmio_devs[i].gsi = virtio_gsis[i];
 	}
-	return n;
+	vm->n_mmio_devs = n;
+}
+
+int vm_virtio_cmdline(const char *base, const struct acpi_mmio_dev *devs, unsigned int n,
+		      char *out, size_t outlen)
+{
+	size_t len = strlen(base);
+
+	if (len >= outlen)
+		return -E2BIG;
+	memcpy(out, base, len + 1);
+	for (unsigned int i = 0; i < n; i++) {
+		/* The kernel's memparse reads the 0x prefixes. */
+		int w = snprintf(out + len, outlen - len, "%svirtio_mmio.device=%#x@%#llx:%u",
+				 len ? " " : "", devs[i].size, (unsigned long long)devs[i].base,
+				 devs[i].gsi);
+		if (w < 0 || (size_t)w >= outlen - len) {
+			out[len] = '\0';
+			return -E2BIG;
+		}
+		len += (size_t)w;
+	}
+	return 0;
 }
 
 static void add_device(struct vm *vm, const char *what, int ret, struct virtio_dev *dev,

@@ -47,6 +47,9 @@ void cli_usage(FILE *out)
 		"                    (user-mode networking, no root) or tap=IFNAME[,mac=MAC]\n"
 		"  --rng, --no-rng   virtio-rng fed by getrandom() (default on)\n"
 		"  --vsock cid=N     virtio-vsock through the host's vhost_vsock, guest CID N >= 3\n"
+		"  --virtio-cmdline  also append virtio_mmio.device=SIZE@BASE:IRQ for each virtio\n"
+		"                    device to the kernel command line (custom kernels without\n"
+		"                    ACPI; a stock kernel finds the devices in the DSDT)\n"
 		"  --kvm PATH        KVM device (default /dev/kvm)\n"
 		"  -v, --verbose     more log output\n"
 		"  -q, --quiet       errors only\n"
@@ -193,6 +196,10 @@ int cli_parse(int argc, char **argv, struct cli_config *cfg, char *err, size_t e
 		}
 		if (!strcmp(arg, "--rng") || !strcmp(arg, "--no-rng")) {
 			cfg->rng = !strcmp(arg, "--rng");
+			continue;
+		}
+		if (!strcmp(arg, "--virtio-cmdline")) {
+			cfg->virtio_cmdline = 1;
 			continue;
 		}
 		eq = strchr(arg, '=');

@@ -34,6 +34,8 @@ struct cli_config {
 	unsigned int nnets;
 	const char *vsock;
 	int rng;
+	/* Also name the virtio-mmio devices on the kernel command line. */
+	int virtio_cmdline;
 };
 
 /*

@@ -56,6 +56,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.nnets, 0);
 	assert_null(cfg.vsock);
 	assert_int_equal(cfg.rng, 1);
+	assert_int_equal(cfg.virtio_cmdline, 0);
 }
 
 static void test_every_flag(void **state)
@@ -152,6 +153,8 @@ static void test_devices(void **state)
 	const char *vs2[] = { "hearth", "run", "--kernel", "k", "--vsock", "cid=3",
 			      "--vsock=cid=4" };
 	const char *rngval[] = { "hearth", "run", "--kernel", "k", "--rng=1" };
+	const char *vcl[] = { "hearth", "run", "--kernel", "k", "--virtio-cmdline" };
+	const char *vclval[] = { "hearth", "run", "--kernel", "k", "--virtio-cmdline=yes" };
 	const char *argv9[5 + 2 * (CLI_MAX_DISKS + 1)];
 	const char *argvn[5 + 2 * (CLI_MAX_NETS + 1)];
 	int n;
@@ -170,6 +173,10 @@ static void test_devices(void **state)
 	assert_int_equal(cfg.rng, 1);
 	expect_err(ARGC(vs2), vs2, "--vsock", NULL);
 	expect_err(ARGC(rngval), rngval, "--rng", NULL);
+	assert_int_equal(cfg.virtio_cmdline, 0);
+	assert_int_equal(parse(ARGC(vcl), vcl), 0);
+	assert_int_equal(cfg.virtio_cmdline, 1);
+	expect_err(ARGC(vclval), vclval, "--virtio-cmdline", NULL);
 
 	/* The limits: exactly CLI_MAX_* is fine, one more is an error. */
 	n = 0;
