@@ -78,29 +78,6 @@ say "done"
 ''' % dict(cid=CID)
 
 
-def ko_depends(path):
-    """A module's depends= from its .modinfo (no modinfo binary needed)."""
-    data = open(path, "rb").read()
-    m = re.search(rb"depends=([A-Za-z0-9_,-]*)\x00", data)
-    return [d for d in (m.group(1).decode().split(",") if m else []) if d]
-
-
-def modules_in_order(kernel, names):
-    out, seen = [], set()
-
-    def visit(n):
-        p = kernel.module(n)
-        if p in seen:
-            return
-        seen.add(p)
-        for d in ko_depends(p):
-            visit(d)
-        out.append(p)
-    for n in names:
-        visit(n)
-    return out
-
-
 def get_socat():
     """Debian's socat plus libwrap0 (not on this host), extracted under WORK."""
     root = os.path.join(WORK, "root")
@@ -134,12 +111,7 @@ def get_socat():
 def build_overlay(kernel, socat, libs):
     """An extra cpio appended to L1's: the kernel unpacks both, ours last."""
     t = L.Tree(os.path.join(WORK, "stage-overlay"))
-    order = "".join(("%s %s" % (m, a)).strip() + "\n" for m, a in L.L1_MODULES)
-    for p in modules_in_order(kernel, L1_VSOCK_MODULES):
-        name = os.path.basename(p)[:-3]
-        t.copy(p, "/lab/modules/%s.ko" % name)
-        order += name + "\n"
-    t.write("/lab/modules.order", order)
+    t.write_modules(kernel, L.L1_MODULES + [(m, "") for m in L1_VSOCK_MODULES])
     t.copy(socat, L.L1_BIN + "/socat", 0o755)
     for dst, src in libs.items():
         t.copy(src, dst, 0o755)
@@ -152,7 +124,7 @@ def build_overlay(kernel, socat, libs):
 def build_l2(kernel, socat, libs):
     files = {"/usr/bin/socat": socat}
     files.update(libs)
-    mods = modules_in_order(kernel, L2_VSOCK_MODULES)
+    mods = kernel.modules_with_deps(L2_VSOCK_MODULES)
     for p in mods:
         files["/lab/vsock/" + os.path.basename(p)] = p
     order = os.path.join(WORK, "l2-order")

@@ -1,0 +1,527 @@
+#!/usr/bin/env python3
+"""I/O benchmark in the lab: Hearth vs QEMU microvm, in ONE L1 boot.
+
+    bench/run.sh --io [-n N] [--runtime S] [--net-time S] [--cache writeback|none]
+                      [--vmm hearth,qemu] [--stream]
+
+Both VMMs boot the same stock kernel and L2 initramfs (2 vCPUs, 512 MiB) and
+get the same disk: a 256 MiB raw image on the host, attached to L1 as its
+virtio-pci disk and handed to the VMM as /dev/vda (cache=writeback by
+default; L1 reads the whole device first, so L2's I/O is served from L1's
+page cache and the numbers are about the VMM's virtio-blk path, not about the
+disk that TCG emulates for L1).  Per VMM and repeat, two L2 boots:
+
+  <vmm>_io_<i>   virtio-blk + --net user.  fio (libaio, direct=1) on /dev/vda:
+                 4k random read iodepth 16, 1M sequential read iodepth 4,
+                 1M sequential write iodepth 4, each --runtime S (ramp 2 s);
+                 then iperf3 from L2 to a server on L1's loopback
+                 (10.0.2.2 through slirp), guest->L1 (tx) and L1->guest (rx, -R).
+  <vmm>_tap_<i>  --net tap: tap0 in L1 (192.168.100.1) <-> L2 (192.168.100.2),
+                 iperf3 tx and rx.
+
+fio and iperf3 come from Debian packages (apt-get download + dpkg-deb -x into
+build/bench/tools/), copied into the L2 initramfs with their ldd libraries;
+iperf3 is also appended to L1's initramfs (the server).  Prints a table
+(metric, hearth, qemu, hearth/qemu; medians over N) and writes it to
+build/bench/io-results.txt.  Never fails on the numbers: exit 0 when every
+run completed and reported every metric, 1 when a run or a measurement could
+not complete (with the reason), 3 when the lab itself failed.
+"""
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
+sys.dont_write_bytecode = True
+import lab as L  # noqa: E402
+
+BENCH_DIR = os.path.join(REPO, "build", "bench")
+TOOLS_DIR = os.path.join(BENCH_DIR, "tools")
+IMG = os.path.join(BENCH_DIR, "io-disk.img")
+RESULTS = os.path.join(BENCH_DIR, "io-results.txt")
+IMG_MB = 256
+PACKAGES = ["fio", "iperf3", "libiperf0"]
+MULTIARCH_LIB = "/lib/x86_64-linux-gnu"
+
+# Runs before "LAB ready" in L2.  lab.io=user|tap, lab.rt= fio runtime,
+# lab.nt= iperf3 time.  LAB keys allow only [a-z_].
+L2_EXTRA = r'''
+io=; rt=15; nt=10
+for w in $(cat /proc/cmdline); do
+  case "$w" in
+    lab.io=*) io=${w#lab.io=} ;;
+    lab.rt=*) rt=${w#lab.rt=} ;;
+    lab.nt=*) nt=${w#lab.nt=} ;;
+  esac
+done
+[ -z "$io" ] && exit 0
+ip link set lo up
+run_fio() { # key fio-args...: "LAB fio_<key>=error;rkB;rKiB/s;riops;wkB;wKiB/s;wiops"
+  key=$1; shift
+  out=$(timeout $((rt + 90)) fio --name="$key" --filename=/dev/vda --ioengine=libaio \
+        --direct=1 --thread --time_based --runtime="$rt" --ramp_time=2 \
+        --output-format=terse --terse-version=3 "$@" 2>/tmp/fio.err)
+  rc=$?
+  line=$(echo "$out" | grep '^3;' | tail -1)
+  if [ $rc = 0 ] && [ -n "$line" ]; then
+    echo "LAB fio_$key=$(echo "$line" | cut -d';' -f5-8,47-49)"
+  else
+    echo "LAB fio_$key=failed rc=$rc"; tail -5 /tmp/fio.err; echo "$out" | tail -3
+  fi
+}
+run_iperf() { # key server: "LAB net_<key>_tx=Mbit/s" (guest sends), _rx (-R)
+  key=$1; srv=$2
+  for dir in tx rx; do
+    flag=; [ $dir = rx ] && flag=-R
+    out=$(timeout $((nt + 60)) iperf3 -c "$srv" -t "$nt" -f m --connect-timeout 5000 $flag 2>&1)
+    rc=$?
+    mb=$(echo "$out" | awk '/receiver *$/ {print $(NF-2)}' | tail -1)
+    if [ $rc = 0 ] && [ -n "$mb" ]; then
+      echo "LAB net_${key}_$dir=$mb"
+    else
+      echo "LAB net_${key}_$dir=failed rc=$rc"; echo "$out" | tail -5
+    fi
+  done
+}
+wait_for() { i=0; while [ ! -e "$1" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; [ -e "$1" ]; }
+if [ "$io" = user ]; then
+  if wait_for /dev/vda; then
+    echo "LAB blk_sectors=$(cat /sys/block/vda/size)"
+    run_fio randread --rw=randread --bs=4k --iodepth=16
+    run_fio seqread --rw=read --bs=1M --iodepth=4
+    run_fio seqwrite --rw=write --bs=1M --iodepth=4
+  else
+    echo "LAB blk_sectors=missing"
+  fi
+fi
+if ! wait_for /sys/class/net/eth0; then echo "LAB nic=missing"; ls /sys/class/net; exit 0; fi
+if [ "$io" = user ]; then
+  ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up
+  ip route add default via 10.0.2.2
+  run_iperf user 10.0.2.2
+else
+  ip addr add 192.168.100.2/24 dev eth0; ip link set eth0 up
+  i=0; until ping -c 1 -W 1 192.168.100.1 >/dev/null 2>&1; do
+    i=$((i+1)); [ $i -gt 60 ] && break
+  done
+  echo "LAB tap_ping_tries=$i"
+  run_iperf tap 192.168.100.1
+fi
+'''
+
+# L1 around the VMM: an iperf3 server (and, for tap, tap0's address once the
+# VMM has created it).  Helpers must not hold the console fifo open.
+L1_WRAP = r'''
+ip link set lo up
+iperf3 -s >/dev/null 2>&1 </dev/null &
+srv=$!
+helper=
+if [ "$LAB_IO" = tap ]; then
+  (
+    i=0
+    while ! ip link show tap0 >/dev/null 2>&1; do
+      i=$((i+1)); [ $i -gt 1200 ] && exit 0; sleep 0.1
+    done
+    ip addr add 192.168.100.1/24 dev tap0 && ip link set tap0 up
+  ) >/dev/null 2>&1 </dev/null &
+  helper=$!
+fi
+"$@"; rc=$?
+kill $srv $helper 2>/dev/null; wait
+timeout 120 sync
+exit $rc
+'''
+
+# First step in L1: read the whole disk so L2's I/O is served from L1's page cache.
+L1_WARM = r'''i=0; while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+read t0 _ </proc/uptime
+dd if=/dev/vda of=/dev/null bs=1M 2>/dev/null && r=ok || r=failed
+read t1 _ </proc/uptime
+echo "LAB warm=$r sectors=$(cat /sys/block/vda/size 2>/dev/null) t0=$t0 t1=$t1"'''
+
+METRICS = [  # (key, label, unit, how to get it from a run's info)
+    ("randread_iops", "fio 4k randread qd16", "IOPS"),
+    ("seqread_mib", "fio 1M seq read qd4", "MiB/s"),
+    ("seqwrite_mib", "fio 1M seq write qd4", "MiB/s"),
+    ("user_tx", "iperf3 user, guest->L1", "Mbit/s"),
+    ("user_rx", "iperf3 user, L1->guest", "Mbit/s"),
+    ("tap_tx", "iperf3 tap, guest->L1", "Mbit/s"),
+    ("tap_rx", "iperf3 tap, L1->guest", "Mbit/s"),
+]
+
+
+def log(msg):
+    print("bench-io: " + msg, flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+# ------------------------------------------------------------------ tools
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, **kw)
+
+
+def installed(pkg):
+    r = run(["dpkg-query", "-W", "-f=${Status}", pkg])
+    return r.returncode == 0 and "install ok installed" in r.stdout
+
+
+def direct_depends(pkg):
+    """First alternative of each Depends/PreDepends of pkg."""
+    r = run(["apt-cache", "depends", "--no-recommends", "--no-suggests", "--no-conflicts",
+             "--no-breaks", "--no-replaces", "--no-enhances", pkg])
+    if r.returncode != 0:
+        raise BenchError("apt-cache depends %s failed: %s" % (pkg, r.stdout.strip()))
+    deps, alt = [], False
+    for line in r.stdout.splitlines():
+        m = re.match(r"^\s*(\|?)(Pre)?Depends:\s*(\S+)", line)
+        if not m:
+            continue
+        name = m.group(3)
+        if not alt and not name.startswith("<"):
+            deps.append(name.split(":")[0])
+        alt = m.group(1) == "|"
+    return deps
+
+
+def apt_update():
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run(sudo + ["apt-get", "update", "-q"], stdout=subprocess.DEVNULL)
+
+
+def get_tools():
+    """fio and iperf3 extracted from Debian packages (plus the library
+    packages the host lacks), cached in build/bench/tools/."""
+    root = os.path.join(TOOLS_DIR, "root")
+    stamp = os.path.join(TOOLS_DIR, ".ok")
+    if not os.path.exists(stamp):
+        shutil.rmtree(TOOLS_DIR, ignore_errors=True)
+        dl = os.path.join(TOOLS_DIR, "debs")
+        os.makedirs(dl)
+        want, queue, seen = [], list(PACKAGES), set()
+        while queue:
+            p = queue.pop(0)
+            if p in seen:
+                continue
+            seen.add(p)
+            if p in PACKAGES or not installed(p):
+                want.append(p)
+                queue += direct_depends(p)
+        # Only libraries matter in the initramfs; skip maintainer-script deps.
+        want = [p for p in want if p in PACKAGES or p.startswith("lib")]
+        log("downloading %s" % " ".join(want))
+        cmd = ["apt-get", "download"] + want
+        if run(cmd, cwd=dl).returncode != 0:
+            apt_update()
+            r = run(cmd, cwd=dl)
+            if r.returncode != 0:
+                raise BenchError("apt-get download %s failed:\n%s" % (" ".join(want), r.stdout))
+        for deb in sorted(os.listdir(dl)):
+            L.sh(["dpkg-deb", "-x", os.path.join(dl, deb), root])
+        with open(stamp, "w") as f:
+            f.write(" ".join(want) + "\n")
+    fio = os.path.join(root, "usr", "bin", "fio")
+    iperf3 = os.path.join(root, "usr", "bin", "iperf3")
+    for b in (fio, iperf3):
+        if not os.path.exists(b):
+            raise BenchError("%s missing after extracting the packages (rm -r %s and retry)"
+                             % (b, TOOLS_DIR))
+    return root, fio, iperf3
+
+
+def binary_files(root, binary, dst):
+    """{path in initramfs: source} for a binary from the tools tree and the
+    libraries ldd resolves for it (ours first, then the host's)."""
+    libdirs = [os.path.join(root, "usr", "lib", "x86_64-linux-gnu"),
+               os.path.join(root, "lib", "x86_64-linux-gnu")]
+    env = dict(os.environ, LD_LIBRARY_PATH=":".join(libdirs))
+    out = run(["ldd", binary], env=env).stdout
+    files = {dst: binary}
+    for line in out.splitlines():
+        if "not found" in line:
+            raise BenchError("ldd %s: %s" % (binary, line.strip()))
+        m = re.search(r"=>\s*(/\S+)", line) or re.match(r"\s*(/\S+)\s+\(", line)
+        if not m:
+            continue
+        lib = m.group(1)
+        if os.path.realpath(lib).startswith(os.path.realpath(root) + os.sep):
+            files[MULTIARCH_LIB + "/" + os.path.basename(lib)] = lib
+        else:
+            files[lib] = lib       # the loader finds it by this (soname) path
+    return files
+
+
+def pack_extra(files, out):
+    """A newc cpio holding files; appended to L1's initramfs."""
+    stage = tempfile.mkdtemp(dir=BENCH_DIR)
+    try:
+        for dst, src in files.items():
+            p = os.path.join(stage, dst.lstrip("/"))
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            shutil.copyfile(src, p)
+            os.chmod(p, 0o755)
+        find = subprocess.Popen(["find", ".", "-mindepth", "1", "-print0"], cwd=stage,
+                                stdout=subprocess.PIPE)
+        with open(out, "wb") as f:
+            L.sh(["cpio", "--null", "-o", "-H", "newc", "-R", "0:0", "--quiet"],
+                 cwd=stage, stdin=find.stdout, stdout=f)
+        find.wait()
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return out
+
+
+def make_image():
+    os.makedirs(BENCH_DIR, exist_ok=True)
+    if os.path.exists(IMG) and os.path.getsize(IMG) == IMG_MB << 20:
+        return
+    log("creating %s (%d MiB of random data)" % (IMG, IMG_MB))
+    with open(IMG + ".tmp", "wb") as f:
+        for _ in range(IMG_MB):
+            f.write(os.urandom(1 << 20))
+    os.replace(IMG + ".tmp", IMG)
+
+
+# ------------------------------------------------------------------ plan
+
+class IoLab(L.Lab):
+    """L1 with the image as its virtio-pci disk /dev/vda."""
+
+    def l1_argv(self, initrd, cmdline=None):
+        return super().l1_argv(initrd, cmdline) + [
+            "-drive", "file=%s,format=raw,if=virtio,cache=writeback" % IMG]
+
+
+class WrappedRun(L.Run):
+    """A VMM run inside an L1 shell script (iperf3 server, tap0 setup)."""
+
+    def __init__(self, name, mode, **kw):
+        super().__init__(name, **kw)
+        self.mode = mode
+
+    def argv(self, l1_initrd_path):
+        return ["env", "LAB_IO=" + self.mode, "/bin/sh", "-c", L1_WRAP, "lab-io"] + \
+            super().argv(l1_initrd_path)
+
+
+class ShellRun(L.Run):
+    def __init__(self, name, vmm, script):
+        super().__init__(name, vmm=vmm, timeout=300)
+        self.script = script
+
+    def argv(self, l1_initrd_path):
+        return ["/bin/sh", "-c", self.script]
+
+
+def vmm_args(vmm, mode, cache):
+    if vmm == "hearth":
+        a = []
+        if mode == "user":
+            a += ["--disk", "path=/dev/vda,cache=%s" % cache, "--net", "user"]
+        else:
+            a += ["--net", "tap=tap0"]
+        return a
+    if mode == "user":
+        return ["-drive", "id=d0,file=/dev/vda,format=raw,if=none,cache=%s" % cache,
+                "-device", "virtio-blk-device,drive=d0",
+                "-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0"]
+    return ["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off",
+            "-device", "virtio-net-device,netdev=n0"]
+
+
+def plan(vmms, n, l2, a):
+    runs = [ShellRun("warm", vmms[0], L1_WARM)]
+    io_tmo = 150 + 3 * (a.runtime + 40) + 2 * (a.net_time + 40)
+    tap_tmo = 150 + 2 * (a.net_time + 40) + 60
+    for i in range(1, n + 1):
+        for mode, tmo in (("user", io_tmo), ("tap", tap_tmo)):
+            for v in vmms:
+                name = "%s_%s_%d" % (v, "io" if mode == "user" else "tap", i)
+                cmd = "console=ttyS0 panic=-1 lab.io=%s lab.rt=%d lab.nt=%d" % (
+                    mode, a.runtime, a.net_time)
+                runs.append(WrappedRun(name, mode, vmm=v, cpus=2, memory=512, timeout=tmo,
+                                       initrd=l2, cmdline=cmd,
+                                       extra_args=vmm_args(v, mode, a.cache)))
+    return runs
+
+
+# --------------------------------------------------------------- results
+
+def metrics_of(r):
+    """{metric: value} from one run, and a list of problems."""
+    got, bad = {}, []
+    if r is None or not r.begun:
+        return got, ["did not start"]
+    if not r.ended:
+        bad.append("did not end")
+    elif r.rc != 0:
+        bad.append("VMM exit code %s%s" % (r.rc, " (killed by the timeout)" if r.rc == 137 else ""))
+    i = r.info
+    if "_io_" in r.name:
+        if i.get("blk_sectors") != str(IMG_MB * 2048):
+            bad.append("disk: /sys/block/vda/size %s, want %d" % (i.get("blk_sectors"),
+                                                                IMG_MB * 2048))
+        for key, fld, scale, metric in (("randread", 3, 1, "randread_iops"),
+                                        ("seqread", 2, 1 / 1024, "seqread_mib"),
+                                        ("seqwrite", 5, 1 / 1024, "seqwrite_mib")):
+            v = i.get("fio_" + key)
+            parts = (v or "").split(";")
+            if len(parts) == 7 and parts[0] == "0":
+                try:
+                    got[metric] = float(parts[fld]) * scale
+                    continue
+                except ValueError:
+                    pass
+            bad.append("fio %s: %s" % (key, v or "no result"))
+        nets = ("user_tx", "user_rx")
+    else:
+        nets = ("tap_tx", "tap_rx")
+    if i.get("nic") == "missing":
+        bad.append("no eth0 in the guest")
+    for k in nets:
+        v = i.get("net_" + k)
+        try:
+            got[k] = float(v)
+        except (TypeError, ValueError):
+            bad.append("iperf3 %s: %s" % (k, v or "no result"))
+    return got, bad
+
+
+def fmt(v, unit):
+    if v is None:
+        return "n/a"
+    return "%.0f" % v if unit == "IOPS" or v >= 100 else "%.1f" % v
+
+
+def report(res, vmms, n, a):
+    per = {v: {m[0]: [] for m in METRICS} for v in vmms}
+    problems = []
+    lines = []
+    for i in range(1, n + 1):
+        for v in vmms:
+            for kind in ("io", "tap"):
+                name = "%s_%s_%d" % (v, kind, i)
+                r = res.runs.get(name)
+                got, bad = metrics_of(r)
+                for k, val in got.items():
+                    per[v][k].append(val)
+                for b in bad:
+                    problems.append("%s: %s" % (name, b))
+                if bad and r is not None:
+                    problems.append("  last lines of %s (serial log %s):" % (name, res.log))
+                    problems += ["    | " + l for l in r.guest_lines[-12:]]
+                    problems += ["    !| " + l for l in r.stderr_lines[-6:]]
+    warm = (res.runs.get("warm").info.get("warm") if res.runs.get("warm") else None)
+    head = ("I/O bench: %s, %d repeat(s), 2 vCPUs, 512 MiB, %d MiB disk cache=%s, "
+            "fio %d s, iperf3 %d s" % (", ".join(vmms), n, IMG_MB, a.cache, a.runtime,
+                                       a.net_time))
+    lines.append(head)
+    lines.append("L1: /dev/kvm at %.1f s (L1 clock); whole lab run %.0f s wall; warm-up: %s"
+                 % (res.l1_kvm or -1, res.wall or -1, warm))
+    lines.append("")
+    cols = vmms + (["hearth/qemu"] if "hearth" in vmms and "qemu" in vmms else [])
+    w = 26
+    lines.append("%-*s %-7s %s" % (w, "metric (median)", "unit",
+                                   " ".join("%12s" % c for c in cols)))
+    for key, label, unit in METRICS:
+        med = {v: (statistics.median(per[v][key]) if per[v][key] else None) for v in vmms}
+        row = ["%12s" % fmt(med[v], unit) for v in vmms]
+        if len(cols) > len(vmms):
+            h, q = med["hearth"], med["qemu"]
+            row.append("%12s" % ("%.2f" % (h / q) if h is not None and q else "n/a"))
+        lines.append("%-*s %-7s %s" % (w, label, unit, " ".join(row)))
+    if n > 1:
+        lines.append("")
+        lines.append("all values:")
+        for key, label, unit in METRICS:
+            lines.append("  %-24s %s" % (key, "   ".join(
+                "%s %s" % (v, " ".join(fmt(x, unit) for x in per[v][key])) for v in vmms)))
+    return lines, problems
+
+
+def main():
+    ap = argparse.ArgumentParser(description="I/O benchmark in the lab (see bench/README.md)")
+    ap.add_argument("-n", type=int, default=1, help="repeats per VMM (default 1)")
+    ap.add_argument("--vmm", default="hearth,qemu")
+    ap.add_argument("--runtime", type=int, default=15, help="seconds per fio job (default 15)")
+    ap.add_argument("--net-time", type=int, default=10,
+                    help="seconds per iperf3 direction (default 10)")
+    ap.add_argument("--cache", default="writeback", choices=["writeback", "none"],
+                    help="the VMM's disk cache mode (default writeback)")
+    ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
+    ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
+    a = ap.parse_args()
+    if a.hearth:
+        os.environ["HEARTH"] = os.path.abspath(a.hearth)
+    vmms = [v for v in a.vmm.split(",") if v]
+    if not vmms or any(v not in ("hearth", "qemu") for v in vmms):
+        ap.error("--vmm takes hearth and/or qemu")
+    os.makedirs(BENCH_DIR, exist_ok=True)
+    # A private lab dir (the shared build/lab/l1.cpio is rebuilt by other
+    # lab users), reusing the cached kernel.
+    lab_dir = os.path.join(REPO, "build", "lab", "io")
+    os.makedirs(lab_dir, exist_ok=True)
+    klink = os.path.join(lab_dir, "kernel")
+    if not os.path.lexists(klink):
+        os.symlink(os.path.join(REPO, "build", "lab", "kernel"), klink)
+    L.LAB_DIR = lab_dir
+    try:
+        for v in vmms:
+            L.vmm_binary(v)
+        root, fio, iperf3 = get_tools()
+        make_image()
+        lab = IoLab(stream=a.stream or None)
+        l1_mods = ["virtio_pci", "virtio_blk", "tun"]
+        l2_mods = ["virtio_mmio", "virtio_blk", "virtio_net"]
+        files = binary_files(root, fio, "/usr/bin/fio")
+        files.update(binary_files(root, iperf3, "/usr/bin/iperf3"))
+        l2 = L.build_l2_initrd(lab.kernel, name="l2io", modules=l2_mods, files=files,
+                               extra_sh=L2_EXTRA)
+        extra = pack_extra(binary_files(root, iperf3, "/usr/bin/iperf3"),
+                           os.path.join(lab_dir, "l1-extra.cpio"))
+        L.L1_MODULES = L.L1_MODULES + [(m, "") for m in l1_mods]
+        orig = L.build_l1_initrd
+
+        def l1_with_iperf3(*args, **kw):
+            out = orig(*args, **kw)
+            with open(out, "ab") as f, open(extra, "rb") as g:
+                shutil.copyfileobj(g, f)     # concatenated newc archives
+            return out
+        L.build_l1_initrd = l1_with_iperf3
+        runs = plan(vmms, a.n, l2, a)
+        log("L2 initramfs %s (%.0f MiB); %d L2 boots in one L1 boot"
+            % (l2, os.path.getsize(l2) / 2**20, len(runs) - 1))
+        res = lab.run_plan(runs, tag="bench-io")
+    except (L.LabError, BenchError, subprocess.CalledProcessError) as e:
+        print("bench-io: LAB FAILURE: %s" % e)
+        return 3
+    if not res.ok:
+        print("bench-io: LAB FAILURE (after %d attempts): %s; serial log: %s"
+              % (res.attempts, res.failure, res.log))
+        return 3
+    lines, problems = report(res, vmms, a.n, a)
+    text = "\n".join(lines) + "\n"
+    if problems:
+        text += "\nINCOMPLETE:\n" + "\n".join(problems) + "\n"
+    with open(RESULTS, "w") as f:
+        f.write(text)
+    print(text, end="")
+    print("(written to %s; serial log %s)" % (os.path.relpath(RESULTS, REPO), res.log))
+    if problems:
+        print("bench-io: FAILED: some runs or measurements did not complete (see above)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
