@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # A short fuzz run cheap enough for `make test`: exits non-zero on a crash,
-# a sanitizer report or a failed invariant. FUZZ_SECONDS overrides the length.
+# a sanitizer report or a failed invariant; 77 when clang is missing.
+# FUZZ_SECONDS overrides the length.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v "${CC:-clang}" >/dev/null; then
-  echo "fuzz smoke: clang not found; skipped"
-  exit 0
+  echo "fuzz smoke: clang not found (scripts/deps.sh fuzz); skipped"
+  exit 77
 fi
 fuzz/build.sh >/dev/null || exit 1
 OUT=${OUT:-fuzz/out}
