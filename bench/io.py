@@ -242,8 +242,9 @@ def get_tools():
 def binary_files(root, binary, dst):
     """{path in initramfs: source} for a binary from the tools tree and the
     libraries ldd resolves for it (ours first, then the host's)."""
-    libdirs = [os.path.join(root, "usr", "lib", "x86_64-linux-gnu"),
-               os.path.join(root, "lib", "x86_64-linux-gnu")]
+    # Every directory of the extracted packages that holds libraries: some
+    # sit in private ones found through RUNPATH (librados2's ceph/).
+    libdirs = sorted({d for d, _, fs in os.walk(root) if any(".so" in f for f in fs)})
     env = dict(os.environ, LD_LIBRARY_PATH=":".join(libdirs))
     out = run(["ldd", binary], env=env).stdout
     files = {dst: binary}
@@ -472,8 +473,10 @@ def main():
     lab_dir = os.path.join(REPO, "build", "lab", "io")
     os.makedirs(lab_dir, exist_ok=True)
     klink = os.path.join(lab_dir, "kernel")
+    shared_kernel = os.path.join(REPO, "build", "lab", "kernel")
+    os.makedirs(shared_kernel, exist_ok=True)    # the first lab user fills it
     if not os.path.lexists(klink):
-        os.symlink(os.path.join(REPO, "build", "lab", "kernel"), klink)
+        os.symlink(shared_kernel, klink)
     L.LAB_DIR = lab_dir
     try:
         for v in vmms:

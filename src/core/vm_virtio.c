@@ -30,6 +30,10 @@ int vm_device_plan_parse(const struct cli_config *cfg, struct vm_device_plan *pl
 			return -EINVAL;
 		}
 		plan->ndisks = i + 1;
+		if (virtio_blk_open(&plan->disks[i], why, sizeof(why))) {
+			snprintf(err, errlen, "--disk %u: %s", i + 1, why);
+			return -EINVAL;
+		}
 	}
 	plan->ndisks = cfg->ndisks;
 	for (unsigned int i = 0; i < cfg->nnets; i++) {

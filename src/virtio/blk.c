@@ -125,8 +125,11 @@ int virtio_blk_parse(const char *spec, struct blk_config *cfg, char *err, size_t
 			} else if (vlen == 9 && !strncmp(val, "writeback", 9)) {
 				cfg->cache = BLK_CACHE_WRITEBACK;
 			} else {
+				char bad[32];
+
+				snprintf(bad, sizeof(bad), "%.*s", (int)(vlen < 31 ? vlen : 31), val);
 				ret = blk_parse_fail(err, errlen, "cache must be none or "
-						     "writeback, not '%s'", val);
+						     "writeback, not '%s'", bad);
 				goto err_free;
 			}
 		} else {
@@ -152,6 +155,12 @@ err_free:
 
 void virtio_blk_config_release(struct blk_config *cfg)
 {
+	if (cfg->opened) {
+		if (cfg->fd_buffered >= 0)
+			close(cfg->fd_buffered);
+		close(cfg->fd);
+		cfg->opened = false;
+	}
 	free((char *)cfg->path);
 	cfg->path = NULL;
 }
@@ -252,18 +261,24 @@ static const struct virtio_dev_ops virtio_blk_ops = {
 
 /* ---------------------------------------------------------- create/destroy */
 
-/* Opens the image; for cache=none also a buffered twin for unaligned requests. */
-static int blk_open(struct virtio_blk *blk, const struct blk_config *cfg, char *err,
-		    size_t errlen)
+/*
+ * Opens and locks the image; for cache=none also a buffered twin for
+ * unaligned requests. Leaves *fd and *fd_buffered -1 or open on any return.
+ */
+static int blk_open_files(const struct blk_config *cfg, int *fd, int *fd_buffered, bool *direct,
+			  char *err, size_t errlen)
 {
 	int flags = (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	char self[64];
+	struct stat st;
 	int ret;
 
+	*fd = *fd_buffered = -1;
+	*direct = false;
 	if (cfg->cache == BLK_CACHE_NONE) {
-		blk->fd = open(cfg->path, flags | O_DIRECT);
-		if (blk->fd >= 0) {
-			blk->direct = true;
+		*fd = open(cfg->path, flags | O_DIRECT);
+		if (*fd >= 0) {
+			*direct = true;
 		} else if (errno == EINVAL) {
 			log_warn("disk %s: O_DIRECT not supported by its filesystem; "
 				 "cache=none falls back to the page cache", cfg->path);
@@ -271,11 +286,17 @@ static int blk_open(struct virtio_blk *blk, const struct blk_config *cfg, char *
 			goto err_open;
 		}
 	}
-	if (blk->fd < 0)
-		blk->fd = open(cfg->path, flags);
-	if (blk->fd < 0)
+	if (*fd < 0)
+		*fd = open(cfg->path, flags);
+	if (*fd < 0)
 		goto err_open;
-	if (flock(blk->fd, (cfg->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+	if (fstat(*fd, &st) < 0)
+		goto err_open;
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		snprintf(err, errlen, "disk %s is not a regular file or block device", cfg->path);
+		return -EINVAL;
+	}
+	if (flock(*fd, (cfg->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
 		int e = errno;
 
 		if (e == EWOULDBLOCK)
@@ -284,11 +305,11 @@ static int blk_open(struct virtio_blk *blk, const struct blk_config *cfg, char *
 			snprintf(err, errlen, "disk %s: cannot lock: %s", cfg->path, strerror(e));
 		return -e;
 	}
-	if (blk->direct) {
+	if (*direct) {
 		/* Reopen through our fd, so both name the same inode. */
-		snprintf(self, sizeof(self), "/proc/self/fd/%d", blk->fd);
-		blk->fd_buffered = open(self, flags);
-		if (blk->fd_buffered < 0) {
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", *fd);
+		*fd_buffered = open(self, flags);
+		if (*fd_buffered < 0) {
 			ret = -errno;
 			snprintf(err, errlen, "disk %s: cannot reopen: %s", cfg->path,
 				 strerror(-ret));
@@ -301,6 +322,47 @@ err_open:
 	ret = -errno;
 	snprintf(err, errlen, "cannot open disk %s: %s", cfg->path, strerror(-ret));
 	return ret;
+}
+
+int virtio_blk_open(struct blk_config *cfg, char *err, size_t errlen)
+{
+	int fd, fd_buffered, ret;
+	bool direct;
+
+	if (cfg->opened)
+		return 0;
+	ret = blk_open_files(cfg, &fd, &fd_buffered, &direct, err, errlen);
+	if (ret) {
+		if (fd_buffered >= 0)
+			close(fd_buffered);
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	cfg->fd = fd;
+	cfg->fd_buffered = fd_buffered;
+	cfg->direct = direct;
+	cfg->opened = true;
+	return 0;
+}
+
+/* The device's own descriptors: dups of the opened config's (they share its lock). */
+static int blk_open(struct virtio_blk *blk, const struct blk_config *cfg, char *err,
+		    size_t errlen)
+{
+	if (!cfg->opened)
+		return blk_open_files(cfg, &blk->fd, &blk->fd_buffered, &blk->direct, err, errlen);
+	blk->direct = cfg->direct;
+	blk->fd = fcntl(cfg->fd, F_DUPFD_CLOEXEC, 0);
+	if (blk->fd >= 0 && cfg->fd_buffered >= 0)
+		blk->fd_buffered = fcntl(cfg->fd_buffered, F_DUPFD_CLOEXEC, 0);
+	if (blk->fd < 0 || (cfg->fd_buffered >= 0 && blk->fd_buffered < 0)) {
+		int ret = -errno;
+
+		snprintf(err, errlen, "disk %s: %s", cfg->path, strerror(-ret));
+		return ret;
+	}
+	return 0;
 }
 
 static int blk_size_image(struct virtio_blk *blk, char *err, size_t errlen)
@@ -321,11 +383,8 @@ static int blk_size_image(struct virtio_blk *blk, char *err, size_t errlen)
 				 strerror(-ret));
 			return ret;
 		}
-	} else if (S_ISREG(st.st_mode)) {
-		bytes = (uint64_t)st.st_size;
 	} else {
-		snprintf(err, errlen, "disk %s is not a regular file or block device", blk->path);
-		return -EINVAL;
+		bytes = (uint64_t)st.st_size;   /* a regular file: blk_open_files checked */
 	}
 	if (bytes % BLK_SECTOR)
 		log_warn("disk %s: size %" PRIu64 " is not a multiple of 512; the last %" PRIu64

@@ -15,14 +15,23 @@ struct blk_config {
 	bool readonly;
 	char id[21];              /* VIRTIO_BLK_ID_BYTES + NUL */
 	enum blk_cache cache;
+	/*
+	 * The open, locked image once virtio_blk_open() ran (opened): bad,
+	 * missing or locked images are found before KVM is touched.
+	 */
+	bool opened;
+	bool direct;              /* fd is O_DIRECT; fd_buffered takes unaligned I/O */
+	int fd, fd_buffered;
 };
 
 /* "path=FILE[,ro][,id=NAME][,cache=none|writeback]"; -EINVAL + one line in err. */
 int virtio_blk_parse(const char *spec, struct blk_config *cfg, char *err, size_t errlen);
-/* Frees the path virtio_blk_parse() allocated (create keeps its own copy). */
+/* Opens and locks the image now; -errno + one line in err. */
+int virtio_blk_open(struct blk_config *cfg, char *err, size_t errlen);
+/* Frees the path and closes what virtio_blk_open() opened (create dups it). */
 void virtio_blk_config_release(struct blk_config *cfg);
 
-/* Opens, locks and sizes the image; registers on the transport. */
+/* Opens (unless opened), locks and sizes the image; registers on the transport. */
 int virtio_blk_create(const struct virtio_host *host, const struct blk_config *cfg,
 		      uint64_t base, uint32_t gsi, struct virtio_dev **out, char *err,
 		      size_t errlen);

@@ -11,6 +11,7 @@ sanitizer build, which must not report anything.
 """
 
 import argparse
+import fcntl
 import os
 import struct
 import subprocess
@@ -62,6 +63,11 @@ class Env:
         self.random = self.write("random.bin", bytes(rnd))
         self.missing = os.path.join(tmp, "no-such-kernel")
         self.missing_initrd = os.path.join(tmp, "no-such-initrd")
+        self.disk = self.write("disk.img", b"\0" * 65536)
+        # Held for the whole case, as a running VM would hold its image.
+        self.locked = self.write("locked.img", b"\0" * 65536)
+        self._lock = open(self.locked, "rb")
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def write(self, name, data):
         path = os.path.join(self.tmp, name)
@@ -94,6 +100,22 @@ def cases(env, version):
         "missing-flag-value": (["run", "--kernel"], ["--kernel"]),
         "missing-memory-value": (["run", "--kernel", k, "--memory"], ["--memory"]),
         "no-kernel-flag": (["run"], ["kernel"]),
+        # Device flags: refused before KVM is opened, like a bad kernel.
+        "disk-missing-file": (["run", "--kernel", k, "--disk", "path=" + env.missing],
+                              ["--disk", env.missing]),
+        "disk-directory": (["run", "--kernel", k, "--disk", "path=" + env.tmp],
+                           ["--disk", env.tmp]),
+        "disk-not-a-file": (["run", "--kernel", k, "--disk", "path=/dev/null"],
+                            ["--disk", "/dev/null", "regular file"]),
+        "disk-locked": (["run", "--kernel", k, "--disk", "path=" + env.locked],
+                        ["--disk", env.locked, "in use"]),
+        "disk-bad-option": (["run", "--kernel", k, "--disk", "path=%s,cache=fast" % env.disk],
+                            ["--disk", "cache", "'fast'"]),
+        "disk-no-path": (["run", "--kernel", k, "--disk", "ro"], ["--disk", "path"]),
+        "net-bad-backend": (["run", "--kernel", k, "--net", "bridge=br0"], ["--net", "bridge"]),
+        "net-bad-hostfwd": (["run", "--kernel", k, "--net", "user,hostfwd=tcp:99999-:22"],
+                            ["--net", "hostfwd"]),
+        "vsock-reserved-cid": (["run", "--kernel", k, "--vsock", "cid=2"], ["--vsock", "cid"]),
         "no-subcommand": ([], []),
         "unknown-subcommand": (["frobnicate"], ["frobnicate"]),
     }

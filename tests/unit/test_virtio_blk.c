@@ -155,6 +155,13 @@ static int drv_open(struct drv *d, const char *spec_tail, bool init)
 
 	snprintf(spec, sizeof(spec), "path=%s%s", d->path, spec_tail);
 	assert_int_equal(virtio_blk_parse(spec, &cfg, err, sizeof(err)), 0);
+	/*
+	 * As Hearth does: open at startup, create later. Releasing the config
+	 * right away shows the device's descriptors (and lock) are its own.
+	 */
+	ret = virtio_blk_open(&cfg, err, sizeof(err));
+	assert_int_equal(ret, 0);
+	assert_true(cfg.opened);
 	ret = virtio_blk_create(&host, &cfg, BASE, 5, &d->dev, err, sizeof(err));
 	virtio_blk_config_release(&cfg);
 	if (ret)
@@ -571,6 +578,11 @@ static void test_lock_conflict(void **state)
 			 -EWOULDBLOCK);
 	assert_non_null(strstr(err, "in use by another process"));
 	assert_non_null(strstr(err, d->path));
+	/* The startup check finds the same conflict and keeps nothing open. */
+	memset(err, 0, sizeof(err));
+	assert_int_equal(virtio_blk_open(&cfg, err, sizeof(err)), -EWOULDBLOCK);
+	assert_false(cfg.opened);
+	assert_non_null(strstr(err, "in use by another process"));
 	cfg.readonly = true;
 	assert_int_equal(virtio_blk_create(&host, &cfg, BASE + 0x1000, 6, &dev2, err, sizeof(err)),
 			 -EWOULDBLOCK);
@@ -578,6 +590,11 @@ static void test_lock_conflict(void **state)
 	assert_int_equal(virtio_blk_create(&host, &cfg, BASE + 0x1000, 6, &dev2, err, sizeof(err)),
 			 -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent/hearth.img"));
+	assert_int_equal(virtio_blk_open(&cfg, err, sizeof(err)), -ENOENT);
+	cfg.path = "/dev/null";
+	assert_int_equal(virtio_blk_open(&cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "not a regular file or block device"));
+	assert_false(cfg.opened);
 	drv_free(d);
 }
 
