@@ -350,7 +350,7 @@ def plan(vmms, n, l2, a):
                 name = "%s_%s_%d" % (v, "io" if mode == "user" else "tap", i)
                 cmd = "console=ttyS0 panic=-1 lab.io=%s lab.rt=%d lab.nt=%d" % (
                     mode, a.runtime, a.net_time)
-                runs.append(WrappedRun(name, mode, vmm=v, cpus=2, memory=512, timeout=tmo,
+                runs.append(WrappedRun(name, mode, vmm=v, cpus=a.cpus, memory=512, timeout=tmo,
                                        initrd=l2, cmdline=cmd,
                                        extra_args=vmm_args(v, mode, a.cache)))
     return runs
@@ -423,8 +423,8 @@ def report(res, vmms, n, a):
                     problems += ["    | " + l for l in r.guest_lines[-12:]]
                     problems += ["    !| " + l for l in r.stderr_lines[-6:]]
     warm = (res.runs.get("warm").info.get("warm") if res.runs.get("warm") else None)
-    head = ("I/O bench: %s, %d repeat(s), 2 vCPUs, 512 MiB, %d MiB disk cache=%s, "
-            "fio %d s, iperf3 %d s" % (", ".join(vmms), n, IMG_MB, a.cache, a.runtime,
+    head = ("I/O bench: %s, %d repeat(s), %d vCPUs, 512 MiB, %d MiB disk cache=%s, "
+            "fio %d s, iperf3 %d s" % (", ".join(vmms), n, a.cpus, IMG_MB, a.cache, a.runtime,
                                        a.net_time))
     lines.append(head)
     lines.append("L1: /dev/kvm at %.1f s (L1 clock); whole lab run %.0f s wall; warm-up: %s"
@@ -457,6 +457,8 @@ def main():
     ap.add_argument("--runtime", type=int, default=15, help="seconds per fio job (default 15)")
     ap.add_argument("--net-time", type=int, default=10,
                     help="seconds per iperf3 direction (default 10)")
+    ap.add_argument("--cpus", type=int, default=2,
+                    help="vCPUs per L2 guest (default 2; Hearth's TAP gets a queue pair each)")
     ap.add_argument("--cache", default="writeback", choices=["writeback", "none"],
                     help="the VMM's disk cache mode (default writeback)")
     ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")

@@ -215,9 +215,12 @@ static void net_rx_process(struct net_dev *nd, struct net_pair *p)
 			return;
 		}
 		if (ret == RX_NO_BUFFERS) {
-			/* Sleep until the driver adds buffers; re-check to close the race. */
+			/*
+			 * Too few buffers for this frame: sleep until the driver adds
+			 * more, not spin on the ones it has. Re-check to close the race.
+			 */
 			virtq_set_notify(vq, true);
-			if (virtq_has_work(vq))
+			if (virtq_has_new(vq))
 				continue;
 			net_poll_set(nd, p, false);
 			break;
@@ -581,6 +584,15 @@ int virtio_net_create(const struct virtio_host *host, const struct net_config *c
 
 void virtio_net_destroy(struct virtio_dev *dev)
 {
-	if (dev)
-		net_free(dev->priv);
+	struct net_dev *nd = dev ? dev->priv : NULL;
+
+	if (!nd)
+		return;
+	/* Drops are why a network is slow; say so without -v. */
+	log_msg(nd->stats.rx_dropped_oversize || nd->stats.tx_dropped ? LOG_INFO : LOG_DEBUG,
+		"%s: rx %" PRIu64 " frames (%" PRIu64 " bytes, %" PRIu64 " dropped), tx %" PRIu64
+		" frames (%" PRIu64 " bytes, %" PRIu64 " dropped)", nd->name, nd->stats.rx_packets,
+		nd->stats.rx_bytes, nd->stats.rx_dropped_oversize, nd->stats.tx_packets,
+		nd->stats.tx_bytes, nd->stats.tx_dropped);
+	net_free(nd);
 }

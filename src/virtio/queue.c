@@ -51,6 +51,7 @@ enum virtq_error virtq_enable(struct virtq *vq, const struct guest_mem *mem)
 	}
 	vq->mem = mem;
 	vq->last_avail = 0;
+	vq->avail_seen = 0;
 	vq->next_used = 0;
 	vq->signalled_valid = false;
 	vq->enabled = true;
@@ -65,6 +66,11 @@ static uint16_t load16(const uint16_t *p)
 bool virtq_has_work(struct virtq *vq)
 {
 	return vq->enabled && load16(&vq->avail[1]) != vq->last_avail;
+}
+
+bool virtq_has_new(struct virtq *vq)
+{
+	return vq->enabled && load16(&vq->avail[1]) != vq->avail_seen;
 }
 
 static int add_segment(struct virtq *vq, struct virtq_chain *c, const struct virtq_desc *d)
@@ -144,7 +150,7 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c)
 
 	if (!vq->enabled)
 		return 0;
-	avail_idx = load16(&vq->avail[1]);
+	avail_idx = vq->avail_seen = load16(&vq->avail[1]);
 	if (avail_idx == vq->last_avail && vq->event_idx) {
 		/*
 		 * With EVENT_IDX the driver kicks only when it passes avail_event,
@@ -153,7 +159,7 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c)
 		 * a buffer added meanwhile is not missed.
 		 */
 		virtq_set_notify(vq, true);
-		avail_idx = load16(&vq->avail[1]);
+		avail_idx = vq->avail_seen = load16(&vq->avail[1]);
 	}
 	if ((uint16_t)(avail_idx - vq->last_avail) > vq->size)
 		return -VIRTQ_ERR_AVAIL_JUMP;
@@ -217,8 +223,13 @@ void virtq_set_notify(struct virtq *vq, bool enable)
 	if (vq->event_idx) {
 		/* avail_event follows the used ring. */
 		uint16_t *avail_event = (uint16_t *)((uint8_t *)vq->used + 4 + 8 * vq->size);
+		/*
+		 * Not last_avail: after a device gave entries back, an event
+		 * behind the driver's index would never be crossed again
+		 * (2.7.10), and the device would wait forever.
+		 */
 		if (enable)
-			__atomic_store_n(avail_event, vq->last_avail, __ATOMIC_RELEASE);
+			__atomic_store_n(avail_event, vq->avail_seen, __ATOMIC_RELEASE);
 	} else {
 		__atomic_store_n(&vq->used[0], enable ? 0 : VIRTQ_USED_F_NO_NOTIFY,
 				 __ATOMIC_RELEASE);

@@ -49,6 +49,7 @@ struct virtq {
 	uint16_t *avail;  /* flags, idx, ring[size], used_event */
 	uint16_t *used;   /* flags, idx, then {u32 id, u32 len}[size], avail_event */
 	uint16_t last_avail;
+	uint16_t avail_seen;  /* the driver's avail idx when we last read it */
 	uint16_t next_used;
 	uint16_t signalled_used;
 	bool signalled_valid;
@@ -79,11 +80,18 @@ int virtq_push(struct virtq *vq, const struct virtq_chain *chain, uint32_t writt
 /* After pushes: does the driver want an interrupt now? (EVENT_IDX aware) */
 bool virtq_needs_interrupt(struct virtq *vq);
 
-/* Tells the driver whether to notify us (EVENT_IDX: avail_event). */
+/*
+ * Tells the driver whether to notify us. With EVENT_IDX, enabling asks for
+ * a notification when the driver adds past avail_seen: entries it already
+ * published and we gave back (too few for a frame) do not count.
+ */
 void virtq_set_notify(struct virtq *vq, bool enable);
 
 /* True when the avail ring has entries we have not taken. */
 bool virtq_has_work(struct virtq *vq);
+
+/* True when the driver published entries since we last read its index. */
+bool virtq_has_new(struct virtq *vq);
 
 /* Copies between an iovec range and a flat buffer; bounded by both. */
 size_t virtq_iov_to_buf(const struct iovec *iov, unsigned int n, size_t off, void *buf,

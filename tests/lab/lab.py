@@ -624,6 +624,10 @@ def parse_log(lines, result):
 
 PANIC_RE = re.compile(r"Kernel panic - not syncing|BUG: kernel NULL pointer|general protection fault|"
                       r"Oops: |KVM internal error", re.I)
+# L1 wedged: under TCG one L1 vCPU can stop answering IPIs while it runs L2,
+# and the other then waits for it forever (seen with both VMMs).  L1 keeps
+# printing the watchdog's reports, so silence alone would not catch it.
+STUCK_RE = re.compile(r"BUG: soft lockup|rcu: INFO: \w+ (self-)?detected stall")
 
 
 class Lab:
@@ -652,7 +656,7 @@ class Lab:
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT)
         lines, buf, failure, last = [], b"", None, start
-        done = panic = False
+        done = panic = stuck = ticking = False
         with open(logpath, "wb") as logf:
             while True:
                 now = time.monotonic()
@@ -662,6 +666,9 @@ class Lab:
                 if now - last > silence:
                     failure = "L1 silent for %ds" % silence
                     break
+                if stuck:
+                    failure = "L1 stuck (%s)" % stuck
+                    break
                 r, _, _ = select.select([p.stdout], [], [], 1.0)
                 if not r:
                     if p.poll() is not None:
@@ -670,7 +677,8 @@ class Lab:
                 chunk = os.read(p.stdout.fileno(), 65536)
                 if not chunk:
                     break
-                last = time.monotonic()
+                if not ticking:
+                    last = time.monotonic()
                 logf.write(chunk)
                 logf.flush()
                 if self.stream:
@@ -683,6 +691,11 @@ class Lab:
                     lines.append(s)
                     if s.startswith("LAB-L1-DONE"):
                         done = True
+                    # Once L1 ticks, only its ticks prove it alive.
+                    if s.startswith("LAB-L1-TICK") or s.startswith("LAB-RUN-END"):
+                        ticking, last = True, time.monotonic()
+                    if STUCK_RE.search(s) and "| " not in s[:40]:
+                        stuck = s.strip()[:120]
                     # L1's own panic: an unprefixed kernel line (L2 output is
                     # prefixed with "name| ").
                     if PANIC_RE.search(s) and "| " not in s[:40]:

@@ -377,6 +377,34 @@ static void test_rx_mergeable(void **state)
 	drv_close(&d);
 }
 
+/*
+ * The same wait with EVENT_IDX, as Linux runs it: the driver kicks only
+ * when its new avail index passes avail_event, so the device must arm the
+ * event at the driver's index, past the two buffers it gave back.
+ */
+static void test_rx_mergeable_event_idx(void **state)
+{
+	uint16_t *avail_event;
+	struct drv d;
+
+	(void)state;
+	drv_open(&d, 1);
+	drv_init(&d, F(VIRTIO_NET_F_MAC) | F(VIRTIO_NET_F_MRG_RXBUF) | F(VIRTIO_F_EVENT_IDX));
+	avail_event = gp(&d, RING_GPA(0) + 0x8000 + 4 + 8 * QSIZE, 2);
+	post(&d, 0, (struct seg[]){ { 1000, true } }, 1);
+	post(&d, 0, (struct seg[]){ { 1000, true } }, 1);
+	send_frame(&d, 0, 2500, 7);
+	virtio_net_rx_poll(d.dev);
+	assert_int_equal(used_idx(&d, 0), 0);
+	/* Driver index 2: adding the third buffer moves it 2 -> 3 and must kick. */
+	assert_int_equal(*avail_event, 2);
+	post(&d, 0, (struct seg[]){ { 1000, true } }, 1);
+	wr(&d, 0x050, 0);
+	assert_int_equal(used_idx(&d, 0), 3);
+	assert_int_equal(stats(&d).rx_packets, 1);
+	drv_close(&d);
+}
+
 static void test_rx_stall_resume(void **state)
 {
 	struct drv d;
@@ -552,6 +580,7 @@ int main(void)
 		cmocka_unit_test(test_rx_tx),
 		cmocka_unit_test(test_rx_oversize_dropped),
 		cmocka_unit_test(test_rx_mergeable),
+		cmocka_unit_test(test_rx_mergeable_event_idx),
 		cmocka_unit_test(test_rx_stall_resume),
 		cmocka_unit_test(test_tx_oversize_and_bad_header),
 		cmocka_unit_test(test_malformed_chains),

@@ -535,6 +535,41 @@ static void test_pop_rearms_avail_event(void **state)
 	assert_int_equal(get16(f, avail_event), 0x1234);
 }
 
+/* The driver's side of 2.7.10: kick when avail_event lies in [old, new). */
+static bool driver_kicks(uint16_t event, uint16_t new_idx, uint16_t old_idx)
+{
+	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
+}
+
+/*
+ * A device that takes entries and gives them back (net RX: too few buffers
+ * for a frame) must arm avail_event at the driver's index, not at its own
+ * last_avail, or the driver's next additions never cross it.
+ */
+static void test_give_back_arms_at_driver_index(void **state)
+{
+	struct fx *f = *state;
+	uint64_t avail_event = USED_GPA + 4 + 8 * 16;
+
+	ring_enable(f, 16, false, true);
+	put_desc(f, DESC_GPA, 0, BUF_GPA, 64, VIRTQ_DESC_F_WRITE, 0);
+	for (int i = 0; i < 3; i++)
+		avail_add(f, 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pop(f), 1);
+	f->vq.last_avail -= 3;
+	virtq_set_notify(&f->vq, true);
+	assert_int_equal(get16(f, avail_event), 3);
+	assert_true(virtq_has_work(&f->vq));
+	assert_false(virtq_has_new(&f->vq));
+	/* The driver adds one more: it must kick, and the device sees it as new. */
+	assert_true(driver_kicks(get16(f, avail_event), 4, 3));
+	avail_add(f, 0);
+	assert_true(virtq_has_new(&f->vq));
+	/* Arming at last_avail (0) instead would have missed that kick. */
+	assert_false(driver_kicks(0, 4, 3));
+}
+
 /* 16-bit indices wrap: last_avail and the used index start near 65535. */
 static void test_index_wrap(void **state)
 {
@@ -616,7 +651,7 @@ int main(void)
 		T(test_indirect_next_and_loop), T(test_too_many_segments),
 		T(test_enable_checks), T(test_push_used_len),
 		T(test_event_idx_interrupts), T(test_set_notify), T(test_pop_rearms_avail_event),
-		T(test_index_wrap),
+		T(test_give_back_arms_at_driver_index), T(test_index_wrap),
 		T(test_iov_copies), T(test_strerror),
 	};
 
