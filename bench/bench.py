@@ -54,8 +54,7 @@ def main():
         print("LAB FAILURE: %s" % e)
         return 3
     if not res.ok:
-        print("LAB FAILURE (after %d attempts): %s; serial log: %s"
-              % (res.attempts, res.failure, res.log))
+        print(res.failure_line())
         return 3
     print("L1: /init at %.1f s, /dev/kvm ready at %.1f s (L1 clock); whole lab run %.0f s wall"
           % (res.l1_up or -1, res.l1_kvm or -1, res.wall))

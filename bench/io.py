@@ -511,8 +511,7 @@ def main():
         print("bench-io: LAB FAILURE: %s" % e)
         return 3
     if not res.ok:
-        print("bench-io: LAB FAILURE (after %d attempts): %s; serial log: %s"
-              % (res.attempts, res.failure, res.log))
+        print("bench-io: " + res.failure_line())
         return 3
     lines, problems = report(res, vmms, a.n, a)
     text = "\n".join(lines) + "\n"

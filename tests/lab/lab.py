@@ -574,6 +574,11 @@ class L1Result:
         self.wall = None
         self.attempts = 1
 
+    def failure_line(self):
+        """One line for a plan the lab could not run, with the log to read."""
+        return "LAB FAILURE (after %d attempts): %s; serial log: %s" % (
+            self.attempts, self.failure, self.log)
+
 
 def parse_log(lines, result):
     runs = result.runs

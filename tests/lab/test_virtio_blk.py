@@ -240,8 +240,7 @@ def main():
     finally:
         L.L1_MODULES = saved
     if not res.ok:
-        print("LAB FAILURE (after %d attempts): %s; serial log: %s"
-              % (res.attempts, res.failure, res.log))
+        print(res.failure_line())
         return 3
     passed = failed = 0
     for ok, desc in checks(res, sums, a.vmm):

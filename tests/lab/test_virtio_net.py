@@ -215,8 +215,7 @@ def main():
         print("LAB FAILURE: %s" % e)
         return 3
     if not res.ok:
-        print("LAB FAILURE (after %d attempts): %s; serial log: %s"
-              % (res.attempts, res.failure, res.log))
+        print(res.failure_line())
         return 3
     passed = failed = 0
     for run in runs:
