@@ -1,6 +1,7 @@
 #include "core/eventloop.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -19,6 +20,9 @@ void eventloop_destroy(struct eventloop *el)
 	if (el->epfd >= 0)
 		close(el->epfd);
 	el->epfd = -1;
+	free(el->pfd);
+	el->pfd = NULL;
+	el->pfd_cap = 0;
 }
 
 static struct eventloop_handler *find(struct eventloop *el, int fd)
@@ -67,12 +71,90 @@ int eventloop_remove(struct eventloop *el, int fd)
 	return 0;
 }
 
+int eventloop_add_poller(struct eventloop *el, const struct eventloop_poller_ops *ops,
+			 void *opaque)
+{
+	if (!ops || !ops->prepare || !ops->dispatch)
+		return -EINVAL;
+	if (el->npollers == EVENTLOOP_MAX_POLLERS)
+		return -ENOSPC;
+	el->pollers[el->npollers++] = (struct eventloop_poller){ ops, opaque };
+	return 0;
+}
+
+void eventloop_remove_poller(struct eventloop *el, void *opaque)
+{
+	for (unsigned int i = 0; i < el->npollers; i++) {
+		if (el->pollers[i].opaque == opaque) {
+			el->pollers[i] = el->pollers[--el->npollers];
+			return;
+		}
+	}
+}
+
+/*
+ * With pollers, one poll() covers the epoll fd and every poller's set.
+ * Returns the epoll timeout to use next: 0 when epoll has events, -1 when
+ * poll() said nothing about it. Revents are copied back to the pollers.
+ */
+static int eventloop_poll_round(struct eventloop *el)
+{
+	struct pollfd *sets[EVENTLOOP_MAX_POLLERS];
+	unsigned int counts[EVENTLOOP_MAX_POLLERS], total = 1, pos = 1;
+	unsigned int np = el->npollers;
+	int timeout = -1, n;
+	bool failed;
+
+	for (unsigned int i = 0; i < np; i++) {
+		sets[i] = el->pollers[i].ops->prepare(el->pollers[i].opaque, &counts[i], &timeout);
+		if (!sets[i])
+			counts[i] = 0;
+		total += counts[i];
+	}
+	if (total > el->pfd_cap) {
+		struct pollfd *p = realloc(el->pfd, total * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		el->pfd = p;
+		el->pfd_cap = total;
+	}
+	el->pfd[0] = (struct pollfd){ .fd = el->epfd, .events = POLLIN };
+	for (unsigned int i = 0; i < np; i++) {
+		memcpy(el->pfd + pos, sets[i], counts[i] * sizeof(*el->pfd));
+		pos += counts[i];
+	}
+	n = poll(el->pfd, total, timeout);
+	if (n < 0 && errno != EINTR)
+		return -errno;
+	failed = n < 0;
+	pos = 1;
+	for (unsigned int i = 0; i < np && i < el->npollers; i++) {
+		for (unsigned int j = 0; j < counts[i]; j++)
+			sets[i][j].revents = failed ? 0 : el->pfd[pos + j].revents;
+		pos += counts[i];
+		/* Timers are due even when no fd is ready, so always dispatch. */
+		el->pollers[i].ops->dispatch(el->pollers[i].opaque, failed);
+	}
+	return !failed && (el->pfd[0].revents & POLLIN) ? 0 : 1;
+}
+
 int eventloop_run(struct eventloop *el)
 {
 	struct epoll_event evs[EVENTLOOP_MAX_FDS];
 
 	while (!el->stop) {
-		int n = epoll_wait(el->epfd, evs, EVENTLOOP_MAX_FDS, -1);
+		int n, timeout = -1;
+
+		if (el->npollers) {
+			n = eventloop_poll_round(el);
+			if (n < 0)
+				return n;
+			if (n > 0)
+				continue;
+			timeout = 0;
+		}
+		n = epoll_wait(el->epfd, evs, EVENTLOOP_MAX_FDS, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

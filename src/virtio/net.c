@@ -576,7 +576,7 @@ int virtio_net_create(const struct virtio_host *host, const struct net_config *c
 		ret = net_tap_open(cfg->ifname, cfg->queue_pairs ? cfg->queue_pairs : 1, &be, err,
 				   errlen);
 	else
-		ret = net_slirp_open(cfg, &be, err, errlen);
+		ret = net_slirp_open(cfg, host->loop, &be, err, errlen);
 	if (ret)
 		return ret;
 	return virtio_net_create_backend(host, cfg, be, base, gsi, out, err, errlen);

@@ -1,9 +1,9 @@
 /*
- * libslirp needs a poll() loop with its own fds and timers, which the
- * epoll I/O thread does not offer. So each user backend runs slirp alone on
- * a "net-user" thread and trades frames with the device through a
- * SEQPACKET socketpair: the device sees an fd like a tap queue and never
- * shares a lock with slirp.
+ * libslirp wants a poll() set rebuilt every round, with its own timers. It
+ * runs as a poller of the I/O thread's loop (eventloop_add_poller), so
+ * slirp, the device and its queues share one thread and no frame crosses a
+ * thread. Frames still go through a SEQPACKET socketpair: the device sees
+ * an fd like a tap queue, and the socket buffers absorb bursts both ways.
  */
 #include "virtio/net_slirp.h"
 
@@ -11,12 +11,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,10 +42,8 @@ struct net_slirp_timer {
 struct net_slirp {
 	struct net_be be;
 	Slirp *slirp;
-	int sock;    /* the thread's end; be.fds[0] is the device's */
-	int stop_fd;
-	pthread_t thread;
-	bool started;
+	int sock;    /* slirp's end; be.fds[0] is the device's */
+	struct eventloop *loop;  /* set while we are its poller */
 	struct net_slirp_timer *timers;
 	struct pollfd *pfd;
 	unsigned int npfd, cap;
@@ -115,7 +110,7 @@ static int64_t net_slirp_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Slirp callbacks: all run on the net-user thread, or before it starts. */
+/* Slirp callbacks: all run on the I/O thread, or before it starts. */
 
 static ssize_t net_slirp_send_packet(const void *buf, size_t len, void *opaque)
 {
@@ -201,7 +196,7 @@ static void net_slirp_poll_noop(int fd, void *opaque)
 
 static void net_slirp_notify(void *opaque)
 {
-	/* Called on our own thread, which polls again right after. */
+	/* Called from within a round of the I/O loop, which prepares again next. */
 	(void)opaque;
 }
 
@@ -289,45 +284,49 @@ static void net_slirp_run_timers(struct net_slirp *ns)
 	} while (t);
 }
 
-static void *net_slirp_thread(void *opaque)
+static struct pollfd *net_slirp_prepare(void *opaque, unsigned int *n, int *timeout_ms)
+{
+	struct net_slirp *ns = opaque;
+	uint32_t slirp_ms = UINT32_MAX;
+	int mine;
+
+	ns->pfd[0] = (struct pollfd){ .fd = ns->sock, .events = POLLIN };
+	ns->npfd = 1;
+	slirp_pollfds_fill(ns->slirp, &slirp_ms, net_slirp_add_poll, ns);
+	mine = net_slirp_timeout(ns, slirp_ms);
+	if (mine >= 0 && (*timeout_ms < 0 || mine < *timeout_ms))
+		*timeout_ms = mine;
+	*n = ns->npfd;
+	return ns->pfd;
+}
+
+static void net_slirp_dispatch(void *opaque, bool poll_failed)
 {
 	struct net_slirp *ns = opaque;
 
-	for (;;) {
-		uint32_t timeout = UINT32_MAX;
-		int n;
+	slirp_pollfds_poll(ns->slirp, poll_failed, net_slirp_get_revents, ns);
+	/* Frames from the guest; bounded so slirp's sockets are not starved. */
+	for (int i = 0; !poll_failed && ns->pfd[0].revents && i < SLIRP_INPUT_BUDGET; i++) {
+		ssize_t len = recv(ns->sock, ns->frame, sizeof(ns->frame), MSG_DONTWAIT);
 
-		ns->pfd[0] = (struct pollfd){ .fd = ns->stop_fd, .events = POLLIN };
-		ns->pfd[1] = (struct pollfd){ .fd = ns->sock, .events = POLLIN };
-		ns->npfd = 2;
-		slirp_pollfds_fill(ns->slirp, &timeout, net_slirp_add_poll, ns);
-		n = poll(ns->pfd, ns->npfd, net_slirp_timeout(ns, timeout));
-		if (n > 0 && ns->pfd[0].revents)
+		if (len <= 0)
 			break;
-		slirp_pollfds_poll(ns->slirp, n < 0, net_slirp_get_revents, ns);
-		/* Frames from the guest; bounded so slirp's sockets are not starved. */
-		for (int i = 0; n > 0 && ns->pfd[1].revents && i < SLIRP_INPUT_BUDGET; i++) {
-			ssize_t len = recv(ns->sock, ns->frame, sizeof(ns->frame), MSG_DONTWAIT);
-
-			if (len <= 0)
-				break;
-			slirp_input(ns->slirp, ns->frame, (int)len);
-		}
-		net_slirp_run_timers(ns);
+		slirp_input(ns->slirp, ns->frame, (int)len);
 	}
-	return NULL;
+	net_slirp_run_timers(ns);
 }
+
+static const struct eventloop_poller_ops net_slirp_poller = {
+	.prepare = net_slirp_prepare,
+	.dispatch = net_slirp_dispatch,
+};
 
 static void net_slirp_destroy(struct net_be *be)
 {
 	struct net_slirp *ns = (struct net_slirp *)be;
-	uint64_t one = 1;
 
-	if (ns->started) {
-		if (write(ns->stop_fd, &one, sizeof(one)) < 0)
-			log_warn("net-user: cannot stop the thread: %s", strerror(errno));
-		pthread_join(ns->thread, NULL);
-	}
+	if (ns->loop)
+		eventloop_remove_poller(ns->loop, ns);
 	if (ns->slirp)
 		slirp_cleanup(ns->slirp);
 	while (ns->timers)
@@ -336,8 +335,6 @@ static void net_slirp_destroy(struct net_be *be)
 		close(ns->be.fds[0]);
 	if (ns->sock >= 0)
 		close(ns->sock);
-	if (ns->stop_fd >= 0)
-		close(ns->stop_fd);
 	free(ns->pfd);
 	free(ns);
 }
@@ -346,8 +343,8 @@ static const struct net_be_ops net_slirp_ops = {
 	.destroy = net_slirp_destroy,
 };
 
-static int net_slirp_start(struct net_slirp *ns, const struct net_config *cfg, char *err,
-			   size_t errlen)
+static int net_slirp_start(struct net_slirp *ns, const struct net_config *cfg,
+			   struct eventloop *loop, char *err, size_t errlen)
 {
 	SlirpConfig sc = {
 		.version = SLIRP_CONFIG_VERSION_MAX < 4 ? SLIRP_CONFIG_VERSION_MAX : 4,
@@ -355,8 +352,7 @@ static int net_slirp_start(struct net_slirp *ns, const struct net_config *cfg, c
 		.if_mtu = SLIRP_MTU,
 		.if_mru = SLIRP_MTU,
 	};
-	struct in_addr loop = { htonl(INADDR_LOOPBACK) }, guest;
-	sigset_t all, old;
+	struct in_addr lo = { htonl(INADDR_LOOPBACK) }, guest;
 	int ret;
 
 	inet_pton(AF_INET, SLIRP_NET, &sc.vnetwork);
@@ -374,7 +370,7 @@ static int net_slirp_start(struct net_slirp *ns, const struct net_config *cfg, c
 		const struct net_hostfwd *f = &cfg->fwd[i];
 
 		/* Loopback only: a forwarded port is for this host, not the LAN. */
-		if (slirp_add_hostfwd(ns->slirp, f->udp, loop, f->host_port, guest,
+		if (slirp_add_hostfwd(ns->slirp, f->udp, lo, f->host_port, guest,
 				      f->guest_port) < 0) {
 			snprintf(err, errlen, "--net user: hostfwd %s:%u: cannot listen on "
 				 "127.0.0.1:%u (port in use?)", f->udp ? "udp" : "tcp",
@@ -382,22 +378,17 @@ static int net_slirp_start(struct net_slirp *ns, const struct net_config *cfg, c
 			return -EADDRINUSE;
 		}
 	}
-	/* Signals belong to the main thread. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = -pthread_create(&ns->thread, NULL, net_slirp_thread, ns);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	ret = eventloop_add_poller(loop, &net_slirp_poller, ns);
 	if (ret) {
-		snprintf(err, errlen, "--net user: cannot start the thread: %s", strerror(-ret));
+		snprintf(err, errlen, "--net user: cannot join the I/O loop: %s", strerror(-ret));
 		return ret;
 	}
-	ns->started = true;
-	pthread_setname_np(ns->thread, "net-user");
+	ns->loop = loop;
 	return 0;
 }
 
-int net_slirp_open(const struct net_config *cfg, struct net_be **out, char *err,
-		   size_t errlen)
+int net_slirp_open(const struct net_config *cfg, struct eventloop *loop, struct net_be **out,
+		   char *err, size_t errlen)
 {
 	struct net_slirp *ns = calloc(1, sizeof(*ns));
 	int sv[2], size = SLIRP_SOCKBUF, ret;
@@ -410,12 +401,15 @@ int net_slirp_open(const struct net_config *cfg, struct net_be **out, char *err,
 	ns->be.name = "user";
 	ns->be.nqueues = 1;
 	ns->be.mtu = SLIRP_MTU;
-	ns->be.fds[0] = ns->sock = ns->stop_fd = -1;
+	ns->be.fds[0] = ns->sock = -1;
 	ns->cap = 16;
 	ns->pfd = calloc(ns->cap, sizeof(*ns->pfd));
-	ns->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!ns->pfd || ns->stop_fd < 0 ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+	if (!loop) {
+		snprintf(err, errlen, "--net user: no I/O loop");
+		ret = -EINVAL;
+		goto err_destroy;
+	}
+	if (!ns->pfd || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
 		ret = ns->pfd ? -errno : -ENOMEM;
 		snprintf(err, errlen, "--net user: %s", strerror(-ret));
 		goto err_destroy;
@@ -427,7 +421,7 @@ int net_slirp_open(const struct net_config *cfg, struct net_be **out, char *err,
 		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	}
-	ret = net_slirp_start(ns, cfg, err, errlen);
+	ret = net_slirp_start(ns, cfg, loop, err, errlen);
 	if (ret)
 		goto err_destroy;
 	*out = &ns->be;

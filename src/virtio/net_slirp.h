@@ -1,17 +1,19 @@
 /*
- * The user-mode backend of virtio-net: libslirp on its own "net-user"
- * thread, exchanging frames with the device over a SEQPACKET socketpair.
+ * The user-mode backend of virtio-net: libslirp as a poller of the I/O
+ * thread's loop, exchanging frames with the device over a SEQPACKET
+ * socketpair.
  */
 #ifndef HEARTH_VIRTIO_NET_SLIRP_H
 #define HEARTH_VIRTIO_NET_SLIRP_H
 
 #include <stddef.h>
 
+#include "core/eventloop.h"
 #include "virtio/net.h"
 
 /* Guest 10.0.2.15 (DHCP), host/gateway 10.0.2.2, DNS 10.0.2.3. */
-int net_slirp_open(const struct net_config *cfg, struct net_be **out, char *err,
-		   size_t errlen);
+int net_slirp_open(const struct net_config *cfg, struct eventloop *loop, struct net_be **out,
+		   char *err, size_t errlen);
 
 /* Adds one hostfwd=tcp|udp:[:]HOSTPORT-:GUESTPORT value to cfg. */
 int net_slirp_parse_hostfwd(const char *val, struct net_config *cfg, char *err,

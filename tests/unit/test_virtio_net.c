@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "core/bus.h"
+#include "core/eventloop.h"
 #include "mem/guest_mem.h"
 #include "virtio/net.h"
 #include "virtio/virtio.h"
@@ -552,6 +553,7 @@ static void test_multiqueue(void **state)
 static void test_user_backend_starts(void **state)
 {
 	struct virtio_host host = { .vm_fd = -1 };
+	struct eventloop loop;
 	struct guest_mem gm;
 	struct bus bus;
 	struct net_config cfg;
@@ -566,8 +568,16 @@ static void test_user_backend_starts(void **state)
 	assert_int_equal(virtio_net_parse("user,hostfwd=tcp:0-:1", &cfg, err, sizeof(err)),
 			 -EINVAL);
 	assert_int_equal(virtio_net_parse("user", &cfg, err, sizeof(err)), 0);
+	/* slirp runs in the I/O thread's loop: without one there is no backend. */
+	assert_int_not_equal(virtio_net_create(&host, &cfg, BASE, 5, &dev, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "loop"));
+	assert_int_equal(eventloop_init(&loop), 0);
+	host.loop = &loop;
 	assert_int_equal(virtio_net_create(&host, &cfg, BASE, 5, &dev, err, sizeof(err)), 0);
+	assert_int_equal(loop.npollers, 1);
 	virtio_net_destroy(dev);
+	assert_int_equal(loop.npollers, 0);
+	eventloop_destroy(&loop);
 	bus_destroy(&bus);
 	guest_mem_destroy(&gm);
 }

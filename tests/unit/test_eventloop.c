@@ -1,0 +1,180 @@
+/*
+ * The I/O loop: epoll handlers, and pollers (libslirp's poll() sets) run
+ * in the same thread, each woken by its own fds or its deadline.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/eventloop.h"
+
+struct fake_poller {
+	struct eventloop *loop;
+	struct pollfd pfd;
+	int timeout_ms;       /* what prepare() asks for; -1 none */
+	int rounds, readable; /* dispatches, and those with POLLIN */
+	bool stop_when_readable, stop_on_round;
+};
+
+static struct pollfd *fake_prepare(void *opaque, unsigned int *n, int *timeout_ms)
+{
+	struct fake_poller *p = opaque;
+
+	p->pfd.revents = 0;
+	*n = p->pfd.fd >= 0 ? 1 : 0;
+	if (p->timeout_ms >= 0 && (*timeout_ms < 0 || p->timeout_ms < *timeout_ms))
+		*timeout_ms = p->timeout_ms;
+	return &p->pfd;
+}
+
+static void fake_dispatch(void *opaque, bool poll_failed)
+{
+	struct fake_poller *p = opaque;
+
+	assert_false(poll_failed);
+	p->rounds++;
+	if (p->pfd.revents & POLLIN) {
+		char c;
+
+		p->readable++;
+		assert_int_equal(read(p->pfd.fd, &c, 1), 1);
+		if (p->stop_when_readable)
+			eventloop_stop(p->loop);
+	}
+	if (p->stop_on_round)
+		eventloop_stop(p->loop);
+}
+
+static const struct eventloop_poller_ops fake_ops = {
+	.prepare = fake_prepare,
+	.dispatch = fake_dispatch,
+};
+
+struct epoll_side {
+	int fd, calls;
+	struct eventloop *loop;
+};
+
+static void on_epoll_fd(void *opaque, uint32_t events)
+{
+	struct epoll_side *e = opaque;
+	char c;
+
+	assert_true(events & EPOLLIN);
+	assert_int_equal(read(e->fd, &c, 1), 1);
+	e->calls++;
+	eventloop_stop(e->loop);
+}
+
+/* A poller's own fd wakes the loop; nothing else is dispatched as readable. */
+static void test_poller_fd_wakes(void **state)
+{
+	struct eventloop loop;
+	struct fake_poller p = { .loop = &loop, .timeout_ms = -1, .stop_when_readable = true };
+	int fds[2];
+
+	(void)state;
+	assert_int_equal(eventloop_init(&loop), 0);
+	assert_int_equal(pipe(fds), 0);
+	p.pfd = (struct pollfd){ .fd = fds[0], .events = POLLIN };
+	assert_int_equal(eventloop_add_poller(&loop, &fake_ops, &p), 0);
+	assert_int_equal(write(fds[1], "x", 1), 1);
+	assert_int_equal(eventloop_run(&loop), 0);
+	assert_int_equal(p.readable, 1);
+	eventloop_remove_poller(&loop, &p);
+	assert_int_equal(loop.npollers, 0);
+	close(fds[0]);
+	close(fds[1]);
+	eventloop_destroy(&loop);
+}
+
+/* With a poller present, epoll handlers still run, in the same round. */
+static void test_epoll_handlers_with_poller(void **state)
+{
+	struct eventloop loop;
+	struct fake_poller p = { .loop = &loop, .timeout_ms = -1 };
+	struct epoll_side e = { .loop = &loop };
+	int fds[2], idle[2];
+
+	(void)state;
+	assert_int_equal(eventloop_init(&loop), 0);
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(pipe(idle), 0);
+	e.fd = fds[0];
+	p.pfd = (struct pollfd){ .fd = idle[0], .events = POLLIN };
+	assert_int_equal(eventloop_add(&loop, fds[0], EPOLLIN, on_epoll_fd, &e), 0);
+	assert_int_equal(eventloop_add_poller(&loop, &fake_ops, &p), 0);
+	assert_int_equal(write(fds[1], "y", 1), 1);
+	assert_int_equal(eventloop_run(&loop), 0);
+	assert_int_equal(e.calls, 1);
+	assert_int_equal(p.readable, 0);
+	assert_true(p.rounds >= 1);
+	eventloop_remove_poller(&loop, &p);
+	eventloop_remove(&loop, fds[0]);
+	close(fds[0]);
+	close(fds[1]);
+	close(idle[0]);
+	close(idle[1]);
+	eventloop_destroy(&loop);
+}
+
+/* A deadline alone (slirp's timers) ends the wait: dispatch runs, no fd ready. */
+static void test_poller_timeout(void **state)
+{
+	struct eventloop loop;
+	struct fake_poller p = { .loop = &loop, .timeout_ms = 5, .stop_on_round = true };
+
+	(void)state;
+	p.pfd.fd = -1;
+	assert_int_equal(eventloop_init(&loop), 0);
+	assert_int_equal(eventloop_add_poller(&loop, &fake_ops, &p), 0);
+	assert_int_equal(eventloop_run(&loop), 0);
+	assert_int_equal(p.rounds, 1);
+	assert_int_equal(p.readable, 0);
+	eventloop_remove_poller(&loop, &p);
+	eventloop_destroy(&loop);
+}
+
+static void test_poller_limits(void **state)
+{
+	struct eventloop loop;
+	struct fake_poller p[EVENTLOOP_MAX_POLLERS + 1];
+	static const struct eventloop_poller_ops half = { .prepare = fake_prepare };
+
+	(void)state;
+	assert_int_equal(eventloop_init(&loop), 0);
+	assert_int_equal(eventloop_add_poller(&loop, NULL, &p[0]), -EINVAL);
+	assert_int_equal(eventloop_add_poller(&loop, &half, &p[0]), -EINVAL);
+	for (int i = 0; i < EVENTLOOP_MAX_POLLERS; i++)
+		assert_int_equal(eventloop_add_poller(&loop, &fake_ops, &p[i]), 0);
+	assert_int_equal(eventloop_add_poller(&loop, &fake_ops, &p[EVENTLOOP_MAX_POLLERS]),
+			 -ENOSPC);
+	/* Removing one in the middle keeps the others. */
+	eventloop_remove_poller(&loop, &p[2]);
+	assert_int_equal(loop.npollers, EVENTLOOP_MAX_POLLERS - 1);
+	for (unsigned int i = 0; i < loop.npollers; i++)
+		assert_ptr_not_equal(loop.pollers[i].opaque, &p[2]);
+	eventloop_destroy(&loop);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_poller_fd_wakes),
+		cmocka_unit_test(test_epoll_handlers_with_poller),
+		cmocka_unit_test(test_poller_timeout),
+		cmocka_unit_test(test_poller_limits),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
