@@ -94,8 +94,7 @@ void eventloop_remove_poller(struct eventloop *el, void *opaque)
 
 /*
  * With pollers, one poll() covers the epoll fd and every poller's set.
- * Returns the epoll timeout to use next: 0 when epoll has events, -1 when
- * poll() said nothing about it. Revents are copied back to the pollers.
+ * Revents are copied back to the pollers. Returns 0 or -errno.
  */
 static int eventloop_poll_round(struct eventloop *el)
 {
@@ -136,7 +135,7 @@ static int eventloop_poll_round(struct eventloop *el)
 		/* Timers are due even when no fd is ready, so always dispatch. */
 		el->pollers[i].ops->dispatch(el->pollers[i].opaque, failed);
 	}
-	return !failed && (el->pfd[0].revents & POLLIN) ? 0 : 1;
+	return 0;
 }
 
 int eventloop_run(struct eventloop *el)
@@ -150,8 +149,10 @@ int eventloop_run(struct eventloop *el)
 			n = eventloop_poll_round(el);
 			if (n < 0)
 				return n;
-			if (n > 0)
-				continue;
+			/*
+			 * Always look: a poller's dispatch (slirp sending to the
+			 * device's socket) may just have made an epoll fd ready.
+			 */
 			timeout = 0;
 		}
 		n = epoll_wait(el->epfd, evs, EVENTLOOP_MAX_FDS, timeout);
