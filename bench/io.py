@@ -315,15 +315,6 @@ class WrappedRun(L.Run):
             super().argv(l1_initrd_path)
 
 
-class ShellRun(L.Run):
-    def __init__(self, name, vmm, script):
-        super().__init__(name, vmm=vmm, timeout=300)
-        self.script = script
-
-    def argv(self, l1_initrd_path):
-        return ["/bin/sh", "-c", self.script]
-
-
 def vmm_args(vmm, mode, cache):
     if vmm == "hearth":
         a = []
@@ -341,7 +332,7 @@ def vmm_args(vmm, mode, cache):
 
 
 def plan(vmms, n, l2, a):
-    runs = [ShellRun("warm", vmms[0], L1_WARM)]
+    runs = [L.ShellRun("warm", vmms[0], L1_WARM, timeout=300)]
     io_tmo = 150 + 3 * (a.runtime + 40) + 2 * (a.net_time + 40)
     tap_tmo = 150 + 2 * (a.net_time + 40) + 60
     for i in range(1, n + 1):

@@ -494,6 +494,17 @@ class Run:
         return [a.format(**subst) for a in VMM_TEMPLATES[self.vmm]] + self.extra_args
 
 
+class ShellRun(Run):
+    """A step in L1's plan that runs a shell command instead of a VMM."""
+
+    def __init__(self, name, vmm, script, timeout=120):
+        super().__init__(name, vmm=vmm, timeout=timeout)
+        self.script = script
+
+    def argv(self, l1_initrd_path):
+        return ["/bin/sh", "-c", self.script]
+
+
 def vmm_binary(vmm):
     if vmm == "hearth":
         p = os.environ.get("HEARTH", os.path.join(REPO, "build", "hearth"))

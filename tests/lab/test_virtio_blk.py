@@ -96,17 +96,6 @@ L1_HASH = r'''i=0; while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$(
 echo "LAB l_one_vda=$(sha256sum /dev/vda | cut -d' ' -f1)"'''
 
 
-class ShellRun(L.Run):
-    """A step in L1's plan that runs a shell command instead of a VMM."""
-
-    def __init__(self, name, vmm, script):
-        super().__init__(name, vmm=vmm, timeout=120)
-        self.script = script
-
-    def argv(self, l1_initrd_path):
-        return ["/bin/sh", "-c", self.script]
-
-
 class DiskLab(L.Lab):
     """The lab's L1 with the host image attached as its virtio-pci disk."""
 
@@ -158,8 +147,8 @@ def plan(vmm, l2):
         return L.Run("blk_" + mode, vmm=vmm, cpus=1, memory=256, timeout=RUN_TIMEOUT,
                      initrd=l2, cmdline="console=ttyS0 panic=-1 lab.blk=" + mode,
                      extra_args=disk_args(vmm, mode))
-    return [blk("check"), blk("write"), ShellRun("l1_pre_ro", vmm, L1_HASH), blk("ro"),
-            ShellRun("l1_post_ro", vmm, L1_HASH)]
+    return [blk("check"), blk("write"), L.ShellRun("l1_pre_ro", vmm, L1_HASH), blk("ro"),
+            L.ShellRun("l1_post_ro", vmm, L1_HASH)]
 
 
 def checks(res, sums, vmm):
