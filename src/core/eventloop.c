@@ -4,15 +4,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
+
+static void eventloop_on_call(void *opaque, uint32_t events);
 
 int eventloop_init(struct eventloop *el)
 {
+	int ret;
+
 	memset(el, 0, sizeof(*el));
-	for (int i = 0; i < EVENTLOOP_MAX_FDS; i++)
-		el->handlers[i].fd = -1;
+	el->call_efd = -1;
+	pthread_mutex_init(&el->call_lock, NULL);
+	pthread_cond_init(&el->call_cond, NULL);
 	el->epfd = epoll_create1(EPOLL_CLOEXEC);
-	return el->epfd < 0 ? -errno : 0;
+	if (el->epfd < 0)
+		return -errno;
+	el->call_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (el->call_efd < 0)
+		return -errno;
+	ret = eventloop_add(el, el->call_efd, EPOLLIN, eventloop_on_call, el);
+	return ret;
 }
 
 void eventloop_destroy(struct eventloop *el)
@@ -20,6 +32,12 @@ void eventloop_destroy(struct eventloop *el)
 	if (el->epfd >= 0)
 		close(el->epfd);
 	el->epfd = -1;
+	if (el->call_efd >= 0)
+		close(el->call_efd);
+	el->call_efd = -1;
+	for (unsigned int i = 0; i < el->nchunks; i++)
+		free(el->chunks[i]);
+	el->nchunks = 0;
 	free(el->pfd);
 	el->pfd = NULL;
 	el->pfd_cap = 0;
@@ -27,19 +45,37 @@ void eventloop_destroy(struct eventloop *el)
 
 static struct eventloop_handler *find(struct eventloop *el, int fd)
 {
-	for (int i = 0; i < EVENTLOOP_MAX_FDS; i++)
-		if (el->handlers[i].fd == fd)
-			return &el->handlers[i];
+	for (unsigned int c = 0; c < el->nchunks; c++)
+		for (unsigned int i = 0; i < EVENTLOOP_CHUNK; i++)
+			if (el->chunks[c][i].fd == fd)
+				return &el->chunks[c][i];
 	return NULL;
+}
+
+/* A free slot, adding a chunk when all are taken; chunks never move. */
+static struct eventloop_handler *eventloop_slot(struct eventloop *el)
+{
+	struct eventloop_handler *h = find(el, -1), *chunk;
+
+	if (h || el->nchunks == EVENTLOOP_MAX_CHUNKS)
+		return h;
+	chunk = malloc(EVENTLOOP_CHUNK * sizeof(*chunk));
+	if (!chunk)
+		return NULL;
+	for (unsigned int i = 0; i < EVENTLOOP_CHUNK; i++)
+		chunk[i] = (struct eventloop_handler){ .fd = -1 };
+	el->chunks[el->nchunks++] = chunk;
+	return chunk;
 }
 
 int eventloop_add(struct eventloop *el, int fd, uint32_t events, eventloop_cb cb, void *opaque)
 {
-	struct eventloop_handler *h = find(el, -1);
+	struct eventloop_handler *h;
 	struct epoll_event ev = { .events = events };
 
 	if (fd < 0 || !cb)
 		return -EINVAL;
+	h = eventloop_slot(el);
 	if (!h)
 		return -ENOSPC;
 	ev.data.ptr = h;
@@ -138,9 +174,71 @@ static int eventloop_poll_round(struct eventloop *el)
 	return 0;
 }
 
-int eventloop_run(struct eventloop *el)
+/* Runs the queued cross-thread calls in order and wakes their callers. */
+static void eventloop_run_calls(struct eventloop *el)
 {
-	struct epoll_event evs[EVENTLOOP_MAX_FDS];
+	pthread_mutex_lock(&el->call_lock);
+	while (el->calls) {
+		struct eventloop_call *c = el->calls;
+
+		el->calls = c->next;
+		pthread_mutex_unlock(&el->call_lock);
+		c->fn(c->arg);
+		pthread_mutex_lock(&el->call_lock);
+		c->done = true;
+		pthread_cond_broadcast(&el->call_cond);
+	}
+	pthread_mutex_unlock(&el->call_lock);
+}
+
+static void eventloop_on_call(void *opaque, uint32_t events)
+{
+	struct eventloop *el = opaque;
+	uint64_t v;
+
+	(void)events;
+	if (read(el->call_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	eventloop_run_calls(el);
+}
+
+void eventloop_call_sync(struct eventloop *el, void (*fn)(void *arg), void *arg)
+{
+	struct eventloop_call c = { .fn = fn, .arg = arg };
+	struct eventloop_call **tail;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&el->call_lock);
+	if (!el->running || pthread_equal(el->owner, pthread_self())) {
+		pthread_mutex_unlock(&el->call_lock);
+		fn(arg);
+		return;
+	}
+	for (tail = &el->calls; *tail; tail = &(*tail)->next)
+		;
+	*tail = &c;
+	/* An eventfd write only fails on counter overflow, which cannot happen here. */
+	if (write(el->call_efd, &one, sizeof(one)) < 0)
+		(void)0;
+	while (!c.done)
+		pthread_cond_wait(&el->call_cond, &el->call_lock);
+	pthread_mutex_unlock(&el->call_lock);
+}
+
+/* Marks the loop as dispatching (or not) on this thread. */
+static void eventloop_set_running(struct eventloop *el, bool on)
+{
+	pthread_mutex_lock(&el->call_lock);
+	el->running = on;
+	el->owner = pthread_self();
+	pthread_mutex_unlock(&el->call_lock);
+}
+
+#define EVENTLOOP_BATCH 64
+
+static int eventloop_dispatch(struct eventloop *el)
+{
+	struct epoll_event evs[EVENTLOOP_BATCH];
 
 	while (!el->stop) {
 		int n, timeout = -1;
@@ -155,7 +253,7 @@ int eventloop_run(struct eventloop *el)
 			 */
 			timeout = 0;
 		}
-		n = epoll_wait(el->epfd, evs, EVENTLOOP_MAX_FDS, timeout);
+		n = epoll_wait(el->epfd, evs, EVENTLOOP_BATCH, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -169,6 +267,18 @@ int eventloop_run(struct eventloop *el)
 		}
 	}
 	return 0;
+}
+
+int eventloop_run(struct eventloop *el)
+{
+	int ret;
+
+	eventloop_set_running(el, true);
+	ret = eventloop_dispatch(el);
+	/* Calls queued from now on run in their callers; finish the ones already here. */
+	eventloop_set_running(el, false);
+	eventloop_run_calls(el);
+	return ret;
 }
 
 void eventloop_stop(struct eventloop *el)

@@ -3,10 +3,19 @@
 #define HEARTH_CORE_EVENTLOOP_H
 
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#define EVENTLOOP_MAX_FDS 32
+/*
+ * Handlers live in chunks that never move (epoll keeps pointers to them),
+ * added as needed up to this many fds: every device, backend queue and
+ * vhost call fd has one, so a VM with several multiqueue NICs needs more
+ * than a fixed small table.
+ */
+#define EVENTLOOP_CHUNK 32
+#define EVENTLOOP_MAX_CHUNKS 32
+#define EVENTLOOP_MAX_FDS (EVENTLOOP_CHUNK * EVENTLOOP_MAX_CHUNKS)
 #define EVENTLOOP_MAX_POLLERS 8
 
 typedef void (*eventloop_cb)(void *opaque, uint32_t events);
@@ -35,10 +44,26 @@ struct eventloop_poller {
 	void *opaque;
 };
 
+/* A function run on the loop's thread for another thread (eventloop_call_sync). */
+struct eventloop_call {
+	void (*fn)(void *arg);
+	void *arg;
+	bool done;
+	struct eventloop_call *next;
+};
+
 struct eventloop {
 	int epfd;
 	bool stop;
-	struct eventloop_handler handlers[EVENTLOOP_MAX_FDS];
+	struct eventloop_handler *chunks[EVENTLOOP_MAX_CHUNKS];
+	unsigned int nchunks;
+	/* Cross-thread calls: queued under call_lock, woken through call_efd. */
+	pthread_mutex_t call_lock;
+	pthread_cond_t call_cond;
+	struct eventloop_call *calls;
+	int call_efd;
+	bool running;          /* eventloop_run is dispatching on owner */
+	pthread_t owner;
 	struct eventloop_poller pollers[EVENTLOOP_MAX_POLLERS];
 	unsigned int npollers;
 	struct pollfd *pfd;   /* the combined set, while pollers exist */
@@ -54,6 +79,14 @@ int eventloop_remove(struct eventloop *el, int fd);
 int eventloop_add_poller(struct eventloop *el, const struct eventloop_poller_ops *ops,
 			 void *opaque);
 void eventloop_remove_poller(struct eventloop *el, void *opaque);
+/*
+ * Runs fn(arg) on the loop's thread and waits for it: how a vCPU hands
+ * device work (reset, activation) to the I/O thread, so that blocking host
+ * work never runs on a vCPU. Runs fn inline when called from the loop's
+ * own thread or while the loop is not running (unit tests, start-up and
+ * shutdown), so a caller can never wait for a loop that will not come.
+ */
+void eventloop_call_sync(struct eventloop *el, void (*fn)(void *arg), void *arg);
 /* Dispatches until eventloop_stop(); returns 0 or -errno. */
 int eventloop_run(struct eventloop *el);
 void eventloop_stop(struct eventloop *el);

@@ -122,7 +122,7 @@ static void add_device(struct vm *vm, const char *what, int ret, struct virtio_d
 void vm_virtio_create(struct vm *vm)
 {
 	const struct vm_device_plan *p = vm->devs;
-	struct virtio_host host = { vm->fd, &vm->bus, &vm->loop, &vm->mem };
+	struct virtio_host host = { .vm_fd = vm->fd, .bus = &vm->bus, .loop = &vm->loop, .mem = &vm->mem };
 	struct virtio_dev *dev = NULL;
 	char err[256] = "";
 	char what[64];

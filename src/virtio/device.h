@@ -51,6 +51,12 @@ struct virtio_dev {
 	/* Filled by the transport. */
 	void (*signal_used)(struct virtio_dev *dev, unsigned int q);
 	void (*signal_config)(struct virtio_dev *dev);
+	/*
+	 * A device whose per-kick budget ran out with work left asks for
+	 * queue_notify(dev, q) again on a later I/O-loop round, so one queue
+	 * cannot keep the loop from signals and other devices. May be NULL.
+	 */
+	void (*kick_again)(struct virtio_dev *dev, unsigned int q);
 };
 
 /* After completing requests on q: interrupt the driver if it wants one. */

@@ -116,6 +116,18 @@ static void signal_config(struct virtio_dev *dev)
 	raise_interrupt(t, VIRTIO_MMIO_INT_CONFIG);
 }
 
+/* Re-arms q's kick: the I/O loop sees the eventfd on its next round. */
+static void kick_again(struct virtio_dev *dev, unsigned int q)
+{
+	struct virtio_mmio *t = dev->transport;
+	uint64_t one = 1;
+
+	if (q < dev->num_queues && t->kicks[q].fd >= 0 &&
+	    write(t->kicks[q].fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_ratelimited(&virtio_rl, LOG_WARN, "%s: re-arming queue %u failed: %s",
+				dev->name, q, strerror(errno));
+}
+
 static uint64_t offered_features(struct virtio_mmio *t)
 {
 	return t->dev->ops->get_features(t->dev) | TRANSPORT_FEATURES;
@@ -212,12 +224,26 @@ static void write_queue_reg(struct virtio_mmio *t, uint64_t off, uint32_t val)
 		return;
 	}
 	if (off == REG_QUEUE_READY) {
+		/*
+		 * A live device may have requests in flight on this queue; a
+		 * disable/enable cycle would zero the indices under them and
+		 * their completions would land in rings the driver has reused.
+		 * Only a reset (which completes them first) may restart a queue.
+		 */
+		if (!val && vq->enabled && t->dev->activated) {
+			virtio_dev_fail(t->dev, "queue disabled while the device is live");
+			return;
+		}
 		if (!val) {
 			vq->enabled = false;
 			return;
 		}
 		if (vq->enabled)
 			return;
+		if (!vq->size) {
+			virtio_dev_fail(t->dev, "QueueReady written before QueueNum");
+			return;
+		}
 		e = virtq_enable(vq, t->dev->mem);
 		if (e != VIRTQ_OK)
 			virtio_dev_fail(t->dev, virtq_strerror(e));
@@ -262,6 +288,26 @@ static void kick_queue(struct virtio_mmio *t, unsigned int q)
 	if (!dev->activated || (dev->status & VIRTIO_STATUS_NEEDS_RESET) || !dev->vq[q].enabled)
 		return;
 	dev->ops->queue_notify(dev, q);
+}
+
+/*
+ * A QueueNotify that missed the ioeventfd (a value with stray high bits,
+ * or no fast path): hand it to the I/O thread through the queue's kick fd
+ * rather than process the queue on this vCPU.
+ */
+static void notify_slow(struct virtio_mmio *t, uint32_t val)
+{
+	struct virtio_dev *dev = t->dev;
+	unsigned int q = val & 0xffff; /* the queue index, as in notification data */
+
+	if (q >= dev->num_queues) {
+		virtio_dev_fail(dev, "notify for a queue that does not exist");
+		return;
+	}
+	if (t->kicks[q].fd >= 0)
+		kick_again(dev, q);
+	else
+		kick_queue(t, q); /* no I/O thread: unit tests drive registers directly */
 }
 
 static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
@@ -330,8 +376,7 @@ static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t val)
 		write_queue_reg(t, off, val);
 		break;
 	case REG_QUEUE_NOTIFY:
-		/* Only reached without an ioeventfd for this queue. */
-		kick_queue(t, val & 0xffff);
+		notify_slow(t, val);
 		break;
 	case REG_INTERRUPT_ACK:
 		__atomic_and_fetch(&t->interrupt_status, ~val, __ATOMIC_SEQ_CST);
@@ -369,11 +414,39 @@ static void mmio_read(void *opaque, uint64_t off, uint8_t *data, unsigned int le
 	pthread_mutex_unlock(&dev->lock);
 }
 
+struct status_call {
+	struct virtio_mmio *t;
+	uint32_t val;
+};
+
+static void status_call(void *arg)
+{
+	struct status_call *c = arg;
+
+	pthread_mutex_lock(&c->t->dev->lock);
+	write_status(c->t, c->val);
+	pthread_mutex_unlock(&c->t->dev->lock);
+}
+
 static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, unsigned int len)
 {
 	struct virtio_mmio *t = opaque;
 	struct virtio_dev *dev = t->dev;
 
+	if (off == REG_STATUS && len == 4) {
+		/*
+		 * Status changes reset or activate the device: io_uring drains,
+		 * vhost and TUN ioctls. They run on the I/O thread, which owns
+		 * the device's processing; this vCPU waits without the lock.
+		 */
+		struct status_call c = { t, (uint32_t)bus_data_get(data, len) };
+
+		if (t->host.loop)
+			eventloop_call_sync(t->host.loop, status_call, &c);
+		else
+			status_call(&c);
+		return;
+	}
 	pthread_mutex_lock(&dev->lock);
 	if (off >= REG_CONFIG) {
 		uint64_t coff = off - REG_CONFIG;
@@ -422,14 +495,17 @@ int virtio_mmio_detach_kick(struct virtio_mmio *t, unsigned int q)
 static int setup_fast_path(struct virtio_mmio *t)
 {
 	struct kvm_irqfd irqfd = { .gsi = t->gsi };
+	bool kvm = t->host.vm_fd >= 0;
 	int ret;
 
-	t->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (t->irqfd < 0)
-		return -errno;
-	irqfd.fd = (uint32_t)t->irqfd;
-	if (ioctl(t->host.vm_fd, KVM_IRQFD, &irqfd) < 0)
-		return -errno;
+	if (kvm) {
+		t->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (t->irqfd < 0)
+			return -errno;
+		irqfd.fd = (uint32_t)t->irqfd;
+		if (ioctl(t->host.vm_fd, KVM_IRQFD, &irqfd) < 0)
+			return -errno;
+	}
 	for (unsigned int q = 0; q < t->dev->num_queues; q++) {
 		struct kvm_ioeventfd io = {
 			.datamatch = q,
@@ -445,7 +521,7 @@ static int setup_fast_path(struct virtio_mmio *t)
 		if (k->fd < 0)
 			return -errno;
 		io.fd = k->fd;
-		if (ioctl(t->host.vm_fd, KVM_IOEVENTFD, &io) < 0)
+		if (kvm && ioctl(t->host.vm_fd, KVM_IOEVENTFD, &io) < 0)
 			return -errno;
 		ret = eventloop_add(t->host.loop, k->fd, EPOLLIN, on_kick, k);
 		if (ret)
@@ -478,9 +554,10 @@ int virtio_mmio_create(struct virtio_dev *dev, const struct virtio_host *host, u
 	dev->mem = host->mem;
 	dev->signal_used = signal_used;
 	dev->signal_config = signal_config;
+	dev->kick_again = kick_again;
 	pthread_mutex_init(&dev->lock, NULL);
 
-	if (host->vm_fd >= 0) {
+	if (host->vm_fd >= 0 || (host->test_kick_fds && host->loop)) {
 		ret = setup_fast_path(t);
 		if (ret)
 			goto err_destroy;

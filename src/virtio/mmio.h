@@ -2,6 +2,7 @@
 #ifndef HEARTH_VIRTIO_MMIO_H
 #define HEARTH_VIRTIO_MMIO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/bus.h"
@@ -16,6 +17,8 @@ struct virtio_host {
 	struct bus *bus;
 	struct eventloop *loop;
 	const struct guest_mem *mem;
+	/* Unit tests: kick eventfds on the loop without a VM, as with an ioeventfd. */
+	bool test_kick_fds;
 };
 
 struct virtio_mmio;

@@ -306,24 +306,36 @@ static int vsock_activate(struct virtio_dev *dev)
 }
 
 /*
- * Status 0: vhost keeps ring positions and the memory table, and has no
- * "forget everything" ioctl short of closing the fd, so start over with a
- * fresh one. Skipped while nothing was set up (every probe starts with a
- * reset).
+ * Status 0: stop vhost (SET_RUNNING 0 detaches the rings and waits for its
+ * worker, so it touches guest memory no more). The next activation sets
+ * features, memory table and every ring again, ring bases included, so
+ * the same fd serves the next driver: no re-open per reset, which a guest
+ * could otherwise drive in a loop, and which a sandbox would forbid.
  */
 static void vsock_reset(struct virtio_dev *dev)
 {
 	struct vsock *vs = dev->priv;
 	char err[256];
+	int off = 0, ret;
 	uint64_t v;
 
 	if (vs->vhost_fd >= 0 && !vs->dirty)
 		return;
-	vsock_vhost_close(vs);
-	/* Calls from the old instance must not look like new completions. */
-	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++) {
-		if (read(vs->calls[q].fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-			log_debug("%s: draining call fd: %s", dev->name, strerror(errno));
+	if (vs->vhost_fd >= 0) {
+		ret = vs->be.ioctl(vs->vhost_fd, VHOST_VSOCK_SET_RUNNING, &off);
+		vs->dirty = false;
+		/* Calls from before the reset must not look like new completions. */
+		for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++) {
+			if (read(vs->calls[q].fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				log_debug("%s: draining call fd: %s", dev->name, strerror(errno));
+		}
+		if (!ret)
+			return;
+		/* vhost would not stop: closing the fd is the only other way to detach it. */
+		log_ratelimited(&vsock_rl, LOG_WARN, "%s: stopping vhost: %s; reopening it",
+				dev->name, strerror(-ret));
+		close(vs->vhost_fd);
+		vs->vhost_fd = -1;
 	}
 	if (vsock_vhost_open(vs, err, sizeof(err)))
 		log_ratelimited(&vsock_rl, LOG_ERR, "%s: reopening after reset: %s", dev->name,

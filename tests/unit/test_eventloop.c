@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -167,6 +168,102 @@ static void test_poller_limits(void **state)
 	eventloop_destroy(&loop);
 }
 
+struct many {
+	struct eventloop *loop;
+	unsigned int fired, want;
+};
+
+static void many_cb(void *opaque, uint32_t events)
+{
+	struct many *m = opaque;
+
+	(void)events;
+	if (++m->fired == m->want)
+		eventloop_stop(m->loop);
+}
+
+/*
+ * Two 4-queue TAP NICs with vhost-vsock and a disk need more than the old
+ * fixed table of 32 handlers; handlers also must not move when it grows
+ * (epoll holds pointers to them).
+ */
+static void test_many_fds(void **state)
+{
+	enum { N = 200 };
+	struct eventloop loop;
+	struct many m = { .loop = &loop, .want = N };
+	int fds[N][2];
+
+	(void)state;
+	assert_int_equal(eventloop_init(&loop), 0);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(pipe(fds[i]), 0);
+		assert_int_equal(eventloop_add(&loop, fds[i][0], EPOLLIN, many_cb, &m), 0);
+	}
+	for (int i = 0; i < N; i++)
+		assert_int_equal(write(fds[i][1], "x", 1), 1);
+	/* Level-triggered and never read: each fires once before the stop. */
+	assert_int_equal(eventloop_run(&loop), 0);
+	assert_int_equal(m.fired, N);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(eventloop_remove(&loop, fds[i][0]), 0);
+		close(fds[i][0]);
+		close(fds[i][1]);
+	}
+	eventloop_destroy(&loop);
+}
+
+struct call_ctx {
+	struct eventloop *loop;
+	pthread_t ran_on;
+	int calls;
+};
+
+static void record_call(void *arg)
+{
+	struct call_ctx *c = arg;
+
+	c->ran_on = pthread_self();
+	c->calls++;
+}
+
+static void stop_call(void *arg)
+{
+	eventloop_stop(((struct call_ctx *)arg)->loop);
+}
+
+static void *caller_main(void *arg)
+{
+	struct call_ctx *c = arg;
+
+	/* Spin until the loop runs: the call must then be queued, not run here. */
+	while (!__atomic_load_n(&c->loop->running, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	eventloop_call_sync(c->loop, record_call, c);
+	eventloop_call_sync(c->loop, stop_call, c);
+	return NULL;
+}
+
+/* Another thread's call runs on the loop's thread; without a running loop, inline. */
+static void test_call_sync(void **state)
+{
+	struct eventloop loop;
+	struct call_ctx c = { .loop = &loop };
+	pthread_t caller;
+
+	(void)state;
+	assert_int_equal(eventloop_init(&loop), 0);
+	eventloop_call_sync(&loop, record_call, &c);
+	assert_int_equal(c.calls, 1);
+	assert_true(pthread_equal(c.ran_on, pthread_self()));
+	assert_int_equal(pthread_create(&caller, NULL, caller_main, &c), 0);
+	assert_int_equal(eventloop_run(&loop), 0);
+	pthread_join(caller, NULL);
+	assert_int_equal(c.calls, 2);
+	assert_true(pthread_equal(c.ran_on, pthread_self()));
+	eventloop_destroy(&loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -174,6 +271,8 @@ int main(void)
 		cmocka_unit_test(test_epoll_handlers_with_poller),
 		cmocka_unit_test(test_poller_timeout),
 		cmocka_unit_test(test_poller_limits),
+		cmocka_unit_test(test_many_fds),
+		cmocka_unit_test(test_call_sync),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,8 +36,8 @@ int virtio_vsock_create_with(const struct virtio_host *host, const struct vsock_
 /* A fake vhost_vsock that records what it was told. */
 static struct fake {
 	uint64_t features;
-	unsigned long fail_req;
-	int fail_errno;
+	unsigned long fail_req, fail_req2;
+	int fail_errno, fail_errno2;
 	unsigned int owner_calls, cid_calls, running_calls;
 	uint64_t cid, set_features;
 	unsigned int nregions;
@@ -53,6 +53,8 @@ static int fake_ioctl(int fd, unsigned long req, void *arg)
 	(void)fd;
 	if (req == fake.fail_req)
 		return -fake.fail_errno;
+	if (req == fake.fail_req2)
+		return -fake.fail_errno2;
 	switch (req) {
 	case VHOST_SET_OWNER:
 		fake.owner_calls++;
@@ -132,7 +134,7 @@ static int rig_setup(void **state)
 	bus_init(&r->bus);
 	assert_int_equal(eventloop_init(&r->loop), 0);
 	assert_int_equal(guest_mem_init(&r->gm, 4u << 20), 0);
-	r->host = (struct virtio_host){ -1, &r->bus, &r->loop, &r->gm };
+	r->host = (struct virtio_host){ .vm_fd = -1, .bus = &r->bus, .loop = &r->loop, .mem = &r->gm };
 	*state = r;
 	return 0;
 }
@@ -392,16 +394,24 @@ static void test_activate_and_signal(void **state)
 	wr(r, 0x050, 0xffff);
 	assert_int_not_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
 
-	/* Reset stops vhost and starts over with a fresh fd; a second probe works. */
-	wr(r, 0x070, 0);
-	assert_int_equal(fake.running, 0);
-	assert_int_equal(fake.owner_calls, 2);
-	assert_int_equal(fake.cid_calls, 2);
-	fake.running = -1;
-	drive(r, 3);
-	assert_int_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
-	assert_int_equal(fake.running, 1);
-	assert_int_equal(fake.owner_calls, 2);
+	/*
+	 * Reset stops vhost and keeps its fd: no re-open per reset (a guest
+	 * could loop on it). The next probe programs every ring again from 0.
+	 */
+	for (int i = 0; i < 3; i++) {
+		fake.base[0].num = fake.base[1].num = 77;
+		wr(r, 0x070, 0);
+		assert_int_equal(fake.running, 0);
+		assert_int_equal(fake.owner_calls, 1);
+		assert_int_equal(fake.cid_calls, 1);
+		fake.running = -1;
+		drive(r, 3);
+		assert_int_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
+		assert_int_equal(fake.running, 1);
+		assert_int_equal(fake.base[0].num, 0);
+		assert_int_equal(fake.base[1].num, 0);
+	}
+	assert_int_equal(fake.owner_calls, 1);
 }
 
 static void test_activate_failures(void **state)
@@ -421,12 +431,18 @@ static void test_activate_failures(void **state)
 	assert_int_not_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
 	assert_int_not_equal(fake.running, 1);
 
-	/* Reopen fails after reset (CID taken meanwhile): later probes fail cleanly. */
-	fake.fail_req = VHOST_VSOCK_SET_GUEST_CID;
-	fake.fail_errno = EADDRINUSE;
+	/*
+	 * vhost refuses to stop: the fd is closed and reopened, and the reopen
+	 * fails (CID taken meanwhile): later probes fail cleanly until a reset
+	 * finds the CID free again.
+	 */
+	fake.fail_req = VHOST_VSOCK_SET_RUNNING;
+	fake.fail_errno = EIO;
+	fake.fail_req2 = VHOST_VSOCK_SET_GUEST_CID;
+	fake.fail_errno2 = EADDRINUSE;
 	drive(r, 3);
 	assert_int_not_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
-	fake.fail_req = 0;
+	fake.fail_req = fake.fail_req2 = 0;
 	drive(r, 3);
 	assert_int_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
 	assert_int_equal(fake.running, 1);
