@@ -11,6 +11,11 @@
 #include "util/log.h"
 
 #define ESCAPE_CHAR 0x01 /* Ctrl-A */
+/* At exit, how long stdout may take nothing before the rest is given up. */
+#define CONSOLE_EXIT_FLUSH_MS 1000
+
+/* Drops are reported once stdout flows again: while it is stalled, stderr often is too. */
+static struct ratelimit console_out_rl = RATELIMIT_INIT(1);
 
 size_t console_filter(struct console *c, const uint8_t *in, size_t n, uint8_t *out, bool *quit)
 {
@@ -119,6 +124,100 @@ static void on_room(void *opaque, uint32_t events)
 		on_stdin(c, 0);
 }
 
+/* Writes out what the guest left in the serial's buffer; the io thread's side. */
+static void console_output(struct console *c)
+{
+	uint64_t dropped;
+	int r;
+
+	r = serial_output_drain(c->serial);
+	if (r == -EAGAIN) {
+		/* stdout is full: come back when it has room, not before. */
+		if (c->out_poll_fd >= 0 && !c->out_waiting &&
+		    !eventloop_modify(c->loop, c->out_poll_fd, EPOLLOUT))
+			c->out_waiting = true;
+		return;
+	}
+	if (c->out_waiting && !eventloop_modify(c->loop, c->out_poll_fd, 0))
+		c->out_waiting = false;
+	dropped = serial_output_dropped(c->serial);
+	if (r < 0)
+		log_ratelimited(&console_out_rl, LOG_WARN, "console: guest output lost: %s",
+				strerror(-r));
+	else if (dropped != c->out_dropped_seen)
+		log_ratelimited(&console_out_rl, LOG_WARN,
+				"console: stdout was not keeping up; %llu bytes of guest output "
+				"dropped so far", (unsigned long long)dropped);
+	c->out_dropped_seen = dropped;
+}
+
+static void on_output(void *opaque, uint32_t events)
+{
+	struct console *c = opaque;
+	uint64_t v;
+
+	(void)events;
+	/* Reset first: output added after this read wakes us again. */
+	if (read(c->out_wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	console_output(c);
+}
+
+static void on_output_room(void *opaque, uint32_t events)
+{
+	struct console *c = opaque;
+
+	console_output(c);
+	/*
+	 * A reader that is gone (or a hung-up terminal) reports this for good,
+	 * even with no events asked for: stop watching. Later output fails at
+	 * once and is dropped without waiting.
+	 */
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		eventloop_remove(c->loop, c->out_poll_fd);
+		c->out_poll_fd = -1;
+		c->out_waiting = false;
+	}
+}
+
+static int console_output_init(struct console *c)
+{
+	int fd, ret;
+
+	fd = serial_output_fd(c->serial);
+	if (fd < 0)
+		return 0; /* the serial discards its output */
+	ret = eventloop_add(c->loop, fd, EPOLLIN, on_output, c);
+	if (ret)
+		return ret;
+	c->out_wake_fd = fd;
+	fd = serial_output_poll_fd(c->serial);
+	if (fd < 0)
+		return 0;
+	/* Registered idle from the start, so room to wait is never refused later. */
+	ret = eventloop_add(c->loop, fd, 0, on_output_room, c);
+	if (ret == -EPERM)
+		return 0; /* /dev/null and the like: epoll refuses them, and they never fill */
+	if (ret) {
+		eventloop_remove(c->loop, c->out_wake_fd);
+		c->out_wake_fd = -1;
+		return ret;
+	}
+	c->out_poll_fd = fd;
+	return 0;
+}
+
+static void console_output_remove(struct console *c)
+{
+	if (c->out_poll_fd >= 0)
+		eventloop_remove(c->loop, c->out_poll_fd);
+	if (c->out_wake_fd >= 0)
+		eventloop_remove(c->loop, c->out_wake_fd);
+	c->out_poll_fd = -1;
+	c->out_wake_fd = -1;
+	c->out_waiting = false;
+}
+
 int console_init(struct console *c, struct vm *vm, struct serial *serial, struct eventloop *loop,
 		 int in_fd)
 {
@@ -129,6 +228,8 @@ int console_init(struct console *c, struct vm *vm, struct serial *serial, struct
 	c->serial = serial;
 	c->loop = loop;
 	c->in_fd = in_fd;
+	c->out_wake_fd = -1;
+	c->out_poll_fd = -1;
 	c->escape_enabled = isatty(in_fd);
 	c->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (c->notify_fd < 0)
@@ -137,6 +238,9 @@ int console_init(struct console *c, struct vm *vm, struct serial *serial, struct
 	ret = eventloop_add(loop, c->notify_fd, EPOLLIN, on_room, c);
 	if (ret)
 		goto err_close;
+	ret = console_output_init(c);
+	if (ret)
+		goto err_remove;
 	/* Regular files and /dev/null are refused by epoll; read them directly. */
 	ret = eventloop_add(loop, in_fd, EPOLLIN, on_stdin, c);
 	if (ret == -EPERM) {
@@ -145,9 +249,11 @@ int console_init(struct console *c, struct vm *vm, struct serial *serial, struct
 		ret = 0;
 	}
 	if (ret)
-		goto err_remove;
+		goto err_output;
 	return 0;
 
+err_output:
+	console_output_remove(c);
 err_remove:
 	eventloop_remove(loop, c->notify_fd);
 err_close:
@@ -158,6 +264,14 @@ err_close:
 
 void console_destroy(struct console *c)
 {
+	uint64_t lost;
+
+	console_output_remove(c);
+	serial_output_flush(c->serial, CONSOLE_EXIT_FLUSH_MS);
+	lost = serial_output_dropped(c->serial) + serial_output_pending(c->serial);
+	if (lost)
+		log_warn("%llu bytes of guest output were dropped (stdout full or closed)",
+			 (unsigned long long)lost);
 	if (c->notify_fd >= 0) {
 		serial_set_rx_notify(c->serial, -1);
 		close(c->notify_fd);

@@ -1,7 +1,8 @@
 /*
  * The host side of the guest console: stdin feeds COM1, with the
  * QEMU-style escape (Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A) when
- * stdin is a terminal.
+ * stdin is a terminal; COM1's output buffer is drained to stdout by the
+ * loop's thread, waiting for room when stdout is full.
  */
 #ifndef HEARTH_CORE_CONSOLE_H
 #define HEARTH_CORE_CONSOLE_H
@@ -28,10 +29,18 @@ struct console {
 	bool regular;       /* a file epoll cannot watch: read whenever there is room */
 	uint8_t pending[256];
 	size_t npending;
+	int out_wake_fd;    /* the serial's: guest output is waiting */
+	int out_poll_fd;    /* watched for EPOLLOUT while stdout is full; -1: not watched */
+	bool out_waiting;   /* out_poll_fd's events are EPOLLOUT now */
+	uint64_t out_dropped_seen;
 };
 
 int console_init(struct console *c, struct vm *vm, struct serial *serial, struct eventloop *loop,
 		 int in_fd);
+/*
+ * After the vCPUs stopped: flushes the guest's remaining output (giving up
+ * when stdout takes nothing for a second) and reports any bytes dropped.
+ */
 void console_destroy(struct console *c);
 
 /*

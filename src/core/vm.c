@@ -312,8 +312,9 @@ int vm_run(struct vm *vm)
 		vcpu_kick(vm->vcpus[i]);
 		vcpu_join(vm->vcpus[i]);
 	}
-	term_restore();
+	/* The guest's last output goes out in the terminal mode it was written for. */
 	console_destroy(&con);
+	term_restore();
 	eventloop_remove(loop, sig.fd);
 	eventloop_remove(loop, vm->stop_efd);
 	close(sig.fd);

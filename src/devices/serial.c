@@ -2,14 +2,18 @@
  * 8250/16550A UART, modelled closely enough that the stock Linux 8250
  * driver autodetects a 16550A and runs it interrupt driven.
  *
- * The transmitter is infinitely fast: a byte written to THR reaches out_fd
- * before the write returns, so THR and the shift register are always empty.
+ * The transmitter is infinitely fast: a byte written to THR goes straight
+ * into a host-side buffer (serial_out.c) that the io thread drains to
+ * out_fd, so THR and the shift register are always empty and a vCPU never
+ * waits for the host's stdout; when the buffer is full the byte is dropped
+ * and counted.
  * The receiver shows the guest a 16-byte FIFO (or a 1-byte holding register
  * with FIFOs off) in front of a larger host-side buffer, so the host never
  * has to drop input: LSR.DR and the interrupts follow the data the guest
  * can see.
  */
 #include "devices/serial.h"
+#include "devices/serial_out.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -94,7 +98,6 @@
 
 struct serial {
 	pthread_mutex_t lock;
-	int out_fd;
 	int notify_fd;
 	struct irq_line irq;
 	int irq_level;
@@ -107,9 +110,13 @@ struct serial {
 	uint8_t rx_buf[RX_BUF_SIZE];
 	size_t rx_head, rx_count;
 	bool rx_was_full; /* the host was turned away; owes it a notify */
+
+	struct serial_out out; /* its own locks: the io thread never needs ours */
 };
 
 static struct ratelimit serial_rl = RATELIMIT_INIT(5);
+
+_Static_assert(SERIAL_OUT_SIZE == SERIAL_OUTPUT_SIZE, "serial.h advertises the buffer size");
 
 static bool serial_fifo_on(const struct serial *s)
 {
@@ -235,10 +242,9 @@ static void serial_notify(int fd)
 		log_ratelimited(&serial_rl, LOG_WARN, "serial: rx notify: %s", strerror(errno));
 }
 
-static void serial_transmit(struct serial *s, uint8_t byte)
+/* Sets *wake when the output consumer must be woken once our lock is dropped. */
+static void serial_transmit(struct serial *s, uint8_t byte, bool *wake)
 {
-	ssize_t r;
-
 	if (s->mcr & MCR_LOOP) {
 		/* The receiver hears the transmitter and nothing else. */
 		if (s->rx_count >= serial_rx_depth(s) || s->rx_count == RX_BUF_SIZE) {
@@ -249,15 +255,8 @@ static void serial_transmit(struct serial *s, uint8_t byte)
 		s->rx_count++;
 		return;
 	}
-	if (s->out_fd < 0)
-		return;
-	do
-		r = write(s->out_fd, &byte, 1);
-	while (r < 0 && errno == EINTR);
 	/* A slow or gone reader costs the guest bytes, never a stuck vCPU. */
-	if (r < 0)
-		log_ratelimited(&serial_rl, LOG_WARN, "serial: output dropped: %s",
-				strerror(errno));
+	*wake |= serial_out_put(&s->out, byte);
 }
 
 static uint8_t serial_read_reg(struct serial *s, unsigned int reg, bool *notify)
@@ -316,7 +315,8 @@ static void serial_write_fcr(struct serial *s, uint8_t v, bool *notify)
 	s->fcr = (v & FCR_ENABLE) ? (v & (FCR_ENABLE | FCR_DMA | FCR_TRIGGER)) : 0;
 }
 
-static void serial_write_reg(struct serial *s, unsigned int reg, uint8_t v, bool *notify)
+static void serial_write_reg(struct serial *s, unsigned int reg, uint8_t v, bool *notify,
+			     bool *wake)
 {
 	uint8_t old;
 
@@ -327,7 +327,7 @@ static void serial_write_reg(struct serial *s, unsigned int reg, uint8_t v, bool
 			break;
 		}
 		s->thr_ipending = false;
-		serial_transmit(s, v);
+		serial_transmit(s, v, wake);
 		/* The byte left at once, so THR is empty and THRE re-arms. */
 		if (s->ier & IER_ETBEI)
 			s->thr_ipending = true;
@@ -391,20 +391,22 @@ static void serial_read(void *opaque, uint64_t offset, uint8_t *data, unsigned i
 static void serial_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
 {
 	struct serial *s = opaque;
-	bool notify = false;
+	bool notify = false, wake = false;
 	int fd;
 
 	pthread_mutex_lock(&s->lock);
 	for (unsigned int i = 0; i < len; i++) {
 		uint64_t reg = offset + i;
 		if (reg < UART_NR_REGS)
-			serial_write_reg(s, (unsigned int)reg, data[i], &notify);
+			serial_write_reg(s, (unsigned int)reg, data[i], &notify, &wake);
 	}
 	serial_update_irq(s);
 	fd = s->notify_fd;
 	pthread_mutex_unlock(&s->lock);
 	if (notify)
 		serial_notify(fd);
+	if (wake)
+		serial_out_wake(&s->out);
 }
 
 const struct bus_region_ops serial_bus_ops = {
@@ -424,7 +426,11 @@ struct serial *serial_create(int out_fd, struct irq_line irq)
 		errno = r;
 		goto err_free;
 	}
-	s->out_fd = out_fd;
+	r = serial_out_init(&s->out, out_fd);
+	if (r) {
+		errno = -r;
+		goto err_lock;
+	}
 	s->notify_fd = -1;
 	s->irq = irq;
 	s->lsr = LSR_THRE | LSR_TEMT;
@@ -432,6 +438,8 @@ struct serial *serial_create(int out_fd, struct irq_line irq)
 	s->dll = 12; /* 9600 baud from the 1.8432 MHz clock, as firmware leaves it */
 	return s;
 
+err_lock:
+	pthread_mutex_destroy(&s->lock);
 err_free:
 	free(s);
 	return NULL;
@@ -441,6 +449,7 @@ void serial_destroy(struct serial *s)
 {
 	if (!s)
 		return;
+	serial_out_destroy(&s->out);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -484,4 +493,34 @@ void serial_set_rx_notify(struct serial *s, int notify_fd)
 	pthread_mutex_lock(&s->lock);
 	s->notify_fd = notify_fd;
 	pthread_mutex_unlock(&s->lock);
+}
+
+int serial_output_fd(struct serial *s)
+{
+	return s->out.wake_fd;
+}
+
+int serial_output_poll_fd(struct serial *s)
+{
+	return s->out.poll_fd;
+}
+
+int serial_output_drain(struct serial *s)
+{
+	return serial_out_drain(&s->out);
+}
+
+int serial_output_flush(struct serial *s, int timeout_ms)
+{
+	return serial_out_flush(&s->out, timeout_ms);
+}
+
+size_t serial_output_pending(struct serial *s)
+{
+	return serial_out_pending(&s->out);
+}
+
+uint64_t serial_output_dropped(struct serial *s)
+{
+	return serial_out_dropped(&s->out);
 }

@@ -11,8 +11,11 @@
 struct serial;
 
 /*
- * out_fd receives what the guest transmits (-1 discards it). irq is the
- * UART's interrupt line, driven high while an enabled interrupt is pending.
+ * out_fd receives what the guest transmits (-1 discards it), through a
+ * buffer that someone must drain (see serial_output_*); out_fd stays the
+ * caller's and its file status flags are left alone where possible. irq
+ * is the UART's interrupt line, driven high while an enabled interrupt is
+ * pending.
  */
 struct serial *serial_create(int out_fd, struct irq_line irq);
 void serial_destroy(struct serial *s);
@@ -29,6 +32,25 @@ int serial_attach(struct serial *s, struct bus *bus, uint16_t base);
 size_t serial_rx_push(struct serial *s, const uint8_t *buf, size_t len);
 size_t serial_rx_room(struct serial *s);
 void serial_set_rx_notify(struct serial *s, int notify_fd);
+
+/*
+ * Guest output. A vCPU writing THR only appends to a SERIAL_OUTPUT_SIZE
+ * buffer (dropping and counting bytes when it is full) and makes
+ * serial_output_fd (an eventfd; -1 when discarding) readable when the
+ * buffer turns non-empty. The draining thread calls serial_output_drain,
+ * which writes without blocking: 0 when all is out, -EAGAIN when out_fd
+ * is full (wait for EPOLLOUT on serial_output_poll_fd; -1 when writes
+ * there never block), another -errno when out_fd failed and the buffered
+ * bytes were dropped. serial_output_flush drains and waits for room until
+ * the buffer is empty or out_fd took nothing for timeout_ms (-ETIMEDOUT).
+ */
+#define SERIAL_OUTPUT_SIZE (64 * 1024)
+int serial_output_fd(struct serial *s);
+int serial_output_poll_fd(struct serial *s);
+int serial_output_drain(struct serial *s);
+int serial_output_flush(struct serial *s, int timeout_ms);
+size_t serial_output_pending(struct serial *s);
+uint64_t serial_output_dropped(struct serial *s);
 
 /* The bus callbacks, exported for unit tests that drive the registers directly. */
 extern const struct bus_region_ops serial_bus_ops;

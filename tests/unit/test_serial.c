@@ -92,9 +92,13 @@ static void wr(struct fixture *f, unsigned int reg, uint8_t v)
 	serial_bus_ops.write(f->s, reg, &v, 1);
 }
 
+/* No io thread here: move the UART's buffered output into the pipe first. */
 static ssize_t drain_pipe(struct fixture *f, char *buf, size_t len)
 {
-	ssize_t n = read(f->pipe[0], buf, len);
+	ssize_t n;
+
+	assert_int_equal(serial_output_drain(f->s), 0);
+	n = read(f->pipe[0], buf, len);
 
 	return n < 0 && errno == EAGAIN ? 0 : n;
 }
@@ -382,25 +386,36 @@ static void test_tx_errors_drop(void **state)
 	int p[2];
 
 	memset(big, 'x', sizeof(big));
-	/* Fill the pipe: further bytes hit EAGAIN and are dropped. */
+	/* Fill the pipe: the byte waits in the UART's buffer, THR is empty anyway. */
 	while (write(f->pipe[1], big, sizeof(big)) > 0)
 		;
 	wr(f, THR, 'a');
 	assert_int_equal(rd(f, LSR) & 0x60, 0x60);
+	assert_int_equal(serial_output_drain(f->s), -EAGAIN);
+	assert_int_equal(serial_output_pending(f->s), 1);
+	assert_int_equal(serial_output_dropped(f->s), 0);
 
-	/* A reader that went away: EPIPE, dropped, no crash. */
+	/* A reader that went away: EPIPE, dropped and counted, no crash. */
 	signal(SIGPIPE, SIG_IGN);
 	assert_int_equal(pipe(p), 0);
 	close(p[0]);
 	struct serial *s = serial_create(p[1], (struct irq_line){ 0 });
 	uint8_t b = 'b';
 	serial_bus_ops.write(s, THR, &b, 1);
+	assert_int_equal(serial_output_drain(s), -EPIPE);
+	assert_int_equal(serial_output_pending(s), 0);
+	assert_int_equal(serial_output_dropped(s), 1);
 	serial_destroy(s);
 	close(p[1]);
 
-	/* -1 discards. */
+	/* -1 discards: nothing buffered, nothing to wake, nothing dropped. */
 	s = serial_create(-1, (struct irq_line){ 0 });
 	serial_bus_ops.write(s, THR, &b, 1);
+	assert_int_equal(serial_output_fd(s), -1);
+	assert_int_equal(serial_output_pending(s), 0);
+	assert_int_equal(serial_output_drain(s), 0);
+	assert_int_equal(serial_output_flush(s, 1000), 0);
+	assert_int_equal(serial_output_dropped(s), 0);
 	serial_destroy(s);
 }
 
