@@ -14,221 +14,15 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "virtio/net_priv.h"
 #include "virtio/net_slirp.h"
 #include "virtio/net_tap.h"
 #include "virtio/virtio.h"
 
-/* Slack past the largest legal frame so an oversize one is seen, not truncated. */
-#define NET_BUF_LEN (NET_HDR_LEN + NET_FRAME_MAX_BIG + 256u)
-#define NET_QUEUE_SIZE 256u
 #define NET_CONFIG_SIZE 12u
-#define NET_RX_BUDGET 256u
-#define NET_TX_BUDGET 4096u
-
-struct net_dev;
-
-struct net_pair {
-	struct net_dev *nd;
-	unsigned int idx;
-	int fd;
-	bool registered; /* in the event loop */
-	bool polling;    /* waiting for EPOLLIN; off while the guest has no RX buffers */
-	size_t pending;  /* a frame (header included) waiting for RX buffers */
-	uint8_t *buf;
-};
-
-struct net_dev {
-	struct virtio_dev dev;
-	struct virtio_mmio *transport;
-	struct eventloop *loop;
-	struct net_be *be;
-	uint8_t mac[6];
-	unsigned int max_pairs, cur_pairs;
-	struct net_pair pair[NET_MAX_QUEUE_PAIRS];
-	struct virtq_chain *first, *scratch;
-	uint16_t heads[NET_QUEUE_SIZE];
-	uint32_t lens[NET_QUEUE_SIZE], in_lens[NET_QUEUE_SIZE];
-	uint8_t *txbuf;
-	struct virtio_net_stats stats;
-	char name[24];
-};
 
 static struct ratelimit net_rl = RATELIMIT_INIT(10);
 static unsigned int net_next_index;
-
-static bool has(const struct net_dev *nd, unsigned int bit)
-{
-	return virtio_dev_has_feature(&nd->dev, bit);
-}
-
-static void net_poll_set(struct net_dev *nd, struct net_pair *p, bool on)
-{
-	if (p->polling == on)
-		return;
-	p->polling = on;
-	if (p->registered)
-		eventloop_modify(nd->loop, p->fd, on ? EPOLLIN : 0);
-}
-
-static bool net_rx_ready(const struct net_dev *nd, const struct net_pair *p)
-{
-	return nd->dev.activated && !(nd->dev.status & VIRTIO_STATUS_NEEDS_RESET) &&
-	       p->idx < nd->cur_pairs && nd->dev.vq[2 * p->idx].enabled;
-}
-
-#define NET_RX_BIG_FEATURES                                                                  \
-	((1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |             \
-	 (1ull << VIRTIO_NET_F_GUEST_UFO) | (1ull << VIRTIO_NET_F_MRG_RXBUF))
-#define NET_TX_BIG_FEATURES                                                                  \
-	((1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6) |               \
-	 (1ull << VIRTIO_NET_F_HOST_UFO))
-
-/* Largest frame (header excluded) the negotiated features allow. */
-static size_t net_frame_limit(const struct net_dev *nd, uint64_t big_features)
-{
-	return nd->dev.features & big_features ? NET_FRAME_MAX_BIG : NET_FRAME_MAX;
-}
-
-enum { RX_DONE, RX_NO_BUFFERS, RX_FAILED };
-
-static int net_rx_fail(struct net_dev *nd, const char *why)
-{
-	virtio_dev_fail(&nd->dev, why);
-	return RX_FAILED;
-}
-
-/*
- * Copies one frame (header included) into the guest's RX buffers. Chains
- * are published only once the frame is complete, so num_buffers is final
- * before the driver can see any of them.
- */
-static int net_rx_deliver(struct net_dev *nd, unsigned int q, uint8_t *frame, size_t len)
-{
-	struct virtq *vq = &nd->dev.vq[q];
-	bool mrg = has(nd, VIRTIO_NET_F_MRG_RXBUF);
-	unsigned int n = 0;
-	size_t off = 0;
-
-	while (off < len) {
-		struct virtq_chain *c = n ? nd->scratch : nd->first;
-		size_t take;
-		int ret = virtq_pop(vq, c);
-
-		if (ret < 0)
-			return net_rx_fail(nd, virtq_strerror(-ret));
-		if (ret == 0) {
-			/* Give the buffers back; the frame waits unless it can never fit. */
-			vq->last_avail -= n;
-			if (n < vq->size)
-				return RX_NO_BUFFERS;
-			nd->stats.rx_dropped_oversize++;
-			return RX_DONE;
-		}
-		if (c->n_out)
-			return net_rx_fail(nd, "receive buffer has device-readable descriptors");
-		if (mrg && c->in_len < NET_HDR_LEN)
-			return net_rx_fail(nd, "mergeable receive buffer smaller than the header");
-		if (!mrg && c->in_len < len) {
-			/* Keep the buffer for a frame that fits. */
-			vq->last_avail--;
-			nd->stats.rx_dropped_oversize++;
-			log_ratelimited(&net_rl, LOG_DEBUG, "%s: %zu-byte frame > %" PRIu64
-					"-byte receive buffer; dropped", nd->name, len, c->in_len);
-			return RX_DONE;
-		}
-		take = len - off < c->in_len ? len - off : c->in_len;
-		virtq_buf_to_iov(c->iov, c->n_in, 0, frame + off, take);
-		nd->heads[n] = c->head;
-		nd->lens[n] = (uint32_t)take;
-		nd->in_lens[n] = (uint32_t)c->in_len;
-		n++;
-		off += take;
-	}
-	if (mrg) {
-		uint16_t nb = (uint16_t)n;
-		virtq_buf_to_iov(nd->first->iov, nd->first->n_in, 10, &nb, sizeof(nb));
-	}
-	for (unsigned int i = 0; i < n; i++) {
-		nd->scratch->head = nd->heads[i];
-		nd->scratch->in_len = nd->in_lens[i];
-		virtq_push(vq, nd->scratch, nd->lens[i]);
-	}
-	nd->stats.rx_packets++;
-	nd->stats.rx_bytes += len - NET_HDR_LEN;
-	return RX_DONE;
-}
-
-/* Reads one frame into p->buf with its header. 1: got one, 0: none, -1: backend gone. */
-static int net_rx_read(struct net_dev *nd, struct net_pair *p)
-{
-	size_t hdr = nd->be->vnet_hdr ? 0 : NET_HDR_LEN;
-	uint16_t one = 1;
-	ssize_t n;
-
-	n = read(p->fd, p->buf + hdr, NET_BUF_LEN - hdr);
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -1;
-	if (n == 0)
-		return -1;
-	if (hdr)
-		memset(p->buf, 0, NET_HDR_LEN);
-	n += (ssize_t)hdr;
-	if ((size_t)n < NET_HDR_LEN + NET_FRAME_MIN ||
-	    (size_t)n - NET_HDR_LEN > net_frame_limit(nd, NET_RX_BIG_FEATURES)) {
-		nd->stats.rx_dropped_oversize += (size_t)n >= NET_HDR_LEN + NET_FRAME_MIN;
-		return 1; /* nothing pending: the caller reads on */
-	}
-	memcpy(p->buf + 10, &one, sizeof(one)); /* num_buffers; MRG_RXBUF rewrites it */
-	p->pending = (size_t)n;
-	return 1;
-}
-
-static void net_rx_process(struct net_dev *nd, struct net_pair *p)
-{
-	unsigned int q = 2 * p->idx;
-	struct virtq *vq = &nd->dev.vq[q];
-
-	if (!net_rx_ready(nd, p)) {
-		net_poll_set(nd, p, false);
-		return;
-	}
-	for (unsigned int budget = NET_RX_BUDGET; budget; budget--) {
-		int ret;
-
-		if (!p->pending) {
-			ret = net_rx_read(nd, p);
-			if (ret < 0) {
-				log_ratelimited(&net_rl, LOG_WARN, "%s: backend queue %u closed",
-						nd->name, p->idx);
-				net_poll_set(nd, p, false);
-				break;
-			}
-			if (ret == 0)
-				break;
-			if (!p->pending)
-				continue;
-		}
-		ret = net_rx_deliver(nd, q, p->buf, p->pending);
-		if (ret == RX_FAILED) {
-			p->pending = 0;
-			net_poll_set(nd, p, false);
-			return;
-		}
-		if (ret == RX_NO_BUFFERS) {
-			/*
-			 * Too few buffers for this frame: sleep until the driver adds
-			 * more, not spin on the ones it has. Re-check to close the race.
-			 */
-			virtq_set_notify(vq, true);
-			if (virtq_has_new(vq))
-				continue;
-			net_poll_set(nd, p, false);
-			break;
-		}
-		p->pending = 0;
-	}
-	virtio_dev_notify(&nd->dev, q);
-}
 
 /* Offloads in the header must have been negotiated, and must fit the frame. */
 static bool net_tx_hdr_ok(const struct net_dev *nd, const struct virtio_net_hdr *h, size_t flen)
@@ -236,17 +30,20 @@ static bool net_tx_hdr_ok(const struct net_dev *nd, const struct virtio_net_hdr 
 	unsigned int gso = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
 
 	if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-		if (!has(nd, VIRTIO_NET_F_CSUM) || (size_t)h->csum_start + h->csum_offset + 2 > flen)
+		if (!net_has(nd, VIRTIO_NET_F_CSUM) ||
+		    (size_t)h->csum_start + h->csum_offset + 2 > flen)
 			return false;
 	}
 	if ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) &&
-	    (!has(nd, VIRTIO_NET_F_HOST_ECN) || gso == VIRTIO_NET_HDR_GSO_NONE))
+	    (!net_has(nd, VIRTIO_NET_F_HOST_ECN) || gso == VIRTIO_NET_HDR_GSO_NONE))
 		return false;
 	if (gso == VIRTIO_NET_HDR_GSO_NONE)
 		return true;
-	return h->gso_size && ((gso == VIRTIO_NET_HDR_GSO_TCPV4 && has(nd, VIRTIO_NET_F_HOST_TSO4)) ||
-			       (gso == VIRTIO_NET_HDR_GSO_TCPV6 && has(nd, VIRTIO_NET_F_HOST_TSO6)) ||
-			       (gso == VIRTIO_NET_HDR_GSO_UDP && has(nd, VIRTIO_NET_F_HOST_UFO)));
+	if (!h->gso_size)
+		return false;
+	return (gso == VIRTIO_NET_HDR_GSO_TCPV4 && net_has(nd, VIRTIO_NET_F_HOST_TSO4)) ||
+	       (gso == VIRTIO_NET_HDR_GSO_TCPV6 && net_has(nd, VIRTIO_NET_F_HOST_TSO6)) ||
+	       (gso == VIRTIO_NET_HDR_GSO_UDP && net_has(nd, VIRTIO_NET_F_HOST_UFO));
 }
 
 /* Pops the next chain; false when the ring is empty or broken (then the device failed). */
@@ -314,6 +111,15 @@ static void net_tx_process(struct net_dev *nd, unsigned int q)
 		}
 		if (dev->status & VIRTIO_STATUS_NEEDS_RESET)
 			return;
+		if (!budget && virtq_has_work(vq)) {
+			/*
+			 * A guest that keeps the ring full would keep the I/O thread
+			 * here; come back on a later round instead. Frames already
+			 * published get no new kick, so notifications can stay off.
+			 */
+			net_call_again(nd, q);
+			break;
+		}
 		virtq_set_notify(vq, true);
 		if (!virtq_has_work(vq))
 			break;
@@ -335,18 +141,20 @@ static void net_ctrl_process(struct net_dev *nd, unsigned int q)
 	struct virtio_dev *dev = &nd->dev;
 	struct virtq *vq = &dev->vq[q];
 	struct virtq_chain *c = nd->scratch;
+	unsigned int budget = NET_CTRL_BUDGET;
 
-	while (net_pop(nd, vq, c)) {
+	while (budget && net_pop(nd, vq, c)) {
 		uint8_t cmd[2], ack = VIRTIO_NET_ERR;
 		uint16_t pairs;
 
+		budget--;
 		if (c->out_len < sizeof(cmd) || c->in_len < 1) {
 			virtio_dev_fail(dev, "control command without class/command or ack");
 			return;
 		}
 		virtq_iov_to_buf(c->iov, c->n_out, 0, cmd, sizeof(cmd));
 		if (cmd[0] == VIRTIO_NET_CTRL_MQ && cmd[1] == VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET &&
-		    c->out_len >= 4 && has(nd, VIRTIO_NET_F_MQ)) {
+		    c->out_len >= 4 && net_has(nd, VIRTIO_NET_F_MQ)) {
 			virtq_iov_to_buf(c->iov, c->n_out, 2, &pairs, sizeof(pairs));
 			if (pairs >= 1 && pairs <= nd->max_pairs) {
 				net_set_pairs(nd, pairs);
@@ -356,6 +164,9 @@ static void net_ctrl_process(struct net_dev *nd, unsigned int q)
 		virtq_buf_to_iov(c->iov + c->n_out, c->n_in, 0, &ack, 1);
 		virtq_push(vq, c, 1);
 	}
+	/* As for TX: a guest refilling as fast as we answer gets the rest later. */
+	if (!budget && virtq_has_work(vq))
+		net_call_again(nd, q);
 	virtio_dev_notify(dev, q);
 }
 
@@ -422,9 +233,9 @@ static void net_reset(struct virtio_dev *dev)
 static void net_queue_notify(struct virtio_dev *dev, unsigned int q)
 {
 	struct net_dev *nd = dev->priv;
-	unsigned int ctrl = has(nd, VIRTIO_NET_F_MQ) ? 2 * nd->max_pairs : 2;
+	unsigned int ctrl = net_has(nd, VIRTIO_NET_F_MQ) ? 2 * nd->max_pairs : 2;
 
-	if (has(nd, VIRTIO_NET_F_CTRL_VQ) && q == ctrl) {
+	if (net_has(nd, VIRTIO_NET_F_CTRL_VQ) && q == ctrl) {
 		net_ctrl_process(nd, q);
 	} else if (q / 2 >= nd->max_pairs) {
 		virtio_dev_fail(dev, "notify for a queue that is not in use");

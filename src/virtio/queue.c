@@ -143,11 +143,11 @@ static int walk_chain(struct virtq *vq, uint16_t head, struct virtq_chain *c)
 	}
 }
 
-int virtq_pop(struct virtq *vq, struct virtq_chain *c)
+int virtq_read_avail(struct virtq *vq, uint16_t *end)
 {
-	uint16_t avail_idx, head;
-	int ret;
+	uint16_t avail_idx;
 
+	*end = vq->last_avail;
 	if (!vq->enabled)
 		return 0;
 	avail_idx = vq->avail_seen = load16(&vq->avail[1]);
@@ -163,8 +163,20 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c)
 	}
 	if ((uint16_t)(avail_idx - vq->last_avail) > vq->size)
 		return -VIRTQ_ERR_AVAIL_JUMP;
-	if (avail_idx == vq->last_avail)
+	*end = avail_idx;
+	return 0;
+}
+
+int virtq_pop_until(struct virtq *vq, struct virtq_chain *c, uint16_t end)
+{
+	uint16_t head;
+	int ret;
+
+	if (!vq->enabled || end == vq->last_avail)
 		return 0;
+	/* A stale snapshot must not let the device run past what it checked. */
+	if ((uint16_t)(end - vq->last_avail) > vq->size)
+		return -VIRTQ_ERR_AVAIL_JUMP;
 	head = load16(&vq->avail[2 + vq->last_avail % vq->size]);
 	if (head >= vq->size)
 		return -VIRTQ_ERR_HEAD;
@@ -176,6 +188,14 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c)
 		return ret;
 	vq->last_avail++;
 	return 1;
+}
+
+int virtq_pop(struct virtq *vq, struct virtq_chain *c)
+{
+	uint16_t end;
+	int ret = virtq_read_avail(vq, &end);
+
+	return ret ? ret : virtq_pop_until(vq, c, end);
 }
 
 int virtq_push(struct virtq *vq, const struct virtq_chain *c, uint32_t written)

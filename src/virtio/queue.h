@@ -74,6 +74,17 @@ void virtq_reset(struct virtq *vq);
  */
 int virtq_pop(struct virtq *vq, struct virtq_chain *chain);
 
+/*
+ * For a device that takes many chains for one request (a frame spread over
+ * mergeable buffers): read the driver's avail index once, then pop only up
+ * to that snapshot, so a guest that keeps moving the index cannot feed the
+ * loop past the queue size. virtq_read_avail returns 0 or
+ * -VIRTQ_ERR_AVAIL_JUMP and, like virtq_pop, re-arms EVENT_IDX when empty;
+ * virtq_pop_until returns like virtq_pop, 0 once end is reached.
+ */
+int virtq_read_avail(struct virtq *vq, uint16_t *end);
+int virtq_pop_until(struct virtq *vq, struct virtq_chain *chain, uint16_t end);
+
 /* Returns a chain with the bytes written into its device-writable part. */
 int virtq_push(struct virtq *vq, const struct virtq_chain *chain, uint32_t written);
 

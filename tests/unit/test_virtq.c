@@ -214,6 +214,37 @@ static void test_avail_jump(void **state)
 	assert_int_equal(pop(f), -VIRTQ_ERR_AVAIL_JUMP);
 }
 
+/* A snapshot bounds the pops however far the driver moves meanwhile. */
+static void test_pop_until_snapshot(void **state)
+{
+	struct fx *f = *state;
+	uint64_t avail_event = USED_GPA + 4 + 8 * 8;
+	uint16_t end;
+
+	ring_enable(f, 8, false, true);
+	for (unsigned int i = 0; i < 8; i++)
+		put_desc(f, DESC_GPA, i, BUF_GPA, 8, VIRTQ_DESC_F_WRITE, 0);
+	put16(f, avail_event, 0x1234);
+	assert_int_equal(virtq_read_avail(&f->vq, &end), 0);
+	assert_int_equal(end, 0);
+	assert_int_equal(get16(f, avail_event), 0); /* empty: re-armed, as pop does */
+	for (unsigned int i = 0; i < 3; i++)
+		avail_add(f, (uint16_t)i);
+	assert_int_equal(virtq_read_avail(&f->vq, &end), 0);
+	assert_int_equal(end, 3);
+	for (unsigned int i = 0; i < 5; i++)
+		avail_add(f, (uint16_t)i);
+	for (unsigned int i = 0; i < 3; i++)
+		assert_int_equal(virtq_pop_until(&f->vq, &f->chain, end), 1);
+	assert_int_equal(virtq_pop_until(&f->vq, &f->chain, end), 0);
+	assert_int_equal(f->vq.last_avail, 3);
+	/* A bound more than a queue ahead is refused, like the index itself. */
+	f->vq.last_avail = 0;
+	assert_int_equal(virtq_pop_until(&f->vq, &f->chain, 9), -VIRTQ_ERR_AVAIL_JUMP);
+	put16(f, AVAIL_GPA + 2, 9);
+	assert_int_equal(virtq_read_avail(&f->vq, &end), -VIRTQ_ERR_AVAIL_JUMP);
+}
+
 static void expect_addr_error(struct fx *f, uint64_t addr, uint32_t len)
 {
 	ring_enable(f, 16, false, false);
@@ -644,7 +675,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_good_chain), T(test_disabled_queue_is_empty), T(test_loop),
-		T(test_next_and_head_out_of_range), T(test_avail_jump), T(test_direction),
+		T(test_next_and_head_out_of_range), T(test_avail_jump), T(test_pop_until_snapshot),
+		T(test_direction),
 		T(test_buffer_addresses), T(test_total_len), T(test_indirect_good),
 		T(test_indirect_unaligned_table), T(test_indirect_rules),
 		T(test_indirect_bad_len), T(test_indirect_table_outside_ram),

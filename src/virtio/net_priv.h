@@ -1,0 +1,90 @@
+/*
+ * Internals shared by net.c (device model, TX, control queue, setup) and
+ * net_rx.c (receive path). Not for use outside src/virtio/net*.c.
+ */
+#ifndef HEARTH_VIRTIO_NET_PRIV_H
+#define HEARTH_VIRTIO_NET_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/eventloop.h"
+#include "virtio/net.h"
+
+/* Slack past the largest legal frame so an oversize one is seen, not truncated. */
+#define NET_BUF_LEN (NET_HDR_LEN + NET_FRAME_MAX_BIG + 256u)
+#define NET_QUEUE_SIZE 256u
+/*
+ * Work per call before the I/O thread gets its loop back (signals, other
+ * devices); a queue with work left asks to be called again (kick_again).
+ */
+#define NET_RX_BUDGET 256u
+#define NET_TX_BUDGET 4096u
+#define NET_CTRL_BUDGET 64u /* each command may cost TUN ioctls */
+
+#define NET_RX_BIG_FEATURES                                                                  \
+	((1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |             \
+	 (1ull << VIRTIO_NET_F_GUEST_UFO) | (1ull << VIRTIO_NET_F_MRG_RXBUF))
+#define NET_TX_BIG_FEATURES                                                                  \
+	((1ull << VIRTIO_NET_F_HOST_TSO4) | (1ull << VIRTIO_NET_F_HOST_TSO6) |               \
+	 (1ull << VIRTIO_NET_F_HOST_UFO))
+
+struct net_dev;
+
+struct net_pair {
+	struct net_dev *nd;
+	unsigned int idx;
+	int fd;
+	bool registered; /* in the event loop */
+	bool polling;    /* waiting for EPOLLIN; off while the guest has no RX buffers */
+	size_t pending;  /* a frame (header included) waiting for RX buffers */
+	uint8_t *buf;
+};
+
+struct net_dev {
+	struct virtio_dev dev;
+	struct virtio_mmio *transport;
+	struct eventloop *loop;
+	struct net_be *be;
+	uint8_t mac[6];
+	unsigned int max_pairs, cur_pairs;
+	struct net_pair pair[NET_MAX_QUEUE_PAIRS];
+	struct virtq_chain *first, *scratch;
+	/* One frame's buffers; never more than a queue holds (NET_QUEUE_SIZE). */
+	uint16_t heads[NET_QUEUE_SIZE];
+	uint32_t lens[NET_QUEUE_SIZE], in_lens[NET_QUEUE_SIZE];
+	uint8_t *txbuf;
+	struct virtio_net_stats stats;
+	char name[24];
+};
+
+static inline bool net_has(const struct net_dev *nd, unsigned int bit)
+{
+	return virtio_dev_has_feature(&nd->dev, bit);
+}
+
+/* Largest frame (header excluded) the negotiated features allow. */
+static inline size_t net_frame_limit(const struct net_dev *nd, uint64_t big_features)
+{
+	return nd->dev.features & big_features ? NET_FRAME_MAX_BIG : NET_FRAME_MAX;
+}
+
+/*
+ * A per-call budget ran out with work left on q: have the transport call
+ * queue_notify again on a later loop round. Without a transport hook, at
+ * least let the driver's next kick through.
+ */
+static inline void net_call_again(struct net_dev *nd, unsigned int q)
+{
+	if (nd->dev.kick_again)
+		nd->dev.kick_again(&nd->dev, q);
+	else
+		virtq_set_notify(&nd->dev.vq[q], true);
+}
+
+void net_poll_set(struct net_dev *nd, struct net_pair *p, bool on);
+/* Moves frames from the backend to the guest's RX queue of pair p. */
+void net_rx_process(struct net_dev *nd, struct net_pair *p);
+
+#endif
