@@ -34,7 +34,7 @@ int main(int argc, char **argv)
 
 	/* Bad files are usage errors, found before KVM is touched. */
 	if (loader_open(cfg.kernel, &img, err))
-		die_code(HEARTH_EXIT_USAGE, "kernel %s: %s", cfg.kernel, err);
+		die_code(HEARTH_EXIT_USAGE, "--kernel %s: %s", cfg.kernel, err);
 	if (vm_device_plan_parse(&cfg, &devs, err, sizeof(err))) {
 		vm_device_plan_release(&devs);
 		loader_close(&img);

@@ -11,6 +11,7 @@
 
 #include "boot/e820.h"
 #include "boot/layout.h"
+#include "util/file.h"
 
 /* Nothing a stock kernel ships comes close; beyond this it is not a kernel. */
 #define KERNEL_FILE_MAX (512ull << 20)
@@ -36,16 +37,19 @@ static int open_regular(const char *path, int *fd_out, uint64_t *size_out, char 
 			size_t errlen)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO with no writer must be refused, not wait in open(). */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	int ret;
 
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot open: %s", strerror(errno));
-		return -errno;
+		ret = -errno;
+		snprintf(err, errlen, "cannot open: %s", strerror(-ret));
+		return ret;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "not a regular file");
+	ret = file_check_type(fd, false, &st, err, errlen);
+	if (ret) {
 		close(fd);
-		return -EINVAL;
+		return ret;
 	}
 	*fd_out = fd;
 	*size_out = (uint64_t)st.st_size;
@@ -119,7 +123,7 @@ static int load_initrd(const char *path, uint64_t addr_max, struct guest_mem *gm
 
 	ret = open_regular(path, &fd, &size, why, sizeof(why));
 	if (ret) {
-		snprintf(err, LOADER_ERR_MAX, "initrd %s: %s", path, why);
+		snprintf(err, LOADER_ERR_MAX, "--initrd %s: %s", path, why);
 		return ret;
 	}
 	top = guest_mem_low_end(gm);

@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/file.h"
 #include "util/log.h"
 #include "virtio/blk_priv.h"
 #include "virtio/virtio.h"
@@ -269,33 +270,36 @@ static int blk_open_files(const struct blk_config *cfg, int *fd, int *fd_buffere
 			  char *err, size_t errlen)
 {
 	int flags = (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
-	char self[64];
+	char self[64], why[80];
+	bool no_direct = false;
 	struct stat st;
 	int ret;
 
 	*fd = *fd_buffered = -1;
 	*direct = false;
+	/* O_NONBLOCK until the type is checked: a FIFO with no writer would hang open(). */
 	if (cfg->cache == BLK_CACHE_NONE) {
-		*fd = open(cfg->path, flags | O_DIRECT);
-		if (*fd >= 0) {
+		*fd = open(cfg->path, flags | O_NONBLOCK | O_DIRECT);
+		if (*fd >= 0)
 			*direct = true;
-		} else if (errno == EINVAL) {
-			log_warn("disk %s: O_DIRECT not supported by its filesystem; "
-				 "cache=none falls back to the page cache", cfg->path);
-		} else {
+		else if (errno == EINVAL)
+			no_direct = true;
+		else
 			goto err_open;
-		}
 	}
 	if (*fd < 0)
-		*fd = open(cfg->path, flags);
+		*fd = open(cfg->path, flags | O_NONBLOCK);
 	if (*fd < 0)
 		goto err_open;
-	if (fstat(*fd, &st) < 0)
-		goto err_open;
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		snprintf(err, errlen, "disk %s is not a regular file or block device", cfg->path);
-		return -EINVAL;
+	ret = file_check_type(*fd, true, &st, why, sizeof(why));
+	if (ret) {
+		snprintf(err, errlen, "disk %s: %s", cfg->path, why);
+		return ret;
 	}
+	/* Only now: a FIFO refuses O_DIRECT too, and its error is the one to show. */
+	if (no_direct)
+		log_warn("disk %s: O_DIRECT not supported by its filesystem; "
+			 "cache=none falls back to the page cache", cfg->path);
 	if (flock(*fd, (cfg->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
 		int e = errno;
 
