@@ -27,9 +27,19 @@ struct net_config {
 	struct net_hostfwd fwd[NET_MAX_HOSTFWD];
 	unsigned int nfwd;
 	unsigned int queue_pairs; /* tap: set from --cpus by the caller */
+	/* user: the guest reaches the host's 127.0.0.1 at 10.0.2.2; off unless asked. */
+	bool host_loopback;
+	/* user: cap on the host sockets guest traffic opens; 0 picks the default
+	 * (NET_SLIRP_MAX_SOCKETS). Not on the command line: tests lower it. */
+	unsigned int max_sockets;
 };
 
-/* "tap=IFNAME[,mac=..]" or "user[,hostfwd=tcp:HOSTPORT-:GUESTPORT]..." */
+/*
+ * "tap=IFNAME[,mac=..]" or
+ * "user[,host-loopback=on|off][,hostfwd=tcp:HOSTPORT-:GUESTPORT]...".
+ * host-loopback is off by default: with it on, every service on the host's
+ * loopback is open to the guest.
+ */
 int virtio_net_parse(const char *spec, struct net_config *cfg, char *err, size_t errlen);
 
 int virtio_net_create(const struct virtio_host *host, const struct net_config *cfg,

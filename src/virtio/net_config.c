@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "virtio/net.h"
-#include "virtio/net_slirp.h"
 #include "virtio/net_tap.h"
 
 /* "xx:xx:xx:xx:xx:xx", unicast and not all-zero: the guest uses it as its own address. */
@@ -25,6 +24,68 @@ static int net_parse_mac(const char *s, uint8_t mac[6], char *err, size_t errlen
 
 err_format:
 	snprintf(err, errlen, "bad mac '%s' (want xx:xx:xx:xx:xx:xx)", s);
+	return -EINVAL;
+}
+
+static int net_parse_port(const char *s, const char **end)
+{
+	unsigned long v = 0;
+	const char *p = s;
+
+	while (isdigit((unsigned char)*p) && v <= 65535)
+		v = v * 10 + (unsigned long)(*p++ - '0');
+	*end = p;
+	return p == s || v == 0 || v > 65535 ? -1 : (int)v;
+}
+
+/* One hostfwd=tcp|udp:[:]HOSTPORT-:GUESTPORT value, added to cfg. */
+static int net_parse_hostfwd(const char *val, struct net_config *cfg, char *err, size_t errlen)
+{
+	struct net_hostfwd f = { .udp = !strncmp(val, "udp:", 4) };
+	const char *p = val + 4;
+	int hp, gp;
+
+	if (!f.udp && strncmp(val, "tcp:", 4))
+		goto err_syntax;
+	if (*p == ':')
+		p++; /* QEMU's spelling with an empty host address */
+	hp = net_parse_port(p, &p);
+	if (hp < 0 || strncmp(p, "-:", 2))
+		goto err_port;
+	gp = net_parse_port(p + 2, &p);
+	if (gp < 0 || *p)
+		goto err_port;
+	if (cfg->nfwd == NET_MAX_HOSTFWD) {
+		snprintf(err, errlen, "at most %d hostfwd options", NET_MAX_HOSTFWD);
+		return -EINVAL;
+	}
+	for (unsigned int i = 0; i < cfg->nfwd; i++) {
+		if (cfg->fwd[i].udp == f.udp && cfg->fwd[i].host_port == hp) {
+			snprintf(err, errlen, "hostfwd host port %d given twice", hp);
+			return -EINVAL;
+		}
+	}
+	f.host_port = (uint16_t)hp;
+	f.guest_port = (uint16_t)gp;
+	cfg->fwd[cfg->nfwd++] = f;
+	return 0;
+
+err_port:
+	snprintf(err, errlen, "hostfwd=%s: ports must be 1-65535", val);
+	return -EINVAL;
+err_syntax:
+	snprintf(err, errlen, "hostfwd=%s: want tcp:HOSTPORT-:GUESTPORT or udp:...", val);
+	return -EINVAL;
+}
+
+static int net_parse_onoff(const char *key, const char *val, bool *out, char *err,
+			   size_t errlen)
+{
+	if (!strcmp(val, "on") || !strcmp(val, "off")) {
+		*out = val[1] == 'n';
+		return 0;
+	}
+	snprintf(err, errlen, "%s='%s': want on or off", key, val);
 	return -EINVAL;
 }
 
@@ -56,7 +117,10 @@ int virtio_net_parse(const char *spec, struct net_config *cfg, char *err, size_t
 			ret = net_parse_mac(tok + 4, cfg->mac, err, errlen);
 			cfg->mac_set = true;
 		} else if (cfg->backend == NET_USER && !strncmp(tok, "hostfwd=", 8)) {
-			ret = net_slirp_parse_hostfwd(tok + 8, cfg, err, errlen);
+			ret = net_parse_hostfwd(tok + 8, cfg, err, errlen);
+		} else if (cfg->backend == NET_USER && !strncmp(tok, "host-loopback=", 14)) {
+			ret = net_parse_onoff("host-loopback", tok + 14, &cfg->host_loopback, err,
+					      errlen);
 		} else {
 			snprintf(err, errlen, "unknown option '%s' for %s", tok,
 				 cfg->backend == NET_USER ? "user" : "tap");

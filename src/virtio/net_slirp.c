@@ -4,11 +4,13 @@
  * slirp, the device and its queues share one thread and no frame crosses a
  * thread. Frames still go through a SEQPACKET socketpair: the device sees
  * an fd like a tap queue, and the socket buffers absorb bursts both ways.
+ * Guest frames meet a policy before slirp does (net_slirp_guard.c): the
+ * host's loopback stays shut unless asked for, and the host sockets guest
+ * traffic opens are capped.
  */
 #include "virtio/net_slirp.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 #include <libslirp.h>
 
 #include "util/log.h"
+#include "virtio/net_slirp_guard.h"
 
 #define SLIRP_NET "10.0.2.0"
 #define SLIRP_MASK "255.255.255.0"
@@ -47,60 +50,11 @@ struct net_slirp {
 	struct net_slirp_timer *timers;
 	struct pollfd *pfd;
 	unsigned int npfd, cap;
+	struct net_slirp_guard guard;
 	uint8_t frame[65536];
 };
 
 static struct ratelimit slirp_rl = RATELIMIT_INIT(10);
-
-static int net_slirp_port(const char *s, const char **end)
-{
-	unsigned long v = 0;
-	const char *p = s;
-
-	while (isdigit((unsigned char)*p) && v <= 65535)
-		v = v * 10 + (unsigned long)(*p++ - '0');
-	*end = p;
-	return p == s || v == 0 || v > 65535 ? -1 : (int)v;
-}
-
-int net_slirp_parse_hostfwd(const char *val, struct net_config *cfg, char *err, size_t errlen)
-{
-	struct net_hostfwd f = { .udp = !strncmp(val, "udp:", 4) };
-	const char *p = val + 4;
-	int hp, gp;
-
-	if (!f.udp && strncmp(val, "tcp:", 4))
-		goto err_syntax;
-	if (*p == ':')
-		p++; /* QEMU's spelling with an empty host address */
-	hp = net_slirp_port(p, &p);
-	if (hp < 0 || strncmp(p, "-:", 2))
-		goto err_port;
-	gp = net_slirp_port(p + 2, &p);
-	if (gp < 0 || *p)
-		goto err_port;
-	if (cfg->nfwd == NET_MAX_HOSTFWD) {
-		snprintf(err, errlen, "at most %d hostfwd options", NET_MAX_HOSTFWD);
-		return -EINVAL;
-	}
-	for (unsigned int i = 0; i < cfg->nfwd; i++) {
-		if (cfg->fwd[i].udp == f.udp && cfg->fwd[i].host_port == hp) {
-			snprintf(err, errlen, "hostfwd host port %d given twice", hp);
-			return -EINVAL;
-		}
-	}
-	f.host_port = (uint16_t)hp;
-	f.guest_port = (uint16_t)gp;
-	cfg->fwd[cfg->nfwd++] = f;
-	return 0;
-
-err_port:
-	snprintf(err, errlen, "hostfwd=%s: ports must be 1-65535", val);
-	return -EINVAL;
-err_syntax:
-	snprintf(err, errlen, "hostfwd=%s: want tcp:HOSTPORT-:GUESTPORT or udp:...", val);
-	return -EINVAL;
-}
 
 static int64_t net_slirp_now_ns(void)
 {
@@ -116,6 +70,7 @@ static ssize_t net_slirp_send_packet(const void *buf, size_t len, void *opaque)
 {
 	struct net_slirp *ns = opaque;
 
+	net_slirp_guard_output(&ns->guard, (uint8_t *)buf, len);
 	/* Device queue full: drop, as slirp allows; TCP retransmits at its own pace. */
 	if (send(ns->sock, buf, len, MSG_DONTWAIT) < 0 && errno != EAGAIN)
 		log_ratelimited(&slirp_rl, LOG_WARN, "net-user: frame to the device lost: %s",
@@ -188,10 +143,15 @@ static void net_slirp_timer_mod(void *timer, int64_t expire_ms, void *opaque)
 	((struct net_slirp_timer *)timer)->expire_ms = expire_ms;
 }
 
-static void net_slirp_poll_noop(int fd, void *opaque)
+
+static void net_slirp_register_fd(int fd, void *opaque)
 {
-	(void)fd;
-	(void)opaque;
+	net_slirp_guard_fd_opened(&((struct net_slirp *)opaque)->guard, fd);
+}
+
+static void net_slirp_unregister_fd(int fd, void *opaque)
+{
+	net_slirp_guard_fd_closed(&((struct net_slirp *)opaque)->guard, fd);
 }
 
 static void net_slirp_notify(void *opaque)
@@ -207,8 +167,8 @@ static const SlirpCb net_slirp_cb = {
 	.timer_new = net_slirp_timer_new,
 	.timer_free = net_slirp_timer_free,
 	.timer_mod = net_slirp_timer_mod,
-	.register_poll_fd = net_slirp_poll_noop,
-	.unregister_poll_fd = net_slirp_poll_noop,
+	.register_poll_fd = net_slirp_register_fd,
+	.unregister_poll_fd = net_slirp_unregister_fd,
 	.notify = net_slirp_notify,
 	.timer_new_opaque = net_slirp_timer_new_opaque,
 };
@@ -300,6 +260,7 @@ static struct pollfd *net_slirp_prepare(void *opaque, unsigned int *n, int *time
 	return ns->pfd;
 }
 
+
 static void net_slirp_dispatch(void *opaque, bool poll_failed)
 {
 	struct net_slirp *ns = opaque;
@@ -311,7 +272,8 @@ static void net_slirp_dispatch(void *opaque, bool poll_failed)
 
 		if (len <= 0)
 			break;
-		slirp_input(ns->slirp, ns->frame, (int)len);
+		if (net_slirp_guard_input(&ns->guard, ns->frame, (size_t)len))
+			slirp_input(ns->slirp, ns->frame, (int)len);
 	}
 	net_slirp_run_timers(ns);
 }
@@ -336,12 +298,14 @@ static void net_slirp_destroy(struct net_be *be)
 	if (ns->sock >= 0)
 		close(ns->sock);
 	free(ns->pfd);
+	net_slirp_guard_fini(&ns->guard);
 	free(ns);
 }
 
 static const struct net_be_ops net_slirp_ops = {
 	.destroy = net_slirp_destroy,
 };
+
 
 static int net_slirp_start(struct net_slirp *ns, const struct net_config *cfg,
 			   struct eventloop *loop, char *err, size_t errlen)
@@ -351,6 +315,8 @@ static int net_slirp_start(struct net_slirp *ns, const struct net_config *cfg,
 		.in_enabled = true,
 		.if_mtu = SLIRP_MTU,
 		.if_mru = SLIRP_MTU,
+		/* Else 10.0.2.2 is the host's 127.0.0.1, every service on it open to the guest. */
+		.disable_host_loopback = !cfg->host_loopback,
 	};
 	struct in_addr lo = { htonl(INADDR_LOOPBACK) }, guest;
 	int ret;
@@ -361,6 +327,8 @@ static int net_slirp_start(struct net_slirp *ns, const struct net_config *cfg,
 	inet_pton(AF_INET, SLIRP_GUEST, &sc.vdhcp_start);
 	inet_pton(AF_INET, SLIRP_DNS, &sc.vnameserver);
 	guest = sc.vdhcp_start;
+	net_slirp_guard_init(&ns->guard, cfg, sc.vhost.s_addr, guest.s_addr,
+			     sc.vnameserver.s_addr);
 	ns->slirp = slirp_new(&sc, &net_slirp_cb, ns);
 	if (!ns->slirp) {
 		snprintf(err, errlen, "--net user: libslirp failed to start");

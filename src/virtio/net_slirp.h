@@ -11,12 +11,12 @@
 #include "core/eventloop.h"
 #include "virtio/net.h"
 
-/* Guest 10.0.2.15 (DHCP), host/gateway 10.0.2.2, DNS 10.0.2.3. */
+/*
+ * Guest 10.0.2.15 (DHCP), host/gateway 10.0.2.2 (the host's 127.0.0.1 only
+ * with cfg->host_loopback), DNS 10.0.2.3 (the host's resolver; port 53 only
+ * while host loopback is off).
+ */
 int net_slirp_open(const struct net_config *cfg, struct eventloop *loop, struct net_be **out,
 		   char *err, size_t errlen);
-
-/* Adds one hostfwd=tcp|udp:[:]HOSTPORT-:GUESTPORT value to cfg. */
-int net_slirp_parse_hostfwd(const char *val, struct net_config *cfg, char *err,
-			    size_t errlen);
 
 #endif

@@ -64,6 +64,9 @@ class Env:
         self.missing = os.path.join(tmp, "no-such-kernel")
         self.missing_initrd = os.path.join(tmp, "no-such-initrd")
         self.disk = self.write("disk.img", b"\0" * 65536)
+        # Nobody ever writes to it: opening it for reading blocks unless O_NONBLOCK.
+        self.fifo = os.path.join(tmp, "fifo")
+        os.mkfifo(self.fifo)
         # Held for the whole case, as a running VM would hold its image.
         self.locked = self.write("locked.img", b"\0" * 65536)
         self._lock = open(self.locked, "rb")
@@ -83,9 +86,18 @@ def cases(env, version):
         "missing-kernel-file": (["run", "--kernel", env.missing], [env.missing]),
         "text-file-kernel": (["run", "--kernel", env.text], [env.text]),
         "random-bytes-kernel": (["run", "--kernel", env.random], [env.random]),
-        "directory-kernel": (["run", "--kernel", env.tmp], [env.tmp]),
+        "directory-kernel": (["run", "--kernel", env.tmp],
+                             ["--kernel", env.tmp, "not a regular file", "directory"]),
         "missing-initrd-file": (["run", "--kernel", k, "--initrd", env.missing_initrd],
                                 [env.missing_initrd]),
+        # Not regular files: refused by their type, never waited on (open() of
+        # a FIFO blocks until a writer comes, unless O_NONBLOCK) nor read.
+        "fifo-kernel": (["run", "--kernel", env.fifo],
+                        ["--kernel", env.fifo, "not a regular file", "FIFO"]),
+        "chardev-kernel": (["run", "--kernel", "/dev/zero"],
+                           ["--kernel", "/dev/zero", "not a regular file", "character device"]),
+        "fifo-initrd": (["run", "--kernel", k, "--initrd", env.fifo],
+                        ["--initrd", env.fifo, "not a regular file", "FIFO"]),
         "memory-zero": (["run", "--kernel", k, "--memory", "0"], ["memory"]),
         "memory-one": (["run", "--kernel", k, "--memory", "1"], ["memory"]),
         "memory-abc": (["run", "--kernel", k, "--memory", "abc"], ["memory", "abc"]),
@@ -109,12 +121,25 @@ def cases(env, version):
                             ["--disk", "/dev/null", "regular file"]),
         "disk-locked": (["run", "--kernel", k, "--disk", "path=" + env.locked],
                         ["--disk", env.locked, "in use"]),
+        # ro opens for reading only, which is what blocks on a FIFO; with
+        # cache=none the refused O_DIRECT must not add a page-cache warning.
+        "disk-fifo": (["run", "--kernel", k, "--disk", "path=%s,ro" % env.fifo],
+                      ["--disk", env.fifo, "not a regular file or block device", "FIFO"]),
+        "disk-fifo-direct": (["run", "--kernel", k, "--disk", "path=%s,cache=none" % env.fifo],
+                             ["--disk", env.fifo, "not a regular file or block device", "FIFO"]),
         "disk-bad-option": (["run", "--kernel", k, "--disk", "path=%s,cache=fast" % env.disk],
                             ["--disk", "cache", "'fast'"]),
         "disk-no-path": (["run", "--kernel", k, "--disk", "ro"], ["--disk", "path"]),
         "net-bad-backend": (["run", "--kernel", k, "--net", "bridge=br0"], ["--net", "bridge"]),
         "net-bad-hostfwd": (["run", "--kernel", k, "--net", "user,hostfwd=tcp:99999-:22"],
                             ["--net", "hostfwd"]),
+        # host-loopback takes on or off only; it is a user-backend option.
+        "net-bad-host-loopback": (["run", "--kernel", k, "--net", "user,host-loopback=yes"],
+                                  ["--net", "host-loopback", "'yes'"]),
+        "net-empty-host-loopback": (["run", "--kernel", k, "--net", "user,host-loopback="],
+                                    ["--net", "host-loopback"]),
+        "net-tap-host-loopback": (["run", "--kernel", k, "--net", "tap=tap0,host-loopback=on"],
+                                  ["--net", "host-loopback"]),
         "vsock-reserved-cid": (["run", "--kernel", k, "--vsock", "cid=2"], ["--vsock", "cid"]),
         "no-subcommand": ([], []),
         "unknown-subcommand": (["frobnicate"], ["frobnicate"]),
