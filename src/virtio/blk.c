@@ -234,6 +234,17 @@ static int virtio_blk_activate(struct virtio_dev *dev)
 {
 	struct virtio_blk *blk = virtio_blk_from_dev(dev);
 
+	/*
+	 * A reset's drain gave up (its log line says why): requests from
+	 * before it may still write guest memory. Collect those that came
+	 * back since; start only once none is left (else NEEDS_RESET).
+	 */
+	if (blk->inflight) {
+		virtio_blk_io_kick(blk);
+		virtio_blk_io_reap(blk);
+		if (blk->inflight)
+			return -EBUSY;
+	}
 	/* 5.2.5: with CONFIG_WCE but no FLUSH, start in writethrough. */
 	if (virtio_dev_has_feature(dev, VIRTIO_BLK_F_CONFIG_WCE) &&
 	    !virtio_dev_has_feature(dev, VIRTIO_BLK_F_FLUSH))
@@ -245,7 +256,10 @@ static void virtio_blk_reset(struct virtio_dev *dev)
 {
 	struct virtio_blk *blk = virtio_blk_from_dev(dev);
 
-	/* The transport forgets the rings after us: no completion may land in them. */
+	/*
+	 * The transport forgets the rings after us: nothing in flight may
+	 * land in them or in the buffers they named (see blk_drain.c).
+	 */
 	virtio_blk_io_drain(blk);
 	blk->writeback = 1;
 }

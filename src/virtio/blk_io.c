@@ -45,6 +45,12 @@ static unsigned int blk_slice(const struct iovec *src, unsigned int n, uint64_t 
 	return out;
 }
 
+static void blk_release(struct virtio_blk *blk, struct blk_req *req)
+{
+	req->next_free = blk->free_list;
+	blk->free_list = req;
+}
+
 static void blk_finish(struct virtio_blk *blk, struct blk_req *req, uint8_t status)
 {
 	/* Used len counts bytes written contiguously from the start (2.7.8.2). */
@@ -60,8 +66,7 @@ static void blk_finish(struct virtio_blk *blk, struct blk_req *req, uint8_t stat
 	if (ret)
 		log_ratelimited(&blk_io_rl, LOG_WARN, "%s: cannot complete request: queue gone",
 				blk->name);
-	req->next_free = blk->free_list;
-	blk->free_list = req;
+	blk_release(blk, req);
 }
 
 static bool blk_aligned(const struct blk_req *req)
@@ -153,6 +158,18 @@ static void blk_advance(struct blk_req *req, uint64_t n)
 	}
 }
 
+/*
+ * Moves range_pos to the next range with sectors in it; false when none is
+ * left. A zero-length range needs no syscall, and fallocate() would refuse
+ * it (EINVAL), which for write-zeroes falls through to a zero-byte write.
+ */
+static bool blk_next_range(struct blk_req *req)
+{
+	while (req->range_pos < req->nranges && !req->ranges[req->range_pos].len)
+		req->range_pos++;
+	return req->range_pos < req->nranges;
+}
+
 /* One discard/write-zeroes step finished with res; returns the status or -1 to go on. */
 static int blk_range_step(struct virtio_blk *blk, struct blk_req *req, int res)
 {
@@ -184,7 +201,8 @@ static int blk_range_step(struct virtio_blk *blk, struct blk_req *req, int res)
 	} else {
 		r->done = r->len;
 	}
-	if (++req->range_pos == req->nranges)
+	req->range_pos++;
+	if (!blk_next_range(req))
 		return VIRTIO_BLK_S_OK;
 	if (req->ranges[req->range_pos].mode == BLK_ZM_WRITE)
 		blk_zero_iov(blk, req);
@@ -263,10 +281,7 @@ static uint8_t blk_load_ranges(struct virtio_blk *blk, struct blk_req *req,
 	}
 	req->nranges = (unsigned int)n;
 	req->range_pos = 0;
-	/* Zero-length segments need no syscall. */
-	while (req->range_pos < req->nranges && !req->ranges[req->range_pos].len)
-		req->range_pos++;
-	return req->range_pos == req->nranges ? VIRTIO_BLK_S_OK : 0xff;
+	return blk_next_range(req) ? 0xff : VIRTIO_BLK_S_OK;
 }
 
 /*
@@ -288,6 +303,7 @@ static int blk_prepare(struct virtio_blk *blk, struct blk_req *req)
 	virtq_iov_to_buf(c->iov, c->n_out, 0, &hdr, sizeof(hdr));
 	*req = (struct blk_req){
 		.head = c->head,
+		.gen = blk->gen,
 		.type = le32toh(hdr.type),
 		.status_byte = last.iov_base,
 		.in_len = c->in_len,
@@ -339,6 +355,7 @@ static bool blk_can_run(struct virtio_blk *blk)
 bool virtio_blk_io_process(struct virtio_blk *blk)
 {
 	struct virtq *vq = &blk->dev.vq[0];
+	unsigned int budget = BLK_KICK_BUDGET;
 	bool completed = false;
 
 	while (blk_can_run(blk)) {
@@ -348,6 +365,23 @@ bool virtio_blk_io_process(struct virtio_blk *blk)
 		/* Out of slots: completions resume us, so no notifications are needed. */
 		if (!req)
 			break;
+		if (!budget) {
+			if (!virtq_has_work(vq)) {
+				virtq_set_notify(vq, true);
+				if (!virtq_has_work(vq))
+					break;
+			}
+			/*
+			 * A guest refilling as fast as we answer would keep the I/O
+			 * thread here; take the rest on a later round. Chains already
+			 * published get no new kick, so notifications can stay off.
+			 */
+			if (blk->dev.kick_again)
+				blk->dev.kick_again(&blk->dev, 0);
+			else
+				virtq_set_notify(vq, true);
+			break;
+		}
 		virtq_set_notify(vq, false);
 		ret = virtq_pop(vq, &blk->scratch);
 		if (ret < 0) {
@@ -361,6 +395,7 @@ bool virtio_blk_io_process(struct virtio_blk *blk)
 				break;
 			continue;
 		}
+		budget--;
 		blk->free_list = req->next_free;
 		ret = blk_prepare(blk, req);
 		if (ret == 0xff && blk_submit(blk, req))
@@ -368,8 +403,7 @@ bool virtio_blk_io_process(struct virtio_blk *blk)
 		if (ret == 0xff)
 			continue;
 		if (ret < 0) {
-			req->next_free = blk->free_list;
-			blk->free_list = req;
+			blk_release(blk, req);
 			virtio_dev_fail(&blk->dev, "virtio-blk request without a 16-byte header "
 					"or a status byte");
 			break;
@@ -390,11 +424,40 @@ void virtio_blk_io_kick(struct virtio_blk *blk)
 				strerror(-ret));
 }
 
+bool virtio_blk_io_reap(struct virtio_blk *blk)
+{
+	struct io_uring_cqe *cqe;
+	bool completed = false;
+
+	while (io_uring_peek_cqe(&blk->ring, &cqe) == 0) {
+		struct blk_req *req = io_uring_cqe_get_data(cqe);
+		int res = cqe->res, status;
+
+		io_uring_cqe_seen(&blk->ring, cqe);
+		if (!req)
+			continue;   /* a drain's cancel request reports on itself */
+		blk->inflight--;
+		if (req->gen != blk->gen) {
+			/*
+			 * Taken before a reset: its status byte and used entry would
+			 * land in memory the driver has since reused. Drop it.
+			 */
+			blk_release(blk, req);
+			continue;
+		}
+		status = blk_step(blk, req, res);
+		if (status >= 0) {
+			blk_finish(blk, req, (uint8_t)status);
+			completed = true;
+		}
+	}
+	return completed;
+}
+
 void virtio_blk_io_complete(void *opaque, uint32_t events)
 {
 	struct virtio_blk *blk = opaque;
-	struct io_uring_cqe *cqe;
-	bool completed = false;
+	bool completed;
 	uint64_t v;
 
 	(void)events;
@@ -402,43 +465,11 @@ void virtio_blk_io_complete(void *opaque, uint32_t events)
 		log_ratelimited(&blk_io_rl, LOG_WARN, "%s: eventfd read: %s", blk->name,
 				strerror(errno));
 	pthread_mutex_lock(&blk->dev.lock);
-	while (io_uring_peek_cqe(&blk->ring, &cqe) == 0) {
-		struct blk_req *req = io_uring_cqe_get_data(cqe);
-		int res = cqe->res, status;
-
-		io_uring_cqe_seen(&blk->ring, cqe);
-		blk->inflight--;
-		status = blk_step(blk, req, res);
-		if (status >= 0) {
-			blk_finish(blk, req, (uint8_t)status);
-			completed = true;
-		}
-	}
+	completed = virtio_blk_io_reap(blk);
 	/* Slots were freed: take the requests we left in the ring. */
 	completed |= virtio_blk_io_process(blk);
 	virtio_blk_io_kick(blk);
 	if (completed)
 		virtio_dev_notify(&blk->dev, 0);
 	pthread_mutex_unlock(&blk->dev.lock);
-}
-
-void virtio_blk_io_drain(struct virtio_blk *blk)
-{
-	while (blk->inflight) {
-		struct io_uring_cqe *cqe;
-		struct blk_req *req;
-		int ret = io_uring_submit_and_wait(&blk->ring, 1);
-
-		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
-			log_err("%s: cannot drain I/O: %s", blk->name, strerror(-ret));
-			return;
-		}
-		while (io_uring_peek_cqe(&blk->ring, &cqe) == 0) {
-			req = io_uring_cqe_get_data(cqe);
-			io_uring_cqe_seen(&blk->ring, cqe);
-			blk->inflight--;
-			req->next_free = blk->free_list;
-			blk->free_list = req;
-		}
-	}
 }

@@ -45,6 +45,15 @@
 #define BLK_DIO_ALIGN 4096u
 #define BLK_ZERO_BUF (64u * 1024u)
 #define BLK_ZERO_SEGS 16u
+/*
+ * Chains taken per call before the I/O thread gets its loop back: requests
+ * answered without I/O (GET_ID, bad type or range) free their slot at once,
+ * so slots alone do not bound a guest that refills as fast as we answer.
+ */
+#define BLK_KICK_BUDGET 256u
+/* A reset drain that cannot use io_uring_enter polls the ring this long, at most. */
+#define BLK_DRAIN_POLL_MS 100
+#define BLK_DRAIN_POLLS 300       /* rounds without a completion: 30 s */
 
 /* How one discard/write-zeroes range is being carried out. */
 enum blk_zero_mode { BLK_ZM_PUNCH, BLK_ZM_ZERO_RANGE, BLK_ZM_WRITE };
@@ -56,6 +65,7 @@ struct blk_range {
 
 struct blk_req {
 	uint16_t head;
+	uint32_t gen;             /* blk->gen when taken: older ones belong to dead rings */
 	uint32_t type;
 	uint8_t status;
 	uint8_t *status_byte;     /* the last device-writable byte, in guest RAM */
@@ -86,7 +96,8 @@ struct virtio_blk {
 	uint64_t capacity;        /* sectors */
 	uint8_t writeback;
 	uint8_t phys_exp;
-	unsigned int inflight;
+	unsigned int inflight;    /* SQEs queued or in the kernel */
+	uint32_t gen;             /* bumped by every reset */
 	struct blk_req *reqs, *free_list;
 	uint8_t *zero_buf;
 	struct virtq_chain scratch;
@@ -103,9 +114,20 @@ static inline struct virtio_blk *virtio_blk_from_dev(struct virtio_dev *dev)
 bool virtio_blk_io_process(struct virtio_blk *blk);
 /* Hands queued SQEs to the kernel. */
 void virtio_blk_io_kick(struct virtio_blk *blk);
+/*
+ * Takes every CQE the kernel posted. A request of the current generation
+ * steps on (more I/O or its answer); one from before a reset is only
+ * dropped, never answered: its rings are gone. True if any was answered.
+ */
+bool virtio_blk_io_reap(struct virtio_blk *blk);
 /* eventloop callback for blk->efd: reaps completions. Takes dev->lock. */
 void virtio_blk_io_complete(void *opaque, uint32_t events);
-/* Waits for all SQEs in flight and drops their requests unanswered. */
+/*
+ * For a reset: every request in flight becomes stale; cancels them and
+ * waits until the kernel gave each back (blk_drain.c). If that cannot be
+ * done, logs it and leaves them counted in inflight: the device then
+ * refuses to start (virtio_blk_activate) until they have come back.
+ */
 void virtio_blk_io_drain(struct virtio_blk *blk);
 
 #endif

@@ -20,6 +20,13 @@
  * thread spend long on a single kick.
  */
 #define RNG_REQUEST_CAP (64u * 1024u)
+/*
+ * Work per kick before the I/O thread gets its loop back (signals, other
+ * devices): a guest that refills the queue as fast as we fill buffers
+ * would otherwise keep it here for good. Then kick_again brings us back.
+ */
+#define RNG_KICK_REQUESTS 256u
+#define RNG_KICK_BYTES (1024u * 1024u)
 
 struct rng {
 	struct virtio_dev dev;
@@ -105,21 +112,36 @@ static void rng_reset(struct virtio_dev *dev)
 	(void)dev;
 }
 
+/* The budget ran out with requests left: come back on a later I/O-loop round. */
+static void rng_call_again(struct virtio_dev *dev, unsigned int q)
+{
+	if (dev->kick_again)
+		dev->kick_again(dev, q);
+	else
+		virtq_set_notify(&dev->vq[q], true); /* at least the driver's next kick */
+}
+
 static void rng_queue_notify(struct virtio_dev *dev, unsigned int q)
 {
 	struct rng *r = dev->priv;
 	struct virtq *vq = &dev->vq[q];
+	unsigned int requests = RNG_KICK_REQUESTS;
+	uint32_t bytes = 0, written;
 	bool pushed = false;
 	int ret;
 
-	do {
-		while ((ret = virtq_pop(vq, &r->chain)) > 0) {
+	for (;;) {
+		ret = 0;
+		while (requests && bytes < RNG_KICK_BYTES && (ret = virtq_pop(vq, &r->chain)) > 0) {
+			requests--;
 			/* 5.4.6.1: requests only carry buffers for us to write. */
 			if (r->chain.n_out) {
 				virtio_dev_fail(dev, "virtio-rng request has a device-readable buffer");
 				goto out;
 			}
-			ret = virtq_push(vq, &r->chain, rng_fill_chain(&r->chain));
+			written = rng_fill_chain(&r->chain);
+			bytes += written;
+			ret = virtq_push(vq, &r->chain, written);
 			if (ret < 0)
 				break;
 			pushed = true;
@@ -128,13 +150,19 @@ static void rng_queue_notify(struct virtio_dev *dev, unsigned int q)
 			virtio_dev_fail(dev, virtq_strerror(-ret));
 			goto out;
 		}
+		if ((!requests || bytes >= RNG_KICK_BYTES) && virtq_has_work(vq)) {
+			rng_call_again(dev, q);
+			break;
+		}
 		/*
 		 * With EVENT_IDX the driver only kicks when it passes avail_event,
 		 * so publish how far we got; then look again for buffers added
 		 * before it saw the new value.
 		 */
 		virtq_set_notify(vq, true);
-	} while (virtq_has_work(vq));
+		if (!virtq_has_work(vq))
+			break;
+	}
 out:
 	if (pushed)
 		virtio_dev_notify(dev, q);
