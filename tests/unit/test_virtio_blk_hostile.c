@@ -66,6 +66,8 @@ struct drv {
 	uint16_t avail_idx;
 };
 
+#include "mmio_driver.h"
+
 /* ----------------------------------------------------------- a broken ring */
 
 static struct {
@@ -108,70 +110,16 @@ int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 
 /* ------------------------------------------------------------ the driver */
 
-static uint32_t rd(struct drv *d, uint64_t off)
-{
-	uint8_t b[4];
-
-	bus_access(&d->bus, BUS_MMIO, BASE + off, b, 4, false);
-	return (uint32_t)bus_data_get(b, 4);
-}
-
-static void wr(struct drv *d, uint64_t off, uint32_t v)
-{
-	uint8_t b[4];
-
-	bus_data_put(b, 4, v);
-	bus_access(&d->bus, BUS_MMIO, BASE + off, b, 4, true);
-}
-
-static void *gp(struct drv *d, uint64_t gpa, uint64_t len)
-{
-	void *p = guest_mem_ptr(&d->gm, gpa, len);
-
-	assert_non_null(p);
-	return p;
-}
-
-static bool needs_reset(struct drv *d)
-{
-	return rd(d, 0x070) & VIRTIO_STATUS_NEEDS_RESET;
-}
-
 /* Driver initialisation (3.1.1) after a reset, accepting every offered feature. */
 static void drv_start(struct drv *d)
 {
-	uint64_t f;
-
-	wr(d, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	wr(d, 0x014, 0);
-	f = rd(d, 0x010);
-	wr(d, 0x014, 1);
-	f |= (uint64_t)rd(d, 0x010) << 32;
-	wr(d, 0x024, 0);
-	wr(d, 0x020, (uint32_t)f);
-	wr(d, 0x024, 1);
-	wr(d, 0x020, (uint32_t)(f >> 32));
-	wr(d, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	assert_true(rd(d, 0x070) & VIRTIO_STATUS_FEATURES_OK);
-	memset(gp(d, AVAIL_GPA, 0x10000), 0, 0x10000);
-	memset(gp(d, USED_GPA, 0x10000), 0, 0x10000);
-	wr(d, 0x030, 0);
-	wr(d, 0x038, QSIZE);
-	wr(d, 0x080, (uint32_t)DESC_GPA);
-	wr(d, 0x084, 0);
-	wr(d, 0x090, (uint32_t)AVAIL_GPA);
-	wr(d, 0x094, 0);
-	wr(d, 0x0a0, (uint32_t)USED_GPA);
-	wr(d, 0x0a4, 0);
-	wr(d, 0x044, 1);
-	wr(d, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-			     VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	mmio_init_one(d, false, 0, QSIZE, DESC_GPA, AVAIL_GPA, USED_GPA);
 	d->avail_idx = 0;
 }
 
 static void drv_init(struct drv *d)
 {
-	wr(d, 0x070, 0);
+	mmio_reset(d);
 	drv_start(d);
 }
 

@@ -39,6 +39,8 @@ struct drv {
 	uint64_t next_buf;
 };
 
+#include "mmio_driver.h"
+
 struct seg {
 	uint32_t len;
 	bool write;
@@ -52,30 +54,6 @@ static void fake_destroy(struct net_be *be)
 }
 
 static const struct net_be_ops fake_ops = { .destroy = fake_destroy };
-
-static uint32_t rd(struct drv *d, uint64_t off)
-{
-	uint8_t b[4];
-
-	bus_access(&d->bus, BUS_MMIO, BASE + off, b, 4, false);
-	return (uint32_t)bus_data_get(b, 4);
-}
-
-static void wr(struct drv *d, uint64_t off, uint32_t v)
-{
-	uint8_t b[4];
-
-	bus_data_put(b, 4, v);
-	bus_access(&d->bus, BUS_MMIO, BASE + off, b, 4, true);
-}
-
-static void *gp(struct drv *d, uint64_t gpa, uint64_t len)
-{
-	void *p = guest_mem_ptr(&d->gm, gpa, len);
-
-	assert_non_null(p);
-	return p;
-}
 
 static void drv_open(struct drv *d, unsigned int pairs)
 {
@@ -116,37 +94,9 @@ static void drv_close(struct drv *d)
 /* Driver initialisation (3.1.1), accepting the offered features in mask. */
 static void drv_init(struct drv *d, uint64_t mask)
 {
-	uint64_t f;
-
-	wr(d, 0x070, 0);
-	wr(d, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	wr(d, 0x014, 0);
-	f = rd(d, 0x010);
-	wr(d, 0x014, 1);
-	f |= (uint64_t)rd(d, 0x010) << 32;
-	f &= mask | F(VIRTIO_F_VERSION_1);
-	wr(d, 0x024, 0);
-	wr(d, 0x020, (uint32_t)f);
-	wr(d, 0x024, 1);
-	wr(d, 0x020, (uint32_t)(f >> 32));
-	wr(d, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	assert_true(rd(d, 0x070) & VIRTIO_STATUS_FEATURES_OK);
-	for (unsigned int q = 0; q < d->nq; q++) {
-		memset(gp(d, RING_GPA(q), 0x10000), 0, 0x10000);
-		wr(d, 0x030, q);
-		wr(d, 0x038, QSIZE);
-		wr(d, 0x080, (uint32_t)RING_GPA(q));
-		wr(d, 0x084, 0);
-		wr(d, 0x090, (uint32_t)(RING_GPA(q) + 0x4000));
-		wr(d, 0x094, 0);
-		wr(d, 0x0a0, (uint32_t)(RING_GPA(q) + 0x8000));
-		wr(d, 0x0a4, 0);
-		wr(d, 0x044, 1);
+	mmio_init_queues(d, mask, d->nq, QSIZE, RING_GPA(0));
+	for (unsigned int q = 0; q < d->nq; q++)
 		d->avail_idx[q] = d->next_desc[q] = 0;
-	}
-	wr(d, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-			     VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
-	assert_false(rd(d, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
 /* Posts a chain on queue q; returns the guest address of its first buffer. */

@@ -47,6 +47,8 @@ struct drv {
 	uint16_t avail_idx[8];
 };
 
+#include "mmio_driver.h"
+
 /* What the racing guest does from inside the device, and what it saw. */
 static struct {
 	struct drv *d;
@@ -108,30 +110,6 @@ static void count_kick(struct virtio_dev *dev, unsigned int q)
 	race.kick_q = q;
 }
 
-static uint32_t rd(struct drv *d, uint64_t off)
-{
-	uint8_t b[4];
-
-	bus_access(&d->bus, BUS_MMIO, BASE + off, b, 4, false);
-	return (uint32_t)bus_data_get(b, 4);
-}
-
-static void wr(struct drv *d, uint64_t off, uint32_t v)
-{
-	uint8_t b[4];
-
-	bus_data_put(b, 4, v);
-	bus_access(&d->bus, BUS_MMIO, BASE + off, b, 4, true);
-}
-
-static void *gp(struct drv *d, uint64_t gpa, uint64_t len)
-{
-	void *p = guest_mem_ptr(&d->gm, gpa, len);
-
-	assert_non_null(p);
-	return p;
-}
-
 static void drv_open(struct drv *d, unsigned int pairs)
 {
 	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus, .mem = &d->gm };
@@ -176,37 +154,9 @@ static void drv_close(struct drv *d)
 /* Driver initialisation (3.1.1) with QSIZE-entry queues, accepting features in mask. */
 static void drv_init(struct drv *d, uint64_t mask)
 {
-	uint64_t f;
-
-	wr(d, 0x070, 0);
-	wr(d, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	wr(d, 0x014, 0);
-	f = rd(d, 0x010);
-	wr(d, 0x014, 1);
-	f |= (uint64_t)rd(d, 0x010) << 32;
-	f &= mask | F(VIRTIO_F_VERSION_1);
-	wr(d, 0x024, 0);
-	wr(d, 0x020, (uint32_t)f);
-	wr(d, 0x024, 1);
-	wr(d, 0x020, (uint32_t)(f >> 32));
-	wr(d, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	assert_true(rd(d, 0x070) & VIRTIO_STATUS_FEATURES_OK);
-	for (unsigned int q = 0; q < d->nq; q++) {
-		memset(gp(d, RING_GPA(q), 0x10000), 0, 0x10000);
-		wr(d, 0x030, q);
-		wr(d, 0x038, QSIZE);
-		wr(d, 0x080, (uint32_t)RING_GPA(q));
-		wr(d, 0x084, 0);
-		wr(d, 0x090, (uint32_t)AVAIL_GPA(q));
-		wr(d, 0x094, 0);
-		wr(d, 0x0a0, (uint32_t)USED_GPA(q));
-		wr(d, 0x0a4, 0);
-		wr(d, 0x044, 1);
+	mmio_init_queues(d, mask, d->nq, QSIZE, RING_GPA(0));
+	for (unsigned int q = 0; q < d->nq; q++)
 		d->avail_idx[q] = 0;
-	}
-	wr(d, 0x070, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-			     VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
-	assert_false(rd(d, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
 static void desc_set(struct drv *d, unsigned int q, uint16_t i, uint64_t addr, uint32_t len,
