@@ -319,7 +319,8 @@ def vmm_args(vmm, mode, cache):
     if vmm == "hearth":
         a = []
         if mode == "user":
-            a += ["--disk", "path=/dev/vda,cache=%s" % cache, "--net", "user"]
+            # iperf3's server is on L1's loopback, which Hearth closes by default.
+            a += ["--disk", "path=/dev/vda,cache=%s" % cache, "--net", "user,host-loopback=on"]
         else:
             a += ["--net", "tap=tap0"]
         return a
