@@ -327,6 +327,116 @@ static bool got_unreachable(struct rig *r)
 }
 
 /*
+ * Positive checks pump until what they wait for has happened, up to
+ * WAIT_MS, so a loaded machine cannot fail them; only checks that
+ * something does NOT happen use a fixed pump() window.
+ */
+#define WAIT_MS 10000
+
+struct wait {
+	int fd;
+	int n;
+	uint8_t proto;
+	uint16_t port;
+	const uint8_t *frame;
+};
+
+static bool pump_until(struct rig *r, bool (*ready)(struct rig *, struct wait *), struct wait *w)
+{
+	int64_t end = now_ms() + WAIT_MS;
+
+	do {
+		pump(r, 10);
+		if (ready(r, w))
+			return true;
+	} while (now_ms() < end);
+	return false;
+}
+
+static bool ready_unreachable(struct rig *r, struct wait *w)
+{
+	(void)w;
+	return got_unreachable(r);
+}
+
+static bool ready_frame(struct rig *r, struct wait *w)
+{
+	w->frame = find_frame(r, w->proto, w->port);
+	return w->frame != NULL;
+}
+
+/* A TCP segment to w->port that carries data (not a bare ACK). */
+static bool ready_tcp_data(struct rig *r, struct wait *w)
+{
+	for (unsigned int i = 0; i < r->nframes; i++) {
+		const uint8_t *f = r->frames[i];
+		size_t ihl = (f[14] & 0xfu) * 4;
+
+		if (r->len[i] >= 14 + ihl + 20 && get16(f + 12) == 0x0800 && f[23] == IPPROTO_TCP &&
+		    get16(f + 14 + ihl + 2) == w->port &&
+		    get16(f + 16) > ihl + (size_t)(f[14 + ihl + 12] >> 4) * 4) {
+			w->frame = f;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool ready_accepted(struct rig *r, struct wait *w)
+{
+	(void)r;
+	w->n += accepted(w->fd);
+	return w->n >= w->port;
+}
+
+static bool ready_datagrams(struct rig *r, struct wait *w)
+{
+	(void)r;
+	w->n += datagrams(w->fd);
+	return w->n >= w->port;
+}
+
+static bool ready_fd(struct rig *r, struct wait *w)
+{
+	struct pollfd p = { .fd = w->fd, .events = (short)w->n };
+
+	(void)r;
+	return poll(&p, 1, 0) == 1 && (p.revents & w->n);
+}
+
+static const uint8_t *wait_frame(struct rig *r, uint8_t proto, uint16_t port)
+{
+	struct wait w = { .proto = proto, .port = port };
+
+	pump_until(r, proto == IPPROTO_TCP ? ready_tcp_data : ready_frame, &w);
+	return w.frame;
+}
+
+static const uint8_t *wait_syn(struct rig *r, uint16_t port)
+{
+	struct wait w = { .proto = IPPROTO_TCP, .port = port };
+
+	pump_until(r, ready_frame, &w);
+	return w.frame;
+}
+
+/* Connections accepted on (or datagrams read from) fd once want arrived, or at WAIT_MS. */
+static int wait_count(struct rig *r, int fd, int want, bool tcp)
+{
+	struct wait w = { .fd = fd, .port = (uint16_t)want };
+
+	pump_until(r, tcp ? ready_accepted : ready_datagrams, &w);
+	return w.n;
+}
+
+static bool wait_fd(struct rig *r, int fd, short events)
+{
+	struct wait w = { .fd = fd, .n = events };
+
+	return pump_until(r, ready_fd, &w);
+}
+
+/*
  * The default: nothing on the host's 127.0.0.1 answers the guest, by any
  * address. 10.0.2.2 is slirp's own disable_host_loopback; 127.0.0.1 and
  * 0.0.0.0 written as the destination would pass slirp untouched (libslirp
@@ -350,7 +460,7 @@ static void test_loopback_off_by_default(void **state)
 			fail_msg("the guest reached 127.0.0.1 through %08x", dsts[i]);
 		/* Refused, not silently: the guest hears at once that 10.0.2.2 is closed. */
 		if (!i)
-			assert_true(got_unreachable(r));
+			assert_true(pump_until(r, ready_unreachable, NULL));
 	}
 	rig_close(r);
 	close(tl);
@@ -369,9 +479,8 @@ static void test_loopback_on(void **state)
 	send_arp(r);
 	send_syn(r, HOST_IP, 40000, tport);
 	send_udp(r, HOST_IP, 50000, uport, (const uint8_t *)"x", 1);
-	pump(r, 300);
-	assert_int_equal(accepted(tl), 1);
-	assert_int_equal(datagrams(ul), 1);
+	assert_int_equal(wait_count(r, tl, 1, true), 1);
+	assert_int_equal(wait_count(r, ul, 1, false), 1);
 	rig_close(r);
 	close(tl);
 	close(ul);
@@ -408,23 +517,21 @@ static void test_hostfwd_with_loopback_off(void **state)
 	c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	sa.sin_port = htons(tp);
 	assert_true(connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EINPROGRESS);
-	pump(r, 200);
-	syn = find_frame(r, IPPROTO_TCP, 80);
+	syn = wait_syn(r, 80);
 	assert_non_null(syn);
 	assert_int_equal(syn[47] & 0x12, 0x02);
 	assert_int_equal(get32(syn + 26), HOST_IP); /* from the gateway, not 127.0.0.1 */
 	sport = (uint16_t)get16(syn + 34);
 	seq = get32(syn + 38);
 	send_tcp(r, HOST_IP, 80, sport, 5000, seq + 1, 0x12, NULL);
-	pump(r, 100);
+	assert_true(wait_fd(r, c, POLLOUT)); /* connected through slirp */
 	assert_int_equal(send(c, "ping", 4, 0), 4);
 	r->nframes = 0;
-	pump(r, 200);
-	data = find_frame(r, IPPROTO_TCP, 80);
+	data = wait_frame(r, IPPROTO_TCP, 80);
 	assert_non_null(data);
 	assert_memory_equal(data + 54, "ping", 4);
 	send_tcp(r, HOST_IP, 80, sport, 5001, seq + 5, 0x18, "pong");
-	pump(r, 200);
+	assert_true(wait_fd(r, c, POLLIN));
 	assert_int_equal(recv(c, buf, sizeof(buf), MSG_DONTWAIT), 4);
 	assert_memory_equal(buf, "pong", 4);
 	close(c);
@@ -434,14 +541,13 @@ static void test_hostfwd_with_loopback_off(void **state)
 	sa.sin_port = htons(up);
 	r->nframes = 0;
 	assert_int_equal(sendto(u, "q", 1, 0, (struct sockaddr *)&sa, sizeof(sa)), 1);
-	pump(r, 200);
-	data = find_frame(r, IPPROTO_UDP, 53);
+	data = wait_frame(r, IPPROTO_UDP, 53);
 	assert_non_null(data);
 	assert_int_equal(data[42], 'q');
 	assert_int_equal(get32(data + 26), HOST_IP);
 	/* The guest's answer goes back to the host's socket. */
 	send_udp(r, HOST_IP, 53, (uint16_t)get16(data + 34), (const uint8_t *)"a", 1);
-	pump(r, 200);
+	assert_true(wait_fd(r, u, POLLIN));
 	assert_int_equal(recv(u, buf, sizeof(buf), MSG_DONTWAIT), 1);
 	assert_int_equal(buf[0], 'a');
 	/* Only to that peer: from the forward's port to another 10.0.2.2 port is refused. */
@@ -488,24 +594,24 @@ static void test_socket_cap(void **state)
 	for (uint16_t i = 0; i < 5; i++)
 		send_syn(r, HOST_IP, (uint16_t)(40000 + i), tport);
 	send_udp(r, HOST_IP, 50000, uport, (const uint8_t *)"x", 1);
-	pump(r, 300);
-	assert_int_equal(accepted(tl), 3);
+	assert_int_equal(wait_count(r, tl, 3, true), 3);
+	/* And no more: the other two SYNs and the datagram were dropped at the cap. */
+	pump(r, 200);
+	assert_int_equal(accepted(tl), 0);
 	assert_int_equal(datagrams(ul), 0);
 
 	/* The guest resets one connection: slirp closes its socket, a place is free. */
 	send_tcp(r, HOST_IP, 40000, tport, 1001, 0, 0x04, NULL);
 	pump(r, 100);
 	send_udp(r, HOST_IP, 50000, uport, (const uint8_t *)"x", 1);
-	pump(r, 100);
-	assert_int_equal(datagrams(ul), 1);
+	assert_int_equal(wait_count(r, ul, 1, false), 1);
 	/* The UDP flow took it: the next SYN is dropped; DHCP is still answered. */
 	send_syn(r, HOST_IP, 40010, tport);
 	pump(r, 200);
 	assert_int_equal(accepted(tl), 0);
 	r->nframes = 0;
 	send_dhcp_discover(r);
-	pump(r, 200);
-	assert_non_null(find_frame(r, IPPROTO_UDP, 68));
+	assert_non_null(wait_frame(r, IPPROTO_UDP, 68));
 	rig_close(r);
 	close(tl);
 	close(ul);
