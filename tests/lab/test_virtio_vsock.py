@@ -33,6 +33,10 @@ LIBDIR = "/lib/x86_64-linux-gnu"
 # L2: runs before "LAB ready"; each listener is one-shot and bounded by timeout.
 GUEST_SH = r'''
 S=/usr/bin/socat
+# Kernel messages from the insmods below, printed late from another CPU,
+# once cut a LAB line short on the shared console (the guest lost
+# "LAB vsock_" while Hearth's UART counted no drop): keep them off it.
+dmesg -n 1 2>/dev/null
 for m in $(cat /lab/vsock/order); do insmod /lab/vsock/$m.ko || echo "LAB vsock_insmod_failed=$m"; done
 [ -e /dev/vsock ] && echo "LAB vsock_dev=yes" || echo "LAB vsock_dev=no"
 timeout 120 $S VSOCK-LISTEN:1234 SYSTEM:'echo guest-hello; read l; echo "echo:$l"'
