@@ -45,7 +45,7 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *deta
 	snprintf(vm->stop_detail, sizeof(vm->stop_detail), "%s", detail ? detail : "");
 	for (unsigned int i = 0; i < vm->ncpus; i++)
 		if (vm->vcpus && vm->vcpus[i])
-			vcpu_kick(vm->vcpus[i]);
+			vcpu_stop(vm->vcpus[i]);
 	if (write(vm->stop_efd, &one, sizeof(one)) < 0) {
 		/* An eventfd only refuses at 2^64-1 pending; nothing to do. */
 	}
@@ -59,6 +59,17 @@ static void on_power_event(void *ctx, enum power_event ev)
 		vm_request_stop(vm, VM_STOP_POWEROFF, "ACPI S5");
 	else
 		vm_request_stop(vm, VM_STOP_REBOOT, "reset");
+}
+
+static void on_vcpu_event(void *ctx, enum vcpu_event ev, const char *detail)
+{
+	static const enum vm_stop_reason reasons[] = {
+		[VCPU_EVENT_POWEROFF] = VM_STOP_POWEROFF,
+		[VCPU_EVENT_REBOOT] = VM_STOP_REBOOT,
+		[VCPU_EVENT_FAILURE] = VM_STOP_FAILURE,
+	};
+
+	vm_request_stop(ctx, reasons[ev], detail);
 }
 
 static int vm_create_kvm_vm(struct vm *vm)
@@ -213,8 +224,19 @@ int vm_create(struct vm *vm, const struct cli_config *cfg, const struct kernel_i
 	vm->vcpus = calloc(vm->ncpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		die("out of memory");
+	vm->vcpu_env = (struct vcpu_env){
+		.vm_fd = vm->fd,
+		.run_size = (size_t)vm->kvm.run_size,
+		.bus = &vm->bus,
+		.mem = &vm->mem,
+		.cpuid = vm->cpuid,
+		.ncpus = vm->ncpus,
+		.plan = &vm->plan,
+		.on_event = on_vcpu_event,
+		.ctx = vm,
+	};
 	for (unsigned int i = 0; i < vm->ncpus; i++) {
-		vm->vcpus[i] = vcpu_create(vm, i);
+		vm->vcpus[i] = vcpu_create(&vm->vcpu_env, i);
 		if (!vm->vcpus[i])
 			die("cannot create vcpu%u", i);
 	}
@@ -309,7 +331,7 @@ int vm_run(struct vm *vm)
 	if (ret)
 		vm_request_stop(vm, VM_STOP_FAILURE, "I/O loop failed");
 	for (unsigned int i = 0; i < started; i++) {
-		vcpu_kick(vm->vcpus[i]);
+		vcpu_stop(vm->vcpus[i]);
 		vcpu_join(vm->vcpus[i]);
 	}
 	/* The guest's last output goes out in the terminal mode it was written for. */

@@ -11,6 +11,7 @@
 #include "core/kvm.h"
 #include "mem/guest_mem.h"
 #include "util/cli.h"
+#include "vcpu/vcpu.h"
 
 struct vcpu;
 struct virtio_dev;
@@ -37,6 +38,7 @@ struct vm {
 	int fd;
 	struct guest_mem mem;
 	struct bus bus;
+	struct vcpu_env vcpu_env;
 	struct vcpu **vcpus;
 	unsigned int ncpus;
 	struct kvm_cpuid2 *cpuid;

@@ -10,7 +10,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "core/vm.h"
 #include "util/log.h"
 #include "vcpu/cpuid.h"
 #include "vcpu/msr.h"
@@ -35,29 +34,30 @@ int vcpu_signals_init(void)
 	return 0;
 }
 
-struct vcpu *vcpu_create(struct vm *vm, unsigned int index)
+struct vcpu *vcpu_create(const struct vcpu_env *env, unsigned int index)
 {
 	struct vcpu *v = calloc(1, sizeof(*v));
 	int ret;
 
 	if (!v)
 		return NULL;
-	v->vm = vm;
+	v->env = env;
 	v->index = index;
-	v->fd = ioctl(vm->fd, KVM_CREATE_VCPU, (unsigned long)index);
+	runstate_init(&v->rs);
+	v->fd = ioctl(env->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
 	if (v->fd < 0) {
 		ret = -errno;
 		log_err("KVM_CREATE_VCPU %u: %s", index, strerror(errno));
 		goto err_free;
 	}
-	v->run_size = (size_t)vm->kvm.run_size;
+	v->run_size = env->run_size;
 	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
 	if (v->run == MAP_FAILED) {
 		ret = -errno;
 		log_err("mmap of vcpu%u's kvm_run: %s", index, strerror(errno));
 		goto err_close;
 	}
-	ret = cpuid_setup_vcpu(v->fd, vm->cpuid, index, vm->ncpus);
+	ret = cpuid_setup_vcpu(v->fd, env->cpuid, index, env->ncpus);
 	if (ret) {
 		log_err("vcpu%u: KVM_SET_CPUID2: %s", index, strerror(-ret));
 		goto err_unmap;
@@ -72,7 +72,7 @@ struct vcpu *vcpu_create(struct vm *vm, unsigned int index)
 		ret = regs_setup_lapic(v->fd);
 	/* Secondary vCPUs wait in KVM for INIT/SIPI, as on hardware. */
 	if (!ret && index == 0)
-		ret = regs_setup_boot(v->fd, &vm->plan);
+		ret = regs_setup_boot(v->fd, env->plan);
 	if (ret) {
 		log_err("vcpu%u: initial register state: %s", index, strerror(-ret));
 		goto err_unmap;
@@ -84,6 +84,7 @@ err_unmap:
 err_close:
 	close(v->fd);
 err_free:
+	runstate_destroy(&v->rs);
 	free(v);
 	errno = -ret;
 	return NULL;
@@ -95,6 +96,7 @@ void vcpu_destroy(struct vcpu *v)
 		return;
 	munmap(v->run, v->run_size);
 	close(v->fd);
+	runstate_destroy(&v->rs);
 	free(v);
 }
 
@@ -103,8 +105,8 @@ static struct ratelimit exit_rl = RATELIMIT_INIT(10);
 static void vcpu_fail(struct vcpu *v, const char *what)
 {
 	log_err("vcpu%u: %s", v->index, what);
-	regs_dump(v->fd, v->index, &v->vm->mem);
-	vm_request_stop(v->vm, VM_STOP_FAILURE, what);
+	regs_dump(v->fd, v->index, v->env->mem);
+	v->env->on_event(v->env->ctx, VCPU_EVENT_FAILURE, what);
 }
 
 static void handle_io(struct vcpu *v)
@@ -117,17 +119,17 @@ static void handle_io(struct vcpu *v)
 	if (r->io.data_offset + (uint64_t)r->io.size * r->io.count > v->run_size)
 		return;
 	for (uint32_t i = 0; i < r->io.count; i++)
-		bus_access(&v->vm->bus, BUS_PIO, r->io.port, data + i * r->io.size, r->io.size, out);
+		bus_access(v->env->bus, BUS_PIO, r->io.port, data + i * r->io.size, r->io.size, out);
 }
 
 static void handle_system_event(struct vcpu *v)
 {
 	switch (v->run->system_event.type) {
 	case KVM_SYSTEM_EVENT_SHUTDOWN:
-		vm_request_stop(v->vm, VM_STOP_POWEROFF, "system event");
+		v->env->on_event(v->env->ctx, VCPU_EVENT_POWEROFF, "system event");
 		break;
 	case KVM_SYSTEM_EVENT_RESET:
-		vm_request_stop(v->vm, VM_STOP_REBOOT, "system event");
+		v->env->on_event(v->env->ctx, VCPU_EVENT_REBOOT, "system event");
 		break;
 	default:
 		vcpu_fail(v, "guest crash reported by KVM");
@@ -146,7 +148,7 @@ static bool vcpu_handle_exit(struct vcpu *v)
 		handle_io(v);
 		return true;
 	case KVM_EXIT_MMIO:
-		bus_access(&v->vm->bus, BUS_MMIO, r->mmio.phys_addr, r->mmio.data,
+		bus_access(v->env->bus, BUS_MMIO, r->mmio.phys_addr, r->mmio.data,
 			   r->mmio.len > 8 ? 8 : r->mmio.len, r->mmio.is_write);
 		return true;
 	case KVM_EXIT_INTR:
@@ -194,19 +196,20 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
-	while (!vm_stopping(v->vm)) {
+	while (runstate_enter(&v->rs)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_RELEASE);
 				continue;
 			}
 			log_err("vcpu%u: KVM_RUN failed: %s", v->index, strerror(errno));
-			vm_request_stop(v->vm, VM_STOP_FAILURE, "KVM_RUN failed");
+			v->env->on_event(v->env->ctx, VCPU_EVENT_FAILURE, "KVM_RUN failed");
 			break;
 		}
 		if (!vcpu_handle_exit(v))
 			break;
 	}
+	runstate_exit(&v->rs);
 	return NULL;
 }
 
@@ -225,6 +228,31 @@ void vcpu_kick(struct vcpu *v)
 	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_RELEASE);
 	if (v->started)
 		pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+}
+
+enum vcpu_state vcpu_pause(struct vcpu *v, int timeout_ms)
+{
+	runstate_request(&v->rs, VCPU_PAUSED);
+	if (!v->started)
+		return runstate_get(&v->rs);
+	vcpu_kick(v);
+	return runstate_wait(&v->rs, VCPU_PAUSED, timeout_ms);
+}
+
+void vcpu_resume(struct vcpu *v)
+{
+	runstate_request(&v->rs, VCPU_RUNNING);
+}
+
+void vcpu_stop(struct vcpu *v)
+{
+	runstate_request(&v->rs, VCPU_STOPPED);
+	vcpu_kick(v);
+}
+
+enum vcpu_state vcpu_state(struct vcpu *v)
+{
+	return runstate_get(&v->rs);
 }
 
 void vcpu_join(struct vcpu *v)

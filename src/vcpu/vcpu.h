@@ -5,28 +5,69 @@
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 
-struct vm;
+#include "boot/loader.h"
+#include "core/bus.h"
+#include "mem/guest_mem.h"
+#include "vcpu/runstate.h"
+
+/* Why a vCPU ends the guest; the VM turns it into a stop reason. */
+enum vcpu_event {
+	VCPU_EVENT_POWEROFF,
+	VCPU_EVENT_REBOOT,
+	VCPU_EVENT_FAILURE,
+};
+
+/*
+ * What a vCPU needs from the machine, and nothing more: it neither sees
+ * nor reaches the VM that owns it.
+ */
+struct vcpu_env {
+	int vm_fd;
+	size_t run_size;                  /* KVM_GET_VCPU_MMAP_SIZE */
+	struct bus *bus;                  /* port and MMIO exits */
+	const struct guest_mem *mem;      /* code bytes in the crash dump */
+	const struct kvm_cpuid2 *cpuid;   /* KVM_GET_SUPPORTED_CPUID */
+	unsigned int ncpus;
+	const struct boot_plan *plan;     /* the BSP's entry state */
+	/* Any vCPU thread: the guest powered off, reset or failed. */
+	void (*on_event)(void *ctx, enum vcpu_event ev, const char *detail);
+	void *ctx;
+};
 
 struct vcpu {
-	struct vm *vm;
+	const struct vcpu_env *env;
 	unsigned int index;
 	int fd;
 	struct kvm_run *run;
 	size_t run_size;
 	pthread_t thread;
 	bool started;
+	struct vcpu_runstate rs;
 };
 
 /* KVM_CREATE_VCPU, CPUID, MSRs, FPU, LAPIC; the BSP also gets boot registers. */
-struct vcpu *vcpu_create(struct vm *vm, unsigned int index);
+struct vcpu *vcpu_create(const struct vcpu_env *env, unsigned int index);
 void vcpu_destroy(struct vcpu *vcpu);
 
 /* Installs the kick signal handler; once per process. */
 int vcpu_signals_init(void);
+/* Starts the thread, running (or paused, if a pause was requested first). */
 int vcpu_start(struct vcpu *vcpu);
 /* Makes KVM_RUN return now or on its next entry. */
 void vcpu_kick(struct vcpu *vcpu);
+
+/*
+ * Out of KVM_RUN and parked: waits up to timeout_ms (< 0: no limit) for the
+ * thread to acknowledge. Returns the state reached (VCPU_PAUSED, or
+ * VCPU_STOPPED if it stopped meanwhile; anything else is a timeout).
+ */
+enum vcpu_state vcpu_pause(struct vcpu *vcpu, int timeout_ms);
+void vcpu_resume(struct vcpu *vcpu);
+/* Final: the thread leaves its loop at the next exit. */
+void vcpu_stop(struct vcpu *vcpu);
+enum vcpu_state vcpu_state(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
 
 #endif
