@@ -15,6 +15,7 @@
 
 struct vcpu;
 struct virtio_dev;
+struct virtio_mmio;
 
 #define VM_MAX_VIRTIO 16
 
@@ -55,7 +56,7 @@ struct vm {
 	struct acpi_mmio_dev mmio_devs[VM_MAX_VIRTIO];
 	unsigned int n_mmio_devs;   /* laid out by vm_virtio_layout */
 	struct virtio_dev *virtio[VM_MAX_VIRTIO];
-	void (*virtio_destroy[VM_MAX_VIRTIO])(struct virtio_dev *dev);
+	struct virtio_mmio *virtio_mmio[VM_MAX_VIRTIO]; /* each device's transport */
 	unsigned int nvirtio;
 };
 

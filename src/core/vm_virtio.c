@@ -108,57 +108,63 @@ int vm_virtio_cmdline(const char *base, const struct acpi_mmio_dev *devs, unsign
 	return 0;
 }
 
+/* The one place a device meets its transport: virtio-mmio at the next slot. */
 static void add_device(struct vm *vm, const char *what, int ret, struct virtio_dev *dev,
-		       void (*destroy)(struct virtio_dev *), const char *err)
+		       const char *err)
 {
+	struct virtio_host host = { .vm_fd = vm->fd, .bus = &vm->bus, .loop = &vm->loop };
+	unsigned int slot = vm->nvirtio;
+
 	if (ret)
 		die_code(ret == -ENOMEM ? HEARTH_EXIT_FAILURE : HEARTH_EXIT_USAGE, "%s: %s", what,
 			 err[0] ? err : strerror(-ret));
-	vm->virtio[vm->nvirtio] = dev;
-	vm->virtio_destroy[vm->nvirtio] = destroy;
+	ret = virtio_mmio_create(dev, &host, vm->mmio_devs[slot].base, vm->mmio_devs[slot].gsi,
+				 &vm->virtio_mmio[slot]);
+	if (ret) {
+		dev->ops->destroy(dev);
+		die_code(HEARTH_EXIT_FAILURE, "%s: cannot attach virtio-mmio: %s", what,
+			 strerror(-ret));
+	}
+	vm->virtio[slot] = dev;
 	vm->nvirtio++;
 }
 
 void vm_virtio_create(struct vm *vm)
 {
 	const struct vm_device_plan *p = vm->devs;
-	struct virtio_host host = { .vm_fd = vm->fd, .bus = &vm->bus, .loop = &vm->loop, .mem = &vm->mem };
+	struct virtio_env env = { .loop = &vm->loop, .mem = &vm->mem };
 	struct virtio_dev *dev = NULL;
 	char err[256] = "";
 	char what[64];
-	unsigned int slot = 0;
 
 	if (!p)
 		return;
-	for (unsigned int i = 0; i < p->ndisks; i++, slot++) {
-		int ret = virtio_blk_create(&host, &p->disks[i], vm->mmio_devs[slot].base,
-					    vm->mmio_devs[slot].gsi, &dev, err, sizeof(err));
+	for (unsigned int i = 0; i < p->ndisks; i++) {
+		int ret = virtio_blk_create(&env, &p->disks[i], &dev, err, sizeof(err));
 		snprintf(what, sizeof(what), "--disk %u", i + 1);
-		add_device(vm, what, ret, dev, virtio_blk_destroy, err);
+		add_device(vm, what, ret, dev, err);
 	}
-	for (unsigned int i = 0; i < p->nnets; i++, slot++) {
-		int ret = virtio_net_create(&host, &p->nets[i], vm->mmio_devs[slot].base,
-					    vm->mmio_devs[slot].gsi, &dev, err, sizeof(err));
+	for (unsigned int i = 0; i < p->nnets; i++) {
+		int ret = virtio_net_create(&env, &p->nets[i], &dev, err, sizeof(err));
 		snprintf(what, sizeof(what), "--net %u", i + 1);
-		add_device(vm, what, ret, dev, virtio_net_destroy, err);
+		add_device(vm, what, ret, dev, err);
 	}
 	if (p->rng) {
-		int ret = virtio_rng_create(&host, vm->mmio_devs[slot].base, vm->mmio_devs[slot].gsi,
-					    &dev, err, sizeof(err));
-		add_device(vm, "virtio-rng", ret, dev, virtio_rng_destroy, err);
-		slot++;
+		int ret = virtio_rng_create(&env, &dev, err, sizeof(err));
+		add_device(vm, "virtio-rng", ret, dev, err);
 	}
 	if (p->vsock) {
-		int ret = virtio_vsock_create(&host, &p->vsock_cfg, vm->mmio_devs[slot].base,
-					      vm->mmio_devs[slot].gsi, &dev, err, sizeof(err));
-		add_device(vm, "--vsock", ret, dev, virtio_vsock_destroy, err);
-		slot++;
+		int ret = virtio_vsock_create(&env, &p->vsock_cfg, &dev, err, sizeof(err));
+		add_device(vm, "--vsock", ret, dev, err);
 	}
 }
 
+/* Transport first, then the device: see the lifecycle in virtio/device.h. */
 void vm_virtio_destroy(struct vm *vm)
 {
-	for (unsigned int i = 0; i < vm->nvirtio; i++)
-		vm->virtio_destroy[i](vm->virtio[i]);
+	for (unsigned int i = 0; i < vm->nvirtio; i++) {
+		virtio_mmio_destroy(vm->virtio_mmio[i]);
+		vm->virtio[i]->ops->destroy(vm->virtio[i]);
+	}
 	vm->nvirtio = 0;
 }

@@ -264,6 +264,25 @@ static void virtio_blk_reset(struct virtio_dev *dev)
 	blk->writeback = 1;
 }
 
+static unsigned int virtio_blk_counters(struct virtio_dev *dev, struct dev_counter *out,
+					unsigned int max)
+{
+	struct virtio_blk *blk = virtio_blk_from_dev(dev);
+	struct blk_stats st;
+
+	pthread_mutex_lock(&dev->lock);
+	st = blk->stats;
+	pthread_mutex_unlock(&dev->lock);
+	return dev_counters_copy(out, max, (const struct dev_counter[]){
+		{ "read_requests", st.read_requests },
+		{ "read_bytes", st.read_bytes },
+		{ "write_requests", st.write_requests },
+		{ "write_bytes", st.write_bytes },
+		{ "flush_requests", st.flush_requests },
+		{ "errors", st.errors },
+	}, 6);
+}
+
 static const struct virtio_dev_ops virtio_blk_ops = {
 	.device_id = VIRTIO_ID_BLOCK,
 	.get_features = virtio_blk_get_features,
@@ -272,6 +291,8 @@ static const struct virtio_dev_ops virtio_blk_ops = {
 	.activate = virtio_blk_activate,
 	.reset = virtio_blk_reset,
 	.queue_notify = virtio_blk_queue_notify,
+	.destroy = virtio_blk_destroy,
+	.counters = virtio_blk_counters,
 };
 
 /* ---------------------------------------------------------- create/destroy */
@@ -416,7 +437,7 @@ static int blk_size_image(struct virtio_blk *blk, char *err, size_t errlen)
 	return 0;
 }
 
-static int blk_setup_ring(struct virtio_blk *blk, const struct virtio_host *host, char *err,
+static int blk_setup_ring(struct virtio_blk *blk, struct eventloop *loop, char *err,
 			  size_t errlen)
 {
 	int ret;
@@ -436,10 +457,10 @@ static int blk_setup_ring(struct virtio_blk *blk, const struct virtio_host *host
 	ret = io_uring_register_eventfd(&blk->ring, blk->efd);
 	if (ret)
 		goto err_msg;
-	ret = eventloop_add(host->loop, blk->efd, EPOLLIN, virtio_blk_io_complete, blk);
+	ret = eventloop_add(loop, blk->efd, EPOLLIN, virtio_blk_io_complete, blk);
 	if (ret)
 		goto err_msg;
-	blk->loop = host->loop;
+	blk->loop = loop;
 	return 0;
 
 err_msg:
@@ -447,14 +468,13 @@ err_msg:
 	return ret;
 }
 
-int virtio_blk_create(const struct virtio_host *host, const struct blk_config *cfg,
-		      uint64_t base, uint32_t gsi, struct virtio_dev **out, char *err,
-		      size_t errlen)
+int virtio_blk_create(const struct virtio_env *env, const struct blk_config *cfg,
+		      struct virtio_dev **out, char *err, size_t errlen)
 {
 	struct virtio_blk *blk;
 	int ret;
 
-	if (!cfg->path || !host->loop) {
+	if (!cfg->path || !env->loop) {
 		snprintf(err, errlen, "disk: no path or no event loop");
 		return -EINVAL;
 	}
@@ -462,6 +482,13 @@ int virtio_blk_create(const struct virtio_host *host, const struct blk_config *c
 	if (!blk) {
 		snprintf(err, errlen, "disk %s: out of memory", cfg->path);
 		return -ENOMEM;
+	}
+	/* First, so that virtio_blk_destroy can undo any step below. */
+	ret = virtio_dev_init(&blk->dev, env);
+	if (ret) {
+		snprintf(err, errlen, "disk %s: %s", cfg->path, strerror(-ret));
+		free(blk);
+		return ret;
 	}
 	blk->fd = blk->fd_buffered = blk->efd = -1;
 	blk->readonly = cfg->readonly;
@@ -488,7 +515,7 @@ int virtio_blk_create(const struct virtio_host *host, const struct blk_config *c
 	ret = blk_size_image(blk, err, errlen);
 	if (ret)
 		goto err_free;
-	ret = blk_setup_ring(blk, host, err, errlen);
+	ret = blk_setup_ring(blk, env->loop, err, errlen);
 	if (ret)
 		goto err_free;
 
@@ -498,12 +525,6 @@ int virtio_blk_create(const struct virtio_host *host, const struct blk_config *c
 	blk->dev.num_queues = 1;
 	blk->dev.queue_max = BLK_QUEUE_MAX;
 	blk->dev.config_size = sizeof(struct blk_config_space);
-	ret = virtio_mmio_create(&blk->dev, host, base, gsi, &blk->transport);
-	if (ret) {
-		snprintf(err, errlen, "disk %s: cannot attach virtio-mmio: %s", cfg->path,
-			 strerror(-ret));
-		goto err_free;
-	}
 	*out = &blk->dev;
 	return 0;
 
@@ -520,12 +541,14 @@ void virtio_blk_destroy(struct virtio_dev *dev)
 		return;
 	if (blk->loop)
 		eventloop_remove(blk->loop, blk->efd);
+	/*
+	 * The transport is detached by now (virtio/device.h): what the drain
+	 * still reaps lands in guest RAM at most and signals no one.
+	 */
 	if (blk->ring_ready) {
 		virtio_blk_io_drain(blk);
 		io_uring_queue_exit(&blk->ring);
 	}
-	if (blk->transport)
-		virtio_mmio_destroy(blk->transport);
 	if (blk->efd >= 0)
 		close(blk->efd);
 	if (blk->fd_buffered >= 0)
@@ -535,5 +558,6 @@ void virtio_blk_destroy(struct virtio_dev *dev)
 	free(blk->zero_buf);
 	free(blk->reqs);
 	free(blk->path);
+	virtio_dev_release(&blk->dev);
 	free(blk);
 }

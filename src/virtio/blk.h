@@ -6,7 +6,6 @@
 #include <stddef.h>
 
 #include "virtio/device.h"
-#include "virtio/mmio.h"
 
 enum blk_cache { BLK_CACHE_NONE, BLK_CACHE_WRITEBACK };
 
@@ -31,10 +30,14 @@ int virtio_blk_open(struct blk_config *cfg, char *err, size_t errlen);
 /* Frees the path and closes what virtio_blk_open() opened (create dups it). */
 void virtio_blk_config_release(struct blk_config *cfg);
 
-/* Opens (unless opened), locks and sizes the image; registers on the transport. */
-int virtio_blk_create(const struct virtio_host *host, const struct blk_config *cfg,
-		      uint64_t base, uint32_t gsi, struct virtio_dev **out, char *err,
-		      size_t errlen);
+/*
+ * Opens (unless opened), locks and sizes the image; needs env->loop for
+ * io_uring completions. Counters: read_requests, read_bytes,
+ * write_requests, write_bytes, flush_requests (completed successfully)
+ * and errors (requests answered with an error status).
+ */
+int virtio_blk_create(const struct virtio_env *env, const struct blk_config *cfg,
+		      struct virtio_dev **out, char *err, size_t errlen);
 void virtio_blk_destroy(struct virtio_dev *dev);
 
 #endif

@@ -51,6 +51,21 @@ static void blk_release(struct virtio_blk *blk, struct blk_req *req)
 	blk->free_list = req;
 }
 
+static void blk_count(struct blk_stats *st, const struct blk_req *req, uint8_t status)
+{
+	if (status != VIRTIO_BLK_S_OK) {
+		st->errors++;
+	} else if (req->type == VIRTIO_BLK_T_IN) {
+		st->read_requests++;
+		st->read_bytes += req->done;
+	} else if (req->type == VIRTIO_BLK_T_OUT) {
+		st->write_requests++;
+		st->write_bytes += req->done;
+	} else if (req->type == VIRTIO_BLK_T_FLUSH) {
+		st->flush_requests++;
+	}
+}
+
 static void blk_finish(struct virtio_blk *blk, struct blk_req *req, uint8_t status)
 {
 	/* Used len counts bytes written contiguously from the start (2.7.8.2). */
@@ -66,6 +81,8 @@ static void blk_finish(struct virtio_blk *blk, struct blk_req *req, uint8_t stat
 	if (ret)
 		log_ratelimited(&blk_io_rl, LOG_WARN, "%s: cannot complete request: queue gone",
 				blk->name);
+	else
+		blk_count(&blk->stats, req, status);
 	blk_release(blk, req);
 }
 

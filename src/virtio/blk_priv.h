@@ -80,9 +80,16 @@ struct blk_req {
 	struct iovec iov[VIRTQ_MAX_SEGS];
 };
 
+/* Completed requests, for the counters hook; under dev.lock. */
+struct blk_stats {
+	uint64_t read_requests, read_bytes;
+	uint64_t write_requests, write_bytes;
+	uint64_t flush_requests;
+	uint64_t errors;
+};
+
 struct virtio_blk {
 	struct virtio_dev dev;
-	struct virtio_mmio *transport;
 	struct eventloop *loop;
 	char *path;
 	char name[64];
@@ -100,6 +107,7 @@ struct virtio_blk {
 	uint32_t gen;             /* bumped by every reset */
 	struct blk_req *reqs, *free_list;
 	uint8_t *zero_buf;
+	struct blk_stats stats;
 	struct virtq_chain scratch;
 };
 

@@ -1,8 +1,25 @@
 /*
  * The split between a virtio device and its transport. A device is an ops
- * table plus its state; the transport (virtio-mmio) owns the registers,
- * feature negotiation, the status state machine, queue setup,
- * notifications (ioeventfd) and interrupts (irqfd).
+ * table plus its state, and knows nothing of how it is attached; the
+ * transport (virtio-mmio today) owns the registers, feature negotiation,
+ * the status state machine, queue setup, notifications (ioeventfd) and
+ * interrupts (irqfd), and reaches the device only through the ops.
+ *
+ * Lifecycle, in one place (src/core/vm_virtio.c):
+ *
+ *   virtio_X_create(env, ...)          the device; no guest can see it yet
+ *   virtio_mmio_create(dev, host, ...) attach: registers, kicks, hooks
+ *   ...                                the guest runs
+ *   virtio_mmio_destroy(t)             detach first
+ *   dev->ops->destroy(dev)             then the device
+ *
+ * Detaching first is what makes teardown safe: the transport holds a
+ * pointer to the device (its kick handlers, its register window), never
+ * the other way round. Once detached, the hooks below are NULL again, so
+ * whatever the device still completes in its destroy (virtio-blk drains
+ * io_uring) only writes guest RAM and interrupts no one. Both steps run
+ * with the vCPUs stopped and on the I/O thread or while its loop is not
+ * running, as creation does.
  */
 #ifndef HEARTH_VIRTIO_DEVICE_H
 #define HEARTH_VIRTIO_DEVICE_H
@@ -11,10 +28,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/counters.h"
+#include "core/eventloop.h"
 #include "mem/guest_mem.h"
 #include "virtio/queue.h"
 
 #define VIRTIO_MAX_QUEUES 16
+
+/* What a device needs from the VM, whatever transport it will sit on. */
+struct virtio_env {
+	struct eventloop *loop;       /* the I/O thread's; NULL in some unit tests */
+	const struct guest_mem *mem;
+};
 
 struct virtio_dev;
 
@@ -32,6 +57,14 @@ struct virtio_dev_ops {
 	void (*reset)(struct virtio_dev *dev);
 	/* The driver kicked queue q; runs on the I/O thread with dev->lock held. */
 	void (*queue_notify)(struct virtio_dev *dev, unsigned int q);
+	/* Frees the device and everything it owns; its transport is detached already. */
+	void (*destroy)(struct virtio_dev *dev);
+	/*
+	 * Fills out with up to max of the device's counters and returns how
+	 * many it filled. Takes dev->lock (counters change under it), so never
+	 * call it with the lock held. NULL: the device counts nothing.
+	 */
+	unsigned int (*counters)(struct virtio_dev *dev, struct dev_counter *out, unsigned int max);
 };
 
 struct virtio_dev {
@@ -41,23 +74,48 @@ struct virtio_dev {
 	unsigned int num_queues;
 	uint16_t queue_max;
 	uint32_t config_size;
-	const struct guest_mem *mem;
+	const struct guest_mem *mem;  /* from virtio_env */
 	struct virtq vq[VIRTIO_MAX_QUEUES];
 	uint64_t features;        /* negotiated */
 	uint32_t status;
 	bool activated;
-	pthread_mutex_t lock;     /* transport registers and queue processing */
+	/* Transport registers and queue processing; the device's, from virtio_dev_init. */
+	pthread_mutex_t lock;
+	/* The attached transport's own state; NULL while detached. Devices leave it alone. */
 	void *transport;
-	/* Filled by the transport. */
+	/*
+	 * Filled by the transport on attach and cleared on detach: a device
+	 * checks for NULL before each call, as it may run without one.
+	 */
 	void (*signal_used)(struct virtio_dev *dev, unsigned int q);
 	void (*signal_config)(struct virtio_dev *dev);
 	/*
 	 * A device whose per-kick budget ran out with work left asks for
 	 * queue_notify(dev, q) again on a later I/O-loop round, so one queue
-	 * cannot keep the loop from signals and other devices. May be NULL.
+	 * cannot keep the loop from signals and other devices.
 	 */
 	void (*kick_again)(struct virtio_dev *dev, unsigned int q);
+	/*
+	 * For a device whose queues another party serves (vhost): returns the
+	 * fd the transport signals on each notification of queue q and stops
+	 * delivering those to queue_notify, so that party can watch the fd
+	 * itself. The fd stays the transport's (it closes it on detach); it
+	 * may still be signalled on notifications the fast path missed.
+	 * -ENOENT when there is no such fd. On the I/O thread, dev->lock held.
+	 */
+	int (*take_kick_fd)(struct virtio_dev *dev, unsigned int q);
 };
+
+/*
+ * Sets up what every device owns: its lock, its guest memory and no
+ * transport. The device fills ops, priv, name and its queue geometry
+ * itself. 0 or -errno; on success virtio_dev_release undoes it.
+ */
+int virtio_dev_init(struct virtio_dev *dev, const struct virtio_env *env);
+void virtio_dev_release(struct virtio_dev *dev);
+
+/* For a transport letting go of dev: clears the hooks and the transport pointer. */
+void virtio_dev_detach(struct virtio_dev *dev);
 
 /* After completing requests on q: interrupt the driver if it wants one. */
 void virtio_dev_notify(struct virtio_dev *dev, unsigned int q);
@@ -69,5 +127,9 @@ void virtio_dev_notify(struct virtio_dev *dev, unsigned int q);
 void virtio_dev_fail(struct virtio_dev *dev, const char *why);
 
 bool virtio_dev_has_feature(const struct virtio_dev *dev, unsigned int bit);
+
+/* ops->counters, or 0 for a device without counters. */
+unsigned int virtio_dev_counters(struct virtio_dev *dev, struct dev_counter *out,
+				 unsigned int max);
 
 #endif

@@ -71,11 +71,6 @@ struct virtio_mmio {
 
 static struct ratelimit virtio_rl = RATELIMIT_INIT(10);
 
-bool virtio_dev_has_feature(const struct virtio_dev *dev, unsigned int bit)
-{
-	return bit < 64 && (dev->features >> bit) & 1;
-}
-
 static void raise_interrupt(struct virtio_mmio *t, uint32_t bits)
 {
 	uint64_t one = 1;
@@ -83,23 +78,6 @@ static void raise_interrupt(struct virtio_mmio *t, uint32_t bits)
 	__atomic_or_fetch(&t->interrupt_status, bits, __ATOMIC_SEQ_CST);
 	if (t->irqfd >= 0 && write(t->irqfd, &one, sizeof(one)) < 0)
 		log_ratelimited(&virtio_rl, LOG_WARN, "%s: irqfd write failed", t->dev->name);
-}
-
-void virtio_dev_notify(struct virtio_dev *dev, unsigned int q)
-{
-	if (q < dev->num_queues && virtq_needs_interrupt(&dev->vq[q]) && dev->signal_used)
-		dev->signal_used(dev, q);
-}
-
-void virtio_dev_fail(struct virtio_dev *dev, const char *why)
-{
-	if (dev->status & VIRTIO_STATUS_NEEDS_RESET)
-		return;
-	log_ratelimited(&virtio_rl, LOG_WARN, "%s: guest driver error: %s; device needs reset",
-			dev->name, why);
-	dev->status |= VIRTIO_STATUS_NEEDS_RESET;
-	if (dev->activated && dev->signal_config)
-		dev->signal_config(dev);
 }
 
 static void signal_used(struct virtio_dev *dev, unsigned int q)
@@ -484,9 +462,15 @@ static void on_kick(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&k->t->dev->lock);
 }
 
-int virtio_mmio_detach_kick(struct virtio_mmio *t, unsigned int q)
+/*
+ * take_kick_fd: vhost watches q's ioeventfd itself. It stays ours, and
+ * notify_slow still signals it for a QueueNotify the ioeventfd missed.
+ */
+static int take_kick_fd(struct virtio_dev *dev, unsigned int q)
 {
-	if (q >= t->dev->num_queues || t->kicks[q].fd < 0)
+	struct virtio_mmio *t = dev->transport;
+
+	if (q >= dev->num_queues || t->kicks[q].fd < 0)
 		return -ENOENT;
 	eventloop_remove(t->host.loop, t->kicks[q].fd);
 	return t->kicks[q].fd;
@@ -551,11 +535,10 @@ int virtio_mmio_create(struct virtio_dev *dev, const struct virtio_host *host, u
 	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		t->kicks[i].fd = -1;
 	dev->transport = t;
-	dev->mem = host->mem;
 	dev->signal_used = signal_used;
 	dev->signal_config = signal_config;
 	dev->kick_again = kick_again;
-	pthread_mutex_init(&dev->lock, NULL);
+	dev->take_kick_fd = take_kick_fd;
 
 	if (host->vm_fd >= 0 || (host->test_kick_fds && host->loop)) {
 		ret = setup_fast_path(t);
@@ -587,7 +570,7 @@ void virtio_mmio_destroy(struct virtio_mmio *t)
 	}
 	if (t->irqfd >= 0)
 		close(t->irqfd);
-	pthread_mutex_destroy(&t->dev->lock);
-	t->dev->transport = NULL;
+	/* The device may still complete requests in its destroy: into no one's interrupt. */
+	virtio_dev_detach(t->dev);
 	free(t);
 }

@@ -1,4 +1,8 @@
-/* virtio-mmio, version 2 (VIRTIO 1.2, 4.2). */
+/*
+ * virtio-mmio, version 2 (VIRTIO 1.2, 4.2): one transport a virtio device
+ * can be attached to. The device is created first (it needs no transport)
+ * and destroyed last; see the lifecycle in virtio/device.h.
+ */
 #ifndef HEARTH_VIRTIO_MMIO_H
 #define HEARTH_VIRTIO_MMIO_H
 
@@ -11,32 +15,35 @@
 
 #define VIRTIO_MMIO_SIZE 0x1000u
 
-/* What a transport needs from the VM. vm_fd < 0: no ioeventfd/irqfd (unit tests). */
+/* What the transport needs from the VM. vm_fd < 0: no ioeventfd/irqfd (unit tests). */
 struct virtio_host {
 	int vm_fd;
 	struct bus *bus;
 	struct eventloop *loop;
-	const struct guest_mem *mem;
 	/* Unit tests: kick eventfds on the loop without a VM, as with an ioeventfd. */
 	bool test_kick_fds;
 };
 
 struct virtio_mmio;
 
-/* Registers dev at base with interrupt gsi. Returns 0 or -errno. */
+/*
+ * Attaches dev (set up with virtio_dev_init) at base with interrupt gsi:
+ * registers its window on the bus, watches its kicks and fills its hooks.
+ * Returns 0 or -errno; on failure dev is left as it was, detached.
+ */
 int virtio_mmio_create(struct virtio_dev *dev, const struct virtio_host *host, uint64_t base,
 		       uint32_t gsi, struct virtio_mmio **out);
+/*
+ * Detaches: stops watching and closes the kick fds (also those handed out
+ * by take_kick_fd) and the irqfd, and clears dev's hooks. dev stays
+ * usable for its own destroy, which comes after this, never before: the
+ * transport points at the device. The bus keeps the window (the bus has
+ * no unregister), so no vCPU may run any more.
+ */
 void virtio_mmio_destroy(struct virtio_mmio *t);
 
 /* The register file, for unit tests and the fallback notify path. */
 extern const struct bus_region_ops virtio_mmio_bus_ops;
 uint32_t virtio_mmio_interrupt_status(struct virtio_mmio *t);
-
-/*
- * For vhost backends: returns queue q's ioeventfd (KVM signals it on
- * QueueNotify) and stops Hearth's I/O thread from watching it, so the host
- * kernel can take the kicks directly. -ENOENT without a fast path.
- */
-int virtio_mmio_detach_kick(struct virtio_mmio *t, unsigned int q);
 
 #endif

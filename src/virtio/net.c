@@ -250,6 +250,22 @@ static void net_queue_notify(struct virtio_dev *dev, unsigned int q)
 	}
 }
 
+static unsigned int net_counters(struct virtio_dev *dev, struct dev_counter *out,
+				 unsigned int max)
+{
+	struct virtio_net_stats st;
+
+	virtio_net_get_stats(dev, &st);
+	return dev_counters_copy(out, max, (const struct dev_counter[]){
+		{ "rx_packets", st.rx_packets },
+		{ "rx_bytes", st.rx_bytes },
+		{ "rx_dropped_oversize", st.rx_dropped_oversize },
+		{ "tx_packets", st.tx_packets },
+		{ "tx_bytes", st.tx_bytes },
+		{ "tx_dropped", st.tx_dropped },
+	}, 6);
+}
+
 static const struct virtio_dev_ops net_ops = {
 	.device_id = VIRTIO_ID_NET,
 	.get_features = net_get_features,
@@ -257,6 +273,8 @@ static const struct virtio_dev_ops net_ops = {
 	.activate = net_activate,
 	.reset = net_reset,
 	.queue_notify = net_queue_notify,
+	.destroy = virtio_net_destroy,
+	.counters = net_counters,
 };
 
 static void net_on_backend(void *opaque, uint32_t events)
@@ -303,19 +321,18 @@ static void net_free(struct net_dev *nd)
 			eventloop_remove(nd->loop, nd->pair[i].fd);
 		free(nd->pair[i].buf);
 	}
-	if (nd->transport)
-		virtio_mmio_destroy(nd->transport);
 	if (nd->be)
 		nd->be->ops->destroy(nd->be);
 	free(nd->first);
 	free(nd->scratch);
 	free(nd->txbuf);
+	virtio_dev_release(&nd->dev);
 	free(nd);
 }
 
-int virtio_net_create_backend(const struct virtio_host *host, const struct net_config *cfg,
-			      struct net_be *be, uint64_t base, uint32_t gsi,
-			      struct virtio_dev **out, char *err, size_t errlen)
+int virtio_net_create_backend(const struct virtio_env *env, const struct net_config *cfg,
+			      struct net_be *be, struct virtio_dev **out, char *err,
+			      size_t errlen)
 {
 	struct net_dev *nd = calloc(1, sizeof(*nd));
 	unsigned int index = net_next_index++;
@@ -325,8 +342,13 @@ int virtio_net_create_backend(const struct virtio_host *host, const struct net_c
 		be->ops->destroy(be);
 		goto err_oom;
 	}
+	/* First, so that net_free can undo any step below. */
+	ret = virtio_dev_init(&nd->dev, env);
+	if (ret)
+		goto err_init;
+	ret = -ENOMEM;
 	nd->be = be;
-	nd->loop = host->loop;
+	nd->loop = env->loop;
 	nd->max_pairs = be->nqueues;
 	nd->cur_pairs = 1;
 	snprintf(nd->name, sizeof(nd->name), "virtio-net%u", index);
@@ -349,12 +371,6 @@ int virtio_net_create_backend(const struct virtio_host *host, const struct net_c
 	nd->dev.num_queues = 2 * nd->max_pairs + (nd->max_pairs > 1);
 	nd->dev.queue_max = NET_QUEUE_SIZE;
 	nd->dev.config_size = NET_CONFIG_SIZE;
-	ret = virtio_mmio_create(&nd->dev, host, base, gsi, &nd->transport);
-	if (ret) {
-		snprintf(err, errlen, "%s: cannot create the virtio-mmio transport: %s", nd->name,
-			 strerror(-ret));
-		goto err_free;
-	}
 	for (unsigned int i = 0; nd->loop && i < nd->max_pairs; i++) {
 		/* Registered idle; activation turns EPOLLIN on. */
 		ret = eventloop_add(nd->loop, nd->pair[i].fd, 0, net_on_backend, &nd->pair[i]);
@@ -374,11 +390,16 @@ err_free:
 	if (nd)
 		net_free(nd);
 	return ret;
+
+err_init:
+	snprintf(err, errlen, "virtio-net: %s", strerror(-ret));
+	be->ops->destroy(be);
+	free(nd);
+	return ret;
 }
 
-int virtio_net_create(const struct virtio_host *host, const struct net_config *cfg,
-		      uint64_t base, uint32_t gsi, struct virtio_dev **out, char *err,
-		      size_t errlen)
+int virtio_net_create(const struct virtio_env *env, const struct net_config *cfg,
+		      struct virtio_dev **out, char *err, size_t errlen)
 {
 	struct net_be *be;
 	int ret;
@@ -387,10 +408,10 @@ int virtio_net_create(const struct virtio_host *host, const struct net_config *c
 		ret = net_tap_open(cfg->ifname, cfg->queue_pairs ? cfg->queue_pairs : 1, &be, err,
 				   errlen);
 	else
-		ret = net_slirp_open(cfg, host->loop, &be, err, errlen);
+		ret = net_slirp_open(cfg, env->loop, &be, err, errlen);
 	if (ret)
 		return ret;
-	return virtio_net_create_backend(host, cfg, be, base, gsi, out, err, errlen);
+	return virtio_net_create_backend(env, cfg, be, out, err, errlen);
 }
 
 void virtio_net_destroy(struct virtio_dev *dev)

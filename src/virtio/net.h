@@ -7,7 +7,6 @@
 #include <stdint.h>
 
 #include "virtio/device.h"
-#include "virtio/mmio.h"
 
 #define NET_MAX_HOSTFWD 8
 
@@ -42,9 +41,12 @@ struct net_config {
  */
 int virtio_net_parse(const char *spec, struct net_config *cfg, char *err, size_t errlen);
 
-int virtio_net_create(const struct virtio_host *host, const struct net_config *cfg,
-		      uint64_t base, uint32_t gsi, struct virtio_dev **out, char *err,
-		      size_t errlen);
+/*
+ * Opens the backend cfg names (user needs env->loop: slirp runs in it).
+ * Counters: the virtio_net_stats fields, by the same names.
+ */
+int virtio_net_create(const struct virtio_env *env, const struct net_config *cfg,
+		      struct virtio_dev **out, char *err, size_t errlen);
 void virtio_net_destroy(struct virtio_dev *dev);
 
 /* Feature bits (5.1.3). */
@@ -122,9 +124,9 @@ struct net_be {
 };
 
 /* Like virtio_net_create with a ready backend; takes ownership of be (also on error). */
-int virtio_net_create_backend(const struct virtio_host *host, const struct net_config *cfg,
-			      struct net_be *be, uint64_t base, uint32_t gsi,
-			      struct virtio_dev **out, char *err, size_t errlen);
+int virtio_net_create_backend(const struct virtio_env *env, const struct net_config *cfg,
+			      struct net_be *be, struct virtio_dev **out, char *err,
+			      size_t errlen);
 
 struct virtio_net_stats {
 	uint64_t rx_packets, rx_bytes;

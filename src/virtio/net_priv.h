@@ -44,7 +44,6 @@ struct net_pair {
 
 struct net_dev {
 	struct virtio_dev dev;
-	struct virtio_mmio *transport;
 	struct eventloop *loop;
 	struct net_be *be;
 	uint8_t mac[6];

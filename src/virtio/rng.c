@@ -30,7 +30,7 @@
 
 struct rng {
 	struct virtio_dev dev;
-	struct virtio_mmio *mmio;
+	uint64_t requests, bytes; /* completed; under dev.lock */
 	/* Large (one iovec per segment), so kept here rather than on the stack. */
 	struct virtq_chain chain;
 };
@@ -145,6 +145,8 @@ static void rng_queue_notify(struct virtio_dev *dev, unsigned int q)
 			if (ret < 0)
 				break;
 			pushed = true;
+			r->requests++;
+			r->bytes += written;
 		}
 		if (ret < 0) {
 			virtio_dev_fail(dev, virtq_strerror(-ret));
@@ -168,15 +170,30 @@ out:
 		virtio_dev_notify(dev, q);
 }
 
+static unsigned int rng_counters(struct virtio_dev *dev, struct dev_counter *out,
+				 unsigned int max)
+{
+	struct rng *r = dev->priv;
+	struct dev_counter c[2];
+
+	pthread_mutex_lock(&dev->lock);
+	c[0] = (struct dev_counter){ "requests", r->requests };
+	c[1] = (struct dev_counter){ "bytes", r->bytes };
+	pthread_mutex_unlock(&dev->lock);
+	return dev_counters_copy(out, max, c, 2);
+}
+
 static const struct virtio_dev_ops rng_ops = {
 	.device_id = VIRTIO_ID_RNG,
 	.get_features = rng_get_features,
 	.reset = rng_reset,
 	.queue_notify = rng_queue_notify,
+	.destroy = virtio_rng_destroy,
+	.counters = rng_counters,
 };
 
-int virtio_rng_create(const struct virtio_host *host, uint64_t base, uint32_t gsi,
-		      struct virtio_dev **out, char *err, size_t errlen)
+int virtio_rng_create(const struct virtio_env *env, struct virtio_dev **out, char *err,
+		      size_t errlen)
 {
 	struct rng *r = calloc(1, sizeof(*r));
 	int ret;
@@ -191,7 +208,7 @@ int virtio_rng_create(const struct virtio_host *host, uint64_t base, uint32_t gs
 	r->dev.num_queues = 1;
 	r->dev.queue_max = RNG_QUEUE_SIZE;
 	r->dev.config_size = 0;
-	ret = virtio_mmio_create(&r->dev, host, base, gsi, &r->mmio);
+	ret = virtio_dev_init(&r->dev, env);
 	if (ret)
 		goto err_free;
 	*out = &r->dev;
@@ -212,6 +229,6 @@ void virtio_rng_destroy(struct virtio_dev *dev)
 	if (!dev)
 		return;
 	r = dev->priv;
-	virtio_mmio_destroy(r->mmio);
+	virtio_dev_release(&r->dev);
 	free(r);
 }

@@ -5,10 +5,10 @@
 #include <stddef.h>
 
 #include "virtio/device.h"
-#include "virtio/mmio.h"
 
-int virtio_rng_create(const struct virtio_host *host, uint64_t base, uint32_t gsi,
-		      struct virtio_dev **out, char *err, size_t errlen);
+/* Counters: "requests" and "bytes" completed. */
+int virtio_rng_create(const struct virtio_env *env, struct virtio_dev **out, char *err,
+		      size_t errlen);
 void virtio_rng_destroy(struct virtio_dev *dev);
 
 #endif

@@ -3,8 +3,8 @@
  * vhost_vsock reads and writes the rx/tx rings itself, takes KVM's
  * ioeventfds as kick fds and signals our call eventfds. Hearth only owns
  * the config space (the guest CID), the event queue (which never carries
- * an event) and the translation of vhost's calls into virtio-mmio
- * interrupts.
+ * an event) and the translation of vhost's calls into the transport's
+ * interrupts (signal_used).
  */
 #include "virtio/vsock.h"
 
@@ -48,9 +48,9 @@ struct virtio_vsock_backend {
 	int (*ioctl)(int fd, unsigned long req, void *arg);
 };
 
-int virtio_vsock_create_with(const struct virtio_host *host, const struct vsock_config *cfg,
-			     uint64_t base, uint32_t gsi, const struct virtio_vsock_backend *be,
-			     struct virtio_dev **out, char *err, size_t errlen);
+int virtio_vsock_create_with(const struct virtio_env *env, const struct vsock_config *cfg,
+			     const struct virtio_vsock_backend *be, struct virtio_dev **out,
+			     char *err, size_t errlen);
 
 struct vsock;
 
@@ -62,7 +62,6 @@ struct vsock_call {
 
 struct vsock {
 	struct virtio_dev dev;
-	struct virtio_mmio *mmio;
 	struct eventloop *loop;
 	struct virtio_vsock_backend be;
 	uint64_t cid;
@@ -70,8 +69,10 @@ struct vsock {
 	uint64_t vhost_features;
 	bool dirty; /* vhost state was touched since the last (re)open */
 	struct vsock_call calls[VSOCK_VHOST_QUEUES];
+	/* -1 until the first activation takes the transport's or makes one. */
 	int kick_fd[VSOCK_VHOST_QUEUES];
 	bool own_kick[VSOCK_VHOST_QUEUES]; /* no ioeventfd: we relay QueueNotify */
+	uint64_t signals, kick_relays;     /* under dev.lock */
 };
 
 static struct ratelimit vsock_rl = RATELIMIT_INIT(10);
@@ -272,6 +273,34 @@ static int vsock_setup_vring(struct vsock *vs, unsigned int q)
 	return ret;
 }
 
+/*
+ * vhost takes rx/tx kicks straight from the transport's notification fds
+ * where there are some (KVM ioeventfds); else from eventfds of ours that
+ * vsock_queue_notify signals. Done once, at the first activation: on the
+ * I/O thread, which alone may change its event loop, and only when the
+ * device is attached, as creation need not be.
+ */
+static int vsock_take_kicks(struct vsock *vs)
+{
+	struct virtio_dev *dev = &vs->dev;
+	int fd;
+
+	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++) {
+		if (vs->kick_fd[q] >= 0)
+			continue;
+		fd = dev->take_kick_fd ? dev->take_kick_fd(dev, q) : -ENOENT;
+		if (fd >= 0) {
+			vs->kick_fd[q] = fd;
+			continue;
+		}
+		vs->kick_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (vs->kick_fd[q] < 0)
+			return -errno;
+		vs->own_kick[q] = true;
+	}
+	return 0;
+}
+
 /* DRIVER_OK, dev->lock held: hand the negotiated rings to the kernel. */
 static int vsock_activate(struct virtio_dev *dev)
 {
@@ -284,6 +313,12 @@ static int vsock_activate(struct virtio_dev *dev)
 	if (vs->vhost_fd < 0) {
 		log_ratelimited(&vsock_rl, LOG_WARN, "%s: no vhost device after reset", dev->name);
 		return -EIO;
+	}
+	ret = vsock_take_kicks(vs);
+	if (ret) {
+		log_ratelimited(&vsock_rl, LOG_WARN, "%s: kick eventfd: %s", dev->name,
+				strerror(-ret));
+		return ret;
 	}
 	vs->dirty = true;
 	ret = vs->be.ioctl(vs->vhost_fd, VHOST_SET_FEATURES, &features);
@@ -351,13 +386,19 @@ static void vsock_queue_notify(struct virtio_dev *dev, unsigned int q)
 	struct vsock *vs = dev->priv;
 	uint64_t one = 1;
 
-	if (q < VSOCK_VHOST_QUEUES && vs->own_kick[q] &&
-	    write(vs->kick_fd[q], &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (q >= VSOCK_VHOST_QUEUES || !vs->own_kick[q])
+		return;
+	vs->kick_relays++;
+	if (write(vs->kick_fd[q], &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_ratelimited(&vsock_rl, LOG_WARN, "%s: kick relay: %s", dev->name,
 				strerror(errno));
 }
 
-/* vhost used buffers on a ring: virtio-mmio needs InterruptStatus set, not just the irqfd. */
+/*
+ * vhost used buffers on a ring. It signals us rather than an irqfd: the
+ * transport raises the interrupt, which can take more than an irqfd
+ * write (an interrupt status register the driver reads, for one).
+ */
 static void vsock_on_call(void *opaque, uint32_t events)
 {
 	struct vsock_call *c = opaque;
@@ -368,9 +409,25 @@ static void vsock_on_call(void *opaque, uint32_t events)
 	if (read(c->fd, &v, sizeof(v)) < 0)
 		return;
 	pthread_mutex_lock(&dev->lock);
-	if (dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && dev->signal_used)
+	if (dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && dev->signal_used) {
+		c->vs->signals++;
 		dev->signal_used(dev, c->q);
+	}
 	pthread_mutex_unlock(&dev->lock);
+}
+
+/* The data path is vhost's: only what passes through Hearth is counted. */
+static unsigned int vsock_counters(struct virtio_dev *dev, struct dev_counter *out,
+				   unsigned int max)
+{
+	struct vsock *vs = dev->priv;
+	struct dev_counter c[2];
+
+	pthread_mutex_lock(&dev->lock);
+	c[0] = (struct dev_counter){ "vhost_signals", vs->signals };
+	c[1] = (struct dev_counter){ "kick_relays", vs->kick_relays };
+	pthread_mutex_unlock(&dev->lock);
+	return dev_counters_copy(out, max, c, 2);
 }
 
 static const struct virtio_dev_ops vsock_ops = {
@@ -380,33 +437,25 @@ static const struct virtio_dev_ops vsock_ops = {
 	.activate = vsock_activate,
 	.reset = vsock_reset,
 	.queue_notify = vsock_queue_notify,
+	.destroy = virtio_vsock_destroy,
+	.counters = vsock_counters,
 };
 
-/*
- * Everything that touches the event loop happens here, before the I/O
- * thread runs: the loop is not safe to modify from a vCPU thread.
- */
-static int vsock_setup_fds(struct vsock *vs, const struct virtio_host *host, char *err,
-			   size_t errlen)
+/* vhost's call fds, watched from creation on: the loop is not running yet. */
+static int vsock_setup_calls(struct vsock *vs, char *err, size_t errlen)
 {
 	int ret;
 
 	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++) {
-		ret = virtio_mmio_detach_kick(vs->mmio, q);
-		if (ret >= 0) {
-			vs->kick_fd[q] = ret;
-		} else {
-			vs->kick_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-			if (vs->kick_fd[q] < 0)
-				goto err_errno;
-			vs->own_kick[q] = true;
-		}
 		vs->calls[q].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (vs->calls[q].fd < 0)
-			goto err_errno;
-		if (!host->loop)
+		if (vs->calls[q].fd < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "eventfd: %s", strerror(-ret));
+			return ret;
+		}
+		if (!vs->loop)
 			continue;
-		ret = eventloop_add(host->loop, vs->calls[q].fd, EPOLLIN, vsock_on_call,
+		ret = eventloop_add(vs->loop, vs->calls[q].fd, EPOLLIN, vsock_on_call,
 				    &vs->calls[q]);
 		if (ret) {
 			snprintf(err, errlen, "watching vhost call fd: %s", strerror(-ret));
@@ -414,16 +463,11 @@ static int vsock_setup_fds(struct vsock *vs, const struct virtio_host *host, cha
 		}
 	}
 	return 0;
-
-err_errno:
-	ret = -errno;
-	snprintf(err, errlen, "eventfd: %s", strerror(-ret));
-	return ret;
 }
 
-int virtio_vsock_create_with(const struct virtio_host *host, const struct vsock_config *cfg,
-			     uint64_t base, uint32_t gsi, const struct virtio_vsock_backend *be,
-			     struct virtio_dev **out, char *err, size_t errlen)
+int virtio_vsock_create_with(const struct virtio_env *env, const struct vsock_config *cfg,
+			     const struct virtio_vsock_backend *be, struct virtio_dev **out,
+			     char *err, size_t errlen)
 {
 	struct vsock *vs;
 	uint64_t missing;
@@ -441,6 +485,13 @@ int virtio_vsock_create_with(const struct virtio_host *host, const struct vsock_
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	/* First, so that virtio_vsock_destroy can undo any step below. */
+	ret = virtio_dev_init(&vs->dev, env);
+	if (ret) {
+		snprintf(err, errlen, "%s", strerror(-ret));
+		free(vs);
+		return ret;
+	}
 	vs->dev.ops = &vsock_ops;
 	vs->dev.priv = vs;
 	vs->dev.name = "virtio-vsock";
@@ -449,7 +500,7 @@ int virtio_vsock_create_with(const struct virtio_host *host, const struct vsock_
 	vs->dev.config_size = sizeof(uint64_t);
 	vs->be = *be;
 	vs->cid = cfg->cid;
-	vs->loop = host->loop;
+	vs->loop = env->loop;
 	vs->vhost_fd = -1;
 	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++) {
 		vs->kick_fd[q] = -1;
@@ -461,18 +512,12 @@ int virtio_vsock_create_with(const struct virtio_host *host, const struct vsock_
 	missing = VSOCK_TRANSPORT_FEATURES & ~vs->vhost_features;
 	if (missing) {
 		snprintf(err, errlen,
-			 "%s lacks transport features 0x%" PRIx64 " that virtio-mmio always offers",
+			 "%s lacks transport features 0x%" PRIx64 " that virtio transports offer",
 			 be->path, missing);
 		ret = -EOPNOTSUPP;
 		goto err_free;
 	}
-	ret = virtio_mmio_create(&vs->dev, host, base, gsi, &vs->mmio);
-	if (ret) {
-		vs->mmio = NULL;
-		snprintf(err, errlen, "virtio-mmio transport: %s", strerror(-ret));
-		goto err_free;
-	}
-	ret = vsock_setup_fds(vs, host, err, errlen);
+	ret = vsock_setup_calls(vs, err, errlen);
 	if (ret)
 		goto err_free;
 	*out = &vs->dev;
@@ -483,13 +528,12 @@ err_free:
 	return ret;
 }
 
-int virtio_vsock_create(const struct virtio_host *host, const struct vsock_config *cfg,
-			uint64_t base, uint32_t gsi, struct virtio_dev **out, char *err,
-			size_t errlen)
+int virtio_vsock_create(const struct virtio_env *env, const struct vsock_config *cfg,
+			struct virtio_dev **out, char *err, size_t errlen)
 {
 	static const struct virtio_vsock_backend sys = { VSOCK_DEFAULT_PATH, vsock_sys_ioctl };
 
-	return virtio_vsock_create_with(host, cfg, base, gsi, &sys, out, err, errlen);
+	return virtio_vsock_create_with(env, cfg, &sys, out, err, errlen);
 }
 
 void virtio_vsock_destroy(struct virtio_dev *dev)
@@ -507,10 +551,10 @@ void virtio_vsock_destroy(struct virtio_dev *dev)
 				eventloop_remove(vs->loop, vs->calls[q].fd);
 			close(vs->calls[q].fd);
 		}
-		/* Detached ioeventfds still belong to the transport, which closes them. */
+		/* Taken kick fds still belong to the transport, which closed them. */
 		if (vs->own_kick[q] && vs->kick_fd[q] >= 0)
 			close(vs->kick_fd[q]);
 	}
-	virtio_mmio_destroy(vs->mmio);
+	virtio_dev_release(&vs->dev);
 	free(vs);
 }

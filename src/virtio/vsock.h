@@ -6,7 +6,6 @@
 #include <stdint.h>
 
 #include "virtio/device.h"
-#include "virtio/mmio.h"
 
 struct vsock_config {
 	uint64_t cid;             /* 3 .. 2^32-2 */
@@ -15,9 +14,14 @@ struct vsock_config {
 /* "cid=N" */
 int virtio_vsock_parse(const char *spec, struct vsock_config *cfg, char *err, size_t errlen);
 
-int virtio_vsock_create(const struct virtio_host *host, const struct vsock_config *cfg,
-			uint64_t base, uint32_t gsi, struct virtio_dev **out, char *err,
-			size_t errlen);
+/*
+ * Opens /dev/vhost-vsock and claims the CID. Counters: "vhost_signals"
+ * (vhost's completions turned into interrupts) and "kick_relays"
+ * (notifications passed on to vhost without an ioeventfd); the data
+ * itself never passes through Hearth.
+ */
+int virtio_vsock_create(const struct virtio_env *env, const struct vsock_config *cfg,
+			struct virtio_dev **out, char *err, size_t errlen);
 void virtio_vsock_destroy(struct virtio_dev *dev);
 
 #endif

@@ -4,7 +4,8 @@
  * vCPU's MMIO exits do, guest RAM is reached with gp(), and driver
  * initialisation (3.1.1) comes in steps (mmio_reset, mmio_negotiate,
  * mmio_queue, mmio_driver_ok) and in the two shapes the tests use
- * (mmio_init_one, mmio_init_queues).
+ * (mmio_init_one, mmio_init_queues). Attaching the device under test to
+ * the transport is mmio_attach.h's, included here.
  *
  * The including test defines BASE, the device's mmio base, and before the
  * #include its own struct drv with members bus (struct bus) and gm
@@ -25,6 +26,7 @@
 
 #include "core/bus.h"
 #include "mem/guest_mem.h"
+#include "mmio_attach.h"
 #include "virtio/virtio.h"
 
 #ifndef BASE

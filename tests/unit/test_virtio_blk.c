@@ -55,6 +55,7 @@ struct drv {
 	pthread_t thread;
 	int wake_fd;
 	struct virtio_dev *dev;
+	struct virtio_mmio *t;
 	char path[64];
 	uint16_t avail_idx;
 };
@@ -92,7 +93,8 @@ static void make_image(const char *path, uint64_t bytes)
 
 static int drv_open(struct drv *d, const char *spec_tail, bool init)
 {
-	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus, .loop = &d->loop, .mem = &d->gm };
+	struct virtio_env env = { .loop = &d->loop, .mem = &d->gm };
+	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus, .loop = &d->loop };
 	struct blk_config cfg;
 	char spec[128], err[256];
 	int ret;
@@ -106,8 +108,10 @@ static int drv_open(struct drv *d, const char *spec_tail, bool init)
 	ret = virtio_blk_open(&cfg, err, sizeof(err));
 	assert_int_equal(ret, 0);
 	assert_true(cfg.opened);
-	ret = virtio_blk_create(&host, &cfg, BASE, 5, &d->dev, err, sizeof(err));
+	ret = virtio_blk_create(&env, &cfg, &d->dev, err, sizeof(err));
 	virtio_blk_config_release(&cfg);
+	if (!ret)
+		ret = mmio_attach(d->dev, &host, BASE, 5, &d->t);
 	if (ret)
 		return ret;
 	assert_int_equal(pthread_create(&d->thread, NULL, loop_thread, &d->loop), 0);
@@ -139,7 +143,7 @@ static void drv_free(struct drv *d)
 
 	assert_int_equal(write(d->wake_fd, &one, sizeof(one)), sizeof(one));
 	pthread_join(d->thread, NULL);
-	virtio_blk_destroy(d->dev);
+	mmio_detach_destroy(d->dev, d->t);
 	eventloop_destroy(&d->loop);
 	close(d->wake_fd);
 	bus_destroy(&d->bus);
@@ -387,7 +391,7 @@ static void test_readonly(void **state)
 	struct drv *d = drv_new(",ro", IMG_SECTORS * 512);
 	uint8_t before[IMG_SECTORS * 512], after[IMG_SECTORS * 512];
 	uint64_t *range = gp(d, DATA_GPA + 2048, 16);
-	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus, .loop = &d->loop, .mem = &d->gm };
+	struct virtio_env env = { .loop = &d->loop, .mem = &d->gm };
 	struct blk_config cfg = { .path = d->path, .readonly = true };
 	struct virtio_dev *dev2;
 	char err[256];
@@ -405,12 +409,10 @@ static void test_readonly(void **state)
 	file_read(d->path, 0, after, sizeof(after));
 	assert_memory_equal(before, after, sizeof(after));
 	/* Read-only users share the image; a writer is refused. */
-	assert_int_equal(virtio_blk_create(&host, &cfg, BASE + 0x1000, 6, &dev2, err, sizeof(err)),
-			 0);
+	assert_int_equal(virtio_blk_create(&env, &cfg, &dev2, err, sizeof(err)), 0);
 	virtio_blk_destroy(dev2);
 	cfg.readonly = false;
-	assert_int_equal(virtio_blk_create(&host, &cfg, BASE + 0x1000, 6, &dev2, err, sizeof(err)),
-			 -EWOULDBLOCK);
+	assert_int_equal(virtio_blk_create(&env, &cfg, &dev2, err, sizeof(err)), -EWOULDBLOCK);
 	drv_free(d);
 }
 
@@ -513,13 +515,12 @@ static void test_many_requests_and_reset(void **state)
 static void test_lock_conflict(void **state)
 {
 	struct drv *d = drv_new("", IMG_SECTORS * 512);
-	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus, .loop = &d->loop, .mem = &d->gm };
+	struct virtio_env env = { .loop = &d->loop, .mem = &d->gm };
 	struct blk_config cfg = { .path = d->path, .cache = BLK_CACHE_WRITEBACK };
 	struct virtio_dev *dev2;
 	char err[256];
 
-	assert_int_equal(virtio_blk_create(&host, &cfg, BASE + 0x1000, 6, &dev2, err, sizeof(err)),
-			 -EWOULDBLOCK);
+	assert_int_equal(virtio_blk_create(&env, &cfg, &dev2, err, sizeof(err)), -EWOULDBLOCK);
 	assert_non_null(strstr(err, "in use by another process"));
 	assert_non_null(strstr(err, d->path));
 	/* The startup check finds the same conflict and keeps nothing open. */
@@ -528,11 +529,9 @@ static void test_lock_conflict(void **state)
 	assert_false(cfg.opened);
 	assert_non_null(strstr(err, "in use by another process"));
 	cfg.readonly = true;
-	assert_int_equal(virtio_blk_create(&host, &cfg, BASE + 0x1000, 6, &dev2, err, sizeof(err)),
-			 -EWOULDBLOCK);
+	assert_int_equal(virtio_blk_create(&env, &cfg, &dev2, err, sizeof(err)), -EWOULDBLOCK);
 	cfg.path = "/nonexistent/hearth.img";
-	assert_int_equal(virtio_blk_create(&host, &cfg, BASE + 0x1000, 6, &dev2, err, sizeof(err)),
-			 -ENOENT);
+	assert_int_equal(virtio_blk_create(&env, &cfg, &dev2, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent/hearth.img"));
 	assert_int_equal(virtio_blk_open(&cfg, err, sizeof(err)), -ENOENT);
 	cfg.path = "/dev/null";

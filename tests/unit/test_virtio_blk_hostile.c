@@ -62,6 +62,7 @@ struct drv {
 	struct bus bus;
 	struct eventloop loop;
 	struct virtio_dev *dev;
+	struct virtio_mmio *t;
 	char path[64];
 	uint16_t avail_idx;
 };
@@ -131,6 +132,7 @@ static uint8_t pattern(uint64_t off)
 static struct drv *drv_new(const char *spec_tail)
 {
 	struct virtio_host host = { .vm_fd = -1, .test_kick_fds = true };
+	struct virtio_env env;
 	struct drv *d = calloc(1, sizeof(*d));
 	uint8_t img[IMG_SECTORS * 512];
 	struct blk_config cfg;
@@ -152,10 +154,12 @@ static struct drv *drv_new(const char *spec_tail)
 	close(fd);
 	host.bus = &d->bus;
 	host.loop = &d->loop;
-	host.mem = &d->gm;
+	env.loop = &d->loop;
+	env.mem = &d->gm;
 	snprintf(spec, sizeof(spec), "path=%s%s", d->path, spec_tail);
 	assert_int_equal(virtio_blk_parse(spec, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(virtio_blk_create(&host, &cfg, BASE, 5, &d->dev, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_create(&env, &cfg, &d->dev, err, sizeof(err)), 0);
+	assert_int_equal(mmio_attach(d->dev, &host, BASE, 5, &d->t), 0);
 	virtio_blk_config_release(&cfg);
 	drv_init(d);
 	assert_false(needs_reset(d));
@@ -165,7 +169,7 @@ static struct drv *drv_new(const char *spec_tail)
 static void drv_free(struct drv *d)
 {
 	memset(&fault, 0, sizeof(fault));
-	virtio_blk_destroy(d->dev);
+	mmio_detach_destroy(d->dev, d->t);
 	eventloop_destroy(&d->loop);
 	bus_destroy(&d->bus);
 	guest_mem_destroy(&d->gm);

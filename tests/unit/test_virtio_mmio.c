@@ -133,7 +133,7 @@ static const struct virtio_dev_ops fake_ops = {
 static int setup(void **state)
 {
 	struct fake *f = calloc(1, sizeof(*f));
-	struct virtio_host host = { .vm_fd = -1, .bus = &f->bus, .loop = NULL, .mem = &f->mem };
+	struct virtio_host host = { .vm_fd = -1, .bus = &f->bus, .loop = NULL };
 
 	log_set_level(LOG_ERR);
 	assert_int_equal(guest_mem_init(&f->mem, RAM), 0);
@@ -145,6 +145,7 @@ static int setup(void **state)
 	f->dev.queue_max = FAKE_QMAX;
 	f->dev.config_size = sizeof(f->config);
 	memcpy(f->config, "\x11\x22\x33\x44\x55\x66\x77\x88", 8);
+	assert_int_equal(virtio_dev_init(&f->dev, &(struct virtio_env){ .mem = &f->mem }), 0);
 	assert_int_equal(virtio_mmio_create(&f->dev, &host, BASE, 5, &f->t), 0);
 	*state = f;
 	return 0;
@@ -155,6 +156,7 @@ static int teardown(void **state)
 	struct fake *f = *state;
 
 	virtio_mmio_destroy(f->t);
+	virtio_dev_release(&f->dev);
 	bus_destroy(&f->bus);
 	guest_mem_destroy(&f->mem);
 	free(f);
@@ -565,10 +567,11 @@ static void test_odd_register_access(void **state)
 static void test_create_rejects_bad_device(void **state)
 {
 	struct fake *f = *state;
-	struct virtio_host host = { .vm_fd = -1, .bus = &f->bus, .mem = &f->mem };
+	struct virtio_host host = { .vm_fd = -1, .bus = &f->bus };
 	struct virtio_dev dev = { .ops = &fake_ops, .name = "bad", .num_queues = 0 };
 	struct virtio_mmio *t = NULL;
 
+	assert_int_equal(virtio_dev_init(&dev, &(struct virtio_env){ .mem = &f->mem }), 0);
 	assert_int_equal(virtio_mmio_create(&dev, &host, BASE + 0x1000, 6, &t), -EINVAL);
 	dev.num_queues = VIRTIO_MAX_QUEUES + 1;
 	assert_int_equal(virtio_mmio_create(&dev, &host, BASE + 0x1000, 6, &t), -EINVAL);
@@ -576,6 +579,8 @@ static void test_create_rejects_bad_device(void **state)
 	dev.num_queues = 1;
 	assert_int_equal(virtio_mmio_create(&dev, &host, BASE, 6, &t), -EEXIST);
 	assert_null(t);
+	assert_null(dev.transport); /* a failed attach leaves the device detached */
+	virtio_dev_release(&dev);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

@@ -139,6 +139,7 @@ static int setup(void **state)
 {
 	struct fake *f = calloc(1, sizeof(*f));
 	struct virtio_host host = { .vm_fd = -1, .test_kick_fds = true };
+	struct virtio_env env;
 
 	log_set_level(LOG_ERR);
 	assert_non_null(f);
@@ -147,12 +148,14 @@ static int setup(void **state)
 	bus_init(&f->bus);
 	host.bus = &f->bus;
 	host.loop = &f->loop;
-	host.mem = &f->mem;
+	env.loop = &f->loop;
+	env.mem = &f->mem;
 	f->dev.ops = &fake_ops;
 	f->dev.priv = f;
 	f->dev.name = "fake";
 	f->dev.num_queues = 2;
 	f->dev.queue_max = 16;
+	assert_int_equal(virtio_dev_init(&f->dev, &env), 0);
 	assert_int_equal(virtio_mmio_create(&f->dev, &host, BASE, 5, &f->t), 0);
 	*state = f;
 	return 0;
@@ -164,6 +167,7 @@ static int teardown(void **state)
 
 	io_stop(f);
 	virtio_mmio_destroy(f->t);
+	virtio_dev_release(&f->dev);
 	bus_destroy(&f->bus);
 	eventloop_destroy(&f->loop);
 	guest_mem_destroy(&f->mem);

@@ -33,6 +33,7 @@ struct drv {
 	struct guest_mem gm;
 	struct bus bus;
 	struct virtio_dev *dev;
+	struct virtio_mmio *t;
 	int peer[NET_MAX_QUEUE_PAIRS]; /* the "wire" ends */
 	unsigned int nq;
 	uint16_t avail_idx[8], next_desc[8];
@@ -57,7 +58,8 @@ static const struct net_be_ops fake_ops = { .destroy = fake_destroy };
 
 static void drv_open(struct drv *d, unsigned int pairs)
 {
-	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus, .mem = &d->gm };
+	struct virtio_env env = { .mem = &d->gm };
+	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus };
 	struct net_config cfg;
 	struct net_be *be = calloc(1, sizeof(*be));
 	char err[128];
@@ -75,15 +77,15 @@ static void drv_open(struct drv *d, unsigned int pairs)
 		be->fds[i] = sv[0];
 		d->peer[i] = sv[1];
 	}
-	assert_int_equal(virtio_net_create_backend(&host, &cfg, be, BASE, 5, &d->dev, err,
-						   sizeof(err)), 0);
+	assert_int_equal(virtio_net_create_backend(&env, &cfg, be, &d->dev, err, sizeof(err)), 0);
+	assert_int_equal(mmio_attach(d->dev, &host, BASE, 5, &d->t), 0);
 	d->nq = 2 * pairs + (pairs > 1);
 	d->next_buf = BUF_GPA;
 }
 
 static void drv_close(struct drv *d)
 {
-	virtio_net_destroy(d->dev);
+	mmio_detach_destroy(d->dev, d->t);
 	for (unsigned int i = 0; i < NET_MAX_QUEUE_PAIRS; i++)
 		if (d->peer[i] > 0)
 			close(d->peer[i]);
@@ -151,6 +153,23 @@ static struct virtio_net_stats stats(struct drv *d)
 
 	virtio_net_get_stats(d->dev, &st);
 	return st;
+}
+
+/* The generic counters hook (a device registry's view) must tell what the stats do. */
+static void expect_counters(struct drv *d)
+{
+	static const char *const names[] = { "rx_packets", "rx_bytes", "rx_dropped_oversize",
+					     "tx_packets", "tx_bytes", "tx_dropped" };
+	struct virtio_net_stats st = stats(d);
+	const uint64_t want[] = { st.rx_packets, st.rx_bytes, st.rx_dropped_oversize,
+				  st.tx_packets, st.tx_bytes, st.tx_dropped };
+	struct dev_counter c[8];
+
+	assert_int_equal(virtio_dev_counters(d->dev, c, 8), 6);
+	for (unsigned int i = 0; i < 6; i++) {
+		assert_string_equal(c[i].name, names[i]);
+		assert_int_equal(c[i].value, want[i]);
+	}
 }
 
 static void expect_parse_error(const char *spec, const char *needle)
@@ -257,7 +276,7 @@ static void test_rx_tx(void **state)
 	assert_int_equal(p[0], 0);
 	assert_int_equal(p[12], 0xab);
 	assert_int_equal(p[111], 0xab);
-	assert_true(virtio_mmio_interrupt_status(d.dev->transport) & VIRTIO_MMIO_INT_VRING);
+	assert_true(virtio_mmio_interrupt_status(d.t) & VIRTIO_MMIO_INT_VRING);
 
 	/* TX: header and frame in separate descriptors. */
 	gpa = post(&d, 1, (struct seg[]){ { 12, false }, { 60, false } }, 2);
@@ -269,6 +288,9 @@ static void test_rx_tx(void **state)
 	assert_int_equal(out[0], 0x5a);
 	assert_int_equal(stats(&d).tx_packets, 1);
 	assert_int_equal(stats(&d).rx_packets, 1);
+	assert_int_equal(stats(&d).rx_bytes, 100);
+	assert_int_equal(stats(&d).tx_bytes, 60);
+	expect_counters(&d);
 	drv_close(&d);
 }
 
@@ -295,6 +317,9 @@ static void test_rx_oversize_dropped(void **state)
 	assert_int_equal(stats(&d).rx_dropped_oversize, 2);
 	assert_int_equal(used_idx(&d, 0), 2);
 	assert_int_equal(used_len(&d, 0, 1), 52);
+	assert_int_equal(stats(&d).rx_packets, 2);
+	assert_int_equal(stats(&d).rx_bytes, 1514 + 40);
+	expect_counters(&d);
 	drv_close(&d);
 }
 
@@ -402,7 +427,7 @@ static void test_tx_oversize_and_bad_header(void **state)
 static void expect_reset(struct drv *d)
 {
 	assert_true(rd(d, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
-	assert_true(virtio_mmio_interrupt_status(d->dev->transport) & VIRTIO_MMIO_INT_CONFIG);
+	assert_true(virtio_mmio_interrupt_status(d->t) & VIRTIO_MMIO_INT_CONFIG);
 }
 
 static void test_malformed_chains(void **state)
@@ -503,6 +528,8 @@ static void test_multiqueue(void **state)
 static void test_user_backend_starts(void **state)
 {
 	struct virtio_host host = { .vm_fd = -1 };
+	struct virtio_env env = { 0 };
+	struct virtio_mmio *t;
 	struct eventloop loop;
 	struct guest_mem gm;
 	struct bus bus;
@@ -514,18 +541,20 @@ static void test_user_backend_starts(void **state)
 	assert_int_equal(guest_mem_init(&gm, 16ull << 20), 0);
 	bus_init(&bus);
 	host.bus = &bus;
-	host.mem = &gm;
+	env.mem = &gm;
 	assert_int_equal(virtio_net_parse("user,hostfwd=tcp:0-:1", &cfg, err, sizeof(err)),
 			 -EINVAL);
 	assert_int_equal(virtio_net_parse("user", &cfg, err, sizeof(err)), 0);
 	/* slirp runs in the I/O thread's loop: without one there is no backend. */
-	assert_int_not_equal(virtio_net_create(&host, &cfg, BASE, 5, &dev, err, sizeof(err)), 0);
+	assert_int_not_equal(virtio_net_create(&env, &cfg, &dev, err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "loop"));
 	assert_int_equal(eventloop_init(&loop), 0);
+	env.loop = &loop;
 	host.loop = &loop;
-	assert_int_equal(virtio_net_create(&host, &cfg, BASE, 5, &dev, err, sizeof(err)), 0);
+	assert_int_equal(virtio_net_create(&env, &cfg, &dev, err, sizeof(err)), 0);
+	assert_int_equal(mmio_attach(dev, &host, BASE, 5, &t), 0);
 	assert_int_equal(loop.npollers, 1);
-	virtio_net_destroy(dev);
+	mmio_detach_destroy(dev, t);
 	assert_int_equal(loop.npollers, 0);
 	eventloop_destroy(&loop);
 	bus_destroy(&bus);

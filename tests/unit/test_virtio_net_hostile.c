@@ -41,6 +41,7 @@ struct drv {
 	struct guest_mem gm;
 	struct bus bus;
 	struct virtio_dev *dev;
+	struct virtio_mmio *t;
 	int peer[NET_MAX_QUEUE_PAIRS]; /* the "wire" ends */
 	int be_fd[NET_MAX_QUEUE_PAIRS]; /* the device's ends */
 	unsigned int nq;
@@ -112,7 +113,8 @@ static void count_kick(struct virtio_dev *dev, unsigned int q)
 
 static void drv_open(struct drv *d, unsigned int pairs)
 {
-	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus, .mem = &d->gm };
+	struct virtio_env env = { .mem = &d->gm };
+	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus };
 	struct net_config cfg;
 	struct net_be *be = calloc(1, sizeof(*be));
 	char err[128];
@@ -132,8 +134,8 @@ static void drv_open(struct drv *d, unsigned int pairs)
 		be->fds[i] = d->be_fd[i] = sv[0];
 		d->peer[i] = sv[1];
 	}
-	assert_int_equal(virtio_net_create_backend(&host, &cfg, be, BASE, 5, &d->dev, err,
-						   sizeof(err)), 0);
+	assert_int_equal(virtio_net_create_backend(&env, &cfg, be, &d->dev, err, sizeof(err)), 0);
+	assert_int_equal(mmio_attach(d->dev, &host, BASE, 5, &d->t), 0);
 	d->dev->kick_again = count_kick;
 	d->nq = 2 * pairs + (pairs > 1);
 	race.d = d;
@@ -143,7 +145,7 @@ static void drv_close(struct drv *d)
 {
 	race.d = NULL;
 	race.tx_fd = -1;
-	virtio_net_destroy(d->dev);
+	mmio_detach_destroy(d->dev, d->t);
 	for (unsigned int i = 0; i < NET_MAX_QUEUE_PAIRS; i++)
 		if (d->peer[i] > 0)
 			close(d->peer[i]);

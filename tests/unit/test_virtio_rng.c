@@ -19,6 +19,7 @@
 #include "core/bus.h"
 #include "core/eventloop.h"
 #include "mem/guest_mem.h"
+#include "mmio_attach.h"
 #include "util/log.h"
 #include "virtio/mmio.h"
 #include "virtio/rng.h"
@@ -61,6 +62,7 @@ struct fx {
 	struct bus bus;
 	struct guest_mem mem;
 	struct virtio_dev *dev;
+	struct virtio_mmio *t;
 	uint16_t avail_idx;
 	/* With kick eventfds on a loop the test dispatches itself, round by round. */
 	struct eventloop loop;
@@ -90,13 +92,15 @@ ssize_t getrandom(void *buf, size_t len, unsigned int flags)
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct virtio_host host = { .vm_fd = -1, .bus = &f->bus, .loop = NULL, .mem = &f->mem };
+	struct virtio_host host = { .vm_fd = -1, .bus = &f->bus, .loop = NULL };
+	struct virtio_env env = { .loop = NULL, .mem = &f->mem };
 	char err[128];
 
 	log_set_level(LOG_ERR);
 	assert_int_equal(guest_mem_init(&f->mem, RAM), 0);
 	bus_init(&f->bus);
-	assert_int_equal(virtio_rng_create(&host, BASE, 5, &f->dev, err, sizeof(err)), 0);
+	assert_int_equal(virtio_rng_create(&env, &f->dev, err, sizeof(err)), 0);
+	assert_int_equal(mmio_attach(f->dev, &host, BASE, 5, &f->t), 0);
 	*state = f;
 	return 0;
 }
@@ -105,8 +109,9 @@ static int setup(void **state)
 static int setup_loop(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct virtio_host host = { .vm_fd = -1, .bus = &f->bus, .loop = &f->loop, .mem = &f->mem,
+	struct virtio_host host = { .vm_fd = -1, .bus = &f->bus, .loop = &f->loop,
 				    .test_kick_fds = true };
+	struct virtio_env env = { .loop = &f->loop, .mem = &f->mem };
 	char err[128];
 
 	log_set_level(LOG_ERR);
@@ -115,7 +120,8 @@ static int setup_loop(void **state)
 	bus_init(&f->bus);
 	assert_int_equal(eventloop_init(&f->loop), 0);
 	f->has_loop = true;
-	assert_int_equal(virtio_rng_create(&host, BASE, 5, &f->dev, err, sizeof(err)), 0);
+	assert_int_equal(virtio_rng_create(&env, &f->dev, err, sizeof(err)), 0);
+	assert_int_equal(mmio_attach(f->dev, &host, BASE, 5, &f->t), 0);
 	*state = f;
 	return 0;
 }
@@ -125,7 +131,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 
 	race.f = NULL;
-	virtio_rng_destroy(f->dev);
+	mmio_detach_destroy(f->dev, f->t);
 	if (f->has_loop)
 		eventloop_destroy(&f->loop);
 	bus_destroy(&f->bus);
@@ -531,14 +537,27 @@ static void test_byte_budget(void **state)
 static void test_create_error(void **state)
 {
 	struct fx *f = *state;
-	struct virtio_host host = { .vm_fd = -1, .bus = &f->bus, .mem = &f->mem };
+	struct virtio_host host = { .vm_fd = -1, .bus = &f->bus };
+	struct virtio_env env = { .mem = &f->mem };
+	struct virtio_mmio *t = NULL;
 	struct virtio_dev *dev = NULL;
 	char err[128] = "";
 
-	/* Overlaps the device made in setup. */
-	assert_int_equal(virtio_rng_create(&host, BASE, 6, &dev, err, sizeof(err)), -EEXIST);
-	assert_null(dev);
-	assert_non_null(strstr(err, "virtio-rng"));
+	/*
+	 * Overlaps the device made in setup: the attach fails, and leaves the
+	 * device as it was, detached, for its owner to destroy.
+	 */
+	assert_int_equal(virtio_rng_create(&env, &dev, err, sizeof(err)), 0);
+	assert_non_null(dev);
+	assert_int_equal(virtio_mmio_create(dev, &host, BASE, 6, &t), -EEXIST);
+	assert_null(t);
+	assert_null(dev->transport);
+	assert_null(dev->signal_used);
+	assert_null(dev->signal_config);
+	assert_null(dev->kick_again);
+	assert_null(dev->take_kick_fd);
+	assert_int_equal(rd(f, 0x008), VIRTIO_ID_RNG); /* the first device is untouched */
+	dev->ops->destroy(dev);
 	virtio_rng_destroy(NULL);
 }
 

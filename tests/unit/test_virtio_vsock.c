@@ -17,6 +17,7 @@
 #include "core/bus.h"
 #include "core/eventloop.h"
 #include "mem/guest_mem.h"
+#include "mmio_attach.h"
 #include "virtio/mmio.h"
 #include "virtio/virtio.h"
 #include "virtio/vsock.h"
@@ -26,9 +27,9 @@ struct virtio_vsock_backend {
 	const char *path;
 	int (*ioctl)(int fd, unsigned long req, void *arg);
 };
-int virtio_vsock_create_with(const struct virtio_host *host, const struct vsock_config *cfg,
-			     uint64_t base, uint32_t gsi, const struct virtio_vsock_backend *be,
-			     struct virtio_dev **out, char *err, size_t errlen);
+int virtio_vsock_create_with(const struct virtio_env *env, const struct vsock_config *cfg,
+			     const struct virtio_vsock_backend *be, struct virtio_dev **out,
+			     char *err, size_t errlen);
 
 #define BASE 0xd0000000ull
 #define RING_GPA(q) (0x10000ull + (q) * 0x4000ull)
@@ -120,7 +121,9 @@ struct rig {
 	struct eventloop loop;
 	struct guest_mem gm;
 	struct virtio_host host;
+	struct virtio_env env;
 	struct virtio_dev *dev;
+	struct virtio_mmio *t;
 };
 
 static int rig_setup(void **state)
@@ -134,7 +137,8 @@ static int rig_setup(void **state)
 	bus_init(&r->bus);
 	assert_int_equal(eventloop_init(&r->loop), 0);
 	assert_int_equal(guest_mem_init(&r->gm, 4u << 20), 0);
-	r->host = (struct virtio_host){ .vm_fd = -1, .bus = &r->bus, .loop = &r->loop, .mem = &r->gm };
+	r->host = (struct virtio_host){ .vm_fd = -1, .bus = &r->bus, .loop = &r->loop };
+	r->env = (struct virtio_env){ .loop = &r->loop, .mem = &r->gm };
 	*state = r;
 	return 0;
 }
@@ -143,7 +147,7 @@ static int rig_teardown(void **state)
 {
 	struct rig *r = *state;
 
-	virtio_vsock_destroy(r->dev);
+	mmio_detach_destroy(r->dev, r->t);
 	guest_mem_destroy(&r->gm);
 	eventloop_destroy(&r->loop);
 	bus_destroy(&r->bus);
@@ -151,11 +155,21 @@ static int rig_teardown(void **state)
 	return 0;
 }
 
+/* The device, attached as Hearth does; a failed create leaves r->dev alone. */
 static int rig_create(struct rig *r, uint64_t cid, char *err, size_t errlen)
 {
 	struct vsock_config cfg = { .cid = cid };
+	struct virtio_dev *dev;
+	int ret;
 
-	return virtio_vsock_create_with(&r->host, &cfg, BASE, 5, &fake_be, &r->dev, err, errlen);
+	ret = virtio_vsock_create_with(&r->env, &cfg, &fake_be, &dev, err, errlen);
+	if (ret)
+		return ret;
+	r->dev = dev;
+	ret = mmio_attach(dev, &r->host, BASE, 5, &r->t);
+	if (ret)
+		r->dev = NULL;
+	return ret;
 }
 
 static uint32_t rd(struct rig *r, uint64_t off, unsigned int len)
@@ -163,7 +177,7 @@ static uint32_t rd(struct rig *r, uint64_t off, unsigned int len)
 	uint8_t b[8] = { 0 };
 	uint32_t v = 0;
 
-	virtio_mmio_bus_ops.read(r->dev->transport, off, b, len);
+	virtio_mmio_bus_ops.read(r->t, off, b, len);
 	for (unsigned int i = 0; i < len && i < 4; i++)
 		v |= (uint32_t)b[i] << (8 * i);
 	return v;
@@ -173,7 +187,7 @@ static void wr(struct rig *r, uint64_t off, uint32_t v)
 {
 	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
 
-	virtio_mmio_bus_ops.write(r->dev->transport, off, b, 4);
+	virtio_mmio_bus_ops.write(r->t, off, b, 4);
 }
 
 /* A Linux-like probe: features, then queues 0..nq-1, then DRIVER_OK. */
@@ -214,6 +228,19 @@ static int loop_once(struct rig *r)
 			h->cb(h->opaque, evs[i].events);
 	}
 	return n;
+}
+
+/* A counter, through the generic hook a device registry uses. */
+static uint64_t counter(struct rig *r, const char *name)
+{
+	struct dev_counter c[4];
+	unsigned int n = virtio_dev_counters(r->dev, c, 4);
+
+	for (unsigned int i = 0; i < n; i++)
+		if (!strcmp(c[i].name, name))
+			return c[i].value;
+	fail_msg("no counter '%s'", name);
+	return 0;
 }
 
 static void test_parse_ok(void **state)
@@ -271,8 +298,7 @@ static void test_missing_device(void **state)
 	struct vsock_config cfg = { .cid = 3 };
 	char err[256] = "";
 
-	assert_int_equal(virtio_vsock_create_with(&r->host, &cfg, BASE, 5, &be, &r->dev, err,
-						  sizeof(err)),
+	assert_int_equal(virtio_vsock_create_with(&r->env, &cfg, &be, &r->dev, err, sizeof(err)),
 			 -ENOENT);
 	r->dev = NULL;
 	assert_non_null(strstr(err, "/nonexistent/vhost-vsock"));
@@ -322,7 +348,7 @@ static void test_config_and_registers(void **state)
 	assert_int_equal(rd(r, 0x010, 4), 1);
 	/* le64 guest_cid at 0x100, whichever access width the driver uses. */
 	memset(b, 0xaa, sizeof(b));
-	virtio_mmio_bus_ops.read(r->dev->transport, 0x100, b, 8);
+	virtio_mmio_bus_ops.read(r->t, 0x100, b, 8);
 	assert_int_equal(b[0], 0x98);
 	assert_int_equal(b[3], 0xfe);
 	assert_int_equal(b[4], 0);
@@ -378,19 +404,24 @@ static void test_activate_and_signal(void **state)
 	assert_int_equal(fake.running, 1);
 
 	/* vhost's call becomes InterruptStatus.VRING plus the (absent) irqfd. */
-	assert_int_equal(virtio_mmio_interrupt_status(r->dev->transport), 0);
+	assert_int_equal(virtio_mmio_interrupt_status(r->t), 0);
+	assert_int_equal(counter(r, "vhost_signals"), 0);
 	v = 1;
 	assert_int_equal(write(fake.call[1], &v, sizeof(v)), sizeof(v));
 	assert_true(loop_once(r) >= 1);
-	assert_int_equal(virtio_mmio_interrupt_status(r->dev->transport), VIRTIO_MMIO_INT_VRING);
+	assert_int_equal(virtio_mmio_interrupt_status(r->t), VIRTIO_MMIO_INT_VRING);
+	assert_int_equal(counter(r, "vhost_signals"), 1);
 
 	/* Without an ioeventfd, QueueNotify is relayed to vhost's kick fd. */
+	assert_int_equal(counter(r, "kick_relays"), 0);
 	wr(r, 0x050, 1);
 	assert_int_equal(read(fake.kick[1], &v, sizeof(v)), sizeof(v));
 	assert_int_equal(v, 1);
+	assert_int_equal(counter(r, "kick_relays"), 1);
 	/* The event queue is ours and ignores kicks; bogus queues fail the device. */
 	wr(r, 0x050, 2);
 	assert_int_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	assert_int_equal(counter(r, "kick_relays"), 1);
 	wr(r, 0x050, 0xffff);
 	assert_int_not_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
 
@@ -448,6 +479,48 @@ static void test_activate_failures(void **state)
 	assert_int_equal(fake.running, 1);
 }
 
+/*
+ * With kick fds on the transport (ioeventfds, in Hearth), vhost takes
+ * rx/tx's through the device's take_kick_fd hook: the I/O loop stops
+ * watching them and no kick passes through Hearth. Taken once: a reset
+ * and a new probe keep them. The transport closes them on detach.
+ */
+static void test_takes_transport_kicks(void **state)
+{
+	struct rig *r = *state;
+	struct epoll_event ev;
+	char err[256] = "";
+	int kick[2];
+	uint64_t v;
+
+	r->host.test_kick_fds = true;
+	assert_int_equal(rig_create(r, 3, err, sizeof(err)), 0);
+	drive(r, 3);
+	assert_int_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	assert_int_equal(fake.running, 1);
+	for (unsigned int q = 0; q < 2; q++) {
+		assert_true(fake.kick[q] >= 0);
+		kick[q] = fake.kick[q];
+	}
+	assert_int_not_equal(kick[0], kick[1]);
+	/* A QueueNotify the fast path missed still reaches vhost, on its fd. */
+	wr(r, 0x050, 1);
+	assert_int_equal(epoll_wait(r->loop.epfd, &ev, 1, 0), 0);
+	assert_int_equal(read(kick[1], &v, sizeof(v)), sizeof(v));
+	assert_int_equal(v, 1);
+	assert_int_equal(counter(r, "kick_relays"), 0);
+	/* The event queue's kicks stay on the loop, and mean nothing. */
+	wr(r, 0x050, 2);
+	assert_int_equal(loop_once(r), 1);
+	assert_int_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
+
+	wr(r, 0x070, 0);
+	drive(r, 3);
+	assert_int_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	assert_int_equal(fake.kick[0], kick[0]);
+	assert_int_equal(fake.kick[1], kick[1]);
+}
+
 /* Only where the host has vhost_vsock (not on PVM-backed CI). */
 static void test_real_vhost(void **state)
 {
@@ -461,11 +534,11 @@ static void test_real_vhost(void **state)
 		skip();
 		return;
 	}
-	ret = virtio_vsock_create(&r->host, &cfg, BASE, 5, &r->dev, err, sizeof(err));
+	ret = virtio_vsock_create(&r->env, &cfg, &r->dev, err, sizeof(err));
 	if (ret)
 		fail_msg("create: %s", err);
-	ret = virtio_vsock_create(&r->host, &cfg, BASE + VIRTIO_MMIO_SIZE, 6, &second, err,
-				  sizeof(err));
+	assert_int_equal(mmio_attach(r->dev, &r->host, BASE, 5, &r->t), 0);
+	ret = virtio_vsock_create(&r->env, &cfg, &second, err, sizeof(err));
 	assert_int_equal(ret, -EADDRINUSE);
 	assert_non_null(strstr(err, "is in use"));
 }
@@ -484,6 +557,8 @@ int main(void)
 						rig_teardown),
 		cmocka_unit_test_setup_teardown(test_activate_and_signal, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(test_activate_failures, rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(test_takes_transport_kicks, rig_setup,
+						rig_teardown),
 		cmocka_unit_test_setup_teardown(test_real_vhost, rig_setup, rig_teardown),
 	};
 
