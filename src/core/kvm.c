@@ -3,11 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "util/log.h"
 
 static const struct {
 	long cap;
@@ -33,7 +33,7 @@ int kvm_check_extension(int fd, long cap)
 	return r < 0 ? 0 : r;
 }
 
-int kvm_open(struct kvm *kvm, const char *path)
+int kvm_open(struct kvm *kvm, const char *path, char *err, size_t errlen)
 {
 	int version, ret;
 
@@ -42,22 +42,22 @@ int kvm_open(struct kvm *kvm, const char *path)
 	if (kvm->fd < 0) {
 		ret = -errno;
 		if (errno == ENOENT)
-			log_err("%s does not exist: this host has no KVM (load kvm-intel or kvm-amd, or enable virtualization)", path);
+			snprintf(err, errlen, "%s does not exist: this host has no KVM (load kvm-intel or kvm-amd, or enable virtualization)", path);
 		else if (errno == EACCES || errno == EPERM)
-			log_err("no permission to open %s (join the 'kvm' group or run as root)", path);
+			snprintf(err, errlen, "no permission to open %s (join the 'kvm' group or run as root)", path);
 		else
-			log_err("cannot open %s: %s", path, strerror(errno));
+			snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return ret;
 	}
 	version = ioctl(kvm->fd, KVM_GET_API_VERSION, 0);
 	if (version != KVM_API_VERSION) {
-		log_err("%s speaks KVM API version %d; Hearth needs %d", path, version, KVM_API_VERSION);
+		snprintf(err, errlen, "%s speaks KVM API version %d; Hearth needs %d", path, version, KVM_API_VERSION);
 		ret = -EINVAL;
 		goto err_close;
 	}
 	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
 		if (!kvm_check_extension(kvm->fd, required_caps[i].cap)) {
-			log_err("KVM lacks %s, needed for %s", required_caps[i].name,
+			snprintf(err, errlen, "KVM lacks %s, needed for %s", required_caps[i].name,
 				required_caps[i].why);
 			ret = -ENOTSUP;
 			goto err_close;
@@ -65,7 +65,7 @@ int kvm_open(struct kvm *kvm, const char *path)
 	}
 	kvm->run_size = ioctl(kvm->fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (kvm->run_size <= 0) {
-		log_err("KVM_GET_VCPU_MMAP_SIZE failed: %s", strerror(errno));
+		snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE failed: %s", strerror(errno));
 		ret = -EINVAL;
 		goto err_close;
 	}

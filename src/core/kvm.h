@@ -3,6 +3,7 @@
 #define HEARTH_CORE_KVM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct kvm {
 	int fd;
@@ -11,8 +12,8 @@ struct kvm {
 	bool pvm;          /* backed by the kvm_pvm nested paravirtual hypervisor */
 };
 
-/* Opens and checks. On failure prints one line naming the problem. */
-int kvm_open(struct kvm *kvm, const char *path);
+/* Opens and checks: 0, or -errno with one line naming the problem in err. */
+int kvm_open(struct kvm *kvm, const char *path, char *err, size_t errlen);
 void kvm_close(struct kvm *kvm);
 int kvm_check_extension(int fd, long cap);
 

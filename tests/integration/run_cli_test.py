@@ -145,6 +145,16 @@ def cases(env, version):
         "unknown-subcommand": (["frobnicate"], ["frobnicate"]),
     }
     out = {name: (argv, 2, words) for name, (argv, words) in err.items()}
+    # A host failure after the kernel was loaded into RAM and the disk opened
+    # and locked: exit 1, one line, and (under ASan) everything unwound with
+    # nothing leaked.
+    out["kvm-missing-after-setup"] = (["run", "--kernel", k, "--disk", "path=" + env.disk,
+                                       "--kvm", env.missing], 1, [env.missing, "KVM"])
+    out["kvm-not-kvm"] = (["run", "--kernel", k, "--kvm", "/dev/null"], 1, ["/dev/null"])
+    # Two disks under one id: the machine model's own message, with the flag.
+    out["disk-duplicate-id"] = (["run", "--kernel", k, "--disk", "path=%s,id=a" % env.disk,
+                                 "--disk", "path=%s,id=a" % env.disk], 2,
+                                ["--disk", "drive 'a' is given twice"])
     out["help"] = (["--help"], 0, FLAGS)
     out["version"] = (["--version"], 0, [version])
     return out

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "util/cli.h"
+#include "vmm/cli.h"
 
 #define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -20,6 +20,7 @@ static struct cli_config cfg;
 static int parse(int argc, const char **argv)
 {
 	memset(errbuf, 0, sizeof(errbuf));
+	cli_release(&cfg);
 	return cli_parse(argc, (char **)argv, &cfg, errbuf, sizeof(errbuf));
 }
 
@@ -45,18 +46,18 @@ static void test_defaults(void **state)
 	(void)state;
 	assert_int_equal(parse(ARGC(argv), argv), 0);
 	assert_int_equal(cfg.action, CLI_RUN);
-	assert_string_equal(cfg.kernel, "bzImage");
-	assert_null(cfg.initrd);
-	assert_string_equal(cfg.cmdline, CLI_DEFAULT_CMDLINE);
-	assert_int_equal(cfg.cpus, 1);
-	assert_int_equal(cfg.memory_mib, 256);
+	assert_string_equal(cfg.vm.boot.kernel_image_path, "bzImage");
+	assert_null(cfg.vm.boot.initrd_path);
+	assert_string_equal(cfg.vm.boot.boot_args, VM_DEFAULT_CMDLINE);
+	assert_int_equal(cfg.vm.machine.vcpu_count, 1);
+	assert_int_equal(cfg.vm.machine.mem_size_mib, 256);
 	assert_int_equal(cfg.verbose, 0);
-	assert_string_equal(cfg.kvm_path, "/dev/kvm");
-	assert_int_equal(cfg.ndisks, 0);
-	assert_int_equal(cfg.nnets, 0);
-	assert_null(cfg.vsock);
-	assert_int_equal(cfg.rng, 1);
-	assert_int_equal(cfg.virtio_cmdline, 0);
+	assert_null(cfg.vm.kvm_path); /* NULL: /dev/kvm */
+	assert_int_equal(cfg.vm.ndrives, 0);
+	assert_int_equal(cfg.vm.nnets, 0);
+	assert_false(cfg.vm.vsock.present);
+	assert_int_equal(cfg.vm.entropy, 1);
+	assert_int_equal(cfg.vm.virtio_cmdline, 0);
 }
 
 static void test_every_flag(void **state)
@@ -68,12 +69,12 @@ static void test_every_flag(void **state)
 	(void)state;
 	assert_int_equal(parse(ARGC(argv), argv), 0);
 	assert_int_equal(cfg.action, CLI_RUN);
-	assert_string_equal(cfg.kernel, "/k");
-	assert_string_equal(cfg.initrd, "/i.cpio");
-	assert_string_equal(cfg.cmdline, "a b=c");
-	assert_int_equal(cfg.cpus, 4);
-	assert_int_equal(cfg.memory_mib, 3072);
-	assert_string_equal(cfg.kvm_path, "/dev/kvm2");
+	assert_string_equal(cfg.vm.boot.kernel_image_path, "/k");
+	assert_string_equal(cfg.vm.boot.initrd_path, "/i.cpio");
+	assert_string_equal(cfg.vm.boot.boot_args, "a b=c");
+	assert_int_equal(cfg.vm.machine.vcpu_count, 4);
+	assert_int_equal(cfg.vm.machine.mem_size_mib, 3072);
+	assert_string_equal(cfg.vm.kvm_path, "/dev/kvm2");
 	assert_int_equal(cfg.verbose, 1);
 }
 
@@ -86,17 +87,17 @@ static void test_equals_form(void **state)
 
 	(void)state;
 	assert_int_equal(parse(ARGC(argv), argv), 0);
-	assert_string_equal(cfg.kernel, "/k");
-	assert_string_equal(cfg.initrd, "/i");
+	assert_string_equal(cfg.vm.boot.kernel_image_path, "/k");
+	assert_string_equal(cfg.vm.boot.initrd_path, "/i");
 	/* Only the first '=' splits. */
-	assert_string_equal(cfg.cmdline, "x=y root=/dev/vda");
-	assert_int_equal(cfg.cpus, 255);
-	assert_int_equal(cfg.memory_mib, 16);
-	assert_string_equal(cfg.kvm_path, "/dev/k");
+	assert_string_equal(cfg.vm.boot.boot_args, "x=y root=/dev/vda");
+	assert_int_equal(cfg.vm.machine.vcpu_count, 255);
+	assert_int_equal(cfg.vm.machine.mem_size_mib, 16);
+	assert_string_equal(cfg.vm.kvm_path, "/dev/k");
 	assert_int_equal(cfg.verbose, -1);
 
 	assert_int_equal(parse(ARGC(empty_cmdline), empty_cmdline), 0);
-	assert_string_equal(cfg.cmdline, "");
+	assert_string_equal(cfg.vm.boot.boot_args, "");
 }
 
 static void test_last_wins_and_order(void **state)
@@ -106,8 +107,8 @@ static void test_last_wins_and_order(void **state)
 
 	(void)state;
 	assert_int_equal(parse(ARGC(argv), argv), 0);
-	assert_int_equal(cfg.cpus, 3);
-	assert_string_equal(cfg.kernel, "b");
+	assert_int_equal(cfg.vm.machine.vcpu_count, 3);
+	assert_string_equal(cfg.vm.boot.kernel_image_path, "b");
 	assert_int_equal(cfg.verbose, 1);
 }
 
@@ -155,27 +156,34 @@ static void test_devices(void **state)
 	const char *rngval[] = { "hearth", "run", "--kernel", "k", "--rng=1" };
 	const char *vcl[] = { "hearth", "run", "--kernel", "k", "--virtio-cmdline" };
 	const char *vclval[] = { "hearth", "run", "--kernel", "k", "--virtio-cmdline=yes" };
-	const char *argv9[5 + 2 * (CLI_MAX_DISKS + 1)];
-	const char *argvn[5 + 2 * (CLI_MAX_NETS + 1)];
+	const char *argv9[5 + 2 * (VM_MAX_DRIVES + 1)];
+	const char *argvn[5 + 2 * (VM_MAX_NETS + 1)];
 	int n;
 
 	(void)state;
 	assert_int_equal(parse(ARGC(argv), argv), 0);
-	assert_int_equal(cfg.ndisks, 2);
-	assert_string_equal(cfg.disks[0], "path=a.img");
-	assert_string_equal(cfg.disks[1], "path=b.img,ro");
-	assert_int_equal(cfg.nnets, 2);
-	assert_string_equal(cfg.nets[0], "user");
-	assert_string_equal(cfg.nets[1], "tap=tap0");
-	assert_string_equal(cfg.vsock, "cid=3");
-	assert_int_equal(cfg.rng, 0);
+	assert_int_equal(cfg.vm.ndrives, 2);
+	assert_string_equal(cfg.vm.drives[0].path_on_host, "a.img");
+	assert_string_equal(cfg.vm.drives[0].id, "disk0");
+	assert_false(cfg.vm.drives[0].is_read_only);
+	assert_string_equal(cfg.vm.drives[1].path_on_host, "b.img");
+	assert_string_equal(cfg.vm.drives[1].id, "disk1");
+	assert_true(cfg.vm.drives[1].is_read_only);
+	assert_int_equal(cfg.vm.nnets, 2);
+	assert_int_equal(cfg.vm.nets[0].dev.backend, NET_USER);
+	assert_string_equal(cfg.vm.nets[0].id, "eth0");
+	assert_int_equal(cfg.vm.nets[1].dev.backend, NET_TAP);
+	assert_string_equal(cfg.vm.nets[1].dev.ifname, "tap0");
+	assert_true(cfg.vm.vsock.present);
+	assert_int_equal(cfg.vm.vsock.guest_cid, 3);
+	assert_int_equal(cfg.vm.entropy, 0);
 	assert_int_equal(parse(ARGC(rng), rng), 0);
-	assert_int_equal(cfg.rng, 1);
+	assert_int_equal(cfg.vm.entropy, 1);
 	expect_err(ARGC(vs2), vs2, "--vsock", NULL);
 	expect_err(ARGC(rngval), rngval, "--rng", NULL);
-	assert_int_equal(cfg.virtio_cmdline, 0);
+	assert_int_equal(cfg.vm.virtio_cmdline, 0);
 	assert_int_equal(parse(ARGC(vcl), vcl), 0);
-	assert_int_equal(cfg.virtio_cmdline, 1);
+	assert_int_equal(cfg.vm.virtio_cmdline, 1);
 	expect_err(ARGC(vclval), vclval, "--virtio-cmdline", NULL);
 
 	/* The limits: exactly CLI_MAX_* is fine, one more is an error. */
@@ -184,12 +192,12 @@ static void test_devices(void **state)
 	argv9[n++] = "run";
 	argv9[n++] = "--kernel";
 	argv9[n++] = "k";
-	for (unsigned int i = 0; i < CLI_MAX_DISKS; i++) {
+	for (unsigned int i = 0; i < VM_MAX_DRIVES; i++) {
 		argv9[n++] = "--disk";
 		argv9[n++] = "path=x";
 	}
 	assert_int_equal(parse(n, argv9), 0);
-	assert_int_equal(cfg.ndisks, CLI_MAX_DISKS);
+	assert_int_equal(cfg.vm.ndrives, VM_MAX_DRIVES);
 	argv9[n++] = "--disk";
 	argv9[n++] = "path=y";
 	expect_err(n, argv9, "--disk", NULL);
@@ -199,12 +207,12 @@ static void test_devices(void **state)
 	argvn[n++] = "run";
 	argvn[n++] = "--kernel";
 	argvn[n++] = "k";
-	for (unsigned int i = 0; i < CLI_MAX_NETS; i++) {
+	for (unsigned int i = 0; i < VM_MAX_NETS; i++) {
 		argvn[n++] = "--net";
 		argvn[n++] = "user";
 	}
 	assert_int_equal(parse(n, argvn), 0);
-	assert_int_equal(cfg.nnets, CLI_MAX_NETS);
+	assert_int_equal(cfg.vm.nnets, VM_MAX_NETS);
 	argvn[n++] = "--net=user";
 	expect_err(n, argvn, "--net", NULL);
 }
@@ -227,7 +235,7 @@ static void test_cpus(void **state)
 		const char *argv[] = { "hearth", "run", "--kernel", "k", "--cpus", cases[i].val };
 		if (cases[i].ok) {
 			assert_int_equal(parse(ARGC(argv), argv), 0);
-			assert_int_equal(cfg.cpus, cases[i].cpus);
+			assert_int_equal(cfg.vm.machine.vcpu_count, cases[i].cpus);
 		} else {
 			char quoted[64];
 			snprintf(quoted, sizeof(quoted), "'%s'", cases[i].val);
@@ -266,7 +274,7 @@ static void test_memory(void **state)
 		const char *argv[] = { "hearth", "run", "--kernel", "k", "--memory", cases[i].val };
 		if (cases[i].ok) {
 			assert_int_equal(parse(ARGC(argv), argv), 0);
-			assert_int_equal(cfg.memory_mib, cases[i].mib);
+			assert_int_equal(cfg.vm.machine.mem_size_mib, cases[i].mib);
 		} else {
 			char quoted[64];
 			snprintf(quoted, sizeof(quoted), "'%s'", cases[i].val);
@@ -371,6 +379,7 @@ static void test_small_err_buffer(void **state)
 
 	(void)state;
 	memset(small, 'Z', sizeof(small));
+	cli_release(&cfg);
 	assert_int_equal(cli_parse(ARGC(argv), (char **)argv, &cfg, small, sizeof(small)), -EINVAL);
 	/* Truncated, NUL-terminated, no overrun. */
 	assert_int_equal(strlen(small), sizeof(small) - 1);
@@ -388,7 +397,7 @@ static void test_usage(void **state)
 	fclose(f);
 	assert_non_null(strstr(buf, "--kernel"));
 	assert_non_null(strstr(buf, "--memory"));
-	assert_non_null(strstr(buf, CLI_DEFAULT_CMDLINE));
+	assert_non_null(strstr(buf, VM_DEFAULT_CMDLINE));
 	assert_non_null(strstr(buf, "255"));
 	assert_non_null(strstr(buf, "Ctrl-A x"));
 	free(buf);
@@ -413,5 +422,8 @@ int main(void)
 		cmocka_unit_test(test_usage),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int ret = cmocka_run_group_tests(tests, NULL, NULL);
+
+	cli_release(&cfg);
+	return ret;
 }

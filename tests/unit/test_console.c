@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "core/console.h"
+#include "vmm/console.h"
 
 #define CA 0x01 /* Ctrl-A */
 

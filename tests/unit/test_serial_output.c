@@ -26,7 +26,7 @@
 
 #include <cmocka.h>
 
-#include "core/console.h"
+#include "vmm/console.h"
 #include "core/eventloop.h"
 #include "devices/serial.h"
 
@@ -382,7 +382,7 @@ static void test_io_thread_drains_and_survives_stall(void **state)
 	io.stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	assert_true(io.stop_efd >= 0);
 	assert_int_equal(eventloop_add(&io.loop, io.stop_efd, EPOLLIN, on_test_stop, &io), 0);
-	assert_int_equal(console_init(&io.con, NULL, s, &io.loop, in[0]), 0);
+	assert_int_equal(console_init(&io.con, s, &io.loop, in[0], NULL, NULL), 0);
 	assert_int_equal(pthread_create(&t, NULL, io_thread, &io), 0);
 
 	/* Flowing: the io thread delivers without anyone flushing. */

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "core/vm_virtio.h"
+#include "vmm/devices.h"
 
 static const struct acpi_mmio_dev devs[] = {
 	{ .base = 0xd0000000ull, .size = 0x1000, .gsi = 16 },

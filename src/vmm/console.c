@@ -1,4 +1,4 @@
-#include "core/console.h"
+#include "vmm/console.h"
 
 #include <errno.h>
 #include <string.h>
@@ -6,7 +6,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "core/vm.h"
 #include "devices/serial.h"
 #include "util/log.h"
 
@@ -89,7 +88,8 @@ static bool console_read(struct console *c)
 	}
 	c->npending = console_filter(c, buf, (size_t)n, c->pending, &quit);
 	if (quit) {
-		vm_request_stop(c->vm, VM_STOP_HOST, "Ctrl-A x");
+		if (c->on_quit)
+			c->on_quit(c->quit_ctx);
 		return false;
 	}
 	console_flush(c);
@@ -218,13 +218,14 @@ static void console_output_remove(struct console *c)
 	c->out_waiting = false;
 }
 
-int console_init(struct console *c, struct vm *vm, struct serial *serial, struct eventloop *loop,
-		 int in_fd)
+int console_init(struct console *c, struct serial *serial, struct eventloop *loop, int in_fd,
+		 void (*on_quit)(void *ctx), void *ctx)
 {
 	int ret;
 
 	memset(c, 0, sizeof(*c));
-	c->vm = vm;
+	c->on_quit = on_quit;
+	c->quit_ctx = ctx;
 	c->serial = serial;
 	c->loop = loop;
 	c->in_fd = in_fd;

@@ -4,8 +4,8 @@
  * stdin is a terminal; COM1's output buffer is drained to stdout by the
  * loop's thread, waiting for room when stdout is full.
  */
-#ifndef HEARTH_CORE_CONSOLE_H
-#define HEARTH_CORE_CONSOLE_H
+#ifndef HEARTH_VMM_CONSOLE_H
+#define HEARTH_VMM_CONSOLE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,10 +14,10 @@
 #include "core/eventloop.h"
 
 struct serial;
-struct vm;
 
 struct console {
-	struct vm *vm;
+	void (*on_quit)(void *ctx);  /* Ctrl-A x */
+	void *quit_ctx;
 	struct serial *serial;
 	struct eventloop *loop;
 	int in_fd;
@@ -35,8 +35,8 @@ struct console {
 	uint64_t out_dropped_seen;
 };
 
-int console_init(struct console *c, struct vm *vm, struct serial *serial, struct eventloop *loop,
-		 int in_fd);
+int console_init(struct console *c, struct serial *serial, struct eventloop *loop, int in_fd,
+		 void (*on_quit)(void *ctx), void *ctx);
 /*
  * After the vCPUs stopped: flushes the guest's remaining output (giving up
  * when stdout takes nothing for a second) and reports any bytes dropped.

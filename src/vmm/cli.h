@@ -1,0 +1,32 @@
+/* Command-line parsing into the machine model (vmm/config.h). */
+#ifndef HEARTH_VMM_CLI_H
+#define HEARTH_VMM_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vmm/config.h"
+
+enum cli_action { CLI_RUN, CLI_HELP, CLI_VERSION };
+
+struct cli_config {
+	enum cli_action action;
+	int verbose;
+	/* What `run` boots; filled through vm_config's setters. */
+	struct vm_config vm;
+};
+
+/*
+ * Parses argv. Returns 0, or -EINVAL after writing one line that names the
+ * problem into err (errlen bytes). Either way cli_release() frees cfg.
+ */
+int cli_parse(int argc, char **argv, struct cli_config *cfg, char *err, size_t errlen);
+void cli_release(struct cli_config *cfg);
+
+/* Parses a whole decimal number in [min, max]; no sign, no junk. */
+int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+void cli_usage(FILE *out);
+
+#endif

@@ -1,0 +1,358 @@
+#include "vmm/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+void vm_config_init(struct vm_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->machine.vcpu_count = VM_DEFAULT_VCPUS;
+	c->machine.mem_size_mib = VM_DEFAULT_MEM_MIB;
+	c->entropy = true;
+	c->logger.level = VM_LOG_INFO;
+}
+
+void vm_config_release(struct vm_config *c)
+{
+	free(c->boot.kernel_image_path);
+	free(c->boot.initrd_path);
+	free(c->boot.boot_args);
+	for (unsigned int i = 0; i < c->ndrives; i++)
+		free(c->drives[i].path_on_host);
+	free(c->vsock.uds_path);
+	free(c->logger.log_path);
+	free(c->metrics.metrics_path);
+	free(c->kvm_path);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Replaces *slot with a copy of s (NULL stays NULL); -ENOMEM leaves it. */
+static int set_str(char **slot, const char *s)
+{
+	char *copy = NULL;
+
+	if (s) {
+		copy = strdup(s);
+		if (!copy)
+			return -ENOMEM;
+	}
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+static int check_path(const char *what, const char *path, char *err, size_t errlen)
+{
+	if (!path || !*path)
+		return fail(err, errlen, "%s is empty", what);
+	if (strlen(path) >= 4096)
+		return fail(err, errlen, "%s is longer than 4095 bytes", what);
+	return 0;
+}
+
+int vm_config_check_id(const char *what, const char *id, char *err, size_t errlen)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	if (n == 0 || n > VM_ID_MAX)
+		return fail(err, errlen, "%s '%.*s': want 1 to %d characters", what, VM_ID_MAX + 8,
+			    id ? id : "", VM_ID_MAX);
+	for (size_t i = 0; i < n; i++) {
+		char ch = id[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+			return fail(err, errlen, "%s '%s': only letters, digits, '_' and '-' are "
+				    "allowed", what, id);
+	}
+	return 0;
+}
+
+int vm_config_set_boot_source(struct vm_config *c, const char *kernel, const char *initrd,
+			      const char *boot_args, char *err, size_t errlen)
+{
+	struct vm_boot_source b = { NULL, NULL, NULL };
+	int ret;
+
+	ret = check_path("kernel_image_path", kernel, err, errlen);
+	if (!ret && initrd)
+		ret = check_path("initrd_path", initrd, err, errlen);
+	if (ret)
+		return ret;
+	/* A boot line is copied into guest RAM below 2 KiB of room; see LAYOUT_CMDLINE_MAX. */
+	if (boot_args && strlen(boot_args) >= 2048)
+		return fail(err, errlen, "boot_args is longer than 2047 bytes");
+	if (set_str(&b.kernel_image_path, kernel) || set_str(&b.initrd_path, initrd) ||
+	    set_str(&b.boot_args, boot_args)) {
+		free(b.kernel_image_path);
+		free(b.initrd_path);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	free(c->boot.kernel_image_path);
+	free(c->boot.initrd_path);
+	free(c->boot.boot_args);
+	c->boot = b;
+	return 0;
+}
+
+int vm_config_set_machine(struct vm_config *c, const struct vm_machine *m, char *err,
+			  size_t errlen)
+{
+	if (m->vcpu_count < 1 || m->vcpu_count > VM_MAX_VCPUS)
+		return fail(err, errlen, "vcpu_count %u is out of range (1 to %u)", m->vcpu_count,
+			    VM_MAX_VCPUS);
+	if (m->mem_size_mib < VM_MIN_MEM_MIB || m->mem_size_mib > VM_MAX_MEM_MIB)
+		return fail(err, errlen, "mem_size_mib %llu is out of range (%u to %llu)",
+			    (unsigned long long)m->mem_size_mib, VM_MIN_MEM_MIB,
+			    (unsigned long long)VM_MAX_MEM_MIB);
+	if (m->smt)
+		return fail(err, errlen, "smt true is not supported: Hearth gives each vCPU its "
+			    "own core");
+	c->machine = *m;
+	return 0;
+}
+
+static int find_drive(const struct vm_config *c, const char *id)
+{
+	for (unsigned int i = 0; i < c->ndrives; i++)
+		if (!strcmp(c->drives[i].id, id))
+			return (int)i;
+	return -1;
+}
+
+const struct vm_drive *vm_config_find_drive(const struct vm_config *c, const char *id)
+{
+	int i = find_drive(c, id);
+
+	return i < 0 ? NULL : &c->drives[i];
+}
+
+int vm_config_put_drive(struct vm_config *c, const struct vm_drive *d, bool replace, char *err,
+			size_t errlen)
+{
+	struct vm_drive copy = *d;
+	int at = find_drive(c, d->id);
+	int ret;
+
+	ret = vm_config_check_id("drive_id", d->id, err, errlen);
+	if (ret)
+		return ret;
+	ret = check_path("path_on_host", d->path_on_host, err, errlen);
+	if (ret)
+		return fail(err, errlen, "drive '%s': path_on_host is empty or too long", d->id);
+	if (at >= 0 && !replace)
+		return fail(err, errlen, "drive '%s' is given twice", d->id);
+	if (at < 0 && c->ndrives == VM_MAX_DRIVES)
+		return fail(err, errlen, "drive '%s': at most %u drives", d->id, VM_MAX_DRIVES);
+	if (d->is_root_device) {
+		for (unsigned int i = 0; i < c->ndrives; i++)
+			if ((int)i != at && c->drives[i].is_root_device)
+				return fail(err, errlen, "drive '%s': '%s' is already the root "
+					    "device, and there can be only one", d->id,
+					    c->drives[i].id);
+	}
+	if (strlen(d->serial) > 20)
+		return fail(err, errlen, "drive '%s': the serial is longer than 20 bytes", d->id);
+	copy.path_on_host = strdup(d->path_on_host);
+	if (!copy.path_on_host) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (at >= 0) {
+		free(c->drives[at].path_on_host);
+		c->drives[at] = copy;
+	} else {
+		at = (int)c->ndrives++;
+		c->drives[at] = copy;
+	}
+	/* The root device comes first, so the guest sees it as /dev/vda. */
+	if (copy.is_root_device && at > 0) {
+		memmove(&c->drives[1], &c->drives[0], (size_t)at * sizeof(c->drives[0]));
+		c->drives[0] = copy;
+	}
+	return 0;
+}
+
+static int find_net(const struct vm_config *c, const char *id)
+{
+	for (unsigned int i = 0; i < c->nnets; i++)
+		if (!strcmp(c->nets[i].id, id))
+			return (int)i;
+	return -1;
+}
+
+const struct vm_net *vm_config_find_net(const struct vm_config *c, const char *id)
+{
+	int i = find_net(c, id);
+
+	return i < 0 ? NULL : &c->nets[i];
+}
+
+int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace, char *err,
+		      size_t errlen)
+{
+	const struct net_config *d = &n->dev;
+	int at = find_net(c, n->id);
+	int ret;
+
+	ret = vm_config_check_id("iface_id", n->id, err, errlen);
+	if (ret)
+		return ret;
+	if (at >= 0 && !replace)
+		return fail(err, errlen, "network interface '%s' is given twice", n->id);
+	if (at < 0 && c->nnets == VM_MAX_NETS)
+		return fail(err, errlen, "network interface '%s': at most %u interfaces", n->id,
+			    VM_MAX_NETS);
+	if (d->backend == NET_TAP) {
+		size_t len = strnlen(d->ifname, sizeof(d->ifname));
+
+		if (len == 0 || len >= IFNAMSIZ)
+			return fail(err, errlen, "network interface '%s': host_dev_name must be 1 "
+				    "to %d bytes", n->id, IFNAMSIZ - 1);
+	} else if (d->backend != NET_USER) {
+		return fail(err, errlen, "network interface '%s': unknown backend", n->id);
+	}
+	if (d->mac_set && ((d->mac[0] & 1) ||
+			   !(d->mac[0] | d->mac[1] | d->mac[2] | d->mac[3] | d->mac[4] | d->mac[5])))
+		return fail(err, errlen, "network interface '%s': guest_mac is multicast or all "
+			    "zeroes; want a unicast address", n->id);
+	for (unsigned int i = 0; i < c->nnets; i++) {
+		const struct net_config *o = &c->nets[i].dev;
+
+		if ((int)i == at)
+			continue;
+		if (d->backend == NET_TAP && o->backend == NET_TAP && !strcmp(o->ifname, d->ifname))
+			return fail(err, errlen, "network interface '%s': host_dev_name %s is "
+				    "already used by '%s'", n->id, d->ifname, c->nets[i].id);
+		if (d->mac_set && o->mac_set && !memcmp(o->mac, d->mac, 6))
+			return fail(err, errlen, "network interface '%s': guest_mac is already "
+				    "used by '%s'", n->id, c->nets[i].id);
+	}
+	if (at >= 0)
+		c->nets[at] = *n;
+	else
+		c->nets[c->nnets++] = *n;
+	return 0;
+}
+
+int vm_config_set_vsock(struct vm_config *c, const struct vm_vsock *v, char *err, size_t errlen)
+{
+	char *uds = NULL;
+
+	/* 0-2 are the hypervisor, local and host; u32 max is VMADDR_CID_ANY. */
+	if (v->guest_cid < 3 || v->guest_cid > 0xfffffffeull)
+		return fail(err, errlen, "guest_cid %llu is out of range (3 to 4294967294)",
+			    (unsigned long long)v->guest_cid);
+	if (v->uds_path) {
+		/* sun_path holds 108 bytes; listeners add "_PORT" to it. */
+		if (!*v->uds_path || strlen(v->uds_path) > 96)
+			return fail(err, errlen, "uds_path must be 1 to 96 bytes");
+		uds = strdup(v->uds_path);
+		if (!uds) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+	}
+	free(c->vsock.uds_path);
+	c->vsock = *v;
+	c->vsock.present = true;
+	c->vsock.uds_path = uds;
+	return 0;
+}
+
+int vm_config_set_entropy(struct vm_config *c, bool on)
+{
+	c->entropy = on;
+	return 0;
+}
+
+static const char *const level_names[] = {
+	[VM_LOG_OFF] = "Off",     [VM_LOG_ERROR] = "Error", [VM_LOG_WARNING] = "Warning",
+	[VM_LOG_INFO] = "Info",   [VM_LOG_DEBUG] = "Debug", [VM_LOG_TRACE] = "Trace",
+};
+
+const char *vm_log_level_name(enum vm_log_level l)
+{
+	return (unsigned int)l <= VM_LOG_TRACE ? level_names[l] : "?";
+}
+
+int vm_log_level_parse(const char *s, enum vm_log_level *out)
+{
+	for (unsigned int i = 0; i <= VM_LOG_TRACE; i++) {
+		if (s && !strcasecmp(s, level_names[i])) {
+			*out = (enum vm_log_level)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int vm_config_set_logger(struct vm_config *c, const struct vm_logger *l, char *err,
+			 size_t errlen)
+{
+	char *path = NULL;
+
+	if ((unsigned int)l->level > VM_LOG_TRACE)
+		return fail(err, errlen, "level must be Off, Error, Warning, Info, Debug or Trace");
+	if (l->log_path) {
+		if (check_path("log_path", l->log_path, err, errlen))
+			return -EINVAL;
+		path = strdup(l->log_path);
+		if (!path) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+	}
+	free(c->logger.log_path);
+	c->logger = *l;
+	c->logger.log_path = path;
+	return 0;
+}
+
+int vm_config_set_metrics(struct vm_config *c, const char *path, char *err, size_t errlen)
+{
+	if (check_path("metrics_path", path, err, errlen))
+		return -EINVAL;
+	if (set_str(&c->metrics.metrics_path, path)) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int vm_config_set_kvm_path(struct vm_config *c, const char *path, char *err, size_t errlen)
+{
+	if (check_path("the KVM device path", path, err, errlen))
+		return -EINVAL;
+	if (set_str(&c->kvm_path, path)) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int vm_config_check_bootable(const struct vm_config *c, char *err, size_t errlen)
+{
+	if (!c->boot.kernel_image_path)
+		return fail(err, errlen, "no boot source: kernel_image_path is not set");
+	return 0;
+}

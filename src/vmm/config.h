@@ -1,0 +1,136 @@
+/*
+ * The machine model: everything a VM is built from, in Firecracker's
+ * shape (boot source, machine config, drives, network interfaces, vsock,
+ * entropy, logger, metrics). The command line, the config file and the
+ * API all fill it through these setters, so all three validate the same
+ * way and report the same messages; each front end only prefixes where
+ * the value came from ("--cpus '0': ...", "PUT /machine-config: ...").
+ */
+#ifndef HEARTH_VMM_CONFIG_H
+#define HEARTH_VMM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "virtio/blk.h"
+#include "virtio/net.h"
+
+#define VM_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
+#define VM_DEFAULT_VCPUS 1
+#define VM_DEFAULT_MEM_MIB 256
+#define VM_MAX_VCPUS 255          /* xAPIC IDs in the MADT are 8-bit, 0xff is broadcast */
+#define VM_MIN_MEM_MIB 16
+#define VM_MAX_MEM_MIB (1024ull * 1024) /* 1 TiB */
+#define VM_MAX_DRIVES 8
+#define VM_MAX_NETS 4
+#define VM_ID_MAX 64              /* device ids: letters, digits, '_' and '-' */
+#define VM_CONFIG_ERR_MAX 320
+
+struct vm_boot_source {
+	char *kernel_image_path;
+	char *initrd_path;        /* NULL: none */
+	char *boot_args;          /* NULL: VM_DEFAULT_CMDLINE */
+};
+
+struct vm_machine {
+	unsigned int vcpu_count;
+	uint64_t mem_size_mib;
+	bool smt;                 /* accepted false only: Hearth exposes one thread per core */
+	bool track_dirty_pages;
+};
+
+struct vm_drive {
+	char id[VM_ID_MAX + 1];
+	char *path_on_host;
+	bool is_read_only;
+	bool is_root_device;
+	enum blk_cache cache_type;
+	/* The guest-visible serial (GET_ID); empty: none. */
+	char serial[21];
+};
+
+struct vm_net {
+	char id[VM_ID_MAX + 1];
+	/* Backend (tap with host_dev_name, or user-mode), MAC, forwards. */
+	struct net_config dev;
+};
+
+struct vm_vsock {
+	bool present;
+	uint64_t guest_cid;
+	char *uds_path;           /* hybrid vsock; NULL: the host's vhost_vsock */
+};
+
+enum vm_log_level { VM_LOG_OFF, VM_LOG_ERROR, VM_LOG_WARNING, VM_LOG_INFO, VM_LOG_DEBUG,
+		    VM_LOG_TRACE };
+
+struct vm_logger {
+	char *log_path;           /* NULL: stderr */
+	enum vm_log_level level;
+	bool show_level;
+	bool show_log_origin;
+};
+
+struct vm_metrics {
+	char *metrics_path;       /* NULL: no metrics */
+};
+
+struct vm_config {
+	struct vm_boot_source boot;
+	struct vm_machine machine;
+	struct vm_drive drives[VM_MAX_DRIVES];
+	unsigned int ndrives;
+	struct vm_net nets[VM_MAX_NETS];
+	unsigned int nnets;
+	struct vm_vsock vsock;
+	bool entropy;
+	struct vm_logger logger;
+	struct vm_metrics metrics;
+	/* Hearth's own (not in Firecracker's model). */
+	char *kvm_path;
+	bool virtio_cmdline;      /* also list virtio-mmio devices on the command line */
+	bool cli;                 /* from the command line: errors name its flags */
+};
+
+/* Defaults: 1 vCPU, 256 MiB, entropy on, no devices. */
+void vm_config_init(struct vm_config *c);
+void vm_config_release(struct vm_config *c);
+
+/*
+ * Each setter validates its whole input first and changes c only when it
+ * is good; on error it returns -EINVAL (-ENOMEM) with one line in err
+ * (VM_CONFIG_ERR_MAX is enough) and c is as before.
+ */
+int vm_config_set_boot_source(struct vm_config *c, const char *kernel, const char *initrd,
+			      const char *boot_args, char *err, size_t errlen);
+int vm_config_set_machine(struct vm_config *c, const struct vm_machine *m, char *err,
+			  size_t errlen);
+/*
+ * Adds d, or replaces the drive with the same id when replace is set (the
+ * API's PUT); without it a second use of an id is an error (the CLI).
+ */
+int vm_config_put_drive(struct vm_config *c, const struct vm_drive *d, bool replace, char *err,
+			size_t errlen);
+int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace, char *err,
+		      size_t errlen);
+int vm_config_set_vsock(struct vm_config *c, const struct vm_vsock *v, char *err, size_t errlen);
+int vm_config_set_entropy(struct vm_config *c, bool on);
+int vm_config_set_logger(struct vm_config *c, const struct vm_logger *l, char *err,
+			 size_t errlen);
+int vm_config_set_metrics(struct vm_config *c, const char *path, char *err, size_t errlen);
+int vm_config_set_kvm_path(struct vm_config *c, const char *path, char *err, size_t errlen);
+
+/* Whole-model checks before a boot: a kernel is set. */
+int vm_config_check_bootable(const struct vm_config *c, char *err, size_t errlen);
+
+/* "vcpu_count", "mem_size_mib" ... range checks shared by every front end. */
+int vm_config_check_id(const char *what, const char *id, char *err, size_t errlen);
+const char *vm_log_level_name(enum vm_log_level l);
+/* "Error", "Warning", "Info", "Debug", "Trace", "Off" (any case); -EINVAL otherwise. */
+int vm_log_level_parse(const char *s, enum vm_log_level *out);
+
+const struct vm_drive *vm_config_find_drive(const struct vm_config *c, const char *id);
+const struct vm_net *vm_config_find_net(const struct vm_config *c, const char *id);
+
+#endif

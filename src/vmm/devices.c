@@ -1,0 +1,352 @@
+/*
+ * The devices of a VM: laid out, created from the config and entered in
+ * its registry. This is the one place that knows the virtio transport:
+ * devices are built transport-free, then attached to virtio-mmio here.
+ */
+#include "vmm/devices.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "boot/layout.h"
+#include "core/irq.h"
+#include "devices/platform.h"
+#include "devices/serial.h"
+#include "util/log.h"
+#include "virtio/mmio.h"
+#include "virtio/rng.h"
+#include "virtio/vsock.h"
+
+/*
+ * GSIs for virtio-mmio: the IOAPIC's non-ISA pins first, then ISA lines no
+ * legacy device of ours uses (not 0-2 timer/cascade, 4 COM1, 8 RTC).
+ */
+static const uint8_t virtio_gsis[VM_MAX_VIRTIO] = {
+	16, 17, 18, 19, 20, 21, 22, 23, 5, 6, 7, 9, 10, 11, 12, 14,
+};
+
+static int dev_fail(struct vm_error *err, bool usage, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int dev_fail(struct vm_error *err, bool usage, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	err->usage = usage;
+	return ret;
+}
+
+static unsigned int virtio_count(const struct vm_config *cfg)
+{
+	return cfg->ndrives + cfg->nnets + (cfg->entropy ? 1 : 0) + (cfg->vsock.present ? 1 : 0);
+}
+
+int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct vm_error *err)
+{
+	unsigned int n = virtio_count(cfg);
+
+	vm->n_mmio_devs = 0;
+	if (n > VM_MAX_VIRTIO)
+		return dev_fail(err, true, -EINVAL, "too many virtio devices (%u, at most %u)", n,
+				VM_MAX_VIRTIO);
+	for (unsigned int i = 0; i < n; i++) {
+		vm->mmio_devs[i].base = LAYOUT_VIRTIO_MMIO_BASE + i * LAYOUT_VIRTIO_MMIO_STRIDE;
+		vm->mmio_devs[i].size = VIRTIO_MMIO_SIZE;
+		vm->mmio_devs[i].gsi = virtio_gsis[i];
+	}
+	vm->n_mmio_devs = n;
+	return 0;
+}
+
+int vm_virtio_cmdline(const char *base, const struct acpi_mmio_dev *devs, unsigned int n,
+		      char *out, size_t outlen)
+{
+	size_t len = strlen(base);
+
+	if (len >= outlen)
+		return -E2BIG;
+	memcpy(out, base, len + 1);
+	for (unsigned int i = 0; i < n; i++) {
+		/* The kernel's memparse reads the 0x prefixes. */
+		int w = snprintf(out + len, outlen - len, "%svirtio_mmio.device=%#x@%#llx:%u",
+				 len ? " " : "", devs[i].size, (unsigned long long)devs[i].base,
+				 devs[i].gsi);
+		if (w < 0 || (size_t)w >= outlen - len) {
+			out[len] = '\0';
+			return -E2BIG;
+		}
+		len += (size_t)w;
+	}
+	return 0;
+}
+
+/* Legacy devices: their ops tables adapt each destroy to the registry's. */
+static void serial_entry_destroy(void *dev)
+{
+	serial_destroy(dev);
+}
+
+static unsigned int serial_entry_counters(void *dev, struct dev_counter *out, unsigned int max)
+{
+	struct dev_counter c[] = { { "out_dropped_bytes", serial_output_dropped(dev) } };
+
+	return dev_counters_copy(out, max, c, 1);
+}
+
+static const struct dev_ops serial_entry_ops = {
+	.destroy = serial_entry_destroy,
+	.counters = serial_entry_counters,
+};
+
+static void i8042_entry_destroy(void *dev)
+{
+	i8042_destroy(dev);
+}
+
+static const struct dev_ops i8042_entry_ops = { .destroy = i8042_entry_destroy };
+
+static void rtc_entry_destroy(void *dev)
+{
+	rtc_destroy(dev);
+}
+
+static const struct dev_ops rtc_entry_ops = { .destroy = rtc_entry_destroy };
+
+static void acpi_pm_entry_destroy(void *dev)
+{
+	acpi_pm_destroy(dev);
+}
+
+static const struct dev_ops acpi_pm_entry_ops = { .destroy = acpi_pm_entry_destroy };
+
+static void legacy_entry_destroy(void *bus)
+{
+	legacy_destroy(bus);
+}
+
+static const struct dev_ops legacy_entry_ops = { .destroy = legacy_entry_destroy };
+
+/* Adds dev or, when the registry refuses, destroys it through ops. */
+static int add_or_destroy(struct vm *vm, const char *id, enum dev_kind kind, const char *type,
+			  const struct dev_resources *res, const struct dev_ops *ops, void *dev,
+			  struct vm_error *err)
+{
+	int ret = registry_add(&vm->devices, id, kind, type, res, ops, dev);
+
+	if (ret) {
+		ops->destroy(dev);
+		return dev_fail(err, ret == -EEXIST, ret, "device '%s': %s", id,
+				ret == -EEXIST ? "the id is taken" : strerror(-ret));
+	}
+	return 0;
+}
+
+int vm_devices_create_legacy(struct vm *vm, struct power_sink sink, struct vm_error *err)
+{
+	struct irq_line com1 = { irq_kvm_set, &vm->fd, IRQ_COM1 };
+	struct dev_resources res = { .pio_base = PORT_COM1, .pio_size = 8, .gsi = IRQ_COM1 };
+	struct serial *s;
+	void *dev;
+	int ret;
+
+	s = serial_create(STDOUT_FILENO, com1);
+	if (!s)
+		return dev_fail(err, false, -ENOMEM, "COM1: out of memory");
+	ret = add_or_destroy(vm, "com1", DEV_LEGACY, "serial", &res, &serial_entry_ops, s, err);
+	if (ret)
+		return ret;
+	vm->serial = s;
+	ret = serial_attach(s, &vm->bus, PORT_COM1);
+	if (ret)
+		return dev_fail(err, false, ret, "COM1: %s", strerror(-ret));
+
+	dev = i8042_create(&vm->bus, sink);
+	res = (struct dev_resources){ .pio_base = 0x60, .pio_size = 5, .gsi = -1 };
+	if (!dev || add_or_destroy(vm, "i8042", DEV_LEGACY, "i8042", &res, &i8042_entry_ops, dev,
+				   err))
+		goto err_legacy;
+	dev = rtc_create(&vm->bus);
+	res = (struct dev_resources){ .pio_base = 0x70, .pio_size = 2, .gsi = 8 };
+	if (!dev || add_or_destroy(vm, "rtc", DEV_LEGACY, "rtc", &res, &rtc_entry_ops, dev, err))
+		goto err_legacy;
+	dev = acpi_pm_create(&vm->bus, sink);
+	res = (struct dev_resources){ .pio_base = PORT_ACPI_SLEEP_CTL, .pio_size = 3, .gsi = -1 };
+	if (!dev || add_or_destroy(vm, "acpi_pm", DEV_LEGACY, "acpi-pm", &res, &acpi_pm_entry_ops,
+				   dev, err))
+		goto err_legacy;
+	ret = legacy_create(&vm->bus, sink);
+	if (ret)
+		return dev_fail(err, false, ret, "legacy ports: %s", strerror(-ret));
+	res = (struct dev_resources){ .gsi = -1 };
+	return add_or_destroy(vm, "legacy", DEV_LEGACY, "legacy-ports", &res, &legacy_entry_ops,
+			      &vm->bus, err);
+
+err_legacy:
+	if (!err->msg[0])
+		dev_fail(err, false, -ENOMEM, "platform devices: %s", strerror(errno ? errno : ENOMEM));
+	return -ENOMEM;
+}
+
+/* Virtio devices: one ops table for all, through the device's own ops. */
+static void virtio_entry_destroy(void *dev)
+{
+	struct virtio_dev *vd = dev;
+
+	vd->ops->destroy(vd);
+}
+
+static unsigned int virtio_entry_counters(void *dev, struct dev_counter *out, unsigned int max)
+{
+	struct virtio_dev *vd = dev;
+
+	return vd->ops->counters ? vd->ops->counters(vd, out, max) : 0;
+}
+
+static const struct dev_ops virtio_entry_ops = {
+	.destroy = virtio_entry_destroy,
+	.counters = virtio_entry_counters,
+};
+
+static void mmio_transport_destroy(void *t)
+{
+	virtio_mmio_destroy(t);
+}
+
+static const struct dev_transport_ops mmio_transport_ops = {
+	.name = "virtio-mmio",
+	.destroy = mmio_transport_destroy,
+};
+
+/*
+ * Enters a freshly created device (ret is its create's result) under id
+ * and attaches it to virtio-mmio at the next slot.
+ */
+static int attach(struct vm *vm, const char *id, const char *type, const char *what, int ret,
+		  struct virtio_dev *dev, const char *why, struct vm_error *err)
+{
+	struct virtio_host host = { .vm_fd = vm->fd, .bus = &vm->bus, .loop = vm->loop };
+	unsigned int slot = 0;
+	struct virtio_mmio *t;
+	struct dev_resources res;
+
+	if (ret)
+		return dev_fail(err, ret != -ENOMEM, ret, "%s: %s", what,
+				why[0] ? why : strerror(-ret));
+	for (unsigned int i = 0; i < vm->devices.n; i++)
+		slot += vm->devices.entries[i].kind == DEV_VIRTIO;
+	res = (struct dev_resources){ .mmio_base = vm->mmio_devs[slot].base,
+				      .mmio_size = vm->mmio_devs[slot].size,
+				      .gsi = (int)vm->mmio_devs[slot].gsi };
+	ret = add_or_destroy(vm, id, DEV_VIRTIO, type, &res, &virtio_entry_ops, dev, err);
+	if (ret)
+		return ret;
+	ret = virtio_mmio_create(dev, &host, res.mmio_base, (uint32_t)res.gsi, &t);
+	if (ret)
+		return dev_fail(err, false, ret, "%s: cannot attach virtio-mmio: %s", what,
+				strerror(-ret));
+	registry_set_transport(&vm->devices, &mmio_transport_ops, t);
+	return 0;
+}
+
+static void drive_what(const struct vm_config *cfg, unsigned int i, char *what, size_t len)
+{
+	if (cfg->cli)
+		snprintf(what, len, "--disk %u", i + 1);
+	else
+		snprintf(what, len, "drive '%s'", cfg->drives[i].id);
+}
+
+int vm_devices_open_drives(const struct vm_config *cfg, struct blk_config *out,
+			   struct vm_error *err)
+{
+	char why[256] = "", what[96];
+	int ret;
+
+	memset(out, 0, sizeof(*out) * VM_MAX_DRIVES);
+	for (unsigned int i = 0; i < cfg->ndrives; i++) {
+		const struct vm_drive *d = &cfg->drives[i];
+		struct blk_config *bc = &out[i];
+
+		drive_what(cfg, i, what, sizeof(what));
+		bc->path = strdup(d->path_on_host);
+		if (!bc->path)
+			return dev_fail(err, false, -ENOMEM, "%s: out of memory", what);
+		bc->readonly = d->is_read_only;
+		bc->cache = d->cache_type;
+		snprintf(bc->id, sizeof(bc->id), "%s", d->serial);
+		ret = virtio_blk_open(bc, why, sizeof(why));
+		if (ret)
+			return dev_fail(err, ret != -ENOMEM, ret, "%s: %s", what, why);
+	}
+	return 0;
+}
+
+void vm_devices_close_drives(struct blk_config *bcs)
+{
+	for (unsigned int i = 0; i < VM_MAX_DRIVES; i++)
+		virtio_blk_config_release(&bcs[i]);
+}
+
+int vm_devices_create_virtio(struct vm *vm, const struct vm_config *cfg,
+			     const struct blk_config *drives, struct vm_error *err)
+{
+	struct virtio_env env = { .loop = vm->loop, .mem = &vm->mem };
+	struct virtio_dev *dev;
+	char why[256], what[96];
+	int ret;
+
+	for (unsigned int i = 0; i < cfg->ndrives; i++) {
+		dev = NULL;
+		why[0] = '\0';
+		drive_what(cfg, i, what, sizeof(what));
+		ret = virtio_blk_create(&env, &drives[i], &dev, why, sizeof(why));
+		ret = attach(vm, cfg->drives[i].id, "virtio-blk", what, ret, dev, why, err);
+		if (ret)
+			return ret;
+	}
+	for (unsigned int i = 0; i < cfg->nnets; i++) {
+		struct net_config nc = cfg->nets[i].dev;
+
+		dev = NULL;
+		why[0] = '\0';
+		if (cfg->cli)
+			snprintf(what, sizeof(what), "--net %u", i + 1);
+		else
+			snprintf(what, sizeof(what), "network interface '%s'", cfg->nets[i].id);
+		/* One TX/RX pair per vCPU lets each queue's interrupts stay local. */
+		nc.queue_pairs = nc.backend == NET_TAP ? cfg->machine.vcpu_count : 1;
+		ret = virtio_net_create(&env, &nc, &dev, why, sizeof(why));
+		ret = attach(vm, cfg->nets[i].id, "virtio-net", what, ret, dev, why, err);
+		if (ret)
+			return ret;
+	}
+	if (cfg->entropy) {
+		dev = NULL;
+		why[0] = '\0';
+		ret = virtio_rng_create(&env, &dev, why, sizeof(why));
+		ret = attach(vm, "entropy", "virtio-rng", "virtio-rng", ret, dev, why, err);
+		if (ret)
+			return ret;
+	}
+	if (cfg->vsock.present) {
+		struct vsock_config vc = { .cid = cfg->vsock.guest_cid };
+
+		if (cfg->vsock.uds_path)
+			return dev_fail(err, true, -EOPNOTSUPP, "vsock: uds_path (hybrid vsock) is not "
+					"built yet; the host's vhost_vsock backend (--vsock cid=N) is");
+		dev = NULL;
+		why[0] = '\0';
+		ret = virtio_vsock_create(&env, &vc, &dev, why, sizeof(why));
+		ret = attach(vm, "vsock", "virtio-vsock", cfg->cli ? "--vsock" : "vsock", ret, dev,
+			     why, err);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}

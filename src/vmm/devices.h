@@ -1,0 +1,43 @@
+/* The devices a VM gets from its config, entered in its registry. */
+#ifndef HEARTH_VMM_DEVICES_H
+#define HEARTH_VMM_DEVICES_H
+
+#include <stddef.h>
+
+#include "boot/acpi.h"
+#include "devices/power.h"
+#include "virtio/blk.h"
+#include "vmm/vm.h"
+
+/* Addresses and GSIs of the virtio-mmio slots cfg needs, into vm->mmio_devs. */
+int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct vm_error *err);
+
+/* COM1, i8042, RTC, ACPI PM and the fixed legacy ports. */
+int vm_devices_create_legacy(struct vm *vm, struct power_sink sink, struct vm_error *err);
+
+/*
+ * Opens and locks every drive's image into out[VM_MAX_DRIVES] before KVM
+ * is touched, so a missing or locked image is a usage error found first.
+ * vm_devices_close_drives releases out, whatever happened.
+ */
+int vm_devices_open_drives(const struct vm_config *cfg, struct blk_config *out,
+			   struct vm_error *err);
+void vm_devices_close_drives(struct blk_config *drives);
+
+/*
+ * Creates and attaches every virtio device of cfg on its slot, in layout
+ * order: drives, network interfaces, entropy, vsock. The one place that
+ * knows the transport: devices are built transport-free and attached here.
+ */
+int vm_devices_create_virtio(struct vm *vm, const struct vm_config *cfg,
+			     const struct blk_config *drives, struct vm_error *err);
+
+/*
+ * Writes base plus " virtio_mmio.device=SIZE@BASE:IRQ" per device into out,
+ * the form a kernel built with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES reads;
+ * -E2BIG when that does not fit in outlen bytes.
+ */
+int vm_virtio_cmdline(const char *base, const struct acpi_mmio_dev *devs, unsigned int n,
+		      char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * The device registry: every device of a VM, legacy or virtio, under an
+ * id ("com1", "rootfs", "eth0" ...), with the resources it occupies, its
+ * ops and its counters. Teardown, metrics and (later) pause and snapshots
+ * walk it instead of knowing each device.
+ */
+#ifndef HEARTH_VMM_REGISTRY_H
+#define HEARTH_VMM_REGISTRY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/counters.h"
+#include "vmm/config.h"
+
+enum dev_kind { DEV_LEGACY, DEV_VIRTIO };
+
+struct dev_resources {
+	uint64_t mmio_base;       /* 0: none */
+	uint32_t mmio_size;
+	uint16_t pio_base;        /* 0: none */
+	uint16_t pio_size;
+	int gsi;                  /* -1: none */
+};
+
+struct dev_ops {
+	/* Frees the device; its transport (if any) is gone already. */
+	void (*destroy)(void *dev);
+	/* Up to max counters into out; returns how many. NULL: none. */
+	unsigned int (*counters)(void *dev, struct dev_counter *out, unsigned int max);
+	/*
+	 * Room for the control plane: stop taking work from the guest (in-flight
+	 * I/O completes) and take it up again, and save and restore state.
+	 * NULL until a device implements them; callers must check.
+	 */
+	int (*pause)(void *dev);
+	int (*resume)(void *dev);
+	int (*save)(void *dev, void *out, unsigned long *len);
+	int (*restore)(void *dev, const void *in, unsigned long len);
+};
+
+/* How a device is attached to the guest; destroyed before the device. */
+struct dev_transport_ops {
+	const char *name;         /* "virtio-mmio" */
+	void (*destroy)(void *transport);
+};
+
+struct dev_entry {
+	char id[VM_ID_MAX + 1];
+	enum dev_kind kind;
+	const char *type;         /* "serial", "virtio-blk" ... static */
+	struct dev_resources res;
+	const struct dev_ops *ops;
+	void *dev;
+	const struct dev_transport_ops *transport_ops;
+	void *transport;          /* NULL: none (legacy devices sit on the bus themselves) */
+};
+
+struct registry {
+	struct dev_entry *entries;
+	unsigned int n, cap;
+};
+
+void registry_init(struct registry *r);
+/* Frees every device, newest first (transport, then device). */
+void registry_destroy(struct registry *r);
+
+/*
+ * Adds a device that is fully built. -EEXIST when the id is taken,
+ * -ENOMEM. On failure nothing is added and the caller still owns dev.
+ */
+int registry_add(struct registry *r, const char *id, enum dev_kind kind, const char *type,
+		 const struct dev_resources *res, const struct dev_ops *ops, void *dev);
+/* Records the transport of the newest entry, which then owns it. */
+void registry_set_transport(struct registry *r, const struct dev_transport_ops *ops,
+			    void *transport);
+
+struct dev_entry *registry_find(struct registry *r, const char *id);
+struct dev_entry *registry_find_kind(struct registry *r, enum dev_kind kind, const char *type,
+				     unsigned int nth);
+
+unsigned int registry_counters(const struct dev_entry *e, struct dev_counter *out,
+			       unsigned int max);
+
+#endif

@@ -1,0 +1,436 @@
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "boot/acpi.h"
+#include "boot/layout.h"
+#include "core/irq.h"
+#include "devices/power.h"
+#include "util/log.h"
+#include "vcpu/cpuid.h"
+#include "vcpu/regs.h"
+#include "vmm/devices.h"
+
+/* Intel VT-x needs these three pages for real-mode emulation; harmless elsewhere. */
+#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ull
+#define KVM_TSS_ADDR 0xfffbd000ull
+
+/* How long a pause waits for a vCPU to leave KVM_RUN before giving up. */
+#define VM_PAUSE_TIMEOUT_MS 5000
+
+static int vm_fail(struct vm_error *err, bool usage, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int vm_fail(struct vm_error *err, bool usage, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	err->usage = usage;
+	return ret;
+}
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *detail)
+{
+	int expected = VM_RUNNING;
+	uint64_t one = 1;
+
+	if (!__atomic_compare_exchange_n(&vm->stop_reason, &expected, (int)reason, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return;
+	snprintf(vm->stop_detail, sizeof(vm->stop_detail), "%s", detail ? detail : "");
+	for (unsigned int i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus && vm->vcpus[i])
+			vcpu_stop(vm->vcpus[i]);
+	if (vm->stop_efd >= 0 && write(vm->stop_efd, &one, sizeof(one)) < 0) {
+		/* An eventfd only refuses at 2^64-1 pending; nothing to do. */
+	}
+}
+
+static void on_power_event(void *ctx, enum power_event ev)
+{
+	struct vm *vm = ctx;
+
+	if (ev == POWER_OFF)
+		vm_request_stop(vm, VM_STOP_POWEROFF, "ACPI S5");
+	else
+		vm_request_stop(vm, VM_STOP_REBOOT, "reset");
+}
+
+static void on_vcpu_event(void *ctx, enum vcpu_event ev, const char *detail)
+{
+	static const enum vm_stop_reason reasons[] = {
+		[VCPU_EVENT_POWEROFF] = VM_STOP_POWEROFF,
+		[VCPU_EVENT_REBOOT] = VM_STOP_REBOOT,
+		[VCPU_EVENT_FAILURE] = VM_STOP_FAILURE,
+	};
+
+	vm_request_stop(ctx, reasons[ev], detail);
+}
+
+static int vm_create_kvm_vm(struct vm *vm, struct vm_error *err)
+{
+	uint64_t ident = KVM_IDENTITY_MAP_ADDR;
+	struct kvm_pit_config pit = { .flags = 0 };
+	const char *what;
+
+	vm->fd = ioctl(vm->kvm.fd, KVM_CREATE_VM, 0);
+	what = "KVM_CREATE_VM";
+	if (vm->fd < 0)
+		goto err_ioctl;
+	what = "KVM_SET_TSS_ADDR";
+	if (ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0 ||
+	    ioctl(vm->fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
+		goto err_ioctl;
+	what = "KVM_CREATE_IRQCHIP";
+	if (ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		goto err_ioctl;
+	what = "KVM_SET_GSI_ROUTING";
+	if (irq_setup_routing(vm->fd) < 0)
+		goto err_ioctl;
+	what = "KVM_CREATE_PIT2";
+	if (ioctl(vm->fd, KVM_CREATE_PIT2, &pit) < 0)
+		goto err_ioctl;
+	return 0;
+
+err_ioctl:
+	return vm_fail(err, false, -errno, "cannot create the VM: %s: %s", what, strerror(errno));
+}
+
+static int vm_build_acpi(struct vm *vm, uint64_t *rsdp)
+{
+	struct acpi_config cfg = {
+		.ncpus = vm->ncpus,
+		.ioapic_addr = (uint32_t)LAYOUT_IOAPIC,
+		.lapic_addr = (uint32_t)LAYOUT_LAPIC,
+		.sleep_ctl_port = PORT_ACPI_SLEEP_CTL,
+		.sleep_sts_port = PORT_ACPI_SLEEP_STS,
+		.reset_port = PORT_ACPI_RESET,
+		.reset_value = ACPI_RESET_VALUE,
+		.s5_slp_typ = ACPI_S5_SLP_TYP,
+		.com1_port = PORT_COM1,
+		.com1_irq = IRQ_COM1,
+		.mmio_devs = vm->mmio_devs,
+		.n_mmio_devs = vm->n_mmio_devs,
+	};
+	uint8_t *buf = guest_mem_ptr(&vm->mem, LAYOUT_ACPI_BASE, LAYOUT_ACPI_SIZE);
+
+	if (!buf)
+		return -EFAULT;
+	return acpi_build(buf, LAYOUT_ACPI_BASE, LAYOUT_ACPI_SIZE, &cfg, rsdp);
+}
+
+/*
+ * The kernel command line: the boot args, then root= for a root device
+ * (as Firecracker does), then the virtio-mmio devices when asked for.
+ */
+static int vm_cmdline(struct vm *vm, const struct vm_config *cfg, char *out, size_t len)
+{
+	const char *base = cfg->boot.boot_args ? cfg->boot.boot_args : VM_DEFAULT_CMDLINE;
+	char *root = NULL;
+	int ret = 0;
+
+	if (cfg->ndrives && cfg->drives[0].is_root_device) {
+		if (asprintf(&root, "%s%sroot=/dev/vda %s", base, *base ? " " : "",
+			     cfg->drives[0].is_read_only ? "ro" : "rw") < 0)
+			return -ENOMEM;
+		base = root;
+	}
+	if (cfg->virtio_cmdline)
+		ret = vm_virtio_cmdline(base, vm->mmio_devs, vm->n_mmio_devs, out, len);
+	else if (strlen(base) >= len)
+		ret = -E2BIG;
+	else
+		memcpy(out, base, strlen(base) + 1);
+	free(root);
+	return ret;
+}
+
+/*
+ * Guest RAM, ACPI and the kernel are placed before KVM is opened, so a
+ * kernel or initrd that does not fit is a usage error found first.
+ */
+static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct vm_error *err)
+{
+	char lerr[LOADER_ERR_MAX];
+	struct kernel_image img;
+	char *cmdline = NULL;
+	uint64_t rsdp = 0;
+	int ret;
+
+	ret = loader_open(cfg->boot.kernel_image_path, &img, lerr);
+	if (ret)
+		return vm_fail(err, true, ret, "%s %s: %s", cfg->cli ? "--kernel" : "kernel_image_path",
+			       cfg->boot.kernel_image_path, lerr);
+	if (guest_mem_init(&vm->mem, cfg->machine.mem_size_mib << 20)) {
+		ret = vm_fail(err, false, -errno, "cannot allocate %llu MiB of guest RAM: %s",
+			      (unsigned long long)cfg->machine.mem_size_mib, strerror(errno));
+		goto err_close;
+	}
+	ret = vm_devices_layout(vm, cfg, err);
+	if (ret)
+		goto err_close;
+	ret = vm_build_acpi(vm, &rsdp);
+	if (ret) {
+		vm_fail(err, false, ret, "cannot build ACPI tables: %s", strerror(-ret));
+		goto err_close;
+	}
+	ret = regs_setup_tables(&vm->mem);
+	if (ret) {
+		vm_fail(err, false, ret, "cannot write boot page tables");
+		goto err_close;
+	}
+	cmdline = malloc(LAYOUT_CMDLINE_MAX);
+	ret = cmdline ? vm_cmdline(vm, cfg, cmdline, LAYOUT_CMDLINE_MAX) : -ENOMEM;
+	if (ret) {
+		vm_fail(err, ret == -E2BIG, ret, ret == -E2BIG ? "the kernel command line would "
+			"exceed %llu bytes" : "out of memory", (unsigned long long)LAYOUT_CMDLINE_MAX - 1);
+		goto err_close;
+	}
+	ret = loader_load(&img, &vm->mem, cfg->boot.initrd_path, cmdline, rsdp, &vm->plan, lerr);
+	if (ret)
+		vm_fail(err, ret != -EFAULT && ret != -ENOMEM, ret, "%s", lerr);
+err_close:
+	free(cmdline);
+	loader_close(&img);
+	return ret;
+}
+
+static int vm_open_kvm(struct vm *vm, const struct vm_config *cfg, struct vm_error *err)
+{
+	const char *path = cfg->kvm_path ? cfg->kvm_path : "/dev/kvm";
+	int ret;
+
+	ret = kvm_open(&vm->kvm, path, err->msg, sizeof(err->msg));
+	if (ret) {
+		err->usage = false;
+		return ret;
+	}
+	if ((int)cfg->machine.vcpu_count > vm->kvm.max_vcpus)
+		return vm_fail(err, true, -EINVAL, "vcpu_count %u: this host's KVM allows at most "
+			       "%d vCPUs", cfg->machine.vcpu_count, vm->kvm.max_vcpus);
+	if (vm->kvm.pvm)
+		log_warn("%s is backed by PVM (kvm_pvm): ring-0 guest code will be emulated and a "
+			 "stock kernel will likely fail; boot real kernels through the lab "
+			 "(make demo, tests/lab)", path);
+	return vm_create_kvm_vm(vm, err);
+}
+
+static int vm_create_vcpus(struct vm *vm, struct vm_error *err)
+{
+	int ret;
+
+	ret = cpuid_get_supported(vm->kvm.fd, &vm->cpuid);
+	if (ret)
+		return vm_fail(err, false, ret, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
+	vm->vcpu_env = (struct vcpu_env){
+		.vm_fd = vm->fd,
+		.run_size = (size_t)vm->kvm.run_size,
+		.bus = &vm->bus,
+		.mem = &vm->mem,
+		.cpuid = vm->cpuid,
+		.ncpus = vm->ncpus,
+		.plan = &vm->plan,
+		.on_event = on_vcpu_event,
+		.ctx = vm,
+	};
+	vm->vcpus = calloc(vm->ncpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return vm_fail(err, false, -ENOMEM, "out of memory");
+	for (unsigned int i = 0; i < vm->ncpus; i++) {
+		vm->vcpus[i] = vcpu_create(&vm->vcpu_env, i);
+		if (!vm->vcpus[i])
+			return vm_fail(err, false, -errno, "cannot create vcpu%u: %s", i,
+				       strerror(errno));
+	}
+	return 0;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop,
+	      struct vm_error *err)
+{
+	struct blk_config drives[VM_MAX_DRIVES];
+	struct power_sink sink = { on_power_event, vm };
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	memset(err, 0, sizeof(*err));
+	memset(drives, 0, sizeof(drives));
+	vm->fd = -1;
+	vm->stop_efd = -1;
+	vm->kvm.fd = -1;
+	vm->loop = loop;
+	vm->ncpus = cfg->machine.vcpu_count;
+	bus_init(&vm->bus);
+	registry_init(&vm->devices);
+
+	ret = vm_config_check_bootable(cfg, err->msg, sizeof(err->msg));
+	if (ret) {
+		err->usage = true;
+		goto err_destroy;
+	}
+	ret = vm_prepare_guest(vm, cfg, err);
+	if (!ret)
+		ret = vm_devices_open_drives(cfg, drives, err);
+	if (!ret)
+		ret = vm_open_kvm(vm, cfg, err);
+	if (ret)
+		goto err_destroy;
+	if (guest_mem_register(&vm->mem, vm->fd)) {
+		ret = vm_fail(err, false, -errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+		goto err_destroy;
+	}
+	ret = vm_devices_create_legacy(vm, sink, err);
+	if (!ret)
+		ret = vm_devices_create_virtio(vm, cfg, drives, err);
+	if (!ret)
+		ret = vm_create_vcpus(vm, err);
+	if (ret)
+		goto err_destroy;
+	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_efd < 0) {
+		ret = vm_fail(err, false, -errno, "eventfd: %s", strerror(errno));
+		goto err_destroy;
+	}
+	ret = vcpu_signals_init();
+	if (ret) {
+		vm_fail(err, false, ret, "cannot install the vCPU kick signal");
+		goto err_destroy;
+	}
+	vm_devices_close_drives(drives);
+	bus_seal(&vm->bus);
+	return 0;
+
+err_destroy:
+	vm_devices_close_drives(drives);
+	vm_destroy(vm);
+	return ret;
+}
+
+static void on_stop_event(void *opaque, uint32_t events)
+{
+	struct vm *vm = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(vm->stop_efd, &n, sizeof(n)) < 0) {
+		/* Nonblocking and already drained: the report below is once only anyway. */
+	}
+	if (vm->stop_reported)
+		return;
+	vm->stop_reported = true;
+	if (vm->on_stop)
+		vm->on_stop(vm->on_stop_ctx);
+}
+
+int vm_start(struct vm *vm, void (*on_stop)(void *ctx), void *ctx)
+{
+	int ret;
+
+	vm->on_stop = on_stop;
+	vm->on_stop_ctx = ctx;
+	ret = eventloop_add(vm->loop, vm->stop_efd, EPOLLIN, on_stop_event, vm);
+	if (ret)
+		return ret;
+	for (; vm->started < vm->ncpus; vm->started++) {
+		ret = vcpu_start(vm->vcpus[vm->started]);
+		if (ret) {
+			log_err("cannot start vcpu%u: %s", vm->started, strerror(-ret));
+			vm_request_stop(vm, VM_STOP_FAILURE, "vCPU thread creation failed");
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int vm_pause(struct vm *vm)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; i < vm->ncpus; i++)
+		runstate_request(&vm->vcpus[i]->rs, VCPU_PAUSED);
+	for (unsigned int i = 0; i < vm->ncpus; i++) {
+		enum vcpu_state s = vcpu_pause(vm->vcpus[i], VM_PAUSE_TIMEOUT_MS);
+
+		if (s != VCPU_PAUSED && s != VCPU_STOPPED && vm->vcpus[i]->started)
+			ret = -ETIMEDOUT;
+	}
+	return ret;
+}
+
+void vm_resume(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->ncpus; i++)
+		vcpu_resume(vm->vcpus[i]);
+}
+
+static int vm_exit_code(struct vm *vm)
+{
+	switch (__atomic_load_n(&vm->stop_reason, __ATOMIC_ACQUIRE)) {
+	case VM_STOP_POWEROFF:
+		log_info("guest powered off");
+		return HEARTH_EXIT_OK;
+	case VM_STOP_REBOOT:
+		log_info("guest requested a reboot (%s); Hearth does not restart guests, exiting",
+			 vm->stop_detail);
+		return HEARTH_EXIT_OK;
+	case VM_STOP_HOST:
+		log_info("stopped from the host (%s)", vm->stop_detail);
+		return HEARTH_EXIT_STOPPED;
+	default:
+		log_err("guest stopped on a failure: %s", vm->stop_detail);
+		return HEARTH_EXIT_FAILURE;
+	}
+}
+
+int vm_finish(struct vm *vm)
+{
+	if (!vm_stopping(vm))
+		vm_request_stop(vm, VM_STOP_HOST, "shutting down");
+	for (unsigned int i = 0; i < vm->started; i++) {
+		vcpu_stop(vm->vcpus[i]);
+		vcpu_join(vm->vcpus[i]);
+	}
+	vm->started = 0;
+	if (vm->stop_efd >= 0)
+		eventloop_remove(vm->loop, vm->stop_efd);
+	return vm_exit_code(vm);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (vm->started)
+		vm_finish(vm);
+	/* Devices first: they may still complete I/O into guest RAM. */
+	registry_destroy(&vm->devices);
+	vm->serial = NULL;
+	for (unsigned int i = 0; vm->vcpus && i < vm->ncpus; i++)
+		vcpu_destroy(vm->vcpus[i]);
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	free(vm->cpuid);
+	vm->cpuid = NULL;
+	bus_destroy(&vm->bus);
+	guest_mem_destroy(&vm->mem);
+	if (vm->stop_efd >= 0)
+		close(vm->stop_efd);
+	vm->stop_efd = -1;
+	if (vm->fd >= 0)
+		close(vm->fd);
+	vm->fd = -1;
+	if (vm->kvm.fd >= 0)
+		kvm_close(&vm->kvm);
+	vm->kvm.fd = -1;
+}

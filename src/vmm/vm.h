@@ -1,0 +1,93 @@
+/*
+ * The VM: built from a vm_config, its devices in a registry, its vCPUs in
+ * their run states. The event loop is the process's: the VM only adds its
+ * fds to it, so a control plane can serve before any VM exists.
+ */
+#ifndef HEARTH_VMM_VM_H
+#define HEARTH_VMM_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "boot/acpi.h"
+#include "boot/loader.h"
+#include "core/bus.h"
+#include "core/eventloop.h"
+#include "core/kvm.h"
+#include "mem/guest_mem.h"
+#include "vcpu/vcpu.h"
+#include "vmm/config.h"
+#include "vmm/registry.h"
+
+#define VM_MAX_VIRTIO 16
+
+struct serial;
+
+enum vm_stop_reason {
+	VM_RUNNING = 0,
+	VM_STOP_POWEROFF,
+	VM_STOP_REBOOT,
+	VM_STOP_FAILURE,   /* a vCPU hit an error exit */
+	VM_STOP_HOST,      /* Ctrl-A x, SIGINT, SIGTERM, the API */
+};
+
+/* Why vm_create failed: one line, and whether the input was at fault. */
+struct vm_error {
+	bool usage;        /* bad config or file (exit 2, HTTP 400), not a host failure */
+	char msg[512];
+};
+
+struct vm {
+	struct kvm kvm;
+	int fd;
+	struct guest_mem mem;
+	struct bus bus;
+	struct eventloop *loop;     /* the process's; not owned */
+	struct registry devices;
+	struct serial *serial;      /* COM1, also in devices; the console's */
+	struct vcpu_env vcpu_env;
+	struct vcpu **vcpus;
+	unsigned int ncpus;
+	unsigned int started;       /* vCPU threads running */
+	struct kvm_cpuid2 *cpuid;
+	struct boot_plan plan;
+	int stop_reason;            /* enum vm_stop_reason, set once atomically */
+	int stop_efd;               /* eventfd: the loop learns that the VM stopped */
+	char stop_detail[64];
+	void (*on_stop)(void *ctx); /* on the loop's thread, once */
+	void *on_stop_ctx;
+	bool stop_reported;
+	/* virtio-mmio slots, laid out before ACPI is built (vm_devices_layout). */
+	struct acpi_mmio_dev mmio_devs[VM_MAX_VIRTIO];
+	unsigned int n_mmio_devs;
+};
+
+/*
+ * Builds the VM described by cfg with its fds on loop: guest RAM, the
+ * kernel, ACPI, KVM, devices and vCPUs (not started). Returns 0, or
+ * -errno with err filled and everything undone; vm_destroy is then a no-op.
+ */
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop,
+	      struct vm_error *err);
+
+/*
+ * Starts the vCPUs. on_stop runs once on the loop's thread after the guest
+ * or the host stopped the VM (the owner then calls vm_finish).
+ */
+int vm_start(struct vm *vm, void (*on_stop)(void *ctx), void *ctx);
+/* Parks every vCPU (waits until they are out of KVM_RUN); 0 or -ETIMEDOUT. */
+int vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
+/* Stops and joins the vCPUs; returns the process exit code for the stop reason. */
+int vm_finish(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* Any thread: the first reason wins; vCPUs are stopped and the loop told. */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *detail);
+
+static inline int vm_stopping(const struct vm *vm)
+{
+	return __atomic_load_n(&vm->stop_reason, __ATOMIC_ACQUIRE) != VM_RUNNING;
+}
+
+#endif

@@ -1,0 +1,255 @@
+/*
+ * The machine model's validation: each setter refuses bad input with one
+ * line naming the field, and leaves the config as it was. The command line
+ * reaches the same setters, so its messages carry the same text.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vmm/cli.h"
+#include "vmm/config.h"
+
+static char err[VM_CONFIG_ERR_MAX];
+
+static void expect_contains(const char *hay, const char *needle)
+{
+	if (!strstr(hay, needle))
+		fail_msg("'%s' does not mention '%s'", hay, needle);
+	assert_null(strchr(hay, '\n'));
+}
+
+static struct vm_drive drive(const char *id, const char *path, bool root)
+{
+	struct vm_drive d;
+
+	memset(&d, 0, sizeof(d));
+	snprintf(d.id, sizeof(d.id), "%s", id);
+	d.path_on_host = (char *)path;
+	d.is_root_device = root;
+	return d;
+}
+
+static void test_defaults(void **state)
+{
+	struct vm_config c;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(c.machine.vcpu_count, 1);
+	assert_int_equal(c.machine.mem_size_mib, 256);
+	assert_true(c.entropy);
+	assert_int_equal(c.ndrives, 0);
+	assert_int_equal(vm_config_check_bootable(&c, err, sizeof(err)), -EINVAL);
+	expect_contains(err, "kernel_image_path");
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_check_bootable(&c, err, sizeof(err)), 0);
+	vm_config_release(&c);
+}
+
+static void test_machine_ranges(void **state)
+{
+	struct vm_config c;
+	struct vm_machine m = { .vcpu_count = 2, .mem_size_mib = 512 };
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(vm_config_set_machine(&c, &m, err, sizeof(err)), 0);
+	assert_int_equal(c.machine.vcpu_count, 2);
+
+	m.vcpu_count = 0;
+	assert_int_equal(vm_config_set_machine(&c, &m, err, sizeof(err)), -EINVAL);
+	expect_contains(err, "vcpu_count 0 is out of range (1 to 255)");
+	m.vcpu_count = 256;
+	assert_int_equal(vm_config_set_machine(&c, &m, err, sizeof(err)), -EINVAL);
+	m.vcpu_count = 1;
+	m.mem_size_mib = 15;
+	assert_int_equal(vm_config_set_machine(&c, &m, err, sizeof(err)), -EINVAL);
+	expect_contains(err, "mem_size_mib 15 is out of range");
+	m.mem_size_mib = 64;
+	m.smt = true;
+	assert_int_equal(vm_config_set_machine(&c, &m, err, sizeof(err)), -EINVAL);
+	expect_contains(err, "smt");
+	/* Refused input changes nothing. */
+	assert_int_equal(c.machine.vcpu_count, 2);
+	assert_int_equal(c.machine.mem_size_mib, 512);
+	vm_config_release(&c);
+}
+
+static void test_drives(void **state)
+{
+	struct vm_config c;
+	struct vm_drive d;
+
+	(void)state;
+	vm_config_init(&c);
+	d = drive("data", "/d.img", false);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), 0);
+	d = drive("rootfs", "/r.img", true);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), 0);
+	/* The root device moves to the front, to be /dev/vda. */
+	assert_int_equal(c.ndrives, 2);
+	assert_string_equal(c.drives[0].id, "rootfs");
+	assert_string_equal(c.drives[1].id, "data");
+
+	d = drive("other", "/o.img", true);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), -EINVAL);
+	expect_contains(err, "'rootfs' is already the root device");
+	d = drive("data", "/x.img", false);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), -EINVAL);
+	expect_contains(err, "drive 'data' is given twice");
+	/* The API's PUT replaces by id. */
+	assert_int_equal(vm_config_put_drive(&c, &d, true, err, sizeof(err)), 0);
+	assert_string_equal(vm_config_find_drive(&c, "data")->path_on_host, "/x.img");
+	assert_int_equal(c.ndrives, 2);
+
+	d = drive("bad id!", "/b.img", false);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), -EINVAL);
+	expect_contains(err, "drive_id 'bad id!'");
+	d = drive("", "/b.img", false);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), -EINVAL);
+	d = drive("e", "", false);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), -EINVAL);
+	expect_contains(err, "path_on_host");
+	for (unsigned int i = c.ndrives; i < VM_MAX_DRIVES; i++) {
+		char id[8];
+
+		snprintf(id, sizeof(id), "d%u", i);
+		d = drive(id, "/f", false);
+		assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), 0);
+	}
+	d = drive("onemore", "/f", false);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), -EINVAL);
+	expect_contains(err, "at most 8 drives");
+	vm_config_release(&c);
+}
+
+static void test_nets(void **state)
+{
+	struct vm_config c;
+	struct vm_net n;
+
+	(void)state;
+	vm_config_init(&c);
+	memset(&n, 0, sizeof(n));
+	snprintf(n.id, sizeof(n.id), "eth0");
+	n.dev.backend = NET_TAP;
+	snprintf(n.dev.ifname, sizeof(n.dev.ifname), "tap0");
+	n.dev.mac_set = true;
+	memcpy(n.dev.mac, "\x06\x00\x00\x00\x00\x01", 6);
+	assert_int_equal(vm_config_put_net(&c, &n, false, err, sizeof(err)), 0);
+
+	snprintf(n.id, sizeof(n.id), "eth1");
+	assert_int_equal(vm_config_put_net(&c, &n, false, err, sizeof(err)), -EINVAL);
+	expect_contains(err, "host_dev_name tap0 is already used by 'eth0'");
+	snprintf(n.dev.ifname, sizeof(n.dev.ifname), "tap1");
+	assert_int_equal(vm_config_put_net(&c, &n, false, err, sizeof(err)), -EINVAL);
+	expect_contains(err, "guest_mac is already used by 'eth0'");
+	n.dev.mac[0] = 0x01;
+	assert_int_equal(vm_config_put_net(&c, &n, false, err, sizeof(err)), -EINVAL);
+	expect_contains(err, "multicast");
+	n.dev.mac_set = false;
+	n.dev.ifname[0] = '\0';
+	assert_int_equal(vm_config_put_net(&c, &n, false, err, sizeof(err)), -EINVAL);
+	expect_contains(err, "host_dev_name");
+	n.dev.backend = NET_USER;
+	assert_int_equal(vm_config_put_net(&c, &n, false, err, sizeof(err)), 0);
+	assert_int_equal(c.nnets, 2);
+	assert_non_null(vm_config_find_net(&c, "eth1"));
+	vm_config_release(&c);
+}
+
+static void test_vsock_logger_metrics(void **state)
+{
+	struct vm_config c;
+	struct vm_vsock v = { .guest_cid = 2 };
+	struct vm_logger l = { .level = VM_LOG_DEBUG, .log_path = "/tmp/log" };
+	enum vm_log_level lv;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(vm_config_set_vsock(&c, &v, err, sizeof(err)), -EINVAL);
+	expect_contains(err, "guest_cid 2 is out of range");
+	assert_false(c.vsock.present);
+	v.guest_cid = 3;
+	v.uds_path = "/tmp/v.sock";
+	assert_int_equal(vm_config_set_vsock(&c, &v, err, sizeof(err)), 0);
+	assert_true(c.vsock.present);
+	assert_string_equal(c.vsock.uds_path, "/tmp/v.sock");
+	assert_ptr_not_equal(c.vsock.uds_path, v.uds_path);
+
+	assert_int_equal(vm_config_set_logger(&c, &l, err, sizeof(err)), 0);
+	assert_string_equal(c.logger.log_path, "/tmp/log");
+	assert_int_equal(vm_log_level_parse("warning", &lv), 0);
+	assert_int_equal(lv, VM_LOG_WARNING);
+	assert_int_equal(vm_log_level_parse("loud", &lv), -EINVAL);
+	assert_string_equal(vm_log_level_name(VM_LOG_TRACE), "Trace");
+	assert_int_equal(vm_config_set_metrics(&c, "", err, sizeof(err)), -EINVAL);
+	expect_contains(err, "metrics_path");
+	assert_int_equal(vm_config_set_metrics(&c, "/tmp/m", err, sizeof(err)), 0);
+	vm_config_release(&c);
+}
+
+/* The command line reports the model's own message, prefixed with the flag. */
+static void test_cli_uses_the_same_messages(void **state)
+{
+	const char *cpus[] = { "hearth", "run", "--kernel", "k", "--cpus", "0" };
+	const char *mem[] = { "hearth", "run", "--kernel", "k", "--memory", "8" };
+	const char *vs[] = { "hearth", "run", "--kernel", "k", "--vsock", "cid=4294967295" };
+	const char *dup[] = { "hearth", "run", "--kernel", "k", "--disk", "path=a,id=x",
+			      "--disk", "path=b,id=x" };
+	struct vm_config c;
+	struct vm_machine m = { .vcpu_count = 0, .mem_size_mib = 256 };
+	struct cli_config cli;
+	char model[VM_CONFIG_ERR_MAX], cerr[VM_CONFIG_ERR_MAX + 64];
+	struct vm_drive d;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(vm_config_set_machine(&c, &m, model, sizeof(model)), -EINVAL);
+	assert_int_equal(cli_parse(6, (char **)cpus, &cli, cerr, sizeof(cerr)), -EINVAL);
+	cli_release(&cli);
+	expect_contains(cerr, "--cpus '0'");
+	expect_contains(cerr, model);
+
+	m = (struct vm_machine){ .vcpu_count = 1, .mem_size_mib = 8 };
+	assert_int_equal(vm_config_set_machine(&c, &m, model, sizeof(model)), -EINVAL);
+	assert_int_equal(cli_parse(6, (char **)mem, &cli, cerr, sizeof(cerr)), -EINVAL);
+	cli_release(&cli);
+	expect_contains(cerr, "--memory '8'");
+	expect_contains(cerr, model);
+
+	assert_int_equal(cli_parse(6, (char **)vs, &cli, cerr, sizeof(cerr)), -EINVAL);
+	cli_release(&cli);
+	expect_contains(cerr, "--vsock");
+
+	d = drive("x", "a", false);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, model, sizeof(model)), 0);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, model, sizeof(model)), -EINVAL);
+	assert_int_equal(cli_parse(8, (char **)dup, &cli, cerr, sizeof(cerr)), -EINVAL);
+	cli_release(&cli);
+	expect_contains(cerr, "--disk 'path=b,id=x'");
+	expect_contains(cerr, model);
+	vm_config_release(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_machine_ranges),
+		cmocka_unit_test(test_drives),
+		cmocka_unit_test(test_nets),
+		cmocka_unit_test(test_vsock_logger_metrics),
+		cmocka_unit_test(test_cli_uses_the_same_messages),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
