@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "boot/layout.h"
+#include "core/layout.h"
 #include "boot/loader.h"
 
 #define SETUP_HDR_OFF 0x1f1

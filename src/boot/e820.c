@@ -2,7 +2,7 @@
 
 #include <errno.h>
 
-#include "boot/layout.h"
+#include "core/layout.h"
 
 #define E820_RAM 1
 #define E820_RESERVED 2

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "boot/e820.h"
-#include "boot/layout.h"
+#include "core/layout.h"
 #include "boot/loader.h"
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18

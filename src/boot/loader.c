@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "boot/e820.h"
-#include "boot/layout.h"
+#include "core/layout.h"
 #include "util/file.h"
 
 /* Nothing a stock kernel ships comes close; beyond this it is not a kernel. */

@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "boot/layout.h"
+#include "core/layout.h"
 #include "devices/platform.h"
 #include "util/log.h"
 

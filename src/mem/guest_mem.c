@@ -6,7 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
-#include "boot/layout.h"
+#include "core/layout.h"
 
 int guest_mem_layout(struct guest_mem *gm, uint64_t ram_bytes)
 {

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "boot/layout.h"
+#include "core/layout.h"
 #include "util/log.h"
 
 #define CR0_PE (1ull << 0)

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "boot/layout.h"
+#include "core/layout.h"
 #include "core/irq.h"
 #include "devices/platform.h"
 #include "devices/serial.h"

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "boot/acpi.h"
-#include "boot/layout.h"
+#include "core/layout.h"
 #include "core/irq.h"
 #include "devices/power.h"
 #include "util/log.h"

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "boot/acpi.h"
-#include "boot/layout.h"
+#include "core/layout.h"
 
 #define GPA LAYOUT_ACPI_BASE
 #define SIZE LAYOUT_ACPI_SIZE

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "boot/layout.h"
+#include "core/layout.h"
 #include "core/bus.h"
 #include "devices/platform.h"
 #include "devices/serial.h"

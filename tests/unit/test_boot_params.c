@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "boot/layout.h"
+#include "core/layout.h"
 #include "boot/loader.h"
 #include "mem/guest_mem.h"
 

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "boot/e820.h"
-#include "boot/layout.h"
+#include "core/layout.h"
 #include "mem/guest_mem.h"
 
 #define MiB (1ull << 20)

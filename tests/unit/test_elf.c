@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "boot/e820.h"
-#include "boot/layout.h"
+#include "core/layout.h"
 #include "boot/loader.h"
 #include "mem/guest_mem.h"
 

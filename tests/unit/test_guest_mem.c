@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "boot/layout.h"
+#include "core/layout.h"
 #include "mem/guest_mem.h"
 
 #define MiB (1ull << 20)

@@ -2,8 +2,8 @@
  * The guest-physical and port layout Hearth presents. One place, so the
  * boot code, ACPI tables and devices cannot disagree.
  */
-#ifndef HEARTH_BOOT_LAYOUT_H
-#define HEARTH_BOOT_LAYOUT_H
+#ifndef HEARTH_CORE_LAYOUT_H
+#define HEARTH_CORE_LAYOUT_H
 
 /* Low memory used by the loader (all below the 640 KiB EBDA line). */
 #define LAYOUT_GDT 0x1000ull
