@@ -6,7 +6,6 @@
 #include "vmm/devices.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,20 +27,6 @@ static const uint8_t virtio_gsis[VM_MAX_VIRTIO] = {
 	16, 17, 18, 19, 20, 21, 22, 23, 5, 6, 7, 9, 10, 11, 12, 14,
 };
 
-static int dev_fail(struct vm_error *err, bool usage, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int dev_fail(struct vm_error *err, bool usage, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	err->usage = usage;
-	return ret;
-}
-
 static unsigned int virtio_count(const struct vm_config *cfg)
 {
 	return cfg->ndrives + cfg->nnets + (cfg->entropy ? 1 : 0) + (cfg->vsock.present ? 1 : 0);
@@ -53,7 +38,7 @@ int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct vm_erro
 
 	vm->n_mmio_devs = 0;
 	if (n > VM_MAX_VIRTIO)
-		return dev_fail(err, true, -EINVAL, "too many virtio devices (%u, at most %u)", n,
+		return vm_error_set(err, true, -EINVAL, "too many virtio devices (%u, at most %u)", n,
 				VM_MAX_VIRTIO);
 	for (unsigned int i = 0; i < n; i++) {
 		vm->mmio_devs[i].base = LAYOUT_VIRTIO_MMIO_BASE + i * LAYOUT_VIRTIO_MMIO_STRIDE;
@@ -141,7 +126,7 @@ static int add_or_destroy(struct vm *vm, const char *id, enum dev_kind kind, con
 
 	if (ret) {
 		ops->destroy(dev);
-		return dev_fail(err, ret == -EEXIST, ret, "device '%s': %s", id,
+		return vm_error_set(err, ret == -EEXIST, ret, "device '%s': %s", id,
 				ret == -EEXIST ? "the id is taken" : strerror(-ret));
 	}
 	return 0;
@@ -157,14 +142,14 @@ int vm_devices_create_legacy(struct vm *vm, struct power_sink sink, struct vm_er
 
 	s = serial_create(STDOUT_FILENO, com1);
 	if (!s)
-		return dev_fail(err, false, -ENOMEM, "COM1: out of memory");
+		return vm_error_set(err, false, -ENOMEM, "COM1: out of memory");
 	ret = add_or_destroy(vm, "com1", DEV_LEGACY, "serial", &res, &serial_entry_ops, s, err);
 	if (ret)
 		return ret;
 	vm->serial = s;
 	ret = serial_attach(s, &vm->bus, PORT_COM1);
 	if (ret)
-		return dev_fail(err, false, ret, "COM1: %s", strerror(-ret));
+		return vm_error_set(err, false, ret, "COM1: %s", strerror(-ret));
 
 	dev = i8042_create(&vm->bus, sink);
 	res = (struct dev_resources){ .pio_base = 0x60, .pio_size = 5, .gsi = -1 };
@@ -182,14 +167,14 @@ int vm_devices_create_legacy(struct vm *vm, struct power_sink sink, struct vm_er
 		goto err_legacy;
 	ret = legacy_create(&vm->bus, sink);
 	if (ret)
-		return dev_fail(err, false, ret, "legacy ports: %s", strerror(-ret));
+		return vm_error_set(err, false, ret, "legacy ports: %s", strerror(-ret));
 	res = (struct dev_resources){ .gsi = -1 };
 	return add_or_destroy(vm, "legacy", DEV_LEGACY, "legacy-ports", &res, &legacy_entry_ops,
 			      &vm->bus, err);
 
 err_legacy:
 	if (!err->msg[0])
-		dev_fail(err, false, -ENOMEM, "platform devices: %s", strerror(errno ? errno : ENOMEM));
+		vm_error_set(err, false, -ENOMEM, "platform devices: %s", strerror(errno ? errno : ENOMEM));
 	return -ENOMEM;
 }
 
@@ -236,7 +221,7 @@ static int attach(struct vm *vm, const char *id, const char *type, const char *w
 	struct dev_resources res;
 
 	if (ret)
-		return dev_fail(err, ret != -ENOMEM, ret, "%s: %s", what,
+		return vm_error_set(err, ret != -ENOMEM, ret, "%s: %s", what,
 				why[0] ? why : strerror(-ret));
 	for (unsigned int i = 0; i < vm->devices.n; i++)
 		slot += vm->devices.entries[i].kind == DEV_VIRTIO;
@@ -248,7 +233,7 @@ static int attach(struct vm *vm, const char *id, const char *type, const char *w
 		return ret;
 	ret = virtio_mmio_create(dev, &host, res.mmio_base, (uint32_t)res.gsi, &t);
 	if (ret)
-		return dev_fail(err, false, ret, "%s: cannot attach virtio-mmio: %s", what,
+		return vm_error_set(err, false, ret, "%s: cannot attach virtio-mmio: %s", what,
 				strerror(-ret));
 	registry_set_transport(&vm->devices, &mmio_transport_ops, t);
 	return 0;
@@ -276,13 +261,13 @@ int vm_devices_open_drives(const struct vm_config *cfg, struct blk_config *out,
 		drive_what(cfg, i, what, sizeof(what));
 		bc->path = strdup(d->path_on_host);
 		if (!bc->path)
-			return dev_fail(err, false, -ENOMEM, "%s: out of memory", what);
+			return vm_error_set(err, false, -ENOMEM, "%s: out of memory", what);
 		bc->readonly = d->is_read_only;
 		bc->cache = d->cache_type;
 		snprintf(bc->id, sizeof(bc->id), "%s", d->serial);
 		ret = virtio_blk_open(bc, why, sizeof(why));
 		if (ret)
-			return dev_fail(err, ret != -ENOMEM, ret, "%s: %s", what, why);
+			return vm_error_set(err, ret != -ENOMEM, ret, "%s: %s", what, why);
 	}
 	return 0;
 }
@@ -338,7 +323,7 @@ int vm_devices_create_virtio(struct vm *vm, const struct vm_config *cfg,
 		struct vsock_config vc = { .cid = cfg->vsock.guest_cid };
 
 		if (cfg->vsock.uds_path)
-			return dev_fail(err, true, -EOPNOTSUPP, "vsock: uds_path (hybrid vsock) is not "
+			return vm_error_set(err, true, -EOPNOTSUPP, "vsock: uds_path (hybrid vsock) is not "
 					"built yet; the host's vhost_vsock backend (--vsock cid=N) is");
 		dev = NULL;
 		why[0] = '\0';

@@ -28,10 +28,7 @@
 /* How long a pause waits for a vCPU to leave KVM_RUN before giving up. */
 #define VM_PAUSE_TIMEOUT_MS 5000
 
-static int vm_fail(struct vm_error *err, bool usage, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int vm_fail(struct vm_error *err, bool usage, int ret, const char *fmt, ...)
+int vm_error_set(struct vm_error *err, bool usage, int ret, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -106,7 +103,7 @@ static int vm_create_kvm_vm(struct vm *vm, struct vm_error *err)
 	return 0;
 
 err_ioctl:
-	return vm_fail(err, false, -errno, "cannot create the VM: %s: %s", what, strerror(errno));
+	return vm_error_set(err, false, -errno, "cannot create the VM: %s: %s", what, strerror(errno));
 }
 
 static int vm_build_acpi(struct vm *vm, uint64_t *rsdp)
@@ -172,10 +169,10 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct v
 
 	ret = loader_open(cfg->boot.kernel_image_path, &img, lerr);
 	if (ret)
-		return vm_fail(err, true, ret, "%s %s: %s", cfg->cli ? "--kernel" : "kernel_image_path",
+		return vm_error_set(err, true, ret, "%s %s: %s", cfg->cli ? "--kernel" : "kernel_image_path",
 			       cfg->boot.kernel_image_path, lerr);
 	if (guest_mem_init(&vm->mem, cfg->machine.mem_size_mib << 20)) {
-		ret = vm_fail(err, false, -errno, "cannot allocate %llu MiB of guest RAM: %s",
+		ret = vm_error_set(err, false, -errno, "cannot allocate %llu MiB of guest RAM: %s",
 			      (unsigned long long)cfg->machine.mem_size_mib, strerror(errno));
 		goto err_close;
 	}
@@ -184,24 +181,24 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct v
 		goto err_close;
 	ret = vm_build_acpi(vm, &rsdp);
 	if (ret) {
-		vm_fail(err, false, ret, "cannot build ACPI tables: %s", strerror(-ret));
+		vm_error_set(err, false, ret, "cannot build ACPI tables: %s", strerror(-ret));
 		goto err_close;
 	}
 	ret = regs_setup_tables(&vm->mem);
 	if (ret) {
-		vm_fail(err, false, ret, "cannot write boot page tables");
+		vm_error_set(err, false, ret, "cannot write boot page tables");
 		goto err_close;
 	}
 	cmdline = malloc(LAYOUT_CMDLINE_MAX);
 	ret = cmdline ? vm_cmdline(vm, cfg, cmdline, LAYOUT_CMDLINE_MAX) : -ENOMEM;
 	if (ret) {
-		vm_fail(err, ret == -E2BIG, ret, ret == -E2BIG ? "the kernel command line would "
+		vm_error_set(err, ret == -E2BIG, ret, ret == -E2BIG ? "the kernel command line would "
 			"exceed %llu bytes" : "out of memory", (unsigned long long)LAYOUT_CMDLINE_MAX - 1);
 		goto err_close;
 	}
 	ret = loader_load(&img, &vm->mem, cfg->boot.initrd_path, cmdline, rsdp, &vm->plan, lerr);
 	if (ret)
-		vm_fail(err, ret != -EFAULT && ret != -ENOMEM, ret, "%s", lerr);
+		vm_error_set(err, ret != -EFAULT && ret != -ENOMEM, ret, "%s", lerr);
 err_close:
 	free(cmdline);
 	loader_close(&img);
@@ -219,7 +216,7 @@ static int vm_open_kvm(struct vm *vm, const struct vm_config *cfg, struct vm_err
 		return ret;
 	}
 	if ((int)cfg->machine.vcpu_count > vm->kvm.max_vcpus)
-		return vm_fail(err, true, -EINVAL, "vcpu_count %u: this host's KVM allows at most "
+		return vm_error_set(err, true, -EINVAL, "vcpu_count %u: this host's KVM allows at most "
 			       "%d vCPUs", cfg->machine.vcpu_count, vm->kvm.max_vcpus);
 	if (vm->kvm.pvm)
 		log_warn("%s is backed by PVM (kvm_pvm): ring-0 guest code will be emulated and a "
@@ -234,7 +231,7 @@ static int vm_create_vcpus(struct vm *vm, struct vm_error *err)
 
 	ret = cpuid_get_supported(vm->kvm.fd, &vm->cpuid);
 	if (ret)
-		return vm_fail(err, false, ret, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
+		return vm_error_set(err, false, ret, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
 	vm->vcpu_env = (struct vcpu_env){
 		.vm_fd = vm->fd,
 		.run_size = (size_t)vm->kvm.run_size,
@@ -248,11 +245,11 @@ static int vm_create_vcpus(struct vm *vm, struct vm_error *err)
 	};
 	vm->vcpus = calloc(vm->ncpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
-		return vm_fail(err, false, -ENOMEM, "out of memory");
+		return vm_error_set(err, false, -ENOMEM, "out of memory");
 	for (unsigned int i = 0; i < vm->ncpus; i++) {
 		vm->vcpus[i] = vcpu_create(&vm->vcpu_env, i);
 		if (!vm->vcpus[i])
-			return vm_fail(err, false, -errno, "cannot create vcpu%u: %s", i,
+			return vm_error_set(err, false, -errno, "cannot create vcpu%u: %s", i,
 				       strerror(errno));
 	}
 	return 0;
@@ -289,7 +286,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop
 	if (ret)
 		goto err_destroy;
 	if (guest_mem_register(&vm->mem, vm->fd)) {
-		ret = vm_fail(err, false, -errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+		ret = vm_error_set(err, false, -errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 		goto err_destroy;
 	}
 	ret = vm_devices_create_legacy(vm, sink, err);
@@ -301,12 +298,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop
 		goto err_destroy;
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_efd < 0) {
-		ret = vm_fail(err, false, -errno, "eventfd: %s", strerror(errno));
+		ret = vm_error_set(err, false, -errno, "eventfd: %s", strerror(errno));
 		goto err_destroy;
 	}
 	ret = vcpu_signals_init();
 	if (ret) {
-		vm_fail(err, false, ret, "cannot install the vCPU kick signal");
+		vm_error_set(err, false, ret, "cannot install the vCPU kick signal");
 		goto err_destroy;
 	}
 	vm_devices_close_drives(drives);

@@ -62,6 +62,10 @@ struct vm {
 	unsigned int n_mmio_devs;
 };
 
+/* Fills err with one line and returns ret. */
+int vm_error_set(struct vm_error *err, bool usage, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /*
  * Builds the VM described by cfg with its fds on loop: guest RAM, the
  * kernel, ACPI, KVM, devices and vCPUs (not started). Returns 0, or
