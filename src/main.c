@@ -1,9 +1,30 @@
 #include <stdio.h>
+#include <string.h>
 
+#include "api/serve.h"
 #include "hearth-config.h"
 #include "util/log.h"
 #include "vmm/cli.h"
 #include "vmm/runner.h"
+
+/* `hearth serve`: the API front end (src/api). */
+static int main_serve(int argc, char **argv)
+{
+	struct serve_opts o;
+	char err[VM_CONFIG_ERR_MAX + 256];
+
+	if (serve_parse(argc, argv, &o, err, sizeof(err)))
+		die_code(HEARTH_EXIT_USAGE, "%s", err);
+	if (o.help) {
+		serve_usage(stdout);
+		return HEARTH_EXIT_OK;
+	}
+	if (o.verbose > 0)
+		log_set_level(LOG_DEBUG);
+	else if (o.verbose < 0)
+		log_set_level(LOG_ERR);
+	return serve_run(&o);
+}
 
 int main(int argc, char **argv)
 {
@@ -11,6 +32,8 @@ int main(int argc, char **argv)
 	char err[VM_CONFIG_ERR_MAX + 256];
 	int code;
 
+	if (argc >= 2 && !strcmp(argv[1], "serve"))
+		return main_serve(argc, argv);
 	if (cli_parse(argc, argv, &cfg, err, sizeof(err))) {
 		cli_release(&cfg);
 		die_code(HEARTH_EXIT_USAGE, "%s", err);

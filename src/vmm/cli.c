@@ -32,6 +32,7 @@ void cli_usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: hearth run --kernel PATH [options]\n"
+		"       hearth serve --api-sock PATH [--config-file FILE] [--id ID] (see 'hearth serve --help')\n"
 		"       hearth --help | --version\n"
 		"\n"
 		"Boots a Linux kernel (bzImage, or ELF vmlinux with or without a PVH note) on KVM.\n"

@@ -1,0 +1,51 @@
+/*
+ * The API's view of the instance: its state ("Not started", "Running",
+ * "Paused"), its machine model while it is being configured, and the VM
+ * behind a small ops table (the real one builds and runs a struct vm on
+ * the process's event loop; unit tests plug in a fake, so no KVM is needed).
+ */
+#ifndef HEARTH_API_CONTROLLER_H
+#define HEARTH_API_CONTROLLER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "vmm/config.h"
+#include "vmm/vm.h"
+
+#define API_INSTANCE_ID_MAX 64
+
+enum api_state { API_NOT_STARTED, API_RUNNING, API_PAUSED };
+
+struct api_vm_ops {
+	/* Builds and starts the VM described by cfg; 0, or -errno with err filled. */
+	int (*start)(void *ctx, const struct vm_config *cfg, struct vm_error *err);
+	/* 0 or -errno (-ETIMEDOUT: a vCPU did not park in time). */
+	int (*pause)(void *ctx);
+	void (*resume)(void *ctx);
+};
+
+struct api_ctl {
+	pthread_mutex_t lock;       /* every request runs under it */
+	struct vm_config cfg;       /* filled by PUTs; read-only once started */
+	enum api_state state;
+	char id[API_INSTANCE_ID_MAX + 1];
+	const struct api_vm_ops *ops;
+	void *ops_ctx;
+};
+
+/* Firecracker's rule for --id: 1 to 64 characters, letters, digits and '-'. */
+int api_ctl_check_id(const char *id, char *err, size_t errlen);
+/*
+ * Takes over cfg (NULL: an empty model, entropy off as in Firecracker);
+ * id NULL is "anonymous-instance", Firecracker's default.
+ */
+int api_ctl_init(struct api_ctl *ctl, const char *id, struct vm_config *cfg,
+		 const struct api_vm_ops *ops, void *ops_ctx);
+void api_ctl_destroy(struct api_ctl *ctl);
+const char *api_state_name(enum api_state s);
+
+/* The InstanceStart action; the caller holds ctl->lock. 0, or -errno with err. */
+int api_ctl_start(struct api_ctl *ctl, char *err, size_t errlen);
+
+#endif

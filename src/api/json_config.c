@@ -1,0 +1,558 @@
+#include "api/json_config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum jtype { J_STR, J_BOOL, J_UINT, J_OBJ };
+
+/* One field of a Firecracker object: its JSON type, and whether Hearth takes it. */
+struct jfield {
+	const char *name;
+	enum jtype type;
+	bool required;
+	const char *unsupported;  /* non-NULL: given (not null) is an error, with this reason */
+};
+
+static const char *const type_names[] = {
+	[J_STR] = "a string",
+	[J_BOOL] = "true or false",
+	[J_UINT] = "a non-negative integer",
+	[J_OBJ] = "an object",
+};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* A setter's message, after the object's name. */
+static int fail_from(const char *what, const char *why, int ret, char *err, size_t errlen)
+{
+	char copy[VM_CONFIG_ERR_MAX];
+
+	snprintf(copy, sizeof(copy), "%s", why);
+	snprintf(err, errlen, "%s: %s", what, copy);
+	return ret;
+}
+
+static bool type_ok(json_t *v, enum jtype t)
+{
+	switch (t) {
+	case J_STR:
+		return json_is_string(v);
+	case J_BOOL:
+		return json_is_boolean(v);
+	case J_UINT:
+		return json_is_integer(v) && json_integer_value(v) >= 0;
+	case J_OBJ:
+		return json_is_object(v);
+	}
+	return false;
+}
+
+/*
+ * Checks o against its fields: an object, no unknown field, each of the
+ * right type, nothing unsupported, every required one there. A null value
+ * counts as left out.
+ */
+static int check_fields(const char *what, json_t *o, const struct jfield *fields,
+			bool enforce_required, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(o))
+		return fail(err, errlen, "%s: want a JSON object", what);
+	json_object_foreach(o, key, v) {
+		const struct jfield *f = fields;
+
+		while (f->name && strcmp(f->name, key) != 0)
+			f++;
+		if (!f->name)
+			return fail(err, errlen, "%s: unknown field '%.64s'", what, key);
+		if (json_is_null(v))
+			continue;
+		if (!type_ok(v, f->type))
+			return fail(err, errlen, "%s: field '%s' must be %s", what, key,
+				    type_names[f->type]);
+		if (f->unsupported)
+			return fail(err, errlen, "%s: %s is not supported yet%s%s", what, key,
+				    *f->unsupported ? ": " : "", f->unsupported);
+	}
+	for (const struct jfield *f = fields; enforce_required && f->name; f++) {
+		v = json_object_get(o, f->name);
+		if (f->required && (!v || json_is_null(v)))
+			return fail(err, errlen, "%s: missing required field '%s'", what, f->name);
+	}
+	return 0;
+}
+
+static const char *jstr(json_t *o, const char *name)
+{
+	return json_string_value(json_object_get(o, name));
+}
+
+static bool jbool(json_t *o, const char *name, bool def)
+{
+	json_t *v = json_object_get(o, name);
+
+	return json_is_boolean(v) ? json_is_true(v) : def;
+}
+
+static uint64_t juint(json_t *o, const char *name, uint64_t def)
+{
+	json_t *v = json_object_get(o, name);
+
+	return json_is_integer(v) ? (uint64_t)json_integer_value(v) : def;
+}
+
+static bool jhas(json_t *o, const char *name)
+{
+	json_t *v = json_object_get(o, name);
+
+	return v && !json_is_null(v);
+}
+
+static const struct jfield boot_fields[] = {
+	{ "kernel_image_path", J_STR, true, NULL },
+	{ "boot_args", J_STR, false, NULL },
+	{ "initrd_path", J_STR, false, NULL },
+	{ NULL, J_STR, false, NULL },
+};
+
+int json_config_boot_source(struct vm_config *c, json_t *o, char *err, size_t errlen)
+{
+	const char *what = "boot-source";
+	char why[VM_CONFIG_ERR_MAX];
+	int ret;
+
+	ret = check_fields(what, o, boot_fields, true, err, errlen);
+	if (ret)
+		return ret;
+	ret = vm_config_set_boot_source(c, jstr(o, "kernel_image_path"), jstr(o, "initrd_path"),
+					jstr(o, "boot_args"), why, sizeof(why));
+	return ret ? fail_from(what, why, ret, err, errlen) : 0;
+}
+
+static const struct jfield machine_fields[] = {
+	{ "vcpu_count", J_UINT, true, NULL },
+	{ "mem_size_mib", J_UINT, true, NULL },
+	{ "smt", J_BOOL, false, NULL },
+	{ "track_dirty_pages", J_BOOL, false, NULL },
+	{ "cpu_template", J_STR, false, NULL },
+	{ "huge_pages", J_STR, false, NULL },
+	{ NULL, J_STR, false, NULL },
+};
+
+/* Only "None" is honoured for these two: no CPU templates, no huge pages yet. */
+static int machine_none_only(const char *what, json_t *o, const char *field, char *err,
+			     size_t errlen)
+{
+	const char *s = jstr(o, field);
+
+	if (s && strcmp(s, "None") != 0)
+		return fail(err, errlen, "%s: %s '%.64s' is not supported yet (only \"None\")",
+			    what, field, s);
+	return 0;
+}
+
+int json_config_machine(struct vm_config *c, json_t *o, bool patch, char *err, size_t errlen)
+{
+	const char *what = "machine-config";
+	struct vm_machine m = { VM_DEFAULT_VCPUS, VM_DEFAULT_MEM_MIB, false, false };
+	char why[VM_CONFIG_ERR_MAX];
+	uint64_t vcpus;
+	int ret;
+
+	ret = check_fields(what, o, machine_fields, !patch, err, errlen);
+	if (!ret)
+		ret = machine_none_only(what, o, "cpu_template", err, errlen);
+	if (!ret)
+		ret = machine_none_only(what, o, "huge_pages", err, errlen);
+	if (ret)
+		return ret;
+	if (patch)
+		m = c->machine;
+	vcpus = juint(o, "vcpu_count", m.vcpu_count);
+	if (vcpus > VM_MAX_VCPUS)
+		return fail(err, errlen, "%s: vcpu_count %llu is out of range (1 to %u)", what,
+			    (unsigned long long)vcpus, VM_MAX_VCPUS);
+	m.vcpu_count = (unsigned int)vcpus;
+	m.mem_size_mib = juint(o, "mem_size_mib", m.mem_size_mib);
+	m.smt = jbool(o, "smt", m.smt);
+	m.track_dirty_pages = jbool(o, "track_dirty_pages", m.track_dirty_pages);
+	ret = vm_config_set_machine(c, &m, why, sizeof(why));
+	return ret ? fail_from(what, why, ret, err, errlen) : 0;
+}
+
+static const struct jfield drive_fields[] = {
+	{ "drive_id", J_STR, true, NULL },
+	{ "is_root_device", J_BOOL, true, NULL },
+	{ "path_on_host", J_STR, true, NULL },
+	{ "is_read_only", J_BOOL, false, NULL },
+	{ "cache_type", J_STR, false, NULL },
+	{ "io_engine", J_STR, false, NULL },
+	{ "partuuid", J_STR, false, "" },
+	{ "rate_limiter", J_OBJ, false, "" },
+	{ "socket", J_STR, false, "vhost-user-block" },
+	{ NULL, J_STR, false, NULL },
+};
+
+/*
+ * cache_type: Hearth's disks always honour the guest's flushes (fdatasync),
+ * which is Firecracker's "Writeback"; "Unsafe" (flushes ignored) is taken
+ * as the same, safer mode. Both go through the host page cache.
+ */
+static int drive_modes(const char *what, json_t *o, struct vm_drive *d, char *err,
+		       size_t errlen)
+{
+	const char *cache = jstr(o, "cache_type");
+	const char *engine = jstr(o, "io_engine");
+
+	d->cache_type = BLK_CACHE_WRITEBACK;
+	if (cache && strcmp(cache, "Unsafe") != 0 && strcmp(cache, "Writeback") != 0)
+		return fail(err, errlen, "%s: cache_type '%.64s' is not one of Unsafe, Writeback",
+			    what, cache);
+	/* Hearth's disks are always on io_uring; both engines give the guest the same disk. */
+	if (engine && strcmp(engine, "Sync") != 0 && strcmp(engine, "Async") != 0)
+		return fail(err, errlen, "%s: io_engine '%.64s' is not one of Sync, Async", what,
+			    engine);
+	return 0;
+}
+
+int json_config_drive(struct vm_config *c, json_t *o, const char *path_id, char *err,
+		      size_t errlen)
+{
+	const char *what = "drives";
+	char why[VM_CONFIG_ERR_MAX];
+	struct vm_drive d;
+	const char *id;
+	int ret;
+
+	ret = check_fields(what, o, drive_fields, true, err, errlen);
+	if (ret)
+		return ret;
+	id = jstr(o, "drive_id");
+	if (path_id && strcmp(id, path_id) != 0)
+		return fail(err, errlen, "%s: drive_id '%.64s' in the body does not match '%.64s' "
+			    "in the path", what, id, path_id);
+	ret = vm_config_check_id("drive_id", id, why, sizeof(why));
+	if (ret)
+		return fail_from(what, why, ret, err, errlen);
+	memset(&d, 0, sizeof(d));
+	ret = drive_modes(what, o, &d, err, errlen);
+	if (ret)
+		return ret;
+	snprintf(d.id, sizeof(d.id), "%s", id);
+	/* What the guest reads as the serial (GET_ID), as Firecracker does. */
+	snprintf(d.serial, sizeof(d.serial), "%.20s", id);
+	d.path_on_host = (char *)jstr(o, "path_on_host");
+	d.is_root_device = jbool(o, "is_root_device", false);
+	d.is_read_only = jbool(o, "is_read_only", false);
+	ret = vm_config_put_drive(c, &d, true, why, sizeof(why));
+	return ret ? fail_from(what, why, ret, err, errlen) : 0;
+}
+
+static const struct jfield net_fields[] = {
+	{ "iface_id", J_STR, true, NULL },
+	{ "host_dev_name", J_STR, true, NULL },
+	{ "guest_mac", J_STR, false, NULL },
+	{ "mtu", J_UINT, false, "" },
+	{ "rx_rate_limiter", J_OBJ, false, "" },
+	{ "tx_rate_limiter", J_OBJ, false, "" },
+	{ NULL, J_STR, false, NULL },
+};
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char tail;
+
+	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+				      &b[4], &b[5], &tail) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		if (s[i * 3] == ' ' || s[i * 3] == '+' || s[i * 3] == '-')
+			return -EINVAL;
+		mac[i] = (uint8_t)b[i];
+	}
+	return 0;
+}
+
+int json_config_net(struct vm_config *c, json_t *o, const char *path_id, char *err,
+		    size_t errlen)
+{
+	const char *what = "network-interfaces";
+	char why[VM_CONFIG_ERR_MAX];
+	const char *id, *tap, *mac;
+	struct vm_net n;
+	int ret;
+
+	ret = check_fields(what, o, net_fields, true, err, errlen);
+	if (ret)
+		return ret;
+	id = jstr(o, "iface_id");
+	if (path_id && strcmp(id, path_id) != 0)
+		return fail(err, errlen, "%s: iface_id '%.64s' in the body does not match '%.64s' "
+			    "in the path", what, id, path_id);
+	ret = vm_config_check_id("iface_id", id, why, sizeof(why));
+	if (ret)
+		return fail_from(what, why, ret, err, errlen);
+	tap = jstr(o, "host_dev_name");
+	if (strlen(tap) >= sizeof(n.dev.ifname))
+		return fail(err, errlen, "%s: host_dev_name '%.64s' is longer than %zu bytes", what,
+			    tap, sizeof(n.dev.ifname) - 1);
+	memset(&n, 0, sizeof(n));
+	snprintf(n.id, sizeof(n.id), "%s", id);
+	n.dev.backend = NET_TAP;
+	snprintf(n.dev.ifname, sizeof(n.dev.ifname), "%s", tap);
+	mac = jstr(o, "guest_mac");
+	if (mac) {
+		if (parse_mac(mac, n.dev.mac))
+			return fail(err, errlen, "%s: guest_mac '%.64s' is not a MAC address like "
+				    "06:00:AC:10:00:02", what, mac);
+		n.dev.mac_set = true;
+	}
+	ret = vm_config_put_net(c, &n, true, why, sizeof(why));
+	return ret ? fail_from(what, why, ret, err, errlen) : 0;
+}
+
+static const struct jfield vsock_fields[] = {
+	{ "guest_cid", J_UINT, true, NULL },
+	{ "uds_path", J_STR, false, NULL },
+	{ "vsock_id", J_STR, false, NULL },  /* deprecated in Firecracker; ignored */
+	{ NULL, J_STR, false, NULL },
+};
+
+int json_config_vsock(struct vm_config *c, json_t *o, char *err, size_t errlen)
+{
+	const char *what = "vsock";
+	char why[VM_CONFIG_ERR_MAX];
+	struct vm_vsock v = { 0 };
+	int ret;
+
+	ret = check_fields(what, o, vsock_fields, true, err, errlen);
+	if (ret)
+		return ret;
+	v.guest_cid = juint(o, "guest_cid", 0);
+	v.uds_path = (char *)jstr(o, "uds_path");
+	ret = vm_config_set_vsock(c, &v, why, sizeof(why));
+	return ret ? fail_from(what, why, ret, err, errlen) : 0;
+}
+
+static const struct jfield entropy_fields[] = {
+	{ "rate_limiter", J_OBJ, false, "" },
+	{ NULL, J_STR, false, NULL },
+};
+
+int json_config_entropy(struct vm_config *c, json_t *o, char *err, size_t errlen)
+{
+	int ret = check_fields("entropy", o, entropy_fields, true, err, errlen);
+
+	return ret ? ret : vm_config_set_entropy(c, true);
+}
+
+/* Sections of FullVmConfiguration Hearth does not take yet (null is fine). */
+static const char *const unsupported_sections[] = {
+	"balloon", "cpu-config", "logger", "metrics", "mmds-config", "memory-hotplug", "pmem",
+	"serial", NULL,
+};
+
+static int full_array(struct vm_config *c, json_t *root, const char *key,
+		      int (*put)(struct vm_config *, json_t *, const char *, char *, size_t),
+		      char *err, size_t errlen)
+{
+	json_t *arr = json_object_get(root, key), *item;
+	size_t i;
+	int ret;
+
+	if (!arr || json_is_null(arr))
+		return 0;
+	if (!json_is_array(arr))
+		return fail(err, errlen, "%s: want an array", key);
+	json_array_foreach(arr, i, item) {
+		ret = put(c, item, NULL, err, errlen);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static bool section_known(const char *key)
+{
+	static const char *const known[] = {
+		"boot-source", "machine-config", "drives", "network-interfaces", "vsock",
+		"entropy", NULL,
+	};
+
+	for (int i = 0; known[i]; i++)
+		if (!strcmp(key, known[i]))
+			return true;
+	return false;
+}
+
+int json_config_full(struct vm_config *c, json_t *root, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v;
+	int ret = 0;
+
+	if (!json_is_object(root))
+		return fail(err, errlen, "want a JSON object");
+	json_object_foreach(root, key, v) {
+		if (section_known(key) || json_is_null(v))
+			continue;
+		for (int i = 0; unsupported_sections[i]; i++)
+			if (!strcmp(key, unsupported_sections[i]))
+				return fail(err, errlen, "%s is not supported yet", key);
+		return fail(err, errlen, "unknown section '%.64s'", key);
+	}
+	vm_config_set_entropy(c, false);
+	if (jhas(root, "machine-config"))
+		ret = json_config_machine(c, json_object_get(root, "machine-config"), false, err,
+					  errlen);
+	if (!ret && jhas(root, "boot-source"))
+		ret = json_config_boot_source(c, json_object_get(root, "boot-source"), err, errlen);
+	if (!ret)
+		ret = full_array(c, root, "drives", json_config_drive, err, errlen);
+	if (!ret)
+		ret = full_array(c, root, "network-interfaces", json_config_net, err, errlen);
+	if (!ret && jhas(root, "vsock"))
+		ret = json_config_vsock(c, json_object_get(root, "vsock"), err, errlen);
+	if (!ret && jhas(root, "entropy"))
+		ret = json_config_entropy(c, json_object_get(root, "entropy"), err, errlen);
+	if (!ret)
+		ret = vm_config_check_bootable(c, err, errlen);
+	return ret;
+}
+
+int json_config_load_file(struct vm_config *c, const char *path, char *err, size_t errlen)
+{
+	char why[VM_CONFIG_ERR_MAX];
+	json_error_t jerr;
+	json_t *root;
+	int ret;
+
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		if (jerr.line < 1)
+			return fail(err, errlen, "%s: %s", path, jerr.text);
+		return fail(err, errlen, "%s: bad JSON at line %d column %d: %s", path, jerr.line,
+			    jerr.column, jerr.text);
+	}
+	ret = json_config_full(c, root, why, sizeof(why));
+	json_decref(root);
+	return ret ? fail_from(path, why, ret, err, errlen) : 0;
+}
+
+json_t *json_config_parse_body(const char *body, size_t len, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *o;
+
+	if (!body || len == 0) {
+		fail(err, errlen, "the request body is empty; want a JSON object");
+		return NULL;
+	}
+	o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!o) {
+		fail(err, errlen, "bad JSON at line %d column %d: %s", jerr.line, jerr.column,
+		     jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		fail(err, errlen, "the request body is not a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+json_t *json_config_dump_machine(const struct vm_config *c)
+{
+	return json_pack("{s:I, s:I, s:b, s:b, s:s}", "vcpu_count",
+			 (json_int_t)c->machine.vcpu_count, "mem_size_mib",
+			 (json_int_t)c->machine.mem_size_mib, "smt", c->machine.smt,
+			 "track_dirty_pages", c->machine.track_dirty_pages, "huge_pages", "None");
+}
+
+static json_t *dump_boot(const struct vm_config *c)
+{
+	if (!c->boot.kernel_image_path)
+		return json_null();
+	return json_pack("{s:s, s:s?, s:s?}", "kernel_image_path", c->boot.kernel_image_path,
+			 "initrd_path", c->boot.initrd_path, "boot_args", c->boot.boot_args);
+}
+
+static json_t *dump_drives(const struct vm_config *c)
+{
+	json_t *arr = json_array();
+
+	for (unsigned int i = 0; arr && i < c->ndrives; i++) {
+		const struct vm_drive *d = &c->drives[i];
+
+		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:b, s:s, s:s}",
+							 "drive_id", d->id, "path_on_host",
+							 d->path_on_host, "is_root_device",
+							 d->is_root_device, "is_read_only",
+							 d->is_read_only, "cache_type", "Writeback",
+							 "io_engine", "Async"))) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+static json_t *dump_nets(const struct vm_config *c)
+{
+	json_t *arr = json_array();
+
+	for (unsigned int i = 0; arr && i < c->nnets; i++) {
+		const struct vm_net *n = &c->nets[i];
+		const uint8_t *m = n->dev.mac;
+		char mac[18];
+		json_t *o;
+
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
+			 m[4], m[5]);
+		o = json_pack("{s:s, s:s, s:s?}", "iface_id", n->id, "host_dev_name",
+			      n->dev.backend == NET_TAP ? n->dev.ifname : "", "guest_mac",
+			      n->dev.mac_set ? mac : NULL);
+		if (json_array_append_new(arr, o)) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+static json_t *dump_vsock(const struct vm_config *c)
+{
+	if (!c->vsock.present)
+		return json_null();
+	return json_pack("{s:I, s:s?}", "guest_cid", (json_int_t)c->vsock.guest_cid, "uds_path",
+			 c->vsock.uds_path);
+}
+
+json_t *json_config_dump_full(const struct vm_config *c)
+{
+	return json_pack("{s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:n, s:n, s:n, s:n, s:n}",
+			 "boot-source", dump_boot(c), "machine-config",
+			 json_config_dump_machine(c), "drives", dump_drives(c),
+			 "network-interfaces", dump_nets(c), "vsock", dump_vsock(c), "entropy",
+			 c->entropy ? json_object() : json_null(), "balloon", "cpu-config",
+			 "logger", "metrics", "mmds-config");
+}

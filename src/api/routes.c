@@ -1,0 +1,309 @@
+#include "api/routes.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api/json_config.h"
+#include "hearth-config.h"
+
+#define API_ERR_MAX 600
+
+struct api_req {
+	struct api_ctl *ctl;
+	const char *method;
+	const char *path;
+	const char *id;       /* the {drive_id} / {iface_id} part, or NULL */
+	const char *body;
+	size_t len;
+	char err[API_ERR_MAX];
+};
+
+/* Returns 0 (204 or r filled with 200), or -errno with req->err for a 400. */
+typedef int (*api_handler)(struct api_req *req, struct api_reply *r);
+
+struct api_route_entry {
+	const char *method;
+	const char *path;     /* exact, or a prefix ending in '/' followed by one id */
+	bool pre_boot_only;
+	api_handler fn;
+};
+
+void api_reply_fault(struct api_reply *r, unsigned int status, const char *msg)
+{
+	json_t *o = json_pack("{s:s}", "fault_message", msg);
+
+	r->status = status;
+	r->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!r->body)
+		r->status = 500;
+}
+
+static int reply_json(struct api_reply *r, json_t *o, struct api_req *req)
+{
+	r->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!r->body) {
+		snprintf(req->err, sizeof(req->err), "out of memory");
+		return -ENOMEM;
+	}
+	r->status = 200;
+	return 0;
+}
+
+/* Parses the body and hands it to a json_config function. */
+static json_t *req_json(struct api_req *req)
+{
+	return json_config_parse_body(req->body, req->len, req->err, sizeof(req->err));
+}
+
+static int get_info(struct api_req *req, struct api_reply *r)
+{
+	return reply_json(r, json_pack("{s:s, s:s, s:s, s:s}", "id", req->ctl->id, "state",
+				       api_state_name(req->ctl->state), "vmm_version",
+				       HEARTH_VERSION, "app_name", "hearth"),
+			  req);
+}
+
+static int get_version(struct api_req *req, struct api_reply *r)
+{
+	return reply_json(r, json_pack("{s:s}", "firecracker_version", HEARTH_VERSION), req);
+}
+
+static int get_machine(struct api_req *req, struct api_reply *r)
+{
+	return reply_json(r, json_config_dump_machine(&req->ctl->cfg), req);
+}
+
+static int get_vm_config(struct api_req *req, struct api_reply *r)
+{
+	return reply_json(r, json_config_dump_full(&req->ctl->cfg), req);
+}
+
+#define BODY_HANDLER(name, call)                                                    \
+	static int name(struct api_req *req, struct api_reply *r)                    \
+	{                                                                            \
+		struct vm_config *c = &req->ctl->cfg;                                \
+		char *err = req->err;                                                \
+		size_t errlen = sizeof(req->err);                                    \
+		json_t *o = req_json(req);                                           \
+		int ret;                                                             \
+                                                                                     \
+		(void)r;                                                             \
+		if (!o)                                                              \
+			return -EINVAL;                                              \
+		ret = call;                                                          \
+		json_decref(o);                                                      \
+		return ret;                                                          \
+	}
+
+BODY_HANDLER(put_boot, json_config_boot_source(c, o, err, errlen))
+BODY_HANDLER(put_machine, json_config_machine(c, o, false, err, errlen))
+BODY_HANDLER(patch_machine, json_config_machine(c, o, true, err, errlen))
+BODY_HANDLER(put_drive, json_config_drive(c, o, req->id, err, errlen))
+BODY_HANDLER(put_net, json_config_net(c, o, req->id, err, errlen))
+BODY_HANDLER(put_vsock, json_config_vsock(c, o, err, errlen))
+BODY_HANDLER(put_entropy, json_config_entropy(c, o, err, errlen))
+
+/* {"action_type": "..."}: InstanceStart only, for now. */
+static int put_actions(struct api_req *req, struct api_reply *r)
+{
+	json_t *o = req_json(req), *v;
+	const char *key, *action;
+	int ret = -EINVAL;
+
+	(void)r;
+	if (!o)
+		return -EINVAL;
+	json_object_foreach(o, key, v) {
+		if (strcmp(key, "action_type") != 0) {
+			snprintf(req->err, sizeof(req->err), "actions: unknown field '%.64s'", key);
+			goto out;
+		}
+	}
+	v = json_object_get(o, "action_type");
+	action = json_string_value(v);
+	if (!v) {
+		snprintf(req->err, sizeof(req->err), "actions: missing required field "
+			 "'action_type'");
+	} else if (!action) {
+		snprintf(req->err, sizeof(req->err), "actions: field 'action_type' must be a "
+			 "string");
+	} else if (!strcmp(action, "InstanceStart")) {
+		ret = api_ctl_start(req->ctl, req->err, sizeof(req->err));
+	} else if (!strcmp(action, "FlushMetrics") || !strcmp(action, "SendCtrlAltDel")) {
+		snprintf(req->err, sizeof(req->err), "actions: %s is not supported yet", action);
+	} else {
+		snprintf(req->err, sizeof(req->err), "actions: action_type '%.64s' is not one of "
+			 "InstanceStart, FlushMetrics, SendCtrlAltDel", action);
+	}
+out:
+	json_decref(o);
+	return ret;
+}
+
+/* {"state": "Paused" | "Resumed"}; asking for the state the VM is in is a no-op, as in Firecracker. */
+static int patch_vm(struct api_req *req, struct api_reply *r)
+{
+	struct api_ctl *ctl = req->ctl;
+	json_t *o = req_json(req), *v;
+	const char *key, *state;
+	int ret = -EINVAL;
+
+	(void)r;
+	if (!o)
+		return -EINVAL;
+	json_object_foreach(o, key, v) {
+		if (strcmp(key, "state") != 0) {
+			snprintf(req->err, sizeof(req->err), "vm: unknown field '%.64s'", key);
+			goto out;
+		}
+	}
+	v = json_object_get(o, "state");
+	state = json_string_value(v);
+	if (!v) {
+		snprintf(req->err, sizeof(req->err), "vm: missing required field 'state'");
+	} else if (!state) {
+		snprintf(req->err, sizeof(req->err), "vm: field 'state' must be a string");
+	} else if (strcmp(state, "Paused") != 0 && strcmp(state, "Resumed") != 0) {
+		snprintf(req->err, sizeof(req->err), "vm: state '%.64s' is not one of Paused, "
+			 "Resumed", state);
+	} else if (ctl->state == API_NOT_STARTED) {
+		snprintf(req->err, sizeof(req->err), "PATCH /vm is not allowed before boot: the "
+			 "microVM has not been started (InstanceStart)");
+	} else if (!strcmp(state, "Paused")) {
+		ret = ctl->state == API_PAUSED ? 0 : ctl->ops->pause(ctl->ops_ctx);
+		if (ret)
+			snprintf(req->err, sizeof(req->err), "cannot pause the microVM: %s",
+				 strerror(-ret));
+		else
+			ctl->state = API_PAUSED;
+	} else {
+		if (ctl->state == API_PAUSED)
+			ctl->ops->resume(ctl->ops_ctx);
+		ctl->state = API_RUNNING;
+		ret = 0;
+	}
+out:
+	json_decref(o);
+	return ret;
+}
+
+static const struct api_route_entry routes[] = {
+	{ "GET", "/", false, get_info },
+	{ "GET", "/version", false, get_version },
+	{ "GET", "/machine-config", false, get_machine },
+	{ "GET", "/vm/config", false, get_vm_config },
+	{ "PUT", "/boot-source", true, put_boot },
+	{ "PUT", "/machine-config", true, put_machine },
+	{ "PATCH", "/machine-config", true, patch_machine },
+	{ "PUT", "/drives/", true, put_drive },
+	{ "PUT", "/network-interfaces/", true, put_net },
+	{ "PUT", "/vsock", true, put_vsock },
+	{ "PUT", "/entropy", true, put_entropy },
+	{ "PUT", "/actions", false, put_actions },
+	{ "PATCH", "/vm", false, patch_vm },
+	{ NULL, NULL, false, NULL },
+};
+
+/* The rest of Firecracker's API: answered, not served. method NULL: any. */
+static const struct {
+	const char *method;
+	const char *prefix;   /* the path, or a prefix when it ends in '/' */
+} unsupported[] = {
+	{ NULL, "/balloon" }, { NULL, "/balloon/" }, { NULL, "/cpu-config" },
+	{ NULL, "/logger" }, { NULL, "/metrics" }, { NULL, "/mmds" }, { NULL, "/mmds/" },
+	{ NULL, "/serial" }, { NULL, "/hotplug/" }, { NULL, "/snapshot/" }, { NULL, "/pmem/" },
+	{ "PATCH", "/drives/" }, { "PATCH", "/network-interfaces/" },
+	{ NULL, NULL },
+};
+
+/* path matches p exactly, or p ends in '/' and path is p plus one non-empty segment. */
+static bool path_match(const char *path, const char *p, const char **id)
+{
+	size_t n = strlen(p);
+
+	*id = NULL;
+	if (n > 1 && p[n - 1] == '/') {
+		if (strncmp(path, p, n) != 0 || !path[n] || strchr(path + n, '/'))
+			return false;
+		*id = path + n;
+		return true;
+	}
+	return !strcmp(path, p);
+}
+
+static bool path_unsupported(const char *method, const char *path)
+{
+	for (int i = 0; unsupported[i].prefix; i++) {
+		const char *p = unsupported[i].prefix;
+		size_t n = strlen(p);
+
+		if (unsupported[i].method && strcmp(unsupported[i].method, method) != 0)
+			continue;
+		if (p[n - 1] == '/' ? !strncmp(path, p, n) && path[n] : !strcmp(path, p))
+			return true;
+	}
+	return false;
+}
+
+static void route_locked(struct api_req *req, struct api_reply *r)
+{
+	const struct api_route_entry *e;
+	const char *id = NULL;
+	int ret;
+
+	for (e = routes; e->method; e++)
+		if (!strcmp(e->method, req->method) && path_match(req->path, e->path, &id))
+			break;
+	if (!e->method) {
+		if (path_unsupported(req->method, req->path))
+			snprintf(req->err, sizeof(req->err), "%s %s is not supported yet",
+				 req->method, req->path);
+		else
+			snprintf(req->err, sizeof(req->err), "Invalid request method and/or path: "
+				 "%s %s", req->method, req->path);
+		api_reply_fault(r, 400, req->err);
+		return;
+	}
+	if (e->pre_boot_only && req->ctl->state != API_NOT_STARTED) {
+		snprintf(req->err, sizeof(req->err), "%s %s is not allowed after boot: the "
+			 "microVM has started", req->method, e->path);
+		api_reply_fault(r, 400, req->err);
+		return;
+	}
+	req->id = id;
+	ret = e->fn(req, r);
+	if (ret) {
+		free(r->body);
+		r->body = NULL;
+		api_reply_fault(r, ret == -ENOMEM ? 500 : 400, req->err);
+	} else if (!r->body) {
+		r->status = 204;
+	}
+}
+
+void api_route(struct api_ctl *ctl, const char *method, const char *path, const char *body,
+	       size_t len, struct api_reply *r)
+{
+	struct api_req *req = calloc(1, sizeof(*req));
+
+	r->status = 500;
+	r->body = NULL;
+	if (!req)
+		return;
+	req->ctl = ctl;
+	req->method = method;
+	req->path = path;
+	req->body = body;
+	req->len = len;
+	pthread_mutex_lock(&ctl->lock);
+	route_locked(req, r);
+	pthread_mutex_unlock(&ctl->lock);
+	free(req);
+}

@@ -1,0 +1,297 @@
+#include "api/server.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "api/routes.h"
+#include "util/log.h"
+
+struct api_server {
+	struct MHD_Daemon *d;
+	struct api_ctl *ctl;
+	size_t max_payload;
+	int listen_fd;
+	int stop_efd;
+	pthread_t thread;
+	bool thread_started;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+/* One request's body as it arrives. */
+struct api_body {
+	char *buf;
+	size_t len;
+	size_t total;       /* bytes received, kept or not */
+	bool too_big;
+	bool failed;        /* out of memory */
+};
+
+static void body_append(struct api_server *s, struct api_body *b, const char *data, size_t n)
+{
+	b->total += n;
+	if (b->too_big || b->failed)
+		return;
+	if (b->total > s->max_payload) {
+		b->too_big = true;
+		free(b->buf);
+		b->buf = NULL;
+		b->len = 0;
+		return;
+	}
+	char *nb = realloc(b->buf, b->len + n + 1);
+
+	if (!nb) {
+		b->failed = true;
+		return;
+	}
+	memcpy(nb + b->len, data, n);
+	b->len += n;
+	nb[b->len] = '\0';
+	b->buf = nb;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn, const struct api_reply *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (r->body) {
+		resp = MHD_create_response_from_buffer(strlen(r->body), r->body,
+						       MHD_RESPMEM_MUST_COPY);
+		if (resp)
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+						"application/json");
+	} else {
+		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	}
+	if (!resp)
+		return MHD_NO;
+	ret = MHD_queue_response(conn, r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size, void **req_cls)
+{
+	struct api_server *s = cls;
+	struct api_body *b = *req_cls;
+	struct api_reply r = { 500, NULL };
+	char msg[160];
+	enum MHD_Result ret;
+
+	(void)version;
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return MHD_NO;
+		*req_cls = b;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		body_append(s, b, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (b->too_big) {
+		snprintf(msg, sizeof(msg), "Request payload with size %zu is larger than the limit "
+			 "of %zu allowed by server.", b->total, s->max_payload);
+		api_reply_fault(&r, 400, msg);
+	} else if (b->failed) {
+		api_reply_fault(&r, 500, "out of memory");
+	} else {
+		api_route(s->ctl, method, url, b->buf, b->len, &r);
+	}
+	ret = send_reply(conn, &r);
+	free(r.body);
+	return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct api_body *b = *req_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (b) {
+		free(b->buf);
+		free(b);
+		*req_cls = NULL;
+	}
+}
+
+static void *api_thread(void *arg)
+{
+	struct api_server *s = arg;
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
+	struct pollfd pfd[2] = {
+		{ .fd = info ? info->epoll_fd : -1, .events = POLLIN },
+		{ .fd = s->stop_efd, .events = POLLIN },
+	};
+
+	pthread_setname_np(pthread_self(), "api");
+	for (;;) {
+		MHD_UNSIGNED_LONG_LONG to;
+		int timeout = -1;
+
+		if (MHD_get_timeout(s->d, &to) == MHD_YES)
+			timeout = to > 1000 ? 1000 : (int)to;
+		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents)
+			break;
+		MHD_run(s->d);
+	}
+	return NULL;
+}
+
+/* A socket at path nobody accepts on is stale; anything else there stays. */
+static int bind_prepare(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, ret;
+
+	if (lstat(path, &st)) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "--api-sock %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "--api-sock %s: exists and is not a socket; not replacing it",
+			 path);
+		return -EEXIST;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (!ret) {
+		snprintf(err, errlen, "--api-sock %s: another process is serving on it", path);
+		return -EEXIST;
+	}
+	if (unlink(path) && errno != ENOENT) {
+		snprintf(err, errlen, "--api-sock %s: cannot remove the stale socket: %s", path,
+			 strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int bind_listen(struct api_server *s, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int ret;
+
+	if (!*path || strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "--api-sock '%.200s': want 1 to %zu bytes", path,
+			 sizeof(sa.sun_path) - 1);
+		return -EINVAL;
+	}
+	ret = bind_prepare(path, err, errlen);
+	if (ret)
+		return ret;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s->listen_fd < 0)
+		goto err_errno;
+	if (bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa)))
+		goto err_errno;
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	if (listen(s->listen_fd, 16))
+		goto err_errno;
+	return 0;
+err_errno:
+	ret = -errno;
+	snprintf(err, errlen, "--api-sock %s: %s", path, strerror(errno));
+	return ret;
+}
+
+int api_server_start(struct api_server **out, const char *path, struct api_ctl *ctl,
+		     size_t max_payload, char *err, size_t errlen)
+{
+	struct api_server *s = calloc(1, sizeof(*s));
+	int ret;
+
+	*out = NULL;
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	s->ctl = ctl;
+	s->max_payload = max_payload;
+	s->listen_fd = -1;
+	s->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->stop_efd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto err_free;
+	}
+	ret = bind_listen(s, path, err, errlen);
+	if (ret)
+		goto err_free;
+	s->d = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, on_request, s,
+				MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				MHD_OPTION_CONNECTION_LIMIT, 64u,
+				MHD_OPTION_END);
+	if (!s->d) {
+		ret = -EIO;
+		snprintf(err, errlen, "--api-sock %s: cannot start the HTTP server", path);
+		goto err_free;
+	}
+	s->listen_fd = -1;  /* MHD_stop_daemon closes it */
+	ret = pthread_create(&s->thread, NULL, api_thread, s);
+	if (ret) {
+		snprintf(err, errlen, "cannot start the api thread: %s", strerror(ret));
+		ret = -ret;
+		goto err_free;
+	}
+	s->thread_started = true;
+	*out = s;
+	return 0;
+err_free:
+	api_server_stop(s);
+	return ret;
+}
+
+void api_server_stop(struct api_server *s)
+{
+	uint64_t one = 1;
+
+	if (!s)
+		return;
+	if (s->thread_started) {
+		if (write(s->stop_efd, &one, sizeof(one)) < 0)
+			log_warn("cannot wake the api thread: %s", strerror(errno));
+		pthread_join(s->thread, NULL);
+	}
+	if (s->d)
+		MHD_stop_daemon(s->d);
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	if (s->path[0])
+		unlink(s->path);
+	if (s->stop_efd >= 0)
+		close(s->stop_efd);
+	free(s);
+}

@@ -1,0 +1,28 @@
+/*
+ * The API's transport: HTTP/1.1 (libmicrohttpd) on a Unix socket, served
+ * by one thread named "api" that hands each complete request to api_route.
+ */
+#ifndef HEARTH_API_SERVER_H
+#define HEARTH_API_SERVER_H
+
+#include <stddef.h>
+
+#include "api/controller.h"
+
+/* Firecracker's --http-api-max-payload-size default. */
+#define API_DEFAULT_MAX_PAYLOAD 51200
+
+struct api_server;
+
+/*
+ * Binds path (a stale socket there is replaced; any other file, or a
+ * socket someone still serves on, is an error) and starts the "api"
+ * thread. Returns 0, or -errno with one line in err (-EEXIST: the path
+ * is taken).
+ */
+int api_server_start(struct api_server **out, const char *path, struct api_ctl *ctl,
+		     size_t max_payload, char *err, size_t errlen);
+/* Stops and joins the thread, closes the socket and unlinks its path. NULL is a no-op. */
+void api_server_stop(struct api_server *s);
+
+#endif

@@ -1,0 +1,426 @@
+#!/usr/bin/env python3
+"""`hearth serve` against its Firecracker-compatible API, over the Unix socket.
+
+    run_api_test.py --hearth build/hearth --case bad-requests [--asan build-asan/hearth]
+
+None of these needs KVM: the VM is configured, refused or asked to start on
+a host without /dev/kvm (those cases skip where /dev/kvm exists). With
+--asan (when that binary exists) the case also runs under the sanitizer
+build, which must not report anything.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+TIMEOUT = 30.0
+SKIP = 77
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "SUMMARY: UndefinedBehaviorSanitizer", "ThreadSanitizer")
+
+
+class TestFailure(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def tiny_elf():
+    """A valid ELF64 guest that powers off at once (outb 0x34 to 0x600)."""
+    code = bytes([0x66, 0xba, 0x00, 0x06, 0xb0, 0x34, 0xee, 0xfa, 0xf4, 0xeb, 0xfc])
+    base = 0x200000
+    ehdr = struct.pack("<4sBBBBB7sHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, b"\0" * 7,
+                       2, 0x3e, 1, base, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+    off = 0x1000
+    phdr = struct.pack("<IIQQQQQQ", 1, 5, off, base, base, len(code), len(code), 0x1000)
+    img = ehdr + phdr
+    return img + b"\0" * (off - len(img)) + code
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=TIMEOUT)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(TIMEOUT)
+        self.sock.connect(self.path)
+
+
+class Serve:
+    """One `hearth serve` process and a keep-alive connection to it."""
+
+    def __init__(self, binary, tmp, args=None):
+        self.sock = os.path.join(tmp, "api.sock")
+        self.err_path = os.path.join(tmp, "stderr-%d.txt" % time.monotonic_ns())
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        self.err = open(self.err_path, "wb")
+        self.p = subprocess.Popen([binary, "serve", "--api-sock", self.sock] + (args or []),
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=self.err, env=env)
+        deadline = time.monotonic() + TIMEOUT
+        while not self.serving():
+            check(self.p.poll() is None, "hearth serve exited with %s before serving:\n%s" %
+                  (self.p.returncode, self.stderr()))
+            check(time.monotonic() < deadline, "no socket after %.0f s" % TIMEOUT)
+            time.sleep(0.02)
+        self.conn = UnixHTTPConnection(self.sock)
+
+    def serving(self):
+        """True once something accepts on the socket (a stale one may be there first)."""
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            c.connect(self.sock)
+            return True
+        except OSError:
+            return False
+        finally:
+            c.close()
+
+    def stderr(self):
+        if not self.err.closed:
+            self.err.flush()
+        with open(self.err_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def request(self, method, path, body=None, raw=None):
+        """Returns (status, parsed JSON or None). Reuses the connection."""
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        self.conn.request(method, path, body=data, headers=headers)
+        r = self.conn.getresponse()
+        text = r.read()
+        if r.status == 204:
+            check(text == b"", "204 with a body: %r" % text)
+            return r.status, None
+        try:
+            return r.status, json.loads(text)
+        except ValueError:
+            raise TestFailure("%s %s: %d with a body that is not JSON: %r" %
+                              (method, path, r.status, text))
+
+    def expect(self, method, path, status, body=None, raw=None, fault=()):
+        got, js = self.request(method, path, body, raw)
+        check(got == status, "%s %s: status %d, expected %d (%s)" % (method, path, got, status,
+                                                                     js))
+        if status >= 400:
+            check(isinstance(js, dict) and isinstance(js.get("fault_message"), str),
+                  "%s %s: no fault_message in %r" % (method, path, js))
+            for w in fault:
+                check(w in js["fault_message"], "%s %s: fault %r does not mention %r" %
+                      (method, path, js["fault_message"], w))
+        return js
+
+    def alive(self):
+        js = self.expect("GET", "/", 200)
+        check(js["state"] == "Not started", "state %r" % js["state"])
+
+    def stop(self, sig=signal.SIGTERM):
+        self.conn.close()
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        try:
+            rc = self.p.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            raise TestFailure("hearth serve did not exit %.0f s after %s" % (TIMEOUT, sig))
+        self.p.stdout.close()
+        self.err.close()
+        err = self.stderr()
+        for m in SANITIZER_MARKERS:
+            check(m not in err, "sanitizer report (%r):\n%s" % (m, err))
+        return rc, err
+
+
+def case_info(binary, tmp):
+    s = Serve(binary, tmp, ["--id", "vm-test-1"])
+    js = s.expect("GET", "/", 200)
+    check(js == {"id": "vm-test-1", "state": "Not started", "vmm_version": js["vmm_version"],
+                 "app_name": "hearth"}, "instance info %r" % js)
+    js = s.expect("GET", "/version", 200)
+    check(js["firecracker_version"] == s.expect("GET", "/", 200)["vmm_version"], "version %r" % js)
+    s.stop()
+
+
+def case_bad_requests(binary, tmp):
+    s = Serve(binary, tmp)
+    s.expect("PUT", "/machine-config", 400, raw="{\"vcpu_count\": 1,", fault=["bad JSON"])
+    s.alive()
+    s.expect("PUT", "/machine-config", 400, body={"vcpu_count": 1, "mem_size_mib": 128,
+                                                  "cpus": 2},
+             fault=["machine-config: unknown field 'cpus'"])
+    s.alive()
+    s.expect("PUT", "/machine-config", 400, body={"vcpu_count": "1", "mem_size_mib": 128},
+             fault=["'vcpu_count' must be a non-negative integer"])
+    s.alive()
+    s.expect("PUT", "/boot-source", 400, body={"boot_args": "x"},
+             fault=["missing required field 'kernel_image_path'"])
+    s.alive()
+    s.expect("PUT", "/boot-source", 400, body={"kernel_image_path": "/k", "pad": "x" * 60000},
+             fault=["larger than the limit of 51200"])
+    s.alive()
+    s.expect("GET", "/no/such/thing", 400, fault=["Invalid request method and/or path"])
+    s.alive()
+    s.expect("DELETE", "/", 400, fault=["Invalid request method and/or path"])
+    s.alive()
+    for method, path in (("PUT", "/balloon"), ("PUT", "/logger"), ("PUT", "/metrics"),
+                         ("PUT", "/mmds"), ("PUT", "/snapshot/create"), ("PUT", "/cpu-config"),
+                         ("PATCH", "/drives/rootfs")):
+        s.expect(method, path, 400, body={}, fault=["not supported yet"])
+        s.alive()
+    s.expect("PATCH", "/vm", 400, body={"state": "Paused"}, fault=["before boot"])
+    s.alive()
+    rc, err = s.stop()
+    check(rc == 3, "exit code %d after SIGTERM, expected 3" % rc)
+
+
+def case_machine_config(binary, tmp):
+    s = Serve(binary, tmp)
+    js = s.expect("GET", "/machine-config", 200)
+    check(js["vcpu_count"] == 1 and js["mem_size_mib"] == 256, "defaults %r" % js)
+    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 2, "mem_size_mib": 512,
+                                                  "smt": False, "track_dirty_pages": True})
+    js = s.expect("GET", "/machine-config", 200)
+    check(js["vcpu_count"] == 2 and js["mem_size_mib"] == 512 and js["track_dirty_pages"],
+          "after PUT %r" % js)
+    s.expect("PATCH", "/machine-config", 204, body={"vcpu_count": 4})
+    js = s.expect("GET", "/machine-config", 200)
+    check(js["vcpu_count"] == 4 and js["mem_size_mib"] == 512, "after PATCH %r" % js)
+    s.expect("PUT", "/machine-config", 400, body={"vcpu_count": 2, "mem_size_mib": 8},
+             fault=["mem_size_mib 8 is out of range"])
+    s.expect("PUT", "/machine-config", 400, body={"vcpu_count": 2, "mem_size_mib": 64,
+                                                  "cpu_template": "T2"},
+             fault=["cpu_template 'T2' is not supported yet"])
+    js = s.expect("GET", "/machine-config", 200)
+    check(js["vcpu_count"] == 4 and js["mem_size_mib"] == 512, "after refusals %r" % js)
+    s.stop()
+
+
+def case_vm_config(binary, tmp):
+    s = Serve(binary, tmp)
+    disk = os.path.join(tmp, "disk.img")
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": "/boot/vmlinuz",
+                                               "boot_args": "console=ttyS0 quiet"})
+    s.expect("PUT", "/drives/rootfs", 204, body={"drive_id": "rootfs", "path_on_host": disk,
+                                                 "is_root_device": True, "is_read_only": True})
+    s.expect("PUT", "/drives/other", 400, body={"drive_id": "rootfs", "path_on_host": disk,
+                                                "is_root_device": False},
+             fault=["does not match"])
+    s.expect("PUT", "/network-interfaces/eth0", 204,
+             body={"iface_id": "eth0", "host_dev_name": "tap7", "guest_mac": "06:00:ac:10:00:02"})
+    s.expect("PUT", "/vsock", 204, body={"guest_cid": 3})
+    s.expect("PUT", "/entropy", 204, body={})
+    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 2, "mem_size_mib": 128})
+    js = s.expect("GET", "/vm/config", 200)
+    check(js["boot-source"]["kernel_image_path"] == "/boot/vmlinuz", "boot %r" % js)
+    check(js["boot-source"]["boot_args"] == "console=ttyS0 quiet", "boot %r" % js)
+    check(js["machine-config"]["vcpu_count"] == 2, "machine %r" % js)
+    check(len(js["drives"]) == 1 and js["drives"][0]["drive_id"] == "rootfs" and
+          js["drives"][0]["is_read_only"] is True and js["drives"][0]["path_on_host"] == disk,
+          "drives %r" % js)
+    check(js["network-interfaces"] == [{"iface_id": "eth0", "host_dev_name": "tap7",
+                                        "guest_mac": "06:00:ac:10:00:02"}], "nets %r" % js)
+    check(js["vsock"]["guest_cid"] == 3, "vsock %r" % js)
+    check(js["entropy"] == {}, "entropy %r" % js)
+    # The same JSON is a config file; --no-api boots it (and fails on the kernel).
+    path = os.path.join(tmp, "config.json")
+    with open(path, "w") as f:
+        json.dump(js, f)
+    s.stop()
+    rc, out, err = run_plain(binary, ["serve", "--no-api", "--config-file", path])
+    check(rc == 2, "config file from GET /vm/config: exit %d, expected 2\n%s" % (rc, err))
+    check("/boot/vmlinuz" in err, "stderr does not name the kernel: %r" % err)
+
+
+def case_start_missing_kernel(binary, tmp):
+    s = Serve(binary, tmp)
+    missing = os.path.join(tmp, "no-such-kernel")
+    s.expect("PUT", "/actions", 400, body={"action_type": "InstanceStart"},
+             fault=["kernel_image_path is not set"])
+    s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": missing})
+    s.expect("PUT", "/actions", 400, body={"action_type": "InstanceStart"}, fault=[missing])
+    s.alive()
+    s.stop()
+
+
+def case_start_no_kvm(binary, tmp):
+    if os.path.exists("/dev/kvm"):
+        raise Skip("/dev/kvm exists: InstanceStart would really boot")
+    kernel = os.path.join(tmp, "kernel.elf")
+    disk = os.path.join(tmp, "disk.img")
+    with open(kernel, "wb") as f:
+        f.write(tiny_elf())
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    s = Serve(binary, tmp)
+    s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": kernel})
+    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 2, "mem_size_mib": 64})
+    s.expect("PUT", "/drives/rootfs", 204, body={"drive_id": "rootfs", "path_on_host": disk,
+                                                 "is_root_device": True,
+                                                 "is_read_only": False})
+    s.expect("PUT", "/entropy", 204, body={})
+    s.expect("PUT", "/actions", 400, body={"action_type": "InstanceStart"}, fault=["/dev/kvm"])
+    # Everything was unwound: still "Not started", the disk's lock is released.
+    s.alive()
+    s.expect("PUT", "/actions", 400, body={"action_type": "InstanceStart"}, fault=["/dev/kvm"])
+    s.alive()
+    rc, err = s.stop()
+    check(rc == 3, "exit code %d after SIGTERM, expected 3" % rc)
+
+
+def case_sigterm(binary, tmp):
+    s = Serve(binary, tmp)
+    s.alive()
+    rc, err = s.stop(signal.SIGTERM)
+    check(rc == 3, "exit code %d after SIGTERM, expected 3" % rc)
+    check(not os.path.exists(s.sock), "the socket is still there after exit")
+    # SIGINT too, and a stale socket left by a killed server is replaced.
+    s = Serve(binary, tmp)
+    s.p.kill()
+    s.p.wait()
+    s.conn.close()
+    s.p.stdout.close()
+    s.err.close()
+    check(os.path.exists(s.sock), "SIGKILL removed the socket?")
+    s = Serve(binary, tmp)
+    s.alive()
+    rc, err = s.stop(signal.SIGINT)
+    check(rc == 3, "exit code %d after SIGINT, expected 3" % rc)
+    check(not os.path.exists(s.sock), "the socket is still there after exit")
+
+
+def run_plain(binary, argv):
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+    try:
+        p = subprocess.run([binary] + argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=TIMEOUT, env=env)
+    except subprocess.TimeoutExpired:
+        raise TestFailure("%s still running after %.0f s" % (" ".join(argv), TIMEOUT))
+    err = p.stderr.decode("utf-8", "replace")
+    for m in SANITIZER_MARKERS:
+        check(m not in err, "sanitizer report (%r):\n%s" % (m, err))
+    return p.returncode, p.stdout.decode("utf-8", "replace"), err
+
+
+def one_line(err):
+    lines = err.rstrip("\n").split("\n") if err else []
+    check(len(lines) == 1, "expected one line on stderr, got %d: %r" % (len(lines), err))
+    return lines[0]
+
+
+def case_usage(binary, tmp):
+    notsock = os.path.join(tmp, "file")
+    with open(notsock, "w") as f:
+        f.write("keep me\n")
+    for argv, words in (
+            (["serve"], ["--api-sock"]),
+            (["serve", "--api-sock", notsock], [notsock, "not a socket"]),
+            (["serve", "--api-sock", os.path.join(tmp, "a.sock"), "--id", "bad_id!"],
+             ["--id", "bad_id!"]),
+            (["serve", "--api-sock", os.path.join(tmp, "a.sock"), "--id", "x" * 65], ["--id"]),
+            (["serve", "--no-api"], ["--no-api", "--config-file"]),
+            (["serve", "--api-sock", os.path.join(tmp, "a.sock"), "--bogus"], ["--bogus"]),
+            (["serve", "--no-api", "--config-file", os.path.join(tmp, "missing.json")],
+             ["missing.json"])):
+        rc, out, err = run_plain(binary, argv)
+        check(rc == 2, "%s: exit %d, expected 2\n%s" % (argv, rc, err))
+        line = one_line(err)
+        for w in words:
+            check(w in line, "%s: %r does not mention %r" % (argv, line, w))
+    with open(notsock) as f:
+        check(f.read() == "keep me\n", "the file at --api-sock was changed")
+    rc, out, err = run_plain(binary, ["serve", "--help"])
+    check(rc == 0 and "--api-sock" in out, "serve --help: %d %r" % (rc, out))
+
+
+def case_config_file(binary, tmp):
+    """A config file's error is the PUT's message after the file's name."""
+    path = os.path.join(tmp, "bad.json")
+    with open(path, "w") as f:
+        json.dump({"boot-source": {"kernel_image_path": "/k"},
+                   "machine-config": {"vcpu_count": 1, "mem_size_mib": 128, "cpus": 1}}, f)
+    rc, out, err = run_plain(binary, ["serve", "--no-api", "--config-file", path])
+    check(rc == 2, "exit %d, expected 2\n%s" % (rc, err))
+    line = one_line(err)
+    s = Serve(binary, tmp)
+    js = s.expect("PUT", "/machine-config", 400,
+                  body={"vcpu_count": 1, "mem_size_mib": 128, "cpus": 1})
+    s.stop()
+    check(line.endswith("%s: %s" % (path, js["fault_message"])),
+          "file error %r is not the PUT error %r after the path" % (line, js["fault_message"]))
+    if os.path.exists("/dev/kvm"):
+        return
+    kernel = os.path.join(tmp, "kernel.elf")
+    with open(kernel, "wb") as f:
+        f.write(tiny_elf())
+    good = os.path.join(tmp, "good.json")
+    with open(good, "w") as f:
+        json.dump({"boot-source": {"kernel_image_path": kernel},
+                   "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}}, f)
+    rc, out, err = run_plain(binary, ["serve", "--no-api", "--config-file", good])
+    check(rc == 1, "no /dev/kvm: exit %d, expected 1\n%s" % (rc, err))
+    check("/dev/kvm" in one_line(err), "stderr does not name /dev/kvm: %r" % err)
+
+
+CASES = {
+    "info": case_info,
+    "bad-requests": case_bad_requests,
+    "machine-config": case_machine_config,
+    "vm-config": case_vm_config,
+    "start-missing-kernel": case_start_missing_kernel,
+    "start-no-kvm": case_start_no_kvm,
+    "sigterm": case_sigterm,
+    "usage": case_usage,
+    "config-file": case_config_file,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--hearth", required=True)
+    ap.add_argument("--case", required=True, choices=sorted(CASES))
+    ap.add_argument("--asan", help="sanitizer build of hearth, used when it exists")
+    a = ap.parse_args()
+    binaries = [a.hearth]
+    if a.asan and os.path.exists(a.asan) and \
+            os.path.realpath(a.asan) != os.path.realpath(a.hearth):
+        binaries.append(a.asan)
+    for b in binaries:
+        with tempfile.TemporaryDirectory(prefix="hearth-api-") as tmp:
+            try:
+                CASES[a.case](b, tmp)
+            except Skip as e:
+                print("SKIP: %s" % e)
+                return SKIP
+            except TestFailure as e:
+                print("FAIL (%s): %s" % (b, e))
+                return 1
+        print("ok (%s)" % b)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

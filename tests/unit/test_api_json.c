@@ -1,0 +1,421 @@
+/* json_config: Firecracker's JSON objects into the machine model, and back. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "api/json_config.h"
+
+static char err[1024];
+
+static json_t *J(const char *text)
+{
+	json_error_t je;
+	json_t *o = json_loads(text, 0, &je);
+
+	if (!o)
+		fail_msg("bad test JSON '%s': %s", text, je.text);
+	return o;
+}
+
+/* Runs fn on a fresh model with the JSON; returns its result, err holds the message. */
+#define RUN(c, call_with_o, text)                                            \
+	({                                                                   \
+		json_t *o = J(text);                                         \
+		int r_;                                                      \
+		err[0] = '\0';                                               \
+		r_ = call_with_o;                                            \
+		json_decref(o);                                              \
+		r_;                                                          \
+	})
+
+static void expect_msg(const char *needle)
+{
+	if (!strstr(err, needle))
+		fail_msg("error '%s' does not mention '%s'", err, needle);
+	assert_null(strchr(err, '\n'));
+}
+
+static void test_boot_source(void **state)
+{
+	struct vm_config c;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(RUN(&c, json_config_boot_source(&c, o, err, sizeof(err)),
+			     "{\"kernel_image_path\": \"/k\", \"boot_args\": \"console=ttyS0\","
+			     " \"initrd_path\": \"/i\"}"), 0);
+	assert_string_equal(c.boot.kernel_image_path, "/k");
+	assert_string_equal(c.boot.boot_args, "console=ttyS0");
+	assert_string_equal(c.boot.initrd_path, "/i");
+	assert_int_equal(RUN(&c, json_config_boot_source(&c, o, err, sizeof(err)),
+			     "{\"boot_args\": \"x\"}"), -EINVAL);
+	expect_msg("boot-source: missing required field 'kernel_image_path'");
+	assert_int_equal(RUN(&c, json_config_boot_source(&c, o, err, sizeof(err)),
+			     "{\"kernel_image_path\": 5}"), -EINVAL);
+	expect_msg("boot-source: field 'kernel_image_path' must be a string");
+	assert_int_equal(RUN(&c, json_config_boot_source(&c, o, err, sizeof(err)),
+			     "{\"kernel_image_path\": \"/k\", \"kernel\": \"/k\"}"), -EINVAL);
+	expect_msg("boot-source: unknown field 'kernel'");
+	/* The setter's own message, after the object's name. */
+	assert_int_equal(RUN(&c, json_config_boot_source(&c, o, err, sizeof(err)),
+			     "{\"kernel_image_path\": \"\"}"), -EINVAL);
+	expect_msg("boot-source: kernel_image_path is empty");
+	/* Nothing changed by the failures. */
+	assert_string_equal(c.boot.kernel_image_path, "/k");
+	assert_int_equal(RUN(&c, json_config_boot_source(&c, o, err, sizeof(err)), "[1]"),
+			 -EINVAL);
+	expect_msg("want a JSON object");
+	vm_config_release(&c);
+}
+
+static void test_machine(void **state)
+{
+	struct vm_config c;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(RUN(&c, json_config_machine(&c, o, false, err, sizeof(err)),
+			     "{\"vcpu_count\": 4, \"mem_size_mib\": 1024, \"smt\": false,"
+			     " \"track_dirty_pages\": true, \"cpu_template\": \"None\","
+			     " \"huge_pages\": \"None\"}"), 0);
+	assert_int_equal(c.machine.vcpu_count, 4);
+	assert_int_equal(c.machine.mem_size_mib, 1024);
+	assert_true(c.machine.track_dirty_pages);
+	/* PATCH keeps what it does not name; PUT resets it. */
+	assert_int_equal(RUN(&c, json_config_machine(&c, o, true, err, sizeof(err)),
+			     "{\"vcpu_count\": 2}"), 0);
+	assert_int_equal(c.machine.vcpu_count, 2);
+	assert_int_equal(c.machine.mem_size_mib, 1024);
+	assert_true(c.machine.track_dirty_pages);
+	assert_int_equal(RUN(&c, json_config_machine(&c, o, false, err, sizeof(err)),
+			     "{\"vcpu_count\": 2}"), -EINVAL);
+	expect_msg("machine-config: missing required field 'mem_size_mib'");
+	assert_int_equal(RUN(&c, json_config_machine(&c, o, false, err, sizeof(err)),
+			     "{\"vcpu_count\": 2, \"mem_size_mib\": 128}"), 0);
+	assert_false(c.machine.track_dirty_pages);
+	assert_int_equal(RUN(&c, json_config_machine(&c, o, false, err, sizeof(err)),
+			     "{\"vcpu_count\": -1, \"mem_size_mib\": 128}"), -EINVAL);
+	expect_msg("field 'vcpu_count' must be a non-negative integer");
+	assert_int_equal(RUN(&c, json_config_machine(&c, o, false, err, sizeof(err)),
+			     "{\"vcpu_count\": 1000, \"mem_size_mib\": 128}"), -EINVAL);
+	expect_msg("vcpu_count 1000 is out of range");
+	assert_int_equal(RUN(&c, json_config_machine(&c, o, false, err, sizeof(err)),
+			     "{\"vcpu_count\": 1, \"mem_size_mib\": 1}"), -EINVAL);
+	expect_msg("machine-config: mem_size_mib 1 is out of range");
+	assert_int_equal(RUN(&c, json_config_machine(&c, o, false, err, sizeof(err)),
+			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"smt\": true}"), -EINVAL);
+	expect_msg("smt true is not supported");
+	assert_int_equal(RUN(&c, json_config_machine(&c, o, false, err, sizeof(err)),
+			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"cpu_template\": \"T2\"}"),
+			 -EINVAL);
+	expect_msg("cpu_template 'T2' is not supported yet");
+	assert_int_equal(RUN(&c, json_config_machine(&c, o, false, err, sizeof(err)),
+			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": \"2M\"}"),
+			 -EINVAL);
+	expect_msg("huge_pages '2M' is not supported yet");
+	assert_int_equal(RUN(&c, json_config_machine(&c, o, false, err, sizeof(err)),
+			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"smt\": \"no\"}"), -EINVAL);
+	expect_msg("field 'smt' must be true or false");
+	assert_int_equal(c.machine.vcpu_count, 2);
+	assert_int_equal(c.machine.mem_size_mib, 128);
+	vm_config_release(&c);
+}
+
+static void test_drive(void **state)
+{
+	struct vm_config c;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(RUN(&c, json_config_drive(&c, o, "data", err, sizeof(err)),
+			     "{\"drive_id\": \"data\", \"path_on_host\": \"/d.img\","
+			     " \"is_root_device\": false, \"is_read_only\": true,"
+			     " \"cache_type\": \"Unsafe\", \"io_engine\": \"Sync\"}"), 0);
+	assert_int_equal(RUN(&c, json_config_drive(&c, o, "rootfs", err, sizeof(err)),
+			     "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/r.img\","
+			     " \"is_root_device\": true, \"cache_type\": \"Writeback\"}"), 0);
+	assert_int_equal(c.ndrives, 2);
+	/* The root device comes first (/dev/vda). */
+	assert_string_equal(c.drives[0].id, "rootfs");
+	assert_string_equal(c.drives[0].serial, "rootfs");
+	assert_string_equal(c.drives[1].path_on_host, "/d.img");
+	assert_true(c.drives[1].is_read_only);
+	assert_int_equal(c.drives[1].cache_type, BLK_CACHE_WRITEBACK);
+	/* A PUT of the same id replaces. */
+	assert_int_equal(RUN(&c, json_config_drive(&c, o, "data", err, sizeof(err)),
+			     "{\"drive_id\": \"data\", \"path_on_host\": \"/e.img\","
+			     " \"is_root_device\": false}"), 0);
+	assert_int_equal(c.ndrives, 2);
+	assert_string_equal(vm_config_find_drive(&c, "data")->path_on_host, "/e.img");
+	assert_int_equal(RUN(&c, json_config_drive(&c, o, "other", err, sizeof(err)),
+			     "{\"drive_id\": \"data\", \"path_on_host\": \"/e.img\","
+			     " \"is_root_device\": false}"), -EINVAL);
+	expect_msg("drive_id 'data' in the body does not match 'other' in the path");
+	assert_int_equal(RUN(&c, json_config_drive(&c, o, "x", err, sizeof(err)),
+			     "{\"drive_id\": \"x\", \"path_on_host\": \"/e.img\"}"), -EINVAL);
+	expect_msg("drives: missing required field 'is_root_device'");
+	assert_int_equal(RUN(&c, json_config_drive(&c, o, "x", err, sizeof(err)),
+			     "{\"drive_id\": \"x\", \"path_on_host\": \"/e\", \"is_root_device\": false,"
+			     " \"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 1}}}"),
+			 -EINVAL);
+	expect_msg("drives: rate_limiter is not supported yet");
+	assert_int_equal(RUN(&c, json_config_drive(&c, o, "x", err, sizeof(err)),
+			     "{\"drive_id\": \"x\", \"is_root_device\": false, \"socket\": \"/s\"}"),
+			 -EINVAL);
+	expect_msg("socket is not supported yet");
+	assert_int_equal(RUN(&c, json_config_drive(&c, o, "x", err, sizeof(err)),
+			     "{\"drive_id\": \"x\", \"path_on_host\": \"/e\", \"is_root_device\": true}"),
+			 -EINVAL);
+	expect_msg("'rootfs' is already the root device");
+	assert_int_equal(RUN(&c, json_config_drive(&c, o, "x", err, sizeof(err)),
+			     "{\"drive_id\": \"x\", \"path_on_host\": \"/e\", \"is_root_device\": false,"
+			     " \"cache_type\": \"None\"}"), -EINVAL);
+	expect_msg("cache_type 'None' is not one of Unsafe, Writeback");
+	assert_int_equal(RUN(&c, json_config_drive(&c, o, "a b", err, sizeof(err)),
+			     "{\"drive_id\": \"a b\", \"path_on_host\": \"/e\", \"is_root_device\": false}"),
+			 -EINVAL);
+	expect_msg("drives: drive_id 'a b'");
+	assert_int_equal(c.ndrives, 2);
+	vm_config_release(&c);
+}
+
+static void test_net_vsock_entropy(void **state)
+{
+	struct vm_config c;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(RUN(&c, json_config_net(&c, o, "eth0", err, sizeof(err)),
+			     "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\","
+			     " \"guest_mac\": \"06:00:AC:10:00:02\"}"), 0);
+	assert_int_equal(c.nnets, 1);
+	assert_int_equal(c.nets[0].dev.backend, NET_TAP);
+	assert_string_equal(c.nets[0].dev.ifname, "tap0");
+	assert_true(c.nets[0].dev.mac_set);
+	assert_int_equal(c.nets[0].dev.mac[2], 0xac);
+	assert_int_equal(RUN(&c, json_config_net(&c, o, "eth1", err, sizeof(err)),
+			     "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\","
+			     " \"guest_mac\": \"06:00:AC:10:00\"}"), -EINVAL);
+	expect_msg("guest_mac '06:00:AC:10:00' is not a MAC address");
+	assert_int_equal(RUN(&c, json_config_net(&c, o, "eth1", err, sizeof(err)),
+			     "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap0\"}"), -EINVAL);
+	expect_msg("host_dev_name tap0 is already used by 'eth0'");
+	assert_int_equal(RUN(&c, json_config_net(&c, o, "eth1", err, sizeof(err)),
+			     "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\","
+			     " \"rx_rate_limiter\": {}}"), -EINVAL);
+	expect_msg("network-interfaces: rx_rate_limiter is not supported yet");
+	assert_int_equal(RUN(&c, json_config_net(&c, o, "eth1", err, sizeof(err)),
+			     "{\"iface_id\": \"eth1\"}"), -EINVAL);
+	expect_msg("missing required field 'host_dev_name'");
+
+	assert_int_equal(RUN(&c, json_config_vsock(&c, o, err, sizeof(err)),
+			     "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}"), 0);
+	assert_true(c.vsock.present);
+	assert_string_equal(c.vsock.uds_path, "/tmp/v.sock");
+	assert_int_equal(RUN(&c, json_config_vsock(&c, o, err, sizeof(err)), "{\"guest_cid\": 2}"),
+			 -EINVAL);
+	expect_msg("vsock: guest_cid 2 is out of range");
+	assert_int_equal(RUN(&c, json_config_vsock(&c, o, err, sizeof(err)), "{}"), -EINVAL);
+	expect_msg("vsock: missing required field 'guest_cid'");
+
+	vm_config_set_entropy(&c, false);
+	assert_int_equal(RUN(&c, json_config_entropy(&c, o, err, sizeof(err)), "{}"), 0);
+	assert_true(c.entropy);
+	assert_int_equal(RUN(&c, json_config_entropy(&c, o, err, sizeof(err)),
+			     "{\"rate_limiter\": {}}"), -EINVAL);
+	expect_msg("entropy: rate_limiter is not supported yet");
+	vm_config_release(&c);
+}
+
+static char *write_tmp(const char *text)
+{
+	static char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/hearth-api-json-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+/* A config file's error and the same object's PUT error carry one message. */
+static void test_file_and_put_agree(void **state)
+{
+	static const struct {
+		const char *file;
+		const char *body;
+		int (*put)(struct vm_config *c, json_t *o, char *e, size_t n);
+	} cases[] = {
+		{ "{\"boot-source\": {\"kernel_image_path\": \"/k\", \"foo\": 1}}",
+		  "{\"kernel_image_path\": \"/k\", \"foo\": 1}", json_config_boot_source },
+		{ "{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"vsock\": {\"guest_cid\": true}}",
+		  "{\"guest_cid\": true}", json_config_vsock },
+		{ "{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"entropy\": {\"rate_limiter\": {}}}",
+		  "{\"rate_limiter\": {}}", json_config_entropy },
+	};
+	char put_err[1024];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct vm_config a, b;
+		const char *path = write_tmp(cases[i].file);
+		json_t *o = J(cases[i].body);
+
+		vm_config_init(&a);
+		vm_config_init(&b);
+		assert_int_equal(json_config_load_file(&a, path, err, sizeof(err)), -EINVAL);
+		assert_int_equal(cases[i].put(&b, o, put_err, sizeof(put_err)), -EINVAL);
+		/* The file's message is "PATH: " and then the PUT's. */
+		assert_true(strlen(err) > strlen(path) + 2);
+		assert_memory_equal(err, path, strlen(path));
+		assert_string_equal(err + strlen(path) + 2, put_err);
+		json_decref(o);
+		unlink(path);
+		vm_config_release(&a);
+		vm_config_release(&b);
+	}
+	/* Machine and drive, through their own signatures. */
+	{
+		struct vm_config a, b;
+		const char *path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					     " \"machine-config\": {\"vcpu_count\": 0, \"mem_size_mib\": 64}}");
+		json_t *o = J("{\"vcpu_count\": 0, \"mem_size_mib\": 64}");
+
+		vm_config_init(&a);
+		vm_config_init(&b);
+		assert_int_equal(json_config_load_file(&a, path, err, sizeof(err)), -EINVAL);
+		assert_int_equal(json_config_machine(&b, o, false, put_err, sizeof(put_err)), -EINVAL);
+		assert_string_equal(err + strlen(path) + 2, put_err);
+		expect_msg("machine-config: vcpu_count 0 is out of range");
+		json_decref(o);
+		unlink(path);
+		vm_config_release(&a);
+		vm_config_release(&b);
+	}
+	{
+		struct vm_config a, b;
+		const char *path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+					     " \"drives\": [{\"drive_id\": \"r\", \"is_root_device\": \"yes\"}]}");
+		json_t *o = J("{\"drive_id\": \"r\", \"is_root_device\": \"yes\"}");
+
+		vm_config_init(&a);
+		vm_config_init(&b);
+		assert_int_equal(json_config_load_file(&a, path, err, sizeof(err)), -EINVAL);
+		assert_int_equal(json_config_drive(&b, o, "r", put_err, sizeof(put_err)), -EINVAL);
+		assert_string_equal(err + strlen(path) + 2, put_err);
+		expect_msg("drives: field 'is_root_device' must be true or false");
+		json_decref(o);
+		unlink(path);
+		vm_config_release(&a);
+		vm_config_release(&b);
+	}
+}
+
+static void test_full_file(void **state)
+{
+	struct vm_config c, d;
+	const char *path;
+	json_t *dump;
+	char *text;
+
+	(void)state;
+	path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\", \"boot_args\": \"quiet\"},"
+			 " \"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 256},"
+			 " \"drives\": [{\"drive_id\": \"rootfs\", \"path_on_host\": \"/r\","
+			 "   \"is_root_device\": true, \"is_read_only\": false}],"
+			 " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}],"
+			 " \"vsock\": {\"guest_cid\": 5},"
+			 " \"entropy\": {}, \"balloon\": null, \"logger\": null}");
+	vm_config_init(&c);
+	assert_int_equal(json_config_load_file(&c, path, err, sizeof(err)), 0);
+	unlink(path);
+	assert_int_equal(c.machine.vcpu_count, 2);
+	assert_int_equal(c.ndrives, 1);
+	assert_int_equal(c.nnets, 1);
+	assert_true(c.vsock.present);
+	assert_true(c.entropy);
+	/* GET /vm/config's JSON is a config file that gives the same model. */
+	dump = json_config_dump_full(&c);
+	assert_non_null(dump);
+	text = json_dumps(dump, JSON_COMPACT);
+	vm_config_init(&d);
+	assert_int_equal(json_config_full(&d, dump, err, sizeof(err)), 0);
+	assert_string_equal(d.boot.kernel_image_path, "/k");
+	assert_string_equal(d.boot.boot_args, "quiet");
+	assert_int_equal(d.machine.vcpu_count, 2);
+	assert_string_equal(d.drives[0].id, "rootfs");
+	assert_string_equal(d.nets[0].dev.ifname, "tap0");
+	assert_int_equal(d.vsock.guest_cid, 5);
+	assert_true(d.entropy);
+	free(text);
+	json_decref(dump);
+	vm_config_release(&d);
+	vm_config_release(&c);
+
+	/* Sections Hearth does not take, unknown ones, no kernel, bad JSON. */
+	vm_config_init(&c);
+	path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"balloon\": "
+			 "{\"amount_mib\": 1, \"deflate_on_oom\": true}}");
+	assert_int_equal(json_config_load_file(&c, path, err, sizeof(err)), -EINVAL);
+	expect_msg("balloon is not supported yet");
+	unlink(path);
+	path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"disks\": []}");
+	assert_int_equal(json_config_load_file(&c, path, err, sizeof(err)), -EINVAL);
+	expect_msg("unknown section 'disks'");
+	unlink(path);
+	path = write_tmp("{\"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 64}}");
+	assert_int_equal(json_config_load_file(&c, path, err, sizeof(err)), -EINVAL);
+	expect_msg("kernel_image_path is not set");
+	unlink(path);
+	path = write_tmp("{\"boot-source\": ");
+	assert_int_equal(json_config_load_file(&c, path, err, sizeof(err)), -EINVAL);
+	expect_msg("bad JSON at line 1");
+	unlink(path);
+	assert_int_equal(json_config_load_file(&c, "/nonexistent/hearth.json", err, sizeof(err)),
+			 -EINVAL);
+	expect_msg("/nonexistent/hearth.json");
+	vm_config_release(&c);
+}
+
+static void test_parse_body(void **state)
+{
+	json_t *o;
+
+	(void)state;
+	assert_null(json_config_parse_body("", 0, err, sizeof(err)));
+	expect_msg("empty");
+	assert_null(json_config_parse_body("[]", 2, err, sizeof(err)));
+	expect_msg("not a JSON object");
+	assert_null(json_config_parse_body("{} x", 4, err, sizeof(err)));
+	expect_msg("bad JSON");
+	assert_null(json_config_parse_body("{\"a\":1,\"a\":2}", 13, err, sizeof(err)));
+	expect_msg("bad JSON");
+	o = json_config_parse_body("{\"a\":1}", 7, err, sizeof(err));
+	assert_non_null(o);
+	json_decref(o);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_boot_source),
+		cmocka_unit_test(test_machine),
+		cmocka_unit_test(test_drive),
+		cmocka_unit_test(test_net_vsock_entropy),
+		cmocka_unit_test(test_file_and_put_agree),
+		cmocka_unit_test(test_full_file),
+		cmocka_unit_test(test_parse_body),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

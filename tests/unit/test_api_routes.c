@@ -1,0 +1,439 @@
+/*
+ * The API's dispatch and state rules on a fake VM (no KVM), and the
+ * server itself on a temporary Unix socket in this process.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "api/controller.h"
+#include "api/routes.h"
+#include "api/serve.h"
+#include "api/server.h"
+
+struct fake_vm {
+	int starts, pauses, resumes;
+	int start_ret;
+	const char *start_msg;
+	unsigned int vcpus_seen;
+};
+
+static int fake_start(void *ctx, const struct vm_config *cfg, struct vm_error *err)
+{
+	struct fake_vm *f = ctx;
+
+	f->starts++;
+	f->vcpus_seen = cfg->machine.vcpu_count;
+	if (f->start_ret) {
+		snprintf(err->msg, sizeof(err->msg), "%s", f->start_msg);
+		err->usage = false;
+	}
+	return f->start_ret;
+}
+
+static int fake_pause(void *ctx)
+{
+	((struct fake_vm *)ctx)->pauses++;
+	return 0;
+}
+
+static void fake_resume(void *ctx)
+{
+	((struct fake_vm *)ctx)->resumes++;
+}
+
+static const struct api_vm_ops fake_ops = { fake_start, fake_pause, fake_resume };
+
+struct fixture {
+	struct api_ctl ctl;
+	struct fake_vm vm;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_int_equal(api_ctl_init(&f->ctl, "test-1", NULL, &fake_ops, &f->vm), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	api_ctl_destroy(&f->ctl);
+	free(f);
+	return 0;
+}
+
+/* One request; returns the status and leaves the body (or "") in a static buffer. */
+static char body_out[4096];
+
+static unsigned int req(struct fixture *f, const char *method, const char *path,
+			const char *body)
+{
+	struct api_reply r;
+
+	api_route(&f->ctl, method, path, body, body ? strlen(body) : 0, &r);
+	snprintf(body_out, sizeof(body_out), "%s", r.body ? r.body : "");
+	free(r.body);
+	return r.status;
+}
+
+static void expect_fault(const char *needle)
+{
+	json_t *o = json_loads(body_out, 0, NULL);
+	const char *m = json_string_value(json_object_get(o, "fault_message"));
+
+	if (!m)
+		fail_msg("no fault_message in '%s'", body_out);
+	if (!strstr(m, needle))
+		fail_msg("fault '%s' does not mention '%s'", m, needle);
+	json_decref(o);
+}
+
+static const char *field(const char *name)
+{
+	static char val[256];
+	json_t *o = json_loads(body_out, 0, NULL);
+	json_t *v = json_object_get(o, name);
+
+	if (json_is_string(v))
+		snprintf(val, sizeof(val), "%s", json_string_value(v));
+	else if (json_is_integer(v))
+		snprintf(val, sizeof(val), "%lld", (long long)json_integer_value(v));
+	else
+		snprintf(val, sizeof(val), "<%s>", v ? "other" : "missing");
+	json_decref(o);
+	return val;
+}
+
+static void test_info_and_version(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "GET", "/", NULL), 200);
+	assert_string_equal(field("state"), "Not started");
+	assert_string_equal(field("id"), "test-1");
+	assert_string_equal(field("app_name"), "hearth");
+	assert_int_equal(req(f, "GET", "/version", NULL), 200);
+	assert_string_not_equal(field("firecracker_version"), "<missing>");
+}
+
+static void test_unknown_and_unsupported(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "GET", "/nope", NULL), 400);
+	expect_fault("Invalid request method and/or path: GET /nope");
+	assert_int_equal(req(f, "DELETE", "/machine-config", NULL), 400);
+	expect_fault("Invalid request method and/or path");
+	assert_int_equal(req(f, "PUT", "/drives/", "{}"), 400);
+	expect_fault("Invalid request");
+	assert_int_equal(req(f, "PUT", "/drives/a/b", "{}"), 400);
+	expect_fault("Invalid request");
+	static const char *const unsup[][2] = {
+		{ "PUT", "/balloon" }, { "GET", "/balloon/statistics" }, { "PUT", "/logger" },
+		{ "PUT", "/metrics" }, { "PUT", "/mmds" }, { "PUT", "/mmds/config" },
+		{ "PUT", "/snapshot/create" }, { "PUT", "/cpu-config" }, { "PUT", "/serial" },
+		{ "PUT", "/hotplug/memory" }, { "PATCH", "/drives/rootfs" },
+		{ "PATCH", "/network-interfaces/eth0" }, { "PUT", "/pmem/p0" },
+	};
+	for (size_t i = 0; i < sizeof(unsup) / sizeof(unsup[0]); i++) {
+		assert_int_equal(req(f, unsup[i][0], unsup[i][1], "{}"), 400);
+		expect_fault("is not supported yet");
+	}
+}
+
+static void test_config_round_trip(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "PUT", "/machine-config",
+			     "{\"vcpu_count\": 2, \"mem_size_mib\": 512}"), 204);
+	assert_string_equal(body_out, "");
+	assert_int_equal(req(f, "GET", "/machine-config", NULL), 200);
+	assert_string_equal(field("vcpu_count"), "2");
+	assert_string_equal(field("mem_size_mib"), "512");
+	assert_int_equal(req(f, "PATCH", "/machine-config", "{\"mem_size_mib\": 1024}"), 204);
+	assert_int_equal(req(f, "GET", "/machine-config", NULL), 200);
+	assert_string_equal(field("vcpu_count"), "2");
+	assert_string_equal(field("mem_size_mib"), "1024");
+	assert_int_equal(req(f, "PUT", "/machine-config", "{\"vcpu_count\": 2}"), 400);
+	expect_fault("missing required field 'mem_size_mib'");
+	assert_int_equal(req(f, "PUT", "/machine-config", "{bad"), 400);
+	expect_fault("bad JSON");
+	assert_int_equal(req(f, "PUT", "/machine-config", NULL), 400);
+	expect_fault("empty");
+	assert_int_equal(req(f, "PUT", "/drives/rootfs",
+			     "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/r\","
+			     " \"is_root_device\": true}"), 204);
+	assert_int_equal(req(f, "PUT", "/drives/x",
+			     "{\"drive_id\": \"y\", \"path_on_host\": \"/r\","
+			     " \"is_root_device\": false}"), 400);
+	expect_fault("does not match");
+	assert_int_equal(req(f, "PUT", "/network-interfaces/eth0",
+			     "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}"), 204);
+	assert_int_equal(req(f, "PUT", "/vsock", "{\"guest_cid\": 3}"), 204);
+	assert_int_equal(req(f, "PUT", "/entropy", "{}"), 204);
+	assert_int_equal(req(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"/k\"}"), 204);
+	assert_int_equal(req(f, "GET", "/vm/config", NULL), 200);
+	assert_non_null(strstr(body_out, "\"kernel_image_path\":\"/k\""));
+	assert_non_null(strstr(body_out, "\"drive_id\":\"rootfs\""));
+	assert_non_null(strstr(body_out, "\"host_dev_name\":\"tap0\""));
+	assert_non_null(strstr(body_out, "\"guest_cid\":3"));
+	assert_non_null(strstr(body_out, "\"mem_size_mib\":1024"));
+	assert_non_null(strstr(body_out, "\"entropy\":{}"));
+}
+
+static void test_start_and_state_rules(void **state)
+{
+	struct fixture *f = *state;
+
+	/* Not started: no kernel, no pause. */
+	assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 400);
+	expect_fault("kernel_image_path is not set");
+	assert_int_equal(f->vm.starts, 0);
+	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": \"Paused\"}"), 400);
+	expect_fault("before boot");
+	assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\": \"Reboot\"}"), 400);
+	expect_fault("'Reboot' is not one of");
+	assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"), 400);
+	expect_fault("not supported yet");
+	assert_int_equal(req(f, "PUT", "/actions", "{\"type\": \"InstanceStart\"}"), 400);
+	expect_fault("unknown field 'type'");
+
+	/* A failing start is a 400 with the VM's message, and the state stays. */
+	assert_int_equal(req(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"/k\"}"), 204);
+	assert_int_equal(req(f, "PUT", "/machine-config",
+			     "{\"vcpu_count\": 3, \"mem_size_mib\": 128}"), 204);
+	f->vm.start_ret = -ENOENT;
+	f->vm.start_msg = "/dev/kvm: cannot open: No such file or directory";
+	assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 400);
+	expect_fault("/dev/kvm");
+	assert_int_equal(req(f, "GET", "/", NULL), 200);
+	assert_string_equal(field("state"), "Not started");
+
+	f->vm.start_ret = 0;
+	assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+	assert_int_equal(f->vm.starts, 2);
+	assert_int_equal(f->vm.vcpus_seen, 3);
+	assert_int_equal(req(f, "GET", "/", NULL), 200);
+	assert_string_equal(field("state"), "Running");
+
+	/* After boot: configuration is closed, reads still work. */
+	static const char *const closed[][2] = {
+		{ "PUT", "/boot-source" }, { "PUT", "/machine-config" },
+		{ "PATCH", "/machine-config" }, { "PUT", "/drives/d" },
+		{ "PUT", "/network-interfaces/n" }, { "PUT", "/vsock" }, { "PUT", "/entropy" },
+	};
+	for (size_t i = 0; i < sizeof(closed) / sizeof(closed[0]); i++) {
+		assert_int_equal(req(f, closed[i][0], closed[i][1], "{}"), 400);
+		expect_fault("not allowed after boot");
+	}
+	assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 400);
+	expect_fault("not allowed after boot");
+	assert_int_equal(f->vm.starts, 2);
+	assert_int_equal(req(f, "GET", "/machine-config", NULL), 200);
+	assert_int_equal(req(f, "GET", "/vm/config", NULL), 200);
+
+	/* Pause and resume; asking again for the current state is a no-op. */
+	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": \"Paused\"}"), 204);
+	assert_int_equal(req(f, "GET", "/", NULL), 200);
+	assert_string_equal(field("state"), "Paused");
+	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": \"Paused\"}"), 204);
+	assert_int_equal(f->vm.pauses, 1);
+	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": \"Resumed\"}"), 204);
+	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": \"Resumed\"}"), 204);
+	assert_int_equal(f->vm.resumes, 1);
+	assert_int_equal(req(f, "GET", "/", NULL), 200);
+	assert_string_equal(field("state"), "Running");
+	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": \"Stopped\"}"), 400);
+	expect_fault("'Stopped' is not one of Paused, Resumed");
+	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": 1}"), 400);
+	expect_fault("must be a string");
+}
+
+static void test_instance_id(void **state)
+{
+	char err[128];
+
+	(void)state;
+	assert_int_equal(api_ctl_check_id("vm-01", err, sizeof(err)), 0);
+	assert_int_equal(api_ctl_check_id("", err, sizeof(err)), -EINVAL);
+	assert_int_equal(api_ctl_check_id("a_b", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "'a_b'"));
+	assert_int_equal(api_ctl_check_id(
+		"0123456789012345678901234567890123456789012345678901234567890123", err,
+		sizeof(err)), 0);
+	assert_int_equal(api_ctl_check_id(
+		"01234567890123456789012345678901234567890123456789012345678901234", err,
+		sizeof(err)), -EINVAL);
+}
+
+static void test_serve_parse(void **state)
+{
+	struct serve_opts o;
+	char err[256];
+
+	(void)state;
+	{
+		char *argv[] = { "hearth", "serve", "--api-sock", "/tmp/s", "--id", "a-1",
+				 "--http-api-max-payload-size", "1000", NULL };
+		assert_int_equal(serve_parse(8, argv, &o, err, sizeof(err)), 0);
+		assert_string_equal(o.api_sock, "/tmp/s");
+		assert_string_equal(o.id, "a-1");
+		assert_int_equal(o.max_payload, 1000);
+		assert_false(o.no_api);
+	}
+	{
+		char *argv[] = { "hearth", "serve", "--no-api", "--config-file", "/c.json", NULL };
+		assert_int_equal(serve_parse(5, argv, &o, err, sizeof(err)), 0);
+		assert_true(o.no_api);
+		assert_int_equal(o.max_payload, API_DEFAULT_MAX_PAYLOAD);
+	}
+	{
+		char *argv[] = { "hearth", "serve", NULL };
+		assert_int_equal(serve_parse(2, argv, &o, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "--api-sock"));
+	}
+	{
+		char *argv[] = { "hearth", "serve", "--no-api", NULL };
+		assert_int_equal(serve_parse(3, argv, &o, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "--config-file"));
+	}
+	{
+		char *argv[] = { "hearth", "serve", "--api-sock", NULL };
+		assert_int_equal(serve_parse(3, argv, &o, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "needs a value"));
+	}
+	{
+		char *argv[] = { "hearth", "serve", "--api-sock", "/s", "--id", "x y", NULL };
+		assert_int_equal(serve_parse(6, argv, &o, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "--id 'x y'"));
+	}
+	{
+		char *argv[] = { "hearth", "serve", "--api-sock", "/s", "--no-api", "--config-file",
+				 "/c", NULL };
+		assert_int_equal(serve_parse(7, argv, &o, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "exclude"));
+	}
+	{
+		char *argv[] = { "hearth", "serve", "--api-sock", "/s",
+				 "--http-api-max-payload-size", "12k", NULL };
+		assert_int_equal(serve_parse(6, argv, &o, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "'12k'"));
+	}
+}
+
+/* Sends one raw HTTP request on a new connection; returns the status code. */
+static int http(const char *path, const char *request, char *resp, size_t resplen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t got = 0;
+	int fd, code = -1;
+	ssize_t n;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+	while (got + 1 < resplen && (n = read(fd, resp + got, resplen - 1 - got)) > 0)
+		got += (size_t)n;
+	resp[got] = '\0';
+	close(fd);
+	if (sscanf(resp, "HTTP/1.1 %d", &code) != 1)
+		fail_msg("no status line in '%s'", resp);
+	return code;
+}
+
+static void test_server_on_socket(void **state)
+{
+	struct fixture *f = *state;
+	char dir[] = "/tmp/hearth-api-XXXXXX";
+	char path[96], err[256], resp[2048];
+	struct api_server *srv;
+	struct stat st;
+	int fd;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/api.sock", dir);
+
+	/* A regular file at the path is refused and left alone. */
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(api_server_start(&srv, path, &f->ctl, 64, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "not a socket"));
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	unlink(path);
+
+	/* A stale socket (nobody listening) is replaced. */
+	{
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		close(fd);
+	}
+	assert_int_equal(api_server_start(&srv, path, &f->ctl, 64, err, sizeof(err)), 0);
+	{
+		struct api_server *second;
+
+		/* A live one is not. */
+		assert_int_equal(api_server_start(&second, path, &f->ctl, 64, err, sizeof(err)),
+				 -EEXIST);
+		assert_non_null(strstr(err, "another process"));
+	}
+	assert_int_equal(http(path, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+			      resp, sizeof(resp)), 200);
+	assert_non_null(strstr(resp, "\"state\":\"Not started\""));
+	assert_int_equal(http(path, "PUT /vsock HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+			      "Content-Length: 16\r\n\r\n{\"guest_cid\": 3}", resp, sizeof(resp)), 204);
+	/* Over the 64-byte limit: 400, and the server goes on. */
+	assert_int_equal(http(path, "PUT /vsock HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+			      "Content-Length: 80\r\n\r\n{\"guest_cid\": 3,                                "
+			      "                                }", resp, sizeof(resp)), 400);
+	assert_non_null(strstr(resp, "larger than the limit of 64"));
+	assert_int_equal(http(path, "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+			      resp, sizeof(resp)), 400);
+	assert_int_equal(http(path, "GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+			      resp, sizeof(resp)), 200);
+	api_server_stop(srv);
+	assert_int_equal(stat(path, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_info_and_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_and_unsupported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_and_state_rules, setup, teardown),
+		cmocka_unit_test(test_instance_id),
+		cmocka_unit_test(test_serve_parse),
+		cmocka_unit_test_setup_teardown(test_server_on_socket, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
