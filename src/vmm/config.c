@@ -1,5 +1,7 @@
 #include "vmm/config.h"
 
+#include "core/layout.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <net/if.h>
@@ -97,9 +99,13 @@ int vm_config_set_boot_source(struct vm_config *c, const char *kernel, const cha
 		ret = check_path("initrd_path", initrd, err, errlen);
 	if (ret)
 		return ret;
-	/* A boot line is copied into guest RAM below 2 KiB of room; see LAYOUT_CMDLINE_MAX. */
-	if (boot_args && strlen(boot_args) >= 2048)
-		return fail(err, errlen, "boot_args is longer than 2047 bytes");
+	/*
+	 * The command-line area in guest RAM bounds it here; each kernel's
+	 * own limit (a bzImage's cmdline_size) is the loader's to enforce.
+	 */
+	if (boot_args && strlen(boot_args) >= LAYOUT_CMDLINE_MAX)
+		return fail(err, errlen, "boot_args is longer than %llu bytes",
+			    (unsigned long long)LAYOUT_CMDLINE_MAX - 1);
 	if (set_str(&b.kernel_image_path, kernel) || set_str(&b.initrd_path, initrd) ||
 	    set_str(&b.boot_args, boot_args)) {
 		free(b.kernel_image_path);

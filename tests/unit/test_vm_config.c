@@ -54,6 +54,35 @@ static void test_defaults(void **state)
 	vm_config_release(&c);
 }
 
+/*
+ * boot_args is bounded by the 64 KiB command-line area, not by a bzImage's
+ * 2047: ELF and freestanding kernels take longer lines, and the loader
+ * refuses a line longer than the kernel's own cmdline_size.
+ */
+static void test_boot_args_bound(void **state)
+{
+	size_t area = 64 * 1024;
+	char *line = malloc(area + 1);
+	struct vm_config c;
+
+	(void)state;
+	assert_non_null(line);
+	vm_config_init(&c);
+	memset(line, 'x', area - 1);
+	line[area - 1] = '\0';
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, line, err, sizeof(err)), 0);
+	assert_int_equal(strlen(c.boot.boot_args), area - 1);
+	memset(line, 'y', area);
+	line[area] = '\0';
+	assert_int_equal(vm_config_set_boot_source(&c, "/k2", NULL, line, err, sizeof(err)), -EINVAL);
+	expect_contains(err, "boot_args is longer than 65535 bytes");
+	/* Refused input leaves the previous boot source in place. */
+	assert_string_equal(c.boot.kernel_image_path, "/k");
+	assert_int_equal(c.boot.boot_args[0], 'x');
+	vm_config_release(&c);
+	free(line);
+}
+
 static void test_machine_ranges(void **state)
 {
 	struct vm_config c;
@@ -244,6 +273,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_boot_args_bound),
 		cmocka_unit_test(test_machine_ranges),
 		cmocka_unit_test(test_drives),
 		cmocka_unit_test(test_nets),
