@@ -2,36 +2,49 @@
 """Boot one Hearth test guest with the real hearth binary and check it.
 
     run_guest_test.py --hearth build/hearth --guest build/tests/guest/hello.elf \
-                      --test hello
+                      --guestrun build/tests/guest/guestrun --test hello
+    run_guest_test.py --kvm-check      prints why KVM is unusable here (exit 1),
+                                       or nothing (exit 0)
 
 Checks Hearth's exit code, the guest's report lines on the console
 (`GUEST <key>=<value>`, `GUEST FAIL ...`, `GUEST done`; see guest.h) and
 Hearth's stderr. Exits 0 on pass, 1 on failure, 77 (meson's SKIP) when
 /dev/kvm is missing or unusable.
+
+A test is a plan (one or more `Invocation`s: hearth's arguments, its stdin,
+and steps such as "wait for this console line, then send SIGTERM") and a
+check of the `Outcome`s.  guestrun (guestrun.c) performs an invocation and
+reports what happened.  Here it runs on the host; tests/lab/test_guest.py
+runs the same plans inside the lab's L1 (for hosts whose KVM cannot run
+these guests) and applies the same checks.
 """
 
 import argparse
+import base64
 import fcntl
 import os
-import pty
 import re
 import signal
 import struct
 import subprocess
 import sys
 import tempfile
-import threading
-import time
+import zlib
 
 SKIP = 77
 # Generous: only there to turn a hang into a failure, never a speed check.
-TIMEOUT = 60.0
+TIMEOUT = 60
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                      "runtime error:", "ThreadSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
 
 
 PVM_WARNING = re.compile(r"warning: .*\bPVM\b")
+
+# For a sanitizer build of hearth, unless the caller set them: report, and
+# let the checks see the report (no abort).
+SANITIZER_ENV = {"ASAN_OPTIONS": "abort_on_error=0:detect_leaks=1",
+                 "UBSAN_OPTIONS": "print_stacktrace=1"}
 
 
 class TestFailure(Exception):
@@ -72,113 +85,142 @@ def kvm_usable():
         os.close(fd)
 
 
-STARTED = []
+# ------------------------------------------------- plans and outcomes
+
+class Invocation:
+    """One hearth process of a test: its arguments (after the binary), its
+    stdin ("pipe": open and empty until a step sends bytes, "tty": a
+    pseudo-terminal, "null", or a file path), and the steps guestrun
+    performs while it runs:
+
+        ("wait-line", LINE)   until LINE is a whole line of the console
+        ("sleep", MS)
+        ("alive",)            fails if hearth has exited
+        ("tasks", N)          hearth's thread names, once vcpu0..vcpuN-1 exist
+        ("send", BYTES)       to hearth's stdin
+        ("signal", SIG)
+    """
+
+    def __init__(self, args, stdin="pipe", steps=()):
+        self.args, self.stdin, self.steps = list(args), stdin, list(steps)
+
+    def guestrun_argv(self, guestrun, hearth, timeout):
+        """guestrun's command line for this invocation."""
+        argv = [guestrun, "--stdin", self.stdin, "--timeout", str(int(timeout))]
+        for kind, *val in self.steps:
+            if kind == "send":
+                val = [val[0].hex()]
+            elif kind == "signal":
+                val = [str(int(val[0]))]
+            argv += ["--" + kind] + [str(v) for v in val]
+        return argv + ["--", hearth] + self.args
+
+    def waits(self):
+        """How many steps may each wait up to the timeout (for a backstop)."""
+        return 2 + sum(k in ("wait-line", "tasks") for k, *_ in self.steps)
 
 
-class Hearth:
-    """A running hearth with its stdout/stderr collected by threads."""
+class Outcome:
+    """What guestrun reported for one invocation: hearth's exit, stdout and
+    stderr (text, carriage returns dropped), and the result of each step."""
 
-    def __init__(self, hearth, args, tty=False):
-        """tty: stdin is a pseudo-terminal (Hearth only honours Ctrl-A x on a
-        terminal); otherwise a pipe."""
-        self.argv = [hearth] + args
-        STARTED.append(self)
-        env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
-        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
-        self.pty_master = None
-        stdin = subprocess.PIPE
-        if tty:
-            self.pty_master, slave = pty.openpty()
-            stdin = slave
+    def __init__(self, inv, argv, timeout):
+        self.inv, self.argv, self.timeout = inv, argv, timeout
+        self.rc = None            # exit code, or -signal
+        self.timed_out = False
+        self.steps = {}           # step number (1-based) -> result words
+        self.stdout = self.stderr = ""
+
+    def exit_code(self):
+        """hearth's exit code; a hang is a failure."""
+        if self.timed_out or self.rc is None:
+            raise TestFailure("hearth still running after %d s (killed)" % self.timeout)
+        return self.rc
+
+    def require_steps(self, exited_msg=None):
+        """Raises the failure of the first step that failed, in the words
+        of the check that step stands for (exited_msg: for a failed
+        "alive", with %s for the exit code)."""
+        for i, (kind, *val) in enumerate(self.inv.steps, 1):
+            res = self.steps.get(i)
+            if res is None:
+                raise TestFailure("guestrun did not report step %d (%s)" % (i, kind))
+            if res[0] != "failed":
+                continue
+            why = " ".join(res[1:])
+            if kind == "alive":
+                raise TestFailure((exited_msg or "hearth exited (%s) too early") % self.rc)
+            if kind == "wait-line" and why == "exited":
+                raise TestFailure("hearth exited (%s) before printing %r" % (self.rc, val[0]))
+            if kind == "wait-line":
+                raise TestFailure("no %r within %d s" % (val[0], self.timeout))
+            if kind == "send":
+                raise TestFailure("cannot write to hearth's stdin: %s" % why)
+            raise TestFailure("step %s %s failed: %s" % (kind, val, why))
+
+    def step(self, kind):
+        """The result words of the first step of this kind."""
+        for i, (k, *_) in enumerate(self.inv.steps, 1):
+            if k == kind:
+                return self.steps.get(i, ["missing"])
+        raise KeyError(kind)
+
+
+def parse_report(lines, inv, argv, timeout):
+    """An Outcome from guestrun's report lines (other lines are ignored).
+    Raises TestFailure when the report is incomplete or garbled."""
+    o = Outcome(inv, argv, timeout)
+    chunks = {"out": [], "err": []}
+    ends, done = {}, False
+    for line in lines:
+        line = line.rstrip("\r\n")
+        if not line.startswith("GUESTRUN "):
+            continue
+        words = line.split()[1:]
+        if words[0] == "step" and len(words) >= 4 and words[1].isdigit():
+            o.steps[int(words[1])] = words[3:]
+        elif words[0] == "exit" and len(words) == 2:
+            k, _, v = words[1].partition("=")
+            if k == "timeout":
+                o.timed_out = True
+            else:
+                o.rc = int(v) if k == "code" else -int(v)
+        elif words[0] in chunks and len(words) == 2:
+            chunks[words[0]].append(words[1])
+        elif words[0] in ("out-end", "err-end"):
+            ends[words[0][:3]] = dict(w.split("=", 1) for w in words[1:])
+        elif words[0] == "done":
+            done = True
+    check(done, "guestrun's report is incomplete (no 'GUESTRUN done')")
+    for tag in ("out", "err"):
         try:
-            self.proc = subprocess.Popen(self.argv, stdin=stdin,
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         env=env)
-        finally:
-            if tty:
-                os.close(slave)
-        self.out = bytearray()
-        self.err = bytearray()
-        self.cond = threading.Condition()
-        self.threads = [threading.Thread(target=self._pump, args=(self.proc.stdout, self.out),
-                                         daemon=True),
-                        threading.Thread(target=self._pump, args=(self.proc.stderr, self.err),
-                                         daemon=True)]
-        for t in self.threads:
-            t.start()
+            data = base64.b64decode("".join(chunks[tag]), validate=True)
+        except ValueError:
+            data = None
+        end = ends.get(tag, {})
+        ok = (data is not None and str(len(data)) == end.get("len") and
+              "%08x" % zlib.crc32(data) == end.get("crc"))
+        check(ok, "guestrun's report of hearth's std%s is garbled" % tag)
+        text = data.decode("utf-8", "replace").replace("\r", "")
+        if end.get("total") != end.get("len"):
+            text += "\n[guestrun kept %s of %s bytes]" % (end.get("len"), end.get("total"))
+        setattr(o, "stdout" if tag == "out" else "stderr", text)
+    return o
 
-    def _pump(self, f, buf):
-        while True:
-            data = os.read(f.fileno(), 65536)
-            with self.cond:
-                if not data:
-                    self.cond.notify_all()
-                    return
-                buf += data
-                self.cond.notify_all()
 
-    def stdout_text(self):
-        with self.cond:
-            return self.out.decode("utf-8", "replace").replace("\r", "")
+class Place:
+    """Where a test's processes run: the path of hearth and of the guest
+    there, and the test's own files (put there by file())."""
 
-    def stderr_text(self):
-        with self.cond:
-            return self.err.decode("utf-8", "replace").replace("\r", "")
+    def __init__(self, hearth, guest, guest_host, filedir, put):
+        self.hearth, self.guest, self.guest_host = hearth, guest, guest_host
+        self.filedir, self.put = filedir, put
 
-    def wait_output(self, line, timeout=TIMEOUT):
-        """Waits until `line` is a whole line of the console output."""
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                text = self.out.decode("utf-8", "replace").replace("\r", "")
-                if line in text.split("\n")[:-1]:
-                    return
-                if self.proc.poll() is not None and not any(t.is_alive() for t in self.threads):
-                    raise TestFailure("hearth exited (%s) before printing %r" %
-                                      (self.proc.returncode, line))
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TestFailure("no %r within %.0f s" % (line, timeout))
-                self.cond.wait(min(left, 0.2))
-
-    def send(self, data):
-        try:
-            if self.pty_master is not None:
-                os.write(self.pty_master, data)
-                return
-            self.proc.stdin.write(data)
-            self.proc.stdin.flush()
-        except OSError as e:
-            raise TestFailure("cannot write to hearth's stdin: %s" % e)
-
-    def wait(self, timeout=TIMEOUT):
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise TestFailure("hearth still running after %.0f s (killed)" % timeout)
-        for t in self.threads:
-            t.join(10)
-        self.close_stdin()
-        return rc
-
-    def close_stdin(self):
-        try:
-            if self.pty_master is not None:
-                os.close(self.pty_master)
-                self.pty_master = None
-            elif self.proc.stdin:
-                self.proc.stdin.close()
-        except OSError:
-            pass
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.close_stdin()
+    def file(self, name, data):
+        """A file with these bytes where hearth runs; returns its path."""
+        path = os.path.join(self.filedir, name)
+        self.put(path, data)
+        return path
 
 
 def reports(text):
@@ -198,10 +240,11 @@ def reports(text):
     return kv, fails, done
 
 
-def dump(h):
-    sys.stderr.write("--- command: %s\n" % " ".join(h.argv))
-    sys.stderr.write("--- hearth stdout ---\n%s\n" % h.stdout_text()[-8000:])
-    sys.stderr.write("--- hearth stderr ---\n%s\n" % h.stderr_text()[-8000:])
+def dump(o, out=sys.stderr):
+    argv = [a if len(a) < 200 else a[:40] + "...(%d chars)" % len(a) for a in o.argv]
+    out.write("--- command: %s\n" % " ".join(argv))
+    out.write("--- hearth stdout ---\n%s\n" % o.stdout[-8000:])
+    out.write("--- hearth stderr ---\n%s\n" % o.stderr[-8000:])
 
 
 def check_no_sanitizer(err):
@@ -209,14 +252,15 @@ def check_no_sanitizer(err):
         check(m not in err, "sanitizer report on stderr (%r)" % m)
 
 
-def boot(hearth, guest, extra=(), tty=False):
-    return Hearth(hearth, ["run", "--kernel", guest] + list(extra), tty=tty)
+def boot(place, extra=(), stdin="pipe", steps=()):
+    return Invocation(["run", "--kernel", place.guest] + list(extra), stdin, steps)
 
 
-def finish_ok(h, need_done=True):
-    """Waits for a clean exit 0 and returns the reports."""
-    rc = h.wait()
-    out, err = h.stdout_text(), h.stderr_text()
+def finish_ok(o, need_done=True):
+    """Checks a clean exit 0 and returns the reports."""
+    o.require_steps()
+    rc = o.exit_code()
+    out, err = o.stdout, o.stderr
     kv, fails, done = reports(out)
     check(not fails, "guest assertion failed: %s" % "; ".join(fails))
     check(rc == 0, "hearth exited %d, expected 0" % rc)
@@ -227,129 +271,109 @@ def finish_ok(h, need_done=True):
 
 
 # ---------------------------------------------------------------- guests
+# plan_*(place) returns the invocations, check_*(outcomes, kvm_reason)
+# raises TestFailure (or Skip).
 
-def t_hello(a):
-    cmdline = "hearth-test console=ttyS0 foo=bar"
-    h = boot(a.hearth, a.guest, ["--memory", "64", "--cmdline", cmdline])
-    try:
-        kv, out, err = finish_ok(h)
-        check("Hello from the Hearth test guest!" in out.split("\n"),
-              "the hello line was not printed exactly")
-        check(kv.get("cmdline") == cmdline,
-              "guest saw cmdline %r, expected %r" % (kv.get("cmdline"), cmdline))
-        ram = int(kv.get("e820_ram_kib", "0"))
-        check(32 * 1024 <= ram <= 64 * 1024,
-              "e820 reports %d KiB of RAM for --memory 64" % ram)
-    finally:
-        h.kill()
-    return h
+HELLO_CMDLINE = "hearth-test console=ttyS0 foo=bar"
 
 
-def t_virtio_cmdline(a):
+def plan_hello(place):
+    return [boot(place, ["--memory", "64", "--cmdline", HELLO_CMDLINE])]
+
+
+def check_hello(outcomes, kvm_reason):
+    kv, out, err = finish_ok(outcomes[0])
+    check("Hello from the Hearth test guest!" in out.split("\n"),
+          "the hello line was not printed exactly")
+    check(kv.get("cmdline") == HELLO_CMDLINE,
+          "guest saw cmdline %r, expected %r" % (kv.get("cmdline"), HELLO_CMDLINE))
+    ram = int(kv.get("e820_ram_kib", "0"))
+    check(32 * 1024 <= ram <= 64 * 1024,
+          "e820 reports %d KiB of RAM for --memory 64" % ram)
+
+
+def plan_virtio_cmdline(place):
     """--virtio-cmdline: the guest's command line names each virtio-mmio
-    device (disk first, then rng) at the addresses and GSIs the DSDT gives."""
-    with tempfile.NamedTemporaryFile(prefix="hearth-disk-") as disk:
-        disk.truncate(1 << 20)
-        disk.flush()
-        h = boot(a.hearth, a.guest, ["--memory", "64", "--cmdline", "hearth-test",
-                                     "--disk", "path=" + disk.name, "--virtio-cmdline"])
-        try:
-            kv, out, err = finish_ok(h)
-            want = ("hearth-test virtio_mmio.device=0x1000@0xd0000000:16"
-                    " virtio_mmio.device=0x1000@0xd0001000:17")
-            check(kv.get("cmdline") == want,
-                  "guest saw cmdline %r, expected %r" % (kv.get("cmdline"), want))
-        finally:
-            h.kill()
-    # 65500 bytes fit the 64 KiB command-line area; with the device added
-    # they do not.  Run directly: the argv is too long for the dump.
-    try:
-        p = subprocess.run([a.hearth, "run", "--kernel", a.guest, "--memory", "64",
-                            "--cmdline", "x" * 65500, "--virtio-cmdline"],
-                           stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
+    device (disk first, then rng) at the addresses and GSIs the DSDT gives.
+    Then 65500 bytes, which fit the 64 KiB command-line area but not with
+    the device added: refused."""
+    disk = place.file("disk.img", bytes(1 << 20))
+    return [boot(place, ["--memory", "64", "--cmdline", "hearth-test",
+                         "--disk", "path=" + disk, "--virtio-cmdline"]),
+            boot(place, ["--memory", "64", "--cmdline", "x" * 65500, "--virtio-cmdline"],
+                 stdin="null")]
+
+
+def check_virtio_cmdline(outcomes, kvm_reason):
+    kv, out, err = finish_ok(outcomes[0])
+    want = ("hearth-test virtio_mmio.device=0x1000@0xd0000000:16"
+            " virtio_mmio.device=0x1000@0xd0001000:17")
+    check(kv.get("cmdline") == want,
+          "guest saw cmdline %r, expected %r" % (kv.get("cmdline"), want))
+    o = outcomes[1]
+    if o.timed_out:
         raise TestFailure("hearth did not refuse an over-long --virtio-cmdline command line")
-    err = p.stderr.decode(errors="replace")
-    lines = [l for l in err.split("\n") if l.strip() and not PVM_WARNING.search(l)]
-    check(p.returncode == 2, "hearth exited %d for an over-long command line, expected 2"
-          % p.returncode)
+    lines = [l for l in o.stderr.split("\n") if l.strip() and not PVM_WARNING.search(l)]
+    check(o.rc == 2, "hearth exited %d for an over-long command line, expected 2" % o.rc)
     check(len(lines) == 1 and "command line" in lines[0],
           "expected one line about the command line, got %r" % lines)
-    check(p.stdout == b"", "the guest ran: %r" % p.stdout[:200])
-    check_no_sanitizer(err)
-    return h
+    check(o.stdout == "", "the guest ran: %r" % o.stdout[:200])
+    check_no_sanitizer(o.stderr)
 
 
-def t_bus(a):
-    h = boot(a.hearth, a.guest)
-    try:
-        kv, out, err = finish_ok(h)
-        for k in ("pio_unclaimed", "mmio_unclaimed", "rtc", "uart_scratch"):
-            check(kv.get(k) == "ok", "%s not reported ok" % k)
-        check(kv.get("flood") == "10000", "flood loop did not complete")
-        low = err.lower()
-        check("unclaimed" in low or "unhandled" in low,
-              "stderr does not mention the unclaimed accesses")
-        # The rate limit may be shared, so one of the two may be crowded out.
-        check("510" in low or "d8000000" in low,
-              "stderr names neither port 0x510 nor MMIO 0xd8000000")
-        lines = [l for l in err.split("\n") if l.strip()]
-        # 20000+ unclaimed accesses: a rate-limited log stays small.
-        check(len(lines) <= 60, "stderr has %d lines: unclaimed accesses not rate-limited"
-              % len(lines))
-        check(len(err) <= 8192, "stderr has %d bytes: not rate-limited" % len(err))
-    finally:
-        h.kill()
-    return h
+def plan_bus(place):
+    return [boot(place)]
 
 
-def t_reboot(a):
-    h = boot(a.hearth, a.guest)
-    try:
-        h.wait_output("GUEST rebooting")
-        kv, out, err = finish_ok(h, need_done=False)
-        check("reboot" in err.lower(), "stderr does not say reboot")
-    finally:
-        h.kill()
-    return h
+def check_bus(outcomes, kvm_reason):
+    kv, out, err = finish_ok(outcomes[0])
+    for k in ("pio_unclaimed", "mmio_unclaimed", "rtc", "uart_scratch"):
+        check(kv.get(k) == "ok", "%s not reported ok" % k)
+    check(kv.get("flood") == "10000", "flood loop did not complete")
+    low = err.lower()
+    check("unclaimed" in low or "unhandled" in low,
+          "stderr does not mention the unclaimed accesses")
+    # The rate limit may be shared, so one of the two may be crowded out.
+    check("510" in low or "d8000000" in low,
+          "stderr names neither port 0x510 nor MMIO 0xd8000000")
+    lines = [l for l in err.split("\n") if l.strip()]
+    # 20000+ unclaimed accesses: a rate-limited log stays small.
+    check(len(lines) <= 60, "stderr has %d lines: unclaimed accesses not rate-limited"
+          % len(lines))
+    check(len(err) <= 8192, "stderr has %d bytes: not rate-limited" % len(err))
 
 
-def vcpu_thread_ids(pid):
-    ids = set()
-    names = []
-    try:
-        tasks = os.listdir("/proc/%d/task" % pid)
-    except OSError:
-        return ids, names
-    for t in tasks:
-        try:
-            with open("/proc/%d/task/%s/comm" % (pid, t)) as f:
-                name = f.read().strip()
-        except OSError:
-            continue
-        names.append(name)
-        m = re.search(r"vcpu(\d+)", name)
-        if m:
-            ids.add(int(m.group(1)))
-    return ids, names
+def plan_reboot(place):
+    return [boot(place, steps=[("wait-line", "GUEST rebooting")])]
 
 
-def t_smp(a, ncpus):
-    h = boot(a.hearth, a.guest, ["--cpus", str(ncpus)])
-    try:
-        h.wait_output("GUEST waiting")
-        kv, _, _ = reports(h.stdout_text())
-        want = set(range(ncpus))
-        deadline = time.monotonic() + 10
-        while True:
-            ids, names = vcpu_thread_ids(h.proc.pid)
-            if ids == want or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        check(ids == want, "vCPU threads %s (comm: %s), expected vcpu0..vcpu%d"
+def check_reboot(outcomes, kvm_reason):
+    kv, out, err = finish_ok(outcomes[0], need_done=False)
+    check("reboot" in err.lower(), "stderr does not say reboot")
+
+
+def plan_smp(ncpus):
+    """Waits until the guest waits for input, looks at hearth's vCPU
+    threads, then types 'Z' for the guest to read from COM1."""
+    def plan(place):
+        return [boot(place, ["--cpus", str(ncpus)],
+                     steps=[("wait-line", "GUEST waiting"), ("tasks", ncpus), ("send", b"Z")])]
+    return plan
+
+
+def check_smp(ncpus):
+    def checker(outcomes, kvm_reason):
+        o = outcomes[0]
+        o.require_steps()
+        names = [n for n in o.step("tasks")[0].split(",") if n != "-"]
+        ids = set()
+        for name in names:
+            m = re.search(r"vcpu(\d+)", name)
+            if m:
+                ids.add(int(m.group(1)))
+        check(ids == set(range(ncpus)), "vCPU threads %s (comm: %s), expected vcpu0..vcpu%d"
               % (sorted(ids), names, ncpus - 1))
-        h.send(b"Z")
-        kv, out, err = finish_ok(h)
+        kv, out, err = finish_ok(o)
         check(kv.get("lapics") == str(ncpus),
               "MADT has %s LAPICs, expected %d" % (kv.get("lapics"), ncpus))
         check(kv.get("lapics_enabled") == str(ncpus),
@@ -358,69 +382,69 @@ def t_smp(a, ncpus):
               "APIC IDs bitmap %s, expected %s" % (kv.get("apic_ids"), hex((1 << ncpus) - 1)))
         check(kv.get("got") == "0x5a", "guest read %s from COM1, expected 0x5a ('Z')"
               % kv.get("got"))
-    finally:
-        h.kill()
-    return h
+    return checker
 
 
-def t_stdin_file(a):
+def plan_stdin_file(place):
     """stdin is a regular file (epoll refuses those): its bytes still reach COM1."""
-    with tempfile.NamedTemporaryFile(prefix="hearth-stdin-") as f:
-        f.write(b"Z")
-        f.flush()
-        try:
-            out = subprocess.run([a.hearth, "run", "--kernel", a.guest, "--cpus", "2"],
-                                 stdin=open(f.name, "rb"), capture_output=True, timeout=60)
-        except subprocess.TimeoutExpired:
-            raise TestFailure("hearth did not finish with its input from a file")
-    kv, fails, done = reports(out.stdout.decode(errors="replace"))
-    check(out.returncode == 0, "hearth exited %d, expected 0" % out.returncode)
+    return [boot(place, ["--cpus", "2"], stdin=place.file("stdin.txt", b"Z"))]
+
+
+def check_stdin_file(outcomes, kvm_reason):
+    o = outcomes[0]
+    if o.timed_out:
+        raise TestFailure("hearth did not finish with its input from a file")
+    kv, fails, done = reports(o.stdout)
+    check(o.rc == 0, "hearth exited %d, expected 0" % o.rc)
     check(done and kv.get("got") == "0x5a",
           "guest read %s from COM1, expected 0x5a ('Z') from the file" % kv.get("got"))
-    check_no_sanitizer(out.stderr.decode(errors="replace"))
+    check_no_sanitizer(o.stderr)
 
 
-def t_halt(a, how):
-    h = boot(a.hearth, a.guest, tty=(how == "ctrl-a-x"))
-    try:
-        h.wait_output("GUEST halting")
-        time.sleep(0.2)
-        check(h.proc.poll() is None, "hearth exited (%s) while the guest was halted"
-              % h.proc.returncode)
-        if how == "ctrl-a-x":
-            h.send(b"\x01x")
-        else:
-            h.proc.send_signal(how)
-        rc = h.wait(30)
-        check(rc == 3, "hearth exited %d after %s, expected 3" % (rc, how))
-        check_no_sanitizer(h.stderr_text())
-    finally:
-        h.kill()
-    return h
+def plan_halt(how):
+    """The guest halts for good; hearth must keep running until stopped
+    from the host: a signal, or Ctrl-A x typed on a terminal."""
+    def plan(place):
+        stop = ("send", b"\x01x") if how == "ctrl-a-x" else ("signal", how)
+        return [boot(place, stdin="tty" if how == "ctrl-a-x" else "pipe",
+                     steps=[("wait-line", "GUEST halting"), ("sleep", 200), ("alive",), stop])]
+    return plan
 
 
-def t_emufail(a):
-    h = boot(a.hearth, a.guest)
-    try:
-        rc = h.wait()
-        out, err = h.stdout_text(), h.stderr_text()
-        kv, fails, _ = reports(out)
-        check(not fails, "guest survived the emulation failure: %s" % "; ".join(fails))
-        check(rc == 1, "hearth exited %d, expected 1" % rc)
-        check("rip" in err.lower(), "stderr shows no RIP")
-        rip = kv.get("rip")
-        check(rip is not None, "guest did not report its RIP")
-        ripnum = int(rip, 16)
-        check(re.search(r"(?i)\b(0x)?0*%x\b" % ripnum, err) is not None,
-              "stderr does not show RIP %#x" % ripnum)
-        # popcnt (%rdx), %rax = f3 48 0f b8 02, in whatever byte format.
-        hexonly = re.sub(r"[^0-9a-f]", "", err.lower())
-        check("f3480fb802" in hexonly, "stderr does not show the code bytes at RIP "
-              "(f3 48 0f b8 02)")
-        check_no_sanitizer(err)
-    finally:
-        h.kill()
-    return h
+def check_halt(how):
+    name = how if isinstance(how, str) else signal.Signals(how).name
+
+    def checker(outcomes, kvm_reason):
+        o = outcomes[0]
+        o.require_steps(exited_msg="hearth exited (%s) while the guest was halted")
+        rc = o.exit_code()
+        check(rc == 3, "hearth exited %d after %s, expected 3" % (rc, name))
+        check_no_sanitizer(o.stderr)
+    return checker
+
+
+def plan_emufail(place):
+    return [boot(place)]
+
+
+def check_emufail(outcomes, kvm_reason):
+    o = outcomes[0]
+    rc = o.exit_code()
+    out, err = o.stdout, o.stderr
+    kv, fails, _ = reports(out)
+    check(not fails, "guest survived the emulation failure: %s" % "; ".join(fails))
+    check(rc == 1, "hearth exited %d, expected 1" % rc)
+    check("rip" in err.lower(), "stderr shows no RIP")
+    rip = kv.get("rip")
+    check(rip is not None, "guest did not report its RIP")
+    ripnum = int(rip, 16)
+    check(re.search(r"(?i)\b(0x)?0*%x\b" % ripnum, err) is not None,
+          "stderr does not show RIP %#x" % ripnum)
+    # popcnt (%rdx), %rax = f3 48 0f b8 02, in whatever byte format.
+    hexonly = re.sub(r"[^0-9a-f]", "", err.lower())
+    check("f3480fb802" in hexonly, "stderr does not show the code bytes at RIP "
+          "(f3 48 0f b8 02)")
+    check_no_sanitizer(err)
 
 
 # ---------------------------------------------------------- bad images
@@ -452,8 +476,8 @@ def move_first_load(data, paddr):
     return bytes(data)
 
 
-def bad_image(name, data):
-    with open(data, "rb") as f:
+def bad_image(name, path):
+    with open(path, "rb") as f:
         elf = f.read()
     if name == "bad-empty":
         return b""
@@ -474,84 +498,125 @@ def bad_image(name, data):
     raise TestFailure("unknown bad image %s" % name)
 
 
-def t_bad(a, kvm_reason):
-    data = bad_image(a.test, a.guest)
-    fd, path = tempfile.mkstemp(prefix="hearth-%s-" % a.test, suffix=".elf")
+def plan_bad(name):
+    def plan(place):
+        path = place.file("hearth-%s.elf" % name, bad_image(name, place.guest_host))
+        return [Invocation(["run", "--kernel", path, "--memory", "64"])]
+    return plan
+
+
+def check_bad(name):
+    def checker(outcomes, kvm_reason):
+        o = outcomes[0]
+        rc = o.exit_code()
+        out, err = o.stdout, o.stderr
+        if rc != 2 and kvm_reason:
+            raise Skip("%s (hearth exited %d: %s)" % (kvm_reason, rc, err.strip()[:200]))
+        check(rc == 2, "hearth exited %d for a bad kernel image, expected 2" % rc)
+        check(out == "", "stdout is not empty: %r" % out[:200])
+        # Hearth's warning that /dev/kvm is PVM is about the host, not
+        # the file; it may precede errors found once KVM is open.
+        lines = [l for l in err.split("\n") if l.strip() and not PVM_WARNING.search(l)]
+        check(len(lines) == 1, "expected exactly one line on stderr, got %d" % len(lines))
+        check("hearth-%s.elf" % name in lines[0],
+              "the error line does not name the file: %r" % lines[0])
+        check_no_sanitizer(err)
+    return checker
+
+
+class GuestTest:
+    """A test: the guest it boots (tests/guest/<guest>.elf), its plan and
+    its check; needs_kvm is False for tests hearth decides before opening
+    /dev/kvm (they run, and count, even where KVM is unusable)."""
+
+    def __init__(self, guest, plan, checker, needs_kvm=True):
+        self.guest, self.plan, self.check, self.needs_kvm = guest, plan, checker, needs_kvm
+
+
+BAD = ["bad-empty", "bad-truncated-header", "bad-truncated-segment",
+       "bad-segment-outside-ram", "bad-segment-in-hole", "bad-segment-loader-area"]
+
+# The same names as tests/guest/meson.build.
+TESTS = {
+    "hello": GuestTest("hello", plan_hello, check_hello),
+    "virtio-cmdline": GuestTest("hello", plan_virtio_cmdline, check_virtio_cmdline),
+    "bus": GuestTest("bus", plan_bus, check_bus),
+    "reboot": GuestTest("reboot", plan_reboot, check_reboot),
+    "smp-4": GuestTest("smp", plan_smp(4), check_smp(4)),
+    "smp-1": GuestTest("smp", plan_smp(1), check_smp(1)),
+    "smp-stdin-file": GuestTest("smp", plan_stdin_file, check_stdin_file),
+    "halt-sigterm": GuestTest("halt", plan_halt(signal.SIGTERM), check_halt(signal.SIGTERM)),
+    "halt-sigint": GuestTest("halt", plan_halt(signal.SIGINT), check_halt(signal.SIGINT)),
+    "halt-ctrl-a-x": GuestTest("halt", plan_halt("ctrl-a-x"), check_halt("ctrl-a-x")),
+    "emulation-failure": GuestTest("emufail", plan_emufail, check_emufail),
+}
+TESTS.update({b: GuestTest("hello", plan_bad(b), check_bad(b), needs_kvm=False) for b in BAD})
+
+
+# ---------------------------------------------------------- on the host
+
+def write_file(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def run_native(guestrun, hearth, inv, timeout=TIMEOUT):
+    """Performs one invocation with guestrun on this host."""
+    argv = inv.guestrun_argv(guestrun, hearth, timeout)
+    env = dict(SANITIZER_ENV, **os.environ)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        h = boot(a.hearth, path, ["--memory", "64"])
-        try:
-            rc = h.wait()
-            out, err = h.stdout_text(), h.stderr_text()
-            if rc != 2 and kvm_reason:
-                raise Skip("%s (hearth exited %d: %s)" % (kvm_reason, rc, err.strip()[:200]))
-            check(rc == 2, "hearth exited %d for a bad kernel image, expected 2" % rc)
-            check(out == "", "stdout is not empty: %r" % out[:200])
-            # Hearth's warning that /dev/kvm is PVM is about the host, not
-            # the file; it may precede errors found once KVM is open.
-            lines = [l for l in err.split("\n") if l.strip() and not PVM_WARNING.search(l)]
-            check(len(lines) == 1, "expected exactly one line on stderr, got %d" % len(lines))
-            check(os.path.basename(path) in lines[0],
-                  "the error line does not name the file: %r" % lines[0])
-            check_no_sanitizer(err)
-        finally:
-            h.kill()
-        return h
-    finally:
-        os.unlink(path)
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env,
+                           timeout=timeout * inv.waits() + 30)
+    except subprocess.TimeoutExpired:
+        raise TestFailure("guestrun itself hung: %s" % " ".join(argv[:8]))
+    err = p.stderr.decode(errors="replace")
+    check(p.returncode == 0 and not err, "guestrun failed (rc %d): %s"
+          % (p.returncode, err.strip()[:500]))
+    return parse_report(p.stdout.decode(errors="replace").split("\n"), inv,
+                        [hearth] + inv.args, timeout)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--hearth", required=True)
-    ap.add_argument("--guest", required=True)
-    ap.add_argument("--test", required=True)
+    ap.add_argument("--kvm-check", action="store_true",
+                    help="only say whether KVM can run guests here")
+    ap.add_argument("--hearth")
+    ap.add_argument("--guest")
+    ap.add_argument("--guestrun")
+    ap.add_argument("--test")
     a = ap.parse_args()
-
     reason = kvm_usable()
+    if a.kvm_check:
+        if reason:
+            print(reason)
+        return 1 if reason else 0
+    if not (a.hearth and a.guest and a.guestrun and a.test):
+        ap.error("--hearth, --guest, --guestrun and --test are required")
+
+    outcomes = []
     try:
-        if a.test.startswith("bad-"):
-            t_bad(a, reason)
-        else:
-            if reason:
-                raise Skip(reason)
-            if a.test == "hello":
-                t_hello(a)
-            elif a.test == "bus":
-                t_bus(a)
-            elif a.test == "virtio-cmdline":
-                t_virtio_cmdline(a)
-            elif a.test == "reboot":
-                t_reboot(a)
-            elif a.test == "smp-stdin-file":
-                t_stdin_file(a)
-            elif a.test.startswith("smp-"):
-                t_smp(a, int(a.test[4:]))
-            elif a.test == "halt-sigterm":
-                t_halt(a, signal.SIGTERM)
-            elif a.test == "halt-sigint":
-                t_halt(a, signal.SIGINT)
-            elif a.test == "halt-ctrl-a-x":
-                t_halt(a, "ctrl-a-x")
-            elif a.test == "emulation-failure":
-                t_emufail(a)
-            else:
-                raise TestFailure("unknown test %r" % a.test)
+        test = TESTS.get(a.test)
+        check(test is not None, "unknown test %r" % a.test)
+        check(os.path.basename(a.guest) == test.guest + ".elf",
+              "%s boots %s.elf, not %s" % (a.test, test.guest, a.guest))
+        if test.needs_kvm and reason:
+            raise Skip(reason)
+        with tempfile.TemporaryDirectory(prefix="hearth-guest-") as tmp:
+            place = Place(a.hearth, a.guest, a.guest, tmp, write_file)
+            for inv in test.plan(place):
+                outcomes.append(run_native(a.guestrun, a.hearth, inv))
+            test.check(outcomes, reason)
     except Skip as e:
         print("SKIP: %s" % e)
         return SKIP
     except TestFailure as e:
         print("FAIL %s: %s" % (a.test, e))
-        for h in STARTED:
-            dump(h)
+        for o in outcomes:
+            dump(o)
         return 1
-    finally:
-        for h in STARTED:
-            h.kill()
     print("PASS %s" % a.test)
-    for h in STARTED:
-        dump(h)
+    for o in outcomes:
+        dump(o)
     return 0
 
 

@@ -460,14 +460,17 @@ mount -t devtmpfs dev /dev 2>/dev/null
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t tmpfs tmp /tmp
+mkdir -p /dev/pts && mount -t devpts -o ptmxmode=0666 devpts /dev/pts
 read up _ </proc/uptime; echo "LAB-L1-UP t=$up"
 while read -r m args; do
   insmod "/lab/modules/$m.ko" $args || echo "LAB-L1-INSMOD-FAILED $m"
 done </lab/modules.order
 if [ -c /dev/kvm ]; then
   read up _ </proc/uptime; echo "LAB-L1-KVM ok t=$up"
-  . /lab/lib.sh
-  . /lab/runs.sh
+  # Not as PID 1: orphans (busybox timeout's watcher) become PID 1's
+  # children, and their SIGCHLD made ash's blocking open of /tmp/lab.fifo
+  # in lab_run fail with EINTR (the run then hung until its timeout).
+  sh -c '. /lab/lib.sh; . /lab/runs.sh'
 else
   echo "LAB-L1-KVM missing"; dmesg | tail -20
 fi
@@ -494,15 +497,24 @@ class Run:
         return [a.format(**subst) for a in VMM_TEMPLATES[self.vmm]] + self.extra_args
 
 
-class ShellRun(Run):
+class CommandRun(Run):
+    """A step in L1's plan that runs a command (paths inside L1) instead of
+    a VMM boot; `vmm` still puts that VMM's binary in /lab/bin."""
+
+    def __init__(self, name, vmm, argv, timeout=120):
+        super().__init__(name, vmm=vmm, timeout=timeout)
+        self.command = list(argv)
+
+    def argv(self, l1_initrd_path):
+        return self.command
+
+
+class ShellRun(CommandRun):
     """A step in L1's plan that runs a shell command instead of a VMM."""
 
     def __init__(self, name, vmm, script, timeout=120):
-        super().__init__(name, vmm=vmm, timeout=timeout)
+        super().__init__(name, vmm, ["/bin/sh", "-c", script], timeout=timeout)
         self.script = script
-
-    def argv(self, l1_initrd_path):
-        return ["/bin/sh", "-c", self.script]
 
 
 def vmm_binary(vmm):
@@ -514,11 +526,18 @@ def vmm_binary(vmm):
     return shutil.which(QEMU) or "/usr/bin/" + QEMU
 
 
-def build_l1_initrd(kernel, runs, l2_default, interactive=None, tty=False):
+def build_l1_initrd(kernel, runs, l2_default, interactive=None, tty=False,
+                    binaries=None, files=None):
     """L1 initramfs: busybox, kvm modules, VMMs + libs, L2 kernel + initrds,
-    and /lab/runs.sh generated from the plan (or the demo command)."""
+    and /lab/runs.sh generated from the plan (or the demo command).
+    binaries {dst: src} are copied with their ldd libraries, files {dst: src}
+    as they are."""
     t = Tree(os.path.join(LAB_DIR, "stage-l1"))
     t.busybox()
+    for dst, src in sorted((binaries or {}).items()):
+        t.binary(src, dst)
+    for dst, src in sorted((files or {}).items()):
+        t.copy(src, dst)
     t.write("/init", L1_INIT, 0o755)
     t.write("/lab/lib.sh", L1_LIB)
     t.write_modules(kernel, L1_MODULES)
@@ -734,11 +753,14 @@ class Lab:
                     failure = "L1 stopped before finishing the plan (qemu rc=%s)" % p.returncode
         return lines, failure, wall
 
-    def run_plan(self, runs, tag="plan", retries=1, timeout=None, silence=None):
+    def run_plan(self, runs, tag="plan", retries=1, timeout=None, silence=None,
+                 binaries=None, files=None):
         """Boots one L1 that performs all runs.  A lab failure (L1 panic,
         silence, timeout) is retried `retries` times.  The L1 limits are only
-        against hangs: every L2 run has its own timeout inside L1."""
-        l1 = build_l1_initrd(self.kernel, runs, self.l2_initrd())
+        against hangs: every L2 run has its own timeout inside L1.
+        binaries and files ({path in L1: path here}) go into L1's image."""
+        l1 = build_l1_initrd(self.kernel, runs, self.l2_initrd(), binaries=binaries,
+                             files=files)
         timeout = timeout or 300 + sum(r.timeout + 30 for r in runs)
         silence = silence or HEARTBEAT_SILENCE
         result = None
