@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "api/serve.h"
+#include "api/server.h"
 #include "hearth-config.h"
 #include "util/log.h"
 #include "vmm/cli.h"
@@ -23,7 +24,7 @@ static int main_serve(int argc, char **argv)
 		log_set_level(LOG_DEBUG);
 	else if (o.verbose < 0)
 		log_set_level(LOG_ERR);
-	return serve_run(&o);
+	return serve_run(&o, NULL);
 }
 
 int main(int argc, char **argv)
@@ -52,7 +53,15 @@ int main(int argc, char **argv)
 		log_set_level(LOG_DEBUG);
 	else if (cfg.verbose < 0)
 		log_set_level(LOG_ERR);
-	code = runner_run(&cfg.vm);
+	if (cfg.api_sock) {
+		/* The same VM, plus the API: `hearth serve` with this config booted at once. */
+		struct serve_opts o = { .api_sock = cfg.api_sock,
+					.max_payload = API_DEFAULT_MAX_PAYLOAD };
+
+		code = serve_run(&o, &cfg.vm);
+	} else {
+		code = runner_run(&cfg.vm);
+	}
 	cli_release(&cfg);
 	return code;
 }

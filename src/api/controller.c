@@ -89,3 +89,21 @@ int api_ctl_start(struct api_ctl *ctl, char *err, size_t errlen)
 	ctl->state = API_RUNNING;
 	return 0;
 }
+
+int api_ctl_ctrl_alt_del(struct api_ctl *ctl, char *err, size_t errlen)
+{
+	int ret;
+
+	if (ctl->state == API_NOT_STARTED) {
+		snprintf(err, errlen, "SendCtrlAltDel is not allowed before boot: the microVM has "
+			 "not been started (InstanceStart)");
+		return -EINVAL;
+	}
+	ret = ctl->ops->ctrl_alt_del(ctl->ops_ctx);
+	if (ret == -ENOSPC)
+		snprintf(err, errlen, "SendCtrlAltDel: the guest is not reading its keyboard (the "
+			 "i8042's queue is full); is i8042/atkbd in the guest kernel?");
+	else if (ret)
+		snprintf(err, errlen, "SendCtrlAltDel failed: %s", strerror(-ret));
+	return ret;
+}

@@ -23,6 +23,8 @@ struct api_vm_ops {
 	/* 0 or -errno (-ETIMEDOUT: a vCPU did not park in time). */
 	int (*pause)(void *ctx);
 	void (*resume)(void *ctx);
+	/* Ctrl-Alt-Del on the guest's keyboard; 0 or -errno (-ENOSPC: not being read). */
+	int (*ctrl_alt_del)(void *ctx);
 };
 
 struct api_ctl {
@@ -47,5 +49,7 @@ const char *api_state_name(enum api_state s);
 
 /* The InstanceStart action; the caller holds ctl->lock. 0, or -errno with err. */
 int api_ctl_start(struct api_ctl *ctl, char *err, size_t errlen);
+/* The SendCtrlAltDel action (after boot only); the caller holds ctl->lock. */
+int api_ctl_ctrl_alt_del(struct api_ctl *ctl, char *err, size_t errlen);
 
 #endif

@@ -136,7 +136,9 @@ static int put_actions(struct api_req *req, struct api_reply *r)
 			 "string");
 	} else if (!strcmp(action, "InstanceStart")) {
 		ret = api_ctl_start(req->ctl, req->err, sizeof(req->err));
-	} else if (!strcmp(action, "FlushMetrics") || !strcmp(action, "SendCtrlAltDel")) {
+	} else if (!strcmp(action, "SendCtrlAltDel")) {
+		ret = api_ctl_ctrl_alt_del(req->ctl, req->err, sizeof(req->err));
+	} else if (!strcmp(action, "FlushMetrics")) {
 		snprintf(req->err, sizeof(req->err), "actions: %s is not supported yet", action);
 	} else {
 		snprintf(req->err, sizeof(req->err), "actions: action_type '%.64s' is not one of "

@@ -1,31 +1,20 @@
 #include "api/serve.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
 
 #include "api/controller.h"
 #include "api/json_config.h"
 #include "api/server.h"
-#include "core/eventloop.h"
 #include "util/log.h"
 #include "vmm/cli.h"
-#include "vmm/console.h"
+#include "vmm/runner.h"
 #include "vmm/vm.h"
 
 struct serve {
-	struct eventloop loop;      /* the process's; the VM adds its fds to it */
-	struct vm vm;
-	bool have_vm;               /* set on the loop's thread by serve_start_fn */
-	struct console con;
-	int sig_fd;
-	bool signalled;
+	struct runner run;          /* the loop, signals, console and VM (src/vmm) */
 	struct api_ctl ctl;
 	struct api_server *srv;
 };
@@ -116,96 +105,11 @@ int serve_parse(int argc, char **argv, struct serve_opts *o, char *err, size_t e
 	return 0;
 }
 
-static void on_vm_stop(void *ctx)
-{
-	struct serve *s = ctx;
-
-	eventloop_stop(&s->loop);
-}
-
-static void on_console_quit(void *ctx)
-{
-	struct serve *s = ctx;
-
-	vm_request_stop(&s->vm, VM_STOP_HOST, "Ctrl-A x");
-}
-
-static void on_signal(void *opaque, uint32_t events)
-{
-	struct serve *s = opaque;
-	struct signalfd_siginfo si;
-
-	(void)events;
-	if (read(s->sig_fd, &si, sizeof(si)) != sizeof(si))
-		return;
-	s->signalled = true;
-	if (s->have_vm)
-		vm_request_stop(&s->vm, VM_STOP_HOST, strsignal((int)si.ssi_signo));
-	else
-		eventloop_stop(&s->loop);
-}
-
-/* As in `hearth run`: only the loop's thread sees SIGINT/SIGTERM/SIGHUP. */
-static int serve_signals(struct serve *s)
-{
-	sigset_t mask;
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	s->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (s->sig_fd < 0)
-		return -errno;
-	return eventloop_add(&s->loop, s->sig_fd, EPOLLIN, on_signal, s);
-}
-
-struct start_call {
-	struct serve *s;
-	const struct vm_config *cfg;
-	struct vm_error *err;
-	int ret;
-};
-
-/* On the loop's thread: the VM's fds join the loop with nothing else running there. */
-static void serve_start_fn(void *arg)
-{
-	struct start_call *c = arg;
-	struct serve *s = c->s;
-
-	c->ret = vm_create(&s->vm, c->cfg, &s->loop, c->err);
-	if (c->ret)
-		return;
-	c->ret = console_init(&s->con, s->vm.serial, &s->loop, STDIN_FILENO, on_console_quit, s);
-	if (c->ret) {
-		snprintf(c->err->msg, sizeof(c->err->msg), "cannot attach the console: %s",
-			 strerror(-c->ret));
-		c->err->usage = false;
-		goto err_vm;
-	}
-	c->ret = vm_start(&s->vm, on_vm_stop, s);
-	if (c->ret) {
-		snprintf(c->err->msg, sizeof(c->err->msg), "cannot start the vCPUs: %s",
-			 strerror(-c->ret));
-		c->err->usage = false;
-		vm_finish(&s->vm);
-		console_destroy(&s->con);
-		goto err_vm;
-	}
-	s->have_vm = true;
-	return;
-err_vm:
-	vm_destroy(&s->vm);
-}
-
 static int serve_vm_start(void *ctx, const struct vm_config *cfg, struct vm_error *err)
 {
-	struct start_call c = { ctx, cfg, err, 0 };
+	struct serve *s = ctx;
 
-	eventloop_call_sync(&((struct serve *)ctx)->loop, serve_start_fn, &c);
-	return c.ret;
+	return runner_start_vm(&s->run, cfg, err);
 }
 
 /*
@@ -218,56 +122,64 @@ static int serve_vm_pause(void *ctx)
 {
 	struct serve *s = ctx;
 
-	return vm_pause(&s->vm);
+	int ret = vm_pause(&s->run.vm);
+
+	/* A vCPU that would not park: the VM runs on rather than stay half paused. */
+	if (ret)
+		vm_resume(&s->run.vm);
+	return ret;
 }
 
 static void serve_vm_resume(void *ctx)
 {
 	struct serve *s = ctx;
 
-	vm_resume(&s->vm);
+	vm_resume(&s->run.vm);
+}
+
+static int serve_vm_ctrl_alt_del(void *ctx)
+{
+	struct serve *s = ctx;
+
+	return vm_send_ctrl_alt_del(&s->run.vm);
 }
 
 static const struct api_vm_ops serve_vm_ops = {
 	.start = serve_vm_start,
 	.pause = serve_vm_pause,
 	.resume = serve_vm_resume,
+	.ctrl_alt_del = serve_vm_ctrl_alt_del,
 };
 
-int serve_run(const struct serve_opts *o)
+int serve_run(const struct serve_opts *o, struct vm_config *boot)
 {
-	struct serve s = { .sig_fd = -1 };
 	char err[VM_CONFIG_ERR_MAX + 512];
 	struct vm_config cfg;
+	struct serve s = { 0 };
 	int code = HEARTH_EXIT_FAILURE;
 	int ret;
 
-	pthread_setname_np(pthread_self(), "io");
-	if (eventloop_init(&s.loop)) {
-		log_err("cannot create the event loop: %s", strerror(errno));
+	if (runner_init(&s.run, err, sizeof(err))) {
+		log_err("%s", err);
 		return HEARTH_EXIT_FAILURE;
 	}
-	ret = serve_signals(&s);
-	if (ret) {
-		log_err("cannot set up signal handling: %s", strerror(-ret));
-		goto err_loop;
-	}
-	if (o->config_file) {
+	if (o->config_file && !boot) {
 		vm_config_init(&cfg);
 		ret = json_config_load_file(&cfg, o->config_file, err, sizeof(err));
 		if (ret) {
 			log_err("%s", err);
 			vm_config_release(&cfg);
 			code = HEARTH_EXIT_USAGE;
-			goto err_loop;
+			goto err_run;
 		}
+		boot = &cfg;
 	}
-	ret = api_ctl_init(&s.ctl, o->id, o->config_file ? &cfg : NULL, &serve_vm_ops, &s);
-	if (o->config_file)
-		vm_config_release(&cfg);
+	ret = api_ctl_init(&s.ctl, o->id, boot, &serve_vm_ops, &s);
+	if (boot)
+		vm_config_release(boot);
 	if (ret)
-		goto err_loop;
-	if (o->config_file) {
+		goto err_run;
+	if (boot) {
 		/* Booted before the API serves: it then reports "Running" from the start. */
 		struct vm_error verr = { .usage = true, .msg = "" };
 
@@ -285,28 +197,19 @@ int serve_run(const struct serve_opts *o)
 			log_err("%s", err);
 			code = ret == -EEXIST || ret == -EINVAL ? HEARTH_EXIT_USAGE
 								: HEARTH_EXIT_FAILURE;
-			goto err_vm;
+			/* A VM booted from the config is stopped and joined by runner_finish. */
+			goto err_api;
 		}
 		log_info("serving the API on %s", o->api_sock);
 	}
-	if (eventloop_run(&s.loop) && s.have_vm)
-		vm_request_stop(&s.vm, VM_STOP_FAILURE, "I/O loop failed");
-	code = HEARTH_EXIT_STOPPED;
-err_vm:
+	runner_loop(&s.run);
+	code = -1;
+err_api:
 	/* No request may touch the VM from here on. */
 	api_server_stop(s.srv);
-	if (s.have_vm) {
-		code = vm_finish(&s.vm);
-		console_destroy(&s.con);
-		vm_destroy(&s.vm);
-	}
 err_ctl:
 	api_ctl_destroy(&s.ctl);
-err_loop:
-	if (s.sig_fd >= 0) {
-		eventloop_remove(&s.loop, s.sig_fd);
-		close(s.sig_fd);
-	}
-	eventloop_destroy(&s.loop);
-	return code;
+err_run:
+	ret = runner_finish(&s.run);
+	return code < 0 ? ret : code;
 }

@@ -19,7 +19,13 @@ struct serve_opts {
 /* argv[1] is "serve". 0, or -EINVAL with one line in err. */
 int serve_parse(int argc, char **argv, struct serve_opts *o, char *err, size_t errlen);
 void serve_usage(FILE *out);
-/* Serves until the VM stops or a signal; returns the exit code (enum hearth_exit). */
-int serve_run(const struct serve_opts *o);
+struct vm_config;
+
+/*
+ * Serves until the VM stops or a signal; returns the exit code (enum
+ * hearth_exit). boot, when not NULL, is a VM to start at once (`hearth
+ * run --api-sock`); it is taken over. Otherwise o->config_file's VM is.
+ */
+int serve_run(const struct serve_opts *o, struct vm_config *boot);
 
 #endif

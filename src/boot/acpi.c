@@ -85,6 +85,11 @@
 
 #define RTC_PORT 0x70
 #define RTC_IRQ 8
+/* The i8042 (src/devices): ports 0x60 and 0x64, its keyboard on ISA IRQ 1. */
+#define KBD_DATA_PORT 0x60
+#define KBD_CMD_PORT 0x64
+#define KBD_IRQ 1
+#define IAPC_8042 (1u << 1)
 
 #define MAX_MMIO_DEVS 4096 /* "V" plus three hex digits per NameSeg */
 
@@ -179,10 +184,11 @@ static void build_fadt(uint8_t *p, const struct acpi_config *cfg, uint64_t dsdt_
 	if (dsdt_gpa <= UINT32_MAX)
 		put32(p + FADT_DSDT, (uint32_t)dsdt_gpa); /* same value as X_DSDT */
 	/*
-	 * No 8042 flag, so Linux does not probe for a keyboard controller.
+	 * The 8042 flag: without it Linux never looks for the keyboard
+	 * controller, and the host's Ctrl-Alt-Del has no driver to reach.
 	 * The CMOS RTC at 0x70 exists, so "CMOS RTC not present" stays clear.
 	 */
-	put16(p + FADT_IAPC_BOOT_ARCH, IAPC_VGA_NOT_PRESENT | IAPC_MSI_NOT_PRESENT);
+	put16(p + FADT_IAPC_BOOT_ARCH, IAPC_8042 | IAPC_VGA_NOT_PRESENT | IAPC_MSI_NOT_PRESENT);
 	put32(p + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON |
 				      FADT_F_RESET_REG_SUP | FADT_F_HW_REDUCED_ACPI);
 	put_gas_io8(p + FADT_RESET_REG, cfg->reset_port);
@@ -279,6 +285,23 @@ static void dsdt_rtc(struct aml_buf *b)
 	aml_end(b, dev);
 }
 
+/* The PS/2 keyboard port, so the i8042 driver finds it through PNP as on a PC. */
+static void dsdt_kbd(struct aml_buf *b)
+{
+	size_t dev, res;
+
+	dev = aml_device_begin(b, "PS2K");
+	aml_name(b, "_HID");
+	aml_eisaid(b, "PNP0303");
+	aml_name(b, "_CRS");
+	res = aml_restemplate_begin(b);
+	aml_res_io16(b, KBD_DATA_PORT, KBD_DATA_PORT, 1, 1);
+	aml_res_io16(b, KBD_CMD_PORT, KBD_CMD_PORT, 1, 1);
+	aml_res_irq_noflags(b, 1u << KBD_IRQ);
+	aml_restemplate_end(b, res);
+	aml_end(b, dev);
+}
+
 static void dsdt_virtio_mmio(struct aml_buf *b, unsigned int idx,
 			     const struct acpi_mmio_dev *d)
 {
@@ -310,6 +333,7 @@ static void build_dsdt_aml(struct aml_buf *b, const struct acpi_config *cfg)
 	sb = aml_scope_begin(b, "\\_SB");
 	dsdt_com1(b, cfg);
 	dsdt_rtc(b);
+	dsdt_kbd(b);
 	for (unsigned int i = 0; i < cfg->n_mmio_devs; i++)
 		dsdt_virtio_mmio(b, i, &cfg->mmio_devs[i]);
 	aml_end(b, sb);

@@ -33,6 +33,9 @@
 /* Ports. */
 #define PORT_COM1 0x3f8
 #define IRQ_COM1 4
+#define IRQ_KBD 1                 /* the i8042's keyboard, ISA IRQ 1 */
+#define PORT_I8042_DATA 0x60
+#define PORT_I8042_CMD 0x64
 #define PORT_ACPI_SLEEP_CTL 0x600 /* FADT SLEEP_CONTROL_REG, 8 bits */
 #define PORT_ACPI_SLEEP_STS 0x601 /* FADT SLEEP_STATUS_REG, 8 bits */
 #define PORT_ACPI_RESET 0x602     /* FADT RESET_REG, 8 bits */

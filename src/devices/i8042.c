@@ -1,9 +1,11 @@
 /*
  * i8042 keyboard controller at ports 0x60 (data) and 0x64 (status and
- * command), with no keyboard or mouse behind it. It exists so that the
- * "pulse the reset line" reboot path works and so a probing driver sees a
- * sane, idle controller: the input buffer is always empty, the output
- * buffer holds only the answers to controller commands.
+ * command), with a keyboard that has no keys but one chord behind it and
+ * no mouse. It exists so that the "pulse the reset line" reboot path works,
+ * so a probing driver sees a sane controller, and so the host can send the
+ * guest Ctrl-Alt-Del (Firecracker's SendCtrlAltDel): the keyboard answers
+ * the commands Linux's atkbd probes with (ps2kbd.c), and its bytes,
+ * queued, reach the guest one at a time on IRQ 1.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 
 #include "devices/platform.h"
+#include "devices/ps2kbd.h"
 #include "util/log.h"
 
 #define I8042_DATA_PORT 0x60
@@ -22,6 +25,7 @@
 #define STS_CMD 0x08  /* last write went to 0x64 */
 #define STS_UNLOCKED 0x10
 
+#define CB_KBD_INT 0x01
 #define CB_SYS 0x04
 #define CB_KBD_DISABLE 0x10
 #define CB_AUX_DISABLE 0x20
@@ -53,11 +57,13 @@
 struct i8042 {
 	pthread_mutex_t lock;
 	struct power_sink sink;
+	struct irq_line irq;     /* ISA IRQ 1 */
 	uint8_t cmd_byte;
 	uint8_t outbuf;
 	bool obf;
 	bool last_was_cmd;
 	uint8_t pending; /* command waiting for its data byte at 0x60, or 0 */
+	struct ps2kbd kbd;
 };
 
 static struct ratelimit i8042_rl = RATELIMIT_INIT(5);
@@ -142,17 +148,39 @@ static bool i8042_data(struct i8042 *dev, uint8_t v)
 	case CMD_WRITE_KBD_OBUF:
 		i8042_respond(dev, v);
 		return false;
+	case 0:
+		/* No controller command waits for it: the byte is for the keyboard. */
+		ps2kbd_command(&dev->kbd, v);
+		return false;
 	default:
-		/*
-		 * Controller RAM, the absent mouse, or a keyboard command with
-		 * no keyboard attached: nobody answers.
-		 */
+		/* Controller RAM or the absent mouse: nobody answers. */
 		return false;
 	}
 }
 
+/*
+ * Moves the keyboard's next byte to the output buffer when it is free and
+ * the keyboard is enabled; returns true when that should interrupt.
+ */
+static bool i8042_feed(struct i8042 *dev)
+{
+	if (dev->obf || (dev->cmd_byte & CB_KBD_DISABLE) || !ps2kbd_pending(&dev->kbd))
+		return false;
+	dev->outbuf = ps2kbd_pop(&dev->kbd);
+	dev->obf = true;
+	return dev->cmd_byte & CB_KBD_INT;
+}
+
+/* An edge on IRQ 1; outside dev->lock as the line may take its own. */
+static void i8042_pulse(struct i8042 *dev)
+{
+	irq_line_set(&dev->irq, 1);
+	irq_line_set(&dev->irq, 0);
+}
+
 static uint8_t i8042_read_port(struct i8042 *dev, bool cmd_port)
 {
+	bool irq = false;
 	uint8_t v;
 
 	pthread_mutex_lock(&dev->lock);
@@ -160,11 +188,15 @@ static uint8_t i8042_read_port(struct i8042 *dev, bool cmd_port)
 		/* Reading an empty buffer repeats the last byte, as the chip does. */
 		v = dev->outbuf;
 		dev->obf = false;
+		irq = i8042_feed(dev);
 	} else {
+		irq = i8042_feed(dev);
 		v = (dev->obf ? STS_OBF : 0) | (dev->cmd_byte & CB_SYS ? STS_SYS : 0) |
 		    (dev->last_was_cmd ? STS_CMD : 0) | STS_UNLOCKED;
 	}
 	pthread_mutex_unlock(&dev->lock);
+	if (irq)
+		i8042_pulse(dev);
 	return v;
 }
 
@@ -172,10 +204,16 @@ static void i8042_write_port(struct i8042 *dev, bool cmd_port, uint8_t v)
 {
 	bool reset;
 
+	bool irq;
+
 	pthread_mutex_lock(&dev->lock);
 	dev->last_was_cmd = cmd_port;
 	reset = cmd_port ? i8042_command(dev, v) : i8042_data(dev, v);
+	/* The keyboard's answer, or bytes held while it was disabled. */
+	irq = i8042_feed(dev);
 	pthread_mutex_unlock(&dev->lock);
+	if (irq)
+		i8042_pulse(dev);
 
 	/* Outside the lock: the sink may stop vCPUs or take its own locks. */
 	if (reset) {
@@ -223,7 +261,21 @@ static const struct bus_region_ops i8042_cmd_ops = {
 	.write = i8042_cmd_write,
 };
 
-struct i8042 *i8042_create(struct bus *bus, struct power_sink sink)
+int i8042_send_ctrl_alt_del(struct i8042 *dev)
+{
+	bool irq;
+	int ret;
+
+	pthread_mutex_lock(&dev->lock);
+	ret = ps2kbd_ctrl_alt_del(&dev->kbd);
+	irq = !ret && i8042_feed(dev);
+	pthread_mutex_unlock(&dev->lock);
+	if (irq)
+		i8042_pulse(dev);
+	return ret;
+}
+
+struct i8042 *i8042_create(struct bus *bus, struct power_sink sink, struct irq_line irq)
 {
 	struct i8042 *dev;
 	int r;
@@ -239,7 +291,9 @@ struct i8042 *i8042_create(struct bus *bus, struct power_sink sink)
 	if (r)
 		goto err_free;
 	dev->sink = sink;
+	dev->irq = irq;
 	dev->cmd_byte = CB_DEFAULT;
+	ps2kbd_init(&dev->kbd);
 
 	/* Two one-port regions: 0x61 between them is KVM's speaker port. */
 	r = -bus_register(bus, BUS_PIO, I8042_DATA_PORT, 1, &i8042_data_ops, dev, "i8042-data");

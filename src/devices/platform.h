@@ -7,14 +7,21 @@
 #define HEARTH_DEVICES_PLATFORM_H
 
 #include "core/bus.h"
+#include "core/irq.h"
 #include "devices/power.h"
 
 struct i8042;
 struct rtc;
 struct acpi_pm;
 
-/* Ports 0x60 and 0x64. Command 0xfe raises POWER_RESET. */
-struct i8042 *i8042_create(struct bus *bus, struct power_sink sink);
+/* Ports 0x60 and 0x64, keyboard interrupt on irq. Command 0xfe raises POWER_RESET. */
+struct i8042 *i8042_create(struct bus *bus, struct power_sink sink, struct irq_line irq);
+/*
+ * Queues Ctrl, Alt and Del pressed and released for the guest's keyboard
+ * driver (any thread). 0, or -ENOSPC when the keyboard's queue has no room
+ * for it (the guest is not reading its keyboard).
+ */
+int i8042_send_ctrl_alt_del(struct i8042 *dev);
 void i8042_destroy(struct i8042 *dev);
 
 /* Ports 0x70-0x71, the host's UTC time. */

@@ -365,8 +365,8 @@ static int blk_prepare(struct virtio_blk *blk, struct blk_req *req)
 
 static bool blk_can_run(struct virtio_blk *blk)
 {
-	return blk->dev.activated && !(blk->dev.status & VIRTIO_STATUS_NEEDS_RESET) &&
-	       blk->dev.vq[0].enabled;
+	/* Paused: completions still land, but no new request is taken. */
+	return virtio_dev_running(&blk->dev) && blk->dev.vq[0].enabled;
 }
 
 bool virtio_blk_io_process(struct virtio_blk *blk)

@@ -39,6 +39,40 @@ bool virtio_dev_has_feature(const struct virtio_dev *dev, unsigned int bit)
 	return bit < 64 && (dev->features >> bit) & 1;
 }
 
+bool virtio_dev_running(const struct virtio_dev *dev)
+{
+	return dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && !dev->paused;
+}
+
+void virtio_dev_pause(struct virtio_dev *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	if (!dev->paused) {
+		dev->paused = true;
+		if (dev->ops->pause)
+			dev->ops->pause(dev);
+	}
+	pthread_mutex_unlock(&dev->lock);
+}
+
+void virtio_dev_resume(struct virtio_dev *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	if (dev->paused) {
+		dev->paused = false;
+		if (dev->ops->resume)
+			dev->ops->resume(dev);
+		/*
+		 * Kicks that came while paused were dropped: look at every
+		 * enabled queue once, as a kick would have made us.
+		 */
+		for (unsigned int q = 0; q < dev->num_queues && virtio_dev_running(dev); q++)
+			if (dev->vq[q].enabled)
+				dev->ops->queue_notify(dev, q);
+	}
+	pthread_mutex_unlock(&dev->lock);
+}
+
 void virtio_dev_notify(struct virtio_dev *dev, unsigned int q)
 {
 	if (q < dev->num_queues && virtq_needs_interrupt(&dev->vq[q]) && dev->signal_used)

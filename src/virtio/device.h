@@ -65,6 +65,12 @@ struct virtio_dev_ops {
 	 * call it with the lock held. NULL: the device counts nothing.
 	 */
 	unsigned int (*counters)(struct virtio_dev *dev, struct dev_counter *out, unsigned int max);
+	/*
+	 * Optional, dev->lock held: whatever serves the queues besides
+	 * queue_notify stops (pause) and starts again (resume); vhost does.
+	 */
+	void (*pause)(struct virtio_dev *dev);
+	void (*resume)(struct virtio_dev *dev);
 };
 
 struct virtio_dev {
@@ -79,6 +85,8 @@ struct virtio_dev {
 	uint64_t features;        /* negotiated */
 	uint32_t status;
 	bool activated;
+	/* The VM is paused: nothing new is taken from the rings; in-flight I/O completes. */
+	bool paused;
 	/* Transport registers and queue processing; the device's, from virtio_dev_init. */
 	pthread_mutex_t lock;
 	/* The attached transport's own state; NULL while detached. Devices leave it alone. */
@@ -127,6 +135,18 @@ void virtio_dev_notify(struct virtio_dev *dev, unsigned int q);
 void virtio_dev_fail(struct virtio_dev *dev, const char *why);
 
 bool virtio_dev_has_feature(const struct virtio_dev *dev, unsigned int bit);
+
+/* Activated, not NEEDS_RESET and not paused: the device may take new requests. */
+bool virtio_dev_running(const struct virtio_dev *dev);
+
+/*
+ * The control plane's pause: from here on no request is taken from the
+ * rings (kicks are read and dropped; resume looks at every queue again),
+ * while requests already taken complete into them. Takes dev->lock; on
+ * the I/O thread.
+ */
+void virtio_dev_pause(struct virtio_dev *dev);
+void virtio_dev_resume(struct virtio_dev *dev);
 
 /* ops->counters, or 0 for a device without counters. */
 unsigned int virtio_dev_counters(struct virtio_dev *dev, struct dev_counter *out,

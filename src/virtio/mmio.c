@@ -263,7 +263,8 @@ static void kick_queue(struct virtio_mmio *t, unsigned int q)
 		virtio_dev_fail(dev, "notify for a queue that does not exist");
 		return;
 	}
-	if (!dev->activated || (dev->status & VIRTIO_STATUS_NEEDS_RESET) || !dev->vq[q].enabled)
+	/* Paused: dropped here, and resume looks at every queue again. */
+	if (!virtio_dev_running(dev) || !dev->vq[q].enabled)
 		return;
 	dev->ops->queue_notify(dev, q);
 }

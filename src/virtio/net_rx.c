@@ -25,8 +25,9 @@ void net_poll_set(struct net_dev *nd, struct net_pair *p, bool on)
 
 static bool net_rx_ready(const struct net_dev *nd, const struct net_pair *p)
 {
-	return nd->dev.activated && !(nd->dev.status & VIRTIO_STATUS_NEEDS_RESET) &&
-	       p->idx < nd->cur_pairs && nd->dev.vq[2 * p->idx].enabled;
+	/* Paused: the backend is not read (polling stops) until resume kicks RX. */
+	return virtio_dev_running(&nd->dev) && p->idx < nd->cur_pairs &&
+	       nd->dev.vq[2 * p->idx].enabled;
 }
 
 enum { RX_DONE, RX_NO_BUFFERS, RX_FAILED };

@@ -416,6 +416,44 @@ static void vsock_on_call(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&dev->lock);
 }
 
+/*
+ * vhost serves the rings itself: pause stops it (its ring indices stay),
+ * resume starts it and kicks each ring for what the guest queued meanwhile.
+ */
+static void vsock_pause(struct virtio_dev *dev)
+{
+	struct vsock *vs = dev->priv;
+	int off = 0, ret;
+
+	if (vs->vhost_fd < 0 || !vs->dirty || !dev->activated)
+		return;
+	ret = vs->be.ioctl(vs->vhost_fd, VHOST_VSOCK_SET_RUNNING, &off);
+	if (ret)
+		log_ratelimited(&vsock_rl, LOG_WARN, "%s: pausing vhost: %s", dev->name,
+				strerror(-ret));
+}
+
+static void vsock_resume(struct virtio_dev *dev)
+{
+	struct vsock *vs = dev->priv;
+	int on = 1, ret;
+	uint64_t one = 1;
+
+	if (vs->vhost_fd < 0 || !vs->dirty || !dev->activated ||
+	    (dev->status & VIRTIO_STATUS_NEEDS_RESET))
+		return;
+	ret = vs->be.ioctl(vs->vhost_fd, VHOST_VSOCK_SET_RUNNING, &on);
+	if (ret) {
+		virtio_dev_fail(dev, "vhost would not run again after a pause");
+		return;
+	}
+	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++)
+		if (vs->kick_fd[q] >= 0 && write(vs->kick_fd[q], &one, sizeof(one)) < 0 &&
+		    errno != EAGAIN)
+			log_ratelimited(&vsock_rl, LOG_WARN, "%s: kick after resume: %s",
+					dev->name, strerror(errno));
+}
+
 /* The data path is vhost's: only what passes through Hearth is counted. */
 static unsigned int vsock_counters(struct virtio_dev *dev, struct dev_counter *out,
 				   unsigned int max)
@@ -437,6 +475,8 @@ static const struct virtio_dev_ops vsock_ops = {
 	.activate = vsock_activate,
 	.reset = vsock_reset,
 	.queue_notify = vsock_queue_notify,
+	.pause = vsock_pause,
+	.resume = vsock_resume,
 	.destroy = virtio_vsock_destroy,
 	.counters = vsock_counters,
 };

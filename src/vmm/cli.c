@@ -54,6 +54,8 @@ void cli_usage(FILE *out)
 		"                    device to the kernel command line (custom kernels without\n"
 		"                    ACPI; a stock kernel finds the devices in the DSDT)\n"
 		"  --kvm PATH        KVM device (default /dev/kvm)\n"
+		"  --api-sock PATH   also serve Firecracker's API on the Unix socket PATH, so this\n"
+		"                    VM can be paused, resumed and inspected (see 'hearth serve')\n"
 		"  -v, --verbose     more log output\n"
 		"  -q, --quiet       errors only\n"
 		"\n"
@@ -216,6 +218,12 @@ static int parse_run_option(struct cli_config *cfg, struct cli_boot *boot, const
 	} else if (!strcmp(name, "--kvm")) {
 		if (vm_config_set_kvm_path(vm, val, why, sizeof(why)))
 			return flag_fail(name, val, why, -EINVAL, err, errlen);
+	} else if (!strcmp(name, "--api-sock")) {
+		if (!*val) {
+			snprintf(err, errlen, "--api-sock needs a non-empty path");
+			return -EINVAL;
+		}
+		cfg->api_sock = val;
 	} else if (!strcmp(name, "--disk")) {
 		return cli_disk(vm, val, err, errlen);
 	} else if (!strcmp(name, "--net")) {
@@ -233,7 +241,7 @@ static int parse_run_option(struct cli_config *cfg, struct cli_boot *boot, const
 
 static const char *const valued_options[] = {
 	"--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--kvm",
-	"--disk", "--net", "--vsock", NULL,
+	"--disk", "--net", "--vsock", "--api-sock", NULL,
 };
 
 static int is_valued(const char *name)

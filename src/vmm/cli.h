@@ -15,6 +15,8 @@ struct cli_config {
 	int verbose;
 	/* What `run` boots; filled through vm_config's setters. */
 	struct vm_config vm;
+	/* --api-sock: also serve the API for this VM (points into argv); NULL: none. */
+	const char *api_sock;
 };
 
 /*

@@ -135,6 +135,7 @@ static int add_or_destroy(struct vm *vm, const char *id, enum dev_kind kind, con
 int vm_devices_create_legacy(struct vm *vm, struct power_sink sink, struct vm_error *err)
 {
 	struct irq_line com1 = { irq_kvm_set, &vm->fd, IRQ_COM1 };
+	struct irq_line kbd = { irq_kvm_set, &vm->fd, IRQ_KBD };
 	struct dev_resources res = { .pio_base = PORT_COM1, .pio_size = 8, .gsi = IRQ_COM1 };
 	struct serial *s;
 	void *dev;
@@ -151,8 +152,8 @@ int vm_devices_create_legacy(struct vm *vm, struct power_sink sink, struct vm_er
 	if (ret)
 		return vm_error_set(err, false, ret, "COM1: %s", strerror(-ret));
 
-	dev = i8042_create(&vm->bus, sink);
-	res = (struct dev_resources){ .pio_base = 0x60, .pio_size = 5, .gsi = -1 };
+	dev = i8042_create(&vm->bus, sink, kbd);
+	res = (struct dev_resources){ .pio_base = 0x60, .pio_size = 5, .gsi = IRQ_KBD };
 	if (!dev || add_or_destroy(vm, "i8042", DEV_LEGACY, "i8042", &res, &i8042_entry_ops, dev,
 				   err))
 		goto err_legacy;
@@ -193,9 +194,23 @@ static unsigned int virtio_entry_counters(void *dev, struct dev_counter *out, un
 	return vd->ops->counters ? vd->ops->counters(vd, out, max) : 0;
 }
 
+static int virtio_entry_pause(void *dev)
+{
+	virtio_dev_pause(dev);
+	return 0;
+}
+
+static int virtio_entry_resume(void *dev)
+{
+	virtio_dev_resume(dev);
+	return 0;
+}
+
 static const struct dev_ops virtio_entry_ops = {
 	.destroy = virtio_entry_destroy,
 	.counters = virtio_entry_counters,
+	.pause = virtio_entry_pause,
+	.resume = virtio_entry_resume,
 };
 
 static void mmio_transport_destroy(void *t)

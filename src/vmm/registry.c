@@ -93,3 +93,31 @@ unsigned int registry_counters(const struct dev_entry *e, struct dev_counter *ou
 		return 0;
 	return e->ops->counters(e->dev, out, max);
 }
+
+int registry_pause(struct registry *r)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; i < r->n; i++) {
+		struct dev_entry *e = &r->entries[i];
+		int err = e->ops && e->ops->pause ? e->ops->pause(e->dev) : 0;
+
+		if (err && !ret)
+			ret = err;
+	}
+	return ret;
+}
+
+int registry_resume(struct registry *r)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; i < r->n; i++) {
+		struct dev_entry *e = &r->entries[i];
+		int err = e->ops && e->ops->resume ? e->ops->resume(e->dev) : 0;
+
+		if (err && !ret)
+			ret = err;
+	}
+	return ret;
+}

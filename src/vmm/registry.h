@@ -76,6 +76,14 @@ void registry_set_transport(struct registry *r, const struct dev_transport_ops *
 			    void *transport);
 
 struct dev_entry *registry_find(struct registry *r, const char *id);
+
+/*
+ * Every device's pause (resume) op, in order; devices without one are
+ * skipped. All are called even after a failure; returns the first -errno.
+ * On the I/O thread.
+ */
+int registry_pause(struct registry *r);
+int registry_resume(struct registry *r);
 struct dev_entry *registry_find_kind(struct registry *r, enum dev_kind kind, const char *type,
 				     unsigned int nth);
 

@@ -3,23 +3,14 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "core/eventloop.h"
 #include "util/log.h"
 #include "util/term.h"
-#include "vmm/console.h"
-#include "vmm/vm.h"
-
-struct runner {
-	struct eventloop loop;      /* the process's: the VM only adds its fds */
-	struct vm vm;
-	bool have_vm;
-	int sig_fd;
-};
 
 static void on_signal(void *opaque, uint32_t events)
 {
@@ -51,7 +42,7 @@ static void on_console_quit(void *ctx)
 
 /*
  * SIGINT/SIGTERM/SIGHUP arrive through a signalfd on the loop; threads
- * created later (vCPUs) inherit the mask, so only the loop sees them.
+ * created later (vCPUs, api) inherit the mask, so only the loop sees them.
  */
 static int runner_signals(struct runner *r)
 {
@@ -69,52 +60,127 @@ static int runner_signals(struct runner *r)
 	return eventloop_add(&r->loop, r->sig_fd, EPOLLIN, on_signal, r);
 }
 
-int runner_run(const struct vm_config *cfg)
+int runner_init(struct runner *r, char *err, size_t errlen)
 {
-	struct runner r = { .sig_fd = -1 };
-	struct vm_error err;
-	struct console con;
-	int code = HEARTH_EXIT_FAILURE;
 	int ret;
 
+	memset(r, 0, sizeof(*r));
+	r->sig_fd = -1;
 	pthread_setname_np(pthread_self(), "io");
-	if (eventloop_init(&r.loop)) {
-		log_err("cannot create the event loop: %s", strerror(errno));
-		return HEARTH_EXIT_FAILURE;
+	if (eventloop_init(&r->loop)) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create the event loop: %s", strerror(-ret));
+		return ret;
 	}
-	ret = runner_signals(&r);
+	ret = runner_signals(r);
 	if (ret) {
-		log_err("cannot set up signal handling: %s", strerror(-ret));
+		snprintf(err, errlen, "cannot set up signal handling: %s", strerror(-ret));
 		goto err_loop;
 	}
-	ret = vm_create(&r.vm, cfg, &r.loop, &err);
-	if (ret) {
-		log_err("%s", err.msg);
-		code = err.usage ? HEARTH_EXIT_USAGE : HEARTH_EXIT_FAILURE;
-		goto err_loop;
-	}
-	r.have_vm = true;
-	ret = console_init(&con, r.vm.serial, &r.loop, STDIN_FILENO, on_console_quit, &r);
-	if (ret) {
-		log_err("cannot attach the console: %s", strerror(-ret));
+	return 0;
+err_loop:
+	if (r->sig_fd >= 0)
+		close(r->sig_fd);
+	eventloop_destroy(&r->loop);
+	return ret;
+}
+
+struct start_call {
+	struct runner *r;
+	const struct vm_config *cfg;
+	struct vm_error *err;
+	int ret;
+};
+
+/* On the loop's thread: the VM's fds join the loop with nothing else running there. */
+static void runner_start_fn(void *arg)
+{
+	struct start_call *c = arg;
+	struct runner *r = c->r;
+
+	c->ret = vm_create(&r->vm, c->cfg, &r->loop, c->err);
+	if (c->ret)
+		return;
+	c->ret = console_init(&r->con, r->vm.serial, &r->loop, STDIN_FILENO, on_console_quit, r);
+	if (c->ret) {
+		vm_error_set(c->err, false, c->ret, "cannot attach the console: %s",
+			     strerror(-c->ret));
 		goto err_vm;
 	}
 	if (term_raw_enter(STDIN_FILENO))
 		log_warn("cannot put the terminal in raw mode; input is line-buffered");
-	ret = vm_start(&r.vm, on_vm_stop, &r);
-	if (!ret && eventloop_run(&r.loop))
-		vm_request_stop(&r.vm, VM_STOP_FAILURE, "I/O loop failed");
-	code = vm_finish(&r.vm);
-	/* The guest's last output goes out in the terminal mode it was written for. */
-	console_destroy(&con);
-	term_restore();
-err_vm:
-	vm_destroy(&r.vm);
-err_loop:
-	if (r.sig_fd >= 0) {
-		eventloop_remove(&r.loop, r.sig_fd);
-		close(r.sig_fd);
+	r->raw_term = term_is_raw();
+	c->ret = vm_start(&r->vm, on_vm_stop, r);
+	if (c->ret) {
+		vm_error_set(c->err, false, c->ret, "cannot start the vCPUs: %s",
+			     strerror(-c->ret));
+		vm_finish(&r->vm);
+		goto err_console;
 	}
-	eventloop_destroy(&r.loop);
+	r->have_vm = true;
+	return;
+err_console:
+	console_destroy(&r->con);
+	if (r->raw_term)
+		term_restore();
+	r->raw_term = false;
+err_vm:
+	vm_destroy(&r->vm);
+}
+
+int runner_start_vm(struct runner *r, const struct vm_config *cfg, struct vm_error *err)
+{
+	struct start_call c = { r, cfg, err, 0 };
+
+	eventloop_call_sync(&r->loop, runner_start_fn, &c);
+	return c.ret;
+}
+
+void runner_loop(struct runner *r)
+{
+	if (eventloop_run(&r->loop) && r->have_vm)
+		vm_request_stop(&r->vm, VM_STOP_FAILURE, "I/O loop failed");
+}
+
+int runner_finish(struct runner *r)
+{
+	int code = HEARTH_EXIT_STOPPED;
+
+	if (r->have_vm) {
+		code = vm_finish(&r->vm);
+		/* The guest's last output goes out in the terminal mode it was written for. */
+		console_destroy(&r->con);
+		if (r->raw_term)
+			term_restore();
+		vm_destroy(&r->vm);
+		r->have_vm = false;
+	}
+	if (r->sig_fd >= 0) {
+		eventloop_remove(&r->loop, r->sig_fd);
+		close(r->sig_fd);
+		r->sig_fd = -1;
+	}
+	eventloop_destroy(&r->loop);
 	return code;
+}
+
+int runner_run(const struct vm_config *cfg)
+{
+	struct vm_error verr = { .usage = false, .msg = "" };
+	struct runner r;
+	char err[256];
+	int ret;
+
+	if (runner_init(&r, err, sizeof(err))) {
+		log_err("%s", err);
+		return HEARTH_EXIT_FAILURE;
+	}
+	ret = runner_start_vm(&r, cfg, &verr);
+	if (ret) {
+		log_err("%s", verr.msg);
+		runner_finish(&r);
+		return verr.usage ? HEARTH_EXIT_USAGE : HEARTH_EXIT_FAILURE;
+	}
+	runner_loop(&r);
+	return runner_finish(&r);
 }

@@ -1,14 +1,49 @@
-/* `hearth run`: one VM from a config, on this process's event loop, to its exit code. */
+/*
+ * The process around a VM: its event loop (this thread, named "io"), the
+ * signals that stop it, the console on stdin/stdout, and at most one VM.
+ * `hearth run` and `hearth serve` (src/api) both stand on it, so the two
+ * stop, report and tear down the same way.
+ */
 #ifndef HEARTH_VMM_RUNNER_H
 #define HEARTH_VMM_RUNNER_H
 
+#include <stdbool.h>
+
+#include "core/eventloop.h"
 #include "vmm/config.h"
+#include "vmm/console.h"
+#include "vmm/vm.h"
+
+struct runner {
+	struct eventloop loop;      /* the process's: the VM only adds its fds */
+	struct vm vm;
+	bool have_vm;               /* written on the loop's thread only */
+	struct console con;
+	bool raw_term;
+	int sig_fd;
+};
+
+/* The loop and the signalfd for SIGINT/SIGTERM/SIGHUP. 0 or -errno with err. */
+int runner_init(struct runner *r, char *err, size_t errlen);
+/*
+ * Builds the VM, attaches the console and starts the vCPUs, on the loop's
+ * thread (callable from any thread, before or while the loop runs).
+ * 0, or -errno with err filled; nothing is left behind on failure.
+ */
+int runner_start_vm(struct runner *r, const struct vm_config *cfg, struct vm_error *err);
+/* Dispatches until the VM stops or a signal arrives. */
+void runner_loop(struct runner *r);
+/*
+ * Joins and tears the VM down, restores the terminal, frees the loop.
+ * Returns the exit code: the VM's (enum hearth_exit), or
+ * HEARTH_EXIT_STOPPED when no VM ran.
+ */
+int runner_finish(struct runner *r);
 
 /*
- * Builds the VM, connects COM1 to this terminal, runs it until the guest
- * or the host (Ctrl-A x, SIGINT, SIGTERM, SIGHUP) stops it, and tears it
- * down. Returns the process exit code (enum hearth_exit); errors are
- * printed as one line.
+ * `hearth run`: the VM from cfg, COM1 on this terminal, until the guest or
+ * the host (Ctrl-A x, SIGINT, SIGTERM, SIGHUP) stops it. Returns the exit
+ * code; errors are printed as one line.
  */
 int runner_run(const struct vm_config *cfg);
 

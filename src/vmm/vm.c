@@ -16,6 +16,7 @@
 #include "core/layout.h"
 #include "core/irq.h"
 #include "devices/power.h"
+#include "devices/platform.h"
 #include "util/log.h"
 #include "vcpu/cpuid.h"
 #include "vcpu/regs.h"
@@ -352,8 +353,27 @@ int vm_start(struct vm *vm, void (*on_stop)(void *ctx), void *ctx)
 	return 0;
 }
 
+struct vm_devices_call {
+	struct vm *vm;
+	bool pause;
+	int ret;
+};
+
+static void vm_devices_fn(void *arg)
+{
+	struct vm_devices_call *c = arg;
+
+	c->ret = c->pause ? registry_pause(&c->vm->devices) : registry_resume(&c->vm->devices);
+}
+
+/*
+ * vCPUs first, so the guest queues nothing more, then the devices, on the
+ * I/O thread that serves them: they stop taking from the rings while what
+ * is in flight completes. Resume goes the other way round.
+ */
 int vm_pause(struct vm *vm)
 {
+	struct vm_devices_call c = { vm, true, 0 };
 	int ret = 0;
 
 	for (unsigned int i = 0; i < vm->ncpus; i++)
@@ -364,13 +384,24 @@ int vm_pause(struct vm *vm)
 		if (s != VCPU_PAUSED && s != VCPU_STOPPED && vm->vcpus[i]->started)
 			ret = -ETIMEDOUT;
 	}
-	return ret;
+	eventloop_call_sync(vm->loop, vm_devices_fn, &c);
+	return ret ? ret : c.ret;
 }
 
 void vm_resume(struct vm *vm)
 {
+	struct vm_devices_call c = { vm, false, 0 };
+
+	eventloop_call_sync(vm->loop, vm_devices_fn, &c);
 	for (unsigned int i = 0; i < vm->ncpus; i++)
 		vcpu_resume(vm->vcpus[i]);
+}
+
+int vm_send_ctrl_alt_del(struct vm *vm)
+{
+	struct dev_entry *e = registry_find(&vm->devices, "i8042");
+
+	return e ? i8042_send_ctrl_alt_del(e->dev) : -ENODEV;
 }
 
 static int vm_exit_code(struct vm *vm)

@@ -79,9 +79,16 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop
  * or the host stopped the VM (the owner then calls vm_finish).
  */
 int vm_start(struct vm *vm, void (*on_stop)(void *ctx), void *ctx);
-/* Parks every vCPU (waits until they are out of KVM_RUN); 0 or -ETIMEDOUT. */
+/*
+ * Parks every vCPU (waits until they are out of KVM_RUN), then pauses the
+ * devices: nothing new is taken from the rings, in-flight I/O completes.
+ * 0 or -ETIMEDOUT. Never on a vCPU thread; the loop must be running or
+ * this must be its thread. vm_resume undoes it, devices first.
+ */
 int vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
+/* Ctrl-Alt-Del on the guest's PS/2 keyboard (the i8042); 0 or -errno. */
+int vm_send_ctrl_alt_del(struct vm *vm);
 /* Stops and joins the vCPUs; returns the process exit code for the stop reason. */
 int vm_finish(struct vm *vm);
 void vm_destroy(struct vm *vm);

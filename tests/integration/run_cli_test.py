@@ -141,6 +141,7 @@ def cases(env, version):
         "net-tap-host-loopback": (["run", "--kernel", k, "--net", "tap=tap0,host-loopback=on"],
                                   ["--net", "host-loopback"]),
         "vsock-reserved-cid": (["run", "--kernel", k, "--vsock", "cid=2"], ["--vsock", "cid"]),
+        "api-sock-empty": (["run", "--kernel", k, "--api-sock", ""], ["--api-sock"]),
         "no-subcommand": ([], []),
         "unknown-subcommand": (["frobnicate"], ["frobnicate"]),
     }
@@ -150,6 +151,10 @@ def cases(env, version):
     # nothing leaked.
     out["kvm-missing-after-setup"] = (["run", "--kernel", k, "--disk", "path=" + env.disk,
                                        "--kvm", env.missing], 1, [env.missing, "KVM"])
+    # With --api-sock the VM is built first, as `hearth serve --config-file`
+    # does: it fails the same way, before any socket exists.
+    out["api-sock-kvm-missing"] = (["run", "--kernel", k, "--api-sock", env.tmp + "/api.sock",
+                                    "--kvm", env.missing], 1, [env.missing, "KVM"])
     out["kvm-not-kvm"] = (["run", "--kernel", k, "--kvm", "/dev/null"], 1, ["/dev/null"])
     # Two disks under one id: the machine model's own message, with the flag.
     out["disk-duplicate-id"] = (["run", "--kernel", k, "--disk", "path=%s,id=a" % env.disk,

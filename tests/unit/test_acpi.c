@@ -130,7 +130,7 @@ static void check_fadt(const uint8_t *f)
 	assert_true(flags & (1u << 10));  /* RESET_REG_SUP */
 	assert_true(boot & (1u << 2));    /* VGA not present */
 	assert_true(boot & (1u << 3));    /* MSI not present */
-	assert_false(boot & (1u << 1));   /* 8042 */
+	assert_true(boot & (1u << 1));    /* 8042: Linux probes it (SendCtrlAltDel) */
 	assert_false(boot & (1u << 5));   /* CMOS RTC not present */
 	/* No SCI, no PM1 blocks, no PM timer. */
 	assert_int_equal(rd16(f + 46), 0);
@@ -222,6 +222,13 @@ static void check_dsdt(const uint8_t *d)
 	assert_int_equal(count(d, len, com1_io, sizeof(com1_io)), 1);
 	static const uint8_t rtc_hid[] = { 0x0c, 0x41, 0xd0, 0x0b, 0x00 };
 	assert_int_equal(count(d, len, rtc_hid, sizeof(rtc_hid)), 1);
+	/* The PS/2 keyboard: PNP0303 at 0x60 and 0x64, IRQ 1. */
+	static const uint8_t kbd_hid[] = { 0x0c, 0x41, 0xd0, 0x03, 0x03 };
+	assert_int_equal(count(d, len, kbd_hid, sizeof(kbd_hid)), 1);
+	static const uint8_t kbd_crs[] = { 0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01,
+					   0x47, 0x01, 0x64, 0x00, 0x64, 0x00, 0x01, 0x01,
+					   0x22, 0x02, 0x00 };
+	assert_int_equal(count(d, len, kbd_crs, sizeof(kbd_crs)), 1);
 
 	assert_int_equal(count(d, len, "LNRO0005", 9), sizeof(mmio) / sizeof(mmio[0]));
 	for (size_t k = 0; k < sizeof(mmio) / sizeof(mmio[0]); k++) {

@@ -124,7 +124,7 @@ static void test_whole_platform(void **state)
 	struct fixture *f = *state;
 	struct power_sink sink = { record, f };
 	struct serial *com1 = serial_create(-1, (struct irq_line){ 0 });
-	struct i8042 *kbc = i8042_create(&f->bus, sink);
+	struct i8042 *kbc = i8042_create(&f->bus, sink, (struct irq_line){ 0 });
 	struct rtc *rtc = rtc_create(&f->bus);
 	uint8_t d4[4];
 

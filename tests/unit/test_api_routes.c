@@ -25,7 +25,8 @@
 #include "api/server.h"
 
 struct fake_vm {
-	int starts, pauses, resumes;
+	int starts, pauses, resumes, cads;
+	int cad_ret;
 	int start_ret;
 	const char *start_msg;
 	unsigned int vcpus_seen;
@@ -55,7 +56,16 @@ static void fake_resume(void *ctx)
 	((struct fake_vm *)ctx)->resumes++;
 }
 
-static const struct api_vm_ops fake_ops = { fake_start, fake_pause, fake_resume };
+static int fake_ctrl_alt_del(void *ctx)
+{
+	struct fake_vm *f = ctx;
+
+	f->cads++;
+	return f->cad_ret;
+}
+
+static const struct api_vm_ops fake_ops = { fake_start, fake_pause, fake_resume,
+					    fake_ctrl_alt_del };
 
 struct fixture {
 	struct api_ctl ctl;
@@ -214,7 +224,8 @@ static void test_start_and_state_rules(void **state)
 	assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\": \"Reboot\"}"), 400);
 	expect_fault("'Reboot' is not one of");
 	assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"), 400);
-	expect_fault("not supported yet");
+	expect_fault("SendCtrlAltDel is not allowed before boot");
+	assert_int_equal(f->vm.cads, 0);
 	assert_int_equal(req(f, "PUT", "/actions", "{\"type\": \"InstanceStart\"}"), 400);
 	expect_fault("unknown field 'type'");
 
@@ -265,6 +276,13 @@ static void test_start_and_state_rules(void **state)
 	assert_string_equal(field("state"), "Running");
 	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": \"Stopped\"}"), 400);
 	expect_fault("'Stopped' is not one of Paused, Resumed");
+
+	/* Ctrl-Alt-Del reaches the VM; a guest not reading its keyboard is a 400. */
+	assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"), 204);
+	assert_int_equal(f->vm.cads, 1);
+	f->vm.cad_ret = -ENOSPC;
+	assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"), 400);
+	expect_fault("not reading its keyboard");
 	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": 1}"), 400);
 	expect_fault("must be a string");
 }

@@ -17,7 +17,19 @@ struct fixture {
 	struct bus bus;
 	struct i8042 *dev;
 	unsigned int events[2];
+	unsigned int edges;     /* rising edges on the keyboard's IRQ */
+	int level;
 };
+
+static int irq_record(void *ctx, unsigned int gsi, int level)
+{
+	struct fixture *f = ctx;
+
+	assert_int_equal(gsi, 1);
+	f->edges += level && !f->level;
+	f->level = level;
+	return 0;
+}
 
 static void record(void *ctx, enum power_event ev)
 {
@@ -33,7 +45,8 @@ static int setup(void **state)
 
 	assert_non_null(f);
 	bus_init(&f->bus);
-	f->dev = i8042_create(&f->bus, (struct power_sink){ record, f });
+	f->dev = i8042_create(&f->bus, (struct power_sink){ record, f },
+			      (struct irq_line){ irq_record, f, 1 });
 	assert_non_null(f->dev);
 	*state = f;
 	return 0;
@@ -100,10 +113,90 @@ static void test_command_byte(void **state)
 	outb(f, 0x64, 0xa7); /* disable aux: bit 5 */
 	outb(f, 0x64, 0x20);
 	assert_int_equal(inb(f, 0x60), 0x67);
-	/* A keyboard command with no keyboard: no answer, no reset. */
+	/* A keyboard reset is not a CPU reset: the keyboard answers ACK, BAT OK. */
 	outb(f, 0x60, 0xff);
+	assert_int_equal(inb(f, 0x60), 0xfa);
+	assert_int_equal(inb(f, 0x60), 0xaa);
 	assert_int_equal(inb(f, 0x64) & STS_OBF, 0);
 	assert_int_equal(f->events[POWER_RESET], 0);
+}
+
+/* Reads what the keyboard has for the driver, as its interrupt handler does. */
+static unsigned int drain(struct fixture *f, uint8_t *out, unsigned int max)
+{
+	unsigned int n = 0;
+
+	while (n < max && (inb(f, 0x64) & STS_OBF))
+		out[n++] = inb(f, 0x60);
+	return n;
+}
+
+/*
+ * What Linux's atkbd sends when it probes and sets up the keyboard, and
+ * the answers it needs to find one: each byte raises IRQ 1 once.
+ */
+static void test_keyboard_probe(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[8];
+
+	outb(f, 0x60, 0xf2);                       /* identify */
+	assert_int_equal(drain(f, b, 8), 3);
+	assert_memory_equal(b, ((uint8_t[]){ 0xfa, 0xab, 0x83 }), 3);
+	assert_int_equal(f->edges, 3);
+	outb(f, 0x60, 0xed);                       /* LEDs, then their byte */
+	assert_int_equal(drain(f, b, 8), 1);
+	outb(f, 0x60, 0x07);
+	assert_int_equal(drain(f, b, 8), 1);
+	assert_int_equal(b[0], 0xfa);
+	outb(f, 0x60, 0xf0);                       /* which scancode set? */
+	outb(f, 0x60, 0x00);
+	assert_int_equal(drain(f, b, 8), 3);
+	assert_memory_equal(b, ((uint8_t[]){ 0xfa, 0xfa, 0x02 }), 3);
+	outb(f, 0x60, 0xf4);                       /* enable */
+	assert_int_equal(drain(f, b, 8), 1);
+	assert_int_equal(b[0], 0xfa);
+	outb(f, 0x60, 0xee);                       /* echo */
+	assert_int_equal(drain(f, b, 8), 1);
+	assert_int_equal(b[0], 0xee);
+	outb(f, 0x60, 0x12);                       /* not a command */
+	assert_int_equal(drain(f, b, 8), 1);
+	assert_int_equal(b[0], 0xfe);
+	assert_int_equal(f->edges, 11);
+}
+
+/*
+ * The host's Ctrl-Alt-Del: the chord pressed and released in set 1 (the
+ * controller translates), one interrupt per byte, held while the driver
+ * has the keyboard disabled, and refused when the queue has no room.
+ */
+static void test_ctrl_alt_del(void **state)
+{
+	static const uint8_t chord[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+	struct fixture *f = *state;
+	uint8_t b[16];
+
+	outb(f, 0x64, 0xad);                       /* keyboard disabled */
+	assert_int_equal(i8042_send_ctrl_alt_del(f->dev), 0);
+	assert_int_equal(inb(f, 0x64) & STS_OBF, 0);
+	assert_int_equal(f->edges, 0);
+	assert_int_equal(i8042_send_ctrl_alt_del(f->dev), 0);
+	assert_int_equal(i8042_send_ctrl_alt_del(f->dev), -ENOSPC);
+	outb(f, 0x64, 0xae);                       /* enabled: the first byte arrives */
+	assert_int_equal(f->edges, 1);
+	assert_int_equal(drain(f, b, 16), 16);
+	assert_memory_equal(b, chord, 8);
+	assert_memory_equal(b + 8, chord, 8);
+	assert_int_equal(f->edges, 16);
+	assert_int_equal(i8042_send_ctrl_alt_del(f->dev), 0);
+	assert_int_equal(drain(f, b, 16), 8);
+	assert_memory_equal(b, chord, 8);
+	/* Interrupts off in the command byte: bytes arrive, no IRQ. */
+	outb(f, 0x64, 0x60);
+	outb(f, 0x60, 0x44);
+	assert_int_equal(i8042_send_ctrl_alt_del(f->dev), 0);
+	assert_int_equal(drain(f, b, 16), 8);
+	assert_int_equal(f->edges, 24);
 }
 
 static void test_reset_pulse(void **state)
@@ -157,11 +250,11 @@ static void test_null_sink(void **state)
 	struct bus bus;
 
 	bus_init(&bus);
-	struct i8042 *dev = i8042_create(&bus, (struct power_sink){ 0 });
+	struct i8042 *dev = i8042_create(&bus, (struct power_sink){ 0 }, (struct irq_line){ 0 });
 	assert_non_null(dev);
 	uint8_t v = 0xfe;
 	assert_int_equal(bus_access(&bus, BUS_PIO, 0x64, &v, 1, true), 0);
-	assert_null(i8042_create(&bus, (struct power_sink){ 0 }));
+	assert_null(i8042_create(&bus, (struct power_sink){ 0 }, (struct irq_line){ 0 }));
 	i8042_destroy(dev);
 	bus_destroy(&bus);
 }
@@ -174,6 +267,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_command_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_pulse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keyboard_probe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ctrl_alt_del, setup, teardown),
 		cmocka_unit_test(test_null_sink),
 	};
 

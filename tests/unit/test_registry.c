@@ -106,11 +106,56 @@ static void test_grows(void **state)
 	assert_int_equal(nevents, 40);
 }
 
+static int fake_pause(void *dev)
+{
+	struct fake *f = dev;
+
+	events[nevents++] = (char)('p');
+	return f->n == 1 ? -EIO : 0;
+}
+
+static int fake_resume(void *dev)
+{
+	(void)dev;
+	events[nevents++] = 'r';
+	return 0;
+}
+
+static const struct dev_ops pausable_ops = {
+	.destroy = fake_destroy, .pause = fake_pause, .resume = fake_resume,
+};
+
+/*
+ * Pause and resume reach every device that has the op, in order, even
+ * after one fails (the VM must not stay half paused); the first error is
+ * returned. Devices without the op are skipped.
+ */
+static void test_pause_resume(void **state)
+{
+	struct fake devs[3] = { { 0, 0 }, { 1, 0 }, { 2, 0 } };
+	struct registry r;
+
+	(void)state;
+	registry_init(&r);
+	assert_int_equal(registry_add(&r, "a", DEV_VIRTIO, "x", NULL, &pausable_ops, &devs[0]), 0);
+	assert_int_equal(registry_add(&r, "com1", DEV_LEGACY, "serial", NULL, &bare_ops,
+				      &devs[2]), 0);
+	assert_int_equal(registry_add(&r, "b", DEV_VIRTIO, "x", NULL, &pausable_ops, &devs[1]), 0);
+	nevents = 0;
+	assert_int_equal(registry_pause(&r), -EIO);
+	assert_int_equal(registry_resume(&r), 0);
+	events[nevents] = '\0';
+	assert_string_equal(events, "pprr");
+	nevents = 0;
+	registry_destroy(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_find_destroy),
 		cmocka_unit_test(test_grows),
+		cmocka_unit_test(test_pause_resume),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -355,6 +355,73 @@ static void test_rng_counters(void **state)
 	drv_free(d);
 }
 
+/* Loop rounds until want chains are used; false if that does not happen. */
+static bool wait_used(struct drv *d, uint16_t want)
+{
+	for (int i = 0; i < 500 && used_idx(d) != want; i++)
+		loop_round(d, 10);
+	return used_idx(d) == want;
+}
+
+/* Rounds of the I/O thread that find something to do, out of 20. */
+static int idle_rounds(struct drv *d)
+{
+	int busy = 0;
+
+	for (int i = 0; i < 20; i++)
+		busy += loop_round(d, 5) > 0;
+	return busy;
+}
+
+/*
+ * The control plane's pause: a read already in flight completes into the
+ * rings while paused, a request kicked while paused is not taken (not even
+ * read: the device's counters stay put) until resume, which looks at the
+ * queue without a new kick.
+ */
+static void test_blk_pause(void **state)
+{
+	struct drv *d = drv_new(true);
+
+	(void)state;
+	blk_in_flight(d, 1);
+	virtio_dev_pause(d->dev);
+	assert_true(wait_used(d, 1));
+	assert_int_equal(*(uint8_t *)gp(d, STATUS_GPA, 1), S_OK);
+	blk_post(d, 1, T_IN, 8, 512, true);
+	idle_rounds(d);
+	assert_int_equal(used_idx(d), 1);
+	assert_int_equal(*(uint8_t *)gp(d, STATUS_GPA + 1, 1), 0xee);
+	assert_int_equal(counter(d->dev, "read_requests"), 1);
+	/* Pausing twice is one pause. */
+	virtio_dev_pause(d->dev);
+	virtio_dev_resume(d->dev);
+	assert_true(settle(d));
+	assert_int_equal(*(uint8_t *)gp(d, STATUS_GPA + 1, 1), S_OK);
+	assert_int_equal(counter(d->dev, "read_requests"), 2);
+	/* Resuming a running device changes nothing. */
+	virtio_dev_resume(d->dev);
+	assert_int_equal(blk_request(d, T_IN, 9, 512, true), S_OK);
+	drv_free(d);
+}
+
+static void test_rng_pause(void **state)
+{
+	struct drv *d = drv_new(false);
+
+	(void)state;
+	virtio_dev_pause(d->dev);
+	post(d, 0, (struct seg[]){ { DATA_GPA, 16, true } }, 1);
+	wr(d, 0x050, 0);
+	idle_rounds(d);
+	assert_int_equal(used_idx(d), 0);
+	assert_int_equal(counter(d->dev, "requests"), 0);
+	virtio_dev_resume(d->dev);
+	assert_int_equal(used_idx(d), 1);
+	assert_int_equal(used_len(d, 0), 16);
+	drv_free(d);
+}
+
 /* A device need never be attached: created, counted and destroyed on its own. */
 static void test_never_attached(void **state)
 {
@@ -382,6 +449,8 @@ int main(void)
 		cmocka_unit_test(test_blk_completion_after_detach),
 		cmocka_unit_test(test_blk_destroy_in_flight),
 		cmocka_unit_test(test_rng_counters),
+		cmocka_unit_test(test_blk_pause),
+		cmocka_unit_test(test_rng_pause),
 		cmocka_unit_test(test_never_attached),
 	};
 

@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""Lab tests of the control plane: the stock kernel driven only through the
+Firecracker-compatible API (curl on the Unix socket, inside L1) and through a
+config file, in ONE L1 boot.
+
+    tests/lab/test_api.py [--hearth PATH] [--stream]
+
+  api_boot   hearth serve; boot-source, machine-config and a drive by PUT,
+             InstanceStart; the guest's nproc, MemTotal and disk; PATCH /vm
+             Paused: its serial output stops and Hearth's CPU time stays
+             flat for 5 s; Resumed: the guest goes on.
+  cad        hearth serve --config-file (boots at once); SendCtrlAltDel
+             reaches the guest's keyboard driver, the guest reboots and
+             Hearth exits as it does for a reboot.
+  run_api    hearth run ... --api-sock: a VM started from the command line
+             is paused, inspected and resumed through the API.
+
+Prints one line per check and `N passed, N failed`.  Exit 0 all passed, 1 a
+check failed, 3 lab failure (tests/lab/README.md).
+"""
+import argparse
+import os
+import re
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+import lab as L  # noqa: E402
+
+RUN_TIMEOUT = 420
+L1_INITRD = "/lab/l2/initrd0.cpio"    # every run here uses the one L2 initrd below
+CMDLINE = "console=ttyS0 reboot=k panic=-1"
+PAUSE_SECONDS = 5
+# Hearth's CPU time (user + system, in clock ticks of 10 ms) may grow by at
+# most this much over PAUSE_SECONDS while paused: a vCPU or the I/O thread
+# still spinning would take hundreds.
+PAUSED_CPU_TICKS_MAX = 5
+
+# In L2, after the standard facts: the disk's first bytes, whether atkbd
+# bound the i8042's keyboard, Ctrl-Alt-Del armed as an immediate reboot
+# (lab.cad=1), and a tick on the serial line every 0.3 s (lab.ticks=N).
+L2_SCRIPT = r'''
+for w in $(cat /proc/cmdline); do
+  case "$w" in
+    lab.ticks=*) ticks=${w#lab.ticks=} ;;
+    lab.cad=1) cad=1 ;;
+  esac
+done
+[ -b /dev/vda ] && echo "LAB disk=$(head -c 16 /dev/vda)"
+i=0; while [ ! -e /sys/bus/serio/drivers/atkbd/serio0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+[ -e /sys/bus/serio/drivers/atkbd/serio0 ] && echo "LAB atkbd=bound" || echo "LAB atkbd=absent"
+if [ -n "$cad" ]; then echo 1 >/proc/sys/kernel/ctrl-alt-del && echo "LAB cad=armed"; fi
+if [ -n "$ticks" ]; then
+  i=0; while [ $i -lt "$ticks" ]; do echo "LAB tick $i"; i=$((i+1)); sleep 0.3; done
+fi
+'''
+
+# In L1, before each run's own script.
+PRELUDE = r'''
+S=/tmp/api.sock
+H=/lab/bin/hearth
+api() { # METHOD PATH [BODY]: prints the HTTP status; the body is in /tmp/resp
+  if [ -n "$3" ]; then
+    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" \
+      -H 'Content-Type: application/json' -d "$3" "http://localhost$2"
+  else
+    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" "http://localhost$2"
+  fi
+}
+waitfor() { # PATTERN FILE TENTHS
+  n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
+    n=$((n+1)); [ $n -ge "$3" ] && return 1; sleep 0.1
+  done
+}
+waitsock() { n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done; }
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks() { tr -d '\r' </tmp/g.out | grep -c '^LAB tick'; }
+finish() { # PID: stop Hearth if still running, report its exit code and the guest's lines
+  if kill -0 "$1" 2>/dev/null; then kill -TERM "$1"; fi
+  wait "$1"; echo "API exit=$?"
+  tr -d '\r' </tmp/g.out | grep '^LAB '
+  cat /tmp/h.err >&2
+}
+rm -f $S /tmp/g.out /tmp/h.err
+'''
+
+PAUSE_CHECK = r'''
+waitfor '^LAB tick 3' /tmp/g.out 1800 && echo "API ticking=yes"
+echo "API pause=$(api PATCH /vm '{"state": "Paused"}')"
+echo "API paused_info=$(api GET /) $(cat /tmp/resp)"
+sleep 1   # what the guest wrote before it stopped is drained
+t0=$(ticks); c0=$(cputicks $hp)
+sleep @PAUSE@
+t1=$(ticks); c1=$(cputicks $hp)
+echo "API paused_ticks=$t0,$t1"
+echo "API paused_cpu=$c0,$c1"
+echo "API resume=$(api PATCH /vm '{"state": "Resumed"}')"
+waitfor "^LAB tick $((t1 + 2))" /tmp/g.out 1800 && echo "API resumed=yes"
+echo "API resumed_info=$(api GET /) $(cat /tmp/resp)"
+'''.replace("@PAUSE@", str(PAUSE_SECONDS))
+
+API_BOOT = PRELUDE + r'''
+printf 'hearth-disk-mark' >/tmp/d.img
+dd if=/dev/zero bs=1M count=4 >>/tmp/d.img 2>/dev/null
+$H serve --api-sock $S </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
+waitsock
+echo "API info=$(api GET /) $(cat /tmp/resp)"
+echo "API boot_source=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@INITRD@", "boot_args": "@CMDLINE@ lab.ticks=600"}')"
+echo "API machine=$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 384}')"
+echo "API drive=$(api PUT /drives/data '{"drive_id": "data", "path_on_host": "/tmp/d.img", "is_root_device": false, "is_read_only": true}')"
+echo "API start=$(api PUT /actions '{"action_type": "InstanceStart"}')"
+echo "API started_info=$(api GET /) $(cat /tmp/resp)"
+''' + PAUSE_CHECK + r'''
+finish $hp
+'''
+
+CAD = PRELUDE + r'''
+cat >/tmp/vm.json <<'EOF'
+{"boot-source": {"kernel_image_path": "@KERNEL@", "initrd_path": "@INITRD@",
+                 "boot_args": "@CMDLINE@ lab.cad=1 lab.wait=600"},
+ "machine-config": {"vcpu_count": 1, "mem_size_mib": 256}}
+EOF
+$H serve --api-sock $S --config-file /tmp/vm.json </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
+waitsock
+echo "API info=$(api GET /) $(cat /tmp/resp)"
+waitfor '^LAB ready' /tmp/g.out 1800 && echo "API guest_ready=yes"
+echo "API cad=$(api PUT /actions '{"action_type": "SendCtrlAltDel"}') $(cat /tmp/resp)"
+n=0; while kill -0 $hp 2>/dev/null && [ $n -lt 1200 ]; do sleep 0.1; n=$((n+1)); done
+kill -0 $hp 2>/dev/null && echo "API exited_by_itself=no" || echo "API exited_by_itself=yes"
+finish $hp
+'''
+
+RUN_API = PRELUDE + r'''
+$H run --kernel @KERNEL@ --initrd @INITRD@ --cmdline "@CMDLINE@ lab.ticks=600" --cpus 1 \
+  --memory 256 --api-sock $S </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
+waitsock
+echo "API started_info=$(api GET /) $(cat /tmp/resp)"
+echo "API put_after_boot=$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}')"
+''' + PAUSE_CHECK + r'''
+finish $hp
+'''
+
+
+def script(text):
+    return (text.replace("@KERNEL@", L.L1_KERNEL).replace("@INITRD@", L1_INITRD)
+            .replace("@CMDLINE@", CMDLINE))
+
+
+def api_info(r):
+    """The API lines of a run: {name: value}."""
+    out = {}
+    for l in r.guest_lines:
+        m = re.match(r"^API (\w+)=(.*)$", l.strip())
+        if m and m.group(1) not in out:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def state_of(v):
+    m = re.search(r'"state":\s*"([^"]+)"', v or "")
+    return m.group(1) if m else None
+
+
+def check_pause(n, a):
+    yield a.get("ticking") == "yes", "%s: the guest ticks on its serial line" % n
+    yield a.get("pause") == "204", "%s: PATCH /vm Paused is 204 (got %s)" % (n, a.get("pause"))
+    yield state_of(a.get("paused_info")) == "Paused", "%s: GET / says Paused (got %s)" % (
+        n, a.get("paused_info"))
+    t = (a.get("paused_ticks") or "").split(",")
+    yield len(t) == 2 and t[0] == t[1], \
+        "%s: no serial output over %d s while paused (ticks %s)" % (n, PAUSE_SECONDS, t)
+    c = [int(x) for x in (a.get("paused_cpu") or "").split(",") if x.isdigit()]
+    yield len(c) == 2 and c[1] - c[0] <= PAUSED_CPU_TICKS_MAX, \
+        "%s: Hearth's CPU time flat while paused (%s ticks of 10 ms over %d s, at most %d)" % (
+            n, c[1] - c[0] if len(c) == 2 else "?", PAUSE_SECONDS, PAUSED_CPU_TICKS_MAX)
+    yield a.get("resume") == "204", "%s: PATCH /vm Resumed is 204 (got %s)" % (n, a.get("resume"))
+    yield a.get("resumed") == "yes", "%s: the guest ticks again after resume" % n
+    yield state_of(a.get("resumed_info")) == "Running", "%s: GET / says Running (got %s)" % (
+        n, a.get("resumed_info"))
+
+
+def check_api_boot(r):
+    n, a = r.name, api_info(r)
+    yield state_of(a.get("info")) == "Not started", "%s: GET / before boot says Not started (got %s)" % (
+        n, a.get("info"))
+    for k in ("boot_source", "machine", "drive", "start"):
+        yield a.get(k) == "204", "%s: PUT %s is 204 (got %s)" % (n, k, a.get(k))
+    yield state_of(a.get("started_info")) == "Running", "%s: GET / after InstanceStart says Running" % n
+    yield r.info.get("nproc") == "2", "%s: guest nproc == 2 (got %s)" % (n, r.info.get("nproc"))
+    mem = r.info.get("memtotal_kb", "")
+    ok = mem.isdigit() and (384 - 72) * 1024 <= int(mem) <= 384 * 1024
+    yield ok, "%s: guest MemTotal fits 384 MiB (got %s kB)" % (n, mem)
+    yield r.info.get("disk") == "hearth-disk-mark", "%s: guest reads the PUT drive (got %r)" % (
+        n, r.info.get("disk"))
+    yield from check_pause(n, a)
+    yield a.get("exit") == "3", "%s: SIGTERM ends Hearth with exit 3 (got %s)" % (n, a.get("exit"))
+
+
+def check_cad(r):
+    n, a = r.name, api_info(r)
+    yield state_of(a.get("info")) == "Running", "%s: --config-file booted at once (got %s)" % (
+        n, a.get("info"))
+    yield a.get("guest_ready") == "yes", "%s: guest reached its idle wait" % n
+    yield r.info.get("atkbd") == "bound", "%s: the guest's atkbd bound the i8042 keyboard (got %s)" % (
+        n, r.info.get("atkbd"))
+    yield (a.get("cad") or "").startswith("204"), "%s: SendCtrlAltDel is 204 (got %s)" % (
+        n, a.get("cad"))
+    yield a.get("exited_by_itself") == "yes", "%s: the guest rebooted and Hearth exited" % n
+    yield a.get("exit") == "0", "%s: exit code 0, as for a reboot (got %s)" % (n, a.get("exit"))
+    said = any("reboot" in l.lower() for l in r.stderr_lines)
+    yield said, "%s: Hearth's stderr reports the reboot" % n
+    yield not any(l.strip() == "LAB doing poweroff" for l in r.guest_lines), \
+        "%s: the guest did not power off on its own" % n
+
+
+def check_run_api(r):
+    n, a = r.name, api_info(r)
+    yield state_of(a.get("started_info")) == "Running", "%s: GET / says Running (got %s)" % (
+        n, a.get("started_info"))
+    yield a.get("put_after_boot") == "400", "%s: PUT /machine-config after boot is 400 (got %s)" % (
+        n, a.get("put_after_boot"))
+    yield from check_pause(n, a)
+    yield a.get("exit") == "3", "%s: SIGTERM ends Hearth with exit 3 (got %s)" % (n, a.get("exit"))
+
+
+CHECKS = [("api_boot", API_BOOT, check_api_boot), ("cad", CAD, check_cad),
+          ("run_api", RUN_API, check_run_api)]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
+    ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
+    a = ap.parse_args()
+    if a.hearth:
+        os.environ["HEARTH"] = os.path.abspath(a.hearth)
+    curl = shutil.which("curl")
+    if not curl:
+        print("FAIL curl is not installed (scripts/deps.sh build installs it)")
+        print("0 passed, 1 failed")
+        return 1
+    try:
+        lab = L.Lab(stream=a.stream or None)
+        l2 = L.build_l2_initrd(lab.kernel, name="l2api", modules=["virtio_mmio", "virtio_blk"],
+                               extra_sh=L2_SCRIPT)
+        runs = []
+        for name, text, _ in CHECKS:
+            run = L.ShellRun(name, "hearth", script(text), timeout=RUN_TIMEOUT)
+            run.initrd = l2
+            runs.append(run)
+        res = lab.run_plan(runs, tag="api", binaries={"/bin/curl": curl})
+    except L.LabError as e:
+        print("LAB FAILURE: %s" % e)
+        return 3
+    if not res.ok:
+        print(res.failure_line())
+        return 3
+    passed = failed = 0
+    for name, _, check in CHECKS:
+        r = res.runs.get(name)
+        results = [(False, "%s: run started and ended" % name)] if r is None or not r.ended \
+            else list(check(r))
+        for ok, desc in results:
+            print("%s %s" % ("PASS" if ok else "FAIL", desc))
+            passed += ok
+            failed += not ok
+        if r is not None and not all(ok for ok, _ in results):
+            for l in (r.guest_lines + ["stderr:"] + r.stderr_lines)[-40:]:
+                print("  | " + l)
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
