@@ -49,7 +49,8 @@ void cli_usage(FILE *out)
 		"  --net SPEC        virtio-net, repeatable (up to %u): user[,hostfwd=tcp:HOSTPORT-:GUESTPORT]\n"
 		"                    (user-mode networking, no root) or tap=IFNAME[,mac=MAC]\n"
 		"  --rng, --no-rng   virtio-rng fed by getrandom() (default on)\n"
-		"  --vsock cid=N     virtio-vsock through the host's vhost_vsock, guest CID N >= 3\n"
+		"  --vsock cid=N[,uds=PATH]  virtio-vsock, guest CID N >= 3: through the host's\n"
+		"                    vhost_vsock, or with uds= hybrid vsock on Unix sockets (no root)\n"
 		"  --virtio-cmdline  also append virtio_mmio.device=SIZE@BASE:IRQ for each virtio\n"
 		"                    device to the kernel command line (custom kernels without\n"
 		"                    ACPI; a stock kernel finds the devices in the DSDT)\n"
@@ -162,9 +163,41 @@ static int cli_net(struct vm_config *vm, const char *val, char *err, size_t errl
 	return ret ? flag_fail("--net", val, why, ret, err, errlen) : 0;
 }
 
+/*
+ * Takes "uds=PATH" out of a --vsock spec (a path holds no ','): the rest
+ * is the vhost parser's "cid=N". Returns 0, or -EINVAL with why filled.
+ */
+static int cli_vsock_uds(const char *val, char *rest, size_t restlen, char *uds, size_t udslen,
+			 bool *have_uds, char *why, size_t whylen)
+{
+	char *save = NULL, *tok, buf[256];
+	size_t len = 0;
+
+	if (strlen(val) >= sizeof(buf) || strlen(val) >= restlen) {
+		snprintf(why, whylen, "option string too long");
+		return -EINVAL;
+	}
+	strcpy(buf, val);
+	rest[0] = uds[0] = '\0';
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (strncmp(tok, "uds=", 4)) {
+			len += (size_t)snprintf(rest + len, restlen - len, "%s%s", len ? "," : "", tok);
+			continue;
+		}
+		if (*have_uds || strlen(tok + 4) >= udslen) {
+			snprintf(why, whylen, *have_uds ? "uds given twice" : "uds path too long");
+			return -EINVAL;
+		}
+		strcpy(uds, tok + 4);
+		*have_uds = true;
+	}
+	return 0;
+}
+
 static int cli_vsock(struct vm_config *vm, const char *val, char *err, size_t errlen)
 {
-	char why[VM_CONFIG_ERR_MAX];
+	char why[VM_CONFIG_ERR_MAX], rest[256], uds[256];
+	bool have_uds = false;
 	struct vsock_config vc;
 	struct vm_vsock v = { 0 };
 	int ret;
@@ -173,9 +206,13 @@ static int cli_vsock(struct vm_config *vm, const char *val, char *err, size_t er
 		snprintf(err, errlen, "--vsock given twice; one vsock device per VM");
 		return -EINVAL;
 	}
-	ret = virtio_vsock_parse(val, &vc, why, sizeof(why));
+	ret = cli_vsock_uds(val, rest, sizeof(rest), uds, sizeof(uds), &have_uds, why,
+			    sizeof(why));
+	if (!ret)
+		ret = virtio_vsock_parse(rest, &vc, why, sizeof(why));
 	if (!ret) {
 		v.guest_cid = vc.cid;
+		v.uds_path = have_uds ? uds : NULL; /* an empty one is the setter's to refuse */
 		ret = vm_config_set_vsock(vm, &v, why, sizeof(why));
 	}
 	return ret ? flag_fail("--vsock", val, why, ret, err, errlen) : 0;

@@ -18,6 +18,7 @@
 #include "virtio/mmio.h"
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
+#include "virtio/vsock_uds.h"
 
 /*
  * GSIs for virtio-mmio: the IOAPIC's non-ISA pins first, then ISA lines no
@@ -337,12 +338,17 @@ int vm_devices_create_virtio(struct vm *vm, const struct vm_config *cfg,
 	if (cfg->vsock.present) {
 		struct vsock_config vc = { .cid = cfg->vsock.guest_cid };
 
-		if (cfg->vsock.uds_path)
-			return vm_error_set(err, true, -EOPNOTSUPP, "vsock: uds_path (hybrid vsock) is not "
-					"built yet; the host's vhost_vsock backend (--vsock cid=N) is");
 		dev = NULL;
 		why[0] = '\0';
-		ret = virtio_vsock_create(&env, &vc, &dev, why, sizeof(why));
+		if (cfg->vsock.uds_path) {
+			/* Hybrid vsock: Unix sockets on the host, no vhost_vsock. */
+			struct vsock_uds_config uc = { .cid = cfg->vsock.guest_cid,
+						       .uds_path = cfg->vsock.uds_path };
+
+			ret = virtio_vsock_uds_create(&env, &uc, &dev, why, sizeof(why));
+		} else {
+			ret = virtio_vsock_create(&env, &vc, &dev, why, sizeof(why));
+		}
 		ret = attach(vm, "vsock", "virtio-vsock", cfg->cli ? "--vsock" : "vsock", ret, dev,
 			     why, err);
 		if (ret)

@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""Lab test for virtio-vsock (vhost_vsock in L1, Hearth --vsock cid=3, L2 guest).
+"""Lab test for virtio-vsock (vhost_vsock in L1, Hearth --vsock cid=3, L2 guest),
+then hybrid vsock (Hearth --vsock cid=4,uds=PATH: Unix sockets, no vhost).
 
-    tests/lab/test_virtio_vsock.py [--stream]
+    tests/lab/test_virtio_vsock.py [--hearth PATH] [--stream]
 
 L1 loads vhost_vsock and runs a host-side script next to the Hearth run; L2
 loads the virtio vsock transport and serves/uses socat (Debian's, copied
 with its libraries).  Checks: host->guest connect with data both ways,
 1 MiB each way with sha256, guest->host connect, a second VM asking for
 the same CID is refused, and a driver unbind/bind (device reset) followed
-by a new connection.
+by a new connection.  Hybrid run: a host client on uds_path sends
+"CONNECT 5000", reads "OK <port>" and echoes a line with a guest listener;
+the guest connects to CID 2 port 5001 and reaches a listener on
+uds_path_5001 in L1.
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed,
 1 a check failed, 3 lab failure.
@@ -24,6 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L  # noqa: E402
 
 CID = 3
+HV_CID = 4
+HV_SOCK = "/tmp/hv.sock"
 RUN_TIMEOUT = 300
 WORK = os.path.join(L.REPO, "build", "lab-vsock")
 L1_VSOCK_MODULES = ["vhost_vsock"]
@@ -39,6 +45,11 @@ S=/usr/bin/socat
 dmesg -n 1 2>/dev/null
 for m in $(cat /lab/vsock/order); do insmod /lab/vsock/$m.ko || echo "LAB vsock_insmod_failed=$m"; done
 [ -e /dev/vsock ] && echo "LAB vsock_dev=yes" || echo "LAB vsock_dev=no"
+if grep -q lab.vsock=hybrid /proc/cmdline; then
+timeout 120 $S VSOCK-LISTEN:5000 SYSTEM:'echo guest-hello; read l; echo "echo:$l"'
+echo "LAB hv_echo_rc=$?"
+echo "LAB hv_hostreply=$(echo guest-ping | timeout 30 $S -t 10 - VSOCK-CONNECT:2:5001)"
+else
 timeout 120 $S VSOCK-LISTEN:1234 SYSTEM:'echo guest-hello; read l; echo "echo:$l"'
 echo "LAB vsock_echo_rc=$?"
 timeout 60 $S -u VSOCK-LISTEN:1235 CREATE:/tmp/in
@@ -52,6 +63,7 @@ dev=$(basename $(ls -d $d/virtio* 2>/dev/null | head -1))
 echo "$dev" >$d/unbind && echo "$dev" >$d/bind && echo "LAB vsock_rebind=ok" || echo "LAB vsock_rebind=failed"
 timeout 60 $S VSOCK-LISTEN:1237 SYSTEM:'echo after-reset'
 echo "LAB vsock_reset_rc=$?"
+fi
 '''
 
 # L1: next to the Hearth run.  Retries connects while the guest boots.
@@ -79,7 +91,14 @@ try 60 get; say "out_sha=$(sha256sum </tmp/got | cut -d' ' -f1) $(wc -c </tmp/go
 reset1() { out=$(timeout 20 $S -u VSOCK-CONNECT:%(cid)d:1237 -) && [ -n "$out" ]; }
 try 90 reset1; say "reset=$out"
 say "done"
-''' % dict(cid=CID)
+# Hybrid vsock: the next Hearth run listens on %(hv)s; no vhost involved.
+rm -f %(hv)s_5001
+$S UNIX-LISTEN:%(hv)s_5001 SYSTEM:'read l; echo "host-saw:$l"' 2>/dev/null &
+hv1() { out=$( (echo "CONNECT 5000"; echo host-ping; sleep 2) | timeout 20 $S -t 5 - UNIX-CONNECT:%(hv)s) \
+        && echo "$out" | grep -q guest-hello; }
+try 300 hv1; say "hv_echo=$(echo $out | tr ' ' '+')"
+say "hv_done"
+''' % dict(cid=CID, hv=HV_SOCK)
 
 
 def get_socat():
@@ -175,12 +194,30 @@ def checks(result):
             "Hearth exits 0 (got %s)" % (r.rc if r else None))
     errs = [l for l in (r.stderr_lines if r else []) if "vsock" in l or "error" in l]
     yield c(not errs, "no vsock errors on Hearth's stderr (%s)" % "; ".join(errs[:3]))
+    h = result.runs.get("hybrid")
+    hinfo = h.info if h else {}
+    yield c(h is not None and h.begun, "hybrid: Hearth run with --vsock cid=%d,uds=%s started"
+            % (HV_CID, HV_SOCK))
+    echo = host.get("hv_echo", "")
+    yield c(re.match(r"^OK\+\d+\+guest-hello\+echo:host-ping$", echo),
+            "hybrid host->guest: CONNECT 5000, OK <port>, guest's line and its echo (got %r)"
+            % echo)
+    yield c(hinfo.get("hv_hostreply") == "host-saw:guest-ping",
+            "hybrid guest->host: CID 2 port 5001 reaches %s_5001 in L1 (got %r)"
+            % (HV_SOCK, hinfo.get("hv_hostreply")))
+    yield c(h is not None and h.ended and h.rc == 0,
+            "hybrid: Hearth exits 0 (got %s)" % (h.rc if h else None))
+    errs = [l for l in (h.stderr_lines if h else []) if "vsock" in l or "error" in l]
+    yield c(not errs, "hybrid: no vsock errors on Hearth's stderr (%s)" % "; ".join(errs[:3]))
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--stream", action="store_true")
+    ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
     a = ap.parse_args()
+    if a.hearth:
+        os.environ["HEARTH"] = os.path.abspath(a.hearth)
     try:
         lab = L.Lab(stream=a.stream or None)
         os.makedirs(WORK, exist_ok=True)
@@ -189,10 +226,13 @@ def main():
         run = L.Run("vsock", vmm="hearth", cpus=2, memory=512, timeout=RUN_TIMEOUT, initrd=l2,
                     cmdline="console=ttyS0 panic=-1 lab.wait=3",
                     extra_args=["--vsock", "cid=%d" % CID])
+        hybrid = L.Run("hybrid", vmm="hearth", cpus=2, memory=512, timeout=RUN_TIMEOUT,
+                       initrd=l2, cmdline="console=ttyS0 panic=-1 lab.wait=3 lab.vsock=hybrid",
+                       extra_args=["--vsock", "cid=%d,uds=%s" % (HV_CID, HV_SOCK)])
         # Our own L1 image, so parallel lab users' l1.cpio is not disturbed.
         saved, L.LAB_DIR = L.LAB_DIR, WORK
         try:
-            base = L.build_l1_initrd(lab.kernel, [run], l2)
+            base = L.build_l1_initrd(lab.kernel, [run, hybrid], l2)
         finally:
             L.LAB_DIR = saved
         overlay = build_overlay(lab.kernel, socat, libs)
@@ -205,7 +245,7 @@ def main():
         for attempt in range(2):
             logpath = os.path.join(WORK, "vsock-%d.log" % (attempt + 1))
             L.log("booting L1 (attempt %d), serial log: %s" % (attempt + 1, logpath))
-            lines, failure, wall = lab.boot_l1(l1, logpath, 300 + RUN_TIMEOUT + 30,
+            lines, failure, wall = lab.boot_l1(l1, logpath, 300 + 2 * RUN_TIMEOUT + 30,
                                                RUN_TIMEOUT + 180)
             result = L.parse_log(lines, L.L1Result())
             result.log, result.failure, result.wall = logpath, failure, wall
@@ -226,8 +266,9 @@ def main():
         passed += ok
         failed += not ok
     print("%d passed, %d failed" % (passed, failed))
-    if failed and "vsock" in result.runs:
-        print(L.fmt_run(result.runs["vsock"]))
+    for name in ("vsock", "hybrid"):
+        if failed and name in result.runs:
+            print(L.fmt_run(result.runs[name]))
     return 0 if failed == 0 else 1
 
 

@@ -153,6 +153,10 @@ static void test_devices(void **state)
 	const char *rng[] = { "hearth", "run", "--kernel", "k", "--no-rng", "--rng" };
 	const char *vs2[] = { "hearth", "run", "--kernel", "k", "--vsock", "cid=3",
 			      "--vsock=cid=4" };
+	const char *hv[] = { "hearth", "run", "--kernel", "k", "--vsock", "uds=/tmp/v.sock,cid=4" };
+	const char *hv_nocid[] = { "hearth", "run", "--kernel", "k", "--vsock", "uds=/tmp/v" };
+	const char *hv_twice[] = { "hearth", "run", "--kernel", "k", "--vsock", "cid=3,uds=/a,uds=/b" };
+	const char *hv_empty[] = { "hearth", "run", "--kernel", "k", "--vsock", "cid=3,uds=" };
 	const char *rngval[] = { "hearth", "run", "--kernel", "k", "--rng=1" };
 	const char *vcl[] = { "hearth", "run", "--kernel", "k", "--virtio-cmdline" };
 	const char *vclval[] = { "hearth", "run", "--kernel", "k", "--virtio-cmdline=yes" };
@@ -180,6 +184,13 @@ static void test_devices(void **state)
 	assert_int_equal(parse(ARGC(rng), rng), 0);
 	assert_int_equal(cfg.vm.entropy, 1);
 	expect_err(ARGC(vs2), vs2, "--vsock", NULL);
+	assert_null(cfg.vm.vsock.uds_path);
+	assert_int_equal(parse(ARGC(hv), hv), 0);
+	assert_int_equal(cfg.vm.vsock.guest_cid, 4);
+	assert_string_equal(cfg.vm.vsock.uds_path, "/tmp/v.sock");
+	expect_err(ARGC(hv_nocid), hv_nocid, "--vsock", "cid=N");
+	expect_err(ARGC(hv_twice), hv_twice, "--vsock", "uds given twice");
+	expect_err(ARGC(hv_empty), hv_empty, "--vsock", "uds_path");
 	expect_err(ARGC(rngval), rngval, "--rng", NULL);
 	assert_int_equal(cfg.vm.virtio_cmdline, 0);
 	assert_int_equal(parse(ARGC(vcl), vcl), 0);

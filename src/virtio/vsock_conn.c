@@ -1,0 +1,596 @@
+/*
+ * Hybrid vsock, the host side: one Unix socket per connection, the
+ * CONNECT handshake, credit flow control (5.10.6.3) and the relay of
+ * bytes both ways. The guest can only make us hold VU_CONN_BUF bytes per
+ * connection; a host client that floods us is simply not read while the
+ * guest has no credit left.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "virtio/vsock_uds_priv.h"
+
+struct ratelimit vu_rl = RATELIMIT_INIT(10);
+
+static void conn_on_event(void *opaque, uint32_t events);
+
+/* Every packet of ours carries our buffer and fwd_cnt, so the guest's credit is current. */
+static void conn_hdr(struct vsock_uds *vu, const struct vu_conn *c, struct vsock_hdr *h,
+		     enum vsock_op op)
+{
+	*h = (struct vsock_hdr){ .src_cid = VSOCK_HOST_CID, .dst_cid = vu->cid,
+				 .src_port = c->local_port, .dst_port = c->peer_port,
+				 .type = VSOCK_TYPE_STREAM, .op = op,
+				 .buf_alloc = VU_CONN_BUF, .fwd_cnt = c->fwd_cnt };
+}
+
+static uint32_t conn_credit(const struct vu_conn *c)
+{
+	uint32_t in_flight = c->rx_cnt - c->peer_fwd_cnt;
+
+	/* A driver whose fwd_cnt runs ahead of what we sent gets nothing more. */
+	return in_flight >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - in_flight;
+}
+
+/* Data the host socket may hand the guest now (or its EOF). */
+static bool conn_wants_rw(const struct vu_conn *c)
+{
+	return c->state == VU_ESTABLISHED && c->readable && !c->host_eof &&
+	       !(c->peer_shut & VSOCK_SHUT_RCV);
+}
+
+static bool conn_wants_rx(const struct vu_conn *c)
+{
+	return c->pending ||
+	       (conn_wants_rw(c) && (conn_credit(c) || !c->credit_requested));
+}
+
+static void conn_enqueue(struct vsock_uds *vu, struct vu_conn *c)
+{
+	if (c->queued || !conn_wants_rx(c))
+		return;
+	c->queued = true;
+	c->next = NULL;
+	if (vu->rx_tail)
+		vu->rx_tail->next = c;
+	else
+		vu->rx_head = c;
+	vu->rx_tail = c;
+}
+
+static void conn_dequeue(struct vsock_uds *vu, struct vu_conn *c)
+{
+	struct vu_conn **p = &vu->rx_head, *prev = NULL;
+
+	if (!c->queued)
+		return;
+	while (*p && *p != c) {
+		prev = *p;
+		p = &(*p)->next;
+	}
+	if (*p)
+		*p = c->next;
+	if (vu->rx_tail == c)
+		vu->rx_tail = prev;
+	c->queued = false;
+	c->next = NULL;
+}
+
+/* Polls for what the connection can use: never EPOLLIN while data waits unread. */
+static void conn_update_events(struct vsock_uds *vu, struct vu_conn *c)
+{
+	uint32_t ev = 0;
+
+	if (!c->registered)
+		return;
+	if (c->state == VU_HANDSHAKE ||
+	    (c->state == VU_ESTABLISHED && !c->readable && !c->host_eof &&
+	     !(c->peer_shut & VSOCK_SHUT_RCV)))
+		ev |= EPOLLIN;
+	if (c->buf_len)
+		ev |= EPOLLOUT;
+	if (ev != c->events && !eventloop_modify(vu->loop, c->fd, ev))
+		c->events = ev;
+}
+
+void vu_conn_free(struct vsock_uds *vu, struct vu_conn *c)
+{
+	conn_dequeue(vu, c);
+	for (unsigned int i = 0; i < vu->nconns; i++) {
+		if (vu->conns[i] == c) {
+			vu->conns[i] = vu->conns[--vu->nconns];
+			break;
+		}
+	}
+	if (c->registered)
+		eventloop_remove(vu->loop, c->fd);
+	close(c->fd);
+	free(c->buf);
+	free(c);
+}
+
+void vu_conns_free_all(struct vsock_uds *vu)
+{
+	while (vu->nconns)
+		vu_conn_free(vu, vu->conns[vu->nconns - 1]);
+	vu->rx_head = vu->rx_tail = NULL;
+	vu->nrst = vu->rst_head = 0;
+	vu->tx_blocked = false;
+}
+
+void vu_rst_queue(struct vsock_uds *vu, uint64_t src_cid, uint32_t local_port,
+		  uint32_t peer_port)
+{
+	if (vu->nrst == VU_RST_BACKLOG) {
+		/* Only when the guest gives no receive buffers for long: it will time out. */
+		log_ratelimited(&vu_rl, LOG_DEBUG, "%s: reset backlog full; RST dropped", vu->dev.name);
+		return;
+	}
+	vu->rst[(vu->rst_head + vu->nrst++) % VU_RST_BACKLOG] =
+		(struct vu_rst){ src_cid, local_port, peer_port };
+}
+
+/* Tells the guest the connection is gone and forgets it. */
+static void conn_reset(struct vsock_uds *vu, struct vu_conn *c)
+{
+	if (c->state != VU_HANDSHAKE)
+		vu_rst_queue(vu, VSOCK_HOST_CID, c->local_port, c->peer_port);
+	vu_conn_free(vu, c);
+}
+
+static struct vu_conn *conn_new(struct vsock_uds *vu, int fd, enum vu_state state)
+{
+	struct vu_conn *c;
+
+	if (vu->nconns == VU_MAX_CONNS)
+		return NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->vu = vu;
+	c->fd = fd;
+	c->state = state;
+	c->events = state == VU_HANDSHAKE ? EPOLLIN : 0;
+	if (eventloop_add(vu->loop, fd, c->events, conn_on_event, c)) {
+		free(c);
+		return NULL;
+	}
+	c->registered = true;
+	vu->conns[vu->nconns++] = c;
+	vu->conns_opened++;
+	return c;
+}
+
+static struct vu_conn *conn_find(struct vsock_uds *vu, uint32_t local_port, uint32_t peer_port)
+{
+	for (unsigned int i = 0; i < vu->nconns; i++) {
+		struct vu_conn *c = vu->conns[i];
+
+		if (c->state != VU_HANDSHAKE && c->local_port == local_port &&
+		    c->peer_port == peer_port)
+			return c;
+	}
+	return NULL;
+}
+
+static bool port_in_use(struct vsock_uds *vu, uint32_t port)
+{
+	for (unsigned int i = 0; i < vu->nconns; i++)
+		if (vu->conns[i]->state != VU_HANDSHAKE && vu->conns[i]->local_port == port)
+			return true;
+	return false;
+}
+
+/* A local port no connection uses: at most VU_MAX_CONNS are taken, so this ends. */
+static uint32_t alloc_port(struct vsock_uds *vu)
+{
+	uint32_t p;
+
+	do {
+		p = vu->next_port++;
+		if (vu->next_port < VU_FIRST_LOCAL_PORT)
+			vu->next_port = VU_FIRST_LOCAL_PORT;
+	} while (port_in_use(vu, p));
+	return p;
+}
+
+/* Guest data the socket did not take: appended to the ring (fits: checked against credit). */
+static void buf_append(struct vu_conn *c, const uint8_t *data, uint32_t len)
+{
+	uint32_t tail = (c->buf_head + c->buf_len) % VU_CONN_BUF;
+	uint32_t first = len < VU_CONN_BUF - tail ? len : VU_CONN_BUF - tail;
+
+	memcpy(c->buf + tail, data, first);
+	memcpy(c->buf, data + first, len - first);
+	c->buf_len += len;
+}
+
+/* Sends what the ring holds; 0, or -errno when the socket is broken. */
+static int buf_flush(struct vu_conn *c)
+{
+	while (c->buf_len) {
+		uint32_t chunk = VU_CONN_BUF - c->buf_head;
+		ssize_t n;
+
+		if (chunk > c->buf_len)
+			chunk = c->buf_len;
+		n = send(c->fd, c->buf + c->buf_head, chunk, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		c->buf_head = (c->buf_head + (uint32_t)n) % VU_CONN_BUF;
+		c->buf_len -= (uint32_t)n;
+		c->fwd_cnt += (uint32_t)n;
+	}
+	c->buf_head = 0;
+	return 0;
+}
+
+/*
+ * After the socket took guest data: a guest that used up its credit only
+ * learns it may go on from a packet of ours, so send a CREDIT_UPDATE once
+ * half the buffer came free since it last heard.
+ */
+static void conn_after_forward(struct vsock_uds *vu, struct vu_conn *c)
+{
+	if (c->fwd_cnt - c->fwd_cnt_sent >= VU_CONN_BUF / 2)
+		c->pending |= VU_P_CREDIT_UPDATE;
+	if (!c->buf_len && (c->peer_shut & VSOCK_SHUT_SEND)) {
+		if (c->peer_shut == VSOCK_SHUT_BOTH) {
+			/* The guest closed and all it sent is delivered: end with RST (5.10.6.5). */
+			conn_reset(vu, c);
+			return;
+		}
+		shutdown(c->fd, SHUT_WR);
+	}
+	conn_update_events(vu, c);
+	conn_enqueue(vu, c);
+}
+
+static void conn_rw(struct vsock_uds *vu, struct vu_conn *c, const struct virtq_chain *ch,
+		    uint32_t len)
+{
+	uint32_t off = 0;
+	ssize_t n;
+
+	if (c->state != VU_ESTABLISHED || (c->peer_shut & VSOCK_SHUT_SEND)) {
+		conn_reset(vu, c);
+		return;
+	}
+	if (len > VU_CONN_BUF - c->buf_len) {
+		vu->bad_packets++;
+		log_ratelimited(&vu_rl, LOG_WARN, "%s: guest sent past its credit; connection reset",
+				vu->dev.name);
+		conn_reset(vu, c);
+		return;
+	}
+	virtq_iov_to_buf(ch->iov, ch->n_out, VSOCK_HDR_LEN, vu->bounce, len);
+	vu->tx_bytes += len;
+	if (!c->buf_len && len) {
+		n = send(c->fd, vu->bounce, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			conn_reset(vu, c);
+			return;
+		}
+		off = n > 0 ? (uint32_t)n : 0;
+		c->fwd_cnt += off;
+	}
+	if (off < len) {
+		if (!c->buf && !(c->buf = malloc(VU_CONN_BUF))) {
+			conn_reset(vu, c);
+			return;
+		}
+		buf_append(c, vu->bounce + off, len - off);
+	}
+	conn_after_forward(vu, c);
+}
+
+static void conn_shutdown(struct vsock_uds *vu, struct vu_conn *c, uint32_t flags)
+{
+	c->peer_shut |= flags & VSOCK_SHUT_BOTH;
+	if (c->state != VU_ESTABLISHED) {
+		conn_reset(vu, c);
+		return;
+	}
+	conn_after_forward(vu, c);
+}
+
+/* Once the guest accepted a host client's CONNECT: "OK <local port>\n", then data. */
+static void conn_accepted(struct vsock_uds *vu, struct vu_conn *c)
+{
+	char line[VSOCK_LINE_MAX];
+	int len = vsock_line_format(line, sizeof(line), "OK", c->local_port);
+
+	c->state = VU_ESTABLISHED;
+	/* A fresh socket's buffer takes a short line whole; anything else is a dead client. */
+	if (len < 0 || send(c->fd, line, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL) != len) {
+		conn_reset(vu, c);
+		return;
+	}
+	conn_update_events(vu, c);
+}
+
+/* The guest connects to the host: "<uds_path>_<port>" must be listening. */
+static void conn_guest_connect(struct vsock_uds *vu, const struct vsock_hdr *h)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct vu_conn *c;
+	int fd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", vu->path, h->dst_port);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* Non-blocking AF_UNIX connects finish at once, or fail (EAGAIN: backlog full). */
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		goto err_refuse;
+	c = conn_new(vu, fd, VU_ESTABLISHED);
+	if (!c)
+		goto err_refuse;
+	c->local_port = h->dst_port;
+	c->peer_port = h->src_port;
+	c->peer_buf_alloc = h->buf_alloc;
+	c->peer_fwd_cnt = h->fwd_cnt;
+	c->pending = VU_P_RESPONSE;
+	conn_update_events(vu, c);
+	conn_enqueue(vu, c);
+	return;
+
+err_refuse:
+	if (fd >= 0)
+		close(fd);
+	vu->conns_refused++;
+	vu_rst_queue(vu, VSOCK_HOST_CID, h->dst_port, h->src_port);
+}
+
+void vu_conn_packet(struct vsock_uds *vu, const struct vsock_hdr *h,
+		    const struct virtq_chain *ch)
+{
+	uint64_t payload = ch->out_len - VSOCK_HDR_LEN;
+	struct vu_conn *c;
+
+	if (h->src_cid != vu->cid) {
+		/* Not from this guest's address: nothing sensible to answer. */
+		vu->bad_packets++;
+		log_ratelimited(&vu_rl, LOG_WARN, "%s: packet from CID %llu, not the guest's; dropped",
+				vu->dev.name, (unsigned long long)h->src_cid);
+		return;
+	}
+	if (h->op == VSOCK_OP_RST && h->dst_cid != VSOCK_HOST_CID)
+		return;
+	if (h->dst_cid != VSOCK_HOST_CID || h->type != VSOCK_TYPE_STREAM) {
+		/* Nobody else is reachable, and only streams exist: refuse (5.10.6.4). */
+		vu->bad_packets++;
+		vu_rst_queue(vu, h->dst_cid, h->dst_port, h->src_port);
+		return;
+	}
+	c = conn_find(vu, h->dst_port, h->src_port);
+	if (!c) {
+		if (h->op == VSOCK_OP_REQUEST && vu->nconns < VU_MAX_CONNS) {
+			conn_guest_connect(vu, h);
+		} else if (h->op != VSOCK_OP_RST) {
+			if (h->op == VSOCK_OP_REQUEST)
+				vu->conns_refused++;
+			vu_rst_queue(vu, VSOCK_HOST_CID, h->dst_port, h->src_port);
+		}
+		return;
+	}
+	c->peer_buf_alloc = h->buf_alloc;
+	c->peer_fwd_cnt = h->fwd_cnt;
+	if (conn_credit(c))
+		c->credit_requested = false;
+	if (h->op == VSOCK_OP_RW && h->len > payload) {
+		vu->bad_packets++;
+		log_ratelimited(&vu_rl, LOG_WARN, "%s: RW packet says %u bytes, carries %llu; reset",
+				vu->dev.name, h->len, (unsigned long long)payload);
+		conn_reset(vu, c);
+		return;
+	}
+	switch (h->op) {
+	case VSOCK_OP_RESPONSE:
+		if (c->state != VU_REQUESTED) {
+			conn_reset(vu, c);
+			return;
+		}
+		conn_accepted(vu, c);
+		return;
+	case VSOCK_OP_RST:
+		vu_conn_free(vu, c);
+		return;
+	case VSOCK_OP_SHUTDOWN:
+		conn_shutdown(vu, c, h->flags);
+		return;
+	case VSOCK_OP_RW:
+		conn_rw(vu, c, ch, h->len);
+		return;
+	case VSOCK_OP_CREDIT_REQUEST:
+		c->pending |= VU_P_CREDIT_UPDATE;
+		break;
+	case VSOCK_OP_CREDIT_UPDATE:
+		break;
+	default:
+		/* A second REQUEST on a live connection, or an op that does not exist. */
+		vu->bad_packets++;
+		conn_reset(vu, c);
+		return;
+	}
+	conn_enqueue(vu, c);
+}
+
+/* Reads one packet's worth from the socket into the chain; see vu_conn_fill. */
+static uint32_t conn_fill_rw(struct vsock_uds *vu, struct vu_conn *c,
+			     const struct virtq_chain *rc, struct vsock_hdr *h)
+{
+	uint64_t room = rc->in_len - VSOCK_HDR_LEN;
+	uint32_t want = conn_credit(c);
+	ssize_t n;
+
+	if (!want) {
+		if (c->credit_requested)
+			return 0;
+		/* The guest may not know we are waiting: ask once (5.10.6.3). */
+		c->credit_requested = true;
+		conn_hdr(vu, c, h, VSOCK_OP_CREDIT_REQUEST);
+		return VSOCK_HDR_LEN;
+	}
+	if (want > room)
+		want = (uint32_t)room;
+	if (want > VU_CONN_BUF)
+		want = VU_CONN_BUF;
+	if (!want)
+		return 0; /* a buffer with room for the header only: never for data */
+	n = recv(c->fd, vu->bounce, want, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		c->readable = false;
+		conn_update_events(vu, c);
+		return 0;
+	}
+	if (n < 0) {
+		conn_reset(vu, c);
+		return 0;
+	}
+	if (n == 0) {
+		/* The client shut its side: no more data for the guest; half-close. */
+		c->host_eof = true;
+		c->shut_sent |= VSOCK_SHUT_SEND | (c->host_hup ? VSOCK_SHUT_RCV : 0);
+		conn_hdr(vu, c, h, VSOCK_OP_SHUTDOWN);
+		h->flags = c->shut_sent;
+		return VSOCK_HDR_LEN;
+	}
+	conn_hdr(vu, c, h, VSOCK_OP_RW);
+	h->len = (uint32_t)n;
+	virtq_buf_to_iov(rc->iov, rc->n_in, VSOCK_HDR_LEN, vu->bounce, (size_t)n);
+	c->rx_cnt += (uint32_t)n;
+	vu->rx_bytes += (uint64_t)n;
+	return VSOCK_HDR_LEN + (uint32_t)n;
+}
+
+uint32_t vu_conn_fill(struct vsock_uds *vu, struct vu_conn *c, const struct virtq_chain *rc)
+{
+	static const struct { uint32_t bit; enum vsock_op op; } ctl[] = {
+		{ VU_P_REQUEST, VSOCK_OP_REQUEST },
+		{ VU_P_RESPONSE, VSOCK_OP_RESPONSE },
+		{ VU_P_CREDIT_UPDATE, VSOCK_OP_CREDIT_UPDATE },
+	};
+	struct vsock_hdr h;
+	uint32_t len = 0;
+
+	conn_dequeue(vu, c);
+	for (unsigned int i = 0; i < sizeof(ctl) / sizeof(ctl[0]) && !len; i++) {
+		if (!(c->pending & ctl[i].bit))
+			continue;
+		c->pending &= ~ctl[i].bit;
+		conn_hdr(vu, c, &h, ctl[i].op);
+		len = VSOCK_HDR_LEN;
+	}
+	if (!len && conn_wants_rw(c)) {
+		len = conn_fill_rw(vu, c, rc, &h);
+		if (!len)
+			return 0; /* c may be gone */
+	}
+	if (!len)
+		return 0;
+	/* Every packet tells the guest our fwd_cnt: no separate update is owed. */
+	c->fwd_cnt_sent = h.fwd_cnt;
+	c->pending &= ~VU_P_CREDIT_UPDATE;
+	virtq_buf_to_iov(rc->iov, rc->n_in, 0, &h, VSOCK_HDR_LEN);
+	conn_enqueue(vu, c);
+	return len;
+}
+
+/* A host client's CONNECT line, one byte at a time so its data stays in the socket. */
+static void conn_handshake(struct vsock_uds *vu, struct vu_conn *c)
+{
+	uint32_t port;
+	size_t used;
+	int ret = 0;
+
+	while (!ret) {
+		ssize_t n = recv(c->fd, c->line + c->line_len, 1, MSG_DONTWAIT);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			vu_conn_free(vu, c);
+			return;
+		}
+		c->line_len++;
+		ret = vsock_line_parse(c->line, c->line_len, "CONNECT", &port, &used);
+	}
+	if (ret < 0) {
+		log_ratelimited(&vu_rl, LOG_DEBUG, "%s: bad CONNECT line from a host client; closed",
+				vu->dev.name);
+		vu_conn_free(vu, c);
+		return;
+	}
+	c->state = VU_REQUESTED;
+	c->local_port = alloc_port(vu);
+	c->peer_port = port;
+	c->pending = VU_P_REQUEST;
+	conn_update_events(vu, c);
+	conn_enqueue(vu, c);
+}
+
+static void conn_on_event(void *opaque, uint32_t events)
+{
+	struct vu_conn *c = opaque;
+	struct vsock_uds *vu = c->vu;
+
+	pthread_mutex_lock(&vu->dev.lock);
+	if (events & EPOLLERR) {
+		conn_reset(vu, c);
+	} else if (c->state == VU_HANDSHAKE) {
+		conn_handshake(vu, c);
+	} else if ((events & EPOLLHUP) && c->state == VU_REQUESTED) {
+		conn_reset(vu, c); /* the client gave up before the guest answered */
+	} else {
+		if (events & EPOLLHUP) {
+			/*
+			 * Both ways shut: HUP would be reported on every round whatever
+			 * we poll for, so stop polling; what is left is read to EOF.
+			 */
+			eventloop_remove(vu->loop, c->fd);
+			c->registered = false;
+			c->host_hup = true;
+			c->buf_len = 0;
+		}
+		if (events & (EPOLLIN | EPOLLHUP))
+			c->readable = true;
+		if ((events & EPOLLOUT) && buf_flush(c)) {
+			conn_reset(vu, c);
+		} else {
+			if (events & EPOLLOUT)
+				conn_after_forward(vu, c);
+			else
+				conn_update_events(vu, c);
+			conn_enqueue(vu, c);
+		}
+	}
+	vu_rx_process(vu);
+	pthread_mutex_unlock(&vu->dev.lock);
+}
+
+void vu_on_listen(void *opaque, uint32_t events)
+{
+	struct vsock_uds *vu = opaque;
+
+	(void)events;
+	pthread_mutex_lock(&vu->dev.lock);
+	/* A bounded number per round; the listener stays readable for the rest. */
+	for (unsigned int i = 0; i < 16; i++) {
+		int fd = accept4(vu->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			break;
+		if (!conn_new(vu, fd, VU_HANDSHAKE)) {
+			vu->conns_refused++;
+			log_ratelimited(&vu_rl, LOG_WARN, "%s: %u connections open; host client refused",
+					vu->dev.name, vu->nconns);
+			close(fd);
+		}
+	}
+	pthread_mutex_unlock(&vu->dev.lock);
+}

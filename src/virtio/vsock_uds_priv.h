@@ -1,0 +1,160 @@
+/*
+ * Hybrid vsock internals, shared by the device (vsock_uds.c: queues,
+ * packets in and out) and its host side (vsock_conn.c: connections and
+ * their Unix sockets). Everything here runs on the I/O thread with
+ * dev.lock held.
+ */
+#ifndef HEARTH_VIRTIO_VSOCK_UDS_PRIV_H
+#define HEARTH_VIRTIO_VSOCK_UDS_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/log.h"
+#include "virtio/device.h"
+#include "virtio/vsock_line.h"
+
+/* VIRTIO 1.2, 5.10.6: the packet header, little-endian as the host. */
+struct vsock_hdr {
+	uint64_t src_cid;
+	uint64_t dst_cid;
+	uint32_t src_port;
+	uint32_t dst_port;
+	uint32_t len;
+	uint16_t type;
+	uint16_t op;
+	uint32_t flags;
+	uint32_t buf_alloc;
+	uint32_t fwd_cnt;
+} __attribute__((packed));
+
+#define VSOCK_HDR_LEN 44u
+#define VSOCK_HOST_CID 2u
+#define VSOCK_TYPE_STREAM 1u
+
+enum vsock_op {
+	VSOCK_OP_INVALID,
+	VSOCK_OP_REQUEST,
+	VSOCK_OP_RESPONSE,
+	VSOCK_OP_RST,
+	VSOCK_OP_SHUTDOWN,
+	VSOCK_OP_RW,
+	VSOCK_OP_CREDIT_UPDATE,
+	VSOCK_OP_CREDIT_REQUEST,
+};
+
+#define VSOCK_SHUT_RCV 1u  /* the sender will receive no more */
+#define VSOCK_SHUT_SEND 2u /* the sender will send no more */
+#define VSOCK_SHUT_BOTH 3u
+
+#define VU_RXQ 0
+#define VU_TXQ 1
+#define VU_EVQ 2
+#define VU_QUEUE_SIZE 256
+/*
+ * Per connection, what we advertise as buf_alloc: guest data the host
+ * socket has not taken yet waits in a buffer of this size, and a guest
+ * that sends past its credit is reset, so a host client that stops
+ * reading costs at most this much. It also bounds one RW packet.
+ */
+#define VU_CONN_BUF (64u * 1024u)
+/* With the cap, all guest-fed buffers together stay below 16 MiB. */
+#define VU_MAX_CONNS 256u
+/*
+ * Packets per kick, each way, before the loop gets its thread back: half
+ * a ring, so a guest refilling as fast as we drain cannot keep us here.
+ */
+#define VU_KICK_PACKETS 128u
+/*
+ * RSTs not tied to a live connection wait here for receive buffers. The
+ * tx queue stops at half, so the resets of every live connection still fit.
+ */
+#define VU_RST_BACKLOG (2u * VU_MAX_CONNS)
+/* Host-initiated connections take local ports from here up (as Firecracker). */
+#define VU_FIRST_LOCAL_PORT (1u << 30)
+
+enum vu_state {
+	VU_HANDSHAKE,   /* a host client; its CONNECT line is not complete */
+	VU_REQUESTED,   /* REQUEST sent or pending; waiting for the guest's RESPONSE */
+	VU_ESTABLISHED,
+};
+
+/* What a connection still owes the guest, besides data. */
+#define VU_P_REQUEST 1u
+#define VU_P_RESPONSE 2u
+#define VU_P_CREDIT_UPDATE 4u
+
+struct vsock_uds;
+
+struct vu_conn {
+	struct vsock_uds *vu;
+	int fd;
+	enum vu_state state;
+	uint32_t local_port, peer_port;
+	uint32_t pending;      /* VU_P_* */
+	uint32_t shut_sent;    /* SHUTDOWN flags we sent the guest */
+	uint32_t peer_shut;    /* SHUTDOWN flags the guest sent */
+	bool readable;         /* the socket may hold data or EOF: not polled for EPOLLIN */
+	bool host_eof, host_hup;
+	bool registered;
+	uint32_t events;       /* epoll interest now */
+	/* The guest's receive credit (5.10.6.3): what we may send it. */
+	uint32_t peer_buf_alloc, peer_fwd_cnt, rx_cnt;
+	bool credit_requested;
+	/* Ours: bytes from the guest the host socket took, and what it last heard. */
+	uint32_t fwd_cnt, fwd_cnt_sent;
+	/* Guest data the socket did not take yet: a ring of VU_CONN_BUF, made on first use. */
+	uint8_t *buf;
+	uint32_t buf_head, buf_len;
+	/* The CONNECT line so far. */
+	char line[VSOCK_LINE_MAX];
+	unsigned int line_len;
+	/* On the list of connections with something for the receive queue. */
+	bool queued;
+	struct vu_conn *next;
+};
+
+struct vu_rst {
+	uint64_t src_cid;
+	uint32_t src_port, dst_port;
+};
+
+struct vsock_uds {
+	struct virtio_dev dev;
+	struct eventloop *loop;
+	uint64_t cid;
+	char *path;
+	int listen_fd;
+	struct vu_conn *conns[VU_MAX_CONNS];
+	unsigned int nconns;
+	uint32_t next_port;
+	struct vu_conn *rx_head, *rx_tail;
+	struct vu_rst rst[VU_RST_BACKLOG];
+	unsigned int rst_head, nrst;
+	bool tx_blocked;       /* stopped with the RST backlog half full */
+	uint64_t conns_opened, conns_refused, rx_bytes, tx_bytes, bad_packets, rst_sent;
+	uint8_t bounce[VU_CONN_BUF];
+	struct virtq_chain chain;
+};
+
+extern struct ratelimit vu_rl;
+
+/* vsock_uds.c */
+void vu_rx_process(struct vsock_uds *vu);
+
+/* vsock_conn.c */
+void vu_on_listen(void *opaque, uint32_t events);
+void vu_conn_packet(struct vsock_uds *vu, const struct vsock_hdr *h,
+		    const struct virtq_chain *c);
+/*
+ * Writes c's next packet into the receive chain rc; returns its length,
+ * or 0 when c had nothing after all (the chain goes back). May free c.
+ */
+uint32_t vu_conn_fill(struct vsock_uds *vu, struct vu_conn *c, const struct virtq_chain *rc);
+void vu_conn_free(struct vsock_uds *vu, struct vu_conn *c);
+void vu_conns_free_all(struct vsock_uds *vu);
+/* Queues an RST for (local, peer) not tied to a connection (it may be gone). */
+void vu_rst_queue(struct vsock_uds *vu, uint64_t src_cid, uint32_t local_port,
+		  uint32_t peer_port);
+
+#endif
