@@ -18,6 +18,7 @@
 #include "vmm/cli.h"
 #include "vmm/console.h"
 #include "vmm/vm.h"
+#include "vmm/vm_patch.h"
 
 struct serve {
 	struct eventloop loop;      /* the process's; the VM adds its fds to it */
@@ -228,10 +229,24 @@ static void serve_vm_resume(void *ctx)
 	vm_resume(&s->vm);
 }
 
+/* On the api thread: vm_patch opens files here and changes devices on the loop. */
+static int serve_vm_patch_drive(void *ctx, const struct vm_drive *d,
+				const struct vm_drive_patch *p, char *err, size_t errlen)
+{
+	return vm_patch_drive(&((struct serve *)ctx)->vm, d, p, err, errlen);
+}
+
+static int serve_vm_patch_net(void *ctx, const struct vm_net_patch *p, char *err, size_t errlen)
+{
+	return vm_patch_net(&((struct serve *)ctx)->vm, p, err, errlen);
+}
+
 static const struct api_vm_ops serve_vm_ops = {
 	.start = serve_vm_start,
 	.pause = serve_vm_pause,
 	.resume = serve_vm_resume,
+	.patch_drive = serve_vm_patch_drive,
+	.patch_net = serve_vm_patch_net,
 };
 
 int serve_run(const struct serve_opts *o)
