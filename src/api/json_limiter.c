@@ -88,6 +88,8 @@ int json_limiter_parse(const char *what, json_t *o, const char *field, struct rl
 	memset(out, 0, sizeof(*out));
 	if (!rl || json_is_null(rl))
 		return 0;
+	if (!json_is_object(rl))
+		return fail(err, errlen, "%s: field '%s' must be an object", what, field);
 	snprintf(where, sizeof(where), "%s: %s", what, field);
 	ret = check_keys(where, rl, buckets, true, err, errlen);
 	if (ret)

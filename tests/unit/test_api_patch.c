@@ -245,7 +245,7 @@ static void test_bad_bodies(void **state)
 		  "drives: drive 'rootfs': path_on_host is empty or too long" },
 		{ "/drives/nope", "{\"drive_id\": \"nope\"}", "drives: drive 'nope' does not exist" },
 		{ "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"rate_limiter\": []}",
-		  "drives: rate_limiter: want a JSON object" },
+		  "drives: field 'rate_limiter' must be an object" },
 		{ "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"rate_limiter\": {\"ops\":"
 		  " {\"size\": -1, \"refill_time\": 1}}}",
 		  "drives: rate_limiter: ops: field 'size' must be a non-negative integer" },
