@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include <jansson.h>
+
 #include "vmm/config.h"
 #include "vmm/vm.h"
 
@@ -25,6 +27,14 @@ struct api_vm_ops {
 	void (*resume)(void *ctx);
 	/* Ctrl-Alt-Del on the guest's keyboard; 0 or -errno (-ENOSPC: not being read). */
 	int (*ctrl_alt_del)(void *ctx);
+	/*
+	 * After boot: apply a checked PATCH to the running device (d is the
+	 * model's drive before the change). 0, or -errno with err and the
+	 * device as it was. NULL: live changes are refused.
+	 */
+	int (*patch_drive)(void *ctx, const struct vm_drive *d, const struct vm_drive_patch *p,
+			   char *err, size_t errlen);
+	int (*patch_net)(void *ctx, const struct vm_net_patch *p, char *err, size_t errlen);
 };
 
 struct api_ctl {
@@ -46,6 +56,15 @@ int api_ctl_init(struct api_ctl *ctl, const char *id, struct vm_config *cfg,
 		 const struct api_vm_ops *ops, void *ops_ctx);
 void api_ctl_destroy(struct api_ctl *ctl);
 const char *api_state_name(enum api_state s);
+
+/*
+ * PATCH /drives/{id} and /network-interfaces/{id} (routes_patch.c): the
+ * body o for the id in the path. A drive is patched in the model before
+ * boot and in the model and the running disk after; a NIC only after
+ * boot, as in Firecracker. The caller holds ctl->lock. 0 or -errno + err.
+ */
+int api_patch_drive(struct api_ctl *ctl, const char *id, json_t *o, char *err, size_t errlen);
+int api_patch_net(struct api_ctl *ctl, const char *id, json_t *o, char *err, size_t errlen);
 
 /* The InstanceStart action; the caller holds ctl->lock. 0, or -errno with err. */
 int api_ctl_start(struct api_ctl *ctl, char *err, size_t errlen);

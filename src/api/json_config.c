@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/json_limiter.h"
+
 enum jtype { J_STR, J_BOOL, J_UINT, J_OBJ };
 
 /* One field of a Firecracker object: its JSON type, and whether Hearth takes it. */
@@ -205,7 +207,7 @@ static const struct jfield drive_fields[] = {
 	{ "cache_type", J_STR, false, NULL },
 	{ "io_engine", J_STR, false, NULL },
 	{ "partuuid", J_STR, false, "" },
-	{ "rate_limiter", J_OBJ, false, "" },
+	{ "rate_limiter", J_OBJ, false, NULL },
 	{ "socket", J_STR, false, "vhost-user-block" },
 	{ NULL, J_STR, false, NULL },
 };
@@ -261,6 +263,9 @@ int json_config_drive(struct vm_config *c, json_t *o, const char *path_id, char 
 	d.path_on_host = (char *)jstr(o, "path_on_host");
 	d.is_root_device = jbool(o, "is_root_device", false);
 	d.is_read_only = jbool(o, "is_read_only", false);
+	ret = json_limiter_parse(what, o, "rate_limiter", &d.rate_limiter, err, errlen);
+	if (ret)
+		return ret;
 	ret = vm_config_put_drive(c, &d, true, why, sizeof(why));
 	return ret ? fail_from(what, why, ret, err, errlen) : 0;
 }
@@ -270,8 +275,8 @@ static const struct jfield net_fields[] = {
 	{ "host_dev_name", J_STR, true, NULL },
 	{ "guest_mac", J_STR, false, NULL },
 	{ "mtu", J_UINT, false, "" },
-	{ "rx_rate_limiter", J_OBJ, false, "" },
-	{ "tx_rate_limiter", J_OBJ, false, "" },
+	{ "rx_rate_limiter", J_OBJ, false, NULL },
+	{ "tx_rate_limiter", J_OBJ, false, NULL },
 	{ NULL, J_STR, false, NULL },
 };
 
@@ -325,6 +330,11 @@ int json_config_net(struct vm_config *c, json_t *o, const char *path_id, char *e
 				    "06:00:AC:10:00:02", what, mac);
 		n.dev.mac_set = true;
 	}
+	ret = json_limiter_parse(what, o, "rx_rate_limiter", &n.rx_rate_limiter, err, errlen);
+	if (!ret)
+		ret = json_limiter_parse(what, o, "tx_rate_limiter", &n.tx_rate_limiter, err, errlen);
+	if (ret)
+		return ret;
 	ret = vm_config_put_net(c, &n, true, why, sizeof(why));
 	return ret ? fail_from(what, why, ret, err, errlen) : 0;
 }
@@ -353,15 +363,22 @@ int json_config_vsock(struct vm_config *c, json_t *o, char *err, size_t errlen)
 }
 
 static const struct jfield entropy_fields[] = {
-	{ "rate_limiter", J_OBJ, false, "" },
+	{ "rate_limiter", J_OBJ, false, NULL },
 	{ NULL, J_STR, false, NULL },
 };
 
 int json_config_entropy(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
+	char why[VM_CONFIG_ERR_MAX];
+	struct rl_config rl;
 	int ret = check_fields("entropy", o, entropy_fields, true, err, errlen);
 
-	return ret ? ret : vm_config_set_entropy(c, true);
+	if (!ret)
+		ret = json_limiter_parse("entropy", o, "rate_limiter", &rl, err, errlen);
+	if (ret)
+		return ret;
+	ret = vm_config_put_entropy(c, &rl, why, sizeof(why));
+	return ret ? fail(err, errlen, "%s", why) : 0;
 }
 
 /* Sections of FullVmConfiguration Hearth does not take yet (null is fine). */
@@ -508,7 +525,8 @@ static json_t *dump_drives(const struct vm_config *c)
 							 d->path_on_host, "is_root_device",
 							 d->is_root_device, "is_read_only",
 							 d->is_read_only, "cache_type", "Writeback",
-							 "io_engine", "Async"))) {
+							 "io_engine", "Async")) ||
+		    json_limiter_dump(json_array_get(arr, i), "rate_limiter", &d->rate_limiter)) {
 			json_decref(arr);
 			return NULL;
 		}
@@ -531,7 +549,9 @@ static json_t *dump_nets(const struct vm_config *c)
 		o = json_pack("{s:s, s:s, s:s?}", "iface_id", n->id, "host_dev_name",
 			      n->dev.backend == NET_TAP ? n->dev.ifname : "", "guest_mac",
 			      n->dev.mac_set ? mac : NULL);
-		if (json_array_append_new(arr, o)) {
+		if (json_limiter_dump(o, "rx_rate_limiter", &n->rx_rate_limiter) ||
+		    json_limiter_dump(o, "tx_rate_limiter", &n->tx_rate_limiter) ||
+		    json_array_append_new(arr, o)) {
 			json_decref(arr);
 			return NULL;
 		}
@@ -547,12 +567,23 @@ static json_t *dump_vsock(const struct vm_config *c)
 			 c->vsock.uds_path);
 }
 
+static json_t *dump_entropy(const struct vm_config *c)
+{
+	json_t *o = c->entropy ? json_object() : json_null();
+
+	if (c->entropy && json_limiter_dump(o, "rate_limiter", &c->entropy_rate_limiter)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 json_t *json_config_dump_full(const struct vm_config *c)
 {
 	return json_pack("{s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:n, s:n, s:n, s:n, s:n}",
 			 "boot-source", dump_boot(c), "machine-config",
 			 json_config_dump_machine(c), "drives", dump_drives(c),
 			 "network-interfaces", dump_nets(c), "vsock", dump_vsock(c), "entropy",
-			 c->entropy ? json_object() : json_null(), "balloon", "cpu-config",
+			 dump_entropy(c), "balloon", "cpu-config",
 			 "logger", "metrics", "mmds-config");
 }

@@ -109,6 +109,8 @@ BODY_HANDLER(put_drive, json_config_drive(c, o, req->id, err, errlen))
 BODY_HANDLER(put_net, json_config_net(c, o, req->id, err, errlen))
 BODY_HANDLER(put_vsock, json_config_vsock(c, o, err, errlen))
 BODY_HANDLER(put_entropy, json_config_entropy(c, o, err, errlen))
+BODY_HANDLER(patch_drive, ((void)c, api_patch_drive(req->ctl, req->id, o, err, errlen)))
+BODY_HANDLER(patch_net, ((void)c, api_patch_net(req->ctl, req->id, o, err, errlen)))
 
 /* {"action_type": "..."}: InstanceStart only, for now. */
 static int put_actions(struct api_req *req, struct api_reply *r)
@@ -210,6 +212,8 @@ static const struct api_route_entry routes[] = {
 	{ "PUT", "/entropy", true, put_entropy },
 	{ "PUT", "/actions", false, put_actions },
 	{ "PATCH", "/vm", false, patch_vm },
+	{ "PATCH", "/drives/", false, patch_drive },
+	{ "PATCH", "/network-interfaces/", false, patch_net },
 	{ NULL, NULL, false, NULL },
 };
 
@@ -221,7 +225,6 @@ static const struct {
 	{ NULL, "/balloon" }, { NULL, "/balloon/" }, { NULL, "/cpu-config" },
 	{ NULL, "/logger" }, { NULL, "/metrics" }, { NULL, "/mmds" }, { NULL, "/mmds/" },
 	{ NULL, "/serial" }, { NULL, "/hotplug/" }, { NULL, "/snapshot/" }, { NULL, "/pmem/" },
-	{ "PATCH", "/drives/" }, { "PATCH", "/network-interfaces/" },
 	{ NULL, NULL },
 };
 

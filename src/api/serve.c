@@ -12,6 +12,7 @@
 #include "vmm/cli.h"
 #include "vmm/runner.h"
 #include "vmm/vm.h"
+#include "vmm/vm_patch.h"
 
 struct serve {
 	struct runner run;          /* the loop, signals, console and VM (src/vmm) */
@@ -144,11 +145,25 @@ static int serve_vm_ctrl_alt_del(void *ctx)
 	return vm_send_ctrl_alt_del(&s->run.vm);
 }
 
+/* On the api thread: vm_patch opens files here and changes devices on the loop. */
+static int serve_vm_patch_drive(void *ctx, const struct vm_drive *d,
+				const struct vm_drive_patch *p, char *err, size_t errlen)
+{
+	return vm_patch_drive(&((struct serve *)ctx)->run.vm, d, p, err, errlen);
+}
+
+static int serve_vm_patch_net(void *ctx, const struct vm_net_patch *p, char *err, size_t errlen)
+{
+	return vm_patch_net(&((struct serve *)ctx)->run.vm, p, err, errlen);
+}
+
 static const struct api_vm_ops serve_vm_ops = {
 	.start = serve_vm_start,
 	.pause = serve_vm_pause,
 	.resume = serve_vm_resume,
 	.ctrl_alt_del = serve_vm_ctrl_alt_del,
+	.patch_drive = serve_vm_patch_drive,
+	.patch_net = serve_vm_patch_net,
 };
 
 int serve_run(const struct serve_opts *o, struct vm_config *boot)

@@ -272,6 +272,7 @@ static unsigned int virtio_blk_counters(struct virtio_dev *dev, struct dev_count
 
 	pthread_mutex_lock(&dev->lock);
 	st = blk->stats;
+	st.throttled = blk->lim.throttled;
 	pthread_mutex_unlock(&dev->lock);
 	return dev_counters_copy(out, max, (const struct dev_counter[]){
 		{ "read_requests", st.read_requests },
@@ -280,7 +281,8 @@ static unsigned int virtio_blk_counters(struct virtio_dev *dev, struct dev_count
 		{ "write_bytes", st.write_bytes },
 		{ "flush_requests", st.flush_requests },
 		{ "errors", st.errors },
-	}, 6);
+		{ "rate_limiter_throttled", st.throttled },
+	}, 7);
 }
 
 static const struct virtio_dev_ops virtio_blk_ops = {
@@ -404,39 +406,6 @@ static int blk_open(struct virtio_blk *blk, const struct blk_config *cfg, char *
 	return 0;
 }
 
-static int blk_size_image(struct virtio_blk *blk, char *err, size_t errlen)
-{
-	uint64_t bytes;
-	struct stat st;
-	int ret;
-
-	if (fstat(blk->fd, &st) < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "disk %s: %s", blk->path, strerror(-ret));
-		return ret;
-	}
-	if (S_ISBLK(st.st_mode)) {
-		if (ioctl(blk->fd, BLKGETSIZE64, &bytes) < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "disk %s: cannot size: %s", blk->path,
-				 strerror(-ret));
-			return ret;
-		}
-	} else {
-		bytes = (uint64_t)st.st_size;   /* a regular file: blk_open_files checked */
-	}
-	if (bytes % BLK_SECTOR)
-		log_warn("disk %s: size %" PRIu64 " is not a multiple of 512; the last %" PRIu64
-			 " bytes are not visible to the guest", blk->path, bytes,
-			 bytes % BLK_SECTOR);
-	blk->capacity = bytes / BLK_SECTOR;
-	/* Hint the host's block size as the physical one (topology, 5.2.4). */
-	for (blk->phys_exp = 0; blk->phys_exp < 6 &&
-	     ((uint64_t)BLK_SECTOR << (blk->phys_exp + 1)) <= (uint64_t)st.st_blksize;)
-		blk->phys_exp++;
-	return 0;
-}
-
 static int blk_setup_ring(struct virtio_blk *blk, struct eventloop *loop, char *err,
 			  size_t errlen)
 {
@@ -490,7 +459,7 @@ int virtio_blk_create(const struct virtio_env *env, const struct blk_config *cfg
 		free(blk);
 		return ret;
 	}
-	blk->fd = blk->fd_buffered = blk->efd = -1;
+	blk->fd = blk->fd_buffered = blk->efd = blk->lim.tfd = -1;
 	blk->readonly = cfg->readonly;
 	blk->writeback = 1;
 	memcpy(blk->id, cfg->id, strnlen(cfg->id, VIRTIO_BLK_ID_BYTES));
@@ -512,9 +481,14 @@ int virtio_blk_create(const struct virtio_env *env, const struct blk_config *cfg
 	ret = blk_open(blk, cfg, err, errlen);
 	if (ret)
 		goto err_free;
-	ret = blk_size_image(blk, err, errlen);
+	ret = virtio_blk_size(blk->fd, blk->path, &blk->capacity, &blk->phys_exp, err, errlen);
 	if (ret)
 		goto err_free;
+	ret = virtio_limiter_init(&blk->lim, env, &blk->dev, virtio_blk_resume, NULL);
+	if (ret) {
+		snprintf(err, errlen, "disk %s: rate limiter timer: %s", cfg->path, strerror(-ret));
+		goto err_free;
+	}
 	ret = blk_setup_ring(blk, env->loop, err, errlen);
 	if (ret)
 		goto err_free;
@@ -539,6 +513,7 @@ void virtio_blk_destroy(struct virtio_dev *dev)
 
 	if (!blk)
 		return;
+	virtio_limiter_release(&blk->lim);
 	if (blk->loop)
 		eventloop_remove(blk->loop, blk->efd);
 	/*

@@ -40,4 +40,25 @@ int virtio_blk_create(const struct virtio_env *env, const struct blk_config *cfg
 		      struct virtio_dev **out, char *err, size_t errlen);
 void virtio_blk_destroy(struct virtio_dev *dev);
 
+/*
+ * Live changes (PATCH /drives/{id}); each runs on the I/O thread and takes
+ * dev->lock. The counters add "rate_limiter_throttled": requests the
+ * limiter held back in the ring.
+ */
+void virtio_blk_set_limiter(struct virtio_dev *dev, const struct rl_config *cfg);
+/* True when path names the image the disk has open (same inode). Any thread. */
+bool virtio_blk_same_image(struct virtio_dev *dev, const char *path);
+/* Re-reads the image's size and tells the driver (config change). 0 or -errno + err. */
+int virtio_blk_refresh(struct virtio_dev *dev, char *err, size_t errlen);
+/*
+ * Puts the image cfg opened (virtio_blk_open: type checked, locked) behind
+ * the disk: requests in flight finish on the old image, then the disk
+ * switches, takes the new size and raises a config-change interrupt, and
+ * the old image is closed (and unlocked). cfg's descriptors are dup'ed:
+ * the caller still releases cfg. On failure (-errno, one line in err) the
+ * old image stays.
+ */
+int virtio_blk_swap(struct virtio_dev *dev, const struct blk_config *cfg, char *err,
+		    size_t errlen);
+
 #endif

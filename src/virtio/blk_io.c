@@ -369,6 +369,25 @@ static bool blk_can_run(struct virtio_blk *blk)
 	return virtio_dev_running(&blk->dev) && blk->dev.vq[0].enabled;
 }
 
+/*
+ * What the chain in blk->scratch costs the limiter, as in Firecracker: an
+ * op, and its data bytes for a read or write. A chain too short for a
+ * header costs nothing here; blk_prepare fails it.
+ */
+static uint64_t blk_request_bytes(const struct virtio_blk *blk)
+{
+	const struct virtq_chain *c = &blk->scratch;
+	uint32_t type;
+
+	if (c->out_len < BLK_HDR_LEN || c->in_len < 1)
+		return 0;
+	virtq_iov_to_buf(c->iov, c->n_out, 0, &type, sizeof(type));
+	type = le32toh(type);
+	if (type == VIRTIO_BLK_T_IN)
+		return c->in_len - 1;
+	return type == VIRTIO_BLK_T_OUT ? c->out_len - BLK_HDR_LEN : 0;
+}
+
 bool virtio_blk_io_process(struct virtio_blk *blk)
 {
 	struct virtq *vq = &blk->dev.vq[0];
@@ -381,6 +400,9 @@ bool virtio_blk_io_process(struct virtio_blk *blk)
 
 		/* Out of slots: completions resume us, so no notifications are needed. */
 		if (!req)
+			break;
+		/* Held back: the limiter's timer resumes us. */
+		if (virtio_limiter_blocked(&blk->lim))
 			break;
 		if (!budget) {
 			if (!virtq_has_work(vq)) {
@@ -411,6 +433,11 @@ bool virtio_blk_io_process(struct virtio_blk *blk)
 			if (!virtq_has_work(vq))
 				break;
 			continue;
+		}
+		if (!virtio_limiter_admit(&blk->lim, blk_request_bytes(blk))) {
+			/* Left in the ring, not lost: the next pop returns it again. */
+			virtq_unpop(vq);
+			break;
 		}
 		budget--;
 		blk->free_list = req->next_free;
@@ -489,4 +516,14 @@ void virtio_blk_io_complete(void *opaque, uint32_t events)
 	if (completed)
 		virtio_dev_notify(&blk->dev, 0);
 	pthread_mutex_unlock(&blk->dev.lock);
+}
+
+void virtio_blk_resume(struct virtio_dev *dev, void *arg)
+{
+	struct virtio_blk *blk = virtio_blk_from_dev(dev);
+
+	(void)arg;
+	if (virtio_blk_io_process(blk))
+		virtio_dev_notify(dev, 0);
+	virtio_blk_io_kick(blk);
 }

@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 
 #include "virtio/blk.h"
+#include "virtio/limiter.h"
 
 /* Feature bits (5.2.3). */
 #define VIRTIO_BLK_F_SEG_MAX 2
@@ -86,6 +87,7 @@ struct blk_stats {
 	uint64_t write_requests, write_bytes;
 	uint64_t flush_requests;
 	uint64_t errors;
+	uint64_t throttled;       /* the limiter's, copied by the counters hook */
 };
 
 struct virtio_blk {
@@ -108,6 +110,7 @@ struct virtio_blk {
 	struct blk_req *reqs, *free_list;
 	uint8_t *zero_buf;
 	struct blk_stats stats;
+	struct virtio_limiter lim;
 	struct virtq_chain scratch;
 };
 
@@ -118,7 +121,13 @@ static inline struct virtio_blk *virtio_blk_from_dev(struct virtio_dev *dev)
 	return (struct virtio_blk *)dev;
 }
 
-/* Pops and starts requests while slots are free. True if any completed at once. */
+/* Sizes the image behind fd (a regular file or block device) in sectors. */
+int virtio_blk_size(int fd, const char *path, uint64_t *capacity, uint8_t *phys_exp, char *err,
+		    size_t errlen);
+/*
+ * Pops and starts requests while slots are free and the rate limiter
+ * lets them go. True if any completed at once.
+ */
 bool virtio_blk_io_process(struct virtio_blk *blk);
 /* Hands queued SQEs to the kernel. */
 void virtio_blk_io_kick(struct virtio_blk *blk);
@@ -128,6 +137,8 @@ void virtio_blk_io_kick(struct virtio_blk *blk);
  * dropped, never answered: its rings are gone. True if any was answered.
  */
 bool virtio_blk_io_reap(struct virtio_blk *blk);
+/* The rate limiter's timer fired: take the requests it held back. dev->lock held. */
+void virtio_blk_resume(struct virtio_dev *dev, void *arg);
 /* eventloop callback for blk->efd: reaps completions. Takes dev->lock. */
 void virtio_blk_io_complete(void *opaque, uint32_t events);
 /*

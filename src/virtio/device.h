@@ -30,6 +30,7 @@
 
 #include "core/counters.h"
 #include "core/eventloop.h"
+#include "core/ratelimit.h"
 #include "mem/guest_mem.h"
 #include "virtio/queue.h"
 
@@ -39,6 +40,7 @@
 struct virtio_env {
 	struct eventloop *loop;       /* the I/O thread's; NULL in some unit tests */
 	const struct guest_mem *mem;
+	const struct rl_clock *clock; /* rate limiters' clock; NULL: CLOCK_MONOTONIC */
 };
 
 struct virtio_dev;

@@ -96,9 +96,9 @@ static void net_tx_process(struct net_dev *nd, unsigned int q)
 	struct virtq_chain *c = nd->scratch;
 	unsigned int budget = NET_TX_BUDGET;
 
-	while (budget) {
+	while (budget && !virtio_limiter_blocked(&nd->tx_lim)) {
 		virtq_set_notify(vq, false);
-		while (budget && net_pop(nd, vq, c)) {
+		while (budget && !virtio_limiter_blocked(&nd->tx_lim) && net_pop(nd, vq, c)) {
 			budget--;
 			if (c->n_in || c->out_len < NET_HDR_LEN) {
 				virtio_dev_fail(dev, c->n_in ? "transmit chain has device-writable "
@@ -106,11 +106,18 @@ static void net_tx_process(struct net_dev *nd, unsigned int q)
 							     : "transmit chain shorter than the header");
 				return;
 			}
+			/* Held back: the frame stays in the ring until the limiter's timer. */
+			if (!virtio_limiter_admit(&nd->tx_lim, c->out_len)) {
+				virtq_unpop(vq);
+				break;
+			}
 			net_tx_one(nd, nd->pair[q / 2].fd, c);
 			virtq_push(vq, c, 0);
 		}
 		if (dev->status & VIRTIO_STATUS_NEEDS_RESET)
 			return;
+		if (virtio_limiter_blocked(&nd->tx_lim))
+			break;
 		if (!budget && virtq_has_work(vq)) {
 			/*
 			 * A guest that keeps the ring full would keep the I/O thread
@@ -263,7 +270,9 @@ static unsigned int net_counters(struct virtio_dev *dev, struct dev_counter *out
 		{ "tx_packets", st.tx_packets },
 		{ "tx_bytes", st.tx_bytes },
 		{ "tx_dropped", st.tx_dropped },
-	}, 6);
+		{ "rx_rate_limiter_throttled", st.rx_throttled },
+		{ "tx_rate_limiter_throttled", st.tx_throttled },
+	}, 8);
 }
 
 static const struct virtio_dev_ops net_ops = {
@@ -311,6 +320,40 @@ void virtio_net_get_stats(struct virtio_dev *dev, struct virtio_net_stats *st)
 
 	pthread_mutex_lock(&dev->lock);
 	*st = nd->stats;
+	st->rx_throttled = nd->rx_lim.throttled;
+	st->tx_throttled = nd->tx_lim.throttled;
+	pthread_mutex_unlock(&dev->lock);
+}
+
+/* A limiter's timer fired: take up the queues it held back. dev->lock held. */
+static void net_resume(struct virtio_dev *dev, void *arg)
+{
+	struct net_dev *nd = dev->priv;
+	bool tx = arg == &nd->tx_lim;
+
+	if (!dev->activated || (dev->status & VIRTIO_STATUS_NEEDS_RESET))
+		return;
+	for (unsigned int i = 0; i < nd->cur_pairs; i++) {
+		if (tx) {
+			if (dev->vq[2 * i + 1].enabled)
+				net_tx_process(nd, 2 * i + 1);
+		} else {
+			net_poll_set(nd, &nd->pair[i], true);
+			net_rx_process(nd, &nd->pair[i]);
+		}
+	}
+}
+
+void virtio_net_set_limiters(struct virtio_dev *dev, const struct rl_config *rx,
+			     const struct rl_config *tx)
+{
+	struct net_dev *nd = dev->priv;
+
+	pthread_mutex_lock(&dev->lock);
+	if (rx)
+		virtio_limiter_update(&nd->rx_lim, rx);
+	if (tx)
+		virtio_limiter_update(&nd->tx_lim, tx);
 	pthread_mutex_unlock(&dev->lock);
 }
 
@@ -321,6 +364,8 @@ static void net_free(struct net_dev *nd)
 			eventloop_remove(nd->loop, nd->pair[i].fd);
 		free(nd->pair[i].buf);
 	}
+	virtio_limiter_release(&nd->rx_lim);
+	virtio_limiter_release(&nd->tx_lim);
 	if (nd->be)
 		nd->be->ops->destroy(nd->be);
 	free(nd->first);
@@ -349,6 +394,7 @@ int virtio_net_create_backend(const struct virtio_env *env, const struct net_con
 	ret = -ENOMEM;
 	nd->be = be;
 	nd->loop = env->loop;
+	nd->rx_lim.tfd = nd->tx_lim.tfd = -1;
 	nd->max_pairs = be->nqueues;
 	nd->cur_pairs = 1;
 	snprintf(nd->name, sizeof(nd->name), "virtio-net%u", index);
@@ -364,6 +410,13 @@ int virtio_net_create_backend(const struct virtio_env *env, const struct net_con
 		nd->pair[i].buf = malloc(NET_BUF_LEN);
 		if (!nd->pair[i].buf)
 			goto err_oom;
+	}
+	ret = virtio_limiter_init(&nd->rx_lim, env, &nd->dev, net_resume, &nd->rx_lim);
+	if (!ret)
+		ret = virtio_limiter_init(&nd->tx_lim, env, &nd->dev, net_resume, &nd->tx_lim);
+	if (ret) {
+		snprintf(err, errlen, "%s: rate limiter timer: %s", nd->name, strerror(-ret));
+		goto err_free;
 	}
 	nd->dev.ops = &net_ops;
 	nd->dev.priv = nd;

@@ -133,7 +133,17 @@ struct virtio_net_stats {
 	uint64_t rx_dropped_oversize; /* above the negotiated maximum or the guest's buffers */
 	uint64_t tx_packets, tx_bytes;
 	uint64_t tx_dropped;          /* oversize, bad header, backend full or failing */
+	uint64_t rx_throttled;        /* frames the rx rate limiter held back */
+	uint64_t tx_throttled;        /* frames the tx rate limiter left in the ring */
 };
+
+/*
+ * Applies rate limiter configurations (core/ratelimit.h) to receive and
+ * transmit, live; NULL leaves one as it is. On the I/O thread. A frame
+ * costs its bytes with the virtio header, and one op.
+ */
+void virtio_net_set_limiters(struct virtio_dev *dev, const struct rl_config *rx,
+			     const struct rl_config *tx);
 
 void virtio_net_get_stats(struct virtio_dev *dev, struct virtio_net_stats *st);
 

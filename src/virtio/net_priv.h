@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/eventloop.h"
+#include "virtio/limiter.h"
 #include "virtio/net.h"
 
 /* Slack past the largest legal frame so an oversize one is seen, not truncated. */
@@ -55,6 +56,8 @@ struct net_dev {
 	uint32_t lens[NET_QUEUE_SIZE], in_lens[NET_QUEUE_SIZE];
 	uint8_t *txbuf;
 	struct virtio_net_stats stats;
+	/* Firecracker's rx_rate_limiter and tx_rate_limiter: one each for all pairs. */
+	struct virtio_limiter rx_lim, tx_lim;
 	char name[24];
 };
 

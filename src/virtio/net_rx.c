@@ -144,7 +144,8 @@ void net_rx_process(struct net_dev *nd, struct net_pair *p)
 	unsigned int q = 2 * p->idx, budget;
 	struct virtq *vq = &nd->dev.vq[q];
 
-	if (!net_rx_ready(nd, p)) {
+	/* A blocked limiter stops reading the backend; its timer resumes us. */
+	if (!net_rx_ready(nd, p) || virtio_limiter_blocked(&nd->rx_lim)) {
 		net_poll_set(nd, p, false);
 		return;
 	}
@@ -164,6 +165,11 @@ void net_rx_process(struct net_dev *nd, struct net_pair *p)
 			if (!p->pending)
 				continue;
 		}
+		/* The frame stays pending, the backend unread, until the timer. */
+		if (!virtio_limiter_admit(&nd->rx_lim, p->pending)) {
+			net_poll_set(nd, p, false);
+			break;
+		}
 		ret = net_rx_deliver(nd, q, p->buf, p->pending);
 		if (ret == RX_FAILED) {
 			p->pending = 0;
@@ -171,6 +177,8 @@ void net_rx_process(struct net_dev *nd, struct net_pair *p)
 			return;
 		}
 		if (ret == RX_NO_BUFFERS) {
+			/* Not delivered: it is charged when it is. */
+			virtio_limiter_refund(&nd->rx_lim, p->pending);
 			/*
 			 * Too few buffers for this frame: sleep until the driver adds
 			 * more, not spin on the ones it has. Re-check to close the race.

@@ -85,6 +85,15 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *chain);
 int virtq_read_avail(struct virtq *vq, uint16_t *end);
 int virtq_pop_until(struct virtq *vq, struct virtq_chain *chain, uint16_t end);
 
+/*
+ * Gives back the chain the last virtq_pop returned (not yet pushed): the
+ * next pop returns it again. For a device that may not serve it yet.
+ */
+static inline void virtq_unpop(struct virtq *vq)
+{
+	vq->last_avail--;
+}
+
 /* Returns a chain with the bytes written into its device-writable part. */
 int virtq_push(struct virtq *vq, const struct virtq_chain *chain, uint32_t written);
 

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #include "util/log.h"
+#include "virtio/limiter.h"
 #include "virtio/virtio.h"
 
 #define RNG_QUEUE_SIZE 256
@@ -31,6 +32,7 @@
 struct rng {
 	struct virtio_dev dev;
 	uint64_t requests, bytes; /* completed; under dev.lock */
+	struct virtio_limiter lim;
 	/* Large (one iovec per segment), so kept here rather than on the stack. */
 	struct virtq_chain chain;
 };
@@ -121,6 +123,12 @@ static void rng_call_again(struct virtio_dev *dev, unsigned int q)
 		virtq_set_notify(&dev->vq[q], true); /* at least the driver's next kick */
 }
 
+/* What a request costs the limiter: the bytes it will get, at most. */
+static uint64_t rng_request_bytes(const struct virtq_chain *c)
+{
+	return c->in_len < RNG_REQUEST_CAP ? c->in_len : RNG_REQUEST_CAP;
+}
+
 static void rng_queue_notify(struct virtio_dev *dev, unsigned int q)
 {
 	struct rng *r = dev->priv;
@@ -132,11 +140,17 @@ static void rng_queue_notify(struct virtio_dev *dev, unsigned int q)
 
 	for (;;) {
 		ret = 0;
-		while (requests && bytes < RNG_KICK_BYTES && (ret = virtq_pop(vq, &r->chain)) > 0) {
+		while (requests && bytes < RNG_KICK_BYTES && !virtio_limiter_blocked(&r->lim) &&
+		       (ret = virtq_pop(vq, &r->chain)) > 0) {
 			requests--;
 			/* 5.4.6.1: requests only carry buffers for us to write. */
 			if (r->chain.n_out) {
 				virtio_dev_fail(dev, "virtio-rng request has a device-readable buffer");
+				goto out;
+			}
+			if (!virtio_limiter_admit(&r->lim, rng_request_bytes(&r->chain))) {
+				/* Left in the ring; the limiter's timer brings us back. */
+				virtq_unpop(vq);
 				goto out;
 			}
 			written = rng_fill_chain(&r->chain);
@@ -152,6 +166,8 @@ static void rng_queue_notify(struct virtio_dev *dev, unsigned int q)
 			virtio_dev_fail(dev, virtq_strerror(-ret));
 			goto out;
 		}
+		if (virtio_limiter_blocked(&r->lim))
+			goto out;
 		if ((!requests || bytes >= RNG_KICK_BYTES) && virtq_has_work(vq)) {
 			rng_call_again(dev, q);
 			break;
@@ -174,13 +190,31 @@ static unsigned int rng_counters(struct virtio_dev *dev, struct dev_counter *out
 				 unsigned int max)
 {
 	struct rng *r = dev->priv;
-	struct dev_counter c[2];
+	struct dev_counter c[3];
 
 	pthread_mutex_lock(&dev->lock);
 	c[0] = (struct dev_counter){ "requests", r->requests };
 	c[1] = (struct dev_counter){ "bytes", r->bytes };
+	c[2] = (struct dev_counter){ "rate_limiter_throttled", r->lim.throttled };
 	pthread_mutex_unlock(&dev->lock);
-	return dev_counters_copy(out, max, c, 2);
+	return dev_counters_copy(out, max, c, 3);
+}
+
+/* The limiter's timer fired: take the requests it held back. */
+static void rng_resume(struct virtio_dev *dev, void *arg)
+{
+	(void)arg;
+	if (dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && dev->vq[0].enabled)
+		rng_queue_notify(dev, 0);
+}
+
+void virtio_rng_set_limiter(struct virtio_dev *dev, const struct rl_config *cfg)
+{
+	struct rng *r = dev->priv;
+
+	pthread_mutex_lock(&dev->lock);
+	virtio_limiter_update(&r->lim, cfg);
+	pthread_mutex_unlock(&dev->lock);
 }
 
 static const struct virtio_dev_ops rng_ops = {
@@ -211,9 +245,14 @@ int virtio_rng_create(const struct virtio_env *env, struct virtio_dev **out, cha
 	ret = virtio_dev_init(&r->dev, env);
 	if (ret)
 		goto err_free;
+	ret = virtio_limiter_init(&r->lim, env, &r->dev, rng_resume, NULL);
+	if (ret)
+		goto err_dev;
 	*out = &r->dev;
 	return 0;
 
+err_dev:
+	virtio_dev_release(&r->dev);
 err_free:
 	free(r);
 err_msg:
@@ -229,6 +268,7 @@ void virtio_rng_destroy(struct virtio_dev *dev)
 	if (!dev)
 		return;
 	r = dev->priv;
+	virtio_limiter_release(&r->lim);
 	virtio_dev_release(&r->dev);
 	free(r);
 }

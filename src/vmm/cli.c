@@ -7,6 +7,7 @@
 
 #include "hearth-config.h"
 #include "virtio/vsock.h"
+#include "vmm/cli_rl.h"
 
 int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -46,9 +47,14 @@ void cli_usage(FILE *out)
 		"                    3 GiB is placed above 4 GiB, past the 32-bit MMIO hole\n"
 		"  --disk SPEC       virtio-blk disk, repeatable (up to %u):\n"
 		"                    path=FILE[,ro][,id=NAME][,cache=none|writeback]\n"
+		"                    [,bw=SIZE/REFILL_MS[+BURST]][,ops=COUNT/REFILL_MS[+BURST]]\n"
+		"                    (rate limits: SIZE bytes, or COUNT requests, every REFILL_MS,\n"
+		"                    BURST once at the start; K, M, G multiply by 1024)\n"
 		"  --net SPEC        virtio-net, repeatable (up to %u): user[,hostfwd=tcp:HOSTPORT-:GUESTPORT]\n"
-		"                    (user-mode networking, no root) or tap=IFNAME[,mac=MAC]\n"
+		"                    (user-mode networking, no root) or tap=IFNAME[,mac=MAC];\n"
+		"                    either with [,rx-bw=..][,rx-ops=..][,tx-bw=..][,tx-ops=..]\n"
 		"  --rng, --no-rng   virtio-rng fed by getrandom() (default on)\n"
+		"  --rng=bw=..[,ops=..]  virtio-rng with a rate limit\n"
 		"  --vsock cid=N[,uds=PATH]  virtio-vsock, guest CID N >= 3: through the host's\n"
 		"                    vhost_vsock, or with uds= hybrid vsock on Unix sockets (no root)\n"
 		"  --virtio-cmdline  also append virtio_mmio.device=SIZE@BASE:IRQ for each virtio\n"
@@ -116,17 +122,21 @@ static int cli_disk(struct vm_config *vm, const char *val, char *err, size_t err
 {
 	struct blk_config bc;
 	struct vm_drive d;
-	char why[VM_CONFIG_ERR_MAX];
+	char why[VM_CONFIG_ERR_MAX], rest[4200];
+	const struct cli_rl_key keys[] = { { "bw", &d.rate_limiter.bandwidth },
+					   { "ops", &d.rate_limiter.ops } };
 	int ret;
 
 	if (vm->ndrives == VM_MAX_DRIVES) {
 		snprintf(err, errlen, "--disk given more than %u times", VM_MAX_DRIVES);
 		return -EINVAL;
 	}
-	ret = virtio_blk_parse(val, &bc, why, sizeof(why));
+	memset(&d, 0, sizeof(d));
+	ret = cli_rl_extract(val, keys, 2, rest, sizeof(rest), why, sizeof(why));
+	if (!ret)
+		ret = virtio_blk_parse(rest, &bc, why, sizeof(why));
 	if (ret)
 		return flag_fail("--disk", val, why, ret, err, errlen);
-	memset(&d, 0, sizeof(d));
 	/* id= names the drive and is its serial; unnamed drives are disk0, disk1 ... */
 	if (bc.id[0]) {
 		snprintf(d.id, sizeof(d.id), "%s", bc.id);
@@ -146,8 +156,12 @@ static int cli_disk(struct vm_config *vm, const char *val, char *err, size_t err
 
 static int cli_net(struct vm_config *vm, const char *val, char *err, size_t errlen)
 {
-	char why[VM_CONFIG_ERR_MAX];
+	char why[VM_CONFIG_ERR_MAX], rest[1024];
 	struct vm_net n;
+	const struct cli_rl_key keys[] = {
+		{ "rx-bw", &n.rx_rate_limiter.bandwidth }, { "rx-ops", &n.rx_rate_limiter.ops },
+		{ "tx-bw", &n.tx_rate_limiter.bandwidth }, { "tx-ops", &n.tx_rate_limiter.ops },
+	};
 	int ret;
 
 	if (vm->nnets == VM_MAX_NETS) {
@@ -155,7 +169,9 @@ static int cli_net(struct vm_config *vm, const char *val, char *err, size_t errl
 		return -EINVAL;
 	}
 	memset(&n, 0, sizeof(n));
-	ret = virtio_net_parse(val, &n.dev, why, sizeof(why));
+	ret = cli_rl_extract(val, keys, 4, rest, sizeof(rest), why, sizeof(why));
+	if (!ret)
+		ret = virtio_net_parse(rest, &n.dev, why, sizeof(why));
 	if (!ret) {
 		snprintf(n.id, sizeof(n.id), "eth%u", vm->nnets);
 		ret = vm_config_put_net(vm, &n, false, why, sizeof(why));
@@ -192,6 +208,25 @@ static int cli_vsock_uds(const char *val, char *rest, size_t restlen, char *uds,
 		*have_uds = true;
 	}
 	return 0;
+}
+
+/* --rng=bw=..,ops=..: the entropy device with a rate limiter. */
+static int cli_rng(struct vm_config *vm, const char *val, char *err, size_t errlen)
+{
+	struct rl_config rl = { { 0 }, { 0 } };
+	const struct cli_rl_key keys[] = { { "bw", &rl.bandwidth }, { "ops", &rl.ops } };
+	char why[VM_CONFIG_ERR_MAX], rest[256];
+	int ret;
+
+	ret = cli_rl_extract(val, keys, 2, rest, sizeof(rest), why, sizeof(why));
+	if (!ret && rest[0]) {
+		snprintf(why, sizeof(why), "unknown option '%.64s' (want bw=SIZE/REFILL_MS"
+			 "[+BURST] and/or ops=COUNT/REFILL_MS[+BURST])", rest);
+		ret = -EINVAL;
+	}
+	if (!ret)
+		ret = vm_config_put_entropy(vm, &rl, why, sizeof(why));
+	return ret ? flag_fail("--rng", val, why, ret, err, errlen) : 0;
 }
 
 static int cli_vsock(struct vm_config *vm, const char *val, char *err, size_t errlen)
@@ -356,6 +391,11 @@ int cli_parse(int argc, char **argv, struct cli_config *cfg, char *err, size_t e
 		}
 		if (!strcmp(arg, "-q") || !strcmp(arg, "--quiet")) {
 			cfg->verbose = -1;
+			continue;
+		}
+		if (!strncmp(arg, "--rng=", 6)) {
+			if (cli_rng(&cfg->vm, arg + 6, err, errlen))
+				return -EINVAL;
 			continue;
 		}
 		if (!strcmp(arg, "--rng") || !strcmp(arg, "--no-rng")) {

@@ -157,6 +157,7 @@ int vm_config_put_drive(struct vm_config *c, const struct vm_drive *d, bool repl
 {
 	struct vm_drive copy = *d;
 	int at = find_drive(c, d->id);
+	char what[VM_ID_MAX + 16];
 	int ret;
 
 	ret = vm_config_check_id("drive_id", d->id, err, errlen);
@@ -178,6 +179,10 @@ int vm_config_put_drive(struct vm_config *c, const struct vm_drive *d, bool repl
 	}
 	if (strlen(d->serial) > 20)
 		return fail(err, errlen, "drive '%s': the serial is longer than 20 bytes", d->id);
+	snprintf(what, sizeof(what), "drive '%s'", d->id);
+	ret = vm_config_check_limiter(what, "rate_limiter", &d->rate_limiter, err, errlen);
+	if (ret)
+		return ret;
 	copy.path_on_host = strdup(d->path_on_host);
 	if (!copy.path_on_host) {
 		snprintf(err, errlen, "out of memory");
@@ -218,6 +223,7 @@ int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace,
 {
 	const struct net_config *d = &n->dev;
 	int at = find_net(c, n->id);
+	char what[VM_ID_MAX + 32];
 	int ret;
 
 	ret = vm_config_check_id("iface_id", n->id, err, errlen);
@@ -253,6 +259,13 @@ int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace,
 			return fail(err, errlen, "network interface '%s': guest_mac is already "
 				    "used by '%s'", n->id, c->nets[i].id);
 	}
+	snprintf(what, sizeof(what), "network interface '%s'", n->id);
+	ret = vm_config_check_limiter(what, "rx_rate_limiter", &n->rx_rate_limiter, err, errlen);
+	if (!ret)
+		ret = vm_config_check_limiter(what, "tx_rate_limiter", &n->tx_rate_limiter, err,
+					      errlen);
+	if (ret)
+		return ret;
 	if (at >= 0)
 		c->nets[at] = *n;
 	else

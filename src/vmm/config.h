@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/ratelimit.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
 
@@ -48,12 +49,14 @@ struct vm_drive {
 	enum blk_cache cache_type;
 	/* The guest-visible serial (GET_ID); empty: none. */
 	char serial[21];
+	struct rl_config rate_limiter;
 };
 
 struct vm_net {
 	char id[VM_ID_MAX + 1];
 	/* Backend (tap with host_dev_name, or user-mode), MAC, forwards. */
 	struct net_config dev;
+	struct rl_config rx_rate_limiter, tx_rate_limiter;
 };
 
 struct vm_vsock {
@@ -85,6 +88,7 @@ struct vm_config {
 	unsigned int nnets;
 	struct vm_vsock vsock;
 	bool entropy;
+	struct rl_config entropy_rate_limiter;
 	struct vm_logger logger;
 	struct vm_metrics metrics;
 	/* Hearth's own (not in Firecracker's model). */
@@ -129,6 +133,39 @@ int vm_config_check_id(const char *what, const char *id, char *err, size_t errle
 const char *vm_log_level_name(enum vm_log_level l);
 /* "Error", "Warning", "Info", "Debug", "Trace", "Off" (any case); -EINVAL otherwise. */
 int vm_log_level_parse(const char *s, enum vm_log_level *out);
+
+/*
+ * Rate limiters (config_rl.c). what names the device ("drive 'rootfs'"),
+ * field the limiter ("rate_limiter"); the message is "WHAT: FIELD: ...".
+ */
+int vm_config_check_limiter(const char *what, const char *field, const struct rl_config *rl,
+			    char *err, size_t errlen);
+/* Turns entropy on with rl as its rate limiter (PUT /entropy, --rng=SPEC). */
+int vm_config_put_entropy(struct vm_config *c, const struct rl_config *rl, char *err,
+			  size_t errlen);
+
+/* Firecracker's PartialDrive: what is NULL or unset stays as it is. */
+struct vm_drive_patch {
+	const char *id;
+	const char *path_on_host;
+	struct rl_config rate_limiter;   /* buckets set replace the drive's */
+};
+
+/* Firecracker's PartialNetworkInterface. */
+struct vm_net_patch {
+	const char *id;
+	struct rl_config rx_rate_limiter, tx_rate_limiter;
+};
+
+/* Checks a patch against the model without changing it; then apply it. */
+int vm_config_check_drive_patch(const struct vm_config *c, const struct vm_drive_patch *p,
+				char *err, size_t errlen);
+int vm_config_patch_drive(struct vm_config *c, const struct vm_drive_patch *p, char *err,
+			  size_t errlen);
+int vm_config_check_net_patch(const struct vm_config *c, const struct vm_net_patch *p,
+			      char *err, size_t errlen);
+int vm_config_patch_net(struct vm_config *c, const struct vm_net_patch *p, char *err,
+			size_t errlen);
 
 const struct vm_drive *vm_config_find_drive(const struct vm_config *c, const char *id);
 const struct vm_net *vm_config_find_net(const struct vm_config *c, const char *id);

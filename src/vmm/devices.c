@@ -307,6 +307,8 @@ int vm_devices_create_virtio(struct vm *vm, const struct vm_config *cfg,
 		why[0] = '\0';
 		drive_what(cfg, i, what, sizeof(what));
 		ret = virtio_blk_create(&env, &drives[i], &dev, why, sizeof(why));
+		if (!ret)
+			virtio_blk_set_limiter(dev, &cfg->drives[i].rate_limiter);
 		ret = attach(vm, cfg->drives[i].id, "virtio-blk", what, ret, dev, why, err);
 		if (ret)
 			return ret;
@@ -323,6 +325,9 @@ int vm_devices_create_virtio(struct vm *vm, const struct vm_config *cfg,
 		/* One TX/RX pair per vCPU lets each queue's interrupts stay local. */
 		nc.queue_pairs = nc.backend == NET_TAP ? cfg->machine.vcpu_count : 1;
 		ret = virtio_net_create(&env, &nc, &dev, why, sizeof(why));
+		if (!ret)
+			virtio_net_set_limiters(dev, &cfg->nets[i].rx_rate_limiter,
+						&cfg->nets[i].tx_rate_limiter);
 		ret = attach(vm, cfg->nets[i].id, "virtio-net", what, ret, dev, why, err);
 		if (ret)
 			return ret;
@@ -331,6 +336,8 @@ int vm_devices_create_virtio(struct vm *vm, const struct vm_config *cfg,
 		dev = NULL;
 		why[0] = '\0';
 		ret = virtio_rng_create(&env, &dev, why, sizeof(why));
+		if (!ret)
+			virtio_rng_set_limiter(dev, &cfg->entropy_rate_limiter);
 		ret = attach(vm, "entropy", "virtio-rng", "virtio-rng", ret, dev, why, err);
 		if (ret)
 			return ret;

@@ -183,8 +183,7 @@ def case_bad_requests(binary, tmp):
     s.expect("DELETE", "/", 400, fault=["Invalid request method and/or path"])
     s.alive()
     for method, path in (("PUT", "/balloon"), ("PUT", "/logger"), ("PUT", "/metrics"),
-                         ("PUT", "/mmds"), ("PUT", "/snapshot/create"), ("PUT", "/cpu-config"),
-                         ("PATCH", "/drives/rootfs")):
+                         ("PUT", "/mmds"), ("PUT", "/snapshot/create"), ("PUT", "/cpu-config")):
         s.expect(method, path, 400, body={}, fault=["not supported yet"])
         s.alive()
     s.expect("PATCH", "/vm", 400, body={"state": "Paused"}, fault=["before boot"])
@@ -285,6 +284,63 @@ def case_start_no_kvm(binary, tmp):
     s.alive()
     s.expect("PUT", "/actions", 400, body={"action_type": "InstanceStart"}, fault=["/dev/kvm"])
     s.alive()
+    rc, err = s.stop()
+    check(rc == 3, "exit code %d after SIGTERM, expected 3" % rc)
+
+
+def case_patch_bad_bodies(binary, tmp):
+    disk = os.path.join(tmp, "disk.img")
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    s = Serve(binary, tmp)
+    s.expect("PUT", "/drives/rootfs", 204, body={"drive_id": "rootfs", "path_on_host": disk,
+                                                 "is_root_device": True})
+    s.expect("PUT", "/network-interfaces/eth0", 204,
+             body={"iface_id": "eth0", "host_dev_name": "tap0"})
+    too_long = {"bandwidth": {"size": 1, "refill_time": 99999999999999}}
+    bad = [
+        ({"drive_id": "rootfs", "is_read_only": True}, ["unknown field 'is_read_only'"]),
+        ({"drive_id": "other"}, ["does not match 'rootfs' in the path"]),
+        ({"path_on_host": disk}, ["missing required field 'drive_id'"]),
+        ({"drive_id": "rootfs", "path_on_host": 5}, ["'path_on_host' must be a string"]),
+        ({"drive_id": "rootfs", "path_on_host": ""}, ["path_on_host is empty"]),
+        ({"drive_id": "rootfs", "rate_limiter": 1}, ["rate_limiter' must be an object"]),
+        ({"drive_id": "rootfs", "rate_limiter": {"bw": {}}},
+         ["rate_limiter: unknown field 'bw'"]),
+        ({"drive_id": "rootfs", "rate_limiter": {"ops": {"size": 5}}},
+         ["ops: missing required field 'refill_time'"]),
+        ({"drive_id": "rootfs", "rate_limiter": {"ops": {"size": -5, "refill_time": 1}}},
+         ["'size' must be a non-negative integer"]),
+        ({"drive_id": "rootfs", "rate_limiter": too_long},
+         ["drive 'rootfs': rate_limiter: bandwidth: refill_time 99999999999999 ms is too long"]),
+    ]
+    for body, fault in bad:
+        s.expect("PATCH", "/drives/rootfs", 400, body=body, fault=fault)
+        s.alive()
+    s.expect("PATCH", "/drives/rootfs", 400, raw=b'{"drive_id": "rootfs",', fault=["bad JSON"])
+    s.expect("PATCH", "/drives/nope", 400, body={"drive_id": "nope"}, fault=["does not exist"])
+    # The same bad limiter in a PUT: the same words.
+    s.expect("PUT", "/drives/rootfs", 400,
+             body={"drive_id": "rootfs", "path_on_host": disk, "is_root_device": True,
+                   "rate_limiter": too_long},
+             fault=["drive 'rootfs': rate_limiter: bandwidth: refill_time 99999999999999"])
+    s.expect("PATCH", "/network-interfaces/eth0", 400,
+             body={"iface_id": "eth0", "rx_rate_limiter": {"ops": {"size": 1}}},
+             fault=["rx_rate_limiter: ops: missing required field 'refill_time'"])
+    s.expect("PATCH", "/network-interfaces/eth0", 400,
+             body={"iface_id": "eth0", "host_dev_name": "tap1"}, fault=["unknown field"])
+    s.expect("PATCH", "/network-interfaces/eth0", 400,
+             body={"iface_id": "eth0", "tx_rate_limiter": {"ops": {"size": 1,
+                                                                   "refill_time": 1}}},
+             fault=["not allowed before boot"])
+    # Before boot a good PATCH changes the model, which GET /vm/config shows.
+    s.expect("PATCH", "/drives/rootfs", 204,
+             body={"drive_id": "rootfs", "rate_limiter": {"ops": {"size": 100,
+                                                                  "refill_time": 1000}}})
+    js = s.expect("GET", "/vm/config", 200)
+    rl = js["drives"][0].get("rate_limiter")
+    check(rl == {"ops": {"size": 100, "one_time_burst": 0, "refill_time": 1000}},
+          "rate_limiter in GET /vm/config: %r" % rl)
     rc, err = s.stop()
     check(rc == 3, "exit code %d after SIGTERM, expected 3" % rc)
 
@@ -395,6 +451,7 @@ CASES = {
     "sigterm": case_sigterm,
     "usage": case_usage,
     "config-file": case_config_file,
+    "patch-bad-bodies": case_patch_bad_bodies,
 }
 
 

@@ -164,9 +164,9 @@ static void test_drive(void **state)
 	expect_msg("drives: missing required field 'is_root_device'");
 	assert_int_equal(RUN(&c, json_config_drive(&c, o, "x", err, sizeof(err)),
 			     "{\"drive_id\": \"x\", \"path_on_host\": \"/e\", \"is_root_device\": false,"
-			     " \"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 1}}}"),
+			     " \"rate_limiter\": {\"bandwidth\": {\"size\": 1}}}"),
 			 -EINVAL);
-	expect_msg("drives: rate_limiter is not supported yet");
+	expect_msg("drives: rate_limiter: bandwidth: missing required field 'refill_time'");
 	assert_int_equal(RUN(&c, json_config_drive(&c, o, "x", err, sizeof(err)),
 			     "{\"drive_id\": \"x\", \"is_root_device\": false, \"socket\": \"/s\"}"),
 			 -EINVAL);
@@ -210,8 +210,8 @@ static void test_net_vsock_entropy(void **state)
 	expect_msg("host_dev_name tap0 is already used by 'eth0'");
 	assert_int_equal(RUN(&c, json_config_net(&c, o, "eth1", err, sizeof(err)),
 			     "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\","
-			     " \"rx_rate_limiter\": {}}"), -EINVAL);
-	expect_msg("network-interfaces: rx_rate_limiter is not supported yet");
+			     " \"rx_rate_limiter\": {\"foo\": {}}}"), -EINVAL);
+	expect_msg("network-interfaces: rx_rate_limiter: unknown field 'foo'");
 	assert_int_equal(RUN(&c, json_config_net(&c, o, "eth1", err, sizeof(err)),
 			     "{\"iface_id\": \"eth1\"}"), -EINVAL);
 	expect_msg("missing required field 'host_dev_name'");
@@ -230,8 +230,8 @@ static void test_net_vsock_entropy(void **state)
 	assert_int_equal(RUN(&c, json_config_entropy(&c, o, err, sizeof(err)), "{}"), 0);
 	assert_true(c.entropy);
 	assert_int_equal(RUN(&c, json_config_entropy(&c, o, err, sizeof(err)),
-			     "{\"rate_limiter\": {}}"), -EINVAL);
-	expect_msg("entropy: rate_limiter is not supported yet");
+			     "{\"rate_limiter\": {\"ops\": 5}}"), -EINVAL);
+	expect_msg("entropy: rate_limiter: field 'ops' must be an object");
 	vm_config_release(&c);
 }
 
@@ -260,8 +260,10 @@ static void test_file_and_put_agree(void **state)
 		  "{\"kernel_image_path\": \"/k\", \"foo\": 1}", json_config_boot_source },
 		{ "{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"vsock\": {\"guest_cid\": true}}",
 		  "{\"guest_cid\": true}", json_config_vsock },
-		{ "{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"entropy\": {\"rate_limiter\": {}}}",
-		  "{\"rate_limiter\": {}}", json_config_entropy },
+		{ "{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"entropy\": {\"rate_limiter\":"
+		  " {\"ops\": {\"size\": 1, \"refill_time\": 99999999999999}}}}",
+		  "{\"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": 99999999999999}}}",
+		  json_config_entropy },
 	};
 	char put_err[1024];
 

@@ -1,0 +1,131 @@
+/*
+ * The machine model's rate limiters and live changes: the limiter checks
+ * every front end shares, the entropy device's limiter, and Firecracker's
+ * partial drives and network interfaces (PATCH), checked before anything
+ * is changed.
+ */
+#include "vmm/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int vm_config_check_limiter(const char *what, const char *field, const struct rl_config *rl,
+			    char *err, size_t errlen)
+{
+	char why[160];
+
+	if (!rl_config_check(rl, why, sizeof(why)))
+		return 0;
+	snprintf(err, errlen, "%s: %s: %s", what, field, why);
+	return -EINVAL;
+}
+
+int vm_config_put_entropy(struct vm_config *c, const struct rl_config *rl, char *err,
+			  size_t errlen)
+{
+	static const struct rl_config none;
+	int ret;
+
+	if (!rl)
+		rl = &none;
+	ret = vm_config_check_limiter("entropy", "rate_limiter", rl, err, errlen);
+	if (ret)
+		return ret;
+	c->entropy = true;
+	c->entropy_rate_limiter = *rl;
+	return 0;
+}
+
+static int drive_index(const struct vm_config *c, const char *id)
+{
+	for (unsigned int i = 0; i < c->ndrives; i++)
+		if (!strcmp(c->drives[i].id, id))
+			return (int)i;
+	return -1;
+}
+
+int vm_config_check_drive_patch(const struct vm_config *c, const struct vm_drive_patch *p,
+				char *err, size_t errlen)
+{
+	char what[VM_ID_MAX + 16];
+
+	if (drive_index(c, p->id) < 0) {
+		snprintf(err, errlen, "drive '%.*s' does not exist", VM_ID_MAX, p->id);
+		return -EINVAL;
+	}
+	snprintf(what, sizeof(what), "drive '%s'", p->id);
+	if (p->path_on_host && (!*p->path_on_host || strlen(p->path_on_host) >= 4096)) {
+		snprintf(err, errlen, "%s: path_on_host is empty or too long", what);
+		return -EINVAL;
+	}
+	return vm_config_check_limiter(what, "rate_limiter", &p->rate_limiter, err, errlen);
+}
+
+int vm_config_patch_drive(struct vm_config *c, const struct vm_drive_patch *p, char *err,
+			  size_t errlen)
+{
+	struct vm_drive *d;
+	char *path = NULL;
+	int ret;
+
+	ret = vm_config_check_drive_patch(c, p, err, errlen);
+	if (ret)
+		return ret;
+	if (p->path_on_host) {
+		path = strdup(p->path_on_host);
+		if (!path) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+	}
+	d = &c->drives[drive_index(c, p->id)];
+	if (path) {
+		free(d->path_on_host);
+		d->path_on_host = path;
+	}
+	rl_config_merge(&d->rate_limiter, &p->rate_limiter);
+	return 0;
+}
+
+static int net_index(const struct vm_config *c, const char *id)
+{
+	for (unsigned int i = 0; i < c->nnets; i++)
+		if (!strcmp(c->nets[i].id, id))
+			return (int)i;
+	return -1;
+}
+
+int vm_config_check_net_patch(const struct vm_config *c, const struct vm_net_patch *p,
+			      char *err, size_t errlen)
+{
+	char what[VM_ID_MAX + 32];
+	int ret;
+
+	if (net_index(c, p->id) < 0) {
+		snprintf(err, errlen, "network interface '%.*s' does not exist", VM_ID_MAX, p->id);
+		return -EINVAL;
+	}
+	snprintf(what, sizeof(what), "network interface '%s'", p->id);
+	ret = vm_config_check_limiter(what, "rx_rate_limiter", &p->rx_rate_limiter, err, errlen);
+	if (!ret)
+		ret = vm_config_check_limiter(what, "tx_rate_limiter", &p->tx_rate_limiter, err,
+					      errlen);
+	return ret;
+}
+
+int vm_config_patch_net(struct vm_config *c, const struct vm_net_patch *p, char *err,
+			size_t errlen)
+{
+	struct vm_net *n;
+	int ret;
+
+	ret = vm_config_check_net_patch(c, p, err, errlen);
+	if (ret)
+		return ret;
+	n = &c->nets[net_index(c, p->id)];
+	rl_config_merge(&n->rx_rate_limiter, &p->rx_rate_limiter);
+	rl_config_merge(&n->tx_rate_limiter, &p->tx_rate_limiter);
+	return 0;
+}

@@ -1,0 +1,122 @@
+#include "vmm/vm_patch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "virtio/blk.h"
+#include "virtio/net.h"
+
+enum patch_op { PATCH_SWAP, PATCH_REFRESH, PATCH_BLK_LIMITER, PATCH_NET_LIMITERS };
+
+/* One change, run on the I/O thread. */
+struct patch_call {
+	enum patch_op op;
+	struct virtio_dev *dev;
+	const struct blk_config *bc;
+	const struct rl_config *a, *b;
+	char *err;
+	size_t errlen;
+	int ret;
+};
+
+static void patch_fn(void *arg)
+{
+	struct patch_call *c = arg;
+
+	switch (c->op) {
+	case PATCH_SWAP:
+		c->ret = virtio_blk_swap(c->dev, c->bc, c->err, c->errlen);
+		break;
+	case PATCH_REFRESH:
+		c->ret = virtio_blk_refresh(c->dev, c->err, c->errlen);
+		break;
+	case PATCH_BLK_LIMITER:
+		virtio_blk_set_limiter(c->dev, c->a);
+		break;
+	case PATCH_NET_LIMITERS:
+		virtio_net_set_limiters(c->dev, c->a, c->b);
+		break;
+	}
+}
+
+static int patch_run(struct vm *vm, struct patch_call *c)
+{
+	c->ret = 0;
+	eventloop_call_sync(vm->loop, patch_fn, c);
+	return c->ret;
+}
+
+static struct virtio_dev *find_dev(struct vm *vm, const char *id, const char *type)
+{
+	struct dev_entry *e = registry_find(&vm->devices, id);
+
+	return e && !strcmp(e->type, type) ? e->dev : NULL;
+}
+
+/* Opens and checks the new image here, off the I/O thread; then swaps on it. */
+static int patch_path(struct vm *vm, struct virtio_dev *dev, const struct vm_drive *d,
+		      const char *path, char *err, size_t errlen)
+{
+	struct patch_call c = { .op = PATCH_REFRESH, .dev = dev, .err = err, .errlen = errlen };
+	struct blk_config bc = { .readonly = d->is_read_only, .cache = d->cache_type };
+	char why[320];
+	int ret;
+
+	/* The image it has (grown or shrunk by the host): a new size, not a new lock. */
+	if (virtio_blk_same_image(dev, path))
+		return patch_run(vm, &c);
+	bc.path = strdup(path);
+	if (!bc.path) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = virtio_blk_open(&bc, why, sizeof(why));
+	if (ret) {
+		snprintf(err, errlen, "drive '%s': %s", d->id, why);
+		goto out;
+	}
+	c.op = PATCH_SWAP;
+	c.bc = &bc;
+	ret = patch_run(vm, &c);
+out:
+	virtio_blk_config_release(&bc);
+	return ret;
+}
+
+int vm_patch_drive(struct vm *vm, const struct vm_drive *d, const struct vm_drive_patch *p,
+		   char *err, size_t errlen)
+{
+	struct virtio_dev *dev = find_dev(vm, p->id, "virtio-blk");
+	struct patch_call c = { .op = PATCH_BLK_LIMITER, .dev = dev, .a = &p->rate_limiter };
+	int ret;
+
+	if (!dev) {
+		snprintf(err, errlen, "drive '%s' is not a disk of the running VM", p->id);
+		return -EINVAL;
+	}
+	if (p->path_on_host) {
+		ret = patch_path(vm, dev, d, p->path_on_host, err, errlen);
+		if (ret)
+			return ret;
+	}
+	if (p->rate_limiter.bandwidth.set || p->rate_limiter.ops.set)
+		patch_run(vm, &c);
+	return 0;
+}
+
+int vm_patch_net(struct vm *vm, const struct vm_net_patch *p, char *err, size_t errlen)
+{
+	struct virtio_dev *dev = find_dev(vm, p->id, "virtio-net");
+	struct patch_call c = { .op = PATCH_NET_LIMITERS, .dev = dev, .a = &p->rx_rate_limiter,
+				.b = &p->tx_rate_limiter };
+
+	if (!dev) {
+		snprintf(err, errlen, "network interface '%s' is not a NIC of the running VM",
+			 p->id);
+		return -EINVAL;
+	}
+	patch_run(vm, &c);
+	return 0;
+}

@@ -1,0 +1,26 @@
+/*
+ * Live changes to a running VM's devices: Firecracker's PATCH of drives
+ * and network interfaces after boot. Called from the API's thread; files
+ * are opened and checked there, and the devices change on the I/O thread
+ * (eventloop_call_sync), between two of their requests.
+ */
+#ifndef HEARTH_VMM_VM_PATCH_H
+#define HEARTH_VMM_VM_PATCH_H
+
+#include <stddef.h>
+
+#include "vmm/config.h"
+#include "vmm/vm.h"
+
+/*
+ * d is the drive as the model has it (read-only, cache mode); p the
+ * change, checked by vm_config_check_drive_patch. A new path_on_host
+ * swaps the disk's image (the same file: its size is read again); a
+ * rate_limiter replaces the live one. 0, or -errno with one line in err
+ * and the disk as it was.
+ */
+int vm_patch_drive(struct vm *vm, const struct vm_drive *d, const struct vm_drive_patch *p,
+		   char *err, size_t errlen);
+int vm_patch_net(struct vm *vm, const struct vm_net_patch *p, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,285 @@
+/*
+ * PATCH /drives/{id} and /network-interfaces/{id} through the routes, on a
+ * fake VM that records what reaches it: state rules, bodies, and the model
+ * changing only when the device did.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "api/controller.h"
+#include "api/routes.h"
+
+struct fake_vm {
+	int drive_patches, net_patches;
+	int ret;                      /* what the next patch answers */
+	char path[64];                /* the last drive patch's */
+	bool had_path;
+	struct rl_config rl, tx;
+};
+
+static int fake_start(void *ctx, const struct vm_config *cfg, struct vm_error *err)
+{
+	(void)ctx, (void)cfg, (void)err;
+	return 0;
+}
+
+static int fake_pause(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static void fake_resume(void *ctx)
+{
+	(void)ctx;
+}
+
+static int fake_patch_drive(void *ctx, const struct vm_drive *d, const struct vm_drive_patch *p,
+			    char *err, size_t errlen)
+{
+	struct fake_vm *f = ctx;
+
+	assert_non_null(d);
+	assert_string_equal(d->id, p->id);
+	f->drive_patches++;
+	f->had_path = p->path_on_host != NULL;
+	snprintf(f->path, sizeof(f->path), "%s", p->path_on_host ? p->path_on_host : "");
+	f->rl = p->rate_limiter;
+	if (f->ret)
+		snprintf(err, errlen, "drive '%s': cannot open disk %s: No such file or directory",
+			 p->id, f->path);
+	return f->ret;
+}
+
+static int fake_patch_net(void *ctx, const struct vm_net_patch *p, char *err, size_t errlen)
+{
+	struct fake_vm *f = ctx;
+
+	(void)err, (void)errlen;
+	f->net_patches++;
+	f->rl = p->rx_rate_limiter;
+	f->tx = p->tx_rate_limiter;
+	return f->ret;
+}
+
+static const struct api_vm_ops fake_ops = {
+	.start = fake_start, .pause = fake_pause, .resume = fake_resume,
+	.patch_drive = fake_patch_drive, .patch_net = fake_patch_net,
+};
+
+struct fixture {
+	struct api_ctl ctl;
+	struct fake_vm vm;
+};
+
+static char body_out[8192];
+
+static unsigned int req(struct fixture *f, const char *method, const char *path,
+			const char *body)
+{
+	struct api_reply r;
+
+	api_route(&f->ctl, method, path, body, body ? strlen(body) : 0, &r);
+	snprintf(body_out, sizeof(body_out), "%s", r.body ? r.body : "");
+	free(r.body);
+	return r.status;
+}
+
+static void expect_fault(const char *needle)
+{
+	json_t *o = json_loads(body_out, 0, NULL);
+	const char *m = json_string_value(json_object_get(o, "fault_message"));
+
+	if (!m)
+		fail_msg("no fault_message in '%s'", body_out);
+	if (!strstr(m, needle))
+		fail_msg("fault '%s' does not mention '%s'", m, needle);
+	json_decref(o);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_int_equal(api_ctl_init(&f->ctl, NULL, NULL, &fake_ops, &f->vm), 0);
+	assert_int_equal(req(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"/k\"}"), 204);
+	assert_int_equal(req(f, "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", "
+			     "\"path_on_host\": \"/a.img\", \"is_root_device\": true, \"rate_limiter\":"
+			     " {\"ops\": {\"size\": 10, \"refill_time\": 100}}}"), 204);
+	assert_int_equal(req(f, "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", "
+			     "\"host_dev_name\": \"tap0\"}"), 204);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	api_ctl_destroy(&f->ctl);
+	free(f);
+	return 0;
+}
+
+static void boot(struct fixture *f)
+{
+	assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+}
+
+/* The drive in GET /vm/config, as a new reference. */
+static json_t *drive0(struct fixture *f)
+{
+	json_t *o, *d;
+
+	assert_int_equal(req(f, "GET", "/vm/config", NULL), 200);
+	o = json_loads(body_out, 0, NULL);
+	d = json_incref(json_array_get(json_object_get(o, "drives"), 0));
+	json_decref(o);
+	return d;
+}
+
+static uint64_t bucket_field(json_t *parent, const char *rl, const char *bucket, const char *f)
+{
+	return (uint64_t)json_integer_value(json_object_get(json_object_get(
+		json_object_get(parent, rl), bucket), f));
+}
+
+static void test_drive_before_boot_changes_the_model(void **state)
+{
+	struct fixture *f = *state;
+	json_t *d;
+
+	assert_int_equal(req(f, "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", "
+			     "\"path_on_host\": \"/b.img\", \"rate_limiter\": {\"bandwidth\":"
+			     " {\"size\": 4096, \"refill_time\": 10, \"one_time_burst\": 1}}}"), 204);
+	assert_int_equal(f->vm.drive_patches, 0);   /* no VM yet */
+	d = drive0(f);
+	assert_string_equal(json_string_value(json_object_get(d, "path_on_host")), "/b.img");
+	assert_int_equal(bucket_field(d, "rate_limiter", "bandwidth", "size"), 4096);
+	assert_int_equal(bucket_field(d, "rate_limiter", "bandwidth", "one_time_burst"), 1);
+	/* The ops bucket was left out of the PATCH: kept. */
+	assert_int_equal(bucket_field(d, "rate_limiter", "ops", "size"), 10);
+	json_decref(d);
+}
+
+static void test_drive_after_boot_reaches_the_device(void **state)
+{
+	struct fixture *f = *state;
+	json_t *d;
+
+	boot(f);
+	assert_int_equal(req(f, "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", "
+			     "\"rate_limiter\": {\"ops\": {\"size\": 0, \"refill_time\": 0}}}"), 204);
+	assert_int_equal(f->vm.drive_patches, 1);
+	assert_false(f->vm.had_path);
+	assert_true(f->vm.rl.ops.set);
+	assert_false(f->vm.rl.bandwidth.set);
+	/* The device refuses the new file: 400 with its words, the model as it was. */
+	f->vm.ret = -EINVAL;
+	assert_int_equal(req(f, "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", "
+			     "\"path_on_host\": \"/nope.img\"}"), 400);
+	expect_fault("drives: drive 'rootfs': cannot open disk /nope.img");
+	assert_int_equal(f->vm.drive_patches, 2);
+	d = drive0(f);
+	assert_string_equal(json_string_value(json_object_get(d, "path_on_host")), "/a.img");
+	json_decref(d);
+	f->vm.ret = 0;
+	assert_int_equal(req(f, "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", "
+			     "\"path_on_host\": \"/c.img\"}"), 204);
+	assert_string_equal(f->vm.path, "/c.img");
+	d = drive0(f);
+	assert_string_equal(json_string_value(json_object_get(d, "path_on_host")), "/c.img");
+	json_decref(d);
+}
+
+static void test_net_only_after_boot(void **state)
+{
+	struct fixture *f = *state;
+	const char *body = "{\"iface_id\": \"eth0\", \"tx_rate_limiter\": {\"bandwidth\":"
+			   " {\"size\": 1000, \"refill_time\": 100}}}";
+	json_t *o;
+
+	assert_int_equal(req(f, "PATCH", "/network-interfaces/eth0", body), 400);
+	expect_fault("not allowed before boot");
+	assert_int_equal(f->vm.net_patches, 0);
+	boot(f);
+	assert_int_equal(req(f, "PATCH", "/network-interfaces/eth0", body), 204);
+	assert_int_equal(f->vm.net_patches, 1);
+	assert_true(f->vm.tx.bandwidth.set);
+	assert_false(f->vm.rl.bandwidth.set || f->vm.rl.ops.set);
+	assert_int_equal(req(f, "GET", "/vm/config", NULL), 200);
+	o = json_loads(body_out, 0, NULL);
+	assert_int_equal(bucket_field(json_array_get(json_object_get(o, "network-interfaces"), 0),
+				      "tx_rate_limiter", "bandwidth", "size"), 1000);
+	json_decref(o);
+	assert_int_equal(req(f, "PATCH", "/network-interfaces/eth9", "{\"iface_id\": \"eth9\"}"),
+			 400);
+	expect_fault("network-interfaces: network interface 'eth9' does not exist");
+	assert_int_equal(f->vm.net_patches, 1);
+}
+
+static void test_bad_bodies(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const cases[][3] = {
+		{ "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_read_only\": true}",
+		  "drives: unknown field 'is_read_only'" },
+		{ "/drives/rootfs", "{\"path_on_host\": \"/x\"}",
+		  "drives: missing required field 'drive_id'" },
+		{ "/drives/rootfs", "{\"drive_id\": \"other\"}",
+		  "drive_id 'other' in the body does not match 'rootfs' in the path" },
+		{ "/drives/rootfs", "{\"drive_id\": 7}", "field 'drive_id' must be a string" },
+		{ "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": 1}",
+		  "field 'path_on_host' must be a string" },
+		{ "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"\"}",
+		  "drives: drive 'rootfs': path_on_host is empty or too long" },
+		{ "/drives/nope", "{\"drive_id\": \"nope\"}", "drives: drive 'nope' does not exist" },
+		{ "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"rate_limiter\": []}",
+		  "drives: field 'rate_limiter' must be an object" },
+		{ "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"rate_limiter\": {\"ops\":"
+		  " {\"size\": -1, \"refill_time\": 1}}}",
+		  "drives: rate_limiter: ops: field 'size' must be a non-negative integer" },
+		{ "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"rate_limiter\": {\"ops\":"
+		  " {\"size\": 1, \"refill_time\": 1, \"x\": 1}}}",
+		  "drives: rate_limiter: ops: unknown field 'x'" },
+		{ "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": \"t\"}",
+		  "network-interfaces: unknown field 'host_dev_name'" },
+		{ "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"rx_rate_limiter\":"
+		  " {\"bandwidth\": {\"refill_time\": 1}}}",
+		  "network-interfaces: rx_rate_limiter: bandwidth: missing required field 'size'" },
+		{ "/drives/rootfs", "[1]", "not a JSON object" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(req(f, "PATCH", cases[i][0], cases[i][1]), 400);
+		expect_fault(cases[i][2]);
+	}
+	/* Nothing reached the model. */
+	assert_int_equal(req(f, "GET", "/vm/config", NULL), 200);
+	assert_non_null(strstr(body_out, "\"/a.img\""));
+	assert_null(strstr(body_out, "\"bandwidth\""));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_drive_before_boot_changes_the_model, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_drive_after_boot_reaches_the_device, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_net_only_after_boot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_bodies, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
