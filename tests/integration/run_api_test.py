@@ -182,7 +182,7 @@ def case_bad_requests(binary, tmp):
     s.alive()
     s.expect("DELETE", "/", 400, fault=["Invalid request method and/or path"])
     s.alive()
-    for method, path in (("PUT", "/balloon"), ("PUT", "/logger"), ("PUT", "/metrics"),
+    for method, path in (("PUT", "/balloon"),
                          ("PUT", "/mmds"), ("PUT", "/snapshot/create"), ("PUT", "/cpu-config"),
                          ("PATCH", "/drives/rootfs")):
         s.expect(method, path, 400, body={}, fault=["not supported yet"])
