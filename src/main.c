@@ -1,3 +1,4 @@
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -6,25 +7,52 @@
 #include "hearth-config.h"
 #include "util/log.h"
 #include "vmm/cli.h"
+#include "vmm/logger.h"
 #include "vmm/runner.h"
 
-/* `hearth serve`: the API front end (src/api). */
-static int main_serve(int argc, char **argv)
+/*
+ * `hearth serve`, the API front end (src/api), or the binary run under the
+ * name `firecracker` (a symlink), which takes Firecracker's flags.
+ */
+static int main_serve(int argc, char **argv, bool firecracker)
 {
 	struct serve_opts o;
 	char err[VM_CONFIG_ERR_MAX + 256];
+	int ret;
 
-	if (serve_parse(argc, argv, &o, err, sizeof(err)))
+	ret = firecracker ? serve_parse_firecracker(argc, argv, &o, err, sizeof(err))
+			  : serve_parse(argc, argv, &o, err, sizeof(err));
+	if (ret)
 		die_code(HEARTH_EXIT_USAGE, "%s", err);
 	if (o.help) {
-		serve_usage(stdout);
+		(firecracker ? serve_usage_firecracker : serve_usage)(stdout);
+		return HEARTH_EXIT_OK;
+	}
+	if (o.version) {
+		if (firecracker)
+			printf("Firecracker v%s (hearth %s)\n", HEARTH_VERSION, HEARTH_VERSION);
+		else
+			printf("hearth %s\n", HEARTH_VERSION);
 		return HEARTH_EXIT_OK;
 	}
 	if (o.verbose > 0)
 		log_set_level(LOG_DEBUG);
 	else if (o.verbose < 0)
 		log_set_level(LOG_ERR);
+	/* Without a log file, --level is stderr's (Firecracker logs to stderr then); errors always show. */
+	if (o.level_set && !o.logger.log_path) {
+		int level = vm_logger_level(o.logger.level);
+
+		log_set_level(level < LOG_ERR ? LOG_ERR : (enum log_level)level);
+	}
 	return serve_run(&o, NULL);
+}
+
+static bool invoked_as_firecracker(const char *argv0)
+{
+	const char *base = argv0 ? strrchr(argv0, '/') : NULL;
+
+	return argv0 && !strcmp(base ? base + 1 : argv0, "firecracker");
 }
 
 int main(int argc, char **argv)
@@ -33,8 +61,10 @@ int main(int argc, char **argv)
 	char err[VM_CONFIG_ERR_MAX + 256];
 	int code;
 
+	if (argc >= 1 && invoked_as_firecracker(argv[0]))
+		return main_serve(argc, argv, true);
 	if (argc >= 2 && !strcmp(argv[1], "serve"))
-		return main_serve(argc, argv);
+		return main_serve(argc, argv, false);
 	if (cli_parse(argc, argv, &cfg, err, sizeof(err))) {
 		cli_release(&cfg);
 		die_code(HEARTH_EXIT_USAGE, "%s", err);

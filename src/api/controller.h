@@ -9,6 +9,8 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -35,6 +37,19 @@ struct api_vm_ops {
 	int (*patch_drive)(void *ctx, const struct vm_drive *d, const struct vm_drive_patch *p,
 			   char *err, size_t errlen);
 	int (*patch_net)(void *ctx, const struct vm_net_patch *p, char *err, size_t errlen);
+	/*
+	 * Metrics (NULL: not offered). metrics_open opens the file and starts
+	 * the periodic flush (PUT /metrics); metrics_flush writes a line now
+	 * (FlushMetrics). 0, or -errno with err filled.
+	 */
+	int (*metrics_open)(void *ctx, const char *path, char *err, size_t errlen);
+	int (*metrics_flush)(void *ctx, char *err, size_t errlen);
+};
+
+/* Requests served, for the metrics' "api_server" group; atomics, read by any thread. */
+struct api_counts {
+	uint64_t get, put, patch, other;
+	uint64_t failed;            /* answered 4xx or 5xx */
 };
 
 struct api_ctl {
@@ -44,6 +59,7 @@ struct api_ctl {
 	char id[API_INSTANCE_ID_MAX + 1];
 	const struct api_vm_ops *ops;
 	void *ops_ctx;
+	struct api_counts counts;
 };
 
 /* Firecracker's rule for --id: 1 to 64 characters, letters, digits and '-'. */

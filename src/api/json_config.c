@@ -1,4 +1,6 @@
 #include "api/json_config.h"
+#include "api/json_fields.h"
+#include "api/json_observe.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -8,16 +10,6 @@
 #include <string.h>
 
 #include "api/json_limiter.h"
-
-enum jtype { J_STR, J_BOOL, J_UINT, J_OBJ };
-
-/* One field of a Firecracker object: its JSON type, and whether Hearth takes it. */
-struct jfield {
-	const char *name;
-	enum jtype type;
-	bool required;
-	const char *unsupported;  /* non-NULL: given (not null) is an error, with this reason */
-};
 
 static const char *const type_names[] = {
 	[J_STR] = "a string",
@@ -383,8 +375,7 @@ int json_config_entropy(struct vm_config *c, json_t *o, char *err, size_t errlen
 
 /* Sections of FullVmConfiguration Hearth does not take yet (null is fine). */
 static const char *const unsupported_sections[] = {
-	"balloon", "cpu-config", "logger", "metrics", "mmds-config", "memory-hotplug", "pmem",
-	"serial", NULL,
+	"balloon", "cpu-config", "mmds-config", "memory-hotplug", "pmem", NULL,
 };
 
 static int full_array(struct vm_config *c, json_t *root, const char *key,
@@ -411,7 +402,7 @@ static bool section_known(const char *key)
 {
 	static const char *const known[] = {
 		"boot-source", "machine-config", "drives", "network-interfaces", "vsock",
-		"entropy", NULL,
+		"entropy", "logger", "metrics", "serial", NULL,
 	};
 
 	for (int i = 0; known[i]; i++)
@@ -450,6 +441,8 @@ int json_config_full(struct vm_config *c, json_t *root, char *err, size_t errlen
 		ret = json_config_vsock(c, json_object_get(root, "vsock"), err, errlen);
 	if (!ret && jhas(root, "entropy"))
 		ret = json_config_entropy(c, json_object_get(root, "entropy"), err, errlen);
+	if (!ret)
+		ret = json_observe_sections(c, root, err, errlen);
 	if (!ret)
 		ret = vm_config_check_bootable(c, err, errlen);
 	return ret;
@@ -586,4 +579,16 @@ json_t *json_config_dump_full(const struct vm_config *c)
 			 "network-interfaces", dump_nets(c), "vsock", dump_vsock(c), "entropy",
 			 dump_entropy(c), "balloon", "cpu-config",
 			 "logger", "metrics", "mmds-config");
+}
+
+/* The field checks and messages above, for json_observe.c's objects. */
+int json_fields_check(const char *what, json_t *o, const struct jfield *fields, char *err,
+		      size_t errlen)
+{
+	return check_fields(what, o, fields, true, err, errlen);
+}
+
+int json_fields_fail_from(const char *what, const char *why, int ret, char *err, size_t errlen)
+{
+	return fail_from(what, why, ret, err, errlen);
 }

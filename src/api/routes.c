@@ -9,7 +9,10 @@
 #include <jansson.h>
 
 #include "api/json_config.h"
+#include "api/json_observe.h"
+#include "api/observe.h"
 #include "hearth-config.h"
+#include "util/log.h"
 
 #define API_ERR_MAX 600
 
@@ -95,6 +98,7 @@ static int get_vm_config(struct api_req *req, struct api_reply *r)
 		int ret;                                                             \
                                                                                      \
 		(void)r;                                                             \
+		(void)c;                                                             \
 		if (!o)                                                              \
 			return -EINVAL;                                              \
 		ret = call;                                                          \
@@ -111,6 +115,9 @@ BODY_HANDLER(put_vsock, json_config_vsock(c, o, err, errlen))
 BODY_HANDLER(put_entropy, json_config_entropy(c, o, err, errlen))
 BODY_HANDLER(patch_drive, ((void)c, api_patch_drive(req->ctl, req->id, o, err, errlen)))
 BODY_HANDLER(patch_net, ((void)c, api_patch_net(req->ctl, req->id, o, err, errlen)))
+BODY_HANDLER(put_logger, api_ctl_set_logger(req->ctl, o, err, errlen))
+BODY_HANDLER(put_metrics, api_ctl_set_metrics(req->ctl, o, err, errlen))
+BODY_HANDLER(put_serial, json_observe_serial(c, o, err, errlen))
 
 /* {"action_type": "..."}: InstanceStart only, for now. */
 static int put_actions(struct api_req *req, struct api_reply *r)
@@ -141,7 +148,7 @@ static int put_actions(struct api_req *req, struct api_reply *r)
 	} else if (!strcmp(action, "SendCtrlAltDel")) {
 		ret = api_ctl_ctrl_alt_del(req->ctl, req->err, sizeof(req->err));
 	} else if (!strcmp(action, "FlushMetrics")) {
-		snprintf(req->err, sizeof(req->err), "actions: %s is not supported yet", action);
+		ret = api_ctl_flush_metrics(req->ctl, req->err, sizeof(req->err));
 	} else {
 		snprintf(req->err, sizeof(req->err), "actions: action_type '%.64s' is not one of "
 			 "InstanceStart, FlushMetrics, SendCtrlAltDel", action);
@@ -210,6 +217,9 @@ static const struct api_route_entry routes[] = {
 	{ "PUT", "/network-interfaces/", true, put_net },
 	{ "PUT", "/vsock", true, put_vsock },
 	{ "PUT", "/entropy", true, put_entropy },
+	{ "PUT", "/logger", true, put_logger },
+	{ "PUT", "/metrics", true, put_metrics },
+	{ "PUT", "/serial", true, put_serial },
 	{ "PUT", "/actions", false, put_actions },
 	{ "PATCH", "/vm", false, patch_vm },
 	{ "PATCH", "/drives/", false, patch_drive },
@@ -223,8 +233,8 @@ static const struct {
 	const char *prefix;   /* the path, or a prefix when it ends in '/' */
 } unsupported[] = {
 	{ NULL, "/balloon" }, { NULL, "/balloon/" }, { NULL, "/cpu-config" },
-	{ NULL, "/logger" }, { NULL, "/metrics" }, { NULL, "/mmds" }, { NULL, "/mmds/" },
-	{ NULL, "/serial" }, { NULL, "/hotplug/" }, { NULL, "/snapshot/" }, { NULL, "/pmem/" },
+	{ NULL, "/mmds" }, { NULL, "/mmds/" },
+	{ NULL, "/hotplug/" }, { NULL, "/snapshot/" }, { NULL, "/pmem/" },
 	{ NULL, NULL },
 };
 
@@ -309,6 +319,8 @@ void api_route(struct api_ctl *ctl, const char *method, const char *path, const 
 	req->len = len;
 	pthread_mutex_lock(&ctl->lock);
 	route_locked(req, r);
+	api_ctl_count(ctl, method, r->status);
 	pthread_mutex_unlock(&ctl->lock);
+	log_debug("api: %s %s: %u", method, path, r->status);
 	free(req);
 }

@@ -4,12 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/controller.h"
 #include "api/json_config.h"
+#include "api/observe.h"
 #include "api/server.h"
 #include "util/log.h"
 #include "vmm/cli.h"
+#include "vmm/logger.h"
+#include "vmm/metrics.h"
 #include "vmm/runner.h"
 #include "vmm/vm.h"
 #include "vmm/vm_patch.h"
@@ -18,93 +22,11 @@ struct serve {
 	struct runner run;          /* the loop, signals, console and VM (src/vmm) */
 	struct api_ctl ctl;
 	struct api_server *srv;
+	struct metrics metrics;     /* flushed on the loop's thread */
+	/* Firecracker's startup reporting (--start-time-us ...), as metrics gauges. */
+	bool have_startup, have_startup_cpu;
+	uint64_t startup_us, startup_cpu_us;
 };
-
-void serve_usage(FILE *out)
-{
-	fprintf(out,
-		"Usage: hearth serve --api-sock PATH [--config-file FILE] [--id ID]\n"
-		"                    [--http-api-max-payload-size BYTES] [-v | -q]\n"
-		"       hearth serve --no-api --config-file FILE [--id ID] [-v | -q]\n"
-		"\n"
-		"Serves Firecracker's HTTP API on the Unix socket PATH; the guest's COM1 is this\n"
-		"process's stdin and stdout. --config-file boots the VM it describes (Firecracker's\n"
-		"config file: the JSON of GET /vm/config) at once. --id names the instance\n"
-		"(1 to 64 letters, digits and '-'). Request bodies are limited to BYTES (default %d).\n"
-		"\n"
-		"Exit codes: as 'hearth run' once a VM ran; 2 bad usage or a bad config file;\n"
-		"            3 stopped by SIGINT, SIGTERM or SIGHUP (with or without a VM).\n",
-		API_DEFAULT_MAX_PAYLOAD);
-}
-
-int serve_parse(int argc, char **argv, struct serve_opts *o, char *err, size_t errlen)
-{
-	memset(o, 0, sizeof(*o));
-	o->max_payload = API_DEFAULT_MAX_PAYLOAD;
-	for (int i = 2; i < argc; i++) {
-		const char *a = argv[i];
-		const char **slot = NULL;
-
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			o->help = true;
-			return 0;
-		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-			o->verbose = 1;
-			continue;
-		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-			o->verbose = -1;
-			continue;
-		} else if (!strcmp(a, "--no-api")) {
-			o->no_api = true;
-			continue;
-		}
-		const char *max = NULL;
-
-		if (!strcmp(a, "--api-sock"))
-			slot = &o->api_sock;
-		else if (!strcmp(a, "--config-file"))
-			slot = &o->config_file;
-		else if (!strcmp(a, "--id"))
-			slot = &o->id;
-		else if (!strcmp(a, "--http-api-max-payload-size"))
-			slot = &max;
-		if (!slot) {
-			snprintf(err, errlen, "unknown option '%s' for serve (see 'hearth serve "
-				 "--help')", a);
-			return -EINVAL;
-		}
-		if (i + 1 >= argc) {
-			snprintf(err, errlen, "option '%s' needs a value", a);
-			return -EINVAL;
-		}
-		*slot = argv[++i];
-		if (max) {
-			uint64_t v;
-
-			if (cli_parse_uint(max, 1, 1ull << 30, &v)) {
-				snprintf(err, errlen, "--http-api-max-payload-size '%.64s': want 1 to "
-					 "%llu bytes", max, 1ull << 30);
-				return -EINVAL;
-			}
-			o->max_payload = (size_t)v;
-		}
-	}
-	if (o->id && api_ctl_check_id(o->id, err, errlen))
-		return -EINVAL;
-	if (o->no_api && !o->config_file) {
-		snprintf(err, errlen, "--no-api needs --config-file: nothing would configure the VM");
-		return -EINVAL;
-	}
-	if (o->no_api && o->api_sock) {
-		snprintf(err, errlen, "--no-api and --api-sock exclude each other");
-		return -EINVAL;
-	}
-	if (!o->no_api && !o->api_sock) {
-		snprintf(err, errlen, "serve needs --api-sock PATH (or --no-api --config-file FILE)");
-		return -EINVAL;
-	}
-	return 0;
-}
 
 static int serve_vm_start(void *ctx, const struct vm_config *cfg, struct vm_error *err)
 {
@@ -157,6 +79,66 @@ static int serve_vm_patch_net(void *ctx, const struct vm_net_patch *p, char *err
 	return vm_patch_net(&((struct serve *)ctx)->run.vm, p, err, errlen);
 }
 
+/* The metrics' collector: on the loop's thread, which owns the VM (or at exit). */
+static void serve_collect(void *ctx, json_t *counters, json_t *gauges)
+{
+	struct serve *s = ctx;
+
+	api_ctl_metrics(&s->ctl, counters);
+	if (s->run.have_vm)
+		metrics_collect_vm(counters, &s->run.vm);
+	if (s->have_startup)
+		metrics_add(gauges, "api_server", "process_startup_time_us", s->startup_us);
+	if (s->have_startup_cpu)
+		metrics_add(gauges, "api_server", "process_startup_time_cpu_us", s->startup_cpu_us);
+}
+
+struct metrics_call {
+	struct serve *s;
+	const char *path;   /* NULL: flush */
+	char *err;
+	size_t errlen;
+	int ret;
+};
+
+/* Both on the loop's thread: the timer joins its loop, and lines read the VM. */
+static void serve_metrics_fn(void *arg)
+{
+	struct metrics_call *c = arg;
+	int ret;
+
+	if (!c->path) {
+		c->ret = metrics_flush(&c->s->metrics);
+		if (c->ret)
+			snprintf(c->err, c->errlen, "the metrics file did not take the line: %s",
+				 strerror(-c->ret));
+		return;
+	}
+	c->ret = metrics_open(&c->s->metrics, c->path, c->err, c->errlen);
+	if (c->ret)
+		return;
+	ret = metrics_start_timer(&c->s->metrics, &c->s->run.loop, METRICS_INTERVAL_MS);
+	if (ret)
+		log_warn("metrics: no periodic flush (timerfd: %s); FlushMetrics and exit still "
+			 "write lines", strerror(-ret));
+}
+
+static int serve_metrics_open(void *ctx, const char *path, char *err, size_t errlen)
+{
+	struct metrics_call c = { ctx, path, err, errlen, 0 };
+
+	eventloop_call_sync(&((struct serve *)ctx)->run.loop, serve_metrics_fn, &c);
+	return c.ret;
+}
+
+static int serve_metrics_flush(void *ctx, char *err, size_t errlen)
+{
+	struct metrics_call c = { ctx, NULL, err, errlen, 0 };
+
+	eventloop_call_sync(&((struct serve *)ctx)->run.loop, serve_metrics_fn, &c);
+	return c.ret;
+}
+
 static const struct api_vm_ops serve_vm_ops = {
 	.start = serve_vm_start,
 	.pause = serve_vm_pause,
@@ -164,7 +146,85 @@ static const struct api_vm_ops serve_vm_ops = {
 	.ctrl_alt_del = serve_vm_ctrl_alt_del,
 	.patch_drive = serve_vm_patch_drive,
 	.patch_net = serve_vm_patch_net,
+	.metrics_open = serve_metrics_open,
+	.metrics_flush = serve_metrics_flush,
 };
+static uint64_t clock_us(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/*
+ * As Firecracker: --start-time-us is the monotonic clock when the parent
+ * (a jailer) started us, --start-time-cpu-us our CPU time then, and
+ * --parent-cpu-time-us what the parent spent; measured once the API serves.
+ */
+static void serve_startup_times(struct serve *s, const struct serve_opts *o)
+{
+	uint64_t now;
+
+	if (o->have_start_time) {
+		now = clock_us(CLOCK_MONOTONIC);
+		s->startup_us = now > o->start_time_us ? now - o->start_time_us : 0;
+		s->have_startup = true;
+		log_info("process startup took %llu us", (unsigned long long)s->startup_us);
+	}
+	if (o->have_start_cpu) {
+		now = clock_us(CLOCK_PROCESS_CPUTIME_ID);
+		s->startup_cpu_us = (now > o->start_time_cpu_us ? now - o->start_time_cpu_us : 0) +
+				    o->parent_cpu_time_us;
+		s->have_startup_cpu = true;
+	}
+}
+
+/*
+ * The logger and metrics of the command line, then the config file's
+ * (which win for the logger, as in Firecracker; metrics are set once).
+ * Before anything else runs, so a bad path is exit 2 with nothing started.
+ */
+static int serve_observe_init(struct serve *s, const struct serve_opts *o, char *err,
+			      size_t errlen)
+{
+	struct vm_config *c = &s->ctl.cfg;
+	bool file_logger = c->logger.log_path != NULL;
+	const char *mpath = o->metrics_path ? o->metrics_path : c->metrics.metrics_path;
+	int ret;
+
+	ret = vm_logger_apply(&o->logger, err, errlen);
+	if (!ret && file_logger)
+		ret = vm_logger_apply(&c->logger, err, errlen);
+	else if (!ret && (o->logger.log_path || o->level_set || o->logger.show_level ||
+			  o->logger.show_log_origin))
+		ret = vm_config_set_logger(c, &o->logger, err, errlen);
+	if (ret)
+		return ret;
+	if (o->metrics_path && c->metrics.metrics_path) {
+		snprintf(err, errlen, "metrics are configured twice: --metrics-path and %s's "
+			 "\"metrics\"", o->config_file);
+		return -EINVAL;
+	}
+	if (!mpath)
+		return 0;
+	ret = serve_metrics_open(s, mpath, err, errlen);
+	if (!ret && o->metrics_path)
+		ret = vm_config_set_metrics(c, mpath, err, errlen);
+	return ret;
+}
+
+/* The last line, with the VM's final counts (its vCPUs are joined, its devices still there). */
+static void serve_metrics_final(struct serve *s)
+{
+	int ret;
+
+	if (!metrics_configured(&s->metrics))
+		return;
+	ret = metrics_flush(&s->metrics);
+	if (ret)
+		log_warn("metrics: the last line was not written: %s", strerror(-ret));
+}
 
 int serve_run(const struct serve_opts *o, struct vm_config *boot)
 {
@@ -174,10 +234,12 @@ int serve_run(const struct serve_opts *o, struct vm_config *boot)
 	int code = HEARTH_EXIT_FAILURE;
 	int ret;
 
+	log_set_instance(o->id ? o->id : "anonymous-instance");
 	if (runner_init(&s.run, err, sizeof(err))) {
 		log_err("%s", err);
 		return HEARTH_EXIT_FAILURE;
 	}
+	metrics_init(&s.metrics, serve_collect, &s);
 	if (o->config_file && !boot) {
 		vm_config_init(&cfg);
 		ret = json_config_load_file(&cfg, o->config_file, err, sizeof(err));
@@ -194,6 +256,12 @@ int serve_run(const struct serve_opts *o, struct vm_config *boot)
 		vm_config_release(boot);
 	if (ret)
 		goto err_run;
+	ret = serve_observe_init(&s, o, err, sizeof(err));
+	if (ret) {
+		log_err("%s", err);
+		code = ret == -ENOMEM ? HEARTH_EXIT_FAILURE : HEARTH_EXIT_USAGE;
+		goto err_ctl;
+	}
 	if (boot) {
 		/* Booted before the API serves: it then reports "Running" from the start. */
 		struct vm_error verr = { .usage = true, .msg = "" };
@@ -212,19 +280,26 @@ int serve_run(const struct serve_opts *o, struct vm_config *boot)
 			log_err("%s", err);
 			code = ret == -EEXIST || ret == -EINVAL ? HEARTH_EXIT_USAGE
 								: HEARTH_EXIT_FAILURE;
-			/* A VM booted from the config is stopped and joined by runner_finish. */
+			/* A VM booted from the config is stopped and joined by runner_join. */
 			goto err_api;
 		}
 		log_info("serving the API on %s", o->api_sock);
+		serve_startup_times(&s, o);
 	}
 	runner_loop(&s.run);
 	code = -1;
 err_api:
 	/* No request may touch the VM from here on. */
 	api_server_stop(s.srv);
+	ret = runner_join(&s.run);
+	if (code < 0)
+		code = ret;
+	/* The last metrics line, with the VM's final counts: its vCPUs are joined, its devices there. */
+	serve_metrics_final(&s);
 err_ctl:
 	api_ctl_destroy(&s.ctl);
 err_run:
+	metrics_destroy(&s.metrics);
 	ret = runner_finish(&s.run);
 	return code < 0 ? ret : code;
 }

@@ -4,7 +4,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+
+#include "vmm/config.h"
+
+/* Firecracker's default --api-sock, for the binary run as `firecracker`. */
+#define SERVE_FIRECRACKER_SOCK "/run/firecracker.socket"
 
 struct serve_opts {
 	const char *api_sock;
@@ -14,13 +20,27 @@ struct serve_opts {
 	size_t max_payload;
 	int verbose;
 	bool help;
+	bool version;
+	bool firecracker;           /* invoked as `firecracker`: its flags and defaults */
+	/* The logger and metrics from the command line (as PUT /logger, PUT /metrics). */
+	struct vm_logger logger;    /* log_path NULL: none */
+	bool level_set;             /* --level given */
+	const char *metrics_path;
+	/* Firecracker's process-startup reporting: 0 / false when not given. */
+	bool have_start_time, have_start_cpu, have_parent_cpu;
+	uint64_t start_time_us, start_time_cpu_us, parent_cpu_time_us;
 };
 
-/* argv[1] is "serve". 0, or -EINVAL with one line in err. */
+/*
+ * The `hearth serve` flags (argv[1] is "serve") and Firecracker's own
+ * (firecracker: argv[0] is the `firecracker` binary, its flags from
+ * argv[1]), one table for both (args.c). 0, or -EINVAL with one line in err.
+ */
 int serve_parse(int argc, char **argv, struct serve_opts *o, char *err, size_t errlen);
+int serve_parse_firecracker(int argc, char **argv, struct serve_opts *o, char *err,
+			    size_t errlen);
 void serve_usage(FILE *out);
-struct vm_config;
-
+void serve_usage_firecracker(FILE *out);
 /*
  * Serves until the VM stops or a signal; returns the exit code (enum
  * hearth_exit). boot, when not NULL, is a VM to start at once (`hearth

@@ -110,6 +110,7 @@ struct serial {
 	uint8_t rx_buf[RX_BUF_SIZE];
 	size_t rx_head, rx_count;
 	bool rx_was_full; /* the host was turned away; owes it a notify */
+	uint64_t rx_bytes; /* taken from the host in all */
 
 	struct serial_out out; /* its own locks: the io thread never needs ours */
 };
@@ -471,6 +472,7 @@ size_t serial_rx_push(struct serial *s, const uint8_t *buf, size_t len)
 	for (size_t i = 0; i < n; i++)
 		s->rx_buf[(s->rx_head + s->rx_count + i) % RX_BUF_SIZE] = buf[i];
 	s->rx_count += n;
+	s->rx_bytes += n;
 	if (n < len || s->rx_count == RX_BUF_SIZE)
 		s->rx_was_full = true;
 	serial_update_irq(s);
@@ -523,4 +525,19 @@ size_t serial_output_pending(struct serial *s)
 uint64_t serial_output_dropped(struct serial *s)
 {
 	return serial_out_dropped(&s->out);
+}
+
+uint64_t serial_output_bytes(struct serial *s)
+{
+	return serial_out_tx_bytes(&s->out);
+}
+
+uint64_t serial_input_bytes(struct serial *s)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->rx_bytes;
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }

@@ -51,6 +51,9 @@ int serial_output_drain(struct serial *s);
 int serial_output_flush(struct serial *s, int timeout_ms);
 size_t serial_output_pending(struct serial *s);
 uint64_t serial_output_dropped(struct serial *s);
+/* Bytes the guest sent, and bytes the host gave it (metrics). */
+uint64_t serial_output_bytes(struct serial *s);
+uint64_t serial_input_bytes(struct serial *s);
 
 /* The bus callbacks, exported for unit tests that drive the registers directly. */
 extern const struct bus_region_ops serial_bus_ops;

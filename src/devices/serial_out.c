@@ -160,6 +160,7 @@ bool serial_out_put(struct serial_out *o, uint8_t byte)
 {
 	bool was_empty = false;
 
+	__atomic_fetch_add(&o->tx_bytes, 1, __ATOMIC_RELAXED);
 	if (o->mode == SERIAL_OUT_DISCARD)
 		return false;
 	pthread_mutex_lock(&o->lock);
@@ -294,4 +295,9 @@ uint64_t serial_out_dropped(struct serial_out *o)
 	n = o->dropped;
 	pthread_mutex_unlock(&o->lock);
 	return n;
+}
+
+uint64_t serial_out_tx_bytes(struct serial_out *o)
+{
+	return __atomic_load_n(&o->tx_bytes, __ATOMIC_RELAXED);
 }

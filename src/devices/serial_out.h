@@ -33,6 +33,7 @@ struct serial_out {
 	uint8_t buf[SERIAL_OUT_SIZE];
 	size_t head, count;
 	uint64_t dropped;  /* bytes lost: buffer full, or the fd failed */
+	uint64_t tx_bytes; /* every byte the guest sent, discarded or not (atomic) */
 };
 
 /* fd -1 discards. Returns 0 or -errno. */
@@ -59,5 +60,6 @@ int serial_out_drain(struct serial_out *o);
 int serial_out_flush(struct serial_out *o, int timeout_ms);
 size_t serial_out_pending(struct serial_out *o);
 uint64_t serial_out_dropped(struct serial_out *o);
+uint64_t serial_out_tx_bytes(struct serial_out *o);
 
 #endif

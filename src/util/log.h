@@ -3,6 +3,7 @@
 #define HEARTH_UTIL_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdnoreturn.h>
 
@@ -20,8 +21,30 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Raw-mode terminals need CRLF line ends. */
 void log_set_crlf(bool on);
-void log_msg(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* Through log_msg (a macro), so a log file can show where a line came from. */
+void log_msg_at(enum log_level level, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+#define log_msg(level, ...) log_msg_at((level), __FILE__, __LINE__, __VA_ARGS__)
+
+/*
+ * The log file (Firecracker's logger: PUT /logger, --log-path). Without one,
+ * every line at the stderr level goes to stderr as "hearth: ...". With one,
+ * lines at or above file_level go to the file, with a timestamp, the
+ * instance id and the thread, optionally the level and the origin; stderr
+ * then keeps only errors, so a failure is still seen where it always was.
+ * path is opened O_WRONLY|O_APPEND|O_NONBLOCK|O_CREAT|O_CLOEXEC (a FIFO
+ * needs its reader first); a second call switches every thread to the new
+ * file at once. Returns 0 or -errno with one line in err.
+ */
+#define LOG_FILE_OFF (-1)   /* file_level: nothing goes to the file */
+int log_open_file(const char *path, int file_level, bool show_level, bool show_origin,
+		  char *err, size_t errlen);
+/* Only at exit, once no other thread logs. */
+void log_close_file(void);
+/* The instance id in the file's lines (default "anonymous-instance"); set before threads start. */
+void log_set_instance(const char *id);
+/* Lines the file did not take whole (a full FIFO, a failed write): Firecracker's missed_log_count. */
+uint64_t log_missed_count(void);
 
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)

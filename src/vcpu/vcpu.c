@@ -100,6 +100,38 @@ void vcpu_destroy(struct vcpu *v)
 	free(v);
 }
 
+static const char *const exit_names[VCPU_EXIT_KINDS] = {
+	[VCPU_EXIT_IO_IN] = "exit_io_in",
+	[VCPU_EXIT_IO_OUT] = "exit_io_out",
+	[VCPU_EXIT_MMIO_READ] = "exit_mmio_read",
+	[VCPU_EXIT_MMIO_WRITE] = "exit_mmio_write",
+	[VCPU_EXIT_HLT] = "exit_hlt",
+	[VCPU_EXIT_INTR] = "exit_intr",
+	[VCPU_EXIT_SYSTEM_EVENT] = "exit_system_event",
+	[VCPU_EXIT_SHUTDOWN] = "exit_shutdown",
+	[VCPU_EXIT_FAIL_ENTRY] = "exit_fail_entry",
+	[VCPU_EXIT_INTERNAL_ERROR] = "exit_internal_error",
+	[VCPU_EXIT_OTHER] = "exit_other",
+	[VCPU_EXIT_RUN_FAILED] = "kvm_run_failures",
+};
+
+const char *vcpu_exit_name(enum vcpu_exit_kind k)
+{
+	return (unsigned int)k < VCPU_EXIT_KINDS ? exit_names[k] : "?";
+}
+
+uint64_t vcpu_exit_count(const struct vcpu *v, enum vcpu_exit_kind k)
+{
+	return (unsigned int)k < VCPU_EXIT_KINDS ? __atomic_load_n(&v->exits[k], __ATOMIC_RELAXED)
+						 : 0;
+}
+
+/* Only the vCPU's thread writes its counters, so a relaxed add is all a reader needs. */
+static void vcpu_count_exit(struct vcpu *v, enum vcpu_exit_kind k)
+{
+	__atomic_fetch_add(&v->exits[k], 1, __ATOMIC_RELAXED);
+}
+
 static struct ratelimit exit_rl = RATELIMIT_INIT(10);
 
 static void vcpu_fail(struct vcpu *v, const char *what)
@@ -145,37 +177,47 @@ static bool vcpu_handle_exit(struct vcpu *v)
 
 	switch (r->exit_reason) {
 	case KVM_EXIT_IO:
+		vcpu_count_exit(v, r->io.direction == KVM_EXIT_IO_OUT ? VCPU_EXIT_IO_OUT
+								    : VCPU_EXIT_IO_IN);
 		handle_io(v);
 		return true;
 	case KVM_EXIT_MMIO:
+		vcpu_count_exit(v, r->mmio.is_write ? VCPU_EXIT_MMIO_WRITE : VCPU_EXIT_MMIO_READ);
 		bus_access(v->env->bus, BUS_MMIO, r->mmio.phys_addr, r->mmio.data,
 			   r->mmio.len > 8 ? 8 : r->mmio.len, r->mmio.is_write);
 		return true;
 	case KVM_EXIT_INTR:
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
+		vcpu_count_exit(v, VCPU_EXIT_INTR);
 		return true;
 	case KVM_EXIT_HLT:
+		vcpu_count_exit(v, VCPU_EXIT_HLT);
 		/* Only without an in-kernel LAPIC; treat it as idle. */
 		usleep(1000);
 		return true;
 	case KVM_EXIT_SYSTEM_EVENT:
+		vcpu_count_exit(v, VCPU_EXIT_SYSTEM_EVENT);
 		handle_system_event(v);
 		return false;
 	case KVM_EXIT_SHUTDOWN:
+		vcpu_count_exit(v, VCPU_EXIT_SHUTDOWN);
 		vcpu_fail(v, "triple fault (KVM_EXIT_SHUTDOWN)");
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:
+		vcpu_count_exit(v, VCPU_EXIT_FAIL_ENTRY);
 		snprintf(what, sizeof(what), "VM entry failed (hardware reason 0x%llx)",
 			 (unsigned long long)r->fail_entry.hardware_entry_failure_reason);
 		vcpu_fail(v, what);
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:
+		vcpu_count_exit(v, VCPU_EXIT_INTERNAL_ERROR);
 		snprintf(what, sizeof(what), "KVM internal error, suberror %u%s", r->internal.suberror,
 			 r->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
 				 ? " (instruction emulation failed)" : "");
 		vcpu_fail(v, what);
 		return false;
 	default:
+		vcpu_count_exit(v, VCPU_EXIT_OTHER);
 		log_ratelimited(&exit_rl, LOG_WARN, "vcpu%u: unexpected exit reason %u", v->index,
 				r->exit_reason);
 		snprintf(what, sizeof(what), "unhandled KVM exit reason %u", r->exit_reason);
@@ -199,9 +241,11 @@ static void *vcpu_thread(void *arg)
 	while (runstate_enter(&v->rs)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
+				vcpu_count_exit(v, VCPU_EXIT_INTR);
 				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_RELEASE);
 				continue;
 			}
+			vcpu_count_exit(v, VCPU_EXIT_RUN_FAILED);
 			log_err("vcpu%u: KVM_RUN failed: %s", v->index, strerror(errno));
 			v->env->on_event(v->env->ctx, VCPU_EVENT_FAILURE, "KVM_RUN failed");
 			break;

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "boot/loader.h"
 #include "core/bus.h"
@@ -36,6 +37,23 @@ struct vcpu_env {
 	void *ctx;
 };
 
+/* KVM_RUN exits by kind, for metrics. */
+enum vcpu_exit_kind {
+	VCPU_EXIT_IO_IN,
+	VCPU_EXIT_IO_OUT,
+	VCPU_EXIT_MMIO_READ,
+	VCPU_EXIT_MMIO_WRITE,
+	VCPU_EXIT_HLT,
+	VCPU_EXIT_INTR,            /* a signal or an interrupt window: back in at once */
+	VCPU_EXIT_SYSTEM_EVENT,
+	VCPU_EXIT_SHUTDOWN,        /* a triple fault */
+	VCPU_EXIT_FAIL_ENTRY,
+	VCPU_EXIT_INTERNAL_ERROR,
+	VCPU_EXIT_OTHER,           /* an exit reason Hearth does not handle */
+	VCPU_EXIT_RUN_FAILED,      /* KVM_RUN itself failed */
+	VCPU_EXIT_KINDS,
+};
+
 struct vcpu {
 	const struct vcpu_env *env;
 	unsigned int index;
@@ -45,6 +63,8 @@ struct vcpu {
 	pthread_t thread;
 	bool started;
 	struct vcpu_runstate rs;
+	/* Written by the vCPU's thread only, read by any (relaxed atomics). */
+	uint64_t exits[VCPU_EXIT_KINDS];
 };
 
 /* KVM_CREATE_VCPU, CPUID, MSRs, FPU, LAPIC; the BSP also gets boot registers. */
@@ -69,5 +89,10 @@ void vcpu_resume(struct vcpu *vcpu);
 void vcpu_stop(struct vcpu *vcpu);
 enum vcpu_state vcpu_state(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
+
+/* "exit_io_in", "exit_mmio_write" ...: the metric's name. */
+const char *vcpu_exit_name(enum vcpu_exit_kind k);
+/* Exits of kind k so far; any thread. */
+uint64_t vcpu_exit_count(const struct vcpu *vcpu, enum vcpu_exit_kind k);
 
 #endif

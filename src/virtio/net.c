@@ -331,7 +331,8 @@ static void net_resume(struct virtio_dev *dev, void *arg)
 	struct net_dev *nd = dev->priv;
 	bool tx = arg == &nd->tx_lim;
 
-	if (!dev->activated || (dev->status & VIRTIO_STATUS_NEEDS_RESET))
+	/* Paused: resume looks at every queue itself. */
+	if (!virtio_dev_running(dev))
 		return;
 	for (unsigned int i = 0; i < nd->cur_pairs; i++) {
 		if (tx) {

@@ -204,7 +204,8 @@ static unsigned int rng_counters(struct virtio_dev *dev, struct dev_counter *out
 static void rng_resume(struct virtio_dev *dev, void *arg)
 {
 	(void)arg;
-	if (dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && dev->vq[0].enabled)
+	/* Paused: resume looks at the queue itself. */
+	if (virtio_dev_running(dev) && dev->vq[0].enabled)
 		rng_queue_notify(dev, 0);
 }
 

@@ -30,8 +30,8 @@
 
 static bool vu_running(struct vsock_uds *vu, unsigned int q)
 {
-	return vu->dev.activated && !(vu->dev.status & VIRTIO_STATUS_NEEDS_RESET) &&
-	       vu->dev.vq[q].enabled;
+	/* Paused: nothing goes into or out of the rings until resume kicks each queue. */
+	return virtio_dev_running(&vu->dev) && vu->dev.vq[q].enabled;
 }
 
 /* The budget ran out with work left: come back on a later I/O-loop round. */

@@ -42,6 +42,7 @@ void vm_config_release(struct vm_config *c)
 	free(c->vsock.uds_path);
 	free(c->logger.log_path);
 	free(c->metrics.metrics_path);
+	free(c->serial_out_path);
 	free(c->kvm_path);
 	memset(c, 0, sizeof(*c));
 }
@@ -352,6 +353,17 @@ int vm_config_set_metrics(struct vm_config *c, const char *path, char *err, size
 	if (check_path("metrics_path", path, err, errlen))
 		return -EINVAL;
 	if (set_str(&c->metrics.metrics_path, path)) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int vm_config_set_serial(struct vm_config *c, const char *out_path, char *err, size_t errlen)
+{
+	if (out_path && check_path("serial_out_path", out_path, err, errlen))
+		return -EINVAL;
+	if (set_str(&c->serial_out_path, out_path)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}

@@ -91,6 +91,7 @@ struct vm_config {
 	struct rl_config entropy_rate_limiter;
 	struct vm_logger logger;
 	struct vm_metrics metrics;
+	char *serial_out_path;    /* COM1's output; NULL: stdout */
 	/* Hearth's own (not in Firecracker's model). */
 	char *kvm_path;
 	bool virtio_cmdline;      /* also list virtio-mmio devices on the command line */
@@ -123,6 +124,8 @@ int vm_config_set_entropy(struct vm_config *c, bool on);
 int vm_config_set_logger(struct vm_config *c, const struct vm_logger *l, char *err,
 			 size_t errlen);
 int vm_config_set_metrics(struct vm_config *c, const char *path, char *err, size_t errlen);
+/* NULL goes back to stdout. */
+int vm_config_set_serial(struct vm_config *c, const char *out_path, char *err, size_t errlen);
 int vm_config_set_kvm_path(struct vm_config *c, const char *path, char *err, size_t errlen);
 
 /* Whole-model checks before a boot: a kernel is set. */

@@ -80,9 +80,13 @@ static void serial_entry_destroy(void *dev)
 
 static unsigned int serial_entry_counters(void *dev, struct dev_counter *out, unsigned int max)
 {
-	struct dev_counter c[] = { { "out_dropped_bytes", serial_output_dropped(dev) } };
+	struct dev_counter c[] = {
+		{ "out_bytes", serial_output_bytes(dev) },
+		{ "out_dropped_bytes", serial_output_dropped(dev) },
+		{ "in_bytes", serial_input_bytes(dev) },
+	};
 
-	return dev_counters_copy(out, max, c, 1);
+	return dev_counters_copy(out, max, c, 3);
 }
 
 static const struct dev_ops serial_entry_ops = {
@@ -142,7 +146,7 @@ int vm_devices_create_legacy(struct vm *vm, struct power_sink sink, struct vm_er
 	void *dev;
 	int ret;
 
-	s = serial_create(STDOUT_FILENO, com1);
+	s = serial_create(vm->serial_out_fd >= 0 ? vm->serial_out_fd : STDOUT_FILENO, com1);
 	if (!s)
 		return vm_error_set(err, false, -ENOMEM, "COM1: out of memory");
 	ret = add_or_destroy(vm, "com1", DEV_LEGACY, "serial", &res, &serial_entry_ops, s, err);

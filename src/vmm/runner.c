@@ -142,12 +142,20 @@ void runner_loop(struct runner *r)
 		vm_request_stop(&r->vm, VM_STOP_FAILURE, "I/O loop failed");
 }
 
+int runner_join(struct runner *r)
+{
+	if (!r->joined) {
+		r->code = r->have_vm ? vm_finish(&r->vm) : HEARTH_EXIT_STOPPED;
+		r->joined = true;
+	}
+	return r->code;
+}
+
 int runner_finish(struct runner *r)
 {
-	int code = HEARTH_EXIT_STOPPED;
+	int code = runner_join(r);
 
 	if (r->have_vm) {
-		code = vm_finish(&r->vm);
 		/* The guest's last output goes out in the terminal mode it was written for. */
 		console_destroy(&r->con);
 		if (r->raw_term)

@@ -21,6 +21,8 @@ struct runner {
 	struct console con;
 	bool raw_term;
 	int sig_fd;
+	bool joined;                /* runner_join ran: the vCPUs are gone */
+	int code;                   /* its exit code */
 };
 
 /* The loop and the signalfd for SIGINT/SIGTERM/SIGHUP. 0 or -errno with err. */
@@ -34,7 +36,13 @@ int runner_start_vm(struct runner *r, const struct vm_config *cfg, struct vm_err
 /* Dispatches until the VM stops or a signal arrives. */
 void runner_loop(struct runner *r);
 /*
- * Joins and tears the VM down, restores the terminal, frees the loop.
+ * Stops the VM (if it still runs) and joins its vCPUs, leaving its devices
+ * in place for a last look (metrics). Returns the exit code: the VM's
+ * (enum hearth_exit), or HEARTH_EXIT_STOPPED when no VM ran. Idempotent.
+ */
+int runner_join(struct runner *r);
+/*
+ * Joins (runner_join) and tears the VM down, restores the terminal, frees the loop.
  * Returns the exit code: the VM's (enum hearth_exit), or
  * HEARTH_EXIT_STOPPED when no VM ran.
  */

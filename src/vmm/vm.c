@@ -226,6 +226,26 @@ static int vm_open_kvm(struct vm *vm, const struct vm_config *cfg, struct vm_err
 	return vm_create_kvm_vm(vm, err);
 }
 
+/*
+ * COM1's output file, opened as Firecracker opens it: created if missing,
+ * appended to, and non-blocking, so a FIFO needs its reader first (ENXIO)
+ * and then costs the guest output bytes, never a stall, when it is full.
+ */
+static int vm_open_serial_out(struct vm *vm, const struct vm_config *cfg, struct vm_error *err)
+{
+	const char *path = cfg->serial_out_path;
+
+	if (!path)
+		return 0;
+	vm->serial_out_fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CREAT | O_CLOEXEC |
+				 O_NOCTTY, 0600);
+	if (vm->serial_out_fd < 0)
+		return vm_error_set(err, true, -errno, "serial_out_path %s: %s%s", path,
+				    strerror(errno), errno == ENXIO ? " (a FIFO needs its reader "
+				    "first)" : "");
+	return 0;
+}
+
 static int vm_create_vcpus(struct vm *vm, struct vm_error *err)
 {
 	int ret;
@@ -268,6 +288,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop
 	memset(drives, 0, sizeof(drives));
 	vm->fd = -1;
 	vm->stop_efd = -1;
+	vm->serial_out_fd = -1;
 	vm->kvm.fd = -1;
 	vm->loop = loop;
 	vm->ncpus = cfg->machine.vcpu_count;
@@ -282,6 +303,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop
 	ret = vm_prepare_guest(vm, cfg, err);
 	if (!ret)
 		ret = vm_devices_open_drives(cfg, drives, err);
+	if (!ret)
+		ret = vm_open_serial_out(vm, cfg, err);
 	if (!ret)
 		ret = vm_open_kvm(vm, cfg, err);
 	if (ret)
@@ -444,6 +467,9 @@ void vm_destroy(struct vm *vm)
 	/* Devices first: they may still complete I/O into guest RAM. */
 	registry_destroy(&vm->devices);
 	vm->serial = NULL;
+	if (vm->serial_out_fd >= 0)
+		close(vm->serial_out_fd);
+	vm->serial_out_fd = -1;
 	for (unsigned int i = 0; vm->vcpus && i < vm->ncpus; i++)
 		vcpu_destroy(vm->vcpus[i]);
 	free(vm->vcpus);

@@ -45,6 +45,7 @@ struct vm {
 	struct eventloop *loop;     /* the process's; not owned */
 	struct registry devices;
 	struct serial *serial;      /* COM1, also in devices; the console's */
+	int serial_out_fd;          /* COM1's output file (serial_out_path); -1: stdout */
 	struct vcpu_env vcpu_env;
 	struct vcpu **vcpus;
 	unsigned int ncpus;

@@ -66,14 +66,15 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 class Serve:
     """One `hearth serve` process and a keep-alive connection to it."""
 
-    def __init__(self, binary, tmp, args=None):
-        self.sock = os.path.join(tmp, "api.sock")
+    def __init__(self, binary, tmp, args=None, cmd=None):
+        self.sock = os.path.join(tmp, "api.sock") if cmd is None else cmd[-1]
         self.err_path = os.path.join(tmp, "stderr-%d.txt" % time.monotonic_ns())
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
         self.err = open(self.err_path, "wb")
-        self.p = subprocess.Popen([binary, "serve", "--api-sock", self.sock] + (args or []),
+        cmd = cmd or [binary, "serve", "--api-sock", self.sock]
+        self.p = subprocess.Popen(cmd + (args or []),
                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=self.err, env=env)
         deadline = time.monotonic() + TIMEOUT
@@ -182,7 +183,7 @@ def case_bad_requests(binary, tmp):
     s.alive()
     s.expect("DELETE", "/", 400, fault=["Invalid request method and/or path"])
     s.alive()
-    for method, path in (("PUT", "/balloon"), ("PUT", "/logger"), ("PUT", "/metrics"),
+    for method, path in (("PUT", "/balloon"),
                          ("PUT", "/mmds"), ("PUT", "/snapshot/create"), ("PUT", "/cpu-config")):
         s.expect(method, path, 400, body={}, fault=["not supported yet"])
         s.alive()
@@ -441,6 +442,133 @@ def case_config_file(binary, tmp):
     check("/dev/kvm" in one_line(err), "stderr does not name /dev/kvm: %r" % err)
 
 
+def read_metrics(path):
+    with open(path) as f:
+        text = f.read()
+    check(text.endswith("\n"), "metrics file does not end a line: %r" % text)
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def case_metrics(binary, tmp):
+    path = os.path.join(tmp, "metrics.json")
+    s = Serve(binary, tmp, ["--metrics-path", path])
+    s.expect("PUT", "/actions", 400, body={"action_type": "FlushMetrics"}, fault=["before boot"])
+    s.expect("PUT", "/metrics", 400, body={"metrics_path": os.path.join(tmp, "m2")},
+             fault=["already configured"])
+    s.alive()
+    rc, err = s.stop()
+    check(rc == 3, "exit code %d after SIGTERM, expected 3" % rc)
+    lines = read_metrics(path)
+    check(len(lines) == 1, "one line at exit, got %r" % lines)
+    m = lines[0]
+    check(isinstance(m.get("utc_timestamp_ms"), int), "no utc_timestamp_ms in %r" % m)
+    api = m["api_server"]
+    check(api["put_requests"] == 2 and api["get_requests"] == 1 and
+          api["failed_requests"] == 2, "api_server counts %r" % api)
+    check(m["logger"]["missed_metrics_count"] == 0, "logger %r" % m)
+    # Through the API: a file that cannot be opened is a 400, a good one is taken once.
+    s = Serve(binary, tmp)
+    s.expect("PUT", "/metrics", 400, body={"metrics_path": os.path.join(tmp, "no", "m")},
+             fault=["cannot open the metrics file", "No such file"])
+    fifo = os.path.join(tmp, "fifo")
+    os.mkfifo(fifo)
+    s.expect("PUT", "/metrics", 400, body={"metrics_path": fifo}, fault=["FIFO"])
+    path2 = os.path.join(tmp, "metrics2.json")
+    s.expect("PUT", "/metrics", 204, body={"metrics_path": path2})
+    s.expect("GET", "/", 200)
+    rc, err = s.stop()
+    lines = read_metrics(path2)
+    check(len(lines) == 1 and lines[0]["api_server"]["get_requests"] == 1,
+          "API-configured metrics %r" % lines)
+    # The command line's: exit 2 with one line, before anything serves.
+    rc, out, err = run_plain(binary, ["serve", "--api-sock", os.path.join(tmp, "b.sock"),
+                                      "--metrics-path", os.path.join(tmp, "no", "m")])
+    check(rc == 2, "bad --metrics-path: exit %d, expected 2\n%s" % (rc, err))
+    check("cannot open the metrics file" in one_line(err), "stderr %r" % err)
+
+
+def case_logger(binary, tmp):
+    log = os.path.join(tmp, "hearth.log")
+    s = Serve(binary, tmp, ["--id", "log-vm"])
+    s.expect("PUT", "/logger", 400, body={"log_path": log, "module": "api"},
+             fault=["module is not supported"])
+    s.expect("PUT", "/logger", 204, body={"log_path": log, "level": "Debug",
+                                          "show_level": True, "show_log_origin": True})
+    s.expect("GET", "/machine-config", 200)
+    rc, err = s.stop()
+    with open(log) as f:
+        text = f.read()
+    check("[log-vm:api:DEBUG:src/api/routes.c:" in text and "GET /machine-config: 200" in text,
+          "log file %r" % text)
+    check("machine-config" not in err, "the request went to stderr too: %r" % err)
+    # --log-path: the startup line goes to the file, not to stderr.
+    log2 = os.path.join(tmp, "flag.log")
+    s = Serve(binary, tmp, ["--log-path", log2, "--level", "Info"])
+    s.alive()
+    rc, err = s.stop()
+    with open(log2) as f:
+        text = f.read()
+    check("serving the API on" in text, "log file %r" % text)
+    check("serving the API" not in err, "stderr %r" % err)
+    rc, out, err = run_plain(binary, ["serve", "--api-sock", os.path.join(tmp, "b.sock"),
+                                      "--log-path", tmp])
+    check(rc == 2, "a directory as --log-path: exit %d, expected 2\n%s" % (rc, err))
+    check("cannot open the log file" in one_line(err), "stderr %r" % err)
+
+
+def case_serial(binary, tmp):
+    kernel = os.path.join(tmp, "kernel.elf")
+    with open(kernel, "wb") as f:
+        f.write(tiny_elf())
+    s = Serve(binary, tmp)
+    s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": kernel})
+    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 1, "mem_size_mib": 64})
+    s.expect("PUT", "/serial", 400, body={"serial_out_path": 7}, fault=["must be a string"])
+    # Opened at InstanceStart, before KVM: a path that cannot be opened is a 400 naming it.
+    bad = os.path.join(tmp, "no", "serial.out")
+    s.expect("PUT", "/serial", 204, body={"serial_out_path": bad})
+    s.expect("PUT", "/actions", 400, body={"action_type": "InstanceStart"},
+             fault=["serial_out_path", bad])
+    fifo = os.path.join(tmp, "serial.fifo")
+    os.mkfifo(fifo)
+    s.expect("PUT", "/serial", 204, body={"serial_out_path": fifo})
+    s.expect("PUT", "/actions", 400, body={"action_type": "InstanceStart"},
+             fault=["serial_out_path", "FIFO"])
+    s.alive()
+    rc, err = s.stop()
+    check(rc == 3, "exit code %d after SIGTERM, expected 3" % rc)
+
+
+def case_firecracker(binary, tmp):
+    fc = os.path.join(tmp, "firecracker")
+    os.symlink(os.path.abspath(binary), fc)
+    rc, out, err = run_plain(fc, ["--version"])
+    check(rc == 0 and out.startswith("Firecracker v"), "--version: %d %r %r" % (rc, out, err))
+    for argv, words in ((["--boot-timer"], ["--boot-timer is not supported by Hearth"]),
+                        (["--mmds-size-limit", "1024"], ["--mmds-size-limit", "not supported"]),
+                        (["--seccomp-filter", "f.bpf"], ["--seccomp-filter", "not supported"]),
+                        (["--bogus"], ["--bogus"]),
+                        (["--level", "loud"], ["--level 'loud'"])):
+        rc, out, err = run_plain(fc, argv)
+        check(rc == 2, "%s: exit %d, expected 2\n%s" % (argv, rc, err))
+        line = one_line(err)
+        for w in words:
+            check(w in line, "%s: %r does not mention %r" % (argv, line, w))
+    rc, out, err = run_plain(fc, ["--help"])
+    check(rc == 0 and "--api-sock" in out and "/run/firecracker.socket" in out,
+          "--help: %d %r" % (rc, out))
+    # Served as `hearth serve` would: Firecracker's flags, the same API.
+    sock = os.path.join(tmp, "fc.sock")
+    metrics = os.path.join(tmp, "fc-metrics.json")
+    s = Serve(fc, tmp, ["--id", "fc-1", "--no-seccomp", "--metrics-path", metrics],
+              cmd=[fc, "--api-sock", sock])
+    js = s.expect("GET", "/", 200)
+    check(js["id"] == "fc-1" and js["state"] == "Not started", "instance info %r" % js)
+    rc, err = s.stop()
+    check(rc == 3, "exit code %d after SIGTERM, expected 3" % rc)
+    check(len(read_metrics(metrics)) == 1, "no metrics line at exit")
+
+
 CASES = {
     "info": case_info,
     "bad-requests": case_bad_requests,
@@ -452,6 +580,10 @@ CASES = {
     "usage": case_usage,
     "config-file": case_config_file,
     "patch-bad-bodies": case_patch_bad_bodies,
+    "metrics": case_metrics,
+    "logger": case_logger,
+    "serial": case_serial,
+    "firecracker": case_firecracker,
 }
 
 

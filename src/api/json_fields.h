@@ -1,0 +1,33 @@
+/*
+ * The field tables json_config.c checks Firecracker's objects with, shared
+ * with json_observe.c so its objects get the same checks and messages.
+ */
+#ifndef HEARTH_API_JSON_FIELDS_H
+#define HEARTH_API_JSON_FIELDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+enum jtype { J_STR, J_BOOL, J_UINT, J_OBJ };
+
+/* One field of a Firecracker object: its JSON type, and whether Hearth takes it. */
+struct jfield {
+	const char *name;
+	enum jtype type;
+	bool required;
+	const char *unsupported;  /* non-NULL: given (not null) is an error, with this reason */
+};
+
+/*
+ * o is an object with no unknown field, each of its type, nothing
+ * unsupported, every required one there (null counts as left out);
+ * -EINVAL with "what: ..." in err otherwise.
+ */
+int json_fields_check(const char *what, json_t *o, const struct jfield *fields, char *err,
+		      size_t errlen);
+/* A setter's message after the object's name; returns ret. */
+int json_fields_fail_from(const char *what, const char *why, int ret, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * The machine model's logger (struct vm_logger: PUT /logger, the config
+ * file's "logger", --log-path and friends) applied to Hearth's log.
+ */
+#ifndef HEARTH_VMM_LOGGER_H
+#define HEARTH_VMM_LOGGER_H
+
+#include <stddef.h>
+
+#include "util/log.h"
+#include "vmm/config.h"
+
+/* Firecracker's levels on Hearth's: Trace is Debug, Off is LOG_FILE_OFF. */
+int vm_logger_level(enum vm_log_level l);
+
+/*
+ * Opens l->log_path (if set) as the log file at l's level and flags; 0, or
+ * -errno with one line in err and the log as before. Without a path the
+ * settings only wait in the model for one.
+ */
+int vm_logger_apply(const struct vm_logger *l, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,392 @@
+/*
+ * The logger, metrics and serial endpoints, FlushMetrics and the request
+ * counts on a fake VM; the config file's sections; and the command line
+ * of the binary run as `firecracker`.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "api/controller.h"
+#include "api/json_config.h"
+#include "api/observe.h"
+#include "api/routes.h"
+#include "api/serve.h"
+#include "util/log.h"
+
+struct fake_vm {
+	int starts, opens, flushes;
+	int open_ret, flush_ret;
+	char opened[256];
+};
+
+static int fake_start(void *ctx, const struct vm_config *cfg, struct vm_error *err)
+{
+	(void)cfg;
+	(void)err;
+	((struct fake_vm *)ctx)->starts++;
+	return 0;
+}
+
+static int fake_pause(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static void fake_resume(void *ctx)
+{
+	(void)ctx;
+}
+
+static int fake_metrics_open(void *ctx, const char *path, char *err, size_t errlen)
+{
+	struct fake_vm *f = ctx;
+
+	f->opens++;
+	snprintf(f->opened, sizeof(f->opened), "%s", path);
+	if (f->open_ret)
+		snprintf(err, errlen, "cannot open the metrics file %s: nope", path);
+	return f->open_ret;
+}
+
+static int fake_metrics_flush(void *ctx, char *err, size_t errlen)
+{
+	struct fake_vm *f = ctx;
+
+	f->flushes++;
+	if (f->flush_ret)
+		snprintf(err, errlen, "the file is full");
+	return f->flush_ret;
+}
+
+static const struct api_vm_ops fake_ops = {
+	.start = fake_start,
+	.pause = fake_pause,
+	.resume = fake_resume,
+	.metrics_open = fake_metrics_open,
+	.metrics_flush = fake_metrics_flush,
+};
+
+struct fixture {
+	struct api_ctl ctl;
+	struct fake_vm vm;
+	char dir[64];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_int_equal(api_ctl_init(&f->ctl, "obs-1", NULL, &fake_ops, &f->vm), 0);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/hearth-obs-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	log_close_file();
+	api_ctl_destroy(&f->ctl);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static char body_out[4096];
+
+static unsigned int req(struct fixture *f, const char *method, const char *path,
+			const char *body)
+{
+	struct api_reply r;
+
+	api_route(&f->ctl, method, path, body, body ? strlen(body) : 0, &r);
+	snprintf(body_out, sizeof(body_out), "%s", r.body ? r.body : "");
+	free(r.body);
+	return r.status;
+}
+
+static void expect_fault(const char *needle)
+{
+	json_t *o = json_loads(body_out, 0, NULL);
+	const char *m = json_string_value(json_object_get(o, "fault_message"));
+
+	if (!m)
+		fail_msg("no fault_message in '%s'", body_out);
+	if (!strstr(m, needle))
+		fail_msg("fault '%s' does not mention '%s'", m, needle);
+	json_decref(o);
+}
+
+static const char flush[] = "{\"action_type\": \"FlushMetrics\"}";
+static const char start[] = "{\"action_type\": \"InstanceStart\"}";
+
+static void boot(struct fixture *f)
+{
+	assert_int_equal(req(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"/k\"}"), 204);
+	assert_int_equal(req(f, "PUT", "/actions", start), 204);
+}
+
+static void test_metrics_and_flush(void **state)
+{
+	struct fixture *f = *state;
+
+	/* Firecracker's rule: FlushMetrics is refused before boot, configured or not. */
+	assert_int_equal(req(f, "PUT", "/actions", flush), 400);
+	expect_fault("before boot");
+	assert_int_equal(req(f, "PUT", "/metrics", "{}"), 400);
+	expect_fault("missing required field 'metrics_path'");
+	assert_int_equal(req(f, "PUT", "/metrics", "{\"metrics_path\": \"\"}"), 400);
+	expect_fault("empty");
+	assert_int_equal(req(f, "PUT", "/metrics", "{\"metrics_path\": \"/m\", \"properties\": "
+			     "{\"a\": \"b\"}}"), 400);
+	expect_fault("properties is not supported");
+	f->vm.open_ret = -ENOENT;
+	assert_int_equal(req(f, "PUT", "/metrics", "{\"metrics_path\": \"/no/m\"}"), 400);
+	expect_fault("cannot open the metrics file /no/m");
+	assert_null(f->ctl.cfg.metrics.metrics_path);
+	f->vm.open_ret = 0;
+	assert_int_equal(req(f, "PUT", "/metrics", "{\"metrics_path\": \"/m\"}"), 204);
+	assert_string_equal(f->vm.opened, "/m");
+	assert_string_equal(f->ctl.cfg.metrics.metrics_path, "/m");
+	assert_int_equal(req(f, "PUT", "/metrics", "{\"metrics_path\": \"/m2\"}"), 400);
+	expect_fault("already configured");
+	assert_int_equal(f->vm.opens, 2);
+	assert_int_equal(req(f, "PUT", "/actions", flush), 400);
+	expect_fault("before boot");
+	assert_int_equal(f->vm.flushes, 0);
+
+	boot(f);
+	assert_int_equal(req(f, "PUT", "/actions", flush), 204);
+	assert_int_equal(f->vm.flushes, 1);
+	f->vm.flush_ret = -EAGAIN;
+	assert_int_equal(req(f, "PUT", "/actions", flush), 400);
+	expect_fault("the file is full");
+	/* Metrics, like the logger and the serial, are pre-boot only. */
+	assert_int_equal(req(f, "PUT", "/metrics", "{\"metrics_path\": \"/m3\"}"), 400);
+	expect_fault("not allowed after boot");
+}
+
+static void test_flush_unconfigured(void **state)
+{
+	struct fixture *f = *state;
+
+	boot(f);
+	assert_int_equal(req(f, "PUT", "/actions", flush), 400);
+	expect_fault("metrics are not configured");
+	assert_int_equal(f->vm.flushes, 0);
+}
+
+static void test_logger(void **state)
+{
+	struct fixture *f = *state;
+	char body[256], path[128];
+	struct stat st;
+
+	assert_int_equal(req(f, "PUT", "/logger", "{\"level\": \"Loud\"}"), 400);
+	expect_fault("level 'Loud' is not one of");
+	assert_int_equal(req(f, "PUT", "/logger", "{\"module\": \"api_server\"}"), 400);
+	expect_fault("module is not supported");
+	assert_int_equal(req(f, "PUT", "/logger", "{\"show_level\": 1}"), 400);
+	expect_fault("'show_level' must be true or false");
+	snprintf(body, sizeof(body), "{\"log_path\": \"%s/none/x.log\"}", f->dir);
+	assert_int_equal(req(f, "PUT", "/logger", body), 400);
+	expect_fault("cannot open the log file");
+	assert_null(f->ctl.cfg.logger.log_path);
+
+	/* Field by field, as Firecracker: the level set first stays with the path set later. */
+	assert_int_equal(req(f, "PUT", "/logger", "{\"level\": \"debug\", \"show_level\": true}"),
+			 204);
+	assert_int_equal(f->ctl.cfg.logger.level, VM_LOG_DEBUG);
+	snprintf(path, sizeof(path), "%s/api.log", f->dir);
+	snprintf(body, sizeof(body), "{\"log_path\": \"%s\"}", path);
+	assert_int_equal(req(f, "PUT", "/logger", body), 204);
+	assert_string_equal(f->ctl.cfg.logger.log_path, path);
+	assert_int_equal(f->ctl.cfg.logger.level, VM_LOG_DEBUG);
+	assert_true(f->ctl.cfg.logger.show_level);
+	assert_int_equal(stat(path, &st), 0);
+	log_debug("a debug line");
+	assert_true(stat(path, &st) == 0 && st.st_size > 0);
+	boot(f);
+	assert_int_equal(req(f, "PUT", "/logger", "{\"level\": \"Error\"}"), 400);
+	expect_fault("not allowed after boot");
+}
+
+static void test_serial(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "PUT", "/serial", "{\"serial_out_path\": \"/tmp/s.out\"}"), 204);
+	assert_string_equal(f->ctl.cfg.serial_out_path, "/tmp/s.out");
+	assert_int_equal(req(f, "PUT", "/serial", "{\"serial_out_path\": 3}"), 400);
+	expect_fault("'serial_out_path' must be a string");
+	assert_int_equal(req(f, "PUT", "/serial", "{\"rate_limiter\": {\"size\": 1}}"), 400);
+	expect_fault("rate_limiter is not supported");
+	assert_string_equal(f->ctl.cfg.serial_out_path, "/tmp/s.out");
+	/* Left out: back to stdout. */
+	assert_int_equal(req(f, "PUT", "/serial", "{}"), 204);
+	assert_null(f->ctl.cfg.serial_out_path);
+	boot(f);
+	assert_int_equal(req(f, "PUT", "/serial", "{\"serial_out_path\": \"/x\"}"), 400);
+	expect_fault("not allowed after boot");
+}
+
+static long long count(json_t *c, const char *name)
+{
+	return json_integer_value(json_object_get(json_object_get(c, "api_server"), name));
+}
+
+static void test_request_counts(void **state)
+{
+	struct fixture *f = *state;
+	json_t *c = json_object();
+
+	req(f, "GET", "/", NULL);
+	req(f, "GET", "/nope", NULL);
+	req(f, "PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 128}");
+	req(f, "PATCH", "/machine-config", "{\"vcpu_count\": 0}");
+	req(f, "DELETE", "/", NULL);
+	api_ctl_metrics(&f->ctl, c);
+	assert_int_equal(count(c, "get_requests"), 2);
+	assert_int_equal(count(c, "put_requests"), 1);
+	assert_int_equal(count(c, "patch_requests"), 1);
+	assert_int_equal(count(c, "other_requests"), 1);
+	assert_int_equal(count(c, "failed_requests"), 3);
+	json_decref(c);
+}
+
+static void test_config_file_sections(void **state)
+{
+	struct vm_config c;
+	char err[512];
+	json_t *root;
+
+	(void)state;
+	vm_config_init(&c);
+	root = json_loads("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+			  " \"logger\": {\"log_path\": \"/l\", \"level\": \"Warning\","
+			  " \"show_log_origin\": true}, \"metrics\": {\"metrics_path\": \"/m\"},"
+			  " \"serial\": {\"serial_out_path\": \"/s\"}}", 0, NULL);
+	assert_int_equal(json_config_full(&c, root, err, sizeof(err)), 0);
+	assert_string_equal(c.logger.log_path, "/l");
+	assert_int_equal(c.logger.level, VM_LOG_WARNING);
+	assert_true(c.logger.show_log_origin);
+	assert_string_equal(c.metrics.metrics_path, "/m");
+	assert_string_equal(c.serial_out_path, "/s");
+	json_decref(root);
+	vm_config_release(&c);
+
+	vm_config_init(&c);
+	root = json_loads("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+			  " \"logger\": {\"level\": \"Chatty\"}}", 0, NULL);
+	assert_int_equal(json_config_full(&c, root, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "logger: level 'Chatty'"));
+	json_decref(root);
+	vm_config_release(&c);
+}
+
+#define PARSE_FC(ret, ...)                                                           \
+	do {                                                                         \
+		char *argv[] = { "/usr/bin/firecracker", __VA_ARGS__, NULL };        \
+		int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1;                \
+		assert_int_equal(serve_parse_firecracker(argc, argv, &o, err, sizeof(err)), \
+				 ret);                                               \
+	} while (0)
+
+static void test_firecracker_flags(void **state)
+{
+	struct serve_opts o;
+	char err[256];
+
+	(void)state;
+	{
+		char *argv[] = { "firecracker", NULL };
+
+		assert_int_equal(serve_parse_firecracker(1, argv, &o, err, sizeof(err)), 0);
+		assert_string_equal(o.api_sock, "/run/firecracker.socket");
+		assert_true(o.firecracker);
+	}
+	PARSE_FC(0, "--api-sock=/tmp/fc.sock", "--id", "fc-1", "--log-path", "/l", "--level",
+		 "Debug", "--show-level", "--show-log-origin", "--metrics-path", "/m",
+		 "--no-seccomp", "--http-api-max-payload-size", "4096", "--start-time-us", "12",
+		 "--start-time-cpu-us", "3", "--parent-cpu-time-us", "4");
+	assert_string_equal(o.api_sock, "/tmp/fc.sock");
+	assert_string_equal(o.id, "fc-1");
+	assert_string_equal(o.logger.log_path, "/l");
+	assert_int_equal(o.logger.level, VM_LOG_DEBUG);
+	assert_true(o.level_set && o.logger.show_level && o.logger.show_log_origin);
+	assert_string_equal(o.metrics_path, "/m");
+	assert_int_equal(o.max_payload, 4096);
+	assert_true(o.have_start_time && o.start_time_us == 12);
+	assert_true(o.have_start_cpu && o.start_time_cpu_us == 3 && o.parent_cpu_time_us == 4);
+	PARSE_FC(0, "--no-api", "--config-file", "/c.json");
+	assert_true(o.no_api);
+	assert_null(o.api_sock);
+	PARSE_FC(0, "--version");
+	assert_true(o.version);
+
+	PARSE_FC(-EINVAL, "--boot-timer");
+	assert_string_equal(err, "--boot-timer is not supported by Hearth: there is no boot timer "
+			    "device");
+	PARSE_FC(-EINVAL, "--mmds-size-limit", "100");
+	assert_non_null(strstr(err, "--mmds-size-limit is not supported by Hearth"));
+	PARSE_FC(-EINVAL, "--module", "vmm");
+	assert_non_null(strstr(err, "--module is not supported by Hearth"));
+	PARSE_FC(-EINVAL, "--level", "loud");
+	assert_non_null(strstr(err, "--level 'loud'"));
+	PARSE_FC(-EINVAL, "--start-time-us", "-1");
+	assert_non_null(strstr(err, "--start-time-us '-1'"));
+	PARSE_FC(-EINVAL, "--parent-cpu-time-us", "5");
+	assert_non_null(strstr(err, "needs --start-time-cpu-us"));
+	PARSE_FC(-EINVAL, "--no-seccomp=yes");
+	assert_non_null(strstr(err, "takes no value"));
+	/* hearth serve's own short flags are not Firecracker's. */
+	PARSE_FC(-EINVAL, "-v");
+	assert_non_null(strstr(err, "unknown option '-v'"));
+	{
+		char *argv[] = { "hearth", "serve", "--api-sock", "/s", "--metrics-path", "/m",
+				 "--log-path", "/l", "-q", NULL };
+
+		assert_int_equal(serve_parse(9, argv, &o, err, sizeof(err)), 0);
+		assert_false(o.firecracker);
+		assert_string_equal(o.metrics_path, "/m");
+		assert_int_equal(o.verbose, -1);
+	}
+	{
+		char *argv[] = { "hearth", "serve", "--boot-timer", NULL };
+
+		assert_int_equal(serve_parse(3, argv, &o, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "--boot-timer is not supported by Hearth"));
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_metrics_and_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flush_unconfigured, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_logger, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_serial, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_counts, setup, teardown),
+		cmocka_unit_test(test_config_file_sections),
+		cmocka_unit_test(test_firecracker_flags),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,308 @@
+/*
+ * The metrics writer: the JSON line from known counters (deltas, gauges,
+ * the timestamp), the VM's groups from a registry and vCPUs built by hand,
+ * the file it writes, and the periodic flush on a real event loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "vmm/metrics.h"
+#include "vmm/vm.h"
+
+static json_t *parse_line(const char *text)
+{
+	size_t n = strlen(text);
+	json_error_t e;
+	json_t *o;
+
+	assert_true(n > 0);
+	assert_int_equal(text[n - 1], '\n');
+	assert_null(memchr(text, '\n', n - 1));
+	o = json_loadb(text, n - 1, 0, &e);
+	assert_non_null(o);
+	return o;
+}
+
+static long long get(json_t *line, const char *group, const char *name)
+{
+	json_t *v = json_object_get(json_object_get(line, group), name);
+
+	assert_true(json_is_integer(v));
+	return json_integer_value(v);
+}
+
+static void test_line_deltas_and_gauges(void **state)
+{
+	struct metrics m;
+	json_t *c = json_object(), *g = json_object(), *line;
+	char *text;
+
+	(void)state;
+	metrics_init(&m, NULL, NULL);
+	assert_int_equal(metrics_add(c, "block_rootfs", "read_bytes", 4096), 0);
+	assert_int_equal(metrics_add(c, "block_rootfs", "write_bytes", 0), 0);
+	assert_int_equal(metrics_add(c, "vcpu", "exit_io_out", 10), 0);
+	/* Adding to a name sums: how per-vCPU totals become one. */
+	assert_int_equal(metrics_add(c, "vcpu", "exit_io_out", 5), 0);
+	assert_int_equal(metrics_add(g, "api_server", "process_startup_time_us", 1234), 0);
+	text = metrics_line(&m, c, g, 1700000000123ull);
+	assert_non_null(text);
+	line = parse_line(text);
+	/* The timestamp comes first, as in Firecracker's lines. */
+	assert_int_equal(strncmp(text, "{\"utc_timestamp_ms\":1700000000123,", 34), 0);
+	assert_int_equal(get(line, "block_rootfs", "read_bytes"), 4096);
+	assert_int_equal(get(line, "vcpu", "exit_io_out"), 15);
+	assert_int_equal(get(line, "api_server", "process_startup_time_us"), 1234);
+	json_decref(line);
+	free(text);
+	json_decref(c);
+	json_decref(g);
+
+	/* The next line counts what happened since: deltas; the gauge is its value. */
+	c = json_object();
+	g = json_object();
+	metrics_add(c, "block_rootfs", "read_bytes", 6144);
+	metrics_add(c, "block_rootfs", "write_bytes", 512);
+	metrics_add(c, "vcpu", "exit_io_out", 15);
+	metrics_add(g, "api_server", "process_startup_time_us", 1234);
+	text = metrics_line(&m, c, g, 1700000060123ull);
+	line = parse_line(text);
+	assert_int_equal(json_integer_value(json_object_get(line, "utc_timestamp_ms")),
+			 1700000060123ll);
+	assert_int_equal(get(line, "block_rootfs", "read_bytes"), 2048);
+	assert_int_equal(get(line, "block_rootfs", "write_bytes"), 512);
+	assert_int_equal(get(line, "vcpu", "exit_io_out"), 0);
+	assert_int_equal(get(line, "api_server", "process_startup_time_us"), 1234);
+	json_decref(line);
+	free(text);
+	json_decref(c);
+	json_decref(g);
+
+	/* A total below the last one is a new VM's: counted from zero, never negative. */
+	c = json_object();
+	g = json_object();
+	metrics_add(c, "vcpu", "exit_io_out", 3);
+	text = metrics_line(&m, c, g, 1);
+	line = parse_line(text);
+	assert_int_equal(get(line, "vcpu", "exit_io_out"), 3);
+	assert_null(json_object_get(line, "block_rootfs"));
+	json_decref(line);
+	free(text);
+	json_decref(c);
+	json_decref(g);
+	metrics_destroy(&m);
+}
+
+struct fake_dev {
+	uint64_t a;
+};
+
+static unsigned int fake_counters(void *dev, struct dev_counter *out, unsigned int max)
+{
+	struct dev_counter c[] = { { "requests", ((struct fake_dev *)dev)->a }, { "errors", 1 } };
+
+	return dev_counters_copy(out, max, c, 2);
+}
+
+static const struct dev_ops fake_ops = { .counters = fake_counters };
+static const struct dev_ops quiet_ops = { .destroy = NULL };
+
+static void test_collect_vm(void **state)
+{
+	struct fake_dev disk = { 7 }, rng = { 9 }, pm = { 2 };
+	struct vcpu v0, v1, *vcpus[2] = { &v0, &v1 };
+	json_t *c = json_object(), *g = json_object(), *line;
+	struct metrics m;
+	struct vm vm;
+	char *text;
+
+	(void)state;
+	memset(&vm, 0, sizeof(vm));
+	memset(&v0, 0, sizeof(v0));
+	memset(&v1, 0, sizeof(v1));
+	registry_init(&vm.devices);
+	assert_int_equal(registry_add(&vm.devices, "com1", DEV_LEGACY, "serial", NULL, &fake_ops,
+				      &pm), 0);
+	assert_int_equal(registry_add(&vm.devices, "rtc", DEV_LEGACY, "rtc", NULL, &quiet_ops,
+				      NULL), 0);
+	assert_int_equal(registry_add(&vm.devices, "my-disk", DEV_VIRTIO, "virtio-blk", NULL,
+				      &fake_ops, &disk), 0);
+	assert_int_equal(registry_add(&vm.devices, "entropy", DEV_VIRTIO, "virtio-rng", NULL,
+				      &fake_ops, &rng), 0);
+	assert_int_equal(registry_add(&vm.devices, "pm", DEV_LEGACY, "acpi-pm", NULL, &fake_ops,
+				      &pm), 0);
+	v0.exits[VCPU_EXIT_IO_OUT] = 100;
+	v1.exits[VCPU_EXIT_IO_OUT] = 11;
+	v1.exits[VCPU_EXIT_MMIO_WRITE] = 4;
+	vm.vcpus = vcpus;
+	vm.ncpus = 2;
+
+	metrics_collect_vm(c, &vm);
+	metrics_init(&m, NULL, NULL);
+	text = metrics_line(&m, c, g, 42);
+	line = parse_line(text);
+	assert_int_equal(get(line, "uart_com1", "requests"), 2);
+	assert_int_equal(get(line, "block_my-disk", "requests"), 7);
+	assert_int_equal(get(line, "block_my-disk", "errors"), 1);
+	assert_int_equal(get(line, "entropy", "requests"), 9);
+	assert_int_equal(get(line, "acpi_pm_pm", "requests"), 2);
+	/* A device without counters has no group. */
+	assert_null(json_object_get(line, "rtc"));
+	assert_int_equal(get(line, "vcpu", "exit_io_out"), 111);
+	assert_int_equal(get(line, "vcpu", "exit_mmio_write"), 4);
+	assert_int_equal(get(line, "vcpu", "exit_internal_error"), 0);
+	assert_int_equal(get(line, "vcpu", "kvm_run_failures"), 0);
+	json_decref(line);
+	free(text);
+	json_decref(c);
+	json_decref(g);
+	metrics_destroy(&m);
+	registry_destroy(&vm.devices);
+}
+
+struct collector {
+	uint64_t n;                /* lines collected */
+	struct eventloop *loop;    /* stopped at the second line */
+};
+
+static void collect(void *ctx, json_t *counters, json_t *gauges)
+{
+	struct collector *k = ctx;
+
+	(void)gauges;
+	k->n++;
+	metrics_add(counters, "test", "calls", k->n);
+	if (k->loop && k->n == 2)
+		eventloop_stop(k->loop);
+}
+
+static char tmpdir[64];
+
+static int make_tmp(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/hearth-metrics-XXXXXX");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int remove_tmp(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Every line of path, parsed. */
+static size_t read_lines(const char *path, json_t **out, size_t max)
+{
+	char buf[4096];
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	assert_non_null(f);
+	while (n < max && fgets(buf, sizeof(buf), f))
+		out[n++] = parse_line(buf);
+	fclose(f);
+	return n;
+}
+
+static void test_file(void **state)
+{
+	struct collector k = { 0, NULL };
+	char path[128], fifo[128], err[256];
+	json_t *lines[4];
+	struct metrics m;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/metrics.json", tmpdir);
+	metrics_init(&m, collect, &k);
+	assert_false(metrics_configured(&m));
+	assert_int_equal(metrics_flush(&m), -ENOENT);
+	assert_int_equal(k.n, 0);
+	assert_int_equal(metrics_open(&m, path, err, sizeof(err)), 0);
+	assert_true(metrics_configured(&m));
+	assert_int_equal(metrics_open(&m, path, err, sizeof(err)), -EBUSY);
+	assert_non_null(strstr(err, "already configured"));
+	assert_int_equal(metrics_flush(&m), 0);
+	assert_int_equal(metrics_flush(&m), 0);
+	metrics_destroy(&m);
+	assert_int_equal(read_lines(path, lines, 4), 2);
+	/* Cumulative 1 then 2: the lines say 1 and 1. */
+	assert_int_equal(get(lines[0], "test", "calls"), 1);
+	assert_int_equal(get(lines[1], "test", "calls"), 1);
+	assert_int_equal(get(lines[1], "logger", "missed_metrics_count"), 0);
+	json_decref(lines[0]);
+	json_decref(lines[1]);
+
+	/* Appended to, not truncated. */
+	metrics_init(&m, collect, &k);
+	assert_int_equal(metrics_open(&m, path, err, sizeof(err)), 0);
+	assert_int_equal(metrics_flush(&m), 0);
+	metrics_destroy(&m);
+	assert_int_equal(read_lines(path, lines, 4), 3);
+	for (int i = 0; i < 3; i++)
+		json_decref(lines[i]);
+
+	/* A FIFO nobody reads is refused at once, not waited on; so is a missing directory. */
+	snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	metrics_init(&m, collect, &k);
+	assert_int_equal(metrics_open(&m, fifo, err, sizeof(err)), -ENXIO);
+	assert_non_null(strstr(err, "FIFO"));
+	snprintf(path, sizeof(path), "%s/no/such/dir", tmpdir);
+	assert_int_equal(metrics_open(&m, path, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, path));
+	assert_false(metrics_configured(&m));
+	metrics_destroy(&m);
+}
+
+static void test_timer(void **state)
+{
+	struct eventloop loop;
+	struct collector k = { 0, &loop };
+	char path[128], err[256];
+	json_t *lines[4];
+	struct metrics m;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/timer.json", tmpdir);
+	assert_int_equal(eventloop_init(&loop), 0);
+	metrics_init(&m, collect, &k);
+	assert_int_equal(metrics_open(&m, path, err, sizeof(err)), 0);
+	/* A short period only so the test does not wait a minute; nothing is timed. */
+	assert_int_equal(metrics_start_timer(&m, &loop, 5), 0);
+	assert_int_equal(eventloop_run(&loop), 0);
+	metrics_destroy(&m);
+	eventloop_destroy(&loop);
+	assert_int_equal(k.n, 2);
+	assert_int_equal(read_lines(path, lines, 4), 2);
+	assert_int_equal(get(lines[1], "test", "calls"), 1);
+	json_decref(lines[0]);
+	json_decref(lines[1]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_line_deltas_and_gauges),
+		cmocka_unit_test(test_collect_vm),
+		cmocka_unit_test(test_file),
+		cmocka_unit_test(test_timer),
+	};
+
+	return cmocka_run_group_tests(tests, make_tmp, remove_tmp);
+}
