@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 
 #include "api/routes.h"
 #include "util/log.h"
+#include "util/uds.h"
 
 struct api_server {
 	struct MHD_Daemon *d;
@@ -161,69 +161,15 @@ static void *api_thread(void *arg)
 	return NULL;
 }
 
-/* A socket at path nobody accepts on is stale; anything else there stays. */
-static int bind_prepare(const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, ret;
-
-	if (lstat(path, &st)) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(err, errlen, "--api-sock %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "--api-sock %s: exists and is not a socket; not replacing it",
-			 path);
-		return -EEXIST;
-	}
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	if (!ret) {
-		snprintf(err, errlen, "--api-sock %s: another process is serving on it", path);
-		return -EEXIST;
-	}
-	if (unlink(path) && errno != ENOENT) {
-		snprintf(err, errlen, "--api-sock %s: cannot remove the stale socket: %s", path,
-			 strerror(errno));
-		return -errno;
-	}
-	return 0;
-}
-
 static int bind_listen(struct api_server *s, const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int ret;
+	int fd = uds_listen("--api-sock", path, 16, err, errlen);
 
-	if (!*path || strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "--api-sock '%.200s': want 1 to %zu bytes", path,
-			 sizeof(sa.sun_path) - 1);
-		return -EINVAL;
-	}
-	ret = bind_prepare(path, err, errlen);
-	if (ret)
-		return ret;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (s->listen_fd < 0)
-		goto err_errno;
-	if (bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa)))
-		goto err_errno;
+	if (fd < 0)
+		return fd;
+	s->listen_fd = fd;
 	snprintf(s->path, sizeof(s->path), "%s", path);
-	if (listen(s->listen_fd, 16))
-		goto err_errno;
 	return 0;
-err_errno:
-	ret = -errno;
-	snprintf(err, errlen, "--api-sock %s: %s", path, strerror(errno));
-	return ret;
 }
 
 int api_server_start(struct api_server **out, const char *path, struct api_ctl *ctl,

@@ -122,8 +122,14 @@ static enum reduce bucket_reduce(struct token_bucket *tb, uint64_t tokens, uint6
 		tokens -= tb->burst;
 		tb->burst = 0;
 	}
+	/*
+	 * Refilled on every call, not only when the budget runs short as in
+	 * Firecracker: there a bucket that sat full keeps its stale
+	 * last_update, and the first refill after it drains hands out a whole
+	 * second bucket at once (the lab measured 2 x size + rate x time).
+	 */
+	bucket_refill(tb, now);
 	if (tokens > tb->budget) {
-		bucket_refill(tb, now);
 		if (tokens > tb->size) {
 			*over = tokens - tb->budget;
 			tb->budget = 0;

@@ -63,6 +63,8 @@ struct i8042 {
 	bool obf;
 	bool last_was_cmd;
 	uint8_t pending; /* command waiting for its data byte at 0x60, or 0 */
+	bool from_kbd;   /* outbuf holds a keyboard byte (not a command's answer) */
+	int irq_level;   /* what IRQ 1 was last driven to */
 	struct ps2kbd kbd;
 };
 
@@ -72,6 +74,7 @@ static void i8042_respond(struct i8042 *dev, uint8_t v)
 {
 	dev->outbuf = v;
 	dev->obf = true;
+	dev->from_kbd = false;
 }
 
 /* Returns true when the command pulses the CPU reset line. */
@@ -160,27 +163,41 @@ static bool i8042_data(struct i8042 *dev, uint8_t v)
 
 /*
  * Moves the keyboard's next byte to the output buffer when it is free and
- * the keyboard is enabled; returns true when that should interrupt.
+ * the keyboard is enabled, then drives IRQ 1 to what the chip's output
+ * does: high while a keyboard byte waits with its interrupt enabled, low
+ * once it is read (as QEMU's i8042). A level, not a pulse, so a byte that
+ * was waiting when the driver enabled the interrupt still raises it. The
+ * line is set under dev->lock, so two threads never drive it out of order;
+ * KVM_IRQ_LINE calls back into nothing here.
  */
-static bool i8042_feed(struct i8042 *dev)
+static void i8042_update_irq(struct i8042 *dev)
 {
-	if (dev->obf || (dev->cmd_byte & CB_KBD_DISABLE) || !ps2kbd_pending(&dev->kbd))
-		return false;
-	dev->outbuf = ps2kbd_pop(&dev->kbd);
-	dev->obf = true;
-	return dev->cmd_byte & CB_KBD_INT;
+	int level = dev->obf && dev->from_kbd && (dev->cmd_byte & CB_KBD_INT);
+
+	if (level != dev->irq_level) {
+		dev->irq_level = level;
+		irq_line_set(&dev->irq, level);
+	}
 }
 
-/* An edge on IRQ 1; outside dev->lock as the line may take its own. */
-static void i8042_pulse(struct i8042 *dev)
+static void i8042_feed(struct i8042 *dev)
 {
-	irq_line_set(&dev->irq, 1);
-	irq_line_set(&dev->irq, 0);
+	if (!dev->obf && !(dev->cmd_byte & CB_KBD_DISABLE) && ps2kbd_pending(&dev->kbd)) {
+		/*
+		 * The line drops as the last byte is read and rises for the next
+		 * one: an edge per byte, since the IOAPIC pin is edge-triggered
+		 * and the driver reads one byte per interrupt.
+		 */
+		i8042_update_irq(dev);
+		dev->outbuf = ps2kbd_pop(&dev->kbd);
+		dev->obf = true;
+		dev->from_kbd = true;
+	}
+	i8042_update_irq(dev);
 }
 
 static uint8_t i8042_read_port(struct i8042 *dev, bool cmd_port)
 {
-	bool irq = false;
 	uint8_t v;
 
 	pthread_mutex_lock(&dev->lock);
@@ -188,15 +205,13 @@ static uint8_t i8042_read_port(struct i8042 *dev, bool cmd_port)
 		/* Reading an empty buffer repeats the last byte, as the chip does. */
 		v = dev->outbuf;
 		dev->obf = false;
-		irq = i8042_feed(dev);
+		i8042_feed(dev);
 	} else {
-		irq = i8042_feed(dev);
+		i8042_feed(dev);
 		v = (dev->obf ? STS_OBF : 0) | (dev->cmd_byte & CB_SYS ? STS_SYS : 0) |
 		    (dev->last_was_cmd ? STS_CMD : 0) | STS_UNLOCKED;
 	}
 	pthread_mutex_unlock(&dev->lock);
-	if (irq)
-		i8042_pulse(dev);
 	return v;
 }
 
@@ -204,16 +219,12 @@ static void i8042_write_port(struct i8042 *dev, bool cmd_port, uint8_t v)
 {
 	bool reset;
 
-	bool irq;
-
 	pthread_mutex_lock(&dev->lock);
 	dev->last_was_cmd = cmd_port;
 	reset = cmd_port ? i8042_command(dev, v) : i8042_data(dev, v);
-	/* The keyboard's answer, or bytes held while it was disabled. */
-	irq = i8042_feed(dev);
+	/* The keyboard's answer, bytes held while it was disabled, a new command byte. */
+	i8042_feed(dev);
 	pthread_mutex_unlock(&dev->lock);
-	if (irq)
-		i8042_pulse(dev);
 
 	/* Outside the lock: the sink may stop vCPUs or take its own locks. */
 	if (reset) {
@@ -263,15 +274,13 @@ static const struct bus_region_ops i8042_cmd_ops = {
 
 int i8042_send_ctrl_alt_del(struct i8042 *dev)
 {
-	bool irq;
 	int ret;
 
 	pthread_mutex_lock(&dev->lock);
 	ret = ps2kbd_ctrl_alt_del(&dev->kbd);
-	irq = !ret && i8042_feed(dev);
+	if (!ret)
+		i8042_feed(dev);
 	pthread_mutex_unlock(&dev->lock);
-	if (irq)
-		i8042_pulse(dev);
 	return ret;
 }
 

@@ -15,11 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "util/uds.h"
 #include "virtio/virtio.h"
 #include "virtio/vsock_uds_priv.h"
 
@@ -258,55 +256,16 @@ static const struct virtio_dev_ops vu_ops = {
 	.counters = vu_counters,
 };
 
-/*
- * A socket at path that nobody accepts on is left over from a VM that
- * died: replace it. Anything else there (a file, a live socket) is
- * someone's, so refuse rather than take it.
- */
-static int vu_bind_prepare(const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, ret;
-
-	if (lstat(path, &st))
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "uds_path %s exists and is not a socket; not replacing it",
-			 path);
-		return -EADDRINUSE;
-	}
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	if (!ret) {
-		snprintf(err, errlen, "uds_path %s: another process is serving on it", path);
-		return -EADDRINUSE;
-	}
-	return unlink(path) && errno != ENOENT ? -errno : 0;
-}
-
 static int vu_listen(struct vsock_uds *vu, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int ret;
 
-	ret = vu_bind_prepare(vu->path, err, errlen);
-	if (ret)
-		return ret;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", vu->path);
-	vu->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (vu->listen_fd < 0)
-		return -errno;
-	if (bind(vu->listen_fd, (struct sockaddr *)&sa, sizeof(sa)))
-		return -errno;
-	if (listen(vu->listen_fd, 64)) {
-		ret = -errno;
-		unlink(vu->path);
-		return ret;
+	vu->listen_fd = uds_listen("uds_path", vu->path, 64, err, errlen);
+	if (vu->listen_fd < 0) {
+		ret = vu->listen_fd;
+		vu->listen_fd = -1;
+		/* Someone else's file or live socket: the input's fault, as vhost's taken CID. */
+		return ret == -EEXIST ? -EADDRINUSE : ret;
 	}
 	ret = eventloop_add(vu->loop, vu->listen_fd, EPOLLIN, vu_on_listen, vu);
 	if (ret)

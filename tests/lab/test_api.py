@@ -14,6 +14,12 @@ config file, in ONE L1 boot.
              Hearth exits as it does for a reboot.
   run_api    hearth run ... --api-sock: a VM started from the command line
              is paused, inspected and resumed through the API.
+  devices    PUT /metrics, three drives (one with a bandwidth limiter);
+             the guest's O_DIRECT read of the limited disk never beats its
+             bucket (size + burst + rate x time) while the same read of an
+             unlimited one does; PATCH /drives swaps the running disk's file
+             and the guest reads the new one at its new size; FlushMetrics
+             writes a line with the disks' counters and throttles.
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
@@ -37,16 +43,42 @@ PAUSE_SECONDS = 5
 # still spinning would take hundreds.
 PAUSED_CPU_TICKS_MAX = 5
 
+# The limited disk's bucket: 512 KiB, refilled every second, no burst.
+RL_SIZE, RL_REFILL_MS, RL_BURST = 512 * 1024, 1000, 0
+RL_READ = 4 * 1024 * 1024      # what the guest reads from each of vdb, vdc
+
 # In L2, after the standard facts: the disk's first bytes, whether atkbd
 # bound the i8042's keyboard, Ctrl-Alt-Del armed as an immediate reboot
 # (lab.cad=1), and a tick on the serial line every 0.3 s (lab.ticks=N).
+# lab.rl=1: O_DIRECT reads of vdb (limited) and vdc, timed on the guest's
+# clock; lab.watch=1: vda's first bytes and size, printed when they change.
 L2_SCRIPT = r'''
 for w in $(cat /proc/cmdline); do
   case "$w" in
     lab.ticks=*) ticks=${w#lab.ticks=} ;;
     lab.cad=1) cad=1 ;;
+    lab.rl=1) rl=1 ;;
+    lab.watch=1) watch=1 ;;
   esac
 done
+if [ -n "$rl" ]; then
+  for d in vdb vdc; do
+    read t0 _ </proc/uptime
+    n=$(dd if=/dev/$d of=/dev/null bs=64k count=@RL_BLOCKS@ iflag=direct 2>&1 |
+        awk -F+ '/records in/ {print $1 * 65536}')
+    read t1 _ </proc/uptime
+    echo "LAB read_$d=$n,$t0,$t1"
+  done
+fi
+if [ -n "$watch" ]; then
+  last=; i=0
+  while [ $i -lt 1500 ]; do
+    m=$(dd if=/dev/vda bs=512 count=1 iflag=direct 2>/dev/null | head -c 11)
+    sz=$(cat /sys/block/vda/size)
+    [ "$m $sz" != "$last" ] && echo "LAB disk_now=$m size=$sz" && last="$m $sz"
+    i=$((i+1)); sleep 0.2
+  done
+fi
 [ -b /dev/vda ] && echo "LAB disk=$(head -c 16 /dev/vda)"
 i=0; while [ ! -e /sys/bus/serio/drivers/atkbd/serio0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 [ -e /sys/bus/serio/drivers/atkbd/serio0 ] && echo "LAB atkbd=bound" || echo "LAB atkbd=absent"
@@ -80,6 +112,7 @@ finish() { # PID: stop Hearth if still running, report its exit code and the gue
   if kill -0 "$1" 2>/dev/null; then kill -TERM "$1"; fi
   wait "$1"; echo "API exit=$?"
   tr -d '\r' </tmp/g.out | grep '^LAB '
+  tr -d '\r' </tmp/g.out | grep -v '^LAB ' | tail -n 12 | sed 's/^/GUEST /'
   cat /tmp/h.err >&2
 }
 rm -f $S /tmp/g.out /tmp/h.err
@@ -142,9 +175,37 @@ finish $hp
 '''
 
 
+DEVICES = PRELUDE + r'''
+dd if=/dev/zero of=/tmp/a.img bs=1M count=4 2>/dev/null
+printf 'disk-A-mark-----' | dd of=/tmp/a.img conv=notrunc 2>/dev/null
+dd if=/dev/zero of=/tmp/b.img bs=1M count=8 2>/dev/null
+printf 'disk-B-mark-----' | dd of=/tmp/b.img conv=notrunc 2>/dev/null
+dd if=/dev/zero of=/tmp/rl.img bs=1M count=8 2>/dev/null
+dd if=/dev/zero of=/tmp/free.img bs=1M count=8 2>/dev/null
+rm -f /tmp/m.json
+$H serve --api-sock $S </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
+waitsock
+echo "API boot_source=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@INITRD@", "boot_args": "@CMDLINE@ lab.rl=1 lab.watch=1"}')"
+echo "API metrics=$(api PUT /metrics '{"metrics_path": "/tmp/m.json"}')"
+echo "API drive_data=$(api PUT /drives/data '{"drive_id": "data", "path_on_host": "/tmp/a.img", "is_root_device": false, "is_read_only": true}')"
+echo "API drive_rl=$(api PUT /drives/rl '{"drive_id": "rl", "path_on_host": "/tmp/rl.img", "is_root_device": false, "is_read_only": true, "rate_limiter": {"bandwidth": {"size": @RL_SIZE@, "one_time_burst": @RL_BURST@, "refill_time": @RL_REFILL@}}}')"
+echo "API drive_free=$(api PUT /drives/free '{"drive_id": "free", "path_on_host": "/tmp/free.img", "is_root_device": false, "is_read_only": true}')"
+echo "API start=$(api PUT /actions '{"action_type": "InstanceStart"}')"
+waitfor '^LAB disk_now=disk-A' /tmp/g.out 1800 && echo "API saw_a=yes"
+echo "API patch_missing=$(api PATCH /drives/data '{"drive_id": "data", "path_on_host": "/tmp/nope.img"}') $(cat /tmp/resp)"
+echo "API patch=$(api PATCH /drives/data '{"drive_id": "data", "path_on_host": "/tmp/b.img"}') $(cat /tmp/resp)"
+waitfor '^LAB disk_now=disk-B' /tmp/g.out 600 && echo "API saw_b=yes"
+waitfor '^LAB read_vdc=' /tmp/g.out 1800
+echo "API flush=$(api PUT /actions '{"action_type": "FlushMetrics"}') $(cat /tmp/resp)"
+sed 's/^/MX /' /tmp/m.json
+finish $hp
+'''
+
+
 def script(text):
     return (text.replace("@KERNEL@", L.L1_KERNEL).replace("@INITRD@", L1_INITRD)
-            .replace("@CMDLINE@", CMDLINE))
+            .replace("@CMDLINE@", CMDLINE).replace("@RL_SIZE@", str(RL_SIZE))
+            .replace("@RL_BURST@", str(RL_BURST)).replace("@RL_REFILL@", str(RL_REFILL_MS)))
 
 
 def api_info(r):
@@ -224,8 +285,76 @@ def check_run_api(r):
     yield a.get("exit") == "3", "%s: SIGTERM ends Hearth with exit 3 (got %s)" % (n, a.get("exit"))
 
 
+def read_stats(r, dev):
+    """(bytes, seconds) of the guest's timed read of dev, or None."""
+    for l in r.guest_lines:
+        m = re.match(r"^LAB read_%s=(\d+),([\d.]+),([\d.]+)$" % dev, l.strip())
+        if m:
+            return int(m.group(1)), float(m.group(3)) - float(m.group(2))
+    return None
+
+
+def bucket_allows(seconds):
+    """The most a bucket lets through in `seconds`: full at the start, plus
+    its one-time burst, plus what it refills; 10 ms for the guest clock."""
+    return RL_SIZE + RL_BURST + RL_SIZE * (seconds + 0.01) * 1000 / RL_REFILL_MS
+
+
+def check_devices(r):
+    import json
+    n, a = r.name, api_info(r)
+    for k in ("boot_source", "metrics", "drive_data", "drive_rl", "drive_free", "start"):
+        yield a.get(k) == "204", "%s: %s is 204 (got %s)" % (n, k, a.get(k))
+    lim, free = read_stats(r, "vdb"), read_stats(r, "vdc")
+    yield lim is not None and lim[0] == RL_READ, "%s: the guest read %d bytes of the limited disk (got %s)" % (
+        n, RL_READ, lim)
+    if lim:
+        yield lim[0] <= bucket_allows(lim[1]), \
+            "%s: limited read within its bucket: %d bytes in %.2f s, bucket allows %d (%.0f KiB/s)" % (
+                n, lim[0], lim[1], bucket_allows(lim[1]), lim[0] / 1024 / max(lim[1], 0.01))
+    if free:
+        yield free[0] > bucket_allows(free[1]), \
+            "%s: the same read without a limiter beats that bound (%d bytes in %.2f s, %.0f KiB/s)" % (
+                n, free[0], free[1], free[0] / 1024 / max(free[1], 0.01))
+    else:
+        yield False, "%s: the guest read the unlimited disk" % n
+    yield a.get("saw_a") == "yes", "%s: the guest reads the first file" % n
+    yield (a.get("patch_missing") or "").startswith("400") and "nope.img" in a.get("patch_missing", ""), \
+        "%s: PATCH to a missing file is 400 naming it (got %s)" % (n, a.get("patch_missing"))
+    yield (a.get("patch") or "").startswith("204"), "%s: PATCH /drives/data is 204 (got %s)" % (
+        n, a.get("patch"))
+    seen = [l.strip() for l in r.guest_lines if l.strip().startswith("LAB disk_now=")]
+    yield any(l.startswith("LAB disk_now=disk-B-mark size=%d" % (8 * 2048)) for l in seen), \
+        "%s: after the PATCH the guest reads the new file at its new size (saw %s)" % (n, seen)
+    yield (a.get("flush") or "").startswith("204"), "%s: FlushMetrics is 204 (got %s)" % (n, a.get("flush"))
+    # Each line holds the changes since the one before (Firecracker's
+    # deltas); the 60 s timer may have written some before FlushMetrics.
+    lines = []
+    for l in r.guest_lines:
+        if l.startswith("MX "):
+            try:
+                lines.append(json.loads(l[3:]))
+            except ValueError:
+                lines.append(None)
+    ok = bool(lines) and all(isinstance(x, dict) and "utc_timestamp_ms" in x for x in lines)
+    yield ok, "%s: the metrics file has %d line(s), each JSON with a timestamp" % (n, len(lines))
+    lines = [x for x in lines if isinstance(x, dict)]
+
+    def total(group, name):
+        return sum(x.get(group, {}).get(name, 0) for x in lines)
+
+    got_rl = total("block_rl", "rate_limiter_throttled")
+    yield got_rl > 0, "%s: metrics count the limited disk's throttles (got %s)" % (n, got_rl)
+    got_free = total("block_free", "read_bytes")
+    yield got_free >= RL_READ, "%s: metrics count the free disk's bytes read (got %s)" % (n, got_free)
+    got_put = total("api_server", "put_requests")
+    yield got_put >= 6, "%s: metrics count the API's PUTs (got %s)" % (n, got_put)
+    exits = sum(sum(x.get("vcpu", {}).values()) for x in lines)
+    yield exits > 0, "%s: metrics count vCPU exits (got %s)" % (n, exits)
+
+
 CHECKS = [("api_boot", API_BOOT, check_api_boot), ("cad", CAD, check_cad),
-          ("run_api", RUN_API, check_run_api)]
+          ("run_api", RUN_API, check_run_api), ("devices", DEVICES, check_devices)]
 
 
 def main():
@@ -243,7 +372,8 @@ def main():
     try:
         lab = L.Lab(stream=a.stream or None)
         l2 = L.build_l2_initrd(lab.kernel, name="l2api", modules=["virtio_mmio", "virtio_blk"],
-                               extra_sh=L2_SCRIPT)
+                               extra_sh=L2_SCRIPT.replace("@RL_BLOCKS@",
+                                                          str(RL_READ // 65536)))
         runs = []
         for name, text, _ in CHECKS:
             run = L.ShellRun(name, "hearth", script(text), timeout=RUN_TIMEOUT)

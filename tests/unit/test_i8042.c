@@ -197,6 +197,20 @@ static void test_ctrl_alt_del(void **state)
 	assert_int_equal(i8042_send_ctrl_alt_del(f->dev), 0);
 	assert_int_equal(drain(f, b, 16), 8);
 	assert_int_equal(f->edges, 24);
+	/*
+	 * A byte that waits when the driver turns the interrupt on raises it
+	 * then, as the chip's output does; a pulse at queue time would be lost.
+	 */
+	assert_int_equal(i8042_send_ctrl_alt_del(f->dev), 0);
+	assert_int_equal(f->edges, 24);
+	assert_int_equal(f->level, 0);
+	outb(f, 0x64, 0x60);
+	outb(f, 0x60, 0x45);
+	assert_int_equal(f->edges, 25);
+	assert_int_equal(f->level, 1);
+	assert_int_equal(drain(f, b, 16), 8);
+	assert_int_equal(f->edges, 32);
+	assert_int_equal(f->level, 0);   /* low once the last byte is read */
 }
 
 static void test_reset_pulse(void **state)

@@ -67,6 +67,28 @@ static void test_refill_arithmetic(void **state)
 	assert_false(rate_limiter_consume(&rl, 1, RL_BYTES));
 }
 
+/*
+ * A bucket that sat full does not earn while it sits: drained after a long
+ * idle time, it has nothing more to give until time passes (Firecracker
+ * refills only when short, from a stale timestamp, and gives a second full
+ * bucket here; the lab measured it as 2 x size + rate x time).
+ */
+static void test_idle_full_bucket_earns_nothing(void **state)
+{
+	struct rate_limiter rl;
+
+	(void)state;
+	init_bw(&rl, 1000, 0, 1000);
+	fake_now += 60000 * MS;
+	for (int i = 0; i < 10; i++)
+		assert_true(rate_limiter_consume(&rl, 100, RL_BYTES));
+	assert_false(rate_limiter_consume(&rl, 100, RL_BYTES));
+	rate_limiter_unblock(&rl);
+	fake_now += 100 * MS;
+	assert_true(rate_limiter_consume(&rl, 100, RL_BYTES));
+	assert_false(rate_limiter_consume(&rl, 1, RL_BYTES));
+}
+
 static void test_burst_first_never_refilled(void **state)
 {
 	struct rate_limiter rl;
@@ -204,6 +226,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_refill_arithmetic),
+		cmocka_unit_test(test_idle_full_bucket_earns_nothing),
 		cmocka_unit_test(test_burst_first_never_refilled),
 		cmocka_unit_test(test_over_consumption),
 		cmocka_unit_test(test_ops_and_bandwidth),
