@@ -103,8 +103,16 @@ static int snap_parse_header(struct bytes_in *in, const char *name, uint64_t *fi
 	*nsections = bytes_get_u32(in);
 	(void)bytes_get_u32(in); /* the CRC, checked last over the whole file */
 	bytes_get(in, f->hearth_version, SNAP_VERSION_SIZE);
-	if (!memchr(f->hearth_version, '\0', SNAP_VERSION_SIZE))
-		return snap_fail(err, errlen, name, "Hearth version string is not terminated");
+	/* NUL-terminated and NUL-padded, as the writer leaves it: anything else is damage. */
+	{
+		size_t n = strnlen(f->hearth_version, SNAP_VERSION_SIZE);
+
+		for (size_t i = n; i < SNAP_VERSION_SIZE; i++)
+			if (f->hearth_version[i])
+				n = SNAP_VERSION_SIZE;
+		if (n == SNAP_VERSION_SIZE)
+			return snap_fail(err, errlen, name, "malformed Hearth version string");
+	}
 	if (*nsections > SNAP_MAX_SECTIONS)
 		return snap_fail(err, errlen, name, "%" PRIu32 " sections (at most %u)", *nsections,
 				 SNAP_MAX_SECTIONS);
