@@ -15,6 +15,10 @@ FLAGS=(-std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
   fuzz/fuzz_virtq.c src/virtio/queue.c src/mem/guest_mem.c src/util/log.c \
   -o "$OUT/fuzz_virtq"
 "$CC" "${FLAGS[@]}" fuzz/fuzz_vsock_line.c src/virtio/vsock_line.c -o "$OUT/fuzz_vsock_line"
+# The snapshot reader; its seeds are committed in fuzz/seeds_snapshot (fuzz/README.md).
+"$CC" "${FLAGS[@]}" fuzz/fuzz_snapshot.c src/snapshot/format.c src/snapshot/host.c \
+  src/vcpu/vcpu_state.c src/util/bytes.c src/util/crc32c.c -o "$OUT/fuzz_snapshot"
+rm -rf "$OUT/seeds_snapshot"; cp -r fuzz/seeds_snapshot "$OUT/seeds_snapshot"
 python3 fuzz/gen_seeds.py "$OUT/seeds"
 # The first byte picks the verb: even CONNECT, odd OK.
 mkdir -p "$OUT/seeds_vsock_line"

@@ -29,3 +29,4 @@ run() {
 }
 run fuzz_virtq seeds 20
 run fuzz_vsock_line seeds_vsock_line 10
+run fuzz_snapshot seeds_snapshot 10

@@ -10,6 +10,7 @@
 
 #include "core/layout.h"
 #include "devices/platform.h"
+#include "util/bytes.h"
 #include "util/log.h"
 
 #define ACPI_PM_BASE PORT_ACPI_SLEEP_CTL
@@ -113,4 +114,23 @@ err_free:
 void acpi_pm_destroy(struct acpi_pm *dev)
 {
 	free(dev);
+}
+
+#define ACPI_PM_TAG "ACPI"
+
+/* A record all the same, so a later version with state has a place to go. */
+int acpi_pm_save(struct acpi_pm *dev, void *out, size_t *len)
+{
+	struct bytes_out o = bytes_out_init(out, *len);
+
+	bytes_put_tag(&o, ACPI_PM_TAG, ACPI_PM_STATE_VERSION);
+	return bytes_out_finish(&o, len);
+}
+
+int acpi_pm_restore(struct acpi_pm *dev, const void *in, size_t len)
+{
+	struct bytes_in r = bytes_in_init(in, len);
+	int ret = bytes_get_tag(&r, ACPI_PM_TAG, ACPI_PM_STATE_VERSION);
+
+	return ret ? ret : bytes_in_finish(&r);
 }

@@ -14,6 +14,7 @@
 
 #include "devices/platform.h"
 #include "devices/ps2kbd.h"
+#include "util/bytes.h"
 #include "util/log.h"
 
 #define I8042_DATA_PORT 0x60
@@ -335,4 +336,74 @@ void i8042_destroy(struct i8042 *dev)
 		return;
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
+}
+
+#define I8042_TAG "KBDC"
+
+/* Controller commands that wait for a data byte (i8042_data), or none. */
+static bool i8042_pending_valid(uint8_t cmd)
+{
+	return cmd == 0 || cmd == CMD_WRITE_CB || cmd == CMD_WRITE_OUTPUT ||
+	       cmd == CMD_WRITE_KBD_OBUF || cmd == CMD_WRITE_AUX_OBUF || cmd == CMD_WRITE_AUX ||
+	       (cmd >= 0x61 && cmd <= 0x7f);
+}
+
+int i8042_save(struct i8042 *dev, void *out, size_t *len)
+{
+	struct bytes_out o = bytes_out_init(out, *len);
+
+	pthread_mutex_lock(&dev->lock);
+	bytes_put_tag(&o, I8042_TAG, I8042_STATE_VERSION);
+	bytes_put_u8(&o, dev->cmd_byte);
+	bytes_put_u8(&o, dev->outbuf);
+	bytes_put_u8(&o, dev->obf);
+	bytes_put_u8(&o, dev->last_was_cmd);
+	bytes_put_u8(&o, dev->pending);
+	bytes_put_u8(&o, dev->from_kbd);
+	ps2kbd_save(&dev->kbd, &o);
+	pthread_mutex_unlock(&dev->lock);
+	return bytes_out_finish(&o, len);
+}
+
+/*
+ * IRQ 1 is driven again from the restored state: the line's level is not
+ * part of the interrupt controller's saved state, and a keyboard byte that
+ * waits unread must raise it (an extra edge only makes the driver read it).
+ */
+int i8042_restore(struct i8042 *dev, const void *in, size_t len)
+{
+	struct bytes_in r = bytes_in_init(in, len);
+	struct ps2kbd kbd;
+	uint8_t cmd_byte, outbuf, pending;
+	bool obf, last_was_cmd, from_kbd;
+	int ret = bytes_get_tag(&r, I8042_TAG, I8042_STATE_VERSION);
+
+	if (ret)
+		return ret;
+	cmd_byte = bytes_get_u8(&r);
+	outbuf = bytes_get_u8(&r);
+	obf = bytes_get_bool(&r);
+	last_was_cmd = bytes_get_bool(&r);
+	pending = bytes_get_u8(&r);
+	from_kbd = bytes_get_bool(&r);
+	ps2kbd_init(&kbd);
+	ret = ps2kbd_restore(&kbd, &r);
+	if (!ret)
+		ret = bytes_in_finish(&r);
+	if (!ret && !i8042_pending_valid(pending))
+		ret = -EINVAL;
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&dev->lock);
+	dev->cmd_byte = cmd_byte;
+	dev->outbuf = outbuf;
+	dev->obf = obf;
+	dev->last_was_cmd = last_was_cmd;
+	dev->pending = pending;
+	dev->from_kbd = from_kbd;
+	dev->kbd = kbd;
+	dev->irq_level = 0;
+	i8042_update_irq(dev);
+	pthread_mutex_unlock(&dev->lock);
+	return 0;
 }

@@ -1,6 +1,7 @@
 #include "devices/ps2kbd.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define KBD_ACK 0xfa
@@ -106,5 +107,38 @@ int ps2kbd_ctrl_alt_del(struct ps2kbd *k)
 		return -ENOSPC;
 	for (unsigned int i = 0; i < sizeof(cad_chord); i++)
 		kbd_put(k, cad_chord[i]);
+	return 0;
+}
+
+void ps2kbd_save(const struct ps2kbd *k, struct bytes_out *o)
+{
+	bytes_put_u8(o, (uint8_t)k->len);
+	for (unsigned int i = 0; i < k->len; i++)
+		bytes_put_u8(o, k->q[(k->head + i) % PS2KBD_QUEUE]);
+	bytes_put_u8(o, k->param_for);
+	bytes_put_u8(o, k->set);
+}
+
+/* Only the commands ps2kbd_command leaves waiting for a parameter. */
+static bool kbd_param_valid(uint8_t cmd)
+{
+	return cmd == 0 || cmd == CMD_SET_LEDS || cmd == CMD_TYPEMATIC || cmd == CMD_SCANCODE_SET;
+}
+
+int ps2kbd_restore(struct ps2kbd *k, struct bytes_in *in)
+{
+	struct ps2kbd v = { 0 };
+
+	v.len = bytes_get_u8(in);
+	if (v.len > PS2KBD_QUEUE)
+		return in->short_read ? 0 : -EINVAL;
+	bytes_get(in, v.q, v.len);
+	v.param_for = bytes_get_u8(in);
+	v.set = bytes_get_u8(in);
+	if (in->short_read)
+		return 0;
+	if (!kbd_param_valid(v.param_for) || v.set < 1 || v.set > 3)
+		return -EINVAL;
+	*k = v;
 	return 0;
 }

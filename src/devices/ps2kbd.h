@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util/bytes.h"
+
 #define PS2KBD_QUEUE 16
 
 struct ps2kbd {
@@ -26,5 +28,14 @@ bool ps2kbd_pending(const struct ps2kbd *k);
 uint8_t ps2kbd_pop(struct ps2kbd *k);
 /* Queues the chord pressed and released; 0 or -ENOSPC (the queue keeps what it had). */
 int ps2kbd_ctrl_alt_del(struct ps2kbd *k);
+
+/*
+ * The keyboard's part of the i8042's saved state: its queue oldest first,
+ * a command waiting for its parameter, the scancode set. Restore checks
+ * the values (-EINVAL) and leaves a short read for the caller's
+ * bytes_in_finish; k is only written when all of it is good.
+ */
+void ps2kbd_save(const struct ps2kbd *k, struct bytes_out *o);
+int ps2kbd_restore(struct ps2kbd *k, struct bytes_in *in);
 
 #endif

@@ -8,9 +8,11 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "devices/platform.h"
+#include "util/bytes.h"
 #include "util/log.h"
 
 #define RTC_PORT 0x70
@@ -240,4 +242,41 @@ void rtc_destroy(struct rtc *dev)
 		return;
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
+}
+
+#define RTC_TAG "CMOS"
+
+int rtc_save(struct rtc *dev, void *out, size_t *len)
+{
+	struct bytes_out o = bytes_out_init(out, *len);
+
+	pthread_mutex_lock(&dev->lock);
+	bytes_put_tag(&o, RTC_TAG, RTC_STATE_VERSION);
+	bytes_put_u8(&o, dev->index);
+	bytes_put(&o, dev->nvram, RTC_NVRAM_SIZE);
+	pthread_mutex_unlock(&dev->lock);
+	return bytes_out_finish(&o, len);
+}
+
+int rtc_restore(struct rtc *dev, const void *in, size_t len)
+{
+	struct bytes_in r = bytes_in_init(in, len);
+	uint8_t index, nvram[RTC_NVRAM_SIZE];
+	int ret = bytes_get_tag(&r, RTC_TAG, RTC_STATE_VERSION);
+
+	if (ret)
+		return ret;
+	index = bytes_get_u8(&r);
+	bytes_get(&r, nvram, sizeof(nvram));
+	ret = bytes_in_finish(&r);
+	if (ret)
+		return ret;
+	/* As rtc_write_data stores them: no index past NVRAM, UIP never latched. */
+	if ((index & ~RTC_INDEX_MASK) || (nvram[RTC_REG_A] & REG_A_UIP))
+		return -EINVAL;
+	pthread_mutex_lock(&dev->lock);
+	dev->index = index;
+	memcpy(dev->nvram, nvram, sizeof(nvram));
+	pthread_mutex_unlock(&dev->lock);
+	return 0;
 }

@@ -13,7 +13,7 @@
  * can see.
  */
 #include "devices/serial.h"
-#include "devices/serial_out.h"
+#include "devices/serial_priv.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -44,7 +44,6 @@
 #define IER_ETBEI 0x02 /* THR empty */
 #define IER_ELSI 0x04  /* receiver line status */
 #define IER_EDSSI 0x08 /* modem status */
-#define IER_MASK 0x0f  /* the rest read as zero on a 16550A */
 
 #define IIR_NO_INT 0x01
 #define IIR_MSI 0x00
@@ -67,7 +66,6 @@
 #define MCR_OUT1 0x04
 #define MCR_OUT2 0x08
 #define MCR_LOOP 0x10
-#define MCR_MASK 0x1f
 
 #define LSR_DR 0x01
 #define LSR_OE 0x02
@@ -89,31 +87,12 @@
 #define MSR_DELTAS 0x0f
 
 #define UART_FIFO_DEPTH 16
-#define RX_BUF_SIZE 1024
 /*
  * Tell the host to push again only once a useful amount of room has
  * opened up, not after every byte the guest reads.
  */
 #define RX_NOTIFY_ROOM (RX_BUF_SIZE / 4)
 
-struct serial {
-	pthread_mutex_t lock;
-	int notify_fd;
-	struct irq_line irq;
-	int irq_level;
-
-	uint8_t ier, lcr, mcr, lsr, msr, scr, dll, dlm, fcr;
-	uint8_t rbr;       /* last byte read, returned again when the FIFO is empty */
-	/* lsr holds THRE/TEMT and the sticky error bits; DR is derived from rx_count. */
-	bool thr_ipending; /* THRE interrupt armed and not yet acknowledged */
-
-	uint8_t rx_buf[RX_BUF_SIZE];
-	size_t rx_head, rx_count;
-	bool rx_was_full; /* the host was turned away; owes it a notify */
-	uint64_t rx_bytes; /* taken from the host in all */
-
-	struct serial_out out; /* its own locks: the io thread never needs ours */
-};
 
 static struct ratelimit serial_rl = RATELIMIT_INIT(5);
 
@@ -164,7 +143,7 @@ static uint8_t serial_pending(const struct serial *s)
  * edge-triggered IOAPIC pin. On a PC, OUT2 enables the IRQ buffer; in
  * loopback the OUT pins are forced inactive, which also disconnects it.
  */
-static void serial_update_irq(struct serial *s)
+void serial_update_irq(struct serial *s)
 {
 	int level = serial_pending(s) != IIR_NO_INT && (s->mcr & MCR_OUT2) &&
 		    !(s->mcr & MCR_LOOP);

@@ -55,6 +55,18 @@ uint64_t serial_output_dropped(struct serial *s);
 uint64_t serial_output_bytes(struct serial *s);
 uint64_t serial_input_bytes(struct serial *s);
 
+/*
+ * The guest-visible state (registers, receive FIFO and the host-side
+ * input behind it, the interrupt line) to and from a versioned buffer,
+ * as util/bytes.h describes: save gives 0 or -ENOSPC with the size
+ * needed in *len; restore gives 0, -ENODATA, -EPROTO or -EINVAL and
+ * leaves s as it was on failure. Output not yet drained to out_fd is
+ * the host's, not the guest's, and is not saved: flush it first.
+ */
+#define SERIAL_STATE_VERSION 1u
+int serial_save(struct serial *s, void *out, size_t *len);
+int serial_restore(struct serial *s, const void *in, size_t len);
+
 /* The bus callbacks, exported for unit tests that drive the registers directly. */
 extern const struct bus_region_ops serial_bus_ops;
 

@@ -1,4 +1,5 @@
 #include "virtio/mmio.h"
+#include "virtio/mmio_priv.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -44,34 +45,9 @@
 #define MMIO_MAGIC 0x74726976 /* "virt" */
 #define MMIO_VENDOR 0x48525448 /* "HTRH" */
 
-#define TRANSPORT_FEATURES                                                                   \
-	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |                       \
-	 (1ull << VIRTIO_F_INDIRECT_DESC))
-
-struct kick {
-	struct virtio_mmio *t;
-	unsigned int q;
-	int fd;
-};
-
-struct virtio_mmio {
-	struct virtio_dev *dev;
-	struct virtio_host host;
-	uint64_t base;
-	uint32_t gsi;
-	int irqfd;
-	struct kick kicks[VIRTIO_MAX_QUEUES];
-	uint32_t device_features_sel;
-	uint32_t driver_features_sel;
-	uint32_t queue_sel;
-	uint64_t driver_features;
-	uint32_t interrupt_status; /* atomic: set by the I/O thread, acked by vCPUs */
-	uint32_t config_generation;
-};
-
 static struct ratelimit virtio_rl = RATELIMIT_INIT(10);
 
-static void raise_interrupt(struct virtio_mmio *t, uint32_t bits)
+void virtio_mmio_raise(struct virtio_mmio *t, uint32_t bits)
 {
 	uint64_t one = 1;
 
@@ -83,7 +59,7 @@ static void raise_interrupt(struct virtio_mmio *t, uint32_t bits)
 static void signal_used(struct virtio_dev *dev, unsigned int q)
 {
 	(void)q;
-	raise_interrupt(dev->transport, VIRTIO_MMIO_INT_VRING);
+	virtio_mmio_raise(dev->transport, VIRTIO_MMIO_INT_VRING);
 }
 
 static void signal_config(struct virtio_dev *dev)
@@ -91,7 +67,7 @@ static void signal_config(struct virtio_dev *dev)
 	struct virtio_mmio *t = dev->transport;
 
 	__atomic_add_fetch(&t->config_generation, 1, __ATOMIC_SEQ_CST);
-	raise_interrupt(t, VIRTIO_MMIO_INT_CONFIG);
+	virtio_mmio_raise(t, VIRTIO_MMIO_INT_CONFIG);
 }
 
 /* Re-arms q's kick: the I/O loop sees the eventfd on its next round. */
@@ -106,7 +82,7 @@ static void kick_again(struct virtio_dev *dev, unsigned int q)
 				dev->name, q, strerror(errno));
 }
 
-static uint64_t offered_features(struct virtio_mmio *t)
+uint64_t virtio_mmio_offered(struct virtio_mmio *t)
 {
 	return t->dev->ops->get_features(t->dev) | TRANSPORT_FEATURES;
 }
@@ -135,10 +111,10 @@ static uint32_t accept_features(struct virtio_mmio *t, uint32_t status)
 	uint64_t want = t->driver_features;
 	struct virtio_dev *dev = t->dev;
 
-	if ((want & ~offered_features(t)) || !(want & (1ull << VIRTIO_F_VERSION_1))) {
+	if ((want & ~virtio_mmio_offered(t)) || !(want & (1ull << VIRTIO_F_VERSION_1))) {
 		log_ratelimited(&virtio_rl, LOG_WARN,
 				"%s: driver asked for unoffered features 0x%" PRIx64 "; refused",
-				dev->name, want & ~offered_features(t));
+				dev->name, want & ~virtio_mmio_offered(t));
 		return status & ~VIRTIO_STATUS_FEATURES_OK;
 	}
 	dev->features = want;
@@ -305,7 +281,7 @@ static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
 		return MMIO_VENDOR;
 	case REG_DEVICE_FEATURES:
 		return t->device_features_sel > 1
-			       ? 0 : (uint32_t)(offered_features(t) >> (32 * t->device_features_sel));
+			       ? 0 : (uint32_t)(virtio_mmio_offered(t) >> (32 * t->device_features_sel));
 	case REG_QUEUE_NUM_MAX:
 		return vq ? dev->queue_max : 0;
 	case REG_QUEUE_READY:

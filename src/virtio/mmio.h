@@ -7,6 +7,7 @@
 #define HEARTH_VIRTIO_MMIO_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/bus.h"
@@ -41,6 +42,22 @@ int virtio_mmio_create(struct virtio_dev *dev, const struct virtio_host *host, u
  * no unregister), so no vCPU may run any more.
  */
 void virtio_mmio_destroy(struct virtio_mmio *t);
+
+/*
+ * The transport's state and its queues' to and from a versioned buffer
+ * (util/bytes.h's convention): status, features offered and accepted,
+ * selectors, each queue's layout, readiness and indices, interrupt
+ * status, config generation. The device's own state is its own. Restore
+ * is for a paused device built from the same config: another device
+ * type, queue count or a feature set that no longer covers the accepted
+ * one is -EINVAL, and nothing changes on any failure. A device that was
+ * live is activated again (its activate's -errno, and NEEDS_RESET, when
+ * it cannot start), and pending interrupt status is signalled again.
+ * Takes dev->lock; on the I/O thread, or with it not running.
+ */
+#define VIRTIO_MMIO_STATE_VERSION 1u
+int virtio_mmio_save(struct virtio_mmio *t, void *out, size_t *len);
+int virtio_mmio_restore(struct virtio_mmio *t, const void *in, size_t len);
 
 /* The register file, for unit tests and the fallback notify path. */
 extern const struct bus_region_ops virtio_mmio_bus_ops;

@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 
 #include "mem/guest_mem.h"
+#include "util/bytes.h"
 #include "virtio/virtio.h"
 
 /* A chain longer than this is refused even when the queue is larger. */
@@ -112,6 +113,17 @@ bool virtq_has_work(struct virtq *vq);
 
 /* True when the driver published entries since we last read its index. */
 bool virtq_has_new(struct virtq *vq);
+
+/*
+ * A queue's state inside its transport's saved record (queue_state.c):
+ * the driver's layout, what was negotiated, and the device's indices.
+ * The rings themselves are guest memory and are saved with it. Restore
+ * resolves the rings in mem again and writes vq only when every value
+ * is sane (0, or -EINVAL); a short read is left for the caller's
+ * bytes_in_finish.
+ */
+void virtq_save(const struct virtq *vq, struct bytes_out *o);
+int virtq_restore(struct virtq *vq, const struct guest_mem *mem, struct bytes_in *in);
 
 /* Copies between an iovec range and a flat buffer; bounded by both. */
 size_t virtq_iov_to_buf(const struct iovec *iov, unsigned int n, size_t off, void *buf,

@@ -89,9 +89,34 @@ static unsigned int serial_entry_counters(void *dev, struct dev_counter *out, un
 	return dev_counters_copy(out, max, c, 3);
 }
 
+/*
+ * The registry's save and restore for a device whose own take size_t:
+ * one adapter pair per device, from the device's functions.
+ */
+#define STATE_OPS(name, type)                                                                \
+	static int name##_entry_save(void *dev, void *out, unsigned long *len)               \
+	{                                                                                    \
+		size_t n = *len;                                                             \
+		int ret = name##_save((type *)dev, out, &n);                                 \
+                                                                                             \
+		*len = n;                                                                    \
+		return ret;                                                                  \
+	}                                                                                    \
+	static int name##_entry_restore(void *dev, const void *in, unsigned long len)        \
+	{                                                                                    \
+		return name##_restore((type *)dev, in, len);                                 \
+	}
+
+STATE_OPS(serial, struct serial)
+STATE_OPS(i8042, struct i8042)
+STATE_OPS(rtc, struct rtc)
+STATE_OPS(acpi_pm, struct acpi_pm)
+
 static const struct dev_ops serial_entry_ops = {
 	.destroy = serial_entry_destroy,
 	.counters = serial_entry_counters,
+	.save = serial_entry_save,
+	.restore = serial_entry_restore,
 };
 
 static void i8042_entry_destroy(void *dev)
@@ -99,21 +124,33 @@ static void i8042_entry_destroy(void *dev)
 	i8042_destroy(dev);
 }
 
-static const struct dev_ops i8042_entry_ops = { .destroy = i8042_entry_destroy };
+static const struct dev_ops i8042_entry_ops = {
+	.destroy = i8042_entry_destroy,
+	.save = i8042_entry_save,
+	.restore = i8042_entry_restore,
+};
 
 static void rtc_entry_destroy(void *dev)
 {
 	rtc_destroy(dev);
 }
 
-static const struct dev_ops rtc_entry_ops = { .destroy = rtc_entry_destroy };
+static const struct dev_ops rtc_entry_ops = {
+	.destroy = rtc_entry_destroy,
+	.save = rtc_entry_save,
+	.restore = rtc_entry_restore,
+};
 
 static void acpi_pm_entry_destroy(void *dev)
 {
 	acpi_pm_destroy(dev);
 }
 
-static const struct dev_ops acpi_pm_entry_ops = { .destroy = acpi_pm_entry_destroy };
+static const struct dev_ops acpi_pm_entry_ops = {
+	.destroy = acpi_pm_entry_destroy,
+	.save = acpi_pm_entry_save,
+	.restore = acpi_pm_entry_restore,
+};
 
 static void legacy_entry_destroy(void *bus)
 {
@@ -211,11 +248,34 @@ static int virtio_entry_resume(void *dev)
 	return 0;
 }
 
+/* The transport's state and its queues; a device's own state is not saved yet. */
+static int virtio_entry_save(void *dev, void *out, unsigned long *len)
+{
+	struct virtio_dev *vd = dev;
+	size_t n = *len;
+	int ret;
+
+	if (!vd->transport)
+		return -ENODEV;
+	ret = virtio_mmio_save(vd->transport, out, &n);
+	*len = n;
+	return ret;
+}
+
+static int virtio_entry_restore(void *dev, const void *in, unsigned long len)
+{
+	struct virtio_dev *vd = dev;
+
+	return vd->transport ? virtio_mmio_restore(vd->transport, in, len) : -ENODEV;
+}
+
 static const struct dev_ops virtio_entry_ops = {
 	.destroy = virtio_entry_destroy,
 	.counters = virtio_entry_counters,
 	.pause = virtio_entry_pause,
 	.resume = virtio_entry_resume,
+	.save = virtio_entry_save,
+	.restore = virtio_entry_restore,
 };
 
 static void mmio_transport_destroy(void *t)

@@ -35,6 +35,13 @@ struct dev_ops {
 	 */
 	int (*pause)(void *dev);
 	int (*resume)(void *dev);
+	/*
+	 * save: *len in is out's room (0 with out NULL asks the size), out
+	 * the bytes written; 0, or -ENOSPC with the size needed in *len.
+	 * restore: 0, -ENODATA (truncated), -EPROTO (another version) or
+	 * -EINVAL, with the device unchanged on failure. The device is
+	 * paused. The format is the device's own (util/bytes.h).
+	 */
 	int (*save)(void *dev, void *out, unsigned long *len);
 	int (*restore)(void *dev, const void *in, unsigned long len);
 };

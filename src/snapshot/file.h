@@ -1,0 +1,45 @@
+/*
+ * A snapshot on disk. Writing never leaves a file that loads unless all of
+ * it is there: the bytes go to a temporary name in the same directory,
+ * are fsync'ed, renamed over the target, and the directory is fsync'ed.
+ * A writer killed or out of space midway leaves the old target (or none)
+ * and at most a ".NAME.tmp-*" file, which no loader opens.
+ */
+#ifndef HEARTH_SNAPSHOT_FILE_H
+#define HEARTH_SNAPSHOT_FILE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "snapshot/format.h"
+
+/* Larger files are refused unread: device and vCPU state is small, memory is elsewhere. */
+#define SNAP_FILE_MAX (256u << 20)
+#define SNAP_WRITE_CHUNK (64u << 10)
+
+/* For tests: a write that fails (ENOSPC) and a pause between chunks (kill -9). */
+struct snap_write_hooks {
+	/* Replaces write(2); returns bytes written or -1 with errno. */
+	ssize_t (*write)(void *ctx, int fd, const void *buf, size_t len);
+	/* Called after each chunk with the bytes written so far. */
+	void (*progress)(void *ctx, size_t done, size_t total);
+	void *ctx;
+};
+
+/*
+ * Writes buf to path atomically. 0, or -errno with one line in err
+ * ("snapshot F: writing: No space left on device"); on failure the
+ * temporary file is removed and path is as it was. hooks may be NULL.
+ */
+int snap_file_write(const char *path, const void *buf, size_t len,
+		    const struct snap_write_hooks *hooks, char *err, size_t errlen);
+
+/*
+ * Reads and checks path: on success f's sections point into *buf, which
+ * the caller frees after snap_file_release(f). -ENOENT, -EISDIR, -EFBIG,
+ * other -errno, or snap_parse's -EINVAL, each with one line in err.
+ */
+int snap_file_load(const char *path, struct snap_file *f, void **buf, char *err,
+		   size_t errlen);
+
+#endif

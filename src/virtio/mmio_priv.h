@@ -1,0 +1,44 @@
+/*
+ * The transport's state, shared by mmio.c (the registers) and
+ * mmio_state.c (its save and restore). Nothing else includes this.
+ */
+#ifndef HEARTH_VIRTIO_MMIO_PRIV_H
+#define HEARTH_VIRTIO_MMIO_PRIV_H
+
+#include <stdint.h>
+
+#include "virtio/device.h"
+#include "virtio/mmio.h"
+#include "virtio/virtio.h"
+
+#define TRANSPORT_FEATURES                                                                   \
+	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |                       \
+	 (1ull << VIRTIO_F_INDIRECT_DESC))
+
+struct kick {
+	struct virtio_mmio *t;
+	unsigned int q;
+	int fd;
+};
+
+struct virtio_mmio {
+	struct virtio_dev *dev;
+	struct virtio_host host;
+	uint64_t base;
+	uint32_t gsi;
+	int irqfd;
+	struct kick kicks[VIRTIO_MAX_QUEUES];
+	uint32_t device_features_sel;
+	uint32_t driver_features_sel;
+	uint32_t queue_sel;
+	uint64_t driver_features;
+	uint32_t interrupt_status; /* atomic: set by the I/O thread, acked by vCPUs */
+	uint32_t config_generation;
+};
+
+/* Device and transport features together, as DeviceFeatures shows them. */
+uint64_t virtio_mmio_offered(struct virtio_mmio *t);
+/* Sets interrupt status bits and signals the irqfd. */
+void virtio_mmio_raise(struct virtio_mmio *t, uint32_t bits);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * A virtqueue's save and restore. Only the device's side is state: the
+ * descriptors, avail and used rings are in guest RAM, which a snapshot
+ * keeps whole, so a restored queue carries on at the same indices over
+ * the same rings, with completed entries the driver has not read yet
+ * still in its used ring.
+ */
+#include <errno.h>
+
+#include "virtio/queue.h"
+
+void virtq_save(const struct virtq *vq, struct bytes_out *o)
+{
+	bytes_put_u16(o, vq->size);
+	bytes_put_u64(o, vq->desc_gpa);
+	bytes_put_u64(o, vq->avail_gpa);
+	bytes_put_u64(o, vq->used_gpa);
+	bytes_put_u8(o, vq->event_idx);
+	bytes_put_u8(o, vq->indirect);
+	bytes_put_u8(o, vq->enabled);
+	bytes_put_u16(o, vq->last_avail);
+	bytes_put_u16(o, vq->avail_seen);
+	bytes_put_u16(o, vq->next_used);
+	bytes_put_u16(o, vq->signalled_used);
+	bytes_put_u8(o, vq->signalled_valid);
+}
+
+int virtq_restore(struct virtq *vq, const struct guest_mem *mem, struct bytes_in *in)
+{
+	struct virtq v = { 0 };
+	uint16_t last_avail, avail_seen, next_used, signalled_used;
+	bool enabled, signalled_valid;
+
+	v.size = bytes_get_u16(in);
+	v.desc_gpa = bytes_get_u64(in);
+	v.avail_gpa = bytes_get_u64(in);
+	v.used_gpa = bytes_get_u64(in);
+	v.event_idx = bytes_get_bool(in);
+	v.indirect = bytes_get_bool(in);
+	enabled = bytes_get_bool(in);
+	last_avail = bytes_get_u16(in);
+	avail_seen = bytes_get_u16(in);
+	next_used = bytes_get_u16(in);
+	signalled_used = bytes_get_u16(in);
+	signalled_valid = bytes_get_bool(in);
+	if (in->short_read)
+		return 0;
+	/* A size the transport would have refused: 0 (never set) or a power of two. */
+	if (v.size > VIRTQ_MAX_SIZE || (v.size & (v.size - 1)))
+		return -EINVAL;
+	if (enabled) {
+		/* The same checks as QueueReady, against the restored RAM. */
+		if (virtq_enable(&v, mem) != VIRTQ_OK)
+			return -EINVAL;
+		/*
+		 * The device can have taken at most a ring's worth of chains it
+		 * has not given back, and have seen no further than the driver's
+		 * index allowed at the time.
+		 */
+		if ((uint16_t)(last_avail - next_used) > v.size ||
+		    (uint16_t)(avail_seen - last_avail) > v.size)
+			return -EINVAL;
+	}
+	/* A queue that is not live keeps them only until QueueReady zeroes them. */
+	v.last_avail = last_avail;
+	v.avail_seen = avail_seen;
+	v.next_used = next_used;
+	v.signalled_used = signalled_used;
+	v.signalled_valid = signalled_valid;
+	*vq = v;
+	return 0;
+}
