@@ -5,21 +5,31 @@
  * fuzzer controls every descriptor, ring entry and indirect table:
  *
  *   byte 0     queue size = 1 << (b % 12)
- *   byte 1     bit 0 INDIRECT_DESC, bit 1 EVENT_IDX, bit 2 misplace the rings
+ *   byte 1     bit 0 INDIRECT_DESC, bit 1 EVENT_IDX, bit 2 misplace the rings,
+ *              bit 3 racing guest: a script follows the header
  *   bytes 2-3  starting last_avail / used index (LE)
  *   bytes 4-5  avail idx = last_avail + this (LE)
  *   byte 6     written = in_len * b / 255 on push
  *   byte 7     used_event / NO_INTERRUPT noise
+ *   [race]     with bit 3: a count n (at most 32), then n writes of 7 bytes:
+ *              u16 at (the device's at-th read of guest memory from the
+ *              start, counted by queue.c's virtq_fuzz_race hook), u32
+ *              offset into low RAM, u8 value (fz.h)
  *   rest       RAM from GPA 0 (64 KiB), then the high region at 4 GiB (16 KiB)
  *
  * Rings: desc at 0, avail at 16 * size, used 4-aligned right after avail.
  * fuzz/gen_seeds.py writes inputs in this format.
+ *
+ * A racing guest changes rings and descriptors between the parser's reads,
+ * so the checks that compare with what the input said (the avail index,
+ * pops <= queue size) only hold without one; the others always must.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fz.h"
 #include "mem/guest_mem.h"
 #include "virtio/queue.h"
 
@@ -28,20 +38,9 @@
 #define HIGH_SIZE (16u * 1024u)
 #define HDR 8
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static uint8_t low_ram[LOW_SIZE] __attribute__((aligned(4096)));
 static uint8_t high_ram[HIGH_SIZE] __attribute__((aligned(4096)));
 static struct virtq_chain chain;
-
-/* abort() so libFuzzer records a crash with the input that broke the rule. */
-#define CHECK(cond)                                                                          \
-	do {                                                                                 \
-		if (!(cond)) {                                                               \
-			fprintf(stderr, "invariant failed: %s (line %d)\n", #cond, __LINE__); \
-			abort();                                                             \
-		}                                                                            \
-	} while (0)
 
 static int in_region(const struct guest_mem *gm, const struct iovec *v)
 {
@@ -84,6 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t flags, wsel;
 	size_t n;
 	unsigned int pops = 0;
+	bool racing;
 	int ret;
 
 	if (size < HDR)
@@ -114,6 +114,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	data += HDR;
 	size -= HDR;
+	racing = flags & 8;
+	fz_race_begin(low_ram, LOW_SIZE);
+	if (racing) {
+		struct fz in = { data, size };
+		unsigned int nw = fz_u8(&in) % (FZ_RACE_MAX + 1);
+
+		for (unsigned int i = 0; i < nw; i++) {
+			uint16_t at = fz_u16(&in);
+			uint32_t off = fz_u32(&in);
+
+			fz_race_add(at, off, fz_u8(&in));
+		}
+		data = in.p;
+		size = in.n;
+	}
 	n = size < LOW_SIZE ? size : LOW_SIZE;
 	memcpy(low_ram, data, n);
 	if (size > LOW_SIZE) {
@@ -124,19 +139,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (virtq_enable(&vq, &gm) != VIRTQ_OK) {
 		CHECK(!vq.enabled);
 		CHECK(virtq_pop(&vq, &chain) == 0);
+		fz_race_end();
 		return 0;
 	}
 	vq.last_avail = vq.next_used = start;
 	avail_idx = (uint16_t)(start + delta);
 	memcpy((uint8_t *)vq.avail + 2, &avail_idx, 2);
 
-	CHECK(virtq_has_work(&vq) == (avail_idx != start));
+	CHECK(racing || virtq_has_work(&vq) == (avail_idx != start));
 	while ((ret = virtq_pop(&vq, &chain)) > 0) {
 		uint16_t used_before = vq.next_used, used_idx;
 		uint32_t written = (uint32_t)(chain.in_len * wsel / 255);
 		uint8_t probe[64];
 
-		CHECK(++pops <= vq.size);
+		/* A racing guest may publish more while we pop, at most once per write. */
+		CHECK(++pops <= vq.size + (racing ? FZ_RACE_MAX * vq.size : 0u));
 		check_chain(&gm, &vq, &chain);
 		/*
 		 * Copy through the iovecs; ASan flags anything outside RAM. The
@@ -159,9 +176,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)virtq_needs_interrupt(&vq);
 		virtq_set_notify(&vq, pops & 1);
 	}
+	fz_race_end();
 	CHECK(ret <= 0);
 	if (ret == 0)
-		CHECK(vq.last_avail == avail_idx);
+		CHECK(racing || vq.last_avail == avail_idx);
 	else
 		CHECK(-ret > VIRTQ_OK && -ret <= VIRTQ_ERR_USED_LEN &&
 		      strcmp(virtq_strerror(-ret), "unknown virtqueue error"));

@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Writes a few well-formed inputs for fuzz_virtq (format: fuzz_virtq.c)."""
+"""Writes the seed corpora in fuzz/seeds/<target>/ (committed: run this
+after changing an input format). Formats: the comment at the top of each
+fuzz/fuzz_*.c and of fuzz/fz_drv.h."""
+import json
 import os
 import struct
 import sys
@@ -8,8 +11,9 @@ LOW = 64 * 1024
 F_NEXT, F_WRITE, F_INDIRECT = 1, 2, 4
 
 
-def seed(log2, flags, start, delta, wsel, heads, descs, tables=(), extra=()):
-    """descs: {index: (addr, len, flags, next)}; tables: [(gpa, [desc...])]."""
+def seed(log2, flags, start, delta, wsel, heads, descs, tables=(), extra=(), race=None):
+    """descs: {index: (addr, len, flags, next)}; tables: [(gpa, [desc...])];
+    race: [(at, offset, value)] (flag 8 is set for it)."""
     size = 1 << log2
     ram = bytearray(LOW)
     for i, d in descs.items():
@@ -22,13 +26,15 @@ def seed(log2, flags, start, delta, wsel, heads, descs, tables=(), extra=()):
             struct.pack_into('<QIHH', ram, gpa + 16 * i, *d)
     for gpa, data in extra:
         ram[gpa:gpa + len(data)] = data
+    if race is not None:
+        flags |= 8
     hdr = struct.pack('<BBHHBB', log2, flags, start, delta, wsel, 0)
+    if race is not None:
+        hdr += bytes([len(race)]) + b''.join(struct.pack('<HIB', *w) for w in race)
     return hdr + bytes(ram).rstrip(b'\0')
 
 
-def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), 'corpus')
-    os.makedirs(out, exist_ok=True)
+def virtq_seeds():
     buf = 0x8000
     seeds = {
         # One readable + one writable segment, direct.
@@ -50,10 +56,369 @@ def main():
         # A full ring of one-segment chains.
         'full': seed(5, 2, 0, 32, 10, list(range(32)),
                      {i: (buf + 16 * i, 16, F_WRITE if i % 2 else 0, 0) for i in range(32)}),
+        # Racing: the avail index, a head and a descriptor length change
+        # between the parser's reads.
+        'race': seed(4, 1, 0, 2, 255, [2, 3],
+                     {2: (buf, 64, F_NEXT, 5), 5: (buf + 64, 128, F_WRITE, 0),
+                      3: (0x4000, 32, F_INDIRECT, 0)},
+                     [(0x4000, [(buf, 16, F_NEXT, 1), (buf + 16, 32, F_WRITE, 0)])],
+                     race=[(1, 16 * 16 + 2, 9), (2, 16 * 16 + 4, 3), (3, 16 * 2 + 8, 0xff),
+                           (5, 0x4000 + 8, 0x40)]),
     }
-    for name, data in seeds.items():
-        with open(os.path.join(out, name), 'wb') as f:
-            f.write(data)
+    return seeds
+
+# ------------------------------------------------- fz_drv.h driver programs
+Q = 0x4000            # queue q's rings at q * Q: desc, avail +0x1000, used +0x2000
+
+
+def init(accept=0xffffffff, bits=0, qlogs=(4,)):
+    return struct.pack('<IB', accept, bits) + bytes(qlogs)
+
+
+def desc(q, i, addr, length, flags=0, nxt=0):
+    return bytes([0, q]) + struct.pack('<HIHB', i, addr, length & 0xffff, flags) + \
+        (struct.pack('<H', length >> 16) if flags & 0x40 else b'') + struct.pack('<H', nxt)
+
+
+def avail(q, head):
+    return bytes([1, q]) + struct.pack('<H', head)
+
+
+def kick(q):
+    return bytes([2, q])
+
+
+def poke(off, data):
+    out = b''
+    for k in range(0, len(data), 255):
+        chunk = data[k:k + 255]
+        out += bytes([3, 0]) + struct.pack('<IB', off + k, len(chunk)) + chunk
+    return out
+
+
+def race(at, off, val):
+    return bytes([4, 0]) + struct.pack('<HIB', at, off, val)
+
+
+def dev(data):
+    return bytes([5, 0]) + data
+
+
+def reinit(*a, **k):
+    return bytes([6, 0]) + init(*a, **k)
+
+
+def config(off, wlog, val, write):
+    return bytes([8, 1 if write else 0, off, wlog]) + struct.pack('<Q', val)
+
+
+def ack():
+    return bytes([9, 0])
+
+
+def chain(q, first, segs):
+    """segs: [(addr, len, flags)] linked from descriptor first on."""
+    out = b''
+    for k, (addr, length, flags) in enumerate(segs):
+        more = k + 1 < len(segs)
+        out += desc(q, first + k, addr, length, flags | (F_NEXT if more else 0), first + k + 1)
+    return out
+
+
+def blk_req(slot, rtype, sector, data_len=0, write_data=True, extra=b''):
+    """A request in descriptors 3*slot..: header (+extra), data, status."""
+    hdr = 0x20000 + 0x100 * slot
+    data = 0x30000 + 0x1000 * slot
+    status = 0x28000 + slot
+    segs = [(hdr, 16 + len(extra), 0)]
+    if data_len:
+        segs.append((data, data_len, 0 if not write_data else F_WRITE))
+    segs.append((status, 1, F_WRITE))
+    return (poke(hdr, struct.pack('<IIQ', rtype, 0, sector) + extra) +
+            chain(0, 3 * slot, segs) + avail(0, 3 * slot))
+
+
+def blk_seeds():
+    discard = struct.pack('<QII', 2, 8, 0) + struct.pack('<QII', 20, 4, 0)
+    wz = struct.pack('<QII', 0, 16, 1)
+    table = b''.join(struct.pack('<QIHH', a, n, f, x) for a, n, f, x in
+                     [(0x20000, 16, F_NEXT, 1), (0x31000, 1024, F_NEXT | F_WRITE, 2),
+                      (0x28000, 1, F_WRITE, 0)])
+    return {
+        'read': init() + blk_req(0, 0, 1, 512) + kick(0),
+        'write_read': init() + poke(0x30000, bytes(range(256)) * 2) +
+                      blk_req(0, 1, 3, 512, False) + kick(0) + blk_req(1, 0, 3, 512) + kick(0),
+        'flush_getid': init() + blk_req(0, 4, 0) + blk_req(1, 8, 0, 20) + kick(0),
+        'discard_wz': init() + blk_req(0, 11, 0, extra=discard) + blk_req(1, 13, 0, extra=wz) +
+                      kick(0),
+        'indirect': init() + poke(0x20000, struct.pack('<IIQ', 0, 0, 5)) + poke(0x24000, table) +
+                    desc(0, 0, 0x24000, 48, F_INDIRECT) + avail(0, 0) + kick(0),
+        'beyond_end': init() + blk_req(0, 0, 63, 1024) + blk_req(1, 99, 0) + kick(0),
+        'race': init() + race(6, 0x20000, 1) + race(9, 8 + 16, 0xff) + blk_req(0, 0, 1, 512) +
+                kick(0) + reinit(qlogs=(3,)) + blk_req(0, 0, 0, 512) + ack() + kick(0),
+        'config': init() + config(32, 0, 0, True) + config(0, 3, 0, False) + blk_req(0, 1, 0, 512, False) +
+                  kick(0),
+    }
+
+
+ETH = bytes.fromhex('ffffffffffff02485200000108060001080006040001') + bytes(40)
+
+
+def net_hdr(flags=0, gso=0, hdr_len=0, gso_size=0, csum_start=0, csum_off=0):
+    return struct.pack('<BBHHHHH', flags, gso, hdr_len, gso_size, csum_start, csum_off, 0)
+
+
+def net_rx(n, size=0x800, first=0):
+    out = b''
+    for k in range(n):
+        out += desc(0, first + k, 0x30000 + size * (first + k), size, F_WRITE) + avail(0, first + k)
+    return out + kick(0)
+
+
+def net_frame(data, pair=0):
+    return dev(bytes([pair << 2]) + struct.pack('<H', len(data)) + data)
+
+
+def net_seeds():
+    q5 = (4, 4, 4, 4, 4)
+    tx = net_hdr() + ETH
+    gso = net_hdr(1, 1, 54, 1448, 34, 16) + ETH + bytes(1400)
+    no_mrg = 0xffffffff & ~(1 << 15)
+    ctrl = poke(0x28000, bytes([4, 0, 2, 0])) + chain(4, 0, [(0x28000, 4, 0), (0x28010, 1, F_WRITE)])
+    return {
+        'tx': init(qlogs=q5) + poke(0x20000, tx) + desc(1, 0, 0x20000, len(tx)) + avail(1, 0) +
+              kick(1),
+        'tx_gso_split': init(qlogs=q5) + poke(0x20000, gso[:12]) + poke(0x21000, gso[12:]) +
+                        chain(1, 0, [(0x20000, 12, 0), (0x21000, len(gso) - 12, 0)]) +
+                        avail(1, 0) + kick(1),
+        'rx_mrg': init(qlogs=q5) + net_rx(4, 0x100) + net_frame(net_hdr() + ETH * 8),
+        'rx_plain': init(no_mrg, qlogs=q5) + net_rx(2, 0x800) + net_frame(net_hdr() + ETH) +
+                    net_frame(ETH, 0) + dev(b'\x01') + net_frame(ETH),
+        'ctrl_mq': init(qlogs=q5) + ctrl + avail(4, 0) + kick(4) + net_rx(2) +
+                   net_frame(net_hdr() + ETH, 1) + dev(b'\x02'),
+        'race_rx': init(qlogs=q5) + race(3, 0x1000 + 4, 7) + race(4, 8, 0xff) + net_rx(3, 0x80) +
+                   net_frame(net_hdr() + ETH * 4),
+    }
+
+
+def vs_hdr(op, src_port, dst_port, length=0, flags=0, src_cid=3, dst_cid=2, buf_alloc=65536,
+           fwd_cnt=0):
+    return struct.pack('<QQIIIHHIII', src_cid, dst_cid, src_port, dst_port, length, 1, op, flags,
+                       buf_alloc, fwd_cnt)
+
+
+def vs_tx(slot, pkt):
+    addr = 0x20000 + 0x200 * slot
+    return poke(addr, pkt) + desc(1, slot, addr, len(pkt)) + avail(1, slot) + kick(1)
+
+
+def vs_rx(n):
+    out = b''
+    for k in range(n):
+        out += desc(0, k, 0x30000 + 0x1000 * k, 0x1000, F_WRITE) + avail(0, k)
+    return out + kick(0)
+
+
+def vsock_seeds():
+    q3 = (4, 4, 4)
+    host_port = 1 << 30
+    return {
+        'guest_connect': init(qlogs=q3) + vs_rx(8) + vs_tx(0, vs_hdr(1, 1234, 5000)) +
+                         vs_tx(1, vs_hdr(5, 1234, 5000, 5) + b'hello') +
+                         dev(bytes([1, 0, 5]) + b'world') +
+                         vs_tx(2, vs_hdr(4, 1234, 5000, flags=3)),
+        'host_connect': init(qlogs=q3) + vs_rx(8) + dev(bytes([0])) +
+                        vs_tx(0, vs_hdr(2, 5000, host_port)) +
+                        vs_tx(1, vs_hdr(5, 5000, host_port, 3) + b'abc') +
+                        dev(bytes([1, 0, 4]) + b'data') + dev(bytes([2, 0])) +
+                        vs_tx(2, vs_hdr(7, 5000, host_port)) + vs_tx(3, vs_hdr(3, 5000, host_port)),
+        'refused': init(qlogs=q3) + vs_rx(2) + vs_tx(0, vs_hdr(1, 1, 77)) +
+                   vs_tx(1, vs_hdr(5, 1, 77, 4, dst_cid=9) + b'xxxx') +
+                   dev(bytes([0x80, 5]) + b'CONN\n'),
+        'race': init(qlogs=q3) + vs_rx(4) + race(2, 0x20000 + 32, 0xff) +
+                vs_tx(0, vs_hdr(1, 1234, 52)) + race(3, 0x20200 + 24, 0xff) +
+                vs_tx(1, vs_hdr(5, 1234, 52, 8) + b'12345678') + dev(bytes([3, 0])),
+    }
+
+
+def mmio_seeds():
+    def reg(index, value, write=True, blk=False, width=2):
+        c = width | (4 if write else 0) | (8 if blk else 0)
+        return bytes([c, index]) + struct.pack('<I', value)
+
+    def ram(off, data, blk=False):
+        return bytes([0xc0 | (8 if blk else 0)]) + struct.pack('<IB', off, len(data)) + data
+
+    def drv_init(blk=False, qlog=4):
+        return bytes([0xf0 | (8 if blk else 0)]) + init(qlogs=(qlog,))
+
+    rng_req = (ram(0, struct.pack('<QIHH', 0x20000, 64, F_WRITE, 0)) +
+               ram(0x1000, struct.pack('<HHH', 0, 1, 0)))
+    blk_hdr = ram(0x20000, struct.pack('<IIQ', 0, 0, 0), True)
+    blk_chain = ram(0, b''.join(struct.pack('<QIHH', a, n, f, x) for a, n, f, x in
+                                [(0x20000, 16, F_NEXT, 1), (0x21000, 512, F_NEXT | F_WRITE, 2),
+                                 (0x22000, 1, F_WRITE, 0)]), True)
+    notify = 12      # index of QueueNotify (0x050) in fuzz_mmio.c's table
+    status = 15      # Status (0x070)
+    return {
+        'rng_notify': drv_init() + rng_req + reg(notify, 0) + reg(13, 0, False) + reg(14, 1),
+        'blk_notify': drv_init(True) + blk_hdr + blk_chain + ram(0x1000, struct.pack('<HHH', 0, 1, 0), True) +
+                      reg(notify, 0, blk=True) + reg(status, 0, blk=True),
+        'by_hand': reg(status, 1) + reg(status, 3) + reg(5, 0) + reg(4, 0, False) + reg(7, 1) +
+                   reg(6, 1) + reg(status, 11) + reg(8, 0) + reg(10, 8) + reg(16, 0) +
+                   reg(18, 0x1000) + reg(20, 0x2000) + reg(11, 1) + reg(status, 15) +
+                   rng_req + reg(notify, 0),
+        'bad_order': reg(status, 4) + reg(notify, 3) + reg(status, 0) + reg(11, 1) +
+                     reg(8, 9) + reg(10, 3) + reg(status, 1) + reg(status, 0xff) +
+                     bytes([0xa6]) + struct.pack('<HI', 0x104, 7) +
+                     bytes([0x03, 28]) + struct.pack('<Q', 0x1122334455667788),
+    }
+
+
+def bzimage(payload=0x1000, setup_sects=4):
+    setup = (setup_sects + 1) * 512
+    img = bytearray(setup + payload)
+    h = 0x1f1
+    img[h] = setup_sects
+    struct.pack_into('<I', img, 0x1f4, (payload + 15) // 16)
+    struct.pack_into('<H', img, 0x1fe, 0xaa55)
+    struct.pack_into('<H', img, 0x200, 0xeb | ((0x26c - 0x202) << 8))
+    struct.pack_into('<IH', img, 0x202, 0x53726448, 0x020f)
+    img[0x211] = 1                                     # LOADED_HIGH
+    struct.pack_into('<II', img, 0x22c, 0x7fffffff, 0x200000)
+    img[0x234], img[0x235] = 1, 21
+    struct.pack_into('<HI', img, 0x236, 1, 2047)       # XLF_KERNEL_64, cmdline_size
+    struct.pack_into('<QI', img, 0x258, 0x1000000, 0x800000)
+    for k in range(setup, len(img)):
+        img[k] = (k * 13 + 5) & 0xff
+    return bytes(img)
+
+
+def elf(pvh):
+    ehdr_size, ph_size, nph = 64, 56, 3
+    img = bytearray(0x3000)
+    img[0:16] = b'\x7fELF\x02\x01\x01' + bytes(9)
+    struct.pack_into('<HHIQQQIHHHHHH', img, 16, 2, 62, 1, 0x200100, ehdr_size, 0, 0, ehdr_size,
+                     ph_size, nph, 0, 0, 0)
+    note = struct.pack('<III', 4, 20, 3) + b'GNU\0' + b'G' * 20
+    if pvh:
+        note += struct.pack('<III', 4, 4, 18) + b'Xen\0' + struct.pack('<I', 0x200040)
+    img[0x200:0x200 + len(note)] = note
+    phs = [(4, 4, 0x200, 0, 0, len(note), len(note), 4),
+           (1, 7, 0x1000, 0xffffffff80200000, 0x200000, 0x1000, 0x2000, 0x1000),
+           (0x6474e551, 6, 0, 0, 0, 0, 0, 16)]
+    for k, ph in enumerate(phs):
+        struct.pack_into('<IIQQQQQQ', img, ehdr_size + ph_size * k, *ph)
+    for k in range(0x1000, len(img)):
+        img[k] = (k * 17 + 1) & 0xff
+    return bytes(img)
+
+
+def loader_seeds():
+    return {'bzimage': bzimage(), 'bzimage_old': bzimage(0x800, 0)[:0x1f1] + bzimage(0x800, 0)[0x1f1:],
+            'elf_pvh': elf(True), 'elf64': elf(False)}
+
+
+def cli_seeds():
+    def argv(mode, *args):
+        return bytes([mode]) + b'\0'.join(a.encode() for a in args)
+    return {
+        'run': argv(0, '--kernel', '/vmlinuz', '--initrd=/initrd', '--cmdline', 'console=ttyS0',
+                    '--cpus', '2', '--memory=512', '--disk',
+                    'path=/tmp/d.img,ro,id=root,cache=none,bw=10M/1000+2M,ops=100/1000',
+                    '--net', 'user,host-loopback=on,hostfwd=tcp:8080-:80,rx-bw=1M/100',
+                    '--net', 'tap=tap0,mac=02:00:00:00:00:01', '--vsock', 'cid=3,uds=/tmp/v.sock',
+                    '--rng=bw=1K/100,ops=5/100', '--virtio-cmdline', '-q'),
+        'run_bad': argv(0, '--kernel', 'k', '--cpus', '0', '--disk', 'path=,,id=x' + 'y' * 30,
+                        '--vsock', 'cid=2'),
+        'serve': argv(1, '--api-sock', '/tmp/a.sock', '--id', 'vm-1', '--config-file', '/c.json',
+                      '--level', 'Debug', '--show-level', '--http-api-max-payload-size', '51200'),
+        'firecracker': argv(2, '--api-sock', '/tmp/fc.sock', '--no-api', '--log-path', '/tmp/l',
+                            '--metrics-path', '/tmp/m', '--start-time-us', '123',
+                            '--start-time-cpu-us', '4', '--parent-cpu-time-us', '5',
+                            '--no-seccomp'),
+    }
+
+
+RL = {'bandwidth': {'size': 1048576, 'refill_time': 1000, 'one_time_burst': 4096},
+      'ops': {'size': 100, 'refill_time': 1000}}
+CONFIG = {
+    'boot-source': {'kernel_image_path': '/vmlinux', 'boot_args': 'console=ttyS0',
+                    'initrd_path': '/initrd'},
+    'machine-config': {'vcpu_count': 2, 'mem_size_mib': 256, 'smt': False,
+                       'track_dirty_pages': False},
+    'drives': [{'drive_id': 'rootfs', 'path_on_host': '/rootfs.ext4', 'is_root_device': True,
+                'is_read_only': False, 'cache_type': 'Unsafe', 'rate_limiter': RL}],
+    'network-interfaces': [{'iface_id': 'eth0', 'host_dev_name': 'tap0',
+                            'guest_mac': '06:00:ac:10:00:02', 'rx_rate_limiter': RL}],
+    'vsock': {'guest_cid': 3, 'uds_path': '/tmp/v.sock'},
+    'entropy': {'rate_limiter': RL},
+    'logger': {'log_path': '/tmp/log', 'level': 'Info', 'show_level': True},
+    'metrics': {'metrics_path': '/tmp/metrics'},
+}
+
+
+def api_seeds():
+    def req(method, path, body=None):
+        b = b'' if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        return bytes([method]) + path.encode() + b'\0' + struct.pack('<H', len(b)) + b
+    GET, PUT, PATCH = 0, 1, 2
+    c = CONFIG
+    return {
+        'configure_start': req(PUT, '/machine-config', c['machine-config']) +
+                           req(PUT, '/boot-source', c['boot-source']) +
+                           req(PUT, '/drives/rootfs', c['drives'][0]) +
+                           req(PUT, '/network-interfaces/eth0', c['network-interfaces'][0]) +
+                           req(PUT, '/vsock', c['vsock']) + req(PUT, '/entropy', c['entropy']) +
+                           req(PUT, '/actions', {'action_type': 'InstanceStart'}) +
+                           req(GET, '/vm/config') +
+                           req(PATCH, '/drives/rootfs', {'drive_id': 'rootfs',
+                                                         'path_on_host': '/b.img'}) +
+                           req(PATCH, '/network-interfaces/eth0',
+                               {'iface_id': 'eth0', 'tx_rate_limiter': RL}) +
+                           req(PATCH, '/vm', {'state': 'Paused'}) +
+                           req(PATCH, '/vm', {'state': 'Resumed'}),
+        'observe': req(PUT, '/logger', {'level': 'Debug'}) + req(PUT, '/metrics', c['metrics']) +
+                   req(PUT, '/serial', {'serial_out_path': '/tmp/s'}) +
+                   req(PATCH, '/machine-config', {'vcpu_count': 4}) + req(GET, '/') +
+                   req(GET, '/version') + req(GET, '/machine-config') +
+                   req(PUT, '/actions', {'action_type': 'FlushMetrics'}),
+        'bad': req(PUT, '/drives/a', b'{"drive_id": "b"') + req(3, '/balloon') +
+               req(PUT, '/machine-config', {'vcpu_count': -1, 'x': 1}) + req(4, '/'),
+    }
+
+
+def json_config_seeds():
+    minimal = {k: CONFIG[k] for k in ('boot-source', 'machine-config')}
+    return {'full': json.dumps(CONFIG, indent=1).encode(),
+            'minimal': json.dumps(minimal).encode(),
+            'bad': b'{"boot-source": {"kernel_image_path": 5}, "balloon": {}}'}
+
+
+def vsock_line_seeds():
+    # The first byte picks the verb: even CONNECT, odd OK.
+    lines = [b'\0CONNECT 5000\n', b'\0connect 52\nhello', b'\1OK 1073741824\n',
+             b'\0CONNECT  7 \r\n', b'\0CONNECT 4294967295\n', b'\0CONNECT 4294967296\n',
+             b'\0CONNECT 12', b'\0CONNECT x\n']
+    return {'seed%d' % k: v for k, v in enumerate(lines)}
+
+
+TARGETS = {
+    'fuzz_virtq': virtq_seeds, 'fuzz_vsock_line': vsock_line_seeds, 'fuzz_blk': blk_seeds,
+    'fuzz_net': net_seeds, 'fuzz_vsock': vsock_seeds, 'fuzz_mmio': mmio_seeds,
+    'fuzz_loader': loader_seeds, 'fuzz_cli': cli_seeds, 'fuzz_api': api_seeds,
+    'fuzz_json_config': json_config_seeds,
+}
+
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), 'seeds')
+    for target, make in TARGETS.items():
+        out = os.path.join(root, target)
+        os.makedirs(out, exist_ok=True)
+        for name, data in make().items():
+            with open(os.path.join(out, name), 'wb') as f:
+                f.write(data)
 
 
 if __name__ == '__main__':

@@ -40,6 +40,21 @@ void api_reply_fault(struct api_reply *r, unsigned int status, const char *msg)
 {
 	json_t *o = json_pack("{s:s}", "fault_message", msg);
 
+	/*
+	 * JSON strings are UTF-8, and msg may not be: it can quote a path
+	 * the client sent, or a value cut by "%.64s" inside a character.
+	 * Without this the client got a bare 500 for its own bad input.
+	 */
+	if (!o) {
+		char *ascii = strdup(msg);
+
+		for (char *p = ascii; p && *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
+		o = ascii ? json_pack("{s:s}", "fault_message", ascii) : NULL;
+		free(ascii);
+	}
+
 	r->status = status;
 	r->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);

@@ -123,7 +123,9 @@ int elf_parse(const uint8_t *data, size_t size, struct kernel_image *img,
 			snprintf(err, LOADER_ERR_MAX, "malformed ELF segment %u", i);
 			return -EINVAL;
 		}
-		loads++;
+		/* elf_load skips empty segments: only the others put a kernel in RAM. */
+		if (ph.p_memsz)
+			loads++;
 	}
 	if (!loads) {
 		snprintf(err, LOADER_ERR_MAX, "ELF file has no loadable segments");

@@ -3,6 +3,22 @@
 #include <errno.h>
 #include <string.h>
 
+#ifdef HEARTH_FUZZ
+/*
+ * Fuzz builds only (fuzz/build.sh): runs before each read of guest memory
+ * here, so a target can play a guest that rewrites RAM between the
+ * device's reads, deterministically.
+ */
+void (*virtq_fuzz_race)(void);
+#define GUEST_READ()                                                                         \
+	do {                                                                                 \
+		if (virtq_fuzz_race)                                                         \
+			virtq_fuzz_race();                                                   \
+	} while (0)
+#else
+#define GUEST_READ() do { } while (0)
+#endif
+
 static const char *const error_names[] = {
 	[VIRTQ_OK] = "no error",
 	[VIRTQ_ERR_RING_ADDR] = "ring address outside RAM or misaligned",
@@ -60,6 +76,7 @@ enum virtq_error virtq_enable(struct virtq *vq, const struct guest_mem *mem)
 
 static uint16_t load16(const uint16_t *p)
 {
+	GUEST_READ();
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
 
@@ -110,6 +127,7 @@ static int walk_chain(struct virtq *vq, uint16_t head, struct virtq_chain *c)
 
 		if (++hops > table_size)
 			return -VIRTQ_ERR_LOOP;
+		GUEST_READ();
 		memcpy(&d, table + (size_t)idx * sizeof(d), sizeof(d));
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
 			if (!vq->indirect)
@@ -262,6 +280,7 @@ size_t virtq_iov_to_buf(const struct iovec *iov, unsigned int n, size_t off, voi
 {
 	size_t done = 0;
 
+	GUEST_READ();
 	for (unsigned int i = 0; i < n && done < len; i++) {
 		size_t seg = iov[i].iov_len, take;
 		if (off >= seg) {

@@ -131,4 +131,9 @@ size_t virtq_iov_to_buf(const struct iovec *iov, unsigned int n, size_t off, voi
 size_t virtq_buf_to_iov(const struct iovec *iov, unsigned int n, size_t off, const void *buf,
 			size_t len);
 
+#ifdef HEARTH_FUZZ
+/* Fuzz builds only: called before every read of guest memory in queue.c. */
+extern void (*virtq_fuzz_race)(void);
+#endif
+
 #endif

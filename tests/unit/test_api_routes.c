@@ -173,6 +173,26 @@ static void test_unknown_and_unsupported(void **state)
 	}
 }
 
+/*
+ * Found by fuzz/fuzz_api: a fault that quotes bytes which are not UTF-8
+ * (the client's own path, or a value cut inside a character) could not
+ * be put in JSON, and the client got a bare 500.
+ */
+static void test_fault_not_utf8(void **state)
+{
+	struct fixture *f = *state;
+	char body[128] = "{\"level\": \"x";
+
+	assert_int_equal(req(f, "GET", "/E\xc6", NULL), 400);
+	expect_fault("Invalid request method and/or path");
+	/* "%.64s" of the level keeps 'x' and 31.5 two-byte characters. */
+	for (int i = 0; i < 32; i++)
+		strcat(body, "\xc3\xa9");
+	strcat(body, "\"}");
+	assert_int_equal(req(f, "PUT", "/logger", body), 400);
+	expect_fault("is not one of Error");
+}
+
 static void test_config_round_trip(void **state)
 {
 	struct fixture *f = *state;
@@ -449,6 +469,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_info_and_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_and_unsupported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_not_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_and_state_rules, setup, teardown),
 		cmocka_unit_test(test_instance_id),

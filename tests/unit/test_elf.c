@@ -193,6 +193,24 @@ static void test_no_load(void **state)
 	free(e.data);
 }
 
+/*
+ * Found by fuzz/fuzz_loader: PT_LOADs of zero bytes counted as loadable,
+ * so a file with nothing to load was accepted and "booted" with a kernel
+ * range of [UINT64_MAX, 0).
+ */
+static void test_only_empty_loads(void **state)
+{
+	struct elf e = make_elf(0);
+
+	(void)state;
+	phdr(&e, PH_LOAD1)->p_filesz = 0;
+	phdr(&e, PH_LOAD1)->p_memsz = 0;
+	phdr(&e, PH_LOAD2)->p_filesz = 0;
+	phdr(&e, PH_LOAD2)->p_memsz = 0;
+	expect_reject(&e, "no loadable");
+	free(e.data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,6 +222,7 @@ int main(void)
 		cmocka_unit_test(test_phdrs_beyond_file),
 		cmocka_unit_test(test_bad_segments),
 		cmocka_unit_test(test_no_load),
+		cmocka_unit_test(test_only_empty_loads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,61 @@
+/*
+ * libFuzzer target for kernel loading (src/boot/bzimage.c, elf.c,
+ * loader.c): the input is the kernel file. As loader_open does, "\177ELF"
+ * picks the ELF parser and anything else the bzImage one; an image they
+ * accept is loaded with a short command line into 64 MiB of guest RAM
+ * (RAM is not cleared between inputs: the loader must not care).
+ *
+ * Checked besides ASan/UBSan: the file is read, never written; a load that
+ * succeeds puts the kernel, the command line and the boot parameters
+ * inside RAM.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "boot/loader.h"
+#include "fz.h"
+#include "mem/guest_mem.h"
+#include "util/log.h"
+
+#define RAM (64ull << 20)
+
+static struct guest_mem gm;
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char err[LOADER_ERR_MAX];
+	struct kernel_image img;
+	struct boot_plan plan;
+	uint8_t *copy;
+	int ret;
+
+	if (!gm.nregions) {
+		log_set_level(LOG_ERR);
+		CHECK(guest_mem_init(&gm, RAM) == 0);
+	}
+	/* An exact-size copy, so ASan catches a read past the file. */
+	copy = malloc(size ? size : 1);
+	CHECK(copy);
+	memcpy(copy, data, size);
+	memset(&img, 0, sizeof(img));
+	if (size >= 4 && !memcmp(copy, "\177ELF", 4))
+		ret = elf_parse(copy, size, &img, err);
+	else
+		ret = bzimage_parse(copy, size, &img, err);
+	CHECK(ret <= 0);
+	if (ret == 0) {
+		img.data = copy;
+		img.size = size;
+		img.path = "fuzz";
+		ret = loader_load(&img, &gm, NULL, "console=ttyS0 panic=-1", 0xe0000, &plan, err);
+		CHECK(ret <= 0);
+		if (ret == 0) {
+			CHECK(plan.kernel_start <= plan.kernel_end && plan.kernel_end <= RAM);
+			CHECK(plan.cmdline_gpa < RAM && plan.params_gpa < RAM);
+		}
+	}
+	CHECK(!memcmp(copy, data, size));
+	free(copy);
+	return 0;
+}
