@@ -5,10 +5,24 @@
 #include "api/serve.h"
 #include "api/server.h"
 #include "hearth-config.h"
+#include "sandbox/sandbox.h"
 #include "util/log.h"
 #include "vmm/cli.h"
 #include "vmm/logger.h"
 #include "vmm/runner.h"
+
+/* The per-thread filters, before any thread starts; --no-seccomp leaves them off. */
+static void main_sandbox(bool no_seccomp)
+{
+	char err[256];
+
+	if (no_seccomp) {
+		log_debug("seccomp filters are off (--no-seccomp)");
+		return;
+	}
+	if (sandbox_init(err, sizeof(err)))
+		die("%s", err);
+}
 
 /*
  * `hearth serve`, the API front end (src/api), or the binary run under the
@@ -45,6 +59,7 @@ static int main_serve(int argc, char **argv, bool firecracker)
 
 		log_set_level(level < LOG_ERR ? LOG_ERR : (enum log_level)level);
 	}
+	main_sandbox(o.no_seccomp);
 	return serve_run(&o, NULL);
 }
 
@@ -65,6 +80,10 @@ int main(int argc, char **argv)
 		return main_serve(argc, argv, true);
 	if (argc >= 2 && !strcmp(argv[1], "serve"))
 		return main_serve(argc, argv, false);
+	if (argc == 2 && !strcmp(argv[1], "--seccomp-report")) {
+		sandbox_report(stdout);
+		return HEARTH_EXIT_OK;
+	}
 	if (cli_parse(argc, argv, &cfg, err, sizeof(err))) {
 		cli_release(&cfg);
 		die_code(HEARTH_EXIT_USAGE, "%s", err);
@@ -83,6 +102,7 @@ int main(int argc, char **argv)
 		log_set_level(LOG_DEBUG);
 	else if (cfg.verbose < 0)
 		log_set_level(LOG_ERR);
+	main_sandbox(cfg.no_seccomp);
 	if (cfg.api_sock) {
 		/* The same VM, plus the API: `hearth serve` with this config booted at once. */
 		struct serve_opts o = { .api_sock = cfg.api_sock,

@@ -47,14 +47,10 @@ FLAG(arg_show_level, logger.show_level, true)
 FLAG(arg_show_origin, logger.show_log_origin, true)
 FLAG(arg_metrics_path, metrics_path, v)
 
-/*
- * Hearth has no seccomp filters yet, so running without them is what it
- * does anyway: the flag is taken. A later change adds the filters, and
- * this flag then turns them off.
- */
+/* Firecracker's flag and ours: main() then leaves the per-thread filters off. */
 static int arg_no_seccomp(struct serve_opts *o, const char *v, char *err, size_t errlen)
 {
-	(void)o;
+	o->no_seccomp = true;
 	(void)v;
 	(void)err;
 	(void)errlen;
@@ -142,7 +138,7 @@ static const struct arg_spec args[] = {
 	{ "--parent-cpu-time-us", true, ARG_BOTH, NULL, arg_parent_cpu },
 	{ "--module", true, ARG_BOTH, "Hearth's log has no module paths to filter on", NULL },
 	{ "--boot-timer", false, ARG_BOTH, "there is no boot timer device", NULL },
-	{ "--seccomp-filter", true, ARG_BOTH, "Hearth has no seccomp filters yet", NULL },
+	{ "--seccomp-filter", true, ARG_BOTH, "Hearth builds its own per-thread filters (--no-seccomp turns them off)", NULL },
 	{ "--metadata", true, ARG_BOTH, no_mmds, NULL },
 	{ "--mmds-size-limit", true, ARG_BOTH, no_mmds, NULL },
 	{ "--snapshot-version", false, ARG_BOTH, no_snapshots, NULL },
@@ -256,7 +252,7 @@ static const char flags_help[] =
 	"  --level LEVEL                Error, Warning, Info (default), Debug, Trace or Off\n"
 	"  --show-level, --show-log-origin   add the level, the source file and line\n"
 	"  --metrics-path PATH          metrics lines to PATH, as PUT /metrics\n"
-	"  --no-seccomp                 accepted: Hearth has no seccomp filters yet\n"
+	"  --no-seccomp                 run without the per-thread seccomp filters\n"
 	"  --start-time-us, --start-time-cpu-us, --parent-cpu-time-us US\n"
 	"                               report the process's startup time in the metrics\n";
 
@@ -273,7 +269,8 @@ void serve_usage(FILE *out)
 		"\n"
 		"Exit codes: as 'hearth run' once a VM ran; 2 bad usage, a bad config file, or a\n"
 		"            log or metrics file that cannot be opened; 3 stopped by SIGINT,\n"
-		"            SIGTERM or SIGHUP (with or without a VM).\n");
+		"            SIGTERM or SIGHUP (with or without a VM); 148 a thread made a\n"
+		"            syscall its seccomp filter forbids.\n");
 }
 
 void serve_usage_firecracker(FILE *out)

@@ -22,6 +22,7 @@ struct serve_opts {
 	bool help;
 	bool version;
 	bool firecracker;           /* invoked as `firecracker`: its flags and defaults */
+	bool no_seccomp;            /* --no-seccomp: no per-thread filters (src/sandbox) */
 	/* The logger and metrics from the command line (as PUT /logger, PUT /metrics). */
 	struct vm_logger logger;    /* log_path NULL: none */
 	bool level_set;             /* --level given */

@@ -17,6 +17,7 @@
 
 #include "api/routes.h"
 #include "util/log.h"
+#include "util/thread_hook.h"
 #include "util/uds.h"
 
 struct api_server {
@@ -146,6 +147,11 @@ static void *api_thread(void *arg)
 	};
 
 	pthread_setname_np(pthread_self(), "api");
+	/* The sandbox's filter, if any; an API without it would be one without limits. */
+	if (thread_hook_enter(THREAD_API)) {
+		log_err("api: cannot install its seccomp filter; the API does not serve");
+		return NULL;
+	}
 	for (;;) {
 		MHD_UNSIGNED_LONG_LONG to;
 		int timeout = -1;

@@ -15,6 +15,7 @@ enum hearth_exit {
 	HEARTH_EXIT_FAILURE = 1, /* host, KVM or guest-crash failure */
 	HEARTH_EXIT_USAGE = 2,   /* bad flag, bad file: nothing ran */
 	HEARTH_EXIT_STOPPED = 3, /* stopped from the host: Ctrl-A x, SIGINT, SIGTERM */
+	HEARTH_EXIT_SECCOMP = 148, /* a thread made a syscall its filter forbids (Firecracker's) */
 };
 
 void log_set_level(enum log_level level);

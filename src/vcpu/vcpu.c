@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/thread_hook.h"
 #include "vcpu/cpuid.h"
 #include "vcpu/msr.h"
 #include "vcpu/regs.h"
@@ -237,6 +238,13 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	/* The sandbox's filter, if any: from here on only the run loop's syscalls. */
+	if (thread_hook_enter(THREAD_VCPU)) {
+		log_err("vcpu%u: cannot install its seccomp filter", v->index);
+		v->env->on_event(v->env->ctx, VCPU_EVENT_FAILURE, "seccomp filter");
+		runstate_exit(&v->rs);
+		return NULL;
+	}
 
 	while (runstate_enter(&v->rs)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {

@@ -411,21 +411,18 @@ static int blk_setup_ring(struct virtio_blk *blk, struct eventloop *loop, char *
 {
 	int ret;
 
-	ret = io_uring_queue_init(BLK_INFLIGHT, &blk->ring, 0);
+	blk->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (blk->efd < 0) {
+		ret = -errno;
+		goto err_msg;
+	}
+	ret = virtio_blk_ring_init(blk, blk->efd);
 	if (ret) {
 		snprintf(err, errlen, "disk %s: io_uring unavailable: %s", blk->path,
 			 strerror(-ret));
 		return ret;
 	}
 	blk->ring_ready = true;
-	blk->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (blk->efd < 0) {
-		ret = -errno;
-		goto err_msg;
-	}
-	ret = io_uring_register_eventfd(&blk->ring, blk->efd);
-	if (ret)
-		goto err_msg;
 	ret = eventloop_add(loop, blk->efd, EPOLLIN, virtio_blk_io_complete, blk);
 	if (ret)
 		goto err_msg;

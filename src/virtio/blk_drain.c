@@ -35,6 +35,7 @@ static void blk_drain_neuter_queued(struct virtio_blk *blk)
 		__u64 data = sqe->user_data;
 
 		io_uring_prep_nop(sqe);
+		virtio_blk_ring_fix_sqe(blk, sqe);
 		sqe->user_data = data;
 	}
 }
@@ -54,6 +55,7 @@ static void blk_drain_cancel(struct virtio_blk *blk)
 		return;
 	/* A kernel before 5.19 answers -EINVAL; the wait then takes longer. */
 	io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
+	virtio_blk_ring_fix_sqe(blk, sqe);
 	io_uring_sqe_set_data(sqe, NULL);
 #else
 	(void)blk;

@@ -152,6 +152,7 @@ static int blk_submit(struct virtio_blk *blk, struct blk_req *req)
 		io_uring_prep_fallocate(sqe, blk->fd, mode, r->off, r->len);
 		break;
 	}
+	virtio_blk_ring_fix_sqe(blk, sqe);
 	io_uring_sqe_set_data(sqe, req);
 	blk->inflight++;
 	return 0;

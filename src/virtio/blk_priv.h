@@ -149,4 +149,15 @@ void virtio_blk_io_complete(void *opaque, uint32_t events);
  */
 void virtio_blk_io_drain(struct virtio_blk *blk);
 
+/*
+ * blk_ring.c: the ring, created disabled, with blk->fd and blk->fd_buffered
+ * registered and efd as its completion eventfd, restricted to virtio-blk's
+ * opcodes on those files, then enabled. 0 or -errno (nothing left open).
+ */
+int virtio_blk_ring_init(struct virtio_blk *blk, int efd);
+/* Puts other image descriptors in the registered slots (nothing in flight). 0 or -errno. */
+int virtio_blk_ring_set_files(struct virtio_blk *blk, int fd, int fd_buffered);
+/* Points a prepared SQE at the registered slot of its descriptor: the ring takes no other. */
+void virtio_blk_ring_fix_sqe(const struct virtio_blk *blk, struct io_uring_sqe *sqe);
+
 #endif

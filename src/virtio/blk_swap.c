@@ -170,6 +170,14 @@ int virtio_blk_swap(struct virtio_dev *dev, const struct blk_config *cfg, char *
 		pthread_mutex_unlock(&dev->lock);
 		goto err_close;
 	}
+	ret = virtio_blk_ring_set_files(blk, fd, fd_buffered);
+	if (ret) {
+		snprintf(err, errlen, "disk %s: cannot register it with the I/O ring (%s); the old "
+			 "image stays", cfg->path, strerror(-ret));
+		blk_after_change(blk, completed);
+		pthread_mutex_unlock(&dev->lock);
+		goto err_close;
+	}
 	old_fd = blk->fd;
 	old_buffered = blk->fd_buffered;
 	old_path = blk->path;

@@ -34,7 +34,7 @@ void cli_usage(FILE *out)
 	fprintf(out,
 		"Usage: hearth run --kernel PATH [options]\n"
 		"       hearth serve --api-sock PATH [--config-file FILE] [--id ID] (see 'hearth serve --help')\n"
-		"       hearth --help | --version\n"
+		"       hearth --help | --version | --seccomp-report\n"
 		"\n"
 		"Boots a Linux kernel (bzImage, or ELF vmlinux with or without a PVH note) on KVM.\n"
 		"\n"
@@ -63,6 +63,7 @@ void cli_usage(FILE *out)
 		"  --kvm PATH        KVM device (default /dev/kvm)\n"
 		"  --api-sock PATH   also serve Firecracker's API on the Unix socket PATH, so this\n"
 		"                    VM can be paused, resumed and inspected (see 'hearth serve')\n"
+		"  --no-seccomp      run without the per-thread seccomp filters (see README)\n"
 		"  -v, --verbose     more log output\n"
 		"  -q, --quiet       errors only\n"
 		"\n"
@@ -70,7 +71,8 @@ void cli_usage(FILE *out)
 		"\n"
 		"Exit codes: 0 guest powered off or rebooted; 1 host, KVM or guest failure;\n"
 		"            2 bad usage or bad input file; 3 stopped from the host\n"
-		"            (Ctrl-A x, SIGINT, SIGTERM).\n",
+		"            (Ctrl-A x, SIGINT, SIGTERM); 148 a thread made a syscall its\n"
+		"            seccomp filter forbids (one line on stderr names it).\n",
 		VM_DEFAULT_CMDLINE, VM_MAX_VCPUS, VM_DEFAULT_VCPUS, VM_MIN_MEM_MIB,
 		(unsigned long long)VM_MAX_MEM_MIB, VM_DEFAULT_MEM_MIB, VM_MAX_DRIVES,
 		VM_MAX_NETS);
@@ -400,6 +402,10 @@ int cli_parse(int argc, char **argv, struct cli_config *cfg, char *err, size_t e
 		}
 		if (!strcmp(arg, "--rng") || !strcmp(arg, "--no-rng")) {
 			vm_config_set_entropy(&cfg->vm, !strcmp(arg, "--rng"));
+			continue;
+		}
+		if (!strcmp(arg, "--no-seccomp")) {
+			cfg->no_seccomp = true;
 			continue;
 		}
 		if (!strcmp(arg, "--virtio-cmdline")) {

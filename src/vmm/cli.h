@@ -17,6 +17,7 @@ struct cli_config {
 	struct vm_config vm;
 	/* --api-sock: also serve the API for this VM (points into argv); NULL: none. */
 	const char *api_sock;
+	bool no_seccomp;            /* --no-seccomp: no per-thread filters (src/sandbox) */
 };
 
 /*

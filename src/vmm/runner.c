@@ -11,6 +11,7 @@
 
 #include "util/log.h"
 #include "util/term.h"
+#include "util/thread_hook.h"
 
 static void on_signal(void *opaque, uint32_t events)
 {
@@ -85,6 +86,21 @@ err_loop:
 	return ret;
 }
 
+/*
+ * The io thread's filter (the sandbox's thread hook), once the VM runs
+ * and the loop serves it: the vCPU and api threads exist by then, so
+ * neither inherits this filter on top of its own. Before that the loop
+ * only waits for the VM's configuration.
+ */
+static int runner_sandbox(struct runner *r)
+{
+	if (!thread_hook_enter(THREAD_IO))
+		return 0;
+	log_err("cannot install the io thread's seccomp filter");
+	vm_request_stop(&r->vm, VM_STOP_FAILURE, "seccomp filter");
+	return -EPERM;
+}
+
 struct start_call {
 	struct runner *r;
 	const struct vm_config *cfg;
@@ -118,6 +134,9 @@ static void runner_start_fn(void *arg)
 		goto err_console;
 	}
 	r->have_vm = true;
+	/* Started from the API while the loop runs: nothing else is still to come. */
+	if (r->in_loop)
+		runner_sandbox(r);
 	return;
 err_console:
 	console_destroy(&r->con);
@@ -138,6 +157,9 @@ int runner_start_vm(struct runner *r, const struct vm_config *cfg, struct vm_err
 
 void runner_loop(struct runner *r)
 {
+	r->in_loop = true;
+	if (r->have_vm && runner_sandbox(r))
+		return;
 	if (eventloop_run(&r->loop) && r->have_vm)
 		vm_request_stop(&r->vm, VM_STOP_FAILURE, "I/O loop failed");
 }

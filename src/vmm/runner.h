@@ -23,6 +23,7 @@ struct runner {
 	int sig_fd;
 	bool joined;                /* runner_join ran: the vCPUs are gone */
 	int code;                   /* its exit code */
+	bool in_loop;               /* runner_loop has begun: the io filter goes on with the VM */
 };
 
 /* The loop and the signalfd for SIGINT/SIGTERM/SIGHUP. 0 or -errno with err. */

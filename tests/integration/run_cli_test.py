@@ -160,6 +160,15 @@ def cases(env, version):
     out["disk-duplicate-id"] = (["run", "--kernel", k, "--disk", "path=%s,id=a" % env.disk,
                                  "--disk", "path=%s,id=a" % env.disk], 2,
                                 ["--disk", "drive 'a' is given twice"])
+    # --no-seccomp is a run flag like any other: taken, and the error is the kernel's.
+    out["no-seccomp-missing-kernel"] = (["run", "--no-seccomp", "--kernel", env.missing], 2,
+                                        [env.missing])
+    out["no-seccomp-with-value"] = (["run", "--kernel", k, "--no-seccomp=yes"], 2,
+                                    ["--no-seccomp"])
+    out["serve-no-seccomp-bad-sock"] = (["serve", "--no-seccomp", "--api-sock", ""], 2,
+                                        ["--api-sock"])
+    # Each thread kind's allowlist, the vCPU's with KVM_RUN.
+    out["seccomp-report"] = (["--seccomp-report"], 0, ["vcpu: ", "io: ", "api: ", "KVM_RUN"])
     out["help"] = (["--help"], 0, FLAGS)
     out["version"] = (["--version"], 0, [version])
     return out

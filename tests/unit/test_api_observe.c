@@ -321,6 +321,7 @@ static void test_firecracker_flags(void **state)
 		assert_int_equal(serve_parse_firecracker(1, argv, &o, err, sizeof(err)), 0);
 		assert_string_equal(o.api_sock, "/run/firecracker.socket");
 		assert_true(o.firecracker);
+		assert_false(o.no_seccomp);
 	}
 	PARSE_FC(0, "--api-sock=/tmp/fc.sock", "--id", "fc-1", "--log-path", "/l", "--level",
 		 "Debug", "--show-level", "--show-log-origin", "--metrics-path", "/m",
@@ -328,6 +329,7 @@ static void test_firecracker_flags(void **state)
 		 "--start-time-cpu-us", "3", "--parent-cpu-time-us", "4");
 	assert_string_equal(o.api_sock, "/tmp/fc.sock");
 	assert_string_equal(o.id, "fc-1");
+	assert_true(o.no_seccomp);      /* Firecracker's flag turns Hearth's filters off */
 	assert_string_equal(o.logger.log_path, "/l");
 	assert_int_equal(o.logger.level, VM_LOG_DEBUG);
 	assert_true(o.level_set && o.logger.show_level && o.logger.show_log_origin);

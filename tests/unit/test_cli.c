@@ -58,6 +58,7 @@ static void test_defaults(void **state)
 	assert_false(cfg.vm.vsock.present);
 	assert_int_equal(cfg.vm.entropy, 1);
 	assert_int_equal(cfg.vm.virtio_cmdline, 0);
+	assert_false(cfg.no_seccomp);   /* the filters are on unless asked */
 }
 
 static void test_every_flag(void **state)
@@ -160,6 +161,8 @@ static void test_devices(void **state)
 	const char *rngval[] = { "hearth", "run", "--kernel", "k", "--rng=1" };
 	const char *vcl[] = { "hearth", "run", "--kernel", "k", "--virtio-cmdline" };
 	const char *vclval[] = { "hearth", "run", "--kernel", "k", "--virtio-cmdline=yes" };
+	const char *nosc[] = { "hearth", "run", "--no-seccomp", "--kernel", "k" };
+	const char *noscval[] = { "hearth", "run", "--kernel", "k", "--no-seccomp=yes" };
 	const char *argv9[5 + 2 * (VM_MAX_DRIVES + 1)];
 	const char *argvn[5 + 2 * (VM_MAX_NETS + 1)];
 	int n;
@@ -196,6 +199,9 @@ static void test_devices(void **state)
 	assert_int_equal(parse(ARGC(vcl), vcl), 0);
 	assert_int_equal(cfg.vm.virtio_cmdline, 1);
 	expect_err(ARGC(vclval), vclval, "--virtio-cmdline", NULL);
+	assert_int_equal(parse(ARGC(nosc), nosc), 0);
+	assert_true(cfg.no_seccomp);
+	expect_err(ARGC(noscval), noscval, "--no-seccomp", NULL);
 
 	/* The limits: exactly CLI_MAX_* is fine, one more is an error. */
 	n = 0;

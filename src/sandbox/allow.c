@@ -1,0 +1,148 @@
+/*
+ * What each thread calls after its setup, found by reading the code that
+ * runs there (and checked by the lab, which boots every device with the
+ * filters on). Setup itself (opening /dev/kvm, mapping RAM, creating the
+ * vCPUs and devices) happens before a thread's filter is installed, so
+ * none of it is here.
+ */
+#include "sandbox/allow.h"
+
+#include <asm/ioctls.h>
+#include <linux/fs.h>
+#include <linux/if_tun.h>
+#include <linux/kvm.h>
+#include <linux/vhost.h>
+#include <seccomp.h>
+#include <stddef.h>
+
+#define IOCTL(r) { (unsigned long)(r), #r }
+#define LEN(a) (unsigned int)(sizeof(a) / sizeof((a)[0]))
+
+/*
+ * A vCPU runs the guest, hands port and MMIO exits to device models that
+ * only copy bytes, raise interrupt lines and wake the io thread (eventfd
+ * writes, condition variables), and sleeps on HLT without an in-kernel
+ * LAPIC. A reset or power-off kicks the other vCPUs (tgkill). On a crash
+ * it dumps the registers and the code at RIP.
+ */
+static const int vcpu_syscalls[] = {
+	SCMP_SYS(futex), SCMP_SYS(write), SCMP_SYS(rt_sigreturn), SCMP_SYS(restart_syscall),
+	SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
+	SCMP_SYS(sched_yield), SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(tgkill),
+	SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(madvise), SCMP_SYS(exit), SCMP_SYS(exit_group),
+};
+
+static const struct sandbox_ioctl vcpu_ioctls[] = {
+	IOCTL(KVM_RUN), IOCTL(KVM_IRQ_LINE),
+	IOCTL(KVM_GET_REGS), IOCTL(KVM_GET_SREGS), IOCTL(KVM_TRANSLATE),
+};
+
+/*
+ * The event loop: every device's queue work (virtio-blk on io_uring,
+ * virtio-net on libslirp's sockets or a TAP fd, hybrid vsock on Unix
+ * sockets, virtio-rng on getrandom), device activation and reset (irqfd,
+ * ioeventfd, vhost and TUN ioctls, eventfds), drive swaps (PATCH
+ * /drives), the console, timers, metrics lines, signals, and at the end
+ * the teardown of it all. libslirp reads /etc/resolv.conf when the guest
+ * first asks the DNS proxy and stats it for changes; a vhost device that
+ * would not stop is reopened: hence opening existing files.
+ */
+static const int io_syscalls[] = {
+	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(close),
+	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(poll),
+	SCMP_SYS(futex), SCMP_SYS(rt_sigreturn), SCMP_SYS(restart_syscall), SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
+	SCMP_SYS(sched_yield), SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(tgkill),
+	SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
+	SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(accept4), SCMP_SYS(bind), SCMP_SYS(listen),
+	SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(setsockopt), SCMP_SYS(getsockopt),
+	SCMP_SYS(shutdown), SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(recvmsg),
+	SCMP_SYS(sendmsg), SCMP_SYS(fcntl), SCMP_SYS(eventfd2), SCMP_SYS(timerfd_settime),
+	SCMP_SYS(io_uring_enter), SCMP_SYS(io_uring_register), SCMP_SYS(getrandom),
+	SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(unlink), SCMP_SYS(exit_group),
+};
+
+static const struct sandbox_ioctl io_ioctls[] = {
+	IOCTL(KVM_IRQ_LINE), IOCTL(KVM_IRQFD), IOCTL(KVM_IOEVENTFD),
+	IOCTL(TUNSETOFFLOAD), IOCTL(TUNSETQUEUE),
+	IOCTL(VHOST_SET_OWNER), IOCTL(VHOST_GET_FEATURES), IOCTL(VHOST_SET_FEATURES),
+	IOCTL(VHOST_SET_MEM_TABLE), IOCTL(VHOST_SET_VRING_NUM), IOCTL(VHOST_SET_VRING_BASE),
+	IOCTL(VHOST_SET_VRING_ADDR), IOCTL(VHOST_SET_VRING_CALL), IOCTL(VHOST_SET_VRING_KICK),
+	IOCTL(VHOST_VSOCK_SET_GUEST_CID), IOCTL(VHOST_VSOCK_SET_RUNNING),
+	IOCTL(BLKGETSIZE64), IOCTL(FIONREAD),
+	IOCTL(TCGETS), IOCTL(TCSETS), IOCTL(TCSETSW), IOCTL(TCSETSF),
+};
+
+/*
+ * libmicrohttpd on its Unix socket, driven by our poll loop, and the
+ * requests it hands us: most only post work to the io thread, pause and
+ * resume kick the vCPUs, Ctrl-Alt-Del raises the keyboard's interrupt,
+ * and PATCH /drives opens, locks and sizes the new image here before the
+ * io thread swaps it in.
+ */
+static const int api_syscalls[] = {
+	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(writev), SCMP_SYS(close),
+	SCMP_SYS(poll), SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl),
+	SCMP_SYS(accept4), SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(sendmsg),
+	SCMP_SYS(shutdown), SCMP_SYS(setsockopt), SCMP_SYS(fcntl),
+	SCMP_SYS(futex), SCMP_SYS(rt_sigreturn), SCMP_SYS(restart_syscall), SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
+	SCMP_SYS(sched_yield), SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(tgkill),
+	SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
+	SCMP_SYS(openat), SCMP_SYS(flock), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(lseek),
+	SCMP_SYS(exit), SCMP_SYS(exit_group),
+};
+
+static const struct sandbox_ioctl api_ioctls[] = {
+	IOCTL(KVM_IRQ_LINE), IOCTL(BLKGETSIZE64),
+};
+
+static const struct sandbox_list lists[THREAD_KINDS] = {
+	[THREAD_VCPU] = { "vcpu", vcpu_syscalls, LEN(vcpu_syscalls), vcpu_ioctls,
+			  LEN(vcpu_ioctls), SB_PRCTL_GET_NAME | SB_MAP_NO_EXEC },
+	[THREAD_IO] = { "io", io_syscalls, LEN(io_syscalls), io_ioctls, LEN(io_ioctls),
+			SB_PRCTL_GET_NAME | SB_MAP_NO_EXEC | SB_OPEN_EXISTING },
+	[THREAD_API] = { "api", api_syscalls, LEN(api_syscalls), api_ioctls, LEN(api_ioctls),
+			 SB_PRCTL_GET_NAME | SB_MAP_NO_EXEC },
+};
+
+/*
+ * ASan/UBSan builds only: the runtime's alternate signal stacks, and
+ * LeakSanitizer's check at exit, which runs on the main thread (under the
+ * io filter) and stops the world with a ptrace'd clone of itself, reading
+ * /proc through open(2) and getdents(2). Never in a release build.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+static const int sanitizer_syscalls[] = {
+	SCMP_SYS(sigaltstack), SCMP_SYS(clone), SCMP_SYS(prctl), SCMP_SYS(ptrace), SCMP_SYS(wait4),
+	SCMP_SYS(getdents64), SCMP_SYS(read), SCMP_SYS(close), SCMP_SYS(readlink),
+	SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigprocmask), SCMP_SYS(sched_yield), SCMP_SYS(getpid),
+	SCMP_SYS(gettid), SCMP_SYS(exit), SCMP_SYS(kill), SCMP_SYS(tgkill),
+	SCMP_SYS(munmap), SCMP_SYS(madvise), SCMP_SYS(open), SCMP_SYS(getdents), SCMP_SYS(lseek),
+	SCMP_SYS(getppid),
+};
+
+const int *sandbox_list_sanitizer(unsigned int *n)
+{
+	*n = LEN(sanitizer_syscalls);
+	return sanitizer_syscalls;
+}
+#else
+const int *sandbox_list_sanitizer(unsigned int *n)
+{
+	*n = 0;
+	return NULL;
+}
+#endif
+
+const struct sandbox_list *sandbox_list_get(enum thread_kind kind)
+{
+	return (unsigned int)kind < THREAD_KINDS ? &lists[kind] : NULL;
+}
+
+unsigned int sandbox_list_size(const struct sandbox_list *l)
+{
+	return l->nsyscalls + (l->nioctls > 0) + !!(l->args & SB_PRCTL_GET_NAME) +
+	       2 * !!(l->args & SB_MAP_NO_EXEC) + !!(l->args & SB_OPEN_EXISTING);
+}

@@ -1,0 +1,210 @@
+#include "sandbox/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sandbox/allow.h"
+
+/*
+ * The filters are compiled once, up front, where a failure is an ordinary
+ * error; a thread entering service then needs a single seccomp(2) call,
+ * which cannot run out of memory halfway.
+ */
+static struct sock_fprog progs[THREAD_KINDS];
+static bool ready;
+
+static int add_arg_rules(scmp_filter_ctx ctx, unsigned int args)
+{
+	int ret = 0;
+
+	if (args & SB_PRCTL_GET_NAME)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+				       SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
+	if (!ret && (args & SB_MAP_NO_EXEC))
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+				       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	if (!ret && (args & SB_MAP_NO_EXEC))
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
+				       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	if (!ret && (args & SB_OPEN_EXISTING))
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+				       SCMP_A2(SCMP_CMP_MASKED_EQ,
+					       O_CREAT | O_TRUNC | __O_TMPFILE, 0));
+	return ret;
+}
+
+static int build_rules(scmp_filter_ctx ctx, const struct sandbox_list *l)
+{
+	unsigned int nsan;
+	const int *san = sandbox_list_sanitizer(&nsan);
+	int ret = 0;
+
+	/* A rule the list already has is merged by libseccomp. */
+	for (unsigned int i = 0; !ret && i < nsan; i++)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, san[i], 0);
+
+	for (unsigned int i = 0; !ret && i < l->nsyscalls; i++)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, l->syscalls[i], 0);
+	for (unsigned int i = 0; !ret && i < l->nioctls; i++)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				       SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)l->ioctls[i].req));
+	return ret ? ret : add_arg_rules(ctx, l->args);
+}
+
+/* libseccomp 2.5 exports only to an fd: through a memfd, back into memory. */
+static int export_prog(scmp_filter_ctx ctx, struct sock_fprog *prog)
+{
+	struct sock_filter *insns = NULL;
+	off_t size;
+	int fd, ret;
+
+	fd = memfd_create("hearth-seccomp", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = seccomp_export_bpf(ctx, fd);
+	if (ret)
+		goto err_close;
+	size = lseek(fd, 0, SEEK_END);
+	if (size <= 0 || size % sizeof(*insns) || size / sizeof(*insns) > BPF_MAXINSNS) {
+		ret = -E2BIG;
+		goto err_close;
+	}
+	insns = malloc((size_t)size);
+	if (!insns) {
+		ret = -ENOMEM;
+		goto err_close;
+	}
+	if (pread(fd, insns, (size_t)size, 0) != size) {
+		ret = -EIO;
+		goto err_free;
+	}
+	close(fd);
+	prog->filter = insns;
+	prog->len = (unsigned short)(size / sizeof(*insns));
+	return 0;
+err_free:
+	free(insns);
+err_close:
+	close(fd);
+	return ret;
+}
+
+static int build_filter(enum thread_kind kind, struct sock_fprog *prog)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
+	int ret;
+
+	if (!ctx)
+		return -ENOMEM;
+	/* Another architecture's syscalls (int 0x80) trap too, rather than kill silently. */
+	ret = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
+	if (!ret)
+		ret = build_rules(ctx, sandbox_list_get(kind));
+	if (!ret)
+		ret = export_prog(ctx, prog);
+	seccomp_release(ctx);
+	return ret;
+}
+
+static int sandbox_hook(enum thread_kind kind)
+{
+	return sandbox_enter(kind);
+}
+
+int sandbox_init(char *err, size_t errlen)
+{
+	int ret = 0;
+	int k;
+
+	if (ready)
+		return 0;
+	/*
+	 * glibc reads /etc/localtime on the first gmtime_r (the RTC on a vCPU,
+	 * log file lines): read it now, while every thread may still open files.
+	 */
+	tzset();
+	sandbox_sigsys_names();
+	for (k = 0; k < THREAD_KINDS; k++) {
+		ret = build_filter((enum thread_kind)k, &progs[k]);
+		if (ret)
+			break;
+	}
+	if (ret) {
+		snprintf(err, errlen, "cannot build the %s thread's seccomp filter: %s "
+			 "(--no-seccomp runs without filters)", sandbox_list_get(k)->kind,
+			 strerror(-ret));
+		goto err_free;
+	}
+	ret = sandbox_sigsys_install();
+	if (ret) {
+		snprintf(err, errlen, "cannot install the SIGSYS handler: %s", strerror(-ret));
+		goto err_free;
+	}
+	ready = true;
+	thread_hook_set(sandbox_hook);
+	return 0;
+err_free:
+	for (k = 0; k < THREAD_KINDS; k++) {
+		free(progs[k].filter);
+		progs[k].filter = NULL;
+	}
+	return ret;
+}
+
+int sandbox_enter(enum thread_kind kind)
+{
+	char name[16] = "?";
+
+	if (!ready || (unsigned int)kind >= THREAD_KINDS)
+		return -EINVAL;
+	/* Named now: the filter lets prctl read the name, but the handler cannot call it. */
+	if (prctl(PR_GET_NAME, name, 0, 0, 0))
+		snprintf(name, sizeof(name), "?");
+	sandbox_sigsys_name_thread(name);
+	/* Unprivileged seccomp needs it; per thread, and inherited by its children. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -errno;
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &progs[kind]))
+		return -errno;
+	return 0;
+}
+
+void sandbox_report(FILE *out)
+{
+	for (int k = 0; k < THREAD_KINDS; k++) {
+		const struct sandbox_list *l = sandbox_list_get((enum thread_kind)k);
+
+		fprintf(out, "%s: %u syscalls:", l->kind, sandbox_list_size(l));
+		for (unsigned int i = 0; i < l->nsyscalls; i++) {
+			char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE,
+								      l->syscalls[i]);
+
+			fprintf(out, " %s", name ? name : "?");
+			free(name);
+		}
+		if (l->args & SB_PRCTL_GET_NAME)
+			fprintf(out, " prctl(PR_GET_NAME)");
+		if (l->args & SB_MAP_NO_EXEC)
+			fprintf(out, " mmap(no PROT_EXEC) mprotect(no PROT_EXEC)");
+		if (l->args & SB_OPEN_EXISTING)
+			fprintf(out, " openat(no O_CREAT/O_TRUNC/O_TMPFILE)");
+		if (l->nioctls) {
+			fprintf(out, " ioctl(");
+			for (unsigned int i = 0; i < l->nioctls; i++)
+				fprintf(out, "%s%s", i ? " " : "", l->ioctls[i].name);
+			fprintf(out, ")");
+		}
+		fprintf(out, "\n");
+	}
+}

@@ -1,0 +1,37 @@
+/*
+ * Per-thread seccomp filters: the vCPU, io and api threads each run under
+ * their own allowlist (allow.c) once their setup is done. A forbidden
+ * syscall traps: one line on stderr naming the thread and the syscall,
+ * then exit code HEARTH_EXIT_SECCOMP (sigsys.c). Never a silent kill.
+ */
+#ifndef HEARTH_SANDBOX_SANDBOX_H
+#define HEARTH_SANDBOX_SANDBOX_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "util/thread_hook.h"
+
+/*
+ * Builds every thread kind's filter with libseccomp, installs the SIGSYS
+ * reporter and the thread hook (util/thread_hook.h), so each thread
+ * installs its filter when it enters service. Once, before any thread
+ * starts. 0, or -errno with one line in err.
+ */
+int sandbox_init(char *err, size_t errlen);
+/*
+ * Installs kind's filter on the calling thread only (no TSYNC): the
+ * thread hook. Needs sandbox_init first. 0 or -errno.
+ */
+int sandbox_enter(enum thread_kind kind);
+/* Each kind's allowlist and its size, for `hearth --seccomp-report`. */
+void sandbox_report(FILE *out);
+
+/* sigsys.c: resolves every syscall name now, so the handler needs no lookup. */
+void sandbox_sigsys_names(void);
+/* The handler (SA_SIGINFO, process-wide). 0 or -errno. */
+int sandbox_sigsys_install(void);
+/* The calling thread's name for the report line; taken when its filter goes on. */
+void sandbox_sigsys_name_thread(const char *name);
+
+#endif

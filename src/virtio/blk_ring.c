@@ -1,0 +1,95 @@
+/*
+ * The disk's io_uring, fenced in. Submissions are a second door into the
+ * kernel that seccomp cannot see (io_uring_enter is one allowed syscall,
+ * whatever the SQEs ask for), so the ring is created disabled and
+ * restricted before it is enabled: only the opcodes virtio-blk uses, and
+ * only on the registered image descriptors (slot 0 the image, slot 1 its
+ * buffered twin for unaligned O_DIRECT requests). After that the only
+ * registration allowed is swapping those two files (PATCH /drives).
+ */
+#include "virtio/blk_priv.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define BLK_SLOT_FD 0
+#define BLK_SLOT_BUFFERED 1
+
+static const unsigned char blk_ring_ops[] = {
+	IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC, IORING_OP_FALLOCATE,
+	IORING_OP_NOP,           /* queued SQEs neutered by a reset (blk_drain.c) */
+	IORING_OP_ASYNC_CANCEL,  /* a reset cancelling what is in flight */
+};
+
+/*
+ * Straight to io_uring_register(2): Debian's liburing 2.3 declares
+ * io_uring_register_restrictions and io_uring_enable_rings but does not
+ * export them.
+ */
+static int blk_ring_register(struct io_uring *ring, unsigned int op, void *arg,
+			     unsigned int nr)
+{
+	return syscall(__NR_io_uring_register, ring->ring_fd, op, arg, nr) < 0 ? -errno : 0;
+}
+
+static int blk_ring_restrict(struct io_uring *ring)
+{
+	struct io_uring_restriction res[sizeof(blk_ring_ops) + 2];
+	unsigned int n = 0;
+
+	memset(res, 0, sizeof(res));
+	for (unsigned int i = 0; i < sizeof(blk_ring_ops); i++) {
+		res[n].opcode = IORING_RESTRICTION_SQE_OP;
+		res[n++].sqe_op = blk_ring_ops[i];
+	}
+	/* Every SQE names a registered slot, never a raw descriptor of the process. */
+	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED;
+	res[n++].sqe_flags = IOSQE_FIXED_FILE;
+	res[n].opcode = IORING_RESTRICTION_REGISTER_OP;
+	res[n++].register_op = IORING_REGISTER_FILES_UPDATE;
+	return blk_ring_register(ring, IORING_REGISTER_RESTRICTIONS, res, n);
+}
+
+int virtio_blk_ring_init(struct virtio_blk *blk, int efd)
+{
+	struct io_uring_params p;
+	int fds[2] = { blk->fd, blk->fd_buffered };
+	int ret;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_R_DISABLED;
+	ret = io_uring_queue_init_params(BLK_INFLIGHT, &blk->ring, &p);
+	if (ret)
+		return ret;
+	ret = io_uring_register_files(&blk->ring, fds, 2);
+	if (!ret)
+		ret = io_uring_register_eventfd(&blk->ring, efd);
+	if (!ret)
+		ret = blk_ring_restrict(&blk->ring);
+	if (!ret)
+		ret = blk_ring_register(&blk->ring, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	if (ret) {
+		io_uring_queue_exit(&blk->ring);
+		return ret;
+	}
+	return 0;
+}
+
+int virtio_blk_ring_set_files(struct virtio_blk *blk, int fd, int fd_buffered)
+{
+	int fds[2] = { fd, fd_buffered };
+	int ret = io_uring_register_files_update(&blk->ring, 0, fds, 2);
+
+	return ret < 0 ? ret : ret == 2 ? 0 : -EIO;
+}
+
+void virtio_blk_ring_fix_sqe(const struct virtio_blk *blk, struct io_uring_sqe *sqe)
+{
+	if (sqe->fd >= 0 && sqe->fd == blk->fd)
+		sqe->fd = BLK_SLOT_FD;
+	else if (sqe->fd >= 0 && sqe->fd == blk->fd_buffered)
+		sqe->fd = BLK_SLOT_BUFFERED;
+	sqe->flags |= IOSQE_FIXED_FILE;
+}

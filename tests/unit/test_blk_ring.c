@@ -1,0 +1,171 @@
+/*
+ * virtio-blk's io_uring is fenced (src/virtio/blk_ring.c): only its own
+ * opcodes, only on the registered image slots, and no registration but
+ * swapping those files. Whatever else an SQE asks for fails with EACCES,
+ * so the ring is no way around the io thread's seccomp filter.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "virtio/blk_priv.h"
+
+struct rig {
+	struct virtio_blk blk;
+	int efd;
+	char path[2][64];
+	int fds[2];
+};
+
+static int make_file(char *path, size_t len, char fill)
+{
+	char buf[4096];
+	int fd;
+
+	snprintf(path, len, "/tmp/hearth-ring-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	memset(buf, fill, sizeof(buf));
+	assert_int_equal(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	return fd;
+}
+
+static int setup(void **state)
+{
+	struct rig *r = calloc(1, sizeof(*r));
+
+	r->fds[0] = make_file(r->path[0], sizeof(r->path[0]), 'a');
+	r->fds[1] = make_file(r->path[1], sizeof(r->path[1]), 'b');
+	r->blk.fd = r->fds[0];
+	r->blk.fd_buffered = -1;
+	r->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(r->efd >= 0);
+	assert_int_equal(virtio_blk_ring_init(&r->blk, r->efd), 0);
+	*state = r;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct rig *r = *state;
+
+	io_uring_queue_exit(&r->blk.ring);
+	close(r->efd);
+	for (int i = 0; i < 2; i++) {
+		close(r->fds[i]);
+		unlink(r->path[i]);
+	}
+	free(r);
+	return 0;
+}
+
+/* Submits the one queued SQE and returns its CQE's result. */
+static int complete_one(struct rig *r)
+{
+	struct io_uring_cqe *cqe;
+	int res;
+
+	assert_int_equal(io_uring_submit(&r->blk.ring), 1);
+	assert_int_equal(io_uring_wait_cqe(&r->blk.ring, &cqe), 0);
+	res = cqe->res;
+	io_uring_cqe_seen(&r->blk.ring, cqe);
+	return res;
+}
+
+static int read_first(struct rig *r, bool fixed, char *c)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->blk.ring);
+	struct iovec iov = { c, 1 };
+
+	io_uring_prep_readv(sqe, r->blk.fd, &iov, 1, 0);
+	if (fixed)
+		virtio_blk_ring_fix_sqe(&r->blk, sqe);
+	return complete_one(r);
+}
+
+static void test_own_ops_pass(void **state)
+{
+	struct rig *r = *state;
+	struct io_uring_sqe *sqe;
+	char c = 0;
+
+	assert_int_equal(read_first(r, true, &c), 1);
+	assert_int_equal(c, 'a');
+	sqe = io_uring_get_sqe(&r->blk.ring);
+	io_uring_prep_fsync(sqe, r->blk.fd, IORING_FSYNC_DATASYNC);
+	virtio_blk_ring_fix_sqe(&r->blk, sqe);
+	assert_int_equal(complete_one(r), 0);
+	sqe = io_uring_get_sqe(&r->blk.ring);
+	io_uring_prep_nop(sqe);
+	virtio_blk_ring_fix_sqe(&r->blk, sqe);
+	assert_int_equal(complete_one(r), 0);
+}
+
+static void test_raw_fd_refused(void **state)
+{
+	struct rig *r = *state;
+	char c = 0;
+
+	/* The same read on the process's descriptor, not the registered slot. */
+	assert_int_equal(read_first(r, false, &c), -EACCES);
+	assert_int_equal(c, 0);
+}
+
+static void test_other_ops_refused(void **state)
+{
+	struct rig *r = *state;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->blk.ring);
+
+	/* Opening a file is what the io thread's filter forbids; the ring must too. */
+	io_uring_prep_openat(sqe, AT_FDCWD, "/etc/hostname", O_RDONLY, 0);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	assert_int_equal(complete_one(r), -EACCES);
+	sqe = io_uring_get_sqe(&r->blk.ring);
+	io_uring_prep_socket(sqe, AF_INET, SOCK_STREAM, 0, 0);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	assert_int_equal(complete_one(r), -EACCES);
+}
+
+static void test_registration_closed(void **state)
+{
+	struct rig *r = *state;
+
+	assert_int_equal(io_uring_register_eventfd(&r->blk.ring, r->efd), -EACCES);
+	assert_int_equal(io_uring_register_buffers(&r->blk.ring, &(struct iovec){ r, 8 }, 1),
+			 -EACCES);
+	assert_int_equal(io_uring_unregister_files(&r->blk.ring), -EACCES);
+}
+
+/* A drive swap puts the new image in the same slot. */
+static void test_swap_files(void **state)
+{
+	struct rig *r = *state;
+	char c = 0;
+
+	assert_int_equal(virtio_blk_ring_set_files(&r->blk, r->fds[1], -1), 0);
+	r->blk.fd = r->fds[1];
+	assert_int_equal(read_first(r, true, &c), 1);
+	assert_int_equal(c, 'b');
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_own_ops_pass, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_raw_fd_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_ops_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_registration_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_swap_files, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

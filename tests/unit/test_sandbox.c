@@ -1,0 +1,262 @@
+/*
+ * The per-thread seccomp filters, without KVM: a child process installs a
+ * thread kind's filter and makes a syscall. A forbidden one must end the
+ * child with HEARTH_EXIT_SECCOMP and one stderr line naming the thread and
+ * the syscall; an allowed one must pass; and without the filter (what
+ * --no-seccomp gives) the forbidden call must succeed, so these tests can fail.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sandbox/allow.h"
+#include "sandbox/sandbox.h"
+#include "util/log.h"
+#include "util/thread_hook.h"
+
+enum probe {
+	PROBE_SOCKET,         /* socket(AF_UNIX): the io thread's, nobody else's */
+	PROBE_KVM_RUN,        /* ioctl(-1, KVM_RUN): allowed on a vCPU (EBADF) */
+	PROBE_KVM_CREATE_VM,  /* ioctl(-1, KVM_CREATE_VM): setup only, nobody's */
+	PROBE_MMAP_EXEC,      /* mmap(PROT_EXEC): nobody's */
+	PROBE_MMAP,           /* mmap(PROT_READ|PROT_WRITE): malloc's, everybody's */
+	PROBE_OPEN_CREATE,    /* openat(O_CREAT): the api thread's only */
+	PROBE_OPEN_READ,      /* openat(O_RDONLY) of an existing file: io and api */
+};
+
+/* Runs the probe; 0 when the syscall itself came back (success or an errno). */
+static int probe_run(enum probe p)
+{
+	void *m;
+	int fd;
+
+	switch (p) {
+	case PROBE_SOCKET:
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		return fd >= 0 ? 0 : 1;
+	case PROBE_KVM_RUN:
+		return ioctl(-1, KVM_RUN, 0) < 0 && errno == EBADF ? 0 : 1;
+	case PROBE_KVM_CREATE_VM:
+		return ioctl(-1, KVM_CREATE_VM, 0) < 0 && errno == EBADF ? 0 : 1;
+	case PROBE_MMAP_EXEC:
+	case PROBE_MMAP:
+		m = mmap(NULL, 4096, PROT_READ | (p == PROBE_MMAP_EXEC ? PROT_EXEC : PROT_WRITE),
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		return m != MAP_FAILED ? 0 : 1;
+	case PROBE_OPEN_CREATE:
+		fd = open("/proc/self/nonexistent", O_WRONLY | O_CREAT, 0600);
+		return 0;   /* reaching here at all is the point: it fails with ENOENT/EACCES */
+	case PROBE_OPEN_READ:
+		fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+		return fd >= 0 ? 0 : 1;
+	}
+	return 1;
+}
+
+struct outcome {
+	int status;      /* exit code, or -1 if killed by a signal */
+	char err[512];   /* the child's stderr */
+};
+
+/* In a child: names the thread, installs kind's filter unless filtered is false, probes. */
+static void run_child(enum thread_kind kind, bool filtered, enum probe p, struct outcome *o)
+{
+	int pipefd[2];
+	pid_t pid;
+	int st;
+	ssize_t n, got = 0;
+
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char err[256];
+
+		close(pipefd[0]);
+		dup2(pipefd[1], STDERR_FILENO);
+		prctl(PR_SET_NAME, kind == THREAD_VCPU ? "vcpu7" : kind == THREAD_IO ? "io" : "api");
+		if (filtered && (sandbox_init(err, sizeof(err)) || thread_hook_enter(kind)))
+			_exit(99);
+		_exit(probe_run(p));
+	}
+	close(pipefd[1]);
+	memset(o, 0, sizeof(*o));
+	while ((n = read(pipefd[0], o->err + got, sizeof(o->err) - 1 - (size_t)got)) > 0)
+		got += n;
+	close(pipefd[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	o->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void expect_allowed(enum thread_kind kind, enum probe p)
+{
+	struct outcome o;
+
+	run_child(kind, true, p, &o);
+	if (o.status != 0)
+		fail_msg("kind %d probe %d: status %d, stderr '%s'", kind, p, o.status, o.err);
+	assert_string_equal(o.err, "");
+}
+
+static void expect_trapped(enum thread_kind kind, enum probe p, const char *line)
+{
+	struct outcome o;
+
+	run_child(kind, true, p, &o);
+	if (o.status != HEARTH_EXIT_SECCOMP)
+		fail_msg("kind %d probe %d: status %d, stderr '%s'", kind, p, o.status, o.err);
+	/* Exactly one line, and the expected one. */
+	assert_string_equal(o.err, line);
+	/* Without the filter (--no-seccomp) the same call goes through. */
+	run_child(kind, false, p, &o);
+	assert_int_equal(o.status, 0);
+	assert_string_equal(o.err, "");
+}
+
+static void test_vcpu(void **state)
+{
+	(void)state;
+	expect_allowed(THREAD_VCPU, PROBE_KVM_RUN);
+	expect_allowed(THREAD_VCPU, PROBE_MMAP);
+	expect_trapped(THREAD_VCPU, PROBE_SOCKET,
+		       "hearth: seccomp: thread vcpu7 made forbidden syscall 41 (socket); exiting\n");
+	/* ioctl is allowed by request number, not as a whole. */
+	expect_trapped(THREAD_VCPU, PROBE_KVM_CREATE_VM,
+		       "hearth: seccomp: thread vcpu7 made forbidden syscall 16 (ioctl); exiting\n");
+	expect_trapped(THREAD_VCPU, PROBE_MMAP_EXEC,
+		       "hearth: seccomp: thread vcpu7 made forbidden syscall 9 (mmap); exiting\n");
+	expect_trapped(THREAD_VCPU, PROBE_OPEN_READ,
+		       "hearth: seccomp: thread vcpu7 made forbidden syscall 257 (openat); exiting\n");
+}
+
+static void test_io(void **state)
+{
+	(void)state;
+	expect_allowed(THREAD_IO, PROBE_SOCKET);
+	expect_allowed(THREAD_IO, PROBE_OPEN_READ);
+	expect_trapped(THREAD_IO, PROBE_KVM_RUN,
+		       "hearth: seccomp: thread io made forbidden syscall 16 (ioctl); exiting\n");
+	expect_trapped(THREAD_IO, PROBE_OPEN_CREATE,
+		       "hearth: seccomp: thread io made forbidden syscall 257 (openat); exiting\n");
+}
+
+static void test_api(void **state)
+{
+	(void)state;
+	expect_allowed(THREAD_API, PROBE_OPEN_CREATE);
+	expect_trapped(THREAD_API, PROBE_SOCKET,
+		       "hearth: seccomp: thread api made forbidden syscall 41 (socket); exiting\n");
+	expect_trapped(THREAD_API, PROBE_KVM_RUN,
+		       "hearth: seccomp: thread api made forbidden syscall 16 (ioctl); exiting\n");
+}
+
+static void *filtered_thread(void *arg)
+{
+	(void)arg;
+	return (void *)(long)thread_hook_enter(THREAD_VCPU);
+}
+
+/* A filter is the installing thread's alone (no TSYNC): the others keep their own. */
+static void test_per_thread(void **state)
+{
+	pid_t pid;
+	int st;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char err[256];
+		pthread_t t;
+		void *ret;
+
+		if (sandbox_init(err, sizeof(err)) || pthread_create(&t, NULL, filtered_thread, NULL))
+			_exit(99);
+		pthread_join(t, &ret);
+		if (ret)
+			_exit(98);
+		/* socket() is forbidden to a vCPU, but this thread never took its filter. */
+		_exit(probe_run(PROBE_SOCKET));
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/*
+ * The main thread, under the io filter, can still end the process the
+ * ordinary way (exit(), atexit handlers, a sanitizer's leak check at
+ * exit), as hearth does when it returns from main().
+ */
+static void test_exit_under_filter(void **state)
+{
+	struct outcome o;
+
+	(void)state;
+	for (int k = THREAD_IO; k == THREAD_IO; k++) {
+		int pipefd[2], st;
+		pid_t pid;
+		ssize_t n, got = 0;
+
+		assert_int_equal(pipe(pipefd), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			char err[256];
+
+			close(pipefd[0]);
+			dup2(pipefd[1], STDERR_FILENO);
+			if (sandbox_init(err, sizeof(err)) || thread_hook_enter((enum thread_kind)k))
+				_exit(99);
+			exit(0);
+		}
+		close(pipefd[1]);
+		memset(&o, 0, sizeof(o));
+		while ((n = read(pipefd[0], o.err + got, sizeof(o.err) - 1 - (size_t)got)) > 0)
+			got += n;
+		close(pipefd[0]);
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			fail_msg("kind %d: status 0x%x, stderr '%s'", k, st, o.err);
+	}
+}
+
+/* The sizes the README quotes, and the vCPU's bound. */
+static void test_sizes(void **state)
+{
+	(void)state;
+	assert_true(sandbox_list_size(sandbox_list_get(THREAD_VCPU)) <= 30);
+	for (int k = 0; k < THREAD_KINDS; k++)
+		assert_true(sandbox_list_size(sandbox_list_get((enum thread_kind)k)) > 0);
+	assert_null(sandbox_list_get(THREAD_KINDS));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vcpu),
+		cmocka_unit_test(test_io),
+		cmocka_unit_test(test_api),
+		cmocka_unit_test(test_per_thread),
+		cmocka_unit_test(test_exit_under_filter),
+		cmocka_unit_test(test_sizes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
