@@ -45,7 +45,6 @@ import datetime
 import math
 import os
 import re
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -248,7 +247,7 @@ def main():
         except subprocess.TimeoutExpired:
             host, fails = {}, ["host: apibench ready timed out"]
         incomplete += ["host: " + f for f in fails]
-        report += [""] + ready_table("API socket ready, host (load %s)" %
+        report += [""] + ready_table("API socket ready, host (load average %s after it)" %
                                      open("/proc/loadavg").read().split()[0], host)
         print("\n".join(report), flush=True)
 
@@ -309,16 +308,17 @@ def main():
                       for k in ("go_init_us", "init_us", "answer_us")}
     rows.append("  medians:")
     if "hearth" in med:
-        rows.append("    hearth API  InstanceStart->init %s, exec->init %s, InstanceStart answered "
-                    "in %s (%d runs)" % (ms(med["hearth"]["go_init_us"]), ms(med["hearth"]["init_us"]),
+        rows.append("    hearth API  InstanceStart->init %s ms, exec->init %s ms, InstanceStart "
+                    "answered in %s ms (%d runs)" % (ms(med["hearth"]["go_init_us"]), ms(med["hearth"]["init_us"]),
                                          ms(med["hearth"]["answer_us"]), len(boots["hearth"])))
     if "qemu" in med:
-        rows.append("    qemu QMP    cont->init %s, exec->init %s, cont answered in %s (%d runs)" % (
+        rows.append("    qemu QMP    cont->init %s ms, exec->init %s ms, cont answered in %s ms "
+                    "(%d runs)" % (
             ms(med["qemu"]["go_init_us"]), ms(med["qemu"]["init_us"]),
             ms(med["qemu"]["answer_us"]), len(boots["qemu"])))
     for v, what in (("hearth_run", "hearth run "), ("qemu_run", "qemu plain ")):
         if v in med:
-            rows.append("    %s exec->init %s (%d runs)" % (what, ms(med[v]["init_us"]), len(boots[v])))
+            rows.append("    %s exec->init %s ms (%d runs)" % (what, ms(med[v]["init_us"]), len(boots[v])))
 
     def ratio(x, kx, y, ky):
         return "%.2f" % (med[x][kx] / med[y][ky]) if x in med and y in med else "n/a"
