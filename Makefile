@@ -2,7 +2,7 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps test unit guest integration lab asan demo bench clean
+.PHONY: all deps test unit guest integration lab asan demo bench bench-api clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -31,6 +31,10 @@ demo: all
 
 bench: all
 	bench/run.sh
+
+# The control plane (issue 7): API socket ready, InstanceStart to /init.
+bench-api: all
+	bench/run.sh --api
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -4,11 +4,18 @@
 #   bench/run.sh [-n N] [--vmm hearth,qemu] [--stream]     boot time + RSS (bench/bench.py)
 #   bench/run.sh --io [-n N] [--runtime S] [--net-time S] [--cache writeback|none]
 #                                                         fio + iperf3 (bench/io.py)
+#   bench/run.sh --api [-n N] [--ready-n M] [--lab-ready-n M] [--no-host] [--no-lab]
+#                                                         API socket ready, InstanceStart
+#                                                         to /init (bench/api.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh lab
 if [ "${1:-}" = --io ]; then
   shift
   exec python3 bench/io.py "$@"
+fi
+if [ "${1:-}" = --api ]; then
+  shift
+  exec python3 bench/api.py "$@"
 fi
 exec python3 bench/bench.py "$@"
