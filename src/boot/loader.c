@@ -16,21 +16,14 @@
 /* Nothing a stock kernel ships comes close; beyond this it is not a kernel. */
 #define KERNEL_FILE_MAX (512ull << 20)
 
+/* All of it, or -EIO when the file shrank under us. */
 static int read_fully(int fd, uint8_t *buf, size_t len)
 {
-	size_t done = 0;
+	ssize_t n = file_read_full(fd, buf, len);
 
-	while (done < len) {
-		ssize_t n = read(fd, buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO; /* file shrank under us */
-		done += (size_t)n;
-	}
-	return 0;
+	if (n < 0)
+		return (int)n;
+	return (size_t)n == len ? 0 : -EIO;
 }
 
 static int open_regular(const char *path, int *fd_out, uint64_t *size_out, char *err,

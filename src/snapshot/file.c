@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/file.h"
+
 static int snap_errno(char *err, size_t errlen, const char *path, const char *what, int e)
 {
 	snprintf(err, errlen, "snapshot %s: %s: %s", path, what, strerror(e));
@@ -141,25 +143,6 @@ out:
 	return ret;
 }
 
-/* Bytes read, fewer when the file shrank under us (the parser then says truncated), or -errno. */
-static ssize_t snap_read_all(int fd, uint8_t *buf, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t r = read(fd, buf + done, len - done);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			break;
-		done += (size_t)r;
-	}
-	return (ssize_t)done;
-}
-
 int snap_file_load(const char *path, struct snap_file *f, void **buf, char *err,
 		   size_t errlen)
 {
@@ -193,7 +176,7 @@ int snap_file_load(const char *path, struct snap_file *f, void **buf, char *err,
 		ret = snap_errno(err, errlen, path, "reading", ENOMEM);
 		goto err_close;
 	}
-	got = snap_read_all(fd, data, (size_t)st.st_size);
+	got = file_read_full(fd, data, (size_t)st.st_size);
 	if (got < 0) {
 		ret = snap_errno(err, errlen, path, "reading", (int)-got);
 		goto err_free;

@@ -17,6 +17,7 @@
 
 #include "api/controller.h"
 #include "api/routes.h"
+#include "api_req.h"
 
 struct fake_vm {
 	int drive_patches, net_patches;
@@ -80,31 +81,6 @@ struct fixture {
 	struct api_ctl ctl;
 	struct fake_vm vm;
 };
-
-static char body_out[8192];
-
-static unsigned int req(struct fixture *f, const char *method, const char *path,
-			const char *body)
-{
-	struct api_reply r;
-
-	api_route(&f->ctl, method, path, body, body ? strlen(body) : 0, &r);
-	snprintf(body_out, sizeof(body_out), "%s", r.body ? r.body : "");
-	free(r.body);
-	return r.status;
-}
-
-static void expect_fault(const char *needle)
-{
-	json_t *o = json_loads(body_out, 0, NULL);
-	const char *m = json_string_value(json_object_get(o, "fault_message"));
-
-	if (!m)
-		fail_msg("no fault_message in '%s'", body_out);
-	if (!strstr(m, needle))
-		fail_msg("fault '%s' does not mention '%s'", m, needle);
-	json_decref(o);
-}
 
 static int setup(void **state)
 {

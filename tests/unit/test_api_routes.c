@@ -21,6 +21,7 @@
 
 #include "api/controller.h"
 #include "api/routes.h"
+#include "api_req.h"
 #include "api/serve.h"
 #include "api/server.h"
 
@@ -93,32 +94,6 @@ static int teardown(void **state)
 	api_ctl_destroy(&f->ctl);
 	free(f);
 	return 0;
-}
-
-/* One request; returns the status and leaves the body (or "") in a static buffer. */
-static char body_out[4096];
-
-static unsigned int req(struct fixture *f, const char *method, const char *path,
-			const char *body)
-{
-	struct api_reply r;
-
-	api_route(&f->ctl, method, path, body, body ? strlen(body) : 0, &r);
-	snprintf(body_out, sizeof(body_out), "%s", r.body ? r.body : "");
-	free(r.body);
-	return r.status;
-}
-
-static void expect_fault(const char *needle)
-{
-	json_t *o = json_loads(body_out, 0, NULL);
-	const char *m = json_string_value(json_object_get(o, "fault_message"));
-
-	if (!m)
-		fail_msg("no fault_message in '%s'", body_out);
-	if (!strstr(m, needle))
-		fail_msg("fault '%s' does not mention '%s'", m, needle);
-	json_decref(o);
 }
 
 static const char *field(const char *name)

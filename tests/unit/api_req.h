@@ -1,0 +1,47 @@
+/*
+ * Test-only: one API request through api_route, served in-process, and
+ * the check of a 400's fault_message. Shared by the API unit tests; each
+ * keeps its own controller and fake VM.
+ */
+#ifndef HEARTH_TESTS_API_REQ_H
+#define HEARTH_TESTS_API_REQ_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api/routes.h"
+
+/* The last reply's body, or "". */
+static char body_out[8192];
+
+/* One request; returns the status and leaves the body in body_out. */
+static inline unsigned int api_req(struct api_ctl *ctl, const char *method, const char *path,
+				   const char *body)
+{
+	struct api_reply r;
+
+	api_route(ctl, method, path, body, body ? strlen(body) : 0, &r);
+	snprintf(body_out, sizeof(body_out), "%s", r.body ? r.body : "");
+	free(r.body);
+	return r.status;
+}
+
+/* The last reply is {"fault_message": "... needle ..."}. */
+static inline void expect_fault(const char *needle)
+{
+	json_t *o = json_loads(body_out, 0, NULL);
+	const char *m = json_string_value(json_object_get(o, "fault_message"));
+
+	if (!m)
+		fail_msg("no fault_message in '%s'", body_out);
+	if (!strstr(m, needle))
+		fail_msg("fault '%s' does not mention '%s'", m, needle);
+	json_decref(o);
+}
+
+#define req(f, method, path, body) api_req(&(f)->ctl, method, path, body)
+
+#endif
