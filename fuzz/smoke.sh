@@ -12,7 +12,12 @@ if ! command -v "${CC:-clang}" >/dev/null; then
   echo "fuzz smoke: clang not found (scripts/deps.sh fuzz); skipped"
   exit 77
 fi
-fuzz/build.sh >/dev/null || exit 1
+# The build's own output only when it fails, so a broken build says why.
+if ! build_log=$(fuzz/build.sh 2>&1); then
+  printf '%s\n' "$build_log" | tail -n 40
+  echo "fuzz smoke: fuzz/build.sh failed"
+  exit 1
+fi
 OUT=${OUT:-fuzz/out}
 SECS=${FUZZ_SECONDS:-15}
 work=$(mktemp -d)

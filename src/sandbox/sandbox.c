@@ -24,19 +24,29 @@
 static struct sock_fprog progs[THREAD_KINDS];
 static bool ready;
 
+/*
+ * libseccomp's SCMP_An() leave datum_b to the compiler, which clang (the
+ * fuzz build) refuses under -Wmissing-field-initializers: spelled out here.
+ */
+static struct scmp_arg_cmp arg_cmp(unsigned int arg, enum scmp_compare op, scmp_datum_t a,
+				   scmp_datum_t b)
+{
+	return (struct scmp_arg_cmp){ .arg = arg, .op = op, .datum_a = a, .datum_b = b };
+}
+
 static int add_arg_rules(scmp_filter_ctx ctx, unsigned int args)
 {
 	int ret = 0;
 
 	if (args & SB_PRCTL_GET_NAME)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-				       SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
+				       arg_cmp(0, SCMP_CMP_EQ, PR_GET_NAME, 0));
 	if (!ret && (args & SB_MAP_NO_EXEC))
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-				       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+				       arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	if (!ret && (args & SB_MAP_NO_EXEC))
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-				       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+				       arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	if (!ret && (args & SB_OPEN_EXISTING))
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
 				       SCMP_A2(SCMP_CMP_MASKED_EQ,
@@ -58,7 +68,7 @@ static int build_rules(scmp_filter_ctx ctx, const struct sandbox_list *l)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, l->syscalls[i], 0);
 	for (unsigned int i = 0; !ret && i < l->nioctls; i++)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				       SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)l->ioctls[i].req));
+				       arg_cmp(1, SCMP_CMP_EQ, (scmp_datum_t)l->ioctls[i].req, 0));
 	return ret ? ret : add_arg_rules(ctx, l->args);
 }
 
