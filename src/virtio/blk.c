@@ -134,8 +134,10 @@ int virtio_blk_parse(const char *spec, struct blk_config *cfg, char *err, size_t
 				goto err_free;
 			}
 		} else {
+			/* bw= and ops= are the CLI's (vmm/cli_rl.c), taken out before here. */
 			ret = blk_parse_fail(err, errlen, "unknown option '%s' (want path=FILE"
-					     "[,ro][,id=NAME][,cache=none|writeback])", key);
+					     "[,ro][,id=NAME][,cache=none|writeback][,bw=LIMIT]"
+					     "[,ops=LIMIT])", key);
 			goto err_free;
 		}
 		p += len;

@@ -122,8 +122,11 @@ int virtio_net_parse(const char *spec, struct net_config *cfg, char *err, size_t
 			ret = net_parse_onoff("host-loopback", tok + 14, &cfg->host_loopback, err,
 					      errlen);
 		} else {
-			snprintf(err, errlen, "unknown option '%s' for %s", tok,
-				 cfg->backend == NET_USER ? "user" : "tap");
+			/* The limiter keys are the CLI's (vmm/cli_rl.c), taken out before here. */
+			snprintf(err, errlen, "unknown option '%s' for %s (want %s, or rx-bw=, "
+				 "rx-ops=, tx-bw=, tx-ops= limits)", tok,
+				 cfg->backend == NET_USER ? "user" : "tap",
+				 cfg->backend == NET_USER ? "hostfwd=, host-loopback=" : "mac=");
 			ret = -EINVAL;
 		}
 		if (ret)

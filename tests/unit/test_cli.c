@@ -195,6 +195,11 @@ static void test_devices(void **state)
 	expect_err(ARGC(hv_twice), hv_twice, "--vsock", "uds given twice");
 	expect_err(ARGC(hv_empty), hv_empty, "--vsock", "uds_path");
 	expect_err(ARGC(rngval), rngval, "--rng", NULL);
+	/* An unknown key names the limiter keys too, which the CLI takes out first. */
+	const char *dbad[] = { "hearth", "run", "--kernel", "k", "--disk", "path=d,frob=1", NULL };
+	const char *nbad[] = { "hearth", "run", "--kernel", "k", "--net", "user,frob=1", NULL };
+	expect_err(ARGC(dbad), dbad, "unknown option 'frob'", "[,bw=LIMIT][,ops=LIMIT]");
+	expect_err(ARGC(nbad), nbad, "unknown option 'frob=1' for user", "rx-bw=, rx-ops=");
 	assert_int_equal(cfg.vm.virtio_cmdline, 0);
 	assert_int_equal(parse(ARGC(vcl), vcl), 0);
 	assert_int_equal(cfg.vm.virtio_cmdline, 1);
