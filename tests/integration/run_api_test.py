@@ -15,41 +15,21 @@ import json
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+from itest import SANITIZER_MARKERS, TestFailure, check, tiny_elf  # noqa: E402
+
 TIMEOUT = 30.0
 SKIP = 77
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                     "SUMMARY: UndefinedBehaviorSanitizer", "ThreadSanitizer")
-
-
-class TestFailure(Exception):
-    pass
 
 
 class Skip(Exception):
     pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise TestFailure(msg)
-
-
-def tiny_elf():
-    """A valid ELF64 guest that powers off at once (outb 0x34 to 0x600)."""
-    code = bytes([0x66, 0xba, 0x00, 0x06, 0xb0, 0x34, 0xee, 0xfa, 0xf4, 0xeb, 0xfc])
-    base = 0x200000
-    ehdr = struct.pack("<4sBBBBB7sHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, b"\0" * 7,
-                       2, 0x3e, 1, base, 64, 0, 0, 64, 56, 1, 0, 0, 0)
-    off = 0x1000
-    phdr = struct.pack("<IIQQQQQQ", 1, 5, off, base, base, len(code), len(code), 0x1000)
-    img = ehdr + phdr
-    return img + b"\0" * (off - len(img)) + code
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):

@@ -1,0 +1,31 @@
+"""What the integration runners share: the failure type, the check, the
+sanitizer markers they look for on stderr, and the smallest guest."""
+import struct
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "SUMMARY: UndefinedBehaviorSanitizer", "ThreadSanitizer")
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def tiny_elf():
+    """A valid ELF64 guest that powers off at once (outb 0x34 to 0x600)."""
+    code = bytes([0x66, 0xba, 0x00, 0x06,   # mov $0x600, %dx
+                  0xb0, 0x34,               # mov $0x34, %al
+                  0xee,                     # out %al, (%dx)
+                  0xfa, 0xf4,               # 1: cli; hlt
+                  0xeb, 0xfc])              # jmp 1b
+    base = 0x200000
+    ehdr = struct.pack("<4sBBBBB7sHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, b"\0" * 7,
+                       2, 0x3e, 1, base, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+    off = 0x1000
+    phdr = struct.pack("<IIQQQQQQ", 1, 5, off, base, base, len(code), len(code), 0x1000)
+    img = ehdr + phdr
+    return img + b"\0" * (off - len(img)) + code
