@@ -302,6 +302,23 @@ static void dsdt_kbd(struct aml_buf *b)
 	aml_end(b, dev);
 }
 
+/* QEMU's fw_cfg, which Linux's qemu_fw_cfg driver binds by this _HID. */
+static void dsdt_fw_cfg(struct aml_buf *b, const struct acpi_config *cfg)
+{
+	size_t dev, res;
+
+	dev = aml_device_begin(b, "FWCF");
+	aml_name(b, "_HID");
+	aml_string(b, "QEMU0002");
+	aml_name(b, "_STA");
+	aml_integer(b, 0x0b); /* present, enabled, functioning; not shown in the UI */
+	aml_name(b, "_CRS");
+	res = aml_restemplate_begin(b);
+	aml_res_io16(b, cfg->fw_cfg_port, cfg->fw_cfg_port, 1, cfg->fw_cfg_len);
+	aml_restemplate_end(b, res);
+	aml_end(b, dev);
+}
+
 static void dsdt_virtio_mmio(struct aml_buf *b, unsigned int idx,
 			     const struct acpi_mmio_dev *d)
 {
@@ -334,6 +351,8 @@ static void build_dsdt_aml(struct aml_buf *b, const struct acpi_config *cfg)
 	dsdt_com1(b, cfg);
 	dsdt_rtc(b);
 	dsdt_kbd(b);
+	if (cfg->fw_cfg_port)
+		dsdt_fw_cfg(b, cfg);
 	for (unsigned int i = 0; i < cfg->n_mmio_devs; i++)
 		dsdt_virtio_mmio(b, i, &cfg->mmio_devs[i]);
 	aml_end(b, sb);

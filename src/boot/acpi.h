@@ -26,6 +26,8 @@ struct acpi_config {
 	uint8_t s5_slp_typ;
 	uint16_t com1_port;
 	uint8_t com1_irq;
+	uint16_t fw_cfg_port;        /* 0: no fw_cfg device in the DSDT */
+	uint8_t fw_cfg_len;
 	const struct acpi_mmio_dev *mmio_devs;
 	unsigned int n_mmio_devs;
 };

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "boot/e820.h"
+#include "boot/multiboot.h"
 #include "core/layout.h"
 #include "util/file.h"
 
@@ -77,7 +78,9 @@ int loader_open(const char *path, struct kernel_image *img, char err[LOADER_ERR_
 		snprintf(err, LOADER_ERR_MAX, "read failed: %s", strerror(-ret));
 		goto err_free;
 	}
-	if (size >= 4 && memcmp(data, "\177ELF", 4) == 0)
+	if (mb_find_header(data, size, &(uint32_t){ 0 }))
+		ret = mb_parse(data, size, img, err);
+	else if (size >= 4 && memcmp(data, "\177ELF", 4) == 0)
 		ret = elf_parse(data, size, img, err);
 	else
 		ret = bzimage_parse(data, size, img, err);
@@ -190,8 +193,12 @@ int loader_load(const struct kernel_image *img, struct guest_mem *gm, const char
 			 len, max);
 		return -E2BIG;
 	}
-	ret = img->kind == KERNEL_BZIMAGE ? bzimage_load(img, gm, plan, why)
-					  : elf_load(img, gm, plan, why);
+	if (img->kind == KERNEL_BZIMAGE)
+		ret = bzimage_load(img, gm, plan, why);
+	else if (img->kind == KERNEL_MULTIBOOT)
+		ret = mb_load(img, gm, plan, why);
+	else
+		ret = elf_load(img, gm, plan, why);
 	if (ret) {
 		/* Truncation is acceptable: the reason is still one readable line. */
 		int n = snprintf(err, LOADER_ERR_MAX, "kernel %s: ", img->path ? img->path : "");
@@ -200,9 +207,12 @@ int loader_load(const struct kernel_image *img, struct guest_mem *gm, const char
 		err[LOADER_ERR_MAX - 1] = '\0';
 		return ret;
 	}
-	if (guest_mem_write(gm, LAYOUT_CMDLINE, cmdline, len + 1))
-		return -EFAULT;
-	plan->cmdline_gpa = LAYOUT_CMDLINE;
+	/* A Multiboot kernel's command line lives with its information structure. */
+	if (img->kind != KERNEL_MULTIBOOT) {
+		if (guest_mem_write(gm, LAYOUT_CMDLINE, cmdline, len + 1))
+			return -EFAULT;
+		plan->cmdline_gpa = LAYOUT_CMDLINE;
+	}
 	if (initrd_path) {
 		uint64_t addr_max = img->kind == KERNEL_BZIMAGE ? img->initrd_addr_max
 								 : LAYOUT_MMIO_HOLE_START - 1;
@@ -210,6 +220,8 @@ int loader_load(const struct kernel_image *img, struct guest_mem *gm, const char
 		if (ret)
 			return ret;
 	}
+	if (plan->multiboot)
+		return mb_info_fill(gm, plan, img->path ? img->path : "", cmdline, initrd_path, err);
 	if (plan->pvh)
 		return elf_pvh_fill(gm, plan, rsdp_gpa, err);
 	return fill_boot_params(gm, plan, rsdp_gpa, err);

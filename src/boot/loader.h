@@ -11,7 +11,7 @@
 
 #include "mem/guest_mem.h"
 
-enum kernel_kind { KERNEL_BZIMAGE, KERNEL_ELF64, KERNEL_ELF_PVH };
+enum kernel_kind { KERNEL_BZIMAGE, KERNEL_ELF64, KERNEL_ELF_PVH, KERNEL_MULTIBOOT };
 
 #define LOADER_ERR_MAX 256
 
@@ -30,7 +30,7 @@ struct kernel_image {
 	uint64_t pref_address;
 	int relocatable;
 	/* ELF */
-	uint64_t entry;          /* 64-bit entry, or the PVH 32-bit entry */
+	uint64_t entry;          /* 64-bit entry, or the PVH / Multiboot 32-bit entry */
 };
 
 /* Where things went; the vCPU setup reads entry and params. */
@@ -38,13 +38,16 @@ struct boot_plan {
 	uint64_t entry;
 	uint64_t params_gpa;      /* boot_params, or hvm_start_info for PVH */
 	int pvh;                  /* enter in 32-bit protected mode */
+	int multiboot;            /* 32-bit too, EAX = 0x2badb002, EBX = params_gpa */
 	uint64_t kernel_start, kernel_end;
 	uint64_t initrd_gpa, initrd_size;
 	uint64_t cmdline_gpa;
 };
 
 /*
- * Reads and validates path. On failure returns -errno and writes one
+ * Reads and validates path: a Multiboot header in the first 8 KiB makes
+ * it a Multiboot kernel (boot/multiboot.h), else ELF or bzImage by magic.
+ * On failure returns -errno and writes one
  * human-readable line (without the file name) into err.
  */
 int loader_open(const char *path, struct kernel_image *img, char err[LOADER_ERR_MAX]);

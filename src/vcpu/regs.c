@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "boot/multiboot.h"
 #include "core/layout.h"
 #include "util/log.h"
 
@@ -96,7 +97,8 @@ int regs_setup_boot(int vcpu_fd, const struct boot_plan *plan)
 	sregs.idt.limit = 0;
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
 	sregs.tr = seg_from_gdt(SEL_TSS);
-	if (plan->pvh) {
+	/* Multiboot's machine state is PVH's: flat 32-bit segments, paging off. */
+	if (plan->pvh || plan->multiboot) {
 		sregs.cs = seg_from_gdt(SEL_CODE32);
 		sregs.cr0 = CR0_PE | CR0_ET;
 		sregs.cr4 = 0;
@@ -116,8 +118,13 @@ int regs_setup_boot(int vcpu_fd, const struct boot_plan *plan)
 	regs.rflags = 0x2; /* bit 1 is reserved-one; IF stays clear */
 	regs.rip = plan->entry;
 	regs.rsp = LAYOUT_BOOT_STACK;
-	if (plan->pvh)
+	if (plan->multiboot) {
+		regs.rax = MB_BOOT_MAGIC;
 		regs.rbx = plan->params_gpa;
+		regs.rsp = MB_STACK_GPA;
+	} else if (plan->pvh) {
+		regs.rbx = plan->params_gpa;
+	}
 	else
 		regs.rsi = plan->params_gpa;
 	if (ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hearth-config.h"
+#include "devices/debug_exit.h"
 #include "virtio/vsock.h"
 #include "vmm/cli_rl.h"
 
@@ -36,7 +37,8 @@ void cli_usage(FILE *out)
 		"       hearth serve --api-sock PATH [--config-file FILE] [--id ID] (see 'hearth serve --help')\n"
 		"       hearth --help | --version | --seccomp-report\n"
 		"\n"
-		"Boots a Linux kernel (bzImage, or ELF vmlinux with or without a PVH note) on KVM.\n"
+		"Boots a Linux kernel (bzImage, or ELF vmlinux with or without a PVH note) or a\n"
+		"Multiboot v1 kernel (ELF32 or a.out kludge, e.g. x86 test kernels) on KVM.\n"
 		"\n"
 		"Options for 'run':\n"
 		"  --kernel PATH     kernel image (required)\n"
@@ -60,6 +62,11 @@ void cli_usage(FILE *out)
 		"  --virtio-cmdline  also append virtio_mmio.device=SIZE@BASE:IRQ for each virtio\n"
 		"                    device to the kernel command line (custom kernels without\n"
 		"                    ACPI; a stock kernel finds the devices in the DSDT)\n"
+		"  --debug-exit[=iobase=PORT,iosize=1|2|4]  isa-debug-exit at PORT (default\n"
+		"                    0xf4, 4 bytes): a guest write of V ends Hearth with\n"
+		"                    exit status (V << 1) | 1\n"
+		"  --test-devices    pc-testdev for x86 test kernels: ports 0xe0 (latch), 0xe4\n"
+		"                    (page flush), 0x2000+n (ISA IRQ n), 64 KiB RAM at 0xff000000\n"
 		"  --kvm PATH        KVM device (default /dev/kvm)\n"
 		"  --api-sock PATH   also serve Firecracker's API on the Unix socket PATH, so this\n"
 		"                    VM can be paused, resumed and inspected (see 'hearth serve')\n"
@@ -72,7 +79,8 @@ void cli_usage(FILE *out)
 		"Exit codes: 0 guest powered off or rebooted; 1 host, KVM or guest failure;\n"
 		"            2 bad usage or bad input file; 3 stopped from the host\n"
 		"            (Ctrl-A x, SIGINT, SIGTERM); 148 a thread made a syscall its\n"
-		"            seccomp filter forbids (one line on stderr names it).\n",
+		"            seccomp filter forbids (one line on stderr names it);\n"
+		"            with --debug-exit, (V << 1) | 1 for a guest write of V.\n",
 		VM_DEFAULT_CMDLINE, VM_MAX_VCPUS, VM_DEFAULT_VCPUS, VM_MIN_MEM_MIB,
 		(unsigned long long)VM_MAX_MEM_MIB, VM_DEFAULT_MEM_MIB, VM_MAX_DRIVES,
 		VM_MAX_NETS);
@@ -213,6 +221,67 @@ static int cli_vsock_uds(const char *val, char *rest, size_t restlen, char *uds,
 }
 
 /* --rng=bw=..,ops=..: the entropy device with a rate limiter. */
+/* A number in decimal or 0x hex, at most max. */
+static int cli_parse_num(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (strncmp(s, "0x", 2) && strncmp(s, "0X", 2))
+		return cli_parse_uint(s, 0, max, out);
+	s += 2;
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		int d = *s >= '0' && *s <= '9' ? *s - '0' : *s >= 'a' && *s <= 'f' ? *s - 'a' + 10
+			: *s >= 'A' && *s <= 'F' ? *s - 'A' + 10 : -1;
+
+		if (d < 0)
+			return -EINVAL;
+		v = v * 16 + (uint64_t)d;
+		if (v > max)
+			return -ERANGE;
+	}
+	*out = v;
+	return 0;
+}
+
+/* --debug-exit[=iobase=N][,iosize=N] */
+static int cli_debug_exit(struct vm_config *vm, const char *spec, char *err, size_t errlen)
+{
+	struct vm_debug_exit d = { .iobase = DEBUG_EXIT_IOBASE, .iosize = DEBUG_EXIT_IOSIZE };
+	char why[VM_CONFIG_ERR_MAX];
+	const char *p = spec;
+
+	while (p && *p) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		char item[32];
+		uint64_t v;
+
+		if (len >= sizeof(item))
+			goto err_key;
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (!strncmp(item, "iobase=", 7) && !cli_parse_num(item + 7, 0xffff, &v))
+			d.iobase = (uint16_t)v;
+		else if (!strncmp(item, "iosize=", 7) && !cli_parse_num(item + 7, 0xff, &v))
+			d.iosize = (uint8_t)v;
+		else
+			goto err_key;
+		p = end ? end + 1 : NULL;
+	}
+	if (vm_config_set_debug_exit(vm, &d, why, sizeof(why))) {
+		snprintf(err, errlen, "--debug-exit: %s", why);
+		return -EINVAL;
+	}
+	return 0;
+
+err_key:
+	snprintf(err, errlen, "--debug-exit '%s': expected iobase=PORT and iosize=1|2|4 "
+		 "(PORT decimal or 0x hex, at most 0xffff)", spec);
+	return -EINVAL;
+}
+
 static int cli_rng(struct vm_config *vm, const char *val, char *err, size_t errlen)
 {
 	struct rl_config rl = { { 0 }, { 0 } };
@@ -410,6 +479,15 @@ int cli_parse(int argc, char **argv, struct cli_config *cfg, char *err, size_t e
 		}
 		if (!strcmp(arg, "--virtio-cmdline")) {
 			cfg->vm.virtio_cmdline = true;
+			continue;
+		}
+		if (!strcmp(arg, "--test-devices")) {
+			cfg->vm.test_devices = true;
+			continue;
+		}
+		if (!strcmp(arg, "--debug-exit") || !strncmp(arg, "--debug-exit=", 13)) {
+			if (cli_debug_exit(&cfg->vm, arg[12] ? arg + 13 : "", err, errlen))
+				return -EINVAL;
 			continue;
 		}
 		eq = strchr(arg, '=');

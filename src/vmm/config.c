@@ -381,6 +381,20 @@ int vm_config_set_kvm_path(struct vm_config *c, const char *path, char *err, siz
 	return 0;
 }
 
+int vm_config_set_debug_exit(struct vm_config *c, const struct vm_debug_exit *d, char *err,
+			     size_t errlen)
+{
+	if (d->iosize != 1 && d->iosize != 2 && d->iosize != 4)
+		return fail(err, errlen, "iosize=%u: the debug-exit port is 1, 2 or 4 bytes wide",
+			    d->iosize);
+	if ((unsigned int)d->iobase + d->iosize > 0x10000)
+		return fail(err, errlen, "iobase=0x%x with iosize=%u runs past port 0xffff", d->iobase,
+			    d->iosize);
+	c->debug_exit = *d;
+	c->debug_exit.present = true;
+	return 0;
+}
+
 int vm_config_check_bootable(const struct vm_config *c, char *err, size_t errlen)
 {
 	if (!c->boot.kernel_image_path)

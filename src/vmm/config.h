@@ -79,6 +79,13 @@ struct vm_metrics {
 	char *metrics_path;       /* NULL: no metrics */
 };
 
+/* QEMU's isa-debug-exit (devices/debug_exit.h). */
+struct vm_debug_exit {
+	bool present;
+	uint16_t iobase;
+	uint8_t iosize;           /* 1, 2 or 4 */
+};
+
 struct vm_config {
 	struct vm_boot_source boot;
 	struct vm_machine machine;
@@ -95,6 +102,8 @@ struct vm_config {
 	/* Hearth's own (not in Firecracker's model). */
 	char *kvm_path;
 	bool virtio_cmdline;      /* also list virtio-mmio devices on the command line */
+	struct vm_debug_exit debug_exit;
+	bool test_devices;        /* pc-testdev's ports and window (devices/testdev.h) */
 	bool cli;                 /* from the command line: errors name its flags */
 };
 
@@ -127,6 +136,10 @@ int vm_config_set_metrics(struct vm_config *c, const char *path, char *err, size
 /* NULL goes back to stdout. */
 int vm_config_set_serial(struct vm_config *c, const char *out_path, char *err, size_t errlen);
 int vm_config_set_kvm_path(struct vm_config *c, const char *path, char *err, size_t errlen);
+
+/* iosize 1, 2 or 4, and the ports inside 0-0xffff. */
+int vm_config_set_debug_exit(struct vm_config *c, const struct vm_debug_exit *d, char *err,
+			     size_t errlen);
 
 /* Whole-model checks before a boot: a kernel is set. */
 int vm_config_check_bootable(const struct vm_config *c, char *err, size_t errlen);

@@ -12,7 +12,9 @@
 
 #include "core/layout.h"
 #include "core/irq.h"
+#include "devices/fw_cfg.h"
 #include "devices/platform.h"
+#include "devices/testdev.h"
 #include "devices/serial.h"
 #include "util/log.h"
 #include "virtio/mmio.h"
@@ -219,6 +221,78 @@ err_legacy:
 	if (!err->msg[0])
 		vm_error_set(err, false, -ENOMEM, "platform devices: %s", strerror(errno ? errno : ENOMEM));
 	return -ENOMEM;
+}
+
+static void fw_cfg_entry_destroy(void *dev)
+{
+	fw_cfg_destroy(dev);
+}
+
+static const struct dev_ops fw_cfg_entry_ops = { .destroy = fw_cfg_entry_destroy };
+
+static void testdev_entry_destroy(void *dev)
+{
+	testdev_destroy(dev);
+}
+
+static const struct dev_ops testdev_entry_ops = { .destroy = testdev_entry_destroy };
+
+static void debug_exit_entry_destroy(void *dev)
+{
+	debug_exit_destroy(dev);
+}
+
+static const struct dev_ops debug_exit_entry_ops = { .destroy = debug_exit_entry_destroy };
+
+int vm_devices_create_fw(struct vm *vm, const struct vm_config *cfg, struct debug_exit_sink dsink,
+			 struct vm_error *err)
+{
+	struct fw_cfg_info info = { .ncpus = vm->ncpus, .ram_size = vm->mem.ram_bytes };
+	struct dev_resources res = { .pio_base = FW_CFG_PORT, .pio_size = FW_CFG_PORT_LEN,
+				     .gsi = -1 };
+	void *dev;
+	int ret;
+
+	for (unsigned int i = 0; i < vm->mem.nregions; i++) {
+		uint64_t end = vm->mem.regions[i].gpa + vm->mem.regions[i].size;
+
+		if (end > info.max_ram)
+			info.max_ram = end;
+	}
+	dev = fw_cfg_create(&vm->bus, &info);
+	if (!dev)
+		return vm_error_set(err, false, -errno, "fw_cfg: %s", strerror(errno));
+	ret = add_or_destroy(vm, "fw_cfg", DEV_LEGACY, "fw-cfg", &res, &fw_cfg_entry_ops, dev, err);
+	if (ret)
+		return ret;
+	/* pc-testdev first: a clash is then always the debug-exit's, which has a flag to fix it. */
+	if (cfg->test_devices) {
+		struct irq_line irq = { irq_kvm_set, &vm->fd, 0 };
+
+		dev = testdev_create(&vm->bus, &vm->mem, irq);
+		if (!dev)
+			return vm_error_set(err, false, -errno, "--test-devices: %s", strerror(errno));
+		res = (struct dev_resources){ .pio_base = TESTDEV_LATCH_PORT, .pio_size = 8,
+					      .mmio_base = TESTDEV_MMIO_BASE,
+					      .mmio_size = TESTDEV_MMIO_SIZE, .gsi = -1 };
+		ret = add_or_destroy(vm, "testdev", DEV_LEGACY, "pc-testdev", &res,
+				     &testdev_entry_ops, dev, err);
+		if (ret)
+			return ret;
+	}
+	if (!cfg->debug_exit.present)
+		return 0;
+	dev = debug_exit_create(&vm->bus, cfg->debug_exit.iobase, cfg->debug_exit.iosize, dsink);
+	if (!dev)
+		return vm_error_set(err, errno == EEXIST, -errno,
+				    errno == EEXIST ? "--debug-exit: ports 0x%x-0x%x are taken by "
+				    "another device" : "--debug-exit: ports 0x%x-0x%x: cannot register",
+				    cfg->debug_exit.iobase,
+				    cfg->debug_exit.iobase + cfg->debug_exit.iosize - 1);
+	res = (struct dev_resources){ .pio_base = cfg->debug_exit.iobase,
+				      .pio_size = cfg->debug_exit.iosize, .gsi = -1 };
+	return add_or_destroy(vm, "debug_exit", DEV_LEGACY, "isa-debug-exit", &res,
+			      &debug_exit_entry_ops, dev, err);
 }
 
 /* Virtio devices: one ops table for all, through the device's own ops. */

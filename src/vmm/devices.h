@@ -7,6 +7,7 @@
 #include "boot/acpi.h"
 #include "devices/power.h"
 #include "virtio/blk.h"
+#include "devices/debug_exit.h"
 #include "vmm/vm.h"
 
 /* Addresses and GSIs of the virtio-mmio slots cfg needs, into vm->mmio_devs. */
@@ -14,6 +15,13 @@ int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct vm_erro
 
 /* COM1, i8042, RTC, ACPI PM and the fixed legacy ports. */
 int vm_devices_create_legacy(struct vm *vm, struct power_sink sink, struct vm_error *err);
+/*
+ * fw_cfg (always), then what test kernels need, when cfg asks: pc-testdev
+ * and the debug-exit port, whose writes go to dsink. A port clash is a
+ * usage error naming the flag.
+ */
+int vm_devices_create_fw(struct vm *vm, const struct vm_config *cfg, struct debug_exit_sink dsink,
+			 struct vm_error *err);
 
 /*
  * Opens and locks every drive's image into out[VM_MAX_DRIVES] before KVM

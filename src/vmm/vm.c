@@ -16,6 +16,7 @@
 #include "core/layout.h"
 #include "core/irq.h"
 #include "devices/power.h"
+#include "devices/fw_cfg.h"
 #include "devices/platform.h"
 #include "util/log.h"
 #include "vcpu/cpuid.h"
@@ -65,6 +66,18 @@ static void on_power_event(void *ctx, enum power_event ev)
 		vm_request_stop(vm, VM_STOP_POWEROFF, "ACPI S5");
 	else
 		vm_request_stop(vm, VM_STOP_REBOOT, "reset");
+}
+
+static void on_debug_exit(void *ctx, uint32_t value)
+{
+	struct vm *vm = ctx;
+	char detail[48];
+
+	if (__atomic_exchange_n(&vm->debug_exit_seen, 1, __ATOMIC_ACQ_REL))
+		return;
+	vm->debug_exit_value = value;
+	snprintf(detail, sizeof(detail), "debug-exit 0x%x", value);
+	vm_request_stop(vm, VM_STOP_DEBUG_EXIT, detail);
 }
 
 static void on_vcpu_event(void *ctx, enum vcpu_event ev, const char *detail)
@@ -120,6 +133,8 @@ static int vm_build_acpi(struct vm *vm, uint64_t *rsdp)
 		.s5_slp_typ = ACPI_S5_SLP_TYP,
 		.com1_port = PORT_COM1,
 		.com1_irq = IRQ_COM1,
+		.fw_cfg_port = FW_CFG_PORT,
+		.fw_cfg_len = FW_CFG_PORT_LEN,
 		.mmio_devs = vm->mmio_devs,
 		.n_mmio_devs = vm->n_mmio_devs,
 	};
@@ -133,12 +148,18 @@ static int vm_build_acpi(struct vm *vm, uint64_t *rsdp)
 /*
  * The kernel command line: the boot args, then root= for a root device
  * (as Firecracker does), then the virtio-mmio devices when asked for.
+ * A Multiboot test kernel reads its arguments as argv: Linux's default
+ * console arguments would be noise there, so it gets none by default.
  */
-static int vm_cmdline(struct vm *vm, const struct vm_config *cfg, char *out, size_t len)
+static int vm_cmdline(struct vm *vm, const struct vm_config *cfg, bool multiboot, char *out,
+		      size_t len)
 {
 	const char *base = cfg->boot.boot_args ? cfg->boot.boot_args : VM_DEFAULT_CMDLINE;
 	char *root = NULL;
 	int ret = 0;
+
+	if (multiboot && !strcmp(base, VM_DEFAULT_CMDLINE))
+		base = "";
 
 	if (cfg->ndrives && cfg->drives[0].is_root_device) {
 		if (asprintf(&root, "%s%sroot=/dev/vda %s", base, *base ? " " : "",
@@ -191,7 +212,8 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct v
 		goto err_close;
 	}
 	cmdline = malloc(LAYOUT_CMDLINE_MAX);
-	ret = cmdline ? vm_cmdline(vm, cfg, cmdline, LAYOUT_CMDLINE_MAX) : -ENOMEM;
+	ret = cmdline ? vm_cmdline(vm, cfg, img.kind == KERNEL_MULTIBOOT, cmdline, LAYOUT_CMDLINE_MAX)
+		      : -ENOMEM;
 	if (ret) {
 		vm_error_set(err, ret == -E2BIG, ret, ret == -E2BIG ? "the kernel command line would "
 			"exceed %llu bytes" : "out of memory", (unsigned long long)LAYOUT_CMDLINE_MAX - 1);
@@ -314,6 +336,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop
 		goto err_destroy;
 	}
 	ret = vm_devices_create_legacy(vm, sink, err);
+	if (!ret)
+		ret = vm_devices_create_fw(vm, cfg, (struct debug_exit_sink){ on_debug_exit, vm }, err);
 	if (!ret)
 		ret = vm_devices_create_virtio(vm, cfg, drives, err);
 	if (!ret)
@@ -440,6 +464,11 @@ static int vm_exit_code(struct vm *vm)
 	case VM_STOP_HOST:
 		log_info("stopped from the host (%s)", vm->stop_detail);
 		return HEARTH_EXIT_STOPPED;
+	case VM_STOP_DEBUG_EXIT:
+		/* A test kernel's verdict: shown even with --quiet, as failures are. */
+		log_err("guest wrote 0x%x to the debug-exit port: exit status %d",
+			vm->debug_exit_value, debug_exit_status(vm->debug_exit_value));
+		return debug_exit_status(vm->debug_exit_value);
 	default:
 		log_err("guest stopped on a failure: %s", vm->stop_detail);
 		return HEARTH_EXIT_FAILURE;

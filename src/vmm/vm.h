@@ -29,6 +29,7 @@ enum vm_stop_reason {
 	VM_STOP_REBOOT,
 	VM_STOP_FAILURE,   /* a vCPU hit an error exit */
 	VM_STOP_HOST,      /* Ctrl-A x, SIGINT, SIGTERM, the API */
+	VM_STOP_DEBUG_EXIT, /* the guest wrote to --debug-exit's port */
 };
 
 /* Why vm_create failed: one line, and whether the input was at fault. */
@@ -58,6 +59,8 @@ struct vm {
 	void (*on_stop)(void *ctx); /* on the loop's thread, once */
 	void *on_stop_ctx;
 	bool stop_reported;
+	int debug_exit_seen;        /* the first debug-exit write wins (atomic) */
+	uint32_t debug_exit_value;
 	/* virtio-mmio slots, laid out before ACPI is built (vm_devices_layout). */
 	struct acpi_mmio_dev mmio_devs[VM_MAX_VIRTIO];
 	unsigned int n_mmio_devs;

@@ -34,7 +34,7 @@
 #define PORT_RTC_DATA 0x71
 
 /* Nothing is registered at these. */
-#define UNCLAIMED_PORT 0x510
+#define UNCLAIMED_PORT 0x530 /* 0x510 is fw_cfg */
 #define UNCLAIMED_MMIO 0xd8000000ull
 
 /* boot_params ("zero page") offsets. */

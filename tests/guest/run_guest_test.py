@@ -334,8 +334,8 @@ def check_bus(outcomes, kvm_reason):
     check("unclaimed" in low or "unhandled" in low,
           "stderr does not mention the unclaimed accesses")
     # The rate limit may be shared, so one of the two may be crowded out.
-    check("510" in low or "d8000000" in low,
-          "stderr names neither port 0x510 nor MMIO 0xd8000000")
+    check("530" in low or "d8000000" in low,
+          "stderr names neither port 0x530 nor MMIO 0xd8000000")
     lines = [l for l in err.split("\n") if l.strip()]
     # 20000+ unclaimed accesses: a rate-limited log stays small.
     check(len(lines) <= 60, "stderr has %d lines: unclaimed accesses not rate-limited"

@@ -1,0 +1,375 @@
+/*
+ * Multiboot v1: find the header, check every field a hostile file can
+ * get wrong before anything is placed, then load and describe the machine.
+ * What QEMU does decides the ambiguous cases: with header flag bit 16 the
+ * a.out kludge's addresses are used, otherwise the file must be ELF32.
+ */
+#include "boot/multiboot.h"
+
+#include <asm/bootparam.h>
+#include <elf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "boot/e820.h"
+#include "core/layout.h"
+
+/* Header flag bits 0-15 a loader must refuse when it does not know them. */
+#define MB_HF_REQUIRED_MASK 0xffffu
+#define MB_HF_KNOWN (MB_HF_PAGE_ALIGN | MB_HF_MEMINFO | MB_HF_VIDEO)
+
+#define MB_LOADER_NAME "hearth"
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+int mb_find_header(const uint8_t *data, size_t size, uint32_t *off)
+{
+	size_t end = size < MB_SEARCH_LEN ? size : MB_SEARCH_LEN;
+
+	/* The header is 32-bit aligned and 12 bytes at least. */
+	for (size_t o = 0; o + 12 <= end; o += 4) {
+		uint32_t magic = get32(data + o), flags = get32(data + o + 4);
+
+		if (magic == MB_HEADER_MAGIC && magic + flags + get32(data + o + 8) == 0) {
+			*off = (uint32_t)o;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int fail(char err[LOADER_ERR_MAX], const char *msg)
+{
+	snprintf(err, LOADER_ERR_MAX, "%s", msg);
+	return -EINVAL;
+}
+
+/* Segments are placed by physical address: two must never share a byte. */
+static int check_overlaps(const struct mb_layout *l, char err[LOADER_ERR_MAX])
+{
+	for (unsigned int i = 0; i < l->nsegs; i++)
+		for (unsigned int j = i + 1; j < l->nsegs; j++) {
+			const struct mb_segment *a = &l->segs[i], *b = &l->segs[j];
+
+			if ((uint64_t)a->paddr < (uint64_t)b->paddr + b->memsz &&
+			    (uint64_t)b->paddr < (uint64_t)a->paddr + a->memsz) {
+				snprintf(err, LOADER_ERR_MAX,
+					 "Multiboot segments overlap: [0x%x, +0x%x) and [0x%x, +0x%x)",
+					 a->paddr, a->memsz, b->paddr, b->memsz);
+				return -EINVAL;
+			}
+		}
+	return 0;
+}
+
+static int parse_aout(const uint8_t *data, size_t size, struct mb_layout *l,
+		      char err[LOADER_ERR_MAX])
+{
+	const uint8_t *h = data + l->header_off;
+	uint32_t header_addr, load_addr, load_end, bss_end, entry;
+	uint64_t file_off, load_len, mem_len;
+
+	if ((uint64_t)l->header_off + 32 > size)
+		return fail(err, "truncated Multiboot header: the a.out kludge's address fields are missing");
+	header_addr = get32(h + 12);
+	load_addr = get32(h + 16);
+	load_end = get32(h + 20);
+	bss_end = get32(h + 24);
+	entry = get32(h + 28);
+	if (load_addr > header_addr || header_addr - load_addr > l->header_off) {
+		snprintf(err, LOADER_ERR_MAX,
+			 "a.out kludge: load_addr 0x%x and header_addr 0x%x put the image start before the file",
+			 load_addr, header_addr);
+		return -EINVAL;
+	}
+	file_off = l->header_off - (header_addr - load_addr);
+	if (load_end == 0) {
+		load_len = size - file_off;
+	} else if (load_end <= load_addr) {
+		snprintf(err, LOADER_ERR_MAX, "a.out kludge: load_end_addr 0x%x is not above load_addr 0x%x",
+			 load_end, load_addr);
+		return -EINVAL;
+	} else {
+		load_len = (uint64_t)load_end - load_addr;
+	}
+	if (file_off + load_len > size) {
+		snprintf(err, LOADER_ERR_MAX,
+			 "a.out kludge points outside the file: it loads bytes up to %llu, the file has %zu",
+			 (unsigned long long)(file_off + load_len), size);
+		return -EINVAL;
+	}
+	mem_len = load_len;
+	if (bss_end) {
+		if ((uint64_t)bss_end < load_addr + load_len) {
+			snprintf(err, LOADER_ERR_MAX,
+				 "a.out kludge: bss_end_addr 0x%x is below the end of the loaded image", bss_end);
+			return -EINVAL;
+		}
+		mem_len = (uint64_t)bss_end - load_addr;
+	}
+	if (mem_len == 0 || (uint64_t)load_addr + mem_len > 0x100000000ull)
+		return fail(err, "a.out kludge: the image is empty or runs past 4 GiB");
+	if (entry < load_addr || entry - load_addr >= mem_len) {
+		snprintf(err, LOADER_ERR_MAX,
+			 "a.out kludge: entry_addr 0x%x is outside the loaded image [0x%x, +0x%llx)", entry,
+			 load_addr, (unsigned long long)mem_len);
+		return -EINVAL;
+	}
+	l->aout = 1;
+	l->entry = entry;
+	l->nsegs = 1;
+	l->segs[0] = (struct mb_segment){ load_addr, (uint32_t)mem_len, (uint32_t)load_len,
+					  (uint32_t)file_off };
+	return 0;
+}
+
+static int parse_elf32(const uint8_t *data, size_t size, struct mb_layout *l,
+		       char err[LOADER_ERR_MAX])
+{
+	Elf32_Ehdr eh;
+	int entry_found = 0;
+
+	if (size < sizeof(eh))
+		return fail(err, "truncated ELF header");
+	memcpy(&eh, data, sizeof(eh));
+	if (eh.e_ident[EI_CLASS] == ELFCLASS64)
+		return fail(err, "a 64-bit ELF with a Multiboot header: Multiboot v1 loads ELF32 "
+				 "images (or an a.out kludge, header flag bit 16)");
+	if (eh.e_ident[EI_CLASS] != ELFCLASS32 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
+	    eh.e_machine != EM_386)
+		return fail(err, "Multiboot ELF file is not a 32-bit little-endian i386 image");
+	if (eh.e_type != ET_EXEC) {
+		snprintf(err, LOADER_ERR_MAX, "Multiboot ELF file is not an executable (e_type %u)",
+			 eh.e_type);
+		return -EINVAL;
+	}
+	if (eh.e_phentsize != sizeof(Elf32_Phdr) || eh.e_phnum == 0 ||
+	    (uint64_t)eh.e_phoff + (uint64_t)eh.e_phnum * sizeof(Elf32_Phdr) > size)
+		return fail(err, "truncated or malformed ELF program headers");
+	if (eh.e_entry == 0)
+		return fail(err, "Multiboot ELF file has no entry point (e_entry is 0)");
+	for (unsigned int i = 0; i < eh.e_phnum; i++) {
+		Elf32_Phdr ph;
+
+		memcpy(&ph, data + eh.e_phoff + i * sizeof(ph), sizeof(ph));
+		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
+			continue;
+		if ((uint64_t)ph.p_offset + ph.p_filesz > size) {
+			snprintf(err, LOADER_ERR_MAX,
+				 "truncated: segment %u needs bytes up to %llu, file has %zu", i,
+				 (unsigned long long)ph.p_offset + ph.p_filesz, size);
+			return -EINVAL;
+		}
+		if (ph.p_filesz > ph.p_memsz || (uint64_t)ph.p_paddr + ph.p_memsz > 0x100000000ull ||
+		    (uint64_t)ph.p_vaddr + ph.p_memsz > 0x100000000ull) {
+			snprintf(err, LOADER_ERR_MAX, "malformed ELF segment %u", i);
+			return -EINVAL;
+		}
+		if (l->nsegs == MB_MAX_SEGS) {
+			snprintf(err, LOADER_ERR_MAX, "more than %u loadable ELF segments", MB_MAX_SEGS);
+			return -EINVAL;
+		}
+		l->segs[l->nsegs++] = (struct mb_segment){ ph.p_paddr, ph.p_memsz, ph.p_filesz,
+							   ph.p_offset };
+		/* e_entry is virtual; the CPU starts with paging off. */
+		if (!entry_found && eh.e_entry >= ph.p_vaddr && eh.e_entry - ph.p_vaddr < ph.p_memsz) {
+			l->entry = eh.e_entry - ph.p_vaddr + ph.p_paddr;
+			entry_found = 1;
+		}
+	}
+	if (!l->nsegs)
+		return fail(err, "Multiboot ELF file has no loadable segments");
+	if (!entry_found) {
+		snprintf(err, LOADER_ERR_MAX, "Multiboot ELF entry point 0x%x lies in no loadable segment",
+			 eh.e_entry);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int mb_layout_parse(const uint8_t *data, size_t size, struct mb_layout *out,
+		    char err[LOADER_ERR_MAX])
+{
+	uint32_t off;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (!mb_find_header(data, size, &off))
+		return fail(err, "no Multiboot header in the first 8 KiB");
+	out->header_off = off;
+	out->flags = get32(data + off + 4);
+	if (out->flags & MB_HF_REQUIRED_MASK & ~MB_HF_KNOWN) {
+		snprintf(err, LOADER_ERR_MAX,
+			 "Multiboot header asks for features Hearth does not provide (flags 0x%x)",
+			 out->flags);
+		return -EINVAL;
+	}
+	if (out->flags & MB_HF_AOUT_KLUDGE)
+		ret = parse_aout(data, size, out, err);
+	else if (size >= 4 && !memcmp(data, ELFMAG, SELFMAG))
+		ret = parse_elf32(data, size, out, err);
+	else
+		ret = fail(err, "Multiboot image is neither ELF32 nor has the a.out kludge (header flag bit 16)");
+	return ret ? ret : check_overlaps(out, err);
+}
+
+int mb_parse(const uint8_t *data, size_t size, struct kernel_image *img,
+	     char err[LOADER_ERR_MAX])
+{
+	struct mb_layout l;
+	int ret = mb_layout_parse(data, size, &l, err);
+
+	if (ret)
+		return ret;
+	memset(img, 0, sizeof(*img));
+	img->kind = KERNEL_MULTIBOOT;
+	img->entry = l.entry;
+	return 0;
+}
+
+int mb_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_plan *plan,
+	    char err[LOADER_ERR_MAX])
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+	struct mb_layout l;
+	int ret = mb_layout_parse(img->data, img->size, &l, err);
+
+	if (ret)
+		return ret;
+	/* Check every segment first: a refused image leaves RAM untouched. */
+	for (unsigned int i = 0; i < l.nsegs; i++) {
+		const struct mb_segment *s = &l.segs[i];
+
+		/* Below 1 MiB: the information structure, ACPI tables and the BIOS areas. */
+		if (s->paddr < LAYOUT_KERNEL_LOAD) {
+			snprintf(err, LOADER_ERR_MAX,
+				 "Multiboot segment %u at 0x%x overlaps the reserved area below 1 MiB", i,
+				 s->paddr);
+			return -EINVAL;
+		}
+		if (!guest_mem_ptr(gm, s->paddr, s->memsz)) {
+			snprintf(err, LOADER_ERR_MAX,
+				 "Multiboot segment %u [0x%x, +0x%x) does not fit in guest RAM (%llu MiB "
+				 "below the 3 GiB hole); raise --memory", i, s->paddr, s->memsz,
+				 (unsigned long long)(guest_mem_low_end(gm) >> 20));
+			return -E2BIG;
+		}
+	}
+	for (unsigned int i = 0; i < l.nsegs; i++) {
+		const struct mb_segment *s = &l.segs[i];
+		uint8_t *dst = guest_mem_ptr(gm, s->paddr, s->memsz);
+
+		memcpy(dst, img->data + s->offset, s->filesz);
+		memset(dst + s->filesz, 0, s->memsz - s->filesz);
+		if (s->paddr < lo)
+			lo = s->paddr;
+		if ((uint64_t)s->paddr + s->memsz > hi)
+			hi = (uint64_t)s->paddr + s->memsz;
+	}
+	plan->entry = l.entry;
+	plan->params_gpa = MB_INFO_GPA;
+	plan->cmdline_gpa = MB_CMDLINE_GPA;
+	plan->multiboot = 1;
+	plan->kernel_start = lo;
+	plan->kernel_end = hi;
+	return 0;
+}
+
+/* Writes s (with its NUL) at gpa if it fits in max bytes. */
+static int put_string(struct guest_mem *gm, uint64_t gpa, size_t max, const char *a,
+		      const char *b)
+{
+	size_t la = strlen(a), lb = b ? strlen(b) : 0;
+	size_t len = la + (lb ? 1 + lb : 0);
+	uint8_t *dst;
+
+	if (len + 1 > max)
+		return -E2BIG;
+	dst = guest_mem_ptr(gm, gpa, len + 1);
+	if (!dst)
+		return -EFAULT;
+	memcpy(dst, a, la);
+	if (lb) {
+		dst[la] = ' ';
+		memcpy(dst + la + 1, b, lb);
+	}
+	dst[len] = '\0';
+	return 0;
+}
+
+int mb_info_fill(struct guest_mem *gm, const struct boot_plan *plan, const char *kernel_path,
+		 const char *cmdline, const char *initrd_path, char err[LOADER_ERR_MAX])
+{
+	struct boot_e820_entry map[MB_MMAP_MAX];
+	uint8_t *info = guest_mem_ptr(gm, MB_INFO_GPA, MB_INFO_SIZE);
+	uint8_t *mods = guest_mem_ptr(gm, MB_MODS_GPA, 16);
+	uint8_t *mmap = guest_mem_ptr(gm, MB_MMAP_GPA, MB_MMAP_MAX * 24);
+	uint32_t flags = MB_IF_MEM | MB_IF_CMDLINE | MB_IF_MODS | MB_IF_MMAP | MB_IF_LOADER_NAME;
+	uint64_t upper;
+	int n, ret;
+
+	if (!info || !mods || !mmap)
+		return -EFAULT;
+	ret = put_string(gm, MB_CMDLINE_GPA, MB_CMDLINE_MAX, kernel_path,
+			 cmdline && *cmdline ? cmdline : NULL);
+	if (ret) {
+		snprintf(err, LOADER_ERR_MAX,
+			 "the kernel's path and command line are %zu bytes; Multiboot's area holds %u",
+			 strlen(kernel_path) + 1 + (cmdline ? strlen(cmdline) : 0), MB_CMDLINE_MAX - 1);
+		return ret;
+	}
+	if (put_string(gm, MB_LOADER_NAME_GPA, MB_MODSTR_GPA - MB_LOADER_NAME_GPA, MB_LOADER_NAME,
+		       NULL))
+		return -EFAULT;
+	memset(info, 0, MB_INFO_SIZE);
+	memset(mods, 0, 16);
+	if (plan->initrd_size) {
+		ret = put_string(gm, MB_MODSTR_GPA, MB_MODSTR_MAX, initrd_path ? initrd_path : "",
+				 NULL);
+		if (ret) {
+			snprintf(err, LOADER_ERR_MAX, "the initrd's path is longer than %u bytes",
+				 MB_MODSTR_MAX - 1);
+			return ret;
+		}
+		put32(mods + 0, (uint32_t)plan->initrd_gpa);
+		put32(mods + 4, (uint32_t)(plan->initrd_gpa + plan->initrd_size));
+		put32(mods + 8, MB_MODSTR_GPA);
+		put32(info + MBI_MODS_COUNT, 1);
+	}
+	put32(info + MBI_MODS_ADDR, MB_MODS_GPA);
+	n = e820_build(gm, map, MB_MMAP_MAX);
+	if (n < 0) {
+		snprintf(err, LOADER_ERR_MAX, "cannot build the memory map: %s", strerror(-n));
+		return n;
+	}
+	for (int i = 0; i < n; i++) {
+		uint8_t *e = mmap + 24 * i;
+
+		put32(e, 20); /* size of the rest of the entry */
+		memcpy(e + 4, &map[i].addr, 8);
+		memcpy(e + 12, &map[i].size, 8);
+		put32(e + 20, map[i].type);
+	}
+	/* mem_upper: KiB from 1 MiB to the first hole, which is where low RAM ends. */
+	upper = (guest_mem_low_end(gm) - LAYOUT_KERNEL_LOAD) >> 10;
+	put32(info + MBI_FLAGS, flags);
+	put32(info + MBI_MEM_LOWER, (uint32_t)(LAYOUT_EBDA >> 10));
+	put32(info + MBI_MEM_UPPER, upper > UINT32_MAX ? UINT32_MAX : (uint32_t)upper);
+	put32(info + MBI_CMDLINE, MB_CMDLINE_GPA);
+	put32(info + MBI_MMAP_LENGTH, (uint32_t)(24 * n));
+	put32(info + MBI_MMAP_ADDR, MB_MMAP_GPA);
+	put32(info + MBI_LOADER_NAME, MB_LOADER_NAME_GPA);
+	return 0;
+}

@@ -1,0 +1,117 @@
+/*
+ * fw_cfg, the traditional port interface: a 16-bit write to the selector
+ * picks an item and rewinds it, each data read returns its next byte and
+ * zeros past its end. All numbers are little-endian, as on x86 QEMU.
+ */
+#include "devices/fw_cfg.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FW_CFG_ITEM_MAX 8
+#define FW_CFG_NITEMS 6
+#define FW_CFG_DATA_OFF 1
+
+struct fw_cfg_item {
+	uint16_t key;
+	uint8_t len;
+	uint8_t data[FW_CFG_ITEM_MAX];
+};
+
+struct fw_cfg {
+	pthread_mutex_t lock; /* vCPUs may race on the selector */
+	const struct fw_cfg_item *cur; /* NULL: an unknown selector */
+	uint32_t off;
+	struct fw_cfg_item items[FW_CFG_NITEMS];
+};
+
+static void item_set(struct fw_cfg_item *it, uint16_t key, uint64_t v, uint8_t len)
+{
+	it->key = key;
+	it->len = len;
+	for (unsigned int i = 0; i < len; i++)
+		it->data[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void fw_cfg_select(struct fw_cfg *d, uint16_t key)
+{
+	d->cur = NULL;
+	d->off = 0;
+	for (unsigned int i = 0; i < FW_CFG_NITEMS; i++)
+		if (d->items[i].key == key)
+			d->cur = &d->items[i];
+}
+
+static uint8_t fw_cfg_next(struct fw_cfg *d)
+{
+	uint8_t v = 0;
+
+	if (d->cur && d->off < d->cur->len)
+		v = d->cur->data[d->off];
+	/* Saturates: a guest reading forever neither wraps nor overflows. */
+	if (d->off < FW_CFG_ITEM_MAX)
+		d->off++;
+	return v;
+}
+
+static void fw_cfg_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	struct fw_cfg *d = opaque;
+
+	pthread_mutex_lock(&d->lock);
+	/* The selector reads as 0; a wide data read takes that many bytes in turn. */
+	for (unsigned int i = 0; i < len; i++)
+		data[i] = offset == FW_CFG_DATA_OFF ? fw_cfg_next(d) : 0;
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void fw_cfg_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
+{
+	struct fw_cfg *d = opaque;
+
+	/* Data writes are for writable items, and there are none. */
+	if (offset != 0)
+		return;
+	pthread_mutex_lock(&d->lock);
+	fw_cfg_select(d, (uint16_t)bus_data_get(data, len > 2 ? 2 : len));
+	pthread_mutex_unlock(&d->lock);
+}
+
+static const struct bus_region_ops fw_cfg_ops = {
+	.read = fw_cfg_read,
+	.write = fw_cfg_write,
+};
+
+struct fw_cfg *fw_cfg_create(struct bus *bus, const struct fw_cfg_info *info)
+{
+	struct fw_cfg *d = calloc(1, sizeof(*d));
+	int ret;
+
+	if (!d)
+		return NULL;
+	pthread_mutex_init(&d->lock, NULL);
+	item_set(&d->items[0], FW_CFG_SIGNATURE, 0x554d4551, 4); /* "QEMU" */
+	item_set(&d->items[1], FW_CFG_ID, 1, 4);
+	item_set(&d->items[2], FW_CFG_RAM_SIZE, info->ram_size, 8);
+	item_set(&d->items[3], FW_CFG_NB_CPUS, info->ncpus, 2);
+	item_set(&d->items[4], FW_CFG_MAX_CPUS, info->ncpus, 2);
+	item_set(&d->items[5], FW_CFG_MAX_RAM, info->max_ram, 8);
+	fw_cfg_select(d, FW_CFG_SIGNATURE);
+	ret = bus_register(bus, BUS_PIO, FW_CFG_PORT, FW_CFG_PORT_LEN, &fw_cfg_ops, d, "fw_cfg");
+	if (ret) {
+		fw_cfg_destroy(d);
+		errno = -ret;
+		return NULL;
+	}
+	return d;
+}
+
+void fw_cfg_destroy(struct fw_cfg *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}

@@ -1,0 +1,151 @@
+/*
+ * The pc-testdev ports and window. The flush port exists to make KVM drop
+ * its mapping of one guest page (the test then checks the guest sees its
+ * data again): taking write access away from the host mapping for a
+ * moment does that through KVM's MMU notifier, as QEMU does with
+ * mprotect. A write from another thread into that page in the same
+ * instant would fault; only test kernels get this device.
+ */
+#include "devices/testdev.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "util/log.h"
+
+#define PAGE 4096ull
+
+struct testdev {
+	pthread_mutex_t lock; /* the latch and the window, between vCPUs */
+	uint32_t latch;
+	struct guest_mem *mem;
+	struct irq_line irq;
+	uint8_t window[TESTDEV_MMIO_SIZE];
+};
+
+static struct ratelimit testdev_rl = RATELIMIT_INIT(10);
+
+static void latch_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	struct testdev *d = opaque;
+	uint8_t bytes[4];
+
+	pthread_mutex_lock(&d->lock);
+	memcpy(bytes, &d->latch, 4);
+	pthread_mutex_unlock(&d->lock);
+	/* offset + len <= 4 is the bus's promise for a 4-byte region. */
+	for (unsigned int i = 0; i < len; i++)
+		data[i] = offset + i < 4 ? bytes[offset + i] : 0;
+}
+
+static void latch_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
+{
+	struct testdev *d = opaque;
+	uint8_t bytes[4];
+
+	pthread_mutex_lock(&d->lock);
+	memcpy(bytes, &d->latch, 4);
+	for (unsigned int i = 0; i < len && offset + i < 4; i++)
+		bytes[offset + i] = data[i];
+	memcpy(&d->latch, bytes, 4);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static const struct bus_region_ops latch_ops = { .read = latch_read, .write = latch_write };
+
+static void zero_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	memset(data, 0, len);
+}
+
+static void flush_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
+{
+	struct testdev *d = opaque;
+	uint64_t gpa = bus_data_get(data, len) & ~(PAGE - 1);
+	void *host = guest_mem_ptr(d->mem, gpa, PAGE);
+
+	if (offset != 0 || !host) {
+		log_ratelimited(&testdev_rl, LOG_WARN, "testdev: flush of 0x%llx: not a RAM page",
+				(unsigned long long)gpa);
+		return;
+	}
+	if (mprotect(host, PAGE, PROT_READ) || mprotect(host, PAGE, PROT_READ | PROT_WRITE))
+		log_ratelimited(&testdev_rl, LOG_WARN, "testdev: flush of 0x%llx failed: %s",
+				(unsigned long long)gpa, strerror(errno));
+}
+
+static const struct bus_region_ops flush_ops = { .read = zero_read, .write = flush_write };
+
+static void irq_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
+{
+	struct testdev *d = opaque;
+	struct irq_line line = d->irq;
+
+	(void)len;
+	line.gsi = (unsigned int)offset;
+	if (irq_line_set(&line, data[0] != 0))
+		log_ratelimited(&testdev_rl, LOG_WARN, "testdev: cannot set ISA IRQ %u",
+				(unsigned int)offset);
+}
+
+static const struct bus_region_ops irq_ops = { .read = zero_read, .write = irq_write };
+
+static void window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	struct testdev *d = opaque;
+
+	pthread_mutex_lock(&d->lock);
+	for (unsigned int i = 0; i < len; i++)
+		data[i] = offset + i < TESTDEV_MMIO_SIZE ? d->window[offset + i] : 0;
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void window_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
+{
+	struct testdev *d = opaque;
+
+	pthread_mutex_lock(&d->lock);
+	for (unsigned int i = 0; i < len && offset + i < TESTDEV_MMIO_SIZE; i++)
+		d->window[offset + i] = data[i];
+	pthread_mutex_unlock(&d->lock);
+}
+
+static const struct bus_region_ops window_ops = { .read = window_read, .write = window_write };
+
+struct testdev *testdev_create(struct bus *bus, struct guest_mem *mem, struct irq_line irq)
+{
+	struct testdev *d = calloc(1, sizeof(*d));
+	int ret;
+
+	if (!d)
+		return NULL;
+	pthread_mutex_init(&d->lock, NULL);
+	d->mem = mem;
+	d->irq = irq;
+	ret = bus_register(bus, BUS_PIO, TESTDEV_LATCH_PORT, 4, &latch_ops, d, "testdev-latch");
+	if (!ret)
+		ret = bus_register(bus, BUS_PIO, TESTDEV_FLUSH_PORT, 4, &flush_ops, d, "testdev-flush");
+	if (!ret)
+		ret = bus_register(bus, BUS_PIO, TESTDEV_IRQ_PORT, TESTDEV_NIRQ, &irq_ops, d,
+				   "testdev-irq");
+	if (!ret)
+		ret = bus_register(bus, BUS_MMIO, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE, &window_ops, d,
+				   "testdev-iomem");
+	if (ret) {
+		/* The bus cannot unregister: d stays, unreachable by the guest until destroy. */
+		errno = -ret;
+		return NULL;
+	}
+	return d;
+}
+
+void testdev_destroy(struct testdev *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
