@@ -553,6 +553,122 @@ TESTS = {
 TESTS.update({b: GuestTest("hello", plan_bad(b), check_bad(b), needs_kvm=False) for b in BAD})
 
 
+# ---------------------------------------------------------- Multiboot
+
+MB_CMDLINE = "mb-test foo=bar"
+MB_INITRD = b"HEARTH-INITRD\n" + bytes(5000)
+MB_EXIT_STATUS = (0x21 << 1) | 1       # mbtest.c writes 0x21 to the debug-exit port
+
+
+def plan_multiboot(place):
+    """mbtest.elf as a test kernel: 4 vCPUs woken by INIT/SIPI, --initrd as
+    its module, the verdict through --debug-exit; then with no --cmdline
+    and one vCPU, where the command line is the kernel's path alone."""
+    initrd = place.file("mb-initrd.img", MB_INITRD)
+    return [boot(place, ["--memory", "64", "--cpus", "4", "--cmdline", MB_CMDLINE,
+                         "--initrd", initrd, "--debug-exit"]),
+            boot(place, ["--memory", "64", "--debug-exit=iobase=0xf4,iosize=1"])]
+
+
+def check_mb_outcome(o, cmdline, ncpus):
+    rc = o.exit_code()
+    kv, fails, done = reports(o.stdout)
+    check(not fails, "guest assertion failed: %s" % "; ".join(fails))
+    check(done, "guest never printed 'GUEST done'")
+    check(rc == MB_EXIT_STATUS, "hearth exited %d, expected %d from the debug-exit port"
+          % (rc, MB_EXIT_STATUS))
+    check("guest wrote 0x21 to the debug-exit port: exit status %d" % MB_EXIT_STATUS in o.stderr,
+          "stderr does not report the debug-exit write: %r" % o.stderr[-300:])
+    want = {"eax": "0x2badb002", "ebx": "0x6000", "cmdline": cmdline, "loader": "hearth",
+            "mem_lower": "639", "mem_upper": str(63 * 1024),
+            "mmap_ram_kib": str(639 + 63 * 1024), "fw_sig": "QEMU", "fw_cpus": str(ncpus),
+            "fw_ram_mib": "64", "fw_unknown": "0x0", "bsp_apic_id": "0",
+            "aps": str(ncpus - 1), "ap_mask": hex(((1 << ncpus) - 1) & ~1)}
+    for k, v in want.items():
+        check(kv.get(k) == v, "guest reported %s=%r, expected %r" % (k, kv.get(k), v))
+    check_no_sanitizer(o.stderr)
+    return kv
+
+
+def check_multiboot(outcomes, kvm_reason):
+    o1, o2 = outcomes
+    path = o1.argv[o1.argv.index("--kernel") + 1]
+    kv = check_mb_outcome(o1, path + " " + MB_CMDLINE, 4)
+    initrd = o1.argv[o1.argv.index("--initrd") + 1]
+    want = {"mods": "1", "mod_size": str(len(MB_INITRD)), "mod_page_aligned": "0x1",
+            "mod_word": hex(struct.unpack("<I", MB_INITRD[:4])[0]), "mod_string": initrd}
+    for k, v in want.items():
+        check(kv.get(k) == v, "guest reported %s=%r, expected %r" % (k, kv.get(k), v))
+    kv = check_mb_outcome(o2, path, 1)
+    check(kv.get("mods") == "0", "a module without --initrd: %r" % kv.get("mods"))
+
+
+def plan_testdev(place):
+    """tdev.elf with --test-devices (latch, window, flush, ISA IRQ 5 through
+    port 0x2005), then without: nothing answers at port 0xe0."""
+    return [boot(place, ["--memory", "64", "--test-devices"]),
+            boot(place, ["--memory", "64"])]
+
+
+def check_testdev(outcomes, kvm_reason):
+    kv, out, err = finish_ok(outcomes[0])
+    want = {"testdev": "present", "latch": "0x12345678", "latch_byte": "0x1234ab78",
+            "iomem": "0xdeadbeef", "iomem_end": "0x1020304", "flushed": "0x5a5a5a5a",
+            "irq_before": "0", "irq_raised": "1", "irq_again": "2", "irq_unexpected": "0"}
+    for k, v in want.items():
+        check(kv.get(k) == v, "guest reported %s=%r, expected %r" % (k, kv.get(k), v))
+    kv, out, err = finish_ok(outcomes[1])
+    check(kv.get("testdev") == "absent", "pc-testdev answered without --test-devices")
+
+
+def elf32_first_load(data):
+    phoff, = struct.unpack_from("<I", data, 0x1c)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x2a)
+    for i in range(phnum):
+        off = phoff + i * phentsize
+        if struct.unpack_from("<I", data, off)[0] == 1:
+            return off
+    raise TestFailure("guest has no PT_LOAD")
+
+
+def bad_mb_image(name, elf):
+    data = bytearray(elf)
+    check(data[4] == 1, "mbtest.elf is not ELF32")
+    if name == "bad-mb-outside-ram":
+        # Physical address only: the entry point (virtual) still lies in it.
+        struct.pack_into("<I", data, elf32_first_load(data) + 12, 0x10000000)
+    elif name == "bad-mb-no-entry":
+        struct.pack_into("<I", data, 0x18, 0)
+    elif name == "bad-mb-aout-outside-file":
+        off = data.find(struct.pack("<I", 0x1badb002))
+        check(0 <= off < 8192, "mbtest.elf has no Multiboot header")
+        flags = struct.unpack_from("<I", data, off + 4)[0] | 0x10000
+        load = 0x400000
+        struct.pack_into("<8I", data, off, 0x1badb002, flags, (-(0x1badb002 + flags)) & 0xffffffff,
+                         load + off, load, load + len(data) + 0x10000, 0, load + off + 32)
+    else:
+        raise TestFailure("unknown bad image %s" % name)
+    return bytes(data)
+
+
+def plan_bad_mb(name):
+    def plan(place):
+        with open(place.guest_host, "rb") as f:
+            data = bad_mb_image(name, f.read())
+        path = place.file("hearth-%s.elf" % name, data)
+        return [Invocation(["run", "--kernel", path, "--memory", "64"])]
+    return plan
+
+
+BAD_MB = ["bad-mb-outside-ram", "bad-mb-no-entry", "bad-mb-aout-outside-file"]
+TESTS.update({
+    "multiboot": GuestTest("mbtest", plan_multiboot, check_multiboot),
+    "testdev": GuestTest("tdev", plan_testdev, check_testdev),
+})
+TESTS.update({b: GuestTest("mbtest", plan_bad_mb(b), check_bad(b), needs_kvm=False)
+              for b in BAD_MB})
+
+
 # ---------------------------------------------------------- on the host
 
 def write_file(path, data):
