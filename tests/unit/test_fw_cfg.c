@@ -1,0 +1,124 @@
+/* fw_cfg's port interface (src/devices/fw_cfg.c) through the bus, as a guest uses it. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "core/bus.h"
+#include "devices/fw_cfg.h"
+
+struct fix {
+	struct bus bus;
+	struct fw_cfg *dev;
+};
+
+static int setup(void **state)
+{
+	static struct fix f;
+	struct fw_cfg_info info = { .ncpus = 3, .ram_size = 256ull << 20,
+				    .max_ram = 0x140000000ull };
+
+	bus_init(&f.bus);
+	f.dev = fw_cfg_create(&f.bus, &info);
+	assert_non_null(f.dev);
+	*state = &f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+
+	bus_destroy(&f->bus);
+	fw_cfg_destroy(f->dev);
+	return 0;
+}
+
+static void sel(struct fix *f, uint16_t key)
+{
+	uint8_t b[2] = { (uint8_t)key, (uint8_t)(key >> 8) };
+
+	assert_int_equal(bus_access(&f->bus, BUS_PIO, FW_CFG_PORT, b, 2, true), 0);
+}
+
+/* len bytes from the data port, one inb each, little-endian. */
+static uint64_t get(struct fix *f, unsigned int len)
+{
+	uint64_t v = 0;
+
+	for (unsigned int i = 0; i < len; i++) {
+		uint8_t b = 0xee;
+
+		assert_int_equal(bus_access(&f->bus, BUS_PIO, FW_CFG_PORT + 1, &b, 1, false), 0);
+		v |= (uint64_t)b << (8 * i);
+	}
+	return v;
+}
+
+static void test_items(void **state)
+{
+	struct fix *f = *state;
+
+	sel(f, FW_CFG_SIGNATURE);
+	assert_int_equal(get(f, 4), 0x554d4551); /* "QEMU" */
+	sel(f, FW_CFG_ID);
+	assert_int_equal(get(f, 4), 1);          /* no DMA */
+	sel(f, FW_CFG_NB_CPUS);
+	assert_int_equal(get(f, 2), 3);
+	sel(f, FW_CFG_MAX_CPUS);
+	assert_int_equal(get(f, 2), 3);
+	sel(f, FW_CFG_RAM_SIZE);
+	assert_int_equal(get(f, 8), 256ull << 20);
+	sel(f, FW_CFG_MAX_RAM);
+	assert_int_equal(get(f, 8), 0x140000000ull);
+}
+
+static void test_rewind_and_past_end(void **state)
+{
+	struct fix *f = *state;
+
+	sel(f, FW_CFG_NB_CPUS);
+	assert_int_equal(get(f, 1), 3);
+	/* Past the item's end: zeros, for as long as the guest reads. */
+	assert_int_equal(get(f, 8), 0);
+	assert_int_equal(get(f, 8), 0);
+	/* Selecting again rewinds. */
+	sel(f, FW_CFG_NB_CPUS);
+	assert_int_equal(get(f, 2), 3);
+}
+
+static void test_unknown_and_odd_accesses(void **state)
+{
+	struct fix *f = *state;
+	uint8_t b[4] = { 0xff, 0xff, 0xff, 0xff };
+
+	sel(f, 0x19); /* the file directory: not provided */
+	assert_int_equal(get(f, 8), 0);
+	sel(f, 0xffff);
+	assert_int_equal(get(f, 8), 0);
+	/* The selector reads as 0; a data write changes nothing. */
+	sel(f, FW_CFG_SIGNATURE);
+	assert_int_equal(bus_access(&f->bus, BUS_PIO, FW_CFG_PORT, b, 2, false), 0);
+	assert_int_equal(b[0] | b[1], 0);
+	b[0] = 0x12;
+	assert_int_equal(bus_access(&f->bus, BUS_PIO, FW_CFG_PORT + 1, b, 1, true), 0);
+	assert_int_equal(get(f, 4), 0x554d4551);
+	/* A byte-wide selector write selects that key. */
+	b[0] = FW_CFG_NB_CPUS;
+	assert_int_equal(bus_access(&f->bus, BUS_PIO, FW_CFG_PORT, b, 1, true), 0);
+	assert_int_equal(get(f, 2), 3);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_items, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rewind_and_past_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_and_odd_accesses, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
