@@ -1,19 +1,21 @@
 /*
  * libFuzzer target for kernel loading (src/boot/bzimage.c, elf.c,
- * loader.c): the input is the kernel file. As loader_open does, "\177ELF"
- * picks the ELF parser and anything else the bzImage one; an image they
+ * multiboot.c, loader.c): the input is the kernel file. As loader_open
+ * does, a Multiboot header in the first 8 KiB picks the Multiboot parser,
+ * else "\177ELF" the ELF one and anything else the bzImage one; an image they
  * accept is loaded with a short command line into 64 MiB of guest RAM
  * (RAM is not cleared between inputs: the loader must not care).
  *
  * Checked besides ASan/UBSan: the file is read, never written; a load that
  * succeeds puts the kernel, the command line and the boot parameters
- * inside RAM.
+ * inside RAM; a Multiboot load enters inside the kernel it placed.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "boot/loader.h"
+#include "boot/multiboot.h"
 #include "fz.h"
 #include "mem/guest_mem.h"
 #include "util/log.h"
@@ -39,7 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(copy);
 	memcpy(copy, data, size);
 	memset(&img, 0, sizeof(img));
-	if (size >= 4 && !memcmp(copy, "\177ELF", 4))
+	if (mb_find_header(copy, size, &(uint32_t){ 0 }))
+		ret = mb_parse(copy, size, &img, err);
+	else if (size >= 4 && !memcmp(copy, "\177ELF", 4))
 		ret = elf_parse(copy, size, &img, err);
 	else
 		ret = bzimage_parse(copy, size, &img, err);
@@ -53,6 +57,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (ret == 0) {
 			CHECK(plan.kernel_start <= plan.kernel_end && plan.kernel_end <= RAM);
 			CHECK(plan.cmdline_gpa < RAM && plan.params_gpa < RAM);
+			if (plan.multiboot)
+				CHECK(plan.entry >= plan.kernel_start && plan.entry < plan.kernel_end &&
+				      plan.kernel_start >= 0x100000);
 		}
 	}
 	CHECK(!memcmp(copy, data, size));

@@ -314,9 +314,28 @@ def elf(pvh):
     return bytes(img)
 
 
+def multiboot(aout):
+    """An ELF32 Multiboot kernel at 4 MiB (text with the header, data with
+    bss), or the same bytes loaded by the a.out kludge's addresses."""
+    img = bytearray(0x3000)
+    img[0:16] = b'\x7fELF\x01\x01\x01' + bytes(9)
+    struct.pack_into('<HHIIIIIHHHHHH', img, 16, 2, 3, 1, 0x400020, 52, 0, 0, 52, 32, 2, 0, 0, 0)
+    struct.pack_into('<8I', img, 52, 1, 0x1000, 0x400000, 0x400000, 0x1000, 0x1000, 5, 0x1000)
+    struct.pack_into('<8I', img, 84, 1, 0x2000, 0x401000, 0x401000, 0x1000, 0x3000, 6, 0x1000)
+    for k in range(0x1000, len(img)):
+        img[k] = (k * 11 + 3) & 0xff
+    flags = 0x10003 if aout else 0x3
+    hdr = [0x1badb002, flags, (-(0x1badb002 + flags)) & 0xffffffff]
+    if aout:
+        hdr += [0x401000, 0x400000, 0x403000, 0x405000, 0x401020]
+    struct.pack_into('<%dI' % len(hdr), img, 0x1000, *hdr)
+    return bytes(img)
+
+
 def loader_seeds():
     return {'bzimage': bzimage(), 'bzimage_old': bzimage(0x800, 0)[:0x1f1] + bzimage(0x800, 0)[0x1f1:],
-            'elf_pvh': elf(True), 'elf64': elf(False)}
+            'elf_pvh': elf(True), 'elf64': elf(False),
+            'multiboot_elf': multiboot(False), 'multiboot_aout': multiboot(True)}
 
 
 def cli_seeds():

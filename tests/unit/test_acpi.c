@@ -42,6 +42,8 @@ static struct acpi_config cfg_for(unsigned int ncpus)
 		.s5_slp_typ = ACPI_S5_SLP_TYP,
 		.com1_port = PORT_COM1,
 		.com1_irq = IRQ_COM1,
+		.fw_cfg_port = 0x510,
+		.fw_cfg_len = 2,
 		.mmio_devs = mmio,
 		.n_mmio_devs = sizeof(mmio) / sizeof(mmio[0]),
 	};
@@ -229,6 +231,11 @@ static void check_dsdt(const uint8_t *d)
 					   0x47, 0x01, 0x64, 0x00, 0x64, 0x00, 0x01, 0x01,
 					   0x22, 0x02, 0x00 };
 	assert_int_equal(count(d, len, kbd_crs, sizeof(kbd_crs)), 1);
+
+	/* fw_cfg as QEMU describes it, so Linux's qemu_fw_cfg driver binds: ports 0x510-0x511. */
+	assert_int_equal(count(d, len, "QEMU0002", 9), 1);
+	static const uint8_t fw_cfg_io[] = { 0x47, 0x01, 0x10, 0x05, 0x10, 0x05, 0x01, 0x02 };
+	assert_int_equal(count(d, len, fw_cfg_io, sizeof(fw_cfg_io)), 1);
 
 	assert_int_equal(count(d, len, "LNRO0005", 9), sizeof(mmio) / sizeof(mmio[0]));
 	for (size_t k = 0; k < sizeof(mmio) / sizeof(mmio[0]); k++) {

@@ -79,6 +79,39 @@ static void test_every_flag(void **state)
 	assert_int_equal(cfg.verbose, 1);
 }
 
+/* The test-kernel devices: off by default, --debug-exit's defaults and keys, bad specs refused. */
+static void test_test_kernel_flags(void **state)
+{
+	const char *plain[] = { "hearth", "run", "--kernel", "k" };
+	const char *on[] = { "hearth", "run", "--kernel", "k", "--debug-exit", "--test-devices" };
+	const char *keys[] = { "hearth", "run", "--kernel", "k", "--debug-exit=iobase=0x501,iosize=2" };
+	const char *dec[] = { "hearth", "run", "--kernel", "k", "--debug-exit=iosize=1,iobase=1280" };
+	const char *bad_size[] = { "hearth", "run", "--kernel", "k", "--debug-exit=iosize=3" };
+	const char *bad_key[] = { "hearth", "run", "--kernel", "k", "--debug-exit=port=1" };
+	const char *bad_num[] = { "hearth", "run", "--kernel", "k", "--debug-exit=iobase=0x10000" };
+	const char *wraps[] = { "hearth", "run", "--kernel", "k", "--debug-exit=iobase=0xfffe" };
+
+	(void)state;
+	assert_int_equal(parse(ARGC(plain), plain), 0);
+	assert_false(cfg.vm.debug_exit.present);
+	assert_false(cfg.vm.test_devices);
+	assert_int_equal(parse(ARGC(on), on), 0);
+	assert_true(cfg.vm.debug_exit.present);
+	assert_int_equal(cfg.vm.debug_exit.iobase, 0xf4);
+	assert_int_equal(cfg.vm.debug_exit.iosize, 4);
+	assert_true(cfg.vm.test_devices);
+	assert_int_equal(parse(ARGC(keys), keys), 0);
+	assert_int_equal(cfg.vm.debug_exit.iobase, 0x501);
+	assert_int_equal(cfg.vm.debug_exit.iosize, 2);
+	assert_int_equal(parse(ARGC(dec), dec), 0);
+	assert_int_equal(cfg.vm.debug_exit.iobase, 0x500);
+	assert_int_equal(cfg.vm.debug_exit.iosize, 1);
+	expect_err(ARGC(bad_size), bad_size, "--debug-exit", "iosize=3");
+	expect_err(ARGC(bad_key), bad_key, "--debug-exit", "port=1");
+	expect_err(ARGC(bad_num), bad_num, "--debug-exit", "0x10000");
+	expect_err(ARGC(wraps), wraps, "--debug-exit", "0xffff");
+}
+
 static void test_equals_form(void **state)
 {
 	const char *argv[] = { "hearth",         "run",          "--kernel=/k",
@@ -430,6 +463,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_every_flag),
+		cmocka_unit_test(test_test_kernel_flags),
 		cmocka_unit_test(test_equals_form),
 		cmocka_unit_test(test_last_wins_and_order),
 		cmocka_unit_test(test_missing_values),
