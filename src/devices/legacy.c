@@ -23,6 +23,7 @@
 #define RST_CNT_RST_CPU 0x04
 
 #define PORT92_A20 0x02
+#define PORT92_FAST_RESET 0x01
 
 struct legacy {
 	struct power_sink sink;
@@ -53,7 +54,7 @@ static void legacy_read_zero(void *opaque, uint64_t offset, uint8_t *data, unsig
 	legacy_fill(data, len, 0);
 }
 
-/* System control port A: A20 is always on; the fast-reset bit is not wired. */
+/* System control port A: A20 is always on; bit 0 reads 0, so any write setting it is a 0-to-1 reset. */
 static void legacy_read_port92(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
 {
 	legacy_fill(data, len, PORT92_A20);
@@ -75,9 +76,21 @@ static const struct bus_region_ops legacy_zero_ops = {
 	.write = legacy_ignore,
 };
 
+/* Test kernels (and old BIOS-era code) reset through the fast-reset bit. */
+static void legacy_write_port92(void *opaque, uint64_t offset, const uint8_t *data,
+				unsigned int len)
+{
+	struct legacy *l = opaque;
+
+	if (!(data[0] & PORT92_FAST_RESET))
+		return;
+	log_debug("legacy: reset via port 0x92 (0x%02x)", data[0]);
+	power_sink_raise(&l->sink, POWER_RESET);
+}
+
 static const struct bus_region_ops legacy_port92_ops = {
 	.read = legacy_read_port92,
-	.write = legacy_ignore,
+	.write = legacy_write_port92,
 };
 
 /*
@@ -161,7 +174,7 @@ int legacy_create(struct bus *bus, struct power_sink sink)
 	for (size_t i = 0; i < sizeof(legacy_ranges) / sizeof(legacy_ranges[0]); i++) {
 		const struct legacy_range *lr = &legacy_ranges[i];
 
-		r = bus_register(bus, BUS_PIO, lr->base, lr->len, lr->ops, NULL, lr->name);
+		r = bus_register(bus, BUS_PIO, lr->base, lr->len, lr->ops, l, lr->name);
 		if (r < 0) {
 			log_err("legacy: ports 0x%x-0x%x (%s): error %d", lr->base,
 				lr->base + lr->len - 1, lr->name, r);

@@ -52,7 +52,7 @@ void acpi_pm_destroy(struct acpi_pm *dev);
 int acpi_pm_save(struct acpi_pm *dev, void *out, size_t *len);
 int acpi_pm_restore(struct acpi_pm *dev, const void *in, size_t len);
 
-/* Quiet handlers for probed legacy ports, plus port 0xcf9 reset. */
+/* Quiet handlers for probed legacy ports, plus resets through ports 0xcf9 and 0x92. */
 int legacy_create(struct bus *bus, struct power_sink sink);
 /* Frees legacy_create's state for bus; call before bus_destroy. Optional. */
 void legacy_destroy(struct bus *bus);

@@ -161,6 +161,12 @@ static void test_whole_platform(void **state)
 	outb(f, 0xcf9, cf9 | 6);
 	assert_int_equal(f->events[POWER_RESET], 1);
 
+	/* Port 0x92: setting A20 (bit 1) is not a reset; the fast-reset bit 0 is. */
+	outb(f, 0x92, (uint8_t)((inb(f, 0x92) | 0x02) & ~0x01));
+	assert_int_equal(f->events[POWER_RESET], 1);
+	outb(f, 0x92, inb(f, 0x92) | 0x01);
+	assert_int_equal(f->events[POWER_RESET], 2);
+
 	/* KVM's in-kernel ports stay free. */
 	static const uint16_t kvm_ports[] = { 0x20, 0x21, 0xa0, 0xa1, 0x40, 0x43, 0x61 };
 	for (size_t i = 0; i < sizeof(kvm_ports) / sizeof(kvm_ports[0]); i++) {
