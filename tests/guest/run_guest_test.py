@@ -660,10 +660,29 @@ def plan_bad_mb(name):
     return plan
 
 
+def plan_debug_exit_clash(place):
+    """--debug-exit on COM1's ports: found once the devices are built (KVM is
+    open by then), still one line and exit 2, and the guest never runs."""
+    return [boot(place, ["--memory", "64", "--debug-exit=iobase=0x3f8,iosize=2"],
+                 stdin="null")]
+
+
+def check_debug_exit_clash(outcomes, kvm_reason):
+    o = outcomes[0]
+    rc = o.exit_code()
+    lines = [l for l in o.stderr.split("\n") if l.strip() and not PVM_WARNING.search(l)]
+    check(rc == 2, "hearth exited %d for --debug-exit on taken ports, expected 2" % rc)
+    check(len(lines) == 1 and "--debug-exit" in lines[0] and "0x3f8" in lines[0],
+          "expected one line naming --debug-exit and 0x3f8, got %r" % lines)
+    check(o.stdout == "", "the guest ran: %r" % o.stdout[:200])
+    check_no_sanitizer(o.stderr)
+
+
 BAD_MB = ["bad-mb-outside-ram", "bad-mb-no-entry", "bad-mb-aout-outside-file"]
 TESTS.update({
     "multiboot": GuestTest("mbtest", plan_multiboot, check_multiboot),
     "testdev": GuestTest("tdev", plan_testdev, check_testdev),
+    "bad-debug-exit-port": GuestTest("mbtest", plan_debug_exit_clash, check_debug_exit_clash),
 })
 TESTS.update({b: GuestTest("mbtest", plan_bad_mb(b), check_bad(b), needs_kvm=False)
               for b in BAD_MB})
