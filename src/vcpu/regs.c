@@ -124,9 +124,9 @@ int regs_setup_boot(int vcpu_fd, const struct boot_plan *plan)
 		regs.rsp = MB_STACK_GPA;
 	} else if (plan->pvh) {
 		regs.rbx = plan->params_gpa;
-	}
-	else
+	} else {
 		regs.rsi = plan->params_gpa;
+	}
 	if (ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0)
 		return -errno;
 	return 0;

@@ -5,9 +5,9 @@
 #include <stddef.h>
 
 #include "boot/acpi.h"
+#include "devices/debug_exit.h"
 #include "devices/power.h"
 #include "virtio/blk.h"
-#include "devices/debug_exit.h"
 #include "vmm/vm.h"
 
 /* Addresses and GSIs of the virtio-mmio slots cfg needs, into vm->mmio_devs. */

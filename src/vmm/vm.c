@@ -15,9 +15,9 @@
 #include "boot/acpi.h"
 #include "core/layout.h"
 #include "core/irq.h"
-#include "devices/power.h"
 #include "devices/fw_cfg.h"
 #include "devices/platform.h"
+#include "devices/power.h"
 #include "util/log.h"
 #include "vcpu/cpuid.h"
 #include "vcpu/regs.h"
@@ -212,8 +212,9 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct v
 		goto err_close;
 	}
 	cmdline = malloc(LAYOUT_CMDLINE_MAX);
-	ret = cmdline ? vm_cmdline(vm, cfg, img.kind == KERNEL_MULTIBOOT, cmdline, LAYOUT_CMDLINE_MAX)
-		      : -ENOMEM;
+	ret = -ENOMEM;
+	if (cmdline)
+		ret = vm_cmdline(vm, cfg, img.kind == KERNEL_MULTIBOOT, cmdline, LAYOUT_CMDLINE_MAX);
 	if (ret) {
 		vm_error_set(err, ret == -E2BIG, ret, ret == -E2BIG ? "the kernel command line would "
 			"exceed %llu bytes" : "out of memory", (unsigned long long)LAYOUT_CMDLINE_MAX - 1);

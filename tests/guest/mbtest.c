@@ -3,7 +3,8 @@
  * EBX, reports the information structure (memory, memory map, command
  * line, module, loader name), reads fw_cfg, wakes the APs with INIT/SIPI
  * and has each report in, then ends through the debug-exit port with
- * MBTEST_EXIT_VALUE (hearth's status is then (0x21 << 1) | 1 = 67).
+ * MBTEST_EXIT_VALUE (hearth's status is then (0x21 << 1) | 1 = 67), or,
+ * with "reset=92" on its command line, resets through port 0x92.
  */
 #include "mb.h"
 
@@ -60,6 +61,24 @@ static void check_info(uint32_t info)
 	}
 }
 
+/* 1 if word is one of the space-separated words of s. */
+static int has_word(const char *s, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = s; *p;) {
+		size_t len = 0;
+		while (p[len] && p[len] != ' ')
+			len++;
+		if (len == n && !memcmp(p, word, n))
+			return 1;
+		p += len;
+		while (*p == ' ')
+			p++;
+	}
+	return 0;
+}
+
 static void wait_icr(void)
 {
 	for (unsigned int i = 0; i < 1000000 && (rd32(LAPIC_BASE + LAPIC_ICR_LO) & (1u << 12)); i++)
@@ -111,5 +130,10 @@ void mb_main(uint32_t magic, uint32_t info)
 	report_dec("aps", ap_count);
 	report_hex("ap_mask", ap_mask);
 	report_done();
+	if (has_word(str_at(mem32(info + 16)), "reset=92")) {
+		serial_puts("GUEST resetting\n");
+		outb(0x92, inb(0x92) | 1);
+		guest_halt_forever();
+	}
 	outb(DEBUG_EXIT_PORT, MBTEST_EXIT_VALUE);
 }

@@ -563,11 +563,14 @@ MB_EXIT_STATUS = (0x21 << 1) | 1       # mbtest.c writes 0x21 to the debug-exit 
 def plan_multiboot(place):
     """mbtest.elf as a test kernel: 4 vCPUs woken by INIT/SIPI, --initrd as
     its module, the verdict through --debug-exit; then with no --cmdline
-    and one vCPU, where the command line is the kernel's path alone."""
+    and one vCPU, where the command line is the kernel's path alone; then
+    a reset through port 0x92's fast-reset bit, which ends hearth with 0."""
     initrd = place.file("mb-initrd.img", MB_INITRD)
     return [boot(place, ["--memory", "64", "--cpus", "4", "--cmdline", MB_CMDLINE,
                          "--initrd", initrd, "--debug-exit"]),
-            boot(place, ["--memory", "64", "--debug-exit=iobase=0xf4,iosize=1"])]
+            boot(place, ["--memory", "64", "--debug-exit=iobase=0xf4,iosize=1"]),
+            boot(place, ["--memory", "64", "--cpus", "2", "--cmdline", "reset=92",
+                         "--debug-exit"])]
 
 
 def check_mb_outcome(o, cmdline, ncpus):
@@ -591,7 +594,7 @@ def check_mb_outcome(o, cmdline, ncpus):
 
 
 def check_multiboot(outcomes, kvm_reason):
-    o1, o2 = outcomes
+    o1, o2, o3 = outcomes
     path = o1.argv[o1.argv.index("--kernel") + 1]
     kv = check_mb_outcome(o1, path + " " + MB_CMDLINE, 4)
     initrd = o1.argv[o1.argv.index("--initrd") + 1]
@@ -601,6 +604,10 @@ def check_multiboot(outcomes, kvm_reason):
         check(kv.get(k) == v, "guest reported %s=%r, expected %r" % (k, kv.get(k), v))
     kv = check_mb_outcome(o2, path, 1)
     check(kv.get("mods") == "0", "a module without --initrd: %r" % kv.get("mods"))
+    kv, out, err = finish_ok(o3)
+    check("GUEST resetting" in out.split("\n"), "the guest did not try port 0x92")
+    check(kv.get("aps") == "1", "with 2 vCPUs, %s APs reported in" % kv.get("aps"))
+    check("reboot" in err.lower(), "stderr does not report the reset: %r" % err[-300:])
 
 
 def plan_testdev(place):
