@@ -350,6 +350,8 @@ def cli_seeds():
                     '--rng=bw=1K/100,ops=5/100', '--virtio-cmdline', '-q'),
         'run_bad': argv(0, '--kernel', 'k', '--cpus', '0', '--disk', 'path=,,id=x' + 'y' * 30,
                         '--vsock', 'cid=2'),
+        'run_test_kernel': argv(0, '--kernel', 'x86/msr.flat', '--debug-exit=iobase=0x501,iosize=2',
+                                '--test-devices', '--debug-exit', '--debug-exit=iosize=3,iobase=0xfffe'),
         'serve': argv(1, '--api-sock', '/tmp/a.sock', '--id', 'vm-1', '--config-file', '/c.json',
                       '--level', 'Debug', '--show-level', '--http-api-max-payload-size', '51200'),
         'firecracker': argv(2, '--api-sock', '/tmp/fc.sock', '--no-api', '--log-path', '/tmp/l',
