@@ -3,8 +3,12 @@
  * its mapping of one guest page (the test then checks the guest sees its
  * data again): taking write access away from the host mapping for a
  * moment does that through KVM's MMU notifier, as QEMU does with
- * mprotect. A write from another thread into that page in the same
- * instant would fault; only test kernels get this device.
+ * mprotect. A userspace write into that page in the same instant would
+ * fault, so the flush runs on the io thread, the one thread whose device
+ * work writes guest RAM from userspace: it cannot be mid-write then. A
+ * write the kernel makes for us (io_uring, vhost) meets a read-only page
+ * as an I/O error for the guest, not a fault in Hearth; only test kernels
+ * get this device.
  */
 #include "devices/testdev.h"
 
@@ -22,6 +26,7 @@ struct testdev {
 	pthread_mutex_t lock; /* the latch and the window, between vCPUs */
 	uint32_t latch;
 	struct guest_mem *mem;
+	struct eventloop *loop;  /* where the flush runs; NULL: inline (unit tests) */
 	struct irq_line irq;
 	uint8_t window[TESTDEV_MMIO_SIZE];
 };
@@ -61,20 +66,35 @@ static void zero_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int
 	memset(data, 0, len);
 }
 
+struct flush_call {
+	void *host;
+	uint64_t gpa;
+};
+
+static void flush_page(void *arg)
+{
+	struct flush_call *c = arg;
+
+	if (mprotect(c->host, PAGE, PROT_READ) || mprotect(c->host, PAGE, PROT_READ | PROT_WRITE))
+		log_ratelimited(&testdev_rl, LOG_WARN, "testdev: flush of 0x%llx failed: %s",
+				(unsigned long long)c->gpa, strerror(errno));
+}
+
 static void flush_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
 {
 	struct testdev *d = opaque;
-	uint64_t gpa = bus_data_get(data, len) & ~(PAGE - 1);
-	void *host = guest_mem_ptr(d->mem, gpa, PAGE);
+	struct flush_call c = { .gpa = bus_data_get(data, len) & ~(PAGE - 1) };
 
-	if (offset != 0 || !host) {
+	c.host = guest_mem_ptr(d->mem, c.gpa, PAGE);
+	if (offset != 0 || !c.host) {
 		log_ratelimited(&testdev_rl, LOG_WARN, "testdev: flush of 0x%llx: not a RAM page",
-				(unsigned long long)gpa);
+				(unsigned long long)c.gpa);
 		return;
 	}
-	if (mprotect(host, PAGE, PROT_READ) || mprotect(host, PAGE, PROT_READ | PROT_WRITE))
-		log_ratelimited(&testdev_rl, LOG_WARN, "testdev: flush of 0x%llx failed: %s",
-				(unsigned long long)gpa, strerror(errno));
+	if (d->loop)
+		eventloop_call_sync(d->loop, flush_page, &c);
+	else
+		flush_page(&c);
 }
 
 static const struct bus_region_ops flush_ops = { .read = zero_read, .write = flush_write };
@@ -115,7 +135,8 @@ static void window_write(void *opaque, uint64_t offset, const uint8_t *data, uns
 
 static const struct bus_region_ops window_ops = { .read = window_read, .write = window_write };
 
-struct testdev *testdev_create(struct bus *bus, struct guest_mem *mem, struct irq_line irq)
+struct testdev *testdev_create(struct bus *bus, struct guest_mem *mem, struct eventloop *loop,
+			       struct irq_line irq)
 {
 	struct testdev *d = calloc(1, sizeof(*d));
 	int ret;
@@ -124,6 +145,7 @@ struct testdev *testdev_create(struct bus *bus, struct guest_mem *mem, struct ir
 		return NULL;
 	pthread_mutex_init(&d->lock, NULL);
 	d->mem = mem;
+	d->loop = loop;
 	d->irq = irq;
 	ret = bus_register(bus, BUS_PIO, TESTDEV_LATCH_PORT, 4, &latch_ops, d, "testdev-latch");
 	if (!ret)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/bus.h"
+#include "core/eventloop.h"
 #include "core/irq.h"
 #include "mem/guest_mem.h"
 
@@ -24,9 +25,11 @@ struct testdev;
 
 /*
  * irq is a template: its gsi is replaced by n for port 0x2000+n. mem is
- * where the flush port finds pages. NULL with errno set on failure.
+ * where the flush port finds pages; loop is the io thread's, where a
+ * flush runs (NULL: on the caller). NULL with errno set on failure.
  */
-struct testdev *testdev_create(struct bus *bus, struct guest_mem *mem, struct irq_line irq);
+struct testdev *testdev_create(struct bus *bus, struct guest_mem *mem, struct eventloop *loop,
+			       struct irq_line irq);
 void testdev_destroy(struct testdev *dev);
 
 #endif

@@ -269,7 +269,7 @@ int vm_devices_create_fw(struct vm *vm, const struct vm_config *cfg, struct debu
 	if (cfg->test_devices) {
 		struct irq_line irq = { irq_kvm_set, &vm->fd, 0 };
 
-		dev = testdev_create(&vm->bus, &vm->mem, irq);
+		dev = testdev_create(&vm->bus, &vm->mem, vm->loop, irq);
 		if (!dev)
 			return vm_error_set(err, false, -errno, "--test-devices: %s", strerror(errno));
 		res = (struct dev_resources){ .pio_base = TESTDEV_LATCH_PORT, .pio_size = 8,

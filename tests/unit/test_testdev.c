@@ -36,7 +36,7 @@ static int setup(void **state)
 
 	bus_init(&f.bus);
 	assert_int_equal(guest_mem_init(&f.mem, 16ull << 20), 0);
-	f.dev = testdev_create(&f.bus, &f.mem, irq);
+	f.dev = testdev_create(&f.bus, &f.mem, NULL, irq);
 	assert_non_null(f.dev);
 	*state = &f;
 	return 0;
