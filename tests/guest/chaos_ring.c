@@ -1,0 +1,304 @@
+/*
+ * The chaos guest's virtqueues: setups, well-formed requests, rings full
+ * of garbage and rings rewritten while the device walks them.
+ */
+#include "chaos.h"
+
+/* ---------------------------------------------------------- addresses */
+
+static uint64_t ring_slot(unsigned int di, unsigned int q)
+{
+	return SCRATCH + (di * MAX_QUEUES + q) * 0x4000ull;
+}
+
+static uint64_t buf_addr(uint64_t maxlen)
+{
+	return SCRATCH + RING_AREA + below(BUF_AREA - maxlen);
+}
+
+/*
+ * An address a device may write to: in scratch, or not RAM at all. The
+ * mix is what a hostile driver would try.
+ */
+static uint64_t wild_addr(void)
+{
+	switch (below(10)) {
+	case 0:
+		return ram_end - below(0x3000);	 /* straddles the end of RAM */
+	case 1:
+		return 0xc0000000ull + below(0x40000000ull); /* the MMIO hole, devices too */
+	case 2:
+		return 0x100000000ull + below(1ull << 36); /* above 4 GiB */
+	case 3:
+		return 0xfffffffffffff000ull + below(0x1000); /* wraps around */
+	case 4:
+		return rnd() | (1ull << 40); /* anywhere, but never low RAM */
+	case 5:
+		return SCRATCH + below(RING_AREA); /* onto the rings themselves */
+	default:
+		return buf_addr(0x1000);
+	}
+}
+
+static uint32_t wild_len(void)
+{
+	switch (below(6)) {
+	case 0:
+		return 0;
+	case 1:
+		return 0xffffffffu - (uint32_t)below(16);
+	case 2:
+		return (uint32_t)rnd();
+	case 3:
+		return 0x10000u + (uint32_t)below(0x100000);
+	default:
+		return (uint32_t)below(0x1000);
+	}
+}
+
+/* -------------------------------------------------------------- rings */
+
+static void put_desc(uint64_t table, unsigned int i, uint64_t addr, uint32_t len, uint16_t flags,
+		     uint16_t next)
+{
+	volatile uint8_t *p = (volatile uint8_t *)(table + 16ull * i);
+
+	*(volatile uint64_t *)p = addr;
+	*(volatile uint32_t *)(p + 8) = len;
+	*(volatile uint16_t *)(p + 12) = flags;
+	*(volatile uint16_t *)(p + 14) = next;
+}
+
+/* depth: an indirect table's own entries are garbage, but never fill another table. */
+static void garbage_desc(uint64_t table, unsigned int i, unsigned int qsize, int depth)
+{
+	uint16_t flags = (uint16_t)(chance(30) ? rnd() : below(8));
+	uint16_t next = (uint16_t)(chance(20) ? rnd() : below(qsize ? qsize : 1));
+
+	if (chance(10))
+		next = (uint16_t)i; /* a loop onto itself */
+	if ((flags & D_INDIRECT) && !depth) {
+		/* An indirect table: in scratch, of any length, full of garbage. */
+		uint64_t t = buf_addr(0x1000) & ~0xfull;
+		unsigned int n = (unsigned int)below(32);
+
+		for (unsigned int k = 0; k < n; k++)
+			garbage_desc(t, k, n, 1);
+		put_desc(table, i, chance(80) ? t : wild_addr(),
+			 chance(70) ? n * 16 : wild_len(), flags, next);
+		return;
+	}
+	put_desc(table, i, wild_addr(), wild_len(), flags, next);
+}
+
+static void avail_write(const struct vq *q, unsigned int slot, uint16_t head)
+{
+	*(volatile uint16_t *)(q->avail + 4 + 2ull * slot) = head;
+}
+
+static void avail_publish(struct vq *q, uint16_t idx)
+{
+	__asm__ volatile("" ::: "memory");
+	*(volatile uint16_t *)(q->avail + 2) = idx;
+	q->avail_idx = idx;
+}
+
+static void notify(const struct vdev *d, unsigned int qi)
+{
+	reg_write(d, R_QUEUE_NOTIFY, chance(5) ? (uint32_t)rnd() : qi);
+}
+
+/*
+ * A request each device kind would accept, mostly: a readable header with
+ * plausible fields, then device-writable buffers in scratch.
+ */
+static void plausible_chain(const struct vdev *d, unsigned int qi, struct vq *q, uint16_t head)
+{
+	uint64_t hdr = buf_addr(64);
+	unsigned int n = 1 + (unsigned int)below(3), i = head;
+
+	for (unsigned int k = 0; k < 64; k++)
+		*(volatile uint8_t *)(hdr + k) = (uint8_t)rnd();
+	if (d->id == 2) { /* blk: type IN/OUT/FLUSH/GET_ID/DISCARD, sector small */
+		static const uint32_t types[] = { 0, 1, 4, 8, 11, 13 };
+
+		*(volatile uint32_t *)hdr = types[below(6)];
+		*(volatile uint64_t *)(hdr + 8) = below(4096);
+	} else if (d->id == 19) { /* vsock: src cid 3, dst host, stream */
+		*(volatile uint64_t *)hdr = 3;
+		*(volatile uint64_t *)(hdr + 8) = 2;
+		*(volatile uint32_t *)(hdr + 24) = (uint32_t)below(256); /* len */
+		*(volatile uint16_t *)(hdr + 28) = 1;
+		*(volatile uint16_t *)(hdr + 30) = (uint16_t)(1 + below(7)); /* op */
+	} else if (d->id == 1) { /* net: a zeroed virtio_net_hdr, broadcast frame */
+		for (unsigned int k = 0; k < 12; k++)
+			*(volatile uint8_t *)(hdr + k) = 0;
+		for (unsigned int k = 12; k < 18; k++)
+			*(volatile uint8_t *)(hdr + k) = 0xff;
+	}
+	/* rng and every queue's receive side want writable buffers only. */
+	int rx = d->id == 4 || (d->id == 1 && qi == 0) || (d->id == 19 && qi != 1);
+
+	for (unsigned int k = 0; k < n; k++) {
+		int last = k == n - 1;
+		unsigned int nx = (i + 1) & (q->size - 1u);
+		uint32_t len = (uint32_t)(k == 0 && !rx ? 16 + below(48) : 1 + below(2048));
+		uint64_t addr = k == 0 && !rx ? hdr : buf_addr(len);
+
+		put_desc(q->desc, i, addr, len, (uint16_t)((last ? 0 : D_NEXT) |
+							   (rx || k ? D_WRITE : 0)),
+			 (uint16_t)nx);
+		i = nx;
+	}
+}
+
+/* Reset, negotiate and set up every queue: mostly sane, sometimes not. */
+void op_setup(unsigned int di)
+{
+	struct vdev *d = &devs[di];
+	uint64_t want = d->offered & (rnd() | F_VERSION_1);
+
+	reg_write(d, R_STATUS, 0);
+	reg_write(d, R_STATUS, S_ACK);
+	reg_write(d, R_STATUS, S_ACK | S_DRIVER);
+	if (chance(5))
+		want = rnd(); /* unoffered features: refused */
+	reg_write(d, R_DRV_FEAT_SEL, 0);
+	reg_write(d, R_DRV_FEAT, (uint32_t)want);
+	reg_write(d, R_DRV_FEAT_SEL, 1);
+	reg_write(d, R_DRV_FEAT, (uint32_t)(want >> 32));
+	reg_write(d, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+	for (unsigned int qi = 0; qi < d->nq; qi++) {
+		struct vq *q = &d->q[qi];
+		uint32_t max = d->qmax < QSIZE_MAX ? d->qmax : QSIZE_MAX;
+		uint32_t size = max >> below(4);
+		uint64_t slot = ring_slot(di, qi);
+
+		if (chance(3))
+			size = (uint32_t)rnd() & 0x1ff; /* not a power of two, or 0 */
+		q->size = (uint16_t)(size & (size - 1) || !size ? 0 : size);
+		q->desc = slot;
+		q->avail = slot + 0x1000;
+		q->used = slot + 0x2000;
+		q->avail_idx = q->used_seen = 0;
+		if (chance(4)) { /* rings outside RAM, or misaligned */
+			q->desc = chance(50) ? wild_addr() : slot + 1;
+			q->size = 0;
+		}
+		for (unsigned int k = 0; k < 0x3000; k += 8)
+			*(volatile uint64_t *)(slot + k) = 0;
+		reg_write(d, R_QUEUE_SEL, chance(3) ? (uint32_t)rnd() : qi);
+		reg_write(d, R_QUEUE_NUM, size);
+		reg_write(d, R_DESC_LO, (uint32_t)q->desc);
+		reg_write(d, R_DESC_LO + 4, (uint32_t)(q->desc >> 32));
+		reg_write(d, R_DRIVER_LO, (uint32_t)q->avail);
+		reg_write(d, R_DRIVER_LO + 4, 0);
+		reg_write(d, R_DEVICE_LO, (uint32_t)q->used);
+		reg_write(d, R_DEVICE_LO + 4, 0);
+		reg_write(d, R_QUEUE_READY, 1);
+	}
+	reg_write(d, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+	uint32_t st = reg_read(d, R_STATUS);
+
+	if ((st & S_DRIVER_OK) && !(st & S_NEEDS_RESET))
+		d->lives++;
+}
+
+static struct vq *pick_queue(struct vdev *d, unsigned int *qi)
+{
+	*qi = (unsigned int)below(d->nq);
+	return d->q[*qi].size ? &d->q[*qi] : 0;
+}
+
+static void note_used(struct vdev *d, struct vq *q)
+{
+	uint16_t idx = *(volatile uint16_t *)(q->used + 2);
+
+	if (idx != q->used_seen) {
+		q->used_seen = idx;
+		d->used_moves++;
+	}
+}
+
+/* Well-formed requests, so the devices do real work between the garbage. */
+void op_requests(struct vdev *d)
+{
+	unsigned int qi;
+	struct vq *q = pick_queue(d, &qi);
+
+	if (!q)
+		return;
+	note_used(d, q);
+	unsigned int n = 1 + (unsigned int)below(4);
+	uint16_t idx = q->avail_idx;
+
+	for (unsigned int k = 0; k < n; k++) {
+		uint16_t head = (uint16_t)below(q->size);
+
+		plausible_chain(d, qi, q, head);
+		avail_write(q, (idx + k) & (q->size - 1u), head);
+	}
+	avail_publish(q, (uint16_t)(idx + n));
+	notify(d, qi);
+}
+
+/* Rings full of garbage: descriptors, avail entries and idx. */
+void op_garbage_ring(struct vdev *d)
+{
+	unsigned int qi;
+	struct vq *q = pick_queue(d, &qi);
+
+	if (!q)
+		return;
+	for (unsigned int i = 0; i < q->size; i++)
+		if (chance(50))
+			garbage_desc(q->desc, i, q->size, 0);
+	for (unsigned int i = 0; i < q->size; i++)
+		avail_write(q, i, (uint16_t)(chance(80) ? below(q->size) : rnd()));
+	*(volatile uint16_t *)q->avail = (uint16_t)below(2); /* flags */
+	/* Huge idx jumps (more than the ring holds) as well as small ones. */
+	avail_publish(q, (uint16_t)(q->avail_idx + (chance(70) ? below(q->size + 1) : rnd())));
+	notify(d, qi);
+}
+
+/* Publish, notify, then scribble while the I/O thread walks the ring. */
+void op_rewrite_in_use(struct vdev *d)
+{
+	unsigned int qi;
+	struct vq *q = pick_queue(d, &qi);
+
+	if (!q)
+		return;
+	uint16_t idx = q->avail_idx;
+	unsigned int n = 1 + (unsigned int)below(8);
+
+	for (unsigned int k = 0; k < n; k++) {
+		uint16_t head = (uint16_t)below(q->size);
+
+		plausible_chain(d, qi, q, head);
+		avail_write(q, (idx + k) & (q->size - 1u), head);
+	}
+	avail_publish(q, (uint16_t)(idx + n));
+	notify(d, qi);
+	for (unsigned int k = 0, rounds = 16 + (unsigned int)below(256); k < rounds; k++) {
+		unsigned int i = (unsigned int)below(q->size);
+
+		switch (below(4)) {
+		case 0:
+			garbage_desc(q->desc, i, q->size, 0);
+			break;
+		case 1:
+			avail_write(q, i, (uint16_t)rnd());
+			break;
+		case 2:
+			avail_publish(q, (uint16_t)(q->avail_idx + below(4) - 1));
+			break;
+		default: /* the used ring is the device's, but a bad driver writes it */
+			*(volatile uint32_t *)(q->used + 4 + 8ull * i) = (uint32_t)rnd();
+			break;
+		}
+	}
+	if (chance(50))
+		notify(d, qi);
+}
+
