@@ -264,7 +264,7 @@ static const struct {
 } ports[] = {
 	{ 0x3f8, 8 }, { 0x60, 5 }, { 0x70, 2 }, { 0x600, 3 }, { 0x92, 1 }, { 0xcf8, 8 },
 	{ 0x80, 1 }, { 0x00, 0x20 }, { 0xc0, 0x20 }, { 0x1f0, 8 }, { 0x2f8, 8 }, { 0x3c0, 0x20 },
-	{ 0x4d0, 2 }, { 0x510, 4 },
+	{ 0x510, 4 }, /* 0x4d0 (ELCR) is KVM's in-kernel PIC's */
 };
 
 /* The byte that reaches port p, made harmless (see the comment at the top). */
@@ -316,6 +316,13 @@ static void one_op(void)
 	struct vdev *d = &devs[below(ndevs)];
 	unsigned int r = (unsigned int)below(100);
 
+	/*
+	 * A device the chaos left failed is mostly set up again first, or
+	 * little would reach its request paths.
+	 */
+	if (r >= 48 && r < 94 && chance(70) &&
+	    (reg_read(d, R_STATUS) & (S_NEEDS_RESET | S_DRIVER_OK)) != S_DRIVER_OK)
+		op_setup((unsigned int)(d - devs));
 	if (r < 25)
 		op_mmio();
 	else if (r < 40)

@@ -112,44 +112,87 @@ static void notify(const struct vdev *d, unsigned int qi)
  * A request each device kind would accept, mostly: a readable header with
  * plausible fields, then device-writable buffers in scratch.
  */
-static void plausible_chain(const struct vdev *d, unsigned int qi, struct vq *q, uint16_t head)
+static void fill_random(uint64_t addr, unsigned int len)
 {
-	uint64_t hdr = buf_addr(64);
-	unsigned int n = 1 + (unsigned int)below(3), i = head;
+	for (unsigned int k = 0; k < len; k++)
+		*(volatile uint8_t *)(addr + k) = (uint8_t)rnd();
+}
 
-	for (unsigned int k = 0; k < 64; k++)
-		*(volatile uint8_t *)(hdr + k) = (uint8_t)rnd();
-	if (d->id == 2) { /* blk: type IN/OUT/FLUSH/GET_ID/DISCARD, sector small */
-		static const uint32_t types[] = { 0, 1, 4, 8, 11, 13 };
-
-		*(volatile uint32_t *)hdr = types[below(6)];
-		*(volatile uint64_t *)(hdr + 8) = below(4096);
-	} else if (d->id == 19) { /* vsock: src cid 3, dst host, stream */
-		*(volatile uint64_t *)hdr = 3;
-		*(volatile uint64_t *)(hdr + 8) = 2;
-		*(volatile uint32_t *)(hdr + 24) = (uint32_t)below(256); /* len */
-		*(volatile uint16_t *)(hdr + 28) = 1;
-		*(volatile uint16_t *)(hdr + 30) = (uint16_t)(1 + below(7)); /* op */
-	} else if (d->id == 1) { /* net: a zeroed virtio_net_hdr, broadcast frame */
-		for (unsigned int k = 0; k < 12; k++)
-			*(volatile uint8_t *)(hdr + k) = 0;
-		for (unsigned int k = 12; k < 18; k++)
-			*(volatile uint8_t *)(hdr + k) = 0xff;
-	}
-	/* rng and every queue's receive side want writable buffers only. */
-	int rx = d->id == 4 || (d->id == 1 && qi == 0) || (d->id == 19 && qi != 1);
+/*
+ * The descriptors of a request: segment k is lens[k] bytes, device-writable
+ * when bit k of wmask is set; segment 0 is at hdr, the others in scratch.
+ * Linked from head through consecutive slots.
+ */
+static void put_chain(struct vq *q, uint16_t head, uint64_t hdr, const uint32_t *lens,
+		      unsigned int n, unsigned int wmask)
+{
+	unsigned int i = head;
 
 	for (unsigned int k = 0; k < n; k++) {
-		int last = k == n - 1;
 		unsigned int nx = (i + 1) & (q->size - 1u);
-		uint32_t len = (uint32_t)(k == 0 && !rx ? 16 + below(48) : 1 + below(2048));
-		uint64_t addr = k == 0 && !rx ? hdr : buf_addr(len);
+		uint64_t addr = k == 0 ? hdr : buf_addr(lens[k]);
+		uint16_t flags = (uint16_t)((k + 1 < n ? D_NEXT : 0) | ((wmask >> k) & 1 ? D_WRITE : 0));
 
-		put_desc(q->desc, i, addr, len, (uint16_t)((last ? 0 : D_NEXT) |
-							   (rx || k ? D_WRITE : 0)),
-			 (uint16_t)nx);
+		put_desc(q->desc, i, addr, lens[k], flags, (uint16_t)nx);
 		i = nx;
 	}
+}
+
+/*
+ * A request this device and queue would accept (most of the time, so the
+ * devices do real work between the garbage): blk's header, data and
+ * status; net's and vsock's transmit headers and frames; writable buffers
+ * for every receive side and for rng.
+ */
+static void plausible_chain(const struct vdev *d, unsigned int qi, struct vq *q, uint16_t head)
+{
+	static const uint32_t blk_types[] = { 0, 1, 4, 8, 11, 13 }; /* IN OUT FLUSH GET_ID ... */
+	uint32_t lens[4];
+	uint64_t hdr = buf_addr(64);
+	unsigned int n = 1 + (unsigned int)below(3), wmask = 0;
+
+	fill_random(hdr, 64);
+	if (d->id == 2) {
+		uint32_t type = blk_types[below(6)];
+
+		*(volatile uint32_t *)hdr = type;
+		*(volatile uint64_t *)(hdr + 8) = below(2100); /* 1 MiB disk: some past its end */
+		n = 2 + (unsigned int)below(2);
+		lens[0] = 16;
+		lens[1] = 512u << below(4);
+		lens[n - 1] = 1;
+		wmask = 1u << (n - 1);
+		if (n == 3 && (type == 0 || type == 8))
+			wmask |= 2; /* IN and GET_ID fill the data buffer */
+		if (n == 3 && (type == 11 || type == 13))
+			lens[1] = 16; /* one discard / write-zeroes segment */
+	} else if ((d->id == 1 || d->id == 19) && qi == 1) {
+		unsigned int hlen = d->id == 1 ? 12 : 44;
+
+		if (d->id == 19) { /* src cid 3, dst the host, stream, a random op */
+			*(volatile uint64_t *)hdr = 3;
+			*(volatile uint64_t *)(hdr + 8) = 2;
+			*(volatile uint32_t *)(hdr + 24) = (uint32_t)below(64); /* len */
+			*(volatile uint16_t *)(hdr + 28) = 1;
+			*(volatile uint16_t *)(hdr + 30) = (uint16_t)(1 + below(7));
+		} else { /* no offloads; a broadcast frame */
+			for (unsigned int k = 0; k < 12; k++)
+				*(volatile uint8_t *)(hdr + k) = 0;
+			for (unsigned int k = 12; k < 18; k++)
+				*(volatile uint8_t *)(hdr + k) = 0xff;
+		}
+		lens[0] = hlen + (n == 1 ? 14 + (uint32_t)below(50) : 0);
+		for (unsigned int k = 1; k < n; k++)
+			lens[k] = 1 + (uint32_t)below(1500);
+	} else {
+		for (unsigned int k = 0; k < n; k++)
+			lens[k] = 64 + (uint32_t)below(2048);
+		wmask = 0xf;
+		hdr = buf_addr(lens[0]);
+	}
+	if (chance(5))
+		wmask ^= 1u << below(n); /* one buffer the wrong way round */
+	put_chain(q, head, hdr, lens, n, wmask);
 }
 
 /* Reset, negotiate and set up every queue: mostly sane, sometimes not. */

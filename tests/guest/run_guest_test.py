@@ -451,7 +451,8 @@ def check_emufail(outcomes, kvm_reason):
 # ------------------------------------------------------------- chaos
 # The chaos guest (chaos.c) against every device kind at once. The seed is
 # fixed so CI is reproducible; a second one changes daily (UTC date) to
-# widen the search, and HEARTH_CHAOS_SEED=S replays exactly one seed.
+# widen the search. HEARTH_CHAOS_SEED=S replays exactly seed S (S,S,...:
+# those seeds, one hearth run each, for a longer search).
 
 CHAOS_SEED = 0x5eed0001
 CHAOS_OPS = 3000
@@ -466,7 +467,7 @@ def chaos_seeds():
     """Once per process: a plan and its check around midnight agree."""
     if not _chaos_seeds:
         if os.environ.get("HEARTH_CHAOS_SEED"):
-            _chaos_seeds.append(int(os.environ["HEARTH_CHAOS_SEED"], 0))
+            _chaos_seeds.extend(int(v, 0) for v in os.environ["HEARTH_CHAOS_SEED"].split(","))
         else:
             _chaos_seeds.extend([CHAOS_SEED, int(time.strftime("%Y%m%d", time.gmtime()))])
     return _chaos_seeds
