@@ -121,21 +121,39 @@ static void fill_random(uint64_t addr, unsigned int len)
 /*
  * The descriptors of a request: segment k is lens[k] bytes, device-writable
  * when bit k of wmask is set; segment 0 is at hdr, the others in scratch.
- * Linked from head through consecutive slots.
+ * Linked from head through consecutive slots of a table of tsize entries
+ * (a power of two).
  */
-static void put_chain(struct vq *q, uint16_t head, uint64_t hdr, const uint32_t *lens,
-		      unsigned int n, unsigned int wmask)
+static void put_chain(uint64_t table, unsigned int tsize, uint16_t head, uint64_t hdr,
+		      const uint32_t *lens, unsigned int n, unsigned int wmask)
 {
 	unsigned int i = head;
 
 	for (unsigned int k = 0; k < n; k++) {
-		unsigned int nx = (i + 1) & (q->size - 1u);
+		unsigned int nx = (i + 1) & (tsize - 1u);
 		uint64_t addr = k == 0 ? hdr : buf_addr(lens[k]);
 		uint16_t flags = (uint16_t)((k + 1 < n ? D_NEXT : 0) | ((wmask >> k) & 1 ? D_WRITE : 0));
 
-		put_desc(q->desc, i, addr, lens[k], flags, (uint16_t)nx);
+		put_desc(table, i, addr, lens[k], flags, (uint16_t)nx);
 		i = nx;
 	}
+}
+
+/* An ARP request for the user-mode network's gateway: slirp answers on RX. */
+static unsigned int put_arp(uint64_t f)
+{
+	static const uint8_t frame[] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	    /* virtio_net_hdr_v1 */
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff,	    /* to everyone */
+		0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x08, 0x06, /* from us; ARP */
+		0, 1, 8, 0, 6, 4, 0, 1,			    /* Ethernet, IPv4, request */
+		0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 10, 0, 2, 15, /* we are 10.0.2.15 */
+		0, 0, 0, 0, 0, 0, 10, 0, 2, 2,		    /* who has 10.0.2.2? */
+	};
+
+	for (unsigned int k = 0; k < sizeof(frame); k++)
+		*(volatile uint8_t *)(f + k) = frame[k];
+	return sizeof(frame);
 }
 
 /*
@@ -184,6 +202,10 @@ static void plausible_chain(const struct vdev *d, unsigned int qi, struct vq *q,
 		lens[0] = hlen + (n == 1 ? 14 + (uint32_t)below(50) : 0);
 		for (unsigned int k = 1; k < n; k++)
 			lens[k] = 1 + (uint32_t)below(1500);
+		if (d->id == 1 && chance(40)) {
+			n = 1;
+			lens[0] = put_arp(hdr);
+		}
 	} else {
 		for (unsigned int k = 0; k < n; k++)
 			lens[k] = 64 + (uint32_t)below(2048);
@@ -192,7 +214,15 @@ static void plausible_chain(const struct vdev *d, unsigned int qi, struct vq *q,
 	}
 	if (chance(5))
 		wmask ^= 1u << below(n); /* one buffer the wrong way round */
-	put_chain(q, head, hdr, lens, n, wmask);
+	if (chance(15)) {
+		/* The same request in an indirect table (refused unless negotiated). */
+		uint64_t t = buf_addr(64) & ~0xfull;
+
+		put_chain(t, 4, 0, hdr, lens, n, wmask);
+		put_desc(q->desc, head, t, n * 16, D_INDIRECT, 0);
+		return;
+	}
+	put_chain(q->desc, q->size, head, hdr, lens, n, wmask);
 }
 
 /* Reset, negotiate and set up every queue: mostly sane, sometimes not. */
@@ -217,6 +247,8 @@ void op_setup(unsigned int di)
 		uint32_t size = max >> below(4);
 		uint64_t slot = ring_slot(di, qi);
 
+		if (chance(10))
+			size = 1u << below(3); /* tiny rings wrap all the time */
 		if (chance(3))
 			size = (uint32_t)rnd() & 0x1ff; /* not a power of two, or 0 */
 		q->size = (uint16_t)(size & (size - 1) || !size ? 0 : size);
@@ -230,6 +262,14 @@ void op_setup(unsigned int di)
 		}
 		for (unsigned int k = 0; k < 0x3000; k += 8)
 			*(volatile uint64_t *)(slot + k) = 0;
+		if (chance(3)) /* all three rings on top of each other */
+			q->avail = q->used = q->desc;
+		if (chance(3)) { /* on another queue's rings, maybe another device's */
+			slot = ring_slot((unsigned int)below(ndevs), (unsigned int)below(MAX_QUEUES));
+			q->desc = slot;
+			q->avail = slot + 0x1000;
+			q->used = slot + 0x2000;
+		}
 		reg_write(d, R_QUEUE_SEL, chance(3) ? (uint32_t)rnd() : qi);
 		reg_write(d, R_QUEUE_NUM, size);
 		reg_write(d, R_DESC_LO, (uint32_t)q->desc);
@@ -238,7 +278,8 @@ void op_setup(unsigned int di)
 		reg_write(d, R_DRIVER_LO + 4, 0);
 		reg_write(d, R_DEVICE_LO, (uint32_t)q->used);
 		reg_write(d, R_DEVICE_LO + 4, 0);
-		reg_write(d, R_QUEUE_READY, 1);
+		if (!chance(3)) /* else DRIVER_OK with a queue never made ready */
+			reg_write(d, R_QUEUE_READY, 1);
 	}
 	reg_write(d, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
 	uint32_t st = reg_read(d, R_STATUS);

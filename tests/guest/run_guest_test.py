@@ -523,9 +523,14 @@ def check_chaos(outcomes, kvm_reason):
             want = sum(1 << i for i in CHAOS_DEVICE_IDS)
             check(ids == want, "the guest found devices %#x, expected %#x (%s)"
                   % (ids, want, ", ".join(CHAOS_DEVICE_IDS.values())))
+            # Devices in slot order (disk, NIC, rng, vsock): each must have
+            # gone live and completed requests, or the chaos stayed shallow.
             for i in range(len(CHAOS_DEVICE_IDS)):
                 check(int(kv.get("live_%d" % i, "0")) > 0,
                       "device %d never reached DRIVER_OK: the chaos never got past setup" % i)
+                check(int(kv.get("used_%d" % i, "0")) > 0,
+                      "device %d never completed a request: the chaos never reached its "
+                      "request paths" % i)
         except TestFailure as e:
             raise TestFailure("%s (%s)" % (e, chaos_replay(o, seed)))
 
