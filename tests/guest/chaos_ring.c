@@ -177,7 +177,7 @@ static void plausible_chain(const struct vdev *d, unsigned int qi, struct vq *q,
 		*(volatile uint64_t *)(hdr + 8) = below(2100); /* 1 MiB disk: some past its end */
 		n = 2 + (unsigned int)below(2);
 		lens[0] = 16;
-		lens[1] = 512u << below(12); /* up to 1 MiB, so some cross the disk's end */
+		lens[1] = 512u << below(9); /* up to 128 KiB; some cross the disk's end */
 		lens[n - 1] = 1;
 		wmask = 1u << (n - 1);
 		if (n == 3 && (type == 0 || type == 8))

@@ -514,21 +514,29 @@ def check_chaos_console(out, seed, ops):
     check("chaos: seed %d done" % seed in lines, "no 'chaos: seed %d done' line" % seed)
 
 
+def report_int(kv, key, base=10):
+    """A report value as a number; -1 when missing or garbled."""
+    try:
+        return int(kv.get(key, ""), base)
+    except ValueError:
+        return -1
+
+
 def check_chaos(outcomes, kvm_reason):
     for o, seed in zip(outcomes, chaos_seeds()):
         try:
             kv, out, err = finish_ok(o)
             check_chaos_console(out, seed, CHAOS_OPS)
-            ids = int(kv.get("device_ids", "0"), 16)
+            ids = report_int(kv, "device_ids", 16)
             want = sum(1 << i for i in CHAOS_DEVICE_IDS)
             check(ids == want, "the guest found devices %#x, expected %#x (%s)"
                   % (ids, want, ", ".join(CHAOS_DEVICE_IDS.values())))
             # Devices in slot order (disk, NIC, rng, vsock): each must have
             # gone live and completed requests, or the chaos stayed shallow.
             for i in range(len(CHAOS_DEVICE_IDS)):
-                check(int(kv.get("live_%d" % i, "0")) > 0,
+                check(report_int(kv, "live_%d" % i) > 0,
                       "device %d never reached DRIVER_OK: the chaos never got past setup" % i)
-                check(int(kv.get("used_%d" % i, "0")) > 0,
+                check(report_int(kv, "used_%d" % i) > 0,
                       "device %d never completed a request: the chaos never reached its "
                       "request paths" % i)
         except TestFailure as e:
