@@ -38,7 +38,7 @@
 #include "chaos.h"
 
 #define CHAOS_DEFAULT_SEED 0x5eed0001ull
-#define CHAOS_DEFAULT_OPS 3000
+#define CHAOS_DEFAULT_OPS 2000
 #define PROGRESS 250
 
 #define UART_IER 1

@@ -455,7 +455,7 @@ def check_emufail(outcomes, kvm_reason):
 # those seeds, one hearth run each, for a longer search).
 
 CHAOS_SEED = 0x5eed0001
-CHAOS_OPS = 3000
+CHAOS_OPS = 2000
 CHAOS_DEVICE_IDS = {1: "net", 2: "blk", 4: "rng", 19: "vsock"}
 CHAOS_LINE = re.compile(r"chaos: (op \d+|seed \d+ ops \d+|seed \d+ done)$")
 
