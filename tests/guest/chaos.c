@@ -8,7 +8,8 @@
  * Command line (hearth run --cmdline "..."): "seed=S" (decimal or 0x hex;
  * default CHAOS_DEFAULT_SEED), "ops=N" (default CHAOS_DEFAULT_OPS; 0 runs
  * for ever, for the SIGTERM test), "devs=N" (how many virtio-mmio devices
- * the harness gave Hearth; a different count found is a failure).
+ * the harness gave Hearth; a different count found is a failure), "ap=1"
+ * (start the second vCPU, chaos_ap.S, to race the first; needs --cpus 2).
  *
  * Console: "chaos: seed S ops N" first, "chaos: op N" every PROGRESS ops,
  * "chaos: seed S done" at the end, plus GUEST report lines (guest.h). On a
@@ -38,7 +39,7 @@
 #include "chaos.h"
 
 #define CHAOS_DEFAULT_SEED 0x5eed0001ull
-#define CHAOS_DEFAULT_OPS 2000
+#define CHAOS_DEFAULT_OPS 1500
 #define PROGRESS 250
 
 #define UART_IER 1
@@ -46,15 +47,35 @@
 #define UART_LCR 3
 #define UART_MCR 4
 
+/* The second vCPU (ap=1): chaos_ap.S brings it to chaos_ap_main(). */
+#define CHAOS_AP_TRAMPOLINE 0x10000ull
+#define CHAOS_AP_STACK 16384
+#define LAPIC_SVR 0xfee000f0ull
+#define LAPIC_ICR_LO 0xfee00300ull
+#define LAPIC_ICR_HI 0xfee00310ull
+
+extern const char chaos_ap_tramp[], chaos_ap_tramp_end[];
+extern char chaos_ap_stack_top[];
+void chaos_ap_main(void);
+
 struct vdev devs[MAX_DEVS];
 unsigned int ndevs;
 uint64_t seed, ram_end;
-static uint64_t rng_state;
+static uint64_t rng_state, ap_rng_state;
+static volatile uint32_t ap_running, ap_wild;
 
-/* splitmix64: tiny, full-period, and good enough to drive chaos. */
+/*
+ * splitmix64: tiny, full-period, and good enough to drive chaos. Each
+ * vCPU has its own state, told apart by the stack we run on (there is no
+ * per-CPU storage in a guest this small).
+ */
 uint64_t rnd(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+	char here;
+	uint64_t *st = (uint64_t)&here < (uint64_t)chaos_ap_stack_top &&
+			       (uint64_t)&here >= (uint64_t)chaos_ap_stack_top - CHAOS_AP_STACK
+		       ? &ap_rng_state : &rng_state;
+	uint64_t z = (*st += 0x9e3779b97f4a7c15ull);
 
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -258,6 +279,15 @@ static void op_mmio(void)
 	mmio_access(base + off, width, chance(50), chaos_value());
 }
 
+/* A random register read: the same race, without changing any state. */
+static void op_mmio_read(void)
+{
+	uint64_t base = devs[below(ndevs)].base;
+	unsigned int width = 1u << below(4);
+
+	mmio_access(base + (below(0x200) & ~(uint64_t)(width - 1)), width, 0, 0);
+}
+
 /* Hearth's own legacy ports; KVM's in-kernel PIC and PIT are not ours to test. */
 static const struct {
 	uint16_t base, len;
@@ -339,6 +369,57 @@ static void one_op(void)
 		op_irq(d);
 }
 
+/*
+ * The second vCPU: register chaos on the same devices at the same time as
+ * the first one's setups and rings, so Hearth's vCPU threads race each
+ * other and the I/O thread. Every other PROGRESS block of the first
+ * vCPU's operations it only reads registers, or its resets would leave
+ * the devices little time to complete anything. Never port I/O: the
+ * console is the first vCPU's, and a DLAB or loopback bit set between its
+ * restore and its bytes would garble a line.
+ */
+void chaos_ap_main(void)
+{
+	ap_running = 1;
+	for (;;) {
+		struct vdev *d = &devs[below(ndevs)];
+		unsigned int r = (unsigned int)below(100);
+
+		if (!ap_wild)
+			op_mmio_read();
+		else if (r < 60)
+			op_mmio();
+		else if (r < 70)
+			op_irq(d);
+		else if (r < 80) /* reset under the other vCPU's feet */
+			reg_write(d, R_STATUS, chance(50) ? 0 : (uint32_t)chaos_value());
+		else if (r < 95)
+			reg_write(d, R_QUEUE_NOTIFY, (uint32_t)below(d->nq + 1));
+		else
+			op_setup((unsigned int)(d - devs));
+	}
+}
+
+static void ap_start(void)
+{
+	const char *src = chaos_ap_tramp;
+
+	for (uint64_t i = 0; src + i < chaos_ap_tramp_end; i++)
+		*(volatile char *)(CHAOS_AP_TRAMPOLINE + i) = src[i];
+	mmio_write32(LAPIC_SVR, 0x1ff); /* APIC on, spurious vector 0xff */
+	mmio_write32(LAPIC_ICR_HI, 1u << 24); /* APIC ID 1 */
+	mmio_write32(LAPIC_ICR_LO, 0x4500); /* INIT, assert */
+	for (unsigned int i = 0; i < 3 && !ap_running; i++) {
+		mmio_write32(LAPIC_ICR_HI, 1u << 24);
+		mmio_write32(LAPIC_ICR_LO, 0x4600 | (CHAOS_AP_TRAMPOLINE >> 12)); /* SIPI */
+		/* A bounded wait, counted in port reads (each one an exit), not time. */
+		for (unsigned int k = 0; k < 20000 && !ap_running; k++)
+			(void)inb(0x80);
+	}
+	if (!ap_running)
+		chaos_fail("the second vCPU did not start", 0, 0);
+}
+
 static void check_console(void)
 {
 	/* After restoring it, the UART must be a UART again: scratch round-trips. */
@@ -351,14 +432,16 @@ static void check_console(void)
 void guest_main(uint64_t zp)
 {
 	char cmdline[256];
-	uint64_t ops = CHAOS_DEFAULT_OPS, want_devs = 0;
+	uint64_t ops = CHAOS_DEFAULT_OPS, want_devs = 0, ap = 0;
 
 	read_cmdline(zp, cmdline, sizeof(cmdline));
 	seed = CHAOS_DEFAULT_SEED;
 	cmdline_num(cmdline, "seed", &seed);
 	cmdline_num(cmdline, "ops", &ops);
 	cmdline_num(cmdline, "devs", &want_devs);
+	cmdline_num(cmdline, "ap", &ap);
 	rng_state = seed;
+	ap_rng_state = ~seed;
 	ram_end = find_ram_end(zp);
 	say("chaos: seed ");
 	serial_put_dec(seed);
@@ -373,9 +456,13 @@ void guest_main(uint64_t zp)
 		chaos_fail("virtio-mmio device count", ndevs, want_devs);
 	for (unsigned int i = 0; i < ndevs; i++)
 		op_setup(i);
+	if (ap)
+		ap_start();
+	report_dec("ap", ap_running);
 
 	for (uint64_t n = 0; !ops || n < ops; n++) {
 		if (n % PROGRESS == 0) {
+			ap_wild = (uint32_t)(n / PROGRESS) & 1;
 			check_console();
 			say("chaos: op ");
 			serial_put_dec(n);
@@ -385,6 +472,7 @@ void guest_main(uint64_t zp)
 	}
 
 	/* Leave every device reset, then report what was exercised. */
+	ap_wild = 0;
 	for (unsigned int i = 0; i < ndevs; i++)
 		reg_write(&devs[i], R_STATUS, 0);
 	check_console();

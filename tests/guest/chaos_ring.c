@@ -166,7 +166,7 @@ static void plausible_chain(const struct vdev *d, unsigned int qi, struct vq *q,
 {
 	static const uint32_t blk_types[] = { 0, 1, 4, 8, 11, 13 }; /* IN OUT FLUSH GET_ID ... */
 	uint32_t lens[4];
-	uint64_t hdr = buf_addr(64);
+	uint64_t hdr = buf_addr(128);
 	unsigned int n = 1 + (unsigned int)below(3), wmask = 0;
 
 	fill_random(hdr, 64);
@@ -190,7 +190,6 @@ static void plausible_chain(const struct vdev *d, unsigned int qi, struct vq *q,
 		if (d->id == 19) { /* src cid 3, dst the host, stream, a random op */
 			*(volatile uint64_t *)hdr = 3;
 			*(volatile uint64_t *)(hdr + 8) = 2;
-			*(volatile uint32_t *)(hdr + 24) = (uint32_t)below(64); /* len */
 			*(volatile uint16_t *)(hdr + 28) = 1;
 			*(volatile uint16_t *)(hdr + 30) = (uint16_t)(1 + below(7));
 		} else { /* no offloads; a broadcast frame */
@@ -205,6 +204,13 @@ static void plausible_chain(const struct vdev *d, unsigned int qi, struct vq *q,
 		if (d->id == 1 && chance(40)) {
 			n = 1;
 			lens[0] = put_arp(hdr);
+		}
+		if (d->id == 19) { /* len: what follows the header, mostly */
+			uint32_t len = lens[0] - hlen;
+
+			for (unsigned int k = 1; k < n; k++)
+				len += lens[k];
+			*(volatile uint32_t *)(hdr + 24) = chance(90) ? len : (uint32_t)rnd();
 		}
 	} else {
 		for (unsigned int k = 0; k < n; k++)

@@ -455,7 +455,7 @@ def check_emufail(outcomes, kvm_reason):
 # those seeds, one hearth run each, for a longer search).
 
 CHAOS_SEED = 0x5eed0001
-CHAOS_OPS = 2000
+CHAOS_OPS = 1500
 CHAOS_DEVICE_IDS = {1: "net", 2: "blk", 4: "rng", 19: "vsock"}
 CHAOS_LINE = re.compile(r"chaos: (op \d+|seed \d+ ops \d+|seed \d+ done)$")
 
@@ -475,10 +475,11 @@ def chaos_seeds():
 
 def chaos_boot(place, seed, ops, sock, steps=()):
     """Every device kind: a disk, a user-mode NIC, the rng (on by
-    default) and hybrid vsock."""
+    default) and hybrid vsock; two vCPUs, the second one (ap=1) racing
+    the first one's register writes."""
     disk = place.file("chaos-%s.img" % sock, bytes(1 << 20))
-    return boot(place, ["--memory", "64", "--cmdline",
-                        "chaos seed=%d ops=%d devs=%d" % (seed, ops, len(CHAOS_DEVICE_IDS)),
+    return boot(place, ["--memory", "64", "--cpus", "2", "--cmdline",
+                        "chaos seed=%d ops=%d devs=%d ap=1" % (seed, ops, len(CHAOS_DEVICE_IDS)),
                         "--disk", "path=" + disk, "--net", "user",
                         "--vsock", "cid=3,uds=%s/%s.sock" % (place.filedir, sock)],
                 steps=steps)
@@ -527,18 +528,24 @@ def check_chaos(outcomes, kvm_reason):
         try:
             kv, out, err = finish_ok(o)
             check_chaos_console(out, seed, CHAOS_OPS)
+            check(kv.get("ap") == "1", "the second vCPU did not run (ap=%s)" % kv.get("ap"))
             ids = report_int(kv, "device_ids", 16)
             want = sum(1 << i for i in CHAOS_DEVICE_IDS)
             check(ids == want, "the guest found devices %#x, expected %#x (%s)"
                   % (ids, want, ", ".join(CHAOS_DEVICE_IDS.values())))
             # Devices in slot order (disk, NIC, rng, vsock): each must have
-            # gone live and completed requests, or the chaos stayed shallow.
-            for i in range(len(CHAOS_DEVICE_IDS)):
+            # gone live, and requests must have completed, or the chaos
+            # stayed shallow. Per device the count is a sample (the guest
+            # looks at a used ring only when it queues more, and the second
+            # vCPU resets devices under the first): only the sum is checked.
+            n = len(CHAOS_DEVICE_IDS)
+            used = [report_int(kv, "used_%d" % i) for i in range(n)]
+            for i in range(n):
                 check(report_int(kv, "live_%d" % i) > 0,
                       "device %d never reached DRIVER_OK: the chaos never got past setup" % i)
-                check(report_int(kv, "used_%d" % i) > 0,
-                      "device %d never completed a request: the chaos never reached its "
-                      "request paths" % i)
+            check(min(used) >= 0 and sum(used) >= n,
+                  "requests completed per device %s: the chaos hardly reached the request "
+                  "paths" % used)
         except TestFailure as e:
             raise TestFailure("%s (%s)" % (e, chaos_replay(o, seed)))
 
