@@ -1,0 +1,166 @@
+#include "sandbox/ns.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	if (n < 0)
+		ret = -errno;
+	else if ((size_t)n != strlen(text))
+		ret = -EIO;
+	close(fd);
+	return ret;
+}
+
+int ns_enter(bool userns, bool *unshared, char *err, size_t errlen)
+{
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	char map[64];
+	const char *what = "unshare";
+	int ret;
+
+	*unshared = false;
+	if (unshare((userns ? CLONE_NEWUSER : 0) | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)) {
+		ret = -errno;
+		goto err;
+	}
+	*unshared = true;
+	if (userns) {
+		what = "/proc/self/setgroups";
+		ret = write_file("/proc/self/setgroups", "deny");
+		if (!ret) {
+			what = "/proc/self/uid_map";
+			snprintf(map, sizeof(map), "%u %u 1\n", (unsigned int)uid, (unsigned int)uid);
+			ret = write_file("/proc/self/uid_map", map);
+		}
+		if (!ret) {
+			what = "/proc/self/gid_map";
+			snprintf(map, sizeof(map), "%u %u 1\n", (unsigned int)gid, (unsigned int)gid);
+			ret = write_file("/proc/self/gid_map", map);
+		}
+		if (ret)
+			goto err;
+	}
+	/* Nothing we mount from here on may propagate back to the host. */
+	what = "making mounts private";
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
+		ret = -errno;
+		goto err;
+	}
+	return 0;
+err:
+	snprintf(err, errlen, "%s: %s", what, strerror(-ret));
+	return ret;
+}
+
+int ns_enter_net(char *err, size_t errlen)
+{
+	if (!unshare(CLONE_NEWNET))
+		return 0;
+	snprintf(err, errlen, "cannot enter a network namespace: %s", strerror(errno));
+	return -errno;
+}
+
+/* mkdir -p of path's components below root (a directory fd), path absolute. */
+static int make_dirs(const char *root, const char *path, bool last_is_file)
+{
+	char buf[4096 + 64];
+	size_t rootlen;
+	char *p;
+	int fd;
+
+	if (snprintf(buf, sizeof(buf), "%s%s", root, path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	rootlen = strlen(root);
+	for (p = buf + rootlen + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		if (mkdir(buf, 0755) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (!last_is_file)
+		return mkdir(buf, 0755) && errno != EEXIST ? -errno : 0;
+	fd = open(buf, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* A directory to mount the new root's tmpfs over, in our private namespace only. */
+static const char *stage_dir(void)
+{
+	static const char *const cand[] = { "/tmp", "/mnt", "/run", "/var/tmp" };
+	struct stat st;
+
+	for (unsigned int i = 0; i < sizeof(cand) / sizeof(cand[0]); i++)
+		if (!stat(cand[i], &st) && S_ISDIR(st.st_mode))
+			return cand[i];
+	return NULL;
+}
+
+int ns_pivot(const struct sandbox_paths *paths, const int *fds, char *err, size_t errlen)
+{
+	const char *stage = stage_dir();
+	const char *what = "mounting the new root";
+	char src[64], dst[4096 + 64];
+	int ret = 0;
+
+	if (!stage) {
+		snprintf(err, errlen, "pivot_root: no directory to stage the new root in");
+		return -ENOENT;
+	}
+	/* The sources were opened before: this tmpfs may hide them (a disk in /tmp). */
+	if (mount("hearth-root", stage, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  "size=1m,mode=0755")) {
+		ret = -errno;
+		goto err;
+	}
+	for (unsigned int i = 0; i < paths->n; i++) {
+		if (fds[i] < 0)
+			continue;
+		what = paths->p[i].path;
+		ret = make_dirs(stage, paths->p[i].path, !paths->p[i].dir);
+		if (ret)
+			goto err;
+		snprintf(src, sizeof(src), "/proc/self/fd/%d", fds[i]);
+		snprintf(dst, sizeof(dst), "%s%s", stage, paths->p[i].path);
+		if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL)) {
+			ret = -errno;
+			goto err;
+		}
+	}
+	/* pivot_root(".", "."): the old root is stacked on the new one, then detached. */
+	what = "pivot_root";
+	if (chdir(stage) || syscall(SYS_pivot_root, ".", ".") || umount2(".", MNT_DETACH) ||
+	    chdir("/")) {
+		ret = -errno;
+		goto err;
+	}
+	what = "making the new root read-only";
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV |
+		  MS_NOEXEC, NULL)) {
+		ret = -errno;
+		goto err;
+	}
+	return 0;
+err:
+	snprintf(err, errlen, "pivot_root into an empty root: %s: %s", what, strerror(-ret));
+	return ret;
+}
