@@ -33,7 +33,7 @@ static void main_sandbox(bool no_seccomp)
  * built and before any thread starts. Bad --jail values are usage errors.
  */
 static void main_confine(bool no_sandbox, bool no_seccomp, const char *jail, const char *uid,
-			 const char *gid, const char *api_sock)
+			 const char *gid, const char *api_sock, bool no_nics)
 {
 	struct sandbox_opts so;
 	char err[512];
@@ -43,6 +43,7 @@ static void main_confine(bool no_sandbox, bool no_seccomp, const char *jail, con
 			       sizeof(err)))
 		die_code(HEARTH_EXIT_USAGE, "%s", err);
 	so.probe = probe && !strcmp(probe, "1");
+	so.no_nics = no_nics;
 	/* The API socket's directory: unlinked at exit, and bound after the seal when booting at once. */
 	if (api_sock && !so.jail && sandbox_allow_parent(api_sock))
 		die_code(HEARTH_EXIT_USAGE, "--api-sock '%s': path too long", api_sock);
@@ -88,7 +89,7 @@ static int main_serve(int argc, char **argv, bool firecracker)
 	}
 	main_sandbox(o.no_seccomp);
 	main_confine(o.no_sandbox, o.no_seccomp, o.jail, o.jail_uid, o.jail_gid,
-		     o.no_api ? NULL : o.api_sock);
+		     o.no_api ? NULL : o.api_sock, false);
 	return serve_run(&o, NULL);
 }
 
@@ -137,7 +138,7 @@ int main(int argc, char **argv)
 		log_set_level(LOG_ERR);
 	main_sandbox(cfg.no_seccomp);
 	main_confine(cfg.no_sandbox, cfg.no_seccomp, cfg.jail, cfg.jail_uid, cfg.jail_gid,
-		     cfg.api_sock);
+		     cfg.api_sock, cfg.vm.nnets == 0);
 	if (cfg.api_sock) {
 		/* The same VM, plus the API: `hearth serve` with this config booted at once. */
 		struct serve_opts o = { .api_sock = cfg.api_sock,

@@ -71,7 +71,7 @@ int sandbox_prepare(const struct sandbox_opts *o, char *err, size_t errlen)
 		return 0;
 	}
 	if (o->jail) {
-		ret = jail_enter(o->jail, o->uid, o->gid, err, errlen);
+		ret = jail_enter(o->jail, o->uid, o->gid, o->no_nics, err, errlen);
 		if (ret)
 			return ret;
 		jailed = true;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,7 +36,7 @@ static int jail_node(int root, const char *host, uid_t uid, gid_t gid)
 	return 0;
 }
 
-int jail_enter(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
+int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, char *err, size_t errlen)
 {
 	const char *what = dir;
 	int root, ret = 0;
@@ -56,6 +57,11 @@ int jail_enter(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 	close(root);
 	if (ret)
 		goto err;
+	what = "unshare";
+	if (unshare(CLONE_NEWIPC | CLONE_NEWUTS | (netns ? CLONE_NEWNET : 0))) {
+		ret = -errno;
+		goto err;
+	}
 	what = "chroot";
 	if (chdir(dir) || chroot(".") || chdir("/")) {
 		ret = -errno;

@@ -115,6 +115,36 @@ static const char *stage_dir(void)
 	return NULL;
 }
 
+/*
+ * pivot_root(".", "."): the old root is stacked on the new one, then
+ * detached. An initramfs root cannot be pivoted away from (EINVAL): there,
+ * as switch_root does, the new root is moved over "/" and chrooted into;
+ * the old tree stays below it, out of reach once the capabilities (and
+ * with them chroot and mount) are gone.
+ */
+static int enter_root(char *err, size_t errlen)
+{
+	const char *what = "pivot_root";
+	int ret;
+
+	if (!syscall(SYS_pivot_root, ".", ".")) {
+		what = "detaching the old root";
+		if (umount2(".", MNT_DETACH) || chdir("/"))
+			goto err;
+		return 0;
+	}
+	if (errno != EINVAL)
+		goto err;
+	what = "moving the new root over an initramfs";
+	if (mount(".", "/", NULL, MS_MOVE, NULL) || chroot(".") || chdir("/"))
+		goto err;
+	return 0;
+err:
+	ret = -errno;
+	snprintf(err, errlen, "pivot_root into an empty root: %s: %s", what, strerror(-ret));
+	return ret;
+}
+
 int ns_pivot(const struct sandbox_paths *paths, const int *fds, char *err, size_t errlen)
 {
 	const char *stage = stage_dir();
@@ -146,13 +176,14 @@ int ns_pivot(const struct sandbox_paths *paths, const int *fds, char *err, size_
 			goto err;
 		}
 	}
-	/* pivot_root(".", "."): the old root is stacked on the new one, then detached. */
 	what = "pivot_root";
-	if (chdir(stage) || syscall(SYS_pivot_root, ".", ".") || umount2(".", MNT_DETACH) ||
-	    chdir("/")) {
+	if (chdir(stage)) {
 		ret = -errno;
 		goto err;
 	}
+	ret = enter_root(err, errlen);
+	if (ret)
+		return ret;
 	what = "making the new root read-only";
 	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV |
 		  MS_NOEXEC, NULL)) {

@@ -19,6 +19,12 @@ struct sandbox_opts {
 	uid_t uid;              /* --uid, --gid: who Hearth becomes in the jail */
 	gid_t gid;
 	bool probe;             /* HEARTH_SANDBOX_PROBE=1 (probe.c): test only */
+	/*
+	 * Known in main() that the VM has no NIC (`hearth run` without
+	 * --net): the jail, which has no capabilities left at the seal, then
+	 * enters its network namespace up front.
+	 */
+	bool no_nics;
 };
 
 /*
