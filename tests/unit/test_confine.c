@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <seccomp.h>
+#include <sys/prctl.h>
 
 #include "sandbox/confine.h"
 #include "sandbox/landlock.h"
@@ -192,6 +194,25 @@ static bool kernel_can_confine(void)
 
 #define PROBE_LINES 5
 
+/* A kernel with no namespaces and no Landlock, as far as this process can tell. */
+static int kernel_without_sandboxing(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	int ret;
+
+	if (!ctx)
+		return -ENOMEM;
+	ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 0);
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(landlock_create_ruleset), 0);
+	if (!ret)
+		ret = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ? -errno : 0;
+	if (!ret)
+		ret = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return ret;
+}
+
 struct probe_out {
 	char text[4096];
 	int status;
@@ -202,7 +223,8 @@ struct probe_out {
  * it can still reach the drive, then enters the io thread's hook: the
  * probe, then the io filter.
  */
-static void run_sealed(bool sandbox, bool seccomp, const char *dir, struct probe_out *out)
+static void run_sealed(bool sandbox, bool seccomp, bool bare_kernel, const char *dir,
+		       struct probe_out *out)
 {
 	int pipefd[2];
 	ssize_t n, got = 0;
@@ -219,7 +241,9 @@ static void run_sealed(bool sandbox, bool seccomp, const char *dir, struct probe
 
 		close(pipefd[0]);
 		dup2(pipefd[1], STDERR_FILENO);
-		log_set_level(LOG_ERR);
+		log_set_level(bare_kernel ? LOG_WARN : LOG_ERR);
+		if (bare_kernel && kernel_without_sandboxing())
+			_exit(89);
 		if (seccomp && sandbox_init(err, sizeof(err)))
 			_exit(90);
 		if (sandbox_prepare(&o, err, sizeof(err)))
@@ -263,6 +287,49 @@ static int count_lines(const char *text, const char *verdict)
 	return n;
 }
 
+static int count(const char *text, const char *what)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, what)); p++)
+		n++;
+	return n;
+}
+
+/*
+ * No namespaces, no Landlock: one warning line for each, the rest of the
+ * sandbox still sealed (seccomp, limits, capabilities), nothing fails.
+ */
+static void test_degrade(void **state)
+{
+	char dir[] = "/tmp/hearth-confine-XXXXXX";
+	char path[64];
+	struct probe_out out;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/disk.img", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	run_sealed(true, true, true, dir, &out);
+	unlink(path);
+	rmdir(dir);
+	print_message("%s", out.text);
+	assert_true(WIFEXITED(out.status) && WEXITSTATUS(out.status) == 0);
+	assert_int_equal(count(out.text, "hearth: warning: "), 2);
+	assert_int_equal(count(out.text, "hearth: warning: sandbox: no "), 2);
+	assert_non_null(strstr(out.text, "namespaces (unshare: Operation not permitted)"));
+	assert_non_null(strstr(out.text, "warning: sandbox: no Landlock (kernel ABI 0): filesystem "
+					 "not restricted\n"));
+	assert_non_null(strstr(out.text, "drive: reachable"));
+	/* Nothing hides the host's files now; seccomp still stands. */
+	assert_non_null(strstr(out.text, "probe: open /etc/passwd: allowed"));
+	assert_non_null(strstr(out.text, "probe: execve /proc/self/exe: refused (seccomp)"));
+	assert_non_null(strstr(out.text, "probe: done"));
+}
+
 static void test_probe(void **state)
 {
 	char dir[] = "/tmp/hearth-confine-XXXXXX";
@@ -277,9 +344,9 @@ static void test_probe(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 
-	run_sealed(false, false, dir, &off);
-	run_sealed(true, true, dir, &on);
-	run_sealed(true, false, dir, &walls);
+	run_sealed(false, false, false, dir, &off);
+	run_sealed(true, true, false, dir, &on);
+	run_sealed(true, false, false, dir, &walls);
 	unlink(path);
 	rmdir(dir);
 	print_message("sandbox off:\n%ssandbox on:\n%ssandbox on, seccomp off:\n%s", off.text,
@@ -324,6 +391,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_outcome),
 		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_degrade),
 	};
 
 	/* The probe's execve attempt runs this binary again: it must only exit 0. */
