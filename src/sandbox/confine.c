@@ -114,6 +114,14 @@ static void open_paths(const struct sandbox_paths *paths, int *fds)
 	}
 }
 
+static bool root_used(const struct sandbox_paths *paths)
+{
+	for (unsigned int i = 0; i < paths->n; i++)
+		if (!strcmp(paths->p[i].path, "/"))
+			return true;
+	return false;
+}
+
 static int collect_paths(const struct vm_config *cfg, struct sandbox_paths *paths, char *err,
 			 size_t errlen)
 {
@@ -160,7 +168,10 @@ int sandbox_seal(const struct vm_config *cfg, char *err, size_t errlen)
 	ret = harden_process(cfg->machine.vcpu_count, own_userns || jailed, err, errlen);
 	if (!ret && in_ns && !host_net)
 		ret = ns_enter_net(err, errlen);
-	if (!ret && in_ns)
+	if (!ret && in_ns && root_used(&paths))
+		log_warn("sandbox: the VM uses files directly in /: no new root (pivot_root "
+			 "skipped)");
+	else if (!ret && in_ns)
 		ret = ns_pivot(&paths, fds, err, errlen);
 	if (ret)
 		goto out;

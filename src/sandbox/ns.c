@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -103,15 +104,33 @@ static int make_dirs(const char *root, const char *path, bool last_is_file)
 	return 0;
 }
 
-/* A directory to mount the new root's tmpfs over, in our private namespace only. */
-static const char *stage_dir(void)
+/* a is b, or a directory above it. */
+static bool covers(const char *a, const char *b)
 {
-	static const char *const cand[] = { "/tmp", "/mnt", "/run", "/var/tmp" };
+	size_t n = strlen(a);
+
+	return !strncmp(a, b, n) && (b[n] == '\0' || b[n] == '/' || (n == 1 && a[0] == '/'));
+}
+
+/*
+ * A directory to mount the new root's tmpfs over, in our private namespace
+ * only. Not inside a path that is bound in: the recursive bind would
+ * carry the tmpfs itself along and hide what it should show.
+ */
+static const char *stage_dir(const struct sandbox_paths *paths)
+{
+	static const char *const cand[] = { "/tmp", "/mnt", "/run", "/var/tmp", "/media",
+					    "/srv", "/opt" };
 	struct stat st;
 
-	for (unsigned int i = 0; i < sizeof(cand) / sizeof(cand[0]); i++)
-		if (!stat(cand[i], &st) && S_ISDIR(st.st_mode))
+	for (unsigned int i = 0; i < sizeof(cand) / sizeof(cand[0]); i++) {
+		bool taken = false;
+
+		for (unsigned int j = 0; j < paths->n && !taken; j++)
+			taken = covers(paths->p[j].path, cand[i]);
+		if (!taken && !stat(cand[i], &st) && S_ISDIR(st.st_mode))
 			return cand[i];
+	}
 	return NULL;
 }
 
@@ -147,13 +166,14 @@ err:
 
 int ns_pivot(const struct sandbox_paths *paths, const int *fds, char *err, size_t errlen)
 {
-	const char *stage = stage_dir();
+	const char *stage = stage_dir(paths);
 	const char *what = "mounting the new root";
 	char src[64], dst[4096 + 64];
 	int ret = 0;
 
 	if (!stage) {
-		snprintf(err, errlen, "pivot_root: no directory to stage the new root in");
+		snprintf(err, errlen, "pivot_root: no directory to stage the new root in outside "
+			 "the paths the VM uses (a file directly in /?)");
 		return -ENOENT;
 	}
 	/* The sources were opened before: this tmpfs may hide them (a disk in /tmp). */

@@ -330,6 +330,43 @@ static void test_degrade(void **state)
 	assert_non_null(strstr(out.text, "probe: done"));
 }
 
+/*
+ * A directory the VM uses may be where the new root is staged (/tmp):
+ * sealed, a file made there must land in the host's /tmp.
+ */
+static void test_stage_dir_bound(void **state)
+{
+	char name[64];
+	int st;
+	pid_t pid;
+
+	(void)state;
+	snprintf(name, sizeof(name), "/tmp/hearth-confine-stage-%d", (int)getpid());
+	unlink(name);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sandbox_opts o = { .seccomp_off = true };
+		char err[512];
+		struct vm_config c;
+		int fd;
+
+		log_set_level(LOG_ERR);
+		vm_config_init(&c);
+		c.machine.vcpu_count = 1;
+		if (sandbox_allow_dir("/tmp") || sandbox_prepare(&o, err, sizeof(err)) ||
+		    sandbox_seal(&c, err, sizeof(err)))
+			_exit(91);
+		fd = open(name, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		syscall(SYS_exit_group, fd < 0 ? errno : 0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(access(name, F_OK), 0);
+	unlink(name);
+}
+
 static void test_probe(void **state)
 {
 	char dir[] = "/tmp/hearth-confine-XXXXXX";
@@ -394,6 +431,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_paths_from_config),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_outcome),
+		cmocka_unit_test(test_stage_dir_bound),
 		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_degrade),
 	};
