@@ -114,24 +114,34 @@ static bool covers(const char *a, const char *b)
 
 /*
  * A directory to mount the new root's tmpfs over, in our private namespace
- * only. Not inside a path that is bound in: the recursive bind would
- * carry the tmpfs itself along and hide what it should show.
+ * only; preferably not one that is bound into the new root. If it is (a
+ * disk in /tmp, and no other candidate here), *bound is set: the
+ * recursive bind of it carries a copy of the tmpfs along, which
+ * ns_pivot then takes off again.
  */
-static const char *stage_dir(const struct sandbox_paths *paths)
+static const char *stage_dir(const struct sandbox_paths *paths, bool *bound)
 {
 	static const char *const cand[] = { "/tmp", "/mnt", "/run", "/var/tmp", "/media",
 					    "/srv", "/opt" };
+	const char *first = NULL;
 	struct stat st;
 
 	for (unsigned int i = 0; i < sizeof(cand) / sizeof(cand[0]); i++) {
 		bool taken = false;
 
+		if (stat(cand[i], &st) || !S_ISDIR(st.st_mode))
+			continue;
 		for (unsigned int j = 0; j < paths->n && !taken; j++)
 			taken = covers(paths->p[j].path, cand[i]);
-		if (!taken && !stat(cand[i], &st) && S_ISDIR(st.st_mode))
+		if (!taken) {
+			*bound = false;
 			return cand[i];
+		}
+		if (!first)
+			first = cand[i];
 	}
-	return NULL;
+	*bound = first != NULL;
+	return first;
 }
 
 /*
@@ -166,14 +176,15 @@ err:
 
 int ns_pivot(const struct sandbox_paths *paths, const int *fds, char *err, size_t errlen)
 {
-	const char *stage = stage_dir(paths);
+	bool bound;
+	const char *stage = stage_dir(paths, &bound);
 	const char *what = "mounting the new root";
 	char src[64], dst[4096 + 64];
 	int ret = 0;
 
 	if (!stage) {
-		snprintf(err, errlen, "pivot_root: no directory to stage the new root in outside "
-			 "the paths the VM uses (a file directly in /?)");
+		snprintf(err, errlen, "pivot_root: no directory to stage the new root in (none of "
+			 "/tmp, /mnt, /run, /var/tmp, /media, /srv, /opt)");
 		return -ENOENT;
 	}
 	/* The sources were opened before: this tmpfs may hide them (a disk in /tmp). */
@@ -192,6 +203,11 @@ int ns_pivot(const struct sandbox_paths *paths, const int *fds, char *err, size_
 		snprintf(src, sizeof(src), "/proc/self/fd/%d", fds[i]);
 		snprintf(dst, sizeof(dst), "%s%s", stage, paths->p[i].path);
 		if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL)) {
+			ret = -errno;
+			goto err;
+		}
+		/* The stage itself came along, on top of what it hid: off again. */
+		if (bound && !strcmp(paths->p[i].path, stage) && umount2(dst, MNT_DETACH)) {
 			ret = -errno;
 			goto err;
 		}

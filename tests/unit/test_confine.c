@@ -334,13 +334,14 @@ static void test_degrade(void **state)
  * A directory the VM uses may be where the new root is staged (/tmp):
  * sealed, a file made there must land in the host's /tmp.
  */
-static void test_stage_dir_bound(void **state)
+static void stage_dir_bound(bool all_candidates)
 {
+	static const char *const cand[] = { "/tmp", "/mnt", "/run", "/var/tmp", "/media",
+					    "/srv", "/opt" };
 	char name[64];
 	int st;
 	pid_t pid;
 
-	(void)state;
 	snprintf(name, sizeof(name), "/tmp/hearth-confine-stage-%d", (int)getpid());
 	unlink(name);
 	pid = fork();
@@ -354,6 +355,10 @@ static void test_stage_dir_bound(void **state)
 		log_set_level(LOG_ERR);
 		vm_config_init(&c);
 		c.machine.vcpu_count = 1;
+		/* All of them: the stage can only be one that is bound in too. */
+		for (unsigned int i = 0; all_candidates && i < sizeof(cand) / sizeof(cand[0]); i++)
+			if (sandbox_allow_dir(cand[i]))
+				_exit(90);
 		if (sandbox_allow_dir("/tmp") || sandbox_prepare(&o, err, sizeof(err)) ||
 		    sandbox_seal(&c, err, sizeof(err)))
 			_exit(91);
@@ -365,6 +370,13 @@ static void test_stage_dir_bound(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 	assert_int_equal(access(name, F_OK), 0);
 	unlink(name);
+}
+
+static void test_stage_dir_bound(void **state)
+{
+	(void)state;
+	stage_dir_bound(false);
+	stage_dir_bound(true);
 }
 
 static void test_probe(void **state)
