@@ -158,7 +158,7 @@ int sandbox_seal(const struct vm_config *cfg, char *err, size_t errlen)
 		rfd = landlock_build(abi, &paths, fds, host_net, err, errlen);
 		if (rfd < 0) {
 			ret = rfd;
-			goto out;
+			goto err_close;
 		}
 	} else {
 		log_warn("sandbox: no Landlock (kernel ABI 0): filesystem not restricted%s",
@@ -174,11 +174,11 @@ int sandbox_seal(const struct vm_config *cfg, char *err, size_t errlen)
 	else if (!ret && in_ns)
 		ret = ns_pivot(&paths, fds, err, errlen);
 	if (ret)
-		goto out;
+		goto err_close;
 	ret = harden_thread();
 	if (ret) {
 		snprintf(err, errlen, "sandbox: cannot drop the capabilities: %s", strerror(-ret));
-		goto out;
+		goto err_close;
 	}
 	if (rfd >= 0) {
 		ret = landlock_apply(rfd);
@@ -189,7 +189,7 @@ int sandbox_seal(const struct vm_config *cfg, char *err, size_t errlen)
 	if (!ret)
 		log_debug("sandbox: sealed (%s, Landlock ABI %d, %u paths)",
 			  jailed ? "jail" : in_ns ? "namespaces" : "no namespaces", abi, paths.n);
-out:
+err_close:
 	if (rfd >= 0)
 		close(rfd);
 	close_fds(fds, paths.n);

@@ -44,7 +44,7 @@ int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, char *err, siz
 	root = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0) {
 		ret = -errno;
-		goto err;
+		goto err_report;
 	}
 	what = "dev/";
 	ret = jail_dir(root, "dev");
@@ -56,31 +56,31 @@ int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, char *err, siz
 	}
 	close(root);
 	if (ret)
-		goto err;
+		goto err_report;
 	what = "unshare";
 	if (unshare(CLONE_NEWIPC | CLONE_NEWUTS | (netns ? CLONE_NEWNET : 0))) {
 		ret = -errno;
-		goto err;
+		goto err_report;
 	}
 	what = "chroot";
 	if (chdir(dir) || chroot(".") || chdir("/")) {
 		ret = -errno;
-		goto err;
+		goto err_report;
 	}
 	/* Groups first: setuid would take the right to change them away. */
 	what = "dropping to --uid/--gid";
 	if (setgroups(0, NULL) || setresgid(gid, gid, gid) || setresuid(uid, uid, uid)) {
 		ret = -errno;
-		goto err;
+		goto err_report;
 	}
 	/* A uid change from root clears the capabilities; check it did. */
 	if (setuid(0) == 0) {
 		ret = -EPERM;
 		what = "root could be regained";
-		goto err;
+		goto err_report;
 	}
 	return 0;
-err:
+err_report:
 	snprintf(err, errlen, "--jail: %s: %s", what, strerror(-ret));
 	return ret;
 }

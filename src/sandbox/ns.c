@@ -39,7 +39,7 @@ int ns_enter(bool userns, bool *unshared, char *err, size_t errlen)
 	*unshared = false;
 	if (unshare((userns ? CLONE_NEWUSER : 0) | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)) {
 		ret = -errno;
-		goto err;
+		goto err_report;
 	}
 	*unshared = true;
 	if (userns) {
@@ -56,16 +56,16 @@ int ns_enter(bool userns, bool *unshared, char *err, size_t errlen)
 			ret = write_file("/proc/self/gid_map", map);
 		}
 		if (ret)
-			goto err;
+			goto err_report;
 	}
 	/* Nothing we mount from here on may propagate back to the host. */
 	what = "making mounts private";
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
 		ret = -errno;
-		goto err;
+		goto err_report;
 	}
 	return 0;
-err:
+err_report:
 	snprintf(err, errlen, "%s: %s", what, strerror(-ret));
 	return ret;
 }
@@ -159,16 +159,16 @@ static int enter_root(char *err, size_t errlen)
 	if (!syscall(SYS_pivot_root, ".", ".")) {
 		what = "detaching the old root";
 		if (umount2(".", MNT_DETACH) || chdir("/"))
-			goto err;
+			goto err_report;
 		return 0;
 	}
 	if (errno != EINVAL)
-		goto err;
+		goto err_report;
 	what = "moving the new root over an initramfs";
 	if (mount(".", "/", NULL, MS_MOVE, NULL) || chroot(".") || chdir("/"))
-		goto err;
+		goto err_report;
 	return 0;
-err:
+err_report:
 	ret = -errno;
 	snprintf(err, errlen, "pivot_root into an empty root: %s: %s", what, strerror(-ret));
 	return ret;
@@ -191,7 +191,7 @@ int ns_pivot(const struct sandbox_paths *paths, const int *fds, char *err, size_
 	if (mount("hearth-root", stage, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		  "size=1m,mode=0755")) {
 		ret = -errno;
-		goto err;
+		goto err_report;
 	}
 	for (unsigned int i = 0; i < paths->n; i++) {
 		if (fds[i] < 0)
@@ -199,23 +199,23 @@ int ns_pivot(const struct sandbox_paths *paths, const int *fds, char *err, size_
 		what = paths->p[i].path;
 		ret = make_dirs(stage, paths->p[i].path, !paths->p[i].dir);
 		if (ret)
-			goto err;
+			goto err_report;
 		snprintf(src, sizeof(src), "/proc/self/fd/%d", fds[i]);
 		snprintf(dst, sizeof(dst), "%s%s", stage, paths->p[i].path);
 		if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL)) {
 			ret = -errno;
-			goto err;
+			goto err_report;
 		}
 		/* The stage itself came along, on top of what it hid: off again. */
 		if (bound && !strcmp(paths->p[i].path, stage) && umount2(dst, MNT_DETACH)) {
 			ret = -errno;
-			goto err;
+			goto err_report;
 		}
 	}
 	what = "pivot_root";
 	if (chdir(stage)) {
 		ret = -errno;
-		goto err;
+		goto err_report;
 	}
 	ret = enter_root(err, errlen);
 	if (ret)
@@ -224,10 +224,10 @@ int ns_pivot(const struct sandbox_paths *paths, const int *fds, char *err, size_
 	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV |
 		  MS_NOEXEC, NULL)) {
 		ret = -errno;
-		goto err;
+		goto err_report;
 	}
 	return 0;
-err:
+err_report:
 	snprintf(err, errlen, "pivot_root into an empty root: %s: %s", what, strerror(-ret));
 	return ret;
 }
