@@ -1,10 +1,14 @@
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/serve.h"
 #include "api/server.h"
 #include "hearth-config.h"
+#include "sandbox/confine.h"
+#include "sandbox/policy.h"
 #include "sandbox/sandbox.h"
 #include "util/log.h"
 #include "vmm/cli.h"
@@ -22,6 +26,30 @@ static void main_sandbox(bool no_seccomp)
 	}
 	if (sandbox_init(err, sizeof(err)))
 		die("%s", err);
+}
+
+/*
+ * The process sandbox (src/sandbox/confine.h), after the filters are
+ * built and before any thread starts. Bad --jail values are usage errors.
+ */
+static void main_confine(bool no_sandbox, bool no_seccomp, const char *jail, const char *uid,
+			 const char *gid, const char *api_sock, bool no_nics)
+{
+	struct sandbox_opts so;
+	char err[512];
+	const char *probe = getenv("HEARTH_SANDBOX_PROBE");
+
+	if (sandbox_opts_parse(no_sandbox, no_seccomp, jail, uid, gid, geteuid(), &so, err,
+			       sizeof(err)))
+		die_code(HEARTH_EXIT_USAGE, "%s", err);
+	so.probe = probe && !strcmp(probe, "1");
+	so.no_nics = no_nics;
+	/* The API socket's directory: unlinked at exit, and bound after the seal when booting at once. */
+	if (api_sock && !so.jail && sandbox_allow_parent(api_sock))
+		die_code(HEARTH_EXIT_USAGE, "--api-sock '%s': path too long", api_sock);
+	if (sandbox_prepare(&so, err, sizeof(err)))
+		die("%s", err);
+	runner_set_seal(sandbox_seal);
 }
 
 /*
@@ -60,6 +88,8 @@ static int main_serve(int argc, char **argv, bool firecracker)
 		log_set_level(level < LOG_ERR ? LOG_ERR : (enum log_level)level);
 	}
 	main_sandbox(o.no_seccomp);
+	main_confine(o.no_sandbox, o.no_seccomp, o.jail, o.jail_uid, o.jail_gid,
+		     o.no_api ? NULL : o.api_sock, false);
 	return serve_run(&o, NULL);
 }
 
@@ -84,6 +114,10 @@ int main(int argc, char **argv)
 		sandbox_report(stdout);
 		return HEARTH_EXIT_OK;
 	}
+	if (argc == 2 && !strcmp(argv[1], "--sandbox-report")) {
+		sandbox_confine_report(stdout);
+		return HEARTH_EXIT_OK;
+	}
 	if (cli_parse(argc, argv, &cfg, err, sizeof(err))) {
 		cli_release(&cfg);
 		die_code(HEARTH_EXIT_USAGE, "%s", err);
@@ -103,6 +137,8 @@ int main(int argc, char **argv)
 	else if (cfg.verbose < 0)
 		log_set_level(LOG_ERR);
 	main_sandbox(cfg.no_seccomp);
+	main_confine(cfg.no_sandbox, cfg.no_seccomp, cfg.jail, cfg.jail_uid, cfg.jail_gid,
+		     cfg.api_sock, cfg.vm.nnets == 0);
 	if (cfg.api_sock) {
 		/* The same VM, plus the API: `hearth serve` with this config booted at once. */
 		struct serve_opts o = { .api_sock = cfg.api_sock,

@@ -46,6 +46,10 @@ FLAG(arg_log_path, logger.log_path, (char *)v)
 FLAG(arg_show_level, logger.show_level, true)
 FLAG(arg_show_origin, logger.show_log_origin, true)
 FLAG(arg_metrics_path, metrics_path, v)
+FLAG(arg_no_sandbox, no_sandbox, true)
+FLAG(arg_jail, jail, v)
+FLAG(arg_jail_uid, jail_uid, v)
+FLAG(arg_jail_gid, jail_gid, v)
 
 /* Firecracker's flag and ours: main() then leaves the per-thread filters off. */
 static int arg_no_seccomp(struct serve_opts *o, const char *v, char *err, size_t errlen)
@@ -133,6 +137,11 @@ static const struct arg_spec args[] = {
 	{ "--show-log-origin", false, ARG_BOTH, NULL, arg_show_origin },
 	{ "--metrics-path", true, ARG_BOTH, NULL, arg_metrics_path },
 	{ "--no-seccomp", false, ARG_BOTH, NULL, arg_no_seccomp },
+	/* Hearth's process sandbox (README "Sandbox"); Firecracker leaves these to its jailer. */
+	{ "--no-sandbox", false, ARG_BOTH, NULL, arg_no_sandbox },
+	{ "--jail", true, ARG_BOTH, NULL, arg_jail },
+	{ "--uid", true, ARG_BOTH, NULL, arg_jail_uid },
+	{ "--gid", true, ARG_BOTH, NULL, arg_jail_gid },
 	{ "--start-time-us", true, ARG_BOTH, NULL, arg_start_time },
 	{ "--start-time-cpu-us", true, ARG_BOTH, NULL, arg_start_cpu },
 	{ "--parent-cpu-time-us", true, ARG_BOTH, NULL, arg_parent_cpu },
@@ -253,6 +262,9 @@ static const char flags_help[] =
 	"  --show-level, --show-log-origin   add the level, the source file and line\n"
 	"  --metrics-path PATH          metrics lines to PATH, as PUT /metrics\n"
 	"  --no-seccomp                 run without the per-thread seccomp filters\n"
+	"  --no-sandbox                 run without the process sandbox (see README)\n"
+	"  --jail DIR --uid U --gid G   (root only) chroot into DIR, run as U:G; the API's\n"
+	"                               paths are then resolved inside DIR\n"
 	"  --start-time-us, --start-time-cpu-us, --parent-cpu-time-us US\n"
 	"                               report the process's startup time in the metrics\n";
 

@@ -23,6 +23,9 @@ struct serve_opts {
 	bool version;
 	bool firecracker;           /* invoked as `firecracker`: its flags and defaults */
 	bool no_seccomp;            /* --no-seccomp: no per-thread filters (src/sandbox) */
+	bool no_sandbox;            /* --no-sandbox: no process sandbox (src/sandbox) */
+	/* --jail DIR --uid U --gid G as given: src/sandbox checks them; NULL: not given. */
+	const char *jail, *jail_uid, *jail_gid;
 	/* The logger and metrics from the command line (as PUT /logger, PUT /metrics). */
 	struct vm_logger logger;    /* log_path NULL: none */
 	bool level_set;             /* --level given */

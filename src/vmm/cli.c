@@ -71,6 +71,10 @@ void cli_usage(FILE *out)
 		"  --api-sock PATH   also serve Firecracker's API on the Unix socket PATH, so this\n"
 		"                    VM can be paused, resumed and inspected (see 'hearth serve')\n"
 		"  --no-seccomp      run without the per-thread seccomp filters (see README)\n"
+		"  --no-sandbox      run without the process sandbox: namespaces, pivot_root,\n"
+		"                    Landlock, limits, capability drop (see README)\n"
+		"  --jail DIR --uid U --gid G  (root only) chroot into DIR and run as U:G;\n"
+		"                    every path is then resolved inside DIR\n"
 		"  -v, --verbose     more log output\n"
 		"  -q, --quiet       errors only\n"
 		"\n"
@@ -367,6 +371,12 @@ static int parse_run_option(struct cli_config *cfg, struct cli_boot *boot, const
 			return -EINVAL;
 		}
 		cfg->api_sock = val;
+	} else if (!strcmp(name, "--jail")) {
+		cfg->jail = val;     /* checked by the sandbox (sandbox_opts_parse) */
+	} else if (!strcmp(name, "--uid")) {
+		cfg->jail_uid = val;
+	} else if (!strcmp(name, "--gid")) {
+		cfg->jail_gid = val;
 	} else if (!strcmp(name, "--disk")) {
 		return cli_disk(vm, val, err, errlen);
 	} else if (!strcmp(name, "--net")) {
@@ -384,7 +394,7 @@ static int parse_run_option(struct cli_config *cfg, struct cli_boot *boot, const
 
 static const char *const valued_options[] = {
 	"--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--kvm",
-	"--disk", "--net", "--vsock", "--api-sock", NULL,
+	"--disk", "--net", "--vsock", "--api-sock", "--jail", "--uid", "--gid", NULL,
 };
 
 static int is_valued(const char *name)
@@ -475,6 +485,10 @@ int cli_parse(int argc, char **argv, struct cli_config *cfg, char *err, size_t e
 		}
 		if (!strcmp(arg, "--no-seccomp")) {
 			cfg->no_seccomp = true;
+			continue;
+		}
+		if (!strcmp(arg, "--no-sandbox")) {
+			cfg->no_sandbox = true;
 			continue;
 		}
 		if (!strcmp(arg, "--virtio-cmdline")) {

@@ -18,6 +18,9 @@ struct cli_config {
 	/* --api-sock: also serve the API for this VM (points into argv); NULL: none. */
 	const char *api_sock;
 	bool no_seccomp;            /* --no-seccomp: no per-thread filters (src/sandbox) */
+	bool no_sandbox;            /* --no-sandbox: no process sandbox (src/sandbox) */
+	/* --jail DIR --uid U --gid G as given (argv): src/sandbox checks them; NULL: not given. */
+	const char *jail, *jail_uid, *jail_gid;
 };
 
 /*

@@ -13,6 +13,13 @@
 #include "util/term.h"
 #include "util/thread_hook.h"
 
+static runner_seal_fn seal_fn;
+
+void runner_set_seal(runner_seal_fn fn)
+{
+	seal_fn = fn;
+}
+
 static void on_signal(void *opaque, uint32_t events)
 {
 	struct runner *r = opaque;
@@ -122,6 +129,15 @@ static void runner_start_fn(void *arg)
 		vm_error_set(c->err, false, c->ret, "cannot attach the console: %s",
 			     strerror(-c->ret));
 		goto err_vm;
+	}
+	if (seal_fn) {
+		char why[sizeof(c->err->msg) - 16];
+
+		c->ret = seal_fn(c->cfg, why, sizeof(why));
+		if (c->ret) {
+			vm_error_set(c->err, false, c->ret, "%s", why);
+			goto err_console;
+		}
 	}
 	if (term_raw_enter(STDIN_FILENO))
 		log_warn("cannot put the terminal in raw mode; input is line-buffered");

@@ -26,6 +26,15 @@ struct runner {
 	bool in_loop;               /* runner_loop has begun: the io filter goes on with the VM */
 };
 
+/*
+ * Called on the io thread once the VM has opened everything it opens at
+ * start and before its vCPUs run: the process sandbox (src/sandbox) seals
+ * itself there, and the vCPU threads inherit what it did. Non-zero fails
+ * the start with err. Set once, before any runner starts; NULL: none.
+ */
+typedef int (*runner_seal_fn)(const struct vm_config *cfg, char *err, size_t errlen);
+void runner_set_seal(runner_seal_fn fn);
+
 /* The loop and the signalfd for SIGINT/SIGTERM/SIGHUP. 0 or -errno with err. */
 int runner_init(struct runner *r, char *err, size_t errlen);
 /*

@@ -143,6 +143,18 @@ def cases(env, version):
                                     ["--no-seccomp"])
     out["serve-no-seccomp-bad-sock"] = (["serve", "--no-seccomp", "--api-sock", ""], 2,
                                         ["--api-sock"])
+    # The sandbox's flags: usage errors name the flag, root or not.
+    out["no-sandbox-missing-kernel"] = (["run", "--no-sandbox", "--kernel", env.missing], 2,
+                                        [env.missing])
+    out["no-sandbox-with-value"] = (["run", "--kernel", k, "--no-sandbox=yes"], 2,
+                                    ["--no-sandbox"])
+    out["jail-without-ids"] = (["run", "--kernel", k, "--jail", env.tmp], 2,
+                               ["--jail", "--uid", "missing"])
+    out["jail-and-no-sandbox"] = (["run", "--kernel", k, "--no-sandbox", "--jail", env.tmp,
+                                   "--uid", "1000", "--gid", "1000"], 2, ["contradict"])
+    out["serve-jail-without-ids"] = (["serve", "--api-sock", env.tmp + "/s.sock", "--gid", "5"],
+                                     2, ["--jail", "missing"])
+    out["sandbox-report"] = (["--sandbox-report"], 0, ["landlock: ABI", "namespaces: "])
     # Each thread kind's allowlist, the vCPU's with KVM_RUN.
     out["seccomp-report"] = (["--seccomp-report"], 0, ["vcpu: ", "io: ", "api: ", "KVM_RUN"])
     out["help"] = (["--help"], 0, FLAGS)

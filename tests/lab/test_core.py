@@ -3,6 +3,13 @@
 
     tests/lab/test_core.py [--vmm hearth|qemu] [--hearth PATH] [--stream]
 
+With Hearth, the same L1 boot also runs the sandbox probe
+(HEARTH_SANDBOX_PROBE=1, src/sandbox/probe.h): sandboxed by default (as
+root in L1: mount, IPC, UTS and network namespaces, the new root, limits,
+capabilities, seccomp), under --jail as uid 1000, and with --no-sandbox
+--no-seccomp. Sandboxed, every attempt must be refused; unsandboxed, every
+one must succeed, so the check can fail.
+
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed,
 1 a check failed, 3 lab failure (L1 panicked / went silent / timed out twice,
 or the lab could not be built).  --vmm qemu runs the same plan with QEMU
@@ -36,6 +43,78 @@ def plan(vmm):
                        cmdline="console=ttyS0 panic=-1"),
              nproc=2, memory=3584, action="poweroff"),
     ]
+
+
+PROBES = ["open /etc/passwd", "connect 127.0.0.1", "execve /proc/self/exe",
+          "ptrace PTRACE_SEIZE hearth", "ioctl SIOCGIFCONF"]
+PROBE_CMDLINE = "console=ttyS0 panic=-1"
+
+
+class ProbeRun(L.Run):
+    """A Hearth boot with the sandbox probe on; `jail`: under --jail as uid 1000,
+    with the kernel and initrd copied into the jail first."""
+
+    def __init__(self, name, extra=(), jail=False):
+        super().__init__(name, vmm="hearth", cpus=1, memory=256, timeout=RUN_TIMEOUT,
+                         cmdline=PROBE_CMDLINE, extra_args=extra)
+        self.jail = jail
+
+    def argv(self, l1_initrd_path):
+        if not self.jail:
+            return ["env", "HEARTH_SANDBOX_PROBE=1"] + super().argv(l1_initrd_path)
+        script = ("J=/tmp/jail; mkdir -p $J && cp %s $J/vmlinuz && cp %s $J/initrd && "
+                  "HEARTH_SANDBOX_PROBE=1 exec %s/hearth run --jail $J --uid 1000 --gid 1000 "
+                  "--kernel /vmlinuz --initrd /initrd --cmdline '%s' --memory 256"
+                  % (L.L1_KERNEL, l1_initrd_path, L.L1_BIN, PROBE_CMDLINE))
+        return ["/bin/sh", "-c", script]
+
+
+# L1's busybox initramfs has neither /etc/passwd nor a loopback that is up:
+# without them the probe's open and connect would fail with no sandbox at all.
+PROBE_SETUP = ("mkdir -p /etc && echo 'root:x:0:0:root:/:/bin/sh' >/etc/passwd && "
+               "(ip link set lo up || ifconfig lo 127.0.0.1 up)")
+
+
+def probe_plan():
+    return [
+        dict(run=L.ShellRun("probe_setup", "hearth", PROBE_SETUP, timeout=30)),
+        dict(run=L.CommandRun("sandbox_report", "hearth",
+                              [L.L1_BIN + "/hearth", "--sandbox-report"], timeout=30)),
+        dict(run=ProbeRun("probe_sandboxed"), expect="refused"),
+        dict(run=ProbeRun("probe_jail", jail=True), expect="refused"),
+        dict(run=ProbeRun("probe_off", extra=["--no-sandbox", "--no-seccomp"]), expect="allowed"),
+    ]
+
+
+def landlock_abi(res):
+    """From the sandbox_report run: L1's Landlock ABI (TCP rules need 4)."""
+    r = res.runs.get("sandbox_report")
+    for l in (r.guest_lines if r else []):
+        if l.startswith("landlock: ABI "):
+            return int(l.split()[2])
+    return 0
+
+
+def check_probe(spec, r):
+    n = spec["run"].name
+    if r is None or not r.begun:
+        yield False, "%s: run started" % n
+        return
+    if "expect" not in spec:
+        yield r.rc == 0, "%s: exit 0 (got %s) %s" % (n, r.rc, " / ".join(r.guest_lines))
+        return
+    got = {}
+    for l in r.stderr_lines:
+        if l.startswith("probe: ") and ": " in l[7:]:
+            what, verdict = l[7:].rsplit(": ", 1)
+            got[what] = verdict
+    for what in PROBES:
+        # The jail's VM has no NIC, so it has a network namespace too.
+        want = spec["expect"]
+        v = got.get(what, "missing")
+        yield v.startswith(want), "%s: %s: %s (want %s)" % (n, what, v, want)
+    yield r.ended and r.rc == 0, "%s: the guest still boots and powers off: exit 0 (got %s)" % (
+        n, r.rc)
 
 
 def mem_range_kb(mib):
@@ -78,6 +157,7 @@ def main():
     if a.hearth:
         os.environ["HEARTH"] = os.path.abspath(a.hearth)
     specs = plan(a.vmm)
+    probes = probe_plan() if a.vmm == "hearth" else []
     try:
         L.vmm_binary(a.vmm)
     except L.LabError as e:      # not the lab's fault: Hearth is not built
@@ -86,7 +166,7 @@ def main():
         return 1
     try:
         lab = L.Lab(stream=a.stream or None)
-        res = lab.run_plan([s["run"] for s in specs], tag="core-" + a.vmm)
+        res = lab.run_plan([s["run"] for s in specs + probes], tag="core-" + a.vmm)
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3
@@ -109,6 +189,20 @@ def main():
         if r is not None and r.boot_seconds() is not None:
             print("  info %s: VMM start -> /init %.1f s (L1 clock, not checked)"
                   % (s["run"].name, r.boot_seconds()))
+    if probes:
+        print("  info: L1's Landlock ABI %d (not checked)" % landlock_abi(res))
+    for s in probes:
+        r = res.runs.get(s["run"].name)
+        run_failed = False
+        for ok, desc in check_probe(s, r):
+            print("%s %s [%s]" % ("PASS" if ok else "FAIL", desc, a.vmm))
+            passed += bool(ok)
+            failed += not ok
+            run_failed |= not ok
+        if run_failed and r is not None:
+            print("  log excerpt for %s (full log: %s):" % (s["run"].name, res.log))
+            for l in (r.guest_lines[-10:] + ["(stderr:)"] + r.stderr_lines[-20:]):
+                print("    " + l)
     print("%d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
 

@@ -306,6 +306,7 @@ static void test_firecracker_flags(void **state)
 	assert_string_equal(o.api_sock, "/tmp/fc.sock");
 	assert_string_equal(o.id, "fc-1");
 	assert_true(o.no_seccomp);      /* Firecracker's flag turns Hearth's filters off */
+	assert_false(o.no_sandbox);     /* ... and only them: the sandbox stays */
 	assert_string_equal(o.logger.log_path, "/l");
 	assert_int_equal(o.logger.level, VM_LOG_DEBUG);
 	assert_true(o.level_set && o.logger.show_level && o.logger.show_log_origin);
@@ -318,6 +319,12 @@ static void test_firecracker_flags(void **state)
 	assert_null(o.api_sock);
 	PARSE_FC(0, "--version");
 	assert_true(o.version);
+	PARSE_FC(0, "--no-sandbox", "--jail", "/j", "--uid", "7", "--gid=8");
+	assert_true(o.no_sandbox);
+	assert_false(o.no_seccomp);
+	assert_string_equal(o.jail, "/j");
+	assert_string_equal(o.jail_uid, "7");
+	assert_string_equal(o.jail_gid, "8");
 
 	PARSE_FC(-EINVAL, "--boot-timer");
 	assert_string_equal(err, "--boot-timer is not supported by Hearth: there is no boot timer "

@@ -239,7 +239,25 @@ static void test_devices(void **state)
 	expect_err(ARGC(vclval), vclval, "--virtio-cmdline", NULL);
 	assert_int_equal(parse(ARGC(nosc), nosc), 0);
 	assert_true(cfg.no_seccomp);
+	assert_false(cfg.no_sandbox);
+	assert_null(cfg.jail);
 	expect_err(ARGC(noscval), noscval, "--no-seccomp", NULL);
+	{
+		/* The sandbox's flags are taken as given; src/sandbox checks their values. */
+		const char *sb[] = { "hearth", "run", "--kernel", "k", "--no-sandbox", "--jail",
+				     "/j", "--uid=7", "--gid", "8" };
+		const char *sbval[] = { "hearth", "run", "--kernel", "k", "--no-sandbox=1" };
+		const char *jnoval[] = { "hearth", "run", "--kernel", "k", "--jail" };
+
+		assert_int_equal(parse(ARGC(sb), sb), 0);
+		assert_true(cfg.no_sandbox);
+		assert_false(cfg.no_seccomp);
+		assert_string_equal(cfg.jail, "/j");
+		assert_string_equal(cfg.jail_uid, "7");
+		assert_string_equal(cfg.jail_gid, "8");
+		expect_err(ARGC(sbval), sbval, "--no-sandbox", NULL);
+		expect_err(ARGC(jnoval), jnoval, "--jail", NULL);
+	}
 
 	/* The limits: exactly CLI_MAX_* is fine, one more is an error. */
 	n = 0;

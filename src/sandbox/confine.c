@@ -1,0 +1,224 @@
+#include "sandbox/confine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox/harden.h"
+#include "sandbox/jail.h"
+#include "sandbox/landlock.h"
+#include "sandbox/ns.h"
+#include "sandbox/probe.h"
+#include "sandbox/sandbox.h"
+#include "util/log.h"
+
+static struct sandbox_opts opts;
+static bool in_ns;         /* step 1 gave us namespaces: pivot and netns at the seal */
+static bool own_userns;    /* ... with a user namespace: RLIMIT_NPROC counts only us */
+static bool jailed;
+static char start_cwd[4096];
+static struct sandbox_paths extra;   /* sandbox_allow_dir's */
+
+int sandbox_allow_dir(const char *dir)
+{
+	return sandbox_paths_add(&extra, dir, true, start_cwd);
+}
+
+int sandbox_allow_parent(const char *file)
+{
+	return sandbox_paths_add_parent(&extra, file, start_cwd);
+}
+
+/* Step 3: every thread, when it enters service. */
+static int sandbox_thread(enum thread_kind kind)
+{
+	int ret;
+
+	/* Created before the seal (`hearth serve`): it still holds what main had. */
+	if (!opts.off && kind == THREAD_API) {
+		ret = harden_thread();
+		if (ret)
+			return ret;
+	}
+	if (kind == THREAD_IO && opts.probe)
+		probe_run(!opts.seccomp_off, stderr);
+	return opts.seccomp_off ? 0 : sandbox_enter(kind);
+}
+
+int sandbox_prepare(const struct sandbox_opts *o, char *err, size_t errlen)
+{
+	char why[256];
+	bool unshared;
+	int ret;
+
+	opts = *o;
+	if (!getcwd(start_cwd, sizeof(start_cwd)))
+		start_cwd[0] = '\0';
+	thread_hook_set(sandbox_thread);
+	if (o->probe) {
+		ret = probe_prepare();
+		if (ret)
+			log_warn("sandbox probe: no TCP listener for the connect attempt: %s",
+				 strerror(-ret));
+	}
+	if (o->off) {
+		log_debug("sandbox: off (--no-sandbox)");
+		return 0;
+	}
+	if (o->jail) {
+		ret = jail_enter(o->jail, o->uid, o->gid, o->no_nics, err, errlen);
+		if (ret)
+			return ret;
+		jailed = true;
+		snprintf(start_cwd, sizeof(start_cwd), "/");
+		return 0;
+	}
+	own_userns = geteuid() != 0;
+	ret = ns_enter(own_userns, &unshared, why, sizeof(why));
+	if (ret && !unshared) {
+		log_warn("sandbox: no %snamespaces (%s): the host's filesystem and network stay "
+			 "visible%s", own_userns ? "user " : "", why,
+			 own_userns ? ", no RLIMIT_NPROC" : "");
+		own_userns = false;
+		return 0;
+	}
+	if (ret) {
+		snprintf(err, errlen, "sandbox: %s (--no-sandbox runs without it)", why);
+		return ret;
+	}
+	in_ns = true;
+	return 0;
+}
+
+static void close_fds(int *fds, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* O_PATH handles on what stays reachable: pivot's bind sources and Landlock's rules. */
+static void open_paths(const struct sandbox_paths *paths, int *fds)
+{
+	for (unsigned int i = 0; i < paths->n; i++) {
+		fds[i] = open(paths->p[i].path,
+			      O_PATH | O_CLOEXEC | (paths->p[i].dir ? O_DIRECTORY : 0));
+		if (fds[i] < 0)
+			log_debug("sandbox: %s: %s; not reachable once sealed", paths->p[i].path,
+				  strerror(errno));
+	}
+}
+
+static bool root_used(const struct sandbox_paths *paths)
+{
+	for (unsigned int i = 0; i < paths->n; i++)
+		if (!strcmp(paths->p[i].path, "/"))
+			return true;
+	return false;
+}
+
+static int collect_paths(const struct vm_config *cfg, struct sandbox_paths *paths, char *err,
+			 size_t errlen)
+{
+	int ret;
+
+	*paths = extra;
+	ret = sandbox_paths_from_config(paths, cfg, start_cwd);
+#if defined(__SANITIZE_ADDRESS__)
+	/* LeakSanitizer's check at exit reads /proc: sanitizer builds only. */
+	if (!ret)
+		ret = sandbox_paths_add(paths, "/proc", true, start_cwd);
+#endif
+	if (ret)
+		snprintf(err, errlen, "sandbox: cannot list the paths the VM still uses: %s",
+			 strerror(-ret));
+	return ret;
+}
+
+int sandbox_seal(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	static struct sandbox_paths paths;
+	int fds[SANDBOX_MAX_PATHS];
+	bool host_net = sandbox_needs_host_net(cfg);
+	int abi, rfd = -1, ret;
+
+	if (opts.off)
+		return 0;
+	ret = collect_paths(cfg, &paths, err, errlen);
+	if (ret)
+		return ret;
+	open_paths(&paths, fds);
+	abi = landlock_abi();
+	if (abi > 0) {
+		rfd = landlock_build(abi, &paths, fds, host_net, err, errlen);
+		if (rfd < 0) {
+			ret = rfd;
+			goto err_close;
+		}
+	} else {
+		log_warn("sandbox: no Landlock (kernel ABI 0): filesystem not restricted%s",
+			 in_ns ? " beyond the mount namespace" : jailed ? " beyond the jail" : "");
+	}
+	/* Before the pivot: it counts the open fds in /proc. */
+	ret = harden_process(cfg->machine.vcpu_count, own_userns || jailed, err, errlen);
+	if (!ret && in_ns && !host_net)
+		ret = ns_enter_net(err, errlen);
+	if (!ret && in_ns && root_used(&paths))
+		log_warn("sandbox: the VM uses files directly in /: no new root (pivot_root "
+			 "skipped)");
+	else if (!ret && in_ns)
+		ret = ns_pivot(&paths, fds, err, errlen);
+	if (ret)
+		goto err_close;
+	ret = harden_thread();
+	if (ret) {
+		snprintf(err, errlen, "sandbox: cannot drop the capabilities: %s", strerror(-ret));
+		goto err_close;
+	}
+	if (rfd >= 0) {
+		ret = landlock_apply(rfd);
+		if (ret)
+			snprintf(err, errlen, "Landlock: cannot restrict the io thread: %s",
+				 strerror(-ret));
+	}
+	if (!ret)
+		log_debug("sandbox: sealed (%s, Landlock ABI %d, %u paths)",
+			  jailed ? "jail" : in_ns ? "namespaces" : "no namespaces", abi, paths.n);
+err_close:
+	if (rfd >= 0)
+		close(rfd);
+	close_fds(fds, paths.n);
+	return ret;
+}
+
+/* In a child: whether this kernel lets an unprivileged process have its namespaces. */
+static int userns_errno(void)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		syscall(SYS_exit_group, unshare(CLONE_NEWUSER | CLONE_NEWNS) ? errno : 0);
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : EIO;
+}
+
+void sandbox_confine_report(FILE *out)
+{
+	int abi = landlock_abi();
+	int e = userns_errno();
+
+	fprintf(out, "landlock: ABI %d%s\n", abi,
+		abi <= 0 ? " (none: the filesystem is not restricted)" :
+		abi < 4 ? " (files only: TCP is not restricted)" : " (files and TCP)");
+	fprintf(out, "namespaces: %s%s\n", e ? "unavailable: " : "available",
+		e ? strerror(e) : "");
+	fprintf(out, "running as: %s\n", geteuid() ? "a user (namespaces with a user namespace)"
+						   : "root (--jail available)");
+}

@@ -1,0 +1,48 @@
+/*
+ * The sandbox around the whole process (confine.c), on by default; the
+ * per-thread seccomp filters (sandbox.h) come on top of it. In order:
+ *
+ *  1. sandbox_prepare(), in main() before any thread: with --jail, the
+ *     chroot and the drop to --uid/--gid; otherwise Hearth's own user
+ *     (unless root), mount, IPC and UTS namespaces. Paths still resolve
+ *     as on the host, so the API can configure the VM.
+ *  2. sandbox_seal(), on the io thread once the VM has opened everything
+ *     and just before its vCPUs start (runner_set_seal): a network
+ *     namespace unless a user-mode NIC needs the host's network; the
+ *     limits and not dumpable; pivot_root into an empty root holding only
+ *     the paths the VM still uses (sandbox_allow_dir and the VM's
+ *     config); Landlock on those same paths; every capability dropped
+ *     and no_new_privs. The vCPU threads start after it and inherit it.
+ *  3. The thread hook (sandbox_thread): the api thread drops its
+ *     capabilities, the io thread runs the probe when asked, and each
+ *     thread installs its seccomp filter.
+ *
+ * What the kernel does not offer (no user namespaces, no Landlock) is
+ * skipped with one "hearth: warning: sandbox: ..." line each.
+ */
+#ifndef HEARTH_SANDBOX_CONFINE_H
+#define HEARTH_SANDBOX_CONFINE_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "sandbox/policy.h"
+#include "util/thread_hook.h"
+#include "vmm/config.h"
+
+/*
+ * A directory the VM still uses after start (snapshot files, ...), kept
+ * reachable by the pivot and Landlock. Before the seal; relative paths
+ * are taken from the directory Hearth started in. 0 or -errno.
+ */
+int sandbox_allow_dir(const char *dir);
+/* The directory holding file (a socket, say), likewise. */
+int sandbox_allow_parent(const char *file);
+/* Step 1 (see above). 0, or -errno with one line in err: Hearth must not go on. */
+int sandbox_prepare(const struct sandbox_opts *o, char *err, size_t errlen);
+/* Step 2: the seal hook (vmm/runner.h). 0 or -errno with err filled. */
+int sandbox_seal(const struct vm_config *cfg, char *err, size_t errlen);
+/* `hearth --sandbox-report`: what this kernel lets the sandbox do. */
+void sandbox_confine_report(FILE *out);
+
+#endif

@@ -1,0 +1,19 @@
+/*
+ * --jail DIR --uid U --gid G (jail.c), for root: what Firecracker's
+ * jailer does before it runs Firecracker, done by Hearth itself. The
+ * device nodes the VM opens are made in DIR/dev, then Hearth chroots
+ * into DIR and becomes U:G with no supplementary groups and no
+ * capabilities, in IPC and UTS namespaces of its own. From then on every path (the command line's, the API's)
+ * is resolved inside DIR.
+ */
+#ifndef HEARTH_SANDBOX_JAIL_H
+#define HEARTH_SANDBOX_JAIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* netns: also a new, empty network namespace (the VM has no NIC). */
+int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, char *err, size_t errlen);
+
+#endif

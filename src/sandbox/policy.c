@@ -1,0 +1,182 @@
+#include "sandbox/policy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "vmm/cli.h"
+
+/* Ids Linux reserves: -1 means "unchanged" to setresuid, and 65535 is the overflow id. */
+static int parse_id(const char *flag, const char *s, unsigned long *out, char *err,
+		    size_t errlen)
+{
+	uint64_t v;
+
+	if (cli_parse_uint(s, 0, 65534, &v) || v == 0) {
+		snprintf(err, errlen, "%s '%s': not a user or group id in 1..65534 (the jail "
+			 "drops root: 0 is refused)", flag, s);
+		return -EINVAL;
+	}
+	*out = (unsigned long)v;
+	return 0;
+}
+
+int sandbox_opts_parse(bool no_sandbox, bool no_seccomp, const char *jail, const char *uid,
+		       const char *gid, uid_t euid, struct sandbox_opts *o, char *err,
+		       size_t errlen)
+{
+	unsigned long u = 0, g = 0;
+	struct stat st;
+
+	memset(o, 0, sizeof(*o));
+	o->off = no_sandbox;
+	o->seccomp_off = no_seccomp;
+	if (!jail && !uid && !gid)
+		return 0;
+	if (!jail || !uid || !gid) {
+		snprintf(err, errlen, "--jail DIR, --uid U and --gid G go together (missing %s)",
+			 !jail ? "--jail" : !uid ? "--uid" : "--gid");
+		return -EINVAL;
+	}
+	if (no_sandbox) {
+		snprintf(err, errlen, "--jail and --no-sandbox contradict each other");
+		return -EINVAL;
+	}
+	if (euid != 0) {
+		snprintf(err, errlen, "--jail needs root (it chroots and changes user); without "
+			 "root Hearth sandboxes itself in namespaces, no flag needed");
+		return -EINVAL;
+	}
+	if (jail[0] != '/' || stat(jail, &st) || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "--jail '%s': not an absolute path to a directory", jail);
+		return -EINVAL;
+	}
+	if (!strcmp(jail, "/")) {
+		snprintf(err, errlen, "--jail '/': the jail must be a directory of its own");
+		return -EINVAL;
+	}
+	if (parse_id("--uid", uid, &u, err, errlen) || parse_id("--gid", gid, &g, err, errlen))
+		return -EINVAL;
+	o->jail = jail;
+	o->uid = (uid_t)u;
+	o->gid = (gid_t)g;
+	return 0;
+}
+
+/* a is b, or a directory above it. */
+static bool path_covers(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+
+	if (strncmp(a, b, n))
+		return false;
+	return b[n] == '\0' || b[n] == '/' || (n == 1 && a[0] == '/');
+}
+
+static int make_abs(const char *path, const char *cwd, char *out, size_t outlen)
+{
+	size_t n;
+	int w;
+
+	if (!path || !*path)
+		return -EINVAL;
+	if (path[0] == '/') {
+		w = snprintf(out, outlen, "%s", path);
+	} else {
+		if (!cwd || cwd[0] != '/')
+			return -EINVAL;
+		w = snprintf(out, outlen, "%s%s%s", cwd, cwd[strlen(cwd) - 1] == '/' ? "" : "/",
+			     path);
+	}
+	if (w < 0 || (size_t)w >= outlen)
+		return -ENAMETOOLONG;
+	/* "dir/" and "dir" are one rule. */
+	n = strlen(out);
+	while (n > 1 && out[n - 1] == '/')
+		out[--n] = '\0';
+	return 0;
+}
+
+int sandbox_paths_add(struct sandbox_paths *l, const char *path, bool dir, const char *cwd)
+{
+	char abs[sizeof(l->p[0].path)];
+	unsigned int i, j;
+	int ret = make_abs(path, cwd, abs, sizeof(abs));
+
+	if (ret)
+		return ret;
+	for (i = 0; i < l->n; i++) {
+		if (l->p[i].dir ? path_covers(l->p[i].path, abs) : !strcmp(l->p[i].path, abs)) {
+			l->p[i].dir |= dir && !strcmp(l->p[i].path, abs);
+			return 0;
+		}
+	}
+	/* A directory swallows what it covers: one bind mount, one Landlock rule. */
+	if (dir) {
+		for (i = j = 0; i < l->n; i++)
+			if (!path_covers(abs, l->p[i].path))
+				l->p[j++] = l->p[i];
+		l->n = j;
+	}
+	if (l->n == SANDBOX_MAX_PATHS)
+		return -ENOSPC;
+	snprintf(l->p[l->n].path, sizeof(l->p[l->n].path), "%s", abs);
+	l->p[l->n].dir = dir;
+	l->n++;
+	return 0;
+}
+
+int sandbox_paths_add_parent(struct sandbox_paths *l, const char *file, const char *cwd)
+{
+	char abs[sizeof(l->p[0].path)];
+	char *slash;
+	int ret = make_abs(file, cwd, abs, sizeof(abs));
+
+	if (ret)
+		return ret;
+	slash = strrchr(abs, '/');
+	if (slash == abs)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return sandbox_paths_add(l, abs, true, cwd);
+}
+
+bool sandbox_needs_host_net(const struct vm_config *cfg)
+{
+	for (unsigned int i = 0; i < cfg->nnets; i++)
+		if (cfg->nets[i].dev.backend == NET_USER)
+			return true;
+	return false;
+}
+
+int sandbox_paths_from_config(struct sandbox_paths *l, const struct vm_config *cfg,
+			      const char *cwd)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; !ret && i < cfg->ndrives; i++)
+		if (cfg->drives[i].path_on_host)
+			ret = sandbox_paths_add_parent(l, cfg->drives[i].path_on_host, cwd);
+	if (!ret && cfg->vsock.present)
+		ret = cfg->vsock.uds_path ? sandbox_paths_add_parent(l, cfg->vsock.uds_path, cwd)
+					  : sandbox_paths_add(l, "/dev/vhost-vsock", false, cwd);
+	if (!ret && sandbox_needs_host_net(cfg))
+		ret = sandbox_paths_add(l, "/etc/resolv.conf", false, cwd);
+	return ret;
+}
+
+unsigned long sandbox_nofile_limit(unsigned long highest_fd, unsigned long old_hard)
+{
+	unsigned long want = highest_fd + 1 + SANDBOX_NOFILE_SPARE;
+
+	if (want < SANDBOX_NOFILE_MIN)
+		want = SANDBOX_NOFILE_MIN;
+	return want < old_hard ? want : old_hard;
+}
+
+unsigned long sandbox_nproc_limit(unsigned int vcpus)
+{
+	return (unsigned long)vcpus + SANDBOX_NPROC_SPARE;
+}

@@ -1,0 +1,88 @@
+/*
+ * The sandbox's pure decisions, kept apart from the syscalls that carry
+ * them out so unit tests can check them: the flags, the paths the VM may
+ * still reach once it runs, and the resource limits.
+ */
+#ifndef HEARTH_SANDBOX_POLICY_H
+#define HEARTH_SANDBOX_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "vmm/config.h"
+
+struct sandbox_opts {
+	bool off;               /* --no-sandbox */
+	bool seccomp_off;       /* --no-seccomp: the per-thread filters (sandbox.c) */
+	const char *jail;       /* --jail DIR (root only); NULL: none */
+	uid_t uid;              /* --uid, --gid: who Hearth becomes in the jail */
+	gid_t gid;
+	bool probe;             /* HEARTH_SANDBOX_PROBE=1 (probe.c): test only */
+	/*
+	 * Known in main() that the VM has no NIC (`hearth run` without
+	 * --net): the jail, which has no capabilities left at the seal, then
+	 * enters its network namespace up front.
+	 */
+	bool no_nics;
+};
+
+/*
+ * The raw flag values (NULL: not given) into o. euid decides whether
+ * --jail may be used. 0, or -EINVAL with one line in err (exit 2).
+ */
+int sandbox_opts_parse(bool no_sandbox, bool no_seccomp, const char *jail, const char *uid,
+		       const char *gid, uid_t euid, struct sandbox_opts *o, char *err,
+		       size_t errlen);
+
+#define SANDBOX_MAX_PATHS 32
+
+/* A path the VM still uses after start: a directory (all of it) or one file. */
+struct sandbox_path {
+	char path[4096];
+	bool dir;
+};
+
+struct sandbox_paths {
+	struct sandbox_path p[SANDBOX_MAX_PATHS];
+	unsigned int n;
+};
+
+/*
+ * Adds path (made absolute against cwd, not resolved: the VM names it the
+ * same way later). Already covered by a listed directory: nothing to do;
+ * a directory that covers listed entries replaces them. 0, -EINVAL
+ * (empty, or cwd missing for a relative path), -ENAMETOOLONG or -ENOSPC.
+ */
+int sandbox_paths_add(struct sandbox_paths *l, const char *path, bool dir, const char *cwd);
+/* The directory holding file (its dirname), added as a directory. */
+int sandbox_paths_add_parent(struct sandbox_paths *l, const char *file, const char *cwd);
+/*
+ * What cfg's devices reach after start: each drive's directory (PATCH
+ * /drives swaps images there), the hybrid vsock socket's directory
+ * (guest connections reach uds_path_PORT), /dev/vhost-vsock (reopened
+ * when a device will not stop), /etc/resolv.conf for user-mode
+ * networking (libslirp's DNS proxy reads it). 0 or -errno.
+ */
+int sandbox_paths_from_config(struct sandbox_paths *l, const struct vm_config *cfg,
+			      const char *cwd);
+/* A user-mode NIC reaches the host's network: no network namespace then. */
+bool sandbox_needs_host_net(const struct vm_config *cfg);
+
+/*
+ * RLIMIT_NOFILE once sealed: what is open now plus room for what the VM
+ * still opens (vsock connections, API clients, drive swaps, snapshot
+ * files), never above the hard limit it had.
+ */
+#define SANDBOX_NOFILE_SPARE 512
+#define SANDBOX_NOFILE_MIN 1024
+unsigned long sandbox_nofile_limit(unsigned long highest_fd, unsigned long old_hard);
+/*
+ * RLIMIT_NPROC, where the count is Hearth's alone (a user namespace of
+ * its own, or the jail's uid): its threads, the vCPUs and io_uring's
+ * workers, and nothing like a fork bomb.
+ */
+#define SANDBOX_NPROC_SPARE 64
+unsigned long sandbox_nproc_limit(unsigned int vcpus);
+
+#endif
