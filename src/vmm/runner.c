@@ -106,6 +106,7 @@ struct start_call {
 	const struct vm_config *cfg;
 	struct vm_error *err;
 	int ret;
+	const struct runner_restore *rs;   /* NULL: a fresh boot */
 };
 
 /* On the loop's thread: the VM's fds join the loop with nothing else running there. */
@@ -114,9 +115,17 @@ static void runner_start_fn(void *arg)
 	struct start_call *c = arg;
 	struct runner *r = c->r;
 
-	c->ret = vm_create(&r->vm, c->cfg, &r->loop, c->err);
+	c->ret = vm_create_from(&r->vm, c->cfg, c->rs ? c->rs->mem : NULL, &r->loop, c->err);
 	if (c->ret)
 		return;
+	/* The snapshot's state goes in before anything can run: irqchip, vCPUs, devices. */
+	if (c->rs) {
+		c->ret = c->rs->apply(c->rs->ctx, &r->vm, c->err);
+		if (c->ret)
+			goto err_vm;
+		if (c->rs->paused)
+			vm_start_paused(&r->vm);
+	}
 	c->ret = console_init(&r->con, r->vm.serial, &r->loop, STDIN_FILENO, on_console_quit, r);
 	if (c->ret) {
 		vm_error_set(c->err, false, c->ret, "cannot attach the console: %s",
@@ -149,7 +158,16 @@ err_vm:
 
 int runner_start_vm(struct runner *r, const struct vm_config *cfg, struct vm_error *err)
 {
-	struct start_call c = { r, cfg, err, 0 };
+	struct start_call c = { r, cfg, err, 0, NULL };
+
+	eventloop_call_sync(&r->loop, runner_start_fn, &c);
+	return c.ret;
+}
+
+int runner_restore_vm(struct runner *r, const struct vm_config *cfg,
+		      const struct runner_restore *rs, struct vm_error *err)
+{
+	struct start_call c = { r, cfg, err, 0, rs };
 
 	eventloop_call_sync(&r->loop, runner_start_fn, &c);
 	return c.ret;

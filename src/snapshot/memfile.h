@@ -1,0 +1,67 @@
+/*
+ * A snapshot's memory file, which is also an ELF core (docs/snapshot-format.md,
+ * "The memory file"): an ELF64 ET_CORE header, a PT_NOTE with one
+ * NT_PRSTATUS "CORE" note per vCPU (its general registers), then one
+ * PT_LOAD per guest RAM region in GPA order with p_paddr = p_vaddr = GPA
+ * and its data at a 2 MiB-aligned offset. gdb, crash and readelf open it
+ * as a core; a restore maps each region MAP_PRIVATE from its offset.
+ */
+#ifndef HEARTH_SNAPSHOT_MEMFILE_H
+#define HEARTH_SNAPSHOT_MEMFILE_H
+
+#include <linux/kvm.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mem/guest_mem.h"
+
+#define MEMFILE_ALIGN (2ull << 20)
+#define MEMFILE_PAGE 4096u
+#define MEMFILE_MAX_VCPUS 256u
+
+struct memfile_layout {
+	unsigned int nregions;
+	uint64_t gpa[GUEST_MEM_MAX_REGIONS];
+	uint64_t size[GUEST_MEM_MAX_REGIONS];
+	uint64_t offset[GUEST_MEM_MAX_REGIONS];
+	uint64_t file_size;              /* the end of the last region's data */
+};
+
+/* A vCPU's registers for its NT_PRSTATUS note. */
+struct memfile_vcpu {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+};
+
+/* Where gm's regions go in a file with nvcpus notes. 0 or -EINVAL. */
+int memfile_plan(const struct guest_mem *gm, unsigned int nvcpus, struct memfile_layout *l);
+
+/*
+ * The ELF header, program headers and notes (the bytes before the first
+ * region's data, which is at l->offset[0]); *buf is malloc'ed.
+ */
+int memfile_header(const struct memfile_layout *l, const struct memfile_vcpu *v,
+		   unsigned int nvcpus, uint8_t **buf, size_t *len);
+
+/*
+ * Writes gm to path atomically (a hidden temporary name in the same
+ * directory, fsync, rename, directory fsync): a writer killed midway
+ * leaves no file at path that loads. dirty NULL: a full file, in which
+ * all-zero pages stay holes. dirty[i]: region i's bitmap (one bit per
+ * 4 KiB page); only those pages are written, zero or not, the rest are
+ * holes: a diff for `hearth-snap-merge`. 0 or -errno with one line in err.
+ */
+int memfile_write(const char *path, const struct guest_mem *gm, const struct memfile_vcpu *v,
+		  unsigned int nvcpus, const uint64_t *const *dirty, char *err, size_t errlen);
+
+/*
+ * Reads and checks the ELF headers of an open memory file of file_size
+ * bytes: ELF64 little-endian ET_CORE for x86-64, a PT_NOTE first, then
+ * 1 to GUEST_MEM_MAX_REGIONS PT_LOADs with page-aligned offsets, ascending
+ * GPAs and all their data in the file. 0 or -EINVAL/-errno with err
+ * ("memory file F: ...").
+ */
+int memfile_read_layout(int fd, uint64_t file_size, const char *name,
+			struct memfile_layout *l, char *err, size_t errlen);
+
+#endif
