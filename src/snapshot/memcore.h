@@ -6,8 +6,8 @@
  * and its data at a 2 MiB-aligned offset. gdb, crash and readelf open it
  * as a core; a restore maps each region MAP_PRIVATE from its offset.
  */
-#ifndef HEARTH_SNAPSHOT_MEMFILE_H
-#define HEARTH_SNAPSHOT_MEMFILE_H
+#ifndef HEARTH_SNAPSHOT_MEMCORE_H
+#define HEARTH_SNAPSHOT_MEMCORE_H
 
 #include <linux/kvm.h>
 #include <stddef.h>
@@ -15,11 +15,11 @@
 
 #include "mem/guest_mem.h"
 
-#define MEMFILE_ALIGN (2ull << 20)
-#define MEMFILE_PAGE 4096u
-#define MEMFILE_MAX_VCPUS 256u
+#define MEMCORE_ALIGN (2ull << 20)
+#define MEMCORE_PAGE 4096u
+#define MEMCORE_MAX_VCPUS 256u
 
-struct memfile_layout {
+struct memcore_layout {
 	unsigned int nregions;
 	uint64_t gpa[GUEST_MEM_MAX_REGIONS];
 	uint64_t size[GUEST_MEM_MAX_REGIONS];
@@ -28,19 +28,19 @@ struct memfile_layout {
 };
 
 /* A vCPU's registers for its NT_PRSTATUS note. */
-struct memfile_vcpu {
+struct memcore_vcpu {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 };
 
 /* Where gm's regions go in a file with nvcpus notes. 0 or -EINVAL. */
-int memfile_plan(const struct guest_mem *gm, unsigned int nvcpus, struct memfile_layout *l);
+int memcore_plan(const struct guest_mem *gm, unsigned int nvcpus, struct memcore_layout *l);
 
 /*
  * The ELF header, program headers and notes (the bytes before the first
  * region's data, which is at l->offset[0]); *buf is malloc'ed.
  */
-int memfile_header(const struct memfile_layout *l, const struct memfile_vcpu *v,
+int memcore_header(const struct memcore_layout *l, const struct memcore_vcpu *v,
 		   unsigned int nvcpus, uint8_t **buf, size_t *len);
 
 /*
@@ -51,7 +51,7 @@ int memfile_header(const struct memfile_layout *l, const struct memfile_vcpu *v,
  * 4 KiB page); only those pages are written, zero or not, the rest are
  * holes: a diff for `hearth-snap-merge`. 0 or -errno with one line in err.
  */
-int memfile_write(const char *path, const struct guest_mem *gm, const struct memfile_vcpu *v,
+int memcore_write(const char *path, const struct guest_mem *gm, const struct memcore_vcpu *v,
 		  unsigned int nvcpus, const uint64_t *const *dirty, char *err, size_t errlen);
 
 /*
@@ -61,7 +61,7 @@ int memfile_write(const char *path, const struct guest_mem *gm, const struct mem
  * GPAs and all their data in the file. 0 or -EINVAL/-errno with err
  * ("memory file F: ...").
  */
-int memfile_read_layout(int fd, uint64_t file_size, const char *name,
-			struct memfile_layout *l, char *err, size_t errlen);
+int memcore_read_layout(int fd, uint64_t file_size, const char *name,
+			struct memcore_layout *l, char *err, size_t errlen);
 
 #endif

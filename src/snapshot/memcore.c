@@ -1,4 +1,4 @@
-#include "snapshot/memfile.h"
+#include "snapshot/memcore.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -28,19 +28,19 @@ static uint64_t notes_offset(unsigned int nregions)
 	return sizeof(Elf64_Ehdr) + (1u + nregions) * sizeof(Elf64_Phdr);
 }
 
-int memfile_plan(const struct guest_mem *gm, unsigned int nvcpus, struct memfile_layout *l)
+int memcore_plan(const struct guest_mem *gm, unsigned int nvcpus, struct memcore_layout *l)
 {
 	uint64_t off;
 
 	memset(l, 0, sizeof(*l));
 	if (!gm->nregions || gm->nregions > GUEST_MEM_MAX_REGIONS || !nvcpus ||
-	    nvcpus > MEMFILE_MAX_VCPUS)
+	    nvcpus > MEMCORE_MAX_VCPUS)
 		return -EINVAL;
 	l->nregions = gm->nregions;
 	off = notes_offset(gm->nregions) + nvcpus * NOTE_SIZE;
 	/* 2 MiB-aligned data, so huge pages could back a mapping of it later. */
 	for (unsigned int i = 0; i < gm->nregions; i++) {
-		off = align_up(off, MEMFILE_ALIGN);
+		off = align_up(off, MEMCORE_ALIGN);
 		l->gpa[i] = gm->regions[i].gpa;
 		l->size[i] = gm->regions[i].size;
 		l->offset[i] = off;
@@ -51,7 +51,7 @@ int memfile_plan(const struct guest_mem *gm, unsigned int nvcpus, struct memfile
 }
 
 /* struct user_regs_struct's order, which gdb reads NT_PRSTATUS's pr_reg in. */
-static void fill_prstatus(struct elf_prstatus *p, const struct memfile_vcpu *v, unsigned int i)
+static void fill_prstatus(struct elf_prstatus *p, const struct memcore_vcpu *v, unsigned int i)
 {
 	struct user_regs_struct u = {
 		.r15 = v->regs.r15, .r14 = v->regs.r14, .r13 = v->regs.r13, .r12 = v->regs.r12,
@@ -69,7 +69,7 @@ static void fill_prstatus(struct elf_prstatus *p, const struct memfile_vcpu *v, 
 	memcpy(&p->pr_reg, &u, sizeof(u) < sizeof(p->pr_reg) ? sizeof(u) : sizeof(p->pr_reg));
 }
 
-int memfile_header(const struct memfile_layout *l, const struct memfile_vcpu *v,
+int memcore_header(const struct memcore_layout *l, const struct memcore_vcpu *v,
 		   unsigned int nvcpus, uint8_t **buf, size_t *len)
 {
 	size_t size = (size_t)notes_offset(l->nregions) + nvcpus * NOTE_SIZE;
@@ -98,7 +98,7 @@ int memfile_header(const struct memfile_layout *l, const struct memfile_vcpu *v,
 		ph[1 + i] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_W | PF_X,
 					  .p_offset = l->offset[i], .p_vaddr = l->gpa[i],
 					  .p_paddr = l->gpa[i], .p_filesz = l->size[i],
-					  .p_memsz = l->size[i], .p_align = MEMFILE_PAGE };
+					  .p_memsz = l->size[i], .p_align = MEMCORE_PAGE };
 	p = b + notes_offset(l->nregions);
 	for (unsigned int i = 0; i < nvcpus; i++) {
 		Elf64_Nhdr nh = { .n_namesz = sizeof(NOTE_NAME),
@@ -118,9 +118,9 @@ int memfile_header(const struct memfile_layout *l, const struct memfile_vcpu *v,
 
 static bool page_zero(const uint8_t *p)
 {
-	static const uint8_t zero[MEMFILE_PAGE];
+	static const uint8_t zero[MEMCORE_PAGE];
 
-	return !memcmp(p, zero, MEMFILE_PAGE);
+	return !memcmp(p, zero, MEMCORE_PAGE);
 }
 
 static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
@@ -148,7 +148,7 @@ static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
 static int write_region(int fd, const struct guest_region *r, uint64_t off,
 			const uint64_t *dirty)
 {
-	uint64_t npages = r->size / MEMFILE_PAGE, run = 0, start = 0;
+	uint64_t npages = r->size / MEMCORE_PAGE, run = 0, start = 0;
 	int ret;
 
 	for (uint64_t pg = 0; pg <= npages; pg++) {
@@ -156,14 +156,14 @@ static int write_region(int fd, const struct guest_region *r, uint64_t off,
 
 		if (pg < npages)
 			want = dirty ? (dirty[pg / 64] >> (pg % 64)) & 1
-				     : !page_zero(r->hva + pg * MEMFILE_PAGE);
+				     : !page_zero(r->hva + pg * MEMCORE_PAGE);
 		if (want && !run)
 			start = pg;
 		if (want)
 			run++;
-		if (run && (!want || run * MEMFILE_PAGE >= WRITE_RUN)) {
-			ret = pwrite_all(fd, r->hva + start * MEMFILE_PAGE, run * MEMFILE_PAGE,
-					 off + start * MEMFILE_PAGE);
+		if (run && (!want || run * MEMCORE_PAGE >= WRITE_RUN)) {
+			ret = pwrite_all(fd, r->hva + start * MEMCORE_PAGE, run * MEMCORE_PAGE,
+					 off + start * MEMCORE_PAGE);
 			if (ret)
 				return ret;
 			run = 0;
@@ -178,11 +178,11 @@ static int mf_err(char *err, size_t errlen, const char *path, const char *what, 
 	return -e;
 }
 
-int memfile_write(const char *path, const struct guest_mem *gm, const struct memfile_vcpu *v,
+int memcore_write(const char *path, const struct guest_mem *gm, const struct memcore_vcpu *v,
 		  unsigned int nvcpus, const uint64_t *const *dirty, char *err, size_t errlen)
 {
 	char *dcopy = strdup(path), *bcopy = strdup(path), *tmp = NULL;
-	struct memfile_layout l;
+	struct memcore_layout l;
 	uint8_t *hdr = NULL;
 	size_t hlen;
 	int fd = -1, dfd = -1, ret;
@@ -193,9 +193,9 @@ int memfile_write(const char *path, const struct guest_mem *gm, const struct mem
 		ret = mf_err(err, errlen, path, "preparing", ENOMEM);
 		goto out;
 	}
-	ret = memfile_plan(gm, nvcpus, &l);
+	ret = memcore_plan(gm, nvcpus, &l);
 	if (!ret)
-		ret = memfile_header(&l, v, nvcpus, &hdr, &hlen);
+		ret = memcore_header(&l, v, nvcpus, &hdr, &hlen);
 	if (ret) {
 		ret = mf_err(err, errlen, path, "laying out", -ret);
 		goto out;
@@ -259,8 +259,8 @@ static int bad(char *err, size_t errlen, const char *name, const char *what)
 	return -EINVAL;
 }
 
-int memfile_read_layout(int fd, uint64_t file_size, const char *name,
-			struct memfile_layout *l, char *err, size_t errlen)
+int memcore_read_layout(int fd, uint64_t file_size, const char *name,
+			struct memcore_layout *l, char *err, size_t errlen)
 {
 	Elf64_Phdr ph[1 + GUEST_MEM_MAX_REGIONS];
 	Elf64_Ehdr eh;
@@ -289,7 +289,7 @@ int memfile_read_layout(int fd, uint64_t file_size, const char *name,
 		const Elf64_Phdr *p = &ph[1 + i];
 
 		if (p->p_type != PT_LOAD || p->p_filesz != p->p_memsz || !p->p_filesz ||
-		    (p->p_offset | p->p_filesz | p->p_paddr) & (MEMFILE_PAGE - 1))
+		    (p->p_offset | p->p_filesz | p->p_paddr) & (MEMCORE_PAGE - 1))
 			return bad(err, errlen, name, "a region header is not a page-aligned PT_LOAD");
 		if (p->p_offset > file_size || file_size - p->p_offset < p->p_filesz)
 			return bad(err, errlen, name, "truncated: a region's data ends past the "
