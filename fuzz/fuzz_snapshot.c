@@ -49,7 +49,7 @@ static void fix_crc(uint8_t *buf, size_t len)
 static void check_payload(const struct snap_section *s)
 {
 	static struct snap_host host;
-	struct vcpu_state vs;
+	struct vcpu_snap vs;
 	int ret;
 
 	if (s->kind == SNAP_SEC_HOST) {

@@ -47,7 +47,7 @@ static int fail(char *err, size_t errlen, const char *what)
  * it read; that one is skipped (the index list is the host's, and a guest
  * CPUID can hide an MSR) and reading goes on after it.
  */
-static int get_msrs(int fd, const struct kvm_msrs *list, struct vcpu_state *s, char *err,
+static int get_msrs(int fd, const struct kvm_msrs *list, struct vcpu_snap *s, char *err,
 		    size_t errlen)
 {
 	struct kvm_msrs *batch = calloc(1, sizeof(*batch) + MSR_BATCH_MAX *
@@ -78,7 +78,7 @@ static int get_msrs(int fd, const struct kvm_msrs *list, struct vcpu_state *s, c
 }
 
 int vcpu_kvm_state_get(int fd, int xsave_size, const struct kvm_msrs *list,
-		       struct vcpu_state *s, char *err, size_t errlen)
+		       struct vcpu_snap *s, char *err, size_t errlen)
 {
 	int ret;
 
@@ -125,7 +125,7 @@ err_release:
 	return ret;
 }
 
-static int set_msrs(int fd, const struct vcpu_state *s, char *err, size_t errlen)
+static int set_msrs(int fd, const struct vcpu_snap *s, char *err, size_t errlen)
 {
 	struct kvm_msrs *batch = calloc(1, sizeof(*batch) + MSR_BATCH_MAX *
 					sizeof(batch->entries[0]));
@@ -158,7 +158,7 @@ static int set_msrs(int fd, const struct vcpu_state *s, char *err, size_t errlen
 	return ret;
 }
 
-int vcpu_kvm_state_set(int fd, int xsave_size, const struct vcpu_state *s, char *err,
+int vcpu_kvm_state_set(int fd, int xsave_size, const struct vcpu_snap *s, char *err,
 		       size_t errlen)
 {
 	size_t xlen = xsave_size > (int)s->xsave_len ? (size_t)xsave_size : s->xsave_len;

@@ -25,7 +25,7 @@ int vcpu_kvm_msr_list(int kvm_fd, struct kvm_msrs **out);
  * 0, or -errno with the failing ioctl named in err.
  */
 int vcpu_kvm_state_get(int vcpu_fd, int xsave_size, const struct kvm_msrs *list,
-		       struct vcpu_state *s, char *err, size_t errlen);
+		       struct vcpu_snap *s, char *err, size_t errlen);
 
 /*
  * Loads s into the vCPU, in the order Firecracker uses: MP state, regs,
@@ -34,7 +34,7 @@ int vcpu_kvm_state_get(int vcpu_fd, int xsave_size, const struct kvm_msrs *list,
  * the pending events last, since setting the rest may clear them.
  * 0, or -errno with the failing ioctl named in err.
  */
-int vcpu_kvm_state_set(int vcpu_fd, int xsave_size, const struct vcpu_state *s, char *err,
+int vcpu_kvm_state_set(int vcpu_fd, int xsave_size, const struct vcpu_snap *s, char *err,
 		       size_t errlen);
 
 #endif
