@@ -43,6 +43,14 @@ int snap_config_save(const struct vm_config *c, char **out, size_t *len)
 		return -ENOMEM;
 	json_object_del(vm, "logger");
 	json_object_del(vm, "metrics");
+	/*
+	 * Firecracker's shape has TAP names only; a user-mode NIC's "" would be
+	 * refused on the way back, so it gets a stand-in the hearth part undoes.
+	 */
+	for (unsigned int i = 0; i < c->nnets; i++)
+		if (c->nets[i].dev.backend == NET_USER)
+			json_object_set_new(json_array_get(json_object_get(vm, "network-interfaces"),
+							   i), "host_dev_name", json_string("user"));
 	root = json_pack("{s:o, s:{s:o?, s:s?}}", "vm", vm, "hearth", "nets", hearth_nets(c),
 			 "kvm_path", c->kvm_path);
 	*out = root ? json_dumps(root, JSON_COMPACT) : NULL;
@@ -79,6 +87,8 @@ static int restore_nets(struct vm_config *c, json_t *nets, char *err, size_t err
 		    json_array_size(fwd) > NET_MAX_HOSTFWD || maxs < 0)
 			return bad(err, errlen, "has a malformed network interface");
 		d->backend = !strcmp(backend, "user") ? NET_USER : NET_TAP;
+		if (d->backend == NET_USER)
+			memset(d->ifname, 0, sizeof(d->ifname));
 		d->host_loopback = loop;
 		d->max_sockets = (unsigned int)maxs;
 		d->nfwd = 0;

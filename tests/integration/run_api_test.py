@@ -164,7 +164,7 @@ def case_bad_requests(binary, tmp):
     s.expect("DELETE", "/", 400, fault=["Invalid request method and/or path"])
     s.alive()
     for method, path in (("PUT", "/balloon"),
-                         ("PUT", "/mmds"), ("PUT", "/snapshot/create"), ("PUT", "/cpu-config")):
+                         ("PUT", "/mmds"), ("PUT", "/cpu-config")):
         s.expect(method, path, 400, body={}, fault=["not supported yet"])
         s.alive()
     s.expect("PATCH", "/vm", 400, body={"state": "Paused"}, fault=["before boot"])
