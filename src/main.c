@@ -7,6 +7,7 @@
 #include "hearth-config.h"
 #include "sandbox/sandbox.h"
 #include "snapshot/restore_cli.h"
+#include "snapshot/snap_cli.h"
 #include "snapshot/snapshot.h"
 #include "util/log.h"
 #include "vmm/cli.h"
@@ -108,6 +109,8 @@ int main(int argc, char **argv)
 		return main_serve(argc, argv, true);
 	if (argc >= 2 && !strcmp(argv[1], "serve"))
 		return main_serve(argc, argv, false);
+	if (argc >= 2 && !strcmp(argv[1], "snapshot"))
+		return snap_cli_main(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "restore"))
 		return main_restore(argc, argv);
 	if (argc == 2 && !strcmp(argv[1], "--seccomp-report")) {
