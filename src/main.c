@@ -6,6 +6,7 @@
 #include "api/server.h"
 #include "hearth-config.h"
 #include "sandbox/sandbox.h"
+#include "snapshot/memfile_layout.h"
 #include "util/log.h"
 #include "vmm/cli.h"
 #include "vmm/logger.h"
@@ -80,6 +81,8 @@ int main(int argc, char **argv)
 		return main_serve(argc, argv, true);
 	if (argc >= 2 && !strcmp(argv[1], "serve"))
 		return main_serve(argc, argv, false);
+	if (argc >= 2 && !strcmp(argv[1], "snapshot-merge"))
+		return memfile_merge_main(argc - 1, argv + 1);
 	if (argc == 2 && !strcmp(argv[1], "--seccomp-report")) {
 		sandbox_report(stdout);
 		return HEARTH_EXIT_OK;
