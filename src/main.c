@@ -9,6 +9,7 @@
 #include "snapshot/restore_cli.h"
 #include "snapshot/snap_cli.h"
 #include "snapshot/snapshot.h"
+#include "snapshot/memfile_layout.h"
 #include "util/log.h"
 #include "vmm/cli.h"
 #include "vmm/logger.h"
@@ -113,6 +114,8 @@ int main(int argc, char **argv)
 		return snap_cli_main(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "restore"))
 		return main_restore(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "snapshot-merge"))
+		return memfile_merge_main(argc - 1, argv + 1);
 	if (argc == 2 && !strcmp(argv[1], "--seccomp-report")) {
 		sandbox_report(stdout);
 		return HEARTH_EXIT_OK;
