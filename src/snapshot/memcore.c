@@ -13,6 +13,8 @@
 #include <sys/user.h>
 #include <unistd.h>
 
+#include "snapshot/memfile_layout.h"
+
 #define NOTE_NAME "CORE"
 #define NOTE_NAME_SZ 8u   /* "CORE\0" padded to 4 bytes: 8 */
 #define NOTE_SIZE (sizeof(Elf64_Nhdr) + NOTE_NAME_SZ + ((sizeof(struct elf_prstatus) + 3u) & ~3u))
@@ -141,12 +143,8 @@ static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/*
- * The pages of a region to write, in runs: a diff's dirty pages (zero or
- * not, as a hole would mean "unchanged"), or a full file's non-zero ones.
- */
-static int write_region(int fd, const struct guest_region *r, uint64_t off,
-			const uint64_t *dirty)
+/* A full file's non-zero pages, in runs; zero pages stay holes. */
+static int write_full_region(int fd, const struct guest_region *r, uint64_t off)
 {
 	uint64_t npages = r->size / MEMCORE_PAGE, run = 0, start = 0;
 	int ret;
@@ -155,8 +153,7 @@ static int write_region(int fd, const struct guest_region *r, uint64_t off,
 		bool want = false;
 
 		if (pg < npages)
-			want = dirty ? (dirty[pg / 64] >> (pg % 64)) & 1
-				     : !page_zero(r->hva + pg * MEMCORE_PAGE);
+			want = !page_zero(r->hva + pg * MEMCORE_PAGE);
 		if (want && !run)
 			start = pg;
 		if (want)
@@ -170,6 +167,18 @@ static int write_region(int fd, const struct guest_region *r, uint64_t off,
 		}
 	}
 	return 0;
+}
+
+/*
+ * A diff's dirty pages are written even when zero (snap-dev's writer,
+ * memfile_layout.h), since a hole there means "unchanged".
+ */
+static int write_region(int fd, const struct guest_region *r, uint64_t off,
+			const uint64_t *dirty)
+{
+	if (dirty)
+		return memfile_diff_write_region(fd, off, r->hva, r->size, dirty, NULL);
+	return write_full_region(fd, r, off);
 }
 
 static int mf_err(char *err, size_t errlen, const char *path, const char *what, int e)
@@ -251,56 +260,4 @@ out:
 	free(dcopy);
 	free(bcopy);
 	return ret;
-}
-
-static int bad(char *err, size_t errlen, const char *name, const char *what)
-{
-	snprintf(err, errlen, "memory file %s: %s", name, what);
-	return -EINVAL;
-}
-
-int memcore_read_layout(int fd, uint64_t file_size, const char *name,
-			struct memcore_layout *l, char *err, size_t errlen)
-{
-	Elf64_Phdr ph[1 + GUEST_MEM_MAX_REGIONS];
-	Elf64_Ehdr eh;
-	ssize_t got;
-
-	memset(l, 0, sizeof(*l));
-	got = pread(fd, &eh, sizeof(eh), 0);
-	if (got < 0)
-		return mf_err(err, errlen, name, "reading", errno);
-	if ((size_t)got < sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG))
-		return bad(err, errlen, name, "not an ELF file (a Hearth memory file is an ELF core)");
-	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
-	    eh.e_type != ET_CORE || eh.e_machine != EM_X86_64)
-		return bad(err, errlen, name, "not an x86-64 little-endian ELF64 core");
-	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum < 2 ||
-	    eh.e_phnum > 1 + GUEST_MEM_MAX_REGIONS || eh.e_phoff > file_size ||
-	    file_size - eh.e_phoff < (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr))
-		return bad(err, errlen, name, "its program headers are not a memory file's");
-	got = pread(fd, ph, eh.e_phnum * sizeof(Elf64_Phdr), (off_t)eh.e_phoff);
-	if (got != (ssize_t)(eh.e_phnum * sizeof(Elf64_Phdr)))
-		return bad(err, errlen, name, "truncated program headers");
-	if (ph[0].p_type != PT_NOTE)
-		return bad(err, errlen, name, "the first program header is not PT_NOTE");
-	l->nregions = eh.e_phnum - 1u;
-	for (unsigned int i = 0; i < l->nregions; i++) {
-		const Elf64_Phdr *p = &ph[1 + i];
-
-		if (p->p_type != PT_LOAD || p->p_filesz != p->p_memsz || !p->p_filesz ||
-		    (p->p_offset | p->p_filesz | p->p_paddr) & (MEMCORE_PAGE - 1))
-			return bad(err, errlen, name, "a region header is not a page-aligned PT_LOAD");
-		if (p->p_offset > file_size || file_size - p->p_offset < p->p_filesz)
-			return bad(err, errlen, name, "truncated: a region's data ends past the "
-				   "end of the file");
-		if (i && p->p_paddr < l->gpa[i - 1] + l->size[i - 1])
-			return bad(err, errlen, name, "regions out of order or overlapping");
-		l->gpa[i] = p->p_paddr;
-		l->size[i] = p->p_filesz;
-		l->offset[i] = p->p_offset;
-		if (p->p_offset + p->p_filesz > l->file_size)
-			l->file_size = p->p_offset + p->p_filesz;
-	}
-	return 0;
 }

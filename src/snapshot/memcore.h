@@ -54,14 +54,6 @@ int memcore_header(const struct memcore_layout *l, const struct memcore_vcpu *v,
 int memcore_write(const char *path, const struct guest_mem *gm, const struct memcore_vcpu *v,
 		  unsigned int nvcpus, const uint64_t *const *dirty, char *err, size_t errlen);
 
-/*
- * Reads and checks the ELF headers of an open memory file of file_size
- * bytes: ELF64 little-endian ET_CORE for x86-64, a PT_NOTE first, then
- * 1 to GUEST_MEM_MAX_REGIONS PT_LOADs with page-aligned offsets, ascending
- * GPAs and all their data in the file. 0 or -EINVAL/-errno with err
- * ("memory file F: ...").
- */
-int memcore_read_layout(int fd, uint64_t file_size, const char *name,
-			struct memcore_layout *l, char *err, size_t errlen);
+/* The reader is snap-dev's memfile_layout_read (memfile_layout.h). */
 
 #endif

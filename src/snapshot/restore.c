@@ -12,7 +12,7 @@
 #include "snapshot/config_rec.h"
 #include "snapshot/file.h"
 #include "snapshot/format.h"
-#include "snapshot/memcore.h"
+#include "snapshot/memfile_layout.h"
 #include "vcpu/vcpu_kvm_state.h"
 #include "vmm/vm_state.h"
 
@@ -110,7 +110,8 @@ static int parse_sections(struct restore_ctx *rc, const struct api_snap_load *re
 static int open_mem(const char *path, const struct vm_config *cfg, struct vm_mem_file *mf,
 		    struct vm_error *err)
 {
-	struct memcore_layout l;
+	char why[256] = "";
+	struct memfile_layout l;
 	struct guest_mem want;
 	struct stat st;
 	int ret;
@@ -122,17 +123,18 @@ static int open_mem(const char *path, const struct vm_config *cfg, struct vm_mem
 		ret = vm_error_set(err, true, -EINVAL, "memory file %s: not a regular file", path);
 		goto err_close;
 	}
-	ret = memcore_read_layout(mf->fd, (uint64_t)st.st_size, path, &l, err->msg,
-				  sizeof(err->msg));
+	ret = memfile_layout_read(mf->fd, &l, why, sizeof(why));
 	if (ret) {
-		err->usage = true;
+		ret = vm_error_set(err, true, ret, "memory file %s: %s", path, why);
 		goto err_close;
 	}
+	if (l.nregions > GUEST_MEM_MAX_REGIONS)
+		l.nregions = GUEST_MEM_MAX_REGIONS + 1;  /* refused below, as any other layout */
 	ret = guest_mem_layout(&want, cfg->machine.mem_size_mib << 20);
 	if (!ret && want.nregions != l.nregions)
 		ret = -EINVAL;
 	for (unsigned int i = 0; !ret && i < l.nregions; i++)
-		if (want.regions[i].gpa != l.gpa[i] || want.regions[i].size != l.size[i])
+		if (want.regions[i].gpa != l.r[i].gpa || want.regions[i].size != l.r[i].size)
 			ret = -EINVAL;
 	if (ret) {
 		ret = vm_error_set(err, true, -EINVAL, "memory file %s: its regions are not those "
@@ -141,7 +143,8 @@ static int open_mem(const char *path, const struct vm_config *cfg, struct vm_mem
 		goto err_close;
 	}
 	mf->nregions = l.nregions;
-	memcpy(mf->offset, l.offset, sizeof(mf->offset));
+	for (unsigned int i = 0; i < l.nregions; i++)
+		mf->offset[i] = l.r[i].offset;
 	return 0;
 
 err_close:

@@ -339,6 +339,14 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 		ret = vm_open_kvm(vm, cfg, err);
 	if (ret)
 		goto err_destroy;
+	/* Diff snapshots: KVM logs the guest's writes from the first instruction on. */
+	if (cfg->machine.track_dirty_pages) {
+		ret = guest_mem_dirty_enable(&vm->mem);
+		if (ret) {
+			vm_error_set(err, false, ret, "cannot track dirty pages: %s", strerror(-ret));
+			goto err_destroy;
+		}
+	}
 	if (guest_mem_register(&vm->mem, vm->fd)) {
 		ret = vm_error_set(err, false, -errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 		goto err_destroy;
