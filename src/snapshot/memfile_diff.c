@@ -184,7 +184,8 @@ static int open_checked(const char *what, const char *path, int flags, struct me
 	return fd;
 }
 
-int memfile_merge(const char *base_path, const char *diff_path, char *err, size_t errlen)
+int memfile_merge(const char *base_path, const char *diff_path, bool *started, char *err,
+		  size_t errlen)
 {
 	struct memfile_layout bl, dl;
 	struct stat bst, dst;
@@ -192,6 +193,8 @@ int memfile_merge(const char *base_path, const char *diff_path, char *err, size_
 	uint16_t merging = MEMFILE_ET_MERGING;
 	int base, diff, ret;
 
+	if (started)
+		*started = false;
 	diff = open_checked("diff", diff_path, O_RDONLY, &dl, &dst, err, errlen);
 	if (diff < 0)
 		return diff;
@@ -219,6 +222,8 @@ int memfile_merge(const char *base_path, const char *diff_path, char *err, size_
 	 * From here the base is changed: mark it first (and make the mark
 	 * durable), so a merge cut short leaves a file every reader refuses.
 	 */
+	if (started)
+		*started = true;
 	errno = 0;
 	if (pwrite(base, &merging, sizeof(merging), offsetof(Elf64_Ehdr, e_type)) !=
 		    (ssize_t)sizeof(merging) || fdatasync(base) < 0) {

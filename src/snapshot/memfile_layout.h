@@ -66,12 +66,17 @@ int memfile_diff_write_region(int fd, uint64_t file_off, const uint8_t *src, uin
  * the same offset, syncs, then writes the diff's ELF header (ET_CORE
  * again) and syncs. The base is then the full image of the diff's
  * moment; interrupted, it is refused by every reader until merged again.
- * 0 or -errno with one line in err; on a refused input the base is
+ * 0 or -errno with one line in err. *started (may be NULL) tells whether
+ * the base was changed: false for a refused input, which leaves it
  * untouched.
  */
-int memfile_merge(const char *base, const char *diff, char *err, size_t errlen);
+int memfile_merge(const char *base, const char *diff, bool *started, char *err, size_t errlen);
 
-/* `hearth snapshot-merge --base MEM --diff MEM`: exit status 0, 1 (failed) or 2 (usage). */
+/*
+ * `hearth snapshot-merge --base MEM --diff MEM`: exit status 0; 2 for a
+ * usage error or a refused file (nothing written); 1 when writing the
+ * base failed (it is then marked half-merged).
+ */
 int memfile_merge_main(int argc, char **argv);
 
 #endif

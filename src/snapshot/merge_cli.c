@@ -1,5 +1,6 @@
 /* `hearth snapshot-merge`: the command line around memfile_merge. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@ int memfile_merge_main(int argc, char **argv)
 	};
 	const char *base = NULL, *diff = NULL;
 	char err[1024];
+	bool started;
 	int c;
 
 	opterr = 0;
@@ -49,9 +51,9 @@ int memfile_merge_main(int argc, char **argv)
 			usage);
 		return HEARTH_EXIT_USAGE;
 	}
-	if (memfile_merge(base, diff, err, sizeof(err))) {
+	if (memfile_merge(base, diff, &started, err, sizeof(err))) {
 		fprintf(stderr, "hearth: snapshot-merge: %s\n", err);
-		return HEARTH_EXIT_FAILURE;
+		return started ? HEARTH_EXIT_FAILURE : HEARTH_EXIT_USAGE;
 	}
 	return HEARTH_EXIT_OK;
 }

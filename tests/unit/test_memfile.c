@@ -219,7 +219,7 @@ static void test_diff_sparse_and_merge(void **state)
 	 */
 	if (data_bytes(f->diff) < FILE_SIZE)
 		assert_int_equal(data_bytes(f->diff), 7 * PAGE);
-	assert_int_equal(memfile_merge(f->base, f->diff, err, sizeof(err)), 0);
+	assert_int_equal(memfile_merge(f->base, f->diff, NULL, err, sizeof(err)), 0);
 	merged = read_file(f->base, &len);
 	assert_int_equal(len, FILE_SIZE);
 	assert_memory_equal(merged + R0_OFF, f->ram[0], R0_PAGES * PAGE);
@@ -236,9 +236,11 @@ static void merge_refused(struct fx *f, const char *needle)
 	uint8_t *before, *after;
 	size_t blen, alen;
 	char err[512] = "";
+	bool started = true;
 
 	before = read_file(f->base, &blen);
-	assert_int_not_equal(memfile_merge(f->base, f->diff, err, sizeof(err)), 0);
+	assert_int_not_equal(memfile_merge(f->base, f->diff, &started, err, sizeof(err)), 0);
+	assert_false(started);
 	if (!strstr(err, needle))
 		fail_msg("error '%s' does not mention '%s'", err, needle);
 	after = read_file(f->base, &alen);
@@ -330,9 +332,9 @@ static void test_interrupted_merge(void **state)
 	assert_non_null(strstr(err, "interrupted snapshot-merge"));
 	close(fd);
 	/* The base is refused as a base too ... */
-	assert_int_not_equal(memfile_merge(f->diff, f->base, err, sizeof(err)), 0);
+	assert_int_not_equal(memfile_merge(f->diff, f->base, NULL, err, sizeof(err)), 0);
 	/* ... but the merge it was doing can be run again, as the message says: allowed for --base. */
-	assert_int_equal(memfile_merge(f->base, f->diff, err, sizeof(err)), 0);
+	assert_int_equal(memfile_merge(f->base, f->diff, NULL, err, sizeof(err)), 0);
 	merged = read_file(f->base, &len);
 	assert_memory_equal(merged + R0_OFF, f->ram[0], R0_PAGES * PAGE);
 	assert_int_equal(((Elf64_Ehdr *)merged)->e_type, ET_CORE);
@@ -354,7 +356,7 @@ static void test_cli(void **state)
 	assert_int_equal(memfile_merge_main(6, extra), 2);
 	assert_int_equal(memfile_merge_main(5, ok), 0);
 	unlink(f->diff);
-	assert_int_equal(memfile_merge_main(5, ok), 1);
+	assert_int_equal(memfile_merge_main(5, ok), 2);
 }
 
 int main(void)
