@@ -22,6 +22,12 @@ twice at once, in ONE L1 boot.
      where it stopped (no second boot), /proc/uptime moves on, the sector
      written before the snapshot reads back, new writes land in that copy,
      a new wget succeeds. The memory file's sha256 is unchanged.
+  5. Restore 1 was loaded with track_dirty_pages: `hearth snapshot` takes
+     a Full base, the guest writes 4 MiB a second to its tmpfs, `hearth
+     snapshot --diff` takes a diff much smaller than RAM, `hearth
+     snapshot-merge` folds it onto a copy of the base, and `hearth restore`
+     of the diff's state file with the merged memory counts on from the
+     diff's moment.
   4. Bad input on a fresh `hearth serve`: a missing file, a truncated file,
      a file of another format version, a Uffd backend are each a 400 with a
      clear message and the instance stays "Not started"; after PUT
@@ -68,6 +74,7 @@ else echo "LAB dhcp=fail"; fi
    n=$(timeout 30 wget -q -O - http://10.0.2.2:8080/blob 2>/dev/null | wc -c)
    echo "LAB wget $j $n"; j=$((j+1)); sleep 2
  done) &
+(while :; do dd if=/dev/zero of=/tmp/fill bs=1M count=4 2>/dev/null; sleep 1; done) &
 (i=0; while :; do
    read up _ </proc/uptime
    echo "LAB count $i up=$up"
@@ -103,7 +110,7 @@ dd if=/dev/urandom of=/tmp/www/blob bs=1024 count=768 2>/dev/null
 httpd -f -p 127.0.0.1:8080 -h /tmp/www >/dev/null 2>&1 & web=$!
 cd /tmp/run0
 dd if=/dev/zero of=d.img bs=1M count=8 2>/dev/null
-LOAD='{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/vm.mem"}, "resume_vm": true}'
+LOAD='{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/vm.mem"}, "resume_vm": true, "track_dirty_pages": true}'
 
 # 1. the original
 $H run --kernel @KERNEL@ --initrd @INITRD@ --cmdline "@CMDLINE@" --cpus 2 --memory @MEM@ \
@@ -117,6 +124,7 @@ echo "SNAP load_after_boot=$(api /tmp/a0.sock PUT /snapshot/load "$LOAD") $(cat 
 echo "SNAP pause=$(api /tmp/a0.sock PATCH /vm '{"state": "Paused"}')"
 sleep 1
 echo "SNAP before=$(tr -d '\r' </tmp/g0.out | grep '^LAB count ' | tail -n 1)"
+echo "SNAP diff_untracked=$(api /tmp/a0.sock PUT /snapshot/create '{"snapshot_type": "Diff", "snapshot_path": "/tmp/s/x.snap", "mem_file_path": "/tmp/s/x.mem"}') $(cat /tmp/resp)"
 echo "SNAP create=$(api /tmp/a0.sock PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/s/vm.snap", "mem_file_path": "/tmp/s/vm.mem"}') $(cat /tmp/resp)"
 echo "SNAP mem_bytes=$(stat -c %s /tmp/s/vm.mem) mem_kb_used=$(du -k /tmp/s/vm.mem | cut -f1) state_bytes=$(stat -c %s /tmp/s/vm.snap)"
 readelf -hlW /tmp/s/vm.mem 2>&1 | sed 's/^/ELF /'
@@ -148,7 +156,29 @@ for g in 1 2; do
   waitfor '^LAB wget [0-9]* @BLOB@' /tmp/g$g.out 1200 && echo "SNAP r${g}_wget=yes"
   waitfor '^LAB disk0 ' /tmp/g$g.out 300
 done
+# 5. a Full base then a Diff of restore 1 (loaded with track_dirty_pages), by hearth snapshot
+$H snapshot --api-sock /tmp/a1.sock --snapshot /tmp/s/f.snap --mem /tmp/s/f.mem 2>/tmp/sn.err
+echo "SNAP base=$? $(cat /tmp/sn.err)"
+echo "SNAP base_resume=$(api /tmp/a1.sock PATCH /vm '{"state": "Resumed"}')"
+b=$(lastcount /tmp/g1.out)
+waitfor "^LAB count $((b + 40)) " /tmp/g1.out 1800
+$H snapshot --api-sock /tmp/a1.sock --snapshot /tmp/s/d.snap --mem /tmp/s/d.mem --diff 2>/tmp/sn.err
+echo "SNAP diff=$? $(cat /tmp/sn.err)"
+sleep 1
+echo "SNAP diff_before=$(tr -d '\r' </tmp/g1.out | grep '^LAB count ' | tail -n 1)"
+echo "SNAP diff_kb=$(du -k /tmp/s/d.mem | cut -f1) base_kb=$(du -k /tmp/s/f.mem | cut -f1) diff_bytes=$(stat -c %s /tmp/s/d.mem)"
 kill -TERM $p1 $p2; wait $p1; echo "SNAP r1_exit=$?"; wait $p2; echo "SNAP r2_exit=$?"
+cp /tmp/s/f.mem /tmp/s/m.mem
+$H snapshot-merge --base /tmp/s/m.mem --diff /tmp/s/d.mem 2>/tmp/mg.err; echo "SNAP merge=$? $(cat /tmp/mg.err)"
+mkdir -p /tmp/r3; cp /tmp/r1/d.img /tmp/r3/d.img; cd /tmp/r3
+$H restore --snapshot /tmp/s/d.snap --mem /tmp/s/m.mem </dev/null >/tmp/g3.out 2>/tmp/h3r.err & p4=$!
+cd /tmp
+b=$(tr -d '\r' </tmp/g1.out | grep '^LAB count ' | tail -n 1 | awk '{print $3}')
+waitfor "^LAB count $((b + 30)) " /tmp/g3.out 1800 && echo "SNAP r3_counting=yes"
+kill -TERM $p4; wait $p4; echo "SNAP r3_exit=$?"
+tr -d '\r' </tmp/g3.out | grep '^LAB \(count\|init\)' | head -n 2 | sed "s/^/G3 /"
+echo "SNAP r3_inits=$(tr -d '\r' </tmp/g3.out | grep -c 'LAB init')"
+sed "s/^/H3 /" /tmp/h3r.err | head -n 20
 for g in 1 2; do
   tr -d '\r' </tmp/g$g.out | grep '^LAB \(count\|disk0\|wget\|init\)' | head -n 4 | sed "s/^/G$g /"
   tr -d '\r' </tmp/g$g.out | grep '^LAB \(disk0\|wget\)' | tail -n 2 | sed "s/^/G$g /"
@@ -271,6 +301,28 @@ def checks(r):
     if rss.isdigit():
         print("INFO restored RSS right after restore: %s KiB (RAM %d MiB)" % (rss, MEM_MIB))
     yield a.get("mem_unchanged") == "yes", "the memory file's sha256 is unchanged by two restores"
+    yield st("diff_untracked") == "400" and "dirty page tracking" in a.get("diff_untracked", ""), \
+        "a Diff without dirty tracking is 400 (got %s)" % a.get("diff_untracked")
+    yield st("base") == "0", "hearth snapshot (Full) of restore 1 exits 0 (got %s)" % a.get("base")
+    yield st("base_resume") == "204", "resumed after the base (got %s)" % a.get("base_resume")
+    yield st("diff") == "0", "hearth snapshot --diff exits 0 (got %s)" % a.get("diff")
+    m = re.match(r"(\d+) base_kb=(\d+) diff_bytes=(\d+)", a.get("diff_kb", ""))
+    if m:
+        print("INFO diff memory file %s KiB on disk (base %s KiB), apparent size %s" % m.groups())
+    yield m is not None and 4096 <= int(m.group(1)) <= (MEM_MIB << 10) // 4, \
+        "the diff holds the guest's few MiB of writes and is much smaller than RAM (%s KiB, RAM %d KiB)" % (
+            m.group(1) if m else "?", MEM_MIB << 10)
+    yield m is not None and int(m.group(3)) == int(mb.group(1) if mb else -1), \
+        "the diff memory file has the full file's size (holes for clean pages)"
+    yield st("merge") == "0", "hearth snapshot-merge folds the diff onto a copy of its base (got %s)" % (
+        a.get("merge"))
+    md = re.match(r"LAB count (\d+) up=([\d.]+)", a.get("diff_before", ""))
+    c3 = counts(r, "G3")
+    yield a.get("r3_inits") == "0" and a.get("r3_counting") == "yes", \
+        "the merged diff restores: the guest counts on without booting again"
+    yield md is not None and bool(c3) and int(md.group(1)) < c3[0][0] <= int(md.group(1)) + 2, \
+        "after the merged diff the count continues from the diff's moment (%s then %s)" % (
+            md.group(1) if md else "?", c3[0][0] if c3 else "?")
     for k, want in (("missing", "nope.snap"), ("truncated", "trunc"), ("version", "format version"),
                     ("uffd", "Uffd"), ("configured", "only allowed before")):
         v = a.get("bad_" + k, "")
