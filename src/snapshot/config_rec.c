@@ -35,6 +35,25 @@ static json_t *hearth_nets(const struct vm_config *c)
 	return arr;
 }
 
+/* The drive fields Firecracker's shape flattens: the cache mode and the guest-visible serial. */
+static json_t *hearth_drives(const struct vm_config *c)
+{
+	json_t *arr = json_array();
+
+	for (unsigned int i = 0; arr && i < c->ndrives; i++) {
+		const struct vm_drive *d = &c->drives[i];
+
+		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "drive_id", d->id,
+							 "cache", d->cache_type == BLK_CACHE_NONE
+							 ? "none" : "writeback", "serial",
+							 d->serial))) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
 int snap_config_save(const struct vm_config *c, char **out, size_t *len)
 {
 	json_t *vm = json_config_dump_full(c), *root;
@@ -51,8 +70,8 @@ int snap_config_save(const struct vm_config *c, char **out, size_t *len)
 		if (c->nets[i].dev.backend == NET_USER)
 			json_object_set_new(json_array_get(json_object_get(vm, "network-interfaces"),
 							   i), "host_dev_name", json_string("user"));
-	root = json_pack("{s:o, s:{s:o?, s:s?}}", "vm", vm, "hearth", "nets", hearth_nets(c),
-			 "kvm_path", c->kvm_path);
+	root = json_pack("{s:o, s:{s:o?, s:o?, s:s?}}", "vm", vm, "hearth", "nets", hearth_nets(c),
+			 "drives", hearth_drives(c), "kvm_path", c->kvm_path);
 	*out = root ? json_dumps(root, JSON_COMPACT) : NULL;
 	json_decref(root);
 	if (!*out)
@@ -104,6 +123,27 @@ static int restore_nets(struct vm_config *c, json_t *nets, char *err, size_t err
 	return 0;
 }
 
+static int restore_drives(struct vm_config *c, json_t *drives, char *err, size_t errlen)
+{
+	size_t i;
+	json_t *d;
+
+	if (!json_is_array(drives) || json_array_size(drives) != c->ndrives)
+		return bad(err, errlen, "does not list every drive");
+	json_array_foreach(drives, i, d) {
+		const char *id = NULL, *cache = NULL, *serial = NULL;
+		struct vm_drive *v = &c->drives[i];
+
+		if (json_unpack(d, "{s:s, s:s, s:s}", "drive_id", &id, "cache", &cache, "serial",
+				&serial) || strcmp(id, v->id) || strlen(serial) >= sizeof(v->serial) ||
+		    (strcmp(cache, "none") && strcmp(cache, "writeback")))
+			return bad(err, errlen, "has a malformed drive");
+		v->cache_type = !strcmp(cache, "none") ? BLK_CACHE_NONE : BLK_CACHE_WRITEBACK;
+		snprintf(v->serial, sizeof(v->serial), "%s", serial);
+	}
+	return 0;
+}
+
 int snap_config_restore(struct vm_config *c, const void *in, size_t len, char *err,
 			size_t errlen)
 {
@@ -126,6 +166,8 @@ int snap_config_restore(struct vm_config *c, const void *in, size_t len, char *e
 		goto out;
 	}
 	ret = restore_nets(c, json_object_get(h, "nets"), err, errlen);
+	if (!ret)
+		ret = restore_drives(c, json_object_get(h, "drives"), err, errlen);
 	if (ret)
 		goto out;
 	kvm_path = json_string_value(json_object_get(h, "kvm_path"));

@@ -302,6 +302,16 @@ static void test_config_record(void **state)
 	assert_int_equal(vm_config_put_net(&c, &n, false, err, sizeof(err)), 0);
 	c.machine.vcpu_count = 2;
 	c.machine.mem_size_mib = 384;
+	/* As `hearth run --disk path=d.img,cache=none` makes it: no serial, O_DIRECT. */
+	{
+		struct vm_drive d;
+
+		memset(&d, 0, sizeof(d));
+		snprintf(d.id, sizeof(d.id), "disk0");
+		d.path_on_host = "d.img";
+		d.cache_type = BLK_CACHE_NONE;
+		assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), 0);
+	}
 	assert_int_equal(snap_config_save(&c, &json, &len), 0);
 	vm_config_init(&back);
 	assert_int_equal(snap_config_restore(&back, json, len, err, sizeof(err)), 0);
@@ -313,6 +323,10 @@ static void test_config_record(void **state)
 	assert_true(back.nets[0].dev.host_loopback);
 	assert_int_equal(back.nets[0].dev.nfwd, 1);
 	assert_int_equal(back.nets[0].dev.fwd[0].host_port, 5555);
+	assert_int_equal(back.ndrives, 1);
+	assert_string_equal(back.drives[0].path_on_host, "d.img");
+	assert_int_equal(back.drives[0].cache_type, BLK_CACHE_NONE);
+	assert_string_equal(back.drives[0].serial, "");
 	assert_int_equal(back.nets[1].dev.backend, NET_TAP);
 	assert_string_equal(back.nets[1].dev.ifname, "tap7");
 	vm_config_release(&back);
