@@ -7,8 +7,9 @@ twice at once, in ONE L1 boot.
 
   The guest prints `LAB count N up=UPTIME` every 100 ms, rewrites sector 1
   of its disk with `after-N` and reads back sector 0 (written once at boot)
-  every second, and fetches a file from L1's httpd through the user-mode
-  NIC every 2 s.
+  every second, fetches a file from L1's httpd through the user-mode NIC
+  every 2 s, and keeps one socat listener on vsock port 5000 (hybrid vsock,
+  whose Unix socket is relative: each restore has its own).
   1. `hearth run --api-sock`: snapshot/create on the running VM and
      snapshot/load after boot are 400; PATCH /vm Paused; a Full
      snapshot/create; `readelf` opens the memory file as an ELF core.
@@ -21,7 +22,8 @@ twice at once, in ONE L1 boot.
      through `hearth restore --resume`. In both the counter goes on from
      where it stopped (no second boot), /proc/uptime moves on, the sector
      written before the snapshot reads back, new writes land in that copy,
-     a new wget succeeds. The memory file's sha256 is unchanged.
+     a new wget succeeds, the vsock listener accepts a connection again
+     after the transport reset. The memory file's sha256 is unchanged.
   5. Restore 1 was loaded with track_dirty_pages: `hearth snapshot` takes
      a Full base, the guest writes 4 MiB a second to its tmpfs, `hearth
      snapshot --diff` takes a diff much smaller than RAM, `hearth
@@ -74,6 +76,8 @@ else echo "LAB dhcp=fail"; fi
    n=$(timeout 30 wget -q -O - http://10.0.2.2:8080/blob 2>/dev/null | wc -c)
    echo "LAB wget $j $n"; j=$((j+1)); sleep 2
  done) &
+# One vsock listener for the whole run: it must accept again after the restore's transport reset.
+socat VSOCK-LISTEN:5000,reuseaddr,fork SYSTEM:'read l; echo "vsock-echo:$l"' &
 (while :; do dd if=/dev/zero of=/tmp/fill bs=1M count=4 2>/dev/null; sleep 1; done) &
 (i=0; while :; do
    read up _ </proc/uptime
@@ -103,6 +107,13 @@ waitfor() { # PATTERN FILE TENTHS
   done
 }
 waitsock() { n=0; while [ ! -S $1 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done; }
+vs() { # PING SOCK: one hybrid vsock round trip to the guest's port 5000, retried
+  k=0; while [ $k -lt 30 ]; do
+    o=$( (echo "CONNECT 5000"; echo "$1"; sleep 1) | timeout 10 /lab/bin/socat -t 3 - UNIX-CONNECT:$2 2>/dev/null | tr '\n' '+')
+    case "$o" in *"vsock-echo:$1"*) echo "$o"; return 0 ;; esac
+    k=$((k+1)); sleep 1
+  done; echo "none:$o"
+}
 lastcount() { tr -d '\r' <"$1" | grep '^LAB count ' | tail -n 1 | awk '{print $3}'; }
 ip link set lo up
 mkdir -p /tmp/www /tmp/run0 /tmp/s /tmp/r1 /tmp/r2
@@ -114,11 +125,12 @@ LOAD='{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File"
 
 # 1. the original
 $H run --kernel @KERNEL@ --initrd @INITRD@ --cmdline "@CMDLINE@" --cpus 2 --memory @MEM@ \
-  --disk path=d.img --net user,host-loopback=on --api-sock /tmp/a0.sock \
+  --disk path=d.img --net user,host-loopback=on --vsock cid=3,uds=v.sock --api-sock /tmp/a0.sock \
   </dev/null >/tmp/g0.out 2>/tmp/h0.err & hp=$!
 waitsock /tmp/a0.sock
 waitfor '^LAB count 40 ' /tmp/g0.out 3000 && echo "SNAP counting=yes"
 waitfor '^LAB wget [0-9]* @BLOB@' /tmp/g0.out 1200 && echo "SNAP wget_before=yes"
+echo "SNAP vsock_before=$(vs ping0 /tmp/run0/v.sock)"
 echo "SNAP create_running=$(api /tmp/a0.sock PUT /snapshot/create '{"snapshot_path": "/tmp/s/x.snap", "mem_file_path": "/tmp/s/x.mem"}') $(cat /tmp/resp)"
 echo "SNAP load_after_boot=$(api /tmp/a0.sock PUT /snapshot/load "$LOAD") $(cat /tmp/resp)"
 echo "SNAP pause=$(api /tmp/a0.sock PATCH /vm '{"state": "Paused"}')"
@@ -155,6 +167,7 @@ for g in 1 2; do
   waitfor "^LAB count $((b + 40)) " /tmp/g$g.out 1800 && echo "SNAP r${g}_counting=yes"
   waitfor '^LAB wget [0-9]* @BLOB@' /tmp/g$g.out 1200 && echo "SNAP r${g}_wget=yes"
   waitfor '^LAB disk0 ' /tmp/g$g.out 300
+  echo "SNAP r${g}_vsock=$(vs ping$g /tmp/r$g/v.sock)"
 done
 # 5. a Full base then a Diff of restore 1 (loaded with track_dirty_pages), by hearth snapshot
 $H snapshot --api-sock /tmp/a1.sock --snapshot /tmp/s/f.snap --mem /tmp/s/f.mem 2>/tmp/sn.err
@@ -241,6 +254,8 @@ def checks(r):
     st = lambda k: (a.get(k) or "").split(" ")[0]  # noqa: E731
     yield a.get("counting") == "yes", "the guest counts on its serial line"
     yield a.get("wget_before") == "yes", "the guest fetches L1's file through --net user"
+    yield "vsock-echo:ping0" in a.get("vsock_before", ""), \
+        "a hybrid vsock round trip to the guest's listener (%s)" % a.get("vsock_before")
     yield st("create_running") == "400" and "must be paused" in a.get("create_running", ""), \
         "snapshot/create on a running VM is 400 'must be paused' (got %s)" % a.get("create_running")
     yield st("load_after_boot") == "400" and "only allowed before" in a.get("load_after_boot", ""), \
@@ -295,6 +310,9 @@ def checks(r):
         yield m is not None and before is not None and int(m.group(1)) > before[0], \
             "%s: a write after restore landed in its own disk copy (%s)" % (n, s1)
         yield a.get("r%d_wget" % g) == "yes", "%s: a new wget through the NIC succeeds" % n
+        v = a.get("r%d_vsock" % g, "")
+        yield ("vsock-echo:ping%d" % g) in v, \
+            "%s: the guest's vsock listener accepts again after the transport reset (%s)" % (n, v)
         yield a.get("r%d_exit" % g) == "3", "%s: SIGTERM ends it with exit 3 (got %s)" % (
             n, a.get("r%d_exit" % g))
     rss = a.get("r2_rss_kb", "")
@@ -351,12 +369,19 @@ def main():
         with open(dhcp, "w") as f:
             f.write(DHCP_SCRIPT)
         os.chmod(dhcp, 0o755)
+        import test_virtio_vsock as V  # Debian's socat, fetched and cached by the vsock test
+        socat, libs = V.get_socat()
+        files = {"/lab/dhcp.sh": dhcp, "/usr/bin/socat": socat}
+        files.update(libs)
         l2 = L.build_l2_initrd(lab.kernel, name="l2snap",
-                               modules=["virtio_mmio", "virtio_blk", "virtio_net"],
-                               files={"/lab/dhcp.sh": dhcp}, extra_sh=L2_SCRIPT)
+                               modules=["virtio_mmio", "virtio_blk", "virtio_net",
+                                        "vmw_vsock_virtio_transport"],
+                               files=files, extra_sh=L2_SCRIPT)
         run = L.ShellRun("snapshot", "hearth", script(), timeout=RUN_TIMEOUT)
         run.initrd = l2
-        res = lab.run_plan([run], tag="snapshot", binaries=tools)
+        l1files = {L.L1_BIN + "/socat": socat}
+        l1files.update(libs)
+        res = lab.run_plan([run], tag="snapshot", binaries=tools, files=l1files)
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3
