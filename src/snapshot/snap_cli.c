@@ -96,7 +96,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 	return size * n;
 }
 
-/* One request; 0 on a 2xx, else 1 with the reason on stderr. */
+/* One request with body (taken over); 0 on a 2xx, else 1 with the reason on stderr. */
 static int request(CURL *h, const char *sock, const char *method, const char *path,
 		   json_t *body)
 {
@@ -139,6 +139,7 @@ static int request(CURL *h, const char *sock, const char *method, const char *pa
 	}
 out:
 	curl_slist_free_all(hdr);
+	json_decref(body);
 	free(text);
 	free(r);
 	return ret;
@@ -168,7 +169,7 @@ int snap_cli_main(int argc, char **argv)
 			   "snapshot_path", o.snapshot_path, "mem_file_path", o.mem_path);
 	ret = request(h, o.api_sock, "PATCH", "/vm", json_pack("{s:s}", "state", "Paused"));
 	if (!ret)
-		ret = request(h, o.api_sock, "PUT", "/snapshot/create", create);
+		ret = request(h, o.api_sock, "PUT", "/snapshot/create", json_incref(create));
 	/* Resumed even after a failed create: the guest should not stay stopped by us. */
 	if (o.resume && request(h, o.api_sock, "PATCH", "/vm",
 				json_pack("{s:s}", "state", "Resumed")))
