@@ -123,8 +123,15 @@ static void runner_start_fn(void *arg)
 		c->ret = c->rs->apply(c->rs->ctx, &r->vm, c->err);
 		if (c->ret)
 			goto err_vm;
-		if (c->rs->paused)
-			vm_start_paused(&r->vm);
+		/*
+		 * Paused, then resumed unless asked to stay paused: a device's resume
+		 * looks at each queue once, and buffers the guest posted before the
+		 * snapshot (vsock's and a NIC's receive buffers) are only seen so;
+		 * the guest will not kick for them again.
+		 */
+		vm_start_paused(&r->vm);
+		if (!c->rs->paused)
+			vm_resume_here(&r->vm);
 	}
 	c->ret = console_init(&r->con, r->vm.serial, &r->loop, STDIN_FILENO, on_console_quit, r);
 	if (c->ret) {

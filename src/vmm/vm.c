@@ -457,6 +457,13 @@ void vm_start_paused(struct vm *vm)
 	registry_pause(&vm->devices);
 }
 
+void vm_resume_here(struct vm *vm)
+{
+	registry_resume(&vm->devices);
+	for (unsigned int i = 0; i < vm->ncpus; i++)
+		vcpu_resume(vm->vcpus[i]);
+}
+
 void vm_resume(struct vm *vm)
 {
 	struct vm_devices_call c = { vm, false, 0 };

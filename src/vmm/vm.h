@@ -95,6 +95,8 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
  * the devices are paused, as after vm_pause; vm_resume lets them go.
  */
 void vm_start_paused(struct vm *vm);
+/* vm_resume on the loop's own thread (before vm_start: the vCPUs start running). */
+void vm_resume_here(struct vm *vm);
 
 /*
  * Starts the vCPUs. on_stop runs once on the loop's thread after the guest

@@ -48,7 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
 
-RUN_TIMEOUT = 600
+RUN_TIMEOUT = 900
 L1_INITRD = "/lab/l2/initrd0.cpio"
 CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.snap=1"
 MEM_MIB = 256
@@ -108,8 +108,8 @@ waitfor() { # PATTERN FILE TENTHS
 }
 waitsock() { n=0; while [ ! -S $1 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done; }
 vs() { # PING SOCK: one hybrid vsock round trip to the guest's port 5000, retried
-  k=0; while [ $k -lt 30 ]; do
-    o=$( (echo "CONNECT 5000"; echo "$1"; sleep 1) | timeout 10 /lab/bin/socat -t 3 - UNIX-CONNECT:$2 2>/dev/null | tr '\n' '+')
+  k=0; while [ $k -lt 8 ]; do
+    o=$( (echo "CONNECT 5000"; echo "$1"; sleep 1) | timeout 8 /lab/bin/socat -t 3 - UNIX-CONNECT:$2 2>/dev/null | tr '\n' '+')
     case "$o" in *"vsock-echo:$1"*) echo "$o"; return 0 ;; esac
     k=$((k+1)); sleep 1
   done; echo "none:$o"
