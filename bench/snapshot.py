@@ -35,7 +35,7 @@ CMDLINE = "console=ttyS0 panic=-1 lab.bench=1"
 
 L2_SCRIPT = r'''
 grep -q lab.bench=1 /proc/cmdline || exit 0
-i=0; while :; do echo "LAB count $i"; i=$((i+1)); sleep 0.1; done
+i=0; while :; do echo "LAB count $i ."; i=$((i+1)); sleep 0.1; done
 '''
 
 COMMON = r'''
