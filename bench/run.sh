@@ -7,12 +7,18 @@
 #   bench/run.sh --api [-n N] [--ready-n M] [--lab-ready-n M] [--no-host] [--no-lab]
 #                                                         API socket ready, InstanceStart
 #                                                         to /init (bench/api.py)
+#   bench/run.sh --snapshot [--memory MIB]                snapshot size, create and restore
+#                                                         times, restored RSS (bench/snapshot.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh lab
 if [ "${1:-}" = --io ]; then
   shift
   exec python3 bench/io.py "$@"
+fi
+if [ "${1:-}" = --snapshot ]; then
+  shift
+  exec python3 bench/snapshot.py "$@"
 fi
 if [ "${1:-}" = --api ]; then
   shift

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CC=${CC:-clang}
 OUT=${OUT:-fuzz/out}
-DEPS="liburing slirp libmicrohttpd jansson libseccomp"
+DEPS="liburing slirp libmicrohttpd jansson libseccomp libcurl"
 mkdir -p "$OUT"
 printf '#define HEARTH_VERSION "fuzz"\n' >"$OUT/hearth-config.h.new"
 cmp -s "$OUT/hearth-config.h.new" "$OUT/hearth-config.h" ||

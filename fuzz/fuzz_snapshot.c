@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for the snapshot reader (src/snapshot/format.c) and
- * the section payloads it hands on: the host record (snapshot/host.c)
- * and a vCPU's record (vcpu/vcpu_state.c).
+ * the section payloads it hands on: the host record (snapshot/host.c),
+ * a vCPU's record (vcpu/vcpu_state.c), the vm record (vmm/vm_state.c)
+ * and the config record (snapshot/config_rec.c).
  *
  * Input: one mode byte, then the file. With mode bit 0 set the harness
  * writes a correct CRC into the file first, so the fuzzer gets past the
@@ -19,8 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "snapshot/config_rec.h"
 #include "snapshot/format.h"
 #include "snapshot/host.h"
+#include "vmm/vm_state.h"
 #include "util/crc32c.h"
 #include "vcpu/vcpu_state.h"
 
@@ -49,7 +52,7 @@ static void fix_crc(uint8_t *buf, size_t len)
 static void check_payload(const struct snap_section *s)
 {
 	static struct snap_host host;
-	struct vcpu_state vs;
+	struct vcpu_snap vs;
 	int ret;
 
 	if (s->kind == SNAP_SEC_HOST) {
@@ -59,6 +62,26 @@ static void check_payload(const struct snap_section *s)
 			CHECK(host.ncpuid <= SNAP_HOST_MAX_CPUID && host.ncaps <= SNAP_HOST_MAX_CAPS);
 			(void)snap_host_check(&host, &host, NULL, 0);
 		}
+	} else if (s->kind == SNAP_SEC_VM) {
+		struct vm_kvm_state vm;
+
+		ret = vm_state_restore(&vm, s->data, s->len);
+		CHECK(ret == 0 || ret == -ENODATA || ret == -EPROTO || ret == -EINVAL);
+		if (!ret)
+			CHECK(vm.pic_master.chip_id == KVM_IRQCHIP_PIC_MASTER &&
+			      vm.ioapic.chip_id == KVM_IRQCHIP_IOAPIC);
+	} else if (s->kind == SNAP_SEC_CONFIG) {
+		struct vm_config c;
+		char err[512];
+
+		vm_config_init(&c);
+		err[0] = 0;
+		ret = snap_config_restore(&c, s->data, s->len, err, sizeof(err));
+		/* Any refusal says why (the config's own setters pick the -errno). */
+		CHECK(ret == 0 || ret == -ENOMEM || (ret < 0 && err[0]));
+		if (!ret)
+			CHECK(c.nnets <= VM_MAX_NETS && c.ndrives <= VM_MAX_DRIVES);
+		vm_config_release(&c);
 	} else if (s->kind == SNAP_SEC_VCPU) {
 		ret = vcpu_state_restore(&vs, s->data, s->len);
 		CHECK(ret == 0 || ret == -ENODATA || ret == -EPROTO || ret == -EINVAL ||

@@ -424,11 +424,38 @@ def vsock_line_seeds():
     return {'seed%d' % k: v for k, v in enumerate(lines)}
 
 
+def devstate_seeds():
+    # Mode byte: m % 4 is the mode, m // 4 % 4 the device (rng, blk, net, vsock).
+    out = {}
+    for dev, name in enumerate(('rng', 'blk', 'net', 'vsock')):
+        m = 4 * dev
+        out['%s-as-saved' % name] = bytes([m]) + struct.pack('<H', 0xffff)
+        out['%s-flips' % name] = bytes([m]) + struct.pack('<HHBHBHB', 0xffff, 4, 1, 30, 0x80,
+                                                          200, 0xff)
+        out['%s-cut' % name] = bytes([m]) + struct.pack('<H', 40)
+        out['%s-reinit' % name] = bytes([m + 3]) + struct.pack('<HHB', 0xffff, 12, 4)
+        out['%s-raw' % name] = bytes([m + 1]) + b'VMMI' + struct.pack('<I', 2) + bytes(40)
+    # Memory files: an ELF core with a note and two regions, and broken ones.
+    eh = bytearray(64)
+    eh[0:4] = b'\x7fELF'
+    eh[4], eh[5], eh[6] = 2, 1, 1
+    struct.pack_into('<HHIQQQIHHHHHH', eh, 16, 4, 62, 1, 0, 64, 0, 0, 64, 56, 3, 0, 0, 0)
+    ph = struct.pack('<IIQQQQQQ', 4, 0, 0x200, 0, 0, 64, 64, 4)
+    ph += struct.pack('<IIQQQQQQ', 1, 6, 0x1000, 0, 0, 0x80000, 0x80000, 0x1000)
+    ph += struct.pack('<IIQQQQQQ', 1, 6, 0x81000, 0x100000000, 0x100000000, 0x7f000,
+                      0x7f000, 0x1000)
+    hdr = bytes(eh) + ph
+    out['memfile-ok'] = bytes([2]) + struct.pack('<I', 0x100000) + hdr
+    out['memfile-short'] = bytes([2]) + struct.pack('<I', 0) + hdr
+    out['memfile-not-elf'] = bytes([2]) + struct.pack('<I', 0) + b'hello'
+    return out
+
+
 TARGETS = {
     'fuzz_virtq': virtq_seeds, 'fuzz_vsock_line': vsock_line_seeds, 'fuzz_blk': blk_seeds,
     'fuzz_net': net_seeds, 'fuzz_vsock': vsock_seeds, 'fuzz_mmio': mmio_seeds,
     'fuzz_loader': loader_seeds, 'fuzz_cli': cli_seeds, 'fuzz_api': api_seeds,
-    'fuzz_json_config': json_config_seeds,
+    'fuzz_json_config': json_config_seeds, 'fuzz_devstate': devstate_seeds,
 }
 
 

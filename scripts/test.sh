@@ -72,7 +72,7 @@ esac
 if [ "${HEARTH_SKIP_LAB:-0}" = 1 ]; then
   echo "== lab skipped (HEARTH_SKIP_LAB=1)"
 else
-  lab_files="test_core test_virtio_blk test_virtio_net test_virtio_vsock test_api"
+  lab_files="test_core test_virtio_blk test_virtio_net test_virtio_vsock test_api test_snapshot"
   [ "$guest_path" = lab ] && lab_files="test_guest $lab_files"
   # Each file is one L1 boot with several L2 boots; it ends "N passed, N failed".
   for t in $lab_files; do

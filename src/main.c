@@ -10,6 +10,10 @@
 #include "sandbox/confine.h"
 #include "sandbox/policy.h"
 #include "sandbox/sandbox.h"
+#include "snapshot/restore_cli.h"
+#include "snapshot/snap_cli.h"
+#include "snapshot/snapshot.h"
+#include "snapshot/memfile_layout.h"
 #include "util/log.h"
 #include "vmm/cli.h"
 #include "vmm/logger.h"
@@ -90,6 +94,33 @@ static int main_serve(int argc, char **argv, bool firecracker)
 	main_sandbox(o.no_seccomp);
 	main_confine(o.no_sandbox, o.no_seccomp, o.jail, o.jail_uid, o.jail_gid,
 		     o.no_api ? NULL : o.api_sock, false);
+	o.snap = &snap_serve_hooks;
+	return serve_run(&o, NULL);
+}
+
+/* `hearth restore`: `hearth serve` whose VM is a snapshot's. */
+static int main_restore(int argc, char **argv)
+{
+	struct snap_restore_opts r;
+	struct serve_opts o = { .max_payload = API_DEFAULT_MAX_PAYLOAD };
+	char err[512];
+
+	if (snap_restore_parse(argc, argv, &r, err, sizeof(err)))
+		die_code(HEARTH_EXIT_USAGE, "%s", err);
+	if (r.help) {
+		snap_restore_usage(stdout);
+		return HEARTH_EXIT_OK;
+	}
+	if (r.verbose > 0)
+		log_set_level(LOG_DEBUG);
+	else if (r.verbose < 0)
+		log_set_level(LOG_ERR);
+	main_sandbox(r.no_seccomp);
+	main_confine(r.no_sandbox, r.no_seccomp, NULL, NULL, NULL, r.api_sock, false);
+	o.snap = &snap_serve_hooks;
+	o.restore = &r.load;
+	o.api_sock = r.api_sock;
+	o.no_api = !r.api_sock;
 	return serve_run(&o, NULL);
 }
 
@@ -110,6 +141,12 @@ int main(int argc, char **argv)
 		return main_serve(argc, argv, true);
 	if (argc >= 2 && !strcmp(argv[1], "serve"))
 		return main_serve(argc, argv, false);
+	if (argc >= 2 && !strcmp(argv[1], "snapshot"))
+		return snap_cli_main(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "restore"))
+		return main_restore(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "snapshot-merge"))
+		return memfile_merge_main(argc - 1, argv + 1);
 	if (argc == 2 && !strcmp(argv[1], "--seccomp-report")) {
 		sandbox_report(stdout);
 		return HEARTH_EXIT_OK;
@@ -142,7 +179,8 @@ int main(int argc, char **argv)
 	if (cfg.api_sock) {
 		/* The same VM, plus the API: `hearth serve` with this config booted at once. */
 		struct serve_opts o = { .api_sock = cfg.api_sock,
-					.max_payload = API_DEFAULT_MAX_PAYLOAD };
+					.max_payload = API_DEFAULT_MAX_PAYLOAD,
+					.snap = &snap_serve_hooks };
 
 		code = serve_run(&o, &cfg.vm);
 	} else {

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "api/json_snapshot.h"
 #include "vmm/config.h"
 #include "vmm/vm.h"
 
@@ -44,6 +45,17 @@ struct api_vm_ops {
 	 */
 	int (*metrics_open)(void *ctx, const char *path, char *err, size_t errlen);
 	int (*metrics_flush)(void *ctx, char *err, size_t errlen);
+	/*
+	 * Snapshots (NULL: not offered; the snapshot layer sits above the API,
+	 * so main wires them). create: the VM is paused; 0 or -errno with err.
+	 * load: before any boot, builds and starts (paused, or running with
+	 * resume_vm) the VM of the snapshot, and fills *cfg with its config;
+	 * 0, or -errno with err (err->usage: the input was at fault).
+	 */
+	int (*snapshot_create)(void *ctx, const struct vm_config *cfg,
+			       const struct api_snap_create *req, char *err, size_t errlen);
+	int (*snapshot_load)(void *ctx, const struct api_snap_load *req, struct vm_config *cfg,
+			     struct vm_error *err);
 };
 
 /* Requests served, for the metrics' "api_server" group; atomics, read by any thread. */
@@ -84,6 +96,16 @@ int api_patch_net(struct api_ctl *ctl, const char *id, json_t *o, char *err, siz
 
 /* The InstanceStart action; the caller holds ctl->lock. 0, or -errno with err. */
 int api_ctl_start(struct api_ctl *ctl, char *err, size_t errlen);
+/*
+ * PUT /snapshot/create and /snapshot/load (controller_snap.c); the caller
+ * holds ctl->lock. 0, or -errno with err; load's err->usage says whether
+ * the request was at fault (the CLI's exit 2) or the host (exit 1).
+ */
+int api_ctl_snapshot_create(struct api_ctl *ctl, const struct api_snap_create *req, char *err,
+			    size_t errlen);
+int api_ctl_snapshot_load(struct api_ctl *ctl, const struct api_snap_load *req,
+			  struct vm_error *err);
+
 /* The SendCtrlAltDel action (after boot only); the caller holds ctl->lock. */
 int api_ctl_ctrl_alt_del(struct api_ctl *ctl, char *err, size_t errlen);
 

@@ -16,6 +16,7 @@ static const char *const type_names[] = {
 	[J_BOOL] = "true or false",
 	[J_UINT] = "a non-negative integer",
 	[J_OBJ] = "an object",
+	[J_ARR] = "an array",
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -52,6 +53,8 @@ static bool type_ok(json_t *v, enum jtype t)
 		return json_is_integer(v) && json_integer_value(v) >= 0;
 	case J_OBJ:
 		return json_is_object(v);
+	case J_ARR:
+		return json_is_array(v);
 	}
 	return false;
 }

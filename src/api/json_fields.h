@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-enum jtype { J_STR, J_BOOL, J_UINT, J_OBJ };
+enum jtype { J_STR, J_BOOL, J_UINT, J_OBJ, J_ARR };
 
 /* One field of a Firecracker object: its JSON type, and whether Hearth takes it. */
 struct jfield {

@@ -134,6 +134,42 @@ BODY_HANDLER(put_logger, api_ctl_set_logger(req->ctl, o, err, errlen))
 BODY_HANDLER(put_metrics, api_ctl_set_metrics(req->ctl, o, err, errlen))
 BODY_HANDLER(put_serial, json_observe_serial(c, o, err, errlen))
 
+static int put_snapshot_create(struct api_req *req, struct api_reply *r)
+{
+	struct api_snap_create c;
+	json_t *o = req_json(req);
+	int ret;
+
+	(void)r;
+	if (!o)
+		return -EINVAL;
+	ret = json_snapshot_create(o, &c, req->err, sizeof(req->err));
+	if (!ret)
+		ret = api_ctl_snapshot_create(req->ctl, &c, req->err, sizeof(req->err));
+	json_decref(o);
+	return ret == -ENOMEM ? -EIO : ret;
+}
+
+static int put_snapshot_load(struct api_req *req, struct api_reply *r)
+{
+	struct vm_error verr;
+	struct api_snap_load l;
+	json_t *o = req_json(req);
+	int ret;
+
+	(void)r;
+	if (!o)
+		return -EINVAL;
+	ret = json_snapshot_load(o, &l, req->err, sizeof(req->err));
+	if (!ret) {
+		ret = api_ctl_snapshot_load(req->ctl, &l, &verr);
+		if (ret)
+			snprintf(req->err, sizeof(req->err), "%s", verr.msg);
+	}
+	json_decref(o);
+	return ret == -ENOMEM ? -EIO : ret;
+}
+
 /* {"action_type": "..."}: InstanceStart only, for now. */
 static int put_actions(struct api_req *req, struct api_reply *r)
 {
@@ -239,6 +275,8 @@ static const struct api_route_entry routes[] = {
 	{ "PATCH", "/vm", false, patch_vm },
 	{ "PATCH", "/drives/", false, patch_drive },
 	{ "PATCH", "/network-interfaces/", false, patch_net },
+	{ "PUT", "/snapshot/create", false, put_snapshot_create },
+	{ "PUT", "/snapshot/load", false, put_snapshot_load },
 	{ NULL, NULL, false, NULL },
 };
 
@@ -249,7 +287,7 @@ static const struct {
 } unsupported[] = {
 	{ NULL, "/balloon" }, { NULL, "/balloon/" }, { NULL, "/cpu-config" },
 	{ NULL, "/mmds" }, { NULL, "/mmds/" },
-	{ NULL, "/hotplug/" }, { NULL, "/snapshot/" }, { NULL, "/pmem/" },
+	{ NULL, "/hotplug/" }, { NULL, "/pmem/" },
 	{ NULL, NULL },
 };
 

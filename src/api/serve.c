@@ -19,6 +19,7 @@
 #include "vmm/vm_patch.h"
 
 struct serve {
+	const struct serve_snap_hooks *snap;
 	struct runner run;          /* the loop, signals, console and VM (src/vmm) */
 	struct api_ctl ctl;
 	struct api_server *srv;
@@ -139,7 +140,38 @@ static int serve_metrics_flush(void *ctx, char *err, size_t errlen)
 	return c.ret;
 }
 
+/*
+ * On the api thread, under the API's lock, with the VM paused: the
+ * vCPUs are parked and the io thread idle, so the long writes of the
+ * memory file stall no guest work and no vCPU waits for this thread.
+ */
+static int serve_snapshot_create(void *ctx, const struct vm_config *cfg,
+				 const struct api_snap_create *req, char *err, size_t errlen)
+{
+	struct serve *s = ctx;
+
+	if (!s->snap) {
+		snprintf(err, errlen, "snapshots are not supported by this instance");
+		return -EOPNOTSUPP;
+	}
+	return s->snap->create(&s->run.vm, cfg, req, err, errlen);
+}
+
+static int serve_snapshot_load(void *ctx, const struct api_snap_load *req,
+			       struct vm_config *cfg, struct vm_error *err)
+{
+	struct serve *s = ctx;
+
+	if (!s->snap) {
+		snprintf(err->msg, sizeof(err->msg), "snapshots are not supported by this instance");
+		return -EOPNOTSUPP;
+	}
+	return s->snap->load(&s->run, req, cfg, err);
+}
+
 static const struct api_vm_ops serve_vm_ops = {
+	.snapshot_create = serve_snapshot_create,
+	.snapshot_load = serve_snapshot_load,
 	.start = serve_vm_start,
 	.pause = serve_vm_pause,
 	.resume = serve_vm_resume,
@@ -234,6 +266,7 @@ int serve_run(const struct serve_opts *o, struct vm_config *boot)
 	int code = HEARTH_EXIT_FAILURE;
 	int ret;
 
+	s.snap = o->snap;
 	log_set_instance(o->id ? o->id : "anonymous-instance");
 	if (runner_init(&s.run, err, sizeof(err))) {
 		log_err("%s", err);
@@ -262,7 +295,16 @@ int serve_run(const struct serve_opts *o, struct vm_config *boot)
 		code = ret == -ENOMEM ? HEARTH_EXIT_FAILURE : HEARTH_EXIT_USAGE;
 		goto err_ctl;
 	}
-	if (boot) {
+	if (o->restore) {
+		/* `hearth restore`: the same path as PUT /snapshot/load, before the API serves. */
+		struct vm_error verr = { .usage = true, .msg = "" };
+
+		if (api_ctl_snapshot_load(&s.ctl, o->restore, &verr)) {
+			log_err("%s", verr.msg);
+			code = verr.usage ? HEARTH_EXIT_USAGE : HEARTH_EXIT_FAILURE;
+			goto err_ctl;
+		}
+	} else if (boot) {
 		/* Booted before the API serves: it then reports "Running" from the start. */
 		struct vm_error verr = { .usage = true, .msg = "" };
 

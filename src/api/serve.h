@@ -12,7 +12,24 @@
 /* Firecracker's default --api-sock, for the binary run as `firecracker`. */
 #define SERVE_FIRECRACKER_SOCK "/run/firecracker.socket"
 
+struct vm;
+struct runner;
+struct api_snap_create;
+struct api_snap_load;
+struct vm_error;
+
+/* Snapshots, from the layer above (src/snapshot); main wires them. */
+struct serve_snap_hooks {
+	int (*create)(struct vm *vm, const struct vm_config *cfg,
+		      const struct api_snap_create *req, char *err, size_t errlen);
+	int (*load)(struct runner *run, const struct api_snap_load *req, struct vm_config *cfg,
+		    struct vm_error *err);
+};
+
 struct serve_opts {
+	const struct serve_snap_hooks *snap;   /* NULL: snapshots answer 400 */
+	/* `hearth restore`: this snapshot is loaded instead of a config booted. */
+	const struct api_snap_load *restore;
 	const char *api_sock;
 	const char *config_file;
 	const char *id;

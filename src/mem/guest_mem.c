@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include "core/layout.h"
+#include "mem/dirty_priv.h"
 
 int guest_mem_layout(struct guest_mem *gm, uint64_t ram_bytes)
 {
@@ -58,6 +59,7 @@ void guest_mem_destroy(struct guest_mem *gm)
 			munmap(gm->regions[i].hva, gm->regions[i].size);
 		gm->regions[i].hva = NULL;
 	}
+	guest_mem_dirty_release(gm);
 }
 
 int guest_mem_register(struct guest_mem *gm, int vm_fd)
@@ -68,6 +70,7 @@ int guest_mem_register(struct guest_mem *gm, int vm_fd)
 			.guest_phys_addr = gm->regions[i].gpa,
 			.memory_size = gm->regions[i].size,
 			.userspace_addr = (uint64_t)(uintptr_t)gm->regions[i].hva,
+			.flags = gm->dirty_on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 		};
 		if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 			return -errno;
@@ -104,6 +107,7 @@ int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src, u
 	if (!p)
 		return -EFAULT;
 	memcpy(p, src, len);
+	guest_mem_dirty_mark(gm, gpa, len);
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 #ifndef HEARTH_MEM_GUEST_MEM_H
 #define HEARTH_MEM_GUEST_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,7 +21,18 @@ struct guest_mem {
 	struct guest_region regions[GUEST_MEM_MAX_REGIONS];
 	unsigned int nregions;
 	uint64_t ram_bytes;
+	/*
+	 * Dirty tracking (dirty.c), off unless guest_mem_dirty_enable ran:
+	 * per region one bit per 4 KiB page that Hearth itself wrote (KVM
+	 * logs only the guest CPUs' writes). Words are set with atomic OR
+	 * from any thread and taken with atomic exchange by the collector.
+	 */
+	bool dirty_on;
+	uint64_t *dirty[GUEST_MEM_MAX_REGIONS];
 };
+
+#define GUEST_PAGE_SIZE 4096ull
+#define GUEST_PAGE_SHIFT 12
 
 /* Lays out ram_bytes around the hole. Does not map anything. */
 int guest_mem_layout(struct guest_mem *gm, uint64_t ram_bytes);
@@ -37,6 +49,34 @@ int guest_mem_register(struct guest_mem *gm, int vm_fd);
 void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 int guest_mem_read(const struct guest_mem *gm, uint64_t gpa, void *dst, uint64_t len);
 int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len);
+
+/*
+ * Dirty page tracking, for diff snapshots (dirty.c). Enable after
+ * guest_mem_init and before guest_mem_register: the memslots then carry
+ * KVM_MEM_LOG_DIRTY_PAGES. 0 or -errno (-EINVAL: no regions; -EBUSY:
+ * already on).
+ */
+int guest_mem_dirty_enable(struct guest_mem *gm);
+bool guest_mem_dirty_enabled(const struct guest_mem *gm);
+/*
+ * Hearth wrote [gpa, gpa+len) of guest RAM itself: lock-free, any thread;
+ * nothing when tracking is off; bytes outside RAM are ignored. const:
+ * marking changes the bitmap, never the layout, and the device paths
+ * hold a const guest_mem.
+ */
+void guest_mem_dirty_mark(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+/* The same for a host range inside a region's mapping (a virtqueue's iovecs). */
+void guest_mem_dirty_mark_hva(const struct guest_mem *gm, const void *hva, uint64_t len);
+/*
+ * Pages of region idx dirtied since the last call, one bit per 4 KiB page
+ * (bit i of word i/64 is page i), KVM's log (KVM_GET_DIRTY_LOG on slot
+ * idx) OR Hearth's marks, then both cleared. bitmap holds
+ * guest_mem_dirty_words(gm, idx) words. vm_fd < 0: Hearth's marks only
+ * (no KVM: tools and tests). 0 or -errno (-EINVAL: tracking off or no
+ * such region).
+ */
+int guest_mem_dirty_collect(struct guest_mem *gm, int vm_fd, unsigned int idx, uint64_t *bitmap);
+size_t guest_mem_dirty_words(const struct guest_mem *gm, unsigned int idx);
 
 /* Highest RAM address + 1 below the hole. */
 uint64_t guest_mem_low_end(const struct guest_mem *gm);

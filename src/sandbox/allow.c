@@ -72,6 +72,8 @@ static const struct sandbox_ioctl io_ioctls[] = {
 	IOCTL(VHOST_SET_MEM_TABLE), IOCTL(VHOST_SET_VRING_NUM), IOCTL(VHOST_SET_VRING_BASE),
 	IOCTL(VHOST_SET_VRING_ADDR), IOCTL(VHOST_SET_VRING_CALL), IOCTL(VHOST_SET_VRING_KICK),
 	IOCTL(VHOST_VSOCK_SET_GUEST_CID), IOCTL(VHOST_VSOCK_SET_RUNNING),
+	/* A snapshot reads vhost-vsock's ring positions (vsock_state.c), with vhost paused. */
+	IOCTL(VHOST_GET_VRING_BASE),
 	IOCTL(BLKGETSIZE64), IOCTL(FIONREAD),
 	IOCTL(TCGETS), IOCTL(TCSETS), IOCTL(TCSETSW), IOCTL(TCSETSF),
 };
@@ -81,7 +83,11 @@ static const struct sandbox_ioctl io_ioctls[] = {
  * requests it hands us: most only post work to the io thread, pause and
  * resume kick the vCPUs, Ctrl-Alt-Del raises the keyboard's interrupt,
  * and PATCH /drives opens, locks and sizes the new image here before the
- * io thread swaps it in.
+ * io thread swaps it in. Snapshots: PUT /snapshot/create reads the parked
+ * vCPUs' and the VM's state through KVM here and writes the two files
+ * (a temporary name, ftruncate, pwrite, fsync, rename; unlink on failure);
+ * PUT /snapshot/load reads the state file and the memory file's ELF
+ * headers here (the VM itself is built on the io thread).
  */
 static const int api_syscalls[] = {
 	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(writev), SCMP_SYS(close),
@@ -93,6 +99,8 @@ static const int api_syscalls[] = {
 	SCMP_SYS(sched_yield), SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(tgkill),
 	SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
 	SCMP_SYS(openat), SCMP_SYS(flock), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(lseek),
+	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(ftruncate), SCMP_SYS(fsync),
+	SCMP_SYS(rename), SCMP_SYS(unlink),
 	SCMP_SYS(exit), SCMP_SYS(exit_group),
 	/* libmicrohttpd's clock falls back to it (seen when its daemon starts after the sandbox's seal). */
 	SCMP_SYS(gettimeofday),
@@ -100,6 +108,13 @@ static const int api_syscalls[] = {
 
 static const struct sandbox_ioctl api_ioctls[] = {
 	IOCTL(KVM_IRQ_LINE), IOCTL(BLKGETSIZE64),
+	/* snapshot/create, on parked vCPUs and the VM */
+	IOCTL(KVM_CHECK_EXTENSION), IOCTL(KVM_GET_MSR_INDEX_LIST),
+	IOCTL(KVM_GET_MP_STATE), IOCTL(KVM_GET_REGS), IOCTL(KVM_GET_SREGS),
+	IOCTL(KVM_GET_XSAVE), IOCTL(KVM_GET_XSAVE2), IOCTL(KVM_GET_XCRS),
+	IOCTL(KVM_GET_DEBUGREGS), IOCTL(KVM_GET_LAPIC), IOCTL(KVM_GET_MSRS),
+	IOCTL(KVM_GET_VCPU_EVENTS), IOCTL(KVM_GET_IRQCHIP), IOCTL(KVM_GET_PIT2),
+	IOCTL(KVM_GET_CLOCK), IOCTL(KVM_GET_DIRTY_LOG),
 };
 
 static const struct sandbox_list lists[THREAD_KINDS] = {

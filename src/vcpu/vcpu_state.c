@@ -8,7 +8,7 @@
 
 #define VCPU_TAG "VCPU"
 
-void vcpu_state_release(struct vcpu_state *s)
+void vcpu_state_release(struct vcpu_snap *s)
 {
 	free(s->xsave);
 	free(s->msrs);
@@ -25,7 +25,7 @@ static void put_part(struct bytes_out *o, const char *tag, const void *data, siz
 	bytes_put(o, data, len);
 }
 
-int vcpu_state_save(const struct vcpu_state *s, void *out, size_t *len)
+int vcpu_state_save(const struct vcpu_snap *s, void *out, size_t *len)
 {
 	struct bytes_out o = bytes_out_init(out, *len);
 
@@ -84,7 +84,7 @@ static int get_fixed(struct bytes_in *in, const char *tag, void *data, uint32_t 
 	return 0;
 }
 
-static int get_msrs(struct bytes_in *in, struct vcpu_state *s)
+static int get_msrs(struct bytes_in *in, struct vcpu_snap *s)
 {
 	uint32_t len, n;
 	int ret = get_part(in, "MSRS", 4, 4 + 12 * VCPU_STATE_MAX_MSRS, &len);
@@ -105,7 +105,7 @@ static int get_msrs(struct bytes_in *in, struct vcpu_state *s)
 	return 0;
 }
 
-int vcpu_state_restore(struct vcpu_state *s, const void *in, size_t len)
+int vcpu_state_restore(struct vcpu_snap *s, const void *in, size_t len)
 {
 	struct bytes_in r = bytes_in_init(in, len);
 	uint32_t xlen;

@@ -21,7 +21,7 @@
 #define VCPU_XSAVE_MAX (64u << 10)
 #define VCPU_STATE_MAX_MSRS 4096u
 
-struct vcpu_state {
+struct vcpu_snap {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	struct kvm_xcrs xcrs;
@@ -36,16 +36,16 @@ struct vcpu_state {
 };
 
 /* Frees xsave and msrs (vcpu_state_restore allocates them). */
-void vcpu_state_release(struct vcpu_state *s);
+void vcpu_state_release(struct vcpu_snap *s);
 
 /* util/bytes.h's convention: 0, or -ENOSPC with the size needed in *len. */
-int vcpu_state_save(const struct vcpu_state *s, void *out, size_t *len);
+int vcpu_state_save(const struct vcpu_snap *s, void *out, size_t *len);
 /*
  * Fills s (released first by the caller, or zeroed) from a record: 0,
  * -ENODATA, -EPROTO, -EINVAL (a part missing, out of order or of the
  * wrong size, counts over the maxima) or -ENOMEM. On failure s holds
  * nothing to free.
  */
-int vcpu_state_restore(struct vcpu_state *s, const void *in, size_t len);
+int vcpu_state_restore(struct vcpu_snap *s, const void *in, size_t len);
 
 #endif

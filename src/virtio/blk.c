@@ -194,8 +194,8 @@ static uint64_t virtio_blk_get_features(struct virtio_dev *dev)
 	       (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
 }
 
-static void virtio_blk_read_config(struct virtio_dev *dev, uint32_t offset, uint8_t *data,
-				   unsigned int len)
+void virtio_blk_read_config(struct virtio_dev *dev, uint32_t offset, uint8_t *data,
+			    unsigned int len)
 {
 	struct virtio_blk *blk = virtio_blk_from_dev(dev);
 	struct blk_config_space c = {
@@ -297,6 +297,9 @@ static const struct virtio_dev_ops virtio_blk_ops = {
 	.queue_notify = virtio_blk_queue_notify,
 	.destroy = virtio_blk_destroy,
 	.counters = virtio_blk_counters,
+	.pause = virtio_blk_pause,
+	.save = virtio_blk_save,
+	.restore = virtio_blk_restore,
 };
 
 /* ---------------------------------------------------------- create/destroy */

@@ -150,6 +150,26 @@ void virtio_blk_io_complete(void *opaque, uint32_t events);
 void virtio_blk_io_drain(struct virtio_blk *blk);
 
 /*
+ * blk_swap.c, dev->lock held: lets every request in flight finish (on
+ * the current image) without taking new ones, for a swap or a pause.
+ * Bounded like a reset's drain: BLK_DRAIN_POLLS waits in a row without a
+ * completion and it gives up (-ETIMEDOUT). *completed: some were answered
+ * (the driver needs an interrupt). 0 or -errno.
+ */
+int virtio_blk_quiesce(struct virtio_blk *blk, bool *completed);
+
+/*
+ * blk_state.c: the pause (in-flight requests complete first) and the
+ * snapshot record. dev->lock held.
+ */
+void virtio_blk_pause(struct virtio_dev *dev);
+/* blk.c: the config space as the driver reads it (dev->config_size bytes). */
+void virtio_blk_read_config(struct virtio_dev *dev, uint32_t offset, uint8_t *data,
+			    unsigned int len);
+int virtio_blk_save(struct virtio_dev *dev, struct bytes_out *o);
+int virtio_blk_restore(struct virtio_dev *dev, const void *in, size_t len, bool apply);
+
+/*
  * blk_ring.c: the ring, created disabled, with blk->fd and blk->fd_buffered
  * registered and efd as its completion eventfd, restricted to virtio-blk's
  * opcodes on those files, then enabled. 0 or -errno (nothing left open).

@@ -73,13 +73,7 @@ bool virtio_blk_same_image(struct virtio_dev *dev, const char *path)
 	       a.st_ino == b.st_ino;
 }
 
-/*
- * Lets every request in flight finish (on the current image) without
- * taking new ones. Bounded like a reset's drain: BLK_DRAIN_POLLS waits
- * in a row without a completion and it gives up. *completed: some were
- * answered (the driver needs an interrupt). 0 or -errno.
- */
-static int blk_quiesce(struct virtio_blk *blk, bool *completed)
+int virtio_blk_quiesce(struct virtio_blk *blk, bool *completed)
 {
 	struct __kernel_timespec ts = { .tv_nsec = BLK_DRAIN_POLL_MS * 1000000ll };
 	unsigned int idle = 0;
@@ -161,7 +155,7 @@ int virtio_blk_swap(struct virtio_dev *dev, const struct blk_config *cfg, char *
 	if (ret)
 		goto err_close;
 	pthread_mutex_lock(&dev->lock);
-	ret = blk_quiesce(blk, &completed);
+	ret = virtio_blk_quiesce(blk, &completed);
 	if (ret) {
 		snprintf(err, errlen, "disk %s: the requests in flight on %s did not complete (%s); "
 			 "the old image stays", cfg->path, blk->path, strerror(-ret));

@@ -32,6 +32,7 @@
 #include "core/eventloop.h"
 #include "core/ratelimit.h"
 #include "mem/guest_mem.h"
+#include "util/bytes.h"
 #include "virtio/queue.h"
 
 #define VIRTIO_MAX_QUEUES 16
@@ -73,6 +74,23 @@ struct virtio_dev_ops {
 	 */
 	void (*pause)(struct virtio_dev *dev);
 	void (*resume)(struct virtio_dev *dev);
+	/*
+	 * Optional, dev->lock held, the device paused: its own state (a
+	 * disk's, a NIC's), which the transport nests in its record
+	 * (mmio_state.c). save appends one tagged record (util/bytes.h) to
+	 * o; 0, or -EBUSY when the state cannot be taken now (I/O still in
+	 * flight: never dropped). restore reads exactly [in, in+len) and is
+	 * called twice: first with apply false, before the transport changes
+	 * anything, to check (0, -ENODATA, -EPROTO, -EINVAL, changing
+	 * nothing), then with apply true once the transport's state is back
+	 * (queues enabled) and before activate. A device with work for the
+	 * restored guest (vsock's transport reset) does it in restored,
+	 * called after activate, with the guest's interrupt controller state
+	 * already in KVM (the orchestration restores it first).
+	 */
+	int (*save)(struct virtio_dev *dev, struct bytes_out *o);
+	int (*restore)(struct virtio_dev *dev, const void *in, size_t len, bool apply);
+	void (*restored)(struct virtio_dev *dev);
 };
 
 struct virtio_dev {

@@ -55,7 +55,7 @@ void virtio_mmio_destroy(struct virtio_mmio *t);
  * it cannot start), and pending interrupt status is signalled again.
  * Takes dev->lock; on the I/O thread, or with it not running.
  */
-#define VIRTIO_MMIO_STATE_VERSION 1u
+#define VIRTIO_MMIO_STATE_VERSION 2u
 int virtio_mmio_save(struct virtio_mmio *t, void *out, size_t *len);
 int virtio_mmio_restore(struct virtio_mmio *t, const void *in, size_t len);
 

@@ -19,10 +19,36 @@
 	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK |        \
 	 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)
 
+/*
+ * The device's own record, nested: a u32 length, then the record (empty
+ * for a device without state of its own). The length lets the transport
+ * hand the device exactly its bytes, whatever they hold.
+ */
+static int mmio_save_device(struct virtio_dev *dev, struct bytes_out *o)
+{
+	size_t at = o->len;
+	int ret;
+
+	bytes_put_u32(o, 0);
+	if (!dev->ops->save)
+		return 0;
+	ret = dev->ops->save(dev, o);
+	if (ret)
+		return ret;
+	if (o->buf && at + 4 <= o->cap) {
+		uint32_t n = (uint32_t)(o->len - at - 4);
+
+		for (unsigned int i = 0; i < 4; i++)
+			o->buf[at + i] = (uint8_t)(n >> (8 * i));
+	}
+	return 0;
+}
+
 int virtio_mmio_save(struct virtio_mmio *t, void *out, size_t *len)
 {
 	struct virtio_dev *dev = t->dev;
 	struct bytes_out o = bytes_out_init(out, *len);
+	int ret;
 
 	pthread_mutex_lock(&dev->lock);
 	bytes_put_tag(&o, MMIO_TAG, VIRTIO_MMIO_STATE_VERSION);
@@ -43,8 +69,9 @@ int virtio_mmio_save(struct virtio_mmio *t, void *out, size_t *len)
 	bytes_put_u32(&o, __atomic_load_n(&t->config_generation, __ATOMIC_SEQ_CST));
 	for (unsigned int i = 0; i < dev->num_queues; i++)
 		virtq_save(&dev->vq[i], &o);
+	ret = mmio_save_device(dev, &o);
 	pthread_mutex_unlock(&dev->lock);
-	return bytes_out_finish(&o, len);
+	return ret ? ret : bytes_out_finish(&o, len);
 }
 
 struct mmio_saved {
@@ -54,6 +81,8 @@ struct mmio_saved {
 	uint32_t device_features_sel, driver_features_sel, queue_sel;
 	uint32_t interrupt_status, config_generation;
 	struct virtq vq[VIRTIO_MAX_QUEUES];
+	const uint8_t *dev_state; /* inside the record */
+	uint32_t dev_len;
 };
 
 static int mmio_parse(struct virtio_mmio *t, struct mmio_saved *v, const void *in, size_t len)
@@ -93,9 +122,19 @@ static int mmio_parse(struct virtio_mmio *t, struct mmio_saved *v, const void *i
 		if (v->vq[i].size > queue_max)
 			return -EINVAL;
 	}
+	v->dev_len = bytes_get_u32(&r);
+	if (r.short_read)
+		return -ENODATA;
+	if (v->dev_len > bytes_in_left(&r))
+		return -ENODATA;
+	v->dev_state = r.p + r.off;
+	r.off += v->dev_len;
 	ret = bytes_in_finish(&r);
 	if (ret)
 		return ret;
+	/* State a device without save would not have written, or none where it would. */
+	if (!dev->ops->restore != !v->dev_len)
+		return v->dev_len ? -EINVAL : -ENODATA;
 	/* A guest driving features this device no longer offers would break. */
 	if ((v->features & ~virtio_mmio_offered(t)) || (v->status & ~STATUS_SAVED) ||
 	    (v->activated && !(v->status & VIRTIO_STATUS_DRIVER_OK)) ||
@@ -113,6 +152,14 @@ int virtio_mmio_restore(struct virtio_mmio *t, const void *in, size_t len)
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&dev->lock);
+	/* The device's record is checked before anything changes, applied after the queues. */
+	if (dev->ops->restore) {
+		ret = dev->ops->restore(dev, v.dev_state, v.dev_len, false);
+		if (ret) {
+			pthread_mutex_unlock(&dev->lock);
+			return ret;
+		}
+	}
 	dev->status = v.status;
 	dev->activated = v.activated;
 	dev->features = v.features;
@@ -122,6 +169,13 @@ int virtio_mmio_restore(struct virtio_mmio *t, const void *in, size_t len)
 	t->queue_sel = v.queue_sel;
 	__atomic_store_n(&t->config_generation, v.config_generation, __ATOMIC_SEQ_CST);
 	memcpy(dev->vq, v.vq, sizeof(v.vq[0]) * dev->num_queues);
+	/*
+	 * Checked above with the same bytes, so it only fails on the host's
+	 * side (libslirp refusing its own state): then the device, not the
+	 * restore, is broken, and the driver is told so.
+	 */
+	if (dev->ops->restore && dev->ops->restore(dev, v.dev_state, v.dev_len, true))
+		virtio_dev_fail(dev, "device state could not be applied on restore");
 	/* As DRIVER_OK does: the device takes up its queues (a backend, vhost). */
 	if (dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && dev->ops->activate) {
 		ret = dev->ops->activate(dev);
@@ -136,6 +190,8 @@ int virtio_mmio_restore(struct virtio_mmio *t, const void *in, size_t len)
 	__atomic_store_n(&t->interrupt_status, 0, __ATOMIC_SEQ_CST);
 	if (v.interrupt_status)
 		virtio_mmio_raise(t, v.interrupt_status);
+	if (dev->ops->restored && dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET))
+		dev->ops->restored(dev);
 	pthread_mutex_unlock(&dev->lock);
 	return ret < 0 ? ret : 0;
 }

@@ -134,7 +134,7 @@ static void net_tx_process(struct net_dev *nd, unsigned int q)
 	virtio_dev_notify(dev, q);
 }
 
-static void net_set_pairs(struct net_dev *nd, unsigned int n)
+void net_set_pairs(struct net_dev *nd, unsigned int n)
 {
 	nd->cur_pairs = n;
 	if (nd->be->ops->set_queues && nd->be->ops->set_queues(nd->be, n))
@@ -284,6 +284,9 @@ static const struct virtio_dev_ops net_ops = {
 	.queue_notify = net_queue_notify,
 	.destroy = virtio_net_destroy,
 	.counters = net_counters,
+	.save = net_state_save,
+	.restore = net_state_restore,
+	.restored = net_state_restored,
 };
 
 static void net_on_backend(void *opaque, uint32_t events)

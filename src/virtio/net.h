@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/bytes.h"
 #include "virtio/device.h"
 
 #define NET_MAX_HOSTFWD 8
@@ -111,6 +112,14 @@ struct net_be_ops {
 	/* The guest now uses n queue pairs. */
 	int (*set_queues)(struct net_be *be, unsigned int n);
 	void (*destroy)(struct net_be *be);
+	/*
+	 * Optional, for snapshots (net_state.c): the backend's own state as
+	 * one tagged record appended to o, and its restore, called first with
+	 * apply false (check only, nothing changes) then with apply true.
+	 * 0 or -errno as for a device's restore (util/bytes.h).
+	 */
+	int (*save)(struct net_be *be, struct bytes_out *o);
+	int (*restore)(struct net_be *be, const void *in, size_t len, bool apply);
 };
 
 struct net_be {

@@ -59,6 +59,7 @@ struct net_dev {
 	/* Firecracker's rx_rate_limiter and tx_rate_limiter: one each for all pairs. */
 	struct virtio_limiter rx_lim, tx_lim;
 	char name[24];
+	unsigned int restored_pairs; /* from a snapshot, for net_state_restored; 0: none */
 };
 
 static inline bool net_has(const struct net_dev *nd, unsigned int bit)
@@ -86,6 +87,12 @@ static inline void net_call_again(struct net_dev *nd, unsigned int q)
 }
 
 void net_poll_set(struct net_dev *nd, struct net_pair *p, bool on);
+/* net.c: the guest now uses n queue pairs. */
+void net_set_pairs(struct net_dev *nd, unsigned int n);
+/* net_state.c: the snapshot ops. dev->lock held. */
+int net_state_save(struct virtio_dev *dev, struct bytes_out *o);
+int net_state_restore(struct virtio_dev *dev, const void *in, size_t len, bool apply);
+void net_state_restored(struct virtio_dev *dev);
 /* Moves frames from the backend to the guest's RX queue of pair p. */
 void net_rx_process(struct net_dev *nd, struct net_pair *p);
 

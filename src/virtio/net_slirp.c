@@ -302,8 +302,80 @@ static void net_slirp_destroy(struct net_be *be)
 	free(ns);
 }
 
+/*
+ * Snapshots: libslirp's own state (its TCP/UDP sockets' guest side, the
+ * DHCP leases, ARP/NDP tables) through slirp_state_save/load, tagged with
+ * slirp_state_version() so a libslirp that cannot read it refuses it. The
+ * hostfwd listeners are not in it: they come from the config, added when
+ * the backend opens. Host-side connections belong to the process that was
+ * snapshotted and do not survive.
+ */
+#define SLIRP_STATE_TAG "SLRP"
+#define SLIRP_STATE_VERSION 1u
+
+struct net_slirp_cursor {
+	const uint8_t *p;
+	size_t len, off;
+};
+
+static ssize_t net_slirp_state_write(const void *buf, size_t len, void *opaque)
+{
+	bytes_put(opaque, buf, len);
+	return (ssize_t)len;
+}
+
+static ssize_t net_slirp_state_read(void *buf, size_t len, void *opaque)
+{
+	struct net_slirp_cursor *c = opaque;
+	size_t n = len < c->len - c->off ? len : c->len - c->off;
+
+	memcpy(buf, c->p + c->off, n);
+	c->off += n;
+	return (ssize_t)n;
+}
+
+static int net_slirp_save(struct net_be *be, struct bytes_out *o)
+{
+	struct net_slirp *ns = (struct net_slirp *)be;
+
+	bytes_put_tag(o, SLIRP_STATE_TAG, SLIRP_STATE_VERSION);
+	bytes_put_u32(o, (uint32_t)slirp_state_version());
+	slirp_state_save(ns->slirp, net_slirp_state_write, o);
+	return 0;
+}
+
+static int net_slirp_restore(struct net_be *be, const void *in, size_t len, bool apply)
+{
+	struct net_slirp *ns = (struct net_slirp *)be;
+	struct bytes_in r = bytes_in_init(in, len);
+	struct net_slirp_cursor c;
+	uint32_t version;
+	int ret = bytes_get_tag(&r, SLIRP_STATE_TAG, SLIRP_STATE_VERSION);
+
+	if (ret)
+		return ret;
+	version = bytes_get_u32(&r);
+	if (r.short_read)
+		return -ENODATA;
+	/* libslirp reads its older versions, never newer ones. */
+	if (!version || version > (uint32_t)slirp_state_version())
+		return -EPROTO;
+	if (!apply)
+		return 0;
+	c = (struct net_slirp_cursor){ r.p + r.off, bytes_in_left(&r), 0 };
+	ret = slirp_state_load(ns->slirp, (int)version, net_slirp_state_read, &c);
+	if (ret < 0 || c.off != c.len) {
+		log_err("net-user: libslirp refused its saved state (%s)",
+			ret < 0 ? strerror(-ret) : "bytes left over");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static const struct net_be_ops net_slirp_ops = {
 	.destroy = net_slirp_destroy,
+	.save = net_slirp_save,
+	.restore = net_slirp_restore,
 };
 
 

@@ -216,6 +216,26 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c)
 	return ret ? ret : virtq_pop_until(vq, c, end);
 }
 
+/*
+ * For diff snapshots (mem/dirty.c): KVM logs only the guest CPUs' writes,
+ * so what a device wrote through this chain is marked here, where every
+ * device returns its chains. The whole device-writable part, not just
+ * `written` bytes: a device may write more than it reports (the spec
+ * makes `written` a lower bound) and a page marked needlessly only costs
+ * diff size, a page missed corrupts the restored guest. Then the used
+ * element and index we just wrote.
+ */
+static void push_mark_dirty(const struct virtq *vq, const struct virtq_chain *c,
+			    const uint8_t *elem)
+{
+	if (!vq->mem || !guest_mem_dirty_enabled(vq->mem))
+		return;
+	for (unsigned int i = c->n_out; i < c->n_out + c->n_in; i++)
+		guest_mem_dirty_mark_hva(vq->mem, c->iov[i].iov_base, c->iov[i].iov_len);
+	guest_mem_dirty_mark_hva(vq->mem, elem, 8);
+	guest_mem_dirty_mark_hva(vq->mem, &vq->used[1], 2);
+}
+
 int virtq_push(struct virtq *vq, const struct virtq_chain *c, uint32_t written)
 {
 	uint8_t *ring = (uint8_t *)vq->used + 4;
@@ -231,6 +251,7 @@ int virtq_push(struct virtq *vq, const struct virtq_chain *c, uint32_t written)
 	vq->next_used++;
 	/* The element must be visible before the index that publishes it. */
 	__atomic_store_n(&vq->used[1], vq->next_used, __ATOMIC_RELEASE);
+	push_mark_dirty(vq, c, ring + 8 * ((vq->next_used - 1) % vq->size));
 	return 0;
 }
 
@@ -266,11 +287,16 @@ void virtq_set_notify(struct virtq *vq, bool enable)
 		 * behind the driver's index would never be crossed again
 		 * (2.7.10), and the device would wait forever.
 		 */
-		if (enable)
+		if (enable) {
 			__atomic_store_n(avail_event, vq->avail_seen, __ATOMIC_RELEASE);
+			if (vq->mem)
+				guest_mem_dirty_mark_hva(vq->mem, avail_event, 2);
+		}
 	} else {
 		__atomic_store_n(&vq->used[0], enable ? 0 : VIRTQ_USED_F_NO_NOTIFY,
 				 __ATOMIC_RELEASE);
+		if (vq->mem)
+			guest_mem_dirty_mark_hva(vq->mem, &vq->used[0], 2);
 	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }

@@ -2,8 +2,8 @@
  * virtio-vsock (VIRTIO 1.2, 5.10) with the data path in the host kernel:
  * vhost_vsock reads and writes the rx/tx rings itself, takes KVM's
  * ioeventfds as kick fds and signals our call eventfds. Hearth only owns
- * the config space (the guest CID), the event queue (which never carries
- * an event) and the translation of vhost's calls into the transport's
+ * the config space (the guest CID), the event queue (which carries only
+ * the transport reset after a restore, vsock_state.c) and the translation of vhost's calls into the transport's
  * interrupts (signal_used).
  */
 #include "virtio/vsock.h"
@@ -22,58 +22,7 @@
 
 #include "util/log.h"
 #include "virtio/virtio.h"
-
-#define VSOCK_DEFAULT_PATH "/dev/vhost-vsock"
-#define VSOCK_QUEUE_SIZE 256
-#define VSOCK_NUM_QUEUES 3
-#define VSOCK_VHOST_QUEUES 2 /* rx (0) and tx (1); the event queue (2) stays here */
-#define VSOCK_CID_MIN 3ull
-#define VSOCK_CID_MAX 0xfffffffeull /* 0xffffffff is VMADDR_CID_ANY */
-
-/* 5.10.3. Only SEQPACKET: it changes nothing outside vhost and needs no extra queue. */
-#define VSOCK_F_SEQPACKET 1
-#define VSOCK_DEVICE_FEATURES (1ull << VSOCK_F_SEQPACKET)
-
-/* The transport offers these on its own, so vhost must be able to honour them. */
-#define VSOCK_TRANSPORT_FEATURES                                                             \
-	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |                       \
-	 (1ull << VIRTIO_F_INDIRECT_DESC))
-
-/*
- * Test hook: where the vhost device lives and how it is driven, so the
- * unit tests can run without /dev/vhost-vsock. ioctl returns 0 or -errno.
- */
-struct virtio_vsock_backend {
-	const char *path;
-	int (*ioctl)(int fd, unsigned long req, void *arg);
-};
-
-int virtio_vsock_create_with(const struct virtio_env *env, const struct vsock_config *cfg,
-			     const struct virtio_vsock_backend *be, struct virtio_dev **out,
-			     char *err, size_t errlen);
-
-struct vsock;
-
-struct vsock_call {
-	struct vsock *vs;
-	unsigned int q;
-	int fd;
-};
-
-struct vsock {
-	struct virtio_dev dev;
-	struct eventloop *loop;
-	struct virtio_vsock_backend be;
-	uint64_t cid;
-	int vhost_fd;
-	uint64_t vhost_features;
-	bool dirty; /* vhost state was touched since the last (re)open */
-	struct vsock_call calls[VSOCK_VHOST_QUEUES];
-	/* -1 until the first activation takes the transport's or makes one. */
-	int kick_fd[VSOCK_VHOST_QUEUES];
-	bool own_kick[VSOCK_VHOST_QUEUES]; /* no ioeventfd: we relay QueueNotify */
-	uint64_t signals, kick_relays;     /* under dev.lock */
-};
+#include "virtio/vsock_priv.h"
 
 static struct ratelimit vsock_rl = RATELIMIT_INIT(10);
 
@@ -248,7 +197,8 @@ static int vsock_setup_vring(struct vsock *vs, unsigned int q)
 {
 	struct virtq *vq = &vs->dev.vq[q];
 	struct vhost_vring_state num = { .index = q, .num = vq->size };
-	struct vhost_vring_state base = { .index = q, .num = 0 };
+	/* 0 after a driver's setup (QueueReady zeroes it); vhost's saved index after a restore. */
+	struct vhost_vring_state base = { .index = q, .num = vq->last_avail };
 	struct vhost_vring_addr addr = {
 		.index = q,
 		.desc_user_addr = (uintptr_t)vq->desc,
@@ -379,13 +329,15 @@ static void vsock_reset(struct virtio_dev *dev)
 
 /*
  * Kicks reach this only without an ioeventfd: rx/tx are relayed to vhost's
- * kick fd, the event queue needs nothing (we never send events).
+ * kick fd; on the event queue, a transport reset still owed is sent.
  */
 static void vsock_queue_notify(struct virtio_dev *dev, unsigned int q)
 {
 	struct vsock *vs = dev->priv;
 	uint64_t one = 1;
 
+	if (q == VSOCK_EVQ)
+		vsock_send_pending_reset(vs);
 	if (q >= VSOCK_VHOST_QUEUES || !vs->own_kick[q])
 		return;
 	vs->kick_relays++;
@@ -439,6 +391,7 @@ static void vsock_resume(struct virtio_dev *dev)
 	int on = 1, ret;
 	uint64_t one = 1;
 
+	vsock_send_pending_reset(vs);
 	if (vs->vhost_fd < 0 || !vs->dirty || !dev->activated ||
 	    (dev->status & VIRTIO_STATUS_NEEDS_RESET))
 		return;
@@ -479,6 +432,9 @@ static const struct virtio_dev_ops vsock_ops = {
 	.resume = vsock_resume,
 	.destroy = virtio_vsock_destroy,
 	.counters = vsock_counters,
+	.save = vsock_state_save,
+	.restore = vsock_state_restore,
+	.restored = vsock_state_restored,
 };
 
 /* vhost's call fds, watched from creation on: the loop is not running yet. */

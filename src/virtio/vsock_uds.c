@@ -20,11 +20,11 @@
 #include "util/uds.h"
 #include "virtio/virtio.h"
 #include "virtio/vsock_uds_priv.h"
+#include "virtio/vsock_event.h"
 
 #define VU_CID_MIN 3ull
 #define VU_CID_MAX 0xfffffffeull
 #define VU_PATH_MAX 96u
-#define VU_EVENT_TRANSPORT_RESET 0u
 
 static bool vu_running(struct vsock_uds *vu, unsigned int q)
 {
@@ -165,6 +165,13 @@ out:
 	vu_rx_process(vu);
 }
 
+/* A restore owes the guest a transport reset; sent once it has an event buffer. */
+static void vu_send_pending_reset(struct vsock_uds *vu)
+{
+	if (vu->reset_pending && !vsock_event_send_reset(&vu->dev, VU_EVQ, &vu->chain))
+		vu->reset_pending = false;
+}
+
 static void vu_queue_notify(struct virtio_dev *dev, unsigned int q)
 {
 	struct vsock_uds *vu = dev->priv;
@@ -173,7 +180,9 @@ static void vu_queue_notify(struct virtio_dev *dev, unsigned int q)
 		vu_tx_process(vu);
 	else if (q == VU_RXQ)
 		vu_rx_process(vu);
-	/* The event queue only holds buffers until we have an event for one. */
+	else if (q == VU_EVQ)
+		vu_send_pending_reset(vu);
+	/* Otherwise the event queue only holds buffers until we have an event for one. */
 }
 
 static uint64_t vu_get_features(struct virtio_dev *dev)
@@ -208,24 +217,54 @@ static void vu_reset(struct virtio_dev *dev)
 int virtio_vsock_uds_transport_reset(struct virtio_dev *dev)
 {
 	struct vsock_uds *vu = dev->priv;
-	struct virtq *vq = &dev->vq[VU_EVQ];
-	uint32_t id = VU_EVENT_TRANSPORT_RESET;
-	int ret = -EAGAIN;
+	int ret;
 
 	pthread_mutex_lock(&dev->lock);
 	vu_conns_free_all(vu);
-	if (vu_running(vu, VU_EVQ) && virtq_pop(vq, &vu->chain) > 0) {
-		if (vu->chain.n_out || vu->chain.in_len < sizeof(id)) {
-			virtio_dev_fail(dev, "vsock event buffer too short");
-		} else {
-			virtq_buf_to_iov(vu->chain.iov, vu->chain.n_in, 0, &id, sizeof(id));
-			if (!virtq_push(vq, &vu->chain, sizeof(id)))
-				ret = 0;
-			virtio_dev_notify(dev, VU_EVQ);
-		}
-	}
+	ret = vsock_event_send_reset(dev, VU_EVQ, &vu->chain) ? -EAGAIN : 0;
 	pthread_mutex_unlock(&dev->lock);
 	return ret;
+}
+
+/*
+ * Snapshots. Only the CID is state: connections stay with the process
+ * that was snapshotted (their host sockets are its), so a restored device
+ * starts with none and owes the guest a transport reset, which makes it
+ * drop the connections it still believes in. Sent from restored (after
+ * activate, with the interrupt controller restored); if the driver has no
+ * event buffer then, or the device is paused, at its next event-queue
+ * kick or at resume.
+ */
+static int vu_save(struct virtio_dev *dev, struct bytes_out *o)
+{
+	struct vsock_uds *vu = dev->priv;
+	struct vsock_saved s = { .cid = vu->cid };
+
+	vsock_state_put(o, &s);
+	return 0;
+}
+
+static int vu_restore(struct virtio_dev *dev, const void *in, size_t len, bool apply)
+{
+	struct vsock_uds *vu = dev->priv;
+	struct vsock_saved s;
+	int ret = vsock_state_get(in, len, vu->cid, 0, &s);
+
+	if (ret || !apply)
+		return ret;
+	vu_conns_free_all(vu);
+	vu->reset_pending = true;
+	return 0;
+}
+
+static void vu_restored(struct virtio_dev *dev)
+{
+	vu_send_pending_reset(dev->priv);
+}
+
+static void vu_resume(struct virtio_dev *dev)
+{
+	vu_send_pending_reset(dev->priv);
 }
 
 static unsigned int vu_counters(struct virtio_dev *dev, struct dev_counter *out,
@@ -254,6 +293,10 @@ static const struct virtio_dev_ops vu_ops = {
 	.queue_notify = vu_queue_notify,
 	.destroy = virtio_vsock_uds_destroy,
 	.counters = vu_counters,
+	.resume = vu_resume,
+	.save = vu_save,
+	.restore = vu_restore,
+	.restored = vu_restored,
 };
 
 static int vu_listen(struct vsock_uds *vu, char *err, size_t errlen)

@@ -132,6 +132,7 @@ struct vsock_uds {
 	struct vu_rst rst[VU_RST_BACKLOG];
 	unsigned int rst_head, nrst;
 	bool tx_blocked;       /* stopped with the RST backlog half full */
+	bool reset_pending;    /* restored: the guest is owed a transport reset event */
 	uint64_t conns_opened, conns_refused, rx_bytes, tx_bytes, bad_packets, rst_sent;
 	uint8_t bounce[VU_CONN_BUF];
 	struct virtq_chain chain;

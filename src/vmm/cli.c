@@ -35,6 +35,9 @@ void cli_usage(FILE *out)
 	fprintf(out,
 		"Usage: hearth run --kernel PATH [options]\n"
 		"       hearth serve --api-sock PATH [--config-file FILE] [--id ID] (see 'hearth serve --help')\n"
+		"       hearth snapshot --api-sock PATH --snapshot FILE --mem FILE [--diff] [--resume]\n"
+		"       hearth restore --snapshot FILE --mem FILE [--api-sock PATH] [--resume]\n"
+		"       hearth snapshot-merge --base MEM --diff MEM\n"
 		"       hearth --help | --version | --seccomp-report\n"
 		"\n"
 		"Boots a Linux kernel (bzImage, or ELF vmlinux with or without a PVH note) or a\n"

@@ -43,6 +43,23 @@ int runner_init(struct runner *r, char *err, size_t errlen);
  * 0, or -errno with err filled; nothing is left behind on failure.
  */
 int runner_start_vm(struct runner *r, const struct vm_config *cfg, struct vm_error *err);
+/*
+ * A restore: the VM's RAM comes from mem, apply loads the snapshot's
+ * state into the VM vm_create_from built (on the loop's thread, before
+ * any vCPU runs; 0, or -errno with err filled, and the VM is then torn
+ * down), and paused leaves it as after vm_pause.
+ */
+struct runner_restore {
+	const struct vm_mem_file *mem;
+	int (*apply)(void *ctx, struct vm *vm, struct vm_error *err);
+	void *ctx;
+	bool paused;
+};
+
+/* runner_start_vm for a restore; nothing is left behind on failure. */
+int runner_restore_vm(struct runner *r, const struct vm_config *cfg,
+		      const struct runner_restore *rs, struct vm_error *err);
+
 /* Dispatches until the VM stops or a signal arrives. */
 void runner_loop(struct runner *r);
 /*

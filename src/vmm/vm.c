@@ -18,6 +18,7 @@
 #include "devices/fw_cfg.h"
 #include "devices/platform.h"
 #include "devices/power.h"
+#include "mem/guest_mem_file.h"
 #include "util/log.h"
 #include "vcpu/cpuid.h"
 #include "vcpu/regs.h"
@@ -178,6 +179,26 @@ static int vm_cmdline(struct vm *vm, const struct vm_config *cfg, bool multiboot
 }
 
 /*
+ * A restored guest's RAM is its snapshot's memory file, mapped privately:
+ * ACPI, page tables and the kernel are in it already, and writing them
+ * again would only dirty pages. The device slots are laid out as they
+ * were, from the same config.
+ */
+static int vm_prepare_restored(struct vm *vm, const struct vm_config *cfg, struct vm_error *err)
+{
+	const struct vm_mem_file *mf = vm->mem_file;
+	int ret;
+
+	ret = guest_mem_init_file(&vm->mem, cfg->machine.mem_size_mib << 20, mf->fd, mf->offset,
+				  mf->nregions);
+	if (ret)
+		return vm_error_set(err, ret == -EINVAL, ret, "cannot map the memory file: %s",
+				    ret == -EINVAL ? "its regions do not match mem_size_mib"
+						   : strerror(-ret));
+	return vm_devices_layout(vm, cfg, err);
+}
+
+/*
  * Guest RAM, ACPI and the kernel are placed before KVM is opened, so a
  * kernel or initrd that does not fit is a usage error found first.
  */
@@ -189,6 +210,8 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct v
 	uint64_t rsdp = 0;
 	int ret;
 
+	if (vm->mem_file)
+		return vm_prepare_restored(vm, cfg, err);
 	ret = loader_open(cfg->boot.kernel_image_path, &img, lerr);
 	if (ret)
 		return vm_error_set(err, true, ret, "%s %s: %s", cfg->cli ? "--kernel" : "kernel_image_path",
@@ -302,6 +325,12 @@ static int vm_create_vcpus(struct vm *vm, struct vm_error *err)
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop,
 	      struct vm_error *err)
 {
+	return vm_create_from(vm, cfg, NULL, loop, err);
+}
+
+int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_mem_file *mf,
+		   struct eventloop *loop, struct vm_error *err)
+{
 	struct blk_config drives[VM_MAX_DRIVES];
 	struct power_sink sink = { on_power_event, vm };
 	int ret;
@@ -314,6 +343,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop
 	vm->serial_out_fd = -1;
 	vm->kvm.fd = -1;
 	vm->loop = loop;
+	vm->mem_file = mf;
 	vm->ncpus = cfg->machine.vcpu_count;
 	bus_init(&vm->bus);
 	registry_init(&vm->devices);
@@ -332,6 +362,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop
 		ret = vm_open_kvm(vm, cfg, err);
 	if (ret)
 		goto err_destroy;
+	/* Diff snapshots: KVM logs the guest's writes from the first instruction on. */
+	if (cfg->machine.track_dirty_pages) {
+		ret = guest_mem_dirty_enable(&vm->mem);
+		if (ret) {
+			vm_error_set(err, false, ret, "cannot track dirty pages: %s", strerror(-ret));
+			goto err_destroy;
+		}
+	}
 	if (guest_mem_register(&vm->mem, vm->fd)) {
 		ret = vm_error_set(err, false, -errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 		goto err_destroy;
@@ -357,6 +395,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop
 	}
 	vm_devices_close_drives(drives);
 	bus_seal(&vm->bus);
+	vm->mem_file = NULL;
 	return 0;
 
 err_destroy:
@@ -434,6 +473,20 @@ int vm_pause(struct vm *vm)
 	}
 	eventloop_call_sync(vm->loop, vm_devices_fn, &c);
 	return ret ? ret : c.ret;
+}
+
+void vm_start_paused(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->ncpus; i++)
+		runstate_request(&vm->vcpus[i]->rs, VCPU_PAUSED);
+	registry_pause(&vm->devices);
+}
+
+void vm_resume_here(struct vm *vm)
+{
+	registry_resume(&vm->devices);
+	for (unsigned int i = 0; i < vm->ncpus; i++)
+		vcpu_resume(vm->vcpus[i]);
 }
 
 void vm_resume(struct vm *vm)

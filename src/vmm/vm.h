@@ -38,8 +38,16 @@ struct vm_error {
 	char msg[512];
 };
 
+/* A snapshot's memory file: guest RAM is mapped from it instead of loading a kernel. */
+struct vm_mem_file {
+	int fd;                                   /* read-only; the caller's */
+	unsigned int nregions;
+	uint64_t offset[GUEST_MEM_MAX_REGIONS];   /* where region i's data starts */
+};
+
 struct vm {
 	struct kvm kvm;
+	const struct vm_mem_file *mem_file;       /* during vm_create_from only */
 	int fd;
 	struct guest_mem mem;
 	struct bus bus;
@@ -77,6 +85,21 @@ int vm_error_set(struct vm_error *err, bool usage, int ret, const char *fmt, ...
  */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop,
 	      struct vm_error *err);
+
+/*
+ * vm_create for a restore: RAM is mf's regions mapped MAP_PRIVATE, and
+ * no kernel, ACPI or boot tables are written (the snapshot's state is
+ * then loaded into the VM before vm_start). mf NULL: vm_create.
+ */
+int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_mem_file *mf,
+		   struct eventloop *loop, struct vm_error *err);
+/*
+ * Before vm_start, on the loop's thread: the vCPUs will start parked and
+ * the devices are paused, as after vm_pause; vm_resume lets them go.
+ */
+void vm_start_paused(struct vm *vm);
+/* vm_resume on the loop's own thread (before vm_start: the vCPUs start running). */
+void vm_resume_here(struct vm *vm);
 
 /*
  * Starts the vCPUs. on_stop runs once on the loop's thread after the guest

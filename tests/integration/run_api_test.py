@@ -164,7 +164,7 @@ def case_bad_requests(binary, tmp):
     s.expect("DELETE", "/", 400, fault=["Invalid request method and/or path"])
     s.alive()
     for method, path in (("PUT", "/balloon"),
-                         ("PUT", "/mmds"), ("PUT", "/snapshot/create"), ("PUT", "/cpu-config")):
+                         ("PUT", "/mmds"), ("PUT", "/cpu-config")):
         s.expect(method, path, 400, body={}, fault=["not supported yet"])
         s.alive()
     s.expect("PATCH", "/vm", 400, body={"state": "Paused"}, fault=["before boot"])
@@ -549,7 +549,54 @@ def case_firecracker(binary, tmp):
     check(len(read_metrics(metrics)) == 1, "no metrics line at exit")
 
 
+def case_snapshot(binary, tmp):
+    """Snapshot requests refused before any KVM is needed: each is a 400 (or
+    exit 2) naming the problem, and the instance stays Not started."""
+    import struct
+    trunc = os.path.join(tmp, "trunc.snap")
+    with open(trunc, "wb") as f:
+        f.write(b"HEARTHSN\x01\x00")
+    v2 = os.path.join(tmp, "v2.snap")
+    with open(v2, "wb") as f:
+        f.write(b"HEARTHSN" + struct.pack("<IIQII", 2, 64, 64, 0, 0) + b"0.1.0".ljust(32, b"\0"))
+    s = Serve(binary, tmp)
+    s.expect("PUT", "/snapshot/create", 400, body={"snapshot_path": "a", "mem_file_path": "b"},
+             fault=["before boot"])
+    s.alive()
+
+    def load(path, backend="File"):
+        return {"snapshot_path": path, "mem_backend": {"backend_type": backend,
+                                                       "backend_path": os.path.join(tmp, "m")}}
+    s.expect("PUT", "/snapshot/load", 400, body=load(os.path.join(tmp, "nope.snap")),
+             fault=["nope.snap", "No such file"])
+    s.expect("PUT", "/snapshot/load", 400, body=load(trunc), fault=["trunc.snap"])
+    s.expect("PUT", "/snapshot/load", 400, body=load(v2), fault=["format version 2"])
+    s.expect("PUT", "/snapshot/load", 400, body=load(v2, "Uffd"),
+             fault=["Uffd memory backend is not supported"])
+    s.alive()
+    js = s.expect("GET", "/", 200)
+    check(js["state"] == "Not started", "after refused loads: %r" % js)
+    s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": "/k"})
+    s.expect("PUT", "/snapshot/load", 400, body=load(v2), fault=["only allowed before"])
+    rc, err = s.stop()
+    check(rc == 3, "exit code %d after SIGTERM, expected 3" % rc)
+    for argv, code, words in (
+            (["restore", "--snapshot", os.path.join(tmp, "nope.snap"), "--mem", "m"], 2,
+             ["nope.snap"]),
+            (["restore", "--snapshot", v2, "--mem", "m"], 2, ["format version 2"]),
+            (["restore"], 2, ["--snapshot FILE and --mem FILE"]),
+            (["snapshot", "--snapshot", "a"], 2, ["--api-sock"]),
+            (["snapshot", "--api-sock", os.path.join(tmp, "none.sock"), "--snapshot", "a",
+              "--mem", "b"], 1, ["none.sock"])):
+        rc, out, err = run_plain(binary, argv)
+        check(rc == code, "%s: exit %d, expected %d\n%s" % (argv, rc, code, err))
+        line = one_line(err)
+        for w in words:
+            check(w in line, "%s: %r does not mention %r" % (argv, line, w))
+
+
 CASES = {
+    "snapshot": case_snapshot,
     "info": case_info,
     "bad-requests": case_bad_requests,
     "machine-config": case_machine_config,

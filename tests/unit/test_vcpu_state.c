@@ -78,7 +78,7 @@ static void fill(void *p, size_t len, uint8_t seed)
 }
 
 /* Every struct a distinct pattern, so a swapped or shifted part shows. */
-static void synthetic(struct vcpu_state *s, uint32_t xsave_len, uint32_t nmsrs)
+static void synthetic(struct vcpu_snap *s, uint32_t xsave_len, uint32_t nmsrs)
 {
 	memset(s, 0, sizeof(*s));
 	fill(&s->regs, sizeof(s->regs), 1);
@@ -98,7 +98,7 @@ static void synthetic(struct vcpu_state *s, uint32_t xsave_len, uint32_t nmsrs)
 		s->msrs[i] = (struct kvm_msr_entry){ .index = 0x10 + i, .data = 0x1122334455667788ull + i };
 }
 
-static void assert_same(const struct vcpu_state *a, const struct vcpu_state *b)
+static void assert_same(const struct vcpu_snap *a, const struct vcpu_snap *b)
 {
 	assert_memory_equal(&a->regs, &b->regs, sizeof(a->regs));
 	assert_memory_equal(&a->sregs, &b->sregs, sizeof(a->sregs));
@@ -120,7 +120,7 @@ static int save_vcpu(void *ctx, void *out, size_t *len)
 
 static void test_record_through_a_section(void **state)
 {
-	struct vcpu_state a, b;
+	struct vcpu_snap a, b;
 	struct snap_builder sb;
 	struct snap_file f;
 	const struct snap_section *s;
@@ -159,7 +159,7 @@ static void test_record_through_a_section(void **state)
 
 static void test_record_refusals(void **state)
 {
-	struct vcpu_state a, b;
+	struct vcpu_snap a, b;
 	uint8_t *buf, *copy;
 	size_t len = 0;
 

@@ -44,6 +44,7 @@ static struct fake {
 	unsigned int nregions;
 	struct vhost_memory_region regions[GUEST_MEM_MAX_REGIONS];
 	struct vhost_vring_state num[2], base[2];
+	uint16_t vhost_avail[2]; /* what VHOST_GET_VRING_BASE answers: vhost's progress */
 	struct vhost_vring_addr addr[2];
 	int kick[2], call[2];
 	int running;
@@ -98,6 +99,13 @@ static int fake_ioctl(int fd, unsigned long req, void *arg)
 		if (f->index >= 2)
 			return -EINVAL;
 		(req == VHOST_SET_VRING_KICK ? fake.kick : fake.call)[f->index] = f->fd;
+		return 0;
+	}
+	case VHOST_GET_VRING_BASE: {
+		struct vhost_vring_state *s = arg;
+		if (s->index >= 2)
+			return -EINVAL;
+		s->num = fake.vhost_avail[s->index];
 		return 0;
 	}
 	case VHOST_VSOCK_SET_RUNNING:
@@ -543,9 +551,72 @@ static void test_real_vhost(void **state)
 	assert_non_null(strstr(err, "is in use"));
 }
 
+/*
+ * Across a snapshot: vhost's ring positions (not our virtq's: vhost moves
+ * the rings) are read while it is paused and handed to the restored
+ * device's vhost, which would otherwise start again at 0 and serve old
+ * descriptors; and the guest gets a transport reset in the event buffer
+ * it had posted.
+ */
+static void test_snapshot_ring_bases_and_reset(void **state)
+{
+	struct rig *r = *state;
+	struct virtq_desc ev = { 0x300000, 8, VIRTQ_DESC_F_WRITE, 0 };
+	uint16_t *avail, *used;
+	uint32_t id = 0xffffffffu;
+	uint8_t rec[1024];
+	size_t len = sizeof(rec), n = 0;
+	char err[256];
+
+	assert_int_equal(rig_create(r, 3, err, sizeof(err)), 0);
+	drive(r, 3);
+	assert_int_equal(fake.running, 1);
+	assert_int_equal(fake.base[0].num, 0);
+	/* The driver posts one event buffer. */
+	memcpy(guest_mem_ptr(&r->gm, RING_GPA(2), 16), &ev, 16);
+	memcpy(guest_mem_ptr(&r->gm, 0x300000, 4), &id, 4);
+	avail = guest_mem_ptr(&r->gm, RING_GPA(2) + 0x1000, 6);
+	avail[2] = 0;
+	avail[1] = 1;
+	fake.vhost_avail[0] = 7;
+	fake.vhost_avail[1] = 3;
+	/* vhost still running: its positions are not final, no save. */
+	assert_int_equal(virtio_mmio_save(r->t, NULL, &n), -EBUSY);
+	virtio_dev_pause(r->dev);
+	assert_int_equal(fake.running, 0);
+	assert_int_equal(virtio_mmio_save(r->t, rec, &len), 0);
+	/* The same RAM, a new device (the restored process's). */
+	mmio_detach_destroy(r->dev, r->t);
+	r->dev = NULL;
+	r->t = NULL;
+	bus_destroy(&r->bus); /* the window stays registered until the VM's bus goes */
+	bus_init(&r->bus);
+	memset(fake.base, 0, sizeof(fake.base));
+	assert_int_equal(rig_create(r, 3, err, sizeof(err)), 0);
+	assert_int_equal(virtio_mmio_restore(r->t, rec, len), 0);
+	assert_int_equal(fake.running, 1);
+	assert_int_equal(fake.base[0].num, 7);
+	assert_int_equal(fake.base[1].num, 3);
+	used = guest_mem_ptr(&r->gm, RING_GPA(2) + 0x2000, 12);
+	assert_int_equal(used[1], 1);
+	memcpy(&id, guest_mem_ptr(&r->gm, 0x300000, 4), 4);
+	assert_int_equal(id, 0); /* VIRTIO_VSOCK_EVENT_TRANSPORT_RESET */
+	/* Another CID: refused, nothing changes. */
+	mmio_detach_destroy(r->dev, r->t);
+	r->dev = NULL;
+	r->t = NULL;
+	bus_destroy(&r->bus); /* the window stays registered until the VM's bus goes */
+	bus_init(&r->bus);
+	assert_int_equal(rig_create(r, 4, err, sizeof(err)), 0);
+	assert_int_equal(virtio_mmio_restore(r->t, rec, len), -EINVAL);
+	assert_int_equal(rd(r, 0x070, 4), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_snapshot_ring_bases_and_reset, rig_setup,
+						rig_teardown),
 		cmocka_unit_test(test_parse_ok),
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test_setup_teardown(test_missing_device, rig_setup, rig_teardown),

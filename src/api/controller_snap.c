@@ -1,0 +1,65 @@
+/* Snapshots from the API's side: when they are allowed, and the state afterwards. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/controller.h"
+
+int api_ctl_snapshot_create(struct api_ctl *ctl, const struct api_snap_create *req, char *err,
+			    size_t errlen)
+{
+	if (!ctl->ops->snapshot_create) {
+		snprintf(err, errlen, "snapshots are not supported by this instance");
+		return -EOPNOTSUPP;
+	}
+	if (ctl->state == API_NOT_STARTED) {
+		snprintf(err, errlen, "snapshot/create is not allowed before boot: the microVM has "
+			 "not been started (InstanceStart)");
+		return -EINVAL;
+	}
+	/* Firecracker's rule: a running guest would change memory under the writer. */
+	if (ctl->state != API_PAUSED) {
+		snprintf(err, errlen, "the VM must be paused to create a snapshot (PATCH /vm "
+			 "{\"state\": \"Paused\"} first)");
+		return -EINVAL;
+	}
+	return ctl->ops->snapshot_create(ctl->ops_ctx, &ctl->cfg, req, err, errlen);
+}
+
+/* Anything a PUT configured that the snapshot's own config would silently replace. */
+static bool api_ctl_configured(const struct vm_config *c)
+{
+	return c->boot.kernel_image_path || c->ndrives || c->nnets || c->vsock.present;
+}
+
+int api_ctl_snapshot_load(struct api_ctl *ctl, const struct api_snap_load *req,
+			  struct vm_error *err)
+{
+	struct vm_config cfg;
+	int ret;
+
+	err->usage = true;
+	err->msg[0] = 0;
+	if (!ctl->ops->snapshot_load) {
+		snprintf(err->msg, sizeof(err->msg), "snapshots are not supported by this instance");
+		return -EOPNOTSUPP;
+	}
+	if (ctl->state != API_NOT_STARTED || api_ctl_configured(&ctl->cfg)) {
+		snprintf(err->msg, sizeof(err->msg), "snapshot/load is only allowed before the VM "
+			 "is configured or booted (%s)", ctl->state != API_NOT_STARTED
+			 ? "the microVM has started" : "boot source, drives, network or vsock "
+			 "were configured");
+		return -EINVAL;
+	}
+	vm_config_init(&cfg);
+	ret = ctl->ops->snapshot_load(ctl->ops_ctx, req, &cfg, err);
+	if (ret) {
+		vm_config_release(&cfg);
+		return ret;
+	}
+	/* The logger and metrics set before the load stay: they are this process's. */
+	vm_config_release(&ctl->cfg);
+	ctl->cfg = cfg;
+	ctl->state = req->resume_vm ? API_RUNNING : API_PAUSED;
+	return 0;
+}

@@ -1,0 +1,161 @@
+#include "api/json_snapshot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/json_fields.h"
+
+static int fail(char *err, size_t errlen, const char *what, const char *why)
+{
+	snprintf(err, errlen, "%s: %s", what, why);
+	return -EINVAL;
+}
+
+static const struct jfield create_fields[] = {
+	{ "snapshot_type", J_STR, false, NULL },
+	{ "snapshot_path", J_STR, true, NULL },
+	{ "mem_file_path", J_STR, true, NULL },
+	{ "version", J_STR, false, NULL },   /* Firecracker's old field; ignored there too */
+	{ NULL, J_STR, false, NULL },
+};
+
+int json_snapshot_create(json_t *o, struct api_snap_create *c, char *err, size_t errlen)
+{
+	const char *what = "snapshot/create", *type;
+	int ret = json_fields_check(what, o, create_fields, err, errlen);
+
+	if (ret)
+		return ret;
+	memset(c, 0, sizeof(*c));
+	type = json_string_value(json_object_get(o, "snapshot_type"));
+	if (type && strcmp(type, "Full") && strcmp(type, "Diff")) {
+		snprintf(err, errlen, "%s: snapshot_type '%.64s' is not one of Full, Diff", what,
+			 type);
+		return -EINVAL;
+	}
+	c->diff = type && !strcmp(type, "Diff");
+	c->snapshot_path = json_string_value(json_object_get(o, "snapshot_path"));
+	c->mem_file_path = json_string_value(json_object_get(o, "mem_file_path"));
+	if (!*c->snapshot_path || !*c->mem_file_path)
+		return fail(err, errlen, what, "snapshot_path and mem_file_path must not be empty");
+	if (!strcmp(c->snapshot_path, c->mem_file_path))
+		return fail(err, errlen, what, "snapshot_path and mem_file_path are the same file");
+	return 0;
+}
+
+static const struct jfield load_fields[] = {
+	{ "snapshot_path", J_STR, true, NULL },
+	{ "mem_file_path", J_STR, false, NULL },
+	{ "mem_backend", J_OBJ, false, NULL },
+	{ "enable_diff_snapshots", J_BOOL, false, NULL },
+	{ "track_dirty_pages", J_BOOL, false, NULL },
+	{ "resume_vm", J_BOOL, false, NULL },
+	{ "network_overrides", J_ARR, false, NULL },
+	{ NULL, J_STR, false, NULL },
+};
+
+static const struct jfield backend_fields[] = {
+	{ "backend_type", J_STR, true, NULL },
+	{ "backend_path", J_STR, true, NULL },
+	{ NULL, J_STR, false, NULL },
+};
+
+static const struct jfield override_fields[] = {
+	{ "iface_id", J_STR, true, NULL },
+	{ "host_dev_name", J_STR, true, NULL },
+	{ NULL, J_STR, false, NULL },
+};
+
+static int load_backend(json_t *o, struct api_snap_load *l, char *err, size_t errlen)
+{
+	json_t *b = json_object_get(o, "mem_backend");
+	const char *type;
+	int ret;
+
+	if (json_is_null(b))
+		b = NULL;
+	l->mem_path = json_string_value(json_object_get(o, "mem_file_path"));
+	if (b && l->mem_path)
+		return fail(err, errlen, "snapshot/load", "give mem_backend or the deprecated "
+			    "mem_file_path, not both");
+	if (!b && !l->mem_path)
+		return fail(err, errlen, "snapshot/load", "missing required field 'mem_backend'");
+	if (!b)
+		return 0;
+	ret = json_fields_check("snapshot/load: mem_backend", b, backend_fields, err, errlen);
+	if (ret)
+		return ret;
+	type = json_string_value(json_object_get(b, "backend_type"));
+	if (!strcmp(type, "Uffd"))
+		return fail(err, errlen, "snapshot/load", "Uffd memory backend is not supported "
+			    "(use backend_type File)");
+	if (strcmp(type, "File")) {
+		snprintf(err, errlen, "snapshot/load: backend_type '%.64s' is not one of File, Uffd",
+			 type);
+		return -EINVAL;
+	}
+	l->mem_path = json_string_value(json_object_get(b, "backend_path"));
+	return 0;
+}
+
+static int load_overrides(json_t *o, struct api_snap_load *l, char *err, size_t errlen)
+{
+	json_t *a = json_object_get(o, "network_overrides"), *v;
+	size_t i;
+	int ret;
+
+	if (!a || json_is_null(a))
+		return 0;
+	if (json_array_size(a) > VM_MAX_NETS) {
+		snprintf(err, errlen, "snapshot/load: network_overrides has %zu entries, at most "
+			 "%d", json_array_size(a), VM_MAX_NETS);
+		return -EINVAL;
+	}
+	json_array_foreach(a, i, v) {
+		struct api_snap_net_override *ov = &l->overrides[l->n_overrides];
+
+		if (!json_is_object(v))
+			return fail(err, errlen, "snapshot/load", "network_overrides entries must be "
+				    "objects");
+		ret = json_fields_check("snapshot/load: network_overrides", v, override_fields,
+					err, errlen);
+		if (ret)
+			return ret;
+		ov->iface_id = json_string_value(json_object_get(v, "iface_id"));
+		ov->host_dev_name = json_string_value(json_object_get(v, "host_dev_name"));
+		for (unsigned int j = 0; j < l->n_overrides; j++)
+			if (!strcmp(l->overrides[j].iface_id, ov->iface_id)) {
+				snprintf(err, errlen, "snapshot/load: network_overrides names "
+					 "'%.64s' twice", ov->iface_id);
+				return -EINVAL;
+			}
+		l->n_overrides++;
+	}
+	return 0;
+}
+
+int json_snapshot_load(json_t *o, struct api_snap_load *l, char *err, size_t errlen)
+{
+	const char *what = "snapshot/load";
+	json_t *v;
+	int ret = json_fields_check(what, o, load_fields, err, errlen);
+
+	if (ret)
+		return ret;
+	memset(l, 0, sizeof(*l));
+	l->snapshot_path = json_string_value(json_object_get(o, "snapshot_path"));
+	ret = load_backend(o, l, err, errlen);
+	if (!ret)
+		ret = load_overrides(o, l, err, errlen);
+	if (ret)
+		return ret;
+	if (!*l->snapshot_path || !*l->mem_path)
+		return fail(err, errlen, what, "snapshot_path and the memory file path must not "
+			    "be empty");
+	v = json_object_get(o, "track_dirty_pages");
+	l->track_dirty_pages = json_is_true(v) ||
+			       json_is_true(json_object_get(o, "enable_diff_snapshots"));
+	l->resume_vm = json_is_true(json_object_get(o, "resume_vm"));
+	return 0;
+}

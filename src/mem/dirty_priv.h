@@ -1,0 +1,10 @@
+/* Between guest_mem.c and dirty.c only. */
+#ifndef HEARTH_MEM_DIRTY_PRIV_H
+#define HEARTH_MEM_DIRTY_PRIV_H
+
+#include "mem/guest_mem.h"
+
+/* Frees the bitmaps and turns tracking off (guest_mem_destroy). */
+void guest_mem_dirty_release(struct guest_mem *gm);
+
+#endif

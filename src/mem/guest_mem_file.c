@@ -1,0 +1,31 @@
+#include "mem/guest_mem_file.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+
+int guest_mem_init_file(struct guest_mem *gm, uint64_t ram_bytes, int fd,
+			const uint64_t *offsets, unsigned int n)
+{
+	int ret = guest_mem_layout(gm, ram_bytes);
+
+	if (ret)
+		return ret;
+	if (n != gm->nregions)
+		return -EINVAL;
+	for (unsigned int i = 0; i < n; i++) {
+		void *p;
+
+		if (offsets[i] & 0xfff)
+			return -EINVAL;
+		p = mmap(NULL, gm->regions[i].size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_NORESERVE, fd, (off_t)offsets[i]);
+		if (p == MAP_FAILED) {
+			ret = -errno;
+			guest_mem_destroy(gm);
+			return ret;
+		}
+		madvise(p, gm->regions[i].size, MADV_DONTDUMP);
+		gm->regions[i].hva = p;
+	}
+	return 0;
+}

@@ -1,0 +1,183 @@
+#include "snapshot/config_rec.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api/json_config.h"
+
+static json_t *hearth_nets(const struct vm_config *c)
+{
+	json_t *arr = json_array();
+
+	for (unsigned int i = 0; arr && i < c->nnets; i++) {
+		const struct net_config *d = &c->nets[i].dev;
+		json_t *fwd = json_array(), *o;
+
+		for (unsigned int j = 0; fwd && j < d->nfwd; j++)
+			if (json_array_append_new(fwd, json_pack("[b, i, i]", d->fwd[j].udp,
+								 d->fwd[j].host_port,
+								 d->fwd[j].guest_port))) {
+				json_decref(fwd);
+				fwd = NULL;
+			}
+		o = json_pack("{s:s, s:s, s:o?, s:b, s:i}", "iface_id", c->nets[i].id, "backend",
+			      d->backend == NET_USER ? "user" : "tap", "hostfwd", fwd,
+			      "host_loopback", d->host_loopback, "max_sockets", d->max_sockets);
+		if (!o || json_array_append_new(arr, o)) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+/* The drive fields Firecracker's shape flattens: the cache mode and the guest-visible serial. */
+static json_t *hearth_drives(const struct vm_config *c)
+{
+	json_t *arr = json_array();
+
+	for (unsigned int i = 0; arr && i < c->ndrives; i++) {
+		const struct vm_drive *d = &c->drives[i];
+
+		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "drive_id", d->id,
+							 "cache", d->cache_type == BLK_CACHE_NONE
+							 ? "none" : "writeback", "serial",
+							 d->serial))) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+int snap_config_save(const struct vm_config *c, char **out, size_t *len)
+{
+	json_t *vm = json_config_dump_full(c), *root;
+
+	if (!vm)
+		return -ENOMEM;
+	json_object_del(vm, "logger");
+	json_object_del(vm, "metrics");
+	/*
+	 * Firecracker's shape has TAP names only; a user-mode NIC's "" would be
+	 * refused on the way back, so it gets a stand-in the hearth part undoes.
+	 */
+	for (unsigned int i = 0; i < c->nnets; i++)
+		if (c->nets[i].dev.backend == NET_USER)
+			json_object_set_new(json_array_get(json_object_get(vm, "network-interfaces"),
+							   i), "host_dev_name", json_string("user"));
+	root = json_pack("{s:o, s:{s:o?, s:o?, s:s?}}", "vm", vm, "hearth", "nets", hearth_nets(c),
+			 "drives", hearth_drives(c), "kvm_path", c->kvm_path);
+	*out = root ? json_dumps(root, JSON_COMPACT) : NULL;
+	json_decref(root);
+	if (!*out)
+		return -ENOMEM;
+	*len = strlen(*out);
+	return 0;
+}
+
+static int bad(char *err, size_t errlen, const char *why)
+{
+	snprintf(err, errlen, "its config section %s", why);
+	return -EINVAL;
+}
+
+/* Puts back what Firecracker's shape lost: a NIC's backend and forwards. */
+static int restore_nets(struct vm_config *c, json_t *nets, char *err, size_t errlen)
+{
+	size_t i, j;
+	json_t *n, *f;
+
+	if (!json_is_array(nets) || json_array_size(nets) != c->nnets)
+		return bad(err, errlen, "does not list every network interface");
+	json_array_foreach(nets, i, n) {
+		struct net_config *d = &c->nets[i].dev;
+		const char *id = NULL, *backend = NULL;
+		json_t *fwd = NULL;
+		int loop = 0, maxs = 0;
+
+		if (json_unpack(n, "{s:s, s:s, s:o, s:b, s:i}", "iface_id", &id, "backend",
+				&backend, "hostfwd", &fwd, "host_loopback", &loop, "max_sockets",
+				&maxs) || strcmp(id, c->nets[i].id) || !json_is_array(fwd) ||
+		    json_array_size(fwd) > NET_MAX_HOSTFWD || maxs < 0)
+			return bad(err, errlen, "has a malformed network interface");
+		d->backend = !strcmp(backend, "user") ? NET_USER : NET_TAP;
+		if (d->backend == NET_USER)
+			memset(d->ifname, 0, sizeof(d->ifname));
+		d->host_loopback = loop;
+		d->max_sockets = (unsigned int)maxs;
+		d->nfwd = 0;
+		json_array_foreach(fwd, j, f) {
+			int udp = 0, hp = 0, gp = 0;
+
+			if (json_unpack(f, "[b, i, i]", &udp, &hp, &gp) || hp <= 0 || hp > 65535 ||
+			    gp <= 0 || gp > 65535)
+				return bad(err, errlen, "has a malformed hostfwd rule");
+			d->fwd[d->nfwd++] = (struct net_hostfwd){ udp, (uint16_t)hp, (uint16_t)gp };
+		}
+	}
+	return 0;
+}
+
+static int restore_drives(struct vm_config *c, json_t *drives, char *err, size_t errlen)
+{
+	size_t i;
+	json_t *d;
+
+	if (!json_is_array(drives) || json_array_size(drives) != c->ndrives)
+		return bad(err, errlen, "does not list every drive");
+	json_array_foreach(drives, i, d) {
+		const char *id = NULL, *cache = NULL, *serial = NULL;
+		struct vm_drive *v = &c->drives[i];
+
+		if (json_unpack(d, "{s:s, s:s, s:s}", "drive_id", &id, "cache", &cache, "serial",
+				&serial) || strcmp(id, v->id) || strlen(serial) >= sizeof(v->serial) ||
+		    (strcmp(cache, "none") && strcmp(cache, "writeback")))
+			return bad(err, errlen, "has a malformed drive");
+		v->cache_type = !strcmp(cache, "none") ? BLK_CACHE_NONE : BLK_CACHE_WRITEBACK;
+		snprintf(v->serial, sizeof(v->serial), "%s", serial);
+	}
+	return 0;
+}
+
+int snap_config_restore(struct vm_config *c, const void *in, size_t len, char *err,
+			size_t errlen)
+{
+	json_t *root = json_loadb(in, len, JSON_REJECT_DUPLICATES, NULL), *vm, *h;
+	const char *kvm_path = NULL;
+	char why[VM_CONFIG_ERR_MAX];
+	int ret;
+
+	if (!root)
+		return bad(err, errlen, "is not JSON");
+	vm = json_object_get(root, "vm");
+	h = json_object_get(root, "hearth");
+	if (!json_is_object(vm) || !json_is_object(h)) {
+		ret = bad(err, errlen, "lacks its vm or hearth part");
+		goto out;
+	}
+	ret = json_config_full(c, vm, why, sizeof(why));
+	if (ret) {
+		snprintf(err, errlen, "its config section is refused: %s", why);
+		goto out;
+	}
+	ret = restore_nets(c, json_object_get(h, "nets"), err, errlen);
+	if (!ret)
+		ret = restore_drives(c, json_object_get(h, "drives"), err, errlen);
+	if (ret)
+		goto out;
+	kvm_path = json_string_value(json_object_get(h, "kvm_path"));
+	if (kvm_path) {
+		free(c->kvm_path);
+		c->kvm_path = strdup(kvm_path);
+		if (!c->kvm_path)
+			ret = -ENOMEM;
+	}
+out:
+	json_decref(root);
+	return ret;
+}

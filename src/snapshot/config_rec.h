@@ -1,0 +1,23 @@
+/*
+ * The "config" section: the machine model that built the VM, as JSON.
+ * {"vm": Firecracker's full config (GET /vm/config without the logger
+ * and metrics, which belong to a process, not to a VM), "hearth": what
+ * Firecracker's shape cannot say: each NIC's backend (tap or user-mode,
+ * its hostfwd rules) and the KVM device path}.
+ */
+#ifndef HEARTH_SNAPSHOT_CONFIG_REC_H
+#define HEARTH_SNAPSHOT_CONFIG_REC_H
+
+#include <stddef.h>
+
+#include "vmm/config.h"
+
+#define SNAP_CONFIG_VERSION 1u
+
+/* A malloc'ed NUL-terminated JSON text in *out; 0 or -ENOMEM. */
+int snap_config_save(const struct vm_config *c, char **out, size_t *len);
+/* Fills c (vm_config_init'ed) from a record: 0, or -EINVAL with err. */
+int snap_config_restore(struct vm_config *c, const void *in, size_t len, char *err,
+			size_t errlen);
+
+#endif

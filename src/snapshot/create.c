@@ -1,0 +1,264 @@
+#include "snapshot/snapshot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/kvm.h"
+#include "hearth-config.h"
+#include "snapshot/config_rec.h"
+#include "snapshot/file.h"
+#include "snapshot/format.h"
+#include "snapshot/memcore.h"
+#include "vcpu/vcpu_kvm_state.h"
+#include "vmm/vm_state.h"
+
+/* The KVM capabilities a restore uses, each needed at least as large as here. */
+static const uint32_t snap_caps[] = {
+	KVM_CAP_IRQCHIP, KVM_CAP_PIT_STATE2, KVM_CAP_ADJUST_CLOCK, KVM_CAP_VCPU_EVENTS,
+	KVM_CAP_DEBUGREGS, KVM_CAP_XCRS, KVM_CAP_XSAVE, KVM_CAP_XSAVE2,
+};
+
+int snap_host_collect(int kvm_fd, int vm_fd, const struct kvm_cpuid2 *cpuid,
+		      struct snap_host *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (cpuid->nent > SNAP_HOST_MAX_CPUID)
+		return -E2BIG;
+	for (uint32_t i = 0; i < cpuid->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		h->cpuid[i] = (struct snap_cpuid_leaf){ e->function, e->index, e->flags, e->eax,
+							e->ebx, e->ecx, e->edx };
+	}
+	h->ncpuid = cpuid->nent;
+	for (unsigned int i = 0; i < sizeof(snap_caps) / sizeof(snap_caps[0]); i++) {
+		/* XSAVE2's size is the VM's answer; the rest are the system's. */
+		int fd = snap_caps[i] == KVM_CAP_XSAVE2 ? vm_fd : kvm_fd;
+
+		h->caps[h->ncaps++] = (struct snap_cap){ snap_caps[i],
+			(uint32_t)kvm_check_extension(fd, snap_caps[i]) };
+	}
+	return 0;
+}
+
+static int save_host(void *ctx, void *out, size_t *len)
+{
+	return snap_host_save(ctx, out, len);
+}
+
+static int save_vcpu(void *ctx, void *out, size_t *len)
+{
+	return vcpu_state_save(ctx, out, len);
+}
+
+static int save_vm(void *ctx, void *out, size_t *len)
+{
+	return vm_state_save(ctx, out, len);
+}
+
+struct dev_save {
+	const struct dev_entry *e;
+};
+
+static int save_dev(void *ctx, void *out, size_t *len)
+{
+	const struct dev_entry *e = ctx;
+	unsigned long n = *len;
+	int ret = e->ops->save(e->dev, out, &n);
+
+	*len = n;
+	return ret;
+}
+
+struct devices_call {
+	struct vm *vm;
+	struct snap_builder *b;
+	char *err;
+	size_t errlen;
+	int ret;
+};
+
+/* On the io thread, which owns the devices; they are paused (in-flight I/O completed). */
+static void save_devices_fn(void *arg)
+{
+	struct devices_call *c = arg;
+	struct registry *r = &c->vm->devices;
+
+	for (unsigned int i = 0; i < r->n && !c->ret; i++) {
+		const struct dev_entry *e = &r->entries[i];
+
+		if (!e->ops->save) {
+			snprintf(c->err, c->errlen, "device '%s' (%s) cannot be saved", e->id,
+				 e->type);
+			c->ret = -EOPNOTSUPP;
+			break;
+		}
+		c->ret = snap_builder_add_saved(c->b, SNAP_SEC_DEVICE, e->id, 1, save_dev,
+						(void *)e);
+		if (c->ret)
+			snprintf(c->err, c->errlen, "device '%s': saving failed: %s", e->id,
+				 strerror(-c->ret));
+	}
+}
+
+/* Every vCPU's state, and its registers for the memory file's notes. */
+static int save_vcpus(struct vm *vm, struct snap_builder *b, struct memcore_vcpu *regs,
+		      char *err, size_t errlen)
+{
+	int xsave = kvm_check_extension(vm->fd, KVM_CAP_XSAVE2);
+	struct kvm_msrs *list = NULL;
+	char why[256];
+	int ret = vcpu_kvm_msr_list(vm->kvm.fd, &list);
+
+	if (ret) {
+		snprintf(err, errlen, "KVM_GET_MSR_INDEX_LIST: %s", strerror(-ret));
+		return ret;
+	}
+	for (unsigned int i = 0; i < vm->ncpus && !ret; i++) {
+		struct vcpu_snap s;
+		char id[16];
+
+		ret = vcpu_kvm_state_get(vm->vcpus[i]->fd, xsave, list, &s, why, sizeof(why));
+		if (ret) {
+			snprintf(err, errlen, "vcpu%u: %s", i, why);
+			break;
+		}
+		regs[i].regs = s.regs;
+		regs[i].sregs = s.sregs;
+		snprintf(id, sizeof(id), "%u", i);
+		ret = snap_builder_add_saved(b, SNAP_SEC_VCPU, id, VCPU_STATE_VERSION, save_vcpu,
+					     &s);
+		vcpu_state_release(&s);
+		if (ret)
+			snprintf(err, errlen, "vcpu%u: saving failed: %s", i, strerror(-ret));
+	}
+	free(list);
+	return ret;
+}
+
+static int build_state(struct vm *vm, const struct vm_config *cfg, struct snap_builder *b,
+		       struct memcore_vcpu *regs, char *err, size_t errlen)
+{
+	struct devices_call dc = { vm, b, err, errlen, 0 };
+	struct snap_host *host = malloc(sizeof(*host));
+	struct vm_kvm_state vs;
+	char *json = NULL;
+	size_t jlen = 0;
+	int ret;
+
+	ret = host ? snap_host_collect(vm->kvm.fd, vm->fd, vm->cpuid, host) : -ENOMEM;
+	if (!ret)
+		ret = snap_builder_add_saved(b, SNAP_SEC_HOST, "host", SNAP_HOST_VERSION, save_host,
+					     host);
+	free(host);
+	if (!ret)
+		ret = snap_config_save(cfg, &json, &jlen);
+	if (!ret)
+		ret = snap_builder_add(b, SNAP_SEC_CONFIG, "config", SNAP_CONFIG_VERSION, json, jlen);
+	free(json);
+	if (ret) {
+		snprintf(err, errlen, "recording the host and config: %s", strerror(-ret));
+		return ret;
+	}
+	ret = vm_state_get(vm->fd, &vs, err, errlen);
+	if (!ret)
+		ret = snap_builder_add_saved(b, SNAP_SEC_VM, "vm", VM_STATE_VERSION, save_vm, &vs);
+	if (!ret)
+		ret = save_vcpus(vm, b, regs, err, errlen);
+	if (ret)
+		return ret;
+	eventloop_call_sync(vm->loop, save_devices_fn, &dc);
+	return dc.ret;
+}
+
+/*
+ * The pages dirtied since the last snapshot (or boot), per region; reading
+ * clears them, so every snapshot, Full or Diff, starts the next diff.
+ * NULL in *dirty when tracking is off.
+ */
+static int collect_dirty(struct vm *vm, uint64_t *dirty[GUEST_MEM_MAX_REGIONS], char *err,
+			 size_t errlen)
+{
+	int ret;
+
+	if (!guest_mem_dirty_enabled(&vm->mem))
+		return 0;
+	for (unsigned int i = 0; i < vm->mem.nregions; i++) {
+		dirty[i] = calloc(guest_mem_dirty_words(&vm->mem, i), sizeof(uint64_t));
+		if (!dirty[i])
+			return -ENOMEM;
+		ret = guest_mem_dirty_collect(&vm->mem, vm->fd, i, dirty[i]);
+		if (ret) {
+			snprintf(err, errlen, "snapshot/create: reading the dirty log: %s",
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static int check_diff(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (!guest_mem_dirty_enabled(&vm->mem)) {
+		snprintf(err, errlen, "a Diff snapshot needs dirty page tracking: boot with "
+			 "machine-config track_dirty_pages, or load with track_dirty_pages");
+		return -EINVAL;
+	}
+	/* The host kernel writes vhost-vsock's rings, and KVM's log does not see it. */
+	if (cfg->vsock.present && !cfg->vsock.uds_path) {
+		snprintf(err, errlen, "a Diff snapshot cannot include vhost-vsock (its kernel "
+			 "writes to guest memory are not tracked); take a Full snapshot");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int snap_create(struct vm *vm, const struct vm_config *cfg, const struct api_snap_create *req,
+		char *err, size_t errlen)
+{
+	struct memcore_vcpu *regs = calloc(vm->ncpus, sizeof(*regs));
+	uint64_t *dirty[GUEST_MEM_MAX_REGIONS] = { NULL };
+	struct snap_builder b;
+	char why[512] = "";
+	void *buf = NULL;
+	size_t len = 0;
+	int ret;
+
+	if (!regs)
+		return -ENOMEM;
+	if (req->diff) {
+		ret = check_diff(vm, cfg, err, errlen);
+		if (ret) {
+			free(regs);
+			return ret;
+		}
+	}
+	snap_builder_init(&b);
+	ret = build_state(vm, cfg, &b, regs, why, sizeof(why));
+	if (!ret)
+		ret = snap_builder_finish(&b, HEARTH_VERSION, &buf, &len);
+	snap_builder_release(&b);
+	if (ret) {
+		snprintf(err, errlen, "snapshot/create: %s", why[0] ? why : strerror(-ret));
+		goto out;
+	}
+	/*
+	 * After the state is read: nothing runs while paused, and the device
+	 * saves above may have marked pages. A failed write loses these bits,
+	 * so the next snapshot after a failure should be a Full one (README).
+	 */
+	ret = collect_dirty(vm, dirty, err, errlen);
+	if (!ret)
+		ret = memcore_write(req->mem_file_path, &vm->mem, regs, vm->ncpus,
+				    req->diff ? (const uint64_t *const *)dirty : NULL, err, errlen);
+	if (!ret)
+		ret = snap_file_write(req->snapshot_path, buf, len, NULL, err, errlen);
+out:
+	for (unsigned int i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
+		free(dirty[i]);
+	free(buf);
+	free(regs);
+	return ret;
+}

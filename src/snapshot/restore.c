@@ -1,0 +1,254 @@
+#include "snapshot/snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/kvm.h"
+#include "snapshot/config_rec.h"
+#include "snapshot/file.h"
+#include "snapshot/format.h"
+#include "snapshot/memfile_layout.h"
+#include "vcpu/vcpu_kvm_state.h"
+#include "vmm/vm_state.h"
+
+/* What a restore checked before building anything, for the apply step on the io thread. */
+struct restore_ctx {
+	const char *path;
+	struct snap_file f;
+	struct snap_host *need;
+	struct vm_kvm_state vs;
+	struct vcpu_snap *vcpus;
+	unsigned int ncpus;
+};
+
+static int usage(struct vm_error *err, int ret, const char *path, const char *what)
+{
+	return vm_error_set(err, true, ret ? ret : -EINVAL, "snapshot %s: %s", path, what);
+}
+
+static int apply_override(struct vm_config *c, const struct api_snap_net_override *ov,
+			  struct vm_error *err)
+{
+	for (unsigned int i = 0; i < c->nnets; i++) {
+		struct net_config *d = &c->nets[i].dev;
+
+		if (strcmp(c->nets[i].id, ov->iface_id))
+			continue;
+		if (d->backend != NET_TAP)
+			return vm_error_set(err, true, -EINVAL, "network_overrides: '%s' is not a "
+					    "TAP interface", ov->iface_id);
+		if (strlen(ov->host_dev_name) >= sizeof(d->ifname) || !*ov->host_dev_name)
+			return vm_error_set(err, true, -EINVAL, "network_overrides: host_dev_name "
+					    "'%.64s' is empty or longer than %zu bytes",
+					    ov->host_dev_name, sizeof(d->ifname) - 1);
+		snprintf(d->ifname, sizeof(d->ifname), "%s", ov->host_dev_name);
+		return 0;
+	}
+	return vm_error_set(err, true, -EINVAL, "network_overrides: the snapshot has no network "
+			    "interface '%.64s'", ov->iface_id);
+}
+
+/* Reads the config, the vm and every vCPU section; nothing is built yet. */
+static int parse_sections(struct restore_ctx *rc, const struct api_snap_load *req,
+			  struct vm_config *cfg, struct vm_error *err)
+{
+	const struct snap_section *s;
+	char why[VM_CONFIG_ERR_MAX + 64];
+	int ret;
+
+	s = snap_find(&rc->f, SNAP_SEC_CONFIG, "config");
+	if (!s || s->version != SNAP_CONFIG_VERSION)
+		return usage(err, -EINVAL, rc->path, "no config section this Hearth reads");
+	ret = snap_config_restore(cfg, s->data, s->len, why, sizeof(why));
+	if (ret)
+		return usage(err, ret, rc->path, why);
+	for (unsigned int i = 0; i < req->n_overrides; i++) {
+		ret = apply_override(cfg, &req->overrides[i], err);
+		if (ret)
+			return ret;
+	}
+	if (req->track_dirty_pages)
+		cfg->machine.track_dirty_pages = true;
+	s = snap_find(&rc->f, SNAP_SEC_HOST, "host");
+	rc->need = calloc(1, sizeof(*rc->need));
+	if (!rc->need)
+		return vm_error_set(err, false, -ENOMEM, "out of memory");
+	if (!s || s->version != SNAP_HOST_VERSION ||
+	    snap_host_restore(rc->need, s->data, s->len))
+		return usage(err, -EINVAL, rc->path, "its host section is missing or corrupt");
+	s = snap_find(&rc->f, SNAP_SEC_VM, "vm");
+	if (!s || vm_state_restore(&rc->vs, s->data, s->len))
+		return usage(err, -EINVAL, rc->path, "its vm section is missing or corrupt");
+	rc->ncpus = cfg->machine.vcpu_count;
+	rc->vcpus = calloc(rc->ncpus, sizeof(*rc->vcpus));
+	if (!rc->vcpus)
+		return vm_error_set(err, false, -ENOMEM, "out of memory");
+	for (unsigned int i = 0; i < rc->ncpus; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "%u", i);
+		s = snap_find(&rc->f, SNAP_SEC_VCPU, id);
+		if (!s || vcpu_state_restore(&rc->vcpus[i], s->data, s->len)) {
+			snprintf(why, sizeof(why), "vCPU %u's section is missing or corrupt", i);
+			return usage(err, -EINVAL, rc->path, why);
+		}
+	}
+	for (unsigned int i = 0; i < rc->f.nsections; i++)
+		if (rc->f.sections[i].kind == SNAP_SEC_VCPU &&
+		    strtoul(rc->f.sections[i].id, NULL, 10) >= rc->ncpus)
+			return usage(err, -EINVAL, rc->path, "it has more vCPU sections than its "
+				     "config's vcpu_count");
+	return 0;
+}
+
+/* The memory file: an ELF core whose regions are the config's RAM layout. */
+static int open_mem(const char *path, const struct vm_config *cfg, struct vm_mem_file *mf,
+		    struct vm_error *err)
+{
+	char why[256] = "";
+	struct memfile_layout l;
+	struct guest_mem want;
+	struct stat st;
+	int ret;
+
+	mf->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (mf->fd < 0)
+		return vm_error_set(err, true, -errno, "memory file %s: %s", path, strerror(errno));
+	if (fstat(mf->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ret = vm_error_set(err, true, -EINVAL, "memory file %s: not a regular file", path);
+		goto err_close;
+	}
+	ret = memfile_layout_read(mf->fd, &l, why, sizeof(why));
+	if (ret) {
+		ret = vm_error_set(err, true, ret, "memory file %s: %s", path, why);
+		goto err_close;
+	}
+	if (l.nregions > GUEST_MEM_MAX_REGIONS)
+		l.nregions = GUEST_MEM_MAX_REGIONS + 1;  /* refused below, as any other layout */
+	ret = guest_mem_layout(&want, cfg->machine.mem_size_mib << 20);
+	if (!ret && want.nregions != l.nregions)
+		ret = -EINVAL;
+	for (unsigned int i = 0; !ret && i < l.nregions; i++)
+		if (want.regions[i].gpa != l.r[i].gpa || want.regions[i].size != l.r[i].size)
+			ret = -EINVAL;
+	if (ret) {
+		ret = vm_error_set(err, true, -EINVAL, "memory file %s: its regions are not those "
+				   "of the snapshot's %llu MiB of RAM (another snapshot's file?)",
+				   path, (unsigned long long)cfg->machine.mem_size_mib);
+		goto err_close;
+	}
+	mf->nregions = l.nregions;
+	for (unsigned int i = 0; i < l.nregions; i++)
+		mf->offset[i] = l.r[i].offset;
+	return 0;
+
+err_close:
+	close(mf->fd);
+	mf->fd = -1;
+	return ret;
+}
+
+static int restore_dev(struct restore_ctx *rc, struct dev_entry *e, struct vm_error *err)
+{
+	const struct snap_section *s = snap_find(&rc->f, SNAP_SEC_DEVICE, e->id);
+	int ret;
+
+	if (!s)
+		return vm_error_set(err, true, -EINVAL, "snapshot %s: no state for device '%s'",
+				    rc->path, e->id);
+	if (!e->ops->restore)
+		return vm_error_set(err, true, -EOPNOTSUPP, "device '%s' (%s) cannot be restored",
+				    e->id, e->type);
+	ret = e->ops->restore(e->dev, s->data, (unsigned long)s->len);
+	if (ret)
+		return vm_error_set(err, true, ret, "snapshot %s: device '%s' refused its state: %s",
+				    rc->path, e->id, ret == -EPROTO ? "another version"
+				    : ret == -ENODATA ? "truncated" : "invalid");
+	return 0;
+}
+
+/*
+ * On the io thread, in the VM vm_create_from just built: the host check
+ * (KVM is open now), the irqchip, PIT and clock before the vCPUs (their
+ * LAPICs route through it), the vCPUs, then the devices, whose restore
+ * raises the interrupt lines they had pending.
+ */
+static int restore_apply(void *ctx, struct vm *vm, struct vm_error *err)
+{
+	struct restore_ctx *rc = ctx;
+	struct snap_host *have = malloc(sizeof(*have));
+	int xsave = kvm_check_extension(vm->fd, KVM_CAP_XSAVE2);
+	char why[400];
+	int ret;
+
+	ret = have ? snap_host_collect(vm->kvm.fd, vm->fd, vm->cpuid, have) : -ENOMEM;
+	if (!ret) {
+		ret = snap_host_check(rc->need, have, why, sizeof(why));
+		if (ret)
+			vm_error_set(err, true, ret, "snapshot %s cannot run on this host: %s",
+				     rc->path, why);
+	}
+	free(have);
+	if (ret)
+		return err->msg[0] ? ret : vm_error_set(err, false, ret, "out of memory");
+	ret = vm_state_set(vm->fd, &rc->vs, why, sizeof(why));
+	if (ret)
+		return vm_error_set(err, false, ret, "restoring the VM's KVM state: %s", why);
+	for (unsigned int i = 0; i < rc->ncpus; i++) {
+		ret = vcpu_kvm_state_set(vm->vcpus[i]->fd, xsave, &rc->vcpus[i], why, sizeof(why));
+		if (ret)
+			return vm_error_set(err, false, ret, "restoring vcpu%u: %s", i, why);
+	}
+	for (unsigned int i = 0; i < vm->devices.n; i++) {
+		ret = restore_dev(rc, &vm->devices.entries[i], err);
+		if (ret)
+			return ret;
+	}
+	for (unsigned int i = 0; i < rc->f.nsections; i++)
+		if (rc->f.sections[i].kind == SNAP_SEC_DEVICE &&
+		    !registry_find(&vm->devices, rc->f.sections[i].id))
+			return vm_error_set(err, true, -EINVAL, "snapshot %s: device '%s' is not "
+					    "in its config", rc->path, rc->f.sections[i].id);
+	return 0;
+}
+
+int snap_load(struct runner *run, const struct api_snap_load *req, struct vm_config *cfg,
+	      struct vm_error *err)
+{
+	struct restore_ctx rc = { .path = req->snapshot_path };
+	struct vm_mem_file mf = { .fd = -1 };
+	struct runner_restore rs = { &mf, restore_apply, &rc, !req->resume_vm };
+	void *buf = NULL;
+	int ret;
+
+	ret = snap_file_load(req->snapshot_path, &rc.f, &buf, err->msg, sizeof(err->msg));
+	if (ret) {
+		err->usage = ret != -ENOMEM;
+		return ret;
+	}
+	ret = parse_sections(&rc, req, cfg, err);
+	if (!ret)
+		ret = open_mem(req->mem_path, cfg, &mf, err);
+	if (!ret)
+		ret = runner_restore_vm(run, cfg, &rs, err);
+	/* The mappings hold the file; the fd is no longer needed. */
+	if (mf.fd >= 0)
+		close(mf.fd);
+	for (unsigned int i = 0; rc.vcpus && i < rc.ncpus; i++)
+		vcpu_state_release(&rc.vcpus[i]);
+	free(rc.vcpus);
+	free(rc.need);
+	snap_file_release(&rc.f);
+	free(buf);
+	return ret;
+}
+
+const struct serve_snap_hooks snap_serve_hooks = {
+	.create = snap_create,
+	.load = snap_load,
+};

@@ -1,0 +1,47 @@
+/*
+ * Snapshot create and restore (docs/snapshot-format.md): the state file
+ * (host, config, vm, vcpu and device sections) and the memory file (an
+ * ELF core, snapshot/memcore.h). The API reaches them through the hooks
+ * main wires into `hearth serve` (serve_opts.snap), since this layer sits
+ * above the API's.
+ */
+#ifndef HEARTH_SNAPSHOT_SNAPSHOT_H
+#define HEARTH_SNAPSHOT_SNAPSHOT_H
+
+#include <stddef.h>
+
+#include "api/json_snapshot.h"
+#include "api/serve.h"
+#include "snapshot/host.h"
+#include "vmm/runner.h"
+#include "vmm/vm.h"
+
+/*
+ * Writes the snapshot of a paused VM built from cfg: the memory file
+ * first, then the state file, each atomically (a temporary name, fsync,
+ * rename), so a state file that loads always has its memory beside it.
+ * On the api thread: the vCPUs are parked, their state is read through
+ * KVM from here; devices save on the io thread that owns them. 0, or
+ * -errno with one line in err.
+ */
+int snap_create(struct vm *vm, const struct vm_config *cfg, const struct api_snap_create *req,
+		char *err, size_t errlen);
+
+/*
+ * Restores req's snapshot into run (which has no VM yet): checks the
+ * state file, the host and the memory file before anything is built,
+ * then builds the VM from the snapshot's config with RAM mapped from the
+ * memory file and loads its state. *cfg gets the config. 0, or -errno
+ * with err (usage: the files or request were at fault); on failure no VM
+ * is left.
+ */
+int snap_load(struct runner *run, const struct api_snap_load *req, struct vm_config *cfg,
+	      struct vm_error *err);
+
+/* What this host offers, for the host section and its check. */
+int snap_host_collect(int kvm_fd, int vm_fd, const struct kvm_cpuid2 *cpuid,
+		      struct snap_host *h);
+
+extern const struct serve_snap_hooks snap_serve_hooks;
+
+#endif

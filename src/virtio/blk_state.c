@@ -1,0 +1,101 @@
+/*
+ * virtio-blk's pause and snapshot record. A request in flight is data the
+ * guest was promised, so the pause lets each one complete into the rings
+ * (which the memory file then holds) and save refuses while any is left
+ * rather than drop it. The record keeps what the driver saw of the disk:
+ * its config space (capacity, block size, write cache mode), whether it
+ * is read-only, and its ID; a restore onto an image that no longer looks
+ * the same is refused, with a line saying what differs, since the guest's
+ * filesystem cache would not match the disk.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "virtio/blk_priv.h"
+
+#define BLK_STATE_TAG "VBLK"
+#define BLK_STATE_VERSION 1u
+#define BLK_CONFIG_MAX 64u
+
+void virtio_blk_pause(struct virtio_dev *dev)
+{
+	struct virtio_blk *blk = virtio_blk_from_dev(dev);
+	bool completed = false;
+	int ret = virtio_blk_quiesce(blk, &completed);
+
+	if (completed)
+		virtio_dev_notify(dev, 0);
+	if (ret)
+		log_err("%s: %u requests still in flight after the pause (%s); a snapshot now "
+			"is refused", blk->name, blk->inflight, strerror(-ret));
+}
+
+int virtio_blk_save(struct virtio_dev *dev, struct bytes_out *o)
+{
+	struct virtio_blk *blk = virtio_blk_from_dev(dev);
+	uint8_t cfg[BLK_CONFIG_MAX] = { 0 };
+
+	if (blk->inflight)
+		return -EBUSY;
+	virtio_blk_read_config(dev, 0, cfg, dev->config_size);
+	bytes_put_tag(o, BLK_STATE_TAG, BLK_STATE_VERSION);
+	bytes_put_u8(o, blk->readonly);
+	bytes_put(o, blk->id, VIRTIO_BLK_ID_BYTES);
+	bytes_put_u32(o, dev->config_size);
+	bytes_put(o, cfg, dev->config_size);
+	return 0;
+}
+
+int virtio_blk_restore(struct virtio_dev *dev, const void *in, size_t len, bool apply)
+{
+	struct virtio_blk *blk = virtio_blk_from_dev(dev);
+	struct bytes_in r = bytes_in_init(in, len);
+	uint8_t saved[BLK_CONFIG_MAX], now[BLK_CONFIG_MAX], id[VIRTIO_BLK_ID_BYTES];
+	uint8_t writeback, keep;
+	uint64_t cap;
+	uint32_t cfg_len;
+	bool readonly;
+	int ret = bytes_get_tag(&r, BLK_STATE_TAG, BLK_STATE_VERSION);
+
+	if (ret)
+		return ret;
+	readonly = bytes_get_bool(&r);
+	bytes_get(&r, id, sizeof(id));
+	cfg_len = bytes_get_u32(&r);
+	if (r.short_read)
+		return -ENODATA;
+	if (cfg_len != dev->config_size || cfg_len > BLK_CONFIG_MAX)
+		return -EINVAL;
+	bytes_get(&r, saved, cfg_len);
+	ret = bytes_in_finish(&r);
+	if (ret)
+		return ret;
+	memcpy(&cap, saved, sizeof(cap)); /* le64 capacity, first in the config space */
+	cap = le64toh(cap);
+	writeback = saved[32]; /* the one field the driver writes (CONFIG_WCE) */
+	if (writeback > 1)
+		return -EINVAL;
+	/* Compare with the image as it is now, in the saved cache mode. */
+	keep = blk->writeback;
+	blk->writeback = writeback;
+	virtio_blk_read_config(dev, 0, now, cfg_len);
+	blk->writeback = keep;
+	if (cap != blk->capacity) {
+		log_err("%s: the image has %llu sectors, the snapshot's disk had %llu: not the "
+			"same disk", blk->name, (unsigned long long)blk->capacity,
+			(unsigned long long)cap);
+		return -EINVAL;
+	}
+	if (readonly != blk->readonly || memcmp(id, blk->id, sizeof(id)) ||
+	    memcmp(saved, now, cfg_len)) {
+		log_err("%s: the disk's %s differs from the snapshot's", blk->name,
+			readonly != blk->readonly ? "read-only setting"
+			: memcmp(id, blk->id, sizeof(id)) ? "id" : "geometry");
+		return -EINVAL;
+	}
+	if (apply)
+		blk->writeback = writeback;
+	return 0;
+}

@@ -1,0 +1,122 @@
+#include "vmm/vm_state.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "util/bytes.h"
+
+#define VM_STATE_TAG "VMST"
+
+static int fail(char *err, size_t errlen, const char *what)
+{
+	int ret = -errno;
+
+	snprintf(err, errlen, "%s: %s", what, strerror(errno));
+	return ret ? ret : -EIO;
+}
+
+int vm_state_get(int fd, struct vm_kvm_state *s, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof(*s));
+	s->pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
+	s->pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
+	s->ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
+	if (ioctl(fd, KVM_GET_IRQCHIP, &s->pic_master) < 0 ||
+	    ioctl(fd, KVM_GET_IRQCHIP, &s->pic_slave) < 0 ||
+	    ioctl(fd, KVM_GET_IRQCHIP, &s->ioapic) < 0)
+		return fail(err, errlen, "KVM_GET_IRQCHIP");
+	if (ioctl(fd, KVM_GET_PIT2, &s->pit) < 0)
+		return fail(err, errlen, "KVM_GET_PIT2");
+	if (ioctl(fd, KVM_GET_CLOCK, &s->clock) < 0)
+		return fail(err, errlen, "KVM_GET_CLOCK");
+	return 0;
+}
+
+int vm_state_set(int fd, const struct vm_kvm_state *s, char *err, size_t errlen)
+{
+	struct kvm_clock_data clock = { .clock = s->clock.clock, .flags = 0 };
+
+	/*
+	 * KVM_CLOCK_TSC_STABLE in the saved flags only says the host had a
+	 * stable master clock then; it is not an input. KVM_CLOCK_REALTIME
+	 * would add the time spent on disk, which a guest sees as a jump.
+	 */
+	if (ioctl(fd, KVM_SET_PIT2, &s->pit) < 0)
+		return fail(err, errlen, "KVM_SET_PIT2");
+	if (ioctl(fd, KVM_SET_CLOCK, &clock) < 0)
+		return fail(err, errlen, "KVM_SET_CLOCK");
+	if (ioctl(fd, KVM_SET_IRQCHIP, &s->pic_master) < 0 ||
+	    ioctl(fd, KVM_SET_IRQCHIP, &s->pic_slave) < 0 ||
+	    ioctl(fd, KVM_SET_IRQCHIP, &s->ioapic) < 0)
+		return fail(err, errlen, "KVM_SET_IRQCHIP");
+	return 0;
+}
+
+static void put_part(struct bytes_out *o, const char *tag, const void *data, size_t len)
+{
+	bytes_put(o, tag, BYTES_TAG_SIZE);
+	bytes_put_u32(o, (uint32_t)len);
+	bytes_put(o, data, len);
+}
+
+int vm_state_save(const struct vm_kvm_state *s, void *out, size_t *len)
+{
+	struct bytes_out o = bytes_out_init(out, *len);
+
+	bytes_put_tag(&o, VM_STATE_TAG, VM_STATE_VERSION);
+	put_part(&o, "PICM", &s->pic_master, sizeof(s->pic_master));
+	put_part(&o, "PICS", &s->pic_slave, sizeof(s->pic_slave));
+	put_part(&o, "IOAP", &s->ioapic, sizeof(s->ioapic));
+	put_part(&o, "PIT2", &s->pit, sizeof(s->pit));
+	put_part(&o, "CLCK", &s->clock, sizeof(s->clock));
+	return bytes_out_finish(&o, len);
+}
+
+static int get_part(struct bytes_in *in, const char *tag, void *data, uint32_t size)
+{
+	char got[BYTES_TAG_SIZE];
+	uint32_t len;
+
+	bytes_get(in, got, sizeof(got));
+	len = bytes_get_u32(in);
+	if (in->short_read)
+		return -ENODATA;
+	if (memcmp(got, tag, BYTES_TAG_SIZE) || len != size)
+		return -EINVAL;
+	if (len > bytes_in_left(in))
+		return -ENODATA;
+	bytes_get(in, data, size);
+	return 0;
+}
+
+int vm_state_restore(struct vm_kvm_state *s, const void *in, size_t len)
+{
+	struct bytes_in r = bytes_in_init(in, len);
+	struct vm_kvm_state v;
+	int ret;
+
+	memset(&v, 0, sizeof(v));
+	ret = bytes_get_tag(&r, VM_STATE_TAG, VM_STATE_VERSION);
+	if (!ret)
+		ret = get_part(&r, "PICM", &v.pic_master, sizeof(v.pic_master));
+	if (!ret)
+		ret = get_part(&r, "PICS", &v.pic_slave, sizeof(v.pic_slave));
+	if (!ret)
+		ret = get_part(&r, "IOAP", &v.ioapic, sizeof(v.ioapic));
+	if (!ret)
+		ret = get_part(&r, "PIT2", &v.pit, sizeof(v.pit));
+	if (!ret)
+		ret = get_part(&r, "CLCK", &v.clock, sizeof(v.clock));
+	if (!ret)
+		ret = bytes_in_finish(&r);
+	/* Each chip record must say which chip it is, or KVM would load it into another. */
+	if (!ret && (v.pic_master.chip_id != KVM_IRQCHIP_PIC_MASTER ||
+		     v.pic_slave.chip_id != KVM_IRQCHIP_PIC_SLAVE ||
+		     v.ioapic.chip_id != KVM_IRQCHIP_IOAPIC))
+		ret = -EINVAL;
+	if (!ret)
+		*s = v;
+	return ret;
+}

@@ -1,0 +1,36 @@
+/*
+ * The VM-wide KVM state a snapshot keeps (the "vm" section): the two
+ * PICs and the IOAPIC of the in-kernel irqchip, the PIT and the KVM
+ * clock. Record: tag "VMST", version 1, then parts tagged and sized as a
+ * vCPU's are: PICM, PICS, IOAP (struct kvm_irqchip), PIT2 (struct
+ * kvm_pit_state2), CLCK (struct kvm_clock_data).
+ */
+#ifndef HEARTH_VMM_VM_STATE_H
+#define HEARTH_VMM_VM_STATE_H
+
+#include <linux/kvm.h>
+#include <stddef.h>
+
+#define VM_STATE_VERSION 1u
+
+struct vm_kvm_state {
+	struct kvm_irqchip pic_master, pic_slave, ioapic;
+	struct kvm_pit_state2 pit;
+	struct kvm_clock_data clock;
+};
+
+/* From KVM; the vCPUs are parked. 0, or -errno with the ioctl named in err. */
+int vm_state_get(int vm_fd, struct vm_kvm_state *s, char *err, size_t errlen);
+/*
+ * Into a VM freshly created (irqchip and PIT made), before its vCPUs
+ * run. The clock is set to the saved value without KVM_CLOCK_REALTIME:
+ * the guest's clock goes on from where it stopped, never backwards and
+ * without a jump by the time the snapshot spent on disk.
+ */
+int vm_state_set(int vm_fd, const struct vm_kvm_state *s, char *err, size_t errlen);
+
+/* util/bytes.h's conventions: 0 / -ENOSPC with *len; 0, -ENODATA, -EPROTO, -EINVAL. */
+int vm_state_save(const struct vm_kvm_state *s, void *out, size_t *len);
+int vm_state_restore(struct vm_kvm_state *s, const void *in, size_t len);
+
+#endif

@@ -1,0 +1,293 @@
+/*
+ * PUT /snapshot/create and /snapshot/load on a fake VM (no KVM): the
+ * bodies in Firecracker's shapes, bad ones refused with a message, when
+ * each is allowed, the state after a load; and `hearth restore`'s flags.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "api/controller.h"
+#include "api/routes.h"
+#include "api_req.h"
+#include "snapshot/restore_cli.h"
+
+struct fake_vm {
+	int creates, loads;
+	bool last_diff, last_resume, last_dirty;
+	char last_snap[128], last_mem[128], last_tap[32];
+	int load_ret;
+};
+
+static int fake_start(void *ctx, const struct vm_config *cfg, struct vm_error *err)
+{
+	(void)ctx;
+	(void)cfg;
+	(void)err;
+	return 0;
+}
+
+static int fake_pause(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static void fake_resume(void *ctx)
+{
+	(void)ctx;
+}
+
+static int fake_create(void *ctx, const struct vm_config *cfg, const struct api_snap_create *req,
+		       char *err, size_t errlen)
+{
+	struct fake_vm *f = ctx;
+
+	(void)cfg;
+	(void)err;
+	(void)errlen;
+	f->creates++;
+	f->last_diff = req->diff;
+	snprintf(f->last_snap, sizeof(f->last_snap), "%s", req->snapshot_path);
+	snprintf(f->last_mem, sizeof(f->last_mem), "%s", req->mem_file_path);
+	return 0;
+}
+
+static int fake_load(void *ctx, const struct api_snap_load *req, struct vm_config *cfg,
+		     struct vm_error *err)
+{
+	struct fake_vm *f = ctx;
+
+	f->loads++;
+	f->last_resume = req->resume_vm;
+	f->last_dirty = req->track_dirty_pages;
+	snprintf(f->last_snap, sizeof(f->last_snap), "%s", req->snapshot_path);
+	snprintf(f->last_mem, sizeof(f->last_mem), "%s", req->mem_path);
+	f->last_tap[0] = 0;
+	if (req->n_overrides)
+		snprintf(f->last_tap, sizeof(f->last_tap), "%s=%s", req->overrides[0].iface_id,
+			 req->overrides[0].host_dev_name);
+	if (f->load_ret) {
+		snprintf(err->msg, sizeof(err->msg), "snapshot %s: corrupt", req->snapshot_path);
+		return f->load_ret;
+	}
+	cfg->machine.vcpu_count = 3;
+	return 0;
+}
+
+static const struct api_vm_ops fake_ops = {
+	.start = fake_start,
+	.pause = fake_pause,
+	.resume = fake_resume,
+	.snapshot_create = fake_create,
+	.snapshot_load = fake_load,
+};
+
+struct fixture {
+	struct api_ctl ctl;
+	struct fake_vm vm;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_int_equal(api_ctl_init(&f->ctl, "t", NULL, &fake_ops, &f->vm), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	api_ctl_destroy(&f->ctl);
+	free(f);
+	return 0;
+}
+
+#define CREATE "{\"snapshot_path\": \"/s/vm.snap\", \"mem_file_path\": \"/s/vm.mem\"}"
+#define LOAD "{\"snapshot_path\": \"/s/vm.snap\", \"mem_backend\": {\"backend_type\": " \
+	     "\"File\", \"backend_path\": \"/s/vm.mem\"}}"
+
+static void boot(struct fixture *f)
+{
+	assert_int_equal(req(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"/k\"}"), 204);
+	assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+}
+
+static void test_create_rules(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "PUT", "/snapshot/create", CREATE), 400);
+	expect_fault("before boot");
+	boot(f);
+	assert_int_equal(req(f, "PUT", "/snapshot/create", CREATE), 400);
+	expect_fault("the VM must be paused to create a snapshot");
+	assert_int_equal(f->vm.creates, 0);
+	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": \"Paused\"}"), 204);
+	assert_int_equal(req(f, "PUT", "/snapshot/create", CREATE), 204);
+	assert_int_equal(f->vm.creates, 1);
+	assert_false(f->vm.last_diff);
+	assert_string_equal(f->vm.last_snap, "/s/vm.snap");
+	assert_string_equal(f->vm.last_mem, "/s/vm.mem");
+	assert_int_equal(req(f, "PUT", "/snapshot/create", "{\"snapshot_type\": \"Diff\", "
+			     "\"snapshot_path\": \"/a\", \"mem_file_path\": \"/b\"}"), 204);
+	assert_true(f->vm.last_diff);
+}
+
+static void test_create_bad_bodies(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const bad[][2] = {
+		{ "{\"mem_file_path\": \"/b\"}", "missing required field 'snapshot_path'" },
+		{ "{\"snapshot_path\": \"/a\"}", "missing required field 'mem_file_path'" },
+		{ "{\"snapshot_type\": \"Half\", \"snapshot_path\": \"/a\", \"mem_file_path\": \"/b\"}",
+		  "'Half' is not one of Full, Diff" },
+		{ "{\"snapshot_path\": \"\", \"mem_file_path\": \"/b\"}", "must not be empty" },
+		{ "{\"snapshot_path\": \"/a\", \"mem_file_path\": \"/a\"}", "the same file" },
+		{ "{\"snapshot_path\": 3, \"mem_file_path\": \"/b\"}", "snapshot_path" },
+		{ "{\"snapshot_path\": \"/a\", \"mem_file_path\": \"/b\", \"x\": 1}", "unknown field" },
+		{ "[1]", "object" },
+	};
+
+	boot(f);
+	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": \"Paused\"}"), 204);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(req(f, "PUT", "/snapshot/create", bad[i][0]), 400);
+		expect_fault(bad[i][1]);
+	}
+	assert_int_equal(f->vm.creates, 0);
+}
+
+static void test_load_ok_paused_and_resumed(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "PUT", "/snapshot/load", LOAD), 204);
+	assert_int_equal(f->vm.loads, 1);
+	assert_false(f->vm.last_resume);
+	assert_string_equal(f->vm.last_mem, "/s/vm.mem");
+	assert_int_equal(f->ctl.state, API_PAUSED);
+	/* The snapshot's config is the instance's now. */
+	assert_int_equal(f->ctl.cfg.machine.vcpu_count, 3);
+	/* Only once: the instance has a VM now. */
+	assert_int_equal(req(f, "PUT", "/snapshot/load", LOAD), 400);
+	expect_fault("only allowed before the VM is configured or booted");
+	assert_int_equal(f->vm.loads, 1);
+	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": \"Resumed\"}"), 204);
+	assert_int_equal(f->ctl.state, API_RUNNING);
+}
+
+static void test_load_fields(void **state)
+{
+	struct fixture *f = *state;
+
+	/* The deprecated names, resume, an override. */
+	assert_int_equal(req(f, "PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\", "
+			     "\"mem_file_path\": \"/m\", \"enable_diff_snapshots\": true, "
+			     "\"resume_vm\": true, \"network_overrides\": [{\"iface_id\": \"eth0\", "
+			     "\"host_dev_name\": \"tap9\"}]}"), 204);
+	assert_string_equal(f->vm.last_mem, "/m");
+	assert_true(f->vm.last_dirty);
+	assert_true(f->vm.last_resume);
+	assert_string_equal(f->vm.last_tap, "eth0=tap9");
+	assert_int_equal(f->ctl.state, API_RUNNING);
+}
+
+static void test_load_refused(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const bad[][2] = {
+		{ "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Uffd\", "
+		  "\"backend_path\": \"/u\"}}", "Uffd memory backend is not supported" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Disk\", "
+		  "\"backend_path\": \"/u\"}}", "'Disk' is not one of File, Uffd" },
+		{ "{\"snapshot_path\": \"/s\"}", "missing required field 'mem_backend'" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"mem_backend\": "
+		  "{\"backend_type\": \"File\", \"backend_path\": \"/m\"}}", "not both" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"network_overrides\": "
+		  "[{\"iface_id\": \"a\", \"host_dev_name\": \"t\"}, {\"iface_id\": \"a\", "
+		  "\"host_dev_name\": \"u\"}]}", "names 'a' twice" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"network_overrides\": "
+		  "[{\"iface_id\": \"a\"}]}", "host_dev_name" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"network_overrides\": 1}",
+		  "network_overrides" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"resume_vm\": \"yes\"}",
+		  "resume_vm" },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(req(f, "PUT", "/snapshot/load", bad[i][0]), 400);
+		expect_fault(bad[i][1]);
+	}
+	assert_int_equal(f->vm.loads, 0);
+	/* A load the VM side refuses: 400 with its message, and nothing changed. */
+	f->vm.load_ret = -EINVAL;
+	assert_int_equal(req(f, "PUT", "/snapshot/load", LOAD), 400);
+	expect_fault("snapshot /s/vm.snap: corrupt");
+	assert_int_equal(f->ctl.state, API_NOT_STARTED);
+	assert_int_equal(f->ctl.cfg.machine.vcpu_count, 1);
+	/* After a configuration PUT, as in Firecracker. */
+	f->vm.load_ret = 0;
+	assert_int_equal(req(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"/k\"}"), 204);
+	assert_int_equal(req(f, "PUT", "/snapshot/load", LOAD), 400);
+	expect_fault("only allowed before the VM is configured or booted");
+	/* And after boot. */
+	assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+	assert_int_equal(req(f, "PUT", "/snapshot/load", LOAD), 400);
+	expect_fault("the microVM has started");
+	assert_int_equal(f->vm.loads, 1);
+}
+
+static void test_restore_cli(void **state)
+{
+	struct snap_restore_opts o;
+	char err[256];
+	char *ok[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b", "--api-sock", "s",
+		       NULL };
+	char *noapi[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b", NULL };
+	char *nomem[] = { "hearth", "restore", "--snapshot", "a", NULL };
+	char *junk[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b", "--bogus", NULL };
+	char *extra[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b", "x", NULL };
+
+	(void)state;
+	assert_int_equal(snap_restore_parse(8, ok, &o, err, sizeof(err)), 0);
+	assert_string_equal(o.load.snapshot_path, "a");
+	assert_string_equal(o.load.mem_path, "b");
+	assert_string_equal(o.api_sock, "s");
+	assert_false(o.load.resume_vm);
+	/* Nothing could resume it without the API: it resumes at once. */
+	assert_int_equal(snap_restore_parse(6, noapi, &o, err, sizeof(err)), 0);
+	assert_true(o.load.resume_vm);
+	assert_int_equal(snap_restore_parse(4, nomem, &o, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "--mem FILE"));
+	assert_int_equal(snap_restore_parse(7, junk, &o, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "--bogus"));
+	assert_int_equal(snap_restore_parse(7, extra, &o, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "'x'"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_bad_bodies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_ok_paused_and_resumed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_refused, setup, teardown),
+		cmocka_unit_test(test_restore_cli),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

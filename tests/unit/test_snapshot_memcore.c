@@ -1,0 +1,355 @@
+/*
+ * The memory file as an ELF core (written from a fake guest RAM, read back
+ * by its own reader and checked byte by byte), the vm section's record,
+ * and the config section's round trip. No KVM.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/procfs.h>
+#include <sys/stat.h>
+#include <sys/user.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "snapshot/config_rec.h"
+#include "snapshot/memcore.h"
+#include "snapshot/memfile_layout.h"
+#include "vmm/vm_state.h"
+
+#define R0_SIZE (64u * 4096u)
+#define R1_SIZE (16u * 4096u)
+#define R1_GPA 0x100000000ull
+
+struct fx {
+	char dir[64];
+	char path[128];
+	struct guest_mem gm;
+	struct memcore_vcpu v[2];
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/hearth-memcore-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/vm.mem", f->dir);
+	/* Two regions, as above 3 GiB, but small: the second at 4 GiB. */
+	f->gm.nregions = 2;
+	f->gm.regions[0] = (struct guest_region){ 0, R0_SIZE, calloc(1, R0_SIZE) };
+	f->gm.regions[1] = (struct guest_region){ R1_GPA, R1_SIZE, calloc(1, R1_SIZE) };
+	assert_non_null(f->gm.regions[0].hva);
+	assert_non_null(f->gm.regions[1].hva);
+	for (unsigned int i = 0; i < 2; i++) {
+		f->v[i].regs.rip = 0xffffffff81000000ull + i;
+		f->v[i].regs.rsp = 0x1000 + i;
+		f->v[i].regs.rax = 42 + i;
+		f->v[i].sregs.cs.selector = 0x10;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[160];
+
+	free(f->gm.regions[0].hva);
+	free(f->gm.regions[1].hva);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+	uint8_t *b;
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	b = malloc((size_t)st.st_size);
+	assert_non_null(b);
+	assert_int_equal(pread(fd, b, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	*len = (size_t)st.st_size;
+	return b;
+}
+
+static void test_full_round_trip(void **state)
+{
+	struct fx *f = *state;
+	struct memfile_layout l;
+	char err[256] = "";
+	struct stat st;
+	uint8_t *b;
+	size_t len;
+	int fd;
+
+	memset(f->gm.regions[0].hva + 5 * 4096, 0xab, 4096);
+	memcpy(f->gm.regions[1].hva + 3 * 4096 + 7, "hello", 5);
+	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, NULL, err, sizeof(err)), 0);
+	fd = open(f->path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(memfile_layout_read(fd, &l, err, sizeof(err)), 0);
+	assert_int_equal(l.nregions, 2);
+	assert_int_equal(l.r[1].gpa, R1_GPA);
+	assert_int_equal(l.r[0].size, R0_SIZE);
+	/* Data 2 MiB-aligned, the file ends with the last region. */
+	assert_int_equal(l.r[0].offset % MEMCORE_ALIGN, 0);
+	assert_int_equal(l.r[1].offset % MEMCORE_ALIGN, 0);
+	assert_int_equal((uint64_t)st.st_size, l.r[1].offset + R1_SIZE);
+	/* All-zero pages are holes: the first data after the header is page 5. */
+	assert_int_equal(lseek(fd, (off_t)l.r[0].offset, SEEK_DATA), (off_t)(l.r[0].offset + 5 * 4096));
+	close(fd);
+	b = slurp(f->path, &len);
+	assert_memory_equal(b + l.r[0].offset, f->gm.regions[0].hva, R0_SIZE);
+	assert_memory_equal(b + l.r[1].offset, f->gm.regions[1].hva, R1_SIZE);
+	free(b);
+	/* Nothing else was left in the directory. */
+	{
+		char cmd[200];
+
+		snprintf(cmd, sizeof(cmd), "test $(ls -A %s | wc -l) = 1", f->dir);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
+/* The ELF a debugger sees: ET_CORE, PT_NOTE first with NT_PRSTATUS per vCPU, PT_LOADs at GPAs. */
+static void test_elf_core_shape(void **state)
+{
+	struct fx *f = *state;
+	char err[256] = "";
+	const Elf64_Ehdr *eh;
+	const Elf64_Phdr *ph;
+	const uint8_t *p;
+	uint8_t *b;
+	size_t len;
+
+	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, NULL, err, sizeof(err)), 0);
+	b = slurp(f->path, &len);
+	eh = (const Elf64_Ehdr *)b;
+	assert_memory_equal(eh->e_ident, ELFMAG, SELFMAG);
+	assert_int_equal(eh->e_type, ET_CORE);
+	assert_int_equal(eh->e_machine, EM_X86_64);
+	assert_int_equal(eh->e_phnum, 3);
+	ph = (const Elf64_Phdr *)(b + eh->e_phoff);
+	assert_int_equal(ph[0].p_type, PT_NOTE);
+	assert_int_equal(ph[1].p_type, PT_LOAD);
+	assert_int_equal(ph[2].p_type, PT_LOAD);
+	assert_int_equal(ph[2].p_paddr, R1_GPA);
+	assert_int_equal(ph[2].p_vaddr, R1_GPA);
+	assert_int_equal(ph[2].p_filesz, R1_SIZE);
+	assert_int_equal(ph[2].p_memsz, R1_SIZE);
+	p = b + ph[0].p_offset;
+	for (unsigned int i = 0; i < 2; i++) {
+		const Elf64_Nhdr *nh = (const Elf64_Nhdr *)p;
+		struct elf_prstatus pr;
+		struct user_regs_struct u;
+
+		assert_int_equal(nh->n_type, NT_PRSTATUS);
+		assert_int_equal(nh->n_namesz, 5);
+		assert_string_equal((const char *)(p + sizeof(*nh)), "CORE");
+		assert_int_equal(nh->n_descsz, sizeof(pr));
+		memcpy(&pr, p + sizeof(*nh) + 8, sizeof(pr));
+		memcpy(&u, &pr.pr_reg, sizeof(u));
+		assert_int_equal(u.rip, 0xffffffff81000000ull + i);
+		assert_int_equal(u.rsp, 0x1000 + i);
+		assert_int_equal(u.rax, 42 + i);
+		assert_int_equal(u.cs, 0x10);
+		p += sizeof(*nh) + 8 + ((nh->n_descsz + 3) & ~3u);
+	}
+	assert_true((size_t)(p - b) <= ph[0].p_offset + ph[0].p_filesz);
+	free(b);
+}
+
+/* A diff writes exactly the dirty pages, zero or not; the rest are holes. */
+static void test_diff_pages(void **state)
+{
+	struct fx *f = *state;
+	uint64_t bm0[1] = { (1ull << 2) | (1ull << 9) }, bm1[1] = { 0 };
+	const uint64_t *dirty[2] = { bm0, bm1 };
+	struct memfile_layout l;
+	char err[256] = "";
+	struct stat st;
+	int fd;
+
+	memset(f->gm.regions[0].hva + 9 * 4096, 0x5a, 4096);    /* dirty, data */
+	memset(f->gm.regions[0].hva + 20 * 4096, 0x77, 4096);   /* clean: not written */
+	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, dirty, err, sizeof(err)), 0);
+	fd = open(f->path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(memfile_layout_read(fd, &l, err, sizeof(err)), 0);
+	/* Page 2 is zero but dirty: written as data, not a hole. */
+	assert_int_equal(lseek(fd, (off_t)l.r[0].offset, SEEK_DATA), (off_t)(l.r[0].offset + 2 * 4096));
+	assert_int_equal(lseek(fd, (off_t)(l.r[0].offset + 2 * 4096), SEEK_HOLE),
+			 (off_t)(l.r[0].offset + 3 * 4096));
+	assert_int_equal(lseek(fd, (off_t)(l.r[0].offset + 3 * 4096), SEEK_DATA),
+			 (off_t)(l.r[0].offset + 9 * 4096));
+	/* Page 20 (clean) and region 1 are holes up to the end. */
+	assert_int_equal(lseek(fd, (off_t)(l.r[0].offset + 10 * 4096), SEEK_DATA), -1);
+	assert_int_equal(errno, ENXIO);
+	close(fd);
+}
+
+/* What this writer produces is what the shared reader (snap-dev's) accepts, and no more. */
+static void test_reader_agrees(void **state)
+{
+	struct fx *f = *state;
+	struct memfile_layout l;
+	char err[256] = "";
+	int fd;
+
+	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, NULL, err, sizeof(err)), 0);
+	fd = open(f->path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(memfile_layout_read(fd, &l, err, sizeof(err)), 0);
+	assert_int_equal(l.nregions, 2);
+	/* The last region cut short: refused. */
+	assert_int_equal(ftruncate(fd, (off_t)(l.file_size - 4096)), 0);
+	assert_true(memfile_layout_read(fd, &l, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "truncated"));
+	close(fd);
+}
+
+/* A write that cannot finish leaves no file under the name, and no temporary one. */
+static void test_write_failure_leaves_nothing(void **state)
+{
+	struct fx *f = *state;
+	char err[256] = "", path[200], cmd[256];
+
+	snprintf(path, sizeof(path), "%s/nodir/vm.mem", f->dir);
+	assert_true(memcore_write(path, &f->gm, f->v, 2, NULL, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "memory file"));
+	assert_non_null(strstr(err, "directory"));
+	snprintf(cmd, sizeof(cmd), "test $(ls -A %s | wc -l) = 0", f->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_vm_state_record(void **state)
+{
+	struct vm_kvm_state s, back;
+	uint8_t buf[4096];
+	size_t len = sizeof(buf), need = 0;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	s.pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
+	s.pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
+	s.ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
+	s.ioapic.chip.ioapic.redirtbl[3].bits = 0x1234;
+	s.pit.channels[0].count = 0xffff;
+	s.clock.clock = 123456789;
+	s.clock.flags = KVM_CLOCK_TSC_STABLE;
+	assert_int_equal(vm_state_save(&s, NULL, &need), -ENOSPC);
+	assert_int_equal(vm_state_save(&s, buf, &len), 0);
+	assert_int_equal(len, need);
+	assert_int_equal(vm_state_restore(&back, buf, len), 0);
+	assert_memory_equal(&back, &s, sizeof(s));
+	/* Truncated, another version, a chip record in the wrong slot, bytes left over. */
+	assert_int_equal(vm_state_restore(&back, buf, len - 1), -ENODATA);
+	buf[4] = 2;
+	assert_int_equal(vm_state_restore(&back, buf, len), -EPROTO);
+	buf[4] = 1;
+	s.pic_slave.chip_id = KVM_IRQCHIP_IOAPIC;
+	len = sizeof(buf);
+	assert_int_equal(vm_state_save(&s, buf, &len), 0);
+	assert_int_equal(vm_state_restore(&back, buf, len), -EINVAL);
+	s.pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
+	len = sizeof(buf);
+	assert_int_equal(vm_state_save(&s, buf, &len), 0);
+	buf[len] = 0;
+	assert_int_equal(vm_state_restore(&back, buf, len + 1), -EINVAL);
+}
+
+static void test_config_record(void **state)
+{
+	struct vm_config c, back;
+	struct vm_net n;
+	char err[512] = "", *json = NULL;
+	size_t len = 0;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", "/i", "console=ttyS0", err,
+						   sizeof(err)), 0);
+	memset(&n, 0, sizeof(n));
+	snprintf(n.id, sizeof(n.id), "eth0");
+	n.dev.backend = NET_USER;
+	n.dev.nfwd = 1;
+	n.dev.fwd[0] = (struct net_hostfwd){ false, 5555, 7777 };
+	n.dev.host_loopback = true;
+	assert_int_equal(vm_config_put_net(&c, &n, false, err, sizeof(err)), 0);
+	memset(&n, 0, sizeof(n));
+	snprintf(n.id, sizeof(n.id), "eth1");
+	n.dev.backend = NET_TAP;
+	snprintf(n.dev.ifname, sizeof(n.dev.ifname), "tap7");
+	assert_int_equal(vm_config_put_net(&c, &n, false, err, sizeof(err)), 0);
+	c.machine.vcpu_count = 2;
+	c.machine.mem_size_mib = 384;
+	/* As `hearth run --disk path=d.img,cache=none` makes it: no serial, O_DIRECT. */
+	{
+		struct vm_drive d;
+
+		memset(&d, 0, sizeof(d));
+		snprintf(d.id, sizeof(d.id), "disk0");
+		d.path_on_host = "d.img";
+		d.cache_type = BLK_CACHE_NONE;
+		assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), 0);
+	}
+	assert_int_equal(snap_config_save(&c, &json, &len), 0);
+	vm_config_init(&back);
+	assert_int_equal(snap_config_restore(&back, json, len, err, sizeof(err)), 0);
+	assert_int_equal(back.machine.vcpu_count, 2);
+	assert_int_equal(back.machine.mem_size_mib, 384);
+	assert_string_equal(back.boot.kernel_image_path, "/k");
+	assert_int_equal(back.nnets, 2);
+	assert_int_equal(back.nets[0].dev.backend, NET_USER);
+	assert_true(back.nets[0].dev.host_loopback);
+	assert_int_equal(back.nets[0].dev.nfwd, 1);
+	assert_int_equal(back.nets[0].dev.fwd[0].host_port, 5555);
+	assert_int_equal(back.ndrives, 1);
+	assert_string_equal(back.drives[0].path_on_host, "d.img");
+	assert_int_equal(back.drives[0].cache_type, BLK_CACHE_NONE);
+	assert_string_equal(back.drives[0].serial, "");
+	assert_int_equal(back.nets[1].dev.backend, NET_TAP);
+	assert_string_equal(back.nets[1].dev.ifname, "tap7");
+	vm_config_release(&back);
+	/* Cut short: refused with a message. */
+	vm_config_init(&back);
+	assert_int_equal(snap_config_restore(&back, json, len / 2, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "config section"));
+	vm_config_release(&back);
+	free(json);
+	vm_config_release(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_full_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_elf_core_shape, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_diff_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reader_agrees, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_failure_leaves_nothing, setup, teardown),
+		cmocka_unit_test(test_vm_state_record),
+		cmocka_unit_test(test_config_record),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
