@@ -309,6 +309,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop
 		ret = vm_open_kvm(vm, cfg, err);
 	if (ret)
 		goto err_destroy;
+	/* For Diff snapshots: the memslots log the guest's writes, Hearth marks its own. */
+	if (cfg->machine.track_dirty_pages) {
+		ret = guest_mem_dirty_enable(&vm->mem);
+		if (ret) {
+			vm_error_set(err, false, ret, "dirty page tracking: %s", strerror(-ret));
+			goto err_destroy;
+		}
+	}
 	if (guest_mem_register(&vm->mem, vm->fd)) {
 		ret = vm_error_set(err, false, -errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 		goto err_destroy;
