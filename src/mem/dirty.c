@@ -148,3 +148,14 @@ int guest_mem_dirty_collect(struct guest_mem *gm, int vm_fd, unsigned int idx, u
 		bitmap[w] |= __atomic_exchange_n(&gm->dirty[idx][w], 0, __ATOMIC_ACQ_REL);
 	return 0;
 }
+
+void guest_mem_dirty_putback(const struct guest_mem *gm, unsigned int idx, const uint64_t *bitmap)
+{
+	size_t words = guest_mem_dirty_words(gm, idx);
+
+	if (!gm->dirty_on || idx >= gm->nregions)
+		return;
+	for (size_t w = 0; w < words; w++)
+		if (bitmap[w])
+			__atomic_fetch_or(&gm->dirty[idx][w], bitmap[w], __ATOMIC_RELAXED);
+}

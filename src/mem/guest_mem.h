@@ -77,6 +77,12 @@ void guest_mem_dirty_mark_hva(const struct guest_mem *gm, const void *hva, uint6
  */
 int guest_mem_dirty_collect(struct guest_mem *gm, int vm_fd, unsigned int idx, uint64_t *bitmap);
 size_t guest_mem_dirty_words(const struct guest_mem *gm, unsigned int idx);
+/*
+ * Gives back pages a collect returned (bitmap as it filled it) when the
+ * snapshot they were for failed: they are dirty again for the next one,
+ * which would otherwise miss them. Lock-free, like the marks.
+ */
+void guest_mem_dirty_putback(const struct guest_mem *gm, unsigned int idx, const uint64_t *bitmap);
 
 /* Highest RAM address + 1 below the hole. */
 uint64_t guest_mem_low_end(const struct guest_mem *gm);

@@ -7,8 +7,10 @@
 #include "snapshot/memfile_layout.h"
 #include "util/log.h"
 
+#define USAGE_LINE "usage: hearth snapshot-merge --base MEM --diff MEM"
+
 static const char usage[] =
-	"usage: hearth snapshot-merge --base MEM --diff MEM\n"
+	USAGE_LINE "\n"
 	"  Folds a diff snapshot's memory file onto its base's, in place: the base\n"
 	"  becomes the full memory file of the diff's moment. Merge diffs in the\n"
 	"  order they were taken.\n";
@@ -40,15 +42,15 @@ int memfile_merge_main(int argc, char **argv)
 			fputs(usage, stdout);
 			return HEARTH_EXIT_OK;
 		default:
-			fprintf(stderr, "hearth: snapshot-merge: unknown or incomplete option '%s'\n%s",
-				argv[optind - 1], usage);
+			fprintf(stderr, "hearth: snapshot-merge: unknown or incomplete option '%s' "
+				"(%s)\n", argv[optind - 1], USAGE_LINE);
 			return HEARTH_EXIT_USAGE;
 		}
 	}
 	if (!base || !diff || optind < argc) {
-		fprintf(stderr, "hearth: snapshot-merge: %s\n%s",
-			optind < argc ? "unexpected argument" : "needs both --base and --diff",
-			usage);
+		fprintf(stderr, "hearth: snapshot-merge: %s%s (%s)\n",
+			optind < argc ? "unexpected argument " : "needs both --base and --diff",
+			optind < argc ? argv[optind] : "", USAGE_LINE);
 		return HEARTH_EXIT_USAGE;
 	}
 	if (memfile_merge(base, diff, &started, err, sizeof(err))) {

@@ -5,8 +5,10 @@
  * rather than drop it. The record keeps what the driver saw of the disk:
  * its config space (capacity, block size, write cache mode), whether it
  * is read-only, and its ID; a restore onto an image that no longer looks
- * the same is refused, with a line saying what differs, since the guest's
- * filesystem cache would not match the disk.
+ * the same (size, read-only, geometry) is refused, with a line saying
+ * what differs, since the guest's filesystem cache would not match the
+ * disk. The serial (ID) is taken from the record, so the guest reads the
+ * one it read before.
  */
 #include <endian.h>
 #include <errno.h>
@@ -88,14 +90,19 @@ int virtio_blk_restore(struct virtio_dev *dev, const void *in, size_t len, bool 
 			(unsigned long long)cap);
 		return -EINVAL;
 	}
-	if (readonly != blk->readonly || memcmp(id, blk->id, sizeof(id)) ||
-	    memcmp(saved, now, cfg_len)) {
+	if (readonly != blk->readonly || memcmp(saved, now, cfg_len)) {
 		log_err("%s: the disk's %s differs from the snapshot's", blk->name,
-			readonly != blk->readonly ? "read-only setting"
-			: memcmp(id, blk->id, sizeof(id)) ? "id" : "geometry");
+			readonly != blk->readonly ? "read-only setting" : "geometry");
 		return -EINVAL;
 	}
-	if (apply)
+	if (apply) {
 		blk->writeback = writeback;
+		/*
+		 * The serial the guest read (GET_ID) is the saved one, whatever the
+		 * restoring config says (a drive named on the command line has none,
+		 * the same drive from a config file has its drive_id).
+		 */
+		memcpy(blk->id, id, sizeof(id));
+	}
 	return 0;
 }

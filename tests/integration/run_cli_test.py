@@ -157,6 +157,15 @@ def cases(env, version):
     out["sandbox-report"] = (["--sandbox-report"], 0, ["landlock: ABI", "namespaces: "])
     # Each thread kind's allowlist, the vCPU's with KVM_RUN.
     out["seccomp-report"] = (["--seccomp-report"], 0, ["vcpu: ", "io: ", "api: ", "KVM_RUN"])
+    # snapshot-merge: usage errors and refused memory files, each one line, exit 2,
+    # nothing written (a refused diff never reaches the base).
+    out["merge-no-args"] = (["snapshot-merge"], 2, ["--base", "--diff"])
+    out["merge-unknown-flag"] = (["snapshot-merge", "--base", env.disk, "--into", env.disk], 2,
+                                 ["--into"])
+    out["merge-not-elf"] = (["snapshot-merge", "--base", env.disk, "--diff", env.text], 2,
+                            [env.text, "not an ELF file"])
+    out["merge-missing"] = (["snapshot-merge", "--base", env.disk, "--diff", env.missing], 2,
+                            [env.missing, "No such file"])
     out["help"] = (["--help"], 0, FLAGS)
     out["version"] = (["--version"], 0, [version])
     return out

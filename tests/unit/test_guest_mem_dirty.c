@@ -86,6 +86,17 @@ static void test_mark_collect_clear(void **state)
 	map = collect(f, 0);
 	assert_int_equal(count(map, words), 0);
 	free(map);
+	/* A snapshot that failed gives its pages back: the next collect has them again. */
+	guest_mem_dirty_mark(&f->mem, 7 * PAGE, 1);
+	map = collect(f, 0);
+	guest_mem_dirty_putback(&f->mem, 0, map);
+	free(map);
+	guest_mem_dirty_mark(&f->mem, 9 * PAGE, 1);
+	map = collect(f, 0);
+	assert_true(bit(map, 7));
+	assert_true(bit(map, 9));
+	assert_int_equal(count(map, words), 2);
+	free(map);
 }
 
 static void test_split_regions(void **state)
