@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,8 @@ static void main_sandbox(bool no_seccomp)
  * built and before any thread starts. Bad --jail values are usage errors.
  */
 static void main_confine(bool no_sandbox, bool no_seccomp, const char *jail, const char *uid,
-			 const char *gid, const char *api_sock, bool no_nics)
+			 const char *gid, const char *api_sock, const char *snapshot_dir,
+			 bool no_nics)
 {
 	struct sandbox_opts so;
 	char err[512];
@@ -49,8 +51,21 @@ static void main_confine(bool no_sandbox, bool no_seccomp, const char *jail, con
 	so.probe = probe && !strcmp(probe, "1");
 	so.no_nics = no_nics;
 	/* The API socket's directory: unlinked at exit, and bound after the seal when booting at once. */
-	if (api_sock && !so.jail && sandbox_allow_parent(api_sock))
-		die_code(HEARTH_EXIT_USAGE, "--api-sock '%s': path too long", api_sock);
+	if (api_sock && !so.jail) {
+		int ret = sandbox_allow_parent(api_sock);
+
+		if (ret)
+			die_code(HEARTH_EXIT_USAGE, "--api-sock '%s': %s", api_sock,
+				 ret == -ENAMETOOLONG ? "path too long" : strerror(-ret));
+	}
+	/* Snapshots are written after the seal, into a directory it must keep. */
+	if (snapshot_dir && !so.jail) {
+		int ret = sandbox_allow_dir(snapshot_dir);
+
+		if (ret)
+			die_code(HEARTH_EXIT_USAGE, "--snapshot-dir '%s': %s", snapshot_dir,
+				 ret == -ENAMETOOLONG ? "path too long" : strerror(-ret));
+	}
 	if (sandbox_prepare(&so, err, sizeof(err)))
 		die("%s", err);
 	runner_set_seal(sandbox_seal);
@@ -93,7 +108,7 @@ static int main_serve(int argc, char **argv, bool firecracker)
 	}
 	main_sandbox(o.no_seccomp);
 	main_confine(o.no_sandbox, o.no_seccomp, o.jail, o.jail_uid, o.jail_gid,
-		     o.no_api ? NULL : o.api_sock, false);
+		     o.no_api ? NULL : o.api_sock, o.snapshot_dir, false);
 	o.snap = &snap_serve_hooks;
 	return serve_run(&o, NULL);
 }
@@ -116,7 +131,7 @@ static int main_restore(int argc, char **argv)
 	else if (r.verbose < 0)
 		log_set_level(LOG_ERR);
 	main_sandbox(r.no_seccomp);
-	main_confine(r.no_sandbox, r.no_seccomp, NULL, NULL, NULL, r.api_sock, false);
+	main_confine(r.no_sandbox, r.no_seccomp, NULL, NULL, NULL, r.api_sock, NULL, false);
 	o.snap = &snap_serve_hooks;
 	o.restore = &r.load;
 	o.api_sock = r.api_sock;
@@ -175,7 +190,7 @@ int main(int argc, char **argv)
 		log_set_level(LOG_ERR);
 	main_sandbox(cfg.no_seccomp);
 	main_confine(cfg.no_sandbox, cfg.no_seccomp, cfg.jail, cfg.jail_uid, cfg.jail_gid,
-		     cfg.api_sock, cfg.vm.nnets == 0);
+		     cfg.api_sock, cfg.snapshot_dir, cfg.vm.nnets == 0);
 	if (cfg.api_sock) {
 		/* The same VM, plus the API: `hearth serve` with this config booted at once. */
 		struct serve_opts o = { .api_sock = cfg.api_sock,

@@ -48,6 +48,7 @@ FLAG(arg_show_origin, logger.show_log_origin, true)
 FLAG(arg_metrics_path, metrics_path, v)
 FLAG(arg_no_sandbox, no_sandbox, true)
 FLAG(arg_jail, jail, v)
+FLAG(arg_snapshot_dir, snapshot_dir, v)
 FLAG(arg_jail_uid, jail_uid, v)
 FLAG(arg_jail_gid, jail_gid, v)
 
@@ -140,6 +141,7 @@ static const struct arg_spec args[] = {
 	/* Hearth's process sandbox (README "Sandbox"); Firecracker leaves these to its jailer. */
 	{ "--no-sandbox", false, ARG_BOTH, NULL, arg_no_sandbox },
 	{ "--jail", true, ARG_BOTH, NULL, arg_jail },
+	{ "--snapshot-dir", true, ARG_BOTH, NULL, arg_snapshot_dir },
 	{ "--uid", true, ARG_BOTH, NULL, arg_jail_uid },
 	{ "--gid", true, ARG_BOTH, NULL, arg_jail_gid },
 	{ "--start-time-us", true, ARG_BOTH, NULL, arg_start_time },
@@ -263,6 +265,8 @@ static const char flags_help[] =
 	"  --metrics-path PATH          metrics lines to PATH, as PUT /metrics\n"
 	"  --no-seccomp                 run without the per-thread seccomp filters\n"
 	"  --no-sandbox                 run without the process sandbox (see README)\n"
+	"  --snapshot-dir DIR           with the sandbox, where snapshots may be written\n"
+	"                               after boot (besides the API socket's directory)\n"
 	"  --jail DIR --uid U --gid G   (root only) chroot into DIR, run as U:G; the API's\n"
 	"                               paths are then resolved inside DIR\n"
 	"  --start-time-us, --start-time-cpu-us, --parent-cpu-time-us US\n"

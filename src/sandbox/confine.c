@@ -24,14 +24,22 @@ static bool jailed;
 static char start_cwd[4096];
 static struct sandbox_paths extra;   /* sandbox_allow_dir's */
 
+/* Relative paths given before sandbox_prepare() are taken from where Hearth started. */
+static const char *confine_cwd(void)
+{
+	if (!start_cwd[0] && !getcwd(start_cwd, sizeof(start_cwd)))
+		start_cwd[0] = '\0';
+	return start_cwd;
+}
+
 int sandbox_allow_dir(const char *dir)
 {
-	return sandbox_paths_add(&extra, dir, true, start_cwd);
+	return sandbox_paths_add(&extra, dir, true, confine_cwd());
 }
 
 int sandbox_allow_parent(const char *file)
 {
-	return sandbox_paths_add_parent(&extra, file, start_cwd);
+	return sandbox_paths_add_parent(&extra, file, confine_cwd());
 }
 
 /* Step 3: every thread, when it enters service. */

@@ -78,6 +78,8 @@ void cli_usage(FILE *out)
 		"                    Landlock, limits, capability drop (see README)\n"
 		"  --jail DIR --uid U --gid G  (root only) chroot into DIR and run as U:G;\n"
 		"                    every path is then resolved inside DIR\n"
+		"  --snapshot-dir DIR  with the sandbox, where snapshots of this VM may be\n"
+		"                    written (besides the API socket's directory)\n"
 		"  -v, --verbose     more log output\n"
 		"  -q, --quiet       errors only\n"
 		"\n"
@@ -374,6 +376,8 @@ static int parse_run_option(struct cli_config *cfg, struct cli_boot *boot, const
 			return -EINVAL;
 		}
 		cfg->api_sock = val;
+	} else if (!strcmp(name, "--snapshot-dir")) {
+		cfg->snapshot_dir = val;
 	} else if (!strcmp(name, "--jail")) {
 		cfg->jail = val;     /* checked by the sandbox (sandbox_opts_parse) */
 	} else if (!strcmp(name, "--uid")) {
@@ -397,7 +401,8 @@ static int parse_run_option(struct cli_config *cfg, struct cli_boot *boot, const
 
 static const char *const valued_options[] = {
 	"--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--kvm",
-	"--disk", "--net", "--vsock", "--api-sock", "--jail", "--uid", "--gid", NULL,
+	"--disk", "--net", "--vsock", "--api-sock", "--jail", "--uid", "--gid",
+	"--snapshot-dir", NULL,
 };
 
 static int is_valued(const char *name)

@@ -19,6 +19,7 @@ struct cli_config {
 	const char *api_sock;
 	bool no_seccomp;            /* --no-seccomp: no per-thread filters (src/sandbox) */
 	bool no_sandbox;            /* --no-sandbox: no process sandbox (src/sandbox) */
+	const char *snapshot_dir;   /* --snapshot-dir: kept writable by the sandbox; NULL: none */
 	/* --jail DIR --uid U --gid G as given (argv): src/sandbox checks them; NULL: not given. */
 	const char *jail, *jail_uid, *jail_gid;
 };

@@ -549,6 +549,39 @@ def case_firecracker(binary, tmp):
     check(len(read_metrics(metrics)) == 1, "no metrics line at exit")
 
 
+def case_relative_paths(binary, tmp):
+    """--api-sock and --snapshot-dir relative to where Hearth starts: the
+    sandbox takes them from there (a relative socket was once refused as
+    'path too long'); an empty --snapshot-dir is one line and exit 2."""
+    err_path = os.path.join(tmp, "rel-stderr.txt")
+    with open(err_path, "wb") as err:
+        p = subprocess.Popen([os.path.abspath(binary), "serve", "--api-sock", "rel.sock",
+                              "--snapshot-dir", "snaps"],
+                             cwd=tmp, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=err)
+        sock = os.path.join(tmp, "rel.sock")
+        deadline = time.monotonic() + TIMEOUT
+        try:
+            while not os.path.exists(sock):
+                check(p.poll() is None, "hearth serve --api-sock rel.sock exited %s:\n%s" %
+                      (p.returncode, open(err_path, errors="replace").read()))
+                check(time.monotonic() < deadline, "no socket after %.0f s" % TIMEOUT)
+                time.sleep(0.02)
+            c = UnixHTTPConnection(sock)
+            c.request("GET", "/")
+            r = c.getresponse()
+            check(r.status == 200, "GET / on rel.sock: %d" % r.status)
+            r.read()
+            c.close()
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(TIMEOUT)
+    rc, out, err = run_plain(binary, ["serve", "--api-sock", os.path.join(tmp, "e.sock"),
+                                      "--snapshot-dir", ""])
+    check(rc == 2, "empty --snapshot-dir: exit %s, expected 2 (%s)" % (rc, err))
+    check("--snapshot-dir" in one_line(err), "empty --snapshot-dir: %r" % err)
+
+
 def case_snapshot(binary, tmp):
     """Snapshot requests refused before any KVM is needed: each is a 400 (or
     exit 2) naming the problem, and the instance stays Not started."""
@@ -597,6 +630,7 @@ def case_snapshot(binary, tmp):
 
 CASES = {
     "snapshot": case_snapshot,
+    "relative-paths": case_relative_paths,
     "info": case_info,
     "bad-requests": case_bad_requests,
     "machine-config": case_machine_config,
