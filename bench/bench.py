@@ -24,6 +24,7 @@ import lab as L  # noqa: E402
 
 # --vmm names: the lab VMM and its extra arguments.
 VARIANTS = {"hearth": ("hearth", []), "hearth-noseccomp": ("hearth", ["--no-seccomp"]),
+            "hearth-unconfined": ("hearth", ["--no-seccomp", "--no-sandbox"]),
             "qemu": ("qemu", [])}
 
 
@@ -32,7 +33,8 @@ def main():
     ap.add_argument("-n", type=int, default=3, help="boots per VMM")
     ap.add_argument("--vmm", default="hearth,qemu",
                     help="comma-separated: hearth, hearth-noseccomp (Hearth with its seccomp "
-                         "filters off, to price them), qemu")
+                         "filters off, to price them), hearth-unconfined (filters and "
+                         "sandbox off), qemu")
     ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
     ap.add_argument("--stream", action="store_true")
     a = ap.parse_args()

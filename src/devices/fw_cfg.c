@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bytes.h"
+
 #define FW_CFG_ITEM_MAX 8
 #define FW_CFG_NITEMS 6
 #define FW_CFG_DATA_OFF 1
@@ -22,6 +24,7 @@ struct fw_cfg_item {
 
 struct fw_cfg {
 	pthread_mutex_t lock; /* vCPUs may race on the selector */
+	uint16_t key;                  /* the selector last written */
 	const struct fw_cfg_item *cur; /* NULL: an unknown selector */
 	uint32_t off;
 	struct fw_cfg_item items[FW_CFG_NITEMS];
@@ -37,6 +40,7 @@ static void item_set(struct fw_cfg_item *it, uint16_t key, uint64_t v, uint8_t l
 
 static void fw_cfg_select(struct fw_cfg *d, uint16_t key)
 {
+	d->key = key;
 	d->cur = NULL;
 	d->off = 0;
 	for (unsigned int i = 0; i < FW_CFG_NITEMS; i++)
@@ -114,4 +118,44 @@ void fw_cfg_destroy(struct fw_cfg *d)
 		return;
 	pthread_mutex_destroy(&d->lock);
 	free(d);
+}
+
+/*
+ * The record: the selector and how far its item was read. The items come
+ * from the config, which a restore rebuilds the VM from.
+ */
+int fw_cfg_save(struct fw_cfg *d, void *out, size_t *len)
+{
+	struct bytes_out o = bytes_out_init(out, *len);
+
+	pthread_mutex_lock(&d->lock);
+	bytes_put_tag(&o, FW_CFG_TAG, FW_CFG_STATE_VERSION);
+	bytes_put_u16(&o, d->key);
+	bytes_put_u32(&o, d->off);
+	pthread_mutex_unlock(&d->lock);
+	return bytes_out_finish(&o, len);
+}
+
+int fw_cfg_restore(struct fw_cfg *d, const void *in, size_t len)
+{
+	struct bytes_in r = bytes_in_init(in, len);
+	uint16_t key;
+	uint32_t off;
+	int ret = bytes_get_tag(&r, FW_CFG_TAG, FW_CFG_STATE_VERSION);
+
+	if (ret)
+		return ret;
+	key = bytes_get_u16(&r);
+	off = bytes_get_u32(&r);
+	ret = bytes_in_finish(&r);
+	if (ret)
+		return ret;
+	/* fw_cfg_next saturates there: a larger offset was never stored. */
+	if (off > FW_CFG_ITEM_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&d->lock);
+	fw_cfg_select(d, key);
+	d->off = off;
+	pthread_mutex_unlock(&d->lock);
+	return 0;
 }

@@ -33,4 +33,11 @@ struct fw_cfg;
 struct fw_cfg *fw_cfg_create(struct bus *bus, const struct fw_cfg_info *info);
 void fw_cfg_destroy(struct fw_cfg *dev);
 
+/* Snapshot record (util/bytes.h's conventions): "FWCF" 1, the selector and the read offset. */
+#define FW_CFG_TAG "FWCF"
+#define FW_CFG_STATE_VERSION 1u
+int fw_cfg_save(struct fw_cfg *dev, void *out, size_t *len);
+/* 0, -ENODATA, -EPROTO or -EINVAL (an offset never stored); dev unchanged on failure. */
+int fw_cfg_restore(struct fw_cfg *dev, const void *in, size_t len);
+
 #endif

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "util/bytes.h"
 #include "util/log.h"
 
 #define PAGE 4096ull
@@ -170,4 +171,42 @@ void testdev_destroy(struct testdev *d)
 		return;
 	pthread_mutex_destroy(&d->lock);
 	free(d);
+}
+
+/* The record: the latch and the window; the flush and IRQ ports hold nothing. */
+int testdev_save(struct testdev *d, void *out, size_t *len)
+{
+	struct bytes_out o = bytes_out_init(out, *len);
+
+	pthread_mutex_lock(&d->lock);
+	bytes_put_tag(&o, TESTDEV_TAG, TESTDEV_STATE_VERSION);
+	bytes_put_u32(&o, d->latch);
+	bytes_put(&o, d->window, sizeof(d->window));
+	pthread_mutex_unlock(&d->lock);
+	return bytes_out_finish(&o, len);
+}
+
+int testdev_restore(struct testdev *d, const void *in, size_t len)
+{
+	struct bytes_in r = bytes_in_init(in, len);
+	uint32_t latch;
+	uint8_t *window;
+	int ret = bytes_get_tag(&r, TESTDEV_TAG, TESTDEV_STATE_VERSION);
+
+	if (ret)
+		return ret;
+	window = malloc(TESTDEV_MMIO_SIZE);
+	if (!window)
+		return -ENOMEM;
+	latch = bytes_get_u32(&r);
+	bytes_get(&r, window, TESTDEV_MMIO_SIZE);
+	ret = bytes_in_finish(&r);
+	if (!ret) {
+		pthread_mutex_lock(&d->lock);
+		d->latch = latch;
+		memcpy(d->window, window, TESTDEV_MMIO_SIZE);
+		pthread_mutex_unlock(&d->lock);
+	}
+	free(window);
+	return ret;
 }

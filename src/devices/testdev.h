@@ -7,6 +7,7 @@
 #ifndef HEARTH_DEVICES_TESTDEV_H
 #define HEARTH_DEVICES_TESTDEV_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/bus.h"
@@ -31,5 +32,12 @@ struct testdev;
 struct testdev *testdev_create(struct bus *bus, struct guest_mem *mem, struct eventloop *loop,
 			       struct irq_line irq);
 void testdev_destroy(struct testdev *dev);
+
+/* Snapshot record (util/bytes.h's conventions): "TDEV" 1, the latch and the window's bytes. */
+#define TESTDEV_TAG "TDEV"
+#define TESTDEV_STATE_VERSION 1u
+int testdev_save(struct testdev *dev, void *out, size_t *len);
+/* 0, -ENODATA, -EPROTO or -ENOMEM; dev unchanged on failure. */
+int testdev_restore(struct testdev *dev, const void *in, size_t len);
 
 #endif

@@ -114,6 +114,8 @@ STATE_OPS(serial, struct serial)
 STATE_OPS(i8042, struct i8042)
 STATE_OPS(rtc, struct rtc)
 STATE_OPS(acpi_pm, struct acpi_pm)
+STATE_OPS(fw_cfg, struct fw_cfg)
+STATE_OPS(testdev, struct testdev)
 
 static const struct dev_ops serial_entry_ops = {
 	.destroy = serial_entry_destroy,
@@ -161,8 +163,9 @@ static void legacy_entry_destroy(void *bus)
 }
 
 /*
- * The quiet ports hold no state, but a snapshot still records them, so a
- * restore that finds another set of devices is refused by name.
+ * The quiet ports (and the debug-exit port) hold no state, but a snapshot
+ * still records them, so a restore that finds another set of devices is
+ * refused by name.
  */
 static int legacy_entry_save(void *dev, void *out, unsigned long *len)
 {
@@ -259,21 +262,33 @@ static void fw_cfg_entry_destroy(void *dev)
 	fw_cfg_destroy(dev);
 }
 
-static const struct dev_ops fw_cfg_entry_ops = { .destroy = fw_cfg_entry_destroy };
+static const struct dev_ops fw_cfg_entry_ops = {
+	.destroy = fw_cfg_entry_destroy,
+	.save = fw_cfg_entry_save,
+	.restore = fw_cfg_entry_restore,
+};
 
 static void testdev_entry_destroy(void *dev)
 {
 	testdev_destroy(dev);
 }
 
-static const struct dev_ops testdev_entry_ops = { .destroy = testdev_entry_destroy };
+static const struct dev_ops testdev_entry_ops = {
+	.destroy = testdev_entry_destroy,
+	.save = testdev_entry_save,
+	.restore = testdev_entry_restore,
+};
 
 static void debug_exit_entry_destroy(void *dev)
 {
 	debug_exit_destroy(dev);
 }
 
-static const struct dev_ops debug_exit_entry_ops = { .destroy = debug_exit_entry_destroy };
+static const struct dev_ops debug_exit_entry_ops = {
+	.destroy = debug_exit_entry_destroy,
+	.save = legacy_entry_save,
+	.restore = legacy_entry_restore,
+};
 
 int vm_devices_create_fw(struct vm *vm, const struct vm_config *cfg, struct debug_exit_sink dsink,
 			 struct vm_error *err)

@@ -112,12 +112,55 @@ static void test_unknown_and_odd_accesses(void **state)
 	assert_int_equal(get(f, 2), 3);
 }
 
+/*
+ * A snapshot taken mid-item: the restored device (a fresh one, as a
+ * restore builds) goes on with the next byte of the same item; a
+ * truncated, other-version or impossible record changes nothing.
+ */
+static void test_state_round_trip(void **state)
+{
+	struct fix *f = *state;
+	struct fw_cfg_info info = { .ncpus = 3, .ram_size = 256ull << 20,
+				    .max_ram = 0x140000000ull };
+	struct bus bus2;
+	struct fw_cfg *d2;
+	uint8_t buf[64], bad[64], b = 0;
+	size_t len = sizeof(buf), n2 = sizeof(bad);
+
+	sel(f, FW_CFG_RAM_SIZE);
+	assert_int_equal(get(f, 3), 0);                 /* 256 MiB: bytes 0..2 are 0 */
+	assert_int_equal(fw_cfg_save(f->dev, buf, &len), 0);
+	bus_init(&bus2);
+	d2 = fw_cfg_create(&bus2, &info);
+	assert_non_null(d2);
+	assert_int_equal(fw_cfg_restore(d2, buf, len), 0);
+	assert_int_equal(bus_access(&bus2, BUS_PIO, FW_CFG_PORT + 1, &b, 1, false), 0);
+	assert_int_equal(b, 0x10);                     /* byte 3 of 0x10000000 */
+	assert_int_equal(fw_cfg_save(d2, bad, &n2), 0);
+	assert_int_equal(n2, len);
+
+	/* Refusals leave d2 where it is (byte 4 of the same item next). */
+	assert_int_equal(fw_cfg_restore(d2, buf, len - 1), -ENODATA);
+	memcpy(bad, buf, len);
+	bad[4] = 2;                                   /* the version */
+	assert_int_equal(fw_cfg_restore(d2, bad, len), -EPROTO);
+	memcpy(bad, buf, len);
+	bad[len - 4] = 9;                             /* offset 9: past FW_CFG_ITEM_MAX */
+	assert_int_equal(fw_cfg_restore(d2, bad, len), -EINVAL);
+	b = 0xee;
+	assert_int_equal(bus_access(&bus2, BUS_PIO, FW_CFG_PORT + 1, &b, 1, false), 0);
+	assert_int_equal(b, 0);
+	bus_destroy(&bus2);
+	fw_cfg_destroy(d2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_items, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rewind_and_past_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_and_odd_accesses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_round_trip, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
