@@ -339,6 +339,36 @@ static void test_config_record(void **state)
 	vm_config_release(&c);
 }
 
+/*
+ * The point of the ELF layout: gdb opens the memory file as a core with
+ * no executable, shows each vCPU's registers from its NT_PRSTATUS note
+ * and reads guest memory at its physical address (scripts/deps.sh
+ * installs gdb).
+ */
+static void test_gdb_opens_core(void **state)
+{
+	struct fx *f = *state;
+	char err[256] = "", cmd[512], out[160];
+	uint8_t *b;
+	size_t len;
+
+	memcpy(f->gm.regions[1].hva + 3 * 4096 + 7, "hello", 6);
+	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, NULL, err, sizeof(err)), 0);
+	snprintf(out, sizeof(out), "%s/gdb.out", f->dir);
+	snprintf(cmd, sizeof(cmd),
+		 "gdb -batch -nx -ex 'info registers rip rax' -ex 'thread 2' "
+		 "-ex 'info registers rip' -ex 'x/s 0x%llx' -c %s >%s 2>&1",
+		 (unsigned long long)(R1_GPA + 3 * 4096 + 7), f->path, out);
+	assert_int_equal(system(cmd), 0);
+	b = slurp(out, &len);
+	assert_true(len > 0);
+	b[len - 1] = 0;
+	if (!strstr((char *)b, "0xffffffff81000000") || !strstr((char *)b, "0xffffffff81000001") ||
+	    !strstr((char *)b, "\"hello\"") || !strstr((char *)b, "0x2a"))
+		fail_msg("gdb did not read the core as expected:\n%s", (char *)b);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +376,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_elf_core_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diff_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_agrees, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gdb_opens_core, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_failure_leaves_nothing, setup, teardown),
 		cmocka_unit_test(test_vm_state_record),
 		cmocka_unit_test(test_config_record),
