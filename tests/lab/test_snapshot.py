@@ -10,20 +10,27 @@ twice at once, in ONE L1 boot.
   every second, fetches a file from L1's httpd through the user-mode NIC
   every 2 s, and keeps one socat listener on vsock port 5000 (hybrid vsock,
   whose Unix socket is relative: each restore has its own).
-  1. `hearth run --api-sock`: snapshot/create on the running VM and
+  1. `hearth run --api-sock` with hostfwd=tcp:5556-:7778 to a line echo in
+     the guest; L1 holds a connection through it (a line each way) while
+     the snapshot is taken. snapshot/create on the running VM and
      snapshot/load after boot are 400; PATCH /vm Paused; a Full
      snapshot/create; `readelf` opens the memory file as an ELF core.
   2. A second snapshot/create, and Hearth is killed with SIGKILL while it
      writes the memory file: neither file appears under its name, and
-     restoring it fails with exit 2.
+     restoring it fails with exit 2. The held connection was closed by
+     the kill (its host side was in that process).
   3. Two restores at the same time, each in its own directory with its own
      copy of the disk (the config names the disk by a relative path): one
      through `hearth serve` + PUT /snapshot/load {resume_vm: true}, one
-     through `hearth restore --resume`. In both the counter goes on from
+     through `hearth restore --resume` in its own network namespace (both
+     rebuild the hostfwd listener from the config, and network_overrides
+     is for TAP only; a third restore beside the first one fails, one
+     line naming the port). In both the counter goes on from
      where it stopped (no second boot), /proc/uptime moves on, the sector
      written before the snapshot reads back, new writes land in that copy,
      a new wget succeeds, the vsock listener accepts a connection again
-     after the transport reset. The memory file's sha256 is unchanged.
+     after the transport reset, a new connection through the hostfwd port
+     reaches the guest's listener. The memory file's sha256 is unchanged.
   5. Restore 1 was loaded with track_dirty_pages: `hearth snapshot` takes
      a Full base, the guest writes 4 MiB a second to its tmpfs, `hearth
      snapshot --diff` takes a diff much smaller than RAM, `hearth
@@ -78,6 +85,12 @@ else echo "LAB dhcp=fail"; fi
  done) &
 # One vsock listener for the whole run: it must accept again after the restore's transport reset.
 socat VSOCK-LISTEN:5000,reuseaddr,fork SYSTEM:'read l; echo "vsock-echo:$l"' &
+# The hostfwd port's listener: echoes each line; "conns" adds how many :7778 connections
+# the guest has open.
+printf '%s\n' 'while read l; do' '  echo "tcp-echo:$l"' \
+  '  [ "$l" = conns ] && echo "tcp-conns:$(netstat -tn 2>/dev/null | grep -c ":7778 .*ESTABLISHED")"' \
+  'done' >/tmp/echo.sh
+socat TCP-LISTEN:7778,reuseaddr,fork SYSTEM:'sh /tmp/echo.sh' &
 (while :; do dd if=/dev/zero of=/tmp/fill bs=1M count=4 2>/dev/null; sleep 1; done) &
 (i=0; while :; do
    read up _ </proc/uptime
@@ -114,6 +127,14 @@ vs() { # PING SOCK: one hybrid vsock round trip to the guest's port 5000, retrie
     k=$((k+1)); sleep 1
   done; echo "none:$o"
 }
+fwd() { # LINE [PID]: a new connection to the hostfwd port 127.0.0.1:5556 (in PID's network
+        # namespace if given): LINE and "conns" there, the echoes back; retried
+  k=0; while [ $k -lt 8 ]; do
+    o=$( (echo "$1"; echo conns; sleep 1) | timeout 8 ${2:+nsenter -t $2 -n} /lab/bin/socat -t 3 - TCP:127.0.0.1:5556 2>/dev/null | tr '\n' '+')
+    case "$o" in *"tcp-echo:$1"*) echo "$o"; return 0 ;; esac
+    k=$((k+1)); sleep 1
+  done; echo "none:$o"
+}
 lastcount() { tr -d '\r' <"$1" | grep '^LAB count ' | tail -n 1 | awk '{print $3}'; }
 ip link set lo up
 mkdir -p /tmp/www /tmp/run0 /tmp/s /tmp/r1 /tmp/r2
@@ -125,12 +146,22 @@ LOAD='{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File"
 
 # 1. the original
 $H run --kernel @KERNEL@ --initrd @INITRD@ --cmdline "@CMDLINE@" --cpus 2 --memory @MEM@ \
-  --disk path=d.img --net user,host-loopback=on --vsock cid=3,uds=v.sock --api-sock /tmp/a0.sock \
+  --disk path=d.img --net user,host-loopback=on,hostfwd=tcp:5556-:7778 --vsock cid=3,uds=v.sock --api-sock /tmp/a0.sock \
   </dev/null >/tmp/g0.out 2>/tmp/h0.err & hp=$!
 waitsock /tmp/a0.sock
 waitfor '^LAB count 40 ' /tmp/g0.out 3000 && echo "SNAP counting=yes"
 waitfor '^LAB wget [0-9]* @BLOB@' /tmp/g0.out 1200 && echo "SNAP wget_before=yes"
 echo "SNAP vsock_before=$(vs ping0 /tmp/run0/v.sock)"
+# A connection through the hostfwd port, held open (fd 5 feeds it) while the snapshot is taken.
+rm -f /tmp/old.in; mkfifo /tmp/old.in
+k=0; while [ $k -lt 8 ]; do
+  /lab/bin/socat -t 5 - TCP:127.0.0.1:5556 </tmp/old.in >/tmp/old.out 2>/tmp/old.err & oc=$!
+  exec 5>/tmp/old.in
+  (echo old0 >&5; echo conns >&5) 2>/dev/null
+  waitfor 'tcp-conns:' /tmp/old.out 50 && break
+  exec 5>&-; kill $oc 2>/dev/null; wait $oc; k=$((k+1)); sleep 1
+done
+echo "SNAP fwd_before=$(tr '\n' '+' </tmp/old.out)"
 echo "SNAP create_running=$(api /tmp/a0.sock PUT /snapshot/create '{"snapshot_path": "/tmp/s/x.snap", "mem_file_path": "/tmp/s/x.mem"}') $(cat /tmp/resp)"
 echo "SNAP load_after_boot=$(api /tmp/a0.sock PUT /snapshot/load "$LOAD") $(cat /tmp/resp)"
 echo "SNAP pause=$(api /tmp/a0.sock PATCH /vm '{"state": "Paused"}')"
@@ -138,6 +169,7 @@ sleep 1
 echo "SNAP before=$(tr -d '\r' </tmp/g0.out | grep '^LAB count ' | tail -n 1)"
 echo "SNAP diff_untracked=$(api /tmp/a0.sock PUT /snapshot/create '{"snapshot_type": "Diff", "snapshot_path": "/tmp/s/x.snap", "mem_file_path": "/tmp/s/x.mem"}') $(cat /tmp/resp)"
 echo "SNAP create=$(api /tmp/a0.sock PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/s/vm.snap", "mem_file_path": "/tmp/s/vm.mem"}') $(cat /tmp/resp)"
+echo "SNAP old_open_at_create=$(kill -0 $oc 2>/dev/null && echo yes || echo no)"
 echo "SNAP mem_bytes=$(stat -c %s /tmp/s/vm.mem) mem_kb_used=$(du -k /tmp/s/vm.mem | cut -f1) state_bytes=$(stat -c %s /tmp/s/vm.snap)"
 readelf -hlW /tmp/s/vm.mem 2>&1 | sed 's/^/ELF /'
 readelf -nW /tmp/s/vm.mem 2>&1 | sed 's/^/NOTE /' | head -n 12
@@ -147,18 +179,33 @@ sha0=$(sha256sum /tmp/s/vm.mem | cut -d' ' -f1)
 (api /tmp/a0.sock PUT /snapshot/create '{"snapshot_path": "/tmp/s/k.snap", "mem_file_path": "/tmp/s/k.mem"}' >/dev/null) &
 n=0; while ! ls -a /tmp/s | grep -q '^\.k\.mem\.tmp-' && [ $n -lt 3000 ]; do n=$((n+1)); done
 kill -9 $hp; wait $hp; echo "SNAP killed_rc=$?"
+# The held connection's host side belonged to the killed process.
+n=0; while kill -0 $oc 2>/dev/null && [ $n -lt 150 ]; do sleep 0.1; n=$((n+1)); done
+if kill -0 $oc 2>/dev/null; then echo "SNAP old_conn=open"; kill $oc; wait $oc
+else wait $oc; echo "SNAP old_conn=closed rc=$? after=$n $(head -c 200 /tmp/old.err | tr '\n' ' ')"; fi
+exec 5>&-
 [ $n -lt 3000 ] && echo "SNAP kill_mid_write=yes" || echo "SNAP kill_mid_write=no"
 echo "SNAP after_kill=$(ls /tmp/s | tr '\n' ' ')"
 $H restore --snapshot /tmp/s/k.snap --mem /tmp/s/k.mem </dev/null >/dev/null 2>/tmp/k.err
 echo "SNAP k_restore=$? $(head -n 1 /tmp/k.err)"
 
-# 3. two restores at once, each with its own copy of the disk
+# 3. two restores at once, each with its own copy of the disk. Both rebuild the hostfwd
+# listener 127.0.0.1:5556 from the config, so restore 2 runs in its own network namespace
+# (with its own httpd for the wget); a third restore beside restore 1 must fail to bind.
 cp /tmp/run0/d.img /tmp/r1/d.img; cp /tmp/run0/d.img /tmp/r2/d.img
+mkdir -p /tmp/r4; cp /tmp/run0/d.img /tmp/r4/d.img
 cd /tmp/r1; $H serve --api-sock /tmp/a1.sock </dev/null >/tmp/g1.out 2>/tmp/h1.err & p1=$!
-cd /tmp/r2; $H restore --snapshot /tmp/s/vm.snap --mem /tmp/s/vm.mem --resume </dev/null >/tmp/g2.out 2>/tmp/h2.err & p2=$!
+cd /tmp/r2; unshare -n sh -c 'ip link set lo up
+  httpd -f -p 127.0.0.1:8080 -h /tmp/www >/dev/null 2>&1 </dev/null & echo $! >/tmp/web2.pid
+  exec '"$H"' restore --snapshot /tmp/s/vm.snap --mem /tmp/s/vm.mem --resume' \
+  </dev/null >/tmp/g2.out 2>/tmp/h2.err & p2=$!
 cd /tmp
 waitsock /tmp/a1.sock
 echo "SNAP load=$(api /tmp/a1.sock PUT /snapshot/load "$LOAD") $(cat /tmp/resp)"
+cd /tmp/r4; timeout 120 $H restore --snapshot /tmp/s/vm.snap --mem /tmp/s/vm.mem --resume \
+  </dev/null >/dev/null 2>/tmp/h4.err
+echo "SNAP busy_restore=$? $(head -n 3 /tmp/h4.err | tr '\n' ' ')"
+cd /tmp
 echo "SNAP r1_info=$(api /tmp/a1.sock GET /) $(cat /tmp/resp)"
 echo "SNAP r2_rss_kb=$(awk '/^VmRSS:/ {print $2}' /proc/$p2/status)"
 echo "SNAP load_again=$(api /tmp/a1.sock PUT /snapshot/load "$LOAD") $(cat /tmp/resp)"
@@ -172,6 +219,8 @@ for g in 1 2; do
   # snapshot below leaves restore 1 paused, maybe mid-line.
   tr -d '\r' </tmp/g$g.out | sed '$d' >/tmp/g$g.pre
 done
+echo "SNAP r1_fwd=$(fwd new1)"
+echo "SNAP r2_fwd=$(fwd new2 $(cat /tmp/web2.pid))"
 # 5. a Full base then a Diff of restore 1 (loaded with track_dirty_pages), by hearth snapshot
 $H snapshot --api-sock /tmp/a1.sock --snapshot /tmp/s/f.snap --mem /tmp/s/f.mem 2>/tmp/sn.err
 echo "SNAP base=$? $(cat /tmp/sn.err)"
@@ -220,7 +269,7 @@ echo "SNAP bad_info=$(api /tmp/a3.sock GET /) $(cat /tmp/resp)"
 api /tmp/a3.sock PUT /boot-source '{"kernel_image_path": "@KERNEL@"}' >/dev/null
 bad configured /tmp/s/vm.snap File
 kill -TERM $p3; wait $p3
-kill $web; wait
+kill $web $(cat /tmp/web2.pid); wait
 echo "SNAP done=yes"
 '''
 
@@ -259,6 +308,9 @@ def checks(r):
     yield a.get("wget_before") == "yes", "the guest fetches L1's file through --net user"
     yield "vsock-echo:ping0" in a.get("vsock_before", ""), \
         "a hybrid vsock round trip to the guest's listener (%s)" % a.get("vsock_before")
+    fb = a.get("fwd_before", "")
+    yield "tcp-echo:old0+" in fb and "tcp-conns:1+" in fb, \
+        "a connection through hostfwd tcp:5556-:7778 carries a line both ways; the guest has it open (%s)" % fb
     yield st("create_running") == "400" and "must be paused" in a.get("create_running", ""), \
         "snapshot/create on a running VM is 400 'must be paused' (got %s)" % a.get("create_running")
     yield st("load_after_boot") == "400" and "only allowed before" in a.get("load_after_boot", ""), \
@@ -282,6 +334,9 @@ def checks(r):
     notes = [l.strip()[5:] for l in r.guest_lines if l.startswith("NOTE ")]
     yield sum("NT_PRSTATUS" in l for l in notes) == 2, \
         "readelf -n: an NT_PRSTATUS note per vCPU (%s)" % notes
+    yield a.get("old_open_at_create") == "yes", "that connection was open while the snapshot was taken"
+    yield st("old_conn") == "closed", \
+        "killing Hearth closed the connection it held (L1's end: %s)" % a.get("old_conn")
     yield a.get("kill_mid_write") == "yes", "Hearth was killed while writing the memory file"
     left = (a.get("after_kill") or "").split()
     yield "k.snap" not in left and "k.mem" not in left and "vm.snap" in left, \
@@ -289,6 +344,10 @@ def checks(r):
     yield st("k_restore") == "2", "restoring the killed snapshot fails with exit 2 (got %s)" % (
         a.get("k_restore"))
     yield st("load") == "204", "PUT /snapshot/load (resume_vm) is 204 (got %s)" % a.get("load")
+    br = a.get("busy_restore", "")
+    yield st("busy_restore") in ("1", "2") and "cannot listen on 127.0.0.1:5556" in br, \
+        "a third restore beside restore 1 cannot bind the hostfwd port: exit 1 or 2 (no crash) " \
+        "naming it (got %s)" % br
     yield '"Running"' in a.get("r1_info", ""), "GET / after load says Running (%s)" % a.get("r1_info")
     yield st("load_again") == "400", "a second snapshot/load is 400 (got %s)" % a.get("load_again")
     for g in (1, 2):
@@ -316,6 +375,13 @@ def checks(r):
         v = a.get("r%d_vsock" % g, "")
         yield ("vsock-echo:ping%d" % g) in v, \
             "%s: the guest's vsock listener accepts again after the transport reset (%s)" % (n, v)
+        f = a.get("r%d_fwd" % g, "")
+        yield ("tcp-echo:new%d+" % g) in f, \
+            "%s: a new connection through the hostfwd port reaches the guest's listener (%s)" % (n, f)
+        m = re.search(r"tcp-conns:(\d+)", f)
+        if m:
+            print("INFO %s: the guest has %s :7778 connection(s) open with the new one "
+                  "(2: the pre-snapshot one still counts as established)" % (n, m.group(1)))
         yield a.get("r%d_exit" % g) == "3", "%s: SIGTERM ends it with exit 3 (got %s)" % (
             n, a.get("r%d_exit" % g))
     rss = a.get("r2_rss_kb", "")
