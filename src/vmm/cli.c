@@ -38,7 +38,7 @@ void cli_usage(FILE *out)
 		"       hearth snapshot --api-sock PATH --snapshot FILE --mem FILE [--diff] [--resume]\n"
 		"       hearth restore --snapshot FILE --mem FILE [--api-sock PATH] [--resume]\n"
 		"       hearth snapshot-merge --base MEM --diff MEM\n"
-		"       hearth --help | --version | --seccomp-report\n"
+		"       hearth --help | --version | --seccomp-report | --sandbox-report\n"
 		"\n"
 		"Boots a Linux kernel (bzImage, or ELF vmlinux with or without a PVH note) or a\n"
 		"Multiboot v1 kernel (ELF32 or a.out kludge, e.g. x86 test kernels) on KVM.\n"
