@@ -117,7 +117,7 @@ static int arg_parent_cpu(struct serve_opts *o, const char *v, char *err, size_t
 }
 
 static const char no_mmds[] = "Hearth has no MMDS yet";
-static const char no_snapshots[] = "Hearth has no snapshots yet";
+static const char no_snapshots[] = "Hearth's snapshot files carry their own format version (docs/snapshot-format.md)";
 
 static const struct arg_spec args[] = {
 	{ "--help", false, ARG_BOTH, NULL, arg_help },
