@@ -55,7 +55,9 @@ if kvm_native; then
   exit $?
 fi
 
-if [ -e /sys/module/kvm_pvm ]; then
+if [ ! -e /dev/kvm ]; then
+  why="this host has no /dev/kvm"
+elif [ -e /sys/module/kvm_pvm ]; then
   why="this host's /dev/kvm is PVM-backed (kvm_pvm) and cannot boot a stock kernel"
 else
   why="this host has no usable /dev/kvm"
