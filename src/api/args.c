@@ -51,6 +51,7 @@ FLAG(arg_jail, jail, v)
 FLAG(arg_snapshot_dir, snapshot_dir, v)
 FLAG(arg_jail_uid, jail_uid, v)
 FLAG(arg_jail_gid, jail_gid, v)
+FLAG(arg_kvm, kvm_path, v)
 
 /* Firecracker's flag and ours: main() then leaves the per-thread filters off. */
 static int arg_no_seccomp(struct serve_opts *o, const char *v, char *err, size_t errlen)
@@ -130,6 +131,7 @@ static const struct arg_spec args[] = {
 	{ "--api-sock", true, ARG_BOTH, NULL, arg_api_sock },
 	{ "--config-file", true, ARG_BOTH, NULL, arg_config_file },
 	{ "--no-api", false, ARG_BOTH, NULL, arg_no_api },
+	{ "--kvm", true, ARG_SERVE, NULL, arg_kvm },
 	{ "--id", true, ARG_BOTH, NULL, arg_id },
 	{ "--http-api-max-payload-size", true, ARG_BOTH, NULL, arg_payload },
 	{ "--log-path", true, ARG_BOTH, NULL, arg_log_path },
@@ -257,6 +259,7 @@ static const char flags_help[] =
 	"  --api-sock PATH              serve the API on this Unix socket\n"
 	"  --config-file FILE           boot at once from FILE (the JSON of GET /vm/config)\n"
 	"  --no-api                     no socket (needs --config-file)\n"
+	"  --kvm PATH                   (hearth serve) KVM device (default /dev/kvm)\n"
 	"  --id ID                      the instance id (1 to 64 letters, digits and '-')\n"
 	"  --http-api-max-payload-size BYTES   request body limit (default %d)\n"
 	"  --log-path PATH              log to PATH (a file or a FIFO), as PUT /logger\n"

@@ -289,6 +289,11 @@ int serve_run(const struct serve_opts *o, struct vm_config *boot)
 		vm_config_release(boot);
 	if (ret)
 		goto err_run;
+	if (o->kvm_path && vm_config_set_kvm_path(&s.ctl.cfg, o->kvm_path, err, sizeof(err))) {
+		log_err("--kvm: %s", err);
+		code = HEARTH_EXIT_USAGE;
+		goto err_ctl;
+	}
 	ret = serve_observe_init(&s, o, err, sizeof(err));
 	if (ret) {
 		log_err("%s", err);

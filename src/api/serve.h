@@ -42,6 +42,7 @@ struct serve_opts {
 	bool no_seccomp;            /* --no-seccomp: no per-thread filters (src/sandbox) */
 	bool no_sandbox;            /* --no-sandbox: no process sandbox (src/sandbox) */
 	const char *snapshot_dir;   /* --snapshot-dir: kept writable by the sandbox; NULL: none */
+	const char *kvm_path;       /* --kvm (hearth serve only); NULL: /dev/kvm */
 	/* --jail DIR --uid U --gid G as given: src/sandbox checks them; NULL: not given. */
 	const char *jail, *jail_uid, *jail_gid;
 	/* The logger and metrics from the command line (as PUT /logger, PUT /metrics). */

@@ -3,13 +3,22 @@
 
     run_guest_test.py --hearth build/hearth --guest build/tests/guest/hello.elf \
                       --guestrun build/tests/guest/guestrun --test hello
-    run_guest_test.py --kvm-check      prints why KVM is unusable here (exit 1),
-                                       or nothing (exit 0)
+    run_guest_test.py --placement      where each test runs on this host, and why
 
 Checks Hearth's exit code, the guest's report lines on the console
 (`GUEST <key>=<value>`, `GUEST FAIL ...`, `GUEST done`; see guest.h) and
-Hearth's stderr. Exits 0 on pass, 1 on failure, 77 (meson's SKIP) when
-/dev/kvm is missing or unusable.
+Hearth's stderr. Exits 0 on pass, 1 on failure, 77 (meson's SKIP) when the
+placement rule (below, and tests/lab/README.md) sends the test to the lab:
+scripts/test.sh then runs it there, so it is not a skip.
+
+The placement rule.  Each test declares what it needs from the KVM that
+runs it (GuestTest.needs, from NEEDS); each kind of host provides some of
+those (PROVIDES).  A test runs natively where the host provides all it
+needs, otherwise in the lab, whose L1 is hardware virtualization.  The
+host's kind is "none" (no usable /dev/kvm), "pvm" (/sys/module/kvm_pvm) or
+"hw" (VT-x/AMD-V); HEARTH_TEST_HOST=none|pvm|hw makes the suite treat this
+host as that kind (with "none", tests that need no KVM point hearth at a
+device that does not exist, as they always do).
 
 A test is a plan (one or more `Invocation`s: hearth's arguments, its stdin,
 and steps such as "wait for this console line, then send SIGTERM") and a
@@ -52,23 +61,66 @@ class TestFailure(Exception):
     pass
 
 
-class Skip(Exception):
-    pass
-
-
 def check(cond, msg):
     if not cond:
         raise TestFailure(msg)
 
 
-def kvm_usable():
+# What a guest test may need from the KVM that runs it.
+NEEDS = {
+    "kvm": "a KVM that runs guest code at all",
+    "pm32-iret": "returns from interrupts with a 32-bit iret (PVM: 'instruction emulation "
+                 "failed' at the iret)",
+    "ring0-bulk": "runs ring-0 code for long (PVM interprets ring 0 at about 1.4 us an "
+                  "instruction: minutes instead of seconds, and the hang backstop fires)",
+}
+# What each kind of host's KVM does as real hardware would.  The lab's L1
+# (kvm-amd under QEMU's emulated SVM) is "hw".
+PROVIDES = {
+    "none": set(),
+    "pvm": {"kvm"},
+    "hw": set(NEEDS),
+}
+HOST_KINDS = tuple(PROVIDES)
+# Tests that need nothing point hearth here: they must not depend on KVM.
+NO_KVM = "/nonexistent/hearth-test/kvm"
+
+
+def host_kind(kvm="/dev/kvm", pvm="/sys/module/kvm_pvm", env=None, usable=None):
+    """(kind, why): this host's kind, from HEARTH_TEST_HOST when set.
+    usable(path) says why KVM is unusable (None: it works); kvm_usable."""
+    env = os.environ if env is None else env
+    usable = usable or kvm_usable
+    forced = env.get("HEARTH_TEST_HOST")
+    if forced:
+        if forced not in PROVIDES:
+            raise ValueError("HEARTH_TEST_HOST=%s: want one of %s" % (forced, ", ".join(HOST_KINDS)))
+        return forced, "HEARTH_TEST_HOST=%s" % forced
+    reason = usable(kvm)
+    if reason:
+        return "none", reason
+    if os.path.exists(pvm):
+        return "pvm", "%s is backed by PVM (%s exists)" % (kvm, pvm)
+    return "hw", "%s runs guests with hardware virtualization" % kvm
+
+
+def placement(test, kind):
+    """("native" | "lab", why) for a GuestTest on a host of this kind."""
+    missing = sorted(test.needs - PROVIDES[kind])
+    if not missing:
+        return "native", ("needs " + ", ".join(sorted(test.needs)) if test.needs
+                          else "needs no KVM (hearth gets --kvm %s)" % NO_KVM)
+    return "lab", "a %s host lacks %s" % (kind, ", ".join(missing))
+
+
+def kvm_usable(path="/dev/kvm"):
     """Returns None when KVM works, else the reason it does not."""
     KVM_GET_API_VERSION = 0xAE00
     KVM_CREATE_VM = 0xAE01
     try:
-        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     except OSError as e:
-        return "cannot open /dev/kvm: %s" % e.strerror
+        return "cannot open %s: %s" % (path, e.strerror)
     try:
         try:
             ver = fcntl.ioctl(fd, KVM_GET_API_VERSION, 0)
@@ -272,8 +324,8 @@ def finish_ok(o, need_done=True):
 
 
 # ---------------------------------------------------------------- guests
-# plan_*(place) returns the invocations, check_*(outcomes, kvm_reason)
-# raises TestFailure (or Skip).
+# plan_*(place) returns the invocations, check_*(outcomes) raises
+# TestFailure.
 
 HELLO_CMDLINE = "hearth-test console=ttyS0 foo=bar"
 
@@ -282,7 +334,7 @@ def plan_hello(place):
     return [boot(place, ["--memory", "64", "--cmdline", HELLO_CMDLINE])]
 
 
-def check_hello(outcomes, kvm_reason):
+def check_hello(outcomes):
     kv, out, err = finish_ok(outcomes[0])
     check("Hello from the Hearth test guest!" in out.split("\n"),
           "the hello line was not printed exactly")
@@ -305,7 +357,7 @@ def plan_virtio_cmdline(place):
                  stdin="null")]
 
 
-def check_virtio_cmdline(outcomes, kvm_reason):
+def check_virtio_cmdline(outcomes):
     kv, out, err = finish_ok(outcomes[0])
     want = ("hearth-test virtio_mmio.device=0x1000@0xd0000000:16"
             " virtio_mmio.device=0x1000@0xd0001000:17")
@@ -326,7 +378,7 @@ def plan_bus(place):
     return [boot(place)]
 
 
-def check_bus(outcomes, kvm_reason):
+def check_bus(outcomes):
     kv, out, err = finish_ok(outcomes[0])
     for k in ("pio_unclaimed", "mmio_unclaimed", "rtc", "uart_scratch"):
         check(kv.get(k) == "ok", "%s not reported ok" % k)
@@ -348,7 +400,7 @@ def plan_reboot(place):
     return [boot(place, steps=[("wait-line", "GUEST rebooting")])]
 
 
-def check_reboot(outcomes, kvm_reason):
+def check_reboot(outcomes):
     kv, out, err = finish_ok(outcomes[0], need_done=False)
     check("reboot" in err.lower(), "stderr does not say reboot")
 
@@ -363,7 +415,7 @@ def plan_smp(ncpus):
 
 
 def check_smp(ncpus):
-    def checker(outcomes, kvm_reason):
+    def checker(outcomes):
         o = outcomes[0]
         o.require_steps()
         names = [n for n in o.step("tasks")[0].split(",") if n != "-"]
@@ -391,7 +443,7 @@ def plan_stdin_file(place):
     return [boot(place, ["--cpus", "2"], stdin=place.file("stdin.txt", b"Z"))]
 
 
-def check_stdin_file(outcomes, kvm_reason):
+def check_stdin_file(outcomes):
     o = outcomes[0]
     if o.timed_out:
         raise TestFailure("hearth did not finish with its input from a file")
@@ -415,7 +467,7 @@ def plan_halt(how):
 def check_halt(how):
     name = how if isinstance(how, str) else signal.Signals(how).name
 
-    def checker(outcomes, kvm_reason):
+    def checker(outcomes):
         o = outcomes[0]
         o.require_steps(exited_msg="hearth exited (%s) while the guest was halted")
         rc = o.exit_code()
@@ -428,7 +480,7 @@ def plan_emufail(place):
     return [boot(place)]
 
 
-def check_emufail(outcomes, kvm_reason):
+def check_emufail(outcomes):
     o = outcomes[0]
     rc = o.exit_code()
     out, err = o.stdout, o.stderr
@@ -523,7 +575,7 @@ def report_int(kv, key, base=10):
         return -1
 
 
-def check_chaos(outcomes, kvm_reason):
+def check_chaos(outcomes):
     for o, seed in zip(outcomes, chaos_seeds()):
         try:
             kv, out, err = finish_ok(o)
@@ -557,7 +609,7 @@ def plan_chaos_sigterm(place):
                               ("signal", signal.SIGTERM)])]
 
 
-def check_chaos_sigterm(outcomes, kvm_reason):
+def check_chaos_sigterm(outcomes):
     o = outcomes[0]
     try:
         o.require_steps(exited_msg="hearth exited (%s) during the endless chaos run")
@@ -624,17 +676,15 @@ def bad_image(name, path):
 def plan_bad(name):
     def plan(place):
         path = place.file("hearth-%s.elf" % name, bad_image(name, place.guest_host))
-        return [Invocation(["run", "--kernel", path, "--memory", "64"])]
+        return [Invocation(["run", "--kernel", path, "--memory", "64", "--kvm", NO_KVM])]
     return plan
 
 
 def check_bad(name):
-    def checker(outcomes, kvm_reason):
+    def checker(outcomes):
         o = outcomes[0]
         rc = o.exit_code()
         out, err = o.stdout, o.stderr
-        if rc != 2 and kvm_reason:
-            raise Skip("%s (hearth exited %d: %s)" % (kvm_reason, rc, err.strip()[:200]))
         check(rc == 2, "hearth exited %d for a bad kernel image, expected 2" % rc)
         check(out == "", "stdout is not empty: %r" % out[:200])
         # Hearth's warning that /dev/kvm is PVM is about the host, not
@@ -648,12 +698,17 @@ def check_bad(name):
 
 
 class GuestTest:
-    """A test: the guest it boots (tests/guest/<guest>.elf), its plan and
-    its check; needs_kvm is False for tests hearth decides before opening
-    /dev/kvm (they run, and count, even where KVM is unusable)."""
+    """A test: the guest it boots (tests/guest/<guest>.elf), its plan, its
+    check, and what it needs from KVM (names from NEEDS; the placement
+    rule).  A test that needs nothing is decided before hearth opens KVM:
+    its plan points hearth at NO_KVM, and it runs natively everywhere."""
 
-    def __init__(self, guest, plan, checker, needs_kvm=True):
-        self.guest, self.plan, self.check, self.needs_kvm = guest, plan, checker, needs_kvm
+    def __init__(self, guest, plan, checker, needs=("kvm",)):
+        self.guest, self.plan, self.check = guest, plan, checker
+        self.needs = set(needs)
+        unknown = self.needs - set(NEEDS)
+        if unknown:
+            raise ValueError("unknown needs %s" % sorted(unknown))
 
 
 BAD = ["bad-empty", "bad-truncated-header", "bad-truncated-segment",
@@ -672,10 +727,11 @@ TESTS = {
     "halt-sigint": GuestTest("halt", plan_halt(signal.SIGINT), check_halt(signal.SIGINT)),
     "halt-ctrl-a-x": GuestTest("halt", plan_halt("ctrl-a-x"), check_halt("ctrl-a-x")),
     "emulation-failure": GuestTest("emufail", plan_emufail, check_emufail),
-    "chaos": GuestTest("chaos", plan_chaos, check_chaos),
-    "chaos-sigterm": GuestTest("chaos", plan_chaos_sigterm, check_chaos_sigterm),
+    "chaos": GuestTest("chaos", plan_chaos, check_chaos, needs=("kvm", "ring0-bulk")),
+    "chaos-sigterm": GuestTest("chaos", plan_chaos_sigterm, check_chaos_sigterm,
+                               needs=("kvm", "ring0-bulk")),
 }
-TESTS.update({b: GuestTest("hello", plan_bad(b), check_bad(b), needs_kvm=False) for b in BAD})
+TESTS.update({b: GuestTest("hello", plan_bad(b), check_bad(b), needs=()) for b in BAD})
 
 
 # ---------------------------------------------------------- Multiboot
@@ -718,7 +774,7 @@ def check_mb_outcome(o, cmdline, ncpus):
     return kv
 
 
-def check_multiboot(outcomes, kvm_reason):
+def check_multiboot(outcomes):
     o1, o2, o3 = outcomes
     path = o1.argv[o1.argv.index("--kernel") + 1]
     kv = check_mb_outcome(o1, path + " " + MB_CMDLINE, 4)
@@ -742,7 +798,7 @@ def plan_testdev(place):
             boot(place, ["--memory", "64"])]
 
 
-def check_testdev(outcomes, kvm_reason):
+def check_testdev(outcomes):
     kv, out, err = finish_ok(outcomes[0])
     want = {"testdev": "present", "latch": "0x12345678", "latch_byte": "0x1234ab78",
             "iomem": "0xdeadbeef", "iomem_end": "0x1020304", "flushed": "0x5a5a5a5a",
@@ -788,7 +844,7 @@ def plan_bad_mb(name):
         with open(place.guest_host, "rb") as f:
             data = bad_mb_image(name, f.read())
         path = place.file("hearth-%s.elf" % name, data)
-        return [Invocation(["run", "--kernel", path, "--memory", "64"])]
+        return [Invocation(["run", "--kernel", path, "--memory", "64", "--kvm", NO_KVM])]
     return plan
 
 
@@ -799,7 +855,7 @@ def plan_debug_exit_clash(place):
                  stdin="null")]
 
 
-def check_debug_exit_clash(outcomes, kvm_reason):
+def check_debug_exit_clash(outcomes):
     o = outcomes[0]
     rc = o.exit_code()
     lines = [l for l in o.stderr.split("\n") if l.strip() and not PVM_WARNING.search(l)]
@@ -813,10 +869,11 @@ def check_debug_exit_clash(outcomes, kvm_reason):
 BAD_MB = ["bad-mb-outside-ram", "bad-mb-no-entry", "bad-mb-aout-outside-file"]
 TESTS.update({
     "multiboot": GuestTest("mbtest", plan_multiboot, check_multiboot),
-    "testdev": GuestTest("tdev", plan_testdev, check_testdev),
+    # Its interrupt handler ends with a 32-bit iret.
+    "testdev": GuestTest("tdev", plan_testdev, check_testdev, needs=("kvm", "pm32-iret")),
     "bad-debug-exit-port": GuestTest("mbtest", plan_debug_exit_clash, check_debug_exit_clash),
 })
-TESTS.update({b: GuestTest("mbtest", plan_bad_mb(b), check_bad(b), needs_kvm=False)
+TESTS.update({b: GuestTest("mbtest", plan_bad_mb(b), check_bad(b), needs=())
               for b in BAD_MB})
 
 
@@ -843,20 +900,31 @@ def run_native(guestrun, hearth, inv, timeout=TIMEOUT):
                         [hearth] + inv.args, timeout)
 
 
+def print_placement(kind, why, out=sys.stdout):
+    """One line per test: NAME native|lab why; scripts/test.sh reads them."""
+    out.write("host: %s (%s)\n" % (kind, why))
+    for name, test in TESTS.items():
+        where, reason = placement(test, kind)
+        out.write("%s %s %s\n" % (name, where, reason))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--kvm-check", action="store_true",
-                    help="only say whether KVM can run guests here")
+    ap.add_argument("--placement", action="store_true",
+                    help="only print where each test runs on this host, and why")
     ap.add_argument("--hearth")
     ap.add_argument("--guest")
     ap.add_argument("--guestrun")
     ap.add_argument("--test")
     a = ap.parse_args()
-    reason = kvm_usable()
-    if a.kvm_check:
-        if reason:
-            print(reason)
-        return 1 if reason else 0
+    try:
+        kind, why = host_kind()
+    except ValueError as e:
+        print("FAIL: %s" % e)
+        return 1
+    if a.placement:
+        print_placement(kind, why)
+        return 0
     if not (a.hearth and a.guest and a.guestrun and a.test):
         ap.error("--hearth, --guest, --guestrun and --test are required")
 
@@ -866,22 +934,22 @@ def main():
         check(test is not None, "unknown test %r" % a.test)
         check(os.path.basename(a.guest) == test.guest + ".elf",
               "%s boots %s.elf, not %s" % (a.test, test.guest, a.guest))
-        if test.needs_kvm and reason:
-            raise Skip(reason)
+        where, reason = placement(test, kind)
+        if where == "lab":
+            # Not a skip: scripts/test.sh runs it in the lab (tests/lab/test_guest.py).
+            print("SKIP: placed in the lab: %s (host: %s)" % (reason, why))
+            return SKIP
         with tempfile.TemporaryDirectory(prefix="hearth-guest-") as tmp:
             place = Place(a.hearth, a.guest, a.guest, tmp, write_file)
             for inv in test.plan(place):
                 outcomes.append(run_native(a.guestrun, a.hearth, inv))
-            test.check(outcomes, reason)
-    except Skip as e:
-        print("SKIP: %s" % e)
-        return SKIP
+            test.check(outcomes)
     except TestFailure as e:
         print("FAIL %s: %s" % (a.test, e))
         for o in outcomes:
             dump(o)
         return 1
-    print("PASS %s" % a.test)
+    print("PASS %s (native: %s)" % (a.test, reason))
     for o in outcomes:
         dump(o)
     return 0

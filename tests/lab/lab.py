@@ -33,7 +33,11 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import l1  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB_DIR = os.path.join(REPO, "build", "lab")
@@ -41,12 +45,15 @@ KERNEL_META = "linux-image-cloud-amd64"
 BUSYBOX = "/bin/busybox"
 QEMU = "qemu-system-x86_64"
 MODINFO = shutil.which("modinfo") or "/sbin/modinfo"
-QEMU_FIRMWARE = ["bios-microvm.bin", "qboot.rom", "linuxboot_dma.bin", "kvmvapic.bin"]
+# The microvm peer's firmware in L1: name there -> names to look for here,
+# in /usr/share/qemu, then /usr/share/seabios.  microvm's BIOS is qboot, as
+# QEMU 7.2 shipped it (10.0's bios-microvm.bin is SeaBIOS's).
+QEMU_FIRMWARE = {"bios-microvm.bin": ["qboot.rom", "bios-microvm.bin"], "qboot.rom": ["qboot.rom"],
+                 "linuxboot_dma.bin": ["linuxboot_dma.bin"], "kvmvapic.bin": ["kvmvapic.bin"]}
+QEMU_FIRMWARE_DIRS = ["/usr/share/qemu", "/usr/share/seabios"]
 
-# L1: what QEMU TCG emulates.  The lead's rules: npt=0 (NPT crashed L1).
-L1_QEMU_ARGS = ["-accel", "tcg,thread=multi", "-cpu", "max", "-M", "q35",
-                "-m", "3072", "-smp", "2"]
-L1_CMDLINE = "console=ttyS0 panic=-1 oops=panic"
+# L1: what QEMU TCG emulates, its QEMU, and the record of every boot: l1.py.
+L1_QEMU_ARGS, L1_CMDLINE = l1.L1_QEMU_ARGS, l1.L1_CMDLINE
 # L1 prints LAB-L1-TICK every 10 s during a plan; this long without a line
 # means L1 itself hung.
 HEARTBEAT_SILENCE = 150
@@ -78,6 +85,34 @@ def log(msg):
 
 class LabError(Exception):
     """The lab itself failed (as opposed to a test inside it)."""
+
+
+_work = None
+KEEP_RUN_DIRS = 20
+
+
+def work_dir():
+    """This process's own directory under build/lab/runs/: its staging
+    trees, its L1 image and its serial logs.  Two lab runs in one tree never
+    share one (the kernel and the L2 initrds are caches keyed by their
+    inputs, written atomically, and shared).  The oldest run directories
+    beyond KEEP_RUN_DIRS are removed; images of earlier runs are dropped."""
+    global _work
+    if _work is None or not os.path.isdir(_work):
+        runs = os.path.join(LAB_DIR, "runs")
+        os.makedirs(runs, exist_ok=True)
+        old = sorted(d for d in os.listdir(runs) if d.startswith("run-"))
+        for d in old[:max(0, len(old) - KEEP_RUN_DIRS + 1)]:
+            shutil.rmtree(os.path.join(runs, d), ignore_errors=True)
+        for d in old[-KEEP_RUN_DIRS:]:
+            for f in os.listdir(os.path.join(runs, d)) if os.path.isdir(os.path.join(runs, d)) else []:
+                if f.endswith(".cpio"):
+                    try:
+                        os.unlink(os.path.join(runs, d, f))
+                    except OSError:
+                        pass
+        _work = tempfile.mkdtemp(prefix=time.strftime("run-%Y%m%d-%H%M%S-"), dir=runs)
+    return _work
 
 
 def sh(cmd, **kw):
@@ -312,8 +347,10 @@ class Tree:
                 order += ("%s %s" % (name, args if p == main else "")).strip() + "\n"
         self.write("/lab/modules.order", order)
 
-    def pack(self, out):
-        tmp = out + ".tmp"
+    def pack(self, out, tmp=None):
+        """Packs the tree into out (through tmp, on the same file system,
+        so a reader sees the old file or the whole new one)."""
+        tmp = tmp or out + ".tmp"
         find = subprocess.Popen(["find", ".", "-mindepth", "1", "-print0"],
                                 cwd=self.path, stdout=subprocess.PIPE)
         with open(tmp, "wb") as f:
@@ -387,7 +424,7 @@ def build_l2_initrd(kernel, name="l2", modules=(), binaries=(), files=None,
     out = os.path.join(LAB_DIR, "%s-%s.cpio" % (name, key))
     if os.path.exists(out):
         return out
-    t = Tree(os.path.join(LAB_DIR, "stage-" + name))
+    t = Tree(os.path.join(work_dir(), "stage-" + name))
     t.busybox()
     t.write("/init", L2_INIT, 0o755)
     if mods:
@@ -403,7 +440,7 @@ def build_l2_initrd(kernel, name="l2", modules=(), binaries=(), files=None,
     for old in os.listdir(LAB_DIR):
         if old.startswith(name + "-") and old.endswith(".cpio"):
             os.unlink(os.path.join(LAB_DIR, old))
-    return t.pack(out)
+    return t.pack(out, tmp=os.path.join(work_dir(), os.path.basename(out) + ".tmp"))
 
 
 # L1's helpers: lab_run NAME TIMEOUT RAM_KB CMD...  runs one L2 guest.
@@ -421,24 +458,43 @@ lab_rss() { # name pid ram_kb: Rss of a VMM minus its guest-RAM mapping(s)
 lab_heartbeat() {
   while :; do sleep 10; read up _ </proc/uptime; echo "LAB-L1-TICK t=$up"; done </dev/null
 }
-lab_run() {
-  name=$1; tmo=$2; ramkb=$3; shift 3
-  rm -f /tmp/lab.fifo /tmp/lab.err; mkfifo /tmp/lab.fifo
-  read t0 _ </proc/uptime
-  echo "LAB-RUN-BEGIN $name t=$t0"
-  timeout -s KILL "$tmo" "$@" </dev/null >/tmp/lab.fifo 2>/tmp/lab.err &
-  pid=$!
+lab_read() { # name pid ram_kb: the run's console, prefixed, with its marks
   while IFS= read -r line; do
     case "$line" in
-      *"LAB init"*) read t1 _ </proc/uptime; echo "LAB-RUN-MARK $name init t=$t1" ;;
-      *"LAB ready"*) read t1 _ </proc/uptime; echo "LAB-RUN-MARK $name ready t=$t1"
-                     [ "$ramkb" != 0 ] && lab_rss "$name" "$pid" "$ramkb" ;;
+      *"LAB init"*) read t1 _ </proc/uptime; echo "LAB-RUN-MARK $1 init t=$t1" ;;
+      *"LAB ready"*) read t1 _ </proc/uptime; echo "LAB-RUN-MARK $1 ready t=$t1"
+                     [ "$3" != 0 ] && lab_rss "$1" "$2" "$3" ;;
     esac
-    echo "$name| $line"
-  done </tmp/lab.fifo
-  wait $pid; rc=$?
+    echo "$1| $line"
+  done
+}
+# A run ends when its command's output does. A command that outlives its
+# timeout's SIGKILL (seen: a VMM in D state in io_uring's exit, still holding
+# the fifo) would stall the whole plan: LAB_HUNG_GRACE s after the timeout
+# the run is given up, reported as LAB-RUN-HUNG and ended with rc 137.
+lab_run() {
+  name=$1; tmo=$2; ramkb=$3; shift 3
+  t=${TMPDIR:-/tmp}
+  rm -f $t/lab.fifo $t/lab.err; mkfifo $t/lab.fifo
+  read t0 _ </proc/uptime
+  echo "LAB-RUN-BEGIN $name t=$t0"
+  timeout -s KILL "$tmo" "$@" </dev/null >$t/lab.fifo 2>$t/lab.err &
+  pid=$!
+  lab_read "$name" "$pid" "$ramkb" <$t/lab.fifo &
+  reader=$!
+  rm -f $t/lab.hung
+  ( sleep $((tmo + ${LAB_HUNG_GRACE:-30})) >/dev/null 2>&1; : >$t/lab.hung
+    echo "LAB-RUN-HUNG $name"; kill -9 $reader ) &
+  watchdog=$!
+  wait $reader
+  if [ -e $t/lab.hung ]; then
+    rc=137
+  else
+    kill $watchdog 2>/dev/null
+    wait $pid; rc=$?
+  fi
   read t2 _ </proc/uptime
-  while IFS= read -r line; do echo "$name!| $line"; done </tmp/lab.err
+  while IFS= read -r line; do echo "$name!| $line"; done <$t/lab.err
   echo "LAB-RUN-END $name rc=$rc t=$t2"
 }
 lab_interactive() { # CMD...: the VMM on L1's console (demo)
@@ -462,11 +518,21 @@ mount -t sysfs sys /sys
 mount -t tmpfs tmp /tmp
 mkdir -p /dev/pts && mount -t devpts -o ptmxmode=0666 devpts /dev/pts
 read up _ </proc/uptime; echo "LAB-L1-UP t=$up"
+# Where the kernel text landed (KASLR): the wedge probe names L1's functions.
+echo "LAB-L1-KSYM $(grep -m1 ' _stext$' /proc/kallsyms)"
 while read -r m args; do
   insmod "/lab/modules/$m.ko" $args || echo "LAB-L1-INSMOD-FAILED $m"
 done </lab/modules.order
+while read -r m; do echo "LAB-L1-MOD $m"; done </proc/modules
 if [ -c /dev/kvm ]; then
   read up _ </proc/uptime; echo "LAB-L1-KVM ok t=$up"
+  # One idle VM for the whole plan, so L2 runs do not make L1 patch its text
+  # (l1keeper.c). Its own start is the last patch: the plan waits for it.
+  if [ -x /lab/bin/l1keeper ]; then
+    /lab/bin/l1keeper </dev/null >/tmp/keeper.out 2>&1 &
+    i=0; while [ $i -lt 300 ] && ! grep -q LAB-L1-KEEPER /tmp/keeper.out; do sleep 0.1; i=$((i+1)); done
+    cat /tmp/keeper.out
+  fi
   # Not as PID 1: orphans (busybox timeout's watcher) become PID 1's
   # children, and their SIGCHLD made ash's blocking open of /tmp/lab.fifo
   # in lab_run fail with EINTR (the run then hung until its timeout).
@@ -532,7 +598,7 @@ def build_l1_initrd(kernel, runs, l2_default, interactive=None, tty=False,
     and /lab/runs.sh generated from the plan (or the demo command).
     binaries {dst: src} are copied with their ldd libraries, files {dst: src}
     as they are."""
-    t = Tree(os.path.join(LAB_DIR, "stage-l1"))
+    t = Tree(os.path.join(work_dir(), "stage-l1"))
     t.busybox()
     for dst, src in sorted((binaries or {}).items()):
         t.binary(src, dst)
@@ -540,6 +606,12 @@ def build_l1_initrd(kernel, runs, l2_default, interactive=None, tty=False,
         t.copy(src, dst)
     t.write("/init", L1_INIT, 0o755)
     t.write("/lab/lib.sh", L1_LIB)
+    if l1.L1_KEEPER:
+        keeper = l1.keeper_binary()
+        if not keeper:
+            raise LabError("tests/l1keeper is not built next to Hearth (run make), or set "
+                           "LAB_L1_KEEPER=0")
+        t.binary(keeper, L1_BIN + "/l1keeper")
     t.write_modules(kernel, L1_MODULES)
     t.copy(kernel.vmlinuz, L1_KERNEL)
     vmms = sorted({r.vmm for r in runs} | ({interactive.vmm} if interactive else set()))
@@ -547,10 +619,11 @@ def build_l1_initrd(kernel, runs, l2_default, interactive=None, tty=False,
         src = vmm_binary(v)
         t.binary(src, L1_BIN + "/" + os.path.basename(VMM_TEMPLATES[v][0]))
         if v == "qemu":
-            for fw in QEMU_FIRMWARE:
-                p = os.path.join("/usr/share/qemu", fw)
-                if os.path.exists(p):
-                    t.copy(p, L1_QEMU_DATA + "/" + fw)
+            for fw, names in QEMU_FIRMWARE.items():
+                found = [os.path.join(d, n) for n in names for d in QEMU_FIRMWARE_DIRS
+                         if os.path.exists(os.path.join(d, n))]
+                if found:
+                    t.copy(found[0], L1_QEMU_DATA + "/" + fw)
     initrds = {}
     for r in runs + ([interactive] if interactive else []):
         src = r.initrd or l2_default
@@ -572,7 +645,7 @@ def build_l1_initrd(kernel, runs, l2_default, interactive=None, tty=False,
     if runs:
         lines.append("kill $heartbeat")
     t.write("/lab/runs.sh", "\n".join(lines) + "\n")
-    return t.pack(os.path.join(LAB_DIR, "l1.cpio"))
+    return t.pack(os.path.join(work_dir(), "l1.cpio"))
 
 
 # ---------------------------------------------------------------- results
@@ -586,6 +659,7 @@ class RunResult:
         self.guest_lines, self.stderr_lines = [], []
         self.info = {}          # LAB key=value lines from the guest
         self.rss = None         # dict from LAB-RUN-RSS
+        self.hung = False       # outlived its timeout's SIGKILL (LAB-RUN-HUNG); rc is 137
 
     def boot_seconds(self):
         """VMM start -> guest /init's first line (L1 clock)."""
@@ -603,11 +677,19 @@ class L1Result:
         self.log = None
         self.wall = None
         self.attempts = 1
+        self.retried = []       # each failed attempt before this one: "kind at where (log)"
 
     def failure_line(self):
         """One line for a plan the lab could not run, with the log to read."""
         return "LAB FAILURE (after %d attempts): %s; serial log: %s" % (
             self.attempts, self.failure, self.log)
+
+    def retry_line(self):
+        """One line saying that this result needed the retry, and why; None
+        when the first boot did it.  scripts/test.sh repeats these lines."""
+        if not self.retried:
+            return None
+        return "LAB RETRIED: %s" % "; ".join(self.retried)
 
 
 def parse_log(lines, result):
@@ -624,6 +706,10 @@ def parse_log(lines, result):
             r = runs.setdefault(m.group(1), RunResult(m.group(1)))
             r.ended, r.rc = True, int(m.group(2))
             r.t_end = float(m.group(3)) if m.group(3) else None
+            continue
+        m = re.match(r"^LAB-RUN-HUNG (\S+)", line)
+        if m and m.group(1) in runs:
+            runs[m.group(1)].hung = True
             continue
         m = re.match(r"^LAB-RUN-MARK (\S+) (init|ready) t=([\d.]+)", line)
         if m and m.group(1) in runs:
@@ -672,6 +758,26 @@ class Lab:
         self.kernel = get_kernel()
         self._l2 = None
 
+    def symbols_path(self):
+        return os.path.join(self.kernel.root, "kallsyms-text")
+
+    def symbols(self):
+        """L1's kernel text symbols for the wedge probe, when fetched
+        (fetch_symbols); without them, offsets from _stext."""
+        kernel = getattr(self, "kernel", None)
+        return l1.Symbols(self.symbols_path()) if kernel else None
+
+    def fetch_symbols(self):
+        """Boots L1 once to read its /proc/kallsyms (text symbols) into
+        the kernel's cache; True when it is there."""
+        if os.path.exists(self.symbols_path()):
+            return True
+        run = ShellRun("kallsyms", "hearth", "cat /proc/modules; grep ' [tT] ' /proc/kallsyms",
+                       timeout=600)
+        res = self.run_plan([run], tag="kallsyms", retries=1)
+        r = res.runs.get("kallsyms")
+        return bool(r) and l1.Symbols.write(self.symbols_path(), r.guest_lines)
+
     def l2_initrd(self):
         if self._l2 is None:
             self._l2 = build_l2_initrd(self.kernel)
@@ -679,17 +785,24 @@ class Lab:
 
     def l1_argv(self, initrd, cmdline=None):
         cmdline = cmdline or L1_CMDLINE
-        return [vmm_binary("qemu")] + L1_QEMU_ARGS + [
+        qemu, data = l1.l1_qemu()
+        return [qemu] + [a for d in data for a in ("-L", d)] + L1_QEMU_ARGS + [
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-kernel", self.kernel.vmlinuz, "-initrd", initrd, "-append", cmdline]
 
     def boot_l1(self, initrd, logpath, timeout, silence):
         """Boot L1 once, capture its serial console.  Returns (lines, failure)."""
+        # The monitor: when L1 wedges, what its vCPUs were doing (l1.probe_vcpus).
+        monitor = os.path.join(work_dir(), "l1-monitor.sock")
+        if os.path.exists(monitor):
+            os.unlink(monitor)
         argv = self.l1_argv(initrd) + ["-chardev", "stdio,id=c0,signal=off",
-                                       "-serial", "chardev:c0"]
+                                       "-serial", "chardev:c0",
+                                       "-monitor", "unix:%s,server=on,wait=off" % monitor]
+        self.last_probe = None
         start = time.monotonic()
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT)
+                             stderr=subprocess.STDOUT, env=l1.l1_env())
         lines, buf, failure, last = [], b"", None, start
         done = panic = stuck = ticking = False
         with open(logpath, "wb") as logf:
@@ -737,6 +850,9 @@ class Lab:
                         panic = True
             if buf:
                 lines.append(buf.decode("utf-8", "replace"))
+        if failure and p.poll() is None and os.path.exists(monitor):
+            self.last_probe = l1.probe_vcpus(monitor, self.symbols(), l1.runtime_bases(lines))
+            log("L1's vCPUs when it failed: " + " | ".join(self.last_probe))
         if p.poll() is None:
             p.kill()
         p.wait()
@@ -759,25 +875,38 @@ class Lab:
         silence, timeout) is retried `retries` times.  The L1 limits are only
         against hangs: every L2 run has its own timeout inside L1.
         binaries and files ({path in L1: path here}) go into L1's image."""
-        l1 = build_l1_initrd(self.kernel, runs, self.l2_initrd(), binaries=binaries,
-                             files=files)
+        image = build_l1_initrd(self.kernel, runs, self.l2_initrd(), binaries=binaries,
+                                files=files)
         timeout = timeout or 300 + sum(r.timeout + 30 for r in runs)
-        silence = silence or HEARTBEAT_SILENCE
-        result = None
+        return self.boot_with_retry(image, tag, timeout, silence or HEARTBEAT_SILENCE,
+                                    retries, len(runs))
+
+    def boot_with_retry(self, image, tag, timeout, silence, retries=1, planned=0):
+        """Boots L1 from this image until it runs to its end, at most
+        1 + retries times; every boot is recorded in build/lab/boots.jsonl
+        and a retried one is named in the result (retry_line)."""
+        result, retried = None, []
         for attempt in range(1 + retries):
-            logpath = os.path.join(LAB_DIR, "%s-%d.log" % (tag, attempt + 1))
+            logpath = os.path.join(work_dir(), "%s-%d.log" % (tag, attempt + 1))
             log("booting L1 (attempt %d), serial log: %s" % (attempt + 1, logpath))
-            lines, failure, wall = self.boot_l1(l1, logpath, timeout, silence)
+            lines, failure, wall = self.boot_l1(image, logpath, timeout, silence)
+            rec = l1.record_boot(tag, attempt + 1, lines, failure, wall, planned,
+                                 getattr(self, "last_probe", None))
             result = parse_log(lines, L1Result())
             result.log, result.failure, result.wall = logpath, failure, wall
             result.attempts = attempt + 1
             result.ok = failure is None
+            result.retried = list(retried)
             if result.l1_kvm is not None:
                 log("L1 /init at %.1fs, /dev/kvm at %.1fs (L1 clock); L1 wall %.1fs"
                     % (result.l1_up or -1, result.l1_kvm, wall))
             if result.ok:
+                if retried:
+                    log(result.retry_line())
                 break
-            log("LAB FAILURE: %s" % failure)
+            retried.append("attempt %d: %s at %s (%s; log %s)"
+                           % (attempt + 1, rec["kind"], rec["where"], failure, logpath))
+            log("LAB FAILURE: %s (%s at %s)" % (failure, rec["kind"], rec["where"]))
             for l in lines[-15:]:
                 log("  | " + l)
         return result
@@ -797,8 +926,8 @@ class Lab:
         the VMM on its console, which runs L2's shell."""
         l2 = self.demo_initrd(input_text)
         r = Run("demo", vmm=vmm, cpus=2, memory=512, initrd=l2, cmdline=DEMO_CMDLINE)
-        l1 = build_l1_initrd(self.kernel, [], l2, interactive=r, tty=tty)
-        return self.l1_argv(l1, L1_CMDLINE + " quiet loglevel=1") + [
+        image = build_l1_initrd(self.kernel, [], l2, interactive=r, tty=tty)
+        return self.l1_argv(image, L1_CMDLINE + " quiet loglevel=1") + [
             "-chardev", "stdio,id=c0,signal=off", "-serial", "chardev:c0"]
 
 

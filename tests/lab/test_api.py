@@ -386,6 +386,8 @@ def main():
     if not res.ok:
         print(res.failure_line())
         return 3
+    if res.retry_line():
+        print(res.retry_line())
     passed = failed = 0
     for name, _, check in CHECKS:
         r = res.runs.get(name)

@@ -173,6 +173,8 @@ def main():
     if not res.ok:
         print(res.failure_line())
         return 3
+    if res.retry_line():
+        print(res.retry_line())
     passed = failed = 0
     for s in specs:
         r = res.runs.get(s["run"].name)

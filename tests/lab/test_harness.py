@@ -8,16 +8,23 @@ Checks boot_l1(): a plan that finishes is not a failure; L1 that stops
 ticking is "silent" even while something else keeps printing; an L1
 soft-lockup or RCU-stall report ends the attempt at once; the same words
 inside an L2's prefixed console are L2's business, not a lab failure.
+Then the record of a boot (l1.classify_boot: the wedge's kind and the L2
+run it happened in) and the wedge probe (l1.probe_vcpus) against a fake
+QEMU monitor.
 Prints one line per check and `N passed, N failed`.
 """
 import os
+import socket
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
+import l1  # noqa: E402
 
 
 class FakeLab(L.Lab):
@@ -57,6 +64,107 @@ CASES = [
 ]
 
 
+BOOT_LINES = ["LAB-L1-UP t=1.0", "LAB-L1-KVM ok t=2.0", "LAB-RUN-BEGIN a.1 t=3",
+              "LAB-RUN-END a.1 rc=0 t=4", "LAB-RUN-BEGIN b.1 t=5"]
+CLASSIFY = [
+    # (name, lines, failure, expected (kind, where, runs ended))
+    ("a finished plan", ["LAB-L1-UP t=1", "LAB-L1-KVM ok t=2", "LAB-RUN-BEGIN a.1 t=3",
+                         "LAB-RUN-END a.1 rc=0 t=4", "LAB-L1-DONE"], None, ("ok", "end", 1)),
+    ("silent inside a run", BOOT_LINES, "L1 silent for 150s", ("silent", "b.1", 1)),
+    ("an RCU stall names the run",
+     BOOT_LINES + ["[ 99.1] rcu: INFO: rcu_preempt self-detected stall on CPU"],
+     "L1 stuck (x)", ("rcu-stall", "b.1", 1)),
+    ("the timer-wakeup report wins over the stall it comes with",
+     BOOT_LINES + ["[ 99.1] rcu: INFO: rcu_preempt detected stall on CPU",
+                   "[ 99.2] rcu: rcu_preempt kthread timer wakeup didn't happen for 2502 jiffies"],
+     "L1 stuck (x)", ("rcu-timer-wakeup", "b.1", 1)),
+    ("L2's stall is not L1's kind", BOOT_LINES + ["b.1| [ 9.0] rcu: INFO: rcu_sched detected stall"],
+     "L1 silent for 150s", ("silent", "b.1", 1)),
+    ("between two runs", BOOT_LINES[:4], "L1 silent for 150s", ("silent", "after a.1", 1)),
+    ("before /dev/kvm", ["LAB-L1-UP t=1.0"], "L1 silent for 150s", ("silent", "L1 boot", 0)),
+]
+
+# What QEMU's HMP answers to `info registers -a` (shortened): cpu0 in L1's
+# idle loop, halted; cpu1 in kvm_amd's world switch; cpu2 in user space.
+FAKE_REGS = ("CPU#0\nRAX=0000000000000000 RBX=0000000000000000\n"
+             "RIP=ffffffffa1000010 RFL=00000246 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=1\n"
+             "CPU#1\nRIP=ffffffffc0a00044 RFL=00000246 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=0\n"
+             "CPU#2\nRAX=0000000000000001\n"
+             "RIP=000055d0c0ffee00 RFL=00000202 [-------] CPL=3 II=0 A20=1 SMM=0 HLT=0\n")
+
+
+def fake_monitor(path, answers):
+    """A QEMU monitor on path: a banner and a prompt, then answers[i] to the
+    i-th connection's command (None: never answers)."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(4)
+
+    def serve():
+        for ans in answers:
+            c, _ = srv.accept()
+            c.sendall(b"QEMU 10.0.2 monitor - type 'help' for more information\r\n(qemu) ")
+            c.recv(4096)
+            if ans is not None:
+                c.sendall(ans.replace("\n", "\r\n").encode() + b"(qemu) ")
+            time.sleep(0.2)
+            c.close()
+        srv.close()
+    threading.Thread(target=serve, daemon=True).start()
+
+
+def check_records(tmp):
+    results = []
+    for name, lines, failure, want in CLASSIFY:
+        got = l1.classify_boot(lines, failure)
+        results.append((got == want, "record: %s (got %r, expected %r)" % (name, got, want)))
+    smap = os.path.join(tmp, "kallsyms-text")
+    ok = l1.Symbols.write(smap, ["ffffffff81000000 T _stext", "ffffffff81000000 T startup_64",
+                                 "ffffffff81000008 t default_idle", "ffffffff81001000 T schedule",
+                                 "kvm_amd 155648 0 - Live 0xffffffffc0100000",
+                                 "ffffffffc0100040 t svm_vcpu_run\t[kvm_amd]"])
+    results.append((ok, "record: kallsyms text symbols are stored from _stext"))
+    syms = l1.Symbols(smap)
+    mon = os.path.join(tmp, "mon.sock")
+    fake_monitor(mon, [FAKE_REGS, FAKE_REGS])
+    got = l1.probe_vcpus(mon, syms, {"": 0xffffffffa1000000, "kvm_amd": 0xffffffffc0a00000},
+                         rounds=2, gap=0.1)
+    want = ("cpu0 L1 kernel default_idle+0x8 halted; cpu1 L1 kernel svm_vcpu_run+0x4 [kvm_amd]; "
+            "cpu2 L1 user 0x55d0c0ffee00")
+    results.append((got == [want, want], "probe: vCPUs named from a fake monitor (got %r)" % got))
+    mon2 = os.path.join(tmp, "mon2.sock")
+    fake_monitor(mon2, [None])
+    t0 = time.monotonic()
+    got = l1.probe_vcpus(mon2, syms, {}, rounds=2, gap=0.1)
+    results.append((len(got) == 1 and "did not answer" in got[0],
+                    "probe: a monitor that never answers is reported (got %r, %.1f s)"
+                    % (got, time.monotonic() - t0)))
+    got = l1.probe_vcpus(os.path.join(tmp, "none.sock"), syms, {}, rounds=1)
+    results.append((got == ["the monitor did not answer (QEMU itself stuck)"],
+                    "probe: no monitor socket (got %r)" % got))
+    return results
+
+
+def check_hung_run(tmp):
+    """L1's lab_run gives up on a command that outlives its timeout's
+    SIGKILL (here a grandchild keeps the output open, as a VMM stuck in
+    the kernel did) and goes on with the plan."""
+    script = (L.L1_LIB + "\nlab_run stuck 1 0 sh -c 'sleep 30 & echo started'\n"
+              "lab_run next 5 0 echo fine\n")
+    t0 = time.monotonic()
+    p = subprocess.run(["sh", "-c", script], cwd=tmp, capture_output=True, text=True,
+                       env=dict(os.environ, LAB_HUNG_GRACE="1", TMPDIR=tmp), timeout=25)
+    took = time.monotonic() - t0
+    res = L.parse_log(p.stdout.splitlines(), L.L1Result())
+    stuck, nxt = res.runs.get("stuck"), res.runs.get("next")
+    return [(stuck is not None and stuck.hung and stuck.rc == 137 and
+             stuck.guest_lines == ["started"],
+             "a run whose output outlives its SIGKILL is given up as hung, rc 137 (%s, %.1f s)"
+             % (repr(stuck and (stuck.hung, stuck.rc, stuck.guest_lines)), took)),
+            (nxt is not None and nxt.rc == 0 and nxt.guest_lines == ["fine"] and not nxt.hung,
+             "the plan goes on after it (%r)" % (nxt and (nxt.rc, nxt.guest_lines),))]
+
+
 def main():
     passed = failed = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,6 +179,10 @@ def main():
                 # Caught by the detector, not by the overall timeout.
                 ok = failure is not None and want in failure and took < timeout
             print("%s %s (failure=%r)" % ("PASS" if ok else "FAIL", name, failure))
+            passed += ok
+            failed += not ok
+        for ok, what in check_records(tmp) + check_hung_run(tmp):
+            print("%s %s" % ("PASS" if ok else "FAIL", what))
             passed += ok
             failed += not ok
     print("%d passed, %d failed" % (passed, failed))

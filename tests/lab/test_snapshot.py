@@ -457,6 +457,8 @@ def main():
     if not res.ok:
         print(res.failure_line())
         return 3
+    if res.retry_line():
+        print(res.retry_line())
     r = res.runs.get("snapshot")
     results = [(False, "run started and ended")] if r is None or not r.ended else list(checks(r))
     passed = failed = 0

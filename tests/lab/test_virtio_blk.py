@@ -231,6 +231,8 @@ def main():
     if not res.ok:
         print(res.failure_line())
         return 3
+    if res.retry_line():
+        print(res.retry_line())
     passed = failed = 0
     for ok, desc in checks(res, sums, a.vmm):
         print("%s %s [%s]" % ("PASS" if ok else "FAIL", desc, a.vmm))

@@ -143,19 +143,8 @@ class WrappedRun(L.Run):
         return ["/bin/sh", "-c", self.script, "lab-wrap"] + super().argv(l1_initrd_path)
 
 
-def private_lab_dir():
-    """Our own build/lab/net (the shared l1.cpio is rebuilt by other lab
-    tests), reusing the cached kernel."""
-    d = os.path.join(L.REPO, "build", "lab", "net")
-    os.makedirs(d, exist_ok=True)
-    k = os.path.join(d, "kernel")
-    shared = os.path.join(L.REPO, "build", "lab", "kernel")
-    # The shared cache may not exist yet when this test runs first.
-    os.makedirs(shared, exist_ok=True)
-    if not os.path.lexists(k):
-        os.symlink(shared, k)
-    L.LAB_DIR = d
-    # L1 needs /dev/net/tun for the TAP run.
+def add_tun_module():
+    """L1 needs /dev/net/tun for the TAP run."""
     if not any(m == "tun" for m, _ in L.L1_MODULES):
         L.L1_MODULES = L.L1_MODULES + [("tun", "")]
 
@@ -222,7 +211,7 @@ def main():
     ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
     a = ap.parse_args()
     try:
-        private_lab_dir()
+        add_tun_module()
         lab = L.Lab(stream=a.stream or None)
         runs = plan(lab)
         res = lab.run_plan(runs, tag="net")
@@ -232,6 +221,8 @@ def main():
     if not res.ok:
         print(res.failure_line())
         return 3
+    if res.retry_line():
+        print(res.retry_line())
     passed = failed = 0
     for run in runs:
         r = res.runs.get(run.name)

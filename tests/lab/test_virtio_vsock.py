@@ -31,7 +31,7 @@ CID = 3
 HV_CID = 4
 HV_SOCK = "/tmp/hv.sock"
 RUN_TIMEOUT = 300
-WORK = os.path.join(L.REPO, "build", "lab-vsock")
+WORK = os.path.join(L.REPO, "build", "lab-vsock")  # socat and its libraries (a cache)
 L1_VSOCK_MODULES = ["vhost_vsock"]
 L2_VSOCK_MODULES = ["virtio_mmio", "vmw_vsock_virtio_transport"]
 LIBDIR = "/lib/x86_64-linux-gnu"
@@ -133,7 +133,7 @@ def get_socat():
 
 def build_overlay(kernel, socat, libs):
     """An extra cpio appended to L1's: the kernel unpacks both, ours last."""
-    t = L.Tree(os.path.join(WORK, "stage-overlay"))
+    t = L.Tree(os.path.join(L.work_dir(), "stage-overlay"))
     t.write_modules(kernel, L.L1_MODULES + [(m, "") for m in L1_VSOCK_MODULES])
     t.copy(socat, L.L1_BIN + "/socat", 0o755)
     for dst, src in libs.items():
@@ -141,7 +141,7 @@ def build_overlay(kernel, socat, libs):
     t.write("/lab/vsock-host.sh", HOST_SH, 0o755)
     # lib.sh is sourced just before runs.sh: start the host side there.
     t.write("/lab/lib.sh", L.L1_LIB + "\n/lab/vsock-host.sh </dev/null &\n")
-    return t.pack(os.path.join(WORK, "overlay.cpio"))
+    return t.pack(os.path.join(L.work_dir(), "overlay.cpio"))
 
 
 def build_l2(kernel, socat, libs):
@@ -150,7 +150,7 @@ def build_l2(kernel, socat, libs):
     mods = kernel.modules_with_deps(L2_VSOCK_MODULES)
     for p in mods:
         files["/lab/vsock/" + os.path.basename(p)] = p
-    order = os.path.join(WORK, "l2-order")
+    order = os.path.join(L.work_dir(), "l2-order")
     with open(order, "w") as f:
         f.write(" ".join(os.path.basename(p)[:-3] for p in mods) + "\n")
     files["/lab/vsock/order"] = order
@@ -229,37 +229,23 @@ def main():
         hybrid = L.Run("hybrid", vmm="hearth", cpus=2, memory=512, timeout=RUN_TIMEOUT,
                        initrd=l2, cmdline="console=ttyS0 panic=-1 lab.wait=3 lab.vsock=hybrid",
                        extra_args=["--vsock", "cid=%d,uds=%s" % (HV_CID, HV_SOCK)])
-        # Our own L1 image, so parallel lab users' l1.cpio is not disturbed.
-        saved, L.LAB_DIR = L.LAB_DIR, WORK
-        try:
-            base = L.build_l1_initrd(lab.kernel, [run, hybrid], l2)
-        finally:
-            L.LAB_DIR = saved
+        base = L.build_l1_initrd(lab.kernel, [run, hybrid], l2)
         overlay = build_overlay(lab.kernel, socat, libs)
-        l1 = os.path.join(WORK, "l1-vsock.cpio")
+        l1 = os.path.join(L.work_dir(), "l1-vsock.cpio")
         with open(l1, "wb") as out:
             for part in (base, overlay):
                 with open(part, "rb") as f:
                     shutil.copyfileobj(f, out)
-        result = None
-        for attempt in range(2):
-            logpath = os.path.join(WORK, "vsock-%d.log" % (attempt + 1))
-            L.log("booting L1 (attempt %d), serial log: %s" % (attempt + 1, logpath))
-            lines, failure, wall = lab.boot_l1(l1, logpath, 300 + 2 * RUN_TIMEOUT + 30,
-                                               RUN_TIMEOUT + 180)
-            result = L.parse_log(lines, L.L1Result())
-            result.log, result.failure, result.wall = logpath, failure, wall
-            if failure is None:
-                break
-            L.log("LAB FAILURE: %s" % failure)
-            for line in lines[-15:]:
-                L.log("  | " + line)
+        result = lab.boot_with_retry(l1, "vsock", 300 + 2 * RUN_TIMEOUT + 30,
+                                     RUN_TIMEOUT + 180, planned=2)
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3
     if result.failure:
-        print("LAB FAILURE: %s (log %s)" % (result.failure, result.log))
+        print(result.failure_line())
         return 3
+    if result.retry_line():
+        print(result.retry_line())
     passed = failed = 0
     for ok, what in checks(result):
         print("%s %s" % ("PASS" if ok else "FAIL", what))
