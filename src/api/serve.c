@@ -128,7 +128,10 @@ static int serve_metrics_open(void *ctx, const char *path, char *err, size_t err
 {
 	struct metrics_call c = { ctx, path, err, errlen, 0 };
 
-	eventloop_call_sync(&((struct serve *)ctx)->run.loop, serve_metrics_fn, &c);
+	if (eventloop_call_sync(&((struct serve *)ctx)->run.loop, serve_metrics_fn, &c)) {
+		snprintf(err, errlen, "Hearth is shutting down");
+		return -ESHUTDOWN;
+	}
 	return c.ret;
 }
 
@@ -136,7 +139,10 @@ static int serve_metrics_flush(void *ctx, char *err, size_t errlen)
 {
 	struct metrics_call c = { ctx, NULL, err, errlen, 0 };
 
-	eventloop_call_sync(&((struct serve *)ctx)->run.loop, serve_metrics_fn, &c);
+	if (eventloop_call_sync(&((struct serve *)ctx)->run.loop, serve_metrics_fn, &c)) {
+		snprintf(err, errlen, "Hearth is shutting down");
+		return -ESHUTDOWN;
+	}
 	return c.ret;
 }
 

@@ -202,17 +202,21 @@ static void eventloop_on_call(void *opaque, uint32_t events)
 	eventloop_run_calls(el);
 }
 
-void eventloop_call_sync(struct eventloop *el, void (*fn)(void *arg), void *arg)
+int eventloop_call_sync(struct eventloop *el, void (*fn)(void *arg), void *arg)
 {
 	struct eventloop_call c = { .fn = fn, .arg = arg };
 	struct eventloop_call **tail;
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&el->call_lock);
-	if (!el->running || pthread_equal(el->owner, pthread_self())) {
+	if (el->state == EVENTLOOP_UNCLAIMED || pthread_equal(el->owner, pthread_self())) {
 		pthread_mutex_unlock(&el->call_lock);
 		fn(arg);
-		return;
+		return 0;
+	}
+	if (el->state == EVENTLOOP_CLOSED) {
+		pthread_mutex_unlock(&el->call_lock);
+		return -ESHUTDOWN;
 	}
 	for (tail = &el->calls; *tail; tail = &(*tail)->next)
 		;
@@ -223,15 +227,24 @@ void eventloop_call_sync(struct eventloop *el, void (*fn)(void *arg), void *arg)
 	while (!c.done)
 		pthread_cond_wait(&el->call_cond, &el->call_lock);
 	pthread_mutex_unlock(&el->call_lock);
+	return 0;
 }
 
-/* Marks the loop as dispatching (or not) on this thread. */
-static void eventloop_set_running(struct eventloop *el, bool on)
+void eventloop_claim(struct eventloop *el)
 {
 	pthread_mutex_lock(&el->call_lock);
-	el->running = on;
+	el->state = EVENTLOOP_CLAIMED;
 	el->owner = pthread_self();
 	pthread_mutex_unlock(&el->call_lock);
+}
+
+void eventloop_close(struct eventloop *el)
+{
+	/* The calls already queued still run, here; the queue is closed first. */
+	pthread_mutex_lock(&el->call_lock);
+	el->state = EVENTLOOP_CLOSED;
+	pthread_mutex_unlock(&el->call_lock);
+	eventloop_run_calls(el);
 }
 
 #define EVENTLOOP_BATCH 64
@@ -273,11 +286,9 @@ int eventloop_run(struct eventloop *el)
 {
 	int ret;
 
-	eventloop_set_running(el, true);
+	eventloop_claim(el);
 	ret = eventloop_dispatch(el);
-	/* Calls queued from now on run in their callers; finish the ones already here. */
-	eventloop_set_running(el, false);
-	eventloop_run_calls(el);
+	eventloop_close(el);
 	return ret;
 }
 

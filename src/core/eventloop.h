@@ -62,7 +62,12 @@ struct eventloop {
 	pthread_cond_t call_cond;
 	struct eventloop_call *calls;
 	int call_efd;
-	bool running;          /* eventloop_run is dispatching on owner */
+	/*
+	 * Who runs cross-thread calls: nobody yet (callers run them inline),
+	 * the owner (claimed: callers wait for it), or nobody any more
+	 * (closed: calls from other threads are refused).
+	 */
+	enum { EVENTLOOP_UNCLAIMED, EVENTLOOP_CLAIMED, EVENTLOOP_CLOSED } state;
 	pthread_t owner;
 	struct eventloop_poller pollers[EVENTLOOP_MAX_POLLERS];
 	unsigned int npollers;
@@ -82,13 +87,28 @@ void eventloop_remove_poller(struct eventloop *el, void *opaque);
 /*
  * Runs fn(arg) on the loop's thread and waits for it: how a vCPU hands
  * device work (reset, activation) to the I/O thread, so that blocking host
- * work never runs on a vCPU. Runs fn inline when called from the loop's
- * own thread or while the loop is not running (unit tests, start-up and
- * shutdown), so a caller can never wait for a loop that will not come.
+ * work never runs on a vCPU. Returns 0 once fn ran. fn runs inline when
+ * called from the loop's own thread, or before any thread claimed the
+ * loop (unit tests, start-up). Once the loop has stopped for good
+ * (eventloop_run returned), a call from another thread is refused with
+ * -ESHUTDOWN and fn does not run: a vCPU still running while the VM is
+ * torn down must not do the io thread's work on its own thread, whose
+ * seccomp filter forbids it (and the work is moot then).
  */
-void eventloop_call_sync(struct eventloop *el, void (*fn)(void *arg), void *arg);
-/* Dispatches until eventloop_stop(); returns 0 or -errno. */
+int eventloop_call_sync(struct eventloop *el, void (*fn)(void *arg), void *arg)
+	__attribute__((warn_unused_result));
+/*
+ * Makes this thread the loop's before it dispatches: calls from other
+ * threads wait for eventloop_run instead of running on their own thread.
+ */
+void eventloop_claim(struct eventloop *el);
+/*
+ * Dispatches until eventloop_stop(); returns 0 or -errno. The calls
+ * queued by then are run before it returns; later ones are refused.
+ */
 int eventloop_run(struct eventloop *el);
+/* A claimed loop that will not run after all: as eventloop_run's end. */
+void eventloop_close(struct eventloop *el);
 void eventloop_stop(struct eventloop *el);
 
 #endif

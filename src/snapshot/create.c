@@ -169,7 +169,10 @@ static int build_state(struct vm *vm, const struct vm_config *cfg, struct snap_b
 		ret = save_vcpus(vm, b, regs, err, errlen);
 	if (ret)
 		return ret;
-	eventloop_call_sync(vm->loop, save_devices_fn, &dc);
+	if (eventloop_call_sync(vm->loop, save_devices_fn, &dc)) {
+		snprintf(err, errlen, "Hearth is shutting down");
+		return -ESHUTDOWN;
+	}
 	return dc.ret;
 }
 

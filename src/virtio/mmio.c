@@ -396,10 +396,14 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, unsigned
 		 */
 		struct status_call c = { t, (uint32_t)bus_data_get(data, len) };
 
-		if (t->host.loop)
-			eventloop_call_sync(t->host.loop, status_call, &c);
-		else
+		/*
+		 * Refused only while Hearth shuts down: the device goes with the
+		 * VM, and this vCPU must not do the io thread's work itself.
+		 */
+		if (!t->host.loop)
 			status_call(&c);
+		else if (eventloop_call_sync(t->host.loop, status_call, &c))
+			log_debug("%s: status write 0x%x dropped: shutting down", dev->name, c.val);
 		return;
 	}
 	pthread_mutex_lock(&dev->lock);

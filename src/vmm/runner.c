@@ -85,6 +85,12 @@ int runner_init(struct runner *r, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot set up signal handling: %s", strerror(-ret));
 		goto err_loop;
 	}
+	/*
+	 * This thread runs the loop: work other threads hand it (a vCPU's
+	 * device reset, the api thread's requests) waits for it from now on,
+	 * even before runner_loop, rather than run on their own threads.
+	 */
+	eventloop_claim(&r->loop);
 	return 0;
 err_loop:
 	if (r->sig_fd >= 0)
@@ -183,7 +189,8 @@ int runner_start_vm(struct runner *r, const struct vm_config *cfg, struct vm_err
 {
 	struct start_call c = { r, cfg, err, 0, NULL };
 
-	eventloop_call_sync(&r->loop, runner_start_fn, &c);
+	if (eventloop_call_sync(&r->loop, runner_start_fn, &c))
+		return vm_error_set(err, false, -ESHUTDOWN, "Hearth is shutting down");
 	return c.ret;
 }
 
@@ -192,15 +199,19 @@ int runner_restore_vm(struct runner *r, const struct vm_config *cfg,
 {
 	struct start_call c = { r, cfg, err, 0, rs };
 
-	eventloop_call_sync(&r->loop, runner_start_fn, &c);
+	if (eventloop_call_sync(&r->loop, runner_start_fn, &c))
+		return vm_error_set(err, false, -ESHUTDOWN, "Hearth is shutting down");
 	return c.ret;
 }
 
 void runner_loop(struct runner *r)
 {
 	r->in_loop = true;
-	if (r->have_vm && runner_sandbox(r))
+	if (r->have_vm && runner_sandbox(r)) {
+		/* No loop after all: what waits for it runs now, later calls are refused. */
+		eventloop_close(&r->loop);
 		return;
+	}
 	if (eventloop_run(&r->loop) && r->have_vm)
 		vm_request_stop(&r->vm, VM_STOP_FAILURE, "I/O loop failed");
 }

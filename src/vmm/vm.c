@@ -471,7 +471,9 @@ int vm_pause(struct vm *vm)
 		if (s != VCPU_PAUSED && s != VCPU_STOPPED && vm->vcpus[i]->started)
 			ret = -ETIMEDOUT;
 	}
-	eventloop_call_sync(vm->loop, vm_devices_fn, &c);
+	/* Refused only while Hearth shuts down: the devices stop with the VM then. */
+	if (eventloop_call_sync(vm->loop, vm_devices_fn, &c))
+		return -ESHUTDOWN;
 	return ret ? ret : c.ret;
 }
 
@@ -493,7 +495,9 @@ void vm_resume(struct vm *vm)
 {
 	struct vm_devices_call c = { vm, false, 0 };
 
-	eventloop_call_sync(vm->loop, vm_devices_fn, &c);
+	/* Refused only while Hearth shuts down: nothing is left to resume then. */
+	if (eventloop_call_sync(vm->loop, vm_devices_fn, &c))
+		return;
 	for (unsigned int i = 0; i < vm->ncpus; i++)
 		vcpu_resume(vm->vcpus[i]);
 }

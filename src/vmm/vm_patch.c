@@ -44,7 +44,8 @@ static void patch_fn(void *arg)
 static int patch_run(struct vm *vm, struct patch_call *c)
 {
 	c->ret = 0;
-	eventloop_call_sync(vm->loop, patch_fn, c);
+	if (eventloop_call_sync(vm->loop, patch_fn, c))
+		return -ESHUTDOWN;
 	return c->ret;
 }
 

@@ -217,6 +217,7 @@ struct call_ctx {
 	struct eventloop *loop;
 	pthread_t ran_on;
 	int calls;
+	int late_ret;
 };
 
 static void record_call(void *arg)
@@ -236,15 +237,13 @@ static void *caller_main(void *arg)
 {
 	struct call_ctx *c = arg;
 
-	/* Spin until the loop runs: the call must then be queued, not run here. */
-	while (!__atomic_load_n(&c->loop->running, __ATOMIC_SEQ_CST))
-		usleep(1000);
-	eventloop_call_sync(c->loop, record_call, c);
-	eventloop_call_sync(c->loop, stop_call, c);
+	/* The loop was claimed before this thread started: the call is queued, not run here. */
+	assert_int_equal(eventloop_call_sync(c->loop, record_call, c), 0);
+	assert_int_equal(eventloop_call_sync(c->loop, stop_call, c), 0);
 	return NULL;
 }
 
-/* Another thread's call runs on the loop's thread; without a running loop, inline. */
+/* Another thread's call runs on the loop's thread; before any claim, inline. */
 static void test_call_sync(void **state)
 {
 	struct eventloop loop;
@@ -253,13 +252,49 @@ static void test_call_sync(void **state)
 
 	(void)state;
 	assert_int_equal(eventloop_init(&loop), 0);
-	eventloop_call_sync(&loop, record_call, &c);
+	assert_int_equal(eventloop_call_sync(&loop, record_call, &c), 0);
 	assert_int_equal(c.calls, 1);
 	assert_true(pthread_equal(c.ran_on, pthread_self()));
+	eventloop_claim(&loop);
 	assert_int_equal(pthread_create(&caller, NULL, caller_main, &c), 0);
 	assert_int_equal(eventloop_run(&loop), 0);
 	pthread_join(caller, NULL);
 	assert_int_equal(c.calls, 2);
+	assert_true(pthread_equal(c.ran_on, pthread_self()));
+	eventloop_destroy(&loop);
+}
+
+static void *late_caller_main(void *arg)
+{
+	struct call_ctx *c = arg;
+
+	c->late_ret = eventloop_call_sync(c->loop, record_call, c);
+	return NULL;
+}
+
+/*
+ * Once the loop has stopped for good, another thread's call is refused and
+ * never runs on that thread: a vCPU that resets a device while Hearth shuts
+ * down must not do the io thread's work under its own seccomp filter (it
+ * was killed for epoll_ctl). Its own thread may still call inline.
+ */
+static void test_call_sync_after_close(void **state)
+{
+	struct eventloop loop;
+	struct call_ctx c = { .loop = &loop };
+	pthread_t caller;
+
+	(void)state;
+	assert_int_equal(eventloop_init(&loop), 0);
+	eventloop_claim(&loop);
+	eventloop_stop(&loop);
+	assert_int_equal(eventloop_run(&loop), 0);
+	assert_int_equal(pthread_create(&caller, NULL, late_caller_main, &c), 0);
+	pthread_join(caller, NULL);
+	assert_int_equal(c.late_ret, -ESHUTDOWN);
+	assert_int_equal(c.calls, 0);
+	assert_int_equal(eventloop_call_sync(&loop, record_call, &c), 0);
+	assert_int_equal(c.calls, 1);
 	assert_true(pthread_equal(c.ran_on, pthread_self()));
 	eventloop_destroy(&loop);
 }
@@ -273,6 +308,7 @@ int main(void)
 		cmocka_unit_test(test_poller_limits),
 		cmocka_unit_test(test_many_fds),
 		cmocka_unit_test(test_call_sync),
+		cmocka_unit_test(test_call_sync_after_close),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -204,7 +204,7 @@ static void set_limiter(struct drv *d, const struct rl_config *cfg)
 {
 	struct limiter_call c = { d->dev, *cfg };
 
-	eventloop_call_sync(&d->loop, set_limiter_fn, &c);
+	assert_int_equal(eventloop_call_sync(&d->loop, set_limiter_fn, &c), 0);
 }
 
 static void test_limited_completes_what_the_bucket_allows(void **state)
@@ -308,7 +308,7 @@ static void test_swap(void **state)
 	assert_int_equal(virtio_blk_open(&cfg, err, sizeof(err)), 0);
 	c.cfg = &cfg;
 	post_read(d, 0, 3);
-	eventloop_call_sync(&d->loop, swap_fn, &c);
+	assert_int_equal(eventloop_call_sync(&d->loop, swap_fn, &c), 0);
 	virtio_blk_config_release(&cfg);
 	assert_int_equal(c.ret, 0);
 	/* The read in flight finished on the old image, inside the swap. */

@@ -122,7 +122,7 @@ static void io_start(struct fake *f)
 	assert_int_equal(pthread_create(&f->io, NULL, io_main, f), 0);
 	f->io_running = true;
 	/* A round trip: once it returns, the loop is dispatching. */
-	while (!__atomic_load_n(&f->loop.running, __ATOMIC_SEQ_CST))
+	while (__atomic_load_n(&f->loop.state, __ATOMIC_SEQ_CST) != EVENTLOOP_CLAIMED)
 		usleep(1000);
 }
 
@@ -130,9 +130,11 @@ static void io_stop(struct fake *f)
 {
 	if (!f->io_running)
 		return;
-	eventloop_call_sync(&f->loop, stop_loop, &f->loop);
+	assert_int_equal(eventloop_call_sync(&f->loop, stop_loop, &f->loop), 0);
 	pthread_join(f->io, NULL);
 	f->io_running = false;
+	/* This thread is the loop's now: the test's own writes run their work here. */
+	eventloop_claim(&f->loop);
 }
 
 static int setup(void **state)
