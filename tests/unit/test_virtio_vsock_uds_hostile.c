@@ -5,25 +5,6 @@
  */
 #include "vsock_uds_rig.h"
 
-/* A host client connected through CONNECT/RESPONSE with the guest's buf_alloc. */
-static int established(struct drv *d, uint32_t guest_port, uint32_t buf_alloc, uint32_t *lp)
-{
-	struct vsock_hdr h;
-	char line[64];
-	int fd = host_connect(d);
-
-	snprintf(line, sizeof(line), "CONNECT %u\n", guest_port);
-	host_send(fd, line);
-	settle(d);
-	h = rx_expect(d, VSOCK_OP_REQUEST, NULL, 0);
-	*lp = h.src_port;
-	h = hdr(guest_port, *lp, VSOCK_OP_RESPONSE);
-	h.buf_alloc = buf_alloc;
-	tx_send(d, &h, NULL, 0);
-	assert_true(host_recv(fd, line, sizeof(line)) > 0);
-	return fd;
-}
-
 static void test_credit_to_guest(void **state)
 {
 	struct drv *d = *state;
@@ -74,42 +55,6 @@ static void test_credit_to_guest(void **state)
 	close(fd);
 }
 
-/*
- * Sends as the guest may, 4 KiB at a time within its credit, to a host
- * client that does not read, until the device holds VU_CONN_BUF bytes
- * the socket would not take: asked with CREDIT_REQUEST, its fwd_cnt no
- * longer moves and the credit is 0. Returns the bytes sent.
- */
-static uint32_t fill_until_buffered(struct drv *d, uint32_t lp)
-{
-	static char chunk[4096];
-	uint32_t sent = 0, fwd = 0, last = 1;
-	struct vsock_hdr h;
-
-	for (int i = 0; i < 10000; i++) {
-		uint32_t credit = VU_CONN_BUF - (sent - fwd);
-
-		if (credit) {
-			h = hdr(5000, lp, VSOCK_OP_RW);
-			h.len = credit < sizeof(chunk) ? credit : sizeof(chunk);
-			tx_send(d, &h, chunk, h.len);
-			sent += h.len;
-		} else {
-			if (fwd == last)
-				return sent;
-			last = fwd;
-			tx_op(d, 5000, lp, VSOCK_OP_CREDIT_REQUEST);
-		}
-		while (rx_get(d, &h, NULL, 0)) {
-			assert_int_equal(h.op, VSOCK_OP_CREDIT_UPDATE);
-			assert_int_equal(h.buf_alloc, VU_CONN_BUF);
-			fwd = h.fwd_cnt;
-		}
-	}
-	fail_msg("the device never stopped taking data");
-	return 0;
-}
-
 static void test_credit_from_guest(void **state)
 {
 	struct drv *d = *state;
@@ -120,7 +65,7 @@ static void test_credit_from_guest(void **state)
 
 	rx_fill(d, 32);
 	fd = established(d, 5000, 65536, &lp);
-	fill_until_buffered(d, lp);
+	fill_until_buffered(d, 5000, lp);
 	/* One byte past the credit: the connection is reset, not buffered. */
 	h = hdr(5000, lp, VSOCK_OP_RW);
 	h.len = 1;
@@ -144,7 +89,7 @@ static void test_credit_update_when_drained(void **state)
 
 	rx_fill(d, 32);
 	fd = established(d, 5000, 65536, &lp);
-	sent = fill_until_buffered(d, lp);
+	sent = fill_until_buffered(d, 5000, lp);
 	/* The client reads everything: the guest is told it may go on. */
 	for (int i = 0; i < 10000 && got < sent; i++) {
 		n = host_recv(fd, sink, sizeof(sink));

@@ -9,25 +9,6 @@
 
 #include "state_check.h"
 
-/* A host client connected through CONNECT/RESPONSE (as the hostile tests do). */
-static int established(struct drv *d, uint32_t guest_port, uint32_t buf_alloc, uint32_t *lp)
-{
-	struct vsock_hdr h;
-	char line[64];
-	int fd = host_connect(d);
-
-	snprintf(line, sizeof(line), "CONNECT %u\n", guest_port);
-	host_send(fd, line);
-	settle(d);
-	h = rx_expect(d, VSOCK_OP_REQUEST, NULL, 0);
-	*lp = h.src_port;
-	h = hdr(guest_port, *lp, VSOCK_OP_RESPONSE);
-	h.buf_alloc = buf_alloc;
-	tx_send(d, &h, NULL, 0);
-	assert_true(host_recv(fd, line, sizeof(line)) > 0);
-	return fd;
-}
-
 static int mmio_save_any(void *t, void *out, size_t *len)
 {
 	return virtio_mmio_save(t, out, len);

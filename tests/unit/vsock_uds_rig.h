@@ -278,6 +278,64 @@ static inline ssize_t host_recv(int fd, char *buf, size_t max)
 	return n;
 }
 
+/* A host client connected through CONNECT/RESPONSE with the guest's buf_alloc. */
+static inline int established(struct drv *d, uint32_t guest_port, uint32_t buf_alloc,
+			      uint32_t *lp)
+{
+	struct vsock_hdr h;
+	char line[64];
+	int fd = host_connect(d);
+
+	snprintf(line, sizeof(line), "CONNECT %u\n", guest_port);
+	host_send(fd, line);
+	settle(d);
+	h = rx_expect(d, VSOCK_OP_REQUEST, NULL, 0);
+	*lp = h.src_port;
+	h = hdr(guest_port, *lp, VSOCK_OP_RESPONSE);
+	h.buf_alloc = buf_alloc;
+	tx_send(d, &h, NULL, 0);
+	assert_true(host_recv(fd, line, sizeof(line)) > 0);
+	return fd;
+}
+
+/*
+ * Sends as the guest may on (guest_port, host_port), 4 KiB at a time
+ * within its credit, to a host peer that does not read, until the device
+ * holds VU_CONN_BUF bytes the socket would not take: asked with
+ * CREDIT_REQUEST, its fwd_cnt no longer moves and the credit is 0.
+ * Returns the bytes sent.
+ */
+static inline uint32_t fill_until_buffered(struct drv *d, uint32_t guest_port,
+					   uint32_t host_port)
+{
+	static char chunk[4096];
+	uint32_t sent = 0, fwd = 0, last = 1;
+	struct vsock_hdr h;
+
+	for (int i = 0; i < 10000; i++) {
+		uint32_t credit = VU_CONN_BUF - (sent - fwd);
+
+		if (credit) {
+			h = hdr(guest_port, host_port, VSOCK_OP_RW);
+			h.len = credit < sizeof(chunk) ? credit : sizeof(chunk);
+			tx_send(d, &h, chunk, h.len);
+			sent += h.len;
+		} else {
+			if (fwd == last)
+				return sent;
+			last = fwd;
+			tx_op(d, guest_port, host_port, VSOCK_OP_CREDIT_REQUEST);
+		}
+		while (rx_get(d, &h, NULL, 0)) {
+			assert_int_equal(h.op, VSOCK_OP_CREDIT_UPDATE);
+			assert_int_equal(h.buf_alloc, VU_CONN_BUF);
+			fwd = h.fwd_cnt;
+		}
+	}
+	fail_msg("the device never stopped taking data");
+	return 0;
+}
+
 static inline uint64_t counter(struct drv *d, const char *name)
 {
 	struct dev_counter c[16];
