@@ -20,38 +20,13 @@ struct ratelimit vu_rl = RATELIMIT_INIT(10);
 
 static void conn_on_event(void *opaque, uint32_t events);
 
-/* Every packet of ours carries our buffer and fwd_cnt, so the guest's credit is current. */
-static void conn_hdr(struct vsock_uds *vu, const struct vu_conn *c, struct vsock_hdr *h,
-		     enum vsock_op op)
-{
-	*h = (struct vsock_hdr){ .src_cid = VSOCK_HOST_CID, .dst_cid = vu->cid,
-				 .src_port = c->local_port, .dst_port = c->peer_port,
-				 .type = VSOCK_TYPE_STREAM, .op = op,
-				 .buf_alloc = VU_CONN_BUF, .fwd_cnt = c->fwd_cnt };
-}
-
-static uint32_t conn_credit(const struct vu_conn *c)
-{
-	uint32_t in_flight = c->rx_cnt - c->peer_fwd_cnt;
-
-	/* A driver whose fwd_cnt runs ahead of what we sent gets nothing more. */
-	return in_flight >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - in_flight;
-}
-
-/* Data the host socket may hand the guest now (or its EOF). */
-static bool conn_wants_rw(const struct vu_conn *c)
-{
-	return c->state == VU_ESTABLISHED && c->readable && !c->host_eof &&
-	       !(c->peer_shut & VSOCK_SHUT_RCV);
-}
-
 static bool conn_wants_rx(const struct vu_conn *c)
 {
 	return c->pending ||
-	       (conn_wants_rw(c) && (conn_credit(c) || !c->credit_requested));
+	       (vu_conn_wants_rw(c) && (vu_conn_credit(c) || !c->credit_requested));
 }
 
-static void conn_enqueue(struct vsock_uds *vu, struct vu_conn *c)
+void vu_conn_enqueue(struct vsock_uds *vu, struct vu_conn *c)
 {
 	if (c->queued || !conn_wants_rx(c))
 		return;
@@ -64,7 +39,7 @@ static void conn_enqueue(struct vsock_uds *vu, struct vu_conn *c)
 	vu->rx_tail = c;
 }
 
-static void conn_dequeue(struct vsock_uds *vu, struct vu_conn *c)
+void vu_conn_dequeue(struct vsock_uds *vu, struct vu_conn *c)
 {
 	struct vu_conn **p = &vu->rx_head, *prev = NULL;
 
@@ -83,7 +58,7 @@ static void conn_dequeue(struct vsock_uds *vu, struct vu_conn *c)
 }
 
 /* Polls for what the connection can use: never EPOLLIN while data waits unread. */
-static void conn_update_events(struct vsock_uds *vu, struct vu_conn *c)
+void vu_conn_update_events(struct vsock_uds *vu, struct vu_conn *c)
 {
 	uint32_t ev = 0;
 
@@ -101,7 +76,7 @@ static void conn_update_events(struct vsock_uds *vu, struct vu_conn *c)
 
 void vu_conn_free(struct vsock_uds *vu, struct vu_conn *c)
 {
-	conn_dequeue(vu, c);
+	vu_conn_dequeue(vu, c);
 	for (unsigned int i = 0; i < vu->nconns; i++) {
 		if (vu->conns[i] == c) {
 			vu->conns[i] = vu->conns[--vu->nconns];
@@ -137,7 +112,7 @@ void vu_rst_queue(struct vsock_uds *vu, uint64_t src_cid, uint32_t local_port,
 }
 
 /* Tells the guest the connection is gone and forgets it. */
-static void conn_reset(struct vsock_uds *vu, struct vu_conn *c)
+void vu_conn_reset(struct vsock_uds *vu, struct vu_conn *c)
 {
 	if (c->state != VU_HANDSHAKE)
 		vu_rst_queue(vu, VSOCK_HOST_CID, c->local_port, c->peer_port);
@@ -243,13 +218,13 @@ static void conn_after_forward(struct vsock_uds *vu, struct vu_conn *c)
 	if (!c->buf_len && (c->peer_shut & VSOCK_SHUT_SEND)) {
 		if (c->peer_shut == VSOCK_SHUT_BOTH) {
 			/* The guest closed and all it sent is delivered: end with RST (5.10.6.5). */
-			conn_reset(vu, c);
+			vu_conn_reset(vu, c);
 			return;
 		}
 		shutdown(c->fd, SHUT_WR);
 	}
-	conn_update_events(vu, c);
-	conn_enqueue(vu, c);
+	vu_conn_update_events(vu, c);
+	vu_conn_enqueue(vu, c);
 }
 
 static void conn_rw(struct vsock_uds *vu, struct vu_conn *c, const struct virtq_chain *ch,
@@ -259,14 +234,14 @@ static void conn_rw(struct vsock_uds *vu, struct vu_conn *c, const struct virtq_
 	ssize_t n;
 
 	if (c->state != VU_ESTABLISHED || (c->peer_shut & VSOCK_SHUT_SEND)) {
-		conn_reset(vu, c);
+		vu_conn_reset(vu, c);
 		return;
 	}
 	if (len > VU_CONN_BUF - c->buf_len) {
 		vu->bad_packets++;
 		log_ratelimited(&vu_rl, LOG_WARN, "%s: guest sent past its credit; connection reset",
 				vu->dev.name);
-		conn_reset(vu, c);
+		vu_conn_reset(vu, c);
 		return;
 	}
 	virtq_iov_to_buf(ch->iov, ch->n_out, VSOCK_HDR_LEN, vu->bounce, len);
@@ -274,7 +249,7 @@ static void conn_rw(struct vsock_uds *vu, struct vu_conn *c, const struct virtq_
 	if (!c->buf_len && len) {
 		n = send(c->fd, vu->bounce, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			conn_reset(vu, c);
+			vu_conn_reset(vu, c);
 			return;
 		}
 		off = n > 0 ? (uint32_t)n : 0;
@@ -282,7 +257,7 @@ static void conn_rw(struct vsock_uds *vu, struct vu_conn *c, const struct virtq_
 	}
 	if (off < len) {
 		if (!c->buf && !(c->buf = malloc(VU_CONN_BUF))) {
-			conn_reset(vu, c);
+			vu_conn_reset(vu, c);
 			return;
 		}
 		buf_append(c, vu->bounce + off, len - off);
@@ -294,7 +269,7 @@ static void conn_shutdown(struct vsock_uds *vu, struct vu_conn *c, uint32_t flag
 {
 	c->peer_shut |= flags & VSOCK_SHUT_BOTH;
 	if (c->state != VU_ESTABLISHED) {
-		conn_reset(vu, c);
+		vu_conn_reset(vu, c);
 		return;
 	}
 	conn_after_forward(vu, c);
@@ -309,10 +284,10 @@ static void conn_accepted(struct vsock_uds *vu, struct vu_conn *c)
 	c->state = VU_ESTABLISHED;
 	/* A fresh socket's buffer takes a short line whole; anything else is a dead client. */
 	if (len < 0 || send(c->fd, line, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL) != len) {
-		conn_reset(vu, c);
+		vu_conn_reset(vu, c);
 		return;
 	}
-	conn_update_events(vu, c);
+	vu_conn_update_events(vu, c);
 }
 
 /* The guest connects to the host: "<uds_path>_<port>" must be listening. */
@@ -335,8 +310,8 @@ static void conn_guest_connect(struct vsock_uds *vu, const struct vsock_hdr *h)
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
 	c->pending = VU_P_RESPONSE;
-	conn_update_events(vu, c);
-	conn_enqueue(vu, c);
+	vu_conn_update_events(vu, c);
+	vu_conn_enqueue(vu, c);
 	return;
 
 err_refuse:
@@ -380,19 +355,19 @@ void vu_conn_packet(struct vsock_uds *vu, const struct vsock_hdr *h,
 	}
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
-	if (conn_credit(c))
+	if (vu_conn_credit(c))
 		c->credit_requested = false;
 	if (h->op == VSOCK_OP_RW && h->len > payload) {
 		vu->bad_packets++;
 		log_ratelimited(&vu_rl, LOG_WARN, "%s: RW packet says %u bytes, carries %llu; reset",
 				vu->dev.name, h->len, (unsigned long long)payload);
-		conn_reset(vu, c);
+		vu_conn_reset(vu, c);
 		return;
 	}
 	switch (h->op) {
 	case VSOCK_OP_RESPONSE:
 		if (c->state != VU_REQUESTED) {
-			conn_reset(vu, c);
+			vu_conn_reset(vu, c);
 			return;
 		}
 		conn_accepted(vu, c);
@@ -414,91 +389,10 @@ void vu_conn_packet(struct vsock_uds *vu, const struct vsock_hdr *h,
 	default:
 		/* A second REQUEST on a live connection, or an op that does not exist. */
 		vu->bad_packets++;
-		conn_reset(vu, c);
+		vu_conn_reset(vu, c);
 		return;
 	}
-	conn_enqueue(vu, c);
-}
-
-/* Reads one packet's worth from the socket into the chain; see vu_conn_fill. */
-static uint32_t conn_fill_rw(struct vsock_uds *vu, struct vu_conn *c,
-			     const struct virtq_chain *rc, struct vsock_hdr *h)
-{
-	uint64_t room = rc->in_len - VSOCK_HDR_LEN;
-	uint32_t want = conn_credit(c);
-	ssize_t n;
-
-	if (!want) {
-		if (c->credit_requested)
-			return 0;
-		/* The guest may not know we are waiting: ask once (5.10.6.3). */
-		c->credit_requested = true;
-		conn_hdr(vu, c, h, VSOCK_OP_CREDIT_REQUEST);
-		return VSOCK_HDR_LEN;
-	}
-	if (want > room)
-		want = (uint32_t)room;
-	if (want > VU_CONN_BUF)
-		want = VU_CONN_BUF;
-	if (!want)
-		return 0; /* a buffer with room for the header only: never for data */
-	n = recv(c->fd, vu->bounce, want, MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-		c->readable = false;
-		conn_update_events(vu, c);
-		return 0;
-	}
-	if (n < 0) {
-		conn_reset(vu, c);
-		return 0;
-	}
-	if (n == 0) {
-		/* The client shut its side: no more data for the guest; half-close. */
-		c->host_eof = true;
-		c->shut_sent |= VSOCK_SHUT_SEND | (c->host_hup ? VSOCK_SHUT_RCV : 0);
-		conn_hdr(vu, c, h, VSOCK_OP_SHUTDOWN);
-		h->flags = c->shut_sent;
-		return VSOCK_HDR_LEN;
-	}
-	conn_hdr(vu, c, h, VSOCK_OP_RW);
-	h->len = (uint32_t)n;
-	virtq_buf_to_iov(rc->iov, rc->n_in, VSOCK_HDR_LEN, vu->bounce, (size_t)n);
-	c->rx_cnt += (uint32_t)n;
-	vu->rx_bytes += (uint64_t)n;
-	return VSOCK_HDR_LEN + (uint32_t)n;
-}
-
-uint32_t vu_conn_fill(struct vsock_uds *vu, struct vu_conn *c, const struct virtq_chain *rc)
-{
-	static const struct { uint32_t bit; enum vsock_op op; } ctl[] = {
-		{ VU_P_REQUEST, VSOCK_OP_REQUEST },
-		{ VU_P_RESPONSE, VSOCK_OP_RESPONSE },
-		{ VU_P_CREDIT_UPDATE, VSOCK_OP_CREDIT_UPDATE },
-	};
-	struct vsock_hdr h;
-	uint32_t len = 0;
-
-	conn_dequeue(vu, c);
-	for (unsigned int i = 0; i < sizeof(ctl) / sizeof(ctl[0]) && !len; i++) {
-		if (!(c->pending & ctl[i].bit))
-			continue;
-		c->pending &= ~ctl[i].bit;
-		conn_hdr(vu, c, &h, ctl[i].op);
-		len = VSOCK_HDR_LEN;
-	}
-	if (!len && conn_wants_rw(c)) {
-		len = conn_fill_rw(vu, c, rc, &h);
-		if (!len)
-			return 0; /* c may be gone */
-	}
-	if (!len)
-		return 0;
-	/* Every packet tells the guest our fwd_cnt: no separate update is owed. */
-	c->fwd_cnt_sent = h.fwd_cnt;
-	c->pending &= ~VU_P_CREDIT_UPDATE;
-	virtq_buf_to_iov(rc->iov, rc->n_in, 0, &h, VSOCK_HDR_LEN);
-	conn_enqueue(vu, c);
-	return len;
+	vu_conn_enqueue(vu, c);
 }
 
 /* A host client's CONNECT line, one byte at a time so its data stays in the socket. */
@@ -530,8 +424,8 @@ static void conn_handshake(struct vsock_uds *vu, struct vu_conn *c)
 	c->local_port = alloc_port(vu);
 	c->peer_port = port;
 	c->pending = VU_P_REQUEST;
-	conn_update_events(vu, c);
-	conn_enqueue(vu, c);
+	vu_conn_update_events(vu, c);
+	vu_conn_enqueue(vu, c);
 }
 
 static void conn_on_event(void *opaque, uint32_t events)
@@ -541,11 +435,11 @@ static void conn_on_event(void *opaque, uint32_t events)
 
 	pthread_mutex_lock(&vu->dev.lock);
 	if (events & EPOLLERR) {
-		conn_reset(vu, c);
+		vu_conn_reset(vu, c);
 	} else if (c->state == VU_HANDSHAKE) {
 		conn_handshake(vu, c);
 	} else if ((events & EPOLLHUP) && c->state == VU_REQUESTED) {
-		conn_reset(vu, c); /* the client gave up before the guest answered */
+		vu_conn_reset(vu, c); /* the client gave up before the guest answered */
 	} else {
 		if (events & EPOLLHUP) {
 			/*
@@ -560,13 +454,13 @@ static void conn_on_event(void *opaque, uint32_t events)
 		if (events & (EPOLLIN | EPOLLHUP))
 			c->readable = true;
 		if ((events & EPOLLOUT) && buf_flush(c)) {
-			conn_reset(vu, c);
+			vu_conn_reset(vu, c);
 		} else {
 			if (events & EPOLLOUT)
 				conn_after_forward(vu, c);
 			else
-				conn_update_events(vu, c);
-			conn_enqueue(vu, c);
+				vu_conn_update_events(vu, c);
+			vu_conn_enqueue(vu, c);
 		}
 	}
 	vu_rx_process(vu);

@@ -1,8 +1,8 @@
 /*
  * Hybrid vsock internals, shared by the device (vsock_uds.c: queues,
  * packets in and out) and its host side (vsock_conn.c: connections and
- * their Unix sockets). Everything here runs on the I/O thread with
- * dev.lock held.
+ * their Unix sockets; vsock_conn_rx.c: what they send the guest).
+ * Everything here runs on the I/O thread with dev.lock held.
  */
 #ifndef HEARTH_VIRTIO_VSOCK_UDS_PRIV_H
 #define HEARTH_VIRTIO_VSOCK_UDS_PRIV_H
@@ -143,19 +143,42 @@ extern struct ratelimit vu_rl;
 /* vsock_uds.c */
 void vu_rx_process(struct vsock_uds *vu);
 
+/* The guest's receive credit (5.10.6.3): what we may send it now. */
+static inline uint32_t vu_conn_credit(const struct vu_conn *c)
+{
+	uint32_t in_flight = c->rx_cnt - c->peer_fwd_cnt;
+
+	/* A driver whose fwd_cnt runs ahead of what we sent gets nothing more. */
+	return in_flight >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - in_flight;
+}
+
+/* Data the host socket may hand the guest now (or its EOF). */
+static inline bool vu_conn_wants_rw(const struct vu_conn *c)
+{
+	return c->state == VU_ESTABLISHED && c->readable && !c->host_eof &&
+	       !(c->peer_shut & VSOCK_SHUT_RCV);
+}
+
 /* vsock_conn.c */
 void vu_on_listen(void *opaque, uint32_t events);
 void vu_conn_packet(struct vsock_uds *vu, const struct vsock_hdr *h,
 		    const struct virtq_chain *c);
-/*
- * Writes c's next packet into the receive chain rc; returns its length,
- * or 0 when c had nothing after all (the chain goes back). May free c.
- */
-uint32_t vu_conn_fill(struct vsock_uds *vu, struct vu_conn *c, const struct virtq_chain *rc);
+/* On the receive list if it has something for the guest (and is not on it yet). */
+void vu_conn_enqueue(struct vsock_uds *vu, struct vu_conn *c);
+void vu_conn_dequeue(struct vsock_uds *vu, struct vu_conn *c);
+void vu_conn_update_events(struct vsock_uds *vu, struct vu_conn *c);
+void vu_conn_reset(struct vsock_uds *vu, struct vu_conn *c);
 void vu_conn_free(struct vsock_uds *vu, struct vu_conn *c);
 void vu_conns_free_all(struct vsock_uds *vu);
 /* Queues an RST for (local, peer) not tied to a connection (it may be gone). */
 void vu_rst_queue(struct vsock_uds *vu, uint64_t src_cid, uint32_t local_port,
 		  uint32_t peer_port);
+
+/* vsock_conn_rx.c */
+/*
+ * Writes c's next packet into the receive chain rc; returns its length,
+ * or 0 when c had nothing after all (the chain goes back). May free c.
+ */
+uint32_t vu_conn_fill(struct vsock_uds *vu, struct vu_conn *c, const struct virtq_chain *rc);
 
 #endif
