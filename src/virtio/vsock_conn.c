@@ -4,6 +4,10 @@
  * bytes both ways. The guest can only make us hold VU_CONN_BUF bytes per
  * connection; a host client that floods us is simply not read while the
  * guest has no credit left.
+ *
+ * Connections end inside the handlers of guest packets and host socket
+ * events; who may free one, and how its callers learn it: VU_MAY_FREE in
+ * vsock_uds_priv.h.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,7 +30,7 @@ static bool conn_wants_rx(const struct vu_conn *c)
 	       (vu_conn_wants_rw(c) && (vu_conn_credit(c) || !c->credit_requested));
 }
 
-void vu_conn_enqueue(struct vsock_uds *vu, struct vu_conn *c)
+static void conn_enqueue(struct vsock_uds *vu, struct vu_conn *c)
 {
 	if (c->queued || !conn_wants_rx(c))
 		return;
@@ -74,6 +78,12 @@ void vu_conn_update_events(struct vsock_uds *vu, struct vu_conn *c)
 		c->events = ev;
 }
 
+void vu_conn_refresh(struct vsock_uds *vu, struct vu_conn *c)
+{
+	vu_conn_update_events(vu, c);
+	conn_enqueue(vu, c);
+}
+
 void vu_conn_free(struct vsock_uds *vu, struct vu_conn *c)
 {
 	vu_conn_dequeue(vu, c);
@@ -111,12 +121,12 @@ void vu_rst_queue(struct vsock_uds *vu, uint64_t src_cid, uint32_t local_port,
 		(struct vu_rst){ src_cid, local_port, peer_port };
 }
 
-/* Tells the guest the connection is gone and forgets it. */
-void vu_conn_reset(struct vsock_uds *vu, struct vu_conn *c)
+int vu_conn_reset(struct vsock_uds *vu, struct vu_conn *c)
 {
 	if (c->state != VU_HANDSHAKE)
 		vu_rst_queue(vu, VSOCK_HOST_CID, c->local_port, c->peer_port);
 	vu_conn_free(vu, c);
+	return -ECONNRESET;
 }
 
 static struct vu_conn *conn_new(struct vsock_uds *vu, int fd, enum vu_state state)
@@ -207,87 +217,86 @@ static int buf_flush(struct vu_conn *c)
 }
 
 /*
- * After the socket took guest data: a guest that used up its credit only
- * learns it may go on from a packet of ours, so send a CREDIT_UPDATE once
- * half the buffer came free since it last heard.
+ * After the socket took guest data, or the buffer went with a hung-up
+ * peer: a guest that used up its credit only learns it may go on from a
+ * packet of ours, so send a CREDIT_UPDATE once half the buffer came free
+ * since it last heard. A guest that closed and has everything delivered
+ * is done: this is where its connection ends, so it may free c.
  */
-static void conn_after_forward(struct vsock_uds *vu, struct vu_conn *c)
+static VU_MAY_FREE int conn_after_forward(struct vsock_uds *vu, struct vu_conn *c)
 {
 	if (c->fwd_cnt - c->fwd_cnt_sent >= VU_CONN_BUF / 2)
 		c->pending |= VU_P_CREDIT_UPDATE;
 	if (!c->buf_len && (c->peer_shut & VSOCK_SHUT_SEND)) {
-		if (c->peer_shut == VSOCK_SHUT_BOTH) {
-			/* The guest closed and all it sent is delivered: end with RST (5.10.6.5). */
-			vu_conn_reset(vu, c);
-			return;
-		}
+		/* The guest closed and all it sent is delivered: end with RST (5.10.6.5). */
+		if (c->peer_shut == VSOCK_SHUT_BOTH)
+			return vu_conn_reset(vu, c);
 		shutdown(c->fd, SHUT_WR);
 	}
-	vu_conn_update_events(vu, c);
-	vu_conn_enqueue(vu, c);
+	return 0;
 }
 
-static void conn_rw(struct vsock_uds *vu, struct vu_conn *c, const struct virtq_chain *ch,
-		    uint32_t len)
+/* Guest data for the host socket, or for the buffer while it is full. May free c. */
+static VU_MAY_FREE int conn_rw(struct vsock_uds *vu, struct vu_conn *c,
+			       const struct virtq_chain *ch, uint32_t len)
 {
+	uint64_t payload = ch->out_len - VSOCK_HDR_LEN;
 	uint32_t off = 0;
 	ssize_t n;
 
-	if (c->state != VU_ESTABLISHED || (c->peer_shut & VSOCK_SHUT_SEND)) {
-		vu_conn_reset(vu, c);
-		return;
+	if (len > payload) {
+		vu->bad_packets++;
+		log_ratelimited(&vu_rl, LOG_WARN, "%s: RW packet says %u bytes, carries %llu; reset",
+				vu->dev.name, len, (unsigned long long)payload);
+		return vu_conn_reset(vu, c);
 	}
+	if (c->state != VU_ESTABLISHED || (c->peer_shut & VSOCK_SHUT_SEND))
+		return vu_conn_reset(vu, c);
 	if (len > VU_CONN_BUF - c->buf_len) {
 		vu->bad_packets++;
 		log_ratelimited(&vu_rl, LOG_WARN, "%s: guest sent past its credit; connection reset",
 				vu->dev.name);
-		vu_conn_reset(vu, c);
-		return;
+		return vu_conn_reset(vu, c);
 	}
 	virtq_iov_to_buf(ch->iov, ch->n_out, VSOCK_HDR_LEN, vu->bounce, len);
 	vu->tx_bytes += len;
 	if (!c->buf_len && len) {
 		n = send(c->fd, vu->bounce, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			vu_conn_reset(vu, c);
-			return;
-		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return vu_conn_reset(vu, c);
 		off = n > 0 ? (uint32_t)n : 0;
 		c->fwd_cnt += off;
 	}
 	if (off < len) {
-		if (!c->buf && !(c->buf = malloc(VU_CONN_BUF))) {
-			vu_conn_reset(vu, c);
-			return;
-		}
+		if (!c->buf && !(c->buf = malloc(VU_CONN_BUF)))
+			return vu_conn_reset(vu, c);
 		buf_append(c, vu->bounce + off, len - off);
 	}
-	conn_after_forward(vu, c);
+	return conn_after_forward(vu, c);
 }
 
-static void conn_shutdown(struct vsock_uds *vu, struct vu_conn *c, uint32_t flags)
+/* The guest will send or receive no more. May free c. */
+static VU_MAY_FREE int conn_shutdown(struct vsock_uds *vu, struct vu_conn *c, uint32_t flags)
 {
 	c->peer_shut |= flags & VSOCK_SHUT_BOTH;
-	if (c->state != VU_ESTABLISHED) {
-		vu_conn_reset(vu, c);
-		return;
-	}
-	conn_after_forward(vu, c);
+	if (c->state != VU_ESTABLISHED)
+		return vu_conn_reset(vu, c);
+	return conn_after_forward(vu, c);
 }
 
-/* Once the guest accepted a host client's CONNECT: "OK <local port>\n", then data. */
-static void conn_accepted(struct vsock_uds *vu, struct vu_conn *c)
+/* Once the guest accepted a host client's CONNECT: "OK <local port>\n", then data. May free c. */
+static VU_MAY_FREE int conn_accepted(struct vsock_uds *vu, struct vu_conn *c)
 {
 	char line[VSOCK_LINE_MAX];
 	int len = vsock_line_format(line, sizeof(line), "OK", c->local_port);
 
+	if (c->state != VU_REQUESTED)
+		return vu_conn_reset(vu, c);
 	c->state = VU_ESTABLISHED;
 	/* A fresh socket's buffer takes a short line whole; anything else is a dead client. */
-	if (len < 0 || send(c->fd, line, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL) != len) {
-		vu_conn_reset(vu, c);
-		return;
-	}
-	vu_conn_update_events(vu, c);
+	if (len < 0 || send(c->fd, line, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL) != len)
+		return vu_conn_reset(vu, c);
+	return 0;
 }
 
 /* The guest connects to the host: "<uds_path>_<port>" must be listening. */
@@ -310,8 +319,7 @@ static void conn_guest_connect(struct vsock_uds *vu, const struct vsock_hdr *h)
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
 	c->pending = VU_P_RESPONSE;
-	vu_conn_update_events(vu, c);
-	vu_conn_enqueue(vu, c);
+	vu_conn_refresh(vu, c);
 	return;
 
 err_refuse:
@@ -324,8 +332,8 @@ err_refuse:
 void vu_conn_packet(struct vsock_uds *vu, const struct vsock_hdr *h,
 		    const struct virtq_chain *ch)
 {
-	uint64_t payload = ch->out_len - VSOCK_HDR_LEN;
 	struct vu_conn *c;
+	int ret = 0;
 
 	if (h->src_cid != vu->cid) {
 		/* Not from this guest's address: nothing sensible to answer. */
@@ -357,30 +365,19 @@ void vu_conn_packet(struct vsock_uds *vu, const struct vsock_hdr *h,
 	c->peer_fwd_cnt = h->fwd_cnt;
 	if (vu_conn_credit(c))
 		c->credit_requested = false;
-	if (h->op == VSOCK_OP_RW && h->len > payload) {
-		vu->bad_packets++;
-		log_ratelimited(&vu_rl, LOG_WARN, "%s: RW packet says %u bytes, carries %llu; reset",
-				vu->dev.name, h->len, (unsigned long long)payload);
-		vu_conn_reset(vu, c);
-		return;
-	}
 	switch (h->op) {
 	case VSOCK_OP_RESPONSE:
-		if (c->state != VU_REQUESTED) {
-			vu_conn_reset(vu, c);
-			return;
-		}
-		conn_accepted(vu, c);
-		return;
+		ret = conn_accepted(vu, c);
+		break;
 	case VSOCK_OP_RST:
 		vu_conn_free(vu, c);
 		return;
 	case VSOCK_OP_SHUTDOWN:
-		conn_shutdown(vu, c, h->flags);
-		return;
+		ret = conn_shutdown(vu, c, h->flags);
+		break;
 	case VSOCK_OP_RW:
-		conn_rw(vu, c, ch, h->len);
-		return;
+		ret = conn_rw(vu, c, ch, h->len);
+		break;
 	case VSOCK_OP_CREDIT_REQUEST:
 		c->pending |= VU_P_CREDIT_UPDATE;
 		break;
@@ -389,14 +386,19 @@ void vu_conn_packet(struct vsock_uds *vu, const struct vsock_hdr *h,
 	default:
 		/* A second REQUEST on a live connection, or an op that does not exist. */
 		vu->bad_packets++;
-		vu_conn_reset(vu, c);
-		return;
+		ret = vu_conn_reset(vu, c);
+		break;
 	}
-	vu_conn_enqueue(vu, c);
+	/* This packet was c's owner: once it is freed, nothing more. */
+	if (!ret)
+		vu_conn_refresh(vu, c);
 }
 
-/* A host client's CONNECT line, one byte at a time so its data stays in the socket. */
-static void conn_handshake(struct vsock_uds *vu, struct vu_conn *c)
+/*
+ * A host client's CONNECT line, one byte at a time so its data stays in
+ * the socket. May free c (a client that closes, or sends a bad line).
+ */
+static VU_MAY_FREE int conn_handshake(struct vsock_uds *vu, struct vu_conn *c)
 {
 	uint32_t port;
 	size_t used;
@@ -406,26 +408,58 @@ static void conn_handshake(struct vsock_uds *vu, struct vu_conn *c)
 		ssize_t n = recv(c->fd, c->line + c->line_len, 1, MSG_DONTWAIT);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n <= 0) {
-			vu_conn_free(vu, c);
-			return;
-		}
+			return 0;
+		if (n <= 0)
+			goto err_free;
 		c->line_len++;
 		ret = vsock_line_parse(c->line, c->line_len, "CONNECT", &port, &used);
 	}
 	if (ret < 0) {
 		log_ratelimited(&vu_rl, LOG_DEBUG, "%s: bad CONNECT line from a host client; closed",
 				vu->dev.name);
-		vu_conn_free(vu, c);
-		return;
+		goto err_free;
 	}
 	c->state = VU_REQUESTED;
 	c->local_port = alloc_port(vu);
 	c->peer_port = port;
 	c->pending = VU_P_REQUEST;
-	vu_conn_update_events(vu, c);
-	vu_conn_enqueue(vu, c);
+	return 0;
+
+err_free:
+	/* The guest never heard of it: no RST. */
+	vu_conn_free(vu, c);
+	return -ECONNRESET;
+}
+
+/* What the host socket's events mean for c. May free c. */
+static VU_MAY_FREE int conn_host_event(struct vsock_uds *vu, struct vu_conn *c,
+				       uint32_t events)
+{
+	if (events & EPOLLERR)
+		return vu_conn_reset(vu, c);
+	if (c->state == VU_HANDSHAKE)
+		return conn_handshake(vu, c);
+	if ((events & EPOLLHUP) && c->state == VU_REQUESTED)
+		return vu_conn_reset(vu, c); /* the client gave up before the guest answered */
+	if (events & EPOLLHUP) {
+		/*
+		 * Both ways shut: HUP would be reported on every round whatever
+		 * we poll for, so stop polling; what is left is read to EOF, and
+		 * guest data nobody will read is dropped.
+		 */
+		eventloop_remove(vu->loop, c->fd);
+		c->registered = false;
+		c->host_hup = true;
+		c->buf_len = 0;
+	}
+	if (events & (EPOLLIN | EPOLLHUP))
+		c->readable = true;
+	if ((events & EPOLLOUT) && buf_flush(c))
+		return vu_conn_reset(vu, c);
+	/* The buffer drained or was dropped: credit, or the end of a closed guest's connection. */
+	if (events & (EPOLLOUT | EPOLLHUP))
+		return conn_after_forward(vu, c);
+	return 0;
 }
 
 static void conn_on_event(void *opaque, uint32_t events)
@@ -434,35 +468,9 @@ static void conn_on_event(void *opaque, uint32_t events)
 	struct vsock_uds *vu = c->vu;
 
 	pthread_mutex_lock(&vu->dev.lock);
-	if (events & EPOLLERR) {
-		vu_conn_reset(vu, c);
-	} else if (c->state == VU_HANDSHAKE) {
-		conn_handshake(vu, c);
-	} else if ((events & EPOLLHUP) && c->state == VU_REQUESTED) {
-		vu_conn_reset(vu, c); /* the client gave up before the guest answered */
-	} else {
-		if (events & EPOLLHUP) {
-			/*
-			 * Both ways shut: HUP would be reported on every round whatever
-			 * we poll for, so stop polling; what is left is read to EOF.
-			 */
-			eventloop_remove(vu->loop, c->fd);
-			c->registered = false;
-			c->host_hup = true;
-			c->buf_len = 0;
-		}
-		if (events & (EPOLLIN | EPOLLHUP))
-			c->readable = true;
-		if ((events & EPOLLOUT) && buf_flush(c)) {
-			vu_conn_reset(vu, c);
-		} else {
-			if (events & EPOLLOUT)
-				conn_after_forward(vu, c);
-			else
-				vu_conn_update_events(vu, c);
-			vu_conn_enqueue(vu, c);
-		}
-	}
+	/* This callback is c's owner: once it is freed, only vu is used. */
+	if (!conn_host_event(vu, c, events))
+		vu_conn_refresh(vu, c);
 	vu_rx_process(vu);
 	pthread_mutex_unlock(&vu->dev.lock);
 }

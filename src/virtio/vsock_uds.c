@@ -84,7 +84,10 @@ void vu_rx_process(struct vsock_uds *vu)
 					"shorter than a packet header");
 			goto out;
 		}
-		len = vu->nrst ? vu_fill_rst(vu, rc) : vu_conn_fill(vu, vu->rx_head, rc);
+		if (vu->nrst)
+			len = vu_fill_rst(vu, rc);
+		else if (vu_conn_fill(vu, vu->rx_head, rc, &len))
+			len = 0; /* reset while filling: the buffer waits for its RST */
 		if (!len) {
 			vq->last_avail--; /* nothing after all: the buffer waits for the next packet */
 			continue;

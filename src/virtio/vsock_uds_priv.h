@@ -159,15 +159,32 @@ static inline bool vu_conn_wants_rw(const struct vu_conn *c)
 	       !(c->peer_shut & VSOCK_SHUT_RCV);
 }
 
+/*
+ * A connection's lifetime has one owner: the handler that took it up,
+ * for the rest of its call. That is conn_on_event (its host socket's
+ * events), vu_conn_packet (a guest packet for it) or vu_rx_process (a
+ * receive buffer for it), and nothing else keeps a pointer to it but
+ * vu->conns and the receive list, which vu_conn_free unlinks it from.
+ * Whatever those handlers call that may end the connection is marked
+ * VU_MAY_FREE and returns 0 while c lives, or -ECONNRESET once it freed
+ * c: the caller then touches c no more and returns the same, up to the
+ * owner, which uses only vu from there on. The attribute makes the
+ * compiler refuse a caller that does not look.
+ */
+#define VU_MAY_FREE __attribute__((warn_unused_result))
+
 /* vsock_conn.c */
 void vu_on_listen(void *opaque, uint32_t events);
+/* A packet from the guest; finds (or makes) its connection and owns it. */
 void vu_conn_packet(struct vsock_uds *vu, const struct vsock_hdr *h,
 		    const struct virtq_chain *c);
-/* On the receive list if it has something for the guest (and is not on it yet). */
-void vu_conn_enqueue(struct vsock_uds *vu, struct vu_conn *c);
-void vu_conn_dequeue(struct vsock_uds *vu, struct vu_conn *c);
+/* Polls for what c can use now, and queues it if it has something for the guest. */
+void vu_conn_refresh(struct vsock_uds *vu, struct vu_conn *c);
 void vu_conn_update_events(struct vsock_uds *vu, struct vu_conn *c);
-void vu_conn_reset(struct vsock_uds *vu, struct vu_conn *c);
+void vu_conn_dequeue(struct vsock_uds *vu, struct vu_conn *c);
+/* Tells the guest c is gone (RST) and frees it: always -ECONNRESET. */
+VU_MAY_FREE int vu_conn_reset(struct vsock_uds *vu, struct vu_conn *c);
+/* Frees c without a word to the guest (it sent RST, or never heard of c). */
 void vu_conn_free(struct vsock_uds *vu, struct vu_conn *c);
 void vu_conns_free_all(struct vsock_uds *vu);
 /* Queues an RST for (local, peer) not tied to a connection (it may be gone). */
@@ -176,9 +193,11 @@ void vu_rst_queue(struct vsock_uds *vu, uint64_t src_cid, uint32_t local_port,
 
 /* vsock_conn_rx.c */
 /*
- * Writes c's next packet into the receive chain rc; returns its length,
- * or 0 when c had nothing after all (the chain goes back). May free c.
+ * Writes c's next packet into the receive chain rc and its length into
+ * *len; 0 when c had nothing after all (the chain goes back, and c is off
+ * the receive list). May free c (its socket broke; *len is 0).
  */
-uint32_t vu_conn_fill(struct vsock_uds *vu, struct vu_conn *c, const struct virtq_chain *rc);
+VU_MAY_FREE int vu_conn_fill(struct vsock_uds *vu, struct vu_conn *c,
+			     const struct virtq_chain *rc, uint32_t *len);
 
 #endif

@@ -1,0 +1,209 @@
+/*
+ * Hybrid vsock: when a connection ends because of what the host peer did
+ * after the guest had already closed (issue 18, item 1). The guest sends
+ * more than the host peer reads, so the device holds the rest, then sends
+ * SHUTDOWN with both flags; the connection may only end, with an RST,
+ * once everything it holds is delivered, which happens inside the host
+ * socket's EPOLLOUT (or EPOLLHUP) handler. Run under ASan, these caught
+ * that handler using the connection after freeing it.
+ */
+#include "vsock_uds_rig.h"
+
+static char sink[VU_CONN_BUF];
+
+/* A guest connection to the host service on port 6000; returns the service's socket. */
+static int guest_connected(struct drv *d, int lfd, uint32_t guest_port)
+{
+	int fd;
+
+	tx_op(d, guest_port, 6000, VSOCK_OP_REQUEST);
+	rx_expect(d, VSOCK_OP_RESPONSE, NULL, 0);
+	fd = accept(lfd, NULL, NULL);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static void guest_shutdown(struct drv *d, uint32_t src_port, uint32_t dst_port, uint32_t flags)
+{
+	struct vsock_hdr h = hdr(src_port, dst_port, VSOCK_OP_SHUTDOWN);
+
+	h.flags = flags;
+	tx_send(d, &h, NULL, 0);
+}
+
+/*
+ * The host peer reads as a service does, the I/O loop turning between its
+ * reads, up to EOF or until it has want bytes; returns what it read.
+ */
+static uint32_t host_read_all(struct drv *d, int fd, uint32_t want, bool to_eof)
+{
+	uint32_t got = 0;
+
+	for (int i = 0; i < 10000; i++) {
+		ssize_t n = host_recv(fd, sink, sizeof(sink));
+
+		if (n == 0)
+			return got;
+		got += n > 0 ? (uint32_t)n : 0;
+		if (!to_eof && got >= want)
+			return got;
+		settle(d);
+	}
+	fail_msg("the host peer never read %u bytes or EOF (got %u)", want, got);
+	return 0;
+}
+
+/* What the guest hears now: credit updates, then exactly one op (RST or none: 0). */
+static enum vsock_op guest_hears(struct drv *d, struct vsock_hdr *last)
+{
+	struct vsock_hdr h;
+
+	while (rx_get(d, &h, NULL, 0)) {
+		if (h.op == VSOCK_OP_CREDIT_UPDATE)
+			continue;
+		*last = h;
+		assert_false(rx_get(d, &h, NULL, 0));
+		return (enum vsock_op)last->op;
+	}
+	return VSOCK_OP_INVALID;
+}
+
+static void test_shut_both_then_service_reads(void **state)
+{
+	struct drv *d = *state;
+	int lfd = host_listen(d, 6000), sfd;
+	struct vsock_hdr h;
+	uint32_t sent;
+
+	rx_fill(d, 32);
+	sfd = guest_connected(d, lfd, 1234);
+	sent = fill_until_buffered(d, 1234, 6000);
+	guest_shutdown(d, 1234, 6000, VSOCK_SHUT_BOTH);
+	/* Data is still held for the service: no RST before it is delivered (5.10.6.5). */
+	assert_int_equal(guest_hears(d, &h), VSOCK_OP_INVALID);
+	/*
+	 * The service reads: EPOLLOUT flushes what the device holds, and the
+	 * flush that empties it ends the connection. All the data, then EOF.
+	 */
+	assert_int_equal(host_read_all(d, sfd, sent, true), sent);
+	assert_int_equal(guest_hears(d, &h), VSOCK_OP_RST);
+	assert_int_equal(h.src_port, 6000);
+	assert_int_equal(h.dst_port, 1234);
+	assert_int_equal(counter(d, "tx_bytes"), sent);
+	assert_false(needs_reset(d));
+	/* The device goes on: the same ports connect again. */
+	close(sfd);
+	sfd = guest_connected(d, lfd, 1234);
+	close(sfd);
+	close(lfd);
+}
+
+static void test_shut_both_then_client_reads(void **state)
+{
+	struct drv *d = *state;
+	struct vsock_hdr h;
+	uint32_t lp, sent;
+	int fd;
+
+	rx_fill(d, 32);
+	fd = established(d, 5000, 65536, &lp);
+	sent = fill_until_buffered(d, 5000, lp);
+	guest_shutdown(d, 5000, lp, VSOCK_SHUT_BOTH);
+	assert_int_equal(host_read_all(d, fd, sent, true), sent);
+	assert_int_equal(guest_hears(d, &h), VSOCK_OP_RST);
+	assert_int_equal(h.src_port, lp);
+	assert_false(needs_reset(d));
+	close(fd);
+}
+
+static void test_shut_both_then_client_closes(void **state)
+{
+	struct drv *d = *state;
+	struct vsock_hdr h;
+	uint32_t lp;
+	int fd;
+
+	rx_fill(d, 32);
+	fd = established(d, 5000, 65536, &lp);
+	fill_until_buffered(d, 5000, lp);
+	guest_shutdown(d, 5000, lp, VSOCK_SHUT_BOTH);
+	/*
+	 * The client takes what its socket holds, the I/O loop idle meanwhile,
+	 * and closes: the device's socket reports EPOLLHUP with EPOLLOUT (no
+	 * error: nothing was left unread), and what the device still holds
+	 * has nowhere to go.
+	 */
+	while (host_recv(fd, sink, sizeof(sink)) > 0)
+		;
+	close(fd);
+	settle(d);
+	assert_int_equal(guest_hears(d, &h), VSOCK_OP_RST);
+	assert_int_equal(h.src_port, lp);
+	assert_int_equal(h.dst_port, 5000);
+	assert_false(needs_reset(d));
+}
+
+static void test_shut_both_then_service_closes_unread(void **state)
+{
+	struct drv *d = *state;
+	int lfd = host_listen(d, 6000), sfd;
+	struct vsock_hdr h;
+
+	rx_fill(d, 32);
+	sfd = guest_connected(d, lfd, 1234);
+	fill_until_buffered(d, 1234, 6000);
+	guest_shutdown(d, 1234, 6000, VSOCK_SHUT_BOTH);
+	/* Closed with data unread: the device's socket reports an error. */
+	close(sfd);
+	settle(d);
+	assert_int_equal(guest_hears(d, &h), VSOCK_OP_RST);
+	assert_int_equal(h.src_port, 6000);
+	assert_false(needs_reset(d));
+	close(lfd);
+}
+
+static void test_shut_send_then_service_reads(void **state)
+{
+	struct drv *d = *state;
+	int lfd = host_listen(d, 6000), sfd;
+	struct vsock_hdr h;
+	char buf[64];
+	uint32_t sent;
+
+	rx_fill(d, 32);
+	sfd = guest_connected(d, lfd, 1234);
+	sent = fill_until_buffered(d, 1234, 6000);
+	/* Half-close: once all is delivered the service reads EOF, and may still answer. */
+	guest_shutdown(d, 1234, 6000, VSOCK_SHUT_SEND);
+	assert_int_equal(host_read_all(d, sfd, sent, true), sent);
+	assert_int_equal(guest_hears(d, &h), VSOCK_OP_INVALID);
+	host_send(sfd, "late");
+	settle(d);
+	h = rx_expect(d, VSOCK_OP_RW, buf, sizeof(buf));
+	assert_int_equal(h.len, 4);
+	assert_memory_equal(buf, "late", 4);
+	/* The guest closes the rest: nothing is held, so RST at once. */
+	guest_shutdown(d, 1234, 6000, VSOCK_SHUT_BOTH);
+	assert_int_equal(guest_hears(d, &h), VSOCK_OP_RST);
+	assert_false(needs_reset(d));
+	close(sfd);
+	close(lfd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_shut_both_then_service_reads, rig_setup,
+						rig_teardown),
+		cmocka_unit_test_setup_teardown(test_shut_both_then_client_reads, rig_setup,
+						rig_teardown),
+		cmocka_unit_test_setup_teardown(test_shut_both_then_client_closes, rig_setup,
+						rig_teardown),
+		cmocka_unit_test_setup_teardown(test_shut_both_then_service_closes_unread, rig_setup,
+						rig_teardown),
+		cmocka_unit_test_setup_teardown(test_shut_send_then_service_reads, rig_setup,
+						rig_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
