@@ -7,6 +7,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+/* A slot removed within a batch: no fd, and not free until the batch ends. */
+#define EVENTLOOP_RETIRED (-2)
+
 static void eventloop_on_call(void *opaque, uint32_t events);
 
 int eventloop_init(struct eventloop *el)
@@ -103,8 +106,26 @@ int eventloop_remove(struct eventloop *el, int fd)
 	if (!h || fd < 0)
 		return -ENOENT;
 	epoll_ctl(el->epfd, EPOLL_CTL_DEL, fd, NULL);
-	h->fd = -1;
+	h->fd = el->in_batch ? EVENTLOOP_RETIRED : -1;
+	el->retired |= el->in_batch;
 	return 0;
+}
+
+void eventloop_batch_begin(struct eventloop *el)
+{
+	el->in_batch = true;
+}
+
+void eventloop_batch_end(struct eventloop *el)
+{
+	el->in_batch = false;
+	if (!el->retired)
+		return;
+	el->retired = false;
+	for (unsigned int c = 0; c < el->nchunks; c++)
+		for (unsigned int i = 0; i < EVENTLOOP_CHUNK; i++)
+			if (el->chunks[c][i].fd == EVENTLOOP_RETIRED)
+				el->chunks[c][i].fd = -1;
 }
 
 int eventloop_add_poller(struct eventloop *el, const struct eventloop_poller_ops *ops,
@@ -272,12 +293,14 @@ static int eventloop_dispatch(struct eventloop *el)
 				continue;
 			return -errno;
 		}
+		eventloop_batch_begin(el);
 		for (int i = 0; i < n && !el->stop; i++) {
 			struct eventloop_handler *h = evs[i].data.ptr;
 			/* A callback may have removed this handler already. */
 			if (h->fd >= 0)
 				h->cb(h->opaque, evs[i].events);
 		}
+		eventloop_batch_end(el);
 	}
 	return 0;
 }

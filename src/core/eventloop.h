@@ -73,6 +73,8 @@ struct eventloop {
 	unsigned int npollers;
 	struct pollfd *pfd;   /* the combined set, while pollers exist */
 	unsigned int pfd_cap;
+	bool in_batch;        /* between eventloop_batch_begin and _end */
+	bool retired;         /* a slot was retired in this batch */
 };
 
 int eventloop_init(struct eventloop *el);
@@ -81,6 +83,17 @@ void eventloop_destroy(struct eventloop *el);
 int eventloop_add(struct eventloop *el, int fd, uint32_t events, eventloop_cb cb, void *opaque);
 int eventloop_modify(struct eventloop *el, int fd, uint32_t events);
 int eventloop_remove(struct eventloop *el, int fd);
+/*
+ * One epoll_wait's events are a batch, and a callback may remove handlers
+ * whose events come later in it (a device freeing a connection): those are
+ * skipped, their fd being negative. So that a handler added meanwhile (the
+ * next connection) cannot take the removed one's slot and get its stale
+ * events, a slot removed within a batch is retired until the batch ends.
+ * eventloop_run brackets its batches; so must code that turns the loop by
+ * hand (tests, fuzz targets).
+ */
+void eventloop_batch_begin(struct eventloop *el);
+void eventloop_batch_end(struct eventloop *el);
 int eventloop_add_poller(struct eventloop *el, const struct eventloop_poller_ops *ops,
 			 void *opaque);
 void eventloop_remove_poller(struct eventloop *el, void *opaque);

@@ -213,6 +213,86 @@ static void test_many_fds(void **state)
 	eventloop_destroy(&loop);
 }
 
+struct reuse {
+	struct eventloop *loop;
+	int first[2], victim[2], fresh[2], stopper[2];
+	int victim_calls, fresh_calls;
+};
+
+static void reuse_victim(void *opaque, uint32_t events)
+{
+	(void)events;
+	((struct reuse *)opaque)->victim_calls++;
+}
+
+static void reuse_fresh(void *opaque, uint32_t events)
+{
+	(void)events;
+	((struct reuse *)opaque)->fresh_calls++;
+}
+
+static void reuse_stop(void *opaque, uint32_t events)
+{
+	(void)events;
+	eventloop_stop(((struct reuse *)opaque)->loop);
+}
+
+/* First in the batch: ends the victim, whose event comes next, and adds a fresh fd. */
+static void reuse_first(void *opaque, uint32_t events)
+{
+	struct reuse *r = opaque;
+	char c;
+
+	(void)events;
+	assert_int_equal(read(r->first[0], &c, 1), 1);
+	assert_int_equal(eventloop_remove(r->loop, r->victim[0]), 0);
+	close(r->victim[0]);
+	close(r->victim[1]);
+	/* Not readable: it gets the victim's fd numbers, but must not get its event. */
+	assert_int_equal(pipe(r->fresh), 0);
+	assert_int_equal(eventloop_add(r->loop, r->fresh[0], EPOLLIN, reuse_fresh, r), 0);
+	assert_int_equal(write(r->stopper[1], "x", 1), 1);
+}
+
+/*
+ * A callback removes a handler whose event is later in the same batch
+ * and adds another: the new one must not take the removed one's slot
+ * before the batch is over, or the stale event would reach it.
+ */
+static void test_removed_slot_waits_for_batch_end(void **state)
+{
+	struct eventloop loop;
+	struct reuse r = { .loop = &loop };
+
+	(void)state;
+	assert_int_equal(eventloop_init(&loop), 0);
+	assert_int_equal(pipe(r.first), 0);
+	assert_int_equal(pipe(r.victim), 0);
+	assert_int_equal(pipe(r.stopper), 0);
+	assert_int_equal(eventloop_add(&loop, r.first[0], EPOLLIN, reuse_first, &r), 0);
+	assert_int_equal(eventloop_add(&loop, r.victim[0], EPOLLIN, reuse_victim, &r), 0);
+	assert_int_equal(eventloop_add(&loop, r.stopper[0], EPOLLIN, reuse_stop, &r), 0);
+	/* Ready in this order, so one batch delivers them in this order. */
+	assert_int_equal(write(r.first[1], "x", 1), 1);
+	assert_int_equal(write(r.victim[1], "x", 1), 1);
+	assert_int_equal(eventloop_run(&loop), 0);
+	assert_int_equal(r.victim_calls, 0);
+	assert_int_equal(r.fresh_calls, 0);
+	/* After the batch the slot is free again. */
+	for (unsigned int c = 0; c < loop.nchunks; c++)
+		for (unsigned int i = 0; i < EVENTLOOP_CHUNK; i++)
+			assert_true(loop.chunks[c][i].fd >= -1);
+	eventloop_remove(&loop, r.first[0]);
+	eventloop_remove(&loop, r.fresh[0]);
+	eventloop_remove(&loop, r.stopper[0]);
+	for (int i = 0; i < 2; i++) {
+		close(r.first[i]);
+		close(r.fresh[i]);
+		close(r.stopper[i]);
+	}
+	eventloop_destroy(&loop);
+}
+
 struct call_ctx {
 	struct eventloop *loop;
 	pthread_t ran_on;
@@ -309,6 +389,7 @@ int main(void)
 		cmocka_unit_test(test_many_fds),
 		cmocka_unit_test(test_call_sync),
 		cmocka_unit_test(test_call_sync_after_close),
+		cmocka_unit_test(test_removed_slot_waits_for_batch_end),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

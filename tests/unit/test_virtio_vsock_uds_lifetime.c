@@ -190,6 +190,49 @@ static void test_shut_send_then_service_reads(void **state)
 	close(lfd);
 }
 
+/*
+ * One batch of the I/O loop holds the guest's kick, then a hang-up of an
+ * old connection's host socket. The kick's packets end the old connection
+ * (the guest's RST) and make a new one, whose socket takes the event
+ * loop's slot the old one left; the hang-up after it in the batch was the
+ * old connection's, and must not reach the new one.
+ */
+static void test_stale_event_after_slot_reuse(void **state)
+{
+	struct drv *d = *state;
+	int lfd = host_listen(d, 6000), sfd;
+	struct vsock_hdr h;
+	char buf[64];
+
+	rx_fill(d, 32);
+	sfd = guest_connected(d, lfd, 1234);
+	h = hdr(1234, 6000, VSOCK_OP_RST);
+	tx_queue(d, &h, VSOCK_HDR_LEN, NULL, 0);
+	h = hdr(1235, 6000, VSOCK_OP_REQUEST);
+	tx_queue(d, &h, VSOCK_HDR_LEN, NULL, 0);
+	wr(d, 0x050, VU_TXQ);
+	close(sfd);
+	assert_int_equal(loop_round(d), 2);
+	settle(d);
+	rx_expect(d, VSOCK_OP_RESPONSE, NULL, 0);
+	sfd = accept(lfd, NULL, NULL);
+	assert_true(sfd >= 0);
+	/* The new connection is served both ways. */
+	host_send(sfd, "hello");
+	settle(d);
+	h = rx_expect(d, VSOCK_OP_RW, buf, sizeof(buf));
+	assert_int_equal(h.dst_port, 1235);
+	assert_int_equal(h.len, 5);
+	assert_memory_equal(buf, "hello", 5);
+	h = hdr(1235, 6000, VSOCK_OP_RW);
+	h.len = 3;
+	tx_send(d, &h, "bye", 3);
+	assert_int_equal(host_recv(sfd, buf, sizeof(buf)), 3);
+	assert_false(needs_reset(d));
+	close(sfd);
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -202,6 +245,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shut_both_then_service_closes_unread, rig_setup,
 						rig_teardown),
 		cmocka_unit_test_setup_teardown(test_shut_send_then_service_reads, rig_setup,
+						rig_teardown),
+		cmocka_unit_test_setup_teardown(test_stale_event_after_slot_reuse, rig_setup,
 						rig_teardown),
 	};
 

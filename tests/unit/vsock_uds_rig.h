@@ -79,19 +79,21 @@ static inline void put_desc(struct drv *d, unsigned int q, unsigned int i, uint6
 	memcpy(gp(d, RING(q) + 16ull * i, 16), &desc, 16);
 }
 
-/* One round of the I/O thread's loop: what is ready now. */
+/* One round of the I/O thread's loop: what is ready now, one batch as eventloop_run. */
 static inline int loop_round(struct drv *d)
 {
 	struct epoll_event evs[16];
 	int n = epoll_wait(d->loop.epfd, evs, 16, 0);
 
 	assert_true(n >= 0);
+	eventloop_batch_begin(&d->loop);
 	for (int i = 0; i < n; i++) {
 		struct eventloop_handler *h = evs[i].data.ptr;
 
 		if (h->fd >= 0)
 			h->cb(h->opaque, evs[i].events);
 	}
+	eventloop_batch_end(&d->loop);
 	return n;
 }
 
