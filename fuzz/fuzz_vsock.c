@@ -1,23 +1,46 @@
 /*
  * libFuzzer target for hybrid vsock (src/virtio/vsock_uds.c,
  * vsock_conn.c): the guest's TX packets (and the RX and event queues)
- * from a hostile driver program (fz_drv.h), with real Unix sockets on the
- * host side in a private temporary directory. Guest CID 3. A host program
- * listens on "<uds>_5000" and "<uds>_52", so the guest's connections to
- * those ports get through and carry data; others are refused.
+ * from a hostile driver program (fz_drv.h), interleaved with what the
+ * host side does, with real Unix sockets in a private temporary
+ * directory. Guest CID 3. Host programs listen on "<uds>_5000" and
+ * "<uds>_52", so the guest's connections to those ports get through and
+ * carry data; others are refused. The host programs read only when the
+ * input says so, and the device's sockets get a small send buffer (as
+ * from a host whose services read slowly), so guest data backs up into
+ * the device's own buffer after a few KiB. When the I/O loop turns, and
+ * which events its callbacks see, is the input's too.
  *
- * Device step (opcode 5): a byte b, then
- *   b % 5 == 0  a host client connects to the uds and writes a line:
- *               "CONNECT <port>\n" (port 5000 or from the input) or raw
- *               bytes from the input
- *   b % 5 == 1  a host socket (the clients and the accepted ones) writes
- *               bytes from the input
- *   b % 5 == 2  a host socket shuts down its writing side
- *   b % 5 == 3  a host socket closes
- *   otherwise   nothing; every step ends with the I/O loop settling
+ * Device step (opcode 5): a byte b, then (when there is a host socket: the
+ * clients and the accepted ones) a byte picking one, then by b % 8:
+ *   0  a host client connects to the uds and writes a line:
+ *      "CONNECT <port>\n" (port 5000, or from the input with b & 0x40)
+ *      or, with b & 0x80, raw bytes from the input
+ *   1  the host socket writes bytes from the input
+ *   2  the host socket shuts down its writing side
+ *   3  the host socket closes
+ *   4  the host socket reads up to (u8 + 1) * 256 bytes: a slow reader;
+ *      with b & 0x80 (and no u8) it catches up instead: reads all there
+ *      is, the loop turning between its reads, until no more comes
+ *   5  the host socket shuts down its reading side
+ *   6  one round of the I/O loop as the input says: at most 1 + u8 % 16
+ *      events, in epoll's order or (b & 0x40) the reverse, each event set
+ *      masked by the next byte (bits 0-4: EPOLLIN, EPOLLOUT, EPOLLERR,
+ *      EPOLLHUP, EPOLLRDHUP; 0: all), so a callback sees EPOLLOUT without
+ *      the EPOLLHUP that came with it, or a later callback's events after
+ *      an earlier one changed the sockets
+ *   7  modes, from the next byte: bit 0 holds the loop (kicks and steps
+ *      no longer turn it; only step 6 and the end of the input do),
+ *      bit 1 makes the host programs read all they are sent at every
+ *      round, bits 2-3 set the device sockets' send buffer (4 KiB, the
+ *      default; 16 KiB; 64 KiB; the system's, for sockets made from then on)
+ * Every step but 6 ends with the I/O loop settling, unless it is held.
+ * Each input starts with the loop not held, no auto-read and 4 KiB.
  *
- * Checked besides ASan/UBSan: the I/O loop goes idle after every step
- * (a handler that stays ready would spin the I/O thread).
+ * Checked besides ASan/UBSan: the I/O loop goes idle when it settles (a
+ * handler that stays ready would spin the I/O thread), and after every
+ * callback the device's list of connections with something for the guest
+ * holds only live connections, each once, ending at its tail.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -34,15 +57,20 @@
 
 #define HOST_FDS 16
 #define LISTENERS 2
+#define ROUND_EVENTS 16
 
 static struct fz_drv drv;
 static struct eventloop loop;
+static struct vsock_uds *vu;
 static char uds[64];
 static int listeners[LISTENERS] = { -1, -1 };
 static int host[HOST_FDS];
 static unsigned int nhost;
 static bool ready;
 static uint8_t sink[VU_CONN_BUF];
+/* The input's modes (step 7). */
+static bool hold, auto_read;
+static int sndbuf;
 
 static void host_add(int fd)
 {
@@ -58,7 +86,7 @@ static void host_drop(unsigned int i)
 	host[i] = host[--nhost];
 }
 
-/* The host programs: accept what the guest connected, read what it sent. */
+/* The host programs: accept what the guest connected; read all only in auto-read. */
 static void host_serve(void)
 {
 	int fd;
@@ -66,32 +94,146 @@ static void host_serve(void)
 	for (unsigned int l = 0; l < LISTENERS; l++)
 		while ((fd = accept4(listeners[l], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
 			host_add(fd);
-	for (unsigned int i = 0; i < nhost; i++)
+	for (unsigned int i = 0; auto_read && i < nhost; i++)
 		while (recv(host[i], sink, sizeof(sink), MSG_DONTWAIT) > 0)
 			;
 }
 
-/* Rounds of the I/O loop, as tests/unit/vsock_uds_rig.h turns it. */
+/* The device's sockets send no more than sndbuf ahead of their reader (0: as made). */
+static void device_sockets(void)
+{
+	for (unsigned int i = 0; sndbuf && i < vu->nconns; i++)
+		setsockopt(vu->conns[i]->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+}
+
+/* The receive list: live connections (in conns[]), each marked queued, once, up to rx_tail. */
+static void vsock_check(void)
+{
+	const struct vu_conn *c, *last = NULL;
+	unsigned int listed = 0, queued = 0;
+
+	for (unsigned int i = 0; i < vu->nconns; i++)
+		queued += vu->conns[i]->queued;
+	for (c = vu->rx_head; c; c = c->next) {
+		bool live = false;
+
+		CHECK(++listed <= vu->nconns);
+		for (unsigned int i = 0; i < vu->nconns && !live; i++)
+			live = vu->conns[i] == c;
+		CHECK(live);
+		CHECK(c->queued);
+		last = c;
+	}
+	CHECK(last == vu->rx_tail);
+	CHECK(listed == queued);
+}
+
+/*
+ * One round of the I/O loop, one batch as eventloop_dispatch runs it, but
+ * with at most max events, maybe in reverse, each set masked by mask.
+ */
+static int loop_round(int max, bool reverse, uint32_t mask)
+{
+	struct epoll_event evs[ROUND_EVENTS];
+	int n;
+
+	host_serve();
+	device_sockets();
+	n = epoll_wait(loop.epfd, evs, max, 0);
+	CHECK(n >= 0);
+	eventloop_batch_begin(&loop);
+	for (int k = 0; k < n; k++) {
+		const struct epoll_event *e = &evs[reverse ? n - 1 - k : k];
+		struct eventloop_handler *h = e->data.ptr;
+		uint32_t events = e->events & mask;
+
+		/* A callback may have removed this handler already. */
+		if (h->fd >= 0 && events)
+			h->cb(h->opaque, events);
+		vsock_check();
+	}
+	eventloop_batch_end(&loop);
+	return n;
+}
+
+/* Rounds until nothing is ready, as tests/unit/vsock_uds_rig.h turns them. */
+static void loop_settle(void)
+{
+	for (int round = 0; round < 1000; round++)
+		if (!loop_round(ROUND_EVENTS, false, ~0u))
+			return;
+	CHECK(!"the I/O loop never went idle");
+}
+
+/* After every kick and step: the loop turns, unless the input holds it. */
 static void vsock_settle(struct fz_drv *d)
 {
 	(void)d;
-	for (int round = 0; round < 1000; round++) {
-		struct epoll_event evs[16];
-		int n;
-
-		host_serve();
-		n = epoll_wait(loop.epfd, evs, 16, 0);
-		CHECK(n >= 0);
-		if (n == 0)
-			return;
-		for (int i = 0; i < n; i++) {
-			struct eventloop_handler *h = evs[i].data.ptr;
-
-			if (h->fd >= 0)
-				h->cb(h->opaque, evs[i].events);
-		}
+	vsock_check(); /* the kick ran the device inline */
+	if (!hold) {
+		loop_settle();
+		return;
 	}
-	CHECK(!"the I/O loop never went idle");
+	host_serve();
+	device_sockets();
+}
+
+static uint32_t round_mask(uint8_t m)
+{
+	static const uint32_t bits[] = { EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP };
+	uint32_t mask = 0;
+
+	if (!m)
+		return ~0u;
+	for (unsigned int i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
+		if (m & (1u << i))
+			mask |= bits[i];
+	return mask;
+}
+
+static void host_client(struct fz *in, uint8_t b)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	uint8_t buf[256];
+	size_t n;
+
+	CHECK(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", uds);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(fd);
+		return;
+	}
+	if (b & 0x80)
+		n = fz_take(in, buf, fz_u8(in) % sizeof(buf));
+	else
+		n = (size_t)snprintf((char *)buf, sizeof(buf), "CONNECT %u\n",
+				     b & 0x40 ? fz_u32(in) : 5000u);
+	(void)!send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	host_add(fd);
+}
+
+/* A host program reads all the device sends it, as long as it sends (bounded). */
+static void host_catch_up(int fd)
+{
+	for (int round = 0; round < 256; round++) {
+		bool got = false;
+
+		while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+			got = true;
+		if (!got || hold)
+			return;
+		loop_settle();
+	}
+}
+
+static void vsock_modes(uint8_t m)
+{
+	static const int sizes[] = { 4096, 16384, 65536, 0 };
+
+	hold = m & 1;
+	auto_read = m & 2;
+	sndbuf = sizes[(m >> 2) & 3];
 }
 
 static void vsock_step(struct fz_drv *d, struct fz *in)
@@ -100,38 +242,42 @@ static void vsock_step(struct fz_drv *d, struct fz *in)
 	unsigned int i = nhost ? fz_u8(in) % nhost : 0;
 	size_t n;
 
-	switch (b % 5) {
-	case 0: {
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-		CHECK(fd >= 0);
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", uds);
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-			close(fd);
-			break;
-		}
-		if (b & 0x80)
-			n = fz_take(in, buf, fz_u8(in) % sizeof(buf));
-		else
-			n = (size_t)snprintf((char *)buf, sizeof(buf), "CONNECT %u\n",
-					     b & 0x40 ? fz_u32(in) : 5000u);
-		(void)!send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-		host_add(fd);
+	switch (b % 8) {
+	case 0:
+		host_client(in, b);
 		break;
-	}
 	case 1:
 		n = fz_take(in, buf, fz_u8(in));
 		if (nhost)
 			(void)!send(host[i], buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		break;
 	case 2:
+	case 5:
 		if (nhost)
-			shutdown(host[i], SHUT_WR);
+			shutdown(host[i], b % 8 == 2 ? SHUT_WR : SHUT_RD);
 		break;
 	case 3:
 		if (nhost)
 			host_drop(i);
+		break;
+	case 4:
+		if (b & 0x80) {
+			if (nhost)
+				host_catch_up(host[i]);
+			break;
+		}
+		n = ((size_t)fz_u8(in) + 1) * 256;
+		if (nhost)
+			(void)!recv(host[i], sink, n, MSG_DONTWAIT);
+		break;
+	case 6: {
+		int max = 1 + fz_u8(in) % ROUND_EVENTS;
+
+		loop_round(max, b & 0x40, round_mask(fz_u8(in)));
+		return;
+	}
+	default:
+		vsock_modes(fz_u8(in));
 		break;
 	}
 	vsock_settle(d);
@@ -183,6 +329,7 @@ static void setup(void)
 	listeners[1] = listen_at(path);
 	cfg.uds_path = uds;
 	CHECK(virtio_vsock_uds_create(&env, &cfg, &dev, err, sizeof(err)) == 0);
+	vu = dev->priv;
 	drv.dev_step = vsock_step;
 	drv.settle = vsock_settle;
 	fz_drv_attach(&drv, dev);
@@ -195,12 +342,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!ready)
 		setup();
+	vsock_modes(0);
 	fz_drv_run(&drv, &in);
-	/* The reset drops every connection; the host side forgets its own. */
+	/* Whatever the input held back happens now, then the reset drops every connection. */
+	hold = false;
+	loop_settle();
 	fz_wr(&drv, 0x070, 0);
-	vsock_settle(&drv);
+	loop_settle();
+	/* The host side forgets its own. */
 	while (nhost)
 		host_drop(0);
-	vsock_settle(&drv);
+	loop_settle();
 	return 0;
 }

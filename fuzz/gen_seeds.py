@@ -219,10 +219,55 @@ def vs_rx(n):
     return out + kick(0)
 
 
+def vs_tx_data(slot, pkt, addr, length):
+    """A packet whose data is length bytes of guest RAM at addr (descriptors slot, slot + 1)."""
+    hdr = 0x20000 + 0x200 * slot
+    return (poke(hdr, pkt) + chain(1, slot, [(hdr, len(pkt), 0), (addr, length, 0)]) +
+            avail(1, slot) + kick(1))
+
+
+def vs_host(step, *args, sock=True):
+    """fuzz_vsock's device step; sock: a host socket exists, so the step names one (0)."""
+    return dev(bytes([step] + ([0] if sock else []) + list(args)))
+
+
 def vsock_seeds():
     q3 = (4, 4, 4)
     host_port = 1 << 30
+    READ, SHUT_RD, ROUND, MODES, CATCH_UP = 4, 5, 6, 7, 0x80
+    HOLD, AUTO_READ, SYS_SNDBUF = 1, 2, 12
+    IN, OUT, HUP = 1, 2, 8
+    big = 0x8000   # guest data from RAM at 0x38000, more than the device's socket takes
     return {
+        # A guest sends more than the service reads: the device holds the rest,
+        # the service reads it in small pieces, the guest half-closes.
+        'slow_service': init(qlogs=q3) + vs_rx(8) + vs_tx(0, vs_hdr(1, 1234, 5000)) +
+                        vs_tx_data(1, vs_hdr(5, 1234, 5000, big), 0x38000, big) +
+                        vs_host(READ, 3) + vs_host(READ, 15) +
+                        vs_tx(3, vs_hdr(7, 1234, 5000)) + vs_host(READ, 255) +
+                        vs_tx(4, vs_hdr(4, 1234, 5000, flags=2)) + vs_host(READ | CATCH_UP) +
+                        vs_host(3),
+        # The same with the loop held: events come when and as the input says.
+        'held_loop': init(qlogs=q3) + vs_rx(8) + vs_host(MODES, HOLD, sock=False) +
+                     vs_tx(0, vs_hdr(1, 1234, 52)) +
+                     vs_tx_data(1, vs_hdr(5, 1234, 52, 0x4000), 0x38000, 0x4000) +
+                     vs_host(ROUND, 15, 0) + vs_host(READ, 7) + vs_host(ROUND, 0, OUT) +
+                     vs_tx(3, vs_hdr(4, 1234, 52, flags=1)) + vs_host(ROUND, 3, IN | HUP) +
+                     vs_host(READ, 255) + vs_host(ROUND | 0x40, 15, 0) + vs_host(3) +
+                     vs_host(ROUND, 15, OUT | HUP),
+        # A host client with the loop held and host programs reading all they get.
+        'held_client': init(qlogs=q3) + vs_rx(8) + vs_host(MODES, HOLD | AUTO_READ, sock=False) +
+                       dev(bytes([0])) + vs_host(ROUND, 15, 0) + vs_host(ROUND, 15, 0) +
+                       vs_tx(0, vs_hdr(2, 5000, host_port)) + vs_host(ROUND, 15, IN) +
+                       dev(bytes([1, 0, 4]) + b'data') + vs_host(ROUND, 15, 0) +
+                       vs_tx(1, vs_hdr(5, 5000, host_port, 3) + b'abc') + vs_host(SHUT_RD) +
+                       vs_host(ROUND, 15, 0) + vs_tx(2, vs_hdr(4, 5000, host_port, flags=3)) +
+                       vs_host(ROUND, 15, 0),
+        # The system's socket buffers: the service's socket takes it all.
+        'big_buffers': init(qlogs=q3) + vs_rx(8) + vs_host(MODES, SYS_SNDBUF, sock=False) +
+                       vs_tx(0, vs_hdr(1, 1234, 5000)) +
+                       vs_tx_data(1, vs_hdr(5, 1234, 5000, big), 0x38000, big) +
+                       vs_host(READ, 255) + vs_host(3),
         'guest_connect': init(qlogs=q3) + vs_rx(8) + vs_tx(0, vs_hdr(1, 1234, 5000)) +
                          vs_tx(1, vs_hdr(5, 1234, 5000, 5) + b'hello') +
                          dev(bytes([1, 0, 5]) + b'world') +
