@@ -217,16 +217,33 @@ static void vu_reset(struct virtio_dev *dev)
 	vu_conns_free_all(dev->priv);
 }
 
+struct vu_reset_call {
+	struct vsock_uds *vu;
+	int ret;
+};
+
+static void vu_transport_reset_fn(void *arg)
+{
+	struct vu_reset_call *r = arg;
+	struct vsock_uds *vu = r->vu;
+
+	pthread_mutex_lock(&vu->dev.lock);
+	vu_conns_free_all(vu);
+	r->ret = vsock_event_send_reset(&vu->dev, VU_EVQ, &vu->chain) ? -EAGAIN : 0;
+	pthread_mutex_unlock(&vu->dev.lock);
+}
+
 int virtio_vsock_uds_transport_reset(struct virtio_dev *dev)
 {
-	struct vsock_uds *vu = dev->priv;
-	int ret;
+	struct vu_reset_call r = { .vu = dev->priv };
 
-	pthread_mutex_lock(&dev->lock);
-	vu_conns_free_all(vu);
-	ret = vsock_event_send_reset(dev, VU_EVQ, &vu->chain) ? -EAGAIN : 0;
-	pthread_mutex_unlock(&dev->lock);
-	return ret;
+	/*
+	 * Connections are freed on the I/O thread only: from another thread,
+	 * one could be in a callback's hands, or its event already fetched.
+	 */
+	if (eventloop_call_sync(r.vu->loop, vu_transport_reset_fn, &r))
+		return -ESHUTDOWN;   /* the loop has stopped: the device goes with the VM */
+	return r.ret;
 }
 
 /*

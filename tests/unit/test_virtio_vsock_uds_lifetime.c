@@ -7,6 +7,9 @@
  * socket's EPOLLOUT (or EPOLLHUP) handler. Run under ASan, these caught
  * that handler using the connection after freeing it.
  */
+#include <pthread.h>
+#include <semaphore.h>
+
 #include "vsock_uds_rig.h"
 
 static char sink[VU_CONN_BUF];
@@ -233,6 +236,94 @@ static void test_stale_event_after_slot_reuse(void **state)
 	close(lfd);
 }
 
+struct busy_loop {
+	struct drv *d;
+	int pipe[2];
+	sem_t entered, release;
+	int reset_ret;
+	bool reset_done;
+};
+
+/* A callback that keeps the I/O thread until the test lets it go. */
+static void busy_cb(void *opaque, uint32_t events)
+{
+	struct busy_loop *b = opaque;
+	char c;
+
+	(void)events;
+	assert_int_equal(read(b->pipe[0], &c, 1), 1);
+	sem_post(&b->entered);
+	sem_wait(&b->release);
+}
+
+static void *loop_main(void *arg)
+{
+	eventloop_run(&((struct busy_loop *)arg)->d->loop);
+	return NULL;
+}
+
+static void *reset_main(void *arg)
+{
+	struct busy_loop *b = arg;
+
+	b->reset_ret = virtio_vsock_uds_transport_reset(b->d->dev);
+	__atomic_store_n(&b->reset_done, true, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void stop_fn(void *arg)
+{
+	eventloop_stop(arg);
+}
+
+/*
+ * A transport reset asked for from another thread (the API's) frees the
+ * connections on the I/O thread, never while that thread is in a
+ * callback that may hold one of them.
+ */
+static void test_transport_reset_waits_for_io_thread(void **state)
+{
+	struct drv *d = *state;
+	struct vsock_uds *vu = d->dev->priv;
+	struct busy_loop b = { .d = d };
+	pthread_t loop_thread, resetter;
+	uint32_t lp;
+	char buf[8];
+	int fd;
+
+	rx_fill(d, 8);
+	fd = established(d, 5000, 65536, &lp);
+	assert_int_equal(vu->nconns, 1);
+	assert_int_equal(pipe(b.pipe), 0);
+	sem_init(&b.entered, 0, 0);
+	sem_init(&b.release, 0, 0);
+	assert_int_equal(eventloop_add(&d->loop, b.pipe[0], EPOLLIN, busy_cb, &b), 0);
+	assert_int_equal(pthread_create(&loop_thread, NULL, loop_main, &b), 0);
+	assert_int_equal(write(b.pipe[1], "x", 1), 1);
+	sem_wait(&b.entered);
+	assert_int_equal(pthread_create(&resetter, NULL, reset_main, &b), 0);
+	usleep(100 * 1000);
+	/* The I/O thread is busy: the reset waits for it, the connection lives. */
+	assert_false(__atomic_load_n(&b.reset_done, __ATOMIC_SEQ_CST));
+	assert_int_equal(vu->nconns, 1);
+	sem_post(&b.release);
+	pthread_join(resetter, NULL);
+	assert_int_equal(b.reset_ret, -EAGAIN); /* no event buffer posted */
+	assert_int_equal(vu->nconns, 0);
+	assert_int_equal(eventloop_call_sync(&d->loop, stop_fn, &d->loop), 0);
+	pthread_join(loop_thread, NULL);
+	d->loop.stop = false;
+	/* This thread is the loop's again for the rest of the test. */
+	eventloop_claim(&d->loop);
+	assert_int_equal(host_recv(fd, buf, sizeof(buf)), 0);
+	close(fd);
+	eventloop_remove(&d->loop, b.pipe[0]);
+	close(b.pipe[0]);
+	close(b.pipe[1]);
+	sem_destroy(&b.entered);
+	sem_destroy(&b.release);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +338,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shut_send_then_service_reads, rig_setup,
 						rig_teardown),
 		cmocka_unit_test_setup_teardown(test_stale_event_after_slot_reuse, rig_setup,
+						rig_teardown),
+		cmocka_unit_test_setup_teardown(test_transport_reset_waits_for_io_thread, rig_setup,
 						rig_teardown),
 	};
 
