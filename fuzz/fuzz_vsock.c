@@ -12,7 +12,7 @@
  * which events its callbacks see, is the input's too.
  *
  * Device step (opcode 5): a byte b, then (when there is a host socket: the
- * clients and the accepted ones) a byte picking one, then by b % 8:
+ * clients and the accepted ones) a byte picking one, then by b % 16:
  *   0  a host client connects to the uds and writes a line:
  *      "CONNECT <port>\n" (port 5000, or from the input with b & 0x40)
  *      or, with b & 0x80, raw bytes from the input
@@ -34,6 +34,15 @@
  *      bit 1 makes the host programs read all they are sent at every
  *      round, bits 2-3 set the device sockets' send buffer (4 KiB, the
  *      default; 16 KiB; 64 KiB; the system's, for sockets made from then on)
+ *   8  the guest sends a well-formed packet and kicks (when its transmit
+ *      queue is set up), so sequences of packets need not be built from
+ *      descriptors and RAM pokes: op (u8 % 8), ports (u8: the guest's is
+ *      1234, 1235, 5000 or 5001 by bits 0-1, the host's 5000, 52, or the
+ *      first or second local port of host clients by bits 2-3), flags
+ *      (u8), len (u16) bytes of data from guest RAM, fwd_cnt (u32);
+ *      buf_alloc is 64 KiB
+ *   9  the guest posts 1 + u8 % 8 receive buffers of 4 KiB and kicks
+ *   otherwise nothing
  * Every step but 6 ends with the I/O loop settling, unless it is held.
  * Each input starts with the loop not held, no auto-read and 4 KiB.
  *
@@ -58,6 +67,10 @@
 #define HOST_FDS 16
 #define LISTENERS 2
 #define ROUND_EVENTS 16
+/* Step 8's packet: header then data, one descriptor, at the top of RAM. */
+#define PKT_GPA (FZ_RAM - VSOCK_HDR_LEN - 0x10000u)
+/* Step 9's receive buffers, clear of the rings. */
+#define RXBUF_GPA 0x10000u
 
 static struct fz_drv drv;
 static struct eventloop loop;
@@ -227,6 +240,62 @@ static void host_catch_up(int fd)
 	}
 }
 
+/* The driver publishes descriptor head on queue q (as fz_drv's AVAIL) and kicks. */
+static void guest_publish(struct fz_drv *d, unsigned int q, uint16_t head)
+{
+	uint64_t ring = (uint64_t)q * FZ_QSTRIDE;
+	uint16_t idx = d->avail_idx[q];
+
+	memcpy(d->ram + ring + 0x1000 + 4 + 2u * (idx % d->qsize[q]), &head, 2);
+	d->avail_idx[q] = ++idx;
+	memcpy(d->ram + ring + 0x1000 + 2, &idx, 2);
+}
+
+static void guest_desc(struct fz_drv *d, unsigned int q, uint16_t i, uint32_t addr,
+		       uint32_t len, uint16_t flags)
+{
+	struct virtq_desc desc = { addr, len, flags, 0 };
+
+	memcpy(d->ram + (uint64_t)q * FZ_QSTRIDE + 16u * i, &desc, sizeof(desc));
+}
+
+static void guest_packet(struct fz_drv *d, struct fz *in)
+{
+	static const uint32_t guest_ports[] = { 1234, 1235, 5000, 5001 };
+	static const uint32_t host_ports[] = { 5000, 52, VU_FIRST_LOCAL_PORT,
+					       VU_FIRST_LOCAL_PORT + 1 };
+	uint8_t op = fz_u8(in) % 8, ports = fz_u8(in);
+	struct vsock_hdr h = { .src_cid = 3, .dst_cid = VSOCK_HOST_CID,
+			       .src_port = guest_ports[ports & 3],
+			       .dst_port = host_ports[(ports >> 2) & 3],
+			       .type = VSOCK_TYPE_STREAM, .op = op, .flags = fz_u8(in),
+			       .buf_alloc = VU_CONN_BUF };
+	uint16_t qs = d->qsize[VU_TXQ], head;
+
+	h.len = fz_u16(in);
+	h.fwd_cnt = fz_u32(in);
+	if (!qs)
+		return;
+	head = d->avail_idx[VU_TXQ] % qs;
+	memcpy(d->ram + PKT_GPA, &h, VSOCK_HDR_LEN);
+	guest_desc(d, VU_TXQ, head, PKT_GPA, VSOCK_HDR_LEN + h.len, 0);
+	guest_publish(d, VU_TXQ, head);
+	fz_wr(d, 0x050, VU_TXQ);
+}
+
+static void guest_rx_buffers(struct fz_drv *d, unsigned int n)
+{
+	uint16_t qs = d->qsize[VU_RXQ], head;
+
+	for (unsigned int k = 0; qs && k < n; k++) {
+		head = d->avail_idx[VU_RXQ] % qs;
+		guest_desc(d, VU_RXQ, head, RXBUF_GPA + 0x1000u * k, 0x1000, VIRTQ_DESC_F_WRITE);
+		guest_publish(d, VU_RXQ, head);
+	}
+	if (qs)
+		fz_wr(d, 0x050, VU_RXQ);
+}
+
 static void vsock_modes(uint8_t m)
 {
 	static const int sizes[] = { 4096, 16384, 65536, 0 };
@@ -242,7 +311,7 @@ static void vsock_step(struct fz_drv *d, struct fz *in)
 	unsigned int i = nhost ? fz_u8(in) % nhost : 0;
 	size_t n;
 
-	switch (b % 8) {
+	switch (b % 16) {
 	case 0:
 		host_client(in, b);
 		break;
@@ -254,7 +323,7 @@ static void vsock_step(struct fz_drv *d, struct fz *in)
 	case 2:
 	case 5:
 		if (nhost)
-			shutdown(host[i], b % 8 == 2 ? SHUT_WR : SHUT_RD);
+			shutdown(host[i], b % 16 == 2 ? SHUT_WR : SHUT_RD);
 		break;
 	case 3:
 		if (nhost)
@@ -276,8 +345,16 @@ static void vsock_step(struct fz_drv *d, struct fz *in)
 		loop_round(max, b & 0x40, round_mask(fz_u8(in)));
 		return;
 	}
-	default:
+	case 7:
 		vsock_modes(fz_u8(in));
+		break;
+	case 8:
+		guest_packet(d, in);
+		break;
+	case 9:
+		guest_rx_buffers(d, 1 + fz_u8(in) % 8u);
+		break;
+	default:
 		break;
 	}
 	vsock_settle(d);

@@ -231,10 +231,15 @@ def vs_host(step, *args, sock=True):
     return dev(bytes([step] + ([0] if sock else []) + list(args)))
 
 
+def vs_guest(op, ports, flags, length, fwd_cnt=0, sock=True):
+    """fuzz_vsock's guest packet step (8)."""
+    return vs_host(8, op, ports, flags, *struct.pack('<HI', length, fwd_cnt), sock=sock)
+
+
 def vsock_seeds():
     q3 = (4, 4, 4)
     host_port = 1 << 30
-    READ, SHUT_RD, ROUND, MODES, CATCH_UP = 4, 5, 6, 7, 0x80
+    READ, SHUT_RD, ROUND, MODES, CATCH_UP, RX_BUFFERS = 4, 5, 6, 7, 0x80, 9
     HOLD, AUTO_READ, SYS_SNDBUF = 1, 2, 12
     IN, OUT, HUP = 1, 2, 8
     big = 0x8000   # guest data from RAM at 0x38000, more than the device's socket takes
@@ -263,6 +268,25 @@ def vsock_seeds():
                        vs_tx(1, vs_hdr(5, 5000, host_port, 3) + b'abc') + vs_host(SHUT_RD) +
                        vs_host(ROUND, 15, 0) + vs_tx(2, vs_hdr(4, 5000, host_port, flags=3)) +
                        vs_host(ROUND, 15, 0),
+        # The same in fuzz_vsock's own steps: guest packets and receive buffers.
+        'compact_slow_service': init(qlogs=q3) + vs_host(RX_BUFFERS, 7, sock=False) +
+                                vs_guest(1, 0, 0, 0, sock=False) + vs_guest(5, 0, 0, big) +
+                                vs_host(READ, 3) + vs_guest(4, 0, 1, 0) +
+                                vs_host(READ | CATCH_UP) + vs_guest(5, 0, 0, 16) +
+                                vs_host(3),
+        # A host client through the guest's packets: CONNECT, RESPONSE, data both ways.
+        'compact_host_client': init(qlogs=q3) + vs_host(RX_BUFFERS, 7, sock=False) +
+                               dev(bytes([0])) + vs_guest(2, 2 | 2 << 2, 0, 0) +
+                               dev(bytes([1, 0, 4]) + b'data') +
+                               vs_guest(5, 2 | 2 << 2, 0, 0x3000) + vs_host(READ, 15) +
+                               vs_guest(6, 2 | 2 << 2, 0, 0, fwd_cnt=4) +
+                               vs_guest(4, 2 | 2 << 2, 2, 0) + vs_host(READ | CATCH_UP),
+        # Issue 18, item 1: the guest closes both ways with data still buffered,
+        # then the service catches up; the flush that empties the buffer ends
+        # the connection inside the EPOLLOUT handler (a use-after-free before).
+        'shut_both_buffered': init(qlogs=q3) + vs_host(RX_BUFFERS, 7, sock=False) +
+                              vs_guest(1, 0, 0, 0, sock=False) + vs_guest(5, 0, 0, big) +
+                              vs_guest(4, 0, 3, 0) + vs_host(READ | CATCH_UP),
         # The system's socket buffers: the service's socket takes it all.
         'big_buffers': init(qlogs=q3) + vs_rx(8) + vs_host(MODES, SYS_SNDBUF, sock=False) +
                        vs_tx(0, vs_hdr(1, 1234, 5000)) +
