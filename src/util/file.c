@@ -2,8 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 static const char *file_kind(mode_t mode)
@@ -61,4 +63,56 @@ ssize_t file_read_full(int fd, void *buf, size_t len)
 		done += (size_t)n;
 	}
 	return (ssize_t)done;
+}
+
+int file_open_sink(const char *path, bool *fifo)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDWR | O_APPEND | O_NONBLOCK | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	*fifo = S_ISFIFO(st.st_mode);
+	return fd;
+}
+
+/* Room for len bytes in the pipe: only when nothing is queued, and it can hold them. */
+static int pipe_room(int fd, size_t len)
+{
+	int queued = 0, size;
+
+	if (len <= PIPE_BUF)
+		return 0;
+	size = fcntl(fd, F_GETPIPE_SZ);
+	if (size < 0)
+		return -errno;
+	if (len > (size_t)size)
+		return -EMSGSIZE;
+	if (ioctl(fd, FIONREAD, &queued) < 0)
+		return -errno;
+	/* Only the reader runs meanwhile, and it only makes more room. */
+	return queued > 0 ? -EAGAIN : 0;
+}
+
+int file_write_line(int fd, bool fifo, const void *buf, size_t len)
+{
+	ssize_t n;
+	int ret;
+
+	if (fifo) {
+		ret = pipe_room(fd, len);
+		if (ret)
+			return ret;
+	}
+	n = write(fd, buf, len);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return (size_t)n == len ? 0 : -EIO;
 }

@@ -1,4 +1,7 @@
-/* Files named on the command line: refuse the wrong kind before reading. */
+/*
+ * Files named on the command line: refuse the wrong kind before reading;
+ * and the line sinks (the log file, the metrics file), files or FIFOs.
+ */
 #ifndef HEARTH_UTIL_FILE_H
 #define HEARTH_UTIL_FILE_H
 
@@ -21,5 +24,30 @@ int file_check_type(int fd, bool blk_ok, struct stat *st, char *err, size_t errl
  * bytes read (fewer only at end of file: the file shrank under us) or -errno.
  */
 ssize_t file_read_full(int fd, void *buf, size_t len);
+
+/*
+ * Opens path for whole lines (the log and metrics files), as Firecracker
+ * opens them (O_RDWR | O_NONBLOCK, created mode 0600 if missing), with
+ * O_APPEND and close-on-exec. O_RDWR is for a FIFO: Hearth then holds its
+ * reading end too (and never reads), so the open needs no reader yet
+ * (firecracker-containerd and the Go SDK make the FIFO first and read it
+ * later), what is written meanwhile waits in the pipe for the reader, up
+ * to the pipe's capacity (64 KiB unless someone changed it), and a reader
+ * that goes away is no EPIPE. Returns the fd, or -errno; *fifo: a pipe.
+ */
+int file_open_sink(const char *path, bool *fifo);
+
+/*
+ * Writes one line of len bytes whole or not at all, never waiting (the fd
+ * is O_NONBLOCK). A pipe takes up to PIPE_BUF bytes atomically; a longer
+ * line goes only into an empty pipe (ioctl FIONREAD says 0 queued: all its
+ * capacity is free), so a reader never sees half a line. 0; -EAGAIN: no
+ * room now, dropped; -EMSGSIZE: more than the pipe can ever hold; -EIO:
+ * only part went in (a full disk, or another process writing to the same
+ * FIFO); or another -errno. Lines over PIPE_BUF to a pipe need ioctl
+ * FIONREAD and fcntl F_GETPIPE_SZ, which the io and api threads' seccomp
+ * filters allow and a vCPU's does not (its log lines are shorter).
+ */
+int file_write_line(int fd, bool fifo, const void *buf, size_t len);
 
 #endif
