@@ -10,15 +10,23 @@
 
 int api_ctl_set_logger(struct api_ctl *ctl, json_t *o, char *err, size_t errlen)
 {
-	struct vm_logger l = ctl->cfg.logger;
+	struct vm_logger l = ctl->cfg.logger, opts;
 	char why[VM_CONFIG_ERR_MAX];
 	int ret;
 
 	ret = json_observe_logger(o, &l, err, errlen);
 	if (ret)
 		return ret;
-	/* Opened first: a path that cannot be opened leaves the model as it was. */
-	ret = vm_logger_apply(&l, why, sizeof(why));
+	/*
+	 * As Firecracker's LOGGER.update(): a log_path opens that file (again,
+	 * if it is the same) in place of the one before; without one the file
+	 * stays and only the level and flags change. Opened first: a path that
+	 * cannot be opened leaves the model as it was.
+	 */
+	opts = l;
+	if (!json_is_string(json_object_get(o, "log_path")))
+		opts.log_path = NULL;
+	ret = vm_logger_apply(&opts, why, sizeof(why));
 	if (!ret)
 		ret = vm_config_set_logger(&ctl->cfg, &l, why, sizeof(why));
 	if (ret)

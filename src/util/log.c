@@ -1,7 +1,7 @@
 #include "util/log.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "util/file.h"
 
 static enum log_level current_level = LOG_INFO;
 static bool crlf;
@@ -38,17 +40,29 @@ uint64_t clock_now_ns(void)
 }
 
 /*
- * The log file's state is read by every logging thread without a lock:
- * the fd number is fixed once set (a new file is dup3()ed over it, so a
- * writer sees the old file or the new one, never a closed or reused fd),
- * and the level and flags are single words.
+ * The log file. Every logging thread (vCPUs, io, api) reads its state
+ * under file_lock's read side; only a switch to another file or the close
+ * at exit take the write side, and only to swap the fd: the old file is
+ * closed after, once no line can still be on its way to it. So a line goes
+ * to the old file or the new one, never to a closed or reused fd, and no
+ * thread needs a syscall for it beyond futex and write (a dup3() over the
+ * old fd, as once done here, is in no thread's seccomp filter). The write
+ * side does no I/O and glibc's default rwlock lets readers in while a
+ * writer waits, so a vCPU never waits on the api thread's switch; the
+ * switching thread waits at most for lines in flight, which never block.
  */
+static pthread_rwlock_t file_lock = PTHREAD_RWLOCK_INITIALIZER;
 static int file_fd = -1;
+static bool file_fifo;
 static int file_level = LOG_FILE_OFF;
 static bool file_show_level;
 static bool file_show_origin;
 static uint64_t file_missed;
 static char instance_id[65] = "anonymous-instance";
+
+/* A line whole in one write: a pipe takes up to PIPE_BUF bytes atomically. */
+#define LOG_FILE_LINE_MAX 1400
+_Static_assert(LOG_FILE_LINE_MAX <= PIPE_BUF, "a log line must fit a pipe's atomic write");
 
 void log_set_instance(const char *id)
 {
@@ -60,43 +74,51 @@ uint64_t log_missed_count(void)
 	return __atomic_load_n(&file_missed, __ATOMIC_RELAXED);
 }
 
+/* Under the write side of file_lock. */
+static void file_options_locked(int level, bool show_level, bool show_origin)
+{
+	file_level = level < LOG_FILE_OFF ? LOG_FILE_OFF : level;
+	file_show_level = show_level;
+	file_show_origin = show_origin;
+}
+
+void log_set_file_options(int level, bool show_level, bool show_origin)
+{
+	pthread_rwlock_wrlock(&file_lock);
+	file_options_locked(level, show_level, show_origin);
+	pthread_rwlock_unlock(&file_lock);
+}
+
 int log_open_file(const char *path, int level, bool show_level, bool show_origin, char *err,
 		  size_t errlen)
 {
+	bool fifo = false;
 	int fd, old;
 
-	fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	fd = file_open_sink(path, &fifo);
 	if (fd < 0) {
-		int e = errno;
-
-		snprintf(err, errlen, "cannot open the log file %s: %s%s", path, strerror(e),
-			 e == ENXIO ? " (a FIFO needs its reader first)" : "");
-		return -e;
+		snprintf(err, errlen, "cannot open the log file %s: %s", path, strerror(-fd));
+		return fd;
 	}
-	__atomic_store_n(&file_level, level < LOG_FILE_OFF ? LOG_FILE_OFF : level,
-			 __ATOMIC_RELAXED);
-	__atomic_store_n(&file_show_level, show_level, __ATOMIC_RELAXED);
-	__atomic_store_n(&file_show_origin, show_origin, __ATOMIC_RELAXED);
-	old = __atomic_load_n(&file_fd, __ATOMIC_ACQUIRE);
-	if (old < 0) {
-		__atomic_store_n(&file_fd, fd, __ATOMIC_RELEASE);
-		return 0;
-	}
-	if (dup3(fd, old, O_CLOEXEC) < 0) {
-		int e = errno;
-
-		close(fd);
-		snprintf(err, errlen, "cannot switch to the log file %s: %s", path, strerror(e));
-		return -e;
-	}
-	close(fd);
+	pthread_rwlock_wrlock(&file_lock);
+	old = file_fd;
+	file_fd = fd;
+	file_fifo = fifo;
+	file_options_locked(level, show_level, show_origin);
+	pthread_rwlock_unlock(&file_lock);
+	if (old >= 0)
+		close(old);
 	return 0;
 }
 
 void log_close_file(void)
 {
-	int fd = __atomic_exchange_n(&file_fd, -1, __ATOMIC_ACQ_REL);
+	int fd;
 
+	pthread_rwlock_wrlock(&file_lock);
+	fd = file_fd;
+	file_fd = -1;
+	pthread_rwlock_unlock(&file_lock);
 	if (fd >= 0)
 		close(fd);
 }
@@ -109,12 +131,14 @@ static const char *origin_name(const char *file)
 	return p ? p : file;
 }
 
-/* "2025-01-31T12:00:00.123456 [id:thread:LEVEL:file:line] msg\n", one write(). */
-static void file_write(int fd, enum log_level level, const char *file, int line,
-		       const char *msg)
+/*
+ * "2025-01-31T12:00:00.123456 [id:thread:LEVEL:file:line] msg\n", one
+ * write(), under the read side of file_lock.
+ */
+static void file_write_locked(enum log_level level, const char *file, int line, const char *msg)
 {
 	static const char *const names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
-	char buf[1400], thread[16] = "?", when[32], lvl[16] = "", where[96] = "";
+	char buf[LOG_FILE_LINE_MAX], thread[16] = "?", when[32], lvl[16] = "", where[96] = "";
 	struct timespec ts;
 	struct tm tm;
 	int n;
@@ -123,9 +147,9 @@ static void file_write(int fd, enum log_level level, const char *file, int line,
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	pthread_getname_np(pthread_self(), thread, sizeof(thread));
-	if (__atomic_load_n(&file_show_level, __ATOMIC_RELAXED))
+	if (file_show_level)
 		snprintf(lvl, sizeof(lvl), ":%s", names[level]);
-	if (__atomic_load_n(&file_show_origin, __ATOMIC_RELAXED))
+	if (file_show_origin)
 		snprintf(where, sizeof(where), ":%s:%d", origin_name(file), line);
 	n = snprintf(buf, sizeof(buf), "%s.%06ld [%s:%s%s%s] %s", when, ts.tv_nsec / 1000,
 		     instance_id, thread, lvl, where, msg);
@@ -134,8 +158,8 @@ static void file_write(int fd, enum log_level level, const char *file, int line,
 	if ((size_t)n > sizeof(buf) - 2)
 		n = (int)sizeof(buf) - 2;
 	buf[n++] = '\n';
-	/* O_NONBLOCK: a FIFO nobody drains costs lines, never a stuck thread. */
-	if (write(fd, buf, (size_t)n) != n)
+	/* O_NONBLOCK: a FIFO nobody drains costs whole lines, never a stuck thread. */
+	if (file_write_line(file_fd, file_fifo, buf, (size_t)n))
 		__atomic_fetch_add(&file_missed, 1, __ATOMIC_RELAXED);
 }
 
@@ -143,20 +167,24 @@ static void vlog(enum log_level level, bool force_stderr, const char *file, int 
 		 const char *fmt, va_list ap)
 {
 	static const char *const prefix[] = { "error: ", "warning: ", "", "debug: " };
-	int fd = __atomic_load_n(&file_fd, __ATOMIC_ACQUIRE);
-	bool to_file = fd >= 0 && (int)level <= __atomic_load_n(&file_level, __ATOMIC_RELAXED);
-	bool to_stderr = force_stderr || (level <= current_level && (fd < 0 || level == LOG_ERR));
+	bool to_file, to_stderr;
 	char msg[1024], buf[1100];
 	size_t len;
 	int m;
 
-	if (!to_file && !to_stderr)
+	pthread_rwlock_rdlock(&file_lock);
+	to_file = file_fd >= 0 && (int)level <= file_level;
+	to_stderr = force_stderr || (level <= current_level && (file_fd < 0 || level == LOG_ERR));
+	if (!to_file && !to_stderr) {
+		pthread_rwlock_unlock(&file_lock);
 		return;
+	}
 	m = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (m < 0)
 		msg[0] = '\0';
 	if (to_file)
-		file_write(fd, level, file, line, msg);
+		file_write_locked(level, file, line, msg);
+	pthread_rwlock_unlock(&file_lock);
 	if (!to_stderr)
 		return;
 	/*

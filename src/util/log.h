@@ -33,14 +33,20 @@ void log_msg_at(enum log_level level, const char *file, int line, const char *fm
  * lines at or above file_level go to the file, with a timestamp, the
  * instance id and the thread, optionally the level and the origin; stderr
  * then keeps only errors, so a failure is still seen where it always was.
- * path is opened O_WRONLY|O_APPEND|O_NONBLOCK|O_CREAT|O_CLOEXEC (a FIFO
- * needs its reader first); a second call switches every thread to the new
- * file at once. Returns 0 or -errno with one line in err.
+ * path is opened by file_open_sink (util/file.h): a FIFO needs no reader
+ * yet, and one nobody drains costs whole lines (log_missed_count), never a
+ * stuck thread. Any thread may call it again, while others log: each line
+ * then goes whole to the old file or the new one, and the old one is
+ * closed (only open and close on the calling thread; the loggers need
+ * nothing but write). Returns 0, or -errno with one line in err and the
+ * log as it was.
  */
 #define LOG_FILE_OFF (-1)   /* file_level: nothing goes to the file */
 int log_open_file(const char *path, int file_level, bool show_level, bool show_origin,
 		  char *err, size_t errlen);
-/* Only at exit, once no other thread logs. */
+/* The level and flags alone, of the file open now (log_open_file sets its own). */
+void log_set_file_options(int file_level, bool show_level, bool show_origin);
+/* At exit: later lines go to stderr again. */
 void log_close_file(void);
 /* The instance id in the file's lines (default "anonymous-instance"); set before threads start. */
 void log_set_instance(const char *id);

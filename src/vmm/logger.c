@@ -20,8 +20,10 @@ int vm_logger_level(enum vm_log_level l)
 
 int vm_logger_apply(const struct vm_logger *l, char *err, size_t errlen)
 {
-	if (!l->log_path)
+	if (!l->log_path) {
+		log_set_file_options(vm_logger_level(l->level), l->show_level, l->show_log_origin);
 		return 0;
+	}
 	return log_open_file(l->log_path, vm_logger_level(l->level), l->show_level,
 			     l->show_log_origin, err, errlen);
 }

@@ -14,9 +14,10 @@
 int vm_logger_level(enum vm_log_level l);
 
 /*
- * Opens l->log_path (if set) as the log file at l's level and flags; 0, or
- * -errno with one line in err and the log as before. Without a path the
- * settings only wait in the model for one.
+ * Opens l->log_path (if set) as the log file at l's level and flags, in
+ * place of any file open before (Firecracker's logger may be configured
+ * again); 0, or -errno with one line in err and the log as before.
+ * Without a path, the level and flags apply to the file open now, if any.
  */
 int vm_logger_apply(const struct vm_logger *l, char *err, size_t errlen);
 
