@@ -44,8 +44,9 @@ int api_ctl_set_metrics(struct api_ctl *ctl, json_t *o, char *err, size_t errlen
 	if (ret)
 		return ret;
 	if (ctl->cfg.metrics.metrics_path) {
-		snprintf(err, errlen, "metrics: already configured (%.256s); Firecracker's metrics "
-			 "are set once", ctl->cfg.metrics.metrics_path);
+		snprintf(err, errlen, "metrics: Reinitialization of metrics not allowed: already "
+			 "configured (%.256s), and Firecracker's metrics are set once",
+			 ctl->cfg.metrics.metrics_path);
 		return -EINVAL;
 	}
 	if (!ctl->ops->metrics_open) {

@@ -108,6 +108,12 @@ static const int api_syscalls[] = {
 
 static const struct sandbox_ioctl api_ioctls[] = {
 	IOCTL(KVM_IRQ_LINE), IOCTL(BLKGETSIZE64),
+	/*
+	 * A metrics line longer than PIPE_BUF to a FIFO asks how much is
+	 * queued (util/file.c); the io thread writes them, but a FlushMetrics
+	 * that races the loop's stop runs here.
+	 */
+	IOCTL(FIONREAD),
 	/* snapshot/create, on parked vCPUs and the VM */
 	IOCTL(KVM_CHECK_EXTENSION), IOCTL(KVM_GET_MSR_INDEX_LIST),
 	IOCTL(KVM_GET_MP_STATE), IOCTL(KVM_GET_REGS), IOCTL(KVM_GET_SREGS),

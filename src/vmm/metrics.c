@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/file.h"
 #include "util/log.h"
 #include "vmm/vm.h"
 
@@ -52,11 +53,10 @@ int metrics_open(struct metrics *m, const char *path, char *err, size_t errlen)
 		ret = -EBUSY;
 		goto out;
 	}
-	fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	fd = file_open_sink(path, &m->fifo);
 	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot open the metrics file %s: %s%s", path, strerror(errno),
-			 errno == ENXIO ? " (a FIFO needs its reader first)" : "");
+		ret = fd;
+		snprintf(err, errlen, "cannot open the metrics file %s: %s", path, strerror(-fd));
 		goto out;
 	}
 	m->fd = fd;
@@ -175,9 +175,8 @@ static uint64_t utc_now_ms(void)
 
 int metrics_flush(struct metrics *m)
 {
-	json_t *counters = json_object(), *gauges = json_object();
+	json_t *counters = json_object(), *gauges = json_object(), *owed = NULL;
 	char *text = NULL;
-	ssize_t n;
 	int ret;
 
 	pthread_mutex_lock(&m->lock);
@@ -193,16 +192,23 @@ int metrics_flush(struct metrics *m)
 	/* The two outputs' own losses, as Firecracker's "logger" group has them. */
 	metrics_add(counters, "logger", "missed_metrics_count", m->missed);
 	metrics_add(counters, "logger", "missed_log_count", log_missed_count());
+	owed = json_incref(json_object_get(m->last, "logger"));
 	text = line_locked(m, counters, gauges, utc_now_ms());
 	if (!text)
 		goto out;
-	/* One write: whole lines for a FIFO's reader (up to PIPE_BUF), or a counted miss. */
-	n = write(m->fd, text, strlen(text));
-	ret = n == (ssize_t)strlen(text) ? 0 : n < 0 ? -errno : -EAGAIN;
-	if (ret)
+	/* A whole line, or a counted miss: never half a line for a FIFO's reader. */
+	ret = file_write_line(m->fd, m->fifo, text, strlen(text));
+	if (ret) {
 		m->missed++;
+		/* The lost line's other deltas are gone; the losses are owed to the next line. */
+		if (owed)
+			json_object_set(m->last, "logger", owed);
+		else
+			json_object_del(m->last, "logger");
+	}
 out:
 	pthread_mutex_unlock(&m->lock);
+	json_decref(owed);
 	free(text);
 	json_decref(counters);
 	json_decref(gauges);

@@ -34,6 +34,7 @@ typedef void (*metrics_collect_fn)(void *ctx, json_t *counters, json_t *gauges);
 struct metrics {
 	pthread_mutex_t lock;      /* one flush at a time; the collector runs under it */
 	int fd;                    /* -1: not configured */
+	bool fifo;                 /* fd is a pipe (file_write_line) */
 	json_t *last;              /* the counters' totals at the previous line */
 	uint64_t missed;           /* lines the file did not take whole */
 	metrics_collect_fn collect;
@@ -47,10 +48,10 @@ void metrics_init(struct metrics *m, metrics_collect_fn collect, void *ctx);
 void metrics_destroy(struct metrics *m);
 
 /*
- * Opens path for the lines: created if missing, O_APPEND, O_NONBLOCK (a
- * FIFO needs its reader first, and a full one costs lines, never a stall).
- * -EBUSY when a file is already open (Firecracker configures metrics once).
- * 0, or -errno with one line in err.
+ * Opens path for the lines with file_open_sink (util/file.h): created if
+ * missing, O_APPEND, O_NONBLOCK; a FIFO needs no reader yet, and a full
+ * one costs whole lines, never a stall. -EBUSY when a file is already open
+ * (Firecracker configures metrics once). 0, or -errno with one line in err.
  */
 int metrics_open(struct metrics *m, const char *path, char *err, size_t errlen);
 bool metrics_configured(struct metrics *m);
@@ -58,9 +59,12 @@ bool metrics_configured(struct metrics *m);
 int metrics_start_timer(struct metrics *m, struct eventloop *loop, unsigned int interval_ms);
 
 /*
- * Collects and writes one line. -ENOENT when not configured; -EAGAIN or
- * another -errno when the file did not take the line whole (it is counted
- * in missed and its deltas are gone, as in Firecracker).
+ * Collects and writes one line, on the io thread (a line longer than
+ * PIPE_BUF to a FIFO asks the pipe for room first: file_write_line).
+ * -ENOENT when not configured; -EAGAIN or another -errno when the file did
+ * not take the line whole (it is counted in missed and its deltas are
+ * gone, as in Firecracker, but for the "logger" group's: those losses are
+ * owed to the next line that gets through).
  */
 int metrics_flush(struct metrics *m);
 
