@@ -175,6 +175,8 @@ static int bind_listen(struct api_server *s, const char *path, char *err, size_t
 		return fd;
 	s->listen_fd = fd;
 	snprintf(s->path, sizeof(s->path), "%s", path);
+	/* A seccomp trap exits at once, from any thread: it removes the socket too. */
+	uds_set_exit_unlink(s->path);
 	return 0;
 }
 
@@ -241,8 +243,10 @@ void api_server_stop(struct api_server *s)
 		MHD_stop_daemon(s->d);
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
-	if (s->path[0])
+	if (s->path[0]) {
+		uds_set_exit_unlink(NULL);
 		unlink(s->path);
+	}
 	if (s->stop_efd >= 0)
 		close(s->stop_efd);
 	free(s);

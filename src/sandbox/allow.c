@@ -166,6 +166,14 @@ const struct sandbox_list *sandbox_list_get(enum thread_kind kind)
 	return (unsigned int)kind < THREAD_KINDS ? &lists[kind] : NULL;
 }
 
+bool sandbox_list_has(const struct sandbox_list *l, int nr)
+{
+	for (unsigned int i = 0; i < l->nsyscalls; i++)
+		if (l->syscalls[i] == nr)
+			return true;
+	return false;
+}
+
 unsigned int sandbox_list_size(const struct sandbox_list *l)
 {
 	return l->nsyscalls + (l->nioctls > 0) + !!(l->args & SB_PRCTL_GET_NAME) +

@@ -181,7 +181,7 @@ int sandbox_enter(enum thread_kind kind)
 	/* Named now: the filter lets prctl read the name, but the handler cannot call it. */
 	if (prctl(PR_GET_NAME, name, 0, 0, 0))
 		snprintf(name, sizeof(name), "?");
-	sandbox_sigsys_name_thread(name);
+	sandbox_sigsys_name_thread(name, sandbox_list_has(sandbox_list_get(kind), SCMP_SYS(unlink)));
 	/* Unprivileged seccomp needs it; per thread, and inherited by its children. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		return -errno;

@@ -2,11 +2,13 @@
  * Per-thread seccomp filters: the vCPU, io and api threads each run under
  * their own allowlist (allow.c) once their setup is done. A forbidden
  * syscall traps: one line on stderr naming the thread and the syscall,
- * then exit code HEARTH_EXIT_SECCOMP (sigsys.c). Never a silent kill.
+ * the API socket removed, then exit code HEARTH_EXIT_SECCOMP (sigsys.c).
+ * Never a silent kill.
  */
 #ifndef HEARTH_SANDBOX_SANDBOX_H
 #define HEARTH_SANDBOX_SANDBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -31,7 +33,10 @@ void sandbox_report(FILE *out);
 void sandbox_sigsys_names(void);
 /* The handler (SA_SIGINFO, process-wide). 0 or -errno. */
 int sandbox_sigsys_install(void);
-/* The calling thread's name for the report line; taken when its filter goes on. */
-void sandbox_sigsys_name_thread(const char *name);
+/*
+ * The calling thread's name for the report line, and whether its filter
+ * lets it unlink the API socket itself; taken when its filter goes on.
+ */
+void sandbox_sigsys_name_thread(const char *name, bool may_unlink);
 
 #endif

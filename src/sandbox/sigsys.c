@@ -1,8 +1,13 @@
 /*
  * What a forbidden syscall does: SECCOMP_RET_TRAP sends SIGSYS to the
- * thread that made it, and this handler writes one line and exits the
- * process with HEARTH_EXIT_SECCOMP. Only write(2) and exit_group(2),
- * which every filter allows; names come from tables filled beforehand.
+ * thread that made it, and this handler writes one line, removes the API
+ * socket (util/uds.h: nothing else unwinds) and exits the process with
+ * HEARTH_EXIT_SECCOMP. Only syscalls the thread's filter allows: write(2)
+ * and exit_group(2), which every filter does; unlink(2) where the filter
+ * has it (io, api). A vCPU's has not: it asks the main thread, the io
+ * thread, with a SIGSYS of its own (tgkill, which a vCPU may send) to
+ * unlink and exit, and exits itself if that has not happened in a second.
+ * Names come from tables filled beforehand.
  */
 #include "sandbox/sandbox.h"
 
@@ -12,17 +17,21 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdnoreturn.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/uds.h"
 
 #define SIGSYS_NAMES 512   /* x86-64's syscall numbers stay below this */
 #define SIGSYS_NAME_MAX 28
 
 static char names[SIGSYS_NAMES][SIGSYS_NAME_MAX];
 static __thread char thread_name[16];
+static __thread bool thread_may_unlink;
 
 void sandbox_sigsys_names(void)
 {
@@ -35,9 +44,10 @@ void sandbox_sigsys_names(void)
 	}
 }
 
-void sandbox_sigsys_name_thread(const char *name)
+void sandbox_sigsys_name_thread(const char *name, bool may_unlink)
 {
 	snprintf(thread_name, sizeof(thread_name), "%s", name);
+	thread_may_unlink = may_unlink;
 }
 
 /* Appends s at *pos, leaving room for the newline. */
@@ -60,6 +70,33 @@ static void put_uint(char *buf, size_t size, size_t *pos, unsigned long v, unsig
 		buf[(*pos)++] = digits[--n];
 }
 
+/* The raw call: a sanitizer's _exit would first run its leak check, under this filter. */
+static noreturn void exit_seccomp(void)
+{
+	for (;;)
+		syscall(SYS_exit_group, HEARTH_EXIT_SECCOMP);
+}
+
+/* The API socket goes with the process: here if this thread may, else by the main thread. */
+static void remove_socket(void)
+{
+	const char *path = uds_exit_unlink();
+	pid_t pid = (pid_t)syscall(SYS_getpid);
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+
+	if (!path)
+		return;
+	if (thread_may_unlink || (pid_t)syscall(SYS_gettid) == pid) {
+		syscall(SYS_unlink, path);
+		return;
+	}
+	if (syscall(SYS_tgkill, pid, pid, SIGSYS))
+		return;
+	/* The main thread exits the process; should it not, in a second, this one does. */
+	for (int i = 0; i < 100; i++)
+		syscall(SYS_nanosleep, &tick, NULL);
+}
+
 static void on_sigsys(int sig, siginfo_t *si, void *uctx)
 {
 	char line[160];
@@ -69,6 +106,14 @@ static void on_sigsys(int sig, siginfo_t *si, void *uctx)
 
 	(void)sig;
 	(void)uctx;
+	/* A vCPU's request (remove_socket): its line is written, the socket and process are ours. */
+	if (si->si_code == SI_TKILL && si->si_pid == (pid_t)syscall(SYS_getpid)) {
+		const char *path = uds_exit_unlink();
+
+		if (path)
+			syscall(SYS_unlink, path);
+		exit_seccomp();
+	}
 	put_str(line, sizeof(line), &pos, "hearth: seccomp: thread ");
 	put_str(line, sizeof(line), &pos, thread_name[0] ? thread_name : "?");
 	put_str(line, sizeof(line), &pos, " made forbidden syscall ");
@@ -86,8 +131,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *uctx)
 	if (write(STDERR_FILENO, line, pos) < 0) {
 		/* Nothing else to tell; the exit code still says it. */
 	}
-	/* The raw call: a sanitizer's _exit would first run its leak check, under this filter. */
-	syscall(SYS_exit_group, HEARTH_EXIT_SECCOMP);
+	remove_socket();
+	exit_seccomp();
 }
 
 int sandbox_sigsys_install(void)

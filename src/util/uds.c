@@ -1,6 +1,8 @@
 #include "util/uds.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -73,4 +75,20 @@ err_close:
 	ret = -errno;
 	close(fd);
 	return uds_fail(ret, what, path, strerror(-ret), err, errlen);
+}
+
+static char exit_path[PATH_MAX];
+static bool exit_path_set;
+
+void uds_set_exit_unlink(const char *path)
+{
+	__atomic_store_n(&exit_path_set, false, __ATOMIC_RELEASE);
+	if (!path || snprintf(exit_path, sizeof(exit_path), "%s", path) >= (int)sizeof(exit_path))
+		return;
+	__atomic_store_n(&exit_path_set, true, __ATOMIC_RELEASE);
+}
+
+const char *uds_exit_unlink(void)
+{
+	return __atomic_load_n(&exit_path_set, __ATOMIC_ACQUIRE) ? exit_path : NULL;
 }

@@ -13,4 +13,14 @@
  */
 int uds_listen(const char *what, const char *path, int backlog, char *err, size_t errlen);
 
+/*
+ * The socket a fatal exit must still remove though it skips all unwinding:
+ * the seccomp trap's handler (sandbox/sigsys.c) ends the process from the
+ * thread that trapped. One path, the API socket's: set once it is bound,
+ * cleared (NULL) before its owner unlinks it the ordinary way.
+ */
+void uds_set_exit_unlink(const char *path);
+/* Async-signal-safe: the path to unlink now, or NULL. */
+const char *uds_exit_unlink(void);
+
 #endif

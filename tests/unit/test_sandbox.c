@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -29,6 +30,7 @@
 #include "sandbox/sandbox.h"
 #include "util/log.h"
 #include "util/thread_hook.h"
+#include "util/uds.h"
 
 enum probe {
 	PROBE_SOCKET,         /* socket(AF_UNIX): the io thread's, nobody else's */
@@ -237,6 +239,93 @@ static void test_exit_under_filter(void **state)
 	}
 }
 
+struct trap_arg {
+	enum thread_kind kind;
+	const char *name;
+	int go;        /* set once the main thread is under its own filter */
+};
+
+/* Installs kind's filter on this thread and makes a syscall no filter has. */
+static void *trap_thread(void *arg)
+{
+	struct trap_arg *a = arg;
+
+	prctl(PR_SET_NAME, a->name);
+	if (thread_hook_enter(a->kind))
+		_exit(99);
+	while (!__atomic_load_n(&a->go, __ATOMIC_ACQUIRE))
+		sched_yield();
+	ioctl(-1, KVM_CREATE_VM, 0);
+	return NULL;
+}
+
+/*
+ * A trap skips all unwinding, so the handler removes the API socket
+ * itself (here a plain file stands for it): on the api and io threads,
+ * whose filters allow unlink, directly; a vCPU's does not, and the main
+ * thread (the io thread, under its own filter) does it on the vCPU's
+ * behalf. Still exit 148 and one line, the trapping thread's.
+ */
+static void expect_socket_removed(enum thread_kind kind, const char *name)
+{
+	struct trap_arg a = { kind, name, 1 };
+	char dir[] = "/tmp/hearth-sigsys-XXXXXX", path[64], line[160], err[256];
+	struct outcome o;
+	int pipefd[2], fd, st;
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/api.sock", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pthread_t t;
+
+		close(pipefd[0]);
+		dup2(pipefd[1], STDERR_FILENO);
+		uds_set_exit_unlink(path);
+		if (sandbox_init(err, sizeof(err)))
+			_exit(99);
+		if (kind != THREAD_VCPU)
+			trap_thread(&a);
+		/* As in hearth: the vCPU starts, then the main thread takes the io filter. */
+		a.go = 0;
+		prctl(PR_SET_NAME, "io");
+		if (pthread_create(&t, NULL, trap_thread, &a) || thread_hook_enter(THREAD_IO))
+			_exit(98);
+		__atomic_store_n(&a.go, 1, __ATOMIC_RELEASE);
+		pthread_join(t, NULL);
+		_exit(97);
+	}
+	close(pipefd[1]);
+	memset(&o, 0, sizeof(o));
+	while ((n = read(pipefd[0], o.err + got, sizeof(o.err) - 1 - (size_t)got)) > 0)
+		got += n;
+	close(pipefd[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != HEARTH_EXIT_SECCOMP)
+		fail_msg("%s: status 0x%x, stderr '%s'", name, st, o.err);
+	snprintf(line, sizeof(line),
+		 "hearth: seccomp: thread %s made forbidden syscall 16 (ioctl); exiting\n", name);
+	assert_string_equal(o.err, line);
+	if (access(path, F_OK) == 0)
+		fail_msg("%s: the socket is still there after the trap", name);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+static void test_trap_removes_socket(void **state)
+{
+	(void)state;
+	expect_socket_removed(THREAD_API, "api");
+	expect_socket_removed(THREAD_IO, "io");
+	expect_socket_removed(THREAD_VCPU, "vcpu0");
+}
+
 /* The sizes the README quotes, and the vCPU's bound. */
 static void test_sizes(void **state)
 {
@@ -255,6 +344,7 @@ int main(void)
 		cmocka_unit_test(test_api),
 		cmocka_unit_test(test_per_thread),
 		cmocka_unit_test(test_exit_under_filter),
+		cmocka_unit_test(test_trap_removes_socket),
 		cmocka_unit_test(test_sizes),
 	};
 
