@@ -119,6 +119,9 @@ def case_every_endpoint_twice(binary, tmp):
     s = Api(binary, tmp, ["--kvm", NO_KVM, "--id", "twice"])
     for path in ("/", "/version", "/machine-config", "/vm/config"):
         s.twice("GET", path, 200)
+    s.twice("PUT", "/actions", 400, body={"action_type": "InstanceStart"},
+            fault=["kernel_image_path is not set"])
+    s.twice("PUT", "/actions", 400, body={"action_type": "Bogus"})
     # Pre-boot configuration: a second PUT replaces the first, as in Firecracker.
     s.twice("PUT", "/boot-source", 204, body={"kernel_image_path": kernel,
                                               "boot_args": "console=ttyS0"})
