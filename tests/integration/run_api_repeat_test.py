@@ -32,6 +32,12 @@ LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6} \[[^\]]+\] .*$")
 class Api(Serve):
     """Serve whose requests say why when the process died under them."""
 
+    started = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        Api.started.append(self.p)
+
     def request(self, method, path, body=None, raw=None):
         try:
             return super().request(method, path, body, raw)
@@ -364,6 +370,13 @@ def main():
             except TestFailure as e:
                 print("FAIL (%s): %s" % (b, e))
                 return 1
+            finally:
+                # A failed case leaves its server running: it goes with the case.
+                for p in Api.started:
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
+                Api.started.clear()
         print("ok (%s)" % b)
     return 0
 
