@@ -58,10 +58,6 @@ static int save_vm(void *ctx, void *out, size_t *len)
 	return vm_state_save(ctx, out, len);
 }
 
-struct dev_save {
-	const struct dev_entry *e;
-};
-
 static int save_dev(void *ctx, void *out, size_t *len)
 {
 	const struct dev_entry *e = ctx;

@@ -5,7 +5,8 @@
  * the status state machine, queue setup, notifications (ioeventfd) and
  * interrupts (irqfd), and reaches the device only through the ops.
  *
- * Lifecycle, in one place (src/core/vm_virtio.c):
+ * Lifecycle, in one place (src/vmm/devices.c builds, src/vmm/registry.c
+ * tears down):
  *
  *   virtio_X_create(env, ...)          the device; no guest can see it yet
  *   virtio_mmio_create(dev, host, ...) attach: registers, kicks, hooks

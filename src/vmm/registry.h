@@ -1,8 +1,8 @@
 /*
  * The device registry: every device of a VM, legacy or virtio, under an
  * id ("com1", "rootfs", "eth0" ...), with the resources it occupies, its
- * ops and its counters. Teardown, metrics and (later) pause and snapshots
- * walk it instead of knowing each device.
+ * ops and its counters. Teardown, metrics, pause and snapshots walk it
+ * instead of knowing each device.
  */
 #ifndef HEARTH_VMM_REGISTRY_H
 #define HEARTH_VMM_REGISTRY_H
@@ -29,9 +29,10 @@ struct dev_ops {
 	/* Up to max counters into out; returns how many. NULL: none. */
 	unsigned int (*counters)(void *dev, struct dev_counter *out, unsigned int max);
 	/*
-	 * Room for the control plane: stop taking work from the guest (in-flight
-	 * I/O completes) and take it up again, and save and restore state.
-	 * NULL until a device implements them; callers must check.
+	 * The control plane's pause: stop taking work from the guest (in-flight
+	 * I/O completes) and take it up again. Virtio devices have them (the io
+	 * thread serves their rings while the vCPUs are parked); NULL: parking
+	 * the vCPUs is enough. Callers check.
 	 */
 	int (*pause)(void *dev);
 	int (*resume)(void *dev);
@@ -40,7 +41,8 @@ struct dev_ops {
 	 * the bytes written; 0, or -ENOSPC with the size needed in *len.
 	 * restore: 0, -ENODATA (truncated), -EPROTO (another version) or
 	 * -EINVAL, with the device unchanged on failure. The device is
-	 * paused. The format is the device's own (util/bytes.h).
+	 * paused. The format is the device's own (util/bytes.h). NULL: the
+	 * device cannot be saved, and snapshot/create refuses the VM.
 	 */
 	int (*save)(void *dev, void *out, unsigned long *len);
 	int (*restore)(void *dev, const void *in, unsigned long len);
