@@ -27,7 +27,7 @@
 #include "fz.h"
 #include "util/log.h"
 
-static int fake_start(void *ctx, const struct vm_config *cfg, struct vm_error *err)
+static int fake_start(void *ctx, const struct vm_config *cfg, struct err *err)
 {
 	(void)ctx;
 	(void)cfg;

@@ -70,7 +70,7 @@ const char *api_state_name(enum api_state s)
 
 int api_ctl_start(struct api_ctl *ctl, char *err, size_t errlen)
 {
-	struct vm_error verr = { .usage = false, .msg = "" };
+	struct err verr = { .usage = false, .msg = "" };
 	int ret;
 
 	if (ctl->state != API_NOT_STARTED) {

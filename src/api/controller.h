@@ -24,7 +24,7 @@ enum api_state { API_NOT_STARTED, API_RUNNING, API_PAUSED };
 
 struct api_vm_ops {
 	/* Builds and starts the VM described by cfg; 0, or -errno with err filled. */
-	int (*start)(void *ctx, const struct vm_config *cfg, struct vm_error *err);
+	int (*start)(void *ctx, const struct vm_config *cfg, struct err *err);
 	/* 0 or -errno (-ETIMEDOUT: a vCPU did not park in time). */
 	int (*pause)(void *ctx);
 	void (*resume)(void *ctx);
@@ -55,7 +55,7 @@ struct api_vm_ops {
 	int (*snapshot_create)(void *ctx, const struct vm_config *cfg,
 			       const struct api_snap_create *req, char *err, size_t errlen);
 	int (*snapshot_load)(void *ctx, const struct api_snap_load *req, struct vm_config *cfg,
-			     struct vm_error *err);
+			     struct err *err);
 };
 
 /* Requests served, for the metrics' "api_server" group; atomics, read by any thread. */
@@ -104,7 +104,7 @@ int api_ctl_start(struct api_ctl *ctl, char *err, size_t errlen);
 int api_ctl_snapshot_create(struct api_ctl *ctl, const struct api_snap_create *req, char *err,
 			    size_t errlen);
 int api_ctl_snapshot_load(struct api_ctl *ctl, const struct api_snap_load *req,
-			  struct vm_error *err);
+			  struct err *err);
 
 /* The SendCtrlAltDel action (after boot only); the caller holds ctl->lock. */
 int api_ctl_ctrl_alt_del(struct api_ctl *ctl, char *err, size_t errlen);

@@ -33,7 +33,7 @@ static bool api_ctl_configured(const struct vm_config *c)
 }
 
 int api_ctl_snapshot_load(struct api_ctl *ctl, const struct api_snap_load *req,
-			  struct vm_error *err)
+			  struct err *err)
 {
 	struct vm_config cfg;
 	int ret;

@@ -14,7 +14,7 @@
 #include "hearth-config.h"
 #include "util/log.h"
 
-#define API_ERR_MAX 600
+#define API_ERR_MAX ERR_MSG_MAX
 
 struct api_req {
 	struct api_ctl *ctl;
@@ -152,7 +152,7 @@ static int put_snapshot_create(struct api_req *req, struct api_reply *r)
 
 static int put_snapshot_load(struct api_req *req, struct api_reply *r)
 {
-	struct vm_error verr;
+	struct err verr;
 	struct api_snap_load l;
 	json_t *o = req_json(req);
 	int ret;

@@ -29,7 +29,7 @@ struct serve {
 	uint64_t startup_us, startup_cpu_us;
 };
 
-static int serve_vm_start(void *ctx, const struct vm_config *cfg, struct vm_error *err)
+static int serve_vm_start(void *ctx, const struct vm_config *cfg, struct err *err)
 {
 	struct serve *s = ctx;
 
@@ -164,7 +164,7 @@ static int serve_snapshot_create(void *ctx, const struct vm_config *cfg,
 }
 
 static int serve_snapshot_load(void *ctx, const struct api_snap_load *req,
-			       struct vm_config *cfg, struct vm_error *err)
+			       struct vm_config *cfg, struct err *err)
 {
 	struct serve *s = ctx;
 
@@ -308,7 +308,7 @@ int serve_run(const struct serve_opts *o, struct vm_config *boot)
 	}
 	if (o->restore) {
 		/* `hearth restore`: the same path as PUT /snapshot/load, before the API serves. */
-		struct vm_error verr = { .usage = true, .msg = "" };
+		struct err verr = { .usage = true, .msg = "" };
 
 		if (api_ctl_snapshot_load(&s.ctl, o->restore, &verr)) {
 			log_err("%s", verr.msg);
@@ -317,7 +317,7 @@ int serve_run(const struct serve_opts *o, struct vm_config *boot)
 		}
 	} else if (boot) {
 		/* Booted before the API serves: it then reports "Running" from the start. */
-		struct vm_error verr = { .usage = true, .msg = "" };
+		struct err verr = { .usage = true, .msg = "" };
 
 		if (serve_vm_start(&s, &s.ctl.cfg, &verr)) {
 			log_err("%s", verr.msg);

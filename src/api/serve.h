@@ -16,14 +16,14 @@ struct vm;
 struct runner;
 struct api_snap_create;
 struct api_snap_load;
-struct vm_error;
+struct err;
 
 /* Snapshots, from the layer above (src/snapshot); main wires them. */
 struct serve_snap_hooks {
 	int (*create)(struct vm *vm, const struct vm_config *cfg,
 		      const struct api_snap_create *req, char *err, size_t errlen);
 	int (*load)(struct runner *run, const struct api_snap_load *req, struct vm_config *cfg,
-		    struct vm_error *err);
+		    struct err *err);
 };
 
 struct serve_opts {

@@ -26,13 +26,13 @@ struct restore_ctx {
 	unsigned int ncpus;
 };
 
-static int usage(struct vm_error *err, int ret, const char *path, const char *what)
+static int usage(struct err *err, int ret, const char *path, const char *what)
 {
-	return vm_error_set(err, true, ret ? ret : -EINVAL, "snapshot %s: %s", path, what);
+	return err_set(err, true, ret ? ret : -EINVAL, "snapshot %s: %s", path, what);
 }
 
 static int apply_override(struct vm_config *c, const struct api_snap_net_override *ov,
-			  struct vm_error *err)
+			  struct err *err)
 {
 	for (unsigned int i = 0; i < c->nnets; i++) {
 		struct net_config *d = &c->nets[i].dev;
@@ -40,22 +40,22 @@ static int apply_override(struct vm_config *c, const struct api_snap_net_overrid
 		if (strcmp(c->nets[i].id, ov->iface_id))
 			continue;
 		if (d->backend != NET_TAP)
-			return vm_error_set(err, true, -EINVAL, "network_overrides: '%s' is not a "
-					    "TAP interface", ov->iface_id);
+			return err_set(err, true, -EINVAL, "network_overrides: '%s' is not a "
+				       "TAP interface", ov->iface_id);
 		if (strlen(ov->host_dev_name) >= sizeof(d->ifname) || !*ov->host_dev_name)
-			return vm_error_set(err, true, -EINVAL, "network_overrides: host_dev_name "
-					    "'%.64s' is empty or longer than %zu bytes",
-					    ov->host_dev_name, sizeof(d->ifname) - 1);
+			return err_set(err, true, -EINVAL, "network_overrides: host_dev_name "
+				       "'%.64s' is empty or longer than %zu bytes",
+				       ov->host_dev_name, sizeof(d->ifname) - 1);
 		snprintf(d->ifname, sizeof(d->ifname), "%s", ov->host_dev_name);
 		return 0;
 	}
-	return vm_error_set(err, true, -EINVAL, "network_overrides: the snapshot has no network "
-			    "interface '%.64s'", ov->iface_id);
+	return err_set(err, true, -EINVAL, "network_overrides: the snapshot has no network "
+		       "interface '%.64s'", ov->iface_id);
 }
 
 /* Reads the config, the vm and every vCPU section; nothing is built yet. */
 static int parse_sections(struct restore_ctx *rc, const struct api_snap_load *req,
-			  struct vm_config *cfg, struct vm_error *err)
+			  struct vm_config *cfg, struct err *err)
 {
 	const struct snap_section *s;
 	char why[VM_CONFIG_ERR_MAX + 64];
@@ -77,7 +77,7 @@ static int parse_sections(struct restore_ctx *rc, const struct api_snap_load *re
 	s = snap_find(&rc->f, SNAP_SEC_HOST, "host");
 	rc->need = calloc(1, sizeof(*rc->need));
 	if (!rc->need)
-		return vm_error_set(err, false, -ENOMEM, "out of memory");
+		return err_set(err, false, -ENOMEM, "out of memory");
 	if (!s || s->version != SNAP_HOST_VERSION ||
 	    snap_host_restore(rc->need, s->data, s->len))
 		return usage(err, -EINVAL, rc->path, "its host section is missing or corrupt");
@@ -87,7 +87,7 @@ static int parse_sections(struct restore_ctx *rc, const struct api_snap_load *re
 	rc->ncpus = cfg->machine.vcpu_count;
 	rc->vcpus = calloc(rc->ncpus, sizeof(*rc->vcpus));
 	if (!rc->vcpus)
-		return vm_error_set(err, false, -ENOMEM, "out of memory");
+		return err_set(err, false, -ENOMEM, "out of memory");
 	for (unsigned int i = 0; i < rc->ncpus; i++) {
 		char id[16];
 
@@ -108,7 +108,7 @@ static int parse_sections(struct restore_ctx *rc, const struct api_snap_load *re
 
 /* The memory file: an ELF core whose regions are the config's RAM layout. */
 static int open_mem(const char *path, const struct vm_config *cfg, struct vm_mem_file *mf,
-		    struct vm_error *err)
+		    struct err *err)
 {
 	char why[256] = "";
 	struct memfile_layout l;
@@ -118,14 +118,14 @@ static int open_mem(const char *path, const struct vm_config *cfg, struct vm_mem
 
 	mf->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (mf->fd < 0)
-		return vm_error_set(err, true, -errno, "memory file %s: %s", path, strerror(errno));
+		return err_set(err, true, -errno, "memory file %s: %s", path, strerror(errno));
 	if (fstat(mf->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		ret = vm_error_set(err, true, -EINVAL, "memory file %s: not a regular file", path);
+		ret = err_set(err, true, -EINVAL, "memory file %s: not a regular file", path);
 		goto err_close;
 	}
 	ret = memfile_layout_read(mf->fd, &l, why, sizeof(why));
 	if (ret) {
-		ret = vm_error_set(err, true, ret, "memory file %s: %s", path, why);
+		ret = err_set(err, true, ret, "memory file %s: %s", path, why);
 		goto err_close;
 	}
 	if (l.nregions > GUEST_MEM_MAX_REGIONS)
@@ -137,9 +137,9 @@ static int open_mem(const char *path, const struct vm_config *cfg, struct vm_mem
 		if (want.regions[i].gpa != l.r[i].gpa || want.regions[i].size != l.r[i].size)
 			ret = -EINVAL;
 	if (ret) {
-		ret = vm_error_set(err, true, -EINVAL, "memory file %s: its regions are not those "
-				   "of the snapshot's %llu MiB of RAM (another snapshot's file?)",
-				   path, (unsigned long long)cfg->machine.mem_size_mib);
+		ret = err_set(err, true, -EINVAL, "memory file %s: its regions are not those "
+			      "of the snapshot's %llu MiB of RAM (another snapshot's file?)",
+			      path, (unsigned long long)cfg->machine.mem_size_mib);
 		goto err_close;
 	}
 	mf->nregions = l.nregions;
@@ -153,22 +153,22 @@ err_close:
 	return ret;
 }
 
-static int restore_dev(struct restore_ctx *rc, struct dev_entry *e, struct vm_error *err)
+static int restore_dev(struct restore_ctx *rc, struct dev_entry *e, struct err *err)
 {
 	const struct snap_section *s = snap_find(&rc->f, SNAP_SEC_DEVICE, e->id);
 	int ret;
 
 	if (!s)
-		return vm_error_set(err, true, -EINVAL, "snapshot %s: no state for device '%s'",
-				    rc->path, e->id);
+		return err_set(err, true, -EINVAL, "snapshot %s: no state for device '%s'",
+			       rc->path, e->id);
 	if (!e->ops->restore)
-		return vm_error_set(err, true, -EOPNOTSUPP, "device '%s' (%s) cannot be restored",
-				    e->id, e->type);
+		return err_set(err, true, -EOPNOTSUPP, "device '%s' (%s) cannot be restored",
+			       e->id, e->type);
 	ret = e->ops->restore(e->dev, s->data, (unsigned long)s->len);
 	if (ret)
-		return vm_error_set(err, true, ret, "snapshot %s: device '%s' refused its state: %s",
-				    rc->path, e->id, ret == -EPROTO ? "another version"
-				    : ret == -ENODATA ? "truncated" : "invalid");
+		return err_set(err, true, ret, "snapshot %s: device '%s' refused its state: %s",
+			       rc->path, e->id, ret == -EPROTO ? "another version"
+			       : ret == -ENODATA ? "truncated" : "invalid");
 	return 0;
 }
 
@@ -178,7 +178,7 @@ static int restore_dev(struct restore_ctx *rc, struct dev_entry *e, struct vm_er
  * LAPICs route through it), the vCPUs, then the devices, whose restore
  * raises the interrupt lines they had pending.
  */
-static int restore_apply(void *ctx, struct vm *vm, struct vm_error *err)
+static int restore_apply(void *ctx, struct vm *vm, struct err *err)
 {
 	struct restore_ctx *rc = ctx;
 	struct snap_host *have = malloc(sizeof(*have));
@@ -190,19 +190,19 @@ static int restore_apply(void *ctx, struct vm *vm, struct vm_error *err)
 	if (!ret) {
 		ret = snap_host_check(rc->need, have, why, sizeof(why));
 		if (ret)
-			vm_error_set(err, true, ret, "snapshot %s cannot run on this host: %s",
-				     rc->path, why);
+			err_set(err, true, ret, "snapshot %s cannot run on this host: %s",
+				rc->path, why);
 	}
 	free(have);
 	if (ret)
-		return err->msg[0] ? ret : vm_error_set(err, false, ret, "out of memory");
+		return err->msg[0] ? ret : err_set(err, false, ret, "out of memory");
 	ret = vm_state_set(vm->fd, &rc->vs, why, sizeof(why));
 	if (ret)
-		return vm_error_set(err, false, ret, "restoring the VM's KVM state: %s", why);
+		return err_set(err, false, ret, "restoring the VM's KVM state: %s", why);
 	for (unsigned int i = 0; i < rc->ncpus; i++) {
 		ret = vcpu_kvm_state_set(vm->vcpus[i]->fd, xsave, &rc->vcpus[i], why, sizeof(why));
 		if (ret)
-			return vm_error_set(err, false, ret, "restoring vcpu%u: %s", i, why);
+			return err_set(err, false, ret, "restoring vcpu%u: %s", i, why);
 	}
 	for (unsigned int i = 0; i < vm->devices.n; i++) {
 		ret = restore_dev(rc, &vm->devices.entries[i], err);
@@ -212,13 +212,13 @@ static int restore_apply(void *ctx, struct vm *vm, struct vm_error *err)
 	for (unsigned int i = 0; i < rc->f.nsections; i++)
 		if (rc->f.sections[i].kind == SNAP_SEC_DEVICE &&
 		    !registry_find(&vm->devices, rc->f.sections[i].id))
-			return vm_error_set(err, true, -EINVAL, "snapshot %s: device '%s' is not "
-					    "in its config", rc->path, rc->f.sections[i].id);
+			return err_set(err, true, -EINVAL, "snapshot %s: device '%s' is not "
+				       "in its config", rc->path, rc->f.sections[i].id);
 	return 0;
 }
 
 int snap_load(struct runner *run, const struct api_snap_load *req, struct vm_config *cfg,
-	      struct vm_error *err)
+	      struct err *err)
 {
 	struct restore_ctx rc = { .path = req->snapshot_path };
 	struct vm_mem_file mf = { .fd = -1 };

@@ -36,7 +36,7 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct api_sna
  * is left.
  */
 int snap_load(struct runner *run, const struct api_snap_load *req, struct vm_config *cfg,
-	      struct vm_error *err);
+	      struct err *err);
 
 /* What this host offers, for the host section and its check. */
 int snap_host_collect(int kvm_fd, int vm_fd, const struct kvm_cpuid2 *cpuid,

@@ -36,14 +36,14 @@ static unsigned int virtio_count(const struct vm_config *cfg)
 	return cfg->ndrives + cfg->nnets + (cfg->entropy ? 1 : 0) + (cfg->vsock.present ? 1 : 0);
 }
 
-int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct vm_error *err)
+int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	unsigned int n = virtio_count(cfg);
 
 	vm->n_mmio_devs = 0;
 	if (n > VM_MAX_VIRTIO)
-		return vm_error_set(err, true, -EINVAL, "too many virtio devices (%u, at most %u)", n,
-				VM_MAX_VIRTIO);
+		return err_set(err, true, -EINVAL, "too many virtio devices (%u, at most %u)", n,
+			       VM_MAX_VIRTIO);
 	for (unsigned int i = 0; i < n; i++) {
 		vm->mmio_devs[i].base = LAYOUT_VIRTIO_MMIO_BASE + i * LAYOUT_VIRTIO_MMIO_STRIDE;
 		vm->mmio_devs[i].size = VIRTIO_MMIO_SIZE;
@@ -198,19 +198,19 @@ static const struct dev_ops legacy_entry_ops = {
 /* Adds dev or, when the registry refuses, destroys it through ops. */
 static int add_or_destroy(struct vm *vm, const char *id, enum dev_kind kind, const char *type,
 			  const struct dev_resources *res, const struct dev_ops *ops, void *dev,
-			  struct vm_error *err)
+			  struct err *err)
 {
 	int ret = registry_add(&vm->devices, id, kind, type, res, ops, dev);
 
 	if (ret) {
 		ops->destroy(dev);
-		return vm_error_set(err, ret == -EEXIST, ret, "device '%s': %s", id,
-				ret == -EEXIST ? "the id is taken" : strerror(-ret));
+		return err_set(err, ret == -EEXIST, ret, "device '%s': %s", id,
+			       ret == -EEXIST ? "the id is taken" : strerror(-ret));
 	}
 	return 0;
 }
 
-int vm_devices_create_legacy(struct vm *vm, struct power_sink sink, struct vm_error *err)
+int vm_devices_create_legacy(struct vm *vm, struct power_sink sink, struct err *err)
 {
 	struct irq_line com1 = { irq_kvm_set, &vm->fd, IRQ_COM1 };
 	struct irq_line kbd = { irq_kvm_set, &vm->fd, IRQ_KBD };
@@ -221,14 +221,14 @@ int vm_devices_create_legacy(struct vm *vm, struct power_sink sink, struct vm_er
 
 	s = serial_create(vm->serial_out_fd >= 0 ? vm->serial_out_fd : STDOUT_FILENO, com1);
 	if (!s)
-		return vm_error_set(err, false, -ENOMEM, "COM1: out of memory");
+		return err_set(err, false, -ENOMEM, "COM1: out of memory");
 	ret = add_or_destroy(vm, "com1", DEV_LEGACY, "serial", &res, &serial_entry_ops, s, err);
 	if (ret)
 		return ret;
 	vm->serial = s;
 	ret = serial_attach(s, &vm->bus, PORT_COM1);
 	if (ret)
-		return vm_error_set(err, false, ret, "COM1: %s", strerror(-ret));
+		return err_set(err, false, ret, "COM1: %s", strerror(-ret));
 
 	dev = i8042_create(&vm->bus, sink, kbd);
 	res = (struct dev_resources){ .pio_base = 0x60, .pio_size = 5, .gsi = IRQ_KBD };
@@ -246,14 +246,14 @@ int vm_devices_create_legacy(struct vm *vm, struct power_sink sink, struct vm_er
 		goto err_legacy;
 	ret = legacy_create(&vm->bus, sink);
 	if (ret)
-		return vm_error_set(err, false, ret, "legacy ports: %s", strerror(-ret));
+		return err_set(err, false, ret, "legacy ports: %s", strerror(-ret));
 	res = (struct dev_resources){ .gsi = -1 };
 	return add_or_destroy(vm, "legacy", DEV_LEGACY, "legacy-ports", &res, &legacy_entry_ops,
 			      &vm->bus, err);
 
 err_legacy:
 	if (!err->msg[0])
-		vm_error_set(err, false, -ENOMEM, "platform devices: %s", strerror(errno ? errno : ENOMEM));
+		err_set(err, false, -ENOMEM, "platform devices: %s", strerror(errno ? errno : ENOMEM));
 	return -ENOMEM;
 }
 
@@ -291,7 +291,7 @@ static const struct dev_ops debug_exit_entry_ops = {
 };
 
 int vm_devices_create_fw(struct vm *vm, const struct vm_config *cfg, struct debug_exit_sink dsink,
-			 struct vm_error *err)
+			 struct err *err)
 {
 	struct fw_cfg_info info = { .ncpus = vm->ncpus, .ram_size = vm->mem.ram_bytes };
 	struct dev_resources res = { .pio_base = FW_CFG_PORT, .pio_size = FW_CFG_PORT_LEN,
@@ -307,7 +307,7 @@ int vm_devices_create_fw(struct vm *vm, const struct vm_config *cfg, struct debu
 	}
 	dev = fw_cfg_create(&vm->bus, &info);
 	if (!dev)
-		return vm_error_set(err, false, -errno, "fw_cfg: %s", strerror(errno));
+		return err_set(err, false, -errno, "fw_cfg: %s", strerror(errno));
 	ret = add_or_destroy(vm, "fw_cfg", DEV_LEGACY, "fw-cfg", &res, &fw_cfg_entry_ops, dev, err);
 	if (ret)
 		return ret;
@@ -317,7 +317,7 @@ int vm_devices_create_fw(struct vm *vm, const struct vm_config *cfg, struct debu
 
 		dev = testdev_create(&vm->bus, &vm->mem, vm->loop, irq);
 		if (!dev)
-			return vm_error_set(err, false, -errno, "--test-devices: %s", strerror(errno));
+			return err_set(err, false, -errno, "--test-devices: %s", strerror(errno));
 		res = (struct dev_resources){ .pio_base = TESTDEV_LATCH_PORT, .pio_size = 8,
 					      .mmio_base = TESTDEV_MMIO_BASE,
 					      .mmio_size = TESTDEV_MMIO_SIZE, .gsi = -1 };
@@ -330,11 +330,11 @@ int vm_devices_create_fw(struct vm *vm, const struct vm_config *cfg, struct debu
 		return 0;
 	dev = debug_exit_create(&vm->bus, cfg->debug_exit.iobase, cfg->debug_exit.iosize, dsink);
 	if (!dev)
-		return vm_error_set(err, errno == EEXIST, -errno,
-				    errno == EEXIST ? "--debug-exit: ports 0x%x-0x%x are taken by "
-				    "another device" : "--debug-exit: ports 0x%x-0x%x: cannot register",
-				    cfg->debug_exit.iobase,
-				    cfg->debug_exit.iobase + cfg->debug_exit.iosize - 1);
+		return err_set(err, errno == EEXIST, -errno,
+			       errno == EEXIST ? "--debug-exit: ports 0x%x-0x%x are taken by "
+			       "another device" : "--debug-exit: ports 0x%x-0x%x: cannot register",
+			       cfg->debug_exit.iobase,
+			       cfg->debug_exit.iobase + cfg->debug_exit.iosize - 1);
 	res = (struct dev_resources){ .pio_base = cfg->debug_exit.iobase,
 				      .pio_size = cfg->debug_exit.iosize, .gsi = -1 };
 	return add_or_destroy(vm, "debug_exit", DEV_LEGACY, "isa-debug-exit", &res,
@@ -413,7 +413,7 @@ static const struct dev_transport_ops mmio_transport_ops = {
  * and attaches it to virtio-mmio at the next slot.
  */
 static int attach(struct vm *vm, const char *id, const char *type, const char *what, int ret,
-		  struct virtio_dev *dev, const char *why, struct vm_error *err)
+		  struct virtio_dev *dev, const char *why, struct err *err)
 {
 	struct virtio_host host = { .vm_fd = vm->fd, .bus = &vm->bus, .loop = vm->loop };
 	unsigned int slot = 0;
@@ -421,8 +421,8 @@ static int attach(struct vm *vm, const char *id, const char *type, const char *w
 	struct dev_resources res;
 
 	if (ret)
-		return vm_error_set(err, ret != -ENOMEM, ret, "%s: %s", what,
-				why[0] ? why : strerror(-ret));
+		return err_set(err, ret != -ENOMEM, ret, "%s: %s", what,
+			       why[0] ? why : strerror(-ret));
 	for (unsigned int i = 0; i < vm->devices.n; i++)
 		slot += vm->devices.entries[i].kind == DEV_VIRTIO;
 	res = (struct dev_resources){ .mmio_base = vm->mmio_devs[slot].base,
@@ -433,8 +433,8 @@ static int attach(struct vm *vm, const char *id, const char *type, const char *w
 		return ret;
 	ret = virtio_mmio_create(dev, &host, res.mmio_base, (uint32_t)res.gsi, &t);
 	if (ret)
-		return vm_error_set(err, false, ret, "%s: cannot attach virtio-mmio: %s", what,
-				strerror(-ret));
+		return err_set(err, false, ret, "%s: cannot attach virtio-mmio: %s", what,
+			       strerror(-ret));
 	registry_set_transport(&vm->devices, &mmio_transport_ops, t);
 	return 0;
 }
@@ -448,7 +448,7 @@ static void drive_what(const struct vm_config *cfg, unsigned int i, char *what, 
 }
 
 int vm_devices_open_drives(const struct vm_config *cfg, struct blk_config *out,
-			   struct vm_error *err)
+			   struct err *err)
 {
 	char why[256] = "", what[96];
 	int ret;
@@ -461,13 +461,13 @@ int vm_devices_open_drives(const struct vm_config *cfg, struct blk_config *out,
 		drive_what(cfg, i, what, sizeof(what));
 		bc->path = strdup(d->path_on_host);
 		if (!bc->path)
-			return vm_error_set(err, false, -ENOMEM, "%s: out of memory", what);
+			return err_set(err, false, -ENOMEM, "%s: out of memory", what);
 		bc->readonly = d->is_read_only;
 		bc->cache = d->cache_type;
 		snprintf(bc->id, sizeof(bc->id), "%s", d->serial);
 		ret = virtio_blk_open(bc, why, sizeof(why));
 		if (ret)
-			return vm_error_set(err, ret != -ENOMEM, ret, "%s: %s", what, why);
+			return err_set(err, ret != -ENOMEM, ret, "%s: %s", what, why);
 	}
 	return 0;
 }
@@ -479,7 +479,7 @@ void vm_devices_close_drives(struct blk_config *bcs)
 }
 
 int vm_devices_create_virtio(struct vm *vm, const struct vm_config *cfg,
-			     const struct blk_config *drives, struct vm_error *err)
+			     const struct blk_config *drives, struct err *err)
 {
 	struct virtio_env env = { .loop = vm->loop, .mem = &vm->mem };
 	struct virtio_dev *dev;

@@ -11,17 +11,17 @@
 #include "vmm/vm.h"
 
 /* Addresses and GSIs of the virtio-mmio slots cfg needs, into vm->mmio_devs. */
-int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct vm_error *err);
+int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *err);
 
 /* COM1, i8042, RTC, ACPI PM and the fixed legacy ports. */
-int vm_devices_create_legacy(struct vm *vm, struct power_sink sink, struct vm_error *err);
+int vm_devices_create_legacy(struct vm *vm, struct power_sink sink, struct err *err);
 /*
  * fw_cfg (always), then what test kernels need, when cfg asks: pc-testdev
  * and the debug-exit port, whose writes go to dsink. A port clash is a
  * usage error naming the flag.
  */
 int vm_devices_create_fw(struct vm *vm, const struct vm_config *cfg, struct debug_exit_sink dsink,
-			 struct vm_error *err);
+			 struct err *err);
 
 /*
  * Opens and locks every drive's image into out[VM_MAX_DRIVES] before KVM
@@ -29,7 +29,7 @@ int vm_devices_create_fw(struct vm *vm, const struct vm_config *cfg, struct debu
  * vm_devices_close_drives releases out, whatever happened.
  */
 int vm_devices_open_drives(const struct vm_config *cfg, struct blk_config *out,
-			   struct vm_error *err);
+			   struct err *err);
 void vm_devices_close_drives(struct blk_config *drives);
 
 /*
@@ -38,7 +38,7 @@ void vm_devices_close_drives(struct blk_config *drives);
  * knows the transport: devices are built transport-free and attached here.
  */
 int vm_devices_create_virtio(struct vm *vm, const struct vm_config *cfg,
-			     const struct blk_config *drives, struct vm_error *err);
+			     const struct blk_config *drives, struct err *err);
 
 /*
  * Writes base plus " virtio_mmio.device=SIZE@BASE:IRQ" per device into out,

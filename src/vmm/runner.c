@@ -117,7 +117,7 @@ static int runner_sandbox(struct runner *r)
 struct start_call {
 	struct runner *r;
 	const struct vm_config *cfg;
-	struct vm_error *err;
+	struct err *err;
 	int ret;
 	const struct runner_restore *rs;   /* NULL: a fresh boot */
 };
@@ -148,8 +148,8 @@ static void runner_start_fn(void *arg)
 	}
 	c->ret = console_init(&r->con, r->vm.serial, &r->loop, STDIN_FILENO, on_console_quit, r);
 	if (c->ret) {
-		vm_error_set(c->err, false, c->ret, "cannot attach the console: %s",
-			     strerror(-c->ret));
+		err_set(c->err, false, c->ret, "cannot attach the console: %s",
+			strerror(-c->ret));
 		goto err_vm;
 	}
 	if (seal_fn) {
@@ -157,7 +157,7 @@ static void runner_start_fn(void *arg)
 
 		c->ret = seal_fn(c->cfg, why, sizeof(why));
 		if (c->ret) {
-			vm_error_set(c->err, false, c->ret, "%s", why);
+			err_set(c->err, false, c->ret, "%s", why);
 			goto err_console;
 		}
 	}
@@ -166,8 +166,8 @@ static void runner_start_fn(void *arg)
 	r->raw_term = term_is_raw();
 	c->ret = vm_start(&r->vm, on_vm_stop, r);
 	if (c->ret) {
-		vm_error_set(c->err, false, c->ret, "cannot start the vCPUs: %s",
-			     strerror(-c->ret));
+		err_set(c->err, false, c->ret, "cannot start the vCPUs: %s",
+			strerror(-c->ret));
 		vm_finish(&r->vm);
 		goto err_console;
 	}
@@ -185,22 +185,22 @@ err_vm:
 	vm_destroy(&r->vm);
 }
 
-int runner_start_vm(struct runner *r, const struct vm_config *cfg, struct vm_error *err)
+int runner_start_vm(struct runner *r, const struct vm_config *cfg, struct err *err)
 {
 	struct start_call c = { r, cfg, err, 0, NULL };
 
 	if (eventloop_call_sync(&r->loop, runner_start_fn, &c))
-		return vm_error_set(err, false, -ESHUTDOWN, "Hearth is shutting down");
+		return err_set(err, false, -ESHUTDOWN, "Hearth is shutting down");
 	return c.ret;
 }
 
 int runner_restore_vm(struct runner *r, const struct vm_config *cfg,
-		      const struct runner_restore *rs, struct vm_error *err)
+		      const struct runner_restore *rs, struct err *err)
 {
 	struct start_call c = { r, cfg, err, 0, rs };
 
 	if (eventloop_call_sync(&r->loop, runner_start_fn, &c))
-		return vm_error_set(err, false, -ESHUTDOWN, "Hearth is shutting down");
+		return err_set(err, false, -ESHUTDOWN, "Hearth is shutting down");
 	return c.ret;
 }
 
@@ -248,7 +248,7 @@ int runner_finish(struct runner *r)
 
 int runner_run(const struct vm_config *cfg)
 {
-	struct vm_error verr = { .usage = false, .msg = "" };
+	struct err verr = { .usage = false, .msg = "" };
 	struct runner r;
 	char err[256];
 	int ret;

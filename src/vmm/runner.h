@@ -42,7 +42,7 @@ int runner_init(struct runner *r, char *err, size_t errlen);
  * thread (callable from any thread, before or while the loop runs).
  * 0, or -errno with err filled; nothing is left behind on failure.
  */
-int runner_start_vm(struct runner *r, const struct vm_config *cfg, struct vm_error *err);
+int runner_start_vm(struct runner *r, const struct vm_config *cfg, struct err *err);
 /*
  * A restore: the VM's RAM comes from mem, apply loads the snapshot's
  * state into the VM vm_create_from built (on the loop's thread, before
@@ -51,14 +51,14 @@ int runner_start_vm(struct runner *r, const struct vm_config *cfg, struct vm_err
  */
 struct runner_restore {
 	const struct vm_mem_file *mem;
-	int (*apply)(void *ctx, struct vm *vm, struct vm_error *err);
+	int (*apply)(void *ctx, struct vm *vm, struct err *err);
 	void *ctx;
 	bool paused;
 };
 
 /* runner_start_vm for a restore; nothing is left behind on failure. */
 int runner_restore_vm(struct runner *r, const struct vm_config *cfg,
-		      const struct runner_restore *rs, struct vm_error *err);
+		      const struct runner_restore *rs, struct err *err);
 
 /* Dispatches until the VM stops or a signal arrives. */
 void runner_loop(struct runner *r);

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,17 +29,6 @@
 
 /* How long a pause waits for a vCPU to leave KVM_RUN before giving up. */
 #define VM_PAUSE_TIMEOUT_MS 5000
-
-int vm_error_set(struct vm_error *err, bool usage, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	err->usage = usage;
-	return ret;
-}
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *detail)
 {
@@ -92,7 +80,7 @@ static void on_vcpu_event(void *ctx, enum vcpu_event ev, const char *detail)
 	vm_request_stop(ctx, reasons[ev], detail);
 }
 
-static int vm_create_kvm_vm(struct vm *vm, struct vm_error *err)
+static int vm_create_kvm_vm(struct vm *vm, struct err *err)
 {
 	uint64_t ident = KVM_IDENTITY_MAP_ADDR;
 	struct kvm_pit_config pit = { .flags = 0 };
@@ -118,7 +106,7 @@ static int vm_create_kvm_vm(struct vm *vm, struct vm_error *err)
 	return 0;
 
 err_ioctl:
-	return vm_error_set(err, false, -errno, "cannot create the VM: %s: %s", what, strerror(errno));
+	return err_set(err, false, -errno, "cannot create the VM: %s: %s", what, strerror(errno));
 }
 
 static int vm_build_acpi(struct vm *vm, uint64_t *rsdp)
@@ -184,7 +172,7 @@ static int vm_cmdline(struct vm *vm, const struct vm_config *cfg, bool multiboot
  * again would only dirty pages. The device slots are laid out as they
  * were, from the same config.
  */
-static int vm_prepare_restored(struct vm *vm, const struct vm_config *cfg, struct vm_error *err)
+static int vm_prepare_restored(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	const struct vm_mem_file *mf = vm->mem_file;
 	int ret;
@@ -192,9 +180,9 @@ static int vm_prepare_restored(struct vm *vm, const struct vm_config *cfg, struc
 	ret = guest_mem_init_file(&vm->mem, cfg->machine.mem_size_mib << 20, mf->fd, mf->offset,
 				  mf->nregions);
 	if (ret)
-		return vm_error_set(err, ret == -EINVAL, ret, "cannot map the memory file: %s",
-				    ret == -EINVAL ? "its regions do not match mem_size_mib"
-						   : strerror(-ret));
+		return err_set(err, ret == -EINVAL, ret, "cannot map the memory file: %s",
+			       ret == -EINVAL ? "its regions do not match mem_size_mib"
+			       : strerror(-ret));
 	return vm_devices_layout(vm, cfg, err);
 }
 
@@ -202,7 +190,7 @@ static int vm_prepare_restored(struct vm *vm, const struct vm_config *cfg, struc
  * Guest RAM, ACPI and the kernel are placed before KVM is opened, so a
  * kernel or initrd that does not fit is a usage error found first.
  */
-static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct vm_error *err)
+static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	char lerr[LOADER_ERR_MAX];
 	struct kernel_image img;
@@ -214,10 +202,10 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct v
 		return vm_prepare_restored(vm, cfg, err);
 	ret = loader_open(cfg->boot.kernel_image_path, &img, lerr);
 	if (ret)
-		return vm_error_set(err, true, ret, "%s %s: %s", cfg->cli ? "--kernel" : "kernel_image_path",
+		return err_set(err, true, ret, "%s %s: %s", cfg->cli ? "--kernel" : "kernel_image_path",
 			       cfg->boot.kernel_image_path, lerr);
 	if (guest_mem_init(&vm->mem, cfg->machine.mem_size_mib << 20)) {
-		ret = vm_error_set(err, false, -errno, "cannot allocate %llu MiB of guest RAM: %s",
+		ret = err_set(err, false, -errno, "cannot allocate %llu MiB of guest RAM: %s",
 			      (unsigned long long)cfg->machine.mem_size_mib, strerror(errno));
 		goto err_close;
 	}
@@ -226,12 +214,12 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct v
 		goto err_close;
 	ret = vm_build_acpi(vm, &rsdp);
 	if (ret) {
-		vm_error_set(err, false, ret, "cannot build ACPI tables: %s", strerror(-ret));
+		err_set(err, false, ret, "cannot build ACPI tables: %s", strerror(-ret));
 		goto err_close;
 	}
 	ret = regs_setup_tables(&vm->mem);
 	if (ret) {
-		vm_error_set(err, false, ret, "cannot write boot page tables");
+		err_set(err, false, ret, "cannot write boot page tables");
 		goto err_close;
 	}
 	cmdline = malloc(LAYOUT_CMDLINE_MAX);
@@ -239,20 +227,20 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct v
 	if (cmdline)
 		ret = vm_cmdline(vm, cfg, img.kind == KERNEL_MULTIBOOT, cmdline, LAYOUT_CMDLINE_MAX);
 	if (ret) {
-		vm_error_set(err, ret == -E2BIG, ret, ret == -E2BIG ? "the kernel command line would "
+		err_set(err, ret == -E2BIG, ret, ret == -E2BIG ? "the kernel command line would "
 			"exceed %llu bytes" : "out of memory", (unsigned long long)LAYOUT_CMDLINE_MAX - 1);
 		goto err_close;
 	}
 	ret = loader_load(&img, &vm->mem, cfg->boot.initrd_path, cmdline, rsdp, &vm->plan, lerr);
 	if (ret)
-		vm_error_set(err, ret != -EFAULT && ret != -ENOMEM, ret, "%s", lerr);
+		err_set(err, ret != -EFAULT && ret != -ENOMEM, ret, "%s", lerr);
 err_close:
 	free(cmdline);
 	loader_close(&img);
 	return ret;
 }
 
-static int vm_open_kvm(struct vm *vm, const struct vm_config *cfg, struct vm_error *err)
+static int vm_open_kvm(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	const char *path = cfg->kvm_path ? cfg->kvm_path : "/dev/kvm";
 	int ret;
@@ -263,7 +251,7 @@ static int vm_open_kvm(struct vm *vm, const struct vm_config *cfg, struct vm_err
 		return ret;
 	}
 	if ((int)cfg->machine.vcpu_count > vm->kvm.max_vcpus)
-		return vm_error_set(err, true, -EINVAL, "vcpu_count %u: this host's KVM allows at most "
+		return err_set(err, true, -EINVAL, "vcpu_count %u: this host's KVM allows at most "
 			       "%d vCPUs", cfg->machine.vcpu_count, vm->kvm.max_vcpus);
 	if (vm->kvm.pvm)
 		log_warn("%s is backed by PVM (kvm_pvm): ring-0 guest code will be emulated and a "
@@ -277,7 +265,7 @@ static int vm_open_kvm(struct vm *vm, const struct vm_config *cfg, struct vm_err
  * appended to, and non-blocking, so a FIFO needs its reader first (ENXIO)
  * and then costs the guest output bytes, never a stall, when it is full.
  */
-static int vm_open_serial_out(struct vm *vm, const struct vm_config *cfg, struct vm_error *err)
+static int vm_open_serial_out(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	const char *path = cfg->serial_out_path;
 
@@ -286,19 +274,19 @@ static int vm_open_serial_out(struct vm *vm, const struct vm_config *cfg, struct
 	vm->serial_out_fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CREAT | O_CLOEXEC |
 				 O_NOCTTY, 0600);
 	if (vm->serial_out_fd < 0)
-		return vm_error_set(err, true, -errno, "serial_out_path %s: %s%s", path,
-				    strerror(errno), errno == ENXIO ? " (a FIFO needs its reader "
-				    "first)" : "");
+		return err_set(err, true, -errno, "serial_out_path %s: %s%s", path,
+			       strerror(errno), errno == ENXIO ? " (a FIFO needs its reader "
+			       "first)" : "");
 	return 0;
 }
 
-static int vm_create_vcpus(struct vm *vm, struct vm_error *err)
+static int vm_create_vcpus(struct vm *vm, struct err *err)
 {
 	int ret;
 
 	ret = cpuid_get_supported(vm->kvm.fd, &vm->cpuid);
 	if (ret)
-		return vm_error_set(err, false, ret, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
+		return err_set(err, false, ret, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
 	vm->vcpu_env = (struct vcpu_env){
 		.vm_fd = vm->fd,
 		.run_size = (size_t)vm->kvm.run_size,
@@ -312,24 +300,24 @@ static int vm_create_vcpus(struct vm *vm, struct vm_error *err)
 	};
 	vm->vcpus = calloc(vm->ncpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
-		return vm_error_set(err, false, -ENOMEM, "out of memory");
+		return err_set(err, false, -ENOMEM, "out of memory");
 	for (unsigned int i = 0; i < vm->ncpus; i++) {
 		vm->vcpus[i] = vcpu_create(&vm->vcpu_env, i);
 		if (!vm->vcpus[i])
-			return vm_error_set(err, false, -errno, "cannot create vcpu%u: %s", i,
+			return err_set(err, false, -errno, "cannot create vcpu%u: %s", i,
 				       strerror(errno));
 	}
 	return 0;
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop,
-	      struct vm_error *err)
+	      struct err *err)
 {
 	return vm_create_from(vm, cfg, NULL, loop, err);
 }
 
 int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_mem_file *mf,
-		   struct eventloop *loop, struct vm_error *err)
+		   struct eventloop *loop, struct err *err)
 {
 	struct blk_config drives[VM_MAX_DRIVES];
 	struct power_sink sink = { on_power_event, vm };
@@ -366,12 +354,12 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 	if (cfg->machine.track_dirty_pages) {
 		ret = guest_mem_dirty_enable(&vm->mem);
 		if (ret) {
-			vm_error_set(err, false, ret, "cannot track dirty pages: %s", strerror(-ret));
+			err_set(err, false, ret, "cannot track dirty pages: %s", strerror(-ret));
 			goto err_destroy;
 		}
 	}
 	if (guest_mem_register(&vm->mem, vm->fd)) {
-		ret = vm_error_set(err, false, -errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+		ret = err_set(err, false, -errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 		goto err_destroy;
 	}
 	ret = vm_devices_create_legacy(vm, sink, err);
@@ -385,12 +373,12 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 		goto err_destroy;
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_efd < 0) {
-		ret = vm_error_set(err, false, -errno, "eventfd: %s", strerror(errno));
+		ret = err_set(err, false, -errno, "eventfd: %s", strerror(errno));
 		goto err_destroy;
 	}
 	ret = vcpu_signals_init();
 	if (ret) {
-		vm_error_set(err, false, ret, "cannot install the vCPU kick signal");
+		err_set(err, false, ret, "cannot install the vCPU kick signal");
 		goto err_destroy;
 	}
 	vm_devices_close_drives(drives);

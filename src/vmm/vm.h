@@ -15,6 +15,7 @@
 #include "core/eventloop.h"
 #include "core/kvm.h"
 #include "mem/guest_mem.h"
+#include "util/err.h"
 #include "vcpu/vcpu.h"
 #include "vmm/config.h"
 #include "vmm/registry.h"
@@ -30,12 +31,6 @@ enum vm_stop_reason {
 	VM_STOP_FAILURE,   /* a vCPU hit an error exit */
 	VM_STOP_HOST,      /* Ctrl-A x, SIGINT, SIGTERM, the API */
 	VM_STOP_DEBUG_EXIT, /* the guest wrote to --debug-exit's port */
-};
-
-/* Why vm_create failed: one line, and whether the input was at fault. */
-struct vm_error {
-	bool usage;        /* bad config or file (exit 2, HTTP 400), not a host failure */
-	char msg[512];
 };
 
 /* A snapshot's memory file: guest RAM is mapped from it instead of loading a kernel. */
@@ -74,17 +69,13 @@ struct vm {
 	unsigned int n_mmio_devs;
 };
 
-/* Fills err with one line and returns ret. */
-int vm_error_set(struct vm_error *err, bool usage, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
 /*
  * Builds the VM described by cfg with its fds on loop: guest RAM, the
  * kernel, ACPI, KVM, devices and vCPUs (not started). Returns 0, or
  * -errno with err filled and everything undone; vm_destroy is then a no-op.
  */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop,
-	      struct vm_error *err);
+	      struct err *err);
 
 /*
  * vm_create for a restore: RAM is mf's regions mapped MAP_PRIVATE, and
@@ -92,7 +83,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop
  * then loaded into the VM before vm_start). mf NULL: vm_create.
  */
 int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_mem_file *mf,
-		   struct eventloop *loop, struct vm_error *err);
+		   struct eventloop *loop, struct err *err);
 /*
  * Before vm_start, on the loop's thread: the vCPUs will start parked and
  * the devices are paused, as after vm_pause; vm_resume lets them go.

@@ -31,7 +31,7 @@ struct fake_vm {
 	char opened[256];
 };
 
-static int fake_start(void *ctx, const struct vm_config *cfg, struct vm_error *err)
+static int fake_start(void *ctx, const struct vm_config *cfg, struct err *err)
 {
 	(void)cfg;
 	(void)err;

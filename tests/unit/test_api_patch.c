@@ -27,7 +27,7 @@ struct fake_vm {
 	struct rl_config rl, tx;
 };
 
-static int fake_start(void *ctx, const struct vm_config *cfg, struct vm_error *err)
+static int fake_start(void *ctx, const struct vm_config *cfg, struct err *err)
 {
 	(void)ctx, (void)cfg, (void)err;
 	return 0;

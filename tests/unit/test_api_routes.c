@@ -33,7 +33,7 @@ struct fake_vm {
 	unsigned int vcpus_seen;
 };
 
-static int fake_start(void *ctx, const struct vm_config *cfg, struct vm_error *err)
+static int fake_start(void *ctx, const struct vm_config *cfg, struct err *err)
 {
 	struct fake_vm *f = ctx;
 

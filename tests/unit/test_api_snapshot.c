@@ -27,7 +27,7 @@ struct fake_vm {
 	int load_ret;
 };
 
-static int fake_start(void *ctx, const struct vm_config *cfg, struct vm_error *err)
+static int fake_start(void *ctx, const struct vm_config *cfg, struct err *err)
 {
 	(void)ctx;
 	(void)cfg;
@@ -62,7 +62,7 @@ static int fake_create(void *ctx, const struct vm_config *cfg, const struct api_
 }
 
 static int fake_load(void *ctx, const struct api_snap_load *req, struct vm_config *cfg,
-		     struct vm_error *err)
+		     struct err *err)
 {
 	struct fake_vm *f = ctx;
 

@@ -1,0 +1,30 @@
+#include "util/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+int err_set(struct err *e, bool usage, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	e->usage = usage;
+	return ret;
+}
+
+int err_prefix(struct err *e, int ret, const char *fmt, ...)
+{
+	char rest[sizeof(e->msg)];
+	va_list ap;
+	int n;
+
+	snprintf(rest, sizeof(rest), "%s", e->msg);
+	va_start(ap, fmt);
+	n = vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof(e->msg))
+		snprintf(e->msg + n, sizeof(e->msg) - (size_t)n, "%s", rest);
+	return ret;
+}
