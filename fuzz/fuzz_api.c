@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for the API's request handling (src/api/routes.c,
- * routes_patch.c, json_config.c, json_observe.c, json_limiter.c, the
+ * routes_patch.c, json_request.c, src/vmm/config_json*.c, the
  * vm_config setters) on a fake VM, as tests/unit/test_api_routes.c does:
  * a fresh controller per input, then requests, each
  *
@@ -8,7 +8,7 @@
  *   path up to a NUL, u16 body length, body (exactly that many bytes)
  *
  * InstanceStart succeeds, so the rules after boot are reached too. PUT
- * /logger with a log_path is only parsed (json_observe_logger), never
+ * /logger with a log_path is only parsed (config_json_logger), never
  * routed: routing it would open whatever file the input names.
  *
  * Checked besides ASan/UBSan: every reply is 200, 204 or 4xx/5xx, with a
@@ -22,10 +22,10 @@
 #include <jansson.h>
 
 #include "api/controller.h"
-#include "api/json_observe.h"
 #include "api/routes.h"
 #include "fz.h"
 #include "util/log.h"
+#include "vmm/config_json_observe.h"
 
 static int fake_start(void *ctx, const struct vm_config *cfg, struct err *err)
 {
@@ -127,7 +127,7 @@ static bool logger_only_parsed(const char *body, size_t len)
 	bool has_path = json_object_get(o, "log_path") != NULL;
 
 	if (json_is_object(o))
-		(void)json_observe_logger(o, &l, err, sizeof(err));
+		(void)config_json_logger(o, &l, err, sizeof(err));
 	json_decref(o);
 	/* Not an object, or one jansson reads differently than a prefix scan: skip it. */
 	return has_path || !o || memmem(body, len, "log_path", 8);

@@ -1,12 +1,12 @@
 /*
- * libFuzzer target for the config file (src/api/json_config.c
- * json_config_full and json_config_load_file, with json_observe.c,
- * json_limiter.c and the vm_config setters behind them): the input is the
- * file. It is loaded twice, from a memfd through json_config_load_file
- * and from memory through json_config_full, and the two must agree.
+ * libFuzzer target for the config file (src/vmm/config_json.c
+ * config_json_full and config_json_load_file, with config_json_observe.c,
+ * config_json_limiter.c and the vm_config setters behind them): the input is the
+ * file. It is loaded twice, from a memfd through config_json_load_file
+ * and from memory through config_json_full, and the two must agree.
  *
  * Checked besides ASan/UBSan: both ways give the same answer; a config
- * that loads dumps (json_config_dump_full) to JSON that loads again and
+ * that loads dumps (config_json_dump_full) to JSON that loads again and
  * dumps to the same JSON.
  */
 #include <errno.h>
@@ -17,7 +17,7 @@
 
 #include <jansson.h>
 
-#include "api/json_config.h"
+#include "vmm/config_json.h"
 #include "fz.h"
 #include "util/log.h"
 
@@ -33,7 +33,7 @@ static int load_via_file(const uint8_t *data, size_t size)
 	CHECK(pwrite(memfd, data, size, 0) == (ssize_t)size);
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
 	vm_config_init(&c);
-	ret = json_config_load_file(&c, path, err, sizeof(err));
+	ret = config_json_load_file(&c, path, err, sizeof(err));
 	vm_config_release(&c);
 	return ret;
 }
@@ -57,19 +57,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	vm_config_init(&c);
-	ret = json_config_full(&c, root, err, sizeof(err));
+	ret = config_json_full(&c, root, err, sizeof(err));
 	json_decref(root);
 	CHECK(ret == 0 || ret == -EINVAL || ret == -ENOMEM);
 	CHECK((ret == 0) == (ret_file == 0));
 	if (ret == 0) {
-		dump = json_config_dump_full(&c);
+		dump = config_json_dump_full(&c);
 		CHECK(dump);
 		vm_config_init(&again);
-		ret = json_config_full(&again, dump, err, sizeof(err));
+		ret = config_json_full(&again, dump, err, sizeof(err));
 		if (ret)
 			fprintf(stderr, "dumped config refused: %s\n", err);
 		CHECK(ret == 0);
-		dump2 = json_config_dump_full(&again);
+		dump2 = config_json_dump_full(&again);
 		CHECK(dump2 && json_equal(dump, dump2));
 		json_decref(dump);
 		json_decref(dump2);

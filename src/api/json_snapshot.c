@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/json_fields.h"
+#include "vmm/config_json_fields.h"
 
 static int fail(char *err, size_t errlen, const char *what, const char *why)
 {
@@ -23,7 +23,7 @@ static const struct jfield create_fields[] = {
 int json_snapshot_create(json_t *o, struct api_snap_create *c, char *err, size_t errlen)
 {
 	const char *what = "snapshot/create", *type;
-	int ret = json_fields_check(what, o, create_fields, err, errlen);
+	int ret = config_json_check(what, o, create_fields, err, errlen);
 
 	if (ret)
 		return ret;
@@ -83,7 +83,7 @@ static int load_backend(json_t *o, struct api_snap_load *l, char *err, size_t er
 		return fail(err, errlen, "snapshot/load", "missing required field 'mem_backend'");
 	if (!b)
 		return 0;
-	ret = json_fields_check("snapshot/load: mem_backend", b, backend_fields, err, errlen);
+	ret = config_json_check("snapshot/load: mem_backend", b, backend_fields, err, errlen);
 	if (ret)
 		return ret;
 	type = json_string_value(json_object_get(b, "backend_type"));
@@ -118,7 +118,7 @@ static int load_overrides(json_t *o, struct api_snap_load *l, char *err, size_t 
 		if (!json_is_object(v))
 			return fail(err, errlen, "snapshot/load", "network_overrides entries must be "
 				    "objects");
-		ret = json_fields_check("snapshot/load: network_overrides", v, override_fields,
+		ret = config_json_check("snapshot/load: network_overrides", v, override_fields,
 					err, errlen);
 		if (ret)
 			return ret;
@@ -139,7 +139,7 @@ int json_snapshot_load(json_t *o, struct api_snap_load *l, char *err, size_t err
 {
 	const char *what = "snapshot/load";
 	json_t *v;
-	int ret = json_fields_check(what, o, load_fields, err, errlen);
+	int ret = config_json_check(what, o, load_fields, err, errlen);
 
 	if (ret)
 		return ret;

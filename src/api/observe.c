@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/json_observe.h"
+#include "vmm/config_json_observe.h"
 #include "vmm/logger.h"
 #include "vmm/metrics.h"
 
@@ -14,7 +14,7 @@ int api_ctl_set_logger(struct api_ctl *ctl, json_t *o, char *err, size_t errlen)
 	char why[VM_CONFIG_ERR_MAX];
 	int ret;
 
-	ret = json_observe_logger(o, &l, err, errlen);
+	ret = config_json_logger(o, &l, err, errlen);
 	if (ret)
 		return ret;
 	/*
@@ -40,7 +40,7 @@ int api_ctl_set_metrics(struct api_ctl *ctl, json_t *o, char *err, size_t errlen
 	const char *path;
 	int ret;
 
-	ret = json_observe_metrics(o, &path, err, errlen);
+	ret = config_json_metrics(o, &path, err, errlen);
 	if (ret)
 		return ret;
 	if (ctl->cfg.metrics.metrics_path) {

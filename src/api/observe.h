@@ -1,6 +1,6 @@
 /*
  * The API's logger, metrics and serial endpoints on the controller: the
- * JSON goes to the model (json_observe.c), and what must happen at once
+ * JSON goes to the model (vmm/config_json_observe.c), and what must happen at once
  * (the log file opened, the metrics file opened and flushed) is done here
  * or through the controller's ops. The caller holds ctl->lock.
  */

@@ -8,11 +8,12 @@
 
 #include <jansson.h>
 
-#include "api/json_config.h"
-#include "api/json_observe.h"
+#include "api/json_request.h"
 #include "api/observe.h"
 #include "hearth-config.h"
 #include "util/log.h"
+#include "vmm/config_json.h"
+#include "vmm/config_json_observe.h"
 
 #define API_ERR_MAX ERR_MSG_MAX
 
@@ -74,10 +75,10 @@ static int reply_json(struct api_reply *r, json_t *o, struct api_req *req)
 	return 0;
 }
 
-/* Parses the body and hands it to a json_config function. */
+/* Parses the body, for a config_json function or the API's own. */
 static json_t *req_json(struct api_req *req)
 {
-	return json_config_parse_body(req->body, req->len, req->err, sizeof(req->err));
+	return api_json_body(req->body, req->len, req->err, sizeof(req->err));
 }
 
 static int get_info(struct api_req *req, struct api_reply *r)
@@ -95,12 +96,12 @@ static int get_version(struct api_req *req, struct api_reply *r)
 
 static int get_machine(struct api_req *req, struct api_reply *r)
 {
-	return reply_json(r, json_config_dump_machine(&req->ctl->cfg), req);
+	return reply_json(r, config_json_dump_machine(&req->ctl->cfg), req);
 }
 
 static int get_vm_config(struct api_req *req, struct api_reply *r)
 {
-	return reply_json(r, json_config_dump_full(&req->ctl->cfg), req);
+	return reply_json(r, config_json_dump_full(&req->ctl->cfg), req);
 }
 
 #define BODY_HANDLER(name, call)                                                    \
@@ -121,18 +122,18 @@ static int get_vm_config(struct api_req *req, struct api_reply *r)
 		return ret;                                                          \
 	}
 
-BODY_HANDLER(put_boot, json_config_boot_source(c, o, err, errlen))
-BODY_HANDLER(put_machine, json_config_machine(c, o, false, err, errlen))
-BODY_HANDLER(patch_machine, json_config_machine(c, o, true, err, errlen))
-BODY_HANDLER(put_drive, json_config_drive(c, o, req->id, err, errlen))
-BODY_HANDLER(put_net, json_config_net(c, o, req->id, err, errlen))
-BODY_HANDLER(put_vsock, json_config_vsock(c, o, err, errlen))
-BODY_HANDLER(put_entropy, json_config_entropy(c, o, err, errlen))
+BODY_HANDLER(put_boot, config_json_boot_source(c, o, err, errlen))
+BODY_HANDLER(put_machine, config_json_machine(c, o, false, err, errlen))
+BODY_HANDLER(patch_machine, config_json_machine(c, o, true, err, errlen))
+BODY_HANDLER(put_drive, config_json_drive(c, o, req->id, err, errlen))
+BODY_HANDLER(put_net, config_json_net(c, o, req->id, err, errlen))
+BODY_HANDLER(put_vsock, config_json_vsock(c, o, err, errlen))
+BODY_HANDLER(put_entropy, config_json_entropy(c, o, err, errlen))
 BODY_HANDLER(patch_drive, ((void)c, api_patch_drive(req->ctl, req->id, o, err, errlen)))
 BODY_HANDLER(patch_net, ((void)c, api_patch_net(req->ctl, req->id, o, err, errlen)))
 BODY_HANDLER(put_logger, api_ctl_set_logger(req->ctl, o, err, errlen))
 BODY_HANDLER(put_metrics, api_ctl_set_metrics(req->ctl, o, err, errlen))
-BODY_HANDLER(put_serial, json_observe_serial(c, o, err, errlen))
+BODY_HANDLER(put_serial, config_json_serial(c, o, err, errlen))
 
 static int put_snapshot_create(struct api_req *req, struct api_reply *r)
 {

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/json_limiter.h"
+#include "api/json_request.h"
 
 static int patch_fail(const char *what, const char *why, int ret, char *err, size_t errlen)
 {
@@ -28,7 +28,7 @@ int api_patch_drive(struct api_ctl *ctl, const char *id, json_t *o, char *err, s
 	struct vm_drive_patch p;
 	int ret;
 
-	ret = json_patch_drive(o, id, &p, err, errlen);
+	ret = api_json_patch_drive(o, id, &p, err, errlen);
 	if (ret)
 		return ret;
 	ret = vm_config_check_drive_patch(&ctl->cfg, &p, why, sizeof(why));
@@ -55,7 +55,7 @@ int api_patch_net(struct api_ctl *ctl, const char *id, json_t *o, char *err, siz
 	struct vm_net_patch p;
 	int ret;
 
-	ret = json_patch_net(o, id, &p, err, errlen);
+	ret = api_json_patch_net(o, id, &p, err, errlen);
 	if (ret)
 		return ret;
 	/* Firecracker's rule: before boot, PUT the interface again instead. */

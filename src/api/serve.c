@@ -7,11 +7,11 @@
 #include <time.h>
 
 #include "api/controller.h"
-#include "api/json_config.h"
 #include "api/observe.h"
 #include "api/server.h"
 #include "util/log.h"
 #include "vmm/cli.h"
+#include "vmm/config_json.h"
 #include "vmm/logger.h"
 #include "vmm/metrics.h"
 #include "vmm/runner.h"
@@ -281,7 +281,7 @@ int serve_run(const struct serve_opts *o, struct vm_config *boot)
 	metrics_init(&s.metrics, serve_collect, &s);
 	if (o->config_file && !boot) {
 		vm_config_init(&cfg);
-		ret = json_config_load_file(&cfg, o->config_file, err, sizeof(err));
+		ret = config_json_load_file(&cfg, o->config_file, err, sizeof(err));
 		if (ret) {
 			log_err("%s", err);
 			vm_config_release(&cfg);

@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "api/json_config.h"
+#include "vmm/config_json.h"
 
 static json_t *hearth_nets(const struct vm_config *c)
 {
@@ -56,7 +56,7 @@ static json_t *hearth_drives(const struct vm_config *c)
 
 int snap_config_save(const struct vm_config *c, char **out, size_t *len)
 {
-	json_t *vm = json_config_dump_full(c), *root;
+	json_t *vm = config_json_dump_full(c), *root;
 
 	if (!vm)
 		return -ENOMEM;
@@ -160,7 +160,7 @@ int snap_config_restore(struct vm_config *c, const void *in, size_t len, char *e
 		ret = bad(err, errlen, "lacks its vm or hearth part");
 		goto out;
 	}
-	ret = json_config_full(c, vm, why, sizeof(why));
+	ret = config_json_full(c, vm, why, sizeof(why));
 	if (ret) {
 		snprintf(err, errlen, "its config section is refused: %s", why);
 		goto out;

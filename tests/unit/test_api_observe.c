@@ -18,12 +18,12 @@
 #include <jansson.h>
 
 #include "api/controller.h"
-#include "api/json_config.h"
 #include "api/observe.h"
 #include "api/routes.h"
 #include "api_req.h"
 #include "api/serve.h"
 #include "util/log.h"
+#include "vmm/config_json.h"
 
 struct fake_vm {
 	int starts, opens, flushes;
@@ -259,7 +259,7 @@ static void test_config_file_sections(void **state)
 			  " \"logger\": {\"log_path\": \"/l\", \"level\": \"Warning\","
 			  " \"show_log_origin\": true}, \"metrics\": {\"metrics_path\": \"/m\"},"
 			  " \"serial\": {\"serial_out_path\": \"/s\"}}", 0, NULL);
-	assert_int_equal(json_config_full(&c, root, err, sizeof(err)), 0);
+	assert_int_equal(config_json_full(&c, root, err, sizeof(err)), 0);
 	assert_string_equal(c.logger.log_path, "/l");
 	assert_int_equal(c.logger.level, VM_LOG_WARNING);
 	assert_true(c.logger.show_log_origin);
@@ -271,7 +271,7 @@ static void test_config_file_sections(void **state)
 	vm_config_init(&c);
 	root = json_loads("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
 			  " \"logger\": {\"level\": \"Chatty\"}}", 0, NULL);
-	assert_int_equal(json_config_full(&c, root, err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_json_full(&c, root, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "logger: level 'Chatty'"));
 	json_decref(root);
 	vm_config_release(&c);

@@ -16,8 +16,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "api/json_config.h"
-#include "api/json_limiter.h"
+#include "vmm/config_json.h"
+#include "vmm/config_json_limiter.h"
 #include "vmm/cli.h"
 #include "vmm/config.h"
 
@@ -47,7 +47,7 @@ static int file(const char *text)
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
 	vm_config_init(&c);
-	ret = json_config_load_file(&c, path, file_err, sizeof(file_err));
+	ret = config_json_load_file(&c, path, file_err, sizeof(file_err));
 	vm_config_release(&c);
 	unlink(path);
 	return ret;
@@ -71,7 +71,7 @@ static int api(int (*put)(struct vm_config *, json_t *, const char *, char *, si
 static int api_entropy(struct vm_config *c, json_t *o, const char *id, char *e, size_t n)
 {
 	(void)id;
-	return json_config_entropy(c, o, e, n);
+	return config_json_entropy(c, o, e, n);
 }
 
 static void expect_all(const char *words)
@@ -92,7 +92,7 @@ static void test_same_words_drive(void **state)
 			      "[{\"drive_id\": \"d1\", \"path_on_host\": \"/d\", \"is_root_device\":"
 			      " false, \"rate_limiter\": {\"bandwidth\": {\"size\": 1,"
 			      " \"refill_time\": " BAD_REFILL "}}}]}"), -EINVAL);
-	assert_int_equal(api(json_config_drive, "{\"drive_id\": \"d1\", \"path_on_host\": \"/d\","
+	assert_int_equal(api(config_json_drive, "{\"drive_id\": \"d1\", \"path_on_host\": \"/d\","
 			     " \"is_root_device\": false, \"rate_limiter\": {\"bandwidth\":"
 			     " {\"size\": 1, \"refill_time\": " BAD_REFILL "}}}", "d1"), -EINVAL);
 	expect_all("drive 'd1': rate_limiter: " WHY);
@@ -106,7 +106,7 @@ static void test_same_words_net_and_entropy(void **state)
 			      " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\":"
 			      " \"tap0\", \"tx_rate_limiter\": {\"bandwidth\": {\"size\": 1,"
 			      " \"refill_time\": " BAD_REFILL "}}}]}"), -EINVAL);
-	assert_int_equal(api(json_config_net, "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\","
+	assert_int_equal(api(config_json_net, "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\","
 			     " \"tx_rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": "
 			     BAD_REFILL "}}}", "eth0"), -EINVAL);
 	expect_all("network interface 'eth0': tx_rate_limiter: " WHY);
@@ -144,13 +144,13 @@ static void test_cli_and_json_fill_the_model(void **state)
 	assert_int_equal(c.vm.entropy_rate_limiter.ops.one_time_burst, 1);
 
 	/* The model's JSON reads back into the same model. */
-	dump = json_config_dump_full(&c.vm);
+	dump = config_json_dump_full(&c.vm);
 	assert_non_null(dump);
 	o = json_object_get(json_array_get(json_object_get(dump, "drives"), 0), "rate_limiter");
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "ops"), "size")),
 			 100);
 	vm_config_init(&v);
-	assert_int_equal(json_limiter_parse("drives", json_array_get(json_object_get(dump,
+	assert_int_equal(config_json_limiter("drives", json_array_get(json_object_get(dump,
 			 "drives"), 0), "rate_limiter", &v.drives[0].rate_limiter, api_err,
 			 sizeof(api_err)), 0);
 	assert_memory_equal(&v.drives[0].rate_limiter, &c.vm.drives[0].rate_limiter,

@@ -1,10 +1,10 @@
-#include "api/json_observe.h"
+#include "vmm/config_json_observe.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "api/json_fields.h"
+#include "vmm/config_json_fields.h"
 
 static const struct jfield logger_fields[] = {
 	{ "log_path", J_STR, false, NULL },
@@ -16,13 +16,13 @@ static const struct jfield logger_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
-int json_observe_logger(json_t *o, struct vm_logger *l, char *err, size_t errlen)
+int config_json_logger(json_t *o, struct vm_logger *l, char *err, size_t errlen)
 {
 	const char *what = "logger";
 	json_t *v;
 	int ret;
 
-	ret = json_fields_check(what, o, logger_fields, err, errlen);
+	ret = config_json_check(what, o, logger_fields, err, errlen);
 	if (ret)
 		return ret;
 	v = json_object_get(o, "level");
@@ -49,9 +49,9 @@ static const struct jfield metrics_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
-int json_observe_metrics(json_t *o, const char **path, char *err, size_t errlen)
+int config_json_metrics(json_t *o, const char **path, char *err, size_t errlen)
 {
-	int ret = json_fields_check("metrics", o, metrics_fields, err, errlen);
+	int ret = config_json_check("metrics", o, metrics_fields, err, errlen);
 
 	if (ret)
 		return ret;
@@ -69,17 +69,17 @@ static const struct jfield serial_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
-int json_observe_serial(struct vm_config *c, json_t *o, char *err, size_t errlen)
+int config_json_serial(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
 	char why[VM_CONFIG_ERR_MAX];
 	int ret;
 
-	ret = json_fields_check("serial", o, serial_fields, err, errlen);
+	ret = config_json_check("serial", o, serial_fields, err, errlen);
 	if (ret)
 		return ret;
 	ret = vm_config_set_serial(c, json_string_value(json_object_get(o, "serial_out_path")),
 				   why, sizeof(why));
-	return ret ? json_fields_fail_from("serial", why, ret, err, errlen) : 0;
+	return ret ? config_json_fail_from("serial", why, ret, err, errlen) : 0;
 }
 
 static int section_logger(struct vm_config *c, json_t *o, char *err, size_t errlen)
@@ -88,11 +88,11 @@ static int section_logger(struct vm_config *c, json_t *o, char *err, size_t errl
 	char why[VM_CONFIG_ERR_MAX];
 	int ret;
 
-	ret = json_observe_logger(o, &l, err, errlen);
+	ret = config_json_logger(o, &l, err, errlen);
 	if (ret)
 		return ret;
 	ret = vm_config_set_logger(c, &l, why, sizeof(why));
-	return ret ? json_fields_fail_from("logger", why, ret, err, errlen) : 0;
+	return ret ? config_json_fail_from("logger", why, ret, err, errlen) : 0;
 }
 
 static int section_metrics(struct vm_config *c, json_t *o, char *err, size_t errlen)
@@ -101,14 +101,14 @@ static int section_metrics(struct vm_config *c, json_t *o, char *err, size_t err
 	const char *path;
 	int ret;
 
-	ret = json_observe_metrics(o, &path, err, errlen);
+	ret = config_json_metrics(o, &path, err, errlen);
 	if (ret)
 		return ret;
 	ret = vm_config_set_metrics(c, path, why, sizeof(why));
-	return ret ? json_fields_fail_from("metrics", why, ret, err, errlen) : 0;
+	return ret ? config_json_fail_from("metrics", why, ret, err, errlen) : 0;
 }
 
-int json_observe_sections(struct vm_config *c, json_t *root, char *err, size_t errlen)
+int config_json_observe_sections(struct vm_config *c, json_t *root, char *err, size_t errlen)
 {
 	json_t *v;
 	int ret = 0;
@@ -121,6 +121,6 @@ int json_observe_sections(struct vm_config *c, json_t *root, char *err, size_t e
 		ret = section_metrics(c, v, err, errlen);
 	v = json_object_get(root, "serial");
 	if (!ret && v && !json_is_null(v))
-		ret = json_observe_serial(c, v, err, errlen);
+		ret = config_json_serial(c, v, err, errlen);
 	return ret;
 }

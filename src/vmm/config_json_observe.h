@@ -2,10 +2,10 @@
  * Firecracker's Logger, Metrics and SerialDevice objects (PUT /logger,
  * /metrics, /serial, and the config file's "logger", "metrics" and
  * "serial") to and from the machine model. Same conventions as
- * json_config.h: 0, or -EINVAL / -ENOMEM with "logger: ..." in err.
+ * config_json.h: 0, or -EINVAL / -ENOMEM with "logger: ..." in err.
  */
-#ifndef HEARTH_API_JSON_OBSERVE_H
-#define HEARTH_API_JSON_OBSERVE_H
+#ifndef HEARTH_VMM_CONFIG_JSON_OBSERVE_H
+#define HEARTH_VMM_CONFIG_JSON_OBSERVE_H
 
 #include <stddef.h>
 
@@ -17,13 +17,13 @@
  * The fields given replace those of *l (Firecracker updates its logger
  * field by field); l->log_path may then point into o.
  */
-int json_observe_logger(json_t *o, struct vm_logger *l, char *err, size_t errlen);
+int config_json_logger(json_t *o, struct vm_logger *l, char *err, size_t errlen);
 /* *path points into o. */
-int json_observe_metrics(json_t *o, const char **path, char *err, size_t errlen);
+int config_json_metrics(json_t *o, const char **path, char *err, size_t errlen);
 /* serial_out_path, or none (null or left out: stdout again). */
-int json_observe_serial(struct vm_config *c, json_t *o, char *err, size_t errlen);
+int config_json_serial(struct vm_config *c, json_t *o, char *err, size_t errlen);
 
 /* The config file's "logger", "metrics" and "serial" sections, into the model only. */
-int json_observe_sections(struct vm_config *c, json_t *root, char *err, size_t errlen);
+int config_json_observe_sections(struct vm_config *c, json_t *root, char *err, size_t errlen);
 
 #endif

@@ -1,4 +1,4 @@
-#include "api/json_limiter.h"
+#include "vmm/config_json_limiter.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -77,8 +77,8 @@ static int parse_bucket(const char *what, json_t *o, struct rl_bucket_config *b,
 	return 0;
 }
 
-int json_limiter_parse(const char *what, json_t *o, const char *field, struct rl_config *out,
-		       char *err, size_t errlen)
+int config_json_limiter(const char *what, json_t *o, const char *field, struct rl_config *out,
+			char *err, size_t errlen)
 {
 	static const char *const buckets[] = { "bandwidth", "ops", NULL };
 	json_t *rl = json_object_get(o, field);
@@ -112,7 +112,7 @@ static int dump_bucket(json_t *rl, const char *name, const struct rl_bucket_conf
 						       (json_int_t)b->refill_time));
 }
 
-int json_limiter_dump(json_t *o, const char *field, const struct rl_config *rl)
+int config_json_dump_limiter(json_t *o, const char *field, const struct rl_config *rl)
 {
 	json_t *v;
 
@@ -125,81 +125,4 @@ int json_limiter_dump(json_t *o, const char *field, const struct rl_config *rl)
 	    json_object_set_new(o, field, v))
 		return -ENOMEM;
 	return 0;
-}
-
-/* The id field: there, a string, and the one in the path. */
-static int patch_id(const char *what, json_t *o, const char *name, const char *path_id,
-		    const char **id, char *err, size_t errlen)
-{
-	json_t *v = json_object_get(o, name);
-
-	*id = json_string_value(v);
-	if (!v || json_is_null(v))
-		return fail(err, errlen, "%s: missing required field '%s'", what, name);
-	if (!*id)
-		return fail(err, errlen, "%s: field '%s' must be a string", what, name);
-	if (path_id && strcmp(*id, path_id) != 0)
-		return fail(err, errlen, "%s: %s '%.64s' in the body does not match '%.64s' in "
-			    "the path", what, name, *id, path_id);
-	return 0;
-}
-
-/* Every key is one of names; strings and objects are typed by the callers. */
-static int known_keys(const char *what, json_t *o, const char *const *names, char *err,
-		      size_t errlen)
-{
-	const char *key;
-	json_t *v;
-
-	json_object_foreach(o, key, v) {
-		const char *const *n = names;
-
-		while (*n && strcmp(*n, key) != 0)
-			n++;
-		if (!*n)
-			return fail(err, errlen, "%s: unknown field '%.64s'", what, key);
-	}
-	return 0;
-}
-
-int json_patch_drive(json_t *o, const char *path_id, struct vm_drive_patch *p, char *err,
-		     size_t errlen)
-{
-	static const char *const fields[] = { "drive_id", "path_on_host", "rate_limiter", NULL };
-	const char *what = "drives";
-	json_t *path;
-	int ret;
-
-	memset(p, 0, sizeof(*p));
-	ret = known_keys(what, o, fields, err, errlen);
-	if (!ret)
-		ret = patch_id(what, o, "drive_id", path_id, &p->id, err, errlen);
-	if (ret)
-		return ret;
-	path = json_object_get(o, "path_on_host");
-	if (path && !json_is_null(path) && !json_is_string(path))
-		return fail(err, errlen, "%s: field 'path_on_host' must be a string", what);
-	p->path_on_host = json_string_value(path);
-	return json_limiter_parse(what, o, "rate_limiter", &p->rate_limiter, err, errlen);
-}
-
-int json_patch_net(json_t *o, const char *path_id, struct vm_net_patch *p, char *err,
-		   size_t errlen)
-{
-	static const char *const fields[] = { "iface_id", "rx_rate_limiter", "tx_rate_limiter",
-					      NULL };
-	const char *what = "network-interfaces";
-	int ret;
-
-	memset(p, 0, sizeof(*p));
-	ret = known_keys(what, o, fields, err, errlen);
-	if (!ret)
-		ret = patch_id(what, o, "iface_id", path_id, &p->id, err, errlen);
-	if (!ret)
-		ret = json_limiter_parse(what, o, "rx_rate_limiter", &p->rx_rate_limiter, err,
-					 errlen);
-	if (!ret)
-		ret = json_limiter_parse(what, o, "tx_rate_limiter", &p->tx_rate_limiter, err,
-					 errlen);
-	return ret;
 }

@@ -1,6 +1,6 @@
-#include "api/json_config.h"
-#include "api/json_fields.h"
-#include "api/json_observe.h"
+#include "vmm/config_json.h"
+#include "vmm/config_json_fields.h"
+#include "vmm/config_json_observe.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/json_limiter.h"
+#include "vmm/config_json_limiter.h"
 
 static const char *const type_names[] = {
 	[J_STR] = "a string",
@@ -129,7 +129,7 @@ static const struct jfield boot_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
-int json_config_boot_source(struct vm_config *c, json_t *o, char *err, size_t errlen)
+int config_json_boot_source(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
 	const char *what = "boot-source";
 	char why[VM_CONFIG_ERR_MAX];
@@ -165,7 +165,7 @@ static int machine_none_only(const char *what, json_t *o, const char *field, cha
 	return 0;
 }
 
-int json_config_machine(struct vm_config *c, json_t *o, bool patch, char *err, size_t errlen)
+int config_json_machine(struct vm_config *c, json_t *o, bool patch, char *err, size_t errlen)
 {
 	const char *what = "machine-config";
 	struct vm_machine m = { VM_DEFAULT_VCPUS, VM_DEFAULT_MEM_MIB, false, false };
@@ -229,7 +229,7 @@ static int drive_modes(const char *what, json_t *o, struct vm_drive *d, char *er
 	return 0;
 }
 
-int json_config_drive(struct vm_config *c, json_t *o, const char *path_id, char *err,
+int config_json_drive(struct vm_config *c, json_t *o, const char *path_id, char *err,
 		      size_t errlen)
 {
 	const char *what = "drives";
@@ -258,7 +258,7 @@ int json_config_drive(struct vm_config *c, json_t *o, const char *path_id, char 
 	d.path_on_host = (char *)jstr(o, "path_on_host");
 	d.is_root_device = jbool(o, "is_root_device", false);
 	d.is_read_only = jbool(o, "is_read_only", false);
-	ret = json_limiter_parse(what, o, "rate_limiter", &d.rate_limiter, err, errlen);
+	ret = config_json_limiter(what, o, "rate_limiter", &d.rate_limiter, err, errlen);
 	if (ret)
 		return ret;
 	ret = vm_config_put_drive(c, &d, true, why, sizeof(why));
@@ -291,7 +291,7 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return 0;
 }
 
-int json_config_net(struct vm_config *c, json_t *o, const char *path_id, char *err,
+int config_json_net(struct vm_config *c, json_t *o, const char *path_id, char *err,
 		    size_t errlen)
 {
 	const char *what = "network-interfaces";
@@ -325,9 +325,9 @@ int json_config_net(struct vm_config *c, json_t *o, const char *path_id, char *e
 				    "06:00:AC:10:00:02", what, mac);
 		n.dev.mac_set = true;
 	}
-	ret = json_limiter_parse(what, o, "rx_rate_limiter", &n.rx_rate_limiter, err, errlen);
+	ret = config_json_limiter(what, o, "rx_rate_limiter", &n.rx_rate_limiter, err, errlen);
 	if (!ret)
-		ret = json_limiter_parse(what, o, "tx_rate_limiter", &n.tx_rate_limiter, err, errlen);
+		ret = config_json_limiter(what, o, "tx_rate_limiter", &n.tx_rate_limiter, err, errlen);
 	if (ret)
 		return ret;
 	ret = vm_config_put_net(c, &n, true, why, sizeof(why));
@@ -341,7 +341,7 @@ static const struct jfield vsock_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
-int json_config_vsock(struct vm_config *c, json_t *o, char *err, size_t errlen)
+int config_json_vsock(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
 	const char *what = "vsock";
 	char why[VM_CONFIG_ERR_MAX];
@@ -362,14 +362,14 @@ static const struct jfield entropy_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
-int json_config_entropy(struct vm_config *c, json_t *o, char *err, size_t errlen)
+int config_json_entropy(struct vm_config *c, json_t *o, char *err, size_t errlen)
 {
 	char why[VM_CONFIG_ERR_MAX];
 	struct rl_config rl;
 	int ret = check_fields("entropy", o, entropy_fields, true, err, errlen);
 
 	if (!ret)
-		ret = json_limiter_parse("entropy", o, "rate_limiter", &rl, err, errlen);
+		ret = config_json_limiter("entropy", o, "rate_limiter", &rl, err, errlen);
 	if (ret)
 		return ret;
 	ret = vm_config_put_entropy(c, &rl, why, sizeof(why));
@@ -414,7 +414,7 @@ static bool section_known(const char *key)
 	return false;
 }
 
-int json_config_full(struct vm_config *c, json_t *root, char *err, size_t errlen)
+int config_json_full(struct vm_config *c, json_t *root, char *err, size_t errlen)
 {
 	const char *key;
 	json_t *v;
@@ -432,26 +432,26 @@ int json_config_full(struct vm_config *c, json_t *root, char *err, size_t errlen
 	}
 	vm_config_set_entropy(c, false);
 	if (jhas(root, "machine-config"))
-		ret = json_config_machine(c, json_object_get(root, "machine-config"), false, err,
+		ret = config_json_machine(c, json_object_get(root, "machine-config"), false, err,
 					  errlen);
 	if (!ret && jhas(root, "boot-source"))
-		ret = json_config_boot_source(c, json_object_get(root, "boot-source"), err, errlen);
+		ret = config_json_boot_source(c, json_object_get(root, "boot-source"), err, errlen);
 	if (!ret)
-		ret = full_array(c, root, "drives", json_config_drive, err, errlen);
+		ret = full_array(c, root, "drives", config_json_drive, err, errlen);
 	if (!ret)
-		ret = full_array(c, root, "network-interfaces", json_config_net, err, errlen);
+		ret = full_array(c, root, "network-interfaces", config_json_net, err, errlen);
 	if (!ret && jhas(root, "vsock"))
-		ret = json_config_vsock(c, json_object_get(root, "vsock"), err, errlen);
+		ret = config_json_vsock(c, json_object_get(root, "vsock"), err, errlen);
 	if (!ret && jhas(root, "entropy"))
-		ret = json_config_entropy(c, json_object_get(root, "entropy"), err, errlen);
+		ret = config_json_entropy(c, json_object_get(root, "entropy"), err, errlen);
 	if (!ret)
-		ret = json_observe_sections(c, root, err, errlen);
+		ret = config_json_observe_sections(c, root, err, errlen);
 	if (!ret)
 		ret = vm_config_check_bootable(c, err, errlen);
 	return ret;
 }
 
-int json_config_load_file(struct vm_config *c, const char *path, char *err, size_t errlen)
+int config_json_load_file(struct vm_config *c, const char *path, char *err, size_t errlen)
 {
 	char why[VM_CONFIG_ERR_MAX];
 	json_error_t jerr;
@@ -465,35 +465,12 @@ int json_config_load_file(struct vm_config *c, const char *path, char *err, size
 		return fail(err, errlen, "%s: bad JSON at line %d column %d: %s", path, jerr.line,
 			    jerr.column, jerr.text);
 	}
-	ret = json_config_full(c, root, why, sizeof(why));
+	ret = config_json_full(c, root, why, sizeof(why));
 	json_decref(root);
 	return ret ? fail_from(path, why, ret, err, errlen) : 0;
 }
 
-json_t *json_config_parse_body(const char *body, size_t len, char *err, size_t errlen)
-{
-	json_error_t jerr;
-	json_t *o;
-
-	if (!body || len == 0) {
-		fail(err, errlen, "the request body is empty; want a JSON object");
-		return NULL;
-	}
-	o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!o) {
-		fail(err, errlen, "bad JSON at line %d column %d: %s", jerr.line, jerr.column,
-		     jerr.text);
-		return NULL;
-	}
-	if (!json_is_object(o)) {
-		json_decref(o);
-		fail(err, errlen, "the request body is not a JSON object");
-		return NULL;
-	}
-	return o;
-}
-
-json_t *json_config_dump_machine(const struct vm_config *c)
+json_t *config_json_dump_machine(const struct vm_config *c)
 {
 	return json_pack("{s:I, s:I, s:b, s:b, s:s}", "vcpu_count",
 			 (json_int_t)c->machine.vcpu_count, "mem_size_mib",
@@ -522,7 +499,7 @@ static json_t *dump_drives(const struct vm_config *c)
 							 d->is_root_device, "is_read_only",
 							 d->is_read_only, "cache_type", "Writeback",
 							 "io_engine", "Async")) ||
-		    json_limiter_dump(json_array_get(arr, i), "rate_limiter", &d->rate_limiter)) {
+		    config_json_dump_limiter(json_array_get(arr, i), "rate_limiter", &d->rate_limiter)) {
 			json_decref(arr);
 			return NULL;
 		}
@@ -545,8 +522,8 @@ static json_t *dump_nets(const struct vm_config *c)
 		o = json_pack("{s:s, s:s, s:s?}", "iface_id", n->id, "host_dev_name",
 			      n->dev.backend == NET_TAP ? n->dev.ifname : "", "guest_mac",
 			      n->dev.mac_set ? mac : NULL);
-		if (json_limiter_dump(o, "rx_rate_limiter", &n->rx_rate_limiter) ||
-		    json_limiter_dump(o, "tx_rate_limiter", &n->tx_rate_limiter) ||
+		if (config_json_dump_limiter(o, "rx_rate_limiter", &n->rx_rate_limiter) ||
+		    config_json_dump_limiter(o, "tx_rate_limiter", &n->tx_rate_limiter) ||
 		    json_array_append_new(arr, o)) {
 			json_decref(arr);
 			return NULL;
@@ -567,31 +544,31 @@ static json_t *dump_entropy(const struct vm_config *c)
 {
 	json_t *o = c->entropy ? json_object() : json_null();
 
-	if (c->entropy && json_limiter_dump(o, "rate_limiter", &c->entropy_rate_limiter)) {
+	if (c->entropy && config_json_dump_limiter(o, "rate_limiter", &c->entropy_rate_limiter)) {
 		json_decref(o);
 		return NULL;
 	}
 	return o;
 }
 
-json_t *json_config_dump_full(const struct vm_config *c)
+json_t *config_json_dump_full(const struct vm_config *c)
 {
 	return json_pack("{s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:n, s:n, s:n, s:n, s:n}",
 			 "boot-source", dump_boot(c), "machine-config",
-			 json_config_dump_machine(c), "drives", dump_drives(c),
+			 config_json_dump_machine(c), "drives", dump_drives(c),
 			 "network-interfaces", dump_nets(c), "vsock", dump_vsock(c), "entropy",
 			 dump_entropy(c), "balloon", "cpu-config",
 			 "logger", "metrics", "mmds-config");
 }
 
-/* The field checks and messages above, for json_observe.c's objects. */
-int json_fields_check(const char *what, json_t *o, const struct jfield *fields, char *err,
+/* The field checks and messages above, for config_json_observe.c's objects. */
+int config_json_check(const char *what, json_t *o, const struct jfield *fields, char *err,
 		      size_t errlen)
 {
 	return check_fields(what, o, fields, true, err, errlen);
 }
 
-int json_fields_fail_from(const char *what, const char *why, int ret, char *err, size_t errlen)
+int config_json_fail_from(const char *what, const char *why, int ret, char *err, size_t errlen)
 {
 	return fail_from(what, why, ret, err, errlen);
 }

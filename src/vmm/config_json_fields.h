@@ -1,9 +1,10 @@
 /*
- * The field tables json_config.c checks Firecracker's objects with, shared
- * with json_observe.c so its objects get the same checks and messages.
+ * The field tables config_json.c checks Firecracker's objects with, shared
+ * with config_json_observe.c and the API's snapshot bodies, so their
+ * objects get the same checks and messages.
  */
-#ifndef HEARTH_API_JSON_FIELDS_H
-#define HEARTH_API_JSON_FIELDS_H
+#ifndef HEARTH_VMM_CONFIG_JSON_FIELDS_H
+#define HEARTH_VMM_CONFIG_JSON_FIELDS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,9 +26,9 @@ struct jfield {
  * unsupported, every required one there (null counts as left out);
  * -EINVAL with "what: ..." in err otherwise.
  */
-int json_fields_check(const char *what, json_t *o, const struct jfield *fields, char *err,
+int config_json_check(const char *what, json_t *o, const struct jfield *fields, char *err,
 		      size_t errlen);
 /* A setter's message after the object's name; returns ret. */
-int json_fields_fail_from(const char *what, const char *why, int ret, char *err, size_t errlen);
+int config_json_fail_from(const char *what, const char *why, int ret, char *err, size_t errlen);
 
 #endif
