@@ -20,6 +20,12 @@
 #include "vmm/logger.h"
 #include "vmm/runner.h"
 
+/* Snapshots for `hearth serve`: the API layer sits above src/snapshot and reaches it through these. */
+static const struct serve_snap_hooks snap_serve_hooks = {
+	.create = snap_create,
+	.load = snap_load,
+};
+
 /* The per-thread filters, before any thread starts; --no-seccomp leaves them off. */
 static void main_sandbox(bool no_seccomp)
 {

@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "api/json_snapshot.h"
+#include "snapshot/request.h"
 #include "vmm/config.h"
 #include "vmm/vm.h"
 
@@ -46,15 +46,16 @@ struct api_vm_ops {
 	int (*metrics_open)(void *ctx, const char *path, char *err, size_t errlen);
 	int (*metrics_flush)(void *ctx, char *err, size_t errlen);
 	/*
-	 * Snapshots (NULL: not offered; the snapshot layer sits above the API,
-	 * so main wires them). create: the VM is paused; 0 or -errno with err.
-	 * load: before any boot, builds and starts (paused, or running with
-	 * resume_vm) the VM of the snapshot, and fills *cfg with its config;
-	 * 0, or -errno with err (err->usage: the input was at fault).
+	 * Snapshots (NULL: not offered; serve.c passes them on to the hooks
+	 * the front end wired, serve_opts.snap). create: the VM is paused; 0
+	 * or -errno with err. load: before any boot, builds and starts
+	 * (paused, or running with resume_vm) the VM of the snapshot, and
+	 * fills *cfg with its config; 0, or -errno with err (err->usage: the
+	 * input was at fault).
 	 */
 	int (*snapshot_create)(void *ctx, const struct vm_config *cfg,
-			       const struct api_snap_create *req, char *err, size_t errlen);
-	int (*snapshot_load)(void *ctx, const struct api_snap_load *req, struct vm_config *cfg,
+			       const struct snap_create_req *req, char *err, size_t errlen);
+	int (*snapshot_load)(void *ctx, const struct snap_load_req *req, struct vm_config *cfg,
 			     struct err *err);
 };
 
@@ -101,9 +102,9 @@ int api_ctl_start(struct api_ctl *ctl, char *err, size_t errlen);
  * holds ctl->lock. 0, or -errno with err; load's err->usage says whether
  * the request was at fault (the CLI's exit 2) or the host (exit 1).
  */
-int api_ctl_snapshot_create(struct api_ctl *ctl, const struct api_snap_create *req, char *err,
+int api_ctl_snapshot_create(struct api_ctl *ctl, const struct snap_create_req *req, char *err,
 			    size_t errlen);
-int api_ctl_snapshot_load(struct api_ctl *ctl, const struct api_snap_load *req,
+int api_ctl_snapshot_load(struct api_ctl *ctl, const struct snap_load_req *req,
 			  struct err *err);
 
 /* The SendCtrlAltDel action (after boot only); the caller holds ctl->lock. */

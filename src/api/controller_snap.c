@@ -5,7 +5,7 @@
 
 #include "api/controller.h"
 
-int api_ctl_snapshot_create(struct api_ctl *ctl, const struct api_snap_create *req, char *err,
+int api_ctl_snapshot_create(struct api_ctl *ctl, const struct snap_create_req *req, char *err,
 			    size_t errlen)
 {
 	if (!ctl->ops->snapshot_create) {
@@ -32,7 +32,7 @@ static bool api_ctl_configured(const struct vm_config *c)
 	return c->boot.kernel_image_path || c->ndrives || c->nnets || c->vsock.present;
 }
 
-int api_ctl_snapshot_load(struct api_ctl *ctl, const struct api_snap_load *req,
+int api_ctl_snapshot_load(struct api_ctl *ctl, const struct snap_load_req *req,
 			  struct err *err)
 {
 	struct vm_config cfg;

@@ -20,7 +20,7 @@ static const struct jfield create_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
-int json_snapshot_create(json_t *o, struct api_snap_create *c, char *err, size_t errlen)
+int json_snapshot_create(json_t *o, struct snap_create_req *c, char *err, size_t errlen)
 {
 	const char *what = "snapshot/create", *type;
 	int ret = config_json_check(what, o, create_fields, err, errlen);
@@ -67,7 +67,7 @@ static const struct jfield override_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
-static int load_backend(json_t *o, struct api_snap_load *l, char *err, size_t errlen)
+static int load_backend(json_t *o, struct snap_load_req *l, char *err, size_t errlen)
 {
 	json_t *b = json_object_get(o, "mem_backend");
 	const char *type;
@@ -99,7 +99,7 @@ static int load_backend(json_t *o, struct api_snap_load *l, char *err, size_t er
 	return 0;
 }
 
-static int load_overrides(json_t *o, struct api_snap_load *l, char *err, size_t errlen)
+static int load_overrides(json_t *o, struct snap_load_req *l, char *err, size_t errlen)
 {
 	json_t *a = json_object_get(o, "network_overrides"), *v;
 	size_t i;
@@ -113,7 +113,7 @@ static int load_overrides(json_t *o, struct api_snap_load *l, char *err, size_t 
 		return -EINVAL;
 	}
 	json_array_foreach(a, i, v) {
-		struct api_snap_net_override *ov = &l->overrides[l->n_overrides];
+		struct snap_net_override *ov = &l->overrides[l->n_overrides];
 
 		if (!json_is_object(v))
 			return fail(err, errlen, "snapshot/load", "network_overrides entries must be "
@@ -135,7 +135,7 @@ static int load_overrides(json_t *o, struct api_snap_load *l, char *err, size_t 
 	return 0;
 }
 
-int json_snapshot_load(json_t *o, struct api_snap_load *l, char *err, size_t errlen)
+int json_snapshot_load(json_t *o, struct snap_load_req *l, char *err, size_t errlen)
 {
 	const char *what = "snapshot/load";
 	json_t *v;

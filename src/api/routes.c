@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "api/json_request.h"
+#include "api/json_snapshot.h"
 #include "api/observe.h"
 #include "hearth-config.h"
 #include "util/log.h"
@@ -137,7 +138,7 @@ BODY_HANDLER(put_serial, config_json_serial(c, o, err, errlen))
 
 static int put_snapshot_create(struct api_req *req, struct api_reply *r)
 {
-	struct api_snap_create c;
+	struct snap_create_req c;
 	json_t *o = req_json(req);
 	int ret;
 
@@ -154,7 +155,7 @@ static int put_snapshot_create(struct api_req *req, struct api_reply *r)
 static int put_snapshot_load(struct api_req *req, struct api_reply *r)
 {
 	struct err verr;
-	struct api_snap_load l;
+	struct snap_load_req l;
 	json_t *o = req_json(req);
 	int ret;
 

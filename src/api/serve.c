@@ -152,7 +152,7 @@ static int serve_metrics_flush(void *ctx, char *err, size_t errlen)
  * memory file stall no guest work and no vCPU waits for this thread.
  */
 static int serve_snapshot_create(void *ctx, const struct vm_config *cfg,
-				 const struct api_snap_create *req, char *err, size_t errlen)
+				 const struct snap_create_req *req, char *err, size_t errlen)
 {
 	struct serve *s = ctx;
 
@@ -163,7 +163,7 @@ static int serve_snapshot_create(void *ctx, const struct vm_config *cfg,
 	return s->snap->create(&s->run.vm, cfg, req, err, errlen);
 }
 
-static int serve_snapshot_load(void *ctx, const struct api_snap_load *req,
+static int serve_snapshot_load(void *ctx, const struct snap_load_req *req,
 			       struct vm_config *cfg, struct err *err)
 {
 	struct serve *s = ctx;

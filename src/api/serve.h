@@ -14,22 +14,22 @@
 
 struct vm;
 struct runner;
-struct api_snap_create;
-struct api_snap_load;
+struct snap_create_req;
+struct snap_load_req;
 struct err;
 
-/* Snapshots, from the layer above (src/snapshot); main wires them. */
+/* Snapshots (src/snapshot), wired by the front end that starts the API. */
 struct serve_snap_hooks {
 	int (*create)(struct vm *vm, const struct vm_config *cfg,
-		      const struct api_snap_create *req, char *err, size_t errlen);
-	int (*load)(struct runner *run, const struct api_snap_load *req, struct vm_config *cfg,
+		      const struct snap_create_req *req, char *err, size_t errlen);
+	int (*load)(struct runner *run, const struct snap_load_req *req, struct vm_config *cfg,
 		    struct err *err);
 };
 
 struct serve_opts {
 	const struct serve_snap_hooks *snap;   /* NULL: snapshots answer 400 */
 	/* `hearth restore`: this snapshot is loaded instead of a config booted. */
-	const struct api_snap_load *restore;
+	const struct snap_load_req *restore;
 	const char *api_sock;
 	const char *config_file;
 	const char *id;

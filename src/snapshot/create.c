@@ -214,7 +214,7 @@ static int check_diff(struct vm *vm, const struct vm_config *cfg, char *err, siz
 	return 0;
 }
 
-int snap_create(struct vm *vm, const struct vm_config *cfg, const struct api_snap_create *req,
+int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_create_req *req,
 		char *err, size_t errlen)
 {
 	struct memcore_vcpu *regs = calloc(vm->ncpus, sizeof(*regs));

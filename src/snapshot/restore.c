@@ -31,7 +31,7 @@ static int usage(struct err *err, int ret, const char *path, const char *what)
 	return err_set(err, true, ret ? ret : -EINVAL, "snapshot %s: %s", path, what);
 }
 
-static int apply_override(struct vm_config *c, const struct api_snap_net_override *ov,
+static int apply_override(struct vm_config *c, const struct snap_net_override *ov,
 			  struct err *err)
 {
 	for (unsigned int i = 0; i < c->nnets; i++) {
@@ -54,7 +54,7 @@ static int apply_override(struct vm_config *c, const struct api_snap_net_overrid
 }
 
 /* Reads the config, the vm and every vCPU section; nothing is built yet. */
-static int parse_sections(struct restore_ctx *rc, const struct api_snap_load *req,
+static int parse_sections(struct restore_ctx *rc, const struct snap_load_req *req,
 			  struct vm_config *cfg, struct err *err)
 {
 	const struct snap_section *s;
@@ -217,7 +217,7 @@ static int restore_apply(void *ctx, struct vm *vm, struct err *err)
 	return 0;
 }
 
-int snap_load(struct runner *run, const struct api_snap_load *req, struct vm_config *cfg,
+int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_config *cfg,
 	      struct err *err)
 {
 	struct restore_ctx rc = { .path = req->snapshot_path };
@@ -247,8 +247,3 @@ int snap_load(struct runner *run, const struct api_snap_load *req, struct vm_con
 	free(buf);
 	return ret;
 }
-
-const struct serve_snap_hooks snap_serve_hooks = {
-	.create = snap_create,
-	.load = snap_load,
-};

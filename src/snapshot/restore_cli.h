@@ -10,10 +10,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "api/json_snapshot.h"
+#include "snapshot/request.h"
 
 struct snap_restore_opts {
-	struct api_snap_load load;
+	struct snap_load_req load;
 	const char *api_sock;     /* NULL: no API */
 	bool no_seccomp;
 	bool no_sandbox;

@@ -2,17 +2,15 @@
  * Snapshot create and restore (docs/snapshot-format.md): the state file
  * (host, config, vm, vcpu and device sections) and the memory file (an
  * ELF core, snapshot/memcore.h). The API reaches them through the hooks
- * main wires into `hearth serve` (serve_opts.snap), since this layer sits
- * above the API's.
+ * the front ends wire into `hearth serve` (serve_opts.snap).
  */
 #ifndef HEARTH_SNAPSHOT_SNAPSHOT_H
 #define HEARTH_SNAPSHOT_SNAPSHOT_H
 
 #include <stddef.h>
 
-#include "api/json_snapshot.h"
-#include "api/serve.h"
 #include "snapshot/host.h"
+#include "snapshot/request.h"
 #include "vmm/runner.h"
 #include "vmm/vm.h"
 
@@ -24,7 +22,7 @@
  * KVM from here; devices save on the io thread that owns them. 0, or
  * -errno with one line in err.
  */
-int snap_create(struct vm *vm, const struct vm_config *cfg, const struct api_snap_create *req,
+int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_create_req *req,
 		char *err, size_t errlen);
 
 /*
@@ -35,13 +33,11 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct api_sna
  * with err (usage: the files or request were at fault); on failure no VM
  * is left.
  */
-int snap_load(struct runner *run, const struct api_snap_load *req, struct vm_config *cfg,
+int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_config *cfg,
 	      struct err *err);
 
 /* What this host offers, for the host section and its check. */
 int snap_host_collect(int kvm_fd, int vm_fd, const struct kvm_cpuid2 *cpuid,
 		      struct snap_host *h);
-
-extern const struct serve_snap_hooks snap_serve_hooks;
 
 #endif

@@ -19,9 +19,8 @@ ORDER = [
     ["vcpu", "devices"],
     ["virtio"],
     ["vmm"],
+    ["snapshot", "sandbox"],
     ["api"],
-    ["snapshot"],
-    ["sandbox"],
 ]
 RANK = {name: i for i, group in enumerate(ORDER) for name in group}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/[^"]+"', re.M)

@@ -46,7 +46,7 @@ static void fake_resume(void *ctx)
 	(void)ctx;
 }
 
-static int fake_create(void *ctx, const struct vm_config *cfg, const struct api_snap_create *req,
+static int fake_create(void *ctx, const struct vm_config *cfg, const struct snap_create_req *req,
 		       char *err, size_t errlen)
 {
 	struct fake_vm *f = ctx;
@@ -61,7 +61,7 @@ static int fake_create(void *ctx, const struct vm_config *cfg, const struct api_
 	return 0;
 }
 
-static int fake_load(void *ctx, const struct api_snap_load *req, struct vm_config *cfg,
+static int fake_load(void *ctx, const struct snap_load_req *req, struct vm_config *cfg,
 		     struct err *err)
 {
 	struct fake_vm *f = ctx;
