@@ -1,31 +1,32 @@
 /*
  * libFuzzer target for the command line and its device specs
- * (src/vmm/cli.c, cli_rl.c, the virtio_*_parse spec parsers,
- * src/api/args.c). The first byte picks the parser, the rest is split at
- * NUL bytes into arguments:
+ * (src/util/opt.c, src/cli/run.c, run_devices.c, serve.c, the
+ * virtio_*_parse spec parsers). The first byte picks the parser, the rest
+ * is split at NUL bytes into arguments:
  *
- *   b % 3 == 0  cli_parse:        hearth run ARGS...
- *   b % 3 == 1  serve_parse:      hearth serve ARGS...
- *   b % 3 == 2  serve_parse_firecracker: firecracker ARGS...
+ *   b % 3 == 0  cli_run_parse:          hearth run ARGS...
+ *   b % 3 == 1  cli_serve_parse:        hearth serve ARGS...
+ *   b % 3 == 2  cli_firecracker_parse:  firecracker ARGS...
  *
  * Each argument is its own exact-size allocation, so ASan catches a read
- * past its NUL. Checked: the parsers return 0 or -EINVAL and fill err on
- * failure; neither opens anything (the files are opened later).
+ * past its NUL. Checked: the parsers return 0 or -EINVAL and fill the
+ * error on failure; neither opens anything (the files are opened later).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/serve.h"
+#include "cli/run.h"
+#include "cli/serve.h"
 #include "fz.h"
 #include "util/log.h"
-#include "vmm/cli.h"
 
 #define MAX_ARGS 64
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *argv[MAX_ARGS + 3], err[512];
+	char *argv[MAX_ARGS + 3];
+	struct err e;
 	int argc = 0, ret;
 	size_t i = 1;
 	uint8_t mode;
@@ -47,22 +48,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		i += n + 1;
 	}
 	argv[argc] = NULL;
-	err[0] = '\0';
+	e.msg[0] = '\0';
 	if (mode == 0) {
 		struct cli_config cfg;
 
-		ret = cli_parse(argc, argv, &cfg, err, sizeof(err));
-		cli_release(&cfg);
+		ret = cli_run_parse(argc, argv, &cfg, &e);
+		cli_run_release(&cfg);
 	} else {
 		struct serve_opts o;
 
 		memset(&o, 0, sizeof(o));
-		ret = mode == 1 ? serve_parse(argc, argv, &o, err, sizeof(err))
-				: serve_parse_firecracker(argc, argv, &o, err, sizeof(err));
+		ret = mode == 1 ? cli_serve_parse(argc, argv, &o, &e)
+				: cli_firecracker_parse(argc, argv, &o, &e);
 	}
 	CHECK(ret == 0 || ret == -EINVAL);
 	if (ret)
-		CHECK(err[0] != '\0');
+		CHECK(e.msg[0] != '\0');
 	for (int k = 0; k < argc; k++)
 		free(argv[k]);
 	return 0;

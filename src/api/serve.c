@@ -10,7 +10,6 @@
 #include "api/observe.h"
 #include "api/server.h"
 #include "util/log.h"
-#include "vmm/cli.h"
 #include "vmm/config_json.h"
 #include "vmm/logger.h"
 #include "vmm/metrics.h"

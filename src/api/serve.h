@@ -55,16 +55,6 @@ struct serve_opts {
 };
 
 /*
- * The `hearth serve` flags (argv[1] is "serve") and Firecracker's own
- * (firecracker: argv[0] is the `firecracker` binary, its flags from
- * argv[1]), one table for both (args.c). 0, or -EINVAL with one line in err.
- */
-int serve_parse(int argc, char **argv, struct serve_opts *o, char *err, size_t errlen);
-int serve_parse_firecracker(int argc, char **argv, struct serve_opts *o, char *err,
-			    size_t errlen);
-void serve_usage(FILE *out);
-void serve_usage_firecracker(FILE *out);
-/*
  * Serves until the VM stops or a signal; returns the exit code (enum
  * hearth_exit). boot, when not NULL, is a VM to start at once (`hearth
  * run --api-sock`); it is taken over. Otherwise o->config_file's VM is.

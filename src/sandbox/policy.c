@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "vmm/cli.h"
+#include "util/opt.h"
 
 /* Ids Linux reserves: -1 means "unchanged" to setresuid, and 65535 is the overflow id. */
 static int parse_id(const char *flag, const char *s, unsigned long *out, char *err,
@@ -13,7 +13,7 @@ static int parse_id(const char *flag, const char *s, unsigned long *out, char *e
 {
 	uint64_t v;
 
-	if (cli_parse_uint(s, 0, 65534, &v) || v == 0) {
+	if (opt_parse_uint(s, 0, 65534, &v) || v == 0) {
 		snprintf(err, errlen, "%s '%s': not a user or group id in 1..65534 (the jail "
 			 "drops root: 0 is refused)", flag, s);
 		return -EINVAL;

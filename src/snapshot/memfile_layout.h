@@ -72,11 +72,4 @@ int memfile_diff_write_region(int fd, uint64_t file_off, const uint8_t *src, uin
  */
 int memfile_merge(const char *base, const char *diff, bool *started, char *err, size_t errlen);
 
-/*
- * `hearth snapshot-merge --base MEM --diff MEM`: exit status 0; 2 for a
- * usage error or a refused file (nothing written); 1 when writing the
- * base failed (it is then marked half-merged).
- */
-int memfile_merge_main(int argc, char **argv);
-
 #endif

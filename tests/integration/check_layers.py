@@ -21,6 +21,7 @@ ORDER = [
     ["vmm"],
     ["snapshot", "sandbox"],
     ["api"],
+    ["cli"],
 ]
 RANK = {name: i for i, group in enumerate(ORDER) for name in group}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/[^"]+"', re.M)

@@ -22,6 +22,7 @@
 #include "api/routes.h"
 #include "api_req.h"
 #include "api/serve.h"
+#include "cli/serve.h"
 #include "util/log.h"
 #include "vmm/config_json.h"
 
@@ -281,20 +282,20 @@ static void test_config_file_sections(void **state)
 	do {                                                                         \
 		char *argv[] = { "/usr/bin/firecracker", __VA_ARGS__, NULL };        \
 		int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1;                \
-		assert_int_equal(serve_parse_firecracker(argc, argv, &o, err, sizeof(err)), \
+		assert_int_equal(cli_firecracker_parse(argc, argv, &o, &e), \
 				 ret);                                               \
 	} while (0)
 
 static void test_firecracker_flags(void **state)
 {
 	struct serve_opts o;
-	char err[256];
+	struct err e;
 
 	(void)state;
 	{
 		char *argv[] = { "firecracker", NULL };
 
-		assert_int_equal(serve_parse_firecracker(1, argv, &o, err, sizeof(err)), 0);
+		assert_int_equal(cli_firecracker_parse(1, argv, &o, &e), 0);
 		assert_string_equal(o.api_sock, "/run/firecracker.socket");
 		assert_true(o.firecracker);
 		assert_false(o.no_seccomp);
@@ -327,28 +328,28 @@ static void test_firecracker_flags(void **state)
 	assert_string_equal(o.jail_gid, "8");
 
 	PARSE_FC(-EINVAL, "--boot-timer");
-	assert_string_equal(err, "--boot-timer is not supported by Hearth: there is no boot timer "
+	assert_string_equal(e.msg, "--boot-timer is not supported by Hearth: there is no boot timer "
 			    "device");
 	PARSE_FC(-EINVAL, "--mmds-size-limit", "100");
-	assert_non_null(strstr(err, "--mmds-size-limit is not supported by Hearth"));
+	assert_non_null(strstr(e.msg, "--mmds-size-limit is not supported by Hearth"));
 	PARSE_FC(-EINVAL, "--module", "vmm");
-	assert_non_null(strstr(err, "--module is not supported by Hearth"));
+	assert_non_null(strstr(e.msg, "--module is not supported by Hearth"));
 	PARSE_FC(-EINVAL, "--level", "loud");
-	assert_non_null(strstr(err, "--level 'loud'"));
+	assert_non_null(strstr(e.msg, "--level 'loud'"));
 	PARSE_FC(-EINVAL, "--start-time-us", "-1");
-	assert_non_null(strstr(err, "--start-time-us '-1'"));
+	assert_non_null(strstr(e.msg, "--start-time-us '-1'"));
 	PARSE_FC(-EINVAL, "--parent-cpu-time-us", "5");
-	assert_non_null(strstr(err, "needs --start-time-cpu-us"));
+	assert_non_null(strstr(e.msg, "needs --start-time-cpu-us"));
 	PARSE_FC(-EINVAL, "--no-seccomp=yes");
-	assert_non_null(strstr(err, "takes no value"));
+	assert_non_null(strstr(e.msg, "takes no value"));
 	/* hearth serve's own short flags are not Firecracker's. */
 	PARSE_FC(-EINVAL, "-v");
-	assert_non_null(strstr(err, "unknown option '-v'"));
+	assert_non_null(strstr(e.msg, "unknown option '-v'"));
 	{
 		char *argv[] = { "hearth", "serve", "--api-sock", "/s", "--metrics-path", "/m",
 				 "--log-path", "/l", "-q", NULL };
 
-		assert_int_equal(serve_parse(9, argv, &o, err, sizeof(err)), 0);
+		assert_int_equal(cli_serve_parse(9, argv, &o, &e), 0);
 		assert_false(o.firecracker);
 		assert_string_equal(o.metrics_path, "/m");
 		assert_int_equal(o.verbose, -1);
@@ -356,8 +357,8 @@ static void test_firecracker_flags(void **state)
 	{
 		char *argv[] = { "hearth", "serve", "--boot-timer", NULL };
 
-		assert_int_equal(serve_parse(3, argv, &o, err, sizeof(err)), -EINVAL);
-		assert_non_null(strstr(err, "--boot-timer is not supported by Hearth"));
+		assert_int_equal(cli_serve_parse(3, argv, &o, &e), -EINVAL);
+		assert_non_null(strstr(e.msg, "--boot-timer is not supported by Hearth"));
 	}
 }
 

@@ -24,6 +24,7 @@
 #include "api_req.h"
 #include "api/serve.h"
 #include "api/server.h"
+#include "cli/serve.h"
 
 struct fake_vm {
 	int starts, pauses, resumes, cads;
@@ -305,13 +306,13 @@ static void test_instance_id(void **state)
 static void test_serve_parse(void **state)
 {
 	struct serve_opts o;
-	char err[256];
+	struct err e;
 
 	(void)state;
 	{
 		char *argv[] = { "hearth", "serve", "--api-sock", "/tmp/s", "--id", "a-1",
 				 "--http-api-max-payload-size", "1000", NULL };
-		assert_int_equal(serve_parse(8, argv, &o, err, sizeof(err)), 0);
+		assert_int_equal(cli_serve_parse(8, argv, &o, &e), 0);
 		assert_string_equal(o.api_sock, "/tmp/s");
 		assert_string_equal(o.id, "a-1");
 		assert_int_equal(o.max_payload, 1000);
@@ -319,41 +320,41 @@ static void test_serve_parse(void **state)
 	}
 	{
 		char *argv[] = { "hearth", "serve", "--no-api", "--config-file", "/c.json", NULL };
-		assert_int_equal(serve_parse(5, argv, &o, err, sizeof(err)), 0);
+		assert_int_equal(cli_serve_parse(5, argv, &o, &e), 0);
 		assert_true(o.no_api);
 		assert_int_equal(o.max_payload, API_DEFAULT_MAX_PAYLOAD);
 	}
 	{
 		char *argv[] = { "hearth", "serve", NULL };
-		assert_int_equal(serve_parse(2, argv, &o, err, sizeof(err)), -EINVAL);
-		assert_non_null(strstr(err, "--api-sock"));
+		assert_int_equal(cli_serve_parse(2, argv, &o, &e), -EINVAL);
+		assert_non_null(strstr(e.msg, "--api-sock"));
 	}
 	{
 		char *argv[] = { "hearth", "serve", "--no-api", NULL };
-		assert_int_equal(serve_parse(3, argv, &o, err, sizeof(err)), -EINVAL);
-		assert_non_null(strstr(err, "--config-file"));
+		assert_int_equal(cli_serve_parse(3, argv, &o, &e), -EINVAL);
+		assert_non_null(strstr(e.msg, "--config-file"));
 	}
 	{
 		char *argv[] = { "hearth", "serve", "--api-sock", NULL };
-		assert_int_equal(serve_parse(3, argv, &o, err, sizeof(err)), -EINVAL);
-		assert_non_null(strstr(err, "needs a value"));
+		assert_int_equal(cli_serve_parse(3, argv, &o, &e), -EINVAL);
+		assert_non_null(strstr(e.msg, "needs a value"));
 	}
 	{
 		char *argv[] = { "hearth", "serve", "--api-sock", "/s", "--id", "x y", NULL };
-		assert_int_equal(serve_parse(6, argv, &o, err, sizeof(err)), -EINVAL);
-		assert_non_null(strstr(err, "--id 'x y'"));
+		assert_int_equal(cli_serve_parse(6, argv, &o, &e), -EINVAL);
+		assert_non_null(strstr(e.msg, "--id 'x y'"));
 	}
 	{
 		char *argv[] = { "hearth", "serve", "--api-sock", "/s", "--no-api", "--config-file",
 				 "/c", NULL };
-		assert_int_equal(serve_parse(7, argv, &o, err, sizeof(err)), -EINVAL);
-		assert_non_null(strstr(err, "exclude"));
+		assert_int_equal(cli_serve_parse(7, argv, &o, &e), -EINVAL);
+		assert_non_null(strstr(e.msg, "exclude"));
 	}
 	{
 		char *argv[] = { "hearth", "serve", "--api-sock", "/s",
 				 "--http-api-max-payload-size", "12k", NULL };
-		assert_int_equal(serve_parse(6, argv, &o, err, sizeof(err)), -EINVAL);
-		assert_non_null(strstr(err, "'12k'"));
+		assert_int_equal(cli_serve_parse(6, argv, &o, &e), -EINVAL);
+		assert_non_null(strstr(e.msg, "'12k'"));
 	}
 }
 

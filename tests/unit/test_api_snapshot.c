@@ -18,7 +18,7 @@
 #include "api/controller.h"
 #include "api/routes.h"
 #include "api_req.h"
-#include "snapshot/restore_cli.h"
+#include "cli/restore.h"
 
 struct fake_vm {
 	int creates, loads;
@@ -252,8 +252,8 @@ static void test_load_refused(void **state)
 
 static void test_restore_cli(void **state)
 {
-	struct snap_restore_opts o;
-	char err[256];
+	struct cli_restore_opts o;
+	struct err e;
 	char *ok[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b", "--api-sock", "s",
 		       NULL };
 	char *noapi[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b", NULL };
@@ -262,20 +262,20 @@ static void test_restore_cli(void **state)
 	char *extra[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b", "x", NULL };
 
 	(void)state;
-	assert_int_equal(snap_restore_parse(8, ok, &o, err, sizeof(err)), 0);
+	assert_int_equal(cli_restore_parse(8, ok, &o, &e), 0);
 	assert_string_equal(o.load.snapshot_path, "a");
 	assert_string_equal(o.load.mem_path, "b");
 	assert_string_equal(o.api_sock, "s");
 	assert_false(o.load.resume_vm);
 	/* Nothing could resume it without the API: it resumes at once. */
-	assert_int_equal(snap_restore_parse(6, noapi, &o, err, sizeof(err)), 0);
+	assert_int_equal(cli_restore_parse(6, noapi, &o, &e), 0);
 	assert_true(o.load.resume_vm);
-	assert_int_equal(snap_restore_parse(4, nomem, &o, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "--mem FILE"));
-	assert_int_equal(snap_restore_parse(7, junk, &o, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "--bogus"));
-	assert_int_equal(snap_restore_parse(7, extra, &o, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "'x'"));
+	assert_int_equal(cli_restore_parse(4, nomem, &o, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "--mem FILE"));
+	assert_int_equal(cli_restore_parse(7, junk, &o, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "--bogus"));
+	assert_int_equal(cli_restore_parse(7, extra, &o, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "'x'"));
 }
 
 int main(void)

@@ -9,19 +9,21 @@
 
 #include <cmocka.h>
 
-#include "vmm/cli.h"
+#include "cli/run.h"
+#include "util/opt.h"
 
 #define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static char errbuf[256];
+static struct err err;
+#define errbuf err.msg
 static struct cli_config cfg;
 
 /* Parses a NULL-free list; returns the result and leaves err in errbuf. */
 static int parse(int argc, const char **argv)
 {
-	memset(errbuf, 0, sizeof(errbuf));
-	cli_release(&cfg);
-	return cli_parse(argc, (char **)argv, &cfg, errbuf, sizeof(errbuf));
+	memset(&err, 0, sizeof(err));
+	cli_run_release(&cfg);
+	return cli_run_parse(argc, (char **)argv, &cfg, &err);
 }
 
 /* Expects failure with an error that contains each of the needles. */
@@ -374,30 +376,30 @@ static void test_parse_uint(void **state)
 	uint64_t v = 42;
 
 	(void)state;
-	assert_int_equal(cli_parse_uint("0", 0, 10, &v), 0);
+	assert_int_equal(opt_parse_uint("0", 0, 10, &v), 0);
 	assert_int_equal(v, 0);
-	assert_int_equal(cli_parse_uint("007", 0, 10, &v), 0);
+	assert_int_equal(opt_parse_uint("007", 0, 10, &v), 0);
 	assert_int_equal(v, 7);
-	assert_int_equal(cli_parse_uint("10", 0, 10, &v), 0);
+	assert_int_equal(opt_parse_uint("10", 0, 10, &v), 0);
 	assert_int_equal(v, 10);
 	v = 42;
-	assert_int_equal(cli_parse_uint("11", 0, 10, &v), -ERANGE);
-	assert_int_equal(cli_parse_uint("4", 5, 10, &v), -ERANGE);
+	assert_int_equal(opt_parse_uint("11", 0, 10, &v), -ERANGE);
+	assert_int_equal(opt_parse_uint("4", 5, 10, &v), -ERANGE);
 	assert_int_equal(v, 42); /* untouched on failure */
-	assert_int_equal(cli_parse_uint(NULL, 0, 10, &v), -EINVAL);
-	assert_int_equal(cli_parse_uint("", 0, 10, &v), -EINVAL);
-	assert_int_equal(cli_parse_uint("1.5", 0, 10, &v), -EINVAL);
-	assert_int_equal(cli_parse_uint("99999999999999999999", 0, UINT64_MAX, &v), -ERANGE);
+	assert_int_equal(opt_parse_uint(NULL, 0, 10, &v), -EINVAL);
+	assert_int_equal(opt_parse_uint("", 0, 10, &v), -EINVAL);
+	assert_int_equal(opt_parse_uint("1.5", 0, 10, &v), -EINVAL);
+	assert_int_equal(opt_parse_uint("99999999999999999999", 0, UINT64_MAX, &v), -ERANGE);
 	assert_int_equal(v, 42);
-	assert_int_equal(cli_parse_uint("1844674407370955161", 0, UINT64_MAX, &v), 0);
+	assert_int_equal(opt_parse_uint("1844674407370955161", 0, UINT64_MAX, &v), 0);
 	assert_int_equal(v, 1844674407370955161ull);
 	/* The very top of the range parses; one more overflows. */
-	assert_int_equal(cli_parse_uint("18446744073709551615", 0, UINT64_MAX, &v), 0);
+	assert_int_equal(opt_parse_uint("18446744073709551615", 0, UINT64_MAX, &v), 0);
 	assert_true(v == UINT64_MAX);
-	assert_int_equal(cli_parse_uint("18446744073709551610", 0, UINT64_MAX, &v), 0);
+	assert_int_equal(opt_parse_uint("18446744073709551610", 0, UINT64_MAX, &v), 0);
 	assert_true(v == UINT64_MAX - 5);
-	assert_int_equal(cli_parse_uint("18446744073709551616", 0, UINT64_MAX, &v), -ERANGE);
-	assert_int_equal(cli_parse_uint("18446744073709551620", 0, UINT64_MAX, &v), -ERANGE);
+	assert_int_equal(opt_parse_uint("18446744073709551616", 0, UINT64_MAX, &v), -ERANGE);
+	assert_int_equal(opt_parse_uint("18446744073709551620", 0, UINT64_MAX, &v), -ERANGE);
 }
 
 static void test_help_version(void **state)
@@ -445,17 +447,18 @@ static void test_kernel_required(void **state)
 	expect_err(ARGC(a4), a4, "--kernel", "empty");
 }
 
-static void test_small_err_buffer(void **state)
+/* A value too long to quote whole is cut in the message, which stays one line. */
+static void test_long_value(void **state)
 {
-	const char *argv[] = { "hearth", "run", "--kernel", "k", "--cpus", "1000000" };
-	char small[8];
+	static char big[3 * ERR_MSG_MAX];
+	const char *argv[] = { "hearth", "run", "--kernel", "k", "--cpus", big };
 
 	(void)state;
-	memset(small, 'Z', sizeof(small));
-	cli_release(&cfg);
-	assert_int_equal(cli_parse(ARGC(argv), (char **)argv, &cfg, small, sizeof(small)), -EINVAL);
-	/* Truncated, NUL-terminated, no overrun. */
-	assert_int_equal(strlen(small), sizeof(small) - 1);
+	memset(big, '7', sizeof(big) - 1);
+	assert_int_equal(parse(ARGC(argv), argv), -EINVAL);
+	assert_true(strlen(errbuf) < ERR_MSG_MAX);
+	assert_non_null(strstr(errbuf, "--cpus '777"));
+	assert_null(strchr(errbuf, '\n'));
 }
 
 static void test_usage(void **state)
@@ -466,7 +469,7 @@ static void test_usage(void **state)
 
 	(void)state;
 	assert_non_null(f);
-	cli_usage(f);
+	cli_run_usage(f);
 	fclose(f);
 	assert_non_null(strstr(buf, "--kernel"));
 	assert_non_null(strstr(buf, "--memory"));
@@ -492,12 +495,12 @@ int main(void)
 		cmocka_unit_test(test_parse_uint),
 		cmocka_unit_test(test_help_version),
 		cmocka_unit_test(test_kernel_required),
-		cmocka_unit_test(test_small_err_buffer),
+		cmocka_unit_test(test_long_value),
 		cmocka_unit_test(test_usage),
 	};
 
 	int ret = cmocka_run_group_tests(tests, NULL, NULL);
 
-	cli_release(&cfg);
+	cli_run_release(&cfg);
 	return ret;
 }

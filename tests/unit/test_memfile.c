@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "cli/cli.h"
 #include "snapshot/memfile_layout.h"
 
 #define PAGE 4096ull
@@ -344,19 +345,19 @@ static void test_interrupted_merge(void **state)
 static void test_cli(void **state)
 {
 	struct fx *f = *state;
-	char *none[] = { "snapshot-merge", NULL };
-	char *bad[] = { "snapshot-merge", "--base", f->base, "--bogus", NULL };
-	char *extra[] = { "snapshot-merge", "--base", f->base, "--diff", f->diff, "x", NULL };
-	char *ok[] = { "snapshot-merge", "--base", f->base, "--diff", f->diff, NULL };
+	char *none[] = { "hearth", "snapshot-merge", NULL };
+	char *bad[] = { "hearth", "snapshot-merge", "--base", f->base, "--bogus", NULL };
+	char *extra[] = { "hearth", "snapshot-merge", "--base", f->base, "--diff", f->diff, "x", NULL };
+	char *ok[] = { "hearth", "snapshot-merge", "--base", f->base, "--diff", f->diff, NULL };
 
 	make_base(f);
 	make_diff(f);
-	assert_int_equal(memfile_merge_main(1, none), 2);
-	assert_int_equal(memfile_merge_main(4, bad), 2);
-	assert_int_equal(memfile_merge_main(6, extra), 2);
-	assert_int_equal(memfile_merge_main(5, ok), 0);
+	assert_int_equal(cli_merge_main(2, none), 2);
+	assert_int_equal(cli_merge_main(5, bad), 2);
+	assert_int_equal(cli_merge_main(7, extra), 2);
+	assert_int_equal(cli_merge_main(6, ok), 0);
 	unlink(f->diff);
-	assert_int_equal(memfile_merge_main(5, ok), 2);
+	assert_int_equal(cli_merge_main(6, ok), 2);
 }
 
 int main(void)

@@ -16,23 +16,25 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "cli/run.h"
+#include "vmm/config.h"
 #include "vmm/config_json.h"
 #include "vmm/config_json_limiter.h"
-#include "vmm/cli.h"
-#include "vmm/config.h"
 
 #define BAD_REFILL "99999999999999"
 #define WHY "bandwidth: refill_time 99999999999999 ms is too long (at most 18446744073709)"
 
-static char cli_err[1024], file_err[1024], api_err[1024];
+static char file_err[1024], api_err[1024];
+static struct err cli_e;
+#define cli_err cli_e.msg
 
 static int cli(const char *flag, const char *val)
 {
 	const char *argv[] = { "hearth", "run", "--kernel", "/k", flag, val };
 	struct cli_config c;
-	int ret = cli_parse(val ? 6 : 5, (char **)argv, &c, cli_err, sizeof(cli_err));
+	int ret = cli_run_parse(val ? 6 : 5, (char **)argv, &c, &cli_e);
 
-	cli_release(&c);
+	cli_run_release(&c);
 	return ret;
 }
 
@@ -131,7 +133,7 @@ static void test_cli_and_json_fill_the_model(void **state)
 	json_t *o, *dump;
 
 	(void)state;
-	assert_int_equal(cli_parse(9, (char **)argv, &c, cli_err, sizeof(cli_err)), 0);
+	assert_int_equal(cli_run_parse(9, (char **)argv, &c, &cli_e), 0);
 	assert_true(c.vm.drives[0].is_read_only);
 	assert_true(c.vm.drives[0].rate_limiter.bandwidth.set);
 	assert_int_equal(c.vm.drives[0].rate_limiter.bandwidth.size, 10u << 20);
@@ -160,7 +162,7 @@ static void test_cli_and_json_fill_the_model(void **state)
 			 "rate_limiter"), "ops"), "refill_time")), 30);
 	json_decref(dump);
 	vm_config_release(&v);
-	cli_release(&c);
+	cli_run_release(&c);
 }
 
 static void test_patch_merges(void **state)

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "vmm/cli.h"
+#include "cli/run.h"
 #include "vmm/config.h"
 
 static char err[VM_CONFIG_ERR_MAX];
@@ -237,35 +237,36 @@ static void test_cli_uses_the_same_messages(void **state)
 	struct vm_config c;
 	struct vm_machine m = { .vcpu_count = 0, .mem_size_mib = 256 };
 	struct cli_config cli;
-	char model[VM_CONFIG_ERR_MAX], cerr[VM_CONFIG_ERR_MAX + 64];
+	char model[VM_CONFIG_ERR_MAX];
+	struct err cerr;
 	struct vm_drive d;
 
 	(void)state;
 	vm_config_init(&c);
 	assert_int_equal(vm_config_set_machine(&c, &m, model, sizeof(model)), -EINVAL);
-	assert_int_equal(cli_parse(6, (char **)cpus, &cli, cerr, sizeof(cerr)), -EINVAL);
-	cli_release(&cli);
-	expect_contains(cerr, "--cpus '0'");
-	expect_contains(cerr, model);
+	assert_int_equal(cli_run_parse(6, (char **)cpus, &cli, &cerr), -EINVAL);
+	cli_run_release(&cli);
+	expect_contains(cerr.msg, "--cpus '0'");
+	expect_contains(cerr.msg, model);
 
 	m = (struct vm_machine){ .vcpu_count = 1, .mem_size_mib = 8 };
 	assert_int_equal(vm_config_set_machine(&c, &m, model, sizeof(model)), -EINVAL);
-	assert_int_equal(cli_parse(6, (char **)mem, &cli, cerr, sizeof(cerr)), -EINVAL);
-	cli_release(&cli);
-	expect_contains(cerr, "--memory '8'");
-	expect_contains(cerr, model);
+	assert_int_equal(cli_run_parse(6, (char **)mem, &cli, &cerr), -EINVAL);
+	cli_run_release(&cli);
+	expect_contains(cerr.msg, "--memory '8'");
+	expect_contains(cerr.msg, model);
 
-	assert_int_equal(cli_parse(6, (char **)vs, &cli, cerr, sizeof(cerr)), -EINVAL);
-	cli_release(&cli);
-	expect_contains(cerr, "--vsock");
+	assert_int_equal(cli_run_parse(6, (char **)vs, &cli, &cerr), -EINVAL);
+	cli_run_release(&cli);
+	expect_contains(cerr.msg, "--vsock");
 
 	d = drive("x", "a", false);
 	assert_int_equal(vm_config_put_drive(&c, &d, false, model, sizeof(model)), 0);
 	assert_int_equal(vm_config_put_drive(&c, &d, false, model, sizeof(model)), -EINVAL);
-	assert_int_equal(cli_parse(8, (char **)dup, &cli, cerr, sizeof(cerr)), -EINVAL);
-	cli_release(&cli);
-	expect_contains(cerr, "--disk 'path=b,id=x'");
-	expect_contains(cerr, model);
+	assert_int_equal(cli_run_parse(8, (char **)dup, &cli, &cerr), -EINVAL);
+	cli_run_release(&cli);
+	expect_contains(cerr.msg, "--disk 'path=b,id=x'");
+	expect_contains(cerr.msg, model);
 	vm_config_release(&c);
 }
 

@@ -5,13 +5,14 @@
  * (PUT /snapshot/create) and, with --resume, resumes it. A refused step
  * prints the server's fault_message.
  */
-#ifndef HEARTH_SNAPSHOT_SNAP_CLI_H
-#define HEARTH_SNAPSHOT_SNAP_CLI_H
+#ifndef HEARTH_CLI_SNAPSHOT_H
+#define HEARTH_CLI_SNAPSHOT_H
 
 #include <stdbool.h>
-#include <stddef.h>
 
-struct snap_cli_opts {
+#include "util/err.h"
+
+struct cli_snapshot_opts {
 	const char *api_sock;
 	const char *snapshot_path;
 	const char *mem_path;
@@ -20,9 +21,7 @@ struct snap_cli_opts {
 	bool help;
 };
 
-/* argv[1] is "snapshot". 0, or -EINVAL with one line in err (exit 2). */
-int snap_cli_parse(int argc, char **argv, struct snap_cli_opts *o, char *err, size_t errlen);
-/* Exit status: 0, 1 (a step failed; one line on stderr) or 2 (usage). */
-int snap_cli_main(int argc, char **argv);
+/* argv[1] is "snapshot". 0, or -EINVAL with one line in e (exit 2). */
+int cli_snapshot_parse(int argc, char **argv, struct cli_snapshot_opts *o, struct err *e);
 
 #endif

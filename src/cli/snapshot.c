@@ -1,8 +1,7 @@
-#include "snapshot/snap_cli.h"
+#include "cli/snapshot.h"
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "cli/cli.h"
 #include "util/log.h"
 
 #define CLI_REPLY_MAX (64u << 10)
@@ -79,7 +79,7 @@ static int curl_load(void)
 	return 0;
 }
 
-static void snap_cli_usage(FILE *out)
+static void snapshot_usage(FILE *out)
 {
 	fputs("usage: hearth snapshot --api-sock PATH --snapshot FILE --mem FILE [--diff] "
 	      "[--resume]\n"
@@ -88,59 +88,37 @@ static void snap_cli_usage(FILE *out)
 	      "  lets it run again. Exit status 0, 1 when a step was refused, 2 on usage.\n", out);
 }
 
-int snap_cli_parse(int argc, char **argv, struct snap_cli_opts *o, char *err, size_t errlen)
+static const struct opt snapshot_opts[] = {
+	OPT_STRING("--api-sock", struct cli_snapshot_opts, api_sock),
+	OPT_STRING("--snapshot", struct cli_snapshot_opts, snapshot_path),
+	OPT_STRING("--mem", struct cli_snapshot_opts, mem_path),
+	OPT_FLAG("--diff", struct cli_snapshot_opts, diff),
+	OPT_FLAG("--resume", struct cli_snapshot_opts, resume),
+	{ .name = "--help", .kind = OPT_TRUE, .stop = true,
+	  .off = OPT_FIELD(struct cli_snapshot_opts, help, bool) },
+	{ .name = "-h", .kind = OPT_TRUE, .stop = true,
+	  .off = OPT_FIELD(struct cli_snapshot_opts, help, bool) },
+	OPT_END,
+};
+
+static int snapshot_fault(enum opt_fault f, const char *arg, const struct opt *o, struct err *e)
 {
-	static const struct option longopts[] = {
-		{ "api-sock", required_argument, NULL, 'a' },
-		{ "snapshot", required_argument, NULL, 's' },
-		{ "mem", required_argument, NULL, 'm' },
-		{ "diff", no_argument, NULL, 'd' },
-		{ "resume", no_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+	return cli_gnu_fault("snapshot", f, arg, e);
+}
+
+int cli_snapshot_parse(int argc, char **argv, struct cli_snapshot_opts *o, struct err *e)
+{
+	static const struct opt_cmd cmd = { .opts = snapshot_opts, .gnu = true,
+					    .fault = snapshot_fault };
+	int ret;
 
 	memset(o, 0, sizeof(*o));
-	opterr = 0;
-	optind = 2;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'a':
-			o->api_sock = optarg;
-			break;
-		case 's':
-			o->snapshot_path = optarg;
-			break;
-		case 'm':
-			o->mem_path = optarg;
-			break;
-		case 'd':
-			o->diff = true;
-			break;
-		case 'r':
-			o->resume = true;
-			break;
-		case 'h':
-			o->help = true;
-			return 0;
-		case ':':
-			snprintf(err, errlen, "snapshot: %s needs a value", argv[optind - 1]);
-			return -EINVAL;
-		default:
-			snprintf(err, errlen, "snapshot: unknown option '%s' (see hearth snapshot "
-				 "--help)", argv[optind - 1]);
-			return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		snprintf(err, errlen, "snapshot: unexpected argument '%s'", argv[optind]);
-		return -EINVAL;
-	}
-	if (!o->api_sock || !o->snapshot_path || !o->mem_path) {
-		snprintf(err, errlen, "snapshot: --api-sock, --snapshot and --mem are required");
-		return -EINVAL;
-	}
+	ret = opt_parse(&cmd, argc, argv, 2, o, e);
+	if (ret || o->help)
+		return ret;
+	if (!o->api_sock || !o->snapshot_path || !o->mem_path)
+		return err_set(e, true, -EINVAL, "snapshot: --api-sock, --snapshot and --mem are "
+			       "required");
 	return 0;
 }
 
@@ -211,20 +189,20 @@ out:
 	return ret;
 }
 
-int snap_cli_main(int argc, char **argv)
+int cli_snapshot_main(int argc, char **argv)
 {
-	struct snap_cli_opts o;
-	char err[256];
+	struct cli_snapshot_opts o;
+	struct err e = ERR_INIT;
 	json_t *create;
 	CURL *h;
 	int ret;
 
-	if (snap_cli_parse(argc, argv, &o, err, sizeof(err))) {
-		fprintf(stderr, "hearth: %s\n", err);
+	if (cli_snapshot_parse(argc, argv, &o, &e)) {
+		fprintf(stderr, "hearth: %s\n", e.msg);
 		return HEARTH_EXIT_USAGE;
 	}
 	if (o.help) {
-		snap_cli_usage(stdout);
+		snapshot_usage(stdout);
 		return HEARTH_EXIT_OK;
 	}
 	if (curl_load())

@@ -1,0 +1,93 @@
+/* What the commands that start a VM share: the sandbox, the log level, the snapshot hooks. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sandbox/confine.h"
+#include "sandbox/policy.h"
+#include "sandbox/sandbox.h"
+#include "snapshot/snapshot.h"
+#include "util/log.h"
+#include "vmm/runner.h"
+
+const struct serve_snap_hooks cli_snap_hooks = {
+	.create = snap_create,
+	.load = snap_load,
+};
+
+bool cli_is_firecracker(const char *argv0)
+{
+	const char *base = argv0 ? strrchr(argv0, '/') : NULL;
+
+	return argv0 && !strcmp(base ? base + 1 : argv0, "firecracker");
+}
+
+void cli_log_level(int verbose)
+{
+	if (verbose > 0)
+		log_set_level(LOG_DEBUG);
+	else if (verbose < 0)
+		log_set_level(LOG_ERR);
+}
+
+int cli_fail(const struct err *e)
+{
+	log_err("%s", e->msg);
+	return e->usage ? HEARTH_EXIT_USAGE : HEARTH_EXIT_FAILURE;
+}
+
+int cli_gnu_fault(const char *cmd, enum opt_fault f, const char *arg, struct err *e)
+{
+	if (f == OPT_NEEDS_VALUE)
+		return err_set(e, true, -EINVAL, "%s: %s needs a value", cmd, arg);
+	if (f == OPT_UNEXPECTED)
+		return err_set(e, true, -EINVAL, "%s: unexpected argument '%s'", cmd, arg);
+	return err_set(e, true, -EINVAL, "%s: unknown option '%s' (see hearth %s --help)", cmd, arg,
+		       cmd);
+}
+
+/* A directory the sealed process keeps; a bad one is a usage error naming its flag. */
+static int keep(int ret, const char *flag, const char *path, struct err *e)
+{
+	if (!ret)
+		return 0;
+	return err_set(e, true, ret, "%s '%s': %s", flag, path,
+		       ret == -ENAMETOOLONG ? "path too long" : strerror(-ret));
+}
+
+int cli_sandbox(const struct cli_sandbox *s)
+{
+	const char *probe = getenv("HEARTH_SANDBOX_PROBE");
+	struct err e = ERR_INIT;
+	struct sandbox_opts so;
+
+	/* The per-thread filters, before any thread starts. */
+	if (s->no_seccomp) {
+		log_debug("seccomp filters are off (--no-seccomp)");
+	} else if (sandbox_init(e.msg, sizeof(e.msg))) {
+		return cli_fail(&e);
+	}
+	/* The process sandbox, after the filters are built; bad --jail values are usage errors. */
+	if (sandbox_opts_parse(s->no_sandbox, s->no_seccomp, s->jail, s->uid, s->gid, geteuid(),
+			       &so, e.msg, sizeof(e.msg))) {
+		e.usage = true;
+		return cli_fail(&e);
+	}
+	so.probe = probe && !strcmp(probe, "1");
+	so.no_nics = s->no_nics;
+	/* The API socket's directory: unlinked at exit, and bound after the seal when booting at once. */
+	if (s->api_sock && !so.jail &&
+	    keep(sandbox_allow_parent(s->api_sock), "--api-sock", s->api_sock, &e))
+		return cli_fail(&e);
+	/* Snapshots are written after the seal, into a directory it must keep. */
+	if (s->snapshot_dir && !so.jail &&
+	    keep(sandbox_allow_dir(s->snapshot_dir), "--snapshot-dir", s->snapshot_dir, &e))
+		return cli_fail(&e);
+	if (sandbox_prepare(&so, e.msg, sizeof(e.msg)))
+		return cli_fail(&e);
+	runner_set_seal(sandbox_seal);
+	return 0;
+}

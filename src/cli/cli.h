@@ -1,0 +1,57 @@
+/*
+ * The command front ends, one file per command, each a table of options
+ * for the shared parser (util/opt.h), with its usage text. main() only
+ * picks one; each returns the process's exit status (enum hearth_exit).
+ */
+#ifndef HEARTH_CLI_CLI_H
+#define HEARTH_CLI_CLI_H
+
+#include <stdbool.h>
+
+#include "api/serve.h"
+#include "util/err.h"
+#include "util/opt.h"
+
+int cli_run_main(int argc, char **argv);        /* run, and `hearth --help`, --version */
+int cli_serve_main(int argc, char **argv);      /* argv[1] is "serve" */
+int cli_firecracker_main(int argc, char **argv); /* the binary run as `firecracker` */
+int cli_snapshot_main(int argc, char **argv);   /* argv[1] is "snapshot" */
+int cli_restore_main(int argc, char **argv);    /* argv[1] is "restore" */
+int cli_merge_main(int argc, char **argv);      /* argv[1] is "snapshot-merge" */
+
+/* argv[0] names the `firecracker` binary (a symlink to Hearth). */
+bool cli_is_firecracker(const char *argv0);
+
+/* What a command that starts a VM asks of the sandbox (cli_sandbox). */
+struct cli_sandbox {
+	bool no_seccomp;            /* --no-seccomp: no per-thread filters */
+	bool no_sandbox;            /* --no-sandbox: no process sandbox */
+	const char *jail, *uid, *gid;   /* --jail DIR --uid U --gid G as given; NULL: not given */
+	const char *api_sock;       /* the API socket, whose directory stays reachable; NULL: none */
+	const char *snapshot_dir;   /* --snapshot-dir; NULL: none */
+	bool no_nics;               /* no NIC needs the host's network */
+};
+
+/*
+ * Before any thread starts: the per-thread filters (src/sandbox/sandbox.h),
+ * then the process sandbox (confine.h), whose seal the runner calls. 0, or
+ * the exit status after one line on stderr (2: a bad flag or path).
+ */
+int cli_sandbox(const struct cli_sandbox *s);
+
+/* -v (1) and -q (-1) of every command that logs. */
+void cli_log_level(int verbose);
+
+/*
+ * The refusals of `hearth snapshot` and `hearth restore` (getopt_long's
+ * rules), as "CMD: ..." lines: an opt_cmd's fault, less the name.
+ */
+int cli_gnu_fault(const char *cmd, enum opt_fault f, const char *arg, struct err *e);
+
+/* Prints e and returns its exit status: 2 when the input was at fault, else 1. */
+int cli_fail(const struct err *e);
+
+/* Snapshots for `hearth serve` (serve_opts.snap): src/snapshot's create and load. */
+extern const struct serve_snap_hooks cli_snap_hooks;
+
+#endif

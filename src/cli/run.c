@@ -1,0 +1,268 @@
+/*
+ * `hearth run`: one option table (util/opt.h) into the machine model
+ * through vm_config's setters, so a bad value gets the model's message
+ * after the flag it came from; the device specs are run_devices.c's.
+ */
+#include "cli/run.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/serve.h"
+#include "api/server.h"
+#include "cli/cli.h"
+#include "hearth-config.h"
+#include "util/log.h"
+#include "vmm/runner.h"
+
+void cli_run_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: hearth run --kernel PATH [options]\n"
+		"       hearth serve --api-sock PATH [--config-file FILE] [--id ID] (see 'hearth serve --help')\n"
+		"       hearth snapshot --api-sock PATH --snapshot FILE --mem FILE [--diff] [--resume]\n"
+		"       hearth restore --snapshot FILE --mem FILE [--api-sock PATH] [--resume]\n"
+		"       hearth snapshot-merge --base MEM --diff MEM\n"
+		"       hearth --help | --version | --seccomp-report | --sandbox-report\n"
+		"\n"
+		"Boots a Linux kernel (bzImage, or ELF vmlinux with or without a PVH note) or a\n"
+		"Multiboot v1 kernel (ELF32 or a.out kludge, e.g. x86 test kernels) on KVM.\n"
+		"\n"
+		"Options for 'run':\n"
+		"  --kernel PATH     kernel image (required)\n"
+		"  --initrd PATH     initial ramdisk\n"
+		"  --cmdline STR     kernel command line (default \"%s\")\n"
+		"  --cpus N          vCPUs, 1 to %u and no more than KVM allows (default %u)\n"
+		"  --memory MiB      guest RAM in MiB, %u to %llu (default %u); RAM beyond\n"
+		"                    3 GiB is placed above 4 GiB, past the 32-bit MMIO hole\n"
+		"  --disk SPEC       virtio-blk disk, repeatable (up to %u):\n"
+		"                    path=FILE[,ro][,id=NAME][,cache=none|writeback]\n"
+		"                    [,bw=SIZE/REFILL_MS[+BURST]][,ops=COUNT/REFILL_MS[+BURST]]\n"
+		"                    (rate limits: SIZE bytes, or COUNT requests, every REFILL_MS,\n"
+		"                    BURST once at the start; K, M, G multiply by 1024)\n"
+		"  --net SPEC        virtio-net, repeatable (up to %u): user[,hostfwd=tcp:HOSTPORT-:GUESTPORT]\n"
+		"                    (user-mode networking, no root) or tap=IFNAME[,mac=MAC];\n"
+		"                    either with [,rx-bw=..][,rx-ops=..][,tx-bw=..][,tx-ops=..]\n"
+		"  --rng, --no-rng   virtio-rng fed by getrandom() (default on)\n"
+		"  --rng=bw=..[,ops=..]  virtio-rng with a rate limit\n"
+		"  --vsock cid=N[,uds=PATH]  virtio-vsock, guest CID N >= 3: through the host's\n"
+		"                    vhost_vsock, or with uds= hybrid vsock on Unix sockets (no root)\n"
+		"  --virtio-cmdline  also append virtio_mmio.device=SIZE@BASE:IRQ for each virtio\n"
+		"                    device to the kernel command line (custom kernels without\n"
+		"                    ACPI; a stock kernel finds the devices in the DSDT)\n"
+		"  --debug-exit[=iobase=PORT,iosize=1|2|4]  isa-debug-exit at PORT (default\n"
+		"                    0xf4, 4 bytes): a guest write of V ends Hearth with\n"
+		"                    exit status (V << 1) | 1\n"
+		"  --test-devices    pc-testdev for x86 test kernels: ports 0xe0 (latch), 0xe4\n"
+		"                    (page flush), 0x2000+n (ISA IRQ n), 64 KiB RAM at 0xff000000\n"
+		"  --kvm PATH        KVM device (default /dev/kvm)\n"
+		"  --api-sock PATH   also serve Firecracker's API on the Unix socket PATH, so this\n"
+		"                    VM can be paused, resumed and inspected (see 'hearth serve')\n"
+		"  --no-seccomp      run without the per-thread seccomp filters (see README)\n"
+		"  --no-sandbox      run without the process sandbox: namespaces, pivot_root,\n"
+		"                    Landlock, limits, capability drop (see README)\n"
+		"  --jail DIR --uid U --gid G  (root only) chroot into DIR and run as U:G;\n"
+		"                    every path is then resolved inside DIR\n"
+		"  --snapshot-dir DIR  with the sandbox, where snapshots of this VM may be\n"
+		"                    written (besides the API socket's directory)\n"
+		"  -v, --verbose     more log output\n"
+		"  -q, --quiet       errors only\n"
+		"\n"
+		"Console: the guest's COM1 is this terminal. Ctrl-A x quits; Ctrl-A Ctrl-A sends Ctrl-A.\n"
+		"\n"
+		"Exit codes: 0 guest powered off or rebooted; 1 host, KVM or guest failure;\n"
+		"            2 bad usage or bad input file; 3 stopped from the host\n"
+		"            (Ctrl-A x, SIGINT, SIGTERM); 148 a thread made a syscall its\n"
+		"            seccomp filter forbids (one line on stderr names it);\n"
+		"            with --debug-exit, (V << 1) | 1 for a guest write of V.\n",
+		VM_DEFAULT_CMDLINE, VM_MAX_VCPUS, VM_DEFAULT_VCPUS, VM_MIN_MEM_MIB,
+		(unsigned long long)VM_MAX_MEM_MIB, VM_DEFAULT_MEM_MIB, VM_MAX_DRIVES,
+		VM_MAX_NETS);
+}
+
+static int run_help(void *ctx, const struct opt *o, const char *val, struct err *e)
+{
+	((struct cli_config *)ctx)->action = CLI_HELP;
+	return 0;
+}
+
+static int run_kvm(void *ctx, const struct opt *o, const char *val, struct err *e)
+{
+	struct cli_config *cfg = ctx;
+
+	if (vm_config_set_kvm_path(&cfg->vm, val, e->msg, sizeof(e->msg)))
+		return cli_run_flag_fail(o->name, val, -EINVAL, e);
+	return 0;
+}
+
+static int run_api_sock(void *ctx, const struct opt *o, const char *val, struct err *e)
+{
+	if (!*val)
+		return err_set(e, true, -EINVAL, "--api-sock needs a non-empty path");
+	((struct cli_config *)ctx)->api_sock = val;
+	return 0;
+}
+
+/* --cpus and --memory. */
+static int run_machine(void *ctx, const struct opt *o, const char *val, struct err *e)
+{
+	struct cli_config *cfg = ctx;
+	struct vm_machine m = cfg->vm.machine;
+	bool cpus = !strcmp(o->name, "--cpus");
+	uint64_t v;
+	int ret = opt_parse_uint(val, 0, UINT64_MAX, &v);
+
+	if (ret)
+		return err_set(e, true, -EINVAL, "%s '%.200s': %s", o->name, val,
+			       ret == -ERANGE ? "out of range" : "not a whole number");
+	if (cpus)
+		m.vcpu_count = v > VM_MAX_VCPUS ? 0 : (unsigned int)v; /* 0 reports the range */
+	else
+		m.mem_size_mib = v;
+	ret = vm_config_set_machine(&cfg->vm, &m, e->msg, sizeof(e->msg));
+	if (ret && cpus && v > VM_MAX_VCPUS)
+		err_set(e, true, ret, "vcpu_count %llu is out of range (1 to %u)",
+			(unsigned long long)v, VM_MAX_VCPUS);
+	return ret ? cli_run_flag_fail(o->name, val, ret, e) : 0;
+}
+
+#define RUN_STR(n, f) OPT_STRING(n, struct cli_config, f)
+#define RUN_FLAG(n, f) OPT_FLAG(n, struct cli_config, f)
+#define RUN_VERBOSE(n, v) OPT_SET(n, struct cli_config, verbose, v)
+
+static const struct opt run_opts[] = {
+	{ .name = "--help", .kind = OPT_CALL, .fn = run_help, .stop = true },
+	{ .name = "-h", .kind = OPT_CALL, .fn = run_help, .stop = true },
+	RUN_VERBOSE("--verbose", 1),
+	RUN_VERBOSE("-v", 1),
+	RUN_VERBOSE("--quiet", -1),
+	RUN_VERBOSE("-q", -1),
+	RUN_STR("--kernel", kernel),
+	RUN_STR("--initrd", initrd),
+	RUN_STR("--cmdline", cmdline),
+	OPT_CALL("--cpus", OPT_VALUE, run_machine),
+	OPT_CALL("--memory", OPT_VALUE, run_machine),
+	OPT_CALL("--kvm", OPT_VALUE, run_kvm),
+	OPT_CALL("--disk", OPT_VALUE, cli_run_disk),
+	OPT_CALL("--net", OPT_VALUE, cli_run_net),
+	OPT_CALL("--vsock", OPT_VALUE, cli_run_vsock),
+	OPT_CALL("--rng", OPT_EQ, cli_run_rng),
+	OPT_CALL("--no-rng", OPT_NONE, cli_run_rng),
+	OPT_CALL("--debug-exit", OPT_EQ, cli_run_debug_exit),
+	RUN_FLAG("--test-devices", vm.test_devices),
+	RUN_FLAG("--virtio-cmdline", vm.virtio_cmdline),
+	RUN_FLAG("--no-seccomp", no_seccomp),
+	RUN_FLAG("--no-sandbox", no_sandbox),
+	OPT_CALL("--api-sock", OPT_VALUE, run_api_sock),
+	RUN_STR("--snapshot-dir", snapshot_dir),
+	RUN_STR("--jail", jail),         /* checked by the sandbox (sandbox_opts_parse) */
+	RUN_STR("--uid", jail_uid),
+	RUN_STR("--gid", jail_gid),
+	OPT_END,
+};
+
+static int run_fault(enum opt_fault f, const char *arg, const struct opt *o, struct err *e)
+{
+	size_t n = strcspn(arg, "=");
+
+	if (f == OPT_NEEDS_VALUE)
+		return err_set(e, true, -EINVAL, "option '%s' needs a value", arg);
+	/* A name of 32 bytes or more was never taken for an option. */
+	if (f != OPT_UNEXPECTED && n < 32)
+		return err_set(e, true, -EINVAL, "unknown option '%.*s' (see 'hearth --help')",
+			       (int)n, arg);
+	return err_set(e, true, -EINVAL, "unexpected argument '%s' (see 'hearth --help')", arg);
+}
+
+static const struct opt_cmd run_cmd = { .opts = run_opts, .fault = run_fault };
+
+static int run_finish(struct cli_config *cfg, struct err *e)
+{
+	int ret;
+
+	if (!cfg->kernel)
+		return err_set(e, true, -EINVAL, "--kernel PATH is required");
+	if (!*cfg->kernel)
+		return err_set(e, true, -EINVAL, "--kernel needs a non-empty path");
+	if (cfg->initrd && !*cfg->initrd)
+		return err_set(e, true, -EINVAL, "--initrd needs a non-empty path");
+	ret = vm_config_set_boot_source(&cfg->vm, cfg->kernel, cfg->initrd,
+					cfg->cmdline ? cfg->cmdline : VM_DEFAULT_CMDLINE, e->msg,
+					sizeof(e->msg));
+	return ret ? err_prefix(e, ret, "boot source: ") : 0;
+}
+
+int cli_run_parse(int argc, char **argv, struct cli_config *cfg, struct err *e)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	vm_config_init(&cfg->vm);
+	cfg->vm.cli = true;
+
+	if (argc < 2)
+		return err_set(e, true, -EINVAL, "missing command (see 'hearth --help')");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		cfg->action = CLI_HELP;
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		cfg->action = CLI_VERSION;
+		return 0;
+	}
+	if (strcmp(argv[1], "run") != 0)
+		return err_set(e, true, -EINVAL, "unknown command '%s' (see 'hearth --help')",
+			       argv[1]);
+	cfg->action = CLI_RUN;
+	if (opt_parse(&run_cmd, argc, argv, 2, cfg, e))
+		return -EINVAL;
+	return cfg->action == CLI_HELP ? 0 : run_finish(cfg, e);
+}
+
+void cli_run_release(struct cli_config *cfg)
+{
+	vm_config_release(&cfg->vm);
+}
+
+int cli_run_main(int argc, char **argv)
+{
+	struct err e = ERR_INIT;
+	struct cli_config cfg;
+	struct cli_sandbox sb;
+	int code;
+
+	if (cli_run_parse(argc, argv, &cfg, &e)) {
+		cli_run_release(&cfg);
+		e.usage = true;
+		return cli_fail(&e);
+	}
+	if (cfg.action != CLI_RUN) {
+		if (cfg.action == CLI_HELP)
+			cli_run_usage(stdout);
+		else
+			printf("hearth %s\n", HEARTH_VERSION);
+		cli_run_release(&cfg);
+		return HEARTH_EXIT_OK;
+	}
+	cli_log_level(cfg.verbose);
+	sb = (struct cli_sandbox){ .no_seccomp = cfg.no_seccomp, .no_sandbox = cfg.no_sandbox,
+				   .jail = cfg.jail, .uid = cfg.jail_uid, .gid = cfg.jail_gid,
+				   .api_sock = cfg.api_sock, .snapshot_dir = cfg.snapshot_dir,
+				   .no_nics = cfg.vm.nnets == 0 };
+	code = cli_sandbox(&sb);
+	if (code) {
+		cli_run_release(&cfg);
+		return code;
+	}
+	if (cfg.api_sock) {
+		/* The same VM, plus the API: `hearth serve` with this config booted at once. */
+		struct serve_opts o = { .api_sock = cfg.api_sock,
+					.max_payload = API_DEFAULT_MAX_PAYLOAD,
+					.snap = &cli_snap_hooks };
+
+		code = serve_run(&o, &cfg.vm);
+	} else {
+		code = runner_run(&cfg.vm);
+	}
+	cli_run_release(&cfg);
+	return code;
+}

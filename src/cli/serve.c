@@ -1,0 +1,303 @@
+/*
+ * `hearth serve`, and the binary run as `firecracker`: one table of flags
+ * for both (the modes say which takes which), so each Firecracker flag
+ * means the same under either name. Flags Hearth cannot honour are in the
+ * table too, refused by name, never ignored.
+ */
+#include "cli/serve.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/controller.h"
+#include "api/server.h"
+#include "cli/cli.h"
+#include "hearth-config.h"
+#include "util/log.h"
+#include "vmm/logger.h"
+
+#define SERVE 1u    /* hearth serve */
+#define FC 2u       /* firecracker */
+
+static int arg_log_path(void *ctx, const struct opt *o, const char *v, struct err *e)
+{
+	((struct serve_opts *)ctx)->logger.log_path = (char *)v;
+	return 0;
+}
+
+static int arg_payload(void *ctx, const struct opt *o, const char *v, struct err *e)
+{
+	uint64_t n;
+
+	if (opt_parse_uint(v, 1, 1ull << 30, &n))
+		return err_set(e, true, -EINVAL, "--http-api-max-payload-size '%.64s': want 1 to "
+			       "%llu bytes", v, 1ull << 30);
+	((struct serve_opts *)ctx)->max_payload = (size_t)n;
+	return 0;
+}
+
+static int arg_level(void *ctx, const struct opt *o, const char *v, struct err *e)
+{
+	struct serve_opts *so = ctx;
+
+	if (vm_log_level_parse(v, &so->logger.level))
+		return err_set(e, true, -EINVAL, "--level '%.64s': want Error, Warning, Info, Debug, "
+			       "Trace or Off", v);
+	so->level_set = true;
+	return 0;
+}
+
+/* --start-time-us, --start-time-cpu-us, --parent-cpu-time-us: microseconds. */
+static int arg_us(void *ctx, const struct opt *o, const char *v, struct err *e)
+{
+	struct serve_opts *so = ctx;
+	uint64_t *out = &so->parent_cpu_time_us;
+	bool *have = &so->have_parent_cpu;
+
+	if (!strcmp(o->name, "--start-time-us")) {
+		out = &so->start_time_us;
+		have = &so->have_start_time;
+	} else if (!strcmp(o->name, "--start-time-cpu-us")) {
+		out = &so->start_time_cpu_us;
+		have = &so->have_start_cpu;
+	}
+	if (opt_parse_uint(v, 0, UINT64_MAX, out))
+		return err_set(e, true, -EINVAL, "%s '%.64s': want microseconds, a non-negative "
+			       "integer", o->name, v);
+	*have = true;
+	return 0;
+}
+
+#define FLAG(n, f) OPT_FLAG(n, struct serve_opts, f)
+#define STR(n, f) OPT_STRING(n, struct serve_opts, f)
+#define VERBOSE(n, v) { .name = (n), .kind = OPT_INT, .val = (v), .modes = SERVE, \
+			.off = OPT_FIELD(struct serve_opts, verbose, int) }
+#define HELP(n, m) { .name = (n), .kind = OPT_TRUE, .stop = true, .modes = (m), \
+		     .off = OPT_FIELD(struct serve_opts, help, bool) }
+
+static const char no_mmds[] = "Hearth has no MMDS yet";
+static const char no_snapshots[] = "Hearth's snapshot files carry their own format version (docs/snapshot-format.md)";
+
+static const struct opt serve_opts_table[] = {
+	HELP("--help", 0),
+	HELP("-h", SERVE),
+	FLAG("--version", version),
+	VERBOSE("--verbose", 1),
+	VERBOSE("-v", 1),
+	VERBOSE("--quiet", -1),
+	VERBOSE("-q", -1),
+	STR("--api-sock", api_sock),
+	STR("--config-file", config_file),
+	FLAG("--no-api", no_api),
+	{ .name = "--kvm", .arg = OPT_VALUE, .kind = OPT_STR, .modes = SERVE,
+	  .off = OPT_FIELD(struct serve_opts, kvm_path, const char *) },
+	STR("--id", id),
+	OPT_CALL("--http-api-max-payload-size", OPT_VALUE, arg_payload),
+	OPT_CALL("--log-path", OPT_VALUE, arg_log_path),
+	OPT_CALL("--level", OPT_VALUE, arg_level),
+	FLAG("--show-level", logger.show_level),
+	FLAG("--show-log-origin", logger.show_log_origin),
+	STR("--metrics-path", metrics_path),
+	/* Firecracker's flag and ours: the command then leaves the per-thread filters off. */
+	FLAG("--no-seccomp", no_seccomp),
+	/* Hearth's process sandbox (README "Sandbox"); Firecracker leaves these to its jailer. */
+	FLAG("--no-sandbox", no_sandbox),
+	STR("--jail", jail),
+	STR("--snapshot-dir", snapshot_dir),
+	STR("--uid", jail_uid),
+	STR("--gid", jail_gid),
+	OPT_CALL("--start-time-us", OPT_VALUE, arg_us),
+	OPT_CALL("--start-time-cpu-us", OPT_VALUE, arg_us),
+	OPT_CALL("--parent-cpu-time-us", OPT_VALUE, arg_us),
+	OPT_REFUSED("--module", OPT_VALUE, "Hearth's log has no module paths to filter on"),
+	OPT_REFUSED("--boot-timer", OPT_NONE, "there is no boot timer device"),
+	OPT_REFUSED("--seccomp-filter", OPT_VALUE, "Hearth builds its own per-thread filters (--no-seccomp turns them off)"),
+	OPT_REFUSED("--metadata", OPT_VALUE, no_mmds),
+	OPT_REFUSED("--mmds-size-limit", OPT_VALUE, no_mmds),
+	OPT_REFUSED("--snapshot-version", OPT_NONE, no_snapshots),
+	OPT_REFUSED("--describe-snapshot", OPT_VALUE, no_snapshots),
+	OPT_REFUSED("--enable-pci", OPT_NONE, "Hearth's devices are on virtio-mmio only"),
+	OPT_END,
+};
+
+static int fault(const char *cmd, enum opt_fault f, const char *arg, const struct opt *o,
+		 struct err *e)
+{
+	switch (f) {
+	case OPT_REFUSED:
+		return err_set(e, true, -EINVAL, "%s is not supported by Hearth: %s", o->name, o->why);
+	case OPT_NO_VALUE:
+		return err_set(e, true, -EINVAL, "option '%s' takes no value", o->name);
+	case OPT_NEEDS_VALUE:
+		return err_set(e, true, -EINVAL, "option '%s' needs a value", o->name);
+	case OPT_UNKNOWN:
+	case OPT_UNEXPECTED:
+		break;
+	}
+	return err_set(e, true, -EINVAL, "unknown option '%.128s' (see '%s --help')", arg, cmd);
+}
+
+static int serve_fault(enum opt_fault f, const char *arg, const struct opt *o, struct err *e)
+{
+	return fault("hearth serve", f, arg, o, e);
+}
+
+static int fc_fault(enum opt_fault f, const char *arg, const struct opt *o, struct err *e)
+{
+	return fault("firecracker", f, arg, o, e);
+}
+
+static int args_check(struct serve_opts *o, struct err *e)
+{
+	if (o->help || o->version)
+		return 0;
+	if (o->id && api_ctl_check_id(o->id, e->msg, sizeof(e->msg)))
+		return -EINVAL;
+	if (o->no_api && !o->config_file)
+		return err_set(e, true, -EINVAL, "--no-api needs --config-file: nothing would "
+			       "configure the VM");
+	if (o->no_api && o->api_sock)
+		return err_set(e, true, -EINVAL, "--no-api and --api-sock exclude each other");
+	if (o->have_parent_cpu && !o->have_start_cpu)
+		return err_set(e, true, -EINVAL, "--parent-cpu-time-us needs --start-time-cpu-us: "
+			       "it is added to the startup CPU time measured from there");
+	/* Firecracker's default socket; `hearth serve` wants it named. */
+	if (!o->no_api && !o->api_sock && o->firecracker)
+		o->api_sock = SERVE_FIRECRACKER_SOCK;
+	if (!o->no_api && !o->api_sock)
+		return err_set(e, true, -EINVAL, "serve needs --api-sock PATH (or --no-api "
+			       "--config-file FILE)");
+	return 0;
+}
+
+static int args_parse(const struct opt_cmd *cmd, int argc, char **argv, int first,
+		      struct serve_opts *o, struct err *e)
+{
+	int ret;
+
+	memset(o, 0, sizeof(*o));
+	o->max_payload = API_DEFAULT_MAX_PAYLOAD;
+	o->logger.level = VM_LOG_INFO;
+	o->firecracker = cmd->mode == FC;
+	ret = opt_parse(cmd, argc, argv, first, o, e);
+	return ret ? ret : args_check(o, e);
+}
+
+int cli_serve_parse(int argc, char **argv, struct serve_opts *o, struct err *e)
+{
+	static const struct opt_cmd cmd = { serve_opts_table, SERVE, false, serve_fault };
+
+	return args_parse(&cmd, argc, argv, 2, o, e);
+}
+
+int cli_firecracker_parse(int argc, char **argv, struct serve_opts *o, struct err *e)
+{
+	static const struct opt_cmd cmd = { serve_opts_table, FC, false, fc_fault };
+
+	return args_parse(&cmd, argc, argv, 1, o, e);
+}
+
+static const char flags_help[] =
+	"  --api-sock PATH              serve the API on this Unix socket\n"
+	"  --config-file FILE           boot at once from FILE (the JSON of GET /vm/config)\n"
+	"  --no-api                     no socket (needs --config-file)\n"
+	"  --kvm PATH                   (hearth serve) KVM device (default /dev/kvm)\n"
+	"  --id ID                      the instance id (1 to 64 letters, digits and '-')\n"
+	"  --http-api-max-payload-size BYTES   request body limit (default %d)\n"
+	"  --log-path PATH              log to PATH (a file or a FIFO), as PUT /logger\n"
+	"  --level LEVEL                Error, Warning, Info (default), Debug, Trace or Off\n"
+	"  --show-level, --show-log-origin   add the level, the source file and line\n"
+	"  --metrics-path PATH          metrics lines to PATH, as PUT /metrics\n"
+	"  --no-seccomp                 run without the per-thread seccomp filters\n"
+	"  --no-sandbox                 run without the process sandbox (see README)\n"
+	"  --snapshot-dir DIR           with the sandbox, where snapshots may be written\n"
+	"                               after boot (besides the API socket's directory)\n"
+	"  --jail DIR --uid U --gid G   (root only) chroot into DIR, run as U:G; the API's\n"
+	"                               paths are then resolved inside DIR\n"
+	"  --start-time-us, --start-time-cpu-us, --parent-cpu-time-us US\n"
+	"                               report the process's startup time in the metrics\n";
+
+void cli_serve_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: hearth serve --api-sock PATH [--config-file FILE] [--id ID] [FLAGS] [-v | -q]\n"
+		"       hearth serve --no-api --config-file FILE [--id ID] [FLAGS] [-v | -q]\n"
+		"\n"
+		"Serves Firecracker's HTTP API on the Unix socket PATH; the guest's COM1 is this\n"
+		"process's stdin and stdout (or PUT /serial's file).\n\n");
+	fprintf(out, flags_help, API_DEFAULT_MAX_PAYLOAD);
+	fprintf(out,
+		"\n"
+		"Exit codes: as 'hearth run' once a VM ran; 2 bad usage, a bad config file, or a\n"
+		"            log or metrics file that cannot be opened; 3 stopped by SIGINT,\n"
+		"            SIGTERM or SIGHUP (with or without a VM); 148 a thread made a\n"
+		"            syscall its seccomp filter forbids.\n");
+}
+
+void cli_firecracker_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: firecracker [--api-sock PATH] [--config-file FILE] [FLAGS]\n"
+		"\n"
+		"Hearth run as 'firecracker': Firecracker's flags, served as 'hearth serve'.\n"
+		"The default socket is %s.\n\n", SERVE_FIRECRACKER_SOCK);
+	fprintf(out, flags_help, API_DEFAULT_MAX_PAYLOAD);
+	fprintf(out,
+		"\n"
+		"Refused (exit 2): --boot-timer, --module, --seccomp-filter, --metadata,\n"
+		"--mmds-size-limit, --snapshot-version, --describe-snapshot, --enable-pci.\n");
+}
+
+/* Both names: the flags, the sandbox, then the API process (api/serve.c). */
+static int serve_main(int argc, char **argv, bool firecracker)
+{
+	struct err e = ERR_INIT;
+	struct serve_opts o;
+	struct cli_sandbox sb;
+	int ret;
+
+	ret = firecracker ? cli_firecracker_parse(argc, argv, &o, &e)
+			  : cli_serve_parse(argc, argv, &o, &e);
+	if (ret) {
+		e.usage = true;
+		return cli_fail(&e);
+	}
+	if (o.help) {
+		(firecracker ? cli_firecracker_usage : cli_serve_usage)(stdout);
+		return HEARTH_EXIT_OK;
+	}
+	if (o.version) {
+		if (firecracker)
+			printf("Firecracker v%s (hearth %s)\n", HEARTH_VERSION, HEARTH_VERSION);
+		else
+			printf("hearth %s\n", HEARTH_VERSION);
+		return HEARTH_EXIT_OK;
+	}
+	cli_log_level(o.verbose);
+	/* Without a log file, --level is stderr's (Firecracker logs to stderr then); errors always show. */
+	if (o.level_set && !o.logger.log_path) {
+		int level = vm_logger_level(o.logger.level);
+
+		log_set_level(level < LOG_ERR ? LOG_ERR : (enum log_level)level);
+	}
+	sb = (struct cli_sandbox){ .no_seccomp = o.no_seccomp, .no_sandbox = o.no_sandbox,
+				   .jail = o.jail, .uid = o.jail_uid, .gid = o.jail_gid,
+				   .api_sock = o.no_api ? NULL : o.api_sock,
+				   .snapshot_dir = o.snapshot_dir };
+	ret = cli_sandbox(&sb);
+	if (ret)
+		return ret;
+	o.snap = &cli_snap_hooks;
+	return serve_run(&o, NULL);
+}
+
+int cli_serve_main(int argc, char **argv)
+{
+	return serve_main(argc, argv, false);
+}
+
+int cli_firecracker_main(int argc, char **argv)
+{
+	return serve_main(argc, argv, true);
+}
