@@ -53,40 +53,36 @@ static int fake_cad(void *ctx)
 }
 
 static int fake_patch_drive(void *ctx, const struct vm_drive *d, const struct vm_drive_patch *p,
-			    char *err, size_t errlen)
+			    struct err *err)
 {
 	(void)ctx;
 	(void)d;
 	(void)p;
 	(void)err;
-	(void)errlen;
 	return 0;
 }
 
-static int fake_patch_net(void *ctx, const struct vm_net_patch *p, char *err, size_t errlen)
+static int fake_patch_net(void *ctx, const struct vm_net_patch *p, struct err *err)
 {
 	(void)ctx;
 	(void)p;
 	(void)err;
-	(void)errlen;
 	return 0;
 }
 
 /* Nothing is opened: the path only has to reach the model. */
-static int fake_metrics_open(void *ctx, const char *path, char *err, size_t errlen)
+static int fake_metrics_open(void *ctx, const char *path, struct err *err)
 {
 	(void)ctx;
 	(void)path;
 	(void)err;
-	(void)errlen;
 	return 0;
 }
 
-static int fake_metrics_flush(void *ctx, char *err, size_t errlen)
+static int fake_metrics_flush(void *ctx, struct err *err)
 {
 	(void)ctx;
 	(void)err;
-	(void)errlen;
 	return 0;
 }
 

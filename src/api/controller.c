@@ -4,24 +4,20 @@
 #include <stdio.h>
 #include <string.h>
 
-int api_ctl_check_id(const char *id, char *err, size_t errlen)
+int api_ctl_check_id(const char *id, struct err *err)
 {
 	size_t n = strlen(id);
 
-	if (n < 1 || n > API_INSTANCE_ID_MAX) {
-		snprintf(err, errlen, "--id '%.80s': want 1 to %d characters", id,
-			 API_INSTANCE_ID_MAX);
-		return -EINVAL;
-	}
+	if (n < 1 || n > API_INSTANCE_ID_MAX)
+		return err_set(err, true, -EINVAL, "--id '%.80s': want 1 to %d characters", id,
+			       API_INSTANCE_ID_MAX);
 	for (size_t i = 0; i < n; i++) {
 		char ch = id[i];
 
 		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '-')) {
-			snprintf(err, errlen, "--id '%s': only letters, digits and '-' are allowed",
-				 id);
-			return -EINVAL;
-		}
+		      (ch >= '0' && ch <= '9') || ch == '-'))
+			return err_set(err, true, -EINVAL, "--id '%s': only letters, digits and "
+				       "'-' are allowed", id);
 	}
 	return 0;
 }
@@ -68,42 +64,36 @@ const char *api_state_name(enum api_state s)
 	return "?";
 }
 
-int api_ctl_start(struct api_ctl *ctl, char *err, size_t errlen)
+int api_ctl_start(struct api_ctl *ctl, struct err *err)
 {
-	struct err verr = { .usage = false, .msg = "" };
 	int ret;
 
-	if (ctl->state != API_NOT_STARTED) {
-		snprintf(err, errlen, "InstanceStart is not allowed after boot: the microVM "
-			 "already started");
-		return -EINVAL;
-	}
-	ret = vm_config_check_bootable(&ctl->cfg, err, errlen);
+	if (ctl->state != API_NOT_STARTED)
+		return err_set(err, true, -EINVAL, "InstanceStart is not allowed after boot: the "
+			       "microVM already started");
+	ret = vm_config_check_bootable(&ctl->cfg, err->msg, sizeof(err->msg));
 	if (ret)
 		return ret;
-	ret = ctl->ops->start(ctl->ops_ctx, &ctl->cfg, &verr);
-	if (ret) {
-		snprintf(err, errlen, "%s", verr.msg[0] ? verr.msg : strerror(-ret));
-		return ret;
-	}
+	err->msg[0] = '\0';
+	ret = ctl->ops->start(ctl->ops_ctx, &ctl->cfg, err);
+	if (ret)
+		return err->msg[0] ? ret : err_set(err, false, ret, "%s", strerror(-ret));
 	ctl->state = API_RUNNING;
 	return 0;
 }
 
-int api_ctl_ctrl_alt_del(struct api_ctl *ctl, char *err, size_t errlen)
+int api_ctl_ctrl_alt_del(struct api_ctl *ctl, struct err *err)
 {
 	int ret;
 
-	if (ctl->state == API_NOT_STARTED) {
-		snprintf(err, errlen, "SendCtrlAltDel is not allowed before boot: the microVM has "
-			 "not been started (InstanceStart)");
-		return -EINVAL;
-	}
+	if (ctl->state == API_NOT_STARTED)
+		return err_set(err, true, -EINVAL, "SendCtrlAltDel is not allowed before boot: the "
+			       "microVM has not been started (InstanceStart)");
 	ret = ctl->ops->ctrl_alt_del(ctl->ops_ctx);
 	if (ret == -ENOSPC)
-		snprintf(err, errlen, "SendCtrlAltDel: the guest is not reading its keyboard (the "
-			 "i8042's queue is full); is i8042/atkbd in the guest kernel?");
+		err_set(err, false, ret, "SendCtrlAltDel: the guest is not reading its keyboard "
+			"(the i8042's queue is full); is i8042/atkbd in the guest kernel?");
 	else if (ret)
-		snprintf(err, errlen, "SendCtrlAltDel failed: %s", strerror(-ret));
+		err_set(err, false, ret, "SendCtrlAltDel failed: %s", strerror(-ret));
 	return ret;
 }

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "snapshot/request.h"
+#include "util/err.h"
 #include "vmm/config.h"
 #include "vmm/vm.h"
 
@@ -36,15 +37,15 @@ struct api_vm_ops {
 	 * device as it was. NULL: live changes are refused.
 	 */
 	int (*patch_drive)(void *ctx, const struct vm_drive *d, const struct vm_drive_patch *p,
-			   char *err, size_t errlen);
-	int (*patch_net)(void *ctx, const struct vm_net_patch *p, char *err, size_t errlen);
+			   struct err *err);
+	int (*patch_net)(void *ctx, const struct vm_net_patch *p, struct err *err);
 	/*
 	 * Metrics (NULL: not offered). metrics_open opens the file and starts
 	 * the periodic flush (PUT /metrics); metrics_flush writes a line now
 	 * (FlushMetrics). 0, or -errno with err filled.
 	 */
-	int (*metrics_open)(void *ctx, const char *path, char *err, size_t errlen);
-	int (*metrics_flush)(void *ctx, char *err, size_t errlen);
+	int (*metrics_open)(void *ctx, const char *path, struct err *err);
+	int (*metrics_flush)(void *ctx, struct err *err);
 	/*
 	 * Snapshots (NULL: not offered; serve.c passes them on to the hooks
 	 * the front end wired, serve_opts.snap). create: the VM is paused; 0
@@ -54,7 +55,7 @@ struct api_vm_ops {
 	 * input was at fault).
 	 */
 	int (*snapshot_create)(void *ctx, const struct vm_config *cfg,
-			       const struct snap_create_req *req, char *err, size_t errlen);
+			       const struct snap_create_req *req, struct err *err);
 	int (*snapshot_load)(void *ctx, const struct snap_load_req *req, struct vm_config *cfg,
 			     struct err *err);
 };
@@ -76,7 +77,7 @@ struct api_ctl {
 };
 
 /* Firecracker's rule for --id: 1 to 64 characters, letters, digits and '-'. */
-int api_ctl_check_id(const char *id, char *err, size_t errlen);
+int api_ctl_check_id(const char *id, struct err *err);
 /*
  * Takes over cfg (NULL: an empty model, entropy off as in Firecracker);
  * id NULL is "anonymous-instance", Firecracker's default.
@@ -92,22 +93,22 @@ const char *api_state_name(enum api_state s);
  * boot and in the model and the running disk after; a NIC only after
  * boot, as in Firecracker. The caller holds ctl->lock. 0 or -errno + err.
  */
-int api_patch_drive(struct api_ctl *ctl, const char *id, json_t *o, char *err, size_t errlen);
-int api_patch_net(struct api_ctl *ctl, const char *id, json_t *o, char *err, size_t errlen);
+int api_patch_drive(struct api_ctl *ctl, const char *id, json_t *o, struct err *err);
+int api_patch_net(struct api_ctl *ctl, const char *id, json_t *o, struct err *err);
 
 /* The InstanceStart action; the caller holds ctl->lock. 0, or -errno with err. */
-int api_ctl_start(struct api_ctl *ctl, char *err, size_t errlen);
+int api_ctl_start(struct api_ctl *ctl, struct err *err);
 /*
  * PUT /snapshot/create and /snapshot/load (controller_snap.c); the caller
  * holds ctl->lock. 0, or -errno with err; load's err->usage says whether
  * the request was at fault (the CLI's exit 2) or the host (exit 1).
  */
-int api_ctl_snapshot_create(struct api_ctl *ctl, const struct snap_create_req *req, char *err,
-			    size_t errlen);
+int api_ctl_snapshot_create(struct api_ctl *ctl, const struct snap_create_req *req,
+			    struct err *err);
 int api_ctl_snapshot_load(struct api_ctl *ctl, const struct snap_load_req *req,
 			  struct err *err);
 
 /* The SendCtrlAltDel action (after boot only); the caller holds ctl->lock. */
-int api_ctl_ctrl_alt_del(struct api_ctl *ctl, char *err, size_t errlen);
+int api_ctl_ctrl_alt_del(struct api_ctl *ctl, struct err *err);
 
 #endif

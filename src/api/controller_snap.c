@@ -5,25 +5,19 @@
 
 #include "api/controller.h"
 
-int api_ctl_snapshot_create(struct api_ctl *ctl, const struct snap_create_req *req, char *err,
-			    size_t errlen)
+int api_ctl_snapshot_create(struct api_ctl *ctl, const struct snap_create_req *req, struct err *err)
 {
-	if (!ctl->ops->snapshot_create) {
-		snprintf(err, errlen, "snapshots are not supported by this instance");
-		return -EOPNOTSUPP;
-	}
-	if (ctl->state == API_NOT_STARTED) {
-		snprintf(err, errlen, "snapshot/create is not allowed before boot: the microVM has "
-			 "not been started (InstanceStart)");
-		return -EINVAL;
-	}
+	if (!ctl->ops->snapshot_create)
+		return err_set(err, true, -EOPNOTSUPP, "snapshots are not supported by this "
+			       "instance");
+	if (ctl->state == API_NOT_STARTED)
+		return err_set(err, true, -EINVAL, "snapshot/create is not allowed before boot: "
+			       "the microVM has not been started (InstanceStart)");
 	/* Firecracker's rule: a running guest would change memory under the writer. */
-	if (ctl->state != API_PAUSED) {
-		snprintf(err, errlen, "the VM must be paused to create a snapshot (PATCH /vm "
-			 "{\"state\": \"Paused\"} first)");
-		return -EINVAL;
-	}
-	return ctl->ops->snapshot_create(ctl->ops_ctx, &ctl->cfg, req, err, errlen);
+	if (ctl->state != API_PAUSED)
+		return err_set(err, true, -EINVAL, "the VM must be paused to create a snapshot "
+			       "(PATCH /vm {\"state\": \"Paused\"} first)");
+	return ctl->ops->snapshot_create(ctl->ops_ctx, &ctl->cfg, req, err);
 }
 
 /* Anything a PUT configured that the snapshot's own config would silently replace. */

@@ -5,43 +5,29 @@
 #include "api/json_request.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "vmm/config_json_limiter.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
-json_t *api_json_body(const char *body, size_t len, char *err, size_t errlen)
+json_t *api_json_body(const char *body, size_t len, struct err *err)
 {
 	json_error_t jerr;
 	json_t *o;
 
 	if (!body || len == 0) {
-		fail(err, errlen, "the request body is empty; want a JSON object");
+		err_set(err, true, -EINVAL, "the request body is empty; want a JSON object");
 		return NULL;
 	}
 	o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!o) {
-		fail(err, errlen, "bad JSON at line %d column %d: %s", jerr.line, jerr.column,
-		     jerr.text);
+		err_set(err, true, -EINVAL, "bad JSON at line %d column %d: %s", jerr.line,
+			jerr.column, jerr.text);
 		return NULL;
 	}
 	if (!json_is_object(o)) {
 		json_decref(o);
-		fail(err, errlen, "the request body is not a JSON object");
+		err_set(err, true, -EINVAL, "the request body is not a JSON object");
 		return NULL;
 	}
 	return o;
@@ -49,24 +35,23 @@ json_t *api_json_body(const char *body, size_t len, char *err, size_t errlen)
 
 /* The id field: there, a string, and the one in the path. */
 static int patch_id(const char *what, json_t *o, const char *name, const char *path_id,
-		    const char **id, char *err, size_t errlen)
+		    const char **id, struct err *err)
 {
 	json_t *v = json_object_get(o, name);
 
 	*id = json_string_value(v);
 	if (!v || json_is_null(v))
-		return fail(err, errlen, "%s: missing required field '%s'", what, name);
+		return err_set(err, true, -EINVAL, "%s: missing required field '%s'", what, name);
 	if (!*id)
-		return fail(err, errlen, "%s: field '%s' must be a string", what, name);
+		return err_set(err, true, -EINVAL, "%s: field '%s' must be a string", what, name);
 	if (path_id && strcmp(*id, path_id) != 0)
-		return fail(err, errlen, "%s: %s '%.64s' in the body does not match '%.64s' in "
-			    "the path", what, name, *id, path_id);
+		return err_set(err, true, -EINVAL, "%s: %s '%.64s' in the body does not match "
+			       "'%.64s' in the path", what, name, *id, path_id);
 	return 0;
 }
 
 /* Every key is one of names; strings and objects are typed by the callers. */
-static int known_keys(const char *what, json_t *o, const char *const *names, char *err,
-		      size_t errlen)
+static int known_keys(const char *what, json_t *o, const char *const *names, struct err *err)
 {
 	const char *key;
 	json_t *v;
@@ -77,13 +62,12 @@ static int known_keys(const char *what, json_t *o, const char *const *names, cha
 		while (*n && strcmp(*n, key) != 0)
 			n++;
 		if (!*n)
-			return fail(err, errlen, "%s: unknown field '%.64s'", what, key);
+			return err_set(err, true, -EINVAL, "%s: unknown field '%.64s'", what, key);
 	}
 	return 0;
 }
 
-int api_json_patch_drive(json_t *o, const char *path_id, struct vm_drive_patch *p, char *err,
-			 size_t errlen)
+int api_json_patch_drive(json_t *o, const char *path_id, struct vm_drive_patch *p, struct err *err)
 {
 	static const char *const fields[] = { "drive_id", "path_on_host", "rate_limiter", NULL };
 	const char *what = "drives";
@@ -91,20 +75,21 @@ int api_json_patch_drive(json_t *o, const char *path_id, struct vm_drive_patch *
 	int ret;
 
 	memset(p, 0, sizeof(*p));
-	ret = known_keys(what, o, fields, err, errlen);
+	ret = known_keys(what, o, fields, err);
 	if (!ret)
-		ret = patch_id(what, o, "drive_id", path_id, &p->id, err, errlen);
+		ret = patch_id(what, o, "drive_id", path_id, &p->id, err);
 	if (ret)
 		return ret;
 	path = json_object_get(o, "path_on_host");
 	if (path && !json_is_null(path) && !json_is_string(path))
-		return fail(err, errlen, "%s: field 'path_on_host' must be a string", what);
+		return err_set(err, true, -EINVAL, "%s: field 'path_on_host' must be a string",
+			       what);
 	p->path_on_host = json_string_value(path);
-	return config_json_limiter(what, o, "rate_limiter", &p->rate_limiter, err, errlen);
+	return config_json_limiter(what, o, "rate_limiter", &p->rate_limiter, err->msg,
+				   sizeof(err->msg));
 }
 
-int api_json_patch_net(json_t *o, const char *path_id, struct vm_net_patch *p, char *err,
-		       size_t errlen)
+int api_json_patch_net(json_t *o, const char *path_id, struct vm_net_patch *p, struct err *err)
 {
 	static const char *const fields[] = { "iface_id", "rx_rate_limiter", "tx_rate_limiter",
 					      NULL };
@@ -112,14 +97,14 @@ int api_json_patch_net(json_t *o, const char *path_id, struct vm_net_patch *p, c
 	int ret;
 
 	memset(p, 0, sizeof(*p));
-	ret = known_keys(what, o, fields, err, errlen);
+	ret = known_keys(what, o, fields, err);
 	if (!ret)
-		ret = patch_id(what, o, "iface_id", path_id, &p->id, err, errlen);
+		ret = patch_id(what, o, "iface_id", path_id, &p->id, err);
 	if (!ret)
-		ret = config_json_limiter(what, o, "rx_rate_limiter", &p->rx_rate_limiter, err,
-					  errlen);
+		ret = config_json_limiter(what, o, "rx_rate_limiter", &p->rx_rate_limiter, err->msg,
+					  sizeof(err->msg));
 	if (!ret)
-		ret = config_json_limiter(what, o, "tx_rate_limiter", &p->tx_rate_limiter, err,
-					  errlen);
+		ret = config_json_limiter(what, o, "tx_rate_limiter", &p->tx_rate_limiter, err->msg,
+					  sizeof(err->msg));
 	return ret;
 }

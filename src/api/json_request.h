@@ -10,19 +10,18 @@
 
 #include <jansson.h>
 
+#include "util/err.h"
 #include "vmm/config.h"
 
 /* Parses a request body; NULL with err set when it is not one JSON object. */
-json_t *api_json_body(const char *body, size_t len, char *err, size_t errlen);
+json_t *api_json_body(const char *body, size_t len, struct err *err);
 
 /*
  * PartialDrive and PartialNetworkInterface. path_id is the id in the URL,
  * which the body's must match. p borrows strings from o: use it before
  * o is freed. 0 or -EINVAL with err.
  */
-int api_json_patch_drive(json_t *o, const char *path_id, struct vm_drive_patch *p, char *err,
-			 size_t errlen);
-int api_json_patch_net(json_t *o, const char *path_id, struct vm_net_patch *p, char *err,
-		       size_t errlen);
+int api_json_patch_drive(json_t *o, const char *path_id, struct vm_drive_patch *p, struct err *err);
+int api_json_patch_net(json_t *o, const char *path_id, struct vm_net_patch *p, struct err *err);
 
 #endif

@@ -6,12 +6,6 @@
 
 #include "vmm/config_json_fields.h"
 
-static int fail(char *err, size_t errlen, const char *what, const char *why)
-{
-	snprintf(err, errlen, "%s: %s", what, why);
-	return -EINVAL;
-}
-
 static const struct jfield create_fields[] = {
 	{ "snapshot_type", J_STR, false, NULL },
 	{ "snapshot_path", J_STR, true, NULL },
@@ -20,27 +14,27 @@ static const struct jfield create_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
-int json_snapshot_create(json_t *o, struct snap_create_req *c, char *err, size_t errlen)
+int json_snapshot_create(json_t *o, struct snap_create_req *c, struct err *err)
 {
 	const char *what = "snapshot/create", *type;
-	int ret = config_json_check(what, o, create_fields, err, errlen);
+	int ret = config_json_check(what, o, create_fields, err->msg, sizeof(err->msg));
 
 	if (ret)
 		return ret;
 	memset(c, 0, sizeof(*c));
 	type = json_string_value(json_object_get(o, "snapshot_type"));
-	if (type && strcmp(type, "Full") && strcmp(type, "Diff")) {
-		snprintf(err, errlen, "%s: snapshot_type '%.64s' is not one of Full, Diff", what,
-			 type);
-		return -EINVAL;
-	}
+	if (type && strcmp(type, "Full") && strcmp(type, "Diff"))
+		return err_set(err, true, -EINVAL, "%s: snapshot_type '%.64s' is not one of Full, "
+			       "Diff", what, type);
 	c->diff = type && !strcmp(type, "Diff");
 	c->snapshot_path = json_string_value(json_object_get(o, "snapshot_path"));
 	c->mem_file_path = json_string_value(json_object_get(o, "mem_file_path"));
 	if (!*c->snapshot_path || !*c->mem_file_path)
-		return fail(err, errlen, what, "snapshot_path and mem_file_path must not be empty");
+		return err_set(err, true, -EINVAL, "%s: snapshot_path and mem_file_path must not "
+			       "be empty", what);
 	if (!strcmp(c->snapshot_path, c->mem_file_path))
-		return fail(err, errlen, what, "snapshot_path and mem_file_path are the same file");
+		return err_set(err, true, -EINVAL, "%s: snapshot_path and mem_file_path are the "
+			       "same file", what);
 	return 0;
 }
 
@@ -67,7 +61,7 @@ static const struct jfield override_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
-static int load_backend(json_t *o, struct snap_load_req *l, char *err, size_t errlen)
+static int load_backend(json_t *o, struct snap_load_req *l, struct err *err)
 {
 	json_t *b = json_object_get(o, "mem_backend");
 	const char *type;
@@ -77,29 +71,29 @@ static int load_backend(json_t *o, struct snap_load_req *l, char *err, size_t er
 		b = NULL;
 	l->mem_path = json_string_value(json_object_get(o, "mem_file_path"));
 	if (b && l->mem_path)
-		return fail(err, errlen, "snapshot/load", "give mem_backend or the deprecated "
-			    "mem_file_path, not both");
+		return err_set(err, true, -EINVAL, "snapshot/load: give mem_backend or the "
+			       "deprecated mem_file_path, not both");
 	if (!b && !l->mem_path)
-		return fail(err, errlen, "snapshot/load", "missing required field 'mem_backend'");
+		return err_set(err, true, -EINVAL, "snapshot/load: missing required field "
+			       "'mem_backend'");
 	if (!b)
 		return 0;
-	ret = config_json_check("snapshot/load: mem_backend", b, backend_fields, err, errlen);
+	ret = config_json_check("snapshot/load: mem_backend", b, backend_fields, err->msg,
+				sizeof(err->msg));
 	if (ret)
 		return ret;
 	type = json_string_value(json_object_get(b, "backend_type"));
 	if (!strcmp(type, "Uffd"))
-		return fail(err, errlen, "snapshot/load", "Uffd memory backend is not supported "
-			    "(use backend_type File)");
-	if (strcmp(type, "File")) {
-		snprintf(err, errlen, "snapshot/load: backend_type '%.64s' is not one of File, Uffd",
-			 type);
-		return -EINVAL;
-	}
+		return err_set(err, true, -EINVAL, "snapshot/load: Uffd memory backend is not "
+			       "supported (use backend_type File)");
+	if (strcmp(type, "File"))
+		return err_set(err, true, -EINVAL, "snapshot/load: backend_type '%.64s' is not one "
+			       "of File, Uffd", type);
 	l->mem_path = json_string_value(json_object_get(b, "backend_path"));
 	return 0;
 }
 
-static int load_overrides(json_t *o, struct snap_load_req *l, char *err, size_t errlen)
+static int load_overrides(json_t *o, struct snap_load_req *l, struct err *err)
 {
 	json_t *a = json_object_get(o, "network_overrides"), *v;
 	size_t i;
@@ -107,52 +101,49 @@ static int load_overrides(json_t *o, struct snap_load_req *l, char *err, size_t 
 
 	if (!a || json_is_null(a))
 		return 0;
-	if (json_array_size(a) > VM_MAX_NETS) {
-		snprintf(err, errlen, "snapshot/load: network_overrides has %zu entries, at most "
-			 "%d", json_array_size(a), VM_MAX_NETS);
-		return -EINVAL;
-	}
+	if (json_array_size(a) > VM_MAX_NETS)
+		return err_set(err, true, -EINVAL, "snapshot/load: network_overrides has %zu "
+			       "entries, at most %d", json_array_size(a), VM_MAX_NETS);
 	json_array_foreach(a, i, v) {
 		struct snap_net_override *ov = &l->overrides[l->n_overrides];
 
 		if (!json_is_object(v))
-			return fail(err, errlen, "snapshot/load", "network_overrides entries must be "
-				    "objects");
+			return err_set(err, true, -EINVAL, "snapshot/load: network_overrides "
+				       "entries must be objects");
 		ret = config_json_check("snapshot/load: network_overrides", v, override_fields,
-					err, errlen);
+					err->msg, sizeof(err->msg));
 		if (ret)
 			return ret;
 		ov->iface_id = json_string_value(json_object_get(v, "iface_id"));
 		ov->host_dev_name = json_string_value(json_object_get(v, "host_dev_name"));
 		for (unsigned int j = 0; j < l->n_overrides; j++)
-			if (!strcmp(l->overrides[j].iface_id, ov->iface_id)) {
-				snprintf(err, errlen, "snapshot/load: network_overrides names "
-					 "'%.64s' twice", ov->iface_id);
-				return -EINVAL;
-			}
+			if (!strcmp(l->overrides[j].iface_id, ov->iface_id))
+				return err_set(err, true, -EINVAL, "snapshot/load: "
+					       "network_overrides names '%.64s' twice",
+					       ov->iface_id);
 		l->n_overrides++;
 	}
 	return 0;
 }
 
-int json_snapshot_load(json_t *o, struct snap_load_req *l, char *err, size_t errlen)
+int json_snapshot_load(json_t *o, struct snap_load_req *l, struct err *err)
 {
 	const char *what = "snapshot/load";
 	json_t *v;
-	int ret = config_json_check(what, o, load_fields, err, errlen);
+	int ret = config_json_check(what, o, load_fields, err->msg, sizeof(err->msg));
 
 	if (ret)
 		return ret;
 	memset(l, 0, sizeof(*l));
 	l->snapshot_path = json_string_value(json_object_get(o, "snapshot_path"));
-	ret = load_backend(o, l, err, errlen);
+	ret = load_backend(o, l, err);
 	if (!ret)
-		ret = load_overrides(o, l, err, errlen);
+		ret = load_overrides(o, l, err);
 	if (ret)
 		return ret;
 	if (!*l->snapshot_path || !*l->mem_path)
-		return fail(err, errlen, what, "snapshot_path and the memory file path must not "
-			    "be empty");
+		return err_set(err, true, -EINVAL, "%s: snapshot_path and the memory file path "
+			       "must not be empty", what);
 	v = json_object_get(o, "track_dirty_pages");
 	l->track_dirty_pages = json_is_true(v) ||
 			       json_is_true(json_object_get(o, "enable_diff_snapshots"));

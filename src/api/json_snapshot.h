@@ -12,10 +12,11 @@
 #include <jansson.h>
 
 #include "snapshot/request.h"
+#include "util/err.h"
 
 /* 0, or -EINVAL with one line in err ("snapshot/create: ..."). */
-int json_snapshot_create(json_t *o, struct snap_create_req *c, char *err, size_t errlen);
+int json_snapshot_create(json_t *o, struct snap_create_req *c, struct err *err);
 /* 0, or -EINVAL with one line in err; a Uffd backend is refused here. */
-int json_snapshot_load(json_t *o, struct snap_load_req *l, char *err, size_t errlen);
+int json_snapshot_load(json_t *o, struct snap_load_req *l, struct err *err);
 
 #endif

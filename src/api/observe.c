@@ -8,13 +8,12 @@
 #include "vmm/logger.h"
 #include "vmm/metrics.h"
 
-int api_ctl_set_logger(struct api_ctl *ctl, json_t *o, char *err, size_t errlen)
+int api_ctl_set_logger(struct api_ctl *ctl, json_t *o, struct err *err)
 {
 	struct vm_logger l = ctl->cfg.logger, opts;
-	char why[VM_CONFIG_ERR_MAX];
 	int ret;
 
-	ret = config_json_logger(o, &l, err, errlen);
+	ret = config_json_logger(o, &l, err->msg, sizeof(err->msg));
 	if (ret)
 		return ret;
 	/*
@@ -26,64 +25,48 @@ int api_ctl_set_logger(struct api_ctl *ctl, json_t *o, char *err, size_t errlen)
 	opts = l;
 	if (!json_is_string(json_object_get(o, "log_path")))
 		opts.log_path = NULL;
-	ret = vm_logger_apply(&opts, why, sizeof(why));
+	ret = vm_logger_apply(&opts, err->msg, sizeof(err->msg));
 	if (!ret)
-		ret = vm_config_set_logger(&ctl->cfg, &l, why, sizeof(why));
-	if (ret)
-		snprintf(err, errlen, "logger: %s", why);
-	return ret;
+		ret = vm_config_set_logger(&ctl->cfg, &l, err->msg, sizeof(err->msg));
+	return ret ? err_prefix(err, ret, "logger: ") : 0;
 }
 
-int api_ctl_set_metrics(struct api_ctl *ctl, json_t *o, char *err, size_t errlen)
+int api_ctl_set_metrics(struct api_ctl *ctl, json_t *o, struct err *err)
 {
-	char why[VM_CONFIG_ERR_MAX];
 	const char *path;
 	int ret;
 
-	ret = config_json_metrics(o, &path, err, errlen);
+	ret = config_json_metrics(o, &path, err->msg, sizeof(err->msg));
 	if (ret)
 		return ret;
-	if (ctl->cfg.metrics.metrics_path) {
-		snprintf(err, errlen, "metrics: Reinitialization of metrics not allowed: already "
-			 "configured (%.256s), and Firecracker's metrics are set once",
-			 ctl->cfg.metrics.metrics_path);
-		return -EINVAL;
-	}
-	if (!ctl->ops->metrics_open) {
-		snprintf(err, errlen, "metrics: not available in this process");
-		return -EINVAL;
-	}
-	ret = ctl->ops->metrics_open(ctl->ops_ctx, path, why, sizeof(why));
+	if (ctl->cfg.metrics.metrics_path)
+		return err_set(err, true, -EINVAL, "metrics: Reinitialization of metrics not "
+			       "allowed: already configured (%.256s), and Firecracker's metrics "
+			       "are set once", ctl->cfg.metrics.metrics_path);
+	if (!ctl->ops->metrics_open)
+		return err_set(err, true, -EINVAL, "metrics: not available in this process");
+	ret = ctl->ops->metrics_open(ctl->ops_ctx, path, err);
 	if (!ret)
-		ret = vm_config_set_metrics(&ctl->cfg, path, why, sizeof(why));
-	if (ret) {
-		snprintf(err, errlen, "metrics: %s", why);
-		return ret == -ENOMEM ? ret : -EINVAL;
-	}
+		ret = vm_config_set_metrics(&ctl->cfg, path, err->msg, sizeof(err->msg));
+	if (ret)
+		return err_prefix(err, ret == -ENOMEM ? ret : -EINVAL, "metrics: ");
 	return 0;
 }
 
-int api_ctl_flush_metrics(struct api_ctl *ctl, char *err, size_t errlen)
+int api_ctl_flush_metrics(struct api_ctl *ctl, struct err *err)
 {
-	char why[VM_CONFIG_ERR_MAX];
 	int ret;
 
 	/* Firecracker's rule: FlushMetrics is a runtime operation. */
-	if (ctl->state == API_NOT_STARTED) {
-		snprintf(err, errlen, "FlushMetrics is not supported before boot: the microVM has "
-			 "not been started (InstanceStart)");
-		return -EINVAL;
-	}
-	if (!ctl->cfg.metrics.metrics_path || !ctl->ops->metrics_flush) {
-		snprintf(err, errlen, "FlushMetrics: metrics are not configured (PUT /metrics or "
-			 "--metrics-path)");
-		return -EINVAL;
-	}
-	ret = ctl->ops->metrics_flush(ctl->ops_ctx, why, sizeof(why));
-	if (ret) {
-		snprintf(err, errlen, "FlushMetrics: %s", why);
-		return -EINVAL;
-	}
+	if (ctl->state == API_NOT_STARTED)
+		return err_set(err, true, -EINVAL, "FlushMetrics is not supported before boot: the "
+			       "microVM has not been started (InstanceStart)");
+	if (!ctl->cfg.metrics.metrics_path || !ctl->ops->metrics_flush)
+		return err_set(err, true, -EINVAL, "FlushMetrics: metrics are not configured (PUT "
+			       "/metrics or --metrics-path)");
+	ret = ctl->ops->metrics_flush(ctl->ops_ctx, err);
+	if (ret)
+		return err_prefix(err, -EINVAL, "FlushMetrics: ");
 	return 0;
 }
 

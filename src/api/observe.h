@@ -12,13 +12,14 @@
 #include <jansson.h>
 
 #include "api/controller.h"
+#include "util/err.h"
 
 /* PUT /logger: opens log_path (if given) and records the logger; 0 or -errno with err. */
-int api_ctl_set_logger(struct api_ctl *ctl, json_t *o, char *err, size_t errlen);
+int api_ctl_set_logger(struct api_ctl *ctl, json_t *o, struct err *err);
 /* PUT /metrics: once; the file is opened (and the periodic flush started) before 204. */
-int api_ctl_set_metrics(struct api_ctl *ctl, json_t *o, char *err, size_t errlen);
+int api_ctl_set_metrics(struct api_ctl *ctl, json_t *o, struct err *err);
 /* The FlushMetrics action: after boot, with metrics configured. */
-int api_ctl_flush_metrics(struct api_ctl *ctl, char *err, size_t errlen);
+int api_ctl_flush_metrics(struct api_ctl *ctl, struct err *err);
 /* Counts one answered request (api_route, under the lock). */
 void api_ctl_count(struct api_ctl *ctl, const char *method, unsigned int status);
 

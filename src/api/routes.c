@@ -12,11 +12,10 @@
 #include "api/json_snapshot.h"
 #include "api/observe.h"
 #include "hearth-config.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "vmm/config_json.h"
 #include "vmm/config_json_observe.h"
-
-#define API_ERR_MAX ERR_MSG_MAX
 
 struct api_req {
 	struct api_ctl *ctl;
@@ -25,10 +24,10 @@ struct api_req {
 	const char *id;       /* the {drive_id} / {iface_id} part, or NULL */
 	const char *body;
 	size_t len;
-	char err[API_ERR_MAX];
+	struct err err;
 };
 
-/* Returns 0 (204 or r filled with 200), or -errno with req->err for a 400. */
+/* Returns 0 (204 or r filled with 200), or -errno with req->err for a 400 (-ENOMEM: 500). */
 typedef int (*api_handler)(struct api_req *req, struct api_reply *r);
 
 struct api_route_entry {
@@ -68,10 +67,8 @@ static int reply_json(struct api_reply *r, json_t *o, struct api_req *req)
 {
 	r->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
-	if (!r->body) {
-		snprintf(req->err, sizeof(req->err), "out of memory");
-		return -ENOMEM;
-	}
+	if (!r->body)
+		return err_set(&req->err, false, -ENOMEM, "out of memory");
 	r->status = 200;
 	return 0;
 }
@@ -79,7 +76,7 @@ static int reply_json(struct api_reply *r, json_t *o, struct api_req *req)
 /* Parses the body, for a config_json function or the API's own. */
 static json_t *req_json(struct api_req *req)
 {
-	return api_json_body(req->body, req->len, req->err, sizeof(req->err));
+	return api_json_body(req->body, req->len, &req->err);
 }
 
 static int get_info(struct api_req *req, struct api_reply *r)
@@ -109,8 +106,7 @@ static int get_vm_config(struct api_req *req, struct api_reply *r)
 	static int name(struct api_req *req, struct api_reply *r)                    \
 	{                                                                            \
 		struct vm_config *c = &req->ctl->cfg;                                \
-		char *err = req->err;                                                \
-		size_t errlen = sizeof(req->err);                                    \
+		struct err *err = &req->err;                                         \
 		json_t *o = req_json(req);                                           \
 		int ret;                                                             \
                                                                                      \
@@ -123,18 +119,18 @@ static int get_vm_config(struct api_req *req, struct api_reply *r)
 		return ret;                                                          \
 	}
 
-BODY_HANDLER(put_boot, config_json_boot_source(c, o, err, errlen))
-BODY_HANDLER(put_machine, config_json_machine(c, o, false, err, errlen))
-BODY_HANDLER(patch_machine, config_json_machine(c, o, true, err, errlen))
-BODY_HANDLER(put_drive, config_json_drive(c, o, req->id, err, errlen))
-BODY_HANDLER(put_net, config_json_net(c, o, req->id, err, errlen))
-BODY_HANDLER(put_vsock, config_json_vsock(c, o, err, errlen))
-BODY_HANDLER(put_entropy, config_json_entropy(c, o, err, errlen))
-BODY_HANDLER(patch_drive, ((void)c, api_patch_drive(req->ctl, req->id, o, err, errlen)))
-BODY_HANDLER(patch_net, ((void)c, api_patch_net(req->ctl, req->id, o, err, errlen)))
-BODY_HANDLER(put_logger, api_ctl_set_logger(req->ctl, o, err, errlen))
-BODY_HANDLER(put_metrics, api_ctl_set_metrics(req->ctl, o, err, errlen))
-BODY_HANDLER(put_serial, config_json_serial(c, o, err, errlen))
+BODY_HANDLER(put_boot, config_json_boot_source(c, o, err->msg, sizeof(err->msg)))
+BODY_HANDLER(put_machine, config_json_machine(c, o, false, err->msg, sizeof(err->msg)))
+BODY_HANDLER(patch_machine, config_json_machine(c, o, true, err->msg, sizeof(err->msg)))
+BODY_HANDLER(put_drive, config_json_drive(c, o, req->id, err->msg, sizeof(err->msg)))
+BODY_HANDLER(put_net, config_json_net(c, o, req->id, err->msg, sizeof(err->msg)))
+BODY_HANDLER(put_vsock, config_json_vsock(c, o, err->msg, sizeof(err->msg)))
+BODY_HANDLER(put_entropy, config_json_entropy(c, o, err->msg, sizeof(err->msg)))
+BODY_HANDLER(patch_drive, ((void)c, api_patch_drive(req->ctl, req->id, o, err)))
+BODY_HANDLER(patch_net, ((void)c, api_patch_net(req->ctl, req->id, o, err)))
+BODY_HANDLER(put_logger, api_ctl_set_logger(req->ctl, o, err))
+BODY_HANDLER(put_metrics, api_ctl_set_metrics(req->ctl, o, err))
+BODY_HANDLER(put_serial, config_json_serial(c, o, err->msg, sizeof(err->msg)))
 
 static int put_snapshot_create(struct api_req *req, struct api_reply *r)
 {
@@ -145,16 +141,15 @@ static int put_snapshot_create(struct api_req *req, struct api_reply *r)
 	(void)r;
 	if (!o)
 		return -EINVAL;
-	ret = json_snapshot_create(o, &c, req->err, sizeof(req->err));
+	ret = json_snapshot_create(o, &c, &req->err);
 	if (!ret)
-		ret = api_ctl_snapshot_create(req->ctl, &c, req->err, sizeof(req->err));
+		ret = api_ctl_snapshot_create(req->ctl, &c, &req->err);
 	json_decref(o);
 	return ret == -ENOMEM ? -EIO : ret;
 }
 
 static int put_snapshot_load(struct api_req *req, struct api_reply *r)
 {
-	struct err verr;
 	struct snap_load_req l;
 	json_t *o = req_json(req);
 	int ret;
@@ -162,12 +157,9 @@ static int put_snapshot_load(struct api_req *req, struct api_reply *r)
 	(void)r;
 	if (!o)
 		return -EINVAL;
-	ret = json_snapshot_load(o, &l, req->err, sizeof(req->err));
-	if (!ret) {
-		ret = api_ctl_snapshot_load(req->ctl, &l, &verr);
-		if (ret)
-			snprintf(req->err, sizeof(req->err), "%s", verr.msg);
-	}
+	ret = json_snapshot_load(o, &l, &req->err);
+	if (!ret)
+		ret = api_ctl_snapshot_load(req->ctl, &l, &req->err);
 	json_decref(o);
 	return ret == -ENOMEM ? -EIO : ret;
 }
@@ -184,27 +176,27 @@ static int put_actions(struct api_req *req, struct api_reply *r)
 		return -EINVAL;
 	json_object_foreach(o, key, v) {
 		if (strcmp(key, "action_type") != 0) {
-			snprintf(req->err, sizeof(req->err), "actions: unknown field '%.64s'", key);
+			err_set(&req->err, true, -EINVAL, "actions: unknown field '%.64s'", key);
 			goto out;
 		}
 	}
 	v = json_object_get(o, "action_type");
 	action = json_string_value(v);
 	if (!v) {
-		snprintf(req->err, sizeof(req->err), "actions: missing required field "
-			 "'action_type'");
+		err_set(&req->err, true, -EINVAL, "actions: missing required field "
+			"'action_type'");
 	} else if (!action) {
-		snprintf(req->err, sizeof(req->err), "actions: field 'action_type' must be a "
-			 "string");
+		err_set(&req->err, true, -EINVAL, "actions: field 'action_type' must be a "
+			"string");
 	} else if (!strcmp(action, "InstanceStart")) {
-		ret = api_ctl_start(req->ctl, req->err, sizeof(req->err));
+		ret = api_ctl_start(req->ctl, &req->err);
 	} else if (!strcmp(action, "SendCtrlAltDel")) {
-		ret = api_ctl_ctrl_alt_del(req->ctl, req->err, sizeof(req->err));
+		ret = api_ctl_ctrl_alt_del(req->ctl, &req->err);
 	} else if (!strcmp(action, "FlushMetrics")) {
-		ret = api_ctl_flush_metrics(req->ctl, req->err, sizeof(req->err));
+		ret = api_ctl_flush_metrics(req->ctl, &req->err);
 	} else {
-		snprintf(req->err, sizeof(req->err), "actions: action_type '%.64s' is not one of "
-			 "InstanceStart, FlushMetrics, SendCtrlAltDel", action);
+		err_set(&req->err, true, -EINVAL, "actions: action_type '%.64s' is not one of "
+			"InstanceStart, FlushMetrics, SendCtrlAltDel", action);
 	}
 out:
 	json_decref(o);
@@ -224,27 +216,27 @@ static int patch_vm(struct api_req *req, struct api_reply *r)
 		return -EINVAL;
 	json_object_foreach(o, key, v) {
 		if (strcmp(key, "state") != 0) {
-			snprintf(req->err, sizeof(req->err), "vm: unknown field '%.64s'", key);
+			err_set(&req->err, true, -EINVAL, "vm: unknown field '%.64s'", key);
 			goto out;
 		}
 	}
 	v = json_object_get(o, "state");
 	state = json_string_value(v);
 	if (!v) {
-		snprintf(req->err, sizeof(req->err), "vm: missing required field 'state'");
+		err_set(&req->err, true, -EINVAL, "vm: missing required field 'state'");
 	} else if (!state) {
-		snprintf(req->err, sizeof(req->err), "vm: field 'state' must be a string");
+		err_set(&req->err, true, -EINVAL, "vm: field 'state' must be a string");
 	} else if (strcmp(state, "Paused") != 0 && strcmp(state, "Resumed") != 0) {
-		snprintf(req->err, sizeof(req->err), "vm: state '%.64s' is not one of Paused, "
-			 "Resumed", state);
+		err_set(&req->err, true, -EINVAL, "vm: state '%.64s' is not one of Paused, "
+			"Resumed", state);
 	} else if (ctl->state == API_NOT_STARTED) {
-		snprintf(req->err, sizeof(req->err), "PATCH /vm is not allowed before boot: the "
-			 "microVM has not been started (InstanceStart)");
+		err_set(&req->err, true, -EINVAL, "PATCH /vm is not allowed before boot: the "
+			"microVM has not been started (InstanceStart)");
 	} else if (!strcmp(state, "Paused")) {
 		ret = ctl->state == API_PAUSED ? 0 : ctl->ops->pause(ctl->ops_ctx);
 		if (ret)
-			snprintf(req->err, sizeof(req->err), "cannot pause the microVM: %s",
-				 strerror(-ret));
+			err_set(&req->err, false, ret, "cannot pause the microVM: %s",
+				strerror(-ret));
 		else
 			ctl->state = API_PAUSED;
 	} else {
@@ -333,18 +325,18 @@ static void route_locked(struct api_req *req, struct api_reply *r)
 			break;
 	if (!e->method) {
 		if (path_unsupported(req->method, req->path))
-			snprintf(req->err, sizeof(req->err), "%s %s is not supported yet",
-				 req->method, req->path);
+			err_set(&req->err, true, -EINVAL, "%s %s is not supported yet",
+				req->method, req->path);
 		else
-			snprintf(req->err, sizeof(req->err), "Invalid request method and/or path: "
-				 "%s %s", req->method, req->path);
-		api_reply_fault(r, 400, req->err);
+			err_set(&req->err, true, -EINVAL, "Invalid request method and/or path: "
+				"%s %s", req->method, req->path);
+		api_reply_fault(r, 400, req->err.msg);
 		return;
 	}
 	if (e->pre_boot_only && req->ctl->state != API_NOT_STARTED) {
-		snprintf(req->err, sizeof(req->err), "%s %s is not allowed after boot: the "
-			 "microVM has started", req->method, e->path);
-		api_reply_fault(r, 400, req->err);
+		err_set(&req->err, true, -EINVAL, "%s %s is not allowed after boot: the "
+			"microVM has started", req->method, e->path);
+		api_reply_fault(r, 400, req->err.msg);
 		return;
 	}
 	req->id = id;
@@ -352,7 +344,7 @@ static void route_locked(struct api_req *req, struct api_reply *r)
 	if (ret) {
 		free(r->body);
 		r->body = NULL;
-		api_reply_fault(r, ret == -ENOMEM ? 500 : 400, req->err);
+		api_reply_fault(r, ret == -ENOMEM ? 500 : 400, req->err.msg);
 	} else if (!r->body) {
 		r->status = 204;
 	}

@@ -13,68 +13,62 @@
 
 #include "api/json_request.h"
 
-static int patch_fail(const char *what, const char *why, int ret, char *err, size_t errlen)
+/* The live device's refusal, or its errno when it gave no words; -ENOMEM stays a 500. */
+static int live_fail(const char *what, int ret, struct err *err)
 {
-	char copy[VM_CONFIG_ERR_MAX + 64];
-
-	snprintf(copy, sizeof(copy), "%s", why);
-	snprintf(err, errlen, "%s: %s", what, copy);
-	return ret;
+	if (!err->msg[0])
+		err_set(err, true, ret, "%s", strerror(-ret));
+	return err_prefix(err, ret == -ENOMEM ? ret : -EINVAL, "%s: ", what);
 }
 
-int api_patch_drive(struct api_ctl *ctl, const char *id, json_t *o, char *err, size_t errlen)
+int api_patch_drive(struct api_ctl *ctl, const char *id, json_t *o, struct err *err)
 {
-	char why[VM_CONFIG_ERR_MAX + 64];
 	struct vm_drive_patch p;
 	int ret;
 
-	ret = api_json_patch_drive(o, id, &p, err, errlen);
+	ret = api_json_patch_drive(o, id, &p, err);
 	if (ret)
 		return ret;
-	ret = vm_config_check_drive_patch(&ctl->cfg, &p, why, sizeof(why));
+	ret = vm_config_check_drive_patch(&ctl->cfg, &p, err->msg, sizeof(err->msg));
 	if (ret)
-		return patch_fail("drives", why, ret, err, errlen);
+		return err_prefix(err, ret, "drives: ");
 	if (ctl->state != API_NOT_STARTED) {
 		if (!ctl->ops->patch_drive)
-			return patch_fail("drives", "live changes are not supported here", -EINVAL,
-					  err, errlen);
-		why[0] = '\0';
+			return err_set(err, true, -EINVAL, "drives: live changes are not supported "
+				       "here");
+		err->msg[0] = '\0';
 		ret = ctl->ops->patch_drive(ctl->ops_ctx, vm_config_find_drive(&ctl->cfg, p.id), &p,
-					    why, sizeof(why));
+					    err);
 		if (ret)
-			return patch_fail("drives", why[0] ? why : strerror(-ret),
-					  ret == -ENOMEM ? ret : -EINVAL, err, errlen);
+			return live_fail("drives", ret, err);
 	}
-	ret = vm_config_patch_drive(&ctl->cfg, &p, why, sizeof(why));
-	return ret ? patch_fail("drives", why, ret, err, errlen) : 0;
+	ret = vm_config_patch_drive(&ctl->cfg, &p, err->msg, sizeof(err->msg));
+	return ret ? err_prefix(err, ret, "drives: ") : 0;
 }
 
-int api_patch_net(struct api_ctl *ctl, const char *id, json_t *o, char *err, size_t errlen)
+int api_patch_net(struct api_ctl *ctl, const char *id, json_t *o, struct err *err)
 {
-	char why[VM_CONFIG_ERR_MAX + 64];
 	struct vm_net_patch p;
 	int ret;
 
-	ret = api_json_patch_net(o, id, &p, err, errlen);
+	ret = api_json_patch_net(o, id, &p, err);
 	if (ret)
 		return ret;
 	/* Firecracker's rule: before boot, PUT the interface again instead. */
-	if (ctl->state == API_NOT_STARTED) {
-		snprintf(err, errlen, "PATCH /network-interfaces is not allowed before boot: the "
-			 "microVM has not been started (InstanceStart); use PUT");
-		return -EINVAL;
-	}
-	ret = vm_config_check_net_patch(&ctl->cfg, &p, why, sizeof(why));
+	if (ctl->state == API_NOT_STARTED)
+		return err_set(err, true, -EINVAL, "PATCH /network-interfaces is not allowed "
+			       "before boot: the microVM has not been started (InstanceStart); use "
+			       "PUT");
+	ret = vm_config_check_net_patch(&ctl->cfg, &p, err->msg, sizeof(err->msg));
 	if (ret)
-		return patch_fail("network-interfaces", why, ret, err, errlen);
+		return err_prefix(err, ret, "network-interfaces: ");
 	if (!ctl->ops->patch_net)
-		return patch_fail("network-interfaces", "live changes are not supported here",
-				  -EINVAL, err, errlen);
-	why[0] = '\0';
-	ret = ctl->ops->patch_net(ctl->ops_ctx, &p, why, sizeof(why));
+		return err_set(err, true, -EINVAL, "network-interfaces: live changes are not "
+			       "supported here");
+	err->msg[0] = '\0';
+	ret = ctl->ops->patch_net(ctl->ops_ctx, &p, err);
 	if (ret)
-		return patch_fail("network-interfaces", why[0] ? why : strerror(-ret),
-				  ret == -ENOMEM ? ret : -EINVAL, err, errlen);
-	ret = vm_config_patch_net(&ctl->cfg, &p, why, sizeof(why));
-	return ret ? patch_fail("network-interfaces", why, ret, err, errlen) : 0;
+		return live_fail("network-interfaces", ret, err);
+	ret = vm_config_patch_net(&ctl->cfg, &p, err->msg, sizeof(err->msg));
+	return ret ? err_prefix(err, ret, "network-interfaces: ") : 0;
 }

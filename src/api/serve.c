@@ -69,14 +69,14 @@ static int serve_vm_ctrl_alt_del(void *ctx)
 
 /* On the api thread: vm_patch opens files here and changes devices on the loop. */
 static int serve_vm_patch_drive(void *ctx, const struct vm_drive *d,
-				const struct vm_drive_patch *p, char *err, size_t errlen)
+				const struct vm_drive_patch *p, struct err *err)
 {
-	return vm_patch_drive(&((struct serve *)ctx)->run.vm, d, p, err, errlen);
+	return vm_patch_drive(&((struct serve *)ctx)->run.vm, d, p, err->msg, sizeof(err->msg));
 }
 
-static int serve_vm_patch_net(void *ctx, const struct vm_net_patch *p, char *err, size_t errlen)
+static int serve_vm_patch_net(void *ctx, const struct vm_net_patch *p, struct err *err)
 {
-	return vm_patch_net(&((struct serve *)ctx)->run.vm, p, err, errlen);
+	return vm_patch_net(&((struct serve *)ctx)->run.vm, p, err->msg, sizeof(err->msg));
 }
 
 /* The metrics' collector: on the loop's thread, which owns the VM (or at exit). */
@@ -96,8 +96,7 @@ static void serve_collect(void *ctx, json_t *counters, json_t *gauges)
 struct metrics_call {
 	struct serve *s;
 	const char *path;   /* NULL: flush */
-	char *err;
-	size_t errlen;
+	struct err *err;
 	int ret;
 };
 
@@ -110,11 +109,11 @@ static void serve_metrics_fn(void *arg)
 	if (!c->path) {
 		c->ret = metrics_flush(&c->s->metrics);
 		if (c->ret)
-			snprintf(c->err, c->errlen, "the metrics file did not take the line: %s",
-				 strerror(-c->ret));
+			err_set(c->err, false, c->ret, "the metrics file did not take the line: %s",
+				strerror(-c->ret));
 		return;
 	}
-	c->ret = metrics_open(&c->s->metrics, c->path, c->err, c->errlen);
+	c->ret = metrics_open(&c->s->metrics, c->path, c->err->msg, sizeof(c->err->msg));
 	if (c->ret)
 		return;
 	ret = metrics_start_timer(&c->s->metrics, &c->s->run.loop, METRICS_INTERVAL_MS);
@@ -123,25 +122,21 @@ static void serve_metrics_fn(void *arg)
 			 "write lines", strerror(-ret));
 }
 
-static int serve_metrics_open(void *ctx, const char *path, char *err, size_t errlen)
+static int serve_metrics_open(void *ctx, const char *path, struct err *err)
 {
-	struct metrics_call c = { ctx, path, err, errlen, 0 };
+	struct metrics_call c = { ctx, path, err, 0 };
 
-	if (eventloop_call_sync(&((struct serve *)ctx)->run.loop, serve_metrics_fn, &c)) {
-		snprintf(err, errlen, "Hearth is shutting down");
-		return -ESHUTDOWN;
-	}
+	if (eventloop_call_sync(&((struct serve *)ctx)->run.loop, serve_metrics_fn, &c))
+		return err_set(err, false, -ESHUTDOWN, "Hearth is shutting down");
 	return c.ret;
 }
 
-static int serve_metrics_flush(void *ctx, char *err, size_t errlen)
+static int serve_metrics_flush(void *ctx, struct err *err)
 {
-	struct metrics_call c = { ctx, NULL, err, errlen, 0 };
+	struct metrics_call c = { ctx, NULL, err, 0 };
 
-	if (eventloop_call_sync(&((struct serve *)ctx)->run.loop, serve_metrics_fn, &c)) {
-		snprintf(err, errlen, "Hearth is shutting down");
-		return -ESHUTDOWN;
-	}
+	if (eventloop_call_sync(&((struct serve *)ctx)->run.loop, serve_metrics_fn, &c))
+		return err_set(err, false, -ESHUTDOWN, "Hearth is shutting down");
 	return c.ret;
 }
 
@@ -151,15 +146,14 @@ static int serve_metrics_flush(void *ctx, char *err, size_t errlen)
  * memory file stall no guest work and no vCPU waits for this thread.
  */
 static int serve_snapshot_create(void *ctx, const struct vm_config *cfg,
-				 const struct snap_create_req *req, char *err, size_t errlen)
+				 const struct snap_create_req *req, struct err *err)
 {
 	struct serve *s = ctx;
 
-	if (!s->snap) {
-		snprintf(err, errlen, "snapshots are not supported by this instance");
-		return -EOPNOTSUPP;
-	}
-	return s->snap->create(&s->run.vm, cfg, req, err, errlen);
+	if (!s->snap)
+		return err_set(err, true, -EOPNOTSUPP, "snapshots are not supported by this "
+			       "instance");
+	return s->snap->create(&s->run.vm, cfg, req, err);
 }
 
 static int serve_snapshot_load(void *ctx, const struct snap_load_req *req,
@@ -222,32 +216,29 @@ static void serve_startup_times(struct serve *s, const struct serve_opts *o)
  * (which win for the logger, as in Firecracker; metrics are set once).
  * Before anything else runs, so a bad path is exit 2 with nothing started.
  */
-static int serve_observe_init(struct serve *s, const struct serve_opts *o, char *err,
-			      size_t errlen)
+static int serve_observe_init(struct serve *s, const struct serve_opts *o, struct err *err)
 {
 	struct vm_config *c = &s->ctl.cfg;
 	bool file_logger = c->logger.log_path != NULL;
 	const char *mpath = o->metrics_path ? o->metrics_path : c->metrics.metrics_path;
 	int ret;
 
-	ret = vm_logger_apply(&o->logger, err, errlen);
+	ret = vm_logger_apply(&o->logger, err->msg, sizeof(err->msg));
 	if (!ret && file_logger)
-		ret = vm_logger_apply(&c->logger, err, errlen);
+		ret = vm_logger_apply(&c->logger, err->msg, sizeof(err->msg));
 	else if (!ret && (o->logger.log_path || o->level_set || o->logger.show_level ||
 			  o->logger.show_log_origin))
-		ret = vm_config_set_logger(c, &o->logger, err, errlen);
+		ret = vm_config_set_logger(c, &o->logger, err->msg, sizeof(err->msg));
 	if (ret)
 		return ret;
-	if (o->metrics_path && c->metrics.metrics_path) {
-		snprintf(err, errlen, "metrics are configured twice: --metrics-path and %s's "
-			 "\"metrics\"", o->config_file);
-		return -EINVAL;
-	}
+	if (o->metrics_path && c->metrics.metrics_path)
+		return err_set(err, true, -EINVAL, "metrics are configured twice: --metrics-path "
+			       "and %s's \"metrics\"", o->config_file);
 	if (!mpath)
 		return 0;
-	ret = serve_metrics_open(s, mpath, err, errlen);
+	ret = serve_metrics_open(s, mpath, err);
 	if (!ret && o->metrics_path)
-		ret = vm_config_set_metrics(c, mpath, err, errlen);
+		ret = vm_config_set_metrics(c, mpath, err->msg, sizeof(err->msg));
 	return ret;
 }
 
@@ -265,7 +256,7 @@ static void serve_metrics_final(struct serve *s)
 
 int serve_run(const struct serve_opts *o, struct vm_config *boot)
 {
-	char err[VM_CONFIG_ERR_MAX + 512];
+	struct err err = ERR_INIT;
 	struct vm_config cfg;
 	struct serve s = { 0 };
 	int code = HEARTH_EXIT_FAILURE;
@@ -273,16 +264,16 @@ int serve_run(const struct serve_opts *o, struct vm_config *boot)
 
 	s.snap = o->snap;
 	log_set_instance(o->id ? o->id : "anonymous-instance");
-	if (runner_init(&s.run, err, sizeof(err))) {
-		log_err("%s", err);
+	if (runner_init(&s.run, err.msg, sizeof(err.msg))) {
+		log_err("%s", err.msg);
 		return HEARTH_EXIT_FAILURE;
 	}
 	metrics_init(&s.metrics, serve_collect, &s);
 	if (o->config_file && !boot) {
 		vm_config_init(&cfg);
-		ret = config_json_load_file(&cfg, o->config_file, err, sizeof(err));
+		ret = config_json_load_file(&cfg, o->config_file, err.msg, sizeof(err.msg));
 		if (ret) {
-			log_err("%s", err);
+			log_err("%s", err.msg);
 			vm_config_release(&cfg);
 			code = HEARTH_EXIT_USAGE;
 			goto err_run;
@@ -294,14 +285,15 @@ int serve_run(const struct serve_opts *o, struct vm_config *boot)
 		vm_config_release(boot);
 	if (ret)
 		goto err_run;
-	if (o->kvm_path && vm_config_set_kvm_path(&s.ctl.cfg, o->kvm_path, err, sizeof(err))) {
-		log_err("--kvm: %s", err);
+	if (o->kvm_path && vm_config_set_kvm_path(&s.ctl.cfg, o->kvm_path, err.msg,
+						  sizeof(err.msg))) {
+		log_err("--kvm: %s", err.msg);
 		code = HEARTH_EXIT_USAGE;
 		goto err_ctl;
 	}
-	ret = serve_observe_init(&s, o, err, sizeof(err));
+	ret = serve_observe_init(&s, o, &err);
 	if (ret) {
-		log_err("%s", err);
+		log_err("%s", err.msg);
 		code = ret == -ENOMEM ? HEARTH_EXIT_FAILURE : HEARTH_EXIT_USAGE;
 		goto err_ctl;
 	}
@@ -326,10 +318,9 @@ int serve_run(const struct serve_opts *o, struct vm_config *boot)
 		s.ctl.state = API_RUNNING;
 	}
 	if (!o->no_api) {
-		ret = api_server_start(&s.srv, o->api_sock, &s.ctl, o->max_payload, err,
-				       sizeof(err));
+		ret = api_server_start(&s.srv, o->api_sock, &s.ctl, o->max_payload, &err);
 		if (ret) {
-			log_err("%s", err);
+			log_err("%s", err.msg);
 			code = ret == -EEXIST || ret == -EINVAL ? HEARTH_EXIT_USAGE
 								: HEARTH_EXIT_FAILURE;
 			/* A VM booted from the config is stopped and joined by runner_join. */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "util/err.h"
 #include "vmm/config.h"
 
 /* Firecracker's default --api-sock, for the binary run as `firecracker`. */
@@ -21,7 +22,7 @@ struct err;
 /* Snapshots (src/snapshot), wired by the front end that starts the API. */
 struct serve_snap_hooks {
 	int (*create)(struct vm *vm, const struct vm_config *cfg,
-		      const struct snap_create_req *req, char *err, size_t errlen);
+		      const struct snap_create_req *req, struct err *err);
 	int (*load)(struct runner *run, const struct snap_load_req *req, struct vm_config *cfg,
 		    struct err *err);
 };

@@ -167,9 +167,9 @@ static void *api_thread(void *arg)
 	return NULL;
 }
 
-static int bind_listen(struct api_server *s, const char *path, char *err, size_t errlen)
+static int bind_listen(struct api_server *s, const char *path, struct err *err)
 {
-	int fd = uds_listen("--api-sock", path, 16, err, errlen);
+	int fd = uds_listen("--api-sock", path, 16, err->msg, sizeof(err->msg));
 
 	if (fd < 0)
 		return fd;
@@ -181,26 +181,24 @@ static int bind_listen(struct api_server *s, const char *path, char *err, size_t
 }
 
 int api_server_start(struct api_server **out, const char *path, struct api_ctl *ctl,
-		     size_t max_payload, char *err, size_t errlen)
+		     size_t max_payload, struct err *err)
 {
 	struct api_server *s = calloc(1, sizeof(*s));
 	int ret;
 
 	*out = NULL;
-	if (!s) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!s)
+		return err_set(err, false, -ENOMEM, "out of memory");
 	s->ctl = ctl;
 	s->max_payload = max_payload;
 	s->listen_fd = -1;
 	s->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->stop_efd < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		err_set(err, false, ret, "eventfd: %s", strerror(errno));
 		goto err_free;
 	}
-	ret = bind_listen(s, path, err, errlen);
+	ret = bind_listen(s, path, err);
 	if (ret)
 		goto err_free;
 	s->d = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, on_request, s,
@@ -210,13 +208,13 @@ int api_server_start(struct api_server **out, const char *path, struct api_ctl *
 				MHD_OPTION_END);
 	if (!s->d) {
 		ret = -EIO;
-		snprintf(err, errlen, "--api-sock %s: cannot start the HTTP server", path);
+		err_set(err, false, ret, "--api-sock %s: cannot start the HTTP server", path);
 		goto err_free;
 	}
 	s->listen_fd = -1;  /* MHD_stop_daemon closes it */
 	ret = pthread_create(&s->thread, NULL, api_thread, s);
 	if (ret) {
-		snprintf(err, errlen, "cannot start the api thread: %s", strerror(ret));
+		err_set(err, false, -ret, "cannot start the api thread: %s", strerror(ret));
 		ret = -ret;
 		goto err_free;
 	}

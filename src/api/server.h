@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "api/controller.h"
+#include "util/err.h"
 
 /* Firecracker's --http-api-max-payload-size default. */
 #define API_DEFAULT_MAX_PAYLOAD 51200
@@ -21,7 +22,7 @@ struct api_server;
  * is taken).
  */
 int api_server_start(struct api_server **out, const char *path, struct api_ctl *ctl,
-		     size_t max_payload, char *err, size_t errlen);
+		     size_t max_payload, struct err *err);
 /* Stops and joins the thread, closes the socket and unlinks its path. NULL is a no-op. */
 void api_server_stop(struct api_server *s);
 

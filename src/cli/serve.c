@@ -152,7 +152,7 @@ static int args_check(struct serve_opts *o, struct err *e)
 {
 	if (o->help || o->version)
 		return 0;
-	if (o->id && api_ctl_check_id(o->id, e->msg, sizeof(e->msg)))
+	if (o->id && api_ctl_check_id(o->id, e))
 		return -EINVAL;
 	if (o->no_api && !o->config_file)
 		return err_set(e, true, -EINVAL, "--no-api needs --config-file: nothing would "

@@ -215,7 +215,7 @@ static int check_diff(struct vm *vm, const struct vm_config *cfg, char *err, siz
 }
 
 int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_create_req *req,
-		char *err, size_t errlen)
+		struct err *e)
 {
 	struct memcore_vcpu *regs = calloc(vm->ncpus, sizeof(*regs));
 	uint64_t *dirty[GUEST_MEM_MAX_REGIONS] = { NULL };
@@ -228,7 +228,7 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 	if (!regs)
 		return -ENOMEM;
 	if (req->diff) {
-		ret = check_diff(vm, cfg, err, errlen);
+		ret = check_diff(vm, cfg, e->msg, sizeof(e->msg));
 		if (ret) {
 			free(regs);
 			return ret;
@@ -240,7 +240,8 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 		ret = snap_builder_finish(&b, HEARTH_VERSION, &buf, &len);
 	snap_builder_release(&b);
 	if (ret) {
-		snprintf(err, errlen, "snapshot/create: %s", why[0] ? why : strerror(-ret));
+		snprintf(e->msg, sizeof(e->msg), "snapshot/create: %s",
+			 why[0] ? why : strerror(-ret));
 		goto out;
 	}
 	/*
@@ -248,12 +249,13 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 	 * saves above may have marked pages. A failed write loses these bits,
 	 * so the next snapshot after a failure should be a Full one (README).
 	 */
-	ret = collect_dirty(vm, dirty, err, errlen);
+	ret = collect_dirty(vm, dirty, e->msg, sizeof(e->msg));
 	if (!ret)
 		ret = memcore_write(req->mem_file_path, &vm->mem, regs, vm->ncpus,
-				    req->diff ? (const uint64_t *const *)dirty : NULL, err, errlen);
+				    req->diff ? (const uint64_t *const *)dirty : NULL, e->msg,
+				    sizeof(e->msg));
 	if (!ret)
-		ret = snap_file_write(req->snapshot_path, buf, len, NULL, err, errlen);
+		ret = snap_file_write(req->snapshot_path, buf, len, NULL, e->msg, sizeof(e->msg));
 out:
 	for (unsigned int i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
 		free(dirty[i]);

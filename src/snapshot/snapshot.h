@@ -23,7 +23,7 @@
  * -errno with one line in err.
  */
 int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_create_req *req,
-		char *err, size_t errlen);
+		struct err *err);
 
 /*
  * Restores req's snapshot into run (which has no VM yet): checks the

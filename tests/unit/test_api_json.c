@@ -14,7 +14,7 @@
 #include "api/json_request.h"
 #include "vmm/config_json.h"
 
-static char err[1024];
+static struct err err;
 
 static json_t *J(const char *text)
 {
@@ -26,12 +26,12 @@ static json_t *J(const char *text)
 	return o;
 }
 
-/* Runs fn on a fresh model with the JSON; returns its result, err holds the message. */
+/* Runs fn on a fresh model with the JSON; returns its result, err.msg holds the message. */
 #define RUN(c, call_with_o, text)                                            \
 	({                                                                   \
 		json_t *o = J(text);                                         \
 		int r_;                                                      \
-		err[0] = '\0';                                               \
+		err.msg[0] = '\0';                                               \
 		r_ = call_with_o;                                            \
 		json_decref(o);                                              \
 		r_;                                                          \
@@ -39,9 +39,9 @@ static json_t *J(const char *text)
 
 static void expect_msg(const char *needle)
 {
-	if (!strstr(err, needle))
-		fail_msg("error '%s' does not mention '%s'", err, needle);
-	assert_null(strchr(err, '\n'));
+	if (!strstr(err.msg, needle))
+		fail_msg("error '%s' does not mention '%s'", err.msg, needle);
+	assert_null(strchr(err.msg, '\n'));
 }
 
 static void test_boot_source(void **state)
@@ -50,28 +50,28 @@ static void test_boot_source(void **state)
 
 	(void)state;
 	vm_config_init(&c);
-	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err.msg, sizeof(err.msg)),
 			     "{\"kernel_image_path\": \"/k\", \"boot_args\": \"console=ttyS0\","
 			     " \"initrd_path\": \"/i\"}"), 0);
 	assert_string_equal(c.boot.kernel_image_path, "/k");
 	assert_string_equal(c.boot.boot_args, "console=ttyS0");
 	assert_string_equal(c.boot.initrd_path, "/i");
-	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err.msg, sizeof(err.msg)),
 			     "{\"boot_args\": \"x\"}"), -EINVAL);
 	expect_msg("boot-source: missing required field 'kernel_image_path'");
-	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err.msg, sizeof(err.msg)),
 			     "{\"kernel_image_path\": 5}"), -EINVAL);
 	expect_msg("boot-source: field 'kernel_image_path' must be a string");
-	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err.msg, sizeof(err.msg)),
 			     "{\"kernel_image_path\": \"/k\", \"kernel\": \"/k\"}"), -EINVAL);
 	expect_msg("boot-source: unknown field 'kernel'");
 	/* The setter's own message, after the object's name. */
-	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err.msg, sizeof(err.msg)),
 			     "{\"kernel_image_path\": \"\"}"), -EINVAL);
 	expect_msg("boot-source: kernel_image_path is empty");
 	/* Nothing changed by the failures. */
 	assert_string_equal(c.boot.kernel_image_path, "/k");
-	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err, sizeof(err)), "[1]"),
+	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err.msg, sizeof(err.msg)), "[1]"),
 			 -EINVAL);
 	expect_msg("want a JSON object");
 	vm_config_release(&c);
@@ -83,7 +83,7 @@ static void test_machine(void **state)
 
 	(void)state;
 	vm_config_init(&c);
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
 			     "{\"vcpu_count\": 4, \"mem_size_mib\": 1024, \"smt\": false,"
 			     " \"track_dirty_pages\": true, \"cpu_template\": \"None\","
 			     " \"huge_pages\": \"None\"}"), 0);
@@ -91,38 +91,38 @@ static void test_machine(void **state)
 	assert_int_equal(c.machine.mem_size_mib, 1024);
 	assert_true(c.machine.track_dirty_pages);
 	/* PATCH keeps what it does not name; PUT resets it. */
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, true, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, true, err.msg, sizeof(err.msg)),
 			     "{\"vcpu_count\": 2}"), 0);
 	assert_int_equal(c.machine.vcpu_count, 2);
 	assert_int_equal(c.machine.mem_size_mib, 1024);
 	assert_true(c.machine.track_dirty_pages);
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
 			     "{\"vcpu_count\": 2}"), -EINVAL);
 	expect_msg("machine-config: missing required field 'mem_size_mib'");
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
 			     "{\"vcpu_count\": 2, \"mem_size_mib\": 128}"), 0);
 	assert_false(c.machine.track_dirty_pages);
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
 			     "{\"vcpu_count\": -1, \"mem_size_mib\": 128}"), -EINVAL);
 	expect_msg("field 'vcpu_count' must be a non-negative integer");
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
 			     "{\"vcpu_count\": 1000, \"mem_size_mib\": 128}"), -EINVAL);
 	expect_msg("vcpu_count 1000 is out of range");
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 1}"), -EINVAL);
 	expect_msg("machine-config: mem_size_mib 1 is out of range");
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"smt\": true}"), -EINVAL);
 	expect_msg("smt true is not supported");
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"cpu_template\": \"T2\"}"),
 			 -EINVAL);
 	expect_msg("cpu_template 'T2' is not supported yet");
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": \"2M\"}"),
 			 -EINVAL);
 	expect_msg("huge_pages '2M' is not supported yet");
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"smt\": \"no\"}"), -EINVAL);
 	expect_msg("field 'smt' must be true or false");
 	assert_int_equal(c.machine.vcpu_count, 2);
@@ -136,11 +136,11 @@ static void test_drive(void **state)
 
 	(void)state;
 	vm_config_init(&c);
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "data", err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "data", err.msg, sizeof(err.msg)),
 			     "{\"drive_id\": \"data\", \"path_on_host\": \"/d.img\","
 			     " \"is_root_device\": false, \"is_read_only\": true,"
 			     " \"cache_type\": \"Unsafe\", \"io_engine\": \"Sync\"}"), 0);
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "rootfs", err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "rootfs", err.msg, sizeof(err.msg)),
 			     "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/r.img\","
 			     " \"is_root_device\": true, \"cache_type\": \"Writeback\"}"), 0);
 	assert_int_equal(c.ndrives, 2);
@@ -151,36 +151,36 @@ static void test_drive(void **state)
 	assert_true(c.drives[1].is_read_only);
 	assert_int_equal(c.drives[1].cache_type, BLK_CACHE_WRITEBACK);
 	/* A PUT of the same id replaces. */
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "data", err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "data", err.msg, sizeof(err.msg)),
 			     "{\"drive_id\": \"data\", \"path_on_host\": \"/e.img\","
 			     " \"is_root_device\": false}"), 0);
 	assert_int_equal(c.ndrives, 2);
 	assert_string_equal(vm_config_find_drive(&c, "data")->path_on_host, "/e.img");
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "other", err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "other", err.msg, sizeof(err.msg)),
 			     "{\"drive_id\": \"data\", \"path_on_host\": \"/e.img\","
 			     " \"is_root_device\": false}"), -EINVAL);
 	expect_msg("drive_id 'data' in the body does not match 'other' in the path");
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", err.msg, sizeof(err.msg)),
 			     "{\"drive_id\": \"x\", \"path_on_host\": \"/e.img\"}"), -EINVAL);
 	expect_msg("drives: missing required field 'is_root_device'");
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", err.msg, sizeof(err.msg)),
 			     "{\"drive_id\": \"x\", \"path_on_host\": \"/e\", \"is_root_device\": false,"
 			     " \"rate_limiter\": {\"bandwidth\": {\"size\": 1}}}"),
 			 -EINVAL);
 	expect_msg("drives: rate_limiter: bandwidth: missing required field 'refill_time'");
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", err.msg, sizeof(err.msg)),
 			     "{\"drive_id\": \"x\", \"is_root_device\": false, \"socket\": \"/s\"}"),
 			 -EINVAL);
 	expect_msg("socket is not supported yet");
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", err.msg, sizeof(err.msg)),
 			     "{\"drive_id\": \"x\", \"path_on_host\": \"/e\", \"is_root_device\": true}"),
 			 -EINVAL);
 	expect_msg("'rootfs' is already the root device");
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", err.msg, sizeof(err.msg)),
 			     "{\"drive_id\": \"x\", \"path_on_host\": \"/e\", \"is_root_device\": false,"
 			     " \"cache_type\": \"None\"}"), -EINVAL);
 	expect_msg("cache_type 'None' is not one of Unsafe, Writeback");
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "a b", err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "a b", err.msg, sizeof(err.msg)),
 			     "{\"drive_id\": \"a b\", \"path_on_host\": \"/e\", \"is_root_device\": false}"),
 			 -EINVAL);
 	expect_msg("drives: drive_id 'a b'");
@@ -194,7 +194,7 @@ static void test_net_vsock_entropy(void **state)
 
 	(void)state;
 	vm_config_init(&c);
-	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth0", err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth0", err.msg, sizeof(err.msg)),
 			     "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\","
 			     " \"guest_mac\": \"06:00:AC:10:00:02\"}"), 0);
 	assert_int_equal(c.nnets, 1);
@@ -202,35 +202,36 @@ static void test_net_vsock_entropy(void **state)
 	assert_string_equal(c.nets[0].dev.ifname, "tap0");
 	assert_true(c.nets[0].dev.mac_set);
 	assert_int_equal(c.nets[0].dev.mac[2], 0xac);
-	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth1", err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth1", err.msg, sizeof(err.msg)),
 			     "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\","
 			     " \"guest_mac\": \"06:00:AC:10:00\"}"), -EINVAL);
 	expect_msg("guest_mac '06:00:AC:10:00' is not a MAC address");
-	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth1", err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth1", err.msg, sizeof(err.msg)),
 			     "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap0\"}"), -EINVAL);
 	expect_msg("host_dev_name tap0 is already used by 'eth0'");
-	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth1", err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth1", err.msg, sizeof(err.msg)),
 			     "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\","
 			     " \"rx_rate_limiter\": {\"foo\": {}}}"), -EINVAL);
 	expect_msg("network-interfaces: rx_rate_limiter: unknown field 'foo'");
-	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth1", err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth1", err.msg, sizeof(err.msg)),
 			     "{\"iface_id\": \"eth1\"}"), -EINVAL);
 	expect_msg("missing required field 'host_dev_name'");
 
-	assert_int_equal(RUN(&c, config_json_vsock(&c, o, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_vsock(&c, o, err.msg, sizeof(err.msg)),
 			     "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}"), 0);
 	assert_true(c.vsock.present);
 	assert_string_equal(c.vsock.uds_path, "/tmp/v.sock");
-	assert_int_equal(RUN(&c, config_json_vsock(&c, o, err, sizeof(err)), "{\"guest_cid\": 2}"),
+	assert_int_equal(RUN(&c, config_json_vsock(&c, o, err.msg, sizeof(err.msg)), "{\"guest_cid\": 2}"),
 			 -EINVAL);
 	expect_msg("vsock: guest_cid 2 is out of range");
-	assert_int_equal(RUN(&c, config_json_vsock(&c, o, err, sizeof(err)), "{}"), -EINVAL);
+	assert_int_equal(RUN(&c, config_json_vsock(&c, o, err.msg, sizeof(err.msg)), "{}"),
+			 -EINVAL);
 	expect_msg("vsock: missing required field 'guest_cid'");
 
 	vm_config_set_entropy(&c, false);
-	assert_int_equal(RUN(&c, config_json_entropy(&c, o, err, sizeof(err)), "{}"), 0);
+	assert_int_equal(RUN(&c, config_json_entropy(&c, o, err.msg, sizeof(err.msg)), "{}"), 0);
 	assert_true(c.entropy);
-	assert_int_equal(RUN(&c, config_json_entropy(&c, o, err, sizeof(err)),
+	assert_int_equal(RUN(&c, config_json_entropy(&c, o, err.msg, sizeof(err.msg)),
 			     "{\"rate_limiter\": {\"ops\": 5}}"), -EINVAL);
 	expect_msg("entropy: rate_limiter: field 'ops' must be an object");
 	vm_config_release(&c);
@@ -276,12 +277,13 @@ static void test_file_and_put_agree(void **state)
 
 		vm_config_init(&a);
 		vm_config_init(&b);
-		assert_int_equal(config_json_load_file(&a, path, err, sizeof(err)), -EINVAL);
+		assert_int_equal(config_json_load_file(&a, path, err.msg, sizeof(err.msg)),
+				 -EINVAL);
 		assert_int_equal(cases[i].put(&b, o, put_err, sizeof(put_err)), -EINVAL);
 		/* The file's message is "PATH: " and then the PUT's. */
-		assert_true(strlen(err) > strlen(path) + 2);
-		assert_memory_equal(err, path, strlen(path));
-		assert_string_equal(err + strlen(path) + 2, put_err);
+		assert_true(strlen(err.msg) > strlen(path) + 2);
+		assert_memory_equal(err.msg, path, strlen(path));
+		assert_string_equal(err.msg + strlen(path) + 2, put_err);
 		json_decref(o);
 		unlink(path);
 		vm_config_release(&a);
@@ -296,9 +298,10 @@ static void test_file_and_put_agree(void **state)
 
 		vm_config_init(&a);
 		vm_config_init(&b);
-		assert_int_equal(config_json_load_file(&a, path, err, sizeof(err)), -EINVAL);
+		assert_int_equal(config_json_load_file(&a, path, err.msg, sizeof(err.msg)),
+				 -EINVAL);
 		assert_int_equal(config_json_machine(&b, o, false, put_err, sizeof(put_err)), -EINVAL);
-		assert_string_equal(err + strlen(path) + 2, put_err);
+		assert_string_equal(err.msg + strlen(path) + 2, put_err);
 		expect_msg("machine-config: vcpu_count 0 is out of range");
 		json_decref(o);
 		unlink(path);
@@ -313,9 +316,10 @@ static void test_file_and_put_agree(void **state)
 
 		vm_config_init(&a);
 		vm_config_init(&b);
-		assert_int_equal(config_json_load_file(&a, path, err, sizeof(err)), -EINVAL);
+		assert_int_equal(config_json_load_file(&a, path, err.msg, sizeof(err.msg)),
+				 -EINVAL);
 		assert_int_equal(config_json_drive(&b, o, "r", put_err, sizeof(put_err)), -EINVAL);
-		assert_string_equal(err + strlen(path) + 2, put_err);
+		assert_string_equal(err.msg + strlen(path) + 2, put_err);
 		expect_msg("drives: field 'is_root_device' must be true or false");
 		json_decref(o);
 		unlink(path);
@@ -340,7 +344,7 @@ static void test_full_file(void **state)
 			 " \"vsock\": {\"guest_cid\": 5},"
 			 " \"entropy\": {}, \"balloon\": null, \"logger\": null}");
 	vm_config_init(&c);
-	assert_int_equal(config_json_load_file(&c, path, err, sizeof(err)), 0);
+	assert_int_equal(config_json_load_file(&c, path, err.msg, sizeof(err.msg)), 0);
 	unlink(path);
 	assert_int_equal(c.machine.vcpu_count, 2);
 	assert_int_equal(c.ndrives, 1);
@@ -352,7 +356,7 @@ static void test_full_file(void **state)
 	assert_non_null(dump);
 	text = json_dumps(dump, JSON_COMPACT);
 	vm_config_init(&d);
-	assert_int_equal(config_json_full(&d, dump, err, sizeof(err)), 0);
+	assert_int_equal(config_json_full(&d, dump, err.msg, sizeof(err.msg)), 0);
 	assert_string_equal(d.boot.kernel_image_path, "/k");
 	assert_string_equal(d.boot.boot_args, "quiet");
 	assert_int_equal(d.machine.vcpu_count, 2);
@@ -369,22 +373,22 @@ static void test_full_file(void **state)
 	vm_config_init(&c);
 	path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"balloon\": "
 			 "{\"amount_mib\": 1, \"deflate_on_oom\": true}}");
-	assert_int_equal(config_json_load_file(&c, path, err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_json_load_file(&c, path, err.msg, sizeof(err.msg)), -EINVAL);
 	expect_msg("balloon is not supported yet");
 	unlink(path);
 	path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"disks\": []}");
-	assert_int_equal(config_json_load_file(&c, path, err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_json_load_file(&c, path, err.msg, sizeof(err.msg)), -EINVAL);
 	expect_msg("unknown section 'disks'");
 	unlink(path);
 	path = write_tmp("{\"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 64}}");
-	assert_int_equal(config_json_load_file(&c, path, err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_json_load_file(&c, path, err.msg, sizeof(err.msg)), -EINVAL);
 	expect_msg("kernel_image_path is not set");
 	unlink(path);
 	path = write_tmp("{\"boot-source\": ");
-	assert_int_equal(config_json_load_file(&c, path, err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_json_load_file(&c, path, err.msg, sizeof(err.msg)), -EINVAL);
 	expect_msg("bad JSON at line 1");
 	unlink(path);
-	assert_int_equal(config_json_load_file(&c, "/nonexistent/hearth.json", err, sizeof(err)),
+	assert_int_equal(config_json_load_file(&c, "/nonexistent/hearth.json", err.msg, sizeof(err.msg)),
 			 -EINVAL);
 	expect_msg("/nonexistent/hearth.json");
 	vm_config_release(&c);
@@ -395,15 +399,15 @@ static void test_parse_body(void **state)
 	json_t *o;
 
 	(void)state;
-	assert_null(api_json_body("", 0, err, sizeof(err)));
+	assert_null(api_json_body("", 0, &err));
 	expect_msg("empty");
-	assert_null(api_json_body("[]", 2, err, sizeof(err)));
+	assert_null(api_json_body("[]", 2, &err));
 	expect_msg("not a JSON object");
-	assert_null(api_json_body("{} x", 4, err, sizeof(err)));
+	assert_null(api_json_body("{} x", 4, &err));
 	expect_msg("bad JSON");
-	assert_null(api_json_body("{\"a\":1,\"a\":2}", 13, err, sizeof(err)));
+	assert_null(api_json_body("{\"a\":1,\"a\":2}", 13, &err));
 	expect_msg("bad JSON");
-	o = api_json_body("{\"a\":1}", 7, err, sizeof(err));
+	o = api_json_body("{\"a\":1}", 7, &err);
 	assert_non_null(o);
 	json_decref(o);
 }

@@ -51,24 +51,24 @@ static void fake_resume(void *ctx)
 	(void)ctx;
 }
 
-static int fake_metrics_open(void *ctx, const char *path, char *err, size_t errlen)
+static int fake_metrics_open(void *ctx, const char *path, struct err *err)
 {
 	struct fake_vm *f = ctx;
 
 	f->opens++;
 	snprintf(f->opened, sizeof(f->opened), "%s", path);
 	if (f->open_ret)
-		snprintf(err, errlen, "cannot open the metrics file %s: nope", path);
+		err_set(err, false, -EIO, "cannot open the metrics file %s: nope", path);
 	return f->open_ret;
 }
 
-static int fake_metrics_flush(void *ctx, char *err, size_t errlen)
+static int fake_metrics_flush(void *ctx, struct err *err)
 {
 	struct fake_vm *f = ctx;
 
 	f->flushes++;
 	if (f->flush_ret)
-		snprintf(err, errlen, "the file is full");
+		err_set(err, false, -EIO, "the file is full");
 	return f->flush_ret;
 }
 

@@ -45,7 +45,7 @@ static void fake_resume(void *ctx)
 }
 
 static int fake_patch_drive(void *ctx, const struct vm_drive *d, const struct vm_drive_patch *p,
-			    char *err, size_t errlen)
+			    struct err *err)
 {
 	struct fake_vm *f = ctx;
 
@@ -56,16 +56,16 @@ static int fake_patch_drive(void *ctx, const struct vm_drive *d, const struct vm
 	snprintf(f->path, sizeof(f->path), "%s", p->path_on_host ? p->path_on_host : "");
 	f->rl = p->rate_limiter;
 	if (f->ret)
-		snprintf(err, errlen, "drive '%s': cannot open disk %s: No such file or directory",
-			 p->id, f->path);
+		err_set(err, false, -EIO, "drive '%s': cannot open disk %s: No such file or "
+			"directory", p->id, f->path);
 	return f->ret;
 }
 
-static int fake_patch_net(void *ctx, const struct vm_net_patch *p, char *err, size_t errlen)
+static int fake_patch_net(void *ctx, const struct vm_net_patch *p, struct err *err)
 {
 	struct fake_vm *f = ctx;
 
-	(void)err, (void)errlen;
+	(void)err;
 	f->net_patches++;
 	f->rl = p->rx_rate_limiter;
 	f->tx = p->tx_rate_limiter;

@@ -288,19 +288,17 @@ static void test_start_and_state_rules(void **state)
 
 static void test_instance_id(void **state)
 {
-	char err[128];
+	struct err err;
 
 	(void)state;
-	assert_int_equal(api_ctl_check_id("vm-01", err, sizeof(err)), 0);
-	assert_int_equal(api_ctl_check_id("", err, sizeof(err)), -EINVAL);
-	assert_int_equal(api_ctl_check_id("a_b", err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "'a_b'"));
+	assert_int_equal(api_ctl_check_id("vm-01", &err), 0);
+	assert_int_equal(api_ctl_check_id("", &err), -EINVAL);
+	assert_int_equal(api_ctl_check_id("a_b", &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "'a_b'"));
 	assert_int_equal(api_ctl_check_id(
-		"0123456789012345678901234567890123456789012345678901234567890123", err,
-		sizeof(err)), 0);
+		"0123456789012345678901234567890123456789012345678901234567890123", &err), 0);
 	assert_int_equal(api_ctl_check_id(
-		"01234567890123456789012345678901234567890123456789012345678901234", err,
-		sizeof(err)), -EINVAL);
+		"01234567890123456789012345678901234567890123456789012345678901234", &err), -EINVAL);
 }
 
 static void test_serve_parse(void **state)
@@ -384,7 +382,8 @@ static void test_server_on_socket(void **state)
 {
 	struct fixture *f = *state;
 	char dir[] = "/tmp/hearth-api-XXXXXX";
-	char path[96], err[256], resp[2048];
+	char path[96], resp[2048];
+	struct err err;
 	struct api_server *srv;
 	struct stat st;
 	int fd;
@@ -396,8 +395,8 @@ static void test_server_on_socket(void **state)
 	fd = open(path, O_CREAT | O_WRONLY, 0600);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(api_server_start(&srv, path, &f->ctl, 64, err, sizeof(err)), -EEXIST);
-	assert_non_null(strstr(err, "not a socket"));
+	assert_int_equal(api_server_start(&srv, path, &f->ctl, 64, &err), -EEXIST);
+	assert_non_null(strstr(err.msg, "not a socket"));
 	assert_int_equal(stat(path, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
 	unlink(path);
@@ -411,14 +410,14 @@ static void test_server_on_socket(void **state)
 		assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 		close(fd);
 	}
-	assert_int_equal(api_server_start(&srv, path, &f->ctl, 64, err, sizeof(err)), 0);
+	assert_int_equal(api_server_start(&srv, path, &f->ctl, 64, &err), 0);
 	{
 		struct api_server *second;
 
 		/* A live one is not. */
-		assert_int_equal(api_server_start(&second, path, &f->ctl, 64, err, sizeof(err)),
+		assert_int_equal(api_server_start(&second, path, &f->ctl, 64, &err),
 				 -EEXIST);
-		assert_non_null(strstr(err, "another process"));
+		assert_non_null(strstr(err.msg, "another process"));
 	}
 	assert_int_equal(http(path, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
 			      resp, sizeof(resp)), 200);

@@ -47,13 +47,12 @@ static void fake_resume(void *ctx)
 }
 
 static int fake_create(void *ctx, const struct vm_config *cfg, const struct snap_create_req *req,
-		       char *err, size_t errlen)
+		       struct err *err)
 {
 	struct fake_vm *f = ctx;
 
 	(void)cfg;
 	(void)err;
-	(void)errlen;
 	f->creates++;
 	f->last_diff = req->diff;
 	snprintf(f->last_snap, sizeof(f->last_snap), "%s", req->snapshot_path);
