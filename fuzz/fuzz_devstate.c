@@ -177,11 +177,11 @@ static void memfile(const uint8_t *p, size_t n, uint32_t file_size)
 	struct memfile_layout l;
 	uint64_t size = file_size ? file_size : n;
 	uint8_t *copy = malloc(n ? n : 1);
-	char err[256];
+	struct err err;
 
 	CHECK(copy);
 	memcpy(copy, p, n);
-	if (!memfile_layout_parse(copy, n, size, &l, err, sizeof(err))) {
+	if (!memfile_layout_parse(copy, n, size, &l, &err)) {
 		CHECK(l.nregions >= 1 && l.nregions <= MEMFILE_MAX_REGIONS);
 		CHECK(l.file_size == size);
 		for (unsigned int i = 0; i < l.nregions; i++) {
@@ -190,7 +190,7 @@ static void memfile(const uint8_t *p, size_t n, uint32_t file_size)
 			CHECK(!i || l.r[i].offset >= l.r[i - 1].offset + l.r[i - 1].size);
 		}
 	} else {
-		CHECK(err[0]);
+		CHECK(err.msg[0]);
 	}
 	free(copy);
 }

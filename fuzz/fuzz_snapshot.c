@@ -72,13 +72,13 @@ static void check_payload(const struct snap_section *s)
 			      vm.ioapic.chip_id == KVM_IRQCHIP_IOAPIC);
 	} else if (s->kind == SNAP_SEC_CONFIG) {
 		struct vm_config c;
-		char err[512];
+		struct err err;
 
 		vm_config_init(&c);
-		err[0] = 0;
-		ret = snap_config_restore(&c, s->data, s->len, err, sizeof(err));
+		err.msg[0] = 0;
+		ret = snap_config_restore(&c, s->data, s->len, &err);
 		/* Any refusal says why (the config's own setters pick the -errno). */
-		CHECK(ret == 0 || ret == -ENOMEM || (ret < 0 && err[0]));
+		CHECK(ret == 0 || ret == -ENOMEM || (ret < 0 && err.msg[0]));
 		if (!ret)
 			CHECK(c.nnets <= VM_MAX_NETS && c.ndrives <= VM_MAX_DRIVES);
 		vm_config_release(&c);
@@ -98,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct snap_builder b;
 	struct snap_file f;
-	char err[256];
+	struct err err;
 	uint8_t *buf;
 	void *again;
 	size_t len, again_len;
@@ -114,11 +114,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf, data + 1, len);
 	if (data[0] & 1)
 		fix_crc(buf, len);
-	err[0] = '\0';
-	ret = snap_parse(buf, len, "F", &f, err, sizeof(err));
+	err.msg[0] = '\0';
+	ret = snap_parse(buf, len, "F", &f, &err);
 	CHECK(ret == 0 || ret == -EINVAL || ret == -ENOMEM);
 	if (ret == -EINVAL)
-		CHECK(!strncmp(err, "snapshot F: ", 12) && strlen(err) > 12);
+		CHECK(!strncmp(err.msg, "snapshot F: ", 12) && strlen(err.msg) > 12);
 	if (ret) {
 		free(buf);
 		return 0;

@@ -63,7 +63,7 @@ int cli_merge_main(int argc, char **argv)
 			USAGE_LINE);
 		return HEARTH_EXIT_USAGE;
 	}
-	if (memfile_merge(o.base, o.diff, &started, e.msg, sizeof(e.msg))) {
+	if (memfile_merge(o.base, o.diff, &started, &e)) {
 		fprintf(stderr, "hearth: snapshot-merge: %s\n", e.msg);
 		return started ? HEARTH_EXIT_FAILURE : HEARTH_EXIT_USAGE;
 	}

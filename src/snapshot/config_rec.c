@@ -80,20 +80,19 @@ int snap_config_save(const struct vm_config *c, char **out, size_t *len)
 	return 0;
 }
 
-static int bad(char *err, size_t errlen, const char *why)
+static int bad(struct err *err, const char *why)
 {
-	snprintf(err, errlen, "its config section %s", why);
-	return -EINVAL;
+	return err_set(err, true, -EINVAL, "its config section %s", why);
 }
 
 /* Puts back what Firecracker's shape lost: a NIC's backend and forwards. */
-static int restore_nets(struct vm_config *c, json_t *nets, char *err, size_t errlen)
+static int restore_nets(struct vm_config *c, json_t *nets, struct err *err)
 {
 	size_t i, j;
 	json_t *n, *f;
 
 	if (!json_is_array(nets) || json_array_size(nets) != c->nnets)
-		return bad(err, errlen, "does not list every network interface");
+		return bad(err, "does not list every network interface");
 	json_array_foreach(nets, i, n) {
 		struct net_config *d = &c->nets[i].dev;
 		const char *id = NULL, *backend = NULL;
@@ -104,7 +103,7 @@ static int restore_nets(struct vm_config *c, json_t *nets, char *err, size_t err
 				&backend, "hostfwd", &fwd, "host_loopback", &loop, "max_sockets",
 				&maxs) || strcmp(id, c->nets[i].id) || !json_is_array(fwd) ||
 		    json_array_size(fwd) > NET_MAX_HOSTFWD || maxs < 0)
-			return bad(err, errlen, "has a malformed network interface");
+			return bad(err, "has a malformed network interface");
 		d->backend = !strcmp(backend, "user") ? NET_USER : NET_TAP;
 		if (d->backend == NET_USER)
 			memset(d->ifname, 0, sizeof(d->ifname));
@@ -116,20 +115,20 @@ static int restore_nets(struct vm_config *c, json_t *nets, char *err, size_t err
 
 			if (json_unpack(f, "[b, i, i]", &udp, &hp, &gp) || hp <= 0 || hp > 65535 ||
 			    gp <= 0 || gp > 65535)
-				return bad(err, errlen, "has a malformed hostfwd rule");
+				return bad(err, "has a malformed hostfwd rule");
 			d->fwd[d->nfwd++] = (struct net_hostfwd){ udp, (uint16_t)hp, (uint16_t)gp };
 		}
 	}
 	return 0;
 }
 
-static int restore_drives(struct vm_config *c, json_t *drives, char *err, size_t errlen)
+static int restore_drives(struct vm_config *c, json_t *drives, struct err *err)
 {
 	size_t i;
 	json_t *d;
 
 	if (!json_is_array(drives) || json_array_size(drives) != c->ndrives)
-		return bad(err, errlen, "does not list every drive");
+		return bad(err, "does not list every drive");
 	json_array_foreach(drives, i, d) {
 		const char *id = NULL, *cache = NULL, *serial = NULL;
 		struct vm_drive *v = &c->drives[i];
@@ -137,37 +136,35 @@ static int restore_drives(struct vm_config *c, json_t *drives, char *err, size_t
 		if (json_unpack(d, "{s:s, s:s, s:s}", "drive_id", &id, "cache", &cache, "serial",
 				&serial) || strcmp(id, v->id) || strlen(serial) >= sizeof(v->serial) ||
 		    (strcmp(cache, "none") && strcmp(cache, "writeback")))
-			return bad(err, errlen, "has a malformed drive");
+			return bad(err, "has a malformed drive");
 		v->cache_type = !strcmp(cache, "none") ? BLK_CACHE_NONE : BLK_CACHE_WRITEBACK;
 		snprintf(v->serial, sizeof(v->serial), "%s", serial);
 	}
 	return 0;
 }
 
-int snap_config_restore(struct vm_config *c, const void *in, size_t len, char *err,
-			size_t errlen)
+int snap_config_restore(struct vm_config *c, const void *in, size_t len, struct err *err)
 {
 	json_t *root = json_loadb(in, len, JSON_REJECT_DUPLICATES, NULL), *vm, *h;
 	const char *kvm_path = NULL;
-	char why[VM_CONFIG_ERR_MAX];
 	int ret;
 
 	if (!root)
-		return bad(err, errlen, "is not JSON");
+		return bad(err, "is not JSON");
 	vm = json_object_get(root, "vm");
 	h = json_object_get(root, "hearth");
 	if (!json_is_object(vm) || !json_is_object(h)) {
-		ret = bad(err, errlen, "lacks its vm or hearth part");
+		ret = bad(err, "lacks its vm or hearth part");
 		goto out;
 	}
-	ret = config_json_full(c, vm, why, sizeof(why));
+	ret = config_json_full(c, vm, err->msg, sizeof(err->msg));
 	if (ret) {
-		snprintf(err, errlen, "its config section is refused: %s", why);
+		err_prefix(err, ret, "its config section is refused: ");
 		goto out;
 	}
-	ret = restore_nets(c, json_object_get(h, "nets"), err, errlen);
+	ret = restore_nets(c, json_object_get(h, "nets"), err);
 	if (!ret)
-		ret = restore_drives(c, json_object_get(h, "drives"), err, errlen);
+		ret = restore_drives(c, json_object_get(h, "drives"), err);
 	if (ret)
 		goto out;
 	kvm_path = json_string_value(json_object_get(h, "kvm_path"));

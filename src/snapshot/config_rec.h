@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "util/err.h"
 #include "vmm/config.h"
 
 #define SNAP_CONFIG_VERSION 1u
@@ -17,7 +18,6 @@
 /* A malloc'ed NUL-terminated JSON text in *out; 0 or -ENOMEM. */
 int snap_config_save(const struct vm_config *c, char **out, size_t *len);
 /* Fills c (vm_config_init'ed) from a record: 0, or -EINVAL with err. */
-int snap_config_restore(struct vm_config *c, const void *in, size_t len, char *err,
-			size_t errlen);
+int snap_config_restore(struct vm_config *c, const void *in, size_t len, struct err *err);
 
 #endif

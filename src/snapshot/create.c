@@ -71,8 +71,7 @@ static int save_dev(void *ctx, void *out, size_t *len)
 struct devices_call {
 	struct vm *vm;
 	struct snap_builder *b;
-	char *err;
-	size_t errlen;
+	struct err *err;
 	int ret;
 };
 
@@ -86,39 +85,36 @@ static void save_devices_fn(void *arg)
 		const struct dev_entry *e = &r->entries[i];
 
 		if (!e->ops->save) {
-			snprintf(c->err, c->errlen, "device '%s' (%s) cannot be saved", e->id,
-				 e->type);
-			c->ret = -EOPNOTSUPP;
+			c->ret = err_set(c->err, false, -EOPNOTSUPP, "device '%s' (%s) cannot be "
+					 "saved", e->id, e->type);
 			break;
 		}
 		c->ret = snap_builder_add_saved(c->b, SNAP_SEC_DEVICE, e->id, 1, save_dev,
 						(void *)e);
 		if (c->ret)
-			snprintf(c->err, c->errlen, "device '%s': saving failed: %s", e->id,
-				 strerror(-c->ret));
+			err_set(c->err, false, c->ret, "device '%s': saving failed: %s", e->id,
+				strerror(-c->ret));
 	}
 }
 
 /* Every vCPU's state, and its registers for the memory file's notes. */
 static int save_vcpus(struct vm *vm, struct snap_builder *b, struct memcore_vcpu *regs,
-		      char *err, size_t errlen)
+		      struct err *err)
 {
 	int xsave = kvm_check_extension(vm->fd, KVM_CAP_XSAVE2);
 	struct kvm_msrs *list = NULL;
-	char why[256];
 	int ret = vcpu_kvm_msr_list(vm->kvm.fd, &list);
 
-	if (ret) {
-		snprintf(err, errlen, "KVM_GET_MSR_INDEX_LIST: %s", strerror(-ret));
-		return ret;
-	}
+	if (ret)
+		return err_set(err, false, ret, "KVM_GET_MSR_INDEX_LIST: %s", strerror(-ret));
 	for (unsigned int i = 0; i < vm->ncpus && !ret; i++) {
 		struct vcpu_snap s;
 		char id[16];
 
-		ret = vcpu_kvm_state_get(vm->vcpus[i]->fd, xsave, list, &s, why, sizeof(why));
+		ret = vcpu_kvm_state_get(vm->vcpus[i]->fd, xsave, list, &s, err->msg,
+					 sizeof(err->msg));
 		if (ret) {
-			snprintf(err, errlen, "vcpu%u: %s", i, why);
+			err_prefix(err, ret, "vcpu%u: ", i);
 			break;
 		}
 		regs[i].regs = s.regs;
@@ -128,16 +124,16 @@ static int save_vcpus(struct vm *vm, struct snap_builder *b, struct memcore_vcpu
 					     &s);
 		vcpu_state_release(&s);
 		if (ret)
-			snprintf(err, errlen, "vcpu%u: saving failed: %s", i, strerror(-ret));
+			err_set(err, false, ret, "vcpu%u: saving failed: %s", i, strerror(-ret));
 	}
 	free(list);
 	return ret;
 }
 
 static int build_state(struct vm *vm, const struct vm_config *cfg, struct snap_builder *b,
-		       struct memcore_vcpu *regs, char *err, size_t errlen)
+		       struct memcore_vcpu *regs, struct err *err)
 {
-	struct devices_call dc = { vm, b, err, errlen, 0 };
+	struct devices_call dc = { vm, b, err, 0 };
 	struct snap_host *host = malloc(sizeof(*host));
 	struct vm_kvm_state vs;
 	char *json = NULL;
@@ -154,21 +150,18 @@ static int build_state(struct vm *vm, const struct vm_config *cfg, struct snap_b
 	if (!ret)
 		ret = snap_builder_add(b, SNAP_SEC_CONFIG, "config", SNAP_CONFIG_VERSION, json, jlen);
 	free(json);
-	if (ret) {
-		snprintf(err, errlen, "recording the host and config: %s", strerror(-ret));
-		return ret;
-	}
-	ret = vm_state_get(vm->fd, &vs, err, errlen);
+	if (ret)
+		return err_set(err, false, ret, "recording the host and config: %s",
+			       strerror(-ret));
+	ret = vm_state_get(vm->fd, &vs, err->msg, sizeof(err->msg));
 	if (!ret)
 		ret = snap_builder_add_saved(b, SNAP_SEC_VM, "vm", VM_STATE_VERSION, save_vm, &vs);
 	if (!ret)
-		ret = save_vcpus(vm, b, regs, err, errlen);
+		ret = save_vcpus(vm, b, regs, err);
 	if (ret)
 		return ret;
-	if (eventloop_call_sync(vm->loop, save_devices_fn, &dc)) {
-		snprintf(err, errlen, "Hearth is shutting down");
-		return -ESHUTDOWN;
-	}
+	if (eventloop_call_sync(vm->loop, save_devices_fn, &dc))
+		return err_set(err, false, -ESHUTDOWN, "Hearth is shutting down");
 	return dc.ret;
 }
 
@@ -177,8 +170,7 @@ static int build_state(struct vm *vm, const struct vm_config *cfg, struct snap_b
  * clears them, so every snapshot, Full or Diff, starts the next diff.
  * NULL in *dirty when tracking is off.
  */
-static int collect_dirty(struct vm *vm, uint64_t *dirty[GUEST_MEM_MAX_REGIONS], char *err,
-			 size_t errlen)
+static int collect_dirty(struct vm *vm, uint64_t *dirty[GUEST_MEM_MAX_REGIONS], struct err *err)
 {
 	int ret;
 
@@ -189,38 +181,33 @@ static int collect_dirty(struct vm *vm, uint64_t *dirty[GUEST_MEM_MAX_REGIONS], 
 		if (!dirty[i])
 			return -ENOMEM;
 		ret = guest_mem_dirty_collect(&vm->mem, vm->fd, i, dirty[i]);
-		if (ret) {
-			snprintf(err, errlen, "snapshot/create: reading the dirty log: %s",
-				 strerror(-ret));
-			return ret;
-		}
+		if (ret)
+			return err_set(err, false, ret, "snapshot/create: reading the dirty log: "
+				       "%s", strerror(-ret));
 	}
 	return 0;
 }
 
-static int check_diff(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+static int check_diff(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
-	if (!guest_mem_dirty_enabled(&vm->mem)) {
-		snprintf(err, errlen, "a Diff snapshot needs dirty page tracking: boot with "
-			 "machine-config track_dirty_pages, or load with track_dirty_pages");
-		return -EINVAL;
-	}
+	if (!guest_mem_dirty_enabled(&vm->mem))
+		return err_set(err, true, -EINVAL, "a Diff snapshot needs dirty page tracking: "
+			       "boot with machine-config track_dirty_pages, or load with "
+			       "track_dirty_pages");
 	/* The host kernel writes vhost-vsock's rings, and KVM's log does not see it. */
-	if (cfg->vsock.present && !cfg->vsock.uds_path) {
-		snprintf(err, errlen, "a Diff snapshot cannot include vhost-vsock (its kernel "
-			 "writes to guest memory are not tracked); take a Full snapshot");
-		return -EINVAL;
-	}
+	if (cfg->vsock.present && !cfg->vsock.uds_path)
+		return err_set(err, true, -EINVAL, "a Diff snapshot cannot include vhost-vsock "
+			       "(its kernel writes to guest memory are not tracked); take a Full "
+			       "snapshot");
 	return 0;
 }
 
 int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_create_req *req,
-		struct err *e)
+		struct err *err)
 {
 	struct memcore_vcpu *regs = calloc(vm->ncpus, sizeof(*regs));
 	uint64_t *dirty[GUEST_MEM_MAX_REGIONS] = { NULL };
 	struct snap_builder b;
-	char why[512] = "";
 	void *buf = NULL;
 	size_t len = 0;
 	int ret;
@@ -228,20 +215,22 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 	if (!regs)
 		return -ENOMEM;
 	if (req->diff) {
-		ret = check_diff(vm, cfg, e->msg, sizeof(e->msg));
+		ret = check_diff(vm, cfg, err);
 		if (ret) {
 			free(regs);
 			return ret;
 		}
 	}
 	snap_builder_init(&b);
-	ret = build_state(vm, cfg, &b, regs, why, sizeof(why));
+	err->msg[0] = '\0';
+	ret = build_state(vm, cfg, &b, regs, err);
 	if (!ret)
 		ret = snap_builder_finish(&b, HEARTH_VERSION, &buf, &len);
 	snap_builder_release(&b);
 	if (ret) {
-		snprintf(e->msg, sizeof(e->msg), "snapshot/create: %s",
-			 why[0] ? why : strerror(-ret));
+		if (!err->msg[0])
+			err_set(err, false, ret, "%s", strerror(-ret));
+		err_prefix(err, ret, "snapshot/create: ");
 		goto out;
 	}
 	/*
@@ -249,13 +238,12 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 	 * saves above may have marked pages. A failed write loses these bits,
 	 * so the next snapshot after a failure should be a Full one (README).
 	 */
-	ret = collect_dirty(vm, dirty, e->msg, sizeof(e->msg));
+	ret = collect_dirty(vm, dirty, err);
 	if (!ret)
 		ret = memcore_write(req->mem_file_path, &vm->mem, regs, vm->ncpus,
-				    req->diff ? (const uint64_t *const *)dirty : NULL, e->msg,
-				    sizeof(e->msg));
+				    req->diff ? (const uint64_t *const *)dirty : NULL, err);
 	if (!ret)
-		ret = snap_file_write(req->snapshot_path, buf, len, NULL, e->msg, sizeof(e->msg));
+		ret = snap_file_write(req->snapshot_path, buf, len, NULL, err);
 out:
 	for (unsigned int i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
 		free(dirty[i]);

@@ -11,10 +11,10 @@
 
 #include "util/file.h"
 
-static int snap_errno(char *err, size_t errlen, const char *path, const char *what, int e)
+/* usage: the file was read (the input was at fault), not written. */
+static int snap_errno(struct err *err, bool usage, const char *path, const char *what, int e)
 {
-	snprintf(err, errlen, "snapshot %s: %s: %s", path, what, strerror(e));
-	return -e;
+	return err_set(err, usage, -e, "snapshot %s: %s: %s", path, what, strerror(e));
 }
 
 static ssize_t snap_plain_write(void *ctx, int fd, const void *buf, size_t len)
@@ -61,7 +61,7 @@ static int snap_split(const char *path, char **dir, char **base)
 }
 
 int snap_file_write(const char *path, const void *buf, size_t len,
-		    const struct snap_write_hooks *hooks, char *err, size_t errlen)
+		    const struct snap_write_hooks *hooks, struct err *err)
 {
 	struct snap_write_hooks h = { .write = snap_plain_write };
 	char *dcopy = NULL, *bcopy = NULL, *tmp = NULL;
@@ -75,54 +75,54 @@ int snap_file_write(const char *path, const void *buf, size_t len,
 	}
 	ret = snap_split(path, &dcopy, &bcopy);
 	if (ret)
-		return snap_errno(err, errlen, path, "preparing", -ret);
+		return snap_errno(err, false, path, "preparing", -ret);
 	dir = dirname(dcopy);
 	base = basename(bcopy);
 	if (!*base || !strcmp(base, "/") || !strcmp(base, ".") || !strcmp(base, "..")) {
-		ret = snap_errno(err, errlen, path, "not a file name", EINVAL);
+		ret = snap_errno(err, false, path, "not a file name", EINVAL);
 		goto err_free;
 	}
 	/* A hidden name no loader is given, unique to this writer. */
 	if (asprintf(&tmp, "%s/.%s.tmp-%ld", dir, base, (long)getpid()) < 0) {
 		tmp = NULL;
-		ret = snap_errno(err, errlen, path, "preparing", ENOMEM);
+		ret = snap_errno(err, false, path, "preparing", ENOMEM);
 		goto err_free;
 	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
-		ret = snap_errno(err, errlen, path, "opening its directory", errno);
+		ret = snap_errno(err, false, path, "opening its directory", errno);
 		goto err_free;
 	}
 	/* A leftover of an earlier writer with our pid died with it; replace it. */
 	unlink(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		ret = snap_errno(err, errlen, path, "creating a temporary file", errno);
+		ret = snap_errno(err, false, path, "creating a temporary file", errno);
 		goto err_free;
 	}
 	ret = snap_write_all(fd, buf, len, &h);
 	if (ret) {
-		ret = snap_errno(err, errlen, path, "writing", -ret);
+		ret = snap_errno(err, false, path, "writing", -ret);
 		goto err_unlink;
 	}
 	/* Data before the rename, or a crash could leave the new name on old blocks. */
 	if (fsync(fd) < 0) {
-		ret = snap_errno(err, errlen, path, "syncing", errno);
+		ret = snap_errno(err, false, path, "syncing", errno);
 		goto err_unlink;
 	}
 	if (close(fd) < 0) {
 		fd = -1;
-		ret = snap_errno(err, errlen, path, "closing", errno);
+		ret = snap_errno(err, false, path, "closing", errno);
 		goto err_unlink;
 	}
 	fd = -1;
 	if (rename(tmp, path) < 0) {
-		ret = snap_errno(err, errlen, path, "renaming into place", errno);
+		ret = snap_errno(err, false, path, "renaming into place", errno);
 		goto err_unlink;
 	}
 	/* The rename itself is durable only once the directory is. */
 	if (fsync(dfd) < 0) {
-		ret = snap_errno(err, errlen, path, "syncing its directory", errno);
+		ret = snap_errno(err, false, path, "syncing its directory", errno);
 		goto err_free;
 	}
 	ret = 0;
@@ -143,8 +143,7 @@ out:
 	return ret;
 }
 
-int snap_file_load(const char *path, struct snap_file *f, void **buf, char *err,
-		   size_t errlen)
+int snap_file_load(const char *path, struct snap_file *f, void **buf, struct err *err)
 {
 	struct stat st;
 	uint8_t *data;
@@ -155,33 +154,32 @@ int snap_file_load(const char *path, struct snap_file *f, void **buf, char *err,
 	*buf = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
-		return snap_errno(err, errlen, path, "opening", errno);
+		return snap_errno(err, true, path, "opening", errno);
 	if (fstat(fd, &st) < 0) {
-		ret = snap_errno(err, errlen, path, "stat", errno);
+		ret = snap_errno(err, true, path, "stat", errno);
 		goto err_close;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		ret = snap_errno(err, errlen, path, "not a regular file",
+		ret = snap_errno(err, true, path, "not a regular file",
 				 S_ISDIR(st.st_mode) ? EISDIR : EINVAL);
 		goto err_close;
 	}
 	if ((uint64_t)st.st_size > SNAP_FILE_MAX) {
-		snprintf(err, errlen, "snapshot %s: %lld bytes, more than a snapshot can be (%u)",
-			 path, (long long)st.st_size, SNAP_FILE_MAX);
-		ret = -EFBIG;
+		ret = err_set(err, true, -EFBIG, "snapshot %s: %lld bytes, more than a snapshot "
+			      "can be (%u)", path, (long long)st.st_size, SNAP_FILE_MAX);
 		goto err_close;
 	}
 	data = malloc(st.st_size ? (size_t)st.st_size : 1);
 	if (!data) {
-		ret = snap_errno(err, errlen, path, "reading", ENOMEM);
+		ret = snap_errno(err, true, path, "reading", ENOMEM);
 		goto err_close;
 	}
 	got = file_read_full(fd, data, (size_t)st.st_size);
 	if (got < 0) {
-		ret = snap_errno(err, errlen, path, "reading", (int)-got);
+		ret = snap_errno(err, true, path, "reading", (int)-got);
 		goto err_free;
 	}
-	ret = snap_parse(data, (size_t)got, path, f, err, errlen);
+	ret = snap_parse(data, (size_t)got, path, f, err);
 	if (ret)
 		goto err_free;
 	close(fd);

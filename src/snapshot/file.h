@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "snapshot/format.h"
+#include "util/err.h"
 
 /* Larger files are refused unread: device and vCPU state is small, memory is elsewhere. */
 #define SNAP_FILE_MAX (256u << 20)
@@ -32,14 +33,13 @@ struct snap_write_hooks {
  * temporary file is removed and path is as it was. hooks may be NULL.
  */
 int snap_file_write(const char *path, const void *buf, size_t len,
-		    const struct snap_write_hooks *hooks, char *err, size_t errlen);
+		    const struct snap_write_hooks *hooks, struct err *err);
 
 /*
  * Reads and checks path: on success f's sections point into *buf, which
  * the caller frees after snap_file_release(f). -ENOENT, -EISDIR, -EFBIG,
  * other -errno, or snap_parse's -EINVAL, each with one line in err.
  */
-int snap_file_load(const char *path, struct snap_file *f, void **buf, char *err,
-		   size_t errlen);
+int snap_file_load(const char *path, struct snap_file *f, void **buf, struct err *err);
 
 #endif

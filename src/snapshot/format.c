@@ -30,21 +30,16 @@ const char *snap_kind_name(uint32_t kind)
 	return kind >= 1 && kind <= SNAP_SEC_KIND_MAX ? kind_names[kind] : "unknown";
 }
 
-__attribute__((format(printf, 4, 5))) static int snap_fail(char *err, size_t errlen,
-							   const char *name, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int snap_fail(struct err *err, const char *name,
+							   const char *fmt, ...)
 {
+	char why[ERR_MSG_MAX];
 	va_list ap;
-	int n;
 
-	if (!errlen)
-		return -EINVAL;
-	n = snprintf(err, errlen, "snapshot %s: ", name);
-	if (n >= 0 && (size_t)n < errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	return err_set(err, true, -EINVAL, "snapshot %s: %s", name, why);
 }
 
 /* An id is 1 to SNAP_ID_SIZE-1 printable characters, NUL-padded to the end. */
@@ -78,26 +73,26 @@ void snap_file_release(struct snap_file *f)
 }
 
 static int snap_parse_header(struct bytes_in *in, const char *name, uint64_t *file_size,
-			     uint32_t *nsections, struct snap_file *f, char *err, size_t errlen)
+			     uint32_t *nsections, struct snap_file *f, struct err *err)
 {
 	char magic[SNAP_MAGIC_SIZE];
 	uint32_t header_size;
 
 	if (in->len < SNAP_HEADER_SIZE)
-		return snap_fail(err, errlen, name,
+		return snap_fail(err, name,
 				 "too short for a snapshot header (needs %u bytes, the file has %zu)",
 				 SNAP_HEADER_SIZE, in->len);
 	bytes_get(in, magic, sizeof(magic));
 	if (memcmp(magic, SNAP_MAGIC, SNAP_MAGIC_SIZE))
-		return snap_fail(err, errlen, name, "not a Hearth snapshot (bad magic)");
+		return snap_fail(err, name, "not a Hearth snapshot (bad magic)");
 	f->format_version = bytes_get_u32(in);
 	if (f->format_version != SNAP_FORMAT_VERSION)
-		return snap_fail(err, errlen, name,
+		return snap_fail(err, name,
 				 "format version %" PRIu32 ", this Hearth reads version %u",
 				 f->format_version, SNAP_FORMAT_VERSION);
 	header_size = bytes_get_u32(in);
 	if (header_size != SNAP_HEADER_SIZE)
-		return snap_fail(err, errlen, name, "bad header size %" PRIu32 " (expected %u)",
+		return snap_fail(err, name, "bad header size %" PRIu32 " (expected %u)",
 				 header_size, SNAP_HEADER_SIZE);
 	*file_size = bytes_get_u64(in);
 	*nsections = bytes_get_u32(in);
@@ -111,20 +106,20 @@ static int snap_parse_header(struct bytes_in *in, const char *name, uint64_t *fi
 			if (f->hearth_version[i])
 				n = SNAP_VERSION_SIZE;
 		if (n == SNAP_VERSION_SIZE)
-			return snap_fail(err, errlen, name, "malformed Hearth version string");
+			return snap_fail(err, name, "malformed Hearth version string");
 	}
 	if (*nsections > SNAP_MAX_SECTIONS)
-		return snap_fail(err, errlen, name, "%" PRIu32 " sections (at most %u)", *nsections,
+		return snap_fail(err, name, "%" PRIu32 " sections (at most %u)", *nsections,
 				 SNAP_MAX_SECTIONS);
 	return 0;
 }
 
 static int snap_parse_section(struct bytes_in *in, const char *name, unsigned int i,
-			      unsigned int total, const struct snap_file *f, struct snap_section *s, char *err,
-			      size_t errlen)
+			      unsigned int total, const struct snap_file *f, struct snap_section *s,
+			      struct err *err)
 {
 	if (bytes_in_left(in) < SNAP_SECTION_HEADER_SIZE)
-		return snap_fail(err, errlen, name,
+		return snap_fail(err, name,
 				 "section %u of %u is truncated (its header needs %u bytes, %zu left)",
 				 i + 1, total, SNAP_SECTION_HEADER_SIZE, bytes_in_left(in));
 	s->kind = bytes_get_u32(in);
@@ -132,25 +127,24 @@ static int snap_parse_section(struct bytes_in *in, const char *name, unsigned in
 	s->len = bytes_get_u64(in);
 	bytes_get(in, s->id, SNAP_ID_SIZE);
 	if (!snap_id_valid(s->id))
-		return snap_fail(err, errlen, name, "section %u of %u has a malformed id", i + 1,
+		return snap_fail(err, name, "section %u of %u has a malformed id", i + 1,
 				 total);
 	if (s->kind < 1 || s->kind > SNAP_SEC_KIND_MAX)
-		return snap_fail(err, errlen, name, "section '%s' has unknown kind %" PRIu32, s->id,
+		return snap_fail(err, name, "section '%s' has unknown kind %" PRIu32, s->id,
 				 s->kind);
 	if (s->len > bytes_in_left(in))
-		return snap_fail(err, errlen, name,
+		return snap_fail(err, name,
 				 "section '%s' is truncated (needs %" PRIu64 " bytes, %zu left)", s->id,
 				 s->len, bytes_in_left(in));
 	if (snap_find(f, s->kind, s->id))
-		return snap_fail(err, errlen, name, "%s section '%s' appears twice",
+		return snap_fail(err, name, "%s section '%s' appears twice",
 				 snap_kind_name(s->kind), s->id);
 	s->data = in->p + in->off;
 	in->off += (size_t)s->len;
 	return 0;
 }
 
-int snap_parse(const void *buf, size_t len, const char *name, struct snap_file *f, char *err,
-	       size_t errlen)
+int snap_parse(const void *buf, size_t len, const char *name, struct snap_file *f, struct err *err)
 {
 	struct bytes_in in = bytes_in_init(buf, len);
 	uint32_t nsections = 0, want_crc, crc;
@@ -159,9 +153,8 @@ int snap_parse(const void *buf, size_t len, const char *name, struct snap_file *
 	int ret;
 
 	memset(f, 0, sizeof(*f));
-	if (errlen)
-		err[0] = '\0';
-	ret = snap_parse_header(&in, name, &file_size, &nsections, f, err, errlen);
+	err->msg[0] = '\0';
+	ret = snap_parse_header(&in, name, &file_size, &nsections, f, err);
 	if (ret)
 		goto err_release;
 	/* Bounded by SNAP_MAX_SECTIONS; a count the file cannot hold fails in the walk. */
@@ -172,18 +165,18 @@ int snap_parse(const void *buf, size_t len, const char *name, struct snap_file *
 	}
 	for (unsigned int i = 0; i < nsections; i++) {
 		f->nsections = i;
-		ret = snap_parse_section(&in, name, i, nsections, f, &f->sections[i], err, errlen);
+		ret = snap_parse_section(&in, name, i, nsections, f, &f->sections[i], err);
 		if (ret)
 			goto err_release;
 	}
 	f->nsections = nsections;
 	if (file_size != len) {
-		ret = snap_fail(err, errlen, name, "the header says %" PRIu64 " bytes, the file has %zu",
+		ret = snap_fail(err, name, "the header says %" PRIu64 " bytes, the file has %zu",
 				file_size, len);
 		goto err_release;
 	}
 	if (in.off != len) {
-		ret = snap_fail(err, errlen, name, "%zu bytes after the last section", len - in.off);
+		ret = snap_fail(err, name, "%zu bytes after the last section", len - in.off);
 		goto err_release;
 	}
 	in = bytes_in_init((const uint8_t *)buf + SNAP_CRC_OFFSET, 4);
@@ -192,7 +185,7 @@ int snap_parse(const void *buf, size_t len, const char *name, struct snap_file *
 	crc = crc32c(crc, zero, sizeof(zero));
 	crc = crc32c(crc, (const uint8_t *)buf + SNAP_CRC_OFFSET + 4, len - SNAP_CRC_OFFSET - 4);
 	if (crc != want_crc) {
-		ret = snap_fail(err, errlen, name,
+		ret = snap_fail(err, name,
 				"corrupt: CRC 0x%08" PRIx32 " does not match the header's 0x%08" PRIx32,
 				crc, want_crc);
 		goto err_release;

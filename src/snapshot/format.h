@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/err.h"
+
 #define SNAP_MAGIC "HEARTHSN"
 #define SNAP_MAGIC_SIZE 8
 #define SNAP_FORMAT_VERSION 1u
@@ -63,8 +65,7 @@ struct snap_file {
  * line in err naming the problem ("snapshot F: section 'com1' is
  * truncated (needs 64 bytes, 12 left)"). Never reads outside buf.
  */
-int snap_parse(const void *buf, size_t len, const char *name, struct snap_file *f, char *err,
-	       size_t errlen);
+int snap_parse(const void *buf, size_t len, const char *name, struct snap_file *f, struct err *err);
 void snap_file_release(struct snap_file *f);
 const struct snap_section *snap_find(const struct snap_file *f, uint32_t kind, const char *id);
 

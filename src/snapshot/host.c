@@ -93,25 +93,21 @@ static const struct {
 	{ 0x80000001, 0, false, false, true, true },
 };
 
-static int snap_host_missing(char *err, size_t errlen, uint32_t fn, uint32_t index,
+static int snap_host_missing(struct err *err, uint32_t fn, uint32_t index,
 			     const char *reg, uint32_t bits)
 {
-	snprintf(err, errlen,
-		 "needs CPUID 0x%" PRIx32 ".%" PRIu32 " %s bits 0x%" PRIx32 ", the host lacks them",
-		 fn, index, reg, bits);
-	return -EINVAL;
+	return err_set(err, true, -EINVAL, "needs CPUID 0x%" PRIx32 ".%" PRIu32 " %s bits 0x%"
+		       PRIx32 ", the host lacks them", fn, index, reg, bits);
 }
 
 static int snap_host_check_cpuid(const struct snap_host *need, const struct snap_host *have,
-				 char *err, size_t errlen)
+				 struct err *err)
 {
 	const struct snap_cpuid_leaf *n = snap_host_leaf(need, 0, 0);
 	const struct snap_cpuid_leaf *h = snap_host_leaf(have, 0, 0);
 
-	if (n && (!h || n->ebx != h->ebx || n->ecx != h->ecx || n->edx != h->edx)) {
-		snprintf(err, errlen, "was taken on another CPU vendor");
-		return -EINVAL;
-	}
+	if (n && (!h || n->ebx != h->ebx || n->ecx != h->ecx || n->edx != h->edx))
+		return err_set(err, true, -EINVAL, "was taken on another CPU vendor");
 	for (size_t i = 0; i < sizeof(feature_leaves) / sizeof(feature_leaves[0]); i++) {
 		uint32_t fn = feature_leaves[i].function, idx = feature_leaves[i].index;
 		static const struct snap_cpuid_leaf none;
@@ -124,21 +120,20 @@ static int snap_host_check_cpuid(const struct snap_host *need, const struct snap
 		if (!h)
 			h = &none;
 		if (feature_leaves[i].eax && (lack = n->eax & ~h->eax))
-			return snap_host_missing(err, errlen, fn, idx, "eax", lack);
+			return snap_host_missing(err, fn, idx, "eax", lack);
 		if (feature_leaves[i].ebx && (lack = n->ebx & ~h->ebx))
-			return snap_host_missing(err, errlen, fn, idx, "ebx", lack);
+			return snap_host_missing(err, fn, idx, "ebx", lack);
 		if (feature_leaves[i].ecx && (lack = n->ecx & ~h->ecx))
-			return snap_host_missing(err, errlen, fn, idx, "ecx", lack);
+			return snap_host_missing(err, fn, idx, "ecx", lack);
 		if (feature_leaves[i].edx && (lack = n->edx & ~h->edx))
-			return snap_host_missing(err, errlen, fn, idx, "edx", lack);
+			return snap_host_missing(err, fn, idx, "edx", lack);
 	}
 	return 0;
 }
 
-int snap_host_check(const struct snap_host *need, const struct snap_host *have, char *err,
-		    size_t errlen)
+int snap_host_check(const struct snap_host *need, const struct snap_host *have, struct err *err)
 {
-	int ret = snap_host_check_cpuid(need, have, err, errlen);
+	int ret = snap_host_check_cpuid(need, have, err);
 
 	if (ret)
 		return ret;
@@ -148,12 +143,10 @@ int snap_host_check(const struct snap_host *need, const struct snap_host *have, 
 		for (unsigned int j = 0; j < have->ncaps; j++)
 			if (have->caps[j].cap == need->caps[i].cap)
 				got = have->caps[j].value;
-		if (got < need->caps[i].value) {
-			snprintf(err, errlen,
-				 "needs KVM capability %" PRIu32 " at %" PRIu32 ", the host has %" PRIu32,
-				 need->caps[i].cap, need->caps[i].value, got);
-			return -EINVAL;
-		}
+		if (got < need->caps[i].value)
+			return err_set(err, true, -EINVAL, "needs KVM capability %" PRIu32 " at %"
+				       PRIu32 ", the host has %" PRIu32, need->caps[i].cap,
+				       need->caps[i].value, got);
 	}
 	return 0;
 }

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/err.h"
+
 #define SNAP_HOST_VERSION 1u
 #define SNAP_HOST_MAX_CPUID 256u  /* KVM_MAX_CPUID_ENTRIES */
 #define SNAP_HOST_MAX_CAPS 64u
@@ -43,7 +45,6 @@ int snap_host_restore(struct snap_host *h, const void *in, size_t len);
  * capability at least as large. 0, or -EINVAL with the first missing
  * thing in err ("needs CPUID 0x7.0 ebx bits 0x20, the host lacks them").
  */
-int snap_host_check(const struct snap_host *need, const struct snap_host *have, char *err,
-		    size_t errlen);
+int snap_host_check(const struct snap_host *need, const struct snap_host *have, struct err *err);
 
 #endif

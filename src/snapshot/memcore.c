@@ -181,14 +181,13 @@ static int write_region(int fd, const struct guest_region *r, uint64_t off,
 	return write_full_region(fd, r, off);
 }
 
-static int mf_err(char *err, size_t errlen, const char *path, const char *what, int e)
+static int mf_err(struct err *err, const char *path, const char *what, int e)
 {
-	snprintf(err, errlen, "memory file %s: %s: %s", path, what, strerror(e));
-	return -e;
+	return err_set(err, false, -e, "memory file %s: %s: %s", path, what, strerror(e));
 }
 
 int memcore_write(const char *path, const struct guest_mem *gm, const struct memcore_vcpu *v,
-		  unsigned int nvcpus, const uint64_t *const *dirty, char *err, size_t errlen)
+		  unsigned int nvcpus, const uint64_t *const *dirty, struct err *err)
 {
 	char *dcopy = strdup(path), *bcopy = strdup(path), *tmp = NULL;
 	struct memcore_layout l;
@@ -199,52 +198,52 @@ int memcore_write(const char *path, const struct guest_mem *gm, const struct mem
 	if (!dcopy || !bcopy || asprintf(&tmp, "%s/.%s.tmp-%ld", dirname(dcopy),
 					 basename(bcopy), (long)getpid()) < 0) {
 		tmp = NULL;
-		ret = mf_err(err, errlen, path, "preparing", ENOMEM);
+		ret = mf_err(err, path, "preparing", ENOMEM);
 		goto out;
 	}
 	ret = memcore_plan(gm, nvcpus, &l);
 	if (!ret)
 		ret = memcore_header(&l, v, nvcpus, &hdr, &hlen);
 	if (ret) {
-		ret = mf_err(err, errlen, path, "laying out", -ret);
+		ret = mf_err(err, path, "laying out", -ret);
 		goto out;
 	}
 	/* dirname() above cut dcopy down to the directory. */
 	dfd = open(dcopy, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
-		ret = mf_err(err, errlen, path, "opening its directory", errno);
+		ret = mf_err(err, path, "opening its directory", errno);
 		goto out;
 	}
 	unlink(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		ret = mf_err(err, errlen, path, "creating a temporary file", errno);
+		ret = mf_err(err, path, "creating a temporary file", errno);
 		goto out;
 	}
 	/* The full size first: what is never written reads back as zeros (holes). */
 	if (ftruncate(fd, (off_t)l.file_size) < 0) {
-		ret = mf_err(err, errlen, path, "sizing", errno);
+		ret = mf_err(err, path, "sizing", errno);
 		goto err_unlink;
 	}
 	ret = pwrite_all(fd, hdr, hlen, 0);
 	for (unsigned int i = 0; !ret && i < l.nregions; i++)
 		ret = write_region(fd, &gm->regions[i], l.offset[i], dirty ? dirty[i] : NULL);
 	if (ret) {
-		ret = mf_err(err, errlen, path, "writing", -ret);
+		ret = mf_err(err, path, "writing", -ret);
 		goto err_unlink;
 	}
 	if (fsync(fd) < 0) {
-		ret = mf_err(err, errlen, path, "syncing", errno);
+		ret = mf_err(err, path, "syncing", errno);
 		goto err_unlink;
 	}
 	close(fd);
 	fd = -1;
 	if (rename(tmp, path) < 0) {
-		ret = mf_err(err, errlen, path, "renaming into place", errno);
+		ret = mf_err(err, path, "renaming into place", errno);
 		goto err_unlink;
 	}
 	if (fsync(dfd) < 0)
-		ret = mf_err(err, errlen, path, "syncing its directory", errno);
+		ret = mf_err(err, path, "syncing its directory", errno);
 	goto out;
 
 err_unlink:

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "mem/guest_mem.h"
+#include "util/err.h"
 
 #define MEMCORE_ALIGN (2ull << 20)
 #define MEMCORE_PAGE 4096u
@@ -52,7 +53,7 @@ int memcore_header(const struct memcore_layout *l, const struct memcore_vcpu *v,
  * holes: a diff for `hearth-snap-merge`. 0 or -errno with one line in err.
  */
 int memcore_write(const char *path, const struct guest_mem *gm, const struct memcore_vcpu *v,
-		  unsigned int nvcpus, const uint64_t *const *dirty, char *err, size_t errlen);
+		  unsigned int nvcpus, const uint64_t *const *dirty, struct err *err);
 
 /* The reader is snap-dev's memfile_layout_read (memfile_layout.h). */
 

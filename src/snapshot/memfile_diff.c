@@ -104,7 +104,7 @@ static int copy_range(int from, int to, uint64_t off, uint64_t end, uint8_t *buf
  * (the caller writes those last). Filesystems without SEEK_DATA report
  * the whole file as data: the merge is then a full copy, still correct.
  */
-static int copy_extents(int diff, int base, uint64_t size, char *err, size_t errlen)
+static int copy_extents(int diff, int base, uint64_t size, struct err *err)
 {
 	uint8_t *buf = malloc(MERGE_BUF);
 	off_t data = 0, hole;
@@ -117,8 +117,7 @@ static int copy_extents(int diff, int base, uint64_t size, char *err, size_t err
 		if (data < 0) {
 			if (errno == ENXIO) /* no data after this point */
 				break;
-			ret = -errno;
-			snprintf(err, errlen, "diff: seeking data: %s", strerror(errno));
+			ret = err_set(err, true, -errno, "diff: seeking data: %s", strerror(errno));
 			goto out;
 		}
 		hole = lseek(diff, data, SEEK_HOLE);
@@ -128,8 +127,8 @@ static int copy_extents(int diff, int base, uint64_t size, char *err, size_t err
 									   : (uint64_t)data,
 				 (uint64_t)hole, buf);
 		if (ret) {
-			snprintf(err, errlen, "copying to the base at %lld: %s", (long long)data,
-				 strerror(-ret));
+			err_set(err, false, ret, "copying to the base at %lld: %s", (long long)data,
+				strerror(-ret));
 			goto out;
 		}
 		data = hole;
@@ -144,48 +143,40 @@ out:
  * as the core it was: merging the same diff again is how it is repaired.
  */
 static int read_layout(int fd, bool is_base, struct memfile_layout *l, struct stat *st,
-		       char *why, size_t whylen)
+		       struct err *err)
 {
 	uint8_t hdr[sizeof(Elf64_Ehdr) + (MEMFILE_MAX_REGIONS + 1) * sizeof(Elf64_Phdr)];
 	Elf64_Ehdr *eh = (Elf64_Ehdr *)hdr;
 	ssize_t n;
 
-	if (fstat(fd, st) < 0 || (n = pread(fd, hdr, sizeof(hdr), 0)) < 0) {
-		snprintf(why, whylen, "%s", strerror(errno));
-		return -errno;
-	}
-	if (!S_ISREG(st->st_mode)) {
-		snprintf(why, whylen, "not a regular file");
-		return -EINVAL;
-	}
+	if (fstat(fd, st) < 0 || (n = pread(fd, hdr, sizeof(hdr), 0)) < 0)
+		return err_set(err, true, -errno, "%s", strerror(errno));
+	if (!S_ISREG(st->st_mode))
+		return err_set(err, true, -EINVAL, "not a regular file");
 	if (is_base && (size_t)n >= sizeof(*eh) && eh->e_type == MEMFILE_ET_MERGING)
 		eh->e_type = ET_CORE;
-	return memfile_layout_parse(hdr, (size_t)n, (uint64_t)st->st_size, l, why, whylen);
+	return memfile_layout_parse(hdr, (size_t)n, (uint64_t)st->st_size, l, err);
 }
 
 static int open_checked(const char *what, const char *path, int flags, struct memfile_layout *l,
-			struct stat *st, char *err, size_t errlen)
+			struct stat *st, struct err *err)
 {
-	char why[192];
 	int fd = open(path, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	int ret;
 
 	if (fd < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
-		return ret;
+		return err_set(err, true, ret, "%s %s: %s", what, path, strerror(errno));
 	}
-	ret = read_layout(fd, flags != O_RDONLY, l, st, why, sizeof(why));
+	ret = read_layout(fd, flags != O_RDONLY, l, st, err);
 	if (ret) {
-		snprintf(err, errlen, "%s %s: %s", what, path, why);
 		close(fd);
-		return ret;
+		return err_prefix(err, ret, "%s %s: ", what, path);
 	}
 	return fd;
 }
 
-int memfile_merge(const char *base_path, const char *diff_path, bool *started, char *err,
-		  size_t errlen)
+int memfile_merge(const char *base_path, const char *diff_path, bool *started, struct err *err)
 {
 	struct memfile_layout bl, dl;
 	struct stat bst, dst;
@@ -195,27 +186,26 @@ int memfile_merge(const char *base_path, const char *diff_path, bool *started, c
 
 	if (started)
 		*started = false;
-	diff = open_checked("diff", diff_path, O_RDONLY, &dl, &dst, err, errlen);
+	diff = open_checked("diff", diff_path, O_RDONLY, &dl, &dst, err);
 	if (diff < 0)
 		return diff;
-	base = open_checked("base", base_path, O_RDWR, &bl, &bst, err, errlen);
+	base = open_checked("base", base_path, O_RDWR, &bl, &bst, err);
 	if (base < 0) {
 		ret = base;
 		goto err_diff;
 	}
 	ret = -EINVAL;
 	if (bst.st_dev == dst.st_dev && bst.st_ino == dst.st_ino) {
-		snprintf(err, errlen, "--base and --diff are the same file");
+		err_set(err, true, ret, "--base and --diff are the same file");
 		goto err_base;
 	}
 	if (!memfile_layout_same(&bl, &dl)) {
-		snprintf(err, errlen, "diff %s does not match base %s: different RAM regions or "
-			 "size (another VM's, or another memory size)", diff_path, base_path);
+		err_set(err, true, ret, "diff %s does not match base %s: different RAM regions or "
+			"size (another VM's, or another memory size)", diff_path, base_path);
 		goto err_base;
 	}
 	if (pread(diff, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh)) {
-		ret = -EIO;
-		snprintf(err, errlen, "diff %s: cannot read its ELF header", diff_path);
+		ret = err_set(err, true, -EIO, "diff %s: cannot read its ELF header", diff_path);
 		goto err_base;
 	}
 	/*
@@ -228,19 +218,22 @@ int memfile_merge(const char *base_path, const char *diff_path, bool *started, c
 	if (pwrite(base, &merging, sizeof(merging), offsetof(Elf64_Ehdr, e_type)) !=
 		    (ssize_t)sizeof(merging) || fdatasync(base) < 0) {
 		ret = -errno ? -errno : -EIO;
-		snprintf(err, errlen, "base %s: %s", base_path, strerror(-ret));
+		err_set(err, false, ret, "base %s: %s", base_path, strerror(-ret));
 		goto err_base;
 	}
-	ret = copy_extents(diff, base, dl.file_size, err, errlen);
+	ret = copy_extents(diff, base, dl.file_size, err);
 	if (!ret && fdatasync(base) < 0)
-		ret = -errno, snprintf(err, errlen, "base %s: sync: %s", base_path, strerror(errno));
+		ret = err_set(err, false, -errno, "base %s: sync: %s", base_path, strerror(errno));
 	errno = 0;
 	if (!ret && (pwrite(base, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || fdatasync(base) < 0))
-		ret = -errno ? -errno : -EIO,
-		snprintf(err, errlen, "base %s: finishing: %s", base_path, strerror(-ret));
-	if (ret)
-		snprintf(err + strlen(err), errlen - strlen(err),
+		ret = err_set(err, false, -errno ? -errno : -EIO, "base %s: finishing: %s",
+			      base_path, strerror(errno ? errno : EIO));
+	if (ret) {
+		size_t n = strlen(err->msg);
+
+		snprintf(err->msg + n, sizeof(err->msg) - n,
 			 "; the base is marked half-merged, run the merge again");
+	}
 err_base:
 	close(base);
 err_diff:

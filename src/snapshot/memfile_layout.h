@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/err.h"
+
 #define MEMFILE_MAX_REGIONS 16
 #define MEMFILE_PAGE 4096ull
 /*
@@ -40,10 +42,10 @@ struct memfile_layout {
  * line naming the problem in err ("not an ELF file", "truncated: ...",
  * "an interrupted snapshot-merge" ...).
  */
-int memfile_layout_read(int fd, struct memfile_layout *l, char *err, size_t errlen);
+int memfile_layout_read(int fd, struct memfile_layout *l, struct err *err);
 /* The same checks on the first len bytes of a file of file_size bytes (fuzzing, tests). */
 int memfile_layout_parse(const void *buf, size_t len, uint64_t file_size,
-			 struct memfile_layout *l, char *err, size_t errlen);
+			 struct memfile_layout *l, struct err *err);
 /* Both have the same regions at the same offsets and the same size. */
 bool memfile_layout_same(const struct memfile_layout *a, const struct memfile_layout *b);
 
@@ -70,6 +72,6 @@ int memfile_diff_write_region(int fd, uint64_t file_off, const uint8_t *src, uin
  * the base was changed: false for a refused input, which leaves it
  * untouched.
  */
-int memfile_merge(const char *base, const char *diff, bool *started, char *err, size_t errlen);
+int memfile_merge(const char *base, const char *diff, bool *started, struct err *err);
 
 #endif

@@ -58,15 +58,16 @@ static int parse_sections(struct restore_ctx *rc, const struct snap_load_req *re
 			  struct vm_config *cfg, struct err *err)
 {
 	const struct snap_section *s;
-	char why[VM_CONFIG_ERR_MAX + 64];
 	int ret;
 
 	s = snap_find(&rc->f, SNAP_SEC_CONFIG, "config");
 	if (!s || s->version != SNAP_CONFIG_VERSION)
 		return usage(err, -EINVAL, rc->path, "no config section this Hearth reads");
-	ret = snap_config_restore(cfg, s->data, s->len, why, sizeof(why));
-	if (ret)
-		return usage(err, ret, rc->path, why);
+	ret = snap_config_restore(cfg, s->data, s->len, err);
+	if (ret) {
+		err->usage = true;
+		return err_prefix(err, ret, "snapshot %s: ", rc->path);
+	}
 	for (unsigned int i = 0; i < req->n_overrides; i++) {
 		ret = apply_override(cfg, &req->overrides[i], err);
 		if (ret)
@@ -93,10 +94,9 @@ static int parse_sections(struct restore_ctx *rc, const struct snap_load_req *re
 
 		snprintf(id, sizeof(id), "%u", i);
 		s = snap_find(&rc->f, SNAP_SEC_VCPU, id);
-		if (!s || vcpu_state_restore(&rc->vcpus[i], s->data, s->len)) {
-			snprintf(why, sizeof(why), "vCPU %u's section is missing or corrupt", i);
-			return usage(err, -EINVAL, rc->path, why);
-		}
+		if (!s || vcpu_state_restore(&rc->vcpus[i], s->data, s->len))
+			return err_set(err, true, -EINVAL, "snapshot %s: vCPU %u's section is "
+				       "missing or corrupt", rc->path, i);
 	}
 	for (unsigned int i = 0; i < rc->f.nsections; i++)
 		if (rc->f.sections[i].kind == SNAP_SEC_VCPU &&
@@ -110,7 +110,6 @@ static int parse_sections(struct restore_ctx *rc, const struct snap_load_req *re
 static int open_mem(const char *path, const struct vm_config *cfg, struct vm_mem_file *mf,
 		    struct err *err)
 {
-	char why[256] = "";
 	struct memfile_layout l;
 	struct guest_mem want;
 	struct stat st;
@@ -123,9 +122,9 @@ static int open_mem(const char *path, const struct vm_config *cfg, struct vm_mem
 		ret = err_set(err, true, -EINVAL, "memory file %s: not a regular file", path);
 		goto err_close;
 	}
-	ret = memfile_layout_read(mf->fd, &l, why, sizeof(why));
+	ret = memfile_layout_read(mf->fd, &l, err);
 	if (ret) {
-		ret = err_set(err, true, ret, "memory file %s: %s", path, why);
+		err_prefix(err, ret, "memory file %s: ", path);
 		goto err_close;
 	}
 	if (l.nregions > GUEST_MEM_MAX_REGIONS)
@@ -183,26 +182,29 @@ static int restore_apply(void *ctx, struct vm *vm, struct err *err)
 	struct restore_ctx *rc = ctx;
 	struct snap_host *have = malloc(sizeof(*have));
 	int xsave = kvm_check_extension(vm->fd, KVM_CAP_XSAVE2);
-	char why[400];
 	int ret;
 
 	ret = have ? snap_host_collect(vm->kvm.fd, vm->fd, vm->cpuid, have) : -ENOMEM;
 	if (!ret) {
-		ret = snap_host_check(rc->need, have, why, sizeof(why));
+		ret = snap_host_check(rc->need, have, err);
 		if (ret)
-			err_set(err, true, ret, "snapshot %s cannot run on this host: %s",
-				rc->path, why);
+			err_prefix(err, ret, "snapshot %s cannot run on this host: ", rc->path);
 	}
 	free(have);
 	if (ret)
 		return err->msg[0] ? ret : err_set(err, false, ret, "out of memory");
-	ret = vm_state_set(vm->fd, &rc->vs, why, sizeof(why));
-	if (ret)
-		return err_set(err, false, ret, "restoring the VM's KVM state: %s", why);
+	ret = vm_state_set(vm->fd, &rc->vs, err->msg, sizeof(err->msg));
+	if (ret) {
+		err->usage = false;
+		return err_prefix(err, ret, "restoring the VM's KVM state: ");
+	}
 	for (unsigned int i = 0; i < rc->ncpus; i++) {
-		ret = vcpu_kvm_state_set(vm->vcpus[i]->fd, xsave, &rc->vcpus[i], why, sizeof(why));
-		if (ret)
-			return err_set(err, false, ret, "restoring vcpu%u: %s", i, why);
+		ret = vcpu_kvm_state_set(vm->vcpus[i]->fd, xsave, &rc->vcpus[i], err->msg,
+					 sizeof(err->msg));
+		if (ret) {
+			err->usage = false;
+			return err_prefix(err, ret, "restoring vcpu%u: ", i);
+		}
 	}
 	for (unsigned int i = 0; i < vm->devices.n; i++) {
 		ret = restore_dev(rc, &vm->devices.entries[i], err);
@@ -226,7 +228,7 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 	void *buf = NULL;
 	int ret;
 
-	ret = snap_file_load(req->snapshot_path, &rc.f, &buf, err->msg, sizeof(err->msg));
+	ret = snap_file_load(req->snapshot_path, &rc.f, &buf, err);
 	if (ret) {
 		err->usage = ret != -ENOMEM;
 		return ret;

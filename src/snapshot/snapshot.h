@@ -11,6 +11,7 @@
 
 #include "snapshot/host.h"
 #include "snapshot/request.h"
+#include "util/err.h"
 #include "vmm/runner.h"
 #include "vmm/vm.h"
 

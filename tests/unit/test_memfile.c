@@ -169,13 +169,13 @@ static void test_layout_read(void **state)
 {
 	struct fx *f = *state;
 	struct memfile_layout l;
-	char err[256];
+	struct err err;
 	int fd;
 
 	make_base(f);
 	fd = open(f->base, O_RDONLY);
 	assert_true(fd >= 0);
-	assert_int_equal(memfile_layout_read(fd, &l, err, sizeof(err)), 0);
+	assert_int_equal(memfile_layout_read(fd, &l, &err), 0);
 	close(fd);
 	assert_int_equal(l.nregions, 2);
 	assert_int_equal(l.r[1].gpa, region_gpa[1]);
@@ -208,7 +208,7 @@ static void test_diff_sparse_and_merge(void **state)
 	uint64_t written;
 	uint8_t *merged;
 	size_t len;
-	char err[256];
+	struct err err;
 
 	make_base(f);
 	written = make_diff(f);
@@ -220,7 +220,7 @@ static void test_diff_sparse_and_merge(void **state)
 	 */
 	if (data_bytes(f->diff) < FILE_SIZE)
 		assert_int_equal(data_bytes(f->diff), 7 * PAGE);
-	assert_int_equal(memfile_merge(f->base, f->diff, NULL, err, sizeof(err)), 0);
+	assert_int_equal(memfile_merge(f->base, f->diff, NULL, &err), 0);
 	merged = read_file(f->base, &len);
 	assert_int_equal(len, FILE_SIZE);
 	assert_memory_equal(merged + R0_OFF, f->ram[0], R0_PAGES * PAGE);
@@ -236,14 +236,14 @@ static void merge_refused(struct fx *f, const char *needle)
 {
 	uint8_t *before, *after;
 	size_t blen, alen;
-	char err[512] = "";
+	struct err err;
 	bool started = true;
 
 	before = read_file(f->base, &blen);
-	assert_int_not_equal(memfile_merge(f->base, f->diff, &started, err, sizeof(err)), 0);
+	assert_int_not_equal(memfile_merge(f->base, f->diff, &started, &err), 0);
 	assert_false(started);
-	if (!strstr(err, needle))
-		fail_msg("error '%s' does not mention '%s'", err, needle);
+	if (!strstr(err.msg, needle))
+		fail_msg("error '%s' does not mention '%s'", err.msg, needle);
 	after = read_file(f->base, &alen);
 	assert_int_equal(alen, blen);
 	assert_memory_equal(before, after, blen);
@@ -322,20 +322,20 @@ static void test_interrupted_merge(void **state)
 	struct memfile_layout l;
 	uint8_t *merged;
 	size_t len;
-	char err[256];
+	struct err err;
 	int fd;
 
 	make_base(f);
 	make_diff(f);
 	fd = open(f->base, O_RDWR);
 	assert_int_equal(pwrite(fd, &merging, 2, offsetof(Elf64_Ehdr, e_type)), 2);
-	assert_int_not_equal(memfile_layout_read(fd, &l, err, sizeof(err)), 0);
-	assert_non_null(strstr(err, "interrupted snapshot-merge"));
+	assert_int_not_equal(memfile_layout_read(fd, &l, &err), 0);
+	assert_non_null(strstr(err.msg, "interrupted snapshot-merge"));
 	close(fd);
 	/* The base is refused as a base too ... */
-	assert_int_not_equal(memfile_merge(f->diff, f->base, NULL, err, sizeof(err)), 0);
+	assert_int_not_equal(memfile_merge(f->diff, f->base, NULL, &err), 0);
 	/* ... but the merge it was doing can be run again, as the message says: allowed for --base. */
-	assert_int_equal(memfile_merge(f->base, f->diff, NULL, err, sizeof(err)), 0);
+	assert_int_equal(memfile_merge(f->base, f->diff, NULL, &err), 0);
 	merged = read_file(f->base, &len);
 	assert_memory_equal(merged + R0_OFF, f->ram[0], R0_PAGES * PAGE);
 	assert_int_equal(((Elf64_Ehdr *)merged)->e_type, ET_CORE);

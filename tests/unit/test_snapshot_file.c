@@ -80,9 +80,9 @@ static void make(uint8_t fill, unsigned int n, void **buf, size_t *len)
 static int load_fill(const char *path)
 {
 	struct snap_file f;
-	char err[512];
+	struct err err;
 	void *buf;
-	int ret = snap_file_load(path, &f, &buf, err, sizeof(err));
+	int ret = snap_file_load(path, &f, &buf, &err);
 
 	if (ret)
 		return ret;
@@ -108,16 +108,16 @@ static unsigned int count_entries(const char *path)
 static void test_write_load_replace(void **state)
 {
 	struct dir *d = *state;
-	char err[512];
+	struct err err;
 	size_t len;
 	void *buf;
 
 	make(0x11, 3, &buf, &len);
-	assert_int_equal(snap_file_write(d->file, buf, len, NULL, err, sizeof(err)), 0);
+	assert_int_equal(snap_file_write(d->file, buf, len, NULL, &err), 0);
 	free(buf);
 	assert_int_equal(load_fill(d->file), 0x11);
 	make(0x22, 5, &buf, &len);
-	assert_int_equal(snap_file_write(d->file, buf, len, NULL, err, sizeof(err)), 0);
+	assert_int_equal(snap_file_write(d->file, buf, len, NULL, &err), 0);
 	free(buf);
 	assert_int_equal(load_fill(d->file), 0x22);
 	assert_int_equal(count_entries(d->path), 1); /* no temporary file left */
@@ -147,17 +147,17 @@ static void test_enospc_keeps_old(void **state)
 	struct dir *d = *state;
 	struct full_disk disk = { .room = 100000 };
 	struct snap_write_hooks hooks = { .write = full_write, .ctx = &disk };
-	char err[512];
+	struct err err;
 	size_t len;
 	void *buf;
 
 	make(0x33, 2, &buf, &len);
-	assert_int_equal(snap_file_write(d->file, buf, len, NULL, err, sizeof(err)), 0);
+	assert_int_equal(snap_file_write(d->file, buf, len, NULL, &err), 0);
 	free(buf);
 	make(0x44, 64, &buf, &len); /* 256 KiB: the disk fills partway */
-	assert_int_equal(snap_file_write(d->file, buf, len, &hooks, err, sizeof(err)), -ENOSPC);
+	assert_int_equal(snap_file_write(d->file, buf, len, &hooks, &err), -ENOSPC);
 	free(buf);
-	assert_non_null(strstr(err, "writing: No space left on device"));
+	assert_non_null(strstr(err.msg, "writing: No space left on device"));
 	assert_int_equal(load_fill(d->file), 0x33);
 	assert_int_equal(count_entries(d->path), 1);
 
@@ -165,7 +165,7 @@ static void test_enospc_keeps_old(void **state)
 	unlink(d->file);
 	disk.taken = 0;
 	make(0x55, 64, &buf, &len);
-	assert_int_equal(snap_file_write(d->file, buf, len, &hooks, err, sizeof(err)), -ENOSPC);
+	assert_int_equal(snap_file_write(d->file, buf, len, &hooks, &err), -ENOSPC);
 	free(buf);
 	assert_int_equal(load_fill(d->file), -ENOENT);
 	assert_int_equal(count_entries(d->path), 0);
@@ -194,14 +194,14 @@ static void kill_mid_write(const char *path, uint8_t fill)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		char err[512];
+		struct err err;
 		size_t len;
 		void *buf;
 
 		close(p[0]);
 		hooks.ctx = &p[1];
 		make(fill, 64, &buf, &len);
-		snap_file_write(path, buf, len, &hooks, err, sizeof(err));
+		snap_file_write(path, buf, len, &hooks, &err);
 		_exit(0); /* never reached: the hook waits for SIGKILL */
 	}
 	close(p[1]);
@@ -215,7 +215,8 @@ static void kill_mid_write(const char *path, uint8_t fill)
 static void test_killed_writer(void **state)
 {
 	struct dir *d = *state;
-	char err[512], tmp[512];
+	char tmp[512];
+	struct err err;
 	struct snap_file f;
 	size_t len;
 	void *buf;
@@ -227,7 +228,7 @@ static void test_killed_writer(void **state)
 
 	/* An old file: it is still the one that loads. */
 	make(0x77, 2, &buf, &len);
-	assert_int_equal(snap_file_write(d->file, buf, len, NULL, err, sizeof(err)), 0);
+	assert_int_equal(snap_file_write(d->file, buf, len, NULL, &err), 0);
 	free(buf);
 	kill_mid_write(d->file, 0x88);
 	assert_int_equal(load_fill(d->file), 0x77);
@@ -245,30 +246,30 @@ static void test_killed_writer(void **state)
 		closedir(dir);
 	}
 	assert_true(tmp[0]);
-	assert_int_equal(snap_file_load(tmp, &f, &buf, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "truncated"));
+	assert_int_equal(snap_file_load(tmp, &f, &buf, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "truncated"));
 }
 
 static void test_load_errors(void **state)
 {
 	struct dir *d = *state;
 	struct snap_file f;
-	char err[512];
+	struct err err;
 	void *buf;
 	int fd;
 
-	assert_int_equal(snap_file_load(d->file, &f, &buf, err, sizeof(err)), -ENOENT);
-	assert_non_null(strstr(err, "opening: No such file or directory"));
-	assert_int_equal(snap_file_load(d->path, &f, &buf, err, sizeof(err)), -EISDIR);
+	assert_int_equal(snap_file_load(d->file, &f, &buf, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "opening: No such file or directory"));
+	assert_int_equal(snap_file_load(d->path, &f, &buf, &err), -EISDIR);
 	fd = open(d->file, O_WRONLY | O_CREAT, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "HEARTHSN\1", 9), 9);
 	close(fd);
-	assert_int_equal(snap_file_load(d->file, &f, &buf, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "too short for a snapshot header"));
-	assert_int_equal(snap_file_write("/nonexistent-dir/x.snap", "x", 1, NULL, err, sizeof(err)),
+	assert_int_equal(snap_file_load(d->file, &f, &buf, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "too short for a snapshot header"));
+	assert_int_equal(snap_file_write("/nonexistent-dir/x.snap", "x", 1, NULL, &err),
 			 -ENOENT);
-	assert_non_null(strstr(err, "opening its directory"));
+	assert_non_null(strstr(err.msg, "opening its directory"));
 }
 
 int main(void)

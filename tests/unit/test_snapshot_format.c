@@ -42,10 +42,10 @@ static void fix_crc(uint8_t *buf, size_t len)
 	bytes_put_u32(&o, crc32c(0, buf, len));
 }
 
-static int parse(const uint8_t *buf, size_t len, char *err)
+static int parse(const uint8_t *buf, size_t len, struct err *err)
 {
 	struct snap_file f;
-	int ret = snap_parse(buf, len, "F", &f, err, 256);
+	int ret = snap_parse(buf, len, "F", &f, err);
 
 	if (!ret)
 		snap_file_release(&f);
@@ -64,13 +64,13 @@ static void test_round_trip(void **state)
 {
 	const struct snap_section *s;
 	struct snap_file f;
-	char err[256];
+	struct err err;
 	uint8_t *buf;
 	size_t len;
 
 	(void)state;
 	build(&buf, &len);
-	assert_int_equal(snap_parse(buf, len, "F", &f, err, sizeof(err)), 0);
+	assert_int_equal(snap_parse(buf, len, "F", &f, &err), 0);
 	assert_int_equal(f.format_version, SNAP_FORMAT_VERSION);
 	assert_string_equal(f.hearth_version, "9.8.7");
 	assert_int_equal(f.nsections, 3);
@@ -90,39 +90,40 @@ static void test_round_trip(void **state)
 
 static void test_bad_magic_and_version(void **state)
 {
-	char err[256];
+	struct err err;
 	uint8_t *buf;
 	size_t len;
 
 	(void)state;
 	build(&buf, &len);
 	buf[0] = 'X';
-	assert_int_equal(parse(buf, len, err), -EINVAL);
-	assert_string_equal(err, "snapshot F: not a Hearth snapshot (bad magic)");
+	assert_int_equal(parse(buf, len, &err), -EINVAL);
+	assert_string_equal(err.msg, "snapshot F: not a Hearth snapshot (bad magic)");
 	buf[0] = 'H';
 	buf[8] = 2;
 	fix_crc(buf, len);
-	assert_int_equal(parse(buf, len, err), -EINVAL);
-	assert_string_equal(err, "snapshot F: format version 2, this Hearth reads version 1");
+	assert_int_equal(parse(buf, len, &err), -EINVAL);
+	assert_string_equal(err.msg, "snapshot F: format version 2, this Hearth reads version 1");
 	free(buf);
 }
 
 static void test_truncated_section(void **state)
 {
-	char err[256];
+	struct err err;
 	uint8_t *buf;
 	size_t len;
 
 	(void)state;
 	build(&buf, &len);
 	/* com1's payload is last: leave 12 of its 64 bytes. */
-	assert_int_equal(parse(buf, len - 52, err), -EINVAL);
-	assert_string_equal(err, "snapshot F: section 'com1' is truncated (needs 64 bytes, 12 left)");
-	assert_int_equal(parse(buf, len - 64 - SNAP_SECTION_HEADER_SIZE + 10, err), -EINVAL);
-	assert_string_equal(err, "snapshot F: section 3 of 3 is truncated "
+	assert_int_equal(parse(buf, len - 52, &err), -EINVAL);
+	assert_string_equal(err.msg,
+			    "snapshot F: section 'com1' is truncated (needs 64 bytes, 12 left)");
+	assert_int_equal(parse(buf, len - 64 - SNAP_SECTION_HEADER_SIZE + 10, &err), -EINVAL);
+	assert_string_equal(err.msg, "snapshot F: section 3 of 3 is truncated "
 				 "(its header needs 88 bytes, 10 left)");
-	assert_int_equal(parse(buf, 10, err), -EINVAL);
-	assert_string_equal(err, "snapshot F: too short for a snapshot header "
+	assert_int_equal(parse(buf, 10, &err), -EINVAL);
+	assert_string_equal(err.msg, "snapshot F: too short for a snapshot header "
 				 "(needs 64 bytes, the file has 10)");
 	free(buf);
 }
@@ -130,7 +131,7 @@ static void test_truncated_section(void **state)
 /* Every prefix of a good file is refused with a message, and read within bounds (ASan). */
 static void test_every_prefix_refused(void **state)
 {
-	char err[256];
+	struct err err;
 	uint8_t *buf;
 	size_t len;
 
@@ -141,9 +142,9 @@ static void test_every_prefix_refused(void **state)
 		uint8_t *cut = malloc(n ? n : 1);
 
 		memcpy(cut, buf, n);
-		err[0] = '\0';
-		assert_int_equal(parse(cut, n, err), -EINVAL);
-		assert_true(strncmp(err, "snapshot F: ", 12) == 0 && strlen(err) > 12);
+		err.msg[0] = '\0';
+		assert_int_equal(parse(cut, n, &err), -EINVAL);
+		assert_true(strncmp(err.msg, "snapshot F: ", 12) == 0 && strlen(err.msg) > 12);
 		free(cut);
 	}
 	free(buf);
@@ -152,7 +153,7 @@ static void test_every_prefix_refused(void **state)
 /* CRC-32C catches every single-bit error; the header checks catch some first. */
 static void test_every_bit_flip_refused(void **state)
 {
-	char err[256];
+	struct err err;
 	uint8_t *buf;
 	size_t len;
 
@@ -161,19 +162,19 @@ static void test_every_bit_flip_refused(void **state)
 	for (size_t i = 0; i < len; i++) {
 		for (unsigned int bit = 0; bit < 8; bit++) {
 			buf[i] ^= (uint8_t)(1u << bit);
-			assert_int_equal(parse(buf, len, err), -EINVAL);
+			assert_int_equal(parse(buf, len, &err), -EINVAL);
 			buf[i] ^= (uint8_t)(1u << bit);
 		}
 	}
 	buf[len - 1] ^= 0x10;
-	assert_int_equal(parse(buf, len, err), -EINVAL);
-	assert_non_null(strstr(err, "corrupt: CRC"));
+	assert_int_equal(parse(buf, len, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "corrupt: CRC"));
 	free(buf);
 }
 
 static void test_trailing_and_size(void **state)
 {
-	char err[256];
+	struct err err;
 	uint8_t *buf, *big;
 	size_t len;
 
@@ -181,14 +182,14 @@ static void test_trailing_and_size(void **state)
 	build(&buf, &len);
 	big = calloc(1, len + 5);
 	memcpy(big, buf, len);
-	assert_int_equal(parse(big, len + 5, err), -EINVAL);
-	assert_non_null(strstr(err, "the header says"));
+	assert_int_equal(parse(big, len + 5, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "the header says"));
 	/* The header agrees, but bytes follow the last section. */
 	big[16] = (uint8_t)(len + 5);
 	big[17] = (uint8_t)((len + 5) >> 8);
 	fix_crc(big, len + 5);
-	assert_int_equal(parse(big, len + 5, err), -EINVAL);
-	assert_string_equal(err, "snapshot F: 5 bytes after the last section");
+	assert_int_equal(parse(big, len + 5, &err), -EINVAL);
+	assert_string_equal(err.msg, "snapshot F: 5 bytes after the last section");
 	free(big);
 	free(buf);
 }
@@ -196,7 +197,7 @@ static void test_trailing_and_size(void **state)
 static void test_duplicate_and_bad_ids(void **state)
 {
 	struct snap_builder b;
-	char err[256];
+	struct err err;
 	uint8_t *buf;
 	size_t len;
 	void *out;
@@ -227,7 +228,7 @@ static void test_duplicate_and_bad_ids(void **state)
 		struct snap_file f;
 		size_t at = SNAP_HEADER_SIZE;
 
-		assert_int_equal(snap_parse(buf, len, "F", &f, err, sizeof(err)), 0);
+		assert_int_equal(snap_parse(buf, len, "F", &f, &err), 0);
 		snap_file_release(&f);
 		/* Make the vcpu section a device section named "com1". */
 		at += SNAP_SECTION_HEADER_SIZE + 7;
@@ -235,12 +236,12 @@ static void test_duplicate_and_bad_ids(void **state)
 		memset(buf + at + 16, 0, SNAP_ID_SIZE);
 		memcpy(buf + at + 16, "com1", 4);
 		fix_crc(buf, len);
-		assert_int_equal(parse(buf, len, err), -EINVAL);
-		assert_string_equal(err, "snapshot F: device section 'com1' appears twice");
+		assert_int_equal(parse(buf, len, &err), -EINVAL);
+		assert_string_equal(err.msg, "snapshot F: device section 'com1' appears twice");
 		buf[at] = 42;
 		fix_crc(buf, len);
-		assert_int_equal(parse(buf, len, err), -EINVAL);
-		assert_string_equal(err, "snapshot F: section 'com1' has unknown kind 42");
+		assert_int_equal(parse(buf, len, &err), -EINVAL);
+		assert_string_equal(err.msg, "snapshot F: section 'com1' has unknown kind 42");
 	}
 	free(buf);
 }
@@ -258,7 +259,7 @@ static void test_add_saved(void **state)
 	const struct snap_section *s;
 	struct snap_builder b;
 	struct snap_file f;
-	char err[256];
+	struct err err;
 	size_t len;
 	void *out;
 
@@ -269,7 +270,7 @@ static void test_add_saved(void **state)
 	assert_int_equal(snap_builder_add_saved(&b, SNAP_SEC_DEVICE, "empty", 1, save_hello, ""),
 			 0);
 	assert_int_equal(snap_builder_finish(&b, "v", &out, &len), 0);
-	assert_int_equal(snap_parse(out, len, "F", &f, err, sizeof(err)), 0);
+	assert_int_equal(snap_parse(out, len, "F", &f, &err), 0);
 	s = snap_find(&f, SNAP_SEC_DEVICE, "rtc");
 	assert_int_equal(s->len, 12);
 	assert_memory_equal(s->data, "hello, state", 12);
@@ -295,7 +296,7 @@ static void test_host_round_trip_and_check(void **state)
 	static struct snap_host need, have, back;
 	uint8_t buf[8192];
 	size_t len = sizeof(buf);
-	char err[256];
+	struct err err;
 
 	(void)state;
 	host_fill(&need);
@@ -308,18 +309,18 @@ static void test_host_round_trip_and_check(void **state)
 
 	host_fill(&have);
 	have.cpuid[2].ebx |= 0x40000000; /* more is fine */
-	assert_int_equal(snap_host_check(&need, &have, err, sizeof(err)), 0);
+	assert_int_equal(snap_host_check(&need, &have, &err), 0);
 	have.cpuid[2].ebx &= ~0x20u;
-	assert_int_equal(snap_host_check(&need, &have, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "needs CPUID 0x7.0 ebx bits 0x20, the host lacks them");
+	assert_int_equal(snap_host_check(&need, &have, &err), -EINVAL);
+	assert_string_equal(err.msg, "needs CPUID 0x7.0 ebx bits 0x20, the host lacks them");
 	host_fill(&have);
 	have.cpuid[0].ebx = 0x756e6547; /* "Genu" */
-	assert_int_equal(snap_host_check(&need, &have, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "was taken on another CPU vendor");
+	assert_int_equal(snap_host_check(&need, &have, &err), -EINVAL);
+	assert_string_equal(err.msg, "was taken on another CPU vendor");
 	host_fill(&have);
 	have.ncaps = 1;
-	assert_int_equal(snap_host_check(&need, &have, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "needs KVM capability 21 at 1, the host has 0");
+	assert_int_equal(snap_host_check(&need, &have, &err), -EINVAL);
+	assert_string_equal(err.msg, "needs KVM capability 21 at 1, the host has 0");
 }
 
 int main(void)

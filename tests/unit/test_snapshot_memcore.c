@@ -93,7 +93,7 @@ static void test_full_round_trip(void **state)
 {
 	struct fx *f = *state;
 	struct memfile_layout l;
-	char err[256] = "";
+	struct err err;
 	struct stat st;
 	uint8_t *b;
 	size_t len;
@@ -101,11 +101,11 @@ static void test_full_round_trip(void **state)
 
 	memset(f->gm.regions[0].hva + 5 * 4096, 0xab, 4096);
 	memcpy(f->gm.regions[1].hva + 3 * 4096 + 7, "hello", 5);
-	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, NULL, err, sizeof(err)), 0);
+	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, NULL, &err), 0);
 	fd = open(f->path, O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(fstat(fd, &st), 0);
-	assert_int_equal(memfile_layout_read(fd, &l, err, sizeof(err)), 0);
+	assert_int_equal(memfile_layout_read(fd, &l, &err), 0);
 	assert_int_equal(l.nregions, 2);
 	assert_int_equal(l.r[1].gpa, R1_GPA);
 	assert_int_equal(l.r[0].size, R0_SIZE);
@@ -133,14 +133,14 @@ static void test_full_round_trip(void **state)
 static void test_elf_core_shape(void **state)
 {
 	struct fx *f = *state;
-	char err[256] = "";
+	struct err err;
 	const Elf64_Ehdr *eh;
 	const Elf64_Phdr *ph;
 	const uint8_t *p;
 	uint8_t *b;
 	size_t len;
 
-	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, NULL, err, sizeof(err)), 0);
+	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, NULL, &err), 0);
 	b = slurp(f->path, &len);
 	eh = (const Elf64_Ehdr *)b;
 	assert_memory_equal(eh->e_ident, ELFMAG, SELFMAG);
@@ -184,17 +184,17 @@ static void test_diff_pages(void **state)
 	uint64_t bm0[1] = { (1ull << 2) | (1ull << 9) }, bm1[1] = { 0 };
 	const uint64_t *dirty[2] = { bm0, bm1 };
 	struct memfile_layout l;
-	char err[256] = "";
+	struct err err;
 	struct stat st;
 	int fd;
 
 	memset(f->gm.regions[0].hva + 9 * 4096, 0x5a, 4096);    /* dirty, data */
 	memset(f->gm.regions[0].hva + 20 * 4096, 0x77, 4096);   /* clean: not written */
-	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, dirty, err, sizeof(err)), 0);
+	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, dirty, &err), 0);
 	fd = open(f->path, O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(fstat(fd, &st), 0);
-	assert_int_equal(memfile_layout_read(fd, &l, err, sizeof(err)), 0);
+	assert_int_equal(memfile_layout_read(fd, &l, &err), 0);
 	/* Page 2 is zero but dirty: written as data, not a hole. */
 	assert_int_equal(lseek(fd, (off_t)l.r[0].offset, SEEK_DATA), (off_t)(l.r[0].offset + 2 * 4096));
 	assert_int_equal(lseek(fd, (off_t)(l.r[0].offset + 2 * 4096), SEEK_HOLE),
@@ -212,18 +212,18 @@ static void test_reader_agrees(void **state)
 {
 	struct fx *f = *state;
 	struct memfile_layout l;
-	char err[256] = "";
+	struct err err;
 	int fd;
 
-	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, NULL, err, sizeof(err)), 0);
+	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, NULL, &err), 0);
 	fd = open(f->path, O_RDWR);
 	assert_true(fd >= 0);
-	assert_int_equal(memfile_layout_read(fd, &l, err, sizeof(err)), 0);
+	assert_int_equal(memfile_layout_read(fd, &l, &err), 0);
 	assert_int_equal(l.nregions, 2);
 	/* The last region cut short: refused. */
 	assert_int_equal(ftruncate(fd, (off_t)(l.file_size - 4096)), 0);
-	assert_true(memfile_layout_read(fd, &l, err, sizeof(err)) < 0);
-	assert_non_null(strstr(err, "truncated"));
+	assert_true(memfile_layout_read(fd, &l, &err) < 0);
+	assert_non_null(strstr(err.msg, "truncated"));
 	close(fd);
 }
 
@@ -231,12 +231,13 @@ static void test_reader_agrees(void **state)
 static void test_write_failure_leaves_nothing(void **state)
 {
 	struct fx *f = *state;
-	char err[256] = "", path[200], cmd[256];
+	char path[200], cmd[256];
+	struct err err;
 
 	snprintf(path, sizeof(path), "%s/nodir/vm.mem", f->dir);
-	assert_true(memcore_write(path, &f->gm, f->v, 2, NULL, err, sizeof(err)) < 0);
-	assert_non_null(strstr(err, "memory file"));
-	assert_non_null(strstr(err, "directory"));
+	assert_true(memcore_write(path, &f->gm, f->v, 2, NULL, &err) < 0);
+	assert_non_null(strstr(err.msg, "memory file"));
+	assert_non_null(strstr(err.msg, "directory"));
 	snprintf(cmd, sizeof(cmd), "test $(ls -A %s | wc -l) = 0", f->dir);
 	assert_int_equal(system(cmd), 0);
 }
@@ -281,25 +282,26 @@ static void test_config_record(void **state)
 {
 	struct vm_config c, back;
 	struct vm_net n;
-	char err[512] = "", *json = NULL;
+	char *json = NULL;
+	struct err err;
 	size_t len = 0;
 
 	(void)state;
 	vm_config_init(&c);
-	assert_int_equal(vm_config_set_boot_source(&c, "/k", "/i", "console=ttyS0", err,
-						   sizeof(err)), 0);
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", "/i", "console=ttyS0", err.msg,
+						   sizeof(err.msg)), 0);
 	memset(&n, 0, sizeof(n));
 	snprintf(n.id, sizeof(n.id), "eth0");
 	n.dev.backend = NET_USER;
 	n.dev.nfwd = 1;
 	n.dev.fwd[0] = (struct net_hostfwd){ false, 5555, 7777 };
 	n.dev.host_loopback = true;
-	assert_int_equal(vm_config_put_net(&c, &n, false, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_put_net(&c, &n, false, err.msg, sizeof(err.msg)), 0);
 	memset(&n, 0, sizeof(n));
 	snprintf(n.id, sizeof(n.id), "eth1");
 	n.dev.backend = NET_TAP;
 	snprintf(n.dev.ifname, sizeof(n.dev.ifname), "tap7");
-	assert_int_equal(vm_config_put_net(&c, &n, false, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_put_net(&c, &n, false, err.msg, sizeof(err.msg)), 0);
 	c.machine.vcpu_count = 2;
 	c.machine.mem_size_mib = 384;
 	/* As `hearth run --disk path=d.img,cache=none` makes it: no serial, O_DIRECT. */
@@ -310,11 +312,11 @@ static void test_config_record(void **state)
 		snprintf(d.id, sizeof(d.id), "disk0");
 		d.path_on_host = "d.img";
 		d.cache_type = BLK_CACHE_NONE;
-		assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), 0);
+		assert_int_equal(vm_config_put_drive(&c, &d, false, err.msg, sizeof(err.msg)), 0);
 	}
 	assert_int_equal(snap_config_save(&c, &json, &len), 0);
 	vm_config_init(&back);
-	assert_int_equal(snap_config_restore(&back, json, len, err, sizeof(err)), 0);
+	assert_int_equal(snap_config_restore(&back, json, len, &err), 0);
 	assert_int_equal(back.machine.vcpu_count, 2);
 	assert_int_equal(back.machine.mem_size_mib, 384);
 	assert_string_equal(back.boot.kernel_image_path, "/k");
@@ -332,8 +334,8 @@ static void test_config_record(void **state)
 	vm_config_release(&back);
 	/* Cut short: refused with a message. */
 	vm_config_init(&back);
-	assert_int_equal(snap_config_restore(&back, json, len / 2, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "config section"));
+	assert_int_equal(snap_config_restore(&back, json, len / 2, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "config section"));
 	vm_config_release(&back);
 	free(json);
 	vm_config_release(&c);
@@ -348,12 +350,13 @@ static void test_config_record(void **state)
 static void test_gdb_opens_core(void **state)
 {
 	struct fx *f = *state;
-	char err[256] = "", cmd[512], out[160];
+	char cmd[512], out[160];
+	struct err err;
 	uint8_t *b;
 	size_t len;
 
 	memcpy(f->gm.regions[1].hva + 3 * 4096 + 7, "hello", 6);
-	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, NULL, err, sizeof(err)), 0);
+	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, NULL, &err), 0);
 	snprintf(out, sizeof(out), "%s/gdb.out", f->dir);
 	snprintf(cmd, sizeof(cmd),
 		 "gdb -batch -nx -ex 'info registers rip rax' -ex 'thread 2' "

@@ -124,7 +124,7 @@ static void test_record_through_a_section(void **state)
 	struct snap_builder sb;
 	struct snap_file f;
 	const struct snap_section *s;
-	char err[256];
+	struct err err;
 	size_t len;
 	void *file;
 
@@ -134,7 +134,7 @@ static void test_record_through_a_section(void **state)
 	assert_int_equal(snap_builder_add_saved(&sb, SNAP_SEC_VCPU, "0", VCPU_STATE_VERSION,
 						save_vcpu, &a), 0);
 	assert_int_equal(snap_builder_finish(&sb, "t", &file, &len), 0);
-	assert_int_equal(snap_parse(file, len, "F", &f, err, sizeof(err)), 0);
+	assert_int_equal(snap_parse(file, len, "F", &f, &err), 0);
 	s = snap_find(&f, SNAP_SEC_VCPU, "0");
 	assert_non_null(s);
 	assert_int_equal(vcpu_state_restore(&b, s->data, s->len), 0);
