@@ -67,12 +67,12 @@ int cli_sandbox(const struct cli_sandbox *s)
 	/* The per-thread filters, before any thread starts. */
 	if (s->no_seccomp) {
 		log_debug("seccomp filters are off (--no-seccomp)");
-	} else if (sandbox_init(e.msg, sizeof(e.msg))) {
+	} else if (sandbox_init(&e)) {
 		return cli_fail(&e);
 	}
 	/* The process sandbox, after the filters are built; bad --jail values are usage errors. */
 	if (sandbox_opts_parse(s->no_sandbox, s->no_seccomp, s->jail, s->uid, s->gid, geteuid(),
-			       &so, e.msg, sizeof(e.msg))) {
+			       &so, &e)) {
 		e.usage = true;
 		return cli_fail(&e);
 	}
@@ -86,7 +86,7 @@ int cli_sandbox(const struct cli_sandbox *s)
 	if (s->snapshot_dir && !so.jail &&
 	    keep(sandbox_allow_dir(s->snapshot_dir), "--snapshot-dir", s->snapshot_dir, &e))
 		return cli_fail(&e);
-	if (sandbox_prepare(&so, e.msg, sizeof(e.msg)))
+	if (sandbox_prepare(&so, &e))
 		return cli_fail(&e);
 	runner_set_seal(sandbox_seal);
 	return 0;

@@ -58,9 +58,9 @@ static int sandbox_thread(enum thread_kind kind)
 	return opts.seccomp_off ? 0 : sandbox_enter(kind);
 }
 
-int sandbox_prepare(const struct sandbox_opts *o, char *err, size_t errlen)
+int sandbox_prepare(const struct sandbox_opts *o, struct err *err)
 {
-	char why[256];
+	struct err why;
 	bool unshared;
 	int ret;
 
@@ -79,7 +79,7 @@ int sandbox_prepare(const struct sandbox_opts *o, char *err, size_t errlen)
 		return 0;
 	}
 	if (o->jail) {
-		ret = jail_enter(o->jail, o->uid, o->gid, o->no_nics, err, errlen);
+		ret = jail_enter(o->jail, o->uid, o->gid, o->no_nics, err);
 		if (ret)
 			return ret;
 		jailed = true;
@@ -87,18 +87,17 @@ int sandbox_prepare(const struct sandbox_opts *o, char *err, size_t errlen)
 		return 0;
 	}
 	own_userns = geteuid() != 0;
-	ret = ns_enter(own_userns, &unshared, why, sizeof(why));
+	ret = ns_enter(own_userns, &unshared, &why);
 	if (ret && !unshared) {
 		log_warn("sandbox: no %snamespaces (%s): the host's filesystem and network stay "
-			 "visible%s", own_userns ? "user " : "", why,
+			 "visible%s", own_userns ? "user " : "", why.msg,
 			 own_userns ? ", no RLIMIT_NPROC" : "");
 		own_userns = false;
 		return 0;
 	}
-	if (ret) {
-		snprintf(err, errlen, "sandbox: %s (--no-sandbox runs without it)", why);
-		return ret;
-	}
+	if (ret)
+		return err_set(err, false, ret, "sandbox: %s (--no-sandbox runs without it)",
+			       why.msg);
 	in_ns = true;
 	return 0;
 }
@@ -130,8 +129,7 @@ static bool root_used(const struct sandbox_paths *paths)
 	return false;
 }
 
-static int collect_paths(const struct vm_config *cfg, struct sandbox_paths *paths, char *err,
-			 size_t errlen)
+static int collect_paths(const struct vm_config *cfg, struct sandbox_paths *paths, struct err *err)
 {
 	int ret;
 
@@ -143,12 +141,12 @@ static int collect_paths(const struct vm_config *cfg, struct sandbox_paths *path
 		ret = sandbox_paths_add(paths, "/proc", true, start_cwd);
 #endif
 	if (ret)
-		snprintf(err, errlen, "sandbox: cannot list the paths the VM still uses: %s",
-			 strerror(-ret));
+		err_set(err, false, ret, "sandbox: cannot list the paths the VM still uses: %s",
+			strerror(-ret));
 	return ret;
 }
 
-int sandbox_seal(const struct vm_config *cfg, char *err, size_t errlen)
+int sandbox_seal(const struct vm_config *cfg, struct err *err)
 {
 	static struct sandbox_paths paths;
 	int fds[SANDBOX_MAX_PATHS];
@@ -157,13 +155,13 @@ int sandbox_seal(const struct vm_config *cfg, char *err, size_t errlen)
 
 	if (opts.off)
 		return 0;
-	ret = collect_paths(cfg, &paths, err, errlen);
+	ret = collect_paths(cfg, &paths, err);
 	if (ret)
 		return ret;
 	open_paths(&paths, fds);
 	abi = landlock_abi();
 	if (abi > 0) {
-		rfd = landlock_build(abi, &paths, fds, host_net, err, errlen);
+		rfd = landlock_build(abi, &paths, fds, host_net, err);
 		if (rfd < 0) {
 			ret = rfd;
 			goto err_close;
@@ -173,26 +171,27 @@ int sandbox_seal(const struct vm_config *cfg, char *err, size_t errlen)
 			 in_ns ? " beyond the mount namespace" : jailed ? " beyond the jail" : "");
 	}
 	/* Before the pivot: it counts the open fds in /proc. */
-	ret = harden_process(cfg->machine.vcpu_count, own_userns || jailed, err, errlen);
+	ret = harden_process(cfg->machine.vcpu_count, own_userns || jailed, err);
 	if (!ret && in_ns && !host_net)
-		ret = ns_enter_net(err, errlen);
+		ret = ns_enter_net(err);
 	if (!ret && in_ns && root_used(&paths))
 		log_warn("sandbox: the VM uses files directly in /: no new root (pivot_root "
 			 "skipped)");
 	else if (!ret && in_ns)
-		ret = ns_pivot(&paths, fds, err, errlen);
+		ret = ns_pivot(&paths, fds, err);
 	if (ret)
 		goto err_close;
 	ret = harden_thread();
 	if (ret) {
-		snprintf(err, errlen, "sandbox: cannot drop the capabilities: %s", strerror(-ret));
+		err_set(err, false, ret, "sandbox: cannot drop the capabilities: %s",
+			strerror(-ret));
 		goto err_close;
 	}
 	if (rfd >= 0) {
 		ret = landlock_apply(rfd);
 		if (ret)
-			snprintf(err, errlen, "Landlock: cannot restrict the io thread: %s",
-				 strerror(-ret));
+			err_set(err, false, ret, "Landlock: cannot restrict the io thread: %s",
+				strerror(-ret));
 	}
 	if (!ret)
 		log_debug("sandbox: sealed (%s, Landlock ABI %d, %u paths)",

@@ -27,6 +27,7 @@
 #include <stdio.h>
 
 #include "sandbox/policy.h"
+#include "util/err.h"
 #include "util/thread_hook.h"
 #include "vmm/config.h"
 
@@ -39,9 +40,9 @@ int sandbox_allow_dir(const char *dir);
 /* The directory holding file (a socket, say), likewise. */
 int sandbox_allow_parent(const char *file);
 /* Step 1 (see above). 0, or -errno with one line in err: Hearth must not go on. */
-int sandbox_prepare(const struct sandbox_opts *o, char *err, size_t errlen);
+int sandbox_prepare(const struct sandbox_opts *o, struct err *err);
 /* Step 2: the seal hook (vmm/runner.h). 0 or -errno with err filled. */
-int sandbox_seal(const struct vm_config *cfg, char *err, size_t errlen);
+int sandbox_seal(const struct vm_config *cfg, struct err *err);
 /* `hearth --sandbox-report`: what this kernel lets the sandbox do. */
 void sandbox_confine_report(FILE *out);
 

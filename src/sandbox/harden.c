@@ -40,7 +40,7 @@ static int set_limit(int res, rlim_t v)
 	return setrlimit(res, &rl) ? -errno : 0;
 }
 
-int harden_process(unsigned int vcpus, bool nproc_own, char *err, size_t errlen)
+int harden_process(unsigned int vcpus, bool nproc_own, struct err *err)
 {
 	struct rlimit old;
 	const char *what = "RLIMIT_CORE";
@@ -65,7 +65,7 @@ int harden_process(unsigned int vcpus, bool nproc_own, char *err, size_t errlen)
 	}
 #endif
 	if (ret)
-		snprintf(err, errlen, "cannot set %s: %s", what, strerror(-ret));
+		err_set(err, false, ret, "cannot set %s: %s", what, strerror(-ret));
 	return ret;
 }
 

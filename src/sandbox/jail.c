@@ -36,7 +36,7 @@ static int jail_node(int root, const char *host, uid_t uid, gid_t gid)
 	return 0;
 }
 
-int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, char *err, size_t errlen)
+int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, struct err *err)
 {
 	const char *what = dir;
 	int root, ret = 0;
@@ -81,6 +81,5 @@ int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, char *err, siz
 	}
 	return 0;
 err_report:
-	snprintf(err, errlen, "--jail: %s: %s", what, strerror(-ret));
-	return ret;
+	return err_set(err, false, ret, "--jail: %s: %s", what, strerror(-ret));
 }

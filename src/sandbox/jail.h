@@ -13,7 +13,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "util/err.h"
+
 /* netns: also a new, empty network namespace (the VM has no NIC). */
-int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, char *err, size_t errlen);
+int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, struct err *err);
 
 #endif

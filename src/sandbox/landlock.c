@@ -63,7 +63,7 @@ static int add_path(int rfd, int fd, uint64_t allowed)
 }
 
 int landlock_build(int abi, const struct sandbox_paths *paths, const int *fds, bool tcp,
-		   char *err, size_t errlen)
+		   struct err *err)
 {
 	struct sb_ruleset_attr attr = { .handled_access_fs = fs_rights(abi) };
 	size_t size = sizeof(attr.handled_access_fs);
@@ -81,8 +81,8 @@ int landlock_build(int abi, const struct sandbox_paths *paths, const int *fds, b
 	rfd = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
 	if (rfd < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "Landlock: cannot create the ruleset: %s", strerror(-ret));
-		return ret;
+		return err_set(err, false, ret, "Landlock: cannot create the ruleset: %s",
+			       strerror(-ret));
 	}
 	for (unsigned int i = 0; i < paths->n; i++) {
 		struct stat st;
@@ -97,8 +97,8 @@ int landlock_build(int abi, const struct sandbox_paths *paths, const int *fds, b
 		allowed &= ~(uint64_t)LANDLOCK_ACCESS_FS_EXECUTE;
 		ret = add_path(rfd, fds[i], allowed);
 		if (ret) {
-			snprintf(err, errlen, "Landlock: cannot allow %s: %s", paths->p[i].path,
-				 strerror(-ret));
+			err_set(err, false, ret, "Landlock: cannot allow %s: %s", paths->p[i].path,
+				strerror(-ret));
 			close(rfd);
 			return ret;
 		}

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "sandbox/policy.h"
+#include "util/err.h"
 
 /* The kernel's Landlock ABI version; 0 when it has none (or it is off). */
 int landlock_abi(void);
@@ -19,7 +20,7 @@ int landlock_abi(void);
  * err filled.
  */
 int landlock_build(int abi, const struct sandbox_paths *paths, const int *fds, bool tcp,
-		   char *err, size_t errlen);
+		   struct err *err);
 /* The calling thread (and threads it creates from now on). 0 or -errno. */
 int landlock_apply(int ruleset_fd);
 

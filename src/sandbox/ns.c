@@ -28,7 +28,7 @@ static int write_file(const char *path, const char *text)
 	return ret;
 }
 
-int ns_enter(bool userns, bool *unshared, char *err, size_t errlen)
+int ns_enter(bool userns, bool *unshared, struct err *err)
 {
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
@@ -66,16 +66,15 @@ int ns_enter(bool userns, bool *unshared, char *err, size_t errlen)
 	}
 	return 0;
 err_report:
-	snprintf(err, errlen, "%s: %s", what, strerror(-ret));
-	return ret;
+	return err_set(err, false, ret, "%s: %s", what, strerror(-ret));
 }
 
-int ns_enter_net(char *err, size_t errlen)
+int ns_enter_net(struct err *err)
 {
 	if (!unshare(CLONE_NEWNET))
 		return 0;
-	snprintf(err, errlen, "cannot enter a network namespace: %s", strerror(errno));
-	return -errno;
+	return err_set(err, false, -errno, "cannot enter a network namespace: %s",
+		       strerror(errno));
 }
 
 /* mkdir -p of path's components below root (a directory fd), path absolute. */
@@ -151,7 +150,7 @@ static const char *stage_dir(const struct sandbox_paths *paths, bool *bound)
  * the old tree stays below it, out of reach once the capabilities (and
  * with them chroot and mount) are gone.
  */
-static int enter_root(char *err, size_t errlen)
+static int enter_root(struct err *err)
 {
 	const char *what = "pivot_root";
 	int ret;
@@ -170,11 +169,11 @@ static int enter_root(char *err, size_t errlen)
 	return 0;
 err_report:
 	ret = -errno;
-	snprintf(err, errlen, "pivot_root into an empty root: %s: %s", what, strerror(-ret));
-	return ret;
+	return err_set(err, false, ret, "pivot_root into an empty root: %s: %s", what,
+		       strerror(-ret));
 }
 
-int ns_pivot(const struct sandbox_paths *paths, const int *fds, char *err, size_t errlen)
+int ns_pivot(const struct sandbox_paths *paths, const int *fds, struct err *err)
 {
 	bool bound;
 	const char *stage = stage_dir(paths, &bound);
@@ -182,11 +181,9 @@ int ns_pivot(const struct sandbox_paths *paths, const int *fds, char *err, size_
 	char src[64], dst[4096 + 64];
 	int ret = 0;
 
-	if (!stage) {
-		snprintf(err, errlen, "pivot_root: no directory to stage the new root in (none of "
-			 "/tmp, /mnt, /run, /var/tmp, /media, /srv, /opt)");
-		return -ENOENT;
-	}
+	if (!stage)
+		return err_set(err, false, -ENOENT, "pivot_root: no directory to stage the new "
+			       "root in (none of /tmp, /mnt, /run, /var/tmp, /media, /srv, /opt)");
 	/* The sources were opened before: this tmpfs may hide them (a disk in /tmp). */
 	if (mount("hearth-root", stage, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		  "size=1m,mode=0755")) {
@@ -217,7 +214,7 @@ int ns_pivot(const struct sandbox_paths *paths, const int *fds, char *err, size_
 		ret = -errno;
 		goto err_report;
 	}
-	ret = enter_root(err, errlen);
+	ret = enter_root(err);
 	if (ret)
 		return ret;
 	what = "making the new root read-only";
@@ -228,6 +225,6 @@ int ns_pivot(const struct sandbox_paths *paths, const int *fds, char *err, size_
 	}
 	return 0;
 err_report:
-	snprintf(err, errlen, "pivot_root into an empty root: %s: %s", what, strerror(-ret));
-	return ret;
+	return err_set(err, false, ret, "pivot_root into an empty root: %s: %s", what,
+		       strerror(-ret));
 }

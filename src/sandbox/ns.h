@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "sandbox/policy.h"
+#include "util/err.h"
 
 /*
  * unshare and, with userns, map our uid and gid to themselves (setgroups
@@ -19,15 +20,15 @@
  * threaded only. 0 or -errno (what failed in err); *unshared says
  * whether the kernel let us have the namespaces at all.
  */
-int ns_enter(bool userns, bool *unshared, char *err, size_t errlen);
+int ns_enter(bool userns, bool *unshared, struct err *err);
 /* A new, empty network namespace for the calling thread and those it creates. */
-int ns_enter_net(char *err, size_t errlen);
+int ns_enter_net(struct err *err);
 /*
  * A tmpfs root holding each path (fds[i]: an O_PATH fd of it opened
  * before, -1: skipped) bind-mounted at its own name, pivot_root into it,
  * the old root detached, the new root read-only. Every thread of the
  * process moves with it. 0 or -errno.
  */
-int ns_pivot(const struct sandbox_paths *paths, const int *fds, char *err, size_t errlen);
+int ns_pivot(const struct sandbox_paths *paths, const int *fds, struct err *err);
 
 #endif

@@ -8,23 +8,19 @@
 #include "util/opt.h"
 
 /* Ids Linux reserves: -1 means "unchanged" to setresuid, and 65535 is the overflow id. */
-static int parse_id(const char *flag, const char *s, unsigned long *out, char *err,
-		    size_t errlen)
+static int parse_id(const char *flag, const char *s, unsigned long *out, struct err *err)
 {
 	uint64_t v;
 
-	if (opt_parse_uint(s, 0, 65534, &v) || v == 0) {
-		snprintf(err, errlen, "%s '%s': not a user or group id in 1..65534 (the jail "
-			 "drops root: 0 is refused)", flag, s);
-		return -EINVAL;
-	}
+	if (opt_parse_uint(s, 0, 65534, &v) || v == 0)
+		return err_set(err, true, -EINVAL, "%s '%s': not a user or group id in 1..65534 "
+			       "(the jail drops root: 0 is refused)", flag, s);
 	*out = (unsigned long)v;
 	return 0;
 }
 
 int sandbox_opts_parse(bool no_sandbox, bool no_seccomp, const char *jail, const char *uid,
-		       const char *gid, uid_t euid, struct sandbox_opts *o, char *err,
-		       size_t errlen)
+		       const char *gid, uid_t euid, struct sandbox_opts *o, struct err *err)
 {
 	unsigned long u = 0, g = 0;
 	struct stat st;
@@ -34,29 +30,22 @@ int sandbox_opts_parse(bool no_sandbox, bool no_seccomp, const char *jail, const
 	o->seccomp_off = no_seccomp;
 	if (!jail && !uid && !gid)
 		return 0;
-	if (!jail || !uid || !gid) {
-		snprintf(err, errlen, "--jail DIR, --uid U and --gid G go together (missing %s)",
-			 !jail ? "--jail" : !uid ? "--uid" : "--gid");
-		return -EINVAL;
-	}
-	if (no_sandbox) {
-		snprintf(err, errlen, "--jail and --no-sandbox contradict each other");
-		return -EINVAL;
-	}
-	if (euid != 0) {
-		snprintf(err, errlen, "--jail needs root (it chroots and changes user); without "
-			 "root Hearth sandboxes itself in namespaces, no flag needed");
-		return -EINVAL;
-	}
-	if (jail[0] != '/' || stat(jail, &st) || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "--jail '%s': not an absolute path to a directory", jail);
-		return -EINVAL;
-	}
-	if (!strcmp(jail, "/")) {
-		snprintf(err, errlen, "--jail '/': the jail must be a directory of its own");
-		return -EINVAL;
-	}
-	if (parse_id("--uid", uid, &u, err, errlen) || parse_id("--gid", gid, &g, err, errlen))
+	if (!jail || !uid || !gid)
+		return err_set(err, true, -EINVAL, "--jail DIR, --uid U and --gid G go together "
+			       "(missing %s)", !jail ? "--jail" : !uid ? "--uid" : "--gid");
+	if (no_sandbox)
+		return err_set(err, true, -EINVAL, "--jail and --no-sandbox contradict each other");
+	if (euid != 0)
+		return err_set(err, true, -EINVAL, "--jail needs root (it chroots and changes "
+			       "user); without root Hearth sandboxes itself in namespaces, no flag "
+			       "needed");
+	if (jail[0] != '/' || stat(jail, &st) || !S_ISDIR(st.st_mode))
+		return err_set(err, true, -EINVAL, "--jail '%s': not an absolute path to a "
+			       "directory", jail);
+	if (!strcmp(jail, "/"))
+		return err_set(err, true, -EINVAL, "--jail '/': the jail must be a directory of "
+			       "its own");
+	if (parse_id("--uid", uid, &u, err) || parse_id("--gid", gid, &g, err))
 		return -EINVAL;
 	o->jail = jail;
 	o->uid = (uid_t)u;

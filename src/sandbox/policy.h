@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "util/err.h"
 #include "vmm/config.h"
 
 struct sandbox_opts {
@@ -32,8 +33,7 @@ struct sandbox_opts {
  * --jail may be used. 0, or -EINVAL with one line in err (exit 2).
  */
 int sandbox_opts_parse(bool no_sandbox, bool no_seccomp, const char *jail, const char *uid,
-		       const char *gid, uid_t euid, struct sandbox_opts *o, char *err,
-		       size_t errlen);
+		       const char *gid, uid_t euid, struct sandbox_opts *o, struct err *err);
 
 #define SANDBOX_MAX_PATHS 32
 

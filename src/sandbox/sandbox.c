@@ -132,7 +132,7 @@ static int sandbox_hook(enum thread_kind kind)
 	return sandbox_enter(kind);
 }
 
-int sandbox_init(char *err, size_t errlen)
+int sandbox_init(struct err *err)
 {
 	int ret = 0;
 	int k;
@@ -151,14 +151,14 @@ int sandbox_init(char *err, size_t errlen)
 			break;
 	}
 	if (ret) {
-		snprintf(err, errlen, "cannot build the %s thread's seccomp filter: %s "
-			 "(--no-seccomp runs without filters)", sandbox_list_get(k)->kind,
-			 strerror(-ret));
+		err_set(err, false, ret, "cannot build the %s thread's seccomp filter: %s "
+			"(--no-seccomp runs without filters)", sandbox_list_get(k)->kind,
+			strerror(-ret));
 		goto err_free;
 	}
 	ret = sandbox_sigsys_install();
 	if (ret) {
-		snprintf(err, errlen, "cannot install the SIGSYS handler: %s", strerror(-ret));
+		err_set(err, false, ret, "cannot install the SIGSYS handler: %s", strerror(-ret));
 		goto err_free;
 	}
 	ready = true;

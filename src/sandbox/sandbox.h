@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "util/err.h"
 #include "util/thread_hook.h"
 
 /*
@@ -20,7 +21,7 @@
  * installs its filter when it enters service. Once, before any thread
  * starts. 0, or -errno with one line in err.
  */
-int sandbox_init(char *err, size_t errlen);
+int sandbox_init(struct err *err);
 /*
  * Installs kind's filter on the calling thread only (no TSYNC): the
  * thread hook. Needs sandbox_init first. 0 or -errno.

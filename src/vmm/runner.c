@@ -153,11 +153,9 @@ static void runner_start_fn(void *arg)
 		goto err_vm;
 	}
 	if (seal_fn) {
-		char why[sizeof(c->err->msg) - 16];
-
-		c->ret = seal_fn(c->cfg, why, sizeof(why));
+		c->ret = seal_fn(c->cfg, c->err);
 		if (c->ret) {
-			err_set(c->err, false, c->ret, "%s", why);
+			c->err->usage = false;
 			goto err_console;
 		}
 	}

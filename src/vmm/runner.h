@@ -32,7 +32,7 @@ struct runner {
  * itself there, and the vCPU threads inherit what it did. Non-zero fails
  * the start with err. Set once, before any runner starts; NULL: none.
  */
-typedef int (*runner_seal_fn)(const struct vm_config *cfg, char *err, size_t errlen);
+typedef int (*runner_seal_fn)(const struct vm_config *cfg, struct err *err);
 void runner_set_seal(runner_seal_fn fn);
 
 /* The loop and the signalfd for SIGINT/SIGTERM/SIGHUP. 0 or -errno with err. */

@@ -34,42 +34,42 @@
 #include "util/thread_hook.h"
 
 static int parse(bool no_sandbox, const char *jail, const char *uid, const char *gid,
-		 uid_t euid, struct sandbox_opts *o, char *err)
+		 uid_t euid, struct sandbox_opts *o, struct err *err)
 {
-	return sandbox_opts_parse(no_sandbox, false, jail, uid, gid, euid, o, err, 256);
+	return sandbox_opts_parse(no_sandbox, false, jail, uid, gid, euid, o, err);
 }
 
 static void test_opts(void **state)
 {
 	struct sandbox_opts o;
-	char err[256];
+	struct err err;
 
 	(void)state;
-	assert_int_equal(parse(false, NULL, NULL, NULL, 1000, &o, err), 0);
+	assert_int_equal(parse(false, NULL, NULL, NULL, 1000, &o, &err), 0);
 	assert_false(o.off);
 	assert_null(o.jail);
-	assert_int_equal(parse(true, NULL, NULL, NULL, 1000, &o, err), 0);
+	assert_int_equal(parse(true, NULL, NULL, NULL, 1000, &o, &err), 0);
 	assert_true(o.off);
 	/* Each jail error names its problem. */
-	assert_int_equal(parse(false, "/tmp", "1000", NULL, 0, &o, err), -EINVAL);
-	assert_non_null(strstr(err, "missing --gid"));
-	assert_int_equal(parse(false, NULL, "1000", "1000", 0, &o, err), -EINVAL);
-	assert_non_null(strstr(err, "missing --jail"));
-	assert_int_equal(parse(false, "/tmp", "1000", "1000", 1000, &o, err), -EINVAL);
-	assert_non_null(strstr(err, "needs root"));
-	assert_int_equal(parse(true, "/tmp", "1000", "1000", 0, &o, err), -EINVAL);
-	assert_non_null(strstr(err, "contradict"));
-	assert_int_equal(parse(false, "tmp", "1000", "1000", 0, &o, err), -EINVAL);
-	assert_non_null(strstr(err, "'tmp'"));
-	assert_int_equal(parse(false, "/nonexistent-jail", "1000", "1000", 0, &o, err), -EINVAL);
-	assert_int_equal(parse(false, "/", "1000", "1000", 0, &o, err), -EINVAL);
-	assert_int_equal(parse(false, "/tmp", "0", "1000", 0, &o, err), -EINVAL);
-	assert_non_null(strstr(err, "--uid '0'"));
-	assert_int_equal(parse(false, "/tmp", "1000", "65535", 0, &o, err), -EINVAL);
-	assert_non_null(strstr(err, "--gid '65535'"));
-	assert_int_equal(parse(false, "/tmp", "10x", "1000", 0, &o, err), -EINVAL);
-	assert_int_equal(parse(false, "/tmp", "-1", "1000", 0, &o, err), -EINVAL);
-	assert_int_equal(parse(false, "/tmp", "1001", "1002", 0, &o, err), 0);
+	assert_int_equal(parse(false, "/tmp", "1000", NULL, 0, &o, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "missing --gid"));
+	assert_int_equal(parse(false, NULL, "1000", "1000", 0, &o, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "missing --jail"));
+	assert_int_equal(parse(false, "/tmp", "1000", "1000", 1000, &o, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "needs root"));
+	assert_int_equal(parse(true, "/tmp", "1000", "1000", 0, &o, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "contradict"));
+	assert_int_equal(parse(false, "tmp", "1000", "1000", 0, &o, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "'tmp'"));
+	assert_int_equal(parse(false, "/nonexistent-jail", "1000", "1000", 0, &o, &err), -EINVAL);
+	assert_int_equal(parse(false, "/", "1000", "1000", 0, &o, &err), -EINVAL);
+	assert_int_equal(parse(false, "/tmp", "0", "1000", 0, &o, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "--uid '0'"));
+	assert_int_equal(parse(false, "/tmp", "1000", "65535", 0, &o, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "--gid '65535'"));
+	assert_int_equal(parse(false, "/tmp", "10x", "1000", 0, &o, &err), -EINVAL);
+	assert_int_equal(parse(false, "/tmp", "-1", "1000", 0, &o, &err), -EINVAL);
+	assert_int_equal(parse(false, "/tmp", "1001", "1002", 0, &o, &err), 0);
 	assert_string_equal(o.jail, "/tmp");
 	assert_int_equal(o.uid, 1001);
 	assert_int_equal(o.gid, 1002);
@@ -235,7 +235,8 @@ static void run_sealed(bool sandbox, bool seccomp, bool bare_kernel, const char 
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		struct sandbox_opts o = { .off = !sandbox, .seccomp_off = !seccomp, .probe = true };
-		char err[512], drive[256];
+		char drive[256];
+		struct err err;
 		struct vm_config c;
 		int fd;
 
@@ -244,17 +245,17 @@ static void run_sealed(bool sandbox, bool seccomp, bool bare_kernel, const char 
 		log_set_level(bare_kernel ? LOG_WARN : LOG_ERR);
 		if (bare_kernel && kernel_without_sandboxing())
 			_exit(89);
-		if (seccomp && sandbox_init(err, sizeof(err)))
+		if (seccomp && sandbox_init(&err))
 			_exit(90);
-		if (sandbox_prepare(&o, err, sizeof(err)))
+		if (sandbox_prepare(&o, &err))
 			_exit(91);
 		snprintf(drive, sizeof(drive), "%s/disk.img", dir);
 		vm_config_init(&c);
 		c.ndrives = 1;
 		c.drives[0].path_on_host = drive;
 		c.machine.vcpu_count = 1;
-		if (sandbox_seal(&c, err, sizeof(err))) {
-			fprintf(stderr, "seal: %s\n", err);
+		if (sandbox_seal(&c, &err)) {
+			fprintf(stderr, "seal: %s\n", err.msg);
 			_exit(92);
 		}
 		fd = open(drive, O_RDWR | O_CLOEXEC);
@@ -348,7 +349,7 @@ static void stage_dir_bound(bool all_candidates)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		struct sandbox_opts o = { .seccomp_off = true };
-		char err[512];
+		struct err err;
 		struct vm_config c;
 		int fd;
 
@@ -359,8 +360,8 @@ static void stage_dir_bound(bool all_candidates)
 		for (unsigned int i = 0; all_candidates && i < sizeof(cand) / sizeof(cand[0]); i++)
 			if (sandbox_allow_dir(cand[i]))
 				_exit(90);
-		if (sandbox_allow_dir("/tmp") || sandbox_prepare(&o, err, sizeof(err)) ||
-		    sandbox_seal(&c, err, sizeof(err)))
+		if (sandbox_allow_dir("/tmp") || sandbox_prepare(&o, &err) ||
+		    sandbox_seal(&c, &err))
 			_exit(91);
 		fd = open(name, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 		syscall(SYS_exit_group, fd < 0 ? errno : 0);

@@ -212,13 +212,14 @@ static void *logger_thread(void *arg)
 static int switch_child(void)
 {
 	pthread_t th[SWITCH_THREADS];
-	char path[128], err[256];
+	char path[128];
+	struct err err;
 	int fds;
 
-	if (sandbox_init(err, sizeof(err)))
+	if (sandbox_init(&err))
 		return 90;
 	snprintf(path, sizeof(path), "%s/switch-0.log", tmpdir);
-	if (log_open_file(path, LOG_INFO, false, false, err, sizeof(err)))
+	if (log_open_file(path, LOG_INFO, false, false, err.msg, sizeof(err.msg)))
 		return 91;
 	fds = count_fds();
 	for (long i = 0; i < SWITCH_THREADS; i++)
@@ -228,7 +229,7 @@ static int switch_child(void)
 		return 93;
 	for (int s = 1; s <= SWITCHES; s++) {
 		snprintf(path, sizeof(path), "%s/switch-%d.log", tmpdir, s % 3);
-		if (log_open_file(path, LOG_INFO, false, false, err, sizeof(err)))
+		if (log_open_file(path, LOG_INFO, false, false, err.msg, sizeof(err.msg)))
 			return 94;
 	}
 	for (int i = 0; i < SWITCH_THREADS; i++)

@@ -88,12 +88,12 @@ static void run_child(enum thread_kind kind, bool filtered, enum probe p, struct
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		char err[256];
+		struct err err;
 
 		close(pipefd[0]);
 		dup2(pipefd[1], STDERR_FILENO);
 		prctl(PR_SET_NAME, kind == THREAD_VCPU ? "vcpu7" : kind == THREAD_IO ? "io" : "api");
-		if (filtered && (sandbox_init(err, sizeof(err)) || thread_hook_enter(kind)))
+		if (filtered && (sandbox_init(&err) || thread_hook_enter(kind)))
 			_exit(99);
 		_exit(probe_run(p));
 	}
@@ -184,11 +184,11 @@ static void test_per_thread(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		char err[256];
+		struct err err;
 		pthread_t t;
 		void *ret;
 
-		if (sandbox_init(err, sizeof(err)) || pthread_create(&t, NULL, filtered_thread, NULL))
+		if (sandbox_init(&err) || pthread_create(&t, NULL, filtered_thread, NULL))
 			_exit(99);
 		pthread_join(t, &ret);
 		if (ret)
@@ -220,11 +220,11 @@ static void test_exit_under_filter(void **state)
 		pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {
-			char err[256];
+			struct err err;
 
 			close(pipefd[0]);
 			dup2(pipefd[1], STDERR_FILENO);
-			if (sandbox_init(err, sizeof(err)) || thread_hook_enter((enum thread_kind)k))
+			if (sandbox_init(&err) || thread_hook_enter((enum thread_kind)k))
 				_exit(99);
 			exit(0);
 		}
@@ -269,7 +269,8 @@ static void *trap_thread(void *arg)
 static void expect_socket_removed(enum thread_kind kind, const char *name)
 {
 	struct trap_arg a = { kind, name, 1 };
-	char dir[] = "/tmp/hearth-sigsys-XXXXXX", path[64], line[160], err[256];
+	char dir[] = "/tmp/hearth-sigsys-XXXXXX", path[64], line[160];
+	struct err err;
 	struct outcome o;
 	int pipefd[2], fd, st;
 	ssize_t n, got = 0;
@@ -289,7 +290,7 @@ static void expect_socket_removed(enum thread_kind kind, const char *name)
 		close(pipefd[0]);
 		dup2(pipefd[1], STDERR_FILENO);
 		uds_set_exit_unlink(path);
-		if (sandbox_init(err, sizeof(err)))
+		if (sandbox_init(&err))
 			_exit(99);
 		if (kind != THREAD_VCPU)
 			trap_thread(&a);
