@@ -117,13 +117,13 @@ static void check_reply(const struct api_reply *r)
 /* PUT /logger is parsed here, and routed only when it names no file. */
 static bool logger_only_parsed(const char *body, size_t len)
 {
-	char err[256];
+	struct err err;
 	struct vm_logger l = { 0 };
 	json_t *o = json_loadb(body, len, 0, NULL);
 	bool has_path = json_object_get(o, "log_path") != NULL;
 
 	if (json_is_object(o))
-		(void)config_json_logger(o, &l, err, sizeof(err));
+		(void)config_json_logger(o, &l, &err);
 	json_decref(o);
 	/* Not an object, or one jansson reads differently than a prefix scan: skip it. */
 	return has_path || !o || memmem(body, len, "log_path", 8);

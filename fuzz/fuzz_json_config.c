@@ -26,14 +26,15 @@ static int memfd = -1;
 static int load_via_file(const uint8_t *data, size_t size)
 {
 	struct vm_config c;
-	char path[64], err[512];
+	char path[64];
+	struct err err;
 	int ret;
 
 	CHECK(ftruncate(memfd, 0) == 0);
 	CHECK(pwrite(memfd, data, size, 0) == (ssize_t)size);
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
 	vm_config_init(&c);
-	ret = config_json_load_file(&c, path, err, sizeof(err));
+	ret = config_json_load_file(&c, path, &err);
 	vm_config_release(&c);
 	return ret;
 }
@@ -42,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vm_config c, again;
 	json_t *root, *dump, *dump2;
-	char err[512];
+	struct err err;
 	int ret, ret_file;
 
 	if (memfd < 0) {
@@ -57,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	vm_config_init(&c);
-	ret = config_json_full(&c, root, err, sizeof(err));
+	ret = config_json_full(&c, root, &err);
 	json_decref(root);
 	CHECK(ret == 0 || ret == -EINVAL || ret == -ENOMEM);
 	CHECK((ret == 0) == (ret_file == 0));
@@ -65,9 +66,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		dump = config_json_dump_full(&c);
 		CHECK(dump);
 		vm_config_init(&again);
-		ret = config_json_full(&again, dump, err, sizeof(err));
+		ret = config_json_full(&again, dump, &err);
 		if (ret)
-			fprintf(stderr, "dumped config refused: %s\n", err);
+			fprintf(stderr, "dumped config refused: %s\n", err.msg);
 		CHECK(ret == 0);
 		dump2 = config_json_dump_full(&again);
 		CHECK(dump2 && json_equal(dump, dump2));

@@ -71,7 +71,7 @@ int api_ctl_start(struct api_ctl *ctl, struct err *err)
 	if (ctl->state != API_NOT_STARTED)
 		return err_set(err, true, -EINVAL, "InstanceStart is not allowed after boot: the "
 			       "microVM already started");
-	ret = vm_config_check_bootable(&ctl->cfg, err->msg, sizeof(err->msg));
+	ret = vm_config_check_bootable(&ctl->cfg, err);
 	if (ret)
 		return ret;
 	err->msg[0] = '\0';

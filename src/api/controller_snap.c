@@ -34,17 +34,14 @@ int api_ctl_snapshot_load(struct api_ctl *ctl, const struct snap_load_req *req,
 
 	err->usage = true;
 	err->msg[0] = 0;
-	if (!ctl->ops->snapshot_load) {
-		snprintf(err->msg, sizeof(err->msg), "snapshots are not supported by this instance");
-		return -EOPNOTSUPP;
-	}
-	if (ctl->state != API_NOT_STARTED || api_ctl_configured(&ctl->cfg)) {
-		snprintf(err->msg, sizeof(err->msg), "snapshot/load is only allowed before the VM "
-			 "is configured or booted (%s)", ctl->state != API_NOT_STARTED
-			 ? "the microVM has started" : "boot source, drives, network or vsock "
-			 "were configured");
-		return -EINVAL;
-	}
+	if (!ctl->ops->snapshot_load)
+		return err_set(err, true, -EOPNOTSUPP, "snapshots are not supported by this "
+			       "instance");
+	if (ctl->state != API_NOT_STARTED || api_ctl_configured(&ctl->cfg))
+		return err_set(err, true, -EINVAL, "snapshot/load is only allowed before the VM is "
+			       "configured or booted (%s)", ctl->state != API_NOT_STARTED
+			       ? "the microVM has started" : "boot source, drives, network or "
+			       "vsock were configured");
 	vm_config_init(&cfg);
 	ret = ctl->ops->snapshot_load(ctl->ops_ctx, req, &cfg, err);
 	if (ret) {

@@ -85,8 +85,7 @@ int api_json_patch_drive(json_t *o, const char *path_id, struct vm_drive_patch *
 		return err_set(err, true, -EINVAL, "%s: field 'path_on_host' must be a string",
 			       what);
 	p->path_on_host = json_string_value(path);
-	return config_json_limiter(what, o, "rate_limiter", &p->rate_limiter, err->msg,
-				   sizeof(err->msg));
+	return config_json_limiter(what, o, "rate_limiter", &p->rate_limiter, err);
 }
 
 int api_json_patch_net(json_t *o, const char *path_id, struct vm_net_patch *p, struct err *err)
@@ -101,10 +100,8 @@ int api_json_patch_net(json_t *o, const char *path_id, struct vm_net_patch *p, s
 	if (!ret)
 		ret = patch_id(what, o, "iface_id", path_id, &p->id, err);
 	if (!ret)
-		ret = config_json_limiter(what, o, "rx_rate_limiter", &p->rx_rate_limiter, err->msg,
-					  sizeof(err->msg));
+		ret = config_json_limiter(what, o, "rx_rate_limiter", &p->rx_rate_limiter, err);
 	if (!ret)
-		ret = config_json_limiter(what, o, "tx_rate_limiter", &p->tx_rate_limiter, err->msg,
-					  sizeof(err->msg));
+		ret = config_json_limiter(what, o, "tx_rate_limiter", &p->tx_rate_limiter, err);
 	return ret;
 }

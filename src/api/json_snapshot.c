@@ -17,7 +17,7 @@ static const struct jfield create_fields[] = {
 int json_snapshot_create(json_t *o, struct snap_create_req *c, struct err *err)
 {
 	const char *what = "snapshot/create", *type;
-	int ret = config_json_check(what, o, create_fields, err->msg, sizeof(err->msg));
+	int ret = config_json_check(what, o, create_fields, err);
 
 	if (ret)
 		return ret;
@@ -78,8 +78,7 @@ static int load_backend(json_t *o, struct snap_load_req *l, struct err *err)
 			       "'mem_backend'");
 	if (!b)
 		return 0;
-	ret = config_json_check("snapshot/load: mem_backend", b, backend_fields, err->msg,
-				sizeof(err->msg));
+	ret = config_json_check("snapshot/load: mem_backend", b, backend_fields, err);
 	if (ret)
 		return ret;
 	type = json_string_value(json_object_get(b, "backend_type"));
@@ -111,7 +110,7 @@ static int load_overrides(json_t *o, struct snap_load_req *l, struct err *err)
 			return err_set(err, true, -EINVAL, "snapshot/load: network_overrides "
 				       "entries must be objects");
 		ret = config_json_check("snapshot/load: network_overrides", v, override_fields,
-					err->msg, sizeof(err->msg));
+					err);
 		if (ret)
 			return ret;
 		ov->iface_id = json_string_value(json_object_get(v, "iface_id"));
@@ -130,7 +129,7 @@ int json_snapshot_load(json_t *o, struct snap_load_req *l, struct err *err)
 {
 	const char *what = "snapshot/load";
 	json_t *v;
-	int ret = config_json_check(what, o, load_fields, err->msg, sizeof(err->msg));
+	int ret = config_json_check(what, o, load_fields, err);
 
 	if (ret)
 		return ret;

@@ -13,7 +13,7 @@ int api_ctl_set_logger(struct api_ctl *ctl, json_t *o, struct err *err)
 	struct vm_logger l = ctl->cfg.logger, opts;
 	int ret;
 
-	ret = config_json_logger(o, &l, err->msg, sizeof(err->msg));
+	ret = config_json_logger(o, &l, err);
 	if (ret)
 		return ret;
 	/*
@@ -25,9 +25,9 @@ int api_ctl_set_logger(struct api_ctl *ctl, json_t *o, struct err *err)
 	opts = l;
 	if (!json_is_string(json_object_get(o, "log_path")))
 		opts.log_path = NULL;
-	ret = vm_logger_apply(&opts, err->msg, sizeof(err->msg));
+	ret = vm_logger_apply(&opts, err);
 	if (!ret)
-		ret = vm_config_set_logger(&ctl->cfg, &l, err->msg, sizeof(err->msg));
+		ret = vm_config_set_logger(&ctl->cfg, &l, err);
 	return ret ? err_prefix(err, ret, "logger: ") : 0;
 }
 
@@ -36,7 +36,7 @@ int api_ctl_set_metrics(struct api_ctl *ctl, json_t *o, struct err *err)
 	const char *path;
 	int ret;
 
-	ret = config_json_metrics(o, &path, err->msg, sizeof(err->msg));
+	ret = config_json_metrics(o, &path, err);
 	if (ret)
 		return ret;
 	if (ctl->cfg.metrics.metrics_path)
@@ -47,7 +47,7 @@ int api_ctl_set_metrics(struct api_ctl *ctl, json_t *o, struct err *err)
 		return err_set(err, true, -EINVAL, "metrics: not available in this process");
 	ret = ctl->ops->metrics_open(ctl->ops_ctx, path, err);
 	if (!ret)
-		ret = vm_config_set_metrics(&ctl->cfg, path, err->msg, sizeof(err->msg));
+		ret = vm_config_set_metrics(&ctl->cfg, path, err);
 	if (ret)
 		return err_prefix(err, ret == -ENOMEM ? ret : -EINVAL, "metrics: ");
 	return 0;

@@ -119,18 +119,18 @@ static int get_vm_config(struct api_req *req, struct api_reply *r)
 		return ret;                                                          \
 	}
 
-BODY_HANDLER(put_boot, config_json_boot_source(c, o, err->msg, sizeof(err->msg)))
-BODY_HANDLER(put_machine, config_json_machine(c, o, false, err->msg, sizeof(err->msg)))
-BODY_HANDLER(patch_machine, config_json_machine(c, o, true, err->msg, sizeof(err->msg)))
-BODY_HANDLER(put_drive, config_json_drive(c, o, req->id, err->msg, sizeof(err->msg)))
-BODY_HANDLER(put_net, config_json_net(c, o, req->id, err->msg, sizeof(err->msg)))
-BODY_HANDLER(put_vsock, config_json_vsock(c, o, err->msg, sizeof(err->msg)))
-BODY_HANDLER(put_entropy, config_json_entropy(c, o, err->msg, sizeof(err->msg)))
+BODY_HANDLER(put_boot, config_json_boot_source(c, o, err))
+BODY_HANDLER(put_machine, config_json_machine(c, o, false, err))
+BODY_HANDLER(patch_machine, config_json_machine(c, o, true, err))
+BODY_HANDLER(put_drive, config_json_drive(c, o, req->id, err))
+BODY_HANDLER(put_net, config_json_net(c, o, req->id, err))
+BODY_HANDLER(put_vsock, config_json_vsock(c, o, err))
+BODY_HANDLER(put_entropy, config_json_entropy(c, o, err))
 BODY_HANDLER(patch_drive, ((void)c, api_patch_drive(req->ctl, req->id, o, err)))
 BODY_HANDLER(patch_net, ((void)c, api_patch_net(req->ctl, req->id, o, err)))
 BODY_HANDLER(put_logger, api_ctl_set_logger(req->ctl, o, err))
 BODY_HANDLER(put_metrics, api_ctl_set_metrics(req->ctl, o, err))
-BODY_HANDLER(put_serial, config_json_serial(c, o, err->msg, sizeof(err->msg)))
+BODY_HANDLER(put_serial, config_json_serial(c, o, err))
 
 static int put_snapshot_create(struct api_req *req, struct api_reply *r)
 {

@@ -29,7 +29,7 @@ int api_patch_drive(struct api_ctl *ctl, const char *id, json_t *o, struct err *
 	ret = api_json_patch_drive(o, id, &p, err);
 	if (ret)
 		return ret;
-	ret = vm_config_check_drive_patch(&ctl->cfg, &p, err->msg, sizeof(err->msg));
+	ret = vm_config_check_drive_patch(&ctl->cfg, &p, err);
 	if (ret)
 		return err_prefix(err, ret, "drives: ");
 	if (ctl->state != API_NOT_STARTED) {
@@ -42,7 +42,7 @@ int api_patch_drive(struct api_ctl *ctl, const char *id, json_t *o, struct err *
 		if (ret)
 			return live_fail("drives", ret, err);
 	}
-	ret = vm_config_patch_drive(&ctl->cfg, &p, err->msg, sizeof(err->msg));
+	ret = vm_config_patch_drive(&ctl->cfg, &p, err);
 	return ret ? err_prefix(err, ret, "drives: ") : 0;
 }
 
@@ -59,7 +59,7 @@ int api_patch_net(struct api_ctl *ctl, const char *id, json_t *o, struct err *er
 		return err_set(err, true, -EINVAL, "PATCH /network-interfaces is not allowed "
 			       "before boot: the microVM has not been started (InstanceStart); use "
 			       "PUT");
-	ret = vm_config_check_net_patch(&ctl->cfg, &p, err->msg, sizeof(err->msg));
+	ret = vm_config_check_net_patch(&ctl->cfg, &p, err);
 	if (ret)
 		return err_prefix(err, ret, "network-interfaces: ");
 	if (!ctl->ops->patch_net)
@@ -69,6 +69,6 @@ int api_patch_net(struct api_ctl *ctl, const char *id, json_t *o, struct err *er
 	ret = ctl->ops->patch_net(ctl->ops_ctx, &p, err);
 	if (ret)
 		return live_fail("network-interfaces", ret, err);
-	ret = vm_config_patch_net(&ctl->cfg, &p, err->msg, sizeof(err->msg));
+	ret = vm_config_patch_net(&ctl->cfg, &p, err);
 	return ret ? err_prefix(err, ret, "network-interfaces: ") : 0;
 }

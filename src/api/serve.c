@@ -71,12 +71,12 @@ static int serve_vm_ctrl_alt_del(void *ctx)
 static int serve_vm_patch_drive(void *ctx, const struct vm_drive *d,
 				const struct vm_drive_patch *p, struct err *err)
 {
-	return vm_patch_drive(&((struct serve *)ctx)->run.vm, d, p, err->msg, sizeof(err->msg));
+	return vm_patch_drive(&((struct serve *)ctx)->run.vm, d, p, err);
 }
 
 static int serve_vm_patch_net(void *ctx, const struct vm_net_patch *p, struct err *err)
 {
-	return vm_patch_net(&((struct serve *)ctx)->run.vm, p, err->msg, sizeof(err->msg));
+	return vm_patch_net(&((struct serve *)ctx)->run.vm, p, err);
 }
 
 /* The metrics' collector: on the loop's thread, which owns the VM (or at exit). */
@@ -113,7 +113,7 @@ static void serve_metrics_fn(void *arg)
 				strerror(-c->ret));
 		return;
 	}
-	c->ret = metrics_open(&c->s->metrics, c->path, c->err->msg, sizeof(c->err->msg));
+	c->ret = metrics_open(&c->s->metrics, c->path, c->err);
 	if (c->ret)
 		return;
 	ret = metrics_start_timer(&c->s->metrics, &c->s->run.loop, METRICS_INTERVAL_MS);
@@ -161,10 +161,9 @@ static int serve_snapshot_load(void *ctx, const struct snap_load_req *req,
 {
 	struct serve *s = ctx;
 
-	if (!s->snap) {
-		snprintf(err->msg, sizeof(err->msg), "snapshots are not supported by this instance");
-		return -EOPNOTSUPP;
-	}
+	if (!s->snap)
+		return err_set(err, true, -EOPNOTSUPP, "snapshots are not supported by this "
+			       "instance");
 	return s->snap->load(&s->run, req, cfg, err);
 }
 
@@ -223,12 +222,12 @@ static int serve_observe_init(struct serve *s, const struct serve_opts *o, struc
 	const char *mpath = o->metrics_path ? o->metrics_path : c->metrics.metrics_path;
 	int ret;
 
-	ret = vm_logger_apply(&o->logger, err->msg, sizeof(err->msg));
+	ret = vm_logger_apply(&o->logger, err);
 	if (!ret && file_logger)
-		ret = vm_logger_apply(&c->logger, err->msg, sizeof(err->msg));
+		ret = vm_logger_apply(&c->logger, err);
 	else if (!ret && (o->logger.log_path || o->level_set || o->logger.show_level ||
 			  o->logger.show_log_origin))
-		ret = vm_config_set_logger(c, &o->logger, err->msg, sizeof(err->msg));
+		ret = vm_config_set_logger(c, &o->logger, err);
 	if (ret)
 		return ret;
 	if (o->metrics_path && c->metrics.metrics_path)
@@ -238,7 +237,7 @@ static int serve_observe_init(struct serve *s, const struct serve_opts *o, struc
 		return 0;
 	ret = serve_metrics_open(s, mpath, err);
 	if (!ret && o->metrics_path)
-		ret = vm_config_set_metrics(c, mpath, err->msg, sizeof(err->msg));
+		ret = vm_config_set_metrics(c, mpath, err);
 	return ret;
 }
 
@@ -264,14 +263,14 @@ int serve_run(const struct serve_opts *o, struct vm_config *boot)
 
 	s.snap = o->snap;
 	log_set_instance(o->id ? o->id : "anonymous-instance");
-	if (runner_init(&s.run, err.msg, sizeof(err.msg))) {
+	if (runner_init(&s.run, &err)) {
 		log_err("%s", err.msg);
 		return HEARTH_EXIT_FAILURE;
 	}
 	metrics_init(&s.metrics, serve_collect, &s);
 	if (o->config_file && !boot) {
 		vm_config_init(&cfg);
-		ret = config_json_load_file(&cfg, o->config_file, err.msg, sizeof(err.msg));
+		ret = config_json_load_file(&cfg, o->config_file, &err);
 		if (ret) {
 			log_err("%s", err.msg);
 			vm_config_release(&cfg);
@@ -285,8 +284,7 @@ int serve_run(const struct serve_opts *o, struct vm_config *boot)
 		vm_config_release(boot);
 	if (ret)
 		goto err_run;
-	if (o->kvm_path && vm_config_set_kvm_path(&s.ctl.cfg, o->kvm_path, err.msg,
-						  sizeof(err.msg))) {
+	if (o->kvm_path && vm_config_set_kvm_path(&s.ctl.cfg, o->kvm_path, &err)) {
 		log_err("--kvm: %s", err.msg);
 		code = HEARTH_EXIT_USAGE;
 		goto err_ctl;

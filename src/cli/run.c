@@ -91,7 +91,7 @@ static int run_kvm(void *ctx, const struct opt *o, const char *val, struct err *
 {
 	struct cli_config *cfg = ctx;
 
-	if (vm_config_set_kvm_path(&cfg->vm, val, e->msg, sizeof(e->msg)))
+	if (vm_config_set_kvm_path(&cfg->vm, val, e))
 		return cli_run_flag_fail(o->name, val, -EINVAL, e);
 	return 0;
 }
@@ -120,7 +120,7 @@ static int run_machine(void *ctx, const struct opt *o, const char *val, struct e
 		m.vcpu_count = v > VM_MAX_VCPUS ? 0 : (unsigned int)v; /* 0 reports the range */
 	else
 		m.mem_size_mib = v;
-	ret = vm_config_set_machine(&cfg->vm, &m, e->msg, sizeof(e->msg));
+	ret = vm_config_set_machine(&cfg->vm, &m, e);
 	if (ret && cpus && v > VM_MAX_VCPUS)
 		err_set(e, true, ret, "vcpu_count %llu is out of range (1 to %u)",
 			(unsigned long long)v, VM_MAX_VCPUS);
@@ -188,8 +188,7 @@ static int run_finish(struct cli_config *cfg, struct err *e)
 	if (cfg->initrd && !*cfg->initrd)
 		return err_set(e, true, -EINVAL, "--initrd needs a non-empty path");
 	ret = vm_config_set_boot_source(&cfg->vm, cfg->kernel, cfg->initrd,
-					cfg->cmdline ? cfg->cmdline : VM_DEFAULT_CMDLINE, e->msg,
-					sizeof(e->msg));
+					cfg->cmdline ? cfg->cmdline : VM_DEFAULT_CMDLINE, e);
 	return ret ? err_prefix(e, ret, "boot source: ") : 0;
 }
 

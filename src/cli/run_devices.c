@@ -144,7 +144,7 @@ int cli_run_disk(void *ctx, const struct opt *o, const char *val, struct err *e)
 	d.path_on_host = (char *)bc.path;
 	d.is_read_only = bc.readonly;
 	d.cache_type = bc.cache;
-	ret = vm_config_put_drive(vm, &d, false, e->msg, sizeof(e->msg));
+	ret = vm_config_put_drive(vm, &d, false, e);
 	virtio_blk_config_release(&bc);
 	return ret ? cli_run_flag_fail("--disk", val, ret, e) : 0;
 }
@@ -168,7 +168,7 @@ int cli_run_net(void *ctx, const struct opt *o, const char *val, struct err *e)
 		ret = virtio_net_parse(rest, &n.dev, e->msg, sizeof(e->msg));
 	if (!ret) {
 		snprintf(n.id, sizeof(n.id), "eth%u", vm->nnets);
-		ret = vm_config_put_net(vm, &n, false, e->msg, sizeof(e->msg));
+		ret = vm_config_put_net(vm, &n, false, e);
 	}
 	return ret ? cli_run_flag_fail("--net", val, ret, e) : 0;
 }
@@ -219,7 +219,7 @@ int cli_run_vsock(void *ctx, const struct opt *o, const char *val, struct err *e
 	if (!ret) {
 		v.guest_cid = vc.cid;
 		v.uds_path = have_uds ? uds : NULL; /* an empty one is the setter's to refuse */
-		ret = vm_config_set_vsock(vm, &v, e->msg, sizeof(e->msg));
+		ret = vm_config_set_vsock(vm, &v, e);
 	}
 	return ret ? cli_run_flag_fail("--vsock", val, ret, e) : 0;
 }
@@ -242,7 +242,7 @@ int cli_run_rng(void *ctx, const struct opt *o, const char *val, struct err *e)
 		ret = err_set(e, true, -EINVAL, "unknown option '%.64s' (want bw=SIZE/REFILL_MS"
 			      "[+BURST] and/or ops=COUNT/REFILL_MS[+BURST])", rest);
 	if (!ret)
-		ret = vm_config_put_entropy(vm, &rl, e->msg, sizeof(e->msg));
+		ret = vm_config_put_entropy(vm, &rl, e);
 	return ret ? cli_run_flag_fail("--rng", val, ret, e) : 0;
 }
 
@@ -273,7 +273,7 @@ int cli_run_debug_exit(void *ctx, const struct opt *o, const char *val, struct e
 			break;
 		p = end + 1;
 	}
-	if (vm_config_set_debug_exit(vm, &d, e->msg, sizeof(e->msg))) {
+	if (vm_config_set_debug_exit(vm, &d, e)) {
 		e->usage = true;
 		return err_prefix(e, -EINVAL, "--debug-exit: ");
 	}

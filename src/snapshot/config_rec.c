@@ -157,7 +157,7 @@ int snap_config_restore(struct vm_config *c, const void *in, size_t len, struct 
 		ret = bad(err, "lacks its vm or hearth part");
 		goto out;
 	}
-	ret = config_json_full(c, vm, err->msg, sizeof(err->msg));
+	ret = config_json_full(c, vm, err);
 	if (ret) {
 		err_prefix(err, ret, "its config section is refused: ");
 		goto out;

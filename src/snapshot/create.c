@@ -153,7 +153,7 @@ static int build_state(struct vm *vm, const struct vm_config *cfg, struct snap_b
 	if (ret)
 		return err_set(err, false, ret, "recording the host and config: %s",
 			       strerror(-ret));
-	ret = vm_state_get(vm->fd, &vs, err->msg, sizeof(err->msg));
+	ret = vm_state_get(vm->fd, &vs, err);
 	if (!ret)
 		ret = snap_builder_add_saved(b, SNAP_SEC_VM, "vm", VM_STATE_VERSION, save_vm, &vs);
 	if (!ret)

@@ -193,7 +193,7 @@ static int restore_apply(void *ctx, struct vm *vm, struct err *err)
 	free(have);
 	if (ret)
 		return err->msg[0] ? ret : err_set(err, false, ret, "out of memory");
-	ret = vm_state_set(vm->fd, &rc->vs, err->msg, sizeof(err->msg));
+	ret = vm_state_set(vm->fd, &rc->vs, err);
 	if (ret) {
 		err->usage = false;
 		return err_prefix(err, ret, "restoring the VM's KVM state: ");

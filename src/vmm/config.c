@@ -3,25 +3,11 @@
 #include "core/layout.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
 
 void vm_config_init(struct vm_config *c)
 {
@@ -62,42 +48,42 @@ static int set_str(char **slot, const char *s)
 	return 0;
 }
 
-static int check_path(const char *what, const char *path, char *err, size_t errlen)
+static int check_path(const char *what, const char *path, struct err *err)
 {
 	if (!path || !*path)
-		return fail(err, errlen, "%s is empty", what);
+		return err_set(err, true, -EINVAL, "%s is empty", what);
 	if (strlen(path) >= 4096)
-		return fail(err, errlen, "%s is longer than 4095 bytes", what);
+		return err_set(err, true, -EINVAL, "%s is longer than 4095 bytes", what);
 	return 0;
 }
 
-int vm_config_check_id(const char *what, const char *id, char *err, size_t errlen)
+int vm_config_check_id(const char *what, const char *id, struct err *err)
 {
 	size_t n = id ? strlen(id) : 0;
 
 	if (n == 0 || n > VM_ID_MAX)
-		return fail(err, errlen, "%s '%.*s': want 1 to %d characters", what, VM_ID_MAX + 8,
-			    id ? id : "", VM_ID_MAX);
+		return err_set(err, true, -EINVAL, "%s '%.*s': want 1 to %d characters", what,
+			       VM_ID_MAX + 8, id ? id : "", VM_ID_MAX);
 	for (size_t i = 0; i < n; i++) {
 		char ch = id[i];
 
 		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
 		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
-			return fail(err, errlen, "%s '%s': only letters, digits, '_' and '-' are "
-				    "allowed", what, id);
+			return err_set(err, true, -EINVAL, "%s '%s': only letters, digits, '_' and "
+				       "'-' are allowed", what, id);
 	}
 	return 0;
 }
 
 int vm_config_set_boot_source(struct vm_config *c, const char *kernel, const char *initrd,
-			      const char *boot_args, char *err, size_t errlen)
+			      const char *boot_args, struct err *err)
 {
 	struct vm_boot_source b = { NULL, NULL, NULL };
 	int ret;
 
-	ret = check_path("kernel_image_path", kernel, err, errlen);
+	ret = check_path("kernel_image_path", kernel, err);
 	if (!ret && initrd)
-		ret = check_path("initrd_path", initrd, err, errlen);
+		ret = check_path("initrd_path", initrd, err);
 	if (ret)
 		return ret;
 	/*
@@ -105,14 +91,13 @@ int vm_config_set_boot_source(struct vm_config *c, const char *kernel, const cha
 	 * own limit (a bzImage's cmdline_size) is the loader's to enforce.
 	 */
 	if (boot_args && strlen(boot_args) >= LAYOUT_CMDLINE_MAX)
-		return fail(err, errlen, "boot_args is longer than %llu bytes",
-			    (unsigned long long)LAYOUT_CMDLINE_MAX - 1);
+		return err_set(err, true, -EINVAL, "boot_args is longer than %llu bytes",
+			       (unsigned long long)LAYOUT_CMDLINE_MAX - 1);
 	if (set_str(&b.kernel_image_path, kernel) || set_str(&b.initrd_path, initrd) ||
 	    set_str(&b.boot_args, boot_args)) {
 		free(b.kernel_image_path);
 		free(b.initrd_path);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		return err_set(err, false, -ENOMEM, "out of memory");
 	}
 	free(c->boot.kernel_image_path);
 	free(c->boot.initrd_path);
@@ -121,19 +106,18 @@ int vm_config_set_boot_source(struct vm_config *c, const char *kernel, const cha
 	return 0;
 }
 
-int vm_config_set_machine(struct vm_config *c, const struct vm_machine *m, char *err,
-			  size_t errlen)
+int vm_config_set_machine(struct vm_config *c, const struct vm_machine *m, struct err *err)
 {
 	if (m->vcpu_count < 1 || m->vcpu_count > VM_MAX_VCPUS)
-		return fail(err, errlen, "vcpu_count %u is out of range (1 to %u)", m->vcpu_count,
-			    VM_MAX_VCPUS);
+		return err_set(err, true, -EINVAL, "vcpu_count %u is out of range (1 to %u)",
+			       m->vcpu_count, VM_MAX_VCPUS);
 	if (m->mem_size_mib < VM_MIN_MEM_MIB || m->mem_size_mib > VM_MAX_MEM_MIB)
-		return fail(err, errlen, "mem_size_mib %llu is out of range (%u to %llu)",
-			    (unsigned long long)m->mem_size_mib, VM_MIN_MEM_MIB,
-			    (unsigned long long)VM_MAX_MEM_MIB);
+		return err_set(err, true, -EINVAL, "mem_size_mib %llu is out of range (%u to %llu)",
+			       (unsigned long long)m->mem_size_mib, VM_MIN_MEM_MIB,
+			       (unsigned long long)VM_MAX_MEM_MIB);
 	if (m->smt)
-		return fail(err, errlen, "smt true is not supported: Hearth gives each vCPU its "
-			    "own core");
+		return err_set(err, true, -EINVAL, "smt true is not supported: Hearth gives each "
+			       "vCPU its own core");
 	c->machine = *m;
 	return 0;
 }
@@ -153,42 +137,43 @@ const struct vm_drive *vm_config_find_drive(const struct vm_config *c, const cha
 	return i < 0 ? NULL : &c->drives[i];
 }
 
-int vm_config_put_drive(struct vm_config *c, const struct vm_drive *d, bool replace, char *err,
-			size_t errlen)
+int vm_config_put_drive(struct vm_config *c, const struct vm_drive *d, bool replace,
+			struct err *err)
 {
 	struct vm_drive copy = *d;
 	int at = find_drive(c, d->id);
 	char what[VM_ID_MAX + 16];
 	int ret;
 
-	ret = vm_config_check_id("drive_id", d->id, err, errlen);
+	ret = vm_config_check_id("drive_id", d->id, err);
 	if (ret)
 		return ret;
-	ret = check_path("path_on_host", d->path_on_host, err, errlen);
+	ret = check_path("path_on_host", d->path_on_host, err);
 	if (ret)
-		return fail(err, errlen, "drive '%s': path_on_host is empty or too long", d->id);
+		return err_set(err, true, -EINVAL, "drive '%s': path_on_host is empty or too long",
+			       d->id);
 	if (at >= 0 && !replace)
-		return fail(err, errlen, "drive '%s' is given twice", d->id);
+		return err_set(err, true, -EINVAL, "drive '%s' is given twice", d->id);
 	if (at < 0 && c->ndrives == VM_MAX_DRIVES)
-		return fail(err, errlen, "drive '%s': at most %u drives", d->id, VM_MAX_DRIVES);
+		return err_set(err, true, -EINVAL, "drive '%s': at most %u drives", d->id,
+			       VM_MAX_DRIVES);
 	if (d->is_root_device) {
 		for (unsigned int i = 0; i < c->ndrives; i++)
 			if ((int)i != at && c->drives[i].is_root_device)
-				return fail(err, errlen, "drive '%s': '%s' is already the root "
-					    "device, and there can be only one", d->id,
-					    c->drives[i].id);
+				return err_set(err, true, -EINVAL, "drive '%s': '%s' is already "
+					       "the root device, and there can be only one", d->id,
+					       c->drives[i].id);
 	}
 	if (strlen(d->serial) > 20)
-		return fail(err, errlen, "drive '%s': the serial is longer than 20 bytes", d->id);
+		return err_set(err, true, -EINVAL, "drive '%s': the serial is longer than 20 bytes",
+			       d->id);
 	snprintf(what, sizeof(what), "drive '%s'", d->id);
-	ret = vm_config_check_limiter(what, "rate_limiter", &d->rate_limiter, err, errlen);
+	ret = vm_config_check_limiter(what, "rate_limiter", &d->rate_limiter, err);
 	if (ret)
 		return ret;
 	copy.path_on_host = strdup(d->path_on_host);
-	if (!copy.path_on_host) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!copy.path_on_host)
+		return err_set(err, false, -ENOMEM, "out of memory");
 	if (at >= 0) {
 		free(c->drives[at].path_on_host);
 		c->drives[at] = copy;
@@ -219,52 +204,52 @@ const struct vm_net *vm_config_find_net(const struct vm_config *c, const char *i
 	return i < 0 ? NULL : &c->nets[i];
 }
 
-int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace, char *err,
-		      size_t errlen)
+int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace, struct err *err)
 {
 	const struct net_config *d = &n->dev;
 	int at = find_net(c, n->id);
 	char what[VM_ID_MAX + 32];
 	int ret;
 
-	ret = vm_config_check_id("iface_id", n->id, err, errlen);
+	ret = vm_config_check_id("iface_id", n->id, err);
 	if (ret)
 		return ret;
 	if (at >= 0 && !replace)
-		return fail(err, errlen, "network interface '%s' is given twice", n->id);
+		return err_set(err, true, -EINVAL, "network interface '%s' is given twice", n->id);
 	if (at < 0 && c->nnets == VM_MAX_NETS)
-		return fail(err, errlen, "network interface '%s': at most %u interfaces", n->id,
-			    VM_MAX_NETS);
+		return err_set(err, true, -EINVAL, "network interface '%s': at most %u interfaces",
+			       n->id, VM_MAX_NETS);
 	if (d->backend == NET_TAP) {
 		size_t len = strnlen(d->ifname, sizeof(d->ifname));
 
 		if (len == 0 || len >= IFNAMSIZ)
-			return fail(err, errlen, "network interface '%s': host_dev_name must be 1 "
-				    "to %d bytes", n->id, IFNAMSIZ - 1);
+			return err_set(err, true, -EINVAL, "network interface '%s': host_dev_name "
+				       "must be 1 to %d bytes", n->id, IFNAMSIZ - 1);
 	} else if (d->backend != NET_USER) {
-		return fail(err, errlen, "network interface '%s': unknown backend", n->id);
+		return err_set(err, true, -EINVAL, "network interface '%s': unknown backend",
+			       n->id);
 	}
 	if (d->mac_set && ((d->mac[0] & 1) ||
 			   !(d->mac[0] | d->mac[1] | d->mac[2] | d->mac[3] | d->mac[4] | d->mac[5])))
-		return fail(err, errlen, "network interface '%s': guest_mac is multicast or all "
-			    "zeroes; want a unicast address", n->id);
+		return err_set(err, true, -EINVAL, "network interface '%s': guest_mac is multicast "
+			       "or all zeroes; want a unicast address", n->id);
 	for (unsigned int i = 0; i < c->nnets; i++) {
 		const struct net_config *o = &c->nets[i].dev;
 
 		if ((int)i == at)
 			continue;
 		if (d->backend == NET_TAP && o->backend == NET_TAP && !strcmp(o->ifname, d->ifname))
-			return fail(err, errlen, "network interface '%s': host_dev_name %s is "
-				    "already used by '%s'", n->id, d->ifname, c->nets[i].id);
+			return err_set(err, true, -EINVAL, "network interface '%s': host_dev_name "
+				       "%s is already used by '%s'", n->id, d->ifname,
+				       c->nets[i].id);
 		if (d->mac_set && o->mac_set && !memcmp(o->mac, d->mac, 6))
-			return fail(err, errlen, "network interface '%s': guest_mac is already "
-				    "used by '%s'", n->id, c->nets[i].id);
+			return err_set(err, true, -EINVAL, "network interface '%s': guest_mac is "
+				       "already used by '%s'", n->id, c->nets[i].id);
 	}
 	snprintf(what, sizeof(what), "network interface '%s'", n->id);
-	ret = vm_config_check_limiter(what, "rx_rate_limiter", &n->rx_rate_limiter, err, errlen);
+	ret = vm_config_check_limiter(what, "rx_rate_limiter", &n->rx_rate_limiter, err);
 	if (!ret)
-		ret = vm_config_check_limiter(what, "tx_rate_limiter", &n->tx_rate_limiter, err,
-					      errlen);
+		ret = vm_config_check_limiter(what, "tx_rate_limiter", &n->tx_rate_limiter, err);
 	if (ret)
 		return ret;
 	if (at >= 0)
@@ -274,23 +259,21 @@ int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace,
 	return 0;
 }
 
-int vm_config_set_vsock(struct vm_config *c, const struct vm_vsock *v, char *err, size_t errlen)
+int vm_config_set_vsock(struct vm_config *c, const struct vm_vsock *v, struct err *err)
 {
 	char *uds = NULL;
 
 	/* 0-2 are the hypervisor, local and host; u32 max is VMADDR_CID_ANY. */
 	if (v->guest_cid < 3 || v->guest_cid > 0xfffffffeull)
-		return fail(err, errlen, "guest_cid %llu is out of range (3 to 4294967294)",
-			    (unsigned long long)v->guest_cid);
+		return err_set(err, true, -EINVAL, "guest_cid %llu is out of range (3 to "
+			       "4294967294)", (unsigned long long)v->guest_cid);
 	if (v->uds_path) {
 		/* sun_path holds 108 bytes; listeners add "_PORT" to it. */
 		if (!*v->uds_path || strlen(v->uds_path) > 96)
-			return fail(err, errlen, "uds_path must be 1 to 96 bytes");
+			return err_set(err, true, -EINVAL, "uds_path must be 1 to 96 bytes");
 		uds = strdup(v->uds_path);
-		if (!uds) {
-			snprintf(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
+		if (!uds)
+			return err_set(err, false, -ENOMEM, "out of memory");
 	}
 	free(c->vsock.uds_path);
 	c->vsock = *v;
@@ -326,21 +309,19 @@ int vm_log_level_parse(const char *s, enum vm_log_level *out)
 	return -EINVAL;
 }
 
-int vm_config_set_logger(struct vm_config *c, const struct vm_logger *l, char *err,
-			 size_t errlen)
+int vm_config_set_logger(struct vm_config *c, const struct vm_logger *l, struct err *err)
 {
 	char *path = NULL;
 
 	if ((unsigned int)l->level > VM_LOG_TRACE)
-		return fail(err, errlen, "level must be Off, Error, Warning, Info, Debug or Trace");
+		return err_set(err, true, -EINVAL, "level must be Off, Error, Warning, Info, Debug "
+			       "or Trace");
 	if (l->log_path) {
-		if (check_path("log_path", l->log_path, err, errlen))
+		if (check_path("log_path", l->log_path, err))
 			return -EINVAL;
 		path = strdup(l->log_path);
-		if (!path) {
-			snprintf(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
+		if (!path)
+			return err_set(err, false, -ENOMEM, "out of memory");
 	}
 	free(c->logger.log_path);
 	c->logger = *l;
@@ -348,56 +329,49 @@ int vm_config_set_logger(struct vm_config *c, const struct vm_logger *l, char *e
 	return 0;
 }
 
-int vm_config_set_metrics(struct vm_config *c, const char *path, char *err, size_t errlen)
+int vm_config_set_metrics(struct vm_config *c, const char *path, struct err *err)
 {
-	if (check_path("metrics_path", path, err, errlen))
+	if (check_path("metrics_path", path, err))
 		return -EINVAL;
-	if (set_str(&c->metrics.metrics_path, path)) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (set_str(&c->metrics.metrics_path, path))
+		return err_set(err, false, -ENOMEM, "out of memory");
 	return 0;
 }
 
-int vm_config_set_serial(struct vm_config *c, const char *out_path, char *err, size_t errlen)
+int vm_config_set_serial(struct vm_config *c, const char *out_path, struct err *err)
 {
-	if (out_path && check_path("serial_out_path", out_path, err, errlen))
+	if (out_path && check_path("serial_out_path", out_path, err))
 		return -EINVAL;
-	if (set_str(&c->serial_out_path, out_path)) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (set_str(&c->serial_out_path, out_path))
+		return err_set(err, false, -ENOMEM, "out of memory");
 	return 0;
 }
 
-int vm_config_set_kvm_path(struct vm_config *c, const char *path, char *err, size_t errlen)
+int vm_config_set_kvm_path(struct vm_config *c, const char *path, struct err *err)
 {
-	if (check_path("the KVM device path", path, err, errlen))
+	if (check_path("the KVM device path", path, err))
 		return -EINVAL;
-	if (set_str(&c->kvm_path, path)) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (set_str(&c->kvm_path, path))
+		return err_set(err, false, -ENOMEM, "out of memory");
 	return 0;
 }
 
-int vm_config_set_debug_exit(struct vm_config *c, const struct vm_debug_exit *d, char *err,
-			     size_t errlen)
+int vm_config_set_debug_exit(struct vm_config *c, const struct vm_debug_exit *d, struct err *err)
 {
 	if (d->iosize != 1 && d->iosize != 2 && d->iosize != 4)
-		return fail(err, errlen, "iosize=%u: the debug-exit port is 1, 2 or 4 bytes wide",
-			    d->iosize);
+		return err_set(err, true, -EINVAL, "iosize=%u: the debug-exit port is 1, 2 or 4 "
+			       "bytes wide", d->iosize);
 	if ((unsigned int)d->iobase + d->iosize > 0x10000)
-		return fail(err, errlen, "iobase=0x%x with iosize=%u runs past port 0xffff", d->iobase,
-			    d->iosize);
+		return err_set(err, true, -EINVAL, "iobase=0x%x with iosize=%u runs past port "
+			       "0xffff", d->iobase, d->iosize);
 	c->debug_exit = *d;
 	c->debug_exit.present = true;
 	return 0;
 }
 
-int vm_config_check_bootable(const struct vm_config *c, char *err, size_t errlen)
+int vm_config_check_bootable(const struct vm_config *c, struct err *err)
 {
 	if (!c->boot.kernel_image_path)
-		return fail(err, errlen, "no boot source: kernel_image_path is not set");
+		return err_set(err, true, -EINVAL, "no boot source: kernel_image_path is not set");
 	return 0;
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "core/ratelimit.h"
+#include "util/err.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
 
@@ -117,35 +118,31 @@ void vm_config_release(struct vm_config *c);
  * (VM_CONFIG_ERR_MAX is enough) and c is as before.
  */
 int vm_config_set_boot_source(struct vm_config *c, const char *kernel, const char *initrd,
-			      const char *boot_args, char *err, size_t errlen);
-int vm_config_set_machine(struct vm_config *c, const struct vm_machine *m, char *err,
-			  size_t errlen);
+			      const char *boot_args, struct err *err);
+int vm_config_set_machine(struct vm_config *c, const struct vm_machine *m, struct err *err);
 /*
  * Adds d, or replaces the drive with the same id when replace is set (the
  * API's PUT); without it a second use of an id is an error (the CLI).
  */
-int vm_config_put_drive(struct vm_config *c, const struct vm_drive *d, bool replace, char *err,
-			size_t errlen);
-int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace, char *err,
-		      size_t errlen);
-int vm_config_set_vsock(struct vm_config *c, const struct vm_vsock *v, char *err, size_t errlen);
+int vm_config_put_drive(struct vm_config *c, const struct vm_drive *d, bool replace,
+			struct err *err);
+int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace, struct err *err);
+int vm_config_set_vsock(struct vm_config *c, const struct vm_vsock *v, struct err *err);
 int vm_config_set_entropy(struct vm_config *c, bool on);
-int vm_config_set_logger(struct vm_config *c, const struct vm_logger *l, char *err,
-			 size_t errlen);
-int vm_config_set_metrics(struct vm_config *c, const char *path, char *err, size_t errlen);
+int vm_config_set_logger(struct vm_config *c, const struct vm_logger *l, struct err *err);
+int vm_config_set_metrics(struct vm_config *c, const char *path, struct err *err);
 /* NULL goes back to stdout. */
-int vm_config_set_serial(struct vm_config *c, const char *out_path, char *err, size_t errlen);
-int vm_config_set_kvm_path(struct vm_config *c, const char *path, char *err, size_t errlen);
+int vm_config_set_serial(struct vm_config *c, const char *out_path, struct err *err);
+int vm_config_set_kvm_path(struct vm_config *c, const char *path, struct err *err);
 
 /* iosize 1, 2 or 4, and the ports inside 0-0xffff. */
-int vm_config_set_debug_exit(struct vm_config *c, const struct vm_debug_exit *d, char *err,
-			     size_t errlen);
+int vm_config_set_debug_exit(struct vm_config *c, const struct vm_debug_exit *d, struct err *err);
 
 /* Whole-model checks before a boot: a kernel is set. */
-int vm_config_check_bootable(const struct vm_config *c, char *err, size_t errlen);
+int vm_config_check_bootable(const struct vm_config *c, struct err *err);
 
 /* "vcpu_count", "mem_size_mib" ... range checks shared by every front end. */
-int vm_config_check_id(const char *what, const char *id, char *err, size_t errlen);
+int vm_config_check_id(const char *what, const char *id, struct err *err);
 const char *vm_log_level_name(enum vm_log_level l);
 /* "Error", "Warning", "Info", "Debug", "Trace", "Off" (any case); -EINVAL otherwise. */
 int vm_log_level_parse(const char *s, enum vm_log_level *out);
@@ -155,10 +152,9 @@ int vm_log_level_parse(const char *s, enum vm_log_level *out);
  * field the limiter ("rate_limiter"); the message is "WHAT: FIELD: ...".
  */
 int vm_config_check_limiter(const char *what, const char *field, const struct rl_config *rl,
-			    char *err, size_t errlen);
+			    struct err *err);
 /* Turns entropy on with rl as its rate limiter (PUT /entropy, --rng=SPEC). */
-int vm_config_put_entropy(struct vm_config *c, const struct rl_config *rl, char *err,
-			  size_t errlen);
+int vm_config_put_entropy(struct vm_config *c, const struct rl_config *rl, struct err *err);
 
 /* Firecracker's PartialDrive: what is NULL or unset stays as it is. */
 struct vm_drive_patch {
@@ -175,13 +171,11 @@ struct vm_net_patch {
 
 /* Checks a patch against the model without changing it; then apply it. */
 int vm_config_check_drive_patch(const struct vm_config *c, const struct vm_drive_patch *p,
-				char *err, size_t errlen);
-int vm_config_patch_drive(struct vm_config *c, const struct vm_drive_patch *p, char *err,
-			  size_t errlen);
+				struct err *err);
+int vm_config_patch_drive(struct vm_config *c, const struct vm_drive_patch *p, struct err *err);
 int vm_config_check_net_patch(const struct vm_config *c, const struct vm_net_patch *p,
-			      char *err, size_t errlen);
-int vm_config_patch_net(struct vm_config *c, const struct vm_net_patch *p, char *err,
-			size_t errlen);
+			      struct err *err);
+int vm_config_patch_net(struct vm_config *c, const struct vm_net_patch *p, struct err *err);
 
 const struct vm_drive *vm_config_find_drive(const struct vm_config *c, const char *id);
 const struct vm_net *vm_config_find_net(const struct vm_config *c, const char *id);

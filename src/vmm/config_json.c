@@ -3,7 +3,6 @@
 #include "vmm/config_json_observe.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,29 +17,6 @@ static const char *const type_names[] = {
 	[J_OBJ] = "an object",
 	[J_ARR] = "an array",
 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
-/* A setter's message, after the object's name. */
-static int fail_from(const char *what, const char *why, int ret, char *err, size_t errlen)
-{
-	char copy[VM_CONFIG_ERR_MAX];
-
-	snprintf(copy, sizeof(copy), "%s", why);
-	snprintf(err, errlen, "%s: %s", what, copy);
-	return ret;
-}
 
 static bool type_ok(json_t *v, enum jtype t)
 {
@@ -65,33 +41,34 @@ static bool type_ok(json_t *v, enum jtype t)
  * counts as left out.
  */
 static int check_fields(const char *what, json_t *o, const struct jfield *fields,
-			bool enforce_required, char *err, size_t errlen)
+			bool enforce_required, struct err *err)
 {
 	const char *key;
 	json_t *v;
 
 	if (!json_is_object(o))
-		return fail(err, errlen, "%s: want a JSON object", what);
+		return err_set(err, true, -EINVAL, "%s: want a JSON object", what);
 	json_object_foreach(o, key, v) {
 		const struct jfield *f = fields;
 
 		while (f->name && strcmp(f->name, key) != 0)
 			f++;
 		if (!f->name)
-			return fail(err, errlen, "%s: unknown field '%.64s'", what, key);
+			return err_set(err, true, -EINVAL, "%s: unknown field '%.64s'", what, key);
 		if (json_is_null(v))
 			continue;
 		if (!type_ok(v, f->type))
-			return fail(err, errlen, "%s: field '%s' must be %s", what, key,
-				    type_names[f->type]);
+			return err_set(err, true, -EINVAL, "%s: field '%s' must be %s", what, key,
+				       type_names[f->type]);
 		if (f->unsupported)
-			return fail(err, errlen, "%s: %s is not supported yet%s%s", what, key,
-				    *f->unsupported ? ": " : "", f->unsupported);
+			return err_set(err, true, -EINVAL, "%s: %s is not supported yet%s%s", what,
+				       key, *f->unsupported ? ": " : "", f->unsupported);
 	}
 	for (const struct jfield *f = fields; enforce_required && f->name; f++) {
 		v = json_object_get(o, f->name);
 		if (f->required && (!v || json_is_null(v)))
-			return fail(err, errlen, "%s: missing required field '%s'", what, f->name);
+			return err_set(err, true, -EINVAL, "%s: missing required field '%s'", what,
+				       f->name);
 	}
 	return 0;
 }
@@ -129,18 +106,17 @@ static const struct jfield boot_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
-int config_json_boot_source(struct vm_config *c, json_t *o, char *err, size_t errlen)
+int config_json_boot_source(struct vm_config *c, json_t *o, struct err *err)
 {
 	const char *what = "boot-source";
-	char why[VM_CONFIG_ERR_MAX];
 	int ret;
 
-	ret = check_fields(what, o, boot_fields, true, err, errlen);
+	ret = check_fields(what, o, boot_fields, true, err);
 	if (ret)
 		return ret;
 	ret = vm_config_set_boot_source(c, jstr(o, "kernel_image_path"), jstr(o, "initrd_path"),
-					jstr(o, "boot_args"), why, sizeof(why));
-	return ret ? fail_from(what, why, ret, err, errlen) : 0;
+					jstr(o, "boot_args"), err);
+	return ret ? err_prefix(err, ret, "%s: ", what) : 0;
 }
 
 static const struct jfield machine_fields[] = {
@@ -154,44 +130,42 @@ static const struct jfield machine_fields[] = {
 };
 
 /* Only "None" is honoured for these two: no CPU templates, no huge pages yet. */
-static int machine_none_only(const char *what, json_t *o, const char *field, char *err,
-			     size_t errlen)
+static int machine_none_only(const char *what, json_t *o, const char *field, struct err *err)
 {
 	const char *s = jstr(o, field);
 
 	if (s && strcmp(s, "None") != 0)
-		return fail(err, errlen, "%s: %s '%.64s' is not supported yet (only \"None\")",
-			    what, field, s);
+		return err_set(err, true, -EINVAL, "%s: %s '%.64s' is not supported yet (only "
+			       "\"None\")", what, field, s);
 	return 0;
 }
 
-int config_json_machine(struct vm_config *c, json_t *o, bool patch, char *err, size_t errlen)
+int config_json_machine(struct vm_config *c, json_t *o, bool patch, struct err *err)
 {
 	const char *what = "machine-config";
 	struct vm_machine m = { VM_DEFAULT_VCPUS, VM_DEFAULT_MEM_MIB, false, false };
-	char why[VM_CONFIG_ERR_MAX];
 	uint64_t vcpus;
 	int ret;
 
-	ret = check_fields(what, o, machine_fields, !patch, err, errlen);
+	ret = check_fields(what, o, machine_fields, !patch, err);
 	if (!ret)
-		ret = machine_none_only(what, o, "cpu_template", err, errlen);
+		ret = machine_none_only(what, o, "cpu_template", err);
 	if (!ret)
-		ret = machine_none_only(what, o, "huge_pages", err, errlen);
+		ret = machine_none_only(what, o, "huge_pages", err);
 	if (ret)
 		return ret;
 	if (patch)
 		m = c->machine;
 	vcpus = juint(o, "vcpu_count", m.vcpu_count);
 	if (vcpus > VM_MAX_VCPUS)
-		return fail(err, errlen, "%s: vcpu_count %llu is out of range (1 to %u)", what,
-			    (unsigned long long)vcpus, VM_MAX_VCPUS);
+		return err_set(err, true, -EINVAL, "%s: vcpu_count %llu is out of range (1 to %u)",
+			       what, (unsigned long long)vcpus, VM_MAX_VCPUS);
 	m.vcpu_count = (unsigned int)vcpus;
 	m.mem_size_mib = juint(o, "mem_size_mib", m.mem_size_mib);
 	m.smt = jbool(o, "smt", m.smt);
 	m.track_dirty_pages = jbool(o, "track_dirty_pages", m.track_dirty_pages);
-	ret = vm_config_set_machine(c, &m, why, sizeof(why));
-	return ret ? fail_from(what, why, ret, err, errlen) : 0;
+	ret = vm_config_set_machine(c, &m, err);
+	return ret ? err_prefix(err, ret, "%s: ", what) : 0;
 }
 
 static const struct jfield drive_fields[] = {
@@ -212,44 +186,41 @@ static const struct jfield drive_fields[] = {
  * which is Firecracker's "Writeback"; "Unsafe" (flushes ignored) is taken
  * as the same, safer mode. Both go through the host page cache.
  */
-static int drive_modes(const char *what, json_t *o, struct vm_drive *d, char *err,
-		       size_t errlen)
+static int drive_modes(const char *what, json_t *o, struct vm_drive *d, struct err *err)
 {
 	const char *cache = jstr(o, "cache_type");
 	const char *engine = jstr(o, "io_engine");
 
 	d->cache_type = BLK_CACHE_WRITEBACK;
 	if (cache && strcmp(cache, "Unsafe") != 0 && strcmp(cache, "Writeback") != 0)
-		return fail(err, errlen, "%s: cache_type '%.64s' is not one of Unsafe, Writeback",
-			    what, cache);
+		return err_set(err, true, -EINVAL, "%s: cache_type '%.64s' is not one of Unsafe, "
+			       "Writeback", what, cache);
 	/* Hearth's disks are always on io_uring; both engines give the guest the same disk. */
 	if (engine && strcmp(engine, "Sync") != 0 && strcmp(engine, "Async") != 0)
-		return fail(err, errlen, "%s: io_engine '%.64s' is not one of Sync, Async", what,
-			    engine);
+		return err_set(err, true, -EINVAL, "%s: io_engine '%.64s' is not one of Sync, "
+			       "Async", what, engine);
 	return 0;
 }
 
-int config_json_drive(struct vm_config *c, json_t *o, const char *path_id, char *err,
-		      size_t errlen)
+int config_json_drive(struct vm_config *c, json_t *o, const char *path_id, struct err *err)
 {
 	const char *what = "drives";
-	char why[VM_CONFIG_ERR_MAX];
 	struct vm_drive d;
 	const char *id;
 	int ret;
 
-	ret = check_fields(what, o, drive_fields, true, err, errlen);
+	ret = check_fields(what, o, drive_fields, true, err);
 	if (ret)
 		return ret;
 	id = jstr(o, "drive_id");
 	if (path_id && strcmp(id, path_id) != 0)
-		return fail(err, errlen, "%s: drive_id '%.64s' in the body does not match '%.64s' "
-			    "in the path", what, id, path_id);
-	ret = vm_config_check_id("drive_id", id, why, sizeof(why));
+		return err_set(err, true, -EINVAL, "%s: drive_id '%.64s' in the body does not "
+			       "match '%.64s' in the path", what, id, path_id);
+	ret = vm_config_check_id("drive_id", id, err);
 	if (ret)
-		return fail_from(what, why, ret, err, errlen);
+		return err_prefix(err, ret, "%s: ", what);
 	memset(&d, 0, sizeof(d));
-	ret = drive_modes(what, o, &d, err, errlen);
+	ret = drive_modes(what, o, &d, err);
 	if (ret)
 		return ret;
 	snprintf(d.id, sizeof(d.id), "%s", id);
@@ -258,11 +229,11 @@ int config_json_drive(struct vm_config *c, json_t *o, const char *path_id, char 
 	d.path_on_host = (char *)jstr(o, "path_on_host");
 	d.is_root_device = jbool(o, "is_root_device", false);
 	d.is_read_only = jbool(o, "is_read_only", false);
-	ret = config_json_limiter(what, o, "rate_limiter", &d.rate_limiter, err, errlen);
+	ret = config_json_limiter(what, o, "rate_limiter", &d.rate_limiter, err);
 	if (ret)
 		return ret;
-	ret = vm_config_put_drive(c, &d, true, why, sizeof(why));
-	return ret ? fail_from(what, why, ret, err, errlen) : 0;
+	ret = vm_config_put_drive(c, &d, true, err);
+	return ret ? err_prefix(err, ret, "%s: ", what) : 0;
 }
 
 static const struct jfield net_fields[] = {
@@ -291,29 +262,27 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return 0;
 }
 
-int config_json_net(struct vm_config *c, json_t *o, const char *path_id, char *err,
-		    size_t errlen)
+int config_json_net(struct vm_config *c, json_t *o, const char *path_id, struct err *err)
 {
 	const char *what = "network-interfaces";
-	char why[VM_CONFIG_ERR_MAX];
 	const char *id, *tap, *mac;
 	struct vm_net n;
 	int ret;
 
-	ret = check_fields(what, o, net_fields, true, err, errlen);
+	ret = check_fields(what, o, net_fields, true, err);
 	if (ret)
 		return ret;
 	id = jstr(o, "iface_id");
 	if (path_id && strcmp(id, path_id) != 0)
-		return fail(err, errlen, "%s: iface_id '%.64s' in the body does not match '%.64s' "
-			    "in the path", what, id, path_id);
-	ret = vm_config_check_id("iface_id", id, why, sizeof(why));
+		return err_set(err, true, -EINVAL, "%s: iface_id '%.64s' in the body does not "
+			       "match '%.64s' in the path", what, id, path_id);
+	ret = vm_config_check_id("iface_id", id, err);
 	if (ret)
-		return fail_from(what, why, ret, err, errlen);
+		return err_prefix(err, ret, "%s: ", what);
 	tap = jstr(o, "host_dev_name");
 	if (strlen(tap) >= sizeof(n.dev.ifname))
-		return fail(err, errlen, "%s: host_dev_name '%.64s' is longer than %zu bytes", what,
-			    tap, sizeof(n.dev.ifname) - 1);
+		return err_set(err, true, -EINVAL, "%s: host_dev_name '%.64s' is longer than %zu "
+			       "bytes", what, tap, sizeof(n.dev.ifname) - 1);
 	memset(&n, 0, sizeof(n));
 	snprintf(n.id, sizeof(n.id), "%s", id);
 	n.dev.backend = NET_TAP;
@@ -321,17 +290,17 @@ int config_json_net(struct vm_config *c, json_t *o, const char *path_id, char *e
 	mac = jstr(o, "guest_mac");
 	if (mac) {
 		if (parse_mac(mac, n.dev.mac))
-			return fail(err, errlen, "%s: guest_mac '%.64s' is not a MAC address like "
-				    "06:00:AC:10:00:02", what, mac);
+			return err_set(err, true, -EINVAL, "%s: guest_mac '%.64s' is not a MAC "
+				       "address like 06:00:AC:10:00:02", what, mac);
 		n.dev.mac_set = true;
 	}
-	ret = config_json_limiter(what, o, "rx_rate_limiter", &n.rx_rate_limiter, err, errlen);
+	ret = config_json_limiter(what, o, "rx_rate_limiter", &n.rx_rate_limiter, err);
 	if (!ret)
-		ret = config_json_limiter(what, o, "tx_rate_limiter", &n.tx_rate_limiter, err, errlen);
+		ret = config_json_limiter(what, o, "tx_rate_limiter", &n.tx_rate_limiter, err);
 	if (ret)
 		return ret;
-	ret = vm_config_put_net(c, &n, true, why, sizeof(why));
-	return ret ? fail_from(what, why, ret, err, errlen) : 0;
+	ret = vm_config_put_net(c, &n, true, err);
+	return ret ? err_prefix(err, ret, "%s: ", what) : 0;
 }
 
 static const struct jfield vsock_fields[] = {
@@ -341,20 +310,19 @@ static const struct jfield vsock_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
-int config_json_vsock(struct vm_config *c, json_t *o, char *err, size_t errlen)
+int config_json_vsock(struct vm_config *c, json_t *o, struct err *err)
 {
 	const char *what = "vsock";
-	char why[VM_CONFIG_ERR_MAX];
 	struct vm_vsock v = { 0 };
 	int ret;
 
-	ret = check_fields(what, o, vsock_fields, true, err, errlen);
+	ret = check_fields(what, o, vsock_fields, true, err);
 	if (ret)
 		return ret;
 	v.guest_cid = juint(o, "guest_cid", 0);
 	v.uds_path = (char *)jstr(o, "uds_path");
-	ret = vm_config_set_vsock(c, &v, why, sizeof(why));
-	return ret ? fail_from(what, why, ret, err, errlen) : 0;
+	ret = vm_config_set_vsock(c, &v, err);
+	return ret ? err_prefix(err, ret, "%s: ", what) : 0;
 }
 
 static const struct jfield entropy_fields[] = {
@@ -362,18 +330,17 @@ static const struct jfield entropy_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
-int config_json_entropy(struct vm_config *c, json_t *o, char *err, size_t errlen)
+int config_json_entropy(struct vm_config *c, json_t *o, struct err *err)
 {
-	char why[VM_CONFIG_ERR_MAX];
 	struct rl_config rl;
-	int ret = check_fields("entropy", o, entropy_fields, true, err, errlen);
+	int ret = check_fields("entropy", o, entropy_fields, true, err);
 
 	if (!ret)
-		ret = config_json_limiter("entropy", o, "rate_limiter", &rl, err, errlen);
+		ret = config_json_limiter("entropy", o, "rate_limiter", &rl, err);
 	if (ret)
 		return ret;
-	ret = vm_config_put_entropy(c, &rl, why, sizeof(why));
-	return ret ? fail(err, errlen, "%s", why) : 0;
+	ret = vm_config_put_entropy(c, &rl, err);
+	return ret ? -EINVAL : 0;
 }
 
 /* Sections of FullVmConfiguration Hearth does not take yet (null is fine). */
@@ -382,8 +349,8 @@ static const char *const unsupported_sections[] = {
 };
 
 static int full_array(struct vm_config *c, json_t *root, const char *key,
-		      int (*put)(struct vm_config *, json_t *, const char *, char *, size_t),
-		      char *err, size_t errlen)
+		      int (*put)(struct vm_config *, json_t *, const char *, struct err *),
+		      struct err *err)
 {
 	json_t *arr = json_object_get(root, key), *item;
 	size_t i;
@@ -392,9 +359,9 @@ static int full_array(struct vm_config *c, json_t *root, const char *key,
 	if (!arr || json_is_null(arr))
 		return 0;
 	if (!json_is_array(arr))
-		return fail(err, errlen, "%s: want an array", key);
+		return err_set(err, true, -EINVAL, "%s: want an array", key);
 	json_array_foreach(arr, i, item) {
-		ret = put(c, item, NULL, err, errlen);
+		ret = put(c, item, NULL, err);
 		if (ret)
 			return ret;
 	}
@@ -414,46 +381,44 @@ static bool section_known(const char *key)
 	return false;
 }
 
-int config_json_full(struct vm_config *c, json_t *root, char *err, size_t errlen)
+int config_json_full(struct vm_config *c, json_t *root, struct err *err)
 {
 	const char *key;
 	json_t *v;
 	int ret = 0;
 
 	if (!json_is_object(root))
-		return fail(err, errlen, "want a JSON object");
+		return err_set(err, true, -EINVAL, "want a JSON object");
 	json_object_foreach(root, key, v) {
 		if (section_known(key) || json_is_null(v))
 			continue;
 		for (int i = 0; unsupported_sections[i]; i++)
 			if (!strcmp(key, unsupported_sections[i]))
-				return fail(err, errlen, "%s is not supported yet", key);
-		return fail(err, errlen, "unknown section '%.64s'", key);
+				return err_set(err, true, -EINVAL, "%s is not supported yet", key);
+		return err_set(err, true, -EINVAL, "unknown section '%.64s'", key);
 	}
 	vm_config_set_entropy(c, false);
 	if (jhas(root, "machine-config"))
-		ret = config_json_machine(c, json_object_get(root, "machine-config"), false, err,
-					  errlen);
+		ret = config_json_machine(c, json_object_get(root, "machine-config"), false, err);
 	if (!ret && jhas(root, "boot-source"))
-		ret = config_json_boot_source(c, json_object_get(root, "boot-source"), err, errlen);
+		ret = config_json_boot_source(c, json_object_get(root, "boot-source"), err);
 	if (!ret)
-		ret = full_array(c, root, "drives", config_json_drive, err, errlen);
+		ret = full_array(c, root, "drives", config_json_drive, err);
 	if (!ret)
-		ret = full_array(c, root, "network-interfaces", config_json_net, err, errlen);
+		ret = full_array(c, root, "network-interfaces", config_json_net, err);
 	if (!ret && jhas(root, "vsock"))
-		ret = config_json_vsock(c, json_object_get(root, "vsock"), err, errlen);
+		ret = config_json_vsock(c, json_object_get(root, "vsock"), err);
 	if (!ret && jhas(root, "entropy"))
-		ret = config_json_entropy(c, json_object_get(root, "entropy"), err, errlen);
+		ret = config_json_entropy(c, json_object_get(root, "entropy"), err);
 	if (!ret)
-		ret = config_json_observe_sections(c, root, err, errlen);
+		ret = config_json_observe_sections(c, root, err);
 	if (!ret)
-		ret = vm_config_check_bootable(c, err, errlen);
+		ret = vm_config_check_bootable(c, err);
 	return ret;
 }
 
-int config_json_load_file(struct vm_config *c, const char *path, char *err, size_t errlen)
+int config_json_load_file(struct vm_config *c, const char *path, struct err *err)
 {
-	char why[VM_CONFIG_ERR_MAX];
 	json_error_t jerr;
 	json_t *root;
 	int ret;
@@ -461,13 +426,13 @@ int config_json_load_file(struct vm_config *c, const char *path, char *err, size
 	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		if (jerr.line < 1)
-			return fail(err, errlen, "%s: %s", path, jerr.text);
-		return fail(err, errlen, "%s: bad JSON at line %d column %d: %s", path, jerr.line,
-			    jerr.column, jerr.text);
+			return err_set(err, true, -EINVAL, "%s: %s", path, jerr.text);
+		return err_set(err, true, -EINVAL, "%s: bad JSON at line %d column %d: %s", path,
+			       jerr.line, jerr.column, jerr.text);
 	}
-	ret = config_json_full(c, root, why, sizeof(why));
+	ret = config_json_full(c, root, err);
 	json_decref(root);
-	return ret ? fail_from(path, why, ret, err, errlen) : 0;
+	return ret ? err_prefix(err, ret, "%s: ", path) : 0;
 }
 
 json_t *config_json_dump_machine(const struct vm_config *c)
@@ -562,13 +527,7 @@ json_t *config_json_dump_full(const struct vm_config *c)
 }
 
 /* The field checks and messages above, for config_json_observe.c's objects. */
-int config_json_check(const char *what, json_t *o, const struct jfield *fields, char *err,
-		      size_t errlen)
+int config_json_check(const char *what, json_t *o, const struct jfield *fields, struct err *err)
 {
-	return check_fields(what, o, fields, true, err, errlen);
-}
-
-int config_json_fail_from(const char *what, const char *why, int ret, char *err, size_t errlen)
-{
-	return fail_from(what, why, ret, err, errlen);
+	return check_fields(what, o, fields, true, err);
 }

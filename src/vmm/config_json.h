@@ -14,24 +14,23 @@
 
 #include <jansson.h>
 
+#include "util/err.h"
 #include "vmm/config.h"
 
 /* Every function returns 0, or -EINVAL / -ENOMEM with one line in err; c changes only on 0. */
-int config_json_boot_source(struct vm_config *c, json_t *o, char *err, size_t errlen);
+int config_json_boot_source(struct vm_config *c, json_t *o, struct err *err);
 /* patch: fields left out keep their values (PATCH); otherwise they take the defaults (PUT). */
-int config_json_machine(struct vm_config *c, json_t *o, bool patch, char *err, size_t errlen);
+int config_json_machine(struct vm_config *c, json_t *o, bool patch, struct err *err);
 /* path_id: the id in the URL, which drive_id must match; NULL for the config file. */
-int config_json_drive(struct vm_config *c, json_t *o, const char *path_id, char *err,
-		      size_t errlen);
-int config_json_net(struct vm_config *c, json_t *o, const char *path_id, char *err,
-		    size_t errlen);
-int config_json_vsock(struct vm_config *c, json_t *o, char *err, size_t errlen);
-int config_json_entropy(struct vm_config *c, json_t *o, char *err, size_t errlen);
+int config_json_drive(struct vm_config *c, json_t *o, const char *path_id, struct err *err);
+int config_json_net(struct vm_config *c, json_t *o, const char *path_id, struct err *err);
+int config_json_vsock(struct vm_config *c, json_t *o, struct err *err);
+int config_json_entropy(struct vm_config *c, json_t *o, struct err *err);
 
 /* A whole config file (FullVmConfiguration), into a fresh model. */
-int config_json_full(struct vm_config *c, json_t *root, char *err, size_t errlen);
+int config_json_full(struct vm_config *c, json_t *root, struct err *err);
 /* Reads and parses FILE; messages name it ("FILE: machine-config: ..."). */
-int config_json_load_file(struct vm_config *c, const char *path, char *err, size_t errlen);
+int config_json_load_file(struct vm_config *c, const char *path, struct err *err);
 
 /* New references (NULL on ENOMEM). */
 json_t *config_json_dump_machine(const struct vm_config *c);

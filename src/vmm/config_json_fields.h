@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include "util/err.h"
+
 enum jtype { J_STR, J_BOOL, J_UINT, J_OBJ, J_ARR };
 
 /* One field of a Firecracker object: its JSON type, and whether Hearth takes it. */
@@ -26,9 +28,6 @@ struct jfield {
  * unsupported, every required one there (null counts as left out);
  * -EINVAL with "what: ..." in err otherwise.
  */
-int config_json_check(const char *what, json_t *o, const struct jfield *fields, char *err,
-		      size_t errlen);
-/* A setter's message after the object's name; returns ret. */
-int config_json_fail_from(const char *what, const char *why, int ret, char *err, size_t errlen);
+int config_json_check(const char *what, json_t *o, const struct jfield *fields, struct err *err);
 
 #endif

@@ -1,23 +1,9 @@
 #include "vmm/config_json_limiter.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
 
 static bool is_uint(json_t *v)
 {
@@ -26,32 +12,31 @@ static bool is_uint(json_t *v)
 
 /* Only names in allowed, each an object (objects) or a non-negative integer. */
 static int check_keys(const char *what, json_t *o, const char *const *allowed, bool objects,
-		      char *err, size_t errlen)
+		      struct err *err)
 {
 	const char *key;
 	json_t *v;
 
 	if (!json_is_object(o))
-		return fail(err, errlen, "%s: want a JSON object", what);
+		return err_set(err, true, -EINVAL, "%s: want a JSON object", what);
 	json_object_foreach(o, key, v) {
 		const char *const *a = allowed;
 
 		while (*a && strcmp(*a, key) != 0)
 			a++;
 		if (!*a)
-			return fail(err, errlen, "%s: unknown field '%.64s'", what, key);
+			return err_set(err, true, -EINVAL, "%s: unknown field '%.64s'", what, key);
 		if (json_is_null(v))
 			continue;
 		if (objects ? !json_is_object(v) : !is_uint(v))
-			return fail(err, errlen, "%s: field '%s' must be %s", what, key,
-				    objects ? "an object" : "a non-negative integer");
+			return err_set(err, true, -EINVAL, "%s: field '%s' must be %s", what, key,
+				       objects ? "an object" : "a non-negative integer");
 	}
 	return 0;
 }
 
 /* TokenBucket: size and refill_time required, one_time_burst optional. */
-static int parse_bucket(const char *what, json_t *o, struct rl_bucket_config *b, char *err,
-			size_t errlen)
+static int parse_bucket(const char *what, json_t *o, struct rl_bucket_config *b, struct err *err)
 {
 	static const char *const fields[] = { "size", "one_time_burst", "refill_time", NULL };
 	static const char *const required[] = { "size", "refill_time", NULL };
@@ -60,15 +45,15 @@ static int parse_bucket(const char *what, json_t *o, struct rl_bucket_config *b,
 	memset(b, 0, sizeof(*b));
 	if (!o || json_is_null(o))
 		return 0;
-	ret = check_keys(what, o, fields, false, err, errlen);
+	ret = check_keys(what, o, fields, false, err);
 	if (ret)
 		return ret;
 	for (int i = 0; required[i]; i++) {
 		json_t *v = json_object_get(o, required[i]);
 
 		if (!v || json_is_null(v))
-			return fail(err, errlen, "%s: missing required field '%s'", what,
-				    required[i]);
+			return err_set(err, true, -EINVAL, "%s: missing required field '%s'", what,
+				       required[i]);
 	}
 	b->set = true;
 	b->size = (uint64_t)json_integer_value(json_object_get(o, "size"));
@@ -78,7 +63,7 @@ static int parse_bucket(const char *what, json_t *o, struct rl_bucket_config *b,
 }
 
 int config_json_limiter(const char *what, json_t *o, const char *field, struct rl_config *out,
-			char *err, size_t errlen)
+			struct err *err)
 {
 	static const char *const buckets[] = { "bandwidth", "ops", NULL };
 	json_t *rl = json_object_get(o, field);
@@ -89,17 +74,17 @@ int config_json_limiter(const char *what, json_t *o, const char *field, struct r
 	if (!rl || json_is_null(rl))
 		return 0;
 	if (!json_is_object(rl))
-		return fail(err, errlen, "%s: field '%s' must be an object", what, field);
+		return err_set(err, true, -EINVAL, "%s: field '%s' must be an object", what, field);
 	snprintf(where, sizeof(where), "%s: %s", what, field);
-	ret = check_keys(where, rl, buckets, true, err, errlen);
+	ret = check_keys(where, rl, buckets, true, err);
 	if (ret)
 		return ret;
 	snprintf(where, sizeof(where), "%s: %s: bandwidth", what, field);
-	ret = parse_bucket(where, json_object_get(rl, "bandwidth"), &out->bandwidth, err, errlen);
+	ret = parse_bucket(where, json_object_get(rl, "bandwidth"), &out->bandwidth, err);
 	if (ret)
 		return ret;
 	snprintf(where, sizeof(where), "%s: %s: ops", what, field);
-	return parse_bucket(where, json_object_get(rl, "ops"), &out->ops, err, errlen);
+	return parse_bucket(where, json_object_get(rl, "ops"), &out->ops, err);
 }
 
 static int dump_bucket(json_t *rl, const char *name, const struct rl_bucket_config *b)

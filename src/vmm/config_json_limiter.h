@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "util/err.h"
 #include "vmm/config.h"
 
 /*
@@ -19,7 +20,7 @@
  * only; the values are vm_config's to check. 0 or -EINVAL with err.
  */
 int config_json_limiter(const char *what, json_t *o, const char *field, struct rl_config *out,
-			char *err, size_t errlen);
+			struct err *err);
 /* Adds `field` to o when a bucket is set; 0 or -ENOMEM. */
 int config_json_dump_limiter(json_t *o, const char *field, const struct rl_config *rl);
 

@@ -16,21 +16,19 @@ static const struct jfield logger_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
-int config_json_logger(json_t *o, struct vm_logger *l, char *err, size_t errlen)
+int config_json_logger(json_t *o, struct vm_logger *l, struct err *err)
 {
 	const char *what = "logger";
 	json_t *v;
 	int ret;
 
-	ret = config_json_check(what, o, logger_fields, err, errlen);
+	ret = config_json_check(what, o, logger_fields, err);
 	if (ret)
 		return ret;
 	v = json_object_get(o, "level");
-	if (json_is_string(v) && vm_log_level_parse(json_string_value(v), &l->level)) {
-		snprintf(err, errlen, "%s: level '%.64s' is not one of Error, Warning, Info, Debug, "
-			 "Trace, Off", what, json_string_value(v));
-		return -EINVAL;
-	}
+	if (json_is_string(v) && vm_log_level_parse(json_string_value(v), &l->level))
+		return err_set(err, true, -EINVAL, "%s: level '%.64s' is not one of Error, "
+			       "Warning, Info, Debug, Trace, Off", what, json_string_value(v));
 	v = json_object_get(o, "log_path");
 	if (json_is_string(v))
 		l->log_path = (char *)json_string_value(v);
@@ -49,17 +47,15 @@ static const struct jfield metrics_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
-int config_json_metrics(json_t *o, const char **path, char *err, size_t errlen)
+int config_json_metrics(json_t *o, const char **path, struct err *err)
 {
-	int ret = config_json_check("metrics", o, metrics_fields, err, errlen);
+	int ret = config_json_check("metrics", o, metrics_fields, err);
 
 	if (ret)
 		return ret;
 	*path = json_string_value(json_object_get(o, "metrics_path"));
-	if (!**path) {
-		snprintf(err, errlen, "metrics: metrics_path is empty");
-		return -EINVAL;
-	}
+	if (!**path)
+		return err_set(err, true, -EINVAL, "metrics: metrics_path is empty");
 	return 0;
 }
 
@@ -69,58 +65,55 @@ static const struct jfield serial_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
-int config_json_serial(struct vm_config *c, json_t *o, char *err, size_t errlen)
+int config_json_serial(struct vm_config *c, json_t *o, struct err *err)
 {
-	char why[VM_CONFIG_ERR_MAX];
 	int ret;
 
-	ret = config_json_check("serial", o, serial_fields, err, errlen);
+	ret = config_json_check("serial", o, serial_fields, err);
 	if (ret)
 		return ret;
 	ret = vm_config_set_serial(c, json_string_value(json_object_get(o, "serial_out_path")),
-				   why, sizeof(why));
-	return ret ? config_json_fail_from("serial", why, ret, err, errlen) : 0;
+				   err);
+	return ret ? err_prefix(err, ret, "serial: ") : 0;
 }
 
-static int section_logger(struct vm_config *c, json_t *o, char *err, size_t errlen)
+static int section_logger(struct vm_config *c, json_t *o, struct err *err)
 {
 	struct vm_logger l = c->logger;
-	char why[VM_CONFIG_ERR_MAX];
 	int ret;
 
-	ret = config_json_logger(o, &l, err, errlen);
+	ret = config_json_logger(o, &l, err);
 	if (ret)
 		return ret;
-	ret = vm_config_set_logger(c, &l, why, sizeof(why));
-	return ret ? config_json_fail_from("logger", why, ret, err, errlen) : 0;
+	ret = vm_config_set_logger(c, &l, err);
+	return ret ? err_prefix(err, ret, "logger: ") : 0;
 }
 
-static int section_metrics(struct vm_config *c, json_t *o, char *err, size_t errlen)
+static int section_metrics(struct vm_config *c, json_t *o, struct err *err)
 {
-	char why[VM_CONFIG_ERR_MAX];
 	const char *path;
 	int ret;
 
-	ret = config_json_metrics(o, &path, err, errlen);
+	ret = config_json_metrics(o, &path, err);
 	if (ret)
 		return ret;
-	ret = vm_config_set_metrics(c, path, why, sizeof(why));
-	return ret ? config_json_fail_from("metrics", why, ret, err, errlen) : 0;
+	ret = vm_config_set_metrics(c, path, err);
+	return ret ? err_prefix(err, ret, "metrics: ") : 0;
 }
 
-int config_json_observe_sections(struct vm_config *c, json_t *root, char *err, size_t errlen)
+int config_json_observe_sections(struct vm_config *c, json_t *root, struct err *err)
 {
 	json_t *v;
 	int ret = 0;
 
 	v = json_object_get(root, "logger");
 	if (v && !json_is_null(v))
-		ret = section_logger(c, v, err, errlen);
+		ret = section_logger(c, v, err);
 	v = json_object_get(root, "metrics");
 	if (!ret && v && !json_is_null(v))
-		ret = section_metrics(c, v, err, errlen);
+		ret = section_metrics(c, v, err);
 	v = json_object_get(root, "serial");
 	if (!ret && v && !json_is_null(v))
-		ret = config_json_serial(c, v, err, errlen);
+		ret = config_json_serial(c, v, err);
 	return ret;
 }

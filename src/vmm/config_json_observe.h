@@ -11,19 +11,20 @@
 
 #include <jansson.h>
 
+#include "util/err.h"
 #include "vmm/config.h"
 
 /*
  * The fields given replace those of *l (Firecracker updates its logger
  * field by field); l->log_path may then point into o.
  */
-int config_json_logger(json_t *o, struct vm_logger *l, char *err, size_t errlen);
+int config_json_logger(json_t *o, struct vm_logger *l, struct err *err);
 /* *path points into o. */
-int config_json_metrics(json_t *o, const char **path, char *err, size_t errlen);
+int config_json_metrics(json_t *o, const char **path, struct err *err);
 /* serial_out_path, or none (null or left out: stdout again). */
-int config_json_serial(struct vm_config *c, json_t *o, char *err, size_t errlen);
+int config_json_serial(struct vm_config *c, json_t *o, struct err *err);
 
 /* The config file's "logger", "metrics" and "serial" sections, into the model only. */
-int config_json_observe_sections(struct vm_config *c, json_t *root, char *err, size_t errlen);
+int config_json_observe_sections(struct vm_config *c, json_t *root, struct err *err);
 
 #endif

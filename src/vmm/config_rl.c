@@ -12,25 +12,23 @@
 #include <string.h>
 
 int vm_config_check_limiter(const char *what, const char *field, const struct rl_config *rl,
-			    char *err, size_t errlen)
+			    struct err *err)
 {
 	char why[160];
 
 	if (!rl_config_check(rl, why, sizeof(why)))
 		return 0;
-	snprintf(err, errlen, "%s: %s: %s", what, field, why);
-	return -EINVAL;
+	return err_set(err, true, -EINVAL, "%s: %s: %s", what, field, why);
 }
 
-int vm_config_put_entropy(struct vm_config *c, const struct rl_config *rl, char *err,
-			  size_t errlen)
+int vm_config_put_entropy(struct vm_config *c, const struct rl_config *rl, struct err *err)
 {
 	static const struct rl_config none;
 	int ret;
 
 	if (!rl)
 		rl = &none;
-	ret = vm_config_check_limiter("entropy", "rate_limiter", rl, err, errlen);
+	ret = vm_config_check_limiter("entropy", "rate_limiter", rl, err);
 	if (ret)
 		return ret;
 	c->entropy = true;
@@ -47,38 +45,31 @@ static int drive_index(const struct vm_config *c, const char *id)
 }
 
 int vm_config_check_drive_patch(const struct vm_config *c, const struct vm_drive_patch *p,
-				char *err, size_t errlen)
+				struct err *err)
 {
 	char what[VM_ID_MAX + 16];
 
-	if (drive_index(c, p->id) < 0) {
-		snprintf(err, errlen, "drive '%.*s' does not exist", VM_ID_MAX, p->id);
-		return -EINVAL;
-	}
+	if (drive_index(c, p->id) < 0)
+		return err_set(err, true, -EINVAL, "drive '%.*s' does not exist", VM_ID_MAX, p->id);
 	snprintf(what, sizeof(what), "drive '%s'", p->id);
-	if (p->path_on_host && (!*p->path_on_host || strlen(p->path_on_host) >= 4096)) {
-		snprintf(err, errlen, "%s: path_on_host is empty or too long", what);
-		return -EINVAL;
-	}
-	return vm_config_check_limiter(what, "rate_limiter", &p->rate_limiter, err, errlen);
+	if (p->path_on_host && (!*p->path_on_host || strlen(p->path_on_host) >= 4096))
+		return err_set(err, true, -EINVAL, "%s: path_on_host is empty or too long", what);
+	return vm_config_check_limiter(what, "rate_limiter", &p->rate_limiter, err);
 }
 
-int vm_config_patch_drive(struct vm_config *c, const struct vm_drive_patch *p, char *err,
-			  size_t errlen)
+int vm_config_patch_drive(struct vm_config *c, const struct vm_drive_patch *p, struct err *err)
 {
 	struct vm_drive *d;
 	char *path = NULL;
 	int ret;
 
-	ret = vm_config_check_drive_patch(c, p, err, errlen);
+	ret = vm_config_check_drive_patch(c, p, err);
 	if (ret)
 		return ret;
 	if (p->path_on_host) {
 		path = strdup(p->path_on_host);
-		if (!path) {
-			snprintf(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
+		if (!path)
+			return err_set(err, false, -ENOMEM, "out of memory");
 	}
 	d = &c->drives[drive_index(c, p->id)];
 	if (path) {
@@ -98,30 +89,27 @@ static int net_index(const struct vm_config *c, const char *id)
 }
 
 int vm_config_check_net_patch(const struct vm_config *c, const struct vm_net_patch *p,
-			      char *err, size_t errlen)
+			      struct err *err)
 {
 	char what[VM_ID_MAX + 32];
 	int ret;
 
-	if (net_index(c, p->id) < 0) {
-		snprintf(err, errlen, "network interface '%.*s' does not exist", VM_ID_MAX, p->id);
-		return -EINVAL;
-	}
+	if (net_index(c, p->id) < 0)
+		return err_set(err, true, -EINVAL, "network interface '%.*s' does not exist",
+			       VM_ID_MAX, p->id);
 	snprintf(what, sizeof(what), "network interface '%s'", p->id);
-	ret = vm_config_check_limiter(what, "rx_rate_limiter", &p->rx_rate_limiter, err, errlen);
+	ret = vm_config_check_limiter(what, "rx_rate_limiter", &p->rx_rate_limiter, err);
 	if (!ret)
-		ret = vm_config_check_limiter(what, "tx_rate_limiter", &p->tx_rate_limiter, err,
-					      errlen);
+		ret = vm_config_check_limiter(what, "tx_rate_limiter", &p->tx_rate_limiter, err);
 	return ret;
 }
 
-int vm_config_patch_net(struct vm_config *c, const struct vm_net_patch *p, char *err,
-			size_t errlen)
+int vm_config_patch_net(struct vm_config *c, const struct vm_net_patch *p, struct err *err)
 {
 	struct vm_net *n;
 	int ret;
 
-	ret = vm_config_check_net_patch(c, p, err, errlen);
+	ret = vm_config_check_net_patch(c, p, err);
 	if (ret)
 		return ret;
 	n = &c->nets[net_index(c, p->id)];

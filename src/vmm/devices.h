@@ -7,6 +7,7 @@
 #include "boot/acpi.h"
 #include "devices/debug_exit.h"
 #include "devices/power.h"
+#include "util/err.h"
 #include "virtio/blk.h"
 #include "vmm/vm.h"
 

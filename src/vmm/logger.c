@@ -18,12 +18,12 @@ int vm_logger_level(enum vm_log_level l)
 	return LOG_DEBUG;
 }
 
-int vm_logger_apply(const struct vm_logger *l, char *err, size_t errlen)
+int vm_logger_apply(const struct vm_logger *l, struct err *err)
 {
 	if (!l->log_path) {
 		log_set_file_options(vm_logger_level(l->level), l->show_level, l->show_log_origin);
 		return 0;
 	}
 	return log_open_file(l->log_path, vm_logger_level(l->level), l->show_level,
-			     l->show_log_origin, err, errlen);
+			     l->show_log_origin, err->msg, sizeof(err->msg));
 }

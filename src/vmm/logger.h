@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "util/err.h"
 #include "util/log.h"
 #include "vmm/config.h"
 
@@ -19,6 +20,6 @@ int vm_logger_level(enum vm_log_level l);
  * again); 0, or -errno with one line in err and the log as before.
  * Without a path, the level and flags apply to the file open now, if any.
  */
-int vm_logger_apply(const struct vm_logger *l, char *err, size_t errlen);
+int vm_logger_apply(const struct vm_logger *l, struct err *err);
 
 #endif

@@ -43,20 +43,20 @@ void metrics_destroy(struct metrics *m)
 	m->last = NULL;
 }
 
-int metrics_open(struct metrics *m, const char *path, char *err, size_t errlen)
+int metrics_open(struct metrics *m, const char *path, struct err *err)
 {
 	int fd, ret = 0;
 
 	pthread_mutex_lock(&m->lock);
 	if (m->fd >= 0) {
-		snprintf(err, errlen, "metrics are already configured; they can be set once");
-		ret = -EBUSY;
+		ret = err_set(err, true, -EBUSY, "metrics are already configured; they can be set "
+			      "once");
 		goto out;
 	}
 	fd = file_open_sink(path, &m->fifo);
 	if (fd < 0) {
-		ret = fd;
-		snprintf(err, errlen, "cannot open the metrics file %s: %s", path, strerror(-fd));
+		ret = err_set(err, true, fd, "cannot open the metrics file %s: %s", path,
+			      strerror(-fd));
 		goto out;
 	}
 	m->fd = fd;

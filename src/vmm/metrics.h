@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "core/eventloop.h"
+#include "util/err.h"
 
 #define METRICS_INTERVAL_MS 60000u
 
@@ -53,7 +54,7 @@ void metrics_destroy(struct metrics *m);
  * one costs whole lines, never a stall. -EBUSY when a file is already open
  * (Firecracker configures metrics once). 0, or -errno with one line in err.
  */
-int metrics_open(struct metrics *m, const char *path, char *err, size_t errlen);
+int metrics_open(struct metrics *m, const char *path, struct err *err);
 bool metrics_configured(struct metrics *m);
 /* A timerfd on loop that flushes every interval_ms; call on the loop's thread. */
 int metrics_start_timer(struct metrics *m, struct eventloop *loop, unsigned int interval_ms);

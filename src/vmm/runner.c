@@ -68,7 +68,7 @@ static int runner_signals(struct runner *r)
 	return eventloop_add(&r->loop, r->sig_fd, EPOLLIN, on_signal, r);
 }
 
-int runner_init(struct runner *r, char *err, size_t errlen)
+int runner_init(struct runner *r, struct err *err)
 {
 	int ret;
 
@@ -77,12 +77,11 @@ int runner_init(struct runner *r, char *err, size_t errlen)
 	pthread_setname_np(pthread_self(), "io");
 	if (eventloop_init(&r->loop)) {
 		ret = -errno;
-		snprintf(err, errlen, "cannot create the event loop: %s", strerror(-ret));
-		return ret;
+		return err_set(err, false, ret, "cannot create the event loop: %s", strerror(-ret));
 	}
 	ret = runner_signals(r);
 	if (ret) {
-		snprintf(err, errlen, "cannot set up signal handling: %s", strerror(-ret));
+		err_set(err, false, ret, "cannot set up signal handling: %s", strerror(-ret));
 		goto err_loop;
 	}
 	/*
@@ -246,20 +245,19 @@ int runner_finish(struct runner *r)
 
 int runner_run(const struct vm_config *cfg)
 {
-	struct err verr = { .usage = false, .msg = "" };
+	struct err err = ERR_INIT;
 	struct runner r;
-	char err[256];
 	int ret;
 
-	if (runner_init(&r, err, sizeof(err))) {
-		log_err("%s", err);
+	if (runner_init(&r, &err)) {
+		log_err("%s", err.msg);
 		return HEARTH_EXIT_FAILURE;
 	}
-	ret = runner_start_vm(&r, cfg, &verr);
+	ret = runner_start_vm(&r, cfg, &err);
 	if (ret) {
-		log_err("%s", verr.msg);
+		log_err("%s", err.msg);
 		runner_finish(&r);
-		return verr.usage ? HEARTH_EXIT_USAGE : HEARTH_EXIT_FAILURE;
+		return err.usage ? HEARTH_EXIT_USAGE : HEARTH_EXIT_FAILURE;
 	}
 	runner_loop(&r);
 	return runner_finish(&r);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "core/eventloop.h"
+#include "util/err.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
 #include "vmm/vm.h"
@@ -36,7 +37,7 @@ typedef int (*runner_seal_fn)(const struct vm_config *cfg, struct err *err);
 void runner_set_seal(runner_seal_fn fn);
 
 /* The loop and the signalfd for SIGINT/SIGTERM/SIGHUP. 0 or -errno with err. */
-int runner_init(struct runner *r, char *err, size_t errlen);
+int runner_init(struct runner *r, struct err *err);
 /*
  * Builds the VM, attaches the console and starts the vCPUs, on the loop's
  * thread (callable from any thread, before or while the loop runs).

@@ -336,7 +336,7 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 	bus_init(&vm->bus);
 	registry_init(&vm->devices);
 
-	ret = vm_config_check_bootable(cfg, err->msg, sizeof(err->msg));
+	ret = vm_config_check_bootable(cfg, err);
 	if (ret) {
 		err->usage = true;
 		goto err_destroy;

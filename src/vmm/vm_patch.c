@@ -16,8 +16,7 @@ struct patch_call {
 	struct virtio_dev *dev;
 	const struct blk_config *bc;
 	const struct rl_config *a, *b;
-	char *err;
-	size_t errlen;
+	struct err *err;
 	int ret;
 };
 
@@ -27,10 +26,10 @@ static void patch_fn(void *arg)
 
 	switch (c->op) {
 	case PATCH_SWAP:
-		c->ret = virtio_blk_swap(c->dev, c->bc, c->err, c->errlen);
+		c->ret = virtio_blk_swap(c->dev, c->bc, c->err->msg, sizeof(c->err->msg));
 		break;
 	case PATCH_REFRESH:
-		c->ret = virtio_blk_refresh(c->dev, c->err, c->errlen);
+		c->ret = virtio_blk_refresh(c->dev, c->err->msg, sizeof(c->err->msg));
 		break;
 	case PATCH_BLK_LIMITER:
 		virtio_blk_set_limiter(c->dev, c->a);
@@ -58,24 +57,21 @@ static struct virtio_dev *find_dev(struct vm *vm, const char *id, const char *ty
 
 /* Opens and checks the new image here, off the I/O thread; then swaps on it. */
 static int patch_path(struct vm *vm, struct virtio_dev *dev, const struct vm_drive *d,
-		      const char *path, char *err, size_t errlen)
+		      const char *path, struct err *err)
 {
-	struct patch_call c = { .op = PATCH_REFRESH, .dev = dev, .err = err, .errlen = errlen };
+	struct patch_call c = { .op = PATCH_REFRESH, .dev = dev, .err = err };
 	struct blk_config bc = { .readonly = d->is_read_only, .cache = d->cache_type };
-	char why[320];
 	int ret;
 
 	/* The image it has (grown or shrunk by the host): a new size, not a new lock. */
 	if (virtio_blk_same_image(dev, path))
 		return patch_run(vm, &c);
 	bc.path = strdup(path);
-	if (!bc.path) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	ret = virtio_blk_open(&bc, why, sizeof(why));
+	if (!bc.path)
+		return err_set(err, false, -ENOMEM, "out of memory");
+	ret = virtio_blk_open(&bc, err->msg, sizeof(err->msg));
 	if (ret) {
-		snprintf(err, errlen, "drive '%s': %s", d->id, why);
+		err_prefix(err, ret, "drive '%s': ", d->id);
 		goto out;
 	}
 	c.op = PATCH_SWAP;
@@ -87,18 +83,17 @@ out:
 }
 
 int vm_patch_drive(struct vm *vm, const struct vm_drive *d, const struct vm_drive_patch *p,
-		   char *err, size_t errlen)
+		   struct err *err)
 {
 	struct virtio_dev *dev = find_dev(vm, p->id, "virtio-blk");
 	struct patch_call c = { .op = PATCH_BLK_LIMITER, .dev = dev, .a = &p->rate_limiter };
 	int ret;
 
-	if (!dev) {
-		snprintf(err, errlen, "drive '%s' is not a disk of the running VM", p->id);
-		return -EINVAL;
-	}
+	if (!dev)
+		return err_set(err, true, -EINVAL, "drive '%s' is not a disk of the running VM",
+			       p->id);
 	if (p->path_on_host) {
-		ret = patch_path(vm, dev, d, p->path_on_host, err, errlen);
+		ret = patch_path(vm, dev, d, p->path_on_host, err);
 		if (ret)
 			return ret;
 	}
@@ -107,17 +102,15 @@ int vm_patch_drive(struct vm *vm, const struct vm_drive *d, const struct vm_driv
 	return 0;
 }
 
-int vm_patch_net(struct vm *vm, const struct vm_net_patch *p, char *err, size_t errlen)
+int vm_patch_net(struct vm *vm, const struct vm_net_patch *p, struct err *err)
 {
 	struct virtio_dev *dev = find_dev(vm, p->id, "virtio-net");
 	struct patch_call c = { .op = PATCH_NET_LIMITERS, .dev = dev, .a = &p->rx_rate_limiter,
 				.b = &p->tx_rate_limiter };
 
-	if (!dev) {
-		snprintf(err, errlen, "network interface '%s' is not a NIC of the running VM",
-			 p->id);
-		return -EINVAL;
-	}
+	if (!dev)
+		return err_set(err, true, -EINVAL, "network interface '%s' is not a NIC of the "
+			       "running VM", p->id);
 	patch_run(vm, &c);
 	return 0;
 }

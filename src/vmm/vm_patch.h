@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "util/err.h"
 #include "vmm/config.h"
 #include "vmm/vm.h"
 
@@ -20,7 +21,7 @@
  * and the disk as it was.
  */
 int vm_patch_drive(struct vm *vm, const struct vm_drive *d, const struct vm_drive_patch *p,
-		   char *err, size_t errlen);
-int vm_patch_net(struct vm *vm, const struct vm_net_patch *p, char *err, size_t errlen);
+		   struct err *err);
+int vm_patch_net(struct vm *vm, const struct vm_net_patch *p, struct err *err);
 
 #endif

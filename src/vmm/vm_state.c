@@ -9,15 +9,14 @@
 
 #define VM_STATE_TAG "VMST"
 
-static int fail(char *err, size_t errlen, const char *what)
+static int fail(struct err *err, const char *what)
 {
 	int ret = -errno;
 
-	snprintf(err, errlen, "%s: %s", what, strerror(errno));
-	return ret ? ret : -EIO;
+	return err_set(err, false, ret ? ret : -EIO, "%s: %s", what, strerror(errno));
 }
 
-int vm_state_get(int fd, struct vm_kvm_state *s, char *err, size_t errlen)
+int vm_state_get(int fd, struct vm_kvm_state *s, struct err *err)
 {
 	memset(s, 0, sizeof(*s));
 	s->pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
@@ -26,15 +25,15 @@ int vm_state_get(int fd, struct vm_kvm_state *s, char *err, size_t errlen)
 	if (ioctl(fd, KVM_GET_IRQCHIP, &s->pic_master) < 0 ||
 	    ioctl(fd, KVM_GET_IRQCHIP, &s->pic_slave) < 0 ||
 	    ioctl(fd, KVM_GET_IRQCHIP, &s->ioapic) < 0)
-		return fail(err, errlen, "KVM_GET_IRQCHIP");
+		return fail(err, "KVM_GET_IRQCHIP");
 	if (ioctl(fd, KVM_GET_PIT2, &s->pit) < 0)
-		return fail(err, errlen, "KVM_GET_PIT2");
+		return fail(err, "KVM_GET_PIT2");
 	if (ioctl(fd, KVM_GET_CLOCK, &s->clock) < 0)
-		return fail(err, errlen, "KVM_GET_CLOCK");
+		return fail(err, "KVM_GET_CLOCK");
 	return 0;
 }
 
-int vm_state_set(int fd, const struct vm_kvm_state *s, char *err, size_t errlen)
+int vm_state_set(int fd, const struct vm_kvm_state *s, struct err *err)
 {
 	struct kvm_clock_data clock = { .clock = s->clock.clock, .flags = 0 };
 
@@ -44,13 +43,13 @@ int vm_state_set(int fd, const struct vm_kvm_state *s, char *err, size_t errlen)
 	 * would add the time spent on disk, which a guest sees as a jump.
 	 */
 	if (ioctl(fd, KVM_SET_PIT2, &s->pit) < 0)
-		return fail(err, errlen, "KVM_SET_PIT2");
+		return fail(err, "KVM_SET_PIT2");
 	if (ioctl(fd, KVM_SET_CLOCK, &clock) < 0)
-		return fail(err, errlen, "KVM_SET_CLOCK");
+		return fail(err, "KVM_SET_CLOCK");
 	if (ioctl(fd, KVM_SET_IRQCHIP, &s->pic_master) < 0 ||
 	    ioctl(fd, KVM_SET_IRQCHIP, &s->pic_slave) < 0 ||
 	    ioctl(fd, KVM_SET_IRQCHIP, &s->ioapic) < 0)
-		return fail(err, errlen, "KVM_SET_IRQCHIP");
+		return fail(err, "KVM_SET_IRQCHIP");
 	return 0;
 }
 

@@ -11,6 +11,8 @@
 #include <linux/kvm.h>
 #include <stddef.h>
 
+#include "util/err.h"
+
 #define VM_STATE_VERSION 1u
 
 struct vm_kvm_state {
@@ -20,14 +22,14 @@ struct vm_kvm_state {
 };
 
 /* From KVM; the vCPUs are parked. 0, or -errno with the ioctl named in err. */
-int vm_state_get(int vm_fd, struct vm_kvm_state *s, char *err, size_t errlen);
+int vm_state_get(int vm_fd, struct vm_kvm_state *s, struct err *err);
 /*
  * Into a VM freshly created (irqchip and PIT made), before its vCPUs
  * run. The clock is set to the saved value without KVM_CLOCK_REALTIME:
  * the guest's clock goes on from where it stopped, never backwards and
  * without a jump by the time the snapshot spent on disk.
  */
-int vm_state_set(int vm_fd, const struct vm_kvm_state *s, char *err, size_t errlen);
+int vm_state_set(int vm_fd, const struct vm_kvm_state *s, struct err *err);
 
 /* util/bytes.h's conventions: 0 / -ENOSPC with *len; 0, -ENODATA, -EPROTO, -EINVAL. */
 int vm_state_save(const struct vm_kvm_state *s, void *out, size_t *len);

@@ -50,28 +50,28 @@ static void test_boot_source(void **state)
 
 	(void)state;
 	vm_config_init(&c);
-	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, &err),
 			     "{\"kernel_image_path\": \"/k\", \"boot_args\": \"console=ttyS0\","
 			     " \"initrd_path\": \"/i\"}"), 0);
 	assert_string_equal(c.boot.kernel_image_path, "/k");
 	assert_string_equal(c.boot.boot_args, "console=ttyS0");
 	assert_string_equal(c.boot.initrd_path, "/i");
-	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, &err),
 			     "{\"boot_args\": \"x\"}"), -EINVAL);
 	expect_msg("boot-source: missing required field 'kernel_image_path'");
-	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, &err),
 			     "{\"kernel_image_path\": 5}"), -EINVAL);
 	expect_msg("boot-source: field 'kernel_image_path' must be a string");
-	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, &err),
 			     "{\"kernel_image_path\": \"/k\", \"kernel\": \"/k\"}"), -EINVAL);
 	expect_msg("boot-source: unknown field 'kernel'");
 	/* The setter's own message, after the object's name. */
-	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, &err),
 			     "{\"kernel_image_path\": \"\"}"), -EINVAL);
 	expect_msg("boot-source: kernel_image_path is empty");
 	/* Nothing changed by the failures. */
 	assert_string_equal(c.boot.kernel_image_path, "/k");
-	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, err.msg, sizeof(err.msg)), "[1]"),
+	assert_int_equal(RUN(&c, config_json_boot_source(&c, o, &err), "[1]"),
 			 -EINVAL);
 	expect_msg("want a JSON object");
 	vm_config_release(&c);
@@ -83,7 +83,7 @@ static void test_machine(void **state)
 
 	(void)state;
 	vm_config_init(&c);
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 4, \"mem_size_mib\": 1024, \"smt\": false,"
 			     " \"track_dirty_pages\": true, \"cpu_template\": \"None\","
 			     " \"huge_pages\": \"None\"}"), 0);
@@ -91,38 +91,38 @@ static void test_machine(void **state)
 	assert_int_equal(c.machine.mem_size_mib, 1024);
 	assert_true(c.machine.track_dirty_pages);
 	/* PATCH keeps what it does not name; PUT resets it. */
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, true, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, true, &err),
 			     "{\"vcpu_count\": 2}"), 0);
 	assert_int_equal(c.machine.vcpu_count, 2);
 	assert_int_equal(c.machine.mem_size_mib, 1024);
 	assert_true(c.machine.track_dirty_pages);
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 2}"), -EINVAL);
 	expect_msg("machine-config: missing required field 'mem_size_mib'");
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 2, \"mem_size_mib\": 128}"), 0);
 	assert_false(c.machine.track_dirty_pages);
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": -1, \"mem_size_mib\": 128}"), -EINVAL);
 	expect_msg("field 'vcpu_count' must be a non-negative integer");
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 1000, \"mem_size_mib\": 128}"), -EINVAL);
 	expect_msg("vcpu_count 1000 is out of range");
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 1}"), -EINVAL);
 	expect_msg("machine-config: mem_size_mib 1 is out of range");
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"smt\": true}"), -EINVAL);
 	expect_msg("smt true is not supported");
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"cpu_template\": \"T2\"}"),
 			 -EINVAL);
 	expect_msg("cpu_template 'T2' is not supported yet");
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": \"2M\"}"),
 			 -EINVAL);
 	expect_msg("huge_pages '2M' is not supported yet");
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"smt\": \"no\"}"), -EINVAL);
 	expect_msg("field 'smt' must be true or false");
 	assert_int_equal(c.machine.vcpu_count, 2);
@@ -136,11 +136,11 @@ static void test_drive(void **state)
 
 	(void)state;
 	vm_config_init(&c);
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "data", err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "data", &err),
 			     "{\"drive_id\": \"data\", \"path_on_host\": \"/d.img\","
 			     " \"is_root_device\": false, \"is_read_only\": true,"
 			     " \"cache_type\": \"Unsafe\", \"io_engine\": \"Sync\"}"), 0);
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "rootfs", err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "rootfs", &err),
 			     "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/r.img\","
 			     " \"is_root_device\": true, \"cache_type\": \"Writeback\"}"), 0);
 	assert_int_equal(c.ndrives, 2);
@@ -151,36 +151,36 @@ static void test_drive(void **state)
 	assert_true(c.drives[1].is_read_only);
 	assert_int_equal(c.drives[1].cache_type, BLK_CACHE_WRITEBACK);
 	/* A PUT of the same id replaces. */
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "data", err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "data", &err),
 			     "{\"drive_id\": \"data\", \"path_on_host\": \"/e.img\","
 			     " \"is_root_device\": false}"), 0);
 	assert_int_equal(c.ndrives, 2);
 	assert_string_equal(vm_config_find_drive(&c, "data")->path_on_host, "/e.img");
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "other", err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "other", &err),
 			     "{\"drive_id\": \"data\", \"path_on_host\": \"/e.img\","
 			     " \"is_root_device\": false}"), -EINVAL);
 	expect_msg("drive_id 'data' in the body does not match 'other' in the path");
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
 			     "{\"drive_id\": \"x\", \"path_on_host\": \"/e.img\"}"), -EINVAL);
 	expect_msg("drives: missing required field 'is_root_device'");
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
 			     "{\"drive_id\": \"x\", \"path_on_host\": \"/e\", \"is_root_device\": false,"
 			     " \"rate_limiter\": {\"bandwidth\": {\"size\": 1}}}"),
 			 -EINVAL);
 	expect_msg("drives: rate_limiter: bandwidth: missing required field 'refill_time'");
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
 			     "{\"drive_id\": \"x\", \"is_root_device\": false, \"socket\": \"/s\"}"),
 			 -EINVAL);
 	expect_msg("socket is not supported yet");
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
 			     "{\"drive_id\": \"x\", \"path_on_host\": \"/e\", \"is_root_device\": true}"),
 			 -EINVAL);
 	expect_msg("'rootfs' is already the root device");
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
 			     "{\"drive_id\": \"x\", \"path_on_host\": \"/e\", \"is_root_device\": false,"
 			     " \"cache_type\": \"None\"}"), -EINVAL);
 	expect_msg("cache_type 'None' is not one of Unsafe, Writeback");
-	assert_int_equal(RUN(&c, config_json_drive(&c, o, "a b", err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "a b", &err),
 			     "{\"drive_id\": \"a b\", \"path_on_host\": \"/e\", \"is_root_device\": false}"),
 			 -EINVAL);
 	expect_msg("drives: drive_id 'a b'");
@@ -194,7 +194,7 @@ static void test_net_vsock_entropy(void **state)
 
 	(void)state;
 	vm_config_init(&c);
-	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth0", err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth0", &err),
 			     "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\","
 			     " \"guest_mac\": \"06:00:AC:10:00:02\"}"), 0);
 	assert_int_equal(c.nnets, 1);
@@ -202,36 +202,36 @@ static void test_net_vsock_entropy(void **state)
 	assert_string_equal(c.nets[0].dev.ifname, "tap0");
 	assert_true(c.nets[0].dev.mac_set);
 	assert_int_equal(c.nets[0].dev.mac[2], 0xac);
-	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth1", err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth1", &err),
 			     "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\","
 			     " \"guest_mac\": \"06:00:AC:10:00\"}"), -EINVAL);
 	expect_msg("guest_mac '06:00:AC:10:00' is not a MAC address");
-	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth1", err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth1", &err),
 			     "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap0\"}"), -EINVAL);
 	expect_msg("host_dev_name tap0 is already used by 'eth0'");
-	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth1", err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth1", &err),
 			     "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\","
 			     " \"rx_rate_limiter\": {\"foo\": {}}}"), -EINVAL);
 	expect_msg("network-interfaces: rx_rate_limiter: unknown field 'foo'");
-	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth1", err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_net(&c, o, "eth1", &err),
 			     "{\"iface_id\": \"eth1\"}"), -EINVAL);
 	expect_msg("missing required field 'host_dev_name'");
 
-	assert_int_equal(RUN(&c, config_json_vsock(&c, o, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_vsock(&c, o, &err),
 			     "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}"), 0);
 	assert_true(c.vsock.present);
 	assert_string_equal(c.vsock.uds_path, "/tmp/v.sock");
-	assert_int_equal(RUN(&c, config_json_vsock(&c, o, err.msg, sizeof(err.msg)), "{\"guest_cid\": 2}"),
+	assert_int_equal(RUN(&c, config_json_vsock(&c, o, &err), "{\"guest_cid\": 2}"),
 			 -EINVAL);
 	expect_msg("vsock: guest_cid 2 is out of range");
-	assert_int_equal(RUN(&c, config_json_vsock(&c, o, err.msg, sizeof(err.msg)), "{}"),
+	assert_int_equal(RUN(&c, config_json_vsock(&c, o, &err), "{}"),
 			 -EINVAL);
 	expect_msg("vsock: missing required field 'guest_cid'");
 
 	vm_config_set_entropy(&c, false);
-	assert_int_equal(RUN(&c, config_json_entropy(&c, o, err.msg, sizeof(err.msg)), "{}"), 0);
+	assert_int_equal(RUN(&c, config_json_entropy(&c, o, &err), "{}"), 0);
 	assert_true(c.entropy);
-	assert_int_equal(RUN(&c, config_json_entropy(&c, o, err.msg, sizeof(err.msg)),
+	assert_int_equal(RUN(&c, config_json_entropy(&c, o, &err),
 			     "{\"rate_limiter\": {\"ops\": 5}}"), -EINVAL);
 	expect_msg("entropy: rate_limiter: field 'ops' must be an object");
 	vm_config_release(&c);
@@ -256,7 +256,7 @@ static void test_file_and_put_agree(void **state)
 	static const struct {
 		const char *file;
 		const char *body;
-		int (*put)(struct vm_config *c, json_t *o, char *e, size_t n);
+		int (*put)(struct vm_config *c, json_t *o, struct err *e);
 	} cases[] = {
 		{ "{\"boot-source\": {\"kernel_image_path\": \"/k\", \"foo\": 1}}",
 		  "{\"kernel_image_path\": \"/k\", \"foo\": 1}", config_json_boot_source },
@@ -267,7 +267,7 @@ static void test_file_and_put_agree(void **state)
 		  "{\"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": 99999999999999}}}",
 		  config_json_entropy },
 	};
-	char put_err[1024];
+	struct err put_err;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -277,13 +277,12 @@ static void test_file_and_put_agree(void **state)
 
 		vm_config_init(&a);
 		vm_config_init(&b);
-		assert_int_equal(config_json_load_file(&a, path, err.msg, sizeof(err.msg)),
-				 -EINVAL);
-		assert_int_equal(cases[i].put(&b, o, put_err, sizeof(put_err)), -EINVAL);
+		assert_int_equal(config_json_load_file(&a, path, &err), -EINVAL);
+		assert_int_equal(cases[i].put(&b, o, &put_err), -EINVAL);
 		/* The file's message is "PATH: " and then the PUT's. */
 		assert_true(strlen(err.msg) > strlen(path) + 2);
 		assert_memory_equal(err.msg, path, strlen(path));
-		assert_string_equal(err.msg + strlen(path) + 2, put_err);
+		assert_string_equal(err.msg + strlen(path) + 2, put_err.msg);
 		json_decref(o);
 		unlink(path);
 		vm_config_release(&a);
@@ -298,10 +297,9 @@ static void test_file_and_put_agree(void **state)
 
 		vm_config_init(&a);
 		vm_config_init(&b);
-		assert_int_equal(config_json_load_file(&a, path, err.msg, sizeof(err.msg)),
-				 -EINVAL);
-		assert_int_equal(config_json_machine(&b, o, false, put_err, sizeof(put_err)), -EINVAL);
-		assert_string_equal(err.msg + strlen(path) + 2, put_err);
+		assert_int_equal(config_json_load_file(&a, path, &err), -EINVAL);
+		assert_int_equal(config_json_machine(&b, o, false, &put_err), -EINVAL);
+		assert_string_equal(err.msg + strlen(path) + 2, put_err.msg);
 		expect_msg("machine-config: vcpu_count 0 is out of range");
 		json_decref(o);
 		unlink(path);
@@ -316,10 +314,9 @@ static void test_file_and_put_agree(void **state)
 
 		vm_config_init(&a);
 		vm_config_init(&b);
-		assert_int_equal(config_json_load_file(&a, path, err.msg, sizeof(err.msg)),
-				 -EINVAL);
-		assert_int_equal(config_json_drive(&b, o, "r", put_err, sizeof(put_err)), -EINVAL);
-		assert_string_equal(err.msg + strlen(path) + 2, put_err);
+		assert_int_equal(config_json_load_file(&a, path, &err), -EINVAL);
+		assert_int_equal(config_json_drive(&b, o, "r", &put_err), -EINVAL);
+		assert_string_equal(err.msg + strlen(path) + 2, put_err.msg);
 		expect_msg("drives: field 'is_root_device' must be true or false");
 		json_decref(o);
 		unlink(path);
@@ -344,7 +341,7 @@ static void test_full_file(void **state)
 			 " \"vsock\": {\"guest_cid\": 5},"
 			 " \"entropy\": {}, \"balloon\": null, \"logger\": null}");
 	vm_config_init(&c);
-	assert_int_equal(config_json_load_file(&c, path, err.msg, sizeof(err.msg)), 0);
+	assert_int_equal(config_json_load_file(&c, path, &err), 0);
 	unlink(path);
 	assert_int_equal(c.machine.vcpu_count, 2);
 	assert_int_equal(c.ndrives, 1);
@@ -356,7 +353,7 @@ static void test_full_file(void **state)
 	assert_non_null(dump);
 	text = json_dumps(dump, JSON_COMPACT);
 	vm_config_init(&d);
-	assert_int_equal(config_json_full(&d, dump, err.msg, sizeof(err.msg)), 0);
+	assert_int_equal(config_json_full(&d, dump, &err), 0);
 	assert_string_equal(d.boot.kernel_image_path, "/k");
 	assert_string_equal(d.boot.boot_args, "quiet");
 	assert_int_equal(d.machine.vcpu_count, 2);
@@ -373,22 +370,22 @@ static void test_full_file(void **state)
 	vm_config_init(&c);
 	path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"balloon\": "
 			 "{\"amount_mib\": 1, \"deflate_on_oom\": true}}");
-	assert_int_equal(config_json_load_file(&c, path, err.msg, sizeof(err.msg)), -EINVAL);
+	assert_int_equal(config_json_load_file(&c, path, &err), -EINVAL);
 	expect_msg("balloon is not supported yet");
 	unlink(path);
 	path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"disks\": []}");
-	assert_int_equal(config_json_load_file(&c, path, err.msg, sizeof(err.msg)), -EINVAL);
+	assert_int_equal(config_json_load_file(&c, path, &err), -EINVAL);
 	expect_msg("unknown section 'disks'");
 	unlink(path);
 	path = write_tmp("{\"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 64}}");
-	assert_int_equal(config_json_load_file(&c, path, err.msg, sizeof(err.msg)), -EINVAL);
+	assert_int_equal(config_json_load_file(&c, path, &err), -EINVAL);
 	expect_msg("kernel_image_path is not set");
 	unlink(path);
 	path = write_tmp("{\"boot-source\": ");
-	assert_int_equal(config_json_load_file(&c, path, err.msg, sizeof(err.msg)), -EINVAL);
+	assert_int_equal(config_json_load_file(&c, path, &err), -EINVAL);
 	expect_msg("bad JSON at line 1");
 	unlink(path);
-	assert_int_equal(config_json_load_file(&c, "/nonexistent/hearth.json", err.msg, sizeof(err.msg)),
+	assert_int_equal(config_json_load_file(&c, "/nonexistent/hearth.json", &err),
 			 -EINVAL);
 	expect_msg("/nonexistent/hearth.json");
 	vm_config_release(&c);

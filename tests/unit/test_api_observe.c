@@ -251,7 +251,7 @@ static void test_request_counts(void **state)
 static void test_config_file_sections(void **state)
 {
 	struct vm_config c;
-	char err[512];
+	struct err err;
 	json_t *root;
 
 	(void)state;
@@ -260,7 +260,7 @@ static void test_config_file_sections(void **state)
 			  " \"logger\": {\"log_path\": \"/l\", \"level\": \"Warning\","
 			  " \"show_log_origin\": true}, \"metrics\": {\"metrics_path\": \"/m\"},"
 			  " \"serial\": {\"serial_out_path\": \"/s\"}}", 0, NULL);
-	assert_int_equal(config_json_full(&c, root, err, sizeof(err)), 0);
+	assert_int_equal(config_json_full(&c, root, &err), 0);
 	assert_string_equal(c.logger.log_path, "/l");
 	assert_int_equal(c.logger.level, VM_LOG_WARNING);
 	assert_true(c.logger.show_log_origin);
@@ -272,8 +272,8 @@ static void test_config_file_sections(void **state)
 	vm_config_init(&c);
 	root = json_loads("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
 			  " \"logger\": {\"level\": \"Chatty\"}}", 0, NULL);
-	assert_int_equal(config_json_full(&c, root, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "logger: level 'Chatty'"));
+	assert_int_equal(config_json_full(&c, root, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "logger: level 'Chatty'"));
 	json_decref(root);
 	vm_config_release(&c);
 }

@@ -15,10 +15,9 @@
 #define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static struct err err;
-#define errbuf err.msg
 static struct cli_config cfg;
 
-/* Parses a NULL-free list; returns the result and leaves err in errbuf. */
+/* Parses a NULL-free list; returns the result and leaves the message in err. */
 static int parse(int argc, const char **argv)
 {
 	memset(&err, 0, sizeof(err));
@@ -32,13 +31,13 @@ static void expect_err(int argc, const char **argv, const char *n1, const char *
 	int r = parse(argc, argv);
 
 	if (r != -EINVAL)
-		fail_msg("expected -EINVAL, got %d (err '%s')", r, errbuf);
-	assert_true(strlen(errbuf) > 0);
-	assert_null(strchr(errbuf, '\n'));
-	if (n1 && !strstr(errbuf, n1))
-		fail_msg("error '%s' does not mention '%s'", errbuf, n1);
-	if (n2 && !strstr(errbuf, n2))
-		fail_msg("error '%s' does not mention '%s'", errbuf, n2);
+		fail_msg("expected -EINVAL, got %d (err '%s')", r, err.msg);
+	assert_true(strlen(err.msg) > 0);
+	assert_null(strchr(err.msg, '\n'));
+	if (n1 && !strstr(err.msg, n1))
+		fail_msg("error '%s' does not mention '%s'", err.msg, n1);
+	if (n2 && !strstr(err.msg, n2))
+		fail_msg("error '%s' does not mention '%s'", err.msg, n2);
 }
 
 static void test_defaults(void **state)
@@ -456,9 +455,9 @@ static void test_long_value(void **state)
 	(void)state;
 	memset(big, '7', sizeof(big) - 1);
 	assert_int_equal(parse(ARGC(argv), argv), -EINVAL);
-	assert_true(strlen(errbuf) < ERR_MSG_MAX);
-	assert_non_null(strstr(errbuf, "--cpus '777"));
-	assert_null(strchr(errbuf, '\n'));
+	assert_true(strlen(err.msg) < ERR_MSG_MAX);
+	assert_non_null(strstr(err.msg, "--cpus '777"));
+	assert_null(strchr(err.msg, '\n'));
 }
 
 static void test_usage(void **state)

@@ -229,7 +229,8 @@ static size_t read_lines(const char *path, json_t **out, size_t max)
 static void test_file(void **state)
 {
 	struct collector k = { 0, NULL, 0 };
-	char path[128], err[256];
+	char path[128];
+	struct err err;
 	json_t *lines[4];
 	struct metrics m;
 
@@ -239,10 +240,10 @@ static void test_file(void **state)
 	assert_false(metrics_configured(&m));
 	assert_int_equal(metrics_flush(&m), -ENOENT);
 	assert_int_equal(k.n, 0);
-	assert_int_equal(metrics_open(&m, path, err, sizeof(err)), 0);
+	assert_int_equal(metrics_open(&m, path, &err), 0);
 	assert_true(metrics_configured(&m));
-	assert_int_equal(metrics_open(&m, path, err, sizeof(err)), -EBUSY);
-	assert_non_null(strstr(err, "already configured"));
+	assert_int_equal(metrics_open(&m, path, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "already configured"));
 	assert_int_equal(metrics_flush(&m), 0);
 	assert_int_equal(metrics_flush(&m), 0);
 	metrics_destroy(&m);
@@ -256,7 +257,7 @@ static void test_file(void **state)
 
 	/* Appended to, not truncated. */
 	metrics_init(&m, collect, &k);
-	assert_int_equal(metrics_open(&m, path, err, sizeof(err)), 0);
+	assert_int_equal(metrics_open(&m, path, &err), 0);
 	assert_int_equal(metrics_flush(&m), 0);
 	metrics_destroy(&m);
 	assert_int_equal(read_lines(path, lines, 4), 3);
@@ -266,8 +267,8 @@ static void test_file(void **state)
 	/* A missing directory is refused at once. */
 	metrics_init(&m, collect, &k);
 	snprintf(path, sizeof(path), "%s/no/such/dir", tmpdir);
-	assert_int_equal(metrics_open(&m, path, err, sizeof(err)), -ENOENT);
-	assert_non_null(strstr(err, path));
+	assert_int_equal(metrics_open(&m, path, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, path));
 	assert_false(metrics_configured(&m));
 	metrics_destroy(&m);
 }
@@ -313,7 +314,8 @@ static void test_fifo(void **state)
 {
 	struct collector k = { 0, NULL, 0 };
 	static json_t *lines[4096];
-	char fifo[128], err[256];
+	char fifo[128];
+	struct err err;
 	struct metrics m;
 	size_t n, kept;
 	int rd, ret, dropped = 0;
@@ -322,7 +324,7 @@ static void test_fifo(void **state)
 	snprintf(fifo, sizeof(fifo), "%s/metrics.fifo", tmpdir);
 	assert_int_equal(mkfifo(fifo, 0600), 0);
 	metrics_init(&m, collect, &k);
-	assert_int_equal(metrics_open(&m, fifo, err, sizeof(err)), 0);
+	assert_int_equal(metrics_open(&m, fifo, &err), 0);
 	assert_int_equal(metrics_flush(&m), 0);
 	assert_int_equal(metrics_flush(&m), 0);
 	/* The reader comes late and finds both lines. */
@@ -372,7 +374,8 @@ static void test_timer(void **state)
 {
 	struct eventloop loop;
 	struct collector k = { 0, &loop, 0 };
-	char path[128], err[256];
+	char path[128];
+	struct err err;
 	json_t *lines[4];
 	struct metrics m;
 
@@ -380,7 +383,7 @@ static void test_timer(void **state)
 	snprintf(path, sizeof(path), "%s/timer.json", tmpdir);
 	assert_int_equal(eventloop_init(&loop), 0);
 	metrics_init(&m, collect, &k);
-	assert_int_equal(metrics_open(&m, path, err, sizeof(err)), 0);
+	assert_int_equal(metrics_open(&m, path, &err), 0);
 	/* A short period only so the test does not wait a minute; nothing is timed. */
 	assert_int_equal(metrics_start_timer(&m, &loop, 5), 0);
 	assert_int_equal(eventloop_run(&loop), 0);

@@ -24,15 +24,13 @@
 #define BAD_REFILL "99999999999999"
 #define WHY "bandwidth: refill_time 99999999999999 ms is too long (at most 18446744073709)"
 
-static char file_err[1024], api_err[1024];
-static struct err cli_e;
-#define cli_err cli_e.msg
+static struct err cli_err, file_err, api_err;
 
 static int cli(const char *flag, const char *val)
 {
 	const char *argv[] = { "hearth", "run", "--kernel", "/k", flag, val };
 	struct cli_config c;
-	int ret = cli_run_parse(val ? 6 : 5, (char **)argv, &c, &cli_e);
+	int ret = cli_run_parse(val ? 6 : 5, (char **)argv, &c, &cli_err);
 
 	cli_run_release(&c);
 	return ret;
@@ -49,13 +47,13 @@ static int file(const char *text)
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
 	vm_config_init(&c);
-	ret = config_json_load_file(&c, path, file_err, sizeof(file_err));
+	ret = config_json_load_file(&c, path, &file_err);
 	vm_config_release(&c);
 	unlink(path);
 	return ret;
 }
 
-static int api(int (*put)(struct vm_config *, json_t *, const char *, char *, size_t),
+static int api(int (*put)(struct vm_config *, json_t *, const char *, struct err *),
 	       const char *body, const char *id)
 {
 	json_t *o = json_loads(body, 0, NULL);
@@ -64,26 +62,26 @@ static int api(int (*put)(struct vm_config *, json_t *, const char *, char *, si
 
 	assert_non_null(o);
 	vm_config_init(&c);
-	ret = put(&c, o, id, api_err, sizeof(api_err));
+	ret = put(&c, o, id, &api_err);
 	vm_config_release(&c);
 	json_decref(o);
 	return ret;
 }
 
-static int api_entropy(struct vm_config *c, json_t *o, const char *id, char *e, size_t n)
+static int api_entropy(struct vm_config *c, json_t *o, const char *id, struct err *e)
 {
 	(void)id;
-	return config_json_entropy(c, o, e, n);
+	return config_json_entropy(c, o, e);
 }
 
 static void expect_all(const char *words)
 {
-	if (!strstr(cli_err, words))
-		fail_msg("CLI '%s' lacks '%s'", cli_err, words);
-	if (!strstr(file_err, words))
-		fail_msg("file '%s' lacks '%s'", file_err, words);
-	if (!strstr(api_err, words))
-		fail_msg("API '%s' lacks '%s'", api_err, words);
+	if (!strstr(cli_err.msg, words))
+		fail_msg("CLI '%s' lacks '%s'", cli_err.msg, words);
+	if (!strstr(file_err.msg, words))
+		fail_msg("file '%s' lacks '%s'", file_err.msg, words);
+	if (!strstr(api_err.msg, words))
+		fail_msg("API '%s' lacks '%s'", api_err.msg, words);
 }
 
 static void test_same_words_drive(void **state)
@@ -133,7 +131,7 @@ static void test_cli_and_json_fill_the_model(void **state)
 	json_t *o, *dump;
 
 	(void)state;
-	assert_int_equal(cli_run_parse(9, (char **)argv, &c, &cli_e), 0);
+	assert_int_equal(cli_run_parse(9, (char **)argv, &c, &cli_err), 0);
 	assert_true(c.vm.drives[0].is_read_only);
 	assert_true(c.vm.drives[0].rate_limiter.bandwidth.set);
 	assert_int_equal(c.vm.drives[0].rate_limiter.bandwidth.size, 10u << 20);
@@ -153,8 +151,7 @@ static void test_cli_and_json_fill_the_model(void **state)
 			 100);
 	vm_config_init(&v);
 	assert_int_equal(config_json_limiter("drives", json_array_get(json_object_get(dump,
-			 "drives"), 0), "rate_limiter", &v.drives[0].rate_limiter, api_err,
-			 sizeof(api_err)), 0);
+			 "drives"), 0), "rate_limiter", &v.drives[0].rate_limiter, &api_err), 0);
 	assert_memory_equal(&v.drives[0].rate_limiter, &c.vm.drives[0].rate_limiter,
 			    sizeof(struct rl_config));
 	o = json_object_get(dump, "entropy");
@@ -173,28 +170,28 @@ static void test_patch_merges(void **state)
 	struct vm_drive_patch p = { .id = "d1", .path_on_host = "/b",
 				    .rate_limiter = { .ops = { true, 0, 0, 0 } } };
 	struct vm_config c;
-	char err[320];
+	struct err err;
 
 	(void)state;
 	vm_config_init(&c);
-	assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), 0);
-	assert_int_equal(vm_config_patch_drive(&c, &p, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), 0);
+	assert_int_equal(vm_config_patch_drive(&c, &p, &err), 0);
 	assert_string_equal(c.drives[0].path_on_host, "/b");
 	/* Left out: kept. Given with size 0: off, and said so in the model. */
 	assert_int_equal(c.drives[0].rate_limiter.bandwidth.size, 100);
 	assert_true(c.drives[0].rate_limiter.ops.set);
 	assert_int_equal(c.drives[0].rate_limiter.ops.size, 0);
 	p.id = "nope";
-	assert_int_equal(vm_config_patch_drive(&c, &p, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "drive 'nope' does not exist");
+	assert_int_equal(vm_config_patch_drive(&c, &p, &err), -EINVAL);
+	assert_string_equal(err.msg, "drive 'nope' does not exist");
 	p.id = "d1";
 	p.path_on_host = "";
-	assert_int_equal(vm_config_patch_drive(&c, &p, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "drive 'd1': path_on_host is empty or too long");
+	assert_int_equal(vm_config_patch_drive(&c, &p, &err), -EINVAL);
+	assert_string_equal(err.msg, "drive 'd1': path_on_host is empty or too long");
 	p.path_on_host = NULL;
 	p.rate_limiter.ops.refill_time = RL_MAX_REFILL_MS + 1;
-	assert_int_equal(vm_config_patch_drive(&c, &p, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "drive 'd1': rate_limiter: ops: refill_time"));
+	assert_int_equal(vm_config_patch_drive(&c, &p, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "drive 'd1': rate_limiter: ops: refill_time"));
 	assert_string_equal(c.drives[0].path_on_host, "/b");
 	vm_config_release(&c);
 }

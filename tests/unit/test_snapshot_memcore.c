@@ -288,20 +288,19 @@ static void test_config_record(void **state)
 
 	(void)state;
 	vm_config_init(&c);
-	assert_int_equal(vm_config_set_boot_source(&c, "/k", "/i", "console=ttyS0", err.msg,
-						   sizeof(err.msg)), 0);
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", "/i", "console=ttyS0", &err), 0);
 	memset(&n, 0, sizeof(n));
 	snprintf(n.id, sizeof(n.id), "eth0");
 	n.dev.backend = NET_USER;
 	n.dev.nfwd = 1;
 	n.dev.fwd[0] = (struct net_hostfwd){ false, 5555, 7777 };
 	n.dev.host_loopback = true;
-	assert_int_equal(vm_config_put_net(&c, &n, false, err.msg, sizeof(err.msg)), 0);
+	assert_int_equal(vm_config_put_net(&c, &n, false, &err), 0);
 	memset(&n, 0, sizeof(n));
 	snprintf(n.id, sizeof(n.id), "eth1");
 	n.dev.backend = NET_TAP;
 	snprintf(n.dev.ifname, sizeof(n.dev.ifname), "tap7");
-	assert_int_equal(vm_config_put_net(&c, &n, false, err.msg, sizeof(err.msg)), 0);
+	assert_int_equal(vm_config_put_net(&c, &n, false, &err), 0);
 	c.machine.vcpu_count = 2;
 	c.machine.mem_size_mib = 384;
 	/* As `hearth run --disk path=d.img,cache=none` makes it: no serial, O_DIRECT. */
@@ -312,7 +311,7 @@ static void test_config_record(void **state)
 		snprintf(d.id, sizeof(d.id), "disk0");
 		d.path_on_host = "d.img";
 		d.cache_type = BLK_CACHE_NONE;
-		assert_int_equal(vm_config_put_drive(&c, &d, false, err.msg, sizeof(err.msg)), 0);
+		assert_int_equal(vm_config_put_drive(&c, &d, false, &err), 0);
 	}
 	assert_int_equal(snap_config_save(&c, &json, &len), 0);
 	vm_config_init(&back);

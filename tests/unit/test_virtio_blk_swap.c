@@ -345,7 +345,8 @@ static void test_patch_bad_path_keeps_the_old_image(void **state)
 	struct drv *d = *state;
 	struct vm_drive model = { .id = "rootfs", .cache_type = BLK_CACHE_WRITEBACK };
 	struct vm_drive_patch p = { .id = "rootfs" };
-	char fifo[] = "/tmp/hearth-fifo-XXXXXX", err[320];
+	char fifo[] = "/tmp/hearth-fifo-XXXXXX";
+	struct err err;
 	struct vm vm;
 
 	one_disk_vm(d, &vm);
@@ -355,11 +356,11 @@ static void test_patch_bad_path_keeps_the_old_image(void **state)
 	assert_int_equal(mkfifo(fifo, 0600), 0);
 	/* A FIFO nobody writes: refused at once, not waited on. */
 	p.path_on_host = fifo;
-	assert_int_not_equal(vm_patch_drive(&vm, &model, &p, err, sizeof(err)), 0);
-	assert_non_null(strstr(err, "FIFO"));
+	assert_int_not_equal(vm_patch_drive(&vm, &model, &p, &err), 0);
+	assert_non_null(strstr(err.msg, "FIFO"));
 	p.path_on_host = "/nonexistent/disk.img";
-	assert_int_not_equal(vm_patch_drive(&vm, &model, &p, err, sizeof(err)), 0);
-	assert_non_null(strstr(err, "drive 'rootfs': cannot open disk /nonexistent/disk.img"));
+	assert_int_not_equal(vm_patch_drive(&vm, &model, &p, &err), 0);
+	assert_non_null(strstr(err.msg, "drive 'rootfs': cannot open disk /nonexistent/disk.img"));
 	/* The old image, its size, and no config interrupt. */
 	assert_int_equal(cfg_rd(d, 0, 8), 64);
 	assert_false(rd(d, 0x060) & VIRTIO_MMIO_INT_CONFIG);
@@ -371,12 +372,12 @@ static void test_patch_bad_path_keeps_the_old_image(void **state)
 	/* The same file, grown by the host: a new size, the same image. */
 	make_image(d->path, 96, 0x10);
 	p.path_on_host = d->path;
-	assert_int_equal(vm_patch_drive(&vm, &model, &p, err, sizeof(err)), 0);
+	assert_int_equal(vm_patch_drive(&vm, &model, &p, &err), 0);
 	assert_int_equal(cfg_rd(d, 0, 8), 96);
 	assert_true(rd(d, 0x060) & VIRTIO_MMIO_INT_CONFIG);
 	/* And a good new file. */
 	p.path_on_host = d->path2;
-	assert_int_equal(vm_patch_drive(&vm, &model, &p, err, sizeof(err)), 0);
+	assert_int_equal(vm_patch_drive(&vm, &model, &p, &err), 0);
 	assert_int_equal(cfg_rd(d, 0, 8), 128);
 	unlink(fifo);
 	free(vm.devices.entries);

@@ -17,7 +17,7 @@
 #include "cli/run.h"
 #include "vmm/config.h"
 
-static char err[VM_CONFIG_ERR_MAX];
+static struct err err;
 
 static void expect_contains(const char *hay, const char *needle)
 {
@@ -47,10 +47,10 @@ static void test_defaults(void **state)
 	assert_int_equal(c.machine.mem_size_mib, 256);
 	assert_true(c.entropy);
 	assert_int_equal(c.ndrives, 0);
-	assert_int_equal(vm_config_check_bootable(&c, err, sizeof(err)), -EINVAL);
-	expect_contains(err, "kernel_image_path");
-	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, NULL, err, sizeof(err)), 0);
-	assert_int_equal(vm_config_check_bootable(&c, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_check_bootable(&c, &err), -EINVAL);
+	expect_contains(err.msg, "kernel_image_path");
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, NULL, &err), 0);
+	assert_int_equal(vm_config_check_bootable(&c, &err), 0);
 	vm_config_release(&c);
 }
 
@@ -70,12 +70,12 @@ static void test_boot_args_bound(void **state)
 	vm_config_init(&c);
 	memset(line, 'x', area - 1);
 	line[area - 1] = '\0';
-	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, line, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, line, &err), 0);
 	assert_int_equal(strlen(c.boot.boot_args), area - 1);
 	memset(line, 'y', area);
 	line[area] = '\0';
-	assert_int_equal(vm_config_set_boot_source(&c, "/k2", NULL, line, err, sizeof(err)), -EINVAL);
-	expect_contains(err, "boot_args is longer than 65535 bytes");
+	assert_int_equal(vm_config_set_boot_source(&c, "/k2", NULL, line, &err), -EINVAL);
+	expect_contains(err.msg, "boot_args is longer than 65535 bytes");
 	/* Refused input leaves the previous boot source in place. */
 	assert_string_equal(c.boot.kernel_image_path, "/k");
 	assert_int_equal(c.boot.boot_args[0], 'x');
@@ -90,22 +90,22 @@ static void test_machine_ranges(void **state)
 
 	(void)state;
 	vm_config_init(&c);
-	assert_int_equal(vm_config_set_machine(&c, &m, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_set_machine(&c, &m, &err), 0);
 	assert_int_equal(c.machine.vcpu_count, 2);
 
 	m.vcpu_count = 0;
-	assert_int_equal(vm_config_set_machine(&c, &m, err, sizeof(err)), -EINVAL);
-	expect_contains(err, "vcpu_count 0 is out of range (1 to 255)");
+	assert_int_equal(vm_config_set_machine(&c, &m, &err), -EINVAL);
+	expect_contains(err.msg, "vcpu_count 0 is out of range (1 to 255)");
 	m.vcpu_count = 256;
-	assert_int_equal(vm_config_set_machine(&c, &m, err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_set_machine(&c, &m, &err), -EINVAL);
 	m.vcpu_count = 1;
 	m.mem_size_mib = 15;
-	assert_int_equal(vm_config_set_machine(&c, &m, err, sizeof(err)), -EINVAL);
-	expect_contains(err, "mem_size_mib 15 is out of range");
+	assert_int_equal(vm_config_set_machine(&c, &m, &err), -EINVAL);
+	expect_contains(err.msg, "mem_size_mib 15 is out of range");
 	m.mem_size_mib = 64;
 	m.smt = true;
-	assert_int_equal(vm_config_set_machine(&c, &m, err, sizeof(err)), -EINVAL);
-	expect_contains(err, "smt");
+	assert_int_equal(vm_config_set_machine(&c, &m, &err), -EINVAL);
+	expect_contains(err.msg, "smt");
 	/* Refused input changes nothing. */
 	assert_int_equal(c.machine.vcpu_count, 2);
 	assert_int_equal(c.machine.mem_size_mib, 512);
@@ -120,43 +120,43 @@ static void test_drives(void **state)
 	(void)state;
 	vm_config_init(&c);
 	d = drive("data", "/d.img", false);
-	assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), 0);
 	d = drive("rootfs", "/r.img", true);
-	assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), 0);
 	/* The root device moves to the front, to be /dev/vda. */
 	assert_int_equal(c.ndrives, 2);
 	assert_string_equal(c.drives[0].id, "rootfs");
 	assert_string_equal(c.drives[1].id, "data");
 
 	d = drive("other", "/o.img", true);
-	assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), -EINVAL);
-	expect_contains(err, "'rootfs' is already the root device");
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), -EINVAL);
+	expect_contains(err.msg, "'rootfs' is already the root device");
 	d = drive("data", "/x.img", false);
-	assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), -EINVAL);
-	expect_contains(err, "drive 'data' is given twice");
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), -EINVAL);
+	expect_contains(err.msg, "drive 'data' is given twice");
 	/* The API's PUT replaces by id. */
-	assert_int_equal(vm_config_put_drive(&c, &d, true, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_put_drive(&c, &d, true, &err), 0);
 	assert_string_equal(vm_config_find_drive(&c, "data")->path_on_host, "/x.img");
 	assert_int_equal(c.ndrives, 2);
 
 	d = drive("bad id!", "/b.img", false);
-	assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), -EINVAL);
-	expect_contains(err, "drive_id 'bad id!'");
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), -EINVAL);
+	expect_contains(err.msg, "drive_id 'bad id!'");
 	d = drive("", "/b.img", false);
-	assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), -EINVAL);
 	d = drive("e", "", false);
-	assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), -EINVAL);
-	expect_contains(err, "path_on_host");
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), -EINVAL);
+	expect_contains(err.msg, "path_on_host");
 	for (unsigned int i = c.ndrives; i < VM_MAX_DRIVES; i++) {
 		char id[8];
 
 		snprintf(id, sizeof(id), "d%u", i);
 		d = drive(id, "/f", false);
-		assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), 0);
+		assert_int_equal(vm_config_put_drive(&c, &d, false, &err), 0);
 	}
 	d = drive("onemore", "/f", false);
-	assert_int_equal(vm_config_put_drive(&c, &d, false, err, sizeof(err)), -EINVAL);
-	expect_contains(err, "at most 8 drives");
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), -EINVAL);
+	expect_contains(err.msg, "at most 8 drives");
 	vm_config_release(&c);
 }
 
@@ -173,23 +173,23 @@ static void test_nets(void **state)
 	snprintf(n.dev.ifname, sizeof(n.dev.ifname), "tap0");
 	n.dev.mac_set = true;
 	memcpy(n.dev.mac, "\x06\x00\x00\x00\x00\x01", 6);
-	assert_int_equal(vm_config_put_net(&c, &n, false, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_put_net(&c, &n, false, &err), 0);
 
 	snprintf(n.id, sizeof(n.id), "eth1");
-	assert_int_equal(vm_config_put_net(&c, &n, false, err, sizeof(err)), -EINVAL);
-	expect_contains(err, "host_dev_name tap0 is already used by 'eth0'");
+	assert_int_equal(vm_config_put_net(&c, &n, false, &err), -EINVAL);
+	expect_contains(err.msg, "host_dev_name tap0 is already used by 'eth0'");
 	snprintf(n.dev.ifname, sizeof(n.dev.ifname), "tap1");
-	assert_int_equal(vm_config_put_net(&c, &n, false, err, sizeof(err)), -EINVAL);
-	expect_contains(err, "guest_mac is already used by 'eth0'");
+	assert_int_equal(vm_config_put_net(&c, &n, false, &err), -EINVAL);
+	expect_contains(err.msg, "guest_mac is already used by 'eth0'");
 	n.dev.mac[0] = 0x01;
-	assert_int_equal(vm_config_put_net(&c, &n, false, err, sizeof(err)), -EINVAL);
-	expect_contains(err, "multicast");
+	assert_int_equal(vm_config_put_net(&c, &n, false, &err), -EINVAL);
+	expect_contains(err.msg, "multicast");
 	n.dev.mac_set = false;
 	n.dev.ifname[0] = '\0';
-	assert_int_equal(vm_config_put_net(&c, &n, false, err, sizeof(err)), -EINVAL);
-	expect_contains(err, "host_dev_name");
+	assert_int_equal(vm_config_put_net(&c, &n, false, &err), -EINVAL);
+	expect_contains(err.msg, "host_dev_name");
 	n.dev.backend = NET_USER;
-	assert_int_equal(vm_config_put_net(&c, &n, false, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_put_net(&c, &n, false, &err), 0);
 	assert_int_equal(c.nnets, 2);
 	assert_non_null(vm_config_find_net(&c, "eth1"));
 	vm_config_release(&c);
@@ -204,25 +204,25 @@ static void test_vsock_logger_metrics(void **state)
 
 	(void)state;
 	vm_config_init(&c);
-	assert_int_equal(vm_config_set_vsock(&c, &v, err, sizeof(err)), -EINVAL);
-	expect_contains(err, "guest_cid 2 is out of range");
+	assert_int_equal(vm_config_set_vsock(&c, &v, &err), -EINVAL);
+	expect_contains(err.msg, "guest_cid 2 is out of range");
 	assert_false(c.vsock.present);
 	v.guest_cid = 3;
 	v.uds_path = "/tmp/v.sock";
-	assert_int_equal(vm_config_set_vsock(&c, &v, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_set_vsock(&c, &v, &err), 0);
 	assert_true(c.vsock.present);
 	assert_string_equal(c.vsock.uds_path, "/tmp/v.sock");
 	assert_ptr_not_equal(c.vsock.uds_path, v.uds_path);
 
-	assert_int_equal(vm_config_set_logger(&c, &l, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_set_logger(&c, &l, &err), 0);
 	assert_string_equal(c.logger.log_path, "/tmp/log");
 	assert_int_equal(vm_log_level_parse("warning", &lv), 0);
 	assert_int_equal(lv, VM_LOG_WARNING);
 	assert_int_equal(vm_log_level_parse("loud", &lv), -EINVAL);
 	assert_string_equal(vm_log_level_name(VM_LOG_TRACE), "Trace");
-	assert_int_equal(vm_config_set_metrics(&c, "", err, sizeof(err)), -EINVAL);
-	expect_contains(err, "metrics_path");
-	assert_int_equal(vm_config_set_metrics(&c, "/tmp/m", err, sizeof(err)), 0);
+	assert_int_equal(vm_config_set_metrics(&c, "", &err), -EINVAL);
+	expect_contains(err.msg, "metrics_path");
+	assert_int_equal(vm_config_set_metrics(&c, "/tmp/m", &err), 0);
 	vm_config_release(&c);
 }
 
@@ -237,36 +237,36 @@ static void test_cli_uses_the_same_messages(void **state)
 	struct vm_config c;
 	struct vm_machine m = { .vcpu_count = 0, .mem_size_mib = 256 };
 	struct cli_config cli;
-	char model[VM_CONFIG_ERR_MAX];
+	struct err model;
 	struct err cerr;
 	struct vm_drive d;
 
 	(void)state;
 	vm_config_init(&c);
-	assert_int_equal(vm_config_set_machine(&c, &m, model, sizeof(model)), -EINVAL);
+	assert_int_equal(vm_config_set_machine(&c, &m, &model), -EINVAL);
 	assert_int_equal(cli_run_parse(6, (char **)cpus, &cli, &cerr), -EINVAL);
 	cli_run_release(&cli);
 	expect_contains(cerr.msg, "--cpus '0'");
-	expect_contains(cerr.msg, model);
+	expect_contains(cerr.msg, model.msg);
 
 	m = (struct vm_machine){ .vcpu_count = 1, .mem_size_mib = 8 };
-	assert_int_equal(vm_config_set_machine(&c, &m, model, sizeof(model)), -EINVAL);
+	assert_int_equal(vm_config_set_machine(&c, &m, &model), -EINVAL);
 	assert_int_equal(cli_run_parse(6, (char **)mem, &cli, &cerr), -EINVAL);
 	cli_run_release(&cli);
 	expect_contains(cerr.msg, "--memory '8'");
-	expect_contains(cerr.msg, model);
+	expect_contains(cerr.msg, model.msg);
 
 	assert_int_equal(cli_run_parse(6, (char **)vs, &cli, &cerr), -EINVAL);
 	cli_run_release(&cli);
 	expect_contains(cerr.msg, "--vsock");
 
 	d = drive("x", "a", false);
-	assert_int_equal(vm_config_put_drive(&c, &d, false, model, sizeof(model)), 0);
-	assert_int_equal(vm_config_put_drive(&c, &d, false, model, sizeof(model)), -EINVAL);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &model), 0);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &model), -EINVAL);
 	assert_int_equal(cli_run_parse(8, (char **)dup, &cli, &cerr), -EINVAL);
 	cli_run_release(&cli);
 	expect_contains(cerr.msg, "--disk 'path=b,id=x'");
-	expect_contains(cerr.msg, model);
+	expect_contains(cerr.msg, model.msg);
 	vm_config_release(&c);
 }
 
