@@ -53,7 +53,8 @@ static void blk_step(struct fz_drv *d, struct fz *in)
 static void setup(void)
 {
 	struct virtio_env env = { .loop = &loop, .mem = &drv.gm };
-	char path[] = "/tmp/hearth-fuzz-blk-XXXXXX", err[256];
+	char path[] = "/tmp/hearth-fuzz-blk-XXXXXX";
+	struct err err;
 	struct blk_config cfg;
 	struct virtio_dev *dev;
 	char spec[64];
@@ -66,8 +67,8 @@ static void setup(void)
 	CHECK(fd >= 0 && ftruncate(fd, IMG_SECTORS * 512) == 0);
 	close(fd);
 	snprintf(spec, sizeof(spec), "path=%s,id=fuzz", path);
-	CHECK(virtio_blk_parse(spec, &cfg, err, sizeof(err)) == 0);
-	CHECK(virtio_blk_create(&env, &cfg, &dev, err, sizeof(err)) == 0);
+	CHECK(virtio_blk_parse(spec, &cfg, &err) == 0);
+	CHECK(virtio_blk_create(&env, &cfg, &dev, &err) == 0);
 	virtio_blk_config_release(&cfg);
 	img_fd = open(path, O_RDONLY | O_CLOEXEC);
 	CHECK(img_fd >= 0);

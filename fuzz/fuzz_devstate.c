@@ -87,7 +87,8 @@ static void attach(unsigned int i, struct virtio_dev *dev)
 static void setup(void)
 {
 	struct virtio_env env = { .loop = &loop, .mem = &drv[0].gm };
-	char path[] = "/tmp/hearth-fuzz-devstate-XXXXXX", spec[64], err[256];
+	char path[] = "/tmp/hearth-fuzz-devstate-XXXXXX", spec[64];
+	struct err err;
 	struct vsock_uds_config vcfg = { .cid = 3 };
 	struct net_config ncfg;
 	struct blk_config cfg;
@@ -101,32 +102,32 @@ static void setup(void)
 	drv[0].gm.nregions = 1;
 	drv[0].gm.ram_bytes = FZ_RAM;
 	CHECK(eventloop_init(&loop) == 0);
-	CHECK(virtio_rng_create(&env, &dev, err, sizeof(err)) == 0);
+	CHECK(virtio_rng_create(&env, &dev, &err) == 0);
 	attach(0, dev);
 
 	fd = mkstemp(path);
 	CHECK(fd >= 0 && ftruncate(fd, 64 * 512) == 0);
 	close(fd);
 	snprintf(spec, sizeof(spec), "path=%s", path);
-	CHECK(virtio_blk_parse(spec, &cfg, err, sizeof(err)) == 0);
-	CHECK(virtio_blk_create(&env, &cfg, &dev, err, sizeof(err)) == 0);
+	CHECK(virtio_blk_parse(spec, &cfg, &err) == 0);
+	CHECK(virtio_blk_create(&env, &cfg, &dev, &err) == 0);
 	virtio_blk_config_release(&cfg);
 	unlink(path);
 	drv[1].settle = blk_settle;
 	attach(1, dev);
 
-	CHECK(virtio_net_parse("user", &ncfg, err, sizeof(err)) == 0);
+	CHECK(virtio_net_parse("user", &ncfg, &err) == 0);
 	be = calloc(1, sizeof(*be));
 	CHECK(be && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
 	*be = (struct net_be){ .ops = &fake_ops, .name = "fake", .nqueues = 1, .fds = { sv[0] } };
-	CHECK(virtio_net_create_backend(&env, &ncfg, be, &dev, err, sizeof(err)) == 0);
+	CHECK(virtio_net_create_backend(&env, &ncfg, be, &dev, &err) == 0);
 	attach(2, dev);
 
 	snprintf(path, sizeof(path), "/tmp/hearth-fuzz-vs-XXXXXX");
 	CHECK(mkdtemp(path));
 	snprintf(spec, sizeof(spec), "%s/v.sock", path);
 	vcfg.uds_path = spec;
-	CHECK(virtio_vsock_uds_create(&env, &vcfg, &dev, err, sizeof(err)) == 0);
+	CHECK(virtio_vsock_uds_create(&env, &vcfg, &dev, &err) == 0);
 	attach(3, dev);
 	ready = true;
 }

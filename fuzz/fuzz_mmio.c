@@ -55,7 +55,8 @@ static void setup(void)
 {
 	struct virtio_env env = { .loop = &loop, .mem = &rng_drv.gm };
 	struct virtio_host host = { .vm_fd = -1 };
-	char path[] = "/tmp/hearth-fuzz-mmio-XXXXXX", spec[64], err[256];
+	char path[] = "/tmp/hearth-fuzz-mmio-XXXXXX", spec[64];
+	struct err err;
 	struct blk_config cfg;
 	struct virtio_dev *dev;
 	int fd;
@@ -63,15 +64,15 @@ static void setup(void)
 	log_set_level(LOG_ERR);
 	fz_drv_ram(&rng_drv);
 	CHECK(eventloop_init(&loop) == 0);
-	CHECK(virtio_rng_create(&env, &dev, err, sizeof(err)) == 0);
+	CHECK(virtio_rng_create(&env, &dev, &err) == 0);
 	fz_drv_attach(&rng_drv, dev);
 
 	fd = mkstemp(path);
 	CHECK(fd >= 0 && ftruncate(fd, 64 * 512) == 0);
 	close(fd);
 	snprintf(spec, sizeof(spec), "path=%s", path);
-	CHECK(virtio_blk_parse(spec, &cfg, err, sizeof(err)) == 0);
-	CHECK(virtio_blk_create(&env, &cfg, &dev, err, sizeof(err)) == 0);
+	CHECK(virtio_blk_parse(spec, &cfg, &err) == 0);
+	CHECK(virtio_blk_create(&env, &cfg, &dev, &err) == 0);
 	virtio_blk_config_release(&cfg);
 	unlink(path);
 	blk = virtio_blk_from_dev(dev);

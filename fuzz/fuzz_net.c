@@ -86,7 +86,7 @@ static void setup(void)
 	struct virtio_env env = { .mem = &drv.gm };
 	struct net_config cfg = { .backend = NET_TAP };
 	struct virtio_dev *dev;
-	char err[256];
+	struct err err;
 
 	log_set_level(LOG_ERR);
 	fz_drv_ram(&drv);
@@ -107,7 +107,7 @@ static void setup(void)
 		be.fds[i] = sv[0];
 		far[i] = sv[1];
 	}
-	CHECK(virtio_net_create_backend(&env, &cfg, &be, &dev, err, sizeof(err)) == 0);
+	CHECK(virtio_net_create_backend(&env, &cfg, &be, &dev, &err) == 0);
 	drv.dev_step = net_step;
 	drv.settle = net_drain;
 	fz_drv_attach(&drv, dev);

@@ -390,7 +390,8 @@ static void cleanup(void)
 static void setup(void)
 {
 	struct virtio_env env = { .loop = &loop, .mem = &drv.gm };
-	char path[96], err[256];
+	char path[96];
+	struct err err;
 	struct vsock_uds_config cfg = { .cid = 3 };
 	struct virtio_dev *dev;
 
@@ -405,7 +406,7 @@ static void setup(void)
 	snprintf(path, sizeof(path), "%s_52", uds);
 	listeners[1] = listen_at(path);
 	cfg.uds_path = uds;
-	CHECK(virtio_vsock_uds_create(&env, &cfg, &dev, err, sizeof(err)) == 0);
+	CHECK(virtio_vsock_uds_create(&env, &cfg, &dev, &err) == 0);
 	vu = dev->priv;
 	drv.dev_step = vsock_step;
 	drv.settle = vsock_settle;

@@ -131,7 +131,7 @@ int cli_run_disk(void *ctx, const struct opt *o, const char *val, struct err *e)
 	memset(&d, 0, sizeof(d));
 	ret = rl_extract(val, keys, 2, rest, sizeof(rest), e);
 	if (!ret)
-		ret = virtio_blk_parse(rest, &bc, e->msg, sizeof(e->msg));
+		ret = virtio_blk_parse(rest, &bc, e);
 	if (ret)
 		return cli_run_flag_fail("--disk", val, ret, e);
 	/* id= names the drive and is its serial; unnamed drives are disk0, disk1 ... */
@@ -165,7 +165,7 @@ int cli_run_net(void *ctx, const struct opt *o, const char *val, struct err *e)
 	memset(&n, 0, sizeof(n));
 	ret = rl_extract(val, keys, 4, rest, sizeof(rest), e);
 	if (!ret)
-		ret = virtio_net_parse(rest, &n.dev, e->msg, sizeof(e->msg));
+		ret = virtio_net_parse(rest, &n.dev, e);
 	if (!ret) {
 		snprintf(n.id, sizeof(n.id), "eth%u", vm->nnets);
 		ret = vm_config_put_net(vm, &n, false, e);
@@ -215,7 +215,7 @@ int cli_run_vsock(void *ctx, const struct opt *o, const char *val, struct err *e
 		return err_set(e, true, -EINVAL, "--vsock given twice; one vsock device per VM");
 	ret = vsock_uds(val, rest, sizeof(rest), uds, sizeof(uds), &have_uds, e);
 	if (!ret)
-		ret = virtio_vsock_parse(rest, &vc, e->msg, sizeof(e->msg));
+		ret = virtio_vsock_parse(rest, &vc, e);
 	if (!ret) {
 		v.guest_cid = vc.cid;
 		v.uds_path = have_uds ? uds : NULL; /* an empty one is the setter's to refuse */

@@ -70,13 +70,12 @@ static struct ratelimit blk_rl = RATELIMIT_INIT(10);
 
 /* ------------------------------------------------------------------ parsing */
 
-static int blk_parse_fail(char *err, size_t errlen, const char *fmt, const char *what)
+static int blk_parse_fail(struct err *err, const char *fmt, const char *what)
 {
-	snprintf(err, errlen, fmt, what);
-	return -EINVAL;
+	return err_set(err, true, -EINVAL, fmt, what);
 }
 
-int virtio_blk_parse(const char *spec, struct blk_config *cfg, char *err, size_t errlen)
+int virtio_blk_parse(const char *spec, struct blk_config *cfg, struct err *err)
 {
 	const char *p = spec;
 	char *path = NULL;
@@ -85,7 +84,7 @@ int virtio_blk_parse(const char *spec, struct blk_config *cfg, char *err, size_t
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->cache = BLK_CACHE_WRITEBACK;
 	if (!spec || !*spec)
-		return blk_parse_fail(err, errlen, "empty spec%s", "");
+		return blk_parse_fail(err, "empty spec%s", "");
 	while (*p) {
 		size_t len = strcspn(p, ",");
 		const char *eq = memchr(p, '=', len);
@@ -96,25 +95,23 @@ int virtio_blk_parse(const char *spec, struct blk_config *cfg, char *err, size_t
 
 		snprintf(key, sizeof(key), "%.*s", (int)(klen < 31 ? klen : 31), p);
 		if (len == 0) {
-			ret = blk_parse_fail(err, errlen, "empty option in '%s'", spec);
+			ret = blk_parse_fail(err, "empty option in '%s'", spec);
 			goto err_free;
 		}
 		if (klen == 4 && !strncmp(p, "path", 4) && val) {
 			if (path || vlen == 0) {
-				ret = blk_parse_fail(err, errlen, "%s", path ?
+				ret = blk_parse_fail(err, "%s", path ?
 						     "path given twice" : "path is empty");
 				goto err_free;
 			}
 			path = strndup(val, vlen);
-			if (!path) {
-				snprintf(err, errlen, "out of memory");
-				return -ENOMEM;
-			}
+			if (!path)
+				return err_set(err, false, -ENOMEM, "out of memory");
 		} else if (klen == 2 && !strncmp(p, "ro", 2) && !val) {
 			cfg->readonly = true;
 		} else if (klen == 2 && !strncmp(p, "id", 2) && val) {
 			if (vlen > VIRTIO_BLK_ID_BYTES) {
-				ret = blk_parse_fail(err, errlen,
+				ret = blk_parse_fail(err,
 						     "id is longer than %s bytes", "20");
 				goto err_free;
 			}
@@ -129,25 +126,25 @@ int virtio_blk_parse(const char *spec, struct blk_config *cfg, char *err, size_t
 				char bad[32];
 
 				snprintf(bad, sizeof(bad), "%.*s", (int)(vlen < 31 ? vlen : 31), val);
-				ret = blk_parse_fail(err, errlen, "cache must be none or "
+				ret = blk_parse_fail(err, "cache must be none or "
 						     "writeback, not '%s'", bad);
 				goto err_free;
 			}
 		} else {
-			/* bw= and ops= are the CLI's (vmm/cli_rl.c), taken out before here. */
-			ret = blk_parse_fail(err, errlen, "unknown option '%s' (want path=FILE"
+			/* bw= and ops= are the CLI's (cli/run_devices.c), taken out before here. */
+			ret = blk_parse_fail(err, "unknown option '%s' (want path=FILE"
 					     "[,ro][,id=NAME][,cache=none|writeback][,bw=LIMIT]"
 					     "[,ops=LIMIT])", key);
 			goto err_free;
 		}
 		p += len;
 		if (*p == ',' && *++p == '\0') {
-			ret = blk_parse_fail(err, errlen, "trailing comma in '%s'", spec);
+			ret = blk_parse_fail(err, "trailing comma in '%s'", spec);
 			goto err_free;
 		}
 	}
 	if (!path)
-		return blk_parse_fail(err, errlen, "missing path=FILE in '%s'", spec);
+		return blk_parse_fail(err, "missing path=FILE in '%s'", spec);
 	cfg->path = path;
 	return 0;
 
@@ -309,10 +306,10 @@ static const struct virtio_dev_ops virtio_blk_ops = {
  * unaligned requests. Leaves *fd and *fd_buffered -1 or open on any return.
  */
 static int blk_open_files(const struct blk_config *cfg, int *fd, int *fd_buffered, bool *direct,
-			  char *err, size_t errlen)
+			  struct err *err)
 {
 	int flags = (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
-	char self[64], why[80];
+	char self[64];
 	bool no_direct = false;
 	struct stat st;
 	int ret;
@@ -333,10 +330,10 @@ static int blk_open_files(const struct blk_config *cfg, int *fd, int *fd_buffere
 		*fd = open(cfg->path, flags | O_NONBLOCK);
 	if (*fd < 0)
 		goto err_open;
-	ret = file_check_type(*fd, true, &st, why, sizeof(why));
+	ret = file_check_type(*fd, true, &st, err->msg, sizeof(err->msg));
 	if (ret) {
-		snprintf(err, errlen, "disk %s: %s", cfg->path, why);
-		return ret;
+		err->usage = true;
+		return err_prefix(err, ret, "disk %s: ", cfg->path);
 	}
 	/* Only now: a FIFO refuses O_DIRECT too, and its error is the one to show. */
 	if (no_direct)
@@ -346,10 +343,9 @@ static int blk_open_files(const struct blk_config *cfg, int *fd, int *fd_buffere
 		int e = errno;
 
 		if (e == EWOULDBLOCK)
-			snprintf(err, errlen, "disk %s is in use by another process", cfg->path);
-		else
-			snprintf(err, errlen, "disk %s: cannot lock: %s", cfg->path, strerror(e));
-		return -e;
+			return err_set(err, true, -e, "disk %s is in use by another process",
+				       cfg->path);
+		return err_set(err, false, -e, "disk %s: cannot lock: %s", cfg->path, strerror(e));
 	}
 	if (*direct) {
 		/* Reopen through our fd, so both name the same inode. */
@@ -357,27 +353,25 @@ static int blk_open_files(const struct blk_config *cfg, int *fd, int *fd_buffere
 		*fd_buffered = open(self, flags);
 		if (*fd_buffered < 0) {
 			ret = -errno;
-			snprintf(err, errlen, "disk %s: cannot reopen: %s", cfg->path,
-				 strerror(-ret));
-			return ret;
+			return err_set(err, false, ret, "disk %s: cannot reopen: %s", cfg->path,
+				       strerror(-ret));
 		}
 	}
 	return 0;
 
 err_open:
 	ret = -errno;
-	snprintf(err, errlen, "cannot open disk %s: %s", cfg->path, strerror(-ret));
-	return ret;
+	return err_set(err, true, ret, "cannot open disk %s: %s", cfg->path, strerror(-ret));
 }
 
-int virtio_blk_open(struct blk_config *cfg, char *err, size_t errlen)
+int virtio_blk_open(struct blk_config *cfg, struct err *err)
 {
 	int fd, fd_buffered, ret;
 	bool direct;
 
 	if (cfg->opened)
 		return 0;
-	ret = blk_open_files(cfg, &fd, &fd_buffered, &direct, err, errlen);
+	ret = blk_open_files(cfg, &fd, &fd_buffered, &direct, err);
 	if (ret) {
 		if (fd_buffered >= 0)
 			close(fd_buffered);
@@ -393,11 +387,10 @@ int virtio_blk_open(struct blk_config *cfg, char *err, size_t errlen)
 }
 
 /* The device's own descriptors: dups of the opened config's (they share its lock). */
-static int blk_open(struct virtio_blk *blk, const struct blk_config *cfg, char *err,
-		    size_t errlen)
+static int blk_open(struct virtio_blk *blk, const struct blk_config *cfg, struct err *err)
 {
 	if (!cfg->opened)
-		return blk_open_files(cfg, &blk->fd, &blk->fd_buffered, &blk->direct, err, errlen);
+		return blk_open_files(cfg, &blk->fd, &blk->fd_buffered, &blk->direct, err);
 	blk->direct = cfg->direct;
 	blk->fd = fcntl(cfg->fd, F_DUPFD_CLOEXEC, 0);
 	if (blk->fd >= 0 && cfg->fd_buffered >= 0)
@@ -405,14 +398,12 @@ static int blk_open(struct virtio_blk *blk, const struct blk_config *cfg, char *
 	if (blk->fd < 0 || (cfg->fd_buffered >= 0 && blk->fd_buffered < 0)) {
 		int ret = -errno;
 
-		snprintf(err, errlen, "disk %s: %s", cfg->path, strerror(-ret));
-		return ret;
+		return err_set(err, false, ret, "disk %s: %s", cfg->path, strerror(-ret));
 	}
 	return 0;
 }
 
-static int blk_setup_ring(struct virtio_blk *blk, struct eventloop *loop, char *err,
-			  size_t errlen)
+static int blk_setup_ring(struct virtio_blk *blk, struct eventloop *loop, struct err *err)
 {
 	int ret;
 
@@ -422,11 +413,9 @@ static int blk_setup_ring(struct virtio_blk *blk, struct eventloop *loop, char *
 		goto err_msg;
 	}
 	ret = virtio_blk_ring_init(blk, blk->efd);
-	if (ret) {
-		snprintf(err, errlen, "disk %s: io_uring unavailable: %s", blk->path,
-			 strerror(-ret));
-		return ret;
-	}
+	if (ret)
+		return err_set(err, false, ret, "disk %s: io_uring unavailable: %s", blk->path,
+			       strerror(-ret));
 	blk->ring_ready = true;
 	ret = eventloop_add(loop, blk->efd, EPOLLIN, virtio_blk_io_complete, blk);
 	if (ret)
@@ -435,31 +424,26 @@ static int blk_setup_ring(struct virtio_blk *blk, struct eventloop *loop, char *
 	return 0;
 
 err_msg:
-	snprintf(err, errlen, "disk %s: completion eventfd: %s", blk->path, strerror(-ret));
-	return ret;
+	return err_set(err, false, ret, "disk %s: completion eventfd: %s", blk->path,
+		       strerror(-ret));
 }
 
 int virtio_blk_create(const struct virtio_env *env, const struct blk_config *cfg,
-		      struct virtio_dev **out, char *err, size_t errlen)
+		      struct virtio_dev **out, struct err *err)
 {
 	struct virtio_blk *blk;
 	int ret;
 
-	if (!cfg->path || !env->loop) {
-		snprintf(err, errlen, "disk: no path or no event loop");
-		return -EINVAL;
-	}
+	if (!cfg->path || !env->loop)
+		return err_set(err, false, -EINVAL, "disk: no path or no event loop");
 	blk = calloc(1, sizeof(*blk));
-	if (!blk) {
-		snprintf(err, errlen, "disk %s: out of memory", cfg->path);
-		return -ENOMEM;
-	}
+	if (!blk)
+		return err_set(err, false, -ENOMEM, "disk %s: out of memory", cfg->path);
 	/* First, so that virtio_blk_destroy can undo any step below. */
 	ret = virtio_dev_init(&blk->dev, env);
 	if (ret) {
-		snprintf(err, errlen, "disk %s: %s", cfg->path, strerror(-ret));
 		free(blk);
-		return ret;
+		return err_set(err, false, ret, "disk %s: %s", cfg->path, strerror(-ret));
 	}
 	blk->fd = blk->fd_buffered = blk->efd = blk->lim.tfd = -1;
 	blk->readonly = cfg->readonly;
@@ -469,8 +453,7 @@ int virtio_blk_create(const struct virtio_env *env, const struct blk_config *cfg
 	blk->reqs = calloc(BLK_INFLIGHT, sizeof(*blk->reqs));
 	blk->zero_buf = aligned_alloc(BLK_DIO_ALIGN, BLK_ZERO_BUF);
 	if (!blk->path || !blk->reqs || !blk->zero_buf) {
-		snprintf(err, errlen, "disk %s: out of memory", cfg->path);
-		ret = -ENOMEM;
+		ret = err_set(err, false, -ENOMEM, "disk %s: out of memory", cfg->path);
 		goto err_free;
 	}
 	memset(blk->zero_buf, 0, BLK_ZERO_BUF);
@@ -480,18 +463,19 @@ int virtio_blk_create(const struct virtio_env *env, const struct blk_config *cfg
 	}
 	snprintf(blk->name, sizeof(blk->name), "virtio-blk %s", cfg->path);
 
-	ret = blk_open(blk, cfg, err, errlen);
+	ret = blk_open(blk, cfg, err);
 	if (ret)
 		goto err_free;
-	ret = virtio_blk_size(blk->fd, blk->path, &blk->capacity, &blk->phys_exp, err, errlen);
+	ret = virtio_blk_size(blk->fd, blk->path, &blk->capacity, &blk->phys_exp, err);
 	if (ret)
 		goto err_free;
 	ret = virtio_limiter_init(&blk->lim, env, &blk->dev, virtio_blk_resume, NULL);
 	if (ret) {
-		snprintf(err, errlen, "disk %s: rate limiter timer: %s", cfg->path, strerror(-ret));
+		err_set(err, false, ret, "disk %s: rate limiter timer: %s", cfg->path,
+			strerror(-ret));
 		goto err_free;
 	}
-	ret = blk_setup_ring(blk, env->loop, err, errlen);
+	ret = blk_setup_ring(blk, env->loop, err);
 	if (ret)
 		goto err_free;
 

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "util/err.h"
 #include "virtio/device.h"
 
 enum blk_cache { BLK_CACHE_NONE, BLK_CACHE_WRITEBACK };
@@ -24,9 +25,9 @@ struct blk_config {
 };
 
 /* "path=FILE[,ro][,id=NAME][,cache=none|writeback]"; -EINVAL + one line in err. */
-int virtio_blk_parse(const char *spec, struct blk_config *cfg, char *err, size_t errlen);
+int virtio_blk_parse(const char *spec, struct blk_config *cfg, struct err *err);
 /* Opens and locks the image now; -errno + one line in err. */
-int virtio_blk_open(struct blk_config *cfg, char *err, size_t errlen);
+int virtio_blk_open(struct blk_config *cfg, struct err *err);
 /* Frees the path and closes what virtio_blk_open() opened (create dups it). */
 void virtio_blk_config_release(struct blk_config *cfg);
 
@@ -37,7 +38,7 @@ void virtio_blk_config_release(struct blk_config *cfg);
  * and errors (requests answered with an error status).
  */
 int virtio_blk_create(const struct virtio_env *env, const struct blk_config *cfg,
-		      struct virtio_dev **out, char *err, size_t errlen);
+		      struct virtio_dev **out, struct err *err);
 void virtio_blk_destroy(struct virtio_dev *dev);
 
 /*
@@ -49,7 +50,7 @@ void virtio_blk_set_limiter(struct virtio_dev *dev, const struct rl_config *cfg)
 /* True when path names the image the disk has open (same inode). Any thread. */
 bool virtio_blk_same_image(struct virtio_dev *dev, const char *path);
 /* Re-reads the image's size and tells the driver (config change). 0 or -errno + err. */
-int virtio_blk_refresh(struct virtio_dev *dev, char *err, size_t errlen);
+int virtio_blk_refresh(struct virtio_dev *dev, struct err *err);
 /*
  * Puts the image cfg opened (virtio_blk_open: type checked, locked) behind
  * the disk: requests in flight finish on the old image, then the disk
@@ -58,7 +59,6 @@ int virtio_blk_refresh(struct virtio_dev *dev, char *err, size_t errlen);
  * the caller still releases cfg. On failure (-errno, one line in err) the
  * old image stays.
  */
-int virtio_blk_swap(struct virtio_dev *dev, const struct blk_config *cfg, char *err,
-		    size_t errlen);
+int virtio_blk_swap(struct virtio_dev *dev, const struct blk_config *cfg, struct err *err);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "util/err.h"
 #include "virtio/blk.h"
 #include "virtio/limiter.h"
 
@@ -122,8 +123,8 @@ static inline struct virtio_blk *virtio_blk_from_dev(struct virtio_dev *dev)
 }
 
 /* Sizes the image behind fd (a regular file or block device) in sectors. */
-int virtio_blk_size(int fd, const char *path, uint64_t *capacity, uint8_t *phys_exp, char *err,
-		    size_t errlen);
+int virtio_blk_size(int fd, const char *path, uint64_t *capacity, uint8_t *phys_exp,
+		    struct err *err);
 /*
  * Pops and starts requests while slots are free and the rate limiter
  * lets them go. True if any completed at once.

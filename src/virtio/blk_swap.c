@@ -22,8 +22,8 @@
 
 #include "util/log.h"
 
-int virtio_blk_size(int fd, const char *path, uint64_t *capacity, uint8_t *phys_exp, char *err,
-		    size_t errlen)
+int virtio_blk_size(int fd, const char *path, uint64_t *capacity, uint8_t *phys_exp,
+		    struct err *err)
 {
 	uint64_t bytes;
 	struct stat st;
@@ -32,14 +32,13 @@ int virtio_blk_size(int fd, const char *path, uint64_t *capacity, uint8_t *phys_
 
 	if (fstat(fd, &st) < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "disk %s: %s", path, strerror(-ret));
-		return ret;
+		return err_set(err, false, ret, "disk %s: %s", path, strerror(-ret));
 	}
 	if (S_ISBLK(st.st_mode)) {
 		if (ioctl(fd, BLKGETSIZE64, &bytes) < 0) {
 			ret = -errno;
-			snprintf(err, errlen, "disk %s: cannot size: %s", path, strerror(-ret));
-			return ret;
+			return err_set(err, false, ret, "disk %s: cannot size: %s", path,
+				       strerror(-ret));
 		}
 	} else {
 		bytes = (uint64_t)st.st_size;   /* a regular file: blk_open_files checked */
@@ -107,7 +106,7 @@ static void blk_after_change(struct virtio_blk *blk, bool completed)
 		virtio_dev_notify(&blk->dev, 0);
 }
 
-int virtio_blk_refresh(struct virtio_dev *dev, char *err, size_t errlen)
+int virtio_blk_refresh(struct virtio_dev *dev, struct err *err)
 {
 	struct virtio_blk *blk = virtio_blk_from_dev(dev);
 	bool completed = false;
@@ -116,7 +115,7 @@ int virtio_blk_refresh(struct virtio_dev *dev, char *err, size_t errlen)
 	int ret;
 
 	pthread_mutex_lock(&dev->lock);
-	ret = virtio_blk_size(blk->fd, blk->path, &cap, &exp, err, errlen);
+	ret = virtio_blk_size(blk->fd, blk->path, &cap, &exp, err);
 	if (!ret) {
 		blk->capacity = cap;
 		blk->phys_exp = exp;
@@ -126,8 +125,7 @@ int virtio_blk_refresh(struct virtio_dev *dev, char *err, size_t errlen)
 	return ret;
 }
 
-int virtio_blk_swap(struct virtio_dev *dev, const struct blk_config *cfg, char *err,
-		    size_t errlen)
+int virtio_blk_swap(struct virtio_dev *dev, const struct blk_config *cfg, struct err *err)
 {
 	struct virtio_blk *blk = virtio_blk_from_dev(dev);
 	int fd = -1, fd_buffered = -1, old_fd, old_buffered;
@@ -137,10 +135,8 @@ int virtio_blk_swap(struct virtio_dev *dev, const struct blk_config *cfg, char *
 	uint8_t exp;
 	int ret;
 
-	if (!cfg->opened) {
-		snprintf(err, errlen, "disk %s: not opened", cfg->path);
-		return -EINVAL;
-	}
+	if (!cfg->opened)
+		return err_set(err, false, -EINVAL, "disk %s: not opened", cfg->path);
 	/* Everything that can fail first, so a failure leaves the old image in place. */
 	path = strdup(cfg->path);
 	fd = fcntl(cfg->fd, F_DUPFD_CLOEXEC, 0);
@@ -148,17 +144,17 @@ int virtio_blk_swap(struct virtio_dev *dev, const struct blk_config *cfg, char *
 		fd_buffered = fcntl(cfg->fd_buffered, F_DUPFD_CLOEXEC, 0);
 	if (!path || fd < 0 || (cfg->fd_buffered >= 0 && fd_buffered < 0)) {
 		ret = path ? -errno : -ENOMEM;
-		snprintf(err, errlen, "disk %s: %s", cfg->path, strerror(-ret));
+		err_set(err, false, ret, "disk %s: %s", cfg->path, strerror(-ret));
 		goto err_close;
 	}
-	ret = virtio_blk_size(fd, path, &cap, &exp, err, errlen);
+	ret = virtio_blk_size(fd, path, &cap, &exp, err);
 	if (ret)
 		goto err_close;
 	pthread_mutex_lock(&dev->lock);
 	ret = virtio_blk_quiesce(blk, &completed);
 	if (ret) {
-		snprintf(err, errlen, "disk %s: the requests in flight on %s did not complete (%s); "
-			 "the old image stays", cfg->path, blk->path, strerror(-ret));
+		err_set(err, false, ret, "disk %s: the requests in flight on %s did not complete "
+			"(%s); the old image stays", cfg->path, blk->path, strerror(-ret));
 		if (completed)
 			virtio_dev_notify(dev, 0);
 		pthread_mutex_unlock(&dev->lock);
@@ -166,8 +162,8 @@ int virtio_blk_swap(struct virtio_dev *dev, const struct blk_config *cfg, char *
 	}
 	ret = virtio_blk_ring_set_files(blk, fd, fd_buffered);
 	if (ret) {
-		snprintf(err, errlen, "disk %s: cannot register it with the I/O ring (%s); the old "
-			 "image stays", cfg->path, strerror(-ret));
+		err_set(err, false, ret, "disk %s: cannot register it with the I/O ring (%s); the "
+			"old image stays", cfg->path, strerror(-ret));
 		blk_after_change(blk, completed);
 		pthread_mutex_unlock(&dev->lock);
 		goto err_close;

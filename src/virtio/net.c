@@ -380,8 +380,7 @@ static void net_free(struct net_dev *nd)
 }
 
 int virtio_net_create_backend(const struct virtio_env *env, const struct net_config *cfg,
-			      struct net_be *be, struct virtio_dev **out, char *err,
-			      size_t errlen)
+			      struct net_be *be, struct virtio_dev **out, struct err *err)
 {
 	struct net_dev *nd = calloc(1, sizeof(*nd));
 	unsigned int index = net_next_index++;
@@ -419,7 +418,7 @@ int virtio_net_create_backend(const struct virtio_env *env, const struct net_con
 	if (!ret)
 		ret = virtio_limiter_init(&nd->tx_lim, env, &nd->dev, net_resume, &nd->tx_lim);
 	if (ret) {
-		snprintf(err, errlen, "%s: rate limiter timer: %s", nd->name, strerror(-ret));
+		err_set(err, false, ret, "%s: rate limiter timer: %s", nd->name, strerror(-ret));
 		goto err_free;
 	}
 	nd->dev.ops = &net_ops;
@@ -432,8 +431,8 @@ int virtio_net_create_backend(const struct virtio_env *env, const struct net_con
 		/* Registered idle; activation turns EPOLLIN on. */
 		ret = eventloop_add(nd->loop, nd->pair[i].fd, 0, net_on_backend, &nd->pair[i]);
 		if (ret) {
-			snprintf(err, errlen, "%s: cannot watch the backend: %s", nd->name,
-				 strerror(-ret));
+			err_set(err, false, ret, "%s: cannot watch the backend: %s", nd->name,
+				strerror(-ret));
 			goto err_free;
 		}
 		nd->pair[i].registered = true;
@@ -442,33 +441,32 @@ int virtio_net_create_backend(const struct virtio_env *env, const struct net_con
 	return 0;
 
 err_oom:
-	snprintf(err, errlen, "virtio-net: out of memory");
+	err_set(err, false, ret, "virtio-net: out of memory");
 err_free:
 	if (nd)
 		net_free(nd);
 	return ret;
 
 err_init:
-	snprintf(err, errlen, "virtio-net: %s", strerror(-ret));
+	err_set(err, false, ret, "virtio-net: %s", strerror(-ret));
 	be->ops->destroy(be);
 	free(nd);
 	return ret;
 }
 
 int virtio_net_create(const struct virtio_env *env, const struct net_config *cfg,
-		      struct virtio_dev **out, char *err, size_t errlen)
+		      struct virtio_dev **out, struct err *err)
 {
 	struct net_be *be;
 	int ret;
 
 	if (cfg->backend == NET_TAP)
-		ret = net_tap_open(cfg->ifname, cfg->queue_pairs ? cfg->queue_pairs : 1, &be, err,
-				   errlen);
+		ret = net_tap_open(cfg->ifname, cfg->queue_pairs ? cfg->queue_pairs : 1, &be, err);
 	else
-		ret = net_slirp_open(cfg, env->loop, &be, err, errlen);
+		ret = net_slirp_open(cfg, env->loop, &be, err);
 	if (ret)
 		return ret;
-	return virtio_net_create_backend(env, cfg, be, out, err, errlen);
+	return virtio_net_create_backend(env, cfg, be, out, err);
 }
 
 void virtio_net_destroy(struct virtio_dev *dev)

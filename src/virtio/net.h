@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "util/bytes.h"
+#include "util/err.h"
 #include "virtio/device.h"
 
 #define NET_MAX_HOSTFWD 8
@@ -40,14 +41,14 @@ struct net_config {
  * host-loopback is off by default: with it on, every service on the host's
  * loopback is open to the guest.
  */
-int virtio_net_parse(const char *spec, struct net_config *cfg, char *err, size_t errlen);
+int virtio_net_parse(const char *spec, struct net_config *cfg, struct err *err);
 
 /*
  * Opens the backend cfg names (user needs env->loop: slirp runs in it).
  * Counters: the virtio_net_stats fields, by the same names.
  */
 int virtio_net_create(const struct virtio_env *env, const struct net_config *cfg,
-		      struct virtio_dev **out, char *err, size_t errlen);
+		      struct virtio_dev **out, struct err *err);
 void virtio_net_destroy(struct virtio_dev *dev);
 
 /* Feature bits (5.1.3). */
@@ -134,8 +135,7 @@ struct net_be {
 
 /* Like virtio_net_create with a ready backend; takes ownership of be (also on error). */
 int virtio_net_create_backend(const struct virtio_env *env, const struct net_config *cfg,
-			      struct net_be *be, struct virtio_dev **out, char *err,
-			      size_t errlen);
+			      struct net_be *be, struct virtio_dev **out, struct err *err);
 
 struct virtio_net_stats {
 	uint64_t rx_packets, rx_bytes;

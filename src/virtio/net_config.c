@@ -8,7 +8,7 @@
 #include "virtio/net_tap.h"
 
 /* "xx:xx:xx:xx:xx:xx", unicast and not all-zero: the guest uses it as its own address. */
-static int net_parse_mac(const char *s, uint8_t mac[6], char *err, size_t errlen)
+static int net_parse_mac(const char *s, uint8_t mac[6], struct err *err)
 {
 	for (unsigned int i = 0; i < 17; i++)
 		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
@@ -16,15 +16,13 @@ static int net_parse_mac(const char *s, uint8_t mac[6], char *err, size_t errlen
 	if (s[17] || sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2],
 			    &mac[3], &mac[4], &mac[5]) != 6)
 		goto err_format;
-	if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5])) {
-		snprintf(err, errlen, "mac=%s is multicast or all zeroes; want a unicast address", s);
-		return -EINVAL;
-	}
+	if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]))
+		return err_set(err, true, -EINVAL, "mac=%s is multicast or all zeroes; want a "
+			       "unicast address", s);
 	return 0;
 
 err_format:
-	snprintf(err, errlen, "bad mac '%s' (want xx:xx:xx:xx:xx:xx)", s);
-	return -EINVAL;
+	return err_set(err, true, -EINVAL, "bad mac '%s' (want xx:xx:xx:xx:xx:xx)", s);
 }
 
 static int net_parse_port(const char *s, const char **end)
@@ -39,7 +37,7 @@ static int net_parse_port(const char *s, const char **end)
 }
 
 /* One hostfwd=tcp|udp:[:]HOSTPORT-:GUESTPORT value, added to cfg. */
-static int net_parse_hostfwd(const char *val, struct net_config *cfg, char *err, size_t errlen)
+static int net_parse_hostfwd(const char *val, struct net_config *cfg, struct err *err)
 {
 	struct net_hostfwd f = { .udp = !strncmp(val, "udp:", 4) };
 	const char *p = val + 4;
@@ -55,15 +53,11 @@ static int net_parse_hostfwd(const char *val, struct net_config *cfg, char *err,
 	gp = net_parse_port(p + 2, &p);
 	if (gp < 0 || *p)
 		goto err_port;
-	if (cfg->nfwd == NET_MAX_HOSTFWD) {
-		snprintf(err, errlen, "at most %d hostfwd options", NET_MAX_HOSTFWD);
-		return -EINVAL;
-	}
+	if (cfg->nfwd == NET_MAX_HOSTFWD)
+		return err_set(err, true, -EINVAL, "at most %d hostfwd options", NET_MAX_HOSTFWD);
 	for (unsigned int i = 0; i < cfg->nfwd; i++) {
-		if (cfg->fwd[i].udp == f.udp && cfg->fwd[i].host_port == hp) {
-			snprintf(err, errlen, "hostfwd host port %d given twice", hp);
-			return -EINVAL;
-		}
+		if (cfg->fwd[i].udp == f.udp && cfg->fwd[i].host_port == hp)
+			return err_set(err, true, -EINVAL, "hostfwd host port %d given twice", hp);
 	}
 	f.host_port = (uint16_t)hp;
 	f.guest_port = (uint16_t)gp;
@@ -71,63 +65,57 @@ static int net_parse_hostfwd(const char *val, struct net_config *cfg, char *err,
 	return 0;
 
 err_port:
-	snprintf(err, errlen, "hostfwd=%s: ports must be 1-65535", val);
-	return -EINVAL;
+	return err_set(err, true, -EINVAL, "hostfwd=%s: ports must be 1-65535", val);
 err_syntax:
-	snprintf(err, errlen, "hostfwd=%s: want tcp:HOSTPORT-:GUESTPORT or udp:...", val);
-	return -EINVAL;
+	return err_set(err, true, -EINVAL, "hostfwd=%s: want tcp:HOSTPORT-:GUESTPORT or udp:...",
+		       val);
 }
 
-static int net_parse_onoff(const char *key, const char *val, bool *out, char *err,
-			   size_t errlen)
+static int net_parse_onoff(const char *key, const char *val, bool *out, struct err *err)
 {
 	if (!strcmp(val, "on") || !strcmp(val, "off")) {
 		*out = val[1] == 'n';
 		return 0;
 	}
-	snprintf(err, errlen, "%s='%s': want on or off", key, val);
-	return -EINVAL;
+	return err_set(err, true, -EINVAL, "%s='%s': want on or off", key, val);
 }
 
-int virtio_net_parse(const char *spec, struct net_config *cfg, char *err, size_t errlen)
+int virtio_net_parse(const char *spec, struct net_config *cfg, struct err *err)
 {
 	char buf[512], *rest = buf, *tok;
 	int ret;
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->queue_pairs = 1;
-	if (snprintf(buf, sizeof(buf), "%s", spec) >= (int)sizeof(buf)) {
-		snprintf(err, errlen, "spec too long");
-		return -EINVAL;
-	}
+	if (snprintf(buf, sizeof(buf), "%s", spec) >= (int)sizeof(buf))
+		return err_set(err, true, -EINVAL, "spec too long");
 	tok = strsep(&rest, ",");
 	if (!strcmp(tok, "user")) {
 		cfg->backend = NET_USER;
 	} else if (!strncmp(tok, "tap=", 4)) {
 		cfg->backend = NET_TAP;
-		ret = net_tap_parse_ifname(tok + 4, cfg->ifname, sizeof(cfg->ifname), err, errlen);
+		ret = net_tap_parse_ifname(tok + 4, cfg->ifname, sizeof(cfg->ifname), err);
 		if (ret)
 			return ret;
 	} else {
-		snprintf(err, errlen, "unknown backend '%s' (want user or tap=IFNAME)", tok);
-		return -EINVAL;
+		return err_set(err, true, -EINVAL, "unknown backend '%s' (want user or tap=IFNAME)",
+			       tok);
 	}
 	while ((tok = strsep(&rest, ","))) {
 		if (!strncmp(tok, "mac=", 4)) {
-			ret = net_parse_mac(tok + 4, cfg->mac, err, errlen);
+			ret = net_parse_mac(tok + 4, cfg->mac, err);
 			cfg->mac_set = true;
 		} else if (cfg->backend == NET_USER && !strncmp(tok, "hostfwd=", 8)) {
-			ret = net_parse_hostfwd(tok + 8, cfg, err, errlen);
+			ret = net_parse_hostfwd(tok + 8, cfg, err);
 		} else if (cfg->backend == NET_USER && !strncmp(tok, "host-loopback=", 14)) {
-			ret = net_parse_onoff("host-loopback", tok + 14, &cfg->host_loopback, err,
-					      errlen);
+			ret = net_parse_onoff("host-loopback", tok + 14, &cfg->host_loopback, err);
 		} else {
-			/* The limiter keys are the CLI's (vmm/cli_rl.c), taken out before here. */
-			snprintf(err, errlen, "unknown option '%s' for %s (want %s, or rx-bw=, "
-				 "rx-ops=, tx-bw=, tx-ops= limits)", tok,
-				 cfg->backend == NET_USER ? "user" : "tap",
-				 cfg->backend == NET_USER ? "hostfwd=, host-loopback=" : "mac=");
-			ret = -EINVAL;
+			/* The limiter keys are cli/run_devices.c's, taken out before here. */
+			bool user = cfg->backend == NET_USER;
+
+			ret = err_set(err, true, -EINVAL, "unknown option '%s' for %s (want %s, or "
+				      "rx-bw=, rx-ops=, tx-bw=, tx-ops= limits)", tok,
+				      user ? "user" : "tap", user ? "hostfwd=, host-loopback=" : "mac=");
 		}
 		if (ret)
 			return ret;

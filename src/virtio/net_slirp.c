@@ -380,7 +380,7 @@ static const struct net_be_ops net_slirp_ops = {
 
 
 static int net_slirp_start(struct net_slirp *ns, const struct net_config *cfg,
-			   struct eventloop *loop, char *err, size_t errlen)
+			   struct eventloop *loop, struct err *err)
 {
 	SlirpConfig sc = {
 		.version = SLIRP_CONFIG_VERSION_MAX < 4 ? SLIRP_CONFIG_VERSION_MAX : 4,
@@ -402,41 +402,34 @@ static int net_slirp_start(struct net_slirp *ns, const struct net_config *cfg,
 	net_slirp_guard_init(&ns->guard, cfg, sc.vhost.s_addr, guest.s_addr,
 			     sc.vnameserver.s_addr);
 	ns->slirp = slirp_new(&sc, &net_slirp_cb, ns);
-	if (!ns->slirp) {
-		snprintf(err, errlen, "--net user: libslirp failed to start");
-		return -ENOMEM;
-	}
+	if (!ns->slirp)
+		return err_set(err, false, -ENOMEM, "--net user: libslirp failed to start");
 	for (unsigned int i = 0; i < cfg->nfwd; i++) {
 		const struct net_hostfwd *f = &cfg->fwd[i];
 
 		/* Loopback only: a forwarded port is for this host, not the LAN. */
 		if (slirp_add_hostfwd(ns->slirp, f->udp, lo, f->host_port, guest,
-				      f->guest_port) < 0) {
-			snprintf(err, errlen, "--net user: hostfwd %s:%u: cannot listen on "
-				 "127.0.0.1:%u (port in use?)", f->udp ? "udp" : "tcp",
-				 f->host_port, f->host_port);
-			return -EADDRINUSE;
-		}
+				      f->guest_port) < 0)
+			return err_set(err, false, -EADDRINUSE, "--net user: hostfwd %s:%u: cannot "
+				       "listen on 127.0.0.1:%u (port in use?)",
+				       f->udp ? "udp" : "tcp", f->host_port, f->host_port);
 	}
 	ret = eventloop_add_poller(loop, &net_slirp_poller, ns);
-	if (ret) {
-		snprintf(err, errlen, "--net user: cannot join the I/O loop: %s", strerror(-ret));
-		return ret;
-	}
+	if (ret)
+		return err_set(err, false, ret, "--net user: cannot join the I/O loop: %s",
+			       strerror(-ret));
 	ns->loop = loop;
 	return 0;
 }
 
 int net_slirp_open(const struct net_config *cfg, struct eventloop *loop, struct net_be **out,
-		   char *err, size_t errlen)
+		   struct err *err)
 {
 	struct net_slirp *ns = calloc(1, sizeof(*ns));
 	int sv[2], size = SLIRP_SOCKBUF, ret;
 
-	if (!ns) {
-		snprintf(err, errlen, "--net user: out of memory");
-		return -ENOMEM;
-	}
+	if (!ns)
+		return err_set(err, false, -ENOMEM, "--net user: out of memory");
 	ns->be.ops = &net_slirp_ops;
 	ns->be.name = "user";
 	ns->be.nqueues = 1;
@@ -445,13 +438,12 @@ int net_slirp_open(const struct net_config *cfg, struct eventloop *loop, struct 
 	ns->cap = 16;
 	ns->pfd = calloc(ns->cap, sizeof(*ns->pfd));
 	if (!loop) {
-		snprintf(err, errlen, "--net user: no I/O loop");
-		ret = -EINVAL;
+		ret = err_set(err, false, -EINVAL, "--net user: no I/O loop");
 		goto err_destroy;
 	}
 	if (!ns->pfd || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
 		ret = ns->pfd ? -errno : -ENOMEM;
-		snprintf(err, errlen, "--net user: %s", strerror(-ret));
+		err_set(err, false, ret, "--net user: %s", strerror(-ret));
 		goto err_destroy;
 	}
 	ns->be.fds[0] = sv[0];
@@ -461,7 +453,7 @@ int net_slirp_open(const struct net_config *cfg, struct eventloop *loop, struct 
 		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	}
-	ret = net_slirp_start(ns, cfg, loop, err, errlen);
+	ret = net_slirp_start(ns, cfg, loop, err);
 	if (ret)
 		goto err_destroy;
 	*out = &ns->be;

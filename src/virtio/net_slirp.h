@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "core/eventloop.h"
+#include "util/err.h"
 #include "virtio/net.h"
 
 /*
@@ -17,6 +18,6 @@
  * while host loopback is off).
  */
 int net_slirp_open(const struct net_config *cfg, struct eventloop *loop, struct net_be **out,
-		   char *err, size_t errlen);
+		   struct err *err);
 
 #endif

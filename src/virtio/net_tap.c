@@ -18,20 +18,16 @@ struct net_tap {
 	unsigned int tun_offloads; /* TUN_F_* the kernel accepted when probed */
 };
 
-int net_tap_parse_ifname(const char *name, char *out, size_t outlen, char *err, size_t errlen)
+int net_tap_parse_ifname(const char *name, char *out, size_t outlen, struct err *err)
 {
 	size_t n = strlen(name);
 
-	if (n == 0 || n >= outlen || n >= IFNAMSIZ) {
-		snprintf(err, errlen, "tap interface name must be 1-%d characters",
-			 IFNAMSIZ - 1);
-		return -EINVAL;
-	}
+	if (n == 0 || n >= outlen || n >= IFNAMSIZ)
+		return err_set(err, false, -EINVAL, "tap interface name must be 1-%d characters",
+			       IFNAMSIZ - 1);
 	for (size_t i = 0; i < n; i++) {
-		if (name[i] == '/' || name[i] == ':' || name[i] <= ' ' || name[i] > '~') {
-			snprintf(err, errlen, "bad tap interface name '%s'", name);
-			return -EINVAL;
-		}
+		if (name[i] == '/' || name[i] == ':' || name[i] <= ' ' || name[i] > '~')
+			return err_set(err, false, -EINVAL, "bad tap interface name '%s'", name);
 	}
 	memcpy(out, name, n + 1);
 	return 0;
@@ -143,16 +139,13 @@ static const char *net_tap_hint(int e)
 	}
 }
 
-int net_tap_open(const char *ifname, unsigned int pairs, struct net_be **out, char *err,
-		 size_t errlen)
+int net_tap_open(const char *ifname, unsigned int pairs, struct net_be **out, struct err *err)
 {
 	struct net_tap *t = calloc(1, sizeof(*t));
 	int ret = 0;
 
-	if (!t) {
-		snprintf(err, errlen, "tap %s: out of memory", ifname);
-		return -ENOMEM;
-	}
+	if (!t)
+		return err_set(err, false, -ENOMEM, "tap %s: out of memory", ifname);
 	for (unsigned int i = 0; i < NET_MAX_QUEUE_PAIRS; i++)
 		t->be.fds[i] = -1;
 	snprintf(t->ifname, sizeof(t->ifname), "%s", ifname);
@@ -200,8 +193,8 @@ int net_tap_open(const char *ifname, unsigned int pairs, struct net_be **out, ch
 	return 0;
 
 err_open:
-	snprintf(err, errlen, "tap %s: cannot open: %s%s", ifname, strerror(-ret),
-		 net_tap_hint(-ret));
+	err_set(err, false, ret, "tap %s: cannot open: %s%s", ifname, strerror(-ret),
+		net_tap_hint(-ret));
 	net_tap_destroy(&t->be);
 	return ret;
 }

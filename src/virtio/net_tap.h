@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "util/err.h"
 #include "virtio/net.h"
 
 /*
@@ -11,10 +12,9 @@
  * pairs queues; falls back to one queue when the interface is not
  * multi-queue. Returns 0 or -errno with a one-line message in err.
  */
-int net_tap_open(const char *ifname, unsigned int pairs, struct net_be **out, char *err,
-		 size_t errlen);
+int net_tap_open(const char *ifname, unsigned int pairs, struct net_be **out, struct err *err);
 
 /* Checks a tap=IFNAME value and copies it to out. */
-int net_tap_parse_ifname(const char *name, char *out, size_t outlen, char *err, size_t errlen);
+int net_tap_parse_ifname(const char *name, char *out, size_t outlen, struct err *err);
 
 #endif

@@ -267,8 +267,7 @@ static const struct virtio_dev_ops rng_ops = {
 	.restore = rng_restore,
 };
 
-int virtio_rng_create(const struct virtio_env *env, struct virtio_dev **out, char *err,
-		      size_t errlen)
+int virtio_rng_create(const struct virtio_env *env, struct virtio_dev **out, struct err *err)
 {
 	struct rng *r = calloc(1, sizeof(*r));
 	int ret;
@@ -297,8 +296,8 @@ err_dev:
 err_free:
 	free(r);
 err_msg:
-	if (err && errlen)
-		snprintf(err, errlen, "virtio-rng: %s", strerror(-ret));
+	if (err)
+		err_set(err, false, ret, "virtio-rng: %s", strerror(-ret));
 	return ret;
 }
 

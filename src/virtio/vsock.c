@@ -31,65 +31,47 @@ static int vsock_sys_ioctl(int fd, unsigned long req, void *arg)
 	return ioctl(fd, req, arg) < 0 ? -errno : 0;
 }
 
-int virtio_vsock_parse(const char *spec, struct vsock_config *cfg, char *err, size_t errlen)
+int virtio_vsock_parse(const char *spec, struct vsock_config *cfg, struct err *err)
 {
 	char buf[128], *save = NULL, *tok, *end;
 	bool have_cid = false;
 	unsigned long long v;
 
-	if (!spec || !*spec) {
-		snprintf(err, errlen, "expected cid=N");
-		return -EINVAL;
-	}
-	if (strlen(spec) >= sizeof(buf)) {
-		snprintf(err, errlen, "option string too long");
-		return -EINVAL;
-	}
+	if (!spec || !*spec)
+		return err_set(err, true, -EINVAL, "expected cid=N");
+	if (strlen(spec) >= sizeof(buf))
+		return err_set(err, true, -EINVAL, "option string too long");
 	strcpy(buf, spec);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (strncmp(tok, "cid=", 4) != 0) {
-			snprintf(err, errlen, "unknown option '%.40s' (expected cid=N)", tok);
-			return -EINVAL;
-		}
-		if (have_cid) {
-			snprintf(err, errlen, "cid given twice");
-			return -EINVAL;
-		}
+		if (strncmp(tok, "cid=", 4) != 0)
+			return err_set(err, true, -EINVAL, "unknown option '%.40s' (expected "
+				       "cid=N)", tok);
+		if (have_cid)
+			return err_set(err, true, -EINVAL, "cid given twice");
 		tok += 4;
 		/* strtoull accepts "-3" and leading blanks; a CID is plain digits. */
-		if (*tok < '0' || *tok > '9') {
-			snprintf(err, errlen, "cid '%.40s' is not a number", tok);
-			return -EINVAL;
-		}
+		if (*tok < '0' || *tok > '9')
+			return err_set(err, true, -EINVAL, "cid '%.40s' is not a number", tok);
 		errno = 0;
 		v = strtoull(tok, &end, 10);
-		if (*end) {
-			snprintf(err, errlen, "cid '%.40s' is not a number", tok);
-			return -EINVAL;
-		}
-		if (v < VSOCK_CID_MIN) {
-			snprintf(err, errlen,
-				 "cid %llu is reserved (0: hypervisor, 1: local, 2: host); use 3 or more",
-				 v);
-			return -EINVAL;
-		}
-		if (errno == ERANGE || v > VSOCK_CID_MAX) {
-			snprintf(err, errlen, "cid %.40s is out of range (3..%llu)", tok,
-				 VSOCK_CID_MAX);
-			return -EINVAL;
-		}
+		if (*end)
+			return err_set(err, true, -EINVAL, "cid '%.40s' is not a number", tok);
+		if (v < VSOCK_CID_MIN)
+			return err_set(err, true, -EINVAL, "cid %llu is reserved (0: hypervisor, "
+				       "1: local, 2: host); use 3 or more", v);
+		if (errno == ERANGE || v > VSOCK_CID_MAX)
+			return err_set(err, true, -EINVAL, "cid %.40s is out of range (3..%llu)",
+				       tok, VSOCK_CID_MAX);
 		cfg->cid = v;
 		have_cid = true;
 	}
-	if (!have_cid) {
-		snprintf(err, errlen, "expected cid=N");
-		return -EINVAL;
-	}
+	if (!have_cid)
+		return err_set(err, true, -EINVAL, "expected cid=N");
 	return 0;
 }
 
 /* Opens and claims the vhost device for our CID. Leaves vs->vhost_fd -1 on failure. */
-static int vsock_vhost_open(struct vsock *vs, char *err, size_t errlen)
+static int vsock_vhost_open(struct vsock *vs, struct err *err)
 {
 	const char *path = vs->be.path;
 	uint64_t cid = vs->cid;
@@ -99,34 +81,34 @@ static int vsock_vhost_open(struct vsock *vs, char *err, size_t errlen)
 	if (fd < 0) {
 		ret = -errno;
 		if (ret == -ENOENT || ret == -ENODEV || ret == -ENXIO)
-			snprintf(err, errlen, "%s: %s (load the vhost_vsock module: modprobe vhost_vsock)",
-				 path, strerror(-ret));
+			err_set(err, false, ret, "%s: %s (load the vhost_vsock module: modprobe "
+				"vhost_vsock)", path, strerror(-ret));
 		else if (ret == -EACCES || ret == -EPERM)
-			snprintf(err, errlen, "%s: %s (needs read/write access to it)", path,
-				 strerror(-ret));
+			err_set(err, false, ret, "%s: %s (needs read/write access to it)", path,
+				strerror(-ret));
 		else
-			snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+			err_set(err, false, ret, "%s: %s", path, strerror(-ret));
 		return ret;
 	}
 	ret = vs->be.ioctl(fd, VHOST_SET_OWNER, NULL);
 	if (ret) {
-		snprintf(err, errlen, "%s: VHOST_SET_OWNER: %s", path, strerror(-ret));
+		err_set(err, false, ret, "%s: VHOST_SET_OWNER: %s", path, strerror(-ret));
 		goto err_close;
 	}
 	ret = vs->be.ioctl(fd, VHOST_GET_FEATURES, &vs->vhost_features);
 	if (ret) {
-		snprintf(err, errlen, "%s: VHOST_GET_FEATURES: %s", path, strerror(-ret));
+		err_set(err, false, ret, "%s: VHOST_GET_FEATURES: %s", path, strerror(-ret));
 		goto err_close;
 	}
 	ret = vs->be.ioctl(fd, VHOST_VSOCK_SET_GUEST_CID, &cid);
 	if (ret == -EADDRINUSE) {
-		snprintf(err, errlen, "CID %" PRIu64 " is in use (another VM has it); pick another",
-			 cid);
+		err_set(err, false, ret,
+			"CID %" PRIu64 " is in use (another VM has it); pick another", cid);
 		goto err_close;
 	}
 	if (ret) {
-		snprintf(err, errlen, "%s: cannot set guest CID %" PRIu64 ": %s", path, cid,
-			 strerror(-ret));
+		err_set(err, false, ret, "%s: cannot set guest CID %" PRIu64 ": %s", path, cid,
+			strerror(-ret));
 		goto err_close;
 	}
 	vs->vhost_fd = fd;
@@ -300,7 +282,7 @@ static int vsock_activate(struct virtio_dev *dev)
 static void vsock_reset(struct virtio_dev *dev)
 {
 	struct vsock *vs = dev->priv;
-	char err[256];
+	struct err err;
 	int off = 0, ret;
 	uint64_t v;
 
@@ -322,9 +304,9 @@ static void vsock_reset(struct virtio_dev *dev)
 		close(vs->vhost_fd);
 		vs->vhost_fd = -1;
 	}
-	if (vsock_vhost_open(vs, err, sizeof(err)))
+	if (vsock_vhost_open(vs, &err))
 		log_ratelimited(&vsock_rl, LOG_ERR, "%s: reopening after reset: %s", dev->name,
-				err);
+				err.msg);
 }
 
 /*
@@ -438,7 +420,7 @@ static const struct virtio_dev_ops vsock_ops = {
 };
 
 /* vhost's call fds, watched from creation on: the loop is not running yet. */
-static int vsock_setup_calls(struct vsock *vs, char *err, size_t errlen)
+static int vsock_setup_calls(struct vsock *vs, struct err *err)
 {
 	int ret;
 
@@ -446,45 +428,39 @@ static int vsock_setup_calls(struct vsock *vs, char *err, size_t errlen)
 		vs->calls[q].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (vs->calls[q].fd < 0) {
 			ret = -errno;
-			snprintf(err, errlen, "eventfd: %s", strerror(-ret));
-			return ret;
+			return err_set(err, false, ret, "eventfd: %s", strerror(-ret));
 		}
 		if (!vs->loop)
 			continue;
 		ret = eventloop_add(vs->loop, vs->calls[q].fd, EPOLLIN, vsock_on_call,
 				    &vs->calls[q]);
-		if (ret) {
-			snprintf(err, errlen, "watching vhost call fd: %s", strerror(-ret));
-			return ret;
-		}
+		if (ret)
+			return err_set(err, false, ret, "watching vhost call fd: %s",
+				       strerror(-ret));
 	}
 	return 0;
 }
 
 int virtio_vsock_create_with(const struct virtio_env *env, const struct vsock_config *cfg,
 			     const struct virtio_vsock_backend *be, struct virtio_dev **out,
-			     char *err, size_t errlen)
+			     struct err *err)
 {
 	struct vsock *vs;
 	uint64_t missing;
 	int ret;
 
-	if (err && errlen)
-		err[0] = '\0';
-	if (cfg->cid < VSOCK_CID_MIN || cfg->cid > VSOCK_CID_MAX) {
-		snprintf(err, errlen, "cid %" PRIu64 " is out of range (3..%llu)", cfg->cid,
-			 VSOCK_CID_MAX);
-		return -EINVAL;
-	}
+	if (err)
+		err->msg[0] = '\0';
+	if (cfg->cid < VSOCK_CID_MIN || cfg->cid > VSOCK_CID_MAX)
+		return err_set(err, true, -EINVAL, "cid %" PRIu64 " is out of range (3..%llu)",
+			       cfg->cid, VSOCK_CID_MAX);
 	vs = calloc(1, sizeof(*vs));
-	if (!vs) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!vs)
+		return err_set(err, false, -ENOMEM, "out of memory");
 	/* First, so that virtio_vsock_destroy can undo any step below. */
 	ret = virtio_dev_init(&vs->dev, env);
 	if (ret) {
-		snprintf(err, errlen, "%s", strerror(-ret));
+		err_set(err, false, ret, "%s", strerror(-ret));
 		free(vs);
 		return ret;
 	}
@@ -502,18 +478,16 @@ int virtio_vsock_create_with(const struct virtio_env *env, const struct vsock_co
 		vs->kick_fd[q] = -1;
 		vs->calls[q] = (struct vsock_call){ vs, q, -1 };
 	}
-	ret = vsock_vhost_open(vs, err, errlen);
+	ret = vsock_vhost_open(vs, err);
 	if (ret)
 		goto err_free;
 	missing = VSOCK_TRANSPORT_FEATURES & ~vs->vhost_features;
 	if (missing) {
-		snprintf(err, errlen,
-			 "%s lacks transport features 0x%" PRIx64 " that virtio transports offer",
-			 be->path, missing);
-		ret = -EOPNOTSUPP;
+		ret = err_set(err, false, -EOPNOTSUPP, "%s lacks transport features 0x%" PRIx64
+			      " that virtio transports offer", be->path, missing);
 		goto err_free;
 	}
-	ret = vsock_setup_calls(vs, err, errlen);
+	ret = vsock_setup_calls(vs, err);
 	if (ret)
 		goto err_free;
 	*out = &vs->dev;
@@ -525,11 +499,11 @@ err_free:
 }
 
 int virtio_vsock_create(const struct virtio_env *env, const struct vsock_config *cfg,
-			struct virtio_dev **out, char *err, size_t errlen)
+			struct virtio_dev **out, struct err *err)
 {
 	static const struct virtio_vsock_backend sys = { VSOCK_DEFAULT_PATH, vsock_sys_ioctl };
 
-	return virtio_vsock_create_with(env, cfg, &sys, out, err, errlen);
+	return virtio_vsock_create_with(env, cfg, &sys, out, err);
 }
 
 void virtio_vsock_destroy(struct virtio_dev *dev)

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/err.h"
 #include "virtio/device.h"
 
 struct vsock_config {
@@ -12,7 +13,7 @@ struct vsock_config {
 };
 
 /* "cid=N" */
-int virtio_vsock_parse(const char *spec, struct vsock_config *cfg, char *err, size_t errlen);
+int virtio_vsock_parse(const char *spec, struct vsock_config *cfg, struct err *err);
 
 /*
  * Opens /dev/vhost-vsock and claims the CID. Counters: "vhost_signals"
@@ -21,7 +22,7 @@ int virtio_vsock_parse(const char *spec, struct vsock_config *cfg, char *err, si
  * itself never passes through Hearth.
  */
 int virtio_vsock_create(const struct virtio_env *env, const struct vsock_config *cfg,
-			struct virtio_dev **out, char *err, size_t errlen);
+			struct virtio_dev **out, struct err *err);
 void virtio_vsock_destroy(struct virtio_dev *dev);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/eventloop.h"
+#include "util/err.h"
 #include "virtio/device.h"
 #include "virtio/vsock.h"
 
@@ -39,7 +40,7 @@ struct virtio_vsock_backend {
 
 int virtio_vsock_create_with(const struct virtio_env *env, const struct vsock_config *cfg,
 			     const struct virtio_vsock_backend *be, struct virtio_dev **out,
-			     char *err, size_t errlen);
+			     struct err *err);
 
 struct vsock;
 

@@ -319,11 +319,11 @@ static const struct virtio_dev_ops vu_ops = {
 	.restored = vu_restored,
 };
 
-static int vu_listen(struct vsock_uds *vu, char *err, size_t errlen)
+static int vu_listen(struct vsock_uds *vu, struct err *err)
 {
 	int ret;
 
-	vu->listen_fd = uds_listen("uds_path", vu->path, 64, err, errlen);
+	vu->listen_fd = uds_listen("uds_path", vu->path, 64, err->msg, sizeof(err->msg));
 	if (vu->listen_fd < 0) {
 		ret = vu->listen_fd;
 		vu->listen_fd = -1;
@@ -337,18 +337,16 @@ static int vu_listen(struct vsock_uds *vu, char *err, size_t errlen)
 }
 
 int virtio_vsock_uds_create(const struct virtio_env *env, const struct vsock_uds_config *cfg,
-			    struct virtio_dev **out, char *err, size_t errlen)
+			    struct virtio_dev **out, struct err *err)
 {
 	struct vsock_uds *vu;
-	char why[200] = "";
 	int ret;
 
 	if (cfg->cid < VU_CID_MIN || cfg->cid > VU_CID_MAX || !cfg->uds_path ||
-	    !*cfg->uds_path || strlen(cfg->uds_path) > VU_PATH_MAX || !env->loop) {
-		snprintf(err, errlen, "hybrid vsock: want a CID of 3 to 4294967294 and a uds_path "
-			 "of 1 to %u bytes", VU_PATH_MAX);
-		return -EINVAL;
-	}
+	    !*cfg->uds_path || strlen(cfg->uds_path) > VU_PATH_MAX || !env->loop)
+		return err_set(err, true, -EINVAL, "hybrid vsock: want a CID of 3 to 4294967294 "
+			       "and a uds_path of 1 to %u bytes", VU_PATH_MAX);
+	err->msg[0] = '\0';
 	vu = calloc(1, sizeof(*vu));
 	if (!vu) {
 		ret = -ENOMEM;
@@ -372,7 +370,7 @@ int virtio_vsock_uds_create(const struct virtio_env *env, const struct vsock_uds
 	ret = virtio_dev_init(&vu->dev, env);
 	if (ret)
 		goto err_free;
-	ret = vu_listen(vu, why, sizeof(why));
+	ret = vu_listen(vu, err);
 	if (ret)
 		goto err_release;
 	*out = &vu->dev;
@@ -386,10 +384,8 @@ err_free:
 	free(vu->path);
 	free(vu);
 err_msg:
-	if (why[0])
-		snprintf(err, errlen, "%s", why);
-	else
-		snprintf(err, errlen, "uds_path %s: %s", cfg->uds_path, strerror(-ret));
+	if (!err->msg[0])
+		err_set(err, false, ret, "uds_path %s: %s", cfg->uds_path, strerror(-ret));
 	return ret;
 }
 

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/err.h"
 #include "virtio/device.h"
 
 struct vsock_uds_config {
@@ -33,7 +34,7 @@ struct vsock_uds_config {
  * guest), "tx_bytes" (from it), "bad_packets", "rst_sent".
  */
 int virtio_vsock_uds_create(const struct virtio_env *env, const struct vsock_uds_config *cfg,
-			    struct virtio_dev **out, char *err, size_t errlen);
+			    struct virtio_dev **out, struct err *err);
 /* Closes every connection, the listener, and removes the socket file. */
 void virtio_vsock_uds_destroy(struct virtio_dev *dev);
 

@@ -409,20 +409,23 @@ static const struct dev_transport_ops mmio_transport_ops = {
 };
 
 /*
- * Enters a freshly created device (ret is its create's result) under id
- * and attaches it to virtio-mmio at the next slot.
+ * Enters a freshly created device (ret is its create's result, err its
+ * words or empty) under id and attaches it to virtio-mmio at the next slot.
  */
 static int attach(struct vm *vm, const char *id, const char *type, const char *what, int ret,
-		  struct virtio_dev *dev, const char *why, struct err *err)
+		  struct virtio_dev *dev, struct err *err)
 {
 	struct virtio_host host = { .vm_fd = vm->fd, .bus = &vm->bus, .loop = vm->loop };
 	unsigned int slot = 0;
 	struct virtio_mmio *t;
 	struct dev_resources res;
 
-	if (ret)
-		return err_set(err, ret != -ENOMEM, ret, "%s: %s", what,
-			       why[0] ? why : strerror(-ret));
+	if (ret) {
+		if (!err->msg[0])
+			err_set(err, false, ret, "%s", strerror(-ret));
+		err->usage = ret != -ENOMEM;
+		return err_prefix(err, ret, "%s: ", what);
+	}
 	for (unsigned int i = 0; i < vm->devices.n; i++)
 		slot += vm->devices.entries[i].kind == DEV_VIRTIO;
 	res = (struct dev_resources){ .mmio_base = vm->mmio_devs[slot].base,
@@ -450,7 +453,7 @@ static void drive_what(const struct vm_config *cfg, unsigned int i, char *what, 
 int vm_devices_open_drives(const struct vm_config *cfg, struct blk_config *out,
 			   struct err *err)
 {
-	char why[256] = "", what[96];
+	char what[96];
 	int ret;
 
 	memset(out, 0, sizeof(*out) * VM_MAX_DRIVES);
@@ -465,9 +468,11 @@ int vm_devices_open_drives(const struct vm_config *cfg, struct blk_config *out,
 		bc->readonly = d->is_read_only;
 		bc->cache = d->cache_type;
 		snprintf(bc->id, sizeof(bc->id), "%s", d->serial);
-		ret = virtio_blk_open(bc, why, sizeof(why));
-		if (ret)
-			return err_set(err, ret != -ENOMEM, ret, "%s: %s", what, why);
+		ret = virtio_blk_open(bc, err);
+		if (ret) {
+			err->usage = ret != -ENOMEM;
+			return err_prefix(err, ret, "%s: ", what);
+		}
 	}
 	return 0;
 }
@@ -483,17 +488,17 @@ int vm_devices_create_virtio(struct vm *vm, const struct vm_config *cfg,
 {
 	struct virtio_env env = { .loop = vm->loop, .mem = &vm->mem };
 	struct virtio_dev *dev;
-	char why[256], what[96];
+	char what[96];
 	int ret;
 
 	for (unsigned int i = 0; i < cfg->ndrives; i++) {
 		dev = NULL;
-		why[0] = '\0';
+		err->msg[0] = '\0';
 		drive_what(cfg, i, what, sizeof(what));
-		ret = virtio_blk_create(&env, &drives[i], &dev, why, sizeof(why));
+		ret = virtio_blk_create(&env, &drives[i], &dev, err);
 		if (!ret)
 			virtio_blk_set_limiter(dev, &cfg->drives[i].rate_limiter);
-		ret = attach(vm, cfg->drives[i].id, "virtio-blk", what, ret, dev, why, err);
+		ret = attach(vm, cfg->drives[i].id, "virtio-blk", what, ret, dev, err);
 		if (ret)
 			return ret;
 	}
@@ -501,28 +506,28 @@ int vm_devices_create_virtio(struct vm *vm, const struct vm_config *cfg,
 		struct net_config nc = cfg->nets[i].dev;
 
 		dev = NULL;
-		why[0] = '\0';
+		err->msg[0] = '\0';
 		if (cfg->cli)
 			snprintf(what, sizeof(what), "--net %u", i + 1);
 		else
 			snprintf(what, sizeof(what), "network interface '%s'", cfg->nets[i].id);
 		/* One TX/RX pair per vCPU lets each queue's interrupts stay local. */
 		nc.queue_pairs = nc.backend == NET_TAP ? cfg->machine.vcpu_count : 1;
-		ret = virtio_net_create(&env, &nc, &dev, why, sizeof(why));
+		ret = virtio_net_create(&env, &nc, &dev, err);
 		if (!ret)
 			virtio_net_set_limiters(dev, &cfg->nets[i].rx_rate_limiter,
 						&cfg->nets[i].tx_rate_limiter);
-		ret = attach(vm, cfg->nets[i].id, "virtio-net", what, ret, dev, why, err);
+		ret = attach(vm, cfg->nets[i].id, "virtio-net", what, ret, dev, err);
 		if (ret)
 			return ret;
 	}
 	if (cfg->entropy) {
 		dev = NULL;
-		why[0] = '\0';
-		ret = virtio_rng_create(&env, &dev, why, sizeof(why));
+		err->msg[0] = '\0';
+		ret = virtio_rng_create(&env, &dev, err);
 		if (!ret)
 			virtio_rng_set_limiter(dev, &cfg->entropy_rate_limiter);
-		ret = attach(vm, "entropy", "virtio-rng", "virtio-rng", ret, dev, why, err);
+		ret = attach(vm, "entropy", "virtio-rng", "virtio-rng", ret, dev, err);
 		if (ret)
 			return ret;
 	}
@@ -530,18 +535,18 @@ int vm_devices_create_virtio(struct vm *vm, const struct vm_config *cfg,
 		struct vsock_config vc = { .cid = cfg->vsock.guest_cid };
 
 		dev = NULL;
-		why[0] = '\0';
+		err->msg[0] = '\0';
 		if (cfg->vsock.uds_path) {
 			/* Hybrid vsock: Unix sockets on the host, no vhost_vsock. */
 			struct vsock_uds_config uc = { .cid = cfg->vsock.guest_cid,
 						       .uds_path = cfg->vsock.uds_path };
 
-			ret = virtio_vsock_uds_create(&env, &uc, &dev, why, sizeof(why));
+			ret = virtio_vsock_uds_create(&env, &uc, &dev, err);
 		} else {
-			ret = virtio_vsock_create(&env, &vc, &dev, why, sizeof(why));
+			ret = virtio_vsock_create(&env, &vc, &dev, err);
 		}
 		ret = attach(vm, "vsock", "virtio-vsock", cfg->cli ? "--vsock" : "vsock", ret, dev,
-			     why, err);
+			     err);
 		if (ret)
 			return ret;
 	}

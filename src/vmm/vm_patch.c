@@ -26,10 +26,10 @@ static void patch_fn(void *arg)
 
 	switch (c->op) {
 	case PATCH_SWAP:
-		c->ret = virtio_blk_swap(c->dev, c->bc, c->err->msg, sizeof(c->err->msg));
+		c->ret = virtio_blk_swap(c->dev, c->bc, c->err);
 		break;
 	case PATCH_REFRESH:
-		c->ret = virtio_blk_refresh(c->dev, c->err->msg, sizeof(c->err->msg));
+		c->ret = virtio_blk_refresh(c->dev, c->err);
 		break;
 	case PATCH_BLK_LIMITER:
 		virtio_blk_set_limiter(c->dev, c->a);
@@ -69,7 +69,7 @@ static int patch_path(struct vm *vm, struct virtio_dev *dev, const struct vm_dri
 	bc.path = strdup(path);
 	if (!bc.path)
 		return err_set(err, false, -ENOMEM, "out of memory");
-	ret = virtio_blk_open(&bc, err->msg, sizeof(err->msg));
+	ret = virtio_blk_open(&bc, err);
 	if (ret) {
 		err_prefix(err, ret, "drive '%s': ", d->id);
 		goto out;

@@ -94,15 +94,15 @@ static inline int64_t now_ms(void)
 static inline void rig_open(struct rig *r, const char *spec, unsigned int max_sockets)
 {
 	struct net_config cfg;
-	char err[160];
+	struct err err;
 
 	memset(r, 0, sizeof(*r));
-	if (virtio_net_parse(spec, &cfg, err, sizeof(err)))
-		fail_msg("'%s': %s", spec, err);
+	if (virtio_net_parse(spec, &cfg, &err))
+		fail_msg("'%s': %s", spec, err.msg);
 	cfg.max_sockets = max_sockets;
 	assert_int_equal(eventloop_init(&r->loop), 0);
-	if (net_slirp_open(&cfg, &r->loop, &r->be, err, sizeof(err)))
-		fail_msg("net_slirp_open: %s", err);
+	if (net_slirp_open(&cfg, &r->loop, &r->be, &err))
+		fail_msg("net_slirp_open: %s", err.msg);
 	assert_int_equal(r->loop.npollers, 1);
 	r->dev = r->be->fds[0];
 }

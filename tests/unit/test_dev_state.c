@@ -97,7 +97,8 @@ static struct drv *blk_new(const char *copy_of, uint64_t sectors, const char *op
 	struct drv *d = drv_base();
 	struct virtio_env env = { .loop = &d->loop, .mem = &d->gm };
 	struct blk_config cfg;
-	char spec[160], err[256];
+	char spec[160];
+	struct err err;
 
 	snprintf(d->path, sizeof(d->path), "/tmp/hearth-devstate-XXXXXX");
 	close(mkstemp(d->path));
@@ -110,8 +111,8 @@ static struct drv *blk_new(const char *copy_of, uint64_t sectors, const char *op
 		make_image(d->path, sectors);
 	}
 	snprintf(spec, sizeof(spec), "path=%s%s", d->path, opts);
-	assert_int_equal(virtio_blk_parse(spec, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(virtio_blk_create(&env, &cfg, &d->dev, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_parse(spec, &cfg, &err), 0);
+	assert_int_equal(virtio_blk_create(&env, &cfg, &d->dev, &err), 0);
 	virtio_blk_config_release(&cfg);
 	attach(d);
 	return d;
@@ -121,9 +122,9 @@ static struct drv *rng_new(void)
 {
 	struct drv *d = drv_base();
 	struct virtio_env env = { .mem = &d->gm };
-	char err[256];
+	struct err err;
 
-	assert_int_equal(virtio_rng_create(&env, &d->dev, err, sizeof(err)), 0);
+	assert_int_equal(virtio_rng_create(&env, &d->dev, &err), 0);
 	attach(d);
 	return d;
 }

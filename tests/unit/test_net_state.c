@@ -64,13 +64,13 @@ static struct drv *drv_new(unsigned int pairs)
 	struct virtio_env env = { .mem = &d->gm, .loop = &d->loop };
 	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus, .loop = &d->loop };
 	struct net_config cfg;
-	char err[160];
+	struct err err;
 
 	assert_non_null(d);
 	assert_int_equal(guest_mem_init(&d->gm, RAM), 0);
 	bus_init(&d->bus);
 	assert_int_equal(eventloop_init(&d->loop), 0);
-	assert_int_equal(virtio_net_parse("user", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(virtio_net_parse("user", &cfg, &err), 0);
 	if (pairs) {
 		struct net_be *be = calloc(1, sizeof(*be));
 
@@ -85,10 +85,9 @@ static struct drv *drv_new(unsigned int pairs)
 			be->fds[i] = sv[0];
 			d->peer[i] = sv[1];
 		}
-		assert_int_equal(virtio_net_create_backend(&env, &cfg, be, &d->dev, err,
-							   sizeof(err)), 0);
+		assert_int_equal(virtio_net_create_backend(&env, &cfg, be, &d->dev, &err), 0);
 	} else {
-		assert_int_equal(virtio_net_create(&env, &cfg, &d->dev, err, sizeof(err)), 0);
+		assert_int_equal(virtio_net_create(&env, &cfg, &d->dev, &err), 0);
 	}
 	assert_int_equal(mmio_attach(d->dev, &host, BASE, 5, &d->t), 0);
 	/* Devices get MACs by creation order; a restored VM creates them in the same order. */

@@ -11,35 +11,34 @@
 static void expect_parse_error(const char *spec, const char *needle)
 {
 	struct net_config cfg;
-	char err[160] = "";
+	struct err err;
 
-	assert_int_equal(virtio_net_parse(spec, &cfg, err, sizeof(err)), -EINVAL);
-	if (!strstr(err, needle))
-		fail_msg("'%s': error '%s' lacks '%s'", spec, err, needle);
-	assert_null(strchr(err, '\n'));
+	assert_int_equal(virtio_net_parse(spec, &cfg, &err), -EINVAL);
+	if (!strstr(err.msg, needle))
+		fail_msg("'%s': error '%s' lacks '%s'", spec, err.msg, needle);
+	assert_null(strchr(err.msg, '\n'));
 }
 
 static void test_parse_host_loopback(void **state)
 {
 	struct net_config cfg;
-	char err[160];
+	struct err err;
 
 	(void)state;
-	assert_int_equal(virtio_net_parse("user", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(virtio_net_parse("user", &cfg, &err), 0);
 	assert_false(cfg.host_loopback);
 	assert_int_equal(cfg.max_sockets, 0);
-	assert_int_equal(virtio_net_parse("user,host-loopback=on", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(virtio_net_parse("user,host-loopback=on", &cfg, &err), 0);
 	assert_true(cfg.host_loopback);
-	assert_int_equal(virtio_net_parse("user,host-loopback=off", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(virtio_net_parse("user,host-loopback=off", &cfg, &err), 0);
 	assert_false(cfg.host_loopback);
 	assert_int_equal(virtio_net_parse("user,hostfwd=tcp:2222-:22,host-loopback=on,"
-					  "mac=02:00:00:00:00:01", &cfg, err, sizeof(err)), 0);
+					  "mac=02:00:00:00:00:01", &cfg, &err), 0);
 	assert_true(cfg.host_loopback);
 	assert_int_equal(cfg.nfwd, 1);
 	assert_true(cfg.mac_set);
 	/* The last one given wins, as for any repeated option. */
-	assert_int_equal(virtio_net_parse("user,host-loopback=on,host-loopback=off", &cfg, err,
-					  sizeof(err)), 0);
+	assert_int_equal(virtio_net_parse("user,host-loopback=on,host-loopback=off", &cfg, &err), 0);
 	assert_false(cfg.host_loopback);
 
 	expect_parse_error("user,host-loopback=yes", "host-loopback='yes'");

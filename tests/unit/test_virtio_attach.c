@@ -73,7 +73,8 @@ static struct drv *drv_new(bool blk)
 	struct virtio_host host = { .vm_fd = -1, .test_kick_fds = true };
 	uint8_t img[IMG_SECTORS * 512];
 	struct blk_config cfg;
-	char spec[128], err[256];
+	char spec[128];
+	struct err err;
 	int fd, ret;
 
 	log_set_level(LOG_ERR);
@@ -93,11 +94,11 @@ static struct drv *drv_new(bool blk)
 		assert_int_equal(write(fd, img, sizeof(img)), (ssize_t)sizeof(img));
 		close(fd);
 		snprintf(spec, sizeof(spec), "path=%s,id=attach", d->path);
-		assert_int_equal(virtio_blk_parse(spec, &cfg, err, sizeof(err)), 0);
-		ret = virtio_blk_create(&env, &cfg, &d->dev, err, sizeof(err));
+		assert_int_equal(virtio_blk_parse(spec, &cfg, &err), 0);
+		ret = virtio_blk_create(&env, &cfg, &d->dev, &err);
 		virtio_blk_config_release(&cfg);
 	} else {
-		ret = virtio_rng_create(&env, &d->dev, err, sizeof(err));
+		ret = virtio_rng_create(&env, &d->dev, &err);
 	}
 	assert_int_equal(ret, 0);
 	/* Created, not attached: no hook to call yet. */
@@ -430,11 +431,11 @@ static void test_never_attached(void **state)
 	struct virtio_env env = { .mem = &gm };
 	struct dev_counter c[4];
 	struct virtio_dev *dev = NULL;
-	char err[128];
+	struct err err;
 
 	(void)state;
 	assert_int_equal(guest_mem_init(&gm, 1u << 20), 0);
-	assert_int_equal(virtio_rng_create(&env, &dev, err, sizeof(err)), 0);
+	assert_int_equal(virtio_rng_create(&env, &dev, &err), 0);
 	assert_ptr_equal(dev->mem, &gm);
 	assert_null(dev->transport);
 	assert_int_equal(virtio_dev_counters(dev, c, 4), 3);

@@ -96,19 +96,20 @@ static int drv_open(struct drv *d, const char *spec_tail, bool init)
 	struct virtio_env env = { .loop = &d->loop, .mem = &d->gm };
 	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus, .loop = &d->loop };
 	struct blk_config cfg;
-	char spec[128], err[256];
+	char spec[128];
+	struct err err;
 	int ret;
 
 	snprintf(spec, sizeof(spec), "path=%s%s", d->path, spec_tail);
-	assert_int_equal(virtio_blk_parse(spec, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_parse(spec, &cfg, &err), 0);
 	/*
 	 * As Hearth does: open at startup, create later. Releasing the config
 	 * right away shows the device's descriptors (and lock) are its own.
 	 */
-	ret = virtio_blk_open(&cfg, err, sizeof(err));
+	ret = virtio_blk_open(&cfg, &err);
 	assert_int_equal(ret, 0);
 	assert_true(cfg.opened);
-	ret = virtio_blk_create(&env, &cfg, &d->dev, err, sizeof(err));
+	ret = virtio_blk_create(&env, &cfg, &d->dev, &err);
 	virtio_blk_config_release(&cfg);
 	if (!ret)
 		ret = mmio_attach(d->dev, &host, BASE, 5, &d->t);
@@ -229,38 +230,35 @@ static void file_read(const char *path, uint64_t off, void *buf, size_t len)
 static void test_parse(void **state)
 {
 	struct blk_config cfg;
-	char err[256];
+	struct err err;
 
-	assert_int_equal(virtio_blk_parse("path=/a/b.img,ro,id=serial1,cache=none", &cfg, err,
-					  sizeof(err)), 0);
+	assert_int_equal(virtio_blk_parse("path=/a/b.img,ro,id=serial1,cache=none", &cfg, &err), 0);
 	assert_string_equal(cfg.path, "/a/b.img");
 	assert_true(cfg.readonly);
 	assert_string_equal(cfg.id, "serial1");
 	assert_int_equal(cfg.cache, BLK_CACHE_NONE);
 	virtio_blk_config_release(&cfg);
-	assert_int_equal(virtio_blk_parse("path=x", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_parse("path=x", &cfg, &err), 0);
 	assert_false(cfg.readonly);
 	assert_int_equal(cfg.cache, BLK_CACHE_WRITEBACK);
 	virtio_blk_config_release(&cfg);
-	assert_int_equal(virtio_blk_parse("path=x,id=12345678901234567890", &cfg, err,
-					  sizeof(err)), 0);
+	assert_int_equal(virtio_blk_parse("path=x,id=12345678901234567890", &cfg, &err), 0);
 	virtio_blk_config_release(&cfg);
 
-	assert_int_equal(virtio_blk_parse("path=x,bogus=1", &cfg, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "bogus"));
-	assert_int_equal(virtio_blk_parse("ro,id=a", &cfg, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "path"));
-	assert_int_equal(virtio_blk_parse("path=x,id=123456789012345678901", &cfg, err,
-					  sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "id"));
-	assert_int_equal(virtio_blk_parse("path=x,cache=unsafe", &cfg, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "cache"));
-	assert_null(strchr(err, '\n'));
-	assert_int_equal(virtio_blk_parse("", &cfg, err, sizeof(err)), -EINVAL);
-	assert_int_equal(virtio_blk_parse("path=", &cfg, err, sizeof(err)), -EINVAL);
-	assert_int_equal(virtio_blk_parse("path=x,,ro", &cfg, err, sizeof(err)), -EINVAL);
-	assert_int_equal(virtio_blk_parse("path=x,ro=1", &cfg, err, sizeof(err)), -EINVAL);
-	assert_int_equal(virtio_blk_parse("path=x,path=y", &cfg, err, sizeof(err)), -EINVAL);
+	assert_int_equal(virtio_blk_parse("path=x,bogus=1", &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "bogus"));
+	assert_int_equal(virtio_blk_parse("ro,id=a", &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "path"));
+	assert_int_equal(virtio_blk_parse("path=x,id=123456789012345678901", &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "id"));
+	assert_int_equal(virtio_blk_parse("path=x,cache=unsafe", &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "cache"));
+	assert_null(strchr(err.msg, '\n'));
+	assert_int_equal(virtio_blk_parse("", &cfg, &err), -EINVAL);
+	assert_int_equal(virtio_blk_parse("path=", &cfg, &err), -EINVAL);
+	assert_int_equal(virtio_blk_parse("path=x,,ro", &cfg, &err), -EINVAL);
+	assert_int_equal(virtio_blk_parse("path=x,ro=1", &cfg, &err), -EINVAL);
+	assert_int_equal(virtio_blk_parse("path=x,path=y", &cfg, &err), -EINVAL);
 }
 
 static void test_config_and_features(void **state)
@@ -394,7 +392,7 @@ static void test_readonly(void **state)
 	struct virtio_env env = { .loop = &d->loop, .mem = &d->gm };
 	struct blk_config cfg = { .path = d->path, .readonly = true };
 	struct virtio_dev *dev2;
-	char err[256];
+	struct err err;
 
 	wr(d, 0x014, 0);
 	assert_true(rd(d, 0x010) & (1u << 5));
@@ -409,10 +407,10 @@ static void test_readonly(void **state)
 	file_read(d->path, 0, after, sizeof(after));
 	assert_memory_equal(before, after, sizeof(after));
 	/* Read-only users share the image; a writer is refused. */
-	assert_int_equal(virtio_blk_create(&env, &cfg, &dev2, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_create(&env, &cfg, &dev2, &err), 0);
 	virtio_blk_destroy(dev2);
 	cfg.readonly = false;
-	assert_int_equal(virtio_blk_create(&env, &cfg, &dev2, err, sizeof(err)), -EWOULDBLOCK);
+	assert_int_equal(virtio_blk_create(&env, &cfg, &dev2, &err), -EWOULDBLOCK);
 	drv_free(d);
 }
 
@@ -518,25 +516,25 @@ static void test_lock_conflict(void **state)
 	struct virtio_env env = { .loop = &d->loop, .mem = &d->gm };
 	struct blk_config cfg = { .path = d->path, .cache = BLK_CACHE_WRITEBACK };
 	struct virtio_dev *dev2;
-	char err[256];
+	struct err err;
 
-	assert_int_equal(virtio_blk_create(&env, &cfg, &dev2, err, sizeof(err)), -EWOULDBLOCK);
-	assert_non_null(strstr(err, "in use by another process"));
-	assert_non_null(strstr(err, d->path));
+	assert_int_equal(virtio_blk_create(&env, &cfg, &dev2, &err), -EWOULDBLOCK);
+	assert_non_null(strstr(err.msg, "in use by another process"));
+	assert_non_null(strstr(err.msg, d->path));
 	/* The startup check finds the same conflict and keeps nothing open. */
-	memset(err, 0, sizeof(err));
-	assert_int_equal(virtio_blk_open(&cfg, err, sizeof(err)), -EWOULDBLOCK);
+	memset(err.msg, 0, sizeof(err.msg));
+	assert_int_equal(virtio_blk_open(&cfg, &err), -EWOULDBLOCK);
 	assert_false(cfg.opened);
-	assert_non_null(strstr(err, "in use by another process"));
+	assert_non_null(strstr(err.msg, "in use by another process"));
 	cfg.readonly = true;
-	assert_int_equal(virtio_blk_create(&env, &cfg, &dev2, err, sizeof(err)), -EWOULDBLOCK);
+	assert_int_equal(virtio_blk_create(&env, &cfg, &dev2, &err), -EWOULDBLOCK);
 	cfg.path = "/nonexistent/hearth.img";
-	assert_int_equal(virtio_blk_create(&env, &cfg, &dev2, err, sizeof(err)), -ENOENT);
-	assert_non_null(strstr(err, "/nonexistent/hearth.img"));
-	assert_int_equal(virtio_blk_open(&cfg, err, sizeof(err)), -ENOENT);
+	assert_int_equal(virtio_blk_create(&env, &cfg, &dev2, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "/nonexistent/hearth.img"));
+	assert_int_equal(virtio_blk_open(&cfg, &err), -ENOENT);
 	cfg.path = "/dev/null";
-	assert_int_equal(virtio_blk_open(&cfg, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "not a regular file or block device"));
+	assert_int_equal(virtio_blk_open(&cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "not a regular file or block device"));
 	assert_false(cfg.opened);
 	drv_free(d);
 }

@@ -136,7 +136,8 @@ static struct drv *drv_new(const char *spec_tail)
 	struct drv *d = calloc(1, sizeof(*d));
 	uint8_t img[IMG_SECTORS * 512];
 	struct blk_config cfg;
-	char spec[128], err[256];
+	char spec[128];
+	struct err err;
 	int fd;
 
 	memset(&fault, 0, sizeof(fault));
@@ -157,8 +158,8 @@ static struct drv *drv_new(const char *spec_tail)
 	env.loop = &d->loop;
 	env.mem = &d->gm;
 	snprintf(spec, sizeof(spec), "path=%s%s", d->path, spec_tail);
-	assert_int_equal(virtio_blk_parse(spec, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(virtio_blk_create(&env, &cfg, &d->dev, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_parse(spec, &cfg, &err), 0);
+	assert_int_equal(virtio_blk_create(&env, &cfg, &d->dev, &err), 0);
 	assert_int_equal(mmio_attach(d->dev, &host, BASE, 5, &d->t), 0);
 	virtio_blk_config_release(&cfg);
 	drv_init(d);

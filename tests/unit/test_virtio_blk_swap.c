@@ -90,7 +90,8 @@ static int setup(void **state)
 	struct virtio_env env = { .loop = &d->loop, .mem = &d->gm, .clock = &clk };
 	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus, .loop = &d->loop };
 	struct blk_config cfg;
-	char spec[96], err[256];
+	char spec[96];
+	struct err err;
 
 	log_set_level(LOG_ERR);
 	assert_int_equal(guest_mem_init(&d->gm, 32ull << 20), 0);
@@ -105,8 +106,8 @@ static int setup(void **state)
 	make_image(d->path, 64, 0x10);
 	make_image(d->path2, 128, 0x80);
 	snprintf(spec, sizeof(spec), "path=%s", d->path);
-	assert_int_equal(virtio_blk_parse(spec, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(virtio_blk_create(&env, &cfg, &d->dev, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_parse(spec, &cfg, &err), 0);
+	assert_int_equal(virtio_blk_create(&env, &cfg, &d->dev, &err), 0);
 	virtio_blk_config_release(&cfg);
 	assert_int_equal(mmio_attach(d->dev, &host, BASE, 5, &d->t), 0);
 	assert_int_equal(pthread_create(&d->thread, NULL, loop_thread, &d->loop), 0);
@@ -274,7 +275,7 @@ struct swap_call {
 	struct blk_config *cfg;
 	uint16_t used_after;
 	int ret;
-	char err[256];
+	struct err err;
 };
 
 /*
@@ -289,7 +290,7 @@ static void swap_fn(void *arg)
 	pthread_mutex_lock(&dev->lock);
 	dev->ops->queue_notify(dev, 0);
 	pthread_mutex_unlock(&dev->lock);
-	c->ret = virtio_blk_swap(dev, c->cfg, c->err, sizeof(c->err));
+	c->ret = virtio_blk_swap(dev, c->cfg, &c->err);
 	c->used_after = used_idx(c->d);
 }
 
@@ -299,13 +300,14 @@ static void test_swap(void **state)
 	struct swap_call c = { .d = d };
 	struct blk_config cfg;
 	uint32_t gen = rd(d, 0x0fc);
-	char spec[96], err[256];
+	char spec[96];
+	struct err err;
 
 	assert_int_equal(cfg_rd(d, 0, 8), 64);
 	assert_false(rd(d, 0x060) & VIRTIO_MMIO_INT_CONFIG);
 	snprintf(spec, sizeof(spec), "path=%s", d->path2);
-	assert_int_equal(virtio_blk_parse(spec, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(virtio_blk_open(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(virtio_blk_parse(spec, &cfg, &err), 0);
+	assert_int_equal(virtio_blk_open(&cfg, &err), 0);
 	c.cfg = &cfg;
 	post_read(d, 0, 3);
 	assert_int_equal(eventloop_call_sync(&d->loop, swap_fn, &c), 0);

@@ -62,12 +62,12 @@ static void drv_open(struct drv *d, unsigned int pairs)
 	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus };
 	struct net_config cfg;
 	struct net_be *be = calloc(1, sizeof(*be));
-	char err[128];
+	struct err err;
 
 	memset(d, 0, sizeof(*d));
 	assert_int_equal(guest_mem_init(&d->gm, 64ull << 20), 0);
 	bus_init(&d->bus);
-	assert_int_equal(virtio_net_parse("user", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(virtio_net_parse("user", &cfg, &err), 0);
 	be->ops = &fake_ops;
 	be->name = "fake";
 	be->nqueues = pairs;
@@ -77,7 +77,7 @@ static void drv_open(struct drv *d, unsigned int pairs)
 		be->fds[i] = sv[0];
 		d->peer[i] = sv[1];
 	}
-	assert_int_equal(virtio_net_create_backend(&env, &cfg, be, &d->dev, err, sizeof(err)), 0);
+	assert_int_equal(virtio_net_create_backend(&env, &cfg, be, &d->dev, &err), 0);
 	assert_int_equal(mmio_attach(d->dev, &host, BASE, 5, &d->t), 0);
 	d->nq = 2 * pairs + (pairs > 1);
 	d->next_buf = BUF_GPA;
@@ -177,32 +177,31 @@ static void expect_counters(struct drv *d)
 static void expect_parse_error(const char *spec, const char *needle)
 {
 	struct net_config cfg;
-	char err[160] = "";
+	struct err err;
 
-	assert_int_equal(virtio_net_parse(spec, &cfg, err, sizeof(err)), -EINVAL);
-	if (!strstr(err, needle))
-		fail_msg("'%s': error '%s' lacks '%s'", spec, err, needle);
-	assert_null(strchr(err, '\n'));
+	assert_int_equal(virtio_net_parse(spec, &cfg, &err), -EINVAL);
+	if (!strstr(err.msg, needle))
+		fail_msg("'%s': error '%s' lacks '%s'", spec, err.msg, needle);
+	assert_null(strchr(err.msg, '\n'));
 }
 
 static void test_parse(void **state)
 {
 	struct net_config cfg;
-	char err[160];
+	struct err err;
 
 	(void)state;
-	assert_int_equal(virtio_net_parse("user", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(virtio_net_parse("user", &cfg, &err), 0);
 	assert_int_equal(cfg.backend, NET_USER);
 	assert_int_equal(cfg.nfwd, 0);
 	assert_false(cfg.mac_set);
-	assert_int_equal(virtio_net_parse("tap=tap0,mac=02:aB:00:00:00:01", &cfg, err,
-					  sizeof(err)), 0);
+	assert_int_equal(virtio_net_parse("tap=tap0,mac=02:aB:00:00:00:01", &cfg, &err), 0);
 	assert_int_equal(cfg.backend, NET_TAP);
 	assert_string_equal(cfg.ifname, "tap0");
 	assert_true(cfg.mac_set);
 	assert_memory_equal(cfg.mac, ((uint8_t[]){ 2, 0xab, 0, 0, 0, 1 }), 6);
 	assert_int_equal(virtio_net_parse("user,hostfwd=tcp:5555-:22,hostfwd=udp::53-:5353",
-					  &cfg, err, sizeof(err)), 0);
+					  &cfg, &err), 0);
 	assert_int_equal(cfg.nfwd, 2);
 	assert_false(cfg.fwd[0].udp);
 	assert_int_equal(cfg.fwd[0].host_port, 5555);
@@ -537,23 +536,23 @@ static void test_user_backend_starts(void **state)
 	struct bus bus;
 	struct net_config cfg;
 	struct virtio_dev *dev;
-	char err[160];
+	struct err err;
 
 	(void)state;
 	assert_int_equal(guest_mem_init(&gm, 16ull << 20), 0);
 	bus_init(&bus);
 	host.bus = &bus;
 	env.mem = &gm;
-	assert_int_equal(virtio_net_parse("user,hostfwd=tcp:0-:1", &cfg, err, sizeof(err)),
+	assert_int_equal(virtio_net_parse("user,hostfwd=tcp:0-:1", &cfg, &err),
 			 -EINVAL);
-	assert_int_equal(virtio_net_parse("user", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(virtio_net_parse("user", &cfg, &err), 0);
 	/* slirp runs in the I/O thread's loop: without one there is no backend. */
-	assert_int_not_equal(virtio_net_create(&env, &cfg, &dev, err, sizeof(err)), 0);
-	assert_non_null(strstr(err, "loop"));
+	assert_int_not_equal(virtio_net_create(&env, &cfg, &dev, &err), 0);
+	assert_non_null(strstr(err.msg, "loop"));
 	assert_int_equal(eventloop_init(&loop), 0);
 	env.loop = &loop;
 	host.loop = &loop;
-	assert_int_equal(virtio_net_create(&env, &cfg, &dev, err, sizeof(err)), 0);
+	assert_int_equal(virtio_net_create(&env, &cfg, &dev, &err), 0);
 	assert_int_equal(mmio_attach(dev, &host, BASE, 5, &t), 0);
 	assert_int_equal(loop.npollers, 1);
 	mmio_detach_destroy(dev, t);

@@ -117,14 +117,14 @@ static void drv_open(struct drv *d, unsigned int pairs)
 	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus };
 	struct net_config cfg;
 	struct net_be *be = calloc(1, sizeof(*be));
-	char err[128];
+	struct err err;
 
 	memset(d, 0, sizeof(*d));
 	memset(&race, 0, sizeof(race));
 	race.tx_fd = -1;
 	assert_int_equal(guest_mem_init(&d->gm, 64ull << 20), 0);
 	bus_init(&d->bus);
-	assert_int_equal(virtio_net_parse("user", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(virtio_net_parse("user", &cfg, &err), 0);
 	be->ops = &fake_ops;
 	be->name = "fake";
 	be->nqueues = pairs;
@@ -134,7 +134,7 @@ static void drv_open(struct drv *d, unsigned int pairs)
 		be->fds[i] = d->be_fd[i] = sv[0];
 		d->peer[i] = sv[1];
 	}
-	assert_int_equal(virtio_net_create_backend(&env, &cfg, be, &d->dev, err, sizeof(err)), 0);
+	assert_int_equal(virtio_net_create_backend(&env, &cfg, be, &d->dev, &err), 0);
 	assert_int_equal(mmio_attach(d->dev, &host, BASE, 5, &d->t), 0);
 	d->dev->kick_again = count_kick;
 	d->nq = 2 * pairs + (pairs > 1);

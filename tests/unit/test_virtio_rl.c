@@ -72,7 +72,7 @@ static struct drv *drv_new(bool net)
 	struct virtio_env env = { .loop = &d->loop, .mem = &d->gm, .clock = &clk };
 	/* No loop for the transport: kicks run inline, as a test wants them. */
 	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus };
-	char err[128];
+	struct err err;
 
 	log_set_level(LOG_ERR);
 	assert_int_equal(guest_mem_init(&d->gm, 64ull << 20), 0);
@@ -84,15 +84,14 @@ static struct drv *drv_new(bool net)
 		struct net_config cfg;
 		int sv[2];
 
-		assert_int_equal(virtio_net_parse("user", &cfg, err, sizeof(err)), 0);
+		assert_int_equal(virtio_net_parse("user", &cfg, &err), 0);
 		assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv), 0);
 		*be = (struct net_be){ .ops = &fake_be_ops, .name = "fake", .nqueues = 1 };
 		be->fds[0] = sv[0];
 		d->peer = sv[1];
-		assert_int_equal(virtio_net_create_backend(&env, &cfg, be, &d->dev, err,
-							   sizeof(err)), 0);
+		assert_int_equal(virtio_net_create_backend(&env, &cfg, be, &d->dev, &err), 0);
 	} else {
-		assert_int_equal(virtio_rng_create(&env, &d->dev, err, sizeof(err)), 0);
+		assert_int_equal(virtio_rng_create(&env, &d->dev, &err), 0);
 	}
 	assert_int_equal(mmio_attach(d->dev, &host, BASE, 5, &d->t), 0);
 	mmio_init_queues(d, 0, net ? 2 : 1, QSIZE, RING_GPA(0));

@@ -94,12 +94,12 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 	struct virtio_host host = { .vm_fd = -1, .bus = &f->bus, .loop = NULL };
 	struct virtio_env env = { .loop = NULL, .mem = &f->mem };
-	char err[128];
+	struct err err;
 
 	log_set_level(LOG_ERR);
 	assert_int_equal(guest_mem_init(&f->mem, RAM), 0);
 	bus_init(&f->bus);
-	assert_int_equal(virtio_rng_create(&env, &f->dev, err, sizeof(err)), 0);
+	assert_int_equal(virtio_rng_create(&env, &f->dev, &err), 0);
 	assert_int_equal(mmio_attach(f->dev, &host, BASE, 5, &f->t), 0);
 	*state = f;
 	return 0;
@@ -112,7 +112,7 @@ static int setup_loop(void **state)
 	struct virtio_host host = { .vm_fd = -1, .bus = &f->bus, .loop = &f->loop,
 				    .test_kick_fds = true };
 	struct virtio_env env = { .loop = &f->loop, .mem = &f->mem };
-	char err[128];
+	struct err err;
 
 	log_set_level(LOG_ERR);
 	memset(&race, 0, sizeof(race));
@@ -120,7 +120,7 @@ static int setup_loop(void **state)
 	bus_init(&f->bus);
 	assert_int_equal(eventloop_init(&f->loop), 0);
 	f->has_loop = true;
-	assert_int_equal(virtio_rng_create(&env, &f->dev, err, sizeof(err)), 0);
+	assert_int_equal(virtio_rng_create(&env, &f->dev, &err), 0);
 	assert_int_equal(mmio_attach(f->dev, &host, BASE, 5, &f->t), 0);
 	*state = f;
 	return 0;
@@ -541,13 +541,13 @@ static void test_create_error(void **state)
 	struct virtio_env env = { .mem = &f->mem };
 	struct virtio_mmio *t = NULL;
 	struct virtio_dev *dev = NULL;
-	char err[128] = "";
+	struct err err;
 
 	/*
 	 * Overlaps the device made in setup: the attach fails, and leaves the
 	 * device as it was, detached, for its owner to destroy.
 	 */
-	assert_int_equal(virtio_rng_create(&env, &dev, err, sizeof(err)), 0);
+	assert_int_equal(virtio_rng_create(&env, &dev, &err), 0);
 	assert_non_null(dev);
 	assert_int_equal(virtio_mmio_create(dev, &host, BASE, 6, &t), -EEXIST);
 	assert_null(t);

@@ -29,7 +29,7 @@ struct virtio_vsock_backend {
 };
 int virtio_vsock_create_with(const struct virtio_env *env, const struct vsock_config *cfg,
 			     const struct virtio_vsock_backend *be, struct virtio_dev **out,
-			     char *err, size_t errlen);
+			     struct err *err);
 
 #define BASE 0xd0000000ull
 #define RING_GPA(q) (0x10000ull + (q) * 0x4000ull)
@@ -164,13 +164,13 @@ static int rig_teardown(void **state)
 }
 
 /* The device, attached as Hearth does; a failed create leaves r->dev alone. */
-static int rig_create(struct rig *r, uint64_t cid, char *err, size_t errlen)
+static int rig_create(struct rig *r, uint64_t cid, struct err *err)
 {
 	struct vsock_config cfg = { .cid = cid };
 	struct virtio_dev *dev;
 	int ret;
 
-	ret = virtio_vsock_create_with(&r->env, &cfg, &fake_be, &dev, err, errlen);
+	ret = virtio_vsock_create_with(&r->env, &cfg, &fake_be, &dev, err);
 	if (ret)
 		return ret;
 	r->dev = dev;
@@ -254,14 +254,14 @@ static uint64_t counter(struct rig *r, const char *name)
 static void test_parse_ok(void **state)
 {
 	struct vsock_config cfg;
-	char err[128];
+	struct err err;
 
 	(void)state;
-	assert_int_equal(virtio_vsock_parse("cid=3", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(virtio_vsock_parse("cid=3", &cfg, &err), 0);
 	assert_int_equal(cfg.cid, 3);
-	assert_int_equal(virtio_vsock_parse("cid=4294967294", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(virtio_vsock_parse("cid=4294967294", &cfg, &err), 0);
 	assert_int_equal(cfg.cid, 0xfffffffeull);
-	assert_int_equal(virtio_vsock_parse("cid=1000", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(virtio_vsock_parse("cid=1000", &cfg, &err), 0);
 	assert_int_equal(cfg.cid, 1000);
 }
 
@@ -286,17 +286,17 @@ static void test_parse_bad(void **state)
 		{ ",", "expected cid=N" },
 	};
 	struct vsock_config cfg = { .cid = 77 };
-	char err[128];
+	struct err err;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		err[0] = '\0';
-		assert_int_equal(virtio_vsock_parse(cases[i].spec, &cfg, err, sizeof(err)), -EINVAL);
-		if (!strstr(err, cases[i].msg))
-			fail_msg("'%s': error '%s' lacks '%s'", cases[i].spec, err, cases[i].msg);
-		assert_null(strchr(err, '\n'));
+		err.msg[0] = '\0';
+		assert_int_equal(virtio_vsock_parse(cases[i].spec, &cfg, &err), -EINVAL);
+		if (!strstr(err.msg, cases[i].msg))
+			fail_msg("'%s': error '%s' lacks '%s'", cases[i].spec, err.msg, cases[i].msg);
+		assert_null(strchr(err.msg, '\n'));
 	}
-	assert_int_equal(virtio_vsock_parse(NULL, &cfg, err, sizeof(err)), -EINVAL);
+	assert_int_equal(virtio_vsock_parse(NULL, &cfg, &err), -EINVAL);
 }
 
 static void test_missing_device(void **state)
@@ -304,47 +304,47 @@ static void test_missing_device(void **state)
 	struct rig *r = *state;
 	struct virtio_vsock_backend be = { "/nonexistent/vhost-vsock", fake_ioctl };
 	struct vsock_config cfg = { .cid = 3 };
-	char err[256] = "";
+	struct err err;
 
-	assert_int_equal(virtio_vsock_create_with(&r->env, &cfg, &be, &r->dev, err, sizeof(err)),
+	assert_int_equal(virtio_vsock_create_with(&r->env, &cfg, &be, &r->dev, &err),
 			 -ENOENT);
 	r->dev = NULL;
-	assert_non_null(strstr(err, "/nonexistent/vhost-vsock"));
-	assert_non_null(strstr(err, "load the vhost_vsock module"));
+	assert_non_null(strstr(err.msg, "/nonexistent/vhost-vsock"));
+	assert_non_null(strstr(err.msg, "load the vhost_vsock module"));
 }
 
 static void test_cid_in_use(void **state)
 {
 	struct rig *r = *state;
-	char err[256] = "";
+	struct err err;
 
 	fake.fail_req = VHOST_VSOCK_SET_GUEST_CID;
 	fake.fail_errno = EADDRINUSE;
-	assert_int_equal(rig_create(r, 42, err, sizeof(err)), -EADDRINUSE);
+	assert_int_equal(rig_create(r, 42, &err), -EADDRINUSE);
 	r->dev = NULL;
-	assert_non_null(strstr(err, "CID 42 is in use"));
+	assert_non_null(strstr(err.msg, "CID 42 is in use"));
 }
 
 static void test_vhost_lacks_transport_feature(void **state)
 {
 	struct rig *r = *state;
-	char err[256] = "";
+	struct err err;
 
 	fake.features = VHOST_ALL_FEATURES & ~(1ull << VIRTIO_F_EVENT_IDX);
-	assert_int_equal(rig_create(r, 3, err, sizeof(err)), -EOPNOTSUPP);
+	assert_int_equal(rig_create(r, 3, &err), -EOPNOTSUPP);
 	r->dev = NULL;
-	assert_non_null(strstr(err, "0x20000000"));
+	assert_non_null(strstr(err.msg, "0x20000000"));
 }
 
 static void test_config_and_registers(void **state)
 {
 	struct rig *r = *state;
-	char err[256] = "";
+	struct err err;
 	uint8_t b[8];
 
-	assert_int_equal(rig_create(r, 0x123456789ull, err, sizeof(err)), -EINVAL);
+	assert_int_equal(rig_create(r, 0x123456789ull, &err), -EINVAL);
 	r->dev = NULL;
-	assert_int_equal(rig_create(r, 0xfedcba98ull, err, sizeof(err)), 0);
+	assert_int_equal(rig_create(r, 0xfedcba98ull, &err), 0);
 	assert_int_equal(fake.owner_calls, 1);
 	assert_int_equal(fake.cid, 0xfedcba98ull);
 	assert_int_equal(rd(r, 0x008, 4), VIRTIO_ID_VSOCK);
@@ -374,10 +374,10 @@ static void test_config_and_registers(void **state)
 static void test_no_seqpacket_without_vhost(void **state)
 {
 	struct rig *r = *state;
-	char err[256] = "";
+	struct err err;
 
 	fake.features = VHOST_ALL_FEATURES & ~2ull;
-	assert_int_equal(rig_create(r, 3, err, sizeof(err)), 0);
+	assert_int_equal(rig_create(r, 3, &err), 0);
 	wr(r, 0x014, 0);
 	assert_int_equal(rd(r, 0x010, 4) & 2u, 0);
 }
@@ -385,10 +385,10 @@ static void test_no_seqpacket_without_vhost(void **state)
 static void test_activate_and_signal(void **state)
 {
 	struct rig *r = *state;
-	char err[256] = "";
+	struct err err;
 	uint64_t v;
 
-	assert_int_equal(rig_create(r, 3, err, sizeof(err)), 0);
+	assert_int_equal(rig_create(r, 3, &err), 0);
 	drive(r, 3);
 	assert_int_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
 	assert_int_equal(fake.set_features, (1ull << VIRTIO_F_VERSION_1) |
@@ -456,9 +456,9 @@ static void test_activate_and_signal(void **state)
 static void test_activate_failures(void **state)
 {
 	struct rig *r = *state;
-	char err[256] = "";
+	struct err err;
 
-	assert_int_equal(rig_create(r, 3, err, sizeof(err)), 0);
+	assert_int_equal(rig_create(r, 3, &err), 0);
 	/* The driver left the tx queue off: vhost cannot run, the device needs reset. */
 	drive(r, 1);
 	assert_int_not_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
@@ -497,12 +497,12 @@ static void test_takes_transport_kicks(void **state)
 {
 	struct rig *r = *state;
 	struct epoll_event ev;
-	char err[256] = "";
+	struct err err;
 	int kick[2];
 	uint64_t v;
 
 	r->host.test_kick_fds = true;
-	assert_int_equal(rig_create(r, 3, err, sizeof(err)), 0);
+	assert_int_equal(rig_create(r, 3, &err), 0);
 	drive(r, 3);
 	assert_int_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
 	assert_int_equal(fake.running, 1);
@@ -535,20 +535,20 @@ static void test_real_vhost(void **state)
 	struct rig *r = *state;
 	struct vsock_config cfg = { .cid = 3000000000u + (uint64_t)getpid() % 100000u };
 	struct virtio_dev *second = NULL;
-	char err[256] = "";
+	struct err err;
 	int ret;
 
 	if (access("/dev/vhost-vsock", R_OK | W_OK) != 0) {
 		skip();
 		return;
 	}
-	ret = virtio_vsock_create(&r->env, &cfg, &r->dev, err, sizeof(err));
+	ret = virtio_vsock_create(&r->env, &cfg, &r->dev, &err);
 	if (ret)
-		fail_msg("create: %s", err);
+		fail_msg("create: %s", err.msg);
 	assert_int_equal(mmio_attach(r->dev, &r->host, BASE, 5, &r->t), 0);
-	ret = virtio_vsock_create(&r->env, &cfg, &second, err, sizeof(err));
+	ret = virtio_vsock_create(&r->env, &cfg, &second, &err);
 	assert_int_equal(ret, -EADDRINUSE);
-	assert_non_null(strstr(err, "is in use"));
+	assert_non_null(strstr(err.msg, "is in use"));
 }
 
 /*
@@ -566,9 +566,9 @@ static void test_snapshot_ring_bases_and_reset(void **state)
 	uint32_t id = 0xffffffffu;
 	uint8_t rec[1024];
 	size_t len = sizeof(rec), n = 0;
-	char err[256];
+	struct err err;
 
-	assert_int_equal(rig_create(r, 3, err, sizeof(err)), 0);
+	assert_int_equal(rig_create(r, 3, &err), 0);
 	drive(r, 3);
 	assert_int_equal(fake.running, 1);
 	assert_int_equal(fake.base[0].num, 0);
@@ -592,7 +592,7 @@ static void test_snapshot_ring_bases_and_reset(void **state)
 	bus_destroy(&r->bus); /* the window stays registered until the VM's bus goes */
 	bus_init(&r->bus);
 	memset(fake.base, 0, sizeof(fake.base));
-	assert_int_equal(rig_create(r, 3, err, sizeof(err)), 0);
+	assert_int_equal(rig_create(r, 3, &err), 0);
 	assert_int_equal(virtio_mmio_restore(r->t, rec, len), 0);
 	assert_int_equal(fake.running, 1);
 	assert_int_equal(fake.base[0].num, 7);
@@ -607,7 +607,7 @@ static void test_snapshot_ring_bases_and_reset(void **state)
 	r->t = NULL;
 	bus_destroy(&r->bus); /* the window stays registered until the VM's bus goes */
 	bus_init(&r->bus);
-	assert_int_equal(rig_create(r, 4, err, sizeof(err)), 0);
+	assert_int_equal(rig_create(r, 4, &err), 0);
 	assert_int_equal(virtio_mmio_restore(r->t, rec, len), -EINVAL);
 	assert_int_equal(rd(r, 0x070, 4), 0);
 }

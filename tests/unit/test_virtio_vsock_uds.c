@@ -237,36 +237,37 @@ static void test_uds_path_taken(void **state)
 	struct vsock_uds_config cfg = { .cid = GUEST_CID };
 	struct drv *d = *state;
 	struct virtio_dev *dev = NULL;
-	char path[160], err[256] = "";
+	char path[160];
+	struct err err;
 	int fd;
 
 	env.loop = &d->loop;
 	env.mem = &d->gm;
 	/* Someone serves on it (this rig's device): refused, and left alone. */
 	cfg.uds_path = d->path;
-	assert_int_equal(virtio_vsock_uds_create(&env, &cfg, &dev, err, sizeof(err)), -EADDRINUSE);
-	assert_non_null(strstr(err, "another process is serving on it"));
+	assert_int_equal(virtio_vsock_uds_create(&env, &cfg, &dev, &err), -EADDRINUSE);
+	assert_non_null(strstr(err.msg, "another process is serving on it"));
 	assert_int_equal(access(d->path, F_OK), 0);
 	/* A file that is not a socket is not ours to replace. */
 	snprintf(path, sizeof(path), "%s/file", d->dir);
 	fd = open(path, O_CREAT | O_WRONLY, 0600);
 	close(fd);
 	cfg.uds_path = path;
-	assert_int_equal(virtio_vsock_uds_create(&env, &cfg, &dev, err, sizeof(err)), -EADDRINUSE);
-	assert_non_null(strstr(err, "not a socket"));
+	assert_int_equal(virtio_vsock_uds_create(&env, &cfg, &dev, &err), -EADDRINUSE);
+	assert_non_null(strstr(err.msg, "not a socket"));
 	assert_int_equal(unlink(path), 0);
 	/* A stale socket (bound, nobody listening) is replaced, and removed at destroy. */
 	struct sockaddr_un sa;
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	rig_sockaddr(&sa, path);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(virtio_vsock_uds_create(&env, &cfg, &dev, err, sizeof(err)), 0);
+	assert_int_equal(virtio_vsock_uds_create(&env, &cfg, &dev, &err), 0);
 	close(fd);
 	virtio_vsock_uds_destroy(dev);
 	assert_int_not_equal(access(path, F_OK), 0);
 	/* A CID or path out of range. */
 	cfg.cid = 2;
-	assert_int_equal(virtio_vsock_uds_create(&env, &cfg, &dev, err, sizeof(err)), -EINVAL);
+	assert_int_equal(virtio_vsock_uds_create(&env, &cfg, &dev, &err), -EINVAL);
 }
 
 int main(void)

@@ -357,7 +357,7 @@ static inline int rig_setup(void **state)
 				    .test_kick_fds = true };
 	struct virtio_env env = { .loop = &d->loop, .mem = &d->gm };
 	struct vsock_uds_config cfg = { .cid = GUEST_CID };
-	char err[256];
+	struct err err;
 
 	assert_non_null(d);
 	log_set_level(LOG_ERR);
@@ -368,7 +368,7 @@ static inline int rig_setup(void **state)
 	bus_init(&d->bus);
 	assert_int_equal(eventloop_init(&d->loop), 0);
 	assert_int_equal(guest_mem_init(&d->gm, RAM), 0);
-	assert_int_equal(virtio_vsock_uds_create(&env, &cfg, &d->dev, err, sizeof(err)), 0);
+	assert_int_equal(virtio_vsock_uds_create(&env, &cfg, &d->dev, &err), 0);
 	assert_int_equal(mmio_attach(d->dev, &host, BASE, 5, &d->t), 0);
 	mmio_init_queues(d, 0, 3, QSIZE, RINGS);
 	*state = d;
