@@ -26,7 +26,7 @@ static struct guest_mem gm;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char err[LOADER_ERR_MAX];
+	struct err err;
 	struct kernel_image img;
 	struct boot_plan plan;
 	uint8_t *copy;
@@ -42,17 +42,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(copy, data, size);
 	memset(&img, 0, sizeof(img));
 	if (mb_find_header(copy, size, &(uint32_t){ 0 }))
-		ret = mb_parse(copy, size, &img, err);
+		ret = mb_parse(copy, size, &img, &err);
 	else if (size >= 4 && !memcmp(copy, "\177ELF", 4))
-		ret = elf_parse(copy, size, &img, err);
+		ret = elf_parse(copy, size, &img, &err);
 	else
-		ret = bzimage_parse(copy, size, &img, err);
+		ret = bzimage_parse(copy, size, &img, &err);
 	CHECK(ret <= 0);
 	if (ret == 0) {
 		img.data = copy;
 		img.size = size;
 		img.path = "fuzz";
-		ret = loader_load(&img, &gm, NULL, "console=ttyS0 panic=-1", 0xe0000, &plan, err);
+		ret = loader_load(&img, &gm, NULL, "console=ttyS0 panic=-1", 0xe0000, &plan, &err);
 		CHECK(ret <= 0);
 		if (ret == 0) {
 			CHECK(plan.kernel_start <= plan.kernel_end && plan.kernel_end <= RAM);

@@ -169,7 +169,7 @@ static void *api_thread(void *arg)
 
 static int bind_listen(struct api_server *s, const char *path, struct err *err)
 {
-	int fd = uds_listen("--api-sock", path, 16, err->msg, sizeof(err->msg));
+	int fd = uds_listen("--api-sock", path, 16, err);
 
 	if (fd < 0)
 		return fd;

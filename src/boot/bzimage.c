@@ -14,58 +14,43 @@
 #define MIN_VERSION 0x0206    /* cmdline_size, 32-bit boot */
 
 int bzimage_parse(const uint8_t *data, size_t size, struct kernel_image *img,
-		  char err[LOADER_ERR_MAX])
+		  struct err *err)
 {
 	struct setup_header hdr;
 	size_t setup_sects;
 
-	if (size < SETUP_HDR_OFF + sizeof(hdr)) {
-		snprintf(err, LOADER_ERR_MAX, "too small to be a Linux kernel (%zu bytes)", size);
-		return -EINVAL;
-	}
+	if (size < SETUP_HDR_OFF + sizeof(hdr))
+		return err_set(err, true, -EINVAL, "too small to be a Linux kernel (%zu bytes)",
+			       size);
 	memcpy(&hdr, data + SETUP_HDR_OFF, sizeof(hdr));
-	if (hdr.boot_flag != BOOT_FLAG || hdr.header != HDRS_MAGIC) {
-		snprintf(err, LOADER_ERR_MAX,
-			 "not a Linux bzImage or ELF vmlinux (no boot-protocol 'HdrS' signature)");
-		return -EINVAL;
-	}
-	if (hdr.version < MIN_VERSION) {
-		snprintf(err, LOADER_ERR_MAX,
-			 "boot protocol %u.%02u is too old (2.06 or newer needed)",
-			 hdr.version >> 8, hdr.version & 0xff);
-		return -EINVAL;
-	}
-	if (!(hdr.loadflags & LOADED_HIGH)) {
-		snprintf(err, LOADER_ERR_MAX, "a zImage (loads low); only bzImage is supported");
-		return -EINVAL;
-	}
-	if (hdr.version >= 0x020c && !(hdr.xloadflags & XLF_KERNEL_64)) {
-		snprintf(err, LOADER_ERR_MAX, "kernel has no 64-bit entry point (32-bit kernel?)");
-		return -EINVAL;
-	}
+	if (hdr.boot_flag != BOOT_FLAG || hdr.header != HDRS_MAGIC)
+		return err_set(err, true, -EINVAL, "not a Linux bzImage or ELF vmlinux (no "
+			       "boot-protocol 'HdrS' signature)");
+	if (hdr.version < MIN_VERSION)
+		return err_set(err, true, -EINVAL, "boot protocol %u.%02u is too old (2.06 or "
+			       "newer needed)", hdr.version >> 8, hdr.version & 0xff);
+	if (!(hdr.loadflags & LOADED_HIGH))
+		return err_set(err, true, -EINVAL, "a zImage (loads low); only bzImage is "
+			       "supported");
+	if (hdr.version >= 0x020c && !(hdr.xloadflags & XLF_KERNEL_64))
+		return err_set(err, true, -EINVAL, "kernel has no 64-bit entry point (32-bit "
+			       "kernel?)");
 	setup_sects = hdr.setup_sects ? hdr.setup_sects : 4;
-	if ((setup_sects + 1) * 512 >= size) {
-		snprintf(err, LOADER_ERR_MAX,
-			 "truncated: setup is %zu bytes but the file has only %zu",
-			 (setup_sects + 1) * 512, size);
-		return -EINVAL;
-	}
+	if ((setup_sects + 1) * 512 >= size)
+		return err_set(err, true, -EINVAL, "truncated: setup is %zu bytes but the file has "
+			       "only %zu", (setup_sects + 1) * 512, size);
 	if (hdr.relocatable_kernel &&
-	    (hdr.kernel_alignment == 0 || (hdr.kernel_alignment & (hdr.kernel_alignment - 1)))) {
-		snprintf(err, LOADER_ERR_MAX, "bad kernel_alignment 0x%x (not a power of two)",
-			 hdr.kernel_alignment);
-		return -EINVAL;
-	}
+	    (hdr.kernel_alignment == 0 || (hdr.kernel_alignment & (hdr.kernel_alignment - 1))))
+		return err_set(err, true, -EINVAL, "bad kernel_alignment 0x%x (not a power of two)",
+			       hdr.kernel_alignment);
 	/*
 	 * syssize counts 16-byte paragraphs of the protected-mode part; a file
 	 * shorter than that was cut off in transit.
 	 */
-	if ((uint64_t)hdr.syssize * 16 > size - (setup_sects + 1) * 512) {
-		snprintf(err, LOADER_ERR_MAX,
-			 "truncated: header promises %llu bytes of kernel, file has %zu",
-			 (unsigned long long)hdr.syssize * 16, size - (setup_sects + 1) * 512);
-		return -EINVAL;
-	}
+	if ((uint64_t)hdr.syssize * 16 > size - (setup_sects + 1) * 512)
+		return err_set(err, true, -EINVAL, "truncated: header promises %llu bytes of "
+			       "kernel, file has %zu", (unsigned long long)hdr.syssize * 16,
+			       size - (setup_sects + 1) * 512);
 
 	memset(img, 0, sizeof(*img));
 	img->kind = KERNEL_BZIMAGE;
@@ -94,7 +79,7 @@ static void copy_setup_header(const struct kernel_image *img, struct boot_params
 }
 
 int bzimage_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_plan *plan,
-		 char err[LOADER_ERR_MAX])
+		 struct err *err)
 {
 	size_t payload = img->size - img->setup_size;
 	uint64_t load = img->relocatable ? LAYOUT_KERNEL_LOAD : img->pref_address;
@@ -103,18 +88,15 @@ int bzimage_load(const struct kernel_image *img, struct guest_mem *gm, struct bo
 	void *dst;
 
 	/* The decompressor works in place, so the whole init_size must be RAM. */
-	if (load + footprint > guest_mem_low_end(gm)) {
-		snprintf(err, LOADER_ERR_MAX,
-			 "kernel needs %llu MiB of RAM from 0x%llx to decompress; not enough --memory",
-			 (unsigned long long)((load + footprint) >> 20) + 1,
-			 (unsigned long long)load);
-		return -E2BIG;
-	}
+	if (load + footprint > guest_mem_low_end(gm))
+		return err_set(err, true, -E2BIG, "kernel needs %llu MiB of RAM from 0x%llx to "
+			       "decompress; not enough --memory",
+			       (unsigned long long)((load + footprint) >> 20) + 1,
+			       (unsigned long long)load);
 	dst = guest_mem_ptr(gm, load, payload);
-	if (!dst) {
-		snprintf(err, LOADER_ERR_MAX, "kernel does not fit in guest RAM; raise --memory");
-		return -E2BIG;
-	}
+	if (!dst)
+		return err_set(err, true, -E2BIG, "kernel does not fit in guest RAM; raise "
+			       "--memory");
 	memcpy(dst, img->data + img->setup_size, payload);
 
 	bp = guest_mem_ptr(gm, LAYOUT_BOOT_PARAMS, sizeof(*bp));

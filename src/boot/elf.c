@@ -77,60 +77,47 @@ static uint64_t find_pvh_entry(const uint8_t *data, size_t size, const Elf64_Phd
 }
 
 int elf_parse(const uint8_t *data, size_t size, struct kernel_image *img,
-	      char err[LOADER_ERR_MAX])
+	      struct err *err)
 {
 	Elf64_Ehdr eh;
 	unsigned int loads = 0;
 	uint64_t pvh = 0;
 
-	if (size < sizeof(eh)) {
-		snprintf(err, LOADER_ERR_MAX, "truncated ELF header (%zu bytes)", size);
-		return -EINVAL;
-	}
+	if (size < sizeof(eh))
+		return err_set(err, true, -EINVAL, "truncated ELF header (%zu bytes)", size);
 	memcpy(&eh, data, sizeof(eh));
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
-	    eh.e_machine != EM_X86_64) {
-		snprintf(err, LOADER_ERR_MAX, "ELF file is not a 64-bit x86-64 image");
-		return -EINVAL;
-	}
-	if (eh.e_type != ET_EXEC) {
-		snprintf(err, LOADER_ERR_MAX, "ELF file is not an executable (e_type %u)", eh.e_type);
-		return -EINVAL;
-	}
+	    eh.e_machine != EM_X86_64)
+		return err_set(err, true, -EINVAL, "ELF file is not a 64-bit x86-64 image");
+	if (eh.e_type != ET_EXEC)
+		return err_set(err, true, -EINVAL, "ELF file is not an executable (e_type %u)",
+			       eh.e_type);
 	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
-	    !in_file(size, eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr))) {
-		snprintf(err, LOADER_ERR_MAX, "truncated or malformed ELF program headers");
-		return -EINVAL;
-	}
+	    !in_file(size, eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr)))
+		return err_set(err, true, -EINVAL, "truncated or malformed ELF program headers");
 	for (unsigned int i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
 
 		memcpy(&ph, data + eh.e_phoff + i * sizeof(ph), sizeof(ph));
 		if (ph.p_type != PT_LOAD && ph.p_type != PT_NOTE)
 			continue;
-		if (!in_file(size, ph.p_offset, ph.p_filesz)) {
-			snprintf(err, LOADER_ERR_MAX,
-				 "truncated: segment %u needs bytes up to %llu, file has %zu", i,
-				 (unsigned long long)(ph.p_offset + ph.p_filesz), size);
-			return -EINVAL;
-		}
+		if (!in_file(size, ph.p_offset, ph.p_filesz))
+			return err_set(err, true, -EINVAL, "truncated: segment %u needs bytes up "
+				       "to %llu, file has %zu", i,
+				       (unsigned long long)(ph.p_offset + ph.p_filesz), size);
 		if (ph.p_type == PT_NOTE) {
 			if (!pvh)
 				pvh = find_pvh_entry(data, size, &ph);
 			continue;
 		}
-		if (ph.p_filesz > ph.p_memsz || ph.p_paddr + ph.p_memsz < ph.p_paddr) {
-			snprintf(err, LOADER_ERR_MAX, "malformed ELF segment %u", i);
-			return -EINVAL;
-		}
+		if (ph.p_filesz > ph.p_memsz || ph.p_paddr + ph.p_memsz < ph.p_paddr)
+			return err_set(err, true, -EINVAL, "malformed ELF segment %u", i);
 		/* elf_load skips empty segments: only the others put a kernel in RAM. */
 		if (ph.p_memsz)
 			loads++;
 	}
-	if (!loads) {
-		snprintf(err, LOADER_ERR_MAX, "ELF file has no loadable segments");
-		return -EINVAL;
-	}
+	if (!loads)
+		return err_set(err, true, -EINVAL, "ELF file has no loadable segments");
 	memset(img, 0, sizeof(*img));
 	img->kind = pvh ? KERNEL_ELF_PVH : KERNEL_ELF64;
 	img->entry = pvh ? pvh : eh.e_entry;
@@ -138,7 +125,7 @@ int elf_parse(const uint8_t *data, size_t size, struct kernel_image *img,
 }
 
 int elf_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_plan *plan,
-	     char err[LOADER_ERR_MAX])
+	     struct err *err)
 {
 	Elf64_Ehdr eh;
 	uint64_t lo = UINT64_MAX, hi = 0;
@@ -152,19 +139,15 @@ int elf_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_p
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
 		/* Low memory holds our page tables, zero page and ACPI tables. */
-		if (ph.p_paddr < LAYOUT_KERNEL_LOAD) {
-			snprintf(err, LOADER_ERR_MAX,
-				 "ELF segment %u at 0x%llx overlaps the loader area below 1 MiB", i,
-				 (unsigned long long)ph.p_paddr);
-			return -EINVAL;
-		}
+		if (ph.p_paddr < LAYOUT_KERNEL_LOAD)
+			return err_set(err, true, -EINVAL, "ELF segment %u at 0x%llx overlaps the "
+				       "loader area below 1 MiB", i,
+				       (unsigned long long)ph.p_paddr);
 		dst = guest_mem_ptr(gm, ph.p_paddr, ph.p_memsz);
-		if (!dst) {
-			snprintf(err, LOADER_ERR_MAX,
-				 "ELF segment %u [0x%llx, +0x%llx) is outside guest RAM", i,
-				 (unsigned long long)ph.p_paddr, (unsigned long long)ph.p_memsz);
-			return -E2BIG;
-		}
+		if (!dst)
+			return err_set(err, true, -E2BIG, "ELF segment %u [0x%llx, +0x%llx) is "
+				       "outside guest RAM", i, (unsigned long long)ph.p_paddr,
+				       (unsigned long long)ph.p_memsz);
 		memcpy(dst, img->data + ph.p_offset, ph.p_filesz);
 		memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
 		if (ph.p_paddr < lo)
@@ -172,11 +155,9 @@ int elf_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_p
 		if (ph.p_paddr + ph.p_memsz > hi)
 			hi = ph.p_paddr + ph.p_memsz;
 	}
-	if (!guest_mem_ptr(gm, img->entry, 1)) {
-		snprintf(err, LOADER_ERR_MAX, "ELF entry point 0x%llx is outside guest RAM",
-			 (unsigned long long)img->entry);
-		return -EINVAL;
-	}
+	if (!guest_mem_ptr(gm, img->entry, 1))
+		return err_set(err, true, -EINVAL, "ELF entry point 0x%llx is outside guest RAM",
+			       (unsigned long long)img->entry);
 	if (!guest_mem_ptr(gm, LAYOUT_BOOT_PARAMS, sizeof(struct boot_params)))
 		return -EFAULT;
 	memset(guest_mem_ptr(gm, LAYOUT_BOOT_PARAMS, sizeof(struct boot_params)), 0,
@@ -190,7 +171,7 @@ int elf_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_p
 }
 
 int elf_pvh_fill(struct guest_mem *gm, const struct boot_plan *plan, uint64_t rsdp_gpa,
-		 char err[LOADER_ERR_MAX])
+		 struct err *err)
 {
 	struct boot_e820_entry map[PVH_MEMMAP_MAX];
 	struct hvm_memmap_entry mm[PVH_MEMMAP_MAX];
@@ -206,10 +187,8 @@ int elf_pvh_fill(struct guest_mem *gm, const struct boot_plan *plan, uint64_t rs
 	};
 	int n = e820_build(gm, map, PVH_MEMMAP_MAX);
 
-	if (n < 0) {
-		snprintf(err, LOADER_ERR_MAX, "cannot build the memory map");
-		return n;
-	}
+	if (n < 0)
+		return err_set(err, false, n, "cannot build the memory map");
 	for (int i = 0; i < n; i++)
 		mm[i] = (struct hvm_memmap_entry){ map[i].addr, map[i].size, map[i].type, 0 };
 	si.memmap_entries = (uint32_t)n;

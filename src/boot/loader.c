@@ -27,8 +27,7 @@ static int read_fully(int fd, uint8_t *buf, size_t len)
 	return (size_t)n == len ? 0 : -EIO;
 }
 
-static int open_regular(const char *path, int *fd_out, uint64_t *size_out, char *err,
-			size_t errlen)
+static int open_regular(const char *path, int *fd_out, uint64_t *size_out, struct err *err)
 {
 	struct stat st;
 	/* O_NONBLOCK: a FIFO with no writer must be refused, not wait in open(). */
@@ -37,10 +36,9 @@ static int open_regular(const char *path, int *fd_out, uint64_t *size_out, char 
 
 	if (fd < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "cannot open: %s", strerror(-ret));
-		return ret;
+		return err_set(err, true, ret, "cannot open: %s", strerror(-ret));
 	}
-	ret = file_check_type(fd, false, &st, err, errlen);
+	ret = file_check_type(fd, false, &st, err);
 	if (ret) {
 		close(fd);
 		return ret;
@@ -50,32 +48,30 @@ static int open_regular(const char *path, int *fd_out, uint64_t *size_out, char 
 	return 0;
 }
 
-int loader_open(const char *path, struct kernel_image *img, char err[LOADER_ERR_MAX])
+int loader_open(const char *path, struct kernel_image *img, struct err *err)
 {
 	uint64_t size;
 	uint8_t *data;
 	int fd, ret;
 
 	memset(img, 0, sizeof(*img));
-	ret = open_regular(path, &fd, &size, err, LOADER_ERR_MAX);
+	ret = open_regular(path, &fd, &size, err);
 	if (ret)
 		return ret;
 	if (size == 0 || size > KERNEL_FILE_MAX) {
-		snprintf(err, LOADER_ERR_MAX, size ? "too large to be a kernel (%llu bytes)"
-						   : "empty file (%llu bytes)",
-			 (unsigned long long)size);
-		ret = -EINVAL;
+		ret = err_set(err, true, -EINVAL, size ? "too large to be a kernel (%llu bytes)"
+							: "empty file (%llu bytes)",
+			      (unsigned long long)size);
 		goto err_close;
 	}
 	data = malloc(size);
 	if (!data) {
-		ret = -ENOMEM;
-		snprintf(err, LOADER_ERR_MAX, "out of memory reading it");
+		ret = err_set(err, false, -ENOMEM, "out of memory reading it");
 		goto err_close;
 	}
 	ret = read_fully(fd, data, size);
 	if (ret) {
-		snprintf(err, LOADER_ERR_MAX, "read failed: %s", strerror(-ret));
+		err_set(err, true, ret, "read failed: %s", strerror(-ret));
 		goto err_free;
 	}
 	if (mb_find_header(data, size, &(uint32_t){ 0 }))
@@ -110,48 +106,41 @@ void loader_close(struct kernel_image *img)
  * low RAM), page aligned, clear of the kernel's decompression footprint.
  */
 static int load_initrd(const char *path, uint64_t addr_max, struct guest_mem *gm,
-		       struct boot_plan *plan, char err[LOADER_ERR_MAX])
+		       struct boot_plan *plan, struct err *err)
 {
 	uint64_t size, top, gpa;
-	char why[LOADER_ERR_MAX / 2];
 	int fd, ret;
 	void *dst;
 
-	ret = open_regular(path, &fd, &size, why, sizeof(why));
-	if (ret) {
-		snprintf(err, LOADER_ERR_MAX, "--initrd %s: %s", path, why);
-		return ret;
-	}
+	ret = open_regular(path, &fd, &size, err);
+	if (ret)
+		return err_prefix(err, ret, "--initrd %s: ", path);
 	top = guest_mem_low_end(gm);
 	if (top > addr_max + 1)
 		top = addr_max + 1;
 	if (size == 0) {
-		snprintf(err, LOADER_ERR_MAX, "initrd %s is empty", path);
 		close(fd);
-		return -EINVAL;
+		return err_set(err, true, -EINVAL, "initrd %s is empty", path);
 	}
 	if (size > top || ((top - size) & ~0xfffull) < plan->kernel_end) {
-		snprintf(err, LOADER_ERR_MAX,
-			 "initrd %s (%llu MiB) does not fit below 0x%llx beside the kernel; raise --memory",
-			 path, (unsigned long long)(size >> 20), (unsigned long long)top);
 		close(fd);
-		return -E2BIG;
+		return err_set(err, true, -E2BIG, "initrd %s (%llu MiB) does not fit below 0x%llx "
+			       "beside the kernel; raise --memory", path,
+			       (unsigned long long)(size >> 20), (unsigned long long)top);
 	}
 	gpa = (top - size) & ~0xfffull;
 	dst = guest_mem_ptr(gm, gpa, size);
 	ret = dst ? read_fully(fd, dst, size) : -EFAULT;
 	close(fd);
-	if (ret) {
-		snprintf(err, LOADER_ERR_MAX, "initrd %s: read failed: %s", path, strerror(-ret));
-		return ret;
-	}
+	if (ret)
+		return err_set(err, true, ret, "initrd %s: read failed: %s", path, strerror(-ret));
 	plan->initrd_gpa = gpa;
 	plan->initrd_size = size;
 	return 0;
 }
 
 static int fill_boot_params(struct guest_mem *gm, const struct boot_plan *plan,
-			    uint64_t rsdp_gpa, char err[LOADER_ERR_MAX])
+			    uint64_t rsdp_gpa, struct err *err)
 {
 	struct boot_params *bp = guest_mem_ptr(gm, plan->params_gpa, sizeof(*bp));
 	int n;
@@ -168,45 +157,35 @@ static int fill_boot_params(struct guest_mem *gm, const struct boot_plan *plan,
 	bp->ext_ramdisk_size = (uint32_t)(plan->initrd_size >> 32);
 	bp->acpi_rsdp_addr = rsdp_gpa;
 	n = e820_build(gm, bp->e820_table, E820_MAX_ENTRIES_ZEROPAGE);
-	if (n < 0) {
-		snprintf(err, LOADER_ERR_MAX, "cannot build the e820 map: %s", strerror(-n));
-		return n;
-	}
+	if (n < 0)
+		return err_set(err, false, n, "cannot build the e820 map: %s", strerror(-n));
 	bp->e820_entries = (uint8_t)n;
 	return 0;
 }
 
 int loader_load(const struct kernel_image *img, struct guest_mem *gm, const char *initrd_path,
 		const char *cmdline, uint64_t rsdp_gpa, struct boot_plan *plan,
-		char err[LOADER_ERR_MAX])
+		struct err *err)
 {
 	size_t len = strlen(cmdline);
 	size_t max = LAYOUT_CMDLINE_MAX - 1;
-	char why[LOADER_ERR_MAX] = "";
 	int ret;
 
 	memset(plan, 0, sizeof(*plan));
 	if (img->kind == KERNEL_BZIMAGE && img->cmdline_max && img->cmdline_max < max)
 		max = img->cmdline_max;
-	if (len > max) {
-		snprintf(err, LOADER_ERR_MAX, "the kernel command line is %zu bytes; this kernel accepts at most %zu",
-			 len, max);
-		return -E2BIG;
-	}
+	if (len > max)
+		return err_set(err, true, -E2BIG, "the kernel command line is %zu bytes; this "
+			       "kernel accepts at most %zu", len, max);
+	err->msg[0] = '\0';
 	if (img->kind == KERNEL_BZIMAGE)
-		ret = bzimage_load(img, gm, plan, why);
+		ret = bzimage_load(img, gm, plan, err);
 	else if (img->kind == KERNEL_MULTIBOOT)
-		ret = mb_load(img, gm, plan, why);
+		ret = mb_load(img, gm, plan, err);
 	else
-		ret = elf_load(img, gm, plan, why);
-	if (ret) {
-		/* Truncation is acceptable: the reason is still one readable line. */
-		int n = snprintf(err, LOADER_ERR_MAX, "kernel %s: ", img->path ? img->path : "");
-		if (n > 0 && n < LOADER_ERR_MAX)
-			memcpy(err + n, why, strnlen(why, (size_t)(LOADER_ERR_MAX - n - 1)) + 1);
-		err[LOADER_ERR_MAX - 1] = '\0';
-		return ret;
-	}
+		ret = elf_load(img, gm, plan, err);
+	if (ret)
+		return err_prefix(err, ret, "kernel %s: ", img->path ? img->path : "");
 	/* A Multiboot kernel's command line lives with its information structure. */
 	if (img->kind != KERNEL_MULTIBOOT) {
 		if (guest_mem_write(gm, LAYOUT_CMDLINE, cmdline, len + 1))

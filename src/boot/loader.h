@@ -10,10 +10,9 @@
 #include <stdint.h>
 
 #include "mem/guest_mem.h"
+#include "util/err.h"
 
 enum kernel_kind { KERNEL_BZIMAGE, KERNEL_ELF64, KERNEL_ELF_PVH, KERNEL_MULTIBOOT };
-
-#define LOADER_ERR_MAX 256
 
 struct kernel_image {
 	enum kernel_kind kind;
@@ -47,17 +46,17 @@ struct boot_plan {
 /*
  * Reads and validates path: a Multiboot header in the first 8 KiB makes
  * it a Multiboot kernel (boot/multiboot.h), else ELF or bzImage by magic.
- * On failure returns -errno and writes one
- * human-readable line (without the file name) into err.
+ * On failure returns -errno with one human-readable line (without the
+ * file name) in err.
  */
-int loader_open(const char *path, struct kernel_image *img, char err[LOADER_ERR_MAX]);
+int loader_open(const char *path, struct kernel_image *img, struct err *err);
 void loader_close(struct kernel_image *img);
 
 /* Validators on an in-memory image; exposed for unit tests and fuzzing. */
 int bzimage_parse(const uint8_t *data, size_t size, struct kernel_image *img,
-		  char err[LOADER_ERR_MAX]);
+		  struct err *err);
 int elf_parse(const uint8_t *data, size_t size, struct kernel_image *img,
-	      char err[LOADER_ERR_MAX]);
+	      struct err *err);
 
 /*
  * Places kernel, initrd (path may be NULL), command line, e820 and boot
@@ -66,16 +65,16 @@ int elf_parse(const uint8_t *data, size_t size, struct kernel_image *img,
  */
 int loader_load(const struct kernel_image *img, struct guest_mem *gm, const char *initrd_path,
 		const char *cmdline, uint64_t rsdp_gpa, struct boot_plan *plan,
-		char err[LOADER_ERR_MAX]);
+		struct err *err);
 
 /* Loaders of each format, called by loader_load. */
 int bzimage_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_plan *plan,
-		 char err[LOADER_ERR_MAX]);
+		 struct err *err);
 int elf_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_plan *plan,
-	     char err[LOADER_ERR_MAX]);
+	     struct err *err);
 
 /* PVH: writes hvm_start_info (with memmap, cmdline, initrd module). */
 int elf_pvh_fill(struct guest_mem *gm, const struct boot_plan *plan, uint64_t rsdp_gpa,
-		 char err[LOADER_ERR_MAX]);
+		 struct err *err);
 
 #endif

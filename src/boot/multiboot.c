@@ -50,83 +50,67 @@ int mb_find_header(const uint8_t *data, size_t size, uint32_t *off)
 	return 0;
 }
 
-static int fail(char err[LOADER_ERR_MAX], const char *msg)
-{
-	snprintf(err, LOADER_ERR_MAX, "%s", msg);
-	return -EINVAL;
-}
-
 /* Segments are placed by physical address: two must never share a byte. */
-static int check_overlaps(const struct mb_layout *l, char err[LOADER_ERR_MAX])
+static int check_overlaps(const struct mb_layout *l, struct err *err)
 {
 	for (unsigned int i = 0; i < l->nsegs; i++)
 		for (unsigned int j = i + 1; j < l->nsegs; j++) {
 			const struct mb_segment *a = &l->segs[i], *b = &l->segs[j];
 
 			if ((uint64_t)a->paddr < (uint64_t)b->paddr + b->memsz &&
-			    (uint64_t)b->paddr < (uint64_t)a->paddr + a->memsz) {
-				snprintf(err, LOADER_ERR_MAX,
-					 "Multiboot segments overlap: [0x%x, +0x%x) and [0x%x, +0x%x)",
-					 a->paddr, a->memsz, b->paddr, b->memsz);
-				return -EINVAL;
-			}
+			    (uint64_t)b->paddr < (uint64_t)a->paddr + a->memsz)
+				return err_set(err, true, -EINVAL, "Multiboot segments overlap: "
+					       "[0x%x, +0x%x) and [0x%x, +0x%x)", a->paddr,
+					       a->memsz, b->paddr, b->memsz);
 		}
 	return 0;
 }
 
 static int parse_aout(const uint8_t *data, size_t size, struct mb_layout *l,
-		      char err[LOADER_ERR_MAX])
+		      struct err *err)
 {
 	const uint8_t *h = data + l->header_off;
 	uint32_t header_addr, load_addr, load_end, bss_end, entry;
 	uint64_t file_off, load_len, mem_len;
 
 	if ((uint64_t)l->header_off + 32 > size)
-		return fail(err, "truncated Multiboot header: the a.out kludge's address fields are missing");
+		return err_set(err, true, -EINVAL, "truncated Multiboot header: the a.out kludge's "
+			       "address fields are missing");
 	header_addr = get32(h + 12);
 	load_addr = get32(h + 16);
 	load_end = get32(h + 20);
 	bss_end = get32(h + 24);
 	entry = get32(h + 28);
-	if (load_addr > header_addr || header_addr - load_addr > l->header_off) {
-		snprintf(err, LOADER_ERR_MAX,
-			 "a.out kludge: load_addr 0x%x and header_addr 0x%x put the image start before the file",
-			 load_addr, header_addr);
-		return -EINVAL;
-	}
+	if (load_addr > header_addr || header_addr - load_addr > l->header_off)
+		return err_set(err, true, -EINVAL, "a.out kludge: load_addr 0x%x and header_addr "
+			       "0x%x put the image start before the file", load_addr, header_addr);
 	file_off = l->header_off - (header_addr - load_addr);
 	if (load_end == 0) {
 		load_len = size - file_off;
 	} else if (load_end <= load_addr) {
-		snprintf(err, LOADER_ERR_MAX, "a.out kludge: load_end_addr 0x%x is not above load_addr 0x%x",
-			 load_end, load_addr);
-		return -EINVAL;
+		return err_set(err, true, -EINVAL, "a.out kludge: load_end_addr 0x%x is not above "
+			       "load_addr 0x%x", load_end, load_addr);
 	} else {
 		load_len = (uint64_t)load_end - load_addr;
 	}
-	if (file_off + load_len > size) {
-		snprintf(err, LOADER_ERR_MAX,
-			 "a.out kludge points outside the file: it loads bytes up to %llu, the file has %zu",
-			 (unsigned long long)(file_off + load_len), size);
-		return -EINVAL;
-	}
+	if (file_off + load_len > size)
+		return err_set(err, true, -EINVAL, "a.out kludge points outside the file: it loads "
+			       "bytes up to %llu, the file has %zu",
+			       (unsigned long long)(file_off + load_len), size);
 	mem_len = load_len;
 	if (bss_end) {
-		if ((uint64_t)bss_end < load_addr + load_len) {
-			snprintf(err, LOADER_ERR_MAX,
-				 "a.out kludge: bss_end_addr 0x%x is below the end of the loaded image", bss_end);
-			return -EINVAL;
-		}
+		if ((uint64_t)bss_end < load_addr + load_len)
+			return err_set(err, true, -EINVAL, "a.out kludge: bss_end_addr 0x%x is "
+				       "below the end of the loaded image", bss_end);
 		mem_len = (uint64_t)bss_end - load_addr;
 	}
 	if (mem_len == 0 || (uint64_t)load_addr + mem_len > 0x100000000ull)
-		return fail(err, "a.out kludge: the image is empty or runs past 4 GiB");
-	if (entry < load_addr || entry - load_addr >= mem_len) {
-		snprintf(err, LOADER_ERR_MAX,
-			 "a.out kludge: entry_addr 0x%x is outside the loaded image [0x%x, +0x%llx)", entry,
-			 load_addr, (unsigned long long)mem_len);
-		return -EINVAL;
-	}
+		return err_set(err, true, -EINVAL, "a.out kludge: the image is empty or runs past "
+			       "4 GiB");
+	if (entry < load_addr || entry - load_addr >= mem_len)
+		return err_set(err, true, -EINVAL, "a.out kludge: entry_addr 0x%x is outside the "
+			       "loaded image [0x%x, +0x%llx)", entry, load_addr,
+			       (unsigned long long)mem_len);
 	l->aout = 1;
 	l->entry = entry;
 	l->nsegs = 1;
@@ -136,51 +120,47 @@ static int parse_aout(const uint8_t *data, size_t size, struct mb_layout *l,
 }
 
 static int parse_elf32(const uint8_t *data, size_t size, struct mb_layout *l,
-		       char err[LOADER_ERR_MAX])
+		       struct err *err)
 {
 	Elf32_Ehdr eh;
 	int entry_found = 0;
 
 	if (size < sizeof(eh))
-		return fail(err, "truncated ELF header");
+		return err_set(err, true, -EINVAL, "truncated ELF header");
 	memcpy(&eh, data, sizeof(eh));
 	if (eh.e_ident[EI_CLASS] == ELFCLASS64)
-		return fail(err, "a 64-bit ELF with a Multiboot header: Multiboot v1 loads ELF32 "
-				 "images (or an a.out kludge, header flag bit 16)");
+		return err_set(err, true, -EINVAL, "a 64-bit ELF with a Multiboot header: "
+			       "Multiboot v1 loads ELF32 images (or an a.out kludge, header flag "
+			       "bit 16)");
 	if (eh.e_ident[EI_CLASS] != ELFCLASS32 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh.e_machine != EM_386)
-		return fail(err, "Multiboot ELF file is not a 32-bit little-endian i386 image");
-	if (eh.e_type != ET_EXEC) {
-		snprintf(err, LOADER_ERR_MAX, "Multiboot ELF file is not an executable (e_type %u)",
-			 eh.e_type);
-		return -EINVAL;
-	}
+		return err_set(err, true, -EINVAL, "Multiboot ELF file is not a 32-bit "
+			       "little-endian i386 image");
+	if (eh.e_type != ET_EXEC)
+		return err_set(err, true, -EINVAL, "Multiboot ELF file is not an executable "
+			       "(e_type %u)", eh.e_type);
 	if (eh.e_phentsize != sizeof(Elf32_Phdr) || eh.e_phnum == 0 ||
 	    (uint64_t)eh.e_phoff + (uint64_t)eh.e_phnum * sizeof(Elf32_Phdr) > size)
-		return fail(err, "truncated or malformed ELF program headers");
+		return err_set(err, true, -EINVAL, "truncated or malformed ELF program headers");
 	if (eh.e_entry == 0)
-		return fail(err, "Multiboot ELF file has no entry point (e_entry is 0)");
+		return err_set(err, true, -EINVAL, "Multiboot ELF file has no entry point (e_entry "
+			       "is 0)");
 	for (unsigned int i = 0; i < eh.e_phnum; i++) {
 		Elf32_Phdr ph;
 
 		memcpy(&ph, data + eh.e_phoff + i * sizeof(ph), sizeof(ph));
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
-		if ((uint64_t)ph.p_offset + ph.p_filesz > size) {
-			snprintf(err, LOADER_ERR_MAX,
-				 "truncated: segment %u needs bytes up to %llu, file has %zu", i,
-				 (unsigned long long)ph.p_offset + ph.p_filesz, size);
-			return -EINVAL;
-		}
+		if ((uint64_t)ph.p_offset + ph.p_filesz > size)
+			return err_set(err, true, -EINVAL, "truncated: segment %u needs bytes up "
+				       "to %llu, file has %zu", i,
+				       (unsigned long long)ph.p_offset + ph.p_filesz, size);
 		if (ph.p_filesz > ph.p_memsz || (uint64_t)ph.p_paddr + ph.p_memsz > 0x100000000ull ||
-		    (uint64_t)ph.p_vaddr + ph.p_memsz > 0x100000000ull) {
-			snprintf(err, LOADER_ERR_MAX, "malformed ELF segment %u", i);
-			return -EINVAL;
-		}
-		if (l->nsegs == MB_MAX_SEGS) {
-			snprintf(err, LOADER_ERR_MAX, "more than %u loadable ELF segments", MB_MAX_SEGS);
-			return -EINVAL;
-		}
+		    (uint64_t)ph.p_vaddr + ph.p_memsz > 0x100000000ull)
+			return err_set(err, true, -EINVAL, "malformed ELF segment %u", i);
+		if (l->nsegs == MB_MAX_SEGS)
+			return err_set(err, true, -EINVAL, "more than %u loadable ELF segments",
+				       MB_MAX_SEGS);
 		l->segs[l->nsegs++] = (struct mb_segment){ ph.p_paddr, ph.p_memsz, ph.p_filesz,
 							   ph.p_offset };
 		/* e_entry is virtual; the CPU starts with paging off. */
@@ -190,43 +170,39 @@ static int parse_elf32(const uint8_t *data, size_t size, struct mb_layout *l,
 		}
 	}
 	if (!l->nsegs)
-		return fail(err, "Multiboot ELF file has no loadable segments");
-	if (!entry_found) {
-		snprintf(err, LOADER_ERR_MAX, "Multiboot ELF entry point 0x%x lies in no loadable segment",
-			 eh.e_entry);
-		return -EINVAL;
-	}
+		return err_set(err, true, -EINVAL, "Multiboot ELF file has no loadable segments");
+	if (!entry_found)
+		return err_set(err, true, -EINVAL, "Multiboot ELF entry point 0x%x lies in no "
+			       "loadable segment", eh.e_entry);
 	return 0;
 }
 
 int mb_layout_parse(const uint8_t *data, size_t size, struct mb_layout *out,
-		    char err[LOADER_ERR_MAX])
+		    struct err *err)
 {
 	uint32_t off;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
 	if (!mb_find_header(data, size, &off))
-		return fail(err, "no Multiboot header in the first 8 KiB");
+		return err_set(err, true, -EINVAL, "no Multiboot header in the first 8 KiB");
 	out->header_off = off;
 	out->flags = get32(data + off + 4);
-	if (out->flags & MB_HF_REQUIRED_MASK & ~MB_HF_KNOWN) {
-		snprintf(err, LOADER_ERR_MAX,
-			 "Multiboot header asks for features Hearth does not provide (flags 0x%x)",
-			 out->flags);
-		return -EINVAL;
-	}
+	if (out->flags & MB_HF_REQUIRED_MASK & ~MB_HF_KNOWN)
+		return err_set(err, true, -EINVAL, "Multiboot header asks for features Hearth does "
+			       "not provide (flags 0x%x)", out->flags);
 	if (out->flags & MB_HF_AOUT_KLUDGE)
 		ret = parse_aout(data, size, out, err);
 	else if (size >= 4 && !memcmp(data, ELFMAG, SELFMAG))
 		ret = parse_elf32(data, size, out, err);
 	else
-		ret = fail(err, "Multiboot image is neither ELF32 nor has the a.out kludge (header flag bit 16)");
+		ret = err_set(err, true, -EINVAL, "Multiboot image is neither ELF32 nor has the "
+			      "a.out kludge (header flag bit 16)");
 	return ret ? ret : check_overlaps(out, err);
 }
 
 int mb_parse(const uint8_t *data, size_t size, struct kernel_image *img,
-	     char err[LOADER_ERR_MAX])
+	     struct err *err)
 {
 	struct mb_layout l;
 	int ret = mb_layout_parse(data, size, &l, err);
@@ -240,7 +216,7 @@ int mb_parse(const uint8_t *data, size_t size, struct kernel_image *img,
 }
 
 int mb_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_plan *plan,
-	    char err[LOADER_ERR_MAX])
+	    struct err *err)
 {
 	uint64_t lo = UINT64_MAX, hi = 0;
 	struct mb_layout l;
@@ -253,19 +229,14 @@ int mb_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_pl
 		const struct mb_segment *s = &l.segs[i];
 
 		/* Below 1 MiB: the information structure, ACPI tables and the BIOS areas. */
-		if (s->paddr < LAYOUT_KERNEL_LOAD) {
-			snprintf(err, LOADER_ERR_MAX,
-				 "Multiboot segment %u at 0x%x overlaps the reserved area below 1 MiB", i,
-				 s->paddr);
-			return -EINVAL;
-		}
-		if (!guest_mem_ptr(gm, s->paddr, s->memsz)) {
-			snprintf(err, LOADER_ERR_MAX,
-				 "Multiboot segment %u [0x%x, +0x%x) does not fit in guest RAM (%llu MiB "
-				 "below the 3 GiB hole); raise --memory", i, s->paddr, s->memsz,
-				 (unsigned long long)(guest_mem_low_end(gm) >> 20));
-			return -E2BIG;
-		}
+		if (s->paddr < LAYOUT_KERNEL_LOAD)
+			return err_set(err, true, -EINVAL, "Multiboot segment %u at 0x%x overlaps "
+				       "the reserved area below 1 MiB", i, s->paddr);
+		if (!guest_mem_ptr(gm, s->paddr, s->memsz))
+			return err_set(err, true, -E2BIG, "Multiboot segment %u [0x%x, +0x%x) does "
+				       "not fit in guest RAM (%llu MiB below the 3 GiB hole); "
+				       "raise --memory", i, s->paddr, s->memsz,
+				       (unsigned long long)(guest_mem_low_end(gm) >> 20));
 	}
 	for (unsigned int i = 0; i < l.nsegs; i++) {
 		const struct mb_segment *s = &l.segs[i];
@@ -310,7 +281,7 @@ static int put_string(struct guest_mem *gm, uint64_t gpa, size_t max, const char
 }
 
 int mb_info_fill(struct guest_mem *gm, const struct boot_plan *plan, const char *kernel_path,
-		 const char *cmdline, const char *initrd_path, char err[LOADER_ERR_MAX])
+		 const char *cmdline, const char *initrd_path, struct err *err)
 {
 	struct boot_e820_entry map[MB_MMAP_MAX];
 	uint8_t *info = guest_mem_ptr(gm, MB_INFO_GPA, MB_INFO_SIZE);
@@ -324,12 +295,11 @@ int mb_info_fill(struct guest_mem *gm, const struct boot_plan *plan, const char 
 		return -EFAULT;
 	ret = put_string(gm, MB_CMDLINE_GPA, MB_CMDLINE_MAX, kernel_path,
 			 cmdline && *cmdline ? cmdline : NULL);
-	if (ret) {
-		snprintf(err, LOADER_ERR_MAX,
-			 "the kernel's path and command line are %zu bytes; Multiboot's area holds %u",
-			 strlen(kernel_path) + 1 + (cmdline ? strlen(cmdline) : 0), MB_CMDLINE_MAX - 1);
-		return ret;
-	}
+	if (ret)
+		return err_set(err, true, ret, "the kernel's path and command line are %zu bytes; "
+			       "Multiboot's area holds %u",
+			       strlen(kernel_path) + 1 + (cmdline ? strlen(cmdline) : 0),
+			       MB_CMDLINE_MAX - 1);
 	if (put_string(gm, MB_LOADER_NAME_GPA, MB_MODSTR_GPA - MB_LOADER_NAME_GPA, MB_LOADER_NAME,
 		       NULL))
 		return -EFAULT;
@@ -338,11 +308,9 @@ int mb_info_fill(struct guest_mem *gm, const struct boot_plan *plan, const char 
 	if (plan->initrd_size) {
 		ret = put_string(gm, MB_MODSTR_GPA, MB_MODSTR_MAX, initrd_path ? initrd_path : "",
 				 NULL);
-		if (ret) {
-			snprintf(err, LOADER_ERR_MAX, "the initrd's path is longer than %u bytes",
-				 MB_MODSTR_MAX - 1);
-			return ret;
-		}
+		if (ret)
+			return err_set(err, true, ret, "the initrd's path is longer than %u bytes",
+				       MB_MODSTR_MAX - 1);
 		put32(mods + 0, (uint32_t)plan->initrd_gpa);
 		put32(mods + 4, (uint32_t)(plan->initrd_gpa + plan->initrd_size));
 		put32(mods + 8, MB_MODSTR_GPA);
@@ -350,10 +318,8 @@ int mb_info_fill(struct guest_mem *gm, const struct boot_plan *plan, const char 
 	}
 	put32(info + MBI_MODS_ADDR, MB_MODS_GPA);
 	n = e820_build(gm, map, MB_MMAP_MAX);
-	if (n < 0) {
-		snprintf(err, LOADER_ERR_MAX, "cannot build the memory map: %s", strerror(-n));
-		return n;
-	}
+	if (n < 0)
+		return err_set(err, false, n, "cannot build the memory map: %s", strerror(-n));
 	for (int i = 0; i < n; i++) {
 		uint8_t *e = mmap + 24 * i;
 

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "boot/loader.h"
+#include "util/err.h"
 
 #define MB_HEADER_MAGIC 0x1badb002u
 #define MB_BOOT_MAGIC 0x2badb002u   /* EAX at entry */
@@ -92,15 +93,15 @@ int mb_find_header(const uint8_t *data, size_t size, uint32_t *off);
  * other, an entry point inside what is loaded. -EINVAL with one line in err.
  */
 int mb_layout_parse(const uint8_t *data, size_t size, struct mb_layout *out,
-		    char err[LOADER_ERR_MAX]);
+		    struct err *err);
 
 /* loader_open's step: img->kind = KERNEL_MULTIBOOT and the entry. */
 int mb_parse(const uint8_t *data, size_t size, struct kernel_image *img,
-	     char err[LOADER_ERR_MAX]);
+	     struct err *err);
 
 /* Places the segments (at or above 1 MiB, inside RAM) and zeroes the bss. */
 int mb_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_plan *plan,
-	    char err[LOADER_ERR_MAX]);
+	    struct err *err);
 
 /*
  * Writes the information structure and its strings (layout above), after
@@ -108,6 +109,6 @@ int mb_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_pl
  * line or the module string does not fit.
  */
 int mb_info_fill(struct guest_mem *gm, const struct boot_plan *plan, const char *kernel_path,
-		 const char *cmdline, const char *initrd_path, char err[LOADER_ERR_MAX]);
+		 const char *cmdline, const char *initrd_path, struct err *err);
 
 #endif

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 
+
 static const struct {
 	long cap;
 	const char *name;
@@ -33,7 +34,7 @@ int kvm_check_extension(int fd, long cap)
 	return r < 0 ? 0 : r;
 }
 
-int kvm_open(struct kvm *kvm, const char *path, char *err, size_t errlen)
+int kvm_open(struct kvm *kvm, const char *path, struct err *err)
 {
 	int version, ret;
 
@@ -42,31 +43,31 @@ int kvm_open(struct kvm *kvm, const char *path, char *err, size_t errlen)
 	if (kvm->fd < 0) {
 		ret = -errno;
 		if (errno == ENOENT)
-			snprintf(err, errlen, "%s does not exist: this host has no KVM (load kvm-intel or kvm-amd, or enable virtualization)", path);
-		else if (errno == EACCES || errno == EPERM)
-			snprintf(err, errlen, "no permission to open %s (join the 'kvm' group or run as root)", path);
-		else
-			snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-		return ret;
+			return err_set(err, false, ret, "%s does not exist: this host has no KVM "
+				       "(load kvm-intel or kvm-amd, or enable virtualization)",
+				       path);
+		if (errno == EACCES || errno == EPERM)
+			return err_set(err, false, ret, "no permission to open %s (join the 'kvm' "
+				       "group or run as root)", path);
+		return err_set(err, false, ret, "cannot open %s: %s", path, strerror(errno));
 	}
 	version = ioctl(kvm->fd, KVM_GET_API_VERSION, 0);
 	if (version != KVM_API_VERSION) {
-		snprintf(err, errlen, "%s speaks KVM API version %d; Hearth needs %d", path, version, KVM_API_VERSION);
-		ret = -EINVAL;
+		ret = err_set(err, false, -EINVAL, "%s speaks KVM API version %d; Hearth needs %d",
+			      path, version, KVM_API_VERSION);
 		goto err_close;
 	}
 	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
 		if (!kvm_check_extension(kvm->fd, required_caps[i].cap)) {
-			snprintf(err, errlen, "KVM lacks %s, needed for %s", required_caps[i].name,
-				required_caps[i].why);
-			ret = -ENOTSUP;
+			ret = err_set(err, false, -ENOTSUP, "KVM lacks %s, needed for %s",
+				      required_caps[i].name, required_caps[i].why);
 			goto err_close;
 		}
 	}
 	kvm->run_size = ioctl(kvm->fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (kvm->run_size <= 0) {
-		snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE failed: %s", strerror(errno));
-		ret = -EINVAL;
+		ret = err_set(err, false, -EINVAL, "KVM_GET_VCPU_MMAP_SIZE failed: %s",
+			      strerror(errno));
 		goto err_close;
 	}
 	kvm->max_vcpus = kvm_check_extension(kvm->fd, KVM_CAP_MAX_VCPUS);

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "util/err.h"
+
 struct kvm {
 	int fd;
 	int run_size;      /* mmap size of struct kvm_run */
@@ -13,7 +15,7 @@ struct kvm {
 };
 
 /* Opens and checks: 0, or -errno with one line naming the problem in err. */
-int kvm_open(struct kvm *kvm, const char *path, char *err, size_t errlen);
+int kvm_open(struct kvm *kvm, const char *path, struct err *err);
 void kvm_close(struct kvm *kvm);
 int kvm_check_extension(int fd, long cap);
 

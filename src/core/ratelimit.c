@@ -40,19 +40,18 @@ bool rl_config_enabled(const struct rl_config *c)
 	return rl_bucket_enabled(&c->bandwidth) || rl_bucket_enabled(&c->ops);
 }
 
-int rl_config_check(const struct rl_config *c, char *err, size_t errlen)
+int rl_config_check(const struct rl_config *c, struct err *err)
 {
 	const struct rl_bucket_config *b[2] = { &c->bandwidth, &c->ops };
 	static const char *const names[2] = { "bandwidth", "ops" };
 
 	for (int i = 0; i < 2; i++) {
 		/* Firecracker silently turns such a bucket off; a typo should not. */
-		if (b[i]->set && b[i]->refill_time > RL_MAX_REFILL_MS) {
-			snprintf(err, errlen, "%s: refill_time %llu ms is too long (at most %llu)",
-				 names[i], (unsigned long long)b[i]->refill_time,
-				 (unsigned long long)RL_MAX_REFILL_MS);
-			return -EINVAL;
-		}
+		if (b[i]->set && b[i]->refill_time > RL_MAX_REFILL_MS)
+			return err_set(err, true, -EINVAL, "%s: refill_time %llu ms is too long "
+				       "(at most %llu)", names[i],
+				       (unsigned long long)b[i]->refill_time,
+				       (unsigned long long)RL_MAX_REFILL_MS);
 	}
 	return 0;
 }

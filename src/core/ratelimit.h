@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/err.h"
+
 /* How long a limiter that ran dry waits before it tries again (Firecracker's). */
 #define RL_REFILL_TIMER_NS (100ull * 1000 * 1000)
 /* refill_time is in ms; its ns value must fit in 64 bits. */
@@ -75,7 +77,7 @@ bool rl_config_enabled(const struct rl_config *c);
  * Checks a configuration; -EINVAL with one line naming the bucket and the
  * field ("bandwidth: refill_time ..."). Every front end goes through it.
  */
-int rl_config_check(const struct rl_config *c, char *err, size_t errlen);
+int rl_config_check(const struct rl_config *c, struct err *err);
 /* For a PATCH: each bucket set in update replaces the one in dst. */
 void rl_config_merge(struct rl_config *dst, const struct rl_config *update);
 

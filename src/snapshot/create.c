@@ -111,8 +111,7 @@ static int save_vcpus(struct vm *vm, struct snap_builder *b, struct memcore_vcpu
 		struct vcpu_snap s;
 		char id[16];
 
-		ret = vcpu_kvm_state_get(vm->vcpus[i]->fd, xsave, list, &s, err->msg,
-					 sizeof(err->msg));
+		ret = vcpu_kvm_state_get(vm->vcpus[i]->fd, xsave, list, &s, err);
 		if (ret) {
 			err_prefix(err, ret, "vcpu%u: ", i);
 			break;

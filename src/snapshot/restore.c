@@ -199,8 +199,7 @@ static int restore_apply(void *ctx, struct vm *vm, struct err *err)
 		return err_prefix(err, ret, "restoring the VM's KVM state: ");
 	}
 	for (unsigned int i = 0; i < rc->ncpus; i++) {
-		ret = vcpu_kvm_state_set(vm->vcpus[i]->fd, xsave, &rc->vcpus[i], err->msg,
-					 sizeof(err->msg));
+		ret = vcpu_kvm_state_set(vm->vcpus[i]->fd, xsave, &rc->vcpus[i], err);
 		if (ret) {
 			err->usage = false;
 			return err_prefix(err, ret, "restoring vcpu%u: ", i);

@@ -23,26 +23,22 @@ static const char *file_kind(mode_t mode)
 	return "of an unknown type";
 }
 
-int file_check_type(int fd, bool blk_ok, struct stat *st, char *err, size_t errlen)
+int file_check_type(int fd, bool blk_ok, struct stat *st, struct err *err)
 {
 	int fl, ret;
 
 	if (fstat(fd, st) < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "cannot stat: %s", strerror(-ret));
-		return ret;
+		return err_set(err, false, ret, "cannot stat: %s", strerror(-ret));
 	}
-	if (!S_ISREG(st->st_mode) && !(blk_ok && S_ISBLK(st->st_mode))) {
-		snprintf(err, errlen, "not a regular file%s (%s)", blk_ok ? " or block device" : "",
-			 file_kind(st->st_mode));
-		return -EINVAL;
-	}
+	if (!S_ISREG(st->st_mode) && !(blk_ok && S_ISBLK(st->st_mode)))
+		return err_set(err, true, -EINVAL, "not a regular file%s (%s)",
+			       blk_ok ? " or block device" : "", file_kind(st->st_mode));
 	/* Left set, io_uring could fail a disk request with -EAGAIN rather than wait. */
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "cannot clear O_NONBLOCK: %s", strerror(-ret));
-		return ret;
+		return err_set(err, false, ret, "cannot clear O_NONBLOCK: %s", strerror(-ret));
 	}
 	return 0;
 }

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "util/err.h"
+
 /*
  * For an fd opened with O_NONBLOCK (so that a FIFO with no writer, or a
  * tty waiting for carrier, cannot hang open()): checks that it is a
@@ -17,7 +19,7 @@
  * O_NONBLOCK again. On failure returns -errno and writes the reason into
  * err, e.g. "not a regular file (a FIFO)"; the caller names the flag and path.
  */
-int file_check_type(int fd, bool blk_ok, struct stat *st, char *err, size_t errlen);
+int file_check_type(int fd, bool blk_ok, struct stat *st, struct err *err);
 
 /*
  * Reads up to len bytes, on through short reads and EINTR. Returns the

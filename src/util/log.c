@@ -89,17 +89,15 @@ void log_set_file_options(int level, bool show_level, bool show_origin)
 	pthread_rwlock_unlock(&file_lock);
 }
 
-int log_open_file(const char *path, int level, bool show_level, bool show_origin, char *err,
-		  size_t errlen)
+int log_open_file(const char *path, int level, bool show_level, bool show_origin, struct err *err)
 {
 	bool fifo = false;
 	int fd, old;
 
 	fd = file_open_sink(path, &fifo);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot open the log file %s: %s", path, strerror(-fd));
-		return fd;
-	}
+	if (fd < 0)
+		return err_set(err, true, fd, "cannot open the log file %s: %s", path,
+			       strerror(-fd));
 	pthread_rwlock_wrlock(&file_lock);
 	old = file_fd;
 	file_fd = fd;

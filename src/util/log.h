@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdnoreturn.h>
 
+#include "util/err.h"
+
 enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 /* Exit codes, documented in README.md. */
@@ -43,7 +45,7 @@ void log_msg_at(enum log_level level, const char *file, int line, const char *fm
  */
 #define LOG_FILE_OFF (-1)   /* file_level: nothing goes to the file */
 int log_open_file(const char *path, int file_level, bool show_level, bool show_origin,
-		  char *err, size_t errlen);
+		  struct err *err);
 /* The level and flags alone, of the file open now (log_open_file sets its own). */
 void log_set_file_options(int file_level, bool show_level, bool show_origin);
 /* At exit: later lines go to stderr again. */

@@ -10,71 +10,67 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static int uds_fail(int ret, const char *what, const char *path, const char *why, char *err,
-		    size_t errlen)
+/* Something in the way (-EEXIST) is the input's fault; the rest are the host's. */
+static int uds_fail(int ret, const char *what, const char *path, const char *why, struct err *err)
 {
-	snprintf(err, errlen, "%s %s: %s", what, path, why);
-	return ret;
+	return err_set(err, ret == -EEXIST, ret, "%s %s: %s", what, path, why);
 }
 
 /* Clears the way for bind: nothing there, or a stale socket removed. */
 static int uds_prepare(const char *what, const char *path, const struct sockaddr_un *sa,
-		       char *err, size_t errlen)
+		       struct err *err)
 {
 	struct stat st;
 	int fd, ret;
 
 	if (lstat(path, &st))
-		return errno == ENOENT ? 0 : uds_fail(-errno, what, path, strerror(errno), err, errlen);
+		return errno == ENOENT ? 0 : uds_fail(-errno, what, path, strerror(errno), err);
 	if (!S_ISSOCK(st.st_mode))
 		return uds_fail(-EEXIST, what, path, "exists and is not a socket; not replacing it",
-				err, errlen);
+				err);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return uds_fail(-errno, what, path, strerror(errno), err, errlen);
+		return uds_fail(-errno, what, path, strerror(errno), err);
 	ret = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
 	close(fd);
 	if (!ret)
-		return uds_fail(-EEXIST, what, path, "another process is serving on it", err, errlen);
+		return uds_fail(-EEXIST, what, path, "another process is serving on it", err);
 	if (unlink(path) && errno != ENOENT) {
 		ret = -errno;
-		snprintf(err, errlen, "%s %s: cannot remove the stale socket: %s", what, path,
-			 strerror(errno));
-		return ret;
+		return err_set(err, false, ret, "%s %s: cannot remove the stale socket: %s", what,
+			       path, strerror(errno));
 	}
 	return 0;
 }
 
-int uds_listen(const char *what, const char *path, int backlog, char *err, size_t errlen)
+int uds_listen(const char *what, const char *path, int backlog, struct err *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, ret;
 
-	if (!*path || strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "%s '%.200s': want 1 to %zu bytes", what, path,
-			 sizeof(sa.sun_path) - 1);
-		return -EINVAL;
-	}
+	if (!*path || strlen(path) >= sizeof(sa.sun_path))
+		return err_set(err, true, -EINVAL, "%s '%.200s': want 1 to %zu bytes", what, path,
+			       sizeof(sa.sun_path) - 1);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	ret = uds_prepare(what, path, &sa, err, errlen);
+	ret = uds_prepare(what, path, &sa, err);
 	if (ret)
 		return ret;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return uds_fail(-errno, what, path, strerror(errno), err, errlen);
+		return uds_fail(-errno, what, path, strerror(errno), err);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
 		goto err_close;
 	if (listen(fd, backlog)) {
 		ret = -errno;
 		unlink(path);
 		close(fd);
-		return uds_fail(ret, what, path, strerror(-ret), err, errlen);
+		return uds_fail(ret, what, path, strerror(-ret), err);
 	}
 	return fd;
 err_close:
 	ret = -errno;
 	close(fd);
-	return uds_fail(ret, what, path, strerror(-ret), err, errlen);
+	return uds_fail(ret, what, path, strerror(-ret), err);
 }
 
 static char exit_path[PATH_MAX];

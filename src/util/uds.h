@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "util/err.h"
+
 /*
  * Binds and listens on path (non-blocking, close-on-exec). A socket there
  * that nobody accepts on is left over from a process that died and is
@@ -11,7 +13,7 @@
  * refused. Returns the fd, or -errno with "WHAT PATH: reason" in err:
  * -EEXIST for something in the way, -EINVAL for a path of the wrong size.
  */
-int uds_listen(const char *what, const char *path, int backlog, char *err, size_t errlen);
+int uds_listen(const char *what, const char *path, int backlog, struct err *err);
 
 /*
  * The socket a fatal exit must still remove though it skips all unwinding:

@@ -34,12 +34,11 @@ out:
 	return ret;
 }
 
-static int fail(char *err, size_t errlen, const char *what)
+static int fail(struct err *err, const char *what)
 {
 	int ret = -errno;
 
-	snprintf(err, errlen, "%s: %s", what, strerror(errno));
-	return ret ? ret : -EIO;
+	return err_set(err, false, ret ? ret : -EIO, "%s: %s", what, strerror(errno));
 }
 
 /*
@@ -47,8 +46,7 @@ static int fail(char *err, size_t errlen, const char *what)
  * it read; that one is skipped (the index list is the host's, and a guest
  * CPUID can hide an MSR) and reading goes on after it.
  */
-static int get_msrs(int fd, const struct kvm_msrs *list, struct vcpu_snap *s, char *err,
-		    size_t errlen)
+static int get_msrs(int fd, const struct kvm_msrs *list, struct vcpu_snap *s, struct err *err)
 {
 	struct kvm_msrs *batch = calloc(1, sizeof(*batch) + MSR_BATCH_MAX *
 					sizeof(batch->entries[0]));
@@ -63,7 +61,7 @@ static int get_msrs(int fd, const struct kvm_msrs *list, struct vcpu_snap *s, ch
 	while ((n = msr_list_batch(list, from, batch, MSR_BATCH_MAX)) > 0) {
 		got = ioctl(fd, KVM_GET_MSRS, batch);
 		if (got < 0) {
-			ret = fail(err, errlen, "KVM_GET_MSRS");
+			ret = fail(err, "KVM_GET_MSRS");
 			break;
 		}
 		memcpy(&s->msrs[s->nmsrs], batch->entries, (size_t)got * sizeof(s->msrs[0]));
@@ -78,44 +76,42 @@ static int get_msrs(int fd, const struct kvm_msrs *list, struct vcpu_snap *s, ch
 }
 
 int vcpu_kvm_state_get(int fd, int xsave_size, const struct kvm_msrs *list,
-		       struct vcpu_snap *s, char *err, size_t errlen)
+		       struct vcpu_snap *s, struct err *err)
 {
 	int ret;
 
 	memset(s, 0, sizeof(*s));
 	if (ioctl(fd, KVM_GET_MP_STATE, &s->mp_state) < 0)
-		return fail(err, errlen, "KVM_GET_MP_STATE");
+		return fail(err, "KVM_GET_MP_STATE");
 	if (ioctl(fd, KVM_GET_REGS, &s->regs) < 0)
-		return fail(err, errlen, "KVM_GET_REGS");
+		return fail(err, "KVM_GET_REGS");
 	if (ioctl(fd, KVM_GET_SREGS, &s->sregs) < 0)
-		return fail(err, errlen, "KVM_GET_SREGS");
+		return fail(err, "KVM_GET_SREGS");
 	s->xsave_len = xsave_size > (int)sizeof(struct kvm_xsave) ? (uint32_t)xsave_size
 								  : sizeof(struct kvm_xsave);
-	if (s->xsave_len > VCPU_XSAVE_MAX) {
-		snprintf(err, errlen, "KVM's XSAVE area is %u bytes, more than %u", s->xsave_len,
-			 VCPU_XSAVE_MAX);
-		return -E2BIG;
-	}
+	if (s->xsave_len > VCPU_XSAVE_MAX)
+		return err_set(err, false, -E2BIG, "KVM's XSAVE area is %u bytes, more than %u",
+			       s->xsave_len, VCPU_XSAVE_MAX);
 	s->xsave = calloc(1, s->xsave_len);
 	if (!s->xsave)
 		return -ENOMEM;
 	if (s->xsave_len > sizeof(struct kvm_xsave) ? ioctl(fd, KVM_GET_XSAVE2, s->xsave) < 0
 						    : ioctl(fd, KVM_GET_XSAVE, s->xsave) < 0) {
-		ret = fail(err, errlen, "KVM_GET_XSAVE");
+		ret = fail(err, "KVM_GET_XSAVE");
 		goto err_release;
 	}
 	ret = -1;
 	if (ioctl(fd, KVM_GET_XCRS, &s->xcrs) < 0)
-		ret = fail(err, errlen, "KVM_GET_XCRS");
+		ret = fail(err, "KVM_GET_XCRS");
 	else if (ioctl(fd, KVM_GET_DEBUGREGS, &s->debugregs) < 0)
-		ret = fail(err, errlen, "KVM_GET_DEBUGREGS");
+		ret = fail(err, "KVM_GET_DEBUGREGS");
 	else if (ioctl(fd, KVM_GET_LAPIC, &s->lapic) < 0)
-		ret = fail(err, errlen, "KVM_GET_LAPIC");
+		ret = fail(err, "KVM_GET_LAPIC");
 	else
-		ret = get_msrs(fd, list, s, err, errlen);
+		ret = get_msrs(fd, list, s, err);
 	/* Last: what is pending after everything else was read out. */
 	if (!ret && ioctl(fd, KVM_GET_VCPU_EVENTS, &s->events) < 0)
-		ret = fail(err, errlen, "KVM_GET_VCPU_EVENTS");
+		ret = fail(err, "KVM_GET_VCPU_EVENTS");
 	if (ret)
 		goto err_release;
 	return 0;
@@ -125,7 +121,7 @@ err_release:
 	return ret;
 }
 
-static int set_msrs(int fd, const struct vcpu_snap *s, char *err, size_t errlen)
+static int set_msrs(int fd, const struct vcpu_snap *s, struct err *err)
 {
 	struct kvm_msrs *batch = calloc(1, sizeof(*batch) + MSR_BATCH_MAX *
 					sizeof(batch->entries[0]));
@@ -141,15 +137,14 @@ static int set_msrs(int fd, const struct vcpu_snap *s, char *err, size_t errlen)
 		memcpy(batch->entries, &s->msrs[from], n * sizeof(batch->entries[0]));
 		set = ioctl(fd, KVM_SET_MSRS, batch);
 		if (set < 0) {
-			ret = fail(err, errlen, "KVM_SET_MSRS");
+			ret = fail(err, "KVM_SET_MSRS");
 			break;
 		}
 		if ((uint32_t)set < n) {
 			/* Read back on the same KVM, so this host cannot take the guest's value. */
-			snprintf(err, errlen, "KVM_SET_MSRS: MSR 0x%x refused the value 0x%llx",
-				 s->msrs[from + (uint32_t)set].index,
-				 (unsigned long long)s->msrs[from + (uint32_t)set].data);
-			ret = -EINVAL;
+			ret = err_set(err, false, -EINVAL, "KVM_SET_MSRS: MSR 0x%x refused the "
+				      "value 0x%llx", s->msrs[from + (uint32_t)set].index,
+				      (unsigned long long)s->msrs[from + (uint32_t)set].data);
 			break;
 		}
 		from += n;
@@ -158,19 +153,18 @@ static int set_msrs(int fd, const struct vcpu_snap *s, char *err, size_t errlen)
 	return ret;
 }
 
-int vcpu_kvm_state_set(int fd, int xsave_size, const struct vcpu_snap *s, char *err,
-		       size_t errlen)
+int vcpu_kvm_state_set(int fd, int xsave_size, const struct vcpu_snap *s, struct err *err)
 {
 	size_t xlen = xsave_size > (int)s->xsave_len ? (size_t)xsave_size : s->xsave_len;
 	uint8_t *xsave;
 	int ret;
 
 	if (ioctl(fd, KVM_SET_MP_STATE, &s->mp_state) < 0)
-		return fail(err, errlen, "KVM_SET_MP_STATE");
+		return fail(err, "KVM_SET_MP_STATE");
 	if (ioctl(fd, KVM_SET_REGS, &s->regs) < 0)
-		return fail(err, errlen, "KVM_SET_REGS");
+		return fail(err, "KVM_SET_REGS");
 	if (ioctl(fd, KVM_SET_SREGS, &s->sregs) < 0)
-		return fail(err, errlen, "KVM_SET_SREGS");
+		return fail(err, "KVM_SET_SREGS");
 	/*
 	 * With KVM_CAP_XSAVE2 KVM copies in as many bytes as it reports, which
 	 * may be more than the saved area: the rest is zero (features not in use).
@@ -179,20 +173,20 @@ int vcpu_kvm_state_set(int fd, int xsave_size, const struct vcpu_snap *s, char *
 	if (!xsave)
 		return -ENOMEM;
 	memcpy(xsave, s->xsave, s->xsave_len);
-	ret = ioctl(fd, KVM_SET_XSAVE, xsave) < 0 ? fail(err, errlen, "KVM_SET_XSAVE") : 0;
+	ret = ioctl(fd, KVM_SET_XSAVE, xsave) < 0 ? fail(err, "KVM_SET_XSAVE") : 0;
 	free(xsave);
 	if (ret)
 		return ret;
 	if (ioctl(fd, KVM_SET_XCRS, &s->xcrs) < 0)
-		return fail(err, errlen, "KVM_SET_XCRS");
+		return fail(err, "KVM_SET_XCRS");
 	if (ioctl(fd, KVM_SET_DEBUGREGS, &s->debugregs) < 0)
-		return fail(err, errlen, "KVM_SET_DEBUGREGS");
+		return fail(err, "KVM_SET_DEBUGREGS");
 	if (ioctl(fd, KVM_SET_LAPIC, &s->lapic) < 0)
-		return fail(err, errlen, "KVM_SET_LAPIC");
-	ret = set_msrs(fd, s, err, errlen);
+		return fail(err, "KVM_SET_LAPIC");
+	ret = set_msrs(fd, s, err);
 	if (ret)
 		return ret;
 	if (ioctl(fd, KVM_SET_VCPU_EVENTS, &s->events) < 0)
-		return fail(err, errlen, "KVM_SET_VCPU_EVENTS");
+		return fail(err, "KVM_SET_VCPU_EVENTS");
 	return 0;
 }

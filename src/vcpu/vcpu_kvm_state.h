@@ -10,6 +10,7 @@
 
 #include <linux/kvm.h>
 
+#include "util/err.h"
 #include "vcpu/vcpu_state.h"
 
 /*
@@ -25,7 +26,7 @@ int vcpu_kvm_msr_list(int kvm_fd, struct kvm_msrs **out);
  * 0, or -errno with the failing ioctl named in err.
  */
 int vcpu_kvm_state_get(int vcpu_fd, int xsave_size, const struct kvm_msrs *list,
-		       struct vcpu_snap *s, char *err, size_t errlen);
+		       struct vcpu_snap *s, struct err *err);
 
 /*
  * Loads s into the vCPU, in the order Firecracker uses: MP state, regs,
@@ -34,7 +35,6 @@ int vcpu_kvm_state_get(int vcpu_fd, int xsave_size, const struct kvm_msrs *list,
  * the pending events last, since setting the rest may clear them.
  * 0, or -errno with the failing ioctl named in err.
  */
-int vcpu_kvm_state_set(int vcpu_fd, int xsave_size, const struct vcpu_snap *s, char *err,
-		       size_t errlen);
+int vcpu_kvm_state_set(int vcpu_fd, int xsave_size, const struct vcpu_snap *s, struct err *err);
 
 #endif

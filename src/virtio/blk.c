@@ -330,7 +330,7 @@ static int blk_open_files(const struct blk_config *cfg, int *fd, int *fd_buffere
 		*fd = open(cfg->path, flags | O_NONBLOCK);
 	if (*fd < 0)
 		goto err_open;
-	ret = file_check_type(*fd, true, &st, err->msg, sizeof(err->msg));
+	ret = file_check_type(*fd, true, &st, err);
 	if (ret) {
 		err->usage = true;
 		return err_prefix(err, ret, "disk %s: ", cfg->path);

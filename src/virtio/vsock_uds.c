@@ -323,7 +323,7 @@ static int vu_listen(struct vsock_uds *vu, struct err *err)
 {
 	int ret;
 
-	vu->listen_fd = uds_listen("uds_path", vu->path, 64, err->msg, sizeof(err->msg));
+	vu->listen_fd = uds_listen("uds_path", vu->path, 64, err);
 	if (vu->listen_fd < 0) {
 		ret = vu->listen_fd;
 		vu->listen_fd = -1;

@@ -27,7 +27,6 @@
 #define VM_MAX_DRIVES 8
 #define VM_MAX_NETS 4
 #define VM_ID_MAX 64              /* device ids: letters, digits, '_' and '-' */
-#define VM_CONFIG_ERR_MAX 320
 
 struct vm_boot_source {
 	char *kernel_image_path;
@@ -115,7 +114,7 @@ void vm_config_release(struct vm_config *c);
 /*
  * Each setter validates its whole input first and changes c only when it
  * is good; on error it returns -EINVAL (-ENOMEM) with one line in err
- * (VM_CONFIG_ERR_MAX is enough) and c is as before.
+ * and c is as before.
  */
 int vm_config_set_boot_source(struct vm_config *c, const char *kernel, const char *initrd,
 			      const char *boot_args, struct err *err);

@@ -14,11 +14,9 @@
 int vm_config_check_limiter(const char *what, const char *field, const struct rl_config *rl,
 			    struct err *err)
 {
-	char why[160];
+	int ret = rl_config_check(rl, err);
 
-	if (!rl_config_check(rl, why, sizeof(why)))
-		return 0;
-	return err_set(err, true, -EINVAL, "%s: %s: %s", what, field, why);
+	return ret ? err_prefix(err, ret, "%s: %s: ", what, field) : 0;
 }
 
 int vm_config_put_entropy(struct vm_config *c, const struct rl_config *rl, struct err *err)

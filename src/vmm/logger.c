@@ -25,5 +25,5 @@ int vm_logger_apply(const struct vm_logger *l, struct err *err)
 		return 0;
 	}
 	return log_open_file(l->log_path, vm_logger_level(l->level), l->show_level,
-			     l->show_log_origin, err->msg, sizeof(err->msg));
+			     l->show_log_origin, err);
 }

@@ -192,7 +192,6 @@ static int vm_prepare_restored(struct vm *vm, const struct vm_config *cfg, struc
  */
 static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
-	char lerr[LOADER_ERR_MAX];
 	struct kernel_image img;
 	char *cmdline = NULL;
 	uint64_t rsdp = 0;
@@ -200,10 +199,12 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct e
 
 	if (vm->mem_file)
 		return vm_prepare_restored(vm, cfg, err);
-	ret = loader_open(cfg->boot.kernel_image_path, &img, lerr);
-	if (ret)
-		return err_set(err, true, ret, "%s %s: %s", cfg->cli ? "--kernel" : "kernel_image_path",
-			       cfg->boot.kernel_image_path, lerr);
+	ret = loader_open(cfg->boot.kernel_image_path, &img, err);
+	if (ret) {
+		err->usage = true;
+		return err_prefix(err, ret, "%s %s: ", cfg->cli ? "--kernel" : "kernel_image_path",
+				  cfg->boot.kernel_image_path);
+	}
 	if (guest_mem_init(&vm->mem, cfg->machine.mem_size_mib << 20)) {
 		ret = err_set(err, false, -errno, "cannot allocate %llu MiB of guest RAM: %s",
 			      (unsigned long long)cfg->machine.mem_size_mib, strerror(errno));
@@ -231,9 +232,13 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct e
 			"exceed %llu bytes" : "out of memory", (unsigned long long)LAYOUT_CMDLINE_MAX - 1);
 		goto err_close;
 	}
-	ret = loader_load(&img, &vm->mem, cfg->boot.initrd_path, cmdline, rsdp, &vm->plan, lerr);
-	if (ret)
-		err_set(err, ret != -EFAULT && ret != -ENOMEM, ret, "%s", lerr);
+	err->msg[0] = '\0';
+	ret = loader_load(&img, &vm->mem, cfg->boot.initrd_path, cmdline, rsdp, &vm->plan, err);
+	if (ret) {
+		if (!err->msg[0])
+			err_set(err, false, ret, "%s", strerror(-ret));
+		err->usage = ret != -EFAULT && ret != -ENOMEM;
+	}
 err_close:
 	free(cmdline);
 	loader_close(&img);
@@ -245,7 +250,7 @@ static int vm_open_kvm(struct vm *vm, const struct vm_config *cfg, struct err *e
 	const char *path = cfg->kvm_path ? cfg->kvm_path : "/dev/kvm";
 	int ret;
 
-	ret = kvm_open(&vm->kvm, path, err->msg, sizeof(err->msg));
+	ret = kvm_open(&vm->kvm, path, err);
 	if (ret) {
 		err->usage = false;
 		return ret;

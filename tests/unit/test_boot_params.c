@@ -118,7 +118,7 @@ static void rewrite_kernel(void)
 }
 
 static int load(struct guest_mem *gm, uint64_t ram, const char *initrd_path, const char *cmdline,
-		struct boot_plan *plan, char *err)
+		struct boot_plan *plan, struct err *err)
 {
 	struct kernel_image img;
 	int ret;
@@ -126,7 +126,7 @@ static int load(struct guest_mem *gm, uint64_t ram, const char *initrd_path, con
 	assert_int_equal(guest_mem_init(gm, ram), 0);
 	ret = loader_open(kpath, &img, err);
 	if (ret)
-		fail_msg("loader_open: %s", err);
+		fail_msg("loader_open: %s", err->msg);
 	ret = loader_load(&img, gm, initrd_path, cmdline, RSDP, plan, err);
 	loader_close(&img);
 	return ret;
@@ -137,7 +137,7 @@ static void test_zero_page(void **state)
 	const char *cmdline = "console=ttyS0 root=/dev/ram0 quiet";
 	struct guest_mem gm;
 	struct boot_plan plan;
-	char err[LOADER_ERR_MAX] = "";
+	struct err err;
 	struct boot_params *bp;
 	struct setup_header orig;
 	uint64_t rd, rd_end, ram_total = 0;
@@ -145,8 +145,8 @@ static void test_zero_page(void **state)
 
 	(void)state;
 	memcpy(&orig, image + HDR_OFF, sizeof(orig));
-	if (load(&gm, RAM, ipath, cmdline, &plan, err))
-		fail_msg("loader_load: %s", err);
+	if (load(&gm, RAM, ipath, cmdline, &plan, &err))
+		fail_msg("loader_load: %s", err.msg);
 
 	/* The plan. */
 	assert_int_equal(plan.entry, 0x100200);
@@ -249,15 +249,15 @@ static void test_header_copy_length(void **state)
 {
 	struct guest_mem gm;
 	struct boot_plan plan;
-	char err[LOADER_ERR_MAX];
+	struct err err;
 	struct boot_params *bp;
 
 	(void)state;
 	/* A header that ends right after cmdline_size (offset 0x23c). */
 	image[0x201] = 0x23c - 0x202;
 	rewrite_kernel();
-	if (load(&gm, RAM, NULL, "x", &plan, err))
-		fail_msg("loader_load: %s", err);
+	if (load(&gm, RAM, NULL, "x", &plan, &err))
+		fail_msg("loader_load: %s", err.msg);
 	bp = guest_mem_ptr(&gm, LAYOUT_BOOT_PARAMS, sizeof(*bp));
 	assert_int_equal(bp->hdr.cmdline_size, 2047);
 	assert_int_equal(bp->hdr.kernel_alignment, 0x200000);
@@ -276,15 +276,15 @@ static void test_not_relocatable(void **state)
 {
 	struct guest_mem gm;
 	struct boot_plan plan;
-	char err[LOADER_ERR_MAX];
+	struct err err;
 	struct boot_params *bp;
 	uint8_t *p;
 
 	(void)state;
 	hdr()->relocatable_kernel = 0;
 	rewrite_kernel();
-	if (load(&gm, RAM, ipath, "", &plan, err))
-		fail_msg("loader_load: %s", err);
+	if (load(&gm, RAM, ipath, "", &plan, &err))
+		fail_msg("loader_load: %s", err.msg);
 	assert_int_equal(plan.entry, 0x1000200);
 	assert_int_equal(plan.kernel_start, 0x1000000);
 	assert_int_equal(plan.kernel_end, 0x1000000 + INIT_SIZE);
@@ -303,14 +303,14 @@ static void test_initrd_addr_max(void **state)
 {
 	struct guest_mem gm;
 	struct boot_plan plan;
-	char err[LOADER_ERR_MAX];
+	struct err err;
 	struct boot_params *bp;
 
 	(void)state;
 	hdr()->initrd_addr_max = 0x2ffffff; /* 48 MiB - 1 */
 	rewrite_kernel();
-	if (load(&gm, RAM, ipath, "x", &plan, err))
-		fail_msg("loader_load: %s", err);
+	if (load(&gm, RAM, ipath, "x", &plan, &err))
+		fail_msg("loader_load: %s", err.msg);
 	bp = guest_mem_ptr(&gm, LAYOUT_BOOT_PARAMS, sizeof(*bp));
 	assert_true(bp->hdr.ramdisk_image + bp->hdr.ramdisk_size <= 0x3000000);
 	assert_true(0x3000000 - (bp->hdr.ramdisk_image + bp->hdr.ramdisk_size) < 4096);
@@ -320,9 +320,9 @@ static void test_initrd_addr_max(void **state)
 	/* The limit leaves no room above the kernel's footprint. */
 	hdr()->initrd_addr_max = 0x100000 + INIT_SIZE + 0x10000 - 1;
 	rewrite_kernel();
-	err[0] = '\0';
-	assert_int_equal(load(&gm, RAM, ipath, "x", &plan, err), -E2BIG);
-	assert_non_null(strstr(err, ipath));
+	err.msg[0] = '\0';
+	assert_int_equal(load(&gm, RAM, ipath, "x", &plan, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, ipath));
 	guest_mem_destroy(&gm);
 }
 
@@ -330,7 +330,7 @@ static void test_cmdline_limits(void **state)
 {
 	struct guest_mem gm;
 	struct boot_plan plan;
-	char err[LOADER_ERR_MAX];
+	struct err err;
 	char *cl = malloc(0x10001);
 
 	(void)state;
@@ -338,17 +338,17 @@ static void test_cmdline_limits(void **state)
 	/* cmdline_size is 2047: 2047 characters fit, 2048 do not. */
 	memset(cl, 'a', 2047);
 	cl[2047] = '\0';
-	if (load(&gm, RAM, NULL, cl, &plan, err))
-		fail_msg("loader_load: %s", err);
+	if (load(&gm, RAM, NULL, cl, &plan, &err))
+		fail_msg("loader_load: %s", err.msg);
 	assert_int_equal(strlen((char *)guest_mem_ptr(&gm, LAYOUT_CMDLINE, 2048)), 2047);
 	guest_mem_destroy(&gm);
 
 	memset(cl, 'a', 2048);
 	cl[2048] = '\0';
-	err[0] = '\0';
-	assert_int_equal(load(&gm, RAM, NULL, cl, &plan, err), -E2BIG);
-	assert_non_null(strstr(err, "2048"));
-	assert_non_null(strstr(err, "2047"));
+	err.msg[0] = '\0';
+	assert_int_equal(load(&gm, RAM, NULL, cl, &plan, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, "2048"));
+	assert_non_null(strstr(err.msg, "2047"));
 	guest_mem_destroy(&gm);
 
 	/* A kernel that allows more is still held to our buffer. */
@@ -356,12 +356,12 @@ static void test_cmdline_limits(void **state)
 	rewrite_kernel();
 	memset(cl, 'b', 0xffff);
 	cl[0xffff] = '\0';
-	if (load(&gm, RAM, NULL, cl, &plan, err))
-		fail_msg("loader_load: %s", err);
+	if (load(&gm, RAM, NULL, cl, &plan, &err))
+		fail_msg("loader_load: %s", err.msg);
 	guest_mem_destroy(&gm);
 	cl[0xffff] = 'b';
 	cl[0x10000] = '\0';
-	assert_int_equal(load(&gm, RAM, NULL, cl, &plan, err), -E2BIG);
+	assert_int_equal(load(&gm, RAM, NULL, cl, &plan, &err), -E2BIG);
 	guest_mem_destroy(&gm);
 	free(cl);
 }
@@ -370,21 +370,21 @@ static void test_kernel_too_big(void **state)
 {
 	struct guest_mem gm;
 	struct boot_plan plan;
-	char err[LOADER_ERR_MAX] = "";
+	struct err err;
 
 	(void)state;
 	hdr()->init_size = 64 * MiB; /* 1 MiB + 64 MiB > 64 MiB of RAM */
 	rewrite_kernel();
-	assert_int_equal(load(&gm, RAM, NULL, "x", &plan, err), -E2BIG);
-	assert_non_null(strstr(err, "--memory"));
+	assert_int_equal(load(&gm, RAM, NULL, "x", &plan, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, "--memory"));
 	/* The message names the kernel file. */
-	assert_non_null(strstr(err, kpath));
+	assert_non_null(strstr(err.msg, kpath));
 	guest_mem_destroy(&gm);
 	/* Exactly filling RAM is fine. */
 	hdr()->init_size = 63 * MiB;
 	rewrite_kernel();
-	if (load(&gm, RAM, NULL, "x", &plan, err))
-		fail_msg("loader_load: %s", err);
+	if (load(&gm, RAM, NULL, "x", &plan, &err))
+		fail_msg("loader_load: %s", err.msg);
 	guest_mem_destroy(&gm);
 }
 
@@ -392,7 +392,7 @@ static void test_initrd_errors(void **state)
 {
 	struct guest_mem gm;
 	struct boot_plan plan;
-	char err[LOADER_ERR_MAX] = "";
+	struct err err;
 	char big[64], empty[64];
 	int fd;
 
@@ -403,37 +403,37 @@ static void test_initrd_errors(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, 56 * MiB), 0);
 	close(fd);
-	assert_int_equal(load(&gm, RAM, big, "x", &plan, err), -E2BIG);
-	assert_non_null(strstr(err, big));
-	assert_non_null(strstr(err, "--memory"));
+	assert_int_equal(load(&gm, RAM, big, "x", &plan, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, big));
+	assert_non_null(strstr(err.msg, "--memory"));
 	guest_mem_destroy(&gm);
 	/* Bigger than RAM itself. */
 	assert_int_equal(truncate(big, 65 * MiB), 0);
-	assert_int_equal(load(&gm, RAM, big, "x", &plan, err), -E2BIG);
+	assert_int_equal(load(&gm, RAM, big, "x", &plan, &err), -E2BIG);
 	guest_mem_destroy(&gm);
 	/* Just fits: [9 MiB, 64 MiB). */
 	assert_int_equal(truncate(big, 55 * MiB), 0);
-	if (load(&gm, RAM, big, "x", &plan, err))
-		fail_msg("loader_load: %s", err);
+	if (load(&gm, RAM, big, "x", &plan, &err))
+		fail_msg("loader_load: %s", err.msg);
 	assert_int_equal(plan.initrd_gpa, 9 * MiB);
 	guest_mem_destroy(&gm);
 	unlink(big);
 
 	write_file(empty, NULL, 0);
-	err[0] = '\0';
-	assert_int_equal(load(&gm, RAM, empty, "x", &plan, err), -EINVAL);
-	assert_non_null(strstr(err, "empty"));
-	assert_non_null(strstr(err, empty));
+	err.msg[0] = '\0';
+	assert_int_equal(load(&gm, RAM, empty, "x", &plan, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "empty"));
+	assert_non_null(strstr(err.msg, empty));
 	guest_mem_destroy(&gm);
 	unlink(empty);
 
-	err[0] = '\0';
-	assert_int_equal(load(&gm, RAM, "/nonexistent/initrd.img", "x", &plan, err), -ENOENT);
-	assert_non_null(strstr(err, "/nonexistent/initrd.img"));
+	err.msg[0] = '\0';
+	assert_int_equal(load(&gm, RAM, "/nonexistent/initrd.img", "x", &plan, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "/nonexistent/initrd.img"));
 	guest_mem_destroy(&gm);
 
-	assert_int_equal(load(&gm, RAM, "/tmp", "x", &plan, err), -EINVAL);
-	assert_non_null(strstr(err, "regular"));
+	assert_int_equal(load(&gm, RAM, "/tmp", "x", &plan, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "regular"));
 	guest_mem_destroy(&gm);
 }
 

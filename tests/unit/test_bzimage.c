@@ -62,7 +62,8 @@ static struct image make_image(unsigned int setup_sects, size_t payload)
 }
 
 /* Exactly-sized heap copy, so ASan catches reads past the end. */
-static int parse_prefix(const struct image *im, size_t size, struct kernel_image *img, char *err)
+static int parse_prefix(const struct image *im, size_t size, struct kernel_image *img,
+			struct err *err)
 {
 	uint8_t *copy = malloc(size ? size : 1);
 	int r;
@@ -77,22 +78,22 @@ static int parse_prefix(const struct image *im, size_t size, struct kernel_image
 static void expect_reject(struct image *im, const char *needle)
 {
 	struct kernel_image img;
-	char err[LOADER_ERR_MAX] = "";
+	struct err err;
 
-	assert_int_equal(parse_prefix(im, im->size, &img, err), -EINVAL);
-	if (!strstr(err, needle))
-		fail_msg("error '%s' does not mention '%s'", err, needle);
+	assert_int_equal(parse_prefix(im, im->size, &img, &err), -EINVAL);
+	if (!strstr(err.msg, needle))
+		fail_msg("error '%s' does not mention '%s'", err.msg, needle);
 }
 
 static void test_good_image(void **state)
 {
 	struct image im = make_image(4, PAYLOAD);
 	struct kernel_image img;
-	char err[LOADER_ERR_MAX] = "";
+	struct err err;
 
 	(void)state;
 	memset(&img, 0xa5, sizeof(img));
-	assert_int_equal(parse_prefix(&im, im.size, &img, err), 0);
+	assert_int_equal(parse_prefix(&im, im.size, &img, &err), 0);
 	assert_int_equal(img.kind, KERNEL_BZIMAGE);
 	assert_int_equal(img.setup_size, 5 * 512);
 	assert_int_equal(img.version, 0x020f);
@@ -108,21 +109,21 @@ static void test_good_image(void **state)
 static void test_defaults_and_old_protocol(void **state)
 {
 	struct kernel_image img;
-	char err[LOADER_ERR_MAX] = "";
+	struct err err;
 	struct image im;
 
 	(void)state;
 	/* setup_sects 0 means 4; initrd_addr_max 0 means the old 0x37ffffff. */
 	im = make_image(0, PAYLOAD);
 	hdr_of(&im)->initrd_addr_max = 0;
-	assert_int_equal(parse_prefix(&im, im.size, &img, err), 0);
+	assert_int_equal(parse_prefix(&im, im.size, &img, &err), 0);
 	assert_int_equal(img.setup_size, 5 * 512);
 	assert_int_equal(img.initrd_addr_max, 0x37ffffff);
 	free(im.data);
 
 	/* More setup sectors. */
 	im = make_image(30, PAYLOAD);
-	assert_int_equal(parse_prefix(&im, im.size, &img, err), 0);
+	assert_int_equal(parse_prefix(&im, im.size, &img, &err), 0);
 	assert_int_equal(img.setup_size, 31 * 512);
 	free(im.data);
 
@@ -133,13 +134,13 @@ static void test_defaults_and_old_protocol(void **state)
 	im = make_image(4, PAYLOAD);
 	hdr_of(&im)->version = 0x0206;
 	hdr_of(&im)->xloadflags = 0;
-	assert_int_equal(parse_prefix(&im, im.size, &img, err), 0);
+	assert_int_equal(parse_prefix(&im, im.size, &img, &err), 0);
 	assert_int_equal(img.version, 0x0206);
 	assert_int_equal(img.pref_address, 0x100000);
 	assert_int_equal(img.init_size, 0);
 	/* 2.10 has pref_address and init_size but no xloadflags. */
 	hdr_of(&im)->version = 0x020a;
-	assert_int_equal(parse_prefix(&im, im.size, &img, err), 0);
+	assert_int_equal(parse_prefix(&im, im.size, &img, &err), 0);
 	assert_int_equal(img.pref_address, 0x1000000);
 	assert_int_equal(img.init_size, 0x800000);
 	free(im.data);
@@ -148,7 +149,7 @@ static void test_defaults_and_old_protocol(void **state)
 	im = make_image(4, PAYLOAD);
 	hdr_of(&im)->relocatable_kernel = 0;
 	hdr_of(&im)->kernel_alignment = 0x300000;
-	assert_int_equal(parse_prefix(&im, im.size, &img, err), 0);
+	assert_int_equal(parse_prefix(&im, im.size, &img, &err), 0);
 	assert_int_equal(img.relocatable, 0);
 	free(im.data);
 }
@@ -196,7 +197,7 @@ static void test_no_kernel64(void **state)
 {
 	struct image im = make_image(4, PAYLOAD);
 	struct kernel_image img;
-	char err[LOADER_ERR_MAX];
+	struct err err;
 
 	(void)state;
 	hdr_of(&im)->xloadflags = XLF_CAN_BE_LOADED_ABOVE_4G;
@@ -205,7 +206,7 @@ static void test_no_kernel64(void **state)
 	expect_reject(&im, "64-bit");
 	/* Before 2.12 the flag did not exist. */
 	hdr_of(&im)->version = 0x020b;
-	assert_int_equal(parse_prefix(&im, im.size, &img, err), 0);
+	assert_int_equal(parse_prefix(&im, im.size, &img, &err), 0);
 	free(im.data);
 }
 
@@ -213,13 +214,13 @@ static void test_truncated_payload(void **state)
 {
 	struct image im = make_image(4, PAYLOAD);
 	struct kernel_image img;
-	char err[LOADER_ERR_MAX] = "";
+	struct err err;
 
 	(void)state;
 	/* Cut one byte off the end: syssize now promises more than is there. */
-	assert_int_equal(parse_prefix(&im, im.size - 1, &img, err), -EINVAL);
-	assert_non_null(strstr(err, "truncated"));
-	assert_non_null(strstr(err, "65536"));
+	assert_int_equal(parse_prefix(&im, im.size - 1, &img, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "truncated"));
+	assert_non_null(strstr(err.msg, "65536"));
 	/* Or the header lies about the size. */
 	hdr_of(&im)->syssize = PAYLOAD / 16 + 1;
 	expect_reject(&im, "truncated");
@@ -227,7 +228,7 @@ static void test_truncated_payload(void **state)
 	expect_reject(&im, "truncated");
 	/* A smaller promise is fine (trailing data). */
 	hdr_of(&im)->syssize = PAYLOAD / 16 - 100;
-	assert_int_equal(parse_prefix(&im, im.size, &img, err), 0);
+	assert_int_equal(parse_prefix(&im, im.size, &img, &err), 0);
 	free(im.data);
 }
 
@@ -235,7 +236,7 @@ static void test_setup_beyond_file(void **state)
 {
 	struct image im = make_image(4, PAYLOAD);
 	struct kernel_image img;
-	char err[LOADER_ERR_MAX] = "";
+	struct err err;
 
 	(void)state;
 	hdr_of(&im)->setup_sects = 200; /* 201 * 512 > file */
@@ -244,12 +245,12 @@ static void test_setup_beyond_file(void **state)
 	expect_reject(&im, "truncated");
 	/* Setup only, no protected-mode part at all. */
 	hdr_of(&im)->setup_sects = 4;
-	assert_int_equal(parse_prefix(&im, 5 * 512, &img, err), -EINVAL);
-	assert_non_null(strstr(err, "truncated"));
+	assert_int_equal(parse_prefix(&im, 5 * 512, &img, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "truncated"));
 	/* ...even when syssize claims there is nothing to load. */
 	hdr_of(&im)->syssize = 0;
-	assert_int_equal(parse_prefix(&im, 5 * 512, &img, err), -EINVAL);
-	assert_non_null(strstr(err, "setup is 2560 bytes"));
+	assert_int_equal(parse_prefix(&im, 5 * 512, &img, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "setup is 2560 bytes"));
 	free(im.data);
 }
 
@@ -272,21 +273,21 @@ static void test_tiny_files(void **state)
 {
 	struct image im = make_image(4, PAYLOAD);
 	struct kernel_image img;
-	char err[LOADER_ERR_MAX] = "";
+	struct err err;
 	size_t min = HDR_OFF + sizeof(struct setup_header);
 
 	(void)state;
-	assert_int_equal(parse_prefix(&im, 0, &img, err), -EINVAL);
-	assert_non_null(strstr(err, "too small"));
-	assert_int_equal(parse_prefix(&im, 512, &img, err), -EINVAL);
-	assert_non_null(strstr(err, "512 bytes"));
+	assert_int_equal(parse_prefix(&im, 0, &img, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "too small"));
+	assert_int_equal(parse_prefix(&im, 512, &img, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "512 bytes"));
 	/* One byte short of a whole header, and a whole header but no more. */
-	assert_int_equal(parse_prefix(&im, min - 1, &img, err), -EINVAL);
-	assert_non_null(strstr(err, "too small"));
-	err[0] = '\0';
-	assert_int_equal(parse_prefix(&im, min, &img, err), -EINVAL);
-	assert_null(strstr(err, "too small"));
-	assert_non_null(strstr(err, "truncated"));
+	assert_int_equal(parse_prefix(&im, min - 1, &img, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "too small"));
+	err.msg[0] = '\0';
+	assert_int_equal(parse_prefix(&im, min, &img, &err), -EINVAL);
+	assert_null(strstr(err.msg, "too small"));
+	assert_non_null(strstr(err.msg, "truncated"));
 	free(im.data);
 }
 
@@ -295,7 +296,7 @@ static void test_loader_open_files(void **state)
 {
 	struct image im = make_image(4, PAYLOAD);
 	struct kernel_image img;
-	char err[LOADER_ERR_MAX] = "";
+	struct err err;
 	char path[] = "/tmp/hearth-bz-XXXXXX";
 	char dir[] = "/tmp/hearth-bzd-XXXXXX";
 	int fd;
@@ -304,7 +305,7 @@ static void test_loader_open_files(void **state)
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, im.data, im.size), (ssize_t)im.size);
-	assert_int_equal(loader_open(path, &img, err), 0);
+	assert_int_equal(loader_open(path, &img, &err), 0);
 	assert_int_equal(img.kind, KERNEL_BZIMAGE);
 	assert_int_equal(img.size, im.size);
 	assert_non_null(img.data);
@@ -315,22 +316,22 @@ static void test_loader_open_files(void **state)
 	/* Corrupt on disk: the parser's message comes through. */
 	hdr_of(&im)->version = 0x0204;
 	assert_int_equal(pwrite(fd, im.data, im.size, 0), (ssize_t)im.size);
-	assert_int_equal(loader_open(path, &img, err), -EINVAL);
-	assert_non_null(strstr(err, "2.04"));
+	assert_int_equal(loader_open(path, &img, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "2.04"));
 	assert_null(img.data);
 
 	assert_int_equal(ftruncate(fd, 0), 0);
-	assert_int_equal(loader_open(path, &img, err), -EINVAL);
-	assert_non_null(strstr(err, "empty"));
+	assert_int_equal(loader_open(path, &img, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "empty"));
 	close(fd);
 	unlink(path);
 
-	assert_int_equal(loader_open(path, &img, err), -ENOENT);
-	assert_non_null(strstr(err, "cannot open"));
+	assert_int_equal(loader_open(path, &img, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "cannot open"));
 
 	assert_non_null(mkdtemp(dir));
-	assert_int_equal(loader_open(dir, &img, err), -EINVAL);
-	assert_non_null(strstr(err, "regular"));
+	assert_int_equal(loader_open(dir, &img, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "regular"));
 	rmdir(dir);
 	free(im.data);
 }

@@ -7,14 +7,14 @@
 
 #include "elf_fixture.h"
 
-static int parse(struct elf *e, size_t size, struct kernel_image *img, char *err)
+static int parse(struct elf *e, size_t size, struct kernel_image *img, struct err *err)
 {
 	uint8_t *copy = malloc(size ? size : 1);
 	int r;
 
 	assert_non_null(copy);
 	memcpy(copy, e->data, size);
-	err[0] = '\0';
+	err->msg[0] = '\0';
 	r = elf_parse(copy, size, img, err);
 	free(copy);
 	return r;
@@ -23,21 +23,21 @@ static int parse(struct elf *e, size_t size, struct kernel_image *img, char *err
 static void expect_reject(struct elf *e, const char *needle)
 {
 	struct kernel_image img;
-	char err[LOADER_ERR_MAX];
+	struct err err;
 
-	assert_int_equal(parse(e, e->size, &img, err), -EINVAL);
-	if (!strstr(err, needle))
-		fail_msg("error '%s' does not mention '%s'", err, needle);
+	assert_int_equal(parse(e, e->size, &img, &err), -EINVAL);
+	if (!strstr(err.msg, needle))
+		fail_msg("error '%s' does not mention '%s'", err.msg, needle);
 }
 
 static void test_parse_exec(void **state)
 {
 	struct elf e = make_elf(0);
 	struct kernel_image img;
-	char err[LOADER_ERR_MAX];
+	struct err err;
 
 	(void)state;
-	assert_int_equal(parse(&e, e.size, &img, err), 0);
+	assert_int_equal(parse(&e, e.size, &img, &err), 0);
 	assert_int_equal(img.kind, KERNEL_ELF64);
 	assert_int_equal(img.entry, ENTRY64);
 	free(e.data);
@@ -47,11 +47,11 @@ static void test_parse_pvh(void **state)
 {
 	struct elf e = make_elf(1);
 	struct kernel_image img;
-	char err[LOADER_ERR_MAX];
+	struct err err;
 	uint8_t *xen;
 
 	(void)state;
-	assert_int_equal(parse(&e, e.size, &img, err), 0);
+	assert_int_equal(parse(&e, e.size, &img, &err), 0);
 	assert_int_equal(img.kind, KERNEL_ELF_PVH);
 	assert_int_equal(img.entry, PVH_ENTRY);
 
@@ -59,27 +59,27 @@ static void test_parse_pvh(void **state)
 	xen = e.data + NOTE_OFF + 12 + 4 + 20;
 	/* Wrong type: not PVH. */
 	((Elf64_Nhdr *)xen)->n_type = 17;
-	assert_int_equal(parse(&e, e.size, &img, err), 0);
+	assert_int_equal(parse(&e, e.size, &img, &err), 0);
 	assert_int_equal(img.kind, KERNEL_ELF64);
 	assert_int_equal(img.entry, ENTRY64);
 	((Elf64_Nhdr *)xen)->n_type = 18;
 	/* Wrong name: not PVH. */
 	xen[12 + 2] = 'x';
-	assert_int_equal(parse(&e, e.size, &img, err), 0);
+	assert_int_equal(parse(&e, e.size, &img, &err), 0);
 	assert_int_equal(img.kind, KERNEL_ELF64);
 	xen[12 + 2] = 'n';
 	/* PT_NOTE too short to hold the Xen note's descriptor: ignored. */
 	phdr(&e, PH_NOTE)->p_filesz -= 4;
-	assert_int_equal(parse(&e, e.size, &img, err), 0);
+	assert_int_equal(parse(&e, e.size, &img, &err), 0);
 	assert_int_equal(img.kind, KERNEL_ELF64);
 	/* A note whose sizes run off the end stops the scan safely. */
 	phdr(&e, PH_NOTE)->p_filesz += 4;
 	((Elf64_Nhdr *)(e.data + NOTE_OFF))->n_namesz = 0xfffffff0u;
-	assert_int_equal(parse(&e, e.size, &img, err), 0);
+	assert_int_equal(parse(&e, e.size, &img, &err), 0);
 	assert_int_equal(img.kind, KERNEL_ELF64);
 	((Elf64_Nhdr *)(e.data + NOTE_OFF))->n_namesz = 4;
 	((Elf64_Nhdr *)(e.data + NOTE_OFF))->n_descsz = 0xffffffffu;
-	assert_int_equal(parse(&e, e.size, &img, err), 0);
+	assert_int_equal(parse(&e, e.size, &img, &err), 0);
 	assert_int_equal(img.kind, KERNEL_ELF64);
 	free(e.data);
 }
@@ -88,15 +88,15 @@ static void test_truncated_header(void **state)
 {
 	struct elf e = make_elf(0);
 	struct kernel_image img;
-	char err[LOADER_ERR_MAX];
+	struct err err;
 
 	(void)state;
-	assert_int_equal(parse(&e, sizeof(Elf64_Ehdr) - 1, &img, err), -EINVAL);
-	assert_non_null(strstr(err, "truncated ELF header"));
-	assert_int_equal(parse(&e, 4, &img, err), -EINVAL);
+	assert_int_equal(parse(&e, sizeof(Elf64_Ehdr) - 1, &img, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "truncated ELF header"));
+	assert_int_equal(parse(&e, 4, &img, &err), -EINVAL);
 	/* Header complete, program headers cut off. */
-	assert_int_equal(parse(&e, sizeof(Elf64_Ehdr) + 10, &img, err), -EINVAL);
-	assert_non_null(strstr(err, "program headers"));
+	assert_int_equal(parse(&e, sizeof(Elf64_Ehdr) + 10, &img, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "program headers"));
 	free(e.data);
 }
 

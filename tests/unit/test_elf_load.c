@@ -29,8 +29,8 @@
 
 static int parse_keep(struct elf *e, struct kernel_image *img)
 {
-	char err[LOADER_ERR_MAX];
-	int r = elf_parse(e->data, e->size, img, err);
+	struct err err;
+	int r = elf_parse(e->data, e->size, img, &err);
 
 	img->data = e->data;
 	img->size = e->size;
@@ -43,7 +43,7 @@ static void test_load_segments(void **state)
 	struct kernel_image img;
 	struct guest_mem gm;
 	struct boot_plan plan;
-	char err[LOADER_ERR_MAX] = "";
+	struct err err;
 	uint8_t *p;
 
 	(void)state;
@@ -53,8 +53,8 @@ static void test_load_segments(void **state)
 	memset(guest_mem_ptr(&gm, SEG1_PADDR, SEG1_MEMSZ), 0xaa, SEG1_MEMSZ);
 	memset(guest_mem_ptr(&gm, LAYOUT_BOOT_PARAMS, 4096), 0xbb, 4096);
 	memset(&plan, 0, sizeof(plan));
-	if (elf_load(&img, &gm, &plan, err))
-		fail_msg("elf_load: %s", err);
+	if (elf_load(&img, &gm, &plan, &err))
+		fail_msg("elf_load: %s", err.msg);
 
 	p = guest_mem_ptr(&gm, SEG1_PADDR, SEG1_MEMSZ);
 	assert_memory_equal(p, e.data + SEG1_OFF, SEG1_FILESZ);
@@ -85,7 +85,7 @@ static void test_load_rejects(void **state)
 	struct kernel_image img;
 	struct guest_mem gm;
 	struct boot_plan plan;
-	char err[LOADER_ERR_MAX];
+	struct err err;
 
 	(void)state;
 	assert_int_equal(guest_mem_init(&gm, RAM), 0);
@@ -93,33 +93,33 @@ static void test_load_rejects(void **state)
 	/* Below 1 MiB: our page tables and zero page live there. */
 	phdr(&e, PH_LOAD1)->p_paddr = 0xff000;
 	assert_int_equal(parse_keep(&e, &img), 0);
-	err[0] = '\0';
-	assert_int_equal(elf_load(&img, &gm, &plan, err), -EINVAL);
-	assert_non_null(strstr(err, "1 MiB"));
-	assert_non_null(strstr(err, "0xff000"));
+	err.msg[0] = '\0';
+	assert_int_equal(elf_load(&img, &gm, &plan, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "1 MiB"));
+	assert_non_null(strstr(err.msg, "0xff000"));
 	phdr(&e, PH_LOAD1)->p_paddr = SEG1_PADDR;
 
 	/* Past the end of RAM, by the bss alone. */
 	phdr(&e, PH_LOAD2)->p_paddr = RAM - SEG2_SIZE;
 	assert_int_equal(parse_keep(&e, &img), 0);
-	assert_int_equal(elf_load(&img, &gm, &plan, err), 0);
+	assert_int_equal(elf_load(&img, &gm, &plan, &err), 0);
 	phdr(&e, PH_LOAD2)->p_memsz = SEG2_SIZE + 1;
 	assert_int_equal(parse_keep(&e, &img), 0);
-	err[0] = '\0';
-	assert_int_equal(elf_load(&img, &gm, &plan, err), -E2BIG);
-	assert_non_null(strstr(err, "outside guest RAM"));
+	err.msg[0] = '\0';
+	assert_int_equal(elf_load(&img, &gm, &plan, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, "outside guest RAM"));
 	phdr(&e, PH_LOAD2)->p_paddr = 4ull << 30;
 	phdr(&e, PH_LOAD2)->p_memsz = SEG2_SIZE;
 	assert_int_equal(parse_keep(&e, &img), 0);
-	assert_int_equal(elf_load(&img, &gm, &plan, err), -E2BIG);
+	assert_int_equal(elf_load(&img, &gm, &plan, &err), -E2BIG);
 	phdr(&e, PH_LOAD2)->p_paddr = SEG2_PADDR;
 
 	/* Entry outside RAM. */
 	ehdr(&e)->e_entry = 0xffffffff81000000ull;
 	assert_int_equal(parse_keep(&e, &img), 0);
-	err[0] = '\0';
-	assert_int_equal(elf_load(&img, &gm, &plan, err), -EINVAL);
-	assert_non_null(strstr(err, "entry"));
+	err.msg[0] = '\0';
+	assert_int_equal(elf_load(&img, &gm, &plan, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "entry"));
 
 	/* Empty PT_LOADs are skipped wherever they claim to be. */
 	ehdr(&e)->e_entry = ENTRY64;
@@ -129,7 +129,7 @@ static void test_load_rejects(void **state)
 	phdr(&e, PH_STACK)->p_memsz = 0;
 	phdr(&e, PH_STACK)->p_paddr = 0;
 	assert_int_equal(parse_keep(&e, &img), 0);
-	assert_int_equal(elf_load(&img, &gm, &plan, err), 0);
+	assert_int_equal(elf_load(&img, &gm, &plan, &err), 0);
 	assert_int_equal(plan.kernel_start, SEG1_PADDR);
 	guest_mem_destroy(&gm);
 	free(e.data);
@@ -168,7 +168,7 @@ static void test_pvh_start_info(void **state)
 	struct guest_mem gm;
 	struct boot_plan plan;
 	struct boot_e820_entry ref[16];
-	char err[LOADER_ERR_MAX] = "";
+	struct err err;
 	char kpath[64], ipath[64];
 	uint8_t rd[5000];
 	const uint8_t *si, *mod, *mm;
@@ -182,11 +182,11 @@ static void test_pvh_start_info(void **state)
 	write_tmp(kpath, e.data, e.size);
 	write_tmp(ipath, rd, sizeof(rd));
 	assert_int_equal(guest_mem_init(&gm, RAM), 0);
-	if (loader_open(kpath, &img, err))
-		fail_msg("loader_open: %s", err);
+	if (loader_open(kpath, &img, &err))
+		fail_msg("loader_open: %s", err.msg);
 	assert_int_equal(img.kind, KERNEL_ELF_PVH);
-	if (loader_load(&img, &gm, ipath, cmdline, rsdp, &plan, err))
-		fail_msg("loader_load: %s", err);
+	if (loader_load(&img, &gm, ipath, cmdline, rsdp, &plan, &err))
+		fail_msg("loader_load: %s", err.msg);
 
 	assert_int_equal(plan.pvh, 1);
 	assert_int_equal(plan.entry, PVH_ENTRY);
@@ -247,8 +247,8 @@ static void test_pvh_start_info(void **state)
 
 	/* Without an initrd: no modules. */
 	assert_int_equal(guest_mem_init(&gm, RAM), 0);
-	if (loader_load(&img, &gm, NULL, "", rsdp, &plan, err))
-		fail_msg("loader_load: %s", err);
+	if (loader_load(&img, &gm, NULL, "", rsdp, &plan, &err))
+		fail_msg("loader_load: %s", err.msg);
 	si = guest_mem_ptr(&gm, plan.params_gpa, 56);
 	assert_int_equal(rd32(si + SI_MAGIC), 0x336ec578);
 	assert_int_equal(rd32(si + SI_NR_MODULES), 0);
@@ -268,18 +268,18 @@ static void test_elf64_zero_page(void **state)
 	struct kernel_image img;
 	struct guest_mem gm;
 	struct boot_plan plan;
-	char err[LOADER_ERR_MAX] = "";
+	struct err err;
 	char kpath[64];
 	struct boot_params *bp;
 
 	(void)state;
 	write_tmp(kpath, e.data, e.size);
 	assert_int_equal(guest_mem_init(&gm, RAM), 0);
-	if (loader_open(kpath, &img, err))
-		fail_msg("loader_open: %s", err);
+	if (loader_open(kpath, &img, &err))
+		fail_msg("loader_open: %s", err.msg);
 	assert_int_equal(img.kind, KERNEL_ELF64);
-	if (loader_load(&img, &gm, NULL, "root=/dev/vda", 0xe0000, &plan, err))
-		fail_msg("loader_load: %s", err);
+	if (loader_load(&img, &gm, NULL, "root=/dev/vda", 0xe0000, &plan, &err))
+		fail_msg("loader_load: %s", err.msg);
 	assert_int_equal(plan.pvh, 0);
 	assert_int_equal(plan.entry, ENTRY64);
 	bp = guest_mem_ptr(&gm, plan.params_gpa, sizeof(*bp));

@@ -59,13 +59,14 @@ static char *slurp(const char *path)
 
 static void test_format_and_level(void **state)
 {
-	char path[128], err[256], *text;
+	char path[128], *text;
+	struct err err;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/a.log", tmpdir);
 	log_set_instance("vm-7");
 	pthread_setname_np(pthread_self(), "tester");
-	assert_int_equal(log_open_file(path, LOG_INFO, true, true, err, sizeof(err)), 0);
+	assert_int_equal(log_open_file(path, LOG_INFO, true, true, &err), 0);
 	log_warn("disk %d is slow", 3);
 	log_debug("not at Info");
 	log_info("plain");
@@ -81,27 +82,28 @@ static void test_format_and_level(void **state)
 	assert_null(strstr(text, "not at Info"));
 
 	/* Without the flags: no level, no origin. */
-	assert_int_equal(log_open_file(path, LOG_DEBUG, false, false, err, sizeof(err)), 0);
+	assert_int_equal(log_open_file(path, LOG_DEBUG, false, false, &err), 0);
 	log_debug("now at Debug");
 	text = slurp(path);
 	assert_non_null(strstr(text, " [vm-7:tester] now at Debug\n"));
 
 	/* Off: nothing goes to the file. */
-	assert_int_equal(log_open_file(path, LOG_FILE_OFF, false, false, err, sizeof(err)), 0);
+	assert_int_equal(log_open_file(path, LOG_FILE_OFF, false, false, &err), 0);
 	log_err("an error, on stderr only");
 	assert_null(strstr(slurp(path), "an error"));
 }
 
 static void test_switch_and_refuse(void **state)
 {
-	char a[128], b[128], bad[160], err[256];
+	char a[128], b[128], bad[160];
+	struct err err;
 
 	(void)state;
 	snprintf(a, sizeof(a), "%s/first.log", tmpdir);
 	snprintf(b, sizeof(b), "%s/second.log", tmpdir);
-	assert_int_equal(log_open_file(a, LOG_INFO, false, false, err, sizeof(err)), 0);
+	assert_int_equal(log_open_file(a, LOG_INFO, false, false, &err), 0);
 	log_info("to the first");
-	assert_int_equal(log_open_file(b, LOG_INFO, false, false, err, sizeof(err)), 0);
+	assert_int_equal(log_open_file(b, LOG_INFO, false, false, &err), 0);
 	log_info("to the second");
 	assert_non_null(strstr(slurp(a), "to the first"));
 	assert_null(strstr(slurp(a), "to the second"));
@@ -109,9 +111,9 @@ static void test_switch_and_refuse(void **state)
 
 	/* A path that cannot be opened leaves the current file in place. */
 	snprintf(bad, sizeof(bad), "%s/missing/x.log", tmpdir);
-	assert_int_equal(log_open_file(bad, LOG_INFO, false, false, err, sizeof(err)), -ENOENT);
-	assert_non_null(strstr(err, bad));
-	assert_int_equal(log_open_file(tmpdir, LOG_INFO, false, false, err, sizeof(err)),
+	assert_int_equal(log_open_file(bad, LOG_INFO, false, false, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, bad));
+	assert_int_equal(log_open_file(tmpdir, LOG_INFO, false, false, &err),
 			 -EISDIR);
 	log_info("still the second");
 	assert_non_null(strstr(slurp(b), "still the second"));
@@ -151,7 +153,8 @@ static size_t drain(int rd, char *buf, size_t size)
 static void test_fifo(void **state)
 {
 	static char buf[1 << 20];
-	char path[128], err[256], big[900];
+	char path[128], big[900];
+	struct err err;
 	uint64_t before;
 	size_t got;
 	int rd;
@@ -159,7 +162,7 @@ static void test_fifo(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
 	assert_int_equal(mkfifo(path, 0600), 0);
-	assert_int_equal(log_open_file(path, LOG_INFO, false, false, err, sizeof(err)), 0);
+	assert_int_equal(log_open_file(path, LOG_INFO, false, false, &err), 0);
 	log_info("before the reader");
 	rd = open(path, O_RDONLY | O_NONBLOCK);
 	assert_true(rd >= 0);
@@ -219,7 +222,7 @@ static int switch_child(void)
 	if (sandbox_init(&err))
 		return 90;
 	snprintf(path, sizeof(path), "%s/switch-0.log", tmpdir);
-	if (log_open_file(path, LOG_INFO, false, false, err.msg, sizeof(err.msg)))
+	if (log_open_file(path, LOG_INFO, false, false, &err))
 		return 91;
 	fds = count_fds();
 	for (long i = 0; i < SWITCH_THREADS; i++)
@@ -229,7 +232,7 @@ static int switch_child(void)
 		return 93;
 	for (int s = 1; s <= SWITCHES; s++) {
 		snprintf(path, sizeof(path), "%s/switch-%d.log", tmpdir, s % 3);
-		if (log_open_file(path, LOG_INFO, false, false, err.msg, sizeof(err.msg)))
+		if (log_open_file(path, LOG_INFO, false, false, &err))
 			return 94;
 	}
 	for (int i = 0; i < SWITCH_THREADS; i++)
@@ -293,11 +296,12 @@ static void test_switch_while_logging(void **state)
 /* The level and flags alone: the file stays. */
 static void test_options_only(void **state)
 {
-	char path[128], err[256], *text;
+	char path[128], *text;
+	struct err err;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/options.log", tmpdir);
-	assert_int_equal(log_open_file(path, LOG_INFO, false, false, err, sizeof(err)), 0);
+	assert_int_equal(log_open_file(path, LOG_INFO, false, false, &err), 0);
 	log_debug("hidden at Info");
 	log_set_file_options(LOG_DEBUG, true, false);
 	log_debug("shown at Debug");

@@ -78,7 +78,7 @@ static void set_header(uint8_t *d, uint32_t flags, const uint32_t *aout)
 	memcpy(d + HDR_OFF, h, aout ? 32 : 12);
 }
 
-static int parse(const uint8_t *d, size_t size, char *err)
+static int parse(const uint8_t *d, size_t size, struct err *err)
 {
 	struct kernel_image img;
 	uint8_t *copy = malloc(size ? size : 1);
@@ -86,7 +86,7 @@ static int parse(const uint8_t *d, size_t size, char *err)
 
 	assert_non_null(copy);
 	memcpy(copy, d, size);
-	err[0] = '\0';
+	err->msg[0] = '\0';
 	r = mb_parse(copy, size, &img, err);
 	free(copy);
 	return r;
@@ -94,12 +94,12 @@ static int parse(const uint8_t *d, size_t size, char *err)
 
 static void expect_reject(const uint8_t *d, size_t size, const char *needle)
 {
-	char err[LOADER_ERR_MAX];
+	struct err err;
 
-	assert_int_equal(parse(d, size, err), -EINVAL);
-	assert_null(strchr(err, '\n'));
-	if (!strstr(err, needle))
-		fail_msg("error '%s' does not mention '%s'", err, needle);
+	assert_int_equal(parse(d, size, &err), -EINVAL);
+	assert_null(strchr(err.msg, '\n'));
+	if (!strstr(err.msg, needle))
+		fail_msg("error '%s' does not mention '%s'", err.msg, needle);
 }
 
 static void test_header_search(void **state)
@@ -131,21 +131,21 @@ static void test_parse_elf(void **state)
 {
 	struct kernel_image img;
 	struct mb_layout l;
-	char err[LOADER_ERR_MAX];
+	struct err err;
 	size_t size;
 	uint8_t *d = make_mb_elf(&size);
 
 	(void)state;
-	assert_int_equal(mb_parse(d, size, &img, err), 0);
+	assert_int_equal(mb_parse(d, size, &img, &err), 0);
 	assert_int_equal(img.kind, KERNEL_MULTIBOOT);
 	assert_int_equal(img.entry, ENTRY);
-	assert_int_equal(mb_layout_parse(d, size, &l, err), 0);
+	assert_int_equal(mb_layout_parse(d, size, &l, &err), 0);
 	assert_int_equal(l.nsegs, 2);
 	assert_int_equal(l.segs[1].memsz, 0x1000 + BSS);
 	/* A higher-half kernel: e_entry is virtual, the CPU starts at its physical address. */
 	phdr(d, 0)->p_vaddr = 0xc0400000u;
 	ehdr(d)->e_entry = 0xc0400020u;
-	assert_int_equal(mb_parse(d, size, &img, err), 0);
+	assert_int_equal(mb_parse(d, size, &img, &err), 0);
 	assert_int_equal(img.entry, ENTRY);
 	free(d);
 }
@@ -242,7 +242,7 @@ static void test_aout(void **state)
 {
 	struct kernel_image img;
 	struct mb_layout l;
-	char err[LOADER_ERR_MAX];
+	struct err err;
 	size_t size;
 	uint8_t *d = make_mb_elf(&size);
 	/* header_addr, load_addr, load_end_addr, bss_end_addr, entry_addr */
@@ -252,9 +252,9 @@ static void test_aout(void **state)
 
 	(void)state;
 	set_header(d, MB_HF_AOUT_KLUDGE | 3, ok);
-	assert_int_equal(mb_parse(d, size, &img, err), 0);
+	assert_int_equal(mb_parse(d, size, &img, &err), 0);
 	assert_int_equal(img.entry, LOAD + HDR_OFF + 32);
-	assert_int_equal(mb_layout_parse(d, size, &l, err), 0);
+	assert_int_equal(mb_layout_parse(d, size, &l, &err), 0);
 	assert_int_equal(l.aout, 1);
 	assert_int_equal(l.segs[0].offset, 0);
 	assert_int_equal(l.segs[0].filesz, IMG_SIZE);
@@ -264,7 +264,7 @@ static void test_aout(void **state)
 	bad[2] = 0;
 	bad[3] = 0;
 	set_header(d, MB_HF_AOUT_KLUDGE, bad);
-	assert_int_equal(mb_layout_parse(d, size, &l, err), 0);
+	assert_int_equal(mb_layout_parse(d, size, &l, &err), 0);
 	assert_int_equal(l.segs[0].memsz, IMG_SIZE);
 
 #define TRY(i, v, needle)                                              \
@@ -295,7 +295,7 @@ static void test_load(void **state)
 	struct guest_mem gm;
 	struct kernel_image img;
 	struct boot_plan plan;
-	char err[LOADER_ERR_MAX];
+	struct err err;
 	size_t size;
 	uint8_t *d = make_mb_elf(&size), *ram;
 
@@ -303,12 +303,12 @@ static void test_load(void **state)
 	assert_int_equal(guest_mem_init(&gm, RAM), 0);
 	ram = guest_mem_ptr(&gm, 0, RAM);
 	memset(ram, 0xaa, RAM);
-	assert_int_equal(mb_parse(d, size, &img, err), 0);
+	assert_int_equal(mb_parse(d, size, &img, &err), 0);
 	img.data = d;
 	img.size = size;
 	img.path = "/k/mb.elf";
 	memset(&plan, 0, sizeof(plan));
-	assert_int_equal(mb_load(&img, &gm, &plan, err), 0);
+	assert_int_equal(mb_load(&img, &gm, &plan, &err), 0);
 	assert_int_equal(plan.entry, ENTRY);
 	assert_int_equal(plan.multiboot, 1);
 	assert_int_equal(plan.params_gpa, MB_INFO_GPA);
@@ -324,17 +324,17 @@ static void test_load(void **state)
 	/* Below 1 MiB (the information structure's area): refused, RAM untouched. */
 	memset(ram, 0xaa, RAM);
 	phdr(d, 0)->p_paddr = 0x6000;
-	assert_int_equal(mb_load(&img, &gm, &plan, err), -EINVAL);
-	assert_non_null(strstr(err, "below 1 MiB"));
+	assert_int_equal(mb_load(&img, &gm, &plan, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "below 1 MiB"));
 	assert_int_equal(ram[LOAD + 0x1000], 0xaa);
 	/* Beyond --memory. */
 	phdr(d, 0)->p_paddr = (uint32_t)RAM - 0x800;
-	assert_int_equal(mb_load(&img, &gm, &plan, err), -E2BIG);
-	assert_non_null(strstr(err, "raise --memory"));
+	assert_int_equal(mb_load(&img, &gm, &plan, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, "raise --memory"));
 	assert_int_equal(ram[LOAD + 0x1000], 0xaa);
 	/* In the 3-4 GiB hole. */
 	phdr(d, 0)->p_paddr = 0xd0000000u;
-	assert_int_equal(mb_load(&img, &gm, &plan, err), -E2BIG);
+	assert_int_equal(mb_load(&img, &gm, &plan, &err), -E2BIG);
 	guest_mem_destroy(&gm);
 	free(d);
 }
@@ -360,7 +360,8 @@ static void test_info_structure(void **state)
 	struct guest_mem gm;
 	struct kernel_image img;
 	struct boot_plan plan;
-	char err[LOADER_ERR_MAX], initrd[] = "/tmp/hearth-mb-initrd-XXXXXX";
+	char initrd[] = "/tmp/hearth-mb-initrd-XXXXXX";
+	struct err err;
 	size_t size;
 	uint8_t *d = make_mb_elf(&size), *ram;
 	uint64_t ram_kib = 0;
@@ -375,11 +376,11 @@ static void test_info_structure(void **state)
 	assert_int_equal(guest_mem_init(&gm, RAM), 0);
 	ram = guest_mem_ptr(&gm, 0, RAM);
 	memset(ram, 0xaa, RAM);
-	assert_int_equal(mb_parse(d, size, &img, err), 0);
+	assert_int_equal(mb_parse(d, size, &img, &err), 0);
 	img.data = d;
 	img.size = size;
 	img.path = "/k/mb.elf";
-	assert_int_equal(loader_load(&img, &gm, initrd, "a b=c", 0xe0000, &plan, err), 0);
+	assert_int_equal(loader_load(&img, &gm, initrd, "a b=c", 0xe0000, &plan, &err), 0);
 
 	flags = rd32(ram, MB_INFO_GPA + MBI_FLAGS);
 	assert_int_equal(flags, MB_IF_MEM | MB_IF_CMDLINE | MB_IF_MODS | MB_IF_MMAP |
@@ -423,7 +424,7 @@ static void test_info_structure(void **state)
 	assert_int_equal(ram[0x8000], 0xaa);
 
 	/* No command line: the path alone; no initrd: no module. */
-	assert_int_equal(loader_load(&img, &gm, NULL, "", 0xe0000, &plan, err), 0);
+	assert_int_equal(loader_load(&img, &gm, NULL, "", 0xe0000, &plan, &err), 0);
 	assert_string_equal((char *)ram + MB_CMDLINE_GPA, "/k/mb.elf");
 	assert_int_equal(rd32(ram, MB_INFO_GPA + MBI_MODS_COUNT), 0);
 	unlink(initrd);
@@ -436,25 +437,25 @@ static void test_cmdline_too_long(void **state)
 	struct guest_mem gm;
 	struct kernel_image img;
 	struct boot_plan plan;
-	char err[LOADER_ERR_MAX];
+	struct err err;
 	size_t size;
 	uint8_t *d = make_mb_elf(&size);
 	char *cmd = malloc(MB_CMDLINE_MAX);
 
 	(void)state;
 	assert_int_equal(guest_mem_init(&gm, RAM), 0);
-	assert_int_equal(mb_parse(d, size, &img, err), 0);
+	assert_int_equal(mb_parse(d, size, &img, &err), 0);
 	img.data = d;
 	img.size = size;
 	img.path = "/k";
 	/* "/k " + cmd + NUL: exactly the area, then one byte over. */
 	memset(cmd, 'x', MB_CMDLINE_MAX - 4);
 	cmd[MB_CMDLINE_MAX - 4] = '\0';
-	assert_int_equal(loader_load(&img, &gm, NULL, cmd, 0xe0000, &plan, err), 0);
+	assert_int_equal(loader_load(&img, &gm, NULL, cmd, 0xe0000, &plan, &err), 0);
 	cmd[MB_CMDLINE_MAX - 4] = 'x';
 	cmd[MB_CMDLINE_MAX - 3] = '\0';
-	assert_int_equal(loader_load(&img, &gm, NULL, cmd, 0xe0000, &plan, err), -E2BIG);
-	assert_non_null(strstr(err, "command line"));
+	assert_int_equal(loader_load(&img, &gm, NULL, cmd, 0xe0000, &plan, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, "command line"));
 	free(cmd);
 	guest_mem_destroy(&gm);
 	free(d);

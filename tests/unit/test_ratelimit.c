@@ -208,14 +208,14 @@ static void test_config_check(void **state)
 	struct rl_config c = { .ops = bucket(1, 0, RL_MAX_REFILL_MS + 1) };
 	struct rl_config merged = { .bandwidth = bucket(1, 0, 1), .ops = bucket(2, 0, 2) };
 	struct rl_config upd = { .ops = bucket(7, 1, 3) };
-	char err[160];
+	struct err err;
 
 	(void)state;
-	assert_int_equal(rl_config_check(&c, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "ops: refill_time 18446744073710 ms is too long (at most "
+	assert_int_equal(rl_config_check(&c, &err), -EINVAL);
+	assert_string_equal(err.msg, "ops: refill_time 18446744073710 ms is too long (at most "
 			    "18446744073709)");
 	c.ops.refill_time = RL_MAX_REFILL_MS;
-	assert_int_equal(rl_config_check(&c, err, sizeof(err)), 0);
+	assert_int_equal(rl_config_check(&c, &err), 0);
 	rl_config_merge(&merged, &upd);
 	assert_int_equal(merged.bandwidth.size, 1);
 	assert_int_equal(merged.ops.size, 7);
