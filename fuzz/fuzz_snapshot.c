@@ -59,8 +59,10 @@ static void check_payload(const struct snap_section *s)
 		ret = snap_host_restore(&host, s->data, s->len);
 		CHECK(ret == 0 || ret == -ENODATA || ret == -EPROTO || ret == -EINVAL);
 		if (!ret) {
+			struct err err;
+
 			CHECK(host.ncpuid <= SNAP_HOST_MAX_CPUID && host.ncaps <= SNAP_HOST_MAX_CAPS);
-			(void)snap_host_check(&host, &host, NULL, 0);
+			(void)snap_host_check(&host, &host, &err);
 		}
 	} else if (s->kind == SNAP_SEC_VM) {
 		struct vm_kvm_state vm;

@@ -93,51 +93,49 @@ static void serve_collect(void *ctx, json_t *counters, json_t *gauges)
 		metrics_add(gauges, "api_server", "process_startup_time_cpu_us", s->startup_cpu_us);
 }
 
-struct metrics_call {
+/* Both on the loop's thread: the timer joins its loop, and lines read the VM. */
+struct metrics_open {
 	struct serve *s;
-	const char *path;   /* NULL: flush */
-	struct err *err;
-	int ret;
+	const char *path;
 };
 
-/* Both on the loop's thread: the timer joins its loop, and lines read the VM. */
-static void serve_metrics_fn(void *arg)
+static int serve_metrics_open_fn(void *ctx, struct err *err)
 {
-	struct metrics_call *c = arg;
-	int ret;
+	struct metrics_open *c = ctx;
+	int ret = metrics_open(&c->s->metrics, c->path, err);
 
-	if (!c->path) {
-		c->ret = metrics_flush(&c->s->metrics);
-		if (c->ret)
-			err_set(c->err, false, c->ret, "the metrics file did not take the line: %s",
-				strerror(-c->ret));
-		return;
-	}
-	c->ret = metrics_open(&c->s->metrics, c->path, c->err);
-	if (c->ret)
-		return;
+	if (ret)
+		return ret;
 	ret = metrics_start_timer(&c->s->metrics, &c->s->run.loop, METRICS_INTERVAL_MS);
 	if (ret)
 		log_warn("metrics: no periodic flush (timerfd: %s); FlushMetrics and exit still "
 			 "write lines", strerror(-ret));
+	return 0;
+}
+
+static int serve_metrics_flush_fn(void *ctx, struct err *err)
+{
+	struct serve *s = ctx;
+	int ret = metrics_flush(&s->metrics);
+
+	if (ret)
+		err_set(err, false, ret, "the metrics file did not take the line: %s",
+			strerror(-ret));
+	return ret;
 }
 
 static int serve_metrics_open(void *ctx, const char *path, struct err *err)
 {
-	struct metrics_call c = { ctx, path, err, 0 };
+	struct metrics_open c = { ctx, path };
 
-	if (eventloop_call_sync(&((struct serve *)ctx)->run.loop, serve_metrics_fn, &c))
-		return err_set(err, false, -ESHUTDOWN, "Hearth is shutting down");
-	return c.ret;
+	return eventloop_run_on(&c.s->run.loop, serve_metrics_open_fn, &c, err);
 }
 
 static int serve_metrics_flush(void *ctx, struct err *err)
 {
-	struct metrics_call c = { ctx, NULL, err, 0 };
+	struct serve *s = ctx;
 
-	if (eventloop_call_sync(&((struct serve *)ctx)->run.loop, serve_metrics_fn, &c))
-		return err_set(err, false, -ESHUTDOWN, "Hearth is shutting down");
-	return c.ret;
+	return eventloop_run_on(&s->run.loop, serve_metrics_flush_fn, s, err);
 }
 
 /*

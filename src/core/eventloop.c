@@ -251,6 +251,32 @@ int eventloop_call_sync(struct eventloop *el, void (*fn)(void *arg), void *arg)
 	return 0;
 }
 
+struct run_on {
+	int (*fn)(void *ctx, struct err *e);
+	void *ctx;
+	struct err *e;
+	int ret;
+};
+
+static void run_on_fn(void *arg)
+{
+	struct run_on *r = arg;
+
+	r->ret = r->fn(r->ctx, r->e);
+}
+
+int eventloop_run_on(struct eventloop *el, int (*fn)(void *ctx, struct err *e), void *ctx,
+		     struct err *e)
+{
+	struct run_on r = { fn, ctx, e, 0 };
+
+	if (!el)
+		return fn(ctx, e);
+	if (eventloop_call_sync(el, run_on_fn, &r))
+		return e ? err_set(e, false, -ESHUTDOWN, "Hearth is shutting down") : -ESHUTDOWN;
+	return r.ret;
+}
+
 void eventloop_claim(struct eventloop *el)
 {
 	pthread_mutex_lock(&el->call_lock);

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util/err.h"
+
 /*
  * Handlers live in chunks that never move (epoll keeps pointers to them),
  * added as needed up to this many fds: every device, backend queue and
@@ -110,6 +112,14 @@ void eventloop_remove_poller(struct eventloop *el, void *opaque);
  */
 int eventloop_call_sync(struct eventloop *el, void (*fn)(void *arg), void *arg)
 	__attribute__((warn_unused_result));
+/*
+ * eventloop_call_sync for work that can fail: returns what fn(ctx, e)
+ * returned, or -ESHUTDOWN with "Hearth is shutting down" in e (when e is
+ * not NULL) once the loop has stopped and fn did not run. el NULL: fn
+ * runs here (a device without an I/O loop, in unit tests).
+ */
+int eventloop_run_on(struct eventloop *el, int (*fn)(void *ctx, struct err *e), void *ctx,
+		     struct err *e);
 /*
  * Makes this thread the loop's before it dispatches: calls from other
  * threads wait for eventloop_run instead of running on their own thread.

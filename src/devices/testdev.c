@@ -72,13 +72,14 @@ struct flush_call {
 	uint64_t gpa;
 };
 
-static void flush_page(void *arg)
+static int flush_page(void *ctx, struct err *err)
 {
-	struct flush_call *c = arg;
+	struct flush_call *c = ctx;
 
 	if (mprotect(c->host, PAGE, PROT_READ) || mprotect(c->host, PAGE, PROT_READ | PROT_WRITE))
 		log_ratelimited(&testdev_rl, LOG_WARN, "testdev: flush of 0x%llx failed: %s",
 				(unsigned long long)c->gpa, strerror(errno));
+	return 0;
 }
 
 static void flush_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
@@ -93,9 +94,7 @@ static void flush_write(void *opaque, uint64_t offset, const uint8_t *data, unsi
 		return;
 	}
 	/* Refused only while Hearth shuts down, when the flush no longer matters. */
-	if (!d->loop)
-		flush_page(&c);
-	else if (eventloop_call_sync(d->loop, flush_page, &c))
+	if (eventloop_run_on(d->loop, flush_page, &c, NULL))
 		log_debug("testdev: flush dropped: shutting down");
 }
 

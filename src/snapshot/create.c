@@ -68,33 +68,31 @@ static int save_dev(void *ctx, void *out, size_t *len)
 	return ret;
 }
 
-struct devices_call {
+struct devices_save {
 	struct vm *vm;
 	struct snap_builder *b;
-	struct err *err;
-	int ret;
 };
 
 /* On the io thread, which owns the devices; they are paused (in-flight I/O completed). */
-static void save_devices_fn(void *arg)
+static int save_devices(void *ctx, struct err *err)
 {
-	struct devices_call *c = arg;
+	struct devices_save *c = ctx;
 	struct registry *r = &c->vm->devices;
+	int ret;
 
-	for (unsigned int i = 0; i < r->n && !c->ret; i++) {
+	for (unsigned int i = 0; i < r->n; i++) {
 		const struct dev_entry *e = &r->entries[i];
 
-		if (!e->ops->save) {
-			c->ret = err_set(c->err, false, -EOPNOTSUPP, "device '%s' (%s) cannot be "
-					 "saved", e->id, e->type);
-			break;
-		}
-		c->ret = snap_builder_add_saved(c->b, SNAP_SEC_DEVICE, e->id, 1, save_dev,
-						(void *)e);
-		if (c->ret)
-			err_set(c->err, false, c->ret, "device '%s': saving failed: %s", e->id,
-				strerror(-c->ret));
+		if (!e->ops->save)
+			return err_set(err, false, -EOPNOTSUPP, "device '%s' (%s) cannot be saved",
+				       e->id, e->type);
+		ret = snap_builder_add_saved(c->b, SNAP_SEC_DEVICE, e->id, 1, save_dev,
+					     (void *)e);
+		if (ret)
+			return err_set(err, false, ret, "device '%s': saving failed: %s", e->id,
+				       strerror(-ret));
 	}
+	return 0;
 }
 
 /* Every vCPU's state, and its registers for the memory file's notes. */
@@ -132,7 +130,7 @@ static int save_vcpus(struct vm *vm, struct snap_builder *b, struct memcore_vcpu
 static int build_state(struct vm *vm, const struct vm_config *cfg, struct snap_builder *b,
 		       struct memcore_vcpu *regs, struct err *err)
 {
-	struct devices_call dc = { vm, b, err, 0 };
+	struct devices_save dc = { vm, b };
 	struct snap_host *host = malloc(sizeof(*host));
 	struct vm_kvm_state vs;
 	char *json = NULL;
@@ -159,9 +157,7 @@ static int build_state(struct vm *vm, const struct vm_config *cfg, struct snap_b
 		ret = save_vcpus(vm, b, regs, err);
 	if (ret)
 		return ret;
-	if (eventloop_call_sync(vm->loop, save_devices_fn, &dc))
-		return err_set(err, false, -ESHUTDOWN, "Hearth is shutting down");
-	return dc.ret;
+	return eventloop_run_on(vm->loop, save_devices, &dc, err);
 }
 
 /*

@@ -374,13 +374,14 @@ struct status_call {
 	uint32_t val;
 };
 
-static void status_call(void *arg)
+static int status_call(void *ctx, struct err *err)
 {
-	struct status_call *c = arg;
+	struct status_call *c = ctx;
 
 	pthread_mutex_lock(&c->t->dev->lock);
 	write_status(c->t, c->val);
 	pthread_mutex_unlock(&c->t->dev->lock);
+	return 0;
 }
 
 static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, unsigned int len)
@@ -400,9 +401,7 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, unsigned
 		 * Refused only while Hearth shuts down: the device goes with the
 		 * VM, and this vCPU must not do the io thread's work itself.
 		 */
-		if (!t->host.loop)
-			status_call(&c);
-		else if (eventloop_call_sync(t->host.loop, status_call, &c))
+		if (eventloop_run_on(t->host.loop, status_call, &c, NULL))
 			log_debug("%s: status write 0x%x dropped: shutting down", dev->name, c.val);
 		return;
 	}

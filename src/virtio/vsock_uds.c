@@ -217,33 +217,28 @@ static void vu_reset(struct virtio_dev *dev)
 	vu_conns_free_all(dev->priv);
 }
 
-struct vu_reset_call {
-	struct vsock_uds *vu;
-	int ret;
-};
-
-static void vu_transport_reset_fn(void *arg)
+static int vu_transport_reset_fn(void *ctx, struct err *err)
 {
-	struct vu_reset_call *r = arg;
-	struct vsock_uds *vu = r->vu;
+	struct vsock_uds *vu = ctx;
+	int ret;
 
 	pthread_mutex_lock(&vu->dev.lock);
 	vu_conns_free_all(vu);
-	r->ret = vsock_event_send_reset(&vu->dev, VU_EVQ, &vu->chain) ? -EAGAIN : 0;
+	ret = vsock_event_send_reset(&vu->dev, VU_EVQ, &vu->chain) ? -EAGAIN : 0;
 	pthread_mutex_unlock(&vu->dev.lock);
+	return ret;
 }
 
 int virtio_vsock_uds_transport_reset(struct virtio_dev *dev)
 {
-	struct vu_reset_call r = { .vu = dev->priv };
+	struct vsock_uds *vu = dev->priv;
 
 	/*
 	 * Connections are freed on the I/O thread only: from another thread,
 	 * one could be in a callback's hands, or its event already fetched.
+	 * -ESHUTDOWN once the loop has stopped: the device goes with the VM.
 	 */
-	if (eventloop_call_sync(r.vu->loop, vu_transport_reset_fn, &r))
-		return -ESHUTDOWN;   /* the loop has stopped: the device goes with the VM */
-	return r.ret;
+	return eventloop_run_on(vu->loop, vu_transport_reset_fn, vu, NULL);
 }
 
 /*

@@ -41,8 +41,9 @@ void virtio_vsock_uds_destroy(struct virtio_dev *dev);
 /*
  * Drops every connection and tells the driver with a TRANSPORT_RESET
  * event (5.10.6.6), as after a snapshot restore. From any thread: it runs
- * on the I/O thread (eventloop_call_sync), under dev->lock. Returns 0, or
- * -EAGAIN when the driver has no event buffer ready.
+ * on the I/O thread (eventloop_run_on), under dev->lock. Returns 0,
+ * -EAGAIN when the driver has no event buffer ready, or -ESHUTDOWN once
+ * the loop has stopped.
  */
 int virtio_vsock_uds_transport_reset(struct virtio_dev *dev);
 

@@ -113,27 +113,26 @@ static int runner_sandbox(struct runner *r)
 	return -EPERM;
 }
 
-struct start_call {
+struct runner_start {
 	struct runner *r;
 	const struct vm_config *cfg;
-	struct err *err;
-	int ret;
 	const struct runner_restore *rs;   /* NULL: a fresh boot */
 };
 
 /* On the loop's thread: the VM's fds join the loop with nothing else running there. */
-static void runner_start_fn(void *arg)
+static int runner_start_fn(void *ctx, struct err *err)
 {
-	struct start_call *c = arg;
+	struct runner_start *c = ctx;
 	struct runner *r = c->r;
+	int ret;
 
-	c->ret = vm_create_from(&r->vm, c->cfg, c->rs ? c->rs->mem : NULL, &r->loop, c->err);
-	if (c->ret)
-		return;
+	ret = vm_create_from(&r->vm, c->cfg, c->rs ? c->rs->mem : NULL, &r->loop, err);
+	if (ret)
+		return ret;
 	/* The snapshot's state goes in before anything can run: irqchip, vCPUs, devices. */
 	if (c->rs) {
-		c->ret = c->rs->apply(c->rs->ctx, &r->vm, c->err);
-		if (c->ret)
+		ret = c->rs->apply(c->rs->ctx, &r->vm, err);
+		if (ret)
 			goto err_vm;
 		/*
 		 * Paused, then resumed unless asked to stay paused: a device's resume
@@ -145,26 +144,24 @@ static void runner_start_fn(void *arg)
 		if (!c->rs->paused)
 			vm_resume_here(&r->vm);
 	}
-	c->ret = console_init(&r->con, r->vm.serial, &r->loop, STDIN_FILENO, on_console_quit, r);
-	if (c->ret) {
-		err_set(c->err, false, c->ret, "cannot attach the console: %s",
-			strerror(-c->ret));
+	ret = console_init(&r->con, r->vm.serial, &r->loop, STDIN_FILENO, on_console_quit, r);
+	if (ret) {
+		err_set(err, false, ret, "cannot attach the console: %s", strerror(-ret));
 		goto err_vm;
 	}
 	if (seal_fn) {
-		c->ret = seal_fn(c->cfg, c->err);
-		if (c->ret) {
-			c->err->usage = false;
+		ret = seal_fn(c->cfg, err);
+		if (ret) {
+			err->usage = false;
 			goto err_console;
 		}
 	}
 	if (term_raw_enter(STDIN_FILENO))
 		log_warn("cannot put the terminal in raw mode; input is line-buffered");
 	r->raw_term = term_is_raw();
-	c->ret = vm_start(&r->vm, on_vm_stop, r);
-	if (c->ret) {
-		err_set(c->err, false, c->ret, "cannot start the vCPUs: %s",
-			strerror(-c->ret));
+	ret = vm_start(&r->vm, on_vm_stop, r);
+	if (ret) {
+		err_set(err, false, ret, "cannot start the vCPUs: %s", strerror(-ret));
 		vm_finish(&r->vm);
 		goto err_console;
 	}
@@ -172,7 +169,7 @@ static void runner_start_fn(void *arg)
 	/* Started from the API while the loop runs: nothing else is still to come. */
 	if (r->in_loop)
 		runner_sandbox(r);
-	return;
+	return 0;
 err_console:
 	console_destroy(&r->con);
 	if (r->raw_term)
@@ -180,25 +177,22 @@ err_console:
 	r->raw_term = false;
 err_vm:
 	vm_destroy(&r->vm);
+	return ret;
 }
 
 int runner_start_vm(struct runner *r, const struct vm_config *cfg, struct err *err)
 {
-	struct start_call c = { r, cfg, err, 0, NULL };
+	struct runner_start c = { r, cfg, NULL };
 
-	if (eventloop_call_sync(&r->loop, runner_start_fn, &c))
-		return err_set(err, false, -ESHUTDOWN, "Hearth is shutting down");
-	return c.ret;
+	return eventloop_run_on(&r->loop, runner_start_fn, &c, err);
 }
 
 int runner_restore_vm(struct runner *r, const struct vm_config *cfg,
 		      const struct runner_restore *rs, struct err *err)
 {
-	struct start_call c = { r, cfg, err, 0, rs };
+	struct runner_start c = { r, cfg, rs };
 
-	if (eventloop_call_sync(&r->loop, runner_start_fn, &c))
-		return err_set(err, false, -ESHUTDOWN, "Hearth is shutting down");
-	return c.ret;
+	return eventloop_run_on(&r->loop, runner_start_fn, &c, err);
 }
 
 void runner_loop(struct runner *r)

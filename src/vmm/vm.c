@@ -433,17 +433,14 @@ int vm_start(struct vm *vm, void (*on_stop)(void *ctx), void *ctx)
 	return 0;
 }
 
-struct vm_devices_call {
-	struct vm *vm;
-	bool pause;
-	int ret;
-};
-
-static void vm_devices_fn(void *arg)
+static int vm_devices_pause(void *ctx, struct err *err)
 {
-	struct vm_devices_call *c = arg;
+	return registry_pause(&((struct vm *)ctx)->devices);
+}
 
-	c->ret = c->pause ? registry_pause(&c->vm->devices) : registry_resume(&c->vm->devices);
+static int vm_devices_resume(void *ctx, struct err *err)
+{
+	return registry_resume(&((struct vm *)ctx)->devices);
 }
 
 /*
@@ -453,8 +450,7 @@ static void vm_devices_fn(void *arg)
  */
 int vm_pause(struct vm *vm)
 {
-	struct vm_devices_call c = { vm, true, 0 };
-	int ret = 0;
+	int ret = 0, dret;
 
 	for (unsigned int i = 0; i < vm->ncpus; i++)
 		runstate_request(&vm->vcpus[i]->rs, VCPU_PAUSED);
@@ -465,9 +461,8 @@ int vm_pause(struct vm *vm)
 			ret = -ETIMEDOUT;
 	}
 	/* Refused only while Hearth shuts down: the devices stop with the VM then. */
-	if (eventloop_call_sync(vm->loop, vm_devices_fn, &c))
-		return -ESHUTDOWN;
-	return ret ? ret : c.ret;
+	dret = eventloop_run_on(vm->loop, vm_devices_pause, vm, NULL);
+	return ret && dret != -ESHUTDOWN ? ret : dret;
 }
 
 void vm_start_paused(struct vm *vm)
@@ -486,10 +481,8 @@ void vm_resume_here(struct vm *vm)
 
 void vm_resume(struct vm *vm)
 {
-	struct vm_devices_call c = { vm, false, 0 };
-
 	/* Refused only while Hearth shuts down: nothing is left to resume then. */
-	if (eventloop_call_sync(vm->loop, vm_devices_fn, &c))
+	if (eventloop_run_on(vm->loop, vm_devices_resume, vm, NULL) == -ESHUTDOWN)
 		return;
 	for (unsigned int i = 0; i < vm->ncpus; i++)
 		vcpu_resume(vm->vcpus[i]);

@@ -17,20 +17,17 @@ struct patch_call {
 	const struct blk_config *bc;
 	const struct rl_config *a, *b;
 	struct err *err;
-	int ret;
 };
 
-static void patch_fn(void *arg)
+static int patch_fn(void *ctx, struct err *unused)
 {
-	struct patch_call *c = arg;
+	struct patch_call *c = ctx;
 
 	switch (c->op) {
 	case PATCH_SWAP:
-		c->ret = virtio_blk_swap(c->dev, c->bc, c->err);
-		break;
+		return virtio_blk_swap(c->dev, c->bc, c->err);
 	case PATCH_REFRESH:
-		c->ret = virtio_blk_refresh(c->dev, c->err);
-		break;
+		return virtio_blk_refresh(c->dev, c->err);
 	case PATCH_BLK_LIMITER:
 		virtio_blk_set_limiter(c->dev, c->a);
 		break;
@@ -38,14 +35,13 @@ static void patch_fn(void *arg)
 		virtio_net_set_limiters(c->dev, c->a, c->b);
 		break;
 	}
+	return 0;
 }
 
+/* -ESHUTDOWN, with no words, once the loop has stopped: the API says strerror's. */
 static int patch_run(struct vm *vm, struct patch_call *c)
 {
-	c->ret = 0;
-	if (eventloop_call_sync(vm->loop, patch_fn, c))
-		return -ESHUTDOWN;
-	return c->ret;
+	return eventloop_run_on(vm->loop, patch_fn, c, NULL);
 }
 
 static struct virtio_dev *find_dev(struct vm *vm, const char *id, const char *type)

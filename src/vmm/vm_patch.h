@@ -2,7 +2,7 @@
  * Live changes to a running VM's devices: Firecracker's PATCH of drives
  * and network interfaces after boot. Called from the API's thread; files
  * are opened and checked there, and the devices change on the I/O thread
- * (eventloop_call_sync), between two of their requests.
+ * (eventloop_run_on), between two of their requests.
  */
 #ifndef HEARTH_VMM_VM_PATCH_H
 #define HEARTH_VMM_VM_PATCH_H

@@ -379,6 +379,57 @@ static void test_call_sync_after_close(void **state)
 	eventloop_destroy(&loop);
 }
 
+static int counted_fail(void *ctx, struct err *e)
+{
+	struct call_ctx *c = ctx;
+
+	c->ran_on = pthread_self();
+	c->calls++;
+	return err_set(e, true, -EIO, "call %d", c->calls);
+}
+
+struct run_on_late {
+	struct call_ctx *c;
+	struct err e;
+	int ret;
+};
+
+static void *late_run_on_main(void *arg)
+{
+	struct run_on_late *l = arg;
+
+	l->ret = eventloop_run_on(l->c->loop, counted_fail, l->c, &l->e);
+	return NULL;
+}
+
+/* fn's result and words come back; a stopped loop gives -ESHUTDOWN and says so. */
+static void test_run_on(void **state)
+{
+	struct eventloop loop;
+	struct call_ctx c = { .loop = &loop };
+	struct run_on_late late = { .c = &c };
+	struct err e = ERR_INIT;
+	pthread_t caller;
+
+	(void)state;
+	assert_int_equal(eventloop_run_on(NULL, counted_fail, &c, &e), -EIO);
+	assert_string_equal(e.msg, "call 1");
+	assert_int_equal(eventloop_init(&loop), 0);
+	assert_int_equal(eventloop_run_on(&loop, counted_fail, &c, &e), -EIO);
+	assert_string_equal(e.msg, "call 2");
+	assert_true(e.usage);
+	eventloop_claim(&loop);
+	eventloop_stop(&loop);
+	assert_int_equal(eventloop_run(&loop), 0);
+	assert_int_equal(pthread_create(&caller, NULL, late_run_on_main, &late), 0);
+	pthread_join(caller, NULL);
+	assert_int_equal(late.ret, -ESHUTDOWN);
+	assert_string_equal(late.e.msg, "Hearth is shutting down");
+	assert_false(late.e.usage);
+	assert_int_equal(c.calls, 2);
+	eventloop_destroy(&loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +440,7 @@ int main(void)
 		cmocka_unit_test(test_many_fds),
 		cmocka_unit_test(test_call_sync),
 		cmocka_unit_test(test_call_sync_after_close),
+		cmocka_unit_test(test_run_on),
 		cmocka_unit_test(test_removed_slot_waits_for_batch_end),
 	};
 
