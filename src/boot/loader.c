@@ -95,6 +95,25 @@ err_close:
 	return ret;
 }
 
+void loader_entry(const struct boot_plan *plan, struct cpu_entry *e)
+{
+	/* Multiboot's machine state is PVH's: flat 32-bit segments, paging off. */
+	*e = (struct cpu_entry){
+		.mode = plan->pvh || plan->multiboot ? CPU_ENTRY_FLAT32 : CPU_ENTRY_LONG64,
+		.rip = plan->entry,
+		.rsp = LAYOUT_BOOT_STACK,
+	};
+	if (plan->multiboot) {
+		e->rax = MB_BOOT_MAGIC;
+		e->rbx = plan->params_gpa;
+		e->rsp = MB_STACK_GPA;
+	} else if (plan->pvh) {
+		e->rbx = plan->params_gpa;
+	} else {
+		e->rsi = plan->params_gpa;
+	}
+}
+
 void loader_close(struct kernel_image *img)
 {
 	free(img->data);

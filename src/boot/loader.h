@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/cpu_entry.h"
 #include "mem/guest_mem.h"
 #include "util/err.h"
 
@@ -32,7 +33,7 @@ struct kernel_image {
 	uint64_t entry;          /* 64-bit entry, or the PVH / Multiboot 32-bit entry */
 };
 
-/* Where things went; the vCPU setup reads entry and params. */
+/* Where things went; loader_entry turns it into the BSP's entry state. */
 struct boot_plan {
 	uint64_t entry;
 	uint64_t params_gpa;      /* boot_params, or hvm_start_info for PVH */
@@ -66,6 +67,9 @@ int elf_parse(const uint8_t *data, size_t size, struct kernel_image *img,
 int loader_load(const struct kernel_image *img, struct guest_mem *gm, const char *initrd_path,
 		const char *cmdline, uint64_t rsdp_gpa, struct boot_plan *plan,
 		struct err *err);
+
+/* The BSP's entry for plan: its mode, and the registers the kernel's boot protocol sets. */
+void loader_entry(const struct boot_plan *plan, struct cpu_entry *e);
 
 /* Loaders of each format, called by loader_load. */
 int bzimage_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_plan *plan,

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "boot/multiboot.h"
 #include "core/layout.h"
 #include "util/log.h"
 
@@ -83,7 +82,7 @@ static struct kvm_segment seg_from_gdt(uint16_t sel)
 	return s;
 }
 
-int regs_setup_boot(int vcpu_fd, const struct boot_plan *plan)
+int regs_setup_boot(int vcpu_fd, const struct cpu_entry *e)
 {
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
@@ -97,8 +96,7 @@ int regs_setup_boot(int vcpu_fd, const struct boot_plan *plan)
 	sregs.idt.limit = 0;
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
 	sregs.tr = seg_from_gdt(SEL_TSS);
-	/* Multiboot's machine state is PVH's: flat 32-bit segments, paging off. */
-	if (plan->pvh || plan->multiboot) {
+	if (e->mode == CPU_ENTRY_FLAT32) {
 		sregs.cs = seg_from_gdt(SEL_CODE32);
 		sregs.cr0 = CR0_PE | CR0_ET;
 		sregs.cr4 = 0;
@@ -116,17 +114,11 @@ int regs_setup_boot(int vcpu_fd, const struct boot_plan *plan)
 
 	memset(&regs, 0, sizeof(regs));
 	regs.rflags = 0x2; /* bit 1 is reserved-one; IF stays clear */
-	regs.rip = plan->entry;
-	regs.rsp = LAYOUT_BOOT_STACK;
-	if (plan->multiboot) {
-		regs.rax = MB_BOOT_MAGIC;
-		regs.rbx = plan->params_gpa;
-		regs.rsp = MB_STACK_GPA;
-	} else if (plan->pvh) {
-		regs.rbx = plan->params_gpa;
-	} else {
-		regs.rsi = plan->params_gpa;
-	}
+	regs.rip = e->rip;
+	regs.rsp = e->rsp;
+	regs.rax = e->rax;
+	regs.rbx = e->rbx;
+	regs.rsi = e->rsi;
 	if (ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0)
 		return -errno;
 	return 0;

@@ -4,14 +4,14 @@
 
 #include <stdint.h>
 
-#include "boot/loader.h"
+#include "core/cpu_entry.h"
 #include "mem/guest_mem.h"
 
 /* Writes the GDT and identity page tables (first 4 GiB) into guest RAM. */
 int regs_setup_tables(struct guest_mem *gm);
 
-/* BSP state for the plan: 64-bit long mode, or PVH's 32-bit flat mode. */
-int regs_setup_boot(int vcpu_fd, const struct boot_plan *plan);
+/* The BSP's state at entry: 64-bit long mode, or 32-bit flat mode (PVH, Multiboot). */
+int regs_setup_boot(int vcpu_fd, const struct cpu_entry *e);
 
 /* FPU/SSE defaults a reset CPU has. */
 int regs_setup_fpu(int vcpu_fd);

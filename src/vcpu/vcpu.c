@@ -73,7 +73,7 @@ struct vcpu *vcpu_create(const struct vcpu_env *env, unsigned int index)
 		ret = regs_setup_lapic(v->fd);
 	/* Secondary vCPUs wait in KVM for INIT/SIPI, as on hardware. */
 	if (!ret && index == 0)
-		ret = regs_setup_boot(v->fd, env->plan);
+		ret = regs_setup_boot(v->fd, env->entry);
 	if (ret) {
 		log_err("vcpu%u: initial register state: %s", index, strerror(-ret));
 		goto err_unmap;

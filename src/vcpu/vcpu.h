@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "boot/loader.h"
 #include "core/bus.h"
+#include "core/cpu_entry.h"
 #include "mem/guest_mem.h"
 #include "vcpu/runstate.h"
 
@@ -31,7 +31,7 @@ struct vcpu_env {
 	const struct guest_mem *mem;      /* code bytes in the crash dump */
 	const struct kvm_cpuid2 *cpuid;   /* KVM_GET_SUPPORTED_CPUID */
 	unsigned int ncpus;
-	const struct boot_plan *plan;     /* the BSP's entry state */
+	const struct cpu_entry *entry;    /* the BSP's entry state */
 	/* Any vCPU thread: the guest powered off, reset or failed. */
 	void (*on_event)(void *ctx, enum vcpu_event ev, const char *detail);
 	void *ctx;

@@ -177,6 +177,8 @@ static int vm_prepare_restored(struct vm *vm, const struct vm_config *cfg, struc
 	const struct vm_mem_file *mf = vm->mem_file;
 	int ret;
 
+	/* The BSP's registers come from the snapshot; until then, a plain 64-bit entry. */
+	loader_entry(&(const struct boot_plan){ 0 }, &vm->entry);
 	ret = guest_mem_init_file(&vm->mem, cfg->machine.mem_size_mib << 20, mf->fd, mf->offset,
 				  mf->nregions);
 	if (ret)
@@ -192,6 +194,7 @@ static int vm_prepare_restored(struct vm *vm, const struct vm_config *cfg, struc
  */
 static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
+	struct boot_plan plan;
 	struct kernel_image img;
 	char *cmdline = NULL;
 	uint64_t rsdp = 0;
@@ -233,11 +236,13 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct e
 		goto err_close;
 	}
 	err->msg[0] = '\0';
-	ret = loader_load(&img, &vm->mem, cfg->boot.initrd_path, cmdline, rsdp, &vm->plan, err);
+	ret = loader_load(&img, &vm->mem, cfg->boot.initrd_path, cmdline, rsdp, &plan, err);
 	if (ret) {
 		if (!err->msg[0])
 			err_set(err, false, ret, "%s", strerror(-ret));
 		err->usage = ret != -EFAULT && ret != -ENOMEM;
+	} else {
+		loader_entry(&plan, &vm->entry);
 	}
 err_close:
 	free(cmdline);
@@ -299,7 +304,7 @@ static int vm_create_vcpus(struct vm *vm, struct err *err)
 		.mem = &vm->mem,
 		.cpuid = vm->cpuid,
 		.ncpus = vm->ncpus,
-		.plan = &vm->plan,
+		.entry = &vm->entry,
 		.on_event = on_vcpu_event,
 		.ctx = vm,
 	};

@@ -55,7 +55,7 @@ struct vm {
 	unsigned int ncpus;
 	unsigned int started;       /* vCPU threads running */
 	struct kvm_cpuid2 *cpuid;
-	struct boot_plan plan;
+	struct cpu_entry entry;     /* the BSP's, from the loader (vcpu_env.entry) */
 	int stop_reason;            /* enum vm_stop_reason, set once atomically */
 	int stop_efd;               /* eventfd: the loop learns that the VM stopped */
 	char stop_detail[64];

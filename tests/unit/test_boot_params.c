@@ -13,6 +13,7 @@
 
 #include "core/layout.h"
 #include "boot/loader.h"
+#include "boot/multiboot.h"
 #include "mem/guest_mem.h"
 
 #define MiB (1ull << 20)
@@ -437,9 +438,37 @@ static void test_initrd_errors(void **state)
 	guest_mem_destroy(&gm);
 }
 
+/* The BSP's entry for each boot protocol: mode, entry point, stack, and its registers. */
+static void test_entry(void **state)
+{
+	struct boot_plan linux64 = { .entry = 0x100200, .params_gpa = LAYOUT_BOOT_PARAMS };
+	struct boot_plan pvh = { .entry = 0x1000000, .params_gpa = 0x6000, .pvh = 1 };
+	struct boot_plan mb = { .entry = 0x100000, .params_gpa = MB_INFO_GPA, .multiboot = 1 };
+	struct cpu_entry e;
+
+	(void)state;
+	loader_entry(&linux64, &e);
+	assert_int_equal(e.mode, CPU_ENTRY_LONG64);
+	assert_int_equal(e.rip, 0x100200);
+	assert_int_equal(e.rsp, LAYOUT_BOOT_STACK);
+	assert_int_equal(e.rsi, LAYOUT_BOOT_PARAMS);
+	assert_int_equal(e.rax | e.rbx, 0);
+	loader_entry(&pvh, &e);
+	assert_int_equal(e.mode, CPU_ENTRY_FLAT32);
+	assert_int_equal(e.rbx, 0x6000);
+	assert_int_equal(e.rax | e.rsi, 0);
+	loader_entry(&mb, &e);
+	assert_int_equal(e.mode, CPU_ENTRY_FLAT32);
+	assert_int_equal(e.rax, MB_BOOT_MAGIC);
+	assert_int_equal(e.rbx, MB_INFO_GPA);
+	assert_int_equal(e.rsp, MB_STACK_GPA);
+	assert_int_equal(e.rsi, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_entry),
 		cmocka_unit_test_setup_teardown(test_zero_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_header_copy_length, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_relocatable, setup, teardown),
