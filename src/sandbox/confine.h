@@ -2,10 +2,11 @@
  * The sandbox around the whole process (confine.c), on by default; the
  * per-thread seccomp filters (sandbox.h) come on top of it. In order:
  *
- *  1. sandbox_prepare(), in main() before any thread: with --jail, the
- *     chroot and the drop to --uid/--gid; otherwise Hearth's own user
- *     (unless root), mount, IPC and UTS namespaces. Paths still resolve
- *     as on the host, so the API can configure the VM.
+ *  1. sandbox_prepare(), in the front end (cli_sandbox) before any
+ *     thread: with --jail, the chroot and the drop to --uid/--gid;
+ *     otherwise Hearth's own user (unless root), mount, IPC and UTS
+ *     namespaces. Paths still resolve as on the host, so the API can
+ *     configure the VM.
  *  2. sandbox_seal(), on the io thread once the VM has opened everything
  *     and just before its vCPUs start (runner_set_seal): a network
  *     namespace unless a user-mode NIC needs the host's network; the

@@ -1,9 +1,9 @@
 /*
  * Namespaces (ns.c): Hearth's own user (when not root), mount, IPC and
- * UTS namespaces, entered in main() before any thread exists (a process
- * with threads cannot unshare its user or mount namespace); at seal, a
- * network namespace and pivot_root into an empty root that holds only the
- * paths the VM still uses.
+ * UTS namespaces, entered by the front end (cli_sandbox) before any
+ * thread exists (a process with threads cannot unshare its user or mount
+ * namespace); at seal, a network namespace and pivot_root into an empty
+ * root that holds only the paths the VM still uses.
  */
 #ifndef HEARTH_SANDBOX_NS_H
 #define HEARTH_SANDBOX_NS_H

@@ -21,7 +21,7 @@ struct sandbox_opts {
 	gid_t gid;
 	bool probe;             /* HEARTH_SANDBOX_PROBE=1 (probe.c): test only */
 	/*
-	 * Known in main() that the VM has no NIC (`hearth run` without
+	 * Known to the front end that the VM has no NIC (`hearth run` without
 	 * --net): the jail, which has no capabilities left at the seal, then
 	 * enters its network namespace up front.
 	 */
