@@ -39,14 +39,15 @@ int cli_fail(const struct err *e)
 	return e->usage ? HEARTH_EXIT_USAGE : HEARTH_EXIT_FAILURE;
 }
 
-int cli_gnu_fault(const char *cmd, enum opt_fault f, const char *arg, struct err *e)
+int cli_gnu_fault(const struct opt_cmd *cmd, enum opt_fault f, const char *arg,
+		  const struct opt *o, struct err *e)
 {
 	if (f == OPT_NEEDS_VALUE)
-		return err_set(e, true, -EINVAL, "%s: %s needs a value", cmd, arg);
+		return err_set(e, true, -EINVAL, "%s: %s needs a value", cmd->name, arg);
 	if (f == OPT_UNEXPECTED)
-		return err_set(e, true, -EINVAL, "%s: unexpected argument '%s'", cmd, arg);
-	return err_set(e, true, -EINVAL, "%s: unknown option '%s' (see hearth %s --help)", cmd, arg,
-		       cmd);
+		return err_set(e, true, -EINVAL, "%s: unexpected argument '%s'", cmd->name, arg);
+	return err_set(e, true, -EINVAL, "%s: unknown option '%s' (see hearth %s --help)",
+		       cmd->name, arg, cmd->name);
 }
 
 /* A directory the sealed process keeps; a bad one is a usage error naming its flag. */

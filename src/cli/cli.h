@@ -44,9 +44,10 @@ void cli_log_level(int verbose);
 
 /*
  * The refusals of `hearth snapshot` and `hearth restore` (getopt_long's
- * rules), as "CMD: ..." lines: an opt_cmd's fault, less the name.
+ * rules), as "NAME: ..." lines, NAME the opt_cmd's: their opt_cmd fault.
  */
-int cli_gnu_fault(const char *cmd, enum opt_fault f, const char *arg, struct err *e);
+int cli_gnu_fault(const struct opt_cmd *cmd, enum opt_fault f, const char *arg,
+		  const struct opt *o, struct err *e);
 
 /* Prints e and returns its exit status: 2 when the input was at fault, else 1. */
 int cli_fail(const struct err *e);

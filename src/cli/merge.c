@@ -24,12 +24,12 @@ struct merge_opts {
 static const struct opt merge_opts[] = {
 	OPT_STRING("--base", struct merge_opts, base),
 	OPT_STRING("--diff", struct merge_opts, diff),
-	{ .name = "--help", .kind = OPT_TRUE, .stop = true,
-	  .off = OPT_FIELD(struct merge_opts, help, bool) },
+	OPT_HELP("--help", struct merge_opts, help),
 	OPT_END,
 };
 
-static int merge_fault(enum opt_fault f, const char *arg, const struct opt *o, struct err *e)
+static int merge_fault(const struct opt_cmd *cmd, enum opt_fault f, const char *arg,
+		       const struct opt *o, struct err *e)
 {
 	if (f == OPT_UNEXPECTED)
 		return err_set(e, true, -EINVAL, "snapshot-merge: unexpected argument %s (%s)", arg,
@@ -44,8 +44,8 @@ static int merge_fault(enum opt_fault f, const char *arg, const struct opt *o, s
  */
 int cli_merge_main(int argc, char **argv)
 {
-	static const struct opt_cmd cmd = { .opts = merge_opts, .gnu = true,
-					    .fault = merge_fault };
+	static const struct opt_cmd cmd = { .name = "snapshot-merge", .opts = merge_opts,
+					    .gnu = true, .fault = merge_fault };
 	struct merge_opts o = { NULL, NULL, false };
 	struct err e = ERR_INIT;
 	bool started;

@@ -25,7 +25,6 @@ void cli_restore_usage(FILE *out)
 
 #define R_STR(n, f) OPT_STRING(n, struct cli_restore_opts, f)
 #define R_FLAG(n, f) OPT_FLAG(n, struct cli_restore_opts, f)
-#define R_VERBOSE(n, v) OPT_SET(n, struct cli_restore_opts, verbose, v)
 
 static const struct opt restore_opts[] = {
 	R_STR("--snapshot", load.snapshot_path),
@@ -35,26 +34,16 @@ static const struct opt restore_opts[] = {
 	R_FLAG("--track-dirty-pages", load.track_dirty_pages),
 	R_FLAG("--no-seccomp", no_seccomp),
 	R_FLAG("--no-sandbox", no_sandbox),
-	R_VERBOSE("--verbose", 1),
-	R_VERBOSE("-v", 1),
-	R_VERBOSE("--quiet", -1),
-	R_VERBOSE("-q", -1),
-	{ .name = "--help", .kind = OPT_TRUE, .stop = true,
-	  .off = OPT_FIELD(struct cli_restore_opts, help, bool) },
-	{ .name = "-h", .kind = OPT_TRUE, .stop = true,
-	  .off = OPT_FIELD(struct cli_restore_opts, help, bool) },
+	OPT_VERBOSITY(struct cli_restore_opts, verbose, 0),
+	OPT_HELP("--help", struct cli_restore_opts, help),
+	OPT_HELP("-h", struct cli_restore_opts, help),
 	OPT_END,
 };
 
-static int restore_fault(enum opt_fault f, const char *arg, const struct opt *o, struct err *e)
-{
-	return cli_gnu_fault("restore", f, arg, e);
-}
-
 int cli_restore_parse(int argc, char **argv, struct cli_restore_opts *o, struct err *e)
 {
-	static const struct opt_cmd cmd = { .opts = restore_opts, .gnu = true,
-					    .fault = restore_fault };
+	static const struct opt_cmd cmd = { .name = "restore", .opts = restore_opts, .gnu = true,
+					    .fault = cli_gnu_fault };
 	int ret;
 
 	memset(o, 0, sizeof(*o));

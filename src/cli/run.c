@@ -129,15 +129,11 @@ static int run_machine(void *ctx, const struct opt *o, const char *val, struct e
 
 #define RUN_STR(n, f) OPT_STRING(n, struct cli_config, f)
 #define RUN_FLAG(n, f) OPT_FLAG(n, struct cli_config, f)
-#define RUN_VERBOSE(n, v) OPT_SET(n, struct cli_config, verbose, v)
 
 static const struct opt run_opts[] = {
 	{ .name = "--help", .kind = OPT_CALL, .fn = run_help, .stop = true },
 	{ .name = "-h", .kind = OPT_CALL, .fn = run_help, .stop = true },
-	RUN_VERBOSE("--verbose", 1),
-	RUN_VERBOSE("-v", 1),
-	RUN_VERBOSE("--quiet", -1),
-	RUN_VERBOSE("-q", -1),
+	OPT_VERBOSITY(struct cli_config, verbose, 0),
 	RUN_STR("--kernel", kernel),
 	RUN_STR("--initrd", initrd),
 	RUN_STR("--cmdline", cmdline),
@@ -162,7 +158,8 @@ static const struct opt run_opts[] = {
 	OPT_END,
 };
 
-static int run_fault(enum opt_fault f, const char *arg, const struct opt *o, struct err *e)
+static int run_fault(const struct opt_cmd *cmd, enum opt_fault f, const char *arg,
+		     const struct opt *o, struct err *e)
 {
 	size_t n = strcspn(arg, "=");
 
@@ -175,7 +172,7 @@ static int run_fault(enum opt_fault f, const char *arg, const struct opt *o, str
 	return err_set(e, true, -EINVAL, "unexpected argument '%s' (see 'hearth --help')", arg);
 }
 
-static const struct opt_cmd run_cmd = { .opts = run_opts, .fault = run_fault };
+static const struct opt_cmd run_cmd = { .name = "run", .opts = run_opts, .fault = run_fault };
 
 static int run_finish(struct cli_config *cfg, struct err *e)
 {

@@ -71,22 +71,15 @@ static int arg_us(void *ctx, const struct opt *o, const char *v, struct err *e)
 
 #define FLAG(n, f) OPT_FLAG(n, struct serve_opts, f)
 #define STR(n, f) OPT_STRING(n, struct serve_opts, f)
-#define VERBOSE(n, v) { .name = (n), .kind = OPT_INT, .val = (v), .modes = SERVE, \
-			.off = OPT_FIELD(struct serve_opts, verbose, int) }
-#define HELP(n, m) { .name = (n), .kind = OPT_TRUE, .stop = true, .modes = (m), \
-		     .off = OPT_FIELD(struct serve_opts, help, bool) }
 
 static const char no_mmds[] = "Hearth has no MMDS yet";
 static const char no_snapshots[] = "Hearth's snapshot files carry their own format version (docs/snapshot-format.md)";
 
 static const struct opt serve_opts_table[] = {
-	HELP("--help", 0),
-	HELP("-h", SERVE),
+	OPT_HELP_IN("--help", struct serve_opts, help, 0),
+	OPT_HELP_IN("-h", struct serve_opts, help, SERVE),
 	FLAG("--version", version),
-	VERBOSE("--verbose", 1),
-	VERBOSE("-v", 1),
-	VERBOSE("--quiet", -1),
-	VERBOSE("-q", -1),
+	OPT_VERBOSITY(struct serve_opts, verbose, SERVE),
 	STR("--api-sock", api_sock),
 	STR("--config-file", config_file),
 	FLAG("--no-api", no_api),
@@ -121,8 +114,8 @@ static const struct opt serve_opts_table[] = {
 	OPT_END,
 };
 
-static int fault(const char *cmd, enum opt_fault f, const char *arg, const struct opt *o,
-		 struct err *e)
+static int serve_fault(const struct opt_cmd *cmd, enum opt_fault f, const char *arg,
+		       const struct opt *o, struct err *e)
 {
 	switch (f) {
 	case OPT_REFUSED:
@@ -135,17 +128,8 @@ static int fault(const char *cmd, enum opt_fault f, const char *arg, const struc
 	case OPT_UNEXPECTED:
 		break;
 	}
-	return err_set(e, true, -EINVAL, "unknown option '%.128s' (see '%s --help')", arg, cmd);
-}
-
-static int serve_fault(enum opt_fault f, const char *arg, const struct opt *o, struct err *e)
-{
-	return fault("hearth serve", f, arg, o, e);
-}
-
-static int fc_fault(enum opt_fault f, const char *arg, const struct opt *o, struct err *e)
-{
-	return fault("firecracker", f, arg, o, e);
+	return err_set(e, true, -EINVAL, "unknown option '%.128s' (see '%s --help')", arg,
+		       cmd->name);
 }
 
 static int args_check(struct serve_opts *o, struct err *e)
@@ -186,14 +170,16 @@ static int args_parse(const struct opt_cmd *cmd, int argc, char **argv, int firs
 
 int cli_serve_parse(int argc, char **argv, struct serve_opts *o, struct err *e)
 {
-	static const struct opt_cmd cmd = { serve_opts_table, SERVE, false, serve_fault };
+	static const struct opt_cmd cmd = { "hearth serve", serve_opts_table, SERVE, false,
+					    serve_fault };
 
 	return args_parse(&cmd, argc, argv, 2, o, e);
 }
 
 int cli_firecracker_parse(int argc, char **argv, struct serve_opts *o, struct err *e)
 {
-	static const struct opt_cmd cmd = { serve_opts_table, FC, false, fc_fault };
+	static const struct opt_cmd cmd = { "firecracker", serve_opts_table, FC, false,
+					    serve_fault };
 
 	return args_parse(&cmd, argc, argv, 1, o, e);
 }

@@ -94,22 +94,15 @@ static const struct opt snapshot_opts[] = {
 	OPT_STRING("--mem", struct cli_snapshot_opts, mem_path),
 	OPT_FLAG("--diff", struct cli_snapshot_opts, diff),
 	OPT_FLAG("--resume", struct cli_snapshot_opts, resume),
-	{ .name = "--help", .kind = OPT_TRUE, .stop = true,
-	  .off = OPT_FIELD(struct cli_snapshot_opts, help, bool) },
-	{ .name = "-h", .kind = OPT_TRUE, .stop = true,
-	  .off = OPT_FIELD(struct cli_snapshot_opts, help, bool) },
+	OPT_HELP("--help", struct cli_snapshot_opts, help),
+	OPT_HELP("-h", struct cli_snapshot_opts, help),
 	OPT_END,
 };
 
-static int snapshot_fault(enum opt_fault f, const char *arg, const struct opt *o, struct err *e)
-{
-	return cli_gnu_fault("snapshot", f, arg, e);
-}
-
 int cli_snapshot_parse(int argc, char **argv, struct cli_snapshot_opts *o, struct err *e)
 {
-	static const struct opt_cmd cmd = { .opts = snapshot_opts, .gnu = true,
-					    .fault = snapshot_fault };
+	static const struct opt_cmd cmd = { .name = "snapshot", .opts = snapshot_opts, .gnu = true,
+					    .fault = cli_gnu_fault };
 	int ret;
 
 	memset(o, 0, sizeof(*o));

@@ -63,12 +63,12 @@ static int take(const struct opt_cmd *cmd, const struct opt *o, const char *val,
 	const char *arg = argv[*i];
 
 	if (o->kind == OPT_REFUSE)
-		return cmd->fault(OPT_REFUSED, arg, o, e);
+		return cmd->fault(cmd, OPT_REFUSED, arg, o, e);
 	if (o->arg == OPT_NONE && val)
-		return cmd->fault(OPT_NO_VALUE, arg, o, e);
+		return cmd->fault(cmd, OPT_NO_VALUE, arg, o, e);
 	if (o->arg == OPT_VALUE && !val) {
 		if (*i + 1 >= argc)
-			return cmd->fault(OPT_NEEDS_VALUE, arg, o, e);
+			return cmd->fault(cmd, OPT_NEEDS_VALUE, arg, o, e);
 		val = argv[++*i];
 	}
 	return apply(o, val, ctx, e);
@@ -83,7 +83,7 @@ static int take_long(const struct opt_cmd *cmd, int argc, char **argv, int *i, v
 
 	*taken = cmd->gnu ? find_prefix(cmd, arg, n) : find_exact(cmd, arg, n);
 	if (!*taken)
-		return cmd->fault(OPT_UNKNOWN, arg, NULL, e);
+		return cmd->fault(cmd, OPT_UNKNOWN, arg, NULL, e);
 	return take(cmd, *taken, eq ? eq + 1 : NULL, argc, argv, i, ctx, e);
 }
 
@@ -99,7 +99,7 @@ static int take_short(const struct opt_cmd *cmd, int argc, char **argv, int *i, 
 
 		*taken = find_exact(cmd, name, 2);
 		if (!*taken)
-			return cmd->fault(OPT_UNKNOWN, arg, NULL, e);
+			return cmd->fault(cmd, OPT_UNKNOWN, arg, NULL, e);
 		if ((*taken)->arg != OPT_NONE)
 			return take(cmd, *taken, c[1] ? c + 1 : NULL, argc, argv, i, ctx, e);
 		ret = take(cmd, *taken, NULL, argc, argv, i, ctx, e);
@@ -137,13 +137,13 @@ int opt_parse(const struct opt_cmd *cmd, int argc, char **argv, int first, void 
 		else if ((taken = find_exact(cmd, arg, strlen(arg))))
 			ret = take(cmd, taken, NULL, argc, argv, &i, ctx, e);
 		else
-			ret = cmd->fault(OPT_UNEXPECTED, arg, NULL, e);
+			ret = cmd->fault(cmd, OPT_UNEXPECTED, arg, NULL, e);
 		if (ret)
 			return ret;
 		if (taken && taken->stop)
 			return 0;
 	}
-	return positional ? cmd->fault(OPT_UNEXPECTED, positional, NULL, e) : 0;
+	return positional ? cmd->fault(cmd, OPT_UNEXPECTED, positional, NULL, e) : 0;
 }
 
 int opt_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)

@@ -61,11 +61,20 @@ struct opt {
 			    .off = OPT_FIELD(T, f, bool) }
 #define OPT_STRING(n, T, f) { .name = (n), .arg = OPT_VALUE, .kind = OPT_STR, \
 			      .off = OPT_FIELD(T, f, const char *) }
-#define OPT_SET(n, T, f, v) { .name = (n), .arg = OPT_NONE, .kind = OPT_INT, \
-			      .off = OPT_FIELD(T, f, int), .val = (v) }
+#define OPT_SET_IN(n, T, f, v, m) { .name = (n), .arg = OPT_NONE, .kind = OPT_INT, \
+				    .off = OPT_FIELD(T, f, int), .val = (v), .modes = (m) }
+#define OPT_SET(n, T, f, v) OPT_SET_IN(n, T, f, v, 0)
 #define OPT_CALL(n, a, f) { .name = (n), .arg = (a), .kind = OPT_CALL, .fn = (f) }
 #define OPT_REFUSED(n, a, w) { .name = (n), .arg = (a), .kind = OPT_REFUSE, .why = (w) }
 #define OPT_END { .name = NULL }
+/* --help (or -h) into the bool f: the parse ends there. */
+#define OPT_HELP_IN(n, T, f, m) { .name = (n), .arg = OPT_NONE, .kind = OPT_TRUE, .stop = true, \
+				  .off = OPT_FIELD(T, f, bool), .modes = (m) }
+#define OPT_HELP(n, T, f) OPT_HELP_IN(n, T, f, 0)
+/* -v/--verbose (1) and -q/--quiet (-1) into the int f: four entries. */
+#define OPT_VERBOSITY(T, f, m) \
+	OPT_SET_IN("--verbose", T, f, 1, m), OPT_SET_IN("-v", T, f, 1, m), \
+	OPT_SET_IN("--quiet", T, f, -1, m), OPT_SET_IN("-q", T, f, -1, m)
 
 /* What is wrong with an argument, for the command's fault to word. */
 enum opt_fault {
@@ -77,6 +86,7 @@ enum opt_fault {
 };
 
 struct opt_cmd {
+	const char *name;          /* for the fault's words: "hearth serve", "restore" ... */
 	const struct opt *opts;
 	unsigned int mode;         /* entries whose modes have none of these bits are left out */
 	bool gnu;                  /* getopt_long's rules (above) */
@@ -84,7 +94,8 @@ struct opt_cmd {
 	 * Fills e for arg, the argument as given (o: its entry, when one
 	 * matched); returns -EINVAL.
 	 */
-	int (*fault)(enum opt_fault f, const char *arg, const struct opt *o, struct err *e);
+	int (*fault)(const struct opt_cmd *cmd, enum opt_fault f, const char *arg,
+		     const struct opt *o, struct err *e);
 };
 
 /*

@@ -45,7 +45,8 @@ static const struct opt t_table[] = {
 	OPT_END,
 };
 
-static int t_fault(enum opt_fault f, const char *arg, const struct opt *o, struct err *e)
+static int t_fault(const struct opt_cmd *cmd, enum opt_fault f, const char *arg,
+		   const struct opt *o, struct err *e)
 {
 	static const char *const names[] = { "unknown", "unexpected", "needs-value", "no-value",
 					     "refused" };
@@ -59,7 +60,7 @@ static struct err err;
 
 static int parse(bool gnu, unsigned int mode, int argc, const char **argv)
 {
-	const struct opt_cmd cmd = { t_table, mode, gnu, t_fault };
+	const struct opt_cmd cmd = { "t", t_table, mode, gnu, t_fault };
 
 	memset(&t, 0, sizeof(t));
 	memset(&err, 0, sizeof(err));
@@ -158,7 +159,7 @@ static void test_ambiguous(void **state)
 		OPT_FLAG("--no-sandbox", struct t_opts, help),
 		OPT_END,
 	};
-	const struct opt_cmd cmd = { two, 0, true, t_fault };
+	const struct opt_cmd cmd = { "t", two, 0, true, t_fault };
 	const char *argv[] = { "cmd", "--no-s" };
 	const char *argv2[] = { "cmd", "--no-sa" };
 
