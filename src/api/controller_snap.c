@@ -1,6 +1,5 @@
 /* Snapshots from the API's side: when they are allowed, and the state afterwards. */
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "api/controller.h"

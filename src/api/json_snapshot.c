@@ -1,7 +1,6 @@
 #include "api/json_snapshot.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "vmm/config_json_fields.h"

@@ -1,7 +1,6 @@
 #include "api/observe.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "vmm/config_json_observe.h"

@@ -8,7 +8,6 @@
 #include "api/controller.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "api/json_request.h"

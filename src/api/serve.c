@@ -1,7 +1,6 @@
 #include "api/serve.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

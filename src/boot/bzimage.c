@@ -2,7 +2,6 @@
 #include <asm/bootparam.h>
 #include <errno.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "core/layout.h"

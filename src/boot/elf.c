@@ -6,7 +6,6 @@
 #include <asm/bootparam.h>
 #include <elf.h>
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "boot/e820.h"

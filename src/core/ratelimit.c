@@ -1,7 +1,6 @@
 #include "core/ratelimit.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 

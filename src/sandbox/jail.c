@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>

@@ -1,7 +1,6 @@
 #include "vcpu/vcpu_kvm_state.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>

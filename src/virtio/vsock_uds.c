@@ -11,7 +11,6 @@
 #include "virtio/vsock_uds.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>

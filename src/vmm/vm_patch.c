@@ -1,7 +1,6 @@
 #include "vmm/vm_patch.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

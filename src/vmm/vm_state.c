@@ -1,7 +1,6 @@
 #include "vmm/vm_state.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
