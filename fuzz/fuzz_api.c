@@ -1,15 +1,17 @@
 /*
  * libFuzzer target for the API's request handling (src/api/routes.c,
- * routes_patch.c, json_request.c, src/vmm/config_json*.c, the
- * vm_config setters) on a fake VM, as tests/unit/test_api_routes.c does:
- * a fresh controller per input, then requests, each
+ * json_request.c, json_snapshot.c, the control surface in src/control,
+ * src/vmm/config_json*.c, the vm_config setters) on the fake VM the unit
+ * tests use (tests/unit/fake_vm.h): a fresh control surface per input,
+ * then requests, each
  *
  *   method byte (GET, PUT, PATCH, DELETE, or "" for b % 5 == 4),
  *   path up to a NUL, u16 body length, body (exactly that many bytes)
  *
- * InstanceStart succeeds, so the rules after boot are reached too. PUT
- * /logger with a log_path is only parsed (config_json_logger), never
- * routed: routing it would open whatever file the input names.
+ * InstanceStart and a snapshot load succeed, so the rules after boot are
+ * reached too. PUT /logger with a log_path is only parsed
+ * (config_json_logger), never routed: routing it would open whatever
+ * file the input names.
  *
  * Checked besides ASan/UBSan: every reply is 200, 204 or 4xx/5xx, with a
  * body that is one JSON object unless it is 204, and a fault_message on
@@ -21,81 +23,12 @@
 
 #include <jansson.h>
 
-#include "api/controller.h"
+#include "../tests/unit/fake_vm.h"
 #include "api/routes.h"
+#include "control/control.h"
 #include "fz.h"
 #include "util/log.h"
 #include "vmm/config_json_observe.h"
-
-static int fake_start(void *ctx, const struct vm_config *cfg, struct err *err)
-{
-	(void)ctx;
-	(void)cfg;
-	(void)err;
-	return 0;
-}
-
-static int fake_pause(void *ctx)
-{
-	(void)ctx;
-	return 0;
-}
-
-static void fake_resume(void *ctx)
-{
-	(void)ctx;
-}
-
-static int fake_cad(void *ctx)
-{
-	(void)ctx;
-	return 0;
-}
-
-static int fake_patch_drive(void *ctx, const struct vm_drive *d, const struct vm_drive_patch *p,
-			    struct err *err)
-{
-	(void)ctx;
-	(void)d;
-	(void)p;
-	(void)err;
-	return 0;
-}
-
-static int fake_patch_net(void *ctx, const struct vm_net_patch *p, struct err *err)
-{
-	(void)ctx;
-	(void)p;
-	(void)err;
-	return 0;
-}
-
-/* Nothing is opened: the path only has to reach the model. */
-static int fake_metrics_open(void *ctx, const char *path, struct err *err)
-{
-	(void)ctx;
-	(void)path;
-	(void)err;
-	return 0;
-}
-
-static int fake_metrics_flush(void *ctx, struct err *err)
-{
-	(void)ctx;
-	(void)err;
-	return 0;
-}
-
-static const struct api_vm_ops fake_ops = {
-	.start = fake_start,
-	.pause = fake_pause,
-	.resume = fake_resume,
-	.ctrl_alt_del = fake_cad,
-	.patch_drive = fake_patch_drive,
-	.patch_net = fake_patch_net,
-	.metrics_open = fake_metrics_open,
-	.metrics_flush = fake_metrics_flush,
-};
 
 static void check_reply(const struct api_reply *r)
 {
@@ -133,10 +66,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const methods[] = { "GET", "PUT", "PATCH", "DELETE", "" };
 	struct fz in = { data, size };
-	struct api_ctl ctl;
+	struct fake_vm vm = { 0 };
+	struct ctl ctl;
 
 	log_set_level(LOG_ERR);
-	CHECK(api_ctl_init(&ctl, "fuzz", NULL, &fake_ops, NULL) == 0);
+	CHECK(ctl_init(&ctl, "fuzz", NULL, &fake_vm_ops, &vm) == 0);
 	for (int k = 0; k < 32 && in.n; k++) {
 		const char *method = methods[fz_u8(&in) % 5];
 		const uint8_t *nul = memchr(in.p, 0, in.n);
@@ -164,6 +98,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(path);
 		free(body);
 	}
-	api_ctl_destroy(&ctl);
+	ctl_destroy(&ctl);
 	return 0;
 }

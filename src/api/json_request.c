@@ -1,37 +1,13 @@
 /*
  * The API's own JSON, apart from the config objects it shares with the
- * config file (vmm/config_json.h): request bodies, and the PATCH bodies.
+ * config file (vmm/config_json.h): the PATCH bodies.
  */
 #include "api/json_request.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "vmm/config_json_limiter.h"
-
-json_t *api_json_body(const char *body, size_t len, struct err *err)
-{
-	json_error_t jerr;
-	json_t *o;
-
-	if (!body || len == 0) {
-		err_set(err, true, -EINVAL, "the request body is empty; want a JSON object");
-		return NULL;
-	}
-	o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!o) {
-		err_set(err, true, -EINVAL, "bad JSON at line %d column %d: %s", jerr.line,
-			jerr.column, jerr.text);
-		return NULL;
-	}
-	if (!json_is_object(o)) {
-		json_decref(o);
-		err_set(err, true, -EINVAL, "the request body is not a JSON object");
-		return NULL;
-	}
-	return o;
-}
 
 /* The id field: there, a string, and the one in the path. */
 static int patch_id(const char *what, json_t *o, const char *name, const char *path_id,

@@ -1,7 +1,7 @@
 /*
- * The API's own JSON: a request's body, and Firecracker's PartialDrive and
- * PartialNetworkInterface (PATCH /drives/{id}, /network-interfaces/{id}).
- * The config objects themselves are the model's codec (vmm/config_json.h).
+ * The API's own JSON: Firecracker's PartialDrive and PartialNetworkInterface
+ * (PATCH /drives/{id}, /network-interfaces/{id}). A request's body and the
+ * config objects themselves are the model's codec (vmm/config_json.h).
  */
 #ifndef HEARTH_API_JSON_REQUEST_H
 #define HEARTH_API_JSON_REQUEST_H
@@ -12,9 +12,6 @@
 
 #include "util/err.h"
 #include "vmm/config.h"
-
-/* Parses a request body; NULL with err set when it is not one JSON object. */
-json_t *api_json_body(const char *body, size_t len, struct err *err);
 
 /*
  * PartialDrive and PartialNetworkInterface. path_id is the id in the URL,

@@ -1,3 +1,4 @@
+/* Each path of Firecracker's API as an action: the route table, the bodies decoded, the answer. */
 #include "api/routes.h"
 
 #include <errno.h>
@@ -9,31 +10,21 @@
 
 #include "api/json_request.h"
 #include "api/json_snapshot.h"
-#include "api/observe.h"
-#include "hearth-config.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "vmm/config_json.h"
-#include "vmm/config_json_observe.h"
 
-struct api_req {
-	struct api_ctl *ctl;
-	const char *method;
-	const char *path;
-	const char *id;       /* the {drive_id} / {iface_id} part, or NULL */
-	const char *body;
-	size_t len;
-	struct err err;
-};
-
-/* Returns 0 (204 or r filled with 200), or -errno with req->err for a 400 (-ENOMEM: 500). */
-typedef int (*api_handler)(struct api_req *req, struct api_reply *r);
+/*
+ * Fills the action from the request's body, one JSON object whose strings
+ * the action borrows until it has run. 0, or -errno with err (a 400).
+ */
+typedef int (*api_decode)(json_t *o, const char *id, struct ctl_action *a, struct err *err);
 
 struct api_route_entry {
 	const char *method;
 	const char *path;     /* exact, or a prefix ending in '/' followed by one id */
-	bool pre_boot_only;
-	api_handler fn;
+	enum ctl_type type;   /* its decoder may pick another (PUT /actions, PATCH /vm) */
+	api_decode decode;    /* NULL: the body goes to the handler as it came */
 };
 
 void api_reply_fault(struct api_reply *r, unsigned int status, const char *msg)
@@ -62,215 +53,107 @@ void api_reply_fault(struct api_reply *r, unsigned int status, const char *msg)
 		r->status = 500;
 }
 
-static int reply_json(struct api_reply *r, json_t *o, struct api_req *req)
+/* {"action_type": "..."}: the actions PUT /actions offers. */
+static int decode_actions(json_t *o, const char *id, struct ctl_action *a, struct err *err)
 {
-	r->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (!r->body)
-		return err_set(&req->err, false, -ENOMEM, "out of memory");
-	r->status = 200;
-	return 0;
-}
-
-/* Parses the body, for a config_json function or the API's own. */
-static json_t *req_json(struct api_req *req)
-{
-	return api_json_body(req->body, req->len, &req->err);
-}
-
-static int get_info(struct api_req *req, struct api_reply *r)
-{
-	return reply_json(r, json_pack("{s:s, s:s, s:s, s:s}", "id", req->ctl->id, "state",
-				       api_state_name(req->ctl->state), "vmm_version",
-				       HEARTH_VERSION, "app_name", "hearth"),
-			  req);
-}
-
-static int get_version(struct api_req *req, struct api_reply *r)
-{
-	return reply_json(r, json_pack("{s:s}", "firecracker_version", HEARTH_VERSION), req);
-}
-
-static int get_machine(struct api_req *req, struct api_reply *r)
-{
-	return reply_json(r, config_json_dump_machine(&req->ctl->cfg), req);
-}
-
-static int get_vm_config(struct api_req *req, struct api_reply *r)
-{
-	return reply_json(r, config_json_dump_full(&req->ctl->cfg), req);
-}
-
-#define BODY_HANDLER(name, call)                                                    \
-	static int name(struct api_req *req, struct api_reply *r)                    \
-	{                                                                            \
-		struct vm_config *c = &req->ctl->cfg;                                \
-		struct err *err = &req->err;                                         \
-		json_t *o = req_json(req);                                           \
-		int ret;                                                             \
-                                                                                     \
-		(void)r;                                                             \
-		(void)c;                                                             \
-		if (!o)                                                              \
-			return -EINVAL;                                              \
-		ret = call;                                                          \
-		json_decref(o);                                                      \
-		return ret;                                                          \
-	}
-
-BODY_HANDLER(put_boot, config_json_boot_source(c, o, err))
-BODY_HANDLER(put_machine, config_json_machine(c, o, false, err))
-BODY_HANDLER(patch_machine, config_json_machine(c, o, true, err))
-BODY_HANDLER(put_drive, config_json_drive(c, o, req->id, err))
-BODY_HANDLER(put_net, config_json_net(c, o, req->id, err))
-BODY_HANDLER(put_vsock, config_json_vsock(c, o, err))
-BODY_HANDLER(put_entropy, config_json_entropy(c, o, err))
-BODY_HANDLER(patch_drive, ((void)c, api_patch_drive(req->ctl, req->id, o, err)))
-BODY_HANDLER(patch_net, ((void)c, api_patch_net(req->ctl, req->id, o, err)))
-BODY_HANDLER(put_logger, api_ctl_set_logger(req->ctl, o, err))
-BODY_HANDLER(put_metrics, api_ctl_set_metrics(req->ctl, o, err))
-BODY_HANDLER(put_serial, config_json_serial(c, o, err))
-
-static int put_snapshot_create(struct api_req *req, struct api_reply *r)
-{
-	struct snap_create_req c;
-	json_t *o = req_json(req);
-	int ret;
-
-	(void)r;
-	if (!o)
-		return -EINVAL;
-	ret = json_snapshot_create(o, &c, &req->err);
-	if (!ret)
-		ret = api_ctl_snapshot_create(req->ctl, &c, &req->err);
-	json_decref(o);
-	return ret == -ENOMEM ? -EIO : ret;
-}
-
-static int put_snapshot_load(struct api_req *req, struct api_reply *r)
-{
-	struct snap_load_req l;
-	json_t *o = req_json(req);
-	int ret;
-
-	(void)r;
-	if (!o)
-		return -EINVAL;
-	ret = json_snapshot_load(o, &l, &req->err);
-	if (!ret)
-		ret = api_ctl_snapshot_load(req->ctl, &l, &req->err);
-	json_decref(o);
-	return ret == -ENOMEM ? -EIO : ret;
-}
-
-/* {"action_type": "..."}: InstanceStart only, for now. */
-static int put_actions(struct api_req *req, struct api_reply *r)
-{
-	json_t *o = req_json(req), *v;
 	const char *key, *action;
-	int ret = -EINVAL;
+	json_t *v;
 
-	(void)r;
-	if (!o)
-		return -EINVAL;
 	json_object_foreach(o, key, v) {
-		if (strcmp(key, "action_type") != 0) {
-			err_set(&req->err, true, -EINVAL, "actions: unknown field '%.64s'", key);
-			goto out;
-		}
+		if (strcmp(key, "action_type") != 0)
+			return err_set(err, true, -EINVAL, "actions: unknown field '%.64s'", key);
 	}
 	v = json_object_get(o, "action_type");
 	action = json_string_value(v);
-	if (!v) {
-		err_set(&req->err, true, -EINVAL, "actions: missing required field "
-			"'action_type'");
-	} else if (!action) {
-		err_set(&req->err, true, -EINVAL, "actions: field 'action_type' must be a "
-			"string");
-	} else if (!strcmp(action, "InstanceStart")) {
-		ret = api_ctl_start(req->ctl, &req->err);
-	} else if (!strcmp(action, "SendCtrlAltDel")) {
-		ret = api_ctl_ctrl_alt_del(req->ctl, &req->err);
-	} else if (!strcmp(action, "FlushMetrics")) {
-		ret = api_ctl_flush_metrics(req->ctl, &req->err);
-	} else {
-		err_set(&req->err, true, -EINVAL, "actions: action_type '%.64s' is not one of "
-			"InstanceStart, FlushMetrics, SendCtrlAltDel", action);
-	}
-out:
-	json_decref(o);
-	return ret;
+	if (!v)
+		return err_set(err, true, -EINVAL, "actions: missing required field "
+			       "'action_type'");
+	if (!action)
+		return err_set(err, true, -EINVAL, "actions: field 'action_type' must be a "
+			       "string");
+	if (!strcmp(action, "InstanceStart"))
+		a->type = CTL_INSTANCE_START;
+	else if (!strcmp(action, "SendCtrlAltDel"))
+		a->type = CTL_SEND_CTRL_ALT_DEL;
+	else if (!strcmp(action, "FlushMetrics"))
+		a->type = CTL_FLUSH_METRICS;
+	else
+		return err_set(err, true, -EINVAL, "actions: action_type '%.64s' is not one of "
+			       "InstanceStart, FlushMetrics, SendCtrlAltDel", action);
+	return 0;
 }
 
-/* {"state": "Paused" | "Resumed"}; asking for the state the VM is in is a no-op, as in Firecracker. */
-static int patch_vm(struct api_req *req, struct api_reply *r)
+/* {"state": "Paused" | "Resumed"}. */
+static int decode_vm(json_t *o, const char *id, struct ctl_action *a, struct err *err)
 {
-	struct api_ctl *ctl = req->ctl;
-	json_t *o = req_json(req), *v;
 	const char *key, *state;
-	int ret = -EINVAL;
+	json_t *v;
 
-	(void)r;
-	if (!o)
-		return -EINVAL;
 	json_object_foreach(o, key, v) {
-		if (strcmp(key, "state") != 0) {
-			err_set(&req->err, true, -EINVAL, "vm: unknown field '%.64s'", key);
-			goto out;
-		}
+		if (strcmp(key, "state") != 0)
+			return err_set(err, true, -EINVAL, "vm: unknown field '%.64s'", key);
 	}
 	v = json_object_get(o, "state");
 	state = json_string_value(v);
-	if (!v) {
-		err_set(&req->err, true, -EINVAL, "vm: missing required field 'state'");
-	} else if (!state) {
-		err_set(&req->err, true, -EINVAL, "vm: field 'state' must be a string");
-	} else if (strcmp(state, "Paused") != 0 && strcmp(state, "Resumed") != 0) {
-		err_set(&req->err, true, -EINVAL, "vm: state '%.64s' is not one of Paused, "
-			"Resumed", state);
-	} else if (ctl->state == API_NOT_STARTED) {
-		err_set(&req->err, true, -EINVAL, "PATCH /vm is not allowed before boot: the "
-			"microVM has not been started (InstanceStart)");
-	} else if (!strcmp(state, "Paused")) {
-		ret = ctl->state == API_PAUSED ? 0 : ctl->ops->pause(ctl->ops_ctx);
-		if (ret)
-			err_set(&req->err, false, ret, "cannot pause the microVM: %s",
-				strerror(-ret));
-		else
-			ctl->state = API_PAUSED;
-	} else {
-		if (ctl->state == API_PAUSED)
-			ctl->ops->resume(ctl->ops_ctx);
-		ctl->state = API_RUNNING;
-		ret = 0;
-	}
-out:
-	json_decref(o);
-	return ret;
+	if (!v)
+		return err_set(err, true, -EINVAL, "vm: missing required field 'state'");
+	if (!state)
+		return err_set(err, true, -EINVAL, "vm: field 'state' must be a string");
+	if (!strcmp(state, "Paused"))
+		a->type = CTL_PAUSE;
+	else if (!strcmp(state, "Resumed"))
+		a->type = CTL_RESUME;
+	else
+		return err_set(err, true, -EINVAL, "vm: state '%.64s' is not one of Paused, "
+			       "Resumed", state);
+	return 0;
+}
+
+static int decode_patch_drive(json_t *o, const char *id, struct ctl_action *a,
+			      struct err *err)
+{
+	return api_json_patch_drive(o, id, &a->drive, err);
+}
+
+static int decode_patch_net(json_t *o, const char *id, struct ctl_action *a, struct err *err)
+{
+	return api_json_patch_net(o, id, &a->net, err);
+}
+
+static int decode_snapshot_create(json_t *o, const char *id, struct ctl_action *a,
+				  struct err *err)
+{
+	return json_snapshot_create(o, &a->create, err);
+}
+
+static int decode_snapshot_load(json_t *o, const char *id, struct ctl_action *a,
+				struct err *err)
+{
+	return json_snapshot_load(o, &a->load, err);
 }
 
 static const struct api_route_entry routes[] = {
-	{ "GET", "/", false, get_info },
-	{ "GET", "/version", false, get_version },
-	{ "GET", "/machine-config", false, get_machine },
-	{ "GET", "/vm/config", false, get_vm_config },
-	{ "PUT", "/boot-source", true, put_boot },
-	{ "PUT", "/machine-config", true, put_machine },
-	{ "PATCH", "/machine-config", true, patch_machine },
-	{ "PUT", "/drives/", true, put_drive },
-	{ "PUT", "/network-interfaces/", true, put_net },
-	{ "PUT", "/vsock", true, put_vsock },
-	{ "PUT", "/entropy", true, put_entropy },
-	{ "PUT", "/logger", true, put_logger },
-	{ "PUT", "/metrics", true, put_metrics },
-	{ "PUT", "/serial", true, put_serial },
-	{ "PUT", "/actions", false, put_actions },
-	{ "PATCH", "/vm", false, patch_vm },
-	{ "PATCH", "/drives/", false, patch_drive },
-	{ "PATCH", "/network-interfaces/", false, patch_net },
-	{ "PUT", "/snapshot/create", false, put_snapshot_create },
-	{ "PUT", "/snapshot/load", false, put_snapshot_load },
-	{ NULL, NULL, false, NULL },
+	{ "GET", "/", CTL_GET_INFO, NULL },
+	{ "GET", "/version", CTL_GET_VERSION, NULL },
+	{ "GET", "/machine-config", CTL_GET_MACHINE, NULL },
+	{ "GET", "/vm/config", CTL_GET_CONFIG, NULL },
+	{ "PUT", "/boot-source", CTL_PUT_BOOT_SOURCE, NULL },
+	{ "PUT", "/machine-config", CTL_PUT_MACHINE, NULL },
+	{ "PATCH", "/machine-config", CTL_PATCH_MACHINE, NULL },
+	{ "PUT", "/drives/", CTL_PUT_DRIVE, NULL },
+	{ "PUT", "/network-interfaces/", CTL_PUT_NET, NULL },
+	{ "PUT", "/vsock", CTL_PUT_VSOCK, NULL },
+	{ "PUT", "/entropy", CTL_PUT_ENTROPY, NULL },
+	{ "PUT", "/logger", CTL_PUT_LOGGER, NULL },
+	{ "PUT", "/metrics", CTL_PUT_METRICS, NULL },
+	{ "PUT", "/serial", CTL_PUT_SERIAL, NULL },
+	{ "PUT", "/actions", CTL_INSTANCE_START, decode_actions },
+	{ "PATCH", "/vm", CTL_PAUSE, decode_vm },
+	{ "PATCH", "/drives/", CTL_PATCH_DRIVE, decode_patch_drive },
+	{ "PATCH", "/network-interfaces/", CTL_PATCH_NET, decode_patch_net },
+	{ "PUT", "/snapshot/create", CTL_SNAPSHOT_CREATE, decode_snapshot_create },
+	{ "PUT", "/snapshot/load", CTL_SNAPSHOT_LOAD, decode_snapshot_load },
+	{ NULL, NULL, CTL_NTYPES, NULL },
 };
 
 /* The rest of Firecracker's API: answered, not served. method NULL: any. */
@@ -313,60 +196,95 @@ static bool path_unsupported(const char *method, const char *path)
 	return false;
 }
 
-static void route_locked(struct api_req *req, struct api_reply *r)
+static const struct api_route_entry *route_find(const char *method, const char *path,
+					       const char **id)
 {
-	const struct api_route_entry *e;
-	const char *id = NULL;
-	int ret;
-
-	for (e = routes; e->method; e++)
-		if (!strcmp(e->method, req->method) && path_match(req->path, e->path, &id))
-			break;
-	if (!e->method) {
-		if (path_unsupported(req->method, req->path))
-			err_set(&req->err, true, -EINVAL, "%s %s is not supported yet",
-				req->method, req->path);
-		else
-			err_set(&req->err, true, -EINVAL, "Invalid request method and/or path: "
-				"%s %s", req->method, req->path);
-		api_reply_fault(r, 400, req->err.msg);
-		return;
-	}
-	if (e->pre_boot_only && req->ctl->state != API_NOT_STARTED) {
-		err_set(&req->err, true, -EINVAL, "%s %s is not allowed after boot: the "
-			"microVM has started", req->method, e->path);
-		api_reply_fault(r, 400, req->err.msg);
-		return;
-	}
-	req->id = id;
-	ret = e->fn(req, r);
-	if (ret) {
-		free(r->body);
-		r->body = NULL;
-		api_reply_fault(r, ret == -ENOMEM ? 500 : 400, req->err.msg);
-	} else if (!r->body) {
-		r->status = 204;
-	}
+	for (const struct api_route_entry *e = routes; e->method; e++)
+		if (!strcmp(e->method, method) && path_match(path, e->path, id))
+			return e;
+	return NULL;
 }
 
-void api_route(struct api_ctl *ctl, const char *method, const char *path, const char *body,
+/* The request as an action, and the handler's answer. */
+static int route_run(struct ctl *ctl, const struct api_route_entry *e, const char *id,
+		     const char *body, size_t len, json_t **out, struct err *err)
+{
+	struct ctl_action a = { .type = e->type, .id = id };
+	json_t *o = NULL;
+	int ret;
+
+	if (e->decode) {
+		o = config_json_body(body, len, err);
+		if (!o)
+			return -EINVAL;
+		ret = e->decode(o, id, &a, err);
+		if (!ret)
+			ret = ctl_handle(ctl, &a, out, err);
+		json_decref(o);
+	} else {
+		a.body = body;
+		a.len = len;
+		ret = ctl_handle(ctl, &a, out, err);
+	}
+	/* A snapshot request that ran out of memory is answered 400, as it always was. */
+	if (ret == -ENOMEM && (e->type == CTL_SNAPSHOT_CREATE || e->type == CTL_SNAPSHOT_LOAD))
+		ret = -EIO;
+	return ret;
+}
+
+static void route_reply(struct api_reply *r, int ret, json_t *out, const struct err *err)
+{
+	if (ret) {
+		api_reply_fault(r, ret == -ENOMEM ? 500 : 400, err->msg);
+	} else if (out) {
+		r->body = json_dumps(out, JSON_COMPACT);
+		r->status = 200;
+		if (!r->body)
+			api_reply_fault(r, 500, "out of memory");
+	} else {
+		r->status = 204;
+	}
+	json_decref(out);
+}
+
+static enum ctl_request request_kind(const char *method)
+{
+	if (!strcmp(method, "GET"))
+		return CTL_REQ_GET;
+	if (!strcmp(method, "PUT"))
+		return CTL_REQ_PUT;
+	if (!strcmp(method, "PATCH"))
+		return CTL_REQ_PATCH;
+	return CTL_REQ_OTHER;
+}
+
+void api_route(struct ctl *ctl, const char *method, const char *path, const char *body,
 	       size_t len, struct api_reply *r)
 {
-	struct api_req *req = calloc(1, sizeof(*req));
+	/* Off the api thread's stack: a message has room for a long chain of prefixes. */
+	struct err *err = calloc(1, sizeof(*err));
+	const struct api_route_entry *e;
+	const char *id = NULL;
+	json_t *out = NULL;
+	int ret;
 
 	r->status = 500;
 	r->body = NULL;
-	if (!req)
+	if (!err)
 		return;
-	req->ctl = ctl;
-	req->method = method;
-	req->path = path;
-	req->body = body;
-	req->len = len;
-	pthread_mutex_lock(&ctl->lock);
-	route_locked(req, r);
-	api_ctl_count(ctl, method, r->status);
-	pthread_mutex_unlock(&ctl->lock);
+	e = route_find(method, path, &id);
+	if (e) {
+		ret = route_run(ctl, e, id, body, len, &out, err);
+		route_reply(r, ret, out, err);
+	} else {
+		if (path_unsupported(method, path))
+			err_set(err, true, -EINVAL, "%s %s is not supported yet", method, path);
+		else
+			err_set(err, true, -EINVAL, "Invalid request method and/or path: %s %s",
+				method, path);
+		api_reply_fault(r, 400, err->msg);
+	}
+	ctl_count_request(ctl, request_kind(method), r->status >= 400);
 	log_debug("api: %s %s: %u", method, path, r->status);
-	free(req);
+	free(err);
 }

@@ -1,22 +1,23 @@
 /*
- * Firecracker's API paths on the controller: method + path + body in,
- * status + JSON out. No HTTP here (server.c is the transport), so unit
- * tests call api_route directly.
+ * Firecracker's API paths: method + path + body into an action on the
+ * control surface (control/control.h), and its answer into status +
+ * JSON. No HTTP here (server.c is the transport), so unit tests call
+ * api_route directly.
  */
 #ifndef HEARTH_API_ROUTES_H
 #define HEARTH_API_ROUTES_H
 
 #include <stddef.h>
 
-#include "api/controller.h"
+#include "control/control.h"
 
 struct api_reply {
 	unsigned int status;  /* 200, 204, 400, 500 */
 	char *body;           /* malloc'd JSON; NULL for 204 */
 };
 
-/* Fills r (free r->body). Takes ctl->lock for the request. */
-void api_route(struct api_ctl *ctl, const char *method, const char *path, const char *body,
+/* Fills r (free r->body), and counts the request on ctl. */
+void api_route(struct ctl *ctl, const char *method, const char *path, const char *body,
 	       size_t len, struct api_reply *r);
 /* A 400 (or other) with {"fault_message": msg}. */
 void api_reply_fault(struct api_reply *r, unsigned int status, const char *msg);

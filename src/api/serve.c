@@ -5,9 +5,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "api/controller.h"
-#include "api/observe.h"
 #include "api/server.h"
+#include "control/control.h"
 #include "util/log.h"
 #include "vmm/config_json.h"
 #include "vmm/logger.h"
@@ -19,7 +18,7 @@
 struct serve {
 	const struct serve_snap_hooks *snap;
 	struct runner run;          /* the loop, signals, console and VM (src/vmm) */
-	struct api_ctl ctl;
+	struct ctl ctl;             /* the control surface: run state, model, rules */
 	struct api_server *srv;
 	struct metrics metrics;     /* flushed on the loop's thread */
 	/* Firecracker's startup reporting (--start-time-us ...), as metrics gauges. */
@@ -83,7 +82,7 @@ static void serve_collect(void *ctx, json_t *counters, json_t *gauges)
 {
 	struct serve *s = ctx;
 
-	api_ctl_metrics(&s->ctl, counters);
+	ctl_metrics(&s->ctl, counters);
 	if (s->run.have_vm)
 		metrics_collect_vm(counters, &s->run.vm);
 	if (s->have_startup)
@@ -164,7 +163,7 @@ static int serve_snapshot_load(void *ctx, const struct snap_load_req *req,
 	return s->snap->load(&s->run, req, cfg, err);
 }
 
-static const struct api_vm_ops serve_vm_ops = {
+static const struct ctl_vm_ops serve_vm_ops = {
 	.snapshot_create = serve_snapshot_create,
 	.snapshot_load = serve_snapshot_load,
 	.start = serve_vm_start,
@@ -276,7 +275,7 @@ int serve_run(const struct serve_opts *o, struct vm_config *boot)
 		}
 		boot = &cfg;
 	}
-	ret = api_ctl_init(&s.ctl, o->id, boot, &serve_vm_ops, &s);
+	ret = ctl_init(&s.ctl, o->id, boot, &serve_vm_ops, &s);
 	if (boot)
 		vm_config_release(boot);
 	if (ret)
@@ -292,25 +291,24 @@ int serve_run(const struct serve_opts *o, struct vm_config *boot)
 		code = ret == -ENOMEM ? HEARTH_EXIT_FAILURE : HEARTH_EXIT_USAGE;
 		goto err_ctl;
 	}
-	if (o->restore) {
-		/* `hearth restore`: the same path as PUT /snapshot/load, before the API serves. */
+	if (o->restore || boot) {
+		/*
+		 * `hearth restore` loads as PUT /snapshot/load does; a VM from the
+		 * command line or the config file boots as InstanceStart does. Both
+		 * before the API serves, which then reports the state from the start.
+		 */
+		struct ctl_action a = { .type = CTL_INSTANCE_START };
 		struct err verr = { .usage = true, .msg = "" };
 
-		if (api_ctl_snapshot_load(&s.ctl, o->restore, &verr)) {
+		if (o->restore) {
+			a.type = CTL_SNAPSHOT_LOAD;
+			a.load = *o->restore;
+		}
+		if (ctl_handle(&s.ctl, &a, NULL, &verr)) {
 			log_err("%s", verr.msg);
 			code = verr.usage ? HEARTH_EXIT_USAGE : HEARTH_EXIT_FAILURE;
 			goto err_ctl;
 		}
-	} else if (boot) {
-		/* Booted before the API serves: it then reports "Running" from the start. */
-		struct err verr = { .usage = true, .msg = "" };
-
-		if (serve_vm_start(&s, &s.ctl.cfg, &verr)) {
-			log_err("%s", verr.msg);
-			code = verr.usage ? HEARTH_EXIT_USAGE : HEARTH_EXIT_FAILURE;
-			goto err_ctl;
-		}
-		s.ctl.state = API_RUNNING;
 	}
 	if (!o->no_api) {
 		ret = api_server_start(&s.srv, o->api_sock, &s.ctl, o->max_payload, &err);
@@ -335,7 +333,7 @@ err_api:
 	/* The last metrics line, with the VM's final counts: its vCPUs are joined, its devices there. */
 	serve_metrics_final(&s);
 err_ctl:
-	api_ctl_destroy(&s.ctl);
+	ctl_destroy(&s.ctl);
 err_run:
 	metrics_destroy(&s.metrics);
 	ret = runner_finish(&s.run);

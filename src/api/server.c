@@ -22,7 +22,7 @@
 
 struct api_server {
 	struct MHD_Daemon *d;
-	struct api_ctl *ctl;
+	struct ctl *ctl;
 	size_t max_payload;
 	int listen_fd;
 	int stop_efd;
@@ -180,7 +180,7 @@ static int bind_listen(struct api_server *s, const char *path, struct err *err)
 	return 0;
 }
 
-int api_server_start(struct api_server **out, const char *path, struct api_ctl *ctl,
+int api_server_start(struct api_server **out, const char *path, struct ctl *ctl,
 		     size_t max_payload, struct err *err)
 {
 	struct api_server *s = calloc(1, sizeof(*s));

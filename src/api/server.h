@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "api/controller.h"
+#include "control/control.h"
 #include "util/err.h"
 
 /* Firecracker's --http-api-max-payload-size default. */
@@ -21,7 +21,7 @@ struct api_server;
  * thread. Returns 0, or -errno with one line in err (-EEXIST: the path
  * is taken).
  */
-int api_server_start(struct api_server **out, const char *path, struct api_ctl *ctl,
+int api_server_start(struct api_server **out, const char *path, struct ctl *ctl,
 		     size_t max_payload, struct err *err);
 /* Stops and joins the thread, closes the socket and unlinks its path. NULL is a no-op. */
 void api_server_stop(struct api_server *s);

@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/controller.h"
 #include "api/server.h"
 #include "cli/cli.h"
+#include "control/control.h"
 #include "hearth-config.h"
 #include "util/log.h"
 #include "vmm/logger.h"
@@ -136,7 +136,7 @@ static int args_check(struct serve_opts *o, struct err *e)
 {
 	if (o->help || o->version)
 		return 0;
-	if (o->id && api_ctl_check_id(o->id, e))
+	if (o->id && ctl_check_id(o->id, e))
 		return -EINVAL;
 	if (o->no_api && !o->config_file)
 		return err_set(e, true, -EINVAL, "--no-api needs --config-file: nothing would "

@@ -417,6 +417,29 @@ int config_json_full(struct vm_config *c, json_t *root, struct err *err)
 	return ret;
 }
 
+json_t *config_json_body(const char *body, size_t len, struct err *err)
+{
+	json_error_t jerr;
+	json_t *o;
+
+	if (!body || len == 0) {
+		err_set(err, true, -EINVAL, "the request body is empty; want a JSON object");
+		return NULL;
+	}
+	o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!o) {
+		err_set(err, true, -EINVAL, "bad JSON at line %d column %d: %s", jerr.line,
+			jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		err_set(err, true, -EINVAL, "the request body is not a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
 int config_json_load_file(struct vm_config *c, const char *path, struct err *err)
 {
 	json_error_t jerr;

@@ -17,6 +17,9 @@
 #include "util/err.h"
 #include "vmm/config.h"
 
+/* A request's body as one JSON object; NULL with one line in err when it is not one. */
+json_t *config_json_body(const char *body, size_t len, struct err *err);
+
 /* Every function returns 0, or -EINVAL / -ENOMEM with one line in err; c changes only on 0. */
 int config_json_boot_source(struct vm_config *c, json_t *o, struct err *err);
 /* patch: fields left out keep their values (PATCH); otherwise they take the defaults (PUT). */

@@ -1,7 +1,7 @@
 /*
  * Test-only: one API request through api_route, served in-process, and
  * the check of a 400's fault_message. Shared by the API unit tests; each
- * keeps its own controller and fake VM.
+ * keeps its own control surface on a fake VM (fake_vm.h).
  */
 #ifndef HEARTH_TESTS_API_REQ_H
 #define HEARTH_TESTS_API_REQ_H
@@ -18,7 +18,7 @@
 static char body_out[8192];
 
 /* One request; returns the status and leaves the body in body_out. */
-static inline unsigned int api_req(struct api_ctl *ctl, const char *method, const char *path,
+static inline unsigned int api_req(struct ctl *ctl, const char *method, const char *path,
 				   const char *body)
 {
 	struct api_reply r;

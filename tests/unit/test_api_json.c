@@ -396,15 +396,15 @@ static void test_parse_body(void **state)
 	json_t *o;
 
 	(void)state;
-	assert_null(api_json_body("", 0, &err));
+	assert_null(config_json_body("", 0, &err));
 	expect_msg("empty");
-	assert_null(api_json_body("[]", 2, &err));
+	assert_null(config_json_body("[]", 2, &err));
 	expect_msg("not a JSON object");
-	assert_null(api_json_body("{} x", 4, &err));
+	assert_null(config_json_body("{} x", 4, &err));
 	expect_msg("bad JSON");
-	assert_null(api_json_body("{\"a\":1,\"a\":2}", 13, &err));
+	assert_null(config_json_body("{\"a\":1,\"a\":2}", 13, &err));
 	expect_msg("bad JSON");
-	o = api_json_body("{\"a\":1}", 7, &err);
+	o = config_json_body("{\"a\":1}", 7, &err);
 	assert_non_null(o);
 	json_decref(o);
 }

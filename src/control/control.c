@@ -1,0 +1,303 @@
+/* The action handler: its table of what is legal when, and the actions of the run itself. */
+#include "control/control.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "control/model.h"
+#include "hearth-config.h"
+#include "vmm/config_json.h"
+#include "vmm/metrics.h"
+
+/* A read's answer; a missing one is the host's failure (the API's 500). */
+static int answer(json_t *o, json_t **out, struct err *err)
+{
+	*out = o;
+	return o ? 0 : err_set(err, false, -ENOMEM, "out of memory");
+}
+
+static int get_info(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
+{
+	return answer(json_pack("{s:s, s:s, s:s, s:s}", "id", ctl->id, "state",
+				ctl_state_name(ctl->state), "vmm_version", HEARTH_VERSION,
+				"app_name", "hearth"), out, err);
+}
+
+static int get_version(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+		       struct err *err)
+{
+	return answer(json_pack("{s:s}", "firecracker_version", HEARTH_VERSION), out, err);
+}
+
+static int get_machine(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+		       struct err *err)
+{
+	return answer(config_json_dump_machine(&ctl->cfg), out, err);
+}
+
+static int get_config(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+		      struct err *err)
+{
+	return answer(config_json_dump_full(&ctl->cfg), out, err);
+}
+
+static int start(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
+{
+	int ret = vm_config_check_bootable(&ctl->cfg, err);
+
+	if (ret)
+		return ret;
+	err->msg[0] = '\0';
+	ret = ctl->vm->start(ctl->vm_ctx, &ctl->cfg, err);
+	if (ret)
+		return err->msg[0] ? ret : err_set(err, false, ret, "%s", strerror(-ret));
+	ctl->state = CTL_RUNNING;
+	return 0;
+}
+
+static int ctrl_alt_del(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+			struct err *err)
+{
+	int ret = ctl->vm->ctrl_alt_del(ctl->vm_ctx);
+
+	if (ret == -ENOSPC)
+		err_set(err, false, ret, "SendCtrlAltDel: the guest is not reading its keyboard "
+			"(the i8042's queue is full); is i8042/atkbd in the guest kernel?");
+	else if (ret)
+		err_set(err, false, ret, "SendCtrlAltDel failed: %s", strerror(-ret));
+	return ret;
+}
+
+static int flush_metrics(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+			 struct err *err)
+{
+	if (!ctl->cfg.metrics.metrics_path)
+		return err_set(err, true, -EINVAL, "FlushMetrics: metrics are not configured (PUT "
+			       "/metrics or --metrics-path)");
+	if (ctl->vm->metrics_flush(ctl->vm_ctx, err))
+		return err_prefix(err, -EINVAL, "FlushMetrics: ");
+	return 0;
+}
+
+/* Asking for the state the VM is in is a no-op, as in Firecracker. */
+static int pause(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
+{
+	int ret = ctl->state == CTL_PAUSED ? 0 : ctl->vm->pause(ctl->vm_ctx);
+
+	if (ret)
+		return err_set(err, false, ret, "cannot pause the microVM: %s", strerror(-ret));
+	ctl->state = CTL_PAUSED;
+	return 0;
+}
+
+static int resume(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
+{
+	if (ctl->state == CTL_PAUSED)
+		ctl->vm->resume(ctl->vm_ctx);
+	ctl->state = CTL_RUNNING;
+	return 0;
+}
+
+/*
+ * On the sender's thread with the VM paused: the vCPUs are parked and the
+ * io thread idle, so the long writes of the memory file stall no guest
+ * work and no vCPU waits for this thread.
+ */
+static int snapshot_create(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+			   struct err *err)
+{
+	return ctl->vm->snapshot_create(ctl->vm_ctx, &ctl->cfg, &a->create, err);
+}
+
+/* Anything configured that the snapshot's own config would silently replace. */
+static bool configured(const struct vm_config *c)
+{
+	return c->boot.kernel_image_path || c->ndrives || c->nnets || c->vsock.present;
+}
+
+static int snapshot_load(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+			 struct err *err)
+{
+	struct vm_config cfg;
+	int ret;
+
+	err->usage = true;
+	err->msg[0] = '\0';
+	if (configured(&ctl->cfg))
+		return err_set(err, true, -EINVAL, "snapshot/load is only allowed before the VM is "
+			       "configured or booted (boot source, drives, network or vsock were "
+			       "configured)");
+	vm_config_init(&cfg);
+	ret = ctl->vm->snapshot_load(ctl->vm_ctx, &a->load, &cfg, err);
+	if (ret) {
+		vm_config_release(&cfg);
+		return ret;
+	}
+	/* The logger and metrics set before the load stay: they are this process's. */
+	vm_config_release(&ctl->cfg);
+	ctl->cfg = cfg;
+	ctl->state = a->load.resume_vm ? CTL_RUNNING : CTL_PAUSED;
+	return 0;
+}
+
+/*
+ * THE table: for each action, by state ("Not started", "Running",
+ * "Paused"), NULL where it is legal, else the refusal (a 400, exit 2);
+ * then what runs it. To add an action: a ctl_type, its row here, its
+ * function (here for the run, model.c for the model), what asks for it
+ * in the front ends, and its row in tests/unit/test_control.c.
+ */
+#define AFTER_BOOT(what) what " is not allowed after boot: the microVM has started"
+#define BEFORE_BOOT(what) \
+	what " is not allowed before boot: the microVM has not been started (InstanceStart)"
+#define ALWAYS { NULL, NULL, NULL }
+#define PRE_BOOT(what) { NULL, AFTER_BOOT(what), AFTER_BOOT(what) }
+#define BOOTED(what) { BEFORE_BOOT(what), NULL, NULL }
+#define STARTED "InstanceStart is not allowed after boot: the microVM already started"
+#define LOAD_LATE "snapshot/load is only allowed before the VM is configured or booted (the " \
+	"microVM has started)"
+
+static const struct ctl_rule {
+	const char *refused[CTL_NSTATES];
+	ctl_run_fn run;
+} rules[CTL_NTYPES] = {
+	[CTL_GET_INFO] =          { ALWAYS, get_info },
+	[CTL_GET_VERSION] =       { ALWAYS, get_version },
+	[CTL_GET_MACHINE] =       { ALWAYS, get_machine },
+	[CTL_GET_CONFIG] =        { ALWAYS, get_config },
+	[CTL_PUT_BOOT_SOURCE] =   { PRE_BOOT("PUT /boot-source"), ctl_model_put },
+	[CTL_PUT_MACHINE] =       { PRE_BOOT("PUT /machine-config"), ctl_model_put },
+	[CTL_PATCH_MACHINE] =     { PRE_BOOT("PATCH /machine-config"), ctl_model_put },
+	[CTL_PUT_DRIVE] =         { PRE_BOOT("PUT /drives/"), ctl_model_put },
+	[CTL_PUT_NET] =           { PRE_BOOT("PUT /network-interfaces/"), ctl_model_put },
+	[CTL_PUT_VSOCK] =         { PRE_BOOT("PUT /vsock"), ctl_model_put },
+	[CTL_PUT_ENTROPY] =       { PRE_BOOT("PUT /entropy"), ctl_model_put },
+	[CTL_PUT_LOGGER] =        { PRE_BOOT("PUT /logger"), ctl_model_put },
+	[CTL_PUT_METRICS] =       { PRE_BOOT("PUT /metrics"), ctl_model_put },
+	[CTL_PUT_SERIAL] =        { PRE_BOOT("PUT /serial"), ctl_model_put },
+	[CTL_INSTANCE_START] =    { { NULL, STARTED, STARTED }, start },
+	[CTL_SEND_CTRL_ALT_DEL] = { BOOTED("SendCtrlAltDel"), ctrl_alt_del },
+	/* Firecracker's words: FlushMetrics is a runtime operation. */
+	[CTL_FLUSH_METRICS] =     { { "FlushMetrics is not supported before boot: the microVM "
+				      "has not been started (InstanceStart)", NULL, NULL },
+				    flush_metrics },
+	[CTL_PAUSE] =             { BOOTED("PATCH /vm"), pause },
+	[CTL_RESUME] =            { BOOTED("PATCH /vm"), resume },
+	[CTL_PATCH_DRIVE] =       { ALWAYS, ctl_model_patch_drive },
+	/* Firecracker's rule: before boot, PUT the interface again instead. */
+	[CTL_PATCH_NET] =         { { BEFORE_BOOT("PATCH /network-interfaces") "; use PUT", NULL,
+				      NULL }, ctl_model_patch_net },
+	/* Firecracker's rule: a running guest would change memory under the writer. */
+	[CTL_SNAPSHOT_CREATE] =   { { BEFORE_BOOT("snapshot/create"), "the VM must be paused to "
+				      "create a snapshot (PATCH /vm {\"state\": \"Paused\"} first)",
+				      NULL }, snapshot_create },
+	[CTL_SNAPSHOT_LOAD] =     { { NULL, LOAD_LATE, LOAD_LATE }, snapshot_load },
+};
+
+int ctl_handle(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
+{
+	const struct ctl_rule *r = a->type < CTL_NTYPES ? &rules[a->type] : NULL;
+	json_t *reply = NULL;  /* set by the reads only */
+	int ret;
+
+	if (!r || !r->run) {
+		if (out)
+			*out = NULL;
+		return err_set(err, false, -EINVAL, "action %d is not one the handler knows",
+			       (int)a->type);
+	}
+	pthread_mutex_lock(&ctl->lock);
+	if (r->refused[ctl->state])
+		ret = err_set(err, true, -EINVAL, "%s", r->refused[ctl->state]);
+	else
+		ret = r->run(ctl, a, &reply, err);
+	pthread_mutex_unlock(&ctl->lock);
+	if (out)
+		*out = reply;
+	else
+		json_decref(reply);
+	return ret;
+}
+
+int ctl_check_id(const char *id, struct err *err)
+{
+	size_t n = strlen(id);
+
+	if (n < 1 || n > CTL_ID_MAX)
+		return err_set(err, true, -EINVAL, "--id '%.80s': want 1 to %d characters", id,
+			       CTL_ID_MAX);
+	for (size_t i = 0; i < n; i++) {
+		char ch = id[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-'))
+			return err_set(err, true, -EINVAL, "--id '%s': only letters, digits and "
+				       "'-' are allowed", id);
+	}
+	return 0;
+}
+
+int ctl_init(struct ctl *ctl, const char *id, struct vm_config *cfg,
+	     const struct ctl_vm_ops *vm, void *vm_ctx)
+{
+	int ret;
+
+	memset(ctl, 0, sizeof(*ctl));
+	ret = pthread_mutex_init(&ctl->lock, NULL);
+	if (ret)
+		return -ret;
+	if (cfg) {
+		ctl->cfg = *cfg;
+		memset(cfg, 0, sizeof(*cfg));
+	} else {
+		vm_config_init(&ctl->cfg);
+		vm_config_set_entropy(&ctl->cfg, false);
+	}
+	snprintf(ctl->id, sizeof(ctl->id), "%s", id ? id : "anonymous-instance");
+	ctl->state = CTL_NOT_STARTED;
+	ctl->vm = vm;
+	ctl->vm_ctx = vm_ctx;
+	return 0;
+}
+
+void ctl_destroy(struct ctl *ctl)
+{
+	vm_config_release(&ctl->cfg);
+	pthread_mutex_destroy(&ctl->lock);
+}
+
+const char *ctl_state_name(enum ctl_state s)
+{
+	switch (s) {
+	case CTL_NOT_STARTED:
+		return "Not started";
+	case CTL_RUNNING:
+		return "Running";
+	case CTL_PAUSED:
+		return "Paused";
+	}
+	return "?";
+}
+
+void ctl_count_request(struct ctl *ctl, enum ctl_request kind, bool failed)
+{
+	__atomic_fetch_add(&ctl->requests[kind < CTL_NREQ ? kind : CTL_REQ_OTHER], 1,
+			   __ATOMIC_RELAXED);
+	if (failed)
+		__atomic_fetch_add(&ctl->failed_requests, 1, __ATOMIC_RELAXED);
+}
+
+void ctl_metrics(struct ctl *ctl, json_t *counters)
+{
+	static const char *const names[CTL_NREQ] = {
+		[CTL_REQ_GET] = "get_requests", [CTL_REQ_PUT] = "put_requests",
+		[CTL_REQ_PATCH] = "patch_requests", [CTL_REQ_OTHER] = "other_requests",
+	};
+
+	for (int i = 0; i < CTL_NREQ; i++)
+		metrics_add(counters, "api_server", names[i],
+			    __atomic_load_n(&ctl->requests[i], __ATOMIC_RELAXED));
+	metrics_add(counters, "api_server", "failed_requests",
+		    __atomic_load_n(&ctl->failed_requests, __ATOMIC_RELAXED));
+}

@@ -1,0 +1,166 @@
+/*
+ * The one control surface. Every request to the instance, whoever makes
+ * it (the API's routes, `hearth run`'s flags, the config file, `hearth
+ * restore`), is an action handed to ctl_handle, and the front ends only
+ * translate into actions and render what comes back. The handler owns
+ * the run state ("Not started", "Running", "Paused"), the machine model
+ * (struct vm_config) and what is legal in which state: one table in
+ * control.c, after Firecracker's handle_preboot_request and
+ * handle_request.
+ *
+ * Threads: an action runs on the thread that sends it (the api thread;
+ * before the API serves, the main thread, which is the io thread before
+ * its loop runs), one at a time under the handler's lock. What must run
+ * on the io thread (building the VM, changing a device, the metrics file
+ * and its timer) goes there through eventloop_run_on inside the VM
+ * behind (host.c and src/vmm); pause and resume stay on the sender, so
+ * the loop never waits for a vCPU that waits for the loop. No action
+ * runs on a vCPU.
+ */
+#ifndef HEARTH_CONTROL_CONTROL_H
+#define HEARTH_CONTROL_CONTROL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "snapshot/request.h"
+#include "util/err.h"
+#include "vmm/config.h"
+
+#define CTL_ID_MAX 64
+
+enum ctl_state { CTL_NOT_STARTED, CTL_RUNNING, CTL_PAUSED };
+#define CTL_NSTATES 3
+
+enum ctl_type {
+	/* Reads, in every state: the answer is a JSON object. */
+	CTL_GET_INFO,             /* GET / */
+	CTL_GET_VERSION,          /* GET /version */
+	CTL_GET_MACHINE,          /* GET /machine-config */
+	CTL_GET_CONFIG,           /* GET /vm/config */
+	/* The model, before boot: the body is Firecracker's object for it. */
+	CTL_PUT_BOOT_SOURCE,
+	CTL_PUT_MACHINE,
+	CTL_PATCH_MACHINE,
+	CTL_PUT_DRIVE,
+	CTL_PUT_NET,
+	CTL_PUT_VSOCK,
+	CTL_PUT_ENTROPY,
+	CTL_PUT_LOGGER,           /* opens the log file at once */
+	CTL_PUT_METRICS,          /* opens the metrics file and starts its timer at once */
+	CTL_PUT_SERIAL,
+	/* The run. */
+	CTL_INSTANCE_START,
+	CTL_SEND_CTRL_ALT_DEL,
+	CTL_FLUSH_METRICS,
+	CTL_PAUSE,
+	CTL_RESUME,
+	CTL_PATCH_DRIVE,          /* the model before boot; the disk, then the model, after */
+	CTL_PATCH_NET,            /* after boot only, as in Firecracker */
+	CTL_SNAPSHOT_CREATE,
+	CTL_SNAPSHOT_LOAD,        /* before anything is configured or booted */
+	CTL_NTYPES
+};
+
+/* One action and its parameters; every string is borrowed for the call. */
+struct ctl_action {
+	enum ctl_type type;
+	/*
+	 * The model's actions: the request's JSON text, read with the
+	 * model's codec (vmm/config_json.h) only once the state allows the
+	 * action, so a closed endpoint is refused before its body is looked
+	 * at; and the {id} of PUT /drives/{id} and /network-interfaces/{id}.
+	 */
+	const char *body;
+	size_t len;
+	const char *id;
+	/* The other actions' parameters, decoded by the front end. */
+	union {
+		struct vm_drive_patch drive;       /* CTL_PATCH_DRIVE */
+		struct vm_net_patch net;           /* CTL_PATCH_NET */
+		struct snap_create_req create;     /* CTL_SNAPSHOT_CREATE */
+		struct snap_load_req load;         /* CTL_SNAPSHOT_LOAD */
+	};
+};
+
+/*
+ * The VM behind the handler. The process host's (host.c) runs a struct
+ * vm on the io thread's loop; unit tests and the API's fuzz target plug
+ * in a fake through the same table, so no KVM is needed. Every entry is
+ * called under the handler's lock, on the sender's thread, and only
+ * when the table allowed the action; each returns 0 or -errno, with err
+ * filled where it takes one.
+ */
+struct ctl_vm_ops {
+	/* Builds and starts the VM described by cfg. */
+	int (*start)(void *ctx, const struct vm_config *cfg, struct err *err);
+	/* -ETIMEDOUT: a vCPU did not park in time; the VM then runs on. */
+	int (*pause)(void *ctx);
+	void (*resume)(void *ctx);
+	/* Ctrl-Alt-Del on the guest's keyboard; -ENOSPC: it is not being read. */
+	int (*ctrl_alt_del)(void *ctx);
+	/* A checked PATCH to the running device (d: the model's drive before it). */
+	int (*patch_drive)(void *ctx, const struct vm_drive *d, const struct vm_drive_patch *p,
+			   struct err *err);
+	int (*patch_net)(void *ctx, const struct vm_net_patch *p, struct err *err);
+	/* Opens the metrics file and starts the periodic flush; writes a line now. */
+	int (*metrics_open)(void *ctx, const char *path, struct err *err);
+	int (*metrics_flush)(void *ctx, struct err *err);
+	/* The VM is paused. */
+	int (*snapshot_create)(void *ctx, const struct vm_config *cfg,
+			       const struct snap_create_req *req, struct err *err);
+	/*
+	 * No VM yet: builds and starts (paused, or running with resume_vm)
+	 * the snapshot's, and fills *cfg with its config; err->usage says
+	 * whether the files or the request were at fault.
+	 */
+	int (*snapshot_load)(void *ctx, const struct snap_load_req *req, struct vm_config *cfg,
+			     struct err *err);
+};
+
+/* Requests the API answered, by method, for the metrics' "api_server" group. */
+enum ctl_request { CTL_REQ_GET, CTL_REQ_PUT, CTL_REQ_PATCH, CTL_REQ_OTHER, CTL_NREQ };
+
+struct ctl {
+	pthread_mutex_t lock;       /* one action at a time */
+	enum ctl_state state;
+	/* The model: changed by actions only; after boot, the running VM's. */
+	struct vm_config cfg;
+	char id[CTL_ID_MAX + 1];
+	const struct ctl_vm_ops *vm;
+	void *vm_ctx;
+	uint64_t requests[CTL_NREQ];   /* atomics, read by any thread */
+	uint64_t failed_requests;      /* answered 4xx or 5xx */
+};
+
+/* Firecracker's rule for --id: 1 to 64 characters, letters, digits and '-'. */
+int ctl_check_id(const char *id, struct err *err);
+/*
+ * Takes over cfg (NULL: an empty model, entropy off as in Firecracker);
+ * id NULL is "anonymous-instance", Firecracker's default. 0 or -errno.
+ */
+int ctl_init(struct ctl *ctl, const char *id, struct vm_config *cfg,
+	     const struct ctl_vm_ops *vm, void *vm_ctx);
+void ctl_destroy(struct ctl *ctl);
+const char *ctl_state_name(enum ctl_state s);
+
+/*
+ * Runs a, or refuses it where the table says so in this state; takes
+ * the lock. out, for the reads, gets a new reference to the answer
+ * (NULL for the others; out may be NULL where no answer is wanted).
+ * 0, or -errno with err: err->usage says whether the action was at
+ * fault (the API's 400, exit 2) or the host (exit 1); -ENOMEM is the
+ * API's 500.
+ */
+int ctl_handle(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
+
+/* Counts one answered request; any thread. */
+void ctl_count_request(struct ctl *ctl, enum ctl_request kind, bool failed);
+/* The requests counted, as the metrics' "api_server" totals. */
+void ctl_metrics(struct ctl *ctl, json_t *counters);
+
+#endif

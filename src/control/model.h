@@ -1,0 +1,31 @@
+/*
+ * Inside the control surface: the signature every row of the handler's
+ * table runs, and the rows that change the machine model (model.c). Each
+ * runs under the handler's lock once the table allowed it; 0, or -errno
+ * with err, and the model as it was.
+ */
+#ifndef HEARTH_CONTROL_MODEL_H
+#define HEARTH_CONTROL_MODEL_H
+
+#include <jansson.h>
+
+#include "control/control.h"
+#include "util/err.h"
+
+typedef int (*ctl_run_fn)(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+			  struct err *err);
+
+/* The PUTs and PATCH /machine-config: a->body through the model's codec. */
+int ctl_model_put(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
+/*
+ * Firecracker's PartialDrive and PartialNetworkInterface: checked
+ * against the model, then (after boot) applied to the running device,
+ * and only once that worked to the model, so GET /vm/config always
+ * describes the running devices.
+ */
+int ctl_model_patch_drive(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+			  struct err *err);
+int ctl_model_patch_net(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+			struct err *err);
+
+#endif

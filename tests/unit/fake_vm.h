@@ -1,0 +1,166 @@
+/*
+ * Test-only: the VM behind the control surface, faked so no KVM is
+ * needed. It fills the same table the process host fills (struct
+ * ctl_vm_ops, control/control.h): each entry counts its calls, keeps
+ * what it was given and answers what the test asked for (0 unless a
+ * *_ret is set). Shared by the control and API unit tests and by
+ * fuzz/fuzz_api.c, so it uses no cmocka.
+ */
+#ifndef HEARTH_TESTS_FAKE_VM_H
+#define HEARTH_TESTS_FAKE_VM_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "control/control.h"
+
+struct fake_vm {
+	int starts, pauses, resumes, cads, drive_patches, net_patches, opens, flushes, creates,
+	    loads;
+	/* What the next call answers: 0, or this -errno with the fake's message. */
+	int start_ret, cad_ret, patch_ret, open_ret, flush_ret, load_ret;
+	const char *start_msg;          /* start's message when start_ret is set */
+	/* What the calls were given. */
+	unsigned int vcpus_seen;        /* start's vcpu_count */
+	char drive_id[VM_ID_MAX + 1];   /* the model's drive, as patch_drive saw it */
+	char path[64];                  /* the last drive patch's path_on_host */
+	bool had_path;
+	struct rl_config rl, tx;        /* the last patch's limiters (a NIC's rx in rl) */
+	char opened[256];               /* metrics_open's path */
+	bool last_diff, last_resume, last_dirty;
+	char last_snap[128], last_mem[128], last_tap[32];
+};
+
+static int fake_start(void *ctx, const struct vm_config *cfg, struct err *err)
+{
+	struct fake_vm *f = ctx;
+
+	f->starts++;
+	f->vcpus_seen = cfg->machine.vcpu_count;
+	if (f->start_ret)
+		err_set(err, false, f->start_ret, "%s", f->start_msg ? f->start_msg : "no VM");
+	return f->start_ret;
+}
+
+static int fake_pause(void *ctx)
+{
+	((struct fake_vm *)ctx)->pauses++;
+	return 0;
+}
+
+static void fake_resume(void *ctx)
+{
+	((struct fake_vm *)ctx)->resumes++;
+}
+
+static int fake_ctrl_alt_del(void *ctx)
+{
+	struct fake_vm *f = ctx;
+
+	f->cads++;
+	return f->cad_ret;
+}
+
+static int fake_patch_drive(void *ctx, const struct vm_drive *d, const struct vm_drive_patch *p,
+			    struct err *err)
+{
+	struct fake_vm *f = ctx;
+
+	f->drive_patches++;
+	snprintf(f->drive_id, sizeof(f->drive_id), "%s", d ? d->id : "");
+	f->had_path = p->path_on_host != NULL;
+	snprintf(f->path, sizeof(f->path), "%s", p->path_on_host ? p->path_on_host : "");
+	f->rl = p->rate_limiter;
+	if (f->patch_ret)
+		err_set(err, false, -EIO, "drive '%s': cannot open disk %s: No such file or "
+			"directory", p->id, f->path);
+	return f->patch_ret;
+}
+
+static int fake_patch_net(void *ctx, const struct vm_net_patch *p, struct err *err)
+{
+	struct fake_vm *f = ctx;
+
+	f->net_patches++;
+	f->rl = p->rx_rate_limiter;
+	f->tx = p->tx_rate_limiter;
+	return f->patch_ret;
+}
+
+/* Nothing is opened: the path only has to reach the model. */
+static int fake_metrics_open(void *ctx, const char *path, struct err *err)
+{
+	struct fake_vm *f = ctx;
+
+	f->opens++;
+	snprintf(f->opened, sizeof(f->opened), "%s", path);
+	if (f->open_ret)
+		err_set(err, false, -EIO, "cannot open the metrics file %s: nope", path);
+	return f->open_ret;
+}
+
+static int fake_metrics_flush(void *ctx, struct err *err)
+{
+	struct fake_vm *f = ctx;
+
+	f->flushes++;
+	if (f->flush_ret)
+		err_set(err, false, -EIO, "the file is full");
+	return f->flush_ret;
+}
+
+static int fake_snapshot_create(void *ctx, const struct vm_config *cfg,
+				const struct snap_create_req *req, struct err *err)
+{
+	struct fake_vm *f = ctx;
+
+	f->creates++;
+	f->last_diff = req->diff;
+	snprintf(f->last_snap, sizeof(f->last_snap), "%s", req->snapshot_path);
+	snprintf(f->last_mem, sizeof(f->last_mem), "%s", req->mem_file_path);
+	return 0;
+}
+
+/* A loaded snapshot's config has 3 vCPUs. */
+static int fake_snapshot_load(void *ctx, const struct snap_load_req *req, struct vm_config *cfg,
+			      struct err *err)
+{
+	struct fake_vm *f = ctx;
+
+	f->loads++;
+	f->last_resume = req->resume_vm;
+	f->last_dirty = req->track_dirty_pages;
+	snprintf(f->last_snap, sizeof(f->last_snap), "%s", req->snapshot_path);
+	snprintf(f->last_mem, sizeof(f->last_mem), "%s", req->mem_path);
+	f->last_tap[0] = '\0';
+	if (req->n_overrides)
+		snprintf(f->last_tap, sizeof(f->last_tap), "%s=%s", req->overrides[0].iface_id,
+			 req->overrides[0].host_dev_name);
+	if (f->load_ret)
+		return err_set(err, true, f->load_ret, "snapshot %s: corrupt", req->snapshot_path);
+	cfg->machine.vcpu_count = 3;
+	return 0;
+}
+
+static const struct ctl_vm_ops fake_vm_ops = {
+	.start = fake_start,
+	.pause = fake_pause,
+	.resume = fake_resume,
+	.ctrl_alt_del = fake_ctrl_alt_del,
+	.patch_drive = fake_patch_drive,
+	.patch_net = fake_patch_net,
+	.metrics_open = fake_metrics_open,
+	.metrics_flush = fake_metrics_flush,
+	.snapshot_create = fake_snapshot_create,
+	.snapshot_load = fake_snapshot_load,
+};
+
+/* Every call the fake took, whatever it was. */
+static inline int fake_vm_calls(const struct fake_vm *f)
+{
+	return f->starts + f->pauses + f->resumes + f->cads + f->drive_patches + f->net_patches +
+	       f->opens + f->flushes + f->creates + f->loads;
+}
+
+#endif

@@ -1,0 +1,258 @@
+/*
+ * The control surface's state rules, as a table: every action in every
+ * state ("Not started", "Running", "Paused") is accepted, or refused with
+ * the exact message a client gets, on a fake VM (fake_vm.h: the table
+ * the process host fills too). A refusal changes nothing: not the state,
+ * not the model, and nothing reaches the VM.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "control/control.h"
+#include "fake_vm.h"
+#include "vmm/config_json.h"
+
+#define AFTER_BOOT(what) what " is not allowed after boot: the microVM has started"
+#define BEFORE_BOOT(what) \
+	what " is not allowed before boot: the microVM has not been started (InstanceStart)"
+#define ALWAYS { NULL, NULL, NULL }
+#define PRE_BOOT(what) { NULL, AFTER_BOOT(what), AFTER_BOOT(what) }
+#define BOOTED(what) { BEFORE_BOOT(what), NULL, NULL }
+#define LOAD_LATE "snapshot/load is only allowed before the VM is configured or booted (the " \
+	"microVM has started)"
+
+/* An action of the model's, with its JSON; the id is the path's ({id} of /drives/{id}). */
+#define BODY_ID(t, i, json) { .type = t, .id = i, .body = json, .len = sizeof(json) - 1 }
+#define BODY(t, json) BODY_ID(t, NULL, json)
+
+static const struct rule_case {
+	struct ctl_action a;
+	/* Run first, before boot: what the action needs to be accepted at all. */
+	struct ctl_action setup;
+	/* Before boot, on an empty model (a snapshot is loaded only into one). */
+	bool empty;
+	/* By state: NULL, accepted; else the refusal, word for word. */
+	const char *want[CTL_NSTATES];
+} cases[] = {
+	{ { .type = CTL_GET_INFO }, { 0 }, false, ALWAYS },
+	{ { .type = CTL_GET_VERSION }, { 0 }, false, ALWAYS },
+	{ { .type = CTL_GET_MACHINE }, { 0 }, false, ALWAYS },
+	{ { .type = CTL_GET_CONFIG }, { 0 }, false, ALWAYS },
+	{ BODY(CTL_PUT_BOOT_SOURCE, "{\"kernel_image_path\": \"/k2\"}"), { 0 }, false,
+	  PRE_BOOT("PUT /boot-source") },
+	{ BODY(CTL_PUT_MACHINE, "{\"vcpu_count\": 2, \"mem_size_mib\": 256}"), { 0 }, false,
+	  PRE_BOOT("PUT /machine-config") },
+	{ BODY(CTL_PATCH_MACHINE, "{\"mem_size_mib\": 512}"), { 0 }, false,
+	  PRE_BOOT("PATCH /machine-config") },
+	{ BODY_ID(CTL_PUT_DRIVE, "d2", "{\"drive_id\": \"d2\", \"path_on_host\": \"/d2\", "
+		  "\"is_root_device\": false}"), { 0 }, false, PRE_BOOT("PUT /drives/") },
+	{ BODY_ID(CTL_PUT_NET, "eth1", "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\"}"),
+	  { 0 }, false, PRE_BOOT("PUT /network-interfaces/") },
+	{ BODY(CTL_PUT_VSOCK, "{\"guest_cid\": 3}"), { 0 }, false, PRE_BOOT("PUT /vsock") },
+	{ BODY(CTL_PUT_ENTROPY, "{}"), { 0 }, false, PRE_BOOT("PUT /entropy") },
+	{ BODY(CTL_PUT_LOGGER, "{\"level\": \"Info\"}"), { 0 }, false, PRE_BOOT("PUT /logger") },
+	{ BODY(CTL_PUT_METRICS, "{\"metrics_path\": \"/m\"}"), { 0 }, false,
+	  PRE_BOOT("PUT /metrics") },
+	{ BODY(CTL_PUT_SERIAL, "{}"), { 0 }, false, PRE_BOOT("PUT /serial") },
+	{ { .type = CTL_INSTANCE_START }, { 0 }, false,
+	  { NULL, "InstanceStart is not allowed after boot: the microVM already started",
+	    "InstanceStart is not allowed after boot: the microVM already started" } },
+	{ { .type = CTL_SEND_CTRL_ALT_DEL }, { 0 }, false, BOOTED("SendCtrlAltDel") },
+	{ { .type = CTL_FLUSH_METRICS }, BODY(CTL_PUT_METRICS, "{\"metrics_path\": \"/m\"}"), false,
+	  { "FlushMetrics is not supported before boot: the microVM has not been started "
+	    "(InstanceStart)", NULL, NULL } },
+	{ { .type = CTL_PAUSE }, { 0 }, false, BOOTED("PATCH /vm") },
+	{ { .type = CTL_RESUME }, { 0 }, false, BOOTED("PATCH /vm") },
+	{ { .type = CTL_PATCH_DRIVE, .drive = { .id = "rootfs", .path_on_host = "/b" } }, { 0 },
+	  false, ALWAYS },
+	{ { .type = CTL_PATCH_NET, .net = { .id = "eth0" } }, { 0 }, false,
+	  { BEFORE_BOOT("PATCH /network-interfaces") "; use PUT", NULL, NULL } },
+	{ { .type = CTL_SNAPSHOT_CREATE, .create = { .snapshot_path = "/s", .mem_file_path = "/m" } },
+	  { 0 }, false,
+	  { BEFORE_BOOT("snapshot/create"), "the VM must be paused to create a snapshot (PATCH /vm "
+	    "{\"state\": \"Paused\"} first)", NULL } },
+	{ { .type = CTL_SNAPSHOT_LOAD, .load = { .snapshot_path = "/s", .mem_path = "/m" } },
+	  { 0 }, true, { NULL, LOAD_LATE, LOAD_LATE } },
+};
+
+#define NCASES (sizeof(cases) / sizeof(cases[0]))
+
+struct fixture {
+	struct ctl ctl;
+	struct fake_vm vm;
+};
+
+static void handle_ok(struct fixture *f, const struct ctl_action *a)
+{
+	struct err err = ERR_INIT;
+
+	if (ctl_handle(&f->ctl, a, NULL, &err))
+		fail_msg("action %d: %s", (int)a->type, err.msg);
+}
+
+/* A fresh handler in state s, its model configured unless c wants it empty. */
+static void bring_to(struct fixture *f, const struct rule_case *c, enum ctl_state s)
+{
+	static const struct ctl_action model[] = {
+		BODY(CTL_PUT_BOOT_SOURCE, "{\"kernel_image_path\": \"/k\"}"),
+		BODY_ID(CTL_PUT_DRIVE, "rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": "
+			"\"/a\", \"is_root_device\": true}"),
+		BODY_ID(CTL_PUT_NET, "eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}"),
+	};
+	static const struct ctl_action start = { .type = CTL_INSTANCE_START };
+	static const struct ctl_action pause = { .type = CTL_PAUSE };
+
+	memset(f, 0, sizeof(*f));
+	assert_int_equal(ctl_init(&f->ctl, "rules", NULL, &fake_vm_ops, &f->vm), 0);
+	for (size_t i = 0; i < sizeof(model) / sizeof(model[0]); i++)
+		if (!(c->empty && s == CTL_NOT_STARTED))
+			handle_ok(f, &model[i]);
+	if (c->setup.body)
+		handle_ok(f, &c->setup);
+	if (s != CTL_NOT_STARTED)
+		handle_ok(f, &start);
+	if (s == CTL_PAUSED)
+		handle_ok(f, &pause);
+	assert_int_equal(f->ctl.state, s);
+}
+
+static char *model_json(struct ctl *ctl)
+{
+	static const struct ctl_action get = { .type = CTL_GET_CONFIG };
+	struct err err = ERR_INIT;
+	json_t *o;
+	char *s;
+
+	assert_int_equal(ctl_handle(ctl, &get, &o, &err), 0);
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	assert_non_null(s);
+	return s;
+}
+
+/* One action in one state: accepted, or refused with the exact words and nothing changed. */
+static void check(const struct rule_case *c, enum ctl_state s, const char *body)
+{
+	struct fixture f;
+	struct ctl_action a = c->a;
+	struct err err = ERR_INIT;
+	char *before, *after;
+	json_t *out = NULL;
+	int calls, ret;
+
+	bring_to(&f, c, s);
+	if (body) {
+		a.body = body;
+		a.len = strlen(body);
+	}
+	calls = fake_vm_calls(&f.vm);
+	before = model_json(&f.ctl);
+	ret = ctl_handle(&f.ctl, &a, &out, &err);
+	after = model_json(&f.ctl);
+	if (!c->want[s]) {
+		if (ret)
+			fail_msg("action %d in '%s': refused: %s", (int)a.type, ctl_state_name(s),
+				 err.msg);
+		/* Only the reads answer. */
+		assert_int_equal(out != NULL, a.type <= CTL_GET_CONFIG);
+	} else {
+		assert_int_equal(ret, -EINVAL);
+		assert_true(err.usage);
+		if (strcmp(err.msg, c->want[s]))
+			fail_msg("action %d in '%s': '%s', want '%s'", (int)a.type,
+				 ctl_state_name(s), err.msg, c->want[s]);
+		assert_null(out);
+		assert_int_equal(f.ctl.state, s);
+		assert_string_equal(after, before);
+		assert_int_equal(fake_vm_calls(&f.vm), calls);
+	}
+	json_decref(out);
+	free(before);
+	free(after);
+	ctl_destroy(&f.ctl);
+}
+
+static void test_every_action_in_every_state(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NCASES; i++)
+		for (int s = CTL_NOT_STARTED; s < CTL_NSTATES; s++)
+			check(&cases[i], (enum ctl_state)s, NULL);
+}
+
+/* A closed endpoint is refused before its body is read: a bad one gets the same words. */
+static void test_refused_before_the_body(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NCASES; i++)
+		for (int s = CTL_NOT_STARTED; s < CTL_NSTATES; s++)
+			if (cases[i].a.body && cases[i].want[s])
+				check(&cases[i], (enum ctl_state)s, "{not json");
+}
+
+/* The table above has one row for every action the handler knows. */
+static void test_every_action_has_a_row(void **state)
+{
+	(void)state;
+	for (int t = 0; t < CTL_NTYPES; t++) {
+		int rows = 0;
+
+		for (size_t i = 0; i < NCASES; i++)
+			rows += cases[i].a.type == (enum ctl_type)t;
+		if (rows != 1)
+			fail_msg("action %d has %d rows", t, rows);
+	}
+}
+
+/* After each accepted action of the run, the state it leaves. */
+static void test_state_after(void **state)
+{
+	static const struct {
+		enum ctl_type type;
+		enum ctl_state from, to;
+	} moves[] = {
+		{ CTL_INSTANCE_START, CTL_NOT_STARTED, CTL_RUNNING },
+		{ CTL_PAUSE, CTL_RUNNING, CTL_PAUSED },
+		{ CTL_PAUSE, CTL_PAUSED, CTL_PAUSED },
+		{ CTL_RESUME, CTL_PAUSED, CTL_RUNNING },
+		{ CTL_RESUME, CTL_RUNNING, CTL_RUNNING },
+		{ CTL_SNAPSHOT_LOAD, CTL_NOT_STARTED, CTL_PAUSED },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(moves) / sizeof(moves[0]); i++) {
+		const struct rule_case *c = NULL;
+		struct err err = ERR_INIT;
+		struct fixture f;
+
+		for (size_t k = 0; k < NCASES; k++)
+			if (cases[k].a.type == moves[i].type)
+				c = &cases[k];
+		assert_non_null(c);
+		bring_to(&f, c, moves[i].from);
+		assert_int_equal(ctl_handle(&f.ctl, &c->a, NULL, &err), 0);
+		assert_int_equal(f.ctl.state, moves[i].to);
+		ctl_destroy(&f.ctl);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_action_has_a_row),
+		cmocka_unit_test(test_every_action_in_every_state),
+		cmocka_unit_test(test_refused_before_the_body),
+		cmocka_unit_test(test_state_after),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
