@@ -1,4 +1,4 @@
-/* What the commands that start a VM share: the sandbox, the log level, the snapshot hooks. */
+/* What the commands that start a VM share: the sandbox, the log level, the host and its API. */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -6,17 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/server.h"
 #include "sandbox/confine.h"
 #include "sandbox/policy.h"
 #include "sandbox/sandbox.h"
-#include "snapshot/snapshot.h"
 #include "util/log.h"
-#include "vmm/runner.h"
-
-const struct serve_snap_hooks cli_snap_hooks = {
-	.create = snap_create,
-	.load = snap_load,
-};
 
 bool cli_is_firecracker(const char *argv0)
 {
@@ -89,6 +83,31 @@ int cli_sandbox(const struct cli_sandbox *s)
 		return cli_fail(&e);
 	if (sandbox_prepare(&so, &e))
 		return cli_fail(&e);
-	runner_set_seal(sandbox_seal);
 	return 0;
+}
+
+int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *api_sock,
+		 size_t max_payload)
+{
+	struct api_server *srv = NULL;
+	struct err e = ERR_INIT;
+	struct host h;
+	int ret;
+
+	if (host_open(&h, o, boot, &e))
+		return cli_fail(&e);
+	if (api_sock) {
+		ret = api_server_start(&srv, api_sock, &h.ctl, max_payload, &e);
+		if (ret) {
+			/* A path taken or unfit is the user's; a VM booted already is joined. */
+			e.usage = ret == -EEXIST || ret == -EINVAL;
+			return host_close(&h, cli_fail(&e));
+		}
+		log_info("serving the API on %s", api_sock);
+		host_serving(&h, o);
+	}
+	host_run(&h);
+	/* No request may reach the VM from here on. */
+	api_server_stop(srv);
+	return host_close(&h, -1);
 }

@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-#include "api/serve.h"
+#include "control/host.h"
 #include "util/err.h"
 #include "util/opt.h"
 
@@ -34,8 +34,9 @@ struct cli_sandbox {
 
 /*
  * Before any thread starts: the per-thread filters (src/sandbox/sandbox.h),
- * then the process sandbox (confine.h), whose seal the runner calls. 0, or
- * the exit status after one line on stderr (2: a bad flag or path).
+ * then the process sandbox (confine.h), which the host seals once its VM
+ * is built. 0, or the exit status after one line on stderr (2: a bad flag
+ * or path).
  */
 int cli_sandbox(const struct cli_sandbox *s);
 
@@ -52,7 +53,13 @@ int cli_gnu_fault(const struct opt_cmd *cmd, enum opt_fault f, const char *arg,
 /* Prints e and returns its exit status: 2 when the input was at fault, else 1. */
 int cli_fail(const struct err *e);
 
-/* Snapshots for `hearth serve` (serve_opts.snap): src/snapshot's create and load. */
-extern const struct serve_snap_hooks cli_snap_hooks;
+/*
+ * Every command that runs a VM: the process host (control/host.h) with
+ * boot (taken over; NULL: o's config file, snapshot or none), and the API
+ * on api_sock unless it is NULL, until the VM stops or a signal. Returns
+ * the exit status (enum hearth_exit).
+ */
+int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *api_sock,
+		 size_t max_payload);
 
 #endif

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "api/serve.h"
 #include "api/server.h"
 #include "cli/cli.h"
 #include "util/log.h"
@@ -62,7 +61,6 @@ int cli_restore_parse(int argc, char **argv, struct cli_restore_opts *o, struct 
 /* `hearth serve` whose VM is a snapshot's. */
 int cli_restore_main(int argc, char **argv)
 {
-	struct serve_opts o = { .max_payload = API_DEFAULT_MAX_PAYLOAD };
 	struct err e = ERR_INIT;
 	struct cli_restore_opts r;
 	struct cli_sandbox sb;
@@ -82,9 +80,6 @@ int cli_restore_main(int argc, char **argv)
 	code = cli_sandbox(&sb);
 	if (code)
 		return code;
-	o.snap = &cli_snap_hooks;
-	o.restore = &r.load;
-	o.api_sock = r.api_sock;
-	o.no_api = !r.api_sock;
-	return serve_run(&o, NULL);
+	return cli_host_run(&(struct host_opts){ .restore = &r.load }, NULL, r.api_sock,
+			    API_DEFAULT_MAX_PAYLOAD);
 }

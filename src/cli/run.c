@@ -9,12 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/serve.h"
 #include "api/server.h"
 #include "cli/cli.h"
 #include "hearth-config.h"
 #include "util/log.h"
-#include "vmm/runner.h"
 
 void cli_run_usage(FILE *out)
 {
@@ -249,16 +247,9 @@ int cli_run_main(int argc, char **argv)
 		cli_run_release(&cfg);
 		return code;
 	}
-	if (cfg.api_sock) {
-		/* The same VM, plus the API: `hearth serve` with this config booted at once. */
-		struct serve_opts o = { .api_sock = cfg.api_sock,
-					.max_payload = API_DEFAULT_MAX_PAYLOAD,
-					.snap = &cli_snap_hooks };
-
-		code = serve_run(&o, &cfg.vm);
-	} else {
-		code = runner_run(&cfg.vm);
-	}
+	/* With --api-sock, the same VM plus the API: `hearth serve` with it booted at once. */
+	code = cli_host_run(&(struct host_opts){ 0 }, &cfg.vm, cfg.api_sock,
+			    API_DEFAULT_MAX_PAYLOAD);
 	cli_run_release(&cfg);
 	return code;
 }

@@ -22,7 +22,7 @@
 
 static int arg_log_path(void *ctx, const struct opt *o, const char *v, struct err *e)
 {
-	((struct serve_opts *)ctx)->logger.log_path = (char *)v;
+	((struct serve_opts *)ctx)->host.logger.log_path = (char *)v;
 	return 0;
 }
 
@@ -41,26 +41,26 @@ static int arg_level(void *ctx, const struct opt *o, const char *v, struct err *
 {
 	struct serve_opts *so = ctx;
 
-	if (vm_log_level_parse(v, &so->logger.level))
+	if (vm_log_level_parse(v, &so->host.logger.level))
 		return err_set(e, true, -EINVAL, "--level '%.64s': want Error, Warning, Info, Debug, "
 			       "Trace or Off", v);
-	so->level_set = true;
+	so->host.level_set = true;
 	return 0;
 }
 
 /* --start-time-us, --start-time-cpu-us, --parent-cpu-time-us: microseconds. */
 static int arg_us(void *ctx, const struct opt *o, const char *v, struct err *e)
 {
-	struct serve_opts *so = ctx;
-	uint64_t *out = &so->parent_cpu_time_us;
-	bool *have = &so->have_parent_cpu;
+	struct host_opts *h = &((struct serve_opts *)ctx)->host;
+	uint64_t *out = &h->parent_cpu_time_us;
+	bool *have = &h->have_parent_cpu;
 
 	if (!strcmp(o->name, "--start-time-us")) {
-		out = &so->start_time_us;
-		have = &so->have_start_time;
+		out = &h->start_time_us;
+		have = &h->have_start_time;
 	} else if (!strcmp(o->name, "--start-time-cpu-us")) {
-		out = &so->start_time_cpu_us;
-		have = &so->have_start_cpu;
+		out = &h->start_time_cpu_us;
+		have = &h->have_start_cpu;
 	}
 	if (opt_parse_uint(v, 0, UINT64_MAX, out))
 		return err_set(e, true, -EINVAL, "%s '%.64s': want microseconds, a non-negative "
@@ -81,17 +81,17 @@ static const struct opt serve_opts_table[] = {
 	FLAG("--version", version),
 	OPT_VERBOSITY(struct serve_opts, verbose, SERVE),
 	STR("--api-sock", api_sock),
-	STR("--config-file", config_file),
+	STR("--config-file", host.config_file),
 	FLAG("--no-api", no_api),
 	{ .name = "--kvm", .arg = OPT_VALUE, .kind = OPT_STR, .modes = SERVE,
-	  .off = OPT_FIELD(struct serve_opts, kvm_path, const char *) },
-	STR("--id", id),
+	  .off = OPT_FIELD(struct serve_opts, host.kvm_path, const char *) },
+	STR("--id", host.id),
 	OPT_CALL("--http-api-max-payload-size", OPT_VALUE, arg_payload),
 	OPT_CALL("--log-path", OPT_VALUE, arg_log_path),
 	OPT_CALL("--level", OPT_VALUE, arg_level),
-	FLAG("--show-level", logger.show_level),
-	FLAG("--show-log-origin", logger.show_log_origin),
-	STR("--metrics-path", metrics_path),
+	FLAG("--show-level", host.logger.show_level),
+	FLAG("--show-log-origin", host.logger.show_log_origin),
+	STR("--metrics-path", host.metrics_path),
 	/* Firecracker's flag and ours: the command then leaves the per-thread filters off. */
 	FLAG("--no-seccomp", no_seccomp),
 	/* Hearth's process sandbox (README "Sandbox"); Firecracker leaves these to its jailer. */
@@ -136,14 +136,14 @@ static int args_check(struct serve_opts *o, struct err *e)
 {
 	if (o->help || o->version)
 		return 0;
-	if (o->id && ctl_check_id(o->id, e))
+	if (o->host.id && ctl_check_id(o->host.id, e))
 		return -EINVAL;
-	if (o->no_api && !o->config_file)
+	if (o->no_api && !o->host.config_file)
 		return err_set(e, true, -EINVAL, "--no-api needs --config-file: nothing would "
 			       "configure the VM");
 	if (o->no_api && o->api_sock)
 		return err_set(e, true, -EINVAL, "--no-api and --api-sock exclude each other");
-	if (o->have_parent_cpu && !o->have_start_cpu)
+	if (o->host.have_parent_cpu && !o->host.have_start_cpu)
 		return err_set(e, true, -EINVAL, "--parent-cpu-time-us needs --start-time-cpu-us: "
 			       "it is added to the startup CPU time measured from there");
 	/* Firecracker's default socket; `hearth serve` wants it named. */
@@ -162,7 +162,7 @@ static int args_parse(const struct opt_cmd *cmd, int argc, char **argv, int firs
 
 	memset(o, 0, sizeof(*o));
 	o->max_payload = API_DEFAULT_MAX_PAYLOAD;
-	o->logger.level = VM_LOG_INFO;
+	o->host.logger.level = VM_LOG_INFO;
 	o->firecracker = cmd->mode == FC;
 	ret = opt_parse(cmd, argc, argv, first, o, e);
 	return ret ? ret : args_check(o, e);
@@ -235,7 +235,7 @@ void cli_firecracker_usage(FILE *out)
 		"--mmds-size-limit, --snapshot-version, --describe-snapshot, --enable-pci.\n");
 }
 
-/* Both names: the flags, the sandbox, then the API process (api/serve.c). */
+/* Both names: the flags, the sandbox, then the process host with the API. */
 static int serve_main(int argc, char **argv, bool firecracker)
 {
 	struct err e = ERR_INIT;
@@ -262,8 +262,8 @@ static int serve_main(int argc, char **argv, bool firecracker)
 	}
 	cli_log_level(o.verbose);
 	/* Without a log file, --level is stderr's (Firecracker logs to stderr then); errors always show. */
-	if (o.level_set && !o.logger.log_path) {
-		int level = vm_logger_level(o.logger.level);
+	if (o.host.level_set && !o.host.logger.log_path) {
+		int level = vm_logger_level(o.host.logger.level);
 
 		log_set_level(level < LOG_ERR ? LOG_ERR : (enum log_level)level);
 	}
@@ -274,8 +274,7 @@ static int serve_main(int argc, char **argv, bool firecracker)
 	ret = cli_sandbox(&sb);
 	if (ret)
 		return ret;
-	o.snap = &cli_snap_hooks;
-	return serve_run(&o, NULL);
+	return cli_host_run(&o.host, NULL, o.no_api ? NULL : o.api_sock, o.max_payload);
 }
 
 int cli_serve_main(int argc, char **argv)

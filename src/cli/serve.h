@@ -1,16 +1,37 @@
 /*
  * The flags of `hearth serve` (argv[1] is "serve") and Firecracker's own
- * (the binary run as `firecracker`: its flags from argv[1]), into the API
- * process's options (api/serve.h).
+ * (the binary run as `firecracker`: its flags from argv[1]): what the
+ * process host takes (control/host.h), the API socket, the sandbox's.
  */
 #ifndef HEARTH_CLI_SERVE_H
 #define HEARTH_CLI_SERVE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
-#include "api/serve.h"
+#include "control/host.h"
 #include "util/err.h"
 #include "util/opt.h"
+
+/* Firecracker's default --api-sock, for the binary run as `firecracker`. */
+#define SERVE_FIRECRACKER_SOCK "/run/firecracker.socket"
+
+struct serve_opts {
+	struct host_opts host;      /* --id, --config-file, --kvm, the logger, metrics, startup */
+	const char *api_sock;
+	bool no_api;
+	size_t max_payload;
+	int verbose;
+	bool help;
+	bool version;
+	bool firecracker;           /* invoked as `firecracker`: its flags and defaults */
+	bool no_seccomp;            /* --no-seccomp: no per-thread filters (src/sandbox) */
+	bool no_sandbox;            /* --no-sandbox: no process sandbox (src/sandbox) */
+	const char *snapshot_dir;   /* --snapshot-dir: kept writable by the sandbox; NULL: none */
+	/* --jail DIR --uid U --gid G as given: src/sandbox checks them; NULL: not given. */
+	const char *jail, *jail_uid, *jail_gid;
+};
 
 /* 0, or -EINVAL with one line in e. */
 int cli_serve_parse(int argc, char **argv, struct serve_opts *o, struct err *e);

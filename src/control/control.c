@@ -251,8 +251,7 @@ int ctl_init(struct ctl *ctl, const char *id, struct vm_config *cfg,
 		ctl->cfg = *cfg;
 		memset(cfg, 0, sizeof(*cfg));
 	} else {
-		vm_config_init(&ctl->cfg);
-		vm_config_set_entropy(&ctl->cfg, false);
+		ctl_model_init(&ctl->cfg);
 	}
 	snprintf(ctl->id, sizeof(ctl->id), "%s", id ? id : "anonymous-instance");
 	ctl->state = CTL_NOT_STARTED;

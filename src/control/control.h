@@ -139,9 +139,11 @@ struct ctl {
 
 /* Firecracker's rule for --id: 1 to 64 characters, letters, digits and '-'. */
 int ctl_check_id(const char *id, struct err *err);
+/* The model an instance starts from when nothing configured it: entropy off, as in Firecracker. */
+void ctl_model_init(struct vm_config *c);
 /*
- * Takes over cfg (NULL: an empty model, entropy off as in Firecracker);
- * id NULL is "anonymous-instance", Firecracker's default. 0 or -errno.
+ * Takes over cfg (NULL: ctl_model_init's); id NULL is
+ * "anonymous-instance", Firecracker's default. 0 or -errno.
  */
 int ctl_init(struct ctl *ctl, const char *id, struct vm_config *cfg,
 	     const struct ctl_vm_ops *vm, void *vm_ctx);

@@ -13,6 +13,12 @@
 #include "vmm/config_json_observe.h"
 #include "vmm/logger.h"
 
+void ctl_model_init(struct vm_config *c)
+{
+	vm_config_init(c);
+	vm_config_set_entropy(c, false);
+}
+
 static int put_logger(struct ctl *ctl, json_t *o, struct err *err)
 {
 	struct vm_logger l = ctl->cfg.logger, opts;

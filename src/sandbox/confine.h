@@ -8,9 +8,10 @@
  *     namespaces. Paths still resolve as on the host, so the API can
  *     configure the VM.
  *  2. sandbox_seal(), on the io thread once the VM has opened everything
- *     and just before its vCPUs start (runner_set_seal): a network
- *     namespace unless a user-mode NIC needs the host's network; the
- *     limits and not dumpable; pivot_root into an empty root holding only
+ *     and just before its vCPUs start (the process host, control/host.c,
+ *     hands it to the runner as its seal): a network namespace unless a
+ *     user-mode NIC needs the host's network; the limits and not
+ *     dumpable; pivot_root into an empty root holding only
  *     the paths the VM still uses (sandbox_allow_dir and the VM's
  *     config); Landlock on those same paths; every capability dropped
  *     and no_new_privs. The vCPU threads start after it and inherit it.
@@ -42,7 +43,7 @@ int sandbox_allow_dir(const char *dir);
 int sandbox_allow_parent(const char *file);
 /* Step 1 (see above). 0, or -errno with one line in err: Hearth must not go on. */
 int sandbox_prepare(const struct sandbox_opts *o, struct err *err);
-/* Step 2: the seal hook (vmm/runner.h). 0 or -errno with err filled. */
+/* Step 2: the runner's seal (vmm/runner.h). 0 or -errno with err filled. */
 int sandbox_seal(const struct vm_config *cfg, struct err *err);
 /* `hearth --sandbox-report`: what this kernel lets the sandbox do. */
 void sandbox_confine_report(FILE *out);

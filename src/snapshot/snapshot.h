@@ -1,8 +1,9 @@
 /*
  * Snapshot create and restore (docs/snapshot-format.md): the state file
  * (host, config, vm, vcpu and device sections) and the memory file (an
- * ELF core, snapshot/memcore.h). The API reaches them through the hooks
- * the front ends wire into `hearth serve` (serve_opts.snap).
+ * ELF core, snapshot/memcore.h). The control surface calls them for
+ * PUT /snapshot/create and /snapshot/load and `hearth restore`
+ * (control/host.c).
  */
 #ifndef HEARTH_SNAPSHOT_SNAPSHOT_H
 #define HEARTH_SNAPSHOT_SNAPSHOT_H

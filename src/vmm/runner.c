@@ -13,13 +13,6 @@
 #include "util/term.h"
 #include "util/thread_hook.h"
 
-static runner_seal_fn seal_fn;
-
-void runner_set_seal(runner_seal_fn fn)
-{
-	seal_fn = fn;
-}
-
 static void on_signal(void *opaque, uint32_t events)
 {
 	struct runner *r = opaque;
@@ -149,8 +142,8 @@ static int runner_start_fn(void *ctx, struct err *err)
 		err_set(err, false, ret, "cannot attach the console: %s", strerror(-ret));
 		goto err_vm;
 	}
-	if (seal_fn) {
-		ret = seal_fn(c->cfg, err);
+	if (r->seal) {
+		ret = r->seal(c->cfg, err);
 		if (ret) {
 			err->usage = false;
 			goto err_console;
@@ -235,24 +228,4 @@ int runner_finish(struct runner *r)
 	}
 	eventloop_destroy(&r->loop);
 	return code;
-}
-
-int runner_run(const struct vm_config *cfg)
-{
-	struct err err = ERR_INIT;
-	struct runner r;
-	int ret;
-
-	if (runner_init(&r, &err)) {
-		log_err("%s", err.msg);
-		return HEARTH_EXIT_FAILURE;
-	}
-	ret = runner_start_vm(&r, cfg, &err);
-	if (ret) {
-		log_err("%s", err.msg);
-		runner_finish(&r);
-		return err.usage ? HEARTH_EXIT_USAGE : HEARTH_EXIT_FAILURE;
-	}
-	runner_loop(&r);
-	return runner_finish(&r);
 }

@@ -1,8 +1,8 @@
 /*
  * The process around a VM: its event loop (this thread, named "io"), the
  * signals that stop it, the console on stdin/stdout, and at most one VM.
- * `hearth run` and `hearth serve` (src/api) both stand on it, so the two
- * stop, report and tear down the same way.
+ * The process host (src/control/host.c) stands on it for every command
+ * that runs a VM, so they all stop, report and tear down the same way.
  */
 #ifndef HEARTH_VMM_RUNNER_H
 #define HEARTH_VMM_RUNNER_H
@@ -15,8 +15,17 @@
 #include "vmm/console.h"
 #include "vmm/vm.h"
 
+/*
+ * Called on the io thread once the VM has opened everything it opens at
+ * start and before its vCPUs run: the process sandbox (src/sandbox) seals
+ * itself there, and the vCPU threads inherit what it did. Non-zero fails
+ * the start with err.
+ */
+typedef int (*runner_seal_fn)(const struct vm_config *cfg, struct err *err);
+
 struct runner {
 	struct eventloop loop;      /* the process's: the VM only adds its fds */
+	runner_seal_fn seal;        /* set by the owner after runner_init; NULL: none */
 	struct vm vm;
 	bool have_vm;               /* written on the loop's thread only */
 	struct console con;
@@ -26,15 +35,6 @@ struct runner {
 	int code;                   /* its exit code */
 	bool in_loop;               /* runner_loop has begun: the io filter goes on with the VM */
 };
-
-/*
- * Called on the io thread once the VM has opened everything it opens at
- * start and before its vCPUs run: the process sandbox (src/sandbox) seals
- * itself there, and the vCPU threads inherit what it did. Non-zero fails
- * the start with err. Set once, before any runner starts; NULL: none.
- */
-typedef int (*runner_seal_fn)(const struct vm_config *cfg, struct err *err);
-void runner_set_seal(runner_seal_fn fn);
 
 /* The loop and the signalfd for SIGINT/SIGTERM/SIGHUP. 0 or -errno with err. */
 int runner_init(struct runner *r, struct err *err);
@@ -75,12 +75,5 @@ int runner_join(struct runner *r);
  * HEARTH_EXIT_STOPPED when no VM ran.
  */
 int runner_finish(struct runner *r);
-
-/*
- * `hearth run`: the VM from cfg, COM1 on this terminal, until the guest or
- * the host (Ctrl-A x, SIGINT, SIGTERM, SIGHUP) stops it. Returns the exit
- * code; errors are printed as one line.
- */
-int runner_run(const struct vm_config *cfg);
 
 #endif

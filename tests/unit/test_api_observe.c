@@ -236,16 +236,17 @@ static void test_firecracker_flags(void **state)
 		 "--no-seccomp", "--http-api-max-payload-size", "4096", "--start-time-us", "12",
 		 "--start-time-cpu-us", "3", "--parent-cpu-time-us", "4");
 	assert_string_equal(o.api_sock, "/tmp/fc.sock");
-	assert_string_equal(o.id, "fc-1");
+	assert_string_equal(o.host.id, "fc-1");
 	assert_true(o.no_seccomp);      /* Firecracker's flag turns Hearth's filters off */
 	assert_false(o.no_sandbox);     /* ... and only them: the sandbox stays */
-	assert_string_equal(o.logger.log_path, "/l");
-	assert_int_equal(o.logger.level, VM_LOG_DEBUG);
-	assert_true(o.level_set && o.logger.show_level && o.logger.show_log_origin);
-	assert_string_equal(o.metrics_path, "/m");
+	assert_string_equal(o.host.logger.log_path, "/l");
+	assert_int_equal(o.host.logger.level, VM_LOG_DEBUG);
+	assert_true(o.host.level_set && o.host.logger.show_level && o.host.logger.show_log_origin);
+	assert_string_equal(o.host.metrics_path, "/m");
 	assert_int_equal(o.max_payload, 4096);
-	assert_true(o.have_start_time && o.start_time_us == 12);
-	assert_true(o.have_start_cpu && o.start_time_cpu_us == 3 && o.parent_cpu_time_us == 4);
+	assert_true(o.host.have_start_time && o.host.start_time_us == 12);
+	assert_true(o.host.have_start_cpu && o.host.start_time_cpu_us == 3 &&
+		    o.host.parent_cpu_time_us == 4);
 	PARSE_FC(0, "--no-api", "--config-file", "/c.json");
 	assert_true(o.no_api);
 	assert_null(o.api_sock);
@@ -282,7 +283,7 @@ static void test_firecracker_flags(void **state)
 
 		assert_int_equal(cli_serve_parse(9, argv, &o, &e), 0);
 		assert_false(o.firecracker);
-		assert_string_equal(o.metrics_path, "/m");
+		assert_string_equal(o.host.metrics_path, "/m");
 		assert_int_equal(o.verbose, -1);
 	}
 	{

@@ -245,7 +245,7 @@ static void test_serve_parse(void **state)
 				 "--http-api-max-payload-size", "1000", NULL };
 		assert_int_equal(cli_serve_parse(8, argv, &o, &e), 0);
 		assert_string_equal(o.api_sock, "/tmp/s");
-		assert_string_equal(o.id, "a-1");
+		assert_string_equal(o.host.id, "a-1");
 		assert_int_equal(o.max_payload, 1000);
 		assert_false(o.no_api);
 	}

@@ -1,0 +1,329 @@
+#include "control/host.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sandbox/confine.h"
+#include "snapshot/snapshot.h"
+#include "util/log.h"
+#include "vmm/config_json.h"
+#include "vmm/logger.h"
+#include "vmm/vm.h"
+#include "vmm/vm_patch.h"
+
+/* On the sender's thread: the runner builds and starts the VM on the loop's. */
+static int host_start(void *ctx, const struct vm_config *cfg, struct err *err)
+{
+	struct host *h = ctx;
+
+	return runner_start_vm(&h->run, cfg, err);
+}
+
+/*
+ * Pause and resume only move the vCPUs' run states, which are made for
+ * other threads to request; they run on the sender's thread so that the
+ * loop never waits for a vCPU that may itself be waiting for the loop.
+ * The VM outlives them: no action is sent once host_close joins it.
+ */
+static int host_pause(void *ctx)
+{
+	struct host *h = ctx;
+	int ret = vm_pause(&h->run.vm);
+
+	/* A vCPU that would not park: the VM runs on rather than stay half paused. */
+	if (ret)
+		vm_resume(&h->run.vm);
+	return ret;
+}
+
+static void host_resume(void *ctx)
+{
+	struct host *h = ctx;
+
+	vm_resume(&h->run.vm);
+}
+
+static int host_ctrl_alt_del(void *ctx)
+{
+	struct host *h = ctx;
+
+	return vm_send_ctrl_alt_del(&h->run.vm);
+}
+
+/* vm_patch opens files on the sender's thread and changes the device on the loop's. */
+static int host_patch_drive(void *ctx, const struct vm_drive *d, const struct vm_drive_patch *p,
+			    struct err *err)
+{
+	struct host *h = ctx;
+
+	return vm_patch_drive(&h->run.vm, d, p, err);
+}
+
+static int host_patch_net(void *ctx, const struct vm_net_patch *p, struct err *err)
+{
+	struct host *h = ctx;
+
+	return vm_patch_net(&h->run.vm, p, err);
+}
+
+/* Both on the loop's thread: the timer joins its loop, and a line reads the VM. */
+struct metrics_open {
+	struct host *h;
+	const char *path;
+};
+
+static int metrics_open_fn(void *ctx, struct err *err)
+{
+	struct metrics_open *c = ctx;
+	int ret = metrics_open(&c->h->metrics, c->path, err);
+
+	if (ret)
+		return ret;
+	ret = metrics_start_timer(&c->h->metrics, &c->h->run.loop, METRICS_INTERVAL_MS);
+	if (ret)
+		log_warn("metrics: no periodic flush (timerfd: %s); FlushMetrics and exit still "
+			 "write lines", strerror(-ret));
+	return 0;
+}
+
+static int metrics_flush_fn(void *ctx, struct err *err)
+{
+	struct host *h = ctx;
+	int ret = metrics_flush(&h->metrics);
+
+	if (ret)
+		err_set(err, false, ret, "the metrics file did not take the line: %s",
+			strerror(-ret));
+	return ret;
+}
+
+static int host_metrics_open(void *ctx, const char *path, struct err *err)
+{
+	struct metrics_open c = { ctx, path };
+
+	return eventloop_run_on(&c.h->run.loop, metrics_open_fn, &c, err);
+}
+
+static int host_metrics_flush(void *ctx, struct err *err)
+{
+	struct host *h = ctx;
+
+	return eventloop_run_on(&h->run.loop, metrics_flush_fn, h, err);
+}
+
+/* The VM is paused: the vCPUs' state is read from here, the devices save on the loop. */
+static int host_snapshot_create(void *ctx, const struct vm_config *cfg,
+				const struct snap_create_req *req, struct err *err)
+{
+	struct host *h = ctx;
+
+	return snap_create(&h->run.vm, cfg, req, err);
+}
+
+static int host_snapshot_load(void *ctx, const struct snap_load_req *req, struct vm_config *cfg,
+			      struct err *err)
+{
+	struct host *h = ctx;
+
+	return snap_load(&h->run, req, cfg, err);
+}
+
+static const struct ctl_vm_ops host_vm_ops = {
+	.start = host_start,
+	.pause = host_pause,
+	.resume = host_resume,
+	.ctrl_alt_del = host_ctrl_alt_del,
+	.patch_drive = host_patch_drive,
+	.patch_net = host_patch_net,
+	.metrics_open = host_metrics_open,
+	.metrics_flush = host_metrics_flush,
+	.snapshot_create = host_snapshot_create,
+	.snapshot_load = host_snapshot_load,
+};
+
+/* The metrics' collector: on the loop's thread, which owns the VM (or at exit). */
+static void host_collect(void *ctx, json_t *counters, json_t *gauges)
+{
+	struct host *h = ctx;
+
+	ctl_metrics(&h->ctl, counters);
+	if (h->run.have_vm)
+		metrics_collect_vm(counters, &h->run.vm);
+	if (h->have_startup)
+		metrics_add(gauges, "api_server", "process_startup_time_us", h->startup_us);
+	if (h->have_startup_cpu)
+		metrics_add(gauges, "api_server", "process_startup_time_cpu_us", h->startup_cpu_us);
+}
+
+static uint64_t clock_us(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/*
+ * As Firecracker: --start-time-us is the monotonic clock when the parent
+ * (a jailer) started us, --start-time-cpu-us our CPU time then, and
+ * --parent-cpu-time-us what the parent spent; measured once the API serves.
+ */
+void host_serving(struct host *h, const struct host_opts *o)
+{
+	uint64_t now;
+
+	if (o->have_start_time) {
+		now = clock_us(CLOCK_MONOTONIC);
+		h->startup_us = now > o->start_time_us ? now - o->start_time_us : 0;
+		h->have_startup = true;
+		log_info("process startup took %llu us", (unsigned long long)h->startup_us);
+	}
+	if (o->have_start_cpu) {
+		now = clock_us(CLOCK_PROCESS_CPUTIME_ID);
+		h->startup_cpu_us = (now > o->start_time_cpu_us ? now - o->start_time_cpu_us : 0) +
+				    o->parent_cpu_time_us;
+		h->have_startup_cpu = true;
+	}
+}
+
+/*
+ * The logger and metrics of the command line, then the config file's
+ * (which win for the logger, as in Firecracker; metrics are set once),
+ * into the model c before the handler takes it. Before anything else
+ * runs, so a bad path is exit 2 with nothing started.
+ */
+static int host_observe_init(struct host *h, const struct host_opts *o, struct vm_config *c,
+			     struct err *err)
+{
+	bool file_logger = c->logger.log_path != NULL;
+	const char *mpath = o->metrics_path ? o->metrics_path : c->metrics.metrics_path;
+	int ret;
+
+	ret = vm_logger_apply(&o->logger, err);
+	if (!ret && file_logger)
+		ret = vm_logger_apply(&c->logger, err);
+	else if (!ret && (o->logger.log_path || o->level_set || o->logger.show_level ||
+			  o->logger.show_log_origin))
+		ret = vm_config_set_logger(c, &o->logger, err);
+	if (ret)
+		return ret;
+	if (o->metrics_path && c->metrics.metrics_path)
+		return err_set(err, true, -EINVAL, "metrics are configured twice: --metrics-path "
+			       "and %s's \"metrics\"", o->config_file);
+	if (!mpath)
+		return 0;
+	ret = host_metrics_open(h, mpath, err);
+	if (!ret && o->metrics_path)
+		ret = vm_config_set_metrics(c, mpath, err);
+	return ret;
+}
+
+/*
+ * The model the handler starts from: boot (taken over), the config
+ * file's, or an empty one for the API to fill; with the command line's
+ * --kvm, logger and metrics. On failure the caller releases c.
+ */
+static int host_model(struct host *h, const struct host_opts *o, struct vm_config *boot,
+		      struct vm_config *c, struct err *err)
+{
+	int ret;
+
+	if (boot) {
+		*c = *boot;
+		memset(boot, 0, sizeof(*boot));
+	} else {
+		ctl_model_init(c);
+		ret = o->config_file ? config_json_load_file(c, o->config_file, err) : 0;
+		if (ret) {
+			err->usage = true;
+			return ret;
+		}
+	}
+	if (o->kvm_path) {
+		ret = vm_config_set_kvm_path(c, o->kvm_path, err);
+		if (ret) {
+			err->usage = true;
+			return err_prefix(err, ret, "--kvm: ");
+		}
+	}
+	ret = host_observe_init(h, o, c, err);
+	if (ret)
+		err->usage = ret != -ENOMEM;
+	return ret;
+}
+
+int host_open(struct host *h, const struct host_opts *o, struct vm_config *boot,
+	      struct err *err)
+{
+	/* A model to boot now: the command line's, or the config file's. */
+	bool start = boot || o->config_file;
+	struct ctl_action a = { .type = CTL_INSTANCE_START };
+	struct vm_config model;
+	int ret;
+
+	memset(h, 0, sizeof(*h));
+	log_set_instance(o->id ? o->id : "anonymous-instance");
+	ret = runner_init(&h->run, err);
+	if (ret)
+		return ret;
+	/* The process sandbox seals itself once the VM has opened what it needs. */
+	h->run.seal = sandbox_seal;
+	metrics_init(&h->metrics, host_collect, h);
+	ret = host_model(h, o, boot, &model, err);
+	if (!ret) {
+		ret = ctl_init(&h->ctl, o->id, &model, &host_vm_ops, h);
+		if (ret)
+			err_set(err, false, ret, "cannot set up the control surface: %s",
+				strerror(-ret));
+	}
+	if (ret) {
+		vm_config_release(&model);
+		goto err_run;
+	}
+	/*
+	 * `hearth restore` loads as PUT /snapshot/load does; a given model
+	 * boots as InstanceStart does; both before the API serves, which then
+	 * reports the state from the start.
+	 */
+	if (o->restore) {
+		a.type = CTL_SNAPSHOT_LOAD;
+		a.load = *o->restore;
+	}
+	if (o->restore || start) {
+		ret = ctl_handle(&h->ctl, &a, NULL, err);
+		if (ret)
+			goto err_ctl;
+	}
+	return 0;
+err_ctl:
+	ctl_destroy(&h->ctl);
+err_run:
+	metrics_destroy(&h->metrics);
+	runner_finish(&h->run);
+	return ret;
+}
+
+void host_run(struct host *h)
+{
+	runner_loop(&h->run);
+}
+
+int host_close(struct host *h, int code)
+{
+	int ret = runner_join(&h->run);
+
+	if (code < 0)
+		code = ret;
+	/* The last metrics line, with the VM's final counts: its vCPUs are joined, its devices there. */
+	if (metrics_configured(&h->metrics)) {
+		ret = metrics_flush(&h->metrics);
+		if (ret)
+			log_warn("metrics: the last line was not written: %s", strerror(-ret));
+	}
+	ctl_destroy(&h->ctl);
+	metrics_destroy(&h->metrics);
+	runner_finish(&h->run);
+	return code;
+}

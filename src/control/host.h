@@ -1,0 +1,69 @@
+/*
+ * The process host: the control surface (control.h) with the VM behind
+ * it, in this process. It owns the runner (src/vmm/runner.h: the io
+ * thread's loop, the signals, the console, the VM), the metrics file and
+ * the handler, and fills the handler's VM table with the real thing:
+ * src/vmm for the VM and its devices, src/snapshot for snapshots, and
+ * the sandbox's seal handed to the runner. The command that starts it
+ * (src/cli) serves the API, if any, between host_open and host_close.
+ */
+#ifndef HEARTH_CONTROL_HOST_H
+#define HEARTH_CONTROL_HOST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "control/control.h"
+#include "snapshot/request.h"
+#include "util/err.h"
+#include "vmm/config.h"
+#include "vmm/metrics.h"
+#include "vmm/runner.h"
+
+/* What the command line asks of the host. */
+struct host_opts {
+	const char *id;             /* --id; NULL: "anonymous-instance" */
+	const char *config_file;    /* boot from this file's model (when no model is given) */
+	const char *kvm_path;       /* --kvm (hearth serve); NULL: the model's */
+	/* `hearth restore`: this snapshot is loaded instead of a model booted. */
+	const struct snap_load_req *restore;
+	/* The logger and metrics from the command line (as PUT /logger, PUT /metrics). */
+	struct vm_logger logger;    /* log_path NULL: none */
+	bool level_set;             /* --level given */
+	const char *metrics_path;
+	/* Firecracker's process-startup reporting: 0 / false when not given. */
+	bool have_start_time, have_start_cpu, have_parent_cpu;
+	uint64_t start_time_us, start_time_cpu_us, parent_cpu_time_us;
+};
+
+struct host {
+	struct runner run;
+	struct ctl ctl;
+	struct metrics metrics;     /* flushed on the loop's thread */
+	/* Firecracker's startup reporting (--start-time-us ...), as metrics gauges. */
+	bool have_startup, have_startup_cpu;
+	uint64_t startup_us, startup_cpu_us;
+};
+
+/*
+ * Everything before the API serves: the runner; the model (boot, taken
+ * over, or o->config_file's, or an empty one for the API to fill), with
+ * the command line's --kvm, logger and metrics; then, as actions, the
+ * snapshot load of `hearth restore` or the boot of a given model. 0, or
+ * -errno with err (err->usage: the input was at fault, exit 2) and
+ * nothing left running.
+ */
+int host_open(struct host *h, const struct host_opts *o, struct vm_config *boot,
+	      struct err *err);
+/* The API serves from now: the startup times are measured. */
+void host_serving(struct host *h, const struct host_opts *o);
+/* Runs the io thread's loop until the VM stops or a signal arrives. */
+void host_run(struct host *h);
+/*
+ * Once nothing sends actions any more: joins the VM, writes the last
+ * metrics line, tears everything down. Returns the exit status: code,
+ * unless it is negative, else the VM's (enum hearth_exit).
+ */
+int host_close(struct host *h, int code);
+
+#endif
