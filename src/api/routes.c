@@ -53,24 +53,34 @@ void api_reply_fault(struct api_reply *r, unsigned int status, const char *msg)
 		r->status = 500;
 }
 
-/* {"action_type": "..."}: the actions PUT /actions offers. */
-static int decode_actions(json_t *o, const char *id, struct ctl_action *a, struct err *err)
+/* o's one field, name, which must be a string: its value, or NULL with err. */
+static const char *only_string(json_t *o, const char *what, const char *name, struct err *err)
 {
-	const char *key, *action;
+	const char *key, *value;
 	json_t *v;
 
 	json_object_foreach(o, key, v) {
-		if (strcmp(key, "action_type") != 0)
-			return err_set(err, true, -EINVAL, "actions: unknown field '%.64s'", key);
+		if (strcmp(key, name) != 0) {
+			err_set(err, true, -EINVAL, "%s: unknown field '%.64s'", what, key);
+			return NULL;
+		}
 	}
-	v = json_object_get(o, "action_type");
-	action = json_string_value(v);
+	v = json_object_get(o, name);
+	value = json_string_value(v);
 	if (!v)
-		return err_set(err, true, -EINVAL, "actions: missing required field "
-			       "'action_type'");
+		err_set(err, true, -EINVAL, "%s: missing required field '%s'", what, name);
+	else if (!value)
+		err_set(err, true, -EINVAL, "%s: field '%s' must be a string", what, name);
+	return value;
+}
+
+/* {"action_type": "..."}: the actions PUT /actions offers. */
+static int decode_actions(json_t *o, const char *id, struct ctl_action *a, struct err *err)
+{
+	const char *action = only_string(o, "actions", "action_type", err);
+
 	if (!action)
-		return err_set(err, true, -EINVAL, "actions: field 'action_type' must be a "
-			       "string");
+		return -EINVAL;
 	if (!strcmp(action, "InstanceStart"))
 		a->type = CTL_INSTANCE_START;
 	else if (!strcmp(action, "SendCtrlAltDel"))
@@ -86,19 +96,10 @@ static int decode_actions(json_t *o, const char *id, struct ctl_action *a, struc
 /* {"state": "Paused" | "Resumed"}. */
 static int decode_vm(json_t *o, const char *id, struct ctl_action *a, struct err *err)
 {
-	const char *key, *state;
-	json_t *v;
+	const char *state = only_string(o, "vm", "state", err);
 
-	json_object_foreach(o, key, v) {
-		if (strcmp(key, "state") != 0)
-			return err_set(err, true, -EINVAL, "vm: unknown field '%.64s'", key);
-	}
-	v = json_object_get(o, "state");
-	state = json_string_value(v);
-	if (!v)
-		return err_set(err, true, -EINVAL, "vm: missing required field 'state'");
 	if (!state)
-		return err_set(err, true, -EINVAL, "vm: field 'state' must be a string");
+		return -EINVAL;
 	if (!strcmp(state, "Paused"))
 		a->type = CTL_PAUSE;
 	else if (!strcmp(state, "Resumed"))
@@ -261,30 +262,26 @@ static enum ctl_request request_kind(const char *method)
 void api_route(struct ctl *ctl, const char *method, const char *path, const char *body,
 	       size_t len, struct api_reply *r)
 {
-	/* Off the api thread's stack: a message has room for a long chain of prefixes. */
-	struct err *err = calloc(1, sizeof(*err));
 	const struct api_route_entry *e;
+	struct err err = ERR_INIT;
 	const char *id = NULL;
 	json_t *out = NULL;
 	int ret;
 
 	r->status = 500;
 	r->body = NULL;
-	if (!err)
-		return;
 	e = route_find(method, path, &id);
 	if (e) {
-		ret = route_run(ctl, e, id, body, len, &out, err);
-		route_reply(r, ret, out, err);
+		ret = route_run(ctl, e, id, body, len, &out, &err);
+		route_reply(r, ret, out, &err);
 	} else {
 		if (path_unsupported(method, path))
-			err_set(err, true, -EINVAL, "%s %s is not supported yet", method, path);
+			err_set(&err, true, -EINVAL, "%s %s is not supported yet", method, path);
 		else
-			err_set(err, true, -EINVAL, "Invalid request method and/or path: %s %s",
+			err_set(&err, true, -EINVAL, "Invalid request method and/or path: %s %s",
 				method, path);
-		api_reply_fault(r, 400, err->msg);
+		api_reply_fault(r, 400, err.msg);
 	}
 	ctl_count_request(ctl, request_kind(method), r->status >= 400);
 	log_debug("api: %s %s: %u", method, path, r->status);
-	free(err);
 }

@@ -178,7 +178,7 @@ static const struct ctl_rule {
 	[CTL_PUT_SERIAL] =        { PRE_BOOT("PUT /serial"), ctl_model_put },
 	[CTL_INSTANCE_START] =    { { NULL, STARTED, STARTED }, start },
 	[CTL_SEND_CTRL_ALT_DEL] = { BOOTED("SendCtrlAltDel"), ctrl_alt_del },
-	/* Firecracker's words: FlushMetrics is a runtime operation. */
+	/* Firecracker's rule: FlushMetrics is a runtime operation. */
 	[CTL_FLUSH_METRICS] =     { { "FlushMetrics is not supported before boot: the microVM "
 				      "has not been started (InstanceStart)", NULL, NULL },
 				    flush_metrics },

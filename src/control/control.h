@@ -11,11 +11,11 @@
  * Threads: an action runs on the thread that sends it (the api thread;
  * before the API serves, the main thread, which is the io thread before
  * its loop runs), one at a time under the handler's lock. What must run
- * on the io thread (building the VM, changing a device, the metrics file
- * and its timer) goes there through eventloop_run_on inside the VM
- * behind (host.c and src/vmm); pause and resume stay on the sender, so
- * the loop never waits for a vCPU that waits for the loop. No action
- * runs on a vCPU.
+ * on the io thread (building the VM, changing a device, saving one, the
+ * metrics file and its timer) goes there through eventloop_run_on inside
+ * the VM behind (host.c, src/vmm, src/snapshot); pause and resume stay
+ * on the sender, so the loop never waits for a vCPU that waits for the
+ * loop. No action runs on a vCPU: only the api and main threads send.
  */
 #ifndef HEARTH_CONTROL_CONTROL_H
 #define HEARTH_CONTROL_CONTROL_H

@@ -21,14 +21,11 @@
 #include "fake_vm.h"
 #include "vmm/config_json.h"
 
-#define AFTER_BOOT(what) what " is not allowed after boot: the microVM has started"
-#define BEFORE_BOOT(what) \
-	what " is not allowed before boot: the microVM has not been started (InstanceStart)"
+/* A configuration endpoint: open before boot, then closed in these words. */
+#define CLOSED_AFTER_BOOT(what) \
+	{ NULL, what " is not allowed after boot: the microVM has started", \
+	  what " is not allowed after boot: the microVM has started" }
 #define ALWAYS { NULL, NULL, NULL }
-#define PRE_BOOT(what) { NULL, AFTER_BOOT(what), AFTER_BOOT(what) }
-#define BOOTED(what) { BEFORE_BOOT(what), NULL, NULL }
-#define LOAD_LATE "snapshot/load is only allowed before the VM is configured or booted (the " \
-	"microVM has started)"
 
 /* An action of the model's, with its JSON; the id is the path's ({id} of /drives/{id}). */
 #define BODY_ID(t, i, json) { .type = t, .id = i, .body = json, .len = sizeof(json) - 1 }
@@ -48,40 +45,54 @@ static const struct rule_case {
 	{ { .type = CTL_GET_MACHINE }, { 0 }, false, ALWAYS },
 	{ { .type = CTL_GET_CONFIG }, { 0 }, false, ALWAYS },
 	{ BODY(CTL_PUT_BOOT_SOURCE, "{\"kernel_image_path\": \"/k2\"}"), { 0 }, false,
-	  PRE_BOOT("PUT /boot-source") },
+	  CLOSED_AFTER_BOOT("PUT /boot-source") },
 	{ BODY(CTL_PUT_MACHINE, "{\"vcpu_count\": 2, \"mem_size_mib\": 256}"), { 0 }, false,
-	  PRE_BOOT("PUT /machine-config") },
+	  CLOSED_AFTER_BOOT("PUT /machine-config") },
 	{ BODY(CTL_PATCH_MACHINE, "{\"mem_size_mib\": 512}"), { 0 }, false,
-	  PRE_BOOT("PATCH /machine-config") },
+	  CLOSED_AFTER_BOOT("PATCH /machine-config") },
 	{ BODY_ID(CTL_PUT_DRIVE, "d2", "{\"drive_id\": \"d2\", \"path_on_host\": \"/d2\", "
-		  "\"is_root_device\": false}"), { 0 }, false, PRE_BOOT("PUT /drives/") },
+		  "\"is_root_device\": false}"), { 0 }, false, CLOSED_AFTER_BOOT("PUT /drives/") },
 	{ BODY_ID(CTL_PUT_NET, "eth1", "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\"}"),
-	  { 0 }, false, PRE_BOOT("PUT /network-interfaces/") },
-	{ BODY(CTL_PUT_VSOCK, "{\"guest_cid\": 3}"), { 0 }, false, PRE_BOOT("PUT /vsock") },
-	{ BODY(CTL_PUT_ENTROPY, "{}"), { 0 }, false, PRE_BOOT("PUT /entropy") },
-	{ BODY(CTL_PUT_LOGGER, "{\"level\": \"Info\"}"), { 0 }, false, PRE_BOOT("PUT /logger") },
+	  { 0 }, false, CLOSED_AFTER_BOOT("PUT /network-interfaces/") },
+	{ BODY(CTL_PUT_VSOCK, "{\"guest_cid\": 3}"), { 0 }, false,
+	  CLOSED_AFTER_BOOT("PUT /vsock") },
+	{ BODY(CTL_PUT_ENTROPY, "{}"), { 0 }, false, CLOSED_AFTER_BOOT("PUT /entropy") },
+	{ BODY(CTL_PUT_LOGGER, "{\"level\": \"Info\"}"), { 0 }, false,
+	  CLOSED_AFTER_BOOT("PUT /logger") },
 	{ BODY(CTL_PUT_METRICS, "{\"metrics_path\": \"/m\"}"), { 0 }, false,
-	  PRE_BOOT("PUT /metrics") },
-	{ BODY(CTL_PUT_SERIAL, "{}"), { 0 }, false, PRE_BOOT("PUT /serial") },
+	  CLOSED_AFTER_BOOT("PUT /metrics") },
+	{ BODY(CTL_PUT_SERIAL, "{}"), { 0 }, false, CLOSED_AFTER_BOOT("PUT /serial") },
 	{ { .type = CTL_INSTANCE_START }, { 0 }, false,
 	  { NULL, "InstanceStart is not allowed after boot: the microVM already started",
 	    "InstanceStart is not allowed after boot: the microVM already started" } },
-	{ { .type = CTL_SEND_CTRL_ALT_DEL }, { 0 }, false, BOOTED("SendCtrlAltDel") },
-	{ { .type = CTL_FLUSH_METRICS }, BODY(CTL_PUT_METRICS, "{\"metrics_path\": \"/m\"}"), false,
+	{ { .type = CTL_SEND_CTRL_ALT_DEL }, { 0 }, false,
+	  { "SendCtrlAltDel is not allowed before boot: the microVM has not been started "
+	    "(InstanceStart)", NULL, NULL } },
+	{ { .type = CTL_FLUSH_METRICS }, BODY(CTL_PUT_METRICS, "{\"metrics_path\": \"/m\"}"),
+	  false,
 	  { "FlushMetrics is not supported before boot: the microVM has not been started "
 	    "(InstanceStart)", NULL, NULL } },
-	{ { .type = CTL_PAUSE }, { 0 }, false, BOOTED("PATCH /vm") },
-	{ { .type = CTL_RESUME }, { 0 }, false, BOOTED("PATCH /vm") },
+	{ { .type = CTL_PAUSE }, { 0 }, false,
+	  { "PATCH /vm is not allowed before boot: the microVM has not been started "
+	    "(InstanceStart)", NULL, NULL } },
+	{ { .type = CTL_RESUME }, { 0 }, false,
+	  { "PATCH /vm is not allowed before boot: the microVM has not been started "
+	    "(InstanceStart)", NULL, NULL } },
 	{ { .type = CTL_PATCH_DRIVE, .drive = { .id = "rootfs", .path_on_host = "/b" } }, { 0 },
 	  false, ALWAYS },
 	{ { .type = CTL_PATCH_NET, .net = { .id = "eth0" } }, { 0 }, false,
-	  { BEFORE_BOOT("PATCH /network-interfaces") "; use PUT", NULL, NULL } },
-	{ { .type = CTL_SNAPSHOT_CREATE, .create = { .snapshot_path = "/s", .mem_file_path = "/m" } },
-	  { 0 }, false,
-	  { BEFORE_BOOT("snapshot/create"), "the VM must be paused to create a snapshot (PATCH /vm "
+	  { "PATCH /network-interfaces is not allowed before boot: the microVM has not been "
+	    "started (InstanceStart); use PUT", NULL, NULL } },
+	{ { .type = CTL_SNAPSHOT_CREATE,
+	    .create = { .snapshot_path = "/s", .mem_file_path = "/m" } }, { 0 }, false,
+	  { "snapshot/create is not allowed before boot: the microVM has not been started "
+	    "(InstanceStart)", "the VM must be paused to create a snapshot (PATCH /vm "
 	    "{\"state\": \"Paused\"} first)", NULL } },
 	{ { .type = CTL_SNAPSHOT_LOAD, .load = { .snapshot_path = "/s", .mem_path = "/m" } },
-	  { 0 }, true, { NULL, LOAD_LATE, LOAD_LATE } },
+	  { 0 }, true,
+	  { NULL, "snapshot/load is only allowed before the VM is configured or booted (the "
+	    "microVM has started)", "snapshot/load is only allowed before the VM is configured "
+	    "or booted (the microVM has started)" } },
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
