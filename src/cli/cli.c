@@ -104,7 +104,7 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 			return host_close(&h, cli_fail(&e));
 		}
 		log_info("serving the API on %s", api_sock);
-		host_serving(&h, o);
+		host_measure_startup(&h, o);
 	}
 	host_run(&h);
 	/* No request may reach the VM from here on. */

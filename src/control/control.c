@@ -287,7 +287,7 @@ void ctl_count_request(struct ctl *ctl, enum ctl_request kind, bool failed)
 		__atomic_fetch_add(&ctl->failed_requests, 1, __ATOMIC_RELAXED);
 }
 
-void ctl_metrics(struct ctl *ctl, json_t *counters)
+void ctl_collect_requests(struct ctl *ctl, json_t *counters)
 {
 	static const char *const names[CTL_NREQ] = {
 		[CTL_REQ_GET] = "get_requests", [CTL_REQ_PUT] = "put_requests",

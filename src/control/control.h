@@ -163,6 +163,6 @@ int ctl_handle(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct
 /* Counts one answered request; any thread. */
 void ctl_count_request(struct ctl *ctl, enum ctl_request kind, bool failed);
 /* The requests counted, as the metrics' "api_server" totals. */
-void ctl_metrics(struct ctl *ctl, json_t *counters);
+void ctl_collect_requests(struct ctl *ctl, json_t *counters);
 
 #endif

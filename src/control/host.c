@@ -148,7 +148,7 @@ static void host_collect(void *ctx, json_t *counters, json_t *gauges)
 {
 	struct host *h = ctx;
 
-	ctl_metrics(&h->ctl, counters);
+	ctl_collect_requests(&h->ctl, counters);
 	if (h->run.have_vm)
 		metrics_collect_vm(counters, &h->run.vm);
 	if (h->have_startup)
@@ -170,7 +170,7 @@ static uint64_t clock_us(clockid_t id)
  * (a jailer) started us, --start-time-cpu-us our CPU time then, and
  * --parent-cpu-time-us what the parent spent; measured once the API serves.
  */
-void host_serving(struct host *h, const struct host_opts *o)
+void host_measure_startup(struct host *h, const struct host_opts *o)
 {
 	uint64_t now;
 

@@ -56,7 +56,7 @@ struct host {
 int host_open(struct host *h, const struct host_opts *o, struct vm_config *boot,
 	      struct err *err);
 /* The API serves from now: the startup times are measured. */
-void host_serving(struct host *h, const struct host_opts *o);
+void host_measure_startup(struct host *h, const struct host_opts *o);
 /* Runs the io thread's loop until the VM stops or a signal arrives. */
 void host_run(struct host *h);
 /*

@@ -170,7 +170,7 @@ static void test_request_counts(void **state)
 	req(f, "PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 128}");
 	req(f, "PATCH", "/machine-config", "{\"vcpu_count\": 0}");
 	req(f, "DELETE", "/", NULL);
-	ctl_metrics(&f->ctl, c);
+	ctl_collect_requests(&f->ctl, c);
 	assert_int_equal(count(c, "get_requests"), 2);
 	assert_int_equal(count(c, "put_requests"), 1);
 	assert_int_equal(count(c, "patch_requests"), 1);
