@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,40 +75,56 @@ static const char *only_string(json_t *o, const char *what, const char *name, st
 	return value;
 }
 
+/* A value a body may name, and the action it stands for. */
+struct api_choice {
+	const char *name;
+	enum ctl_type type;
+};
+
+/* o's one field, name: a string among choices, whose action a becomes. */
+static int decode_choice(json_t *o, const char *what, const char *name,
+			 const struct api_choice *choices, struct ctl_action *a, struct err *err)
+{
+	const char *value = only_string(o, what, name, err);
+	char list[128] = "";
+
+	if (!value)
+		return -EINVAL;
+	for (const struct api_choice *c = choices; c->name; c++) {
+		if (!strcmp(value, c->name)) {
+			a->type = c->type;
+			return 0;
+		}
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+			 c == choices ? "" : ", ", c->name);
+	}
+	return err_set(err, true, -EINVAL, "%s: %s '%.64s' is not one of %s", what, name, value,
+		       list);
+}
+
 /* {"action_type": "..."}: the actions PUT /actions offers. */
 static int decode_actions(json_t *o, const char *id, struct ctl_action *a, struct err *err)
 {
-	const char *action = only_string(o, "actions", "action_type", err);
+	static const struct api_choice actions[] = {
+		{ "InstanceStart", CTL_INSTANCE_START },
+		{ "FlushMetrics", CTL_FLUSH_METRICS },
+		{ "SendCtrlAltDel", CTL_SEND_CTRL_ALT_DEL },
+		{ NULL, CTL_NTYPES },
+	};
 
-	if (!action)
-		return -EINVAL;
-	if (!strcmp(action, "InstanceStart"))
-		a->type = CTL_INSTANCE_START;
-	else if (!strcmp(action, "SendCtrlAltDel"))
-		a->type = CTL_SEND_CTRL_ALT_DEL;
-	else if (!strcmp(action, "FlushMetrics"))
-		a->type = CTL_FLUSH_METRICS;
-	else
-		return err_set(err, true, -EINVAL, "actions: action_type '%.64s' is not one of "
-			       "InstanceStart, FlushMetrics, SendCtrlAltDel", action);
-	return 0;
+	return decode_choice(o, "actions", "action_type", actions, a, err);
 }
 
 /* {"state": "Paused" | "Resumed"}. */
 static int decode_vm(json_t *o, const char *id, struct ctl_action *a, struct err *err)
 {
-	const char *state = only_string(o, "vm", "state", err);
+	static const struct api_choice states[] = {
+		{ "Paused", CTL_PAUSE },
+		{ "Resumed", CTL_RESUME },
+		{ NULL, CTL_NTYPES },
+	};
 
-	if (!state)
-		return -EINVAL;
-	if (!strcmp(state, "Paused"))
-		a->type = CTL_PAUSE;
-	else if (!strcmp(state, "Resumed"))
-		a->type = CTL_RESUME;
-	else
-		return err_set(err, true, -EINVAL, "vm: state '%.64s' is not one of Paused, "
-			       "Resumed", state);
-	return 0;
+	return decode_choice(o, "vm", "state", states, a, err);
 }
 
 static int decode_patch_drive(json_t *o, const char *id, struct ctl_action *a,
