@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for virtio-blk requests (src/virtio/blk.c, blk_io.c):
+ * libFuzzer target for virtio-blk requests (src/virtio/blk/blk.c, io.c):
  * a hostile driver program (fz_drv.h) against a disk on a 64-sector
  * image, its I/O on a real io_uring. After every kick the target waits
  * for the disk's I/O and runs its completions, as the I/O thread would.
@@ -19,7 +19,7 @@
 #include "fz_drv.h"
 #include "util/log.h"
 #include "virtio/blk.h"
-#include "virtio/blk_priv.h"
+#include "virtio/blk/priv.h"
 
 #define IMG_SECTORS 64u
 

@@ -1,8 +1,8 @@
 /*
  * libFuzzer target for the device records a snapshot holds
  * (docs/snapshot-format.md): virtio-mmio's VMMI record with the device's
- * own record nested (src/virtio/mmio_state.c, blk_state.c, rng.c,
- * net_state.c, vsock_uds.c, vsock_event.c), restored into live devices,
+ * own record nested (src/virtio/mmio/state.c, blk/state.c, rng.c,
+ * net/state.c, vsock/uds.c, vsock/event.c), restored into live devices,
  * and the memory file's ELF layout (src/snapshot/memfile_layout.c).
  *
  * Input: a mode byte m, then by m % 4:
@@ -31,7 +31,7 @@
 #include "snapshot/memfile_layout.h"
 #include "util/log.h"
 #include "virtio/blk.h"
-#include "virtio/blk_priv.h"
+#include "virtio/blk/priv.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/vsock_uds.h"

@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for virtio-mmio register sequences (src/core/bus.c,
- * src/virtio/mmio.c) on two devices attached as tests/unit/mmio_attach.h
+ * src/virtio/mmio/mmio.c) on two devices attached as tests/unit/mmio_attach.h
  * does: virtio-rng at BASE and virtio-blk (a 64-sector image, io_uring)
  * at BASE + 4 KiB, no I/O thread, so status writes and QueueNotify run
  * inline. Guest RAM is 256 KiB at 0.
@@ -24,7 +24,7 @@
 #include "fz_drv.h"
 #include "util/log.h"
 #include "virtio/blk.h"
-#include "virtio/blk_priv.h"
+#include "virtio/blk/priv.h"
 #include "virtio/rng.h"
 
 static const uint16_t regs[] = {

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for virtio-net (src/virtio/net.c, net_rx.c): TX
+ * libFuzzer target for virtio-net (src/virtio/net/net.c, rx.c): TX
  * frames, RX delivery into the guest's buffers (mergeable or not, as the
  * driver negotiates MRG_RXBUF) and the control queue, driven by a hostile
  * driver program (fz_drv.h). The backend is a fake: two queue pairs, each
@@ -22,7 +22,7 @@
 #include "fz_drv.h"
 #include "util/log.h"
 #include "virtio/net.h"
-#include "virtio/net_priv.h"
+#include "virtio/net/priv.h"
 
 #define PAIRS 2
 

@@ -1,6 +1,6 @@
 /*
- * libFuzzer target for hybrid vsock (src/virtio/vsock_uds.c,
- * vsock_conn.c): the guest's TX packets (and the RX and event queues)
+ * libFuzzer target for hybrid vsock (src/virtio/vsock/uds.c,
+ * conn.c): the guest's TX packets (and the RX and event queues)
  * from a hostile driver program (fz_drv.h), interleaved with what the
  * host side does, with real Unix sockets in a private temporary
  * directory. Guest CID 3. Host programs listen on "<uds>_5000" and
@@ -62,7 +62,7 @@
 #include "fz_drv.h"
 #include "util/log.h"
 #include "virtio/vsock_uds.h"
-#include "virtio/vsock_uds_priv.h"
+#include "virtio/vsock/hybrid.h"
 
 #define HOST_FDS 16
 #define LISTENERS 2

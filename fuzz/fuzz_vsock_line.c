@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for the hybrid vsock handshake parser
- * (src/virtio/vsock_line.c). The first byte picks the verb (CONNECT or
+ * (src/virtio/vsock/line.c). The first byte picks the verb (CONNECT or
  * OK); the rest is what a host client wrote. Checked: a complete line's
  * length is within the input and the limit and ends with '\n'; its port
  * formats and parses back to itself; any prefix of a complete line is
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "virtio/vsock_line.h"
+#include "virtio/vsock/line.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

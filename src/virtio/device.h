@@ -78,7 +78,7 @@ struct virtio_dev_ops {
 	/*
 	 * Optional, dev->lock held, the device paused: its own state (a
 	 * disk's, a NIC's), which the transport nests in its record
-	 * (mmio_state.c). save appends one tagged record (util/bytes.h) to
+	 * (mmio/state.c). save appends one tagged record (util/bytes.h) to
 	 * o; 0, or -EBUSY when the state cannot be taken now (I/O still in
 	 * flight: never dropped). restore reads exactly [in, in+len) and is
 	 * called twice: first with apply false, before the transport changes

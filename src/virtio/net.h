@@ -114,7 +114,7 @@ struct net_be_ops {
 	int (*set_queues)(struct net_be *be, unsigned int n);
 	void (*destroy)(struct net_be *be);
 	/*
-	 * Optional, for snapshots (net_state.c): the backend's own state as
+	 * Optional, for snapshots (net/state.c): the backend's own state as
 	 * one tagged record appended to o, and its restore, called first with
 	 * apply false (check only, nothing changes) then with apply true.
 	 * 0 or -errno as for a device's restore (util/bytes.h).

@@ -368,7 +368,7 @@ static int virtio_entry_resume(void *dev)
 	return 0;
 }
 
-/* The transport's state and its queues, with the device's own state nested (mmio_state.c). */
+/* The transport's state and its queues, with the device's own state nested (virtio/mmio/state.c). */
 static int virtio_entry_save(void *dev, void *out, unsigned long *len)
 {
 	struct virtio_dev *vd = dev;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The tree shows the architecture: each src/ layer includes only itself and
-the layers listed before it. Prints every include that breaks the order and
-exits 1 if there is one.
+the layers listed before it. A layer is a folder of src/ with everything
+under it: src/virtio/blk/blk.c is on the virtio floor. Prints every include
+that breaks the order and exits 1 if there is one.
 
     check_layers.py [SRC_DIR]
     check_layers.py --self-test   # the check itself, on small trees of its own
@@ -29,6 +30,17 @@ RANK = {name: i for i, group in enumerate(ORDER) for name in group}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/[^"]+"', re.M)
 
 
+def sources(layer_dir):
+    """The .c and .h files of a layer, its subfolders' included, as paths inside it."""
+    found = []
+    for top, dirs, files in os.walk(layer_dir):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith((".c", ".h")):
+                found.append(os.path.relpath(os.path.join(top, name), layer_dir))
+    return found
+
+
 def check(src):
     bad = []
     checked = 0
@@ -40,9 +52,7 @@ def check(src):
             bad.append("src/%s: a layer the order does not know; add it to %s" %
                        (layer, os.path.basename(__file__)))
             continue
-        for name in sorted(os.listdir(path)):
-            if not name.endswith((".c", ".h")):
-                continue
+        for name in sources(path):
             checked += 1
             text = open(os.path.join(path, name), encoding="utf-8").read()
             for dep in INCLUDE.findall(text):
@@ -64,6 +74,7 @@ def self_test():
         "vmm/vm.c": '#include "util/err.h"\n#include "vmm/vm.h"\n',
         "control/control.c": '#include "vmm/vm.h"\n#include "snapshot/snapshot.h"\n',
         "api/routes.c": '#include "control/control.h"\n',
+        "virtio/mmio/mmio.c": '#include "util/err.h"\n',
     }
     cases = [
         ("a clean tree", {}, 0),
@@ -72,6 +83,8 @@ def self_test():
         ("an include of the layer above, indented",
          {"control/host.c": '  #  include "api/server.h"\n'}, 1),
         ("an include between peers", {"snapshot/create.c": '#include "sandbox/confine.h"\n'}, 1),
+        ("an include from a layer's subfolder of a higher one",
+         {"virtio/blk/blk.c": '#include "vmm/vm.h"\n'}, 1),
         ("a layer the order does not know", {"gui/window.c": '#include "util/err.h"\n'}, 1),
     ]
     failed = 0

@@ -29,7 +29,7 @@
 
 #include "core/eventloop.h"
 #include "virtio/net.h"
-#include "virtio/net_slirp.h"
+#include "virtio/net/slirp.h"
 
 #define GUEST_IP 0x0a00020fu /* 10.0.2.15 */
 #define HOST_IP 0x0a000202u  /* 10.0.2.2 */

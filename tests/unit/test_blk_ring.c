@@ -1,5 +1,5 @@
 /*
- * virtio-blk's io_uring is fenced (src/virtio/blk_ring.c): only its own
+ * virtio-blk's io_uring is fenced (src/virtio/blk/ring.c): only its own
  * opcodes, only on the registered image slots, and no registration but
  * swapping those files. Whatever else an SQE asks for fails with EACCES,
  * so the ring is no way around the io thread's seccomp filter.
@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "virtio/blk_priv.h"
+#include "virtio/blk/priv.h"
 
 struct rig {
 	struct virtio_blk blk;

@@ -24,7 +24,7 @@
 #include "mem/guest_mem.h"
 #include "util/log.h"
 #include "virtio/net.h"
-#include "virtio/net_priv.h"
+#include "virtio/net/priv.h"
 #include "virtio/virtio.h"
 
 #define BASE 0xd0000000ull

@@ -45,7 +45,7 @@
 #define HDR_GPA 0x100000ull      /* 16 bytes per header */
 #define STATUS_GPA 0x180000ull   /* 1 byte per chain */
 #define DATA_GPA 0x200000ull
-/* The device's per-call budget (BLK_KICK_BUDGET in blk_priv.h). */
+/* The device's per-call budget (BLK_KICK_BUDGET in virtio/blk/priv.h). */
 #define KICK_BUDGET 256u
 
 enum { T_IN = 0, T_GET_ID = 8, T_WZ = 13, T_DISCARD = 11, T_BOGUS = 99 };

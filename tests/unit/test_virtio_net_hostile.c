@@ -33,7 +33,7 @@
 #define USED_GPA(q) (RING_GPA(q) + 0x8000)
 #define BUF_GPA 0x400000ull
 #define F(bit) (1ull << (bit))
-/* The device's per-call budgets (NET_TX_BUDGET, NET_CTRL_BUDGET in net_priv.h). */
+/* The device's per-call budgets (NET_TX_BUDGET, NET_CTRL_BUDGET in virtio/net/priv.h). */
 #define TX_BUDGET 4096u
 #define CTRL_BUDGET 64u
 

@@ -22,7 +22,7 @@
 #include "virtio/virtio.h"
 #include "virtio/vsock.h"
 
-/* The test hook in vsock.c (not in the public header). */
+/* The test hook in vsock/vhost.c (not in the public header). */
 struct virtio_vsock_backend {
 	const char *path;
 	int (*ioctl)(int fd, unsigned long req, void *arg);

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "virtio/vsock_line.h"
+#include "virtio/vsock/line.h"
 
 /* Parses s whole (no NUL) and returns the result, with *port / *used when 1. */
 static int parse(const char *s, uint32_t *port, size_t *used)

@@ -32,7 +32,7 @@
 #include "virtio/mmio.h"
 #include "virtio/virtio.h"
 #include "virtio/vsock_uds.h"
-#include "virtio/vsock_uds_priv.h"
+#include "virtio/vsock/hybrid.h"
 
 #define BASE 0xd0000000ull
 #define GUEST_CID 3u

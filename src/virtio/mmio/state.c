@@ -9,7 +9,7 @@
 
 #include "util/bytes.h"
 #include "virtio/mmio.h"
-#include "virtio/mmio_priv.h"
+#include "virtio/mmio/priv.h"
 #include "virtio/queue.h"
 
 #define MMIO_TAG "VMMI"

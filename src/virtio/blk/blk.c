@@ -34,7 +34,7 @@
 
 #include "util/file.h"
 #include "util/log.h"
-#include "virtio/blk_priv.h"
+#include "virtio/blk/priv.h"
 #include "virtio/virtio.h"
 
 /* The config layout of 5.2.4 up to write_zeroes_may_unmap and its padding. */
@@ -257,7 +257,7 @@ static void virtio_blk_reset(struct virtio_dev *dev)
 
 	/*
 	 * The transport forgets the rings after us: nothing in flight may
-	 * land in them or in the buffers they named (see blk_drain.c).
+	 * land in them or in the buffers they named (see drain.c).
 	 */
 	virtio_blk_io_drain(blk);
 	blk->writeback = 1;

@@ -4,7 +4,7 @@
  * for, and the host sockets guest traffic opens are capped. libslirp 4.7
  * has neither a socket limit nor a complete loopback switch, hence this.
  */
-#include "virtio/net_slirp_guard.h"
+#include "virtio/net/slirp_guard.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,13 +1,13 @@
 /*
  * Hybrid vsock, host to guest: the packet a connection puts in the
  * guest's next receive buffer, control packets first, then data from its
- * host socket within the guest's credit (5.10.6.3). vsock_uds.c hands
- * out the buffers; vsock_conn.c owns the connections.
+ * host socket within the guest's credit (5.10.6.3). uds.c hands
+ * out the buffers; conn.c owns the connections.
  */
 #include <errno.h>
 #include <sys/socket.h>
 
-#include "virtio/vsock_uds_priv.h"
+#include "virtio/vsock/hybrid.h"
 
 /* Every packet of ours carries our buffer and fwd_cnt, so the guest's credit is current. */
 static void conn_hdr(struct vsock_uds *vu, const struct vu_conn *c, struct vsock_hdr *h,

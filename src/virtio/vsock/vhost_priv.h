@@ -1,9 +1,9 @@
 /*
- * Internals of vhost-vsock shared by vsock.c (device, vhost setup) and
- * vsock_state.c (snapshots). Not for use outside src/virtio/vsock*.c.
+ * Internals of vhost-vsock shared by vhost.c (device, vhost setup) and
+ * vhost_state.c (snapshots). Not for use outside src/virtio/vsock/.
  */
-#ifndef HEARTH_VIRTIO_VSOCK_PRIV_H
-#define HEARTH_VIRTIO_VSOCK_PRIV_H
+#ifndef HEARTH_VIRTIO_VSOCK_VHOST_PRIV_H
+#define HEARTH_VIRTIO_VSOCK_VHOST_PRIV_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -69,10 +69,11 @@ struct vsock {
 
 #define VSOCK_EVQ 2
 
-/* vsock_state.c: the ops, and the pending reset for a kick or resume. dev->lock held. */
+/* vhost.c: the transport reset a restore left owed, once there is an event buffer. */
+void vsock_send_pending_reset(struct vsock *vs);
+/* vhost_state.c: the snapshot ops. dev->lock held. */
 int vsock_state_save(struct virtio_dev *dev, struct bytes_out *o);
 int vsock_state_restore(struct virtio_dev *dev, const void *in, size_t len, bool apply);
 void vsock_state_restored(struct virtio_dev *dev);
-void vsock_send_pending_reset(struct vsock *vs);
 
 #endif

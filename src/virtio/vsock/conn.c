@@ -7,7 +7,7 @@
  *
  * Connections end inside the handlers of guest packets and host socket
  * events; who may free one, and how its callers learn it: VU_MAY_FREE in
- * vsock_uds_priv.h.
+ * hybrid.h.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,11 +18,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "virtio/vsock_uds_priv.h"
+#include "virtio/vsock/hybrid.h"
 
 struct ratelimit vu_rl = RATELIMIT_INIT(10);
-
-static void conn_on_event(void *opaque, uint32_t events);
 
 static bool conn_wants_rx(const struct vu_conn *c)
 {
@@ -142,7 +140,7 @@ static struct vu_conn *conn_new(struct vsock_uds *vu, int fd, enum vu_state stat
 	c->fd = fd;
 	c->state = state;
 	c->events = state == VU_HANDSHAKE ? EPOLLIN : 0;
-	if (eventloop_add(vu->loop, fd, c->events, conn_on_event, c)) {
+	if (eventloop_add(vu->loop, fd, c->events, vu->conn_event, c)) {
 		free(c);
 		return NULL;
 	}
@@ -431,9 +429,7 @@ err_free:
 	return -ECONNRESET;
 }
 
-/* What the host socket's events mean for c. May free c. */
-static VU_MAY_FREE int conn_host_event(struct vsock_uds *vu, struct vu_conn *c,
-				       uint32_t events)
+VU_MAY_FREE int vu_conn_host_event(struct vsock_uds *vu, struct vu_conn *c, uint32_t events)
 {
 	if (events & EPOLLERR)
 		return vu_conn_reset(vu, c);
@@ -460,19 +456,6 @@ static VU_MAY_FREE int conn_host_event(struct vsock_uds *vu, struct vu_conn *c,
 	if (events & (EPOLLOUT | EPOLLHUP))
 		return conn_after_forward(vu, c);
 	return 0;
-}
-
-static void conn_on_event(void *opaque, uint32_t events)
-{
-	struct vu_conn *c = opaque;
-	struct vsock_uds *vu = c->vu;
-
-	pthread_mutex_lock(&vu->dev.lock);
-	/* This callback is c's owner: once it is freed, only vu is used. */
-	if (!conn_host_event(vu, c, events))
-		vu_conn_refresh(vu, c);
-	vu_rx_process(vu);
-	pthread_mutex_unlock(&vu->dev.lock);
 }
 
 void vu_on_listen(void *opaque, uint32_t events)

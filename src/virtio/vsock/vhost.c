@@ -3,7 +3,7 @@
  * vhost_vsock reads and writes the rx/tx rings itself, takes KVM's
  * ioeventfds as kick fds and signals our call eventfds. Hearth only owns
  * the config space (the guest CID), the event queue (which carries only
- * the transport reset after a restore, vsock_state.c) and the translation of vhost's calls into the transport's
+ * the transport reset after a restore, vhost_state.c) and the translation of vhost's calls into the transport's
  * interrupts (signal_used).
  */
 #include "virtio/vsock.h"
@@ -21,7 +21,8 @@
 
 #include "util/log.h"
 #include "virtio/virtio.h"
-#include "virtio/vsock_priv.h"
+#include "virtio/vsock/event.h"
+#include "virtio/vsock/vhost_priv.h"
 
 static struct ratelimit vsock_rl = RATELIMIT_INIT(10);
 
@@ -306,6 +307,12 @@ static void vsock_reset(struct virtio_dev *dev)
 	if (vsock_vhost_open(vs, &err))
 		log_ratelimited(&vsock_rl, LOG_ERR, "%s: reopening after reset: %s", dev->name,
 				err.msg);
+}
+
+void vsock_send_pending_reset(struct vsock *vs)
+{
+	if (vs->reset_pending && !vsock_event_send_reset(&vs->dev, VSOCK_EVQ, &vs->chain))
+		vs->reset_pending = false;
 }
 
 /*

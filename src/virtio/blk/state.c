@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "util/log.h"
-#include "virtio/blk_priv.h"
+#include "virtio/blk/priv.h"
 
 #define BLK_STATE_TAG "VBLK"
 #define BLK_STATE_VERSION 1u

@@ -1,18 +1,18 @@
 /*
- * Hybrid vsock internals, shared by the device (vsock_uds.c: queues,
- * packets in and out) and its host side (vsock_conn.c: connections and
- * their Unix sockets; vsock_conn_rx.c: what they send the guest).
+ * Hybrid vsock internals, shared by the device (uds.c: queues, packets
+ * in and out) and its host side (conn.c: connections and their Unix
+ * sockets; conn_rx.c: what they send the guest).
  * Everything here runs on the I/O thread with dev.lock held.
  */
-#ifndef HEARTH_VIRTIO_VSOCK_UDS_PRIV_H
-#define HEARTH_VIRTIO_VSOCK_UDS_PRIV_H
+#ifndef HEARTH_VIRTIO_VSOCK_HYBRID_H
+#define HEARTH_VIRTIO_VSOCK_HYBRID_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "util/log.h"
 #include "virtio/device.h"
-#include "virtio/vsock_line.h"
+#include "virtio/vsock/line.h"
 
 /* VIRTIO 1.2, 5.10.6: the packet header, little-endian as the host. */
 struct vsock_hdr {
@@ -133,15 +133,18 @@ struct vsock_uds {
 	unsigned int rst_head, nrst;
 	bool tx_blocked;       /* stopped with the RST backlog half full */
 	bool reset_pending;    /* restored: the guest is owed a transport reset event */
+	/*
+	 * The device's handler for a connection's socket events (uds.c), which
+	 * conn.c registers each socket with: the connections tell the device
+	 * through it, and never call up into it.
+	 */
+	void (*conn_event)(void *opaque, uint32_t events);
 	uint64_t conns_opened, conns_refused, rx_bytes, tx_bytes, bad_packets, rst_sent;
 	uint8_t bounce[VU_CONN_BUF];
 	struct virtq_chain chain;
 };
 
 extern struct ratelimit vu_rl;
-
-/* vsock_uds.c */
-void vu_rx_process(struct vsock_uds *vu);
 
 /* The guest's receive credit (5.10.6.3): what we may send it now. */
 static inline uint32_t vu_conn_credit(const struct vu_conn *c)
@@ -161,7 +164,7 @@ static inline bool vu_conn_wants_rw(const struct vu_conn *c)
 
 /*
  * A connection's lifetime has one owner: the handler that took it up,
- * for the rest of its call. That is conn_on_event (its host socket's
+ * for the rest of its call. That is vu_on_conn_event (its host socket's
  * events), vu_conn_packet (a guest packet for it) or vu_rx_process (a
  * receive buffer for it), and nothing else keeps a pointer to it but
  * vu->conns and the receive list, which vu_conn_free unlinks it from.
@@ -173,8 +176,10 @@ static inline bool vu_conn_wants_rw(const struct vu_conn *c)
  */
 #define VU_MAY_FREE __attribute__((warn_unused_result))
 
-/* vsock_conn.c */
+/* conn.c */
 void vu_on_listen(void *opaque, uint32_t events);
+/* What c's host socket's events mean for it (the device's conn_event). May free c. */
+VU_MAY_FREE int vu_conn_host_event(struct vsock_uds *vu, struct vu_conn *c, uint32_t events);
 /* A packet from the guest; finds (or makes) its connection and owns it. */
 void vu_conn_packet(struct vsock_uds *vu, const struct vsock_hdr *h,
 		    const struct virtq_chain *c);
@@ -191,7 +196,7 @@ void vu_conns_free_all(struct vsock_uds *vu);
 void vu_rst_queue(struct vsock_uds *vu, uint64_t src_cid, uint32_t local_port,
 		  uint32_t peer_port);
 
-/* vsock_conn_rx.c */
+/* conn_rx.c */
 /*
  * Writes c's next packet into the receive chain rc and its length into
  * *len; 0 when c had nothing after all (the chain goes back, and c is off

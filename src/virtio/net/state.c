@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "virtio/net_priv.h"
+#include "virtio/net/priv.h"
 
 #define NET_STATE_TAG "VNET"
 #define NET_STATE_VERSION 1u

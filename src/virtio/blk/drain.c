@@ -8,7 +8,7 @@
  * is polled for a bounded time, after which the device refuses to start
  * until the stale requests are back.
  */
-#include "virtio/blk_priv.h"
+#include "virtio/blk/priv.h"
 
 #include <errno.h>
 #include <poll.h>

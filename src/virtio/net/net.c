@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "util/log.h"
-#include "virtio/net_priv.h"
-#include "virtio/net_slirp.h"
-#include "virtio/net_tap.h"
+#include "virtio/net/priv.h"
+#include "virtio/net/slirp.h"
+#include "virtio/net/tap.h"
 #include "virtio/virtio.h"
 
 #define NET_CONFIG_SIZE 12u

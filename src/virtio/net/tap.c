@@ -1,4 +1,4 @@
-#include "virtio/net_tap.h"
+#include "virtio/net/tap.h"
 
 #include <errno.h>
 #include <fcntl.h>

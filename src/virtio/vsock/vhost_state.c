@@ -12,8 +12,8 @@
 #include <errno.h>
 #include <linux/vhost.h>
 
-#include "virtio/vsock_event.h"
-#include "virtio/vsock_priv.h"
+#include "virtio/vsock/event.h"
+#include "virtio/vsock/vhost_priv.h"
 
 int vsock_state_save(struct virtio_dev *dev, struct bytes_out *o)
 {
@@ -50,12 +50,6 @@ int vsock_state_restore(struct virtio_dev *dev, const void *in, size_t len, bool
 		dev->vq[q].last_avail = s.base[q];
 	vs->reset_pending = true;
 	return 0;
-}
-
-void vsock_send_pending_reset(struct vsock *vs)
-{
-	if (vs->reset_pending && !vsock_event_send_reset(&vs->dev, VSOCK_EVQ, &vs->chain))
-		vs->reset_pending = false;
 }
 
 void vsock_state_restored(struct virtio_dev *dev)

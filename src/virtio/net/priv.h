@@ -1,6 +1,7 @@
 /*
- * Internals shared by net.c (device model, TX, control queue, setup) and
- * net_rx.c (receive path). Not for use outside src/virtio/net*.c.
+ * Internals shared by net.c (device model, TX, control queue, setup),
+ * rx.c (receive path) and state.c (snapshots). Not for use outside
+ * src/virtio/net/.
  */
 #ifndef HEARTH_VIRTIO_NET_PRIV_H
 #define HEARTH_VIRTIO_NET_PRIV_H
@@ -89,11 +90,11 @@ static inline void net_call_again(struct net_dev *nd, unsigned int q)
 void net_poll_set(struct net_dev *nd, struct net_pair *p, bool on);
 /* net.c: the guest now uses n queue pairs. */
 void net_set_pairs(struct net_dev *nd, unsigned int n);
-/* net_state.c: the snapshot ops. dev->lock held. */
+/* state.c: the snapshot ops. dev->lock held. */
 int net_state_save(struct virtio_dev *dev, struct bytes_out *o);
 int net_state_restore(struct virtio_dev *dev, const void *in, size_t len, bool apply);
 void net_state_restored(struct virtio_dev *dev);
-/* Moves frames from the backend to the guest's RX queue of pair p. */
+/* rx.c: moves frames from the backend to the guest's RX queue of pair p. */
 void net_rx_process(struct net_dev *nd, struct net_pair *p);
 
 #endif

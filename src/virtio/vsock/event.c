@@ -1,5 +1,5 @@
-/* The vsock event queue and saved record (vsock_event.h). */
-#include "virtio/vsock_event.h"
+/* The vsock event queue and saved record (event.h). */
+#include "virtio/vsock/event.h"
 
 #include <errno.h>
 

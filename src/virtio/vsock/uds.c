@@ -1,7 +1,7 @@
 /*
  * Hybrid vsock, the device (VIRTIO 1.2, 5.10): the rx, tx and event
  * queues, the packets on them, and the listening socket at uds_path.
- * Connections and their host sockets are vsock_conn.c's.
+ * Connections and their host sockets are conn.c's.
  *
  * The guest writes every header, so each is copied out of the ring once,
  * then checked: a chain that cannot even hold a header marks the device
@@ -18,8 +18,8 @@
 
 #include "util/uds.h"
 #include "virtio/virtio.h"
-#include "virtio/vsock_uds_priv.h"
-#include "virtio/vsock_event.h"
+#include "virtio/vsock/hybrid.h"
+#include "virtio/vsock/event.h"
 
 #define VU_CID_MIN 3ull
 #define VU_CID_MAX 0xfffffffeull
@@ -59,7 +59,7 @@ static uint32_t vu_fill_rst(struct vsock_uds *vu, const struct virtq_chain *rc)
  * something to say, round-robin. Stops when the driver has no buffer
  * left (its next kick brings us back) or the budget is spent.
  */
-void vu_rx_process(struct vsock_uds *vu)
+static void vu_rx_process(struct vsock_uds *vu)
 {
 	struct virtq *vq = &vu->dev.vq[VU_RXQ];
 	struct virtq_chain *rc = &vu->chain;
@@ -172,6 +172,24 @@ static void vu_send_pending_reset(struct vsock_uds *vu)
 {
 	if (vu->reset_pending && !vsock_event_send_reset(&vu->dev, VU_EVQ, &vu->chain))
 		vu->reset_pending = false;
+}
+
+/*
+ * A connection's host socket had events: the device's other door, beside
+ * the queues. What they mean is the connection's business (conn.c); what
+ * it now has for the guest goes out here.
+ */
+static void vu_on_conn_event(void *opaque, uint32_t events)
+{
+	struct vu_conn *c = opaque;
+	struct vsock_uds *vu = c->vu;
+
+	pthread_mutex_lock(&vu->dev.lock);
+	/* This callback is c's owner: once it is freed, only vu is used. */
+	if (!vu_conn_host_event(vu, c, events))
+		vu_conn_refresh(vu, c);
+	vu_rx_process(vu);
+	pthread_mutex_unlock(&vu->dev.lock);
 }
 
 static void vu_queue_notify(struct virtio_dev *dev, unsigned int q)
@@ -350,6 +368,7 @@ int virtio_vsock_uds_create(const struct virtio_env *env, const struct vsock_uds
 	vu->loop = env->loop;
 	vu->cid = cfg->cid;
 	vu->next_port = VU_FIRST_LOCAL_PORT;
+	vu->conn_event = vu_on_conn_event;
 	vu->path = strdup(cfg->uds_path);
 	if (!vu->path) {
 		ret = -ENOMEM;

@@ -2,7 +2,7 @@
  * The virtio-blk request engine: decodes chains, runs them on io_uring and
  * completes them. See blk.c for the design and durability notes.
  */
-#include "virtio/blk_priv.h"
+#include "virtio/blk/priv.h"
 
 #include <endian.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /*
  * The transport's state, shared by mmio.c (the registers) and
- * mmio_state.c (its save and restore). Nothing else includes this.
+ * state.c (its save and restore). Nothing else includes this.
  */
 #ifndef HEARTH_VIRTIO_MMIO_PRIV_H
 #define HEARTH_VIRTIO_MMIO_PRIV_H

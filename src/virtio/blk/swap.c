@@ -7,7 +7,7 @@
  * run on the new one; then the driver gets a config-change interrupt to
  * read the new capacity.
  */
-#include "virtio/blk_priv.h"
+#include "virtio/blk/priv.h"
 
 #include <errno.h>
 #include <fcntl.h>

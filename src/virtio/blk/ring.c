@@ -7,7 +7,7 @@
  * buffered twin for unaligned O_DIRECT requests). After that the only
  * registration allowed is swapping those two files (PATCH /drives).
  */
-#include "virtio/blk_priv.h"
+#include "virtio/blk/priv.h"
 
 #include <errno.h>
 #include <string.h>
@@ -19,7 +19,7 @@
 
 static const unsigned char blk_ring_ops[] = {
 	IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC, IORING_OP_FALLOCATE,
-	IORING_OP_NOP,           /* queued SQEs neutered by a reset (blk_drain.c) */
+	IORING_OP_NOP,           /* queued SQEs neutered by a reset (drain.c) */
 	IORING_OP_ASYNC_CANCEL,  /* a reset cancelling what is in flight */
 };
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "virtio/net.h"
-#include "virtio/net_tap.h"
+#include "virtio/net/tap.h"
 
 /* "xx:xx:xx:xx:xx:xx", unicast and not all-zero: the guest uses it as its own address. */
 static int net_parse_mac(const char *s, uint8_t mac[6], struct err *err)

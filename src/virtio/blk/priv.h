@@ -1,6 +1,7 @@
 /*
- * Internals shared by blk.c (device model, setup) and blk_io.c (request
- * engine on io_uring). Not for use outside src/virtio/blk*.c.
+ * Internals shared by blk.c (device model, setup) and io.c (request
+ * engine on io_uring), with drain.c, swap.c, ring.c and state.c. Not
+ * for use outside src/virtio/blk/.
  */
 #ifndef HEARTH_VIRTIO_BLK_PRIV_H
 #define HEARTH_VIRTIO_BLK_PRIV_H
@@ -144,14 +145,14 @@ void virtio_blk_resume(struct virtio_dev *dev, void *arg);
 void virtio_blk_io_complete(void *opaque, uint32_t events);
 /*
  * For a reset: every request in flight becomes stale; cancels them and
- * waits until the kernel gave each back (blk_drain.c). If that cannot be
+ * waits until the kernel gave each back (drain.c). If that cannot be
  * done, logs it and leaves them counted in inflight: the device then
  * refuses to start (virtio_blk_activate) until they have come back.
  */
 void virtio_blk_io_drain(struct virtio_blk *blk);
 
 /*
- * blk_swap.c, dev->lock held: lets every request in flight finish (on
+ * swap.c, dev->lock held: lets every request in flight finish (on
  * the current image) without taking new ones, for a swap or a pause.
  * Bounded like a reset's drain: BLK_DRAIN_POLLS waits in a row without a
  * completion and it gives up (-ETIMEDOUT). *completed: some were answered
@@ -160,7 +161,7 @@ void virtio_blk_io_drain(struct virtio_blk *blk);
 int virtio_blk_quiesce(struct virtio_blk *blk, bool *completed);
 
 /*
- * blk_state.c: the pause (in-flight requests complete first) and the
+ * state.c: the pause (in-flight requests complete first) and the
  * snapshot record. dev->lock held.
  */
 void virtio_blk_pause(struct virtio_dev *dev);
@@ -171,7 +172,7 @@ int virtio_blk_save(struct virtio_dev *dev, struct bytes_out *o);
 int virtio_blk_restore(struct virtio_dev *dev, const void *in, size_t len, bool apply);
 
 /*
- * blk_ring.c: the ring, created disabled, with blk->fd and blk->fd_buffered
+ * ring.c: the ring, created disabled, with blk->fd and blk->fd_buffered
  * registered and efd as its completion eventfd, restricted to virtio-blk's
  * opcodes on those files, then enabled. 0 or -errno (nothing left open).
  */

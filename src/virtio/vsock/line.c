@@ -3,7 +3,7 @@
  * A host client may send its first data right behind the newline, so the
  * parser reports how many bytes the line took and never looks past it.
  */
-#include "virtio/vsock_line.h"
+#include "virtio/vsock/line.h"
 
 #include <errno.h>
 #include <stdio.h>

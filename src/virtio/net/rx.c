@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
-#include "virtio/net_priv.h"
+#include "virtio/net/priv.h"
 #include "virtio/virtio.h"
 
 static struct ratelimit net_rx_rl = RATELIMIT_INIT(10);

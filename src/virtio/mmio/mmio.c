@@ -1,5 +1,5 @@
 #include "virtio/mmio.h"
-#include "virtio/mmio_priv.h"
+#include "virtio/mmio/priv.h"
 
 #include <errno.h>
 #include <inttypes.h>

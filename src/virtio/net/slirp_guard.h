@@ -1,5 +1,5 @@
 /*
- * The policy between the guest and libslirp (net_slirp.c): frames that
+ * The policy between the guest and libslirp (slirp.c): frames that
  * would reach the host's loopback are dropped unless host loopback is on,
  * and frames that would make slirp open a host socket are dropped while
  * the guest already holds the cap. All calls come from the I/O thread.

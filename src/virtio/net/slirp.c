@@ -4,11 +4,11 @@
  * slirp, the device and its queues share one thread and no frame crosses a
  * thread. Frames still go through a SEQPACKET socketpair: the device sees
  * an fd like a tap queue, and the socket buffers absorb bursts both ways.
- * Guest frames meet a policy before slirp does (net_slirp_guard.c): the
+ * Guest frames meet a policy before slirp does (slirp_guard.c): the
  * host's loopback stays shut unless asked for, and the host sockets guest
  * traffic opens are capped.
  */
-#include "virtio/net_slirp.h"
+#include "virtio/net/slirp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,7 +22,7 @@
 #include <libslirp.h>
 
 #include "util/log.h"
-#include "virtio/net_slirp_guard.h"
+#include "virtio/net/slirp_guard.h"
 
 #define SLIRP_NET "10.0.2.0"
 #define SLIRP_MASK "255.255.255.0"
