@@ -1,8 +1,9 @@
 /*
- * libFuzzer target for virtio-blk requests (src/virtio/blk/blk.c, io.c):
- * a hostile driver program (fz_drv.h) against a disk on a 64-sector
- * image, its I/O on a real io_uring. After every kick the target waits
- * for the disk's I/O and runs its completions, as the I/O thread would.
+ * libFuzzer target for virtio-blk requests (src/virtio/blk/blk.c,
+ * engine.c, disk.c): a hostile driver program (fz_drv.h) against a disk on
+ * a 64-sector image, its I/O on a real io_uring. After every kick the
+ * target waits for the disk's I/O and runs its completions, as the I/O
+ * thread would.
  *
  * Device step (opcode 5): 0 flips the image between read-only and
  * writable for the next requests, 1 runs completions now.
@@ -32,13 +33,13 @@ static void blk_settle(struct fz_drv *d)
 {
 	(void)d;
 	/* What the I/O thread does on the completion eventfd, until nothing is left. */
-	while (blk->inflight) {
+	while (blk->disk.inflight) {
 		struct io_uring_cqe *cqe;
 
-		virtio_blk_io_kick(blk);
-		if (io_uring_wait_cqe(&blk->ring, &cqe))
+		blk_disk_kick(&blk->disk);
+		if (io_uring_wait_cqe(&blk->disk.ring, &cqe))
 			break;
-		virtio_blk_io_complete(blk, 0);
+		blk_disk_on_event(&blk->disk, 0);
 	}
 }
 
@@ -89,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	blk->readonly = false;
 	fz_drv_run(&drv, &in);
 	fz_wr(&drv, 0x070, 0);
-	CHECK(blk->inflight == 0);
+	CHECK(blk->disk.inflight == 0);
 	CHECK(fstat(img_fd, &st) == 0 && st.st_size == IMG_SECTORS * 512);
 	return 0;
 }

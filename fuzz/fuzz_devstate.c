@@ -57,13 +57,13 @@ static void blk_settle(struct fz_drv *d)
 {
 	struct virtio_blk *blk = virtio_blk_from_dev(d->dev);
 
-	while (blk->inflight) {
+	while (blk->disk.inflight) {
 		struct io_uring_cqe *cqe;
 
-		virtio_blk_io_kick(blk);
-		if (io_uring_wait_cqe(&blk->ring, &cqe))
+		blk_disk_kick(&blk->disk);
+		if (io_uring_wait_cqe(&blk->disk.ring, &cqe))
 			break;
-		virtio_blk_io_complete(blk, 0);
+		blk_disk_on_event(&blk->disk, 0);
 	}
 }
 

@@ -41,13 +41,13 @@ static bool ready;
 static void blk_settle(struct fz_drv *d)
 {
 	(void)d;
-	while (blk->inflight) {
+	while (blk->disk.inflight) {
 		struct io_uring_cqe *cqe;
 
-		virtio_blk_io_kick(blk);
-		if (io_uring_wait_cqe(&blk->ring, &cqe))
+		blk_disk_kick(&blk->disk);
+		if (io_uring_wait_cqe(&blk->disk.ring, &cqe))
 			break;
-		virtio_blk_io_complete(blk, 0);
+		blk_disk_on_event(&blk->disk, 0);
 	}
 }
 
@@ -143,6 +143,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	fz_race_end();
 	fz_wr(&blk_drv, 0x070, 0);
-	CHECK(blk->inflight == 0);
+	CHECK(blk->disk.inflight == 0);
 	return 0;
 }

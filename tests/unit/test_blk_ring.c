@@ -17,10 +17,11 @@
 
 #include <cmocka.h>
 
-#include "virtio/blk/priv.h"
+#include "virtio/blk/ring.h"
 
 struct rig {
-	struct virtio_blk blk;
+	struct io_uring ring;
+	int fd;                   /* the image in slot 0 */
 	int efd;
 	char path[2][64];
 	int fds[2];
@@ -45,11 +46,10 @@ static int setup(void **state)
 
 	r->fds[0] = make_file(r->path[0], sizeof(r->path[0]), 'a');
 	r->fds[1] = make_file(r->path[1], sizeof(r->path[1]), 'b');
-	r->blk.fd = r->fds[0];
-	r->blk.fd_buffered = -1;
+	r->fd = r->fds[0];
 	r->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	assert_true(r->efd >= 0);
-	assert_int_equal(virtio_blk_ring_init(&r->blk, r->efd), 0);
+	assert_int_equal(blk_ring_init(&r->ring, 8, r->fd, -1, r->efd), 0);
 	*state = r;
 	return 0;
 }
@@ -58,7 +58,7 @@ static int teardown(void **state)
 {
 	struct rig *r = *state;
 
-	io_uring_queue_exit(&r->blk.ring);
+	io_uring_queue_exit(&r->ring);
 	close(r->efd);
 	for (int i = 0; i < 2; i++) {
 		close(r->fds[i]);
@@ -74,21 +74,21 @@ static int complete_one(struct rig *r)
 	struct io_uring_cqe *cqe;
 	int res;
 
-	assert_int_equal(io_uring_submit(&r->blk.ring), 1);
-	assert_int_equal(io_uring_wait_cqe(&r->blk.ring, &cqe), 0);
+	assert_int_equal(io_uring_submit(&r->ring), 1);
+	assert_int_equal(io_uring_wait_cqe(&r->ring, &cqe), 0);
 	res = cqe->res;
-	io_uring_cqe_seen(&r->blk.ring, cqe);
+	io_uring_cqe_seen(&r->ring, cqe);
 	return res;
 }
 
 static int read_first(struct rig *r, bool fixed, char *c)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->blk.ring);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
 	struct iovec iov = { c, 1 };
 
-	io_uring_prep_readv(sqe, r->blk.fd, &iov, 1, 0);
+	io_uring_prep_readv(sqe, r->fd, &iov, 1, 0);
 	if (fixed)
-		virtio_blk_ring_fix_sqe(&r->blk, sqe);
+		blk_ring_fix_sqe(sqe, r->fd, -1);
 	return complete_one(r);
 }
 
@@ -100,13 +100,13 @@ static void test_own_ops_pass(void **state)
 
 	assert_int_equal(read_first(r, true, &c), 1);
 	assert_int_equal(c, 'a');
-	sqe = io_uring_get_sqe(&r->blk.ring);
-	io_uring_prep_fsync(sqe, r->blk.fd, IORING_FSYNC_DATASYNC);
-	virtio_blk_ring_fix_sqe(&r->blk, sqe);
+	sqe = io_uring_get_sqe(&r->ring);
+	io_uring_prep_fsync(sqe, r->fd, IORING_FSYNC_DATASYNC);
+	blk_ring_fix_sqe(sqe, r->fd, -1);
 	assert_int_equal(complete_one(r), 0);
-	sqe = io_uring_get_sqe(&r->blk.ring);
+	sqe = io_uring_get_sqe(&r->ring);
 	io_uring_prep_nop(sqe);
-	virtio_blk_ring_fix_sqe(&r->blk, sqe);
+	blk_ring_fix_sqe(sqe, r->fd, -1);
 	assert_int_equal(complete_one(r), 0);
 }
 
@@ -123,13 +123,13 @@ static void test_raw_fd_refused(void **state)
 static void test_other_ops_refused(void **state)
 {
 	struct rig *r = *state;
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->blk.ring);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
 
 	/* Opening a file is what the io thread's filter forbids; the ring must too. */
 	io_uring_prep_openat(sqe, AT_FDCWD, "/etc/hostname", O_RDONLY, 0);
 	sqe->flags |= IOSQE_FIXED_FILE;
 	assert_int_equal(complete_one(r), -EACCES);
-	sqe = io_uring_get_sqe(&r->blk.ring);
+	sqe = io_uring_get_sqe(&r->ring);
 	io_uring_prep_socket(sqe, AF_INET, SOCK_STREAM, 0, 0);
 	sqe->flags |= IOSQE_FIXED_FILE;
 	assert_int_equal(complete_one(r), -EACCES);
@@ -139,10 +139,10 @@ static void test_registration_closed(void **state)
 {
 	struct rig *r = *state;
 
-	assert_int_equal(io_uring_register_eventfd(&r->blk.ring, r->efd), -EACCES);
-	assert_int_equal(io_uring_register_buffers(&r->blk.ring, &(struct iovec){ r, 8 }, 1),
+	assert_int_equal(io_uring_register_eventfd(&r->ring, r->efd), -EACCES);
+	assert_int_equal(io_uring_register_buffers(&r->ring, &(struct iovec){ r, 8 }, 1),
 			 -EACCES);
-	assert_int_equal(io_uring_unregister_files(&r->blk.ring), -EACCES);
+	assert_int_equal(io_uring_unregister_files(&r->ring), -EACCES);
 }
 
 /* A drive swap puts the new image in the same slot. */
@@ -151,8 +151,8 @@ static void test_swap_files(void **state)
 	struct rig *r = *state;
 	char c = 0;
 
-	assert_int_equal(virtio_blk_ring_set_files(&r->blk, r->fds[1], -1), 0);
-	r->blk.fd = r->fds[1];
+	assert_int_equal(blk_ring_set_files(&r->ring, r->fds[1], -1), 0);
+	r->fd = r->fds[1];
 	assert_int_equal(read_first(r, true, &c), 1);
 	assert_int_equal(c, 'b');
 }

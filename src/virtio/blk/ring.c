@@ -7,7 +7,7 @@
  * buffered twin for unaligned O_DIRECT requests). After that the only
  * registration allowed is swapping those two files (PATCH /drives).
  */
-#include "virtio/blk/priv.h"
+#include "virtio/blk/ring.h"
 
 #include <errno.h>
 #include <string.h>
@@ -19,7 +19,7 @@
 
 static const unsigned char blk_ring_ops[] = {
 	IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC, IORING_OP_FALLOCATE,
-	IORING_OP_NOP,           /* queued SQEs neutered by a reset (drain.c) */
+	IORING_OP_NOP,           /* queued SQEs neutered by a reset (disk.c) */
 	IORING_OP_ASYNC_CANCEL,  /* a reset cancelling what is in flight */
 };
 
@@ -52,44 +52,44 @@ static int blk_ring_restrict(struct io_uring *ring)
 	return blk_ring_register(ring, IORING_REGISTER_RESTRICTIONS, res, n);
 }
 
-int virtio_blk_ring_init(struct virtio_blk *blk, int efd)
+int blk_ring_init(struct io_uring *ring, unsigned int entries, int fd, int fd_buffered, int efd)
 {
 	struct io_uring_params p;
-	int fds[2] = { blk->fd, blk->fd_buffered };
+	int fds[2] = { fd, fd_buffered };
 	int ret;
 
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_R_DISABLED;
-	ret = io_uring_queue_init_params(BLK_INFLIGHT, &blk->ring, &p);
+	ret = io_uring_queue_init_params(entries, ring, &p);
 	if (ret)
 		return ret;
-	ret = io_uring_register_files(&blk->ring, fds, 2);
+	ret = io_uring_register_files(ring, fds, 2);
 	if (!ret)
-		ret = io_uring_register_eventfd(&blk->ring, efd);
+		ret = io_uring_register_eventfd(ring, efd);
 	if (!ret)
-		ret = blk_ring_restrict(&blk->ring);
+		ret = blk_ring_restrict(ring);
 	if (!ret)
-		ret = blk_ring_register(&blk->ring, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+		ret = blk_ring_register(ring, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
 	if (ret) {
-		io_uring_queue_exit(&blk->ring);
+		io_uring_queue_exit(ring);
 		return ret;
 	}
 	return 0;
 }
 
-int virtio_blk_ring_set_files(struct virtio_blk *blk, int fd, int fd_buffered)
+int blk_ring_set_files(struct io_uring *ring, int fd, int fd_buffered)
 {
 	int fds[2] = { fd, fd_buffered };
-	int ret = io_uring_register_files_update(&blk->ring, 0, fds, 2);
+	int ret = io_uring_register_files_update(ring, 0, fds, 2);
 
 	return ret < 0 ? ret : ret == 2 ? 0 : -EIO;
 }
 
-void virtio_blk_ring_fix_sqe(const struct virtio_blk *blk, struct io_uring_sqe *sqe)
+void blk_ring_fix_sqe(struct io_uring_sqe *sqe, int fd, int fd_buffered)
 {
-	if (sqe->fd >= 0 && sqe->fd == blk->fd)
+	if (sqe->fd >= 0 && sqe->fd == fd)
 		sqe->fd = BLK_SLOT_FD;
-	else if (sqe->fd >= 0 && sqe->fd == blk->fd_buffered)
+	else if (sqe->fd >= 0 && sqe->fd == fd_buffered)
 		sqe->fd = BLK_SLOT_BUFFERED;
 	sqe->flags |= IOSQE_FIXED_FILE;
 }

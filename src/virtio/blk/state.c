@@ -25,13 +25,13 @@ void virtio_blk_pause(struct virtio_dev *dev)
 {
 	struct virtio_blk *blk = virtio_blk_from_dev(dev);
 	bool completed = false;
-	int ret = virtio_blk_quiesce(blk, &completed);
+	int ret = blk_disk_quiesce(&blk->disk, &completed);
 
 	if (completed)
 		virtio_dev_notify(dev, 0);
 	if (ret)
 		log_err("%s: %u requests still in flight after the pause (%s); a snapshot now "
-			"is refused", blk->name, blk->inflight, strerror(-ret));
+			"is refused", blk->disk.name, blk->disk.inflight, strerror(-ret));
 }
 
 int virtio_blk_save(struct virtio_dev *dev, struct bytes_out *o)
@@ -39,9 +39,9 @@ int virtio_blk_save(struct virtio_dev *dev, struct bytes_out *o)
 	struct virtio_blk *blk = virtio_blk_from_dev(dev);
 	uint8_t cfg[BLK_CONFIG_MAX] = { 0 };
 
-	if (blk->inflight)
+	if (blk->disk.inflight)
 		return -EBUSY;
-	virtio_blk_read_config(dev, 0, cfg, dev->config_size);
+	dev->ops->read_config(dev, 0, cfg, dev->config_size);
 	bytes_put_tag(o, BLK_STATE_TAG, BLK_STATE_VERSION);
 	bytes_put_u8(o, blk->readonly);
 	bytes_put(o, blk->id, VIRTIO_BLK_ID_BYTES);
@@ -82,16 +82,16 @@ int virtio_blk_restore(struct virtio_dev *dev, const void *in, size_t len, bool 
 	/* Compare with the image as it is now, in the saved cache mode. */
 	keep = blk->writeback;
 	blk->writeback = writeback;
-	virtio_blk_read_config(dev, 0, now, cfg_len);
+	dev->ops->read_config(dev, 0, now, cfg_len);
 	blk->writeback = keep;
-	if (cap != blk->capacity) {
+	if (cap != blk->disk.img.capacity) {
 		log_err("%s: the image has %llu sectors, the snapshot's disk had %llu: not the "
-			"same disk", blk->name, (unsigned long long)blk->capacity,
+			"same disk", blk->disk.name, (unsigned long long)blk->disk.img.capacity,
 			(unsigned long long)cap);
 		return -EINVAL;
 	}
 	if (readonly != blk->readonly || memcmp(saved, now, cfg_len)) {
-		log_err("%s: the disk's %s differs from the snapshot's", blk->name,
+		log_err("%s: the disk's %s differs from the snapshot's", blk->disk.name,
 			readonly != blk->readonly ? "read-only setting" : "geometry");
 		return -EINVAL;
 	}

@@ -1,21 +1,24 @@
 /*
- * The virtio-blk request engine: decodes chains, runs them on io_uring and
- * completes them. See blk.c for the design and durability notes.
+ * The virtio-blk request engine: decodes chains, hands their I/O to the
+ * disk backend (disk.h) one step at a time and completes them. Each
+ * request owns one slot of a fixed pool and has at most one I/O in
+ * flight; the pool is no larger than the disk's depth, so the disk always
+ * takes a slot's I/O. When the pool is empty we stop popping and resume
+ * from the completion handler. Short transfers are resubmitted for the
+ * remainder; nothing is acknowledged before its I/O has completed. See
+ * blk.c for the durability notes.
  */
 #include "virtio/blk/priv.h"
 
 #include <endian.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <linux/falloc.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "util/log.h"
 #include "virtio/virtio.h"
 
-static struct ratelimit blk_io_rl = RATELIMIT_INIT(10);
+static struct ratelimit engine_rl = RATELIMIT_INIT(10);
 
 /* Writethrough unless the driver both negotiated FLUSH and left writeback on (5.2.6.3). */
 static bool blk_writethrough(struct virtio_blk *blk)
@@ -79,22 +82,11 @@ static void blk_finish(struct virtio_blk *blk, struct blk_req *req, uint8_t stat
 	blk->scratch.in_len = req->in_len;
 	ret = virtq_push(&blk->dev.vq[0], &blk->scratch, (uint32_t)written);
 	if (ret)
-		log_ratelimited(&blk_io_rl, LOG_WARN, "%s: cannot complete request: queue gone",
-				blk->name);
+		log_ratelimited(&engine_rl, LOG_WARN, "%s: cannot complete request: queue gone",
+				blk->disk.name);
 	else
 		blk_count(&blk->stats, req, status);
 	blk_release(blk, req);
-}
-
-static bool blk_aligned(const struct blk_req *req)
-{
-	if (req->offset % BLK_DIO_ALIGN)
-		return false;
-	for (unsigned int i = req->iov_pos; i < req->niov; i++)
-		if ((uintptr_t)req->iov[i].iov_base % BLK_DIO_ALIGN ||
-		    req->iov[i].iov_len % BLK_DIO_ALIGN)
-			return false;
-	return true;
 }
 
 /* Fills req->iov with the shared zero buffer for the rest of the current range. */
@@ -114,48 +106,40 @@ static void blk_zero_iov(struct virtio_blk *blk, struct blk_req *req)
 	}
 }
 
-/* Queues the next SQE for req. 0, or -errno when no SQE could be had. */
+/* Hands req's next I/O to the disk. 0, or -errno when it could not take it. */
 static int blk_submit(struct virtio_blk *blk, struct blk_req *req)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&blk->ring);
+	struct blk_disk_io io = {
+		.iov = req->iov + req->iov_pos,
+		.niov = req->niov - req->iov_pos,
+		.offset = req->offset,
+		.dsync = blk_writethrough(blk),
+		.tag = req,
+	};
 	struct blk_range *r;
-	int fd, mode;
 
-	if (!sqe)
-		return -EBUSY;
 	switch (req->type) {
 	case VIRTIO_BLK_T_IN:
+		io.op = BLK_DISK_READ;
+		break;
 	case VIRTIO_BLK_T_OUT:
-		fd = blk->direct && !blk_aligned(req) ? blk->fd_buffered : blk->fd;
-		if (req->type == VIRTIO_BLK_T_IN)
-			io_uring_prep_readv(sqe, fd, req->iov + req->iov_pos,
-					    req->niov - req->iov_pos, req->offset);
-		else
-			io_uring_prep_writev2(sqe, fd, req->iov + req->iov_pos,
-					      req->niov - req->iov_pos, req->offset,
-					      blk_writethrough(blk) ? RWF_DSYNC : 0);
+		io.op = BLK_DISK_WRITE;
 		break;
 	case VIRTIO_BLK_T_FLUSH:
-		io_uring_prep_fsync(sqe, blk->fd, IORING_FSYNC_DATASYNC);
+		io.op = BLK_DISK_FLUSH;
 		break;
 	default: /* DISCARD, WRITE_ZEROES */
 		r = &req->ranges[req->range_pos];
 		if (r->mode == BLK_ZM_WRITE) {
-			fd = blk->direct && !blk_aligned(req) ? blk->fd_buffered : blk->fd;
-			io_uring_prep_writev2(sqe, fd, req->iov + req->iov_pos,
-					      req->niov - req->iov_pos, req->offset,
-					      blk_writethrough(blk) ? RWF_DSYNC : 0);
+			io.op = BLK_DISK_WRITE;
 			break;
 		}
-		mode = FALLOC_FL_KEEP_SIZE |
-		       (r->mode == BLK_ZM_PUNCH ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
-		io_uring_prep_fallocate(sqe, blk->fd, mode, r->off, r->len);
+		io.op = r->mode == BLK_ZM_PUNCH ? BLK_DISK_PUNCH : BLK_DISK_ZERO_RANGE;
+		io.offset = r->off;
+		io.len = r->len;
 		break;
 	}
-	virtio_blk_ring_fix_sqe(blk, sqe);
-	io_uring_sqe_set_data(sqe, req);
-	blk->inflight++;
-	return 0;
+	return blk_disk_submit(&blk->disk, &io);
 }
 
 /* Advances the iovec window past n transferred bytes. */
@@ -204,7 +188,7 @@ static int blk_range_step(struct virtio_blk *blk, struct blk_req *req, int res)
 			return -1;
 		}
 	} else if (res < 0) {
-		log_ratelimited(&blk_io_rl, LOG_WARN, "%s: %s failed: %s", blk->name,
+		log_ratelimited(&engine_rl, LOG_WARN, "%s: %s failed: %s", blk->disk.name,
 				req->type == VIRTIO_BLK_T_DISCARD ? "discard" : "write-zeroes",
 				strerror(-res));
 		return VIRTIO_BLK_S_IOERR;
@@ -239,8 +223,8 @@ static int blk_step(struct virtio_blk *blk, struct blk_req *req, int res)
 	case VIRTIO_BLK_T_OUT:
 		/* A zero-byte transfer inside the capacity means the image shrank. */
 		if (res <= 0) {
-			log_ratelimited(&blk_io_rl, LOG_WARN, "%s: %s at byte %" PRIu64 " failed: %s",
-					blk->name, req->type == VIRTIO_BLK_T_IN ? "read" : "write",
+			log_ratelimited(&engine_rl, LOG_WARN, "%s: %s at byte %" PRIu64 " failed: %s",
+					blk->disk.name, req->type == VIRTIO_BLK_T_IN ? "read" : "write",
 					req->offset, res ? strerror(-res) : "image truncated");
 			return VIRTIO_BLK_S_IOERR;
 		}
@@ -250,7 +234,7 @@ static int blk_step(struct virtio_blk *blk, struct blk_req *req, int res)
 		break;
 	case VIRTIO_BLK_T_FLUSH:
 		if (res < 0)
-			log_ratelimited(&blk_io_rl, LOG_WARN, "%s: fdatasync failed: %s", blk->name,
+			log_ratelimited(&engine_rl, LOG_WARN, "%s: fdatasync failed: %s", blk->disk.name,
 					strerror(-res));
 		return res < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
 	default:
@@ -287,8 +271,8 @@ static uint8_t blk_load_ranges(struct virtio_blk *blk, struct blk_req *req,
 		if ((flags & ~VIRTIO_BLK_WZ_F_UNMAP) ||
 		    (req->type == VIRTIO_BLK_T_DISCARD && flags))
 			return VIRTIO_BLK_S_UNSUPP;
-		if (num > BLK_MAX_RANGE_SECTORS || sector > blk->capacity ||
-		    num > blk->capacity - sector)
+		if (num > BLK_MAX_RANGE_SECTORS || sector > blk->disk.img.capacity ||
+		    num > blk->disk.img.capacity - sector)
 			return VIRTIO_BLK_S_IOERR;
 		req->ranges[i] = (struct blk_range){
 			.off = sector * BLK_SECTOR,
@@ -335,8 +319,8 @@ static int blk_prepare(struct virtio_blk *blk, struct blk_req *req)
 			return VIRTIO_BLK_S_IOERR;
 		data = req->type == VIRTIO_BLK_T_IN ? c->in_len - 1 : c->out_len - BLK_HDR_LEN;
 		/* Whole sectors inside the image; the division keeps this overflow-free. */
-		if (data % BLK_SECTOR || sector > blk->capacity ||
-		    data / BLK_SECTOR > blk->capacity - sector)
+		if (data % BLK_SECTOR || sector > blk->disk.img.capacity ||
+		    data / BLK_SECTOR > blk->disk.img.capacity - sector)
 			return VIRTIO_BLK_S_IOERR;
 		if (data == 0)
 			return VIRTIO_BLK_S_OK;
@@ -389,7 +373,7 @@ static uint64_t blk_request_bytes(const struct virtio_blk *blk)
 	return type == VIRTIO_BLK_T_OUT ? c->out_len - BLK_HDR_LEN : 0;
 }
 
-bool virtio_blk_io_process(struct virtio_blk *blk)
+bool blk_engine_process(struct virtio_blk *blk)
 {
 	struct virtq *vq = &blk->dev.vq[0];
 	unsigned int budget = BLK_KICK_BUDGET;
@@ -459,72 +443,48 @@ bool virtio_blk_io_process(struct virtio_blk *blk)
 	return completed;
 }
 
-void virtio_blk_io_kick(struct virtio_blk *blk)
+bool blk_engine_complete(void *ctx, void *tag, int res)
 {
-	int ret = io_uring_submit(&blk->ring);
+	struct virtio_blk *blk = ctx;
+	struct blk_req *req = tag;
+	int status;
 
-	/* Unsubmitted SQEs stay queued and go with the next submit. */
-	if (ret < 0 && ret != -EAGAIN && ret != -EBUSY && ret != -EINTR)
-		log_ratelimited(&blk_io_rl, LOG_ERR, "%s: io_uring submit failed: %s", blk->name,
-				strerror(-ret));
-}
-
-bool virtio_blk_io_reap(struct virtio_blk *blk)
-{
-	struct io_uring_cqe *cqe;
-	bool completed = false;
-
-	while (io_uring_peek_cqe(&blk->ring, &cqe) == 0) {
-		struct blk_req *req = io_uring_cqe_get_data(cqe);
-		int res = cqe->res, status;
-
-		io_uring_cqe_seen(&blk->ring, cqe);
-		if (!req)
-			continue;   /* a drain's cancel request reports on itself */
-		blk->inflight--;
-		if (req->gen != blk->gen) {
-			/*
-			 * Taken before a reset: its status byte and used entry would
-			 * land in memory the driver has since reused. Drop it.
-			 */
-			blk_release(blk, req);
-			continue;
-		}
-		status = blk_step(blk, req, res);
-		if (status >= 0) {
-			blk_finish(blk, req, (uint8_t)status);
-			completed = true;
-		}
+	if (req->gen != blk->gen) {
+		/*
+		 * Taken before a reset: its status byte and used entry would
+		 * land in memory the driver has since reused. Drop it.
+		 */
+		blk_release(blk, req);
+		return false;
 	}
-	return completed;
+	status = blk_step(blk, req, res);
+	if (status < 0)
+		return false;
+	blk_finish(blk, req, (uint8_t)status);
+	return true;
 }
 
-void virtio_blk_io_complete(void *opaque, uint32_t events)
+void blk_engine_ready(void *ctx)
 {
-	struct virtio_blk *blk = opaque;
+	struct virtio_blk *blk = ctx;
 	bool completed;
-	uint64_t v;
 
-	(void)events;
-	if (read(blk->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_ratelimited(&blk_io_rl, LOG_WARN, "%s: eventfd read: %s", blk->name,
-				strerror(errno));
 	pthread_mutex_lock(&blk->dev.lock);
-	completed = virtio_blk_io_reap(blk);
+	completed = blk_disk_reap(&blk->disk);
 	/* Slots were freed: take the requests we left in the ring. */
-	completed |= virtio_blk_io_process(blk);
-	virtio_blk_io_kick(blk);
+	completed |= blk_engine_process(blk);
+	blk_disk_kick(&blk->disk);
 	if (completed)
 		virtio_dev_notify(&blk->dev, 0);
 	pthread_mutex_unlock(&blk->dev.lock);
 }
 
-void virtio_blk_resume(struct virtio_dev *dev, void *arg)
+void blk_engine_resume(struct virtio_dev *dev, void *arg)
 {
 	struct virtio_blk *blk = virtio_blk_from_dev(dev);
 
 	(void)arg;
-	if (virtio_blk_io_process(blk))
+	if (blk_engine_process(blk))
 		virtio_dev_notify(dev, 0);
-	virtio_blk_io_kick(blk);
+	blk_disk_kick(&blk->disk);
 }

@@ -1,0 +1,305 @@
+/*
+ * The disk backend: a raw image on io_uring. Each I/O is one SQE, tagged
+ * with what the engine gave it; the ring is no deeper than the engine's
+ * pool, so an I/O always finds an SQE. O_DIRECT needs aligned buffers and
+ * offsets: an unaligned I/O goes to the buffered twin of the image.
+ *
+ * A reset drain: once the transport forgets the rings, no request from
+ * before may touch guest memory again (its read data, status byte or used
+ * entry would land in memory the driver has reused). The engine makes
+ * them stale; the drain cancels what the kernel can still cancel and
+ * waits until each one has come back. Waiting is bounded by the device's
+ * I/O; a ring that cannot deliver completions is polled for a bounded
+ * time, after which the I/O is left counted in inflight (the device then
+ * refuses to start until it is back).
+ */
+#include "virtio/blk/disk.h"
+
+#include <errno.h>
+#include <linux/falloc.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "virtio/blk/ring.h"
+
+static struct ratelimit disk_rl = RATELIMIT_INIT(10);
+
+int blk_disk_init(struct blk_disk *d, const struct blk_config *cfg, struct eventloop *loop,
+		  const struct blk_disk_user *user, struct err *err)
+{
+	int ret;
+
+	memset(d, 0, sizeof(*d));
+	d->efd = -1;
+	d->user = *user;
+	ret = blk_image_open(&d->img, cfg, err);
+	if (ret)
+		return ret;
+	snprintf(d->name, sizeof(d->name), "virtio-blk %s", cfg->path);
+	d->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->efd < 0) {
+		ret = -errno;
+		goto err_efd;
+	}
+	ret = blk_ring_init(&d->ring, BLK_INFLIGHT, d->img.fd, d->img.fd_buffered, d->efd);
+	if (ret)
+		return err_set(err, false, ret, "disk %s: io_uring unavailable: %s", cfg->path,
+			       strerror(-ret));
+	d->ring_ready = true;
+	ret = eventloop_add(loop, d->efd, EPOLLIN, blk_disk_on_event, d);
+	if (ret)
+		goto err_efd;
+	d->loop = loop;
+	return 0;
+
+err_efd:
+	return err_set(err, false, ret, "disk %s: completion eventfd: %s", cfg->path,
+		       strerror(-ret));
+}
+
+void blk_disk_release(struct blk_disk *d)
+{
+	if (d->loop)
+		eventloop_remove(d->loop, d->efd);
+	if (d->ring_ready) {
+		blk_disk_drain(d);
+		io_uring_queue_exit(&d->ring);
+		d->ring_ready = false;
+	}
+	if (d->efd >= 0)
+		close(d->efd);
+	d->efd = -1;
+	blk_image_close(&d->img);
+}
+
+static void disk_fix_sqe(struct blk_disk *d, struct io_uring_sqe *sqe)
+{
+	blk_ring_fix_sqe(sqe, d->img.fd, d->img.fd_buffered);
+}
+
+static bool disk_aligned(const struct blk_disk_io *io)
+{
+	if (io->offset % BLK_DIO_ALIGN)
+		return false;
+	for (unsigned int i = 0; i < io->niov; i++)
+		if ((uintptr_t)io->iov[i].iov_base % BLK_DIO_ALIGN ||
+		    io->iov[i].iov_len % BLK_DIO_ALIGN)
+			return false;
+	return true;
+}
+
+int blk_disk_submit(struct blk_disk *d, const struct blk_disk_io *io)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
+	int fd = d->img.direct && !disk_aligned(io) ? d->img.fd_buffered : d->img.fd;
+
+	if (!sqe)
+		return -EBUSY;
+	switch (io->op) {
+	case BLK_DISK_READ:
+		io_uring_prep_readv(sqe, fd, io->iov, io->niov, io->offset);
+		break;
+	case BLK_DISK_WRITE:
+		io_uring_prep_writev2(sqe, fd, io->iov, io->niov, io->offset,
+				      io->dsync ? RWF_DSYNC : 0);
+		break;
+	case BLK_DISK_FLUSH:
+		io_uring_prep_fsync(sqe, d->img.fd, IORING_FSYNC_DATASYNC);
+		break;
+	case BLK_DISK_PUNCH:
+	case BLK_DISK_ZERO_RANGE:
+		io_uring_prep_fallocate(sqe, d->img.fd, FALLOC_FL_KEEP_SIZE |
+					(io->op == BLK_DISK_PUNCH ? FALLOC_FL_PUNCH_HOLE
+								  : FALLOC_FL_ZERO_RANGE),
+					io->offset, io->len);
+		break;
+	}
+	disk_fix_sqe(d, sqe);
+	io_uring_sqe_set_data(sqe, io->tag);
+	d->inflight++;
+	return 0;
+}
+
+void blk_disk_kick(struct blk_disk *d)
+{
+	int ret = io_uring_submit(&d->ring);
+
+	/* Unsubmitted SQEs stay queued and go with the next submit. */
+	if (ret < 0 && ret != -EAGAIN && ret != -EBUSY && ret != -EINTR)
+		log_ratelimited(&disk_rl, LOG_ERR, "%s: io_uring submit failed: %s", d->name,
+				strerror(-ret));
+}
+
+bool blk_disk_reap(struct blk_disk *d)
+{
+	struct io_uring_cqe *cqe;
+	bool answered = false;
+
+	while (io_uring_peek_cqe(&d->ring, &cqe) == 0) {
+		void *tag = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&d->ring, cqe);
+		if (!tag)
+			continue;   /* a drain's cancel request reports on itself */
+		d->inflight--;
+		answered |= d->user.complete(d->user.ctx, tag, res);
+	}
+	return answered;
+}
+
+void blk_disk_on_event(void *opaque, uint32_t events)
+{
+	struct blk_disk *d = opaque;
+	uint64_t v;
+
+	(void)events;
+	if (read(d->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_ratelimited(&disk_rl, LOG_WARN, "%s: eventfd read: %s", d->name,
+				strerror(errno));
+	d->user.ready(d->user.ctx);
+}
+
+/*
+ * SQEs we queued that the kernel has not consumed (a submit failed) would
+ * start with the next submit, after the reset, on buffers the driver has
+ * taken back. Turn them into NOPs: they complete at once and return their
+ * I/O. liburing keeps them between the kernel's SQ head and sqe_tail.
+ */
+static void disk_neuter_queued(struct blk_disk *d)
+{
+	struct io_uring_sq *sq = &d->ring.sq;
+	unsigned int n = io_uring_sq_ready(&d->ring);
+
+	for (unsigned int pos = sq->sqe_tail - n; pos != sq->sqe_tail; pos++) {
+		struct io_uring_sqe *sqe = &sq->sqes[pos & sq->ring_mask];
+		__u64 data = sqe->user_data;
+
+		io_uring_prep_nop(sqe);
+		disk_fix_sqe(d, sqe);
+		sqe->user_data = data;
+	}
+}
+
+/*
+ * Asks the kernel to cancel everything in flight, so the wait is only as
+ * long as I/O the device has already started. Its own CQE carries no tag
+ * (reap skips it). No free SQE means every I/O is a queued one, a NOP by
+ * now: nothing to cancel.
+ */
+static void disk_cancel(struct blk_disk *d)
+{
+#ifdef IORING_ASYNC_CANCEL_ANY
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
+
+	if (!sqe)
+		return;
+	/* A kernel before 5.19 answers -EINVAL; the wait then takes longer. */
+	io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
+	disk_fix_sqe(d, sqe);
+	io_uring_sqe_set_data(sqe, NULL);
+#else
+	(void)d;
+#endif
+}
+
+/* Waits up to one poll period on the ring; 0 or -errno (poll itself failed). */
+static int disk_poll(struct blk_disk *d)
+{
+	struct pollfd pfd = { .fd = d->ring.ring_fd, .events = POLLIN };
+
+	/* The ring may have recovered: the NOPs and the cancel still have to go in. */
+	if (io_uring_sq_ready(&d->ring))
+		io_uring_submit(&d->ring);
+	if (poll(&pfd, 1, BLK_DRAIN_POLL_MS) < 0 && errno != EINTR)
+		return -errno;
+	return 0;
+}
+
+void blk_disk_drain(struct blk_disk *d)
+{
+	unsigned int idle = 0, before;
+	int enter_err = 0, ret;
+	char why[96];
+
+	if (!d->inflight)
+		return;
+	disk_neuter_queued(d);
+	disk_cancel(d);
+	snprintf(why, sizeof(why), "no completion in %d s",
+		 BLK_DRAIN_POLLS * BLK_DRAIN_POLL_MS / 1000);
+	while (d->inflight) {
+		before = d->inflight;
+		if (!enter_err) {
+			/* Blocks until the device completes something. */
+			ret = io_uring_submit_and_wait(&d->ring, 1);
+			if (ret >= 0 || ret == -EINTR) {
+				blk_disk_reap(d);
+				continue;
+			}
+			/* EAGAIN, EBUSY: short of memory or CQ room; poll, reap, retry. */
+			if (ret != -EAGAIN && ret != -EBUSY) {
+				enter_err = ret;
+				log_ratelimited(&disk_rl, LOG_WARN,
+						"%s: waiting for I/O failed (%s); polling the ring",
+						d->name, strerror(-ret));
+			}
+		}
+		ret = disk_poll(d);
+		if (ret) {
+			snprintf(why, sizeof(why), "poll: %s", strerror(-ret));
+			break;
+		}
+		blk_disk_reap(d);
+		if (d->inflight == before && ++idle >= BLK_DRAIN_POLLS)
+			break;
+	}
+	if (d->inflight)
+		log_err("%s: %u requests still in flight after a reset (%s%s%s%s); the disk "
+			"will not start again until they complete", d->name, d->inflight,
+			enter_err ? "io_uring: " : "", enter_err ? strerror(-enter_err) : "",
+			enter_err ? "; " : "", why);
+}
+
+int blk_disk_quiesce(struct blk_disk *d, bool *completed)
+{
+	struct __kernel_timespec ts = { .tv_nsec = BLK_DRAIN_POLL_MS * 1000000ll };
+	unsigned int idle = 0;
+
+	while (d->inflight) {
+		struct io_uring_cqe *cqe;
+		unsigned int before = d->inflight;
+		int ret;
+
+		io_uring_submit(&d->ring);
+		ret = io_uring_wait_cqe_timeout(&d->ring, &cqe, &ts);
+		if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN)
+			return ret;
+		*completed |= blk_disk_reap(d);
+		if (d->inflight == before && ++idle >= BLK_DRAIN_POLLS)
+			return -ETIMEDOUT;
+		if (d->inflight != before)
+			idle = 0;
+	}
+	return 0;
+}
+
+int blk_disk_switch(struct blk_disk *d, struct blk_image *next, struct err *err)
+{
+	struct blk_image old;
+	int ret = blk_ring_set_files(&d->ring, next->fd, next->fd_buffered);
+
+	if (ret)
+		return err_set(err, false, ret, "disk %s: cannot register it with the I/O ring "
+			       "(%s); the old image stays", next->path, strerror(-ret));
+	old = d->img;
+	d->img = *next;
+	*next = old;
+	snprintf(d->name, sizeof(d->name), "virtio-blk %s", d->img.path);
+	return 0;
+}

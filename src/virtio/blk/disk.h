@@ -1,0 +1,107 @@
+/*
+ * virtio-blk's disk backend: a raw image (image.h) with its I/O on
+ * io_uring. It knows files, O_DIRECT and the ring, nothing of virtio: the
+ * request engine (engine.c) hands it one I/O at a time per request, and
+ * gets each result back through its user's complete(), from reap. As the
+ * NIC's backends (net/tap.c, net/slirp.c) are to virtio-net, this is to
+ * virtio-blk: another store would be another backend behind this face.
+ */
+#ifndef HEARTH_VIRTIO_BLK_DISK_H
+#define HEARTH_VIRTIO_BLK_DISK_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "core/eventloop.h"
+#include "util/err.h"
+#include "virtio/blk.h"
+#include "virtio/blk/image.h"
+
+/* I/Os the disk takes at once, its ring's depth: the engine's pool is no larger. */
+#define BLK_INFLIGHT 128u
+/* Conservative O_DIRECT alignment: valid for every logical block size up to 4K. */
+#define BLK_DIO_ALIGN 4096u
+/* A drain or quiesce that cannot block on the ring polls it this long, at most. */
+#define BLK_DRAIN_POLL_MS 100
+#define BLK_DRAIN_POLLS 300       /* rounds without a completion: 30 s */
+
+enum blk_disk_op {
+	BLK_DISK_READ,
+	BLK_DISK_WRITE,
+	BLK_DISK_FLUSH,           /* fdatasync */
+	BLK_DISK_PUNCH,           /* deallocate [offset, offset+len) */
+	BLK_DISK_ZERO_RANGE,      /* zero it, allocated */
+};
+
+/* One I/O; its result (bytes, or -errno) comes back with tag. */
+struct blk_disk_io {
+	enum blk_disk_op op;
+	const struct iovec *iov;  /* read, write */
+	unsigned int niov;
+	uint64_t offset;
+	uint64_t len;             /* punch, zero range */
+	bool dsync;               /* write: durable when complete (writethrough) */
+	void *tag;                /* never NULL */
+};
+
+/* Who the disk reports to: on the I/O thread, under the user's lock. */
+struct blk_disk_user {
+	/* The completion eventfd fired: reap (blk_disk_reap) and go on. */
+	void (*ready)(void *ctx);
+	/* One I/O came back; true when the user answered a request with it. */
+	bool (*complete)(void *ctx, void *tag, int res);
+	void *ctx;
+};
+
+struct blk_disk {
+	struct blk_image img;
+	char name[64];            /* "virtio-blk PATH", for log lines and the device */
+	struct eventloop *loop;
+	struct blk_disk_user user;
+	int efd;                  /* io_uring completion eventfd */
+	bool ring_ready;
+	struct io_uring ring;
+	unsigned int inflight;    /* I/Os queued or in the kernel */
+};
+
+/*
+ * Takes up cfg's image (blk_image_open) and sets up the ring, its
+ * eventfd on loop. 0, or -errno with one line in err; blk_disk_release
+ * then undoes what was done.
+ */
+int blk_disk_init(struct blk_disk *d, const struct blk_config *cfg, struct eventloop *loop,
+		  const struct blk_disk_user *user, struct err *err);
+/* Drains what is in flight (the user's complete still hears of it), then closes all. */
+void blk_disk_release(struct blk_disk *d);
+
+/* Queues io. 0, or -EBUSY when the ring has no room (never with BLK_INFLIGHT I/Os at most). */
+int blk_disk_submit(struct blk_disk *d, const struct blk_disk_io *io);
+/* Hands queued I/O to the kernel. */
+void blk_disk_kick(struct blk_disk *d);
+/* Hands every result the kernel posted to the user's complete; true if one answered. */
+bool blk_disk_reap(struct blk_disk *d);
+/* The loop's callback on the completion eventfd, for tests too: calls the user's ready. */
+void blk_disk_on_event(void *opaque, uint32_t events);
+
+/*
+ * For a reset: cancels what is in flight and waits until the kernel gave
+ * each I/O back (reaped, so the user's complete sees them). If that cannot
+ * be done, logs it and leaves them counted in inflight.
+ */
+void blk_disk_drain(struct blk_disk *d);
+/*
+ * Lets every I/O in flight finish, for a swap or a pause. Bounded as the
+ * drain: BLK_DRAIN_POLLS waits in a row without a completion and it gives
+ * up (-ETIMEDOUT). *completed: complete answered one. 0 or -errno.
+ */
+int blk_disk_quiesce(struct blk_disk *d, bool *completed);
+/*
+ * Puts next behind the disk, which has nothing in flight (quiesce);
+ * next gets the old image, for the caller to close. On failure (-errno,
+ * one line in err) nothing changed.
+ */
+int blk_disk_switch(struct blk_disk *d, struct blk_image *next, struct err *err);
+
+#endif

@@ -1,0 +1,211 @@
+/*
+ * Opening, locking and sizing raw images. A writable image is locked
+ * exclusively with flock, a read-only one shared, so two VMs never write
+ * one image; the lock lives as long as the last descriptor on it. Images
+ * are opened when the config is read (virtio_blk_open, before KVM is
+ * touched), and the disk works on dups of those descriptors.
+ */
+#include "virtio/blk/image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/file.h"
+#include "util/log.h"
+
+/*
+ * Opens and locks the image; for cache=none also a buffered twin for
+ * unaligned requests. Leaves *fd and *fd_buffered -1 or open on any return.
+ */
+static int image_open_files(const struct blk_config *cfg, int *fd, int *fd_buffered,
+			    bool *direct, struct err *err)
+{
+	int flags = (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	char self[64];
+	bool no_direct = false;
+	struct stat st;
+	int ret;
+
+	*fd = *fd_buffered = -1;
+	*direct = false;
+	/* O_NONBLOCK until the type is checked: a FIFO with no writer would hang open(). */
+	if (cfg->cache == BLK_CACHE_NONE) {
+		*fd = open(cfg->path, flags | O_NONBLOCK | O_DIRECT);
+		if (*fd >= 0)
+			*direct = true;
+		else if (errno == EINVAL)
+			no_direct = true;
+		else
+			goto err_open;
+	}
+	if (*fd < 0)
+		*fd = open(cfg->path, flags | O_NONBLOCK);
+	if (*fd < 0)
+		goto err_open;
+	ret = file_check_type(*fd, true, &st, err);
+	if (ret) {
+		err->usage = true;
+		return err_prefix(err, ret, "disk %s: ", cfg->path);
+	}
+	/* Only now: a FIFO refuses O_DIRECT too, and its error is the one to show. */
+	if (no_direct)
+		log_warn("disk %s: O_DIRECT not supported by its filesystem; "
+			 "cache=none falls back to the page cache", cfg->path);
+	if (flock(*fd, (cfg->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		int e = errno;
+
+		if (e == EWOULDBLOCK)
+			return err_set(err, true, -e, "disk %s is in use by another process",
+				       cfg->path);
+		return err_set(err, false, -e, "disk %s: cannot lock: %s", cfg->path, strerror(e));
+	}
+	if (*direct) {
+		/* Reopen through our fd, so both name the same inode. */
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", *fd);
+		*fd_buffered = open(self, flags);
+		if (*fd_buffered < 0) {
+			ret = -errno;
+			return err_set(err, false, ret, "disk %s: cannot reopen: %s", cfg->path,
+				       strerror(-ret));
+		}
+	}
+	return 0;
+
+err_open:
+	ret = -errno;
+	return err_set(err, true, ret, "cannot open disk %s: %s", cfg->path, strerror(-ret));
+}
+
+static void close_fds(int fd, int fd_buffered)
+{
+	if (fd_buffered >= 0)
+		close(fd_buffered);
+	if (fd >= 0)
+		close(fd);
+}
+
+int virtio_blk_open(struct blk_config *cfg, struct err *err)
+{
+	int fd, fd_buffered, ret;
+	bool direct;
+
+	if (cfg->opened)
+		return 0;
+	ret = image_open_files(cfg, &fd, &fd_buffered, &direct, err);
+	if (ret) {
+		close_fds(fd, fd_buffered);
+		return ret;
+	}
+	cfg->fd = fd;
+	cfg->fd_buffered = fd_buffered;
+	cfg->direct = direct;
+	cfg->opened = true;
+	return 0;
+}
+
+void virtio_blk_config_release(struct blk_config *cfg)
+{
+	if (cfg->opened) {
+		close_fds(cfg->fd, cfg->fd_buffered);
+		cfg->opened = false;
+	}
+	free((char *)cfg->path);
+	cfg->path = NULL;
+}
+
+/* The size of the image behind fd (a regular file or block device), in sectors. */
+static int image_size(int fd, const char *path, uint64_t *capacity, uint8_t *phys_exp,
+		      struct err *err)
+{
+	uint64_t bytes;
+	struct stat st;
+	uint8_t exp;
+	int ret;
+
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		return err_set(err, false, ret, "disk %s: %s", path, strerror(-ret));
+	}
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(fd, BLKGETSIZE64, &bytes) < 0) {
+			ret = -errno;
+			return err_set(err, false, ret, "disk %s: cannot size: %s", path,
+				       strerror(-ret));
+		}
+	} else {
+		bytes = (uint64_t)st.st_size;   /* a regular file: image_open_files checked */
+	}
+	if (bytes % BLK_SECTOR)
+		log_warn("disk %s: size %" PRIu64 " is not a multiple of 512; the last %" PRIu64
+			 " bytes are not visible to the guest", path, bytes, bytes % BLK_SECTOR);
+	*capacity = bytes / BLK_SECTOR;
+	/* Hint the host's block size as the physical one (topology, 5.2.4). */
+	for (exp = 0; exp < 6 && ((uint64_t)BLK_SECTOR << (exp + 1)) <= (uint64_t)st.st_blksize;)
+		exp++;
+	*phys_exp = exp;
+	return 0;
+}
+
+int blk_image_open(struct blk_image *img, const struct blk_config *cfg, struct err *err)
+{
+	int ret;
+
+	memset(img, 0, sizeof(*img));
+	img->fd = img->fd_buffered = -1;
+	img->path = strdup(cfg->path);
+	if (!img->path)
+		return err_set(err, false, -ENOMEM, "disk %s: out of memory", cfg->path);
+	if (!cfg->opened) {
+		ret = image_open_files(cfg, &img->fd, &img->fd_buffered, &img->direct, err);
+		if (ret)
+			goto err_close;
+	} else {
+		img->direct = cfg->direct;
+		img->fd = fcntl(cfg->fd, F_DUPFD_CLOEXEC, 0);
+		if (img->fd >= 0 && cfg->fd_buffered >= 0)
+			img->fd_buffered = fcntl(cfg->fd_buffered, F_DUPFD_CLOEXEC, 0);
+		if (img->fd < 0 || (cfg->fd_buffered >= 0 && img->fd_buffered < 0)) {
+			ret = -errno;
+			err_set(err, false, ret, "disk %s: %s", cfg->path, strerror(-ret));
+			goto err_close;
+		}
+	}
+	ret = image_size(img->fd, img->path, &img->capacity, &img->phys_exp, err);
+	if (ret)
+		goto err_close;
+	return 0;
+
+err_close:
+	blk_image_close(img);
+	return ret;
+}
+
+int blk_image_resize(struct blk_image *img, struct err *err)
+{
+	return image_size(img->fd, img->path, &img->capacity, &img->phys_exp, err);
+}
+
+bool blk_image_is(const struct blk_image *img, const char *path)
+{
+	struct stat a, b;
+
+	return stat(path, &a) == 0 && fstat(img->fd, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
+void blk_image_close(struct blk_image *img)
+{
+	close_fds(img->fd, img->fd_buffered);
+	img->fd = img->fd_buffered = -1;
+	free(img->path);
+	img->path = NULL;
+}

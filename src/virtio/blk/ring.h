@@ -1,0 +1,25 @@
+/*
+ * The disk's io_uring, fenced in (ring.c): created disabled, restricted
+ * to virtio-blk's opcodes on two registered files (slot 0 the image, slot
+ * 1 its buffered twin), then enabled.
+ */
+#ifndef HEARTH_VIRTIO_BLK_RING_H
+#define HEARTH_VIRTIO_BLK_RING_H
+
+#include <liburing.h>
+
+/*
+ * The ring, entries SQEs deep, with fd and fd_buffered (-1: none)
+ * registered and efd as its completion eventfd. 0 or -errno (nothing
+ * left open).
+ */
+int blk_ring_init(struct io_uring *ring, unsigned int entries, int fd, int fd_buffered, int efd);
+/* Puts other image descriptors in the registered slots (nothing in flight). 0 or -errno. */
+int blk_ring_set_files(struct io_uring *ring, int fd, int fd_buffered);
+/*
+ * Points a prepared SQE at the registered slot of its descriptor (fd or
+ * fd_buffered, the ring's files): the ring takes no other.
+ */
+void blk_ring_fix_sqe(struct io_uring_sqe *sqe, int fd, int fd_buffered);
+
+#endif
