@@ -34,10 +34,10 @@
 #include "virtio/blk/priv.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
+#include "virtio/mmio.h"
 #include "virtio/vsock_uds.h"
 
 #define NDEV 4
-#define REC_MAX (64u * 1024u)
 
 static struct fz_drv drv[NDEV];
 static struct eventloop loop;
@@ -132,17 +132,24 @@ static void setup(void)
 	ready = true;
 }
 
-/* The device's record into a fresh buffer; *len its length. */
+/* The device's record (its transport's component) into a fresh buffer; *len its length. */
 static uint8_t *save(struct fz_drv *d, size_t *len)
 {
-	uint8_t *buf = malloc(REC_MAX);
-	int ret;
+	struct bytes_out o = bytes_out_growing();
+	struct err err = ERR_INIT;
 
-	CHECK(buf);
-	*len = REC_MAX;
-	ret = virtio_mmio_save(d->t, buf, len);
-	CHECK(ret == 0);
-	return buf;
+	CHECK(virtio_mmio_component.save(d->t, &o, &err) == 0);
+	CHECK(bytes_out_finish(&o, len) == 0);
+	return o.buf;
+}
+
+/* As a snapshot load restores it: the check, then (if it passed) the apply. */
+static int load(struct fz_drv *d, const uint8_t *rec, size_t len)
+{
+	struct err err = ERR_INIT;
+	int ret = virtio_mmio_component.restore(d->t, rec, len, false, &err);
+
+	return ret ? ret : virtio_mmio_component.restore(d->t, rec, len, true, &err);
 }
 
 static void restore(struct fz_drv *d, const uint8_t *rec, size_t len)
@@ -154,7 +161,7 @@ static void restore(struct fz_drv *d, const uint8_t *rec, size_t len)
 	CHECK(copy);
 	memcpy(copy, rec, len); /* exact size: a read past len is an ASan report */
 	before = save(d, &before_len);
-	ret = virtio_mmio_restore(d->t, copy, len);
+	ret = load(d, copy, len);
 	CHECK(ret == 0 || ret == -ENODATA || ret == -EPROTO || ret == -EINVAL);
 	if (ret) {
 		after = save(d, &after_len);
@@ -164,7 +171,7 @@ static void restore(struct fz_drv *d, const uint8_t *rec, size_t len)
 		if (d->settle)
 			d->settle(d);
 		again = save(d, &again_len);
-		CHECK(virtio_mmio_restore(d->t, again, again_len) == 0);
+		CHECK(load(d, again, again_len) == 0);
 		if (d->settle)
 			d->settle(d);
 		free(again);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "boot/aml.h"
+#include "core/layout.h"
 
 #define ACPI_OEM_ID "HEARTH"
 #define ACPI_OEM_TABLE_ID "HEARTHVM"
@@ -83,12 +84,6 @@
 #define ISO_PIT_IRQ 0
 #define ISO_PIT_GSI 2
 
-#define RTC_PORT 0x70
-#define RTC_IRQ 8
-/* The i8042 (src/devices): ports 0x60 and 0x64, its keyboard on ISA IRQ 1. */
-#define KBD_DATA_PORT 0x60
-#define KBD_CMD_PORT 0x64
-#define KBD_IRQ 1
 #define IAPC_8042 (1u << 1)
 
 #define MAX_MMIO_DEVS 4096 /* "V" plus three hex digits per NameSeg */
@@ -279,8 +274,8 @@ static void dsdt_rtc(struct aml_buf *b)
 	aml_eisaid(b, "PNP0B00");
 	aml_name(b, "_CRS");
 	res = aml_restemplate_begin(b);
-	aml_res_io16(b, RTC_PORT, RTC_PORT, 1, 2);
-	aml_res_irq_noflags(b, 1u << RTC_IRQ);
+	aml_res_io16(b, PORT_RTC, PORT_RTC, 1, 2);
+	aml_res_irq_noflags(b, 1u << IRQ_RTC);
 	aml_restemplate_end(b, res);
 	aml_end(b, dev);
 }
@@ -295,9 +290,9 @@ static void dsdt_kbd(struct aml_buf *b)
 	aml_eisaid(b, "PNP0303");
 	aml_name(b, "_CRS");
 	res = aml_restemplate_begin(b);
-	aml_res_io16(b, KBD_DATA_PORT, KBD_DATA_PORT, 1, 1);
-	aml_res_io16(b, KBD_CMD_PORT, KBD_CMD_PORT, 1, 1);
-	aml_res_irq_noflags(b, 1u << KBD_IRQ);
+	aml_res_io16(b, PORT_I8042_DATA, PORT_I8042_DATA, 1, 1);
+	aml_res_io16(b, PORT_I8042_CMD, PORT_I8042_CMD, 1, 1);
+	aml_res_irq_noflags(b, 1u << IRQ_KBD);
 	aml_restemplate_end(b, res);
 	aml_end(b, dev);
 }

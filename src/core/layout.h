@@ -30,12 +30,17 @@
 #define LAYOUT_IOAPIC 0xfec00000ull
 #define LAYOUT_LAPIC 0xfee00000ull
 
-/* Ports. */
+/* Ports and ISA interrupt lines: where vmm/devices.c's table puts each device. */
 #define PORT_COM1 0x3f8
 #define IRQ_COM1 4
 #define IRQ_KBD 1                 /* the i8042's keyboard, ISA IRQ 1 */
 #define PORT_I8042_DATA 0x60
-#define PORT_I8042_CMD 0x64
+#define PORT_I8042_CMD (PORT_I8042_DATA + 4) /* the i8042 has it four above its data port */
+#define PORT_RTC 0x70             /* index; data at 0x71 */
+#define IRQ_RTC 8
+#define PORT_FW_CFG 0x510         /* QEMU's: the selector; the data byte at 0x511 */
+#define PORT_TESTDEV 0xe0         /* pc-testdev's latch, its flush at 0xe4 (QEMU's) */
+#define MMIO_TESTDEV 0xff000000ull /* pc-testdev's RAM-like window */
 #define PORT_ACPI_SLEEP_CTL 0x600 /* FADT SLEEP_CONTROL_REG, 8 bits */
 #define PORT_ACPI_SLEEP_STS 0x601 /* FADT SLEEP_STATUS_REG, 8 bits */
 #define PORT_ACPI_RESET 0x602     /* FADT RESET_REG, 8 bits */

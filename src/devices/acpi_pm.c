@@ -13,8 +13,10 @@
 #include "util/bytes.h"
 #include "util/log.h"
 
-#define ACPI_PM_BASE PORT_ACPI_SLEEP_CTL
-#define ACPI_PM_NR_PORTS 3
+/* The registers, in order from the first port. */
+#define ACPI_PM_SLEEP_CTL 0
+#define ACPI_PM_SLEEP_STS 1
+#define ACPI_PM_RESET 2
 
 /* ACPI 6, 4.8.3.7: sleep control register layout. */
 #define SLP_EN 0x20
@@ -26,9 +28,6 @@ struct acpi_pm {
 };
 
 static struct ratelimit acpi_pm_rl = RATELIMIT_INIT(5);
-
-_Static_assert(PORT_ACPI_SLEEP_STS == ACPI_PM_BASE + 1 && PORT_ACPI_RESET == ACPI_PM_BASE + 2,
-	       "acpi_pm assumes its three registers are contiguous");
 
 static void acpi_pm_sleep_ctl(struct acpi_pm *dev, uint8_t v)
 {
@@ -71,13 +70,13 @@ static void acpi_pm_write(void *opaque, uint64_t offset, const uint8_t *data, un
 	struct acpi_pm *dev = opaque;
 
 	for (unsigned int i = 0; i < len; i++) {
-		uint64_t port = ACPI_PM_BASE + offset + i;
+		uint64_t reg = offset + i;
 
-		if (port == PORT_ACPI_SLEEP_CTL)
+		if (reg == ACPI_PM_SLEEP_CTL)
 			acpi_pm_sleep_ctl(dev, data[i]);
-		else if (port == PORT_ACPI_RESET)
+		else if (reg == ACPI_PM_RESET)
 			acpi_pm_reset(dev, data[i]);
-		/* PORT_ACPI_SLEEP_STS: write-1-to-clear of bits that are never set. */
+		/* ACPI_PM_SLEEP_STS: write-1-to-clear of bits that are never set. */
 	}
 }
 
@@ -86,51 +85,41 @@ static const struct bus_region_ops acpi_pm_ops = {
 	.write = acpi_pm_write,
 };
 
-struct acpi_pm *acpi_pm_create(struct bus *bus, struct power_sink sink)
-{
-	struct acpi_pm *dev;
-	int r;
-
-	if (!bus) {
-		errno = EINVAL;
-		return NULL;
-	}
-	dev = calloc(1, sizeof(*dev));
-	if (!dev)
-		return NULL;
-	dev->sink = sink;
-	r = -bus_register(bus, BUS_PIO, ACPI_PM_BASE, ACPI_PM_NR_PORTS, &acpi_pm_ops, dev,
-			  "acpi-pm");
-	if (r)
-		goto err_free;
-	return dev;
-
-err_free:
-	free(dev);
-	errno = r;
-	return NULL;
-}
-
-void acpi_pm_destroy(struct acpi_pm *dev)
-{
-	free(dev);
-}
-
 #define ACPI_PM_TAG "ACPI"
 
 /* A record all the same, so a later version with state has a place to go. */
-int acpi_pm_save(struct acpi_pm *dev, void *out, size_t *len)
+static int acpi_pm_save(void *obj, struct bytes_out *o, struct err *err)
 {
-	struct bytes_out o = bytes_out_init(out, *len);
-
-	bytes_put_tag(&o, ACPI_PM_TAG, ACPI_PM_STATE_VERSION);
-	return bytes_out_finish(&o, len);
+	bytes_put_tag(o, ACPI_PM_TAG, ACPI_PM_STATE_VERSION);
+	return 0;
 }
 
-int acpi_pm_restore(struct acpi_pm *dev, const void *in, size_t len)
+static int acpi_pm_restore(void *obj, const void *in, size_t len, bool apply, struct err *err)
 {
-	struct bytes_in r = bytes_in_init(in, len);
-	int ret = bytes_get_tag(&r, ACPI_PM_TAG, ACPI_PM_STATE_VERSION);
+	return bytes_check_bare(in, len, ACPI_PM_TAG, ACPI_PM_STATE_VERSION);
+}
 
-	return ret ? ret : bytes_in_finish(&r);
+static const struct component_ops acpi_pm_component = {
+	.save = acpi_pm_save,
+	.restore = acpi_pm_restore,
+	.destroy = free,
+};
+
+int acpi_pm_create(const struct dev_env *env, const struct dev_resources *res,
+		   struct component *out, struct err *err)
+{
+	struct acpi_pm *dev = calloc(1, sizeof(*dev));
+	int ret;
+
+	if (!dev)
+		return err_set(err, false, -ENOMEM, "out of memory");
+	dev->sink = env->power;
+	ret = dev_claim(env, BUS_PIO, res->pio_base, res->pio_size, &acpi_pm_ops, dev, "acpi-pm",
+			err);
+	if (ret) {
+		free(dev);
+		return ret;
+	}
+	*out = (struct component){ &acpi_pm_component, dev };
+	return 0;
 }

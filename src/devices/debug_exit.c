@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "util/bytes.h"
+
 struct debug_exit {
 	struct debug_exit_sink sink;
 };
@@ -32,30 +34,47 @@ static const struct bus_region_ops debug_exit_ops = {
 	.write = debug_exit_write,
 };
 
-struct debug_exit *debug_exit_create(struct bus *bus, uint16_t iobase, uint8_t iosize,
-				     struct debug_exit_sink sink)
+/* The same bare record as the quiet ports' (legacy.c): a restore must find the device. */
+#define DEBUG_EXIT_TAG "LGCY"
+#define DEBUG_EXIT_STATE_VERSION 1u
+
+static int debug_exit_save(void *obj, struct bytes_out *o, struct err *err)
+{
+	bytes_put_tag(o, DEBUG_EXIT_TAG, DEBUG_EXIT_STATE_VERSION);
+	return 0;
+}
+
+static int debug_exit_restore(void *obj, const void *in, size_t len, bool apply,
+			      struct err *err)
+{
+	return bytes_check_bare(in, len, DEBUG_EXIT_TAG, DEBUG_EXIT_STATE_VERSION);
+}
+
+static const struct component_ops debug_exit_component = {
+	.save = debug_exit_save,
+	.restore = debug_exit_restore,
+	.destroy = free,
+};
+
+int debug_exit_create(const struct dev_env *env, const struct dev_resources *res,
+		      struct component *out, struct err *err)
 {
 	struct debug_exit *d;
 	int ret;
 
-	if (iosize != 1 && iosize != 2 && iosize != 4) {
-		errno = EINVAL;
-		return NULL;
-	}
+	if (res->pio_size != 1 && res->pio_size != 2 && res->pio_size != 4)
+		return err_set(err, false, -EINVAL, "ports 0x%x-0x%x: cannot register",
+			       res->pio_base, res->pio_base + res->pio_size - 1);
 	d = calloc(1, sizeof(*d));
 	if (!d)
-		return NULL;
-	d->sink = sink;
-	ret = bus_register(bus, BUS_PIO, iobase, iosize, &debug_exit_ops, d, "debug-exit");
+		return err_set(err, false, -ENOMEM, "out of memory");
+	d->sink = env->debug_exit;
+	ret = dev_claim(env, BUS_PIO, res->pio_base, res->pio_size, &debug_exit_ops, d,
+			"debug-exit", err);
 	if (ret) {
 		free(d);
-		errno = -ret;
-		return NULL;
+		return ret;
 	}
-	return d;
-}
-
-void debug_exit_destroy(struct debug_exit *d)
-{
-	free(d);
+	*out = (struct component){ &debug_exit_component, d };
+	return 0;
 }

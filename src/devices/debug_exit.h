@@ -8,23 +8,19 @@
 
 #include <stdint.h>
 
-#include "core/bus.h"
+#include "devices/device.h"
 
+/* Where --debug-exit puts it when not told: QEMU's default. */
 #define DEBUG_EXIT_IOBASE 0xf4
 #define DEBUG_EXIT_IOSIZE 4
 
-/* Told of the first write, on the vCPU thread that made it. */
-struct debug_exit_sink {
-	void (*exit)(void *ctx, uint32_t value);
-	void *ctx;
-};
-
-struct debug_exit;
-
-/* iosize is 1, 2 or 4. NULL with errno set (EEXIST: the ports are taken). */
-struct debug_exit *debug_exit_create(struct bus *bus, uint16_t iobase, uint8_t iosize,
-				     struct debug_exit_sink sink);
-void debug_exit_destroy(struct debug_exit *dev);
+/*
+ * The ports are res->pio_base and res->pio_size (1, 2 or 4) of them; a
+ * write goes to env's debug_exit sink. Record "LGCY" 1, no fields, as the
+ * quiet ports'.
+ */
+int debug_exit_create(const struct dev_env *env, const struct dev_resources *res,
+		      struct component *out, struct err *err);
 
 /* The process exit status for a written value: ((V << 1) | 1) mod 256, as QEMU's exit(). */
 int debug_exit_status(uint32_t value);

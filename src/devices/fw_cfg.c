@@ -88,56 +88,25 @@ static const struct bus_region_ops fw_cfg_ops = {
 	.write = fw_cfg_write,
 };
 
-struct fw_cfg *fw_cfg_create(struct bus *bus, const struct fw_cfg_info *info)
-{
-	struct fw_cfg *d = calloc(1, sizeof(*d));
-	int ret;
-
-	if (!d)
-		return NULL;
-	pthread_mutex_init(&d->lock, NULL);
-	item_set(&d->items[0], FW_CFG_SIGNATURE, 0x554d4551, 4); /* "QEMU" */
-	item_set(&d->items[1], FW_CFG_ID, 1, 4);
-	item_set(&d->items[2], FW_CFG_RAM_SIZE, info->ram_size, 8);
-	item_set(&d->items[3], FW_CFG_NB_CPUS, info->ncpus, 2);
-	item_set(&d->items[4], FW_CFG_MAX_CPUS, info->ncpus, 2);
-	item_set(&d->items[5], FW_CFG_MAX_RAM, info->max_ram, 8);
-	fw_cfg_select(d, FW_CFG_SIGNATURE);
-	ret = bus_register(bus, BUS_PIO, FW_CFG_PORT, FW_CFG_PORT_LEN, &fw_cfg_ops, d, "fw_cfg");
-	if (ret) {
-		fw_cfg_destroy(d);
-		errno = -ret;
-		return NULL;
-	}
-	return d;
-}
-
-void fw_cfg_destroy(struct fw_cfg *d)
-{
-	if (!d)
-		return;
-	pthread_mutex_destroy(&d->lock);
-	free(d);
-}
-
 /*
  * The record: the selector and how far its item was read. The items come
  * from the config, which a restore rebuilds the VM from.
  */
-int fw_cfg_save(struct fw_cfg *d, void *out, size_t *len)
+static int fw_cfg_save(void *obj, struct bytes_out *o, struct err *err)
 {
-	struct bytes_out o = bytes_out_init(out, *len);
+	struct fw_cfg *d = obj;
 
 	pthread_mutex_lock(&d->lock);
-	bytes_put_tag(&o, FW_CFG_TAG, FW_CFG_STATE_VERSION);
-	bytes_put_u16(&o, d->key);
-	bytes_put_u32(&o, d->off);
+	bytes_put_tag(o, FW_CFG_TAG, FW_CFG_STATE_VERSION);
+	bytes_put_u16(o, d->key);
+	bytes_put_u32(o, d->off);
 	pthread_mutex_unlock(&d->lock);
-	return bytes_out_finish(&o, len);
+	return 0;
 }
 
-int fw_cfg_restore(struct fw_cfg *d, const void *in, size_t len)
+static int fw_cfg_restore(void *obj, const void *in, size_t len, bool apply, struct err *err)
 {
+	struct fw_cfg *d = obj;
 	struct bytes_in r = bytes_in_init(in, len);
 	uint16_t key;
 	uint32_t off;
@@ -153,9 +122,51 @@ int fw_cfg_restore(struct fw_cfg *d, const void *in, size_t len)
 	/* fw_cfg_next saturates there: a larger offset was never stored. */
 	if (off > FW_CFG_ITEM_MAX)
 		return -EINVAL;
+	if (!apply)
+		return 0;
 	pthread_mutex_lock(&d->lock);
 	fw_cfg_select(d, key);
 	d->off = off;
 	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+static void fw_cfg_destroy(void *obj)
+{
+	struct fw_cfg *d = obj;
+
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+static const struct component_ops fw_cfg_component = {
+	.save = fw_cfg_save,
+	.restore = fw_cfg_restore,
+	.destroy = fw_cfg_destroy,
+};
+
+int fw_cfg_create(const struct dev_env *env, const struct dev_resources *res,
+		  struct component *out, struct err *err)
+{
+	struct fw_cfg *d = calloc(1, sizeof(*d));
+	int ret;
+
+	if (!d)
+		return err_set(err, false, -ENOMEM, "out of memory");
+	pthread_mutex_init(&d->lock, NULL);
+	item_set(&d->items[0], FW_CFG_SIGNATURE, 0x554d4551, 4); /* "QEMU" */
+	item_set(&d->items[1], FW_CFG_ID, 1, 4);
+	item_set(&d->items[2], FW_CFG_RAM_SIZE, env->ram_size, 8);
+	item_set(&d->items[3], FW_CFG_NB_CPUS, env->ncpus, 2);
+	item_set(&d->items[4], FW_CFG_MAX_CPUS, env->ncpus, 2);
+	item_set(&d->items[5], FW_CFG_MAX_RAM, env->max_ram, 8);
+	fw_cfg_select(d, FW_CFG_SIGNATURE);
+	ret = dev_claim(env, BUS_PIO, res->pio_base, res->pio_size, &fw_cfg_ops, d, "fw_cfg",
+			err);
+	if (ret) {
+		fw_cfg_destroy(d);
+		return ret;
+	}
+	*out = (struct component){ &fw_cfg_component, d };
 	return 0;
 }

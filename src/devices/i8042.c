@@ -1,6 +1,6 @@
 /*
- * i8042 keyboard controller at ports 0x60 (data) and 0x64 (status and
- * command), with a keyboard that has no keys but one chord behind it and
+ * i8042 keyboard controller: a data port and, four above it, the status
+ * and command port (0x60 and 0x64 on a PC), with a keyboard that has no keys but one chord behind it and
  * no mouse. It exists so that the "pulse the reset line" reboot path works,
  * so a probing driver sees a sane controller, and so the host can send the
  * guest Ctrl-Alt-Del (Firecracker's SendCtrlAltDel): the keyboard answers
@@ -17,8 +17,7 @@
 #include "util/bytes.h"
 #include "util/log.h"
 
-#define I8042_DATA_PORT 0x60
-#define I8042_CMD_PORT 0x64
+#define I8042_CMD_OFFSET 4     /* the command port, from the data port */
 
 #define STS_OBF 0x01  /* output buffer full: data waits at 0x60 */
 #define STS_IBF 0x02  /* input buffer full; never, we consume at once */
@@ -285,59 +284,6 @@ int i8042_send_ctrl_alt_del(struct i8042 *dev)
 	return ret;
 }
 
-struct i8042 *i8042_create(struct bus *bus, struct power_sink sink, struct irq_line irq)
-{
-	struct i8042 *dev;
-	int r;
-
-	if (!bus) {
-		errno = EINVAL;
-		return NULL;
-	}
-	dev = calloc(1, sizeof(*dev));
-	if (!dev)
-		return NULL;
-	r = pthread_mutex_init(&dev->lock, NULL);
-	if (r)
-		goto err_free;
-	dev->sink = sink;
-	dev->irq = irq;
-	dev->cmd_byte = CB_DEFAULT;
-	ps2kbd_init(&dev->kbd);
-
-	/* Two one-port regions: 0x61 between them is KVM's speaker port. */
-	r = -bus_register(bus, BUS_PIO, I8042_DATA_PORT, 1, &i8042_data_ops, dev, "i8042-data");
-	if (r)
-		goto err_mutex;
-	r = -bus_register(bus, BUS_PIO, I8042_CMD_PORT, 1, &i8042_cmd_ops, dev, "i8042-cmd");
-	if (r)
-		goto err_leak;
-	return dev;
-
-err_leak:
-	/*
-	 * The bus cannot unregister, and the data port region still points
-	 * at dev; freeing it would leave the bus a dangling pointer.
-	 */
-	errno = r;
-	return NULL;
-
-err_mutex:
-	pthread_mutex_destroy(&dev->lock);
-err_free:
-	free(dev);
-	errno = r;
-	return NULL;
-}
-
-void i8042_destroy(struct i8042 *dev)
-{
-	if (!dev)
-		return;
-	pthread_mutex_destroy(&dev->lock);
-	free(dev);
-}
-
 #define I8042_TAG "KBDC"
 
 /* Controller commands that wait for a data byte (i8042_data), or none. */
@@ -348,21 +294,21 @@ static bool i8042_pending_valid(uint8_t cmd)
 	       (cmd >= 0x61 && cmd <= 0x7f);
 }
 
-int i8042_save(struct i8042 *dev, void *out, size_t *len)
+static int i8042_save(void *obj, struct bytes_out *o, struct err *err)
 {
-	struct bytes_out o = bytes_out_init(out, *len);
+	struct i8042 *dev = obj;
 
 	pthread_mutex_lock(&dev->lock);
-	bytes_put_tag(&o, I8042_TAG, I8042_STATE_VERSION);
-	bytes_put_u8(&o, dev->cmd_byte);
-	bytes_put_u8(&o, dev->outbuf);
-	bytes_put_u8(&o, dev->obf);
-	bytes_put_u8(&o, dev->last_was_cmd);
-	bytes_put_u8(&o, dev->pending);
-	bytes_put_u8(&o, dev->from_kbd);
-	ps2kbd_save(&dev->kbd, &o);
+	bytes_put_tag(o, I8042_TAG, I8042_STATE_VERSION);
+	bytes_put_u8(o, dev->cmd_byte);
+	bytes_put_u8(o, dev->outbuf);
+	bytes_put_u8(o, dev->obf);
+	bytes_put_u8(o, dev->last_was_cmd);
+	bytes_put_u8(o, dev->pending);
+	bytes_put_u8(o, dev->from_kbd);
+	ps2kbd_save(&dev->kbd, o);
 	pthread_mutex_unlock(&dev->lock);
-	return bytes_out_finish(&o, len);
+	return 0;
 }
 
 /*
@@ -370,8 +316,9 @@ int i8042_save(struct i8042 *dev, void *out, size_t *len)
  * part of the interrupt controller's saved state, and a keyboard byte that
  * waits unread must raise it (an extra edge only makes the driver read it).
  */
-int i8042_restore(struct i8042 *dev, const void *in, size_t len)
+static int i8042_restore(void *obj, const void *in, size_t len, bool apply, struct err *err)
 {
+	struct i8042 *dev = obj;
 	struct bytes_in r = bytes_in_init(in, len);
 	struct ps2kbd kbd;
 	uint8_t cmd_byte, outbuf, pending;
@@ -392,7 +339,7 @@ int i8042_restore(struct i8042 *dev, const void *in, size_t len)
 		ret = bytes_in_finish(&r);
 	if (!ret && !i8042_pending_valid(pending))
 		ret = -EINVAL;
-	if (ret)
+	if (ret || !apply)
 		return ret;
 	pthread_mutex_lock(&dev->lock);
 	dev->cmd_byte = cmd_byte;
@@ -405,5 +352,51 @@ int i8042_restore(struct i8042 *dev, const void *in, size_t len)
 	dev->irq_level = 0;
 	i8042_update_irq(dev);
 	pthread_mutex_unlock(&dev->lock);
+	return 0;
+}
+
+static void i8042_destroy(void *obj)
+{
+	struct i8042 *dev = obj;
+
+	pthread_mutex_destroy(&dev->lock);
+	free(dev);
+}
+
+static const struct component_ops i8042_component = {
+	.save = i8042_save,
+	.restore = i8042_restore,
+	.destroy = i8042_destroy,
+};
+
+int i8042_create(const struct dev_env *env, const struct dev_resources *res,
+		 struct component *out, struct err *err)
+{
+	struct i8042 *dev = calloc(1, sizeof(*dev));
+	int ret;
+
+	if (!dev)
+		return err_set(err, false, -ENOMEM, "out of memory");
+	pthread_mutex_init(&dev->lock, NULL);
+	dev->sink = env->power;
+	dev->irq = dev_irq(env, res);
+	dev->cmd_byte = CB_DEFAULT;
+	ps2kbd_init(&dev->kbd);
+
+	/* Two one-port regions: the port between them is KVM's speaker port. */
+	ret = dev_claim(env, BUS_PIO, res->pio_base, 1, &i8042_data_ops, dev, "i8042-data", err);
+	if (ret) {
+		i8042_destroy(dev);
+		return ret;
+	}
+	/*
+	 * The bus cannot unregister, and the data port's region points at
+	 * dev from here on: a failure leaves dev to the bus, not freed.
+	 */
+	ret = dev_claim(env, BUS_PIO, res->pio_base + I8042_CMD_OFFSET, 1, &i8042_cmd_ops, dev,
+			"i8042-cmd", err);
+	if (ret)
+		return ret;
+	*out = (struct component){ &i8042_component, dev };
 	return 0;
 }

@@ -9,10 +9,10 @@
  * ACPI) are deliberately absent from the table.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 
 #include "devices/platform.h"
+#include "util/bytes.h"
 #include "util/log.h"
 
 /* Reset control register (Intel ICH/PCH), inside the PCI mechanism #1 window. */
@@ -27,16 +27,7 @@
 
 struct legacy {
 	struct power_sink sink;
-	const struct bus *bus;
-	struct legacy *next;
 };
-
-/*
- * The bus cannot unregister, so states live as long as their bus; the list
- * keeps them reachable and lets legacy_destroy find them.
- */
-static pthread_mutex_t legacy_list_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct legacy *legacy_list;
 
 static void legacy_fill(uint8_t *data, unsigned int len, uint8_t v)
 {
@@ -147,59 +138,54 @@ static const struct legacy_range legacy_ranges[] = {
 	{ 0x4d0, 0x02, &legacy_zero_ops, "elcr" },
 };
 
-int legacy_create(struct bus *bus, struct power_sink sink)
+#define LEGACY_TAG "LGCY"
+#define LEGACY_STATE_VERSION 1u
+
+/*
+ * The quiet ports hold no state, but a snapshot still records them, so a
+ * restore that finds another set of devices is refused by name.
+ */
+static int legacy_save(void *obj, struct bytes_out *o, struct err *err)
 {
-	struct legacy *l;
-	int r;
+	bytes_put_tag(o, LEGACY_TAG, LEGACY_STATE_VERSION);
+	return 0;
+}
 
-	if (!bus)
-		return -EINVAL;
-	l = calloc(1, sizeof(*l));
+static int legacy_restore(void *obj, const void *in, size_t len, bool apply, struct err *err)
+{
+	return bytes_check_bare(in, len, LEGACY_TAG, LEGACY_STATE_VERSION);
+}
+
+static const struct component_ops legacy_component = {
+	.save = legacy_save,
+	.restore = legacy_restore,
+	.destroy = free,
+};
+
+int legacy_create(const struct dev_env *env, const struct dev_resources *res,
+		  struct component *out, struct err *err)
+{
+	struct legacy *l = calloc(1, sizeof(*l));
+	int ret;
+
 	if (!l)
-		return -ENOMEM;
-	l->sink = sink;
-	l->bus = bus;
-
+		return err_set(err, false, -ENOMEM, "out of memory");
+	l->sink = env->power;
 	/* First, while nothing on the bus can point at l yet. */
-	r = bus_register(bus, BUS_PIO, PCI_CONF1_BASE, PCI_CONF1_LEN, &legacy_pci_ops, l,
-			 "pci-conf1-absent");
-	if (r < 0)
-		goto err_free;
-
-	pthread_mutex_lock(&legacy_list_lock);
-	l->next = legacy_list;
-	legacy_list = l;
-	pthread_mutex_unlock(&legacy_list_lock);
-
+	ret = dev_claim(env, BUS_PIO, PCI_CONF1_BASE, PCI_CONF1_LEN, &legacy_pci_ops, l,
+			"pci-conf1-absent", err);
+	if (ret) {
+		free(l);
+		return ret;
+	}
+	/* From here on the bus holds l, and cannot let go of it: a failure leaves it there. */
 	for (size_t i = 0; i < sizeof(legacy_ranges) / sizeof(legacy_ranges[0]); i++) {
 		const struct legacy_range *lr = &legacy_ranges[i];
 
-		r = bus_register(bus, BUS_PIO, lr->base, lr->len, lr->ops, l, lr->name);
-		if (r < 0) {
-			log_err("legacy: ports 0x%x-0x%x (%s): error %d", lr->base,
-				lr->base + lr->len - 1, lr->name, r);
-			return r;
-		}
+		ret = dev_claim(env, BUS_PIO, lr->base, lr->len, lr->ops, l, lr->name, err);
+		if (ret)
+			return ret;
 	}
+	*out = (struct component){ &legacy_component, l };
 	return 0;
-
-err_free:
-	free(l);
-	return r;
-}
-
-void legacy_destroy(struct bus *bus)
-{
-	struct legacy **pp, *l;
-
-	pthread_mutex_lock(&legacy_list_lock);
-	for (pp = &legacy_list; (l = *pp);) {
-		if (l->bus == bus) {
-			*pp = l->next;
-			free(l);
-		} else {
-			pp = &l->next;
-		}
-	}
-	pthread_mutex_unlock(&legacy_list_lock);
 }

@@ -1,60 +1,59 @@
 /*
  * The small legacy devices a stock kernel expects on a PC: i8042 (reset
- * only), CMOS RTC, the ACPI power registers and the ports that are probed
- * and must answer harmlessly.
+ * and Ctrl-Alt-Del), CMOS RTC, the ACPI power registers and the ports
+ * that are probed and must answer harmlessly. Each is built the one way
+ * devices/device.h describes; its state is saved and restored through
+ * its component, whose ops take its lock (any thread).
  */
 #ifndef HEARTH_DEVICES_PLATFORM_H
 #define HEARTH_DEVICES_PLATFORM_H
 
-#include <stddef.h>
-
-#include "core/bus.h"
-#include "core/irq.h"
-#include "devices/power.h"
+#include "devices/device.h"
 
 struct i8042;
-struct rtc;
-struct acpi_pm;
 
-/* Ports 0x60 and 0x64, keyboard interrupt on irq. Command 0xfe raises POWER_RESET. */
-struct i8042 *i8042_create(struct bus *bus, struct power_sink sink, struct irq_line irq);
+/*
+ * The data port at res->pio_base, the status and command port four above
+ * it (0x60 and 0x64 on a PC; the one between is KVM's speaker), the
+ * keyboard's interrupt on res->gsi. Command 0xfe asks env's power sink
+ * for a reset. Record "KBDC" 1 (docs/snapshot-format.md).
+ */
+#define I8042_PORTS 5
+#define I8042_STATE_VERSION 1u
+int i8042_create(const struct dev_env *env, const struct dev_resources *res,
+		 struct component *out, struct err *err);
 /*
  * Queues Ctrl, Alt and Del pressed and released for the guest's keyboard
  * driver (any thread). 0, or -ENOSPC when the keyboard's queue has no room
  * for it (the guest is not reading its keyboard).
  */
 int i8042_send_ctrl_alt_del(struct i8042 *dev);
-void i8042_destroy(struct i8042 *dev);
 
 /*
- * Each device's guest-visible state to and from a versioned buffer, as
- * util/bytes.h describes: save gives 0 or -ENOSPC with the size needed
- * in *len; restore gives 0, -ENODATA, -EPROTO or -EINVAL and changes
- * nothing on failure. Any thread; they take the device's lock.
+ * The index and data ports at res->pio_base, the host's UTC time. Record
+ * "CMOS" 1: the index register and NVRAM; the clock is the host's.
  */
-#define I8042_STATE_VERSION 1u
-int i8042_save(struct i8042 *dev, void *out, size_t *len);
-int i8042_restore(struct i8042 *dev, const void *in, size_t len);
-
-/* Ports 0x70-0x71, the host's UTC time. */
-struct rtc *rtc_create(struct bus *bus);
-void rtc_destroy(struct rtc *dev);
-/* The index register and NVRAM; the clock is the host's and is not saved. */
+#define RTC_PORTS 2
 #define RTC_STATE_VERSION 1u
-int rtc_save(struct rtc *dev, void *out, size_t *len);
-int rtc_restore(struct rtc *dev, const void *in, size_t len);
+int rtc_create(const struct dev_env *env, const struct dev_resources *res,
+	       struct component *out, struct err *err);
 
-/* The FADT sleep control/status and reset registers (boot/layout.h). */
-struct acpi_pm *acpi_pm_create(struct bus *bus, struct power_sink sink);
-void acpi_pm_destroy(struct acpi_pm *dev);
-/* No registers hold state; the record is only its tag and version. */
+/*
+ * The FADT's sleep control, sleep status and reset registers, one byte
+ * each from res->pio_base (core/layout.h's PORT_ACPI_*). No register holds
+ * state: the record is "ACPI" 1 and nothing else.
+ */
+#define ACPI_PM_PORTS 3
 #define ACPI_PM_STATE_VERSION 1u
-int acpi_pm_save(struct acpi_pm *dev, void *out, size_t *len);
-int acpi_pm_restore(struct acpi_pm *dev, const void *in, size_t len);
+int acpi_pm_create(const struct dev_env *env, const struct dev_resources *res,
+		   struct component *out, struct err *err);
 
-/* Quiet handlers for probed legacy ports, plus resets through ports 0xcf9 and 0x92. */
-int legacy_create(struct bus *bus, struct power_sink sink);
-/* Frees legacy_create's state for bus; call before bus_destroy. Optional. */
-void legacy_destroy(struct bus *bus);
+/*
+ * Quiet handlers for the legacy ports a kernel probes (a fixed PC set of
+ * their own: res is unused), plus resets through ports 0xcf9 and 0x92.
+ * Record "LGCY" 1, no fields.
+ */
+int legacy_create(const struct dev_env *env, const struct dev_resources *res,
+		  struct component *out, struct err *err);
 
 #endif

@@ -2,6 +2,8 @@
 #ifndef HEARTH_DEVICES_POWER_H
 #define HEARTH_DEVICES_POWER_H
 
+#include <stdint.h>
+
 enum power_event {
 	POWER_OFF,   /* ACPI S5 */
 	POWER_RESET, /* i8042 pulse, ACPI reset register, port 0xcf9 */
@@ -9,6 +11,12 @@ enum power_event {
 
 struct power_sink {
 	void (*event)(void *ctx, enum power_event ev);
+	void *ctx;
+};
+
+/* isa-debug-exit's: the guest's verdict, told of the first write on the vCPU thread that made it. */
+struct debug_exit_sink {
+	void (*exit)(void *ctx, uint32_t value);
 	void *ctx;
 };
 

@@ -1,5 +1,6 @@
 /*
- * MC146818 CMOS RTC at ports 0x70 (index) and 0x71 (data). The clock
+ * MC146818 CMOS RTC: two ports, the index and the data (0x70 and 0x71 on
+ * a PC; the caller places them). The clock
  * registers are computed from the host's UTC time on every read, so there
  * is no update cycle to emulate and nothing drifts. The guest cannot set
  * the clock: time writes are dropped. The rest is 128 bytes of NVRAM.
@@ -15,8 +16,6 @@
 #include "util/bytes.h"
 #include "util/log.h"
 
-#define RTC_PORT 0x70
-#define RTC_NR_PORTS 2
 #define RTC_NVRAM_SIZE 128
 #define RTC_INDEX_MASK 0x7f /* bit 7 of the index port masks NMI on a PC */
 
@@ -206,60 +205,23 @@ static const struct bus_region_ops rtc_ops = {
 	.write = rtc_write,
 };
 
-struct rtc *rtc_create(struct bus *bus)
-{
-	struct rtc *dev;
-	int r;
-
-	if (!bus) {
-		errno = EINVAL;
-		return NULL;
-	}
-	dev = calloc(1, sizeof(*dev));
-	if (!dev)
-		return NULL;
-	r = pthread_mutex_init(&dev->lock, NULL);
-	if (r)
-		goto err_free;
-	dev->nvram[RTC_REG_A] = REG_A_DEFAULT;
-	dev->nvram[RTC_REG_B] = REG_B_DEFAULT;
-	r = -bus_register(bus, BUS_PIO, RTC_PORT, RTC_NR_PORTS, &rtc_ops, dev, "rtc");
-	if (r)
-		goto err_mutex;
-	return dev;
-
-err_mutex:
-	pthread_mutex_destroy(&dev->lock);
-err_free:
-	free(dev);
-	errno = r;
-	return NULL;
-}
-
-void rtc_destroy(struct rtc *dev)
-{
-	if (!dev)
-		return;
-	pthread_mutex_destroy(&dev->lock);
-	free(dev);
-}
-
 #define RTC_TAG "CMOS"
 
-int rtc_save(struct rtc *dev, void *out, size_t *len)
+static int rtc_save(void *obj, struct bytes_out *o, struct err *err)
 {
-	struct bytes_out o = bytes_out_init(out, *len);
+	struct rtc *dev = obj;
 
 	pthread_mutex_lock(&dev->lock);
-	bytes_put_tag(&o, RTC_TAG, RTC_STATE_VERSION);
-	bytes_put_u8(&o, dev->index);
-	bytes_put(&o, dev->nvram, RTC_NVRAM_SIZE);
+	bytes_put_tag(o, RTC_TAG, RTC_STATE_VERSION);
+	bytes_put_u8(o, dev->index);
+	bytes_put(o, dev->nvram, RTC_NVRAM_SIZE);
 	pthread_mutex_unlock(&dev->lock);
-	return bytes_out_finish(&o, len);
+	return 0;
 }
 
-int rtc_restore(struct rtc *dev, const void *in, size_t len)
+static int rtc_restore(void *obj, const void *in, size_t len, bool apply, struct err *err)
 {
+	struct rtc *dev = obj;
 	struct bytes_in r = bytes_in_init(in, len);
 	uint8_t index, nvram[RTC_NVRAM_SIZE];
 	int ret = bytes_get_tag(&r, RTC_TAG, RTC_STATE_VERSION);
@@ -274,9 +236,45 @@ int rtc_restore(struct rtc *dev, const void *in, size_t len)
 	/* As rtc_write_data stores them: no index past NVRAM, UIP never latched. */
 	if ((index & ~RTC_INDEX_MASK) || (nvram[RTC_REG_A] & REG_A_UIP))
 		return -EINVAL;
+	if (!apply)
+		return 0;
 	pthread_mutex_lock(&dev->lock);
 	dev->index = index;
 	memcpy(dev->nvram, nvram, sizeof(nvram));
 	pthread_mutex_unlock(&dev->lock);
+	return 0;
+}
+
+static void rtc_destroy(void *obj)
+{
+	struct rtc *dev = obj;
+
+	pthread_mutex_destroy(&dev->lock);
+	free(dev);
+}
+
+static const struct component_ops rtc_component = {
+	.save = rtc_save,
+	.restore = rtc_restore,
+	.destroy = rtc_destroy,
+};
+
+int rtc_create(const struct dev_env *env, const struct dev_resources *res,
+	       struct component *out, struct err *err)
+{
+	struct rtc *dev = calloc(1, sizeof(*dev));
+	int ret;
+
+	if (!dev)
+		return err_set(err, false, -ENOMEM, "out of memory");
+	pthread_mutex_init(&dev->lock, NULL);
+	dev->nvram[RTC_REG_A] = REG_A_DEFAULT;
+	dev->nvram[RTC_REG_B] = REG_B_DEFAULT;
+	ret = dev_claim(env, BUS_PIO, res->pio_base, res->pio_size, &rtc_ops, dev, "rtc", err);
+	if (ret) {
+		rtc_destroy(dev);
+		return ret;
+	}
+	*out = (struct component){ &rtc_component, dev };
 	return 0;
 }

@@ -394,51 +394,61 @@ const struct bus_region_ops serial_bus_ops = {
 	.write = serial_write,
 };
 
-struct serial *serial_create(int out_fd, struct irq_line irq)
+static void serial_destroy(void *obj)
 {
-	struct serial *s = calloc(1, sizeof(*s));
-	int r;
+	struct serial *s = obj;
 
-	if (!s)
-		return NULL;
-	r = pthread_mutex_init(&s->lock, NULL);
-	if (r) {
-		errno = r;
-		goto err_free;
-	}
-	r = serial_out_init(&s->out, out_fd);
-	if (r) {
-		errno = -r;
-		goto err_lock;
-	}
-	s->notify_fd = -1;
-	s->irq = irq;
-	s->lsr = LSR_THRE | LSR_TEMT;
-	s->msr = serial_modem_inputs(s);
-	s->dll = 12; /* 9600 baud from the 1.8432 MHz clock, as firmware leaves it */
-	return s;
-
-err_lock:
-	pthread_mutex_destroy(&s->lock);
-err_free:
-	free(s);
-	return NULL;
-}
-
-void serial_destroy(struct serial *s)
-{
-	if (!s)
-		return;
 	serial_out_destroy(&s->out);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 
-int serial_attach(struct serial *s, struct bus *bus, uint16_t base)
+static unsigned int serial_counters(void *obj, struct dev_counter *out, unsigned int max)
 {
-	if (!s || !bus)
-		return -EINVAL;
-	return bus_register(bus, BUS_PIO, base, UART_NR_REGS, &serial_bus_ops, s, "serial");
+	struct dev_counter c[] = {
+		{ "out_bytes", serial_output_bytes(obj) },
+		{ "out_dropped_bytes", serial_output_dropped(obj) },
+		{ "in_bytes", serial_input_bytes(obj) },
+	};
+
+	return dev_counters_copy(out, max, c, 3);
+}
+
+static const struct component_ops serial_component = {
+	.save = serial_save,
+	.restore = serial_restore,
+	.destroy = serial_destroy,
+	.counters = serial_counters,
+};
+
+int serial_create(const struct dev_env *env, const struct dev_resources *res,
+		  struct component *out, struct err *err)
+{
+	struct serial *s = calloc(1, sizeof(*s));
+	int ret;
+
+	if (!s)
+		return err_set(err, false, -ENOMEM, "out of memory");
+	pthread_mutex_init(&s->lock, NULL);
+	ret = serial_out_init(&s->out, env->console_fd);
+	if (ret) {
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return err_set(err, false, ret, "%s", strerror(-ret));
+	}
+	s->notify_fd = -1;
+	s->irq = dev_irq(env, res);
+	s->lsr = LSR_THRE | LSR_TEMT;
+	s->msr = serial_modem_inputs(s);
+	s->dll = 12; /* 9600 baud from the 1.8432 MHz clock, as firmware leaves it */
+	ret = dev_claim(env, BUS_PIO, res->pio_base, res->pio_size, &serial_bus_ops, s, "serial",
+			err);
+	if (ret) {
+		serial_destroy(s);
+		return ret;
+	}
+	*out = (struct component){ &serial_component, s };
+	return 0;
 }
 
 size_t serial_rx_push(struct serial *s, const uint8_t *buf, size_t len)

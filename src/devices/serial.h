@@ -6,22 +6,22 @@
 #include <stdint.h>
 
 #include "core/bus.h"
-#include "core/irq.h"
+#include "devices/device.h"
 
 struct serial;
 
 /*
- * out_fd receives what the guest transmits (-1 discards it), through a
- * buffer that someone must drain (see serial_output_*); out_fd stays the
- * caller's and its file status flags are left alone where possible. irq
- * is the UART's interrupt line, driven high while an enabled interrupt is
- * pending.
+ * Eight registers from res->pio_base, the interrupt line res->gsi, driven
+ * high while an enabled interrupt is pending. env->console_fd receives
+ * what the guest transmits (-1 discards it), through a buffer that
+ * someone must drain (see serial_output_*); the fd stays the caller's and
+ * its file status flags are left alone where possible. The component's
+ * obj is the struct serial; it counts out_bytes, out_dropped_bytes and
+ * in_bytes.
  */
-struct serial *serial_create(int out_fd, struct irq_line irq);
-void serial_destroy(struct serial *s);
-
-/* Registers the 8 ports at base. */
-int serial_attach(struct serial *s, struct bus *bus, uint16_t base);
+#define SERIAL_PORTS 8
+int serial_create(const struct dev_env *env, const struct dev_resources *res,
+		  struct component *out, struct err *err);
 
 /*
  * Host input. serial_rx_push queues up to len bytes for the guest and
@@ -56,16 +56,13 @@ uint64_t serial_output_bytes(struct serial *s);
 uint64_t serial_input_bytes(struct serial *s);
 
 /*
- * The guest-visible state (registers, receive FIFO and the host-side
- * input behind it, the interrupt line) to and from a versioned buffer,
- * as util/bytes.h describes: save gives 0 or -ENOSPC with the size
- * needed in *len; restore gives 0, -ENODATA, -EPROTO or -EINVAL and
- * leaves s as it was on failure. Output not yet drained to out_fd is
- * the host's, not the guest's, and is not saved: flush it first.
+ * The record ("UART" 1, through the component) holds the guest-visible
+ * state: registers, the receive FIFO and the host-side input behind it,
+ * and so the interrupt line, which a restore drives again. Output not yet
+ * drained to the console is the host's, not the guest's, and is not
+ * saved: flush it first.
  */
 #define SERIAL_STATE_VERSION 1u
-int serial_save(struct serial *s, void *out, size_t *len);
-int serial_restore(struct serial *s, const void *in, size_t len);
 
 /* The bus callbacks, exported for unit tests that drive the registers directly. */
 extern const struct bus_region_ops serial_bus_ops;

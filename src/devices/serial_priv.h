@@ -12,6 +12,8 @@
 
 #include "core/irq.h"
 #include "devices/serial_out.h"
+#include "util/bytes.h"
+#include "util/err.h"
 
 #define IER_MASK 0x0f  /* the rest read as zero on a 16550A */
 #define MCR_MASK 0x1f
@@ -38,5 +40,9 @@ struct serial {
 
 /* Drives the line to what IIR shows; s->lock held. */
 void serial_update_irq(struct serial *s);
+
+/* serial_state.c: the component's save and restore (core/component.h). */
+int serial_save(void *obj, struct bytes_out *o, struct err *err);
+int serial_restore(void *obj, const void *in, size_t len, bool apply, struct err *err);
 
 #endif

@@ -17,30 +17,30 @@
 #define LSR_SAVED 0x7e    /* DR is derived from the FIFO, never stored */
 #define FCR_SAVED 0xc9    /* enable, DMA mode, trigger level */
 
-int serial_save(struct serial *s, void *out, size_t *len)
+int serial_save(void *obj, struct bytes_out *o, struct err *err)
 {
-	struct bytes_out o = bytes_out_init(out, *len);
+	struct serial *s = obj;
 
 	pthread_mutex_lock(&s->lock);
-	bytes_put_tag(&o, SERIAL_TAG, SERIAL_STATE_VERSION);
-	bytes_put_u8(&o, s->ier);
-	bytes_put_u8(&o, s->lcr);
-	bytes_put_u8(&o, s->mcr);
-	bytes_put_u8(&o, s->lsr);
-	bytes_put_u8(&o, s->msr);
-	bytes_put_u8(&o, s->scr);
-	bytes_put_u8(&o, s->dll);
-	bytes_put_u8(&o, s->dlm);
-	bytes_put_u8(&o, s->fcr);
-	bytes_put_u8(&o, s->rbr);
-	bytes_put_u8(&o, s->thr_ipending);
-	bytes_put_u8(&o, s->rx_was_full);
-	bytes_put_u16(&o, (uint16_t)s->rx_count);
+	bytes_put_tag(o, SERIAL_TAG, SERIAL_STATE_VERSION);
+	bytes_put_u8(o, s->ier);
+	bytes_put_u8(o, s->lcr);
+	bytes_put_u8(o, s->mcr);
+	bytes_put_u8(o, s->lsr);
+	bytes_put_u8(o, s->msr);
+	bytes_put_u8(o, s->scr);
+	bytes_put_u8(o, s->dll);
+	bytes_put_u8(o, s->dlm);
+	bytes_put_u8(o, s->fcr);
+	bytes_put_u8(o, s->rbr);
+	bytes_put_u8(o, s->thr_ipending);
+	bytes_put_u8(o, s->rx_was_full);
+	bytes_put_u16(o, (uint16_t)s->rx_count);
 	/* Oldest first, so the ring's position is not part of the format. */
 	for (size_t i = 0; i < s->rx_count; i++)
-		bytes_put_u8(&o, s->rx_buf[(s->rx_head + i) % RX_BUF_SIZE]);
+		bytes_put_u8(o, s->rx_buf[(s->rx_head + i) % RX_BUF_SIZE]);
 	pthread_mutex_unlock(&s->lock);
-	return bytes_out_finish(&o, len);
+	return 0;
 }
 
 struct serial_saved {
@@ -82,12 +82,13 @@ static int serial_parse(struct serial_saved *v, const void *in, size_t len)
 	return 0;
 }
 
-int serial_restore(struct serial *s, const void *in, size_t len)
+int serial_restore(void *obj, const void *in, size_t len, bool apply, struct err *err)
 {
+	struct serial *s = obj;
 	struct serial_saved v;
 	int ret = serial_parse(&v, in, len);
 
-	if (ret)
+	if (ret || !apply)
 		return ret;
 	pthread_mutex_lock(&s->lock);
 	s->ier = v.ier;

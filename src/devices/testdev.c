@@ -136,62 +136,26 @@ static void window_write(void *opaque, uint64_t offset, const uint8_t *data, uns
 
 static const struct bus_region_ops window_ops = { .read = window_read, .write = window_write };
 
-struct testdev *testdev_create(struct bus *bus, struct guest_mem *mem, struct eventloop *loop,
-			       struct irq_line irq)
-{
-	struct testdev *d = calloc(1, sizeof(*d));
-	int ret;
-
-	if (!d)
-		return NULL;
-	pthread_mutex_init(&d->lock, NULL);
-	d->mem = mem;
-	d->loop = loop;
-	d->irq = irq;
-	ret = bus_register(bus, BUS_PIO, TESTDEV_LATCH_PORT, 4, &latch_ops, d, "testdev-latch");
-	if (!ret)
-		ret = bus_register(bus, BUS_PIO, TESTDEV_FLUSH_PORT, 4, &flush_ops, d, "testdev-flush");
-	if (!ret)
-		ret = bus_register(bus, BUS_PIO, TESTDEV_IRQ_PORT, TESTDEV_NIRQ, &irq_ops, d,
-				   "testdev-irq");
-	if (!ret)
-		ret = bus_register(bus, BUS_MMIO, TESTDEV_MMIO_BASE, TESTDEV_MMIO_SIZE, &window_ops, d,
-				   "testdev-iomem");
-	if (ret) {
-		/* The bus cannot unregister: d stays, unreachable by the guest until destroy. */
-		errno = -ret;
-		return NULL;
-	}
-	return d;
-}
-
-void testdev_destroy(struct testdev *d)
-{
-	if (!d)
-		return;
-	pthread_mutex_destroy(&d->lock);
-	free(d);
-}
-
 /* The record: the latch and the window; the flush and IRQ ports hold nothing. */
-int testdev_save(struct testdev *d, void *out, size_t *len)
+static int testdev_save(void *obj, struct bytes_out *o, struct err *err)
 {
-	struct bytes_out o = bytes_out_init(out, *len);
+	struct testdev *d = obj;
 
 	pthread_mutex_lock(&d->lock);
-	bytes_put_tag(&o, TESTDEV_TAG, TESTDEV_STATE_VERSION);
-	bytes_put_u32(&o, d->latch);
-	bytes_put(&o, d->window, sizeof(d->window));
+	bytes_put_tag(o, TESTDEV_TAG, TESTDEV_STATE_VERSION);
+	bytes_put_u32(o, d->latch);
+	bytes_put(o, d->window, sizeof(d->window));
 	pthread_mutex_unlock(&d->lock);
-	return bytes_out_finish(&o, len);
+	return 0;
 }
 
-int testdev_restore(struct testdev *d, const void *in, size_t len)
+static int testdev_restore(void *obj, const void *in, size_t len, bool apply, struct err *err)
 {
+	struct testdev *d = obj;
 	struct bytes_in r = bytes_in_init(in, len);
-	uint32_t latch;
-	uint8_t *window;
 	int ret = bytes_get_tag(&r, TESTDEV_TAG, TESTDEV_STATE_VERSION);
+	uint8_t *window;
+	uint32_t latch;
 
 	if (ret)
 		return ret;
@@ -201,7 +165,7 @@ int testdev_restore(struct testdev *d, const void *in, size_t len)
 	latch = bytes_get_u32(&r);
 	bytes_get(&r, window, TESTDEV_MMIO_SIZE);
 	ret = bytes_in_finish(&r);
-	if (!ret) {
+	if (!ret && apply) {
 		pthread_mutex_lock(&d->lock);
 		d->latch = latch;
 		memcpy(d->window, window, TESTDEV_MMIO_SIZE);
@@ -209,4 +173,53 @@ int testdev_restore(struct testdev *d, const void *in, size_t len)
 	}
 	free(window);
 	return ret;
+}
+
+static void testdev_destroy(void *obj)
+{
+	struct testdev *d = obj;
+
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+static const struct component_ops testdev_component = {
+	.save = testdev_save,
+	.restore = testdev_restore,
+	.destroy = testdev_destroy,
+};
+
+int testdev_create(const struct dev_env *env, const struct dev_resources *res,
+		   struct component *out, struct err *err)
+{
+	struct testdev *d;
+	int ret;
+
+	if (res->mmio_size > TESTDEV_MMIO_SIZE)
+		return err_set(err, false, -EINVAL, "a window of at most %u bytes",
+			       TESTDEV_MMIO_SIZE);
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return err_set(err, false, -ENOMEM, "out of memory");
+	pthread_mutex_init(&d->lock, NULL);
+	d->mem = env->mem;
+	d->loop = env->loop;
+	d->irq = env->irq;
+	ret = dev_claim(env, BUS_PIO, res->pio_base, 4, &latch_ops, d, "testdev-latch", err);
+	if (ret) {
+		testdev_destroy(d);
+		return ret;
+	}
+	/* The bus cannot unregister: from here on a failure leaves d to it, unreachable. */
+	ret = dev_claim(env, BUS_PIO, res->pio_base + 4, 4, &flush_ops, d, "testdev-flush", err);
+	if (!ret)
+		ret = dev_claim(env, BUS_PIO, TESTDEV_IRQ_PORT, TESTDEV_NIRQ, &irq_ops, d,
+				"testdev-irq", err);
+	if (!ret)
+		ret = dev_claim(env, BUS_MMIO, res->mmio_base, res->mmio_size, &window_ops, d,
+				"testdev-iomem", err);
+	if (ret)
+		return ret;
+	*out = (struct component){ &testdev_component, d };
+	return 0;
 }

@@ -58,16 +58,6 @@ static int save_vm(void *ctx, void *out, size_t *len)
 	return vm_state_save(ctx, out, len);
 }
 
-static int save_dev(void *ctx, void *out, size_t *len)
-{
-	const struct dev_entry *e = ctx;
-	unsigned long n = *len;
-	int ret = e->ops->save(e->dev, out, &n);
-
-	*len = n;
-	return ret;
-}
-
 struct devices_save {
 	struct vm *vm;
 	struct snap_builder *b;
@@ -77,17 +67,25 @@ struct devices_save {
 static int save_devices(void *ctx, struct err *err)
 {
 	struct devices_save *c = ctx;
-	struct registry *r = &c->vm->devices;
+	struct registry *r = &c->vm->registry;
 	int ret;
 
 	for (unsigned int i = 0; i < r->n; i++) {
-		const struct dev_entry *e = &r->entries[i];
+		const struct reg_entry *e = &r->entries[i];
+		struct bytes_out o = bytes_out_growing();
+		size_t len;
 
-		if (!e->ops->save)
+		if (e->kind != COMP_DEVICE)
+			continue;
+		if (!e->comp.ops->save)
 			return err_set(err, false, -EOPNOTSUPP, "device '%s' (%s) cannot be saved",
 				       e->id, e->type);
-		ret = snap_builder_add_saved(c->b, SNAP_SEC_DEVICE, e->id, 1, save_dev,
-					     (void *)e);
+		ret = e->comp.ops->save(e->comp.obj, &o, err);
+		if (!ret)
+			ret = bytes_out_finish(&o, &len);
+		if (!ret)
+			ret = snap_builder_add(c->b, SNAP_SEC_DEVICE, e->id, 1, o.buf, len);
+		free(o.buf);
 		if (ret)
 			return err_set(err, false, ret, "device '%s': saving failed: %s", e->id,
 				       strerror(-ret));

@@ -152,18 +152,21 @@ err_close:
 	return ret;
 }
 
-static int restore_dev(struct restore_ctx *rc, struct dev_entry *e, struct err *err)
+static int restore_dev(struct restore_ctx *rc, struct reg_entry *e, struct err *err)
 {
 	const struct snap_section *s = snap_find(&rc->f, SNAP_SEC_DEVICE, e->id);
+	const struct component_ops *ops = e->comp.ops;
 	int ret;
 
 	if (!s)
 		return err_set(err, true, -EINVAL, "snapshot %s: no state for device '%s'",
 			       rc->path, e->id);
-	if (!e->ops->restore)
+	if (!ops->restore)
 		return err_set(err, true, -EOPNOTSUPP, "device '%s' (%s) cannot be restored",
 			       e->id, e->type);
-	ret = e->ops->restore(e->dev, s->data, (unsigned long)s->len);
+	ret = ops->restore(e->comp.obj, s->data, (size_t)s->len, false, err);
+	if (!ret)
+		ret = ops->restore(e->comp.obj, s->data, (size_t)s->len, true, err);
 	if (ret)
 		return err_set(err, true, ret, "snapshot %s: device '%s' refused its state: %s",
 			       rc->path, e->id, ret == -EPROTO ? "another version"
@@ -205,14 +208,16 @@ static int restore_apply(void *ctx, struct vm *vm, struct err *err)
 			return err_prefix(err, ret, "restoring vcpu%u: ", i);
 		}
 	}
-	for (unsigned int i = 0; i < vm->devices.n; i++) {
-		ret = restore_dev(rc, &vm->devices.entries[i], err);
+	for (unsigned int i = 0; i < vm->registry.n; i++) {
+		if (vm->registry.entries[i].kind != COMP_DEVICE)
+			continue;
+		ret = restore_dev(rc, &vm->registry.entries[i], err);
 		if (ret)
 			return ret;
 	}
 	for (unsigned int i = 0; i < rc->f.nsections; i++)
 		if (rc->f.sections[i].kind == SNAP_SEC_DEVICE &&
-		    !registry_find(&vm->devices, rc->f.sections[i].id))
+		    !registry_find(&vm->registry, COMP_DEVICE, rc->f.sections[i].id))
 			return err_set(err, true, -EINVAL, "snapshot %s: device '%s' is not "
 				       "in its config", rc->path, rc->f.sections[i].id);
 	return 0;

@@ -1,10 +1,33 @@
 #include "util/bytes.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* A growing buffer takes len more bytes: doubled until they fit. False when it cannot. */
+static bool bytes_out_reserve(struct bytes_out *o, size_t len)
+{
+	size_t cap = o->cap ? o->cap : 256;
+	uint8_t *grown;
+
+	if (o->oom || len > SIZE_MAX / 2 - o->len)
+		return false;
+	while (cap < o->len + len)
+		cap *= 2;
+	if (cap == o->cap)
+		return true;
+	grown = realloc(o->buf, cap);
+	if (!grown)
+		return false;
+	o->buf = grown;
+	o->cap = cap;
+	return true;
+}
 
 void bytes_put(struct bytes_out *o, const void *data, size_t len)
 {
+	if (o->grow && len > o->cap - o->len && !bytes_out_reserve(o, len))
+		o->oom = true;
 	/* Counting goes on past cap so a failed save still reports the size it needs. */
 	if (o->len <= o->cap && len <= o->cap - o->len && len)
 		memcpy(o->buf + o->len, data, len);
@@ -50,6 +73,8 @@ void bytes_put_tag(struct bytes_out *o, const char *tag, uint32_t version)
 int bytes_out_finish(const struct bytes_out *o, size_t *len)
 {
 	*len = o->len;
+	if (o->oom)
+		return -ENOMEM;
 	return o->len <= o->cap ? 0 : -ENOSPC;
 }
 
@@ -136,4 +161,12 @@ int bytes_in_finish(const struct bytes_in *in)
 	if (in->short_read)
 		return -ENODATA;
 	return !in->bad && in->off == in->len ? 0 : -EINVAL;
+}
+
+int bytes_check_bare(const void *in, size_t len, const char *tag, uint32_t version)
+{
+	struct bytes_in r = bytes_in_init(in, len);
+	int ret = bytes_get_tag(&r, tag, version);
+
+	return ret ? ret : bytes_in_finish(&r);
 }

@@ -25,6 +25,8 @@ struct bytes_out {
 	uint8_t *buf;      /* may be NULL when cap is 0: only counting */
 	size_t cap;
 	size_t len;        /* bytes written, or that would have been */
+	bool grow;         /* buf is malloc'ed and grows to fit (bytes_out_growing) */
+	bool oom;          /* growing failed: finish says -ENOMEM */
 };
 
 struct bytes_in {
@@ -41,6 +43,12 @@ static inline struct bytes_out bytes_out_init(void *buf, size_t cap)
 	return (struct bytes_out){ .buf = buf, .cap = buf ? cap : 0 };
 }
 
+/* A buffer that grows to take whatever is put: one save, whatever its size. free() buf. */
+static inline struct bytes_out bytes_out_growing(void)
+{
+	return (struct bytes_out){ .grow = true };
+}
+
 static inline struct bytes_in bytes_in_init(const void *p, size_t len)
 {
 	return (struct bytes_in){ .p = p, .len = p ? len : 0 };
@@ -54,8 +62,9 @@ void bytes_put_u64(struct bytes_out *o, uint64_t v);
 /* tag: exactly BYTES_TAG_SIZE characters ("UART"). */
 void bytes_put_tag(struct bytes_out *o, const char *tag, uint32_t version);
 /*
- * Ends a save: *len becomes the bytes written (or needed); returns 0, or
- * -ENOSPC when they did not fit in the buffer.
+ * Ends a save: *len becomes the bytes written (or needed); returns 0,
+ * -ENOSPC when they did not fit in the buffer, or -ENOMEM when a growing
+ * one could not grow.
  */
 int bytes_out_finish(const struct bytes_out *o, size_t *len);
 
@@ -74,5 +83,10 @@ static inline size_t bytes_in_left(const struct bytes_in *in)
 }
 /* Ends a restore: 0, -ENODATA after a short read, -EINVAL for a bad value or bytes left over. */
 int bytes_in_finish(const struct bytes_in *in);
+/*
+ * Checks a record that is its tag and version and nothing else (a part
+ * with no state still saves one, so a restore without it is refused).
+ */
+int bytes_check_bare(const void *in, size_t len, const char *tag, uint32_t version);
 
 #endif

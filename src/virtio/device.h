@@ -5,8 +5,8 @@
  * the status state machine, queue setup, notifications (ioeventfd) and
  * interrupts (irqfd), and reaches the device only through the ops.
  *
- * Lifecycle, in one place (src/vmm/devices.c builds, src/vmm/registry.c
- * tears down):
+ * Lifecycle, in one place (src/vmm/devices.c builds; the registry tears
+ * down through the transport's component, virtio_mmio_component):
  *
  *   virtio_X_create(env, ...)          the device; no guest can see it yet
  *   virtio_mmio_create(dev, host, ...) attach: registers, kicks, hooks

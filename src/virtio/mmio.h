@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/bus.h"
+#include "core/component.h"
 #include "core/eventloop.h"
 #include "virtio/device.h"
 
@@ -44,20 +45,26 @@ int virtio_mmio_create(struct virtio_dev *dev, const struct virtio_host *host, u
 void virtio_mmio_destroy(struct virtio_mmio *t);
 
 /*
- * The transport's state and its queues' to and from a versioned buffer
- * (util/bytes.h's convention): status, features offered and accepted,
- * selectors, each queue's layout, readiness and indices, interrupt
- * status, config generation. The device's own state is its own. Restore
- * is for a paused device built from the same config: another device
- * type, queue count or a feature set that no longer covers the accepted
- * one is -EINVAL, and nothing changes on any failure. A device that was
- * live is activated again (its activate's -errno, and NEEDS_RESET, when
- * it cannot start), and pending interrupt status is signalled again.
- * Takes dev->lock; on the I/O thread, or with it not running.
+ * The attached device as one component (core/component.h), obj the
+ * struct virtio_mmio: pause and resume stop and start the device taking
+ * requests (virtio_dev_pause); counters are the device's; destroy
+ * detaches the transport, then destroys the device.
+ *
+ * Its record ("VMMI" 2, mmio/state.c) is the transport's state and its
+ * queues' (status, features offered and accepted, selectors, each queue's
+ * layout, readiness and indices, interrupt status, config generation),
+ * with the device's own record nested. A restore is for a paused device
+ * built from the same config: another device type, queue count or a
+ * feature set that no longer covers the accepted one is -EINVAL. Its
+ * check checks the device's record too; its apply activates a device
+ * that was live (NEEDS_RESET when it cannot start, and the activate's
+ * -errno) and signals pending interrupt status again. Takes dev->lock;
+ * on the I/O thread, or with it not running.
  */
 #define VIRTIO_MMIO_STATE_VERSION 2u
-int virtio_mmio_save(struct virtio_mmio *t, void *out, size_t *len);
-int virtio_mmio_restore(struct virtio_mmio *t, const void *in, size_t len);
+extern const struct component_ops virtio_mmio_component;
+/* The device attached (a component's obj is the transport). */
+struct virtio_dev *virtio_mmio_device(struct virtio_mmio *t);
 
 /* The register file, for unit tests and the fallback notify path. */
 extern const struct bus_region_ops virtio_mmio_bus_ops;

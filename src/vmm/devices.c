@@ -1,7 +1,12 @@
 /*
- * The devices of a VM: laid out, created from the config and entered in
- * its registry. This is the one place that knows the virtio transport:
- * devices are built transport-free, then attached to virtio-mmio here.
+ * The devices of a VM: two tables, walked in order, and nothing per
+ * device besides. A legacy device's entry says where it sits (the ports,
+ * window and line it is given: core/layout.h's) and which constructor
+ * builds it (devices/device.h's one shape); a virtio family's entry how
+ * many the config asks for and how one is made. Every device is entered
+ * in the registry as the component its constructor (or, for virtio, its
+ * transport) hands out. This is the one place that knows the virtio
+ * transport: devices are built transport-free, then attached here.
  */
 #include "vmm/devices.h"
 
@@ -11,17 +16,175 @@
 #include <unistd.h>
 
 #include "core/layout.h"
-#include "core/irq.h"
+#include "devices/debug_exit.h"
 #include "devices/fw_cfg.h"
 #include "devices/platform.h"
-#include "devices/testdev.h"
 #include "devices/serial.h"
-#include "util/bytes.h"
-#include "util/log.h"
+#include "devices/testdev.h"
 #include "virtio/mmio.h"
+#include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
 #include "virtio/vsock_uds.h"
+
+struct legacy_device {
+	const char *id;               /* in the registry and the snapshot */
+	const char *type;
+	const char *what;             /* before its errors */
+	dev_create_fn create;
+	struct dev_resources res;
+	/* NULL: always there. Else whether cfg asks for it, and where it goes. */
+	bool (*wanted)(const struct vm_config *cfg, struct dev_resources *res);
+};
+
+static bool want_testdev(const struct vm_config *cfg, struct dev_resources *res)
+{
+	return cfg->test_devices;
+}
+
+static bool want_debug_exit(const struct vm_config *cfg, struct dev_resources *res)
+{
+	res->pio_base = cfg->debug_exit.iobase;
+	res->pio_size = cfg->debug_exit.iosize;
+	return cfg->debug_exit.present;
+}
+
+_Static_assert(PORT_ACPI_SLEEP_STS == PORT_ACPI_SLEEP_CTL + 1 &&
+	       PORT_ACPI_RESET == PORT_ACPI_SLEEP_CTL + 2,
+	       "acpi_pm takes its three registers from one base");
+
+static const struct legacy_device legacy_devices[] = {
+	{ .id = "com1", .type = "serial", .what = "COM1", .create = serial_create,
+	  .res = { .pio_base = PORT_COM1, .pio_size = SERIAL_PORTS, .gsi = IRQ_COM1 } },
+	{ .id = "i8042", .type = "i8042", .what = "i8042", .create = i8042_create,
+	  .res = { .pio_base = PORT_I8042_DATA, .pio_size = I8042_PORTS, .gsi = IRQ_KBD } },
+	{ .id = "rtc", .type = "rtc", .what = "RTC", .create = rtc_create,
+	  .res = { .pio_base = PORT_RTC, .pio_size = RTC_PORTS, .gsi = IRQ_RTC } },
+	{ .id = "acpi_pm", .type = "acpi-pm", .what = "ACPI PM", .create = acpi_pm_create,
+	  .res = { .pio_base = PORT_ACPI_SLEEP_CTL, .pio_size = ACPI_PM_PORTS, .gsi = -1 } },
+	{ .id = "legacy", .type = "legacy-ports", .what = "legacy ports",
+	  .create = legacy_create, .res = { .gsi = -1 } },
+	{ .id = "fw_cfg", .type = "fw-cfg", .what = "fw_cfg", .create = fw_cfg_create,
+	  .res = { .pio_base = PORT_FW_CFG, .pio_size = FW_CFG_PORTS, .gsi = -1 } },
+	/* pc-testdev first: a clash is then always the debug-exit's, which has a flag to fix it. */
+	{ .id = "testdev", .type = "pc-testdev", .what = "--test-devices",
+	  .create = testdev_create, .wanted = want_testdev,
+	  .res = { .pio_base = PORT_TESTDEV, .pio_size = TESTDEV_PORTS,
+		   .mmio_base = MMIO_TESTDEV, .mmio_size = TESTDEV_MMIO_SIZE, .gsi = -1 } },
+	{ .id = "debug_exit", .type = "isa-debug-exit", .what = "--debug-exit",
+	  .create = debug_exit_create, .wanted = want_debug_exit, .res = { .gsi = -1 } },
+};
+
+/* One virtio device being made: what its maker is given, and what it names. */
+struct virtio_build {
+	const struct virtio_env *env;
+	const struct vm_config *cfg;
+	const struct blk_config *drives;
+	unsigned int i;               /* which of its family */
+	const char *id;               /* set by the maker */
+	char what[96];                /* set by the maker: before its errors */
+};
+
+struct virtio_family {
+	const char *type;
+	unsigned int (*count)(const struct vm_config *cfg);
+	int (*create)(struct virtio_build *b, struct virtio_dev **out, struct err *err);
+};
+
+static unsigned int count_drives(const struct vm_config *cfg)
+{
+	return cfg->ndrives;
+}
+
+static void drive_what(const struct vm_config *cfg, unsigned int i, char *what, size_t len)
+{
+	if (cfg->cli)
+		snprintf(what, len, "--disk %u", i + 1);
+	else
+		snprintf(what, len, "drive '%s'", cfg->drives[i].id);
+}
+
+static int make_blk(struct virtio_build *b, struct virtio_dev **out, struct err *err)
+{
+	int ret;
+
+	b->id = b->cfg->drives[b->i].id;
+	drive_what(b->cfg, b->i, b->what, sizeof(b->what));
+	ret = virtio_blk_create(b->env, &b->drives[b->i], out, err);
+	if (!ret)
+		virtio_blk_set_limiter(*out, &b->cfg->drives[b->i].rate_limiter);
+	return ret;
+}
+
+static unsigned int count_nets(const struct vm_config *cfg)
+{
+	return cfg->nnets;
+}
+
+static int make_net(struct virtio_build *b, struct virtio_dev **out, struct err *err)
+{
+	const struct vm_net *n = &b->cfg->nets[b->i];
+	struct net_config nc = n->dev;
+	int ret;
+
+	b->id = n->id;
+	if (b->cfg->cli)
+		snprintf(b->what, sizeof(b->what), "--net %u", b->i + 1);
+	else
+		snprintf(b->what, sizeof(b->what), "network interface '%s'", n->id);
+	/* One TX/RX pair per vCPU lets each queue's interrupts stay local. */
+	nc.queue_pairs = nc.backend == NET_TAP ? b->cfg->machine.vcpu_count : 1;
+	ret = virtio_net_create(b->env, &nc, out, err);
+	if (!ret)
+		virtio_net_set_limiters(*out, &n->rx_rate_limiter, &n->tx_rate_limiter);
+	return ret;
+}
+
+static unsigned int count_rng(const struct vm_config *cfg)
+{
+	return cfg->entropy ? 1 : 0;
+}
+
+static int make_rng(struct virtio_build *b, struct virtio_dev **out, struct err *err)
+{
+	int ret;
+
+	b->id = "entropy";
+	snprintf(b->what, sizeof(b->what), "virtio-rng");
+	ret = virtio_rng_create(b->env, out, err);
+	if (!ret)
+		virtio_rng_set_limiter(*out, &b->cfg->entropy_rate_limiter);
+	return ret;
+}
+
+static unsigned int count_vsock(const struct vm_config *cfg)
+{
+	return cfg->vsock.present ? 1 : 0;
+}
+
+static int make_vsock(struct virtio_build *b, struct virtio_dev **out, struct err *err)
+{
+	const struct vm_config *cfg = b->cfg;
+
+	b->id = "vsock";
+	snprintf(b->what, sizeof(b->what), "%s", cfg->cli ? "--vsock" : "vsock");
+	/* Hybrid vsock: Unix sockets on the host, no vhost_vsock. */
+	if (cfg->vsock.uds_path)
+		return virtio_vsock_uds_create(b->env, &(struct vsock_uds_config){
+			.cid = cfg->vsock.guest_cid, .uds_path = cfg->vsock.uds_path }, out, err);
+	return virtio_vsock_create(b->env, &(struct vsock_config){ .cid = cfg->vsock.guest_cid },
+				   out, err);
+}
+
+/* In layout order: drives, network interfaces, entropy, vsock. */
+static const struct virtio_family virtio_families[] = {
+	{ .type = "virtio-blk", .count = count_drives, .create = make_blk },
+	{ .type = "virtio-net", .count = count_nets, .create = make_net },
+	{ .type = "virtio-rng", .count = count_rng, .create = make_rng },
+	{ .type = "virtio-vsock", .count = count_vsock, .create = make_vsock },
+};
+
+#define NFAMILIES (sizeof(virtio_families) / sizeof(virtio_families[0]))
 
 /*
  * GSIs for virtio-mmio: the IOAPIC's non-ISA pins first, then ISA lines no
@@ -31,16 +194,13 @@ static const uint8_t virtio_gsis[VM_MAX_VIRTIO] = {
 	16, 17, 18, 19, 20, 21, 22, 23, 5, 6, 7, 9, 10, 11, 12, 14,
 };
 
-static unsigned int virtio_count(const struct vm_config *cfg)
-{
-	return cfg->ndrives + cfg->nnets + (cfg->entropy ? 1 : 0) + (cfg->vsock.present ? 1 : 0);
-}
-
 int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
-	unsigned int n = virtio_count(cfg);
+	unsigned int n = 0;
 
 	vm->n_mmio_devs = 0;
+	for (unsigned int f = 0; f < NFAMILIES; f++)
+		n += virtio_families[f].count(cfg);
 	if (n > VM_MAX_VIRTIO)
 		return err_set(err, true, -EINVAL, "too many virtio devices (%u, at most %u)", n,
 			       VM_MAX_VIRTIO);
@@ -75,379 +235,121 @@ int vm_virtio_cmdline(const char *base, const struct acpi_mmio_dev *devs, unsign
 	return 0;
 }
 
-/* Legacy devices: their ops tables adapt each destroy to the registry's. */
-static void serial_entry_destroy(void *dev)
+/* Enters c in the registry or, when the registry refuses it, destroys it. */
+static int enter(struct vm *vm, const char *id, const char *type,
+		 const struct dev_resources *res, const struct component *c, struct err *err)
 {
-	serial_destroy(dev);
-}
-
-static unsigned int serial_entry_counters(void *dev, struct dev_counter *out, unsigned int max)
-{
-	struct dev_counter c[] = {
-		{ "out_bytes", serial_output_bytes(dev) },
-		{ "out_dropped_bytes", serial_output_dropped(dev) },
-		{ "in_bytes", serial_input_bytes(dev) },
-	};
-
-	return dev_counters_copy(out, max, c, 3);
-}
-
-/*
- * The registry's save and restore for a device whose own take size_t:
- * one adapter pair per device, from the device's functions.
- */
-#define STATE_OPS(name, type)                                                                \
-	static int name##_entry_save(void *dev, void *out, unsigned long *len)               \
-	{                                                                                    \
-		size_t n = *len;                                                             \
-		int ret = name##_save((type *)dev, out, &n);                                 \
-                                                                                             \
-		*len = n;                                                                    \
-		return ret;                                                                  \
-	}                                                                                    \
-	static int name##_entry_restore(void *dev, const void *in, unsigned long len)        \
-	{                                                                                    \
-		return name##_restore((type *)dev, in, len);                                 \
-	}
-
-STATE_OPS(serial, struct serial)
-STATE_OPS(i8042, struct i8042)
-STATE_OPS(rtc, struct rtc)
-STATE_OPS(acpi_pm, struct acpi_pm)
-STATE_OPS(fw_cfg, struct fw_cfg)
-STATE_OPS(testdev, struct testdev)
-
-static const struct dev_ops serial_entry_ops = {
-	.destroy = serial_entry_destroy,
-	.counters = serial_entry_counters,
-	.save = serial_entry_save,
-	.restore = serial_entry_restore,
-};
-
-static void i8042_entry_destroy(void *dev)
-{
-	i8042_destroy(dev);
-}
-
-static const struct dev_ops i8042_entry_ops = {
-	.destroy = i8042_entry_destroy,
-	.save = i8042_entry_save,
-	.restore = i8042_entry_restore,
-};
-
-static void rtc_entry_destroy(void *dev)
-{
-	rtc_destroy(dev);
-}
-
-static const struct dev_ops rtc_entry_ops = {
-	.destroy = rtc_entry_destroy,
-	.save = rtc_entry_save,
-	.restore = rtc_entry_restore,
-};
-
-static void acpi_pm_entry_destroy(void *dev)
-{
-	acpi_pm_destroy(dev);
-}
-
-static const struct dev_ops acpi_pm_entry_ops = {
-	.destroy = acpi_pm_entry_destroy,
-	.save = acpi_pm_entry_save,
-	.restore = acpi_pm_entry_restore,
-};
-
-static void legacy_entry_destroy(void *bus)
-{
-	legacy_destroy(bus);
-}
-
-/*
- * The quiet ports (and the debug-exit port) hold no state, but a snapshot
- * still records them, so a restore that finds another set of devices is
- * refused by name.
- */
-static int legacy_entry_save(void *dev, void *out, unsigned long *len)
-{
-	struct bytes_out o = bytes_out_init(out, *len);
-	size_t n;
-	int ret;
-
-	(void)dev;
-	bytes_put_tag(&o, "LGCY", 1);
-	ret = bytes_out_finish(&o, &n);
-	*len = n;
-	return ret;
-}
-
-static int legacy_entry_restore(void *dev, const void *in, unsigned long len)
-{
-	struct bytes_in r = bytes_in_init(in, len);
-	int ret = bytes_get_tag(&r, "LGCY", 1);
-
-	(void)dev;
-	return ret ? ret : bytes_in_finish(&r);
-}
-
-static const struct dev_ops legacy_entry_ops = {
-	.destroy = legacy_entry_destroy,
-	.save = legacy_entry_save,
-	.restore = legacy_entry_restore,
-};
-
-/* Adds dev or, when the registry refuses, destroys it through ops. */
-static int add_or_destroy(struct vm *vm, const char *id, enum dev_kind kind, const char *type,
-			  const struct dev_resources *res, const struct dev_ops *ops, void *dev,
-			  struct err *err)
-{
-	int ret = registry_add(&vm->devices, id, kind, type, res, ops, dev);
+	int ret = registry_add(&vm->registry, COMP_DEVICE, id, type, res, c);
 
 	if (ret) {
-		ops->destroy(dev);
+		c->ops->destroy(c->obj);
 		return err_set(err, ret == -EEXIST, ret, "device '%s': %s", id,
 			       ret == -EEXIST ? "the id is taken" : strerror(-ret));
 	}
 	return 0;
 }
 
-int vm_devices_create_legacy(struct vm *vm, struct power_sink sink, struct err *err)
-{
-	struct irq_line com1 = { irq_kvm_set, &vm->fd, IRQ_COM1 };
-	struct irq_line kbd = { irq_kvm_set, &vm->fd, IRQ_KBD };
-	struct dev_resources res = { .pio_base = PORT_COM1, .pio_size = 8, .gsi = IRQ_COM1 };
-	struct serial *s;
-	void *dev;
-	int ret;
-
-	s = serial_create(vm->serial_out_fd >= 0 ? vm->serial_out_fd : STDOUT_FILENO, com1);
-	if (!s)
-		return err_set(err, false, -ENOMEM, "COM1: out of memory");
-	ret = add_or_destroy(vm, "com1", DEV_LEGACY, "serial", &res, &serial_entry_ops, s, err);
-	if (ret)
-		return ret;
-	vm->serial = s;
-	ret = serial_attach(s, &vm->bus, PORT_COM1);
-	if (ret)
-		return err_set(err, false, ret, "COM1: %s", strerror(-ret));
-
-	dev = i8042_create(&vm->bus, sink, kbd);
-	res = (struct dev_resources){ .pio_base = 0x60, .pio_size = 5, .gsi = IRQ_KBD };
-	if (!dev || add_or_destroy(vm, "i8042", DEV_LEGACY, "i8042", &res, &i8042_entry_ops, dev,
-				   err))
-		goto err_legacy;
-	dev = rtc_create(&vm->bus);
-	res = (struct dev_resources){ .pio_base = 0x70, .pio_size = 2, .gsi = 8 };
-	if (!dev || add_or_destroy(vm, "rtc", DEV_LEGACY, "rtc", &res, &rtc_entry_ops, dev, err))
-		goto err_legacy;
-	dev = acpi_pm_create(&vm->bus, sink);
-	res = (struct dev_resources){ .pio_base = PORT_ACPI_SLEEP_CTL, .pio_size = 3, .gsi = -1 };
-	if (!dev || add_or_destroy(vm, "acpi_pm", DEV_LEGACY, "acpi-pm", &res, &acpi_pm_entry_ops,
-				   dev, err))
-		goto err_legacy;
-	ret = legacy_create(&vm->bus, sink);
-	if (ret)
-		return err_set(err, false, ret, "legacy ports: %s", strerror(-ret));
-	res = (struct dev_resources){ .gsi = -1 };
-	return add_or_destroy(vm, "legacy", DEV_LEGACY, "legacy-ports", &res, &legacy_entry_ops,
-			      &vm->bus, err);
-
-err_legacy:
-	if (!err->msg[0])
-		err_set(err, false, -ENOMEM, "platform devices: %s", strerror(errno ? errno : ENOMEM));
-	return -ENOMEM;
-}
-
-static void fw_cfg_entry_destroy(void *dev)
-{
-	fw_cfg_destroy(dev);
-}
-
-static const struct dev_ops fw_cfg_entry_ops = {
-	.destroy = fw_cfg_entry_destroy,
-	.save = fw_cfg_entry_save,
-	.restore = fw_cfg_entry_restore,
-};
-
-static void testdev_entry_destroy(void *dev)
-{
-	testdev_destroy(dev);
-}
-
-static const struct dev_ops testdev_entry_ops = {
-	.destroy = testdev_entry_destroy,
-	.save = testdev_entry_save,
-	.restore = testdev_entry_restore,
-};
-
-static void debug_exit_entry_destroy(void *dev)
-{
-	debug_exit_destroy(dev);
-}
-
-static const struct dev_ops debug_exit_entry_ops = {
-	.destroy = debug_exit_entry_destroy,
-	.save = legacy_entry_save,
-	.restore = legacy_entry_restore,
-};
-
-int vm_devices_create_fw(struct vm *vm, const struct vm_config *cfg, struct debug_exit_sink dsink,
+static int create_legacy(struct vm *vm, const struct vm_config *cfg, const struct dev_env *env,
 			 struct err *err)
 {
-	struct fw_cfg_info info = { .ncpus = vm->ncpus, .ram_size = vm->mem.ram_bytes };
-	struct dev_resources res = { .pio_base = FW_CFG_PORT, .pio_size = FW_CFG_PORT_LEN,
-				     .gsi = -1 };
-	void *dev;
+	for (size_t i = 0; i < sizeof(legacy_devices) / sizeof(legacy_devices[0]); i++) {
+		const struct legacy_device *d = &legacy_devices[i];
+		struct dev_resources res = d->res;
+		struct component c;
+		int ret;
+
+		if (d->wanted && !d->wanted(cfg, &res))
+			continue;
+		ret = d->create(env, &res, &c, err);
+		if (ret)
+			return err_prefix(err, ret, "%s: ", d->what);
+		ret = enter(vm, d->id, d->type, &res, &c, err);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Attaches dev to virtio-mmio at the next slot and enters the two as one component. */
+static int attach(struct vm *vm, const struct virtio_build *b, const char *type,
+		  unsigned int slot, struct virtio_dev *dev, struct err *err)
+{
+	struct virtio_host host = { .vm_fd = vm->fd, .bus = &vm->bus, .loop = vm->loop };
+	struct dev_resources res = { .mmio_base = vm->mmio_devs[slot].base,
+				     .mmio_size = vm->mmio_devs[slot].size,
+				     .gsi = (int)vm->mmio_devs[slot].gsi };
+	struct virtio_mmio *t;
+	int ret;
+
+	ret = virtio_mmio_create(dev, &host, res.mmio_base, (uint32_t)res.gsi, &t);
+	if (ret) {
+		dev->ops->destroy(dev);
+		return err_set(err, false, ret, "%s: cannot attach virtio-mmio: %s", b->what,
+			       strerror(-ret));
+	}
+	return enter(vm, b->id, type, &res, &(struct component){ &virtio_mmio_component, t },
+		     err);
+}
+
+static int create_virtio(struct vm *vm, const struct vm_config *cfg,
+			 const struct blk_config *drives, struct err *err)
+{
+	struct virtio_env env = { .loop = vm->loop, .mem = &vm->mem };
+	unsigned int slot = 0;
+
+	for (unsigned int f = 0; f < NFAMILIES; f++) {
+		const struct virtio_family *fam = &virtio_families[f];
+		unsigned int n = fam->count(cfg);
+
+		for (unsigned int i = 0; i < n; i++, slot++) {
+			struct virtio_build b = { .env = &env, .cfg = cfg, .drives = drives, .i = i };
+			struct virtio_dev *dev = NULL;
+			int ret;
+
+			err->msg[0] = '\0';
+			ret = fam->create(&b, &dev, err);
+			if (ret) {
+				if (!err->msg[0])
+					err_set(err, false, ret, "%s", strerror(-ret));
+				err->usage = ret != -ENOMEM;
+				return err_prefix(err, ret, "%s: ", b.what);
+			}
+			ret = attach(vm, &b, fam->type, slot, dev, err);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+int vm_devices_create(struct vm *vm, const struct vm_config *cfg, struct power_sink power,
+		      struct debug_exit_sink debug_exit, const struct blk_config *drives,
+		      struct err *err)
+{
+	struct dev_env env = {
+		.bus = &vm->bus,
+		.mem = &vm->mem,
+		.loop = vm->loop,
+		.irq = { irq_kvm_set, &vm->fd, 0 },
+		.power = power,
+		.debug_exit = debug_exit,
+		.console_fd = vm->serial_out_fd >= 0 ? vm->serial_out_fd : STDOUT_FILENO,
+		.ncpus = vm->ncpus,
+		.ram_size = vm->mem.ram_bytes,
+	};
 	int ret;
 
 	for (unsigned int i = 0; i < vm->mem.nregions; i++) {
 		uint64_t end = vm->mem.regions[i].gpa + vm->mem.regions[i].size;
 
-		if (end > info.max_ram)
-			info.max_ram = end;
+		if (end > env.max_ram)
+			env.max_ram = end;
 	}
-	dev = fw_cfg_create(&vm->bus, &info);
-	if (!dev)
-		return err_set(err, false, -errno, "fw_cfg: %s", strerror(errno));
-	ret = add_or_destroy(vm, "fw_cfg", DEV_LEGACY, "fw-cfg", &res, &fw_cfg_entry_ops, dev, err);
+	ret = create_legacy(vm, cfg, &env, err);
 	if (ret)
 		return ret;
-	/* pc-testdev first: a clash is then always the debug-exit's, which has a flag to fix it. */
-	if (cfg->test_devices) {
-		struct irq_line irq = { irq_kvm_set, &vm->fd, 0 };
-
-		dev = testdev_create(&vm->bus, &vm->mem, vm->loop, irq);
-		if (!dev)
-			return err_set(err, false, -errno, "--test-devices: %s", strerror(errno));
-		res = (struct dev_resources){ .pio_base = TESTDEV_LATCH_PORT, .pio_size = 8,
-					      .mmio_base = TESTDEV_MMIO_BASE,
-					      .mmio_size = TESTDEV_MMIO_SIZE, .gsi = -1 };
-		ret = add_or_destroy(vm, "testdev", DEV_LEGACY, "pc-testdev", &res,
-				     &testdev_entry_ops, dev, err);
-		if (ret)
-			return ret;
-	}
-	if (!cfg->debug_exit.present)
-		return 0;
-	dev = debug_exit_create(&vm->bus, cfg->debug_exit.iobase, cfg->debug_exit.iosize, dsink);
-	if (!dev)
-		return err_set(err, errno == EEXIST, -errno,
-			       errno == EEXIST ? "--debug-exit: ports 0x%x-0x%x are taken by "
-			       "another device" : "--debug-exit: ports 0x%x-0x%x: cannot register",
-			       cfg->debug_exit.iobase,
-			       cfg->debug_exit.iobase + cfg->debug_exit.iosize - 1);
-	res = (struct dev_resources){ .pio_base = cfg->debug_exit.iobase,
-				      .pio_size = cfg->debug_exit.iosize, .gsi = -1 };
-	return add_or_destroy(vm, "debug_exit", DEV_LEGACY, "isa-debug-exit", &res,
-			      &debug_exit_entry_ops, dev, err);
-}
-
-/* Virtio devices: one ops table for all, through the device's own ops. */
-static void virtio_entry_destroy(void *dev)
-{
-	struct virtio_dev *vd = dev;
-
-	vd->ops->destroy(vd);
-}
-
-static unsigned int virtio_entry_counters(void *dev, struct dev_counter *out, unsigned int max)
-{
-	struct virtio_dev *vd = dev;
-
-	return vd->ops->counters ? vd->ops->counters(vd, out, max) : 0;
-}
-
-static int virtio_entry_pause(void *dev)
-{
-	virtio_dev_pause(dev);
-	return 0;
-}
-
-static int virtio_entry_resume(void *dev)
-{
-	virtio_dev_resume(dev);
-	return 0;
-}
-
-/* The transport's state and its queues, with the device's own state nested (virtio/mmio/state.c). */
-static int virtio_entry_save(void *dev, void *out, unsigned long *len)
-{
-	struct virtio_dev *vd = dev;
-	size_t n = *len;
-	int ret;
-
-	if (!vd->transport)
-		return -ENODEV;
-	ret = virtio_mmio_save(vd->transport, out, &n);
-	*len = n;
-	return ret;
-}
-
-static int virtio_entry_restore(void *dev, const void *in, unsigned long len)
-{
-	struct virtio_dev *vd = dev;
-
-	return vd->transport ? virtio_mmio_restore(vd->transport, in, len) : -ENODEV;
-}
-
-static const struct dev_ops virtio_entry_ops = {
-	.destroy = virtio_entry_destroy,
-	.counters = virtio_entry_counters,
-	.pause = virtio_entry_pause,
-	.resume = virtio_entry_resume,
-	.save = virtio_entry_save,
-	.restore = virtio_entry_restore,
-};
-
-static void mmio_transport_destroy(void *t)
-{
-	virtio_mmio_destroy(t);
-}
-
-static const struct dev_transport_ops mmio_transport_ops = {
-	.name = "virtio-mmio",
-	.destroy = mmio_transport_destroy,
-};
-
-/*
- * Enters a freshly created device (ret is its create's result, err its
- * words or empty) under id and attaches it to virtio-mmio at the next slot.
- */
-static int attach(struct vm *vm, const char *id, const char *type, const char *what, int ret,
-		  struct virtio_dev *dev, struct err *err)
-{
-	struct virtio_host host = { .vm_fd = vm->fd, .bus = &vm->bus, .loop = vm->loop };
-	unsigned int slot = 0;
-	struct virtio_mmio *t;
-	struct dev_resources res;
-
-	if (ret) {
-		if (!err->msg[0])
-			err_set(err, false, ret, "%s", strerror(-ret));
-		err->usage = ret != -ENOMEM;
-		return err_prefix(err, ret, "%s: ", what);
-	}
-	for (unsigned int i = 0; i < vm->devices.n; i++)
-		slot += vm->devices.entries[i].kind == DEV_VIRTIO;
-	res = (struct dev_resources){ .mmio_base = vm->mmio_devs[slot].base,
-				      .mmio_size = vm->mmio_devs[slot].size,
-				      .gsi = (int)vm->mmio_devs[slot].gsi };
-	ret = add_or_destroy(vm, id, DEV_VIRTIO, type, &res, &virtio_entry_ops, dev, err);
-	if (ret)
-		return ret;
-	ret = virtio_mmio_create(dev, &host, res.mmio_base, (uint32_t)res.gsi, &t);
-	if (ret)
-		return err_set(err, false, ret, "%s: cannot attach virtio-mmio: %s", what,
-			       strerror(-ret));
-	registry_set_transport(&vm->devices, &mmio_transport_ops, t);
-	return 0;
-}
-
-static void drive_what(const struct vm_config *cfg, unsigned int i, char *what, size_t len)
-{
-	if (cfg->cli)
-		snprintf(what, len, "--disk %u", i + 1);
-	else
-		snprintf(what, len, "drive '%s'", cfg->drives[i].id);
+	vm->serial = registry_find(&vm->registry, COMP_DEVICE, "com1")->comp.obj;
+	return create_virtio(vm, cfg, drives, err);
 }
 
 int vm_devices_open_drives(const struct vm_config *cfg, struct blk_config *out,
@@ -481,74 +383,4 @@ void vm_devices_close_drives(struct blk_config *bcs)
 {
 	for (unsigned int i = 0; i < VM_MAX_DRIVES; i++)
 		virtio_blk_config_release(&bcs[i]);
-}
-
-int vm_devices_create_virtio(struct vm *vm, const struct vm_config *cfg,
-			     const struct blk_config *drives, struct err *err)
-{
-	struct virtio_env env = { .loop = vm->loop, .mem = &vm->mem };
-	struct virtio_dev *dev;
-	char what[96];
-	int ret;
-
-	for (unsigned int i = 0; i < cfg->ndrives; i++) {
-		dev = NULL;
-		err->msg[0] = '\0';
-		drive_what(cfg, i, what, sizeof(what));
-		ret = virtio_blk_create(&env, &drives[i], &dev, err);
-		if (!ret)
-			virtio_blk_set_limiter(dev, &cfg->drives[i].rate_limiter);
-		ret = attach(vm, cfg->drives[i].id, "virtio-blk", what, ret, dev, err);
-		if (ret)
-			return ret;
-	}
-	for (unsigned int i = 0; i < cfg->nnets; i++) {
-		struct net_config nc = cfg->nets[i].dev;
-
-		dev = NULL;
-		err->msg[0] = '\0';
-		if (cfg->cli)
-			snprintf(what, sizeof(what), "--net %u", i + 1);
-		else
-			snprintf(what, sizeof(what), "network interface '%s'", cfg->nets[i].id);
-		/* One TX/RX pair per vCPU lets each queue's interrupts stay local. */
-		nc.queue_pairs = nc.backend == NET_TAP ? cfg->machine.vcpu_count : 1;
-		ret = virtio_net_create(&env, &nc, &dev, err);
-		if (!ret)
-			virtio_net_set_limiters(dev, &cfg->nets[i].rx_rate_limiter,
-						&cfg->nets[i].tx_rate_limiter);
-		ret = attach(vm, cfg->nets[i].id, "virtio-net", what, ret, dev, err);
-		if (ret)
-			return ret;
-	}
-	if (cfg->entropy) {
-		dev = NULL;
-		err->msg[0] = '\0';
-		ret = virtio_rng_create(&env, &dev, err);
-		if (!ret)
-			virtio_rng_set_limiter(dev, &cfg->entropy_rate_limiter);
-		ret = attach(vm, "entropy", "virtio-rng", "virtio-rng", ret, dev, err);
-		if (ret)
-			return ret;
-	}
-	if (cfg->vsock.present) {
-		struct vsock_config vc = { .cid = cfg->vsock.guest_cid };
-
-		dev = NULL;
-		err->msg[0] = '\0';
-		if (cfg->vsock.uds_path) {
-			/* Hybrid vsock: Unix sockets on the host, no vhost_vsock. */
-			struct vsock_uds_config uc = { .cid = cfg->vsock.guest_cid,
-						       .uds_path = cfg->vsock.uds_path };
-
-			ret = virtio_vsock_uds_create(&env, &uc, &dev, err);
-		} else {
-			ret = virtio_vsock_create(&env, &vc, &dev, err);
-		}
-		ret = attach(vm, "vsock", "virtio-vsock", cfg->cli ? "--vsock" : "vsock", ret, dev,
-			     err);
-		if (ret)
-			return ret;
-	}
-	return 0;
 }

@@ -5,7 +5,6 @@
 #include <stddef.h>
 
 #include "boot/acpi.h"
-#include "devices/debug_exit.h"
 #include "devices/power.h"
 #include "util/err.h"
 #include "virtio/blk.h"
@@ -13,16 +12,6 @@
 
 /* Addresses and GSIs of the virtio-mmio slots cfg needs, into vm->mmio_devs. */
 int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *err);
-
-/* COM1, i8042, RTC, ACPI PM and the fixed legacy ports. */
-int vm_devices_create_legacy(struct vm *vm, struct power_sink sink, struct err *err);
-/*
- * fw_cfg (always), then what test kernels need, when cfg asks: pc-testdev
- * and the debug-exit port, whose writes go to dsink. A port clash is a
- * usage error naming the flag.
- */
-int vm_devices_create_fw(struct vm *vm, const struct vm_config *cfg, struct debug_exit_sink dsink,
-			 struct err *err);
 
 /*
  * Opens and locks every drive's image into out[VM_MAX_DRIVES] before KVM
@@ -34,12 +23,16 @@ int vm_devices_open_drives(const struct vm_config *cfg, struct blk_config *out,
 void vm_devices_close_drives(struct blk_config *drives);
 
 /*
- * Creates and attaches every virtio device of cfg on its slot, in layout
- * order: drives, network interfaces, entropy, vsock. The one place that
- * knows the transport: devices are built transport-free and attached here.
+ * Every device of cfg, entered in vm->registry: the legacy devices (COM1,
+ * i8042, RTC, ACPI PM, the quiet ports, fw_cfg, and when cfg asks,
+ * pc-testdev and the debug-exit port), then every virtio device attached
+ * on its slot, in layout order (drives, network interfaces, entropy,
+ * vsock). power hears the guest's poweroff and reset, debug_exit its
+ * debug-exit writes. A port clash is a usage error naming the flag.
  */
-int vm_devices_create_virtio(struct vm *vm, const struct vm_config *cfg,
-			     const struct blk_config *drives, struct err *err);
+int vm_devices_create(struct vm *vm, const struct vm_config *cfg, struct power_sink power,
+		      struct debug_exit_sink debug_exit, const struct blk_config *drives,
+		      struct err *err);
 
 /*
  * Writes base plus " virtio_mmio.device=SIZE@BASE:IRQ" per device into out,

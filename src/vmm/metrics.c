@@ -278,13 +278,15 @@ void metrics_collect_vm(json_t *counters, struct vm *vm)
 	struct dev_counter c[METRICS_DEV_COUNTERS_MAX];
 	char key[VM_ID_MAX + 32];
 
-	for (unsigned int i = 0; i < vm->devices.n; i++) {
-		const struct dev_entry *e = &vm->devices.entries[i];
-		unsigned int n = registry_counters(e, c, METRICS_DEV_COUNTERS_MAX);
+	for (unsigned int i = 0; i < vm->registry.n; i++) {
+		const struct reg_entry *e = &vm->registry.entries[i];
 		const char *kind = device_kind(e->type);
-
+		unsigned int n;
 		size_t klen;
 
+		if (e->kind != COMP_DEVICE)
+			continue;
+		n = registry_counters(e, c, METRICS_DEV_COUNTERS_MAX);
 		snprintf(key, sizeof(key), "%s", kind);
 		klen = strlen(key);
 		for (char *p = key; *p; p++)

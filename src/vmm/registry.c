@@ -12,112 +12,123 @@ void registry_init(struct registry *r)
 
 void registry_destroy(struct registry *r)
 {
-	/* Newest first: a device may depend on one created before it, never after. */
+	/* Last first: a component may depend on one entered before it, never after. */
 	while (r->n) {
-		struct dev_entry *e = &r->entries[--r->n];
+		struct reg_entry *e = &r->entries[--r->n];
 
-		if (e->transport && e->transport_ops && e->transport_ops->destroy)
-			e->transport_ops->destroy(e->transport);
-		if (e->ops && e->ops->destroy)
-			e->ops->destroy(e->dev);
+		if (e->comp.ops && e->comp.ops->destroy)
+			e->comp.ops->destroy(e->comp.obj);
 	}
 	free(r->entries);
 	memset(r, 0, sizeof(*r));
 }
 
-struct dev_entry *registry_find(struct registry *r, const char *id)
+struct reg_entry *registry_find(struct registry *r, enum comp_kind kind, const char *id)
 {
 	for (unsigned int i = 0; i < r->n; i++)
-		if (!strcmp(r->entries[i].id, id))
+		if (r->entries[i].kind == kind && !strcmp(r->entries[i].id, id))
 			return &r->entries[i];
 	return NULL;
 }
 
-struct dev_entry *registry_find_kind(struct registry *r, enum dev_kind kind, const char *type,
-				     unsigned int nth)
+int registry_add(struct registry *r, enum comp_kind kind, const char *id, const char *type,
+		 const struct dev_resources *res, const struct component *c)
 {
-	for (unsigned int i = 0; i < r->n; i++) {
-		struct dev_entry *e = &r->entries[i];
-
-		if (e->kind == kind && (!type || !strcmp(e->type, type)) && nth-- == 0)
-			return e;
-	}
-	return NULL;
-}
-
-int registry_add(struct registry *r, const char *id, enum dev_kind kind, const char *type,
-		 const struct dev_resources *res, const struct dev_ops *ops, void *dev)
-{
-	struct dev_entry *e;
+	struct reg_entry *e;
+	unsigned int at;
 
 	if (!id || !*id || strlen(id) > VM_ID_MAX)
 		return -EINVAL;
-	if (registry_find(r, id))
+	if (registry_find(r, kind, id))
 		return -EEXIST;
 	if (r->n == r->cap) {
 		unsigned int cap = r->cap ? r->cap * 2 : 8;
-		struct dev_entry *grown = realloc(r->entries, cap * sizeof(*grown));
+		struct reg_entry *grown = realloc(r->entries, cap * sizeof(*grown));
 
 		if (!grown)
 			return -ENOMEM;
 		r->entries = grown;
 		r->cap = cap;
 	}
-	e = &r->entries[r->n++];
+	/* After the last of its kind and the kinds before it: the kinds' order is kept. */
+	for (at = r->n; at && r->entries[at - 1].kind > kind; at--)
+		;
+	memmove(&r->entries[at + 1], &r->entries[at], (r->n - at) * sizeof(*e));
+	r->n++;
+	e = &r->entries[at];
 	memset(e, 0, sizeof(*e));
-	snprintf(e->id, sizeof(e->id), "%s", id);
 	e->kind = kind;
+	snprintf(e->id, sizeof(e->id), "%s", id);
 	e->type = type;
 	if (res)
 		e->res = *res;
 	else
 		e->res.gsi = -1;
-	e->ops = ops;
-	e->dev = dev;
+	e->comp = *c;
 	return 0;
 }
 
-void registry_set_transport(struct registry *r, const struct dev_transport_ops *ops,
-			    void *transport)
-{
-	if (!r->n)
-		return;
-	r->entries[r->n - 1].transport_ops = ops;
-	r->entries[r->n - 1].transport = transport;
-}
-
-unsigned int registry_counters(const struct dev_entry *e, struct dev_counter *out,
+unsigned int registry_counters(const struct reg_entry *e, struct dev_counter *out,
 			       unsigned int max)
 {
-	if (!e->ops || !e->ops->counters)
+	if (!e->comp.ops || !e->comp.ops->counters)
 		return 0;
-	return e->ops->counters(e->dev, out, max);
+	return e->comp.ops->counters(e->comp.obj, out, max);
 }
 
-int registry_pause(struct registry *r)
+static int registry_walk(struct registry *r, enum comp_kind kind, bool resume)
 {
 	int ret = 0;
 
 	for (unsigned int i = 0; i < r->n; i++) {
-		struct dev_entry *e = &r->entries[i];
-		int err = e->ops && e->ops->pause ? e->ops->pause(e->dev) : 0;
+		const struct reg_entry *e = &r->entries[i];
+		int (*op)(void *obj);
+		int err;
 
+		if (e->kind != kind || !e->comp.ops)
+			continue;
+		op = resume ? e->comp.ops->resume : e->comp.ops->pause;
+		err = op ? op(e->comp.obj) : 0;
 		if (err && !ret)
 			ret = err;
 	}
 	return ret;
 }
 
-int registry_resume(struct registry *r)
+int registry_pause(struct registry *r, enum comp_kind kind)
 {
-	int ret = 0;
+	return registry_walk(r, kind, false);
+}
 
+int registry_resume(struct registry *r, enum comp_kind kind)
+{
+	return registry_walk(r, kind, true);
+}
+
+struct each_call {
+	struct reg_entry *e;
+	int (*fn)(struct reg_entry *e, void *ctx, struct err *err);
+	void *ctx;
+};
+
+static int each_one(void *ctx, struct err *err)
+{
+	struct each_call *c = ctx;
+
+	return c->fn(c->e, c->ctx, err);
+}
+
+int registry_each(struct registry *r, struct eventloop *loop,
+		  int (*fn)(struct reg_entry *e, void *ctx, struct err *err), void *ctx,
+		  struct err *err)
+{
 	for (unsigned int i = 0; i < r->n; i++) {
-		struct dev_entry *e = &r->entries[i];
-		int err = e->ops && e->ops->resume ? e->ops->resume(e->dev) : 0;
+		struct each_call c = { &r->entries[i], fn, ctx };
+		int ret = c.e->kind == COMP_DEVICE ? eventloop_run_on(loop, each_one, &c, err)
+						   : fn(c.e, ctx, err);
 
-		if (err && !ret)
-			ret = err;
+		if (ret)
+			return ret;
 	}
-	return ret;
+	return 0;
 }

@@ -14,6 +14,7 @@
 #include "boot/acpi.h"
 #include "core/layout.h"
 #include "core/irq.h"
+#include "devices/debug_exit.h"
 #include "devices/fw_cfg.h"
 #include "devices/platform.h"
 #include "devices/power.h"
@@ -122,8 +123,8 @@ static int vm_build_acpi(struct vm *vm, uint64_t *rsdp)
 		.s5_slp_typ = ACPI_S5_SLP_TYP,
 		.com1_port = PORT_COM1,
 		.com1_irq = IRQ_COM1,
-		.fw_cfg_port = FW_CFG_PORT,
-		.fw_cfg_len = FW_CFG_PORT_LEN,
+		.fw_cfg_port = PORT_FW_CFG,
+		.fw_cfg_len = FW_CFG_PORTS,
 		.mmio_devs = vm->mmio_devs,
 		.n_mmio_devs = vm->n_mmio_devs,
 	};
@@ -344,7 +345,7 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 	vm->mem_file = mf;
 	vm->ncpus = cfg->machine.vcpu_count;
 	bus_init(&vm->bus);
-	registry_init(&vm->devices);
+	registry_init(&vm->registry);
 
 	ret = vm_config_check_bootable(cfg, err);
 	if (ret) {
@@ -372,11 +373,8 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 		ret = err_set(err, false, -errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 		goto err_destroy;
 	}
-	ret = vm_devices_create_legacy(vm, sink, err);
-	if (!ret)
-		ret = vm_devices_create_fw(vm, cfg, (struct debug_exit_sink){ on_debug_exit, vm }, err);
-	if (!ret)
-		ret = vm_devices_create_virtio(vm, cfg, drives, err);
+	ret = vm_devices_create(vm, cfg, sink, (struct debug_exit_sink){ on_debug_exit, vm },
+				drives, err);
 	if (!ret)
 		ret = vm_create_vcpus(vm, err);
 	if (ret)
@@ -440,12 +438,12 @@ int vm_start(struct vm *vm, void (*on_stop)(void *ctx), void *ctx)
 
 static int vm_devices_pause(void *ctx, struct err *err)
 {
-	return registry_pause(&((struct vm *)ctx)->devices);
+	return registry_pause(&((struct vm *)ctx)->registry, COMP_DEVICE);
 }
 
 static int vm_devices_resume(void *ctx, struct err *err)
 {
-	return registry_resume(&((struct vm *)ctx)->devices);
+	return registry_resume(&((struct vm *)ctx)->registry, COMP_DEVICE);
 }
 
 /*
@@ -474,12 +472,12 @@ void vm_start_paused(struct vm *vm)
 {
 	for (unsigned int i = 0; i < vm->ncpus; i++)
 		runstate_request(&vm->vcpus[i]->rs, VCPU_PAUSED);
-	registry_pause(&vm->devices);
+	registry_pause(&vm->registry, COMP_DEVICE);
 }
 
 void vm_resume_here(struct vm *vm)
 {
-	registry_resume(&vm->devices);
+	registry_resume(&vm->registry, COMP_DEVICE);
 	for (unsigned int i = 0; i < vm->ncpus; i++)
 		vcpu_resume(vm->vcpus[i]);
 }
@@ -495,9 +493,9 @@ void vm_resume(struct vm *vm)
 
 int vm_send_ctrl_alt_del(struct vm *vm)
 {
-	struct dev_entry *e = registry_find(&vm->devices, "i8042");
+	struct reg_entry *e = registry_find(&vm->registry, COMP_DEVICE, "i8042");
 
-	return e ? i8042_send_ctrl_alt_del(e->dev) : -ENODEV;
+	return e ? i8042_send_ctrl_alt_del(e->comp.obj) : -ENODEV;
 }
 
 static int vm_exit_code(struct vm *vm)
@@ -543,7 +541,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->started)
 		vm_finish(vm);
 	/* Devices first: they may still complete I/O into guest RAM. */
-	registry_destroy(&vm->devices);
+	registry_destroy(&vm->registry);
 	vm->serial = NULL;
 	if (vm->serial_out_fd >= 0)
 		close(vm->serial_out_fd);

@@ -47,8 +47,8 @@ struct vm {
 	struct guest_mem mem;
 	struct bus bus;
 	struct eventloop *loop;     /* the process's; not owned */
-	struct registry devices;
-	struct serial *serial;      /* COM1, also in devices; the console's */
+	struct registry registry;   /* every component: its devices, vCPUs, KVM state */
+	struct serial *serial;      /* COM1, also in the registry; the console's */
 	int serial_out_fd;          /* COM1's output file (serial_out_path); -1: stdout */
 	struct vcpu_env vcpu_env;
 	struct vcpu **vcpus;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "virtio/blk.h"
+#include "virtio/mmio.h"
 #include "virtio/net.h"
 
 enum patch_op { PATCH_SWAP, PATCH_REFRESH, PATCH_BLK_LIMITER, PATCH_NET_LIMITERS };
@@ -45,9 +46,10 @@ static int patch_run(struct vm *vm, struct patch_call *c)
 
 static struct virtio_dev *find_dev(struct vm *vm, const char *id, const char *type)
 {
-	struct dev_entry *e = registry_find(&vm->devices, id);
+	struct reg_entry *e = registry_find(&vm->registry, COMP_DEVICE, id);
 
-	return e && !strcmp(e->type, type) ? e->dev : NULL;
+	/* The transport's component; the device is what it carries. */
+	return e && !strcmp(e->type, type) ? virtio_mmio_device(e->comp.obj) : NULL;
 }
 
 /* Opens and checks the new image here, off the I/O thread; then swaps on it. */

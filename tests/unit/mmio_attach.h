@@ -1,6 +1,6 @@
 /*
  * Test-only: attaching a created device to virtio-mmio and tearing both
- * down, as src/core/vm_virtio.c does (see the lifecycle in
+ * down, as src/vmm/devices.c does (see the lifecycle in
  * virtio/device.h). Devices know no transport, so every device test goes
  * through here.
  */

@@ -1,8 +1,9 @@
 /*
- * Test-only: the checks every save/restore pair must pass, whatever the
- * device. The saved state is refused when it is cut short at any byte
- * (-ENODATA), carries another version (-EPROTO), another device's tag or
- * a byte too many (-EINVAL), and a refused restore changes nothing.
+ * Test-only: the checks every component's save and restore must pass,
+ * whatever the component (core/component.h). A saved record is refused
+ * by the check step when it is cut short at any byte (-ENODATA), carries
+ * another version (-EPROTO), another component's tag or a byte too many
+ * (-EINVAL), and a refused record changes nothing.
  */
 #ifndef HEARTH_TESTS_STATE_CHECK_H
 #define HEARTH_TESTS_STATE_CHECK_H
@@ -17,59 +18,85 @@
 
 #include <cmocka.h>
 
+#include "core/component.h"
 #include "util/bytes.h"
 
-typedef int (*state_save_fn)(void *dev, void *out, size_t *len);
-typedef int (*state_restore_fn)(void *dev, const void *in, size_t len);
-
-/* Saves dev into a fresh buffer of exactly the size it needs. */
-static inline uint8_t *state_save(void *dev, state_save_fn save, size_t *len)
+/*
+ * Saves c once into a fresh buffer of exactly the size it needs (so a
+ * read past it is an ASan report); free() it.
+ */
+static inline uint8_t *state_save(const struct component *c, size_t *len)
 {
-	uint8_t *buf;
-	size_t need = 0, got;
+	struct bytes_out o = bytes_out_growing();
+	struct err err = ERR_INIT;
+	uint8_t *exact;
 
-	assert_int_equal(save(dev, NULL, &need), -ENOSPC);
-	assert_true(need >= BYTES_HDR_SIZE);
-	buf = malloc(need);
-	assert_non_null(buf);
-	if (need > BYTES_HDR_SIZE) {
-		got = need - 1;
-		assert_int_equal(save(dev, buf, &got), -ENOSPC);
-		assert_int_equal(got, need);
-	}
-	got = need;
-	assert_int_equal(save(dev, buf, &got), 0);
-	assert_int_equal(got, need);
-	*len = need;
-	return buf;
+	assert_non_null(c->ops->save);
+	assert_int_equal(c->ops->save(c->obj, &o, &err), 0);
+	assert_int_equal(bytes_out_finish(&o, len), 0);
+	assert_true(*len >= BYTES_HDR_SIZE);
+	exact = malloc(*len);
+	assert_non_null(exact);
+	memcpy(exact, o.buf, *len);
+	free(o.buf);
+	return exact;
 }
 
-/* Restores of state into dst that must all fail; dst's own state is the same afterwards. */
-static inline void state_check_refusals(void *dst, state_save_fn save, state_restore_fn restore,
-					const uint8_t *state, size_t len)
+/* What a save of c returns (-EBUSY, say), its bytes dropped. */
+static inline int state_try_save(const struct component *c)
+{
+	struct bytes_out o = bytes_out_growing();
+	struct err err = ERR_INIT;
+	int ret = c->ops->save(c->obj, &o, &err);
+
+	free(o.buf);
+	return ret;
+}
+
+/* The check step alone: 0 or its refusal. */
+static inline int state_check(const struct component *c, const void *in, size_t len)
+{
+	struct err err = ERR_INIT;
+
+	assert_non_null(c->ops->restore);
+	return c->ops->restore(c->obj, in, len, false, &err);
+}
+
+/* A restore as a snapshot load runs it: the check, then (if it passed) the apply. */
+static inline int state_restore(const struct component *c, const void *in, size_t len)
+{
+	struct err err = ERR_INIT;
+	int ret = state_check(c, in, len);
+
+	return ret ? ret : c->ops->restore(c->obj, in, len, true, &err);
+}
+
+/* Records that the check of dst must refuse; dst saves the same bytes afterwards. */
+static inline void state_check_refusals(const struct component *dst, const uint8_t *state,
+					size_t len)
 {
 	size_t before_len, after_len;
-	uint8_t *before = state_save(dst, save, &before_len), *after, *copy;
+	uint8_t *before = state_save(dst, &before_len), *after, *copy;
 
 	for (size_t n = 0; n < len; n++) {
 		/* An exact-size copy: a read past n is an ASan report. */
 		copy = malloc(n ? n : 1);
 		memcpy(copy, state, n);
-		assert_int_equal(restore(dst, copy, n), -ENODATA);
+		assert_int_equal(state_check(dst, copy, n), -ENODATA);
 		free(copy);
 	}
 	copy = malloc(len + 1);
 	memcpy(copy, state, len);
 	copy[len] = 0;
-	assert_int_equal(restore(dst, copy, len + 1), -EINVAL);
+	assert_int_equal(state_check(dst, copy, len + 1), -EINVAL);
 	copy[BYTES_TAG_SIZE]++;
-	assert_int_equal(restore(dst, copy, len), -EPROTO);
+	assert_int_equal(state_check(dst, copy, len), -EPROTO);
 	copy[BYTES_TAG_SIZE]--;
 	copy[0] ^= 0x20;
-	assert_int_equal(restore(dst, copy, len), -EINVAL);
+	assert_int_equal(state_check(dst, copy, len), -EINVAL);
 	free(copy);
 
-	after = state_save(dst, save, &after_len);
+	after = state_save(dst, &after_len);
 	assert_int_equal(after_len, before_len);
 	assert_memory_equal(after, before, before_len);
 	free(before);

@@ -11,12 +11,14 @@
 #include "core/bus.h"
 #include "devices/platform.h"
 #include "devices/serial.h"
+#include "dev_rig.h"
 
 #define SLP_EN 0x20
 
 struct fixture {
 	struct bus bus;
-	struct acpi_pm *pm;
+	struct dev_env env;
+	struct component pm;
 	unsigned int events[2];
 };
 
@@ -34,8 +36,8 @@ static int setup(void **state)
 
 	assert_non_null(f);
 	bus_init(&f->bus);
-	f->pm = acpi_pm_create(&f->bus, (struct power_sink){ record, f });
-	assert_non_null(f->pm);
+	f->env = (struct dev_env){ .bus = &f->bus, .power = { record, f }, .console_fd = -1 };
+	dev_rig_make(acpi_pm_create, &f->env, PORT_ACPI_SLEEP_CTL, ACPI_PM_PORTS, -1, &f->pm);
 	*state = f;
 	return 0;
 }
@@ -44,8 +46,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	acpi_pm_destroy(f->pm);
-	legacy_destroy(&f->bus);
+	dev_rig_free(&f->pm);
 	bus_destroy(&f->bus);
 	free(f);
 	return 0;
@@ -122,17 +123,15 @@ static void test_reads_and_status(void **state)
 static void test_whole_platform(void **state)
 {
 	struct fixture *f = *state;
-	struct power_sink sink = { record, f };
-	struct serial *com1 = serial_create(-1, (struct irq_line){ 0 });
-	struct i8042 *kbc = i8042_create(&f->bus, sink, (struct irq_line){ 0 });
-	struct rtc *rtc = rtc_create(&f->bus);
+	struct component com1, kbc, rtc, legacy, again;
+	struct dev_resources none = { .gsi = -1 };
+	struct err err = ERR_INIT;
 	uint8_t d4[4];
 
-	assert_non_null(com1);
-	assert_non_null(kbc);
-	assert_non_null(rtc);
-	assert_int_equal(serial_attach(com1, &f->bus, PORT_COM1), 0);
-	assert_int_equal(legacy_create(&f->bus, sink), 0);
+	dev_rig_make(serial_create, &f->env, PORT_COM1, SERIAL_PORTS, IRQ_COM1, &com1);
+	dev_rig_make(i8042_create, &f->env, PORT_I8042_DATA, I8042_PORTS, IRQ_KBD, &kbc);
+	dev_rig_make(rtc_create, &f->env, PORT_RTC, RTC_PORTS, IRQ_RTC, &rtc);
+	dev_rig_make(legacy_create, &f->env, 0, 0, -1, &legacy);
 
 	/* Absent UARTs fail Linux's IER test; IDE and LPT float high. */
 	for (unsigned int base = 0x2e8; base <= 0x3e8; base += 0x100) {
@@ -175,11 +174,12 @@ static void test_whole_platform(void **state)
 				 -ENOENT);
 	}
 	/* A second legacy_create collides. */
-	assert_int_equal(legacy_create(&f->bus, sink), -EEXIST);
+	assert_int_equal(legacy_create(&f->env, &none, &again, &err), -EEXIST);
 
-	rtc_destroy(rtc);
-	i8042_destroy(kbc);
-	serial_destroy(com1);
+	dev_rig_free(&legacy);
+	dev_rig_free(&rtc);
+	dev_rig_free(&kbc);
+	dev_rig_free(&com1);
 }
 
 int main(void)

@@ -9,6 +9,7 @@
 
 #include "core/bus.h"
 #include "devices/debug_exit.h"
+#include "dev_rig.h"
 
 static uint32_t seen_value;
 static int seen_calls;
@@ -37,15 +38,16 @@ static void test_status(void **state)
 
 static void test_writes(void **state)
 {
-	struct debug_exit_sink sink = { record, NULL };
 	uint8_t b[4] = { 0x34, 0x12, 0, 0 };
-	struct debug_exit *d;
+	struct err err = ERR_INIT;
+	struct component c, bad;
+	struct dev_env env;
 	struct bus bus;
 
 	(void)state;
 	bus_init(&bus);
-	d = debug_exit_create(&bus, DEBUG_EXIT_IOBASE, DEBUG_EXIT_IOSIZE, sink);
-	assert_non_null(d);
+	env = (struct dev_env){ .bus = &bus, .debug_exit = { record, NULL } };
+	dev_rig_make(debug_exit_create, &env, DEBUG_EXIT_IOBASE, DEBUG_EXIT_IOSIZE, -1, &c);
 	seen_calls = 0;
 	assert_int_equal(bus_access(&bus, BUS_PIO, 0xf4, b, 1, true), 0);
 	assert_int_equal(seen_value, 0x34);
@@ -62,13 +64,15 @@ static void test_writes(void **state)
 	/* Past iosize is not the device's. */
 	assert_int_equal(bus_access(&bus, BUS_PIO, 0xf8, b, 1, true), -ENOENT);
 	assert_int_equal(seen_calls, 3);
-	/* Taken ports and a bad width are refused. */
-	assert_null(debug_exit_create(&bus, 0xf6, 1, sink));
-	assert_int_equal(errno, EEXIST);
-	assert_null(debug_exit_create(&bus, 0x500, 3, sink));
-	assert_int_equal(errno, EINVAL);
+	/* Taken ports (the user's to fix) and a bad width are refused. */
+	assert_int_equal(debug_exit_create(&env, &(struct dev_resources){ 0xf6, 1, .gsi = -1 },
+					   &bad, &err), -EEXIST);
+	assert_string_equal(err.msg, "ports 0xf6-0xf6 are taken by another device");
+	assert_true(err.usage);
+	assert_int_equal(debug_exit_create(&env, &(struct dev_resources){ 0x500, 3, .gsi = -1 },
+					   &bad, &err), -EINVAL);
 	bus_destroy(&bus);
-	debug_exit_destroy(d);
+	dev_rig_free(&c);
 }
 
 int main(void)

@@ -53,6 +53,7 @@ struct drv {
 
 #include "mmio_driver.h"
 #include "state_check.h"
+#include "virtio_record.h"
 
 static uint8_t pattern(uint64_t off)
 {
@@ -185,33 +186,23 @@ static void check_read(struct drv *d, unsigned int n, uint64_t sector)
 		assert_int_equal(buf[i], pattern(sector * 512 + i));
 }
 
-static int mmio_save_any(void *t, void *out, size_t *len)
-{
-	return virtio_mmio_save(t, out, len);
-}
-
-static int mmio_restore_any(void *t, const void *in, size_t len)
-{
-	return virtio_mmio_restore(t, in, len);
-}
-
 static uint8_t *save_expect(struct drv *d, size_t *len)
 {
-	return state_save(d->t, mmio_save_any, len);
+	return state_save(&STATE_MMIO(d->t), len);
 }
 
 /* b's RAM becomes a's (the memory file); then a's record into b. */
 static int restore_from(struct drv *a, struct drv *b, const uint8_t *rec, size_t len)
 {
 	memcpy(gp(b, 0, RAM), gp(a, 0, RAM), RAM);
-	return virtio_mmio_restore(b->t, rec, len);
+	return state_restore(&STATE_MMIO(b->t), rec, len);
 }
 
 static void test_blk_inflight_then_round_trip(void **state)
 {
 	struct drv *a = blk_new(NULL, SECTORS, ",id=disk-a"), *b, *c;
 	uint8_t *rec, *again;
-	size_t len, again_len, n = 0;
+	size_t len, again_len;
 
 	(void)state;
 	log_set_level(LOG_ERR);
@@ -221,7 +212,7 @@ static void test_blk_inflight_then_round_trip(void **state)
 	wr(a, 0x050, 0);
 	/* Submitted to io_uring, not reaped (the loop does not run): in flight. */
 	assert_int_equal(used_idx(a), 0);
-	assert_int_equal(virtio_mmio_save(a->t, NULL, &n), -EBUSY);
+	assert_int_equal(state_try_save(&STATE_MMIO(a->t)), -EBUSY);
 	/* The pause waits for them and completes them into the ring. */
 	virtio_dev_pause(a->dev);
 	assert_int_equal(used_idx(a), 2);
@@ -235,7 +226,7 @@ static void test_blk_inflight_then_round_trip(void **state)
 	rec = save_expect(a, &len);
 
 	b = blk_new(a->path, 0, ",id=disk-a");
-	state_check_refusals(b->t, mmio_save_any, mmio_restore_any, rec, len);
+	state_check_refusals(&STATE_MMIO(b->t), rec, len);
 	assert_int_equal(restore_from(a, b, rec, len), 0);
 	again = save_expect(b, &again_len);
 	assert_int_equal(again_len, len);
@@ -288,23 +279,6 @@ static void test_blk_inflight_then_round_trip(void **state)
 }
 
 /* The device's record alone: its checks, through the ops, refusals changing nothing. */
-static int dev_save(void *dev, void *out, size_t *len)
-{
-	struct virtio_dev *d = dev;
-	struct bytes_out o = bytes_out_init(out, *len);
-	int ret = d->ops->save(d, &o);
-
-	return ret ? ret : bytes_out_finish(&o, len);
-}
-
-static int dev_restore(void *dev, const void *in, size_t len)
-{
-	struct virtio_dev *d = dev;
-	int ret = d->ops->restore(d, in, len, false);
-
-	return ret ? ret : d->ops->restore(d, in, len, true);
-}
-
 static void test_blk_record(void **state)
 {
 	struct drv *a = blk_new(NULL, SECTORS, ",id=x"), *b;
@@ -319,12 +293,12 @@ static void test_blk_record(void **state)
 
 		bus_access(&a->bus, BUS_MMIO, BASE + 0x100 + 32, &b0, 1, true);
 	}
-	rec = state_save(a->dev, dev_save, &len);
+	rec = state_save(&STATE_DEV(a->dev), &len);
 	assert_memory_equal(rec, "VBLK", 4);
 	b = blk_new(a->path, 0, ",id=x");
 	assert_int_equal(cfg_rd(b, 32, 1), 1);
-	state_check_refusals(b->dev, dev_save, dev_restore, rec, len);
-	assert_int_equal(dev_restore(b->dev, rec, len), 0);
+	state_check_refusals(&STATE_DEV(b->dev), rec, len);
+	assert_int_equal(state_restore(&STATE_DEV(b->dev), rec, len), 0);
 	assert_int_equal(cfg_rd(b, 32, 1), 0);
 	free(rec);
 	drv_free(b);
@@ -346,7 +320,7 @@ static void test_rng_round_trip(void **state)
 	wr(a, 0x050, 0);
 	assert_int_equal(used_idx(a), 3);
 	rec = save_expect(a, &len);
-	state_check_refusals(b->t, mmio_save_any, mmio_restore_any, rec, len);
+	state_check_refusals(&STATE_MMIO(b->t), rec, len);
 	assert_int_equal(restore_from(a, b, rec, len), 0);
 	again = save_expect(b, &again_len);
 	assert_int_equal(again_len, len);
@@ -354,9 +328,9 @@ static void test_rng_round_trip(void **state)
 	free(again);
 	/* The device record alone, and the counters it carries. */
 	free(rec);
-	rec = state_save(b->dev, dev_save, &len);
+	rec = state_save(&STATE_DEV(b->dev), &len);
 	assert_memory_equal(rec, "VRNG", 4);
-	state_check_refusals(a->dev, dev_save, dev_restore, rec, len);
+	state_check_refusals(&STATE_DEV(a->dev), rec, len);
 	/* Carries on at used index 3. */
 	b->avail_idx = a->avail_idx;
 	put_desc(b, 3, DATA + 64 * 3, 64, VIRTQ_DESC_F_WRITE, 0);

@@ -16,6 +16,8 @@
 #include <cmocka.h>
 
 #include "core/bus.h"
+#include "core/layout.h"
+#include "dev_rig.h"
 #include "devices/platform.h"
 #include "devices/serial.h"
 #include "state_check.h"
@@ -55,30 +57,9 @@ static uint8_t inb(struct bus *bus, uint16_t port)
 	return v;
 }
 
-/* Adapters from the device's own types to the generic check's. */
-static int serial_save_any(void *d, void *out, size_t *len) { return serial_save(d, out, len); }
-static int serial_restore_any(void *d, const void *in, size_t len)
-{
-	return serial_restore(d, in, len);
-}
-static int i8042_save_any(void *d, void *out, size_t *len) { return i8042_save(d, out, len); }
-static int i8042_restore_any(void *d, const void *in, size_t len)
-{
-	return i8042_restore(d, in, len);
-}
-static int rtc_save_any(void *d, void *out, size_t *len) { return rtc_save(d, out, len); }
-static int rtc_restore_any(void *d, const void *in, size_t len)
-{
-	return rtc_restore(d, in, len);
-}
-static int acpi_save_any(void *d, void *out, size_t *len) { return acpi_pm_save(d, out, len); }
-static int acpi_restore_any(void *d, const void *in, size_t len)
-{
-	return acpi_pm_restore(d, in, len);
-}
-
 struct uart {
 	struct bus bus;
+	struct component c;
 	struct serial *s;
 	struct line irq;
 	int pipe[2];
@@ -89,14 +70,14 @@ static void uart_open(struct uart *u)
 	memset(u, 0, sizeof(*u));
 	assert_int_equal(pipe2(u->pipe, O_NONBLOCK | O_CLOEXEC), 0);
 	bus_init(&u->bus);
-	u->s = serial_create(u->pipe[1], (struct irq_line){ line_set, &u->irq, 4 });
-	assert_non_null(u->s);
-	assert_int_equal(serial_attach(u->s, &u->bus, COM1), 0);
+	u->s = dev_rig_make(serial_create, &(struct dev_env){ .bus = &u->bus,
+			    .irq = { line_set, &u->irq, 0 }, .console_fd = u->pipe[1] },
+			    COM1, SERIAL_PORTS, IRQ_COM1, &u->c);
 }
 
 static void uart_close(struct uart *u)
 {
-	serial_destroy(u->s);
+	dev_rig_free(&u->c);
 	bus_destroy(&u->bus);
 	close(u->pipe[0]);
 	close(u->pipe[1]);
@@ -127,10 +108,10 @@ static void test_serial_round_trip(void **state)
 		assert_int_equal(inb(&a.bus, COM1), 'A' + i);
 	assert_int_equal(a.irq.level, 1);
 
-	saved = state_save(a.s, serial_save_any, &len);
-	state_check_refusals(b.s, serial_save_any, serial_restore_any, saved, len);
+	saved = state_save(&a.c, &len);
+	state_check_refusals(&b.c, saved, len);
 	assert_int_equal(b.irq.level, 0);
-	assert_int_equal(serial_restore(b.s, saved, len), 0);
+	assert_int_equal(state_restore(&b.c, saved, len), 0);
 	/* The pending receive interrupt is on the new line at once. */
 	assert_int_equal(b.irq.level, 1);
 
@@ -161,22 +142,23 @@ static void test_serial_bad_values(void **state)
 
 	(void)state;
 	uart_open(&a);
-	saved = state_save(a.s, serial_save_any, &len);
+	saved = state_save(&a.c, &len);
 	saved[BYTES_HDR_SIZE] = 0xff; /* IER with bits a 16550A does not have */
-	assert_int_equal(serial_restore(a.s, saved, len), -EINVAL);
+	assert_int_equal(state_check(&a.c, saved, len), -EINVAL);
 	saved[BYTES_HDR_SIZE] = 0;
 	saved[BYTES_HDR_SIZE + 10] = 2; /* thr_ipending neither 0 nor 1 */
-	assert_int_equal(serial_restore(a.s, saved, len), -EINVAL);
+	assert_int_equal(state_check(&a.c, saved, len), -EINVAL);
 	saved[BYTES_HDR_SIZE + 10] = 0;
 	saved[len - 2] = 0xff; /* more FIFO bytes than the buffer holds */
 	saved[len - 1] = 0xff;
-	assert_int_equal(serial_restore(a.s, saved, len), -EINVAL);
+	assert_int_equal(state_check(&a.c, saved, len), -EINVAL);
 	free(saved);
 	uart_close(&a);
 }
 
 struct kbdc {
 	struct bus bus;
+	struct component c;
 	struct i8042 *dev;
 	struct line irq;
 };
@@ -185,14 +167,14 @@ static void kbdc_open(struct kbdc *k)
 {
 	memset(k, 0, sizeof(*k));
 	bus_init(&k->bus);
-	k->dev = i8042_create(&k->bus, (struct power_sink){ sink_event, NULL },
-			      (struct irq_line){ line_set, &k->irq, 1 });
-	assert_non_null(k->dev);
+	k->dev = dev_rig_make(i8042_create, &(struct dev_env){ .bus = &k->bus,
+			      .power = { sink_event, NULL }, .irq = { line_set, &k->irq, 0 } },
+			      PORT_I8042_DATA, I8042_PORTS, IRQ_KBD, &k->c);
 }
 
 static void kbdc_close(struct kbdc *k)
 {
-	i8042_destroy(k->dev);
+	dev_rig_free(&k->c);
 	bus_destroy(&k->bus);
 }
 
@@ -211,9 +193,9 @@ static void test_i8042_round_trip(void **state)
 	outb(&a.bus, 0x64, 0x60);               /* write command byte: waits for data */
 	assert_int_equal(inb(&a.bus, 0x60), 0xfa);
 
-	saved = state_save(a.dev, i8042_save_any, &len);
-	state_check_refusals(b.dev, i8042_save_any, i8042_restore_any, saved, len);
-	assert_int_equal(i8042_restore(b.dev, saved, len), 0);
+	saved = state_save(&a.c, &len);
+	state_check_refusals(&b.c, saved, len);
+	assert_int_equal(state_restore(&b.c, saved, len), 0);
 	/* 0xab waits unread with the interrupt on: the restored chip raises IRQ 1 again. */
 	assert_int_equal(b.irq.edges, 1);
 
@@ -237,7 +219,7 @@ static void test_i8042_round_trip(void **state)
 
 	/* A keyboard waiting on a command that never waits is corrupt. */
 	saved[len - 2] = 0x12;
-	assert_int_equal(i8042_restore(b.dev, saved, len), -EINVAL);
+	assert_int_equal(state_check(&b.c, saved, len), -EINVAL);
 	free(saved);
 	kbdc_close(&a);
 	kbdc_close(&b);
@@ -246,15 +228,15 @@ static void test_i8042_round_trip(void **state)
 static void test_rtc_round_trip(void **state)
 {
 	struct bus ba, bb;
-	struct rtc *a, *b;
+	struct component a, b;
 	uint8_t *saved;
 	size_t len;
 
 	(void)state;
 	bus_init(&ba);
 	bus_init(&bb);
-	a = rtc_create(&ba);
-	b = rtc_create(&bb);
+	dev_rig_make(rtc_create, &(struct dev_env){ .bus = &ba }, PORT_RTC, RTC_PORTS, IRQ_RTC, &a);
+	dev_rig_make(rtc_create, &(struct dev_env){ .bus = &bb }, PORT_RTC, RTC_PORTS, IRQ_RTC, &b);
 	outb(&ba, 0x70, 0x0b);
 	outb(&ba, 0x71, 0x06);                  /* binary, 24-hour */
 	for (uint8_t r = 0x10; r < 0x30; r++) {
@@ -263,9 +245,9 @@ static void test_rtc_round_trip(void **state)
 	}
 	outb(&ba, 0x70, 0x21);                  /* the index is state too */
 
-	saved = state_save(a, rtc_save_any, &len);
-	state_check_refusals(b, rtc_save_any, rtc_restore_any, saved, len);
-	assert_int_equal(rtc_restore(b, saved, len), 0);
+	saved = state_save(&a, &len);
+	state_check_refusals(&b, saved, len);
+	assert_int_equal(state_restore(&b, saved, len), 0);
 	assert_int_equal(inb(&bb, 0x71), 0x21 * 3);
 	for (uint8_t r = 0x0b; r < 0x80; r++) {
 		if (r == 0x32)
@@ -277,10 +259,10 @@ static void test_rtc_round_trip(void **state)
 	outb(&bb, 0x70, 0x00);
 	assert_true(inb(&bb, 0x71) < 60);       /* binary seconds, not BCD */
 	saved[BYTES_HDR_SIZE] = 0x80;           /* an index with the NMI bit */
-	assert_int_equal(rtc_restore(b, saved, len), -EINVAL);
+	assert_int_equal(state_check(&b, saved, len), -EINVAL);
 	free(saved);
-	rtc_destroy(a);
-	rtc_destroy(b);
+	dev_rig_free(&a);
+	dev_rig_free(&b);
 	bus_destroy(&ba);
 	bus_destroy(&bb);
 }
@@ -288,19 +270,20 @@ static void test_rtc_round_trip(void **state)
 static void test_acpi_pm_round_trip(void **state)
 {
 	struct bus ba;
-	struct acpi_pm *a;
+	struct component a;
 	uint8_t *saved;
 	size_t len;
 
 	(void)state;
 	bus_init(&ba);
-	a = acpi_pm_create(&ba, (struct power_sink){ sink_event, NULL });
-	saved = state_save(a, acpi_save_any, &len);
+	dev_rig_make(acpi_pm_create, &(struct dev_env){ .bus = &ba, .power = { sink_event, NULL } },
+		     PORT_ACPI_SLEEP_CTL, ACPI_PM_PORTS, -1, &a);
+	saved = state_save(&a, &len);
 	assert_int_equal(len, BYTES_HDR_SIZE);
-	state_check_refusals(a, acpi_save_any, acpi_restore_any, saved, len);
-	assert_int_equal(acpi_pm_restore(a, saved, len), 0);
+	state_check_refusals(&a, saved, len);
+	assert_int_equal(state_restore(&a, saved, len), 0);
 	free(saved);
-	acpi_pm_destroy(a);
+	dev_rig_free(&a);
 	bus_destroy(&ba);
 }
 

@@ -8,22 +8,32 @@
 #include <cmocka.h>
 
 #include "core/bus.h"
+#include "core/layout.h"
+#include "dev_rig.h"
 #include "devices/fw_cfg.h"
+#include "state_check.h"
+
+#define FW_CFG_PORT PORT_FW_CFG
 
 struct fix {
 	struct bus bus;
-	struct fw_cfg *dev;
+	struct component dev;
 };
+
+/* The machine fw_cfg describes: 3 vCPUs, 256 MiB, RAM up to 5 GiB. */
+static struct dev_env machine(struct bus *bus)
+{
+	return (struct dev_env){ .bus = bus, .ncpus = 3, .ram_size = 256ull << 20,
+				 .max_ram = 0x140000000ull };
+}
 
 static int setup(void **state)
 {
 	static struct fix f;
-	struct fw_cfg_info info = { .ncpus = 3, .ram_size = 256ull << 20,
-				    .max_ram = 0x140000000ull };
+	struct dev_env env = machine(&f.bus);
 
 	bus_init(&f.bus);
-	f.dev = fw_cfg_create(&f.bus, &info);
-	assert_non_null(f.dev);
+	dev_rig_make(fw_cfg_create, &env, PORT_FW_CFG, FW_CFG_PORTS, -1, &f.dev);
 	*state = &f;
 	return 0;
 }
@@ -33,7 +43,7 @@ static int teardown(void **state)
 	struct fix *f = *state;
 
 	bus_destroy(&f->bus);
-	fw_cfg_destroy(f->dev);
+	dev_rig_free(&f->dev);
 	return 0;
 }
 
@@ -120,38 +130,39 @@ static void test_unknown_and_odd_accesses(void **state)
 static void test_state_round_trip(void **state)
 {
 	struct fix *f = *state;
-	struct fw_cfg_info info = { .ncpus = 3, .ram_size = 256ull << 20,
-				    .max_ram = 0x140000000ull };
+	struct component d2;
 	struct bus bus2;
-	struct fw_cfg *d2;
-	uint8_t buf[64], bad[64], b = 0;
-	size_t len = sizeof(buf), n2 = sizeof(bad);
+	struct dev_env env = machine(&bus2);
+	uint8_t *buf, *again, bad[64], b = 0;
+	size_t len, n2;
 
 	sel(f, FW_CFG_RAM_SIZE);
 	assert_int_equal(get(f, 3), 0);                 /* 256 MiB: bytes 0..2 are 0 */
-	assert_int_equal(fw_cfg_save(f->dev, buf, &len), 0);
+	buf = state_save(&f->dev, &len);
+	assert_true(len <= sizeof(bad));
 	bus_init(&bus2);
-	d2 = fw_cfg_create(&bus2, &info);
-	assert_non_null(d2);
-	assert_int_equal(fw_cfg_restore(d2, buf, len), 0);
+	dev_rig_make(fw_cfg_create, &env, PORT_FW_CFG, FW_CFG_PORTS, -1, &d2);
+	assert_int_equal(state_restore(&d2, buf, len), 0);
 	assert_int_equal(bus_access(&bus2, BUS_PIO, FW_CFG_PORT + 1, &b, 1, false), 0);
 	assert_int_equal(b, 0x10);                     /* byte 3 of 0x10000000 */
-	assert_int_equal(fw_cfg_save(d2, bad, &n2), 0);
+	again = state_save(&d2, &n2);
 	assert_int_equal(n2, len);
+	free(again);
 
 	/* Refusals leave d2 where it is (byte 4 of the same item next). */
-	assert_int_equal(fw_cfg_restore(d2, buf, len - 1), -ENODATA);
+	assert_int_equal(state_restore(&d2, buf, len - 1), -ENODATA);
 	memcpy(bad, buf, len);
 	bad[4] = 2;                                   /* the version */
-	assert_int_equal(fw_cfg_restore(d2, bad, len), -EPROTO);
+	assert_int_equal(state_restore(&d2, bad, len), -EPROTO);
 	memcpy(bad, buf, len);
 	bad[len - 4] = 9;                             /* offset 9: past FW_CFG_ITEM_MAX */
-	assert_int_equal(fw_cfg_restore(d2, bad, len), -EINVAL);
+	assert_int_equal(state_restore(&d2, bad, len), -EINVAL);
 	b = 0xee;
 	assert_int_equal(bus_access(&bus2, BUS_PIO, FW_CFG_PORT + 1, &b, 1, false), 0);
 	assert_int_equal(b, 0);
 	bus_destroy(&bus2);
-	fw_cfg_destroy(d2);
+	dev_rig_free(&d2);
+	free(buf);
 }
 
 int main(void)

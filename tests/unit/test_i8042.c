@@ -8,13 +8,16 @@
 #include <cmocka.h>
 
 #include "core/bus.h"
+#include "core/layout.h"
 #include "devices/platform.h"
+#include "dev_rig.h"
 
 #define STS_OBF 0x01
 #define STS_IBF 0x02
 
 struct fixture {
 	struct bus bus;
+	struct component comp;
 	struct i8042 *dev;
 	unsigned int events[2];
 	unsigned int edges;     /* rising edges on the keyboard's IRQ */
@@ -45,9 +48,9 @@ static int setup(void **state)
 
 	assert_non_null(f);
 	bus_init(&f->bus);
-	f->dev = i8042_create(&f->bus, (struct power_sink){ record, f },
-			      (struct irq_line){ irq_record, f, 1 });
-	assert_non_null(f->dev);
+	f->dev = dev_rig_make(i8042_create, &(struct dev_env){ .bus = &f->bus,
+			      .power = { record, f }, .irq = { irq_record, f, 0 } },
+			      PORT_I8042_DATA, I8042_PORTS, IRQ_KBD, &f->comp);
 	*state = f;
 	return 0;
 }
@@ -56,7 +59,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	i8042_destroy(f->dev);
+	dev_rig_free(&f->comp);
 	bus_destroy(&f->bus);
 	free(f);
 	return 0;
@@ -261,15 +264,20 @@ static void test_hostile(void **state)
 
 static void test_null_sink(void **state)
 {
+	struct dev_resources res = { .pio_base = PORT_I8042_DATA, .pio_size = I8042_PORTS,
+				     .gsi = IRQ_KBD };
+	struct err err = ERR_INIT;
+	struct component c, again;
+	struct dev_env env;
 	struct bus bus;
 
 	bus_init(&bus);
-	struct i8042 *dev = i8042_create(&bus, (struct power_sink){ 0 }, (struct irq_line){ 0 });
-	assert_non_null(dev);
+	env = (struct dev_env){ .bus = &bus };
+	dev_rig_make(i8042_create, &env, PORT_I8042_DATA, I8042_PORTS, IRQ_KBD, &c);
 	uint8_t v = 0xfe;
 	assert_int_equal(bus_access(&bus, BUS_PIO, 0x64, &v, 1, true), 0);
-	assert_null(i8042_create(&bus, (struct power_sink){ 0 }, (struct irq_line){ 0 }));
-	i8042_destroy(dev);
+	assert_int_equal(i8042_create(&env, &res, &again, &err), -EEXIST);
+	dev_rig_free(&c);
 	bus_destroy(&bus);
 }
 

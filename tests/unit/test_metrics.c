@@ -116,8 +116,8 @@ static unsigned int fake_counters(void *dev, struct dev_counter *out, unsigned i
 	return dev_counters_copy(out, max, c, 2);
 }
 
-static const struct dev_ops fake_ops = { .counters = fake_counters };
-static const struct dev_ops quiet_ops = { .destroy = NULL };
+static const struct component_ops fake_ops = { .counters = fake_counters };
+static const struct component_ops quiet_ops = { .destroy = NULL };
 
 static void test_collect_vm(void **state)
 {
@@ -132,17 +132,17 @@ static void test_collect_vm(void **state)
 	memset(&vm, 0, sizeof(vm));
 	memset(&v0, 0, sizeof(v0));
 	memset(&v1, 0, sizeof(v1));
-	registry_init(&vm.devices);
-	assert_int_equal(registry_add(&vm.devices, "com1", DEV_LEGACY, "serial", NULL, &fake_ops,
-				      &pm), 0);
-	assert_int_equal(registry_add(&vm.devices, "rtc", DEV_LEGACY, "rtc", NULL, &quiet_ops,
-				      NULL), 0);
-	assert_int_equal(registry_add(&vm.devices, "my-disk", DEV_VIRTIO, "virtio-blk", NULL,
-				      &fake_ops, &disk), 0);
-	assert_int_equal(registry_add(&vm.devices, "entropy", DEV_VIRTIO, "virtio-rng", NULL,
-				      &fake_ops, &rng), 0);
-	assert_int_equal(registry_add(&vm.devices, "pm", DEV_LEGACY, "acpi-pm", NULL, &fake_ops,
-				      &pm), 0);
+	registry_init(&vm.registry);
+	assert_int_equal(registry_add(&vm.registry, COMP_DEVICE, "com1", "serial", NULL,
+				      &(struct component){ &fake_ops, &pm }), 0);
+	assert_int_equal(registry_add(&vm.registry, COMP_DEVICE, "rtc", "rtc", NULL,
+				      &(struct component){ &quiet_ops, NULL }), 0);
+	assert_int_equal(registry_add(&vm.registry, COMP_DEVICE, "my-disk", "virtio-blk", NULL,
+				      &(struct component){ &fake_ops, &disk }), 0);
+	assert_int_equal(registry_add(&vm.registry, COMP_DEVICE, "entropy", "virtio-rng", NULL,
+				      &(struct component){ &fake_ops, &rng }), 0);
+	assert_int_equal(registry_add(&vm.registry, COMP_DEVICE, "pm", "acpi-pm", NULL,
+				      &(struct component){ &fake_ops, &pm }), 0);
 	v0.exits[VCPU_EXIT_IO_OUT] = 100;
 	v1.exits[VCPU_EXIT_IO_OUT] = 11;
 	v1.exits[VCPU_EXIT_MMIO_WRITE] = 4;
@@ -169,7 +169,7 @@ static void test_collect_vm(void **state)
 	json_decref(c);
 	json_decref(g);
 	metrics_destroy(&m);
-	registry_destroy(&vm.devices);
+	registry_destroy(&vm.registry);
 }
 
 struct collector {

@@ -47,6 +47,7 @@ struct drv {
 
 #include "mmio_driver.h"
 #include "state_check.h"
+#include "virtio_record.h"
 
 static void fake_destroy(struct net_be *be)
 {
@@ -148,20 +149,10 @@ static uint8_t set_pairs(struct drv *d, uint16_t n)
 	return *(uint8_t *)gp(d, buf + 8, 1);
 }
 
-static int mmio_save_any(void *t, void *out, size_t *len)
-{
-	return virtio_mmio_save(t, out, len);
-}
-
-static int mmio_restore_any(void *t, const void *in, size_t len)
-{
-	return virtio_mmio_restore(t, in, len);
-}
-
 static int restore_from(struct drv *a, struct drv *b, const uint8_t *rec, size_t len)
 {
 	memcpy(gp(b, 0, RAM), gp(a, 0, RAM), RAM);
-	return virtio_mmio_restore(b->t, rec, len);
+	return state_restore(&STATE_MMIO(b->t), rec, len);
 }
 
 static void test_pairs_and_counters(void **state)
@@ -180,10 +171,10 @@ static void test_pairs_and_counters(void **state)
 	virtio_net_rx_poll(a->dev);
 	assert_int_equal(used_idx(a, 2), 1);
 	virtio_dev_pause(a->dev);
-	rec = state_save(a->t, mmio_save_any, &len);
-	state_check_refusals(b->t, mmio_save_any, mmio_restore_any, rec, len);
+	rec = state_save(&STATE_MMIO(a->t), &len);
+	state_check_refusals(&STATE_MMIO(b->t), rec, len);
 	assert_int_equal(restore_from(a, b, rec, len), 0);
-	again = state_save(b->t, mmio_save_any, &again_len);
+	again = state_save(&STATE_MMIO(b->t), &again_len);
 	assert_int_equal(again_len, len);
 	assert_memory_equal(again, rec, len);
 	free(again);
@@ -210,23 +201,6 @@ static void test_pairs_and_counters(void **state)
 	drv_free(a);
 }
 
-static int dev_save(void *dev, void *out, size_t *len)
-{
-	struct virtio_dev *d = dev;
-	struct bytes_out o = bytes_out_init(out, *len);
-	int ret = d->ops->save(d, &o);
-
-	return ret ? ret : bytes_out_finish(&o, len);
-}
-
-static int dev_restore(void *dev, const void *in, size_t len)
-{
-	struct virtio_dev *d = dev;
-	int ret = d->ops->restore(d, in, len, false);
-
-	return ret ? ret : d->ops->restore(d, in, len, true);
-}
-
 /* Offset of the slirp record in a user-mode NIC's record: VNET's fixed part, then its length. */
 #define SLIRP_AT (BYTES_HDR_SIZE + 6 + 4 + 4 + 6 * 8 + 4)
 
@@ -238,22 +212,22 @@ static void test_user_mode_slirp_state(void **state)
 
 	(void)state;
 	mmio_init_queues(a, F(VIRTIO_NET_F_MAC), 2, QSIZE, RING_GPA(0));
-	rec = state_save(a->dev, dev_save, &len);
+	rec = state_save(&STATE_DEV(a->dev), &len);
 	assert_memory_equal(rec, "VNET", 4);
 	assert_true(len > SLIRP_AT + BYTES_HDR_SIZE + 4);
 	assert_memory_equal(rec + SLIRP_AT, "SLRP", 4);
 	/* libslirp takes back what it wrote. */
-	assert_int_equal(dev_restore(b->dev, rec, len), 0);
+	assert_int_equal(state_restore(&STATE_DEV(b->dev), rec, len), 0);
 	/* Cut short anywhere, another version of ours: refused before libslirp sees it. */
-	state_check_refusals(b->dev, dev_save, dev_restore, rec, len);
+	state_check_refusals(&STATE_DEV(b->dev), rec, len);
 	copy = malloc(len);
 	memcpy(copy, rec, len);
 	/* A libslirp state version newer than this libslirp's. */
 	copy[SLIRP_AT + BYTES_HDR_SIZE] = 0xff;
-	assert_int_equal(dev_restore(b->dev, copy, len), -EPROTO);
+	assert_int_equal(state_restore(&STATE_DEV(b->dev), copy, len), -EPROTO);
 	free(copy);
 	/* A NIC without libslirp: refused. */
-	assert_int_equal(dev_restore(f->dev, rec, len), -EINVAL);
+	assert_int_equal(state_restore(&STATE_DEV(f->dev), rec, len), -EINVAL);
 	free(rec);
 	drv_free(f);
 	drv_free(b);

@@ -1,4 +1,4 @@
-/* The device registry: ids, lookups, counters and teardown order. */
+/* The registry: kinds and ids, lookups, counters, the order kept, walks and teardown. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,37 +11,33 @@
 
 #include "vmm/registry.h"
 
-/* Teardown events in order: 'T'+n for a transport, 'D'+n for a device. */
+/* Events in order: a letter per component destroyed, 'p' and 'r' for pauses and resumes. */
 static char events[64];
 static unsigned int nevents;
 
 struct fake { int n; uint64_t count; };
 
-static void fake_destroy(void *dev)
+static void fake_destroy(void *obj)
 {
-	events[nevents++] = (char)('a' + ((struct fake *)dev)->n);
+	events[nevents++] = (char)('a' + ((struct fake *)obj)->n);
 }
 
-static unsigned int fake_counters(void *dev, struct dev_counter *out, unsigned int max)
+static unsigned int fake_counters(void *obj, struct dev_counter *out, unsigned int max)
 {
-	struct dev_counter c[] = { { "ops", ((struct fake *)dev)->count }, { "errors", 7 } };
+	struct dev_counter c[] = { { "ops", ((struct fake *)obj)->count }, { "errors", 7 } };
 
 	return dev_counters_copy(out, max, c, 2);
 }
 
-static void fake_transport_destroy(void *t)
-{
-	events[nevents++] = (char)('A' + ((struct fake *)t)->n);
-}
+static const struct component_ops fake_ops = { .destroy = fake_destroy,
+					       .counters = fake_counters };
+static const struct component_ops bare_ops = { .destroy = fake_destroy };
 
-static const struct dev_ops fake_ops = { .destroy = fake_destroy, .counters = fake_counters };
-static const struct dev_ops bare_ops = { .destroy = fake_destroy };
-static const struct dev_transport_ops fake_tops = { "fake", fake_transport_destroy };
+#define comp(ops, f) ((struct component){ (ops), (f) })
 
 static void test_add_find_destroy(void **state)
 {
-	struct fake devs[3] = { { 0, 10 }, { 1, 20 }, { 2, 30 } };
-	struct fake trans[3] = { { 0, 0 }, { 1, 0 }, { 2, 0 } };
+	struct fake devs[5] = { { 0, 10 }, { 1, 20 }, { 2, 30 }, { 3, 0 }, { 4, 0 } };
 	struct dev_resources res = { .mmio_base = 0xd0000000, .mmio_size = 0x1000, .gsi = 16 };
 	struct dev_counter c[4];
 	struct registry r;
@@ -49,42 +45,52 @@ static void test_add_find_destroy(void **state)
 	(void)state;
 	nevents = 0;
 	registry_init(&r);
-	assert_int_equal(registry_add(&r, "com1", DEV_LEGACY, "serial", NULL, &bare_ops,
-				      &devs[0]), 0);
-	assert_int_equal(registry_add(&r, "rootfs", DEV_VIRTIO, "virtio-blk", &res, &fake_ops,
-				      &devs[1]), 0);
-	registry_set_transport(&r, &fake_tops, &trans[1]);
-	assert_int_equal(registry_add(&r, "eth0", DEV_VIRTIO, "virtio-net", &res, &fake_ops,
-				      &devs[2]), 0);
-	registry_set_transport(&r, &fake_tops, &trans[2]);
+	assert_int_equal(registry_add(&r, COMP_DEVICE, "com1", "serial", NULL,
+				      &comp(&bare_ops, &devs[0])), 0);
+	assert_int_equal(registry_add(&r, COMP_DEVICE, "rootfs", "virtio-blk", &res,
+				      &comp(&fake_ops, &devs[1])), 0);
+	assert_int_equal(registry_add(&r, COMP_DEVICE, "eth0", "virtio-net", &res,
+				      &comp(&fake_ops, &devs[2])), 0);
+	/* Entered later, but kept in the order a restore needs: the VM's, the vCPUs', then devices. */
+	assert_int_equal(registry_add(&r, COMP_VCPU, "0", "vcpu", NULL,
+				      &comp(&bare_ops, &devs[3])), 0);
+	assert_int_equal(registry_add(&r, COMP_VM, "vm", "kvm-vm", NULL,
+				      &comp(&bare_ops, &devs[4])), 0);
 
-	assert_int_equal(registry_add(&r, "rootfs", DEV_VIRTIO, "virtio-blk", &res, &fake_ops,
-				      &devs[0]), -EEXIST);
-	assert_int_equal(registry_add(&r, "", DEV_VIRTIO, "x", NULL, &fake_ops, &devs[0]), -EINVAL);
-	assert_int_equal(r.n, 3);
+	assert_int_equal(registry_add(&r, COMP_DEVICE, "rootfs", "virtio-blk", &res,
+				      &comp(&fake_ops, &devs[0])), -EEXIST);
+	assert_int_equal(registry_add(&r, COMP_DEVICE, "", "x", NULL, &comp(&fake_ops, &devs[0])),
+			 -EINVAL);
+	/* An id is one kind's: a drive may be called "0" or "vm". */
+	assert_int_equal(registry_add(&r, COMP_DEVICE, "vm", "virtio-blk", NULL,
+				      &comp(&bare_ops, &devs[0])), 0);
+	assert_int_equal(r.n, 6);
+	assert_string_equal(r.entries[0].id, "vm");
+	assert_string_equal(r.entries[1].id, "0");
+	assert_string_equal(r.entries[2].id, "com1");
+	assert_string_equal(r.entries[5].id, "vm");
 
-	assert_ptr_equal(registry_find(&r, "rootfs")->dev, &devs[1]);
-	assert_null(registry_find(&r, "nope"));
-	assert_int_equal(registry_find(&r, "com1")->res.gsi, -1);
-	assert_int_equal(registry_find(&r, "eth0")->res.gsi, 16);
-	assert_ptr_equal(registry_find_kind(&r, DEV_VIRTIO, NULL, 1)->dev, &devs[2]);
-	assert_ptr_equal(registry_find_kind(&r, DEV_VIRTIO, "virtio-blk", 0)->dev, &devs[1]);
-	assert_null(registry_find_kind(&r, DEV_VIRTIO, "virtio-blk", 1));
+	assert_ptr_equal(registry_find(&r, COMP_DEVICE, "rootfs")->comp.obj, &devs[1]);
+	assert_null(registry_find(&r, COMP_DEVICE, "nope"));
+	assert_null(registry_find(&r, COMP_VM, "rootfs"));
+	assert_ptr_equal(registry_find(&r, COMP_VM, "vm")->comp.obj, &devs[4]);
+	assert_int_equal(registry_find(&r, COMP_DEVICE, "com1")->res.gsi, -1);
+	assert_int_equal(registry_find(&r, COMP_DEVICE, "eth0")->res.gsi, 16);
 
-	assert_int_equal(registry_counters(registry_find(&r, "eth0"), c, 4), 2);
+	assert_int_equal(registry_counters(registry_find(&r, COMP_DEVICE, "eth0"), c, 4), 2);
 	assert_string_equal(c[0].name, "ops");
 	assert_int_equal(c[0].value, 30);
 	assert_int_equal(c[1].value, 7);
-	assert_int_equal(registry_counters(registry_find(&r, "eth0"), c, 1), 1);
-	assert_int_equal(registry_counters(registry_find(&r, "com1"), c, 4), 0);
+	assert_int_equal(registry_counters(registry_find(&r, COMP_DEVICE, "eth0"), c, 1), 1);
+	assert_int_equal(registry_counters(registry_find(&r, COMP_DEVICE, "com1"), c, 4), 0);
 
-	/* Newest first, and each transport before its device. */
+	/* The last entry first: devices, then the vCPUs, then the VM's. */
 	registry_destroy(&r);
-	assert_int_equal(nevents, 5);
-	assert_memory_equal(events, "CcBba", 5);
+	assert_int_equal(nevents, 6);
+	assert_memory_equal(events, "acbade", 6);
 	assert_int_equal(r.n, 0);
 	registry_destroy(&r);
-	assert_int_equal(nevents, 5);
+	assert_int_equal(nevents, 6);
 }
 
 static void test_grows(void **state)
@@ -99,53 +105,101 @@ static void test_grows(void **state)
 	for (int i = 0; i < 40; i++) {
 		devs[i].n = i % 26;
 		snprintf(id, sizeof(id), "dev%d", i);
-		assert_int_equal(registry_add(&r, id, DEV_LEGACY, "x", NULL, &bare_ops, &devs[i]), 0);
+		assert_int_equal(registry_add(&r, i % 2 ? COMP_DEVICE : COMP_VCPU, id, "x", NULL,
+					      &comp(&bare_ops, &devs[i])), 0);
 	}
-	assert_ptr_equal(registry_find(&r, "dev39")->dev, &devs[39]);
+	assert_ptr_equal(registry_find(&r, COMP_DEVICE, "dev39")->comp.obj, &devs[39]);
+	assert_ptr_equal(registry_find(&r, COMP_VCPU, "dev38")->comp.obj, &devs[38]);
+	for (unsigned int i = 1; i < r.n; i++)
+		assert_true(r.entries[i - 1].kind <= r.entries[i].kind);
 	registry_destroy(&r);
 	assert_int_equal(nevents, 40);
 }
 
-static int fake_pause(void *dev)
+static int fake_pause(void *obj)
 {
-	struct fake *f = dev;
+	struct fake *f = obj;
 
 	events[nevents++] = (char)('p');
 	return f->n == 1 ? -EIO : 0;
 }
 
-static int fake_resume(void *dev)
+static int fake_resume(void *obj)
 {
-	(void)dev;
+	(void)obj;
 	events[nevents++] = 'r';
 	return 0;
 }
 
-static const struct dev_ops pausable_ops = {
+static const struct component_ops pausable_ops = {
 	.destroy = fake_destroy, .pause = fake_pause, .resume = fake_resume,
 };
 
 /*
- * Pause and resume reach every device that has the op, in order, even
- * after one fails (the VM must not stay half paused); the first error is
- * returned. Devices without the op are skipped.
+ * Pause and resume reach every component of the kind asked that has the
+ * op, in order, even after one fails (the VM must not stay half paused);
+ * the first error is returned. Components without the op, and of another
+ * kind, are skipped.
  */
 static void test_pause_resume(void **state)
 {
-	struct fake devs[3] = { { 0, 0 }, { 1, 0 }, { 2, 0 } };
+	struct fake devs[4] = { { 0, 0 }, { 1, 0 }, { 2, 0 }, { 3, 0 } };
 	struct registry r;
 
 	(void)state;
 	registry_init(&r);
-	assert_int_equal(registry_add(&r, "a", DEV_VIRTIO, "x", NULL, &pausable_ops, &devs[0]), 0);
-	assert_int_equal(registry_add(&r, "com1", DEV_LEGACY, "serial", NULL, &bare_ops,
-				      &devs[2]), 0);
-	assert_int_equal(registry_add(&r, "b", DEV_VIRTIO, "x", NULL, &pausable_ops, &devs[1]), 0);
+	assert_int_equal(registry_add(&r, COMP_DEVICE, "a", "x", NULL,
+				      &comp(&pausable_ops, &devs[0])), 0);
+	assert_int_equal(registry_add(&r, COMP_DEVICE, "com1", "serial", NULL,
+				      &comp(&bare_ops, &devs[2])), 0);
+	assert_int_equal(registry_add(&r, COMP_DEVICE, "b", "x", NULL,
+				      &comp(&pausable_ops, &devs[1])), 0);
+	assert_int_equal(registry_add(&r, COMP_VCPU, "0", "vcpu", NULL,
+				      &comp(&pausable_ops, &devs[3])), 0);
 	nevents = 0;
-	assert_int_equal(registry_pause(&r), -EIO);
-	assert_int_equal(registry_resume(&r), 0);
+	assert_int_equal(registry_pause(&r, COMP_DEVICE), -EIO);
+	assert_int_equal(registry_resume(&r, COMP_DEVICE), 0);
 	events[nevents] = '\0';
 	assert_string_equal(events, "pprr");
+	nevents = 0;
+	assert_int_equal(registry_pause(&r, COMP_VCPU), 0);
+	assert_int_equal(nevents, 1);
+	nevents = 0;
+	registry_destroy(&r);
+}
+
+static int visit(struct reg_entry *e, void *ctx, struct err *err)
+{
+	(void)ctx;
+	events[nevents++] = e->id[0];
+	return e->id[0] == 'x' ? err_set(err, false, -EIO, "stopped at %s", e->id) : 0;
+}
+
+/* Each walk: every entry in order, here with no loop (each runs inline), to the first failure. */
+static void test_each(void **state)
+{
+	struct fake devs[3] = { { 0, 0 }, { 1, 0 }, { 2, 0 } };
+	struct err err = ERR_INIT;
+	struct registry r;
+
+	(void)state;
+	registry_init(&r);
+	assert_int_equal(registry_add(&r, COMP_DEVICE, "d", "x", NULL,
+				      &comp(&bare_ops, &devs[0])), 0);
+	assert_int_equal(registry_add(&r, COMP_MEMORY, "m", "x", NULL,
+				      &comp(&bare_ops, &devs[1])), 0);
+	assert_int_equal(registry_add(&r, COMP_VM, "v", "x", NULL,
+				      &comp(&bare_ops, &devs[2])), 0);
+	nevents = 0;
+	assert_int_equal(registry_each(&r, NULL, visit, NULL, &err), 0);
+	events[nevents] = '\0';
+	assert_string_equal(events, "vdm");
+	assert_int_equal(registry_add(&r, COMP_DEVICE, "x", "x", NULL,
+				      &comp(&bare_ops, &devs[0])), 0);
+	nevents = 0;
+	assert_int_equal(registry_each(&r, NULL, visit, NULL, &err), -EIO);
+	assert_string_equal(err.msg, "stopped at x");
+	assert_int_equal(nevents, 3);
 	nevents = 0;
 	registry_destroy(&r);
 }
@@ -156,6 +210,7 @@ int main(void)
 		cmocka_unit_test(test_add_find_destroy),
 		cmocka_unit_test(test_grows),
 		cmocka_unit_test(test_pause_resume),
+		cmocka_unit_test(test_each),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,7 +10,9 @@
 #include <cmocka.h>
 
 #include "core/bus.h"
+#include "core/layout.h"
 #include "devices/platform.h"
+#include "dev_rig.h"
 
 #define REG_SEC 0x00
 #define REG_MIN 0x02
@@ -27,7 +29,7 @@
 
 struct fixture {
 	struct bus bus;
-	struct rtc *rtc;
+	struct component rtc;
 };
 
 static int setup(void **state)
@@ -36,8 +38,8 @@ static int setup(void **state)
 
 	assert_non_null(f);
 	bus_init(&f->bus);
-	f->rtc = rtc_create(&f->bus);
-	assert_non_null(f->rtc);
+	dev_rig_make(rtc_create, &(struct dev_env){ .bus = &f->bus }, PORT_RTC, RTC_PORTS, IRQ_RTC,
+		     &f->rtc);
 	*state = f;
 	return 0;
 }
@@ -46,7 +48,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	rtc_destroy(f->rtc);
+	dev_rig_free(&f->rtc);
 	bus_destroy(&f->bus);
 	free(f);
 	return 0;
@@ -253,8 +255,13 @@ static void test_registration(void **state)
 {
 	struct fixture *f = *state;
 
-	/* The ports are taken: a second RTC on the same bus fails cleanly. */
-	assert_null(rtc_create(&f->bus));
+	struct dev_resources res = { .pio_base = PORT_RTC, .pio_size = RTC_PORTS, .gsi = IRQ_RTC };
+	struct err err = ERR_INIT;
+	struct component c;
+
+	/* The ports are taken: a second RTC on the same bus fails cleanly, and says where. */
+	assert_int_equal(rtc_create(&(struct dev_env){ .bus = &f->bus }, &res, &c, &err), -EEXIST);
+	assert_string_equal(err.msg, "ports 0x70-0x71 are taken by another device");
 	uint8_t v;
 	assert_int_equal(bus_access(&f->bus, BUS_PIO, 0x72, &v, 1, false), -ENOENT);
 }

@@ -14,6 +14,7 @@
 
 #include "core/bus.h"
 #include "devices/serial.h"
+#include "uart_rig.h"
 
 #define RBR 0
 #define THR 0
@@ -61,7 +62,7 @@ static int setup(void **state)
 
 	assert_non_null(f);
 	assert_int_equal(pipe2(f->pipe, O_NONBLOCK | O_CLOEXEC), 0);
-	f->s = serial_create(f->pipe[1], (struct irq_line){ rec_set, &f->irq, 4 });
+	f->s = uart_new(f->pipe[1], (struct irq_line){ rec_set, &f->irq, 4 });
 	assert_non_null(f->s);
 	*state = f;
 	return 0;
@@ -71,7 +72,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	serial_destroy(f->s);
+	uart_free(f->s);
 	close(f->pipe[0]);
 	close(f->pipe[1]);
 	assert_int_equal(f->irq.redundant, 0);
@@ -399,43 +400,50 @@ static void test_tx_errors_drop(void **state)
 	signal(SIGPIPE, SIG_IGN);
 	assert_int_equal(pipe(p), 0);
 	close(p[0]);
-	struct serial *s = serial_create(p[1], (struct irq_line){ 0 });
+	struct serial *s = uart_new(p[1], (struct irq_line){ 0 });
 	uint8_t b = 'b';
 	serial_bus_ops.write(s, THR, &b, 1);
 	assert_int_equal(serial_output_drain(s), -EPIPE);
 	assert_int_equal(serial_output_pending(s), 0);
 	assert_int_equal(serial_output_dropped(s), 1);
-	serial_destroy(s);
+	uart_free(s);
 	close(p[1]);
 
 	/* -1 discards: nothing buffered, nothing to wake, nothing dropped. */
-	s = serial_create(-1, (struct irq_line){ 0 });
+	s = uart_new(-1, (struct irq_line){ 0 });
 	serial_bus_ops.write(s, THR, &b, 1);
 	assert_int_equal(serial_output_fd(s), -1);
 	assert_int_equal(serial_output_pending(s), 0);
 	assert_int_equal(serial_output_drain(s), 0);
 	assert_int_equal(serial_output_flush(s, 1000), 0);
 	assert_int_equal(serial_output_dropped(s), 0);
-	serial_destroy(s);
+	uart_free(s);
 }
 
 static void test_via_bus(void **state)
 {
 	struct fixture *f = *state;
+	struct dev_resources res = { .pio_base = 0x3f8, .pio_size = SERIAL_PORTS, .gsi = 4 };
+	struct dev_env env;
+	struct err err = ERR_INIT;
+	struct component c, again;
 	struct bus bus;
 	uint8_t d;
 	char buf[4];
 
 	bus_init(&bus);
-	assert_int_equal(serial_attach(f->s, &bus, 0x3f8), 0);
-	assert_int_equal(serial_attach(f->s, &bus, 0x3f8), -EEXIST);
+	env = (struct dev_env){ .bus = &bus, .console_fd = f->pipe[1] };
+	assert_int_equal(serial_create(&env, &res, &c, &err), 0);
+	assert_int_equal(serial_create(&env, &res, &again, &err), -EEXIST);
 	assert_int_equal(bus_access(&bus, BUS_PIO, 0x3fd, &d, 1, false), 0);
 	assert_int_equal(d, 0x60);
 	d = 'B';
 	assert_int_equal(bus_access(&bus, BUS_PIO, 0x3f8, &d, 1, true), 0);
+	assert_int_equal(serial_output_drain(c.obj), 0);
 	assert_int_equal(drain_pipe(f, buf, sizeof(buf)), 1);
 	assert_int_equal(buf[0], 'B');
 	bus_destroy(&bus);
+	c.ops->destroy(c.obj);
 }
 
 static void test_hostile_fuzz(void **state)

@@ -29,6 +29,7 @@
 #include "vmm/console.h"
 #include "core/eventloop.h"
 #include "devices/serial.h"
+#include "uart_rig.h"
 
 #define DEADLOCK_TIMEOUT_S 10
 #define SMALL_PIPE 4096
@@ -109,7 +110,7 @@ static void test_stalled_stdout_does_not_block_vcpu(void **state)
 
 	(void)state;
 	stalled_pipe(p);
-	s = serial_create(p[1], (struct irq_line){ 0 });
+	s = uart_new(p[1], (struct irq_line){ 0 });
 	assert_non_null(s);
 	job = (struct vcpu_job){ s, 0, 3 * RING + 1000 };
 	rx = (struct rx_job){ s, 0 };
@@ -124,7 +125,7 @@ static void test_stalled_stdout_does_not_block_vcpu(void **state)
 	/* THR is empty to the guest all along. */
 	serial_bus_ops.read(s, UART_LSR, &lsr, 1);
 	assert_int_equal(lsr & 0x60, 0x60);
-	serial_destroy(s);
+	uart_free(s);
 	close(p[0]);
 	close(p[1]);
 }
@@ -182,7 +183,7 @@ static void test_full_buffer_drops_and_keeps_order(void **state)
 	assert_non_null(buf);
 	assert_int_equal(SERIAL_OUTPUT_SIZE, RING);
 	stalled_pipe(p);
-	s = serial_create(p[1], (struct irq_line){ 0 });
+	s = uart_new(p[1], (struct irq_line){ 0 });
 	assert_non_null(s);
 	run_vcpu(s, 0, RING + 1000);
 	assert_int_equal(serial_output_pending(s), RING);
@@ -209,7 +210,7 @@ static void test_full_buffer_drops_and_keeps_order(void **state)
 	assert_true(join_within(t, DEADLOCK_TIMEOUT_S));
 	assert_pattern(buf, RING + 1000, 100);
 	assert_int_equal(serial_output_dropped(s), 1000);
-	serial_destroy(s);
+	uart_free(s);
 	close(p[0]);
 	close(p[1]);
 	free(buf);
@@ -229,7 +230,7 @@ static void test_ring_wraparound(void **state)
 	(void)state;
 	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
 	assert_true(fcntl(p[1], F_SETPIPE_SZ, SMALL_PIPE) >= SMALL_PIPE);
-	s = serial_create(p[1], (struct irq_line){ 0 });
+	s = uart_new(p[1], (struct irq_line){ 0 });
 	assert_non_null(s);
 	while (sent < 5 * RING) {
 		size_t chunk = 10007 + sent % 3001;
@@ -253,7 +254,7 @@ static void test_ring_wraparound(void **state)
 	}
 	assert_int_equal(got, sent);
 	assert_int_equal(serial_output_dropped(s), 0);
-	serial_destroy(s);
+	uart_free(s);
 	close(p[0]);
 	close(p[1]);
 }
@@ -268,7 +269,7 @@ static void test_wake_on_first_byte(void **state)
 
 	(void)state;
 	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
-	s = serial_create(p[1], (struct irq_line){ 0 });
+	s = uart_new(p[1], (struct irq_line){ 0 });
 	assert_non_null(s);
 	efd = serial_output_fd(s);
 	assert_true(efd >= 0);
@@ -282,7 +283,7 @@ static void test_wake_on_first_byte(void **state)
 	serial_bus_ops.write(s, 0, &b, 1);
 	assert_int_equal(read(efd, &v, sizeof(v)), sizeof(v));
 	assert_int_equal(v, 1);
-	serial_destroy(s);
+	uart_free(s);
 	close(p[0]);
 	close(p[1]);
 }
@@ -295,12 +296,12 @@ static void test_shared_fd_flags_untouched(void **state)
 
 	(void)state;
 	stalled_pipe(p);
-	s = serial_create(p[1], (struct irq_line){ 0 });
+	s = uart_new(p[1], (struct irq_line){ 0 });
 	assert_non_null(s);
 	run_vcpu(s, 0, 10);
 	assert_int_equal(serial_output_drain(s), -EAGAIN);
 	assert_int_equal(fcntl(p[1], F_GETFL) & O_NONBLOCK, 0);
-	serial_destroy(s);
+	uart_free(s);
 	assert_int_equal(fcntl(p[1], F_GETFL) & O_NONBLOCK, 0);
 	close(p[0]);
 	close(p[1]);
@@ -316,13 +317,13 @@ static void test_closed_fd_discards(void **state)
 	(void)state;
 	assert_true(fd >= 0);
 	close(fd);
-	s = serial_create(fd, (struct irq_line){ 0 });
+	s = uart_new(fd, (struct irq_line){ 0 });
 	assert_non_null(s);
 	serial_bus_ops.write(s, 0, &b, 1);
 	assert_int_equal(serial_output_fd(s), -1);
 	assert_int_equal(serial_output_pending(s), 0);
 	assert_int_equal(serial_output_drain(s), 0);
-	serial_destroy(s);
+	uart_free(s);
 }
 
 /* The real wiring: console on an io thread's loop, stdout a pipe that stops being read. */
@@ -376,7 +377,7 @@ static void test_io_thread_drains_and_survives_stall(void **state)
 	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
 	assert_true(fcntl(out[1], F_SETPIPE_SZ, SMALL_PIPE) >= SMALL_PIPE);
 	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
-	s = serial_create(out[1], (struct irq_line){ 0 });
+	s = uart_new(out[1], (struct irq_line){ 0 });
 	assert_non_null(s);
 	assert_int_equal(eventloop_init(&io.loop), 0);
 	io.stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -413,7 +414,7 @@ static void test_io_thread_drains_and_survives_stall(void **state)
 
 	eventloop_destroy(&io.loop);
 	close(io.stop_efd);
-	serial_destroy(s);
+	uart_free(s);
 	close(out[0]);
 	close(out[1]);
 	close(in[0]);

@@ -1,5 +1,5 @@
 /*
- * Devices through the one attach point, used as src/core/vm_virtio.c uses
+ * Devices through the one attach point, used as src/vmm/devices.c uses
  * it: created with no transport, attached to virtio-mmio, then detached
  * and destroyed in the documented order (virtio/device.h), also with
  * requests in flight, and read through the generic counters hook.

@@ -332,14 +332,15 @@ static void test_swap(void **state)
 /* A VM with just this disk, for vm_patch_drive. */
 static void one_disk_vm(struct drv *d, struct vm *vm)
 {
-	static const struct dev_ops none = { 0 };
+	static const struct component_ops none = { 0 };
 	struct dev_resources res = { .gsi = -1 };
 
 	memset(vm, 0, sizeof(*vm));
 	vm->loop = &d->loop;
-	registry_init(&vm->devices);
-	assert_int_equal(registry_add(&vm->devices, "rootfs", DEV_VIRTIO, "virtio-blk", &res,
-				      &none, d->dev), 0);
+	registry_init(&vm->registry);
+	/* The transport is the component, as vmm/devices.c enters it; the test frees both. */
+	assert_int_equal(registry_add(&vm->registry, COMP_DEVICE, "rootfs", "virtio-blk", &res,
+				      &(struct component){ &none, d->t }), 0);
 }
 
 static void test_patch_bad_path_keeps_the_old_image(void **state)
@@ -382,7 +383,7 @@ static void test_patch_bad_path_keeps_the_old_image(void **state)
 	assert_int_equal(vm_patch_drive(&vm, &model, &p, &err), 0);
 	assert_int_equal(cfg_rd(d, 0, 8), 128);
 	unlink(fifo);
-	free(vm.devices.entries);
+	free(vm.registry.entries);
 }
 
 int main(void)

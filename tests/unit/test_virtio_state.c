@@ -8,6 +8,7 @@
  */
 #include "mmio_fake.h"
 #include "state_check.h"
+#include "virtio_record.h"
 
 #define DESC 0x1000ull
 #define AVAIL 0x8000ull  /* setup_queue's layout for queue 0 */
@@ -103,16 +104,6 @@ static void publish(struct fake *f, unsigned int i)
 	__atomic_store_n(&avail[1], (uint16_t)(idx + 1), __ATOMIC_RELEASE);
 }
 
-static int mmio_save_any(void *t, void *out, size_t *len)
-{
-	return virtio_mmio_save(t, out, len);
-}
-
-static int mmio_restore_any(void *t, const void *in, size_t len)
-{
-	return virtio_mmio_restore(t, in, len);
-}
-
 /* Every register the driver can read, on both, the same. */
 static void same_registers(struct fake *a, struct fake *b)
 {
@@ -156,12 +147,12 @@ static void test_queue_mid_flight(void **state)
 	assert_int_equal(a->dev.vq[0].last_avail, 2);
 	assert_int_equal(rd(a, INT_STATUS), VIRTIO_MMIO_INT_VRING);
 
-	saved = state_save(a->t, mmio_save_any, &len);
-	state_check_refusals(b->t, mmio_save_any, mmio_restore_any, saved, len);
+	saved = state_save(&STATE_MMIO(a->t), &len);
+	state_check_refusals(&STATE_MMIO(b->t), saved, len);
 	/* Guest RAM comes from the snapshot's memory file. */
 	memcpy(gp(b, 0, RAM), gp(a, 0, RAM), RAM);
 	assert_int_equal(b->activates, 0);
-	assert_int_equal(virtio_mmio_restore(b->t, saved, len), 0);
+	assert_int_equal(state_restore(&STATE_MMIO(b->t), saved, len), 0);
 	assert_int_equal(b->activates, 1);
 	assert_int_equal(virtio_mmio_interrupt_status(b->t), VIRTIO_MMIO_INT_VRING);
 	same_registers(a, b);
@@ -203,8 +194,8 @@ static void test_fresh_device_round_trip(void **state)
 	/* Mid-negotiation: features accepted, queue 1 laid out but not ready. */
 	assert_int_equal(negotiate(a, good_features()), S_ACK | S_DRV | S_FOK);
 	setup_queue(a, 1, 8, 0x3000);
-	saved = state_save(a->t, mmio_save_any, &len);
-	assert_int_equal(virtio_mmio_restore(b->t, saved, len), 0);
+	saved = state_save(&STATE_MMIO(a->t), &len);
+	assert_int_equal(state_restore(&STATE_MMIO(b->t), saved, len), 0);
 	assert_int_equal(b->activates, 0);
 	same_registers(a, b);
 	/* The driver finishes on the restored one as it would have on the first. */
@@ -227,18 +218,18 @@ static void test_other_device_refused(void **state)
 
 	(void)state;
 	bring_up(a);
-	saved = state_save(a->t, mmio_save_any, &len);
+	saved = state_save(&STATE_MMIO(a->t), &len);
 
 	c = fake_new(&other_id_ops);
-	assert_int_equal(virtio_mmio_restore(c->t, saved, len), -EINVAL);
+	assert_int_equal(state_restore(&STATE_MMIO(c->t), saved, len), -EINVAL);
 	fake_free(c);
 	/* The driver accepted feature bit 5, which this one does not offer. */
 	c = fake_new(&fewer_features_ops);
-	assert_int_equal(virtio_mmio_restore(c->t, saved, len), -EINVAL);
+	assert_int_equal(state_restore(&STATE_MMIO(c->t), saved, len), -EINVAL);
 	fake_free(c);
 	c = fake_new(&budget_ops);
 	c->dev.num_queues = 1;
-	assert_int_equal(virtio_mmio_restore(c->t, saved, len), -EINVAL);
+	assert_int_equal(state_restore(&STATE_MMIO(c->t), saved, len), -EINVAL);
 	c->dev.num_queues = 2;
 	/* Rings the restored RAM cannot hold: queue 0's desc_gpa, past the end. */
 	{
@@ -246,7 +237,7 @@ static void test_other_device_refused(void **state)
 		struct bytes_out o = bytes_out_init(saved + at, 8);
 
 		bytes_put_u64(&o, RAM);
-		assert_int_equal(virtio_mmio_restore(c->t, saved, len), -EINVAL);
+		assert_int_equal(state_restore(&STATE_MMIO(c->t), saved, len), -EINVAL);
 		assert_int_equal(rd(c, STATUS), 0);
 	}
 	fake_free(c);

@@ -18,9 +18,11 @@
 #include "core/eventloop.h"
 #include "mem/guest_mem.h"
 #include "mmio_attach.h"
+#include "state_check.h"
 #include "virtio/mmio.h"
 #include "virtio/virtio.h"
 #include "virtio/vsock.h"
+#include "virtio_record.h"
 
 /* The test hook in vsock/vhost.c (not in the public header). */
 struct virtio_vsock_backend {
@@ -564,8 +566,8 @@ static void test_snapshot_ring_bases_and_reset(void **state)
 	struct virtq_desc ev = { 0x300000, 8, VIRTQ_DESC_F_WRITE, 0 };
 	uint16_t *avail, *used;
 	uint32_t id = 0xffffffffu;
-	uint8_t rec[1024];
-	size_t len = sizeof(rec), n = 0;
+	uint8_t *rec;
+	size_t len;
 	struct err err;
 
 	assert_int_equal(rig_create(r, 3, &err), 0);
@@ -581,10 +583,10 @@ static void test_snapshot_ring_bases_and_reset(void **state)
 	fake.vhost_avail[0] = 7;
 	fake.vhost_avail[1] = 3;
 	/* vhost still running: its positions are not final, no save. */
-	assert_int_equal(virtio_mmio_save(r->t, NULL, &n), -EBUSY);
+	assert_int_equal(state_try_save(&STATE_MMIO(r->t)), -EBUSY);
 	virtio_dev_pause(r->dev);
 	assert_int_equal(fake.running, 0);
-	assert_int_equal(virtio_mmio_save(r->t, rec, &len), 0);
+	rec = state_save(&STATE_MMIO(r->t), &len);
 	/* The same RAM, a new device (the restored process's). */
 	mmio_detach_destroy(r->dev, r->t);
 	r->dev = NULL;
@@ -593,7 +595,7 @@ static void test_snapshot_ring_bases_and_reset(void **state)
 	bus_init(&r->bus);
 	memset(fake.base, 0, sizeof(fake.base));
 	assert_int_equal(rig_create(r, 3, &err), 0);
-	assert_int_equal(virtio_mmio_restore(r->t, rec, len), 0);
+	assert_int_equal(state_restore(&STATE_MMIO(r->t), rec, len), 0);
 	assert_int_equal(fake.running, 1);
 	assert_int_equal(fake.base[0].num, 7);
 	assert_int_equal(fake.base[1].num, 3);
@@ -608,8 +610,9 @@ static void test_snapshot_ring_bases_and_reset(void **state)
 	bus_destroy(&r->bus); /* the window stays registered until the VM's bus goes */
 	bus_init(&r->bus);
 	assert_int_equal(rig_create(r, 4, &err), 0);
-	assert_int_equal(virtio_mmio_restore(r->t, rec, len), -EINVAL);
+	assert_int_equal(state_restore(&STATE_MMIO(r->t), rec, len), -EINVAL);
 	assert_int_equal(rd(r, 0x070, 4), 0);
+	free(rec);
 }
 
 int main(void)

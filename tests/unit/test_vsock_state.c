@@ -8,16 +8,7 @@
 #include "vsock_uds_rig.h"
 
 #include "state_check.h"
-
-static int mmio_save_any(void *t, void *out, size_t *len)
-{
-	return virtio_mmio_save(t, out, len);
-}
-
-static int mmio_restore_any(void *t, const void *in, size_t len)
-{
-	return virtio_mmio_restore(t, in, len);
-}
+#include "virtio_record.h"
 
 static void ev_post(struct drv *d)
 {
@@ -42,7 +33,7 @@ static uint32_t ev_id(struct drv *d, unsigned int i)
 static int restore_into(struct drv *a, struct drv *b, const uint8_t *saved, size_t len)
 {
 	memcpy(gp(b, 0, RAM), gp(a, 0, RAM), RAM);
-	return virtio_mmio_restore(b->t, saved, len);
+	return state_restore(&STATE_MMIO(b->t), saved, len);
 }
 
 static void test_round_trip_and_reset_event(void **state)
@@ -66,9 +57,9 @@ static void test_round_trip_and_reset_event(void **state)
 	kick(a, VU_EVQ);
 	assert_int_equal(used_idx(a, VU_EVQ), 0); /* no event before the snapshot */
 	virtio_dev_pause(a->dev);
-	saved = state_save(a->t, mmio_save_any, &len);
+	saved = state_save(&STATE_MMIO(a->t), &len);
 	mmio_reset(b);
-	state_check_refusals(b->t, mmio_save_any, mmio_restore_any, saved, len);
+	state_check_refusals(&STATE_MMIO(b->t), saved, len);
 	assert_int_equal(restore_into(a, b, saved, len), 0);
 	/* The restored device sent the reset into the buffer the driver had posted. */
 	assert_int_equal(used_idx(b, VU_EVQ), 1);
@@ -77,7 +68,7 @@ static void test_round_trip_and_reset_event(void **state)
 	virtio_dev_resume(a->dev);
 	assert_int_equal(host_recv(fd, buf, sizeof(buf)), -1);
 	/* Saved again, the restored one gives the same record but for the event it sent. */
-	again = state_save(b->t, mmio_save_any, &again_len);
+	again = state_save(&STATE_MMIO(b->t), &again_len);
 	assert_int_equal(again_len, len);
 	free(again);
 	close(fd);
@@ -98,7 +89,7 @@ static void test_reset_waits_for_event_buffer(void **state)
 	rig_setup(&sb);
 	a = sa;
 	b = sb;
-	saved = state_save(a->t, mmio_save_any, &len);
+	saved = state_save(&STATE_MMIO(a->t), &len);
 	mmio_reset(b);
 	assert_int_equal(restore_into(a, b, saved, len), 0);
 	assert_int_equal(used_idx(b, VU_EVQ), 0);

@@ -554,3 +554,45 @@ void virtio_mmio_destroy(struct virtio_mmio *t)
 	virtio_dev_detach(t->dev);
 	free(t);
 }
+
+struct virtio_dev *virtio_mmio_device(struct virtio_mmio *t)
+{
+	return t->dev;
+}
+
+/* The attached device as one component: virtio/mmio.h. */
+static int mmio_pause(void *obj)
+{
+	virtio_dev_pause(((struct virtio_mmio *)obj)->dev);
+	return 0;
+}
+
+static int mmio_resume(void *obj)
+{
+	virtio_dev_resume(((struct virtio_mmio *)obj)->dev);
+	return 0;
+}
+
+static void mmio_destroy(void *obj)
+{
+	struct virtio_mmio *t = obj;
+	struct virtio_dev *dev = t->dev;
+
+	/* Detach first: the transport points at the device, never the other way round. */
+	virtio_mmio_destroy(t);
+	dev->ops->destroy(dev);
+}
+
+static unsigned int mmio_counters(void *obj, struct dev_counter *out, unsigned int max)
+{
+	return virtio_dev_counters(((struct virtio_mmio *)obj)->dev, out, max);
+}
+
+const struct component_ops virtio_mmio_component = {
+	.pause = mmio_pause,
+	.resume = mmio_resume,
+	.save = mmio_state_save,
+	.restore = mmio_state_restore,
+	.destroy = mmio_destroy,
+	.counters = mmio_counters,
+};

@@ -5,6 +5,8 @@
 #ifndef HEARTH_VIRTIO_MMIO_PRIV_H
 #define HEARTH_VIRTIO_MMIO_PRIV_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "virtio/device.h"
@@ -40,5 +42,9 @@ struct virtio_mmio {
 uint64_t virtio_mmio_offered(struct virtio_mmio *t);
 /* Sets interrupt status bits and signals the irqfd. */
 void virtio_mmio_raise(struct virtio_mmio *t, uint32_t bits);
+
+/* state.c: the component's save and restore (virtio_mmio_component). */
+int mmio_state_save(void *obj, struct bytes_out *o, struct err *err);
+int mmio_state_restore(void *obj, const void *in, size_t len, bool apply, struct err *err);
 
 #endif

@@ -44,34 +44,34 @@ static int mmio_save_device(struct virtio_dev *dev, struct bytes_out *o)
 	return 0;
 }
 
-int virtio_mmio_save(struct virtio_mmio *t, void *out, size_t *len)
+int mmio_state_save(void *obj, struct bytes_out *o, struct err *err)
 {
+	struct virtio_mmio *t = obj;
 	struct virtio_dev *dev = t->dev;
-	struct bytes_out o = bytes_out_init(out, *len);
 	int ret;
 
 	pthread_mutex_lock(&dev->lock);
-	bytes_put_tag(&o, MMIO_TAG, VIRTIO_MMIO_STATE_VERSION);
+	bytes_put_tag(o, MMIO_TAG, VIRTIO_MMIO_STATE_VERSION);
 	/* What the device was, so a restore into another kind is refused. */
-	bytes_put_u32(&o, dev->ops->device_id);
-	bytes_put_u32(&o, dev->num_queues);
-	bytes_put_u16(&o, dev->queue_max);
-	bytes_put_u64(&o, virtio_mmio_offered(t));
+	bytes_put_u32(o, dev->ops->device_id);
+	bytes_put_u32(o, dev->num_queues);
+	bytes_put_u16(o, dev->queue_max);
+	bytes_put_u64(o, virtio_mmio_offered(t));
 	/* The driver's view. */
-	bytes_put_u32(&o, dev->status);
-	bytes_put_u8(&o, dev->activated);
-	bytes_put_u64(&o, dev->features);
-	bytes_put_u64(&o, t->driver_features);
-	bytes_put_u32(&o, t->device_features_sel);
-	bytes_put_u32(&o, t->driver_features_sel);
-	bytes_put_u32(&o, t->queue_sel);
-	bytes_put_u32(&o, __atomic_load_n(&t->interrupt_status, __ATOMIC_SEQ_CST));
-	bytes_put_u32(&o, __atomic_load_n(&t->config_generation, __ATOMIC_SEQ_CST));
+	bytes_put_u32(o, dev->status);
+	bytes_put_u8(o, dev->activated);
+	bytes_put_u64(o, dev->features);
+	bytes_put_u64(o, t->driver_features);
+	bytes_put_u32(o, t->device_features_sel);
+	bytes_put_u32(o, t->driver_features_sel);
+	bytes_put_u32(o, t->queue_sel);
+	bytes_put_u32(o, __atomic_load_n(&t->interrupt_status, __ATOMIC_SEQ_CST));
+	bytes_put_u32(o, __atomic_load_n(&t->config_generation, __ATOMIC_SEQ_CST));
 	for (unsigned int i = 0; i < dev->num_queues; i++)
-		virtq_save(&dev->vq[i], &o);
-	ret = mmio_save_device(dev, &o);
+		virtq_save(&dev->vq[i], o);
+	ret = mmio_save_device(dev, o);
 	pthread_mutex_unlock(&dev->lock);
-	return ret ? ret : bytes_out_finish(&o, len);
+	return ret;
 }
 
 struct mmio_saved {
@@ -143,8 +143,9 @@ static int mmio_parse(struct virtio_mmio *t, struct mmio_saved *v, const void *i
 	return 0;
 }
 
-int virtio_mmio_restore(struct virtio_mmio *t, const void *in, size_t len)
+int mmio_state_restore(void *obj, const void *in, size_t len, bool apply, struct err *err)
 {
+	struct virtio_mmio *t = obj;
 	struct virtio_dev *dev = t->dev;
 	struct mmio_saved v;
 	int ret = mmio_parse(t, &v, in, len);
@@ -153,12 +154,10 @@ int virtio_mmio_restore(struct virtio_mmio *t, const void *in, size_t len)
 		return ret;
 	pthread_mutex_lock(&dev->lock);
 	/* The device's record is checked before anything changes, applied after the queues. */
-	if (dev->ops->restore) {
-		ret = dev->ops->restore(dev, v.dev_state, v.dev_len, false);
-		if (ret) {
-			pthread_mutex_unlock(&dev->lock);
-			return ret;
-		}
+	if (!apply) {
+		ret = dev->ops->restore ? dev->ops->restore(dev, v.dev_state, v.dev_len, false) : 0;
+		pthread_mutex_unlock(&dev->lock);
+		return ret;
 	}
 	dev->status = v.status;
 	dev->activated = v.activated;
@@ -170,8 +169,8 @@ int virtio_mmio_restore(struct virtio_mmio *t, const void *in, size_t len)
 	__atomic_store_n(&t->config_generation, v.config_generation, __ATOMIC_SEQ_CST);
 	memcpy(dev->vq, v.vq, sizeof(v.vq[0]) * dev->num_queues);
 	/*
-	 * Checked above with the same bytes, so it only fails on the host's
-	 * side (libslirp refusing its own state): then the device, not the
+	 * Checked with the same bytes, so it only fails on the host's side
+	 * (libslirp refusing its own state): then the device, not the
 	 * restore, is broken, and the driver is told so.
 	 */
 	if (dev->ops->restore && dev->ops->restore(dev, v.dev_state, v.dev_len, true))
@@ -193,5 +192,8 @@ int virtio_mmio_restore(struct virtio_mmio *t, const void *in, size_t len)
 	if (dev->ops->restored && dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET))
 		dev->ops->restored(dev);
 	pthread_mutex_unlock(&dev->lock);
-	return ret < 0 ? ret : 0;
+	if (ret < 0)
+		return err_set(err, false, ret, "the device could not start again: %s",
+			       strerror(-ret));
+	return 0;
 }

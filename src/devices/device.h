@@ -1,0 +1,59 @@
+/*
+ * What the machine offers a legacy device, and the one shape of its
+ * constructor. A device sees this environment, never the VM:
+ *
+ *   int x_create(const struct dev_env *env, const struct dev_resources *res,
+ *                struct component *out, struct err *err);
+ *
+ * res is where it sits (core/component.h): its ports, MMIO window and
+ * interrupt line, chosen by the caller (vmm/devices.c's table) and taken
+ * as given. On success *out is the device as a component (ops and
+ * object), which the caller owns; on failure, -errno with one line in err.
+ */
+#ifndef HEARTH_DEVICES_DEVICE_H
+#define HEARTH_DEVICES_DEVICE_H
+
+#include <stdint.h>
+
+#include "core/bus.h"
+#include "core/component.h"
+#include "core/eventloop.h"
+#include "core/irq.h"
+#include "devices/power.h"
+#include "mem/guest_mem.h"
+#include "util/err.h"
+
+struct dev_env {
+	struct bus *bus;             /* NULL: not on a bus (tests drive the registers) */
+	struct guest_mem *mem;
+	struct eventloop *loop;      /* the I/O thread's; NULL: work runs inline (tests) */
+	struct irq_line irq;         /* the line setter; a device drives res->gsi through it */
+	struct power_sink power;     /* the guest asks to power off or reset */
+	struct debug_exit_sink debug_exit;
+	int console_fd;              /* where COM1's output goes; -1 discards it */
+	/* The machine's shape, as fw_cfg tells it. */
+	unsigned int ncpus;
+	uint64_t ram_size;           /* bytes of RAM */
+	uint64_t max_ram;            /* the top of guest RAM */
+};
+
+typedef int (*dev_create_fn)(const struct dev_env *env, const struct dev_resources *res,
+			     struct component *out, struct err *err);
+
+/* res's interrupt line, through env's setter. */
+static inline struct irq_line dev_irq(const struct dev_env *env, const struct dev_resources *res)
+{
+	struct irq_line line = env->irq;
+
+	line.gsi = res->gsi < 0 ? 0 : (unsigned int)res->gsi;
+	return line;
+}
+
+/*
+ * Puts a region on env's bus (nothing without one): 0, or -errno with
+ * one line in err ("ports 0x70-0x71 are taken by another device").
+ */
+int dev_claim(const struct dev_env *env, enum bus_space space, uint64_t base, uint64_t len,
+	      const struct bus_region_ops *ops, void *dev, const char *name, struct err *err);
+
+#endif
