@@ -12,6 +12,7 @@
 int guest_mem_layout(struct guest_mem *gm, uint64_t ram_bytes)
 {
 	memset(gm, 0, sizeof(*gm));
+	gm->slots_fd = -1;
 	if (ram_bytes == 0 || (ram_bytes & 0xfff))
 		return -EINVAL;
 	gm->ram_bytes = ram_bytes;
@@ -75,6 +76,7 @@ int guest_mem_register(struct guest_mem *gm, int vm_fd)
 		if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 			return -errno;
 	}
+	gm->slots_fd = vm_fd;
 	return 0;
 }
 

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/component.h"
+
 #define GUEST_MEM_MAX_REGIONS 2
 
 struct guest_region {
@@ -29,6 +31,7 @@ struct guest_mem {
 	 */
 	bool dirty_on;
 	uint64_t *dirty[GUEST_MEM_MAX_REGIONS];
+	int slots_fd;             /* the VM its memslots are on (guest_mem_register); -1: none */
 };
 
 #define GUEST_PAGE_SIZE 4096ull
@@ -39,7 +42,7 @@ int guest_mem_layout(struct guest_mem *gm, uint64_t ram_bytes);
 /* Lays out and mmaps. */
 int guest_mem_init(struct guest_mem *gm, uint64_t ram_bytes);
 void guest_mem_destroy(struct guest_mem *gm);
-/* KVM_SET_USER_MEMORY_REGION for each region. */
+/* KVM_SET_USER_MEMORY_REGION for each region; gm remembers vm_fd (its dirty log's). */
 int guest_mem_register(struct guest_mem *gm, int vm_fd);
 
 /*
@@ -83,6 +86,25 @@ size_t guest_mem_dirty_words(const struct guest_mem *gm, unsigned int idx);
  * which would otherwise miss them. Lock-free, like the marks.
  */
 void guest_mem_dirty_putback(const struct guest_mem *gm, unsigned int idx, const uint64_t *bitmap);
+
+/*
+ * The dirty log as a component (core/component.h; dirty_state.c), obj the
+ * guest_mem. Its record ("DRTY" 1) is whether tracking is on and, if so,
+ * per region its bitmap's size and the pages dirtied since the last save:
+ * saving collects them (KVM's log on slots_fd, OR Hearth's marks), so a
+ * save is taken once per snapshot, after every other part's (whose saves
+ * may mark pages). restore checks the record against this memory and
+ * applies it by marking its pages dirty again (guest_mem_dirty_putback).
+ * It is no part of the state file: the memory file is written from it.
+ */
+extern const struct component_ops guest_mem_dirty_component;
+/*
+ * Reads such a record: 0, -ENODATA, -EPROTO or -EINVAL (another memory's,
+ * tracking that is not gm's). With maps, also hands out each region's
+ * bitmap (calloc'ed, the caller frees them; all NULL with tracking off).
+ */
+int guest_mem_dirty_parse(const struct guest_mem *gm, const void *in, size_t len,
+			  uint64_t *maps[GUEST_MEM_MAX_REGIONS]);
 
 /* Highest RAM address + 1 below the hole. */
 uint64_t guest_mem_low_end(const struct guest_mem *gm);

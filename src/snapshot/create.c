@@ -43,19 +43,19 @@ int snap_host_collect(int kvm_fd, int vm_fd, const struct kvm_cpuid2 *cpuid,
 	return 0;
 }
 
-static int save_host(void *ctx, void *out, size_t *len)
+static int save_host(void *ctx, struct bytes_out *o, struct err *err)
 {
-	return snap_host_save(ctx, out, len);
+	return snap_host_save(ctx, o);
 }
 
-static int save_vcpu(void *ctx, void *out, size_t *len)
+static int save_vcpu(void *ctx, struct bytes_out *o, struct err *err)
 {
-	return vcpu_state_save(ctx, out, len);
+	return vcpu_state_save(ctx, o);
 }
 
-static int save_vm(void *ctx, void *out, size_t *len)
+static int save_vm(void *ctx, struct bytes_out *o, struct err *err)
 {
-	return vm_state_save(ctx, out, len);
+	return vm_state_save(ctx, o);
 }
 
 struct devices_save {
@@ -116,7 +116,7 @@ static int save_vcpus(struct vm *vm, struct snap_builder *b, struct memcore_vcpu
 		regs[i].sregs = s.sregs;
 		snprintf(id, sizeof(id), "%u", i);
 		ret = snap_builder_add_saved(b, SNAP_SEC_VCPU, id, VCPU_STATE_VERSION, save_vcpu,
-					     &s);
+					     &s, err);
 		vcpu_state_release(&s);
 		if (ret)
 			err_set(err, false, ret, "vcpu%u: saving failed: %s", i, strerror(-ret));
@@ -138,7 +138,7 @@ static int build_state(struct vm *vm, const struct vm_config *cfg, struct snap_b
 	ret = host ? snap_host_collect(vm->kvm.fd, vm->fd, vm->cpuid, host) : -ENOMEM;
 	if (!ret)
 		ret = snap_builder_add_saved(b, SNAP_SEC_HOST, "host", SNAP_HOST_VERSION, save_host,
-					     host);
+					     host, err);
 	free(host);
 	if (!ret)
 		ret = snap_config_save(cfg, &json, &jlen);
@@ -150,7 +150,8 @@ static int build_state(struct vm *vm, const struct vm_config *cfg, struct snap_b
 			       strerror(-ret));
 	ret = vm_state_get(vm->fd, &vs, err);
 	if (!ret)
-		ret = snap_builder_add_saved(b, SNAP_SEC_VM, "vm", VM_STATE_VERSION, save_vm, &vs);
+		ret = snap_builder_add_saved(b, SNAP_SEC_VM, "vm", VM_STATE_VERSION, save_vm, &vs,
+					     err);
 	if (!ret)
 		ret = save_vcpus(vm, b, regs, err);
 	if (ret)

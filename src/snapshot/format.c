@@ -286,32 +286,24 @@ int snap_builder_add(struct snap_builder *b, uint32_t kind, const char *id, uint
 }
 
 int snap_builder_add_saved(struct snap_builder *b, uint32_t kind, const char *id,
-			   uint32_t version, int (*save)(void *ctx, void *out, size_t *len),
-			   void *ctx)
+			   uint32_t version,
+			   int (*save)(void *ctx, struct bytes_out *o, struct err *err), void *ctx,
+			   struct err *err)
 {
-	size_t room = 0, len;
-	struct bytes_out o;
+	struct bytes_out o = bytes_out_growing();
+	size_t len;
 	int ret;
 
 	if (b->err)
 		return b->err;
-	/* Ask for the size first, then save into the room it needs. */
-	ret = save(ctx, NULL, &room);
-	if (ret && ret != -ENOSPC)
-		return b->err = ret;
-	ret = snap_builder_start(b, kind, id, version, room);
-	if (ret)
-		return b->err = ret;
-	len = room;
-	ret = save(ctx, b->buf + b->len + SNAP_SECTION_HEADER_SIZE, &len);
-	if (ret)
-		return b->err = ret;
-	/* The state may have shrunk between the calls; never grown, as it is paused. */
-	o = bytes_out_init(b->buf + b->len + 8, 8);
-	bytes_put_u64(&o, len);
-	b->len += SNAP_SECTION_HEADER_SIZE + len;
-	b->nsections++;
-	return 0;
+	/* Saved once, whatever its size: a save may take what it saves (the dirty log). */
+	ret = save(ctx, &o, err);
+	if (!ret)
+		ret = bytes_out_finish(&o, &len);
+	if (!ret)
+		ret = snap_builder_add(b, kind, id, version, o.buf, len);
+	free(o.buf);
+	return ret ? (b->err = ret) : 0;
 }
 
 int snap_builder_finish(struct snap_builder *b, const char *hearth_version, void **buf,

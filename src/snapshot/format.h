@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/bytes.h"
 #include "util/err.h"
 
 #define SNAP_MAGIC "HEARTHSN"
@@ -82,13 +83,14 @@ void snap_builder_init(struct snap_builder *b);
 int snap_builder_add(struct snap_builder *b, uint32_t kind, const char *id, uint32_t version,
 		     const void *data, size_t len);
 /*
- * Appends a section whose payload a save function writes in place:
- * save(ctx, out, &len) with len in = room, out = bytes written, -ENOSPC
- * (and the size it needs in len) when short, as the registry's save ops do.
+ * Appends a section whose payload save(ctx, o, err) appends to o, as a
+ * component's save does (core/component.h): called once. 0, or the
+ * save's -errno (err as it left it) or the builder's.
  */
 int snap_builder_add_saved(struct snap_builder *b, uint32_t kind, const char *id,
-			   uint32_t version, int (*save)(void *ctx, void *out, size_t *len),
-			   void *ctx);
+			   uint32_t version,
+			   int (*save)(void *ctx, struct bytes_out *o, struct err *err), void *ctx,
+			   struct err *err);
 /*
  * Fills in the header and CRC and hands over the buffer (free() it):
  * 0 or the first error of the build, after which the builder is empty.

@@ -9,31 +9,29 @@
 
 #define HOST_TAG "HOST"
 
-int snap_host_save(const struct snap_host *h, void *out, size_t *len)
+int snap_host_save(const struct snap_host *h, struct bytes_out *o)
 {
-	struct bytes_out o = bytes_out_init(out, *len);
-
 	if (h->ncpuid > SNAP_HOST_MAX_CPUID || h->ncaps > SNAP_HOST_MAX_CAPS)
 		return -EINVAL;
-	bytes_put_tag(&o, HOST_TAG, SNAP_HOST_VERSION);
-	bytes_put_u32(&o, h->ncpuid);
+	bytes_put_tag(o, HOST_TAG, SNAP_HOST_VERSION);
+	bytes_put_u32(o, h->ncpuid);
 	for (unsigned int i = 0; i < h->ncpuid; i++) {
 		const struct snap_cpuid_leaf *l = &h->cpuid[i];
 
-		bytes_put_u32(&o, l->function);
-		bytes_put_u32(&o, l->index);
-		bytes_put_u32(&o, l->flags);
-		bytes_put_u32(&o, l->eax);
-		bytes_put_u32(&o, l->ebx);
-		bytes_put_u32(&o, l->ecx);
-		bytes_put_u32(&o, l->edx);
+		bytes_put_u32(o, l->function);
+		bytes_put_u32(o, l->index);
+		bytes_put_u32(o, l->flags);
+		bytes_put_u32(o, l->eax);
+		bytes_put_u32(o, l->ebx);
+		bytes_put_u32(o, l->ecx);
+		bytes_put_u32(o, l->edx);
 	}
-	bytes_put_u32(&o, h->ncaps);
+	bytes_put_u32(o, h->ncaps);
 	for (unsigned int i = 0; i < h->ncaps; i++) {
-		bytes_put_u32(&o, h->caps[i].cap);
-		bytes_put_u32(&o, h->caps[i].value);
+		bytes_put_u32(o, h->caps[i].cap);
+		bytes_put_u32(o, h->caps[i].value);
 	}
-	return bytes_out_finish(&o, len);
+	return 0;
 }
 
 int snap_host_restore(struct snap_host *h, const void *in, size_t len)

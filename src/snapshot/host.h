@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/bytes.h"
 #include "util/err.h"
 
 #define SNAP_HOST_VERSION 1u
@@ -34,8 +35,8 @@ struct snap_host {
 	struct snap_cap caps[SNAP_HOST_MAX_CAPS];
 };
 
-/* The section's payload; the save convention of util/bytes.h. */
-int snap_host_save(const struct snap_host *h, void *out, size_t *len);
+/* The section's payload, appended to o; -EINVAL for counts over the maxima. */
+int snap_host_save(const struct snap_host *h, struct bytes_out *o);
 /* 0, -ENODATA, -EPROTO or -EINVAL (counts over the maxima, bytes left over). */
 int snap_host_restore(struct snap_host *h, const void *in, size_t len);
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/bus.h"
+#include "core/component.h"
 #include "core/cpu_entry.h"
 #include "mem/guest_mem.h"
 #include "vcpu/runstate.h"
@@ -25,6 +26,7 @@ enum vcpu_event {
  * nor reaches the VM that owns it.
  */
 struct vcpu_env {
+	int kvm_fd;                       /* the system's: the MSR list a snapshot saves */
 	int vm_fd;
 	size_t run_size;                  /* KVM_GET_VCPU_MMAP_SIZE */
 	struct bus *bus;                  /* port and MMIO exits */
@@ -84,6 +86,8 @@ void vcpu_kick(struct vcpu *vcpu);
  * VCPU_STOPPED if it stopped meanwhile; anything else is a timeout).
  */
 enum vcpu_state vcpu_pause(struct vcpu *vcpu, int timeout_ms);
+/* How long the component's pause waits for a vCPU to leave KVM_RUN. */
+#define VCPU_PAUSE_TIMEOUT_MS 5000
 void vcpu_resume(struct vcpu *vcpu);
 /* Final: the thread leaves its loop at the next exit. */
 void vcpu_stop(struct vcpu *vcpu);
@@ -94,5 +98,16 @@ void vcpu_join(struct vcpu *vcpu);
 const char *vcpu_exit_name(enum vcpu_exit_kind k);
 /* Exits of kind k so far; any thread. */
 uint64_t vcpu_exit_count(const struct vcpu *vcpu, enum vcpu_exit_kind k);
+
+/*
+ * A vCPU as a component (core/component.h; vcpu_component.c), obj the
+ * struct vcpu. pause parks it (VCPU_PAUSE_TIMEOUT_MS, then -ETIMEDOUT),
+ * resume lets it run; save reads its state out of KVM (vcpu_kvm_state.h)
+ * into its record (vcpu_state.h), which restore checks and loads back;
+ * counters are its exits by kind; destroy is vcpu_destroy. Pause and save
+ * run on the caller's thread, never the vCPU's own, with the vCPU parked
+ * for save and restore.
+ */
+extern const struct component_ops vcpu_component;
 
 #endif

@@ -25,30 +25,28 @@ static void put_part(struct bytes_out *o, const char *tag, const void *data, siz
 	bytes_put(o, data, len);
 }
 
-int vcpu_state_save(const struct vcpu_snap *s, void *out, size_t *len)
+int vcpu_state_save(const struct vcpu_snap *s, struct bytes_out *o)
 {
-	struct bytes_out o = bytes_out_init(out, *len);
-
 	if (s->xsave_len < sizeof(struct kvm_xsave) || s->xsave_len > VCPU_XSAVE_MAX ||
 	    !s->xsave || s->nmsrs > VCPU_STATE_MAX_MSRS || (s->nmsrs && !s->msrs))
 		return -EINVAL;
-	bytes_put_tag(&o, VCPU_TAG, VCPU_STATE_VERSION);
-	put_part(&o, "REGS", &s->regs, sizeof(s->regs));
-	put_part(&o, "SREG", &s->sregs, sizeof(s->sregs));
-	put_part(&o, "XSAV", s->xsave, s->xsave_len);
-	put_part(&o, "XCRS", &s->xcrs, sizeof(s->xcrs));
-	put_part(&o, "DBRG", &s->debugregs, sizeof(s->debugregs));
-	put_part(&o, "EVNT", &s->events, sizeof(s->events));
-	put_part(&o, "MPST", &s->mp_state, sizeof(s->mp_state));
-	put_part(&o, "LAPC", &s->lapic, sizeof(s->lapic));
-	bytes_put(&o, "MSRS", BYTES_TAG_SIZE);
-	bytes_put_u32(&o, 4 + 12 * s->nmsrs);
-	bytes_put_u32(&o, s->nmsrs);
+	bytes_put_tag(o, VCPU_TAG, VCPU_STATE_VERSION);
+	put_part(o, "REGS", &s->regs, sizeof(s->regs));
+	put_part(o, "SREG", &s->sregs, sizeof(s->sregs));
+	put_part(o, "XSAV", s->xsave, s->xsave_len);
+	put_part(o, "XCRS", &s->xcrs, sizeof(s->xcrs));
+	put_part(o, "DBRG", &s->debugregs, sizeof(s->debugregs));
+	put_part(o, "EVNT", &s->events, sizeof(s->events));
+	put_part(o, "MPST", &s->mp_state, sizeof(s->mp_state));
+	put_part(o, "LAPC", &s->lapic, sizeof(s->lapic));
+	bytes_put(o, "MSRS", BYTES_TAG_SIZE);
+	bytes_put_u32(o, 4 + 12 * s->nmsrs);
+	bytes_put_u32(o, s->nmsrs);
 	for (uint32_t i = 0; i < s->nmsrs; i++) {
-		bytes_put_u32(&o, s->msrs[i].index);
-		bytes_put_u64(&o, s->msrs[i].data);
+		bytes_put_u32(o, s->msrs[i].index);
+		bytes_put_u64(o, s->msrs[i].data);
 	}
-	return bytes_out_finish(&o, len);
+	return 0;
 }
 
 /*

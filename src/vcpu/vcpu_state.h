@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/bytes.h"
+
 #define VCPU_STATE_VERSION 1u
 #define VCPU_XSAVE_MAX (64u << 10)
 #define VCPU_STATE_MAX_MSRS 4096u
@@ -38,8 +40,8 @@ struct vcpu_snap {
 /* Frees xsave and msrs (vcpu_state_restore allocates them). */
 void vcpu_state_release(struct vcpu_snap *s);
 
-/* util/bytes.h's convention: 0, or -ENOSPC with the size needed in *len. */
-int vcpu_state_save(const struct vcpu_snap *s, void *out, size_t *len);
+/* The record, appended to o: 0, or -EINVAL for a snap no KVM hands out (sizes, counts). */
+int vcpu_state_save(const struct vcpu_snap *s, struct bytes_out *o);
 /*
  * Fills s (released first by the caller, or zeroed) from a record: 0,
  * -ENODATA, -EPROTO, -EINVAL (a part missing, out of order or of the

@@ -297,11 +297,15 @@ void metrics_collect_vm(json_t *counters, struct vm *vm)
 		for (unsigned int j = 0; j < n; j++)
 			metrics_add(counters, key, c[j].name, c[j].value);
 	}
-	for (unsigned int i = 0; vm->vcpus && i < vm->ncpus; i++) {
-		if (!vm->vcpus[i])
+	/* Then the vCPUs, as Firecracker's one "vcpu" group: their counts add up. */
+	for (unsigned int i = 0; i < vm->registry.n; i++) {
+		const struct reg_entry *e = &vm->registry.entries[i];
+		unsigned int n;
+
+		if (e->kind != COMP_VCPU)
 			continue;
-		for (int k = 0; k < VCPU_EXIT_KINDS; k++)
-			metrics_add(counters, "vcpu", vcpu_exit_name((enum vcpu_exit_kind)k),
-				    vcpu_exit_count(vm->vcpus[i], (enum vcpu_exit_kind)k));
+		n = registry_counters(e, c, METRICS_DEV_COUNTERS_MAX);
+		for (unsigned int j = 0; j < n; j++)
+			metrics_add(counters, "vcpu", c[j].name, c[j].value);
 	}
 }

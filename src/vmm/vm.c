@@ -23,13 +23,11 @@
 #include "vcpu/cpuid.h"
 #include "vcpu/regs.h"
 #include "vmm/devices.h"
+#include "vmm/vm_state.h"
 
 /* Intel VT-x needs these three pages for real-mode emulation; harmless elsewhere. */
 #define KVM_IDENTITY_MAP_ADDR 0xfffbc000ull
 #define KVM_TSS_ADDR 0xfffbd000ull
-
-/* How long a pause waits for a vCPU to leave KVM_RUN before giving up. */
-#define VM_PAUSE_TIMEOUT_MS 5000
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, const char *detail)
 {
@@ -299,6 +297,7 @@ static int vm_create_vcpus(struct vm *vm, struct err *err)
 	if (ret)
 		return err_set(err, false, ret, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
 	vm->vcpu_env = (struct vcpu_env){
+		.kvm_fd = vm->kvm.fd,
 		.vm_fd = vm->fd,
 		.run_size = (size_t)vm->kvm.run_size,
 		.bus = &vm->bus,
@@ -313,12 +312,37 @@ static int vm_create_vcpus(struct vm *vm, struct err *err)
 	if (!vm->vcpus)
 		return err_set(err, false, -ENOMEM, "out of memory");
 	for (unsigned int i = 0; i < vm->ncpus; i++) {
-		vm->vcpus[i] = vcpu_create(&vm->vcpu_env, i);
-		if (!vm->vcpus[i])
+		struct vcpu *v = vcpu_create(&vm->vcpu_env, i);
+		char id[16];
+
+		if (!v)
 			return err_set(err, false, -errno, "cannot create vcpu%u: %s", i,
 				       strerror(errno));
+		snprintf(id, sizeof(id), "%u", i);
+		ret = registry_add(&vm->registry, COMP_VCPU, id, "vcpu", NULL,
+				   &(struct component){ &vcpu_component, v });
+		if (ret) {
+			vcpu_destroy(v);
+			return err_set(err, false, ret, "vcpu%u: %s", i, strerror(-ret));
+		}
+		vm->vcpus[i] = v;
 	}
 	return 0;
+}
+
+/*
+ * The VM-wide KVM state and the memory's dirty log join the registry as
+ * soon as there is a VM and its memslots; the vCPUs and devices follow.
+ */
+static int vm_register_kvm(struct vm *vm, struct err *err)
+{
+	int ret = registry_add(&vm->registry, COMP_VM, "vm", "kvm-vm", NULL,
+			       &(struct component){ &vm_state_component, &vm->fd });
+
+	if (!ret)
+		ret = registry_add(&vm->registry, COMP_MEMORY, "memory", "dirty-log", NULL,
+				   &(struct component){ &guest_mem_dirty_component, &vm->mem });
+	return ret ? err_set(err, false, ret, "the registry: %s", strerror(-ret)) : 0;
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct eventloop *loop,
@@ -373,6 +397,9 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 		ret = err_set(err, false, -errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 		goto err_destroy;
 	}
+	ret = vm_register_kvm(vm, err);
+	if (ret)
+		goto err_destroy;
 	ret = vm_devices_create(vm, cfg, sink, (struct debug_exit_sink){ on_debug_exit, vm },
 				drives, err);
 	if (!ret)
@@ -447,39 +474,31 @@ static int vm_devices_resume(void *ctx, struct err *err)
 }
 
 /*
- * vCPUs first, so the guest queues nothing more, then the devices, on the
+ * vCPUs first (here: never on a vCPU thread, which the io thread may be
+ * serving), so the guest queues nothing more, then the devices, on the
  * I/O thread that serves them: they stop taking from the rings while what
  * is in flight completes. Resume goes the other way round.
  */
 int vm_pause(struct vm *vm)
 {
-	int ret = 0, dret;
-
-	for (unsigned int i = 0; i < vm->ncpus; i++)
-		runstate_request(&vm->vcpus[i]->rs, VCPU_PAUSED);
-	for (unsigned int i = 0; i < vm->ncpus; i++) {
-		enum vcpu_state s = vcpu_pause(vm->vcpus[i], VM_PAUSE_TIMEOUT_MS);
-
-		if (s != VCPU_PAUSED && s != VCPU_STOPPED && vm->vcpus[i]->started)
-			ret = -ETIMEDOUT;
-	}
+	int ret = registry_pause(&vm->registry, COMP_VCPU);
 	/* Refused only while Hearth shuts down: the devices stop with the VM then. */
-	dret = eventloop_run_on(vm->loop, vm_devices_pause, vm, NULL);
+	int dret = eventloop_run_on(vm->loop, vm_devices_pause, vm, NULL);
+
 	return ret && dret != -ESHUTDOWN ? ret : dret;
 }
 
 void vm_start_paused(struct vm *vm)
 {
-	for (unsigned int i = 0; i < vm->ncpus; i++)
-		runstate_request(&vm->vcpus[i]->rs, VCPU_PAUSED);
+	/* The vCPU threads are not started: each takes the pause up when it starts. */
+	registry_pause(&vm->registry, COMP_VCPU);
 	registry_pause(&vm->registry, COMP_DEVICE);
 }
 
 void vm_resume_here(struct vm *vm)
 {
 	registry_resume(&vm->registry, COMP_DEVICE);
-	for (unsigned int i = 0; i < vm->ncpus; i++)
-		vcpu_resume(vm->vcpus[i]);
+	registry_resume(&vm->registry, COMP_VCPU);
 }
 
 void vm_resume(struct vm *vm)
@@ -487,8 +506,7 @@ void vm_resume(struct vm *vm)
 	/* Refused only while Hearth shuts down: nothing is left to resume then. */
 	if (eventloop_run_on(vm->loop, vm_devices_resume, vm, NULL) == -ESHUTDOWN)
 		return;
-	for (unsigned int i = 0; i < vm->ncpus; i++)
-		vcpu_resume(vm->vcpus[i]);
+	registry_resume(&vm->registry, COMP_VCPU);
 }
 
 int vm_send_ctrl_alt_del(struct vm *vm)
@@ -540,14 +558,12 @@ void vm_destroy(struct vm *vm)
 {
 	if (vm->started)
 		vm_finish(vm);
-	/* Devices first: they may still complete I/O into guest RAM. */
+	/* Devices first (they may still complete I/O into guest RAM), then the vCPUs. */
 	registry_destroy(&vm->registry);
 	vm->serial = NULL;
 	if (vm->serial_out_fd >= 0)
 		close(vm->serial_out_fd);
 	vm->serial_out_fd = -1;
-	for (unsigned int i = 0; vm->vcpus && i < vm->ncpus; i++)
-		vcpu_destroy(vm->vcpus[i]);
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	free(vm->cpuid);

@@ -59,17 +59,15 @@ static void put_part(struct bytes_out *o, const char *tag, const void *data, siz
 	bytes_put(o, data, len);
 }
 
-int vm_state_save(const struct vm_kvm_state *s, void *out, size_t *len)
+int vm_state_save(const struct vm_kvm_state *s, struct bytes_out *o)
 {
-	struct bytes_out o = bytes_out_init(out, *len);
-
-	bytes_put_tag(&o, VM_STATE_TAG, VM_STATE_VERSION);
-	put_part(&o, "PICM", &s->pic_master, sizeof(s->pic_master));
-	put_part(&o, "PICS", &s->pic_slave, sizeof(s->pic_slave));
-	put_part(&o, "IOAP", &s->ioapic, sizeof(s->ioapic));
-	put_part(&o, "PIT2", &s->pit, sizeof(s->pit));
-	put_part(&o, "CLCK", &s->clock, sizeof(s->clock));
-	return bytes_out_finish(&o, len);
+	bytes_put_tag(o, VM_STATE_TAG, VM_STATE_VERSION);
+	put_part(o, "PICM", &s->pic_master, sizeof(s->pic_master));
+	put_part(o, "PICS", &s->pic_slave, sizeof(s->pic_slave));
+	put_part(o, "IOAP", &s->ioapic, sizeof(s->ioapic));
+	put_part(o, "PIT2", &s->pit, sizeof(s->pit));
+	put_part(o, "CLCK", &s->clock, sizeof(s->clock));
+	return 0;
 }
 
 static int get_part(struct bytes_in *in, const char *tag, void *data, uint32_t size)
@@ -118,3 +116,25 @@ int vm_state_restore(struct vm_kvm_state *s, const void *in, size_t len)
 		*s = v;
 	return ret;
 }
+
+static int vm_state_component_save(void *obj, struct bytes_out *o, struct err *err)
+{
+	struct vm_kvm_state s;
+	int ret = vm_state_get(*(int *)obj, &s, err);
+
+	return ret ? ret : vm_state_save(&s, o);
+}
+
+static int vm_state_component_restore(void *obj, const void *in, size_t len, bool apply,
+				      struct err *err)
+{
+	struct vm_kvm_state s;
+	int ret = vm_state_restore(&s, in, len);
+
+	return ret || !apply ? ret : vm_state_set(*(int *)obj, &s, err);
+}
+
+const struct component_ops vm_state_component = {
+	.save = vm_state_component_save,
+	.restore = vm_state_component_restore,
+};

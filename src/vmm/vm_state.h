@@ -11,6 +11,8 @@
 #include <linux/kvm.h>
 #include <stddef.h>
 
+#include "core/component.h"
+#include "util/bytes.h"
 #include "util/err.h"
 
 #define VM_STATE_VERSION 1u
@@ -31,8 +33,16 @@ int vm_state_get(int vm_fd, struct vm_kvm_state *s, struct err *err);
  */
 int vm_state_set(int vm_fd, const struct vm_kvm_state *s, struct err *err);
 
-/* util/bytes.h's conventions: 0 / -ENOSPC with *len; 0, -ENODATA, -EPROTO, -EINVAL. */
-int vm_state_save(const struct vm_kvm_state *s, void *out, size_t *len);
+/* The record, appended to o, and read back: 0, -ENODATA, -EPROTO or -EINVAL. */
+int vm_state_save(const struct vm_kvm_state *s, struct bytes_out *o);
 int vm_state_restore(struct vm_kvm_state *s, const void *in, size_t len);
+
+/*
+ * The VM-wide KVM state as a component (core/component.h), obj a pointer
+ * to the VM's fd: save is vm_state_get and the record, restore the
+ * record's check and vm_state_set. No pause (the vCPUs' parking is what
+ * holds it still) and no destroy (the VM owns its fd).
+ */
+extern const struct component_ops vm_state_component;
 
 #endif

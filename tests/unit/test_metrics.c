@@ -122,7 +122,8 @@ static const struct component_ops quiet_ops = { .destroy = NULL };
 static void test_collect_vm(void **state)
 {
 	struct fake_dev disk = { 7 }, rng = { 9 }, pm = { 2 };
-	struct vcpu v0, v1, *vcpus[2] = { &v0, &v1 };
+	static struct component_ops vcpu_counted;
+	struct vcpu v0, v1;
 	json_t *c = json_object(), *g = json_object(), *line;
 	struct metrics m;
 	struct vm vm;
@@ -146,8 +147,12 @@ static void test_collect_vm(void **state)
 	v0.exits[VCPU_EXIT_IO_OUT] = 100;
 	v1.exits[VCPU_EXIT_IO_OUT] = 11;
 	v1.exits[VCPU_EXIT_MMIO_WRITE] = 4;
-	vm.vcpus = vcpus;
-	vm.ncpus = 2;
+	/* The vCPUs' counters, as their component has them; not their destroy (not real vCPUs). */
+	vcpu_counted.counters = vcpu_component.counters;
+	assert_int_equal(registry_add(&vm.registry, COMP_VCPU, "0", "vcpu", NULL,
+				      &(struct component){ &vcpu_counted, &v0 }), 0);
+	assert_int_equal(registry_add(&vm.registry, COMP_VCPU, "1", "vcpu", NULL,
+				      &(struct component){ &vcpu_counted, &v1 }), 0);
 
 	metrics_collect_vm(c, &vm);
 	metrics_init(&m, NULL, NULL);

@@ -246,12 +246,18 @@ static void test_duplicate_and_bad_ids(void **state)
 	free(buf);
 }
 
-static int save_hello(void *ctx, void *out, size_t *len)
+static int save_hello(void *ctx, struct bytes_out *o, struct err *err)
 {
-	struct bytes_out o = bytes_out_init(out, *len);
+	(void)err;
+	bytes_put(o, ctx, strlen(ctx));
+	return 0;
+}
 
-	bytes_put(&o, ctx, strlen(ctx));
-	return bytes_out_finish(&o, len);
+static int save_refused(void *ctx, struct bytes_out *o, struct err *err)
+{
+	(void)ctx;
+	(void)o;
+	return err_set(err, false, -EBUSY, "not now");
 }
 
 static void test_add_saved(void **state)
@@ -266,9 +272,9 @@ static void test_add_saved(void **state)
 	(void)state;
 	snap_builder_init(&b);
 	assert_int_equal(snap_builder_add_saved(&b, SNAP_SEC_DEVICE, "rtc", 2, save_hello,
-						"hello, state"), 0);
-	assert_int_equal(snap_builder_add_saved(&b, SNAP_SEC_DEVICE, "empty", 1, save_hello, ""),
-			 0);
+						"hello, state", &err), 0);
+	assert_int_equal(snap_builder_add_saved(&b, SNAP_SEC_DEVICE, "empty", 1, save_hello, "",
+						&err), 0);
 	assert_int_equal(snap_builder_finish(&b, "v", &out, &len), 0);
 	assert_int_equal(snap_parse(out, len, "F", &f, &err), 0);
 	s = snap_find(&f, SNAP_SEC_DEVICE, "rtc");
@@ -277,6 +283,13 @@ static void test_add_saved(void **state)
 	assert_int_equal(snap_find(&f, SNAP_SEC_DEVICE, "empty")->len, 0);
 	snap_file_release(&f);
 	free(out);
+
+	/* A save's refusal, with its words, is the builder's. */
+	snap_builder_init(&b);
+	assert_int_equal(snap_builder_add_saved(&b, SNAP_SEC_DEVICE, "x", 1, save_refused, NULL,
+						&err), -EBUSY);
+	assert_string_equal(err.msg, "not now");
+	assert_int_equal(snap_builder_finish(&b, "v", &out, &len), -EBUSY);
 }
 
 static void host_fill(struct snap_host *h)
@@ -295,12 +308,14 @@ static void test_host_round_trip_and_check(void **state)
 {
 	static struct snap_host need, have, back;
 	uint8_t buf[8192];
-	size_t len = sizeof(buf);
+	struct bytes_out o = bytes_out_init(buf, sizeof(buf));
+	size_t len;
 	struct err err;
 
 	(void)state;
 	host_fill(&need);
-	assert_int_equal(snap_host_save(&need, buf, &len), 0);
+	assert_int_equal(snap_host_save(&need, &o), 0);
+	assert_int_equal(bytes_out_finish(&o, &len), 0);
 	assert_int_equal(snap_host_restore(&back, buf, len), 0);
 	assert_memory_equal(&back, &need, sizeof(need));
 	assert_int_equal(snap_host_restore(&back, buf, len - 1), -ENODATA);

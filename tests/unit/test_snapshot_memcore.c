@@ -246,6 +246,7 @@ static void test_vm_state_record(void **state)
 {
 	struct vm_kvm_state s, back;
 	uint8_t buf[4096];
+	struct bytes_out o = bytes_out_init(NULL, 0);
 	size_t len = sizeof(buf), need = 0;
 
 	(void)state;
@@ -257,8 +258,11 @@ static void test_vm_state_record(void **state)
 	s.pit.channels[0].count = 0xffff;
 	s.clock.clock = 123456789;
 	s.clock.flags = KVM_CLOCK_TSC_STABLE;
-	assert_int_equal(vm_state_save(&s, NULL, &need), -ENOSPC);
-	assert_int_equal(vm_state_save(&s, buf, &len), 0);
+	assert_int_equal(vm_state_save(&s, &o), 0);
+	assert_int_equal(bytes_out_finish(&o, &need), -ENOSPC);
+	o = bytes_out_init(buf, sizeof(buf));
+	assert_int_equal(vm_state_save(&s, &o), 0);
+	assert_int_equal(bytes_out_finish(&o, &len), 0);
 	assert_int_equal(len, need);
 	assert_int_equal(vm_state_restore(&back, buf, len), 0);
 	assert_memory_equal(&back, &s, sizeof(s));
@@ -268,12 +272,14 @@ static void test_vm_state_record(void **state)
 	assert_int_equal(vm_state_restore(&back, buf, len), -EPROTO);
 	buf[4] = 1;
 	s.pic_slave.chip_id = KVM_IRQCHIP_IOAPIC;
-	len = sizeof(buf);
-	assert_int_equal(vm_state_save(&s, buf, &len), 0);
+	o = bytes_out_init(buf, sizeof(buf));
+	assert_int_equal(vm_state_save(&s, &o), 0);
+	assert_int_equal(bytes_out_finish(&o, &len), 0);
 	assert_int_equal(vm_state_restore(&back, buf, len), -EINVAL);
 	s.pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
-	len = sizeof(buf);
-	assert_int_equal(vm_state_save(&s, buf, &len), 0);
+	o = bytes_out_init(buf, sizeof(buf));
+	assert_int_equal(vm_state_save(&s, &o), 0);
+	assert_int_equal(bytes_out_finish(&o, &len), 0);
 	buf[len] = 0;
 	assert_int_equal(vm_state_restore(&back, buf, len + 1), -EINVAL);
 }

@@ -113,9 +113,24 @@ static void assert_same(const struct vcpu_snap *a, const struct vcpu_snap *b)
 	assert_memory_equal(a->msrs, b->msrs, a->nmsrs * sizeof(a->msrs[0]));
 }
 
-static int save_vcpu(void *ctx, void *out, size_t *len)
+static int save_vcpu(void *ctx, struct bytes_out *o, struct err *err)
 {
-	return vcpu_state_save(ctx, out, len);
+	(void)err;
+	return vcpu_state_save(ctx, o);
+}
+
+/* The record into a fresh buffer of exactly its size (free() it), as a section holds it. */
+static uint8_t *record(const struct vcpu_snap *s, size_t *len)
+{
+	struct bytes_out o = bytes_out_growing();
+	uint8_t *exact;
+
+	assert_int_equal(vcpu_state_save(s, &o), 0);
+	assert_int_equal(bytes_out_finish(&o, len), 0);
+	exact = malloc(*len);
+	memcpy(exact, o.buf, *len);
+	free(o.buf);
+	return exact;
 }
 
 static void test_record_through_a_section(void **state)
@@ -132,7 +147,7 @@ static void test_record_through_a_section(void **state)
 	synthetic(&a, sizeof(struct kvm_xsave), 150);
 	snap_builder_init(&sb);
 	assert_int_equal(snap_builder_add_saved(&sb, SNAP_SEC_VCPU, "0", VCPU_STATE_VERSION,
-						save_vcpu, &a), 0);
+						save_vcpu, &a, &err), 0);
 	assert_int_equal(snap_builder_finish(&sb, "t", &file, &len), 0);
 	assert_int_equal(snap_parse(file, len, "F", &f, &err), 0);
 	s = snap_find(&f, SNAP_SEC_VCPU, "0");
@@ -146,10 +161,7 @@ static void test_record_through_a_section(void **state)
 
 	/* A larger XSAVE area (KVM_CAP_XSAVE2) and no MSRs come back too. */
 	synthetic(&a, 11008, 0);
-	len = 0;
-	assert_int_equal(vcpu_state_save(&a, NULL, &len), -ENOSPC);
-	file = malloc(len);
-	assert_int_equal(vcpu_state_save(&a, file, &len), 0);
+	file = record(&a, &len);
 	assert_int_equal(vcpu_state_restore(&b, file, len), 0);
 	assert_same(&a, &b);
 	vcpu_state_release(&b);
@@ -160,14 +172,13 @@ static void test_record_through_a_section(void **state)
 static void test_record_refusals(void **state)
 {
 	struct vcpu_snap a, b;
+	struct bytes_out o = bytes_out_init(NULL, 0);
 	uint8_t *buf, *copy;
-	size_t len = 0;
+	size_t len;
 
 	(void)state;
 	synthetic(&a, sizeof(struct kvm_xsave), 3);
-	assert_int_equal(vcpu_state_save(&a, NULL, &len), -ENOSPC);
-	buf = malloc(len);
-	assert_int_equal(vcpu_state_save(&a, buf, &len), 0);
+	buf = record(&a, &len);
 	for (size_t n = 0; n < len; n++) {
 		copy = malloc(n ? n : 1);
 		memcpy(copy, buf, n);
@@ -198,7 +209,7 @@ static void test_record_refusals(void **state)
 	/* Nothing to save from a state without an XSAVE area. */
 	free(a.xsave);
 	a.xsave = NULL;
-	assert_int_equal(vcpu_state_save(&a, NULL, &len), -EINVAL);
+	assert_int_equal(vcpu_state_save(&a, &o), -EINVAL);
 	vcpu_state_release(&a);
 }
 
