@@ -1,3 +1,10 @@
+/*
+ * Snapshot create: the state file's head (what the snapshot needs of the
+ * host, the config that built the VM), then one walk of the VM's registry,
+ * each component saving its record on its thread, then the memory file,
+ * from the dirty log's record and the vCPU records' registers, then the
+ * state file.
+ */
 #include "snapshot/snapshot.h"
 
 #include <errno.h>
@@ -11,8 +18,8 @@
 #include "snapshot/file.h"
 #include "snapshot/format.h"
 #include "snapshot/memcore.h"
-#include "vcpu/vcpu_kvm_state.h"
-#include "vmm/vm_state.h"
+#include "snapshot/records.h"
+#include "vcpu/vcpu_state.h"
 
 /* The KVM capabilities a restore uses, each needed at least as large as here. */
 static const uint32_t snap_caps[] = {
@@ -48,89 +55,11 @@ static int save_host(void *ctx, struct bytes_out *o, struct err *err)
 	return snap_host_save(ctx, o);
 }
 
-static int save_vcpu(void *ctx, struct bytes_out *o, struct err *err)
+/* What the snapshot needs of the host and the config: read before anything is built. */
+static int save_head(struct vm *vm, const struct vm_config *cfg, struct snap_builder *b,
+		     struct err *err)
 {
-	return vcpu_state_save(ctx, o);
-}
-
-static int save_vm(void *ctx, struct bytes_out *o, struct err *err)
-{
-	return vm_state_save(ctx, o);
-}
-
-struct devices_save {
-	struct vm *vm;
-	struct snap_builder *b;
-};
-
-/* On the io thread, which owns the devices; they are paused (in-flight I/O completed). */
-static int save_devices(void *ctx, struct err *err)
-{
-	struct devices_save *c = ctx;
-	struct registry *r = &c->vm->registry;
-	int ret;
-
-	for (unsigned int i = 0; i < r->n; i++) {
-		const struct reg_entry *e = &r->entries[i];
-		struct bytes_out o = bytes_out_growing();
-		size_t len;
-
-		if (e->kind != COMP_DEVICE)
-			continue;
-		if (!e->comp.ops->save)
-			return err_set(err, false, -EOPNOTSUPP, "device '%s' (%s) cannot be saved",
-				       e->id, e->type);
-		ret = e->comp.ops->save(e->comp.obj, &o, err);
-		if (!ret)
-			ret = bytes_out_finish(&o, &len);
-		if (!ret)
-			ret = snap_builder_add(c->b, SNAP_SEC_DEVICE, e->id, 1, o.buf, len);
-		free(o.buf);
-		if (ret)
-			return err_set(err, false, ret, "device '%s': saving failed: %s", e->id,
-				       strerror(-ret));
-	}
-	return 0;
-}
-
-/* Every vCPU's state, and its registers for the memory file's notes. */
-static int save_vcpus(struct vm *vm, struct snap_builder *b, struct memcore_vcpu *regs,
-		      struct err *err)
-{
-	int xsave = kvm_check_extension(vm->fd, KVM_CAP_XSAVE2);
-	struct kvm_msrs *list = NULL;
-	int ret = vcpu_kvm_msr_list(vm->kvm.fd, &list);
-
-	if (ret)
-		return err_set(err, false, ret, "KVM_GET_MSR_INDEX_LIST: %s", strerror(-ret));
-	for (unsigned int i = 0; i < vm->ncpus && !ret; i++) {
-		struct vcpu_snap s;
-		char id[16];
-
-		ret = vcpu_kvm_state_get(vm->vcpus[i]->fd, xsave, list, &s, err);
-		if (ret) {
-			err_prefix(err, ret, "vcpu%u: ", i);
-			break;
-		}
-		regs[i].regs = s.regs;
-		regs[i].sregs = s.sregs;
-		snprintf(id, sizeof(id), "%u", i);
-		ret = snap_builder_add_saved(b, SNAP_SEC_VCPU, id, VCPU_STATE_VERSION, save_vcpu,
-					     &s, err);
-		vcpu_state_release(&s);
-		if (ret)
-			err_set(err, false, ret, "vcpu%u: saving failed: %s", i, strerror(-ret));
-	}
-	free(list);
-	return ret;
-}
-
-static int build_state(struct vm *vm, const struct vm_config *cfg, struct snap_builder *b,
-		       struct memcore_vcpu *regs, struct err *err)
-{
-	struct devices_save dc = { vm, b };
 	struct snap_host *host = malloc(sizeof(*host));
-	struct vm_kvm_state vs;
 	char *json = NULL;
 	size_t jlen = 0;
 	int ret;
@@ -148,38 +77,68 @@ static int build_state(struct vm *vm, const struct vm_config *cfg, struct snap_b
 	if (ret)
 		return err_set(err, false, ret, "recording the host and config: %s",
 			       strerror(-ret));
-	ret = vm_state_get(vm->fd, &vs, err);
-	if (!ret)
-		ret = snap_builder_add_saved(b, SNAP_SEC_VM, "vm", VM_STATE_VERSION, save_vm, &vs,
-					     err);
-	if (!ret)
-		ret = save_vcpus(vm, b, regs, err);
-	if (ret)
-		return ret;
-	return eventloop_run_on(vm->loop, save_devices, &dc, err);
+	return 0;
 }
 
-/*
- * The pages dirtied since the last snapshot (or boot), per region; reading
- * clears them, so every snapshot, Full or Diff, starts the next diff.
- * NULL in *dirty when tracking is off.
- */
-static int collect_dirty(struct vm *vm, uint64_t *dirty[GUEST_MEM_MAX_REGIONS], struct err *err)
+struct create_walk {
+	struct snap_builder *b;
+	struct bytes_out dirty;     /* the dirty log's record: the memory file's, not a section */
+};
+
+static int save_component(void *ctx, struct bytes_out *o, struct err *err)
 {
+	const struct reg_entry *e = ctx;
+
+	return e->comp.ops->save(e->comp.obj, o, err);
+}
+
+/* One component, on its thread (registry_each): the VM's and vCPUs' read through KVM. */
+static int save_one(struct reg_entry *e, void *ctx, struct err *err)
+{
+	const struct snap_record_kind *k = snap_record_kind(e->kind);
+	struct create_walk *w = ctx;
+	char who[96];
 	int ret;
 
-	if (!guest_mem_dirty_enabled(&vm->mem))
+	snap_record_who(e, who, sizeof(who));
+	if (!e->comp.ops->save)
+		return err_set(err, false, -EOPNOTSUPP, "%s (%s) cannot be saved", who, e->type);
+	err->msg[0] = '\0';
+	if (k->section)
+		ret = snap_builder_add_saved(w->b, k->section, e->id, k->version, save_component,
+					     e, err);
+	else
+		ret = save_component(e, &w->dirty, err);
+	if (!ret)
 		return 0;
-	for (unsigned int i = 0; i < vm->mem.nregions; i++) {
-		dirty[i] = calloc(guest_mem_dirty_words(&vm->mem, i), sizeof(uint64_t));
-		if (!dirty[i])
-			return -ENOMEM;
-		ret = guest_mem_dirty_collect(&vm->mem, vm->fd, i, dirty[i]);
+	/* A device's errno says it all (-EBUSY: I/O in flight); KVM's parts say which ioctl. */
+	if (e->kind == COMP_DEVICE || !err->msg[0])
+		return err_set(err, false, ret, "%s: saving failed: %s", who, strerror(-ret));
+	return k->section == SNAP_SEC_VCPU ? err_prefix(err, ret, "%s: ", who) : ret;
+}
+
+/* Each vCPU's registers, from its record in the state file, for the memory file's notes. */
+static int note_regs(const void *buf, size_t len, unsigned int ncpus,
+		     struct memcore_vcpu *regs, struct err *err)
+{
+	struct snap_file f;
+	int ret = snap_parse(buf, len, "(new)", &f, err);
+
+	for (unsigned int i = 0; !ret && i < ncpus; i++) {
+		const struct snap_section *s;
+		struct vcpu_snap v;
+		char id[16];
+
+		snprintf(id, sizeof(id), "%u", i);
+		s = snap_find(&f, SNAP_SEC_VCPU, id);
+		ret = s ? vcpu_state_restore(&v, s->data, s->len) : -ENOENT;
 		if (ret)
-			return err_set(err, false, ret, "snapshot/create: reading the dirty log: "
-				       "%s", strerror(-ret));
+			break;
+		regs[i] = (struct memcore_vcpu){ v.regs, v.sregs };
+		vcpu_state_release(&v);
 	}
-	return 0;
+	snap_file_release(&f);
+	return ret;
 }
 
 static int check_diff(struct vm *vm, const struct vm_config *cfg, struct err *err)
@@ -196,28 +155,53 @@ static int check_diff(struct vm *vm, const struct vm_config *cfg, struct err *er
 	return 0;
 }
 
+/* The memory file: every page, or for a diff the pages the dirty log's record names. */
+static int write_memory(struct vm *vm, const struct snap_create_req *req, const void *state,
+			size_t len, const struct bytes_out *dirty, struct err *err)
+{
+	struct memcore_vcpu *regs = calloc(vm->ncpus, sizeof(*regs));
+	uint64_t *maps[GUEST_MEM_MAX_REGIONS] = { NULL };
+	int ret = regs ? note_regs(state, len, vm->ncpus, regs, err) : -ENOMEM;
+
+	if (!ret && req->diff)
+		ret = guest_mem_dirty_parse(&vm->mem, dirty->buf, dirty->len, maps);
+	if (!ret)
+		ret = memcore_write(req->mem_file_path, &vm->mem, regs, vm->ncpus,
+				    req->diff ? (const uint64_t *const *)maps : NULL, err);
+	else if (!err->msg[0])
+		err_set(err, false, ret, "snapshot/create: the memory file's notes: %s",
+			strerror(-ret));
+	for (unsigned int i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
+		free(maps[i]);
+	free(regs);
+	return ret;
+}
+
 int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_create_req *req,
 		struct err *err)
 {
-	struct memcore_vcpu *regs = calloc(vm->ncpus, sizeof(*regs));
-	uint64_t *dirty[GUEST_MEM_MAX_REGIONS] = { NULL };
+	struct create_walk w = { .dirty = bytes_out_growing() };
 	struct snap_builder b;
 	void *buf = NULL;
 	size_t len = 0;
 	int ret;
 
-	if (!regs)
-		return -ENOMEM;
 	if (req->diff) {
 		ret = check_diff(vm, cfg, err);
-		if (ret) {
-			free(regs);
+		if (ret)
 			return ret;
-		}
 	}
 	snap_builder_init(&b);
+	w.b = &b;
 	err->msg[0] = '\0';
-	ret = build_state(vm, cfg, &b, regs, err);
+	/*
+	 * The dirty log saves last, after every device's save may have marked
+	 * pages (nothing else runs while paused). Saving takes its pages: a
+	 * failed write loses them, so after a failure take a Full snapshot.
+	 */
+	ret = save_head(vm, cfg, &b, err);
+	if (!ret)
+		ret = registry_each(&vm->registry, vm->loop, save_one, &w, err);
 	if (!ret)
 		ret = snap_builder_finish(&b, HEARTH_VERSION, &buf, &len);
 	snap_builder_release(&b);
@@ -227,21 +211,11 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 		err_prefix(err, ret, "snapshot/create: ");
 		goto out;
 	}
-	/*
-	 * After the state is read: nothing runs while paused, and the device
-	 * saves above may have marked pages. A failed write loses these bits,
-	 * so the next snapshot after a failure should be a Full one (README).
-	 */
-	ret = collect_dirty(vm, dirty, err);
-	if (!ret)
-		ret = memcore_write(req->mem_file_path, &vm->mem, regs, vm->ncpus,
-				    req->diff ? (const uint64_t *const *)dirty : NULL, err);
+	ret = write_memory(vm, req, buf, len, &w.dirty, err);
 	if (!ret)
 		ret = snap_file_write(req->snapshot_path, buf, len, NULL, err);
 out:
-	for (unsigned int i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
-		free(dirty[i]);
+	free(w.dirty.buf);
 	free(buf);
-	free(regs);
 	return ret;
 }

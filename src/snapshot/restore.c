@@ -8,22 +8,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/kvm.h"
 #include "snapshot/config_rec.h"
 #include "snapshot/file.h"
 #include "snapshot/format.h"
 #include "snapshot/memfile_layout.h"
-#include "vcpu/vcpu_kvm_state.h"
-#include "vmm/vm_state.h"
+#include "snapshot/records.h"
 
-/* What a restore checked before building anything, for the apply step on the io thread. */
+/* What a restore read before building anything, for the walk on the io thread. */
 struct restore_ctx {
 	const char *path;
 	struct snap_file f;
 	struct snap_host *need;
-	struct vm_kvm_state vs;
-	struct vcpu_snap *vcpus;
-	unsigned int ncpus;
 };
 
 static int usage(struct err *err, int ret, const char *path, const char *what)
@@ -53,7 +48,7 @@ static int apply_override(struct vm_config *c, const struct snap_net_override *o
 		       "interface '%.64s'", ov->iface_id);
 }
 
-/* Reads the config, the vm and every vCPU section; nothing is built yet. */
+/* Reads the config and host sections, and counts the vCPU sections; nothing is built yet. */
 static int parse_sections(struct restore_ctx *rc, const struct snap_load_req *req,
 			  struct vm_config *cfg, struct err *err)
 {
@@ -82,25 +77,9 @@ static int parse_sections(struct restore_ctx *rc, const struct snap_load_req *re
 	if (!s || s->version != SNAP_HOST_VERSION ||
 	    snap_host_restore(rc->need, s->data, s->len))
 		return usage(err, -EINVAL, rc->path, "its host section is missing or corrupt");
-	s = snap_find(&rc->f, SNAP_SEC_VM, "vm");
-	if (!s || vm_state_restore(&rc->vs, s->data, s->len))
-		return usage(err, -EINVAL, rc->path, "its vm section is missing or corrupt");
-	rc->ncpus = cfg->machine.vcpu_count;
-	rc->vcpus = calloc(rc->ncpus, sizeof(*rc->vcpus));
-	if (!rc->vcpus)
-		return err_set(err, false, -ENOMEM, "out of memory");
-	for (unsigned int i = 0; i < rc->ncpus; i++) {
-		char id[16];
-
-		snprintf(id, sizeof(id), "%u", i);
-		s = snap_find(&rc->f, SNAP_SEC_VCPU, id);
-		if (!s || vcpu_state_restore(&rc->vcpus[i], s->data, s->len))
-			return err_set(err, true, -EINVAL, "snapshot %s: vCPU %u's section is "
-				       "missing or corrupt", rc->path, i);
-	}
 	for (unsigned int i = 0; i < rc->f.nsections; i++)
 		if (rc->f.sections[i].kind == SNAP_SEC_VCPU &&
-		    strtoul(rc->f.sections[i].id, NULL, 10) >= rc->ncpus)
+		    strtoul(rc->f.sections[i].id, NULL, 10) >= cfg->machine.vcpu_count)
 			return usage(err, -EINVAL, rc->path, "it has more vCPU sections than its "
 				     "config's vcpu_count");
 	return 0;
@@ -152,39 +131,88 @@ err_close:
 	return ret;
 }
 
-static int restore_dev(struct restore_ctx *rc, struct reg_entry *e, struct err *err)
+static const char *refusal(int ret)
 {
-	const struct snap_section *s = snap_find(&rc->f, SNAP_SEC_DEVICE, e->id);
-	const struct component_ops *ops = e->comp.ops;
+	return ret == -EPROTO ? "another version" : ret == -ENODATA ? "truncated" : "invalid";
+}
+
+/* A record missing or refused by its check: the snapshot is at fault. */
+static int refused(const struct restore_ctx *rc, const struct reg_entry *e, bool found,
+		   int ret, struct err *err)
+{
+	switch (e->kind) {
+	case COMP_VM:
+		return usage(err, -EINVAL, rc->path, "its vm section is missing or corrupt");
+	case COMP_VCPU:
+		return err_set(err, true, -EINVAL, "snapshot %s: vCPU %s's section is missing or "
+			       "corrupt", rc->path, e->id);
+	default:
+		if (!found)
+			return err_set(err, true, -EINVAL, "snapshot %s: no state for device '%s'",
+				       rc->path, e->id);
+		return err_set(err, true, ret, "snapshot %s: device '%s' refused its state: %s",
+			       rc->path, e->id, refusal(ret));
+	}
+}
+
+/* The first step, for every component: its record is there and passes its check. */
+static int check_one(struct reg_entry *e, void *ctx, struct err *err)
+{
+	const struct snap_record_kind *k = snap_record_kind(e->kind);
+	struct restore_ctx *rc = ctx;
+	const struct snap_section *s;
+	char who[96];
 	int ret;
 
+	/* The dirty log's state is the memory file, mapped when the VM was built. */
+	if (!k->section)
+		return 0;
+	s = snap_find(&rc->f, k->section, e->id);
 	if (!s)
-		return err_set(err, true, -EINVAL, "snapshot %s: no state for device '%s'",
-			       rc->path, e->id);
-	if (!ops->restore)
-		return err_set(err, true, -EOPNOTSUPP, "device '%s' (%s) cannot be restored",
-			       e->id, e->type);
-	ret = ops->restore(e->comp.obj, s->data, (size_t)s->len, false, err);
+		return refused(rc, e, false, -EINVAL, err);
+	if (!e->comp.ops->restore) {
+		snap_record_who(e, who, sizeof(who));
+		return err_set(err, true, -EOPNOTSUPP, "%s (%s) cannot be restored", who, e->type);
+	}
+	ret = e->comp.ops->restore(e->comp.obj, s->data, (size_t)s->len, false, err);
+	return ret ? refused(rc, e, true, ret, err) : 0;
+}
+
+/* The second, once every record passed: each is taken up; only the host can fail it now. */
+static int apply_one(struct reg_entry *e, void *ctx, struct err *err)
+{
+	const struct snap_record_kind *k = snap_record_kind(e->kind);
+	struct restore_ctx *rc = ctx;
+	const struct snap_section *s;
+	int ret;
+
+	if (!k->section)
+		return 0;
+	s = snap_find(&rc->f, k->section, e->id);
+	err->msg[0] = '\0';
+	ret = e->comp.ops->restore(e->comp.obj, s->data, (size_t)s->len, true, err);
 	if (!ret)
-		ret = ops->restore(e->comp.obj, s->data, (size_t)s->len, true, err);
-	if (ret)
-		return err_set(err, true, ret, "snapshot %s: device '%s' refused its state: %s",
-			       rc->path, e->id, ret == -EPROTO ? "another version"
-			       : ret == -ENODATA ? "truncated" : "invalid");
-	return 0;
+		return 0;
+	if (e->kind == COMP_DEVICE)
+		return refused(rc, e, true, ret, err);
+	if (!err->msg[0])
+		err_set(err, false, ret, "%s", strerror(-ret));
+	err->usage = false;
+	return e->kind == COMP_VM ? err_prefix(err, ret, "restoring the VM's KVM state: ")
+				  : err_prefix(err, ret, "restoring vcpu%s: ", e->id);
 }
 
 /*
  * On the io thread, in the VM vm_create_from just built: the host check
- * (KVM is open now), the irqchip, PIT and clock before the vCPUs (their
- * LAPICs route through it), the vCPUs, then the devices, whose restore
- * raises the interrupt lines they had pending.
+ * (KVM is open now), then every component's record checked, then all of
+ * them applied, in the registry's order: the irqchip, PIT and clock
+ * before the vCPUs (their LAPICs route through it), the vCPUs before the
+ * devices, whose restore raises the interrupt lines they had pending.
  */
 static int restore_apply(void *ctx, struct vm *vm, struct err *err)
 {
 	struct restore_ctx *rc = ctx;
 	struct snap_host *have = malloc(sizeof(*have));
-	int xsave = kvm_check_extension(vm->fd, KVM_CAP_XSAVE2);
 	int ret;
 
 	ret = have ? snap_host_collect(vm->kvm.fd, vm->fd, vm->cpuid, have) : -ENOMEM;
@@ -196,31 +224,15 @@ static int restore_apply(void *ctx, struct vm *vm, struct err *err)
 	free(have);
 	if (ret)
 		return err->msg[0] ? ret : err_set(err, false, ret, "out of memory");
-	ret = vm_state_set(vm->fd, &rc->vs, err);
-	if (ret) {
-		err->usage = false;
-		return err_prefix(err, ret, "restoring the VM's KVM state: ");
-	}
-	for (unsigned int i = 0; i < rc->ncpus; i++) {
-		ret = vcpu_kvm_state_set(vm->vcpus[i]->fd, xsave, &rc->vcpus[i], err);
-		if (ret) {
-			err->usage = false;
-			return err_prefix(err, ret, "restoring vcpu%u: ", i);
-		}
-	}
-	for (unsigned int i = 0; i < vm->registry.n; i++) {
-		if (vm->registry.entries[i].kind != COMP_DEVICE)
-			continue;
-		ret = restore_dev(rc, &vm->registry.entries[i], err);
-		if (ret)
-			return ret;
-	}
+	ret = registry_each(&vm->registry, vm->loop, check_one, rc, err);
+	if (ret)
+		return ret;
 	for (unsigned int i = 0; i < rc->f.nsections; i++)
 		if (rc->f.sections[i].kind == SNAP_SEC_DEVICE &&
 		    !registry_find(&vm->registry, COMP_DEVICE, rc->f.sections[i].id))
 			return err_set(err, true, -EINVAL, "snapshot %s: device '%s' is not "
 				       "in its config", rc->path, rc->f.sections[i].id);
-	return 0;
+	return registry_each(&vm->registry, vm->loop, apply_one, rc, err);
 }
 
 int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_config *cfg,
@@ -245,9 +257,6 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 	/* The mappings hold the file; the fd is no longer needed. */
 	if (mf.fd >= 0)
 		close(mf.fd);
-	for (unsigned int i = 0; rc.vcpus && i < rc.ncpus; i++)
-		vcpu_state_release(&rc.vcpus[i]);
-	free(rc.vcpus);
 	free(rc.need);
 	snap_file_release(&rc.f);
 	free(buf);
