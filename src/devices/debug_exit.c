@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "util/bytes.h"
 
 struct debug_exit {
 	struct debug_exit_sink sink;
@@ -34,25 +33,10 @@ static const struct bus_region_ops debug_exit_ops = {
 	.write = debug_exit_write,
 };
 
-/* The same bare record as the quiet ports' (legacy.c): a restore must find the device. */
-#define DEBUG_EXIT_TAG "LGCY"
-#define DEBUG_EXIT_STATE_VERSION 1u
-
-static int debug_exit_save(void *obj, struct bytes_out *o, struct err *err)
-{
-	bytes_put_tag(o, DEBUG_EXIT_TAG, DEBUG_EXIT_STATE_VERSION);
-	return 0;
-}
-
-static int debug_exit_restore(void *obj, const void *in, size_t len, bool apply,
-			      struct err *err)
-{
-	return bytes_check_bare(in, len, DEBUG_EXIT_TAG, DEBUG_EXIT_STATE_VERSION);
-}
-
+/* The same bare record as the quiet ports' (dev_bare_save): a restore must find the device. */
 static const struct component_ops debug_exit_component = {
-	.save = debug_exit_save,
-	.restore = debug_exit_restore,
+	.save = dev_bare_save,
+	.restore = dev_bare_restore,
 	.destroy = free,
 };
 

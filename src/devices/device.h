@@ -13,6 +13,8 @@
 #ifndef HEARTH_DEVICES_DEVICE_H
 #define HEARTH_DEVICES_DEVICE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/bus.h"
@@ -55,5 +57,14 @@ static inline struct irq_line dev_irq(const struct dev_env *env, const struct de
  */
 int dev_claim(const struct dev_env *env, enum bus_space space, uint64_t base, uint64_t len,
 	      const struct bus_region_ops *ops, void *dev, const char *name, struct err *err);
+
+/*
+ * The save and restore ops of a device with no state of its own (the
+ * quiet ports, the debug-exit port): record "LGCY" 1, no fields. It is
+ * written all the same, so a restore whose VM lacks the device, or has
+ * one more, is refused by name.
+ */
+int dev_bare_save(void *obj, struct bytes_out *o, struct err *err);
+int dev_bare_restore(void *obj, const void *in, size_t len, bool apply, struct err *err);
 
 #endif

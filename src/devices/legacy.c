@@ -12,7 +12,6 @@
 #include <stdlib.h>
 
 #include "devices/platform.h"
-#include "util/bytes.h"
 #include "util/log.h"
 
 /* Reset control register (Intel ICH/PCH), inside the PCI mechanism #1 window. */
@@ -138,27 +137,10 @@ static const struct legacy_range legacy_ranges[] = {
 	{ 0x4d0, 0x02, &legacy_zero_ops, "elcr" },
 };
 
-#define LEGACY_TAG "LGCY"
-#define LEGACY_STATE_VERSION 1u
-
-/*
- * The quiet ports hold no state, but a snapshot still records them, so a
- * restore that finds another set of devices is refused by name.
- */
-static int legacy_save(void *obj, struct bytes_out *o, struct err *err)
-{
-	bytes_put_tag(o, LEGACY_TAG, LEGACY_STATE_VERSION);
-	return 0;
-}
-
-static int legacy_restore(void *obj, const void *in, size_t len, bool apply, struct err *err)
-{
-	return bytes_check_bare(in, len, LEGACY_TAG, LEGACY_STATE_VERSION);
-}
-
+/* The quiet ports hold no state; a snapshot still records them (dev_bare_save). */
 static const struct component_ops legacy_component = {
-	.save = legacy_save,
-	.restore = legacy_restore,
+	.save = dev_bare_save,
+	.restore = dev_bare_restore,
 	.destroy = free,
 };
 
