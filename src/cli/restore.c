@@ -18,7 +18,7 @@ void cli_restore_usage(FILE *out)
 	      "  --resume             run the guest at once (always so without --api-sock)\n"
 	      "  --track-dirty-pages  track dirty pages, for Diff snapshots of this VM\n"
 	      "  --no-seccomp         no per-thread seccomp filters\n"
-	      "  --no-sandbox         no process sandbox (README: Sandbox)\n"
+	      "  --no-sandbox         no process sandbox (docs/security.md)\n"
 	      "Exit status: as hearth run; 2 when the snapshot or a flag is refused.\n", out);
 }
 

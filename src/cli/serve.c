@@ -94,7 +94,7 @@ static const struct opt serve_opts_table[] = {
 	STR("--metrics-path", host.metrics_path),
 	/* Firecracker's flag and ours: the command then leaves the per-thread filters off. */
 	FLAG("--no-seccomp", no_seccomp),
-	/* Hearth's process sandbox (README "Sandbox"); Firecracker leaves these to its jailer. */
+	/* Hearth's process sandbox (docs/security.md, "Sandbox"); Firecracker leaves these to its jailer. */
 	FLAG("--no-sandbox", no_sandbox),
 	STR("--jail", jail),
 	STR("--snapshot-dir", snapshot_dir),
@@ -196,7 +196,7 @@ static const char flags_help[] =
 	"  --show-level, --show-log-origin   add the level, the source file and line\n"
 	"  --metrics-path PATH          metrics lines to PATH, as PUT /metrics\n"
 	"  --no-seccomp                 run without the per-thread seccomp filters\n"
-	"  --no-sandbox                 run without the process sandbox (see README)\n"
+	"  --no-sandbox                 run without the process sandbox (docs/security.md)\n"
 	"  --snapshot-dir DIR           with the sandbox, where snapshots may be written\n"
 	"                               after boot (besides the API socket's directory)\n"
 	"  --jail DIR --uid U --gid G   (root only) chroot into DIR, run as U:G; the API's\n"

@@ -11,7 +11,7 @@
 
 enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
-/* Exit codes, documented in README.md. */
+/* Exit codes, documented in docs/running.md ("Exit codes"). */
 enum hearth_exit {
 	HEARTH_EXIT_OK = 0,      /* guest powered off or rebooted */
 	HEARTH_EXIT_FAILURE = 1, /* host, KVM or guest-crash failure */

@@ -136,7 +136,7 @@ def case_every_endpoint_twice(binary, tmp):
     drive = {"drive_id": "rootfs", "path_on_host": disk, "is_root_device": True,
              "is_read_only": False}
     s.twice("PUT", "/drives/rootfs", 204, body=drive)
-    # Hearth's one extension here: before boot a PATCH changes the model (README).
+    # Hearth's one extension here: before boot a PATCH changes the model (docs/api.md).
     s.twice("PATCH", "/drives/rootfs", 204, body={"drive_id": "rootfs", "path_on_host": disk})
     s.twice("PUT", "/network-interfaces/eth0", 204,
             body={"iface_id": "eth0", "host_dev_name": "tap7", "guest_mac": "06:00:ac:10:00:02"})

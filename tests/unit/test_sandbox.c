@@ -327,7 +327,7 @@ static void test_trap_removes_socket(void **state)
 	expect_socket_removed(THREAD_VCPU, "vcpu0");
 }
 
-/* The sizes the README quotes, and the vCPU's bound. */
+/* The sizes docs/security.md quotes, and the vCPU's bound. */
 static void test_sizes(void **state)
 {
 	(void)state;
