@@ -42,7 +42,7 @@
 struct virtio_env {
 	struct eventloop *loop;       /* the I/O thread's; NULL in some unit tests */
 	const struct guest_mem *mem;
-	const struct rl_clock *clock; /* rate limiters' clock; NULL: CLOCK_MONOTONIC */
+	const struct rl_clock *clock; /* rate limiters', vsock handshakes'; NULL: CLOCK_MONOTONIC */
 };
 
 struct virtio_dev;

@@ -24,14 +24,18 @@
 struct vsock_uds_config {
 	uint64_t cid;             /* the guest's, 3 .. 2^32-2 */
 	const char *uds_path;     /* at most 96 bytes: "_PORT" must still fit in sun_path */
+	/* A host client's CONNECT line is due within this many ms; 0: 5000, what VMs get. */
+	uint32_t handshake_ms;
 };
 
 /*
  * Binds and listens on uds_path. A stale socket there (nobody accepting)
  * is replaced; any other file, or a socket someone serves on, is refused
- * (-EADDRINUSE) with the reason in err. env->loop is required. Counters:
+ * (-EADDRINUSE) with the reason in err. env->loop is required; env->clock
+ * (NULL: CLOCK_MONOTONIC) times host clients' CONNECT lines. Counters:
  * "conns_opened", "conns_refused" (cap, no listener), "rx_bytes" (to the
- * guest), "tx_bytes" (from it), "bad_packets", "rst_sent".
+ * guest), "tx_bytes" (from it), "bad_packets", "rst_sent",
+ * "handshakes_timed_out" (host clients closed for want of a CONNECT line).
  */
 int virtio_vsock_uds_create(const struct virtio_env *env, const struct vsock_uds_config *cfg,
 			    struct virtio_dev **out, struct err *err);

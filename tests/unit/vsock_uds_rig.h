@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -54,6 +55,9 @@ struct drv {
 	char dir[64], path[128];
 	uint16_t rx_avail, rx_used, tx_avail, tx_used, ev_avail, ev_used;
 	unsigned int tx_slot;
+	/* The device's clock: only the test moves it (clock_advance). */
+	uint64_t now_ns;
+	struct rl_clock clock;
 };
 
 #include "mmio_driver.h"
@@ -338,6 +342,30 @@ static inline uint32_t fill_until_buffered(struct drv *d, uint32_t guest_port,
 	return 0;
 }
 
+static inline uint64_t rig_now(void *opaque)
+{
+	return ((struct drv *)opaque)->now_ns;
+}
+
+static inline void clock_advance(struct drv *d, uint64_t ms)
+{
+	d->now_ns += ms * 1000000ull;
+}
+
+/*
+ * The device's handshake timer fires now, whatever it was armed for, and
+ * its handler runs on the loop as it would: what it does then depends on
+ * the test's clock alone.
+ */
+static inline void fire_handshake_timer(struct drv *d)
+{
+	struct vsock_uds *vu = d->dev->priv;
+	struct itimerspec past = { .it_value = { 0, 1 } };
+
+	assert_int_equal(timerfd_settime(vu->hs_tfd, TFD_TIMER_ABSTIME, &past, NULL), 0);
+	settle(d);
+}
+
 static inline uint64_t counter(struct drv *d, const char *name)
 {
 	struct dev_counter c[16];
@@ -360,6 +388,8 @@ static inline int rig_setup(void **state)
 	struct err err;
 
 	assert_non_null(d);
+	d->clock = (struct rl_clock){ rig_now, d };
+	env.clock = &d->clock;
 	log_set_level(LOG_ERR);
 	snprintf(d->dir, sizeof(d->dir), "/tmp/hearth-vsock-XXXXXX");
 	assert_non_null(mkdtemp(d->dir));

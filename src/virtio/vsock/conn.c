@@ -88,6 +88,10 @@ void vu_conn_free(struct vsock_uds *vu, struct vu_conn *c)
 	for (unsigned int i = 0; i < vu->nconns; i++) {
 		if (vu->conns[i] == c) {
 			vu->conns[i] = vu->conns[--vu->nconns];
+			if (c->from_host)
+				vu->nhost--;
+			else
+				vu->nguest--;
 			break;
 		}
 	}
@@ -127,11 +131,19 @@ int vu_conn_reset(struct vsock_uds *vu, struct vu_conn *c)
 	return -ECONNRESET;
 }
 
+/* Room on this side? Each has its own cap, so neither can crowd out the other. */
+static bool conn_room(const struct vsock_uds *vu, bool from_host)
+{
+	return from_host ? vu->nhost < VU_MAX_HOST_CONNS : vu->nguest < VU_MAX_GUEST_CONNS;
+}
+
+/* A host client (VU_HANDSHAKE) or a guest's connection (VU_ESTABLISHED); NULL: refused. */
 static struct vu_conn *conn_new(struct vsock_uds *vu, int fd, enum vu_state state)
 {
+	bool from_host = state == VU_HANDSHAKE;
 	struct vu_conn *c;
 
-	if (vu->nconns == VU_MAX_CONNS)
+	if (!conn_room(vu, from_host))
 		return NULL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -139,13 +151,20 @@ static struct vu_conn *conn_new(struct vsock_uds *vu, int fd, enum vu_state stat
 	c->vu = vu;
 	c->fd = fd;
 	c->state = state;
-	c->events = state == VU_HANDSHAKE ? EPOLLIN : 0;
+	c->from_host = from_host;
+	c->events = from_host ? EPOLLIN : 0;
 	if (eventloop_add(vu->loop, fd, c->events, vu->conn_event, c)) {
 		free(c);
 		return NULL;
 	}
 	c->registered = true;
 	vu->conns[vu->nconns++] = c;
+	if (from_host) {
+		vu->nhost++;
+		vu_handshake_start(vu, c);
+	} else {
+		vu->nguest++;
+	}
 	vu->conns_opened++;
 	return c;
 }
@@ -350,7 +369,7 @@ void vu_conn_packet(struct vsock_uds *vu, const struct vsock_hdr *h,
 	}
 	c = conn_find(vu, h->dst_port, h->src_port);
 	if (!c) {
-		if (h->op == VSOCK_OP_REQUEST && vu->nconns < VU_MAX_CONNS) {
+		if (h->op == VSOCK_OP_REQUEST && conn_room(vu, false)) {
 			conn_guest_connect(vu, h);
 		} else if (h->op != VSOCK_OP_RST) {
 			if (h->op == VSOCK_OP_REQUEST)
@@ -472,8 +491,9 @@ void vu_on_listen(void *opaque, uint32_t events)
 			break;
 		if (!conn_new(vu, fd, VU_HANDSHAKE)) {
 			vu->conns_refused++;
-			log_ratelimited(&vu_rl, LOG_WARN, "%s: %u connections open; host client refused",
-					vu->dev.name, vu->nconns);
+			log_ratelimited(&vu_rl, LOG_WARN, "%s: %u host connections open (or "
+					"sending CONNECT); host client refused", vu->dev.name,
+					vu->nhost);
 			close(fd);
 		}
 	}

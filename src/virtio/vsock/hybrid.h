@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/ratelimit.h"
 #include "util/log.h"
 #include "virtio/device.h"
 #include "virtio/vsock/line.h"
@@ -58,8 +59,22 @@ enum vsock_op {
  * reading costs at most this much. It also bounds one RW packet.
  */
 #define VU_CONN_BUF (64u * 1024u)
-/* With the cap, all guest-fed buffers together stay below 16 MiB. */
-#define VU_MAX_CONNS 256u
+/*
+ * Each side has its own cap, so that host clients (those still sending
+ * their CONNECT line included) cannot take the guest's slots, nor the
+ * guest the host's. Together they keep all guest-fed buffers below
+ * 16 MiB, and the device's sockets within the room the sandbox leaves
+ * for file descriptors (SANDBOX_NOFILE_SPARE).
+ */
+#define VU_MAX_HOST_CONNS 128u
+#define VU_MAX_GUEST_CONNS 128u
+#define VU_MAX_CONNS (VU_MAX_HOST_CONNS + VU_MAX_GUEST_CONNS)
+/*
+ * How long a host client has to send its whole CONNECT line: a client
+ * sends it right after connecting, so one that has not after this long
+ * is closed, and its slot is free again.
+ */
+#define VU_HANDSHAKE_MS_DEFAULT 5000u
 /*
  * Packets per kick, each way, before the loop gets its thread back: half
  * a ring, so a guest refilling as fast as we drain cannot keep us here.
@@ -106,9 +121,12 @@ struct vu_conn {
 	/* Guest data the socket did not take yet: a ring of VU_CONN_BUF, made on first use. */
 	uint8_t *buf;
 	uint32_t buf_head, buf_len;
-	/* The CONNECT line so far. */
+	/* Counted against the host's cap (it came to uds_path), or the guest's. */
+	bool from_host;
+	/* The CONNECT line so far, and when it must be complete (vu_now). */
 	char line[VSOCK_LINE_MAX];
 	unsigned int line_len;
+	uint64_t handshake_deadline;
 	/* On the list of connections with something for the receive queue. */
 	bool queued;
 	struct vu_conn *next;
@@ -126,7 +144,12 @@ struct vsock_uds {
 	char *path;
 	int listen_fd;
 	struct vu_conn *conns[VU_MAX_CONNS];
-	unsigned int nconns;
+	unsigned int nconns, nhost, nguest;
+	/* The handshake timer (handshake.c), on the clock of env->clock. */
+	struct rl_clock clock;
+	uint64_t handshake_ns;
+	int hs_tfd;
+	bool hs_armed;
 	uint32_t next_port;
 	struct vu_conn *rx_head, *rx_tail;
 	struct vu_rst rst[VU_RST_BACKLOG];
@@ -140,6 +163,7 @@ struct vsock_uds {
 	 */
 	void (*conn_event)(void *opaque, uint32_t events);
 	uint64_t conns_opened, conns_refused, rx_bytes, tx_bytes, bad_packets, rst_sent;
+	uint64_t handshakes_timed_out;
 	uint8_t bounce[VU_CONN_BUF];
 	struct virtq_chain chain;
 };
@@ -195,6 +219,21 @@ void vu_conns_free_all(struct vsock_uds *vu);
 /* Queues an RST for (local, peer) not tied to a connection (it may be gone). */
 void vu_rst_queue(struct vsock_uds *vu, uint64_t src_cid, uint32_t local_port,
 		  uint32_t peer_port);
+
+/* handshake.c */
+/* Makes the timer and puts it on env->loop; 0 or -errno. */
+int vu_handshake_init(struct vsock_uds *vu, const struct virtio_env *env, uint32_t ms);
+void vu_handshake_release(struct vsock_uds *vu);
+/* Now, on the device's clock (ns). */
+uint64_t vu_now(const struct vsock_uds *vu);
+/* A host client was accepted: its line is due handshake_ns from now. */
+void vu_handshake_start(struct vsock_uds *vu, struct vu_conn *c);
+/*
+ * Closes every host client whose line is overdue, and arms the timer for
+ * the next one due. What the timer runs (dev.lock held); tests call it
+ * after moving their clock.
+ */
+void vu_handshake_expire(struct vsock_uds *vu);
 
 /* conn_rx.c */
 /*

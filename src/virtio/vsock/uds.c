@@ -303,7 +303,7 @@ static unsigned int vu_counters(struct virtio_dev *dev, struct dev_counter *out,
 				unsigned int max)
 {
 	struct vsock_uds *vu = dev->priv;
-	struct dev_counter c[6];
+	struct dev_counter c[7];
 
 	pthread_mutex_lock(&dev->lock);
 	c[0] = (struct dev_counter){ "conns_opened", vu->conns_opened };
@@ -312,8 +312,9 @@ static unsigned int vu_counters(struct virtio_dev *dev, struct dev_counter *out,
 	c[3] = (struct dev_counter){ "tx_bytes", vu->tx_bytes };
 	c[4] = (struct dev_counter){ "bad_packets", vu->bad_packets };
 	c[5] = (struct dev_counter){ "rst_sent", vu->rst_sent };
+	c[6] = (struct dev_counter){ "handshakes_timed_out", vu->handshakes_timed_out };
 	pthread_mutex_unlock(&dev->lock);
-	return dev_counters_copy(out, max, c, 6);
+	return dev_counters_copy(out, max, c, 7);
 }
 
 static const struct virtio_dev_ops vu_ops = {
@@ -365,6 +366,7 @@ int virtio_vsock_uds_create(const struct virtio_env *env, const struct vsock_uds
 		goto err_msg;
 	}
 	vu->listen_fd = -1;
+	vu->hs_tfd = -1;
 	vu->loop = env->loop;
 	vu->cid = cfg->cid;
 	vu->next_port = VU_FIRST_LOCAL_PORT;
@@ -383,6 +385,9 @@ int virtio_vsock_uds_create(const struct virtio_env *env, const struct vsock_uds
 	ret = virtio_dev_init(&vu->dev, env);
 	if (ret)
 		goto err_free;
+	ret = vu_handshake_init(vu, env, cfg->handshake_ms);
+	if (ret)
+		goto err_release;
 	ret = vu_listen(vu, err);
 	if (ret)
 		goto err_release;
@@ -390,6 +395,7 @@ int virtio_vsock_uds_create(const struct virtio_env *env, const struct vsock_uds
 	return 0;
 
 err_release:
+	vu_handshake_release(vu);
 	virtio_dev_release(&vu->dev);
 err_free:
 	if (vu->listen_fd >= 0)
@@ -410,6 +416,7 @@ void virtio_vsock_uds_destroy(struct virtio_dev *dev)
 		return;
 	vu = dev->priv;
 	vu_conns_free_all(vu);
+	vu_handshake_release(vu);
 	eventloop_remove(vu->loop, vu->listen_fd);
 	close(vu->listen_fd);
 	/* Ours since create; a client still connected keeps its socket, not the name. */
