@@ -42,6 +42,11 @@
  *      (u8), len (u16) bytes of data from guest RAM, fwd_cnt (u32);
  *      buf_alloc is 64 KiB
  *   9  the guest posts 1 + u8 % 8 receive buffers of 4 KiB and kicks
+ *  10  time passes on the device's clock: u16 ms, or with b & 0x80 the
+ *      whole CONNECT limit (VU_HANDSHAKE_MS_DEFAULT); then the handshake
+ *      timer fires, its handler running when the loop next turns (so,
+ *      held, where step 6 says), and host clients whose line is overdue
+ *      are closed
  *   otherwise nothing
  * Every step but 6 ends with the I/O loop settling, unless it is held.
  * Each input starts with the loop not held, no auto-read and 4 KiB.
@@ -49,12 +54,14 @@
  * Checked besides ASan/UBSan: the I/O loop goes idle when it settles (a
  * handler that stays ready would spin the I/O thread), and after every
  * callback the device's list of connections with something for the guest
- * holds only live connections, each once, ending at its tail.
+ * holds only live connections, each once, ending at its tail, and each
+ * side's count is its connections' and within its cap.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -84,6 +91,8 @@ static uint8_t sink[VU_CONN_BUF];
 /* The input's modes (step 7). */
 static bool hold, auto_read;
 static int sndbuf;
+/* The device's clock: only step 10 moves it. */
+static uint64_t now_ns;
 
 static void host_add(int fd)
 {
@@ -123,7 +132,7 @@ static void device_sockets(void)
 static void vsock_check(void)
 {
 	const struct vu_conn *c, *last = NULL;
-	unsigned int listed = 0, queued = 0;
+	unsigned int listed = 0, queued = 0, from_host = 0;
 
 	for (unsigned int i = 0; i < vu->nconns; i++)
 		queued += vu->conns[i]->queued;
@@ -139,6 +148,12 @@ static void vsock_check(void)
 	}
 	CHECK(last == vu->rx_tail);
 	CHECK(listed == queued);
+	for (unsigned int i = 0; i < vu->nconns; i++) {
+		CHECK(vu->conns[i]->from_host || vu->conns[i]->state != VU_HANDSHAKE);
+		from_host += vu->conns[i]->from_host;
+	}
+	CHECK(from_host == vu->nhost && vu->nconns - from_host == vu->nguest);
+	CHECK(vu->nhost <= VU_MAX_HOST_CONNS && vu->nguest <= VU_MAX_GUEST_CONNS);
 }
 
 /*
@@ -296,6 +311,22 @@ static void guest_rx_buffers(struct fz_drv *d, unsigned int n)
 		fz_wr(d, 0x050, VU_RXQ);
 }
 
+static uint64_t fz_now(void *opaque)
+{
+	(void)opaque;
+	return now_ns;
+}
+
+/* Step 10: time passes, and the timer fires now, whatever it was armed for. */
+static void time_passes(struct fz *in, uint8_t b)
+{
+	struct itimerspec past = { .it_value = { 0, 1 } };
+	uint64_t ms = b & 0x80 ? VU_HANDSHAKE_MS_DEFAULT : fz_u16(in);
+
+	now_ns += ms * 1000000ull;
+	CHECK(timerfd_settime(vu->hs_tfd, TFD_TIMER_ABSTIME, &past, NULL) == 0);
+}
+
 static void vsock_modes(uint8_t m)
 {
 	static const int sizes[] = { 4096, 16384, 65536, 0 };
@@ -354,6 +385,9 @@ static void vsock_step(struct fz_drv *d, struct fz *in)
 	case 9:
 		guest_rx_buffers(d, 1 + fz_u8(in) % 8u);
 		break;
+	case 10:
+		time_passes(in, b);
+		break;
 	default:
 		break;
 	}
@@ -389,7 +423,8 @@ static void cleanup(void)
 
 static void setup(void)
 {
-	struct virtio_env env = { .loop = &loop, .mem = &drv.gm };
+	static const struct rl_clock clock = { fz_now, NULL };
+	struct virtio_env env = { .loop = &loop, .mem = &drv.gm, .clock = &clock };
 	char path[96];
 	struct err err;
 	struct vsock_uds_config cfg = { .cid = 3 };

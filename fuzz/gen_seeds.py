@@ -241,6 +241,7 @@ def vsock_seeds():
     host_port = 1 << 30
     READ, SHUT_RD, ROUND, MODES, CATCH_UP, RX_BUFFERS = 4, 5, 6, 7, 0x80, 9
     HOLD, AUTO_READ, SYS_SNDBUF = 1, 2, 12
+    TIME, FULL_LIMIT = 10, 0x80
     IN, OUT, HUP = 1, 2, 8
     big = 0x8000   # guest data from RAM at 0x38000, more than the device's socket takes
     return {
@@ -304,6 +305,16 @@ def vsock_seeds():
         'refused': init(qlogs=q3) + vs_rx(2) + vs_tx(0, vs_hdr(1, 1, 77)) +
                    vs_tx(1, vs_hdr(5, 1, 77, 4, dst_cid=9) + b'xxxx') +
                    dev(bytes([0x80, 5]) + b'CONN\n'),
+        # Issue 18, item 8: a client sends CONNECT in pieces within the limit and
+        # is served; a silent one is closed when the timer fires past it, the
+        # last time with the loop held, so the handler runs in an input's round.
+        'handshake_timeout': init(qlogs=q3) + vs_host(RX_BUFFERS, 7, sock=False) +
+                             dev(bytes([0x80, 4]) + b'CONN') + vs_host(0x80, 0) +
+                             vs_host(TIME, *struct.pack('<H', 4000)) +
+                             dev(bytes([1, 0, 9]) + b'ECT 5000\n') +
+                             vs_host(TIME | FULL_LIMIT) + vs_guest(2, 2 | 2 << 2, 0, 0) +
+                             vs_host(MODES, HOLD) + vs_host(0x80, 0) +
+                             vs_host(TIME | FULL_LIMIT) + vs_host(ROUND, 15, 0),
         'race': init(qlogs=q3) + vs_rx(4) + race(2, 0x20000 + 32, 0xff) +
                 vs_tx(0, vs_hdr(1, 1234, 52)) + race(3, 0x20200 + 24, 0xff) +
                 vs_tx(1, vs_hdr(5, 1234, 52, 8) + b'12345678') + dev(bytes([3, 0])),
