@@ -43,10 +43,10 @@
  *      buf_alloc is 64 KiB
  *   9  the guest posts 1 + u8 % 8 receive buffers of 4 KiB and kicks
  *  10  time passes on the device's clock: u16 ms, or with b & 0x80 the
- *      whole CONNECT limit (VU_HANDSHAKE_MS_DEFAULT); then the handshake
- *      timer fires, its handler running when the loop next turns (so,
- *      held, where step 6 says), and host clients whose line is overdue
- *      are closed
+ *      whole CONNECT limit (VU_HANDSHAKE_MS); then the handshake timer
+ *      fires, its handler running when the loop next turns (so, held,
+ *      where step 6 says), and host clients whose line is overdue are
+ *      closed
  *   otherwise nothing
  * Every step but 6 ends with the I/O loop settling, unless it is held.
  * Each input starts with the loop not held, no auto-read and 4 KiB.
@@ -321,7 +321,7 @@ static uint64_t fz_now(void *opaque)
 static void time_passes(struct fz *in, uint8_t b)
 {
 	struct itimerspec past = { .it_value = { 0, 1 } };
-	uint64_t ms = b & 0x80 ? VU_HANDSHAKE_MS_DEFAULT : fz_u16(in);
+	uint64_t ms = b & 0x80 ? VU_HANDSHAKE_MS : fz_u16(in);
 
 	now_ns += ms * 1000000ull;
 	CHECK(timerfd_settime(vu->hs_tfd, TFD_TIMER_ABSTIME, &past, NULL) == 0);

@@ -24,8 +24,6 @@
 struct vsock_uds_config {
 	uint64_t cid;             /* the guest's, 3 .. 2^32-2 */
 	const char *uds_path;     /* at most 96 bytes: "_PORT" must still fit in sun_path */
-	/* A host client's CONNECT line is due within this many ms; 0: 5000, what VMs get. */
-	uint32_t handshake_ms;
 };
 
 /*

@@ -2,7 +2,7 @@
  * Hybrid vsock's connection slots (issue 18, item 8): host clients that
  * connect and never send their CONNECT line must not deny the guest its
  * connections, nor hold their own slots for good. The host and the guest
- * each have a cap, and a host client has VU_HANDSHAKE_MS_DEFAULT to
+ * each have a cap, and a host client has VU_HANDSHAKE_MS to
  * complete its line. Time is the rig's clock, which only the test moves;
  * the device's timer is made to fire when the test says (no waiting).
  */
@@ -108,7 +108,7 @@ static void test_silent_client_times_out(void **state)
 	silent_clients(d, fds, VU_MAX_HOST_CONNS + 1);
 	assert_int_equal(client_state(fds[VU_MAX_HOST_CONNS]), 0); /* past the cap */
 	/* Just short of the limit, the timer finds nobody overdue. */
-	clock_advance(d, VU_HANDSHAKE_MS_DEFAULT - 1);
+	clock_advance(d, VU_HANDSHAKE_MS - 1);
 	fire_handshake_timer(d);
 	for (unsigned int i = 0; i < VU_MAX_HOST_CONNS; i++)
 		assert_int_equal(client_state(fds[i]), -1);
@@ -136,11 +136,11 @@ static void test_connect_line_in_pieces(void **state)
 	fd = host_connect(d);
 	host_send(fd, "CONN");
 	settle(d);
-	clock_advance(d, VU_HANDSHAKE_MS_DEFAULT / 2);
+	clock_advance(d, VU_HANDSHAKE_MS / 2);
 	fire_handshake_timer(d);
 	host_send(fd, "ECT 50");
 	settle(d);
-	clock_advance(d, VU_HANDSHAKE_MS_DEFAULT / 2 - 1);
+	clock_advance(d, VU_HANDSHAKE_MS / 2 - 1);
 	fire_handshake_timer(d);
 	assert_int_equal(client_state(fd), -1);
 	/* The line completes a millisecond before it is due: the client is served. */
@@ -149,7 +149,7 @@ static void test_connect_line_in_pieces(void **state)
 	h = rx_expect(d, VSOCK_OP_REQUEST, NULL, 0);
 	assert_int_equal(h.dst_port, 5000);
 	/* Its handshake is over: no later firing closes it, however long the guest takes. */
-	clock_advance(d, 10 * VU_HANDSHAKE_MS_DEFAULT);
+	clock_advance(d, 10 * VU_HANDSHAKE_MS);
 	fire_handshake_timer(d);
 	h = hdr(5000, h.src_port, VSOCK_OP_RESPONSE);
 	tx_send(d, &h, NULL, 0);
@@ -186,7 +186,7 @@ static void test_timer_follows_the_next_deadline(void **state)
 	b = host_connect(d);
 	settle(d);
 	/* a is due: it goes; the timer is armed for b, due 3000 ms after a. */
-	clock_advance(d, VU_HANDSHAKE_MS_DEFAULT - 3000);
+	clock_advance(d, VU_HANDSHAKE_MS - 3000);
 	fire_handshake_timer(d);
 	assert_int_equal(client_state(a), 0);
 	assert_int_equal(client_state(b), -1);
@@ -220,7 +220,7 @@ static void test_restore_frees_host_slots(void **state)
 		assert_int_equal(client_state(fds[i]), 0);
 	/* Their slots are free, and the timer they armed finds nobody when it fires. */
 	fd = host_reaches_guest(d, 5000);
-	clock_advance(d, VU_HANDSHAKE_MS_DEFAULT);
+	clock_advance(d, VU_HANDSHAKE_MS);
 	fire_handshake_timer(d);
 	assert_int_equal(client_state(fd), -1);
 	assert_int_equal(counter(d, "handshakes_timed_out"), 0);

@@ -93,13 +93,13 @@ static void handshake_on_timer(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&vu->dev.lock);
 }
 
-int vu_handshake_init(struct vsock_uds *vu, const struct virtio_env *env, uint32_t ms)
+int vu_handshake_init(struct vsock_uds *vu, const struct virtio_env *env)
 {
 	int ret;
 
 	if (env->clock)
 		vu->clock = *env->clock;
-	vu->handshake_ns = (uint64_t)(ms ? ms : VU_HANDSHAKE_MS_DEFAULT) * NS_PER_MS;
+	vu->handshake_ns = VU_HANDSHAKE_MS * NS_PER_MS;
 	vu->hs_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (vu->hs_tfd < 0)
 		return -errno;

@@ -385,7 +385,7 @@ int virtio_vsock_uds_create(const struct virtio_env *env, const struct vsock_uds
 	ret = virtio_dev_init(&vu->dev, env);
 	if (ret)
 		goto err_free;
-	ret = vu_handshake_init(vu, env, cfg->handshake_ms);
+	ret = vu_handshake_init(vu, env);
 	if (ret)
 		goto err_release;
 	ret = vu_listen(vu, err);
