@@ -268,6 +268,7 @@ static void test_config_and_features(void **state)
 
 	assert_int_equal(rd(d, 0x008), VIRTIO_ID_BLOCK);
 	assert_int_equal(cfg_rd(d, 0, 8), IMG_SECTORS);  /* the 100-byte tail is ignored */
+	assert_int_equal(cfg_rd(d, 8, 4), 128 * 1024);    /* size_max */
 	assert_int_equal(cfg_rd(d, 12, 4), QSIZE - 2);    /* seg_max */
 	assert_int_equal(cfg_rd(d, 20, 4), 512);          /* blk_size */
 	assert_int_equal(cfg_rd(d, 26, 2), 1);            /* min_io_size */
@@ -280,8 +281,8 @@ static void test_config_and_features(void **state)
 	assert_int_equal(cfg_rd(d, 56, 1), 1);            /* write_zeroes_may_unmap */
 	wr(d, 0x014, 0);
 	f = rd(d, 0x010);
-	/* SEG_MAX, BLK_SIZE, FLUSH, DISCARD, WRITE_ZEROES; not RO. */
-	assert_int_equal(f & 0x6264, 0x6244);
+	/* SIZE_MAX, SEG_MAX, BLK_SIZE, FLUSH, DISCARD, WRITE_ZEROES; not RO. */
+	assert_int_equal(f & 0x6266, 0x6246);
 	/* CONFIG_WCE was negotiated: the driver may switch to writethrough. */
 	bus_access(&d->bus, BUS_MMIO, BASE + 0x100 + 32, (uint8_t[]){ 0 }, 1, true);
 	assert_int_equal(cfg_rd(d, 32, 1), 0);

@@ -45,10 +45,15 @@
 #define HDR_GPA 0x100000ull      /* 16 bytes per header */
 #define STATUS_GPA 0x180000ull   /* 1 byte per chain */
 #define DATA_GPA 0x200000ull
+#define BIG_TABLE_GPA 0x1000000ull /* an indirect table of up to 1024 */
+#define BIG_GPA 0x1100000ull       /* data buffers, BIG_LEN bytes */
+#define BIG_LEN (256u * 1024u)
+/* The device's size_max (BLK_SIZE_MAX in virtio/blk/priv.h). */
+#define BLK_SIZE_MAX_ (128u * 1024u)
 /* The device's per-call budget (BLK_KICK_BUDGET in virtio/blk/priv.h). */
 #define KICK_BUDGET 256u
 
-enum { T_IN = 0, T_GET_ID = 8, T_WZ = 13, T_DISCARD = 11, T_BOGUS = 99 };
+enum { T_IN = 0, T_OUT = 1, T_GET_ID = 8, T_WZ = 13, T_DISCARD = 11, T_BOGUS = 99 };
 enum { S_OK = 0, S_IOERR = 1, S_UNSUPP = 2 };
 
 struct seg {
@@ -129,7 +134,8 @@ static uint8_t pattern(uint64_t off)
 	return (uint8_t)((off / 512) * 7 + off % 512);
 }
 
-static struct drv *drv_new(const char *spec_tail)
+/* Past the image's pattern, a sparse tail of extra bytes (zeroes). */
+static struct drv *drv_new_sized(const char *spec_tail, uint64_t extra)
 {
 	struct virtio_host host = { .vm_fd = -1, .test_kick_fds = true };
 	struct virtio_env env;
@@ -152,6 +158,7 @@ static struct drv *drv_new(const char *spec_tail)
 	for (unsigned int i = 0; i < sizeof(img); i++)
 		img[i] = pattern(i);
 	assert_int_equal(write(fd, img, sizeof(img)), (ssize_t)sizeof(img));
+	assert_int_equal(ftruncate(fd, (off_t)(sizeof(img) + extra)), 0);
 	close(fd);
 	host.bus = &d->bus;
 	host.loop = &d->loop;
@@ -165,6 +172,11 @@ static struct drv *drv_new(const char *spec_tail)
 	drv_init(d);
 	assert_false(needs_reset(d));
 	return d;
+}
+
+static struct drv *drv_new(const char *spec_tail)
+{
+	return drv_new_sized(spec_tail, 0);
 }
 
 static void drv_free(struct drv *d)
@@ -272,6 +284,98 @@ static int request(struct drv *d, uint32_t type, uint64_t sector, uint64_t data_
 	if (!settle(d))
 		return -1;
 	return *status;
+}
+
+/*
+ * A chain of nsegs data segments of len bytes, between a header (type,
+ * sector) and a status byte, in the big indirect table. Each segment is
+ * at data_gpa + i * stride: stride 0 makes them all overlap. A write's
+ * header may share the first segment's descriptor (merged: it is then
+ * just before data_gpa), which the queue's size does not count twice.
+ * Kicked, and one loop round run: what is answered without I/O is
+ * answered by then.
+ */
+static void post_chain(struct drv *d, uint32_t type, uint64_t sector, unsigned int nsegs,
+		       uint32_t len, uint64_t data_gpa, uint64_t stride, bool merged)
+{
+	struct virtq_desc *table = gp(d, BIG_TABLE_GPA, 16ull * (nsegs + 2));
+	struct virtq_desc *ring = gp(d, DESC_GPA, 16 * QSIZE);
+	uint16_t *avail = gp(d, AVAIL_GPA, 6 + 2 * QSIZE);
+	unsigned int slot = d->avail_idx % QSIZE, n = 0;
+	uint16_t w = type == T_IN ? VIRTQ_DESC_F_WRITE : 0;
+	uint64_t hdr = merged ? data_gpa - 16 : HDR_GPA;
+
+	set_hdr(d, hdr, type, sector);
+	*(uint8_t *)gp(d, STATUS_GPA, 1) = 0xee;
+	if (!merged)
+		table[n++] = (struct virtq_desc){ hdr, 16, VIRTQ_DESC_F_NEXT, 1 };
+	for (unsigned int i = 0; i < nsegs; i++, n++)
+		table[n] = (struct virtq_desc){ data_gpa + i * stride, len,
+						(uint16_t)(VIRTQ_DESC_F_NEXT | w),
+						(uint16_t)(n + 1) };
+	if (merged) {
+		table[0].addr -= 16;
+		table[0].len += 16;
+	}
+	table[n++] = (struct virtq_desc){ STATUS_GPA, 1, VIRTQ_DESC_F_WRITE, 0 };
+	ring[slot] = (struct virtq_desc){ .addr = BIG_TABLE_GPA, .len = 16 * n,
+					  .flags = VIRTQ_DESC_F_INDIRECT };
+	avail[2 + slot] = (uint16_t)slot;
+	__atomic_store_n(&avail[1], ++d->avail_idx, __ATOMIC_RELEASE);
+	wr(d, 0x050, 0);
+	loop_round(d, 0);
+}
+
+static void post_segs(struct drv *d, uint32_t type, uint64_t sector, unsigned int nsegs,
+		      uint32_t len, uint64_t data_gpa, uint64_t stride)
+{
+	post_chain(d, type, sector, nsegs, len, data_gpa, stride, false);
+}
+
+/*
+ * 255 segments of a sector each, written at sector 0: one more than
+ * seg_max, in 256 descriptors (the queue's size, which the ring allows).
+ */
+static void post_too_many(struct drv *d)
+{
+	post_chain(d, T_OUT, 0, 255, 512, BIG_GPA, 512, true);
+}
+
+/* Initialisation after a reset, the driver refusing SIZE_MAX and SEG_MAX. */
+static void drv_init_without_limits(struct drv *d)
+{
+	mmio_reset(d);
+	mmio_negotiate(d, ~((1ull << 1) | (1ull << 2)));
+	memset(gp(d, AVAIL_GPA, 0x10000), 0, 0x10000);
+	memset(gp(d, USED_GPA, 0x10000), 0, 0x10000);
+	mmio_queue(d, 0, QSIZE, DESC_GPA, AVAIL_GPA, USED_GPA);
+	mmio_driver_ok(d);
+	d->avail_idx = 0;
+}
+
+/* The image's bytes [off, off+len) are what drv_new_sized wrote there. */
+static void expect_image(struct drv *d, uint64_t off, uint64_t len)
+{
+	uint8_t *buf = malloc(len);
+	int fd = open(d->path, O_RDONLY);
+
+	assert_true(buf && fd >= 0);
+	assert_int_equal(pread(fd, buf, len, (off_t)off), (ssize_t)len);
+	close(fd);
+	for (uint64_t i = 0; i < len; i++)
+		if (buf[i] != (off + i < IMG_SECTORS * 512 ? pattern(off + i) : 0))
+			fail_msg("image byte %llu changed", (unsigned long long)(off + i));
+	free(buf);
+}
+
+static bool untouched(struct drv *d, uint64_t gpa, uint64_t len)
+{
+	const uint8_t *p = gp(d, gpa, len);
+
+	for (uint64_t i = 0; i < len; i++)
+		if (p[i] != 0x5a)
+			return false;
+	return true;
 }
 
 /* ------------------------------------------------------------------ tests */
@@ -470,6 +574,59 @@ static void test_reset_ring_broken(void **state)
 	drv_free(d);
 }
 
+/*
+ * Requests over the limits the device advertises (size_max 128 KiB,
+ * seg_max 254, so 31.75 MiB in all), on a 64 MiB image, each otherwise
+ * valid (the old engine served them all): refused before any byte moves. A driver that negotiated the
+ * limits and broke them is broken (NEEDS_RESET, the request unanswered);
+ * one that did not is answered IOERR and the device works on.
+ */
+static void test_requests_over_the_limits(void **state)
+{
+	struct drv *d = drv_new_sized("", 64ull << 20);
+	uint8_t *status = gp(d, STATUS_GPA, 1);
+
+	(void)state;
+	memset(gp(d, BIG_GPA, BIG_LEN), 0x5a, BIG_LEN);
+	post_too_many(d);
+	assert_true(needs_reset(d));
+	assert_int_equal(used_idx(d), 0);
+	assert_int_equal(*status, 0xee);
+	expect_image(d, 0, 255 * 512);
+	/* One segment of 128 KiB + 512. */
+	drv_init(d);
+	post_segs(d, T_IN, 64, 1, BLK_SIZE_MAX_ + 512, BIG_GPA, 0);
+	assert_true(needs_reset(d));
+	assert_true(untouched(d, BIG_GPA, BIG_LEN));
+
+	/* Not negotiated: IOERR for each, and nothing moved. */
+	drv_init_without_limits(d);
+	post_too_many(d);
+	assert_int_equal(used_idx(d), 1);
+	assert_int_equal(*status, S_IOERR);
+	post_segs(d, T_IN, 64, 1, BLK_SIZE_MAX_ + 512, BIG_GPA, 0);
+	assert_int_equal(used_idx(d), 2);
+	assert_int_equal(*status, S_IOERR);
+	assert_true(untouched(d, BIG_GPA, BIG_LEN));
+	/* 255 overlapping segments of 128 KiB: 31.9 MiB from one buffer. */
+	post_chain(d, T_OUT, 64, 255, BLK_SIZE_MAX_, BIG_GPA, 0, true);
+	assert_int_equal(used_idx(d), 3);
+	assert_int_equal(*status, S_IOERR);
+	assert_false(needs_reset(d));
+	expect_image(d, 0, 33ull << 20);
+	/* And a legal merged layout still works: 254 sectors. */
+	post_chain(d, T_OUT, 0, 254, 512, BIG_GPA, 512, true);
+	assert_true(settle(d));
+	assert_int_equal(*status, S_OK);
+
+	/* At the limits exactly (254 x 128 KiB, overlapping): served. */
+	post_segs(d, T_IN, 64, 254, BLK_SIZE_MAX_, BIG_GPA, 0);
+	assert_true(settle(d));
+	assert_int_equal(*status, S_OK);
+	assert_false(untouched(d, BIG_GPA, BLK_SIZE_MAX_));
+	drv_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -477,6 +634,7 @@ int main(void)
 		cmocka_unit_test(test_write_zeroes_empty_range),
 		cmocka_unit_test(test_reset_wait_fails),
 		cmocka_unit_test(test_reset_ring_broken),
+		cmocka_unit_test(test_requests_over_the_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -69,8 +69,8 @@ static void virtio_blk_queue_notify(struct virtio_dev *dev, unsigned int q)
 static uint64_t virtio_blk_get_features(struct virtio_dev *dev)
 {
 	struct virtio_blk *blk = virtio_blk_from_dev(dev);
-	uint64_t f = (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |
-		     (1ull << VIRTIO_BLK_F_TOPOLOGY);
+	uint64_t f = (1ull << VIRTIO_BLK_F_SIZE_MAX) | (1ull << VIRTIO_BLK_F_SEG_MAX) |
+		     (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_TOPOLOGY);
 
 	if (blk->readonly)
 		return f | (1ull << VIRTIO_BLK_F_RO);
@@ -84,7 +84,8 @@ static void virtio_blk_read_config(struct virtio_dev *dev, uint32_t offset, uint
 	struct virtio_blk *blk = virtio_blk_from_dev(dev);
 	struct blk_config_space c = {
 		.capacity = htole64(blk->disk.img.capacity),
-		.seg_max = htole32(BLK_QUEUE_MAX - 2), /* header and status take two */
+		.size_max = htole32(BLK_SIZE_MAX),
+		.seg_max = htole32(BLK_SEG_MAX),
 		.blk_size = htole32(BLK_SECTOR),
 		.physical_block_exp = blk->disk.img.phys_exp,
 		.min_io_size = htole16(1),

@@ -20,6 +20,10 @@
 
 static struct ratelimit engine_rl = RATELIMIT_INIT(10);
 
+/* blk_prepare's protocol breaks: no header or status byte; over a negotiated limit. */
+#define BLK_BROKEN (-1)
+#define BLK_OVER_LIMIT (-2)
+
 /* Writethrough unless the driver both negotiated FLUSH and left writeback on (5.2.6.3). */
 static bool blk_writethrough(struct virtio_blk *blk)
 {
@@ -287,9 +291,46 @@ static uint8_t blk_load_ranges(struct virtio_blk *blk, struct blk_req *req,
 }
 
 /*
+ * A read or write's data (data bytes in req->iov, niov segments) against
+ * the device's limits (priv.h: BLK_SEG_MAX, BLK_SIZE_MAX and their
+ * product, BLK_REQ_MAX_BYTES). 0 when within. Over a limit the driver
+ * negotiated (5.2.4: it was told) the driver is broken: BLK_OVER_LIMIT,
+ * and the device needs a reset as for any other protocol break. Over a
+ * limit it did not negotiate, it was never told: the request alone is
+ * refused (IOERR). Either way no byte of it is read or written.
+ */
+static int blk_check_limits(struct virtio_blk *blk, const struct blk_req *req, uint64_t data)
+{
+	bool seg = virtio_dev_has_feature(&blk->dev, VIRTIO_BLK_F_SEG_MAX);
+	bool size = virtio_dev_has_feature(&blk->dev, VIRTIO_BLK_F_SIZE_MAX);
+	bool told;
+
+	/* Over the product, one of the two limits is broken. */
+	if (data > BLK_REQ_MAX_BYTES) {
+		told = seg && size;
+	} else if (req->niov > BLK_SEG_MAX) {
+		told = seg;
+	} else {
+		unsigned int i;
+
+		for (i = 0; i < req->niov && req->iov[i].iov_len <= BLK_SIZE_MAX; i++)
+			;
+		if (i == req->niov)
+			return 0;
+		told = size;
+	}
+	if (told)
+		return BLK_OVER_LIMIT;
+	log_ratelimited(&engine_rl, LOG_WARN, "%s: a request of %" PRIu64 " bytes in %u segments "
+			"is over the disk's limits (%u segments of %u bytes); answered IOERR",
+			blk->disk.name, data, req->niov, BLK_SEG_MAX, BLK_SIZE_MAX);
+	return VIRTIO_BLK_S_IOERR;
+}
+
+/*
  * Decodes the chain in blk->scratch into req. Returns a final status when
- * the request is answered without I/O, 0xff when it needs I/O, or -1 when
- * the chain breaks the protocol.
+ * the request is answered without I/O, 0xff when it needs I/O, or -1
+ * (BLK_BROKEN, BLK_OVER_LIMIT) when the chain breaks the protocol.
  */
 static int blk_prepare(struct virtio_blk *blk, struct blk_req *req)
 {
@@ -298,9 +339,10 @@ static int blk_prepare(struct virtio_blk *blk, struct blk_req *req)
 	struct { uint32_t type, reserved; uint64_t sector; } __attribute__((packed)) hdr;
 	uint64_t sector, data;
 	struct iovec last;
+	int ret;
 
 	if (c->out_len < BLK_HDR_LEN || c->in_len < 1)
-		return -1;
+		return BLK_BROKEN;
 	blk_slice(in, c->n_in, c->in_len - 1, 1, &last);
 	virtq_iov_to_buf(c->iov, c->n_out, 0, &hdr, sizeof(hdr));
 	*req = (struct blk_req){
@@ -318,15 +360,20 @@ static int blk_prepare(struct virtio_blk *blk, struct blk_req *req)
 		if (req->type == VIRTIO_BLK_T_OUT && blk->readonly)
 			return VIRTIO_BLK_S_IOERR;
 		data = req->type == VIRTIO_BLK_T_IN ? c->in_len - 1 : c->out_len - BLK_HDR_LEN;
+		/* The limits first: the total before slicing, whatever else is wrong. */
+		if (data <= BLK_REQ_MAX_BYTES)
+			req->niov = req->type == VIRTIO_BLK_T_IN
+					    ? blk_slice(in, c->n_in, 0, data, req->iov)
+					    : blk_slice(c->iov, c->n_out, BLK_HDR_LEN, data, req->iov);
+		ret = blk_check_limits(blk, req, data);
+		if (ret)
+			return ret;
 		/* Whole sectors inside the image; the division keeps this overflow-free. */
 		if (data % BLK_SECTOR || sector > blk->disk.img.capacity ||
 		    data / BLK_SECTOR > blk->disk.img.capacity - sector)
 			return VIRTIO_BLK_S_IOERR;
 		if (data == 0)
 			return VIRTIO_BLK_S_OK;
-		req->niov = req->type == VIRTIO_BLK_T_IN
-				    ? blk_slice(in, c->n_in, 0, data, req->iov)
-				    : blk_slice(c->iov, c->n_out, BLK_HDR_LEN, data, req->iov);
 		req->total = data;
 		req->offset = sector * BLK_SECTOR;
 		return 0xff;
@@ -433,8 +480,11 @@ bool blk_engine_process(struct virtio_blk *blk)
 			continue;
 		if (ret < 0) {
 			blk_release(blk, req);
-			virtio_dev_fail(&blk->dev, "virtio-blk request without a 16-byte header "
-					"or a status byte");
+			virtio_dev_fail(&blk->dev, ret == BLK_OVER_LIMIT
+					? "virtio-blk request over the size_max or seg_max the "
+					  "driver negotiated"
+					: "virtio-blk request without a 16-byte header or a "
+					  "status byte");
 			break;
 		}
 		blk_finish(blk, req, (uint8_t)ret);

@@ -16,6 +16,7 @@
 #include "virtio/limiter.h"
 
 /* Feature bits (5.2.3). */
+#define VIRTIO_BLK_F_SIZE_MAX 1
 #define VIRTIO_BLK_F_SEG_MAX 2
 #define VIRTIO_BLK_F_RO 5
 #define VIRTIO_BLK_F_BLK_SIZE 6
@@ -40,6 +41,17 @@
 #define VIRTIO_BLK_ID_BYTES 20
 #define BLK_HDR_LEN 16u
 #define BLK_QUEUE_MAX 256u
+/*
+ * A read or write's data (5.2.4 size_max, seg_max): at most BLK_SEG_MAX
+ * segments (the queue size less the header and status, as QEMU and
+ * crosvm advertise) of at most BLK_SIZE_MAX bytes each, so at most
+ * BLK_REQ_MAX_BYTES (31.75 MiB) in all, however the segments overlap.
+ * The bound is what keeps a pause or a swap, which wait for the requests
+ * in flight, proportionate: 128 of them hold 4 GiB at most, not 512.
+ */
+#define BLK_SEG_MAX (BLK_QUEUE_MAX - 2)
+#define BLK_SIZE_MAX (128u * 1024u)
+#define BLK_REQ_MAX_BYTES ((uint64_t)BLK_SEG_MAX * BLK_SIZE_MAX)
 #define BLK_MAX_RANGES 16u        /* max_discard_seg / max_write_zeroes_seg */
 #define BLK_MAX_RANGE_SECTORS (1u << 22) /* 2 GiB per discard segment */
 #define BLK_ZERO_BUF (64u * 1024u)

@@ -20,6 +20,7 @@
 #define BLK_STATE_TAG "VBLK"
 #define BLK_STATE_VERSION 1u
 #define BLK_CONFIG_MAX 64u
+#define BLK_SIZE_MAX_OFF 8u       /* size_max in the config space (5.2.4) */
 
 void virtio_blk_pause(struct virtio_dev *dev)
 {
@@ -84,6 +85,13 @@ int virtio_blk_restore(struct virtio_dev *dev, const void *in, size_t len, bool 
 	blk->writeback = writeback;
 	dev->ops->read_config(dev, 0, now, cfg_len);
 	blk->writeback = keep;
+	/*
+	 * A record from before size_max was offered has 0 there: its driver
+	 * never negotiated SIZE_MAX, and the limit holds for it all the same
+	 * (engine.c answers it IOERR). Not a different disk.
+	 */
+	if (!memcmp(saved + BLK_SIZE_MAX_OFF, "\0\0\0\0", 4))
+		memcpy(saved + BLK_SIZE_MAX_OFF, now + BLK_SIZE_MAX_OFF, 4);
 	if (cap != blk->disk.img.capacity) {
 		log_err("%s: the image has %llu sectors, the snapshot's disk had %llu: not the "
 			"same disk", blk->disk.name, (unsigned long long)blk->disk.img.capacity,
