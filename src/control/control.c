@@ -85,6 +85,13 @@ static int pause(struct ctl *ctl, const struct ctl_action *a, json_t **out, stru
 {
 	int ret = ctl->state == CTL_PAUSED ? 0 : ctl->vm->pause(ctl->vm_ctx);
 
+	if (ret == -EBUSY)
+		return err_set(err, false, ret, "cannot pause the microVM: a disk's requests in "
+			       "flight did not complete in time (see the log); the microVM runs "
+			       "on, try again");
+	if (ret == -ETIMEDOUT)
+		return err_set(err, false, ret, "cannot pause the microVM: a vCPU did not stop "
+			       "in time; the microVM runs on");
 	if (ret)
 		return err_set(err, false, ret, "cannot pause the microVM: %s", strerror(-ret));
 	ctl->state = CTL_PAUSED;

@@ -98,7 +98,10 @@ struct ctl_action {
 struct ctl_vm_ops {
 	/* Builds and starts the VM described by cfg. */
 	int (*start)(void *ctx, const struct vm_config *cfg, struct err *err);
-	/* -ETIMEDOUT: a vCPU did not park in time; the VM then runs on. */
+	/*
+	 * -ETIMEDOUT: a vCPU did not park in time; -EBUSY: a device's I/O in
+	 * flight did not complete in time. The VM then runs on.
+	 */
 	int (*pause)(void *ctx);
 	void (*resume)(void *ctx);
 	/* Ctrl-Alt-Del on the guest's keyboard; -ENOSPC: it is not being read. */

@@ -8,14 +8,19 @@
 
 typedef unsigned __int128 u128;
 
-static uint64_t rl_now(const struct rate_limiter *rl)
+uint64_t rl_clock_now(const struct rl_clock *c)
 {
 	struct timespec ts;
 
-	if (rl->clock.now_ns)
-		return rl->clock.now_ns(rl->clock.opaque);
+	if (c && c->now_ns)
+		return c->now_ns(c->opaque);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t rl_now(const struct rate_limiter *rl)
+{
+	return rl_clock_now(&rl->clock);
 }
 
 static uint64_t gcd(uint64_t a, uint64_t b)

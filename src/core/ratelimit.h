@@ -50,6 +50,9 @@ struct rl_clock {
 	void *opaque;
 };
 
+/* The clock's now; CLOCK_MONOTONIC when c or its now_ns is NULL. */
+uint64_t rl_clock_now(const struct rl_clock *c);
+
 struct token_bucket {
 	uint64_t size;            /* 0: no bucket, unlimited */
 	uint64_t initial_burst;

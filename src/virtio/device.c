@@ -44,15 +44,18 @@ bool virtio_dev_running(const struct virtio_dev *dev)
 	return dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && !dev->paused;
 }
 
-void virtio_dev_pause(struct virtio_dev *dev)
+int virtio_dev_pause(struct virtio_dev *dev)
 {
+	int ret = 0;
+
 	pthread_mutex_lock(&dev->lock);
 	if (!dev->paused) {
 		dev->paused = true;
 		if (dev->ops->pause)
-			dev->ops->pause(dev);
+			ret = dev->ops->pause(dev);
 	}
 	pthread_mutex_unlock(&dev->lock);
+	return ret;
 }
 
 void virtio_dev_resume(struct virtio_dev *dev)

@@ -72,8 +72,11 @@ struct virtio_dev_ops {
 	/*
 	 * Optional, dev->lock held: whatever serves the queues besides
 	 * queue_notify stops (pause) and starts again (resume); vhost does.
+	 * pause may also wait, within a bound, for what is in flight (a
+	 * disk does): 0, or -errno when that did not finish (-EBUSY); the
+	 * device counts as paused either way, and resume undoes it.
 	 */
-	void (*pause)(struct virtio_dev *dev);
+	int (*pause)(struct virtio_dev *dev);
 	void (*resume)(struct virtio_dev *dev);
 	/*
 	 * Optional, dev->lock held, the device paused: its own state (a
@@ -164,9 +167,11 @@ bool virtio_dev_running(const struct virtio_dev *dev);
  * The control plane's pause: from here on no request is taken from the
  * rings (kicks are read and dropped; resume looks at every queue again),
  * while requests already taken complete into them. Takes dev->lock; on
- * the I/O thread.
+ * the I/O thread. 0, or ops->pause's -errno (-EBUSY: requests still in
+ * flight after its bound): the device is paused all the same, and the
+ * caller resumes it rather than leave the VM half paused.
  */
-void virtio_dev_pause(struct virtio_dev *dev);
+int virtio_dev_pause(struct virtio_dev *dev);
 void virtio_dev_resume(struct virtio_dev *dev);
 
 /* ops->counters, or 0 for a device without counters. */

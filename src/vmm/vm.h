@@ -100,7 +100,8 @@ int vm_start(struct vm *vm, void (*on_stop)(void *ctx), void *ctx);
 /*
  * Parks every vCPU (waits until they are out of KVM_RUN), then pauses the
  * devices: nothing new is taken from the rings, in-flight I/O completes.
- * 0 or -ETIMEDOUT. Never on a vCPU thread; the loop must be running or
+ * 0, -ETIMEDOUT (a vCPU did not park) or -EBUSY (a disk's I/O did not
+ * complete within its bound); the caller then resumes. Never on a vCPU thread; the loop must be running or
  * this must be its thread. vm_resume undoes it, devices first.
  */
 int vm_pause(struct vm *vm);

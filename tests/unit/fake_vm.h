@@ -19,7 +19,7 @@ struct fake_vm {
 	int starts, pauses, resumes, cads, drive_patches, net_patches, opens, flushes, creates,
 	    loads;
 	/* What the next call answers: 0, or this -errno with the fake's message. */
-	int start_ret, cad_ret, patch_ret, open_ret, flush_ret, load_ret;
+	int start_ret, cad_ret, patch_ret, open_ret, flush_ret, load_ret, pause_ret;
 	const char *start_msg;          /* start's message when start_ret is set */
 	/* What the calls were given. */
 	unsigned int vcpus_seen;        /* start's vcpu_count */
@@ -46,7 +46,7 @@ static int fake_start(void *ctx, const struct vm_config *cfg, struct err *err)
 static int fake_pause(void *ctx)
 {
 	((struct fake_vm *)ctx)->pauses++;
-	return 0;
+	return ((struct fake_vm *)ctx)->pause_ret;
 }
 
 static void fake_resume(void *ctx)

@@ -195,6 +195,15 @@ static void test_start_pause_and_ctrl_alt_del(void **state)
 	assert_int_equal(req(f, "GET", "/", NULL), 200);
 	assert_string_equal(field("state"), "Running");
 
+	/* A disk whose requests did not complete in time: a 400 that says so, still running. */
+	f->vm.pause_ret = -EBUSY;
+	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": \"Paused\"}"), 400);
+	expect_fault("a disk's requests in flight did not complete in time");
+	assert_int_equal(req(f, "GET", "/", NULL), 200);
+	assert_string_equal(field("state"), "Running");
+	f->vm.pause_ret = 0;
+	f->vm.pauses = 0;
+
 	/* Pause and resume; asking again for the current state is a no-op. */
 	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": \"Paused\"}"), 204);
 	assert_int_equal(req(f, "GET", "/", NULL), 200);

@@ -78,9 +78,26 @@ struct drv {
 
 static struct {
 	int submit_err;  /* io_uring_submit() fails with this */
-	int wait_err;    /* io_uring_submit_and_wait() fails with this */
+	int wait_err;    /* io_uring_wait_cqe_timeout() fails with this */
+	bool wait_stuck; /* io_uring_wait_cqe_timeout() times out at once */
 	bool poll_stuck; /* poll() times out at once: no completion ever shows */
+	unsigned int waits; /* io_uring_wait_cqe_timeout() calls */
 } fault;
+
+/*
+ * The disk's clock: each look moves it on by clock_step, so a wait's
+ * budget is a count of rounds, whatever the machine's speed.
+ */
+#define MS 1000000ull
+static uint64_t fake_now, clock_step = 100 * MS;
+
+static uint64_t fake_clock(void *opaque)
+{
+	(void)opaque;
+	return fake_now += clock_step;
+}
+
+static const struct rl_clock clk = { fake_clock, NULL };
 
 static void *real_fn(const char *name)
 {
@@ -98,12 +115,17 @@ int io_uring_submit(struct io_uring *ring)
 	return fault.submit_err ? fault.submit_err : real(ring);
 }
 
-int io_uring_submit_and_wait(struct io_uring *ring, unsigned wait_nr)
+int io_uring_wait_cqe_timeout(struct io_uring *ring, struct io_uring_cqe **cqe,
+			      struct __kernel_timespec *ts)
 {
-	int (*real)(struct io_uring *, unsigned) =
-		(int (*)(struct io_uring *, unsigned))real_fn("io_uring_submit_and_wait");
+	int (*real)(struct io_uring *, struct io_uring_cqe **, struct __kernel_timespec *) =
+		(int (*)(struct io_uring *, struct io_uring_cqe **, struct __kernel_timespec *))
+			real_fn("io_uring_wait_cqe_timeout");
 
-	return fault.wait_err ? fault.wait_err : real(ring, wait_nr);
+	fault.waits++;
+	if (fault.wait_stuck)
+		return -ETIME;
+	return fault.wait_err ? fault.wait_err : real(ring, cqe, ts);
 }
 
 int poll(struct pollfd *fds, nfds_t nfds, int timeout)
@@ -138,7 +160,7 @@ static uint8_t pattern(uint64_t off)
 static struct drv *drv_new_sized(const char *spec_tail, uint64_t extra)
 {
 	struct virtio_host host = { .vm_fd = -1, .test_kick_fds = true };
-	struct virtio_env env;
+	struct virtio_env env = { 0 };
 	struct drv *d = calloc(1, sizeof(*d));
 	uint8_t img[IMG_SECTORS * 512];
 	struct blk_config cfg;
@@ -164,6 +186,8 @@ static struct drv *drv_new_sized(const char *spec_tail, uint64_t extra)
 	host.loop = &d->loop;
 	env.loop = &d->loop;
 	env.mem = &d->gm;
+	env.clock = &clk;
+	clock_step = 100 * MS;
 	snprintf(spec, sizeof(spec), "path=%s%s", d->path, spec_tail);
 	assert_int_equal(virtio_blk_parse(spec, &cfg, &err), 0);
 	assert_int_equal(virtio_blk_create(&env, &cfg, &d->dev, &err), 0);
@@ -627,6 +651,104 @@ static void test_requests_over_the_limits(void **state)
 	drv_free(d);
 }
 
+/*
+ * One read the ring never takes (its submit fails), so it never
+ * completes, and a wait that sees the clock move a second per look.
+ */
+static void stuck_read(struct drv *d, uint64_t sector)
+{
+	memset(gp(d, DATA_GPA, 512), 0x11, 512);
+	*(uint8_t *)gp(d, STATUS_GPA, 1) = 0xee;
+	set_hdr(d, HDR_GPA, T_IN, sector);
+	fault.submit_err = -EBADFD;
+	post(d, 0, (struct seg[]){ { HDR_GPA, 16, false }, { DATA_GPA, 512, true },
+				   { STATUS_GPA, 1, true } }, 3);
+	wr(d, 0x050, 0);
+	loop_round(d, 0);
+	fault.wait_stuck = true;
+	fault.waits = 0;
+	clock_step = 1000 * MS;
+}
+
+/* The ring works again; the next kick hands it what waited. */
+static void unstick(void)
+{
+	memset(&fault, 0, sizeof(fault));
+	clock_step = 100 * MS;
+}
+
+/*
+ * A pause with a request that never completes fails once its budget
+ * (5 s on the disk's clock) has passed, rather than hold the I/O thread:
+ * a handful of waits, not hundreds. The caller resumes (host_pause), the
+ * request completes when the disk recovers, and the device works on.
+ */
+static void test_pause_bounded(void **state)
+{
+	struct drv *d = drv_new("");
+	const uint8_t *buf = gp(d, DATA_GPA, 512), *status = gp(d, STATUS_GPA, 1);
+
+	(void)state;
+	stuck_read(d, 3);
+	assert_int_equal(virtio_dev_pause(d->dev), -EBUSY);
+	assert_in_range(fault.waits, 1, 5);
+	assert_int_equal(used_idx(d), 0);
+	assert_int_equal(*status, 0xee);
+
+	unstick();
+	virtio_dev_resume(d->dev);
+	assert_true(settle(d));
+	assert_int_equal(*status, S_OK);
+	assert_int_equal(buf[7], pattern(3 * 512 + 7));
+	assert_false(needs_reset(d));
+	assert_int_equal(request(d, T_IN, 5, DATA_GPA, 512, true), S_OK);
+	assert_int_equal(buf[9], pattern(5 * 512 + 9));
+	/* Nothing in flight: the pause is immediate. */
+	assert_int_equal(virtio_dev_pause(d->dev), 0);
+	virtio_dev_resume(d->dev);
+	drv_free(d);
+}
+
+/*
+ * A swap (PATCH /drives) with a request that never completes fails within
+ * its budget and keeps the old image: its size, no config interrupt, and
+ * the stuck read and later ones are served from it once the disk recovers.
+ */
+static void test_swap_bounded_keeps_the_old_disk(void **state)
+{
+	struct drv *d = drv_new("");
+	const uint8_t *buf = gp(d, DATA_GPA, 1024);
+	char path[] = "/tmp/hearth-blkh2-XXXXXX", spec[64];
+	struct blk_config cfg;
+	struct err err;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0 && ftruncate(fd, 2 * IMG_SECTORS * 512) == 0);
+	close(fd);
+	snprintf(spec, sizeof(spec), "path=%s", path);
+	assert_int_equal(virtio_blk_parse(spec, &cfg, &err), 0);
+	assert_int_equal(virtio_blk_open(&cfg, &err), 0);
+
+	stuck_read(d, 3);
+	assert_int_equal(virtio_blk_swap(d->dev, &cfg, &err), -ETIMEDOUT);
+	assert_in_range(fault.waits, 1, 5);
+	assert_non_null(strstr(err.msg, "did not complete within 5 s"));
+	assert_non_null(strstr(err.msg, "the old image stays"));
+	virtio_blk_config_release(&cfg);
+	unlink(path);
+	assert_int_equal(cfg_rd(d, 0, 8), IMG_SECTORS);
+	assert_false(rd(d, 0x060) & VIRTIO_MMIO_INT_CONFIG);
+	assert_int_equal(used_idx(d), 0);
+
+	unstick();
+	assert_int_equal(request(d, T_IN, 6, DATA_GPA + 512, 512, true), S_OK);
+	assert_int_equal(used_idx(d), 2);
+	assert_int_equal(buf[7], pattern(3 * 512 + 7));
+	assert_int_equal(buf[512 + 9], pattern(6 * 512 + 9));
+	drv_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -635,6 +757,8 @@ int main(void)
 		cmocka_unit_test(test_reset_wait_fails),
 		cmocka_unit_test(test_reset_ring_broken),
 		cmocka_unit_test(test_requests_over_the_limits),
+		cmocka_unit_test(test_pause_bounded),
+		cmocka_unit_test(test_swap_bounded_keeps_the_old_disk),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

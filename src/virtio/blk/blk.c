@@ -231,7 +231,7 @@ int virtio_blk_create(const struct virtio_env *env, const struct blk_config *cfg
 		goto err_free;
 	}
 	user = (struct blk_disk_user){ blk_engine_ready, blk_engine_complete, blk };
-	ret = blk_disk_init(&blk->disk, cfg, env->loop, &user, err);
+	ret = blk_disk_init(&blk->disk, cfg, env->loop, env->clock, &user, err);
 	if (ret)
 		goto err_free;
 

@@ -8,10 +8,10 @@
  * before may touch guest memory again (its read data, status byte or used
  * entry would land in memory the driver has reused). The engine makes
  * them stale; the drain cancels what the kernel can still cancel and
- * waits until each one has come back. Waiting is bounded by the device's
- * I/O; a ring that cannot deliver completions is polled for a bounded
- * time, after which the I/O is left counted in inflight (the device then
- * refuses to start until it is back).
+ * waits until each one has come back, BLK_WAIT_MS at most (the I/O
+ * thread waits; a ring that cannot deliver completions is polled), after
+ * which the I/O is left counted in inflight (the device then refuses to
+ * start until it is back).
  */
 #include "virtio/blk/disk.h"
 
@@ -30,13 +30,16 @@
 static struct ratelimit disk_rl = RATELIMIT_INIT(10);
 
 int blk_disk_init(struct blk_disk *d, const struct blk_config *cfg, struct eventloop *loop,
-		  const struct blk_disk_user *user, struct err *err)
+		  const struct rl_clock *clock, const struct blk_disk_user *user,
+		  struct err *err)
 {
 	int ret;
 
 	memset(d, 0, sizeof(*d));
 	d->efd = -1;
 	d->user = *user;
+	if (clock)
+		d->clock = *clock;
 	ret = blk_image_open(&d->img, cfg, err);
 	if (ret)
 		return ret;
@@ -208,85 +211,83 @@ static void disk_cancel(struct blk_disk *d)
 #endif
 }
 
-/* Waits up to one poll period on the ring; 0 or -errno (poll itself failed). */
-static int disk_poll(struct blk_disk *d)
+/*
+ * Waits for the I/O in flight, reaping each result, until none is left
+ * or BLK_WAIT_MS passed on the disk's clock, in rounds of at most
+ * BLK_WAIT_ROUND_MS. A ring that cannot be waited on (io_uring_enter
+ * failing) is polled instead. 0, -ETIMEDOUT, or -errno when even poll
+ * fails; why says what stopped it for a log line. *answered: complete
+ * answered a request.
+ */
+static int disk_wait(struct blk_disk *d, bool *answered, char *why, size_t why_len)
 {
-	struct pollfd pfd = { .fd = d->ring.ring_fd, .events = POLLIN };
-
-	/* The ring may have recovered: the NOPs and the cancel still have to go in. */
-	if (io_uring_sq_ready(&d->ring))
-		io_uring_submit(&d->ring);
-	if (poll(&pfd, 1, BLK_DRAIN_POLL_MS) < 0 && errno != EINTR)
-		return -errno;
-	return 0;
-}
-
-void blk_disk_drain(struct blk_disk *d)
-{
-	unsigned int idle = 0, before;
+	uint64_t start = rl_clock_now(&d->clock), spent;
 	int enter_err = 0, ret;
-	char why[96];
 
-	if (!d->inflight)
-		return;
-	disk_neuter_queued(d);
-	disk_cancel(d);
-	snprintf(why, sizeof(why), "no completion in %d s",
-		 BLK_DRAIN_POLLS * BLK_DRAIN_POLL_MS / 1000);
 	while (d->inflight) {
-		before = d->inflight;
+		struct pollfd pfd = { .fd = d->ring.ring_fd, .events = POLLIN };
+		struct __kernel_timespec ts = { 0 };
+		struct io_uring_cqe *cqe;
+		uint64_t ms;
+
+		spent = (rl_clock_now(&d->clock) - start) / 1000000u;
+		if (spent >= BLK_WAIT_MS) {
+			snprintf(why, why_len, "%s%s%snot back within %u s",
+				 enter_err ? "io_uring: " : "",
+				 enter_err ? strerror(-enter_err) : "", enter_err ? "; " : "",
+				 BLK_WAIT_MS / 1000);
+			return -ETIMEDOUT;
+		}
+		ms = BLK_WAIT_MS - spent < BLK_WAIT_ROUND_MS ? BLK_WAIT_MS - spent
+							     : BLK_WAIT_ROUND_MS;
+		/* What is queued (a failed submit, the drain's NOPs and cancel) goes in. */
+		if (io_uring_sq_ready(&d->ring))
+			io_uring_submit(&d->ring);
 		if (!enter_err) {
-			/* Blocks until the device completes something. */
-			ret = io_uring_submit_and_wait(&d->ring, 1);
-			if (ret >= 0 || ret == -EINTR) {
-				blk_disk_reap(d);
-				continue;
-			}
-			/* EAGAIN, EBUSY: short of memory or CQ room; poll, reap, retry. */
-			if (ret != -EAGAIN && ret != -EBUSY) {
+			ts.tv_nsec = (long long)ms * 1000000;
+			ret = io_uring_wait_cqe_timeout(&d->ring, &cqe, &ts);
+			/* ETIME: the round passed; EAGAIN, EBUSY: short of memory or CQ room. */
+			if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN &&
+			    ret != -EBUSY) {
 				enter_err = ret;
 				log_ratelimited(&disk_rl, LOG_WARN,
 						"%s: waiting for I/O failed (%s); polling the ring",
 						d->name, strerror(-ret));
 			}
 		}
-		ret = disk_poll(d);
-		if (ret) {
-			snprintf(why, sizeof(why), "poll: %s", strerror(-ret));
-			break;
+		if (enter_err && poll(&pfd, 1, (int)ms) < 0 && errno != EINTR) {
+			ret = -errno;
+			snprintf(why, why_len, "poll: %s", strerror(-ret));
+			return ret;
 		}
-		blk_disk_reap(d);
-		if (d->inflight == before && ++idle >= BLK_DRAIN_POLLS)
-			break;
+		*answered |= blk_disk_reap(d);
 	}
-	if (d->inflight)
-		log_err("%s: %u requests still in flight after a reset (%s%s%s%s); the disk "
-			"will not start again until they complete", d->name, d->inflight,
-			enter_err ? "io_uring: " : "", enter_err ? strerror(-enter_err) : "",
-			enter_err ? "; " : "", why);
+	return 0;
+}
+
+void blk_disk_drain(struct blk_disk *d)
+{
+	bool answered = false;
+	char why[128];
+
+	if (!d->inflight)
+		return;
+	disk_neuter_queued(d);
+	disk_cancel(d);
+	if (disk_wait(d, &answered, why, sizeof(why)))
+		log_err("%s: %u requests still in flight after a reset (%s); the disk will not "
+			"start again until they complete", d->name, d->inflight, why);
 }
 
 int blk_disk_quiesce(struct blk_disk *d, bool *completed)
 {
-	struct __kernel_timespec ts = { .tv_nsec = BLK_DRAIN_POLL_MS * 1000000ll };
-	unsigned int idle = 0;
+	char why[128];
+	int ret = disk_wait(d, completed, why, sizeof(why));
 
-	while (d->inflight) {
-		struct io_uring_cqe *cqe;
-		unsigned int before = d->inflight;
-		int ret;
-
-		io_uring_submit(&d->ring);
-		ret = io_uring_wait_cqe_timeout(&d->ring, &cqe, &ts);
-		if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN)
-			return ret;
-		*completed |= blk_disk_reap(d);
-		if (d->inflight == before && ++idle >= BLK_DRAIN_POLLS)
-			return -ETIMEDOUT;
-		if (d->inflight != before)
-			idle = 0;
-	}
-	return 0;
+	if (ret)
+		log_ratelimited(&disk_rl, LOG_WARN, "%s: %u requests still in flight (%s)",
+				d->name, d->inflight, why);
+	return ret;
 }
 
 int blk_disk_switch(struct blk_disk *d, struct blk_image *next, struct err *err)

@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 
 #include "core/eventloop.h"
+#include "core/ratelimit.h"
 #include "util/err.h"
 #include "virtio/blk.h"
 #include "virtio/blk/image.h"
@@ -23,9 +24,14 @@
 #define BLK_INFLIGHT 128u
 /* Conservative O_DIRECT alignment: valid for every logical block size up to 4K. */
 #define BLK_DIO_ALIGN 4096u
-/* A drain or quiesce that cannot block on the ring polls it this long, at most. */
-#define BLK_DRAIN_POLL_MS 100
-#define BLK_DRAIN_POLLS 300       /* rounds without a completion: 30 s */
+/*
+ * A drain or a quiesce waits on the I/O thread, so the I/O in flight
+ * (guest-sized, within the engine's limits) may hold that thread this
+ * long in all, on the disk's clock; it looks at the ring at least every
+ * BLK_WAIT_ROUND_MS.
+ */
+#define BLK_WAIT_MS 5000u
+#define BLK_WAIT_ROUND_MS 100u
 
 enum blk_disk_op {
 	BLK_DISK_READ,
@@ -60,6 +66,7 @@ struct blk_disk {
 	char name[64];            /* "virtio-blk PATH", for log lines and the device */
 	struct eventloop *loop;
 	struct blk_disk_user user;
+	struct rl_clock clock;    /* for the waits' budget */
 	int efd;                  /* io_uring completion eventfd */
 	bool ring_ready;
 	struct io_uring ring;
@@ -68,11 +75,12 @@ struct blk_disk {
 
 /*
  * Takes up cfg's image (blk_image_open) and sets up the ring, its
- * eventfd on loop. 0, or -errno with one line in err; blk_disk_release
- * then undoes what was done.
+ * eventfd on loop. clock (NULL: CLOCK_MONOTONIC) times the waits. 0, or
+ * -errno with one line in err; blk_disk_release then undoes what was done.
  */
 int blk_disk_init(struct blk_disk *d, const struct blk_config *cfg, struct eventloop *loop,
-		  const struct blk_disk_user *user, struct err *err);
+		  const struct rl_clock *clock, const struct blk_disk_user *user,
+		  struct err *err);
 /* Drains what is in flight (the user's complete still hears of it), then closes all. */
 void blk_disk_release(struct blk_disk *d);
 
@@ -88,13 +96,15 @@ void blk_disk_on_event(void *opaque, uint32_t events);
 /*
  * For a reset: cancels what is in flight and waits until the kernel gave
  * each I/O back (reaped, so the user's complete sees them). If that cannot
- * be done, logs it and leaves them counted in inflight.
+ * be done within BLK_WAIT_MS, logs it and leaves them counted in inflight.
  */
 void blk_disk_drain(struct blk_disk *d);
 /*
- * Lets every I/O in flight finish, for a swap or a pause. Bounded as the
- * drain: BLK_DRAIN_POLLS waits in a row without a completion and it gives
- * up (-ETIMEDOUT). *completed: complete answered one. 0 or -errno.
+ * Lets every I/O in flight finish, for a swap or a pause: nothing is
+ * cancelled (a paused VM's requests complete into its rings, which a
+ * snapshot then holds). Gives up after BLK_WAIT_MS (-ETIMEDOUT), the I/O
+ * still in flight and counted; it completes later as usual.
+ * *completed: complete answered one. 0 or -errno.
  */
 int blk_disk_quiesce(struct blk_disk *d, bool *completed);
 /*

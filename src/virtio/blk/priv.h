@@ -131,8 +131,11 @@ void blk_engine_ready(void *ctx);
 /* The rate limiter's timer fired: take the requests it held back. dev->lock held. */
 void blk_engine_resume(struct virtio_dev *dev, void *arg);
 
-/* state.c: the pause (in-flight requests complete first) and the snapshot record. */
-void virtio_blk_pause(struct virtio_dev *dev);
+/*
+ * state.c: the pause (in-flight requests complete first, BLK_WAIT_MS at
+ * most: -EBUSY past it) and the snapshot record.
+ */
+int virtio_blk_pause(struct virtio_dev *dev);
 int virtio_blk_save(struct virtio_dev *dev, struct bytes_out *o);
 int virtio_blk_restore(struct virtio_dev *dev, const void *in, size_t len, bool apply);
 

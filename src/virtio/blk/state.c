@@ -2,7 +2,10 @@
  * virtio-blk's pause and snapshot record. A request in flight is data the
  * guest was promised, so the pause lets each one complete into the rings
  * (which the memory file then holds) and save refuses while any is left
- * rather than drop it. The record keeps what the driver saw of the disk:
+ * rather than drop it. Nothing is cancelled for a pause: a cancelled
+ * request would have to be held outside the rings, where no snapshot
+ * sees it. The wait is bounded instead (disk.h, BLK_WAIT_MS): past it
+ * the pause fails, the VM runs on, and the requests complete as usual. The record keeps what the driver saw of the disk:
  * its config space (capacity, block size, write cache mode), whether it
  * is read-only, and its ID; a restore onto an image that no longer looks
  * the same (size, read-only, geometry) is refused, with a line saying
@@ -22,7 +25,7 @@
 #define BLK_CONFIG_MAX 64u
 #define BLK_SIZE_MAX_OFF 8u       /* size_max in the config space (5.2.4) */
 
-void virtio_blk_pause(struct virtio_dev *dev)
+int virtio_blk_pause(struct virtio_dev *dev)
 {
 	struct virtio_blk *blk = virtio_blk_from_dev(dev);
 	bool completed = false;
@@ -30,9 +33,12 @@ void virtio_blk_pause(struct virtio_dev *dev)
 
 	if (completed)
 		virtio_dev_notify(dev, 0);
-	if (ret)
-		log_err("%s: %u requests still in flight after the pause (%s); a snapshot now "
-			"is refused", blk->disk.name, blk->disk.inflight, strerror(-ret));
+	if (!ret)
+		return 0;
+	/* The I/O thread waited long enough: the caller resumes, the I/O completes later. */
+	log_err("%s: %u requests still in flight after %u s; the pause is refused",
+		blk->disk.name, blk->disk.inflight, BLK_WAIT_MS / 1000);
+	return -EBUSY;
 }
 
 int virtio_blk_save(struct virtio_dev *dev, struct bytes_out *o)

@@ -66,8 +66,10 @@ int virtio_blk_swap(struct virtio_dev *dev, const struct blk_config *cfg, struct
 	pthread_mutex_lock(&dev->lock);
 	ret = blk_disk_quiesce(&blk->disk, &completed);
 	if (ret) {
-		err_set(err, false, ret, "disk %s: the requests in flight on %s did not complete "
-			"(%s); the old image stays", next.path, blk->disk.img.path, strerror(-ret));
+		err_set(err, false, ret, "disk %s: %u requests in flight on %s did not complete "
+			"within %u s (%s); the old image stays, try again", next.path,
+			blk->disk.inflight, blk->disk.img.path, BLK_WAIT_MS / 1000,
+			strerror(-ret));
 		if (completed)
 			virtio_dev_notify(dev, 0);
 	} else {

@@ -563,8 +563,7 @@ struct virtio_dev *virtio_mmio_device(struct virtio_mmio *t)
 /* The attached device as one component: virtio/mmio.h. */
 static int mmio_pause(void *obj)
 {
-	virtio_dev_pause(((struct virtio_mmio *)obj)->dev);
-	return 0;
+	return virtio_dev_pause(((struct virtio_mmio *)obj)->dev);
 }
 
 static int mmio_resume(void *obj)

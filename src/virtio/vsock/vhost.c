@@ -360,17 +360,18 @@ static void vsock_on_call(void *opaque, uint32_t events)
  * vhost serves the rings itself: pause stops it (its ring indices stay),
  * resume starts it and kicks each ring for what the guest queued meanwhile.
  */
-static void vsock_pause(struct virtio_dev *dev)
+static int vsock_pause(struct virtio_dev *dev)
 {
 	struct vsock *vs = dev->priv;
 	int off = 0, ret;
 
 	if (vs->vhost_fd < 0 || !vs->dirty || !dev->activated)
-		return;
+		return 0;
 	ret = vs->be.ioctl(vs->vhost_fd, VHOST_VSOCK_SET_RUNNING, &off);
 	if (ret)
 		log_ratelimited(&vsock_rl, LOG_WARN, "%s: pausing vhost: %s", dev->name,
 				strerror(-ret));
+	return 0;
 }
 
 static void vsock_resume(struct virtio_dev *dev)
