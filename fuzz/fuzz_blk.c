@@ -1,7 +1,9 @@
 /*
  * libFuzzer target for virtio-blk requests (src/virtio/blk/blk.c,
  * engine.c, disk.c): a hostile driver program (fz_drv.h) against a disk on
- * a 64-sector image, its I/O on a real io_uring. After every kick the
+ * an 8 MiB sparse image (room for segments over size_max, 128 KiB), its
+ * I/O on a real io_uring. REINIT's feature bits decide whether the driver
+ * negotiated SIZE_MAX and SEG_MAX. After every kick the
  * target waits for the disk's I/O and runs its completions, as the I/O
  * thread would.
  *
@@ -9,7 +11,9 @@
  * writable for the next requests, 1 runs completions now.
  *
  * Checked besides ASan/UBSan: the image never grows (requests stay
- * inside the disk), nothing is left in flight after a reset.
+ * inside the disk), nothing is left in flight after a reset, and no read
+ * or write the engine took is over its limits (seg_max, size_max, their
+ * product).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,16 +26,31 @@
 #include "virtio/blk.h"
 #include "virtio/blk/priv.h"
 
-#define IMG_SECTORS 64u
+#define IMG_SECTORS 16384u
 
 static struct fz_drv drv;
 static struct virtio_blk *blk;
 static struct eventloop loop;
 static int img_fd = -1;
 
+/* Every read or write the engine took (total set) is within the limits it advertises. */
+static void check_limits(void)
+{
+	for (unsigned int i = 0; i < BLK_INFLIGHT; i++) {
+		const struct blk_req *r = &blk->reqs[i];
+
+		if (!r->total || (r->type != VIRTIO_BLK_T_IN && r->type != VIRTIO_BLK_T_OUT))
+			continue;
+		CHECK(r->total <= BLK_REQ_MAX_BYTES && r->niov <= BLK_SEG_MAX);
+		for (unsigned int j = 0; j < r->niov; j++)
+			CHECK(r->iov[j].iov_len <= BLK_SIZE_MAX);
+	}
+}
+
 static void blk_settle(struct fz_drv *d)
 {
 	(void)d;
+	check_limits();
 	/* What the I/O thread does on the completion eventfd, until nothing is left. */
 	while (blk->disk.inflight) {
 		struct io_uring_cqe *cqe;
