@@ -5,9 +5,11 @@
  * rather than drop it. Nothing is cancelled for a pause: a cancelled
  * request would have to be held outside the rings, where no snapshot
  * sees it. The wait is bounded instead (disk.h, BLK_WAIT_MS): past it
- * the pause fails, the VM runs on, and the requests complete as usual. The record keeps what the driver saw of the disk:
- * its config space (capacity, block size, write cache mode), whether it
- * is read-only, and its ID; a restore onto an image that no longer looks
+ * the pause fails, the VM runs on, and the requests complete as usual.
+ *
+ * The record keeps what the driver saw of the disk: its config space
+ * (capacity, block size, write cache mode), whether it is read-only, and
+ * its ID; a restore onto an image that no longer looks
  * the same (size, read-only, geometry) is refused, with a line saying
  * what differs, since the guest's filesystem cache would not match the
  * disk. The serial (ID) is taken from the record, so the guest reads the
