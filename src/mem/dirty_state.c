@@ -13,10 +13,22 @@
 #define DIRTY_TAG "DRTY"
 #define DIRTY_STATE_VERSION 1u
 
+/* Every page of gm dirty: what is left when collected bits cannot be kept. */
+static void mark_all(const struct guest_mem *gm)
+{
+	for (unsigned int i = 0; i < gm->nregions; i++)
+		guest_mem_dirty_mark(gm, gm->regions[i].gpa, gm->regions[i].size);
+}
+
+/*
+ * Collecting takes the pages out of the log, so a save that fails part
+ * way gives back what it took: a later snapshot still sees them.
+ */
 static int dirty_save(void *obj, struct bytes_out *o, struct err *err)
 {
 	struct guest_mem *gm = obj;
-	uint64_t *map = NULL;
+	uint64_t *maps[GUEST_MEM_MAX_REGIONS] = { NULL };
+	unsigned int taken = 0;
 	int ret = 0;
 
 	bytes_put_tag(o, DIRTY_TAG, DIRTY_STATE_VERSION);
@@ -24,20 +36,31 @@ static int dirty_save(void *obj, struct bytes_out *o, struct err *err)
 	if (!gm->dirty_on)
 		return 0;
 	bytes_put_u32(o, gm->nregions);
-	for (unsigned int i = 0; i < gm->nregions && !ret; i++) {
+	for (; taken < gm->nregions; taken++) {
+		maps[taken] = calloc(guest_mem_dirty_words(gm, taken), sizeof(uint64_t));
+		if (!maps[taken]) {
+			ret = err_set(err, false, -ENOMEM, "out of memory");
+			break;
+		}
+		ret = guest_mem_dirty_collect(gm, gm->slots_fd, taken, maps[taken]);
+		if (ret) {
+			err_set(err, false, ret, "reading the dirty log: %s", strerror(-ret));
+			break;
+		}
+	}
+	for (unsigned int i = 0; !ret && i < gm->nregions; i++) {
 		size_t words = guest_mem_dirty_words(gm, i);
 
-		map = calloc(words, sizeof(*map));
-		if (!map)
-			return err_set(err, false, -ENOMEM, "out of memory");
-		ret = guest_mem_dirty_collect(gm, gm->slots_fd, i, map);
-		if (ret)
-			err_set(err, false, ret, "reading the dirty log: %s", strerror(-ret));
 		bytes_put_u64(o, words);
 		for (size_t w = 0; w < words; w++)
-			bytes_put_u64(o, map[w]);
-		free(map);
+			bytes_put_u64(o, maps[i][w]);
 	}
+	if (!ret && o->oom)
+		ret = err_set(err, false, -ENOMEM, "out of memory");
+	for (unsigned int i = 0; ret && i < taken; i++)
+		guest_mem_dirty_putback(gm, i, maps[i]);
+	for (unsigned int i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
+		free(maps[i]);
 	return ret;
 }
 
@@ -106,3 +129,21 @@ const struct component_ops guest_mem_dirty_component = {
 	.save = dirty_save,
 	.restore = dirty_restore,
 };
+
+void guest_mem_dirty_give_back(struct guest_mem *gm, const void *in, size_t len)
+{
+	uint64_t *maps[GUEST_MEM_MAX_REGIONS];
+
+	if (!gm->dirty_on)
+		return;
+	/* A record we cannot read back (out of memory): every page, never fewer. */
+	if (guest_mem_dirty_parse(gm, in, len, maps)) {
+		mark_all(gm);
+		return;
+	}
+	for (unsigned int i = 0; i < gm->nregions; i++) {
+		if (maps[i])
+			guest_mem_dirty_putback(gm, i, maps[i]);
+		free(maps[i]);
+	}
+}

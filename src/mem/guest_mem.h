@@ -105,6 +105,14 @@ extern const struct component_ops guest_mem_dirty_component;
  */
 int guest_mem_dirty_parse(const struct guest_mem *gm, const void *in, size_t len,
 			  uint64_t *maps[GUEST_MEM_MAX_REGIONS]);
+/*
+ * A snapshot that saved the dirty log's record (in, len) and then failed
+ * gives its pages back with this: they are dirty again, so the next
+ * snapshot's collection takes them with whatever was written since. A
+ * record that cannot be read back marks every page: a larger next diff,
+ * never one that misses a page.
+ */
+void guest_mem_dirty_give_back(struct guest_mem *gm, const void *in, size_t len);
 
 /* Highest RAM address + 1 below the hole. */
 uint64_t guest_mem_low_end(const struct guest_mem *gm);

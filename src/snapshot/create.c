@@ -83,6 +83,7 @@ static int save_head(struct vm *vm, const struct vm_config *cfg, struct snap_bui
 struct create_walk {
 	struct snap_builder *b;
 	struct bytes_out dirty;     /* the dirty log's record: the memory file's, not a section */
+	bool dirty_taken;           /* it was saved whole: its pages are out of the log */
 };
 
 static int save_component(void *ctx, struct bytes_out *o, struct err *err)
@@ -107,8 +108,8 @@ static int save_one(struct reg_entry *e, void *ctx, struct err *err)
 	if (k->section)
 		ret = snap_builder_add_saved(w->b, k->section, e->id, k->version, save_component,
 					     e, err);
-	else
-		ret = save_component(e, &w->dirty, err);
+	else if (!(ret = save_component(e, &w->dirty, err)))
+		w->dirty_taken = true;
 	if (!ret)
 		return 0;
 	/* A device's errno says it all (-EBUSY: I/O in flight); KVM's parts say which ioctl. */
@@ -196,8 +197,10 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 	err->msg[0] = '\0';
 	/*
 	 * The dirty log saves last, after every device's save may have marked
-	 * pages (nothing else runs while paused). Saving takes its pages: a
-	 * failed write loses them, so after a failure take a Full snapshot.
+	 * pages (nothing else runs while paused). Saving takes its pages out
+	 * of the log, a Full's as well as a Diff's: whatever fails after that
+	 * gives them back (out:), so the next snapshot still has every page
+	 * written since the last one that was made.
 	 */
 	ret = save_head(vm, cfg, &b, err);
 	if (!ret)
@@ -215,6 +218,8 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 	if (!ret)
 		ret = snap_file_write(req->snapshot_path, buf, len, NULL, err);
 out:
+	if (ret && w.dirty_taken)
+		guest_mem_dirty_give_back(&vm->mem, w.dirty.buf, w.dirty.len);
 	free(w.dirty.buf);
 	free(buf);
 	return ret;
