@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/layout.h"
 #include "mem/dirty_priv.h"
@@ -60,6 +61,10 @@ void guest_mem_destroy(struct guest_mem *gm)
 			munmap(gm->regions[i].hva, gm->regions[i].size);
 		gm->regions[i].hva = NULL;
 	}
+	/* After the last mapping: the file's lock stays as long as any of it is mapped. */
+	if (gm->file_held)
+		close(gm->file_fd);
+	gm->file_held = false;
 	guest_mem_dirty_release(gm);
 }
 

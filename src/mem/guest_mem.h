@@ -32,6 +32,13 @@ struct guest_mem {
 	bool dirty_on;
 	uint64_t *dirty[GUEST_MEM_MAX_REGIONS];
 	int slots_fd;             /* the VM its memslots are on (guest_mem_register); -1: none */
+	/*
+	 * RAM mapped from a file (guest_mem_file.h): a duplicate of its fd,
+	 * which carries the file's lock (snapshot/memfile_lock.h) until the
+	 * mappings are gone. Only meaningful when file_held.
+	 */
+	bool file_held;
+	int file_fd;
 };
 
 #define GUEST_PAGE_SIZE 4096ull

@@ -1,6 +1,7 @@
 #include "mem/guest_mem_file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 
 int guest_mem_init_file(struct guest_mem *gm, uint64_t ram_bytes, int fd,
@@ -12,11 +13,23 @@ int guest_mem_init_file(struct guest_mem *gm, uint64_t ram_bytes, int fd,
 		return ret;
 	if (n != gm->nregions)
 		return -EINVAL;
+	/*
+	 * The fd's open file description carries the caller's lock on the
+	 * file (a restore's shared flock): a duplicate kept until the RAM is
+	 * unmapped keeps it held exactly as long as the file backs RAM,
+	 * whatever the caller does with its own fd.
+	 */
+	gm->file_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (gm->file_fd < 0)
+		return -errno;
+	gm->file_held = true;
 	for (unsigned int i = 0; i < n; i++) {
 		void *p;
 
-		if (offsets[i] & 0xfff)
+		if (offsets[i] & 0xfff) {
+			guest_mem_destroy(gm);
 			return -EINVAL;
+		}
 		p = mmap(NULL, gm->regions[i].size, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_NORESERVE, fd, (off_t)offsets[i]);
 		if (p == MAP_FAILED) {

@@ -7,6 +7,7 @@
  * merge would keep the base's stale bytes there.
  */
 #include "snapshot/memfile_layout.h"
+#include "snapshot/memfile_lock.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -194,6 +195,10 @@ int memfile_merge(const char *base_path, const char *diff_path, bool *started, s
 		ret = base;
 		goto err_diff;
 	}
+	/* A VM restored from the base maps it, and reads its untouched pages from it. */
+	ret = memfile_lock_exclusive(base, base_path, err);
+	if (ret)
+		goto err_base;
 	ret = -EINVAL;
 	if (bst.st_dev == dst.st_dev && bst.st_ino == dst.st_ino) {
 		err_set(err, true, ret, "--base and --diff are the same file");

@@ -12,6 +12,7 @@
 #include "snapshot/file.h"
 #include "snapshot/format.h"
 #include "snapshot/memfile_layout.h"
+#include "snapshot/memfile_lock.h"
 #include "snapshot/records.h"
 
 /* What a restore read before building anything, for the walk on the io thread. */
@@ -85,9 +86,8 @@ static int parse_sections(struct restore_ctx *rc, const struct snap_load_req *re
 	return 0;
 }
 
-/* The memory file: an ELF core whose regions are the config's RAM layout. */
-static int open_mem(const char *path, const struct vm_config *cfg, struct vm_mem_file *mf,
-		    struct err *err)
+int snap_mem_open(const char *path, const struct vm_config *cfg, struct vm_mem_file *mf,
+		  struct err *err)
 {
 	struct memfile_layout l;
 	struct guest_mem want;
@@ -101,6 +101,15 @@ static int open_mem(const char *path, const struct vm_config *cfg, struct vm_mem
 		ret = err_set(err, true, -EINVAL, "memory file %s: not a regular file", path);
 		goto err_close;
 	}
+	/*
+	 * Before its headers are read: a merge rewriting it now holds it
+	 * exclusively. Held from here until the VM's RAM is unmapped (the
+	 * guest memory keeps a duplicate of this fd), so no merge rewrites
+	 * pages this VM has yet to read.
+	 */
+	ret = memfile_lock_shared(mf->fd, path, err);
+	if (ret)
+		goto err_close;
 	ret = memfile_layout_read(mf->fd, &l, err);
 	if (ret) {
 		err_prefix(err, ret, "memory file %s: ", path);
@@ -251,10 +260,10 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 	}
 	ret = parse_sections(&rc, req, cfg, err);
 	if (!ret)
-		ret = open_mem(req->mem_path, cfg, &mf, err);
+		ret = snap_mem_open(req->mem_path, cfg, &mf, err);
 	if (!ret)
 		ret = runner_restore_vm(run, cfg, &rs, err);
-	/* The mappings hold the file; the fd is no longer needed. */
+	/* The VM's RAM holds a duplicate of the fd, and with it the lock. */
 	if (mf.fd >= 0)
 		close(mf.fd);
 	free(rc.need);

@@ -38,6 +38,16 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_config *cfg,
 	      struct err *err);
 
+/*
+ * The restore's opening of its memory file (snap_load's first step on
+ * it): opens path read-only, takes its shared lock (snapshot/memfile_lock.h;
+ * -EBUSY while a merge rewrites it) and checks its layout against cfg's
+ * RAM. 0 with mf filled (the caller closes mf->fd; RAM mapped from it
+ * keeps the lock), or -errno with err and nothing held.
+ */
+int snap_mem_open(const char *path, const struct vm_config *cfg, struct vm_mem_file *mf,
+		  struct err *err);
+
 /* What this host offers, for the host section and its check. */
 int snap_host_collect(int kvm_fd, int vm_fd, const struct kvm_cpuid2 *cpuid,
 		      struct snap_host *h);
