@@ -45,6 +45,8 @@ static const struct jfield load_fields[] = {
 	{ "track_dirty_pages", J_BOOL, false, NULL },
 	{ "resume_vm", J_BOOL, false, NULL },
 	{ "network_overrides", J_ARR, false, NULL },
+	{ "drive_overrides", J_ARR, false, NULL },      /* Hearth's: drives' images */
+	{ "vsock_override", J_OBJ, false, NULL },
 	{ NULL, J_STR, false, NULL },
 };
 
@@ -54,9 +56,22 @@ static const struct jfield backend_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
+/* A TAP's host_dev_name, or (Hearth's) a user-mode NIC's backend: --net's spec. */
 static const struct jfield override_fields[] = {
 	{ "iface_id", J_STR, true, NULL },
-	{ "host_dev_name", J_STR, true, NULL },
+	{ "host_dev_name", J_STR, false, NULL },
+	{ "backend", J_STR, false, NULL },
+	{ NULL, J_STR, false, NULL },
+};
+
+static const struct jfield drive_override_fields[] = {
+	{ "drive_id", J_STR, true, NULL },
+	{ "path_on_host", J_STR, true, NULL },
+	{ NULL, J_STR, false, NULL },
+};
+
+static const struct jfield vsock_override_fields[] = {
+	{ "uds_path", J_STR, true, NULL },
 	{ NULL, J_STR, false, NULL },
 };
 
@@ -114,6 +129,11 @@ static int load_overrides(json_t *o, struct snap_load_req *l, struct err *err)
 			return ret;
 		ov->iface_id = json_string_value(json_object_get(v, "iface_id"));
 		ov->host_dev_name = json_string_value(json_object_get(v, "host_dev_name"));
+		ov->backend = json_string_value(json_object_get(v, "backend"));
+		if (!ov->host_dev_name == !ov->backend)
+			return err_set(err, true, -EINVAL, "snapshot/load: network_overrides: "
+				       "'%.64s' needs host_dev_name (a TAP) or backend (user-mode), "
+				       "one of them", ov->iface_id);
 		for (unsigned int j = 0; j < l->n_overrides; j++)
 			if (!strcmp(l->overrides[j].iface_id, ov->iface_id))
 				return err_set(err, true, -EINVAL, "snapshot/load: "
@@ -121,6 +141,52 @@ static int load_overrides(json_t *o, struct snap_load_req *l, struct err *err)
 					       ov->iface_id);
 		l->n_overrides++;
 	}
+	return 0;
+}
+
+static int load_drive_overrides(json_t *o, struct snap_load_req *l, struct err *err)
+{
+	json_t *a = json_object_get(o, "drive_overrides"), *v;
+	size_t i;
+	int ret;
+
+	if (!a || json_is_null(a))
+		return 0;
+	if (json_array_size(a) > VM_MAX_DRIVES)
+		return err_set(err, true, -EINVAL, "snapshot/load: drive_overrides has %zu "
+			       "entries, at most %d", json_array_size(a), VM_MAX_DRIVES);
+	json_array_foreach(a, i, v) {
+		struct snap_drive_override *ov = &l->drive_overrides[l->n_drive_overrides];
+
+		if (!json_is_object(v))
+			return err_set(err, true, -EINVAL, "snapshot/load: drive_overrides "
+				       "entries must be objects");
+		ret = config_json_check("snapshot/load: drive_overrides", v,
+					drive_override_fields, err);
+		if (ret)
+			return ret;
+		ov->drive_id = json_string_value(json_object_get(v, "drive_id"));
+		ov->path_on_host = json_string_value(json_object_get(v, "path_on_host"));
+		for (unsigned int j = 0; j < l->n_drive_overrides; j++)
+			if (!strcmp(l->drive_overrides[j].drive_id, ov->drive_id))
+				return err_set(err, true, -EINVAL, "snapshot/load: "
+					       "drive_overrides names '%.64s' twice", ov->drive_id);
+		l->n_drive_overrides++;
+	}
+	return 0;
+}
+
+static int load_vsock_override(json_t *o, struct snap_load_req *l, struct err *err)
+{
+	json_t *v = json_object_get(o, "vsock_override");
+	int ret;
+
+	if (!v || json_is_null(v))
+		return 0;
+	ret = config_json_check("snapshot/load: vsock_override", v, vsock_override_fields, err);
+	if (ret)
+		return ret;
+	l->vsock_uds_path = json_string_value(json_object_get(v, "uds_path"));
 	return 0;
 }
 
@@ -137,6 +203,10 @@ int json_snapshot_load(json_t *o, struct snap_load_req *l, struct err *err)
 	ret = load_backend(o, l, err);
 	if (!ret)
 		ret = load_overrides(o, l, err);
+	if (!ret)
+		ret = load_drive_overrides(o, l, err);
+	if (!ret)
+		ret = load_vsock_override(o, l, err);
 	if (ret)
 		return ret;
 	if (!*l->snapshot_path || !*l->mem_path)

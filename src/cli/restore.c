@@ -9,17 +9,83 @@
 
 void cli_restore_usage(FILE *out)
 {
-	fputs("usage: hearth restore --snapshot FILE --mem FILE [--api-sock PATH] [--resume]\n"
-	      "                      [--track-dirty-pages] [--no-seccomp] [--no-sandbox] [-v|-q]\n"
+	fputs("usage: hearth restore --snapshot FILE --mem FILE [--drive-override ID=PATH]...\n"
+	      "                      [--net-override ID=tap=NAME|ID=user[,...]]...\n"
+	      "                      [--vsock-override PATH] [--kvm PATH] [--api-sock PATH]\n"
+	      "                      [--resume] [--track-dirty-pages] [--no-seccomp]\n"
+	      "                      [--no-sandbox] [-v|-q]\n"
 	      "  Restores a snapshot taken with PUT /snapshot/create (or hearth snapshot).\n"
+	      "  Every host resource comes from here, none from the state file: each\n"
+	      "  drive, network interface and hybrid vsock of the snapshot must be given.\n"
 	      "  --snapshot FILE      the state file\n"
 	      "  --mem FILE           its memory file, mapped privately (never modified)\n"
+	      "  --drive-override ID=PATH   drive ID's image (read-only if the snapshot's was)\n"
+	      "  --net-override ID=tap=NAME   interface ID's TAP device\n"
+	      "  --net-override ID=user[,host-loopback=on][,hostfwd=...]   a user-mode one's\n"
+	      "                       host side, as --net takes it (no forwards unless given)\n"
+	      "  --vsock-override PATH   the hybrid vsock's Unix socket\n"
+	      "  --kvm PATH           KVM device (default /dev/kvm)\n"
 	      "  --api-sock PATH      serve the API; the VM stays paused unless --resume\n"
 	      "  --resume             run the guest at once (always so without --api-sock)\n"
 	      "  --track-dirty-pages  track dirty pages, for Diff snapshots of this VM\n"
 	      "  --no-seccomp         no per-thread seccomp filters\n"
 	      "  --no-sandbox         no process sandbox (docs/security.md)\n"
 	      "Exit status: as hearth run; 2 when the snapshot or a flag is refused.\n", out);
+}
+
+/* ID=VALUE: the ID and a pointer to VALUE inside argv, or a refusal naming the flag. */
+static int split_override(const char *flag, const char *val, char *id, size_t len,
+			  const char **rest, struct err *e)
+{
+	const char *eq = strchr(val, '=');
+
+	if (!eq || eq == val || (size_t)(eq - val) >= len || !eq[1])
+		return err_set(e, true, -EINVAL, "restore: %s '%.64s': want ID=VALUE", flag, val);
+	memcpy(id, val, (size_t)(eq - val));
+	id[eq - val] = '\0';
+	*rest = eq + 1;
+	return 0;
+}
+
+static int restore_drive(void *ctx, const struct opt *o, const char *val, struct err *e)
+{
+	struct cli_restore_opts *r = ctx;
+	const char *path;
+	char *id;
+	int ret;
+
+	if (r->load.n_drive_overrides >= VM_MAX_DRIVES)
+		return err_set(e, true, -EINVAL, "restore: more than %d %s", VM_MAX_DRIVES, o->name);
+	id = r->drive_ids[r->load.n_drive_overrides];
+	ret = split_override(o->name, val, id, sizeof(r->drive_ids[0]), &path, e);
+	if (ret)
+		return ret;
+	r->load.drive_overrides[r->load.n_drive_overrides++] =
+		(struct snap_drive_override){ id, path };
+	return 0;
+}
+
+static int restore_net(void *ctx, const struct opt *o, const char *val, struct err *e)
+{
+	struct cli_restore_opts *r = ctx;
+	struct snap_net_override *ov;
+	const char *spec;
+	char *id;
+	int ret;
+
+	if (r->load.n_overrides >= VM_MAX_NETS)
+		return err_set(e, true, -EINVAL, "restore: more than %d %s", VM_MAX_NETS, o->name);
+	id = r->net_ids[r->load.n_overrides];
+	ret = split_override(o->name, val, id, sizeof(r->net_ids[0]), &spec, e);
+	if (ret)
+		return ret;
+	ov = &r->load.overrides[r->load.n_overrides++];
+	*ov = (struct snap_net_override){ .iface_id = id };
+	if (!strncmp(spec, "tap=", 4))
+		ov->host_dev_name = spec + 4;
+	else
+		ov->backend = spec;
+	return 0;
 }
 
 #define R_STR(n, f) OPT_STRING(n, struct cli_restore_opts, f)
@@ -29,6 +95,10 @@ static const struct opt restore_opts[] = {
 	R_STR("--snapshot", load.snapshot_path),
 	R_STR("--mem", load.mem_path),
 	R_STR("--api-sock", api_sock),
+	OPT_CALL("--drive-override", OPT_VALUE, restore_drive),
+	OPT_CALL("--net-override", OPT_VALUE, restore_net),
+	R_STR("--vsock-override", load.vsock_uds_path),
+	R_STR("--kvm", kvm_path),
 	R_FLAG("--resume", load.resume_vm),
 	R_FLAG("--track-dirty-pages", load.track_dirty_pages),
 	R_FLAG("--no-seccomp", no_seccomp),
@@ -80,6 +150,7 @@ int cli_restore_main(int argc, char **argv)
 	code = cli_sandbox(&sb);
 	if (code)
 		return code;
-	return cli_host_run(&(struct host_opts){ .restore = &r.load }, NULL, r.api_sock,
+	return cli_host_run(&(struct host_opts){ .restore = &r.load, .kvm_path = r.kvm_path },
+			    NULL, r.api_sock,
 			    API_DEFAULT_MAX_PAYLOAD);
 }

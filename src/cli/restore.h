@@ -1,5 +1,6 @@
 /*
- * `hearth restore --snapshot F --mem F [--api-sock P] [--resume]`: the
+ * `hearth restore --snapshot F --mem F [--drive-override ID=PATH]...
+ * [--net-override ID=SPEC]... [--vsock-override PATH] [--api-sock P] [--resume]`: the
  * same load as PUT /snapshot/load, from the command line, then `hearth
  * serve` on the restored VM. Without --api-sock nothing could resume a
  * paused VM, so it resumes at once.
@@ -16,6 +17,10 @@
 struct cli_restore_opts {
 	struct snap_load_req load;
 	const char *api_sock;     /* NULL: no API */
+	const char *kvm_path;     /* --kvm; NULL: /dev/kvm */
+	/* The IDs of --drive-override and --net-override (their values point into argv). */
+	char drive_ids[VM_MAX_DRIVES][VM_ID_MAX + 1];
+	char net_ids[VM_MAX_NETS][VM_ID_MAX + 1];
 	bool no_seccomp;
 	bool no_sandbox;
 	int verbose;

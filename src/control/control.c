@@ -126,6 +126,7 @@ static bool configured(const struct vm_config *c)
 static int snapshot_load(struct ctl *ctl, const struct ctl_action *a, json_t **out,
 			 struct err *err)
 {
+	struct snap_load_req req;
 	struct vm_config cfg;
 	int ret;
 
@@ -135,8 +136,12 @@ static int snapshot_load(struct ctl *ctl, const struct ctl_action *a, json_t **o
 		return err_set(err, true, -EINVAL, "snapshot/load is only allowed before the VM is "
 			       "configured or booted (boot source, drives, network or vsock were "
 			       "configured)");
+	/* The process's own, never the state file's: --kvm, and PUT /serial before the load. */
+	req = a->load;
+	req.kvm_path = ctl->cfg.kvm_path;
+	req.serial_out_path = ctl->cfg.serial_out_path;
 	vm_config_init(&cfg);
-	ret = ctl->vm->snapshot_load(ctl->vm_ctx, &a->load, &cfg, err);
+	ret = ctl->vm->snapshot_load(ctl->vm_ctx, &req, &cfg, err);
 	if (ret) {
 		vm_config_release(&cfg);
 		return ret;

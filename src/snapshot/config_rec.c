@@ -143,6 +143,36 @@ static int restore_drives(struct vm_config *c, json_t *drives, struct err *err)
 	return 0;
 }
 
+/*
+ * Keys a save never writes are refused, not read: a state file may say
+ * what the VM had, and a section only a hand could have added (a serial
+ * output file, a logger or metrics path) is a host resource it would be
+ * choosing.
+ */
+static int only_saved_keys(json_t *o, const char *const *saved, const char *part,
+			   struct err *err)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(o, key, v) {
+		bool known = false;
+
+		for (int i = 0; saved[i] && !known; i++)
+			known = !strcmp(key, saved[i]);
+		if (!known)
+			return err_set(err, true, -EINVAL, "its config section's %s part has "
+				       "'%.64s', which no save writes", part, key);
+	}
+	return 0;
+}
+
+static const char *const saved_vm_keys[] = {
+	"boot-source", "machine-config", "drives", "network-interfaces", "vsock", "entropy",
+	"balloon", "cpu-config", "mmds-config", NULL,
+};
+static const char *const saved_hearth_keys[] = { "nets", "drives", "kvm_path", NULL };
+
 int snap_config_restore(struct vm_config *c, const void *in, size_t len, struct err *err)
 {
 	json_t *root = json_loadb(in, len, JSON_REJECT_DUPLICATES, NULL), *vm, *h;
@@ -157,6 +187,11 @@ int snap_config_restore(struct vm_config *c, const void *in, size_t len, struct 
 		ret = bad(err, "lacks its vm or hearth part");
 		goto out;
 	}
+	ret = only_saved_keys(vm, saved_vm_keys, "vm", err);
+	if (!ret)
+		ret = only_saved_keys(h, saved_hearth_keys, "hearth", err);
+	if (ret)
+		goto out;
 	ret = config_json_full(c, vm, err);
 	if (ret) {
 		err_prefix(err, ret, "its config section is refused: ");

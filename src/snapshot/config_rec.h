@@ -17,7 +17,13 @@
 
 /* A malloc'ed NUL-terminated JSON text in *out; 0 or -ENOMEM. */
 int snap_config_save(const struct vm_config *c, char **out, size_t *len);
-/* Fills c (vm_config_init'ed) from a record: 0, or -EINVAL with err. */
+/*
+ * Fills c (vm_config_init'ed) from a record: 0, or -EINVAL with err. A
+ * key a save never writes (a serial, logger or metrics section) is
+ * refused. The host paths it fills in (drive images, TAP names, forwards,
+ * the vsock socket, the KVM path) are what the VM had: a restore replaces
+ * every one of them (snap_load_host) before anything is opened.
+ */
 int snap_config_restore(struct vm_config *c, const void *in, size_t len, struct err *err);
 
 #endif

@@ -18,11 +18,29 @@ struct snap_create_req {
 	const char *mem_file_path;
 };
 
+/*
+ * One NIC's host side on restore: a TAP's name (Firecracker's
+ * NetworkOverride), or for a user-mode NIC (a Hearth extension) backend,
+ * --net's spec ("user[,host-loopback=on][,hostfwd=...]").
+ */
 struct snap_net_override {
 	const char *iface_id;
-	const char *host_dev_name;
+	const char *host_dev_name;      /* a TAP NIC's; NULL for a user-mode one */
+	const char *backend;            /* a user-mode NIC's; NULL for a TAP */
 };
 
+/* A drive's image on restore (drive_overrides, a Hearth extension in the same shape). */
+struct snap_drive_override {
+	const char *drive_id;
+	const char *path_on_host;
+};
+
+/*
+ * A restore takes every host resource from here, none from the state
+ * file (docs/snapshot-format.md, "What a state file decides"): each
+ * drive's image, each NIC's host side, the hybrid vsock socket; and from
+ * the process restoring, the KVM device and COM1's output.
+ */
 struct snap_load_req {
 	const char *snapshot_path;
 	const char *mem_path;           /* mem_backend.backend_path, or the deprecated mem_file_path */
@@ -30,6 +48,12 @@ struct snap_load_req {
 	bool resume_vm;
 	unsigned int n_overrides;
 	struct snap_net_override overrides[VM_MAX_NETS];
+	unsigned int n_drive_overrides;
+	struct snap_drive_override drive_overrides[VM_MAX_DRIVES];
+	const char *vsock_uds_path;     /* vsock_override.uds_path; NULL: none given */
+	/* The process's, not the request's: --kvm, PUT /serial before the load. */
+	const char *kvm_path;           /* NULL: /dev/kvm */
+	const char *serial_out_path;    /* NULL: stdout */
 };
 
 #endif

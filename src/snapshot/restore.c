@@ -27,28 +27,6 @@ static int usage(struct err *err, int ret, const char *path, const char *what)
 	return err_set(err, true, ret ? ret : -EINVAL, "snapshot %s: %s", path, what);
 }
 
-static int apply_override(struct vm_config *c, const struct snap_net_override *ov,
-			  struct err *err)
-{
-	for (unsigned int i = 0; i < c->nnets; i++) {
-		struct net_config *d = &c->nets[i].dev;
-
-		if (strcmp(c->nets[i].id, ov->iface_id))
-			continue;
-		if (d->backend != NET_TAP)
-			return err_set(err, true, -EINVAL, "network_overrides: '%s' is not a "
-				       "TAP interface", ov->iface_id);
-		if (strlen(ov->host_dev_name) >= sizeof(d->ifname) || !*ov->host_dev_name)
-			return err_set(err, true, -EINVAL, "network_overrides: host_dev_name "
-				       "'%.64s' is empty or longer than %zu bytes",
-				       ov->host_dev_name, sizeof(d->ifname) - 1);
-		snprintf(d->ifname, sizeof(d->ifname), "%s", ov->host_dev_name);
-		return 0;
-	}
-	return err_set(err, true, -EINVAL, "network_overrides: the snapshot has no network "
-		       "interface '%.64s'", ov->iface_id);
-}
-
 /* Reads the config and host sections, and counts the vCPU sections; nothing is built yet. */
 static int parse_sections(struct restore_ctx *rc, const struct snap_load_req *req,
 			  struct vm_config *cfg, struct err *err)
@@ -64,10 +42,12 @@ static int parse_sections(struct restore_ctx *rc, const struct snap_load_req *re
 		err->usage = true;
 		return err_prefix(err, ret, "snapshot %s: ", rc->path);
 	}
-	for (unsigned int i = 0; i < req->n_overrides; i++) {
-		ret = apply_override(cfg, &req->overrides[i], err);
-		if (ret)
-			return ret;
+	/* The record's host paths go here, before anything could open one. */
+	ret = snap_load_host(cfg, req, err);
+	if (ret) {
+		if (err->usage)
+			err_prefix(err, ret, "snapshot %s: ", rc->path);
+		return ret;
 	}
 	if (req->track_dirty_pages)
 		cfg->machine.track_dirty_pages = true;

@@ -48,6 +48,17 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 int snap_mem_open(const char *path, const struct vm_config *cfg, struct vm_mem_file *mf,
 		  struct err *err);
 
+/*
+ * Replaces every host resource of cfg, as the state file's config record
+ * filled it, with req's (load_host.c): each drive's image, each NIC's
+ * TAP name or user-mode forwards and host loopback, the hybrid vsock
+ * socket, the KVM device and COM1's output. A drive, NIC or hybrid vsock
+ * that req leaves out, or an override for a device the snapshot lacks
+ * or of another backend, is refused (-EINVAL, a usage error). 0 or
+ * -errno with err.
+ */
+int snap_load_host(struct vm_config *cfg, const struct snap_load_req *req, struct err *err);
+
 /* What this host offers, for the host section and its check. */
 int snap_host_collect(int kvm_fd, int vm_fd, const struct kvm_cpuid2 *cpuid,
 		      struct snap_host *h);

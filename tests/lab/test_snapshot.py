@@ -20,12 +20,12 @@ twice at once, in ONE L1 boot.
      restoring it fails with exit 2. The held connection was closed by
      the kill (its host side was in that process).
   3. Two restores at the same time, each in its own directory with its own
-     copy of the disk (the config names the disk by a relative path): one
+     copy of the disk (the requests name it by a relative path): one
      through `hearth serve` + PUT /snapshot/load {resume_vm: true}, one
-     through `hearth restore --resume` in its own network namespace (both
-     rebuild the hostfwd listener from the config, and network_overrides
-     is for TAP only; a third restore beside the first one fails, one
-     line naming the port). In both the counter goes on from
+     through `hearth restore --resume` in its own network namespace (each
+     given its disk, its user-mode NIC's hostfwd and its vsock socket by
+     its request, none taken from the state file; a third restore beside
+     the first one fails, one line naming the port). In both the counter goes on from
      where it stopped (no second boot), /proc/uptime moves on, the sector
      written before the snapshot reads back, new writes land in that copy,
      a new wget succeeds, the vsock listener accepts a connection again
@@ -142,7 +142,11 @@ dd if=/dev/urandom of=/tmp/www/blob bs=1024 count=768 2>/dev/null
 httpd -f -p 127.0.0.1:8080 -h /tmp/www >/dev/null 2>&1 & web=$!
 cd /tmp/run0
 dd if=/dev/zero of=d.img bs=1M count=8 2>/dev/null
-LOAD='{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/vm.mem"}, "resume_vm": true, "track_dirty_pages": true}'
+# Every host resource of a restore comes from its request (relative paths: the restoring
+# process's directory), none from the state file.
+FWD='user,host-loopback=on,hostfwd=tcp:5556-:7778'
+LOAD='{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/vm.mem"}, "resume_vm": true, "track_dirty_pages": true, "drive_overrides": [{"drive_id": "disk0", "path_on_host": "d.img"}], "network_overrides": [{"iface_id": "eth0", "backend": "'"$FWD"'"}], "vsock_override": {"uds_path": "v.sock"}}'
+RH="--drive-override disk0=d.img --net-override eth0=$FWD --vsock-override v.sock"
 
 # 1. the original
 $H run --kernel @KERNEL@ --initrd @INITRD@ --cmdline "@CMDLINE@" --cpus 2 --memory @MEM@ \
@@ -186,23 +190,23 @@ else wait $oc; echo "SNAP old_conn=closed rc=$? after=$n $(head -c 200 /tmp/old.
 exec 5>&-
 [ $n -lt 3000 ] && echo "SNAP kill_mid_write=yes" || echo "SNAP kill_mid_write=no"
 echo "SNAP after_kill=$(ls /tmp/s | tr '\n' ' ')"
-$H restore --snapshot /tmp/s/k.snap --mem /tmp/s/k.mem </dev/null >/dev/null 2>/tmp/k.err
+$H restore --snapshot /tmp/s/k.snap --mem /tmp/s/k.mem $RH </dev/null >/dev/null 2>/tmp/k.err
 echo "SNAP k_restore=$? $(head -n 1 /tmp/k.err)"
 
-# 3. two restores at once, each with its own copy of the disk. Both rebuild the hostfwd
-# listener 127.0.0.1:5556 from the config, so restore 2 runs in its own network namespace
+# 3. two restores at once, each with its own copy of the disk. Both are given the hostfwd
+# listener 127.0.0.1:5556 by their requests, so restore 2 runs in its own network namespace
 # (with its own httpd for the wget); a third restore beside restore 1 must fail to bind.
 cp /tmp/run0/d.img /tmp/r1/d.img; cp /tmp/run0/d.img /tmp/r2/d.img
 mkdir -p /tmp/r4; cp /tmp/run0/d.img /tmp/r4/d.img
 cd /tmp/r1; $H serve --api-sock /tmp/a1.sock </dev/null >/tmp/g1.out 2>/tmp/h1.err & p1=$!
 cd /tmp/r2; unshare -n sh -c 'ip link set lo up
   httpd -f -p 127.0.0.1:8080 -h /tmp/www >/dev/null 2>&1 </dev/null & echo $! >/tmp/web2.pid
-  exec '"$H"' restore --snapshot /tmp/s/vm.snap --mem /tmp/s/vm.mem --resume' \
+  exec '"$H"' restore --snapshot /tmp/s/vm.snap --mem /tmp/s/vm.mem --resume '"$RH"'' \
   </dev/null >/tmp/g2.out 2>/tmp/h2.err & p2=$!
 cd /tmp
 waitsock /tmp/a1.sock
 echo "SNAP load=$(api /tmp/a1.sock PUT /snapshot/load "$LOAD") $(cat /tmp/resp)"
-cd /tmp/r4; timeout 120 $H restore --snapshot /tmp/s/vm.snap --mem /tmp/s/vm.mem --resume \
+cd /tmp/r4; timeout 120 $H restore --snapshot /tmp/s/vm.snap --mem /tmp/s/vm.mem --resume $RH \
   </dev/null >/dev/null 2>/tmp/h4.err
 echo "SNAP busy_restore=$? $(head -n 3 /tmp/h4.err | tr '\n' ' ')"
 cd /tmp
@@ -236,7 +240,7 @@ kill -TERM $p1 $p2; wait $p1; echo "SNAP r1_exit=$?"; wait $p2; echo "SNAP r2_ex
 cp /tmp/s/f.mem /tmp/s/m.mem
 $H snapshot-merge --base /tmp/s/m.mem --diff /tmp/s/d.mem 2>/tmp/mg.err; echo "SNAP merge=$? $(cat /tmp/mg.err)"
 mkdir -p /tmp/r3; cp /tmp/r1/d.img /tmp/r3/d.img; cd /tmp/r3
-$H restore --snapshot /tmp/s/d.snap --mem /tmp/s/m.mem </dev/null >/tmp/g3.out 2>/tmp/h3r.err & p4=$!
+$H restore --snapshot /tmp/s/d.snap --mem /tmp/s/m.mem $RH </dev/null >/tmp/g3.out 2>/tmp/h3r.err & p4=$!
 cd /tmp
 b=$(tr -d '\r' </tmp/g1.out | grep '^LAB count ' | tail -n 1 | awk '{print $3}')
 waitfor "^LAB count $((b + 30)) " /tmp/g3.out 1800 && echo "SNAP r3_counting=yes"

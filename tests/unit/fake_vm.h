@@ -30,6 +30,8 @@ struct fake_vm {
 	char opened[256];               /* metrics_open's path */
 	bool last_diff, last_resume, last_dirty;
 	char last_snap[128], last_mem[128], last_tap[32];
+	/* The load's other overrides: "id=path", "id=backend", the socket, the process's paths. */
+	char last_drive[64], last_backend[64], last_vsock[64], last_kvm[64], last_serial[64];
 };
 
 static int fake_start(void *ctx, const struct vm_config *cfg, struct err *err)
@@ -137,6 +139,19 @@ static int fake_snapshot_load(void *ctx, const struct snap_load_req *req, struct
 	if (req->n_overrides)
 		snprintf(f->last_tap, sizeof(f->last_tap), "%s=%s", req->overrides[0].iface_id,
 			 req->overrides[0].host_dev_name);
+	f->last_drive[0] = f->last_backend[0] = '\0';
+	if (req->n_drive_overrides)
+		snprintf(f->last_drive, sizeof(f->last_drive), "%s=%s",
+			 req->drive_overrides[0].drive_id, req->drive_overrides[0].path_on_host);
+	for (unsigned int i = 0; i < req->n_overrides; i++)
+		if (req->overrides[i].backend)
+			snprintf(f->last_backend, sizeof(f->last_backend), "%s=%s",
+				 req->overrides[i].iface_id, req->overrides[i].backend);
+	snprintf(f->last_vsock, sizeof(f->last_vsock), "%s",
+		 req->vsock_uds_path ? req->vsock_uds_path : "");
+	snprintf(f->last_kvm, sizeof(f->last_kvm), "%s", req->kvm_path ? req->kvm_path : "");
+	snprintf(f->last_serial, sizeof(f->last_serial), "%s",
+		 req->serial_out_path ? req->serial_out_path : "");
 	if (f->load_ret)
 		return err_set(err, true, f->load_ret, "snapshot %s: corrupt", req->snapshot_path);
 	cfg->machine.vcpu_count = 3;

@@ -125,6 +125,31 @@ static void test_load_fields(void **state)
 	assert_true(f->vm.last_resume);
 	assert_string_equal(f->vm.last_tap, "eth0=tap9");
 	assert_int_equal(f->ctl.state, CTL_RUNNING);
+	assert_string_equal(f->vm.last_drive, "");
+	assert_string_equal(f->vm.last_vsock, "");
+}
+
+/*
+ * Hearth's overrides (drive_overrides, a user-mode NIC's backend) and
+ * Firecracker's vsock_override reach the load; the KVM path and COM1's
+ * output are the process's (PUT /serial before the load), never the
+ * body's.
+ */
+static void test_load_overrides(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "PUT", "/serial", "{\"serial_out_path\": \"/out\"}"), 204);
+	assert_int_equal(req(f, "PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\", "
+			     "\"mem_file_path\": \"/m\", \"drive_overrides\": [{\"drive_id\": "
+			     "\"rootfs\", \"path_on_host\": \"/d.img\"}], \"network_overrides\": "
+			     "[{\"iface_id\": \"eth1\", \"backend\": \"user,hostfwd=tcp:1-:2\"}], "
+			     "\"vsock_override\": {\"uds_path\": \"/v.sock\"}}"), 204);
+	assert_string_equal(f->vm.last_drive, "rootfs=/d.img");
+	assert_string_equal(f->vm.last_backend, "eth1=user,hostfwd=tcp:1-:2");
+	assert_string_equal(f->vm.last_vsock, "/v.sock");
+	assert_string_equal(f->vm.last_serial, "/out");
+	assert_string_equal(f->vm.last_kvm, "");
 }
 
 static void test_load_refused(void **state)
@@ -147,6 +172,20 @@ static void test_load_refused(void **state)
 		  "network_overrides" },
 		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"resume_vm\": \"yes\"}",
 		  "resume_vm" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"network_overrides\": "
+		  "[{\"iface_id\": \"a\", \"host_dev_name\": \"t\", \"backend\": \"user\"}]}",
+		  "one of them" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"drive_overrides\": "
+		  "[{\"drive_id\": \"a\", \"path_on_host\": \"/x\"}, {\"drive_id\": \"a\", "
+		  "\"path_on_host\": \"/y\"}]}", "drive_overrides names 'a' twice" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"drive_overrides\": "
+		  "[{\"drive_id\": \"a\"}]}", "path_on_host" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"drive_overrides\": "
+		  "[{\"drive_id\": \"a\", \"path_on_host\": \"/x\", \"io\": 1}]}", "io" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"vsock_override\": "
+		  "{}}", "uds_path" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"vsock_override\": "
+		  "\"/v\"}", "vsock_override" },
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -197,6 +236,40 @@ static void test_restore_cli(void **state)
 	assert_non_null(strstr(e.msg, "'x'"));
 }
 
+/* `hearth restore`'s overrides: the same request PUT /snapshot/load makes. */
+static void test_restore_cli_overrides(void **state)
+{
+	static struct cli_restore_opts o;
+	struct err e;
+	char *ok[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b",
+		       "--drive-override", "rootfs=/d.img", "--net-override", "eth0=tap=tap1",
+		       "--net-override", "eth1=user,hostfwd=tcp:1-:2", "--vsock-override", "/v",
+		       "--kvm", "/k", NULL };
+	char *noeq[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b",
+			 "--drive-override", "rootfs", NULL };
+	char *noval[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b",
+			  "--net-override", "eth0=", NULL };
+
+	(void)state;
+	assert_int_equal(cli_restore_parse(16, ok, &o, &e), 0);
+	assert_int_equal(o.load.n_drive_overrides, 1);
+	assert_string_equal(o.load.drive_overrides[0].drive_id, "rootfs");
+	assert_string_equal(o.load.drive_overrides[0].path_on_host, "/d.img");
+	assert_int_equal(o.load.n_overrides, 2);
+	assert_string_equal(o.load.overrides[0].iface_id, "eth0");
+	assert_string_equal(o.load.overrides[0].host_dev_name, "tap1");
+	assert_null(o.load.overrides[0].backend);
+	assert_string_equal(o.load.overrides[1].iface_id, "eth1");
+	assert_null(o.load.overrides[1].host_dev_name);
+	assert_string_equal(o.load.overrides[1].backend, "user,hostfwd=tcp:1-:2");
+	assert_string_equal(o.load.vsock_uds_path, "/v");
+	assert_string_equal(o.kvm_path, "/k");
+	assert_int_equal(cli_restore_parse(8, noeq, &o, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "--drive-override 'rootfs': want ID=VALUE"));
+	assert_int_equal(cli_restore_parse(8, noval, &o, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "--net-override"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,8 +277,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_bad_bodies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_ok_paused_and_resumed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_overrides, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_refused, setup, teardown),
 		cmocka_unit_test(test_restore_cli),
+		cmocka_unit_test(test_restore_cli_overrides),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

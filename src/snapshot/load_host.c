@@ -1,0 +1,182 @@
+/*
+ * A restored VM's host resources come from the load request, never from
+ * the state file (issue 18, item 2). The file's config record says what
+ * the VM had: its drives, NICs and vsock, each drive's read-only setting
+ * (which the device's own record checks against the new image, with its
+ * size and geometry), each NIC's backend. Where that device meets the
+ * host, the request decides: every drive's image (drive_overrides),
+ * every NIC's TAP or user-mode forwards (network_overrides), the hybrid
+ * vsock socket (vsock_override), and from the restoring process the KVM
+ * device and COM1's output. A device the request leaves out is refused,
+ * not taken from the file: platforms restore snapshots they did not make.
+ */
+#include "snapshot/snapshot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "virtio/net.h"
+
+/* The request and the snapshot do not fit: a usage error (400, exit 2). */
+#define refuse(err, ...) err_set(err, true, -EINVAL, __VA_ARGS__)
+
+static int set_path(char **dst, const char *src, struct err *err)
+{
+	char *p = src ? strdup(src) : NULL;
+
+	if (src && !p)
+		return err_set(err, false, -ENOMEM, "out of memory");
+	free(*dst);
+	*dst = p;
+	return 0;
+}
+
+static int load_drives(struct vm_config *cfg, const struct snap_load_req *req, struct err *err)
+{
+	for (unsigned int i = 0; i < req->n_drive_overrides; i++) {
+		const struct snap_drive_override *ov = &req->drive_overrides[i];
+		unsigned int d;
+
+		for (d = 0; d < cfg->ndrives && strcmp(cfg->drives[d].id, ov->drive_id); d++)
+			;
+		if (d == cfg->ndrives)
+			return refuse(err, "drive_overrides: the snapshot has no drive '%.64s'",
+				      ov->drive_id);
+		if (!ov->path_on_host || !*ov->path_on_host)
+			return refuse(err, "drive_overrides: drive '%.64s' has an empty "
+				      "path_on_host", ov->drive_id);
+		for (unsigned int j = 0; j < i; j++)
+			if (!strcmp(req->drive_overrides[j].drive_id, ov->drive_id))
+				return refuse(err, "drive_overrides names '%.64s' twice",
+					      ov->drive_id);
+	}
+	for (unsigned int d = 0; d < cfg->ndrives; d++) {
+		const struct snap_drive_override *ov = NULL;
+		int ret;
+
+		for (unsigned int i = 0; i < req->n_drive_overrides; i++)
+			if (!strcmp(req->drive_overrides[i].drive_id, cfg->drives[d].id))
+				ov = &req->drive_overrides[i];
+		if (!ov)
+			return refuse(err, "drive '%s' needs its image in drive_overrides "
+				      "(hearth restore: --drive-override %s=PATH): a restore opens "
+				      "no path the state file names", cfg->drives[d].id,
+				      cfg->drives[d].id);
+		ret = set_path(&cfg->drives[d].path_on_host, ov->path_on_host, err);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* One NIC's host side from ov, of the backend the snapshot's NIC had. */
+static int load_net(struct vm_net *n, const struct snap_net_override *ov, struct err *err)
+{
+	struct net_config *d = &n->dev;
+	struct net_config user;
+	int ret;
+
+	if (d->backend == NET_TAP) {
+		if (!ov->host_dev_name || ov->backend)
+			return refuse(err, "network_overrides: '%s' is a TAP interface: give its "
+				      "host_dev_name", n->id);
+		if (!*ov->host_dev_name || strlen(ov->host_dev_name) >= sizeof(d->ifname))
+			return refuse(err, "network_overrides: host_dev_name '%.64s' is empty or "
+				      "longer than 15 bytes", ov->host_dev_name);
+		snprintf(d->ifname, sizeof(d->ifname), "%s", ov->host_dev_name);
+		return 0;
+	}
+	if (!ov->backend || ov->host_dev_name)
+		return refuse(err, "network_overrides: '%s' is a user-mode interface: give its "
+			      "backend (\"user[,host-loopback=on][,hostfwd=...]\")", n->id);
+	memset(&user, 0, sizeof(user));
+	ret = virtio_net_parse(ov->backend, &user, err);
+	if (ret) {
+		err->usage = true;
+		return err_prefix(err, ret, "network_overrides: '%s': ", n->id);
+	}
+	if (user.backend != NET_USER)
+		return refuse(err, "network_overrides: '%s' is a user-mode interface, and '%.64s' "
+			      "is not user-mode", n->id, ov->backend);
+	/* The guest's side (MAC, socket cap) is the snapshot's; only the host's comes from here. */
+	d->host_loopback = user.host_loopback;
+	d->nfwd = user.nfwd;
+	memcpy(d->fwd, user.fwd, sizeof(d->fwd));
+	return 0;
+}
+
+static int load_nets(struct vm_config *cfg, const struct snap_load_req *req, struct err *err)
+{
+	for (unsigned int i = 0; i < req->n_overrides; i++) {
+		unsigned int k;
+
+		for (k = 0; k < cfg->nnets && strcmp(cfg->nets[k].id, req->overrides[i].iface_id);
+		     k++)
+			;
+		if (k == cfg->nnets)
+			return refuse(err, "network_overrides: the snapshot has no network "
+				      "interface '%.64s'", req->overrides[i].iface_id);
+	}
+	for (unsigned int k = 0; k < cfg->nnets; k++) {
+		struct vm_net *n = &cfg->nets[k];
+		const struct snap_net_override *ov = NULL;
+		int ret;
+
+		/* Nothing of the record's host side survives, whatever the override says. */
+		memset(n->dev.ifname, 0, sizeof(n->dev.ifname));
+		n->dev.nfwd = 0;
+		n->dev.host_loopback = false;
+		for (unsigned int i = 0; i < req->n_overrides; i++)
+			if (!strcmp(req->overrides[i].iface_id, n->id))
+				ov = &req->overrides[i];
+		if (!ov)
+			return refuse(err, "network interface '%s' needs its host side in "
+				      "network_overrides (hearth restore: --net-override %s=...): a "
+				      "restore takes no TAP name or forward from the state file",
+				      n->id, n->id);
+		ret = load_net(n, ov, err);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int load_vsock(struct vm_config *cfg, const struct snap_load_req *req, struct err *err)
+{
+	struct vm_vsock *v = &cfg->vsock;
+
+	if (!v->present && req->vsock_uds_path)
+		return refuse(err, "vsock_override: the snapshot has no vsock device");
+	if (!v->present)
+		return 0;
+	/* vhost-vsock's only host resource is /dev/vhost-vsock, which no file names. */
+	if (!v->uds_path && req->vsock_uds_path)
+		return refuse(err, "vsock_override: the snapshot's vsock is vhost-vsock, which "
+			      "has no socket");
+	if (!v->uds_path)
+		return 0;
+	if (!req->vsock_uds_path || !*req->vsock_uds_path)
+		return refuse(err, "the vsock device needs its socket in vsock_override "
+			      "(hearth restore: --vsock-override PATH): a restore binds no path "
+			      "the state file names");
+	return set_path(&v->uds_path, req->vsock_uds_path, err);
+}
+
+int snap_load_host(struct vm_config *cfg, const struct snap_load_req *req, struct err *err)
+{
+	int ret = load_drives(cfg, req, err);
+
+	if (!ret)
+		ret = load_nets(cfg, req, err);
+	if (!ret)
+		ret = load_vsock(cfg, req, err);
+	/* The record may name a KVM path; the process's own (--kvm) is used, or /dev/kvm. */
+	if (!ret)
+		ret = req->kvm_path ? vm_config_set_kvm_path(cfg, req->kvm_path, err)
+				    : set_path(&cfg->kvm_path, NULL, err);
+	if (!ret)
+		ret = vm_config_set_serial(cfg, req->serial_out_path, err);
+	return ret;
+}

@@ -1,0 +1,223 @@
+/*
+ * What a state file may decide (issue 18, item 2). Its config record,
+ * as a save writes it, says what the VM had; a key no save writes is
+ * refused; and snap_load_host replaces every host resource the record
+ * names (drive images, TAP names, user-mode forwards and host loopback,
+ * the vsock socket, the KVM path, COM1's output) with the request's,
+ * refusing a device the request leaves out. The integration test
+ * run_snapshot_host_test.py drives the same through `hearth restore`.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "snapshot/config_rec.h"
+#include "snapshot/snapshot.h"
+
+/* The record a save writes for a VM with every kind of host resource. */
+static char *saved_record(size_t *len)
+{
+	struct err err = ERR_INIT;
+	struct vm_config c;
+	struct vm_drive d = { .id = "rootfs", .path_on_host = "/victim/disk.img",
+			      .is_read_only = true, .cache_type = BLK_CACHE_WRITEBACK };
+	struct vm_net tap = { .id = "eth0" }, user = { .id = "eth1" };
+	char *json = NULL;
+
+	vm_config_init(&c);
+	assert_int_equal(vm_config_set_machine(&c, &(struct vm_machine){ .vcpu_count = 1,
+							.mem_size_mib = 16 }, &err), 0);
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, NULL, &err), 0);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), 0);
+	assert_int_equal(virtio_net_parse("tap=victim0", &tap.dev, &err), 0);
+	assert_int_equal(vm_config_put_net(&c, &tap, false, &err), 0);
+	assert_int_equal(virtio_net_parse("user,host-loopback=on,hostfwd=tcp:22-:22",
+					  &user.dev, &err), 0);
+	assert_int_equal(vm_config_put_net(&c, &user, false, &err), 0);
+	assert_int_equal(vm_config_set_vsock(&c, &(struct vm_vsock){ .present = true,
+			 .guest_cid = 3, .uds_path = "/victim/v.sock" }, &err), 0);
+	assert_int_equal(vm_config_set_kvm_path(&c, "/victim/kvm", &err), 0);
+	assert_int_equal(snap_config_save(&c, &json, len), 0);
+	vm_config_release(&c);
+	return json;
+}
+
+/* Every override a restore of saved_record() needs. */
+static void full_request(struct snap_load_req *req)
+{
+	memset(req, 0, sizeof(*req));
+	req->n_drive_overrides = 1;
+	req->drive_overrides[0] = (struct snap_drive_override){ "rootfs", "/mine/disk.img" };
+	req->n_overrides = 2;
+	req->overrides[0] = (struct snap_net_override){ .iface_id = "eth0",
+							.host_dev_name = "tap7" };
+	req->overrides[1] = (struct snap_net_override){ .iface_id = "eth1",
+							.backend = "user,hostfwd=udp:5000-:53" };
+	req->vsock_uds_path = "/mine/v.sock";
+}
+
+static int load(const char *json, size_t len, const struct snap_load_req *req,
+		struct vm_config *c, struct err *err)
+{
+	int ret;
+
+	vm_config_init(c);
+	ret = snap_config_restore(c, json, len, err);
+	return ret ? ret : snap_load_host(c, req, err);
+}
+
+static void test_every_host_resource_from_the_request(void **state)
+{
+	struct snap_load_req req;
+	struct err err = ERR_INIT;
+	struct vm_config c;
+	size_t len;
+	char *json = saved_record(&len);
+
+	(void)state;
+	full_request(&req);
+	req.kvm_path = "/dev/mykvm";
+	req.serial_out_path = "/mine/serial.log";
+	if (load(json, len, &req, &c, &err))
+		fail_msg("%s", err.msg);
+	assert_string_equal(c.drives[0].path_on_host, "/mine/disk.img");
+	assert_true(c.drives[0].is_read_only);          /* what the VM had: checked, kept */
+	assert_int_equal(c.nets[0].dev.backend, NET_TAP);
+	assert_string_equal(c.nets[0].dev.ifname, "tap7");
+	assert_int_equal(c.nets[1].dev.backend, NET_USER);
+	assert_false(c.nets[1].dev.host_loopback);      /* the record's "on" is not taken */
+	assert_int_equal(c.nets[1].dev.nfwd, 1);
+	assert_true(c.nets[1].dev.fwd[0].udp);
+	assert_int_equal(c.nets[1].dev.fwd[0].host_port, 5000);
+	assert_string_equal(c.vsock.uds_path, "/mine/v.sock");
+	assert_string_equal(c.kvm_path, "/dev/mykvm");
+	assert_string_equal(c.serial_out_path, "/mine/serial.log");
+	vm_config_release(&c);
+	/* No KVM path given: the default, not the record's. */
+	req.kvm_path = NULL;
+	req.serial_out_path = NULL;
+	assert_int_equal(load(json, len, &req, &c, &err), 0);
+	assert_null(c.kvm_path);
+	assert_null(c.serial_out_path);
+	vm_config_release(&c);
+	free(json);
+}
+
+static void expect_refused(const char *json, size_t len, const struct snap_load_req *req,
+			   const char *needle)
+{
+	struct err err = ERR_INIT;
+	struct vm_config c;
+	int ret = load(json, len, req, &c, &err);
+
+	vm_config_release(&c);
+	assert_int_equal(ret, -EINVAL);
+	assert_true(err.usage);
+	if (!strstr(err.msg, needle))
+		fail_msg("'%s' does not mention '%s'", err.msg, needle);
+}
+
+static void test_left_out_or_misfit_refused(void **state)
+{
+	struct snap_load_req req;
+	size_t len;
+	char *json = saved_record(&len);
+
+	(void)state;
+	full_request(&req);
+	req.n_drive_overrides = 0;
+	expect_refused(json, len, &req, "drive 'rootfs' needs its image in drive_overrides");
+	full_request(&req);
+	req.n_overrides = 1;
+	expect_refused(json, len, &req, "network interface 'eth1' needs its host side");
+	full_request(&req);
+	req.vsock_uds_path = NULL;
+	expect_refused(json, len, &req, "vsock device needs its socket in vsock_override");
+	full_request(&req);
+	req.overrides[0] = (struct snap_net_override){ .iface_id = "eth0", .backend = "user" };
+	expect_refused(json, len, &req, "'eth0' is a TAP interface");
+	full_request(&req);
+	req.overrides[1] = (struct snap_net_override){ .iface_id = "eth1", .backend = "tap=x" };
+	expect_refused(json, len, &req, "is not user-mode");
+	full_request(&req);
+	req.overrides[1] = (struct snap_net_override){ .iface_id = "eth1",
+						       .backend = "user,hostfwd=bogus" };
+	expect_refused(json, len, &req, "network_overrides: 'eth1': ");
+	full_request(&req);
+	req.drive_overrides[req.n_drive_overrides++] =
+		(struct snap_drive_override){ "nope", "/x" };
+	expect_refused(json, len, &req, "no drive 'nope'");
+	full_request(&req);
+	req.overrides[req.n_overrides++] = (struct snap_net_override){ .iface_id = "eth9",
+								       .host_dev_name = "t" };
+	expect_refused(json, len, &req, "no network interface 'eth9'");
+	free(json);
+}
+
+/* The saved record with key set to value in its part ("vm" or "hearth"). */
+static char *with_key(const char *json, size_t len, const char *part, const char *key,
+		      json_t *value, size_t *out_len)
+{
+	json_t *root = json_loadb(json, len, 0, NULL);
+	char *s;
+
+	assert_non_null(root);
+	assert_int_equal(json_object_set_new(json_object_get(root, part), key, value), 0);
+	s = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	assert_non_null(s);
+	*out_len = strlen(s);
+	return s;
+}
+
+static void test_keys_no_save_writes(void **state)
+{
+	static const struct {
+		const char *part, *key, *value;
+	} bad[] = {
+		{ "vm", "serial", "{\"serial_out_path\": \"/victim/out\"}" },
+		{ "vm", "serial", "null" },
+		{ "vm", "logger", "{\"log_path\": \"/victim/log\"}" },
+		{ "vm", "metrics", "{\"metrics_path\": \"/victim/m\"}" },
+		{ "vm", "x-anything", "1" },
+		{ "hearth", "serial_out_path", "\"/victim/out\"" },
+		{ "hearth", "uds_path", "\"/victim/s\"" },
+	};
+	struct snap_load_req req;
+	size_t len;
+	char *json = saved_record(&len);
+
+	(void)state;
+	full_request(&req);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char needle[96];
+		size_t elen;
+		char *edited = with_key(json, len, bad[i].part, bad[i].key,
+					json_loads(bad[i].value, JSON_DECODE_ANY, NULL), &elen);
+
+		snprintf(needle, sizeof(needle), "%s part has '%s', which no save writes",
+			 bad[i].part, bad[i].key);
+		expect_refused(edited, elen, &req, needle);
+		free(edited);
+	}
+	free(json);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_host_resource_from_the_request),
+		cmocka_unit_test(test_left_out_or_misfit_refused),
+		cmocka_unit_test(test_keys_no_save_writes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
