@@ -4,9 +4,10 @@
  * virtio_*_parse spec parsers). The first byte picks the parser, the rest
  * is split at NUL bytes into arguments:
  *
- *   b % 3 == 0  cli_run_parse:          hearth run ARGS...
- *   b % 3 == 1  cli_serve_parse:        hearth serve ARGS...
- *   b % 3 == 2  cli_firecracker_parse:  firecracker ARGS...
+ *   b % 4 == 0  cli_run_parse:          hearth run ARGS...
+ *   b % 4 == 1  cli_serve_parse:        hearth serve ARGS...
+ *   b % 4 == 2  cli_firecracker_parse:  firecracker ARGS...
+ *   b % 4 == 3  cli_restore_parse:      hearth restore ARGS...
  *
  * Each argument is its own exact-size allocation, so ASan catches a read
  * past its NUL. Checked: the parsers return 0 or -EINVAL and fill the
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/restore.h"
 #include "cli/run.h"
 #include "cli/serve.h"
 #include "fz.h"
@@ -33,10 +35,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!size)
 		return 0;
-	mode = data[0] % 3;
+	mode = data[0] % 4;
 	argv[argc++] = strdup(mode == 2 ? "firecracker" : "hearth");
 	if (mode != 2)
-		argv[argc++] = strdup(mode == 0 ? "run" : "serve");
+		argv[argc++] = strdup(mode == 0 ? "run" : mode == 1 ? "serve" : "restore");
 	while (i < size && argc < MAX_ARGS + 2) {
 		const uint8_t *end = memchr(data + i, 0, size - i);
 		size_t n = end ? (size_t)(end - (data + i)) : size - i;
@@ -54,6 +56,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		ret = cli_run_parse(argc, argv, &cfg, &e);
 		cli_run_release(&cfg);
+	} else if (mode == 3) {
+		static struct cli_restore_opts r;
+
+		ret = cli_restore_parse(argc, argv, &r, &e);
+		/* Every override's ID and value point into argv: a non-empty ID, a value. */
+		for (unsigned int k = 0; !ret && k < r.load.n_drive_overrides; k++)
+			CHECK(r.load.drive_overrides[k].drive_id[0] &&
+			      r.load.drive_overrides[k].path_on_host[0]);
+		for (unsigned int k = 0; !ret && k < r.load.n_overrides; k++)
+			CHECK(r.load.overrides[k].iface_id[0] &&
+			      !r.load.overrides[k].host_dev_name != !r.load.overrides[k].backend);
 	} else {
 		struct serve_opts o;
 

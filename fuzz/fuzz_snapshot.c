@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "snapshot/config_rec.h"
+#include "snapshot/snapshot.h"
 #include "snapshot/format.h"
 #include "snapshot/host.h"
 #include "vmm/vm_state.h"
@@ -83,6 +84,19 @@ static void check_payload(const struct snap_section *s)
 		CHECK(ret == 0 || ret == -ENOMEM || (ret < 0 && err.msg[0]));
 		if (!ret)
 			CHECK(c.nnets <= VM_MAX_NETS && c.ndrives <= VM_MAX_DRIVES);
+		/*
+		 * A request that gives nothing: whatever the record names, either
+		 * it is refused or no host resource of the record is left.
+		 */
+		if (!ret) {
+			static const struct snap_load_req none;
+
+			ret = snap_load_host(&c, &none, &err);
+			CHECK(ret == -EINVAL || ret == -ENOMEM || !ret);
+			if (!ret)
+				CHECK(!c.ndrives && !c.nnets && !c.kvm_path && !c.serial_out_path &&
+				      !(c.vsock.present && c.vsock.uds_path));
+		}
 		vm_config_release(&c);
 	} else if (s->kind == SNAP_SEC_VCPU) {
 		ret = vcpu_state_restore(&vs, s->data, s->len);

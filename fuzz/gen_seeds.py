@@ -438,6 +438,10 @@ def cli_seeds():
                             '--metrics-path', '/tmp/m', '--start-time-us', '123',
                             '--start-time-cpu-us', '4', '--parent-cpu-time-us', '5',
                             '--no-seccomp'),
+        'restore': argv(3, '--snapshot', '/s/vm.snap', '--mem', '/s/vm.mem',
+                        '--drive-override', 'rootfs=/d.img', '--net-override', 'eth0=tap=tap1',
+                        '--net-override', 'eth1=user,hostfwd=tcp:1-:2', '--vsock-override',
+                        '/v.sock', '--kvm', '/dev/kvm', '--api-sock', '/a.sock'),
     }
 
 
@@ -484,6 +488,14 @@ def api_seeds():
                    req(PATCH, '/machine-config', {'vcpu_count': 4}) + req(GET, '/') +
                    req(GET, '/version') + req(GET, '/machine-config') +
                    req(PUT, '/actions', {'action_type': 'FlushMetrics'}),
+        'snapshot_load': req(PUT, '/serial', {'serial_out_path': '/tmp/s'}) +
+                         req(PUT, '/snapshot/load', {
+                             'snapshot_path': '/s/vm.snap',
+                             'mem_backend': {'backend_type': 'File', 'backend_path': '/s/m'},
+                             'drive_overrides': [{'drive_id': 'rootfs', 'path_on_host': '/d'}],
+                             'network_overrides': [{'iface_id': 'eth0', 'host_dev_name': 't'},
+                                                   {'iface_id': 'eth1', 'backend': 'user'}],
+                             'vsock_override': {'uds_path': '/v.sock'}}),
         'bad': req(PUT, '/drives/a', b'{"drive_id": "b"') + req(3, '/balloon') +
                req(PUT, '/machine-config', {'vcpu_count': -1, 'x': 1}) + req(4, '/'),
     }
