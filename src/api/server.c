@@ -180,8 +180,8 @@ static int bind_listen(struct api_server *s, const char *path, struct err *err)
 	return 0;
 }
 
-int api_server_start(struct api_server **out, const char *path, struct ctl *ctl,
-		     size_t max_payload, struct err *err)
+int api_server_listen(struct api_server **out, const char *path, size_t max_payload,
+		      struct err *err)
 {
 	struct api_server *s = calloc(1, sizeof(*s));
 	int ret;
@@ -189,7 +189,6 @@ int api_server_start(struct api_server **out, const char *path, struct ctl *ctl,
 	*out = NULL;
 	if (!s)
 		return err_set(err, false, -ENOMEM, "out of memory");
-	s->ctl = ctl;
 	s->max_payload = max_payload;
 	s->listen_fd = -1;
 	s->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -201,28 +200,46 @@ int api_server_start(struct api_server **out, const char *path, struct ctl *ctl,
 	ret = bind_listen(s, path, err);
 	if (ret)
 		goto err_free;
+	*out = s;
+	return 0;
+err_free:
+	api_server_stop(s);
+	return ret;
+}
+
+int api_server_serve(struct api_server *s, struct ctl *ctl, struct err *err)
+{
+	int ret;
+
+	s->ctl = ctl;
 	s->d = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, on_request, s,
 				MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 				MHD_OPTION_CONNECTION_LIMIT, 64u,
 				MHD_OPTION_END);
-	if (!s->d) {
-		ret = -EIO;
-		err_set(err, false, ret, "--api-sock %s: cannot start the HTTP server", path);
-		goto err_free;
-	}
+	if (!s->d)
+		return err_set(err, false, -EIO, "--api-sock %s: cannot start the HTTP server",
+			       s->path);
 	s->listen_fd = -1;  /* MHD_stop_daemon closes it */
 	ret = pthread_create(&s->thread, NULL, api_thread, s);
-	if (ret) {
-		err_set(err, false, -ret, "cannot start the api thread: %s", strerror(ret));
-		ret = -ret;
-		goto err_free;
-	}
+	if (ret)
+		return err_set(err, false, -ret, "cannot start the api thread: %s", strerror(ret));
 	s->thread_started = true;
-	*out = s;
 	return 0;
-err_free:
-	api_server_stop(s);
+}
+
+int api_server_start(struct api_server **out, const char *path, struct ctl *ctl,
+		     size_t max_payload, struct err *err)
+{
+	int ret = api_server_listen(out, path, max_payload, err);
+
+	if (!ret) {
+		ret = api_server_serve(*out, ctl, err);
+		if (ret) {
+			api_server_stop(*out);
+			*out = NULL;
+		}
+	}
 	return ret;
 }
 

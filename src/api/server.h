@@ -23,6 +23,15 @@ struct api_server;
  */
 int api_server_start(struct api_server **out, const char *path, struct ctl *ctl,
 		     size_t max_payload, struct err *err);
+/*
+ * The same in two steps: the socket bound and listening first (before the
+ * sandbox's seal, which keeps no directory to make it in later), then the
+ * server and its thread once ctl exists. On a serve failure the caller
+ * still stops s.
+ */
+int api_server_listen(struct api_server **out, const char *path, size_t max_payload,
+		      struct err *err);
+int api_server_serve(struct api_server *s, struct ctl *ctl, struct err *err);
 /* Stops and joins the thread, closes the socket and unlinks its path. NULL is a no-op. */
 void api_server_stop(struct api_server *s);
 

@@ -45,12 +45,14 @@ int cli_gnu_fault(const struct opt_cmd *cmd, enum opt_fault f, const char *arg,
 }
 
 /* A directory the sealed process keeps; a bad one is a usage error naming its flag. */
-static int keep(int ret, const char *flag, const char *path, struct err *e)
+static int keep(const char *flag, const char *path, struct err *e)
 {
+	struct err why = ERR_INIT;
+	int ret = sandbox_allow_dir(path, &why);
+
 	if (!ret)
 		return 0;
-	return err_set(e, true, ret, "%s '%s': %s", flag, path,
-		       ret == -ENAMETOOLONG ? "path too long" : strerror(-ret));
+	return err_set(e, true, ret, "%s '%s': %s", flag, path, why.msg);
 }
 
 int cli_sandbox(const struct cli_sandbox *s)
@@ -73,13 +75,13 @@ int cli_sandbox(const struct cli_sandbox *s)
 	}
 	so.probe = probe && !strcmp(probe, "1");
 	so.no_nics = s->no_nics;
-	/* The API socket's directory: unlinked at exit, and bound after the seal when booting at once. */
-	if (s->api_sock && !so.jail &&
-	    keep(sandbox_allow_parent(s->api_sock), "--api-sock", s->api_sock, &e))
-		return cli_fail(&e);
-	/* Snapshots are written after the seal, into a directory it must keep. */
-	if (s->snapshot_dir && !so.jail &&
-	    keep(sandbox_allow_dir(s->snapshot_dir), "--snapshot-dir", s->snapshot_dir, &e))
+	so.api_sock = s->api_sock;
+	/*
+	 * The API socket's directory is not kept: the socket is bound before
+	 * the seal (cli_host_run) and served from its fd. Snapshots are
+	 * written after the seal, into a directory it must keep.
+	 */
+	if (s->snapshot_dir && !so.jail && keep("--snapshot-dir", s->snapshot_dir, &e))
 		return cli_fail(&e);
 	if (sandbox_prepare(&so, &e))
 		return cli_fail(&e);
@@ -94,13 +96,27 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 	struct host h;
 	int ret;
 
-	if (host_open(&h, o, boot, &e))
-		return cli_fail(&e);
+	/*
+	 * The socket first: a VM booted at once seals the sandbox in
+	 * host_open, and the sealed root keeps no directory to bind it in.
+	 */
 	if (api_sock) {
-		ret = api_server_start(&srv, api_sock, &h.ctl, max_payload, &e);
+		ret = api_server_listen(&srv, api_sock, max_payload, &e);
 		if (ret) {
-			/* A path taken or unfit is the user's; a VM booted already is joined. */
+			/* A path taken or unfit is the user's. */
 			e.usage = ret == -EEXIST || ret == -EINVAL;
+			return cli_fail(&e);
+		}
+	}
+	if (host_open(&h, o, boot, &e)) {
+		api_server_stop(srv);
+		return cli_fail(&e);
+	}
+	if (srv) {
+		ret = api_server_serve(srv, &h.ctl, &e);
+		if (ret) {
+			/* A VM booted already is joined. */
+			api_server_stop(srv);
 			return host_close(&h, cli_fail(&e));
 		}
 		log_info("serving the API on %s", api_sock);

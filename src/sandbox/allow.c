@@ -104,6 +104,12 @@ static const int api_syscalls[] = {
 	SCMP_SYS(exit), SCMP_SYS(exit_group),
 	/* libmicrohttpd's clock falls back to it (seen when its daemon starts after the sandbox's seal). */
 	SCMP_SYS(gettimeofday),
+	/*
+	 * The seal's signal handler (sandbox/tsync.c) restricts this thread,
+	 * which runs since before the seal, where the kernel cannot do it for
+	 * every thread at once. It can only ever take rights away.
+	 */
+	SCMP_SYS(landlock_restrict_self),
 };
 
 static const struct sandbox_ioctl api_ioctls[] = {

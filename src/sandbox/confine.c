@@ -2,8 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -15,7 +17,9 @@
 #include "sandbox/ns.h"
 #include "sandbox/probe.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/tsync.h"
 #include "util/log.h"
+#include "util/uds.h"
 
 static struct sandbox_opts opts;
 static bool in_ns;         /* step 1 gave us namespaces: pivot and netns at the seal */
@@ -23,6 +27,7 @@ static bool own_userns;    /* ... with a user namespace: RLIMIT_NPROC counts onl
 static bool jailed;
 static char start_cwd[4096];
 static struct sandbox_paths extra;   /* sandbox_allow_dir's */
+static __thread enum thread_kind thread_kind;   /* for the probe's step at the seal */
 
 /* Relative paths given before sandbox_prepare() are taken from where Hearth started. */
 static const char *confine_cwd(void)
@@ -32,14 +37,60 @@ static const char *confine_cwd(void)
 	return start_cwd;
 }
 
-int sandbox_allow_dir(const char *dir)
+/* Which shared directory keeping dir (absolute) exposes, as named or resolved; NULL: none. */
+static const char *dir_shared(const char *dir)
 {
-	return sandbox_paths_add(&extra, dir, true, confine_cwd());
+	static char real[SANDBOX_MAX_PATHS][PATH_MAX];
+	const char *names[SANDBOX_MAX_PATHS];
+	const char *home = getenv("HOME");
+	char dir_real[PATH_MAX];
+	const char *hit;
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < sandbox_nshared_dirs; i++)
+		names[n++] = sandbox_shared_dirs[i];
+	if (home && home[0] == '/')
+		names[n++] = home;
+	/* /var/run is a link to /run: the target counts as well as the name. */
+	for (unsigned int i = 0, m = n; i < m; i++)
+		if (realpath(names[i], real[i]))
+			names[n++] = real[i];
+	hit = sandbox_dir_shared(dir, names, n);
+	if (!hit && realpath(dir, dir_real))
+		hit = sandbox_dir_shared(dir_real, names, n);
+	return hit;
 }
 
-int sandbox_allow_parent(const char *file)
+/* A directory to keep whole: refused, naming it, when others share it. */
+static int keep_dir(struct sandbox_paths *l, const char *dir, struct err *err)
 {
-	return sandbox_paths_add_parent(&extra, file, confine_cwd());
+	const char *hit;
+	int ret = sandbox_paths_add(l, dir, true, confine_cwd());
+
+	if (ret)
+		return err_set(err, true, ret, "%s", ret == -ENAMETOOLONG ? "path too long"
+								  : strerror(-ret));
+	/* Checked as the list has it, absolute, and whatever it now covers. */
+	for (unsigned int i = 0; i < l->n; i++) {
+		hit = l->p[i].dir ? dir_shared(l->p[i].path) : NULL;
+		if (hit)
+			return err_set(err, true, -EPERM, "the sealed sandbox would keep %s, which "
+				       "exposes %s: a directory other programs share, with their "
+				       "files and Unix sockets (Landlock does not guard connect(2) "
+				       "to a socket); name a directory of this VM's own",
+				       l->p[i].path, hit);
+	}
+	return 0;
+}
+
+int sandbox_allow_dir(const char *dir, struct err *err)
+{
+	struct sandbox_paths copy = extra;
+	int ret = keep_dir(&copy, dir, err);
+
+	if (!ret)
+		extra = copy;
+	return ret;
 }
 
 /* Step 3: every thread, when it enters service. */
@@ -47,9 +98,16 @@ static int sandbox_thread(enum thread_kind kind)
 {
 	int ret;
 
+	thread_kind = kind;
 	/* Created before the seal (`hearth serve`): it still holds what main had. */
 	if (!opts.off && kind == THREAD_API) {
 		ret = harden_thread();
+		if (ret)
+			return ret;
+	}
+	/* Noted before the seal, restricted at it (tsync.h); after it, inherited. */
+	if (!opts.off) {
+		ret = tsync_register();
 		if (ret)
 			return ret;
 	}
@@ -69,15 +127,18 @@ int sandbox_prepare(const struct sandbox_opts *o, struct err *err)
 		start_cwd[0] = '\0';
 	thread_hook_set(sandbox_thread);
 	if (o->probe) {
-		ret = probe_prepare();
+		ret = probe_prepare(o->api_sock);
 		if (ret)
-			log_warn("sandbox probe: no TCP listener for the connect attempt: %s",
-				 strerror(-ret));
+			log_warn("sandbox probe: a target is missing: %s", strerror(-ret));
 	}
 	if (o->off) {
 		log_debug("sandbox: off (--no-sandbox)");
 		return 0;
 	}
+	ret = tsync_init();
+	if (ret)
+		return err_set(err, false, ret, "sandbox: cannot install the seal's signal "
+			       "handler: %s", strerror(-ret));
 	if (o->jail) {
 		ret = jail_enter(o->jail, o->uid, o->gid, o->no_nics, err);
 		if (ret)
@@ -135,15 +196,42 @@ static int collect_paths(const struct vm_config *cfg, struct sandbox_paths *path
 
 	*paths = extra;
 	ret = sandbox_paths_from_config(paths, cfg, start_cwd);
+	/*
+	 * Guest-initiated hybrid vsock connections reach uds_path_PORT, made by
+	 * host services at any time: the directory, but only one Hearth made.
+	 */
+	if (!ret && cfg->vsock.present && cfg->vsock.uds_path) {
+		if (uds_dir_made(cfg->vsock.uds_path))
+			ret = sandbox_paths_add_parent(paths, cfg->vsock.uds_path, start_cwd);
+		else
+			log_warn("sandbox: hybrid vsock: once sealed, the guest's connections to "
+				 "%s_PORT are refused: its directory is not one Hearth made (name "
+				 "a uds_path in a directory that does not exist yet: Hearth makes "
+				 "it, mode 0700, and keeps it)", cfg->vsock.uds_path);
+	}
 #if defined(__SANITIZE_ADDRESS__)
 	/* LeakSanitizer's check at exit reads /proc: sanitizer builds only. */
 	if (!ret)
 		ret = sandbox_paths_add(paths, "/proc", true, start_cwd);
 #endif
 	if (ret)
-		err_set(err, false, ret, "sandbox: cannot list the paths the VM still uses: %s",
-			strerror(-ret));
-	return ret;
+		return err_set(err, false, ret, "sandbox: cannot list the paths the VM still "
+			       "uses: %s", strerror(-ret));
+	for (unsigned int i = 0; i < paths->n; i++) {
+		const char *hit = paths->p[i].dir ? dir_shared(paths->p[i].path) : NULL;
+
+		if (hit)
+			return err_set(err, false, -EPERM, "sandbox: refusing to seal: the VM "
+				       "would keep %s, which exposes %s, a directory other "
+				       "programs share", paths->p[i].path, hit);
+	}
+	return 0;
+}
+
+/* A noted thread's step at the seal, in its signal handler: its share of the probe. */
+static void seal_step(void)
+{
+	probe_thread(thread_kind, !opts.seccomp_off);
 }
 
 int sandbox_seal(const struct vm_config *cfg, struct err *err)
@@ -187,12 +275,8 @@ int sandbox_seal(const struct vm_config *cfg, struct err *err)
 			strerror(-ret));
 		goto err_close;
 	}
-	if (rfd >= 0) {
-		ret = landlock_apply(rfd);
-		if (ret)
-			err_set(err, false, ret, "Landlock: cannot restrict the io thread: %s",
-				strerror(-ret));
-	}
+	/* This thread, and every other one that runs since before the seal. */
+	ret = tsync_seal(rfd, rfd >= 0 ? abi : 0, opts.probe ? seal_step : NULL, err);
 	if (!ret)
 		log_debug("sandbox: sealed (%s, Landlock ABI %d, %u paths)",
 			  jailed ? "jail" : in_ns ? "namespaces" : "no namespaces", abi, paths.n);

@@ -11,10 +11,23 @@
  *     and just before its vCPUs start (the process host, control/host.c,
  *     hands it to the runner as its seal): a network namespace unless a
  *     user-mode NIC needs the host's network; the limits and not
- *     dumpable; pivot_root into an empty root holding only
- *     the paths the VM still uses (sandbox_allow_dir and the VM's
- *     config); Landlock on those same paths; every capability dropped
- *     and no_new_privs. The vCPU threads start after it and inherit it.
+ *     dumpable; pivot_root into an empty root holding only the paths the
+ *     VM still uses; Landlock on those same paths; every capability
+ *     dropped and no_new_privs. Landlock goes on every thread at once
+ *     (tsync.h): the api thread, which runs since before the seal, is
+ *     restricted before it serves another request. The vCPU threads start
+ *     after it and inherit it.
+ *
+ * What the sealed process still reaches by path (policy.h): each drive's
+ * image file, the hybrid vsock socket (and its directory only when Hearth
+ * made it: guests' connections to uds_path_PORT), /dev/vhost-vsock,
+ * /etc/resolv.conf with a user-mode NIC, and --snapshot-dir. Files, not
+ * their directories: a PATCH /drives after the seal reaches only an image
+ * among those (or in --snapshot-dir); the API socket is not kept (its
+ * listening fd serves), so the sealed process cannot remove it at exit
+ * and the next start replaces it. Logger, metrics and serial outputs are
+ * open before the seal. A directory others share (/, /run, /tmp,
+ * /var/run, /dev, $HOME, or one above them) is refused.
  *  3. The thread hook (sandbox_thread): the api thread drops its
  *     capabilities, the io thread runs the probe when asked, and each
  *     thread installs its seccomp filter.
@@ -34,13 +47,12 @@
 #include "vmm/config.h"
 
 /*
- * A directory the VM still uses after start (snapshot files, ...), kept
+ * A directory the VM still uses after start (--snapshot-dir), kept
  * reachable by the pivot and Landlock. Before the seal; relative paths
- * are taken from the directory Hearth started in. 0 or -errno.
+ * are taken from the directory Hearth started in. 0, or -errno with err
+ * (usage): -EPERM for a directory others share (policy.h), named.
  */
-int sandbox_allow_dir(const char *dir);
-/* The directory holding file (a socket, say), likewise. */
-int sandbox_allow_parent(const char *file);
+int sandbox_allow_dir(const char *dir, struct err *err);
 /* Step 1 (see above). 0, or -errno with one line in err: Hearth must not go on. */
 int sandbox_prepare(const struct sandbox_opts *o, struct err *err);
 /* Step 2: the runner's seal (vmm/runner.h). 0 or -errno with err filled. */

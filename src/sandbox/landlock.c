@@ -105,8 +105,3 @@ int landlock_build(int abi, const struct sandbox_paths *paths, const int *fds, b
 	}
 	return rfd;
 }
-
-int landlock_apply(int ruleset_fd)
-{
-	return syscall(SYS_landlock_restrict_self, ruleset_fd, 0) ? -errno : 0;
-}

@@ -21,7 +21,6 @@ int landlock_abi(void);
  */
 int landlock_build(int abi, const struct sandbox_paths *paths, const int *fds, bool tcp,
 		   struct err *err);
-/* The calling thread (and threads it creates from now on). 0 or -errno. */
-int landlock_apply(int ruleset_fd);
+/* Applied to every thread at the seal by tsync.h. */
 
 #endif

@@ -132,6 +132,18 @@ int sandbox_paths_add_parent(struct sandbox_paths *l, const char *file, const ch
 	return sandbox_paths_add(l, abs, true, cwd);
 }
 
+const char *const sandbox_shared_dirs[] = { "/", "/run", "/tmp", "/var/run", "/dev" };
+const unsigned int sandbox_nshared_dirs = sizeof(sandbox_shared_dirs) /
+					  sizeof(sandbox_shared_dirs[0]);
+
+const char *sandbox_dir_shared(const char *dir, const char *const *shared, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (shared[i] && shared[i][0] == '/' && path_covers(dir, shared[i]))
+			return shared[i];
+	return NULL;
+}
+
 bool sandbox_needs_host_net(const struct vm_config *cfg)
 {
 	for (unsigned int i = 0; i < cfg->nnets; i++)
@@ -147,10 +159,10 @@ int sandbox_paths_from_config(struct sandbox_paths *l, const struct vm_config *c
 
 	for (unsigned int i = 0; !ret && i < cfg->ndrives; i++)
 		if (cfg->drives[i].path_on_host)
-			ret = sandbox_paths_add_parent(l, cfg->drives[i].path_on_host, cwd);
+			ret = sandbox_paths_add(l, cfg->drives[i].path_on_host, false, cwd);
 	if (!ret && cfg->vsock.present)
-		ret = cfg->vsock.uds_path ? sandbox_paths_add_parent(l, cfg->vsock.uds_path, cwd)
-					  : sandbox_paths_add(l, "/dev/vhost-vsock", false, cwd);
+		ret = sandbox_paths_add(l, cfg->vsock.uds_path ? cfg->vsock.uds_path
+							       : "/dev/vhost-vsock", false, cwd);
 	if (!ret && sandbox_needs_host_net(cfg))
 		ret = sandbox_paths_add(l, "/etc/resolv.conf", false, cwd);
 	return ret;

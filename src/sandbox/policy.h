@@ -26,6 +26,8 @@ struct sandbox_opts {
 	 * enters its network namespace up front.
 	 */
 	bool no_nics;
+	/* The API socket (NULL: none): the probe listens beside it, in its directory. */
+	const char *api_sock;
 };
 
 /*
@@ -37,7 +39,11 @@ int sandbox_opts_parse(bool no_sandbox, bool no_seccomp, const char *jail, const
 
 #define SANDBOX_MAX_PATHS 32
 
-/* A path the VM still uses after start: a directory (all of it) or one file. */
+/*
+ * A path the VM still uses after start: one file, or a directory (all of
+ * it) that Hearth made for this VM or the operator named for it
+ * (--snapshot-dir). Never a directory others share (sandbox_dir_shared).
+ */
 struct sandbox_path {
 	char path[4096];
 	bool dir;
@@ -58,14 +64,30 @@ int sandbox_paths_add(struct sandbox_paths *l, const char *path, bool dir, const
 /* The directory holding file (its dirname), added as a directory. */
 int sandbox_paths_add_parent(struct sandbox_paths *l, const char *file, const char *cwd);
 /*
- * What cfg's devices reach after start: each drive's directory (PATCH
- * /drives swaps images there), the hybrid vsock socket's directory
- * (guest connections reach uds_path_PORT), /dev/vhost-vsock (reopened
- * when a device will not stop), /etc/resolv.conf for user-mode
+ * What cfg's devices reach after start, each a file and never its
+ * directory: each drive's image (a PATCH /drives after the seal can swap
+ * in only a file the sealed root still holds), the hybrid vsock socket
+ * (its directory only when Hearth made it: confine.c), /dev/vhost-vsock
+ * (reopened when a device will not stop), /etc/resolv.conf for user-mode
  * networking (libslirp's DNS proxy reads it). 0 or -errno.
  */
 int sandbox_paths_from_config(struct sandbox_paths *l, const struct vm_config *cfg,
 			      const char *cwd);
+/*
+ * The directories other programs share: keeping one (or one above it)
+ * reachable would hand a compromised Hearth their files and, since
+ * neither pivot_root's root nor Landlock guards connect(2) to a Unix
+ * socket by path, their services (docker.sock, the D-Bus socket).
+ * $HOME comes on top, given by the caller.
+ */
+extern const char *const sandbox_shared_dirs[];
+extern const unsigned int sandbox_nshared_dirs;
+/*
+ * Which of shared[0..n) the directory dir (absolute) would expose: dir
+ * itself, or any directory below dir ("/" exposes them all). NULL: none.
+ */
+const char *sandbox_dir_shared(const char *dir, const char *const *shared, unsigned int n);
+
 /* A user-mode NIC reaches the host's network: no network namespace then. */
 bool sandbox_needs_host_net(const struct vm_config *cfg);
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <seccomp.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
@@ -12,9 +13,11 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sandbox/allow.h"
 #include "sandbox/sandbox.h"
 #include "util/log.h"
 
@@ -23,11 +26,92 @@
 
 static int listen_fd = -1;
 static struct sockaddr_in listen_addr;
+static int unix_fd = -1;
+static struct sockaddr_un unix_addr;
+static pid_t outside = -1;
 
-int probe_prepare(void)
+/* A Unix socket listening in api_sock's directory (the start directory without one). */
+static int prepare_unix(const char *api_sock)
+{
+	const char *slash = api_sock ? strrchr(api_sock, '/') : NULL;
+	int dirlen = slash ? (int)(slash - api_sock) : 0;
+	int n;
+
+	unix_addr.sun_family = AF_UNIX;
+	if (!slash)
+		n = snprintf(unix_addr.sun_path, sizeof(unix_addr.sun_path),
+			     "hearth-probe-%d.sock", (int)getpid());
+	else
+		n = snprintf(unix_addr.sun_path, sizeof(unix_addr.sun_path),
+			     "%.*s/hearth-probe-%d.sock", dirlen, api_sock, (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof(unix_addr.sun_path))
+		return -ENAMETOOLONG;
+	/* Relative: made absolute, as the sealed process will name it. */
+	if (unix_addr.sun_path[0] != '/') {
+		char cwd[sizeof(unix_addr.sun_path)], rel[sizeof(unix_addr.sun_path)];
+
+		if (!getcwd(cwd, sizeof(cwd)))
+			return -errno;
+		memcpy(rel, unix_addr.sun_path, sizeof(rel));
+		n = snprintf(unix_addr.sun_path, sizeof(unix_addr.sun_path), "%s/%s", cwd, rel);
+		if (n < 0 || (size_t)n >= sizeof(unix_addr.sun_path))
+			return -ENAMETOOLONG;
+	}
+	unix_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (unix_fd < 0)
+		return -errno;
+	unlink(unix_addr.sun_path);
+	if (bind(unix_fd, (struct sockaddr *)&unix_addr, sizeof(unix_addr)) ||
+	    listen(unix_fd, 8)) {
+		int ret = -errno;
+
+		close(unix_fd);
+		unix_fd = -1;
+		return ret;
+	}
+	return 0;
+}
+
+/*
+ * A process outside Hearth to signal. It waits for the end of a pipe whose
+ * other end only Hearth holds: a parent-death signal would come from the
+ * sealed process, and Landlock refuses that signal too.
+ */
+static int prepare_outside(void)
+{
+	int p[2];
+	char c;
+
+	if (pipe2(p, O_CLOEXEC))
+		return -errno;
+	outside = fork();
+	if (outside < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -errno;
+	}
+	if (outside == 0) {
+		close(p[1]);
+		close(STDIN_FILENO);
+		close(STDOUT_FILENO);
+		close(STDERR_FILENO);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		syscall(SYS_exit_group, 0);
+	}
+	/* The write end, p[1], stays open (close-on-exec) until Hearth exits. */
+	close(p[0]);
+	return 0;
+}
+
+int probe_prepare(const char *api_sock)
 {
 	socklen_t len = sizeof(listen_addr);
+	int ret = prepare_unix(api_sock);
+	int ret2 = prepare_outside();
 
+	if (!ret)
+		ret = ret2;
 	listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (listen_fd < 0)
 		return -errno;
@@ -41,7 +125,7 @@ int probe_prepare(void)
 		listen_fd = -1;
 		return -errno;
 	}
-	return 0;
+	return ret;
 }
 
 static int try_open(void)
@@ -56,6 +140,29 @@ static int try_connect(void)
 	if (fd < 0)
 		return errno;
 	return connect(fd, (struct sockaddr *)&listen_addr, sizeof(listen_addr)) ? errno : 0;
+}
+
+#define PROBE_UNIX "connect unix socket beside the API socket"
+#define PROBE_SIGNAL "signal a process outside"
+
+static int try_connect_unix(void)
+{
+	int fd;
+
+	if (unix_fd < 0)
+		return PROBE_SETUP_FAILED;
+	fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	return syscall(SYS_connect, fd, &unix_addr, sizeof(unix_addr)) ? errno : 0;
+}
+
+/* Signal 0: every check a real signal passes, and nothing delivered. */
+static int try_signal(void)
+{
+	if (outside <= 0)
+		return PROBE_SETUP_FAILED;
+	return syscall(SYS_tgkill, outside, outside, 0) ? errno : 0;
 }
 
 static int try_execve(void)
@@ -89,6 +196,8 @@ static const struct probe_try {
 } tries[] = {
 	{ "open /etc/passwd", try_open },
 	{ "connect 127.0.0.1", try_connect },
+	{ PROBE_UNIX, try_connect_unix },
+	{ PROBE_SIGNAL, try_signal },
 	{ "execve /proc/self/exe", try_execve },
 	{ "ptrace PTRACE_SEIZE hearth", try_ptrace },
 	{ "ioctl SIOCGIFCONF", try_ioctl },
@@ -109,6 +218,50 @@ void probe_outcome(int status, char *buf, size_t len)
 		snprintf(buf, len, "error (killed by signal %d)", WTERMSIG(status));
 	else
 		snprintf(buf, len, "error (exit %d)", code);
+}
+
+/* Appends s at *pos (async-signal-safe), leaving room for the newline. */
+static void put(char *buf, size_t size, size_t *pos, const char *s)
+{
+	while (*s && *pos + 1 < size)
+		buf[(*pos)++] = *s++;
+}
+
+static void thread_line(const char *kind, const char *what, int code)
+{
+	char line[160];
+	size_t pos = 0;
+	const char *name = code > 0 && code != PROBE_SETUP_FAILED ? strerrorname_np(code) : NULL;
+
+	put(line, sizeof(line), &pos, "probe: ");
+	put(line, sizeof(line), &pos, kind);
+	put(line, sizeof(line), &pos, " thread: ");
+	put(line, sizeof(line), &pos, what);
+	put(line, sizeof(line), &pos, code == 0 ? ": allowed" : code == HEARTH_EXIT_SECCOMP ?
+	    ": refused (seccomp)" : name ? ": refused (" : ": error (no target)");
+	if (name && code != HEARTH_EXIT_SECCOMP) {
+		put(line, sizeof(line), &pos, name);
+		put(line, sizeof(line), &pos, ")");
+	}
+	line[pos++] = '\n';
+	if (write(STDERR_FILENO, line, pos) < 0)
+		return;
+}
+
+void probe_thread(enum thread_kind kind, bool seccomp)
+{
+	const struct sandbox_list *l = sandbox_list_get(kind);
+	int code;
+
+	/* Its filter would trap socket(2), and the trap ends Hearth: not tried. */
+	if (seccomp && !sandbox_list_has(l, SCMP_SYS(socket)))
+		code = HEARTH_EXIT_SECCOMP;
+	else
+		code = try_connect_unix();
+	thread_line(l->kind, PROBE_UNIX, code);
+	code = seccomp && !sandbox_list_has(l, SCMP_SYS(tgkill)) ? HEARTH_EXIT_SECCOMP
+								: try_signal();
+	thread_line(l->kind, PROBE_SIGNAL, code);
 }
 
 /* The child: only raw syscalls after fork, as in any multithreaded process's child. */

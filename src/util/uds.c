@@ -73,6 +73,59 @@ err_close:
 	return uds_fail(ret, what, path, strerror(-ret), err);
 }
 
+#define UDS_MADE_MAX 4
+
+static char made[UDS_MADE_MAX][PATH_MAX];
+static unsigned int nmade;
+
+/* path's directory into out: "." for a bare name. */
+static int uds_dirname(const char *path, char *out, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+
+	if (slash == path)
+		n = 1;
+	if (!slash)
+		return snprintf(out, len, ".") >= (int)len ? -ENAMETOOLONG : 0;
+	if (n >= len)
+		return -ENAMETOOLONG;
+	memcpy(out, path, n);
+	out[n] = '\0';
+	return 0;
+}
+
+int uds_make_dir(const char *what, const char *path, struct err *err)
+{
+	char dir[PATH_MAX];
+	int ret = uds_dirname(path, dir, sizeof(dir));
+
+	if (ret)
+		return uds_fail(ret, what, path, strerror(-ret), err);
+	if (mkdir(dir, 0700)) {
+		if (errno == EEXIST)
+			return 0;
+		ret = -errno;
+		return err_set(err, false, ret, "%s %s: cannot make its directory %s: %s", what,
+			       path, dir, strerror(errno));
+	}
+	if (nmade < UDS_MADE_MAX)
+		snprintf(made[nmade++], sizeof(made[0]), "%s", dir);
+	return 0;
+}
+
+bool uds_dir_made(const char *path)
+{
+	char dir[PATH_MAX];
+
+	if (uds_dirname(path, dir, sizeof(dir)))
+		return false;
+	for (unsigned int i = 0; i < nmade; i++)
+		if (!strcmp(made[i], dir))
+			return true;
+	return false;
+}
+
 static char exit_path[PATH_MAX];
 static bool exit_path_set;
 

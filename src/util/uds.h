@@ -2,6 +2,7 @@
 #ifndef HEARTH_UTIL_UDS_H
 #define HEARTH_UTIL_UDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "util/err.h"
@@ -14,6 +15,17 @@
  * -EEXIST for something in the way, -EINVAL for a path of the wrong size.
  */
 int uds_listen(const char *what, const char *path, int backlog, struct err *err);
+
+/*
+ * Makes the directory that holds path (mode 0700, one level) when it does
+ * not exist yet, and remembers it: a directory Hearth made for this VM,
+ * which the sandbox may keep whole once sealed (hybrid vsock's
+ * uds_path_PORT sockets appear there later). An existing directory is
+ * left as it is. 0, or -errno with "WHAT PATH: reason" in err.
+ */
+int uds_make_dir(const char *what, const char *path, struct err *err);
+/* Whether uds_make_dir made path's directory in this process. */
+bool uds_dir_made(const char *path);
 
 /*
  * The socket a fatal exit must still remove though it skips all unwinding:

@@ -7,6 +7,7 @@
  * reachable; with the sandbox and the filters off, every attempt must
  * succeed, so the test can fail.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -17,9 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <pthread.h>
 
 #include <cmocka.h>
 #include <seccomp.h>
@@ -130,10 +134,13 @@ static void test_paths_from_config(void **state)
 	c.vsock.uds_path = "/run/vm1/v.sock";
 	assert_false(sandbox_needs_host_net(&c));
 	assert_int_equal(sandbox_paths_from_config(&l, &c, "/home/u"), 0);
+	/* The files themselves, never their directories. */
 	assert_int_equal(l.n, 3);
-	assert_string_equal(l.p[0].path, "/images");
-	assert_string_equal(l.p[1].path, "/home/u");
-	assert_string_equal(l.p[2].path, "/run/vm1");
+	assert_string_equal(l.p[0].path, "/images/root.ext4");
+	assert_string_equal(l.p[1].path, "/home/u/data.img");
+	assert_string_equal(l.p[2].path, "/run/vm1/v.sock");
+	for (unsigned int i = 0; i < l.n; i++)
+		assert_false(l.p[i].dir);
 	/* vhost vsock reopens its device; user networking reads resolv.conf. */
 	memset(&l, 0, sizeof(l));
 	c.ndrives = 0;
@@ -192,7 +199,7 @@ static bool kernel_can_confine(void)
 	return landlock_abi() > 0 || (WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
-#define PROBE_LINES 5
+#define PROBE_LINES 7
 
 /* A kernel with no namespaces and no Landlock, as far as this process can tell. */
 static int kernel_without_sandboxing(void)
@@ -218,13 +225,58 @@ struct probe_out {
 	int status;
 };
 
+/* The stand-in for `hearth serve`'s api thread: in service before the seal, then on call. */
+struct fake_api {
+	int cmd[2], res[2];
+	pid_t target;
+};
+
+static void *fake_api_thread(void *arg)
+{
+	struct fake_api *a = arg;
+	char c;
+	int e;
+
+	pthread_setname_np(pthread_self(), "api");
+	e = thread_hook_enter(THREAD_API) ? 255 : 0;
+	if (write(a->res[1], &e, sizeof(e)) != sizeof(e) || e)
+		return NULL;
+	/* After the seal: signal 0 to the test's process outside, as the audit's tgkill did. */
+	if (read(a->cmd[0], &c, 1) != 1)
+		return NULL;
+	e = syscall(SYS_tgkill, a->target, a->target, 0) ? errno : 0;
+	if (write(a->res[1], &e, sizeof(e)) != sizeof(e))
+		return NULL;
+	return NULL;
+}
+
+static const char *verdict(int e)
+{
+	return e ? strerrorname_np(e) : "allowed";
+}
+
+/* What the io thread sees once sealed: a Unix socket beside the API socket, named. */
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int e;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	e = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ? errno : 0;
+	close(fd);
+	return e;
+}
+
 /*
- * A child seals as the io thread does (a drive in dir), reports whether
- * it can still reach the drive, then enters the io thread's hook: the
- * probe, then the io filter.
+ * A child seals as the io thread does, with a drive and the API socket in
+ * dir and an api thread in service since before the seal (as `hearth
+ * serve` has); it reports whether it can still reach the drive, connect
+ * to dir/neighbour.sock, and signal outside from the api thread, then
+ * enters the io thread's hook: the probe, then the io filter.
  */
 static void run_sealed(bool sandbox, bool seccomp, bool bare_kernel, const char *dir,
-		       struct probe_out *out)
+		       pid_t outside, struct probe_out *out)
 {
 	int pipefd[2];
 	ssize_t n, got = 0;
@@ -235,10 +287,12 @@ static void run_sealed(bool sandbox, bool seccomp, bool bare_kernel, const char 
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		struct sandbox_opts o = { .off = !sandbox, .seccomp_off = !seccomp, .probe = true };
-		char drive[256];
+		struct fake_api a = { .target = outside };
+		char drive[96], api_sock[96], neighbour[96];
 		struct err err;
 		struct vm_config c;
-		int fd;
+		pthread_t t;
+		int fd, e;
 
 		close(pipefd[0]);
 		dup2(pipefd[1], STDERR_FILENO);
@@ -247,9 +301,15 @@ static void run_sealed(bool sandbox, bool seccomp, bool bare_kernel, const char 
 			_exit(89);
 		if (seccomp && sandbox_init(&err))
 			_exit(90);
+		snprintf(drive, sizeof(drive), "%s/disk.img", dir);
+		snprintf(api_sock, sizeof(api_sock), "%s/api.sock", dir);
+		snprintf(neighbour, sizeof(neighbour), "%s/neighbour.sock", dir);
+		o.api_sock = api_sock;
 		if (sandbox_prepare(&o, &err))
 			_exit(91);
-		snprintf(drive, sizeof(drive), "%s/disk.img", dir);
+		if (pipe(a.cmd) || pipe(a.res) || pthread_create(&t, NULL, fake_api_thread, &a) ||
+		    read(a.res[0], &e, sizeof(e)) != sizeof(e) || e)
+			_exit(94);
 		vm_config_init(&c);
 		c.ndrives = 1;
 		c.drives[0].path_on_host = drive;
@@ -260,6 +320,10 @@ static void run_sealed(bool sandbox, bool seccomp, bool bare_kernel, const char 
 		}
 		fd = open(drive, O_RDWR | O_CLOEXEC);
 		fprintf(stderr, "drive: %s\n", fd >= 0 ? "reachable" : strerror(errno));
+		fprintf(stderr, "neighbour: %s\n", verdict(connect_unix(neighbour)));
+		if (write(a.cmd[1], "s", 1) != 1 || read(a.res[0], &e, sizeof(e)) != sizeof(e))
+			_exit(95);
+		fprintf(stderr, "api thread signal: %s\n", verdict(e));
 		fflush(stderr);
 		if (thread_hook_enter(THREAD_IO))
 			_exit(93);
@@ -272,6 +336,54 @@ static void run_sealed(bool sandbox, bool seccomp, bool bare_kernel, const char 
 	out->text[got] = '\0';
 	close(pipefd[0]);
 	assert_int_equal(waitpid(pid, &out->status, 0), pid);
+}
+
+/* dir and what is in it: the drive, and the sockets the probe leaves. */
+static void remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[512];
+
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.' && snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) > 0)
+			unlink(p);
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+/* The test's own process outside the sandbox: a `sleep`, and a listener beside the API socket. */
+struct outside {
+	pid_t sleeper;
+	int listen_fd;
+	char path[96];
+};
+
+static void outside_start(struct outside *o, const char *dir)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	o->sleeper = fork();
+	assert_true(o->sleeper >= 0);
+	if (o->sleeper == 0) {
+		execlp("sleep", "sleep", "600", (char *)NULL);
+		_exit(127);
+	}
+	snprintf(o->path, sizeof(o->path), "%s/neighbour.sock", dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", o->path);
+	o->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(o->listen_fd >= 0);
+	assert_int_equal(bind(o->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(o->listen_fd, 8), 0);
+}
+
+static void outside_stop(struct outside *o)
+{
+	kill(o->sleeper, SIGKILL);
+	waitpid(o->sleeper, NULL, 0);
+	close(o->listen_fd);
+	unlink(o->path);
 }
 
 static int count_lines(const char *text, const char *verdict)
@@ -306,6 +418,7 @@ static void test_degrade(void **state)
 	char dir[] = "/tmp/hearth-confine-XXXXXX";
 	char path[64];
 	struct probe_out out;
+	struct outside o;
 	int fd;
 
 	(void)state;
@@ -314,9 +427,10 @@ static void test_degrade(void **state)
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
 	close(fd);
-	run_sealed(true, true, true, dir, &out);
-	unlink(path);
-	rmdir(dir);
+	outside_start(&o, dir);
+	run_sealed(true, true, true, dir, o.sleeper, &out);
+	outside_stop(&o);
+	remove_dir(dir);
 	print_message("%s", out.text);
 	assert_true(WIFEXITED(out.status) && WEXITSTATUS(out.status) == 0);
 	assert_int_equal(count(out.text, "hearth: warning: "), 2);
@@ -328,56 +442,61 @@ static void test_degrade(void **state)
 	/* Nothing hides the host's files now; seccomp still stands. */
 	assert_non_null(strstr(out.text, "probe: open /etc/passwd: allowed"));
 	assert_non_null(strstr(out.text, "probe: execve /proc/self/exe: refused (seccomp)"));
+	/* The api thread's share of the probe ran too, at the seal. */
+	assert_non_null(strstr(out.text, "probe: api thread: connect unix socket beside the API "
+					 "socket: refused (seccomp)"));
 	assert_non_null(strstr(out.text, "probe: done"));
 }
 
-/*
- * A directory the VM uses may be where the new root is staged (/tmp):
- * sealed, a file made there must land in the host's /tmp.
- */
-static void stage_dir_bound(bool all_candidates)
+/* The pure rule: a directory, or one above it, that others share. */
+static void test_shared_rule(void **state)
 {
-	static const char *const cand[] = { "/tmp", "/mnt", "/run", "/var/tmp", "/media",
-					    "/srv", "/opt" };
-	char name[64];
-	int st;
-	pid_t pid;
+	static const char *const shared[] = { "/", "/run", "/tmp", "/home/u" };
 
-	snprintf(name, sizeof(name), "/tmp/hearth-confine-stage-%d", (int)getpid());
-	unlink(name);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct sandbox_opts o = { .seccomp_off = true };
-		struct err err;
-		struct vm_config c;
-		int fd;
-
-		log_set_level(LOG_ERR);
-		vm_config_init(&c);
-		c.machine.vcpu_count = 1;
-		/* All of them: the stage can only be one that is bound in too. */
-		for (unsigned int i = 0; all_candidates && i < sizeof(cand) / sizeof(cand[0]); i++)
-			if (sandbox_allow_dir(cand[i]))
-				_exit(90);
-		if (sandbox_allow_dir("/tmp") || sandbox_prepare(&o, &err) ||
-		    sandbox_seal(&c, &err))
-			_exit(91);
-		fd = open(name, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-		syscall(SYS_exit_group, fd < 0 ? errno : 0);
-	}
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
-	assert_int_equal(access(name, F_OK), 0);
-	unlink(name);
+	(void)state;
+	assert_string_equal(sandbox_dir_shared("/tmp", shared + 1, 3), "/tmp");
+	assert_string_equal(sandbox_dir_shared("/home", shared + 1, 3), "/home/u");
+	assert_string_equal(sandbox_dir_shared("/", shared + 1, 3), "/run");
+	assert_null(sandbox_dir_shared("/tmp/vm1", shared + 1, 3));
+	assert_null(sandbox_dir_shared("/runx", shared + 1, 3));
+	assert_null(sandbox_dir_shared("/home/u/vm", shared + 1, 3));
+	assert_string_equal(sandbox_dir_shared("/", shared, 1), "/");
+	assert_null(sandbox_dir_shared("/srv/vm", shared, 1));
 }
 
-static void test_stage_dir_bound(void **state)
+/*
+ * Keeping a shared directory is refused with one line naming it and why,
+ * as named or through a link (/var/run), and so is one above it; a
+ * directory of the VM's own inside /tmp is kept.
+ */
+static void test_shared_refused(void **state)
 {
+	static const char *const refused[] = { "/tmp", "/run", "/var/run", "/", "/var", "/dev",
+					       "/tmp/", "/tmp/.." };
+	char dir[] = "/tmp/hearth-confine-XXXXXX";
+	char home[] = "/tmp/hearth-home-XXXXXX";
+	struct err err;
+
 	(void)state;
-	stage_dir_bound(false);
-	stage_dir_bound(true);
+	for (unsigned int i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		err = (struct err)ERR_INIT;
+		assert_int_equal(sandbox_allow_dir(refused[i], &err), -EPERM);
+		print_message("%s: %s\n", refused[i], err.msg);
+		assert_true(err.usage);
+		assert_non_null(strstr(err.msg, "other programs share"));
+		assert_non_null(strstr(err.msg, "exposes /"));
+	}
+	err = (struct err)ERR_INIT;
+	assert_int_equal(sandbox_allow_dir("/run", &err), -EPERM);
+	assert_non_null(strstr(err.msg, "would keep /run, which exposes /run"));
+	assert_non_null(mkdtemp(dir));
+	assert_non_null(mkdtemp(home));
+	setenv("HOME", home, 1);
+	assert_int_equal(sandbox_allow_dir(home, &err), -EPERM);
+	assert_non_null(strstr(err.msg, home));
+	assert_int_equal(sandbox_allow_dir(dir, &err), 0);
+	rmdir(dir);
+	rmdir(home);
 }
 
 static void test_probe(void **state)
@@ -385,6 +504,7 @@ static void test_probe(void **state)
 	char dir[] = "/tmp/hearth-confine-XXXXXX";
 	char path[64];
 	struct probe_out on, off, walls;
+	struct outside o;
 	int fd;
 
 	(void)state;
@@ -393,18 +513,22 @@ static void test_probe(void **state)
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
 	close(fd);
+	outside_start(&o, dir);
 
-	run_sealed(false, false, false, dir, &off);
-	run_sealed(true, true, false, dir, &on);
-	run_sealed(true, false, false, dir, &walls);
-	unlink(path);
-	rmdir(dir);
+	run_sealed(false, false, false, dir, o.sleeper, &off);
+	run_sealed(true, true, false, dir, o.sleeper, &on);
+	run_sealed(true, false, false, dir, o.sleeper, &walls);
+	outside_stop(&o);
+	remove_dir(dir);
 	print_message("sandbox off:\n%ssandbox on:\n%ssandbox on, seccomp off:\n%s", off.text,
 		      on.text, walls.text);
 
 	assert_true(WIFEXITED(off.status) && WEXITSTATUS(off.status) == 0);
 	assert_int_equal(count_lines(off.text, ": allowed"), PROBE_LINES);
 	assert_non_null(strstr(off.text, "drive: reachable"));
+	/* Without a sandbox both are reachable: the checks below can fail. */
+	assert_non_null(strstr(off.text, "neighbour: allowed"));
+	assert_non_null(strstr(off.text, "api thread signal: allowed"));
 
 	assert_true(WIFEXITED(on.status) && WEXITSTATUS(on.status) == 0);
 	assert_non_null(strstr(on.text, "probe: done"));
@@ -427,12 +551,27 @@ static void test_probe(void **state)
 		print_message("no Landlock and no namespaces here: open and connect not checked\n");
 		return;
 	}
-	assert_int_equal(count_lines(on.text, ": refused"), PROBE_LINES - 1 + ptrace_refused);
+	/*
+	 * The API socket's directory (the drive's too) is not in the sealed
+	 * root: a socket beside it is out of reach. The api thread, in
+	 * service since before the seal, is inside the same sandbox: it
+	 * signals nothing outside.
+	 */
+	assert_non_null(strstr(on.text, "neighbour: ENOENT"));
+	assert_null(strstr(on.text, "api thread signal: allowed"));
+	assert_non_null(strstr(on.text, "api thread signal: "));
+	assert_int_equal(count_lines(on.text, ": refused"), PROBE_LINES - 1 + ptrace_refused + 2);
+	assert_int_equal(count_lines(on.text, ": allowed"), 1 - ptrace_refused);
 	/* Without seccomp the sandbox's own walls still hold: only the ioctl gets through. */
 	assert_true(WIFEXITED(walls.status) && WEXITSTATUS(walls.status) == 0);
 	assert_non_null(strstr(walls.text, "drive: reachable"));
+	assert_non_null(strstr(walls.text, "neighbour: ENOENT"));
+	assert_null(strstr(walls.text, "api thread signal: allowed"));
 	assert_non_null(strstr(walls.text, "ioctl SIOCGIFCONF: allowed"));
-	assert_int_equal(count_lines(walls.text, ": refused"), PROBE_LINES - 2 + ptrace_refused);
+	assert_non_null(strstr(walls.text, "probe: api thread: connect unix socket beside the API "
+					   "socket: refused (ENOENT)"));
+	assert_int_equal(count_lines(walls.text, ": refused"),
+			 PROBE_LINES - 2 + ptrace_refused + 2);
 	assert_null(strstr(walls.text, "(seccomp)"));
 }
 
@@ -444,9 +583,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_paths_from_config),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_outcome),
-		cmocka_unit_test(test_stage_dir_bound),
+		cmocka_unit_test(test_shared_rule),
 		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_degrade),
+		/* Last: what it keeps stays in this process's list. */
+		cmocka_unit_test(test_shared_refused),
 	};
 
 	/* The probe's execve attempt runs this binary again: it must only exit 0. */

@@ -336,6 +336,10 @@ static int vu_listen(struct vsock_uds *vu, struct err *err)
 {
 	int ret;
 
+	/* A directory of its own, made here, is one the sandbox may keep for uds_path_PORT. */
+	ret = uds_make_dir("uds_path", vu->path, err);
+	if (ret)
+		return ret;
 	vu->listen_fd = uds_listen("uds_path", vu->path, 64, err);
 	if (vu->listen_fd < 0) {
 		ret = vu->listen_fd;
