@@ -63,7 +63,7 @@ void cli_run_usage(FILE *out)
 		"  --jail DIR --uid U --gid G  (root only) chroot into DIR and run as U:G;\n"
 		"                    every path is then resolved inside DIR\n"
 		"  --snapshot-dir DIR  with the sandbox, where snapshots of this VM may be\n"
-		"                    written (besides the API socket's directory)\n"
+		"                    written (not /, /run, /tmp, /dev or $HOME)\n"
 		"  -v, --verbose     more log output\n"
 		"  -q, --quiet       errors only\n"
 		"\n"

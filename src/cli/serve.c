@@ -198,7 +198,7 @@ static const char flags_help[] =
 	"  --no-seccomp                 run without the per-thread seccomp filters\n"
 	"  --no-sandbox                 run without the process sandbox (docs/security.md)\n"
 	"  --snapshot-dir DIR           with the sandbox, where snapshots may be written\n"
-	"                               after boot (besides the API socket's directory)\n"
+	"                               after boot (not /, /run, /tmp, /dev or $HOME)\n"
 	"  --jail DIR --uid U --gid G   (root only) chroot into DIR, run as U:G; the API's\n"
 	"                               paths are then resolved inside DIR\n"
 	"  --start-time-us, --start-time-cpu-us, --parent-cpu-time-us US\n"

@@ -378,7 +378,14 @@ def case_usage(binary, tmp):
             (["serve", "--no-api"], ["--no-api", "--config-file"]),
             (["serve", "--api-sock", os.path.join(tmp, "a.sock"), "--bogus"], ["--bogus"]),
             (["serve", "--no-api", "--config-file", os.path.join(tmp, "missing.json")],
-             ["missing.json"])):
+             ["missing.json"]),
+            # A sandbox that would keep a directory others share: refused, naming it.
+            (["serve", "--api-sock", os.path.join(tmp, "a.sock"), "--snapshot-dir", "/tmp"],
+             ["--snapshot-dir '/tmp'", "exposes /tmp", "other programs share"]),
+            (["serve", "--api-sock", os.path.join(tmp, "a.sock"), "--snapshot-dir", "/var/run"],
+             ["--snapshot-dir '/var/run'", "exposes /", "other programs share"]),
+            (["serve", "--api-sock", os.path.join(tmp, "a.sock"), "--snapshot-dir", "/"],
+             ["exposes /"])):
         rc, out, err = run_plain(binary, argv)
         check(rc == 2, "%s: exit %d, expected 2\n%s" % (argv, rc, err))
         line = one_line(err)

@@ -45,8 +45,9 @@ def plan(vmm):
     ]
 
 
-PROBES = ["open /etc/passwd", "connect 127.0.0.1", "execve /proc/self/exe",
-          "ptrace PTRACE_SEIZE hearth", "ioctl SIOCGIFCONF"]
+PROBES = ["open /etc/passwd", "connect 127.0.0.1", "connect unix socket beside the API socket",
+          "signal a process outside", "execve /proc/self/exe", "ptrace PTRACE_SEIZE hearth",
+          "ioctl SIOCGIFCONF"]
 PROBE_CMDLINE = "console=ttyS0 panic=-1"
 
 

@@ -29,7 +29,10 @@ import lab as L  # noqa: E402
 
 CID = 3
 HV_CID = 4
-HV_SOCK = "/tmp/hv.sock"
+# In a directory Hearth makes itself: the only kind the sandbox keeps for the
+# guest's connections to uds_path_PORT (src/sandbox/confine.h).
+HV_DIR = "/tmp/hv"
+HV_SOCK = HV_DIR + "/v.sock"
 RUN_TIMEOUT = 300
 WORK = os.path.join(L.REPO, "build", "lab-vsock")  # socat and its libraries (a cache)
 L1_VSOCK_MODULES = ["vhost_vsock"]
@@ -92,13 +95,15 @@ reset1() { out=$(timeout 20 $S -u VSOCK-CONNECT:%(cid)d:1237 -) && [ -n "$out" ]
 try 90 reset1; say "reset=$out"
 say "done"
 # Hybrid vsock: the next Hearth run listens on %(hv)s; no vhost involved.
-rm -f %(hv)s_5001
-$S UNIX-LISTEN:%(hv)s_5001 SYSTEM:'read l; echo "host-saw:$l"' 2>/dev/null &
+# The directory must be Hearth's: it is gone now, and the listener waits for it.
+rm -rf %(hvdir)s
+( i=0; while [ ! -d %(hvdir)s ] && [ $i -lt 600 ]; do sleep 0.5; i=$((i+1)); done
+  $S UNIX-LISTEN:%(hv)s_5001 SYSTEM:'read l; echo "host-saw:$l"' 2>/dev/null ) &
 hv1() { out=$( (echo "CONNECT 5000"; echo host-ping; sleep 2) | timeout 20 $S -t 5 - UNIX-CONNECT:%(hv)s) \
         && echo "$out" | grep -q guest-hello; }
 try 300 hv1; say "hv_echo=$(echo $out | tr ' ' '+')"
 say "hv_done"
-''' % dict(cid=CID, hv=HV_SOCK)
+''' % dict(cid=CID, hv=HV_SOCK, hvdir=HV_DIR)
 
 
 def get_socat():
