@@ -57,7 +57,7 @@ H=/lab/bin/hearth
 api() { curl -s -o /tmp/resp -w '%{http_code}' --unix-socket /tmp/b.sock -X "$1" \
           -H 'Content-Type: application/json' -d "$3" "http://localhost$2"; }
 $H run --kernel @KERNEL@ --initrd @INITRD@ --cmdline "@CMDLINE@" --cpus 2 --memory @MEM@ \
-  --api-sock /tmp/b.sock </dev/null >/tmp/h.out 2>/tmp/h.err & hp=$!
+  --api-sock /tmp/b.sock --snapshot-dir /tmp/b </dev/null >/tmp/h.out 2>/tmp/h.err & hp=$!
 waitfor '^LAB count 30 ' /tmp/h.out 1800 || echo "BENCH hearth_error=no_counter"
 api PATCH /vm '{"state": "Paused"}' >/dev/null
 t0=$(up)

@@ -18,8 +18,11 @@ config file, in ONE L1 boot.
              the guest's O_DIRECT read of the limited disk never beats its
              bucket (size + burst + rate x time) while the same read of an
              unlimited one does; PATCH /drives swaps the running disk's file
-             and the guest reads the new one at its new size; FlushMetrics
-             writes a line with the disks' counters and throttles.
+             and the guest reads the new one at its new size: a file inside
+             --snapshot-dir, the only directory the sealed sandbox keeps,
+             while a file outside it (not a drive given at start) is 400
+             naming it; FlushMetrics writes a line with the disks' counters
+             and throttles.
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
@@ -175,15 +178,21 @@ finish $hp
 '''
 
 
+# Once sealed, the sandbox reaches only the drive files given at start and
+# --snapshot-dir (docs/security.md): the image swapped in later lives there,
+# as under Firecracker's jailer it would have to live inside the jail. The
+# same image outside it is the refusal's case.
 DEVICES = PRELUDE + r'''
+rm -rf /tmp/swap; mkdir -p /tmp/swap
 dd if=/dev/zero of=/tmp/a.img bs=1M count=4 2>/dev/null
 printf 'disk-A-mark-----' | dd of=/tmp/a.img conv=notrunc 2>/dev/null
-dd if=/dev/zero of=/tmp/b.img bs=1M count=8 2>/dev/null
-printf 'disk-B-mark-----' | dd of=/tmp/b.img conv=notrunc 2>/dev/null
+dd if=/dev/zero of=/tmp/swap/b.img bs=1M count=8 2>/dev/null
+printf 'disk-B-mark-----' | dd of=/tmp/swap/b.img conv=notrunc 2>/dev/null
+cp /tmp/swap/b.img /tmp/outside.img
 dd if=/dev/zero of=/tmp/rl.img bs=1M count=8 2>/dev/null
 dd if=/dev/zero of=/tmp/free.img bs=1M count=8 2>/dev/null
 rm -f /tmp/m.json
-$H serve --api-sock $S </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
+$H serve --api-sock $S --snapshot-dir /tmp/swap </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
 waitsock
 echo "API boot_source=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@INITRD@", "boot_args": "@CMDLINE@ lab.rl=1 lab.watch=1"}')"
 echo "API metrics=$(api PUT /metrics '{"metrics_path": "/tmp/m.json"}')"
@@ -193,7 +202,8 @@ echo "API drive_free=$(api PUT /drives/free '{"drive_id": "free", "path_on_host"
 echo "API start=$(api PUT /actions '{"action_type": "InstanceStart"}')"
 waitfor '^LAB disk_now=disk-A' /tmp/g.out 1800 && echo "API saw_a=yes"
 echo "API patch_missing=$(api PATCH /drives/data '{"drive_id": "data", "path_on_host": "/tmp/nope.img"}') $(cat /tmp/resp)"
-echo "API patch=$(api PATCH /drives/data '{"drive_id": "data", "path_on_host": "/tmp/b.img"}') $(cat /tmp/resp)"
+echo "API patch_outside=$(api PATCH /drives/data '{"drive_id": "data", "path_on_host": "/tmp/outside.img"}') $(cat /tmp/resp)"
+echo "API patch=$(api PATCH /drives/data '{"drive_id": "data", "path_on_host": "/tmp/swap/b.img"}') $(cat /tmp/resp)"
 waitfor '^LAB disk_now=disk-B' /tmp/g.out 600 && echo "API saw_b=yes"
 waitfor '^LAB read_vdc=' /tmp/g.out 1800
 echo "API flush=$(api PUT /actions '{"action_type": "FlushMetrics"}') $(cat /tmp/resp)"
@@ -321,6 +331,10 @@ def check_devices(r):
     yield a.get("saw_a") == "yes", "%s: the guest reads the first file" % n
     yield (a.get("patch_missing") or "").startswith("400") and "nope.img" in a.get("patch_missing", ""), \
         "%s: PATCH to a missing file is 400 naming it (got %s)" % (n, a.get("patch_missing"))
+    yield (a.get("patch_outside") or "").startswith("400") and \
+        "outside.img" in a.get("patch_outside", ""), \
+        "%s: PATCH to a file the sealed sandbox does not keep is 400 naming it (got %s)" % (
+            n, a.get("patch_outside"))
     yield (a.get("patch") or "").startswith("204"), "%s: PATCH /drives/data is 204 (got %s)" % (
         n, a.get("patch"))
     seen = [l.strip() for l in r.guest_lines if l.strip().startswith("LAB disk_now=")]

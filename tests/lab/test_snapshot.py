@@ -10,6 +10,8 @@ twice at once, in ONE L1 boot.
   every second, fetches a file from L1's httpd through the user-mode NIC
   every 2 s, and keeps one socat listener on vsock port 5000 (hybrid vsock,
   whose Unix socket is relative: each restore has its own).
+  Snapshots are written into /tmp/s, each writer's --snapshot-dir: the only
+  directory the sealed sandbox keeps for them (docs/snapshots.md).
   1. `hearth run --api-sock` with hostfwd=tcp:5556-:7778 to a line echo in
      the guest; L1 holds a connection through it (a line each way) while
      the snapshot is taken. snapshot/create on the running VM and
@@ -151,6 +153,7 @@ RH="--drive-override disk0=d.img --net-override eth0=$FWD --vsock-override v.soc
 # 1. the original
 $H run --kernel @KERNEL@ --initrd @INITRD@ --cmdline "@CMDLINE@" --cpus 2 --memory @MEM@ \
   --disk path=d.img --net user,host-loopback=on,hostfwd=tcp:5556-:7778 --vsock cid=3,uds=v.sock --api-sock /tmp/a0.sock \
+  --snapshot-dir /tmp/s \
   </dev/null >/tmp/g0.out 2>/tmp/h0.err & hp=$!
 waitsock /tmp/a0.sock
 waitfor '^LAB count 40 ' /tmp/g0.out 3000 && echo "SNAP counting=yes"
@@ -198,7 +201,7 @@ echo "SNAP k_restore=$? $(head -n 1 /tmp/k.err)"
 # (with its own httpd for the wget); a third restore beside restore 1 must fail to bind.
 cp /tmp/run0/d.img /tmp/r1/d.img; cp /tmp/run0/d.img /tmp/r2/d.img
 mkdir -p /tmp/r4; cp /tmp/run0/d.img /tmp/r4/d.img
-cd /tmp/r1; $H serve --api-sock /tmp/a1.sock </dev/null >/tmp/g1.out 2>/tmp/h1.err & p1=$!
+cd /tmp/r1; $H serve --api-sock /tmp/a1.sock --snapshot-dir /tmp/s </dev/null >/tmp/g1.out 2>/tmp/h1.err & p1=$!
 cd /tmp/r2; unshare -n sh -c 'ip link set lo up
   httpd -f -p 127.0.0.1:8080 -h /tmp/www >/dev/null 2>&1 </dev/null & echo $! >/tmp/web2.pid
   exec '"$H"' restore --snapshot /tmp/s/vm.snap --mem /tmp/s/vm.mem --resume '"$RH"'' \
