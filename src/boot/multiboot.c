@@ -214,6 +214,25 @@ int mb_parse(const uint8_t *data, size_t size, struct kernel_image *img,
 	return 0;
 }
 
+/* Below 1 MiB, what Hearth writes or the kernel expects untouched: the rest is free. */
+static const struct mb_low_area mb_low_areas[] = {
+	{ 0, MB_LOW_FREE_START, "the real-mode IVT and BIOS data area" },
+	{ LAYOUT_GDT, MB_INFO_GPA, "Hearth's boot GDT, page tables and initial stack" },
+	{ MB_INFO_GPA, MB_AREA_END, "the Multiboot information" },
+	{ LAYOUT_EBDA, LAYOUT_KERNEL_LOAD, "the EBDA, VGA and BIOS area (ACPI tables at 0xe0000)" },
+};
+
+const struct mb_low_area *mb_low_overlap(uint64_t start, uint64_t len)
+{
+	for (size_t i = 0; i < sizeof(mb_low_areas) / sizeof(mb_low_areas[0]); i++) {
+		const struct mb_low_area *a = &mb_low_areas[i];
+
+		if (start < a->end && a->start < start + len)
+			return a;
+	}
+	return NULL;
+}
+
 int mb_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_plan *plan,
 	    struct err *err)
 {
@@ -227,10 +246,13 @@ int mb_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_pl
 	for (unsigned int i = 0; i < l.nsegs; i++) {
 		const struct mb_segment *s = &l.segs[i];
 
-		/* Below 1 MiB: the information structure, ACPI tables and the BIOS areas. */
-		if (s->paddr < LAYOUT_KERNEL_LOAD)
-			return err_set(err, true, -EINVAL, "Multiboot segment %u at 0x%x overlaps "
-				       "the reserved area below 1 MiB", i, s->paddr);
+		const struct mb_low_area *a = mb_low_overlap(s->paddr, s->memsz);
+
+		if (a)
+			return err_set(err, true, -EINVAL, "Multiboot segment %u [0x%x, +0x%x) "
+				       "overlaps %s [0x%llx, 0x%llx)", i, s->paddr, s->memsz,
+				       a->what, (unsigned long long)a->start,
+				       (unsigned long long)a->end);
 		if (!guest_mem_ptr(gm, s->paddr, s->memsz))
 			return err_set(err, true, -E2BIG, "Multiboot segment %u [0x%x, +0x%x) does "
 				       "not fit in guest RAM (%llu MiB below the 3 GiB hole); "

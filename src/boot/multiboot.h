@@ -16,6 +16,11 @@
  *   0x6800  command line: the kernel's path, then --cmdline, up to 6 KiB
  *
  * The initial ESP is 0x6000 (growing down, away from the structure).
+ *
+ * Segments may load below 1 MiB where nothing of Hearth's is (a kernel
+ * that drops to real mode loads at 0x8000): [0x500, 0x1000) and
+ * [0x8000, 0x9fc00). Hearth places no AP trampoline: the APs wait for the
+ * kernel's INIT/SIPI, and 0x8000-0xdfff is left to the kernel for its own.
  */
 #ifndef HEARTH_BOOT_MULTIBOOT_H
 #define HEARTH_BOOT_MULTIBOOT_H
@@ -55,6 +60,8 @@
 #define MB_CMDLINE_MAX 0x1800u      /* including the NUL */
 #define MB_STACK_GPA MB_INFO_GPA
 #define MB_INFO_SIZE 116u
+#define MB_AREA_END 0x8000u         /* the end of the structure's area */
+#define MB_LOW_FREE_START 0x500u    /* past the IVT (0-0x3ff) and the BDA (0x400-0x4ff) */
 
 /* Offsets in struct multiboot_info. */
 #define MBI_FLAGS 0
@@ -99,7 +106,16 @@ int mb_layout_parse(const uint8_t *data, size_t size, struct mb_layout *out,
 int mb_parse(const uint8_t *data, size_t size, struct kernel_image *img,
 	     struct err *err);
 
-/* Places the segments (at or above 1 MiB, inside RAM) and zeroes the bss. */
+/* A piece of low memory Hearth keeps from Multiboot segments. */
+struct mb_low_area {
+	uint64_t start, end;
+	const char *what;
+};
+
+/* The first kept area [start, start + len) overlaps, or NULL. */
+const struct mb_low_area *mb_low_overlap(uint64_t start, uint64_t len);
+
+/* Places the segments (inside RAM, clear of mb_low_overlap's areas) and zeroes the bss. */
 int mb_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_plan *plan,
 	    struct err *err);
 

@@ -10,6 +10,13 @@
 #define LAYOUT_PML4 0x2000ull
 #define LAYOUT_PDPT 0x3000ull
 #define LAYOUT_PD 0x4000ull       /* four pages: 4 GiB of 2 MiB mappings */
+/*
+ * The boot tables as one block from the GDT's page: the GDT alone (32-bit
+ * entry), or the GDT and the page tables above it (64-bit entry). A --flat
+ * image may move the block (boot/flat.h); the offsets stay.
+ */
+#define LAYOUT_TABLES_GDT_SIZE 0x1000ull
+#define LAYOUT_TABLES_SIZE (LAYOUT_PD + 4 * 0x1000ull - LAYOUT_GDT)
 #define LAYOUT_BOOT_PARAMS 0x8000ull
 #define LAYOUT_BOOT_STACK 0x8ff0ull  /* for ELF test guests */
 #define LAYOUT_CMDLINE 0x20000ull
@@ -30,6 +37,16 @@
 #define LAYOUT_IOAPIC 0xfec00000ull
 #define LAYOUT_LAPIC 0xfee00000ull
 
+/*
+ * Ports KVM's in-kernel devices answer (with the in-kernel irqchip and
+ * PIT): the PICs, the PIT and the speaker port. A device put there would
+ * never see the guest's accesses.
+ */
+#define PORT_KVM_PIC1 0x20        /* and 0x21 */
+#define PORT_KVM_PIT 0x40         /* to 0x43 */
+#define PORT_KVM_SPEAKER 0x61
+#define PORT_KVM_PIC2 0xa0        /* and 0xa1 */
+
 /* Ports and ISA interrupt lines: where vmm/devices.c's table puts each device. */
 #define PORT_COM1 0x3f8
 #define IRQ_COM1 4
@@ -41,6 +58,7 @@
 #define PORT_FW_CFG 0x510         /* QEMU's: the selector; the data byte at 0x511 */
 #define PORT_TESTDEV 0xe0         /* pc-testdev's latch, its flush at 0xe4 (QEMU's) */
 #define MMIO_TESTDEV 0xff000000ull /* pc-testdev's RAM-like window */
+#define PORT_DEBUGCON 0xe9        /* QEMU's isa-debugcon (Bochs' port e9 hack) */
 #define PORT_ACPI_SLEEP_CTL 0x600 /* FADT SLEEP_CONTROL_REG, 8 bits */
 #define PORT_ACPI_SLEEP_STS 0x601 /* FADT SLEEP_STATUS_REG, 8 bits */
 #define PORT_ACPI_RESET 0x602     /* FADT RESET_REG, 8 bits */

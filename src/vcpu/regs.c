@@ -42,19 +42,31 @@ static const uint64_t gdt[] = {
 	GDT_ENTRY(0, 0xfffff, 0xc09b), /* 0x28 code, D/B=1 */
 };
 
-int regs_setup_tables(struct guest_mem *gm)
-{
-	uint64_t *pml4 = guest_mem_ptr(gm, LAYOUT_PML4, 4096);
-	uint64_t *pdpt = guest_mem_ptr(gm, LAYOUT_PDPT, 4096);
-	uint64_t *pd = guest_mem_ptr(gm, LAYOUT_PD, 4 * 4096);
+_Static_assert(LAYOUT_PML4 == LAYOUT_GDT + LAYOUT_TABLES_GDT_SIZE &&
+	       LAYOUT_PDPT == LAYOUT_PML4 + 0x1000 && LAYOUT_PD == LAYOUT_PDPT + 0x1000,
+	       "the boot tables are one block: GDT, PML4, PDPT, then four PDs");
 
-	if (!pml4 || !pdpt || !pd || guest_mem_write(gm, LAYOUT_GDT, gdt, sizeof(gdt)))
+int regs_setup_tables(struct guest_mem *gm, uint64_t base, bool paging)
+{
+	uint64_t pml4_gpa = base + (LAYOUT_PML4 - LAYOUT_GDT);
+	uint64_t pdpt_gpa = base + (LAYOUT_PDPT - LAYOUT_GDT);
+	uint64_t pd_gpa = base + (LAYOUT_PD - LAYOUT_GDT);
+	uint64_t *pml4, *pdpt, *pd;
+
+	if (guest_mem_write(gm, base, gdt, sizeof(gdt)))
+		return -EFAULT;
+	if (!paging)
+		return 0;
+	pml4 = guest_mem_ptr(gm, pml4_gpa, 4096);
+	pdpt = guest_mem_ptr(gm, pdpt_gpa, 4096);
+	pd = guest_mem_ptr(gm, pd_gpa, 4 * 4096);
+	if (!pml4 || !pdpt || !pd)
 		return -EFAULT;
 	memset(pml4, 0, 4096);
 	memset(pdpt, 0, 4096);
-	pml4[0] = LAYOUT_PDPT | PTE_P | PTE_RW;
+	pml4[0] = pdpt_gpa | PTE_P | PTE_RW;
 	for (uint64_t i = 0; i < 4; i++)
-		pdpt[i] = (LAYOUT_PD + i * 4096) | PTE_P | PTE_RW;
+		pdpt[i] = (pd_gpa + i * 4096) | PTE_P | PTE_RW;
 	for (uint64_t i = 0; i < 4 * 512; i++)
 		pd[i] = (i << 21) | PTE_P | PTE_RW | PTE_PS;
 	return 0;
@@ -82,15 +94,31 @@ static struct kvm_segment seg_from_gdt(uint16_t sel)
 	return s;
 }
 
+/* Real mode as after reset (KVM's state at creation), only the segments moved. */
+static void real_segments(struct kvm_sregs *s, uint16_t sel)
+{
+	struct kvm_segment *segs[] = { &s->cs, &s->ds, &s->es, &s->fs, &s->gs, &s->ss };
+
+	for (size_t i = 0; i < sizeof(segs) / sizeof(segs[0]); i++) {
+		segs[i]->selector = sel;
+		segs[i]->base = (uint64_t)sel << 4;
+	}
+}
+
 int regs_setup_boot(int vcpu_fd, const struct cpu_entry *e)
 {
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 	struct kvm_segment data = seg_from_gdt(SEL_DATA);
+	uint64_t tables = e->tables ? e->tables : LAYOUT_GDT;
 
 	if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
-	sregs.gdt.base = LAYOUT_GDT;
+	if (e->mode == CPU_ENTRY_REAL16) {
+		real_segments(&sregs, e->real_seg);
+		goto set;
+	}
+	sregs.gdt.base = tables;
 	sregs.gdt.limit = sizeof(gdt) - 1;
 	sregs.idt.base = 0;
 	sregs.idt.limit = 0;
@@ -105,10 +133,11 @@ int regs_setup_boot(int vcpu_fd, const struct cpu_entry *e)
 	} else {
 		sregs.cs = seg_from_gdt(SEL_CODE64);
 		sregs.cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_PG;
-		sregs.cr3 = LAYOUT_PML4;
+		sregs.cr3 = tables + (LAYOUT_PML4 - LAYOUT_GDT);
 		sregs.cr4 = CR4_PAE;
 		sregs.efer = EFER_LME | EFER_LMA;
 	}
+set:
 	if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
 		return -errno;
 

@@ -2,15 +2,23 @@
 #ifndef HEARTH_VCPU_REGS_H
 #define HEARTH_VCPU_REGS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/cpu_entry.h"
 #include "mem/guest_mem.h"
 
-/* Writes the GDT and identity page tables (first 4 GiB) into guest RAM. */
-int regs_setup_tables(struct guest_mem *gm);
+/*
+ * Writes the boot GDT at base and, with paging, the identity page tables
+ * (first 4 GiB, 2 MiB pages) above it: LAYOUT_TABLES_SIZE bytes in all,
+ * LAYOUT_TABLES_GDT_SIZE without.
+ */
+int regs_setup_tables(struct guest_mem *gm, uint64_t base, bool paging);
 
-/* The BSP's state at entry: 64-bit long mode, or 32-bit flat mode (PVH, Multiboot). */
+/*
+ * The BSP's state at entry: 64-bit long mode, 32-bit flat mode (PVH,
+ * Multiboot), or real mode (--flat) with every segment at e->real_seg.
+ */
 int regs_setup_boot(int vcpu_fd, const struct cpu_entry *e);
 
 /* FPU/SSE defaults a reset CPU has. */

@@ -220,7 +220,7 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct e
 		err_set(err, false, ret, "cannot build ACPI tables: %s", strerror(-ret));
 		goto err_close;
 	}
-	ret = regs_setup_tables(&vm->mem);
+	ret = regs_setup_tables(&vm->mem, LAYOUT_GDT, true);
 	if (ret) {
 		err_set(err, false, ret, "cannot write boot page tables");
 		goto err_close;

@@ -321,13 +321,43 @@ static void test_load(void **state)
 			fail_msg("bss byte %u not zeroed", i);
 	assert_int_equal(ram[LOAD + 0x2000 + BSS], 0xaa);
 
-	/* Below 1 MiB (the information structure's area): refused, RAM untouched. */
-	memset(ram, 0xaa, RAM);
-	phdr(d, 0)->p_paddr = 0x6000;
+	/* On anything of Hearth's below 1 MiB: refused by name, RAM untouched. */
+	static const struct { uint32_t paddr; const char *what; } kept[] = {
+		{ 0x400, "IVT and BIOS data area [0x0, 0x500)" },
+		{ 0x0, "IVT" },
+		{ 0xf00, "boot GDT" },
+		{ 0x5800, "boot GDT, page tables and initial stack [0x1000, 0x6000)" },
+		{ 0x6000, "Multiboot information [0x6000, 0x8000)" },
+		{ 0x7fff, "Multiboot information" },
+		{ 0x9f000, "EBDA, VGA and BIOS area" },
+		{ 0xe0000, "ACPI tables" },
+	};
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+		memset(ram, 0xaa, RAM);
+		phdr(d, 0)->p_paddr = kept[i].paddr;
+		assert_int_equal(mb_load(&img, &gm, &plan, &err), -EINVAL);
+		if (!strstr(err.msg, kept[i].what))
+			fail_msg("0x%x: '%s' does not name '%s'", kept[i].paddr, err.msg, kept[i].what);
+		assert_int_equal(ram[LOAD + 0x1000], 0xaa);
+		assert_int_equal(ram[kept[i].paddr], 0xaa);
+	}
+	/* Where it is free, a segment loads below 1 MiB: at 0x8000 (real-mode test kernels), up to the EBDA. */
+	static const uint32_t free_low[] = { 0x8000, 0x9fc00 - 0x1000 };
+	for (size_t i = 0; i < sizeof(free_low) / sizeof(free_low[0]); i++) {
+		memset(ram, 0xaa, RAM);
+		phdr(d, 0)->p_paddr = free_low[i];
+		assert_int_equal(mb_load(&img, &gm, &plan, &err), 0);
+		assert_memory_equal(ram + free_low[i], d + HDR_OFF, 0x1000);
+		assert_int_equal(plan.kernel_start, free_low[i]);
+	}
+	phdr(d, 0)->p_paddr = 0x500; /* 0x1000 bytes: into the GDT page */
 	assert_int_equal(mb_load(&img, &gm, &plan, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "below 1 MiB"));
-	assert_int_equal(ram[LOAD + 0x1000], 0xaa);
+	assert_non_null(strstr(err.msg, "GDT"));
+	phdr(d, 0)->p_paddr = 0x9fc00 - 0xfff; /* one byte into the EBDA */
+	assert_int_equal(mb_load(&img, &gm, &plan, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "EBDA"));
 	/* Beyond --memory. */
+	memset(ram, 0xaa, RAM);
 	phdr(d, 0)->p_paddr = (uint32_t)RAM - 0x800;
 	assert_int_equal(mb_load(&img, &gm, &plan, &err), -E2BIG);
 	assert_non_null(strstr(err.msg, "raise --memory"));
