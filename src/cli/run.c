@@ -18,6 +18,7 @@ void cli_run_usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: hearth run --kernel PATH [options]\n"
+		"       hearth run --flat FILE[,addr=A][,entry=E][,mode=real|prot32|long] [options]\n"
 		"       hearth serve --api-sock PATH [--config-file FILE] [--id ID] (see 'hearth serve --help')\n"
 		"       hearth snapshot --api-sock PATH --snapshot FILE --mem FILE [--diff] [--resume]\n"
 		"       hearth restore --snapshot FILE --mem FILE [--api-sock PATH] [--resume]\n"
@@ -52,6 +53,13 @@ void cli_run_usage(FILE *out)
 		"  --debug-exit[=iobase=PORT,iosize=1|2|4]  isa-debug-exit at PORT (default\n"
 		"                    0xf4, 4 bytes): a guest write of V ends Hearth with\n"
 		"                    exit status (V << 1) | 1\n"
+		"  --flat FILE[,addr=A][,entry=E][,mode=real|prot32|long]  instead of --kernel:\n"
+		"                    a raw image at guest-physical A (default 0), entered at E\n"
+		"                    (default A) in real mode (CS:IP from E), 32-bit protected\n"
+		"                    or 64-bit long mode; one vCPU, no irqchip, no virtio, and\n"
+		"                    a hlt ends Hearth with 0 ('guest halted')\n"
+		"  --debugcon [port=PORT][,out=PATH]  isa-debugcon: bytes the guest writes to\n"
+		"                    PORT (default 0xe9) go to stdout or PATH; reads give 0xe9\n"
 		"  --test-devices    pc-testdev for x86 test kernels: ports 0xe0 (latch), 0xe4\n"
 		"                    (page flush), 0x2000+n (ISA IRQ n), 64 KiB RAM at 0xff000000\n"
 		"  --kvm PATH        KVM device (default /dev/kvm)\n"
@@ -69,7 +77,8 @@ void cli_run_usage(FILE *out)
 		"\n"
 		"Console: the guest's COM1 is this terminal. Ctrl-A x quits; Ctrl-A Ctrl-A sends Ctrl-A.\n"
 		"\n"
-		"Exit codes: 0 guest powered off or rebooted; 1 host, KVM or guest failure;\n"
+		"Exit codes: 0 guest powered off, rebooted or (--flat) halted; 1 host, KVM\n"
+		"            or guest failure;\n"
 		"            2 bad usage or bad input file; 3 stopped from the host\n"
 		"            (Ctrl-A x, SIGINT, SIGTERM); 148 a thread made a syscall its\n"
 		"            seccomp filter forbids (one line on stderr names it);\n"
@@ -144,6 +153,8 @@ static const struct opt run_opts[] = {
 	OPT_CALL("--rng", OPT_EQ, cli_run_rng),
 	OPT_CALL("--no-rng", OPT_NONE, cli_run_rng),
 	OPT_CALL("--debug-exit", OPT_EQ, cli_run_debug_exit),
+	OPT_CALL("--flat", OPT_VALUE, cli_run_flat),
+	OPT_CALL("--debugcon", OPT_MAYBE, cli_run_debugcon),
 	RUN_FLAG("--test-devices", vm.test_devices),
 	RUN_FLAG("--virtio-cmdline", vm.virtio_cmdline),
 	RUN_FLAG("--no-seccomp", no_seccomp),
@@ -176,8 +187,18 @@ static int run_finish(struct cli_config *cfg, struct err *e)
 {
 	int ret;
 
+	if (cfg->vm.flat.present) {
+		if (cfg->kernel || cfg->initrd || cfg->cmdline)
+			return err_set(e, true, -EINVAL, "--flat and %s exclude each other: a raw "
+				       "image has no kernel, initrd or command line", cfg->kernel
+				       ? "--kernel" : cfg->initrd ? "--initrd" : "--cmdline");
+		/* No interrupts for virtio-rng: off unless asked for (then refused, by name). */
+		if (!cfg->rng_given)
+			vm_config_set_entropy(&cfg->vm, false);
+		return vm_config_check_flat(&cfg->vm, e);
+	}
 	if (!cfg->kernel)
-		return err_set(e, true, -EINVAL, "--kernel PATH is required");
+		return err_set(e, true, -EINVAL, "--kernel PATH (or --flat FILE) is required");
 	if (!*cfg->kernel)
 		return err_set(e, true, -EINVAL, "--kernel needs a non-empty path");
 	if (cfg->initrd && !*cfg->initrd)

@@ -22,6 +22,7 @@ struct cli_config {
 	struct vm_config vm;
 	/* --kernel, --initrd, --cmdline as given (argv): the boot source is set from all three at the end. */
 	const char *kernel, *initrd, *cmdline;
+	bool rng_given;             /* --rng or --no-rng on the command line (--flat turns it off) */
 	/* --api-sock: also serve the API for this VM (points into argv); NULL: none. */
 	const char *api_sock;
 	bool no_seccomp;            /* --no-seccomp: no per-thread filters (src/sandbox) */
@@ -49,6 +50,9 @@ int cli_run_net(void *ctx, const struct opt *o, const char *val, struct err *e);
 int cli_run_vsock(void *ctx, const struct opt *o, const char *val, struct err *e);
 int cli_run_rng(void *ctx, const struct opt *o, const char *val, struct err *e);
 int cli_run_debug_exit(void *ctx, const struct opt *o, const char *val, struct err *e);
+/* --debugcon[ [port=P][,out=PATH]] (val NULL: the defaults) and --flat FILE[,addr=A][,entry=E][,mode=M]. */
+int cli_run_debugcon(void *ctx, const struct opt *o, const char *val, struct err *e);
+int cli_run_flat(void *ctx, const struct opt *o, const char *val, struct err *e);
 /* Puts the flag and value it came from before the model's message in e; returns ret. */
 int cli_run_flag_fail(const char *flag, const char *val, int ret, struct err *e);
 

@@ -233,6 +233,7 @@ int cli_run_rng(void *ctx, const struct opt *o, const char *val, struct err *e)
 	char rest[256];
 	int ret;
 
+	((struct cli_config *)ctx)->rng_given = true;
 	if (!val) {
 		vm_config_set_entropy(vm, !strcmp(o->name, "--rng"));
 		return 0;

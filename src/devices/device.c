@@ -14,6 +14,9 @@ int dev_claim(const struct dev_env *env, enum bus_space space, uint64_t base, ui
 	if (!env->bus)
 		return 0;
 	ret = bus_register(env->bus, space, base, len, ops, dev, name);
+	if (ret == -EEXIST && len == 1)
+		return err_set(err, true, ret, "%s 0x%llx is taken by another device",
+			       space == BUS_PIO ? "port" : "MMIO", (unsigned long long)base);
 	if (ret == -EEXIST)
 		return err_set(err, true, ret, "%s 0x%llx-0x%llx are taken by another device",
 			       what, (unsigned long long)base, (unsigned long long)(base + len - 1));

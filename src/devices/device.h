@@ -33,6 +33,7 @@ struct dev_env {
 	struct power_sink power;     /* the guest asks to power off or reset */
 	struct debug_exit_sink debug_exit;
 	int console_fd;              /* where COM1's output goes; -1 discards it */
+	int debugcon_fd;             /* where the debug console's bytes go (debugcon.h); -1: discarded */
 	/* The machine's shape, as fw_cfg tells it. */
 	unsigned int ncpus;
 	uint64_t ram_size;           /* bytes of RAM */

@@ -187,6 +187,11 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 	size_t len = 0;
 	int ret;
 
+	/* Its vCPU and devices could be saved, but a restore would build a VM with an irqchip. */
+	if (cfg->flat.present)
+		return err_set(err, true, -EINVAL, "snapshot/create: a --flat VM cannot be "
+			       "snapshotted: it runs without KVM's in-kernel irqchip and PIT, which "
+			       "a snapshot and a restore expect");
 	if (req->diff) {
 		ret = check_diff(vm, cfg, err);
 		if (ret)

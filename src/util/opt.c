@@ -71,6 +71,8 @@ static int take(const struct opt_cmd *cmd, const struct opt *o, const char *val,
 			return cmd->fault(cmd, OPT_NEEDS_VALUE, arg, o, e);
 		val = argv[++*i];
 	}
+	if (o->arg == OPT_MAYBE && !val && !cmd->gnu && *i + 1 < argc && argv[*i + 1][0] != '-')
+		val = argv[++*i];
 	return apply(o, val, ctx, e);
 }
 

@@ -29,6 +29,11 @@ enum opt_arg {
 	OPT_NONE,      /* a flag; "--name=x" is refused */
 	OPT_VALUE,     /* --name VALUE or --name=VALUE */
 	OPT_EQ,        /* --name (the value is NULL) or --name=VALUE */
+	/*
+	 * OPT_EQ, or --name VALUE when the next argument does not begin with
+	 * '-' (plain commands only: there such an argument is refused anyway).
+	 */
+	OPT_MAYBE,
 };
 
 enum opt_kind {

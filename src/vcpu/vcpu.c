@@ -69,7 +69,7 @@ struct vcpu *vcpu_create(const struct vcpu_env *env, unsigned int index)
 		goto err_unmap;
 	}
 	ret = regs_setup_fpu(v->fd);
-	if (!ret)
+	if (!ret && env->irqchip)
 		ret = regs_setup_lapic(v->fd);
 	/* Secondary vCPUs wait in KVM for INIT/SIPI, as on hardware. */
 	if (!ret && index == 0)
@@ -170,6 +170,21 @@ static void handle_system_event(struct vcpu *v)
 	}
 }
 
+/*
+ * hlt without an in-kernel irqchip: Hearth injects no interrupt, there is
+ * no timer and no other vCPU, so nothing can ever wake this one. With
+ * IF=0 that is the guest's own "stop here"; with IF=1 it waits for an
+ * interrupt that cannot come, which is said (docs/running.md).
+ */
+static void handle_final_hlt(struct vcpu *v)
+{
+	struct kvm_regs r;
+	bool if_set = ioctl(v->fd, KVM_GET_REGS, &r) == 0 && (r.rflags & (1u << 9));
+
+	v->env->on_event(v->env->ctx, VCPU_EVENT_HALTED, if_set
+			 ? "with interrupts enabled, but nothing can interrupt a --flat VM" : "");
+}
+
 /* Returns false when the loop must end. */
 static bool vcpu_handle_exit(struct vcpu *v)
 {
@@ -193,7 +208,11 @@ static bool vcpu_handle_exit(struct vcpu *v)
 		return true;
 	case KVM_EXIT_HLT:
 		vcpu_count_exit(v, VCPU_EXIT_HLT);
-		/* Only without an in-kernel LAPIC; treat it as idle. */
+		if (!v->env->irqchip) {
+			handle_final_hlt(v);
+			return false;
+		}
+		/* With an in-kernel LAPIC KVM waits in the kernel; should one come, idle. */
 		usleep(1000);
 		return true;
 	case KVM_EXIT_SYSTEM_EVENT:

@@ -19,6 +19,7 @@ enum vcpu_event {
 	VCPU_EVENT_POWEROFF,
 	VCPU_EVENT_REBOOT,
 	VCPU_EVENT_FAILURE,
+	VCPU_EVENT_HALTED,      /* hlt with nothing that could wake it (no in-kernel irqchip) */
 };
 
 /*
@@ -34,7 +35,13 @@ struct vcpu_env {
 	const struct kvm_cpuid2 *cpuid;   /* KVM_GET_SUPPORTED_CPUID */
 	unsigned int ncpus;
 	const struct cpu_entry *entry;    /* the BSP's entry state */
-	/* Any vCPU thread: the guest powered off, reset or failed. */
+	/*
+	 * KVM's in-kernel irqchip (LAPIC) is there. Without it (a --flat VM)
+	 * there is no LAPIC to set up, nothing ever injects an interrupt, and
+	 * a hlt exits to userspace: it ends the guest (VCPU_EVENT_HALTED).
+	 */
+	bool irqchip;
+	/* Any vCPU thread: the guest powered off, reset, failed or halted for good. */
 	void (*on_event)(void *ctx, enum vcpu_event ev, const char *detail);
 	void *ctx;
 };

@@ -30,6 +30,8 @@ void vm_config_release(struct vm_config *c)
 	free(c->metrics.metrics_path);
 	free(c->serial_out_path);
 	free(c->kvm_path);
+	free(c->flat.path);
+	free(c->debugcon.out_path);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -371,7 +373,7 @@ int vm_config_set_debug_exit(struct vm_config *c, const struct vm_debug_exit *d,
 
 int vm_config_check_bootable(const struct vm_config *c, struct err *err)
 {
-	if (!c->boot.kernel_image_path)
+	if (!c->boot.kernel_image_path && !c->flat.present)
 		return err_set(err, true, -EINVAL, "no boot source: kernel_image_path is not set");
-	return 0;
+	return vm_config_check_flat(c, err);
 }

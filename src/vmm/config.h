@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "boot/flat.h"
 #include "core/ratelimit.h"
 #include "util/err.h"
 #include "virtio/blk.h"
@@ -86,6 +87,26 @@ struct vm_debug_exit {
 	uint8_t iosize;           /* 1, 2 or 4 */
 };
 
+/*
+ * A raw image instead of a kernel (--flat, boot/flat.h). Such a VM runs
+ * without KVM's in-kernel irqchip and PIT: one vCPU, no virtio device,
+ * and a hlt ends it (docs/running.md, "Flat images").
+ */
+struct vm_flat {
+	bool present;
+	char *path;
+	uint64_t addr, entry;
+	bool entry_set;           /* false: entry is addr */
+	enum flat_mode mode;
+};
+
+/* QEMU's isa-debugcon (devices/debugcon.h). */
+struct vm_debugcon {
+	bool present;
+	uint16_t port;
+	char *out_path;           /* NULL: stdout */
+};
+
 struct vm_config {
 	struct vm_boot_source boot;
 	struct vm_machine machine;
@@ -104,6 +125,8 @@ struct vm_config {
 	bool virtio_cmdline;      /* also list virtio-mmio devices on the command line */
 	struct vm_debug_exit debug_exit;
 	bool test_devices;        /* pc-testdev's ports and window (devices/testdev.h) */
+	struct vm_flat flat;
+	struct vm_debugcon debugcon;
 	bool cli;                 /* from the command line: errors name its flags */
 };
 
@@ -137,7 +160,14 @@ int vm_config_set_kvm_path(struct vm_config *c, const char *path, struct err *er
 /* iosize 1, 2 or 4, and the ports inside 0-0xffff. */
 int vm_config_set_debug_exit(struct vm_config *c, const struct vm_debug_exit *d, struct err *err);
 
-/* Whole-model checks before a boot: a kernel is set. */
+/* config_flat.c: a path and a known mode; the whole model is checked at boot. */
+int vm_config_set_flat(struct vm_config *c, const struct vm_flat *f, struct err *err);
+/* A port no in-kernel device of KVM's answers; an output path if any. */
+int vm_config_set_debugcon(struct vm_config *c, const struct vm_debugcon *d, struct err *err);
+/* A flat VM's limits (struct vm_flat); 0 for a config without --flat. */
+int vm_config_check_flat(const struct vm_config *c, struct err *err);
+
+/* Whole-model checks before a boot: a kernel or a flat image, and vm_config_check_flat. */
 int vm_config_check_bootable(const struct vm_config *c, struct err *err);
 
 /* "vcpu_count", "mem_size_mib" ... range checks shared by every front end. */

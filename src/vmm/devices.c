@@ -17,6 +17,7 @@
 
 #include "core/layout.h"
 #include "devices/debug_exit.h"
+#include "devices/debugcon.h"
 #include "devices/fw_cfg.h"
 #include "devices/platform.h"
 #include "devices/serial.h"
@@ -49,6 +50,12 @@ static bool want_debug_exit(const struct vm_config *cfg, struct dev_resources *r
 	return cfg->debug_exit.present;
 }
 
+static bool want_debugcon(const struct vm_config *cfg, struct dev_resources *res)
+{
+	res->pio_base = cfg->debugcon.port;
+	return cfg->debugcon.present;
+}
+
 _Static_assert(PORT_ACPI_SLEEP_STS == PORT_ACPI_SLEEP_CTL + 1 &&
 	       PORT_ACPI_RESET == PORT_ACPI_SLEEP_CTL + 2,
 	       "acpi_pm takes its three registers from one base");
@@ -73,6 +80,10 @@ static const struct legacy_device legacy_devices[] = {
 		   .mmio_base = MMIO_TESTDEV, .mmio_size = TESTDEV_MMIO_SIZE, .gsi = -1 } },
 	{ .id = "debug_exit", .type = "isa-debug-exit", .what = "--debug-exit",
 	  .create = debug_exit_create, .wanted = want_debug_exit, .res = { .gsi = -1 } },
+	/* Last: a port it shares with anything above is its clash, named by its flag. */
+	{ .id = "debugcon", .type = "isa-debugcon", .what = "--debugcon",
+	  .create = debugcon_create, .wanted = want_debugcon,
+	  .res = { .pio_base = PORT_DEBUGCON, .pio_size = 1, .gsi = -1 } },
 };
 
 /* One virtio device being made: what its maker is given, and what it names. */
@@ -330,10 +341,12 @@ int vm_devices_create(struct vm *vm, const struct vm_config *cfg, struct power_s
 		.bus = &vm->bus,
 		.mem = &vm->mem,
 		.loop = vm->loop,
-		.irq = { irq_kvm_set, &vm->fd, 0 },
+		/* A --flat VM has no irqchip: its devices' lines go nowhere. */
+		.irq = { vm->flat ? NULL : irq_kvm_set, &vm->fd, 0 },
 		.power = power,
 		.debug_exit = debug_exit,
 		.console_fd = vm->serial_out_fd >= 0 ? vm->serial_out_fd : STDOUT_FILENO,
+		.debugcon_fd = vm->debugcon_fd >= 0 ? vm->debugcon_fd : STDOUT_FILENO,
 		.ncpus = vm->ncpus,
 		.ram_size = vm->mem.ram_bytes,
 	};

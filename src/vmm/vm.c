@@ -23,6 +23,7 @@
 #include "vcpu/cpuid.h"
 #include "vcpu/regs.h"
 #include "vmm/devices.h"
+#include "vmm/vm_flat.h"
 #include "vmm/vm_state.h"
 
 /* Intel VT-x needs these three pages for real-mode emulation; harmless elsewhere. */
@@ -74,6 +75,7 @@ static void on_vcpu_event(void *ctx, enum vcpu_event ev, const char *detail)
 		[VCPU_EVENT_POWEROFF] = VM_STOP_POWEROFF,
 		[VCPU_EVENT_REBOOT] = VM_STOP_REBOOT,
 		[VCPU_EVENT_FAILURE] = VM_STOP_FAILURE,
+		[VCPU_EVENT_HALTED] = VM_STOP_HALTED,
 	};
 
 	vm_request_stop(ctx, reasons[ev], detail);
@@ -93,6 +95,9 @@ static int vm_create_kvm_vm(struct vm *vm, struct err *err)
 	if (ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0 ||
 	    ioctl(vm->fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
 		goto err_ioctl;
+	/* A --flat VM has no irqchip or PIT: its hlt comes to us (vcpu_env.irqchip). */
+	if (vm->flat)
+		return 0;
 	what = "KVM_CREATE_IRQCHIP";
 	if (ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) < 0)
 		goto err_ioctl;
@@ -201,6 +206,8 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct e
 
 	if (vm->mem_file)
 		return vm_prepare_restored(vm, cfg, err);
+	if (vm->flat)
+		return vm_prepare_flat(vm, cfg, err);
 	ret = loader_open(cfg->boot.kernel_image_path, &img, err);
 	if (ret) {
 		err->usage = true;
@@ -305,6 +312,7 @@ static int vm_create_vcpus(struct vm *vm, struct err *err)
 		.cpuid = vm->cpuid,
 		.ncpus = vm->ncpus,
 		.entry = &vm->entry,
+		.irqchip = !vm->flat,
 		.on_event = on_vcpu_event,
 		.ctx = vm,
 	};
@@ -364,6 +372,8 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 	vm->fd = -1;
 	vm->stop_efd = -1;
 	vm->serial_out_fd = -1;
+	vm->debugcon_fd = -1;
+	vm->flat = cfg->flat.present;
 	vm->kvm.fd = -1;
 	vm->loop = loop;
 	vm->mem_file = mf;
@@ -381,6 +391,8 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 		ret = vm_devices_open_drives(cfg, drives, err);
 	if (!ret)
 		ret = vm_open_serial_out(vm, cfg, err);
+	if (!ret)
+		ret = vm_open_debugcon(vm, cfg, err);
 	if (!ret)
 		ret = vm_open_kvm(vm, cfg, err);
 	if (ret)
@@ -526,6 +538,9 @@ static int vm_exit_code(struct vm *vm)
 		log_info("guest requested a reboot (%s); Hearth does not restart guests, exiting",
 			 vm->stop_detail);
 		return HEARTH_EXIT_OK;
+	case VM_STOP_HALTED:
+		log_info("guest halted%s%s", vm->stop_detail[0] ? " " : "", vm->stop_detail);
+		return HEARTH_EXIT_OK;
 	case VM_STOP_HOST:
 		log_info("stopped from the host (%s)", vm->stop_detail);
 		return HEARTH_EXIT_STOPPED;
@@ -564,6 +579,9 @@ void vm_destroy(struct vm *vm)
 	if (vm->serial_out_fd >= 0)
 		close(vm->serial_out_fd);
 	vm->serial_out_fd = -1;
+	if (vm->debugcon_fd >= 0)
+		close(vm->debugcon_fd);
+	vm->debugcon_fd = -1;
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	free(vm->cpuid);

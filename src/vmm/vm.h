@@ -31,6 +31,7 @@ enum vm_stop_reason {
 	VM_STOP_FAILURE,   /* a vCPU hit an error exit */
 	VM_STOP_HOST,      /* Ctrl-A x, SIGINT, SIGTERM, the API */
 	VM_STOP_DEBUG_EXIT, /* the guest wrote to --debug-exit's port */
+	VM_STOP_HALTED,    /* the only vCPU halted with nothing to wake it (--flat) */
 };
 
 /* A snapshot's memory file: guest RAM is mapped from it instead of loading a kernel. */
@@ -50,6 +51,8 @@ struct vm {
 	struct registry registry;   /* every component: its devices, vCPUs, KVM state */
 	struct serial *serial;      /* COM1, also in the registry; the console's */
 	int serial_out_fd;          /* COM1's output file (serial_out_path); -1: stdout */
+	int debugcon_fd;            /* --debugcon's out= file; -1: stdout */
+	bool flat;                  /* a --flat VM: no in-kernel irqchip, PIT or ACPI */
 	struct vcpu_env vcpu_env;
 	struct vcpu **vcpus;
 	unsigned int ncpus;

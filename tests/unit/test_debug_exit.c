@@ -67,7 +67,7 @@ static void test_writes(void **state)
 	/* Taken ports (the user's to fix) and a bad width are refused. */
 	assert_int_equal(debug_exit_create(&env, &(struct dev_resources){ 0xf6, 1, .gsi = -1 },
 					   &bad, &err), -EEXIST);
-	assert_string_equal(err.msg, "ports 0xf6-0xf6 are taken by another device");
+	assert_string_equal(err.msg, "port 0xf6 is taken by another device");
 	assert_true(err.usage);
 	assert_int_equal(debug_exit_create(&env, &(struct dev_resources){ 0x500, 3, .gsi = -1 },
 					   &bad, &err), -EINVAL);
