@@ -68,7 +68,7 @@ static void debugcon_read(void *opaque, uint64_t offset, uint8_t *data, unsigned
 	memset(data, DEBUGCON_READ_VALUE, len);
 }
 
-/* A vCPU's: copy and go on (a wider access writes its bytes in order, as QEMU's). */
+/* A vCPU's: copy and go on. The region is one port, so the bus hands us bytes. */
 static void debugcon_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
 {
 	struct debugcon *d = opaque;

@@ -460,6 +460,85 @@ static void test_long_value(void **state)
 	assert_null(strchr(err.msg, '\n'));
 }
 
+static void test_flat(void **state)
+{
+	const char *plain[] = { "hearth", "run", "--flat", "hello16.bin" };
+	const char *full[] = { "hearth", "run", "--flat=img.bin,addr=0x100000,entry=1048592,"
+			       "mode=long", "--memory", "64" };
+
+	(void)state;
+	assert_int_equal(parse(ARGC(plain), plain), 0);
+	assert_true(cfg.vm.flat.present);
+	assert_string_equal(cfg.vm.flat.path, "hello16.bin");
+	assert_int_equal(cfg.vm.flat.addr, 0);
+	assert_false(cfg.vm.flat.entry_set);
+	assert_int_equal(cfg.vm.flat.mode, FLAT_REAL);
+	assert_null(cfg.vm.boot.kernel_image_path);
+	/* No interrupts for virtio-rng: off unless asked for. */
+	assert_false(cfg.vm.entropy);
+	assert_int_equal(parse(ARGC(full), full), 0);
+	assert_int_equal(cfg.vm.flat.addr, 0x100000);
+	assert_true(cfg.vm.flat.entry_set);
+	assert_int_equal(cfg.vm.flat.entry, 0x100010);
+	assert_int_equal(cfg.vm.flat.mode, FLAT_LONG);
+
+	const char *mode[] = { "hearth", "run", "--flat", "a.bin,mode=vm86" };
+	expect_err(ARGC(mode), mode, "--flat", "unknown mode 'vm86'");
+	const char *key[] = { "hearth", "run", "--flat", "a.bin,load=0" };
+	expect_err(ARGC(key), key, "--flat 'a.bin,load=0'", "addr=A");
+	const char *num[] = { "hearth", "run", "--flat", "a.bin,addr=0x1000000000000" };
+	expect_err(ARGC(num), num, "--flat", "at most 0xffffffffffff");
+	const char *empty[] = { "hearth", "run", "--flat", ",addr=0" };
+	expect_err(ARGC(empty), empty, "--flat", "path is empty");
+	const char *twice[] = { "hearth", "run", "--flat", "a", "--flat", "b" };
+	expect_err(ARGC(twice), twice, "--flat given twice", NULL);
+	const char *kernel[] = { "hearth", "run", "--flat", "a", "--kernel", "k" };
+	expect_err(ARGC(kernel), kernel, "--flat and --kernel exclude each other", NULL);
+	const char *initrd[] = { "hearth", "run", "--initrd", "i", "--flat", "a" };
+	expect_err(ARGC(initrd), initrd, "--flat and --initrd", NULL);
+	const char *cpus[] = { "hearth", "run", "--flat", "a", "--cpus", "2" };
+	expect_err(ARGC(cpus), cpus, "--flat runs one vCPU", "--cpus 2");
+	const char *rng[] = { "hearth", "run", "--rng", "--flat", "a" };
+	expect_err(ARGC(rng), rng, "virtio", "drop --rng");
+	const char *disk[] = { "hearth", "run", "--flat", "a", "--disk", "path=/d" };
+	expect_err(ARGC(disk), disk, "virtio", "drop --disk");
+	const char *none[] = { "hearth", "run", "--memory", "64" };
+	expect_err(ARGC(none), none, "--kernel PATH (or --flat FILE) is required", NULL);
+}
+
+static void test_debugcon(void **state)
+{
+	/* The value may follow as the next argument, as in `--debugcon port=0xf1`. */
+	const char *spaced[] = { "hearth", "run", "--flat", "h.bin", "--debugcon", "port=0xf1" };
+	const char *bare[] = { "hearth", "run", "--debugcon", "--flat", "h.bin" };
+	const char *out[] = { "hearth", "run", "--kernel", "k", "--debugcon=out=/tmp/d,port=1234" };
+
+	(void)state;
+	assert_int_equal(parse(ARGC(spaced), spaced), 0);
+	assert_true(cfg.vm.debugcon.present);
+	assert_int_equal(cfg.vm.debugcon.port, 0xf1);
+	assert_null(cfg.vm.debugcon.out_path);
+	assert_int_equal(parse(ARGC(bare), bare), 0);
+	assert_int_equal(cfg.vm.debugcon.port, 0xe9);
+	assert_true(cfg.vm.flat.present);
+	assert_int_equal(parse(ARGC(out), out), 0);
+	assert_int_equal(cfg.vm.debugcon.port, 1234);
+	assert_string_equal(cfg.vm.debugcon.out_path, "/tmp/d");
+
+	const char *big[] = { "hearth", "run", "--kernel", "k", "--debugcon", "port=0x10000" };
+	expect_err(ARGC(big), big, "--debugcon 'port=0x10000'", "at most 0xffff");
+	const char *junk[] = { "hearth", "run", "--kernel", "k", "--debugcon", "port=e9" };
+	expect_err(ARGC(junk), junk, "--debugcon 'port=e9'", NULL);
+	const char *pit[] = { "hearth", "run", "--kernel", "k", "--debugcon=port=0x43" };
+	expect_err(ARGC(pit), pit, "--debugcon", "port=0x43 is taken by KVM's in-kernel PIT");
+	const char *pic[] = { "hearth", "run", "--kernel", "k", "--debugcon=port=0xa1" };
+	expect_err(ARGC(pic), pic, "port=0xa1", "PIC");
+	const char *nopath[] = { "hearth", "run", "--kernel", "k", "--debugcon=out=" };
+	expect_err(ARGC(nopath), nopath, "--debugcon", "out=");
+	const char *twice[] = { "hearth", "run", "--kernel", "k", "--debugcon", "--debugcon" };
+	expect_err(ARGC(twice), twice, "--debugcon given twice", NULL);
+}
+
 static void test_usage(void **state)
 {
 	char *buf = NULL;
@@ -495,6 +574,8 @@ int main(void)
 		cmocka_unit_test(test_help_version),
 		cmocka_unit_test(test_kernel_required),
 		cmocka_unit_test(test_long_value),
+		cmocka_unit_test(test_flat),
+		cmocka_unit_test(test_debugcon),
 		cmocka_unit_test(test_usage),
 	};
 

@@ -37,6 +37,7 @@ static const struct opt t_table[] = {
 	OPT_SET("-v", struct t_opts, verbose, 1),
 	OPT_SET("-q", struct t_opts, verbose, -1),
 	OPT_CALL("--eq", OPT_EQ, t_eq),
+	OPT_CALL("--maybe", OPT_MAYBE, t_eq),
 	OPT_REFUSED("--old", OPT_VALUE, "gone"),
 	{ .name = "--only2", .kind = OPT_TRUE, .modes = 2,
 	  .off = OPT_FIELD(struct t_opts, flag, bool) },
@@ -171,6 +172,30 @@ static void test_ambiguous(void **state)
 	assert_true(t.help);
 }
 
+/* OPT_MAYBE: alone, =VALUE, or the next argument unless it is an option (plain rules only). */
+static void test_maybe(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE(false, "--maybe"), 0);
+	assert_null(t.eq);
+	assert_int_equal(t.eq_calls, 1);
+	assert_int_equal(PARSE(false, "--maybe=port=1"), 0);
+	assert_string_equal(t.eq, "port=1");
+	assert_int_equal(PARSE(false, "--maybe", "port=2", "--flag"), 0);
+	assert_string_equal(t.eq, "port=2");
+	assert_true(t.flag);
+	/* An option after it is not its value. */
+	assert_int_equal(PARSE(false, "--maybe", "--flag"), 0);
+	assert_null(t.eq);
+	assert_true(t.flag);
+	assert_int_equal(PARSE(false, "--maybe", "bad"), -EINVAL);
+	assert_string_equal(err.msg, "--maybe: bad");
+	/* getopt's rules pass arguments over: never taken as the value. */
+	assert_int_equal(PARSE(true, "--maybe", "port=3"), -EINVAL);
+	assert_null(t.eq);
+	assert_string_equal(err.msg, "unexpected port=3");
+}
+
 static void test_numbers(void **state)
 {
 	uint64_t v = 42;
@@ -194,6 +219,7 @@ int main(void)
 		cmocka_unit_test(test_modes),
 		cmocka_unit_test(test_gnu),
 		cmocka_unit_test(test_ambiguous),
+		cmocka_unit_test(test_maybe),
 		cmocka_unit_test(test_numbers),
 	};
 

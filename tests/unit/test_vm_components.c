@@ -165,6 +165,8 @@ static void config_all(struct vm_config *cfg, const char *dir)
 	assert_int_equal(vm_config_set_debug_exit(cfg, &(struct vm_debug_exit){
 		.present = true, .iobase = 0xf4, .iosize = 4 }, &err), 0);
 	cfg->test_devices = true;
+	assert_int_equal(vm_config_set_debugcon(cfg, &(struct vm_debugcon){ .port = 0xe9 },
+						&err), 0);
 }
 
 static void config_release(struct vm_config *cfg, const char *dir)
@@ -205,7 +207,7 @@ static void test_every_component_round_trips(void **state)
 		skipped += kvm_state(a->vm.registry.entries[i].kind);
 	}
 	/* Every legacy device, the four virtio families, and the dirty log; the VM and 2 vCPUs. */
-	assert_int_equal(devices, 8 + 4);
+	assert_int_equal(devices, 9 + 4);
 	assert_int_equal(first->n, devices + 1);
 	assert_int_equal(skipped, 1 + 2);
 	vm_rig_free(a);
