@@ -73,12 +73,14 @@ NEEDS = {
                  "failed' at the iret)",
     "ring0-bulk": "runs ring-0 code for long (PVM interprets ring 0 at about 1.4 us an "
                   "instruction: minutes instead of seconds, and the hang backstop fires)",
+    "real-mode": "runs 16-bit real-mode code (CR0.PE off); PVM's emulator runs these "
+                 "images (checked on the PVM host: CS:IP, 16-bit push, far jump)",
 }
 # What each kind of host's KVM does as real hardware would.  The lab's L1
 # (kvm-amd under QEMU's emulated SVM) is "hw".
 PROVIDES = {
     "none": set(),
-    "pvm": {"kvm"},
+    "pvm": {"kvm", "real-mode"},
     "hw": set(NEEDS),
 }
 HOST_KINDS = tuple(PROVIDES)
@@ -703,8 +705,10 @@ class GuestTest:
     rule).  A test that needs nothing is decided before hearth opens KVM:
     its plan points hearth at NO_KVM, and it runs natively everywhere."""
 
-    def __init__(self, guest, plan, checker, needs=("kvm",)):
+    def __init__(self, guest, plan, checker, needs=("kvm",), image=None):
         self.guest, self.plan, self.check = guest, plan, checker
+        # The file meson builds: <guest>.elf, or a raw image's <guest>.bin.
+        self.image = image or guest + ".elf"
         self.needs = set(needs)
         unknown = self.needs - set(NEEDS)
         if unknown:
@@ -877,6 +881,84 @@ TESTS.update({b: GuestTest("mbtest", plan_bad_mb(b), check_bad(b), needs=())
               for b in BAD_MB})
 
 
+# ------------------------------------------------ flat images (--flat)
+# The introductory example (hello16.S) and its 32- and 64-bit siblings:
+# "Hello\n" through --debugcon, then cli; hlt, which ends the VM.
+
+FLAT_ARGS = {
+    "flat-real": ["--debugcon", "port=0xf1"],
+    "flat-prot32": [",addr=0x100000,mode=prot32", "--debugcon"],
+    "flat-long": [",addr=0x1000,entry=0x1010,mode=long", "--debugcon=port=0xe9"],
+}
+
+
+def plan_flat(name):
+    def plan(place):
+        args = FLAT_ARGS[name]
+        spec = place.guest + (args[0] if args[0].startswith(",") else "")
+        rest = args[1:] if args[0].startswith(",") else args
+        return [Invocation(["run", "--flat", spec] + rest, stdin="null")]
+    return plan
+
+
+def check_flat(outcomes):
+    o = outcomes[0]
+    rc = o.exit_code()
+    check(rc == 0, "hearth exited %d, expected 0 (the guest halted)" % rc)
+    check(o.stdout == "Hello\n", "stdout is %r, expected exactly 'Hello\\n'" % o.stdout[:200])
+    lines = [l for l in o.stderr.split("\n") if l.strip() and not PVM_WARNING.search(l)]
+    check(lines == ["hearth: guest halted"], "stderr is %r, expected 'hearth: guest halted'"
+          % lines)
+    check_no_sanitizer(o.stderr)
+
+
+def plan_debugcon_clash(place):
+    """--debugcon on COM1's port: found once the devices are built (KVM is
+    open by then), still one line and exit 2, and the guest never runs."""
+    return [Invocation(["run", "--flat", place.guest, "--debugcon", "port=0x3f8"],
+                       stdin="null")]
+
+
+def check_debugcon_clash(outcomes):
+    o = outcomes[0]
+    rc = o.exit_code()
+    lines = [l for l in o.stderr.split("\n") if l.strip() and not PVM_WARNING.search(l)]
+    check(rc == 2, "hearth exited %d for --debugcon on COM1's port, expected 2" % rc)
+    check(len(lines) == 1 and "--debugcon" in lines[0] and "0x3f8" in lines[0],
+          "expected one line naming --debugcon and 0x3f8, got %r" % lines)
+    check(o.stdout == "", "the guest ran: %r" % o.stdout[:200])
+    check_no_sanitizer(o.stderr)
+
+
+def plan_multiboot_low(place):
+    """mblow.bin: a Multiboot kernel (a.out kludge) loaded at 0x8000, below
+    1 MiB, as real-mode test kernels are; it reports through --debugcon."""
+    return [boot(place, ["--memory", "64", "--debugcon", "--debug-exit"], stdin="null")]
+
+
+def check_multiboot_low(outcomes):
+    o = outcomes[0]
+    rc = o.exit_code()
+    check(rc == MB_EXIT_STATUS, "hearth exited %d, expected %d from the debug-exit port"
+          % (rc, MB_EXIT_STATUS))
+    check(o.stdout == "low Y\n", "stdout is %r, expected 'low Y\\n' (Y: EAX held the "
+          "Multiboot magic)" % o.stdout[:200])
+    check_no_sanitizer(o.stderr)
+
+
+TESTS.update({
+    "flat-real": GuestTest("hello16", plan_flat("flat-real"), check_flat,
+                           needs=("kvm", "real-mode"), image="hello16.bin"),
+    "flat-prot32": GuestTest("hello32", plan_flat("flat-prot32"), check_flat,
+                             image="hello32.bin"),
+    "flat-long": GuestTest("hello64", plan_flat("flat-long"), check_flat, image="hello64.bin"),
+    "bad-debugcon-port": GuestTest("hello16", plan_debugcon_clash, check_debugcon_clash,
+                                   image="hello16.bin"),
+    "multiboot-low": GuestTest("mblow", plan_multiboot_low, check_multiboot_low,
+                               image="mblow.bin"),
+})
+
+
 # ---------------------------------------------------------- on the host
 
 def write_file(path, data):
@@ -932,8 +1014,8 @@ def main():
     try:
         test = TESTS.get(a.test)
         check(test is not None, "unknown test %r" % a.test)
-        check(os.path.basename(a.guest) == test.guest + ".elf",
-              "%s boots %s.elf, not %s" % (a.test, test.guest, a.guest))
+        check(os.path.basename(a.guest) == test.image,
+              "%s boots %s, not %s" % (a.test, test.image, a.guest))
         where, reason = placement(test, kind)
         if where == "lab":
             # Not a skip: scripts/test.sh runs it in the lab (tests/lab/test_guest.py).

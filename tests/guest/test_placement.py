@@ -59,7 +59,7 @@ def main():
                 f.write(data)
         for n in sorted(NO_KVM_TESTS):
             t = G.TESTS[n]
-            guest = os.path.join(a.guests, t.guest + ".elf")
+            guest = os.path.join(a.guests, t.image)
             invs = t.plan(G.Place("hearth", guest, guest, tmp, put))
             check(invs and all(inv.args[inv.args.index("--kvm") + 1:][:1] == [G.NO_KVM]
                                for inv in invs if "--kvm" in inv.args) and

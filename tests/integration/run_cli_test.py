@@ -40,6 +40,11 @@ class Env:
         self.missing = os.path.join(tmp, "no-such-kernel")
         self.missing_initrd = os.path.join(tmp, "no-such-initrd")
         self.disk = self.write("disk.img", b"\0" * 65536)
+        # cli; hlt, as a raw image; and one a byte larger than 16 MiB (sparse).
+        self.flat = self.write("flat.bin", b"\xfa\xf4")
+        self.flat_big = os.path.join(tmp, "flat-big.bin")
+        with open(self.flat_big, "wb") as f:
+            f.truncate((16 << 20) + 1)
         # Nobody ever writes to it: opening it for reading blocks unless O_NONBLOCK.
         self.fifo = os.path.join(tmp, "fifo")
         os.mkfifo(self.fifo)
@@ -118,6 +123,30 @@ def cases(env, version):
                                   ["--net", "host-loopback"]),
         "vsock-reserved-cid": (["run", "--kernel", k, "--vsock", "cid=2"], ["--vsock", "cid"]),
         "api-sock-empty": (["run", "--kernel", k, "--api-sock", ""], ["--api-sock"]),
+        # --flat: each refused before KVM is opened, naming the flag, the file and the value.
+        "flat-too-large": (["run", "--flat", env.flat_big, "--memory", "16"],
+                           ["--flat", env.flat_big, "16777217 bytes", "raise --memory"]),
+        "flat-addr-outside-ram": (["run", "--flat", env.flat + ",addr=0x8000000", "--memory", "64"],
+                                  ["--flat", env.flat, "addr=0x8000000", "outside guest RAM"]),
+        "flat-entry-outside": (["run", "--flat", env.flat + ",addr=0x1000,entry=0x1002"],
+                               ["--flat", "entry=0x1002", "outside the image [0x1000, 0x1002)"]),
+        "flat-real-entry-high": (["run", "--flat", env.flat + ",addr=0x100000"],
+                                 ["--flat", "mode=real", "1 MiB"]),
+        "flat-unknown-mode": (["run", "--flat", env.flat + ",mode=vm86"],
+                              ["--flat", "unknown mode 'vm86'"]),
+        "flat-with-kernel": (["run", "--flat", env.flat, "--kernel", k],
+                             ["--flat and --kernel exclude each other"]),
+        "flat-missing-file": (["run", "--flat", env.missing], ["--flat", env.missing]),
+        "flat-fifo": (["run", "--flat", env.fifo], ["--flat", env.fifo, "FIFO"]),
+        "flat-with-rng": (["run", "--flat", env.flat, "--rng"], ["--flat", "--rng"]),
+        "flat-cpus": (["run", "--flat", env.flat, "--cpus", "2"], ["--flat", "one vCPU"]),
+        "debugcon-bad-port": (["run", "--flat", env.flat, "--debugcon", "port=0x10000"],
+                              ["--debugcon", "0x10000", "0xffff"]),
+        "debugcon-kvm-port": (["run", "--kernel", k, "--debugcon", "port=0x40"],
+                              ["--debugcon", "0x40", "PIT"]),
+        "debugcon-out-unwritable": (["run", "--flat", env.flat, "--debugcon",
+                                     "out=%s/no-such-dir/out.txt" % env.tmp],
+                                    ["--debugcon", "no-such-dir", "No such file"]),
         "no-subcommand": ([], []),
         "unknown-subcommand": (["frobnicate"], ["frobnicate"]),
     }

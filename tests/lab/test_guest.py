@@ -13,7 +13,7 @@ by meson next to hearth, copied into L1 with its libraries) runs
 L1's console; the report is read back from the serial log and checked here.
 
 guestrun and the guests are taken from the build directory of --hearth
-(<dir>/tests/guest/guestrun and <dir>/tests/guest/*.elf).  With --asan,
+(<dir>/tests/guest/guestrun and <dir>/tests/guest/*.elf, *.bin).  With --asan,
 every test also runs with that (sanitizer) build of hearth, in the same
 L1 boot, reported as "NAME [asan]".
 
@@ -73,8 +73,8 @@ def plan_all(names, variants, guests_dir, stage):
             test = G.TESTS[name]
             p = Planned(name, test, variant, hearth)
             planned.append(p)
-            elf = os.path.join(guests_dir, test.guest + ".elf")
-            l1_elf = "%s/%s.elf" % (L1_GUESTS, test.guest)
+            elf = os.path.join(guests_dir, test.image)
+            l1_elf = "%s/%s" % (L1_GUESTS, test.image)
             files[l1_elf] = elf
             tag = "%s.%s" % (variant, name) if variant else name
             place = G.Place(hearth, l1_elf, elf, "%s/%s" % (L1_GUESTS, tag), put)
@@ -138,7 +138,7 @@ def main():
         binaries[L1_HEARTH_ASAN] = os.path.abspath(a.asan)
         variants.append(("asan", L1_HEARTH_ASAN))
     missing = [p for p in list(binaries.values()) + [hearth] +
-               [os.path.join(guests_dir, G.TESTS[n].guest + ".elf") for n in names
+               [os.path.join(guests_dir, G.TESTS[n].image) for n in names
                 if n in G.TESTS] if not os.path.exists(p)]
     if unknown or missing:       # not the lab's fault: not built, or a typo
         print("FAIL unknown tests %s, missing files %s (run make)" % (unknown, missing))
