@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for the command line and its device specs
- * (src/util/opt.c, src/cli/run.c, run_devices.c, serve.c, the
+ * (src/util/opt.c, src/cli/run.c, run_devices.c, run_flat.c, serve.c, the
  * virtio_*_parse spec parsers). The first byte picks the parser, the rest
  * is split at NUL bytes into arguments:
  *
