@@ -26,7 +26,7 @@ if ! placement=$(python3 tests/guest/run_guest_test.py --placement); then
 fi
 echo "== guest tests: where each runs on this host (the placement rule)"
 echo "$placement" | sed 's/^/   /'
-lab_guests=$(echo "$placement" | awk '$2 == "lab" {print $1}' | sort | paste -sd, -)
+lab_guests=$(echo "$placement" | awk '$2 == "lab" || $2 == "native+lab" {print $1}' | sort | paste -sd, -)
 
 # Adds one meson build's results from its JSON test log. A SKIP of a guest
 # test the rule placed in the lab is not counted here: the lab counts it

@@ -107,11 +107,15 @@ def host_kind(kvm="/dev/kvm", pvm="/sys/module/kvm_pvm", env=None, usable=None):
 
 
 def placement(test, kind):
-    """("native" | "lab", why) for a GuestTest on a host of this kind."""
+    """("native" | "native+lab" | "lab", why) for a GuestTest on a host of
+    this kind; "native+lab": natively, and in the lab as well (lab_too)."""
     missing = sorted(test.needs - PROVIDES[kind])
     if not missing:
-        return "native", ("needs " + ", ".join(sorted(test.needs)) if test.needs
-                          else "needs no KVM (hearth gets --kvm %s)" % NO_KVM)
+        why = ("needs " + ", ".join(sorted(test.needs)) if test.needs
+               else "needs no KVM (hearth gets --kvm %s)" % NO_KVM)
+        if test.lab_too and kind != "hw":
+            return "native+lab", why + "; shown under hardware virtualization too"
+        return "native", why
     return "lab", "a %s host lacks %s" % (kind, ", ".join(missing))
 
 
@@ -705,8 +709,12 @@ class GuestTest:
     rule).  A test that needs nothing is decided before hearth opens KVM:
     its plan points hearth at NO_KVM, and it runs natively everywhere."""
 
-    def __init__(self, guest, plan, checker, needs=("kvm",), image=None):
+    def __init__(self, guest, plan, checker, needs=("kvm",), image=None, lab_too=False):
         self.guest, self.plan, self.check = guest, plan, checker
+        # Shown under hardware virtualization too, wherever the host is not
+        # hw: a test whose point is that it runs on real VT-x/AMD-V (the
+        # introductory real-mode example) runs natively and in the lab.
+        self.lab_too = lab_too
         # The file meson builds: <guest>.elf, or a raw image's <guest>.bin.
         self.image = image or guest + ".elf"
         self.needs = set(needs)
@@ -948,7 +956,7 @@ def check_multiboot_low(outcomes):
 
 TESTS.update({
     "flat-real": GuestTest("hello16", plan_flat("flat-real"), check_flat,
-                           needs=("kvm", "real-mode"), image="hello16.bin"),
+                           needs=("kvm", "real-mode"), image="hello16.bin", lab_too=True),
     "flat-prot32": GuestTest("hello32", plan_flat("flat-prot32"), check_flat,
                              image="hello32.bin"),
     "flat-long": GuestTest("hello64", plan_flat("flat-long"), check_flat, image="hello64.bin"),

@@ -26,6 +26,12 @@ EXPECTED_LAB = {
     "pvm": {"chaos", "chaos-sigterm", "testdev"},
     "hw": set(),
 }
+# Host kind -> the tests that run natively and in the lab as well.
+EXPECTED_BOTH = {
+    "none": set(),
+    "pvm": {"flat-real"},
+    "hw": set(),
+}
 
 failures = []
 
@@ -46,6 +52,10 @@ def main():
         lab = {n for n, t in G.TESTS.items() if G.placement(t, kind)[0] == "lab"}
         check(lab == want, "%s host: lab %s (extra %s, missing %s)"
               % (kind, sorted(lab), sorted(lab - want), sorted(want - lab)))
+        both = {n for n, t in G.TESTS.items() if G.placement(t, kind)[0] == "native+lab"}
+        check(both == EXPECTED_BOTH[kind], "%s host: native and lab %s (extra %s, missing %s)"
+              % (kind, sorted(both), sorted(both - EXPECTED_BOTH[kind]),
+                 sorted(EXPECTED_BOTH[kind] - both)))
         for n, t in G.TESTS.items():
             where, why = G.placement(t, kind)
             if where == "lab":
