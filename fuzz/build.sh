@@ -11,7 +11,8 @@ CC=${CC:-clang}
 OUT=${OUT:-fuzz/out}
 DEPS="liburing slirp libmicrohttpd jansson libseccomp libcurl"
 mkdir -p "$OUT"
-printf '#define HEARTH_VERSION "fuzz"\n' >"$OUT/hearth-config.h.new"
+printf '#define HEARTH_VERSION "fuzz"\n#define HEARTH_FIRECRACKER_VERSION "1.16.0"\n' \
+  >"$OUT/hearth-config.h.new"
 cmp -s "$OUT/hearth-config.h.new" "$OUT/hearth-config.h" ||
   mv "$OUT/hearth-config.h.new" "$OUT/hearth-config.h"
 rm -f "$OUT/hearth-config.h.new"

@@ -254,8 +254,14 @@ static int serve_main(int argc, char **argv, bool firecracker)
 		return HEARTH_EXIT_OK;
 	}
 	if (o.version) {
+		/*
+		 * Firecracker's first line, which version checks parse (Kata's
+		 * wants at least 0.21.1); then who answers.
+		 */
 		if (firecracker)
-			printf("Firecracker v%s (hearth %s)\n", HEARTH_VERSION, HEARTH_VERSION);
+			printf("Firecracker v%s\n\nhearth %s, implementing Firecracker %s's API\n",
+			       HEARTH_FIRECRACKER_VERSION, HEARTH_VERSION,
+			       HEARTH_FIRECRACKER_VERSION);
 		else
 			printf("hearth %s\n", HEARTH_VERSION);
 		return HEARTH_EXIT_OK;

@@ -19,15 +19,18 @@ static int answer(json_t *o, json_t **out, struct err *err)
 
 static int get_info(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
 {
-	return answer(json_pack("{s:s, s:s, s:s, s:s}", "id", ctl->id, "state",
-				ctl_state_name(ctl->state), "vmm_version", HEARTH_VERSION,
-				"app_name", "hearth"), out, err);
+	/* Firecracker's InstanceInfo; app_name says who answers ("hearth 0.1.0"). */
+	return answer(json_pack("{s:s, s:s, s:s, s:s+}", "id", ctl->id, "state",
+				ctl_state_name(ctl->state), "vmm_version",
+				HEARTH_FIRECRACKER_VERSION, "app_name", "hearth ", HEARTH_VERSION),
+		      out, err);
 }
 
 static int get_version(struct ctl *ctl, const struct ctl_action *a, json_t **out,
 		       struct err *err)
 {
-	return answer(json_pack("{s:s}", "firecracker_version", HEARTH_VERSION), out, err);
+	return answer(json_pack("{s:s}", "firecracker_version", HEARTH_FIRECRACKER_VERSION), out,
+		      err);
 }
 
 static int get_machine(struct ctl *ctl, const struct ctl_action *a, json_t **out,
@@ -117,12 +120,6 @@ static int snapshot_create(struct ctl *ctl, const struct ctl_action *a, json_t *
 	return ctl->vm->snapshot_create(ctl->vm_ctx, &ctl->cfg, &a->create, err);
 }
 
-/* Anything configured that the snapshot's own config would silently replace. */
-static bool configured(const struct vm_config *c)
-{
-	return c->boot.kernel_image_path || c->ndrives || c->nnets || c->vsock.present;
-}
-
 static int snapshot_load(struct ctl *ctl, const struct ctl_action *a, json_t **out,
 			 struct err *err)
 {
@@ -132,10 +129,13 @@ static int snapshot_load(struct ctl *ctl, const struct ctl_action *a, json_t **o
 
 	err->usage = true;
 	err->msg[0] = '\0';
-	if (configured(&ctl->cfg))
-		return err_set(err, true, -EINVAL, "snapshot/load is only allowed before the VM is "
-			       "configured or booted (boot source, drives, network or vsock were "
-			       "configured)");
+	/*
+	 * Firecracker's boot_path: once the boot source, the machine or a
+	 * device was configured, the snapshot's own would silently replace it.
+	 */
+	if (ctl->boot_path)
+		return err_set(err, true, -EINVAL, "Load snapshot error: Loading a microVM snapshot "
+			       "not allowed after configuring boot-specific resources.");
 	/* The process's own, never the state file's: --kvm, and PUT /serial before the load. */
 	req = a->load;
 	req.kvm_path = ctl->cfg.kvm_path;
@@ -156,19 +156,15 @@ static int snapshot_load(struct ctl *ctl, const struct ctl_action *a, json_t **o
 /*
  * THE table: for each action, by state ("Not started", "Running",
  * "Paused"), NULL where it is legal, else the refusal (a 400, exit 2);
- * then what runs it. To add an action: a ctl_type, its row here, its
- * function (here for the run, model.c for the model), what asks for it
- * in the front ends, and its row in tests/unit/test_control.c.
+ * then what runs it. The refusals are Firecracker's words, and its rules:
+ * handle_preboot_request and handle_request in its rpc_interface.rs. To
+ * add an action: a ctl_type, its row here, its function (here for the
+ * run, model.c for the model), what asks for it in the front ends, and
+ * its row in tests/unit/test_control.c.
  */
-#define AFTER_BOOT(what) what " is not allowed after boot: the microVM has started"
-#define BEFORE_BOOT(what) \
-	what " is not allowed before boot: the microVM has not been started (InstanceStart)"
 #define ALWAYS { NULL, NULL, NULL }
-#define PRE_BOOT(what) { NULL, AFTER_BOOT(what), AFTER_BOOT(what) }
-#define BOOTED(what) { BEFORE_BOOT(what), NULL, NULL }
-#define STARTED "InstanceStart is not allowed after boot: the microVM already started"
-#define LOAD_LATE "snapshot/load is only allowed before the VM is configured or booted (the " \
-	"microVM has started)"
+#define PRE_BOOT { NULL, CTL_NOT_AFTER_START, CTL_NOT_AFTER_START }
+#define BOOTED { CTL_NOT_BEFORE_START, NULL, NULL }
 
 static const struct ctl_rule {
 	const char *refused[CTL_NSTATES];
@@ -178,33 +174,29 @@ static const struct ctl_rule {
 	[CTL_GET_VERSION] =       { ALWAYS, get_version },
 	[CTL_GET_MACHINE] =       { ALWAYS, get_machine },
 	[CTL_GET_CONFIG] =        { ALWAYS, get_config },
-	[CTL_PUT_BOOT_SOURCE] =   { PRE_BOOT("PUT /boot-source"), ctl_model_put },
-	[CTL_PUT_MACHINE] =       { PRE_BOOT("PUT /machine-config"), ctl_model_put },
-	[CTL_PATCH_MACHINE] =     { PRE_BOOT("PATCH /machine-config"), ctl_model_put },
-	[CTL_PUT_DRIVE] =         { PRE_BOOT("PUT /drives/"), ctl_model_put },
-	[CTL_PUT_NET] =           { PRE_BOOT("PUT /network-interfaces/"), ctl_model_put },
-	[CTL_PUT_VSOCK] =         { PRE_BOOT("PUT /vsock"), ctl_model_put },
-	[CTL_PUT_ENTROPY] =       { PRE_BOOT("PUT /entropy"), ctl_model_put },
-	[CTL_PUT_LOGGER] =        { PRE_BOOT("PUT /logger"), ctl_model_put },
-	[CTL_PUT_METRICS] =       { PRE_BOOT("PUT /metrics"), ctl_model_put },
-	[CTL_PUT_SERIAL] =        { PRE_BOOT("PUT /serial"), ctl_model_put },
-	[CTL_INSTANCE_START] =    { { NULL, STARTED, STARTED }, start },
-	[CTL_SEND_CTRL_ALT_DEL] = { BOOTED("SendCtrlAltDel"), ctrl_alt_del },
-	/* Firecracker's rule: FlushMetrics is a runtime operation. */
-	[CTL_FLUSH_METRICS] =     { { "FlushMetrics is not supported before boot: the microVM "
-				      "has not been started (InstanceStart)", NULL, NULL },
-				    flush_metrics },
-	[CTL_PAUSE] =             { BOOTED("PATCH /vm"), pause },
-	[CTL_RESUME] =            { BOOTED("PATCH /vm"), resume },
-	[CTL_PATCH_DRIVE] =       { ALWAYS, ctl_model_patch_drive },
-	/* Firecracker's rule: before boot, PUT the interface again instead. */
-	[CTL_PATCH_NET] =         { { BEFORE_BOOT("PATCH /network-interfaces") "; use PUT", NULL,
-				      NULL }, ctl_model_patch_net },
-	/* Firecracker's rule: a running guest would change memory under the writer. */
-	[CTL_SNAPSHOT_CREATE] =   { { BEFORE_BOOT("snapshot/create"), "the VM must be paused to "
-				      "create a snapshot (PATCH /vm {\"state\": \"Paused\"} first)",
+	[CTL_PUT_BOOT_SOURCE] =   { PRE_BOOT, ctl_model_put },
+	[CTL_PUT_MACHINE] =       { PRE_BOOT, ctl_model_put },
+	[CTL_PATCH_MACHINE] =     { PRE_BOOT, ctl_model_put },
+	[CTL_PUT_DRIVE] =         { PRE_BOOT, ctl_model_put },
+	[CTL_PUT_NET] =           { PRE_BOOT, ctl_model_put },
+	[CTL_PUT_VSOCK] =         { PRE_BOOT, ctl_model_put },
+	[CTL_PUT_ENTROPY] =       { PRE_BOOT, ctl_model_put },
+	[CTL_PUT_LOGGER] =        { PRE_BOOT, ctl_model_put },
+	[CTL_PUT_METRICS] =       { PRE_BOOT, ctl_model_put },
+	[CTL_PUT_SERIAL] =        { PRE_BOOT, ctl_model_put },
+	[CTL_INSTANCE_START] =    { PRE_BOOT, start },
+	[CTL_SEND_CTRL_ALT_DEL] = { BOOTED, ctrl_alt_del },
+	[CTL_FLUSH_METRICS] =     { BOOTED, flush_metrics },
+	[CTL_PAUSE] =             { BOOTED, pause },
+	[CTL_RESUME] =            { BOOTED, resume },
+	/* Firecracker's rule: before boot, PUT the drive or interface again instead. */
+	[CTL_PATCH_DRIVE] =       { BOOTED, ctl_model_patch_drive },
+	[CTL_PATCH_NET] =         { BOOTED, ctl_model_patch_net },
+	/* A running guest would change memory under the writer. */
+	[CTL_SNAPSHOT_CREATE] =   { { CTL_NOT_BEFORE_START, "Create snapshot error: the microVM "
+				      "must be paused first (PATCH /vm {\"state\": \"Paused\"})",
 				      NULL }, snapshot_create },
-	[CTL_SNAPSHOT_LOAD] =     { { NULL, LOAD_LATE, LOAD_LATE }, snapshot_load },
+	[CTL_SNAPSHOT_LOAD] =     { PRE_BOOT, snapshot_load },
 };
 
 int ctl_handle(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)

@@ -33,6 +33,10 @@
 
 #define CTL_ID_MAX 64
 
+/* Firecracker's refusals of an action in the wrong state, word for word. */
+#define CTL_NOT_BEFORE_START "The requested operation is not supported before starting the microVM."
+#define CTL_NOT_AFTER_START "The requested operation is not supported after starting the microVM."
+
 enum ctl_state { CTL_NOT_STARTED, CTL_RUNNING, CTL_PAUSED };
 #define CTL_NSTATES 3
 
@@ -59,10 +63,10 @@ enum ctl_type {
 	CTL_FLUSH_METRICS,
 	CTL_PAUSE,
 	CTL_RESUME,
-	CTL_PATCH_DRIVE,          /* the model before boot; the disk, then the model, after */
+	CTL_PATCH_DRIVE,          /* after boot only, as in Firecracker: the disk, then the model */
 	CTL_PATCH_NET,            /* after boot only, as in Firecracker */
 	CTL_SNAPSHOT_CREATE,
-	CTL_SNAPSHOT_LOAD,        /* before anything is configured or booted */
+	CTL_SNAPSHOT_LOAD,        /* before boot, and before any boot_path action */
 	CTL_NTYPES
 };
 
@@ -131,6 +135,11 @@ enum ctl_request { CTL_REQ_GET, CTL_REQ_PUT, CTL_REQ_PATCH, CTL_REQ_OTHER, CTL_N
 struct ctl {
 	pthread_mutex_t lock;       /* one action at a time */
 	enum ctl_state state;
+	/*
+	 * Firecracker's boot_path: a boot source, machine config or device was
+	 * PUT (tried, even), so snapshot/load is refused.
+	 */
+	bool boot_path;
 	/* The model: changed by actions only; after boot, the running VM's. */
 	struct vm_config cfg;
 	char id[CTL_ID_MAX + 1];

@@ -70,6 +70,9 @@ int ctl_model_put(struct ctl *ctl, const struct ctl_action *a, json_t **out, str
 
 	if (!o)
 		return -EINVAL;
+	/* As Firecracker: the attempt alone closes snapshot/load (not the logger's, metrics' or serial's). */
+	if (a->type != CTL_PUT_LOGGER && a->type != CTL_PUT_METRICS && a->type != CTL_PUT_SERIAL)
+		ctl->boot_path = true;
 	switch (a->type) {
 	case CTL_PUT_BOOT_SOURCE:
 		ret = config_json_boot_source(c, o, err);
@@ -125,13 +128,10 @@ int ctl_model_patch_drive(struct ctl *ctl, const struct ctl_action *a, json_t **
 	ret = vm_config_check_drive_patch(&ctl->cfg, p, err);
 	if (ret)
 		return err_prefix(err, ret, "drives: ");
-	if (ctl->state != CTL_NOT_STARTED) {
-		err->msg[0] = '\0';
-		ret = ctl->vm->patch_drive(ctl->vm_ctx, vm_config_find_drive(&ctl->cfg, p->id), p,
-					   err);
-		if (ret)
-			return live_fail("drives", ret, err);
-	}
+	err->msg[0] = '\0';
+	ret = ctl->vm->patch_drive(ctl->vm_ctx, vm_config_find_drive(&ctl->cfg, p->id), p, err);
+	if (ret)
+		return live_fail("drives", ret, err);
 	ret = vm_config_patch_drive(&ctl->cfg, p, err);
 	return ret ? err_prefix(err, ret, "drives: ") : 0;
 }

@@ -1,6 +1,13 @@
 """What the integration runners share: the failure type, the check, the
-sanitizer markers they look for on stderr, and the smallest guest."""
+sanitizer markers they look for on stderr, the smallest guest, and
+Firecracker's version and state refusals."""
 import struct
+
+# The Firecracker release whose API Hearth implements (HEARTH_FIRECRACKER_VERSION).
+FC_VERSION = "1.16.0"
+# Firecracker's refusals of an action in the wrong state, word for word.
+NOT_BEFORE_START = "The requested operation is not supported before starting the microVM."
+NOT_AFTER_START = "The requested operation is not supported after starting the microVM."
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "SUMMARY: UndefinedBehaviorSanitizer", "ThreadSanitizer")

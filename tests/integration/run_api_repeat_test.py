@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import TestFailure, check, tiny_elf  # noqa: E402
+from itest import NOT_BEFORE_START, TestFailure, check, tiny_elf  # noqa: E402
 from run_api_test import NO_KVM, Serve, read_metrics  # noqa: E402
 
 # "2025-01-31T12:00:00.123456 [id:thread...] message": a whole line of Hearth's log.
@@ -136,13 +136,14 @@ def case_every_endpoint_twice(binary, tmp):
     drive = {"drive_id": "rootfs", "path_on_host": disk, "is_root_device": True,
              "is_read_only": False}
     s.twice("PUT", "/drives/rootfs", 204, body=drive)
-    # Hearth's one extension here: before boot a PATCH changes the model (docs/api.md).
-    s.twice("PATCH", "/drives/rootfs", 204, body={"drive_id": "rootfs", "path_on_host": disk})
+    # Firecracker's rule: no PATCH of a drive before boot (PUT it again).
+    s.twice("PATCH", "/drives/rootfs", 400, body={"drive_id": "rootfs", "path_on_host": disk},
+            fault=[NOT_BEFORE_START])
     s.twice("PUT", "/network-interfaces/eth0", 204,
             body={"iface_id": "eth0", "host_dev_name": "tap7", "guest_mac": "06:00:ac:10:00:02"})
     s.twice("PATCH", "/network-interfaces/eth0", 400,
             body={"iface_id": "eth0", "rx_rate_limiter": {"ops": {"size": 1, "refill_time": 1}}},
-            fault=["not allowed before boot"])
+            fault=[NOT_BEFORE_START])
     s.twice("PUT", "/vsock", 204, body={"guest_cid": 3, "uds_path": os.path.join(tmp, "v.sock")})
     s.twice("PUT", "/entropy", 204, body={})
     s.twice("PUT", "/serial", 204, body={"serial_out_path": os.path.join(tmp, "serial.out")})
@@ -152,13 +153,14 @@ def case_every_endpoint_twice(binary, tmp):
     s.expect("PUT", "/metrics", 400, body={"metrics_path": metrics},
              fault=["Reinitialization of metrics not allowed"])
     # Runtime-only actions, refused before boot each time.
-    s.twice("PUT", "/actions", 400, body={"action_type": "FlushMetrics"}, fault=["before boot"])
+    s.twice("PUT", "/actions", 400, body={"action_type": "FlushMetrics"},
+            fault=[NOT_BEFORE_START])
     s.twice("PUT", "/actions", 400, body={"action_type": "SendCtrlAltDel"})
-    s.twice("PATCH", "/vm", 400, body={"state": "Paused"}, fault=["before boot"])
-    s.twice("PATCH", "/vm", 400, body={"state": "Resumed"}, fault=["before boot"])
+    s.twice("PATCH", "/vm", 400, body={"state": "Paused"}, fault=[NOT_BEFORE_START])
+    s.twice("PATCH", "/vm", 400, body={"state": "Resumed"}, fault=[NOT_BEFORE_START])
     s.twice("PUT", "/snapshot/create", 400,
             body={"snapshot_path": os.path.join(tmp, "s"), "mem_file_path": os.path.join(tmp, "m")},
-            fault=["before boot"])
+            fault=[NOT_BEFORE_START])
     s.twice("PUT", "/snapshot/load", 400,
             body={"snapshot_path": os.path.join(tmp, "nope.snap"),
                   "mem_backend": {"backend_type": "File", "backend_path": os.path.join(tmp, "m")}})

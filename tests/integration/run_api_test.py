@@ -14,6 +14,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -23,7 +24,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import SANITIZER_MARKERS, TestFailure, check, tiny_elf  # noqa: E402
+from itest import (FC_VERSION, NOT_BEFORE_START, SANITIZER_MARKERS, TestFailure,  # noqa: E402
+                   check, tiny_elf)
 
 TIMEOUT = 30.0
 # A KVM device that is not there: a host without KVM, simulated on any host.
@@ -133,10 +135,12 @@ class Serve:
 def case_info(binary, tmp):
     s = Serve(binary, tmp, ["--id", "vm-test-1"])
     js = s.expect("GET", "/", 200)
-    check(js == {"id": "vm-test-1", "state": "Not started", "vmm_version": js["vmm_version"],
-                 "app_name": "hearth"}, "instance info %r" % js)
+    # Firecracker 1.16's API is the contract; Hearth's own name and version are in app_name.
+    check(js == {"id": "vm-test-1", "state": "Not started", "vmm_version": FC_VERSION,
+                 "app_name": js["app_name"]}, "instance info %r" % js)
+    check(re.fullmatch(r"hearth \d+\.\d+\.\d+.*", js["app_name"]), "app_name %r" % js)
     js = s.expect("GET", "/version", 200)
-    check(js["firecracker_version"] == s.expect("GET", "/", 200)["vmm_version"], "version %r" % js)
+    check(js == {"firecracker_version": FC_VERSION}, "version %r" % js)
     s.stop()
 
 
@@ -165,7 +169,7 @@ def case_bad_requests(binary, tmp):
                          ("PUT", "/mmds"), ("PUT", "/cpu-config")):
         s.expect(method, path, 400, body={}, fault=["not supported yet"])
         s.alive()
-    s.expect("PATCH", "/vm", 400, body={"state": "Paused"}, fault=["before boot"])
+    s.expect("PATCH", "/vm", 400, body={"state": "Paused"}, fault=[NOT_BEFORE_START])
     s.alive()
     rc, err = s.stop()
     check(rc == 3, "exit code %d after SIGTERM, expected 3" % rc)
@@ -281,7 +285,6 @@ def case_patch_bad_bodies(binary, tmp):
         ({"drive_id": "other"}, ["does not match 'rootfs' in the path"]),
         ({"path_on_host": disk}, ["missing required field 'drive_id'"]),
         ({"drive_id": "rootfs", "path_on_host": 5}, ["'path_on_host' must be a string"]),
-        ({"drive_id": "rootfs", "path_on_host": ""}, ["path_on_host is empty"]),
         ({"drive_id": "rootfs", "rate_limiter": 1}, ["rate_limiter' must be an object"]),
         ({"drive_id": "rootfs", "rate_limiter": {"bw": {}}},
          ["rate_limiter: unknown field 'bw'"]),
@@ -289,14 +292,17 @@ def case_patch_bad_bodies(binary, tmp):
          ["ops: missing required field 'refill_time'"]),
         ({"drive_id": "rootfs", "rate_limiter": {"ops": {"size": -5, "refill_time": 1}}},
          ["'size' must be a non-negative integer"]),
-        ({"drive_id": "rootfs", "rate_limiter": too_long},
-         ["drive 'rootfs': rate_limiter: bandwidth: refill_time 99999999999999 ms is too long"]),
     ]
     for body, fault in bad:
         s.expect("PATCH", "/drives/rootfs", 400, body=body, fault=fault)
         s.alive()
     s.expect("PATCH", "/drives/rootfs", 400, raw=b'{"drive_id": "rootfs",', fault=["bad JSON"])
-    s.expect("PATCH", "/drives/nope", 400, body={"drive_id": "nope"}, fault=["does not exist"])
+    # Well-formed bodies then meet the state rule (what follows it is test_api_patch.c's).
+    for body in ({"drive_id": "rootfs", "path_on_host": ""}, {"drive_id": "rootfs",
+                                                             "rate_limiter": too_long},
+                 {"drive_id": "nope"}):
+        s.expect("PATCH", "/drives/" + body["drive_id"], 400, body=body,
+                 fault=[NOT_BEFORE_START])
     # The same bad limiter in a PUT: the same words.
     s.expect("PUT", "/drives/rootfs", 400,
              body={"drive_id": "rootfs", "path_on_host": disk, "is_root_device": True,
@@ -310,15 +316,15 @@ def case_patch_bad_bodies(binary, tmp):
     s.expect("PATCH", "/network-interfaces/eth0", 400,
              body={"iface_id": "eth0", "tx_rate_limiter": {"ops": {"size": 1,
                                                                    "refill_time": 1}}},
-             fault=["not allowed before boot"])
-    # Before boot a good PATCH changes the model, which GET /vm/config shows.
-    s.expect("PATCH", "/drives/rootfs", 204,
+             fault=[NOT_BEFORE_START])
+    # Before boot a good PATCH is refused too, in Firecracker's words, and changes nothing.
+    s.expect("PATCH", "/drives/rootfs", 400,
              body={"drive_id": "rootfs", "rate_limiter": {"ops": {"size": 100,
-                                                                  "refill_time": 1000}}})
+                                                                  "refill_time": 1000}}},
+             fault=[NOT_BEFORE_START])
     js = s.expect("GET", "/vm/config", 200)
     rl = js["drives"][0].get("rate_limiter")
-    check(rl == {"ops": {"size": 100, "one_time_burst": 0, "refill_time": 1000}},
-          "rate_limiter in GET /vm/config: %r" % rl)
+    check(rl is None, "rate_limiter in GET /vm/config: %r" % rl)
     rc, err = s.stop()
     check(rc == 3, "exit code %d after SIGTERM, expected 3" % rc)
 
@@ -434,7 +440,8 @@ def read_metrics(path):
 def case_metrics(binary, tmp):
     path = os.path.join(tmp, "metrics.json")
     s = Serve(binary, tmp, ["--metrics-path", path])
-    s.expect("PUT", "/actions", 400, body={"action_type": "FlushMetrics"}, fault=["before boot"])
+    s.expect("PUT", "/actions", 400, body={"action_type": "FlushMetrics"},
+             fault=[NOT_BEFORE_START])
     s.expect("PUT", "/metrics", 400, body={"metrics_path": os.path.join(tmp, "m2")},
              fault=["already configured"])
     s.alive()
@@ -523,7 +530,9 @@ def case_firecracker(binary, tmp):
     fc = os.path.join(tmp, "firecracker")
     os.symlink(os.path.abspath(binary), fc)
     rc, out, err = run_plain(fc, ["--version"])
-    check(rc == 0 and out.startswith("Firecracker v"), "--version: %d %r %r" % (rc, out, err))
+    # The first line is Firecracker's, which version checks parse as semver.
+    check(rc == 0 and out.splitlines()[0] == "Firecracker v" + FC_VERSION and "hearth " in out,
+          "--version: %d %r %r" % (rc, out, err))
     for argv, words in ((["--boot-timer"], ["--boot-timer is not supported by Hearth"]),
                         (["--mmds-size-limit", "1024"], ["--mmds-size-limit", "not supported"]),
                         (["--seccomp-filter", "f.bpf"], ["--seccomp-filter", "not supported"]),
@@ -594,7 +603,7 @@ def case_snapshot(binary, tmp):
         f.write(b"HEARTHSN" + struct.pack("<IIQII", 2, 64, 64, 0, 0) + b"0.1.0".ljust(32, b"\0"))
     s = Serve(binary, tmp)
     s.expect("PUT", "/snapshot/create", 400, body={"snapshot_path": "a", "mem_file_path": "b"},
-             fault=["before boot"])
+             fault=[NOT_BEFORE_START])
     s.alive()
 
     def load(path, backend="File"):
@@ -610,7 +619,8 @@ def case_snapshot(binary, tmp):
     js = s.expect("GET", "/", 200)
     check(js["state"] == "Not started", "after refused loads: %r" % js)
     s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": "/k"})
-    s.expect("PUT", "/snapshot/load", 400, body=load(v2), fault=["only allowed before"])
+    s.expect("PUT", "/snapshot/load", 400, body=load(v2),
+             fault=["Loading a microVM snapshot not allowed after configuring boot-specific"])
     rc, err = s.stop()
     check(rc == 3, "exit code %d after SIGTERM, expected 3" % rc)
     for argv, code, words in (

@@ -26,6 +26,7 @@
 #include "cli/serve.h"
 #include "control/control.h"
 #include "fake_vm.h"
+#include "hearth-config.h"
 
 struct fixture {
 	struct ctl ctl;
@@ -74,9 +75,11 @@ static void test_info_and_version(void **state)
 	assert_int_equal(req(f, "GET", "/", NULL), 200);
 	assert_string_equal(field("state"), "Not started");
 	assert_string_equal(field("id"), "test-1");
-	assert_string_equal(field("app_name"), "hearth");
+	/* Firecracker 1.16's API is the contract; Hearth's name and version are app_name. */
+	assert_string_equal(field("vmm_version"), HEARTH_FIRECRACKER_VERSION);
+	assert_string_equal(field("app_name"), "hearth " HEARTH_VERSION);
 	assert_int_equal(req(f, "GET", "/version", NULL), 200);
-	assert_string_not_equal(field("firecracker_version"), "<missing>");
+	assert_string_equal(field("firecracker_version"), HEARTH_FIRECRACKER_VERSION);
 }
 
 static void test_unknown_and_unsupported(void **state)

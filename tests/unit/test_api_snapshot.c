@@ -199,12 +199,12 @@ static void test_load_refused(void **state)
 	expect_fault("snapshot /s/vm.snap: corrupt");
 	assert_int_equal(f->ctl.state, CTL_NOT_STARTED);
 	assert_int_equal(f->ctl.cfg.machine.vcpu_count, 1);
-	/* After a configuration PUT, as in Firecracker. */
+	/* After a configuration PUT, in Firecracker's words. */
 	f->vm.load_ret = 0;
 	assert_int_equal(req(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"/k\"}"), 204);
 	assert_int_equal(req(f, "PUT", "/snapshot/load", LOAD), 400);
-	expect_fault("only allowed before the VM is configured or booted (boot source, drives, "
-		     "network or vsock were configured)");
+	expect_fault("Load snapshot error: Loading a microVM snapshot not allowed after "
+		     "configuring boot-specific resources.");
 	assert_int_equal(f->vm.loads, 1);
 }
 
