@@ -242,6 +242,34 @@ int ctl_check_id(const char *id, struct err *err)
 	return 0;
 }
 
+/* The model's checks at set time go to the VM's (struct vm_config_probe). */
+static int probe_boot_source(void *ctx, const struct vm_boot_source *b, struct err *err)
+{
+	struct ctl *ctl = ctx;
+
+	return ctl->vm->check_boot_source ? ctl->vm->check_boot_source(ctl->vm_ctx, b, err) : 0;
+}
+
+static int probe_drive(void *ctx, const struct vm_drive *d, struct err *err)
+{
+	struct ctl *ctl = ctx;
+
+	return ctl->vm->check_drive ? ctl->vm->check_drive(ctl->vm_ctx, d, err) : 0;
+}
+
+static int probe_net(void *ctx, const struct vm_net *n, struct err *err)
+{
+	struct ctl *ctl = ctx;
+
+	return ctl->vm->check_net ? ctl->vm->check_net(ctl->vm_ctx, n, err) : 0;
+}
+
+static const struct vm_config_probe ctl_probe = {
+	.boot_source = probe_boot_source,
+	.drive = probe_drive,
+	.net = probe_net,
+};
+
 int ctl_init(struct ctl *ctl, const char *id, struct vm_config *cfg,
 	     const struct ctl_vm_ops *vm, void *vm_ctx)
 {
@@ -257,6 +285,9 @@ int ctl_init(struct ctl *ctl, const char *id, struct vm_config *cfg,
 	} else {
 		ctl_model_init(&ctl->cfg);
 	}
+	/* The API's PUTs from now on; a model given here was checked by whoever built it. */
+	ctl->cfg.probe = &ctl_probe;
+	ctl->cfg.probe_ctx = ctl;
 	snprintf(ctl->id, sizeof(ctl->id), "%s", id ? id : "anonymous-instance");
 	ctl->state = CTL_NOT_STARTED;
 	ctl->vm = vm;

@@ -114,6 +114,15 @@ struct ctl_vm_ops {
 	int (*patch_drive)(void *ctx, const struct vm_drive *d, const struct vm_drive_patch *p,
 			   struct err *err);
 	int (*patch_net)(void *ctx, const struct vm_net_patch *p, struct err *err);
+	/*
+	 * Firecracker's checks at PUT time (vmm/config.h, struct
+	 * vm_config_probe): the kernel and initrd, a drive's file, a NIC's
+	 * TAP are opened (and closed again) on the sender's thread before the
+	 * model takes them. NULL: not checked.
+	 */
+	int (*check_boot_source)(void *ctx, const struct vm_boot_source *b, struct err *err);
+	int (*check_drive)(void *ctx, const struct vm_drive *d, struct err *err);
+	int (*check_net)(void *ctx, const struct vm_net *n, struct err *err);
 	/* Opens the metrics file and starts the periodic flush; writes a line now. */
 	int (*metrics_open)(void *ctx, const char *path, struct err *err);
 	int (*metrics_flush)(void *ctx, struct err *err);

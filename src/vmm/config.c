@@ -95,6 +95,13 @@ int vm_config_set_boot_source(struct vm_config *c, const char *kernel, const cha
 	if (boot_args && strlen(boot_args) >= LAYOUT_CMDLINE_MAX)
 		return err_set(err, true, -EINVAL, "boot_args is longer than %llu bytes",
 			       (unsigned long long)LAYOUT_CMDLINE_MAX - 1);
+	if (c->probe && c->probe->boot_source) {
+		struct vm_boot_source want = { (char *)kernel, (char *)initrd, (char *)boot_args };
+
+		ret = c->probe->boot_source(c->probe_ctx, &want, err);
+		if (ret)
+			return ret;
+	}
 	if (set_str(&b.kernel_image_path, kernel) || set_str(&b.initrd_path, initrd) ||
 	    set_str(&b.boot_args, boot_args)) {
 		free(b.kernel_image_path);
@@ -162,15 +169,17 @@ int vm_config_put_drive(struct vm_config *c, const struct vm_drive *d, bool repl
 	if (d->is_root_device) {
 		for (unsigned int i = 0; i < c->ndrives; i++)
 			if ((int)i != at && c->drives[i].is_root_device)
-				return err_set(err, true, -EINVAL, "drive '%s': '%s' is already "
-					       "the root device, and there can be only one", d->id,
-					       c->drives[i].id);
+				return err_set(err, true, -EINVAL, "A root block device already "
+					       "exists! ('%s' is the root device, not '%s')",
+					       c->drives[i].id, d->id);
 	}
 	if (strlen(d->serial) > 20)
 		return err_set(err, true, -EINVAL, "drive '%s': the serial is longer than 20 bytes",
 			       d->id);
 	snprintf(what, sizeof(what), "drive '%s'", d->id);
 	ret = vm_config_check_limiter(what, "rate_limiter", &d->rate_limiter, err);
+	if (!ret && c->probe && c->probe->drive)
+		ret = c->probe->drive(c->probe_ctx, d, err);
 	if (ret)
 		return ret;
 	copy.path_on_host = strdup(d->path_on_host);
@@ -241,17 +250,20 @@ int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace,
 		if ((int)i == at)
 			continue;
 		if (d->backend == NET_TAP && o->backend == NET_TAP && !strcmp(o->ifname, d->ifname))
-			return err_set(err, true, -EINVAL, "network interface '%s': host_dev_name "
-				       "%s is already used by '%s'", n->id, d->ifname,
-				       c->nets[i].id);
+			return err_set(err, true, -EINVAL, "Could not create the network device: "
+				       "Open tap device failed: host_dev_name %s is already used by "
+				       "'%s'", d->ifname, c->nets[i].id);
 		if (d->mac_set && o->mac_set && !memcmp(o->mac, d->mac, 6))
-			return err_set(err, true, -EINVAL, "network interface '%s': guest_mac is "
-				       "already used by '%s'", n->id, c->nets[i].id);
+			return err_set(err, true, -EINVAL, "The MAC address is already in use: "
+				       "%02x:%02x:%02x:%02x:%02x:%02x (by '%s')", d->mac[0], d->mac[1],
+				       d->mac[2], d->mac[3], d->mac[4], d->mac[5], c->nets[i].id);
 	}
 	snprintf(what, sizeof(what), "network interface '%s'", n->id);
 	ret = vm_config_check_limiter(what, "rx_rate_limiter", &n->rx_rate_limiter, err);
 	if (!ret)
 		ret = vm_config_check_limiter(what, "tx_rate_limiter", &n->tx_rate_limiter, err);
+	if (!ret && d->backend == NET_TAP && c->probe && c->probe->net)
+		ret = c->probe->net(c->probe_ctx, n, err);
 	if (ret)
 		return ret;
 	if (at >= 0)

@@ -107,6 +107,21 @@ struct vm_debugcon {
 	char *out_path;           /* NULL: stdout */
 };
 
+/*
+ * What the host checks when the model is given a file or device, as
+ * Firecracker does at PUT time (its BootConfig::new opens the kernel and
+ * initrd, a drive's VirtioBlock::new its file, a NIC's Net::new its TAP),
+ * so that a missing one is the PUT's 400 rather than InstanceStart's. Each
+ * is called by its setter once the values are valid, before c changes;
+ * 0, or -errno with err in Firecracker's words. NULL (hearth run, the
+ * config file, snapshots): nothing is opened until the VM is built.
+ */
+struct vm_config_probe {
+	int (*boot_source)(void *ctx, const struct vm_boot_source *b, struct err *err);
+	int (*drive)(void *ctx, const struct vm_drive *d, struct err *err);
+	int (*net)(void *ctx, const struct vm_net *n, struct err *err);
+};
+
 struct vm_config {
 	struct vm_boot_source boot;
 	struct vm_machine machine;
@@ -128,6 +143,8 @@ struct vm_config {
 	struct vm_flat flat;
 	struct vm_debugcon debugcon;
 	bool cli;                 /* from the command line: errors name its flags */
+	const struct vm_config_probe *probe;   /* NULL: no checks at set time */
+	void *probe_ctx;
 };
 
 /* Defaults: 1 vCPU, 256 MiB, entropy on, no devices. */

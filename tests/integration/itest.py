@@ -1,6 +1,8 @@
 """What the integration runners share: the failure type, the check, the
 sanitizer markers they look for on stderr, the smallest guest, and
 Firecracker's version and state refusals."""
+import fcntl
+import os
 import struct
 
 # The Firecracker release whose API Hearth implements (HEARTH_FIRECRACKER_VERSION).
@@ -36,3 +38,22 @@ def tiny_elf():
     phdr = struct.pack("<IIQQQQQQ", 1, 5, off, base, base, len(code), len(code), 0x1000)
     img = ehdr + phdr
     return img + b"\0" * (off - len(img)) + code
+
+
+def tap_usable(name):
+    """Whether this process may open the TAP `name` (one it may attach to, or create).
+
+    Hearth checks a NIC's TAP at PUT, as Firecracker does; where the test
+    may not have one, the PUT's 400 is what is checked instead."""
+    TUNSETIFF, IFF_TAP, IFF_NO_PI = 0x400454ca, 0x0002, 0x1000
+    try:
+        fd = os.open("/dev/net/tun", os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TAP | IFF_NO_PI))
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)

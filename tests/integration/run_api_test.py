@@ -25,7 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 from itest import (FC_VERSION, NOT_BEFORE_START, SANITIZER_MARKERS, TestFailure,  # noqa: E402
-                   check, tiny_elf)
+                   check, tap_usable, tiny_elf)
 
 TIMEOUT = 30.0
 # A KVM device that is not there: a host without KVM, simulated on any host.
@@ -197,36 +197,50 @@ def case_machine_config(binary, tmp):
     s.stop()
 
 
+def put_nic(s, iface, tap, mac):
+    """PUT a NIC: 204 where this host lets us have the TAP, else Firecracker's 400 at PUT."""
+    body = {"iface_id": iface, "host_dev_name": tap, "guest_mac": mac}
+    if tap_usable(tap):
+        s.expect("PUT", "/network-interfaces/" + iface, 204, body=body)
+        return True
+    s.expect("PUT", "/network-interfaces/" + iface, 400, body=body,
+             fault=["Could not create the network device: Open tap device failed", tap])
+    return False
+
+
 def case_vm_config(binary, tmp):
     s = Serve(binary, tmp)
     disk = os.path.join(tmp, "disk.img")
     with open(disk, "wb") as f:
         f.truncate(1 << 20)
-    s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": "/boot/vmlinuz",
+    kernel = os.path.join(tmp, "vmlinuz")
+    with open(kernel, "wb") as f:
+        f.write(tiny_elf())
+    s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": kernel,
                                                "boot_args": "console=ttyS0 quiet"})
     s.expect("PUT", "/drives/rootfs", 204, body={"drive_id": "rootfs", "path_on_host": disk,
                                                  "is_root_device": True, "is_read_only": True})
     s.expect("PUT", "/drives/other", 400, body={"drive_id": "rootfs", "path_on_host": disk,
                                                 "is_root_device": False},
              fault=["does not match"])
-    s.expect("PUT", "/network-interfaces/eth0", 204,
-             body={"iface_id": "eth0", "host_dev_name": "tap7", "guest_mac": "06:00:ac:10:00:02"})
+    nic = put_nic(s, "eth0", "tap7", "06:00:ac:10:00:02")
     s.expect("PUT", "/vsock", 204, body={"guest_cid": 3})
     s.expect("PUT", "/entropy", 204, body={})
     s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 2, "mem_size_mib": 128})
     js = s.expect("GET", "/vm/config", 200)
-    check(js["boot-source"]["kernel_image_path"] == "/boot/vmlinuz", "boot %r" % js)
+    check(js["boot-source"]["kernel_image_path"] == kernel, "boot %r" % js)
     check(js["boot-source"]["boot_args"] == "console=ttyS0 quiet", "boot %r" % js)
     check(js["machine-config"]["vcpu_count"] == 2, "machine %r" % js)
     check(len(js["drives"]) == 1 and js["drives"][0]["drive_id"] == "rootfs" and
           js["drives"][0]["is_read_only"] is True and js["drives"][0]["path_on_host"] == disk,
           "drives %r" % js)
-    check(js["network-interfaces"] == [{"iface_id": "eth0", "host_dev_name": "tap7",
-                                        "guest_mac": "06:00:ac:10:00:02"}], "nets %r" % js)
+    want = [{"iface_id": "eth0", "host_dev_name": "tap7", "guest_mac": "06:00:ac:10:00:02"}]
+    check(js["network-interfaces"] == (want if nic else []), "nets %r" % js)
     check(js["vsock"]["guest_cid"] == 3, "vsock %r" % js)
     check(js["entropy"] == {}, "entropy %r" % js)
-    # The same JSON is a config file; --no-api boots it (and fails on the kernel).
+    # The same JSON is a config file; --no-api boots it (and fails on the kernel, gone now).
     path = os.path.join(tmp, "config.json")
+    js["boot-source"]["kernel_image_path"] = "/boot/vmlinuz"
     with open(path, "w") as f:
         json.dump(js, f)
     s.stop()
@@ -240,8 +254,52 @@ def case_start_missing_kernel(binary, tmp):
     missing = os.path.join(tmp, "no-such-kernel")
     s.expect("PUT", "/actions", 400, body={"action_type": "InstanceStart"},
              fault=["kernel_image_path is not set"])
+    # Firecracker opens the kernel at PUT: a missing one is the PUT's 400, in its words.
+    s.expect("PUT", "/boot-source", 400, body={"kernel_image_path": missing},
+             fault=["The kernel file cannot be opened: No such file or directory (os error 2)"])
+    check(s.expect("GET", "/vm/config", 200)["boot-source"] is None, "boot source after 400")
+    s.expect("PUT", "/boot-source", 400,
+             body={"kernel_image_path": os.path.join(tmp), "initrd_path": missing},
+             fault=["The initrd file cannot be opened due to invalid path or invalid permissions."
+                    " No such file or directory (os error 2)"])
+    # One that goes away after its PUT: InstanceStart names it.
+    with open(missing, "wb") as f:
+        f.write(tiny_elf())
     s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": missing})
+    os.unlink(missing)
     s.expect("PUT", "/actions", 400, body={"action_type": "InstanceStart"}, fault=[missing])
+    s.alive()
+    s.stop()
+
+
+def case_put_checks(binary, tmp):
+    """Firecracker's checks at PUT time: the drive's file and the NIC's TAP are opened then."""
+    disk = os.path.join(tmp, "disk.img")
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    missing = os.path.join(tmp, "no-such.img")
+    s = Serve(binary, tmp)
+    s.expect("PUT", "/drives/rootfs", 400, body={"drive_id": "rootfs", "path_on_host": missing,
+                                                 "is_root_device": True},
+             fault=["Unable to create the virtio block device: Virtio backend error: Error "
+                    "manipulating the backing file: No such file or directory (os error 2) " +
+                    missing])
+    # A directory opens read-only, but is no disk: refused at PUT too, not at boot.
+    s.expect("PUT", "/drives/rootfs", 400, body={"drive_id": "rootfs", "path_on_host": tmp,
+                                                 "is_root_device": True, "is_read_only": True},
+             fault=["Unable to create the virtio block device", tmp])
+    check(s.expect("GET", "/vm/config", 200)["drives"] == [], "drives after the 400s")
+    s.expect("PUT", "/drives/rootfs", 204, body={"drive_id": "rootfs", "path_on_host": disk,
+                                                 "is_root_device": True})
+    # Firecracker's words for a second root device, checked before the file.
+    s.expect("PUT", "/drives/data", 400, body={"drive_id": "data", "path_on_host": missing,
+                                               "is_root_device": True},
+             fault=["A root block device already exists!"])
+    # lo is a network device but no TAP, for every user in every namespace.
+    s.expect("PUT", "/network-interfaces/eth0", 400,
+             body={"iface_id": "eth0", "host_dev_name": "lo"},
+             fault=["Could not create the network device: Open tap device failed", "lo"])
+    check(s.expect("GET", "/vm/config", 200)["network-interfaces"] == [], "NICs after the 400")
     s.alive()
     s.stop()
 
@@ -277,8 +335,7 @@ def case_patch_bad_bodies(binary, tmp):
     s = Serve(binary, tmp)
     s.expect("PUT", "/drives/rootfs", 204, body={"drive_id": "rootfs", "path_on_host": disk,
                                                  "is_root_device": True})
-    s.expect("PUT", "/network-interfaces/eth0", 204,
-             body={"iface_id": "eth0", "host_dev_name": "tap0"})
+    put_nic(s, "eth0", "tap0", "06:00:ac:10:00:03")
     too_long = {"bandwidth": {"size": 1, "refill_time": 99999999999999}}
     bad = [
         ({"drive_id": "rootfs", "is_read_only": True}, ["unknown field 'is_read_only'"]),
@@ -618,7 +675,7 @@ def case_snapshot(binary, tmp):
     s.alive()
     js = s.expect("GET", "/", 200)
     check(js["state"] == "Not started", "after refused loads: %r" % js)
-    s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": "/k"})
+    s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": v2})
     s.expect("PUT", "/snapshot/load", 400, body=load(v2),
              fault=["Loading a microVM snapshot not allowed after configuring boot-specific"])
     rc, err = s.stop()
@@ -646,6 +703,7 @@ CASES = {
     "machine-config": case_machine_config,
     "vm-config": case_vm_config,
     "start-missing-kernel": case_start_missing_kernel,
+    "put-checks": case_put_checks,
     "start-no-kvm": case_start_no_kvm,
     "sigterm": case_sigterm,
     "usage": case_usage,

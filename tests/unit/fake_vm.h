@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "control/control.h"
 
@@ -32,7 +33,47 @@ struct fake_vm {
 	char last_snap[128], last_mem[128], last_tap[32];
 	/* The load's other overrides: "id=path", "id=backend", the socket, the process's paths. */
 	char last_drive[64], last_backend[64], last_vsock[64], last_kvm[64], last_serial[64];
+	/* The PUT-time checks: how many, and what they refuse (a name with "missing" in it). */
+	int checks;
 };
+
+/* Firecracker's checks at PUT time, faked: a name with "missing" in it is not there. */
+static inline bool fake_missing(const char *name)
+{
+	return name && strstr(name, "missing");
+}
+
+static int fake_check_boot_source(void *ctx, const struct vm_boot_source *b, struct err *err)
+{
+	((struct fake_vm *)ctx)->checks++;
+	if (fake_missing(b->kernel_image_path))
+		return err_set(err, true, -EINVAL, "The kernel file cannot be opened: No such file "
+			       "or directory (os error 2)");
+	if (fake_missing(b->initrd_path))
+		return err_set(err, true, -EINVAL, "The initrd file cannot be opened due to invalid "
+			       "path or invalid permissions. No such file or directory (os error 2)");
+	return 0;
+}
+
+static int fake_check_drive(void *ctx, const struct vm_drive *d, struct err *err)
+{
+	((struct fake_vm *)ctx)->checks++;
+	if (fake_missing(d->path_on_host))
+		return err_set(err, true, -EINVAL, "Unable to create the virtio block device: Virtio "
+			       "backend error: Error manipulating the backing file: No such file or "
+			       "directory (os error 2) %s", d->path_on_host);
+	return 0;
+}
+
+static int fake_check_net(void *ctx, const struct vm_net *n, struct err *err)
+{
+	((struct fake_vm *)ctx)->checks++;
+	if (fake_missing(n->dev.ifname))
+		return err_set(err, true, -EINVAL, "Could not create the network device: Open tap "
+			       "device failed: tap %s: cannot open: Operation not permitted",
+			       n->dev.ifname);
+	return 0;
+}
 
 static int fake_start(void *ctx, const struct vm_config *cfg, struct err *err)
 {
@@ -169,6 +210,9 @@ static const struct ctl_vm_ops fake_vm_ops = {
 	.metrics_flush = fake_metrics_flush,
 	.snapshot_create = fake_snapshot_create,
 	.snapshot_load = fake_snapshot_load,
+	.check_boot_source = fake_check_boot_source,
+	.check_drive = fake_check_drive,
+	.check_net = fake_check_net,
 };
 
 /* Every call the fake took, whatever it was. */

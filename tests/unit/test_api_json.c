@@ -175,7 +175,7 @@ static void test_drive(void **state)
 	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
 			     "{\"drive_id\": \"x\", \"path_on_host\": \"/e\", \"is_root_device\": true}"),
 			 -EINVAL);
-	expect_msg("'rootfs' is already the root device");
+	expect_msg("A root block device already exists! ('rootfs' is the root device");
 	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
 			     "{\"drive_id\": \"x\", \"path_on_host\": \"/e\", \"is_root_device\": false,"
 			     " \"cache_type\": \"None\"}"), -EINVAL);

@@ -126,6 +126,56 @@ static void test_fault_not_utf8(void **state)
 	expect_fault("is not one of Error");
 }
 
+/*
+ * Firecracker's checks at PUT time (test_api.py's test_api_put_update_pre_boot):
+ * the kernel, a drive's file and a NIC's TAP are checked by the VM's host
+ * before the model takes them; a refusal is the PUT's 400 in Firecracker's
+ * words, and the model stays as it was.
+ */
+static void test_put_time_checks(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"/missing\"}"),
+			 400);
+	expect_fault("The kernel file cannot be opened: No such file or directory (os error 2)");
+	assert_int_equal(req(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"/k\", "
+			     "\"initrd_path\": \"/missing\"}"), 400);
+	expect_fault("The initrd file cannot be opened");
+	assert_int_equal(req(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"/k\"}"), 204);
+	assert_int_equal(req(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"/missing\"}"),
+			 400);
+	assert_string_equal(f->ctl.cfg.boot.kernel_image_path, "/k");
+	assert_int_equal(req(f, "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", "
+			     "\"path_on_host\": \"/missing.img\", \"is_root_device\": true}"), 400);
+	expect_fault("Error manipulating the backing file: No such file or directory (os error 2) "
+		     "/missing.img");
+	assert_int_equal(f->ctl.cfg.ndrives, 0);
+	assert_int_equal(req(f, "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", "
+			     "\"path_on_host\": \"/r.img\", \"is_root_device\": true}"), 204);
+	/* The second root is refused in Firecracker's words before the file is looked at. */
+	f->vm.checks = 0;
+	assert_int_equal(req(f, "PUT", "/drives/data", "{\"drive_id\": \"data\", "
+			     "\"path_on_host\": \"/missing.img\", \"is_root_device\": true}"), 400);
+	expect_fault("A root block device already exists!");
+	assert_int_equal(f->vm.checks, 0);
+	assert_int_equal(req(f, "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", "
+			     "\"host_dev_name\": \"missing0\"}"), 400);
+	expect_fault("Could not create the network device");
+	assert_int_equal(f->ctl.cfg.nnets, 0);
+	assert_int_equal(req(f, "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", "
+			     "\"host_dev_name\": \"tap0\", \"guest_mac\": \"06:00:00:00:00:01\"}"),
+			 204);
+	assert_int_equal(req(f, "PUT", "/network-interfaces/eth1", "{\"iface_id\": \"eth1\", "
+			     "\"host_dev_name\": \"tap1\", \"guest_mac\": \"06:00:00:00:00:01\"}"),
+			 400);
+	expect_fault("The MAC address is already in use: 06:00:00:00:00:01");
+	assert_int_equal(req(f, "PUT", "/network-interfaces/eth1", "{\"iface_id\": \"eth1\", "
+			     "\"host_dev_name\": \"tap0\"}"), 400);
+	expect_fault("Could not create the network device");
+	assert_int_equal(f->ctl.cfg.nnets, 1);
+}
+
 static void test_config_round_trip(void **state)
 {
 	struct fixture *f = *state;
@@ -391,6 +441,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_and_unsupported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_not_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_put_time_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_pause_and_ctrl_alt_del, setup, teardown),
 		cmocka_unit_test(test_instance_id),
 		cmocka_unit_test(test_serve_parse),

@@ -130,7 +130,7 @@ static void test_drives(void **state)
 
 	d = drive("other", "/o.img", true);
 	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), -EINVAL);
-	expect_contains(err.msg, "'rootfs' is already the root device");
+	expect_contains(err.msg, "A root block device already exists! ('rootfs' is the root device");
 	d = drive("data", "/x.img", false);
 	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), -EINVAL);
 	expect_contains(err.msg, "drive 'data' is given twice");
@@ -180,7 +180,7 @@ static void test_nets(void **state)
 	expect_contains(err.msg, "host_dev_name tap0 is already used by 'eth0'");
 	snprintf(n.dev.ifname, sizeof(n.dev.ifname), "tap1");
 	assert_int_equal(vm_config_put_net(&c, &n, false, &err), -EINVAL);
-	expect_contains(err.msg, "guest_mac is already used by 'eth0'");
+	expect_contains(err.msg, "The MAC address is already in use: 06:00:00:00:00:01 (by 'eth0')");
 	n.dev.mac[0] = 0x01;
 	assert_int_equal(vm_config_put_net(&c, &n, false, &err), -EINVAL);
 	expect_contains(err.msg, "multicast");
