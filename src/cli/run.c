@@ -123,14 +123,24 @@ static int run_machine(void *ctx, const struct opt *o, const char *val, struct e
 	if (ret)
 		return err_set(e, true, -EINVAL, "%s '%.200s': %s", o->name, val,
 			       ret == -ERANGE ? "out of range" : "not a whole number");
+	/*
+	 * Past the top: the model takes any size (Firecracker's timing, refused
+	 * at InstanceStart), but a command line is refused at once.
+	 */
+	if (cpus && v > VM_MAX_VCPUS)
+		ret = err_set(e, true, -EINVAL, "vcpu_count %llu is out of range (1 to %u)",
+			      (unsigned long long)v, VM_MAX_VCPUS);
+	else if (!cpus && v > VM_MAX_MEM_MIB)
+		ret = err_set(e, true, -EINVAL, "mem_size_mib %llu is out of range (%u to %llu)",
+			      (unsigned long long)v, VM_MIN_MEM_MIB,
+			      (unsigned long long)VM_MAX_MEM_MIB);
+	if (ret)
+		return cli_run_flag_fail(o->name, val, ret, e);
 	if (cpus)
-		m.vcpu_count = v > VM_MAX_VCPUS ? 0 : (unsigned int)v; /* 0 reports the range */
+		m.vcpu_count = (unsigned int)v;
 	else
 		m.mem_size_mib = v;
 	ret = vm_config_set_machine(&cfg->vm, &m, e);
-	if (ret && cpus && v > VM_MAX_VCPUS)
-		err_set(e, true, ret, "vcpu_count %llu is out of range (1 to %u)",
-			(unsigned long long)v, VM_MAX_VCPUS);
 	return ret ? cli_run_flag_fail(o->name, val, ret, e) : 0;
 }
 

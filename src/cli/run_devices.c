@@ -68,6 +68,7 @@ static int parse_bucket(const char *val, size_t len, struct rl_bucket_config *b)
 	    (plus && parse_amount(plus + 1, rest - (size_t)(plus - slash), &b->one_time_burst)))
 		return -EINVAL;
 	b->set = true;
+	b->burst_given = plus != NULL;
 	return 0;
 }
 

@@ -160,7 +160,7 @@ struct ctl {
 
 /* Firecracker's rule for --id: 1 to 64 characters, letters, digits and '-'. */
 int ctl_check_id(const char *id, struct err *err);
-/* The model an instance starts from when nothing configured it: entropy off, as in Firecracker. */
+/* The model an instance starts from when nothing configured it: Firecracker's (128 MiB, no entropy). */
 void ctl_model_init(struct vm_config *c);
 /*
  * Takes over cfg (NULL: ctl_model_init's); id NULL is

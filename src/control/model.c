@@ -16,6 +16,7 @@
 void ctl_model_init(struct vm_config *c)
 {
 	vm_config_init(c);
+	c->machine.mem_size_mib = VM_FC_DEFAULT_MEM_MIB;
 	vm_config_set_entropy(c, false);
 }
 

@@ -33,6 +33,7 @@ struct rl_bucket_config {
 	uint64_t size;
 	uint64_t one_time_burst;
 	uint64_t refill_time;     /* ms */
+	bool burst_given;         /* one_time_burst was given (GET /vm/config shows null if not) */
 };
 
 /*

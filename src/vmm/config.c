@@ -117,13 +117,19 @@ int vm_config_set_boot_source(struct vm_config *c, const char *kernel, const cha
 
 int vm_config_set_machine(struct vm_config *c, const struct vm_machine *m, struct err *err)
 {
+	/* Firecracker's words, with Hearth's wider limit (its own is 32). */
 	if (m->vcpu_count < 1 || m->vcpu_count > VM_MAX_VCPUS)
-		return err_set(err, true, -EINVAL, "vcpu_count %u is out of range (1 to %u)",
-			       m->vcpu_count, VM_MAX_VCPUS);
-	if (m->mem_size_mib < VM_MIN_MEM_MIB || m->mem_size_mib > VM_MAX_MEM_MIB)
-		return err_set(err, true, -EINVAL, "mem_size_mib %llu is out of range (%u to %llu)",
-			       (unsigned long long)m->mem_size_mib, VM_MIN_MEM_MIB,
-			       (unsigned long long)VM_MAX_MEM_MIB);
+		return err_set(err, true, -EINVAL, "The number of vCPUs must be greater than 0, less "
+			       "than %u and must be 1 or an even number if SMT is enabled.",
+			       VM_MAX_VCPUS);
+	if (m->mem_size_mib == 0)
+		return err_set(err, true, -EINVAL, "The memory size (MiB) is either 0, or not a "
+			       "multiple of the configured page size.");
+	/* Hearth's own floor: the loaders' tables and the kernel need room. */
+	if (m->mem_size_mib < VM_MIN_MEM_MIB)
+		return err_set(err, true, -EINVAL, "The memory size (MiB) %llu is below Hearth's "
+			       "minimum of %u.", (unsigned long long)m->mem_size_mib,
+			       VM_MIN_MEM_MIB);
 	if (m->smt)
 		return err_set(err, true, -EINVAL, "smt true is not supported: Hearth gives each "
 			       "vCPU its own core");
@@ -387,5 +393,14 @@ int vm_config_check_bootable(const struct vm_config *c, struct err *err)
 {
 	if (!c->boot.kernel_image_path && !c->flat.present)
 		return err_set(err, true, -EINVAL, "no boot source: kernel_image_path is not set");
+	/*
+	 * As Firecracker, which takes any size at PUT and fails when it maps
+	 * the memory: Hearth's limit is checked here, at InstanceStart.
+	 */
+	if (c->machine.mem_size_mib > VM_MAX_MEM_MIB)
+		return err_set(err, true, -EINVAL, "Invalid Memory Configuration: mem_size_mib %llu "
+			       "is more than Hearth's limit of %llu (1 TiB)",
+			       (unsigned long long)c->machine.mem_size_mib,
+			       (unsigned long long)VM_MAX_MEM_MIB);
 	return vm_config_check_flat(c, err);
 }

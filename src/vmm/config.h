@@ -21,7 +21,8 @@
 
 #define VM_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
 #define VM_DEFAULT_VCPUS 1
-#define VM_DEFAULT_MEM_MIB 256
+#define VM_DEFAULT_MEM_MIB 256      /* hearth run's */
+#define VM_FC_DEFAULT_MEM_MIB 128   /* Firecracker's, for hearth serve and firecracker */
 #define VM_MAX_VCPUS 255          /* xAPIC IDs in the MADT are 8-bit, 0xff is broadcast */
 #define VM_MIN_MEM_MIB 16
 #define VM_MAX_MEM_MIB (1024ull * 1024) /* 1 TiB */
@@ -42,12 +43,18 @@ struct vm_machine {
 	bool track_dirty_pages;
 };
 
+/* Firecracker's cache_type and io_engine, as given (docs/api.md says what Hearth does). */
+enum vm_fc_cache { VM_FC_CACHE_UNSAFE, VM_FC_CACHE_WRITEBACK };
+enum vm_io_engine { VM_IO_ENGINE_SYNC, VM_IO_ENGINE_ASYNC };
+
 struct vm_drive {
 	char id[VM_ID_MAX + 1];
 	char *path_on_host;
 	bool is_read_only;
 	bool is_root_device;
-	enum blk_cache cache_type;
+	enum blk_cache cache_type;     /* Hearth's: the page cache or O_DIRECT */
+	enum vm_fc_cache fc_cache;     /* zero: Firecracker's defaults, Unsafe and Sync */
+	enum vm_io_engine io_engine;
 	/* The guest-visible serial (GET_ID); empty: none. */
 	char serial[21];
 	struct rl_config rate_limiter;
@@ -184,7 +191,7 @@ int vm_config_set_debugcon(struct vm_config *c, const struct vm_debugcon *d, str
 /* A flat VM's limits (struct vm_flat); 0 for a config without --flat. */
 int vm_config_check_flat(const struct vm_config *c, struct err *err);
 
-/* Whole-model checks before a boot: a kernel or a flat image, and vm_config_check_flat. */
+/* Whole-model checks before a boot: a kernel or a flat image, the memory within Hearth's limit, and vm_config_check_flat. */
 int vm_config_check_bootable(const struct vm_config *c, struct err *err);
 
 /* "vcpu_count", "mem_size_mib" ... range checks shared by every front end. */

@@ -199,6 +199,9 @@ static int drive_modes(const char *what, json_t *o, struct vm_drive *d, struct e
 	if (engine && strcmp(engine, "Sync") != 0 && strcmp(engine, "Async") != 0)
 		return err_set(err, true, -EINVAL, "%s: io_engine '%.64s' is not one of Sync, "
 			       "Async", what, engine);
+	/* Kept as given, Firecracker's defaults (Unsafe, Sync) when left out: GET /vm/config shows them. */
+	d->fc_cache = cache && !strcmp(cache, "Writeback") ? VM_FC_CACHE_WRITEBACK : VM_FC_CACHE_UNSAFE;
+	d->io_engine = engine && !strcmp(engine, "Async") ? VM_IO_ENGINE_ASYNC : VM_IO_ENGINE_SYNC;
 	return 0;
 }
 
@@ -390,7 +393,9 @@ int config_json_full(struct vm_config *c, json_t *root, struct err *err)
 	if (!json_is_object(root))
 		return err_set(err, true, -EINVAL, "want a JSON object");
 	json_object_foreach(root, key, v) {
-		if (section_known(key) || json_is_null(v))
+		/* GET /vm/config's "pmem": [] is no device either. */
+		if (section_known(key) || json_is_null(v) ||
+		    (!strcmp(key, "pmem") && json_is_array(v) && !json_array_size(v)))
 			continue;
 		for (int i = 0; unsupported_sections[i]; i++)
 			if (!strcmp(key, unsupported_sections[i]))
@@ -474,6 +479,7 @@ static json_t *dump_boot(const struct vm_config *c)
 			 "initrd_path", c->boot.initrd_path, "boot_args", c->boot.boot_args);
 }
 
+/* Firecracker's Drive, every key there (null where it has no value: partuuid, socket). */
 static json_t *dump_drives(const struct vm_config *c)
 {
 	json_t *arr = json_array();
@@ -481,12 +487,15 @@ static json_t *dump_drives(const struct vm_config *c)
 	for (unsigned int i = 0; arr && i < c->ndrives; i++) {
 		const struct vm_drive *d = &c->drives[i];
 
-		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:b, s:s, s:s}",
+		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:b, s:s, s:s, s:n, s:n}",
 							 "drive_id", d->id, "path_on_host",
 							 d->path_on_host, "is_root_device",
 							 d->is_root_device, "is_read_only",
-							 d->is_read_only, "cache_type", "Writeback",
-							 "io_engine", "Async")) ||
+							 d->is_read_only, "cache_type",
+							 d->fc_cache == VM_FC_CACHE_WRITEBACK ?
+							 "Writeback" : "Unsafe", "io_engine",
+							 d->io_engine == VM_IO_ENGINE_ASYNC ?
+							 "Async" : "Sync", "partuuid", "socket")) ||
 		    config_json_dump_limiter(json_array_get(arr, i), "rate_limiter", &d->rate_limiter)) {
 			json_decref(arr);
 			return NULL;
@@ -507,9 +516,9 @@ static json_t *dump_nets(const struct vm_config *c)
 
 		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
 			 m[4], m[5]);
-		o = json_pack("{s:s, s:s, s:s?}", "iface_id", n->id, "host_dev_name",
+		o = json_pack("{s:s, s:s, s:s?, s:n}", "iface_id", n->id, "host_dev_name",
 			      n->dev.backend == NET_TAP ? n->dev.ifname : "", "guest_mac",
-			      n->dev.mac_set ? mac : NULL);
+			      n->dev.mac_set ? mac : NULL, "mtu");
 		if (config_json_dump_limiter(o, "rx_rate_limiter", &n->rx_rate_limiter) ||
 		    config_json_dump_limiter(o, "tx_rate_limiter", &n->tx_rate_limiter) ||
 		    json_array_append_new(arr, o)) {
@@ -539,14 +548,19 @@ static json_t *dump_entropy(const struct vm_config *c)
 	return o;
 }
 
+/*
+ * Firecracker's FullVmConfiguration, key for key, null where it has
+ * nothing (the sections Hearth does not have yet; the logger and metrics,
+ * which Firecracker never reports).
+ */
 json_t *config_json_dump_full(const struct vm_config *c)
 {
-	return json_pack("{s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:n, s:n, s:n, s:n, s:n}",
+	return json_pack("{s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:n, s:n, s:n, s:n, s:n, s:n, s:[]}",
 			 "boot-source", dump_boot(c), "machine-config",
 			 config_json_dump_machine(c), "drives", dump_drives(c),
 			 "network-interfaces", dump_nets(c), "vsock", dump_vsock(c), "entropy",
-			 dump_entropy(c), "balloon", "cpu-config",
-			 "logger", "metrics", "mmds-config");
+			 dump_entropy(c), "balloon", "cpu-config", "logger", "metrics",
+			 "mmds-config", "memory-hotplug", "pmem");
 }
 
 /* The field checks and messages above, for config_json_observe.c's objects. */

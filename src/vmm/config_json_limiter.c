@@ -59,6 +59,7 @@ static int parse_bucket(const char *what, json_t *o, struct rl_bucket_config *b,
 	b->size = (uint64_t)json_integer_value(json_object_get(o, "size"));
 	b->refill_time = (uint64_t)json_integer_value(json_object_get(o, "refill_time"));
 	b->one_time_burst = (uint64_t)json_integer_value(json_object_get(o, "one_time_burst"));
+	b->burst_given = json_is_integer(json_object_get(o, "one_time_burst"));
 	return 0;
 }
 
@@ -87,13 +88,16 @@ int config_json_limiter(const char *what, json_t *o, const char *field, struct r
 	return parse_bucket(where, json_object_get(rl, "ops"), &out->ops, err);
 }
 
+/* Firecracker's TokenBucketConfig: a bucket or one_time_burst not given is null. */
 static int dump_bucket(json_t *rl, const char *name, const struct rl_bucket_config *b)
 {
 	if (!b->set)
-		return 0;
-	return json_object_set_new(rl, name, json_pack("{s:I, s:I, s:I}", "size",
+		return json_object_set_new(rl, name, json_null());
+	return json_object_set_new(rl, name, json_pack("{s:I, s:o, s:I}", "size",
 						       (json_int_t)b->size, "one_time_burst",
-						       (json_int_t)b->one_time_burst, "refill_time",
+						       b->burst_given ?
+						       json_integer((json_int_t)b->one_time_burst) :
+						       json_null(), "refill_time",
 						       (json_int_t)b->refill_time));
 }
 
@@ -103,8 +107,9 @@ int config_json_dump_limiter(json_t *o, const char *field, const struct rl_confi
 
 	if (!o)
 		return -ENOMEM;
+	/* No bucket: null, as Firecracker reports a limiter given as {} or not at all. */
 	if (!rl->bandwidth.set && !rl->ops.set)
-		return 0;
+		return json_object_set_new(o, field, json_null());
 	v = json_object();
 	if (!v || dump_bucket(v, "bandwidth", &rl->bandwidth) || dump_bucket(v, "ops", &rl->ops) ||
 	    json_object_set_new(o, field, v))

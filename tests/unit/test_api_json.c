@@ -110,7 +110,7 @@ static void test_machine(void **state)
 	expect_msg("vcpu_count 1000 is out of range");
 	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 1}"), -EINVAL);
-	expect_msg("machine-config: mem_size_mib 1 is out of range");
+	expect_msg("machine-config: The memory size (MiB) 1 is below Hearth's minimum of 16.");
 	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"smt\": true}"), -EINVAL);
 	expect_msg("smt true is not supported");
@@ -300,7 +300,7 @@ static void test_file_and_put_agree(void **state)
 		assert_int_equal(config_json_load_file(&a, path, &err), -EINVAL);
 		assert_int_equal(config_json_machine(&b, o, false, &put_err), -EINVAL);
 		assert_string_equal(err.msg + strlen(path) + 2, put_err.msg);
-		expect_msg("machine-config: vcpu_count 0 is out of range");
+		expect_msg("machine-config: The number of vCPUs must be greater than 0, less than 255 and must be 1 or an even number if SMT is enabled.");
 		json_decref(o);
 		unlink(path);
 		vm_config_release(&a);

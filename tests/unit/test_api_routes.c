@@ -214,7 +214,7 @@ static void test_config_round_trip(void **state)
 	assert_non_null(strstr(body_out, "\"host_dev_name\":\"tap0\""));
 	assert_non_null(strstr(body_out, "\"guest_cid\":3"));
 	assert_non_null(strstr(body_out, "\"mem_size_mib\":1024"));
-	assert_non_null(strstr(body_out, "\"entropy\":{}"));
+	assert_non_null(strstr(body_out, "\"entropy\":{\"rate_limiter\":null}"));
 }
 
 static void test_start_pause_and_ctrl_alt_del(void **state)

@@ -358,7 +358,7 @@ static void test_memory(void **state)
 	/* Range errors say so, junk says so. */
 	{
 		const char *a[] = { "hearth", "run", "--kernel", "k", "--memory", "15" };
-		expect_err(ARGC(a), a, "out of range", NULL);
+		expect_err(ARGC(a), a, "below Hearth's minimum of 16", NULL);
 	}
 	{
 		const char *a[] = { "hearth", "run", "--kernel", "k", "--memory", "99999999999999999999" };

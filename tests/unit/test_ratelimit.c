@@ -24,7 +24,7 @@ static const struct rl_clock clk = { fake_clock, NULL };
 
 static struct rl_bucket_config bucket(uint64_t size, uint64_t burst, uint64_t refill_ms)
 {
-	return (struct rl_bucket_config){ true, size, burst, refill_ms };
+	return (struct rl_bucket_config){ true, size, burst, refill_ms, true };
 }
 
 static void init_bw(struct rate_limiter *rl, uint64_t size, uint64_t burst, uint64_t refill)

@@ -95,13 +95,17 @@ static void test_machine_ranges(void **state)
 
 	m.vcpu_count = 0;
 	assert_int_equal(vm_config_set_machine(&c, &m, &err), -EINVAL);
-	expect_contains(err.msg, "vcpu_count 0 is out of range (1 to 255)");
+	expect_contains(err.msg, "The number of vCPUs must be greater than 0, less than 255 and must be 1 or an even number if SMT is enabled.");
 	m.vcpu_count = 256;
 	assert_int_equal(vm_config_set_machine(&c, &m, &err), -EINVAL);
 	m.vcpu_count = 1;
 	m.mem_size_mib = 15;
 	assert_int_equal(vm_config_set_machine(&c, &m, &err), -EINVAL);
-	expect_contains(err.msg, "mem_size_mib 15 is out of range");
+	expect_contains(err.msg, "The memory size (MiB) 15 is below Hearth's minimum of 16.");
+	m.mem_size_mib = 0;
+	assert_int_equal(vm_config_set_machine(&c, &m, &err), -EINVAL);
+	expect_contains(err.msg, "The memory size (MiB) is either 0, or not a multiple of the "
+			"configured page size.");
 	m.mem_size_mib = 64;
 	m.smt = true;
 	assert_int_equal(vm_config_set_machine(&c, &m, &err), -EINVAL);
@@ -109,6 +113,13 @@ static void test_machine_ranges(void **state)
 	/* Refused input changes nothing. */
 	assert_int_equal(c.machine.vcpu_count, 2);
 	assert_int_equal(c.machine.mem_size_mib, 512);
+	/* Past Hearth's 1 TiB: taken here, refused at InstanceStart (Firecracker's timing). */
+	m = (struct vm_machine){ .vcpu_count = 1, .mem_size_mib = VM_MAX_MEM_MIB + 1 };
+	assert_int_equal(vm_config_set_machine(&c, &m, &err), 0);
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, NULL, &err), 0);
+	assert_int_equal(vm_config_check_bootable(&c, &err), -EINVAL);
+	expect_contains(err.msg, "Invalid Memory Configuration: mem_size_mib 1048577 is more than "
+			"Hearth's limit");
 	vm_config_release(&c);
 }
 
