@@ -200,6 +200,48 @@ static bool path_match(const char *path, const char *p, const char **id)
 	return !strcmp(path, p);
 }
 
+/*
+ * Firecracker's deprecated fields: a request that gives one (not null)
+ * is answered with "Deprecation: true", whether it succeeds or not, and
+ * logged, in Firecracker's words.
+ */
+static const struct {
+	const char *method, *path, *field, *words;
+} deprecated_fields[] = {
+	{ "PUT", "/machine-config", "cpu_template", "PUT /machine-config: cpu_template field is "
+	  "deprecated." },
+	{ "PATCH", "/machine-config", "cpu_template", "PATCH /machine-config: cpu_template field "
+	  "is deprecated." },
+	{ "PUT", "/vsock", "vsock_id", "PUT /vsock: vsock_id field is deprecated." },
+	{ "PUT", "/snapshot/load", "mem_file_path", "PUT /snapshot/load: mem_file_path field is "
+	  "deprecated." },
+	{ "PUT", "/snapshot/load", "enable_diff_snapshots", "PUT /snapshot/load: "
+	  "enable_diff_snapshots field is deprecated." },
+	{ NULL, NULL, NULL, NULL },
+};
+
+static bool uses_deprecated(const char *method, const char *path, const char *body, size_t len)
+{
+	json_t *o = NULL;
+	bool used = false;
+
+	for (int i = 0; deprecated_fields[i].method; i++) {
+		if (strcmp(method, deprecated_fields[i].method) || strcmp(path, deprecated_fields[i].path))
+			continue;
+		if (!o && body && len)
+			o = json_loadb(body, len, 0, NULL);
+		if (!json_is_object(o))
+			break;
+		if (json_object_get(o, deprecated_fields[i].field) &&
+		    !json_is_null(json_object_get(o, deprecated_fields[i].field))) {
+			log_warn("%s", deprecated_fields[i].words);
+			used = true;
+		}
+	}
+	json_decref(o);
+	return used;
+}
+
 static bool path_unsupported(const char *method, const char *path)
 {
 	for (int i = 0; unsupported[i].prefix; i++) {
@@ -287,6 +329,7 @@ void api_route(struct ctl *ctl, const char *method, const char *path, const char
 
 	r->status = 500;
 	r->body = NULL;
+	r->deprecated = uses_deprecated(method, path, body, len);
 	e = route_find(method, path, &id);
 	if (e) {
 		ret = route_run(ctl, e, id, body, len, &out, &err);

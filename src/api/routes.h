@@ -7,6 +7,7 @@
 #ifndef HEARTH_API_ROUTES_H
 #define HEARTH_API_ROUTES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "control/control.h"
@@ -14,6 +15,8 @@
 struct api_reply {
 	unsigned int status;  /* 200, 204, 400, 500 */
 	char *body;           /* malloc'd JSON; NULL for 204 */
+	/* The request used a deprecated field: "Deprecation: true", as Firecracker sends. */
+	bool deprecated;
 };
 
 /* Fills r (free r->body), and counts the request on ctl. */

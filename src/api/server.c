@@ -80,6 +80,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, const struct api_
 	}
 	if (!resp)
 		return MHD_NO;
+	if (r->deprecated)
+		MHD_add_response_header(resp, "Deprecation", "true");
 	ret = MHD_queue_response(conn, r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -91,7 +93,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct api_server *s = cls;
 	struct api_body *b = *req_cls;
-	struct api_reply r = { 500, NULL };
+	struct api_reply r = { 500, NULL, false };
 	char msg[160];
 	enum MHD_Result ret;
 

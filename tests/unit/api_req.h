@@ -14,8 +14,9 @@
 
 #include "api/routes.h"
 
-/* The last reply's body, or "". */
+/* The last reply's body, or "", and whether it said "Deprecation: true". */
 static char body_out[8192];
+static bool deprecated_out;
 
 /* One request; returns the status and leaves the body in body_out. */
 static inline unsigned int api_req(struct ctl *ctl, const char *method, const char *path,
@@ -25,6 +26,7 @@ static inline unsigned int api_req(struct ctl *ctl, const char *method, const ch
 
 	api_route(ctl, method, path, body, body ? strlen(body) : 0, &r);
 	snprintf(body_out, sizeof(body_out), "%s", r.body ? r.body : "");
+	deprecated_out = r.deprecated;
 	free(r.body);
 	return r.status;
 }

@@ -176,6 +176,37 @@ static void test_put_time_checks(void **state)
 	assert_int_equal(f->ctl.cfg.nnets, 1);
 }
 
+/*
+ * Firecracker's "Deprecation: true" (test_api.py's test_api_vsock,
+ * test_negative_machine_config_api, test_negative_snapshot_load_api):
+ * for a deprecated field given, whether the request succeeds or not.
+ */
+static void test_deprecation(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "PUT", "/vsock", "{\"guest_cid\": 15}"), 204);
+	assert_false(deprecated_out);
+	assert_int_equal(req(f, "PUT", "/vsock", "{\"vsock_id\": \"vsock1\", \"guest_cid\": 15}"),
+			 204);
+	assert_true(deprecated_out);
+	assert_int_equal(req(f, "PUT", "/vsock", "{\"vsock_id\": null, \"guest_cid\": 16}"), 204);
+	assert_false(deprecated_out);
+	assert_int_equal(req(f, "PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": "
+			     "256, \"cpu_template\": \"None\"}"), 204);
+	assert_true(deprecated_out);
+	assert_int_equal(req(f, "PATCH", "/machine-config", "{\"cpu_template\": \"None\"}"), 204);
+	assert_true(deprecated_out);
+	assert_int_equal(req(f, "PATCH", "/machine-config", "{\"vcpu_count\": 1}"), 204);
+	assert_false(deprecated_out);
+	/* Refused (the model is configured), and still deprecated. */
+	assert_int_equal(req(f, "PUT", "/snapshot/load", "{\"snapshot_path\": \"foo\", "
+			     "\"mem_file_path\": \"bar\"}"), 400);
+	assert_true(deprecated_out);
+	assert_int_equal(req(f, "GET", "/", NULL), 200);
+	assert_false(deprecated_out);
+}
+
 static void test_config_round_trip(void **state)
 {
 	struct fixture *f = *state;
@@ -442,6 +473,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fault_not_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_time_checks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deprecation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_pause_and_ctrl_alt_del, setup, teardown),
 		cmocka_unit_test(test_instance_id),
 		cmocka_unit_test(test_serve_parse),
