@@ -320,7 +320,8 @@ def checks(r):
         "a connection through hostfwd tcp:5556-:7778 carries a line both ways; the guest has it open (%s)" % fb
     yield st("create_running") == "400" and "must be paused" in a.get("create_running", ""), \
         "snapshot/create on a running VM is 400 'must be paused' (got %s)" % a.get("create_running")
-    yield st("load_after_boot") == "400" and "only allowed before" in a.get("load_after_boot", ""), \
+    yield st("load_after_boot") == "400" and \
+        "not supported after starting the microVM" in a.get("load_after_boot", ""), \
         "snapshot/load after boot is 400 (got %s)" % a.get("load_after_boot")
     yield st("pause") == "204", "PATCH /vm Paused is 204 (got %s)" % a.get("pause")
     yield st("create") == "204", "Full snapshot/create is 204 (got %s)" % a.get("create")
@@ -418,7 +419,8 @@ def checks(r):
         "after the merged diff the count continues from the diff's moment (%s then %s)" % (
             md.group(1) if md else "?", c3[0][0] if c3 else "?")
     for k, want in (("missing", "nope.snap"), ("truncated", "trunc"), ("version", "format version"),
-                    ("uffd", "Uffd"), ("configured", "only allowed before")):
+                    ("uffd", "Uffd"),
+                    ("configured", "not allowed after configuring boot-specific resources")):
         v = a.get("bad_" + k, "")
         yield st("bad_" + k) == "400" and want in v, "bad input %s: 400 naming it (got %s)" % (k, v)
     yield '"Not started"' in a.get("bad_info", ""), \
