@@ -60,8 +60,16 @@ int snap_config_save(const struct vm_config *c, char **out, size_t *len)
 
 	if (!vm)
 		return -ENOMEM;
+	/*
+	 * GET /vm/config's sections that are not the VM's to record: the
+	 * logger and metrics (the restoring process's own), and those Hearth
+	 * does not have (always null or empty), so the record stays what
+	 * saves have always written and restore's saved_vm_keys holds.
+	 */
 	json_object_del(vm, "logger");
 	json_object_del(vm, "metrics");
+	json_object_del(vm, "memory-hotplug");
+	json_object_del(vm, "pmem");
 	/*
 	 * Firecracker's shape has TAP names only; a user-mode NIC's "" would be
 	 * refused on the way back, so it gets a stand-in the hearth part undoes.
