@@ -22,14 +22,15 @@
  * A vCPU runs the guest, hands port and MMIO exits to device models that
  * only copy bytes, raise interrupt lines and wake the io thread (eventfd
  * writes, condition variables), and sleeps on HLT without an in-kernel
- * LAPIC. A reset or power-off kicks the other vCPUs (tgkill). On a crash
+ * LAPIC. A reset or power-off kicks the other vCPUs (tgkill, to Hearth's
+ * own threads only: SB_TGKILL_SELF, as on every thread). On a crash
  * it dumps the registers and the code at RIP.
  */
 static const int vcpu_syscalls[] = {
 	SCMP_SYS(futex), SCMP_SYS(write), SCMP_SYS(rt_sigreturn), SCMP_SYS(restart_syscall),
 	SCMP_SYS(rt_sigprocmask),
 	SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
-	SCMP_SYS(sched_yield), SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(tgkill),
+	SCMP_SYS(sched_yield), SCMP_SYS(getpid), SCMP_SYS(gettid),
 	SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(madvise), SCMP_SYS(exit), SCMP_SYS(exit_group),
 };
 
@@ -53,7 +54,7 @@ static const int io_syscalls[] = {
 	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(poll),
 	SCMP_SYS(futex), SCMP_SYS(rt_sigreturn), SCMP_SYS(restart_syscall), SCMP_SYS(rt_sigprocmask),
 	SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
-	SCMP_SYS(sched_yield), SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(tgkill),
+	SCMP_SYS(sched_yield), SCMP_SYS(getpid), SCMP_SYS(gettid),
 	SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
 	/* libslirp's hostfwd listeners take connections with accept, hybrid vsock with accept4. */
 	SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(accept), SCMP_SYS(accept4), SCMP_SYS(bind),
@@ -96,7 +97,7 @@ static const int api_syscalls[] = {
 	SCMP_SYS(shutdown), SCMP_SYS(setsockopt), SCMP_SYS(fcntl),
 	SCMP_SYS(futex), SCMP_SYS(rt_sigreturn), SCMP_SYS(restart_syscall), SCMP_SYS(rt_sigprocmask),
 	SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
-	SCMP_SYS(sched_yield), SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(tgkill),
+	SCMP_SYS(sched_yield), SCMP_SYS(getpid), SCMP_SYS(gettid),
 	SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
 	SCMP_SYS(openat), SCMP_SYS(flock), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(lseek),
 	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(ftruncate), SCMP_SYS(fsync),
@@ -131,11 +132,11 @@ static const struct sandbox_ioctl api_ioctls[] = {
 
 static const struct sandbox_list lists[THREAD_KINDS] = {
 	[THREAD_VCPU] = { "vcpu", vcpu_syscalls, LEN(vcpu_syscalls), vcpu_ioctls,
-			  LEN(vcpu_ioctls), SB_PRCTL_GET_NAME | SB_MAP_NO_EXEC },
+			  LEN(vcpu_ioctls), SB_PRCTL_GET_NAME | SB_MAP_NO_EXEC | SB_TGKILL_SELF },
 	[THREAD_IO] = { "io", io_syscalls, LEN(io_syscalls), io_ioctls, LEN(io_ioctls),
-			SB_PRCTL_GET_NAME | SB_MAP_NO_EXEC | SB_OPEN_EXISTING },
+			SB_PRCTL_GET_NAME | SB_MAP_NO_EXEC | SB_OPEN_EXISTING | SB_TGKILL_SELF },
 	[THREAD_API] = { "api", api_syscalls, LEN(api_syscalls), api_ioctls, LEN(api_ioctls),
-			 SB_PRCTL_GET_NAME | SB_MAP_NO_EXEC },
+			 SB_PRCTL_GET_NAME | SB_MAP_NO_EXEC | SB_TGKILL_SELF },
 };
 
 /*
@@ -183,5 +184,6 @@ bool sandbox_list_has(const struct sandbox_list *l, int nr)
 unsigned int sandbox_list_size(const struct sandbox_list *l)
 {
 	return l->nsyscalls + (l->nioctls > 0) + !!(l->args & SB_PRCTL_GET_NAME) +
-	       2 * !!(l->args & SB_MAP_NO_EXEC) + !!(l->args & SB_OPEN_EXISTING);
+	       2 * !!(l->args & SB_MAP_NO_EXEC) + !!(l->args & SB_OPEN_EXISTING) +
+	       !!(l->args & SB_TGKILL_SELF);
 }

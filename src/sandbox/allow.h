@@ -20,6 +20,7 @@ enum sandbox_arg_rule {
 	SB_PRCTL_GET_NAME = 1u << 0,  /* prctl(PR_GET_NAME): a log file line names its thread */
 	SB_MAP_NO_EXEC = 1u << 1,     /* mmap, mprotect without PROT_EXEC: malloc, no new code */
 	SB_OPEN_EXISTING = 1u << 2,   /* openat without O_CREAT, O_TRUNC, O_TMPFILE */
+	SB_TGKILL_SELF = 1u << 3,     /* tgkill to Hearth's own threads only (see sandbox.c) */
 };
 
 struct sandbox_list {

@@ -259,8 +259,8 @@ void probe_thread(enum thread_kind kind, bool seccomp)
 	else
 		code = try_connect_unix();
 	thread_line(l->kind, PROBE_UNIX, code);
-	code = seccomp && !sandbox_list_has(l, SCMP_SYS(tgkill)) ? HEARTH_EXIT_SECCOMP
-								: try_signal();
+	/* tgkill reaches only Hearth's own threads (SB_TGKILL_SELF): the trap, not tried. */
+	code = seccomp && (l->args & SB_TGKILL_SELF) ? HEARTH_EXIT_SECCOMP : try_signal();
 	thread_line(l->kind, PROBE_SIGNAL, code);
 }
 

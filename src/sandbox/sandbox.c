@@ -51,6 +51,18 @@ static int add_arg_rules(scmp_filter_ctx ctx, unsigned int args)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
 				       SCMP_A2(SCMP_CMP_MASKED_EQ,
 					       O_CREAT | O_TRUNC | __O_TMPFILE, 0));
+	/*
+	 * A thread signals only its own process's threads (a vCPU kick, the
+	 * seal's Landlock signal, the SIGSYS hand-off): Landlock scopes
+	 * signals only from ABI 6 on and there is no PID namespace, so
+	 * without this a sealed Hearth could signal any process of its user.
+	 * The pid is the one the filters are built in, which is Hearth's
+	 * for its life (no fork or PID namespace after sandbox_init; the
+	 * sandbox probe's forked children are meant to be refused).
+	 */
+	if (!ret && (args & SB_TGKILL_SELF))
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+				       arg_cmp(0, SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
 	return ret;
 }
 
@@ -209,6 +221,8 @@ void sandbox_report(FILE *out)
 			fprintf(out, " mmap(no PROT_EXEC) mprotect(no PROT_EXEC)");
 		if (l->args & SB_OPEN_EXISTING)
 			fprintf(out, " openat(no O_CREAT/O_TRUNC/O_TMPFILE)");
+		if (l->args & SB_TGKILL_SELF)
+			fprintf(out, " tgkill(this process's threads)");
 		if (l->nioctls) {
 			fprintf(out, " ioctl(");
 			for (unsigned int i = 0; i < l->nioctls; i++)

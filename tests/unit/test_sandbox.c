@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,7 +41,12 @@ enum probe {
 	PROBE_MMAP,           /* mmap(PROT_READ|PROT_WRITE): malloc's, everybody's */
 	PROBE_OPEN_CREATE,    /* openat(O_CREAT): the api thread's only */
 	PROBE_OPEN_READ,      /* openat(O_RDONLY) of an existing file: io and api */
+	PROBE_TGKILL_SELF,    /* tgkill(own pid, own tid, 0): everybody's */
+	PROBE_TGKILL_OTHER,   /* tgkill(the test's pid, 0): another process, nobody's */
 };
+
+/* The test process, for PROBE_TGKILL_OTHER (getppid is on no list). */
+static pid_t test_pid;
 
 /* Runs the probe; 0 when the syscall itself came back (success or an errno). */
 static int probe_run(enum probe p)
@@ -67,6 +73,11 @@ static int probe_run(enum probe p)
 	case PROBE_OPEN_READ:
 		fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 		return fd >= 0 ? 0 : 1;
+	case PROBE_TGKILL_SELF:
+		return syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), 0) ? 1 : 0;
+	case PROBE_TGKILL_OTHER:
+		/* Signal 0 to the test itself, a process of the same user: allowed unfiltered. */
+		return syscall(SYS_tgkill, test_pid, test_pid, 0) ? 1 : 0;
 	}
 	return 1;
 }
@@ -85,6 +96,7 @@ static void run_child(enum thread_kind kind, bool filtered, enum probe p, struct
 	ssize_t n, got = 0;
 
 	assert_int_equal(pipe(pipefd), 0);
+	test_pid = getpid();
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -166,6 +178,32 @@ static void test_api(void **state)
 		       "hearth: seccomp: thread api made forbidden syscall 41 (socket); exiting\n");
 	expect_trapped(THREAD_API, PROBE_KVM_RUN,
 		       "hearth: seccomp: thread api made forbidden syscall 16 (ioctl); exiting\n");
+}
+
+/*
+ * A thread signals Hearth's own threads only: Landlock scopes signals
+ * only from ABI 6 on, and with no PID namespace the filter is what keeps
+ * a sealed Hearth from signalling another process of its user.
+ */
+static void test_tgkill_self_only(void **state)
+{
+	(void)state;
+	for (int k = 0; k < THREAD_KINDS; k++) {
+		enum thread_kind kind = (enum thread_kind)k;
+		const char *name = kind == THREAD_VCPU ? "vcpu7" : kind == THREAD_IO ? "io" : "api";
+		char line[128];
+
+		expect_allowed(kind, PROBE_TGKILL_SELF);
+		snprintf(line, sizeof(line),
+			 "hearth: seccomp: thread %s made forbidden syscall 234 (tgkill); exiting\n", name);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+		/* The sanitizer runtime's own list allows any tgkill (allow.c): test builds only. */
+		(void)line;
+		expect_allowed(kind, PROBE_TGKILL_OTHER);
+#else
+		expect_trapped(kind, PROBE_TGKILL_OTHER, line);
+#endif
+	}
 }
 
 static void *filtered_thread(void *arg)
@@ -343,6 +381,7 @@ int main(void)
 		cmocka_unit_test(test_vcpu),
 		cmocka_unit_test(test_io),
 		cmocka_unit_test(test_api),
+		cmocka_unit_test(test_tgkill_self_only),
 		cmocka_unit_test(test_per_thread),
 		cmocka_unit_test(test_exit_under_filter),
 		cmocka_unit_test(test_trap_removes_socket),
