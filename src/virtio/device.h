@@ -87,13 +87,18 @@ struct virtio_dev_ops {
 	 * called twice: first with apply false, before the transport changes
 	 * anything, to check (0, -ENODATA, -EPROTO, -EINVAL, changing
 	 * nothing), then with apply true once the transport's state is back
-	 * (queues enabled) and before activate. A device with work for the
+	 * (queues enabled) and before activate. vq are the queues as the
+	 * transport's record has them, already checked (queue_state.c): in
+	 * the check they are not the device's yet, in the apply they are
+	 * dev->vq; a device whose ring positions live elsewhere (vhost)
+	 * checks its own against them. A device with work for the
 	 * restored guest (vsock's transport reset) does it in restored,
 	 * called after activate, with the guest's interrupt controller state
 	 * already in KVM (the orchestration restores it first).
 	 */
 	int (*save)(struct virtio_dev *dev, struct bytes_out *o);
-	int (*restore)(struct virtio_dev *dev, const void *in, size_t len, bool apply);
+	int (*restore)(struct virtio_dev *dev, const struct virtq *vq, const void *in,
+		       size_t len, bool apply);
 	void (*restored)(struct virtio_dev *dev);
 };
 

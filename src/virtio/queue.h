@@ -125,6 +125,14 @@ bool virtq_has_new(struct virtq *vq);
 void virtq_save(const struct virtq *vq, struct bytes_out *o);
 int virtq_restore(struct virtq *vq, const struct guest_mem *mem, struct bytes_in *in);
 
+/*
+ * For a device whose ring position lives outside its virtq (vhost's
+ * next avail index): the check virtq_restore makes of its own, with the
+ * driver's avail index and the used index as the rings of the restored
+ * vq say them. 0, or -EINVAL. A queue that is not enabled passes.
+ */
+int virtq_check_base(const struct virtq *vq, uint16_t last_avail);
+
 /* Copies between an iovec range and a flat buffer; bounded by both. */
 size_t virtq_iov_to_buf(const struct iovec *iov, unsigned int n, size_t off, void *buf,
 			size_t len);

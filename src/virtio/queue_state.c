@@ -25,6 +25,17 @@ void virtq_save(const struct virtq *vq, struct bytes_out *o)
 	bytes_put_u8(o, vq->signalled_valid);
 }
 
+/*
+ * The device can have taken at most a ring's worth of chains it has not
+ * given back (last_avail - used), and have seen no further than the
+ * driver's index allowed at the time (avail - last_avail).
+ */
+static bool virtq_position_valid(uint16_t size, uint16_t avail, uint16_t last_avail,
+				 uint16_t used)
+{
+	return (uint16_t)(last_avail - used) <= size && (uint16_t)(avail - last_avail) <= size;
+}
+
 int virtq_restore(struct virtq *vq, const struct guest_mem *mem, struct bytes_in *in)
 {
 	struct virtq v = { 0 };
@@ -52,13 +63,7 @@ int virtq_restore(struct virtq *vq, const struct guest_mem *mem, struct bytes_in
 		/* The same checks as QueueReady, against the restored RAM. */
 		if (virtq_enable(&v, mem) != VIRTQ_OK)
 			return -EINVAL;
-		/*
-		 * The device can have taken at most a ring's worth of chains it
-		 * has not given back, and have seen no further than the driver's
-		 * index allowed at the time.
-		 */
-		if ((uint16_t)(last_avail - next_used) > v.size ||
-		    (uint16_t)(avail_seen - last_avail) > v.size)
+		if (!virtq_position_valid(v.size, avail_seen, last_avail, next_used))
 			return -EINVAL;
 	}
 	/* A queue that is not live keeps them only until QueueReady zeroes them. */
@@ -69,4 +74,20 @@ int virtq_restore(struct virtq *vq, const struct guest_mem *mem, struct bytes_in
 	v.signalled_valid = signalled_valid;
 	*vq = v;
 	return 0;
+}
+
+int virtq_check_base(const struct virtq *vq, uint16_t last_avail)
+{
+	uint16_t avail, used;
+
+	/* QueueReady zeroes the position of a queue that is not live yet. */
+	if (!vq->enabled)
+		return 0;
+	/*
+	 * The guest's own indices stand in for the device's copies: what it
+	 * published and what the device (vhost) gave back, in the restored RAM.
+	 */
+	avail = __atomic_load_n(&vq->avail[1], __ATOMIC_ACQUIRE);
+	used = __atomic_load_n(&vq->used[1], __ATOMIC_ACQUIRE);
+	return virtq_position_valid(vq->size, avail, last_avail, used) ? 0 : -EINVAL;
 }

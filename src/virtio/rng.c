@@ -236,13 +236,15 @@ static int rng_save(struct virtio_dev *dev, struct bytes_out *o)
 	return 0;
 }
 
-static int rng_restore(struct virtio_dev *dev, const void *in, size_t len, bool apply)
+static int rng_restore(struct virtio_dev *dev, const struct virtq *vq, const void *in,
+		       size_t len, bool apply)
 {
 	struct rng *r = dev->priv;
 	struct bytes_in b = bytes_in_init(in, len);
 	uint64_t requests, bytes;
 	int ret = bytes_get_tag(&b, RNG_STATE_TAG, RNG_STATE_VERSION);
 
+	(void)vq; /* no ring position of its own */
 	if (ret)
 		return ret;
 	requests = bytes_get_u64(&b);

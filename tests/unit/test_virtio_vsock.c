@@ -553,6 +553,31 @@ static void test_real_vhost(void **state)
 	assert_non_null(strstr(err.msg, "is in use"));
 }
 
+/* The driver's avail index and the used index in queue q's rings. */
+static void ring_idx(struct rig *r, unsigned int q, uint16_t avail, uint16_t used)
+{
+	uint16_t *a = guest_mem_ptr(&r->gm, RING_GPA(q) + 0x1000, 4);
+	uint16_t *u = guest_mem_ptr(&r->gm, RING_GPA(q) + 0x2000, 4);
+
+	a[1] = avail;
+	u[1] = used;
+}
+
+/* The same RAM, a new device (the restored process's), vhost told nothing yet. */
+static void renew(struct rig *r, uint64_t cid)
+{
+	struct err err;
+
+	mmio_detach_destroy(r->dev, r->t);
+	r->dev = NULL;
+	r->t = NULL;
+	bus_destroy(&r->bus); /* the window stays registered until the VM's bus goes */
+	bus_init(&r->bus);
+	memset(fake.base, 0, sizeof(fake.base));
+	fake.running = 0;
+	assert_int_equal(rig_create(r, cid, &err), 0);
+}
+
 /*
  * Across a snapshot: vhost's ring positions (not our virtq's: vhost moves
  * the rings) are read while it is paused and handed to the restored
@@ -580,6 +605,9 @@ static void test_snapshot_ring_bases_and_reset(void **state)
 	avail = guest_mem_ptr(&r->gm, RING_GPA(2) + 0x1000, 6);
 	avail[2] = 0;
 	avail[1] = 1;
+	/* vhost took 7 and 3 chains from rx and tx, and gave them back. */
+	ring_idx(r, 0, 7, 7);
+	ring_idx(r, 1, 3, 3);
 	fake.vhost_avail[0] = 7;
 	fake.vhost_avail[1] = 3;
 	/* vhost still running: its positions are not final, no save. */
@@ -588,13 +616,7 @@ static void test_snapshot_ring_bases_and_reset(void **state)
 	assert_int_equal(fake.running, 0);
 	rec = state_save(&STATE_MMIO(r->t), &len);
 	/* The same RAM, a new device (the restored process's). */
-	mmio_detach_destroy(r->dev, r->t);
-	r->dev = NULL;
-	r->t = NULL;
-	bus_destroy(&r->bus); /* the window stays registered until the VM's bus goes */
-	bus_init(&r->bus);
-	memset(fake.base, 0, sizeof(fake.base));
-	assert_int_equal(rig_create(r, 3, &err), 0);
+	renew(r, 3);
 	assert_int_equal(state_restore(&STATE_MMIO(r->t), rec, len), 0);
 	assert_int_equal(fake.running, 1);
 	assert_int_equal(fake.base[0].num, 7);
@@ -604,14 +626,53 @@ static void test_snapshot_ring_bases_and_reset(void **state)
 	memcpy(&id, guest_mem_ptr(&r->gm, 0x300000, 4), 4);
 	assert_int_equal(id, 0); /* VIRTIO_VSOCK_EVENT_TRANSPORT_RESET */
 	/* Another CID: refused, nothing changes. */
-	mmio_detach_destroy(r->dev, r->t);
-	r->dev = NULL;
-	r->t = NULL;
-	bus_destroy(&r->bus); /* the window stays registered until the VM's bus goes */
-	bus_init(&r->bus);
-	assert_int_equal(rig_create(r, 4, &err), 0);
+	renew(r, 4);
 	assert_int_equal(state_restore(&STATE_MMIO(r->t), rec, len), -EINVAL);
 	assert_int_equal(rd(r, 0x070, 4), 0);
+	free(rec);
+}
+
+/*
+ * vhost's saved ring position goes to the new vhost as it is, so it meets
+ * virtq_restore's checks first: no further than the driver's avail index
+ * and at most a ring ahead of the used index, both as the restored rings
+ * say them. A record past them is refused by the check, before anything
+ * changed, rather than handed to the kernel.
+ */
+static void test_snapshot_ring_base_out_of_range(void **state)
+{
+	static const uint16_t bad[] = { 6, 8, 7 + 257, 0x8000 };
+	struct rig *r = *state;
+	uint8_t *rec;
+	size_t len;
+	struct err err;
+
+	assert_int_equal(rig_create(r, 3, &err), 0);
+	drive(r, 3);
+	ring_idx(r, 0, 7, 7);
+	ring_idx(r, 1, 3, 3);
+	fake.vhost_avail[1] = 3;
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fake.vhost_avail[0] = bad[i];
+		virtio_dev_pause(r->dev);
+		rec = state_save(&STATE_MMIO(r->t), &len);
+		virtio_dev_resume(r->dev);
+		renew(r, 3);
+		assert_int_equal(state_check(&STATE_MMIO(r->t), rec, len), -EINVAL);
+		assert_int_equal(rd(r, 0x070, 4), 0);
+		assert_int_equal(fake.base[0].num, 0);
+		assert_int_equal(fake.running, 0);
+		free(rec);
+		drive(r, 3);
+	}
+	/* At the driver's index, as vhost leaves it: taken up. */
+	fake.vhost_avail[0] = 7;
+	virtio_dev_pause(r->dev);
+	rec = state_save(&STATE_MMIO(r->t), &len);
+	renew(r, 3);
+	assert_int_equal(state_restore(&STATE_MMIO(r->t), rec, len), 0);
+	assert_int_equal(fake.base[0].num, 7);
+	assert_int_equal(fake.base[1].num, 3);
 	free(rec);
 }
 
@@ -619,6 +680,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_snapshot_ring_bases_and_reset, rig_setup,
+						rig_teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_ring_base_out_of_range, rig_setup,
 						rig_teardown),
 		cmocka_unit_test(test_parse_ok),
 		cmocka_unit_test(test_parse_bad),

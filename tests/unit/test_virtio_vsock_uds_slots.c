@@ -215,7 +215,7 @@ static void test_restore_frees_host_slots(void **state)
 	/* A restore drops the connections of the process that was snapshotted. */
 	assert_int_equal(d->dev->ops->save(d->dev, &o), 0);
 	assert_int_equal(bytes_out_finish(&o, &len), 0);
-	assert_int_equal(d->dev->ops->restore(d->dev, rec, len, true), 0);
+	assert_int_equal(d->dev->ops->restore(d->dev, d->dev->vq, rec, len, true), 0);
 	for (unsigned int i = 0; i < VU_MAX_HOST_CONNS; i++)
 		assert_int_equal(client_state(fds[i]), 0);
 	/* Their slots are free, and the timer they armed finds nobody when it fires. */

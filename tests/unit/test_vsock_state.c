@@ -118,17 +118,17 @@ static void test_record_refusals(void **state)
 	assert_int_equal(d->dev->ops->save(d->dev, &o), 0);
 	assert_int_equal(bytes_out_finish(&o, &len), 0);
 	assert_memory_equal(rec, "VSCK", 4);
-	assert_int_equal(d->dev->ops->restore(d->dev, rec, len, false), 0);
+	assert_int_equal(d->dev->ops->restore(d->dev, d->dev->vq, rec, len, false), 0);
 	for (size_t n = 0; n < len; n++)
-		assert_int_equal(d->dev->ops->restore(d->dev, rec, n, false), -ENODATA);
+		assert_int_equal(d->dev->ops->restore(d->dev, d->dev->vq, rec, n, false), -ENODATA);
 	rec[4]++;
-	assert_int_equal(d->dev->ops->restore(d->dev, rec, len, false), -EPROTO);
+	assert_int_equal(d->dev->ops->restore(d->dev, d->dev->vq, rec, len, false), -EPROTO);
 	rec[4]--;
 	rec[8]++; /* the CID */
-	assert_int_equal(d->dev->ops->restore(d->dev, rec, len, true), -EINVAL);
+	assert_int_equal(d->dev->ops->restore(d->dev, d->dev->vq, rec, len, true), -EINVAL);
 	rec[8]--;
 	rec[16] = 2; /* vhost's ring bases: another kind of vsock */
-	assert_int_equal(d->dev->ops->restore(d->dev, rec, len, true), -EINVAL);
+	assert_int_equal(d->dev->ops->restore(d->dev, d->dev->vq, rec, len, true), -EINVAL);
 	/* Refused with apply: nothing owed to the guest. */
 	assert_false(((struct vsock_uds *)d->dev->priv)->reset_pending);
 }

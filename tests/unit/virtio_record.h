@@ -25,7 +25,7 @@ static int virtio_record_restore(void *obj, const void *in, size_t len, bool app
 	struct virtio_dev *dev = obj;
 
 	(void)err;
-	return dev->ops->restore(dev, in, len, apply);
+	return dev->ops->restore(dev, dev->vq, in, len, apply);
 }
 
 static const struct component_ops virtio_record_ops = {

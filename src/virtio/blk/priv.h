@@ -137,6 +137,7 @@ void blk_engine_resume(struct virtio_dev *dev, void *arg);
  */
 int virtio_blk_pause(struct virtio_dev *dev);
 int virtio_blk_save(struct virtio_dev *dev, struct bytes_out *o);
-int virtio_blk_restore(struct virtio_dev *dev, const void *in, size_t len, bool apply);
+int virtio_blk_restore(struct virtio_dev *dev, const struct virtq *vq, const void *in,
+		       size_t len, bool apply);
 
 #endif

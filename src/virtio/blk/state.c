@@ -59,7 +59,8 @@ int virtio_blk_save(struct virtio_dev *dev, struct bytes_out *o)
 	return 0;
 }
 
-int virtio_blk_restore(struct virtio_dev *dev, const void *in, size_t len, bool apply)
+int virtio_blk_restore(struct virtio_dev *dev, const struct virtq *vq, const void *in,
+		       size_t len, bool apply)
 {
 	struct virtio_blk *blk = virtio_blk_from_dev(dev);
 	struct bytes_in r = bytes_in_init(in, len);
@@ -70,6 +71,7 @@ int virtio_blk_restore(struct virtio_dev *dev, const void *in, size_t len, bool 
 	bool readonly;
 	int ret = bytes_get_tag(&r, BLK_STATE_TAG, BLK_STATE_VERSION);
 
+	(void)vq; /* no ring position of its own */
 	if (ret)
 		return ret;
 	readonly = bytes_get_bool(&r);

@@ -155,7 +155,9 @@ int mmio_state_restore(void *obj, const void *in, size_t len, bool apply, struct
 	pthread_mutex_lock(&dev->lock);
 	/* The device's record is checked before anything changes, applied after the queues. */
 	if (!apply) {
-		ret = dev->ops->restore ? dev->ops->restore(dev, v.dev_state, v.dev_len, false) : 0;
+		/* Against the queues as they will be: vhost checks its ring positions. */
+		if (dev->ops->restore)
+			ret = dev->ops->restore(dev, v.vq, v.dev_state, v.dev_len, false);
 		pthread_mutex_unlock(&dev->lock);
 		return ret;
 	}
@@ -173,7 +175,7 @@ int mmio_state_restore(void *obj, const void *in, size_t len, bool apply, struct
 	 * (libslirp refusing its own state): then the device, not the
 	 * restore, is broken, and the driver is told so.
 	 */
-	if (dev->ops->restore && dev->ops->restore(dev, v.dev_state, v.dev_len, true))
+	if (dev->ops->restore && dev->ops->restore(dev, dev->vq, v.dev_state, v.dev_len, true))
 		virtio_dev_fail(dev, "device state could not be applied on restore");
 	/* As DRIVER_OK does: the device takes up its queues (a backend, vhost). */
 	if (dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && dev->ops->activate) {

@@ -92,7 +92,8 @@ void net_poll_set(struct net_dev *nd, struct net_pair *p, bool on);
 void net_set_pairs(struct net_dev *nd, unsigned int n);
 /* state.c: the snapshot ops. dev->lock held. */
 int net_state_save(struct virtio_dev *dev, struct bytes_out *o);
-int net_state_restore(struct virtio_dev *dev, const void *in, size_t len, bool apply);
+int net_state_restore(struct virtio_dev *dev, const struct virtq *vq, const void *in,
+		      size_t len, bool apply);
 void net_state_restored(struct virtio_dev *dev);
 /* rx.c: moves frames from the backend to the guest's RX queue of pair p. */
 void net_rx_process(struct net_dev *nd, struct net_pair *p);

@@ -49,7 +49,8 @@ int net_state_save(struct virtio_dev *dev, struct bytes_out *o)
 	return 0;
 }
 
-int net_state_restore(struct virtio_dev *dev, const void *in, size_t len, bool apply)
+int net_state_restore(struct virtio_dev *dev, const struct virtq *vq, const void *in,
+		      size_t len, bool apply)
 {
 	struct net_dev *nd = dev->priv;
 	struct bytes_in r = bytes_in_init(in, len);
@@ -59,6 +60,7 @@ int net_state_restore(struct virtio_dev *dev, const void *in, size_t len, bool a
 	uint8_t mac[6];
 	int ret = bytes_get_tag(&r, NET_STATE_TAG, NET_STATE_VERSION);
 
+	(void)vq; /* no ring position of its own */
 	if (ret)
 		return ret;
 	bytes_get(&r, mac, sizeof(mac));

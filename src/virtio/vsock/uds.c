@@ -276,12 +276,14 @@ static int vu_save(struct virtio_dev *dev, struct bytes_out *o)
 	return 0;
 }
 
-static int vu_restore(struct virtio_dev *dev, const void *in, size_t len, bool apply)
+static int vu_restore(struct virtio_dev *dev, const struct virtq *vq, const void *in,
+		      size_t len, bool apply)
 {
 	struct vsock_uds *vu = dev->priv;
 	struct vsock_saved s;
 	int ret = vsock_state_get(in, len, vu->cid, 0, &s);
 
+	(void)vq; /* no ring position of its own */
 	if (ret || !apply)
 		return ret;
 	vu_conns_free_all(vu);

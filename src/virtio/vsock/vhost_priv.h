@@ -73,7 +73,8 @@ struct vsock {
 void vsock_send_pending_reset(struct vsock *vs);
 /* vhost_state.c: the snapshot ops. dev->lock held. */
 int vsock_state_save(struct virtio_dev *dev, struct bytes_out *o);
-int vsock_state_restore(struct virtio_dev *dev, const void *in, size_t len, bool apply);
+int vsock_state_restore(struct virtio_dev *dev, const struct virtq *vq, const void *in,
+			size_t len, bool apply);
 void vsock_state_restored(struct virtio_dev *dev);
 
 #endif

@@ -38,14 +38,24 @@ int vsock_state_save(struct virtio_dev *dev, struct bytes_out *o)
 	return 0;
 }
 
-int vsock_state_restore(struct virtio_dev *dev, const void *in, size_t len, bool apply)
+int vsock_state_restore(struct virtio_dev *dev, const struct virtq *vq, const void *in,
+			size_t len, bool apply)
 {
 	struct vsock *vs = dev->priv;
 	struct vsock_saved s;
 	int ret = vsock_state_get(in, len, vs->cid, VSOCK_VHOST_QUEUES, &s);
 
-	if (ret || !apply)
+	if (ret)
 		return ret;
+	/*
+	 * The bases go to vhost as they are: checked first as virtq_restore
+	 * checks a queue's own position, against the restored rings.
+	 */
+	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++)
+		if (virtq_check_base(&vq[q], s.base[q]))
+			return -EINVAL;
+	if (!apply)
+		return 0;
 	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++)
 		dev->vq[q].last_avail = s.base[q];
 	vs->reset_pending = true;
