@@ -172,7 +172,7 @@ int mmio_state_restore(void *obj, const void *in, size_t len, bool apply, struct
 	memcpy(dev->vq, v.vq, sizeof(v.vq[0]) * dev->num_queues);
 	/*
 	 * Checked with the same bytes, so it only fails on the host's side
-	 * (libslirp refusing its own state): then the device, not the
+	 * (a user NIC's hostfwd port taken meanwhile): then the device, not the
 	 * restore, is broken, and the driver is told so.
 	 */
 	if (dev->ops->restore && dev->ops->restore(dev, dev->vq, v.dev_state, v.dev_len, true))

@@ -44,6 +44,7 @@ struct net_slirp_timer {
 struct net_slirp {
 	struct net_be be;
 	Slirp *slirp;
+	struct net_config cfg; /* for a fresh instance (restore) and its hostfwds */
 	int sock;    /* slirp's end; be.fds[0] is the device's */
 	struct eventloop *loop;  /* set while we are its poller */
 	struct net_slirp_timer *timers;
@@ -301,13 +302,52 @@ static void net_slirp_destroy(struct net_be *be)
 	free(ns);
 }
 
+/* A libslirp instance on ns's network, without its hostfwds (net_slirp_forward). */
+static Slirp *net_slirp_new(struct net_slirp *ns)
+{
+	SlirpConfig sc = {
+		.version = SLIRP_CONFIG_VERSION_MAX < 4 ? SLIRP_CONFIG_VERSION_MAX : 4,
+		.in_enabled = true,
+		.if_mtu = SLIRP_MTU,
+		.if_mru = SLIRP_MTU,
+		/* Else 10.0.2.2 is the host's 127.0.0.1, every service on it open to the guest. */
+		.disable_host_loopback = !ns->cfg.host_loopback,
+	};
+
+	inet_pton(AF_INET, SLIRP_NET, &sc.vnetwork);
+	inet_pton(AF_INET, SLIRP_MASK, &sc.vnetmask);
+	inet_pton(AF_INET, SLIRP_HOST, &sc.vhost);
+	inet_pton(AF_INET, SLIRP_GUEST, &sc.vdhcp_start);
+	inet_pton(AF_INET, SLIRP_DNS, &sc.vnameserver);
+	return slirp_new(&sc, &net_slirp_cb, ns);
+}
+
+/* The config's hostfwd listeners, on ns->slirp. */
+static int net_slirp_forward(struct net_slirp *ns, struct err *err)
+{
+	struct in_addr lo = { htonl(INADDR_LOOPBACK) }, guest;
+
+	inet_pton(AF_INET, SLIRP_GUEST, &guest);
+	for (unsigned int i = 0; i < ns->cfg.nfwd; i++) {
+		const struct net_hostfwd *f = &ns->cfg.fwd[i];
+
+		/* Loopback only: a forwarded port is for this host, not the LAN. */
+		if (slirp_add_hostfwd(ns->slirp, f->udp, lo, f->host_port, guest,
+				      f->guest_port) < 0)
+			return err_set(err, false, -EADDRINUSE, "--net user: hostfwd %s:%u: cannot "
+				       "listen on 127.0.0.1:%u (port in use?)",
+				       f->udp ? "udp" : "tcp", f->host_port, f->host_port);
+	}
+	return 0;
+}
+
 /*
- * Snapshots: libslirp's own state (its TCP/UDP sockets' guest side, the
- * DHCP leases, ARP/NDP tables) through slirp_state_save/load, tagged with
- * slirp_state_version() so a libslirp that cannot read it refuses it. The
- * hostfwd listeners are not in it: they come from the config, added when
- * the backend opens. Host-side connections belong to the process that was
- * snapshotted and do not survive.
+ * Snapshots: libslirp's own state (the DHCP leases and its IP id; its
+ * sockets only for guestfwd channels, which Hearth has none of) through
+ * slirp_state_save/load, tagged with slirp_state_version() so a libslirp
+ * that cannot read it refuses it. The hostfwd listeners are not in it:
+ * they come from the config, added when the backend opens. Connections
+ * belong to the process that was snapshotted and do not survive.
  */
 #define SLIRP_STATE_TAG "SLRP"
 #define SLIRP_STATE_VERSION 1u
@@ -315,6 +355,7 @@ static void net_slirp_destroy(struct net_be *be)
 struct net_slirp_cursor {
 	const uint8_t *p;
 	size_t len, off;
+	bool short_read; /* libslirp asked for more than the record had */
 };
 
 static ssize_t net_slirp_state_write(const void *buf, size_t len, void *opaque)
@@ -330,6 +371,7 @@ static ssize_t net_slirp_state_read(void *buf, size_t len, void *opaque)
 
 	memcpy(buf, c->p + c->off, n);
 	c->off += n;
+	c->short_read |= n < len;
 	return (ssize_t)n;
 }
 
@@ -343,12 +385,74 @@ static int net_slirp_save(struct net_be *be, struct bytes_out *o)
 	return 0;
 }
 
+/*
+ * libslirp's loader was written for trusted migration streams: it links
+ * a socket into the instance before reading it, sizes its buffers by the
+ * record (g_malloc aborts on a failure), and on a refusal leaves whatever
+ * it had read where it put it. So a record is checked for what libslirp
+ * would parse unguarded, then only ever loaded into a fresh instance,
+ * never into the one the NIC runs on.
+ *
+ * The check: a save writes sockets only for guestfwd channels, which
+ * Hearth never sets up, so the stream starts with the "no more sockets"
+ * byte; anything else is forged and refused before libslirp reads it.
+ * What follows is fixed-size (the IP id, the DHCP table), loaded into an
+ * instance of its own; a refusal, a record that ends early or one with
+ * bytes left over throws that instance away and fails. Making and
+ * dropping an instance opens no host socket and touches none of the
+ * running one's state.
+ */
+static int net_slirp_load(struct net_slirp *ns, uint32_t version, const uint8_t *p, size_t len,
+			  Slirp **out)
+{
+	struct net_slirp_cursor c = { p, len, 0, false };
+	const char *why;
+	Slirp *s;
+	int ret;
+
+	if (!len || p[0]) {
+		why = len ? "it holds a socket, which no save of Hearth's writes" : "cut short";
+		ret = len ? -EINVAL : -ENODATA;
+		goto err;
+	}
+	s = net_slirp_new(ns);
+	if (!s) {
+		why = "out of memory";
+		ret = -ENOMEM;
+		goto err;
+	}
+	ret = slirp_state_load(s, (int)version, net_slirp_state_read, &c);
+	if (ret < 0 || c.short_read || c.off != c.len) {
+		slirp_cleanup(s);
+		why = c.short_read ? "cut short" : ret < 0 ? "libslirp refused it" : "bytes left over";
+		ret = c.short_read ? -ENODATA : -EINVAL;
+		goto err;
+	}
+	*out = s;
+	return 0;
+
+err:
+	log_ratelimited(&slirp_rl, LOG_WARN, "net-user: saved libslirp state refused: %s", why);
+	return ret;
+}
+
+/*
+ * Both steps load the record into a fresh instance (net_slirp_load). The
+ * check throws its instance away whatever happens: a record libslirp
+ * refuses refuses the whole snapshot before anything of the VM changed.
+ * The apply loads it again into another, which takes the running one's
+ * place only once the load succeeded (same bytes, same libslirp: it
+ * does), else the running one stays as it was. The hostfwd listeners are
+ * not in the record: the fresh instance opens them again once the old
+ * one has closed them, the one step that can fail on the host's side.
+ */
 static int net_slirp_restore(struct net_be *be, const void *in, size_t len, bool apply)
 {
 	struct net_slirp *ns = (struct net_slirp *)be;
 	struct bytes_in r = bytes_in_init(in, len);
-	struct net_slirp_cursor c;
+	struct err err = ERR_INIT;
 	uint32_t version;
+	Slirp *fresh;
 	int ret = bytes_get_tag(&r, SLIRP_STATE_TAG, SLIRP_STATE_VERSION);
 
 	if (ret)
@@ -359,16 +463,19 @@ static int net_slirp_restore(struct net_be *be, const void *in, size_t len, bool
 	/* libslirp reads its older versions, never newer ones. */
 	if (!version || version > (uint32_t)slirp_state_version())
 		return -EPROTO;
-	if (!apply)
+	ret = net_slirp_load(ns, version, r.p + r.off, bytes_in_left(&r), &fresh);
+	if (ret)
+		return ret;
+	if (!apply) {
+		slirp_cleanup(fresh);
 		return 0;
-	c = (struct net_slirp_cursor){ r.p + r.off, bytes_in_left(&r), 0 };
-	ret = slirp_state_load(ns->slirp, (int)version, net_slirp_state_read, &c);
-	if (ret < 0 || c.off != c.len) {
-		log_err("net-user: libslirp refused its saved state (%s)",
-			ret < 0 ? strerror(-ret) : "bytes left over");
-		return -EINVAL;
 	}
-	return 0;
+	slirp_cleanup(ns->slirp);
+	ns->slirp = fresh;
+	ret = net_slirp_forward(ns, &err);
+	if (ret)
+		log_err("net-user: after restore: %s", err.msg);
+	return ret;
 }
 
 static const struct net_be_ops net_slirp_ops = {
@@ -381,38 +488,20 @@ static const struct net_be_ops net_slirp_ops = {
 static int net_slirp_start(struct net_slirp *ns, const struct net_config *cfg,
 			   struct eventloop *loop, struct err *err)
 {
-	SlirpConfig sc = {
-		.version = SLIRP_CONFIG_VERSION_MAX < 4 ? SLIRP_CONFIG_VERSION_MAX : 4,
-		.in_enabled = true,
-		.if_mtu = SLIRP_MTU,
-		.if_mru = SLIRP_MTU,
-		/* Else 10.0.2.2 is the host's 127.0.0.1, every service on it open to the guest. */
-		.disable_host_loopback = !cfg->host_loopback,
-	};
-	struct in_addr lo = { htonl(INADDR_LOOPBACK) }, guest;
+	struct in_addr host, guest, dns;
 	int ret;
 
-	inet_pton(AF_INET, SLIRP_NET, &sc.vnetwork);
-	inet_pton(AF_INET, SLIRP_MASK, &sc.vnetmask);
-	inet_pton(AF_INET, SLIRP_HOST, &sc.vhost);
-	inet_pton(AF_INET, SLIRP_GUEST, &sc.vdhcp_start);
-	inet_pton(AF_INET, SLIRP_DNS, &sc.vnameserver);
-	guest = sc.vdhcp_start;
-	net_slirp_guard_init(&ns->guard, cfg, sc.vhost.s_addr, guest.s_addr,
-			     sc.vnameserver.s_addr);
-	ns->slirp = slirp_new(&sc, &net_slirp_cb, ns);
+	ns->cfg = *cfg;
+	inet_pton(AF_INET, SLIRP_HOST, &host);
+	inet_pton(AF_INET, SLIRP_GUEST, &guest);
+	inet_pton(AF_INET, SLIRP_DNS, &dns);
+	net_slirp_guard_init(&ns->guard, cfg, host.s_addr, guest.s_addr, dns.s_addr);
+	ns->slirp = net_slirp_new(ns);
 	if (!ns->slirp)
 		return err_set(err, false, -ENOMEM, "--net user: libslirp failed to start");
-	for (unsigned int i = 0; i < cfg->nfwd; i++) {
-		const struct net_hostfwd *f = &cfg->fwd[i];
-
-		/* Loopback only: a forwarded port is for this host, not the LAN. */
-		if (slirp_add_hostfwd(ns->slirp, f->udp, lo, f->host_port, guest,
-				      f->guest_port) < 0)
-			return err_set(err, false, -EADDRINUSE, "--net user: hostfwd %s:%u: cannot "
-				       "listen on 127.0.0.1:%u (port in use?)",
-				       f->udp ? "udp" : "tcp", f->host_port, f->host_port);
-	}
+	ret = net_slirp_forward(ns, err);
+	if (ret)
+		return ret;
 	ret = eventloop_add_poller(loop, &net_slirp_poller, ns);
 	if (ret)
 		return err_set(err, false, ret, "--net user: cannot join the I/O loop: %s",
