@@ -521,9 +521,10 @@ def vsock_line_seeds():
 
 
 def devstate_seeds():
-    # Mode byte: m % 4 is the mode, m // 4 % 4 the device (rng, blk, net, vsock).
+    # Mode byte: m % 4 is the mode, m // 4 % 6 the device (rng, blk, net on a fake
+    # backend, hybrid vsock, net on libslirp, vhost-vsock on a fake vhost).
     out = {}
-    for dev, name in enumerate(('rng', 'blk', 'net', 'vsock')):
+    for dev, name in enumerate(('rng', 'blk', 'net', 'vsock', 'user', 'vhost')):
         m = 4 * dev
         out['%s-as-saved' % name] = bytes([m]) + struct.pack('<H', 0xffff)
         out['%s-flips' % name] = bytes([m]) + struct.pack('<HHBHBHB', 0xffff, 4, 1, 30, 0x80,
