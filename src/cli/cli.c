@@ -73,6 +73,9 @@ int cli_sandbox(const struct cli_sandbox *s)
 		e.usage = true;
 		return cli_fail(&e);
 	}
+	if (sandbox_pidns_parse(s->new_pid_ns, s->pid_file,
+				s->firecracker ? "firecracker" : "hearth", &so, &e))
+		return cli_fail(&e);
 	so.probe = probe && !strcmp(probe, "1");
 	so.no_nics = s->no_nics;
 	so.api_sock = s->api_sock;

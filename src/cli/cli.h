@@ -30,13 +30,18 @@ struct cli_sandbox {
 	const char *api_sock;       /* the API socket, whose directory stays reachable; NULL: none */
 	const char *snapshot_dir;   /* --snapshot-dir; NULL: none */
 	bool no_nics;               /* no NIC needs the host's network */
+	/* --new-pid-ns, --pid-file PATH (NULL: not given); the VM then runs as pid 1 of its own */
+	bool new_pid_ns;
+	const char *pid_file;
+	bool firecracker;           /* the `firecracker` personality: JAIL/firecracker.pid */
 };
 
 /*
  * Before any thread starts: the per-thread filters (src/sandbox/sandbox.h),
  * then the process sandbox (confine.h), which the host seals once its VM
  * is built. 0, or the exit status after one line on stderr (2: a bad flag
- * or path).
+ * or path). With --new-pid-ns only the child, pid 1 of the namespace,
+ * returns: the process started exits in there (sandbox/pidns.h).
  */
 int cli_sandbox(const struct cli_sandbox *s);
 

@@ -13,7 +13,7 @@ void cli_restore_usage(FILE *out)
 	      "                      [--net-override ID=tap=NAME|ID=user[,...]]...\n"
 	      "                      [--vsock-override PATH] [--kvm PATH] [--api-sock PATH]\n"
 	      "                      [--resume] [--track-dirty-pages] [--no-seccomp]\n"
-	      "                      [--no-sandbox] [-v|-q]\n"
+	      "                      [--no-sandbox] [--new-pid-ns --pid-file PATH] [-v|-q]\n"
 	      "  Restores a snapshot taken with PUT /snapshot/create (or hearth snapshot).\n"
 	      "  Every host resource comes from here, none from the state file: each\n"
 	      "  drive, network interface and hybrid vsock of the snapshot must be given.\n"
@@ -30,6 +30,8 @@ void cli_restore_usage(FILE *out)
 	      "  --track-dirty-pages  track dirty pages, for Diff snapshots of this VM\n"
 	      "  --no-seccomp         no per-thread seccomp filters\n"
 	      "  --no-sandbox         no process sandbox (docs/security.md)\n"
+	      "  --new-pid-ns --pid-file PATH   the VM as pid 1 of a new PID namespace: this\n"
+	      "                       process writes its pid to PATH and exits 0 at once\n"
 	      "Exit status: as hearth run; 2 when the snapshot or a flag is refused.\n", out);
 }
 
@@ -103,6 +105,8 @@ static const struct opt restore_opts[] = {
 	R_FLAG("--track-dirty-pages", load.track_dirty_pages),
 	R_FLAG("--no-seccomp", no_seccomp),
 	R_FLAG("--no-sandbox", no_sandbox),
+	R_FLAG("--new-pid-ns", new_pid_ns),
+	R_STR("--pid-file", pid_file),
 	OPT_VERBOSITY(struct cli_restore_opts, verbose, 0),
 	OPT_HELP("--help", struct cli_restore_opts, help),
 	OPT_HELP("-h", struct cli_restore_opts, help),
@@ -146,7 +150,8 @@ int cli_restore_main(int argc, char **argv)
 	}
 	cli_log_level(r.verbose);
 	sb = (struct cli_sandbox){ .no_seccomp = r.no_seccomp, .no_sandbox = r.no_sandbox,
-				   .api_sock = r.api_sock };
+				   .api_sock = r.api_sock, .new_pid_ns = r.new_pid_ns,
+				   .pid_file = r.pid_file };
 	code = cli_sandbox(&sb);
 	if (code)
 		return code;

@@ -23,6 +23,8 @@ struct cli_restore_opts {
 	char net_ids[VM_MAX_NETS][VM_ID_MAX + 1];
 	bool no_seccomp;
 	bool no_sandbox;
+	bool new_pid_ns;          /* --new-pid-ns: the VM as pid 1 of a PID namespace */
+	const char *pid_file;     /* --pid-file: where its pid goes; NULL: not given */
 	int verbose;
 	bool help;
 };

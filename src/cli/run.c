@@ -70,6 +70,9 @@ void cli_run_usage(FILE *out)
 		"                    Landlock, limits, capability drop (docs/security.md)\n"
 		"  --jail DIR --uid U --gid G  (root only) chroot into DIR and run as U:G;\n"
 		"                    every path is then resolved inside DIR\n"
+		"  --new-pid-ns --pid-file PATH  run the VM as pid 1 of a new PID namespace:\n"
+		"                    this process writes its pid to PATH (default with --jail:\n"
+		"                    DIR/hearth.pid) and exits 0 at once (docs/running.md)\n"
 		"  --snapshot-dir DIR  with the sandbox, where snapshots of this VM may be\n"
 		"                    written (not /, /run, /tmp, /dev or $HOME)\n"
 		"  -v, --verbose     more log output\n"
@@ -174,6 +177,8 @@ static const struct opt run_opts[] = {
 	RUN_STR("--jail", jail),         /* checked by the sandbox (sandbox_opts_parse) */
 	RUN_STR("--uid", jail_uid),
 	RUN_STR("--gid", jail_gid),
+	RUN_FLAG("--new-pid-ns", new_pid_ns),
+	RUN_STR("--pid-file", pid_file),
 	OPT_END,
 };
 
@@ -272,7 +277,8 @@ int cli_run_main(int argc, char **argv)
 	sb = (struct cli_sandbox){ .no_seccomp = cfg.no_seccomp, .no_sandbox = cfg.no_sandbox,
 				   .jail = cfg.jail, .uid = cfg.jail_uid, .gid = cfg.jail_gid,
 				   .api_sock = cfg.api_sock, .snapshot_dir = cfg.snapshot_dir,
-				   .no_nics = cfg.vm.nnets == 0 };
+				   .no_nics = cfg.vm.nnets == 0, .new_pid_ns = cfg.new_pid_ns,
+				   .pid_file = cfg.pid_file };
 	code = cli_sandbox(&sb);
 	if (code) {
 		cli_run_release(&cfg);

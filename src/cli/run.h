@@ -30,6 +30,8 @@ struct cli_config {
 	const char *snapshot_dir;   /* --snapshot-dir: kept writable by the sandbox; NULL: none */
 	/* --jail DIR --uid U --gid G as given (argv): src/sandbox checks them; NULL: not given. */
 	const char *jail, *jail_uid, *jail_gid;
+	bool new_pid_ns;            /* --new-pid-ns: the VM as pid 1 of a PID namespace */
+	const char *pid_file;       /* --pid-file: where its pid goes; NULL: not given */
 };
 
 /*

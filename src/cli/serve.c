@@ -100,6 +100,9 @@ static const struct opt serve_opts_table[] = {
 	STR("--snapshot-dir", snapshot_dir),
 	STR("--uid", jail_uid),
 	STR("--gid", jail_gid),
+	/* Firecracker's jailer's flag, taken by Hearth itself (as --jail is). */
+	FLAG("--new-pid-ns", new_pid_ns),
+	STR("--pid-file", pid_file),
 	OPT_CALL("--start-time-us", OPT_VALUE, arg_us),
 	OPT_CALL("--start-time-cpu-us", OPT_VALUE, arg_us),
 	OPT_CALL("--parent-cpu-time-us", OPT_VALUE, arg_us),
@@ -201,6 +204,10 @@ static const char flags_help[] =
 	"                               after boot (not /, /run, /tmp, /dev or $HOME)\n"
 	"  --jail DIR --uid U --gid G   (root only) chroot into DIR, run as U:G; the API's\n"
 	"                               paths are then resolved inside DIR\n"
+	"  --new-pid-ns --pid-file PATH run the VM as pid 1 of a new PID namespace: this\n"
+	"                               process writes its pid to PATH (default with --jail:\n"
+	"                               DIR/NAME.pid, NAME hearth or firecracker) and\n"
+	"                               exits 0 at once (docs/running.md)\n"
 	"  --start-time-us, --start-time-cpu-us, --parent-cpu-time-us US\n"
 	"                               report the process's startup time in the metrics\n";
 
@@ -276,7 +283,8 @@ static int serve_main(int argc, char **argv, bool firecracker)
 	sb = (struct cli_sandbox){ .no_seccomp = o.no_seccomp, .no_sandbox = o.no_sandbox,
 				   .jail = o.jail, .uid = o.jail_uid, .gid = o.jail_gid,
 				   .api_sock = o.no_api ? NULL : o.api_sock,
-				   .snapshot_dir = o.snapshot_dir };
+				   .snapshot_dir = o.snapshot_dir, .new_pid_ns = o.new_pid_ns,
+				   .pid_file = o.pid_file, .firecracker = firecracker };
 	ret = cli_sandbox(&sb);
 	if (ret)
 		return ret;

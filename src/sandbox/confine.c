@@ -15,6 +15,7 @@
 #include "sandbox/jail.h"
 #include "sandbox/landlock.h"
 #include "sandbox/ns.h"
+#include "sandbox/pidns.h"
 #include "sandbox/probe.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/tsync.h"
@@ -116,11 +117,46 @@ static int sandbox_thread(enum thread_kind kind)
 	return opts.seccomp_off ? 0 : sandbox_enter(kind);
 }
 
+/* The pid file of --new-pid-ns, unless Hearth never got as far as writing it. */
+static void pidfile_drop(int fd)
+{
+	if (fd < 0)
+		return;
+	close(fd);
+	/* Inside the jail the host's path names nothing of ours. */
+	if (!jailed)
+		unlink(opts.pid_file);
+}
+
+/*
+ * --new-pid-ns, once the namespaces (or the jail) are in place: the PID
+ * namespace, unless the jail made it as root, then the fork; only the
+ * child, its pid 1, returns (pidns.h).
+ */
+static int pidns_start(int pid_fd, struct err *err)
+{
+	int ret = jailed ? 0 : pidns_unshare();
+
+	if (ret) {
+		err_set(err, false, ret, "--new-pid-ns: cannot make a PID namespace: %s%s",
+			strerror(-ret), in_ns ? "" : " (it needs root or user namespaces)");
+		goto err_pidfile;
+	}
+	ret = pidns_split(pid_fd, opts.pid_file, err);
+	if (ret)
+		goto err_pidfile;
+	/* getpid() is 1 from here on, and the filters name the pid tgkill may reach. */
+	return sandbox_repin(err);
+err_pidfile:
+	pidfile_drop(pid_fd);
+	return ret;
+}
+
 int sandbox_prepare(const struct sandbox_opts *o, struct err *err)
 {
 	struct err why;
 	bool unshared;
-	int ret;
+	int pid_fd = -1, ret;
 
 	opts = *o;
 	if (!getcwd(start_cwd, sizeof(start_cwd)))
@@ -139,13 +175,22 @@ int sandbox_prepare(const struct sandbox_opts *o, struct err *err)
 	if (ret)
 		return err_set(err, false, ret, "sandbox: cannot install the seal's signal "
 			       "handler: %s", strerror(-ret));
+	/* Made first, by its host path: the jail and the pivot hide it. */
+	if (o->new_pid_ns) {
+		pid_fd = pidns_pidfile_open(o->pid_file, err);
+		if (pid_fd < 0)
+			return pid_fd;
+	}
 	if (o->jail) {
-		ret = jail_enter(o->jail, o->uid, o->gid, o->no_nics, err);
-		if (ret)
+		ret = jail_enter(o->jail, o->uid, o->gid, o->no_nics, o->new_pid_ns, err);
+		if (ret) {
+			pidfile_drop(pid_fd);
 			return ret;
+		}
 		jailed = true;
 		snprintf(start_cwd, sizeof(start_cwd), "/");
-		return 0;
+		/* The namespace was made while root; the fork is the jail user's. */
+		return o->new_pid_ns ? pidns_start(pid_fd, err) : 0;
 	}
 	own_userns = geteuid() != 0;
 	ret = ns_enter(own_userns, &unshared, &why);
@@ -154,13 +199,14 @@ int sandbox_prepare(const struct sandbox_opts *o, struct err *err)
 			 "visible%s", own_userns ? "user " : "", why.msg,
 			 own_userns ? ", no RLIMIT_NPROC" : "");
 		own_userns = false;
-		return 0;
-	}
-	if (ret)
+	} else if (ret) {
+		pidfile_drop(pid_fd);
 		return err_set(err, false, ret, "sandbox: %s (--no-sandbox runs without it)",
 			       why.msg);
-	in_ns = true;
-	return 0;
+	} else {
+		in_ns = true;
+	}
+	return o->new_pid_ns ? pidns_start(pid_fd, err) : 0;
 }
 
 static void close_fds(int *fds, unsigned int n)

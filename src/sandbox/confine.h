@@ -5,8 +5,10 @@
  *  1. sandbox_prepare(), in the front end (cli_sandbox) before any
  *     thread: with --jail, the chroot and the drop to --uid/--gid;
  *     otherwise Hearth's own user (unless root), mount, IPC and UTS
- *     namespaces. Paths still resolve as on the host, so the API can
- *     configure the VM.
+ *     namespaces. With --new-pid-ns, then a PID namespace and a fork
+ *     (pidns.h): the process started writes the pid file and exits, its
+ *     child goes on as pid 1. Paths still resolve as on the host, so the
+ *     API can configure the VM.
  *  2. sandbox_seal(), on the io thread once the VM has opened everything
  *     and just before its vCPUs start (the process host, control/host.c,
  *     hands it to the runner as its seal): a network namespace unless a

@@ -35,7 +35,7 @@ static int jail_node(int root, const char *host, uid_t uid, gid_t gid)
 	return 0;
 }
 
-int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, struct err *err)
+int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, bool pidns, struct err *err)
 {
 	const char *what = dir;
 	int root, ret = 0;
@@ -57,7 +57,8 @@ int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, struct err *er
 	if (ret)
 		goto err_report;
 	what = "unshare";
-	if (unshare(CLONE_NEWIPC | CLONE_NEWUTS | (netns ? CLONE_NEWNET : 0))) {
+	if (unshare(CLONE_NEWIPC | CLONE_NEWUTS | (netns ? CLONE_NEWNET : 0) |
+		    (pidns ? CLONE_NEWPID : 0))) {
 		ret = -errno;
 		goto err_report;
 	}

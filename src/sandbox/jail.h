@@ -15,7 +15,11 @@
 
 #include "util/err.h"
 
-/* netns: also a new, empty network namespace (the VM has no NIC). */
-int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, struct err *err);
+/*
+ * netns: also a new, empty network namespace (the VM has no NIC); pidns:
+ * a PID namespace, made while still root, for the next fork's child
+ * (pidns.h).
+ */
+int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, bool pidns, struct err *err);
 
 #endif

@@ -53,6 +53,34 @@ int sandbox_opts_parse(bool no_sandbox, bool no_seccomp, const char *jail, const
 	return 0;
 }
 
+int sandbox_pidns_parse(bool new_pid_ns, const char *pid_file, const char *name,
+			struct sandbox_opts *o, struct err *err)
+{
+	int n;
+
+	if (!new_pid_ns)
+		return pid_file ? err_set(err, true, -EINVAL, "--pid-file goes with --new-pid-ns "
+					  "(the pid it names is the PID namespace's first "
+					  "process)") : 0;
+	if (o->off)
+		return err_set(err, true, -EINVAL, "--new-pid-ns and --no-sandbox contradict each "
+			       "other: the PID namespace is part of the sandbox");
+	if (pid_file && !*pid_file)
+		return err_set(err, true, -EINVAL, "--pid-file needs a non-empty path");
+	if (!pid_file && !o->jail)
+		return err_set(err, true, -EINVAL, "--new-pid-ns needs --pid-file PATH: where "
+			       "Hearth writes the pid of the process that runs the VM (with "
+			       "--jail DIR, DIR/%s.pid)", name);
+	if (pid_file)
+		n = snprintf(o->pid_file, sizeof(o->pid_file), "%s", pid_file);
+	else
+		n = snprintf(o->pid_file, sizeof(o->pid_file), "%s/%s.pid", o->jail, name);
+	if (n < 0 || (size_t)n >= sizeof(o->pid_file))
+		return err_set(err, true, -EINVAL, "--pid-file: path too long");
+	o->new_pid_ns = true;
+	return 0;
+}
+
 /* a is b, or a directory above it. */
 static bool path_covers(const char *a, const char *b)
 {

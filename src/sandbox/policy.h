@@ -28,6 +28,12 @@ struct sandbox_opts {
 	bool no_nics;
 	/* The API socket (NULL: none): the probe listens beside it, in its directory. */
 	const char *api_sock;
+	/*
+	 * --new-pid-ns: the VM runs in a child, pid 1 of a new PID namespace
+	 * (pidns.h); the process started writes its pid to pid_file and exits.
+	 */
+	bool new_pid_ns;
+	char pid_file[4096];
 };
 
 /*
@@ -36,6 +42,15 @@ struct sandbox_opts {
  */
 int sandbox_opts_parse(bool no_sandbox, bool no_seccomp, const char *jail, const char *uid,
 		       const char *gid, uid_t euid, struct sandbox_opts *o, struct err *err);
+
+/*
+ * --new-pid-ns and --pid-file (NULL: not given) into o, after
+ * sandbox_opts_parse: the pid file is --pid-file, or JAIL/NAME.pid with
+ * --jail (Firecracker's jailer writes <exec file name>.pid there; NAME is
+ * "firecracker" or "hearth"). 0, or -EINVAL with one line in err (exit 2).
+ */
+int sandbox_pidns_parse(bool new_pid_ns, const char *pid_file, const char *name,
+			struct sandbox_opts *o, struct err *err);
 
 #define SANDBOX_MAX_PATHS 32
 

@@ -54,11 +54,12 @@ static int add_arg_rules(scmp_filter_ctx ctx, unsigned int args)
 	/*
 	 * A thread signals only its own process's threads (a vCPU kick, the
 	 * seal's Landlock signal, the SIGSYS hand-off): Landlock scopes
-	 * signals only from ABI 6 on and there is no PID namespace, so
+	 * signals only from ABI 6 on and the PID namespace is opt-in, so
 	 * without this a sealed Hearth could signal any process of its user.
-	 * The pid is the one the filters are built in, which is Hearth's
-	 * for its life (no fork or PID namespace after sandbox_init; the
-	 * sandbox probe's forked children are meant to be refused).
+	 * The pid is the one the filters are built in: Hearth's for its life,
+	 * except across --new-pid-ns's fork, after which sandbox_repin builds
+	 * them again for pid 1 (the sandbox probe's forked children are meant
+	 * to be refused).
 	 */
 	if (!ret && (args & SB_TGKILL_SELF))
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
@@ -182,6 +183,32 @@ err_free:
 		progs[k].filter = NULL;
 	}
 	return ret;
+}
+
+int sandbox_repin(struct err *err)
+{
+	struct sock_fprog fresh[THREAD_KINDS] = { { 0 } };
+	int k, ret = 0;
+
+	if (!ready)
+		return 0;
+	for (k = 0; k < THREAD_KINDS; k++) {
+		ret = build_filter((enum thread_kind)k, &fresh[k]);
+		if (ret)
+			break;
+	}
+	if (ret) {
+		err_set(err, false, ret, "cannot build the %s thread's seccomp filter again: %s",
+			sandbox_list_get(k)->kind, strerror(-ret));
+		for (k = 0; k < THREAD_KINDS; k++)
+			free(fresh[k].filter);
+		return ret;
+	}
+	for (k = 0; k < THREAD_KINDS; k++) {
+		free(progs[k].filter);
+		progs[k] = fresh[k];
+	}
+	return 0;
 }
 
 int sandbox_enter(enum thread_kind kind)

@@ -23,6 +23,13 @@
  */
 int sandbox_init(struct err *err);
 /*
+ * After sandbox_init, in a process whose pid changed since (the child of
+ * --new-pid-ns's fork, pid 1 there): every filter built again, since each
+ * names the pid tgkill may reach. Nothing to do without sandbox_init.
+ * 0, or -errno with one line in err.
+ */
+int sandbox_repin(struct err *err);
+/*
  * Installs kind's filter on the calling thread only (no TSYNC): the
  * thread hook. Needs sandbox_init first. 0 or -errno.
  */

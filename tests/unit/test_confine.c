@@ -79,6 +79,33 @@ static void test_opts(void **state)
 	assert_int_equal(o.gid, 1002);
 }
 
+/* --new-pid-ns's pid file: --pid-file, else the jailer's JAIL/NAME.pid; never without the sandbox. */
+static void test_pidns_opts(void **state)
+{
+	struct sandbox_opts o;
+	struct err err;
+
+	(void)state;
+	assert_int_equal(parse(false, NULL, NULL, NULL, 1000, &o, &err), 0);
+	assert_int_equal(sandbox_pidns_parse(false, NULL, "hearth", &o, &err), 0);
+	assert_false(o.new_pid_ns);
+	assert_int_equal(sandbox_pidns_parse(false, "p", "hearth", &o, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "--pid-file goes with --new-pid-ns"));
+	assert_int_equal(sandbox_pidns_parse(true, NULL, "hearth", &o, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "DIR/hearth.pid"));
+	assert_int_equal(sandbox_pidns_parse(true, "", "hearth", &o, &err), -EINVAL);
+	assert_int_equal(sandbox_pidns_parse(true, "run/vm.pid", "hearth", &o, &err), 0);
+	assert_true(o.new_pid_ns);
+	assert_string_equal(o.pid_file, "run/vm.pid");
+	assert_int_equal(parse(false, "/tmp", "1001", "1002", 0, &o, &err), 0);
+	assert_int_equal(sandbox_pidns_parse(true, NULL, "firecracker", &o, &err), 0);
+	assert_string_equal(o.pid_file, "/tmp/firecracker.pid");
+	assert_int_equal(parse(true, NULL, NULL, NULL, 0, &o, &err), 0);
+	assert_int_equal(sandbox_pidns_parse(true, "p", "hearth", &o, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "--no-sandbox"));
+	assert_false(o.new_pid_ns);
+}
+
 static void test_paths(void **state)
 {
 	static struct sandbox_paths l;
@@ -586,6 +613,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_opts),
+		cmocka_unit_test(test_pidns_opts),
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_paths_from_config),
 		cmocka_unit_test(test_limits),
