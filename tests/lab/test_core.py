@@ -8,7 +8,10 @@ With Hearth, the same L1 boot also runs the sandbox probe
 root in L1: mount, IPC, UTS and network namespaces, the new root, limits,
 capabilities, seccomp), under --jail as uid 1000, and with --no-sandbox
 --no-seccomp. Sandboxed, every attempt must be refused; unsandboxed, every
-one must succeed, so the check can fail.
+one must succeed, so the check can fail. A last run adds --new-pid-ns to
+--no-seccomp: the process outside must be out of reach by the PID
+namespace alone (ESRCH), on L1's kernel whose Landlock may not scope
+signals.
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed,
 1 a check failed, 3 lab failure (L1 panicked / went silent / timed out twice,
@@ -55,12 +58,22 @@ class ProbeRun(L.Run):
     """A Hearth boot with the sandbox probe on; `jail`: under --jail as uid 1000,
     with the kernel and initrd copied into the jail first."""
 
-    def __init__(self, name, extra=(), jail=False):
+    def __init__(self, name, extra=(), jail=False, pidns=False):
         super().__init__(name, vmm="hearth", cpus=1, memory=256, timeout=RUN_TIMEOUT,
                          cmdline=PROBE_CMDLINE, extra_args=extra)
-        self.jail = jail
+        self.jail, self.pidns = jail, pidns
 
     def argv(self, l1_initrd_path):
+        if self.pidns:
+            # The process started exits at once (docs/security.md, "The PID namespace"):
+            # the run lasts until the pid in the file has exited (a zombie: L1's init may
+            # not reap it), its output still on the run's stdout and stderr.
+            cmd = " ".join("'%s'" % a for a in super().argv(l1_initrd_path))
+            script = ("P=/tmp/probe-pidns.pid; rm -f $P; HEARTH_SANDBOX_PROBE=1 %s "
+                      "--new-pid-ns --pid-file $P || exit $?; pid=$(cat $P); "
+                      "while [ -e /proc/$pid ] && ! grep -q '^State:.*Z' /proc/$pid/status "
+                      "2>/dev/null; do sleep 1; done" % cmd)
+            return ["/bin/sh", "-c", script]
         if not self.jail:
             return ["env", "HEARTH_SANDBOX_PROBE=1"] + super().argv(l1_initrd_path)
         script = ("J=/tmp/jail; mkdir -p $J && cp %s $J/vmlinuz && cp %s $J/initrd && "
@@ -84,6 +97,9 @@ def probe_plan():
         dict(run=ProbeRun("probe_sandboxed"), expect="refused"),
         dict(run=ProbeRun("probe_jail", jail=True), expect="refused"),
         dict(run=ProbeRun("probe_off", extra=["--no-sandbox", "--no-seccomp"]), expect="allowed"),
+        # Without filters, the PID namespace alone: the process outside has no pid inside.
+        dict(run=ProbeRun("probe_pidns", extra=["--no-seccomp"], pidns=True),
+             expect="refused (ESRCH)", probes=["signal a process outside"], detached=True),
     ]
 
 
@@ -109,11 +125,17 @@ def check_probe(spec, r):
         if l.startswith("probe: ") and ": " in l[7:]:
             what, verdict = l[7:].rsplit(": ", 1)
             got[what] = verdict
-    for what in PROBES:
+    for what in spec.get("probes", PROBES):
         # The jail's VM has no NIC, so it has a network namespace too.
         want = spec["expect"]
         v = got.get(what, "missing")
         yield v.startswith(want), "%s: %s: %s (want %s)" % (n, what, v, want)
+    if spec.get("detached"):
+        # Its exit status goes to L1's init, not the run: its last line says how it ended.
+        off = any(l.endswith("hearth: guest powered off") for l in r.stderr_lines)
+        yield r.ended and r.rc == 0 and off, "%s: the guest still boots and powers off " \
+            "(exit %s, 'guest powered off' %s)" % (n, r.rc, "said" if off else "not said")
+        return
     yield r.ended and r.rc == 0, "%s: the guest still boots and powers off: exit 0 (got %s)" % (
         n, r.rc)
 
