@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/file.h"
@@ -60,6 +61,21 @@ static int snap_split(const char *path, char **dir, char **base)
 	return 0;
 }
 
+char *snap_tmp_name(const char *path)
+{
+	char *dcopy = NULL, *bcopy = NULL, *tmp = NULL;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (!snap_split(path, &dcopy, &bcopy) &&
+	    asprintf(&tmp, "%s/.%s.tmp-%ld-%lld%09ld", dirname(dcopy), basename(bcopy),
+		     (long)getpid(), (long long)ts.tv_sec, ts.tv_nsec) < 0)
+		tmp = NULL;
+	free(dcopy);
+	free(bcopy);
+	return tmp;
+}
+
 int snap_file_write(const char *path, const void *buf, size_t len,
 		    const struct snap_write_hooks *hooks, struct err *err)
 {
@@ -82,9 +98,9 @@ int snap_file_write(const char *path, const void *buf, size_t len,
 		ret = snap_errno(err, false, path, "not a file name", EINVAL);
 		goto err_free;
 	}
-	/* A hidden name no loader is given, unique to this writer. */
-	if (asprintf(&tmp, "%s/.%s.tmp-%ld", dir, base, (long)getpid()) < 0) {
-		tmp = NULL;
+	/* A hidden name no loader is given, unique to this writer and write. */
+	tmp = snap_tmp_name(path);
+	if (!tmp) {
 		ret = snap_errno(err, false, path, "preparing", ENOMEM);
 		goto err_free;
 	}
@@ -93,8 +109,6 @@ int snap_file_write(const char *path, const void *buf, size_t len,
 		ret = snap_errno(err, false, path, "opening its directory", errno);
 		goto err_free;
 	}
-	/* A leftover of an earlier writer with our pid died with it; replace it. */
-	unlink(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		ret = snap_errno(err, false, path, "creating a temporary file", errno);

@@ -42,4 +42,13 @@ int snap_file_write(const char *path, const void *buf, size_t len,
  */
 int snap_file_load(const char *path, struct snap_file *f, void **buf, struct err *err);
 
+/*
+ * A hidden temporary name beside PATH's final one, for a writer that
+ * renames it into place: ".NAME.tmp-PID-NS", unique to this writer and
+ * this write even where every Hearth is pid 1 (--new-pid-ns), so two
+ * writers of one path never share (or remove) each other's temporary.
+ * Freed by the caller; NULL when out of memory.
+ */
+char *snap_tmp_name(const char *path);
+
 #endif

@@ -13,6 +13,7 @@
 #include <sys/user.h>
 #include <unistd.h>
 
+#include "snapshot/file.h"
 #include "snapshot/memfile_layout.h"
 
 #define NOTE_NAME "CORE"
@@ -189,15 +190,14 @@ static int mf_err(struct err *err, const char *path, const char *what, int e)
 int memcore_write(const char *path, const struct guest_mem *gm, const struct memcore_vcpu *v,
 		  unsigned int nvcpus, const uint64_t *const *dirty, struct err *err)
 {
-	char *dcopy = strdup(path), *bcopy = strdup(path), *tmp = NULL;
+	char *dcopy = strdup(path), *tmp = NULL;
 	struct memcore_layout l;
 	uint8_t *hdr = NULL;
 	size_t hlen;
 	int fd = -1, dfd = -1, ret;
 
-	if (!dcopy || !bcopy || asprintf(&tmp, "%s/.%s.tmp-%ld", dirname(dcopy),
-					 basename(bcopy), (long)getpid()) < 0) {
-		tmp = NULL;
+	tmp = snap_tmp_name(path);
+	if (!dcopy || !tmp) {
 		ret = mf_err(err, path, "preparing", ENOMEM);
 		goto out;
 	}
@@ -208,13 +208,11 @@ int memcore_write(const char *path, const struct guest_mem *gm, const struct mem
 		ret = mf_err(err, path, "laying out", -ret);
 		goto out;
 	}
-	/* dirname() above cut dcopy down to the directory. */
-	dfd = open(dcopy, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		ret = mf_err(err, path, "opening its directory", errno);
 		goto out;
 	}
-	unlink(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		ret = mf_err(err, path, "creating a temporary file", errno);
@@ -257,6 +255,5 @@ out:
 	free(hdr);
 	free(tmp);
 	free(dcopy);
-	free(bcopy);
 	return ret;
 }
