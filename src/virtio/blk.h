@@ -8,7 +8,13 @@
 #include "util/err.h"
 #include "virtio/device.h"
 
-enum blk_cache { BLK_CACHE_NONE, BLK_CACHE_WRITEBACK };
+/*
+ * NONE: O_DIRECT; WRITEBACK: the host page cache, guest flushes honoured
+ * (fdatasync). UNSAFE (Firecracker's cache_type "Unsafe"; not on the
+ * command line): the page cache, FLUSH not offered, a flush the guest
+ * sends anyway completed without syncing.
+ */
+enum blk_cache { BLK_CACHE_NONE, BLK_CACHE_WRITEBACK, BLK_CACHE_UNSAFE };
 
 struct blk_config {
 	const char *path;
@@ -34,7 +40,8 @@ void virtio_blk_config_release(struct blk_config *cfg);
 /*
  * Opens (unless opened), locks and sizes the image; needs env->loop for
  * io_uring completions. Counters: read_requests, read_bytes,
- * write_requests, write_bytes, flush_requests (completed successfully)
+ * write_requests, write_bytes, flush_requests (completed successfully),
+ * flush_ignored (of those, completed without a sync: BLK_CACHE_UNSAFE)
  * and errors (requests answered with an error status).
  */
 int virtio_blk_create(const struct virtio_env *env, const struct blk_config *cfg,

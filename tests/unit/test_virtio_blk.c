@@ -91,6 +91,9 @@ static void make_image(const char *path, uint64_t bytes)
 	free(img);
 }
 
+/* The API's cache_type "Unsafe", which the command line cannot ask for. */
+static bool open_unsafe;
+
 static int drv_open(struct drv *d, const char *spec_tail, bool init)
 {
 	struct virtio_env env = { .loop = &d->loop, .mem = &d->gm };
@@ -102,6 +105,8 @@ static int drv_open(struct drv *d, const char *spec_tail, bool init)
 
 	snprintf(spec, sizeof(spec), "path=%s%s", d->path, spec_tail);
 	assert_int_equal(virtio_blk_parse(spec, &cfg, &err), 0);
+	if (open_unsafe)
+		cfg.cache = BLK_CACHE_UNSAFE;
 	/*
 	 * As Hearth does: open at startup, create later. Releasing the config
 	 * right away shows the device's descriptors (and lock) are its own.
@@ -320,6 +325,55 @@ static void test_read_write_flush_id(void **state)
 	assert_int_equal(used_len(d, before), 21); /* id + status */
 	assert_int_equal(request(d, 99, 0, 0, 0, false), S_UNSUPP);
 	assert_int_equal(request(d, T_IN, 0, DATA_GPA, 100, true), S_IOERR); /* partial sector */
+	drv_free(d);
+}
+
+static uint64_t counter(struct drv *d, const char *name)
+{
+	struct dev_counter c[16];
+	unsigned int n = virtio_dev_counters(d->dev, c, 16);
+
+	for (unsigned int i = 0; i < n; i++)
+		if (!strcmp(c[i].name, name))
+			return c[i].value;
+	fail_msg("no counter '%s'", name);
+	return 0;
+}
+
+/*
+ * Firecracker's two cache types: "Writeback" offers FLUSH (and CONFIG_WCE)
+ * and syncs each flush; "Unsafe" offers neither, never writes through,
+ * and answers a flush a driver sends anyway without a sync.
+ */
+static void test_cache_types_and_flush(void **state)
+{
+	struct drv *d = drv_new("", IMG_SECTORS * 512);
+	uint8_t *data = gp(d, DATA_GPA, 4096), buf[512];
+
+	wr(d, 0x014, 0);
+	assert_true(rd(d, 0x010) & (1u << 9));            /* FLUSH */
+	assert_true(rd(d, 0x010) & (1u << 11));           /* CONFIG_WCE */
+	assert_int_equal(request(d, T_FLUSH, 0, 0, 0, false), S_OK);
+	assert_int_equal(counter(d, "flush_requests"), 1);
+	assert_int_equal(counter(d, "flush_ignored"), 0);
+	drv_free(d);
+
+	open_unsafe = true;
+	d = drv_new("", IMG_SECTORS * 512);
+	open_unsafe = false;
+	data = gp(d, DATA_GPA, 4096);
+	wr(d, 0x014, 0);
+	assert_false(rd(d, 0x010) & (1u << 9));
+	assert_false(rd(d, 0x010) & (1u << 11));
+	assert_true(rd(d, 0x010) & (1u << 13));           /* DISCARD still */
+	memset(data, 0x5a, 512);
+	assert_int_equal(request(d, T_OUT, 1, DATA_GPA, 512, false), S_OK);
+	file_read(d->path, 512, buf, sizeof(buf));
+	assert_memory_equal(buf, data, sizeof(buf));
+	/* Not negotiated, sent anyway: completed, counted, not synced. */
+	assert_int_equal(request(d, T_FLUSH, 0, 0, 0, false), S_OK);
+	assert_int_equal(counter(d, "flush_requests"), 1);
+	assert_int_equal(counter(d, "flush_ignored"), 1);
 	drv_free(d);
 }
 
@@ -546,6 +600,7 @@ int main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_config_and_features),
 		cmocka_unit_test(test_read_write_flush_id),
+		cmocka_unit_test(test_cache_types_and_flush),
 		cmocka_unit_test(test_scatter_and_unaligned),
 		cmocka_unit_test(test_out_of_range),
 		cmocka_unit_test(test_readonly),

@@ -10,6 +10,11 @@
  * unwritten. So in both modes only a completed FLUSH (fdatasync) makes the
  * writes completed before it durable. A driver that did not negotiate
  * FLUSH, or set writeback to 0, gets writethrough: RWF_DSYNC on every write.
+ *
+ * Firecracker's "Unsafe" cache (BLK_CACHE_UNSAFE) is the page cache with
+ * no durability at all, as there: neither FLUSH nor CONFIG_WCE is offered
+ * (Firecracker offers FLUSH for "Writeback" only), writes are never
+ * RWF_DSYNC, and a flush a driver sends anyway completes at once, unsynced.
  */
 #include "virtio/blk.h"
 
@@ -74,8 +79,10 @@ static uint64_t virtio_blk_get_features(struct virtio_dev *dev)
 
 	if (blk->readonly)
 		return f | (1ull << VIRTIO_BLK_F_RO);
-	return f | (1ull << VIRTIO_BLK_F_FLUSH) | (1ull << VIRTIO_BLK_F_CONFIG_WCE) |
-	       (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
+	f |= (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
+	if (blk->unsafe)
+		return f;
+	return f | (1ull << VIRTIO_BLK_F_FLUSH) | (1ull << VIRTIO_BLK_F_CONFIG_WCE);
 }
 
 static void virtio_blk_read_config(struct virtio_dev *dev, uint32_t offset, uint8_t *data,
@@ -169,9 +176,10 @@ static unsigned int virtio_blk_counters(struct virtio_dev *dev, struct dev_count
 		{ "write_requests", st.write_requests },
 		{ "write_bytes", st.write_bytes },
 		{ "flush_requests", st.flush_requests },
+		{ "flush_ignored", st.flush_ignored },
 		{ "errors", st.errors },
 		{ "rate_limiter_throttled", st.throttled },
-	}, 7);
+	}, 8);
 }
 
 static const struct virtio_dev_ops virtio_blk_ops = {
@@ -211,6 +219,7 @@ int virtio_blk_create(const struct virtio_env *env, const struct blk_config *cfg
 	}
 	blk->disk.efd = blk->disk.img.fd = blk->disk.img.fd_buffered = blk->lim.tfd = -1;
 	blk->readonly = cfg->readonly;
+	blk->unsafe = cfg->cache == BLK_CACHE_UNSAFE;
 	blk->writeback = 1;
 	memcpy(blk->id, cfg->id, strnlen(cfg->id, VIRTIO_BLK_ID_BYTES));
 	blk->reqs = calloc(BLK_INFLIGHT, sizeof(*blk->reqs));

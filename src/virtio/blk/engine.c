@@ -24,9 +24,14 @@ static struct ratelimit engine_rl = RATELIMIT_INIT(10);
 #define BLK_BROKEN (-1)
 #define BLK_OVER_LIMIT (-2)
 
-/* Writethrough unless the driver both negotiated FLUSH and left writeback on (5.2.6.3). */
+/*
+ * Writethrough unless the driver both negotiated FLUSH and left writeback
+ * on (5.2.6.3). An unsafe disk promises nothing, so it never is.
+ */
 static bool blk_writethrough(struct virtio_blk *blk)
 {
+	if (blk->unsafe)
+		return false;
 	return !virtio_dev_has_feature(&blk->dev, VIRTIO_BLK_F_FLUSH) || !blk->writeback;
 }
 
@@ -58,7 +63,8 @@ static void blk_release(struct virtio_blk *blk, struct blk_req *req)
 	blk->free_list = req;
 }
 
-static void blk_count(struct blk_stats *st, const struct blk_req *req, uint8_t status)
+static void blk_count(const struct virtio_blk *blk, struct blk_stats *st,
+		      const struct blk_req *req, uint8_t status)
 {
 	if (status != VIRTIO_BLK_S_OK) {
 		st->errors++;
@@ -70,6 +76,7 @@ static void blk_count(struct blk_stats *st, const struct blk_req *req, uint8_t s
 		st->write_bytes += req->done;
 	} else if (req->type == VIRTIO_BLK_T_FLUSH) {
 		st->flush_requests++;
+		st->flush_ignored += blk->unsafe && !blk->readonly;
 	}
 }
 
@@ -89,7 +96,7 @@ static void blk_finish(struct virtio_blk *blk, struct blk_req *req, uint8_t stat
 		log_ratelimited(&engine_rl, LOG_WARN, "%s: cannot complete request: queue gone",
 				blk->disk.name);
 	else
-		blk_count(&blk->stats, req, status);
+		blk_count(blk, &blk->stats, req, status);
 	blk_release(blk, req);
 }
 
@@ -378,7 +385,10 @@ static int blk_prepare(struct virtio_blk *blk, struct blk_req *req)
 		req->offset = sector * BLK_SECTOR;
 		return 0xff;
 	case VIRTIO_BLK_T_FLUSH:
-		return blk->readonly ? VIRTIO_BLK_S_OK : 0xff;
+		if (blk->readonly)
+			return VIRTIO_BLK_S_OK;
+		/* Unsafe: answered at once, as if the disk had no volatile cache. */
+		return blk->unsafe ? VIRTIO_BLK_S_OK : 0xff;
 	case VIRTIO_BLK_T_GET_ID:
 		/* Zero-padded when shorter than 20 bytes (5.2.6). */
 		req->done = virtq_buf_to_iov(in, c->n_in, 0, blk->id,

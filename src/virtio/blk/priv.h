@@ -92,6 +92,7 @@ struct blk_stats {
 	uint64_t read_requests, read_bytes;
 	uint64_t write_requests, write_bytes;
 	uint64_t flush_requests;
+	uint64_t flush_ignored;   /* of flush_requests, answered without a sync (unsafe) */
 	uint64_t errors;
 	uint64_t throttled;       /* the limiter's, copied by the counters hook */
 };
@@ -101,6 +102,7 @@ struct virtio_blk {
 	struct blk_disk disk;     /* the image, its I/O; dev.name is disk.name */
 	char id[VIRTIO_BLK_ID_BYTES];
 	bool readonly;
+	bool unsafe;              /* BLK_CACHE_UNSAFE: no FLUSH offered, flushes not synced */
 	uint8_t writeback;
 	uint32_t gen;             /* bumped by every reset */
 	struct blk_req *reqs, *free_list;   /* BLK_INFLIGHT slots */
