@@ -35,7 +35,17 @@ static json_t *hearth_nets(const struct vm_config *c)
 	return arr;
 }
 
-/* The drive fields Firecracker's shape flattens: the cache mode and the guest-visible serial. */
+static const char *cache_name(enum blk_cache c)
+{
+	return c == BLK_CACHE_NONE ? "none" : c == BLK_CACHE_UNSAFE ? "unsafe" : "writeback";
+}
+
+/*
+ * The drive fields Firecracker's shape flattens: the cache mode and the
+ * guest-visible serial. The mode is Hearth's own, not cache_type: records
+ * from before "unsafe" existed say "writeback" for drives whose
+ * cache_type said "Unsafe", and those disks did honour flushes.
+ */
 static json_t *hearth_drives(const struct vm_config *c)
 {
 	json_t *arr = json_array();
@@ -44,9 +54,8 @@ static json_t *hearth_drives(const struct vm_config *c)
 		const struct vm_drive *d = &c->drives[i];
 
 		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "drive_id", d->id,
-							 "cache", d->cache_type == BLK_CACHE_NONE
-							 ? "none" : "writeback", "serial",
-							 d->serial))) {
+							 "cache", cache_name(d->cache_type),
+							 "serial", d->serial))) {
 			json_decref(arr);
 			return NULL;
 		}
@@ -143,9 +152,10 @@ static int restore_drives(struct vm_config *c, json_t *drives, struct err *err)
 
 		if (json_unpack(d, "{s:s, s:s, s:s}", "drive_id", &id, "cache", &cache, "serial",
 				&serial) || strcmp(id, v->id) || strlen(serial) >= sizeof(v->serial) ||
-		    (strcmp(cache, "none") && strcmp(cache, "writeback")))
+		    (strcmp(cache, "none") && strcmp(cache, "writeback") && strcmp(cache, "unsafe")))
 			return bad(err, "has a malformed drive");
-		v->cache_type = !strcmp(cache, "none") ? BLK_CACHE_NONE : BLK_CACHE_WRITEBACK;
+		v->cache_type = !strcmp(cache, "none") ? BLK_CACHE_NONE
+			: !strcmp(cache, "unsafe") ? BLK_CACHE_UNSAFE : BLK_CACHE_WRITEBACK;
 		snprintf(v->serial, sizeof(v->serial), "%s", serial);
 	}
 	return 0;

@@ -179,6 +179,15 @@ int vm_config_put_drive(struct vm_config *c, const struct vm_drive *d, bool repl
 					       "exists! ('%s' is the root device, not '%s')",
 					       c->drives[i].id, d->id);
 	}
+	/*
+	 * It goes on the kernel command line as one argument: printable, no
+	 * space (Firecracker takes a space too, and with it more arguments).
+	 */
+	for (const char *p = d->partuuid; *p; p++)
+		if (*p <= ' ' || *p > '~')
+			return err_set(err, true, -EINVAL, "drive '%s': partuuid '%.64s' has a "
+				       "space or a character that is not printable ASCII", d->id,
+				       d->partuuid);
 	if (strlen(d->serial) > 20)
 		return err_set(err, true, -EINVAL, "drive '%s': the serial is longer than 20 bytes",
 			       d->id);

@@ -29,6 +29,7 @@
 #define VM_MAX_DRIVES 8
 #define VM_MAX_NETS 4
 #define VM_ID_MAX 64              /* device ids: letters, digits, '_' and '-' */
+#define VM_PARTUUID_MAX 64        /* a root drive's partuuid, on the kernel command line */
 
 struct vm_boot_source {
 	char *kernel_image_path;
@@ -43,8 +44,7 @@ struct vm_machine {
 	bool track_dirty_pages;
 };
 
-/* Firecracker's cache_type and io_engine, as given (docs/api.md says what Hearth does). */
-enum vm_fc_cache { VM_FC_CACHE_UNSAFE, VM_FC_CACHE_WRITEBACK };
+/* Firecracker's io_engine, as given: Hearth's disks run on io_uring either way (docs/api.md). */
 enum vm_io_engine { VM_IO_ENGINE_SYNC, VM_IO_ENGINE_ASYNC };
 
 struct vm_drive {
@@ -52,9 +52,16 @@ struct vm_drive {
 	char *path_on_host;
 	bool is_read_only;
 	bool is_root_device;
-	enum blk_cache cache_type;     /* Hearth's: the page cache or O_DIRECT */
-	enum vm_fc_cache fc_cache;     /* zero: Firecracker's defaults, Unsafe and Sync */
-	enum vm_io_engine io_engine;
+	/*
+	 * The disk's cache mode: Firecracker's cache_type "Unsafe" is
+	 * BLK_CACHE_UNSAFE and "Writeback" BLK_CACHE_WRITEBACK; hearth run's
+	 * cache=none|writeback are NONE and WRITEBACK (both "Writeback" in
+	 * GET /vm/config: their flushes are honoured).
+	 */
+	enum blk_cache cache_type;
+	enum vm_io_engine io_engine;   /* zero: Firecracker's default, Sync */
+	/* Firecracker's partuuid: a root drive's root=PARTUUID=; empty: none. */
+	char partuuid[VM_PARTUUID_MAX + 1];
 	/* The guest-visible serial (GET_ID); empty: none. */
 	char serial[21];
 	struct rl_config rate_limiter;

@@ -175,23 +175,22 @@ static const struct jfield drive_fields[] = {
 	{ "is_read_only", J_BOOL, false, NULL },
 	{ "cache_type", J_STR, false, NULL },
 	{ "io_engine", J_STR, false, NULL },
-	{ "partuuid", J_STR, false, "" },
+	{ "partuuid", J_STR, false, NULL },
 	{ "rate_limiter", J_OBJ, false, NULL },
 	{ "socket", J_STR, false, "vhost-user-block" },
 	{ NULL, J_STR, false, NULL },
 };
 
 /*
- * cache_type: Hearth's disks always honour the guest's flushes (fdatasync),
- * which is Firecracker's "Writeback"; "Unsafe" (flushes ignored) is taken
- * as the same, safer mode. Both go through the host page cache.
+ * cache_type, as Firecracker: "Writeback" honours the guest's flushes
+ * (fdatasync), "Unsafe", the default, offers none and syncs nothing
+ * (virtio/blk.h). Both go through the host page cache.
  */
 static int drive_modes(const char *what, json_t *o, struct vm_drive *d, struct err *err)
 {
 	const char *cache = jstr(o, "cache_type");
 	const char *engine = jstr(o, "io_engine");
 
-	d->cache_type = BLK_CACHE_WRITEBACK;
 	if (cache && strcmp(cache, "Unsafe") != 0 && strcmp(cache, "Writeback") != 0)
 		return err_set(err, true, -EINVAL, "%s: cache_type '%.64s' is not one of Unsafe, "
 			       "Writeback", what, cache);
@@ -199,8 +198,8 @@ static int drive_modes(const char *what, json_t *o, struct vm_drive *d, struct e
 	if (engine && strcmp(engine, "Sync") != 0 && strcmp(engine, "Async") != 0)
 		return err_set(err, true, -EINVAL, "%s: io_engine '%.64s' is not one of Sync, "
 			       "Async", what, engine);
-	/* Kept as given, Firecracker's defaults (Unsafe, Sync) when left out: GET /vm/config shows them. */
-	d->fc_cache = cache && !strcmp(cache, "Writeback") ? VM_FC_CACHE_WRITEBACK : VM_FC_CACHE_UNSAFE;
+	d->cache_type = cache && !strcmp(cache, "Writeback") ? BLK_CACHE_WRITEBACK : BLK_CACHE_UNSAFE;
+	/* Kept as given, Firecracker's default (Sync) when left out: GET /vm/config shows it. */
 	d->io_engine = engine && !strcmp(engine, "Async") ? VM_IO_ENGINE_ASYNC : VM_IO_ENGINE_SYNC;
 	return 0;
 }
@@ -209,7 +208,7 @@ int config_json_drive(struct vm_config *c, json_t *o, const char *path_id, struc
 {
 	const char *what = "drives";
 	struct vm_drive d;
-	const char *id;
+	const char *id, *partuuid;
 	int ret;
 
 	ret = check_fields(what, o, drive_fields, true, err);
@@ -232,6 +231,12 @@ int config_json_drive(struct vm_config *c, json_t *o, const char *path_id, struc
 	d.path_on_host = (char *)jstr(o, "path_on_host");
 	d.is_root_device = jbool(o, "is_root_device", false);
 	d.is_read_only = jbool(o, "is_read_only", false);
+	partuuid = jstr(o, "partuuid");
+	if (partuuid && strlen(partuuid) > VM_PARTUUID_MAX)
+		return err_set(err, true, -EINVAL, "%s: drive '%s': partuuid is longer than %d bytes",
+			       what, id, VM_PARTUUID_MAX);
+	if (partuuid)
+		snprintf(d.partuuid, sizeof(d.partuuid), "%s", partuuid);
 	ret = config_json_limiter(what, o, "rate_limiter", &d.rate_limiter, err);
 	if (ret)
 		return ret;
@@ -487,15 +492,17 @@ static json_t *dump_drives(const struct vm_config *c)
 	for (unsigned int i = 0; arr && i < c->ndrives; i++) {
 		const struct vm_drive *d = &c->drives[i];
 
-		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:b, s:s, s:s, s:n, s:n}",
+		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:b, s:s, s:s, s:s?, s:n}",
 							 "drive_id", d->id, "path_on_host",
 							 d->path_on_host, "is_root_device",
 							 d->is_root_device, "is_read_only",
 							 d->is_read_only, "cache_type",
-							 d->fc_cache == VM_FC_CACHE_WRITEBACK ?
-							 "Writeback" : "Unsafe", "io_engine",
+							 d->cache_type == BLK_CACHE_UNSAFE ?
+							 "Unsafe" : "Writeback", "io_engine",
 							 d->io_engine == VM_IO_ENGINE_ASYNC ?
-							 "Async" : "Sync", "partuuid", "socket")) ||
+							 "Async" : "Sync", "partuuid",
+							 d->partuuid[0] ? d->partuuid : NULL,
+							 "socket")) ||
 		    config_json_dump_limiter(json_array_get(arr, i), "rate_limiter", &d->rate_limiter)) {
 			json_decref(arr);
 			return NULL;

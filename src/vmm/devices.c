@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -244,6 +245,39 @@ int vm_virtio_cmdline(const char *base, const struct acpi_mmio_dev *devs, unsign
 		len += (size_t)w;
 	}
 	return 0;
+}
+
+int vm_kernel_cmdline(const struct vm_config *cfg, bool multiboot,
+		      const struct acpi_mmio_dev *devs, unsigned int n, char *out, size_t len)
+{
+	const char *base = cfg->boot.boot_args ? cfg->boot.boot_args : VM_DEFAULT_CMDLINE;
+	char *root = NULL;
+	int ret = 0;
+
+	if (multiboot && !strcmp(base, VM_DEFAULT_CMDLINE))
+		base = "";
+	/*
+	 * Firecracker's, after the boot args: root=PARTUUID= for a root drive
+	 * with a partuuid, else root=/dev/vda (the root drive is the first
+	 * disk), then ro or rw as the drive is.
+	 */
+	if (cfg->ndrives && cfg->drives[0].is_root_device) {
+		const struct vm_drive *d = &cfg->drives[0];
+
+		if (asprintf(&root, "%s%sroot=%s%s %s", base, *base ? " " : "",
+			     d->partuuid[0] ? "PARTUUID=" : "/dev/vda", d->partuuid,
+			     d->is_read_only ? "ro" : "rw") < 0)
+			return -ENOMEM;
+		base = root;
+	}
+	if (cfg->virtio_cmdline)
+		ret = vm_virtio_cmdline(base, devs, n, out, len);
+	else if (strlen(base) >= len)
+		ret = -E2BIG;
+	else
+		memcpy(out, base, strlen(base) + 1);
+	free(root);
+	return ret;
 }
 
 /* Enters c in the registry or, when the registry refuses it, destroys it. */

@@ -2,6 +2,7 @@
 #ifndef HEARTH_VMM_DEVICES_H
 #define HEARTH_VMM_DEVICES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "boot/acpi.h"
@@ -41,5 +42,14 @@ int vm_devices_create(struct vm *vm, const struct vm_config *cfg, struct power_s
  */
 int vm_virtio_cmdline(const char *base, const struct acpi_mmio_dev *devs, unsigned int n,
 		      char *out, size_t outlen);
+
+/*
+ * The kernel command line cfg gives: its boot args (the default ones,
+ * except for a Multiboot test kernel, which reads its arguments as argv),
+ * then root= and ro/rw for a root drive as Firecracker adds them, then
+ * with cfg->virtio_cmdline the n devices as above. 0, -E2BIG or -ENOMEM.
+ */
+int vm_kernel_cmdline(const struct vm_config *cfg, bool multiboot,
+		      const struct acpi_mmio_dev *devs, unsigned int n, char *out, size_t len);
 
 #endif

@@ -139,38 +139,6 @@ static int vm_build_acpi(struct vm *vm, uint64_t *rsdp)
 }
 
 /*
- * The kernel command line: the boot args, then root= for a root device
- * (as Firecracker does), then the virtio-mmio devices when asked for.
- * A Multiboot test kernel reads its arguments as argv: Linux's default
- * console arguments would be noise there, so it gets none by default.
- */
-static int vm_cmdline(struct vm *vm, const struct vm_config *cfg, bool multiboot, char *out,
-		      size_t len)
-{
-	const char *base = cfg->boot.boot_args ? cfg->boot.boot_args : VM_DEFAULT_CMDLINE;
-	char *root = NULL;
-	int ret = 0;
-
-	if (multiboot && !strcmp(base, VM_DEFAULT_CMDLINE))
-		base = "";
-
-	if (cfg->ndrives && cfg->drives[0].is_root_device) {
-		if (asprintf(&root, "%s%sroot=/dev/vda %s", base, *base ? " " : "",
-			     cfg->drives[0].is_read_only ? "ro" : "rw") < 0)
-			return -ENOMEM;
-		base = root;
-	}
-	if (cfg->virtio_cmdline)
-		ret = vm_virtio_cmdline(base, vm->mmio_devs, vm->n_mmio_devs, out, len);
-	else if (strlen(base) >= len)
-		ret = -E2BIG;
-	else
-		memcpy(out, base, strlen(base) + 1);
-	free(root);
-	return ret;
-}
-
-/*
  * A restored guest's RAM is its snapshot's memory file, mapped privately:
  * ACPI, page tables and the kernel are in it already, and writing them
  * again would only dirty pages. The device slots are laid out as they
@@ -235,7 +203,8 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct e
 	cmdline = malloc(LAYOUT_CMDLINE_MAX);
 	ret = -ENOMEM;
 	if (cmdline)
-		ret = vm_cmdline(vm, cfg, img.kind == KERNEL_MULTIBOOT, cmdline, LAYOUT_CMDLINE_MAX);
+		ret = vm_kernel_cmdline(cfg, img.kind == KERNEL_MULTIBOOT, vm->mmio_devs,
+					vm->n_mmio_devs, cmdline, LAYOUT_CMDLINE_MAX);
 	if (ret) {
 		err_set(err, ret == -E2BIG, ret, ret == -E2BIG ? "the kernel command line would "
 			"exceed %llu bytes" : "out of memory", (unsigned long long)LAYOUT_CMDLINE_MAX - 1);

@@ -149,13 +149,39 @@ static void test_drive(void **state)
 	assert_string_equal(c.drives[0].serial, "rootfs");
 	assert_string_equal(c.drives[1].path_on_host, "/d.img");
 	assert_true(c.drives[1].is_read_only);
-	assert_int_equal(c.drives[1].cache_type, BLK_CACHE_WRITEBACK);
+	/* Firecracker's cache types are the disk's modes: Unsafe syncs nothing. */
+	assert_int_equal(c.drives[1].cache_type, BLK_CACHE_UNSAFE);
+	assert_int_equal(c.drives[0].cache_type, BLK_CACHE_WRITEBACK);
+	assert_string_equal(c.drives[0].partuuid, "");
 	/* A PUT of the same id replaces. */
 	assert_int_equal(RUN(&c, config_json_drive(&c, o, "data", &err),
 			     "{\"drive_id\": \"data\", \"path_on_host\": \"/e.img\","
 			     " \"is_root_device\": false}"), 0);
 	assert_int_equal(c.ndrives, 2);
 	assert_string_equal(vm_config_find_drive(&c, "data")->path_on_host, "/e.img");
+	/* Left out: Firecracker's default, Unsafe. */
+	assert_int_equal(vm_config_find_drive(&c, "data")->cache_type, BLK_CACHE_UNSAFE);
+	/* partuuid: kept; one kernel argument, so printable and without spaces. */
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "rootfs", &err),
+			     "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/r.img\","
+			     " \"is_root_device\": true, \"partuuid\": \"0eaa91a0-01\"}"), 0);
+	assert_string_equal(c.drives[0].partuuid, "0eaa91a0-01");
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "rootfs", &err),
+			     "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/r.img\","
+			     " \"is_root_device\": true, \"partuuid\": \"0eaa91a0-01 init=/x\"}"),
+			 -EINVAL);
+	expect_msg("partuuid '0eaa91a0-01 init=/x' has a space");
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "rootfs", &err),
+			     "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/r.img\","
+			     " \"is_root_device\": true, \"partuuid\": \"a\\u0001\"}"), -EINVAL);
+	expect_msg("not printable ASCII");
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "rootfs", &err),
+			     "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/r.img\","
+			     " \"is_root_device\": true, \"partuuid\": \"0123456789012345678901234567890123"
+			     "5678901234567890123456789012345678901\"}"), -EINVAL);
+	expect_msg("partuuid is longer than 64 bytes");
+	/* A refused PUT left the drive as it was. */
+	assert_string_equal(c.drives[0].partuuid, "0eaa91a0-01");
 	assert_int_equal(RUN(&c, config_json_drive(&c, o, "other", &err),
 			     "{\"drive_id\": \"data\", \"path_on_host\": \"/e.img\","
 			     " \"is_root_device\": false}"), -EINVAL);

@@ -318,6 +318,15 @@ static void test_config_record(void **state)
 		d.path_on_host = "d.img";
 		d.cache_type = BLK_CACHE_NONE;
 		assert_int_equal(vm_config_put_drive(&c, &d, false, &err), 0);
+		/* As the API makes one: Unsafe, Async, a root with a partuuid. */
+		snprintf(d.id, sizeof(d.id), "rootfs");
+		d.path_on_host = "r.img";
+		d.cache_type = BLK_CACHE_UNSAFE;
+		d.io_engine = VM_IO_ENGINE_ASYNC;
+		d.is_root_device = true;
+		d.is_read_only = true;
+		snprintf(d.partuuid, sizeof(d.partuuid), "0eaa91a0-01");
+		assert_int_equal(vm_config_put_drive(&c, &d, false, &err), 0);
 	}
 	assert_int_equal(snap_config_save(&c, &json, &len), 0);
 	vm_config_init(&back);
@@ -330,10 +339,16 @@ static void test_config_record(void **state)
 	assert_true(back.nets[0].dev.host_loopback);
 	assert_int_equal(back.nets[0].dev.nfwd, 1);
 	assert_int_equal(back.nets[0].dev.fwd[0].host_port, 5555);
-	assert_int_equal(back.ndrives, 1);
-	assert_string_equal(back.drives[0].path_on_host, "d.img");
-	assert_int_equal(back.drives[0].cache_type, BLK_CACHE_NONE);
-	assert_string_equal(back.drives[0].serial, "");
+	assert_int_equal(back.ndrives, 2);
+	assert_string_equal(back.drives[1].path_on_host, "d.img");
+	assert_int_equal(back.drives[1].cache_type, BLK_CACHE_NONE);
+	assert_string_equal(back.drives[1].serial, "");
+	/* What GET /vm/config reports after the restore, and how the disk behaves. */
+	assert_string_equal(back.drives[0].id, "rootfs");
+	assert_int_equal(back.drives[0].cache_type, BLK_CACHE_UNSAFE);
+	assert_int_equal(back.drives[0].io_engine, VM_IO_ENGINE_ASYNC);
+	assert_string_equal(back.drives[0].partuuid, "0eaa91a0-01");
+	assert_true(back.drives[0].is_root_device && back.drives[0].is_read_only);
 	assert_int_equal(back.nets[1].dev.backend, NET_TAP);
 	assert_string_equal(back.nets[1].dev.ifname, "tap7");
 	vm_config_release(&back);
