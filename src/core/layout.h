@@ -34,6 +34,17 @@
 #define LAYOUT_MMIO_HOLE_END 0x100000000ull
 #define LAYOUT_VIRTIO_MMIO_BASE 0xd0000000ull /* 4 KiB per device */
 #define LAYOUT_VIRTIO_MMIO_STRIDE 0x1000ull
+/*
+ * Each virtio-mmio device has a pin of its own (edge-triggered irqfd
+ * pulses cannot share one safely): the IOAPIC's non-ISA pins first, then
+ * the ISA lines no legacy device of ours uses (not 0-2, the timer and
+ * the cascade, 1 and 4, the keyboard and COM1, or 8, the RTC; 3 is
+ * COM2's, which Hearth has not). KVM's IOAPIC has 24 pins, so 19 devices.
+ * The first 16 are the order every snapshot was laid out in: append only.
+ */
+#define LAYOUT_VIRTIO_GSIS { 16, 17, 18, 19, 20, 21, 22, 23, 5, 6, 7, 9, 10, 11, 12, 14, \
+			     3, 13, 15 }
+#define LAYOUT_VIRTIO_MAX 19
 #define LAYOUT_IOAPIC 0xfec00000ull
 #define LAYOUT_LAPIC 0xfee00000ull
 

@@ -26,7 +26,12 @@
 #define VM_MAX_VCPUS 255          /* xAPIC IDs in the MADT are 8-bit, 0xff is broadcast */
 #define VM_MIN_MEM_MIB 16
 #define VM_MAX_MEM_MIB (1024ull * 1024) /* 1 TiB */
-#define VM_MAX_DRIVES 8
+/*
+ * As many drives as there are virtio-mmio slots (vmm/vm.h VM_MAX_VIRTIO,
+ * one interrupt line each): drives, NICs, entropy and vsock share them,
+ * which InstanceStart checks. A root drive plus Kata's pool of 8 fits.
+ */
+#define VM_MAX_DRIVES 19
 #define VM_MAX_NETS 4
 #define VM_ID_MAX 64              /* device ids: letters, digits, '_' and '-' */
 #define VM_PARTUUID_MAX 64        /* a root drive's partuuid, on the kernel command line */

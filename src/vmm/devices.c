@@ -198,13 +198,9 @@ static const struct virtio_family virtio_families[] = {
 
 #define NFAMILIES (sizeof(virtio_families) / sizeof(virtio_families[0]))
 
-/*
- * GSIs for virtio-mmio: the IOAPIC's non-ISA pins first, then ISA lines no
- * legacy device of ours uses (not 0-2 timer/cascade, 4 COM1, 8 RTC).
- */
-static const uint8_t virtio_gsis[VM_MAX_VIRTIO] = {
-	16, 17, 18, 19, 20, 21, 22, 23, 5, 6, 7, 9, 10, 11, 12, 14,
-};
+static const uint8_t virtio_gsis[] = LAYOUT_VIRTIO_GSIS;
+
+_Static_assert(sizeof(virtio_gsis) == VM_MAX_VIRTIO, "one GSI per virtio-mmio slot");
 
 int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
@@ -214,8 +210,10 @@ int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *er
 	for (unsigned int f = 0; f < NFAMILIES; f++)
 		n += virtio_families[f].count(cfg);
 	if (n > VM_MAX_VIRTIO)
-		return err_set(err, true, -EINVAL, "too many virtio devices (%u, at most %u)", n,
-			       VM_MAX_VIRTIO);
+		return err_set(err, true, -EINVAL, "too many virtio devices: %u drives, %u network "
+			       "interfaces%s%s, %u in all; at most %u, one per free interrupt line",
+			       cfg->ndrives, cfg->nnets, count_rng(cfg) ? ", entropy" : "",
+			       count_vsock(cfg) ? ", vsock" : "", n, VM_MAX_VIRTIO);
 	for (unsigned int i = 0; i < n; i++) {
 		vm->mmio_devs[i].base = LAYOUT_VIRTIO_MMIO_BASE + i * LAYOUT_VIRTIO_MMIO_STRIDE;
 		vm->mmio_devs[i].size = VIRTIO_MMIO_SIZE;

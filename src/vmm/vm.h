@@ -14,13 +14,14 @@
 #include "core/bus.h"
 #include "core/eventloop.h"
 #include "core/kvm.h"
+#include "core/layout.h"
 #include "mem/guest_mem.h"
 #include "util/err.h"
 #include "vcpu/vcpu.h"
 #include "vmm/config.h"
 #include "vmm/registry.h"
 
-#define VM_MAX_VIRTIO 16
+#define VM_MAX_VIRTIO LAYOUT_VIRTIO_MAX
 
 struct serial;
 

@@ -15,8 +15,11 @@
 
 #include <cmocka.h>
 
+#include "boot/acpi.h"
+#include "core/layout.h"
 #include "vmm/config.h"
 #include "vmm/devices.h"
+#include "vmm/vm.h"
 
 static const struct acpi_mmio_dev devs[] = {
 	{ .base = 0xd0000000ull, .size = 0x1000, .gsi = 16 },
@@ -113,6 +116,74 @@ static void test_root_arguments(void **state)
 	vm_config_release(&c);
 }
 
+/*
+ * A root drive and 18 more (Kata's pool of 8 fits twice): each on its own
+ * window and interrupt line, none a legacy device's, all in the IOAPIC's
+ * 24 pins; the DSDT and --virtio-cmdline take them all. One device more
+ * is refused, naming what was asked for.
+ */
+static void test_layout_of_every_drive(void **state)
+{
+	static struct vm vm;
+	static char line[4096];
+	struct vm_config c;
+	struct err err;
+	uint32_t seen = 0;
+
+	vm_config_init(&c);
+	vm_config_set_entropy(&c, false);
+	add_drive(&c, "rootfs", true, false, "");
+	for (unsigned int i = 1; i < VM_MAX_DRIVES; i++) {
+		char id[8];
+
+		snprintf(id, sizeof(id), "pool%u", i);
+		add_drive(&c, id, false, false, "");
+	}
+	assert_int_equal(c.ndrives, 19);
+	assert_int_equal(vm_devices_layout(&vm, &c, &err), 0);
+	assert_int_equal(vm.n_mmio_devs, 19);
+	for (unsigned int i = 0; i < vm.n_mmio_devs; i++) {
+		const struct acpi_mmio_dev *d = &vm.mmio_devs[i];
+
+		assert_int_equal(d->base, LAYOUT_VIRTIO_MMIO_BASE + i * LAYOUT_VIRTIO_MMIO_STRIDE);
+		assert_true(d->base + d->size <= LAYOUT_IOAPIC);
+		assert_true(d->gsi < 24);
+		assert_false(seen & (1u << d->gsi));
+		seen |= 1u << d->gsi;
+	}
+	/* Not the timer, the keyboard, the cascade, COM1 or the RTC. */
+	assert_int_equal(seen & ((1u << 0) | (1u << 1) | (1u << 2) | (1u << IRQ_COM1) |
+				 (1u << IRQ_RTC) | (1u << IRQ_KBD)), 0);
+	/* The snapshots' slots keep their lines. */
+	assert_int_equal(vm.mmio_devs[0].gsi, 16);
+	assert_int_equal(vm.mmio_devs[15].gsi, 14);
+
+	c.virtio_cmdline = true;
+	assert_int_equal(vm_kernel_cmdline(&c, false, vm.mmio_devs, vm.n_mmio_devs, line,
+					   sizeof(line)), 0);
+	assert_non_null(strstr(line, " root=/dev/vda rw virtio_mmio.device=0x1000@0xd0000000:16 "));
+	assert_non_null(strstr(line, "virtio_mmio.device=0x1000@0xd0012000:15"));
+	/* Within the 2048 bytes (cmdline_size) a stock x86 kernel takes. */
+	assert_true(strlen(line) < 2048);
+	{
+		struct acpi_config ac = { .ncpus = 1, .ioapic_addr = LAYOUT_IOAPIC,
+					  .lapic_addr = LAYOUT_LAPIC, .com1_port = PORT_COM1,
+					  .com1_irq = IRQ_COM1, .mmio_devs = vm.mmio_devs,
+					  .n_mmio_devs = vm.n_mmio_devs };
+		static uint8_t tables[LAYOUT_ACPI_SIZE];
+		uint64_t rsdp;
+
+		assert_int_equal(acpi_build(tables, LAYOUT_ACPI_BASE, sizeof(tables), &ac, &rsdp), 0);
+	}
+
+	assert_int_equal(vm_config_set_entropy(&c, true), 0);
+	assert_int_equal(vm_devices_layout(&vm, &c, &err), -EINVAL);
+	assert_true(err.usage);
+	assert_non_null(strstr(err.msg, "19 drives, 0 network interfaces, entropy, 20 in all; "
+				      "at most 19"));
+	vm_config_release(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -120,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_empty_base_and_no_devices),
 		cmocka_unit_test(test_too_long),
 		cmocka_unit_test(test_root_arguments),
+		cmocka_unit_test(test_layout_of_every_drive),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
