@@ -33,6 +33,8 @@ struct net_config {
 	/* user: cap on the host sockets guest traffic opens; 0 picks the default
 	 * (NET_SLIRP_MAX_SOCKETS). Not on the command line: tests lower it. */
 	unsigned int max_sockets;
+	/* Offered with VIRTIO_NET_F_MTU (5.1.4); 0: the backend's own (a TAP: none). */
+	uint16_t mtu;
 };
 
 /*
@@ -86,6 +88,8 @@ void virtio_net_destroy(struct virtio_dev *dev);
 #define NET_FRAME_MAX_BIG 65550u
 #define NET_FRAME_MAX 1514u
 #define NET_FRAME_MIN 14u
+#define NET_ETH_HLEN 14u          /* a frame is the MTU's bytes after this header */
+#define NET_MTU_MIN 68u           /* IPv4's minimum, and Firecracker's */
 struct virtio_net_hdr {
 	uint8_t flags;
 	uint8_t gso_type;

@@ -248,24 +248,37 @@ static const struct jfield net_fields[] = {
 	{ "iface_id", J_STR, true, NULL },
 	{ "host_dev_name", J_STR, true, NULL },
 	{ "guest_mac", J_STR, false, NULL },
-	{ "mtu", J_UINT, false, "" },
+	{ "mtu", J_UINT, false, NULL },
 	{ "rx_rate_limiter", J_OBJ, false, NULL },
 	{ "tx_rate_limiter", J_OBJ, false, NULL },
 	{ NULL, J_STR, false, NULL },
 };
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Firecracker's MacAddr: six parts split at ':', each exactly two
+ * characters that Rust's u8::from_str_radix(_, 16) takes, so two hex
+ * digits, or '+' and one. Any address: multicast, broadcast, all zeroes.
+ */
 static int parse_mac(const char *s, uint8_t mac[6])
 {
-	unsigned int b[6];
-	char tail;
+	for (int i = 0; i < 6; i++, s += 3) {
+		int hi = s[0] == '+' ? 0 : hex_digit(s[0]);
+		int lo = s[0] ? hex_digit(s[1]) : -1;
 
-	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-				      &b[4], &b[5], &tail) != 6)
-		return -EINVAL;
-	for (int i = 0; i < 6; i++) {
-		if (s[i * 3] == ' ' || s[i * 3] == '+' || s[i * 3] == '-')
+		if (hi < 0 || lo < 0 || s[2] != (i < 5 ? ':' : '\0'))
 			return -EINVAL;
-		mac[i] = (uint8_t)b[i];
+		mac[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return 0;
 }
@@ -301,6 +314,15 @@ int config_json_net(struct vm_config *c, json_t *o, const char *path_id, struct 
 			return err_set(err, true, -EINVAL, "%s: guest_mac '%.64s' is not a MAC "
 				       "address like 06:00:AC:10:00:02", what, mac);
 		n.dev.mac_set = true;
+	}
+	if (jhas(o, "mtu")) {
+		uint64_t mtu = juint(o, "mtu", 0);
+
+		/* Firecracker's range (swagger: 68 to 65535); 0 would mean "none" here. */
+		if (mtu < NET_MTU_MIN || mtu > 65535)
+			return err_set(err, true, -EINVAL, "%s: mtu %llu is out of range (%u to "
+				       "65535)", what, (unsigned long long)mtu, NET_MTU_MIN);
+		n.dev.mtu = (uint16_t)mtu;
 	}
 	ret = config_json_limiter(what, o, "rx_rate_limiter", &n.rx_rate_limiter, err);
 	if (!ret)
@@ -523,9 +545,10 @@ static json_t *dump_nets(const struct vm_config *c)
 
 		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
 			 m[4], m[5]);
-		o = json_pack("{s:s, s:s, s:s?, s:n}", "iface_id", n->id, "host_dev_name",
+		o = json_pack("{s:s, s:s, s:s?, s:o?}", "iface_id", n->id, "host_dev_name",
 			      n->dev.backend == NET_TAP ? n->dev.ifname : "", "guest_mac",
-			      n->dev.mac_set ? mac : NULL, "mtu");
+			      n->dev.mac_set ? mac : NULL, "mtu",
+			      n->dev.mtu ? json_integer(n->dev.mtu) : json_null());
 		if (config_json_dump_limiter(o, "rx_rate_limiter", &n->rx_rate_limiter) ||
 		    config_json_dump_limiter(o, "tx_rate_limiter", &n->tx_rate_limiter) ||
 		    json_array_append_new(arr, o)) {

@@ -214,6 +214,87 @@ static void test_drive(void **state)
 	vm_config_release(&c);
 }
 
+/* eth9 with this guest_mac: 0, or -EINVAL with the message checked. */
+static int put_mac(struct vm_config *c, const char *mac)
+{
+	char body[160];
+	int ret;
+
+	snprintf(body, sizeof(body), "{\"iface_id\": \"eth9\", \"host_dev_name\": \"tap9\","
+		 " \"guest_mac\": \"%s\"}", mac);
+	ret = RUN(c, config_json_net(c, o, "eth9", &err), body);
+	if (ret)
+		expect_msg("is not a MAC address like 06:00:AC:10:00:02");
+	return ret;
+}
+
+/*
+ * Firecracker's MacAddr: six ':'-separated parts of exactly two characters
+ * Rust's from_str_radix(16) takes; any address, multicast included.
+ */
+static void expect_mac_rules(struct vm_config *c)
+{
+	static const char *const good[] = {
+		"01:00:5e:00:00:fb", "ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00", "aA:Bb:cC:dD:eE:fF",
+		"+a:00:00:00:00:01",
+	};
+	static const char *const bad[] = {
+		"aa:aa:aa:aa:aa:aa:aa", "aa:aa:aa:aa:aa:ax", "aa:aa:aa:aa:aa:b", "aa:aa:aa:aa:aa:bbb",
+		"aa-aa-aa-aa-aa-aa", "-1:00:00:00:00:00", " a:00:00:00:00:00", "a+:00:00:00:00:00",
+		"0x:00:00:00:00:00", "", "aa:aa:aa:aa:aa:", "aa:aa:aa:aa:aa:aa:",
+	};
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(put_mac(c, good[i]), 0);
+	assert_int_equal(vm_config_find_net(c, "eth9")->dev.mac[0], 0x0a); /* "+a" */
+	assert_int_equal(put_mac(c, "01:00:5e:00:00:fb"), 0);
+	assert_memory_equal(vm_config_find_net(c, "eth9")->dev.mac, "\x01\x00\x5e\x00\x00\xfb", 6);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(put_mac(c, bad[i]), -EINVAL);
+}
+
+/* mtu: Firecracker's 68 to 65535, offered to the guest; GET /vm/config reports it. */
+static void expect_mtu_rules(struct vm_config *c)
+{
+	static const char *const bad[] = { "0", "67", "65536", "-1", "\"1500\"", "1e3" };
+	char body[128];
+	json_t *dump;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "{\"iface_id\": \"eth9\", \"host_dev_name\": "
+			 "\"tap9\", \"mtu\": %s}", bad[i]);
+		assert_int_equal(RUN(c, config_json_net(c, o, "eth9", &err), body), -EINVAL);
+		assert_true(strstr(err.msg, "mtu") != NULL);
+	}
+	expect_msg("field 'mtu' must be a non-negative integer");
+	assert_int_equal(RUN(c, config_json_net(c, o, "eth9", &err),
+			     "{\"iface_id\": \"eth9\", \"host_dev_name\": \"tap9\", \"mtu\": 67}"),
+			 -EINVAL);
+	expect_msg("network-interfaces: mtu 67 is out of range (68 to 65535)");
+	assert_int_equal(RUN(c, config_json_net(c, o, "eth9", &err),
+			     "{\"iface_id\": \"eth9\", \"host_dev_name\": \"tap9\", \"mtu\": 9000}"),
+			 0);
+	assert_int_equal(vm_config_find_net(c, "eth9")->dev.mtu, 9000);
+	dump = config_json_dump_full(c);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(
+		json_object_get(dump, "network-interfaces"), 1), "mtu")), 9000);
+	assert_true(json_is_null(json_object_get(json_array_get(
+		json_object_get(dump, "network-interfaces"), 0), "mtu")));
+	json_decref(dump);
+	assert_int_equal(RUN(c, config_json_net(c, o, "eth9", &err),
+			     "{\"iface_id\": \"eth9\", \"host_dev_name\": \"tap9\", \"mtu\": 68}"),
+			 0);
+	assert_int_equal(RUN(c, config_json_net(c, o, "eth9", &err),
+			     "{\"iface_id\": \"eth9\", \"host_dev_name\": \"tap9\", \"mtu\": 65535}"),
+			 0);
+	assert_int_equal(vm_config_find_net(c, "eth9")->dev.mtu, 65535);
+	/* Left out or null: none, as Firecracker. */
+	assert_int_equal(RUN(c, config_json_net(c, o, "eth9", &err),
+			     "{\"iface_id\": \"eth9\", \"host_dev_name\": \"tap9\", \"mtu\": null}"),
+			 0);
+	assert_int_equal(vm_config_find_net(c, "eth9")->dev.mtu, 0);
+}
+
 static void test_net_vsock_entropy(void **state)
 {
 	struct vm_config c;
@@ -260,6 +341,8 @@ static void test_net_vsock_entropy(void **state)
 	assert_int_equal(RUN(&c, config_json_entropy(&c, o, &err),
 			     "{\"rate_limiter\": {\"ops\": 5}}"), -EINVAL);
 	expect_msg("entropy: rate_limiter: field 'ops' must be an object");
+	expect_mac_rules(&c);
+	expect_mtu_rules(&c);
 	vm_config_release(&c);
 }
 

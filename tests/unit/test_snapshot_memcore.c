@@ -306,6 +306,9 @@ static void test_config_record(void **state)
 	snprintf(n.id, sizeof(n.id), "eth1");
 	n.dev.backend = NET_TAP;
 	snprintf(n.dev.ifname, sizeof(n.dev.ifname), "tap7");
+	n.dev.mtu = 9000;
+	n.dev.mac_set = true;
+	memcpy(n.dev.mac, "\x01\x00\x5e\x00\x00\xfb", 6);
 	assert_int_equal(vm_config_put_net(&c, &n, false, &err), 0);
 	c.machine.vcpu_count = 2;
 	c.machine.mem_size_mib = 384;
@@ -351,6 +354,9 @@ static void test_config_record(void **state)
 	assert_true(back.drives[0].is_root_device && back.drives[0].is_read_only);
 	assert_int_equal(back.nets[1].dev.backend, NET_TAP);
 	assert_string_equal(back.nets[1].dev.ifname, "tap7");
+	assert_int_equal(back.nets[1].dev.mtu, 9000);
+	assert_memory_equal(back.nets[1].dev.mac, "\x01\x00\x5e\x00\x00\xfb", 6);
+	assert_int_equal(back.nets[0].dev.mtu, 0);
 	vm_config_release(&back);
 	/* Cut short: refused with a message. */
 	vm_config_init(&back);

@@ -194,17 +194,24 @@ static void test_nets(void **state)
 	snprintf(n.dev.ifname, sizeof(n.dev.ifname), "tap1");
 	assert_int_equal(vm_config_put_net(&c, &n, false, &err), -EINVAL);
 	expect_contains(err.msg, "The MAC address is already in use: 06:00:00:00:00:01 (by 'eth0')");
+	/* Multicast, as Firecracker takes it; then the MTU's floor. */
 	n.dev.mac[0] = 0x01;
+	n.dev.mtu = 67;
 	assert_int_equal(vm_config_put_net(&c, &n, false, &err), -EINVAL);
-	expect_contains(err.msg, "multicast");
+	expect_contains(err.msg, "network interface 'eth1': mtu 67 is out of range (68 to 65535)");
+	n.dev.mtu = 68;
+	assert_int_equal(vm_config_put_net(&c, &n, true, &err), 0);
+	assert_int_equal(vm_config_find_net(&c, "eth1")->dev.mac[0], 0x01);
+	assert_int_equal(vm_config_find_net(&c, "eth1")->dev.mtu, 68);
+	snprintf(n.id, sizeof(n.id), "eth2");
 	n.dev.mac_set = false;
 	n.dev.ifname[0] = '\0';
 	assert_int_equal(vm_config_put_net(&c, &n, false, &err), -EINVAL);
 	expect_contains(err.msg, "host_dev_name");
 	n.dev.backend = NET_USER;
 	assert_int_equal(vm_config_put_net(&c, &n, false, &err), 0);
-	assert_int_equal(c.nnets, 2);
-	assert_non_null(vm_config_find_net(&c, "eth1"));
+	assert_int_equal(c.nnets, 3);
+	assert_non_null(vm_config_find_net(&c, "eth2"));
 	vm_config_release(&c);
 }
 

@@ -396,6 +396,8 @@ int virtio_net_create_backend(const struct virtio_env *env, const struct net_con
 		goto err_init;
 	ret = -ENOMEM;
 	nd->be = be;
+	if (cfg->mtu)
+		be->mtu = cfg->mtu;
 	nd->loop = env->loop;
 	nd->rx_lim.tfd = nd->tx_lim.tfd = -1;
 	nd->max_pairs = be->nqueues;

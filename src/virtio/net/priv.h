@@ -68,10 +68,17 @@ static inline bool net_has(const struct net_dev *nd, unsigned int bit)
 	return virtio_dev_has_feature(&nd->dev, bit);
 }
 
-/* Largest frame (header excluded) the negotiated features allow. */
+/*
+ * Largest frame (header excluded) the negotiated features allow: an
+ * offered MTU above 1500 raises it to that MTU's frames (5.1.6.3).
+ */
 static inline size_t net_frame_limit(const struct net_dev *nd, uint64_t big_features)
 {
-	return nd->dev.features & big_features ? NET_FRAME_MAX_BIG : NET_FRAME_MAX;
+	if (nd->dev.features & big_features)
+		return NET_FRAME_MAX_BIG;
+	if (net_has(nd, VIRTIO_NET_F_MTU) && nd->be->mtu + NET_ETH_HLEN > NET_FRAME_MAX)
+		return nd->be->mtu + NET_ETH_HLEN;
+	return NET_FRAME_MAX;
 }
 
 /*
