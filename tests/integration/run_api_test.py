@@ -814,6 +814,71 @@ def case_snapshot(binary, tmp):
             check(w in line, "%s: %r does not mention %r" % (argv, line, w))
 
 
+def case_drives_nics(binary, tmp):
+    """Kata's shape and more under Firecracker's name: a root drive with a partuuid and
+    18 pool drives, each drive's cache_type and io_engine as given, a NIC's mtu and a
+    multicast MAC, all reported by GET /vm/config."""
+    fc = os.path.join(tmp, "firecracker")
+    os.symlink(os.path.abspath(binary), fc)
+    s = Serve(binary, tmp, cmd=[fc, "--api-sock", os.path.join(tmp, "fc.sock")])
+    kernel = os.path.join(tmp, "vmlinuz")
+    with open(kernel, "wb") as f:
+        f.write(tiny_elf())
+    s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": kernel})
+    want = []
+    for i in range(19):
+        disk = os.path.join(tmp, "disk%d.img" % i)
+        with open(disk, "wb") as f:
+            f.truncate(1 << 20)
+        d = {"drive_id": "rootfs" if i == 0 else "pool%d" % i, "path_on_host": disk,
+             "is_root_device": i == 0, "is_read_only": i % 2 == 1}
+        if i == 0:
+            d["partuuid"] = "0eaa91a0-01"
+        if i % 3:
+            d["cache_type"] = "Writeback" if i % 3 == 1 else "Unsafe"
+        if i % 4:
+            d["io_engine"] = "Async" if i % 4 == 1 else "Sync"
+        s.expect("PUT", "/drives/" + d["drive_id"], 204, body=d)
+        want.append(dict({"partuuid": None, "cache_type": "Unsafe", "io_engine": "Sync",
+                          "rate_limiter": None, "socket": None}, **d))
+    extra = os.path.join(tmp, "extra.img")
+    with open(extra, "wb") as f:
+        f.truncate(1 << 20)
+    s.expect("PUT", "/drives/extra", 400, body={"drive_id": "extra", "path_on_host": extra,
+                                                "is_root_device": False},
+             fault=["drive 'extra': at most 19 drives"])
+    s.expect("PUT", "/drives/rootfs", 400,
+             body=dict(want[0], partuuid="0eaa91a0-01 init=/bin/sh", rate_limiter=None),
+             fault=["partuuid '0eaa91a0-01 init=/bin/sh' has a space"])
+    js = s.expect("GET", "/vm/config", 200)
+    check(js["drives"] == want, "GET /vm/config drives:\n%r\nwant\n%r" % (js["drives"], want))
+
+    # mtu: Firecracker's 68 to 65535. A multicast MAC and an mtu pass every check;
+    # only the TAP, opened at the PUT, can still refuse the NIC here.
+    nic = {"iface_id": "eth0", "host_dev_name": "tap7", "guest_mac": "01:00:5e:00:00:fb"}
+    for bad in (0, 67, 65536):
+        s.expect("PUT", "/network-interfaces/eth0", 400, body=dict(nic, mtu=bad),
+                 fault=["mtu %d is out of range (68 to 65535)" % bad])
+    nic_taken = tap_usable("tap7")
+    if nic_taken:
+        s.expect("PUT", "/network-interfaces/eth0", 204, body=dict(nic, mtu=9000))
+        js = s.expect("GET", "/vm/config", 200)
+        check(js["network-interfaces"] == [dict(nic, mtu=9000, rx_rate_limiter=None,
+                                                tx_rate_limiter=None)],
+              "GET /vm/config NICs: %r" % js["network-interfaces"])
+    else:
+        s.expect("PUT", "/network-interfaces/eth0", 400, body=dict(nic, mtu=9000),
+                 fault=["Could not create the network device: Open tap device failed"])
+    # Every virtio device needs an interrupt line of its own: 19 drives and the
+    # entropy device are one too many, refused at InstanceStart before KVM, by name.
+    s.expect("PUT", "/entropy", 204, body={})
+    s.expect("PUT", "/actions", 400, body={"action_type": "InstanceStart"},
+             fault=["too many virtio devices: 19 drives",
+                    "%d in all; at most 19" % (21 if nic_taken else 20)])
+    s.alive()
+    s.stop()
+
+
 CASES = {
     "snapshot": case_snapshot,
     "relative-paths": case_relative_paths,
@@ -833,6 +898,7 @@ CASES = {
     "logger": case_logger,
     "serial": case_serial,
     "firecracker": case_firecracker,
+    "drives-nics": case_drives_nics,
 }
 
 
