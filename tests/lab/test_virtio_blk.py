@@ -13,6 +13,9 @@ exits.  Runs, in order:
   write  (cache=none) write /written.txt, sync, umount, power off
   ro     (,ro) mount -o ro works, writes to /dev/vda are refused, the
          device's bytes are unchanged (also checked from L1 around the run)
+  many   the same device given 17 times (,ro): a root drive plus Kata's
+         pool of 8 and more; the stock kernel finds vda to vdq, each with
+         its own serial, and mounts the last
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed,
 1 a check failed, 3 lab failure.  --vmm qemu runs the same plan with QEMU
@@ -88,6 +91,13 @@ ro)
   fi
   after=$(sha256sum /dev/vda | cut -d' ' -f1)
   [ "$before" = "$after" ] && echo "LAB ro_unchanged=yes" || echo "LAB ro_unchanged=no" ;;
+many)
+  i=0; while [ ! -b /dev/vd@LAST@ ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+  echo "LAB many_count=$(ls -d /sys/block/vd* 2>/dev/null | wc -l)"
+  echo "LAB many_last_serial=$(cat /sys/block/vd@LAST@/serial 2>/dev/null)"
+  mount -t ext4 -o ro /dev/vd@LAST@ /mnt && echo "LAB many_mount=ok" || echo "LAB many_mount=failed"
+  echo "LAB many_sum_alpha=$(sha256sum /mnt/alpha.txt | cut -d' ' -f1)"
+  umount /mnt ;;
 esac
 '''
 
@@ -133,7 +143,22 @@ def make_image():
     return sums
 
 
+# The many run: a root drive, Kata's pool of 8 and 8 more (Hearth takes 19 virtio
+# devices; with the default virtio-rng this leaves one line free).
+MANY = 17
+MANY_LAST = chr(ord("a") + MANY - 1)
+
+
 def disk_args(vmm, opts):
+    if opts == "many":
+        out = []
+        for i in range(MANY):
+            if vmm == "hearth":
+                out += ["--disk", "path=/dev/vda,ro,id=many%d" % i]
+            else:
+                out += ["-drive", "id=d%d,file=/dev/vda,format=raw,if=none,readonly=on" % i,
+                        "-device", "virtio-blk-device,drive=d%d,serial=many%d" % (i, i)]
+        return out
     if vmm == "hearth":
         extra = {"check": "", "write": ",cache=none", "ro": ",ro"}[opts]
         return ["--disk", "path=/dev/vda,id=%s%s" % (SERIAL, extra)]
@@ -148,7 +173,7 @@ def plan(vmm, l2):
                      initrd=l2, cmdline="console=ttyS0 panic=-1 lab.blk=" + mode,
                      extra_args=disk_args(vmm, mode))
     return [blk("check"), blk("write"), L.ShellRun("l1_pre_ro", vmm, L1_HASH), blk("ro"),
-            L.ShellRun("l1_post_ro", vmm, L1_HASH)]
+            L.ShellRun("l1_post_ro", vmm, L1_HASH), blk("many")]
 
 
 def checks(res, sums, vmm):
@@ -197,6 +222,16 @@ def checks(res, sums, vmm):
     pre, post = info("l1_pre_ro", "l_one_vda"), info("l1_post_ro", "l_one_vda")
     yield pre is not None and pre == post, "blk_ro: device bytes unchanged (L1: %s -> %s)" % (
         (pre or "")[:12], (post or "")[:12])
+    n = "blk_many"
+    yield ran(n), "%s: VMM exit code 0 (got %s)" % (n, runs[n].rc if n in runs else None)
+    yield info(n, "many_count") == str(MANY), "%s: the guest sees %d disks (got %s)" % (
+        n, MANY, info(n, "many_count"))
+    yield info(n, "many_last_serial") == "many%d" % (MANY - 1), \
+        "%s: vd%s's serial is many%d (got %s)" % (n, MANY_LAST, MANY - 1,
+                                                  info(n, "many_last_serial"))
+    yield info(n, "many_mount") == "ok", "%s: mount /dev/vd%s" % (n, MANY_LAST)
+    yield info(n, "many_sum_alpha") == sums["alpha"], "%s: vd%s reads the image" % (
+        n, MANY_LAST)
     # Host side, after L1 exited: the image holds what L2 wrote.
     got = subprocess.run(["debugfs", "-R", "cat " + WRITTEN, IMG], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL).stdout
@@ -219,7 +254,8 @@ def main():
         l1_mods = ["virtio_pci", "virtio_blk"]
         l2_mods = ["virtio_mmio", "virtio_blk", "virtio_rng"]
         script = (L2_SCRIPT.replace("@FILES@", " ".join("%s:%s" % kv for kv in FILES.items()))
-                  .replace("@WRITTEN_CMD@", WRITTEN_CMD).replace("@WRITTEN@", WRITTEN))
+                  .replace("@WRITTEN_CMD@", WRITTEN_CMD).replace("@WRITTEN@", WRITTEN)
+                  .replace("@LAST@", MANY_LAST))
         l2 = L.build_l2_initrd(lab.kernel, name="l2blk", modules=l2_mods, extra_sh=script)
         L.L1_MODULES = saved + [(m, "") for m in l1_mods]
         res = lab.run_plan(plan(a.vmm, l2), tag="blk-" + a.vmm)
