@@ -264,10 +264,18 @@ static int probe_net(void *ctx, const struct vm_net *n, struct err *err)
 	return ctl->vm->check_net ? ctl->vm->check_net(ctl->vm_ctx, n, err) : 0;
 }
 
+static int probe_cpu_template(void *ctx, enum cpu_template_id id, struct err *err)
+{
+	struct ctl *ctl = ctx;
+
+	return ctl->vm->check_cpu_template ? ctl->vm->check_cpu_template(ctl->vm_ctx, id, err) : 0;
+}
+
 static const struct vm_config_probe ctl_probe = {
 	.boot_source = probe_boot_source,
 	.drive = probe_drive,
 	.net = probe_net,
+	.cpu_template = probe_cpu_template,
 };
 
 int ctl_init(struct ctl *ctl, const char *id, struct vm_config *cfg,

@@ -123,6 +123,8 @@ struct ctl_vm_ops {
 	int (*check_boot_source)(void *ctx, const struct vm_boot_source *b, struct err *err);
 	int (*check_drive)(void *ctx, const struct vm_drive *d, struct err *err);
 	int (*check_net)(void *ctx, const struct vm_net *n, struct err *err);
+	/* Whether this host can take a static CPU template (its vendor, T2CL's model). */
+	int (*check_cpu_template)(void *ctx, enum cpu_template_id id, struct err *err);
 	/* Opens the metrics file and starts the periodic flush; writes a line now. */
 	int (*metrics_open)(void *ctx, const char *path, struct err *err);
 	int (*metrics_flush)(void *ctx, struct err *err);

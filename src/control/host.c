@@ -173,6 +173,15 @@ static int host_check_drive(void *ctx, const struct vm_drive *d, struct err *err
 	return host_check(ctx, drive_fn, d, err);
 }
 
+/* The CPUID instruction's vendor and model are the host's KVM passes through. */
+static int host_check_cpu_template(void *ctx, enum cpu_template_id id, struct err *err)
+{
+	int ret = cpu_template_check_this_host(id, err);
+
+	(void)ctx;
+	return ret ? err_prefix(err, ret, "Failed to get CPU template: ") : 0;
+}
+
 static int host_check_net(void *ctx, const struct vm_net *n, struct err *err)
 {
 	return host_check(ctx, net_fn, n, err);
@@ -244,6 +253,7 @@ static const struct ctl_vm_ops host_vm_ops = {
 	.check_boot_source = host_check_boot_source,
 	.check_drive = host_check_drive,
 	.check_net = host_check_net,
+	.check_cpu_template = host_check_cpu_template,
 	.start = host_start,
 	.pause = host_pause,
 	.resume = host_resume,

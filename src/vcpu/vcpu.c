@@ -58,7 +58,7 @@ struct vcpu *vcpu_create(const struct vcpu_env *env, unsigned int index)
 		log_err("mmap of vcpu%u's kvm_run: %s", index, strerror(errno));
 		goto err_close;
 	}
-	ret = cpuid_setup_vcpu(v->fd, env->cpuid, index, env->ncpus);
+	ret = cpuid_setup_vcpu(v->fd, env->cpuid, index, env->ncpus, env->smt);
 	if (ret) {
 		log_err("vcpu%u: KVM_SET_CPUID2: %s", index, strerror(-ret));
 		goto err_unmap;

@@ -34,6 +34,7 @@ struct vcpu_env {
 	const struct guest_mem *mem;      /* code bytes in the crash dump */
 	const struct kvm_cpuid2 *cpuid;   /* KVM_GET_SUPPORTED_CPUID */
 	unsigned int ncpus;
+	bool smt;                         /* two threads per core (cpuid.h) */
 	const struct cpu_entry *entry;    /* the BSP's entry state */
 	/*
 	 * KVM's in-kernel irqchip (LAPIC) is there. Without it (a --flat VM)

@@ -32,6 +32,7 @@ void vm_config_release(struct vm_config *c)
 	free(c->kvm_path);
 	free(c->flat.path);
 	free(c->debugcon.out_path);
+	free(c->cpu_config);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -130,11 +131,33 @@ int vm_config_set_machine(struct vm_config *c, const struct vm_machine *m, struc
 		return err_set(err, true, -EINVAL, "The memory size (MiB) %llu is below Hearth's "
 			       "minimum of %u.", (unsigned long long)m->mem_size_mib,
 			       VM_MIN_MEM_MIB);
-	if (m->smt)
-		return err_set(err, true, -EINVAL, "smt true is not supported: Hearth gives each "
-			       "vCPU its own core");
+	/* Two threads per core: every core whole, or the one vCPU alone. */
+	if (m->smt && m->vcpu_count > 1 && m->vcpu_count % 2)
+		return err_set(err, true, -EINVAL, "The number of vCPUs must be greater than 0, less "
+			       "than %u and must be 1 or an even number if SMT is enabled.",
+			       VM_MAX_VCPUS);
+	if (m->cpu_template >= CPU_TEMPLATE_COUNT)
+		return err_set(err, true, -EINVAL, "cpu_template %d is not a template",
+			       (int)m->cpu_template);
+	if (m->cpu_template != CPU_TEMPLATE_NONE && m->cpu_template != c->machine.cpu_template &&
+	    c->probe && c->probe->cpu_template) {
+		int ret = c->probe->cpu_template(c->probe_ctx, m->cpu_template, err);
+
+		if (ret)
+			return ret;
+	}
+	/* A static template replaces a custom one, as in Firecracker. */
+	if (m->cpu_template != CPU_TEMPLATE_NONE)
+		vm_config_set_cpu_config(c, NULL);
 	c->machine = *m;
 	return 0;
+}
+
+void vm_config_set_cpu_config(struct vm_config *c, struct cpu_template_custom *t)
+{
+	free(c->cpu_config);
+	c->cpu_config = t;
+	c->machine.cpu_template = CPU_TEMPLATE_NONE;
 }
 
 static int find_drive(const struct vm_config *c, const char *id)

@@ -16,6 +16,7 @@
 #include "boot/flat.h"
 #include "core/ratelimit.h"
 #include "util/err.h"
+#include "vcpu/cpu_template.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
 
@@ -45,8 +46,9 @@ struct vm_boot_source {
 struct vm_machine {
 	unsigned int vcpu_count;
 	uint64_t mem_size_mib;
-	bool smt;                 /* accepted false only: Hearth exposes one thread per core */
+	bool smt;                 /* two threads per core; vcpu_count then 1 or even */
 	bool track_dirty_pages;
+	enum cpu_template_id cpu_template;   /* a static template; NONE with a custom one */
 };
 
 /* Firecracker's io_engine, as given: Hearth's disks run on io_uring either way (docs/api.md). */
@@ -139,6 +141,8 @@ struct vm_config_probe {
 	int (*boot_source)(void *ctx, const struct vm_boot_source *b, struct err *err);
 	int (*drive)(void *ctx, const struct vm_drive *d, struct err *err);
 	int (*net)(void *ctx, const struct vm_net *n, struct err *err);
+	/* A static CPU template this host can take (its vendor, T2CL's model). */
+	int (*cpu_template)(void *ctx, enum cpu_template_id id, struct err *err);
 };
 
 struct vm_config {
@@ -154,6 +158,8 @@ struct vm_config {
 	struct vm_logger logger;
 	struct vm_metrics metrics;
 	char *serial_out_path;    /* COM1's output; NULL: stdout */
+	/* PUT /cpu-config's custom template (then machine.cpu_template is NONE); NULL: none. */
+	struct cpu_template_custom *cpu_config;
 	/* Hearth's own (not in Firecracker's model). */
 	char *kvm_path;
 	bool virtio_cmdline;      /* also list virtio-mmio devices on the command line */
@@ -178,6 +184,11 @@ void vm_config_release(struct vm_config *c);
 int vm_config_set_boot_source(struct vm_config *c, const char *kernel, const char *initrd,
 			      const char *boot_args, struct err *err);
 int vm_config_set_machine(struct vm_config *c, const struct vm_machine *m, struct err *err);
+/*
+ * The custom template (taken over: c frees it), in place of any template
+ * before; NULL clears both the custom and the static one.
+ */
+void vm_config_set_cpu_config(struct vm_config *c, struct cpu_template_custom *t);
 /*
  * Adds d, or replaces the drive with the same id when replace is set (the
  * API's PUT); without it a second use of an id is an error (the CLI).

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm/config_json_cpu.h"
 #include "vmm/config_json_limiter.h"
 
 static const char *const type_names[] = {
@@ -129,7 +130,7 @@ static const struct jfield machine_fields[] = {
 	{ NULL, J_STR, false, NULL },
 };
 
-/* Only "None" is honoured for these two: no CPU templates, no huge pages yet. */
+/* Only "None" is honoured for huge_pages: no huge pages yet. */
 static int machine_none_only(const char *what, json_t *o, const char *field, struct err *err)
 {
 	const char *s = jstr(o, field);
@@ -143,19 +144,28 @@ static int machine_none_only(const char *what, json_t *o, const char *field, str
 int config_json_machine(struct vm_config *c, json_t *o, bool patch, struct err *err)
 {
 	const char *what = "machine-config";
-	struct vm_machine m = { VM_DEFAULT_VCPUS, VM_DEFAULT_MEM_MIB, false, false };
+	struct vm_machine m = { VM_DEFAULT_VCPUS, VM_DEFAULT_MEM_MIB, false, false,
+				CPU_TEMPLATE_NONE };
+	const char *tmpl;
 	uint64_t vcpus;
 	int ret;
 
 	ret = check_fields(what, o, machine_fields, !patch, err);
-	if (!ret)
-		ret = machine_none_only(what, o, "cpu_template", err);
 	if (!ret)
 		ret = machine_none_only(what, o, "huge_pages", err);
 	if (ret)
 		return ret;
 	if (patch)
 		m = c->machine;
+	/*
+	 * As Firecracker's MachineConfig::update, for PUT as for PATCH: a
+	 * template left out stays (a custom one too), "None" takes it away.
+	 */
+	m.cpu_template = c->machine.cpu_template;
+	tmpl = jstr(o, "cpu_template");
+	if (tmpl && cpu_template_parse(tmpl, &m.cpu_template))
+		return err_set(err, true, -EINVAL, "%s: cpu_template '%.64s' is not one of C3, T2, "
+			       "T2S, T2CL, T2A, None", what, tmpl);
 	vcpus = juint(o, "vcpu_count", m.vcpu_count);
 	if (vcpus > VM_MAX_VCPUS)
 		return err_set(err, true, -EINVAL, "%s: vcpu_count %llu is out of range (1 to %u)",
@@ -165,7 +175,11 @@ int config_json_machine(struct vm_config *c, json_t *o, bool patch, struct err *
 	m.smt = jbool(o, "smt", m.smt);
 	m.track_dirty_pages = jbool(o, "track_dirty_pages", m.track_dirty_pages);
 	ret = vm_config_set_machine(c, &m, err);
-	return ret ? err_prefix(err, ret, "%s: ", what) : 0;
+	if (ret)
+		return err_prefix(err, ret, "%s: ", what);
+	if (tmpl && m.cpu_template == CPU_TEMPLATE_NONE)
+		vm_config_set_cpu_config(c, NULL);
+	return 0;
 }
 
 static const struct jfield drive_fields[] = {
@@ -375,7 +389,7 @@ int config_json_entropy(struct vm_config *c, json_t *o, struct err *err)
 
 /* Sections of FullVmConfiguration Hearth does not take yet (null is fine). */
 static const char *const unsupported_sections[] = {
-	"balloon", "cpu-config", "mmds-config", "memory-hotplug", "pmem", NULL,
+	"balloon", "mmds-config", "memory-hotplug", "pmem", NULL,
 };
 
 static int full_array(struct vm_config *c, json_t *root, const char *key,
@@ -402,7 +416,7 @@ static bool section_known(const char *key)
 {
 	static const char *const known[] = {
 		"boot-source", "machine-config", "drives", "network-interfaces", "vsock",
-		"entropy", "logger", "metrics", "serial", NULL,
+		"entropy", "logger", "metrics", "serial", "cpu-config", NULL,
 	};
 
 	for (int i = 0; known[i]; i++)
@@ -432,6 +446,9 @@ int config_json_full(struct vm_config *c, json_t *root, struct err *err)
 	vm_config_set_entropy(c, false);
 	if (jhas(root, "machine-config"))
 		ret = config_json_machine(c, json_object_get(root, "machine-config"), false, err);
+	/* After machine-config, as Firecracker: a custom template wins over a static one. */
+	if (!ret && jhas(root, "cpu-config"))
+		ret = config_json_cpu_section(c, json_object_get(root, "cpu-config"), err);
 	if (!ret && jhas(root, "boot-source"))
 		ret = config_json_boot_source(c, json_object_get(root, "boot-source"), err);
 	if (!ret)
@@ -490,12 +507,22 @@ int config_json_load_file(struct vm_config *c, const char *path, struct err *err
 	return ret ? err_prefix(err, ret, "%s: ", path) : 0;
 }
 
+/*
+ * Firecracker's MachineConfig: cpu_template only with a template, its
+ * name for a static one and "None" for a custom one (PUT /cpu-config's,
+ * which GET /vm/config shows under "cpu-config").
+ */
 json_t *config_json_dump_machine(const struct vm_config *c)
 {
-	return json_pack("{s:I, s:I, s:b, s:b, s:s}", "vcpu_count",
+	const char *tmpl = c->cpu_config ? "None" :
+			   c->machine.cpu_template != CPU_TEMPLATE_NONE ?
+			   cpu_template_name(c->machine.cpu_template) : NULL;
+
+	return json_pack("{s:I, s:I, s:b, s:b, s:s, s:s*}", "vcpu_count",
 			 (json_int_t)c->machine.vcpu_count, "mem_size_mib",
 			 (json_int_t)c->machine.mem_size_mib, "smt", c->machine.smt,
-			 "track_dirty_pages", c->machine.track_dirty_pages, "huge_pages", "None");
+			 "track_dirty_pages", c->machine.track_dirty_pages, "huge_pages", "None",
+			 "cpu_template", tmpl);
 }
 
 static json_t *dump_boot(const struct vm_config *c)
@@ -585,12 +612,13 @@ static json_t *dump_entropy(const struct vm_config *c)
  */
 json_t *config_json_dump_full(const struct vm_config *c)
 {
-	return json_pack("{s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:n, s:n, s:n, s:n, s:n, s:n, s:[]}",
+	return json_pack("{s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:n, s:o?, s:n, s:n, s:n, s:n, s:[]}",
 			 "boot-source", dump_boot(c), "machine-config",
 			 config_json_dump_machine(c), "drives", dump_drives(c),
 			 "network-interfaces", dump_nets(c), "vsock", dump_vsock(c), "entropy",
-			 dump_entropy(c), "balloon", "cpu-config", "logger", "metrics",
-			 "mmds-config", "memory-hotplug", "pmem");
+			 dump_entropy(c), "balloon", "cpu-config",
+			 c->cpu_config ? config_json_cpu_dump(&c->cpu_config->t) : NULL, "logger",
+			 "metrics", "mmds-config", "memory-hotplug", "pmem");
 }
 
 /* The field checks and messages above, for config_json_observe.c's objects. */

@@ -21,6 +21,7 @@
 #include "mem/guest_mem_file.h"
 #include "util/log.h"
 #include "vcpu/cpuid.h"
+#include "vmm/vm_cpu.h"
 #include "vcpu/regs.h"
 #include "vmm/devices.h"
 #include "vmm/vm_flat.h"
@@ -265,13 +266,13 @@ static int vm_open_serial_out(struct vm *vm, const struct vm_config *cfg, struct
 	return 0;
 }
 
-static int vm_create_vcpus(struct vm *vm, struct err *err)
+static int vm_create_vcpus(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	int ret;
 
-	ret = cpuid_get_supported(vm->kvm.fd, &vm->cpuid);
+	ret = vm_cpu_prepare(vm, cfg, err);
 	if (ret)
-		return err_set(err, false, ret, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
+		return ret;
 	vm->vcpu_env = (struct vcpu_env){
 		.kvm_fd = vm->kvm.fd,
 		.vm_fd = vm->fd,
@@ -280,6 +281,7 @@ static int vm_create_vcpus(struct vm *vm, struct err *err)
 		.mem = &vm->mem,
 		.cpuid = vm->cpuid,
 		.ncpus = vm->ncpus,
+		.smt = cfg->machine.smt,
 		.entry = &vm->entry,
 		.irqchip = !vm->flat,
 		.on_event = on_vcpu_event,
@@ -295,6 +297,11 @@ static int vm_create_vcpus(struct vm *vm, struct err *err)
 		if (!v)
 			return err_set(err, false, -errno, "cannot create vcpu%u: %s", i,
 				       strerror(errno));
+		ret = vm_cpu_vcpu(v, cfg, err);
+		if (ret) {
+			vcpu_destroy(v);
+			return err_prefix(err, ret, "vcpu%u: ", i);
+		}
 		snprintf(id, sizeof(id), "%u", i);
 		ret = registry_add(&vm->registry, COMP_VCPU, id, "vcpu", NULL,
 				   &(struct component){ &vcpu_component, v });
@@ -384,7 +391,7 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 	ret = vm_devices_create(vm, cfg, sink, (struct debug_exit_sink){ on_debug_exit, vm },
 				drives, err);
 	if (!ret)
-		ret = vm_create_vcpus(vm, err);
+		ret = vm_create_vcpus(vm, cfg, err);
 	if (ret)
 		goto err_destroy;
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

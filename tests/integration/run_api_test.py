@@ -193,11 +193,41 @@ def case_machine_config(binary, tmp):
     s.expect("PUT", "/machine-config", 400, body={"vcpu_count": 2, "mem_size_mib": 8},
              fault=["The memory size (MiB) 8 is below Hearth's minimum of 16."])
     s.expect("PUT", "/machine-config", 400, body={"vcpu_count": 2, "mem_size_mib": 64,
-                                                  "cpu_template": "T2"},
-             fault=["cpu_template 'T2' is not supported yet"])
+                                                  "cpu_template": "T9"},
+             fault=["cpu_template 'T9' is not one of C3, T2, T2S, T2CL, T2A, None"])
+    # A template for the other vendor: Firecracker's words, already at the PUT.
+    wrong = "T2" if host_vendor() == "AuthenticAMD" else "T2A"
+    s.expect("PUT", "/machine-config", 400, body={"vcpu_count": 2, "mem_size_mib": 64,
+                                                  "cpu_template": wrong},
+             fault=["CPU vendor mismatched between actual CPU and CPU template."])
+    # smt: two threads per core, so 1 or an even count (Firecracker's rule and words).
+    s.expect("PUT", "/machine-config", 400, body={"vcpu_count": 3, "mem_size_mib": 64,
+                                                  "smt": True},
+             fault=["must be 1 or an even number if SMT is enabled."])
     js = s.expect("GET", "/machine-config", 200)
-    check(js["vcpu_count"] == 4 and js["mem_size_mib"] == 512, "after refusals %r" % js)
+    check(js["vcpu_count"] == 4 and js["mem_size_mib"] == 512 and "cpu_template" not in js,
+          "after refusals %r" % js)
+    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 2, "mem_size_mib": 64,
+                                                  "smt": True})
+    js = s.expect("GET", "/machine-config", 200)
+    check(js["smt"] is True and js["vcpu_count"] == 2, "smt %r" % js)
+    right = "T2A" if host_vendor() == "AuthenticAMD" else "T2"
+    if host_vendor() in ("AuthenticAMD", "GenuineIntel"):
+        s.expect("PATCH", "/machine-config", 204, body={"cpu_template": right})
+        js = s.expect("GET", "/machine-config", 200)
+        check(js.get("cpu_template") == right, "template %r" % js)
+        js = s.expect("GET", "/vm/config", 200)
+        check(js["machine-config"].get("cpu_template") == right and js["cpu-config"] is None,
+              "vm/config with a template %r" % js)
     s.stop()
+
+
+def host_vendor():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    return ""
 
 
 def put_nic(s, iface, tap, mac):

@@ -112,12 +112,15 @@ static void test_machine(void **state)
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 1}"), -EINVAL);
 	expect_msg("machine-config: The memory size (MiB) 1 is below Hearth's minimum of 16.");
 	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
-			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"smt\": true}"), -EINVAL);
-	expect_msg("smt true is not supported");
+			     "{\"vcpu_count\": 3, \"mem_size_mib\": 128, \"smt\": true}"), -EINVAL);
+	expect_msg("must be 1 or an even number if SMT is enabled.");
 	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
-			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"cpu_template\": \"T2\"}"),
+			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"cpu_template\": \"T3\"}"),
 			 -EINVAL);
-	expect_msg("cpu_template 'T2' is not supported yet");
+	expect_msg("machine-config: cpu_template 'T3' is not one of C3, T2, T2S, T2CL, T2A, None");
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
+			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"cpu_template\": \"t2\"}"),
+			 -EINVAL);
 	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": \"2M\"}"),
 			 -EINVAL);
@@ -127,6 +130,44 @@ static void test_machine(void **state)
 	expect_msg("field 'smt' must be true or false");
 	assert_int_equal(c.machine.vcpu_count, 2);
 	assert_int_equal(c.machine.mem_size_mib, 128);
+	assert_int_equal(c.machine.cpu_template, CPU_TEMPLATE_NONE);
+	vm_config_release(&c);
+}
+
+/* smt true with 2 vCPUs, and each static template by its name, shown back by the dump. */
+static void test_machine_smt_templates(void **state)
+{
+	static const char *const names[] = { "C3", "T2", "T2S", "T2CL", "T2A" };
+	struct vm_config c;
+	char body[160];
+	json_t *j;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
+			     "{\"vcpu_count\": 2, \"mem_size_mib\": 128, \"smt\": true}"), 0);
+	assert_true(c.machine.smt);
+	j = config_json_dump_machine(&c);
+	assert_true(json_is_true(json_object_get(j, "smt")));
+	/* No template: no cpu_template key, as Firecracker's MachineConfig. */
+	assert_null(json_object_get(j, "cpu_template"));
+	json_decref(j);
+	for (int i = 0; i < 5; i++) {
+		snprintf(body, sizeof(body), "{\"vcpu_count\": 2, \"mem_size_mib\": 128, "
+			 "\"cpu_template\": \"%s\"}", names[i]);
+		assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err), body), 0);
+		assert_int_equal(c.machine.cpu_template, CPU_TEMPLATE_C3 + i);
+		j = config_json_dump_machine(&c);
+		assert_string_equal(json_string_value(json_object_get(j, "cpu_template")), names[i]);
+		json_decref(j);
+	}
+	/* A PUT without cpu_template keeps it (Firecracker's update); "None" clears it. */
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
+			     "{\"vcpu_count\": 2, \"mem_size_mib\": 128}"), 0);
+	assert_int_equal(c.machine.cpu_template, CPU_TEMPLATE_T2A);
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, true, &err),
+			     "{\"cpu_template\": \"None\"}"), 0);
+	assert_int_equal(c.machine.cpu_template, CPU_TEMPLATE_NONE);
 	vm_config_release(&c);
 }
 
@@ -523,6 +564,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_boot_source),
 		cmocka_unit_test(test_machine),
+		cmocka_unit_test(test_machine_smt_templates),
 		cmocka_unit_test(test_drive),
 		cmocka_unit_test(test_net_vsock_entropy),
 		cmocka_unit_test(test_file_and_put_agree),

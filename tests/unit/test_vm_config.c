@@ -107,9 +107,15 @@ static void test_machine_ranges(void **state)
 	expect_contains(err.msg, "The memory size (MiB) is either 0, or not a multiple of the "
 			"configured page size.");
 	m.mem_size_mib = 64;
+	/* smt: two threads per core, so one vCPU or an even count (Firecracker's rule). */
 	m.smt = true;
+	m.vcpu_count = 3;
 	assert_int_equal(vm_config_set_machine(&c, &m, &err), -EINVAL);
-	expect_contains(err.msg, "smt");
+	expect_contains(err.msg, "The number of vCPUs must be greater than 0, less than 255 and "
+			"must be 1 or an even number if SMT is enabled.");
+	m.cpu_template = CPU_TEMPLATE_COUNT;
+	m.vcpu_count = 2;
+	assert_int_equal(vm_config_set_machine(&c, &m, &err), -EINVAL);
 	/* Refused input changes nothing. */
 	assert_int_equal(c.machine.vcpu_count, 2);
 	assert_int_equal(c.machine.mem_size_mib, 512);
@@ -120,6 +126,61 @@ static void test_machine_ranges(void **state)
 	assert_int_equal(vm_config_check_bootable(&c, &err), -EINVAL);
 	expect_contains(err.msg, "Invalid Memory Configuration: mem_size_mib 1048577 is more than "
 			"Hearth's limit");
+	vm_config_release(&c);
+}
+
+static void test_machine_smt(void **state)
+{
+	struct vm_config c;
+	struct vm_machine m = { .vcpu_count = 1, .mem_size_mib = 64, .smt = true };
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(vm_config_set_machine(&c, &m, &err), 0);
+	assert_true(c.machine.smt);
+	for (m.vcpu_count = 2; m.vcpu_count <= 8; m.vcpu_count += 2)
+		assert_int_equal(vm_config_set_machine(&c, &m, &err), 0);
+	m.vcpu_count = 254;
+	assert_int_equal(vm_config_set_machine(&c, &m, &err), 0);
+	m.vcpu_count = 5;
+	assert_int_equal(vm_config_set_machine(&c, &m, &err), -EINVAL);
+	assert_int_equal(c.machine.vcpu_count, 254);
+	/* Without smt any count goes. */
+	m.smt = false;
+	assert_int_equal(vm_config_set_machine(&c, &m, &err), 0);
+	vm_config_release(&c);
+}
+
+static int refuse_template(void *ctx, enum cpu_template_id id, struct err *e)
+{
+	(void)ctx;
+	return id == CPU_TEMPLATE_T2A ? err_set(e, true, -EINVAL, CPU_TEMPLATE_VENDOR_MISMATCH) : 0;
+}
+
+/* A static template the host refuses leaves the model; one it takes replaces a custom one. */
+static void test_machine_template(void **state)
+{
+	static const struct vm_config_probe probe = { .cpu_template = refuse_template };
+	struct vm_config c;
+	struct vm_machine m = { .vcpu_count = 2, .mem_size_mib = 64 };
+
+	(void)state;
+	vm_config_init(&c);
+	c.probe = &probe;
+	vm_config_set_cpu_config(&c, calloc(1, sizeof(struct cpu_template_custom)));
+	assert_non_null(c.cpu_config);
+	m.cpu_template = CPU_TEMPLATE_T2A;
+	assert_int_equal(vm_config_set_machine(&c, &m, &err), -EINVAL);
+	expect_contains(err.msg, "CPU vendor mismatched between actual CPU and CPU template.");
+	assert_non_null(c.cpu_config);
+	assert_int_equal(c.machine.cpu_template, CPU_TEMPLATE_NONE);
+	m.cpu_template = CPU_TEMPLATE_T2;
+	assert_int_equal(vm_config_set_machine(&c, &m, &err), 0);
+	assert_null(c.cpu_config);
+	assert_int_equal(c.machine.cpu_template, CPU_TEMPLATE_T2);
+	/* A custom one replaces the static one. */
+	vm_config_set_cpu_config(&c, calloc(1, sizeof(struct cpu_template_custom)));
+	assert_int_equal(c.machine.cpu_template, CPU_TEMPLATE_NONE);
 	vm_config_release(&c);
 }
 
@@ -296,6 +357,8 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_boot_args_bound),
 		cmocka_unit_test(test_machine_ranges),
+		cmocka_unit_test(test_machine_smt),
+		cmocka_unit_test(test_machine_template),
 		cmocka_unit_test(test_drives),
 		cmocka_unit_test(test_nets),
 		cmocka_unit_test(test_vsock_logger_metrics),
