@@ -509,7 +509,17 @@ def json_config_seeds():
     minimal = {k: CONFIG[k] for k in ('boot-source', 'machine-config')}
     return {'full': json.dumps(CONFIG, indent=1).encode(),
             'minimal': json.dumps(minimal).encode(),
-            'bad': b'{"boot-source": {"kernel_image_path": 5}, "balloon": {}}'}
+            'bad': b'{"boot-source": {"kernel_image_path": 5}, "balloon": {}}',
+            'cpu-config': json.dumps(dict(minimal, **{
+                'machine-config': {'vcpu_count': 2, 'mem_size_mib': 128, 'smt': True},
+                'cpu-config': {'kvm_capabilities': ['171', '!172'],
+                               'cpuid_modifiers': [{'leaf': '0x1', 'subleaf': '0x0', 'flags': 0,
+                                                    'modifiers': [{'register': 'ecx',
+                                                                   'bitmap': '0bx00100xxx1'}]}],
+                               'msr_modifiers': [{'addr': '0x10a', 'bitmap': '0b1x0'}]}})).encode(),
+            'template': json.dumps(dict(minimal, **{
+                'machine-config': {'vcpu_count': 1, 'mem_size_mib': 128,
+                                   'cpu_template': 'T2S'}})).encode()}
 
 
 def vsock_line_seeds():

@@ -165,6 +165,7 @@ static const struct api_route_entry routes[] = {
 	{ "PUT", "/logger", CTL_PUT_LOGGER, NULL },
 	{ "PUT", "/metrics", CTL_PUT_METRICS, NULL },
 	{ "PUT", "/serial", CTL_PUT_SERIAL, NULL },
+	{ "PUT", "/cpu-config", CTL_PUT_CPU_CONFIG, NULL },
 	{ "PUT", "/actions", CTL_INSTANCE_START, decode_actions },
 	{ "PATCH", "/vm", CTL_PAUSE, decode_vm },
 	{ "PATCH", "/drives/", CTL_PATCH_DRIVE, decode_patch_drive },
@@ -179,7 +180,7 @@ static const struct {
 	const char *method;
 	const char *prefix;   /* the path, or a prefix when it ends in '/' */
 } unsupported[] = {
-	{ NULL, "/balloon" }, { NULL, "/balloon/" }, { NULL, "/cpu-config" },
+	{ NULL, "/balloon" }, { NULL, "/balloon/" },
 	{ NULL, "/mmds" }, { NULL, "/mmds/" },
 	{ NULL, "/hotplug/" }, { NULL, "/pmem/" },
 	{ NULL, NULL },

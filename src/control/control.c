@@ -184,6 +184,7 @@ static const struct ctl_rule {
 	[CTL_PUT_LOGGER] =        { PRE_BOOT, ctl_model_put },
 	[CTL_PUT_METRICS] =       { PRE_BOOT, ctl_model_put },
 	[CTL_PUT_SERIAL] =        { PRE_BOOT, ctl_model_put },
+	[CTL_PUT_CPU_CONFIG] =    { PRE_BOOT, ctl_model_put },
 	[CTL_INSTANCE_START] =    { PRE_BOOT, start },
 	[CTL_SEND_CTRL_ALT_DEL] = { BOOTED, ctrl_alt_del },
 	[CTL_FLUSH_METRICS] =     { BOOTED, flush_metrics },

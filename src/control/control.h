@@ -57,6 +57,7 @@ enum ctl_type {
 	CTL_PUT_LOGGER,           /* opens the log file at once */
 	CTL_PUT_METRICS,          /* opens the metrics file and starts its timer at once */
 	CTL_PUT_SERIAL,
+	CTL_PUT_CPU_CONFIG,       /* a custom CPU template */
 	/* The run. */
 	CTL_INSTANCE_START,
 	CTL_SEND_CTRL_ALT_DEL,

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "vmm/config_json.h"
+#include "vmm/config_json_cpu.h"
 #include "vmm/config_json_observe.h"
 #include "vmm/logger.h"
 
@@ -102,6 +103,9 @@ int ctl_model_put(struct ctl *ctl, const struct ctl_action *a, json_t **out, str
 		break;
 	case CTL_PUT_SERIAL:
 		ret = config_json_serial(c, o, err);
+		break;
+	case CTL_PUT_CPU_CONFIG:
+		ret = config_json_cpu_config(c, o, err);
 		break;
 	default:
 		ret = err_set(err, false, -EINVAL, "action %d has no body for the model",

@@ -210,6 +210,14 @@ int snap_config_restore(struct vm_config *c, const void *in, size_t len, struct 
 		ret = only_saved_keys(h, saved_hearth_keys, "hearth", err);
 	if (ret)
 		goto out;
+	/*
+	 * A save writes its custom CPU template itself; a path there (the
+	 * config file's way) is a host file the state file would be choosing.
+	 */
+	if (json_is_string(json_object_get(vm, "cpu-config"))) {
+		ret = bad(err, "names a cpu-config file, which no save writes");
+		goto out;
+	}
 	ret = config_json_full(c, vm, err);
 	if (ret) {
 		err_prefix(err, ret, "its config section is refused: ");

@@ -1,7 +1,10 @@
 /*
  * The "config" section: the machine model that built the VM, as JSON.
  * {"vm": Firecracker's full config (GET /vm/config without the logger
- * and metrics, which belong to a process, not to a VM), "hearth": what
+ * and metrics, which belong to a process, not to a VM; its CPU template
+ * too, machine-config's cpu_template or the custom one as "cpu-config",
+ * so a restore builds the same CPUID and refuses a host that cannot
+ * take it), "hearth": what
  * Firecracker's shape cannot say: each NIC's backend (tap or user-mode,
  * its hostfwd rules) and the KVM device path}.
  */

@@ -20,6 +20,7 @@ struct restore_ctx {
 	const char *path;
 	struct snap_file f;
 	struct snap_host *need;
+	const char *tmpl;       /* the config's CPU template, for the host check's words; NULL: none */
 };
 
 static int usage(struct err *err, int ret, const char *path, const char *what)
@@ -207,7 +208,10 @@ static int restore_apply(void *ctx, struct vm *vm, struct err *err)
 	ret = have ? snap_host_collect(vm->kvm.fd, vm->fd, vm->cpuid, have) : -ENOMEM;
 	if (!ret) {
 		ret = snap_host_check(rc->need, have, err);
-		if (ret)
+		if (ret && rc->tmpl)
+			err_prefix(err, ret, "snapshot %s cannot run on this host under its CPU "
+				   "template %s: ", rc->path, rc->tmpl);
+		else if (ret)
 			err_prefix(err, ret, "snapshot %s cannot run on this host: ", rc->path);
 	}
 	free(have);
@@ -239,6 +243,10 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 		return ret;
 	}
 	ret = parse_sections(&rc, req, cfg, err);
+	if (!ret && cfg->cpu_config)
+		rc.tmpl = "(custom)";
+	else if (!ret && cfg->machine.cpu_template != CPU_TEMPLATE_NONE)
+		rc.tmpl = cpu_template_name(cfg->machine.cpu_template);
 	if (!ret)
 		ret = snap_mem_open(req->mem_path, cfg, &mf, err);
 	if (!ret)

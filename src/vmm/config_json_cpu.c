@@ -1,11 +1,15 @@
 #include "vmm/config_json_cpu.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "util/file.h"
 #include "vmm/config_json_fields.h"
 
 #define WHAT "cpu-config"
@@ -294,19 +298,45 @@ int config_json_cpu_config(struct vm_config *c, json_t *o, struct err *err)
 	return ret;
 }
 
+/* A template file is a regular file of at most this much: a FIFO or a device never stalls the load. */
+#define CPU_TEMPLATE_FILE_MAX (1u << 20)
+
 int config_json_cpu_section(struct vm_config *c, json_t *v, struct err *err)
 {
+	const char *path = json_string_value(v);
 	json_error_t jerr;
+	struct stat st;
+	char *buf = NULL;
+	ssize_t n = -1;
 	json_t *o;
-	int ret;
+	int fd, ret;
 
-	if (!json_is_string(v))
+	if (!path)
 		return config_json_cpu_config(c, v, err);
-	o = json_load_file(json_string_value(v), JSON_REJECT_DUPLICATES, &jerr);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return err_set(err, true, -EINVAL, WHAT ": %.256s: %s", path, strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > CPU_TEMPLATE_FILE_MAX) {
+		close(fd);
+		return err_set(err, true, -EINVAL, WHAT ": %.256s: not a regular file of at most "
+			       "%u bytes", path, CPU_TEMPLATE_FILE_MAX);
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf)
+		n = file_read_full(fd, buf, (size_t)st.st_size);
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		return err_set(err, !!buf, buf ? -EINVAL : -ENOMEM, WHAT ": %.256s: %s", path,
+			       buf ? "cannot be read" : "out of memory");
+	}
+	o = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+	free(buf);
 	if (!o)
-		return err_set(err, true, -EINVAL, WHAT ": %.256s: %s", json_string_value(v),
-			       jerr.text);
-	ret = config_json_cpu_config(c, o, err);
+		return err_set(err, true, -EINVAL, WHAT ": %.256s: bad JSON at line %d column %d: "
+			       "%s", path, jerr.line, jerr.column, jerr.text);
+	ret = json_is_object(o) ? config_json_cpu_config(c, o, err) :
+	      err_set(err, true, -EINVAL, WHAT ": %.256s: want a JSON object", path);
 	json_decref(o);
 	return ret;
 }

@@ -152,6 +152,9 @@ def case_every_endpoint_twice(binary, tmp):
     s.twice("PUT", "/vsock", 204, body={"guest_cid": 3, "uds_path": os.path.join(tmp, "v.sock")})
     s.twice("PUT", "/entropy", 204, body={})
     s.twice("PUT", "/serial", 204, body={"serial_out_path": os.path.join(tmp, "serial.out")})
+    s.twice("PUT", "/cpu-config", 204, body={"cpuid_modifiers": [
+        {"leaf": "0x1", "subleaf": "0x0", "flags": 0,
+         "modifiers": [{"register": "eax", "bitmap": "0b1x"}]}]})
     # The logger may be configured again (Firecracker >= 1.5); metrics only once.
     s.twice("PUT", "/logger", 204, body={"log_path": log, "level": "Debug"})
     s.twice("PUT", "/metrics", 204, body={"metrics_path": metrics}, then=400)
@@ -173,7 +176,7 @@ def case_every_endpoint_twice(binary, tmp):
     s.twice("PUT", "/actions", 400, body={"action_type": "InstanceStart"}, fault=[NO_KVM])
     for method, path, body in (("PUT", "/balloon", {"amount_mib": 0}), ("GET", "/balloon", None),
                                ("PUT", "/mmds", {}), ("GET", "/mmds", None),
-                               ("PUT", "/mmds/config", {}), ("PUT", "/cpu-config", {}),
+                               ("PUT", "/mmds/config", {}),
                                ("PUT", "/hotplug/memory", {}), ("PUT", "/pmem/p0", {})):
         s.twice(method, path, 400, body=body, fault=["not supported yet"])
     s.twice("GET", "/no/such/path", 400, fault=["Invalid request method and/or path"])

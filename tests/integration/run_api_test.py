@@ -166,8 +166,7 @@ def case_bad_requests(binary, tmp):
     s.alive()
     s.expect("DELETE", "/", 400, fault=["Invalid request method and/or path"])
     s.alive()
-    for method, path in (("PUT", "/balloon"),
-                         ("PUT", "/mmds"), ("PUT", "/cpu-config")):
+    for method, path in (("PUT", "/balloon"), ("PUT", "/mmds")):
         s.expect(method, path, 400, body={}, fault=["not supported yet"])
         s.alive()
     s.expect("PATCH", "/vm", 400, body={"state": "Paused"}, fault=[NOT_BEFORE_START])
@@ -219,6 +218,22 @@ def case_machine_config(binary, tmp):
         js = s.expect("GET", "/vm/config", 200)
         check(js["machine-config"].get("cpu_template") == right and js["cpu-config"] is None,
               "vm/config with a template %r" % js)
+    # PUT /cpu-config: Firecracker's CustomCpuTemplate, checked strictly; it replaces the
+    # static template, which machine-config then reports as "None".
+    tmpl = {"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "flags": 0,
+                                 "modifiers": [{"register": "ecx", "bitmap": "0bx0"}]}],
+            "msr_modifiers": [], "kvm_capabilities": ["!171"]}
+    s.expect("PUT", "/cpu-config", 400, body={"cpuid_modifiers": [{"leaf": "0x1"}]},
+             fault=["missing required field 'subleaf'"])
+    s.expect("PUT", "/cpu-config", 400,
+             body={"msr_modifiers": [{"addr": "0x10a", "bitmap": "0b" + "1" * 65}]},
+             fault=["has more than 64 bits"])
+    s.expect("PUT", "/cpu-config", 204, body=tmpl)
+    js = s.expect("GET", "/vm/config", 200)
+    want = dict(tmpl, cpuid_modifiers=[dict(tmpl["cpuid_modifiers"][0], modifiers=[
+        {"register": "ecx", "bitmap": "0b" + "x" * 30 + "x0"}])])
+    check(js["cpu-config"] == want, "cpu-config %r" % js["cpu-config"])
+    check(js["machine-config"].get("cpu_template") == "None", "custom: %r" % js)
     s.stop()
 
 

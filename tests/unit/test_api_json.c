@@ -475,6 +475,62 @@ static void test_file_and_put_agree(void **state)
 	}
 }
 
+/*
+ * The config file's "cpu-config": Firecracker's path to a template file
+ * (custom wins over machine-config's static template), or the object GET
+ * /vm/config writes; a path to no regular file is refused by name.
+ */
+static void test_full_cpu_config(void **state)
+{
+	struct vm_config c;
+	char tmpl[64], cfg[512];
+	const char *path;
+	json_t *dump;
+
+	(void)state;
+	path = write_tmp("{\"cpuid_modifiers\": [{\"leaf\": \"0x1\", \"subleaf\": \"0x0\","
+			 " \"flags\": 0, \"modifiers\": [{\"register\": \"edx\", \"bitmap\": \"0b0\"}]}]}");
+	snprintf(tmpl, sizeof(tmpl), "%s", path);
+	snprintf(cfg, sizeof(cfg), "{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+		 " \"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 128, \"smt\": true,"
+		 " \"cpu_template\": \"T2\"}, \"cpu-config\": \"%s\"}", tmpl);
+	path = write_tmp(cfg);
+	vm_config_init(&c);
+	assert_int_equal(config_json_load_file(&c, path, &err), 0);
+	unlink(path);
+	assert_non_null(c.cpu_config);
+	assert_int_equal(c.machine.cpu_template, CPU_TEMPLATE_NONE);
+	assert_true(c.machine.smt);
+	assert_int_equal(c.cpu_config->cpuid[0].mods[0].reg, CPU_REG_EDX);
+	/* Dumped as an object, which loads back the same. */
+	dump = config_json_dump_full(&c);
+	assert_true(json_is_object(json_object_get(dump, "cpu-config")));
+	vm_config_release(&c);
+	vm_config_init(&c);
+	assert_int_equal(config_json_full(&c, dump, &err), 0);
+	assert_non_null(c.cpu_config);
+	assert_int_equal(c.cpu_config->cpuid[0].mods[0].filter, 1);
+	json_decref(dump);
+	vm_config_release(&c);
+	unlink(tmpl);
+
+	vm_config_init(&c);
+	path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"cpu-config\": \"/dev\"}");
+	assert_int_equal(config_json_load_file(&c, path, &err), -EINVAL);
+	expect_msg("cpu-config: /dev: not a regular file of at most 1048576 bytes");
+	unlink(path);
+	path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"cpu-config\": \"/nonexistent-t\"}");
+	assert_int_equal(config_json_load_file(&c, path, &err), -EINVAL);
+	expect_msg("cpu-config: /nonexistent-t: No such file or directory");
+	unlink(path);
+	path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"cpu-config\": {\"x\": 1}}");
+	assert_int_equal(config_json_load_file(&c, path, &err), -EINVAL);
+	expect_msg("cpu-config: unknown field 'x'");
+	unlink(path);
+	assert_null(c.cpu_config);
+	vm_config_release(&c);
+}
+
 static void test_full_file(void **state)
 {
 	struct vm_config c, d;
@@ -569,6 +625,7 @@ int main(void)
 		cmocka_unit_test(test_net_vsock_entropy),
 		cmocka_unit_test(test_file_and_put_agree),
 		cmocka_unit_test(test_full_file),
+		cmocka_unit_test(test_full_cpu_config),
 		cmocka_unit_test(test_parse_body),
 	};
 

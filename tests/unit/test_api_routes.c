@@ -68,6 +68,12 @@ static const char *field(const char *name)
 	return val;
 }
 
+static void expect_body(const char *needle)
+{
+	if (!strstr(body_out, needle))
+		fail_msg("'%s' not in '%s'", needle, body_out);
+}
+
 static void test_info_and_version(void **state)
 {
 	struct fixture *f = *state;
@@ -97,13 +103,31 @@ static void test_unknown_and_unsupported(void **state)
 	static const char *const unsup[][2] = {
 		{ "PUT", "/balloon" }, { "GET", "/balloon/statistics" },
 		{ "PUT", "/mmds" }, { "PUT", "/mmds/config" },
-		{ "PUT", "/cpu-config" },
 		{ "PUT", "/hotplug/memory" }, { "PUT", "/pmem/p0" },
 	};
 	for (size_t i = 0; i < sizeof(unsup) / sizeof(unsup[0]); i++) {
 		assert_int_equal(req(f, unsup[i][0], unsup[i][1], "{}"), 400);
 		expect_fault("is not supported yet");
 	}
+}
+
+/* PUT /cpu-config: a custom template, then GET /vm/config shows it and machine-config "None". */
+static void test_cpu_config(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "PUT", "/cpu-config", "{\"cpuid_modifiers\": [{\"leaf\": \"0x1\", "
+			     "\"subleaf\": \"0x0\", \"flags\": 0, \"modifiers\": [{\"register\": "
+			     "\"eax\", \"bitmap\": \"0b1x\"}]}]}"), 204);
+	assert_int_equal(req(f, "GET", "/vm/config", NULL), 200);
+	expect_body("\"cpu-config\":{");
+	expect_body("\"bitmap\":\"0bxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx1x\"");
+	expect_body("\"cpu_template\":\"None\"");
+	assert_int_equal(req(f, "PUT", "/cpu-config", "{\"msr_modifiers\": [{\"addr\": \"10a\", "
+			     "\"bitmap\": \"0b1\"}]}"), 400);
+	expect_fault("No supported number system prefix found");
+	assert_int_equal(req(f, "GET", "/cpu-config", NULL), 400);
+	expect_fault("Invalid request method and/or path");
 }
 
 /*
@@ -469,6 +493,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_info_and_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cpu_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_and_unsupported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_not_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_round_trip, setup, teardown),

@@ -64,6 +64,9 @@ static const struct rule_case {
 	{ BODY(CTL_PUT_METRICS, "{\"metrics_path\": \"/m\"}"), { 0 }, false,
 	  CLOSED_AFTER_BOOT("PUT /metrics") },
 	{ BODY(CTL_PUT_SERIAL, "{}"), { 0 }, false, CLOSED_AFTER_BOOT("PUT /serial") },
+	/* A custom CPU template: before boot only, as Firecracker's PutCpuConfiguration. */
+	{ BODY(CTL_PUT_CPU_CONFIG, "{\"cpuid_modifiers\": []}"), { 0 }, false,
+	  CLOSED_AFTER_BOOT("PUT /cpu-config") },
 	{ { .type = CTL_INSTANCE_START }, { 0 }, false, { NULL, FC_POST, FC_POST } },
 	{ { .type = CTL_SEND_CTRL_ALT_DEL }, { 0 }, false, BOOTED },
 	{ { .type = CTL_FLUSH_METRICS }, BODY(CTL_PUT_METRICS, "{\"metrics_path\": \"/m\"}"),
@@ -258,6 +261,7 @@ static void test_load_after_boot_path(void **state)
 		BODY(CTL_PATCH_MACHINE, "{\"vcpu_count\": 0}"),   /* refused, and still counts */
 		BODY(CTL_PUT_VSOCK, "{\"guest_cid\": 3}"),
 		BODY(CTL_PUT_ENTROPY, "{}"),
+		BODY(CTL_PUT_CPU_CONFIG, "{}"),
 	};
 	static const struct ctl_action open[] = {
 		BODY(CTL_PUT_LOGGER, "{\"level\": \"Info\"}"),

@@ -19,6 +19,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
+
+#include "vmm/config_json_cpu.h"
 
 #include "snapshot/config_rec.h"
 #include "snapshot/memcore.h"
@@ -368,6 +371,80 @@ static void test_config_record(void **state)
 }
 
 /*
+ * The record keeps the CPU template and smt: a static one by name, a
+ * custom one whole; a cpu-config naming a file is refused (no save
+ * writes one), and an unknown template name is refused by name.
+ */
+static void test_config_record_cpu(void **state)
+{
+	static const char custom[] =
+		"{\"cpuid_modifiers\": [{\"leaf\": \"0x7\", \"subleaf\": \"0x0\", \"flags\": 1,"
+		" \"modifiers\": [{\"register\": \"ebx\", \"bitmap\": \"0b0xx1\"}]}],"
+		" \"msr_modifiers\": [{\"addr\": \"0x10a\", \"bitmap\": \"0b1\"}],"
+		" \"kvm_capabilities\": [\"!5\"]}";
+	struct vm_config c, back;
+	struct cpu_template_custom *t;
+	char *json = NULL, *p;
+	struct err err;
+	size_t len = 0;
+	json_t *o;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, NULL, &err), 0);
+	c.machine.vcpu_count = 4;
+	c.machine.smt = true;
+	c.machine.cpu_template = CPU_TEMPLATE_T2S;
+	assert_int_equal(snap_config_save(&c, &json, &len), 0);
+	vm_config_init(&back);
+	assert_int_equal(snap_config_restore(&back, json, len, &err), 0);
+	assert_int_equal(back.machine.cpu_template, CPU_TEMPLATE_T2S);
+	assert_true(back.machine.smt);
+	assert_int_equal(back.machine.vcpu_count, 4);
+	assert_null(back.cpu_config);
+	vm_config_release(&back);
+
+	/* A template name no Hearth knows: refused, naming it. */
+	p = strstr(json, "\"T2S\"");
+	assert_non_null(p);
+	memcpy(p, "\"T9S\"", 5);
+	vm_config_init(&back);
+	assert_int_equal(snap_config_restore(&back, json, len, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "cpu_template 'T9S' is not one of"));
+	vm_config_release(&back);
+	free(json);
+
+	/* A custom template travels whole. */
+	o = json_loads(custom, 0, NULL);
+	assert_int_equal(config_json_cpu_parse(o, &t, &err), 0);
+	json_decref(o);
+	vm_config_set_cpu_config(&c, t);
+	assert_int_equal(snap_config_save(&c, &json, &len), 0);
+	vm_config_init(&back);
+	assert_int_equal(snap_config_restore(&back, json, len, &err), 0);
+	assert_non_null(back.cpu_config);
+	assert_int_equal(back.machine.cpu_template, CPU_TEMPLATE_NONE);
+	assert_memory_equal(back.cpu_config->cpuid, t->cpuid, sizeof(t->cpuid));
+	assert_memory_equal(back.cpu_config->msrs, t->msrs, sizeof(t->msrs));
+	assert_memory_equal(back.cpu_config->caps, t->caps, sizeof(t->caps));
+	assert_int_equal(back.cpu_config->t.ncpuid, 1);
+	vm_config_release(&back);
+	free(json);
+
+	/* A cpu-config that names a file: the config file's form, never a save's. */
+	json = strdup("{\"vm\": {\"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 64},"
+		      " \"boot-source\": {\"kernel_image_path\": \"/k\"},"
+		      " \"cpu-config\": \"/etc/passwd\"},"
+		      " \"hearth\": {\"nets\": [], \"drives\": []}}");
+	vm_config_init(&back);
+	assert_int_equal(snap_config_restore(&back, json, strlen(json), &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "names a cpu-config file, which no save writes"));
+	vm_config_release(&back);
+	free(json);
+	vm_config_release(&c);
+}
+
+/*
  * The point of the ELF layout: gdb opens the memory file as a core with
  * no executable, shows each vCPU's registers from its NT_PRSTATUS note
  * and reads guest memory at its physical address (scripts/deps.sh
@@ -409,6 +486,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_failure_leaves_nothing, setup, teardown),
 		cmocka_unit_test(test_vm_state_record),
 		cmocka_unit_test(test_config_record),
+		cmocka_unit_test(test_config_record_cpu),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
