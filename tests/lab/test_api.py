@@ -23,6 +23,13 @@ config file, in ONE L1 boot.
              while a file outside it (not a drive given at start) is 400
              naming it; FlushMetrics writes a line with the disks' counters
              and throttles.
+  cpus       machine-config with smt true, 2 vCPUs and the static CPU
+             template of L1's vendor (T2A on AMD, T2 on Intel), the other
+             vendor's refused in Firecracker's words: the guest sees one
+             core of two threads (cpu0's thread_siblings_list 0-1,
+             siblings 2, cpu cores 1), the template's family/model, and
+             its /proc/cpuinfo flags (printed) lack what the template
+             clears and have ERMS, which it sets.
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
@@ -62,8 +69,19 @@ for w in $(cat /proc/cmdline); do
     lab.cad=1) cad=1 ;;
     lab.rl=1) rl=1 ;;
     lab.watch=1) watch=1 ;;
+    lab.cpu=1) cpu=1 ;;
   esac
 done
+if [ -n "$cpu" ]; then
+  echo "LAB thread_siblings=$(cat /sys/devices/system/cpu/cpu0/topology/thread_siblings_list)"
+  echo "LAB core_siblings=$(cat /sys/devices/system/cpu/cpu0/topology/core_siblings_list)"
+  echo "LAB siblings=$(awk -F': *' '/^siblings/ {print $2; exit}' /proc/cpuinfo)"
+  echo "LAB cpu_cores=$(awk -F': *' '/^cpu cores/ {print $2; exit}' /proc/cpuinfo)"
+  echo "LAB vendor=$(awk -F': *' '/^vendor_id/ {print $2; exit}' /proc/cpuinfo)"
+  echo "LAB family=$(awk -F': *' '/^cpu family/ {print $2; exit}' /proc/cpuinfo)"
+  echo "LAB model=$(awk -F': *' '/^model\t/ {print $2; exit}' /proc/cpuinfo)"
+  echo "LAB cpuflags=$(awk -F': *' '/^flags/ {print $2; exit}' /proc/cpuinfo)"
+fi
 if [ -n "$rl" ]; then
   for d in vdb vdc; do
     read t0 _ </proc/uptime
@@ -210,6 +228,74 @@ echo "API flush=$(api PUT /actions '{"action_type": "FlushMetrics"}') $(cat /tmp
 sed 's/^/MX /' /tmp/m.json
 finish $hp
 '''
+
+
+# smt and the CPU template of L1's own vendor; the other vendor's is refused first.
+CPUS = PRELUDE + r'''
+vendor=$(awk -F': *' '/^vendor_id/ {print $2; exit}' /proc/cpuinfo)
+case "$vendor" in
+  AuthenticAMD) tmpl=T2A; other=T2 ;;
+  GenuineIntel) tmpl=T2; other=T2A ;;
+  *) tmpl=None; other=T2A ;;
+esac
+echo "API l1_vendor=$vendor"
+echo "API template=$tmpl"
+$H serve --api-sock $S </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
+waitsock
+echo "API boot_source=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@INITRD@", "boot_args": "@CMDLINE@ lab.cpu=1"}')"
+echo "API other=$(api PUT /machine-config "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"cpu_template\": \"$other\"}") $(cat /tmp/resp)"
+echo "API machine=$(api PUT /machine-config "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"smt\": true, \"cpu_template\": \"$tmpl\"}") $(cat /tmp/resp)"
+echo "API got_machine=$(api GET /machine-config) $(cat /tmp/resp)"
+echo "API start=$(api PUT /actions '{"action_type": "InstanceStart"}') $(cat /tmp/resp)"
+waitfor '^LAB ready' /tmp/g.out 1800 && echo "API guest_ready=yes"
+finish $hp
+'''
+
+# What the T2 family of templates clears (Linux's flag names) and sets;
+# T2A also clears AMD's own.
+T2_CLEARED = ["pdpe1gb", "3dnowprefetch", "sha_ni", "rdseed", "adx", "avx512f", "clflushopt",
+              "clwb", "umip", "pku", "la57", "rdpid", "vaes", "vpclmulqdq", "monitor", "vmx",
+              "mwaitx", "xsavec", "xsaves", "hle", "rtm", "mpx"]
+T2A_CLEARED = ["svm", "sse4a", "misalignsse", "mmxext", "fxsr_opt", "clzero", "wbnoinvd"]
+
+
+def check_cpus(r):
+    n, a = r.name, api_info(r)
+    tmpl = a.get("template")
+    yield a.get("boot_source") == "204", "%s: PUT /boot-source is 204 (got %s)" % (
+        n, a.get("boot_source"))
+    yield (a.get("other") or "").startswith("400") and \
+        "CPU vendor mismatched between actual CPU and CPU template." in a.get("other", ""), \
+        "%s: the other vendor's template is refused in Firecracker's words (got %s)" % (
+            n, a.get("other"))
+    yield (a.get("machine") or "").startswith("204"), \
+        "%s: smt true, 2 vCPUs, cpu_template %s is 204 (got %s; L1 vendor %s)" % (
+            n, tmpl, a.get("machine"), a.get("l1_vendor"))
+    yield (a.get("start") or "").startswith("204"), "%s: InstanceStart is 204 (got %s)" % (
+        n, a.get("start"))
+    yield r.info.get("nproc") == "2", "%s: guest nproc == 2 (got %s)" % (n, r.info.get("nproc"))
+    yield r.info.get("thread_siblings") == "0-1", \
+        "%s: cpu0's thread siblings are 0-1, two threads per core (got %s)" % (
+            n, r.info.get("thread_siblings"))
+    yield r.info.get("siblings") == "2" and r.info.get("cpu_cores") == "1", \
+        "%s: /proc/cpuinfo: siblings 2, cpu cores 1 (got %s, %s)" % (
+            n, r.info.get("siblings"), r.info.get("cpu_cores"))
+    flags = (r.info.get("cpuflags") or "").split()
+    print("INFO %s: guest CPU under %s (L1 %s): vendor %s family %s model %s flags: %s" % (
+        n, tmpl, a.get("l1_vendor"), r.info.get("vendor"), r.info.get("family"),
+        r.info.get("model"), " ".join(flags)))
+    if tmpl not in ("T2", "T2A"):
+        yield False, "%s: L1's vendor %r takes no T2 template" % (n, a.get("l1_vendor"))
+        return
+    yield r.info.get("family") == "6" and r.info.get("model") == "63", \
+        "%s: %s's signature, family 6 model 63 (got %s, %s)" % (
+            n, tmpl, r.info.get("family"), r.info.get("model"))
+    cleared = T2_CLEARED + (T2A_CLEARED if tmpl == "T2A" else [])
+    left = [f for f in cleared if f in flags]
+    yield bool(flags) and not left, "%s: %s clears %s (left: %s)" % (
+        n, tmpl, " ".join(cleared), left)
+    yield "erms" in flags and "hypervisor" in flags, \
+        "%s: %s sets erms; hypervisor is there" % (n, tmpl)
 
 
 def script(text):
@@ -368,7 +454,8 @@ def check_devices(r):
 
 
 CHECKS = [("api_boot", API_BOOT, check_api_boot), ("cad", CAD, check_cad),
-          ("run_api", RUN_API, check_run_api), ("devices", DEVICES, check_devices)]
+          ("run_api", RUN_API, check_run_api), ("devices", DEVICES, check_devices),
+          ("cpus", CPUS, check_cpus)]
 
 
 def main():
