@@ -1,6 +1,7 @@
 #include "util/uds.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -43,9 +44,26 @@ static int uds_prepare(const char *what, const char *path, const struct sockaddr
 	return 0;
 }
 
+/* Gives from its name to; fails (EEXIST) when something has that name already. */
+static int uds_rename(const char *from, const char *to)
+{
+	struct stat st;
+
+	if (!renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE))
+		return 0;
+	/* A filesystem without RENAME_NOREPLACE: the same check, then a plain rename. */
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (!lstat(to, &st)) {
+		errno = EEXIST;
+		return -1;
+	}
+	return rename(from, to);
+}
+
 int uds_listen(const char *what, const char *path, int backlog, struct err *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX }, tmp = { .sun_family = AF_UNIX };
 	int fd, ret;
 
 	if (!*path || strlen(path) >= sizeof(sa.sun_path))
@@ -58,15 +76,36 @@ int uds_listen(const char *what, const char *path, int backlog, struct err *err)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return uds_fail(-errno, what, path, strerror(errno), err);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
+	/*
+	 * A client that waits for the path to appear and then connects must
+	 * find a listening socket, not one bound but not yet listening
+	 * (ECONNREFUSED): bind a temporary name beside it, listen, and only
+	 * then give it its name, which must still be free. A path too long
+	 * for the temporary name is bound directly.
+	 */
+	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.tmp-%ld", path, (long)getpid()) >=
+	    (int)sizeof(tmp.sun_path))
+		tmp = sa;
+	else
+		unlink(tmp.sun_path);
+	if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)))
 		goto err_close;
-	if (listen(fd, backlog)) {
+	if (listen(fd, backlog))
+		goto err_unlink;
+	if (strcmp(tmp.sun_path, sa.sun_path) && uds_rename(tmp.sun_path, sa.sun_path)) {
 		ret = -errno;
-		unlink(path);
+		unlink(tmp.sun_path);
 		close(fd);
-		return uds_fail(ret, what, path, strerror(-ret), err);
+		return ret == -EEXIST ? uds_fail(ret, what, path, "another process made it meanwhile",
+						 err)
+				      : uds_fail(ret, what, path, strerror(-ret), err);
 	}
 	return fd;
+err_unlink:
+	ret = -errno;
+	unlink(tmp.sun_path);
+	close(fd);
+	return uds_fail(ret, what, path, strerror(-ret), err);
 err_close:
 	ret = -errno;
 	close(fd);
