@@ -1,0 +1,126 @@
+/*
+ * The machine model back to Firecracker's JSON: GET /machine-config,
+ * GET /vm/config and the snapshot's config record (which leaves out what
+ * is not the VM's to record). The reading side is config_json.c.
+ */
+#include "vmm/config_json.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vmm/config_json_cpu.h"
+#include "vmm/config_json_limiter.h"
+
+/*
+ * Firecracker's MachineConfig: cpu_template only with a template, its
+ * name for a static one and "None" for a custom one (PUT /cpu-config's,
+ * which GET /vm/config shows under "cpu-config").
+ */
+json_t *config_json_dump_machine(const struct vm_config *c)
+{
+	const char *tmpl = c->cpu_config ? "None" :
+			   c->machine.cpu_template != CPU_TEMPLATE_NONE ?
+			   cpu_template_name(c->machine.cpu_template) : NULL;
+
+	return json_pack("{s:I, s:I, s:b, s:b, s:s, s:s*}", "vcpu_count",
+			 (json_int_t)c->machine.vcpu_count, "mem_size_mib",
+			 (json_int_t)c->machine.mem_size_mib, "smt", c->machine.smt,
+			 "track_dirty_pages", c->machine.track_dirty_pages, "huge_pages", "None",
+			 "cpu_template", tmpl);
+}
+
+static json_t *dump_boot(const struct vm_config *c)
+{
+	if (!c->boot.kernel_image_path)
+		return json_null();
+	return json_pack("{s:s, s:s?, s:s?}", "kernel_image_path", c->boot.kernel_image_path,
+			 "initrd_path", c->boot.initrd_path, "boot_args", c->boot.boot_args);
+}
+
+/* Firecracker's Drive, every key there (null where it has no value: partuuid, socket). */
+static json_t *dump_drives(const struct vm_config *c)
+{
+	json_t *arr = json_array();
+
+	for (unsigned int i = 0; arr && i < c->ndrives; i++) {
+		const struct vm_drive *d = &c->drives[i];
+
+		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:b, s:s, s:s, s:s?, s:n}",
+							 "drive_id", d->id, "path_on_host",
+							 d->path_on_host, "is_root_device",
+							 d->is_root_device, "is_read_only",
+							 d->is_read_only, "cache_type",
+							 d->cache_type == BLK_CACHE_UNSAFE ?
+							 "Unsafe" : "Writeback", "io_engine",
+							 d->io_engine == VM_IO_ENGINE_ASYNC ?
+							 "Async" : "Sync", "partuuid",
+							 d->partuuid[0] ? d->partuuid : NULL,
+							 "socket")) ||
+		    config_json_dump_limiter(json_array_get(arr, i), "rate_limiter", &d->rate_limiter)) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+static json_t *dump_nets(const struct vm_config *c)
+{
+	json_t *arr = json_array();
+
+	for (unsigned int i = 0; arr && i < c->nnets; i++) {
+		const struct vm_net *n = &c->nets[i];
+		const uint8_t *m = n->dev.mac;
+		char mac[18];
+		json_t *o;
+
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
+			 m[4], m[5]);
+		o = json_pack("{s:s, s:s, s:s?, s:o?}", "iface_id", n->id, "host_dev_name",
+			      n->dev.backend == NET_TAP ? n->dev.ifname : "", "guest_mac",
+			      n->dev.mac_set ? mac : NULL, "mtu",
+			      n->dev.mtu ? json_integer(n->dev.mtu) : json_null());
+		if (config_json_dump_limiter(o, "rx_rate_limiter", &n->rx_rate_limiter) ||
+		    config_json_dump_limiter(o, "tx_rate_limiter", &n->tx_rate_limiter) ||
+		    json_array_append_new(arr, o)) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+static json_t *dump_vsock(const struct vm_config *c)
+{
+	if (!c->vsock.present)
+		return json_null();
+	return json_pack("{s:I, s:s?}", "guest_cid", (json_int_t)c->vsock.guest_cid, "uds_path",
+			 c->vsock.uds_path);
+}
+
+static json_t *dump_entropy(const struct vm_config *c)
+{
+	json_t *o = c->entropy ? json_object() : json_null();
+
+	if (c->entropy && config_json_dump_limiter(o, "rate_limiter", &c->entropy_rate_limiter)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/*
+ * Firecracker's FullVmConfiguration, key for key, null where it has
+ * nothing (the sections Hearth does not have yet; the logger and metrics,
+ * which Firecracker never reports).
+ */
+json_t *config_json_dump_full(const struct vm_config *c)
+{
+	return json_pack("{s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:n, s:o?, s:n, s:n, s:n, s:n, s:[]}",
+			 "boot-source", dump_boot(c), "machine-config",
+			 config_json_dump_machine(c), "drives", dump_drives(c),
+			 "network-interfaces", dump_nets(c), "vsock", dump_vsock(c), "entropy",
+			 dump_entropy(c), "balloon", "cpu-config",
+			 c->cpu_config ? config_json_cpu_dump(&c->cpu_config->t) : NULL, "logger",
+			 "metrics", "mmds-config", "memory-hotplug", "pmem");
+}
