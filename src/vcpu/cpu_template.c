@@ -127,25 +127,29 @@ uint64_t cpu_template_msr_value(const struct cpu_msr_mod *m, uint64_t old)
 
 int cpu_template_apply_msrs(int vcpu_fd, const struct cpu_template *t, struct err *err)
 {
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e[1];
-	} m;
+	/* One entry after the header; a flexible array may not sit inside a struct (clang). */
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + sizeof(m->entries[0]));
+	int ret = 0;
 
-	for (unsigned int i = 0; i < t->nmsrs; i++) {
+	if (!m)
+		return err_set(err, false, -ENOMEM, "CPU template: out of memory");
+	for (unsigned int i = 0; !ret && i < t->nmsrs; i++) {
 		const struct cpu_msr_mod *mod = &t->msrs[i];
 
-		memset(&m, 0, sizeof(m));
-		m.h.nmsrs = 1;
-		m.e[0].index = mod->addr;
-		if (ioctl(vcpu_fd, KVM_GET_MSRS, &m) != 1)
-			return err_set(err, true, -EINVAL, "Template changes an MSR entry not "
-				       "supported by KVM: Register Address: 0x%" PRIx32, mod->addr);
-		m.e[0].data = cpu_template_msr_value(mod, m.e[0].data);
-		if (ioctl(vcpu_fd, KVM_SET_MSRS, &m) != 1)
-			return err_set(err, true, -EINVAL, "KVM refused MSR 0x%" PRIx32 " = 0x%"
-				       PRIx64 " of the CPU template", mod->addr,
-				       (uint64_t)m.e[0].data);
+		memset(m, 0, sizeof(*m) + sizeof(m->entries[0]));
+		m->nmsrs = 1;
+		m->entries[0].index = mod->addr;
+		if (ioctl(vcpu_fd, KVM_GET_MSRS, m) != 1) {
+			ret = err_set(err, true, -EINVAL, "Template changes an MSR entry not "
+				      "supported by KVM: Register Address: 0x%" PRIx32, mod->addr);
+			break;
+		}
+		m->entries[0].data = cpu_template_msr_value(mod, m->entries[0].data);
+		if (ioctl(vcpu_fd, KVM_SET_MSRS, m) != 1)
+			ret = err_set(err, true, -EINVAL, "KVM refused MSR 0x%" PRIx32 " = 0x%"
+				      PRIx64 " of the CPU template", mod->addr,
+				      (uint64_t)m->entries[0].data);
 	}
-	return 0;
+	free(m);
+	return ret;
 }
