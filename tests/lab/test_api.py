@@ -252,8 +252,10 @@ finish $hp
 '''
 
 # What the T2 family of templates clears (Linux's flag names) and sets;
-# T2A also clears AMD's own.
-T2_CLEARED = ["pdpe1gb", "3dnowprefetch", "sha_ni", "rdseed", "adx", "avx512f", "clflushopt",
+# T2A also clears AMD's own. Not 3dnowprefetch, which T2A clears in CPUID
+# too: Linux sets that flag itself on any CPU with long mode (PREFETCHW
+# is implied), so /proc/cpuinfo shows it whatever CPUID says.
+T2_CLEARED = ["pdpe1gb", "sha_ni", "rdseed", "adx", "avx512f", "clflushopt",
               "clwb", "umip", "pku", "la57", "rdpid", "vaes", "vpclmulqdq", "monitor", "vmx",
               "mwaitx", "xsavec", "xsaves", "hle", "rtm", "mpx"]
 T2A_CLEARED = ["svm", "sse4a", "misalignsse", "mmxext", "fxsr_opt", "clzero", "wbnoinvd"]
