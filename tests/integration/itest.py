@@ -57,3 +57,46 @@ def tap_usable(name):
         return False
     finally:
         os.close(fd)
+
+
+def binaries_of(hearth, asan):
+    """The builds a case runs on: hearth, and the sanitizer build when it exists and differs."""
+    found = [hearth]
+    if asan and os.path.exists(asan) and os.path.realpath(asan) != os.path.realpath(hearth):
+        found.append(asan)
+    return found
+
+
+def run_cases(doc, cases, prefix, cleanup=None, options=None):
+    """The runners' command line: --hearth B --case C [--asan B2], and each build in turn in a
+    fresh temporary directory. cleanup() runs after each build's case, failed or not;
+    options(parser) adds a runner's own flags, and their values come back on the parsed
+    arguments passed as the case's third argument when the case takes one."""
+    import argparse
+    import inspect
+    import tempfile
+
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--hearth", required=True)
+    ap.add_argument("--case", required=True, choices=sorted(cases))
+    ap.add_argument("--asan", help="sanitizer build of hearth, used when it exists")
+    if options:
+        options(ap)
+    a = ap.parse_args()
+    case = cases[a.case]
+    wants_args = len(inspect.signature(case).parameters) > 2
+    for b in binaries_of(a.hearth, a.asan):
+        with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+            try:
+                if wants_args:
+                    case(b, tmp, a)
+                else:
+                    case(b, tmp)
+            except TestFailure as e:
+                print("FAIL (%s): %s" % (b, e))
+                return 1
+            finally:
+                if cleanup:
+                    cleanup()
+        print("ok (%s)" % b)
+    return 0

@@ -11,18 +11,17 @@ them: created first, read only later. No KVM is needed: --kvm names a
 device that is not there, so InstanceStart fails cleanly.
 """
 
-import argparse
 import http.client
 import json
 import os
 import re
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import NOT_BEFORE_START, TestFailure, check, tap_usable, tiny_elf  # noqa: E402
+from itest import (NOT_BEFORE_START, TestFailure, check, run_cases, tap_usable,  # noqa: E402
+                   tiny_elf)
 from run_api_test import NO_KVM, Serve, read_metrics  # noqa: E402
 
 # "2025-01-31T12:00:00.123456 [id:thread...] message": a whole line of Hearth's log.
@@ -363,33 +362,14 @@ CASES = {
 }
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--hearth", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    ap.add_argument("--asan", help="sanitizer build of hearth, used when it exists")
-    a = ap.parse_args()
-    binaries = [a.hearth]
-    if a.asan and os.path.exists(a.asan) and \
-            os.path.realpath(a.asan) != os.path.realpath(a.hearth):
-        binaries.append(a.asan)
-    for b in binaries:
-        with tempfile.TemporaryDirectory(prefix="hearth-api-") as tmp:
-            try:
-                CASES[a.case](b, tmp)
-            except TestFailure as e:
-                print("FAIL (%s): %s" % (b, e))
-                return 1
-            finally:
-                # A failed case leaves its server running: it goes with the case.
-                for p in Api.started:
-                    if p.poll() is None:
-                        p.kill()
-                        p.wait()
-                Api.started.clear()
-        print("ok (%s)" % b)
-    return 0
+def reap_servers():
+    """A failed case leaves its server running: it goes with the case."""
+    for p in Api.started:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    Api.started.clear()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases(__doc__, CASES, "hearth-api-", cleanup=reap_servers))

@@ -10,7 +10,6 @@ every host; nothing here skips). With
 build, which must not report anything.
 """
 
-import argparse
 import http.client
 import json
 import os
@@ -19,13 +18,12 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 from itest import (FC_VERSION, NOT_BEFORE_START, SANITIZER_MARKERS, TestFailure,  # noqa: E402
-                   check, tap_usable, tiny_elf)
+                   check, run_cases, tap_usable, tiny_elf)
 
 TIMEOUT = 30.0
 # A KVM device that is not there: a host without KVM, simulated on any host.
@@ -947,26 +945,5 @@ CASES = {
 }
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--hearth", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    ap.add_argument("--asan", help="sanitizer build of hearth, used when it exists")
-    a = ap.parse_args()
-    binaries = [a.hearth]
-    if a.asan and os.path.exists(a.asan) and \
-            os.path.realpath(a.asan) != os.path.realpath(a.hearth):
-        binaries.append(a.asan)
-    for b in binaries:
-        with tempfile.TemporaryDirectory(prefix="hearth-api-") as tmp:
-            try:
-                CASES[a.case](b, tmp)
-            except TestFailure as e:
-                print("FAIL (%s): %s" % (b, e))
-                return 1
-        print("ok (%s)" % b)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases(__doc__, CASES, "hearth-api-"))

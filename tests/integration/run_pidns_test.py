@@ -12,7 +12,6 @@ guest (the smallest one, itest.tiny_elf) skip where /dev/kvm cannot be
 opened; `jail` skips unless root.
 """
 
-import argparse
 import ctypes
 import json
 import os
@@ -21,12 +20,11 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import SANITIZER_MARKERS, TestFailure, check, tiny_elf  # noqa: E402
+from itest import SANITIZER_MARKERS, TestFailure, check, run_cases, tiny_elf  # noqa: E402
 from run_api_test import UnixHTTPConnection  # noqa: E402
 
 TIMEOUT = 30.0
@@ -358,36 +356,21 @@ CASES = {
 }
 
 
+def reap_orphans():
+    """Anything else orphaned here (the probe's process outside): reaped."""
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--hearth", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    ap.add_argument("--asan", help="sanitizer build of hearth, used when it exists")
-    a = ap.parse_args()
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0):
         print("FAIL: PR_SET_CHILD_SUBREAPER: %s" % os.strerror(ctypes.get_errno()))
         return 1
-    binaries = [a.hearth]
-    if a.asan and os.path.exists(a.asan) and \
-            os.path.realpath(a.asan) != os.path.realpath(a.hearth):
-        binaries.append(a.asan)
-    for b in binaries:
-        with tempfile.TemporaryDirectory(prefix="hearth-pidns-") as tmp:
-            try:
-                CASES[a.case](b, tmp)
-            except TestFailure as e:
-                print("FAIL (%s): %s" % (b, e))
-                return 1
-            finally:
-                # Anything else orphaned here (the probe's process outside): reaped.
-                try:
-                    while os.waitpid(-1, os.WNOHANG)[0] > 0:
-                        pass
-                except ChildProcessError:
-                    pass
-        print("ok (%s)" % b)
-    return 0
+    return run_cases(__doc__, CASES, "hearth-pidns-", cleanup=reap_orphans)
 
 
 if __name__ == "__main__":

@@ -13,16 +13,14 @@ nothing there may be opened, created or changed. No KVM is needed: every
 case is refused before a VM is built, the last one at its --kvm, a plain
 file.
 """
-import argparse
 import ctypes
 import json
 import os
 import struct
 import subprocess
 import sys
-import tempfile
 
-from itest import SANITIZER_MARKERS, TestFailure, check
+from itest import SANITIZER_MARKERS, check, run_cases
 
 IN_ACCESS, IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x1, 0x2, 0x4, 0x8
 IN_OPEN, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x20, 0x80, 0x100, 0x200
@@ -170,28 +168,16 @@ def test(binary, tmp):
     check(not os.path.exists(serial), "the record's serial output file was created")
 
 
-def main():
+def craft_option(ap):
+    ap.add_argument("--craft", required=True, help="snap_craft, Hearth's own state writer")
+
+
+def case_paths(binary, tmp, args):
     global CRAFT
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--hearth", required=True)
-    ap.add_argument("--craft", required=True)
-    ap.add_argument("--asan", help="sanitizer build of hearth, used when it exists")
-    a = ap.parse_args()
-    CRAFT = a.craft
-    binaries = [a.hearth]
-    if a.asan and os.path.exists(a.asan) and \
-            os.path.realpath(a.asan) != os.path.realpath(a.hearth):
-        binaries.append(a.asan)
-    for b in binaries:
-        with tempfile.TemporaryDirectory(prefix="hearth-snaphost-") as tmp:
-            try:
-                test(b, tmp)
-            except TestFailure as e:
-                print("FAIL (%s): %s" % (b, e))
-                return 1
-        print("ok (%s)" % b)
-    return 0
+    CRAFT = args.craft
+    test(binary, tmp)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases(__doc__, {"paths": case_paths}, "hearth-snaphost-",
+                       options=craft_option))
