@@ -38,7 +38,7 @@ struct net_config {
 };
 
 /*
- * "tap=IFNAME[,mac=..]" or
+ * "tap=IFNAME[,mac=..][,mtu=N]" (N: 68 to 65535, offered to the guest) or
  * "user[,host-loopback=on|off][,hostfwd=tcp:HOSTPORT-:GUESTPORT]...".
  * host-loopback is off by default: with it on, every service on the host's
  * loopback is open to the guest.

@@ -11,7 +11,9 @@ hostfwd=tcp:5555-:7777.
 user, default: the same guest and L1 httpd with host loopback left off:
 the fetch must fail while DHCP and the hostfwd round trip still work.
 tap:  the guest takes 192.168.100.2 on tap0 (L1 has 192.168.100.1); L1
-pings it and does a TCP echo round trip with busybox nc.
+pings it and does a TCP echo round trip with busybox nc. The TAP NIC has
+mtu=9000: the guest's eth0 must have taken it (VIRTIO_NET_F_MTU); the user
+NICs' eth0 has libslirp's 1500.
 All traffic stays inside L1/L2.  Prints one line per check and
 `N passed, N failed`; exit 0 all passed, 1 a check failed, 3 lab failure.
 
@@ -28,6 +30,9 @@ import lab as L  # noqa: E402
 
 RUN_TIMEOUT = 240
 TOKEN = "hearth-net-roundtrip-42"
+# The TAP NIC's mtu (VIRTIO_NET_F_MTU): the guest's eth0 must take it; a user NIC
+# offers libslirp's 1500.
+TAP_MTU = 9000
 
 # busybox udhcpc calls this with $1 = deconfig|bound|renew|leasefail.
 DHCP_SCRIPT = r'''#!/bin/sh
@@ -54,6 +59,7 @@ ip link set lo up
 i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 [ -e /sys/class/net/eth0 ] && echo "LAB nic=yes" || { echo "LAB nic=no"; ls /sys/class/net; exit 0; }
 echo "LAB mac=$(cat /sys/class/net/eth0/address)"
+echo "LAB mtu=$(cat /sys/class/net/eth0/mtu)"
 echo "LAB queues=$(ls -d /sys/class/net/eth0/queues/rx-* | wc -l)"
 if [ "$mode" = user ]; then
   if udhcpc -i eth0 -s /lab/dhcp.sh -n -q -t 5 -T 2 >/tmp/dhcp.log 2>&1; then
@@ -166,7 +172,7 @@ def plan(lab):
         WrappedRun("net_user_noloop", L1_USER, cmdline="console=ttyS0 panic=-1 lab.net=user",
                    extra_args=["--net", "user,hostfwd=tcp:5555-:7777"], **common),
         WrappedRun("net_tap", L1_TAP, cmdline="console=ttyS0 panic=-1 lab.net=tap",
-                   extra_args=["--net", "tap=tap0"], **common),
+                   extra_args=["--net", "tap=tap0,mtu=%d" % TAP_MTU], **common),
     ]
 
 
@@ -179,6 +185,9 @@ def checks(name, r):
     yield i.get("nic") == "yes", "%s: guest has eth0 (virtio_net bound)" % name
     yield i.get("mac", "").startswith("02:48:52:"), \
         "%s: default MAC 02:48:52:... (got %s)" % (name, i.get("mac"))
+    want_mtu = "1500" if name.startswith("net_user") else str(TAP_MTU)
+    yield i.get("mtu") == want_mtu, "%s: the guest's eth0 has the offered MTU %s (got %s)" % (
+        name, want_mtu, i.get("mtu"))
     if name.startswith("net_user"):
         yield i.get("dhcp") == "ok", "%s: udhcpc got a lease" % name
         yield i.get("ip") == "10.0.2.15/24", "%s: guest address 10.0.2.15/24 (got %s)" % (

@@ -213,6 +213,19 @@ static void test_parse(void **state)
 	assert_true(cfg.fwd[1].udp);
 	assert_int_equal(cfg.fwd[1].guest_port, 5353);
 
+	assert_int_equal(cfg.mtu, 0);
+	assert_int_equal(virtio_net_parse("tap=tap0,mtu=9000", &cfg, &err), 0);
+	assert_int_equal(cfg.mtu, 9000);
+	assert_int_equal(virtio_net_parse("tap=tap0,mtu=68,mac=02:00:00:00:00:01", &cfg, &err), 0);
+	assert_int_equal(cfg.mtu, 68);
+
+	expect_parse_error("tap=tap0,mtu=67", "mtu=67: want 68 to 65535");
+	expect_parse_error("tap=tap0,mtu=65536", "want 68 to 65535");
+	expect_parse_error("tap=tap0,mtu=-1", "want 68 to 65535");
+	expect_parse_error("tap=tap0,mtu=", "want 68 to 65535");
+	expect_parse_error("tap=tap0,mtu=1500x", "want 68 to 65535");
+	/* A user NIC's MTU is slirp's: not a knob there. */
+	expect_parse_error("user,mtu=1500", "unknown option 'mtu=1500'");
 	expect_parse_error("bridge", "unknown backend");
 	expect_parse_error("tap", "unknown backend");
 	expect_parse_error("tap=", "1-15 characters");

@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "virtio/net.h"
@@ -80,6 +81,23 @@ static int net_parse_onoff(const char *key, const char *val, bool *out, struct e
 	return err_set(err, true, -EINVAL, "%s='%s': want on or off", key, val);
 }
 
+/*
+ * A TAP NIC's MTU, offered to the guest (VIRTIO_NET_F_MTU) as the API's
+ * mtu is: Firecracker's range. A user-mode NIC's MTU is slirp's own.
+ */
+static int net_parse_mtu(const char *val, uint16_t *out, struct err *err)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(val, &end, 10);
+	if (!*val || *end || errno || *val == '-' || v < NET_MTU_MIN || v > 65535)
+		return err_set(err, true, -EINVAL, "mtu=%s: want %u to 65535", val, NET_MTU_MIN);
+	*out = (uint16_t)v;
+	return 0;
+}
+
 int virtio_net_parse(const char *spec, struct net_config *cfg, struct err *err)
 {
 	char buf[512], *rest = buf, *tok;
@@ -105,6 +123,8 @@ int virtio_net_parse(const char *spec, struct net_config *cfg, struct err *err)
 		if (!strncmp(tok, "mac=", 4)) {
 			ret = net_parse_mac(tok + 4, cfg->mac, err);
 			cfg->mac_set = true;
+		} else if (cfg->backend == NET_TAP && !strncmp(tok, "mtu=", 4)) {
+			ret = net_parse_mtu(tok + 4, &cfg->mtu, err);
 		} else if (cfg->backend == NET_USER && !strncmp(tok, "hostfwd=", 8)) {
 			ret = net_parse_hostfwd(tok + 8, cfg, err);
 		} else if (cfg->backend == NET_USER && !strncmp(tok, "host-loopback=", 14)) {
@@ -115,7 +135,7 @@ int virtio_net_parse(const char *spec, struct net_config *cfg, struct err *err)
 
 			ret = err_set(err, true, -EINVAL, "unknown option '%s' for %s (want %s, or "
 				      "rx-bw=, rx-ops=, tx-bw=, tx-ops= limits)", tok,
-				      user ? "user" : "tap", user ? "hostfwd=, host-loopback=" : "mac=");
+				      user ? "user" : "tap", user ? "hostfwd=, host-loopback=" : "mac=, mtu=");
 		}
 		if (ret)
 			return ret;
