@@ -274,6 +274,40 @@ static int collect_paths(const struct vm_config *cfg, struct sandbox_paths *path
 	return 0;
 }
 
+/*
+ * After the pivot: each drive's directory in the new root, which holds
+ * only the files Hearth bound there, gets the file rights for what lies
+ * beneath it. Kata swaps a pool drive's image by mounting over the
+ * drive's file on the host (it reaches us: ns.c makes our mounts the
+ * host's slaves) and PATCHes the drive with the same path; the new file
+ * is another inode, which the rule on the old one does not cover.
+ */
+static int allow_drive_swaps(const struct vm_config *cfg, int rfd, int abi, struct err *err)
+{
+	static struct sandbox_paths drives;
+	int ret = 0;
+
+	drives.n = 0;
+	for (unsigned int i = 0; !ret && i < cfg->ndrives; i++)
+		if (cfg->drives[i].path_on_host)
+			ret = sandbox_paths_add_parent(&drives, cfg->drives[i].path_on_host,
+						       start_cwd);
+	for (unsigned int i = 0; !ret && i < drives.n; i++) {
+		int fd = open(drives.p[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd < 0) {
+			ret = -errno;
+			break;
+		}
+		ret = landlock_allow_files_beneath(rfd, abi, fd);
+		close(fd);
+	}
+	if (ret)
+		return err_set(err, false, ret, "sandbox: cannot allow the drives' directories in "
+			       "the new root: %s", strerror(-ret));
+	return 0;
+}
+
 /* A noted thread's step at the seal, in its signal handler: its share of the probe. */
 static void seal_step(void)
 {
@@ -313,6 +347,8 @@ int sandbox_seal(const struct vm_config *cfg, struct err *err)
 			 "skipped)");
 	else if (!ret && in_ns)
 		ret = ns_pivot(&paths, fds, err);
+	if (!ret && in_ns && rfd >= 0 && !root_used(&paths))
+		ret = allow_drive_swaps(cfg, rfd, abi, err);
 	if (ret)
 		goto err_close;
 	ret = harden_thread();

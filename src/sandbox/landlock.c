@@ -105,3 +105,9 @@ int landlock_build(int abi, const struct sandbox_paths *paths, const int *fds, b
 	}
 	return rfd;
 }
+
+int landlock_allow_files_beneath(int rfd, int abi, int dirfd)
+{
+	return add_path(rfd, dirfd, fs_rights(abi) & FS_FILE_RIGHTS &
+			~(uint64_t)LANDLOCK_ACCESS_FS_EXECUTE);
+}

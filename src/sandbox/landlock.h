@@ -21,6 +21,13 @@ int landlock_abi(void);
  */
 int landlock_build(int abi, const struct sandbox_paths *paths, const int *fds, bool tcp,
 		   struct err *err);
+/*
+ * Adds to ruleset rfd the file rights (no execute) for every file beneath
+ * dirfd, a directory of the sealed root (which holds only what Hearth
+ * bound there): a file the host mounts over a bound one later is another
+ * inode, which the rule on the bound file does not cover. 0 or -errno.
+ */
+int landlock_allow_files_beneath(int rfd, int abi, int dirfd);
 /* Applied to every thread at the seal by tsync.h. */
 
 #endif

@@ -58,9 +58,16 @@ int ns_enter(bool userns, bool *unshared, struct err *err)
 		if (ret)
 			goto err_report;
 	}
-	/* Nothing we mount from here on may propagate back to the host. */
-	what = "making mounts private";
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
+	/*
+	 * Nothing we mount from here on may propagate back to the host: a
+	 * slave receives and never sends. What the host mounts later over a
+	 * file the sealed root holds (where the host's mount is shared) still
+	 * reaches us, as Firecracker's jailer has it: Kata swaps a pool
+	 * drive's image by bind-mounting over the drive's file after the
+	 * start, then PATCHes the drive with that same path.
+	 */
+	what = "making mounts slaves of the host's";
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL)) {
 		ret = -errno;
 		goto err_report;
 	}

@@ -292,8 +292,8 @@ void metrics_collect_vm(json_t *counters, struct vm *vm)
 		for (char *p = key; *p; p++)
 			if (*p == '-')
 				*p = '_';
-		if (strcmp(kind, e->id) != 0)
-			snprintf(key + klen, sizeof(key) - klen, "_%s", e->id);
+		if (strcmp(kind, e->name) != 0)
+			snprintf(key + klen, sizeof(key) - klen, "_%s", e->name);
 		for (unsigned int j = 0; j < n; j++)
 			metrics_add(counters, key, c[j].name, c[j].value);
 	}

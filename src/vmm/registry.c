@@ -31,16 +31,43 @@ struct reg_entry *registry_find(struct registry *r, enum comp_kind kind, const c
 	return NULL;
 }
 
+/* "<type>:<name>", the type without its "virtio-": a second device's registry id. */
+static void registry_qualify(const char *type, const char *name, char *out, size_t n)
+{
+	if (type && !strncmp(type, "virtio-", 7))
+		type += 7;
+	snprintf(out, n, "%.6s:%s", type ? type : "dev", name);
+}
+
+struct reg_entry *registry_find_device(struct registry *r, const char *type, const char *name)
+{
+	for (unsigned int i = 0; i < r->n; i++) {
+		struct reg_entry *e = &r->entries[i];
+
+		if (e->kind == COMP_DEVICE && e->type && type && !strcmp(e->type, type) &&
+		    !strcmp(e->name, name))
+			return e;
+	}
+	return NULL;
+}
+
 int registry_add(struct registry *r, enum comp_kind kind, const char *id, const char *type,
 		 const struct dev_resources *res, const struct component *c)
 {
+	char key[REG_ID_MAX + 1];
 	struct reg_entry *e;
 	unsigned int at;
 
 	if (!id || !*id || strlen(id) > VM_ID_MAX)
 		return -EINVAL;
-	if (registry_find(r, kind, id))
-		return -EEXIST;
+	snprintf(key, sizeof(key), "%s", id);
+	if (registry_find(r, kind, id)) {
+		if (kind != COMP_DEVICE || registry_find_device(r, type, id))
+			return -EEXIST;
+		registry_qualify(type, id, key, sizeof(key));
+		if (registry_find(r, kind, key))
+			return -EEXIST;
+	}
 	if (r->n == r->cap) {
 		unsigned int cap = r->cap ? r->cap * 2 : 8;
 		struct reg_entry *grown = realloc(r->entries, cap * sizeof(*grown));
@@ -58,7 +85,8 @@ int registry_add(struct registry *r, enum comp_kind kind, const char *id, const 
 	e = &r->entries[at];
 	memset(e, 0, sizeof(*e));
 	e->kind = kind;
-	snprintf(e->id, sizeof(e->id), "%s", id);
+	snprintf(e->id, sizeof(e->id), "%s", key);
+	snprintf(e->name, sizeof(e->name), "%s", id);
 	e->type = type;
 	if (res)
 		e->res = *res;

@@ -29,9 +29,21 @@ enum comp_kind {
 	COMP_MEMORY,
 };
 
+/*
+ * A device's name is its own id (a drive's drive_id, a NIC's iface_id,
+ * "com1"); Firecracker gives drives, NICs and the rest ids of their own,
+ * so two devices of different types may share a name. The registry's id,
+ * unique within its kind, is then the name for the first device that
+ * has it and "<type>:<name>" (the type without "virtio-") for the ones
+ * entered after it, the same on every build of the same config: it names
+ * the device's section in a snapshot.
+ */
+#define REG_ID_MAX (VM_ID_MAX + 7)
+
 struct reg_entry {
 	enum comp_kind kind;
-	char id[VM_ID_MAX + 1];   /* unique within its kind */
+	char id[REG_ID_MAX + 1];  /* unique within its kind */
+	char name[VM_ID_MAX + 1]; /* the component's own id */
 	const char *type;         /* "serial", "virtio-blk", "vcpu" ...: static */
 	struct dev_resources res; /* where a device sits; none for the others */
 	struct component comp;
@@ -48,13 +60,16 @@ void registry_destroy(struct registry *r);
 
 /*
  * Adds a component that is fully built, after the others of its kind;
- * res may be NULL (no resources). -EEXIST when its kind has the id,
+ * res may be NULL (no resources). -EEXIST when its kind has the id (for
+ * a device: a device of its type has that name),
  * -EINVAL for an empty or long id, -ENOMEM. On failure nothing is added
  * and the caller still owns c.
  */
 int registry_add(struct registry *r, enum comp_kind kind, const char *id, const char *type,
 		 const struct dev_resources *res, const struct component *c);
 struct reg_entry *registry_find(struct registry *r, enum comp_kind kind, const char *id);
+/* The device of that type whose own id is name, or NULL. */
+struct reg_entry *registry_find_device(struct registry *r, const char *type, const char *name);
 
 /*
  * Every pause (resume) op of the components of one kind, in order; all

@@ -46,10 +46,10 @@ static int patch_run(struct vm *vm, struct patch_call *c)
 
 static struct virtio_dev *find_dev(struct vm *vm, const char *id, const char *type)
 {
-	struct reg_entry *e = registry_find(&vm->registry, COMP_DEVICE, id);
+	struct reg_entry *e = registry_find_device(&vm->registry, type, id);
 
 	/* The transport's component; the device is what it carries. */
-	return e && !strcmp(e->type, type) ? virtio_mmio_device(e->comp.obj) : NULL;
+	return e ? virtio_mmio_device(e->comp.obj) : NULL;
 }
 
 /* Opens and checks the new image here, off the I/O thread; then swaps on it. */

@@ -24,13 +24,14 @@ def check(cond, msg):
         raise TestFailure(msg)
 
 
-def tiny_elf():
-    """A valid ELF64 guest that powers off at once (outb 0x34 to 0x600)."""
-    code = bytes([0x66, 0xba, 0x00, 0x06,   # mov $0x600, %dx
-                  0xb0, 0x34,               # mov $0x34, %al
-                  0xee,                     # out %al, (%dx)
-                  0xfa, 0xf4,               # 1: cli; hlt
-                  0xeb, 0xfc])              # jmp 1b
+def tiny_elf(power_off=True):
+    """A valid ELF64 guest that powers off at once (outb 0x34 to 0x600), or with
+    power_off=False halts for good (interrupts off), so the VM stays Running."""
+    off_code = bytes([0x66, 0xba, 0x00, 0x06,   # mov $0x600, %dx
+                      0xb0, 0x34,               # mov $0x34, %al
+                      0xee])                    # out %al, (%dx)
+    code = (off_code if power_off else b"") + bytes([0xfa, 0xf4,   # 1: cli; hlt
+                                                     0xeb, 0xfc])  # jmp 1b
     base = 0x200000
     ehdr = struct.pack("<4sBBBBB7sHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, b"\0" * 7,
                        2, 0x3e, 1, base, 64, 0, 0, 64, 56, 1, 0, 0, 0)

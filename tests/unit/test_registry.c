@@ -93,6 +93,52 @@ static void test_add_find_destroy(void **state)
 	assert_int_equal(nevents, 6);
 }
 
+/*
+ * Firecracker's drives, NICs and the legacy devices have ids of their own:
+ * the go-sdk calls its first drive and its first NIC both "1", and a drive
+ * may be called "com1". The second is entered as "<type>:<name>".
+ */
+static void test_names_per_type(void **state)
+{
+	struct fake devs[5] = { { 0, 0 }, { 1, 0 }, { 2, 0 }, { 3, 0 }, { 4, 0 } };
+	struct registry r;
+	char long_id[VM_ID_MAX + 1];
+
+	(void)state;
+	nevents = 0;
+	registry_init(&r);
+	assert_int_equal(registry_add(&r, COMP_DEVICE, "com1", "serial", NULL,
+				      &comp(&bare_ops, &devs[0])), 0);
+	assert_int_equal(registry_add(&r, COMP_DEVICE, "1", "virtio-blk", NULL,
+				      &comp(&bare_ops, &devs[1])), 0);
+	assert_int_equal(registry_add(&r, COMP_DEVICE, "1", "virtio-net", NULL,
+				      &comp(&bare_ops, &devs[2])), 0);
+	assert_int_equal(registry_add(&r, COMP_DEVICE, "com1", "virtio-blk", NULL,
+				      &comp(&bare_ops, &devs[3])), 0);
+	/* The same type twice is still a clash. */
+	assert_int_equal(registry_add(&r, COMP_DEVICE, "1", "virtio-net", NULL,
+				      &comp(&bare_ops, &devs[4])), -EEXIST);
+	assert_string_equal(r.entries[1].id, "1");
+	assert_string_equal(r.entries[2].id, "net:1");
+	assert_string_equal(r.entries[2].name, "1");
+	assert_string_equal(r.entries[3].id, "blk:com1");
+	assert_ptr_equal(registry_find_device(&r, "virtio-blk", "1")->comp.obj, &devs[1]);
+	assert_ptr_equal(registry_find_device(&r, "virtio-net", "1")->comp.obj, &devs[2]);
+	assert_ptr_equal(registry_find_device(&r, "virtio-blk", "com1")->comp.obj, &devs[3]);
+	assert_ptr_equal(registry_find_device(&r, "serial", "com1")->comp.obj, &devs[0]);
+	assert_null(registry_find_device(&r, "virtio-net", "com1"));
+	/* The longest id still fits, qualified: a snapshot section id holds 71 characters. */
+	memset(long_id, 'a', VM_ID_MAX);
+	long_id[VM_ID_MAX] = '\0';
+	assert_int_equal(registry_add(&r, COMP_DEVICE, long_id, "virtio-vsock", NULL,
+				      &comp(&bare_ops, &devs[4])), 0);
+	assert_int_equal(registry_add(&r, COMP_DEVICE, long_id, "virtio-rng", NULL,
+				      &comp(&bare_ops, &devs[0])), 0);
+	assert_int_equal(strlen(r.entries[5].id), VM_ID_MAX + 4);
+	assert_true(strlen(r.entries[5].id) < 72);
+	registry_destroy(&r);
+}
+
 static void test_grows(void **state)
 {
 	struct fake devs[40];
@@ -208,6 +254,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_find_destroy),
+		cmocka_unit_test(test_names_per_type),
 		cmocka_unit_test(test_grows),
 		cmocka_unit_test(test_pause_resume),
 		cmocka_unit_test(test_each),

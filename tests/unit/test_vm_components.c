@@ -32,7 +32,7 @@ struct saved {
 	unsigned int n;
 	struct {
 		enum comp_kind kind;
-		char id[VM_ID_MAX + 1];
+		char id[REG_ID_MAX + 1];
 		uint8_t *data;
 		size_t len;
 	} rec[64];
