@@ -117,10 +117,6 @@ static int resume(struct ctl *ctl, const struct ctl_action *a, json_t **out, str
 static int snapshot_create(struct ctl *ctl, const struct ctl_action *a, json_t **out,
 			   struct err *err)
 {
-	if (ctl->cfg.mmds.on)
-		return err_set(err, true, -EINVAL, "Create snapshot error: Hearth's snapshots do "
-			       "not carry the MMDS config yet (docs/api.md); this microVM has "
-			       "PUT /mmds/config");
 	return ctl->vm->snapshot_create(ctl->vm_ctx, &ctl->cfg, &a->create, err);
 }
 

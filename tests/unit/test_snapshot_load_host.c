@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,9 @@ static char *saved_record(size_t *len)
 	assert_int_equal(vm_config_set_vsock(&c, &(struct vm_vsock){ .present = true,
 			 .guest_cid = 3, .uds_path = "/victim/v.sock" }, &err), 0);
 	assert_int_equal(vm_config_set_kvm_path(&c, "/victim/kvm", &err), 0);
+	assert_int_equal(vm_config_set_mmds(&c, &(struct vm_mmds){ .on = true,
+			 .version = MMDS_V2, .ipv4_be = htonl(0xa9fea9fa), .imds_compat = true,
+			 .nets = { "eth1" }, .nnets = 1 }, &err), 0);
 	assert_int_equal(snap_config_save(&c, &json, len), 0);
 	vm_config_release(&c);
 	return json;
@@ -98,6 +102,13 @@ static void test_every_host_resource_from_the_request(void **state)
 	assert_true(c.nets[1].dev.fwd[0].udp);
 	assert_int_equal(c.nets[1].dev.fwd[0].host_port, 5000);
 	assert_string_equal(c.vsock.uds_path, "/mine/v.sock");
+	/* The MMDS config travels with the snapshot, as Firecracker's (its data does not). */
+	assert_true(c.mmds.on);
+	assert_int_equal(c.mmds.version, MMDS_V2);
+	assert_int_equal(c.mmds.ipv4_be, htonl(0xa9fea9fa));
+	assert_true(c.mmds.imds_compat);
+	assert_int_equal(c.mmds.nnets, 1);
+	assert_string_equal(c.mmds.nets[0], "eth1");
 	assert_string_equal(c.kvm_path, "/dev/mykvm");
 	assert_string_equal(c.serial_out_path, "/mine/serial.log");
 	vm_config_release(&c);
