@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, run_cases, tap_usable  # noqa: E402
+from itest import check, run_cases, tap_usable, tiny_elf  # noqa: E402
 from run_api_test import Serve  # noqa: E402
 
 
@@ -78,7 +78,77 @@ def case_api_cpu_config(binary, tmp):
     s.stop()
 
 
+def case_map_private_seccomp_regression(binary, tmp):
+    """test_map_private_seccomp_regression: with a 2 MiB payload limit, a 1 MiB MMDS PUT
+    (a large buffer: mmap MAP_PRIVATE|MAP_ANONYMOUS on the api thread) is taken with the
+    seccomp filters on, and GET /mmds before it is {}."""
+    s = Serve(binary, tmp, ["--http-api-max-payload-size", str(2 << 20)])
+    check(s.expect("GET", "/mmds", 200) == {}, "GET /mmds before any PUT")
+    data = {"latest": {"meta-data": {"ami-id": "b" * (1 << 20)}}}
+    s.expect("PUT", "/mmds", 204, body=data)
+    check(s.expect("GET", "/mmds", 200) == data, "GET /mmds after the 1 MiB PUT")
+    s.alive()
+    s.stop()
+
+
+def case_get_full_config(binary, tmp):
+    """test_get_full_config, without its balloon (Hearth has none: "balloon" stays null):
+    a VM configured with a root drive, a vsock, a NIC with a tx limiter and the MMDS is
+    reported key for key, nulls included."""
+    tap = "hfc%d-full" % os.getpid()
+    check(tap_usable(tap), "this case needs a TAP device (root and /dev/net/tun)")
+    kernel = os.path.join(tmp, "vmlinux")
+    with open(kernel, "wb") as f:
+        f.write(tiny_elf(power_off=False))
+    rootfs = os.path.join(tmp, "rootfs.ext4")
+    with open(rootfs, "wb") as f:
+        f.truncate(1 << 20)
+    s = Serve(binary, tmp)
+    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 2, "mem_size_mib": 256})
+    s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": kernel, "boot_args": ""})
+    s.expect("PUT", "/drives/rootfs", 204,
+             body={"drive_id": "rootfs", "path_on_host": rootfs, "is_root_device": True,
+                   "is_read_only": True, "io_engine": "Sync"})
+    uds = os.path.join(tmp, "vsock.sock")
+    s.expect("PUT", "/vsock", 204, body={"guest_cid": 15, "uds_path": uds})
+    tx_rl = {"bandwidth": {"size": 1000000, "refill_time": 100, "one_time_burst": None},
+             "ops": None}
+    s.expect("PUT", "/network-interfaces/1", 204,
+             body={"iface_id": "1", "guest_mac": "06:00:00:00:00:01", "host_dev_name": tap,
+                   "tx_rate_limiter": tx_rl})
+    s.expect("PUT", "/mmds/config", 204, body={"version": "V2",
+                                               "ipv4_address": "169.254.169.250",
+                                               "network_interfaces": ["1"]})
+    want = {
+        "machine-config": {"vcpu_count": 2, "mem_size_mib": 256, "smt": False,
+                           "track_dirty_pages": False, "huge_pages": "None"},
+        "cpu-config": None,
+        "boot-source": {"boot_args": "", "kernel_image_path": kernel, "initrd_path": None},
+        "drives": [{"drive_id": "rootfs", "partuuid": None, "is_root_device": True,
+                    "cache_type": "Unsafe", "is_read_only": True, "path_on_host": rootfs,
+                    "rate_limiter": None, "io_engine": "Sync", "socket": None}],
+        "balloon": None,
+        "vsock": {"guest_cid": 15, "uds_path": uds},
+        "network-interfaces": [{"iface_id": "1", "host_dev_name": tap,
+                                "guest_mac": "06:00:00:00:00:01", "mtu": None,
+                                "rx_rate_limiter": None, "tx_rate_limiter": tx_rl}],
+        "logger": None, "metrics": None,
+        "entropy": None,
+        "memory-hotplug": None, "pmem": [],
+    }
+    got = s.expect("GET", "/vm/config", 200)
+    mmds = got.pop("mmds-config", None)
+    check(isinstance(mmds, dict) and mmds.get("version") == "V2" and
+          mmds.get("ipv4_address") == "169.254.169.250" and
+          mmds.get("network_interfaces") == ["1"], "mmds-config %r" % mmds)
+    check(got == want, "GET /vm/config:\n%r\nwant\n%r" % (got, want))
+    s.alive()
+    s.stop()
+
+
 CASES = {
+    "map-private-seccomp-regression": case_map_private_seccomp_regression,
+    "get-full-config": case_get_full_config,
     "net-api-put-update-pre-boot": case_net_api_put_update_pre_boot,
     "api-cpu-config": case_api_cpu_config,
 }
