@@ -44,8 +44,8 @@ twice at once, in ONE L1 boot.
      goes on from the snapshot without a second boot, and once Hearth is
      stopped the handler exits 0, having served some but not all pages.
   4. Bad input on a fresh `hearth serve`: a missing file, a truncated file,
-     a file of another format version, a Uffd backend with nothing
-     listening at its socket are each a 400 with a clear message and the instance stays "Not started"; after PUT
+     a file of another format version, a Uffd load lacking its
+     drive's image (refused before any handler is contacted) are each a 400 with a clear message and the instance stays "Not started"; after PUT
      /boot-source the load is refused.
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed, 1 a
@@ -290,7 +290,7 @@ bad() { # NAME SNAPSHOT BACKEND_TYPE
 bad missing /tmp/s/nope.snap File
 bad truncated /tmp/s/trunc.snap File
 bad version /tmp/s/v2.snap File
-bad uffd /tmp/s/vm.snap Uffd   # no handler listens at backend_path (the memory file)
+bad uffd /tmp/s/vm.snap Uffd   # the request is checked (no drive given) before any handler is contacted
 echo "SNAP bad_info=$(api /tmp/a3.sock GET /) $(cat /tmp/resp)"
 api /tmp/a3.sock PUT /boot-source '{"kernel_image_path": "@KERNEL@"}' >/dev/null
 bad configured /tmp/s/vm.snap File
@@ -438,7 +438,7 @@ def checks(r):
         "after the merged diff the count continues from the diff's moment (%s then %s)" % (
             md.group(1) if md else "?", c3[0][0] if c3 else "?")
     for k, want in (("missing", "nope.snap"), ("truncated", "trunc"), ("version", "format version"),
-                    ("uffd", "nothing listens on it"),
+                    ("uffd", "needs its image in drive_overrides"),
                     ("configured", "not allowed after configuring boot-specific resources")):
         v = a.get("bad_" + k, "")
         yield st("bad_" + k) == "400" and want in v, "bad input %s: 400 naming it (got %s)" % (k, v)
