@@ -96,10 +96,8 @@ static int load_backend(json_t *o, struct snap_load_req *l, struct err *err)
 	if (ret)
 		return ret;
 	type = json_string_value(json_object_get(b, "backend_type"));
-	if (!strcmp(type, "Uffd"))
-		return err_set(err, true, -EINVAL, "snapshot/load: Uffd memory backend is not "
-			       "supported (use backend_type File)");
-	if (strcmp(type, "File"))
+	l->mem_uffd = !strcmp(type, "Uffd");
+	if (!l->mem_uffd && strcmp(type, "File"))
 		return err_set(err, true, -EINVAL, "snapshot/load: backend_type '%.64s' is not one "
 			       "of File, Uffd", type);
 	l->mem_path = json_string_value(json_object_get(b, "backend_path"));

@@ -16,7 +16,7 @@
 
 /* 0, or -EINVAL with one line in err ("snapshot/create: ..."). */
 int json_snapshot_create(json_t *o, struct snap_create_req *c, struct err *err);
-/* 0, or -EINVAL with one line in err; a Uffd backend is refused here. */
+/* 0, or -EINVAL with one line in err. A Uffd backend sets l->mem_uffd, its socket in mem_path. */
 int json_snapshot_load(json_t *o, struct snap_load_req *l, struct err *err);
 
 #endif

@@ -9,7 +9,8 @@
 
 void cli_restore_usage(FILE *out)
 {
-	fputs("usage: hearth restore --snapshot FILE --mem FILE [--drive-override ID=PATH]...\n"
+	fputs("usage: hearth restore --snapshot FILE --mem FILE|--mem-uffd SOCKET\n"
+	      "                      [--drive-override ID=PATH]...\n"
 	      "                      [--net-override ID=tap=NAME|ID=user[,...]]...\n"
 	      "                      [--vsock-override PATH] [--kvm PATH] [--api-sock PATH]\n"
 	      "                      [--resume] [--track-dirty-pages] [--no-seccomp]\n"
@@ -19,6 +20,8 @@ void cli_restore_usage(FILE *out)
 	      "  drive, network interface and hybrid vsock of the snapshot must be given.\n"
 	      "  --snapshot FILE      the state file\n"
 	      "  --mem FILE           its memory file, mapped privately (never modified)\n"
+	      "  --mem-uffd SOCKET    or a page-fault handler's socket, which is handed the\n"
+	      "                       RAM's userfaultfd and serves every page (Uffd backend)\n"
 	      "  --drive-override ID=PATH   drive ID's image (read-only if the snapshot's was)\n"
 	      "  --net-override ID=tap=NAME   interface ID's TAP device\n"
 	      "  --net-override ID=user[,host-loopback=on][,hostfwd=...]   a user-mode one's\n"
@@ -96,6 +99,7 @@ static int restore_net(void *ctx, const struct opt *o, const char *val, struct e
 static const struct opt restore_opts[] = {
 	R_STR("--snapshot", load.snapshot_path),
 	R_STR("--mem", load.mem_path),
+	R_STR("--mem-uffd", mem_uffd),
 	R_STR("--api-sock", api_sock),
 	OPT_CALL("--drive-override", OPT_VALUE, restore_drive),
 	OPT_CALL("--net-override", OPT_VALUE, restore_net),
@@ -123,10 +127,17 @@ int cli_restore_parse(int argc, char **argv, struct cli_restore_opts *o, struct 
 	ret = opt_parse(&cmd, argc, argv, 2, o, e);
 	if (ret || o->help)
 		return ret;
+	if (o->mem_uffd && o->load.mem_path)
+		return err_set(e, true, -EINVAL, "restore: give --mem FILE or --mem-uffd SOCKET, "
+			       "not both");
+	if (o->mem_uffd) {
+		o->load.mem_path = o->mem_uffd;
+		o->load.mem_uffd = true;
+	}
 	if (!o->load.snapshot_path || !o->load.mem_path || !*o->load.snapshot_path ||
 	    !*o->load.mem_path)
-		return err_set(e, true, -EINVAL, "restore: --snapshot FILE and --mem FILE are "
-			       "required");
+		return err_set(e, true, -EINVAL, "restore: --snapshot FILE and --mem FILE (or "
+			       "--mem-uffd SOCKET) are required");
 	if (!o->api_sock)
 		o->load.resume_vm = true;
 	return 0;

@@ -18,6 +18,7 @@ struct cli_restore_opts {
 	struct snap_load_req load;
 	const char *api_sock;     /* NULL: no API */
 	const char *kvm_path;     /* --kvm; NULL: /dev/kvm */
+	const char *mem_uffd;     /* --mem-uffd: the page-fault handler's socket; NULL: --mem */
 	/* The IDs of --drive-override and --net-override (their values point into argv). */
 	char drive_ids[VM_MAX_DRIVES][VM_ID_MAX + 1];
 	char net_ids[VM_MAX_NETS][VM_ID_MAX + 1];

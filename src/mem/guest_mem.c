@@ -65,6 +65,12 @@ void guest_mem_destroy(struct guest_mem *gm)
 	if (gm->file_held)
 		close(gm->file_fd);
 	gm->file_held = false;
+	if (gm->uffd_held) {
+		close(gm->uffd);
+		if (gm->uffd_sock >= 0)
+			close(gm->uffd_sock);
+	}
+	gm->uffd_held = false;
 	guest_mem_dirty_release(gm);
 }
 

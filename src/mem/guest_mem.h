@@ -39,6 +39,13 @@ struct guest_mem {
 	 */
 	bool file_held;
 	int file_fd;
+	/*
+	 * RAM whose missing pages a handler process serves (guest_mem_uffd.h):
+	 * the userfaultfd and the handler's socket (-1: none), both closed
+	 * only once the mappings are gone. Only meaningful when uffd_held.
+	 */
+	bool uffd_held;
+	int uffd, uffd_sock;
 };
 
 #define GUEST_PAGE_SIZE 4096ull

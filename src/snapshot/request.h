@@ -44,6 +44,7 @@ struct snap_drive_override {
 struct snap_load_req {
 	const char *snapshot_path;
 	const char *mem_path;           /* mem_backend.backend_path, or the deprecated mem_file_path */
+	bool mem_uffd;                  /* backend_type Uffd: mem_path is the page-fault handler's socket */
 	bool track_dirty_pages;         /* or the deprecated enable_diff_snapshots */
 	bool resume_vm;
 	unsigned int n_overrides;

@@ -14,6 +14,7 @@
 #include "snapshot/memfile_layout.h"
 #include "snapshot/memfile_lock.h"
 #include "snapshot/records.h"
+#include "snapshot/uffd.h"
 
 /* What a restore read before building anything, for the walk on the io thread. */
 struct restore_ctx {
@@ -233,6 +234,7 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 {
 	struct restore_ctx rc = { .path = req->snapshot_path };
 	struct vm_mem_file mf = { .fd = -1 };
+	struct snap_uffd uffd;
 	struct runner_restore rs = { &mf, restore_apply, &rc, !req->resume_vm };
 	void *buf = NULL;
 	int ret;
@@ -247,8 +249,14 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 		rc.tmpl = "(custom)";
 	else if (!ret && cfg->machine.cpu_template != CPU_TEMPLATE_NONE)
 		rc.tmpl = cpu_template_name(cfg->machine.cpu_template);
-	if (!ret)
+	/* Uffd: the handler opens the memory file; RAM is handed to it once mapped. */
+	if (!ret && req->mem_uffd) {
+		uffd = (struct snap_uffd){ req->mem_path, cfg->machine.vcpu_count };
+		mf.attach = snap_uffd_attach;
+		mf.attach_ctx = &uffd;
+	} else if (!ret) {
 		ret = snap_mem_open(req->mem_path, cfg, &mf, err);
+	}
 	if (!ret)
 		ret = runner_restore_vm(run, cfg, &rs, err);
 	/* The VM's RAM holds a duplicate of the fd, and with it the lock. */

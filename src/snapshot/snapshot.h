@@ -31,7 +31,9 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
  * Restores req's snapshot into run (which has no VM yet): checks the
  * state file, the host and the memory file before anything is built,
  * then builds the VM from the snapshot's config with RAM mapped from the
- * memory file and loads its state. *cfg gets the config. 0, or -errno
+ * memory file (req->mem_uffd: anonymous RAM handed to the page-fault
+ * handler at req->mem_path, which serves it from the file; snapshot/uffd.h)
+ * and loads its state. *cfg gets the config. 0, or -errno
  * with err (usage: the files or request were at fault); on failure no VM
  * is left.
  */

@@ -140,7 +140,8 @@ static int vm_build_acpi(struct vm *vm, uint64_t *rsdp)
 }
 
 /*
- * A restored guest's RAM is its snapshot's memory file, mapped privately:
+ * A restored guest's RAM is its snapshot's memory file, mapped privately
+ * (or anonymous RAM a handler process fills, the Uffd backend):
  * ACPI, page tables and the kernel are in it already, and writing them
  * again would only dirty pages. The device slots are laid out as they
  * were, from the same config.
@@ -152,6 +153,15 @@ static int vm_prepare_restored(struct vm *vm, const struct vm_config *cfg, struc
 
 	/* The BSP's registers come from the snapshot; until then, a plain 64-bit entry. */
 	loader_entry(&(const struct boot_plan){ 0 }, &vm->entry);
+	if (mf->fd < 0) {
+		ret = guest_mem_init(&vm->mem, cfg->machine.mem_size_mib << 20);
+		if (ret)
+			return err_set(err, false, ret, "cannot allocate %llu MiB of guest RAM: %s",
+				       (unsigned long long)cfg->machine.mem_size_mib,
+				       strerror(-ret));
+		ret = mf->attach(mf->attach_ctx, &vm->mem, err);
+		return ret ? ret : vm_devices_layout(vm, cfg, err);
+	}
 	ret = guest_mem_init_file(&vm->mem, cfg->machine.mem_size_mib << 20, mf->fd, mf->offset,
 				  mf->nregions);
 	if (ret)

@@ -35,11 +35,18 @@ enum vm_stop_reason {
 	VM_STOP_HALTED,    /* the only vCPU halted with nothing to wake it (--flat) */
 };
 
-/* A snapshot's memory file: guest RAM is mapped from it instead of loading a kernel. */
+/*
+ * A snapshot's memory file: guest RAM is mapped from it instead of
+ * loading a kernel. Or (fd -1) the Uffd backend: RAM is mapped anonymous
+ * and attach runs as soon as it is, before anything touches it, to hand
+ * it to the process that serves its pages (snapshot/uffd.h).
+ */
 struct vm_mem_file {
-	int fd;                                   /* read-only; the caller's */
+	int fd;                                   /* read-only; the caller's; -1: attach */
 	unsigned int nregions;
 	uint64_t offset[GUEST_MEM_MAX_REGIONS];   /* where region i's data starts */
+	int (*attach)(void *ctx, struct guest_mem *gm, struct err *err);   /* 0 or -errno */
+	void *attach_ctx;
 };
 
 struct vm {

@@ -39,9 +39,13 @@ twice at once, in ONE L1 boot.
      snapshot-merge` folds it onto a copy of the base, and `hearth restore`
      of the diff's state file with the merged memory counts on from the
      diff's moment.
+  6. The Uffd backend: tests/uffd's handler serves vm.mem on a socket and
+     `hearth restore --mem-uffd` restores vm.snap through it: the counter
+     goes on from the snapshot without a second boot, and once Hearth is
+     stopped the handler exits 0, having served some but not all pages.
   4. Bad input on a fresh `hearth serve`: a missing file, a truncated file,
-     a file of another format version, a Uffd backend are each a 400 with a
-     clear message and the instance stays "Not started"; after PUT
+     a file of another format version, a Uffd load lacking its
+     drive's image (refused before any handler is contacted) are each a 400 with a clear message and the instance stays "Not started"; after PUT
      /boot-source the load is refused.
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed, 1 a
@@ -260,6 +264,21 @@ for g in 1 2; do
 done
 echo "SNAP mem_unchanged=$([ "$(sha256sum /tmp/s/vm.mem | cut -d' ' -f1)" = "$sha0" ] && echo yes || echo no)"
 
+# 6. the Uffd backend: vm.snap restored with every page served by tests/uffd's handler.
+mkdir -p /tmp/r5; cp /tmp/run0/d.img /tmp/r5/d.img
+uffd_handler /tmp/u.sock /tmp/s/vm.mem --count-file /tmp/u.count 2>/tmp/u.err & pu=$!
+waitsock /tmp/u.sock
+cd /tmp/r5
+$H restore --snapshot /tmp/s/vm.snap --mem-uffd /tmp/u.sock $RH </dev/null >/tmp/g5.out 2>/tmp/h5.err & p5=$!
+cd /tmp
+b=$(tr -d '\r' </tmp/g0.out | grep '^LAB count ' | tail -n 1 | awk '{print $3}')
+waitfor "^LAB count $((b + 30)) " /tmp/g5.out 1800 && echo "SNAP r5_counting=yes"
+kill -TERM $p5; wait $p5; echo "SNAP r5_exit=$?"
+wait $pu; echo "SNAP uffd_handler=$? served=$(cat /tmp/u.count 2>/dev/null)"
+tr -d '\r' </tmp/g5.out | grep '^LAB \(count\|init\)' | head -n 2 | sed "s/^/G5 /"
+echo "SNAP r5_inits=$(tr -d '\r' </tmp/g5.out | grep -c 'LAB init')"
+sed "s/^/H5 /" /tmp/h5.err | head -n 20; sed "s/^/U5 /" /tmp/u.err | head -n 5
+
 # 4. bad input
 $H serve --api-sock /tmp/a3.sock </dev/null >/dev/null 2>/tmp/h3.err & p3=$!
 waitsock /tmp/a3.sock
@@ -271,7 +290,7 @@ bad() { # NAME SNAPSHOT BACKEND_TYPE
 bad missing /tmp/s/nope.snap File
 bad truncated /tmp/s/trunc.snap File
 bad version /tmp/s/v2.snap File
-bad uffd /tmp/s/vm.snap Uffd
+bad uffd /tmp/s/vm.snap Uffd   # the request is checked (no drive given) before any handler is contacted
 echo "SNAP bad_info=$(api /tmp/a3.sock GET /) $(cat /tmp/resp)"
 api /tmp/a3.sock PUT /boot-source '{"kernel_image_path": "@KERNEL@"}' >/dev/null
 bad configured /tmp/s/vm.snap File
@@ -419,10 +438,23 @@ def checks(r):
         "after the merged diff the count continues from the diff's moment (%s then %s)" % (
             md.group(1) if md else "?", c3[0][0] if c3 else "?")
     for k, want in (("missing", "nope.snap"), ("truncated", "trunc"), ("version", "format version"),
-                    ("uffd", "Uffd"),
+                    ("uffd", "needs its image in drive_overrides"),
                     ("configured", "not allowed after configuring boot-specific resources")):
         v = a.get("bad_" + k, "")
         yield st("bad_" + k) == "400" and want in v, "bad input %s: 400 naming it (got %s)" % (k, v)
+    c5 = counts(r, "G5")
+    yield a.get("r5_inits") == "0" and a.get("r5_counting") == "yes", \
+        "a snapshot restored through the Uffd backend continues its count (no second boot)"
+    if before and c5:
+        yield before[0] < c5[0][0] <= before[0] + 2, \
+            "Uffd restore: the first counter line continues the count (%d then %d)" % (
+                before[0], c5[0][0])
+    else:
+        yield False, "Uffd restore: counter lines after restore (%s)" % c5
+    mu = re.match(r"(\d+) served=(\d+)", a.get("uffd_handler", ""))
+    yield mu is not None and mu.group(1) == "0" and 0 < int(mu.group(2)) < MEM_MIB * 256, \
+        "the Uffd handler exits 0 with Hearth, having served some but not all of the RAM's " \
+        "pages (got %s)" % a.get("uffd_handler")
     yield '"Not started"' in a.get("bad_info", ""), \
         "after the refused loads the instance is still Not started (%s)" % a.get("bad_info")
     yield a.get("done") == "yes", "the plan ran to its end"
@@ -435,7 +467,10 @@ def main():
     a = ap.parse_args()
     if a.hearth:
         os.environ["HEARTH"] = os.path.abspath(a.hearth)
-    tools = {"/bin/curl": shutil.which("curl"), "/bin/readelf": shutil.which("readelf")}
+    handler = os.path.join(os.path.dirname(os.environ.get("HEARTH", os.path.join(
+        L.REPO, "build", "hearth"))), "tests", "uffd", "uffd_handler")
+    tools = {"/bin/curl": shutil.which("curl"), "/bin/readelf": shutil.which("readelf"),
+             "/bin/uffd_handler": handler if os.path.exists(handler) else None}
     missing = [k for k, v in tools.items() if not v]
     if missing:
         print("FAIL %s not installed (scripts/deps.sh build installs them)" % missing)

@@ -111,6 +111,29 @@ static void test_load_ok_paused_and_resumed(void **state)
 	assert_int_equal(f->ctl.state, CTL_RUNNING);
 }
 
+/* The Uffd backend: its backend_path is the handler's socket, and the load is told it is one. */
+static void test_load_uffd(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\", "
+			     "\"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": "
+			     "\"/run/h.sock\"}, \"track_dirty_pages\": true}"), 204);
+	assert_int_equal(f->vm.loads, 1);
+	assert_true(f->vm.last_uffd);
+	assert_true(f->vm.last_dirty);
+	assert_string_equal(f->vm.last_mem, "/run/h.sock");
+	assert_int_equal(f->ctl.state, CTL_PAUSED);
+}
+
+static void test_load_file_is_not_uffd(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "PUT", "/snapshot/load", LOAD), 204);
+	assert_false(f->vm.last_uffd);
+}
+
 static void test_load_fields(void **state)
 {
 	struct fixture *f = *state;
@@ -156,8 +179,14 @@ static void test_load_refused(void **state)
 {
 	struct fixture *f = *state;
 	static const char *const bad[][2] = {
+		{ "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Uffd\"}}",
+		  "backend_path" },
 		{ "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Uffd\", "
-		  "\"backend_path\": \"/u\"}}", "Uffd memory backend is not supported" },
+		  "\"backend_path\": \"\"}}", "must not be empty" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Uffd\", "
+		  "\"backend_path\": 7}}", "backend_path" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"uffd\", "
+		  "\"backend_path\": \"/u\"}}", "'uffd' is not one of File, Uffd" },
 		{ "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Disk\", "
 		  "\"backend_path\": \"/u\"}}", "'Disk' is not one of File, Uffd" },
 		{ "{\"snapshot_path\": \"/s\"}", "missing required field 'mem_backend'" },
@@ -236,6 +265,26 @@ static void test_restore_cli(void **state)
 	assert_non_null(strstr(e.msg, "'x'"));
 }
 
+/* --mem-uffd SOCKET: the same request as mem_backend Uffd; with --mem too, refused. */
+static void test_restore_cli_uffd(void **state)
+{
+	struct cli_restore_opts o;
+	struct err e;
+	char *uffd[] = { "hearth", "restore", "--snapshot", "a", "--mem-uffd", "h.sock", NULL };
+	char *both[] = { "hearth", "restore", "--snapshot", "a", "--mem-uffd", "h.sock", "--mem",
+			 "b", NULL };
+	char *file[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b", NULL };
+
+	(void)state;
+	assert_int_equal(cli_restore_parse(6, uffd, &o, &e), 0);
+	assert_true(o.load.mem_uffd);
+	assert_string_equal(o.load.mem_path, "h.sock");
+	assert_int_equal(cli_restore_parse(8, both, &o, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "not both"));
+	assert_int_equal(cli_restore_parse(6, file, &o, &e), 0);
+	assert_false(o.load.mem_uffd);
+}
+
 /* `hearth restore`'s overrides: the same request PUT /snapshot/load makes. */
 static void test_restore_cli_overrides(void **state)
 {
@@ -277,9 +326,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_bad_bodies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_ok_paused_and_resumed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_uffd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_file_is_not_uffd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_overrides, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_refused, setup, teardown),
 		cmocka_unit_test(test_restore_cli),
+		cmocka_unit_test(test_restore_cli_uffd),
 		cmocka_unit_test(test_restore_cli_overrides),
 	};
 

@@ -1,0 +1,79 @@
+#include "mem/guest_mem_uffd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* userfaultfd(2), else /dev/userfaultfd (Linux 6.1+), whose access is the file's mode. */
+static int uffd_create(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK), dev, err;
+
+	if (fd >= 0)
+		return fd;
+	err = errno;
+	if (err != EPERM && err != EACCES)
+		return -err;
+	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		return -EPERM;
+	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+	err = errno;
+	close(dev);
+	return fd >= 0 ? fd : err == EPERM || err == EACCES ? -EPERM : -err;
+}
+
+int guest_mem_uffd_register(struct guest_mem *gm)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
+	int fd, ret;
+
+	if (gm->uffd_held)
+		return -EBUSY;
+	fd = uffd_create();
+	if (fd < 0)
+		return fd;
+	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+		ret = -errno;
+		goto err_close;
+	}
+	for (unsigned int i = 0; i < gm->nregions; i++) {
+		struct uffdio_register reg = {
+			.range = { (uint64_t)(uintptr_t)gm->regions[i].hva, gm->regions[i].size },
+			.mode = UFFDIO_REGISTER_MODE_MISSING,
+		};
+
+		if (!gm->regions[i].hva) {
+			ret = -EINVAL;
+			goto err_close;
+		}
+		if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0) {
+			ret = -errno;
+			goto err_close;
+		}
+		if (!(reg.ioctls & (1ull << _UFFDIO_COPY))) {
+			ret = -EOPNOTSUPP;
+			goto err_close;
+		}
+	}
+	gm->uffd = fd;
+	gm->uffd_sock = -1;
+	gm->uffd_held = true;
+	return fd;
+
+err_close:
+	/* Closing the last reference unregisters every range again. */
+	close(fd);
+	return ret;
+}
+
+int guest_mem_uffd_keep(struct guest_mem *gm, int fd)
+{
+	if (!gm->uffd_held || gm->uffd_sock >= 0)
+		return -EINVAL;
+	gm->uffd_sock = fd;
+	return 0;
+}
