@@ -27,6 +27,8 @@ fi
 echo "== guest tests: where each runs on this host (the placement rule)"
 echo "$placement" | sed 's/^/   /'
 lab_guests=$(echo "$placement" | awk '$2 == "lab" || $2 == "native+lab" {print $1}' | sort | paste -sd, -)
+# Guest tests with runners of their own whose check a lab file makes here.
+lab_covered=$(echo "$placement" | awk '$2 ~ /^lab:/ {print $1}' | sort | paste -sd, -)
 
 # Adds one meson build's results from its JSON test log. A SKIP of a guest
 # test the rule placed in the lab is not counted here: the lab counts it
@@ -34,7 +36,7 @@ lab_guests=$(echo "$placement" | awk '$2 == "lab" || $2 == "native+lab" {print $
 count_meson() {
   local log=$1/meson-logs/testlog.json
   [ -f "$log" ] || return 0
-  read -r p f s < <(python3 - "$log" "$lab_guests" <<'PY'
+  read -r p f s < <(python3 - "$log" "$lab_guests,$lab_covered" <<'PY'
 import json, sys
 lab = set(filter(None, sys.argv[2].split(",")))
 p = f = s = 0

@@ -990,11 +990,32 @@ def run_native(guestrun, hearth, inv, timeout=TIMEOUT):
                         [hearth] + inv.args, timeout)
 
 
+# Guest tests with runners of their own (meson's guest suite, not TESTS):
+# what each needs, and the lab file that makes the same check under
+# hardware virtualization. Where the host lacks a need, the native run
+# skips and the lab file (which scripts/test.sh always runs) counts.
+EXTERNAL = {
+    "snapshot-uffd": (("kvm",), "test_snapshot"),
+}
+
+
+def external_placement(needs, lab_file, kind):
+    """("native" | "lab:FILE", why) for an EXTERNAL test on a host of this kind."""
+    missing = sorted(set(needs) - PROVIDES[kind])
+    if not missing:
+        return "native", "needs " + ", ".join(sorted(needs))
+    return "lab:" + lab_file, "a %s host lacks %s; tests/lab/%s.py checks it" % (
+        kind, ", ".join(missing), lab_file)
+
+
 def print_placement(kind, why, out=sys.stdout):
-    """One line per test: NAME native|lab why; scripts/test.sh reads them."""
+    """One line per test: NAME native|lab|native+lab|lab:FILE why; scripts/test.sh reads them."""
     out.write("host: %s (%s)\n" % (kind, why))
     for name, test in TESTS.items():
         where, reason = placement(test, kind)
+        out.write("%s %s %s\n" % (name, where, reason))
+    for name, (needs, lab_file) in EXTERNAL.items():
+        where, reason = external_placement(needs, lab_file, kind)
         out.write("%s %s %s\n" % (name, where, reason))
 
 
