@@ -11,6 +11,7 @@
 
 #include "vmm/config_json.h"
 #include "vmm/config_json_cpu.h"
+#include "vmm/config_json_fault.h"
 #include "vmm/config_json_observe.h"
 #include "vmm/logger.h"
 
@@ -64,10 +65,41 @@ static int put_metrics(struct ctl *ctl, json_t *o, struct err *err)
 	return 0;
 }
 
+/* serde's name for each body's Firecracker type, for a body that is no object. */
+static const char *body_struct(enum ctl_type type)
+{
+	switch (type) {
+	case CTL_PUT_BOOT_SOURCE:
+		return "struct BootSourceConfig";
+	case CTL_PUT_MACHINE:
+		return "struct MachineConfig";
+	case CTL_PATCH_MACHINE:
+		return "struct MachineConfigUpdate";
+	case CTL_PUT_DRIVE:
+		return "struct BlockDeviceConfig";
+	case CTL_PUT_NET:
+		return "struct NetworkInterfaceConfig";
+	case CTL_PUT_VSOCK:
+		return "struct VsockDeviceConfig";
+	case CTL_PUT_ENTROPY:
+		return "struct EntropyDeviceConfig";
+	case CTL_PUT_LOGGER:
+		return "struct LoggerConfig";
+	case CTL_PUT_METRICS:
+		return "struct MetricsConfig";
+	case CTL_PUT_SERIAL:
+		return "struct SerialConfig";
+	case CTL_PUT_CPU_CONFIG:
+		return "struct CustomCpuTemplate";
+	default:
+		return "a map";
+	}
+}
+
 int ctl_model_put(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
 {
 	struct vm_config *c = &ctl->cfg;
-	json_t *o = config_json_body(a->body, a->len, err);
+	json_t *o = config_json_body(a->body, a->len, body_struct(a->type), err);
 	int ret;
 
 	if (!o)
@@ -112,6 +144,9 @@ int ctl_model_put(struct ctl *ctl, const struct ctl_action *a, json_t **out, str
 			      (int)a->type);
 		break;
 	}
+	/* A body Firecracker's deserializer would refuse: its words, its line and column. */
+	if (ret)
+		config_json_fault_place(err, a->body, a->len, o);
 	json_decref(o);
 	return ret;
 }
