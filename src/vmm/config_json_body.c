@@ -37,13 +37,13 @@ static const char *syntax_words(const char *text, const char *tok, const char *b
 
 	*off = start + 1;
 	if (!tok) {
+		/* What serde_json was reading when the input ran out, from the byte before. */
 		*off = len;
-		if (!strncmp(text, "string or '}' expected", 22) || !strncmp(text, "':' expected", 12) ||
-		    !strncmp(text, "'}' expected", 12))
-			return "EOF while parsing an object";
-		if (!strncmp(text, "']' expected", 12) || before == '[' || before == ',')
+		if (before == ',' || before == ':' || !before)
+			return "EOF while parsing a value";
+		if (before == '[' || !strncmp(text, "']' expected", 12))
 			return "EOF while parsing a list";
-		return "EOF while parsing a value";
+		return "EOF while parsing an object";
 	}
 	if (!strncmp(text, "premature end of input", 22)) {
 		*off = len;

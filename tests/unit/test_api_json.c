@@ -630,6 +630,12 @@ static void test_parse_body(void **state)
 	expect_body_fault("{\"a\":", "EOF while parsing a value at line 1 column 5");
 	expect_body_fault("{\"a\":\"x", "EOF while parsing a string at line 1 column 7");
 	expect_body_fault("{\"a\":[", "EOF while parsing a list at line 1 column 6");
+	expect_body_fault("{\"a\":[1", "EOF while parsing a list at line 1 column 7");
+	expect_body_fault("{\"a\":[1,", "EOF while parsing a value at line 1 column 8");
+	expect_body_fault("{\"a\":1,", "EOF while parsing a value at line 1 column 7");
+	expect_body_fault("{\"a\":1 ", "EOF while parsing an object at line 1 column 7");
+	expect_body_fault("{\"a\":nul}", "expected ident at line 1 column 9");
+	expect_body_fault("{\"a\":-}", "invalid number at line 1 column 7");
 	expect_body_fault("{\"a\":}", "expected value at line 1 column 6");
 	expect_body_fault("{\"a\" 1}", "expected `:` at line 1 column 6");
 	expect_body_fault("{\"a\":1 \"b\":2}", "expected `,` or `}` at line 1 column 8");
