@@ -330,7 +330,7 @@ static bool walk(struct spot *w, size_t *i, json_t *v, int depth)
 {
 	size_t j = *i;
 
-	if (depth > 64 || j >= w->len)
+	if (depth > 128 || j >= w->len)
 		return false;
 	if (w->s[j] == '{')
 		return json_is_object(v) && walk_object(w, i, v, depth);

@@ -13,6 +13,7 @@
 
 #include "api/json_request.h"
 #include "vmm/config_json.h"
+#include "vmm/config_json_fault.h"
 
 static struct err err;
 
@@ -657,10 +658,73 @@ static void test_parse_body(void **state)
 	json_decref(o);
 }
 
+/* A boot source body through the check and serde_json's placing of its fault. */
+static void expect_placed(const char *body, const char *words)
+{
+	struct vm_config c;
+	char want[ERR_MSG_MAX];
+	json_t *o = J(body);
+
+	vm_config_init(&c);
+	assert_int_equal(config_json_boot_source(&c, o, &err), -EINVAL);
+	config_json_fault_place(&err, body, strlen(body), o);
+	json_decref(o);
+	vm_config_release(&c);
+	snprintf(want, sizeof(want), "An error occurred when deserializing the json body of a "
+		 "request: %s.", words);
+	assert_string_equal(err.msg, want);
+}
+
+/*
+ * The spot is found by walking the text beside the parsed tree: strings
+ * with escapes (a quote, a brace) before it, keys with escapes, blanks
+ * and lines, values inside arrays do not throw the count off.
+ */
+static void test_fault_place(void **state)
+{
+	(void)state;
+	expect_placed("{\"boot_args\": \"a\\\"}{\", \"kernel_image_path\": \"/k\", \"x\\ty\": 1}",
+		      "unknown field `x\ty`, expected one of `kernel_image_path`, `initrd_path`, "
+		      "`boot_args` at line 1 column 56");
+	expect_placed("{\n  \"boot_args\": \"}\"\n}", "missing field `kernel_image_path` at line 3 "
+		      "column 1");
+	expect_placed("{\"kernel_image_path\":\n\t[1, {\"a\": 2}]}", "invalid type: sequence, "
+		      "expected a string at line 2 column 1");
+	expect_placed("{\"kernel_image_path\": 1.5e300}", "invalid type: floating point `1.5e300`, "
+		      "expected a string at line 1 column 29");
+	expect_placed("{\"kernel_image_path\": 0.25}", "invalid type: floating point `0.25`, "
+		      "expected a string at line 1 column 26");
+	expect_placed("{\"kernel_image_path\": 20.0}", "invalid type: floating point `20.0`, "
+		      "expected a string at line 1 column 26");
+	expect_placed("{\"kernel_image_path\": null}", "invalid type: null, expected a string at "
+		      "line 1 column 26");
+	expect_placed("{\"kernel_image_path\": \"\\u0001\\\"\\u00e9\", \"boot_args\": \"b\", \"a\": 1}",
+		      "unknown field `a`, expected one of `kernel_image_path`, `initrd_path`, "
+		      "`boot_args` at line 1 column 61");
+	expect_placed("{\"kernel_image_path\": {\"a\": 1}}", "invalid type: map, expected a string "
+		      "at line 1 column 22");
+	{
+		/* A string quoted as Rust's Debug quotes it. */
+		const char *body = "{\"vcpu_count\": \"\\u0001\\\"\\n\"}";
+		struct vm_config c;
+		json_t *o = J(body);
+
+		vm_config_init(&c);
+		assert_int_equal(config_json_machine(&c, o, true, &err), -EINVAL);
+		config_json_fault_place(&err, body, strlen(body), o);
+		json_decref(o);
+		vm_config_release(&c);
+		assert_string_equal(err.msg, "An error occurred when deserializing the json body of "
+				    "a request: invalid type: string \"\\u{1}\\\"\\n\", expected u8 at "
+				    "line 1 column 27.");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_boot_source),
+		cmocka_unit_test(test_fault_place),
 		cmocka_unit_test(test_machine),
 		cmocka_unit_test(test_machine_smt_templates),
 		cmocka_unit_test(test_drive),
