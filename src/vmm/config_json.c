@@ -286,8 +286,8 @@ int config_json_drive(struct vm_config *c, json_t *o, const char *path_id, struc
 		return ret;
 	id = jstr(o, "drive_id");
 	if (path_id && strcmp(id, path_id) != 0)
-		return err_set(err, true, -EINVAL, "The id from the path does not match the id "
-			       "from the body!");
+		return jfault_plain(err, what, o, "The id from the path does not match the id "
+				    "from the body!");
 	ret = vm_config_check_id("drive_id", id, err);
 	if (ret)
 		return err_prefix(err, ret, "%s: ", what);
@@ -354,6 +354,17 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return 0;
 }
 
+/* Firecracker's parse_put_net words, which name both ids. */
+static int net_id_mismatch(struct err *err, const char *what, json_t *o, const char *path_id,
+			   const char *id)
+{
+	char words[ERR_MSG_MAX];
+
+	snprintf(words, sizeof(words), "The id from the path [%s] does not match the id from the "
+		 "body [%s]!", path_id, id);
+	return jfault_plain(err, what, o, words);
+}
+
 int config_json_net(struct vm_config *c, json_t *o, const char *path_id, struct err *err)
 {
 	const char *what = "network-interfaces";
@@ -366,8 +377,7 @@ int config_json_net(struct vm_config *c, json_t *o, const char *path_id, struct 
 		return ret;
 	id = jstr(o, "iface_id");
 	if (path_id && strcmp(id, path_id) != 0)
-		return err_set(err, true, -EINVAL, "The id from the path [%s] does not match the id "
-			       "from the body [%s]!", path_id, id);
+		return net_id_mismatch(err, what, o, path_id, id);
 	ret = vm_config_check_id("iface_id", id, err);
 	if (ret)
 		return err_prefix(err, ret, "%s: ", what);

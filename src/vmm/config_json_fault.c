@@ -13,6 +13,7 @@ enum {
 	AT_VALUE,       /* just past a scalar value; at an object's or array's bracket */
 	AT_VALUE_PEEK,  /* the value's first byte, as serde_json's peek_error counts it */
 	AT_NOWHERE,     /* serde's custom error, which names no line */
+	AT_PLAIN,       /* Firecracker's own words about the body, not wrapped */
 };
 
 void jfault_list(char *buf, size_t size, const char *const *names)
@@ -77,6 +78,11 @@ int jfault_variant(struct err *err, const char *what, json_t *o, const char *key
 int jfault_custom(struct err *err, const char *what, json_t *o, const char *words)
 {
 	return fault(err, what, o, NULL, AT_NOWHERE, "%s%s", words, "");
+}
+
+int jfault_plain(struct err *err, const char *what, json_t *o, const char *words)
+{
+	return fault(err, what, o, NULL, AT_PLAIN, "%s%s", words, "");
 }
 
 int jfault_enum_type(struct err *err, const char *what, json_t *o, const char *key)
@@ -368,6 +374,10 @@ void config_json_fault_place(struct err *err, const char *body, size_t len, json
 	if (!err->at || err->at_off >= sizeof(err->msg))
 		return;
 	snprintf(words, sizeof(words), "%s", err->msg + err->at_off);
+	if (err->at_how == AT_PLAIN) {
+		err_set(err, true, -EINVAL, "%s", words);
+		return;
+	}
 	i = blanks(&w, 0);
 	if (!body || w.how == AT_NOWHERE || !walk(&w, &i, root, 0) || !w.found) {
 		err_set(err, true, -EINVAL, "An error occurred when deserializing the json body of "

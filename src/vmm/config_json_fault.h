@@ -38,6 +38,8 @@ int jfault_variant(struct err *err, const char *what, json_t *o, const char *key
 		   const char *const *variants);
 /* Firecracker's own words as a serde custom error, which names no line (o: the body). */
 int jfault_custom(struct err *err, const char *what, json_t *o, const char *words);
+/* Firecracker's own words about the body, answered as they are (the id in the path). */
+int jfault_plain(struct err *err, const char *what, json_t *o, const char *words);
 /* o's key holds no string for an enum: serde_json's "expected value", at the value. */
 int jfault_enum_type(struct err *err, const char *what, json_t *o, const char *key);
 

@@ -326,6 +326,21 @@ static void test_start_pause_and_ctrl_alt_del(void **state)
 
 	f->vm.start_ret = 0;
 	assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+	/*
+	 * Firecracker reads a body before it looks at the state: after boot
+	 * an unreadable one is answered as unreadable, a readable one (even
+	 * with a bad value) as too late.
+	 */
+	assert_int_equal(req(f, "PUT", "/boot-source", "{\"kernel_image_path\": \"/k\", "
+			     "\"foo\": 1}"), 400);
+	expect_fault_is(SERDE "unknown field `foo`, expected one of `kernel_image_path`, "
+			"`initrd_path`, `boot_args` at line 1 column 33.");
+	assert_int_equal(req(f, "PUT", "/drives/x", "{\"drive_id\": \"y\", \"path_on_host\": "
+			     "\"/r\", \"is_root_device\": false}"), 400);
+	expect_fault_is("The id from the path does not match the id from the body!");
+	assert_int_equal(req(f, "PUT", "/machine-config", "{\"vcpu_count\": 0, "
+			     "\"mem_size_mib\": 128}"), 400);
+	expect_fault_is("The requested operation is not supported after starting the microVM.");
 	assert_int_equal(f->vm.starts, 2);
 	assert_int_equal(f->vm.vcpus_seen, 3);
 	assert_int_equal(req(f, "GET", "/", NULL), 200);
