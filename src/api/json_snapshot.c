@@ -3,14 +3,19 @@
 #include <errno.h>
 #include <string.h>
 
+#include "vmm/config_json_fault.h"
 #include "vmm/config_json_fields.h"
 
+static const char *const snapshot_types[] = { "Diff", "Full", NULL };
+static const char *const backend_types[] = { "File", "Uffd", NULL };
+
+/* Firecracker's CreateSnapshotParams. */
 static const struct jfield create_fields[] = {
-	{ "snapshot_type", J_STR, false, NULL },
-	{ "snapshot_path", J_STR, true, NULL },
-	{ "mem_file_path", J_STR, true, NULL },
-	{ "version", J_STR, false, NULL },   /* Firecracker's old field; ignored there too */
-	{ NULL, J_STR, false, NULL },
+	{ "snapshot_type", J_ENUM, false, NULL, NULL, snapshot_types },
+	{ "snapshot_path", J_STR, true, NULL, "path string", NULL },
+	{ "mem_file_path", J_STR, true, NULL, "path string", NULL },
+	{ "version", J_STR, false, NULL, NULL, NULL },   /* Firecracker's old field; ignored there too */
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 int json_snapshot_create(json_t *o, struct snap_create_req *c, struct err *err)
@@ -22,9 +27,6 @@ int json_snapshot_create(json_t *o, struct snap_create_req *c, struct err *err)
 		return ret;
 	memset(c, 0, sizeof(*c));
 	type = json_string_value(json_object_get(o, "snapshot_type"));
-	if (type && strcmp(type, "Full") && strcmp(type, "Diff"))
-		return err_set(err, true, -EINVAL, "%s: snapshot_type '%.64s' is not one of Full, "
-			       "Diff", what, type);
 	c->diff = type && !strcmp(type, "Diff");
 	c->snapshot_path = json_string_value(json_object_get(o, "snapshot_path"));
 	c->mem_file_path = json_string_value(json_object_get(o, "mem_file_path"));
@@ -37,42 +39,43 @@ int json_snapshot_create(json_t *o, struct snap_create_req *c, struct err *err)
 	return 0;
 }
 
+/* Firecracker's LoadSnapshotConfig, and drive_overrides. */
 static const struct jfield load_fields[] = {
-	{ "snapshot_path", J_STR, true, NULL },
-	{ "mem_file_path", J_STR, false, NULL },
-	{ "mem_backend", J_OBJ, false, NULL },
-	{ "enable_diff_snapshots", J_BOOL, false, NULL },
-	{ "track_dirty_pages", J_BOOL, false, NULL },
-	{ "resume_vm", J_BOOL, false, NULL },
-	{ "network_overrides", J_ARR, false, NULL },
-	{ "drive_overrides", J_ARR, false, NULL },      /* Hearth's: drives' images */
-	{ "vsock_override", J_OBJ, false, NULL },
-	{ NULL, J_STR, false, NULL },
+	{ "snapshot_path", J_STR, true, NULL, "path string", NULL },
+	{ "mem_file_path", J_STR, false, NULL, "path string", NULL },
+	{ "mem_backend", J_OBJ, false, NULL, "struct MemBackendConfig", NULL },
+	{ "enable_diff_snapshots", J_BOOL, false, NULL, NULL, NULL },
+	{ "track_dirty_pages", J_BOOL, false, NULL, NULL, NULL },
+	{ "resume_vm", J_BOOL, false, NULL, NULL, NULL },
+	{ "network_overrides", J_ARR, false, NULL, NULL, NULL },
+	{ "drive_overrides", J_ARR, false, NULL, NULL, NULL },      /* Hearth's: drives' images */
+	{ "vsock_override", J_OBJ, false, NULL, "struct VsockOverride", NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 static const struct jfield backend_fields[] = {
-	{ "backend_type", J_STR, true, NULL },
-	{ "backend_path", J_STR, true, NULL },
-	{ NULL, J_STR, false, NULL },
+	{ "backend_path", J_STR, true, NULL, "path string", NULL },
+	{ "backend_type", J_ENUM, true, NULL, NULL, backend_types },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 /* A TAP's host_dev_name, or (Hearth's) a user-mode NIC's backend: --net's spec. */
 static const struct jfield override_fields[] = {
-	{ "iface_id", J_STR, true, NULL },
-	{ "host_dev_name", J_STR, false, NULL },
-	{ "backend", J_STR, false, NULL },
-	{ NULL, J_STR, false, NULL },
+	{ "iface_id", J_STR, true, NULL, NULL, NULL },
+	{ "host_dev_name", J_STR, false, NULL, NULL, NULL },
+	{ "backend", J_STR, false, NULL, NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 static const struct jfield drive_override_fields[] = {
-	{ "drive_id", J_STR, true, NULL },
-	{ "path_on_host", J_STR, true, NULL },
-	{ NULL, J_STR, false, NULL },
+	{ "drive_id", J_STR, true, NULL, NULL, NULL },
+	{ "path_on_host", J_STR, true, NULL, NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 static const struct jfield vsock_override_fields[] = {
-	{ "uds_path", J_STR, true, NULL },
-	{ NULL, J_STR, false, NULL },
+	{ "uds_path", J_STR, true, NULL, NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 static int load_backend(json_t *o, struct snap_load_req *l, struct err *err)
@@ -84,17 +87,21 @@ static int load_backend(json_t *o, struct snap_load_req *l, struct err *err)
 	if (json_is_null(b))
 		b = NULL;
 	l->mem_path = json_string_value(json_object_get(o, "mem_file_path"));
+	/* The object's own faults first, as serde finds them before these two. */
+	if (b) {
+		ret = config_json_check("snapshot/load: mem_backend", b, backend_fields, err);
+		if (ret)
+			return ret;
+	}
+	/* Firecracker's TOO_MANY_FIELDS and MISSING_FIELD (parse_put_snapshot_load). */
 	if (b && l->mem_path)
-		return err_set(err, true, -EINVAL, "snapshot/load: give mem_backend or the "
-			       "deprecated mem_file_path, not both");
+		return jfault_custom(err, "snapshot/load", o, "too many fields: either "
+				     "`mem_backend` or `mem_file_path` exclusively is required");
 	if (!b && !l->mem_path)
-		return err_set(err, true, -EINVAL, "snapshot/load: missing required field "
-			       "'mem_backend'");
+		return jfault_custom(err, "snapshot/load", o, "missing field: either `mem_backend` "
+				     "or `mem_file_path` is required");
 	if (!b)
 		return 0;
-	ret = config_json_check("snapshot/load: mem_backend", b, backend_fields, err);
-	if (ret)
-		return ret;
 	type = json_string_value(json_object_get(b, "backend_type"));
 	l->mem_uffd = !strcmp(type, "Uffd");
 	if (!l->mem_uffd && strcmp(type, "File"))

@@ -14,6 +14,7 @@
 #include "util/err.h"
 #include "util/log.h"
 #include "vmm/config_json.h"
+#include "vmm/config_json_fault.h"
 
 /*
  * Fills the action from the request's body, one JSON object whose strings
@@ -54,60 +55,51 @@ void api_reply_fault(struct api_reply *r, unsigned int status, const char *msg)
 		r->status = 500;
 }
 
-/* o's one field, name, which must be a string: its value, or NULL with err. */
-static const char *only_string(json_t *o, const char *what, const char *name, struct err *err)
-{
-	const char *key, *value;
-	json_t *v;
-
-	json_object_foreach(o, key, v) {
-		if (strcmp(key, name) != 0) {
-			err_set(err, true, -EINVAL, "%s: unknown field '%.64s'", what, key);
-			return NULL;
-		}
-	}
-	v = json_object_get(o, name);
-	value = json_string_value(v);
-	if (!v)
-		err_set(err, true, -EINVAL, "%s: missing required field '%s'", what, name);
-	else if (!value)
-		err_set(err, true, -EINVAL, "%s: field '%s' must be a string", what, name);
-	return value;
-}
-
 /* A value a body may name, and the action it stands for. */
 struct api_choice {
 	const char *name;
 	enum ctl_type type;
 };
 
-/* o's one field, name: a string among choices, whose action a becomes. */
+/*
+ * o's one field, name: a Rust enum among choices (in Firecracker's
+ * order), whose action a becomes. Firecracker's ActionBody and Vm, with
+ * serde's words for what they refuse.
+ */
 static int decode_choice(json_t *o, const char *what, const char *name,
 			 const struct api_choice *choices, struct ctl_action *a, struct err *err)
 {
-	const char *value = only_string(o, what, name, err);
-	char list[128] = "";
+	const char *fields[] = { name, NULL }, *variants[8], *key, *value;
+	size_t n = 0;
+	json_t *v;
 
+	for (const struct api_choice *c = choices; c->name && n < 7; c++)
+		variants[n++] = c->name;
+	variants[n] = NULL;
+	json_object_foreach(o, key, v) {
+		if (strcmp(key, name) != 0)
+			return jfault_unknown(err, what, o, key, fields);
+		if (!json_is_string(v))
+			return jfault_enum_type(err, what, o, key);
+	}
+	value = json_string_value(json_object_get(o, name));
 	if (!value)
-		return -EINVAL;
+		return jfault_missing(err, what, o, name);
 	for (const struct api_choice *c = choices; c->name; c++) {
 		if (!strcmp(value, c->name)) {
 			a->type = c->type;
 			return 0;
 		}
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-			 c == choices ? "" : ", ", c->name);
 	}
-	return err_set(err, true, -EINVAL, "%s: %s '%.64s' is not one of %s", what, name, value,
-		       list);
+	return jfault_variant(err, what, o, name, variants);
 }
 
 /* {"action_type": "..."}: the actions PUT /actions offers. */
 static int decode_actions(json_t *o, const char *id, struct ctl_action *a, struct err *err)
 {
 	static const struct api_choice actions[] = {
-		{ "InstanceStart", CTL_INSTANCE_START },
 		{ "FlushMetrics", CTL_FLUSH_METRICS },
+		{ "InstanceStart", CTL_INSTANCE_START },
 		{ "SendCtrlAltDel", CTL_SEND_CTRL_ALT_DEL },
 		{ NULL, CTL_NTYPES },
 	};
@@ -270,6 +262,27 @@ static const struct api_route_entry *route_find(const char *method, const char *
 	return NULL;
 }
 
+/* serde's name for the body a decoded route takes: Firecracker's type. */
+static const char *body_struct(enum ctl_type type)
+{
+	switch (type) {
+	case CTL_INSTANCE_START:
+		return "struct ActionBody";
+	case CTL_PAUSE:
+		return "struct Vm";
+	case CTL_PATCH_DRIVE:
+		return "struct BlockDeviceUpdateConfig";
+	case CTL_PATCH_NET:
+		return "struct NetworkInterfaceUpdateConfig";
+	case CTL_SNAPSHOT_CREATE:
+		return "struct CreateSnapshotParams";
+	case CTL_SNAPSHOT_LOAD:
+		return "struct LoadSnapshotConfig";
+	default:
+		return "a map";
+	}
+}
+
 /* The request as an action, and the handler's answer. */
 static int route_run(struct ctl *ctl, const struct api_route_entry *e, const char *id,
 		     const char *body, size_t len, json_t **out, struct err *err)
@@ -279,10 +292,12 @@ static int route_run(struct ctl *ctl, const struct api_route_entry *e, const cha
 	int ret;
 
 	if (e->decode) {
-		o = config_json_body(body, len, err);
+		o = config_json_body(body, len, body_struct(e->type), err);
 		if (!o)
 			return -EINVAL;
 		ret = e->decode(o, id, &a, err);
+		if (ret)
+			config_json_fault_place(err, body, len, o);
 		if (!ret)
 			ret = ctl_handle(ctl, &a, out, err);
 		json_decref(o);
@@ -338,7 +353,13 @@ void api_route(struct ctl *ctl, const char *method, const char *path, const char
 	r->body = NULL;
 	r->deprecated = uses_deprecated(method, path, body, len);
 	e = route_find(method, path, &id);
-	if (e) {
+	/* Firecracker's method_to_error, before the path is looked at. */
+	if (!len && (!strcmp(method, "PUT") || !strcmp(method, "PATCH"))) {
+		err_set(&err, true, -EINVAL, "Empty %s request.", method);
+		api_reply_fault(r, 400, err.msg);
+	} else if (len && !strcmp(method, "GET")) {
+		api_reply_fault(r, 400, "GET request cannot have a body.");
+	} else if (e) {
 		ret = route_run(ctl, e, id, body, len, &out, &err);
 		route_reply(r, ret, out, &err);
 	} else {

@@ -223,10 +223,14 @@ int ctl_handle(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct
 			       (int)a->type);
 	}
 	pthread_mutex_lock(&ctl->lock);
-	if (r->refused[ctl->state])
-		ret = err_set(err, true, -EINVAL, "%s", r->refused[ctl->state]);
-	else
+	if (r->refused[ctl->state]) {
+		/* As Firecracker, which reads a body before it looks at the state. */
+		ret = r->run == ctl_model_put ? ctl_model_body_fault(ctl, a, err) : 0;
+		if (!ret)
+			ret = err_set(err, true, -EINVAL, "%s", r->refused[ctl->state]);
+	} else {
 		ret = r->run(ctl, a, &reply, err);
+	}
 	pthread_mutex_unlock(&ctl->lock);
 	if (out)
 		*out = reply;

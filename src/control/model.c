@@ -11,6 +11,7 @@
 
 #include "vmm/config_json.h"
 #include "vmm/config_json_cpu.h"
+#include "vmm/config_json_fault.h"
 #include "vmm/config_json_observe.h"
 #include "vmm/config_mmds.h"
 #include "vmm/logger.h"
@@ -65,10 +66,82 @@ static int put_metrics(struct ctl *ctl, json_t *o, struct err *err)
 	return 0;
 }
 
+/* serde's name for each body's Firecracker type, for a body that is no object. */
+static const char *body_struct(enum ctl_type type)
+{
+	switch (type) {
+	case CTL_PUT_BOOT_SOURCE:
+		return "struct BootSourceConfig";
+	case CTL_PUT_MACHINE:
+		return "struct MachineConfig";
+	case CTL_PATCH_MACHINE:
+		return "struct MachineConfigUpdate";
+	case CTL_PUT_DRIVE:
+		return "struct BlockDeviceConfig";
+	case CTL_PUT_NET:
+		return "struct NetworkInterfaceConfig";
+	case CTL_PUT_VSOCK:
+		return "struct VsockDeviceConfig";
+	case CTL_PUT_ENTROPY:
+		return "struct EntropyDeviceConfig";
+	case CTL_PUT_LOGGER:
+		return "struct LoggerConfig";
+	case CTL_PUT_METRICS:
+		return "struct MetricsConfig";
+	case CTL_PUT_SERIAL:
+		return "struct SerialConfig";
+	case CTL_PUT_CPU_CONFIG:
+		return "struct CustomCpuTemplate";
+	case CTL_PUT_MMDS_CONFIG:
+		return "struct MmdsConfig";
+	default:
+		return "a map";
+	}
+}
+
+/*
+ * o into c as a->type says. dry: c is a scratch model and nothing outside
+ * it is touched (no logger or metrics file opened), for ctl_model_body_fault.
+ */
+static int model_decode(struct ctl *ctl, struct vm_config *c, const struct ctl_action *a,
+			json_t *o, bool dry, struct err *err)
+{
+	struct vm_logger l = { 0 };
+	const char *path;
+
+	switch (a->type) {
+	case CTL_PUT_BOOT_SOURCE:
+		return config_json_boot_source(c, o, err);
+	case CTL_PUT_MACHINE:
+	case CTL_PATCH_MACHINE:
+		return config_json_machine(c, o, a->type == CTL_PATCH_MACHINE, err);
+	case CTL_PUT_DRIVE:
+		return config_json_drive(c, o, a->id, err);
+	case CTL_PUT_NET:
+		return config_json_net(c, o, a->id, err);
+	case CTL_PUT_VSOCK:
+		return config_json_vsock(c, o, err);
+	case CTL_PUT_ENTROPY:
+		return config_json_entropy(c, o, err);
+	case CTL_PUT_LOGGER:
+		return dry ? config_json_logger(o, &l, err) : put_logger(ctl, o, err);
+	case CTL_PUT_METRICS:
+		return dry ? config_json_metrics(o, &path, err) : put_metrics(ctl, o, err);
+	case CTL_PUT_SERIAL:
+		return config_json_serial(c, o, err);
+	case CTL_PUT_CPU_CONFIG:
+		return config_json_cpu_config(c, o, err);
+	case CTL_PUT_MMDS_CONFIG:
+		return config_json_mmds(c, o, err);
+	default:
+		return err_set(err, false, -EINVAL, "action %d has no body for the model",
+			       (int)a->type);
+	}
+}
+
 int ctl_model_put(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
 {
-	struct vm_config *c = &ctl->cfg;
-	json_t *o = config_json_body(a->body, a->len, err);
+	json_t *o = config_json_body(a->body, a->len, body_struct(a->type), err);
 	int ret;
 
 	if (!o)
@@ -76,46 +149,33 @@ int ctl_model_put(struct ctl *ctl, const struct ctl_action *a, json_t **out, str
 	/* As Firecracker: the attempt alone closes snapshot/load (not the logger's, metrics' or serial's). */
 	if (a->type != CTL_PUT_LOGGER && a->type != CTL_PUT_METRICS && a->type != CTL_PUT_SERIAL)
 		ctl->boot_path = true;
-	switch (a->type) {
-	case CTL_PUT_BOOT_SOURCE:
-		ret = config_json_boot_source(c, o, err);
-		break;
-	case CTL_PUT_MACHINE:
-	case CTL_PATCH_MACHINE:
-		ret = config_json_machine(c, o, a->type == CTL_PATCH_MACHINE, err);
-		break;
-	case CTL_PUT_DRIVE:
-		ret = config_json_drive(c, o, a->id, err);
-		break;
-	case CTL_PUT_NET:
-		ret = config_json_net(c, o, a->id, err);
-		break;
-	case CTL_PUT_VSOCK:
-		ret = config_json_vsock(c, o, err);
-		break;
-	case CTL_PUT_ENTROPY:
-		ret = config_json_entropy(c, o, err);
-		break;
-	case CTL_PUT_LOGGER:
-		ret = put_logger(ctl, o, err);
-		break;
-	case CTL_PUT_METRICS:
-		ret = put_metrics(ctl, o, err);
-		break;
-	case CTL_PUT_SERIAL:
-		ret = config_json_serial(c, o, err);
-		break;
-	case CTL_PUT_CPU_CONFIG:
-		ret = config_json_cpu_config(c, o, err);
-		break;
-	case CTL_PUT_MMDS_CONFIG:
-		ret = config_json_mmds(c, o, err);
-		break;
-	default:
-		ret = err_set(err, false, -EINVAL, "action %d has no body for the model",
-			      (int)a->type);
-		break;
+	ret = model_decode(ctl, &ctl->cfg, a, o, false, err);
+	/* A body Firecracker's deserializer would refuse: its words, its line and column. */
+	if (ret)
+		config_json_fault_place(err, a->body, a->len, o);
+	json_decref(o);
+	return ret;
+}
+
+int ctl_model_body_fault(struct ctl *ctl, const struct ctl_action *a, struct err *err)
+{
+	struct err e = ERR_INIT;
+	struct vm_config scratch;
+	json_t *o = config_json_body(a->body, a->len, body_struct(a->type), err);
+	int ret;
+
+	if (!o)
+		return -EINVAL;
+	vm_config_init(&scratch);
+	ret = model_decode(ctl, &scratch, a, o, true, &e);
+	/* Only what the deserializer refuses: the model's own checks come after the state's. */
+	if (ret && e.at) {
+		config_json_fault_place(&e, a->body, a->len, o);
+		*err = e;
+	} else {
+		ret = 0;
 	}
+	vm_config_release(&scratch);
 	json_decref(o);
 	return ret;
 }

@@ -18,6 +18,13 @@ typedef int (*ctl_run_fn)(struct ctl *ctl, const struct ctl_action *a, json_t **
 /* The PUTs and PATCH /machine-config: a->body through the model's codec. */
 int ctl_model_put(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
 /*
+ * What Firecracker's deserializer would refuse in a->body of a PUT
+ * ctl_model_put takes, decoded on a scratch model, for a PUT refused for
+ * the state: Firecracker reads the body first. 0 when the body would be
+ * read, else -EINVAL with its words in err.
+ */
+int ctl_model_body_fault(struct ctl *ctl, const struct ctl_action *a, struct err *err);
+/*
  * Firecracker's PartialDrive and PartialNetworkInterface: checked
  * against the model, then (after boot) applied to the running device,
  * and only once that worked to the model, so GET /vm/config always

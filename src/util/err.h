@@ -19,6 +19,17 @@
 struct err {
 	bool usage;               /* the input was at fault, not the host */
 	char msg[ERR_MSG_MAX];    /* one line, no newline; "" until set */
+	/*
+	 * Where in a parsed input the fault is, for a caller that still has
+	 * the input's text to name a line and column (vmm/config_json_fault.h):
+	 * at (NULL: nowhere) and at_key name the spot, at_how what is there,
+	 * and the input's own words start at msg + at_off, after the prefixes.
+	 * err_set clears them; err_prefix keeps at_off pointing at the words.
+	 */
+	const void *at;
+	const char *at_key;
+	int at_how;
+	unsigned int at_off;
 };
 
 #define ERR_INIT { .usage = false, .msg = "" }

@@ -9,68 +9,111 @@
 #include <string.h>
 
 #include "vmm/config_json_cpu.h"
+#include "vmm/config_json_fault.h"
 #include "vmm/config_json_limiter.h"
 #include "vmm/config_mmds.h"
 
-static const char *const type_names[] = {
-	[J_STR] = "a string",
-	[J_BOOL] = "true or false",
-	[J_UINT] = "a non-negative integer",
-	[J_OBJ] = "an object",
-	[J_ARR] = "an array",
-};
-
-static bool type_ok(json_t *v, enum jtype t)
+/* serde's name for a field's Rust type, in "invalid type: ..., expected NAME". */
+static const char *expect_name(const struct jfield *f)
 {
-	switch (t) {
+	static const char *const names[] = {
+		[J_STR] = "a string",
+		[J_BOOL] = "a boolean",
+		[J_UINT] = "u64",
+		[J_OBJ] = "a map",
+		[J_ARR] = "a sequence",
+		[J_ENUM] = "a string",
+	};
+
+	return f->expect ? f->expect : names[f->type];
+}
+
+/* The largest value of J_UINT's Rust type (jansson reads no more than int64's). */
+static json_int_t uint_max(const struct jfield *f)
+{
+	if (f->expect && !strcmp(f->expect, "u8"))
+		return UINT8_MAX;
+	if (f->expect && !strcmp(f->expect, "u16"))
+		return UINT16_MAX;
+	if (f->expect && !strcmp(f->expect, "u32"))
+		return UINT32_MAX;
+	return INT64_MAX;
+}
+
+/* One field's value, not null, as Firecracker's deserializer takes it. */
+static int check_value(const char *what, json_t *o, const char *key, json_t *v,
+		       const struct jfield *f, struct err *err)
+{
+	switch (f->type) {
 	case J_STR:
-		return json_is_string(v);
+		return json_is_string(v) ? 0 : jfault_type(err, what, o, key, expect_name(f));
 	case J_BOOL:
-		return json_is_boolean(v);
+		return json_is_boolean(v) ? 0 : jfault_type(err, what, o, key, expect_name(f));
 	case J_UINT:
-		return json_is_integer(v) && json_integer_value(v) >= 0;
+		if (!json_is_integer(v))
+			return jfault_type(err, what, o, key, expect_name(f));
+		if (json_integer_value(v) < 0 || json_integer_value(v) > uint_max(f))
+			return jfault_range(err, what, o, key, expect_name(f));
+		return 0;
 	case J_OBJ:
-		return json_is_object(v);
+		return json_is_object(v) ? 0 : jfault_type(err, what, o, key, expect_name(f));
 	case J_ARR:
-		return json_is_array(v);
+		return json_is_array(v) ? 0 : jfault_type(err, what, o, key, expect_name(f));
+	case J_ENUM:
+		/* serde_json takes an enum from a string only: anything else is "expected value". */
+		if (!json_is_string(v))
+			return jfault_enum_type(err, what, o, key);
+		for (const char *const *n = f->variants; n && *n; n++)
+			if (!strcmp(*n, json_string_value(v)))
+				return 0;
+		return f->variants ? jfault_variant(err, what, o, key, f->variants) : 0;
 	}
-	return false;
+	return 0;
 }
 
 /*
  * Checks o against its fields: an object, no unknown field, each of the
  * right type, nothing unsupported, every required one there. A null value
- * counts as left out.
+ * counts as left out, but where Firecracker's field is no Option (a
+ * required one) null is its wrong type. Key by key in the body's order,
+ * then the missing ones in Firecracker's, as serde finds them.
  */
 static int check_fields(const char *what, json_t *o, const struct jfield *fields,
 			bool enforce_required, struct err *err)
 {
+	const char *names[32];
 	const char *key;
+	size_t n = 0;
 	json_t *v;
+	int ret;
 
 	if (!json_is_object(o))
 		return err_set(err, true, -EINVAL, "%s: want a JSON object", what);
+	for (const struct jfield *f = fields; f->name && n < 31; f++)
+		names[n++] = f->name;
+	names[n] = NULL;
 	json_object_foreach(o, key, v) {
 		const struct jfield *f = fields;
 
 		while (f->name && strcmp(f->name, key) != 0)
 			f++;
 		if (!f->name)
-			return err_set(err, true, -EINVAL, "%s: unknown field '%.64s'", what, key);
-		if (json_is_null(v))
+			return jfault_unknown(err, what, o, key, names);
+		if (json_is_null(v)) {
+			if (f->required && enforce_required)
+				return jfault_type(err, what, o, key, expect_name(f));
 			continue;
-		if (!type_ok(v, f->type))
-			return err_set(err, true, -EINVAL, "%s: field '%s' must be %s", what, key,
-				       type_names[f->type]);
+		}
+		ret = check_value(what, o, key, v, f, err);
+		if (ret)
+			return ret;
 		if (f->unsupported)
 			return err_set(err, true, -EINVAL, "%s: %s is not supported yet%s%s", what,
 				       key, *f->unsupported ? ": " : "", f->unsupported);
 	}
 	for (const struct jfield *f = fields; enforce_required && f->name; f++) {
-		v = json_object_get(o, f->name);
-		if (f->required && (!v || json_is_null(v)))
-			return err_set(err, true, -EINVAL, "%s: missing required field '%s'", what,
-				       f->name);
+		if (f->required && !json_object_get(o, f->name))
+			return jfault_missing(err, what, o, f->name);
 	}
 	return 0;
 }
@@ -101,11 +144,12 @@ static bool jhas(json_t *o, const char *name)
 	return v && !json_is_null(v);
 }
 
+/* Firecracker's BootSourceConfig. */
 static const struct jfield boot_fields[] = {
-	{ "kernel_image_path", J_STR, true, NULL },
-	{ "boot_args", J_STR, false, NULL },
-	{ "initrd_path", J_STR, false, NULL },
-	{ NULL, J_STR, false, NULL },
+	{ "kernel_image_path", J_STR, true, NULL, NULL, NULL },
+	{ "initrd_path", J_STR, false, NULL, NULL, NULL },
+	{ "boot_args", J_STR, false, NULL, NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 int config_json_boot_source(struct vm_config *c, json_t *o, struct err *err)
@@ -121,14 +165,18 @@ int config_json_boot_source(struct vm_config *c, json_t *o, struct err *err)
 	return ret ? err_prefix(err, ret, "%s: ", what) : 0;
 }
 
+static const char *const cpu_templates[] = { "C3", "T2", "T2S", "None", "T2CL", "T2A", NULL };
+static const char *const huge_page_sizes[] = { "None", "2M", NULL };
+
+/* Firecracker's MachineConfig (PUT) and MachineConfigUpdate (PATCH: none required). */
 static const struct jfield machine_fields[] = {
-	{ "vcpu_count", J_UINT, true, NULL },
-	{ "mem_size_mib", J_UINT, true, NULL },
-	{ "smt", J_BOOL, false, NULL },
-	{ "track_dirty_pages", J_BOOL, false, NULL },
-	{ "cpu_template", J_STR, false, NULL },
-	{ "huge_pages", J_STR, false, NULL },
-	{ NULL, J_STR, false, NULL },
+	{ "vcpu_count", J_UINT, true, NULL, "u8", NULL },
+	{ "mem_size_mib", J_UINT, true, NULL, "usize", NULL },
+	{ "smt", J_BOOL, false, NULL, NULL, NULL },
+	{ "cpu_template", J_ENUM, false, NULL, NULL, cpu_templates },
+	{ "track_dirty_pages", J_BOOL, false, NULL, NULL, NULL },
+	{ "huge_pages", J_ENUM, false, NULL, NULL, huge_page_sizes },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 /* Only "None" is honoured for huge_pages: no huge pages yet. */
@@ -183,17 +231,25 @@ int config_json_machine(struct vm_config *c, json_t *o, bool patch, struct err *
 	return 0;
 }
 
+static const char *const cache_types[] = { "Unsafe", "Writeback", NULL };
+static const char *const io_engines[] = { "Async", "Sync", NULL };
+
+/*
+ * Firecracker's BlockDeviceConfig. Its path_on_host is an Option (a
+ * vhost-user drive has a socket instead); Hearth, which has no vhost-user,
+ * requires it.
+ */
 static const struct jfield drive_fields[] = {
-	{ "drive_id", J_STR, true, NULL },
-	{ "is_root_device", J_BOOL, true, NULL },
-	{ "path_on_host", J_STR, true, NULL },
-	{ "is_read_only", J_BOOL, false, NULL },
-	{ "cache_type", J_STR, false, NULL },
-	{ "io_engine", J_STR, false, NULL },
-	{ "partuuid", J_STR, false, NULL },
-	{ "rate_limiter", J_OBJ, false, NULL },
-	{ "socket", J_STR, false, "vhost-user-block" },
-	{ NULL, J_STR, false, NULL },
+	{ "drive_id", J_STR, true, NULL, NULL, NULL },
+	{ "partuuid", J_STR, false, NULL, NULL, NULL },
+	{ "is_root_device", J_BOOL, true, NULL, NULL, NULL },
+	{ "cache_type", J_ENUM, false, NULL, NULL, cache_types },
+	{ "is_read_only", J_BOOL, false, NULL, NULL, NULL },
+	{ "path_on_host", J_STR, true, NULL, NULL, NULL },
+	{ "rate_limiter", J_OBJ, false, NULL, "struct RateLimiterConfig", NULL },
+	{ "io_engine", J_ENUM, false, NULL, NULL, io_engines },
+	{ "socket", J_STR, false, "vhost-user-block", NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 /*
@@ -231,8 +287,8 @@ int config_json_drive(struct vm_config *c, json_t *o, const char *path_id, struc
 		return ret;
 	id = jstr(o, "drive_id");
 	if (path_id && strcmp(id, path_id) != 0)
-		return err_set(err, true, -EINVAL, "%s: drive_id '%.64s' in the body does not "
-			       "match '%.64s' in the path", what, id, path_id);
+		return jfault_plain(err, what, o, "The id from the path does not match the id "
+				    "from the body!");
 	ret = vm_config_check_id("drive_id", id, err);
 	if (ret)
 		return err_prefix(err, ret, "%s: ", what);
@@ -259,14 +315,15 @@ int config_json_drive(struct vm_config *c, json_t *o, const char *path_id, struc
 	return ret ? err_prefix(err, ret, "%s: ", what) : 0;
 }
 
+/* Firecracker's NetworkInterfaceConfig, and mtu. */
 static const struct jfield net_fields[] = {
-	{ "iface_id", J_STR, true, NULL },
-	{ "host_dev_name", J_STR, true, NULL },
-	{ "guest_mac", J_STR, false, NULL },
-	{ "mtu", J_UINT, false, NULL },
-	{ "rx_rate_limiter", J_OBJ, false, NULL },
-	{ "tx_rate_limiter", J_OBJ, false, NULL },
-	{ NULL, J_STR, false, NULL },
+	{ "iface_id", J_STR, true, NULL, NULL, NULL },
+	{ "host_dev_name", J_STR, true, NULL, NULL, NULL },
+	{ "guest_mac", J_STR, false, NULL, NULL, NULL },
+	{ "rx_rate_limiter", J_OBJ, false, NULL, "struct RateLimiterConfig", NULL },
+	{ "tx_rate_limiter", J_OBJ, false, NULL, "struct RateLimiterConfig", NULL },
+	{ "mtu", J_UINT, false, NULL, "u16", NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 static int hex_digit(char c)
@@ -298,6 +355,17 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return 0;
 }
 
+/* Firecracker's parse_put_net words, which name both ids. */
+static int net_id_mismatch(struct err *err, const char *what, json_t *o, const char *path_id,
+			   const char *id)
+{
+	char words[ERR_MSG_MAX];
+
+	snprintf(words, sizeof(words), "The id from the path [%s] does not match the id from the "
+		 "body [%s]!", path_id, id);
+	return jfault_plain(err, what, o, words);
+}
+
 int config_json_net(struct vm_config *c, json_t *o, const char *path_id, struct err *err)
 {
 	const char *what = "network-interfaces";
@@ -310,8 +378,7 @@ int config_json_net(struct vm_config *c, json_t *o, const char *path_id, struct 
 		return ret;
 	id = jstr(o, "iface_id");
 	if (path_id && strcmp(id, path_id) != 0)
-		return err_set(err, true, -EINVAL, "%s: iface_id '%.64s' in the body does not "
-			       "match '%.64s' in the path", what, id, path_id);
+		return net_id_mismatch(err, what, o, path_id, id);
 	ret = vm_config_check_id("iface_id", id, err);
 	if (ret)
 		return err_prefix(err, ret, "%s: ", what);
@@ -348,11 +415,12 @@ int config_json_net(struct vm_config *c, json_t *o, const char *path_id, struct 
 	return ret ? err_prefix(err, ret, "%s: ", what) : 0;
 }
 
+/* Firecracker's VsockDeviceConfig; its uds_path is required (Hearth: vhost_vsock without). */
 static const struct jfield vsock_fields[] = {
-	{ "guest_cid", J_UINT, true, NULL },
-	{ "uds_path", J_STR, false, NULL },
-	{ "vsock_id", J_STR, false, NULL },  /* deprecated in Firecracker; ignored */
-	{ NULL, J_STR, false, NULL },
+	{ "vsock_id", J_STR, false, NULL, NULL, NULL },  /* deprecated in Firecracker; ignored */
+	{ "guest_cid", J_UINT, true, NULL, "u32", NULL },
+	{ "uds_path", J_STR, false, NULL, NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 int config_json_vsock(struct vm_config *c, json_t *o, struct err *err)
@@ -371,8 +439,8 @@ int config_json_vsock(struct vm_config *c, json_t *o, struct err *err)
 }
 
 static const struct jfield entropy_fields[] = {
-	{ "rate_limiter", J_OBJ, false, NULL },
-	{ NULL, J_STR, false, NULL },
+	{ "rate_limiter", J_OBJ, false, NULL, "struct RateLimiterConfig", NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 int config_json_entropy(struct vm_config *c, json_t *o, struct err *err)
@@ -468,29 +536,6 @@ int config_json_full(struct vm_config *c, json_t *root, struct err *err)
 	if (!ret)
 		ret = vm_config_check_bootable(c, err);
 	return ret;
-}
-
-json_t *config_json_body(const char *body, size_t len, struct err *err)
-{
-	json_error_t jerr;
-	json_t *o;
-
-	if (!body || len == 0) {
-		err_set(err, true, -EINVAL, "the request body is empty; want a JSON object");
-		return NULL;
-	}
-	o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!o) {
-		err_set(err, true, -EINVAL, "bad JSON at line %d column %d: %s", jerr.line,
-			jerr.column, jerr.text);
-		return NULL;
-	}
-	if (!json_is_object(o)) {
-		json_decref(o);
-		err_set(err, true, -EINVAL, "the request body is not a JSON object");
-		return NULL;
-	}
-	return o;
 }
 
 int config_json_load_file(struct vm_config *c, const char *path, struct err *err)

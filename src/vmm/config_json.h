@@ -17,8 +17,13 @@
 #include "util/err.h"
 #include "vmm/config.h"
 
-/* A request's body as one JSON object; NULL with one line in err when it is not one. */
-json_t *config_json_body(const char *body, size_t len, struct err *err);
+/*
+ * A request's body as one JSON object; NULL with one line in err when it
+ * is not one, in Firecracker's words (serde_json's, wrapped as its
+ * api_server does). strct is serde's name for what the body should be
+ * ("struct BootSourceConfig"). In config_json_body.c.
+ */
+json_t *config_json_body(const char *body, size_t len, const char *strct, struct err *err);
 
 /* Every function returns 0, or -EINVAL / -ENOMEM with one line in err; c changes only on 0. */
 int config_json_boot_source(struct vm_config *c, json_t *o, struct err *err);

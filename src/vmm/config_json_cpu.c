@@ -109,30 +109,30 @@ static int array_field(json_t *o, const char *name, size_t max, json_t **arr, st
 }
 
 static const struct jfield top_fields[] = {
-	{ "kvm_capabilities", J_ARR, false, NULL },
-	{ "cpuid_modifiers", J_ARR, false, NULL },
-	{ "msr_modifiers", J_ARR, false, NULL },
-	{ NULL, J_STR, false, NULL },
+	{ "kvm_capabilities", J_ARR, false, NULL, NULL, NULL },
+	{ "cpuid_modifiers", J_ARR, false, NULL, NULL, NULL },
+	{ "msr_modifiers", J_ARR, false, NULL, NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 static const struct jfield leaf_fields[] = {
-	{ "leaf", J_STR, true, NULL },
-	{ "subleaf", J_STR, true, NULL },
-	{ "flags", J_UINT, true, NULL },
-	{ "modifiers", J_ARR, true, NULL },
-	{ NULL, J_STR, false, NULL },
+	{ "leaf", J_STR, true, NULL, NULL, NULL },
+	{ "subleaf", J_STR, true, NULL, NULL, NULL },
+	{ "flags", J_UINT, true, NULL, "u32", NULL },
+	{ "modifiers", J_ARR, true, NULL, NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 static const struct jfield reg_fields[] = {
-	{ "register", J_STR, true, NULL },
-	{ "bitmap", J_STR, true, NULL },
-	{ NULL, J_STR, false, NULL },
+	{ "register", J_STR, true, NULL, NULL, NULL },
+	{ "bitmap", J_STR, true, NULL, NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 static const struct jfield msr_fields[] = {
-	{ "addr", J_STR, true, NULL },
-	{ "bitmap", J_STR, true, NULL },
-	{ NULL, J_STR, false, NULL },
+	{ "addr", J_STR, true, NULL, NULL, NULL },
+	{ "bitmap", J_STR, true, NULL, NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 static int parse_caps(json_t *arr, struct cpu_template_custom *t, struct err *err)

@@ -5,56 +5,34 @@
 #include <stdio.h>
 #include <string.h>
 
-static bool is_uint(json_t *v)
-{
-	return json_is_integer(v) && json_integer_value(v) >= 0;
-}
+#include "vmm/config_json_fault.h"
+#include "vmm/config_json_fields.h"
 
-/* Only names in allowed, each an object (objects) or a non-negative integer. */
-static int check_keys(const char *what, json_t *o, const char *const *allowed, bool objects,
-		      struct err *err)
-{
-	const char *key;
-	json_t *v;
+/* Firecracker's TokenBucketConfig and RateLimiterConfig. */
+static const struct jfield bucket_fields[] = {
+	{ "size", J_UINT, true, NULL, NULL, NULL },
+	{ "one_time_burst", J_UINT, false, NULL, NULL, NULL },
+	{ "refill_time", J_UINT, true, NULL, NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
+};
 
-	if (!json_is_object(o))
-		return err_set(err, true, -EINVAL, "%s: want a JSON object", what);
-	json_object_foreach(o, key, v) {
-		const char *const *a = allowed;
+static const struct jfield limiter_fields[] = {
+	{ "bandwidth", J_OBJ, false, NULL, "struct TokenBucketConfig", NULL },
+	{ "ops", J_OBJ, false, NULL, "struct TokenBucketConfig", NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
+};
 
-		while (*a && strcmp(*a, key) != 0)
-			a++;
-		if (!*a)
-			return err_set(err, true, -EINVAL, "%s: unknown field '%.64s'", what, key);
-		if (json_is_null(v))
-			continue;
-		if (objects ? !json_is_object(v) : !is_uint(v))
-			return err_set(err, true, -EINVAL, "%s: field '%s' must be %s", what, key,
-				       objects ? "an object" : "a non-negative integer");
-	}
-	return 0;
-}
-
-/* TokenBucket: size and refill_time required, one_time_burst optional. */
+/* A bucket: size and refill_time required, one_time_burst optional; null is none. */
 static int parse_bucket(const char *what, json_t *o, struct rl_bucket_config *b, struct err *err)
 {
-	static const char *const fields[] = { "size", "one_time_burst", "refill_time", NULL };
-	static const char *const required[] = { "size", "refill_time", NULL };
 	int ret;
 
 	memset(b, 0, sizeof(*b));
 	if (!o || json_is_null(o))
 		return 0;
-	ret = check_keys(what, o, fields, false, err);
+	ret = config_json_check(what, o, bucket_fields, err);
 	if (ret)
 		return ret;
-	for (int i = 0; required[i]; i++) {
-		json_t *v = json_object_get(o, required[i]);
-
-		if (!v || json_is_null(v))
-			return err_set(err, true, -EINVAL, "%s: missing required field '%s'", what,
-				       required[i]);
-	}
 	b->set = true;
 	b->size = (uint64_t)json_integer_value(json_object_get(o, "size"));
 	b->refill_time = (uint64_t)json_integer_value(json_object_get(o, "refill_time"));
@@ -66,7 +44,6 @@ static int parse_bucket(const char *what, json_t *o, struct rl_bucket_config *b,
 int config_json_limiter(const char *what, json_t *o, const char *field, struct rl_config *out,
 			struct err *err)
 {
-	static const char *const buckets[] = { "bandwidth", "ops", NULL };
 	json_t *rl = json_object_get(o, field);
 	char where[96];
 	int ret;
@@ -75,9 +52,9 @@ int config_json_limiter(const char *what, json_t *o, const char *field, struct r
 	if (!rl || json_is_null(rl))
 		return 0;
 	if (!json_is_object(rl))
-		return err_set(err, true, -EINVAL, "%s: field '%s' must be an object", what, field);
+		return jfault_type(err, what, o, field, "struct RateLimiterConfig");
 	snprintf(where, sizeof(where), "%s: %s", what, field);
-	ret = check_keys(where, rl, buckets, true, err);
+	ret = config_json_check(where, rl, limiter_fields, err);
 	if (ret)
 		return ret;
 	snprintf(where, sizeof(where), "%s: %s: bandwidth", what, field);

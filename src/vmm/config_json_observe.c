@@ -7,13 +7,13 @@
 #include "vmm/config_json_fields.h"
 
 static const struct jfield logger_fields[] = {
-	{ "log_path", J_STR, false, NULL },
-	{ "level", J_STR, false, NULL },
-	{ "show_level", J_BOOL, false, NULL },
-	{ "show_log_origin", J_BOOL, false, NULL },
+	{ "log_path", J_STR, false, NULL, "path string", NULL },
+	{ "level", J_STR, false, NULL, NULL, NULL },
+	{ "show_level", J_BOOL, false, NULL, NULL, NULL },
+	{ "show_log_origin", J_BOOL, false, NULL, NULL, NULL },
 	/* Firecracker filters on Rust module paths; Hearth's lines have none. */
-	{ "module", J_STR, false, "Hearth's log has no module paths to filter on" },
-	{ NULL, J_STR, false, NULL },
+	{ "module", J_STR, false, "Hearth's log has no module paths to filter on", NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 int config_json_logger(json_t *o, struct vm_logger *l, struct err *err)
@@ -42,9 +42,9 @@ int config_json_logger(json_t *o, struct vm_logger *l, struct err *err)
 }
 
 static const struct jfield metrics_fields[] = {
-	{ "metrics_path", J_STR, true, NULL },
-	{ "properties", J_OBJ, false, "" },
-	{ NULL, J_STR, false, NULL },
+	{ "metrics_path", J_STR, true, NULL, "path string", NULL },
+	{ "properties", J_OBJ, false, "", NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 int config_json_metrics(json_t *o, const char **path, struct err *err)
@@ -60,9 +60,9 @@ int config_json_metrics(json_t *o, const char **path, struct err *err)
 }
 
 static const struct jfield serial_fields[] = {
-	{ "serial_out_path", J_STR, false, NULL },
-	{ "rate_limiter", J_OBJ, false, "" },
-	{ NULL, J_STR, false, NULL },
+	{ "serial_out_path", J_STR, false, NULL, "path string", NULL },
+	{ "rate_limiter", J_OBJ, false, "", NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 int config_json_serial(struct vm_config *c, json_t *o, struct err *err)

@@ -43,12 +43,15 @@ bool vm_config_mmds_net(const struct vm_config *c, const char *net_id)
 	return false;
 }
 
+static const char *const mmds_versions[] = { "V1", "V2", NULL };
+
+/* Firecracker's MmdsConfig, its fields in its order. */
 static const struct jfield mmds_fields[] = {
-	{ "network_interfaces", J_ARR, true, NULL },
-	{ "version", J_STR, false, NULL },
-	{ "ipv4_address", J_STR, false, NULL },
-	{ "imds_compat", J_BOOL, false, NULL },
-	{ NULL, J_STR, false, NULL },
+	{ "version", J_ENUM, false, NULL, NULL, mmds_versions },
+	{ "network_interfaces", J_ARR, true, NULL, NULL, NULL },
+	{ "ipv4_address", J_STR, false, NULL, NULL, NULL },
+	{ "imds_compat", J_BOOL, false, NULL, NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 int config_json_mmds(struct vm_config *c, json_t *o, struct err *err)

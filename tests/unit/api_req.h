@@ -44,6 +44,22 @@ static inline void expect_fault(const char *needle)
 	json_decref(o);
 }
 
+/* Firecracker's wrapping of a body its serde_json refused (parsed_request.rs, SerdeJson). */
+#define SERDE "An error occurred when deserializing the json body of a request: "
+
+/* The last reply is {"fault_message": msg}, word for word. */
+static inline void expect_fault_is(const char *msg)
+{
+	json_t *o = json_loads(body_out, 0, NULL);
+	const char *m = json_string_value(json_object_get(o, "fault_message"));
+
+	if (!m)
+		fail_msg("no fault_message in '%s'", body_out);
+	if (strcmp(m, msg) != 0)
+		fail_msg("fault '%s' is not '%s'", m, msg);
+	json_decref(o);
+}
+
 #define req(f, method, path, body) api_req(&(f)->ctl, method, path, body)
 
 #endif

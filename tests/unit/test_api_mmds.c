@@ -137,7 +137,7 @@ static void test_config(void **state)
 	expect_fault("ipv4_address 'nope'");
 	assert_int_equal(req(f, "PUT", "/mmds/config", "{\"network_interfaces\": [\"eth0\"], "
 			     "\"version\": \"V3\"}"), 400);
-	expect_fault("version 'V3' is not one of V1, V2");
+	expect_fault("unknown variant `V3`, expected `V1` or `V2`");
 	assert_int_equal(req(f, "PUT", "/mmds/config", "{\"network_interfaces\": [\"eth0\"], "
 			     "\"extra\": 1}"), 400);
 	assert_int_equal(req(f, "PUT", "/mmds/config", "{\"version\": \"V2\"}"), 400);

@@ -410,7 +410,8 @@ static void test_config_record_cpu(void **state)
 	memcpy(p, "\"T9S\"", 5);
 	vm_config_init(&back);
 	assert_int_equal(snap_config_restore(&back, json, len, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "cpu_template 'T9S' is not one of"));
+	assert_non_null(strstr(err.msg, "unknown variant `T9S`, expected one of `C3`, `T2`, "
+				   "`T2S`, `None`, `T2CL`, `T2A`"));
 	vm_config_release(&back);
 	free(json);
 
