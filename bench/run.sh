@@ -8,7 +8,8 @@
 #                                                         API socket ready, InstanceStart
 #                                                         to /init (bench/api.py)
 #   bench/run.sh --snapshot [--memory MIB]                snapshot size, create and restore
-#                                                         times, restored RSS (bench/snapshot.py)
+#                                                         times, restored RSS; File and Uffd
+#                                                         restores (bench/snapshot.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh lab

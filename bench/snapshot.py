@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Snapshot benchmark: Hearth vs QEMU microvm, in one L1 boot.
+"""Snapshot benchmark: Hearth (File and Uffd restores) vs QEMU microvm, in one L1 boot.
 
     bench/run.sh --snapshot [--memory MIB] [--stream]
 
@@ -9,6 +9,10 @@ lines and saves it, is killed, and restores it in a new process:
 
   hearth  PATCH /vm Paused, PUT /snapshot/create (Full) on the API socket;
           `hearth restore --resume`.
+  uffd    the same Hearth snapshot restored again, through the Uffd
+          backend: tests/uffd's uffd_handler, already listening (as a
+          Firecracker handler would be), serves vm.mem;
+          `hearth restore --mem-uffd SOCKET --resume`.
   qemu    monitor `stop`, `migrate "exec:cat > FILE"` (until `info migrate`
           says completed); `-incoming "exec:cat FILE"`, then `cont` once
           `info status` says "paused" (the load completed; it says
@@ -19,13 +23,19 @@ Measured in L1 (its /proc/uptime, 10 ms ticks; both VMMs polled the same
 way): the snapshot's size (Hearth: the memory file's apparent size and the
 blocks it uses, holes being zero pages, plus the state file; QEMU: the
 migration stream), the time to create it, the time from the restore command
-to the guest's next counter line, and the restored VMM's RSS at that line.
-Prints the numbers and hearth/qemu ratios. Never fails on the numbers: exit
-0 when both gave their numbers, 1 when one did not, 3 when the lab failed.
+to the guest's next counter line, and the restored VMM's RSS at that line;
+for uffd also the handler's RSS at that line and the faults it served
+(counted up to its exit, which follows the restored VMM's, right after the
+line). Both Hearth restores read a memory file that the create just wrote
+(in L1's page cache). Prints the numbers and the hearth/qemu (File
+restore), uffd/file and uffd/qemu ratios. Never fails on the numbers: exit
+0 when all three gave their numbers, 1 when one did not, 3 when the lab
+failed.
 """
 import argparse
 import os
 import re
+import shutil
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lab"))
@@ -77,6 +87,23 @@ echo "BENCH hearth_rss_kb=$(rss $rp)"
 echo "BENCH hearth_restore_s=$(awk "BEGIN {print $t3 - $t2}")"
 kill -TERM $rp; wait $rp
 head -n 5 /tmp/hr.err
+# The same snapshot through the Uffd backend: tests/uffd's handler, already listening
+# (as a Firecracker handler would be), serves vm.mem; timed from the restore command.
+/bin/uffd_handler /tmp/u.sock vm.mem --count-file /tmp/u.count 2>/tmp/u.err & uh=$!
+n=0; while [ ! -S /tmp/u.sock ] && [ $n -lt 1000 ]; do sleep 0.01; n=$((n+1)); done
+[ -S /tmp/u.sock ] || echo "BENCH uffd_error=no_handler_socket"
+t4=$(up)
+$H restore --snapshot vm.snap --mem-uffd /tmp/u.sock --resume </dev/null >/tmp/ur.out 2>/tmp/ur.err & rp=$!
+waitfor "^LAB count $((last + 1)) " /tmp/ur.out 600 || echo "BENCH uffd_error=no_restore"
+t5=$(up)
+echo "BENCH uffd_rss_kb=$(rss $rp)"
+echo "BENCH uffd_handler_rss_kb=$(rss $uh)"
+echo "BENCH uffd_restore_s=$(awk "BEGIN {print $t5 - $t4}")"
+kill -TERM $rp; wait $rp
+wait $uh; hx=$?
+[ $hx = 0 ] || echo "BENCH uffd_error=handler_exit_$hx"
+echo "BENCH uffd_faults=$(cat /tmp/u.count 2>/dev/null)"
+head -n 5 /tmp/ur.err; head -n 5 /tmp/u.err
 '''
 
 QEMU = COMMON + r'''
@@ -140,11 +167,17 @@ def main():
         l2 = L.build_l2_initrd(lab.kernel, name="l2bench-snap", extra_sh=L2_SCRIPT)
         runs = []
         for name, vmm, text in (("hearth", "hearth", HEARTH), ("qemu", "qemu", QEMU)):
-            run = L.ShellRun("snap_" + name, vmm, script(text, a.memory), timeout=600)
+            # Hearth's run restores twice (File, then Uffd).
+            run = L.ShellRun("snap_" + name, vmm, script(text, a.memory),
+                             timeout=900 if name == "hearth" else 600)
             run.initrd = l2
             runs.append(run)
-        import shutil
-        res = lab.run_plan(runs, tag="bench-snapshot", binaries={"/bin/curl": shutil.which("curl")})
+        handler = os.path.join(os.path.dirname(L.vmm_binary("hearth")), "tests", "uffd",
+                               "uffd_handler")
+        if not os.path.exists(handler):
+            raise L.LabError("no %s (build Hearth with meson: it builds tests/uffd)" % handler)
+        res = lab.run_plan(runs, tag="bench-snapshot", binaries={
+            "/bin/curl": shutil.which("curl"), "/bin/uffd_handler": handler})
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3
@@ -163,15 +196,36 @@ def main():
     for k, v in sorted(vals.items()):
         print("%s = %s" % (k, v))
         bad |= k.endswith("_error")
-    print("guest RAM %d MiB, 2 vCPUs; hearth/qemu ratios:" % a.memory)
+    # The whole Uffd restore's resident memory: the VMM's and the handler's.
+    try:
+        vals["uffd+handler_rss_kb"] = str(int(vals["uffd_rss_kb"])
+                                          + int(vals["uffd_handler_rss_kb"]))
+    except (KeyError, ValueError):
+        pass
+    for what in ("restore_s", "rss_kb"):
+        if "hearth_" + what in vals:
+            vals["file_" + what] = vals["hearth_" + what]
+    print("guest RAM %d MiB, 2 vCPUs; hearth (File restore)/qemu ratios:" % a.memory)
     for what in ("size_bytes", "used_kb", "create_s", "restore_s", "rss_kb"):
-        h, q = vals.get("hearth_" + what), vals.get("qemu_" + what)
-        try:
-            print("  %-10s %10s vs %10s  ratio %.2f" % (what, h, q, float(h) / float(q)))
-        except (TypeError, ValueError, ZeroDivisionError):
-            print("  %-10s %s vs %s  (no ratio)" % (what, h, q))
-            bad = True
+        bad |= ratio(vals, what, "hearth", "qemu")
+    print("Uffd restore of the same Hearth snapshot (uffd/file, uffd/qemu), %s faults served:"
+          % vals.get("uffd_faults"))
+    for what, u in (("restore_s", "uffd"), ("rss_kb", "uffd"), ("rss_kb", "uffd+handler")):
+        for other in ("file", "qemu"):
+            bad |= ratio(vals, what, u, other)
     return 1 if bad else 0
+
+
+def ratio(vals, what, a, b):
+    """Prints a's WHAT against b's and their ratio; True when one is missing."""
+    x, y = vals.get(a + "_" + what), vals.get(b + "_" + what)
+    name = "%s/%s %s" % (a, b, what)
+    try:
+        print("  %-24s %10s vs %10s  ratio %.2f" % (name, x, y, float(x) / float(y)))
+        return False
+    except (TypeError, ValueError, ZeroDivisionError):
+        print("  %-24s %s vs %s  (no ratio)" % (name, x, y))
+        return True
 
 
 if __name__ == "__main__":
