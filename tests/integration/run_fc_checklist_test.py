@@ -146,7 +146,92 @@ def case_get_full_config(binary, tmp):
     s.stop()
 
 
+SERDE = "An error occurred when deserializing the json body of a request: "
+
+
+def basic_config(s, tmp):
+    """Firecracker's basic_config: 2 vCPUs, 256 MiB, a kernel and a read-only root drive."""
+    kernel = os.path.join(tmp, "vmlinux")
+    with open(kernel, "wb") as f:
+        f.write(tiny_elf(power_off=False))
+    rootfs = os.path.join(tmp, "rootfs.ext4")
+    with open(rootfs, "wb") as f:
+        f.truncate(1 << 20)
+    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 2, "mem_size_mib": 256})
+    s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": kernel})
+    s.expect("PUT", "/drives/rootfs", 204, body={"drive_id": "rootfs", "path_on_host": rootfs,
+                                                 "is_root_device": True, "is_read_only": True})
+
+
+def case_api_mmds_config(binary, tmp):
+    """test_api_mmds_config: /mmds/config before and after a NIC is attached, in
+    Firecracker's words, and GET /vm/config's mmds-config after each good PUT."""
+    tap = "hfc%d-mmds" % os.getpid()
+    check(tap_usable(tap), "this case needs a TAP device (root and /dev/net/tun)")
+    s = Serve(binary, tmp)
+    basic_config(s, tmp)
+    s.expect("PUT", "/mmds/config", 400, body={"network_interfaces": []},
+             fault=["The list of network interface IDs that allow forwarding MMDS requests "
+                    "is empty."])
+    no_such = ("The list of network interface IDs provided contains at least one ID that "
+               "does not correspond to any existing network interface.")
+    s.expect("PUT", "/mmds/config", 400, body={"network_interfaces": ["foo"]}, fault=[no_such])
+    s.expect("PUT", "/network-interfaces/1", 204,
+             body={"iface_id": "1", "guest_mac": "06:00:00:00:00:01", "host_dev_name": tap})
+    s.expect("PUT", "/mmds/config", 400, body={"network_interfaces": ["1", "foo"]},
+             fault=[no_such])
+    s.expect("PUT", "/mmds/config", 400, body={"version": "foo", "network_interfaces": ["1"]},
+             fault=[SERDE + "unknown variant `foo`, expected `V1` or `V2`"])
+    s.expect("PUT", "/mmds/config", 204, body={"network_interfaces": ["1"]})
+    got = s.expect("GET", "/vm/config", 200)["mmds-config"]
+    check(got["version"] == "V1" and got["ipv4_address"] == "169.254.169.254",
+          "mmds-config after the default PUT: %r" % got)
+    s.expect("PUT", "/mmds/config", 204, body={"ipv4_address": "169.254.169.250",
+                                               "network_interfaces": ["1"]})
+    check(s.expect("GET", "/vm/config", 200)["mmds-config"]["ipv4_address"] ==
+          "169.254.169.250", "ipv4_address")
+    s.expect("PUT", "/mmds/config", 204, body={"version": "V2", "ipv4_address": "169.254.169.250",
+                                               "network_interfaces": ["1"]})
+    check(s.expect("GET", "/vm/config", 200)["mmds-config"]["version"] == "V2", "version V2")
+    s.alive()
+    s.stop()
+
+
+def case_negative_snapshot_load_api(binary, tmp):
+    """test_negative_snapshot_load_api: each malformed load in Firecracker's words, and the
+    deprecated mem_file_path answered with a Deprecation header even when refused."""
+    s = Serve(binary, tmp)
+    s.expect("PUT", "/snapshot/load", 400,
+             body={"snapshot_path": "foo", "mem_file_path": "bar",
+                   "mem_backend": {"backend_type": "File", "backend_path": "bar"}},
+             fault=["too many fields: either `mem_backend` or `mem_file_path` exclusively is "
+                    "required."])
+    s.expect("PUT", "/snapshot/load", 400,
+             body={"snapshot_path": "foo", "mem_backend": {"backend_path": "bar"}},
+             fault=["missing field `backend_type`"])
+    s.expect("PUT", "/snapshot/load", 400,
+             body={"snapshot_path": "foo", "mem_backend": {"backend_type": "File"}},
+             fault=["missing field `backend_path`"])
+    s.expect("PUT", "/snapshot/load", 400,
+             body={"snapshot_path": "foo",
+                   "mem_backend": {"backend_type": "foo", "backend_path": "bar"}},
+             fault=["unknown variant `foo`, expected `File` or `Uffd`"])
+    s.expect("PUT", "/snapshot/load", 400,
+             body={"mem_backend": {"backend_type": "File", "backend_path": "bar"}},
+             fault=["missing field `snapshot_path`"])
+    s.expect("PUT", "/snapshot/load", 400, body={"snapshot_path": "foo"},
+             fault=["missing field: either `mem_backend` or `mem_file_path` is required"])
+    s.expect("PUT", "/snapshot/load", 400, body={"snapshot_path": "foo",
+                                                 "mem_file_path": "bar"})
+    check(s.deprecation == "true", "mem_file_path: Deprecation %r" % s.deprecation)
+    # Firecracker exits on a load of files that are not there; Hearth answers 400 and serves on.
+    s.alive()
+    s.stop()
+
+
 CASES = {
+    "api-mmds-config": case_api_mmds_config,
+    "negative-snapshot-load-api": case_negative_snapshot_load_api,
     "map-private-seccomp-regression": case_map_private_seccomp_regression,
     "get-full-config": case_get_full_config,
     "net-api-put-update-pre-boot": case_net_api_put_update_pre_boot,
