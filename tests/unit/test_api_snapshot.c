@@ -127,6 +127,18 @@ static void test_load_fields(void **state)
 	assert_int_equal(f->ctl.state, CTL_RUNNING);
 	assert_string_equal(f->vm.last_drive, "");
 	assert_string_equal(f->vm.last_vsock, "");
+	assert_false(f->vm.last_clock_realtime);
+}
+
+/* Firecracker 1.16's clock_realtime reaches the load. */
+static void test_load_clock_realtime(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\", "
+			     "\"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": "
+			     "\"/m\"}, \"clock_realtime\": true}"), 204);
+	assert_true(f->vm.last_clock_realtime);
 }
 
 /*
@@ -172,6 +184,8 @@ static void test_load_refused(void **state)
 		  "network_overrides" },
 		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"resume_vm\": \"yes\"}",
 		  "resume_vm" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"clock_realtime\": 1}",
+		  "clock_realtime" },
 		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"network_overrides\": "
 		  "[{\"iface_id\": \"a\", \"host_dev_name\": \"t\", \"backend\": \"user\"}]}",
 		  "one of them" },
@@ -216,6 +230,8 @@ static void test_restore_cli(void **state)
 		       NULL };
 	char *noapi[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b", NULL };
 	char *nomem[] = { "hearth", "restore", "--snapshot", "a", NULL };
+	char *clock[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b", "--clock-realtime",
+			  NULL };
 	char *junk[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b", "--bogus", NULL };
 	char *extra[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b", "x", NULL };
 
@@ -228,6 +244,9 @@ static void test_restore_cli(void **state)
 	/* Nothing could resume it without the API: it resumes at once. */
 	assert_int_equal(cli_restore_parse(6, noapi, &o, &e), 0);
 	assert_true(o.load.resume_vm);
+	assert_false(o.load.clock_realtime);
+	assert_int_equal(cli_restore_parse(7, clock, &o, &e), 0);
+	assert_true(o.load.clock_realtime);
 	assert_int_equal(cli_restore_parse(4, nomem, &o, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "--mem FILE"));
 	assert_int_equal(cli_restore_parse(7, junk, &o, &e), -EINVAL);
@@ -277,6 +296,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_bad_bodies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_ok_paused_and_resumed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_clock_realtime, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_overrides, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_refused, setup, teardown),
 		cmocka_unit_test(test_restore_cli),
