@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HUGE_FREE_PATH "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
+#define HUGE_SYSFS "/sys/kernel/mm/hugepages/hugepages-2048kB/"
 
 int guest_mem_init_huge(struct guest_mem *gm, uint64_t ram_bytes)
 {
@@ -113,9 +113,9 @@ int guest_mem_fill_from_file(struct guest_mem *gm, int fd, const uint64_t *offse
 	return 0;
 }
 
-long guest_mem_huge_free(void)
+static long read_count(const char *path)
 {
-	FILE *f = fopen(HUGE_FREE_PATH, "re");
+	FILE *f = fopen(path, "re");
 	long v = -1;
 	int ret;
 
@@ -124,4 +124,15 @@ long guest_mem_huge_free(void)
 	ret = fscanf(f, "%ld", &v) == 1 && v >= 0 ? 0 : -EIO;
 	fclose(f);
 	return ret ? ret : v;
+}
+
+long guest_mem_huge_free(void)
+{
+	long nfree = read_count(HUGE_SYSFS "free_hugepages");
+	long resv = read_count(HUGE_SYSFS "resv_hugepages");
+
+	if (nfree < 0 || resv < 0)
+		return nfree < 0 ? nfree : resv;
+	/* Free pages other mappings reserved are no more to be had than used ones. */
+	return nfree > resv ? nfree - resv : 0;
 }

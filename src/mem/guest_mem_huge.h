@@ -32,7 +32,11 @@ int guest_mem_init_huge(struct guest_mem *gm, uint64_t ram_bytes);
 int guest_mem_fill_from_file(struct guest_mem *gm, int fd, const uint64_t *offsets,
 			     unsigned int n);
 
-/* The 2 MiB pages free in the host's pool now (sysfs), or -errno. */
+/*
+ * The 2 MiB pages a new mapping could reserve now: the pool's free pages
+ * less those reserved by others (sysfs free_hugepages - resv_hugepages),
+ * or -errno.
+ */
 long guest_mem_huge_free(void);
 
 #endif

@@ -8,18 +8,22 @@
 
 /*
  * The pool is the host's to size: the error says how many pages were
- * wanted and free, and where the pool is set.
+ * wanted and free, and where the pool is set. An exhausted pool is
+ * -ENOSPC, not -ENOMEM: the host's configuration, which the API answers
+ * 400 like any other refused InstanceStart, not 500 (Hearth out of memory).
  */
 static int huge_fail(const struct vm_config *cfg, int ret, struct err *err)
 {
 	unsigned long long mib = (unsigned long long)cfg->machine.mem_size_mib;
 	long nfree = guest_mem_huge_free();
 
-	if (ret == -ENOMEM && nfree >= 0)
+	if (ret == -ENOMEM)
+		ret = -ENOSPC;
+	if (ret == -ENOSPC && nfree >= 0)
 		return err_set(err, false, ret, "cannot reserve %llu MiB of guest RAM in 2 MiB huge "
 			       "pages (huge_pages \"2M\"): it needs %llu, the host's pool has %ld "
 			       "free; raise /proc/sys/vm/nr_hugepages", mib, mib / 2, nfree);
-	if (ret == -ENOMEM)
+	if (ret == -ENOSPC)
 		return err_set(err, false, ret, "cannot reserve %llu MiB of guest RAM in 2 MiB huge "
 			       "pages (huge_pages \"2M\"): not enough free in the host's pool; "
 			       "raise /proc/sys/vm/nr_hugepages", mib);
