@@ -500,6 +500,13 @@ def api_seeds():
                              'network_overrides': [{'iface_id': 'eth0', 'host_dev_name': 't'},
                                                    {'iface_id': 'eth1', 'backend': 'user'}],
                              'vsock_override': {'uds_path': '/v.sock'}}),
+        'huge_clock': req(PUT, '/machine-config', {'vcpu_count': 1, 'mem_size_mib': 64,
+                                                   'huge_pages': '2M'}) +
+                      req(PATCH, '/machine-config', {'mem_size_mib': 65}) +
+                      req(GET, '/machine-config') +
+                      req(PUT, '/snapshot/load', {
+                          'snapshot_path': '/s/vm.snap', 'clock_realtime': True,
+                          'mem_backend': {'backend_type': 'File', 'backend_path': '/s/m'}}),
         'bad': req(PUT, '/drives/a', b'{"drive_id": "b"') + req(3, '/balloon') +
                req(PUT, '/machine-config', {'vcpu_count': -1, 'x': 1}) + req(4, '/'),
     }
@@ -517,6 +524,9 @@ def json_config_seeds():
                                                     'modifiers': [{'register': 'ecx',
                                                                    'bitmap': '0bx00100xxx1'}]}],
                                'msr_modifiers': [{'addr': '0x10a', 'bitmap': '0b1x0'}]}})).encode(),
+            'huge': json.dumps(dict(minimal, **{
+                'machine-config': {'vcpu_count': 1, 'mem_size_mib': 128,
+                                   'huge_pages': '2M'}})).encode(),
             'template': json.dumps(dict(minimal, **{
                 'machine-config': {'vcpu_count': 1, 'mem_size_mib': 128,
                                    'cpu_template': 'T2S'}})).encode()}

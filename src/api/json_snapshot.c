@@ -50,6 +50,7 @@ static const struct jfield load_fields[] = {
 	{ "network_overrides", J_ARR, false, NULL, NULL, NULL },
 	{ "drive_overrides", J_ARR, false, NULL, NULL, NULL },      /* Hearth's: drives' images */
 	{ "vsock_override", J_OBJ, false, NULL, "struct VsockOverride", NULL },
+	{ "clock_realtime", J_BOOL, false, NULL, NULL, NULL },
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
@@ -221,5 +222,6 @@ int json_snapshot_load(json_t *o, struct snap_load_req *l, struct err *err)
 	l->track_dirty_pages = json_is_true(v) ||
 			       json_is_true(json_object_get(o, "enable_diff_snapshots"));
 	l->resume_vm = json_is_true(json_object_get(o, "resume_vm"));
+	l->clock_realtime = json_is_true(json_object_get(o, "clock_realtime"));
 	return 0;
 }

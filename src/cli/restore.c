@@ -13,13 +13,15 @@ void cli_restore_usage(FILE *out)
 	      "                      [--drive-override ID=PATH]...\n"
 	      "                      [--net-override ID=tap=NAME|ID=user[,...]]...\n"
 	      "                      [--vsock-override PATH] [--kvm PATH] [--api-sock PATH]\n"
-	      "                      [--resume] [--track-dirty-pages] [--no-seccomp]\n"
-	      "                      [--no-sandbox] [--new-pid-ns --pid-file PATH] [-v|-q]\n"
+	      "                      [--resume] [--track-dirty-pages] [--clock-realtime]\n"
+	      "                      [--no-seccomp] [--no-sandbox] [--new-pid-ns --pid-file PATH]\n"
+	      "                      [-v|-q]\n"
 	      "  Restores a snapshot taken with PUT /snapshot/create (or hearth snapshot).\n"
 	      "  Every host resource comes from here, none from the state file: each\n"
 	      "  drive, network interface and hybrid vsock of the snapshot must be given.\n"
 	      "  --snapshot FILE      the state file\n"
-	      "  --mem FILE           its memory file, mapped privately (never modified)\n"
+	      "  --mem FILE           its memory file, mapped privately (never modified;\n"
+	      "                       read into 2 MiB pages with huge_pages \"2M\")\n"
 	      "  --mem-uffd SOCKET    or a page-fault handler's socket, which is handed the\n"
 	      "                       RAM's userfaultfd and serves every page (Uffd backend)\n"
 	      "  --drive-override ID=PATH   drive ID's image (read-only if the snapshot's was)\n"
@@ -31,6 +33,8 @@ void cli_restore_usage(FILE *out)
 	      "  --api-sock PATH      serve the API; the VM stays paused unless --resume\n"
 	      "  --resume             run the guest at once (always so without --api-sock)\n"
 	      "  --track-dirty-pages  track dirty pages, for Diff snapshots of this VM\n"
+	      "  --clock-realtime     advance the guest's kvmclock by the real time since\n"
+	      "                       the snapshot (PUT /snapshot/load's clock_realtime)\n"
 	      "  --no-seccomp         no per-thread seccomp filters\n"
 	      "  --no-sandbox         no process sandbox (docs/security.md)\n"
 	      "  --new-pid-ns --pid-file PATH   the VM as pid 1 of a new PID namespace: this\n"
@@ -107,6 +111,7 @@ static const struct opt restore_opts[] = {
 	R_STR("--kvm", kvm_path),
 	R_FLAG("--resume", load.resume_vm),
 	R_FLAG("--track-dirty-pages", load.track_dirty_pages),
+	R_FLAG("--clock-realtime", load.clock_realtime),
 	R_FLAG("--no-seccomp", no_seccomp),
 	R_FLAG("--no-sandbox", no_sandbox),
 	R_FLAG("--new-pid-ns", new_pid_ns),

@@ -46,6 +46,8 @@ struct guest_mem {
 	 */
 	bool uffd_held;
 	int uffd, uffd_sock;
+	/* Backed by 2 MiB hugetlbfs pages (guest_mem_huge.h), the unit a page-fault handler fills. */
+	bool huge;
 };
 
 #define GUEST_PAGE_SIZE 4096ull

@@ -47,6 +47,11 @@ struct snap_load_req {
 	bool mem_uffd;                  /* backend_type Uffd: mem_path is the page-fault handler's socket */
 	bool track_dirty_pages;         /* or the deprecated enable_diff_snapshots */
 	bool resume_vm;
+	/*
+	 * KVM_CLOCK_REALTIME on restore: the guest's kvmclock advances by the
+	 * host's real time since the snapshot (its KVM_GET_CLOCK realtime).
+	 */
+	bool clock_realtime;
 	unsigned int n_overrides;
 	struct snap_net_override overrides[VM_MAX_NETS];
 	unsigned int n_drive_overrides;

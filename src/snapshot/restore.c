@@ -15,6 +15,7 @@
 #include "snapshot/memfile_lock.h"
 #include "snapshot/records.h"
 #include "snapshot/uffd.h"
+#include "vmm/vm_state.h"
 
 /* What a restore read before building anything, for the walk on the io thread. */
 struct restore_ctx {
@@ -22,6 +23,7 @@ struct restore_ctx {
 	struct snap_file f;
 	struct snap_host *need;
 	const char *tmpl;       /* the config's CPU template, for the host check's words; NULL: none */
+	bool clock_realtime;    /* the request's clock_realtime */
 };
 
 static int usage(struct err *err, int ret, const char *path, const char *what)
@@ -194,6 +196,23 @@ static int apply_one(struct reg_entry *e, void *ctx, struct err *err)
 }
 
 /*
+ * clock_realtime: checked with the other records (the vm section passed
+ * its own check already), then the clock set once more, by real time,
+ * after everything else was applied.
+ */
+static int clock_realtime(const struct restore_ctx *rc, struct vm *vm, bool apply,
+			  struct err *err)
+{
+	const struct snap_section *s = snap_find(&rc->f, SNAP_SEC_VM, "vm");
+	int ret;
+
+	if (!s)
+		return usage(err, -EINVAL, rc->path, "its vm section is missing or corrupt");
+	ret = vm_state_clock_realtime(vm->fd, s->data, (size_t)s->len, apply, err);
+	return ret ? err_prefix(err, ret, "snapshot %s: ", rc->path) : 0;
+}
+
+/*
  * On the io thread, in the VM vm_create_from just built: the host check
  * (KVM is open now), then every component's record checked, then all of
  * them applied, in the registry's order: the irqchip, PIT and clock
@@ -219,6 +238,8 @@ static int restore_apply(void *ctx, struct vm *vm, struct err *err)
 	if (ret)
 		return err->msg[0] ? ret : err_set(err, false, ret, "out of memory");
 	ret = registry_each(&vm->registry, vm->loop, check_one, rc, err);
+	if (!ret && rc->clock_realtime)
+		ret = clock_realtime(rc, vm, false, err);
 	if (ret)
 		return ret;
 	for (unsigned int i = 0; i < rc->f.nsections; i++)
@@ -226,13 +247,17 @@ static int restore_apply(void *ctx, struct vm *vm, struct err *err)
 		    !registry_find(&vm->registry, COMP_DEVICE, rc->f.sections[i].id))
 			return err_set(err, true, -EINVAL, "snapshot %s: device '%s' is not "
 				       "in its config", rc->path, rc->f.sections[i].id);
-	return registry_each(&vm->registry, vm->loop, apply_one, rc, err);
+	ret = registry_each(&vm->registry, vm->loop, apply_one, rc, err);
+	if (!ret && rc->clock_realtime)
+		ret = clock_realtime(rc, vm, true, err);
+	return ret;
 }
 
 int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_config *cfg,
 	      struct err *err)
 {
-	struct restore_ctx rc = { .path = req->snapshot_path };
+	struct restore_ctx rc = { .path = req->snapshot_path,
+				  .clock_realtime = req->clock_realtime };
 	struct vm_mem_file mf = { .fd = -1 };
 	struct snap_uffd uffd;
 	struct runner_restore rs = { &mf, restore_apply, &rc, !req->resume_vm };

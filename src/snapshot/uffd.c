@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "mem/guest_mem_huge.h"
 #include "mem/guest_mem_uffd.h"
 #include "snapshot/memcore.h"
 
@@ -18,9 +19,10 @@
  * The page a fault is served in. Every region is mapped in 4 KiB pages
  * today; a region backed by huge pages would say its own size here.
  */
+/* The unit the handler must fill with one UFFDIO_COPY: a huge page where RAM has them. */
 static uint64_t region_page_size(const struct guest_mem *gm, unsigned int i)
 {
-	return GUEST_PAGE_SIZE;
+	return gm->huge ? GUEST_HUGE_PAGE_SIZE : GUEST_PAGE_SIZE;
 }
 
 int snap_uffd_mappings(const struct guest_mem *gm, unsigned int nvcpus,

@@ -44,12 +44,19 @@ struct vm_boot_source {
 	char *boot_args;          /* NULL: VM_DEFAULT_CMDLINE */
 };
 
+/* Firecracker's huge_pages: what backs guest RAM. */
+enum vm_huge_pages {
+	VM_HUGE_PAGES_NONE,       /* "None": 4 KiB pages */
+	VM_HUGE_PAGES_2M,         /* "2M": 2 MiB hugetlbfs pages, reserved when RAM is mapped */
+};
+
 struct vm_machine {
 	unsigned int vcpu_count;
 	uint64_t mem_size_mib;
 	bool smt;                 /* two threads per core; vcpu_count then 1 or even */
 	bool track_dirty_pages;
 	enum cpu_template_id cpu_template;   /* a static template; NONE with a custom one */
+	enum vm_huge_pages huge_pages;       /* 2M: mem_size_mib is even */
 };
 
 /* Firecracker's io_engine, as given: Hearth's disks run on io_uring either way (docs/api.md). */

@@ -179,14 +179,22 @@ static const struct jfield machine_fields[] = {
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
-/* Only "None" is honoured for huge_pages: no huge pages yet. */
-static int machine_none_only(const char *what, json_t *o, const char *field, struct err *err)
+/* Firecracker 1.16's HugePageConfig: "None" or "2M"; absent: dflt. */
+static int machine_huge_pages(const char *what, json_t *o, enum vm_huge_pages dflt,
+			      enum vm_huge_pages *out, struct err *err)
 {
-	const char *s = jstr(o, field);
+	const char *s = jstr(o, "huge_pages");
 
-	if (s && strcmp(s, "None") != 0)
-		return err_set(err, true, -EINVAL, "%s: %s '%.64s' is not supported yet (only "
-			       "\"None\")", what, field, s);
+	*out = dflt;
+	if (!s)
+		return 0;
+	if (!strcmp(s, "None"))
+		*out = VM_HUGE_PAGES_NONE;
+	else if (!strcmp(s, "2M"))
+		*out = VM_HUGE_PAGES_2M;
+	else
+		return err_set(err, true, -EINVAL, "%s: huge_pages '%.64s' is not one of None, 2M",
+			       what, s);
 	return 0;
 }
 
@@ -194,18 +202,20 @@ int config_json_machine(struct vm_config *c, json_t *o, bool patch, struct err *
 {
 	const char *what = "machine-config";
 	struct vm_machine m = { VM_DEFAULT_VCPUS, VM_DEFAULT_MEM_MIB, false, false,
-				CPU_TEMPLATE_NONE };
+				CPU_TEMPLATE_NONE, VM_HUGE_PAGES_NONE };
 	const char *tmpl;
 	uint64_t vcpus;
 	int ret;
 
 	ret = check_fields(what, o, machine_fields, !patch, err);
-	if (!ret)
-		ret = machine_none_only(what, o, "huge_pages", err);
 	if (ret)
 		return ret;
 	if (patch)
 		m = c->machine;
+	/* As the other fields: PUT without it is "None", PATCH without it keeps it. */
+	ret = machine_huge_pages(what, o, m.huge_pages, &m.huge_pages, err);
+	if (ret)
+		return ret;
 	/*
 	 * As Firecracker's MachineConfig::update, for PUT as for PATCH: a
 	 * template left out stays (a custom one too), "None" takes it away.

@@ -26,7 +26,8 @@ json_t *config_json_dump_machine(const struct vm_config *c)
 	return json_pack("{s:I, s:I, s:b, s:b, s:s, s:s*}", "vcpu_count",
 			 (json_int_t)c->machine.vcpu_count, "mem_size_mib",
 			 (json_int_t)c->machine.mem_size_mib, "smt", c->machine.smt,
-			 "track_dirty_pages", c->machine.track_dirty_pages, "huge_pages", "None",
+			 "track_dirty_pages", c->machine.track_dirty_pages, "huge_pages",
+			 c->machine.huge_pages == VM_HUGE_PAGES_2M ? "2M" : "None",
 			 "cpu_template", tmpl);
 }
 

@@ -18,13 +18,13 @@
 #include "devices/fw_cfg.h"
 #include "devices/platform.h"
 #include "devices/power.h"
-#include "mem/guest_mem_file.h"
 #include "util/log.h"
 #include "vcpu/cpuid.h"
 #include "vmm/vm_cpu.h"
 #include "vcpu/regs.h"
 #include "vmm/devices.h"
 #include "vmm/vm_flat.h"
+#include "vmm/vm_ram.h"
 #include "vmm/vm_state.h"
 
 /* Intel VT-x needs these three pages for real-mode emulation; harmless elsewhere. */
@@ -141,10 +141,10 @@ static int vm_build_acpi(struct vm *vm, uint64_t *rsdp)
 
 /*
  * A restored guest's RAM is its snapshot's memory file, mapped privately
- * (or anonymous RAM a handler process fills, the Uffd backend):
- * ACPI, page tables and the kernel are in it already, and writing them
- * again would only dirty pages. The device slots are laid out as they
- * were, from the same config.
+ * (read into huge pages with huge_pages "2M": vm_ram.h), or anonymous
+ * RAM a handler process fills (the Uffd backend): ACPI, page tables and
+ * the kernel are in it already, and writing them again would only dirty
+ * pages. The device slots are laid out as they were, from the same config.
  */
 static int vm_prepare_restored(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
@@ -154,20 +154,15 @@ static int vm_prepare_restored(struct vm *vm, const struct vm_config *cfg, struc
 	/* The BSP's registers come from the snapshot; until then, a plain 64-bit entry. */
 	loader_entry(&(const struct boot_plan){ 0 }, &vm->entry);
 	if (mf->fd < 0) {
-		ret = guest_mem_init(&vm->mem, cfg->machine.mem_size_mib << 20);
-		if (ret)
-			return err_set(err, false, ret, "cannot allocate %llu MiB of guest RAM: %s",
-				       (unsigned long long)cfg->machine.mem_size_mib,
-				       strerror(-ret));
-		ret = mf->attach(mf->attach_ctx, &vm->mem, err);
+		/* The Uffd backend: fresh RAM (in huge pages too) that the handler fills. */
+		ret = vm_ram_init(vm, cfg, err);
+		if (!ret)
+			ret = mf->attach(mf->attach_ctx, &vm->mem, err);
 		return ret ? ret : vm_devices_layout(vm, cfg, err);
 	}
-	ret = guest_mem_init_file(&vm->mem, cfg->machine.mem_size_mib << 20, mf->fd, mf->offset,
-				  mf->nregions);
+	ret = vm_ram_restore(vm, cfg, err);
 	if (ret)
-		return err_set(err, ret == -EINVAL, ret, "cannot map the memory file: %s",
-			       ret == -EINVAL ? "its regions do not match mem_size_mib"
-			       : strerror(-ret));
+		return ret;
 	return vm_devices_layout(vm, cfg, err);
 }
 
@@ -193,11 +188,9 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct e
 		return err_prefix(err, ret, "%s %s: ", cfg->cli ? "--kernel" : "kernel_image_path",
 				  cfg->boot.kernel_image_path);
 	}
-	if (guest_mem_init(&vm->mem, cfg->machine.mem_size_mib << 20)) {
-		ret = err_set(err, false, -errno, "cannot allocate %llu MiB of guest RAM: %s",
-			      (unsigned long long)cfg->machine.mem_size_mib, strerror(errno));
+	ret = vm_ram_init(vm, cfg, err);
+	if (ret)
 		goto err_close;
-	}
 	ret = vm_devices_layout(vm, cfg, err);
 	if (ret)
 		goto err_close;

@@ -8,6 +8,7 @@
 #include "boot/flat.h"
 #include "vcpu/regs.h"
 #include "vmm/devices.h"
+#include "vmm/vm_ram.h"
 
 int vm_prepare_flat(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
@@ -16,9 +17,9 @@ int vm_prepare_flat(struct vm *vm, const struct vm_config *cfg, struct err *err)
 				  .entry_set = f->entry_set, .mode = f->mode };
 	int ret;
 
-	if (guest_mem_init(&vm->mem, cfg->machine.mem_size_mib << 20))
-		return err_set(err, false, -errno, "cannot allocate %llu MiB of guest RAM: %s",
-			       (unsigned long long)cfg->machine.mem_size_mib, strerror(errno));
+	ret = vm_ram_init(vm, cfg, err);
+	if (ret)
+		return ret;
 	ret = vm_devices_layout(vm, cfg, err);
 	if (ret)
 		return ret;

@@ -52,6 +52,34 @@ int vm_state_set(int fd, const struct vm_kvm_state *s, struct err *err)
 	return 0;
 }
 
+int vm_state_clock_realtime(int vm_fd, const void *in, size_t len, bool apply,
+			    struct err *err)
+{
+	struct vm_kvm_state s;
+	struct kvm_clock_data clock;
+	int caps;
+
+	if (vm_state_restore(&s, in, len))
+		return err_set(err, true, -EINVAL, "clock_realtime: the snapshot's VM state is "
+			       "corrupt");
+	if (!(s.clock.flags & KVM_CLOCK_REALTIME))
+		return err_set(err, true, -EOPNOTSUPP, "clock_realtime: the snapshot holds no "
+			       "real time for its clock (the host that took it gave none: "
+			       "KVM_GET_CLOCK without KVM_CLOCK_REALTIME)");
+	caps = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ADJUST_CLOCK);
+	if (caps < 0 || !(caps & KVM_CLOCK_REALTIME))
+		return err_set(err, true, -EOPNOTSUPP, "clock_realtime: this host's KVM cannot "
+			       "set the clock by real time (KVM_CAP_ADJUST_CLOCK without "
+			       "KVM_CLOCK_REALTIME)");
+	if (!apply)
+		return 0;
+	clock = (struct kvm_clock_data){ .clock = s.clock.clock, .flags = KVM_CLOCK_REALTIME,
+					 .realtime = s.clock.realtime };
+	if (ioctl(vm_fd, KVM_SET_CLOCK, &clock) < 0)
+		return fail(err, "KVM_SET_CLOCK (KVM_CLOCK_REALTIME)");
+	return 0;
+}
+
 static void put_part(struct bytes_out *o, const char *tag, const void *data, size_t len)
 {
 	bytes_put(o, tag, BYTES_TAG_SIZE);

@@ -9,6 +9,7 @@
 #define HEARTH_VMM_VM_STATE_H
 
 #include <linux/kvm.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/component.h"
@@ -32,6 +33,18 @@ int vm_state_get(int vm_fd, struct vm_kvm_state *s, struct err *err);
  * without a jump by the time the snapshot spent on disk.
  */
 int vm_state_set(int vm_fd, const struct vm_kvm_state *s, struct err *err);
+
+/*
+ * PUT /snapshot/load's clock_realtime, after vm_state_set: the clock set
+ * again from the record (in, len) with KVM_CLOCK_REALTIME, so KVM adds
+ * the host's real time elapsed since KVM_GET_CLOCK took it. Refused
+ * (usage, -EOPNOTSUPP) when the record has no realtime (its host's
+ * KVM_GET_CLOCK gave none: no stable master clock, or a kernel before
+ * 5.16) or this host's KVM cannot take one (KVM_CAP_ADJUST_CLOCK
+ * without KVM_CLOCK_REALTIME). apply false: those checks only.
+ */
+int vm_state_clock_realtime(int vm_fd, const void *in, size_t len, bool apply,
+			    struct err *err);
 
 /* The record, appended to o, and read back: 0, -ENODATA, -EPROTO or -EINVAL. */
 int vm_state_save(const struct vm_kvm_state *s, struct bytes_out *o);

@@ -123,15 +123,78 @@ static void test_machine(void **state)
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"cpu_template\": \"t2\"}"),
 			 -EINVAL);
 	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
-			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": \"2M\"}"),
-			 -EINVAL);
-	expect_msg("huge_pages '2M' is not supported yet");
-	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"smt\": \"no\"}"), -EINVAL);
 	expect_msg("machine-config: smt: invalid type: string \"no\", expected a boolean");
 	assert_int_equal(c.machine.vcpu_count, 2);
 	assert_int_equal(c.machine.mem_size_mib, 128);
 	assert_int_equal(c.machine.cpu_template, CPU_TEMPLATE_NONE);
+	vm_config_release(&c);
+}
+
+/*
+ * huge_pages as Firecracker 1.16's HugePageConfig: "None" or "2M", the
+ * size then even (its InvalidMemorySize words), PUT without it "None",
+ * PATCH without it kept; the dump shows it back.
+ */
+static void test_machine_huge_pages(void **state)
+{
+	struct vm_config c;
+	json_t *j;
+
+	(void)state;
+	vm_config_init(&c);
+	j = config_json_dump_machine(&c);
+	assert_string_equal(json_string_value(json_object_get(j, "huge_pages")), "None");
+	json_decref(j);
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
+			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": \"2M\"}"),
+			 0);
+	assert_int_equal(c.machine.huge_pages, VM_HUGE_PAGES_2M);
+	j = config_json_dump_machine(&c);
+	assert_string_equal(json_string_value(json_object_get(j, "huge_pages")), "2M");
+	json_decref(j);
+	/* PATCH keeps it, and an odd size under it is refused, nothing changed. */
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, true, &err),
+			     "{\"vcpu_count\": 2}"), 0);
+	assert_int_equal(c.machine.huge_pages, VM_HUGE_PAGES_2M);
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, true, &err),
+			     "{\"mem_size_mib\": 129}"), -EINVAL);
+	expect_msg("machine-config: The memory size (MiB) is either 0, or not a multiple of the "
+		   "configured page size.");
+	assert_int_equal(c.machine.mem_size_mib, 128);
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
+			     "{\"vcpu_count\": 1, \"mem_size_mib\": 99, \"huge_pages\": \"2M\"}"),
+			 -EINVAL);
+	expect_msg("not a multiple of the configured page size.");
+	/* An odd size is fine with 4 KiB pages: PUT without huge_pages is "None". */
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
+			     "{\"vcpu_count\": 1, \"mem_size_mib\": 99}"), 0);
+	assert_int_equal(c.machine.huge_pages, VM_HUGE_PAGES_NONE);
+	/* ... and switching to 2M with it is refused. */
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, true, &err),
+			     "{\"huge_pages\": \"2M\"}"), -EINVAL);
+	expect_msg("not a multiple of the configured page size.");
+	assert_int_equal(c.machine.huge_pages, VM_HUGE_PAGES_NONE);
+	/* Only 1.16's names, in their case; "Transparent" is a later Firecracker's. */
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
+			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": \"2m\"}"),
+			 -EINVAL);
+	expect_msg("machine-config: huge_pages '2m' is not one of None, 2M");
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
+			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, "
+			     "\"huge_pages\": \"Transparent\"}"), -EINVAL);
+	expect_msg("huge_pages 'Transparent' is not one of None, 2M");
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
+			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": 2}"),
+			 -EINVAL);
+	assert_int_equal(c.machine.mem_size_mib, 99);
+	/* PATCH to "None" takes it away. */
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
+			     "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"huge_pages\": \"2M\"}"),
+			 0);
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, true, &err),
+			     "{\"huge_pages\": \"None\"}"), 0);
+	assert_int_equal(c.machine.huge_pages, VM_HUGE_PAGES_NONE);
 	vm_config_release(&c);
 }
 
@@ -726,6 +789,7 @@ int main(void)
 		cmocka_unit_test(test_boot_source),
 		cmocka_unit_test(test_fault_place),
 		cmocka_unit_test(test_machine),
+		cmocka_unit_test(test_machine_huge_pages),
 		cmocka_unit_test(test_machine_smt_templates),
 		cmocka_unit_test(test_drive),
 		cmocka_unit_test(test_net_vsock_entropy),

@@ -159,6 +159,18 @@ static void test_load_fields(void **state)
 	assert_int_equal(f->ctl.state, CTL_RUNNING);
 	assert_string_equal(f->vm.last_drive, "");
 	assert_string_equal(f->vm.last_vsock, "");
+	assert_false(f->vm.last_clock_realtime);
+}
+
+/* Firecracker 1.16's clock_realtime reaches the load. */
+static void test_load_clock_realtime(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(req(f, "PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\", "
+			     "\"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": "
+			     "\"/m\"}, \"clock_realtime\": true}"), 204);
+	assert_true(f->vm.last_clock_realtime);
 }
 
 /*
@@ -222,6 +234,8 @@ static void test_load_refused(void **state)
 		  SERDE "invalid type: integer `1`, expected a sequence at line 1 column 69." },
 		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"resume_vm\": \"yes\"}",
 		  SERDE "invalid type: string \"yes\", expected a boolean at line 1 column 65." },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"clock_realtime\": 1}",
+		  SERDE "invalid type: integer `1`, expected a boolean at line 1 column 66." },
 		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"network_overrides\": "
 		  "[{\"iface_id\": \"a\", \"host_dev_name\": \"t\", \"backend\": \"user\"}]}",
 		  "one of them" },
@@ -270,6 +284,8 @@ static void test_restore_cli(void **state)
 		       NULL };
 	char *noapi[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b", NULL };
 	char *nomem[] = { "hearth", "restore", "--snapshot", "a", NULL };
+	char *clock[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b", "--clock-realtime",
+			  NULL };
 	char *junk[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b", "--bogus", NULL };
 	char *extra[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b", "x", NULL };
 
@@ -282,6 +298,9 @@ static void test_restore_cli(void **state)
 	/* Nothing could resume it without the API: it resumes at once. */
 	assert_int_equal(cli_restore_parse(6, noapi, &o, &e), 0);
 	assert_true(o.load.resume_vm);
+	assert_false(o.load.clock_realtime);
+	assert_int_equal(cli_restore_parse(7, clock, &o, &e), 0);
+	assert_true(o.load.clock_realtime);
 	assert_int_equal(cli_restore_parse(4, nomem, &o, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "--mem FILE"));
 	assert_int_equal(cli_restore_parse(7, junk, &o, &e), -EINVAL);
@@ -353,6 +372,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_uffd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_file_is_not_uffd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_clock_realtime, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_overrides, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_refused, setup, teardown),
 		cmocka_unit_test(test_restore_cli),

@@ -1,0 +1,74 @@
+#include "vmm/vm_ram.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "mem/guest_mem_file.h"
+#include "mem/guest_mem_huge.h"
+
+/*
+ * The pool is the host's to size: the error says how many pages were
+ * wanted and free, and where the pool is set. An exhausted pool is
+ * -ENOSPC, not -ENOMEM: the host's configuration, which the API answers
+ * 400 like any other refused InstanceStart, not 500 (Hearth out of memory).
+ */
+static int huge_fail(const struct vm_config *cfg, int ret, struct err *err)
+{
+	unsigned long long mib = (unsigned long long)cfg->machine.mem_size_mib;
+	long nfree = guest_mem_huge_free();
+
+	if (ret == -ENOMEM)
+		ret = -ENOSPC;
+	if (ret == -ENOSPC && nfree >= 0)
+		return err_set(err, false, ret, "cannot reserve %llu MiB of guest RAM in 2 MiB huge "
+			       "pages (huge_pages \"2M\"): it needs %llu, the host's pool has %ld "
+			       "free; raise /proc/sys/vm/nr_hugepages", mib, mib / 2, nfree);
+	if (ret == -ENOSPC)
+		return err_set(err, false, ret, "cannot reserve %llu MiB of guest RAM in 2 MiB huge "
+			       "pages (huge_pages \"2M\"): not enough free in the host's pool; "
+			       "raise /proc/sys/vm/nr_hugepages", mib);
+	return err_set(err, false, ret, "cannot map %llu MiB of guest RAM in 2 MiB huge pages "
+		       "(huge_pages \"2M\"): %s", mib, strerror(-ret));
+}
+
+int vm_ram_init(struct vm *vm, const struct vm_config *cfg, struct err *err)
+{
+	uint64_t bytes = cfg->machine.mem_size_mib << 20;
+	int ret;
+
+	if (cfg->machine.huge_pages == VM_HUGE_PAGES_2M) {
+		ret = guest_mem_init_huge(&vm->mem, bytes);
+		return ret ? huge_fail(cfg, ret, err) : 0;
+	}
+	ret = guest_mem_init(&vm->mem, bytes);
+	if (ret)
+		return err_set(err, false, ret, "cannot allocate %llu MiB of guest RAM: %s",
+			       (unsigned long long)cfg->machine.mem_size_mib, strerror(-ret));
+	return 0;
+}
+
+int vm_ram_restore(struct vm *vm, const struct vm_config *cfg, struct err *err)
+{
+	const struct vm_mem_file *mf = vm->mem_file;
+	int ret;
+
+	if (cfg->machine.huge_pages != VM_HUGE_PAGES_2M) {
+		ret = guest_mem_init_file(&vm->mem, cfg->machine.mem_size_mib << 20, mf->fd,
+					  mf->offset, mf->nregions);
+		if (ret)
+			return err_set(err, ret == -EINVAL, ret, "cannot map the memory file: %s",
+				       ret == -EINVAL ? "its regions do not match mem_size_mib"
+				       : strerror(-ret));
+		return 0;
+	}
+	ret = vm_ram_init(vm, cfg, err);
+	if (ret)
+		return ret;
+	ret = guest_mem_fill_from_file(&vm->mem, mf->fd, mf->offset, mf->nregions);
+	if (ret)
+		return err_set(err, ret == -EINVAL || ret == -ENODATA, ret, "cannot read the memory "
+			       "file into huge pages: %s", ret == -EINVAL ? "its regions do not "
+			       "match mem_size_mib" : ret == -ENODATA ? "it ends inside guest RAM "
+			       "(truncated?)" : strerror(-ret));
+	return 0;
+}
