@@ -179,11 +179,11 @@ static void test_machine_huge_pages(void **state)
 	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": \"2m\"}"),
 			 -EINVAL);
-	expect_msg("machine-config: huge_pages '2m' is not one of None, 2M");
+	expect_msg("machine-config: huge_pages: unknown variant `2m`, expected `None` or `2M`");
 	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, "
 			     "\"huge_pages\": \"Transparent\"}"), -EINVAL);
-	expect_msg("huge_pages 'Transparent' is not one of None, 2M");
+	expect_msg("unknown variant `Transparent`, expected `None` or `2M`");
 	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": 2}"),
 			 -EINVAL);
