@@ -258,5 +258,7 @@ int main(int argc, char **argv)
 			fclose(f);
 		}
 	}
+	for (unsigned int i = 0; i < UFFD_MSG_MAX_REGIONS; i++)
+		free(h.r[i].removed);
 	return ret ? 1 : 0;
 }
