@@ -7,11 +7,14 @@ PUT /snapshot/load's clock_realtime on a real restore.
 Needs root (it sizes /proc/sys/vm/nr_hugepages, and puts it back) and a
 usable /dev/kvm; otherwise it is skipped (exit 77). The guest is
 tests/guest/halt.elf: it prints one line and halts, so the VM stays up.
+With --handler, the snapshot is also restored through the Uffd backend,
+the handler filling whole 2 MiB pages.
 """
 import argparse
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,6 +24,7 @@ from itest import TestFailure, check  # noqa: E402
 from run_api_test import Serve  # noqa: E402
 
 SKIP = 77
+HANDLER = None   # tests/uffd's page-fault handler, for the Uffd restore (--handler)
 NR = "/proc/sys/vm/nr_hugepages"
 SYSFS = "/sys/kernel/mm/hugepages/hugepages-2048kB/"
 MEM_MIB = 32
@@ -151,6 +155,51 @@ def case_boot_snapshot_restore(binary, guest, tmp):
         s.stop()
     check(available() == base, "pool after the restored VM: %d, expected %d" %
           (available(), base))
+    if HANDLER:
+        uffd_restore(binary, tmp, snapdir, base)
+
+
+def uffd_restore(binary, tmp, snapdir, base):
+    """Firecracker's way to restore huge pages: the Uffd backend. The handler is told the
+    2 MiB unit and fills whole huge pages; the RAM is in huge pages and the VM runs."""
+    hsock, cfile = os.path.join(tmp, "handler.sock"), os.path.join(tmp, "served")
+    herr = open(os.path.join(tmp, "handler.err"), "w")
+    h = subprocess.Popen([HANDLER, hsock, os.path.join(snapdir, "vm.mem"), "--count-file", cfile],
+                         stderr=herr)
+    try:
+        wait_for(lambda: os.path.exists(hsock), "the handler's socket")
+        s = Serve(binary, tmp, ["--snapshot-dir", snapdir])
+        try:
+            s.expect("PUT", "/snapshot/load", 204, body={
+                "snapshot_path": os.path.join(snapdir, "vm.snap"),
+                "mem_backend": {"backend_type": "Uffd", "backend_path": hsock},
+                "resume_vm": True})
+            maps = huge_mappings(s.p.pid)
+            check(sum(maps) == MEM_MIB * 1024, "Uffd restore: 2 MiB-page mappings %r kB" % maps)
+            check(s.expect("GET", "/", 200)["state"] == "Running", "Uffd restore not Running")
+            # A snapshot of it reads every page through the handler: whole huge pages.
+            s.expect("PATCH", "/vm", 204, body={"state": "Paused"})
+            s.expect("PUT", "/snapshot/create", 204, body={
+                "snapshot_path": os.path.join(snapdir, "vm3.snap"),
+                "mem_file_path": os.path.join(snapdir, "vm3.mem")})
+            with open(os.path.join(snapdir, "vm.mem"), "rb") as a, \
+                    open(os.path.join(snapdir, "vm3.mem"), "rb") as b:
+                check(a.read() == b.read(), "the Uffd-restored VM's memory differs")
+        finally:
+            s.stop()
+        h.wait(30)
+    finally:
+        if h.poll() is None:
+            h.kill()
+            h.wait()
+        herr.close()
+    check(h.returncode == 0, "handler exited %s: %s" %
+          (h.returncode, open(os.path.join(tmp, "handler.err")).read()))
+    served = read_int(cfile)
+    # One fault per 2 MiB page at most: a 4 KiB unit would take 512 times as many.
+    check(0 < served <= PAGES, "the handler served %d faults for %d huge pages" % (served, PAGES))
+    check(available() == base, "pool after the Uffd-restored VM: %d, expected %d" %
+          (available(), base))
 
 
 def case_no_free_pages(binary, guest, tmp):
@@ -236,7 +285,10 @@ def main():
     ap.add_argument("--hearth", required=True)
     ap.add_argument("--guest", required=True)
     ap.add_argument("--case", required=True, choices=sorted(CASES))
+    ap.add_argument("--handler", help="tests/uffd/uffd_handler: also restore through Uffd")
     a = ap.parse_args()
+    global HANDLER
+    HANDLER = a.handler and os.path.abspath(a.handler)
     if a.case not in ("odd-size", "clock-realtime"):
         if os.geteuid() != 0 or not os.path.exists(SYSFS) or not os.access(NR, os.W_OK):
             print("SKIP: needs root and 2 MiB hugetlbfs pages")
