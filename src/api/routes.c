@@ -172,6 +172,11 @@ static const struct api_route_entry routes[] = {
 	{ "PATCH", "/network-interfaces/", CTL_PATCH_NET, decode_patch_net },
 	{ "PUT", "/snapshot/create", CTL_SNAPSHOT_CREATE, decode_snapshot_create },
 	{ "PUT", "/snapshot/load", CTL_SNAPSHOT_LOAD, decode_snapshot_load },
+	/* The body as it came: the store takes any JSON value, the config the model's codec. */
+	{ "GET", "/mmds", CTL_GET_MMDS, NULL },
+	{ "PUT", "/mmds", CTL_PUT_MMDS, NULL },
+	{ "PATCH", "/mmds", CTL_PATCH_MMDS, NULL },
+	{ "PUT", "/mmds/config", CTL_PUT_MMDS_CONFIG, NULL },
 	{ NULL, NULL, CTL_NTYPES, NULL },
 };
 
@@ -181,7 +186,6 @@ static const struct {
 	const char *prefix;   /* the path, or a prefix when it ends in '/' */
 } unsupported[] = {
 	{ NULL, "/balloon" }, { NULL, "/balloon/" },
-	{ NULL, "/mmds" }, { NULL, "/mmds/" },
 	{ NULL, "/hotplug/" }, { NULL, "/pmem/" },
 	{ NULL, NULL },
 };
@@ -296,9 +300,11 @@ static int route_run(struct ctl *ctl, const struct api_route_entry *e, const cha
 static void route_reply(struct api_reply *r, int ret, json_t *out, const struct err *err)
 {
 	if (ret) {
-		api_reply_fault(r, ret == -ENOMEM ? 500 : 400, err->msg);
+		/* -EFBIG: the MMDS store's limit, Firecracker's 413 Payload Too Large. */
+		api_reply_fault(r, ret == -ENOMEM ? 500 : ret == -EFBIG ? 413 : 400, err->msg);
 	} else if (out) {
-		r->body = json_dumps(out, JSON_COMPACT);
+		/* Any value: GET /mmds answers whatever the store holds. */
+		r->body = json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
 		r->status = 200;
 		if (!r->body)
 			api_reply_fault(r, 500, "out of memory");

@@ -13,7 +13,7 @@
 #include "control/control.h"
 
 struct api_reply {
-	unsigned int status;  /* 200, 204, 400, 500 */
+	unsigned int status;  /* 200, 204, 400, 413, 500 */
 	char *body;           /* malloc'd JSON; NULL for 204 */
 	/* The request used a deprecated field: "Deprecation: true", as Firecracker sends. */
 	bool deprecated;

@@ -69,10 +69,21 @@ static int arg_us(void *ctx, const struct opt *o, const char *v, struct err *e)
 	return 0;
 }
 
+/* --mmds-size-limit: the store's bytes of compact JSON (docs/api.md). */
+static int arg_mmds_limit(void *ctx, const struct opt *o, const char *v, struct err *e)
+{
+	uint64_t n;
+
+	if (opt_parse_uint(v, 1, 1ull << 30, &n))
+		return err_set(e, true, -EINVAL, "--mmds-size-limit '%.64s': want 1 to %llu bytes",
+			       v, 1ull << 30);
+	((struct serve_opts *)ctx)->host.mmds_size_limit = (size_t)n;
+	return 0;
+}
+
 #define FLAG(n, f) OPT_FLAG(n, struct serve_opts, f)
 #define STR(n, f) OPT_STRING(n, struct serve_opts, f)
 
-static const char no_mmds[] = "Hearth has no MMDS yet";
 static const char no_snapshots[] = "Hearth's snapshot files carry their own format version (docs/snapshot-format.md)";
 
 static const struct opt serve_opts_table[] = {
@@ -109,8 +120,8 @@ static const struct opt serve_opts_table[] = {
 	OPT_REFUSED("--module", OPT_VALUE, "Hearth's log has no module paths to filter on"),
 	OPT_REFUSED("--boot-timer", OPT_NONE, "there is no boot timer device"),
 	OPT_REFUSED("--seccomp-filter", OPT_VALUE, "Hearth builds its own per-thread filters (--no-seccomp turns them off)"),
-	OPT_REFUSED("--metadata", OPT_VALUE, no_mmds),
-	OPT_REFUSED("--mmds-size-limit", OPT_VALUE, no_mmds),
+	STR("--metadata", host.metadata),
+	OPT_CALL("--mmds-size-limit", OPT_VALUE, arg_mmds_limit),
 	OPT_REFUSED("--snapshot-version", OPT_NONE, no_snapshots),
 	OPT_REFUSED("--describe-snapshot", OPT_VALUE, no_snapshots),
 	OPT_REFUSED("--enable-pci", OPT_NONE, "Hearth's devices are on virtio-mmio only"),
@@ -168,6 +179,9 @@ static int args_parse(const struct opt_cmd *cmd, int argc, char **argv, int firs
 	o->host.logger.level = VM_LOG_INFO;
 	o->firecracker = cmd->mode == FC;
 	ret = opt_parse(cmd, argc, argv, first, o, e);
+	/* Firecracker's default: the API's payload limit, whatever it was set to. */
+	if (!ret && !o->host.mmds_size_limit)
+		o->host.mmds_size_limit = o->max_payload;
 	return ret ? ret : args_check(o, e);
 }
 
@@ -198,6 +212,8 @@ static const char flags_help[] =
 	"  --level LEVEL                Error, Warning, Info (default), Debug, Trace or Off\n"
 	"  --show-level, --show-log-origin   add the level, the source file and line\n"
 	"  --metrics-path PATH          metrics lines to PATH, as PUT /metrics\n"
+	"  --metadata FILE              the MMDS's JSON at start, as PUT /mmds\n"
+	"  --mmds-size-limit BYTES      the MMDS store's limit (default: the payload limit)\n"
 	"  --no-seccomp                 run without the per-thread seccomp filters\n"
 	"  --no-sandbox                 run without the process sandbox (docs/security.md)\n"
 	"  --snapshot-dir DIR           with the sandbox, where snapshots may be written\n"
@@ -238,8 +254,8 @@ void cli_firecracker_usage(FILE *out)
 	fprintf(out, flags_help, API_DEFAULT_MAX_PAYLOAD);
 	fprintf(out,
 		"\n"
-		"Refused (exit 2): --boot-timer, --module, --seccomp-filter, --metadata,\n"
-		"--mmds-size-limit, --snapshot-version, --describe-snapshot, --enable-pci.\n");
+		"Refused (exit 2): --boot-timer, --module, --seccomp-filter, --snapshot-version,\n"
+		"--describe-snapshot, --enable-pci.\n");
 }
 
 /* Both names: the flags, the sandbox, then the process host with the API. */

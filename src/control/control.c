@@ -117,6 +117,10 @@ static int resume(struct ctl *ctl, const struct ctl_action *a, json_t **out, str
 static int snapshot_create(struct ctl *ctl, const struct ctl_action *a, json_t **out,
 			   struct err *err)
 {
+	if (ctl->cfg.mmds.on)
+		return err_set(err, true, -EINVAL, "Create snapshot error: Hearth's snapshots do "
+			       "not carry the MMDS config yet (docs/api.md); this microVM has "
+			       "PUT /mmds/config");
 	return ctl->vm->snapshot_create(ctl->vm_ctx, &ctl->cfg, &a->create, err);
 }
 
@@ -141,11 +145,16 @@ static int snapshot_load(struct ctl *ctl, const struct ctl_action *a, json_t **o
 	req.kvm_path = ctl->cfg.kvm_path;
 	req.serial_out_path = ctl->cfg.serial_out_path;
 	vm_config_init(&cfg);
+	cfg.mmds_store = ctl->mmds;
 	ret = ctl->vm->snapshot_load(ctl->vm_ctx, &req, &cfg, err);
 	if (ret) {
 		vm_config_release(&cfg);
 		return ret;
 	}
+	/* The store is the process's: the loaded model answers from it too. */
+	cfg.mmds_store = ctl->mmds;
+	if (cfg.mmds.on)
+		mmds_set_version(ctl->mmds, cfg.mmds.version, cfg.mmds.imds_compat);
 	/* The logger and metrics set before the load stay: they are this process's. */
 	vm_config_release(&ctl->cfg);
 	ctl->cfg = cfg;
@@ -198,6 +207,11 @@ static const struct ctl_rule {
 				      "must be paused first (PATCH /vm {\"state\": \"Paused\"})",
 				      NULL }, snapshot_create },
 	[CTL_SNAPSHOT_LOAD] =     { PRE_BOOT, snapshot_load },
+	/* As Firecracker: the data in every state, the config before boot only. */
+	[CTL_GET_MMDS] =          { ALWAYS, ctl_mmds_get },
+	[CTL_PUT_MMDS] =          { ALWAYS, ctl_mmds_put },
+	[CTL_PATCH_MMDS] =        { ALWAYS, ctl_mmds_put },
+	[CTL_PUT_MMDS_CONFIG] =   { PRE_BOOT, ctl_model_put },
 };
 
 int ctl_handle(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
@@ -285,9 +299,14 @@ int ctl_init(struct ctl *ctl, const char *id, struct vm_config *cfg,
 	int ret;
 
 	memset(ctl, 0, sizeof(*ctl));
-	ret = pthread_mutex_init(&ctl->lock, NULL);
+	ret = mmds_new(CTL_MMDS_DEFAULT_LIMIT, &ctl->mmds);
 	if (ret)
+		return ret;
+	ret = pthread_mutex_init(&ctl->lock, NULL);
+	if (ret) {
+		mmds_free(ctl->mmds);
 		return -ret;
+	}
 	if (cfg) {
 		ctl->cfg = *cfg;
 		memset(cfg, 0, sizeof(*cfg));
@@ -297,6 +316,9 @@ int ctl_init(struct ctl *ctl, const char *id, struct vm_config *cfg,
 	/* The API's PUTs from now on; a model given here was checked by whoever built it. */
 	ctl->cfg.probe = &ctl_probe;
 	ctl->cfg.probe_ctx = ctl;
+	ctl->cfg.mmds_store = ctl->mmds;
+	if (ctl->cfg.mmds.on)
+		mmds_set_version(ctl->mmds, ctl->cfg.mmds.version, ctl->cfg.mmds.imds_compat);
 	snprintf(ctl->id, sizeof(ctl->id), "%s", id ? id : "anonymous-instance");
 	ctl->state = CTL_NOT_STARTED;
 	ctl->vm = vm;
@@ -307,6 +329,7 @@ int ctl_init(struct ctl *ctl, const char *id, struct vm_config *cfg,
 void ctl_destroy(struct ctl *ctl)
 {
 	vm_config_release(&ctl->cfg);
+	mmds_free(ctl->mmds);
 	pthread_mutex_destroy(&ctl->lock);
 }
 

@@ -32,6 +32,8 @@
 #include "vmm/config.h"
 
 #define CTL_ID_MAX 64
+/* The MMDS store's size limit when nothing sets one: Firecracker's API payload limit. */
+#define CTL_MMDS_DEFAULT_LIMIT 51200
 
 /* Firecracker's refusals of an action in the wrong state, word for word. */
 #define CTL_NOT_BEFORE_START "The requested operation is not supported before starting the microVM."
@@ -68,6 +70,11 @@ enum ctl_type {
 	CTL_PATCH_NET,            /* after boot only, as in Firecracker */
 	CTL_SNAPSHOT_CREATE,
 	CTL_SNAPSHOT_LOAD,        /* before boot, and before any boot_path action */
+	/* The MMDS (metadata.c): its data in every state, its config before boot. */
+	CTL_GET_MMDS,             /* the answer: the store's JSON value */
+	CTL_PUT_MMDS,             /* the body: any JSON value */
+	CTL_PATCH_MMDS,           /* the body: an RFC 7396 merge patch */
+	CTL_PUT_MMDS_CONFIG,      /* the body: Firecracker's MmdsConfig, into the model */
 	CTL_NTYPES
 };
 
@@ -157,6 +164,12 @@ struct ctl {
 	char id[CTL_ID_MAX + 1];
 	const struct ctl_vm_ops *vm;
 	void *vm_ctx;
+	/*
+	 * The MMDS store (devices/mmds.h): this process's, through snapshot
+	 * loads too (Firecracker's snapshots carry no MMDS data); cfg.mmds_store
+	 * points at it. Freed by ctl_destroy, once no VM reads it.
+	 */
+	struct mmds *mmds;
 	uint64_t requests[CTL_NREQ];   /* atomics, read by any thread */
 	uint64_t failed_requests;      /* answered 4xx or 5xx */
 };
@@ -172,6 +185,13 @@ void ctl_model_init(struct vm_config *c);
 int ctl_init(struct ctl *ctl, const char *id, struct vm_config *cfg,
 	     const struct ctl_vm_ops *vm, void *vm_ctx);
 void ctl_destroy(struct ctl *ctl);
+/*
+ * --mmds-size-limit and --metadata: a new store of limit bytes (0:
+ * CTL_MMDS_DEFAULT_LIMIT) holding json (NULL: empty, never PUT), in place
+ * of ctl_init's; before any action. 0, or -errno with err (usage: the
+ * JSON is bad or does not fit).
+ */
+int ctl_mmds_init(struct ctl *ctl, size_t limit, const char *json, size_t len, struct err *err);
 const char *ctl_state_name(enum ctl_state s);
 
 /*

@@ -31,6 +31,9 @@ struct host_opts {
 	struct vm_logger logger;    /* log_path NULL: none */
 	bool level_set;             /* --level given */
 	const char *metrics_path;
+	/* --mmds-size-limit (0: CTL_MMDS_DEFAULT_LIMIT) and --metadata FILE (NULL: none). */
+	size_t mmds_size_limit;
+	const char *metadata;
 	/* Firecracker's process-startup reporting: 0 / false when not given. */
 	bool have_start_time, have_start_cpu, have_parent_cpu;
 	uint64_t start_time_us, start_time_cpu_us, parent_cpu_time_us;

@@ -12,6 +12,7 @@
 #include "vmm/config_json.h"
 #include "vmm/config_json_cpu.h"
 #include "vmm/config_json_observe.h"
+#include "vmm/config_mmds.h"
 #include "vmm/logger.h"
 
 void ctl_model_init(struct vm_config *c)
@@ -106,6 +107,9 @@ int ctl_model_put(struct ctl *ctl, const struct ctl_action *a, json_t **out, str
 		break;
 	case CTL_PUT_CPU_CONFIG:
 		ret = config_json_cpu_config(c, o, err);
+		break;
+	case CTL_PUT_MMDS_CONFIG:
+		ret = config_json_mmds(c, o, err);
 		break;
 	default:
 		ret = err_set(err, false, -EINVAL, "action %d has no body for the model",

@@ -28,4 +28,8 @@ int ctl_model_patch_drive(struct ctl *ctl, const struct ctl_action *a, json_t **
 int ctl_model_patch_net(struct ctl *ctl, const struct ctl_action *a, json_t **out,
 			struct err *err);
 
+/* metadata.c: GET, PUT and PATCH /mmds, on ctl->mmds. */
+int ctl_mmds_get(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
+int ctl_mmds_put(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
+
 #endif

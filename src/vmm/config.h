@@ -15,6 +15,7 @@
 
 #include "boot/flat.h"
 #include "core/ratelimit.h"
+#include "devices/mmds.h"
 #include "util/err.h"
 #include "vcpu/cpu_template.h"
 #include "virtio/blk.h"
@@ -129,6 +130,24 @@ struct vm_debugcon {
 };
 
 /*
+ * Firecracker's MMDS config (PUT /mmds/config, the config file's
+ * "mmds-config"): which NICs answer the metadata address, and how. The
+ * NICs are kept by id, as given; vm_config_mmds_net says whether one is
+ * listed. The data itself is the store's (devices/mmds.h, struct
+ * vm_config's mmds_store), set at any time through PUT/PATCH /mmds.
+ */
+#define VM_MMDS_DEFAULT_IPV4 0xa9fea9feu   /* 169.254.169.254, host order */
+
+struct vm_mmds {
+	bool on;                  /* configured: the NICs below intercept ipv4 (ARP and TCP) */
+	enum mmds_version version;
+	bool imds_compat;         /* IMDS text whatever the guest's Accept */
+	uint32_t ipv4_be;         /* the address, network byte order; link-local */
+	char nets[VM_MAX_NETS][VM_ID_MAX + 1];   /* iface_ids of struct vm_net */
+	unsigned int nnets;
+};
+
+/*
  * What the host checks when the model is given a file or device, as
  * Firecracker does at PUT time (its BootConfig::new opens the kernel and
  * initrd, a drive's VirtioBlock::new its file, a NIC's Net::new its TAP),
@@ -160,6 +179,13 @@ struct vm_config {
 	char *serial_out_path;    /* COM1's output; NULL: stdout */
 	/* PUT /cpu-config's custom template (then machine.cpu_template is NONE); NULL: none. */
 	struct cpu_template_custom *cpu_config;
+	struct vm_mmds mmds;
+	/*
+	 * The MMDS store, not owned (the control surface's, which outlives
+	 * the VM): what the NICs in mmds.nets answer the guest from. NULL
+	 * where no store exists (hearth run); the model is copied with it.
+	 */
+	struct mmds *mmds_store;
 	/* Hearth's own (not in Firecracker's model). */
 	char *kvm_path;
 	bool virtio_cmdline;      /* also list virtio-mmio devices on the command line */
@@ -252,6 +278,15 @@ int vm_config_patch_drive(struct vm_config *c, const struct vm_drive_patch *p, s
 int vm_config_check_net_patch(const struct vm_config *c, const struct vm_net_patch *p,
 			      struct err *err);
 int vm_config_patch_net(struct vm_config *c, const struct vm_net_patch *p, struct err *err);
+
+/*
+ * config_mmds.c: Firecracker's checks (a NIC list, not empty, of NICs
+ * already in c; a link-local address), then the config replaces c's and
+ * the version goes to c->mmds_store, if any. Words as Firecracker's.
+ */
+int vm_config_set_mmds(struct vm_config *c, const struct vm_mmds *m, struct err *err);
+/* Whether NIC net_id answers the MMDS. */
+bool vm_config_mmds_net(const struct vm_config *c, const char *net_id);
 
 const struct vm_drive *vm_config_find_drive(const struct vm_config *c, const char *id);
 const struct vm_net *vm_config_find_net(const struct vm_config *c, const char *id);

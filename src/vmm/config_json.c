@@ -10,6 +10,7 @@
 
 #include "vmm/config_json_cpu.h"
 #include "vmm/config_json_limiter.h"
+#include "vmm/config_mmds.h"
 
 static const char *const type_names[] = {
 	[J_STR] = "a string",
@@ -389,7 +390,7 @@ int config_json_entropy(struct vm_config *c, json_t *o, struct err *err)
 
 /* Sections of FullVmConfiguration Hearth does not take yet (null is fine). */
 static const char *const unsupported_sections[] = {
-	"balloon", "mmds-config", "memory-hotplug", "pmem", NULL,
+	"balloon", "memory-hotplug", "pmem", NULL,
 };
 
 static int full_array(struct vm_config *c, json_t *root, const char *key,
@@ -416,7 +417,7 @@ static bool section_known(const char *key)
 {
 	static const char *const known[] = {
 		"boot-source", "machine-config", "drives", "network-interfaces", "vsock",
-		"entropy", "logger", "metrics", "serial", "cpu-config", NULL,
+		"entropy", "logger", "metrics", "serial", "cpu-config", "mmds-config", NULL,
 	};
 
 	for (int i = 0; known[i]; i++)
@@ -455,6 +456,9 @@ int config_json_full(struct vm_config *c, json_t *root, struct err *err)
 		ret = full_array(c, root, "drives", config_json_drive, err);
 	if (!ret)
 		ret = full_array(c, root, "network-interfaces", config_json_net, err);
+	/* After the NICs, which it names. */
+	if (!ret && jhas(root, "mmds-config"))
+		ret = config_json_mmds(c, json_object_get(root, "mmds-config"), err);
 	if (!ret && jhas(root, "vsock"))
 		ret = config_json_vsock(c, json_object_get(root, "vsock"), err);
 	if (!ret && jhas(root, "entropy"))

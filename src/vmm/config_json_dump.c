@@ -10,6 +10,7 @@
 
 #include "vmm/config_json_cpu.h"
 #include "vmm/config_json_limiter.h"
+#include "vmm/config_mmds.h"
 
 /*
  * Firecracker's MachineConfig: cpu_template only with a template, its
@@ -116,11 +117,11 @@ static json_t *dump_entropy(const struct vm_config *c)
  */
 json_t *config_json_dump_full(const struct vm_config *c)
 {
-	return json_pack("{s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:n, s:o?, s:n, s:n, s:n, s:n, s:[]}",
+	return json_pack("{s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:n, s:o?, s:n, s:n, s:o?, s:n, s:[]}",
 			 "boot-source", dump_boot(c), "machine-config",
 			 config_json_dump_machine(c), "drives", dump_drives(c),
 			 "network-interfaces", dump_nets(c), "vsock", dump_vsock(c), "entropy",
 			 dump_entropy(c), "balloon", "cpu-config",
 			 c->cpu_config ? config_json_cpu_dump(&c->cpu_config->t) : NULL, "logger",
-			 "metrics", "mmds-config", "memory-hotplug", "pmem");
+			 "metrics", "mmds-config", config_json_dump_mmds(c), "memory-hotplug", "pmem");
 }

@@ -175,10 +175,14 @@ def case_every_endpoint_twice(binary, tmp):
     # InstanceStart fails on the missing KVM device and unwinds, twice.
     s.twice("PUT", "/actions", 400, body={"action_type": "InstanceStart"}, fault=[NO_KVM])
     for method, path, body in (("PUT", "/balloon", {"amount_mib": 0}), ("GET", "/balloon", None),
-                               ("PUT", "/mmds", {}), ("GET", "/mmds", None),
-                               ("PUT", "/mmds/config", {}),
                                ("PUT", "/hotplug/memory", {}), ("PUT", "/pmem/p0", {})):
         s.twice(method, path, 400, body=body, fault=["not supported yet"])
+    # The MMDS: its data, and its config's refusal of a NIC it does not have, twice each.
+    s.twice("PUT", "/mmds", 204, body={"k": "v"})
+    s.twice("PATCH", "/mmds", 204, body={"l": "w"})
+    s.twice("GET", "/mmds", 200)
+    s.twice("PUT", "/mmds/config", 400, body={"network_interfaces": ["nope"]},
+            fault=["does not correspond to any existing network interface"])
     s.twice("GET", "/no/such/path", 400, fault=["Invalid request method and/or path"])
     js = s.expect("GET", "/vm/config", 200)
     check(len(js["drives"]) == 1 and len(js["network-interfaces"]) == 1,

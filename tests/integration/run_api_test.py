@@ -166,9 +166,8 @@ def case_bad_requests(binary, tmp):
     s.alive()
     s.expect("DELETE", "/", 400, fault=["Invalid request method and/or path"])
     s.alive()
-    for method, path in (("PUT", "/balloon"), ("PUT", "/mmds")):
-        s.expect(method, path, 400, body={}, fault=["not supported yet"])
-        s.alive()
+    s.expect("PUT", "/balloon", 400, body={}, fault=["not supported yet"])
+    s.alive()
     s.expect("PATCH", "/vm", 400, body={"state": "Paused"}, fault=[NOT_BEFORE_START])
     s.alive()
     rc, err = s.stop()
@@ -755,7 +754,9 @@ def case_firecracker(binary, tmp):
     check(rc == 0 and out.splitlines()[0] == "Firecracker v" + FC_VERSION and "hearth " in out,
           "--version: %d %r %r" % (rc, out, err))
     for argv, words in ((["--boot-timer"], ["--boot-timer is not supported by Hearth"]),
-                        (["--mmds-size-limit", "1024"], ["--mmds-size-limit", "not supported"]),
+                        (["--mmds-size-limit", "0"], ["--mmds-size-limit '0'"]),
+                        (["--metadata", "/no/such.json"], ["--metadata '/no/such.json'",
+                                                           "No such file"]),
                         (["--seccomp-filter", "f.bpf"], ["--seccomp-filter", "not supported"]),
                         (["--bogus"], ["--bogus"]),
                         (["--level", "loud"], ["--level 'loud'"])):
@@ -924,7 +925,62 @@ def case_drives_nics(binary, tmp):
     s.stop()
 
 
+def case_mmds(binary, tmp):
+    """The MMDS's API through the socket with seccomp on: the data, its limit, the config,
+    --metadata and --mmds-size-limit."""
+    meta = os.path.join(tmp, "meta.json")
+    with open(meta, "w") as f:
+        f.write('{"latest": {"meta-data": {"id": "i-1"}}}')
+    s = Serve(binary, tmp, ["--metadata", meta, "--mmds-size-limit", "100"])
+    check(s.expect("GET", "/mmds", 200) == {"latest": {"meta-data": {"id": "i-1"}}},
+          "--metadata not loaded")
+    for _ in range(2):
+        s.expect("PATCH", "/mmds", 204, body={"latest": {"user-data": "u", "meta-data": None}})
+    check(s.expect("GET", "/mmds", 200) == {"latest": {"user-data": "u"}}, "PATCH")
+    for _ in range(2):
+        s.expect("PUT", "/mmds", 204, body={"a": ["b", 1]})
+    check(s.expect("GET", "/mmds", 200) == {"a": ["b", 1]}, "PUT")
+    # Over --mmds-size-limit: Firecracker's 413 and words, the store unchanged.
+    for _ in range(2):
+        s.expect("PUT", "/mmds", 413, body={"k": "x" * 100},
+                 fault=["MMDS limit exceeded error: The MMDS patch request doesn't fit."])
+        s.expect("PATCH", "/mmds", 413, body={"k": "x" * 100})
+    check(s.expect("GET", "/mmds", 200) == {"a": ["b", 1]}, "store changed by a 413")
+    s.expect("PUT", "/mmds", 400, raw="{\"a\":", fault=["not JSON"])
+    check(s.expect("GET", "/vm/config", 200)["mmds-config"] is None, "mmds-config before PUT")
+    for _ in range(2):
+        s.expect("PUT", "/mmds/config", 400, body={"network_interfaces": ["eth0"]},
+                 fault=["does not correspond to any existing network interface"])
+        s.expect("PUT", "/mmds/config", 400, body={"network_interfaces": []},
+                 fault=["allow forwarding MMDS requests is empty"])
+    if put_nic(s, "eth0", "hearth-mmds0", "06:00:00:00:00:01"):
+        cfg = {"network_interfaces": ["eth0"], "version": "V2", "ipv4_address": "169.254.1.1",
+               "imds_compat": True}
+        for _ in range(2):
+            s.expect("PUT", "/mmds/config", 204, body=cfg)
+        got = s.expect("GET", "/vm/config", 200)["mmds-config"]
+        check(got == cfg, "mmds-config %r" % got)
+        s.expect("PUT", "/mmds/config", 400, body=dict(cfg, ipv4_address="10.0.0.1"),
+                 fault=["The MMDS IPv4 address is not link local."])
+    s.alive()
+    rc, err = s.stop()
+    check(rc == 3, "exit code %d after SIGTERM, expected 3" % rc)
+    # A --metadata file that is not JSON, or does not fit: exit 2, named.
+    bad = os.path.join(tmp, "bad.json")
+    with open(bad, "w") as f:
+        f.write("{nope")
+    for args, words in ((["--metadata", bad], ["--metadata '%s'" % bad, "not JSON"]),
+                        (["--metadata", meta, "--mmds-size-limit", "10"],
+                         ["MMDS limit exceeded"])):
+        rc, out, err = run_plain(binary, ["serve", "--api-sock", os.path.join(tmp, "x.sock")] +
+                                 args)
+        check(rc == 2, "%s: exit %d, expected 2\n%s" % (args, rc, err))
+        for w in words:
+            check(w in err, "%s: %r does not mention %r" % (args, err, w))
+
+
 CASES = {
+    "mmds": case_mmds,
     "snapshot": case_snapshot,
     "relative-paths": case_relative_paths,
     "info": case_info,

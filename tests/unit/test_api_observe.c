@@ -262,8 +262,20 @@ static void test_firecracker_flags(void **state)
 	PARSE_FC(-EINVAL, "--boot-timer");
 	assert_string_equal(e.msg, "--boot-timer is not supported by Hearth: there is no boot timer "
 			    "device");
-	PARSE_FC(-EINVAL, "--mmds-size-limit", "100");
-	assert_non_null(strstr(e.msg, "--mmds-size-limit is not supported by Hearth"));
+	/* The MMDS's: its limit defaults to the API's payload limit, as Firecracker's. */
+	PARSE_FC(0, "--metadata", "/m.json");
+	assert_string_equal(o.host.metadata, "/m.json");
+	assert_int_equal(o.host.mmds_size_limit, 51200);
+	PARSE_FC(0, "--http-api-max-payload-size", "1000");
+	assert_int_equal(o.host.mmds_size_limit, 1000);
+	PARSE_FC(0, "--http-api-max-payload-size", "1000", "--mmds-size-limit", "100");
+	assert_int_equal(o.host.mmds_size_limit, 100);
+	PARSE_FC(-EINVAL, "--mmds-size-limit", "0");
+	assert_string_equal(e.msg, "--mmds-size-limit '0': want 1 to 1073741824 bytes");
+	PARSE_FC(-EINVAL, "--mmds-size-limit", "lots");
+	assert_non_null(strstr(e.msg, "--mmds-size-limit 'lots'"));
+	PARSE_FC(-EINVAL, "--metadata");
+	assert_non_null(strstr(e.msg, "'--metadata' needs a value"));
 	PARSE_FC(-EINVAL, "--module", "vmm");
 	assert_non_null(strstr(e.msg, "--module is not supported by Hearth"));
 	PARSE_FC(-EINVAL, "--level", "loud");

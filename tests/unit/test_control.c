@@ -83,6 +83,12 @@ static const struct rule_case {
 	    "{\"state\": \"Paused\"})", NULL } },
 	{ { .type = CTL_SNAPSHOT_LOAD, .load = { .snapshot_path = "/s", .mem_path = "/m" } },
 	  { 0 }, true, { NULL, FC_POST, FC_POST } },
+	/* The MMDS's data in every state, as Firecracker's; its config before boot. */
+	{ { .type = CTL_GET_MMDS }, { 0 }, false, { NULL, NULL, NULL } },
+	{ BODY(CTL_PUT_MMDS, "{\"a\": 1}"), { 0 }, false, { NULL, NULL, NULL } },
+	{ BODY(CTL_PATCH_MMDS, "{\"a\": 2}"), BODY(CTL_PUT_MMDS, "{}"), false, { NULL, NULL, NULL } },
+	{ BODY(CTL_PUT_MMDS_CONFIG, "{\"network_interfaces\": [\"eth0\"]}"), { 0 }, false,
+	  CLOSED_AFTER_BOOT("PUT /mmds/config") },
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -164,7 +170,7 @@ static void check(const struct rule_case *c, enum ctl_state s, const char *body)
 			fail_msg("action %d in '%s': refused: %s", (int)a.type, ctl_state_name(s),
 				 err.msg);
 		/* Only the reads answer. */
-		assert_int_equal(out != NULL, a.type <= CTL_GET_CONFIG);
+		assert_int_equal(out != NULL, a.type <= CTL_GET_CONFIG || a.type == CTL_GET_MMDS);
 	} else {
 		assert_int_equal(ret, -EINVAL);
 		assert_true(err.usage);
