@@ -85,6 +85,20 @@ def inner(harness):
             check(e, parse(out), f"{e['method']} {e['path']}")
         print("ok: each request answered as the responder says, from 172.16.0.2")
 
+        # Firecracker's transport headers: a token's TTL repeated, a 405's Allow.
+        head = subprocess.run(["curl", "-s", "-i", "-X", "PUT", "--max-time", "20", "-H",
+                               "X-metadata-token-ttl-seconds: 060",
+                               f"http://{MMDS}/latest/api/token"],
+                              capture_output=True, text=True, timeout=60).stdout
+        if "\nX-metadata-token-ttl-seconds: 60\n" not in head:
+            sys.exit(f"FAIL: the token's answer lacks its TTL header: {head!r}")
+        head = subprocess.run(["curl", "-s", "-i", "-X", "DELETE", "--max-time", "20",
+                               f"http://{MMDS}/"], capture_output=True, text=True,
+                              timeout=60).stdout
+        if not head.startswith("HTTP/1.1 405") or "\nAllow: GET, PUT\n" not in head:
+            sys.exit(f"FAIL: a DELETE is not a 405 with Allow: GET, PUT: {head!r}")
+        print("ok: the token's TTL header and a 405's Allow")
+
         # A connection that never sends a request stays open meanwhile.
         idle = socket.create_connection((MMDS, 80), timeout=20)
 

@@ -138,6 +138,34 @@ static const char *mmds_http_header(struct MHD_Connection *conn, const char *nam
 	return v || !alias ? v : MHD_lookup_connection_value(conn, MHD_HEADER_KIND, alias);
 }
 
+/*
+ * The headers Firecracker's MMDS adds that are the transport's, not the
+ * responder's: a 405 names the methods it takes, and a new token's answer
+ * repeats its TTL under the header name the guest used.
+ */
+static void mmds_http_fc_headers(struct MHD_Connection *conn, struct MHD_Response *mr,
+				 const struct mmds_request *req, unsigned int status)
+{
+	static const char *const ttl_names[] = { "X-metadata-token-ttl-seconds",
+						 "X-aws-ec2-metadata-token-ttl-seconds" };
+	char v[16];
+
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, "GET, PUT");
+	if (status != MHD_HTTP_OK || strcmp(req->method, "PUT") || !req->ttl)
+		return;
+	for (unsigned int i = 0; i < 2; i++) {
+		const char *t = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, ttl_names[i]);
+
+		if (t) {
+			/* Answered 200, so the responder took it as a number of seconds. */
+			snprintf(v, sizeof(v), "%lu", strtoul(t, NULL, 10));
+			MHD_add_response_header(mr, ttl_names[i], v);
+			return;
+		}
+	}
+}
+
 static enum MHD_Result mmds_http_on_request(void *cls, struct MHD_Connection *conn,
 					    const char *url, const char *method,
 					    const char *version, const char *upload_data,
@@ -187,6 +215,7 @@ static enum MHD_Result mmds_http_on_request(void *cls, struct MHD_Connection *co
 	}
 	if (resp.content_type)
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp.content_type);
+	mmds_http_fc_headers(conn, mr, &req, resp.status);
 	ret = MHD_queue_response(conn, resp.status, mr);
 	MHD_destroy_response(mr);
 	return ret;
