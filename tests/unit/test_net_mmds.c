@@ -6,6 +6,8 @@
  * hostile guest cannot do to it (floods, truncated frames, connections
  * left half-way).
  */
+#include <signal.h>
+
 #include "slirp_rig.h"
 
 #include "devices/mmds.h"
@@ -418,5 +420,7 @@ int main(void)
 		cmocka_unit_test(test_partial_checksum),
 	};
 
+	/* As Hearth's runner: libslirp writes to a closed Unix peer with plain send(). */
+	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

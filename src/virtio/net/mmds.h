@@ -13,7 +13,9 @@
  * Guest frames reach the stack through a SEQPACKET socketpair, and its
  * answers come back through it: both directions are bounded by the socket
  * buffers, and a frame that finds them full is dropped, like a congested
- * wire. The stack runs as a poller of the I/O thread's loop. No state
+ * wire. The stack runs as a poller of the I/O thread's loop; the process
+ * must ignore SIGPIPE (vmm/runner.c does), as libslirp writes to its Unix
+ * connections with a plain send(). No state
  * survives a snapshot: connections open then are lost (the guest retries).
  */
 #ifndef HEARTH_VIRTIO_NET_MMDS_H
