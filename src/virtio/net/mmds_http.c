@@ -107,14 +107,26 @@ static int mmds_sock_make(struct net_mmds_http *h, struct err *err)
 	snprintf(h->path, sizeof(h->path), "%s/nic%u.sock", mmds_dir, h->slot);
 	memcpy(sa.sun_path, h->path, strlen(h->path) + 1);
 	h->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (h->lfd < 0 || bind(h->lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(h->lfd, SOMAXCONN)) {
+	if (h->lfd < 0 || bind(h->lfd, (struct sockaddr *)&sa, sizeof(sa))) {
 		ret = -errno;
-		return err_set(err, false, ret, "MMDS: socket %s: %s", h->path, strerror(-ret));
+		goto err_dir;
+	}
+	if (listen(h->lfd, SOMAXCONN)) {
+		ret = -errno;
+		unlink(h->path);
+		goto err_dir;
 	}
 	memcpy(mmds_socks[h->slot], h->path, sizeof(h->path));
 	mmds_nsocks++;
 	return 0;
+
+err_dir:
+	err_set(err, false, ret, "MMDS: socket %s: %s", h->path, strerror(-ret));
+	/* Nobody's: h->path is not recorded, close does not touch it. */
+	h->path[0] = '\0';
+	if (!mmds_nsocks && !rmdir(mmds_dir))
+		mmds_dir[0] = '\0';
+	return ret;
 }
 
 static void mmds_sock_drop(struct net_mmds_http *h)
