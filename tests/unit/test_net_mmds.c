@@ -7,6 +7,7 @@
  * left half-way).
  */
 #include <signal.h>
+#include <sys/stat.h>
 
 #include "slirp_rig.h"
 
@@ -37,12 +38,27 @@ static void mrig_open(struct mrig *mr, uint32_t ip)
 
 static void mrig_close(struct mrig *mr)
 {
-	char path[NET_MMDS_PATH_MAX];
+	char path[NET_MMDS_PATH_MAX], dir[NET_MMDS_PATH_MAX], listed[NET_MMDS_MAX_SOCKETS][NET_MMDS_PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s", net_mmds_socket(mr->s));
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	/* The sandbox keeps what is listed: the live socket, in a directory of its own (0700). */
+	assert_int_equal(virtio_net_mmds_sockets(listed, NET_MMDS_MAX_SOCKETS), 1);
+	assert_string_equal(listed[0], path);
+	{
+		struct stat st;
+
+		assert_int_equal(stat(dir, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0700);
+		assert_int_equal(stat(path, &st), 0);
+		assert_true(S_ISSOCK(st.st_mode));
+	}
 	net_mmds_close(mr->s);
-	/* The socket goes with the stack. */
+	/* The socket goes with the stack, and the directory with the last one. */
 	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(access(dir, F_OK), -1);
+	assert_int_equal(virtio_net_mmds_sockets(listed, NET_MMDS_MAX_SOCKETS), 0);
 	eventloop_destroy(&mr->r.loop);
 	mmds_free(mr->m);
 }
