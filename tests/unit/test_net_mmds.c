@@ -12,6 +12,7 @@
 #include "slirp_rig.h"
 
 #include "devices/mmds.h"
+#include "util/log.h"
 #include "virtio/net/mmds.h"
 
 #define MMDS_IP 0xa9fea9feu /* 169.254.169.254 */
@@ -423,6 +424,52 @@ static void test_partial_checksum(void **state)
 	free(mr);
 }
 
+/*
+ * The HTTP socket out of reach (as it would be if the sealed sandbox had
+ * not kept it): libslirp's g_critical goes to Hearth's log, not through
+ * glib's own writer (whose clock and time zone lookups a sealed io thread
+ * may not make), and the stack goes on.
+ */
+static void test_socket_unreachable(void **state)
+{
+	struct mrig *mr = malloc(sizeof(*mr));
+	char moved[NET_MMDS_PATH_MAX + 8], logpath[] = "/tmp/hearth-mmds-log-XXXXXX", buf[4096];
+	const char *path;
+	const uint8_t *sa;
+	struct err err;
+	ssize_t n;
+	int fd;
+
+	(void)state;
+	mrig_open(mr, MMDS_IP);
+	path = net_mmds_socket(mr->s);
+	snprintf(moved, sizeof(moved), "%s.away", path);
+	assert_int_equal(rename(path, moved), 0);
+	fd = mkstemp(logpath);
+	assert_true(fd >= 0);
+	assert_int_equal(log_open_file(logpath, LOG_WARN, false, false, &err), 0);
+	send_arp_for(&mr->r, MMDS_IP);
+	send_syn(&mr->r, MMDS_IP, 40500, 80);
+	sa = wait_synack(&mr->r, 40500);
+	assert_non_null(sa);
+	send_tcp(&mr->r, MMDS_IP, 40500, 80, 1001, get32(sa + 38) + 1, 0x10, NULL);
+	pump(&mr->r, 200);
+	log_close_file();
+	n = read(fd, buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	if (!strstr(buf, "open_unix"))
+		fail_msg("libslirp's complaint is not in Hearth's log: '%s'", buf);
+	close(fd);
+	unlink(logpath);
+	assert_int_equal(rename(moved, path), 0);
+	/* Reachable again: served. */
+	send_syn(&mr->r, MMDS_IP, 40501, 80);
+	assert_non_null(http_exchange(&mr->r, 40501, "GET / HTTP/1.0\r\n\r\n"));
+	mrig_close(mr);
+	free(mr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -434,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_arp_flood),
 		cmocka_unit_test(test_bad_frames),
 		cmocka_unit_test(test_partial_checksum),
+		cmocka_unit_test(test_socket_unreachable),
 	};
 
 	/* As Hearth's runner: libslirp writes to a closed Unix peer with plain send(). */

@@ -5,8 +5,14 @@
 #include "virtio/net/slirp_glue.h"
 
 #include <errno.h>
+#include <string.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include <glib.h>
+
+#include "util/log.h"
 
 #define SLIRP_GLUE_PFD_MIN 16u
 
@@ -18,8 +24,45 @@ struct slirp_glue_timer {
 	int64_t expire_ms; /* -1: not armed */
 };
 
+static struct ratelimit glue_rl = RATELIMIT_INIT(10);
+
+/*
+ * libslirp reports through glib's logging (g_critical when a guest
+ * connection cannot be forwarded, g_warning ...). glib's own writer stamps
+ * the local time (gettimeofday, and /etc/localtime through tzset) or talks
+ * to journald: on the io thread, sealed, those are syscalls its filter
+ * refuses, and the process would die for a log line. Its messages go to
+ * Hearth's log instead, rate-limited.
+ */
+static GLogWriterOutput slirp_glue_log(GLogLevelFlags level, const GLogField *fields,
+				       gsize n_fields, gpointer user_data)
+{
+	const char *msg = NULL, *domain = "glib";
+
+	(void)user_data;
+	for (gsize i = 0; i < n_fields; i++) {
+		if (!strcmp(fields[i].key, "MESSAGE") && fields[i].length < 0)
+			msg = fields[i].value;
+		else if (!strcmp(fields[i].key, "GLIB_DOMAIN") && fields[i].length < 0)
+			domain = fields[i].value;
+	}
+	if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
+		log_ratelimited(&glue_rl, LOG_WARN, "%s: %s", domain, msg ? msg : "(no message)");
+	else
+		log_ratelimited(&glue_rl, LOG_DEBUG, "%s: %s", domain, msg ? msg : "(no message)");
+	return G_LOG_WRITER_HANDLED;
+}
+
+static void slirp_glue_log_once(void)
+{
+	g_log_set_writer_func(slirp_glue_log, NULL, NULL);
+}
+
 int slirp_glue_init(struct slirp_glue *g)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, slirp_glue_log_once);
 	g->cap = SLIRP_GLUE_PFD_MIN;
 	g->pfd = calloc(g->cap, sizeof(*g->pfd));
 	return g->pfd ? 0 : -ENOMEM;
