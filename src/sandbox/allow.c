@@ -66,6 +66,12 @@ static const int io_syscalls[] = {
 	SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(unlink), SCMP_SYS(exit_group),
 	/* The NICs' MMDS sockets' private directory, removed with the last (net/mmds_http.c). */
 	SCMP_SYS(rmdir),
+	/*
+	 * libmicrohttpd (the MMDS's) and glib (libslirp's) read the time with
+	 * it: a real syscall where the clock source has no vDSO mode (seen
+	 * nested, in the lab, when libslirp logged on this thread).
+	 */
+	SCMP_SYS(gettimeofday),
 };
 
 static const struct sandbox_ioctl io_ioctls[] = {
