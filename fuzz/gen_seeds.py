@@ -568,11 +568,37 @@ def devstate_seeds():
     return out
 
 
+def mmds_net_seeds():
+    """fuzz_mmds_net: byte 0 the version (odd: V2), then ops (b % 5)."""
+    arp_req, arp_reply, rnd, read = bytes([1, 0, 0]), bytes([1, 1, 0]), bytes([2]), bytes([3])
+
+    def canned(sport, req):
+        return bytes([4, sport, req])
+
+    def tcp(sport, seq, ack, flags, data=b'', mode=0):
+        return (bytes([1, 2, sport]) + struct.pack('<II', seq, ack) + bytes([flags, len(data)])
+                + data + bytes([mode]))
+
+    out = {}
+    out['arp'] = bytes([0]) + arp_req + rnd + read + arp_reply + rnd + read
+    out['v1-get'] = bytes([0]) + arp_req + rnd + canned(0, 0) + read + rnd + read
+    out['v2-token'] = bytes([1]) + arp_req + rnd + canned(1, 1) + read + canned(2, 2) + read
+    out['forwarded'] = bytes([1]) + canned(3, 3) + rnd + read
+    out['syn-flood'] = bytes([0]) + arp_req + b''.join(tcp(i, 1000, 0, 0x02) + rnd
+                                                       for i in range(8)) + read
+    out['partial-csum'] = bytes([0]) + tcp(1, 1000, 0, 0x02, mode=1) + rnd + read
+    out['gso'] = bytes([0]) + tcp(1, 1000, 0, 0x02, b'GET /', mode=2) + rnd
+    out['raw-truncated'] = bytes([0, 0]) + struct.pack('<H', 20) + bytes(12) + b'\x08\x00' \
+        + bytes([0x45, 0, 0, 40, 0, 0]) + rnd
+    return out
+
+
 TARGETS = {
     'fuzz_virtq': virtq_seeds, 'fuzz_vsock_line': vsock_line_seeds, 'fuzz_blk': blk_seeds,
     'fuzz_net': net_seeds, 'fuzz_vsock': vsock_seeds, 'fuzz_mmio': mmio_seeds,
     'fuzz_loader': loader_seeds, 'fuzz_cli': cli_seeds, 'fuzz_api': api_seeds,
     'fuzz_json_config': json_config_seeds, 'fuzz_devstate': devstate_seeds,
+    'fuzz_mmds_net': mmds_net_seeds,
 }
 
 

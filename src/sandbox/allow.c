@@ -64,6 +64,14 @@ static const int io_syscalls[] = {
 	SCMP_SYS(sendmsg), SCMP_SYS(fcntl), SCMP_SYS(eventfd2), SCMP_SYS(timerfd_settime),
 	SCMP_SYS(io_uring_enter), SCMP_SYS(io_uring_register), SCMP_SYS(getrandom),
 	SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(unlink), SCMP_SYS(exit_group),
+	/* The NICs' MMDS sockets' private directory, removed with the last (net/mmds_http.c). */
+	SCMP_SYS(rmdir),
+	/*
+	 * libmicrohttpd (the MMDS's) and glib (libslirp's) read the time with
+	 * it: a real syscall where the clock source has no vDSO mode (seen
+	 * nested, in the lab, when libslirp logged on this thread).
+	 */
+	SCMP_SYS(gettimeofday),
 };
 
 static const struct sandbox_ioctl io_ioctls[] = {

@@ -21,6 +21,7 @@
 #include "sandbox/tsync.h"
 #include "util/log.h"
 #include "util/uds.h"
+#include "virtio/net.h"
 
 static struct sandbox_opts opts;
 static bool in_ns;         /* step 1 gave us namespaces: pivot and netns at the seal */
@@ -254,6 +255,17 @@ static int collect_paths(const struct vm_config *cfg, struct sandbox_paths *path
 				 "%s_PORT are refused: its directory is not one Hearth made (name "
 				 "a uds_path in a directory that does not exist yet: Hearth makes "
 				 "it, mode 0700, and keeps it)", cfg->vsock.uds_path);
+	}
+	/*
+	 * Each NIC's MMDS stack connects to its HTTP server's socket once per
+	 * guest connection (libslirp's slirp_add_unix): the sockets, as files.
+	 */
+	if (!ret) {
+		static char socks[NET_MMDS_MAX_SOCKETS][NET_MMDS_PATH_MAX];
+		unsigned int n = virtio_net_mmds_sockets(socks, NET_MMDS_MAX_SOCKETS);
+
+		for (unsigned int i = 0; !ret && i < n; i++)
+			ret = sandbox_paths_add(paths, socks[i], false, start_cwd);
 	}
 #if defined(__SANITIZE_ADDRESS__)
 	/* LeakSanitizer's check at exit reads /proc: sanitizer builds only. */

@@ -80,13 +80,18 @@ int snap_config_save(const struct vm_config *c, char **out, size_t *len)
 	json_object_del(vm, "memory-hotplug");
 	json_object_del(vm, "pmem");
 	/*
-	 * Firecracker's shape has TAP names only; a user-mode NIC's "" would be
-	 * refused on the way back, so it gets a stand-in the hearth part undoes.
+	 * The record keeps Firecracker's shape, TAP names only: a user-mode
+	 * NIC's backend (GET /vm/config's) becomes a stand-in name the hearth
+	 * part undoes, as saves have always written it.
 	 */
-	for (unsigned int i = 0; i < c->nnets; i++)
-		if (c->nets[i].dev.backend == NET_USER)
-			json_object_set_new(json_array_get(json_object_get(vm, "network-interfaces"),
-							   i), "host_dev_name", json_string("user"));
+	for (unsigned int i = 0; i < c->nnets; i++) {
+		json_t *nic = json_array_get(json_object_get(vm, "network-interfaces"), i);
+
+		if (c->nets[i].dev.backend == NET_USER && nic) {
+			json_object_del(nic, "backend");
+			json_object_set_new(nic, "host_dev_name", json_string("user"));
+		}
+	}
 	root = json_pack("{s:o, s:{s:o?, s:o?, s:s?}}", "vm", vm, "hearth", "nets", hearth_nets(c),
 			 "drives", hearth_drives(c), "kvm_path", c->kvm_path);
 	*out = root ? json_dumps(root, JSON_COMPACT) : NULL;

@@ -12,6 +12,8 @@
 
 #define NET_MAX_HOSTFWD 8
 
+struct mmds;
+
 enum net_backend { NET_TAP, NET_USER };
 
 struct net_hostfwd {
@@ -35,6 +37,14 @@ struct net_config {
 	unsigned int max_sockets;
 	/* Offered with VIRTIO_NET_F_MTU (5.1.4); 0: the backend's own (a TAP: none). */
 	uint16_t mtu;
+	/*
+	 * Firecracker's MMDS on this NIC (net/mmds.c): the guest's ARP and
+	 * IPv4 for mmds_ipv4 (network order, in 169.254.0.0/16) go to a stack
+	 * of the device's own, never to the backend. NULL: none. Not owned:
+	 * it must outlive the device.
+	 */
+	struct mmds *mmds;
+	uint32_t mmds_ipv4;
 };
 
 /*
@@ -159,6 +169,15 @@ void virtio_net_set_limiters(struct virtio_dev *dev, const struct rl_config *rx,
 			     const struct rl_config *tx);
 
 void virtio_net_get_stats(struct virtio_dev *dev, struct virtio_net_stats *st);
+
+/*
+ * The Unix sockets the NICs' MMDS stacks connect to (net/mmds_http.c),
+ * which the sealed sandbox must still reach: copies into paths, at most
+ * max; returns how many.
+ */
+#define NET_MMDS_PATH_MAX 108
+#define NET_MMDS_MAX_SOCKETS 8
+unsigned int virtio_net_mmds_sockets(char (*paths)[NET_MMDS_PATH_MAX], unsigned int max);
 
 /* Processes backend input as the I/O thread would on EPOLLIN (unit tests). */
 void virtio_net_rx_poll(struct virtio_dev *dev);

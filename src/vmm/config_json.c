@@ -328,11 +328,13 @@ int config_json_drive(struct vm_config *c, json_t *o, const char *path_id, struc
 /* Firecracker's NetworkInterfaceConfig, and mtu. */
 static const struct jfield net_fields[] = {
 	{ "iface_id", J_STR, true, NULL, NULL, NULL },
-	{ "host_dev_name", J_STR, true, NULL, NULL, NULL },
+	/* One of the two: a TAP, or (Hearth's) a user-mode backend in --net's words. */
+	{ "host_dev_name", J_STR, false, NULL, NULL, NULL },
 	{ "guest_mac", J_STR, false, NULL, NULL, NULL },
 	{ "rx_rate_limiter", J_OBJ, false, NULL, "struct RateLimiterConfig", NULL },
 	{ "tx_rate_limiter", J_OBJ, false, NULL, "struct RateLimiterConfig", NULL },
 	{ "mtu", J_UINT, false, NULL, "u16", NULL },
+	{ "backend", J_STR, false, NULL, NULL, NULL },
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
@@ -379,7 +381,7 @@ static int net_id_mismatch(struct err *err, const char *what, json_t *o, const c
 int config_json_net(struct vm_config *c, json_t *o, const char *path_id, struct err *err)
 {
 	const char *what = "network-interfaces";
-	const char *id, *tap, *mac;
+	const char *id, *tap, *backend, *mac;
 	struct vm_net n;
 	int ret;
 
@@ -393,13 +395,31 @@ int config_json_net(struct vm_config *c, json_t *o, const char *path_id, struct 
 	if (ret)
 		return err_prefix(err, ret, "%s: ", what);
 	tap = jstr(o, "host_dev_name");
-	if (strlen(tap) >= sizeof(n.dev.ifname))
+	backend = jstr(o, "backend");
+	/* Neither: serde's missing field, as Firecracker knows no backend. */
+	if (!tap && !backend)
+		return jfault_missing(err, what, o, "host_dev_name");
+	if (tap && backend)
+		return err_set(err, true, -EINVAL, "%s: give host_dev_name or backend, not both",
+			       what);
+	if (tap && strlen(tap) >= sizeof(n.dev.ifname))
 		return err_set(err, true, -EINVAL, "%s: host_dev_name '%.64s' is longer than %zu "
 			       "bytes", what, tap, sizeof(n.dev.ifname) - 1);
 	memset(&n, 0, sizeof(n));
+	if (backend) {
+		/* --net's syntax, user-mode only: a TAP is host_dev_name. */
+		if (strcmp(backend, "user") && strncmp(backend, "user,", 5))
+			return err_set(err, true, -EINVAL, "%s: backend '%.64s' is not a user-mode "
+				       "backend (user[,host-loopback=on][,hostfwd=...]); a TAP is "
+				       "host_dev_name", what, backend);
+		ret = virtio_net_parse(backend, &n.dev, err);
+		if (ret)
+			return err_prefix(err, ret, "%s: backend: ", what);
+	} else {
+		n.dev.backend = NET_TAP;
+		snprintf(n.dev.ifname, sizeof(n.dev.ifname), "%s", tap);
+	}
 	snprintf(n.id, sizeof(n.id), "%s", id);
-	n.dev.backend = NET_TAP;
-	snprintf(n.dev.ifname, sizeof(n.dev.ifname), "%s", tap);
 	mac = jstr(o, "guest_mac");
 	if (mac) {
 		if (parse_mac(mac, n.dev.mac))

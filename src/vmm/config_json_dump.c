@@ -66,6 +66,17 @@ static json_t *dump_drives(const struct vm_config *c)
 	return arr;
 }
 
+/* A user-mode NIC's backend in --net's words, as PUT /network-interfaces takes it. */
+static void user_spec(const struct net_config *d, char *out, size_t len)
+{
+	size_t n = (size_t)snprintf(out, len, "user%s", d->host_loopback ? ",host-loopback=on" : "");
+
+	for (unsigned int i = 0; i < d->nfwd && n < len; i++)
+		n += (size_t)snprintf(out + n, len - n, ",hostfwd=%s:%u-:%u",
+				      d->fwd[i].udp ? "udp" : "tcp", d->fwd[i].host_port,
+				      d->fwd[i].guest_port);
+}
+
 static json_t *dump_nets(const struct vm_config *c)
 {
 	json_t *arr = json_array();
@@ -73,13 +84,15 @@ static json_t *dump_nets(const struct vm_config *c)
 	for (unsigned int i = 0; arr && i < c->nnets; i++) {
 		const struct vm_net *n = &c->nets[i];
 		const uint8_t *m = n->dev.mac;
-		char mac[18];
+		char mac[18], spec[512];
 		json_t *o;
 
 		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
 			 m[4], m[5]);
-		o = json_pack("{s:s, s:s, s:s?, s:o?}", "iface_id", n->id, "host_dev_name",
-			      n->dev.backend == NET_TAP ? n->dev.ifname : "", "guest_mac",
+		user_spec(&n->dev, spec, sizeof(spec));
+		o = json_pack("{s:s, s:s*, s:s*, s:s?, s:o?}", "iface_id", n->id, "host_dev_name",
+			      n->dev.backend == NET_TAP ? n->dev.ifname : NULL, "backend",
+			      n->dev.backend == NET_USER ? spec : NULL, "guest_mac",
 			      n->dev.mac_set ? mac : NULL, "mtu",
 			      n->dev.mtu ? json_integer(n->dev.mtu) : json_null());
 		if (config_json_dump_limiter(o, "rx_rate_limiter", &n->rx_rate_limiter) ||

@@ -146,6 +146,11 @@ static int make_net(struct virtio_build *b, struct virtio_dev **out, struct err 
 		snprintf(b->what, sizeof(b->what), "network interface '%s'", n->id);
 	/* One TX/RX pair per vCPU lets each queue's interrupts stay local. */
 	nc.queue_pairs = nc.backend == NET_TAP ? b->cfg->machine.vcpu_count : 1;
+	/* Listed in /mmds/config: the NIC answers the metadata address from the store. */
+	if (b->cfg->mmds_store && vm_config_mmds_net(b->cfg, n->id)) {
+		nc.mmds = b->cfg->mmds_store;
+		nc.mmds_ipv4 = b->cfg->mmds.ipv4_be;
+	}
 	ret = virtio_net_create(b->env, &nc, out, err);
 	if (!ret)
 		virtio_net_set_limiters(*out, &n->rx_rate_limiter, &n->tx_rate_limiter);

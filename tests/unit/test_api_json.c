@@ -400,6 +400,46 @@ static void expect_mtu_rules(struct vm_config *c)
 	assert_int_equal(vm_config_find_net(c, "eth9")->dev.mtu, 0);
 }
 
+/*
+ * Hearth's user-mode NIC through the API and the config file: backend in
+ * --net's words in place of host_dev_name, shown back the same way.
+ */
+static void expect_user_backend(struct vm_config *c)
+{
+	const struct vm_net *n;
+	json_t *dump, *nic;
+
+	assert_int_equal(RUN(c, config_json_net(c, o, "u1", &err),
+			     "{\"iface_id\": \"u1\", \"backend\": \"user,host-loopback=on,"
+			     "hostfwd=tcp:2222-:22\", \"guest_mac\": \"06:00:00:00:00:09\"}"), 0);
+	n = vm_config_find_net(c, "u1");
+	assert_non_null(n);
+	assert_int_equal(n->dev.backend, NET_USER);
+	assert_true(n->dev.host_loopback);
+	assert_int_equal(n->dev.nfwd, 1);
+	assert_int_equal(n->dev.fwd[0].host_port, 2222);
+	assert_true(n->dev.mac_set);
+	dump = config_json_dump_full(c);
+	nic = json_array_get(json_object_get(dump, "network-interfaces"), c->nnets - 1);
+	assert_string_equal(json_string_value(json_object_get(nic, "backend")),
+			    "user,host-loopback=on,hostfwd=tcp:2222-:22");
+	assert_null(json_object_get(nic, "host_dev_name"));
+	json_decref(dump);
+
+	assert_int_equal(RUN(c, config_json_net(c, o, "u2", &err),
+			     "{\"iface_id\": \"u2\", \"backend\": \"user\", \"host_dev_name\": "
+			     "\"tap7\"}"), -EINVAL);
+	expect_msg("give host_dev_name or backend, not both");
+	assert_int_equal(RUN(c, config_json_net(c, o, "u2", &err),
+			     "{\"iface_id\": \"u2\", \"backend\": \"tap=tap7\"}"), -EINVAL);
+	expect_msg("backend 'tap=tap7' is not a user-mode backend");
+	assert_int_equal(RUN(c, config_json_net(c, o, "u2", &err),
+			     "{\"iface_id\": \"u2\", \"backend\": \"user,hostfwd=tcp:0-:1\"}"),
+			 -EINVAL);
+	expect_msg("network-interfaces: backend: hostfwd=tcp:0-:1");
+	assert_null(vm_config_find_net(c, "u2"));
+}
+
 static void test_net_vsock_entropy(void **state)
 {
 	struct vm_config c;
@@ -448,6 +488,7 @@ static void test_net_vsock_entropy(void **state)
 	expect_msg("entropy: rate_limiter: ops: invalid type: integer `5`, expected struct TokenBucketConfig");
 	expect_mac_rules(&c);
 	expect_mtu_rules(&c);
+	expect_user_backend(&c);
 	vm_config_release(&c);
 }
 

@@ -74,6 +74,16 @@ static void net_tx_one(struct net_dev *nd, int fd, const struct virtq_chain *c)
 	h.num_buffers = 0;
 	memcpy(nd->txbuf, &h, sizeof(h));
 	virtq_iov_to_buf(c->iov, c->n_out, NET_HDR_LEN, nd->txbuf + NET_HDR_LEN, flen);
+	/* The MMDS's frames never reach the backend, as in Firecracker. */
+	if (nd->mmds && net_mmds_claims(nd->mmds, nd->txbuf + NET_HDR_LEN, flen)) {
+		if (net_mmds_tx(nd->mmds, &h, nd->txbuf + NET_HDR_LEN, flen)) {
+			nd->stats.tx_dropped++;
+			return;
+		}
+		nd->stats.tx_packets++;
+		nd->stats.tx_bytes += flen;
+		return;
+	}
 	if (!nd->be->vnet_hdr)
 		start += NET_HDR_LEN;
 	n = write(fd, start, flen + (size_t)(nd->txbuf + NET_HDR_LEN - start));
@@ -306,6 +316,17 @@ static void net_on_backend(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&nd->dev.lock);
 }
 
+/* The MMDS stack has frames for the guest: pair 0's receive path reads them. */
+static void net_on_mmds(void *opaque, uint32_t events)
+{
+	struct net_dev *nd = opaque;
+
+	(void)events;
+	pthread_mutex_lock(&nd->dev.lock);
+	net_rx_process(nd, &nd->pair[0]);
+	pthread_mutex_unlock(&nd->dev.lock);
+}
+
 void virtio_net_rx_poll(struct virtio_dev *dev)
 {
 	struct net_dev *nd = dev->priv;
@@ -368,6 +389,9 @@ static void net_free(struct net_dev *nd)
 			eventloop_remove(nd->loop, nd->pair[i].fd);
 		free(nd->pair[i].buf);
 	}
+	if (nd->mmds_registered)
+		eventloop_remove(nd->loop, net_mmds_fd(nd->mmds));
+	net_mmds_close(nd->mmds);
 	virtio_limiter_release(&nd->rx_lim);
 	virtio_limiter_release(&nd->tx_lim);
 	if (nd->be)
@@ -438,6 +462,19 @@ int virtio_net_create_backend(const struct virtio_env *env, const struct net_con
 			goto err_free;
 		}
 		nd->pair[i].registered = true;
+	}
+	if (cfg->mmds) {
+		ret = net_mmds_open(cfg->mmds, cfg->mmds_ipv4, nd->loop, &nd->mmds, err);
+		if (ret)
+			goto err_free;
+		/* Idle like the backend's queues until activation. */
+		ret = eventloop_add(nd->loop, net_mmds_fd(nd->mmds), 0, net_on_mmds, nd);
+		if (ret) {
+			err_set(err, false, ret, "%s: cannot watch the MMDS stack: %s", nd->name,
+				strerror(-ret));
+			goto err_free;
+		}
+		nd->mmds_registered = true;
 	}
 	*out = &nd->dev;
 	return 0;

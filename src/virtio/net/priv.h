@@ -13,6 +13,7 @@
 #include "core/eventloop.h"
 #include "virtio/limiter.h"
 #include "virtio/net.h"
+#include "virtio/net/mmds.h"
 
 /* Slack past the largest legal frame so an oversize one is seen, not truncated. */
 #define NET_BUF_LEN (NET_HDR_LEN + NET_FRAME_MAX_BIG + 256u)
@@ -60,6 +61,13 @@ struct net_dev {
 	/* Firecracker's rx_rate_limiter and tx_rate_limiter: one each for all pairs. */
 	struct virtio_limiter rx_lim, tx_lim;
 	char name[24];
+	/*
+	 * The MMDS stack (mmds.h), when the NIC has one: it takes the guest's
+	 * frames for the MMDS before the backend, and its answers reach the
+	 * guest through pair 0's receive path, read before the backend's.
+	 */
+	struct net_mmds *mmds;
+	bool mmds_registered;
 	unsigned int restored_pairs; /* from a snapshot, for net_state_restored; 0: none */
 };
 

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -21,6 +22,8 @@ void net_poll_set(struct net_dev *nd, struct net_pair *p, bool on)
 	p->polling = on;
 	if (p->registered)
 		eventloop_modify(nd->loop, p->fd, on ? EPOLLIN : 0);
+	if (p->idx == 0 && nd->mmds_registered)
+		eventloop_modify(nd->loop, net_mmds_fd(nd->mmds), on ? EPOLLIN : 0);
 }
 
 static bool net_rx_ready(const struct net_dev *nd, const struct net_pair *p)
@@ -114,18 +117,30 @@ static int net_rx_deliver(struct net_dev *nd, unsigned int q, uint8_t *frame, si
 	return RX_DONE;
 }
 
-/* Reads one frame into p->buf with its header. 1: got one, 0: none, -1: backend gone. */
+/*
+ * Reads one frame into p->buf with its header: pair 0 takes the MMDS
+ * stack's first (a stack's output is bounded by what the guest sent it).
+ * 1: got one, 0: none, -1: backend gone.
+ */
 static int net_rx_read(struct net_dev *nd, struct net_pair *p)
 {
 	size_t hdr = nd->be->vnet_hdr ? 0 : NET_HDR_LEN;
 	uint16_t one = 1;
-	ssize_t n;
+	ssize_t n = -1;
 
-	n = read(p->fd, p->buf + hdr, NET_BUF_LEN - hdr);
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -1;
-	if (n == 0)
-		return -1;
+	if (p->idx == 0 && nd->mmds) {
+		n = recv(net_mmds_fd(nd->mmds), p->buf + NET_HDR_LEN, NET_BUF_LEN - NET_HDR_LEN,
+			 MSG_DONTWAIT);
+		if (n > 0)
+			hdr = NET_HDR_LEN;
+	}
+	if (n <= 0) {
+		n = read(p->fd, p->buf + hdr, NET_BUF_LEN - hdr);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		if (n == 0)
+			return -1;
+	}
 	if (hdr)
 		memset(p->buf, 0, NET_HDR_LEN);
 	n += (ssize_t)hdr;

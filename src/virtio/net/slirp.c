@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,6 +23,7 @@
 #include <libslirp.h>
 
 #include "util/log.h"
+#include "virtio/net/slirp_glue.h"
 #include "virtio/net/slirp_guard.h"
 
 #define SLIRP_NET "10.0.2.0"
@@ -33,35 +35,21 @@
 #define SLIRP_SOCKBUF (1 << 20)
 #define SLIRP_INPUT_BUDGET 64
 
-struct net_slirp_timer {
-	struct net_slirp_timer *next;
-	SlirpTimerId id;
-	SlirpTimerCb cb; /* set by the pre-version-4 timer_new path */
-	void *cb_opaque;
-	int64_t expire_ms; /* -1: not armed */
-};
-
 struct net_slirp {
+	struct slirp_glue glue; /* first: slirp's opaque is ns (slirp_glue.h) */
 	struct net_be be;
-	Slirp *slirp;
 	struct net_config cfg; /* for a fresh instance (restore) and its hostfwds */
 	int sock;    /* slirp's end; be.fds[0] is the device's */
 	struct eventloop *loop;  /* set while we are its poller */
-	struct net_slirp_timer *timers;
-	struct pollfd *pfd;
-	unsigned int npfd, cap;
 	struct net_slirp_guard guard;
 	uint8_t frame[65536];
 };
 
 static struct ratelimit slirp_rl = RATELIMIT_INIT(10);
 
-static int64_t net_slirp_now_ns(void)
+static struct net_slirp *net_slirp_of(struct net_be *be)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return (struct net_slirp *)((char *)be - offsetof(struct net_slirp, be));
 }
 
 /* Slirp callbacks: all run on the I/O thread, or before it starts. */
@@ -84,66 +72,6 @@ static void net_slirp_guest_error(const char *msg, void *opaque)
 	log_ratelimited(&slirp_rl, LOG_WARN, "net-user: guest error: %s", msg);
 }
 
-static int64_t net_slirp_clock(void *opaque)
-{
-	(void)opaque;
-	return net_slirp_now_ns();
-}
-
-static struct net_slirp_timer *net_slirp_timer_add(struct net_slirp *ns)
-{
-	struct net_slirp_timer *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return NULL;
-	t->expire_ms = -1;
-	t->next = ns->timers;
-	ns->timers = t;
-	return t;
-}
-
-static void *net_slirp_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
-{
-	struct net_slirp_timer *t = net_slirp_timer_add(opaque);
-
-	if (t) {
-		t->cb = cb;
-		t->cb_opaque = cb_opaque;
-	}
-	return t;
-}
-
-static void *net_slirp_timer_new_opaque(SlirpTimerId id, void *cb_opaque, void *opaque)
-{
-	struct net_slirp_timer *t = net_slirp_timer_add(opaque);
-
-	if (t) {
-		t->id = id;
-		t->cb_opaque = cb_opaque;
-	}
-	return t;
-}
-
-static void net_slirp_timer_free(void *timer, void *opaque)
-{
-	struct net_slirp *ns = opaque;
-
-	for (struct net_slirp_timer **pp = &ns->timers; *pp; pp = &(*pp)->next) {
-		if (*pp == timer) {
-			*pp = (*pp)->next;
-			free(timer);
-			return;
-		}
-	}
-}
-
-static void net_slirp_timer_mod(void *timer, int64_t expire_ms, void *opaque)
-{
-	(void)opaque;
-	((struct net_slirp_timer *)timer)->expire_ms = expire_ms;
-}
-
-
 static void net_slirp_register_fd(int fd, void *opaque)
 {
 	net_slirp_guard_fd_opened(&((struct net_slirp *)opaque)->guard, fd);
@@ -163,101 +91,22 @@ static void net_slirp_notify(void *opaque)
 static const SlirpCb net_slirp_cb = {
 	.send_packet = net_slirp_send_packet,
 	.guest_error = net_slirp_guest_error,
-	.clock_get_ns = net_slirp_clock,
-	.timer_new = net_slirp_timer_new,
-	.timer_free = net_slirp_timer_free,
-	.timer_mod = net_slirp_timer_mod,
+	.clock_get_ns = slirp_glue_clock,
+	.timer_new = slirp_glue_timer_new,
+	.timer_free = slirp_glue_timer_free,
+	.timer_mod = slirp_glue_timer_mod,
 	.register_poll_fd = net_slirp_register_fd,
 	.unregister_poll_fd = net_slirp_unregister_fd,
 	.notify = net_slirp_notify,
-	.timer_new_opaque = net_slirp_timer_new_opaque,
+	.timer_new_opaque = slirp_glue_timer_new_opaque,
 };
-
-static int net_slirp_add_poll(int fd, int events, void *opaque)
-{
-	struct net_slirp *ns = opaque;
-	short ev = 0;
-
-	if (ns->npfd == ns->cap) {
-		unsigned int cap = ns->cap * 2;
-		struct pollfd *p = realloc(ns->pfd, cap * sizeof(*p));
-
-		if (!p)
-			return -1; /* slirp skips this fd for one round */
-		ns->pfd = p;
-		ns->cap = cap;
-	}
-	ev |= (events & SLIRP_POLL_IN) ? POLLIN : 0;
-	ev |= (events & SLIRP_POLL_OUT) ? POLLOUT : 0;
-	ev |= (events & SLIRP_POLL_PRI) ? POLLPRI : 0;
-	ns->pfd[ns->npfd] = (struct pollfd){ .fd = fd, .events = ev };
-	return (int)ns->npfd++;
-}
-
-static int net_slirp_get_revents(int idx, void *opaque)
-{
-	struct net_slirp *ns = opaque;
-	short r;
-
-	if (idx < 0 || (unsigned int)idx >= ns->npfd)
-		return 0;
-	r = ns->pfd[idx].revents;
-	return ((r & POLLIN) ? SLIRP_POLL_IN : 0) | ((r & POLLOUT) ? SLIRP_POLL_OUT : 0) |
-	       ((r & POLLPRI) ? SLIRP_POLL_PRI : 0) | ((r & POLLERR) ? SLIRP_POLL_ERR : 0) |
-	       ((r & POLLHUP) ? SLIRP_POLL_HUP : 0);
-}
-
-/* poll() timeout: slirp's own wish bounded by the nearest timer. */
-static int net_slirp_timeout(struct net_slirp *ns, uint32_t slirp_ms)
-{
-	int64_t now = net_slirp_now_ns() / 1000000, best = slirp_ms == UINT32_MAX ? -1 : (int64_t)slirp_ms;
-
-	for (struct net_slirp_timer *t = ns->timers; t; t = t->next) {
-		int64_t left;
-
-		if (t->expire_ms < 0)
-			continue;
-		left = t->expire_ms > now ? t->expire_ms - now : 0;
-		if (best < 0 || left < best)
-			best = left;
-	}
-	return best > 60000 ? 60000 : (int)best;
-}
-
-static void net_slirp_run_timers(struct net_slirp *ns)
-{
-	int64_t now = net_slirp_now_ns() / 1000000;
-	struct net_slirp_timer *t;
-
-	/* Rescan after each one: a callback may re-arm or free timers. */
-	do {
-		for (t = ns->timers; t; t = t->next)
-			if (t->expire_ms >= 0 && t->expire_ms <= now)
-				break;
-		if (!t)
-			break;
-		t->expire_ms = -1;
-		if (t->cb)
-			t->cb(t->cb_opaque);
-		else
-			slirp_handle_timer(ns->slirp, t->id, t->cb_opaque);
-	} while (t);
-}
 
 static struct pollfd *net_slirp_prepare(void *opaque, unsigned int *n, int *timeout_ms)
 {
 	struct net_slirp *ns = opaque;
-	uint32_t slirp_ms = UINT32_MAX;
-	int mine;
 
-	ns->pfd[0] = (struct pollfd){ .fd = ns->sock, .events = POLLIN };
-	ns->npfd = 1;
-	slirp_pollfds_fill(ns->slirp, &slirp_ms, net_slirp_add_poll, ns);
-	mine = net_slirp_timeout(ns, slirp_ms);
-	if (mine >= 0 && (*timeout_ms < 0 || mine < *timeout_ms))
-		*timeout_ms = mine;
-	*n = ns->npfd;
-	return ns->pfd;
+	ns->glue.pfd[0] = (struct pollfd){ .fd = ns->sock, .events = POLLIN };
+	return slirp_glue_prepare(&ns->glue, 1, n, timeout_ms);
 }
 
 
@@ -265,17 +114,17 @@ static void net_slirp_dispatch(void *opaque, bool poll_failed)
 {
 	struct net_slirp *ns = opaque;
 
-	slirp_pollfds_poll(ns->slirp, poll_failed, net_slirp_get_revents, ns);
+	slirp_glue_poll(&ns->glue, poll_failed);
 	/* Frames from the guest; bounded so slirp's sockets are not starved. */
-	for (int i = 0; !poll_failed && ns->pfd[0].revents && i < SLIRP_INPUT_BUDGET; i++) {
+	for (int i = 0; !poll_failed && ns->glue.pfd[0].revents && i < SLIRP_INPUT_BUDGET; i++) {
 		ssize_t len = recv(ns->sock, ns->frame, sizeof(ns->frame), MSG_DONTWAIT);
 
 		if (len <= 0)
 			break;
 		if (net_slirp_guard_input(&ns->guard, ns->frame, (size_t)len))
-			slirp_input(ns->slirp, ns->frame, (int)len);
+			slirp_input(ns->glue.slirp, ns->frame, (int)len);
 	}
-	net_slirp_run_timers(ns);
+	slirp_glue_run_timers(&ns->glue);
 }
 
 static const struct eventloop_poller_ops net_slirp_poller = {
@@ -285,19 +134,17 @@ static const struct eventloop_poller_ops net_slirp_poller = {
 
 static void net_slirp_destroy(struct net_be *be)
 {
-	struct net_slirp *ns = (struct net_slirp *)be;
+	struct net_slirp *ns = net_slirp_of(be);
 
 	if (ns->loop)
 		eventloop_remove_poller(ns->loop, ns);
-	if (ns->slirp)
-		slirp_cleanup(ns->slirp);
-	while (ns->timers)
-		net_slirp_timer_free(ns->timers, ns);
+	if (ns->glue.slirp)
+		slirp_cleanup(ns->glue.slirp);
 	if (ns->be.fds[0] >= 0)
 		close(ns->be.fds[0]);
 	if (ns->sock >= 0)
 		close(ns->sock);
-	free(ns->pfd);
+	slirp_glue_fini(&ns->glue);
 	net_slirp_guard_fini(&ns->guard);
 	free(ns);
 }
@@ -322,7 +169,7 @@ static Slirp *net_slirp_new(struct net_slirp *ns)
 	return slirp_new(&sc, &net_slirp_cb, ns);
 }
 
-/* The config's hostfwd listeners, on ns->slirp. */
+/* The config's hostfwd listeners, on ns->glue.slirp. */
 static int net_slirp_forward(struct net_slirp *ns, struct err *err)
 {
 	struct in_addr lo = { htonl(INADDR_LOOPBACK) }, guest;
@@ -332,7 +179,7 @@ static int net_slirp_forward(struct net_slirp *ns, struct err *err)
 		const struct net_hostfwd *f = &ns->cfg.fwd[i];
 
 		/* Loopback only: a forwarded port is for this host, not the LAN. */
-		if (slirp_add_hostfwd(ns->slirp, f->udp, lo, f->host_port, guest,
+		if (slirp_add_hostfwd(ns->glue.slirp, f->udp, lo, f->host_port, guest,
 				      f->guest_port) < 0)
 			return err_set(err, false, -EADDRINUSE, "--net user: hostfwd %s:%u: cannot "
 				       "listen on 127.0.0.1:%u (port in use?)",
@@ -377,11 +224,11 @@ static ssize_t net_slirp_state_read(void *buf, size_t len, void *opaque)
 
 static int net_slirp_save(struct net_be *be, struct bytes_out *o)
 {
-	struct net_slirp *ns = (struct net_slirp *)be;
+	struct net_slirp *ns = net_slirp_of(be);
 
 	bytes_put_tag(o, SLIRP_STATE_TAG, SLIRP_STATE_VERSION);
 	bytes_put_u32(o, (uint32_t)slirp_state_version());
-	slirp_state_save(ns->slirp, net_slirp_state_write, o);
+	slirp_state_save(ns->glue.slirp, net_slirp_state_write, o);
 	return 0;
 }
 
@@ -448,7 +295,7 @@ err:
  */
 static int net_slirp_restore(struct net_be *be, const void *in, size_t len, bool apply)
 {
-	struct net_slirp *ns = (struct net_slirp *)be;
+	struct net_slirp *ns = net_slirp_of(be);
 	struct bytes_in r = bytes_in_init(in, len);
 	struct err err = ERR_INIT;
 	uint32_t version;
@@ -470,8 +317,8 @@ static int net_slirp_restore(struct net_be *be, const void *in, size_t len, bool
 		slirp_cleanup(fresh);
 		return 0;
 	}
-	slirp_cleanup(ns->slirp);
-	ns->slirp = fresh;
+	slirp_cleanup(ns->glue.slirp);
+	ns->glue.slirp = fresh;
 	ret = net_slirp_forward(ns, &err);
 	if (ret)
 		log_err("net-user: after restore: %s", err.msg);
@@ -496,8 +343,8 @@ static int net_slirp_start(struct net_slirp *ns, const struct net_config *cfg,
 	inet_pton(AF_INET, SLIRP_GUEST, &guest);
 	inet_pton(AF_INET, SLIRP_DNS, &dns);
 	net_slirp_guard_init(&ns->guard, cfg, host.s_addr, guest.s_addr, dns.s_addr);
-	ns->slirp = net_slirp_new(ns);
-	if (!ns->slirp)
+	ns->glue.slirp = net_slirp_new(ns);
+	if (!ns->glue.slirp)
 		return err_set(err, false, -ENOMEM, "--net user: libslirp failed to start");
 	ret = net_slirp_forward(ns, err);
 	if (ret)
@@ -523,14 +370,13 @@ int net_slirp_open(const struct net_config *cfg, struct eventloop *loop, struct 
 	ns->be.nqueues = 1;
 	ns->be.mtu = SLIRP_MTU;
 	ns->be.fds[0] = ns->sock = -1;
-	ns->cap = 16;
-	ns->pfd = calloc(ns->cap, sizeof(*ns->pfd));
 	if (!loop) {
 		ret = err_set(err, false, -EINVAL, "--net user: no I/O loop");
 		goto err_destroy;
 	}
-	if (!ns->pfd || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
-		ret = ns->pfd ? -errno : -ENOMEM;
+	if (slirp_glue_init(&ns->glue) ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+		ret = ns->glue.pfd ? -errno : -ENOMEM;
 		err_set(err, false, ret, "--net user: %s", strerror(-ret));
 		goto err_destroy;
 	}

@@ -1,0 +1,86 @@
+/*
+ * A NIC's MMDS stack: the device hands it the guest's frames for the
+ * MMDS address (net_mmds_claims) before the backend sees them, and reads
+ * what the stack answers from net_mmds_fd() as it reads a backend queue.
+ *
+ * The TCP/IP is libslirp's, an instance of the NIC's own: restricted (no
+ * way out to any network), on 169.254.0.0/16, its one service a forward
+ * of the MMDS address's port 80 to the NIC's HTTP server
+ * (mmds_http.c), one Unix connection per guest connection. The guest's
+ * own address may be anything (a TAP guest's 172.16.0.2, --net user's
+ * 10.0.2.15): slirp answers whoever asked.
+ *
+ * Guest frames reach the stack through a SEQPACKET socketpair, and its
+ * answers come back through it: both directions are bounded by the socket
+ * buffers, and a frame that finds them full is dropped, like a congested
+ * wire. The stack runs as a poller of the I/O thread's loop; the process
+ * must ignore SIGPIPE (vmm/runner.c does), as libslirp writes to its Unix
+ * connections with a plain send(). No state
+ * survives a snapshot: connections open then are lost (the guest retries).
+ */
+#ifndef HEARTH_VIRTIO_NET_MMDS_H
+#define HEARTH_VIRTIO_NET_MMDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/eventloop.h"
+#include "util/err.h"
+#include "virtio/net.h"
+
+struct mmds;
+struct net_mmds;
+
+/*
+ * libslirp sockets (each guest TCP connection to the MMDS, open or
+ * closing) the stack holds at once; a SYN past it is dropped, so neither
+ * slirp's memory nor the Unix connections grow with a guest's flood.
+ */
+#define NET_MMDS_MAX_CONNS 32u
+/* Largest frame the stack takes: slirp's MTU of 1500 and the Ethernet header. */
+#define NET_MMDS_MTU 1500u
+/* Guest frames the stack reads per round. */
+#define NET_MMDS_INPUT_BUDGET 64
+
+struct net_mmds_stats {
+	uint64_t frames_in;     /* guest frames slirp was given */
+	uint64_t dropped_in;    /* guest frames refused: full queue, policy, offloads, size */
+	uint64_t syn_refused;   /* SYNs dropped at NET_MMDS_MAX_CONNS */
+	uint64_t frames_out;    /* frames the stack sent the guest */
+	uint64_t dropped_out;   /* ... that found the device's queue full */
+};
+
+/* Whether a valid IPv4 address (network order) may be the MMDS's: 169.254.0.0/16, not .0.0 or .255.255. */
+bool net_mmds_addr_ok(uint32_t ip_be);
+
+/*
+ * The stack for m (not owned) at ip_be, in loop. 0, or -errno with one
+ * line in err.
+ */
+int net_mmds_open(struct mmds *m, uint32_t ip_be, struct eventloop *loop, struct net_mmds **out,
+		  struct err *err);
+void net_mmds_close(struct net_mmds *s);
+
+/* The device's end: frames the stack sends the guest, one per read. */
+int net_mmds_fd(const struct net_mmds *s);
+
+/*
+ * Whether a guest frame (Ethernet, no virtio header) is the stack's: ARP
+ * about the MMDS address or slirp's own, and IPv4 to the MMDS address.
+ */
+bool net_mmds_claims(const struct net_mmds *s, const uint8_t *frame, size_t len);
+
+/*
+ * Takes a frame net_mmds_claims said is the stack's, with its virtio
+ * header h (NULL: none). A checksum left to the device is completed;
+ * segmentation offloads are refused (an MMDS request fits one segment).
+ * 0: queued; -errno: dropped and counted.
+ */
+int net_mmds_tx(struct net_mmds *s, const struct virtio_net_hdr *h, uint8_t *frame, size_t len);
+
+void net_mmds_get_stats(const struct net_mmds *s, struct net_mmds_stats *st);
+/* The HTTP server's socket (tests). */
+const char *net_mmds_socket(const struct net_mmds *s);
+
+#endif

@@ -1,0 +1,329 @@
+/*
+ * MMDS over HTTP for one NIC (mmds_http.h). libmicrohttpd parses the
+ * guest's requests; the answer is devices/mmds.c's. libmicrohttpd runs in
+ * external mode on its own epoll fd, without a listening socket of its
+ * own: we accept every pending connection each round and hand it over
+ * (MHD_add_connection), so the listen queue never fills. That matters:
+ * libslirp's connect(2) to this socket is a blocking one, on the I/O
+ * thread that also runs this server, and a full queue would stop it.
+ */
+#include "virtio/net/mmds_http.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "devices/mmds.h"
+#include "util/log.h"
+#include "virtio/net.h"
+#include "virtio/net/slirp_glue.h"
+
+/* Connections accepted per round: the stack opens at most this many per round anyway. */
+#define MMDS_HTTP_ACCEPT_BUDGET 256
+
+struct net_mmds_http {
+	struct mmds *mmds;
+	struct MHD_Daemon *d;
+	int lfd, efd;
+	unsigned int slot;
+	char path[NET_MMDS_PATH_MAX];
+};
+
+struct mmds_http_req {
+	size_t body_len;
+};
+
+static struct ratelimit mmds_http_rl = RATELIMIT_INIT(10);
+
+/*
+ * The process's MMDS directory and which of its sockets are live, for
+ * the sandbox (virtio_net_mmds_sockets). NICs are made on one thread at a
+ * time, but the sandbox may read from another: a mutex.
+ */
+static pthread_mutex_t mmds_dir_lock = PTHREAD_MUTEX_INITIALIZER;
+static char mmds_dir[NET_MMDS_PATH_MAX - 16];
+static char mmds_socks[NET_MMDS_MAX_SOCKETS][NET_MMDS_PATH_MAX];
+static unsigned int mmds_nsocks;
+
+unsigned int virtio_net_mmds_sockets(char (*paths)[NET_MMDS_PATH_MAX], unsigned int max)
+{
+	unsigned int n = 0;
+
+	pthread_mutex_lock(&mmds_dir_lock);
+	for (unsigned int i = 0; i < NET_MMDS_MAX_SOCKETS && n < max; i++)
+		if (mmds_socks[i][0])
+			memcpy(paths[n++], mmds_socks[i], NET_MMDS_PATH_MAX);
+	pthread_mutex_unlock(&mmds_dir_lock);
+	return n;
+}
+
+/* A private directory (0700) under $TMPDIR, /tmp or / (a jail may lack /tmp). mmds_dir_lock held. */
+static int mmds_dir_make(struct err *err)
+{
+	const char *bases[] = { getenv("TMPDIR"), "/tmp", "" };
+	int ret = -ENOENT;
+
+	if (mmds_dir[0])
+		return 0;
+	for (unsigned int i = 0; i < 3; i++) {
+		if (!bases[i] || (i == 0 && bases[i][0] != '/'))
+			continue;
+		if ((size_t)snprintf(mmds_dir, sizeof(mmds_dir), "%s/hearth-mmds.XXXXXX", bases[i]) >=
+		    sizeof(mmds_dir)) {
+			ret = -ENAMETOOLONG;
+			continue;
+		}
+		if (mkdtemp(mmds_dir))
+			return 0;
+		ret = -errno;
+	}
+	mmds_dir[0] = '\0';
+	return err_set(err, false, ret, "MMDS: cannot make a private directory for its socket "
+		       "under $TMPDIR, /tmp or /: %s", strerror(-ret));
+}
+
+/* Binds a fresh socket in the directory and records it. mmds_dir_lock held. */
+static int mmds_sock_make(struct net_mmds_http *h, struct err *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int ret = mmds_dir_make(err);
+
+	if (ret)
+		return ret;
+	for (h->slot = 0; h->slot < NET_MMDS_MAX_SOCKETS && mmds_socks[h->slot][0]; h->slot++)
+		;
+	if (h->slot == NET_MMDS_MAX_SOCKETS)
+		return err_set(err, false, -ENOSPC, "MMDS: more than %u NICs with MMDS",
+			       NET_MMDS_MAX_SOCKETS);
+	snprintf(h->path, sizeof(h->path), "%s/nic%u.sock", mmds_dir, h->slot);
+	memcpy(sa.sun_path, h->path, strlen(h->path) + 1);
+	h->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (h->lfd < 0 || bind(h->lfd, (struct sockaddr *)&sa, sizeof(sa))) {
+		ret = -errno;
+		goto err_dir;
+	}
+	if (listen(h->lfd, SOMAXCONN)) {
+		ret = -errno;
+		unlink(h->path);
+		goto err_dir;
+	}
+	memcpy(mmds_socks[h->slot], h->path, sizeof(h->path));
+	mmds_nsocks++;
+	return 0;
+
+err_dir:
+	err_set(err, false, ret, "MMDS: socket %s: %s", h->path, strerror(-ret));
+	/* Nobody's: h->path is not recorded, close does not touch it. */
+	h->path[0] = '\0';
+	if (!mmds_nsocks && !rmdir(mmds_dir))
+		mmds_dir[0] = '\0';
+	return ret;
+}
+
+static void mmds_sock_drop(struct net_mmds_http *h)
+{
+	pthread_mutex_lock(&mmds_dir_lock);
+	if (h->path[0] && !strcmp(mmds_socks[h->slot], h->path)) {
+		/* Sealed, the socket is a mount point in a read-only root: both fail, harmlessly. */
+		unlink(h->path);
+		mmds_socks[h->slot][0] = '\0';
+		if (!--mmds_nsocks && !rmdir(mmds_dir))
+			mmds_dir[0] = '\0';
+	}
+	pthread_mutex_unlock(&mmds_dir_lock);
+}
+
+static const char *mmds_http_header(struct MHD_Connection *conn, const char *name,
+				    const char *alias)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+
+	return v || !alias ? v : MHD_lookup_connection_value(conn, MHD_HEADER_KIND, alias);
+}
+
+/*
+ * The headers Firecracker's MMDS adds that are the transport's, not the
+ * responder's: a 405 names the methods it takes, and a new token's answer
+ * repeats its TTL under the header name the guest used.
+ */
+static void mmds_http_fc_headers(struct MHD_Connection *conn, struct MHD_Response *mr,
+				 const struct mmds_request *req, unsigned int status)
+{
+	static const char *const ttl_names[] = { "X-metadata-token-ttl-seconds",
+						 "X-aws-ec2-metadata-token-ttl-seconds" };
+	char v[16];
+
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, "GET, PUT");
+	if (status != MHD_HTTP_OK || strcmp(req->method, "PUT") || !req->ttl)
+		return;
+	for (unsigned int i = 0; i < 2; i++) {
+		const char *t = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, ttl_names[i]);
+
+		if (t) {
+			/* Answered 200, so the responder took it as a number of seconds. */
+			snprintf(v, sizeof(v), "%lu", strtoul(t, NULL, 10));
+			MHD_add_response_header(mr, ttl_names[i], v);
+			return;
+		}
+	}
+}
+
+static enum MHD_Result mmds_http_on_request(void *cls, struct MHD_Connection *conn,
+					    const char *url, const char *method,
+					    const char *version, const char *upload_data,
+					    size_t *upload_data_size, void **req_cls)
+{
+	struct net_mmds_http *h = cls;
+	struct mmds_http_req *r = *req_cls;
+	struct mmds_response resp = { 0 };
+	struct mmds_request req;
+	struct MHD_Response *mr;
+	enum MHD_Result ret;
+
+	(void)version;
+	(void)upload_data;
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		*req_cls = r;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		/* The MMDS reads no body, only whether there was one; nothing is kept. */
+		r->body_len += *upload_data_size;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	req = (struct mmds_request){
+		.method = method,
+		.path = url,
+		.accept = mmds_http_header(conn, MHD_HTTP_HEADER_ACCEPT, NULL),
+		.token = mmds_http_header(conn, "X-metadata-token", "X-aws-ec2-metadata-token"),
+		.ttl = mmds_http_header(conn, "X-metadata-token-ttl-seconds",
+					"X-aws-ec2-metadata-token-ttl-seconds"),
+		.forwarded = mmds_http_header(conn, "X-Forwarded-For", NULL) != NULL,
+		.body_len = r->body_len,
+	};
+	mmds_respond(h->mmds, &req, (uint64_t)slirp_glue_now_ns(), &resp);
+	if (resp.body)
+		mr = MHD_create_response_from_buffer(resp.body_len, resp.body,
+						     MHD_RESPMEM_MUST_FREE);
+	else
+		mr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (!mr) {
+		free(resp.body);
+		return MHD_NO;
+	}
+	if (resp.content_type)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp.content_type);
+	mmds_http_fc_headers(conn, mr, &req, resp.status);
+	ret = MHD_queue_response(conn, resp.status, mr);
+	MHD_destroy_response(mr);
+	return ret;
+}
+
+static void mmds_http_on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+				   enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	free(*req_cls);
+	*req_cls = NULL;
+}
+
+int net_mmds_http_open(struct mmds *m, struct net_mmds_http **out, struct err *err)
+{
+	struct net_mmds_http *h = calloc(1, sizeof(*h));
+	const union MHD_DaemonInfo *info;
+	int ret;
+
+	if (!h)
+		return err_set(err, false, -ENOMEM, "MMDS: out of memory");
+	h->mmds = m;
+	h->lfd = h->efd = -1;
+	pthread_mutex_lock(&mmds_dir_lock);
+	ret = mmds_sock_make(h, err);
+	pthread_mutex_unlock(&mmds_dir_lock);
+	if (ret)
+		goto err_close;
+	h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL,
+				mmds_http_on_request, h,
+				MHD_OPTION_NOTIFY_COMPLETED, mmds_http_on_completed, h,
+				MHD_OPTION_CONNECTION_LIMIT, NET_MMDS_HTTP_CONNS,
+				MHD_OPTION_CONNECTION_TIMEOUT, NET_MMDS_HTTP_TIMEOUT_S,
+				MHD_OPTION_END);
+	info = h->d ? MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+	if (!info) {
+		ret = err_set(err, false, -ENOMEM, "MMDS: libmicrohttpd failed to start");
+		goto err_close;
+	}
+	h->efd = info->epoll_fd;
+	*out = h;
+	return 0;
+
+err_close:
+	net_mmds_http_close(h);
+	return ret;
+}
+
+void net_mmds_http_close(struct net_mmds_http *h)
+{
+	if (!h)
+		return;
+	if (h->d)
+		MHD_stop_daemon(h->d);
+	if (h->lfd >= 0)
+		close(h->lfd);
+	mmds_sock_drop(h);
+	free(h);
+}
+
+const char *net_mmds_http_path(const struct net_mmds_http *h)
+{
+	return h->path;
+}
+
+void net_mmds_http_prepare(struct net_mmds_http *h, struct pollfd *pfd, int *timeout_ms)
+{
+	MHD_UNSIGNED_LONG_LONG to;
+
+	pfd[0] = (struct pollfd){ .fd = h->lfd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = h->efd, .events = POLLIN };
+	if (MHD_get_timeout(h->d, &to) == MHD_YES) {
+		int ms = to > 60000 ? 60000 : (int)to;
+
+		if (*timeout_ms < 0 || ms < *timeout_ms)
+			*timeout_ms = ms;
+	}
+}
+
+void net_mmds_http_dispatch(struct net_mmds_http *h, const struct pollfd *pfd)
+{
+	for (int i = 0; (pfd[0].revents & POLLIN) && i < MMDS_HTTP_ACCEPT_BUDGET; i++) {
+		struct sockaddr_un sa;
+		socklen_t len = sizeof(sa);
+		int fd = accept4(h->lfd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_ratelimited(&mmds_http_rl, LOG_WARN, "MMDS: accept: %s",
+						strerror(errno));
+			break;
+		}
+		/* Past the connection limit libmicrohttpd refuses it and closes fd itself. */
+		MHD_add_connection(h->d, fd, (struct sockaddr *)&sa, len);
+	}
+	MHD_run(h->d);
+}
