@@ -25,32 +25,10 @@
 #include "api_req.h"
 #include "cli/serve.h"
 #include "control/control.h"
+#include "ctl_fixture.h"
 #include "fake_vm.h"
 #include "hearth-config.h"
 
-struct fixture {
-	struct ctl ctl;
-	struct fake_vm vm;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	assert_int_equal(ctl_init(&f->ctl, "test-1", NULL, &fake_vm_ops, &f->vm), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	ctl_destroy(&f->ctl);
-	free(f);
-	return 0;
-}
 
 static const char *field(const char *name)
 {

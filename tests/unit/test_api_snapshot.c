@@ -20,31 +20,9 @@
 #include "api_req.h"
 #include "cli/restore.h"
 #include "control/control.h"
+#include "ctl_fixture.h"
 #include "fake_vm.h"
 
-struct fixture {
-	struct ctl ctl;
-	struct fake_vm vm;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	assert_int_equal(ctl_init(&f->ctl, "t", NULL, &fake_vm_ops, &f->vm), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	ctl_destroy(&f->ctl);
-	free(f);
-	return 0;
-}
 
 #define CREATE "{\"snapshot_path\": \"/s/vm.snap\", \"mem_file_path\": \"/s/vm.mem\"}"
 #define LOAD "{\"snapshot_path\": \"/s/vm.snap\", \"mem_backend\": {\"backend_type\": " \
