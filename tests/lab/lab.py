@@ -934,6 +934,33 @@ class Lab:
 DEMO_CMDLINE = "console=ttyS0 panic=-1 quiet lab.action=shell"
 
 
+def report(res, runs, tail=40):
+    """The end of a lab test's main(): the lab's failure line (exit 3), a
+    retried boot's line, then each run's checks as PASS/FAIL lines, a
+    failed run's last lines after them, and the count. runs is
+    [(name, checks)], checks(r) yielding (ok, description). Returns the
+    exit code: 0 all passed, 1 a check failed, 3 the lab failed."""
+    if not res.ok:
+        print(res.failure_line())
+        return 3
+    if res.retry_line():
+        print(res.retry_line())
+    passed = failed = 0
+    for name, checks in runs:
+        r = res.runs.get(name)
+        results = [(False, "%s: run started and ended" % name)] if r is None or not r.ended \
+            else list(checks(r))
+        for ok, desc in results:
+            print("%s %s" % ("PASS" if ok else "FAIL", desc))
+            passed += ok
+            failed += not ok
+        if r is not None and not all(ok for ok, _ in results):
+            for line in (r.guest_lines + ["stderr:"] + r.stderr_lines)[-tail:]:
+                print("  | " + line)
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
 def fmt_run(r):
     out = ["--- run %s rc=%s boot=%s" % (r.name, r.rc, r.boot_seconds())]
     out += ["  guest| " + l for l in r.guest_lines]

@@ -486,25 +486,7 @@ def main():
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3
-    if not res.ok:
-        print(res.failure_line())
-        return 3
-    if res.retry_line():
-        print(res.retry_line())
-    passed = failed = 0
-    for name, _, check in CHECKS:
-        r = res.runs.get(name)
-        results = [(False, "%s: run started and ended" % name)] if r is None or not r.ended \
-            else list(check(r))
-        for ok, desc in results:
-            print("%s %s" % ("PASS" if ok else "FAIL", desc))
-            passed += ok
-            failed += not ok
-        if r is not None and not all(ok for ok, _ in results):
-            for l in (r.guest_lines + ["stderr:"] + r.stderr_lines)[-40:]:
-                print("  | " + l)
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    return L.report(res, [(name, check) for name, _, check in CHECKS])
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ soft-lockup or RCU-stall report ends the attempt at once; the same words
 inside an L2's prefixed console are L2's business, not a lab failure.
 Then the record of a boot (l1.classify_boot: the wedge's kind and the L2
 run it happened in) and the wedge probe (l1.probe_vcpus) against a fake
-QEMU monitor.
+QEMU monitor. And L.report, the end every lab test shares.
 Prints one line per check and `N passed, N failed`.
 """
 import os
@@ -165,6 +165,44 @@ def check_hung_run(tmp):
              "the plan goes on after it (%r)" % (nxt and (nxt.rc, nxt.guest_lines),))]
 
 
+def check_report():
+    """L.report, every lab test's end: exit 3 for a failed lab, 1 for a failed check or a
+    run that never ended, 0 when all passed; a failed run's last lines are printed."""
+    import contextlib
+    import io
+
+    def result(ok=True, runs=()):
+        res = L.L1Result()
+        res.ok = ok
+        res.failure = None if ok else "silent"
+        for name, ended in runs:
+            r = L.RunResult(name)
+            r.begun = r.ended = ended
+            r.guest_lines = ["guest said %s" % name]
+            res.runs[name] = r
+        return res
+
+    def run(res, runs):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            rc = L.report(res, runs)
+        return rc, out.getvalue()
+
+    good = lambda r: [(True, "%s fine" % r.name)]
+    bad = lambda r: [(True, "%s half" % r.name), (False, "%s broken" % r.name)]
+    rc_lab, out_lab = run(result(ok=False), [("a", good)])
+    rc_ok, out_ok = run(result(runs=[("a", True), ("b", True)]), [("a", good), ("b", good)])
+    rc_bad, out_bad = run(result(runs=[("a", True), ("b", True)]), [("a", good), ("b", bad)])
+    rc_gone, out_gone = run(result(runs=[("a", False)]), [("a", good)])
+    return [(rc_lab == 3 and "LAB FAILURE" in out_lab, "report: a failed lab is exit 3"),
+            (rc_ok == 0 and "2 passed, 0 failed" in out_ok, "report: all passed is exit 0"),
+            (rc_bad == 1 and "FAIL b broken" in out_bad and "guest said b" in out_bad and
+             "guest said a" not in out_bad and "2 passed, 1 failed" in out_bad,
+             "report: a failed check is exit 1, with that run's last lines"),
+            (rc_gone == 1 and "FAIL a: run started and ended" in out_gone,
+             "report: a run that never ended fails")]
+
+
 def main():
     passed = failed = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -181,7 +219,7 @@ def main():
             print("%s %s (failure=%r)" % ("PASS" if ok else "FAIL", name, failure))
             passed += ok
             failed += not ok
-        for ok, what in check_records(tmp) + check_hung_run(tmp):
+        for ok, what in check_records(tmp) + check_hung_run(tmp) + check_report():
             print("%s %s" % ("PASS" if ok else "FAIL", what))
             passed += ok
             failed += not ok

@@ -498,23 +498,7 @@ def main():
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3
-    if not res.ok:
-        print(res.failure_line())
-        return 3
-    if res.retry_line():
-        print(res.retry_line())
-    r = res.runs.get("snapshot")
-    results = [(False, "run started and ended")] if r is None or not r.ended else list(checks(r))
-    passed = failed = 0
-    for ok, desc in results:
-        print("%s %s" % ("PASS" if ok else "FAIL", desc))
-        passed += ok
-        failed += not ok
-    if r is not None and failed:
-        for l in (r.guest_lines + ["stderr:"] + r.stderr_lines)[-60:]:
-            print("  | " + l)
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    return L.report(res, [("snapshot", checks)], tail=60)
 
 
 if __name__ == "__main__":
