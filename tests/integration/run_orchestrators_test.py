@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The orchestrators' own configuration phases, as each one drives Firecracker,
 against Hearth under the name `firecracker` with the seccomp filters and the
-sandbox on (their defaults). Each sequence was read from the orchestrator's
-code (named per case) and is written down here anew.
+sandbox on (their defaults), every request made with curl on the socket.
+Each sequence was read from the orchestrator's code (named per case) and is
+written down here anew.
 
     run_orchestrators_test.py --hearth build/hearth --case kata
 
@@ -15,7 +16,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +23,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 from itest import SANITIZER_MARKERS, TestFailure, check, run_cases, tap_usable, tiny_elf  # noqa: E402
-from run_api_test import UnixHTTPConnection  # noqa: E402
 
 TIMEOUT = 30.0
 
@@ -33,7 +32,7 @@ def has_kvm():
 
 
 class Firecracker:
-    """`firecracker ARGS` (Hearth through a symlink) and an HTTP connection to its socket."""
+    """`firecracker ARGS` (Hearth through a symlink), and curl on its socket."""
 
     def __init__(self, binary, tmp, args, sock):
         self.fc = os.path.join(tmp, "firecracker")
@@ -54,16 +53,17 @@ class Firecracker:
             return f.read().decode("utf-8", "replace")
 
     def request(self, method, path, body=None):
-        c = UnixHTTPConnection(self.sock)
-        try:
-            data = json.dumps(body) if body is not None else None
-            c.request(method, path, body=data, headers={"Content-Type": "application/json",
-                                                        "Accept": "application/json"})
-            r = c.getresponse()
-            text = r.read()
-            return r.status, (json.loads(text) if text else None)
-        finally:
-            c.close()
+        """curl on the socket, as the orchestrators' documentation does it: (status, JSON)."""
+        argv = ["curl", "-s", "--max-time", "%d" % TIMEOUT, "--unix-socket", self.sock,
+                "-X", method, "-H", "Accept: application/json", "-w", "\n%{http_code}"]
+        if body is not None:
+            argv += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
+        p = subprocess.run(argv + ["http://localhost" + path], capture_output=True, text=True,
+                           timeout=TIMEOUT + 5)
+        if p.returncode:
+            raise OSError("curl %s %s: exit %d %s" % (method, path, p.returncode, p.stderr))
+        text, _, status = p.stdout.rpartition("\n")
+        return int(status), (json.loads(text) if text else None)
 
     def expect(self, method, path, status, body=None):
         got, js = self.request(method, path, body)
