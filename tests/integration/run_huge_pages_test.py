@@ -81,6 +81,14 @@ def wait_line(s, line=b"GUEST halting"):
     wait_for(more, "the guest's %r on COM1" % line)
 
 
+def pause_and_snapshot(s, snapdir, name):
+    """PATCH /vm Paused, then a Full snapshot as snapdir/NAME.snap and NAME.mem."""
+    s.expect("PATCH", "/vm", 204, body={"state": "Paused"})
+    s.expect("PUT", "/snapshot/create", 204, body={
+        "snapshot_path": os.path.join(snapdir, name + ".snap"),
+        "mem_file_path": os.path.join(snapdir, name + ".mem")})
+
+
 def machine(s, mem=MEM_MIB):
     s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 1, "mem_size_mib": mem,
                                                    "huge_pages": "2M"})
@@ -105,10 +113,7 @@ def case_boot_snapshot_restore(binary, guest, tmp):
         js = s.expect("GET", "/vm/config", 200)
         check(js["machine-config"]["huge_pages"] == "2M", "GET /vm/config: %r" % js)
         wait_line(s)
-        s.expect("PATCH", "/vm", 204, body={"state": "Paused"})
-        s.expect("PUT", "/snapshot/create", 204, body={
-            "snapshot_path": os.path.join(snapdir, "vm.snap"),
-            "mem_file_path": os.path.join(snapdir, "vm.mem")})
+        pause_and_snapshot(s, snapdir, "vm")
     finally:
         s.stop()
     check(available() == base, "pool after exit: %d available, expected %d" %
@@ -143,10 +148,7 @@ def case_boot_snapshot_restore(binary, guest, tmp):
         check(js["state"] == "Running", "restored state %r" % js["state"])
         # The guest's RAM came back whole: a snapshot of the restored VM (halted, its
         # RAM unchanged since) holds the same memory as the first.
-        s.expect("PATCH", "/vm", 204, body={"state": "Paused"})
-        s.expect("PUT", "/snapshot/create", 204, body={
-            "snapshot_path": os.path.join(snapdir, "vm2.snap"),
-            "mem_file_path": os.path.join(snapdir, "vm2.mem")})
+        pause_and_snapshot(s, snapdir, "vm2")
         with open(os.path.join(snapdir, "vm.mem"), "rb") as a, \
                 open(os.path.join(snapdir, "vm2.mem"), "rb") as b:
             check(a.read() == b.read(), "the restored VM's memory differs from the snapshot's")
@@ -178,10 +180,7 @@ def uffd_restore(binary, tmp, snapdir, base):
             check(sum(maps) == MEM_MIB * 1024, "Uffd restore: 2 MiB-page mappings %r kB" % maps)
             check(s.expect("GET", "/", 200)["state"] == "Running", "Uffd restore not Running")
             # A snapshot of it reads every page through the handler: whole huge pages.
-            s.expect("PATCH", "/vm", 204, body={"state": "Paused"})
-            s.expect("PUT", "/snapshot/create", 204, body={
-                "snapshot_path": os.path.join(snapdir, "vm3.snap"),
-                "mem_file_path": os.path.join(snapdir, "vm3.mem")})
+            pause_and_snapshot(s, snapdir, "vm3")
             with open(os.path.join(snapdir, "vm.mem"), "rb") as a, \
                     open(os.path.join(snapdir, "vm3.mem"), "rb") as b:
                 check(a.read() == b.read(), "the Uffd-restored VM's memory differs")
@@ -245,10 +244,7 @@ def case_clock_realtime(binary, guest, tmp):
         s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": guest})
         s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
         wait_line(s)
-        s.expect("PATCH", "/vm", 204, body={"state": "Paused"})
-        s.expect("PUT", "/snapshot/create", 204, body={
-            "snapshot_path": os.path.join(snapdir, "vm.snap"),
-            "mem_file_path": os.path.join(snapdir, "vm.mem")})
+        pause_and_snapshot(s, snapdir, "vm")
     finally:
         s.stop()
     s = Serve(binary, tmp)
