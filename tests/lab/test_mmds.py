@@ -39,6 +39,9 @@ L2_SCRIPT = r'''
 mode=
 for w in $(cat /proc/cmdline); do case "$w" in lab.mmds=*) mode=${w#lab.mmds=} ;; esac; done
 if [ -n "$mode" ]; then
+  # The kernel's own lines ("eth0: link becomes ready", printed late) share
+  # the console with the LAB lines and once cut into one: keep them off it.
+  dmesg -n 1 2>/dev/null
   ip link set lo up
   i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
   [ -e /sys/class/net/eth0 ] && echo "LAB nic=yes" || echo "LAB nic=no"

@@ -55,6 +55,9 @@ L2_EXTRA = r'''
 mode=
 for w in $(cat /proc/cmdline); do case "$w" in lab.net=*) mode=${w#lab.net=} ;; esac; done
 [ -z "$mode" ] && exit 0
+# The kernel's own lines (link up, printed late) share the console with
+# the LAB lines: keep them off it, as test_virtio_vsock does.
+dmesg -n 1 2>/dev/null
 ip link set lo up
 i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 [ -e /sys/class/net/eth0 ] && echo "LAB nic=yes" || { echo "LAB nic=no"; ls /sys/class/net; exit 0; }
