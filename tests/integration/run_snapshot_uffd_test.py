@@ -69,8 +69,10 @@ def wait_for(pred, what, timeout=60):
 
 
 def counts(path):
+    """The guest's whole lines: one still being written (no newline yet) is not counted,
+    or its sum, cut short, would read as a different one."""
     with open(path, errors="replace") as f:
-        return [(int(n), s) for n, s in re.findall(r"^count (\d+) sum (\d+)$", f.read(), re.M)]
+        return [(int(n), s) for n, s in re.findall(r"^count (\d+) sum (\d+)\r?\n", f.read(), re.M)]
 
 
 def start(argv, out, err):
