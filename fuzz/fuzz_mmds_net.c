@@ -18,13 +18,19 @@
  *   b % 5 == 4  a canned HTTP request on a fresh connection's handshake
  *
  * Checked besides ASan/UBSan: every frame the stack sends the guest fits
- * the stack's MTU; its counters never claim more frames than it was given.
+ * the stack's MTU; its counters never claim more frames than it was given;
+ * the in-order gate never lets slirp hold more than NET_MMDS_SEGS segments
+ * ahead of its ACKs, and the heap the stack holds (ASan's count of
+ * allocated bytes, stack open to ops done) stays within the connections'
+ * buffers and that budget.
  */
 #include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <sanitizer/allocator_interface.h>
 
 #include "devices/mmds.h"
 #include "fz.h"
@@ -244,6 +250,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct net_mmds_stats st;
 	struct mmds *m;
 	struct err err;
+	size_t opened;
 
 	log_set_level(LOG_ERR);
 	/* As Hearth's runner: libslirp writes to a closed Unix peer with plain send(). */
@@ -257,6 +264,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "fuzz_mmds_net: %s\n", err.msg);
 		abort();
 	}
+	opened = __sanitizer_get_current_allocated_bytes();
 	for (unsigned int ops = 0; in.n && ops < 256; ops++) {
 		uint8_t b = fz_u8(&in);
 
@@ -287,6 +295,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	guest_read(&r);
 	net_mmds_get_stats(r.s, &st);
 	CHECK(st.frames_in + st.dropped_in <= r.given);
+	CHECK(st.held_segs <= NET_MMDS_SEGS && st.held_bytes <= NET_MMDS_SEGS * NET_MMDS_MTU);
+	/*
+	 * What slirp may hold: per connection its two 128 KiB socket buffers,
+	 * the HTTP server's connection, and a few mbufs; then the gate's budget.
+	 */
+	CHECK(__sanitizer_get_current_allocated_bytes() - opened <=
+	      NET_MMDS_MAX_CONNS * (300u << 10) + NET_MMDS_SEGS * 4096u);
 	net_mmds_close(r.s);
 	eventloop_destroy(&r.loop);
 	mmds_free(m);

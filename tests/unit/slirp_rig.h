@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -380,6 +381,49 @@ static inline bool wait_fd(struct rig *r, int fd, short events)
 	struct wait w = { .fd = fd, .n = events };
 
 	return pump_until(r, ready_fd, &w);
+}
+
+/* Heap bytes in use, arenas and mmapped blocks: what slirp's mbufs and buffers cost. */
+static inline size_t heap_in_use(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+}
+
+/* One round of every poller on the loop, what they send the guest read and thrown away. */
+static inline void pump_drain(struct rig *r)
+{
+	uint8_t buf[2048];
+
+	for (unsigned int i = 0; i < r->loop.npollers; i++) {
+		struct eventloop_poller *p = &r->loop.pollers[i];
+		unsigned int n;
+		int timeout = 0;
+		struct pollfd *pfd = p->ops->prepare(p->opaque, &n, &timeout);
+
+		poll(pfd, n, 0);
+		p->ops->dispatch(p->opaque, false);
+	}
+	while (recv(r->dev, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
+
+/*
+ * The out-of-order flood: on each of n connections (sport0 + i, ACKed
+ * at ack[i]), nseg 1-byte segments after a 1-byte hole at seq0, sent a
+ * few at a time between rounds of the stack.
+ */
+static inline void flood_out_of_order(struct rig *r, uint32_t dst, uint16_t sport0,
+				      uint16_t dport, unsigned int n, uint32_t seq0,
+				      const uint32_t *ack, unsigned int nseg)
+{
+	for (unsigned int k = 0; k < nseg; k++) {
+		for (unsigned int i = 0; i < n; i++)
+			send_tcp(r, dst, (uint16_t)(sport0 + i), dport, seq0 + 1 + k, ack[i], 0x10,
+				 "x");
+		pump_drain(r);
+	}
 }
 
 #endif

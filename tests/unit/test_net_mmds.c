@@ -349,6 +349,109 @@ static void test_arp_flood(void **state)
 	free(mr);
 }
 
+/* Frames NIC 2's guest got this round (its stack shares NIC 1's loop). */
+static void collect(struct rig *r2)
+{
+	ssize_t len;
+
+	while (r2->nframes < MAX_FRAMES &&
+	       (len = recv(r2->dev, r2->frames[r2->nframes], sizeof(r2->frames[0]),
+			   MSG_DONTWAIT)) > 0)
+		r2->len[r2->nframes++] = (size_t)len;
+}
+
+/* Rounds of the loop, NIC 1 flooded between them, until ready(r2) or WAIT_MS. */
+static bool under_flood(struct mrig *mr, const uint32_t *ack, struct rig *r2,
+			bool (*ready)(struct rig *, struct wait *), struct wait *w)
+{
+	int64_t end = now_ms() + WAIT_MS;
+	static uint32_t k;
+
+	do {
+		k++;
+		for (unsigned int i = 0; i < NET_MMDS_MAX_CONNS; i++)
+			send_tcp(&mr->r, MMDS_IP, (uint16_t)(42000 + i), 80, 1001 + 1 + 100000 + k,
+				 ack[i], 0x10, "x");
+		pump_drain(&mr->r);
+		collect(r2);
+		if (ready(r2, w))
+			return true;
+	} while (now_ms() < end);
+	return false;
+}
+
+/*
+ * F1 of the third audit: a guest leaves a hole in each of the connections
+ * it may open and sends tens of thousands of 1-byte segments past it.
+ * libslirp would queue every one (about 2 KiB each); the in-order gate
+ * lets at most NET_MMDS_SEGS through, so the heap stays within that
+ * budget, while a second NIC's stack on the same I/O loop answers a
+ * request mid-flood, and the flooded NIC answers again once the guest
+ * resets its connections.
+ */
+static void test_out_of_order_flood(void **state)
+{
+	struct mrig *mr = malloc(sizeof(*mr));
+	struct rig *r2 = calloc(1, sizeof(*r2));
+	struct net_mmds *s2;
+	struct net_mmds_stats st;
+	struct err err;
+	struct wait w = { .port = 43000 };
+	uint32_t ack[NET_MMDS_MAX_CONNS];
+	size_t before, after;
+	const uint8_t *sa, *f;
+
+	(void)state;
+	mrig_open(mr, MMDS_IP);
+	if (net_mmds_open(mr->m, htonl(MMDS_IP), &mr->r.loop, &s2, &err))
+		fail_msg("second NIC: %s", err.msg);
+	r2->dev = net_mmds_fd(s2);
+	send_arp_for(&mr->r, MMDS_IP);
+	for (unsigned int i = 0; i < NET_MMDS_MAX_CONNS; i++) {
+		mr->r.nframes = 0;
+		send_syn(&mr->r, MMDS_IP, (uint16_t)(42000 + i), 80);
+		sa = wait_synack(&mr->r, (uint16_t)(42000 + i));
+		assert_non_null(sa);
+		ack[i] = get32(sa + 38) + 1;
+		send_tcp(&mr->r, MMDS_IP, (uint16_t)(42000 + i), 80, 1001, ack[i], 0x10, NULL);
+	}
+	pump(&mr->r, 50);
+	malloc_trim(0);
+	before = heap_in_use();
+	flood_out_of_order(&mr->r, MMDS_IP, 42000, 80, NET_MMDS_MAX_CONNS, 1001, ack, 2000);
+	after = heap_in_use();
+	net_mmds_get_stats(mr->s, &st);
+	print_message("MMDS flood: %u x 2000 segments, heap %zu -> %zu bytes, %llu dropped by the gate\n",
+		      NET_MMDS_MAX_CONNS, before, after, (unsigned long long)st.out_of_order);
+	/* At most NET_MMDS_SEGS held segments of an mbuf each, and slack for slirp's own lists. */
+	assert_true(after < before + NET_MMDS_SEGS * 4096 + (256 << 10));
+	assert_true(st.out_of_order >= NET_MMDS_MAX_CONNS * 2000 - NET_MMDS_SEGS);
+
+	/* Mid-flood, the other NIC answers a whole request. */
+	send_arp_for(r2, MMDS_IP);
+	send_syn(r2, MMDS_IP, 43000, 80);
+	assert_true(under_flood(mr, ack, r2, ready_synack, &w));
+	sa = w.frame;
+	send_tcp(r2, MMDS_IP, 43000, 80, 1001, get32(sa + 38) + 1, 0x18, "GET / HTTP/1.0\r\n\r\n");
+	r2->nframes = 0;
+	assert_true(under_flood(mr, ack, r2, ready_tcp_data, &w));
+	expect_status(w.frame, direct_status(mr->m, "GET", "/"));
+
+	/* The guest gives up its connections: a new one is served. */
+	for (unsigned int i = 0; i < NET_MMDS_MAX_CONNS; i++)
+		send_tcp(&mr->r, MMDS_IP, (uint16_t)(42000 + i), 80, 1001, ack[i], 0x04, NULL);
+	pump(&mr->r, 100);
+	mr->r.nframes = 0;
+	send_syn(&mr->r, MMDS_IP, 40500, 80);
+	f = http_exchange(&mr->r, 40500, "GET / HTTP/1.0\r\n\r\n");
+	assert_non_null(f);
+	expect_status(f, direct_status(mr->m, "GET", "/"));
+	net_mmds_close(s2);
+	free(r2);
+	mrig_close(mr);
+	free(mr);
+}
+
 /* Truncated and malformed frames: dropped by the policy or by slirp, never a crash. */
 static void test_bad_frames(void **state)
 {
@@ -479,6 +582,7 @@ int main(void)
 		cmocka_unit_test(test_unfinished_connections),
 		cmocka_unit_test(test_syn_flood),
 		cmocka_unit_test(test_arp_flood),
+		cmocka_unit_test(test_out_of_order_flood),
 		cmocka_unit_test(test_bad_frames),
 		cmocka_unit_test(test_partial_checksum),
 		cmocka_unit_test(test_socket_unreachable),

@@ -38,6 +38,18 @@ struct net_mmds {
 
 static struct ratelimit mmds_rl = RATELIMIT_INIT(10);
 
+/*
+ * Out-of-order TCP a guest may make the stack's slirp hold (tcp_gate.h):
+ * 8 segments a connection, 128 (at most 128 slirp mbufs of about 2 KiB)
+ * in all. An MMDS request is a few segments sent in order.
+ */
+static const struct slirp_glue_budget mmds_budget = {
+	.conns = 2 * NET_MMDS_MAX_CONNS,
+	.per_conn = NET_MMDS_CONN_SEGS,
+	.segs = NET_MMDS_SEGS,
+	.bytes = NET_MMDS_SEGS * NET_MMDS_MTU,
+};
+
 bool net_mmds_addr_ok(uint32_t ip_be)
 {
 	uint32_t ip = ntohl(ip_be);
@@ -138,6 +150,12 @@ static bool mmds_admit(struct net_mmds *s, const uint8_t *f, size_t len)
 
 	if (f[12] == 0x08 && f[13] == 0x06)
 		return true;
+	if (!slirp_glue_admit(&s->glue, f, len)) {
+		s->stats.out_of_order++;
+		log_ratelimited(&mmds_rl, LOG_DEBUG, "MMDS: guest TCP segment out of order or "
+				"over the reassembly budget: dropped");
+		return false;
+	}
 	ihl = (size_t)(f[14] & 0xf) * 4;
 	if (ihl < 20 || len < NET_ETH_HLEN + ihl + 20 || f[23] != IPPROTO_TCP ||
 	    (f[20] & 0x3f) || f[21])
@@ -159,6 +177,7 @@ static ssize_t mmds_send_packet(const void *buf, size_t len, void *opaque)
 {
 	struct net_mmds *s = opaque;
 
+	slirp_glue_sent(&s->glue, buf, len);
 	/* Device queue full: drop, as slirp allows; TCP retransmits at its own pace. */
 	if (send(s->sock, buf, len, MSG_DONTWAIT) < 0)
 		s->stats.dropped_out++;
@@ -232,6 +251,7 @@ static void mmds_dispatch(void *opaque, bool poll_failed)
 	if (!poll_failed)
 		net_mmds_http_dispatch(s->http, s->glue.pfd + 1);
 	slirp_glue_run_timers(&s->glue);
+	slirp_glue_trim(&s->glue);
 }
 
 static const struct eventloop_poller_ops mmds_poller = {
@@ -311,7 +331,7 @@ int net_mmds_open(struct mmds *m, uint32_t ip_be, struct eventloop *loop, struct
 		ret = err_set(err, false, -EINVAL, "MMDS: no I/O loop");
 		goto err_close;
 	}
-	if (slirp_glue_init(&s->glue) ||
+	if (slirp_glue_init(&s->glue, &mmds_budget) ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
 		ret = s->glue.pfd ? -errno : -ENOMEM;
 		err_set(err, false, ret, "MMDS: %s", strerror(-ret));
@@ -354,6 +374,8 @@ int net_mmds_fd(const struct net_mmds *s)
 void net_mmds_get_stats(const struct net_mmds *s, struct net_mmds_stats *st)
 {
 	*st = s->stats;
+	st->held_segs = s->glue.gate.segs;
+	st->held_bytes = s->glue.gate.bytes;
 }
 
 const char *net_mmds_socket(const struct net_mmds *s)

@@ -40,6 +40,13 @@ struct net_mmds;
 #define NET_MMDS_MAX_CONNS 32u
 /* Largest frame the stack takes: slirp's MTU of 1500 and the Ethernet header. */
 #define NET_MMDS_MTU 1500u
+/*
+ * TCP segments ahead of slirp's last ACK (held in its reassembly queue,
+ * or about to be taken) the stack lets a guest have: a connection's, and
+ * the NIC's. Past either, such a segment is dropped (tcp_gate.h).
+ */
+#define NET_MMDS_CONN_SEGS 8u
+#define NET_MMDS_SEGS 128u
 /* Guest frames the stack reads per round. */
 #define NET_MMDS_INPUT_BUDGET 64
 
@@ -47,6 +54,9 @@ struct net_mmds_stats {
 	uint64_t frames_in;     /* guest frames slirp was given */
 	uint64_t dropped_in;    /* guest frames refused: full queue, policy, offloads, size */
 	uint64_t syn_refused;   /* SYNs dropped at NET_MMDS_MAX_CONNS */
+	uint64_t out_of_order;  /* TCP segments dropped by the in-order gate (also in dropped_in) */
+	uint64_t held_segs;     /* segments ahead of slirp's ACK now (at most NET_MMDS_SEGS) */
+	uint64_t held_bytes;    /* ... their payload */
 	uint64_t frames_out;    /* frames the stack sent the guest */
 	uint64_t dropped_out;   /* ... that found the device's queue full */
 };

@@ -47,6 +47,18 @@ struct net_slirp {
 
 static struct ratelimit slirp_rl = RATELIMIT_INIT(10);
 
+/*
+ * Out-of-order TCP the guest may make slirp hold (tcp_gate.h): 32
+ * segments a connection, 1024 or 4 MiB of payload in all. Each held
+ * segment is one slirp mbuf, about 2 KiB for the 1500-byte MTU.
+ */
+static const struct slirp_glue_budget net_slirp_budget = {
+	.conns = 2 * NET_SLIRP_MAX_SOCKETS,
+	.per_conn = 32,
+	.segs = 1024,
+	.bytes = 4u << 20,
+};
+
 static struct net_slirp *net_slirp_of(struct net_be *be)
 {
 	return (struct net_slirp *)((char *)be - offsetof(struct net_slirp, be));
@@ -59,6 +71,7 @@ static ssize_t net_slirp_send_packet(const void *buf, size_t len, void *opaque)
 	struct net_slirp *ns = opaque;
 
 	net_slirp_guard_output(&ns->guard, (uint8_t *)buf, len);
+	slirp_glue_sent(&ns->glue, buf, len);
 	/* Device queue full: drop, as slirp allows; TCP retransmits at its own pace. */
 	if (send(ns->sock, buf, len, MSG_DONTWAIT) < 0 && errno != EAGAIN)
 		log_ratelimited(&slirp_rl, LOG_WARN, "net-user: frame to the device lost: %s",
@@ -121,10 +134,12 @@ static void net_slirp_dispatch(void *opaque, bool poll_failed)
 
 		if (len <= 0)
 			break;
-		if (net_slirp_guard_input(&ns->guard, ns->frame, (size_t)len))
+		if (net_slirp_guard_input(&ns->guard, ns->frame, (size_t)len) &&
+		    slirp_glue_admit(&ns->glue, ns->frame, (size_t)len))
 			slirp_input(ns->glue.slirp, ns->frame, (int)len);
 	}
 	slirp_glue_run_timers(&ns->glue);
+	slirp_glue_trim(&ns->glue);
 }
 
 static const struct eventloop_poller_ops net_slirp_poller = {
@@ -319,6 +334,7 @@ static int net_slirp_restore(struct net_be *be, const void *in, size_t len, bool
 	}
 	slirp_cleanup(ns->glue.slirp);
 	ns->glue.slirp = fresh;
+	net_tcp_gate_reset(&ns->glue.gate);
 	ret = net_slirp_forward(ns, &err);
 	if (ret)
 		log_err("net-user: after restore: %s", err.msg);
@@ -374,7 +390,7 @@ int net_slirp_open(const struct net_config *cfg, struct eventloop *loop, struct 
 		ret = err_set(err, false, -EINVAL, "--net user: no I/O loop");
 		goto err_destroy;
 	}
-	if (slirp_glue_init(&ns->glue) ||
+	if (slirp_glue_init(&ns->glue, &net_slirp_budget) ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
 		ret = ns->glue.pfd ? -errno : -ENOMEM;
 		err_set(err, false, ret, "--net user: %s", strerror(-ret));

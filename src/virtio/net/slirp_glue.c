@@ -5,6 +5,7 @@
 #include "virtio/net/slirp_glue.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <string.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -58,11 +59,13 @@ static void slirp_glue_log_once(void)
 	g_log_set_writer_func(slirp_glue_log, NULL, NULL);
 }
 
-int slirp_glue_init(struct slirp_glue *g)
+int slirp_glue_init(struct slirp_glue *g, const struct slirp_glue_budget *b)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 	pthread_once(&once, slirp_glue_log_once);
+	if (net_tcp_gate_init(&g->gate, b->conns, b->per_conn, b->segs, b->bytes))
+		return -ENOMEM;
 	g->cap = SLIRP_GLUE_PFD_MIN;
 	g->pfd = calloc(g->cap, sizeof(*g->pfd));
 	return g->pfd ? 0 : -ENOMEM;
@@ -74,6 +77,7 @@ void slirp_glue_fini(struct slirp_glue *g)
 		slirp_glue_timer_free(g->timers, g);
 	free(g->pfd);
 	g->pfd = NULL;
+	net_tcp_gate_fini(&g->gate);
 }
 
 int64_t slirp_glue_now_ns(void)
@@ -233,4 +237,45 @@ struct pollfd *slirp_glue_prepare(struct slirp_glue *g, unsigned int own, unsign
 void slirp_glue_poll(struct slirp_glue *g, bool poll_failed)
 {
 	slirp_pollfds_poll(g->slirp, poll_failed, slirp_glue_get_revents, g);
+}
+
+static int64_t slirp_glue_now_ms(void)
+{
+	return slirp_glue_now_ns() / 1000000;
+}
+
+bool slirp_glue_admit(struct slirp_glue *g, const uint8_t *frame, size_t len)
+{
+	int64_t now;
+	char *info;
+
+	if (net_tcp_gate_input(&g->gate, frame, len))
+		return true;
+	if (!net_tcp_gate_full(&g->gate) || !g->slirp)
+		return false;
+	now = slirp_glue_now_ms();
+	if (g->pruned_ms && now - g->pruned_ms < 1000)
+		return false;
+	g->pruned_ms = now;
+	info = slirp_connection_info(g->slirp);
+	if (!info)
+		return false;
+	net_tcp_gate_prune(&g->gate, info);
+	free(info); /* glib's g_free is free() since 2.46 */
+	return net_tcp_gate_input(&g->gate, frame, len);
+}
+
+void slirp_glue_sent(struct slirp_glue *g, const uint8_t *frame, size_t len)
+{
+	net_tcp_gate_output(&g->gate, frame, len);
+}
+
+void slirp_glue_trim(struct slirp_glue *g)
+{
+	int64_t now = slirp_glue_now_ms();
+
+	if (now - g->trimmed_ms < 1000 || !net_tcp_gate_take_released(&g->gate))
+		return;
+	g->trimmed_ms = now;
+	malloc_trim(0);
 }

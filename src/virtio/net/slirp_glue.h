@@ -11,10 +11,13 @@
 #define HEARTH_VIRTIO_NET_SLIRP_GLUE_H
 
 #include <poll.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include <libslirp.h>
+
+#include "virtio/net/tcp_gate.h"
 
 struct slirp_glue_timer;
 
@@ -23,10 +26,20 @@ struct slirp_glue {
 	struct slirp_glue_timer *timers;
 	struct pollfd *pfd;
 	unsigned int npfd, cap;
+	struct net_tcp_gate gate; /* set up by the instance's owner (tcp_gate.h) */
+	int64_t pruned_ms, trimmed_ms;
 };
 
-/* The pollfd array (room for the caller's own first entries). 0 or -ENOMEM. */
-int slirp_glue_init(struct slirp_glue *g);
+/* What a guest may make one instance queue out of order (tcp_gate.h). */
+struct slirp_glue_budget {
+	unsigned int conns;    /* connections tracked */
+	unsigned int per_conn; /* segments ahead of slirp's ACK, a connection */
+	unsigned int segs;     /* ... and all connections */
+	size_t bytes;          /* ... their bytes */
+};
+
+/* The pollfd array (room for the caller's own first entries), the gate. 0 or -ENOMEM. */
+int slirp_glue_init(struct slirp_glue *g, const struct slirp_glue_budget *b);
 /* Frees the timers and the array; slirp_cleanup is the caller's, before. */
 void slirp_glue_fini(struct slirp_glue *g);
 
@@ -46,6 +59,20 @@ void slirp_glue_timer_mod(void *timer, int64_t expire_ms, void *opaque);
  */
 struct pollfd *slirp_glue_prepare(struct slirp_glue *g, unsigned int own, unsigned int *n,
 				  int *timeout_ms);
+/*
+ * A guest frame through the instance's in-order gate: false if slirp
+ * must not have it. A full gate is pruned from slirp's own connection
+ * table first, at most once a second.
+ */
+bool slirp_glue_admit(struct slirp_glue *g, const uint8_t *frame, size_t len);
+/* A frame slirp sends the guest, for the gate. */
+void slirp_glue_sent(struct slirp_glue *g, const uint8_t *frame, size_t len);
+/*
+ * After a round: once connections have ended, at most once a second,
+ * the heap slirp's buffers came from goes back to the host (malloc_trim).
+ */
+void slirp_glue_trim(struct slirp_glue *g);
+
 /* A poller's dispatch, slirp's part: its sockets' events. */
 void slirp_glue_poll(struct slirp_glue *g, bool poll_failed);
 /* Then the timers that are due. */

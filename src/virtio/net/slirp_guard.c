@@ -181,13 +181,11 @@ void net_slirp_guard_fd_closed(struct net_slirp_guard *g, int fd)
  * slirp closed one without unregistering it, so a missed callback cannot
  * hold the cap shut for good.
  */
+static int64_t slirp_guard_now_ms(void);
+
 static void slirp_guard_prune(struct net_slirp_guard *g)
 {
-	struct timespec ts;
-	int64_t now;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	int64_t now = slirp_guard_now_ms();
 
 	if (now - g->pruned_ms < 1000)
 		return;
@@ -257,6 +255,32 @@ static enum slirp_guard_verdict slirp_guard_classify(const struct net_slirp_guar
 	}
 }
 
+static int64_t slirp_guard_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* At most NET_SLIRP_FRAGS_PER_S fragments a second reach slirp's reassembly. */
+static bool slirp_guard_frag_ok(struct net_slirp_guard *g)
+{
+	int64_t sec = slirp_guard_now_ms() / 1000;
+
+	if (sec != g->frag_second) {
+		g->frag_second = sec;
+		g->frags = 0;
+	}
+	if (g->frags >= NET_SLIRP_FRAGS_PER_S) {
+		log_ratelimited(&guard_rl, LOG_WARN, "net-user: guest sends more than %d IP "
+				"fragments a second: dropped", NET_SLIRP_FRAGS_PER_S);
+		return false;
+	}
+	g->frags++;
+	return true;
+}
+
 bool net_slirp_guard_input(struct net_slirp_guard *g, uint8_t *frame, size_t len)
 {
 	struct slirp_guard_pkt p;
@@ -265,6 +289,8 @@ bool net_slirp_guard_input(struct net_slirp_guard *g, uint8_t *frame, size_t len
 
 	if (ret < 0) {
 		v = GUARD_OPENS;
+	} else if (ret > 0 && p.frag && !slirp_guard_frag_ok(g)) {
+		return false;
 	} else if (ret > 0) {
 		if (!g->host_loopback && p.dst_be == g->host_be && p.src_be == g->guest_be &&
 		    slirp_guard_udp_fwd(g, &p, slirp_guard_be16(p.l4)))

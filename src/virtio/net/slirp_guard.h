@@ -20,6 +20,12 @@
  */
 #define NET_SLIRP_MAX_SOCKETS 512
 
+/*
+ * IPv4 fragments a second that reach slirp: it keeps an incomplete
+ * datagram up to 30 s, one mbuf a fragment, so this bounds what they hold.
+ */
+#define NET_SLIRP_FRAGS_PER_S 128
+
 /* UDP hostfwd peers remembered so the guest can answer them (see .c). */
 #define NET_SLIRP_GUARD_PEERS 32
 
@@ -40,6 +46,8 @@ struct net_slirp_guard {
 	uint64_t *fds;
 	unsigned int fds_words, nsockets, max_sockets;
 	int64_t pruned_ms;
+	int64_t frag_second; /* the second frags counts in */
+	unsigned int frags;
 };
 
 /* Addresses in network order; the cap is cfg->max_sockets or the default. */
