@@ -270,7 +270,7 @@ static int collect_paths(const struct vm_config *cfg, struct sandbox_paths *path
 #if defined(__SANITIZE_ADDRESS__)
 	/* LeakSanitizer's check at exit reads /proc: sanitizer builds only. */
 	if (!ret)
-		ret = sandbox_paths_add(paths, "/proc", true, start_cwd);
+		ret = sandbox_paths_add_ro(paths, "/proc", true, start_cwd);
 #endif
 	if (ret)
 		return err_set(err, false, ret, "sandbox: cannot list the paths the VM still "
@@ -292,26 +292,40 @@ static int collect_paths(const struct vm_config *cfg, struct sandbox_paths *path
  * beneath it. Kata swaps a pool drive's image by mounting over the
  * drive's file on the host (it reaches us: ns.c makes our mounts the
  * host's slaves) and PATCHes the drive with the same path; the new file
- * is another inode, which the rule on the old one does not cover.
+ * is another inode, which the rule on the old one does not cover. The
+ * rights are the drives' own: read only where every drive in that
+ * directory is read only. Where read-only and writable drives share a
+ * directory, the writable ones' rule covers the read-only ones too, and
+ * only their read-only bind mounts keep them so (docs/security.md).
  */
 static int allow_drive_swaps(const struct vm_config *cfg, int rfd, int abi, struct err *err)
 {
-	static struct sandbox_paths drives;
+	static struct sandbox_paths drives, rw;
+	const char *rw_names[SANDBOX_MAX_PATHS];
 	int ret = 0;
 
-	drives.n = 0;
-	for (unsigned int i = 0; !ret && i < cfg->ndrives; i++)
-		if (cfg->drives[i].path_on_host)
-			ret = sandbox_paths_add_parent(&drives, cfg->drives[i].path_on_host,
-						       start_cwd);
+	drives.n = rw.n = 0;
+	for (unsigned int i = 0; !ret && i < cfg->ndrives; i++) {
+		const char *path = cfg->drives[i].path_on_host;
+
+		if (!path)
+			continue;
+		ret = sandbox_paths_add_parent(&drives, path, start_cwd);
+		if (!ret && !cfg->drives[i].is_read_only)
+			ret = sandbox_paths_add_parent(&rw, path, start_cwd);
+	}
+	for (unsigned int i = 0; i < rw.n; i++)
+		rw_names[i] = rw.p[i].path;
 	for (unsigned int i = 0; !ret && i < drives.n; i++) {
+		/* Read only unless a writable drive's directory is this one or below it. */
+		bool ro = !sandbox_dir_shared(drives.p[i].path, rw_names, rw.n);
 		int fd = open(drives.p[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
 		if (fd < 0) {
 			ret = -errno;
 			break;
 		}
-		ret = landlock_allow_files_beneath(rfd, abi, fd);
+		ret = landlock_allow_files_beneath(rfd, abi, fd, ro);
 		close(fd);
 	}
 	if (ret)
@@ -338,6 +352,8 @@ int sandbox_seal(const struct vm_config *cfg, struct err *err)
 	ret = collect_paths(cfg, &paths, err);
 	if (ret)
 		return ret;
+	if (opts.probe)
+		probe_set_kept(&paths);
 	open_paths(&paths, fds);
 	abi = landlock_abi();
 	if (abi > 0) {

@@ -32,6 +32,13 @@ struct sb_ruleset_attr {
 #define FS_FILE_RIGHTS (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | \
 			LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_TRUNCATE |   \
 			LANDLOCK_ACCESS_FS_IOCTL_DEV)
+/*
+ * What a read-only path keeps: reading (a directory's listing too), and
+ * a device's ioctls, which a drive's size query needs (on a read-only
+ * open, the block layer refuses the ones that write).
+ */
+#define FS_READ_RIGHTS (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR | \
+			LANDLOCK_ACCESS_FS_IOCTL_DEV)
 
 int landlock_abi(void)
 {
@@ -95,6 +102,8 @@ int landlock_build(int abi, const struct sandbox_paths *paths, const int *fds, b
 			allowed &= FS_FILE_RIGHTS;
 		/* The VM runs no programs from anywhere. */
 		allowed &= ~(uint64_t)LANDLOCK_ACCESS_FS_EXECUTE;
+		if (paths->p[i].ro)
+			allowed &= FS_READ_RIGHTS;
 		ret = add_path(rfd, fds[i], allowed);
 		if (ret) {
 			err_set(err, false, ret, "Landlock: cannot allow %s: %s", paths->p[i].path,
@@ -106,8 +115,9 @@ int landlock_build(int abi, const struct sandbox_paths *paths, const int *fds, b
 	return rfd;
 }
 
-int landlock_allow_files_beneath(int rfd, int abi, int dirfd)
+int landlock_allow_files_beneath(int rfd, int abi, int dirfd, bool ro)
 {
-	return add_path(rfd, dirfd, fs_rights(abi) & FS_FILE_RIGHTS &
-			~(uint64_t)LANDLOCK_ACCESS_FS_EXECUTE);
+	uint64_t allowed = fs_rights(abi) & FS_FILE_RIGHTS & ~(uint64_t)LANDLOCK_ACCESS_FS_EXECUTE;
+
+	return add_path(rfd, dirfd, ro ? allowed & FS_READ_RIGHTS : allowed);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -110,6 +111,32 @@ static int make_dirs(const char *root, const char *path, bool last_is_file)
 	return 0;
 }
 
+/*
+ * Makes the bind mount at dst read only. A remount must keep the flags
+ * the source's mount has (in a user namespace the kernel locks nosuid,
+ * nodev, noexec and the atime ones, and refuses a remount that drops
+ * them): they are read from the source first.
+ */
+static int bind_read_only(int srcfd, const char *dst)
+{
+	static const struct {
+		unsigned long st, ms;
+	} keep[] = {
+		{ ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV }, { ST_NOEXEC, MS_NOEXEC },
+		{ ST_NOATIME, MS_NOATIME }, { ST_NODIRATIME, MS_NODIRATIME },
+		{ ST_RELATIME, MS_RELATIME },
+	};
+	unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+	struct statvfs sv;
+
+	if (fstatvfs(srcfd, &sv))
+		return -errno;
+	for (unsigned int i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		if (sv.f_flag & keep[i].st)
+			flags |= keep[i].ms;
+	return mount(NULL, dst, NULL, flags, NULL) ? -errno : 0;
+}
+
 /* a is b, or a directory above it. */
 static bool covers(const char *a, const char *b)
 {
@@ -209,6 +236,11 @@ int ns_pivot(const struct sandbox_paths *paths, const int *fds, struct err *err)
 		if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL)) {
 			ret = -errno;
 			goto err_report;
+		}
+		if (paths->p[i].ro) {
+			ret = bind_read_only(fds[i], dst);
+			if (ret)
+				goto err_report;
 		}
 		/* The stage itself came along, on top of what it hid: off again. */
 		if (bound && !strcmp(paths->p[i].path, stage) && umount2(dst, MNT_DETACH)) {

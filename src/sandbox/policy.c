@@ -115,7 +115,8 @@ static int make_abs(const char *path, const char *cwd, char *out, size_t outlen)
 	return 0;
 }
 
-int sandbox_paths_add(struct sandbox_paths *l, const char *path, bool dir, const char *cwd)
+static int paths_add(struct sandbox_paths *l, const char *path, bool dir, bool ro,
+		     const char *cwd)
 {
 	char abs[sizeof(l->p[0].path)];
 	unsigned int i, j;
@@ -126,22 +127,37 @@ int sandbox_paths_add(struct sandbox_paths *l, const char *path, bool dir, const
 	for (i = 0; i < l->n; i++) {
 		if (l->p[i].dir ? path_covers(l->p[i].path, abs) : !strcmp(l->p[i].path, abs)) {
 			l->p[i].dir |= dir && !strcmp(l->p[i].path, abs);
+			l->p[i].ro &= ro;
 			return 0;
 		}
 	}
 	/* A directory swallows what it covers: one bind mount, one Landlock rule. */
 	if (dir) {
-		for (i = j = 0; i < l->n; i++)
+		for (i = j = 0; i < l->n; i++) {
 			if (!path_covers(abs, l->p[i].path))
 				l->p[j++] = l->p[i];
+			else
+				ro &= l->p[i].ro;
+		}
 		l->n = j;
 	}
 	if (l->n == SANDBOX_MAX_PATHS)
 		return -ENOSPC;
 	snprintf(l->p[l->n].path, sizeof(l->p[l->n].path), "%s", abs);
 	l->p[l->n].dir = dir;
+	l->p[l->n].ro = ro;
 	l->n++;
 	return 0;
+}
+
+int sandbox_paths_add(struct sandbox_paths *l, const char *path, bool dir, const char *cwd)
+{
+	return paths_add(l, path, dir, false, cwd);
+}
+
+int sandbox_paths_add_ro(struct sandbox_paths *l, const char *path, bool dir, const char *cwd)
+{
+	return paths_add(l, path, dir, true, cwd);
 }
 
 int sandbox_paths_add_parent(struct sandbox_paths *l, const char *file, const char *cwd)
@@ -187,12 +203,13 @@ int sandbox_paths_from_config(struct sandbox_paths *l, const struct vm_config *c
 
 	for (unsigned int i = 0; !ret && i < cfg->ndrives; i++)
 		if (cfg->drives[i].path_on_host)
-			ret = sandbox_paths_add(l, cfg->drives[i].path_on_host, false, cwd);
+			ret = paths_add(l, cfg->drives[i].path_on_host, false,
+					cfg->drives[i].is_read_only, cwd);
 	if (!ret && cfg->vsock.present)
 		ret = sandbox_paths_add(l, cfg->vsock.uds_path ? cfg->vsock.uds_path
 							       : "/dev/vhost-vsock", false, cwd);
 	if (!ret && sandbox_needs_host_net(cfg))
-		ret = sandbox_paths_add(l, "/etc/resolv.conf", false, cwd);
+		ret = sandbox_paths_add_ro(l, "/etc/resolv.conf", false, cwd);
 	return ret;
 }
 

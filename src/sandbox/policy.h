@@ -62,6 +62,7 @@ int sandbox_pidns_parse(bool new_pid_ns, const char *pid_file, const char *name,
 struct sandbox_path {
 	char path[4096];
 	bool dir;
+	bool ro; /* read only: bound MS_RDONLY, read rights alone in Landlock */
 };
 
 struct sandbox_paths {
@@ -76,15 +77,21 @@ struct sandbox_paths {
  * (empty, or cwd missing for a relative path), -ENAMETOOLONG or -ENOSPC.
  */
 int sandbox_paths_add(struct sandbox_paths *l, const char *path, bool dir, const char *cwd);
+/*
+ * The same, read only. An entry is read only while everything it stands
+ * for is: a writable one covering or covered by it makes it writable.
+ */
+int sandbox_paths_add_ro(struct sandbox_paths *l, const char *path, bool dir, const char *cwd);
 /* The directory holding file (its dirname), added as a directory. */
 int sandbox_paths_add_parent(struct sandbox_paths *l, const char *file, const char *cwd);
 /*
  * What cfg's devices reach after start, each a file and never its
  * directory: each drive's image (a PATCH /drives after the seal can swap
- * in only a file the sealed root still holds), the hybrid vsock socket
- * (its directory only when Hearth made it: confine.c), /dev/vhost-vsock
- * (reopened when a device will not stop), /etc/resolv.conf for user-mode
- * networking (libslirp's DNS proxy reads it). 0 or -errno.
+ * in only a file the sealed root still holds; read only for a read-only
+ * drive), the hybrid vsock socket (its directory only when Hearth made
+ * it: confine.c), /dev/vhost-vsock (reopened when a device will not
+ * stop), /etc/resolv.conf for user-mode networking (libslirp's DNS proxy
+ * reads it; read only). 0 or -errno.
  */
 int sandbox_paths_from_config(struct sandbox_paths *l, const struct vm_config *cfg,
 			      const char *cwd);

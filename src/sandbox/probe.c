@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -275,6 +276,46 @@ static void probe_child(const struct probe_try *t, bool seccomp)
 	syscall(SYS_exit_group, t->fn());
 }
 
+static const struct sandbox_paths *kept;
+
+void probe_set_kept(const struct sandbox_paths *paths)
+{
+	kept = paths;
+}
+
+/*
+ * What a compromised Hearth could write among the paths the sandbox
+ * kept: each file opened for writing (never truncated), each directory
+ * asked for an unnamed file (O_TMPFILE, gone when closed). Sockets are
+ * reached by connect(2), not open: skipped.
+ */
+static void probe_kept(FILE *out)
+{
+	for (unsigned int i = 0; kept && i < kept->n; i++) {
+		const struct sandbox_path *p = &kept->p[i];
+		struct stat st;
+		int fd, e;
+
+		if (stat(p->path, &st)) {
+			fprintf(out, "probe: write %s: error (stat: %s)\n", p->path,
+				strerrorname_np(errno));
+			continue;
+		}
+		if (S_ISSOCK(st.st_mode))
+			continue;
+		if (S_ISDIR(st.st_mode))
+			fd = open(p->path, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		else
+			fd = open(p->path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		e = errno;
+		if (fd >= 0)
+			close(fd);
+		fprintf(out, "probe: write %s%s: %s%s%s\n", p->path, p->ro ? " (read only)" : "",
+			fd >= 0 ? "allowed" : "refused (", fd >= 0 ? "" : strerrorname_np(e),
+			fd >= 0 ? "" : ")");
+	}
+}
+
 void probe_run(bool seccomp, FILE *out)
 {
 	char verdict[64];
@@ -303,6 +344,7 @@ void probe_run(bool seccomp, FILE *out)
 		fprintf(out, "probe: %s: %s\n", tries[i].what, verdict);
 	}
 	prctl(PR_SET_PTRACER, 0, 0, 0, 0);
+	probe_kept(out);
 	fprintf(out, "probe: done\n");
 	fflush(out);
 }

@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "sandbox/policy.h"
 #include "util/thread_hook.h"
 
 /*
@@ -46,6 +47,12 @@ int probe_prepare(const char *api_sock);
  * filter is on. Async-signal-safe (it runs in the seal's signal handler).
  */
 void probe_thread(enum thread_kind kind, bool seccomp);
+/*
+ * The paths the seal kept (not copied: they must outlive the probe), for
+ * the io thread's last step: "probe: write PATH[ (read only)]: allowed"
+ * or "refused (ERRNO)" for each, opened for writing in the sealed process.
+ */
+void probe_set_kept(const struct sandbox_paths *paths);
 /* On the io thread, before its filter; seccomp: the children install it. */
 void probe_run(bool seccomp, FILE *out);
 /* The line for a child's wait status (pure, for the unit tests). */

@@ -142,9 +142,11 @@ static void test_claims(void **state)
 	/* Someone else's address: the backend's. */
 	assert_false(net_mmds_claims(mr->s, f, arp(f, 1, 0xa9fe0102u)));
 	assert_false(net_mmds_claims(mr->s, f, arp(f, 1, GUEST_IP)));
-	/* A reply to slirp's own request (it asks the guest's MAC from its host address). */
-	assert_true(net_mmds_claims(mr->s, f, arp(f, 2, MMDS_HOST_IP)));
-	/* ... but not a request for that address, which may be a real host's on the TAP side. */
+	/* A reply to slirp's address before slirp asked anything: the backend's (audit F3). */
+	assert_false(net_mmds_claims(mr->s, f, arp(f, 2, MMDS_HOST_IP)));
+	/* Nor a reply addressed to the MMDS address, which never asks. */
+	assert_false(net_mmds_claims(mr->s, f, arp(f, 2, MMDS_IP)));
+	/* ... nor a request for slirp's address, which may be a real host's on the TAP side. */
 	assert_false(net_mmds_claims(mr->s, f, arp(f, 1, MMDS_HOST_IP)));
 	/* Cut short: not looked at, the backend's as before. */
 	assert_false(net_mmds_claims(mr->s, f, 41));
@@ -168,6 +170,49 @@ static void test_claims(void **state)
 	assert_false(net_mmds_addr_ok(htonl(0xa9fe0000u)));
 	assert_false(net_mmds_addr_ok(htonl(0xa9feffffu)));
 	assert_false(net_mmds_addr_ok(htonl(0x0a000202u)));
+}
+
+/* An ARP request slirp sent the guest (who has ip?), from its host address. */
+static bool ready_arp_request(struct rig *r, struct wait *w)
+{
+	for (unsigned int i = 0; i < r->nframes; i++) {
+		const uint8_t *f = r->frames[i];
+
+		if (r->len[i] >= 42 && get16(f + 12) == 0x0806 && get16(f + 20) == 1 &&
+		    get32(f + 28) == MMDS_HOST_IP && get32(f + 38) == (uint32_t)w->n) {
+			w->frame = f;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Audit F3: the stack takes an ARP reply only when slirp asked. A SYN
+ * before any ARP makes slirp ask the guest's MAC; the guest's reply is
+ * then the stack's, and a reply from an address slirp did not ask about
+ * is still not.
+ */
+static void test_arp_reply_only_when_asked(void **state)
+{
+	struct mrig *mr = malloc(sizeof(*mr));
+	struct wait w = { .n = (int)GUEST_IP };
+	uint8_t f[64];
+
+	(void)state;
+	mrig_open(mr, MMDS_IP);
+	assert_false(net_mmds_claims(mr->s, f, arp(f, 2, MMDS_HOST_IP)));
+	send_syn(&mr->r, MMDS_IP, 40600, 80);
+	assert_true(pump_until(&mr->r, ready_arp_request, &w));
+	/* arp() answers from GUEST_IP: the address slirp asked about. */
+	assert_true(net_mmds_claims(mr->s, f, arp(f, 2, MMDS_HOST_IP)));
+	put32(f + 28, 0xac100009u); /* from another address of the TAP's network */
+	assert_false(net_mmds_claims(mr->s, f, 42));
+	/* The reply teaches slirp the MAC: the SYN-ACK follows. */
+	send_frame(&mr->r, f, arp(f, 2, MMDS_HOST_IP));
+	assert_non_null(wait_synack(&mr->r, 40600));
+	mrig_close(mr);
+	free(mr);
 }
 
 static void test_arp_and_syn(void **state)
@@ -578,6 +623,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_claims),
 		cmocka_unit_test(test_arp_and_syn),
+		cmocka_unit_test(test_arp_reply_only_when_asked),
 		cmocka_unit_test(test_http_get),
 		cmocka_unit_test(test_unfinished_connections),
 		cmocka_unit_test(test_syn_flood),

@@ -25,6 +25,9 @@
 #define MMDS_PORT 80
 /* Room past the largest frame taken, so an oversize one is seen, not truncated. */
 #define MMDS_FRAME_BUF (NET_ETH_HLEN + NET_MMDS_MTU + 64)
+/* slirp's ARP requests remembered, and for how long a reply is awaited. */
+#define MMDS_ASKED 4
+#define MMDS_ASK_MS 5000
 
 struct net_mmds {
 	struct slirp_glue glue; /* first: slirp's opaque is the stack (slirp_glue.h) */
@@ -33,6 +36,10 @@ struct net_mmds {
 	uint32_t ip_be, host_be;
 	int dev_fd, sock; /* the socketpair: the device's end and slirp's */
 	struct net_mmds_stats stats;
+	/* Addresses slirp asked the guest's MAC of (its ARP requests), and when: replies to them are ours. */
+	uint32_t asked_be[MMDS_ASKED];
+	int64_t asked_ms[MMDS_ASKED];
+	unsigned int asked_next;
 	uint8_t frame[MMDS_FRAME_BUF];
 };
 
@@ -65,20 +72,37 @@ static uint32_t mmds_be32(const uint8_t *p)
 	return v;
 }
 
+/* Whether slirp asked, within MMDS_ASK_MS, the MAC of ip_be. */
+static bool mmds_asked(const struct net_mmds *s, uint32_t ip_be)
+{
+	int64_t now = slirp_glue_now_ns() / 1000000;
+
+	for (unsigned int i = 0; i < MMDS_ASKED; i++)
+		if (s->asked_ms[i] && s->asked_be[i] == ip_be && now - s->asked_ms[i] < MMDS_ASK_MS)
+			return true;
+	return false;
+}
+
 bool net_mmds_claims(const struct net_mmds *s, const uint8_t *f, size_t len)
 {
 	if (len < NET_ETH_HLEN)
 		return false;
 	if (f[12] == 0x08 && f[13] == 0x06) {
-		/* Ethernet/IPv4 ARP: a request for the MMDS, or a reply to slirp's own request. */
-		uint32_t tip;
+		/*
+		 * Ethernet/IPv4 ARP, as Firecracker's MMDS takes it: a request for
+		 * the MMDS address, or a reply to a request slirp itself sent
+		 * (to its address, from the address it asked about). Any other
+		 * ARP is the backend's.
+		 */
+		uint32_t tip, sip;
 
 		if (len < 42 || f[14] || f[15] != 1 || f[16] != 0x08 || f[17] || f[18] != 6 ||
 		    f[19] != 4 || f[20])
 			return false;
+		sip = mmds_be32(f + 28);
 		tip = mmds_be32(f + 38);
 		return (f[21] == 1 && tip == s->ip_be) ||
-		       (f[21] == 2 && (tip == s->ip_be || tip == s->host_be));
+		       (f[21] == 2 && tip == s->host_be && mmds_asked(s, sip));
 	}
 	if (f[12] == 0x08 && f[13] == 0x00)
 		return len >= NET_ETH_HLEN + 20 && (f[14] >> 4) == 4 && mmds_be32(f + 30) == s->ip_be;
@@ -178,6 +202,12 @@ static ssize_t mmds_send_packet(const void *buf, size_t len, void *opaque)
 	struct net_mmds *s = opaque;
 
 	slirp_glue_sent(&s->glue, buf, len);
+	if (len >= 42 && ((const uint8_t *)buf)[12] == 0x08 && ((const uint8_t *)buf)[13] == 0x06 &&
+	    ((const uint8_t *)buf)[21] == 1) {
+		s->asked_be[s->asked_next] = mmds_be32((const uint8_t *)buf + 38);
+		s->asked_ms[s->asked_next] = slirp_glue_now_ns() / 1000000;
+		s->asked_next = (s->asked_next + 1) % MMDS_ASKED;
+	}
 	/* Device queue full: drop, as slirp allows; TCP retransmits at its own pace. */
 	if (send(s->sock, buf, len, MSG_DONTWAIT) < 0)
 		s->stats.dropped_out++;

@@ -76,8 +76,10 @@ void net_mmds_close(struct net_mmds *s);
 int net_mmds_fd(const struct net_mmds *s);
 
 /*
- * Whether a guest frame (Ethernet, no virtio header) is the stack's: ARP
- * about the MMDS address or slirp's own, and IPv4 to the MMDS address.
+ * Whether a guest frame (Ethernet, no virtio header) is the stack's: an
+ * ARP request for the MMDS address, an ARP reply to a request slirp sent
+ * in the last 5 s (to slirp's address, from the one it asked about), and
+ * IPv4 to the MMDS address. Any other ARP is the backend's.
  */
 bool net_mmds_claims(const struct net_mmds *s, const uint8_t *frame, size_t len);
 

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""The sealed sandbox's rights on what it keeps (docs/security.md, audit F2).
+
+    run_sandbox_rights_test.py --hearth build/hearth --case rights [--asan build-asan/hearth]
+
+A sealed Hearth with a read-only drive and a writable one, each in a
+directory of its own, and a read-only drive beside a writable one in a
+third (HEARTH_SANDBOX_PROBE=1: the io thread, sealed, opens each path the
+sandbox kept for writing, src/sandbox/probe.h). The read-only drives must
+be refused (EROFS from their read-only bind mount, or EACCES from
+Landlock), the writable ones allowed; /proc/PID/mountinfo must show each
+read-only drive's bind mount "ro" and each writable one's "rw". Needs a
+/dev/kvm that runs the smallest guest (itest.tiny_elf); skips elsewhere.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+from itest import check, run_cases, tiny_elf  # noqa: E402
+
+TIMEOUT = 60.0
+
+
+def kvm_usable():
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR))
+        return True
+    except OSError:
+        return False
+
+
+def mount_options(pid, path):
+    """The per-mount options (field 6) of the mount at path in pid's namespace."""
+    with open("/proc/%d/mountinfo" % pid) as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == path:
+                opts = fields[5].split(",")
+    return opts if "opts" in locals() else None
+
+
+def case_rights(binary, tmp):
+    """Read-only drives are read only to a sealed Hearth; writable ones are writable."""
+    if not kvm_usable():
+        print("skip: /dev/kvm cannot be opened here")
+        return
+    kernel = os.path.join(tmp, "k.elf")
+    with open(kernel, "wb") as f:
+        f.write(tiny_elf(power_off=False))
+    drives = {}
+    for name, sub, ro in (("ro", "a", True), ("rw", "b", False),
+                          ("mixed-ro", "c", True), ("mixed-rw", "c", False)):
+        os.makedirs(os.path.join(tmp, sub), exist_ok=True)
+        path = os.path.join(tmp, sub, name + ".img")
+        with open(path, "wb") as f:
+            f.write(b"\0" * 65536)
+        drives[path] = ro
+    argv = [binary, "run", "--kernel", kernel, "--memory", "64"]
+    for path, ro in drives.items():
+        argv += ["--disk", "path=%s%s" % (path, ",ro" if ro else "")]
+    err_path = os.path.join(tmp, "stderr.txt")
+    env = dict(os.environ, HEARTH_SANDBOX_PROBE="1")
+    env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=0")
+    with open(err_path, "wb") as err:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=err, env=env)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            text = open(err_path).read()
+            if "probe: done" in text:
+                break
+            check(p.poll() is None, "hearth exited %s before the probe:\n%s" % (p.returncode, text))
+            check(time.monotonic() < deadline, "no 'probe: done' in %ds:\n%s" % (TIMEOUT, text))
+            time.sleep(0.05)
+        for path, ro in drives.items():
+            line = re.search(r"^probe: write %s( \(read only\))?: (.*)$" % re.escape(path),
+                             text, re.M)
+            check(line, "no probe line for %s:\n%s" % (path, text))
+            check(bool(line.group(1)) == ro, "%s listed %s: %r" %
+                  (path, "writable" if ro else "read only", line.group(0)))
+            if ro:
+                check(re.fullmatch(r"refused \((EROFS|EACCES)\)", line.group(2)),
+                      "a read-only drive opened for writing: %r" % line.group(0))
+            else:
+                check(line.group(2) == "allowed", "a writable drive refused: %r" % line.group(0))
+            opts = mount_options(p.pid, path)
+            check(opts is not None, "no bind mount of %s in the sealed root" % path)
+            check(("ro" if ro else "rw") in opts, "%s is mounted %s" % (path, ",".join(opts)))
+        print("rights: %d drives checked from inside the sealed process and in mountinfo"
+              % len(drives))
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(run_cases(__doc__, {"rights": case_rights}, "hearth-rights-"))
