@@ -6,6 +6,7 @@
 #include "vmm/config.h"
 #include "vmm/config_mmds.h"
 #include "vmm/config_json_fields.h"
+#include "virtio/net/mmds.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +29,15 @@ int vm_config_set_mmds(struct vm_config *c, const struct vm_mmds *m, struct err 
 	if ((ntohl(m->ipv4_be) & 0xffff0000u) != 0xa9fe0000u)
 		return err_set(err, true, -EINVAL, MMDS_CONFIG_ERROR "The MMDS IPv4 address is not "
 			       "link local.");
+	/*
+	 * Firecracker takes all of 169.254.0.0/16; the network's own address
+	 * and its broadcast are no host's, and the NIC's stack could not be
+	 * started at InstanceStart: refused here (docs/api.md).
+	 */
+	if (!net_mmds_addr_ok(m->ipv4_be))
+		return err_set(err, true, -EINVAL, MMDS_CONFIG_ERROR "The MMDS IPv4 address is "
+			       "169.254.0.0 or 169.254.255.255, the link-local network's own "
+			       "address or its broadcast: no host's.");
 	c->mmds = *m;
 	c->mmds.on = true;
 	if (c->mmds_store)

@@ -110,6 +110,13 @@ static void test_config(void **state)
 	assert_int_equal(req(f, "PUT", "/mmds/config", "{\"network_interfaces\": [\"eth0\"], "
 			     "\"ipv4_address\": \"10.0.0.1\"}"), 400);
 	expect_fault("MMMDS config error: The MMDS IPv4 address is not link local.");
+	/* The network's own address and its broadcast: link local, but no host's (audit). */
+	assert_int_equal(req(f, "PUT", "/mmds/config", "{\"network_interfaces\": [\"eth0\"], "
+			     "\"ipv4_address\": \"169.254.0.0\"}"), 400);
+	expect_fault("169.254.0.0 or 169.254.255.255");
+	assert_int_equal(req(f, "PUT", "/mmds/config", "{\"network_interfaces\": [\"eth0\"], "
+			     "\"ipv4_address\": \"169.254.255.255\"}"), 400);
+	expect_fault("169.254.0.0 or 169.254.255.255");
 	assert_int_equal(req(f, "PUT", "/mmds/config", "{\"network_interfaces\": [\"eth0\"], "
 			     "\"ipv4_address\": \"nope\"}"), 400);
 	expect_fault("ipv4_address 'nope'");

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -133,6 +134,16 @@ static void test_other_ops_refused(void **state)
 	io_uring_prep_socket(sqe, AF_INET, SOCK_STREAM, 0, 0);
 	sqe->flags |= IOSQE_FIXED_FILE;
 	assert_int_equal(complete_one(r), -EACCES);
+	/* Nor a connect on a registered slot (the third audit's example). */
+	{
+		static struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0x5000,
+						 .sin_addr.s_addr = 0x0100007f };
+
+		sqe = io_uring_get_sqe(&r->ring);
+		io_uring_prep_connect(sqe, 0, (struct sockaddr *)&sa, sizeof(sa));
+		sqe->flags |= IOSQE_FIXED_FILE;
+		assert_int_equal(complete_one(r), -EACCES);
+	}
 }
 
 static void test_registration_closed(void **state)
