@@ -1,12 +1,14 @@
 #include "util/uds.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -81,10 +83,23 @@ int uds_listen(const char *what, const char *path, int backlog, struct err *err)
 	 * find a listening socket, not one bound but not yet listening
 	 * (ECONNREFUSED): bind a temporary name beside it, listen, and only
 	 * then give it its name, which must still be free. A path too long
-	 * for the temporary name is bound directly.
+	 * for the temporary name is bound directly. The temporary name is
+	 * not the pid alone: in a directory others may write (a sticky /tmp),
+	 * another user who guessed it could hold it first and make every
+	 * start fail. The clock's nanoseconds, mixed, are unguessable enough
+	 * for that and need no syscall a thread's filter might refuse.
+	 * Nothing worse than a failed start was possible: bind(2) never
+	 * follows a link, and the rename refuses to replace an existing name.
 	 */
-	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.tmp-%ld", path, (long)getpid()) >=
-	    (int)sizeof(tmp.sun_path))
+	struct timespec ts;
+	uint64_t rnd;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	rnd = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^
+	      (uint64_t)getpid() << 40 ^ (uint64_t)(uintptr_t)&ts;
+	rnd *= 0x9e3779b97f4a7c15ull;
+	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.tmp-%016llx", path,
+		     (unsigned long long)rnd) >= (int)sizeof(tmp.sun_path))
 		tmp = sa;
 	else
 		unlink(tmp.sun_path);
