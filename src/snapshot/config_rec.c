@@ -94,6 +94,18 @@ int snap_config_save(const struct vm_config *c, char **out, size_t *len)
 	}
 	root = json_pack("{s:o, s:{s:o?, s:o?, s:s?}}", "vm", vm, "hearth", "nets", hearth_nets(c),
 			 "drives", hearth_drives(c), "kvm_path", c->kvm_path);
+	/*
+	 * Hearth's own port devices: the guest may use them after the restore
+	 * as before. Their place only; debugcon's output is the restoring
+	 * process's (stdout), never the state file's to choose.
+	 */
+	if (root && c->debug_exit.present)
+		json_object_set_new(json_object_get(root, "hearth"), "debug_exit",
+				    json_pack("{s:i, s:i}", "iobase", c->debug_exit.iobase, "iosize",
+					      c->debug_exit.iosize));
+	if (root && c->debugcon.present)
+		json_object_set_new(json_object_get(root, "hearth"), "debugcon",
+				    json_pack("{s:i}", "port", c->debugcon.port));
 	*out = root ? json_dumps(root, JSON_COMPACT) : NULL;
 	json_decref(root);
 	if (!*out)
@@ -194,7 +206,40 @@ static const char *const saved_vm_keys[] = {
 	"boot-source", "machine-config", "drives", "network-interfaces", "vsock", "entropy",
 	"balloon", "cpu-config", "mmds-config", NULL,
 };
-static const char *const saved_hearth_keys[] = { "nets", "drives", "kvm_path", NULL };
+static const char *const saved_hearth_keys[] = { "nets", "drives", "kvm_path", "debug_exit",
+						  "debugcon", NULL };
+
+/* The port devices a save recorded (older saves have none: both optional). */
+static int restore_ports(struct vm_config *c, json_t *h, struct err *err)
+{
+	json_t *de = json_object_get(h, "debug_exit"), *dc = json_object_get(h, "debugcon");
+	int base = 0, size = 0, port = 0;
+	int ret;
+
+	if (de) {
+		struct vm_debug_exit d = { 0 };
+
+		if (json_unpack(de, "{s:i, s:i !}", "iobase", &base, "iosize", &size) || base < 0 ||
+		    base > 0xffff || size < 0 || size > 4)
+			return bad(err, "has a malformed debug_exit");
+		d.iobase = (uint16_t)base;
+		d.iosize = (uint8_t)size;
+		ret = vm_config_set_debug_exit(c, &d, err);
+		if (ret)
+			return err_prefix(err, ret, "its config section's debug_exit: ");
+	}
+	if (dc) {
+		struct vm_debugcon d = { 0 };
+
+		if (json_unpack(dc, "{s:i !}", "port", &port) || port < 0 || port > 0xffff)
+			return bad(err, "has a malformed debugcon");
+		d.port = (uint16_t)port;
+		ret = vm_config_set_debugcon(c, &d, err);
+		if (ret)
+			return err_prefix(err, ret, "its config section's debugcon: ");
+	}
+	return 0;
+}
 
 int snap_config_restore(struct vm_config *c, const void *in, size_t len, struct err *err)
 {
@@ -231,6 +276,8 @@ int snap_config_restore(struct vm_config *c, const void *in, size_t len, struct 
 	ret = restore_nets(c, json_object_get(h, "nets"), err);
 	if (!ret)
 		ret = restore_drives(c, json_object_get(h, "drives"), err);
+	if (!ret)
+		ret = restore_ports(c, h, err);
 	if (ret)
 		goto out;
 	kvm_path = json_string_value(json_object_get(h, "kvm_path"));

@@ -334,9 +334,25 @@ static void test_config_record(void **state)
 		snprintf(d.partuuid, sizeof(d.partuuid), "0eaa91a0-01");
 		assert_int_equal(vm_config_put_drive(&c, &d, false, &err), 0);
 	}
+	/* Hearth's port devices (the audit's leftover: a restore lost them). */
+	{
+		struct vm_debug_exit de = { .iobase = 0xf4, .iosize = 2 };
+		struct vm_debugcon dc = { .port = 0x402, .out_path = "/host/out.txt" };
+
+		assert_int_equal(vm_config_set_debug_exit(&c, &de, &err), 0);
+		assert_int_equal(vm_config_set_debugcon(&c, &dc, &err), 0);
+	}
 	assert_int_equal(snap_config_save(&c, &json, &len), 0);
+	/* The output file is the restoring process's, not the record's. */
+	assert_null(strstr(json, "out.txt"));
 	vm_config_init(&back);
 	assert_int_equal(snap_config_restore(&back, json, len, &err), 0);
+	assert_true(back.debug_exit.present);
+	assert_int_equal(back.debug_exit.iobase, 0xf4);
+	assert_int_equal(back.debug_exit.iosize, 2);
+	assert_true(back.debugcon.present);
+	assert_int_equal(back.debugcon.port, 0x402);
+	assert_null(back.debugcon.out_path);
 	assert_int_equal(back.machine.vcpu_count, 2);
 	assert_int_equal(back.machine.mem_size_mib, 384);
 	assert_string_equal(back.boot.kernel_image_path, "/k");
@@ -361,6 +377,50 @@ static void test_config_record(void **state)
 	assert_memory_equal(back.nets[1].dev.mac, "\x01\x00\x5e\x00\x00\xfb", 6);
 	assert_int_equal(back.nets[0].dev.mtu, 0);
 	vm_config_release(&back);
+	/* Crafted port records: refused with a message. */
+	{
+		static const char *const bad_ports[] = {
+			"\"debug_exit\":{\"iobase\":65535,\"iosize\":4}",
+			"\"debug_exit\":{\"iobase\":-1,\"iosize\":1}",
+			"\"debug_exit\":{\"iobase\":244,\"iosize\":3}",
+			"\"debug_exit\":{\"iobase\":244,\"iosize\":1,\"out\":\"/x\"}",
+			"\"debugcon\":{\"port\":70000}",
+			"\"debugcon\":{\"port\":1026,\"out\":\"/etc/passwd\"}",
+			"\"debugcon\":\"0x402\"",
+		};
+		json_t *root = json_loadb(json, len, 0, NULL);
+		char *base;
+		size_t blen;
+
+		/* The save without them, so each crafted key is the only one of its name. */
+		assert_non_null(root);
+		json_object_del(json_object_get(root, "hearth"), "debug_exit");
+		json_object_del(json_object_get(root, "hearth"), "debugcon");
+		base = json_dumps(root, JSON_COMPACT);
+		json_decref(root);
+		assert_non_null(base);
+		blen = strlen(base);
+		vm_config_init(&back);
+		assert_int_equal(snap_config_restore(&back, base, blen, &err), 0);
+		assert_false(back.debug_exit.present || back.debugcon.present);
+		vm_config_release(&back);
+		for (size_t i = 0; i < sizeof(bad_ports) / sizeof(bad_ports[0]); i++) {
+			char *at = strstr(base, "\"hearth\":{"), *crafted;
+
+			assert_non_null(at);
+			assert_true(asprintf(&crafted, "%.*s%s,%s", (int)(at - base + 10), base,
+					     bad_ports[i], at + 10) > 0);
+			vm_config_init(&back);
+			if (snap_config_restore(&back, crafted, strlen(crafted), &err) != -EINVAL)
+				fail_msg("crafted '%s' was taken", bad_ports[i]);
+			if (!strstr(err.msg, "debug"))
+				fail_msg("crafted '%s': '%s' names no debug device", bad_ports[i],
+					 err.msg);
+			vm_config_release(&back);
+			free(crafted);
+		}
+		free(base);
+	}
 	/* Cut short: refused with a message. */
 	vm_config_init(&back);
 	assert_int_equal(snap_config_restore(&back, json, len / 2, &err), -EINVAL);
