@@ -134,6 +134,64 @@ static void vcpu_count_exit(struct vcpu *v, enum vcpu_exit_kind k)
 }
 
 static struct ratelimit exit_rl = RATELIMIT_INIT(10);
+static struct ratelimit recent_rl = RATELIMIT_INIT(4 * VCPU_RECENT);
+
+/* Notes the exit in v's ring (vcpu.h). */
+static void vcpu_note_exit(struct vcpu *v)
+{
+	const struct kvm_run *r = v->run;
+	uint64_t n = v->nrecent, w0 = (uint64_t)r->exit_reason << 32, w1 = 0;
+
+	if (r->exit_reason == KVM_EXIT_IO) {
+		w0 |= (uint64_t)r->io.direction << 16 | (uint64_t)r->io.size << 8 |
+		      (r->io.count > 255 ? 255 : r->io.count);
+		w1 = r->io.port;
+		if (r->io.direction == KVM_EXIT_IO_OUT && r->io.size <= 4 &&
+		    r->io.data_offset + (uint64_t)r->io.size <= v->run_size) {
+			uint32_t d = 0;
+
+			memcpy(&d, (const uint8_t *)r + r->io.data_offset, r->io.size);
+			w1 |= (uint64_t)d << 32;
+		}
+	} else if (r->exit_reason == KVM_EXIT_MMIO) {
+		w0 |= (uint64_t)r->mmio.is_write << 16 | (uint64_t)(r->mmio.len & 0xff) << 8;
+		w1 = r->mmio.phys_addr;
+	}
+	__atomic_store_n(&v->recent[n % VCPU_RECENT][0], w0, __ATOMIC_RELAXED);
+	__atomic_store_n(&v->recent[n % VCPU_RECENT][1], w1, __ATOMIC_RELAXED);
+	__atomic_store_n(&v->nrecent, n + 1, __ATOMIC_RELEASE);
+}
+
+void vcpu_log_recent(const struct vcpu *v)
+{
+	uint64_t n = __atomic_load_n(&v->nrecent, __ATOMIC_ACQUIRE);
+	uint64_t first = n > VCPU_RECENT ? n - VCPU_RECENT : 0;
+
+	log_ratelimited(&recent_rl, LOG_ERR, "vcpu%u: its last %llu of %llu exits, oldest first:",
+			v->index, (unsigned long long)(n - first), (unsigned long long)n);
+	for (uint64_t i = first; i < n; i++) {
+		uint64_t w0 = __atomic_load_n(&v->recent[i % VCPU_RECENT][0], __ATOMIC_RELAXED);
+		uint64_t w1 = __atomic_load_n(&v->recent[i % VCPU_RECENT][1], __ATOMIC_RELAXED);
+		unsigned int reason = (unsigned int)(w0 >> 32);
+
+		if (reason == KVM_EXIT_IO)
+			log_ratelimited(&recent_rl, LOG_ERR, "vcpu%u:   #%llu io %s port 0x%x size %u "
+					"count %u%s0x%x", v->index, (unsigned long long)i,
+					(w0 >> 16 & 0xff) == KVM_EXIT_IO_OUT ? "out" : "in",
+					(unsigned int)(w1 & 0xffff), (unsigned int)(w0 >> 8 & 0xff),
+					(unsigned int)(w0 & 0xff),
+					(w0 >> 16 & 0xff) == KVM_EXIT_IO_OUT ? " data " : " ",
+					(unsigned int)(w1 >> 32));
+		else if (reason == KVM_EXIT_MMIO)
+			log_ratelimited(&recent_rl, LOG_ERR, "vcpu%u:   #%llu mmio %s 0x%llx len %u",
+					v->index, (unsigned long long)i,
+					(w0 >> 16 & 0xff) ? "write" : "read", (unsigned long long)w1,
+					(unsigned int)(w0 >> 8 & 0xff));
+		else
+			log_ratelimited(&recent_rl, LOG_ERR, "vcpu%u:   #%llu exit reason %u",
+					v->index, (unsigned long long)i, reason);
+	}
+}
 
 static void vcpu_fail(struct vcpu *v, const char *what)
 {
@@ -191,6 +249,7 @@ static bool vcpu_handle_exit(struct vcpu *v)
 	struct kvm_run *r = v->run;
 	char what[96];
 
+	vcpu_note_exit(v);
 	switch (r->exit_reason) {
 	case KVM_EXIT_IO:
 		vcpu_count_exit(v, r->io.direction == KVM_EXIT_IO_OUT ? VCPU_EXIT_IO_OUT

@@ -64,6 +64,8 @@ enum vcpu_exit_kind {
 	VCPU_EXIT_KINDS,
 };
 
+#define VCPU_RECENT 16
+
 struct vcpu {
 	const struct vcpu_env *env;
 	unsigned int index;
@@ -75,11 +77,27 @@ struct vcpu {
 	struct vcpu_runstate rs;
 	/* Written by the vCPU's thread only, read by any (relaxed atomics). */
 	uint64_t exits[VCPU_EXIT_KINDS];
+	/*
+	 * Its last VCPU_RECENT exits, oldest overwritten, for the report of a
+	 * triple fault or any exit Hearth cannot go on from (vcpu_log_recent):
+	 * on SVM the registers at KVM_EXIT_SHUTDOWN are already the reset
+	 * state, so these are what is left of the way there. Each is two
+	 * words: the exit reason, direction and size; the port or address and
+	 * the data written. Same rule: this thread writes, any reads.
+	 */
+	uint64_t recent[VCPU_RECENT][2];
+	uint64_t nrecent;
 };
 
 /* KVM_CREATE_VCPU, CPUID, MSRs, FPU, LAPIC; the BSP also gets boot registers. */
 struct vcpu *vcpu_create(const struct vcpu_env *env, unsigned int index);
 void vcpu_destroy(struct vcpu *vcpu);
+
+/*
+ * Logs v's last exits, oldest first, one line each (rate-limited with the
+ * other failure lines): callable from any thread.
+ */
+void vcpu_log_recent(const struct vcpu *v);
 
 /* Installs the kick signal handler; once per process. */
 int vcpu_signals_init(void);

@@ -79,6 +79,17 @@ static void on_vcpu_event(void *ctx, enum vcpu_event ev, const char *detail)
 		[VCPU_EVENT_HALTED] = VM_STOP_HALTED,
 	};
 
+	struct vm *vm = ctx;
+
+	/*
+	 * A failure (a triple fault, an exit Hearth cannot go on from): the
+	 * failing vCPU has logged its registers; every vCPU's last exits
+	 * follow, read from their rings without stopping them.
+	 */
+	if (ev == VCPU_EVENT_FAILURE && vm->vcpus)
+		for (unsigned int i = 0; i < vm->ncpus; i++)
+			if (vm->vcpus[i])
+				vcpu_log_recent(vm->vcpus[i]);
 	vm_request_stop(ctx, reasons[ev], detail);
 }
 
