@@ -108,19 +108,19 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 		if (ret) {
 			/* A path taken or unfit is the user's. */
 			e.usage = ret == -EEXIST || ret == -EINVAL;
-			return cli_fail(&e);
+			return host_exit_line(o, cli_fail(&e));
 		}
 	}
 	if (host_open(&h, o, boot, &e)) {
 		api_server_stop(srv);
-		return cli_fail(&e);
+		return host_exit_line(o, cli_fail(&e));
 	}
 	if (srv) {
 		ret = api_server_serve(srv, &h.ctl, &e);
 		if (ret) {
 			/* A VM booted already is joined. */
 			api_server_stop(srv);
-			return host_close(&h, cli_fail(&e));
+			return host_exit_line(o, host_close(&h, cli_fail(&e)));
 		}
 		log_info("serving the API on %s", api_sock);
 		host_measure_startup(&h, o);
@@ -128,5 +128,5 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 	host_run(&h);
 	/* No request may reach the VM from here on. */
 	api_server_stop(srv);
-	return host_close(&h, -1);
+	return host_exit_line(o, host_close(&h, -1));
 }

@@ -42,8 +42,8 @@ static int arg_level(void *ctx, const struct opt *o, const char *v, struct err *
 	struct serve_opts *so = ctx;
 
 	if (vm_log_level_parse(v, &so->host.logger.level))
-		return err_set(e, true, -EINVAL, "--level '%.64s': want Error, Warning, Info, Debug, "
-			       "Trace or Off", v);
+		return err_set(e, true, -EINVAL, "--level '%.64s': want Error, Warning (or Warn), Info, "
+			       "Debug, Trace or Off, in any case", v);
 	so->host.level_set = true;
 	return 0;
 }
@@ -304,6 +304,8 @@ static int serve_main(int argc, char **argv, bool firecracker)
 	ret = cli_sandbox(&sb);
 	if (ret)
 		return ret;
+	if (firecracker)
+		o.host.product = "Firecracker";
 	return cli_host_run(&o.host, NULL, o.no_api ? NULL : o.api_sock, o.max_payload);
 }
 

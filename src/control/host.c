@@ -1,5 +1,7 @@
 #include "control/host.h"
 
+#include "hearth-config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -322,9 +324,11 @@ static int host_observe_init(struct host *h, const struct host_opts *o, struct v
 {
 	bool file_logger = c->logger.log_path != NULL;
 	const char *mpath = o->metrics_path ? o->metrics_path : c->metrics.metrics_path;
-	int ret;
+	int ret = 0;
 
-	ret = vm_logger_apply(&o->logger, err);
+	/* The command line's log file is open already (host_model): only its options. */
+	if (!o->logger.log_path)
+		ret = vm_logger_apply(&o->logger, err);
 	if (!ret && file_logger)
 		ret = vm_logger_apply(&c->logger, err);
 	else if (!ret && (o->logger.log_path || o->level_set || o->logger.show_level ||
@@ -343,6 +347,27 @@ static int host_observe_init(struct host *h, const struct host_opts *o, struct v
 	return ret;
 }
 
+/* Firecracker's first line, which its tooling waits for in the log file. */
+static void host_start_line(const struct host_opts *o)
+{
+	if (o->product)
+		log_file(LOG_INFO, "Running %s v%s", o->product, HEARTH_FIRECRACKER_VERSION);
+	else
+		log_file(LOG_INFO, "Running Hearth v%s (Firecracker's API v%s)", HEARTH_VERSION,
+			 HEARTH_FIRECRACKER_VERSION);
+}
+
+int host_exit_line(const struct host_opts *o, int code)
+{
+	const char *who = o->product ? o->product : "Hearth";
+
+	if (code == HEARTH_EXIT_OK)
+		log_file(LOG_INFO, "%s exiting successfully. exit_code=0", who);
+	else
+		log_file(LOG_ERR, "%s exiting with error. exit_code=%d", who, code);
+	return code;
+}
+
 /*
  * The model the handler starts from: boot (taken over), the config
  * file's, or an empty one for the API to fill; with the command line's
@@ -358,7 +383,22 @@ static int host_model(struct host *h, const struct host_opts *o, struct vm_confi
 		memset(boot, 0, sizeof(*boot));
 	} else {
 		ctl_model_init(c);
-		ret = o->config_file ? config_json_load_file(c, o->config_file, err) : 0;
+	}
+	/*
+	 * The command line's log file first, so that what goes wrong from
+	 * here (a config file refused) is in it too, as Firecracker has it,
+	 * and so is the start line its tooling waits for.
+	 */
+	if (o->logger.log_path) {
+		ret = vm_logger_apply(&o->logger, err);
+		if (ret) {
+			err->usage = ret != -ENOMEM;
+			return ret;
+		}
+	}
+	host_start_line(o);
+	if (!boot && o->config_file) {
+		ret = config_json_load_file(c, o->config_file, err);
 		if (ret) {
 			err->usage = true;
 			return ret;

@@ -34,6 +34,12 @@ struct host_opts {
 	/* --mmds-size-limit (0: CTL_MMDS_DEFAULT_LIMIT) and --metadata FILE (NULL: none). */
 	size_t mmds_size_limit;
 	const char *metadata;
+	/*
+	 * The name the log file's start and exit lines give the process:
+	 * "Firecracker" when run as firecracker (its tooling waits for them);
+	 * NULL: "Hearth".
+	 */
+	const char *product;
 	/* Firecracker's process-startup reporting: 0 / false when not given. */
 	bool have_start_time, have_start_cpu, have_parent_cpu;
 	uint64_t start_time_us, start_time_cpu_us, parent_cpu_time_us;
@@ -58,6 +64,12 @@ struct host {
  */
 int host_open(struct host *h, const struct host_opts *o, struct vm_config *boot,
 	      struct err *err);
+/*
+ * The log file's last line, Firecracker's words ("... exiting
+ * successfully. exit_code=0" / "... exiting with error. exit_code=N"):
+ * returns code.
+ */
+int host_exit_line(const struct host_opts *o, int code);
 /* The API serves from now: the startup times are measured. */
 void host_measure_startup(struct host *h, const struct host_opts *o);
 /* Runs the io thread's loop until the VM stops or a signal arrives. */

@@ -130,7 +130,7 @@ static const char *origin_name(const char *file)
 }
 
 /*
- * "2025-01-31T12:00:00.123456 [id:thread:LEVEL:file:line] msg\n", one
+ * "2025-01-31T12:00:00.123456789 [id:thread:LEVEL:file:line] msg\n", one
  * write(), under the read side of file_lock.
  */
 static void file_write_locked(enum log_level level, const char *file, int line, const char *msg)
@@ -149,7 +149,7 @@ static void file_write_locked(enum log_level level, const char *file, int line, 
 		snprintf(lvl, sizeof(lvl), ":%s", names[level]);
 	if (file_show_origin)
 		snprintf(where, sizeof(where), ":%s:%d", origin_name(file), line);
-	n = snprintf(buf, sizeof(buf), "%s.%06ld [%s:%s%s%s] %s", when, ts.tv_nsec / 1000,
+	n = snprintf(buf, sizeof(buf), "%s.%09ld [%s:%s%s%s] %s", when, ts.tv_nsec,
 		     instance_id, thread, lvl, where, msg);
 	if (n < 0)
 		return;
@@ -161,7 +161,8 @@ static void file_write_locked(enum log_level level, const char *file, int line, 
 		__atomic_fetch_add(&file_missed, 1, __ATOMIC_RELAXED);
 }
 
-static void vlog(enum log_level level, bool force_stderr, const char *file, int line,
+/* stderr: 1 forced, 0 by the level, -1 never (the file's own lines). */
+static void vlog(enum log_level level, int stderr_mode, const char *file, int line,
 		 const char *fmt, va_list ap)
 {
 	static const char *const prefix[] = { "error: ", "warning: ", "", "debug: " };
@@ -172,7 +173,8 @@ static void vlog(enum log_level level, bool force_stderr, const char *file, int 
 
 	pthread_rwlock_rdlock(&file_lock);
 	to_file = file_fd >= 0 && (int)level <= file_level;
-	to_stderr = force_stderr || (level <= current_level && (file_fd < 0 || level == LOG_ERR));
+	to_stderr = stderr_mode > 0 || (stderr_mode == 0 && level <= current_level &&
+					(file_fd < 0 || level == LOG_ERR));
 	if (!to_file && !to_stderr) {
 		pthread_rwlock_unlock(&file_lock);
 		return;
@@ -206,8 +208,27 @@ void log_msg_at(enum log_level level, const char *file, int line, const char *fm
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(level, false, file, line, fmt, ap);
+	vlog(level, 0, file, line, fmt, ap);
 	va_end(ap);
+}
+
+void log_file_at(enum log_level level, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, -1, file, line, fmt, ap);
+	va_end(ap);
+}
+
+bool log_file_wants(enum log_level level)
+{
+	bool yes;
+
+	pthread_rwlock_rdlock(&file_lock);
+	yes = file_fd >= 0 && (int)level <= file_level;
+	pthread_rwlock_unlock(&file_lock);
+	return yes;
 }
 
 bool ratelimit_allow(struct ratelimit *rl)
@@ -238,7 +259,7 @@ noreturn void die_code(int code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(LOG_ERR, true, __FILE__, __LINE__, fmt, ap);
+	vlog(LOG_ERR, 1, __FILE__, __LINE__, fmt, ap);
 	va_end(ap);
 	exit(code);
 }

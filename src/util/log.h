@@ -28,6 +28,16 @@ void log_set_crlf(bool on);
 void log_msg_at(enum log_level level, const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 #define log_msg(level, ...) log_msg_at((level), __FILE__, __LINE__, __VA_ARGS__)
+/*
+ * A line for the log file alone (Firecracker's own lines, which its
+ * tooling reads there: the start, each API request, the exit), never on
+ * stderr. Nothing without a log file.
+ */
+void log_file_at(enum log_level level, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+#define log_file(level, ...) log_file_at((level), __FILE__, __LINE__, __VA_ARGS__)
+/* Whether a line at level would reach the log file now. */
+bool log_file_wants(enum log_level level);
 
 /*
  * The log file (Firecracker's logger: PUT /logger, --log-path). Without one,

@@ -355,6 +355,11 @@ const char *vm_log_level_name(enum vm_log_level l)
 
 int vm_log_level_parse(const char *s, enum vm_log_level *out)
 {
+	/* Firecracker takes "Warn" as well as "Warning", in any case. */
+	if (s && !strcasecmp(s, "warn")) {
+		*out = VM_LOG_WARNING;
+		return 0;
+	}
 	for (unsigned int i = 0; i <= VM_LOG_TRACE; i++) {
 		if (s && !strcasecmp(s, level_names[i])) {
 			*out = (enum vm_log_level)i;

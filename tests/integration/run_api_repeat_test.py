@@ -25,7 +25,7 @@ from itest import (NOT_BEFORE_START, TestFailure, check, run_cases, tap_usable, 
 from run_api_test import NO_KVM, Serve, read_metrics  # noqa: E402
 
 # "2025-01-31T12:00:00.123456 [id:thread...] message": a whole line of Hearth's log.
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6} \[[^\]]+\] .*$")
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9} \[[^\]]+\] .*$")
 
 
 class Api(Serve):

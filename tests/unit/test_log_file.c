@@ -71,10 +71,13 @@ static void test_format_and_level(void **state)
 	log_debug("not at Info");
 	log_info("plain");
 	text = slurp(path);
-	/* "YYYY-MM-DDTHH:MM:SS.uuuuuu [vm-7:tester:WARN:<file>:<line>] disk 3 is slow" */
+	/* "YYYY-MM-DDTHH:MM:SS.nnnnnnnnn [vm-7:tester:WARN:<file>:<line>] disk 3 is slow", as Firecracker's */
 	assert_int_equal(text[4], '-');
 	assert_int_equal(text[10], 'T');
 	assert_int_equal(text[19], '.');
+	for (int i = 20; i < 29; i++)
+		assert_true(text[i] >= '0' && text[i] <= '9');
+	assert_int_equal(text[29], ' ');
 	assert_non_null(strstr(text, " [vm-7:tester:WARN:"));
 	assert_non_null(strstr(text, "test_log_file.c:"));
 	assert_non_null(strstr(text, "] disk 3 is slow\n"));

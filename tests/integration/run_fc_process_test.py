@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Firecracker's process rules under the name `firecracker` (issue 28): how its
+own test framework (tests/framework/microvm.py) starts it and what it reads
+in the log file.
+
+    run_fc_process_test.py --hearth build/hearth --case framework-start
+
+  framework-start  started as microvm.py's spawn() starts it (--api-sock,
+                   --id, --log-path with --level Debug, --show-level and
+                   --show-log-origin, --metrics-path): the log file gets
+                   "Running Firecracker v1.16.0" and "API server started.",
+                   waited for as microvm.py waits (the file, not the socket);
+                   then PUT /serial, and at SIGTERM the exit line microvm.py's
+                   get_exit_code() parses.
+  request-logs     test_api_requests_logs, written anew: each request's line,
+                   with the body for PUT and PATCH, never the MMDS's data,
+                   and the duration line _validate_api_response_times reads.
+  level            --level and PUT /logger take each of Firecracker's
+                   spellings (warn, Warning, WARN, trace, off...).
+  config-file-log  a config file refused: its words in the log file too, and
+                   the exit line, as Firecracker writes them.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+from itest import check, run_cases  # noqa: E402
+from run_api_test import UnixHTTPConnection  # noqa: E402
+
+TIMEOUT = 30.0
+# microvm.py's _validate_api_response_times, word for word.
+API_REQUEST = re.compile(r"\] The API server received a (?P<method>\w+) request on "
+                         r"\"(?P<url>(/(\w|-)*)+)\"( with body (?P<body>.*))?\.")
+API_TIME = re.compile(r"\] Total previous API call duration: (?P<execution_time>\d+) us.$")
+# microvm.py's get_exit_code.
+EXIT_LINE = re.compile(r"Firecracker exiting (with error|successfully). exit_code=(\d+)")
+
+
+class Fc:
+    """`firecracker` (a link to hearth) started as microvm.py starts it."""
+
+    def __init__(self, binary, tmp, level="Debug", extra=()):
+        self.fc = os.path.join(tmp, "firecracker")
+        if not os.path.exists(self.fc):
+            os.symlink(os.path.abspath(binary), self.fc)
+        self.sock = os.path.join(tmp, "fc.sock")
+        self.log = os.path.join(tmp, "fc.log")
+        self.metrics = os.path.join(tmp, "fc.ndjson")
+        for path in (self.log, self.metrics):
+            open(path, "w").close()  # microvm.py touches them first
+        self.err_path = os.path.join(tmp, "stderr-%d.txt" % time.monotonic_ns())
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+        argv = [self.fc, "--api-sock", self.sock, "--id", "fc-test-1",
+                "--log-path", self.log, "--level", level, "--show-level",
+                "--show-log-origin", "--metrics-path", self.metrics] + list(extra)
+        with open(self.err_path, "wb") as err:
+            self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=err, env=env)
+
+    def log_data(self):
+        with open(self.log, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def wait_log(self, text):
+        deadline = time.monotonic() + TIMEOUT
+        while text not in self.log_data():
+            check(self.p.poll() is None or text in self.log_data(),
+                  "exited %s before %r was logged:\n%s\n%s" %
+                  (self.p.returncode, text, self.log_data(), self.stderr()))
+            check(time.monotonic() < deadline, "no %r in the log after %.0f s:\n%s" %
+                  (text, TIMEOUT, self.log_data()))
+            time.sleep(0.02)
+
+    def stderr(self):
+        with open(self.err_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def request(self, method, path, body=None):
+        c = UnixHTTPConnection(self.sock)
+        try:
+            c.request(method, path, body=json.dumps(body) if body is not None else None,
+                      headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            text = r.read()
+            return r.status, (json.loads(text) if text else None)
+        finally:
+            c.close()
+
+    def expect(self, method, path, status, body=None):
+        got, js = self.request(method, path, body)
+        check(got == status, "%s %s: %d, expected %d: %r" % (method, path, got, status, js))
+        return js
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            return self.p.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            raise
+
+
+def case_framework_start(binary, tmp):
+    """Started as the framework starts it, it says what the framework waits for."""
+    fc = Fc(binary, tmp)
+    try:
+        fc.wait_log("API server started.")
+        log = fc.log_data()
+        check("Running Firecracker v1.16.0" in log, "no start line:\n%s" % log)
+        # The start line comes first, with the instance id, the thread and the level.
+        first = log.splitlines()[0]
+        check(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9} \[fc-test-1:[^:\]]+:INFO:"
+                       r"[^\]]+\] Running Firecracker v1\.16\.0$", first),
+              "first line %r" % first)
+        # What spawn() does next.
+        fc.expect("PUT", "/serial", 204, {"serial_out_path": os.path.join(tmp, "serial.log")})
+    finally:
+        rc = fc.stop()
+    m = EXIT_LINE.search(fc.log_data())
+    check(m and int(m.group(2)) == rc, "exit %d, exit line %r:\n%s" %
+          (rc, m and m.group(0), fc.log_data()))
+
+
+def case_request_logs(binary, tmp):
+    """test_api_requests_logs: the request lines and their timing, as the framework reads them."""
+    fc = Fc(binary, tmp)
+    try:
+        fc.wait_log("API server started.")
+        fc.expect("PATCH", "/machine-config", 204, {"vcpu_count": 4})
+        fc.expect("PUT", "/machine-config", 204, {"vcpu_count": 4, "mem_size_mib": 128})
+        fc.expect("GET", "/machine-config", 200)
+        fc.expect("PUT", "/mmds", 204, {"latest": {"password": "hunter2"}})
+        fc.expect("GET", "/", 200)
+    finally:
+        fc.stop()
+    log = fc.log_data()
+    for want in ('The API server received a Patch request on "/machine-config" with body',
+                 'The API server received a Put request on "/machine-config" with body',
+                 'The API server received a Get request on "/machine-config".',
+                 'The API server received a Put request on "/mmds".'):
+        check(want in log, "no %r in:\n%s" % (want, log))
+    check("hunter2" not in log, "the MMDS's data reached the log:\n%s" % log)
+    reqs = [m.groupdict() for m in API_REQUEST.finditer(log)]
+    check([(r["method"], r["url"]) for r in reqs] ==
+          [("Patch", "/machine-config"), ("Put", "/machine-config"), ("Get", "/machine-config"),
+           ("Put", "/mmds"), ("Get", "/")], "request lines as the framework parses them: %r" % reqs)
+    body = json.loads(json.loads(reqs[1]["body"]))
+    check(body == {"vcpu_count": 4, "mem_size_mib": 128}, "the body as logged: %r" % body)
+    # Each request's line is followed by its duration line, as the framework pairs them.
+    times = [int(m.group("execution_time")) for m in
+             (API_TIME.search(line) for line in log.splitlines()) if m]
+    check(len(times) == len(reqs), "%d duration lines for %d requests:\n%s" %
+          (len(times), len(reqs), log))
+
+
+def case_level(binary, tmp):
+    """Every spelling Firecracker takes, on the command line and in PUT /logger."""
+    for level in ("warn", "Warn", "WARN", "warning", "Warning", "error", "info", "debug",
+                  "trace", "off", "Off"):
+        d = os.path.join(tmp, "lvl-" + level)
+        os.mkdir(d)
+        fc = Fc(binary, d, level=level)
+        try:
+            deadline = time.monotonic() + TIMEOUT
+            while not os.path.exists(fc.sock):
+                check(fc.p.poll() is None, "--level %s: exited %s:\n%s" %
+                      (level, fc.p.returncode, fc.stderr()))
+                check(time.monotonic() < deadline, "--level %s: no socket" % level)
+                time.sleep(0.02)
+            time.sleep(0.05)
+            fc.expect("PUT", "/logger", 204, {"level": level})
+        finally:
+            fc.stop()
+    # At Warn, Info's lines stay out.
+    d = os.path.join(tmp, "warn-only")
+    os.mkdir(d)
+    fc = Fc(binary, d, level="warn")
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not os.path.exists(fc.sock):
+            check(time.monotonic() < deadline and fc.p.poll() is None, "no socket")
+            time.sleep(0.02)
+        time.sleep(0.05)
+        fc.expect("GET", "/", 200)
+    finally:
+        fc.stop()
+    check("The API server received" not in fc.log_data(), fc.log_data())
+    # A level Firecracker does not take is refused, naming it.
+    p = subprocess.run([fc.fc, "--api-sock",
+                        os.path.join(tmp, "x.sock"), "--level", "loud"],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    check(p.returncode != 0 and "loud" in p.stderr, "--level loud: %d %r" %
+          (p.returncode, p.stderr))
+
+
+def case_config_file_log(binary, tmp):
+    """A refused config file: the words in the log file as well as on stderr."""
+    cfg = os.path.join(tmp, "vm.json")
+    with open(cfg, "w") as f:
+        f.write('{"machine-config": {"vcpu_count": 0, "mem_size_mib": 128}}')
+    fc = Fc(binary, tmp, level="Info", extra=["--config-file", cfg])
+    rc = fc.p.wait(timeout=TIMEOUT)
+    log, err = fc.log_data(), fc.stderr()
+    check(rc != 0, "a bad config file started: exit 0")
+    check("number of vCPUs" in err, "stderr does not name the problem: %r" % err)
+    check("number of vCPUs" in log and ":ERROR:" in log, "the log file does not: %r" % log)
+    m = EXIT_LINE.search(log)
+    check(m and m.group(1) == "with error" and int(m.group(2)) == rc,
+          "exit %d, exit line %r" % (rc, m and m.group(0)))
+
+
+CASES = {
+    "framework-start": case_framework_start,
+    "request-logs": case_request_logs,
+    "level": case_level,
+    "config-file-log": case_config_file_log,
+}
+
+if __name__ == "__main__":
+    sys.exit(run_cases(__doc__, CASES, "hearth-fc-process-"))
