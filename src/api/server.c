@@ -141,9 +141,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct api_server *s = cls;
 	struct api_body *b = *req_cls;
+	int code;
 
-	(void)cls;
 	(void)conn;
 	(void)toe;
 	if (b) {
@@ -151,6 +152,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		free(b);
 		*req_cls = NULL;
 	}
+	/* The reply is out: a fatal snapshot load may end the process now. */
+	if (s->ctl && ctl_exit_due(s->ctl, &code) && s->ctl->vm->exit)
+		s->ctl->vm->exit(s->ctl->vm_ctx, code);
 }
 
 static void *api_thread(void *arg)

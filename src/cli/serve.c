@@ -107,6 +107,7 @@ static const struct opt serve_opts_table[] = {
 	FLAG("--no-seccomp", no_seccomp),
 	/* Hearth's process sandbox (docs/security.md, "Sandbox"); Firecracker leaves these to its jailer. */
 	FLAG("--no-sandbox", no_sandbox),
+	FLAG("--sandbox", sandbox),
 	STR("--jail", jail),
 	STR("--snapshot-dir", snapshot_dir),
 	STR("--uid", jail_uid),
@@ -160,6 +161,17 @@ static int args_check(struct serve_opts *o, struct err *e)
 	if (o->host.have_parent_cpu && !o->host.have_start_cpu)
 		return err_set(e, true, -EINVAL, "--parent-cpu-time-us needs --start-time-cpu-us: "
 			       "it is added to the startup CPU time measured from there");
+	if (o->sandbox && o->no_sandbox)
+		return err_set(e, true, -EINVAL, "--sandbox and --no-sandbox exclude each other");
+	/*
+	 * As an unjailed Firecracker, `firecracker` without --jail keeps no
+	 * sandbox of the process: paths in requests (snapshots, logs, drive
+	 * swaps) are the caller's. Its per-thread seccomp filters stay.
+	 * --sandbox, or the jailer's --jail or --new-pid-ns, seals it as
+	 * `hearth serve` does by default.
+	 */
+	if (o->firecracker && !o->jail && !o->new_pid_ns && !o->sandbox)
+		o->no_sandbox = true;
 	/* Firecracker's default socket; `hearth serve` wants it named. */
 	if (!o->no_api && !o->api_sock && o->firecracker)
 		o->api_sock = SERVE_FIRECRACKER_SOCK;
@@ -209,13 +221,16 @@ static const char flags_help[] =
 	"  --id ID                      the instance id (1 to 64 letters, digits and '-')\n"
 	"  --http-api-max-payload-size BYTES   request body limit (default %d)\n"
 	"  --log-path PATH              log to PATH (a file or a FIFO), as PUT /logger\n"
-	"  --level LEVEL                Error, Warning, Info (default), Debug, Trace or Off\n"
+	"  --level LEVEL                Error, Warning (or Warn), Info (default), Debug,\n"
+	"                               Trace or Off, in any case\n"
 	"  --show-level, --show-log-origin   add the level, the source file and line\n"
 	"  --metrics-path PATH          metrics lines to PATH, as PUT /metrics\n"
 	"  --metadata FILE              the MMDS's JSON at start, as PUT /mmds\n"
 	"  --mmds-size-limit BYTES      the MMDS store's limit (default: the payload limit)\n"
 	"  --no-seccomp                 run without the per-thread seccomp filters\n"
 	"  --no-sandbox                 run without the process sandbox (docs/security.md)\n"
+	"  --sandbox                    as firecracker: the process sandbox without --jail\n"
+	"                               (off by default there, as in an unjailed Firecracker)\n"
 	"  --snapshot-dir DIR           with the sandbox, where snapshots may be written\n"
 	"                               after boot (not /, /run, /tmp, /dev or $HOME)\n"
 	"  --jail DIR --uid U --gid G   (root only) chroot into DIR, run as U:G; the API's\n"

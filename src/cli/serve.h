@@ -28,6 +28,12 @@ struct serve_opts {
 	bool firecracker;           /* invoked as `firecracker`: its flags and defaults */
 	bool no_seccomp;            /* --no-seccomp: no per-thread filters (src/sandbox) */
 	bool no_sandbox;            /* --no-sandbox: no process sandbox (src/sandbox) */
+	/*
+	 * --sandbox: the process sandbox as `firecracker` too, without --jail
+	 * (where an unjailed Firecracker has none, and paths in requests are
+	 * the caller's).
+	 */
+	bool sandbox;
 	const char *snapshot_dir;   /* --snapshot-dir: kept writable by the sandbox; NULL: none */
 	/* --jail DIR --uid U --gid G as given: src/sandbox checks them; NULL: not given. */
 	const char *jail, *jail_uid, *jail_gid;

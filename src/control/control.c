@@ -8,6 +8,7 @@
 #include "control/model.h"
 #include "hearth-config.h"
 #include "vmm/config_json.h"
+#include "util/log.h"
 #include "vmm/metrics.h"
 
 /* A read's answer; a missing one is the host's failure (the API's 500). */
@@ -145,6 +146,8 @@ static int snapshot_load(struct ctl *ctl, const struct ctl_action *a, json_t **o
 	ret = ctl->vm->snapshot_load(ctl->vm_ctx, &req, &cfg, err);
 	if (ret) {
 		vm_config_release(&cfg);
+		if (ctl->load_failure_fatal)
+			__atomic_store_n(&ctl->exit_due, HEARTH_EXIT_FAILURE + 1, __ATOMIC_RELEASE);
 		return ret;
 	}
 	/* The store is the process's: the loaded model answers from it too. */
@@ -366,4 +369,14 @@ void ctl_collect_requests(struct ctl *ctl, json_t *counters)
 			    __atomic_load_n(&ctl->requests[i], __ATOMIC_RELAXED));
 	metrics_add(counters, "api_server", "failed_requests",
 		    __atomic_load_n(&ctl->failed_requests, __ATOMIC_RELAXED));
+}
+
+bool ctl_exit_due(struct ctl *ctl, int *code)
+{
+	int due = __atomic_exchange_n(&ctl->exit_due, 0, __ATOMIC_ACQ_REL);
+
+	if (!due)
+		return false;
+	*code = due - 1;
+	return true;
 }

@@ -118,6 +118,8 @@ struct ctl_vm_ops {
 	void (*resume)(void *ctx);
 	/* Ctrl-Alt-Del on the guest's keyboard; -ENOSPC: it is not being read. */
 	int (*ctrl_alt_del)(void *ctx);
+	/* Ends the process's loop with code (a fatal snapshot load); any thread. */
+	void (*exit)(void *ctx, int code);
 	/* A checked PATCH to the running device (d: the model's drive before it). */
 	int (*patch_drive)(void *ctx, const struct vm_drive *d, const struct vm_drive_patch *p,
 			   struct err *err);
@@ -172,7 +174,21 @@ struct ctl {
 	struct mmds *mmds;
 	uint64_t requests[CTL_NREQ];   /* atomics, read by any thread */
 	uint64_t failed_requests;      /* answered 4xx or 5xx */
+	/*
+	 * Firecracker's rule, taken when run as firecracker: a snapshot load
+	 * that failed past its request's checks leaves the process too dirty
+	 * to go on. It answers 400, then exits with 1 (ctl_exit_due).
+	 */
+	bool load_failure_fatal;
+	int exit_due;                  /* atomic: 0, or the exit code + 1 once a reply is out */
 };
+
+/*
+ * Whether the process must exit now that the last reply went out (a
+ * fatal snapshot load): the code in *code, once; the front end then
+ * calls vm->exit.
+ */
+bool ctl_exit_due(struct ctl *ctl, int *code);
 
 /* Firecracker's rule for --id: 1 to 64 characters, letters, digits and '-'. */
 int ctl_check_id(const char *id, struct err *err);

@@ -240,7 +240,32 @@ static int host_snapshot_create(void *ctx, const struct vm_config *cfg,
 {
 	struct host *h = ctx;
 
-	return snap_create(&h->run.vm, cfg, req, err);
+	int ret = snap_create(&h->run.vm, cfg, req, err);
+
+	/* A path the sealed sandbox does not hold: say which flag keeps one. */
+	if ((ret == -ENOENT || ret == -EACCES || ret == -EROFS) && sandbox_fs_sealed())
+		err_append(err, ret, " (the sandbox is sealed: snapshots go to a directory named "
+			   "by --snapshot-dir, or run without the sandbox)");
+	return ret;
+}
+
+static int host_exit_fn(void *arg, struct err *err)
+{
+	struct host *h = arg;
+
+	(void)err;
+	eventloop_stop(&h->run.loop);
+	return 0;
+}
+
+static void host_exit(void *ctx, int code)
+{
+	struct host *h = ctx;
+	struct err err = ERR_INIT;
+
+	h->exit_code = code;
+	if (eventloop_run_on(&h->run.loop, host_exit_fn, h, &err))
+		log_warn("cannot end the I/O loop: %s", err.msg);
 }
 
 static int host_snapshot_load(void *ctx, const struct snap_load_req *req, struct vm_config *cfg,
@@ -266,6 +291,7 @@ static const struct ctl_vm_ops host_vm_ops = {
 	.metrics_flush = host_metrics_flush,
 	.snapshot_create = host_snapshot_create,
 	.snapshot_load = host_snapshot_load,
+	.exit = host_exit,
 };
 
 /* The metrics' collector: on the loop's thread, which owns the VM (or at exit). */
@@ -483,6 +509,7 @@ int host_open(struct host *h, const struct host_opts *o, struct vm_config *boot,
 	int ret;
 
 	memset(h, 0, sizeof(*h));
+	h->exit_code = -1;
 	log_set_instance(o->id ? o->id : "anonymous-instance");
 	ret = runner_init(&h->run, err);
 	if (ret)
@@ -496,6 +523,8 @@ int host_open(struct host *h, const struct host_opts *o, struct vm_config *boot,
 		if (ret)
 			err_set(err, false, ret, "cannot set up the control surface: %s",
 				strerror(-ret));
+		/* Firecracker's rule under its name; `hearth serve`'s load is check-then-apply. */
+		h->ctl.load_failure_fatal = o->product != NULL;
 	}
 	if (ret) {
 		vm_config_release(&model);
@@ -539,7 +568,7 @@ int host_close(struct host *h, int code)
 	int ret = runner_join(&h->run);
 
 	if (code < 0)
-		code = ret;
+		code = h->exit_code >= 0 ? h->exit_code : ret;
 	/* The last metrics line, with the VM's final counts: its vCPUs are joined, its devices there. */
 	if (metrics_configured(&h->metrics)) {
 		ret = metrics_flush(&h->metrics);

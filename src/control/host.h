@@ -52,6 +52,7 @@ struct host {
 	/* Firecracker's startup reporting (--start-time-us ...), as metrics gauges. */
 	bool have_startup, have_startup_cpu;
 	uint64_t startup_us, startup_cpu_us;
+	int exit_code;              /* >= 0: the process's, set by ctl_vm_ops.exit */
 };
 
 /*

@@ -25,6 +25,7 @@
 
 static struct sandbox_opts opts;
 static bool in_ns;         /* step 1 gave us namespaces: pivot and netns at the seal */
+static bool fs_sealed;     /* the seal took the filesystem away: a new root, or Landlock */
 static bool own_userns;    /* ... with a user namespace: RLIMIT_NPROC counts only us */
 static bool jailed;
 static char start_cwd[4096];
@@ -388,6 +389,8 @@ int sandbox_seal(const struct vm_config *cfg, struct err *err)
 	/* This thread, and every other one that runs since before the seal. */
 	ret = tsync_seal(rfd, rfd >= 0 ? abi : 0, opts.probe ? seal_step : NULL, err);
 	if (!ret)
+		fs_sealed = rfd >= 0 || (in_ns && !root_used(&paths));
+	if (!ret)
 		log_debug("sandbox: sealed (%s, Landlock ABI %d, %u paths)",
 			  jailed ? "jail" : in_ns ? "namespaces" : "no namespaces", abi, paths.n);
 err_close:
@@ -395,6 +398,11 @@ err_close:
 		close(rfd);
 	close_fds(fds, paths.n);
 	return ret;
+}
+
+bool sandbox_fs_sealed(void)
+{
+	return fs_sealed || jailed;
 }
 
 /* In a child: whether this kernel lets an unprivileged process have its namespaces. */

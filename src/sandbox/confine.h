@@ -59,6 +59,12 @@ int sandbox_allow_dir(const char *dir, struct err *err);
 int sandbox_prepare(const struct sandbox_opts *o, struct err *err);
 /* Step 2: the runner's seal (vmm/runner.h). 0 or -errno with err filled. */
 int sandbox_seal(const struct vm_config *cfg, struct err *err);
+/*
+ * Whether the filesystem is sealed now (a new root or Landlock): a path
+ * a request names outside what was kept is then unreachable, and the
+ * caller should say which flag keeps it (--snapshot-dir).
+ */
+bool sandbox_fs_sealed(void);
 /* `hearth --sandbox-report`: what this kernel lets the sandbox do. */
 void sandbox_confine_report(FILE *out);
 

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 int err_set(struct err *e, bool usage, int ret, const char *fmt, ...)
 {
@@ -35,5 +36,13 @@ int err_prefix(struct err *e, int ret, const char *fmt, ...)
 		e->at_off += (unsigned int)n;
 	else
 		e->at = NULL;
+	return ret;
+}
+
+int err_append(struct err *e, int ret, const char *s)
+{
+	size_t n = strnlen(e->msg, sizeof(e->msg));
+
+	snprintf(e->msg + n, sizeof(e->msg) - n, "%s", s);
 	return ret;
 }

@@ -42,4 +42,7 @@ int err_set(struct err *e, bool usage, int ret, const char *fmt, ...)
 int err_prefix(struct err *e, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Adds s after the message (cut to fit); returns ret. */
+int err_append(struct err *e, int ret, const char *s);
+
 #endif

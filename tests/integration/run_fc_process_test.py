@@ -19,6 +19,16 @@ in the log file.
                    spellings (warn, Warning, WARN, trace, off...).
   config-file-log  a config file refused: its words in the log file too, and
                    the exit line, as Firecracker writes them.
+  load-fatal       a snapshot load that fails is fatal under `firecracker`, as
+                   in Firecracker: 400, then exit 1 and its exit line; `hearth
+                   serve` answers the same 400 and goes on serving (its load
+                   is check-then-apply). A load refused by its request's own
+                   checks (after a boot source) is not fatal in either.
+  snapshot-tmp     `firecracker --api-sock S` (no --jail) writes a snapshot
+                   where the request says, /tmp included, as an unjailed
+                   Firecracker; `hearth serve`'s sealed sandbox refuses the
+                   same request naming --snapshot-dir. Needs a /dev/kvm that
+                   runs the smallest guest.
 """
 import json
 import os
@@ -30,7 +40,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, run_cases  # noqa: E402
+from itest import check, run_cases, tiny_elf  # noqa: E402
 from run_api_test import UnixHTTPConnection  # noqa: E402
 
 TIMEOUT = 30.0
@@ -218,11 +228,122 @@ def case_config_file_log(binary, tmp):
           "exit %d, exit line %r" % (rc, m and m.group(0)))
 
 
+def kvm_usable():
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR))
+        return True
+    except OSError:
+        return False
+
+
+def paused_vm(fc, tmp):
+    kernel = os.path.join(tmp, "k.elf")
+    with open(kernel, "wb") as f:
+        f.write(tiny_elf(power_off=False))
+    fc.expect("PUT", "/boot-source", 204, {"kernel_image_path": kernel})
+    fc.expect("PUT", "/machine-config", 204, {"vcpu_count": 1, "mem_size_mib": 64})
+    fc.expect("PUT", "/actions", 204, {"action_type": "InstanceStart"})
+    fc.expect("PATCH", "/vm", 204, {"state": "Paused"})
+
+
+def case_snapshot_tmp(binary, tmp):
+    """Snapshots where the caller says under `firecracker`; the sealed `hearth serve` names
+    the flag that keeps a directory."""
+    if not kvm_usable():
+        print("skip: /dev/kvm cannot be opened here")
+        return
+    fc = Fc(binary, tmp, level="Info")
+    snap, mem = os.path.join(tmp, "vm.snap"), os.path.join(tmp, "vm.mem")
+    try:
+        fc.wait_log("API server started.")
+        paused_vm(fc, tmp)
+        fc.expect("PUT", "/snapshot/create", 204, {"snapshot_path": snap, "mem_file_path": mem})
+    finally:
+        fc.stop()
+    check(os.path.getsize(snap) > 0 and os.path.getsize(mem) >= 64 << 20,
+          "snapshot files %r %r" % (os.path.getsize(snap), os.path.getsize(mem)))
+    # hearth serve, sandbox on by default: the same request is refused, naming the flag.
+    d = os.path.join(tmp, "serve")
+    os.mkdir(d)
+    sock = os.path.join(d, "api.sock")
+    err_path = os.path.join(d, "stderr.txt")
+    with open(err_path, "wb") as err:
+        p = subprocess.Popen([binary, "serve", "--api-sock", sock], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=err)
+    fc.sock = sock
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not os.path.exists(sock):
+            check(p.poll() is None and time.monotonic() < deadline, "hearth serve: no socket")
+            time.sleep(0.02)
+        time.sleep(0.05)
+        paused_vm(fc, d)
+        got, js = fc.request("PUT", "/snapshot/create",
+                             {"snapshot_path": os.path.join(d, "s"),
+                              "mem_file_path": os.path.join(d, "m")})
+        check(got == 400 and "--snapshot-dir" in (js or {}).get("fault_message", ""),
+              "hearth serve's refusal: %d %r" % (got, js))
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=TIMEOUT)
+
+
+def case_load_fatal(binary, tmp):
+    """A failed load ends `firecracker` after its 400; `hearth serve` goes on."""
+    missing = {"snapshot_path": os.path.join(tmp, "no.snap"),
+               "mem_backend": {"backend_type": "File",
+                               "backend_path": os.path.join(tmp, "no.mem")}}
+    fc = Fc(binary, tmp, level="Info")
+    try:
+        fc.wait_log("API server started.")
+        got, js = fc.request("PUT", "/snapshot/load", missing)
+        check(got == 400, "the failed load: %d %r" % (got, js))
+        rc = fc.p.wait(timeout=TIMEOUT)
+    finally:
+        fc.stop()
+    check(rc == 1, "exit %d after a failed load, expected Firecracker's 1" % rc)
+    m = EXIT_LINE.search(fc.log_data())
+    check(m and m.group(2) == "1", "exit line %r" % (m and m.group(0)))
+    # Refused before any restore began: not fatal.
+    d = os.path.join(tmp, "boot-path")
+    os.mkdir(d)
+    fc = Fc(binary, d, level="Info")
+    try:
+        fc.wait_log("API server started.")
+        fc.expect("PUT", "/machine-config", 204, {"vcpu_count": 1, "mem_size_mib": 64})
+        got, js = fc.request("PUT", "/snapshot/load", missing)
+        check(got == 400 and "boot-specific" in js["fault_message"], "%d %r" % (got, js))
+        fc.expect("GET", "/", 200)
+    finally:
+        fc.stop()
+    # hearth serve: the same failed load, and it still serves.
+    d = os.path.join(tmp, "serve")
+    os.mkdir(d)
+    fc.sock = os.path.join(d, "api.sock")
+    p = subprocess.Popen([binary, "serve", "--api-sock", fc.sock], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not os.path.exists(fc.sock):
+            check(p.poll() is None and time.monotonic() < deadline, "hearth serve: no socket")
+            time.sleep(0.02)
+        time.sleep(0.05)
+        got, js = fc.request("PUT", "/snapshot/load", missing)
+        check(got == 400, "hearth serve's failed load: %d %r" % (got, js))
+        fc.expect("GET", "/", 200)
+        check(p.poll() is None, "hearth serve exited after a failed load")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=TIMEOUT)
+
+
 CASES = {
     "framework-start": case_framework_start,
     "request-logs": case_request_logs,
     "level": case_level,
     "config-file-log": case_config_file_log,
+    "snapshot-tmp": case_snapshot_tmp,
+    "load-fatal": case_load_fatal,
 }
 
 if __name__ == "__main__":

@@ -239,7 +239,8 @@ static void test_firecracker_flags(void **state)
 	assert_string_equal(o.api_sock, "/tmp/fc.sock");
 	assert_string_equal(o.host.id, "fc-1");
 	assert_true(o.no_seccomp);      /* Firecracker's flag turns Hearth's filters off */
-	assert_false(o.no_sandbox);     /* ... and only them: the sandbox stays */
+	/* Unjailed, as an unjailed Firecracker: no process sandbox (issue 28). */
+	assert_true(o.no_sandbox);
 	assert_string_equal(o.host.logger.log_path, "/l");
 	assert_int_equal(o.host.logger.level, VM_LOG_DEBUG);
 	assert_true(o.host.level_set && o.host.logger.show_level && o.host.logger.show_log_origin);
@@ -248,6 +249,14 @@ static void test_firecracker_flags(void **state)
 	assert_true(o.host.have_start_time && o.host.start_time_us == 12);
 	assert_true(o.host.have_start_cpu && o.host.start_time_cpu_us == 3 &&
 		    o.host.parent_cpu_time_us == 4);
+	/* --sandbox, --jail or --new-pid-ns seal it as `hearth serve` does. */
+	PARSE_FC(0, "--sandbox");
+	assert_false(o.no_sandbox);
+	PARSE_FC(0, "--jail", "/j", "--uid", "7", "--gid", "8");
+	assert_false(o.no_sandbox);
+	PARSE_FC(0, "--new-pid-ns", "--pid-file", "/p");
+	assert_false(o.no_sandbox);
+	PARSE_FC(-EINVAL, "--sandbox", "--no-sandbox");
 	PARSE_FC(0, "--no-api", "--config-file", "/c.json");
 	assert_true(o.no_api);
 	assert_null(o.api_sock);
