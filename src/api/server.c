@@ -21,8 +21,30 @@
 #include "util/thread_hook.h"
 #include "util/uds.h"
 
+/*
+ * Connections served at once, as Firecracker's micro_http: one past it is
+ * answered Firecracker's 503 at once and closed, never left to hang. MHD
+ * itself takes API_CONN_SLACK more, for those answers; past that a
+ * connect waits in the listen backlog until one closes.
+ */
+#define API_MAX_CONNECTIONS 64
+#define API_CONN_SLACK 32
+/* Firecracker's listen backlog. */
+#define API_BACKLOG 128
+/*
+ * A connection idle this long is closed, so clients that leak keep-alive
+ * connections cannot hold every slot for good (Firecracker has no such
+ * limit; docs/api.md).
+ */
+#define API_IDLE_TIMEOUT_S 30
+
+/* micro_http's answer when the server is full, byte for byte. */
+static const char api_full[] = "HTTP/1.1 503\r\nServer: Firecracker API\r\nConnection: close\r\n"
+			       "Content-Length: 40\r\n\r\n{ \"error\": \"Too many open connections\" }";
+
 struct api_server {
 	struct MHD_Daemon *d;
+	unsigned int nconns; /* the api thread's alone */
 	struct ctl *ctl;
 	size_t max_payload;
 	int listen_fd;
@@ -88,6 +110,48 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, const struct api_
 	return ret;
 }
 
+/* Connections come and go: one past API_MAX_CONNECTIONS gets the 503 and is closed. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct api_server *s = cls;
+	const union MHD_ConnectionInfo *ci;
+
+	(void)socket_ctx;
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		s->nconns--;
+		return;
+	}
+	if (++s->nconns <= API_MAX_CONNECTIONS)
+		return;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return;
+	/* A fresh socket's buffer takes it whole; MHD sees the shutdown and closes it. */
+	if (send(ci->connect_fd, api_full, sizeof(api_full) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("api: the full server's 503: %s", strerror(errno));
+	shutdown(ci->connect_fd, SHUT_RDWR);
+}
+
+/* A Content-Length past the limit: refused at the header, before any body is read. */
+static bool too_long(struct api_server *s, struct MHD_Connection *conn, char *msg, size_t len)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long n;
+	char *end;
+
+	if (!cl)
+		return false;
+	errno = 0;
+	n = strtoull(cl, &end, 10);
+	if (end == cl || errno || n <= s->max_payload)
+		return false;
+	snprintf(msg, len, "Request payload with size %llu is larger than the limit of %zu "
+		 "allowed by server.", n, s->max_payload);
+	return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size, void **req_cls)
@@ -105,7 +169,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (!b)
 			return MHD_NO;
 		*req_cls = b;
-		return MHD_YES;
+		if (!too_long(s, conn, msg, sizeof(msg)))
+			return MHD_YES;
+		/* Answered now; MHD closes the connection without reading the body. */
+		b->too_big = true;
+		api_reply_fault(&r, 400, msg);
+		ret = send_reply(conn, &r);
+		free(r.body);
+		return ret;
 	}
 	if (*upload_data_size) {
 		body_append(s, b, upload_data, *upload_data_size);
@@ -191,7 +262,7 @@ static void *api_thread(void *arg)
 
 static int bind_listen(struct api_server *s, const char *path, struct err *err)
 {
-	int fd = uds_listen("--api-sock", path, 16, err);
+	int fd = uds_listen("--api-sock", path, API_BACKLOG, err);
 
 	if (fd < 0)
 		return fd;
@@ -237,7 +308,10 @@ int api_server_serve(struct api_server *s, struct ctl *ctl, struct err *err)
 	s->d = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, on_request, s,
 				MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-				MHD_OPTION_CONNECTION_LIMIT, 64u,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+				MHD_OPTION_CONNECTION_LIMIT,
+				(unsigned int)(API_MAX_CONNECTIONS + API_CONN_SLACK),
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_IDLE_TIMEOUT_S,
 				MHD_OPTION_END);
 	if (!s->d)
 		return err_set(err, false, -EIO, "--api-sock %s: cannot start the HTTP server",

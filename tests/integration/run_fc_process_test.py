@@ -24,6 +24,11 @@ in the log file.
                    serve` answers the same 400 and goes on serving (its load
                    is check-then-apply). A load refused by its request's own
                    checks (after a boot source) is not fatal in either.
+  socket-load      the API socket as a client pool uses it: 70 idle
+                   connections (6 past the 64 served get Firecracker's 503 at
+                   once, the others are still answered), 64 clients that
+                   connect at once without blocking (all answered), and a
+                   Content-Length past the limit refused at its header.
   snapshot-tmp     `firecracker --api-sock S` (no --jail) writes a snapshot
                    where the request says, /tmp included, as an unjailed
                    Firecracker; `hearth serve`'s sealed sandbox refuses the
@@ -337,6 +342,94 @@ def case_load_fatal(binary, tmp):
         p.wait(timeout=TIMEOUT)
 
 
+def read_answer(c):
+    """One HTTP answer's bytes (its head and a Content-Length body), up to TIMEOUT."""
+    c.settimeout(TIMEOUT)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        part = c.recv(4096)
+        if not part:
+            return data
+        data += part
+    head, _, body = data.partition(b"\r\n\r\n")
+    m = re.search(rb"(?i)content-length: *(\d+)", head)
+    while m and len(body) < int(m.group(1)):
+        part = c.recv(4096)
+        if not part:
+            break
+        body += part
+    return head + b"\r\n\r\n" + body
+
+
+def case_socket_load(binary, tmp):
+    """Idle connections past the limit, a burst of connects, an oversized Content-Length."""
+    import select
+    import socket
+    sock = os.path.join(tmp, "api.sock")
+    p = subprocess.Popen([binary, "serve", "--api-sock", sock, "--http-api-max-payload-size",
+                          "4096"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    held = []
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not os.path.exists(sock):
+            check(p.poll() is None and time.monotonic() < deadline, "no socket")
+            time.sleep(0.02)
+        time.sleep(0.05)
+        # 70 connections that send nothing: 64 are served, the rest told so at once.
+        for _ in range(70):
+            c = socket.socket(socket.AF_UNIX)
+            c.connect(sock)
+            held.append(c)
+        full = []
+        for c in held[64:]:
+            a = read_answer(c)
+            check(a.startswith(b"HTTP/1.1 503") and b"Too many open connections" in a,
+                  "a client past the limit got %r" % a[:120])
+            full.append(c)
+        # The held ones are still served, in any order.
+        for c in held[:64:7]:
+            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            a = read_answer(c)
+            check(a.startswith(b"HTTP/1.1 200"), "a held connection got %r" % a[:80])
+        for c in held:
+            c.close()
+        held = []
+        time.sleep(0.2)
+        # 64 clients at once, without blocking (as Go's net package connects).
+        burst = []
+        for _ in range(64):
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            try:
+                c.connect(sock)
+            except BlockingIOError:
+                check(False, "a non-blocking connect was refused with EAGAIN: the backlog "
+                      "is too short")
+            burst.append(c)
+        for c in burst:
+            select.select([], [c], [], TIMEOUT)
+            c.setblocking(True)
+            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answered = sum(read_answer(c).startswith(b"HTTP/1.1 200") for c in burst)
+        for c in burst:
+            c.close()
+        check(answered == 64, "%d of 64 clients connecting at once were answered" % answered)
+        # A Content-Length past the limit: refused at its header, no body sent.
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(sock)
+        c.sendall(b"PUT /mmds HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n\r\n")
+        a = read_answer(c)
+        c.close()
+        check(a.startswith(b"HTTP/1.1 400") and b"999999 is larger than the limit of 4096" in a,
+              "an oversized Content-Length got %r" % a[:200])
+        check(p.poll() is None, "hearth serve exited")
+    finally:
+        for c in held:
+            c.close()
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=TIMEOUT)
+
+
 CASES = {
     "framework-start": case_framework_start,
     "request-logs": case_request_logs,
@@ -344,6 +437,7 @@ CASES = {
     "config-file-log": case_config_file_log,
     "snapshot-tmp": case_snapshot_tmp,
     "load-fatal": case_load_fatal,
+    "socket-load": case_socket_load,
 }
 
 if __name__ == "__main__":
