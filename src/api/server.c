@@ -60,6 +60,8 @@ struct api_body {
 	size_t len;
 	size_t total;       /* bytes received, kept or not */
 	bool too_big;
+	bool early;         /* too_big known from Content-Length: answered before the body */
+	unsigned long long declared; /* ... that Content-Length */
 	bool failed;        /* out of memory */
 };
 
@@ -134,7 +136,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 }
 
 /* A Content-Length past the limit: refused at the header, before any body is read. */
-static bool too_long(struct api_server *s, struct MHD_Connection *conn, char *msg, size_t len)
+static bool too_long(struct api_server *s, struct MHD_Connection *conn, char *msg, size_t len,
+		     unsigned long long *declared)
 {
 	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -147,6 +150,7 @@ static bool too_long(struct api_server *s, struct MHD_Connection *conn, char *ms
 	n = strtoull(cl, &end, 10);
 	if (end == cl || errno || n <= s->max_payload)
 		return false;
+	*declared = n;
 	snprintf(msg, len, "Request payload with size %llu is larger than the limit of %zu "
 		 "allowed by server.", n, s->max_payload);
 	return true;
@@ -169,10 +173,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (!b)
 			return MHD_NO;
 		*req_cls = b;
-		if (!too_long(s, conn, msg, sizeof(msg)))
+		if (!too_long(s, conn, msg, sizeof(msg), &b->declared))
 			return MHD_YES;
 		/* Answered now; MHD closes the connection without reading the body. */
 		b->too_big = true;
+		b->early = true;
 		api_reply_fault(&r, 400, msg);
 		ret = send_reply(conn, &r);
 		free(r.body);
@@ -209,6 +214,34 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return ret;
 }
 
+/*
+ * Refused at its Content-Length: MHD closes the connection next, and a
+ * Unix socket closed with unread bytes resets its peer, whose read of the
+ * 400 then fails. The body that is on its way is read and dropped first:
+ * at most what the header declared, 4 MiB and 50 ms.
+ */
+static void drain_refused(struct MHD_Connection *conn, unsigned long long declared)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	unsigned long long left = declared < (4u << 20) ? declared : (4u << 20);
+	uint64_t end = clock_now_ns() + 50 * 1000000ull;
+	char sink[4096];
+
+	while (ci && left) {
+		struct pollfd p = { .fd = ci->connect_fd, .events = POLLIN };
+		uint64_t now = clock_now_ns();
+		ssize_t n;
+
+		if (now >= end || poll(&p, 1, (int)((end - now) / 1000000) + 1) <= 0)
+			break;
+		n = recv(ci->connect_fd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		left -= (unsigned long long)n < left ? (unsigned long long)n : left;
+	}
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
@@ -216,8 +249,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct api_body *b = *req_cls;
 	int code;
 
-	(void)conn;
 	(void)toe;
+	if (b && b->too_big && b->early)
+		drain_refused(conn, b->declared);
 	if (b) {
 		free(b->buf);
 		free(b);

@@ -256,21 +256,25 @@ const struct vm_net *vm_config_find_net(const struct vm_config *c, const char *i
 	return i < 0 ? NULL : &c->nets[i];
 }
 
-int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace, struct err *err)
+bool vm_config_drop_net(struct vm_config *c, const char *id)
+{
+	int at = find_net(c, id);
+
+	if (at < 0)
+		return false;
+	memmove(&c->nets[at], &c->nets[at + 1],
+		(c->nnets - (unsigned int)at - 1) * sizeof(c->nets[0]));
+	c->nnets--;
+	return true;
+}
+
+/* Everything a NIC's PUT checks past the MAC: a failure here drops what it replaces. */
+static int net_check_rest(struct vm_config *c, const struct vm_net *n, int at, struct err *err)
 {
 	const struct net_config *d = &n->dev;
-	int at = find_net(c, n->id);
 	char what[VM_ID_MAX + 32];
 	int ret;
 
-	ret = vm_config_check_id("iface_id", n->id, err);
-	if (ret)
-		return ret;
-	if (at >= 0 && !replace)
-		return err_set(err, true, -EINVAL, "network interface '%s' is given twice", n->id);
-	if (at < 0 && c->nnets == VM_MAX_NETS)
-		return err_set(err, true, -EINVAL, "network interface '%s': at most %u interfaces",
-			       n->id, VM_MAX_NETS);
 	if (d->backend == NET_TAP) {
 		size_t len = strnlen(d->ifname, sizeof(d->ifname));
 
@@ -281,23 +285,17 @@ int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace,
 		return err_set(err, true, -EINVAL, "network interface '%s': unknown backend",
 			       n->id);
 	}
-	/* Any MAC, multicast too, as Firecracker; hearth run's parser is stricter (net/spec.c). */
 	if (d->mtu && d->mtu < NET_MTU_MIN)
 		return err_set(err, true, -EINVAL, "network interface '%s': mtu %u is out of range "
 			       "(%u to 65535)", n->id, d->mtu, NET_MTU_MIN);
 	for (unsigned int i = 0; i < c->nnets; i++) {
 		const struct net_config *o = &c->nets[i].dev;
 
-		if ((int)i == at)
-			continue;
-		if (d->backend == NET_TAP && o->backend == NET_TAP && !strcmp(o->ifname, d->ifname))
+		if ((int)i != at && d->backend == NET_TAP && o->backend == NET_TAP &&
+		    !strcmp(o->ifname, d->ifname))
 			return err_set(err, true, -EINVAL, "Could not create the network device: "
 				       "Open tap device failed: host_dev_name %s is already used by "
 				       "'%s'", d->ifname, c->nets[i].id);
-		if (d->mac_set && o->mac_set && !memcmp(o->mac, d->mac, 6))
-			return err_set(err, true, -EINVAL, "The MAC address is already in use: "
-				       "%02x:%02x:%02x:%02x:%02x:%02x (by '%s')", d->mac[0], d->mac[1],
-				       d->mac[2], d->mac[3], d->mac[4], d->mac[5], c->nets[i].id);
 	}
 	snprintf(what, sizeof(what), "network interface '%s'", n->id);
 	ret = vm_config_check_limiter(what, "rx_rate_limiter", &n->rx_rate_limiter, err);
@@ -305,8 +303,43 @@ int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace,
 		ret = vm_config_check_limiter(what, "tx_rate_limiter", &n->tx_rate_limiter, err);
 	if (!ret && d->backend == NET_TAP && c->probe && c->probe->net)
 		ret = c->probe->net(c->probe_ctx, n, err);
+	return ret;
+}
+
+int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace, struct err *err)
+{
+	const struct net_config *d = &n->dev;
+	int at = find_net(c, n->id);
+	int ret;
+
+	ret = vm_config_check_id("iface_id", n->id, err);
 	if (ret)
 		return ret;
+	if (at >= 0 && !replace)
+		return err_set(err, true, -EINVAL, "network interface '%s' is given twice", n->id);
+	if (at < 0 && c->nnets == VM_MAX_NETS)
+		return err_set(err, true, -EINVAL, "network interface '%s': at most %u interfaces",
+			       n->id, VM_MAX_NETS);
+	/* Any MAC, multicast too, as Firecracker; hearth run's parser is stricter (net/spec.c). */
+	for (unsigned int i = 0; i < c->nnets; i++) {
+		const struct net_config *o = &c->nets[i].dev;
+
+		if ((int)i != at && d->mac_set && o->mac_set && !memcmp(o->mac, d->mac, 6))
+			return err_set(err, true, -EINVAL, "The MAC address is already in use: "
+				       "%02x:%02x:%02x:%02x:%02x:%02x (by '%s')", d->mac[0], d->mac[1],
+				       d->mac[2], d->mac[3], d->mac[4], d->mac[5], c->nets[i].id);
+	}
+	/*
+	 * As Firecracker's NetBuilder: past the MAC check, the interface this
+	 * replaces is gone, whether the new one can be made or not.
+	 */
+	ret = net_check_rest(c, n, at, err);
+	if (ret) {
+		if (vm_config_drop_net(c, n->id))
+			err_append(err, ret, " (the interface it replaced was removed, as Firecracker "
+				   "removes it)");
+		return ret;
+	}
 	if (at >= 0)
 		c->nets[at] = *n;
 	else

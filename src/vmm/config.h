@@ -29,12 +29,14 @@
 #define VM_MIN_MEM_MIB 16
 #define VM_MAX_MEM_MIB (1024ull * 1024) /* 1 TiB */
 /*
- * As many drives as there are virtio-mmio slots (vmm/vm.h VM_MAX_VIRTIO,
- * one interrupt line each): drives, NICs, entropy and vsock share them,
- * which InstanceStart checks. A root drive plus Kata's pool of 8 fits.
+ * As many drives, or NICs, as there are virtio-mmio slots (vmm/vm.h
+ * VM_MAX_VIRTIO, one interrupt line each): drives, NICs, entropy and
+ * vsock share them in any mix, which InstanceStart checks, as Firecracker
+ * shares its legacy GSIs. A root drive plus Kata's pool of 8 fits, and so
+ * do 12 NICs and 5 drives.
  */
 #define VM_MAX_DRIVES 19
-#define VM_MAX_NETS 4
+#define VM_MAX_NETS 19
 #define VM_ID_MAX 64              /* device ids: letters, digits, '_' and '-' */
 #define VM_PARTUUID_MAX 64        /* a root drive's partuuid, on the kernel command line */
 
@@ -229,6 +231,11 @@ void vm_config_set_cpu_config(struct vm_config *c, struct cpu_template_custom *t
 int vm_config_put_drive(struct vm_config *c, const struct vm_drive *d, bool replace,
 			struct err *err);
 int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace, struct err *err);
+/*
+ * Removes interface id, as Firecracker's NetBuilder does with the one a
+ * PUT replaces before it tries the new one. Whether there was one.
+ */
+bool vm_config_drop_net(struct vm_config *c, const char *id);
 int vm_config_set_vsock(struct vm_config *c, const struct vm_vsock *v, struct err *err);
 int vm_config_set_entropy(struct vm_config *c, bool on);
 int vm_config_set_logger(struct vm_config *c, const struct vm_logger *l, struct err *err);

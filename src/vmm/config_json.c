@@ -402,9 +402,15 @@ int config_json_net(struct vm_config *c, json_t *o, const char *path_id, struct 
 	if (tap && backend)
 		return err_set(err, true, -EINVAL, "%s: give host_dev_name or backend, not both",
 			       what);
-	if (tap && strlen(tap) >= sizeof(n.dev.ifname))
+	/* A name no TAP can have: Firecracker finds out opening it, the old one gone. */
+	if (tap && strlen(tap) >= sizeof(n.dev.ifname)) {
+		bool dropped = vm_config_drop_net(c, id);
+
 		return err_set(err, true, -EINVAL, "%s: host_dev_name '%.64s' is longer than %zu "
-			       "bytes", what, tap, sizeof(n.dev.ifname) - 1);
+			       "bytes%s", what, tap, sizeof(n.dev.ifname) - 1,
+			       dropped ? " (the interface it replaced was removed, as Firecracker "
+			       "removes it)" : "");
+	}
 	memset(&n, 0, sizeof(n));
 	if (backend) {
 		/* --net's syntax, user-mode only: a TAP is host_dev_name. */

@@ -215,8 +215,11 @@ int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *er
 	for (unsigned int f = 0; f < NFAMILIES; f++)
 		n += virtio_families[f].count(cfg);
 	if (n > VM_MAX_VIRTIO)
-		return err_set(err, true, -EINVAL, "too many virtio devices: %u drives, %u network "
-			       "interfaces%s%s, %u in all; at most %u, one per free interrupt line",
+		/* Firecracker's words (its GSI allocator's, through InstanceStart's), then ours. */
+		return err_set(err, true, -EINVAL, "Could not attach device: MMIO transport error: "
+			       "Failed to allocate requested resource: The requested resource is not "
+			       "available. (too many virtio devices: %u drives, %u network "
+			       "interfaces%s%s, %u in all; at most %u, one per free interrupt line)",
 			       cfg->ndrives, cfg->nnets, count_rng(cfg) ? ", entropy" : "",
 			       count_vsock(cfg) ? ", vsock" : "", n, VM_MAX_VIRTIO);
 	for (unsigned int i = 0; i < n; i++) {

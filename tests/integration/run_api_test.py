@@ -175,8 +175,24 @@ def case_bad_requests(binary, tmp):
     s.expect("PATCH", "/machine-config", 400, exact="Empty PATCH request.")
     s.expect("GET", "/machine-config", 400, body={}, exact="GET request cannot have a body.")
     s.alive()
-    s.expect("PUT", "/boot-source", 400, body={"kernel_image_path": "/k", "pad": "x" * 60000},
-             fault=["larger than the limit of 51200"])
+    # Refused at its Content-Length, before the body is read, and the connection closed
+    # (a client that writes the body after the headers in a second send may meet EPIPE
+    # there, as with Firecracker's server; one send takes it whole into the socket).
+    body = json.dumps({"kernel_image_path": "/k", "pad": "x" * 60000}).encode()
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    raw.settimeout(TIMEOUT)
+    raw.connect(s.sock)
+    raw.sendall(b"PUT /boot-source HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    answer = b""
+    while True:
+        part = raw.recv(4096)
+        if not part:
+            break
+        answer += part
+    raw.close()
+    check(answer.startswith(b"HTTP/1.1 400") and b"larger than the limit of 51200" in answer,
+          "an oversized body got %r" % answer[:200])
     s.alive()
     s.expect("GET", "/no/such/thing", 400, fault=["Invalid request method and/or path"])
     s.alive()

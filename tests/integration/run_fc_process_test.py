@@ -29,6 +29,11 @@ in the log file.
                    once, the others are still answered), 64 clients that
                    connect at once without blocking (all answered), and a
                    Content-Length past the limit refused at its header.
+  device-budget    devices share one budget in any mix, as Firecracker's
+                   legacy GSIs: 12 network interfaces and 5 drives are each
+                   taken; past the budget InstanceStart is refused in
+                   Firecracker's words (that step needs /dev/kvm). A refused
+                   PUT replacing an interface leaves what Firecracker leaves.
   snapshot-tmp     `firecracker --api-sock S` (no --jail) writes a snapshot
                    where the request says, /tmp included, as an unjailed
                    Firecracker; `hearth serve`'s sealed sandbox refuses the
@@ -430,6 +435,62 @@ def case_socket_load(binary, tmp):
         p.wait(timeout=TIMEOUT)
 
 
+def case_device_budget(binary, tmp):
+    """12 NICs and 5 drives; past the budget, Firecracker's words at InstanceStart."""
+    fc = Fc(binary, tmp, level="Info")
+    try:
+        fc.wait_log("API server started.")
+        for i in range(12):
+            fc.expect("PUT", "/network-interfaces/eth%d" % i, 204,
+                      {"iface_id": "eth%d" % i, "backend": "user",
+                       "guest_mac": "06:00:00:00:00:%02x" % i})
+        for i in range(5):
+            img = os.path.join(tmp, "d%d.img" % i)
+            with open(img, "wb") as f:
+                f.truncate(1 << 20)
+            fc.expect("PUT", "/drives/d%d" % i, 204,
+                      {"drive_id": "d%d" % i, "path_on_host": img, "is_root_device": False,
+                       "is_read_only": False})
+        cfg = fc.expect("GET", "/vm/config", 200)
+        check(len(cfg["network-interfaces"]) == 12 and len(cfg["drives"]) == 5,
+              "GET /vm/config: %d NICs, %d drives" % (len(cfg["network-interfaces"]),
+                                                     len(cfg["drives"])))
+        # A refused replacement: a MAC in use keeps it; a later refusal drops it, as
+        # Firecracker's NetBuilder does.
+        got, js = fc.request("PUT", "/network-interfaces/eth11",
+                             {"iface_id": "eth11", "backend": "user",
+                              "guest_mac": "06:00:00:00:00:00"})
+        check(got == 400 and "MAC address is already in use" in js["fault_message"], js)
+        got, js = fc.request("PUT", "/network-interfaces/eth11",
+                             {"iface_id": "eth11", "host_dev_name": "x" * 20})
+        check(got == 400 and "host_dev_name" in js["fault_message"], "%d %r" % (got, js))
+        ids = [n["iface_id"] for n in fc.expect("GET", "/vm/config", 200)["network-interfaces"]]
+        check("eth11" not in ids and len(ids) == 11, "after the refused replacement: %r" % ids)
+        fc.expect("PUT", "/network-interfaces/eth11", 204,
+                  {"iface_id": "eth11", "backend": "user", "guest_mac": "06:00:00:00:00:0b"})
+        # 17 devices fit; 3 more drives make 20, past the 19 lines.
+        for i in range(5, 8):
+            img = os.path.join(tmp, "d%d.img" % i)
+            with open(img, "wb") as f:
+                f.truncate(1 << 20)
+            fc.expect("PUT", "/drives/d%d" % i, 204,
+                      {"drive_id": "d%d" % i, "path_on_host": img, "is_root_device": False,
+                       "is_read_only": False})
+        if kvm_usable():
+            kernel = os.path.join(tmp, "k.elf")
+            with open(kernel, "wb") as f:
+                f.write(tiny_elf(power_off=False))
+            fc.expect("PUT", "/boot-source", 204, {"kernel_image_path": kernel})
+            got, js = fc.request("PUT", "/actions", {"action_type": "InstanceStart"})
+            check(got == 400 and "Failed to allocate requested resource: The requested "
+                  "resource is not available." in js["fault_message"],
+                  "InstanceStart past the budget: %d %r" % (got, js))
+        else:
+            print("InstanceStart past the budget not tried: /dev/kvm cannot be opened here")
+    finally:
+        fc.stop()
+
+
 CASES = {
     "framework-start": case_framework_start,
     "request-logs": case_request_logs,
@@ -438,6 +499,7 @@ CASES = {
     "snapshot-tmp": case_snapshot_tmp,
     "load-fatal": case_load_fatal,
     "socket-load": case_socket_load,
+    "device-budget": case_device_budget,
 }
 
 if __name__ == "__main__":

@@ -249,12 +249,15 @@ static void test_nets(void **state)
 	memcpy(n.dev.mac, "\x06\x00\x00\x00\x00\x01", 6);
 	assert_int_equal(vm_config_put_net(&c, &n, false, &err), 0);
 
+	/* Firecracker's order: the MAC first, then the TAP. */
 	snprintf(n.id, sizeof(n.id), "eth1");
 	assert_int_equal(vm_config_put_net(&c, &n, false, &err), -EINVAL);
-	expect_contains(err.msg, "host_dev_name tap0 is already used by 'eth0'");
-	snprintf(n.dev.ifname, sizeof(n.dev.ifname), "tap1");
-	assert_int_equal(vm_config_put_net(&c, &n, false, &err), -EINVAL);
 	expect_contains(err.msg, "The MAC address is already in use: 06:00:00:00:00:01 (by 'eth0')");
+	n.dev.mac[5] = 0x02;
+	assert_int_equal(vm_config_put_net(&c, &n, false, &err), -EINVAL);
+	expect_contains(err.msg, "host_dev_name tap0 is already used by 'eth0'");
+	n.dev.mac[5] = 0x01;
+	snprintf(n.dev.ifname, sizeof(n.dev.ifname), "tap1");
 	/* Multicast, as Firecracker takes it; then the MTU's floor. */
 	n.dev.mac[0] = 0x01;
 	n.dev.mtu = 67;
@@ -273,6 +276,23 @@ static void test_nets(void **state)
 	assert_int_equal(vm_config_put_net(&c, &n, false, &err), 0);
 	assert_int_equal(c.nnets, 3);
 	assert_non_null(vm_config_find_net(&c, "eth2"));
+	/*
+	 * A refused replacement, as Firecracker's NetBuilder: a MAC in use
+	 * keeps the old interface; any later refusal has removed it.
+	 */
+	n.dev.mac_set = true;
+	memcpy(n.dev.mac, "\x06\x00\x00\x00\x00\x01", 6);
+	assert_int_equal(vm_config_put_net(&c, &n, true, &err), -EINVAL);
+	expect_contains(err.msg, "The MAC address is already in use");
+	assert_non_null(vm_config_find_net(&c, "eth2"));
+	n.dev.mac_set = false;
+	n.dev.mtu = 5;
+	assert_int_equal(vm_config_put_net(&c, &n, true, &err), -EINVAL);
+	expect_contains(err.msg, "the interface it replaced was removed");
+	assert_null(vm_config_find_net(&c, "eth2"));
+	assert_int_equal(c.nnets, 2);
+	assert_non_null(vm_config_find_net(&c, "eth0"));
+	assert_non_null(vm_config_find_net(&c, "eth1"));
 	vm_config_release(&c);
 }
 
