@@ -8,12 +8,15 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/server.h"
 #include "cli/cli.h"
 #include "control/control.h"
 #include "hearth-config.h"
+#include "snapshot/file.h"
+#include "snapshot/format.h"
 #include "util/log.h"
 #include "vmm/logger.h"
 
@@ -84,8 +87,6 @@ static int arg_mmds_limit(void *ctx, const struct opt *o, const char *v, struct 
 #define FLAG(n, f) OPT_FLAG(n, struct serve_opts, f)
 #define STR(n, f) OPT_STRING(n, struct serve_opts, f)
 
-static const char no_snapshots[] = "Hearth's snapshot files carry their own format version (docs/snapshot-format.md)";
-
 static const struct opt serve_opts_table[] = {
 	OPT_HELP_IN("--help", struct serve_opts, help, 0),
 	OPT_HELP_IN("-h", struct serve_opts, help, SERVE),
@@ -119,12 +120,12 @@ static const struct opt serve_opts_table[] = {
 	OPT_CALL("--start-time-cpu-us", OPT_VALUE, arg_us),
 	OPT_CALL("--parent-cpu-time-us", OPT_VALUE, arg_us),
 	OPT_REFUSED("--module", OPT_VALUE, "Hearth's log has no module paths to filter on"),
-	OPT_REFUSED("--boot-timer", OPT_NONE, "there is no boot timer device"),
+	FLAG("--boot-timer", host.boot_timer),
 	OPT_REFUSED("--seccomp-filter", OPT_VALUE, "Hearth builds its own per-thread filters (--no-seccomp turns them off)"),
 	STR("--metadata", host.metadata),
 	OPT_CALL("--mmds-size-limit", OPT_VALUE, arg_mmds_limit),
-	OPT_REFUSED("--snapshot-version", OPT_NONE, no_snapshots),
-	OPT_REFUSED("--describe-snapshot", OPT_VALUE, no_snapshots),
+	FLAG("--snapshot-version", snapshot_version),
+	STR("--describe-snapshot", describe_snapshot),
 	OPT_REFUSED("--enable-pci", OPT_NONE, "Hearth's devices are on virtio-mmio only"),
 	OPT_END,
 };
@@ -239,6 +240,10 @@ static const char flags_help[] =
 	"                               process writes its pid to PATH (default with --jail:\n"
 	"                               DIR/NAME.pid, NAME hearth or firecracker) and\n"
 	"                               exits 0 at once (docs/running.md)\n"
+	"  --boot-timer                 the guest's write of 123 at 0xc0000000 logs its boot\n"
+	"                               time (Firecracker's boot timer)\n"
+	"  --snapshot-version           print the snapshot format this binary writes\n"
+	"  --describe-snapshot FILE     print the snapshot format FILE has\n"
 	"  --start-time-us, --start-time-cpu-us, --parent-cpu-time-us US\n"
 	"                               report the process's startup time in the metrics\n";
 
@@ -269,8 +274,30 @@ void cli_firecracker_usage(FILE *out)
 	fprintf(out, flags_help, API_DEFAULT_MAX_PAYLOAD);
 	fprintf(out,
 		"\n"
-		"Refused (exit 2): --boot-timer, --module, --seccomp-filter, --snapshot-version,\n"
-		"--describe-snapshot, --enable-pci.\n");
+		"Refused (exit 2): --module, --seccomp-filter, --enable-pci.\n");
+}
+
+/*
+ * Firecracker's --snapshot-version (the snapshot format this binary
+ * writes) and --describe-snapshot PATH (the one a state file has), as
+ * "vMAJOR.MINOR.PATCH" on stdout: Hearth's format version is its major.
+ */
+static int snapshot_version_main(const struct serve_opts *o)
+{
+	struct err e = ERR_INIT;
+	struct snap_file f;
+	void *buf;
+
+	if (!o->describe_snapshot) {
+		printf("v%u.0.0\n", SNAP_FORMAT_VERSION);
+		return HEARTH_EXIT_OK;
+	}
+	if (snap_file_load(o->describe_snapshot, &f, &buf, &e))
+		return cli_fail(&e);
+	printf("v%u.0.0\n", f.format_version);
+	snap_file_release(&f);
+	free(buf);
+	return HEARTH_EXIT_OK;
 }
 
 /* Both names: the flags, the sandbox, then the process host with the API. */
@@ -291,6 +318,8 @@ static int serve_main(int argc, char **argv, bool firecracker)
 		(firecracker ? cli_firecracker_usage : cli_serve_usage)(stdout);
 		return HEARTH_EXIT_OK;
 	}
+	if (o.snapshot_version || o.describe_snapshot)
+		return snapshot_version_main(&o);
 	if (o.version) {
 		/*
 		 * Firecracker's first line, which version checks parse (Kata's

@@ -25,6 +25,9 @@ struct serve_opts {
 	int verbose;
 	bool help;
 	bool version;
+	/* Firecracker's --snapshot-version and --describe-snapshot PATH: print, then exit. */
+	bool snapshot_version;
+	const char *describe_snapshot;
 	bool firecracker;           /* invoked as `firecracker`: its flags and defaults */
 	bool no_seccomp;            /* --no-seccomp: no per-thread filters (src/sandbox) */
 	bool no_sandbox;            /* --no-sandbox: no process sandbox (src/sandbox) */

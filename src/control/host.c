@@ -430,6 +430,8 @@ static int host_model(struct host *h, const struct host_opts *o, struct vm_confi
 			return ret;
 		}
 	}
+	if (o->boot_timer)
+		c->boot_timer = true;
 	if (o->kvm_path) {
 		ret = vm_config_set_kvm_path(c, o->kvm_path, err);
 		if (ret) {

@@ -40,6 +40,7 @@ struct host_opts {
 	 * NULL: "Hearth".
 	 */
 	const char *product;
+	bool boot_timer;            /* --boot-timer: the model gets Firecracker's boot timer */
 	/* Firecracker's process-startup reporting: 0 / false when not given. */
 	bool have_start_time, have_start_cpu, have_parent_cpu;
 	uint64_t start_time_us, start_time_cpu_us, parent_cpu_time_us;

@@ -69,6 +69,7 @@
 #define PORT_FW_CFG 0x510         /* QEMU's: the selector; the data byte at 0x511 */
 #define PORT_TESTDEV 0xe0         /* pc-testdev's latch, its flush at 0xe4 (QEMU's) */
 #define MMIO_TESTDEV 0xff000000ull /* pc-testdev's RAM-like window */
+#define MMIO_BOOT_TIMER 0xc0000000ull /* --boot-timer's page: Firecracker's x86 address */
 #define PORT_DEBUGCON 0xe9        /* QEMU's isa-debugcon (Bochs' port e9 hack) */
 #define PORT_ACPI_SLEEP_CTL 0x600 /* FADT SLEEP_CONTROL_REG, 8 bits */
 #define PORT_ACPI_SLEEP_STS 0x601 /* FADT SLEEP_STATUS_REG, 8 bits */

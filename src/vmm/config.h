@@ -200,6 +200,7 @@ struct vm_config {
 	bool virtio_cmdline;      /* also list virtio-mmio devices on the command line */
 	struct vm_debug_exit debug_exit;
 	bool test_devices;        /* pc-testdev's ports and window (devices/testdev.h) */
+	bool boot_timer;          /* Firecracker's --boot-timer (devices/boot_timer.h) */
 	struct vm_flat flat;
 	struct vm_debugcon debugcon;
 	bool cli;                 /* from the command line: errors name its flags */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/layout.h"
+#include "devices/boot_timer.h"
 #include "devices/debug_exit.h"
 #include "devices/debugcon.h"
 #include "devices/fw_cfg.h"
@@ -42,6 +43,11 @@ struct legacy_device {
 static bool want_testdev(const struct vm_config *cfg, struct dev_resources *res)
 {
 	return cfg->test_devices;
+}
+
+static bool want_boot_timer(const struct vm_config *cfg, struct dev_resources *res)
+{
+	return cfg->boot_timer;
 }
 
 static bool want_debug_exit(const struct vm_config *cfg, struct dev_resources *res)
@@ -79,6 +85,9 @@ static const struct legacy_device legacy_devices[] = {
 	  .create = testdev_create, .wanted = want_testdev,
 	  .res = { .pio_base = PORT_TESTDEV, .pio_size = TESTDEV_PORTS,
 		   .mmio_base = MMIO_TESTDEV, .mmio_size = TESTDEV_MMIO_SIZE, .gsi = -1 } },
+	{ .id = "boot_timer", .type = "boot-timer", .what = "--boot-timer",
+	  .create = boot_timer_create, .wanted = want_boot_timer,
+	  .res = { .mmio_base = MMIO_BOOT_TIMER, .mmio_size = BOOT_TIMER_SIZE, .gsi = -1 } },
 	{ .id = "debug_exit", .type = "isa-debug-exit", .what = "--debug-exit",
 	  .create = debug_exit_create, .wanted = want_debug_exit, .res = { .gsi = -1 } },
 	/* Last: a port it shares with anything above is its clash, named by its flag. */

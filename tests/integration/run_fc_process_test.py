@@ -34,6 +34,10 @@ in the log file.
                    taken; past the budget InstanceStart is refused in
                    Firecracker's words (that step needs /dev/kvm). A refused
                    PUT replacing an interface leaves what Firecracker leaves.
+  boot-timer       --boot-timer: a guest that writes 123 at 0xc0000000 gets
+                   Firecracker's "Guest-boot-time = ..." line; --snapshot-version
+                   and --describe-snapshot print the format version. Needs a
+                   /dev/kvm that runs the smallest guest for the first part.
   snapshot-tmp     `firecracker --api-sock S` (no --jail) writes a snapshot
                    where the request says, /tmp included, as an unjailed
                    Firecracker; `hearth serve`'s sealed sandbox refuses the
@@ -65,7 +69,7 @@ EXIT_LINE = re.compile(r"Firecracker exiting (with error|successfully). exit_cod
 class Fc:
     """`firecracker` (a link to hearth) started as microvm.py starts it."""
 
-    def __init__(self, binary, tmp, level="Debug", extra=()):
+    def __init__(self, binary, tmp, level="Debug", extra=(), api=True):
         self.fc = os.path.join(tmp, "firecracker")
         if not os.path.exists(self.fc):
             os.symlink(os.path.abspath(binary), self.fc)
@@ -77,7 +81,7 @@ class Fc:
         self.err_path = os.path.join(tmp, "stderr-%d.txt" % time.monotonic_ns())
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
-        argv = [self.fc, "--api-sock", self.sock, "--id", "fc-test-1",
+        argv = [self.fc] + (["--api-sock", self.sock] if api else []) + ["--id", "fc-test-1",
                 "--log-path", self.log, "--level", level, "--show-level",
                 "--show-log-origin", "--metrics-path", self.metrics] + list(extra)
         with open(self.err_path, "wb") as err:
@@ -491,6 +495,56 @@ def case_device_budget(binary, tmp):
         fc.stop()
 
 
+def boot_timer_elf():
+    """Writes Firecracker's magic 123 to the boot timer, then powers off (tiny_elf's way)."""
+    import struct
+    code = bytes([0xb8, 0x00, 0x00, 0x00, 0xc0,    # mov $0xc0000000, %eax
+                  0xc6, 0x00, 0x7b,                # movb $123, (%rax)
+                  0x66, 0xba, 0x00, 0x06,          # mov $0x600, %dx
+                  0xb0, 0x34, 0xee,                # mov $0x34, %al; out %al, (%dx)
+                  0xfa, 0xf4, 0xeb, 0xfc])
+    base, off = 0x200000, 0x1000
+    ehdr = struct.pack("<4sBBBBB7sHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, b"\0" * 7,
+                       2, 0x3e, 1, base, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+    phdr = struct.pack("<IIQQQQQQ", 1, 5, off, base, base, len(code), len(code), 0x1000)
+    return (ehdr + phdr).ljust(off, b"\0") + code
+
+
+def case_boot_timer(binary, tmp):
+    """Firecracker's boot timer and snapshot-format flags."""
+    fc_bin = os.path.join(tmp, "firecracker")
+    os.symlink(os.path.abspath(binary), fc_bin)
+    p = subprocess.run([fc_bin, "--snapshot-version"], capture_output=True, text=True,
+                       timeout=TIMEOUT)
+    check(p.returncode == 0 and re.fullmatch(r"v\d+\.\d+\.\d+\n", p.stdout),
+          "--snapshot-version: %d %r" % (p.returncode, p.stdout))
+    notsnap = os.path.join(tmp, "not-a-snapshot")
+    with open(notsnap, "w") as f:
+        f.write("hello")
+    p = subprocess.run([fc_bin, "--describe-snapshot", notsnap], capture_output=True,
+                       text=True, timeout=TIMEOUT)
+    check(p.returncode == 2 and notsnap in p.stderr, "--describe-snapshot of junk: %d %r" %
+          (p.returncode, p.stderr))
+    if not kvm_usable():
+        print("the boot timer's guest not run: /dev/kvm cannot be opened here")
+        return
+    kernel = os.path.join(tmp, "bt.elf")
+    with open(kernel, "wb") as f:
+        f.write(boot_timer_elf())
+    cfg = os.path.join(tmp, "vm.json")
+    with open(cfg, "w") as f:
+        json.dump({"boot-source": {"kernel_image_path": kernel},
+                   "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}}, f)
+    fc = Fc(binary, tmp, level="Info", extra=["--no-api", "--config-file", cfg, "--boot-timer"],
+            api=False)
+    fc.sock = None
+    rc = fc.p.wait(timeout=TIMEOUT)
+    log = fc.log_data()
+    check(rc == 0, "exit %d:\n%s\n%s" % (rc, log, fc.stderr()))
+    check(re.search(r"Guest-boot-time = +\d+ us \d+ ms, +\d+ CPU us \d+ CPU ms", log),
+          "no boot time line:\n%s" % log)
+
+
 CASES = {
     "framework-start": case_framework_start,
     "request-logs": case_request_logs,
@@ -500,6 +554,7 @@ CASES = {
     "load-fatal": case_load_fatal,
     "socket-load": case_socket_load,
     "device-budget": case_device_budget,
+    "boot-timer": case_boot_timer,
 }
 
 if __name__ == "__main__":
