@@ -136,7 +136,7 @@ struct ctl_vm_ops {
 	/* Whether this host can take a static CPU template (its vendor, T2CL's model). */
 	int (*check_cpu_template)(void *ctx, enum cpu_template_id id, struct err *err);
 	/* Opens the metrics file and starts the periodic flush; writes a line now. */
-	int (*metrics_open)(void *ctx, const char *path, struct err *err);
+	int (*metrics_open)(void *ctx, const struct vm_metrics *m, struct err *err);
 	int (*metrics_flush)(void *ctx, struct err *err);
 	/* The VM is paused. */
 	int (*snapshot_create)(void *ctx, const struct vm_config *cfg,

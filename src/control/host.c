@@ -192,13 +192,18 @@ static int host_check_net(void *ctx, const struct vm_net *n, struct err *err)
 /* Both on the loop's thread: the timer joins its loop, and a line reads the VM. */
 struct metrics_open {
 	struct host *h;
-	const char *path;
+	const struct vm_metrics *m;
 };
 
 static int metrics_open_fn(void *ctx, struct err *err)
 {
 	struct metrics_open *c = ctx;
-	int ret = metrics_open(&c->h->metrics, c->path, err);
+	int ret = metrics_set_labels(&c->h->metrics, c->m->emit_id ? c->h->id : NULL,
+				     c->m->properties);
+
+	if (ret)
+		return err_set(err, false, ret, "metrics: out of memory");
+	ret = metrics_open(&c->h->metrics, c->m->metrics_path, err);
 
 	if (ret)
 		return ret;
@@ -220,9 +225,9 @@ static int metrics_flush_fn(void *ctx, struct err *err)
 	return ret;
 }
 
-static int host_metrics_open(void *ctx, const char *path, struct err *err)
+static int host_metrics_open(void *ctx, const struct vm_metrics *m, struct err *err)
 {
-	struct metrics_open c = { ctx, path };
+	struct metrics_open c = { ctx, m };
 
 	return eventloop_run_on(&c.h->run.loop, metrics_open_fn, &c, err);
 }
@@ -367,10 +372,13 @@ static int host_observe_init(struct host *h, const struct host_opts *o, struct v
 			       "and %s's \"metrics\"", o->config_file);
 	if (!mpath)
 		return 0;
-	ret = host_metrics_open(h, mpath, err);
-	if (!ret && o->metrics_path)
-		ret = vm_config_set_metrics(c, mpath, err);
-	return ret;
+	if (o->metrics_path) {
+		struct vm_metrics m = { .metrics_path = (char *)o->metrics_path };
+
+		ret = host_metrics_open(h, &m, err);
+		return ret ? ret : vm_config_set_metrics(c, &m, err);
+	}
+	return host_metrics_open(h, &c->metrics, err);
 }
 
 /* Firecracker's first line, which its tooling waits for in the log file. */
@@ -512,6 +520,7 @@ int host_open(struct host *h, const struct host_opts *o, struct vm_config *boot,
 
 	memset(h, 0, sizeof(*h));
 	h->exit_code = -1;
+	h->id = o->id ? o->id : "anonymous-instance";
 	log_set_instance(o->id ? o->id : "anonymous-instance");
 	ret = runner_init(&h->run, err);
 	if (ret)

@@ -54,6 +54,7 @@ struct host {
 	bool have_startup, have_startup_cpu;
 	uint64_t startup_us, startup_cpu_us;
 	int exit_code;              /* >= 0: the process's, set by ctl_vm_ops.exit */
+	const char *id;             /* the instance id, for the metrics' emit_id */
 };
 
 /*

@@ -48,22 +48,23 @@ static int put_logger(struct ctl *ctl, json_t *o, struct err *err)
 
 static int put_metrics(struct ctl *ctl, json_t *o, struct err *err)
 {
-	const char *path;
+	struct vm_metrics m;
 	int ret;
 
-	ret = config_json_metrics(o, &path, err);
-	if (ret)
-		return ret;
-	if (ctl->cfg.metrics.metrics_path)
-		return err_set(err, true, -EINVAL, "metrics: Reinitialization of metrics not "
-			       "allowed: already configured (%.256s), and Firecracker's metrics "
-			       "are set once", ctl->cfg.metrics.metrics_path);
-	ret = ctl->vm->metrics_open(ctl->vm_ctx, path, err);
-	if (!ret)
-		ret = vm_config_set_metrics(&ctl->cfg, path, err);
-	if (ret)
-		return err_prefix(err, ret == -ENOMEM ? ret : -EINVAL, "metrics: ");
-	return 0;
+	ret = config_json_metrics(o, &m, err);
+	if (!ret && ctl->cfg.metrics.metrics_path)
+		ret = err_set(err, true, -EINVAL, "metrics: Reinitialization of metrics not "
+			      "allowed: already configured (%.256s), and Firecracker's metrics "
+			      "are set once", ctl->cfg.metrics.metrics_path);
+	else if (!ret) {
+		ret = ctl->vm->metrics_open(ctl->vm_ctx, &m, err);
+		if (!ret)
+			ret = vm_config_set_metrics(&ctl->cfg, &m, err);
+		if (ret)
+			err_prefix(err, ret == -ENOMEM ? ret : -EINVAL, "metrics: ");
+	}
+	free(m.properties);
+	return ret;
 }
 
 /* serde's name for each body's Firecracker type, for a body that is no object. */
@@ -107,7 +108,8 @@ static int model_decode(struct ctl *ctl, struct vm_config *c, const struct ctl_a
 			json_t *o, bool dry, struct err *err)
 {
 	struct vm_logger l = { 0 };
-	const char *path;
+	struct vm_metrics m;
+	int ret;
 
 	switch (a->type) {
 	case CTL_PUT_BOOT_SOURCE:
@@ -126,7 +128,11 @@ static int model_decode(struct ctl *ctl, struct vm_config *c, const struct ctl_a
 	case CTL_PUT_LOGGER:
 		return dry ? config_json_logger(o, &l, err) : put_logger(ctl, o, err);
 	case CTL_PUT_METRICS:
-		return dry ? config_json_metrics(o, &path, err) : put_metrics(ctl, o, err);
+		if (!dry)
+			return put_metrics(ctl, o, err);
+		ret = config_json_metrics(o, &m, err);
+		free(m.properties);
+		return ret;
 	case CTL_PUT_SERIAL:
 		return config_json_serial(c, o, err);
 	case CTL_PUT_CPU_CONFIG:

@@ -28,6 +28,7 @@ void vm_config_release(struct vm_config *c)
 	free(c->vsock.uds_path);
 	free(c->logger.log_path);
 	free(c->metrics.metrics_path);
+	free(c->metrics.properties);
 	free(c->serial_out_path);
 	free(c->kvm_path);
 	free(c->flat.path);
@@ -422,12 +423,14 @@ int vm_config_set_logger(struct vm_config *c, const struct vm_logger *l, struct 
 	return 0;
 }
 
-int vm_config_set_metrics(struct vm_config *c, const char *path, struct err *err)
+int vm_config_set_metrics(struct vm_config *c, const struct vm_metrics *m, struct err *err)
 {
-	if (check_path("metrics_path", path, err))
+	if (check_path("metrics_path", m->metrics_path, err))
 		return -EINVAL;
-	if (set_str(&c->metrics.metrics_path, path))
+	if (set_str(&c->metrics.metrics_path, m->metrics_path) ||
+	    set_str(&c->metrics.properties, m->properties))
 		return err_set(err, false, -ENOMEM, "out of memory");
+	c->metrics.emit_id = m->emit_id;
 	return 0;
 }
 

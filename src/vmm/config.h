@@ -109,6 +109,8 @@ struct vm_logger {
 
 struct vm_metrics {
 	char *metrics_path;       /* NULL: no metrics */
+	bool emit_id;             /* each line's "id": the instance id (Firecracker's emit_id) */
+	char *properties;         /* each line's "properties": a compact JSON object of strings; NULL: none */
 };
 
 /* QEMU's isa-debug-exit (devices/debug_exit.h). */
@@ -240,7 +242,7 @@ bool vm_config_drop_net(struct vm_config *c, const char *id);
 int vm_config_set_vsock(struct vm_config *c, const struct vm_vsock *v, struct err *err);
 int vm_config_set_entropy(struct vm_config *c, bool on);
 int vm_config_set_logger(struct vm_config *c, const struct vm_logger *l, struct err *err);
-int vm_config_set_metrics(struct vm_config *c, const char *path, struct err *err);
+int vm_config_set_metrics(struct vm_config *c, const struct vm_metrics *m, struct err *err);
 /* NULL goes back to stdout. */
 int vm_config_set_serial(struct vm_config *c, const char *out_path, struct err *err);
 int vm_config_set_kvm_path(struct vm_config *c, const char *path, struct err *err);

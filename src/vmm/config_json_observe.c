@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vmm/config_json_fields.h"
@@ -43,19 +44,43 @@ int config_json_logger(json_t *o, struct vm_logger *l, struct err *err)
 
 static const struct jfield metrics_fields[] = {
 	{ "metrics_path", J_STR, true, NULL, "path string", NULL },
-	{ "properties", J_OBJ, false, "", NULL, NULL },
+	{ "emit_id", J_BOOL, false, NULL, NULL, NULL },
+	{ "properties", J_OBJ, false, NULL, "a map", NULL },
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
-int config_json_metrics(json_t *o, const char **path, struct err *err)
+/* Firecracker's properties: operator-defined string values under string keys. */
+#define METRICS_PROPERTIES_MAX 4096
+
+int config_json_metrics(json_t *o, struct vm_metrics *m, struct err *err)
 {
 	int ret = config_json_check("metrics", o, metrics_fields, err);
+	json_t *props, *v;
+	const char *key;
 
+	memset(m, 0, sizeof(*m));
 	if (ret)
 		return ret;
-	*path = json_string_value(json_object_get(o, "metrics_path"));
-	if (!**path)
+	m->metrics_path = (char *)json_string_value(json_object_get(o, "metrics_path"));
+	if (!*m->metrics_path)
 		return err_set(err, true, -EINVAL, "metrics: metrics_path is empty");
+	m->emit_id = json_is_true(json_object_get(o, "emit_id"));
+	props = json_object_get(o, "properties");
+	if (!props || json_is_null(props))
+		return 0;
+	json_object_foreach(props, key, v)
+		if (!json_is_string(v))
+			return err_set(err, true, -EINVAL, "metrics: properties: '%.64s' is not a "
+				       "string", key);
+	m->properties = json_dumps(props, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!m->properties)
+		return err_set(err, false, -ENOMEM, "out of memory");
+	if (strlen(m->properties) > METRICS_PROPERTIES_MAX) {
+		free(m->properties);
+		m->properties = NULL;
+		return err_set(err, true, -EINVAL, "metrics: properties take more than %d bytes of "
+			       "JSON", METRICS_PROPERTIES_MAX);
+	}
 	return 0;
 }
 
@@ -91,13 +116,13 @@ static int section_logger(struct vm_config *c, json_t *o, struct err *err)
 
 static int section_metrics(struct vm_config *c, json_t *o, struct err *err)
 {
-	const char *path;
+	struct vm_metrics m;
 	int ret;
 
-	ret = config_json_metrics(o, &path, err);
-	if (ret)
-		return ret;
-	ret = vm_config_set_metrics(c, path, err);
+	ret = config_json_metrics(o, &m, err);
+	if (!ret)
+		ret = vm_config_set_metrics(c, &m, err);
+	free(m.properties);
 	return ret ? err_prefix(err, ret, "metrics: ") : 0;
 }
 

@@ -19,8 +19,11 @@
  * field by field); l->log_path may then point into o.
  */
 int config_json_logger(json_t *o, struct vm_logger *l, struct err *err);
-/* *path points into o. */
-int config_json_metrics(json_t *o, const char **path, struct err *err);
+/*
+ * m->metrics_path points into o; m->properties is the caller's to free
+ * (NULL when none), on success or not.
+ */
+int config_json_metrics(json_t *o, struct vm_metrics *m, struct err *err);
 /* serial_out_path, or none (null or left out: stdout again). */
 int config_json_serial(struct vm_config *c, json_t *o, struct err *err);
 

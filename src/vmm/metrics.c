@@ -29,6 +29,38 @@ void metrics_init(struct metrics *m, metrics_collect_fn collect, void *ctx)
 	m->ctx = ctx;
 }
 
+int metrics_set_labels(struct metrics *m, const char *id, const char *properties)
+{
+	json_t *labels = json_object(), *p = NULL;
+	int ret = -ENOMEM;
+
+	if (!labels)
+		return -ENOMEM;
+	if (id && json_object_set_new(labels, "id", json_string(id)))
+		goto out;
+	if (properties) {
+		p = json_loads(properties, 0, NULL);
+		if (!json_is_object(p)) {
+			ret = -EINVAL;
+			goto out;
+		}
+		if (json_object_set_new(labels, "properties", p))
+			goto out;
+		p = NULL;
+	}
+	pthread_mutex_lock(&m->lock);
+	json_decref(m->labels);
+	m->labels = json_object_size(labels) ? labels : NULL;
+	pthread_mutex_unlock(&m->lock);
+	if (!m->labels)
+		json_decref(labels);
+	return 0;
+out:
+	json_decref(p);
+	json_decref(labels);
+	return ret;
+}
+
 void metrics_destroy(struct metrics *m)
 {
 	if (m->timer_fd >= 0) {
@@ -38,9 +70,11 @@ void metrics_destroy(struct metrics *m)
 	if (m->fd >= 0)
 		close(m->fd);
 	json_decref(m->last);
+	json_decref(m->labels);
 	pthread_mutex_destroy(&m->lock);
 	m->fd = m->timer_fd = -1;
 	m->last = NULL;
+	m->labels = NULL;
 }
 
 int metrics_open(struct metrics *m, const char *path, struct err *err)
@@ -120,6 +154,8 @@ static char *line_locked(struct metrics *m, json_t *counters, json_t *gauges, ui
 	size_t len;
 
 	if (!line || json_object_set_new(line, "utc_timestamp_ms", json_integer((json_int_t)utc_ms)))
+		goto out;
+	if (m->labels && json_object_update(line, m->labels))
 		goto out;
 	json_object_foreach(counters, group, g) {
 		og = group_deltas(g, json_object_get(m->last, group));

@@ -42,9 +42,17 @@ struct metrics {
 	void *ctx;
 	struct eventloop *loop;
 	int timer_fd;              /* -1: no periodic flush */
+	json_t *labels;            /* "id" and "properties" for every line (metrics_set_labels) */
 };
 
 void metrics_init(struct metrics *m, metrics_collect_fn collect, void *ctx);
+/*
+ * Firecracker's emit_id and properties: each line from now on starts
+ * with "id": id (NULL: none) and "properties": the JSON object
+ * properties holds (NULL: none). 0, -EINVAL (properties is no JSON
+ * object) or -ENOMEM.
+ */
+int metrics_set_labels(struct metrics *m, const char *id, const char *properties);
 /* Closes the file and removes the timer (on the loop's thread, or with the loop stopped). */
 void metrics_destroy(struct metrics *m);
 

@@ -132,14 +132,14 @@ static int fake_patch_net(void *ctx, const struct vm_net_patch *p, struct err *e
 }
 
 /* Nothing is opened: the path only has to reach the model. */
-static int fake_metrics_open(void *ctx, const char *path, struct err *err)
+static int fake_metrics_open(void *ctx, const struct vm_metrics *m, struct err *err)
 {
 	struct fake_vm *f = ctx;
 
 	f->opens++;
-	snprintf(f->opened, sizeof(f->opened), "%s", path);
+	snprintf(f->opened, sizeof(f->opened), "%s", m->metrics_path);
 	if (f->open_ret)
-		err_set(err, false, -EIO, "cannot open the metrics file %s: nope", path);
+		err_set(err, false, -EIO, "cannot open the metrics file %s: nope", m->metrics_path);
 	return f->open_ret;
 }
 

@@ -74,17 +74,26 @@ static void test_metrics_and_flush(void **state)
 	expect_fault_is(SERDE "missing field `metrics_path` at line 1 column 2.");
 	assert_int_equal(req(f, "PUT", "/metrics", "{\"metrics_path\": \"\"}"), 400);
 	expect_fault("empty");
+	/* Firecracker's properties: strings under string keys, nothing else. */
 	assert_int_equal(req(f, "PUT", "/metrics", "{\"metrics_path\": \"/m\", \"properties\": "
-			     "{\"a\": \"b\"}}"), 400);
-	expect_fault("properties is not supported");
+			     "{\"a\": 1}}"), 400);
+	expect_fault("properties: 'a' is not a string");
+	assert_int_equal(req(f, "PUT", "/metrics", "{\"metrics_path\": \"/m\", \"properties\": "
+			     "[\"a\"]}"), 400);
+	assert_int_equal(req(f, "PUT", "/metrics", "{\"metrics_path\": \"/m\", \"emit_id\": 1}"),
+			 400);
+	assert_null(f->ctl.cfg.metrics.metrics_path);
 	f->vm.open_ret = -ENOENT;
 	assert_int_equal(req(f, "PUT", "/metrics", "{\"metrics_path\": \"/no/m\"}"), 400);
 	expect_fault("cannot open the metrics file /no/m");
 	assert_null(f->ctl.cfg.metrics.metrics_path);
 	f->vm.open_ret = 0;
-	assert_int_equal(req(f, "PUT", "/metrics", "{\"metrics_path\": \"/m\"}"), 204);
+	assert_int_equal(req(f, "PUT", "/metrics", "{\"metrics_path\": \"/m\", \"emit_id\": true, "
+			     "\"properties\": {\"team\": \"a\", \"az\": \"x\"}}"), 204);
 	assert_string_equal(f->vm.opened, "/m");
 	assert_string_equal(f->ctl.cfg.metrics.metrics_path, "/m");
+	assert_true(f->ctl.cfg.metrics.emit_id);
+	assert_string_equal(f->ctl.cfg.metrics.properties, "{\"az\":\"x\",\"team\":\"a\"}");
 	assert_int_equal(req(f, "PUT", "/metrics", "{\"metrics_path\": \"/m2\"}"), 400);
 	expect_fault("already configured");
 	assert_int_equal(f->vm.opens, 2);

@@ -98,6 +98,26 @@ static void test_line_deltas_and_gauges(void **state)
 	line = parse_line(text);
 	assert_int_equal(get(line, "vcpu", "exit_io_out"), 3);
 	assert_null(json_object_get(line, "block_rootfs"));
+	assert_null(json_object_get(line, "id"));
+	json_decref(line);
+	free(text);
+
+	/* Firecracker's emit_id and properties: on every line from now on. */
+	assert_int_equal(metrics_set_labels(&m, "vm-7", "[1]"), -EINVAL);
+	assert_int_equal(metrics_set_labels(&m, "vm-7", "{\"team\":\"a\"}"), 0);
+	text = metrics_line(&m, c, g, 2);
+	line = parse_line(text);
+	assert_string_equal(json_string_value(json_object_get(line, "id")), "vm-7");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(line, "properties"),
+							      "team")), "a");
+	assert_int_equal(get(line, "vcpu", "exit_io_out"), 0);
+	json_decref(line);
+	free(text);
+	assert_int_equal(metrics_set_labels(&m, NULL, NULL), 0);
+	text = metrics_line(&m, c, g, 3);
+	line = parse_line(text);
+	assert_null(json_object_get(line, "id"));
+	assert_null(json_object_get(line, "properties"));
 	json_decref(line);
 	free(text);
 	json_decref(c);

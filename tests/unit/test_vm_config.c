@@ -321,9 +321,13 @@ static void test_vsock_logger_metrics(void **state)
 	assert_int_equal(lv, VM_LOG_WARNING);
 	assert_int_equal(vm_log_level_parse("loud", &lv), -EINVAL);
 	assert_string_equal(vm_log_level_name(VM_LOG_TRACE), "Trace");
-	assert_int_equal(vm_config_set_metrics(&c, "", &err), -EINVAL);
+	assert_int_equal(vm_config_set_metrics(&c, &(struct vm_metrics){ .metrics_path = "" }, &err),
+			 -EINVAL);
 	expect_contains(err.msg, "metrics_path");
-	assert_int_equal(vm_config_set_metrics(&c, "/tmp/m", &err), 0);
+	assert_int_equal(vm_config_set_metrics(&c, &(struct vm_metrics){ .metrics_path = "/tmp/m",
+				.emit_id = true, .properties = "{\"a\":\"b\"}" }, &err), 0);
+	assert_true(c.metrics.emit_id);
+	assert_string_equal(c.metrics.properties, "{\"a\":\"b\"}");
 	vm_config_release(&c);
 }
 
