@@ -141,6 +141,7 @@ static int snapshot_load(struct ctl *ctl, const struct ctl_action *a, json_t **o
 	req = a->load;
 	req.kvm_path = ctl->cfg.kvm_path;
 	req.serial_out_path = ctl->cfg.serial_out_path;
+	req.serial_rl = &ctl->cfg.serial_rl;
 	vm_config_init(&cfg);
 	cfg.mmds_store = ctl->mmds;
 	ret = ctl->vm->snapshot_load(ctl->vm_ctx, &req, &cfg, err);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "core/bus.h"
+#include "core/ratelimit.h"
 #include "core/component.h"
 #include "core/eventloop.h"
 #include "core/irq.h"
@@ -33,6 +34,7 @@ struct dev_env {
 	struct power_sink power;     /* the guest asks to power off or reset */
 	struct debug_exit_sink debug_exit;
 	int console_fd;              /* where COM1's output goes; -1 discards it */
+	const struct rl_config *console_rl; /* its rate limit, bytes (bandwidth); NULL: none */
 	int debugcon_fd;             /* where the debug console's bytes go (debugcon.h); -1: discarded */
 	/* The machine's shape, as fw_cfg tells it. */
 	unsigned int ncpus;

@@ -409,9 +409,11 @@ static unsigned int serial_counters(void *obj, struct dev_counter *out, unsigned
 		{ "out_bytes", serial_output_bytes(obj) },
 		{ "out_dropped_bytes", serial_output_dropped(obj) },
 		{ "in_bytes", serial_input_bytes(obj) },
+		/* Firecracker's uart metric: bytes the rate_limiter dropped. */
+		{ "rate_limiter_dropped_bytes", serial_out_rl_dropped(&((struct serial *)obj)->out) },
 	};
 
-	return dev_counters_copy(out, max, c, 3);
+	return dev_counters_copy(out, max, c, 4);
 }
 
 static const struct component_ops serial_component = {
@@ -436,6 +438,7 @@ int serial_create(const struct dev_env *env, const struct dev_resources *res,
 		free(s);
 		return err_set(err, false, ret, "%s", strerror(-ret));
 	}
+	serial_out_set_limit(&s->out, env->console_rl);
 	s->notify_fd = -1;
 	s->irq = dev_irq(env, res);
 	s->lsr = LSR_THRE | LSR_TEMT;

@@ -156,6 +156,47 @@ void serial_out_destroy(struct serial_out *o)
 	o->own_fd = false;
 }
 
+void serial_out_set_limit(struct serial_out *o, const struct rl_config *cfg)
+{
+	struct rl_config c = { 0 };
+
+	if (cfg)
+		c.bandwidth = cfg->bandwidth;
+	pthread_mutex_lock(&o->lock);
+	o->limited = rl_bucket_enabled(&c.bandwidth);
+	rate_limiter_init(&o->rl, o->limited ? &c : NULL, NULL);
+	pthread_mutex_unlock(&o->lock);
+}
+
+uint64_t serial_out_rl_dropped(struct serial_out *o)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&o->lock);
+	n = o->rl_dropped;
+	pthread_mutex_unlock(&o->lock);
+	return n;
+}
+
+/* Whether the limiter lets one more byte out now; o->lock held. */
+static bool serial_out_admit(struct serial_out *o)
+{
+	uint64_t now;
+
+	if (!o->limited)
+		return true;
+	now = rl_clock_now(&o->rl.clock);
+	/* No timer here: a blocked bucket unblocks itself once its time has come. */
+	if (o->rl.blocked && now >= o->rl_unblock_ns)
+		rate_limiter_unblock(&o->rl);
+	if (!o->rl.blocked && rate_limiter_consume(&o->rl, 1, RL_BYTES) && !o->rl.blocked)
+		return true;
+	if (o->rl.blocked && o->rl_unblock_ns < now)
+		o->rl_unblock_ns = now + o->rl.timer_ns;
+	o->rl_dropped++;
+	return false;
+}
+
 bool serial_out_put(struct serial_out *o, uint8_t byte)
 {
 	bool was_empty = false;
@@ -164,6 +205,10 @@ bool serial_out_put(struct serial_out *o, uint8_t byte)
 	if (o->mode == SERIAL_OUT_DISCARD)
 		return false;
 	pthread_mutex_lock(&o->lock);
+	if (!serial_out_admit(o)) {
+		pthread_mutex_unlock(&o->lock);
+		return false;
+	}
 	if (o->count == SERIAL_OUT_SIZE) {
 		o->dropped++;
 	} else {

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/ratelimit.h"
+
 #define SERIAL_OUT_SIZE (64 * 1024)
 
 enum serial_out_mode {
@@ -34,10 +36,22 @@ struct serial_out {
 	size_t head, count;
 	uint64_t dropped;  /* bytes lost: buffer full, or the fd failed */
 	uint64_t tx_bytes; /* every byte the guest sent, discarded or not (atomic) */
+	/*
+	 * PUT /serial's rate_limiter, as Firecracker's: bytes past the
+	 * bucket are dropped and counted, nothing waits. Under lock.
+	 */
+	bool limited;
+	struct rate_limiter rl;
+	uint64_t rl_unblock_ns;
+	uint64_t rl_dropped;
 };
 
 /* fd -1 discards. Returns 0 or -errno. */
 int serial_out_init(struct serial_out *o, int fd);
+/* The output's bandwidth bucket (cfg NULL or unset: none); before any byte is put. */
+void serial_out_set_limit(struct serial_out *o, const struct rl_config *cfg);
+/* Bytes the rate limiter dropped. */
+uint64_t serial_out_rl_dropped(struct serial_out *o);
 void serial_out_destroy(struct serial_out *o);
 
 /*

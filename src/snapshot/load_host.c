@@ -177,6 +177,6 @@ int snap_load_host(struct vm_config *cfg, const struct snap_load_req *req, struc
 		ret = req->kvm_path ? vm_config_set_kvm_path(cfg, req->kvm_path, err)
 				    : set_path(&cfg->kvm_path, NULL, err);
 	if (!ret)
-		ret = vm_config_set_serial(cfg, req->serial_out_path, err);
+		ret = vm_config_set_serial(cfg, req->serial_out_path, req->serial_rl, err);
 	return ret;
 }

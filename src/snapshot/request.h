@@ -60,6 +60,7 @@ struct snap_load_req {
 	/* The process's, not the request's: --kvm, PUT /serial before the load. */
 	const char *kvm_path;           /* NULL: /dev/kvm */
 	const char *serial_out_path;    /* NULL: stdout */
+	const struct rl_config *serial_rl; /* PUT /serial's rate_limiter; NULL: none */
 };
 
 #endif

@@ -434,12 +434,18 @@ int vm_config_set_metrics(struct vm_config *c, const struct vm_metrics *m, struc
 	return 0;
 }
 
-int vm_config_set_serial(struct vm_config *c, const char *out_path, struct err *err)
+int vm_config_set_serial(struct vm_config *c, const char *out_path, const struct rl_config *rl,
+			 struct err *err)
 {
 	if (out_path && check_path("serial_out_path", out_path, err))
 		return -EINVAL;
+	if (rl && rl_config_check(rl, err))
+		return err_prefix(err, -EINVAL, "rate_limiter: ");
 	if (set_str(&c->serial_out_path, out_path))
 		return err_set(err, false, -ENOMEM, "out of memory");
+	memset(&c->serial_rl, 0, sizeof(c->serial_rl));
+	if (rl)
+		c->serial_rl = *rl;
 	return 0;
 }
 

@@ -188,6 +188,7 @@ struct vm_config {
 	struct vm_logger logger;
 	struct vm_metrics metrics;
 	char *serial_out_path;    /* COM1's output; NULL: stdout */
+	struct rl_config serial_rl; /* its rate_limiter: the bandwidth bucket, bytes of output */
 	/* PUT /cpu-config's custom template (then machine.cpu_template is NONE); NULL: none. */
 	struct cpu_template_custom *cpu_config;
 	struct vm_mmds mmds;
@@ -244,7 +245,8 @@ int vm_config_set_entropy(struct vm_config *c, bool on);
 int vm_config_set_logger(struct vm_config *c, const struct vm_logger *l, struct err *err);
 int vm_config_set_metrics(struct vm_config *c, const struct vm_metrics *m, struct err *err);
 /* NULL goes back to stdout. */
-int vm_config_set_serial(struct vm_config *c, const char *out_path, struct err *err);
+int vm_config_set_serial(struct vm_config *c, const char *out_path, const struct rl_config *rl,
+			 struct err *err);
 int vm_config_set_kvm_path(struct vm_config *c, const char *path, struct err *err);
 
 /* iosize 1, 2 or 4, and the ports inside 0-0xffff. */

@@ -41,6 +41,21 @@ static int parse_bucket(const char *what, json_t *o, struct rl_bucket_config *b,
 	return 0;
 }
 
+int config_json_bucket(const char *what, json_t *o, const char *field,
+		       struct rl_bucket_config *out, struct err *err)
+{
+	json_t *b = json_object_get(o, field);
+	char where[96];
+
+	memset(out, 0, sizeof(*out));
+	if (!b || json_is_null(b))
+		return 0;
+	if (!json_is_object(b))
+		return jfault_type(err, what, o, field, "struct TokenBucketConfig");
+	snprintf(where, sizeof(where), "%s: %s", what, field);
+	return parse_bucket(where, b, out, err);
+}
+
 int config_json_limiter(const char *what, json_t *o, const char *field, struct rl_config *out,
 			struct err *err)
 {

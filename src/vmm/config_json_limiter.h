@@ -21,6 +21,9 @@
  */
 int config_json_limiter(const char *what, json_t *o, const char *field, struct rl_config *out,
 			struct err *err);
+/* o's field `field`, one TokenBucket (the serial's rate_limiter); none: out unset. */
+int config_json_bucket(const char *what, json_t *o, const char *field,
+		       struct rl_bucket_config *out, struct err *err);
 /* Adds `field` to o when a bucket is set; 0 or -ENOMEM. */
 int config_json_dump_limiter(json_t *o, const char *field, const struct rl_config *rl);
 

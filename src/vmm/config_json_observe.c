@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "vmm/config_json_fields.h"
+#include "vmm/config_json_limiter.h"
 
 static const struct jfield logger_fields[] = {
 	{ "log_path", J_STR, false, NULL, "path string", NULL },
@@ -86,19 +87,23 @@ int config_json_metrics(json_t *o, struct vm_metrics *m, struct err *err)
 
 static const struct jfield serial_fields[] = {
 	{ "serial_out_path", J_STR, false, NULL, "path string", NULL },
-	{ "rate_limiter", J_OBJ, false, "", NULL, NULL },
+	{ "rate_limiter", J_OBJ, false, NULL, "struct TokenBucketConfig", NULL },
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 int config_json_serial(struct vm_config *c, json_t *o, struct err *err)
 {
+	struct rl_config rl = { 0 };
 	int ret;
 
 	ret = config_json_check("serial", o, serial_fields, err);
 	if (ret)
 		return ret;
+	ret = config_json_bucket("serial", o, "rate_limiter", &rl.bandwidth, err);
+	if (ret)
+		return ret;
 	ret = vm_config_set_serial(c, json_string_value(json_object_get(o, "serial_out_path")),
-				   err);
+				   &rl, err);
 	return ret ? err_prefix(err, ret, "serial: ") : 0;
 }
 

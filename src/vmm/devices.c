@@ -395,6 +395,7 @@ int vm_devices_create(struct vm *vm, const struct vm_config *cfg, struct power_s
 		.power = power,
 		.debug_exit = debug_exit,
 		.console_fd = vm->serial_out_fd >= 0 ? vm->serial_out_fd : STDOUT_FILENO,
+		.console_rl = &cfg->serial_rl,
 		.debugcon_fd = vm->debugcon_fd >= 0 ? vm->debugcon_fd : STDOUT_FILENO,
 		.ncpus = vm->ncpus,
 		.ram_size = vm->mem.ram_bytes,

@@ -157,12 +157,18 @@ static void test_serial(void **state)
 	assert_int_equal(req(f, "PUT", "/serial", "{\"serial_out_path\": 3}"), 400);
 	/* A PathBuf in Firecracker: serde's "path string". */
 	expect_fault_is(SERDE "invalid type: integer `3`, expected path string at line 1 column 21.");
+	/* Firecracker 1.16's rate_limiter: one TokenBucket, in serde's words when malformed. */
 	assert_int_equal(req(f, "PUT", "/serial", "{\"rate_limiter\": {\"size\": 1}}"), 400);
-	expect_fault("rate_limiter is not supported");
+	expect_fault("missing field `refill_time`");
 	assert_string_equal(f->ctl.cfg.serial_out_path, "/tmp/s.out");
-	/* Left out: back to stdout. */
+	assert_int_equal(req(f, "PUT", "/serial", "{\"serial_out_path\": \"/tmp/s.out\", "
+			     "\"rate_limiter\": {\"size\": 1000, \"refill_time\": 100}}"), 204);
+	assert_int_equal(f->ctl.cfg.serial_rl.bandwidth.size, 1000);
+	assert_int_equal(f->ctl.cfg.serial_rl.bandwidth.refill_time, 100);
+	/* Left out: back to stdout, and no limit. */
 	assert_int_equal(req(f, "PUT", "/serial", "{}"), 204);
 	assert_null(f->ctl.cfg.serial_out_path);
+	assert_false(f->ctl.cfg.serial_rl.bandwidth.set);
 }
 
 static long long count(json_t *c, const char *name)

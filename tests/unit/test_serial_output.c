@@ -29,6 +29,7 @@
 #include "vmm/console.h"
 #include "core/eventloop.h"
 #include "devices/serial.h"
+#include "devices/serial_out.h"
 #include "uart_rig.h"
 
 #define DEADLOCK_TIMEOUT_S 10
@@ -259,6 +260,42 @@ static void test_ring_wraparound(void **state)
 	close(p[1]);
 }
 
+/*
+ * PUT /serial's rate_limiter (Firecracker 1.16): a bucket of 100 bytes
+ * refilled every 10 s lets the first 100 bytes of a burst out, drops the
+ * rest and counts them, and never blocks the writer.
+ */
+static void test_rate_limiter_drops(void **state)
+{
+	struct serial_out o;
+	struct rl_config rl = { .bandwidth = { .set = true, .size = 100, .refill_time = 10000 } };
+	uint8_t buf[1024];
+	int p[2];
+	ssize_t n;
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	assert_int_equal(serial_out_init(&o, p[1]), 0);
+	serial_out_set_limit(&o, &rl);
+	for (int i = 0; i < 300; i++)
+		serial_out_put(&o, (uint8_t)('a' + i % 26));
+	assert_int_equal(serial_out_rl_dropped(&o), 200);
+	assert_int_equal(serial_out_drain(&o), 0);
+	n = read(p[0], buf, sizeof(buf));
+	assert_int_equal(n, 100);
+	assert_int_equal(buf[0], 'a');
+	/* Without a bucket nothing is dropped. */
+	serial_out_set_limit(&o, NULL);
+	for (int i = 0; i < 300; i++)
+		serial_out_put(&o, 'x');
+	assert_int_equal(serial_out_rl_dropped(&o), 200);
+	assert_int_equal(serial_out_drain(&o), 0);
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 300);
+	serial_out_destroy(&o);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* The consumer is woken on the empty -> non-empty transition only. */
 static void test_wake_on_first_byte(void **state)
 {
@@ -431,6 +468,7 @@ int main(void)
 #ifndef SERIAL_OUTPUT_CORE_ONLY
 		cmocka_unit_test(test_full_buffer_drops_and_keeps_order),
 		cmocka_unit_test(test_ring_wraparound),
+		cmocka_unit_test(test_rate_limiter_drops),
 		cmocka_unit_test(test_wake_on_first_byte),
 		cmocka_unit_test(test_shared_fd_flags_untouched),
 		cmocka_unit_test(test_closed_fd_discards),
