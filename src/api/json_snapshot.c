@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "vmm/config_json.h"
 #include "vmm/config_json_fault.h"
 #include "vmm/config_json_fields.h"
 
@@ -39,6 +40,9 @@ int json_snapshot_create(json_t *o, struct snap_create_req *c, struct err *err)
 	return 0;
 }
 
+/* Firecracker main's HugePagesOverride (past 1.16), in its order. */
+static const char *const load_huge_pages[] = { "Snapshot", "None", "Transparent", "2M", NULL };
+
 /* Firecracker's LoadSnapshotConfig, and drive_overrides. */
 static const struct jfield load_fields[] = {
 	{ "snapshot_path", J_STR, true, NULL, "path string", NULL },
@@ -51,6 +55,7 @@ static const struct jfield load_fields[] = {
 	{ "drive_overrides", J_ARR, false, NULL, NULL, NULL },      /* Hearth's: drives' images */
 	{ "vsock_override", J_OBJ, false, NULL, "struct VsockOverride", NULL },
 	{ "clock_realtime", J_BOOL, false, NULL, NULL, NULL },
+	{ "huge_pages", J_ENUM, false, NULL, NULL, load_huge_pages },
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
@@ -223,5 +228,12 @@ int json_snapshot_load(json_t *o, struct snap_load_req *l, struct err *err)
 			       json_is_true(json_object_get(o, "enable_diff_snapshots"));
 	l->resume_vm = json_is_true(json_object_get(o, "resume_vm"));
 	l->clock_realtime = json_is_true(json_object_get(o, "clock_realtime"));
+	v = json_object_get(o, "huge_pages");
+	if (json_is_string(v) && strcmp(json_string_value(v), "Snapshot")) {
+		l->huge_pages_set = true;
+		if (config_json_huge_pages(json_string_value(v), &l->huge_pages))
+			return err_set(err, true, -EINVAL, "%s: huge_pages '%.64s'", what,
+				       json_string_value(v));
+	}
 	return 0;
 }

@@ -52,6 +52,13 @@ struct snap_load_req {
 	 * host's real time since the snapshot (its KVM_GET_CLOCK realtime).
 	 */
 	bool clock_realtime;
+	/*
+	 * Firecracker main's snapshot/load huge_pages, ahead of 1.16: what
+	 * backs the restored RAM. huge_pages_set false ("Snapshot", or left
+	 * out): the snapshot's own.
+	 */
+	bool huge_pages_set;
+	enum vm_huge_pages huge_pages;
 	unsigned int n_overrides;
 	struct snap_net_override overrides[VM_MAX_NETS];
 	unsigned int n_drive_overrides;

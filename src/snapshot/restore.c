@@ -55,6 +55,15 @@ static int parse_sections(struct restore_ctx *rc, const struct snap_load_req *re
 	}
 	if (req->track_dirty_pages)
 		cfg->machine.track_dirty_pages = true;
+	/* The load's huge_pages over the snapshot's: checked as a machine-config's would be. */
+	if (req->huge_pages_set) {
+		struct vm_machine m = cfg->machine;
+
+		m.huge_pages = req->huge_pages;
+		ret = vm_config_set_machine(cfg, &m, err);
+		if (ret)
+			return err_prefix(err, ret, "huge_pages: ");
+	}
 	s = snap_find(&rc->f, SNAP_SEC_HOST, "host");
 	rc->need = calloc(1, sizeof(*rc->need));
 	if (!rc->need)

@@ -124,7 +124,7 @@ int vm_config_set_machine(struct vm_config *c, const struct vm_machine *m, struc
 		return err_set(err, true, -EINVAL, "The number of vCPUs must be greater than 0, less "
 			       "than %u and must be 1 or an even number if SMT is enabled.",
 			       VM_MAX_VCPUS);
-	if (m->mem_size_mib == 0 || (m->huge_pages == VM_HUGE_PAGES_2M && m->mem_size_mib % 2))
+	if (m->mem_size_mib == 0 || (m->huge_pages != VM_HUGE_PAGES_NONE && m->mem_size_mib % 2))
 		return err_set(err, true, -EINVAL, "The memory size (MiB) is either 0, or not a "
 			       "multiple of the configured page size.");
 	/* Hearth's own floor: the loaders' tables and the kernel need room. */
@@ -137,7 +137,8 @@ int vm_config_set_machine(struct vm_config *c, const struct vm_machine *m, struc
 		return err_set(err, true, -EINVAL, "The number of vCPUs must be greater than 0, less "
 			       "than %u and must be 1 or an even number if SMT is enabled.",
 			       VM_MAX_VCPUS);
-	if (m->huge_pages != VM_HUGE_PAGES_NONE && m->huge_pages != VM_HUGE_PAGES_2M)
+	if (m->huge_pages != VM_HUGE_PAGES_NONE && m->huge_pages != VM_HUGE_PAGES_2M &&
+	    m->huge_pages != VM_HUGE_PAGES_THP)
 		return err_set(err, true, -EINVAL, "huge_pages %d is not a page size",
 			       (int)m->huge_pages);
 	if (m->cpu_template >= CPU_TEMPLATE_COUNT)

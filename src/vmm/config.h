@@ -50,6 +50,7 @@ struct vm_boot_source {
 enum vm_huge_pages {
 	VM_HUGE_PAGES_NONE,       /* "None": 4 KiB pages */
 	VM_HUGE_PAGES_2M,         /* "2M": 2 MiB hugetlbfs pages, reserved when RAM is mapped */
+	VM_HUGE_PAGES_THP,        /* "Transparent": madvise(MADV_HUGEPAGE), Firecracker's main branch */
 };
 
 struct vm_machine {

@@ -166,7 +166,8 @@ int config_json_boot_source(struct vm_config *c, json_t *o, struct err *err)
 }
 
 static const char *const cpu_templates[] = { "C3", "T2", "T2S", "None", "T2CL", "T2A", NULL };
-static const char *const huge_page_sizes[] = { "None", "2M", NULL };
+/* Firecracker's HugePageConfig in its order; "Transparent" is its main branch's, past 1.16. */
+static const char *const huge_page_sizes[] = { "None", "Transparent", "2M", NULL };
 
 /* Firecracker's MachineConfig (PUT) and MachineConfigUpdate (PATCH: none required). */
 static const struct jfield machine_fields[] = {
@@ -179,22 +180,34 @@ static const struct jfield machine_fields[] = {
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
-/* Firecracker 1.16's HugePageConfig: "None" or "2M"; absent: dflt. */
+int config_json_huge_pages(const char *s, enum vm_huge_pages *out)
+{
+	if (!strcmp(s, "None"))
+		*out = VM_HUGE_PAGES_NONE;
+	else if (!strcmp(s, "Transparent"))
+		*out = VM_HUGE_PAGES_THP;
+	else if (!strcmp(s, "2M"))
+		*out = VM_HUGE_PAGES_2M;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *config_json_huge_pages_name(enum vm_huge_pages h)
+{
+	return h == VM_HUGE_PAGES_2M ? "2M" : h == VM_HUGE_PAGES_THP ? "Transparent" : "None";
+}
+
+/* Firecracker's HugePageConfig: "None", "Transparent" or "2M"; absent: dflt. */
 static int machine_huge_pages(const char *what, json_t *o, enum vm_huge_pages dflt,
 			      enum vm_huge_pages *out, struct err *err)
 {
 	const char *s = jstr(o, "huge_pages");
 
 	*out = dflt;
-	if (!s)
-		return 0;
-	if (!strcmp(s, "None"))
-		*out = VM_HUGE_PAGES_NONE;
-	else if (!strcmp(s, "2M"))
-		*out = VM_HUGE_PAGES_2M;
-	else
-		return err_set(err, true, -EINVAL, "%s: huge_pages '%.64s' is not one of None, 2M",
-			       what, s);
+	if (s && config_json_huge_pages(s, out))
+		return err_set(err, true, -EINVAL, "%s: huge_pages '%.64s' is not one of None, "
+			       "Transparent, 2M", what, s);
 	return 0;
 }
 

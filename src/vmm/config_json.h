@@ -32,6 +32,9 @@ int config_json_machine(struct vm_config *c, json_t *o, bool patch, struct err *
 /* path_id: the id in the URL, which drive_id must match; NULL for the config file. */
 int config_json_drive(struct vm_config *c, json_t *o, const char *path_id, struct err *err);
 int config_json_net(struct vm_config *c, json_t *o, const char *path_id, struct err *err);
+/* Firecracker's HugePageConfig names: "None", "Transparent", "2M". -EINVAL for another. */
+int config_json_huge_pages(const char *s, enum vm_huge_pages *out);
+const char *config_json_huge_pages_name(enum vm_huge_pages h);
 int config_json_vsock(struct vm_config *c, json_t *o, struct err *err);
 int config_json_entropy(struct vm_config *c, json_t *o, struct err *err);
 

@@ -27,7 +27,7 @@ json_t *config_json_dump_machine(const struct vm_config *c)
 			 (json_int_t)c->machine.vcpu_count, "mem_size_mib",
 			 (json_int_t)c->machine.mem_size_mib, "smt", c->machine.smt,
 			 "track_dirty_pages", c->machine.track_dirty_pages, "huge_pages",
-			 c->machine.huge_pages == VM_HUGE_PAGES_2M ? "2M" : "None",
+			 config_json_huge_pages_name(c->machine.huge_pages),
 			 "cpu_template", tmpl);
 }
 

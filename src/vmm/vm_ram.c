@@ -2,9 +2,11 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "mem/guest_mem_file.h"
 #include "mem/guest_mem_huge.h"
+#include "util/log.h"
 
 /*
  * The pool is the host's to size: the error says how many pages were
@@ -31,6 +33,18 @@ static int huge_fail(const struct vm_config *cfg, int ret, struct err *err)
 		       "(huge_pages \"2M\"): %s", mib, strerror(-ret));
 }
 
+/*
+ * "Transparent": the kernel may back RAM with 2 MiB pages where it can
+ * (MADV_HUGEPAGE). Advice, not a promise: a host whose THP is "never"
+ * gives 4 KiB pages, and the VM runs as with "None".
+ */
+static void vm_ram_advise_thp(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->mem.nregions; i++)
+		if (madvise(vm->mem.regions[i].hva, vm->mem.regions[i].size, MADV_HUGEPAGE))
+			log_debug("huge_pages \"Transparent\": madvise: %s", strerror(errno));
+}
+
 int vm_ram_init(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	uint64_t bytes = cfg->machine.mem_size_mib << 20;
@@ -44,6 +58,8 @@ int vm_ram_init(struct vm *vm, const struct vm_config *cfg, struct err *err)
 	if (ret)
 		return err_set(err, false, ret, "cannot allocate %llu MiB of guest RAM: %s",
 			       (unsigned long long)cfg->machine.mem_size_mib, strerror(-ret));
+	if (cfg->machine.huge_pages == VM_HUGE_PAGES_THP)
+		vm_ram_advise_thp(vm);
 	return 0;
 }
 
@@ -59,6 +75,8 @@ int vm_ram_restore(struct vm *vm, const struct vm_config *cfg, struct err *err)
 			return err_set(err, ret == -EINVAL, ret, "cannot map the memory file: %s",
 				       ret == -EINVAL ? "its regions do not match mem_size_mib"
 				       : strerror(-ret));
+		if (cfg->machine.huge_pages == VM_HUGE_PAGES_THP)
+			vm_ram_advise_thp(vm);
 		return 0;
 	}
 	ret = vm_ram_init(vm, cfg, err);

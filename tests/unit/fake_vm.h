@@ -30,6 +30,8 @@ struct fake_vm {
 	struct rl_config rl, tx;        /* the last patch's limiters (a NIC's rx in rl) */
 	char opened[256];               /* metrics_open's path */
 	bool last_diff, last_resume, last_dirty, last_uffd, last_clock_realtime;
+	bool last_huge_set;
+	int last_huge;
 	char last_snap[128], last_mem[128], last_tap[32];
 	/* The load's other overrides: "id=path", "id=backend", the socket, the process's paths. */
 	char last_drive[64], last_backend[64], last_vsock[64], last_kvm[64], last_serial[64];
@@ -176,6 +178,8 @@ static int fake_snapshot_load(void *ctx, const struct snap_load_req *req, struct
 	f->last_dirty = req->track_dirty_pages;
 	f->last_uffd = req->mem_uffd;
 	f->last_clock_realtime = req->clock_realtime;
+	f->last_huge_set = req->huge_pages_set;
+	f->last_huge = (int)req->huge_pages;
 	snprintf(f->last_snap, sizeof(f->last_snap), "%s", req->snapshot_path);
 	snprintf(f->last_mem, sizeof(f->last_mem), "%s", req->mem_path);
 	f->last_tap[0] = '\0';

@@ -175,15 +175,25 @@ static void test_machine_huge_pages(void **state)
 			     "{\"huge_pages\": \"2M\"}"), -EINVAL);
 	expect_msg("not a multiple of the configured page size.");
 	assert_int_equal(c.machine.huge_pages, VM_HUGE_PAGES_NONE);
-	/* Only 1.16's names, in their case; "Transparent" is a later Firecracker's. */
+	/* Firecracker's names, in their case; "Transparent" is its main branch's (past 1.16). */
 	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": \"2m\"}"),
 			 -EINVAL);
-	expect_msg("machine-config: huge_pages: unknown variant `2m`, expected `None` or `2M`");
+	expect_msg("machine-config: huge_pages: unknown variant `2m`, expected one of `None`, "
+		   "`Transparent`, `2M`");
 	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, "
+			     "\"huge_pages\": \"Transparent\"}"), 0);
+	assert_int_equal(c.machine.huge_pages, VM_HUGE_PAGES_THP);
+	j = config_json_dump_machine(&c);
+	assert_string_equal(json_string_value(json_object_get(j, "huge_pages")), "Transparent");
+	json_decref(j);
+	/* Its size is whole 2 MiB pages too, as Firecracker's is_valid_mem_size. */
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
+			     "{\"vcpu_count\": 1, \"mem_size_mib\": 129, "
 			     "\"huge_pages\": \"Transparent\"}"), -EINVAL);
-	expect_msg("unknown variant `Transparent`, expected `None` or `2M`");
+	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
+			     "{\"vcpu_count\": 1, \"mem_size_mib\": 99}"), 0);
 	assert_int_equal(RUN(&c, config_json_machine(&c, o, false, &err),
 			     "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": 2}"),
 			 -EINVAL);

@@ -151,6 +151,35 @@ static void test_load_clock_realtime(void **state)
 	assert_true(f->vm.last_clock_realtime);
 }
 
+/* Firecracker main's huge_pages on the load (past 1.16): "Snapshot" keeps the snapshot's. */
+static void test_load_huge_pages(void **state)
+{
+	struct fixture *f = *state;
+	static const char head[] = "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": "
+				   "\"File\", \"backend_path\": \"/m\"}, \"huge_pages\": ";
+	char body[256];
+
+	snprintf(body, sizeof(body), "%s\"Transparent\"}", head);
+	assert_int_equal(req(f, "PUT", "/snapshot/load", body), 204);
+	assert_true(f->vm.last_huge_set);
+	assert_int_equal(f->vm.last_huge, VM_HUGE_PAGES_THP);
+}
+
+static void test_load_huge_pages_snapshot(void **state)
+{
+	struct fixture *f = *state;
+	static const char head[] = "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": "
+				   "\"File\", \"backend_path\": \"/m\"}, \"huge_pages\": ";
+	char body[256];
+
+	snprintf(body, sizeof(body), "%s\"2m\"}", head);
+	assert_int_equal(req(f, "PUT", "/snapshot/load", body), 400);
+	expect_fault("unknown variant `2m`, expected one of `Snapshot`, `None`, `Transparent`, `2M`");
+	snprintf(body, sizeof(body), "%s\"Snapshot\"}", head);
+	assert_int_equal(req(f, "PUT", "/snapshot/load", body), 204);
+	assert_false(f->vm.last_huge_set);
+}
+
 /*
  * Hearth's overrides (drive_overrides, a user-mode NIC's backend) and
  * Firecracker's vsock_override reach the load; the KVM path and COM1's
@@ -350,6 +379,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_uffd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_file_is_not_uffd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_huge_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_huge_pages_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_clock_realtime, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_overrides, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_refused, setup, teardown),
