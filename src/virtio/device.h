@@ -57,6 +57,13 @@ struct virtio_dev_ops {
 			     unsigned int len);
 	/* DRIVER_OK was set: queues are enabled. 0 or -errno (-> NEEDS_RESET). */
 	int (*activate)(struct virtio_dev *dev);
+	/*
+	 * Optional: whether activate could take up queues vq as they are, for
+	 * the check of a restored record that says the device was activated,
+	 * so that what the guest's side decides cannot fail the apply. 0, or
+	 * -EINVAL. Only host-side steps may then fail activate.
+	 */
+	int (*activate_check)(const struct virtio_dev *dev, const struct virtq *vq);
 	/* The driver reset the device: drop all in-flight state. */
 	void (*reset)(struct virtio_dev *dev);
 	/* The driver kicked queue q; runs on the I/O thread with dev->lock held. */

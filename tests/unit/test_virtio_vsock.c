@@ -676,10 +676,42 @@ static void test_snapshot_ring_base_out_of_range(void **state)
 	free(rec);
 }
 
+/*
+ * A crafted record: the driver had activated the device (vhost running)
+ * but rx is not enabled. activate could not take it up, so the check
+ * refuses it, before anything changed; the apply would otherwise have
+ * failed on the guest's side (the third audit's leftover).
+ */
+static void test_snapshot_activated_without_queue(void **state)
+{
+	struct rig *r = *state;
+	uint64_t desc = RING_GPA(0);
+	uint8_t *rec;
+	size_t len, at;
+	struct err err;
+
+	assert_int_equal(rig_create(r, 3, &err), 0);
+	drive(r, 3);
+	virtio_dev_pause(r->dev);
+	rec = state_save(&STATE_MMIO(r->t), &len);
+	/* rx's record: size, then desc, avail, used, event_idx, indirect, enabled. */
+	for (at = 2; at + 8 <= len && memcmp(rec + at, &desc, 8); at++)
+		;
+	assert_true(at + 8 * 3 + 2 < len);
+	assert_int_equal(rec[at + 8 * 3 + 2], 1);
+	rec[at + 8 * 3 + 2] = 0;
+	renew(r, 3);
+	assert_int_equal(state_check(&STATE_MMIO(r->t), rec, len), -EINVAL);
+	assert_int_equal(fake.running, 0);
+	free(rec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_snapshot_ring_bases_and_reset, rig_setup,
+						rig_teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_activated_without_queue, rig_setup,
 						rig_teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_ring_base_out_of_range, rig_setup,
 						rig_teardown),

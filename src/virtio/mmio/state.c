@@ -158,6 +158,10 @@ int mmio_state_restore(void *obj, const void *in, size_t len, bool apply, struct
 		/* Against the queues as they will be: vhost checks its ring positions. */
 		if (dev->ops->restore)
 			ret = dev->ops->restore(dev, v.vq, v.dev_state, v.dev_len, false);
+		/* An activated record: what activate needs of the queues is there. */
+		if (!ret && v.activated && !(v.status & VIRTIO_STATUS_NEEDS_RESET) &&
+		    dev->ops->activate_check)
+			ret = dev->ops->activate_check(dev, v.vq);
 		pthread_mutex_unlock(&dev->lock);
 		return ret;
 	}

@@ -234,6 +234,16 @@ static int vsock_take_kicks(struct vsock *vs)
 }
 
 /* DRIVER_OK, dev->lock held: hand the negotiated rings to the kernel. */
+/* What vsock_setup_vring needs of the guest's side: both vhost queues enabled, their rings mapped. */
+static int vsock_activate_check(const struct virtio_dev *dev, const struct virtq *vq)
+{
+	(void)dev;
+	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++)
+		if (!vq[q].enabled || !vq[q].desc || !vq[q].avail || !vq[q].used)
+			return -EINVAL;
+	return 0;
+}
+
 static int vsock_activate(struct virtio_dev *dev)
 {
 	struct vsock *vs = dev->priv;
@@ -415,6 +425,7 @@ static const struct virtio_dev_ops vsock_ops = {
 	.get_features = vsock_get_features,
 	.read_config = vsock_read_config,
 	.activate = vsock_activate,
+	.activate_check = vsock_activate_check,
 	.reset = vsock_reset,
 	.queue_notify = vsock_queue_notify,
 	.pause = vsock_pause,
