@@ -1,7 +1,7 @@
 /*
  * libFuzzer target for the API's request handling (src/api/routes.c,
  * json_request.c, json_snapshot.c, the control surface in src/control,
- * src/vmm/config_json*.c, the vm_config setters) on the fake VM the unit
+ * src/fcjson/config_json*.c, the vm_config setters) on the fake VM the unit
  * tests use (tests/unit/fake_vm.h): a fresh control surface per input,
  * then requests, each
  *
@@ -28,7 +28,7 @@
 #include "control/control.h"
 #include "fz.h"
 #include "util/log.h"
-#include "vmm/config_json_observe.h"
+#include "fcjson/config_json_observe.h"
 
 static void check_reply(const struct api_reply *r)
 {

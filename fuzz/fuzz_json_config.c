@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the config file (src/vmm/config_json.c
+ * libFuzzer target for the config file (src/fcjson/config_json.c
  * config_json_full and config_json_load_file, with config_json_observe.c,
  * config_json_limiter.c and the vm_config setters behind them): the input is the
  * file. It is loaded twice, from a memfd through config_json_load_file
@@ -17,7 +17,7 @@
 
 #include <jansson.h>
 
-#include "vmm/config_json.h"
+#include "fcjson/config_json.h"
 #include "fz.h"
 #include "util/log.h"
 

@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "vmm/config_json_fields.h"
-#include "vmm/config_json_limiter.h"
+#include "fcjson/config_json_fields.h"
+#include "fcjson/config_json_limiter.h"
 
 /* Firecracker's BlockDeviceUpdateConfig and NetworkInterfaceUpdateConfig. */
 static const struct jfield drive_patch_fields[] = {

@@ -3,9 +3,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "vmm/config_json.h"
-#include "vmm/config_json_fault.h"
-#include "vmm/config_json_fields.h"
+#include "fcjson/config_json.h"
+#include "fcjson/config_json_fault.h"
+#include "fcjson/config_json_fields.h"
 
 static const char *const snapshot_types[] = { "Diff", "Full", NULL };
 static const char *const backend_types[] = { "File", "Uffd", NULL };

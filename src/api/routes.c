@@ -13,8 +13,8 @@
 #include "api/json_snapshot.h"
 #include "util/err.h"
 #include "util/log.h"
-#include "vmm/config_json.h"
-#include "vmm/config_json_fault.h"
+#include "fcjson/config_json.h"
+#include "fcjson/config_json_fault.h"
 
 /*
  * Fills the action from the request's body, one JSON object whose strings

@@ -7,7 +7,7 @@
 
 #include "control/model.h"
 #include "hearth-config.h"
-#include "vmm/config_json.h"
+#include "fcjson/config_json.h"
 #include "util/log.h"
 #include "vmm/metrics.h"
 

@@ -14,7 +14,7 @@
 #include "util/log.h"
 #include "virtio/blk.h"
 #include "virtio/net/tap.h"
-#include "vmm/config_json.h"
+#include "fcjson/config_json.h"
 #include "vmm/logger.h"
 #include "vmm/vm.h"
 #include "vmm/vm_patch.h"

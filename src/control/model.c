@@ -9,11 +9,11 @@
 #include <errno.h>
 #include <string.h>
 
-#include "vmm/config_json.h"
-#include "vmm/config_json_cpu.h"
-#include "vmm/config_json_fault.h"
-#include "vmm/config_json_observe.h"
-#include "vmm/config_mmds.h"
+#include "fcjson/config_json.h"
+#include "fcjson/config_json_cpu.h"
+#include "fcjson/config_json_fault.h"
+#include "fcjson/config_json_observe.h"
+#include "fcjson/config_json_mmds.h"
 #include "vmm/logger.h"
 
 void ctl_model_init(struct vm_config *c)

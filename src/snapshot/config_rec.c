@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "vmm/config_json.h"
+#include "fcjson/config_json.h"
 
 static json_t *hearth_nets(const struct vm_config *c)
 {

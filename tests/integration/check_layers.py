@@ -21,6 +21,7 @@ ORDER = [
     ["boot", "vcpu", "devices"],
     ["virtio"],
     ["vmm"],
+    ["fcjson"],
     ["snapshot", "sandbox"],
     ["control"],
     ["api"],

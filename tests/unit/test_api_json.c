@@ -12,8 +12,8 @@
 #include <cmocka.h>
 
 #include "api/json_request.h"
-#include "vmm/config_json.h"
-#include "vmm/config_json_fault.h"
+#include "fcjson/config_json.h"
+#include "fcjson/config_json_fault.h"
 
 static struct err err;
 

@@ -21,7 +21,7 @@
 #include "devices/mmds.h"
 #include "ctl_fixture.h"
 #include "fake_vm.h"
-#include "vmm/config_json.h"
+#include "fcjson/config_json.h"
 
 
 static void expect_body(const char *want)

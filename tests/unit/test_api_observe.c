@@ -24,7 +24,7 @@
 #include "control/control.h"
 #include "fake_vm.h"
 #include "util/log.h"
-#include "vmm/config_json.h"
+#include "fcjson/config_json.h"
 
 struct fixture {
 	struct ctl ctl;

@@ -19,7 +19,7 @@
 
 #include "control/control.h"
 #include "fake_vm.h"
-#include "vmm/config_json.h"
+#include "fcjson/config_json.h"
 
 /* Firecracker's refusals, word for word (its test_api.py asserts them). */
 #define FC_PRE "The requested operation is not supported before starting the microVM."

@@ -17,7 +17,7 @@
 
 #include "vcpu/cpu_template.h"
 #include "vcpu/cpuid.h"
-#include "vmm/config_json_cpu.h"
+#include "fcjson/config_json_cpu.h"
 
 #define SIG KVM_CPUID_FLAG_SIGNIFCANT_INDEX
 

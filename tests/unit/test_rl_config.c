@@ -18,8 +18,8 @@
 
 #include "cli/run.h"
 #include "vmm/config.h"
-#include "vmm/config_json.h"
-#include "vmm/config_json_limiter.h"
+#include "fcjson/config_json.h"
+#include "fcjson/config_json_limiter.h"
 
 #define BAD_REFILL "99999999999999"
 #define WHY "bandwidth: refill_time 99999999999999 ms is too long (at most 18446744073709)"

@@ -21,7 +21,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "vmm/config_json_cpu.h"
+#include "fcjson/config_json_cpu.h"
 
 #include "snapshot/config_rec.h"
 #include "snapshot/memcore.h"

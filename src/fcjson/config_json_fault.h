@@ -8,8 +8,8 @@
  * (config_json_fault_place) and wraps the words as Firecracker's
  * api_server does.
  */
-#ifndef HEARTH_VMM_CONFIG_JSON_FAULT_H
-#define HEARTH_VMM_CONFIG_JSON_FAULT_H
+#ifndef HEARTH_FCJSON_CONFIG_JSON_FAULT_H
+#define HEARTH_FCJSON_CONFIG_JSON_FAULT_H
 
 #include <stddef.h>
 

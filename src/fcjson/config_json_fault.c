@@ -1,4 +1,4 @@
-#include "vmm/config_json_fault.h"
+#include "fcjson/config_json_fault.h"
 
 #include <errno.h>
 #include <stdbool.h>

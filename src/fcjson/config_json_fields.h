@@ -1,10 +1,11 @@
 /*
- * The field tables config_json.c checks Firecracker's objects with, shared
- * with config_json_observe.c and the API's snapshot bodies, so their
- * objects get the same checks and messages.
+ * The field tables every part of the codec checks Firecracker's objects
+ * with (config_json_fields.c), shared with the API's snapshot bodies, so
+ * their objects get the same checks and messages. The codec's ground
+ * floor: it includes no other part of it but the fault words.
  */
-#ifndef HEARTH_VMM_CONFIG_JSON_FIELDS_H
-#define HEARTH_VMM_CONFIG_JSON_FIELDS_H
+#ifndef HEARTH_FCJSON_CONFIG_JSON_FIELDS_H
+#define HEARTH_FCJSON_CONFIG_JSON_FIELDS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,5 +41,8 @@ struct jfield {
  * Firecracker's order, which is the order of its messages' lists.
  */
 int config_json_check(const char *what, json_t *o, const struct jfield *fields, struct err *err);
+/* The same; enforce_required false for a PATCH (MachineConfigUpdate: none required). */
+int config_json_check_fields(const char *what, json_t *o, const struct jfield *fields,
+			     bool enforce_required, struct err *err);
 
 #endif

@@ -1,12 +1,12 @@
-#include "vmm/config_json_limiter.h"
+#include "fcjson/config_json_limiter.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "vmm/config_json_fault.h"
-#include "vmm/config_json_fields.h"
+#include "fcjson/config_json_fault.h"
+#include "fcjson/config_json_fields.h"
 
 /* Firecracker's TokenBucketConfig and RateLimiterConfig. */
 static const struct jfield bucket_fields[] = {

@@ -3,13 +3,13 @@
  * object, or serde_json's words for why not (jansson does the reading;
  * this says what serde_json would have said, and where).
  */
-#include "vmm/config_json.h"
+#include "fcjson/config_json.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "vmm/config_json_fault.h"
+#include "fcjson/config_json_fault.h"
 
 /* The last byte before off that is no blank, or 0. */
 static char last_before(const char *body, size_t off)

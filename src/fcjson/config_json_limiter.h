@@ -5,8 +5,8 @@
  * object's name as the rest of config_json's do ("drives: rate_limiter:
  * bandwidth: missing required field 'size'").
  */
-#ifndef HEARTH_VMM_CONFIG_JSON_LIMITER_H
-#define HEARTH_VMM_CONFIG_JSON_LIMITER_H
+#ifndef HEARTH_FCJSON_CONFIG_JSON_LIMITER_H
+#define HEARTH_FCJSON_CONFIG_JSON_LIMITER_H
 
 #include <stddef.h>
 

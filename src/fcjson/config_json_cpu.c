@@ -1,4 +1,4 @@
-#include "vmm/config_json_cpu.h"
+#include "fcjson/config_json_cpu.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "util/file.h"
-#include "vmm/config_json_fields.h"
+#include "fcjson/config_json_fields.h"
 
 #define WHAT "cpu-config"
 

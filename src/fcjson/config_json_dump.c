@@ -3,14 +3,14 @@
  * GET /vm/config and the snapshot's config record (which leaves out what
  * is not the VM's to record). The reading side is config_json.c.
  */
-#include "vmm/config_json.h"
+#include "fcjson/config_json.h"
 
 #include <stdint.h>
 #include <stdio.h>
 
-#include "vmm/config_json_cpu.h"
-#include "vmm/config_json_limiter.h"
-#include "vmm/config_mmds.h"
+#include "fcjson/config_json_cpu.h"
+#include "fcjson/config_json_limiter.h"
+#include "fcjson/config_json_mmds.h"
 
 /*
  * Firecracker's MachineConfig: cpu_template only with a template, its

@@ -1,6 +1,6 @@
-/* The model's MMDS section in Firecracker's JSON (config_mmds.c). */
-#ifndef HEARTH_VMM_CONFIG_MMDS_H
-#define HEARTH_VMM_CONFIG_MMDS_H
+/* The model's MMDS section in Firecracker's JSON (config_json_mmds.c). */
+#ifndef HEARTH_FCJSON_CONFIG_JSON_MMDS_H
+#define HEARTH_FCJSON_CONFIG_JSON_MMDS_H
 
 #include <jansson.h>
 

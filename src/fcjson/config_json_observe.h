@@ -4,8 +4,8 @@
  * "serial") to and from the machine model. Same conventions as
  * config_json.h: 0, or -EINVAL / -ENOMEM with "logger: ..." in err.
  */
-#ifndef HEARTH_VMM_CONFIG_JSON_OBSERVE_H
-#define HEARTH_VMM_CONFIG_JSON_OBSERVE_H
+#ifndef HEARTH_FCJSON_CONFIG_JSON_OBSERVE_H
+#define HEARTH_FCJSON_CONFIG_JSON_OBSERVE_H
 
 #include <stddef.h>
 

@@ -6,8 +6,8 @@
  * unknown field 'foo'"), and the values themselves are checked by
  * vm_config's setters.
  */
-#ifndef HEARTH_VMM_CONFIG_JSON_H
-#define HEARTH_VMM_CONFIG_JSON_H
+#ifndef HEARTH_FCJSON_CONFIG_JSON_H
+#define HEARTH_FCJSON_CONFIG_JSON_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,12 +1,12 @@
-#include "vmm/config_json_observe.h"
+#include "fcjson/config_json_observe.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/config_json_fields.h"
-#include "vmm/config_json_limiter.h"
+#include "fcjson/config_json_fields.h"
+#include "fcjson/config_json_limiter.h"
 
 static const struct jfield logger_fields[] = {
 	{ "log_path", J_STR, false, NULL, "path string", NULL },

@@ -7,8 +7,8 @@
  * (64 for an MSR) of 0, 1 and x (left as it is), '_' ignored. Strict:
  * every field known, counts bounded (vcpu/cpu_template.h).
  */
-#ifndef HEARTH_VMM_CONFIG_JSON_CPU_H
-#define HEARTH_VMM_CONFIG_JSON_CPU_H
+#ifndef HEARTH_FCJSON_CONFIG_JSON_CPU_H
+#define HEARTH_FCJSON_CONFIG_JSON_CPU_H
 
 #include <stdint.h>
 
