@@ -314,6 +314,32 @@ static void dsdt_fw_cfg(struct aml_buf *b, const struct acpi_config *cfg)
 	aml_end(b, dev);
 }
 
+/*
+ * VMClock, as Firecracker 1.15 and QEMU describe it: Linux's ptp_vmclock
+ * binds _HID AMZNC10C (or _CID VMCLOCK) and maps the one memory range of
+ * _CRS, read-only, cacheable.
+ */
+static void dsdt_vmclock(struct aml_buf *b, const struct acpi_config *cfg)
+{
+	size_t dev, res;
+
+	dev = aml_device_begin(b, "VCLK");
+	aml_name(b, "_HID");
+	aml_string(b, "AMZNC10C");
+	aml_name(b, "_CID");
+	aml_string(b, "VMCLOCK");
+	aml_name(b, "_DDN");
+	aml_string(b, "VMCLOCK");
+	aml_name(b, "_STA");
+	aml_integer(b, 0x0f);
+	aml_name(b, "_CRS");
+	res = aml_restemplate_begin(b);
+	aml_res_qword_memory(b, false, true, cfg->vmclock_addr,
+			     cfg->vmclock_addr + cfg->vmclock_size - 1);
+	aml_restemplate_end(b, res);
+	aml_end(b, dev);
+}
+
 static void dsdt_virtio_mmio(struct aml_buf *b, unsigned int idx,
 			     const struct acpi_mmio_dev *d)
 {
@@ -350,6 +376,8 @@ static void build_dsdt_aml(struct aml_buf *b, const struct acpi_config *cfg)
 		dsdt_fw_cfg(b, cfg);
 	for (unsigned int i = 0; i < cfg->n_mmio_devs; i++)
 		dsdt_virtio_mmio(b, i, &cfg->mmio_devs[i]);
+	if (cfg->vmclock_addr)
+		dsdt_vmclock(b, cfg);
 	aml_end(b, sb);
 
 	/*
@@ -376,6 +404,9 @@ static int check_config(const struct acpi_config *cfg)
 	if (cfg->n_mmio_devs > MAX_MMIO_DEVS)
 		return -EINVAL;
 	if (cfg->n_mmio_devs && !cfg->mmio_devs)
+		return -EINVAL;
+	if (cfg->vmclock_addr && (!cfg->vmclock_size ||
+				  cfg->vmclock_addr + cfg->vmclock_size < cfg->vmclock_addr))
 		return -EINVAL;
 	for (unsigned int i = 0; i < cfg->n_mmio_devs; i++) {
 		const struct acpi_mmio_dev *d = &cfg->mmio_devs[i];

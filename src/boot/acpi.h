@@ -30,6 +30,8 @@ struct acpi_config {
 	uint8_t fw_cfg_len;
 	const struct acpi_mmio_dev *mmio_devs;
 	unsigned int n_mmio_devs;
+	uint64_t vmclock_addr;       /* VMClock's page (devices/vmclock.h); 0: none */
+	uint32_t vmclock_size;
 };
 
 /*

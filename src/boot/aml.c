@@ -34,6 +34,7 @@
 #define RES_END_TAG 0x79     /* small item 0x0f, length 1 */
 #define RES_MEMORY32_FIXED 0x86
 #define RES_EXT_IRQ 0x89
+#define RES_QWORD_ADDRESS 0x8a
 
 /* Longest integer encoding: prefix + 8 bytes. */
 #define AML_INT_MAX_BYTES 9
@@ -486,6 +487,21 @@ void aml_res_memory32_fixed(struct aml_buf *b, bool writable, uint32_t base,
 	put_u8(b, writable ? 0x01 : 0x00);
 	put_le(b, base, 4);
 	put_le(b, size, 4);
+}
+
+void aml_res_qword_memory(struct aml_buf *b, bool writable, bool cacheable, uint64_t min,
+			  uint64_t max)
+{
+	put_u8(b, RES_QWORD_ADDRESS);
+	put_le(b, 43, 2);          /* bytes after the length field */
+	put_u8(b, 0);              /* resource type: memory range */
+	put_u8(b, 0x0c);           /* general flags: fixed minimum and maximum */
+	put_u8(b, (uint8_t)((cacheable ? 0x02 : 0x00) | (writable ? 0x01 : 0x00)));
+	put_le(b, 0, 8);           /* granularity */
+	put_le(b, min, 8);
+	put_le(b, max, 8);
+	put_le(b, 0, 8);           /* translation offset */
+	put_le(b, max - min + 1, 8);
 }
 
 void aml_res_ext_irq(struct aml_buf *b, enum aml_irq_trigger trig,

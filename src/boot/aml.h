@@ -83,6 +83,12 @@ void aml_restemplate_end(struct aml_buf *b, size_t mark);
 void aml_res_io16(struct aml_buf *b, uint16_t min, uint16_t max, uint8_t align,
 		  uint8_t len);
 void aml_res_irq_noflags(struct aml_buf *b, uint16_t irq_mask);
+/*
+ * A QWord Address Space Descriptor for memory [min, max] (fixed minimum
+ * and maximum): what Linux's ptp_vmclock reads VMClock's page from.
+ */
+void aml_res_qword_memory(struct aml_buf *b, bool writable, bool cacheable, uint64_t min,
+			  uint64_t max);
 void aml_res_memory32_fixed(struct aml_buf *b, bool writable, uint32_t base,
 			    uint32_t size);
 

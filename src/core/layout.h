@@ -70,6 +70,13 @@
 #define PORT_TESTDEV 0xe0         /* pc-testdev's latch, its flush at 0xe4 (QEMU's) */
 #define MMIO_TESTDEV 0xff000000ull /* pc-testdev's RAM-like window */
 #define MMIO_BOOT_TIMER 0xc0000000ull /* --boot-timer's page: Firecracker's x86 address */
+/*
+ * VMClock's page (devices/vmclock.h): QEMU's address, a read-only memslot
+ * of its own (numbered past guest RAM's), described to the guest by ACPI.
+ */
+#define LAYOUT_VMCLOCK 0xfeffb000ull
+#define LAYOUT_VMCLOCK_SIZE 0x1000ull
+#define LAYOUT_VMCLOCK_SLOT 32u
 #define PORT_DEBUGCON 0xe9        /* QEMU's isa-debugcon (Bochs' port e9 hack) */
 #define PORT_ACPI_SLEEP_CTL 0x600 /* FADT SLEEP_CONTROL_REG, 8 bits */
 #define PORT_ACPI_SLEEP_STS 0x601 /* FADT SLEEP_STATUS_REG, 8 bits */

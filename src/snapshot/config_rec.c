@@ -103,6 +103,9 @@ int snap_config_save(const struct vm_config *c, char **out, size_t *len)
 		json_object_set_new(json_object_get(root, "hearth"), "debug_exit",
 				    json_pack("{s:i, s:i}", "iobase", c->debug_exit.iobase, "iosize",
 					      c->debug_exit.iosize));
+	/* VMClock: a VM made before it had none, so its restore has none either. */
+	if (root && c->vmclock && !c->flat.present)
+		json_object_set_new(json_object_get(root, "hearth"), "vmclock", json_true());
 	if (root && c->boot_timer)
 		json_object_set_new(json_object_get(root, "hearth"), "boot_timer", json_true());
 	if (root && c->debugcon.present)
@@ -209,19 +212,22 @@ static const char *const saved_vm_keys[] = {
 	"balloon", "cpu-config", "mmds-config", NULL,
 };
 static const char *const saved_hearth_keys[] = { "nets", "drives", "kvm_path", "debug_exit",
-						  "debugcon", "boot_timer", NULL };
+						  "debugcon", "boot_timer", "vmclock", NULL };
 
 /* The port devices a save recorded (older saves have none: both optional). */
 static int restore_ports(struct vm_config *c, json_t *h, struct err *err)
 {
 	json_t *de = json_object_get(h, "debug_exit"), *dc = json_object_get(h, "debugcon");
-	json_t *bt = json_object_get(h, "boot_timer");
+	json_t *bt = json_object_get(h, "boot_timer"), *vc = json_object_get(h, "vmclock");
 	int base = 0, size = 0, port = 0;
 	int ret;
 
 	if (bt && !json_is_boolean(bt))
 		return bad(err, "has a malformed boot_timer");
 	c->boot_timer = json_is_true(bt);
+	if (vc && !json_is_boolean(vc))
+		return bad(err, "has a malformed vmclock");
+	c->vmclock = json_is_true(vc);
 
 	if (de) {
 		struct vm_debug_exit d = { 0 };

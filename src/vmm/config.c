@@ -15,6 +15,7 @@ void vm_config_init(struct vm_config *c)
 	c->machine.vcpu_count = VM_DEFAULT_VCPUS;
 	c->machine.mem_size_mib = VM_DEFAULT_MEM_MIB;
 	c->entropy = true;
+	c->vmclock = true;
 	c->logger.level = VM_LOG_INFO;
 }
 

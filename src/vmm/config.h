@@ -205,6 +205,11 @@ struct vm_config {
 	struct vm_debug_exit debug_exit;
 	bool test_devices;        /* pc-testdev's ports and window (devices/testdev.h) */
 	bool boot_timer;          /* Firecracker's --boot-timer (devices/boot_timer.h) */
+	/*
+	 * VMClock (devices/vmclock.h), as Firecracker 1.15: on for every VM
+	 * made now; a restore has it where its snapshot's config says so.
+	 */
+	bool vmclock;
 	struct vm_flat flat;
 	struct vm_debugcon debugcon;
 	bool cli;                 /* from the command line: errors name its flags */

@@ -24,6 +24,7 @@
 #include "devices/platform.h"
 #include "devices/serial.h"
 #include "devices/testdev.h"
+#include "devices/vmclock.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
@@ -48,6 +49,11 @@ static bool want_testdev(const struct vm_config *cfg, struct dev_resources *res)
 static bool want_boot_timer(const struct vm_config *cfg, struct dev_resources *res)
 {
 	return cfg->boot_timer;
+}
+
+static bool want_vmclock(const struct vm_config *cfg, struct dev_resources *res)
+{
+	return cfg->vmclock && !cfg->flat.present;
 }
 
 static bool want_debug_exit(const struct vm_config *cfg, struct dev_resources *res)
@@ -85,6 +91,9 @@ static const struct legacy_device legacy_devices[] = {
 	  .create = testdev_create, .wanted = want_testdev,
 	  .res = { .pio_base = PORT_TESTDEV, .pio_size = TESTDEV_PORTS,
 		   .mmio_base = MMIO_TESTDEV, .mmio_size = TESTDEV_MMIO_SIZE, .gsi = -1 } },
+	{ .id = "vmclock", .type = "vmclock", .what = "VMClock", .create = vmclock_create,
+	  .wanted = want_vmclock,
+	  .res = { .mmio_base = LAYOUT_VMCLOCK, .mmio_size = LAYOUT_VMCLOCK_SIZE, .gsi = -1 } },
 	{ .id = "boot_timer", .type = "boot-timer", .what = "--boot-timer",
 	  .create = boot_timer_create, .wanted = want_boot_timer,
 	  .res = { .mmio_base = MMIO_BOOT_TIMER, .mmio_size = BOOT_TIMER_SIZE, .gsi = -1 } },
@@ -396,6 +405,7 @@ int vm_devices_create(struct vm *vm, const struct vm_config *cfg, struct power_s
 		.debug_exit = debug_exit,
 		.console_fd = vm->serial_out_fd >= 0 ? vm->serial_out_fd : STDOUT_FILENO,
 		.console_rl = &cfg->serial_rl,
+		.vmclock_page = vm->vmclock_page,
 		.debugcon_fd = vm->debugcon_fd >= 0 ? vm->debugcon_fd : STDOUT_FILENO,
 		.ncpus = vm->ncpus,
 		.ram_size = vm->mem.ram_bytes,

@@ -142,6 +142,8 @@ static int vm_build_acpi(struct vm *vm, uint64_t *rsdp)
 		.fw_cfg_len = FW_CFG_PORTS,
 		.mmio_devs = vm->mmio_devs,
 		.n_mmio_devs = vm->n_mmio_devs,
+		.vmclock_addr = vm->vmclock ? LAYOUT_VMCLOCK : 0,
+		.vmclock_size = (uint32_t)LAYOUT_VMCLOCK_SIZE,
 	};
 	uint8_t *buf = guest_mem_ptr(&vm->mem, LAYOUT_ACPI_BASE, LAYOUT_ACPI_SIZE);
 
@@ -364,6 +366,7 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 	vm->serial_out_fd = -1;
 	vm->debugcon_fd = -1;
 	vm->flat = cfg->flat.present;
+	vm->vmclock = cfg->vmclock && !vm->flat;
 	vm->kvm.fd = -1;
 	vm->loop = loop;
 	vm->mem_file = mf;
@@ -399,6 +402,9 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 		ret = err_set(err, false, -errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 		goto err_destroy;
 	}
+	ret = vm_vmclock_map(vm, err);
+	if (ret)
+		goto err_destroy;
 	ret = vm_register_kvm(vm, err);
 	if (ret)
 		goto err_destroy;
@@ -577,6 +583,7 @@ void vm_destroy(struct vm *vm)
 	free(vm->cpuid);
 	vm->cpuid = NULL;
 	bus_destroy(&vm->bus);
+	vm_vmclock_unmap(vm);
 	guest_mem_destroy(&vm->mem);
 	if (vm->stop_efd >= 0)
 		close(vm->stop_efd);

@@ -61,6 +61,8 @@ struct vm {
 	int serial_out_fd;          /* COM1's output file (serial_out_path); -1: stdout */
 	int debugcon_fd;            /* --debugcon's out= file; -1: stdout */
 	bool flat;                  /* a --flat VM: no in-kernel irqchip, PIT or ACPI */
+	bool vmclock;               /* it has VMClock (not --flat) */
+	uint8_t *vmclock_page;      /* its page, a read-only memslot (vm_vmclock.c); NULL: none */
 	struct vcpu_env vcpu_env;
 	struct vcpu **vcpus;
 	unsigned int ncpus;
@@ -130,5 +132,12 @@ static inline int vm_stopping(const struct vm *vm)
 {
 	return __atomic_load_n(&vm->stop_reason, __ATOMIC_ACQUIRE) != VM_RUNNING;
 }
+
+/*
+ * VMClock's page (vm_vmclock.c): mapped and made a read-only memslot at
+ * LAYOUT_VMCLOCK when vm->vmclock; nothing otherwise. 0 or -errno with err.
+ */
+int vm_vmclock_map(struct vm *vm, struct err *err);
+void vm_vmclock_unmap(struct vm *vm);
 
 #endif

@@ -365,6 +365,39 @@ static void test_einval(void **state)
 	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), 0);
 }
 
+/*
+ * VMClock in the DSDT, as Linux's ptp_vmclock finds it: _HID AMZNC10C and
+ * a QWord memory descriptor (read-only, cacheable, fixed) over its page.
+ */
+static void test_vmclock(void **state)
+{
+	struct acpi_config cfg = cfg_for(1);
+	static const uint8_t qword_head[] = { 0x8a, 0x2b, 0x00, 0x00, 0x0c, 0x02 };
+	const uint8_t *hid, *q;
+	uint64_t rsdp;
+
+	(void)state;
+	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), 0);
+	assert_null(memmem(mem, SIZE, "AMZNC10C", 8));
+	cfg.vmclock_addr = LAYOUT_VMCLOCK;
+	cfg.vmclock_size = LAYOUT_VMCLOCK_SIZE;
+	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), 0);
+	hid = memmem(mem, SIZE, "AMZNC10C", 8);
+	assert_non_null(hid);
+	assert_non_null(memmem(mem, SIZE, "VMCLOCK", 7));
+	q = memmem(hid, SIZE - (size_t)(hid - mem), qword_head, sizeof(qword_head));
+	assert_non_null(q);
+	/* granularity 0, then minimum, maximum, translation 0, length. */
+	assert_true(rd64(q + 6) == 0);
+	assert_true(rd64(q + 14) == LAYOUT_VMCLOCK);
+	assert_true(rd64(q + 22) == LAYOUT_VMCLOCK + LAYOUT_VMCLOCK_SIZE - 1);
+	assert_true(rd64(q + 30) == 0);
+	assert_true(rd64(q + 38) == LAYOUT_VMCLOCK_SIZE);
+	/* A page that wraps past 2^64 is refused. */
+	cfg.vmclock_addr = ~0ull - 0x10;
+	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), -EINVAL);
+}
+
 static void test_checksum(void **state)
 {
 	static const uint8_t d[] = { 0x01, 0x02, 0xff, 0x10 };
@@ -381,6 +414,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_255cpus, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enospc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_einval, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vmclock, setup, teardown),
 		cmocka_unit_test(test_checksum),
 	};
 

@@ -44,6 +44,12 @@ static inline void vm_rig_build(struct vm_rig *r, const struct vm_config *cfg)
 	bus_init(&vm->bus);
 	registry_init(&vm->registry);
 	assert_int_equal(guest_mem_init(&vm->mem, cfg->machine.mem_size_mib << 20), 0);
+	/* VMClock's page: the VM's own memslot in Hearth, plain memory here. */
+	vm->vmclock = cfg->vmclock;
+	if (vm->vmclock) {
+		vm->vmclock_page = calloc(1, LAYOUT_VMCLOCK_SIZE);
+		assert_non_null(vm->vmclock_page);
+	}
 	if (cfg->machine.track_dirty_pages)
 		assert_int_equal(guest_mem_dirty_enable(&vm->mem), 0);
 	assert_int_equal(registry_add(&vm->registry, COMP_VM, "vm", "kvm-vm", NULL,
@@ -70,6 +76,7 @@ static inline void vm_rig_free(struct vm_rig *r)
 	vm_devices_close_drives(r->drives);
 	bus_destroy(&r->vm.bus);
 	guest_mem_destroy(&r->vm.mem);
+	free(r->vm.vmclock_page);
 	close(r->vm.serial_out_fd);
 	eventloop_destroy(&r->loop);
 }
