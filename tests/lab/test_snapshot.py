@@ -100,7 +100,8 @@ socat TCP-LISTEN:7778,reuseaddr,fork SYSTEM:'sh /tmp/echo.sh' &
 (while :; do dd if=/dev/zero of=/tmp/fill bs=1M count=4 2>/dev/null; sleep 1; done) &
 (i=0; while :; do
    read up _ </proc/uptime
-   echo "LAB count $i up=$up"
+   # VMClock's disruption marker (devices/vmclock.h): 6.1 has no driver for it, /dev/mem reads it.
+   echo "LAB count $i up=$up vmc=$(devmem 0xfeffb010 32 2>/dev/null)"
    if [ $((i % 10)) = 0 ]; then
      printf 'after-%08d' $i | dd of=/dev/vda bs=512 seek=1 conv=notrunc,fsync 2>/dev/null
      echo "LAB disk0 $i $(dd if=/dev/vda bs=512 count=1 iflag=direct 2>/dev/null | head -c 16)"
@@ -178,6 +179,7 @@ echo "SNAP load_after_boot=$(api /tmp/a0.sock PUT /snapshot/load "$LOAD") $(cat 
 echo "SNAP pause=$(api /tmp/a0.sock PATCH /vm '{"state": "Paused"}')"
 sleep 1
 echo "SNAP before=$(tr -d '\r' </tmp/g0.out | grep '^LAB count ' | tail -n 1)"
+echo "SNAP vmc_before=$(tr -d '\r' </tmp/g0.out | grep '^LAB count ' | tail -n 1 | sed -n 's/.*vmc=//p')"
 echo "SNAP diff_untracked=$(api /tmp/a0.sock PUT /snapshot/create '{"snapshot_type": "Diff", "snapshot_path": "/tmp/s/x.snap", "mem_file_path": "/tmp/s/x.mem"}') $(cat /tmp/resp)"
 echo "SNAP create=$(api /tmp/a0.sock PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/s/vm.snap", "mem_file_path": "/tmp/s/vm.mem"}') $(cat /tmp/resp)"
 echo "SNAP old_open_at_create=$(kill -0 $oc 2>/dev/null && echo yes || echo no)"
@@ -226,6 +228,7 @@ for g in 1 2; do
   waitfor '^LAB wget [0-9]* @BLOB@' /tmp/g$g.out 1200 && echo "SNAP r${g}_wget=yes"
   waitfor '^LAB disk0 ' /tmp/g$g.out 300
   echo "SNAP r${g}_vsock=$(vs ping$g /tmp/r$g/v.sock)"
+  echo "SNAP r${g}_vmc=$(tr -d '\r' </tmp/g$g.out | grep '^LAB count ' | tail -n 2 | head -n 1 | sed -n 's/.*vmc=//p')"
   # Its output so far, less the last line, which may be half written: hearth
   # snapshot below leaves restore 1 paused, maybe mid-line.
   tr -d '\r' </tmp/g$g.out | sed '$d' >/tmp/g$g.pre
@@ -346,6 +349,13 @@ def checks(r):
     yield st("create") == "204", "Full snapshot/create is 204 (got %s)" % a.get("create")
     m = re.match(r"LAB count (\d+) up=([\d.]+)", a.get("before", ""))
     before = (int(m.group(1)), float(m.group(2))) if m else None
+    # VMClock: the booted guest's disruption marker is 0, each restored guest's 1.
+    yield a.get("vmc_before") == "0x00000000", \
+        "VMClock's page is there and its marker reads 0 before the snapshot (%r)" % a.get("vmc_before")
+    for g in (1, 2):
+        yield a.get("r%d_vmc" % g) == "0x00000001", \
+            "restore %d: the guest sees VMClock's disruption marker moved to 1 (%r)" % (
+                g, a.get("r%d_vmc" % g))
     yield before is not None, "the last counter line before the snapshot (%s)" % a.get("before")
     mb = re.match(r"(\d+) mem_kb_used=(\d+) state_bytes=(\d+)", a.get("mem_bytes", ""))
     if mb:
