@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the MMDS (src/devices/mmds*.c): the store's PUT
+ * libFuzzer target for the MMDS (src/mmds/mmds*.c): the store's PUT
  * and PATCH bodies and the guest's requests, in any order, at times the
  * input chooses. The input is lines; each line's first byte is the op:
  *   P body   PUT /mmds          M body  PATCH /mmds
@@ -17,7 +17,7 @@
 
 #include <jansson.h>
 
-#include "devices/mmds.h"
+#include "mmds/mmds.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

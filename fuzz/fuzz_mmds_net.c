@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for a NIC's MMDS stack (src/virtio/net/mmds.c,
+ * libFuzzer target for a NIC's MMDS stack (src/mmds/stack.c,
  * mmds_http.c): guest frames meet the claim and the stack, slirp runs its
  * rounds, the HTTP server its own, and the guest reads the answers, in any
  * order. A fresh stack per input (libslirp keeps state). The MMDS holds a
@@ -32,10 +32,10 @@
 
 #include <sanitizer/allocator_interface.h>
 
-#include "devices/mmds.h"
+#include "mmds/mmds.h"
 #include "fz.h"
 #include "util/log.h"
-#include "virtio/net/mmds.h"
+#include "mmds/stack.h"
 
 #define MMDS_IP 0xa9fea9feu
 #define HOST_IP 0xa9fe0001u
@@ -76,7 +76,7 @@ static uint16_t fold(uint32_t sum)
 	return (uint16_t)sum;
 }
 
-static void give(struct rig *r, const struct virtio_net_hdr *h, uint8_t *f, size_t len)
+static void give(struct rig *r, const struct net_mmds_offload *h, uint8_t *f, size_t len)
 {
 	if (!net_mmds_claims(r->s, f, len))
 		return;
@@ -100,7 +100,7 @@ static void guest_read(struct rig *r)
 	ssize_t n;
 
 	while ((n = recv(net_mmds_fd(r->s), r->f, sizeof(r->f), MSG_DONTWAIT)) > 0)
-		CHECK((size_t)n <= NET_ETH_HLEN + NET_MMDS_MTU);
+		CHECK((size_t)n <= NET_MMDS_ETH_HLEN + NET_MMDS_MTU);
 }
 
 static size_t arp(uint8_t *f, unsigned int op, uint32_t tip)
@@ -158,7 +158,7 @@ static void made_frame(struct rig *r, struct fz *in)
 	uint32_t seq, ack;
 	uint8_t data[512];
 	size_t n, len;
-	struct virtio_net_hdr h = { 0 };
+	struct net_mmds_offload h = { 0 };
 
 	if (kind % 3 == 0) {
 		len = arp(r->f, 1, MMDS_IP);
@@ -179,13 +179,12 @@ static void made_frame(struct rig *r, struct fz *in)
 	mode = fz_u8(in);
 	len = tcp(r->f, (uint16_t)(40000 + sport % 8), seq, ack, flags, data, n, mode & 1);
 	if (mode & 1) {
-		h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+		h.needs_csum = true;
 		h.csum_start = 34;
 		h.csum_offset = 16;
 	}
 	if (mode & 2) {
-		h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
-		h.gso_size = 536;
+		h.gso = true;
 	}
 	give(r, &h, r->f, len);
 }
@@ -208,7 +207,7 @@ static void canned_request(struct rig *r, struct fz *in)
 	round_once(r);
 	/* The SYN-ACK, if slirp sent one, for its sequence number. */
 	while ((got = recv(net_mmds_fd(r->s), r->f, sizeof(r->f), MSG_DONTWAIT)) > 0) {
-		CHECK((size_t)got <= NET_ETH_HLEN + NET_MMDS_MTU);
+		CHECK((size_t)got <= NET_MMDS_ETH_HLEN + NET_MMDS_MTU);
 		if (got >= 54 && r->f[23] == 6 && (r->f[47] & 0x12) == 0x12 &&
 		    (uint32_t)(r->f[36] << 8 | r->f[37]) == sport)
 			isn = (uint32_t)r->f[38] << 24 | (uint32_t)r->f[39] << 16 |

@@ -167,7 +167,7 @@ struct ctl {
 	const struct ctl_vm_ops *vm;
 	void *vm_ctx;
 	/*
-	 * The MMDS store (devices/mmds.h): this process's, through snapshot
+	 * The MMDS store (mmds/mmds.h): this process's, through snapshot
 	 * loads too (Firecracker's snapshots carry no MMDS data); cfg.mmds_store
 	 * points at it. Freed by ctl_destroy, once no VM reads it.
 	 */

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "devices/mmds.h"
+#include "mmds/mmds.h"
 
 int ctl_mmds_get(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
 {

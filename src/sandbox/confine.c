@@ -21,7 +21,7 @@
 #include "sandbox/tsync.h"
 #include "util/log.h"
 #include "util/uds.h"
-#include "virtio/net.h"
+#include "mmds/http.h"
 
 static struct sandbox_opts opts;
 static bool in_ns;         /* step 1 gave us namespaces: pivot and netns at the seal */
@@ -263,7 +263,7 @@ static int collect_paths(const struct vm_config *cfg, struct sandbox_paths *path
 	 */
 	if (!ret) {
 		static char socks[NET_MMDS_MAX_SOCKETS][NET_MMDS_PATH_MAX];
-		unsigned int n = virtio_net_mmds_sockets(socks, NET_MMDS_MAX_SOCKETS);
+		unsigned int n = net_mmds_sockets(socks, NET_MMDS_MAX_SOCKETS);
 
 		for (unsigned int i = 0; !ret && i < n; i++)
 			ret = sandbox_paths_add(paths, socks[i], false, start_cwd);

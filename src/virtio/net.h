@@ -170,14 +170,6 @@ void virtio_net_set_limiters(struct virtio_dev *dev, const struct rl_config *rx,
 
 void virtio_net_get_stats(struct virtio_dev *dev, struct virtio_net_stats *st);
 
-/*
- * The Unix sockets the NICs' MMDS stacks connect to (net/mmds_http.c),
- * which the sealed sandbox must still reach: copies into paths, at most
- * max; returns how many.
- */
-#define NET_MMDS_PATH_MAX 108
-#define NET_MMDS_MAX_SOCKETS 8
-unsigned int virtio_net_mmds_sockets(char (*paths)[NET_MMDS_PATH_MAX], unsigned int max);
 
 /* Processes backend input as the I/O thread would on EPOLLIN (unit tests). */
 void virtio_net_rx_poll(struct virtio_dev *dev);

@@ -15,7 +15,7 @@
 
 #include "boot/flat.h"
 #include "core/ratelimit.h"
-#include "devices/mmds.h"
+#include "mmds/mmds.h"
 #include "util/err.h"
 #include "vcpu/cpu_template.h"
 #include "virtio/blk.h"
@@ -145,7 +145,7 @@ struct vm_debugcon {
  * Firecracker's MMDS config (PUT /mmds/config, the config file's
  * "mmds-config"): which NICs answer the metadata address, and how. The
  * NICs are kept by id, as given; vm_config_mmds_net says whether one is
- * listed. The data itself is the store's (devices/mmds.h, struct
+ * listed. The data itself is the store's (mmds/mmds.h, struct
  * vm_config's mmds_store), set at any time through PUT/PATCH /mmds.
  */
 #define VM_MMDS_DEFAULT_IPV4 0xa9fea9feu   /* 169.254.169.254, host order */

@@ -3,7 +3,7 @@
  * MmdsConfig (vmm_config/mmds.rs). Its JSON is fcjson/config_json_mmds.c's.
  */
 #include "vmm/config.h"
-#include "virtio/net/mmds.h"
+#include "mmds/stack.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

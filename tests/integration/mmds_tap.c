@@ -1,5 +1,5 @@
 /*
- * The MMDS stack (virtio/net/mmds.c) behind a host TAP, for
+ * The MMDS stack (mmds/stack.c) behind a host TAP, for
  * run_mmds_tap_test.py: the host kernel's TCP/IP is the guest. Frames the
  * kernel sends through the TAP meet the same claim the device makes;
  * what the stack answers is written back. Before serving, prints what the
@@ -25,8 +25,8 @@
 #include <unistd.h>
 
 #include "core/eventloop.h"
-#include "devices/mmds.h"
-#include "virtio/net/mmds.h"
+#include "mmds/mmds.h"
+#include "mmds/stack.h"
 
 struct bridge {
 	struct eventloop loop;

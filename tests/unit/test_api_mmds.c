@@ -18,7 +18,7 @@
 
 #include "api_req.h"
 #include "control/control.h"
-#include "devices/mmds.h"
+#include "mmds/mmds.h"
 #include "ctl_fixture.h"
 #include "fake_vm.h"
 #include "fcjson/config_json.h"

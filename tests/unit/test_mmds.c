@@ -1,5 +1,5 @@
 /*
- * The MMDS store and the guest's responder (src/devices/mmds*.c), against
+ * The MMDS store and the guest's responder (src/mmds/mmds*.c), against
  * Firecracker 1.16's behaviour: PUT/PATCH/GET and the size limit; GET's
  * IMDS text and JSON by Accept and imds_compat; V1 and V2 tokens, their
  * TTL bounds and expiry by the clock given; X-Forwarded-For; the
@@ -14,8 +14,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "devices/mmds.h"
-#include "devices/mmds_priv.h"
+#include "mmds/mmds.h"
+#include "mmds/mmds_priv.h"
 
 #define S 1000000000ull
 /* A literal's bytes, without its NUL. */

@@ -1,5 +1,5 @@
 /*
- * A NIC's MMDS stack (virtio/net/mmds.c) driven with real frames from a
+ * A NIC's MMDS stack (mmds/stack.c) driven with real frames from a
  * guest whose own address (10.0.2.15) lies outside 169.254.0.0/16: which
  * frames it claims, ARP and TCP answered by its libslirp, a whole HTTP
  * exchange through libmicrohttpd to the MMDS's answer, and what a
@@ -11,9 +11,10 @@
 
 #include "slirp_rig.h"
 
-#include "devices/mmds.h"
+#include "mmds/mmds.h"
 #include "util/log.h"
-#include "virtio/net/mmds.h"
+#include "mmds/http.h"
+#include "mmds/stack.h"
 
 #define MMDS_IP 0xa9fea9feu /* 169.254.169.254 */
 #define MMDS_HOST_IP 0xa9fe0001u
@@ -45,7 +46,7 @@ static void mrig_close(struct mrig *mr)
 	snprintf(dir, sizeof(dir), "%s", path);
 	*strrchr(dir, '/') = '\0';
 	/* The sandbox keeps what is listed: the live socket, in a directory of its own (0700). */
-	assert_int_equal(virtio_net_mmds_sockets(listed, NET_MMDS_MAX_SOCKETS), 1);
+	assert_int_equal(net_mmds_sockets(listed, NET_MMDS_MAX_SOCKETS), 1);
 	assert_string_equal(listed[0], path);
 	{
 		struct stat st;
@@ -59,7 +60,7 @@ static void mrig_close(struct mrig *mr)
 	/* The socket goes with the stack, and the directory with the last one. */
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(access(dir, F_OK), -1);
-	assert_int_equal(virtio_net_mmds_sockets(listed, NET_MMDS_MAX_SOCKETS), 0);
+	assert_int_equal(net_mmds_sockets(listed, NET_MMDS_MAX_SOCKETS), 0);
 	eventloop_destroy(&mr->r.loop);
 	mmds_free(mr->m);
 }
@@ -526,7 +527,7 @@ static void test_bad_frames(void **state)
 	/* Oversize and segmentation offloads are refused at the door. */
 	{
 		static uint8_t big[NET_ETH_HLEN + NET_MMDS_MTU + 1];
-		struct virtio_net_hdr h = { .gso_type = VIRTIO_NET_HDR_GSO_TCPV4, .gso_size = 1000 };
+		struct net_mmds_offload h = { .gso = true };
 
 		ipv4(big, IPPROTO_TCP, MMDS_IP, 20);
 		assert_int_equal(net_mmds_tx(mr->s, NULL, big, sizeof(big)), -EMSGSIZE);
@@ -543,8 +544,7 @@ static void test_bad_frames(void **state)
 static void test_partial_checksum(void **state)
 {
 	struct mrig *mr = malloc(sizeof(*mr));
-	struct virtio_net_hdr h = { .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = 34,
-				    .csum_offset = 16 };
+	struct net_mmds_offload h = { .needs_csum = true, .csum_start = 34, .csum_offset = 16 };
 	uint8_t f[64];
 	size_t len;
 

@@ -1,5 +1,5 @@
 /*
- * The in-order gate (virtio/net/tcp_gate.c) on its own, with hand-made
+ * The in-order gate (slirp/tcp_gate.c) on its own, with hand-made
  * segments: what passes, what is remembered until slirp's ACK, the
  * budgets, sequence numbers that wrap, and the prune from slirp's table.
  */
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "virtio/net/tcp_gate.h"
+#include "slirp/tcp_gate.h"
 
 #define GUEST 0x0a00020fu
 #define PEER 0x0a000202u

@@ -24,7 +24,7 @@
 
 #include "core/bus.h"
 #include "core/eventloop.h"
-#include "devices/mmds.h"
+#include "mmds/mmds.h"
 #include "mem/guest_mem.h"
 #include "virtio/net.h"
 #include "virtio/virtio.h"

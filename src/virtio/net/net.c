@@ -76,7 +76,14 @@ static void net_tx_one(struct net_dev *nd, int fd, const struct virtq_chain *c)
 	virtq_iov_to_buf(c->iov, c->n_out, NET_HDR_LEN, nd->txbuf + NET_HDR_LEN, flen);
 	/* The MMDS's frames never reach the backend, as in Firecracker. */
 	if (nd->mmds && net_mmds_claims(nd->mmds, nd->txbuf + NET_HDR_LEN, flen)) {
-		if (net_mmds_tx(nd->mmds, &h, nd->txbuf + NET_HDR_LEN, flen)) {
+		struct net_mmds_offload o = {
+			.needs_csum = h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM,
+			.csum_start = h.csum_start,
+			.csum_offset = h.csum_offset,
+			.gso = (h.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_NONE,
+		};
+
+		if (net_mmds_tx(nd->mmds, &o, nd->txbuf + NET_HDR_LEN, flen)) {
 			nd->stats.tx_dropped++;
 			return;
 		}

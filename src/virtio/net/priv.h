@@ -13,7 +13,7 @@
 #include "core/eventloop.h"
 #include "virtio/limiter.h"
 #include "virtio/net.h"
-#include "virtio/net/mmds.h"
+#include "mmds/stack.h"
 
 /* Slack past the largest legal frame so an oversize one is seen, not truncated. */
 #define NET_BUF_LEN (NET_HDR_LEN + NET_FRAME_MAX_BIG + 256u)

@@ -23,7 +23,7 @@
 #include <libslirp.h>
 
 #include "util/log.h"
-#include "virtio/net/slirp_glue.h"
+#include "slirp/slirp_glue.h"
 #include "virtio/net/slirp_guard.h"
 
 #define SLIRP_NET "10.0.2.0"

@@ -10,8 +10,8 @@
  * network path answers the guest, each under the store's own mutex, held
  * only for in-memory work bounded by the size limit.
  */
-#ifndef HEARTH_DEVICES_MMDS_H
-#define HEARTH_DEVICES_MMDS_H
+#ifndef HEARTH_MMDS_MMDS_H
+#define HEARTH_MMDS_MMDS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,12 +1,12 @@
 /* What the store (mmds.c) and the guest's side (mmds_respond.c) share; nothing outside them includes this. */
-#ifndef HEARTH_DEVICES_MMDS_PRIV_H
-#define HEARTH_DEVICES_MMDS_PRIV_H
+#ifndef HEARTH_MMDS_MMDS_PRIV_H
+#define HEARTH_MMDS_MMDS_PRIV_H
 
 #include <pthread.h>
 
 #include <jansson.h>
 
-#include "devices/mmds.h"
+#include "mmds/mmds.h"
 
 /*
  * Tokens kept at once. Firecracker's are sealed (AES-GCM over the expiry)

@@ -7,8 +7,8 @@
  * The opaque passed to slirp_new must point at a struct whose first
  * member is its struct slirp_glue: the callbacks below take it so.
  */
-#ifndef HEARTH_VIRTIO_NET_SLIRP_GLUE_H
-#define HEARTH_VIRTIO_NET_SLIRP_GLUE_H
+#ifndef HEARTH_SLIRP_SLIRP_GLUE_H
+#define HEARTH_SLIRP_SLIRP_GLUE_H
 
 #include <poll.h>
 #include <stddef.h>
@@ -17,7 +17,7 @@
 
 #include <libslirp.h>
 
-#include "virtio/net/tcp_gate.h"
+#include "slirp/tcp_gate.h"
 
 struct slirp_glue_timer;
 

@@ -6,8 +6,8 @@
  * /latest/api/token. Every answer is built under the store's lock from
  * memory alone, bounded by the size limit.
  */
-#include "devices/mmds.h"
-#include "devices/mmds_priv.h"
+#include "mmds/mmds.h"
+#include "mmds/mmds_priv.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -2,7 +2,7 @@
  * libslirp's host side (slirp_glue.h): timers in a list scanned each
  * round, and the poll() set slirp rebuilds every round.
  */
-#include "virtio/net/slirp_glue.h"
+#include "slirp/slirp_glue.h"
 
 #include <errno.h>
 #include <malloc.h>

@@ -1,12 +1,12 @@
 /*
  * The MMDS's HTTP side for one NIC: libmicrohttpd on a Unix socket of its
- * own, which the NIC's MMDS stack (mmds.c) connects to once per guest TCP
+ * own, which the NIC's MMDS stack (stack.c) connects to once per guest TCP
  * connection (libslirp's slirp_add_unix), so each guest connection is its
  * own HTTP connection. Driven from the I/O thread's loop through the
  * stack's poller; nothing here blocks.
  */
-#ifndef HEARTH_VIRTIO_NET_MMDS_HTTP_H
-#define HEARTH_VIRTIO_NET_MMDS_HTTP_H
+#ifndef HEARTH_MMDS_HTTP_H
+#define HEARTH_MMDS_HTTP_H
 
 #include <poll.h>
 
@@ -14,6 +14,15 @@
 
 struct mmds;
 struct net_mmds_http;
+
+/*
+ * The Unix sockets the NICs' MMDS stacks connect to, which the sealed
+ * sandbox must still reach: copies into paths, at most max; returns how
+ * many.
+ */
+#define NET_MMDS_PATH_MAX 108
+#define NET_MMDS_MAX_SOCKETS 8
+unsigned int net_mmds_sockets(char (*paths)[NET_MMDS_PATH_MAX], unsigned int max);
 
 /* HTTP connections served at once; more are closed as they come. */
 #define NET_MMDS_HTTP_CONNS 32u
@@ -24,7 +33,7 @@ struct net_mmds_http;
 
 /*
  * A server for m (not owned) on a new socket in the process's MMDS
- * directory (private, mode 0700; see virtio_net_mmds_sockets). 0, or
+ * directory (private, mode 0700; see net_mmds_sockets). 0, or
  * -errno with one line in err.
  */
 int net_mmds_http_open(struct mmds *m, struct net_mmds_http **out, struct err *err);

@@ -3,7 +3,7 @@
  * guest's TCP connections, each with the segments it has ahead of
  * slirp's last ACK.
  */
-#include "virtio/net/tcp_gate.h"
+#include "slirp/tcp_gate.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -29,8 +29,8 @@
  * connection table; callers do that when the gate is full, at most once
  * a second. All calls come from one thread (the I/O thread).
  */
-#ifndef HEARTH_VIRTIO_NET_TCP_GATE_H
-#define HEARTH_VIRTIO_NET_TCP_GATE_H
+#ifndef HEARTH_SLIRP_TCP_GATE_H
+#define HEARTH_SLIRP_TCP_GATE_H
 
 #include <stdbool.h>
 #include <stddef.h>

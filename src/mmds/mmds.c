@@ -3,8 +3,8 @@
  * into by PATCH /mmds (RFC 7396), both refused when the result's compact
  * text passes the size limit, as Firecracker's data_store.rs does.
  */
-#include "devices/mmds.h"
-#include "devices/mmds_priv.h"
+#include "mmds/mmds.h"
+#include "mmds/mmds_priv.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,13 +1,13 @@
 /*
  * MMDS over HTTP for one NIC (mmds_http.h). libmicrohttpd parses the
- * guest's requests; the answer is devices/mmds.c's. libmicrohttpd runs in
+ * guest's requests; the answer is mmds/mmds.c's. libmicrohttpd runs in
  * external mode on its own epoll fd, without a listening socket of its
  * own: we accept every pending connection each round and hand it over
  * (MHD_add_connection), so the listen queue never fills. That matters:
  * libslirp's connect(2) to this socket is a blocking one, on the I/O
  * thread that also runs this server, and a full queue would stop it.
  */
-#include "virtio/net/mmds_http.h"
+#include "mmds/http.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -22,10 +22,9 @@
 
 #include <microhttpd.h>
 
-#include "devices/mmds.h"
+#include "mmds/mmds.h"
 #include "util/log.h"
-#include "virtio/net.h"
-#include "virtio/net/slirp_glue.h"
+#include "slirp/slirp_glue.h"
 
 /* Connections accepted per round: the stack opens at most this many per round anyway. */
 #define MMDS_HTTP_ACCEPT_BUDGET 256
@@ -46,7 +45,7 @@ static struct ratelimit mmds_http_rl = RATELIMIT_INIT(10);
 
 /*
  * The process's MMDS directory and which of its sockets are live, for
- * the sandbox (virtio_net_mmds_sockets). NICs are made on one thread at a
+ * the sandbox (net_mmds_sockets). NICs are made on one thread at a
  * time, but the sandbox may read from another: a mutex.
  */
 static pthread_mutex_t mmds_dir_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -54,7 +53,7 @@ static char mmds_dir[NET_MMDS_PATH_MAX - 16];
 static char mmds_socks[NET_MMDS_MAX_SOCKETS][NET_MMDS_PATH_MAX];
 static unsigned int mmds_nsocks;
 
-unsigned int virtio_net_mmds_sockets(char (*paths)[NET_MMDS_PATH_MAX], unsigned int max)
+unsigned int net_mmds_sockets(char (*paths)[NET_MMDS_PATH_MAX], unsigned int max)
 {
 	unsigned int n = 0;
 

@@ -18,8 +18,8 @@
  * connections with a plain send(). No state
  * survives a snapshot: connections open then are lost (the guest retries).
  */
-#ifndef HEARTH_VIRTIO_NET_MMDS_H
-#define HEARTH_VIRTIO_NET_MMDS_H
+#ifndef HEARTH_MMDS_STACK_H
+#define HEARTH_MMDS_STACK_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,7 +27,6 @@
 
 #include "core/eventloop.h"
 #include "util/err.h"
-#include "virtio/net.h"
 
 struct mmds;
 struct net_mmds;
@@ -83,13 +82,24 @@ int net_mmds_fd(const struct net_mmds *s);
  */
 bool net_mmds_claims(const struct net_mmds *s, const uint8_t *frame, size_t len);
 
+/* An Ethernet header's bytes: frames here start with one, no NIC header before it. */
+#define NET_MMDS_ETH_HLEN 14u
+
+/* What the guest left to the device with a frame: the NIC reads it from its own header. */
+struct net_mmds_offload {
+	bool needs_csum;          /* the checksum at csum_start + csum_offset is to be completed */
+	uint16_t csum_start, csum_offset;
+	bool gso;                 /* a segmentation offload */
+};
+
 /*
- * Takes a frame net_mmds_claims said is the stack's, with its virtio
- * header h (NULL: none). A checksum left to the device is completed;
- * segmentation offloads are refused (an MMDS request fits one segment).
- * 0: queued; -errno: dropped and counted.
+ * Takes a frame net_mmds_claims said is the stack's, with what the guest
+ * left to the device (o NULL: nothing). A checksum left to the device is
+ * completed (the NIC checked it lies inside the frame); a segmentation
+ * offload is refused (an MMDS request fits one segment). 0: queued;
+ * -errno: dropped and counted.
  */
-int net_mmds_tx(struct net_mmds *s, const struct virtio_net_hdr *h, uint8_t *frame, size_t len);
+int net_mmds_tx(struct net_mmds *s, const struct net_mmds_offload *o, uint8_t *frame, size_t len);
 
 void net_mmds_get_stats(const struct net_mmds *s, struct net_mmds_stats *st);
 /* The HTTP server's socket (tests). */

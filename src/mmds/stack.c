@@ -4,7 +4,7 @@
  * answers them, run as a poller of the I/O thread's loop together with
  * the NIC's HTTP server.
  */
-#include "virtio/net/mmds.h"
+#include "mmds/stack.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,14 +17,14 @@
 #include <libslirp.h>
 
 #include "util/log.h"
-#include "virtio/net/mmds_http.h"
-#include "virtio/net/slirp_glue.h"
+#include "mmds/http.h"
+#include "slirp/slirp_glue.h"
 
 #define MMDS_NET 0xa9fe0000u  /* 169.254.0.0/16, host order */
 #define MMDS_MASK 0xffff0000u
 #define MMDS_PORT 80
 /* Room past the largest frame taken, so an oversize one is seen, not truncated. */
-#define MMDS_FRAME_BUF (NET_ETH_HLEN + NET_MMDS_MTU + 64)
+#define MMDS_FRAME_BUF (NET_MMDS_ETH_HLEN + NET_MMDS_MTU + 64)
 /* slirp's ARP requests remembered, and for how long a reply is awaited. */
 #define MMDS_ASKED 4
 #define MMDS_ASK_MS 5000
@@ -85,7 +85,7 @@ static bool mmds_asked(const struct net_mmds *s, uint32_t ip_be)
 
 bool net_mmds_claims(const struct net_mmds *s, const uint8_t *f, size_t len)
 {
-	if (len < NET_ETH_HLEN)
+	if (len < NET_MMDS_ETH_HLEN)
 		return false;
 	if (f[12] == 0x08 && f[13] == 0x06) {
 		/*
@@ -105,11 +105,11 @@ bool net_mmds_claims(const struct net_mmds *s, const uint8_t *f, size_t len)
 		       (f[21] == 2 && tip == s->host_be && mmds_asked(s, sip));
 	}
 	if (f[12] == 0x08 && f[13] == 0x00)
-		return len >= NET_ETH_HLEN + 20 && (f[14] >> 4) == 4 && mmds_be32(f + 30) == s->ip_be;
+		return len >= NET_MMDS_ETH_HLEN + 20 && (f[14] >> 4) == 4 && mmds_be32(f + 30) == s->ip_be;
 	return false;
 }
 
-/* Completes a checksum the guest left to the device (VIRTIO_NET_HDR_F_NEEDS_CSUM). */
+/* Completes a checksum the guest left to the device (virtio-net's NEEDS_CSUM). */
 static void mmds_csum(uint8_t *f, size_t len, size_t start, size_t off)
 {
 	uint32_t sum = 0;
@@ -124,15 +124,15 @@ static void mmds_csum(uint8_t *f, size_t len, size_t start, size_t off)
 	f[start + off + 1] = (uint8_t)c;
 }
 
-int net_mmds_tx(struct net_mmds *s, const struct virtio_net_hdr *h, uint8_t *f, size_t len)
+int net_mmds_tx(struct net_mmds *s, const struct net_mmds_offload *h, uint8_t *f, size_t len)
 {
 	int ret = 0;
 
-	if (len > NET_ETH_HLEN + NET_MMDS_MTU)
+	if (len > NET_MMDS_ETH_HLEN + NET_MMDS_MTU)
 		ret = -EMSGSIZE;
-	else if (h && (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_NONE)
+	else if (h && h->gso)
 		ret = -EMSGSIZE;
-	if (!ret && h && (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)) {
+	if (!ret && h && h->needs_csum) {
 		/* The device checked it fits: csum_start + csum_offset + 2 <= len. */
 		mmds_csum(f, len, h->csum_start, h->csum_offset);
 	}
@@ -181,10 +181,10 @@ static bool mmds_admit(struct net_mmds *s, const uint8_t *f, size_t len)
 		return false;
 	}
 	ihl = (size_t)(f[14] & 0xf) * 4;
-	if (ihl < 20 || len < NET_ETH_HLEN + ihl + 20 || f[23] != IPPROTO_TCP ||
+	if (ihl < 20 || len < NET_MMDS_ETH_HLEN + ihl + 20 || f[23] != IPPROTO_TCP ||
 	    (f[20] & 0x3f) || f[21])
 		return false;
-	tcp = f + NET_ETH_HLEN + ihl;
+	tcp = f + NET_MMDS_ETH_HLEN + ihl;
 	if ((tcp[13] & 0x12) != 0x02) /* not a SYN without ACK */
 		return true;
 	if (mmds_slirp_sockets(s) < NET_MMDS_MAX_CONNS)
