@@ -138,8 +138,8 @@ def l1_env():
 
 def classify_boot(lines, failure):
     """(kind, where, runs ended) of one L1 boot: kind is "ok" or the wedge's
-    kind (the first L1 report in WEDGE_KINDS, else "silent", "timeout" or
-    "stopped"); where is the L2 run that had begun and not ended, or the
+    kind (the first L1 report in WEDGE_KINDS, else "silent", "run-overdue",
+    "timeout" or "stopped"); where is the L2 run that had begun and not ended, or the
     phase ("L1 boot", "after <run>", "end")."""
     kind = "ok"
     if failure:
@@ -149,6 +149,8 @@ def classify_boot(lines, failure):
             kind = sorted(kinds, key=order.index)[0]
         elif "silent" in failure:
             kind = "silent"
+        elif "outlived its timeout" in failure:
+            kind = "run-overdue"
         elif "timeout" in failure:
             kind = "timeout"
         else:

@@ -749,6 +749,18 @@ PANIC_RE = re.compile(r"Kernel panic - not syncing|BUG: kernel NULL pointer|gene
 # and the other then waits for it forever (seen with both VMMs).  L1 keeps
 # printing the watchdog's reports, so silence alone would not catch it.
 STUCK_RE = re.compile(r"BUG: soft lockup|rcu: INFO: \w+ (self-)?detected stall")
+# A run's own timeout and its LAB-RUN-HUNG watchdog live in L1. When one L1
+# vCPU stops running tasks (seen: chaos-sigterm.1 begun, L1's ticks going on
+# from the other vCPU, a kworker "blocked for more than 120 seconds", and
+# neither the timeout nor the watchdog ever firing), only the plan's overall
+# timeout would end the boot, 30 minutes later. So a run that has not ended
+# well after both should have fired is L1's wedge, retried like the others.
+# The slack covers L1's clock running slower than ours under TCG.
+def run_overdue_after(tmo):
+    return tmo * 1.25 + LAB_HUNG_GRACE + 60
+
+
+LAB_HUNG_GRACE = 30     # lab_run's default (L1_LIB)
 
 
 class Lab:
@@ -790,7 +802,9 @@ class Lab:
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-kernel", self.kernel.vmlinuz, "-initrd", initrd, "-append", cmdline]
 
-    def boot_l1(self, initrd, logpath, timeout, silence):
+    def boot_l1(self, initrd, logpath, timeout, silence, run_limits=None):
+        """run_limits: {run name: its timeout in L1}; a run that outlives it
+        by run_overdue_after() is an L1 wedge (see there)."""
         """Boot L1 once, capture its serial console.  Returns (lines, failure)."""
         # The monitor: when L1 wedges, what its vCPUs were doing (l1.probe_vcpus).
         monitor = os.path.join(work_dir(), "l1-monitor.sock")
@@ -805,6 +819,7 @@ class Lab:
                              stderr=subprocess.STDOUT, env=l1.l1_env())
         lines, buf, failure, last = [], b"", None, start
         done = panic = stuck = ticking = False
+        run_limits, overdue = run_limits or {}, {}   # overdue: name -> deadline
         with open(logpath, "wb") as logf:
             while True:
                 now = time.monotonic()
@@ -816,6 +831,11 @@ class Lab:
                     break
                 if stuck:
                     failure = "L1 stuck (%s)" % stuck
+                    break
+                late = [n for n, d in overdue.items() if now > d]
+                if late:
+                    failure = ("L1 stuck (run %s outlived its timeout and its watchdog: "
+                               "neither fired in L1)" % late[0])
                     break
                 r, _, _ = select.select([p.stdout], [], [], 1.0)
                 if not r:
@@ -839,6 +859,12 @@ class Lab:
                     lines.append(s)
                     if s.startswith("LAB-L1-DONE"):
                         done = True
+                    m = re.match(r"^LAB-RUN-(BEGIN|END|HUNG) (\S+)", s)
+                    if m and m.group(1) == "BEGIN" and m.group(2) in run_limits:
+                        overdue[m.group(2)] = time.monotonic() + \
+                            run_overdue_after(run_limits[m.group(2)])
+                    elif m:
+                        overdue.pop(m.group(2), None)
                     # Once L1 ticks, only its ticks prove it alive.
                     if s.startswith("LAB-L1-TICK") or s.startswith("LAB-RUN-END"):
                         ticking, last = True, time.monotonic()
@@ -879,9 +905,10 @@ class Lab:
                                 files=files)
         timeout = timeout or 300 + sum(r.timeout + 30 for r in runs)
         return self.boot_with_retry(image, tag, timeout, silence or HEARTBEAT_SILENCE,
-                                    retries, len(runs))
+                                    retries, len(runs), {r.name: r.timeout for r in runs})
 
-    def boot_with_retry(self, image, tag, timeout, silence, retries=1, planned=0):
+    def boot_with_retry(self, image, tag, timeout, silence, retries=1, planned=0,
+                        run_limits=None):
         """Boots L1 from this image until it runs to its end, at most
         1 + retries times; every boot is recorded in build/lab/boots.jsonl
         and a retried one is named in the result (retry_line)."""
@@ -889,7 +916,7 @@ class Lab:
         for attempt in range(1 + retries):
             logpath = os.path.join(work_dir(), "%s-%d.log" % (tag, attempt + 1))
             log("booting L1 (attempt %d), serial log: %s" % (attempt + 1, logpath))
-            lines, failure, wall = self.boot_l1(image, logpath, timeout, silence)
+            lines, failure, wall = self.boot_l1(image, logpath, timeout, silence, run_limits)
             rec = l1.record_boot(tag, attempt + 1, lines, failure, wall, planned,
                                  getattr(self, "last_probe", None))
             result = parse_log(lines, L1Result())

@@ -165,6 +165,37 @@ def check_hung_run(tmp):
              "the plan goes on after it (%r)" % (nxt and (nxt.rc, nxt.guest_lines),))]
 
 
+def check_overdue_run(tmp):
+    """A run that begins and never ends while L1 keeps ticking (one L1 vCPU
+    stopped: the run's timeout and watchdog in L1 never fire) is L1's wedge,
+    caught at its deadline rather than at the plan's overall timeout; a run
+    that ends in time, or one not in the limits, is not."""
+    wedged = ('echo "LAB-L1-UP t=1.0"; echo "LAB-L1-KVM ok t=1.5"; '
+              'echo "LAB-RUN-BEGIN a.1 t=2"; echo "LAB-RUN-END a.1 rc=0 t=2"; '
+              'echo "LAB-RUN-BEGIN b.1 t=3"; '
+              'while :; do echo "LAB-L1-TICK t=4"; sleep 0.3; done')
+    ended = ('echo "LAB-L1-UP t=1.0"; echo "LAB-RUN-BEGIN b.1 t=3"; sleep 2; '
+             'echo "LAB-RUN-END b.1 rc=0 t=5"; echo "LAB-L1-DONE"')
+    saved = L.run_overdue_after
+    L.run_overdue_after = lambda tmo: tmo   # seconds, for the test
+    try:
+        t0 = time.monotonic()
+        _, f_wedged, _ = FakeLab(wedged).boot_l1("unused", os.path.join(tmp, "o1.log"), 60, 30,
+                                                  {"a.1": 1, "b.1": 1})
+        took = time.monotonic() - t0
+        _, f_ended, _ = FakeLab(ended).boot_l1("unused", os.path.join(tmp, "o2.log"), 60, 30,
+                                                {"b.1": 5})
+        _, f_unknown, _ = FakeLab(ended).boot_l1("unused", os.path.join(tmp, "o3.log"), 60, 30,
+                                                  {"c.1": 0})
+    finally:
+        L.run_overdue_after = saved
+    return [(f_wedged is not None and "run b.1 outlived" in f_wedged and took < 30,
+             "a run that never ends while L1 ticks is an L1 wedge (%r, %.1f s)"
+             % (f_wedged, took)),
+            (f_ended is None and f_unknown is None,
+             "a run that ends in time is not (%r, %r)" % (f_ended, f_unknown))]
+
+
 def check_report():
     """L.report, every lab test's end: exit 3 for a failed lab, 1 for a failed check or a
     run that never ended, 0 when all passed; a failed run's last lines are printed."""
@@ -219,7 +250,7 @@ def main():
             print("%s %s (failure=%r)" % ("PASS" if ok else "FAIL", name, failure))
             passed += ok
             failed += not ok
-        for ok, what in check_records(tmp) + check_hung_run(tmp) + check_report():
+        for ok, what in check_records(tmp) + check_hung_run(tmp) + check_overdue_run(tmp) + check_report():
             print("%s %s" % ("PASS" if ok else "FAIL", what))
             passed += ok
             failed += not ok
