@@ -40,6 +40,7 @@ int api_json_patch_drive(json_t *o, const char *path_id, struct vm_drive_patch *
 		return err_set(err, true, -EINVAL, "The id from the path does not match the id "
 			       "from the body!");
 	p->path_on_host = json_string_value(json_object_get(o, "path_on_host"));
+	p->has_rate_limiter = json_is_object(json_object_get(o, "rate_limiter"));
 	return config_json_limiter(what, o, "rate_limiter", &p->rate_limiter, err);
 }
 

@@ -196,11 +196,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		api_reply_fault(&r, 500, "out of memory");
 	} else {
 		if (log_file_wants(LOG_INFO)) {
-			char line[1024];
+			/* Whole: Firecracker's tooling reads the body back (\u{1f} is 6 bytes of 1). */
+			size_t cap = (strlen(url) + b->len) * 6 + 256;
+			char *line = malloc(cap);
 
-			api_request_describe(line, sizeof(line), method, url, b->buf, b->len,
-					     log_file_wants(LOG_DEBUG));
-			log_file(LOG_INFO, "The API server received a %s.", line);
+			if (line) {
+				api_request_describe(line, cap, method, url, b->buf, b->len,
+						     log_file_wants(LOG_DEBUG));
+				log_file(LOG_INFO, "The API server received a %s.", line);
+				free(line);
+			}
 		}
 		start = clock_now_ns();
 		api_route(s->ctl, method, url, b->buf, b->len, &r);

@@ -214,6 +214,42 @@ static const struct ctl_rule {
 	[CTL_PUT_MMDS_CONFIG] =   { PRE_BOOT, ctl_model_put },
 };
 
+/*
+ * The model names the section at fault ("drives: ...", the config file's
+ * words); the API answers with Firecracker's VmmActionError words in its
+ * place ("Drive config error: ...").
+ */
+static const struct {
+	const char *section, *words;
+} fc_words[CTL_NTYPES] = {
+	[CTL_PUT_BOOT_SOURCE] = { "boot-source: ", "Boot source error: " },
+	[CTL_PUT_MACHINE] =     { "machine-config: ", "Machine config error: " },
+	[CTL_PATCH_MACHINE] =   { "machine-config: ", "Machine config error: " },
+	[CTL_PUT_DRIVE] =       { "drives: ", "Drive config error: " },
+	[CTL_PATCH_DRIVE] =     { "drives: ", "Drive config error: " },
+	[CTL_PUT_NET] =         { "network-interfaces: ", "Network config error: " },
+	[CTL_PATCH_NET] =       { "network-interfaces: ", "Network config error: " },
+	[CTL_PUT_VSOCK] =       { "vsock: ", "Vsock config error: " },
+	[CTL_PUT_ENTROPY] =     { "entropy: ", "Entropy config error: " },
+	[CTL_PUT_LOGGER] =      { "logger: ", "Logger error: " },
+	[CTL_PUT_METRICS] =     { "metrics: ", "Metrics error: " },
+};
+
+static void fc_reword(enum ctl_type t, struct err *err)
+{
+	const char *sec = t < CTL_NTYPES ? fc_words[t].section : NULL;
+	size_t n = sec ? strlen(sec) : 0;
+	char rest[ERR_MSG_MAX];
+	unsigned int at_off = err->at_off;
+
+	if (!sec || strncmp(err->msg, sec, n))
+		return;
+	snprintf(rest, sizeof(rest), "%s", err->msg + n);
+	snprintf(err->msg, sizeof(err->msg), "%s%s", fc_words[t].words, rest);
+	if (at_off >= n)
+		err->at_off = at_off - (unsigned int)n + (unsigned int)strlen(fc_words[t].words);
+}
+
 int ctl_handle(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
 {
 	const struct ctl_rule *r = a->type < CTL_NTYPES ? &rules[a->type] : NULL;
@@ -236,6 +272,8 @@ int ctl_handle(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct
 		ret = r->run(ctl, a, &reply, err);
 	}
 	pthread_mutex_unlock(&ctl->lock);
+	if (ret)
+		fc_reword(a->type, err);
 	if (out)
 		*out = reply;
 	else

@@ -136,7 +136,9 @@ static const char *origin_name(const char *file)
 static void file_write_locked(enum log_level level, const char *file, int line, const char *msg)
 {
 	static const char *const names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
-	char buf[LOG_FILE_LINE_MAX], thread[16] = "?", when[32], lvl[16] = "", where[96] = "";
+	char small[LOG_FILE_LINE_MAX], thread[16] = "?", when[32], lvl[16] = "", where[96] = "";
+	size_t cap = sizeof(small), want;
+	char *buf = small;
 	struct timespec ts;
 	struct tm tm;
 	int n;
@@ -149,16 +151,32 @@ static void file_write_locked(enum log_level level, const char *file, int line, 
 		snprintf(lvl, sizeof(lvl), ":%s", names[level]);
 	if (file_show_origin)
 		snprintf(where, sizeof(where), ":%s:%d", origin_name(file), line);
-	n = snprintf(buf, sizeof(buf), "%s.%09ld [%s:%s%s%s] %s", when, ts.tv_nsec,
+	/*
+	 * A long line (a request's whole body, which Firecracker's tooling
+	 * reads back) is written whole from the heap: on a FIFO it may then
+	 * interleave with another thread's line, never be cut.
+	 */
+	want = strlen(msg) + sizeof(when) + sizeof(thread) + sizeof(lvl) + sizeof(where) +
+	       sizeof(instance_id) + 32;
+	if (want > cap) {
+		buf = malloc(want);
+		if (buf)
+			cap = want;
+		else
+			buf = small;
+	}
+	n = snprintf(buf, cap, "%s.%09ld [%s:%s%s%s] %s", when, ts.tv_nsec,
 		     instance_id, thread, lvl, where, msg);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(buf) - 2)
-		n = (int)sizeof(buf) - 2;
-	buf[n++] = '\n';
-	/* O_NONBLOCK: a FIFO nobody drains costs whole lines, never a stuck thread. */
-	if (file_write_line(file_fd, file_fifo, buf, (size_t)n))
-		__atomic_fetch_add(&file_missed, 1, __ATOMIC_RELAXED);
+	if (n >= 0) {
+		if ((size_t)n > cap - 2)
+			n = (int)cap - 2;
+		buf[n++] = '\n';
+		/* O_NONBLOCK: a FIFO nobody drains costs whole lines, never a stuck thread. */
+		if (file_write_line(file_fd, file_fifo, buf, (size_t)n))
+			__atomic_fetch_add(&file_missed, 1, __ATOMIC_RELAXED);
+	}
+	if (buf != small)
+		free(buf);
 }
 
 /* stderr: 1 forced, 0 by the level, -1 never (the file's own lines). */
@@ -167,8 +185,9 @@ static void vlog(enum log_level level, int stderr_mode, const char *file, int li
 {
 	static const char *const prefix[] = { "error: ", "warning: ", "", "debug: " };
 	bool to_file, to_stderr;
-	char msg[1024], buf[1100];
+	char small[1024], *msg = small, buf[1100];
 	size_t len;
+	va_list again;
 	int m;
 
 	pthread_rwlock_rdlock(&file_lock);
@@ -179,12 +198,24 @@ static void vlog(enum log_level level, int stderr_mode, const char *file, int li
 		pthread_rwlock_unlock(&file_lock);
 		return;
 	}
-	m = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_copy(again, ap);
+	m = vsnprintf(small, sizeof(small), fmt, ap);
 	if (m < 0)
-		msg[0] = '\0';
+		small[0] = '\0';
+	/* The file gets the whole line; stderr, a terminal's, is cut below. */
+	if (to_file && m >= (int)sizeof(small)) {
+		msg = malloc((size_t)m + 1);
+		if (msg)
+			vsnprintf(msg, (size_t)m + 1, fmt, again);
+		else
+			msg = small;
+	}
+	va_end(again);
 	if (to_file)
 		file_write_locked(level, file, line, msg);
 	pthread_rwlock_unlock(&file_lock);
+	if (msg != small)
+		free(msg);
 	if (!to_stderr)
 		return;
 	/*
@@ -192,7 +223,7 @@ static void vlog(enum log_level level, int stderr_mode, const char *file, int li
 	 * vCPU threads log concurrently, so lines must not interleave.
 	 * CRLF while the terminal is in raw mode.
 	 */
-	m = snprintf(buf, sizeof(buf) - 2, "hearth: %s%s", prefix[level], msg);
+	m = snprintf(buf, sizeof(buf) - 2, "hearth: %s%s", prefix[level], small);
 	len = m < 0 ? 0 : (size_t)m;
 	if (len > sizeof(buf) - 3)
 		len = sizeof(buf) - 3;

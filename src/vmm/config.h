@@ -288,6 +288,7 @@ struct vm_drive_patch {
 	const char *id;
 	const char *path_on_host;
 	struct rl_config rate_limiter;   /* buckets set replace the drive's */
+	bool has_rate_limiter;           /* the body named one, even {} */
 };
 
 /* Firecracker's PartialNetworkInterface. */

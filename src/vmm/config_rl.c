@@ -49,6 +49,11 @@ int vm_config_check_drive_patch(const struct vm_config *c, const struct vm_drive
 
 	if (drive_index(c, p->id) < 0)
 		return err_set(err, true, -EINVAL, "drive '%.*s' does not exist", VM_ID_MAX, p->id);
+	/* Firecracker's: a virtio drive's PATCH changes its file, its limiter or both. */
+	if (!p->path_on_host && !p->has_rate_limiter)
+		return err_set(err, true, -EINVAL, "Unable to patch the block device: Block: Running "
+			       "method expected different backend. Please verify the request "
+			       "arguments.");
 	snprintf(what, sizeof(what), "drive '%s'", p->id);
 	if (p->path_on_host && (!*p->path_on_host || strlen(p->path_on_host) >= 4096))
 		return err_set(err, true, -EINVAL, "%s: path_on_host is empty or too long", what);

@@ -164,9 +164,18 @@ def case_request_logs(binary, tmp):
         fc.expect("GET", "/machine-config", 200)
         fc.expect("PUT", "/mmds", 204, {"latest": {"password": "hunter2"}})
         fc.expect("GET", "/", 200)
+        # A body past the old 1023-byte line: logged whole, so its timing pairs up.
+        long_body = {"vcpu_count": 2, "mem_size_mib": 128, "x": "a" * 3000}
+        fault = fc.expect("PUT", "/machine-config", 400, long_body)["fault_message"]
     finally:
         fc.stop()
     log = fc.log_data()
+    logged = [json.loads(json.loads(m.group("body"))) for m in API_REQUEST.finditer(log)
+              if m.group("body") and "aaaa" in m.group("body")]
+    check(logged == [long_body], "the long body as logged: %r" % [str(b)[:80] for b in logged])
+    # Firecracker's line for each refusal, after the request's own.
+    want = "Received Error. Status code: 400 Bad Request. Message: " + fault
+    check(want in log, "no %r in:\n%s" % (want, log[-2000:]))
     for want in ('The API server received a Patch request on "/machine-config" with body',
                  'The API server received a Put request on "/machine-config" with body',
                  'The API server received a Get request on "/machine-config".',
@@ -176,7 +185,7 @@ def case_request_logs(binary, tmp):
     reqs = [m.groupdict() for m in API_REQUEST.finditer(log)]
     check([(r["method"], r["url"]) for r in reqs] ==
           [("Patch", "/machine-config"), ("Put", "/machine-config"), ("Get", "/machine-config"),
-           ("Put", "/mmds"), ("Get", "/")], "request lines as the framework parses them: %r" % reqs)
+           ("Put", "/mmds"), ("Get", "/"), ("Put", "/machine-config")], "request lines as the framework parses them: %r" % reqs)
     body = json.loads(json.loads(reqs[1]["body"]))
     check(body == {"vcpu_count": 4, "mem_size_mib": 128}, "the body as logged: %r" % body)
     # Each request's line is followed by its duration line, as the framework pairs them.

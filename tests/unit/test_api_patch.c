@@ -89,6 +89,11 @@ static void test_drive_before_boot_refused(void **state)
 	assert_int_equal(req(f, "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}"),
 			 400);
 	expect_fault("The requested operation is not supported before starting the microVM.");
+	/* The same state rule for the endpoints Hearth lacks (test_api_patch_pre_boot). */
+	assert_int_equal(req(f, "PATCH", "/pmem/p0", "{\"id\": \"p0\"}"), 400);
+	expect_fault_is("The requested operation is not supported before starting the microVM.");
+	assert_int_equal(req(f, "PATCH", "/hotplug/memory", "{\"requested_size_mib\": 4}"), 400);
+	expect_fault_is("The requested operation is not supported before starting the microVM.");
 	assert_int_equal(f->vm.drive_patches + f->vm.net_patches, 0);
 	d = drive0(f);
 	assert_string_equal(json_string_value(json_object_get(d, "path_on_host")), "/a.img");
@@ -113,7 +118,7 @@ static void test_drive_after_boot_reaches_the_device(void **state)
 	f->vm.patch_ret = -EINVAL;
 	assert_int_equal(req(f, "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", "
 			     "\"path_on_host\": \"/nope.img\"}"), 400);
-	expect_fault("drives: drive 'rootfs': cannot open disk /nope.img");
+	expect_fault("Drive config error: drive 'rootfs': cannot open disk /nope.img");
 	assert_int_equal(f->vm.drive_patches, 2);
 	d = drive0(f);
 	assert_string_equal(json_string_value(json_object_get(d, "path_on_host")), "/a.img");
@@ -146,7 +151,7 @@ static void test_net_after_boot(void **state)
 	json_decref(o);
 	assert_int_equal(req(f, "PATCH", "/network-interfaces/eth9", "{\"iface_id\": \"eth9\"}"),
 			 400);
-	expect_fault("network-interfaces: network interface 'eth9' does not exist");
+	expect_fault("Network config error: network interface 'eth9' does not exist");
 	assert_int_equal(f->vm.net_patches, 1);
 }
 
@@ -172,8 +177,12 @@ static void test_bad_bodies(void **state)
 		{ "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": 1}",
 		  SERDE "invalid type: integer `1`, expected a string at line 1 column 40." },
 		{ "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"\"}",
-		  "drives: drive 'rootfs': path_on_host is empty or too long" },
-		{ "/drives/nope", "{\"drive_id\": \"nope\"}", "drives: drive 'nope' does not exist" },
+		  "Drive config error: drive 'rootfs': path_on_host is empty or too long" },
+		{ "/drives/nope", "{\"drive_id\": \"nope\"}", "Drive config error: drive 'nope' does not exist" },
+		/* Firecracker's for a PATCH that names neither a file nor a limiter. */
+		{ "/drives/rootfs", "{\"drive_id\": \"rootfs\"}",
+		  "Drive config error: Unable to patch the block device: Block: Running method "
+		  "expected different backend. Please verify the request arguments." },
 		{ "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"rate_limiter\": \"x\"}",
 		  SERDE "invalid type: string \"x\", expected struct RateLimiterConfig at line 1 "
 		  "column 42." },

@@ -168,7 +168,8 @@ static void test_patch_merges(void **state)
 			      .rate_limiter = { .bandwidth = { true, 100, 0, 1000 },
 						.ops = { true, 5, 0, 1000 } } };
 	struct vm_drive_patch p = { .id = "d1", .path_on_host = "/b",
-				    .rate_limiter = { .ops = { true, 0, 0, 0 } } };
+				    .rate_limiter = { .ops = { true, 0, 0, 0 } },
+				    .has_rate_limiter = true };
 	struct vm_config c;
 	struct err err;
 
@@ -193,6 +194,11 @@ static void test_patch_merges(void **state)
 	assert_int_equal(vm_config_patch_drive(&c, &p, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "drive 'd1': rate_limiter: ops: refill_time"));
 	assert_string_equal(c.drives[0].path_on_host, "/b");
+	/* Neither a file nor a limiter: Firecracker's refusal, not a silent 204. */
+	p.has_rate_limiter = false;
+	p.rate_limiter.ops.refill_time = 0;
+	assert_int_equal(vm_config_patch_drive(&c, &p, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "Running method expected different backend."));
 	vm_config_release(&c);
 }
 
