@@ -2,7 +2,7 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps test unit guest integration lab asan demo bench bench-api clean
+.PHONY: all deps test unit guest integration lab asan demo bench bench-api bench-api-load clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -35,6 +35,10 @@ bench: all
 # The control plane (issue 7): API socket ready, InstanceStart to /init.
 bench-api: all
 	bench/run.sh --api
+
+# The API socket under a client pool's load, on the host (issue 28 §3).
+bench-api-load: all
+	bench/run.sh --api-load
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

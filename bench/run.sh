@@ -10,8 +10,16 @@
 #   bench/run.sh --snapshot [--memory MIB]                snapshot size, create and restore
 #                                                         times, restored RSS; File and Uffd
 #                                                         restores (bench/snapshot.py)
+#   bench/run.sh --api-load [-n N] [--seconds S] [--clients 1,16,64]
+#                                                         the API socket under a client
+#                                                         pool's load, on the host
+#                                                         (bench/api_load.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --api-load ]; then
+  shift
+  exec python3 bench/api_load.py "$@"
+fi
 scripts/deps.sh lab
 if [ "${1:-}" = --io ]; then
   shift

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
@@ -58,11 +59,19 @@ static int patch_path(struct vm *vm, struct virtio_dev *dev, const struct vm_dri
 {
 	struct patch_call c = { .op = PATCH_REFRESH, .dev = dev, .err = err };
 	struct blk_config bc = { .readonly = d->is_read_only, .cache = d->cache_type };
+	struct stat st;
 	int ret;
 
 	/* The image it has (grown or shrunk by the host): a new size, not a new lock. */
 	if (virtio_blk_same_image(dev, path))
 		return patch_run(vm, &c);
+	/* A file that is not there (or not inside the sandbox): Firecracker's words. */
+	if (stat(path, &st)) {
+		ret = errno;
+		return err_set(err, true, -EINVAL, "Unable to patch the block device: Block: Virtio "
+			       "backend error: Error manipulating the backing file: %s (os error %d) "
+			       "%s Please verify the request arguments.", strerror(ret), ret, path);
+	}
 	bc.path = strdup(path);
 	if (!bc.path)
 		return err_set(err, false, -ENOMEM, "out of memory");

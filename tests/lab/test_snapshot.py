@@ -9,7 +9,13 @@ twice at once, in ONE L1 boot.
   of its disk with `after-N` and reads back sector 0 (written once at boot)
   every second, fetches a file from L1's httpd through the user-mode NIC
   every 2 s, and keeps one socat listener on vsock port 5000 (hybrid vsock,
-  whose Unix socket is relative: each restore has its own).
+  whose Unix socket is relative: each restore has its own). Four disk
+  writers run back to back the whole time, each a read-modify-write
+  counter in its own 4 KiB block (fsync'd write, O_DIRECT read back), so
+  the snapshot is taken with disk requests in flight: "snapshots drain
+  first" holds when each restore's writers go on from their counts with
+  every read matching their last write (none lost, none done twice, none
+  stuck waiting on a completion the snapshot dropped).
   Snapshots are written into /tmp/s, each writer's --snapshot-dir: the only
   directory the sealed sandbox keeps for them (docs/snapshots.md).
   1. `hearth run --api-sock` with hostfwd=tcp:5556-:7778 to a line echo in
@@ -98,6 +104,20 @@ printf '%s\n' 'while read l; do' '  echo "tcp-echo:$l"' \
   'done' >/tmp/echo.sh
 socat TCP-LISTEN:7778,reuseaddr,fork SYSTEM:'sh /tmp/echo.sh' &
 (while :; do dd if=/dev/zero of=/tmp/fill bs=1M count=4 2>/dev/null; sleep 1; done) &
+# Disk load across the snapshot: four writers, each a read-modify-write counter in its own
+# 4 KiB block, back to back. A write lost, done twice or answered with old data shows as a
+# block that does not hold what its writer last wrote; a completion lost, as a writer stuck.
+for w in 0 1 2 3; do
+  (b=$((100 + w)); n=0
+   printf '%-4095d\n' 0 | dd of=/dev/vda bs=4096 seek=$b count=1 iflag=fullblock conv=notrunc,fsync 2>/dev/null
+   while :; do
+     v=$(dd if=/dev/vda bs=4096 skip=$b count=1 iflag=direct 2>/dev/null | head -c 12 | tr -d ' ')
+     [ "$v" = "$n" ] || echo "LAB rmw-bad $w want=$n got=$v"
+     n=$((n + 1))
+     printf '%-4095d\n' $n | dd of=/dev/vda bs=4096 seek=$b count=1 iflag=fullblock conv=notrunc,fsync 2>/dev/null
+     [ $((n % 10)) = 0 ] && echo "LAB rmw $w $n"
+   done) &
+done
 (i=0; while :; do
    read up _ </proc/uptime
    # VMClock's disruption marker (devices/vmclock.h): 6.1 has no driver for it, /dev/mem reads it.
@@ -179,6 +199,12 @@ echo "SNAP load_after_boot=$(api /tmp/a0.sock PUT /snapshot/load "$LOAD") $(cat 
 echo "SNAP pause=$(api /tmp/a0.sock PATCH /vm '{"state": "Paused"}')"
 sleep 1
 echo "SNAP before=$(tr -d '\r' </tmp/g0.out | grep '^LAB count ' | tail -n 1)"
+rmwlast() { # OUT: each writer's last counter line in OUT, "w:n" joined by +
+  for w in 0 1 2 3; do
+    printf '%s:%s+' $w "$(tr -d '\r' <"$1" | grep "^LAB rmw $w " | tail -n 1 | awk '{print $4}')"
+  done
+}
+echo "SNAP rmw_before=$(rmwlast /tmp/g0.out) bad=$(tr -d '\r' </tmp/g0.out | grep -c '^LAB rmw-bad')"
 echo "SNAP vmc_before=$(tr -d '\r' </tmp/g0.out | grep '^LAB count ' | tail -n 1 | sed -n 's/.*vmc=//p')"
 echo "SNAP diff_untracked=$(api /tmp/a0.sock PUT /snapshot/create '{"snapshot_type": "Diff", "snapshot_path": "/tmp/s/x.snap", "mem_file_path": "/tmp/s/x.mem"}') $(cat /tmp/resp)"
 echo "SNAP create=$(api /tmp/a0.sock PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/s/vm.snap", "mem_file_path": "/tmp/s/vm.mem"}') $(cat /tmp/resp)"
@@ -227,6 +253,13 @@ for g in 1 2; do
   waitfor "^LAB count $((b + 40)) " /tmp/g$g.out 1800 && echo "SNAP r${g}_counting=yes"
   waitfor '^LAB wget [0-9]* @BLOB@' /tmp/g$g.out 1200 && echo "SNAP r${g}_wget=yes"
   waitfor '^LAB disk0 ' /tmp/g$g.out 300
+  # Every writer gets 10 more rounds: none was left waiting on a request the snapshot lost.
+  for w in 0 1 2 3; do
+    c=$(tr -d '\r' </tmp/g0.out | grep "^LAB rmw $w " | tail -n 1 | awk '{print $4}')
+    waitfor "^LAB rmw $w $((${c:-0} + 10))\$" /tmp/g$g.out 1200
+  done
+  echo "SNAP r${g}_rmw=$(rmwlast /tmp/g$g.out) bad=$(tr -d '\r' </tmp/g$g.out | grep -c '^LAB rmw-bad')"
+  tr -d '\r' </tmp/g$g.out | grep '^LAB rmw-bad' | head -n 4 | sed "s/^/G$g /"
   echo "SNAP r${g}_vsock=$(vs ping$g /tmp/r$g/v.sock)"
   echo "SNAP r${g}_vmc=$(tr -d '\r' </tmp/g$g.out | grep '^LAB count ' | tail -n 2 | head -n 1 | sed -n 's/.*vmc=//p')"
   # Its output so far, less the last line, which may be half written: hearth
@@ -263,6 +296,8 @@ for g in 1 2; do
   grep '^LAB \(disk0\|wget\)' /tmp/g$g.pre | tail -n 2 | sed "s/^/G$g /"
   echo "SNAP r${g}_inits=$(tr -d '\r' </tmp/g$g.out | grep -c 'LAB init')"
   echo "SNAP r${g}_sector1=$(dd if=/tmp/r$g/d.img bs=512 skip=1 count=1 2>/dev/null | head -c 14)"
+  # The writers' blocks as the VM left them: each at or past its last counter line.
+  echo "SNAP r${g}_rmw_disk=$(for w in 0 1 2 3; do printf '%s:%s+' $w "$(dd if=/tmp/r$g/d.img bs=4096 skip=$((100 + w)) count=1 2>/dev/null | head -c 12 | tr -d ' ')"; done)"
   sed "s/^/H$g /" /tmp/h$g.err | head -n 20
 done
 echo "SNAP mem_unchanged=$([ "$(sha256sum /tmp/s/vm.mem | cut -d' ' -f1)" = "$sha0" ] && echo yes || echo no)"
@@ -330,6 +365,11 @@ def counts(r, prefix):
     return out
 
 
+def rmw_counts(v):
+    """{writer: n} from "0:12+1:15+... bad=0"."""
+    return {int(w): int(n) for w, n in re.findall(r"(\d):(\d+)\+", v)}
+
+
 def checks(r):
     a = snap_info(r)
     st = lambda k: (a.get(k) or "").split(" ")[0]  # noqa: E731
@@ -371,6 +411,22 @@ def checks(r):
     notes = [l.strip()[5:] for l in r.guest_lines if l.startswith("NOTE ")]
     yield sum("NT_PRSTATUS" in l for l in notes) == 2, \
         "readelf -n: an NT_PRSTATUS note per vCPU (%s)" % notes
+    rb = rmw_counts(a.get("rmw_before", ""))
+    yield len(rb) == 4 and all(v >= 10 for v in rb.values()) and \
+        a.get("rmw_before", "").endswith("bad=0"), \
+        "four disk writers (read-modify-write counters) were busy when the VM was paused, " \
+        "every read matching the last write (%s)" % a.get("rmw_before")
+    for g in (1, 2):
+        ra = rmw_counts(a.get("r%d_rmw" % g, ""))
+        yield len(rb) == 4 and len(ra) == 4 and all(ra[w] >= rb[w] + 10 for w in rb) and \
+            a.get("r%d_rmw" % g, "").endswith("bad=0"), \
+            "restore %d: snapshots drain first: every writer goes on 10+ rounds from its count " \
+            "at the snapshot, none stuck, no write lost or done twice (%s, before %s)" % (
+                g, a.get("r%d_rmw" % g), a.get("rmw_before"))
+        rd = rmw_counts(a.get("r%d_rmw_disk" % g, ""))
+        yield len(rd) == 4 and len(ra) == 4 and all(rd[w] >= ra[w] for w in ra), \
+            "restore %d: the disk copy holds each writer's last counter or later (%s)" % (
+                g, a.get("r%d_rmw_disk" % g))
     yield a.get("old_open_at_create") == "yes", "that connection was open while the snapshot was taken"
     yield st("old_conn") == "closed", \
         "killing Hearth closed the connection it held (L1's end: %s)" % a.get("old_conn")
