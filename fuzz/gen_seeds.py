@@ -161,6 +161,25 @@ def blk_seeds():
     }
 
 
+def balloon_seeds():
+    """fuzz_balloon: all five queues up (inflate, deflate, stats, hinting, reporting)."""
+    q5 = init(qlogs=(4, 4, 4, 4, 4))
+    pfns = struct.pack('<5I', 0x31, 0x30, 0x33, 0x31, 0x1000)
+    stats = struct.pack('<HQ', 0, 7) + struct.pack('<HQ', 15, 9) + struct.pack('<HQ', 99, 1) + b'\x04'
+    return {
+        'inflate_deflate': q5 + poke(0x20000, pfns) + desc(0, 0, 0x20000, 20) + avail(0, 0) +
+                           kick(0) + desc(1, 0, 0x20004, 8) + avail(1, 0) + kick(1),
+        'stats': q5 + poke(0x21000, stats) + desc(2, 0, 0x21000, len(stats)) + avail(2, 0) +
+                 kick(2) + dev(b'\x04') + dev(b'\x00') + avail(2, 0) + kick(2) + dev(b'\x06\x10\x00\x01'),
+        'hint_report': q5 + dev(b'\x0a') + poke(0x22000, struct.pack('<I', 2)) +
+                       chain(3, 0, [(0x22000, 4, 0), (0x34000, 0x2000, F_WRITE)]) + avail(3, 0) +
+                       kick(3) + chain(4, 0, [(0x36000, 0x1800, F_WRITE), (0x39000, 0x1000, F_WRITE)]) +
+                       avail(4, 0) + kick(4) + poke(0x22000, struct.pack('<I', 0)) + avail(3, 0) + kick(3),
+        'reporting_only': init(accept=1 << 5, qlogs=(4, 4, 4)) +
+                          chain(2, 0, [(0x30000, 0x3000, F_WRITE)]) + avail(2, 0) + kick(2) + dev(b'\x06\x00\x00\x00'),
+    }
+
+
 ETH = bytes.fromhex('ffffffffffff02485200000108060001080006040001') + bytes(40)
 
 
@@ -598,7 +617,7 @@ TARGETS = {
     'fuzz_net': net_seeds, 'fuzz_vsock': vsock_seeds, 'fuzz_mmio': mmio_seeds,
     'fuzz_loader': loader_seeds, 'fuzz_cli': cli_seeds, 'fuzz_api': api_seeds,
     'fuzz_json_config': json_config_seeds, 'fuzz_devstate': devstate_seeds,
-    'fuzz_mmds_net': mmds_net_seeds,
+    'fuzz_mmds_net': mmds_net_seeds, 'fuzz_balloon': balloon_seeds,
 }
 
 

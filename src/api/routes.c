@@ -14,6 +14,7 @@
 #include "util/err.h"
 #include "util/log.h"
 #include "fcjson/config_json.h"
+#include "fcjson/config_json_balloon.h"
 #include "fcjson/config_json_fault.h"
 
 /*
@@ -147,6 +148,28 @@ static int decode_snapshot_load(json_t *o, const char *id, struct ctl_action *a,
 	return json_snapshot_load(o, &a->load, err);
 }
 
+static int decode_balloon(json_t *o, const char *id, struct ctl_action *a, struct err *err)
+{
+	return config_json_balloon_update(o, &a->balloon.amount_mib, err);
+}
+
+static int decode_balloon_stats(json_t *o, const char *id, struct ctl_action *a,
+				struct err *err)
+{
+	return config_json_balloon_stats_update(o, &a->balloon.interval_s, err);
+}
+
+/* o NULL: no body, which Firecracker takes here (acknowledge_on_stop true). */
+static int decode_hint_start(json_t *o, const char *id, struct ctl_action *a, struct err *err)
+{
+	return config_json_balloon_hint_start(o, &a->balloon.ack_on_stop, err);
+}
+
+static int decode_none(json_t *o, const char *id, struct ctl_action *a, struct err *err)
+{
+	return 0;
+}
+
 static const struct api_route_entry routes[] = {
 	{ "GET", "/", CTL_GET_INFO, NULL },
 	{ "GET", "/version", CTL_GET_VERSION, NULL },
@@ -174,15 +197,28 @@ static const struct api_route_entry routes[] = {
 	{ "PUT", "/mmds", CTL_PUT_MMDS, NULL },
 	{ "PATCH", "/mmds", CTL_PATCH_MMDS, NULL },
 	{ "PUT", "/mmds/config", CTL_PUT_MMDS_CONFIG, NULL },
+	{ "PUT", "/balloon", CTL_PUT_BALLOON, NULL },
+	{ "GET", "/balloon", CTL_GET_BALLOON, NULL },
+	{ "PATCH", "/balloon", CTL_PATCH_BALLOON, decode_balloon },
+	{ "GET", "/balloon/statistics", CTL_GET_BALLOON_STATS, NULL },
+	{ "PATCH", "/balloon/statistics", CTL_PATCH_BALLOON_STATS, decode_balloon_stats },
+	{ "PATCH", "/balloon/hinting/start", CTL_BALLOON_HINT_START, decode_hint_start },
+	{ "GET", "/balloon/hinting/status", CTL_BALLOON_HINT_STATUS, NULL },
+	{ "PATCH", "/balloon/hinting/stop", CTL_BALLOON_HINT_STOP, decode_none },
 	{ NULL, NULL, CTL_NTYPES, NULL },
 };
+
+/* Firecracker's PATCHes that may come without a body (parse_patch_hinting). */
+static bool body_optional(enum ctl_type type)
+{
+	return type == CTL_BALLOON_HINT_START || type == CTL_BALLOON_HINT_STOP;
+}
 
 /* The rest of Firecracker's API: answered, not served. method NULL: any. */
 static const struct {
 	const char *method;
 	const char *prefix;   /* the path, or a prefix when it ends in '/' */
 } unsupported[] = {
-	{ NULL, "/balloon" }, { NULL, "/balloon/" },
 	{ NULL, "/hotplug/" }, { NULL, "/pmem/" },
 	{ NULL, NULL },
 };
@@ -283,6 +319,12 @@ static const char *body_struct(enum ctl_type type)
 		return "struct CreateSnapshotParams";
 	case CTL_SNAPSHOT_LOAD:
 		return "struct LoadSnapshotConfig";
+	case CTL_PATCH_BALLOON:
+		return "struct BalloonUpdateConfig";
+	case CTL_PATCH_BALLOON_STATS:
+		return "struct BalloonUpdateStatsConfig";
+	case CTL_BALLOON_HINT_START:
+		return "struct StartHintingCmd";
 	default:
 		return "a map";
 	}
@@ -296,7 +338,14 @@ static int route_run(struct ctl *ctl, const struct api_route_entry *e, const cha
 	json_t *o = NULL;
 	int ret;
 
-	if (e->decode) {
+	if (e->decode && !len && body_optional(e->type)) {
+		ret = e->decode(NULL, id, &a, err);
+		if (!ret)
+			ret = ctl_handle(ctl, &a, out, err);
+	} else if (e->decode == decode_none) {
+		/* A body where none is read (hinting/stop): ignored, as Firecracker does. */
+		ret = ctl_handle(ctl, &a, out, err);
+	} else if (e->decode) {
 		o = config_json_body(body, len, body_struct(e->type), err);
 		if (!o)
 			return -EINVAL;
@@ -359,7 +408,8 @@ void api_route(struct ctl *ctl, const char *method, const char *path, const char
 	r->deprecated = uses_deprecated(method, path, body, len);
 	e = route_find(method, path, &id);
 	/* Firecracker's method_to_error, before the path is looked at. */
-	if (!len && (!strcmp(method, "PUT") || !strcmp(method, "PATCH"))) {
+	if (!len && (!strcmp(method, "PUT") || !strcmp(method, "PATCH")) &&
+	    !(e && body_optional(e->type))) {
 		err_set(&err, true, -EINVAL, "Empty %s request.", method);
 		api_reply_fault(r, 400, err.msg);
 	} else if (len && !strcmp(method, "GET")) {

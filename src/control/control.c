@@ -212,6 +212,15 @@ static const struct ctl_rule {
 	[CTL_PUT_MMDS] =          { ALWAYS, ctl_mmds_put },
 	[CTL_PATCH_MMDS] =        { ALWAYS, ctl_mmds_put },
 	[CTL_PUT_MMDS_CONFIG] =   { PRE_BOOT, ctl_model_put },
+	/* Firecracker's: the config before boot, the device's actions after it. */
+	[CTL_PUT_BALLOON] =         { PRE_BOOT, ctl_model_put },
+	[CTL_GET_BALLOON] =         { ALWAYS, ctl_balloon_get },
+	[CTL_PATCH_BALLOON] =       { BOOTED, ctl_balloon_live },
+	[CTL_GET_BALLOON_STATS] =   { BOOTED, ctl_balloon_live },
+	[CTL_PATCH_BALLOON_STATS] = { BOOTED, ctl_balloon_live },
+	[CTL_BALLOON_HINT_START] =  { BOOTED, ctl_balloon_live },
+	[CTL_BALLOON_HINT_STATUS] = { BOOTED, ctl_balloon_live },
+	[CTL_BALLOON_HINT_STOP] =   { BOOTED, ctl_balloon_live },
 };
 
 /*
@@ -233,6 +242,7 @@ static const struct {
 	[CTL_PUT_ENTROPY] =     { "entropy: ", "Entropy config error: " },
 	[CTL_PUT_LOGGER] =      { "logger: ", "Logger error: " },
 	[CTL_PUT_METRICS] =     { "metrics: ", "Metrics error: " },
+	[CTL_PUT_BALLOON] =     { "balloon: ", "Balloon config error: " },
 };
 
 static void fc_reword(enum ctl_type t, struct err *err)

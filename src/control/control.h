@@ -75,7 +75,24 @@ enum ctl_type {
 	CTL_PUT_MMDS,             /* the body: any JSON value */
 	CTL_PATCH_MMDS,           /* the body: an RFC 7396 merge patch */
 	CTL_PUT_MMDS_CONFIG,      /* the body: Firecracker's MmdsConfig, into the model */
+	/* The balloon (balloon.c): its config before boot, the device after. */
+	CTL_PUT_BALLOON,          /* the body: Firecracker's BalloonDeviceConfig */
+	CTL_GET_BALLOON,          /* the answer: the config, the target as last set */
+	CTL_PATCH_BALLOON,        /* a new target (ctl_action.balloon.amount_mib) */
+	CTL_GET_BALLOON_STATS,    /* the answer: Firecracker's BalloonStats */
+	CTL_PATCH_BALLOON_STATS,  /* a new interval (ctl_action.balloon.interval_s) */
+	CTL_BALLOON_HINT_START,   /* ctl_action.balloon.ack_on_stop */
+	CTL_BALLOON_HINT_STATUS,  /* the answer: Firecracker's HintingStatus */
+	CTL_BALLOON_HINT_STOP,
 	CTL_NTYPES
+};
+
+/* A balloon action's parameters, and what the device is asked. */
+struct ctl_balloon_req {
+	enum ctl_type type;       /* one of CTL_PATCH_BALLOON ... CTL_BALLOON_HINT_STOP */
+	uint32_t amount_mib;
+	uint16_t interval_s;
+	bool ack_on_stop;
 };
 
 /* One action and its parameters; every string is borrowed for the call. */
@@ -96,6 +113,7 @@ struct ctl_action {
 		struct vm_net_patch net;           /* CTL_PATCH_NET */
 		struct snap_create_req create;     /* CTL_SNAPSHOT_CREATE */
 		struct snap_load_req load;         /* CTL_SNAPSHOT_LOAD */
+		struct ctl_balloon_req balloon;    /* the balloon's live actions */
 	};
 };
 
@@ -124,6 +142,13 @@ struct ctl_vm_ops {
 	int (*patch_drive)(void *ctx, const struct vm_drive *d, const struct vm_drive_patch *p,
 			   struct err *err);
 	int (*patch_net)(void *ctx, const struct vm_net_patch *p, struct err *err);
+	/*
+	 * A balloon action on the running device: *out gets the answer of
+	 * the reads (statistics, hinting status), NULL for the others. err
+	 * in Firecracker's words after its prefix ("Balloon: ...").
+	 */
+	int (*balloon)(void *ctx, const struct ctl_balloon_req *req, json_t **out,
+		       struct err *err);
 	/*
 	 * Firecracker's checks at PUT time (vmm/config.h, struct
 	 * vm_config_probe): the kernel and initrd, a drive's file, a NIC's

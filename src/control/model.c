@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "fcjson/config_json.h"
+#include "fcjson/config_json_balloon.h"
 #include "fcjson/config_json_cpu.h"
 #include "fcjson/config_json_fault.h"
 #include "fcjson/config_json_observe.h"
@@ -95,6 +96,8 @@ static const char *body_struct(enum ctl_type type)
 		return "struct CustomCpuTemplate";
 	case CTL_PUT_MMDS_CONFIG:
 		return "struct MmdsConfig";
+	case CTL_PUT_BALLOON:
+		return "struct BalloonDeviceConfig";
 	default:
 		return "a map";
 	}
@@ -139,6 +142,8 @@ static int model_decode(struct ctl *ctl, struct vm_config *c, const struct ctl_a
 		return config_json_cpu_config(c, o, err);
 	case CTL_PUT_MMDS_CONFIG:
 		return config_json_mmds(c, o, err);
+	case CTL_PUT_BALLOON:
+		return config_json_balloon(c, o, err);
 	default:
 		return err_set(err, false, -EINVAL, "action %d has no body for the model",
 			       (int)a->type);

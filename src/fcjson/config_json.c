@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fcjson/config_json_balloon.h"
 #include "fcjson/config_json_cpu.h"
 #include "fcjson/config_json_fault.h"
 #include "fcjson/config_json_limiter.h"
@@ -402,7 +403,7 @@ int config_json_entropy(struct vm_config *c, json_t *o, struct err *err)
 
 /* Sections of FullVmConfiguration Hearth does not take yet (null is fine). */
 static const char *const unsupported_sections[] = {
-	"balloon", "memory-hotplug", "pmem", NULL,
+	"memory-hotplug", "pmem", NULL,
 };
 
 static int full_array(struct vm_config *c, json_t *root, const char *key,
@@ -429,7 +430,8 @@ static bool section_known(const char *key)
 {
 	static const char *const known[] = {
 		"boot-source", "machine-config", "drives", "network-interfaces", "vsock",
-		"entropy", "logger", "metrics", "serial", "cpu-config", "mmds-config", NULL,
+		"entropy", "balloon", "logger", "metrics", "serial", "cpu-config", "mmds-config",
+		NULL,
 	};
 
 	for (int i = 0; known[i]; i++)
@@ -475,6 +477,9 @@ int config_json_full(struct vm_config *c, json_t *root, struct err *err)
 		ret = config_json_vsock(c, json_object_get(root, "vsock"), err);
 	if (!ret && jhas(root, "entropy"))
 		ret = config_json_entropy(c, json_object_get(root, "entropy"), err);
+	/* After machine-config, whose memory bounds its target. */
+	if (!ret && jhas(root, "balloon"))
+		ret = config_json_balloon(c, json_object_get(root, "balloon"), err);
 	if (!ret)
 		ret = config_json_observe_sections(c, root, err);
 	if (!ret)

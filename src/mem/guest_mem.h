@@ -133,4 +133,22 @@ void guest_mem_dirty_give_back(struct guest_mem *gm, const void *in, size_t len)
 /* Highest RAM address + 1 below the hole. */
 uint64_t guest_mem_low_end(const struct guest_mem *gm);
 
+/*
+ * guest_mem_discard.c: the guest gave up [gpa, gpa+len) (a balloon's
+ * inflated, reported or hinted pages). Its host pages go back to the host
+ * and it reads as zeros once the guest touches it again, whatever backs
+ * the RAM: anonymous (MADV_DONTNEED), a File restore's private mapping of
+ * the memory file (a fresh anonymous mapping over it, as MADV_DONTNEED
+ * would bring back the file's bytes), a Uffd restore (MADV_DONTNEED, then
+ * the zero page put in the hole so no fault reaches the handler), 2 MiB
+ * pages (only whole ones inside the range; the rest is left as it is).
+ * The range must be 4 KiB aligned and lie inside one region (RAM never
+ * spans the MMIO hole): -EINVAL otherwise, with nothing touched. What
+ * was given back is marked dirty, so a Diff snapshot records the zeros.
+ * On the I/O thread; vCPUs may run (KVM follows through its MMU
+ * notifiers). Returns the bytes given back (less than len only for
+ * partly covered huge pages), or -errno.
+ */
+int64_t guest_mem_discard(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+
 #endif

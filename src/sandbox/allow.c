@@ -11,6 +11,7 @@
 #include <linux/fs.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/userfaultfd.h>
 #include <linux/vhost.h>
 #include <seccomp.h>
 #include <stddef.h>
@@ -84,6 +85,8 @@ static const struct sandbox_ioctl io_ioctls[] = {
 	/* A snapshot reads vhost-vsock's ring positions (vsock_state.c), with vhost paused. */
 	IOCTL(VHOST_GET_VRING_BASE),
 	IOCTL(BLKGETSIZE64), IOCTL(FIONREAD),
+	/* A balloon's pages given back on a Uffd restore read as zeros (mem/guest_mem_discard.c). */
+	IOCTL(UFFDIO_ZEROPAGE),
 	IOCTL(TCGETS), IOCTL(TCSETS), IOCTL(TCSETSW), IOCTL(TCSETSF),
 };
 

@@ -152,6 +152,10 @@ int vm_config_set_machine(struct vm_config *c, const struct vm_machine *m, struc
 		if (ret)
 			return ret;
 	}
+	/* The balloon's target may not pass the memory (Firecracker's update_machine_config). */
+	if (c->balloon.present && m->mem_size_mib < c->balloon.amount_mib)
+		return err_set(err, true, -EINVAL, "The memory size (MiB) is smaller than the "
+			       "previously set balloon device target size.");
 	/* A static template replaces a custom one, as in Firecracker. */
 	if (m->cpu_template != CPU_TEMPLATE_NONE)
 		vm_config_set_cpu_config(c, NULL);
@@ -376,6 +380,15 @@ int vm_config_set_vsock(struct vm_config *c, const struct vm_vsock *v, struct er
 int vm_config_set_entropy(struct vm_config *c, bool on)
 {
 	c->entropy = on;
+	return 0;
+}
+
+int vm_config_set_balloon(struct vm_config *c, const struct vm_balloon *b, struct err *err)
+{
+	if (b->amount_mib > c->machine.mem_size_mib)
+		return err_set(err, true, -EINVAL, "Amount of pages requested is too large.");
+	c->balloon = *b;
+	c->balloon.present = true;
 	return 0;
 }
 

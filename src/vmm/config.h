@@ -30,8 +30,8 @@
 #define VM_MAX_MEM_MIB (1024ull * 1024) /* 1 TiB */
 /*
  * As many drives, or NICs, as there are virtio-mmio slots (vmm/vm.h
- * VM_MAX_VIRTIO, one interrupt line each): drives, NICs, entropy and
- * vsock share them in any mix, which InstanceStart checks, as Firecracker
+ * VM_MAX_VIRTIO, one interrupt line each): drives, NICs, entropy, vsock and
+ * the balloon share them in any mix, which InstanceStart checks, as Firecracker
  * shares its legacy GSIs. A root drive plus Kata's pool of 8 fits, and so
  * do 12 NICs and 5 drives.
  */
@@ -96,6 +96,16 @@ struct vm_vsock {
 	bool present;
 	uint64_t guest_cid;
 	char *uds_path;           /* hybrid vsock; NULL: the host's vhost_vsock */
+};
+
+/* Firecracker's BalloonDeviceConfig (virtio/balloon.h has the device). */
+struct vm_balloon {
+	bool present;
+	uint32_t amount_mib;          /* the target: how much the guest gives back */
+	bool deflate_on_oom;
+	uint16_t stats_polling_interval_s;   /* 0: no statistics queue */
+	bool free_page_hinting;
+	bool free_page_reporting;
 };
 
 enum vm_log_level { VM_LOG_OFF, VM_LOG_ERROR, VM_LOG_WARNING, VM_LOG_INFO, VM_LOG_DEBUG,
@@ -184,6 +194,7 @@ struct vm_config {
 	struct vm_net nets[VM_MAX_NETS];
 	unsigned int nnets;
 	struct vm_vsock vsock;
+	struct vm_balloon balloon;
 	bool entropy;
 	struct rl_config entropy_rate_limiter;
 	struct vm_logger logger;
@@ -248,6 +259,12 @@ int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace,
 bool vm_config_drop_net(struct vm_config *c, const char *id);
 int vm_config_set_vsock(struct vm_config *c, const struct vm_vsock *v, struct err *err);
 int vm_config_set_entropy(struct vm_config *c, bool on);
+/*
+ * The balloon, in place of any before (Firecracker's set_balloon_device):
+ * its target may not pass the memory size. The live device's changes
+ * (target, statistics interval) come back through it too.
+ */
+int vm_config_set_balloon(struct vm_config *c, const struct vm_balloon *b, struct err *err);
 int vm_config_set_logger(struct vm_config *c, const struct vm_logger *l, struct err *err);
 int vm_config_set_metrics(struct vm_config *c, const struct vm_metrics *m, struct err *err);
 /* NULL goes back to stdout. */

@@ -25,6 +25,7 @@
 #include "devices/serial.h"
 #include "devices/testdev.h"
 #include "devices/vmclock.h"
+#include "virtio/balloon.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
@@ -211,12 +212,36 @@ static int make_vsock(struct virtio_build *b, struct virtio_dev **out, struct er
 				   out, err);
 }
 
-/* In layout order: drives, network interfaces, entropy, vsock. */
+static unsigned int count_balloon(const struct vm_config *cfg)
+{
+	return cfg->balloon.present ? 1 : 0;
+}
+
+static int make_balloon(struct virtio_build *b, struct virtio_dev **out, struct err *err)
+{
+	const struct vm_balloon *v = &b->cfg->balloon;
+	struct balloon_config bc = {
+		.amount_mib = v->amount_mib, .deflate_on_oom = v->deflate_on_oom,
+		.stats_polling_interval_s = v->stats_polling_interval_s,
+		.free_page_hinting = v->free_page_hinting,
+		.free_page_reporting = v->free_page_reporting,
+	};
+
+	b->id = "balloon";
+	snprintf(b->what, sizeof(b->what), "balloon");
+	return virtio_balloon_create(b->env, &bc, out, err);
+}
+
+/*
+ * In layout order: drives, network interfaces, entropy, vsock, balloon
+ * (last: snapshots from before it find every other device where it was).
+ */
 static const struct virtio_family virtio_families[] = {
 	{ .type = "virtio-blk", .count = count_drives, .create = make_blk },
 	{ .type = "virtio-net", .count = count_nets, .create = make_net },
 	{ .type = "virtio-rng", .count = count_rng, .create = make_rng },
 	{ .type = "virtio-vsock", .count = count_vsock, .create = make_vsock },
+	{ .type = "virtio-balloon", .count = count_balloon, .create = make_balloon },
 };
 
 #define NFAMILIES (sizeof(virtio_families) / sizeof(virtio_families[0]))
@@ -237,9 +262,10 @@ int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *er
 		return err_set(err, true, -EINVAL, "Could not attach device: MMIO transport error: "
 			       "Failed to allocate requested resource: The requested resource is not "
 			       "available. (too many virtio devices: %u drives, %u network "
-			       "interfaces%s%s, %u in all; at most %u, one per free interrupt line)",
-			       cfg->ndrives, cfg->nnets, count_rng(cfg) ? ", entropy" : "",
-			       count_vsock(cfg) ? ", vsock" : "", n, VM_MAX_VIRTIO);
+			       "interfaces%s%s%s, %u in all; at most %u, one per free interrupt "
+			       "line)", cfg->ndrives, cfg->nnets, count_rng(cfg) ? ", entropy" : "",
+			       count_vsock(cfg) ? ", vsock" : "",
+			       count_balloon(cfg) ? ", balloon" : "", n, VM_MAX_VIRTIO);
 	for (unsigned int i = 0; i < n; i++) {
 		vm->mmio_devs[i].base = LAYOUT_VIRTIO_MMIO_BASE + i * LAYOUT_VIRTIO_MMIO_STRIDE;
 		vm->mmio_devs[i].size = VIRTIO_MMIO_SIZE;

@@ -173,8 +173,10 @@ def case_every_endpoint_twice(binary, tmp):
                   "mem_backend": {"backend_type": "File", "backend_path": os.path.join(tmp, "m")}})
     # InstanceStart fails on the missing KVM device and unwinds, twice.
     s.twice("PUT", "/actions", 400, body={"action_type": "InstanceStart"}, fault=[NO_KVM])
-    for method, path, body in (("PUT", "/balloon", {"amount_mib": 0}), ("GET", "/balloon", None),
-                               ("PUT", "/hotplug/memory", {}), ("PUT", "/pmem/p0", {})):
+    # The balloon PUT again replaces it; GET answers the last one.
+    s.twice("PUT", "/balloon", 204, body={"amount_mib": 0, "deflate_on_oom": True})
+    s.twice("GET", "/balloon", 200)
+    for method, path, body in (("PUT", "/hotplug/memory", {}), ("PUT", "/pmem/p0", {})):
         s.twice(method, path, 400, body=body, fault=["not supported yet"])
     # The MMDS: its data, and its config's refusal of a NIC it does not have, twice each.
     s.twice("PUT", "/mmds", 204, body={"k": "v"})

@@ -198,7 +198,7 @@ def case_bad_requests(binary, tmp):
     s.alive()
     s.expect("DELETE", "/", 400, fault=["Invalid request method and/or path"])
     s.alive()
-    s.expect("PUT", "/balloon", 400, body={}, fault=["not supported yet"])
+    s.expect("PUT", "/pmem/p0", 400, body={}, fault=["not supported yet"])
     s.alive()
     s.expect("PATCH", "/vm", 400, body={"state": "Paused"}, fault=[NOT_BEFORE_START])
     s.alive()

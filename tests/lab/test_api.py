@@ -30,6 +30,8 @@ config file, in ONE L1 boot.
              siblings 2, cpu cores 1), the template's family/model, and
              its /proc/cpuinfo flags (printed) lack what the template
              clears and have ERMS, which it sets.
+  balloon    test_balloon.py's run, in this boot: free page reporting,
+             a new target, statistics and the refusals.
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
@@ -43,6 +45,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
+import test_balloon as B  # noqa: E402
 
 RUN_TIMEOUT = 420
 L1_INITRD = "/lab/l2/initrd0.cpio"    # every run here uses the one L2 initrd below
@@ -482,11 +485,14 @@ def main():
             run = L.ShellRun(name, "hearth", script(text), timeout=RUN_TIMEOUT)
             run.initrd = l2
             runs.append(run)
+        # The balloon's run (test_balloon.py) shares this L1 boot, with its own L2.
+        runs.append(B.run(lab.kernel))
         res = lab.run_plan(runs, tag="api", binaries={"/bin/curl": curl})
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3
-    return L.report(res, [(name, check) for name, _, check in CHECKS])
+    return L.report(res, [(name, check) for name, _, check in CHECKS] +
+                    [("balloon", B.check_balloon)])
 
 
 if __name__ == "__main__":

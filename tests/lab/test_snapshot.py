@@ -15,7 +15,9 @@ twice at once, in ONE L1 boot.
   the snapshot is taken with disk requests in flight: "snapshots drain
   first" holds when each restore's writers go on from their counts with
   every read matching their last write (none lost, none done twice, none
-  stuck waiting on a completion the snapshot dropped).
+  stuck waiting on a completion the snapshot dropped). A restored guest's
+  writers stop 15 rounds after they see VMClock's marker move, so the
+  other checks run on a quiet guest.
   Snapshots are written into /tmp/s, each writer's --snapshot-dir: the only
   directory the sealed sandbox keeps for them (docs/snapshots.md).
   1. `hearth run --api-sock` with hostfwd=tcp:5556-:7778 to a line echo in
@@ -107,16 +109,23 @@ socat TCP-LISTEN:7778,reuseaddr,fork SYSTEM:'sh /tmp/echo.sh' &
 # Disk load across the snapshot: four writers, each a read-modify-write counter in its own
 # 4 KiB block, back to back. A write lost, done twice or answered with old data shows as a
 # block that does not hold what its writer last wrote; a completion lost, as a writer stuck.
+# Niced (busybox has renice, not nice), with a breath between rounds: the counter, the
+# echo and the wget keep their pace.
 for w in 0 1 2 3; do
-  (b=$((100 + w)); n=0
+  (b=$((100 + w)); n=0; left=15
    printf '%-4095d\n' 0 | dd of=/dev/vda bs=4096 seek=$b count=1 iflag=fullblock conv=notrunc,fsync 2>/dev/null
    while :; do
      v=$(dd if=/dev/vda bs=4096 skip=$b count=1 iflag=direct 2>/dev/null | head -c 12 | tr -d ' ')
      [ "$v" = "$n" ] || echo "LAB rmw-bad $w want=$n got=$v"
      n=$((n + 1))
      printf '%-4095d\n' $n | dd of=/dev/vda bs=4096 seek=$b count=1 iflag=fullblock conv=notrunc,fsync 2>/dev/null
-     [ $((n % 10)) = 0 ] && echo "LAB rmw $w $n"
+     echo "LAB rmw $w $n"
+     # Restored (VMClock's marker moved): 15 more rounds, then quiet for the other checks.
+     [ "$(devmem 0xfeffb010 32 2>/dev/null)" = 0x00000000 ] || left=$((left - 1))
+     [ $left -gt 0 ] || break
+     sleep 0.05
    done) &
+  renice -n 19 -p $! >/dev/null
 done
 (i=0; while :; do
    read up _ </proc/uptime
@@ -252,7 +261,7 @@ for g in 1 2; do
   b=$(lastcount /tmp/g0.out)
   waitfor "^LAB count $((b + 40)) " /tmp/g$g.out 1800 && echo "SNAP r${g}_counting=yes"
   waitfor '^LAB wget [0-9]* @BLOB@' /tmp/g$g.out 1200 && echo "SNAP r${g}_wget=yes"
-  waitfor '^LAB disk0 ' /tmp/g$g.out 300
+  waitfor '^LAB disk0 ' /tmp/g$g.out 900
   # Every writer gets 10 more rounds: none was left waiting on a request the snapshot lost.
   for w in 0 1 2 3; do
     c=$(tr -d '\r' </tmp/g0.out | grep "^LAB rmw $w " | tail -n 1 | awk '{print $4}')
@@ -294,6 +303,8 @@ sed "s/^/H3 /" /tmp/h3r.err | head -n 20
 for g in 1 2; do
   grep '^LAB \(count\|disk0\|wget\|init\)' /tmp/g$g.pre | head -n 4 | sed "s/^/G$g /"
   grep '^LAB \(disk0\|wget\)' /tmp/g$g.pre | tail -n 2 | sed "s/^/G$g /"
+  # The disk's own lines too: with the writers' load, wget's can crowd them out above.
+  grep '^LAB disk0' /tmp/g$g.pre | tail -n 2 | sed "s/^/G$g /"
   echo "SNAP r${g}_inits=$(tr -d '\r' </tmp/g$g.out | grep -c 'LAB init')"
   echo "SNAP r${g}_sector1=$(dd if=/tmp/r$g/d.img bs=512 skip=1 count=1 2>/dev/null | head -c 14)"
   # The writers' blocks as the VM left them: each at or past its last counter line.
@@ -412,7 +423,7 @@ def checks(r):
     yield sum("NT_PRSTATUS" in l for l in notes) == 2, \
         "readelf -n: an NT_PRSTATUS note per vCPU (%s)" % notes
     rb = rmw_counts(a.get("rmw_before", ""))
-    yield len(rb) == 4 and all(v >= 10 for v in rb.values()) and \
+    yield len(rb) == 4 and all(v >= 3 for v in rb.values()) and \
         a.get("rmw_before", "").endswith("bad=0"), \
         "four disk writers (read-modify-write counters) were busy when the VM was paused, " \
         "every read matching the last write (%s)" % a.get("rmw_before")

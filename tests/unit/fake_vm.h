@@ -37,6 +37,9 @@ struct fake_vm {
 	char last_drive[64], last_backend[64], last_vsock[64], last_kvm[64], last_serial[64];
 	/* The PUT-time checks: how many, and what they refuse (a name with "missing" in it). */
 	int checks;
+	/* The balloon's live actions: how many, the last one, and what the next answers. */
+	int balloon_calls, balloon_ret;
+	struct ctl_balloon_req last_balloon;
 };
 
 /* Firecracker's checks at PUT time, faked: a name with "missing" in it is not there. */
@@ -205,7 +208,26 @@ static int fake_snapshot_load(void *ctx, const struct snap_load_req *req, struct
 	return 0;
 }
 
+/* The device's answers, faked: the reads answer a small object naming the action. */
+static int fake_balloon(void *ctx, const struct ctl_balloon_req *req, json_t **out,
+			struct err *err)
+{
+	struct fake_vm *f = ctx;
+
+	f->balloon_calls++;
+	f->last_balloon = *req;
+	*out = NULL;
+	if (f->balloon_ret)
+		return err_set(err, true, f->balloon_ret, "Balloon: Device not activated yet.");
+	if (req->type == CTL_GET_BALLOON_STATS)
+		*out = json_pack("{s:i}", "target_mib", 0);
+	else if (req->type == CTL_BALLOON_HINT_STATUS)
+		*out = json_pack("{s:i, s:n}", "host_cmd", 0, "guest_cmd");
+	return 0;
+}
+
 static const struct ctl_vm_ops fake_vm_ops = {
+	.balloon = fake_balloon,
 	.start = fake_start,
 	.pause = fake_pause,
 	.resume = fake_resume,
@@ -225,7 +247,7 @@ static const struct ctl_vm_ops fake_vm_ops = {
 static inline int fake_vm_calls(const struct fake_vm *f)
 {
 	return f->starts + f->pauses + f->resumes + f->cads + f->drive_patches + f->net_patches +
-	       f->opens + f->flushes + f->creates + f->loads;
+	       f->opens + f->flushes + f->creates + f->loads + f->balloon_calls;
 }
 
 #endif

@@ -79,7 +79,6 @@ static void test_unknown_and_unsupported(void **state)
 	assert_int_equal(req(f, "PUT", "/drives/a/b", "{}"), 400);
 	expect_fault("Invalid request");
 	static const char *const unsup[][2] = {
-		{ "PUT", "/balloon" }, { "GET", "/balloon/statistics" },
 		{ "PUT", "/hotplug/memory" }, { "PUT", "/pmem/p0" },
 	};
 	for (size_t i = 0; i < sizeof(unsup) / sizeof(unsup[0]); i++) {

@@ -33,6 +33,9 @@
 #define BODY_ID(t, i, json) { .type = t, .id = i, .body = json, .len = sizeof(json) - 1 }
 #define BODY(t, json) BODY_ID(t, NULL, json)
 
+#define BALLOON_SETUP BODY(CTL_PUT_BALLOON, "{\"amount_mib\": 1, \"deflate_on_oom\": true, " \
+			       "\"stats_polling_interval_s\": 1, \"free_page_hinting\": true}")
+
 static const struct rule_case {
 	struct ctl_action a;
 	/* Run first, before boot: what the action needs to be accepted at all. */
@@ -89,6 +92,18 @@ static const struct rule_case {
 	{ BODY(CTL_PATCH_MMDS, "{\"a\": 2}"), BODY(CTL_PUT_MMDS, "{}"), false, { NULL, NULL, NULL } },
 	{ BODY(CTL_PUT_MMDS_CONFIG, "{\"network_interfaces\": [\"eth0\"]}"), { 0 }, false,
 	  CLOSED_AFTER_BOOT("PUT /mmds/config") },
+	/* The balloon: Firecracker's SetBalloonDevice before boot, the device's actions after. */
+	{ BODY(CTL_PUT_BALLOON, "{\"amount_mib\": 1, \"deflate_on_oom\": true}"), { 0 }, false,
+	  CLOSED_AFTER_BOOT("PUT /balloon") },
+	{ { .type = CTL_GET_BALLOON }, BALLOON_SETUP, false, ALWAYS },
+	{ { .type = CTL_PATCH_BALLOON, .balloon = { .amount_mib = 2 } }, BALLOON_SETUP, false,
+	  BOOTED },
+	{ { .type = CTL_GET_BALLOON_STATS }, BALLOON_SETUP, false, BOOTED },
+	{ { .type = CTL_PATCH_BALLOON_STATS, .balloon = { .interval_s = 3 } }, BALLOON_SETUP, false,
+	  BOOTED },
+	{ { .type = CTL_BALLOON_HINT_START }, BALLOON_SETUP, false, BOOTED },
+	{ { .type = CTL_BALLOON_HINT_STATUS }, BALLOON_SETUP, false, BOOTED },
+	{ { .type = CTL_BALLOON_HINT_STOP }, BALLOON_SETUP, false, BOOTED },
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -172,7 +187,9 @@ static void check(const struct rule_case *c, enum ctl_state s, const char *body,
 			fail_msg("action %d in '%s': refused: %s", (int)a.type, ctl_state_name(s),
 				 err.msg);
 		/* Only the reads answer. */
-		assert_int_equal(out != NULL, a.type <= CTL_GET_CONFIG || a.type == CTL_GET_MMDS);
+		assert_int_equal(out != NULL, a.type <= CTL_GET_CONFIG || a.type == CTL_GET_MMDS ||
+				 a.type == CTL_GET_BALLOON || a.type == CTL_GET_BALLOON_STATS ||
+				 a.type == CTL_BALLOON_HINT_STATUS);
 	} else {
 		assert_int_equal(ret, -EINVAL);
 		assert_true(err.usage);

@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Lab test of the balloon: the stock kernel's virtio_balloon driver against
+Hearth's device, driven through the API (curl on the Unix socket, in L1).
+test_api.py runs it in its own L1 boot; alone:
+
+    tests/lab/test_balloon.py [--hearth PATH] [--stream]
+
+  balloon   hearth serve, 2 vCPUs, 256 MiB, a balloon with statistics every
+            second and free page reporting, deflate_on_oom off.
+            1. The guest fills 150 MiB of tmpfs and frees it: free page
+               reporting hands the pages back, and Hearth's RSS falls by
+               most of what the fill added.
+            2. PATCH /balloon 64 MiB: the guest's MemTotal shrinks by 64
+               MiB; GET /balloon/statistics says actual_mib 64, and its
+               total_memory is the guest's MemTotal.
+            3. PATCH /balloon 0: MemTotal comes back.
+            4. What the device refuses, in Firecracker's words: more than
+               the memory, hinting that was not enabled, statistics
+               switched off after boot.
+
+Prints one line per check and `N passed, N failed`. Exit 0 all passed, 1 a
+check failed, 3 lab failure (tests/lab/README.md).
+"""
+import argparse
+import os
+import re
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+import lab as L  # noqa: E402
+
+RUN_TIMEOUT = 600
+L1_INITRD = "/lab/l2/initrd0.cpio"
+CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.balloon=1 lab.wait=1000"
+FILL_MIB = 150
+TARGET_MIB = 64
+
+# In L2: the memory as the guest sees it, a fill and its release, then a line a second.
+L2_SCRIPT = r'''
+grep -q lab.balloon=1 /proc/cmdline || exit 0
+memline() { awk '/^MemTotal:/ {t=$2} /^MemFree:/ {f=$2} /^MemAvailable:/ {a=$2}
+  END {print "total=" t " free=" f " avail=" a}' /proc/meminfo; }
+echo "LAB bal driver=$(ls /sys/bus/virtio/drivers/virtio_balloon 2>/dev/null | grep -c virtio)"
+mount -o remount,size=200M /tmp
+echo "LAB bal start $(memline)"
+sleep 4
+dd if=/dev/zero of=/tmp/fill bs=1M count=@FILL@ 2>/dev/null
+echo "LAB bal filled $(memline)"
+sleep 6
+rm -f /tmp/fill
+echo "LAB bal freed $(memline)"
+(while :; do echo "LAB bal mem $(memline)"; sleep 1; done) &
+'''
+
+SCRIPT = r'''
+H=/lab/bin/hearth
+S=/tmp/b.sock
+api() { # METHOD PATH [BODY]: the HTTP status; the body is in /tmp/resp
+  if [ -n "$3" ]; then
+    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" \
+      -H 'Content-Type: application/json' -d "$3" "http://localhost$2"
+  else
+    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" "http://localhost$2"
+  fi
+}
+waitfor() { # PATTERN FILE TENTHS
+  n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
+    n=$((n+1)); [ $n -ge "$3" ] && return 1; sleep 0.1
+  done
+}
+rss() { awk '/^VmRSS:/ {print $2}' /proc/$hp/status; }
+lastmem() { tr -d '\r' </tmp/g.out | grep '^LAB bal mem ' | tail -n 1 | sed -n 's/.*total=\([0-9]*\).*/\1/p'; }
+$H serve --api-sock $S </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
+n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+echo "BAL boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@INITRD@", "boot_args": "@CMDLINE@"}')"
+echo "BAL machine=$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}')"
+echo "BAL put=$(api PUT /balloon '{"amount_mib": 0, "deflate_on_oom": false, "stats_polling_interval_s": 1, "free_page_reporting": true}') $(cat /tmp/resp)"
+echo "BAL start=$(api PUT /actions '{"action_type": "InstanceStart"}') $(cat /tmp/resp)"
+waitfor '^LAB bal start ' /tmp/g.out 1800 && echo "BAL rss_start=$(rss)"
+waitfor '^LAB bal filled ' /tmp/g.out 1800 && echo "BAL rss_filled=$(rss)"
+waitfor '^LAB bal freed ' /tmp/g.out 1800
+# Reporting runs 2 s after pages are freed, in 2 MiB blocks: give it up to 40 s.
+low=$(rss); k=0
+while [ $k -lt 40 ]; do sleep 1; r=$(rss); [ "$r" -lt "$low" ] && low=$r; k=$((k+1)); done
+echo "BAL rss_freed=$low"
+waitfor '^LAB bal mem ' /tmp/g.out 300
+t0=$(lastmem); echo "BAL total0=$t0"
+echo "BAL patch=$(api PATCH /balloon '{"amount_mib": @TARGET@}') $(cat /tmp/resp)"
+k=0; while [ $k -lt 120 ]; do t=$(lastmem); [ -n "$t" ] && [ "$t" -le $((t0 - @TARGET@ * 1024 + 1024)) ] && break; sleep 1; k=$((k+1)); done
+echo "BAL total_inflated=$(lastmem)"
+sleep 3
+echo "BAL stats=$(api GET /balloon/statistics) $(cat /tmp/resp)"
+echo "BAL total_at_stats=$(lastmem)"
+echo "BAL config=$(api GET /balloon) $(cat /tmp/resp)"
+echo "BAL too_much=$(api PATCH /balloon '{"amount_mib": 300}') $(cat /tmp/resp)"
+echo "BAL hint=$(api PATCH /balloon/hinting/start) $(cat /tmp/resp)"
+echo "BAL stats_off=$(api PATCH /balloon/statistics '{"stats_polling_interval_s": 0}') $(cat /tmp/resp)"
+echo "BAL stats_every2=$(api PATCH /balloon/statistics '{"stats_polling_interval_s": 2}') $(cat /tmp/resp)"
+echo "BAL deflate=$(api PATCH /balloon '{"amount_mib": 0}') $(cat /tmp/resp)"
+k=0; while [ $k -lt 120 ]; do t=$(lastmem); [ -n "$t" ] && [ "$t" -ge $((t0 - 1024)) ] && break; sleep 1; k=$((k+1)); done
+echo "BAL total_deflated=$(lastmem)"
+kill -TERM $hp; wait $hp; echo "BAL exit=$?"
+tr -d '\r' </tmp/g.out | grep '^LAB bal \(driver\|start\|filled\|freed\)' | sed 's/^/G /'
+sed 's/^/H /' /tmp/h.err | head -n 20
+echo "BAL done=yes"
+'''
+
+
+def script():
+    return (SCRIPT.replace("@KERNEL@", L.L1_KERNEL).replace("@INITRD@", L1_INITRD)
+            .replace("@CMDLINE@", CMDLINE).replace("@TARGET@", str(TARGET_MIB)))
+
+
+def l2_initrd(kernel):
+    return L.build_l2_initrd(kernel, name="l2balloon",
+                             modules=["virtio_mmio", "virtio_balloon"],
+                             extra_sh=L2_SCRIPT.replace("@FILL@", str(FILL_MIB)))
+
+
+def info(r):
+    out = {}
+    for l in r.guest_lines:
+        m = re.match(r"^BAL (\w+)=(.*)$", l.strip())
+        if m and m.group(1) not in out:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def num(v):
+    m = re.match(r"\s*(\d+)", v or "")
+    return int(m.group(1)) if m else None
+
+
+def check_balloon(r):
+    a = info(r)
+    st = lambda k: (a.get(k) or "").split(" ")[0]  # noqa: E731
+    yield st("put") == "204" and st("start") == "204", \
+        "PUT /balloon and InstanceStart are 204 (%s; %s)" % (a.get("put"), a.get("start"))
+    g = [l for l in r.guest_lines if l.startswith("G LAB bal driver=")]
+    yield bool(g) and g[0].endswith("=1"), "the guest's virtio_balloon driver took the device (%s)" % g
+    r0, r1, r2 = num(a.get("rss_start")), num(a.get("rss_filled")), num(a.get("rss_freed"))
+    if None not in (r0, r1, r2):
+        print("INFO Hearth RSS: %d KiB at start, %d after the %d MiB fill, %d after freeing it"
+              % (r0, r1, FILL_MIB, r2))
+    yield None not in (r0, r1, r2) and r1 - r0 >= FILL_MIB * 1024 * 8 // 10, \
+        "the guest's fill grew Hearth's RSS by about %d MiB (%s -> %s KiB)" % (FILL_MIB, r0, r1)
+    yield None not in (r0, r1, r2) and r1 - r2 >= (r1 - r0) * 6 // 10, \
+        "free page reporting gave most of it back: RSS fell from %s to %s KiB" % (r1, r2)
+    t0, ti = num(a.get("total0")), num(a.get("total_inflated"))
+    yield t0 is not None and ti is not None and \
+        abs((t0 - ti) - TARGET_MIB * 1024) <= 1024, \
+        "PATCH /balloon %d MiB shrinks the guest's MemTotal by that much (%s -> %s kB)" % (
+            TARGET_MIB, t0, ti)
+    stats = a.get("stats", "")
+    js = stats.split(" ", 1)[1] if " " in stats else ""
+    import json
+    try:
+        s = json.loads(js)
+    except ValueError:
+        s = {}
+    yield st("stats") == "200" and s.get("actual_mib") == TARGET_MIB and \
+        s.get("target_mib") == TARGET_MIB and s.get("target_pages") == TARGET_MIB * 256, \
+        "GET /balloon/statistics: target and actual %d MiB (%s)" % (TARGET_MIB, js[:200])
+    tg = num(a.get("total_at_stats"))
+    yield tg is not None and isinstance(s.get("total_memory"), int) and \
+        abs(s["total_memory"] // 1024 - tg) <= 1024, \
+        "its total_memory is the guest's MemTotal (%s bytes, %s kB)" % (s.get("total_memory"), tg)
+    yield all(isinstance(s.get(k), int) for k in ("free_memory", "available_memory")), \
+        "it carries the guest's free and available memory (%s)" % sorted(s)
+    yield '"amount_mib":%d' % TARGET_MIB in a.get("config", "").replace(" ", ""), \
+        "GET /balloon follows the new target (%s)" % a.get("config")
+    yield st("too_much") == "400" and "Requested memory should be less than 300MiB" in \
+        a.get("too_much", ""), "a target past the memory is 400 (%s)" % a.get("too_much")
+    yield st("hint") == "400" and "hinting when not enabled" in a.get("hint", ""), \
+        "hinting, not enabled, is 400 in Firecracker's words (%s)" % a.get("hint")
+    yield st("stats_off") == "400" and "cannot be enabled/disabled after activation" in \
+        a.get("stats_off", ""), "statistics cannot be switched off after boot (%s)" % a.get("stats_off")
+    yield st("stats_every2") == "204", "their interval can change (%s)" % a.get("stats_every2")
+    td = num(a.get("total_deflated"))
+    yield st("deflate") == "204" and td is not None and t0 is not None and td >= t0 - 1024, \
+        "PATCH /balloon 0 gives the guest its memory back (%s kB, was %s)" % (td, t0)
+    yield st("exit") in ("0", "3"), "Hearth exits cleanly on SIGTERM (%s)" % a.get("exit")
+    yield a.get("done") == "yes", "the plan ran to its end"
+
+
+def run(kernel):
+    """The run, to be planned in any L1 boot (test_api.py shares its own)."""
+    r = L.ShellRun("balloon", "hearth", script(), timeout=RUN_TIMEOUT)
+    r.initrd = l2_initrd(kernel)
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
+    ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
+    a = ap.parse_args()
+    if a.hearth:
+        os.environ["HEARTH"] = os.path.abspath(a.hearth)
+    curl = shutil.which("curl")
+    if not curl:
+        print("FAIL curl is not installed (scripts/deps.sh build installs it)")
+        print("0 passed, 1 failed")
+        return 1
+    try:
+        lab = L.Lab(stream=a.stream or None)
+        res = lab.run_plan([run(lab.kernel)], tag="balloon", binaries={"/bin/curl": curl})
+    except L.LabError as e:
+        print("LAB FAILURE: %s" % e)
+        return 3
+    return L.report(res, [("balloon", check_balloon)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+/*
+ * guest_mem_discard (mem/guest_mem.h) under each kind of RAM: anonymous,
+ * a File restore's private mapping, a Uffd restore's, 2 MiB pages. The
+ * RAM is balloon_fixture.h's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "balloon_fixture.h"
+
+/* ------------------------------------------------------------ guest_mem_discard */
+
+static void test_discard_anon(void **state)
+{
+	struct fx *f = *state;
+	uint64_t map[64];
+
+	assert_int_equal(guest_mem_dirty_enable(&f->mem), 0);
+	fill(f, PAGES, 0x4000, 0xaa);
+	assert_int_equal(guest_mem_dirty_collect(&f->mem, -1, 0, map), 0);
+	assert_int_equal(guest_mem_discard(&f->mem, PAGES + 0x1000, 0x2000), 0x2000);
+	assert_true(all(f, PAGES, 0x1000, 0xaa));
+	assert_true(all(f, PAGES + 0x1000, 0x2000, 0));
+	assert_true(all(f, PAGES + 0x3000, 0x1000, 0xaa));
+	/* Marked for a Diff snapshot. */
+	assert_true(guest_mem_dirty_words(&f->mem, 0) <= 64);
+	assert_int_equal(guest_mem_dirty_collect(&f->mem, -1, 0, map), 0);
+	assert_int_equal((map[PFN(PAGES) / 64] >> (PFN(PAGES) % 64)) & 0xf, 0x6);
+	/* Refused whole, nothing touched: unaligned, outside RAM, across a region's end. */
+	assert_int_equal(guest_mem_discard(&f->mem, PAGES + 0x800, 0x1000), -EINVAL);
+	assert_int_equal(guest_mem_discard(&f->mem, PAGES, 0x800), -EINVAL);
+	assert_int_equal(guest_mem_discard(&f->mem, LOW, 0x1000), -EINVAL);
+	fill(f, LOW - 0x1000, 0x1000, 0xcc);
+	assert_int_equal(guest_mem_discard(&f->mem, LOW - 0x1000, 0x2000), -EINVAL);
+	assert_int_equal(guest_mem_discard(&f->mem, UINT64_MAX - 0xfff, 0x1000), -EINVAL);
+	assert_true(all(f, LOW - 0x1000, 0x1000, 0xcc));
+	assert_true(all(f, PAGES, 0x1000, 0xaa));
+	assert_int_equal(guest_mem_discard(&f->mem, PAGES, 0), 0);
+	fill(f, HIGH_GPA, HIGH, 0xdd);
+	assert_int_equal(guest_mem_discard(&f->mem, HIGH_GPA, HIGH), (int64_t)HIGH);
+	assert_true(all(f, HIGH_GPA, HIGH, 0));
+}
+
+/* A File restore's RAM: the guest's range reads zeros, the file keeps its bytes. */
+static void test_discard_file(void **state)
+{
+	char path[] = "/tmp/hearth-balloon-XXXXXX";
+	uint64_t off = 0;
+	struct guest_mem gm;
+	uint8_t page[4096];
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	unlink(path);
+	for (unsigned int i = 0; i < 512; i++) {
+		memset(page, (int)(i + 1), sizeof(page));
+		assert_int_equal(pwrite(fd, page, sizeof(page), 4096 * i), 4096);
+	}
+	assert_int_equal(guest_mem_init_file(&gm, 2ull << 20, fd, &off, 1), 0);
+	/* One page the guest wrote (its private copy), one only read. */
+	memset(gm.regions[0].hva + 0x3000, 0xee, 0x1000);
+	assert_int_equal(gm.regions[0].hva[0x2000], 3);
+	assert_int_equal(guest_mem_discard(&gm, 0x2000, 0x2000), 0x2000);
+	for (unsigned int i = 0x2000; i < 0x4000; i++)
+		assert_int_equal(gm.regions[0].hva[i], 0);
+	assert_int_equal(gm.regions[0].hva[0x1fff], 2);
+	assert_int_equal(gm.regions[0].hva[0x4000], 5);
+	assert_int_equal(pread(fd, page, sizeof(page), 0x2000), 4096);
+	assert_int_equal(page[0], 3);
+	assert_int_equal(pread(fd, page, sizeof(page), 0x3000), 4096);
+	assert_int_equal(page[4095], 4);
+	/* The new pages are the guest's RAM like any other. */
+	gm.regions[0].hva[0x2000] = 9;
+	assert_int_equal(gm.regions[0].hva[0x2000], 9);
+	guest_mem_destroy(&gm);
+	close(fd);
+}
+
+/* A Uffd restore's RAM: the hole gets the zero page, so no fault waits for a handler. */
+static void test_discard_uffd(void **state)
+{
+	static uint8_t src[0x4000] __attribute__((aligned(4096)));
+	struct uffdio_copy c;
+	struct guest_mem gm;
+	unsigned char vec[4];
+	int fd;
+
+	(void)state;
+	assert_int_equal(guest_mem_init(&gm, 2ull << 20), 0);
+	fd = guest_mem_uffd_register(&gm);
+	if (fd < 0) {
+		guest_mem_destroy(&gm);
+		skip();
+	}
+	memset(src, 0x5a, sizeof(src));
+	c = (struct uffdio_copy){ .dst = (uint64_t)(uintptr_t)gm.regions[0].hva,
+				  .src = (uint64_t)(uintptr_t)src, .len = sizeof(src) };
+	assert_int_equal(ioctl(fd, UFFDIO_COPY, &c), 0);
+	assert_int_equal(guest_mem_discard(&gm, 0x1000, 0x2000), 0x2000);
+	/* Present (the zero page), so the reads below cannot block. */
+	assert_int_equal(mincore(gm.regions[0].hva, 0x4000, vec), 0);
+	for (unsigned int i = 0; i < 4; i++)
+		assert_true(vec[i] & 1);
+	assert_int_equal(gm.regions[0].hva[0x0fff], 0x5a);
+	for (unsigned int i = 0x1000; i < 0x3000; i++)
+		assert_int_equal(gm.regions[0].hva[i], 0);
+	assert_int_equal(gm.regions[0].hva[0x3000], 0x5a);
+	guest_mem_destroy(&gm);
+}
+
+/* 2 MiB pages go back whole or not at all. */
+static void test_discard_huge(void **state)
+{
+	struct guest_mem gm;
+
+	(void)state;
+	/* The rounding, on RAM that only says it is huge (no pool needed). */
+	assert_int_equal(guest_mem_init(&gm, 4ull << 20), 0);
+	gm.huge = true;
+	memset(gm.regions[0].hva, 0x77, 4ull << 20);
+	assert_int_equal(guest_mem_discard(&gm, 0x1000, 0x2000), 0);
+	assert_int_equal(gm.regions[0].hva[0x1000], 0x77);
+	assert_int_equal(guest_mem_discard(&gm, 0x1000, (4ull << 20) - 0x1000), 2ull << 20);
+	assert_int_equal(gm.regions[0].hva[0x1fffff], 0x77);
+	assert_int_equal(gm.regions[0].hva[0x200000], 0);
+	assert_int_equal(gm.regions[0].hva[0x3fffff], 0);
+	/* A Uffd handler would serve the old bytes again there: nothing is given back. */
+	memset(gm.regions[0].hva, 0x77, 4ull << 20);
+	gm.uffd_held = true;
+	assert_int_equal(guest_mem_discard(&gm, 0, 4ull << 20), 0);
+	gm.uffd_held = false;
+	assert_int_equal(gm.regions[0].hva[0x200000], 0x77);
+	guest_mem_destroy(&gm);
+
+	if (guest_mem_init_huge(&gm, 4ull << 20))
+		skip();   /* no 2 MiB hugetlbfs pages on this host */
+	memset(gm.regions[0].hva, 0x77, 4ull << 20);
+	assert_int_equal(guest_mem_discard(&gm, 0x1000, 0x2000), 0);
+	assert_int_equal(gm.regions[0].hva[0x1000], 0x77);
+	assert_int_equal(guest_mem_discard(&gm, 0x1000, (4ull << 20) - 0x1000), 2ull << 20);
+	assert_int_equal(gm.regions[0].hva[0x1fffff], 0x77);
+	assert_int_equal(gm.regions[0].hva[0x200000], 0);
+	assert_int_equal(gm.regions[0].hva[0x3fffff], 0);
+	guest_mem_destroy(&gm);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define TL(fn) cmocka_unit_test_setup_teardown(fn, setup_loop, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_discard_anon), T(test_discard_file), T(test_discard_uffd), T(test_discard_huge),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
