@@ -140,6 +140,27 @@ static int build_filter(enum thread_kind kind, struct sock_fprog *prog)
 	return ret;
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/*
+ * glibc's qsort asks the kernel for the machine's memory (sysinfo) the
+ * first time it sorts more than 1 KiB, and keeps the answer: ask it now,
+ * while any thread may. Found in the lab: the MMDS sorting a large
+ * object's keys, or the balloon its page numbers, on the io thread,
+ * whose filter has no sysinfo.
+ */
+static void libc_warm_qsort(void)
+{
+	int v[512];
+
+	for (int i = 0; i < 512; i++)
+		v[i] = 512 - i;
+	qsort(v, 512, sizeof(v[0]), cmp_int);
+}
+
 static int sandbox_hook(enum thread_kind kind)
 {
 	return sandbox_enter(kind);
@@ -157,6 +178,7 @@ int sandbox_init(struct err *err)
 	 * log file lines): read it now, while every thread may still open files.
 	 */
 	tzset();
+	libc_warm_qsort();
 	sandbox_sigsys_names();
 	for (k = 0; k < THREAD_KINDS; k++) {
 		ret = build_filter((enum thread_kind)k, &progs[k]);

@@ -71,7 +71,7 @@ waitfor() { # PATTERN FILE TENTHS
   done
 }
 rss() { awk '/^VmRSS:/ {print $2}' /proc/$hp/status; }
-lastmem() { tr -d '\r' </tmp/g.out | grep '^LAB bal mem ' | tail -n 1 | sed -n 's/.*total=\([0-9]*\).*/\1/p'; }
+lastmem() { tr -d '\r' </tmp/g.out | grep '^LAB bal mem total=[0-9]* free=[0-9]* avail=[0-9]*$' | tail -n 1 | sed -n 's/.*total=\([0-9]*\) .*/\1/p'; }
 $H serve --api-sock $S </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
 n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
 echo "BAL boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@INITRD@", "boot_args": "@CMDLINE@"}')"
@@ -144,9 +144,10 @@ def check_balloon(r):
     if None not in (r0, r1, r2):
         print("INFO Hearth RSS: %d KiB at start, %d after the %d MiB fill, %d after freeing it"
               % (r0, r1, FILL_MIB, r2))
-    yield None not in (r0, r1, r2) and r1 - r0 >= FILL_MIB * 1024 * 8 // 10, \
-        "the guest's fill grew Hearth's RSS by about %d MiB (%s -> %s KiB)" % (FILL_MIB, r0, r1)
-    yield None not in (r0, r1, r2) and r1 - r2 >= (r1 - r0) * 6 // 10, \
+    # Some of the fill lands on pages the guest touched at boot and freed: at least half is new.
+    yield None not in (r0, r1, r2) and r1 - r0 >= FILL_MIB * 1024 // 2, \
+        "the guest's %d MiB fill grew Hearth's RSS (%s -> %s KiB)" % (FILL_MIB, r0, r1)
+    yield None not in (r0, r1, r2) and r1 - r2 >= (r1 - r0) * 8 // 10, \
         "free page reporting gave most of it back: RSS fell from %s to %s KiB" % (r1, r2)
     t0, ti = num(a.get("total0")), num(a.get("total_inflated"))
     yield t0 is not None and ti is not None and \

@@ -423,7 +423,7 @@ def checks(r):
     yield sum("NT_PRSTATUS" in l for l in notes) == 2, \
         "readelf -n: an NT_PRSTATUS note per vCPU (%s)" % notes
     rb = rmw_counts(a.get("rmw_before", ""))
-    yield len(rb) == 4 and all(v >= 3 for v in rb.values()) and \
+    yield len(rb) == 4 and all(v >= 1 for v in rb.values()) and \
         a.get("rmw_before", "").endswith("bad=0"), \
         "four disk writers (read-modify-write counters) were busy when the VM was paused, " \
         "every read matching the last write (%s)" % a.get("rmw_before")

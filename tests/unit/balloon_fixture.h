@@ -195,7 +195,8 @@ static inline uint16_t used_idx(struct fx *f, unsigned int q)
 	return v;
 }
 
-static inline void bring_up(struct fx *f, uint64_t features, unsigned int nq)
+/* The driver's start up to its queues, before DRIVER_OK (bring_up sets it). */
+static inline void bring_up_queues(struct fx *f, uint64_t features, unsigned int nq)
 {
 	features |= F(VIRTIO_F_VERSION_1);
 	memset(f->avail_idx, 0, sizeof(f->avail_idx));
@@ -216,6 +217,11 @@ static inline void bring_up(struct fx *f, uint64_t features, unsigned int nq)
 		wr(f, 0x0a0, (uint32_t)RING(q) + 0x2000);
 		wr(f, QREADY, 1);
 	}
+}
+
+static inline void bring_up(struct fx *f, uint64_t features, unsigned int nq)
+{
+	bring_up_queues(f, features, nq);
 	wr(f, STATUS, S_UP | VIRTIO_STATUS_DRIVER_OK);
 	assert_int_equal(rd(f, STATUS), S_UP | VIRTIO_STATUS_DRIVER_OK);
 }

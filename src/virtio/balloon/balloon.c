@@ -138,12 +138,28 @@ static uint64_t balloon_get_features(struct virtio_dev *dev)
 
 /* --------------------------------------------------------------- lifecycle */
 
+static void balloon_queue_notify(struct virtio_dev *dev, unsigned int q);
+
+/*
+ * DRIVER_OK. Linux primes the statistics queue with its first buffer
+ * and kicks it before it sets DRIVER_OK, when the kick is not ours to
+ * serve: whatever waits in the queues is taken now. Not on a restore's
+ * activation, which comes before the interrupt controllers are back:
+ * balloon_restored does it then.
+ */
 static int balloon_activate(struct virtio_dev *dev)
 {
 	struct balloon *b = dev->priv;
 
 	balloon_layout(dev->features, dev->num_queues, b->role);
 	balloon_timer_arm(b, true);
+	if (b->restoring) {
+		b->restoring = false;
+		return 0;
+	}
+	for (unsigned int q = 0; q < dev->num_queues && virtio_dev_running(dev); q++)
+		if (dev->vq[q].enabled && b->role[q] != BALLOON_Q_NONE)
+			balloon_queue_notify(dev, q);
 	return 0;
 }
 
@@ -163,6 +179,7 @@ static void balloon_reset(struct virtio_dev *dev)
 	b->guest_cmd = 0;
 	b->guest_cmd_present = b->ack_on_stop = false;
 	b->stats_held = false;
+	b->restoring = false;
 	b->stats_present = 0;
 	memset(b->stats_val, 0, sizeof(b->stats_val));
 	if (b->map)
@@ -283,6 +300,7 @@ static void balloon_restored(struct virtio_dev *dev)
 {
 	struct balloon *b = dev->priv;
 
+	b->restoring = false;
 	if ((b->offered >> VIRTIO_BALLOON_F_FREE_PAGE_HINT) & 1 && dev->signal_config)
 		dev->signal_config(dev);
 	for (unsigned int q = 0; q < dev->num_queues && virtio_dev_running(dev); q++)

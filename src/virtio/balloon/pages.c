@@ -108,11 +108,21 @@ static int read_pfns(struct balloon *b)
 	return (int)n;
 }
 
-static int cmp_u32(const void *a, const void *b)
+/*
+ * An insertion sort of at most BALLOON_BUF_PFNS numbers: glibc's qsort
+ * asks the kernel for the machine's memory (sysinfo) before it sorts,
+ * which the io thread's seccomp filter does not allow (seen in the lab).
+ */
+static void sort_u32(uint32_t *v, unsigned int n)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	for (unsigned int i = 1; i < n; i++) {
+		uint32_t x = v[i];
+		unsigned int j = i;
 
-	return x < y ? -1 : x > y;
+		for (; j && v[j - 1] > x; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
 }
 
 /* Pages [first, first+n) of one region go into the balloon, then back to the host. */
@@ -155,7 +165,7 @@ enum balloon_chain balloon_inflate_chain(struct balloon *b, uint64_t *cost)
 		b->pfns[k++] = b->pfns[i];
 	}
 	/* Sorted, neighbours the guest listed in any order go back as one range. */
-	qsort(b->pfns, k, sizeof(b->pfns[0]), cmp_u32);
+	sort_u32(b->pfns, k);
 	for (unsigned int i = 0; i < k;) {
 		uint64_t first = b->pfns[i], last = first, base, end;
 		const struct guest_region *r = page_region(b, first, &base);

@@ -101,6 +101,8 @@ struct balloon {
 	uint32_t stats_present;
 	uint64_t stats_val[BALLOON_STAT_COUNT];
 	bool stats_held;
+	/* A restore applied its record: its activation leaves the queues to restored. */
+	bool restoring;
 	uint16_t stats_head;
 	struct eventloop *loop;       /* the timer's; NULL without one */
 	int timer_fd;

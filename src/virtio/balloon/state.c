@@ -173,6 +173,7 @@ int balloon_restore(struct virtio_dev *dev, const struct virtq *vq, const void *
 	b->stats_held = s.stats_held && dev->activated && role[2] == BALLOON_Q_STATS &&
 			s.stats_head < vq[2].size;
 	b->stats_head = s.stats_head;
+	b->restoring = true;
 	memcpy(b->c, s.c, sizeof(b->c));
 	b->inflated = s.inflated;
 	return 0;
