@@ -15,10 +15,8 @@
 #include "virtio/blk.h"
 #include "virtio/net/tap.h"
 #include "fcjson/config_json.h"
-#include "fcjson/config_json_balloon.h"
 #include "vmm/logger.h"
 #include "vmm/vm.h"
-#include "vmm/vm_balloon.h"
 #include "vmm/vm_patch.h"
 
 /* On the sender's thread: the runner builds and starts the VM on the loop's. */
@@ -74,48 +72,6 @@ static int host_patch_net(void *ctx, const struct vm_net_patch *p, struct err *e
 	struct host *h = ctx;
 
 	return vm_patch_net(&h->run.vm, p, err);
-}
-
-static int host_balloon(void *ctx, const struct ctl_balloon_req *req, json_t **out,
-			struct err *err)
-{
-	static const struct {
-		enum ctl_type type;
-		enum vm_balloon_op op;
-	} ops[] = {
-		{ CTL_PATCH_BALLOON, VM_BALLOON_TARGET },
-		{ CTL_PATCH_BALLOON_STATS, VM_BALLOON_STATS_INTERVAL },
-		{ CTL_GET_BALLOON_STATS, VM_BALLOON_STATS },
-		{ CTL_BALLOON_HINT_START, VM_BALLOON_HINT_START },
-		{ CTL_BALLOON_HINT_STATUS, VM_BALLOON_HINT_STATUS },
-		{ CTL_BALLOON_HINT_STOP, VM_BALLOON_HINT_STOP },
-	};
-	struct host *h = ctx;
-	struct vm_balloon_req r = { .amount_mib = req->amount_mib, .interval_s = req->interval_s,
-				    .ack_on_stop = req->ack_on_stop };
-	struct vm_balloon_answer *ans;
-	size_t i;
-	int ret;
-
-	*out = NULL;
-	for (i = 0; i < sizeof(ops) / sizeof(ops[0]) && ops[i].type != req->type; i++)
-		;
-	if (i == sizeof(ops) / sizeof(ops[0]))
-		return err_set(err, false, -EINVAL, "balloon action %d unknown", (int)req->type);
-	r.op = ops[i].op;
-	/* The statistics are a few hundred bytes: off the api thread's stack. */
-	ans = calloc(1, sizeof(*ans));
-	if (!ans)
-		return err_set(err, false, -ENOMEM, "out of memory");
-	ret = vm_balloon_do(&h->run.vm, &r, ans, err);
-	if (!ret && r.op == VM_BALLOON_STATS)
-		*out = config_json_dump_balloon_stats(&ans->stats);
-	else if (!ret && r.op == VM_BALLOON_HINT_STATUS)
-		*out = config_json_dump_balloon_hinting(&ans->hint);
-	if (!ret && (r.op == VM_BALLOON_STATS || r.op == VM_BALLOON_HINT_STATUS) && !*out)
-		ret = err_set(err, false, -ENOMEM, "out of memory");
-	free(ans);
-	return ret;
 }
 
 /*

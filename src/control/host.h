@@ -84,4 +84,7 @@ void host_run(struct host *h);
  */
 int host_close(struct host *h, int code);
 
+/* host_balloon.c: ctl_vm_ops.balloon, on the VM host runs (ctx: the struct host). */
+int host_balloon(void *ctx, const struct ctl_balloon_req *req, json_t **out, struct err *err);
+
 #endif
