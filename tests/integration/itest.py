@@ -41,6 +41,15 @@ def tiny_elf(power_off=True):
     return img + b"\0" * (off - len(img)) + code
 
 
+def kvm_usable():
+    """Whether /dev/kvm opens here (a test that needs a guest to run says so when not)."""
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR))
+        return True
+    except OSError:
+        return False
+
+
 def tap_usable(name):
     """Whether this process may open the TAP `name` (one it may attach to, or create).
 

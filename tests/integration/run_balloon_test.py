@@ -23,19 +23,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, run_cases, tiny_elf  # noqa: E402
+from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
 from run_api_test import Serve  # noqa: E402
 
 BALLOON = {"amount_mib": 62, "deflate_on_oom": True, "stats_polling_interval_s": 1,
            "free_page_hinting": False, "free_page_reporting": True}
 
-
-def kvm_usable():
-    try:
-        os.close(os.open("/dev/kvm", os.O_RDWR))
-        return True
-    except OSError:
-        return False
 
 
 def configure(s, tmp):

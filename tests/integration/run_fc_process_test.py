@@ -54,7 +54,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, run_cases, tiny_elf  # noqa: E402
+from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
 from run_api_test import UnixHTTPConnection  # noqa: E402
 
 TIMEOUT = 30.0
@@ -250,13 +250,6 @@ def case_config_file_log(binary, tmp):
     check(m and m.group(1) == "with error" and int(m.group(2)) == rc,
           "exit %d, exit line %r" % (rc, m and m.group(0)))
 
-
-def kvm_usable():
-    try:
-        os.close(os.open("/dev/kvm", os.O_RDWR))
-        return True
-    except OSError:
-        return False
 
 
 def paused_vm(fc, tmp):

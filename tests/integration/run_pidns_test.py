@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import SANITIZER_MARKERS, TestFailure, check, run_cases, tiny_elf  # noqa: E402
+from itest import SANITIZER_MARKERS, TestFailure, check, kvm_usable, run_cases, tiny_elf  # noqa: E402
 from run_api_test import UnixHTTPConnection  # noqa: E402
 
 TIMEOUT = 30.0
@@ -45,13 +45,6 @@ def spin_elf():
     img[0x1000:0x1002] = b"\xeb\xfe"
     return bytes(img)
 
-
-def kvm_usable():
-    try:
-        os.close(os.open("/dev/kvm", os.O_RDWR))
-        return True
-    except OSError:
-        return False
 
 
 class Detached:

@@ -22,17 +22,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, run_cases, tiny_elf  # noqa: E402
+from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
 
 TIMEOUT = 60.0
 
-
-def kvm_usable():
-    try:
-        os.close(os.open("/dev/kvm", os.O_RDWR))
-        return True
-    except OSError:
-        return False
 
 
 def mount_options(pid, path):
