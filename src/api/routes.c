@@ -165,11 +165,6 @@ static int decode_hint_start(json_t *o, const char *id, struct ctl_action *a, st
 	return config_json_balloon_hint_start(o, &a->balloon.ack_on_stop, err);
 }
 
-static int decode_none(json_t *o, const char *id, struct ctl_action *a, struct err *err)
-{
-	return 0;
-}
-
 static const struct api_route_entry routes[] = {
 	{ "GET", "/", CTL_GET_INFO, NULL },
 	{ "GET", "/version", CTL_GET_VERSION, NULL },
@@ -204,7 +199,8 @@ static const struct api_route_entry routes[] = {
 	{ "PATCH", "/balloon/statistics", CTL_PATCH_BALLOON_STATS, decode_balloon_stats },
 	{ "PATCH", "/balloon/hinting/start", CTL_BALLOON_HINT_START, decode_hint_start },
 	{ "GET", "/balloon/hinting/status", CTL_BALLOON_HINT_STATUS, NULL },
-	{ "PATCH", "/balloon/hinting/stop", CTL_BALLOON_HINT_STOP, decode_none },
+	/* Its body, if any, is not read (Firecracker's parse_patch_hinting). */
+	{ "PATCH", "/balloon/hinting/stop", CTL_BALLOON_HINT_STOP, NULL },
 	{ NULL, NULL, CTL_NTYPES, NULL },
 };
 
@@ -342,9 +338,6 @@ static int route_run(struct ctl *ctl, const struct api_route_entry *e, const cha
 		ret = e->decode(NULL, id, &a, err);
 		if (!ret)
 			ret = ctl_handle(ctl, &a, out, err);
-	} else if (e->decode == decode_none) {
-		/* A body where none is read (hinting/stop): ignored, as Firecracker does. */
-		ret = ctl_handle(ctl, &a, out, err);
 	} else if (e->decode) {
 		o = config_json_body(body, len, body_struct(e->type), err);
 		if (!o)
