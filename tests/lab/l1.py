@@ -45,6 +45,7 @@ WEDGE_KINDS = [
     ("soft-lockup", re.compile(r"BUG: soft lockup")),
     ("rcu-timer-wakeup", re.compile(r"timer wakeup didn't happen")),
     ("rcu-stall", re.compile(r"rcu: INFO: \w+ (self-)?detected stall")),
+    ("hung-task", re.compile(r"INFO: task \S+ blocked for more than \d+ seconds")),
     ("panic", re.compile(r"Kernel panic - not syncing|Oops: |general protection fault")),
 ]
 

@@ -748,7 +748,11 @@ PANIC_RE = re.compile(r"Kernel panic - not syncing|BUG: kernel NULL pointer|gene
 # L1 wedged: under TCG one L1 vCPU can stop answering IPIs while it runs L2,
 # and the other then waits for it forever (seen with both VMMs).  L1 keeps
 # printing the watchdog's reports, so silence alone would not catch it.
-STUCK_RE = re.compile(r"BUG: soft lockup|rcu: INFO: \w+ (self-)?detected stall")
+# A task of L1's own in D state for 120 s (khugepaged in flush_work, an
+# exiting io_uring worker) is the same wedge, seen minutes before the run
+# that hit it would be overdue: retried at once.
+STUCK_RE = re.compile(r"BUG: soft lockup|rcu: INFO: \w+ (self-)?detected stall|"
+                      r"INFO: task \S+ blocked for more than \d+ seconds")
 # A run's own timeout and its LAB-RUN-HUNG watchdog live in L1. When one L1
 # vCPU stops running tasks (seen: chaos-sigterm.1 begun, L1's ticks going on
 # from the other vCPU, a kworker "blocked for more than 120 seconds", and

@@ -55,6 +55,16 @@ CASES = [
      'echo "LAB-L1-UP t=1.0"; '
      'echo "[  99.1] rcu: INFO: rcu_preempt self-detected stall on CPU"; sleep 30',
      20, 60, "stuck"),
+    # Seen in CI: khugepaged stuck in flush_work while a run's Hearth exited,
+    # ticks going on; the run would only have been overdue minutes later.
+    ("L1 hung task report",
+     'echo "LAB-L1-UP t=1.0"; echo "LAB-L1-TICK t=2"; '
+     'echo "[  243.42] INFO: task khugepaged:36 blocked for more than 120 seconds."; '
+     'while :; do echo "LAB-L1-TICK t=3"; sleep 0.5; done', 20, 60, "stuck"),
+    ("L2's own hung task is not L1's",
+     'echo "LAB-L1-UP t=1.0"; echo "LAB-L1-TICK t=2"; '
+     'echo "a| [ 300.0] INFO: task sh:80 blocked for more than 120 seconds."; ' + FINISH,
+     30, 60, None),
     ("L2's own soft lockup is not L1's",
      'echo "LAB-L1-UP t=1.0"; echo "LAB-L1-TICK t=2"; '
      'echo "a| [ 50.0] watchdog: BUG: soft lockup - CPU#0 stuck for 22s!"; ' + FINISH,
@@ -78,6 +88,9 @@ CLASSIFY = [
      BOOT_LINES + ["[ 99.1] rcu: INFO: rcu_preempt detected stall on CPU",
                    "[ 99.2] rcu: rcu_preempt kthread timer wakeup didn't happen for 2502 jiffies"],
      "L1 stuck (x)", ("rcu-timer-wakeup", "b.1", 1)),
+    ("a hung task names the run",
+     BOOT_LINES + ["[ 243.4] INFO: task io:132 blocked for more than 120 seconds."],
+     "L1 stuck (x)", ("hung-task", "b.1", 1)),
     ("L2's stall is not L1's kind", BOOT_LINES + ["b.1| [ 9.0] rcu: INFO: rcu_sched detected stall"],
      "L1 silent for 150s", ("silent", "b.1", 1)),
     ("between two runs", BOOT_LINES[:4], "L1 silent for 150s", ("silent", "after a.1", 1)),
