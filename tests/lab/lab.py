@@ -582,6 +582,10 @@ class ShellRun(CommandRun):
         super().__init__(name, vmm, ["/bin/sh", "-c", script], timeout=timeout)
         self.script = script
 
+    def argv(self, l1_initrd_path):
+        # @L2_INITRD@: where L1 keeps this run's own L2 initrd (a plan numbers them).
+        return ["/bin/sh", "-c", self.script.replace("@L2_INITRD@", l1_initrd_path)]
+
 
 def vmm_binary(vmm):
     if vmm == "hearth":

@@ -32,7 +32,6 @@ sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
 
 RUN_TIMEOUT = 600
-L1_INITRD = "/lab/l2/initrd0.cpio"
 CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.balloon=1 lab.wait=1000"
 FILL_MIB = 150
 TARGET_MIB = 64
@@ -74,7 +73,7 @@ rss() { awk '/^VmRSS:/ {print $2}' /proc/$hp/status; }
 lastmem() { tr -d '\r' </tmp/g.out | grep '^LAB bal mem total=[0-9]* free=[0-9]* avail=[0-9]*$' | tail -n 1 | sed -n 's/.*total=\([0-9]*\) .*/\1/p'; }
 $H serve --api-sock $S </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
 n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
-echo "BAL boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@INITRD@", "boot_args": "@CMDLINE@"}')"
+echo "BAL boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@CMDLINE@"}')"
 echo "BAL machine=$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}')"
 echo "BAL put=$(api PUT /balloon '{"amount_mib": 0, "deflate_on_oom": false, "stats_polling_interval_s": 1, "free_page_reporting": true}') $(cat /tmp/resp)"
 echo "BAL start=$(api PUT /actions '{"action_type": "InstanceStart"}') $(cat /tmp/resp)"
@@ -109,8 +108,9 @@ echo "BAL done=yes"
 
 
 def script():
-    return (SCRIPT.replace("@KERNEL@", L.L1_KERNEL).replace("@INITRD@", L1_INITRD)
-            .replace("@CMDLINE@", CMDLINE).replace("@TARGET@", str(TARGET_MIB)))
+    # @L2_INITRD@ stays: the plan puts this run's initrd where ShellRun.argv says.
+    return (SCRIPT.replace("@KERNEL@", L.L1_KERNEL).replace("@CMDLINE@", CMDLINE)
+            .replace("@TARGET@", str(TARGET_MIB)))
 
 
 def l2_initrd(kernel):
