@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CC=${CC:-clang}
 OUT=${OUT:-fuzz/out}
-DEPS="liburing slirp libmicrohttpd jansson libseccomp libcurl"
+DEPS="liburing slirp jansson libseccomp libcurl"
 mkdir -p "$OUT"
 printf '#define HEARTH_VERSION "fuzz"\n#define HEARTH_FIRECRACKER_VERSION "1.16.0"\n' \
   >"$OUT/hearth-config.h.new"
@@ -20,7 +20,7 @@ cflags="-std=gnu11 -D_GNU_SOURCE -DHEARTH_FUZZ -g -O1 -fno-omit-frame-pointer \
 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -fno-strict-aliasing \
 -I$PWD/src -I$PWD/fuzz -I$PWD/$OUT $(pkg-config --cflags $DEPS)"
-libs="$(pkg-config --libs $DEPS) -lpthread"
+libs="$(pkg-config --libs $DEPS) -lhttp_parser -ldl -lpthread"
 {
   echo "cc = $CC"
   echo "cflags = $cflags"

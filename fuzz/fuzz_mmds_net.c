@@ -10,7 +10,7 @@
  *   b % 5 == 1  a made frame to the MMDS: kind (ARP request / ARP reply
  *               to slirp's host / TCP), source port (u8, few flows),
  *               seq, ack, flags, payload length and bytes, with valid
- *               checksums so slirp's TCP and libmicrohttpd see it; a byte
+ *               checksums so slirp's TCP and the HTTP server see it; a byte
  *               asks for the checksum to be left to the device
  *               (VIRTIO_NET_HDR_F_NEEDS_CSUM) or for a GSO header
  *   b % 5 == 2  one round of the stack (its poller, no waiting)

@@ -1,5 +1,5 @@
 /*
- * The API's transport: HTTP/1.1 (libmicrohttpd) on a Unix socket, served
+ * The API's transport: HTTP/1.1 (util/httpd.c, http-parser) on a Unix socket, served
  * by one thread named "api" that hands each complete request to api_route.
  */
 #ifndef HEARTH_API_SERVER_H

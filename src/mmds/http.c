@@ -1,9 +1,8 @@
 /*
- * MMDS over HTTP for one NIC (mmds_http.h). libmicrohttpd parses the
- * guest's requests; the answer is mmds/mmds.c's. libmicrohttpd runs in
- * external mode on its own epoll fd, without a listening socket of its
- * own: we accept every pending connection each round and hand it over
- * (MHD_add_connection), so the listen queue never fills. That matters:
+ * MMDS over HTTP for one NIC (mmds_http.h). util/httpd.c parses the
+ * guest's requests; the answer is mmds/mmds.c's. We accept every pending
+ * connection each round and hand it to the server, so the listen queue
+ * never fills. That matters:
  * libslirp's connect(2) to this socket is a blocking one, on the I/O
  * thread that also runs this server, and a full queue would stop it.
  */
@@ -20,9 +19,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <microhttpd.h>
-
 #include "mmds/mmds.h"
+#include "util/httpd.h"
 #include "util/log.h"
 #include "slirp/slirp_glue.h"
 
@@ -31,14 +29,11 @@
 
 struct net_mmds_http {
 	struct mmds *mmds;
-	struct MHD_Daemon *d;
+	struct httpd *d;
 	int lfd, efd;
 	unsigned int slot;
+	char extra[96];       /* the reply's own headers, until it is queued */
 	char path[NET_MMDS_PATH_MAX];
-};
-
-struct mmds_http_req {
-	size_t body_len;
 };
 
 static struct ratelimit mmds_http_rl = RATELIMIT_INIT(10);
@@ -141,12 +136,12 @@ static void mmds_sock_drop(struct net_mmds_http *h)
 	pthread_mutex_unlock(&mmds_dir_lock);
 }
 
-static const char *mmds_http_header(struct MHD_Connection *conn, const char *name,
+static const char *mmds_http_header(const struct httpd_request *r, const char *name,
 				    const char *alias)
 {
-	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+	const char *v = httpd_header(r, name);
 
-	return v || !alias ? v : MHD_lookup_connection_value(conn, MHD_HEADER_KIND, alias);
+	return v || !alias ? v : httpd_header(r, alias);
 }
 
 /*
@@ -154,98 +149,68 @@ static const char *mmds_http_header(struct MHD_Connection *conn, const char *nam
  * responder's: a 405 names the methods it takes, and a new token's answer
  * repeats its TTL under the header name the guest used.
  */
-static void mmds_http_fc_headers(struct MHD_Connection *conn, struct MHD_Response *mr,
+static void mmds_http_fc_headers(const struct httpd_request *r, char *extra, size_t len,
 				 const struct mmds_request *req, unsigned int status)
 {
 	static const char *const ttl_names[] = { "X-metadata-token-ttl-seconds",
 						 "X-aws-ec2-metadata-token-ttl-seconds" };
-	char v[16];
 
-	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, "GET, PUT");
-	if (status != MHD_HTTP_OK || strcmp(req->method, "PUT") || !req->ttl)
+	extra[0] = '\0';
+	if (status == 405)
+		snprintf(extra, len, "Allow: GET, PUT\r\n");
+	if (status != 200 || strcmp(req->method, "PUT") || !req->ttl)
 		return;
 	for (unsigned int i = 0; i < 2; i++) {
-		const char *t = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, ttl_names[i]);
+		const char *t = httpd_header(r, ttl_names[i]);
 
 		if (t) {
 			/* Answered 200, so the responder took it as a number of seconds. */
-			snprintf(v, sizeof(v), "%lu", strtoul(t, NULL, 10));
-			MHD_add_response_header(mr, ttl_names[i], v);
+			snprintf(extra, len, "%s: %lu\r\n", ttl_names[i], strtoul(t, NULL, 10));
 			return;
 		}
 	}
 }
 
-static enum MHD_Result mmds_http_on_request(void *cls, struct MHD_Connection *conn,
-					    const char *url, const char *method,
-					    const char *version, const char *upload_data,
-					    size_t *upload_data_size, void **req_cls)
+static void mmds_http_on_request(void *opaque, const struct httpd_request *r,
+				 struct httpd_reply *reply)
 {
-	struct net_mmds_http *h = cls;
-	struct mmds_http_req *r = *req_cls;
+	struct net_mmds_http *h = opaque;
 	struct mmds_response resp = { 0 };
 	struct mmds_request req;
-	struct MHD_Response *mr;
-	enum MHD_Result ret;
 
-	(void)version;
-	(void)upload_data;
-	if (!r) {
-		r = calloc(1, sizeof(*r));
-		if (!r)
-			return MHD_NO;
-		*req_cls = r;
-		return MHD_YES;
-	}
-	if (*upload_data_size) {
-		/* The MMDS reads no body, only whether there was one; nothing is kept. */
-		r->body_len += *upload_data_size;
-		*upload_data_size = 0;
-		return MHD_YES;
-	}
 	req = (struct mmds_request){
-		.method = method,
-		.path = url,
-		.accept = mmds_http_header(conn, MHD_HTTP_HEADER_ACCEPT, NULL),
-		.token = mmds_http_header(conn, "X-metadata-token", "X-aws-ec2-metadata-token"),
-		.ttl = mmds_http_header(conn, "X-metadata-token-ttl-seconds",
+		.method = r->method,
+		.path = r->path,
+		.accept = mmds_http_header(r, "Accept", NULL),
+		.token = mmds_http_header(r, "X-metadata-token", "X-aws-ec2-metadata-token"),
+		.ttl = mmds_http_header(r, "X-metadata-token-ttl-seconds",
 					"X-aws-ec2-metadata-token-ttl-seconds"),
-		.forwarded = mmds_http_header(conn, "X-Forwarded-For", NULL) != NULL,
+		.forwarded = mmds_http_header(r, "X-Forwarded-For", NULL) != NULL,
 		.body_len = r->body_len,
 	};
 	mmds_respond(h->mmds, &req, (uint64_t)slirp_glue_now_ns(), &resp);
-	if (resp.body)
-		mr = MHD_create_response_from_buffer(resp.body_len, resp.body,
-						     MHD_RESPMEM_MUST_FREE);
-	else
-		mr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-	if (!mr) {
-		free(resp.body);
-		return MHD_NO;
-	}
-	if (resp.content_type)
-		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp.content_type);
-	mmds_http_fc_headers(conn, mr, &req, resp.status);
-	ret = MHD_queue_response(conn, resp.status, mr);
-	MHD_destroy_response(mr);
-	return ret;
+	reply->status = resp.status;
+	reply->body = resp.body;
+	reply->body_len = resp.body_len;
+	reply->body_owned = true;
+	reply->content_type = resp.content_type;
+	mmds_http_fc_headers(r, h->extra, sizeof(h->extra), &req, resp.status);
+	reply->extra = h->extra;
 }
 
-static void mmds_http_on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-				   enum MHD_RequestTerminationCode toe)
-{
-	(void)cls;
-	(void)conn;
-	(void)toe;
-	free(*req_cls);
-	*req_cls = NULL;
-}
+/* The MMDS reads no body, only whether there was one: nothing is kept. */
+static const struct httpd_config mmds_httpd_cfg = {
+	.idle_timeout_s = NET_MMDS_HTTP_TIMEOUT_S,
+	.max_body = 0,
+};
+
+static const struct httpd_ops mmds_httpd_ops = {
+	.on_request = mmds_http_on_request,
+};
 
 int net_mmds_http_open(struct mmds *m, struct net_mmds_http **out, struct err *err)
 {
 	struct net_mmds_http *h = calloc(1, sizeof(*h));
-	const union MHD_DaemonInfo *info;
 	int ret;
 
 	if (!h)
@@ -257,18 +222,12 @@ int net_mmds_http_open(struct mmds *m, struct net_mmds_http **out, struct err *e
 	pthread_mutex_unlock(&mmds_dir_lock);
 	if (ret)
 		goto err_close;
-	h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL,
-				mmds_http_on_request, h,
-				MHD_OPTION_NOTIFY_COMPLETED, mmds_http_on_completed, h,
-				MHD_OPTION_CONNECTION_LIMIT, NET_MMDS_HTTP_CONNS,
-				MHD_OPTION_CONNECTION_TIMEOUT, NET_MMDS_HTTP_TIMEOUT_S,
-				MHD_OPTION_END);
-	info = h->d ? MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
-	if (!info) {
-		ret = err_set(err, false, -ENOMEM, "MMDS: libmicrohttpd failed to start");
+	ret = httpd_create(&h->d, &mmds_httpd_cfg, &mmds_httpd_ops, h);
+	if (ret) {
+		err_set(err, false, ret, "MMDS: cannot start its HTTP server: %s", strerror(-ret));
 		goto err_close;
 	}
-	h->efd = info->epoll_fd;
+	h->efd = httpd_fd(h->d);
 	*out = h;
 	return 0;
 
@@ -281,8 +240,7 @@ void net_mmds_http_close(struct net_mmds_http *h)
 {
 	if (!h)
 		return;
-	if (h->d)
-		MHD_stop_daemon(h->d);
+	httpd_destroy(h->d);
 	if (h->lfd >= 0)
 		close(h->lfd);
 	mmds_sock_drop(h);
@@ -296,24 +254,18 @@ const char *net_mmds_http_path(const struct net_mmds_http *h)
 
 void net_mmds_http_prepare(struct net_mmds_http *h, struct pollfd *pfd, int *timeout_ms)
 {
-	MHD_UNSIGNED_LONG_LONG to;
+	int ms = httpd_timeout_ms(h->d);
 
 	pfd[0] = (struct pollfd){ .fd = h->lfd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = h->efd, .events = POLLIN };
-	if (MHD_get_timeout(h->d, &to) == MHD_YES) {
-		int ms = to > 60000 ? 60000 : (int)to;
-
-		if (*timeout_ms < 0 || ms < *timeout_ms)
-			*timeout_ms = ms;
-	}
+	if (ms >= 0 && (*timeout_ms < 0 || ms < *timeout_ms))
+		*timeout_ms = ms;
 }
 
 void net_mmds_http_dispatch(struct net_mmds_http *h, const struct pollfd *pfd)
 {
 	for (int i = 0; (pfd[0].revents & POLLIN) && i < MMDS_HTTP_ACCEPT_BUDGET; i++) {
-		struct sockaddr_un sa;
-		socklen_t len = sizeof(sa);
-		int fd = accept4(h->lfd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(h->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
@@ -321,8 +273,11 @@ void net_mmds_http_dispatch(struct net_mmds_http *h, const struct pollfd *pfd)
 						strerror(errno));
 			break;
 		}
-		/* Past the connection limit libmicrohttpd refuses it and closes fd itself. */
-		MHD_add_connection(h->d, fd, (struct sockaddr *)&sa, len);
+		/* Past the connection limit it is closed at once: the guest sees a reset. */
+		if (httpd_connections(h->d) >= NET_MMDS_HTTP_CONNS)
+			close(fd);
+		else
+			httpd_add(h->d, fd);
 	}
-	MHD_run(h->d);
+	httpd_run(h->d);
 }

@@ -1,5 +1,5 @@
 /*
- * The MMDS's HTTP side for one NIC: libmicrohttpd on a Unix socket of its
+ * The MMDS's HTTP side for one NIC: util/httpd.c on a Unix socket of its
  * own, which the NIC's MMDS stack (stack.c) connects to once per guest TCP
  * connection (libslirp's slirp_add_unix), so each guest connection is its
  * own HTTP connection. Driven from the I/O thread's loop through the
@@ -28,7 +28,7 @@ unsigned int net_mmds_sockets(char (*paths)[NET_MMDS_PATH_MAX], unsigned int max
 #define NET_MMDS_HTTP_CONNS 32u
 /* A connection idle this long (a request never finished) is closed. */
 #define NET_MMDS_HTTP_TIMEOUT_S 10u
-/* Its poll entries: the listening socket and libmicrohttpd's epoll fd. */
+/* Its poll entries: the listening socket and the HTTP server's epoll fd. */
 #define NET_MMDS_HTTP_NPFD 2u
 
 /*
@@ -42,7 +42,7 @@ void net_mmds_http_close(struct net_mmds_http *h);
 const char *net_mmds_http_path(const struct net_mmds_http *h);
 /* Fills pfd[0..NET_MMDS_HTTP_NPFD) and lowers *timeout_ms to its next deadline. */
 void net_mmds_http_prepare(struct net_mmds_http *h, struct pollfd *pfd, int *timeout_ms);
-/* After the wait: takes new connections and runs libmicrohttpd. */
+/* After the wait: takes new connections and serves them. */
 void net_mmds_http_dispatch(struct net_mmds_http *h, const struct pollfd *pfd);
 
 #endif

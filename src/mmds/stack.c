@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <libslirp.h>
+#include "slirp/slirp_lib.h"
 
 #include "util/log.h"
 #include "mmds/http.h"
@@ -149,7 +149,7 @@ int net_mmds_tx(struct net_mmds *s, const struct net_mmds_offload *h, uint8_t *f
 /* libslirp's sockets now: its connection table, one line each after a heading. */
 static unsigned int mmds_slirp_sockets(struct net_mmds *s)
 {
-	char *info = slirp_connection_info(s->glue.slirp);
+	char *info = slirp_lib.connection_info(s->glue.slirp);
 	unsigned int n = 0;
 
 	if (!info)
@@ -276,7 +276,7 @@ static void mmds_dispatch(void *opaque, bool poll_failed)
 			continue;
 		}
 		s->stats.frames_in++;
-		slirp_input(s->glue.slirp, s->frame, (int)len);
+		slirp_lib.input(s->glue.slirp, s->frame, (int)len);
 	}
 	if (!poll_failed)
 		net_mmds_http_dispatch(s->http, s->glue.pfd + 1);
@@ -321,7 +321,7 @@ static Slirp *mmds_slirp_new(struct net_mmds *s)
 	sc.vdhcp_start.s_addr = htonl(MMDS_NET | 0xfe00u);
 	if (sc.vdhcp_start.s_addr == s->ip_be)
 		sc.vdhcp_start.s_addr = htonl(MMDS_NET | 0xfd00u);
-	return slirp_new(&sc, &mmds_slirp_cb, s);
+	return slirp_lib.new_(&sc, &mmds_slirp_cb, s);
 }
 
 void net_mmds_close(struct net_mmds *s)
@@ -331,7 +331,7 @@ void net_mmds_close(struct net_mmds *s)
 	if (s->loop)
 		eventloop_remove_poller(s->loop, s);
 	if (s->glue.slirp)
-		slirp_cleanup(s->glue.slirp);
+		slirp_lib.cleanup(s->glue.slirp);
 	slirp_glue_fini(&s->glue);
 	net_mmds_http_close(s->http);
 	if (s->dev_fd >= 0)
@@ -361,9 +361,13 @@ int net_mmds_open(struct mmds *m, uint32_t ip_be, struct eventloop *loop, struct
 		ret = err_set(err, false, -EINVAL, "MMDS: no I/O loop");
 		goto err_close;
 	}
-	if (slirp_glue_init(&s->glue, &mmds_budget) ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
-		ret = s->glue.pfd ? -errno : -ENOMEM;
+	ret = slirp_glue_init(&s->glue, &mmds_budget, err);
+	if (ret) {
+		err_prefix(err, ret, "MMDS: ");
+		goto err_close;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+		ret = -errno;
 		err_set(err, false, ret, "MMDS: %s", strerror(-ret));
 		goto err_close;
 	}
@@ -377,7 +381,7 @@ int net_mmds_open(struct mmds *m, uint32_t ip_be, struct eventloop *loop, struct
 		ret = err_set(err, false, -ENOMEM, "MMDS: libslirp failed to start");
 		goto err_close;
 	}
-	if (slirp_add_unix(s->glue.slirp, net_mmds_http_path(s->http), &ip, MMDS_PORT) < 0) {
+	if (slirp_lib.add_unix(s->glue.slirp, net_mmds_http_path(s->http), &ip, MMDS_PORT) < 0) {
 		ret = err_set(err, false, -EINVAL, "MMDS: libslirp refused the forward to %s:%d",
 			      inet_ntoa(ip), MMDS_PORT);
 		goto err_close;

@@ -68,8 +68,7 @@ static const int io_syscalls[] = {
 	/* The NICs' MMDS sockets' private directory, removed with the last (net/mmds_http.c). */
 	SCMP_SYS(rmdir),
 	/*
-	 * libmicrohttpd (the MMDS's) and glib (libslirp's) read the time with
-	 * it: a real syscall where the clock source has no vDSO mode (seen
+	 * glib (libslirp's) reads the time with it: a real syscall where the clock source has no vDSO mode (seen
 	 * nested, in the lab, when libslirp logged on this thread).
 	 */
 	SCMP_SYS(gettimeofday),
@@ -91,7 +90,7 @@ static const struct sandbox_ioctl io_ioctls[] = {
 };
 
 /*
- * libmicrohttpd on its Unix socket, driven by our poll loop, and the
+ * The HTTP server (util/httpd.c) on its Unix socket, driven by our poll loop, and the
  * requests it hands us: most only post work to the io thread, pause and
  * resume kick the vCPUs, Ctrl-Alt-Del raises the keyboard's interrupt,
  * and PATCH /drives opens, locks and sizes the new image here before the
@@ -114,7 +113,7 @@ static const int api_syscalls[] = {
 	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(ftruncate), SCMP_SYS(fsync),
 	SCMP_SYS(rename), SCMP_SYS(unlink),
 	SCMP_SYS(exit), SCMP_SYS(exit_group),
-	/* libmicrohttpd's clock falls back to it (seen when its daemon starts after the sandbox's seal). */
+	/* glibc's clock falls back to it where the clock source has no vDSO mode. */
 	SCMP_SYS(gettimeofday),
 	/*
 	 * The seal's signal handler (sandbox/tsync.c) restricts this thread,

@@ -11,7 +11,7 @@
 enum thread_kind {
 	THREAD_IO,      /* the event loop: devices, slirp, console, signals */
 	THREAD_VCPU,    /* one per vCPU: the KVM_RUN loop */
-	THREAD_API,     /* the HTTP API (libmicrohttpd, driven by our own thread) */
+	THREAD_API,     /* the HTTP API (util/httpd.c, on its own thread) */
 	THREAD_KINDS,
 };
 

@@ -2,7 +2,7 @@
  * A NIC's MMDS stack (mmds/stack.c) driven with real frames from a
  * guest whose own address (10.0.2.15) lies outside 169.254.0.0/16: which
  * frames it claims, ARP and TCP answered by its libslirp, a whole HTTP
- * exchange through libmicrohttpd to the MMDS's answer, and what a
+ * exchange through the HTTP server (util/httpd.c) to the MMDS's answer, and what a
  * hostile guest cannot do to it (floods, truncated frames, connections
  * left half-way).
  */
