@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include <glib.h>
-
+#include "slirp/slirp_lib.h"
 #include "util/log.h"
 
 #define SLIRP_GLUE_PFD_MIN 16u
@@ -56,19 +55,22 @@ static GLogWriterOutput slirp_glue_log(GLogLevelFlags level, const GLogField *fi
 
 static void slirp_glue_log_once(void)
 {
-	g_log_set_writer_func(slirp_glue_log, NULL, NULL);
+	slirp_lib.log_set_writer_func(slirp_glue_log, NULL, NULL);
 }
 
-int slirp_glue_init(struct slirp_glue *g, const struct slirp_glue_budget *b)
+int slirp_glue_init(struct slirp_glue *g, const struct slirp_glue_budget *b, struct err *err)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	int ret = slirp_lib_load(err);
 
+	if (ret)
+		return ret;
 	pthread_once(&once, slirp_glue_log_once);
 	if (net_tcp_gate_init(&g->gate, b->conns, b->per_conn, b->segs, b->bytes))
-		return -ENOMEM;
+		return err_set(err, false, -ENOMEM, "out of memory");
 	g->cap = SLIRP_GLUE_PFD_MIN;
 	g->pfd = calloc(g->cap, sizeof(*g->pfd));
-	return g->pfd ? 0 : -ENOMEM;
+	return g->pfd ? 0 : err_set(err, false, -ENOMEM, "out of memory");
 }
 
 void slirp_glue_fini(struct slirp_glue *g)
@@ -215,7 +217,7 @@ void slirp_glue_run_timers(struct slirp_glue *g)
 		if (t->cb)
 			t->cb(t->cb_opaque);
 		else
-			slirp_handle_timer(g->slirp, t->id, t->cb_opaque);
+			slirp_lib.handle_timer(g->slirp, t->id, t->cb_opaque);
 	} while (t);
 }
 
@@ -226,7 +228,7 @@ struct pollfd *slirp_glue_prepare(struct slirp_glue *g, unsigned int own, unsign
 	int mine;
 
 	g->npfd = own;
-	slirp_pollfds_fill(g->slirp, &slirp_ms, slirp_glue_add_poll, g);
+	slirp_lib.pollfds_fill(g->slirp, &slirp_ms, slirp_glue_add_poll, g);
 	mine = slirp_glue_timeout(g, slirp_ms);
 	if (mine >= 0 && (*timeout_ms < 0 || mine < *timeout_ms))
 		*timeout_ms = mine;
@@ -236,7 +238,7 @@ struct pollfd *slirp_glue_prepare(struct slirp_glue *g, unsigned int own, unsign
 
 void slirp_glue_poll(struct slirp_glue *g, bool poll_failed)
 {
-	slirp_pollfds_poll(g->slirp, poll_failed, slirp_glue_get_revents, g);
+	slirp_lib.pollfds_poll(g->slirp, poll_failed, slirp_glue_get_revents, g);
 }
 
 static int64_t slirp_glue_now_ms(void)
@@ -257,7 +259,7 @@ bool slirp_glue_admit(struct slirp_glue *g, const uint8_t *frame, size_t len)
 	if (g->pruned_ms && now - g->pruned_ms < 1000)
 		return false;
 	g->pruned_ms = now;
-	info = slirp_connection_info(g->slirp);
+	info = slirp_lib.connection_info(g->slirp);
 	if (!info)
 		return false;
 	net_tcp_gate_prune(&g->gate, info);

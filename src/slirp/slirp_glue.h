@@ -17,6 +17,8 @@
 
 #include <libslirp.h>
 
+#include "util/err.h"
+
 #include "slirp/tcp_gate.h"
 
 struct slirp_glue_timer;
@@ -39,7 +41,7 @@ struct slirp_glue_budget {
 };
 
 /* The pollfd array (room for the caller's own first entries), the gate. 0 or -ENOMEM. */
-int slirp_glue_init(struct slirp_glue *g, const struct slirp_glue_budget *b);
+int slirp_glue_init(struct slirp_glue *g, const struct slirp_glue_budget *b, struct err *err);
 /* Frees the timers and the array; slirp_cleanup is the caller's, before. */
 void slirp_glue_fini(struct slirp_glue *g);
 

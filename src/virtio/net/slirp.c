@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libslirp.h>
+#include "slirp/slirp_lib.h"
 
 #include "util/log.h"
 #include "slirp/slirp_glue.h"
@@ -136,7 +136,7 @@ static void net_slirp_dispatch(void *opaque, bool poll_failed)
 			break;
 		if (net_slirp_guard_input(&ns->guard, ns->frame, (size_t)len) &&
 		    slirp_glue_admit(&ns->glue, ns->frame, (size_t)len))
-			slirp_input(ns->glue.slirp, ns->frame, (int)len);
+			slirp_lib.input(ns->glue.slirp, ns->frame, (int)len);
 	}
 	slirp_glue_run_timers(&ns->glue);
 	slirp_glue_trim(&ns->glue);
@@ -154,7 +154,7 @@ static void net_slirp_destroy(struct net_be *be)
 	if (ns->loop)
 		eventloop_remove_poller(ns->loop, ns);
 	if (ns->glue.slirp)
-		slirp_cleanup(ns->glue.slirp);
+		slirp_lib.cleanup(ns->glue.slirp);
 	if (ns->be.fds[0] >= 0)
 		close(ns->be.fds[0]);
 	if (ns->sock >= 0)
@@ -181,7 +181,7 @@ static Slirp *net_slirp_new(struct net_slirp *ns)
 	inet_pton(AF_INET, SLIRP_HOST, &sc.vhost);
 	inet_pton(AF_INET, SLIRP_GUEST, &sc.vdhcp_start);
 	inet_pton(AF_INET, SLIRP_DNS, &sc.vnameserver);
-	return slirp_new(&sc, &net_slirp_cb, ns);
+	return slirp_lib.new_(&sc, &net_slirp_cb, ns);
 }
 
 /* The config's hostfwd listeners, on ns->glue.slirp. */
@@ -194,7 +194,7 @@ static int net_slirp_forward(struct net_slirp *ns, struct err *err)
 		const struct net_hostfwd *f = &ns->cfg.fwd[i];
 
 		/* Loopback only: a forwarded port is for this host, not the LAN. */
-		if (slirp_add_hostfwd(ns->glue.slirp, f->udp, lo, f->host_port, guest,
+		if (slirp_lib.add_hostfwd(ns->glue.slirp, f->udp, lo, f->host_port, guest,
 				      f->guest_port) < 0)
 			return err_set(err, false, -EADDRINUSE, "--net user: hostfwd %s:%u: cannot "
 				       "listen on 127.0.0.1:%u (port in use?)",
@@ -206,7 +206,7 @@ static int net_slirp_forward(struct net_slirp *ns, struct err *err)
 /*
  * Snapshots: libslirp's own state (the DHCP leases and its IP id; its
  * sockets only for guestfwd channels, which Hearth has none of) through
- * slirp_state_save/load, tagged with slirp_state_version() so a libslirp
+ * slirp_state_save/load, tagged with slirp_lib.state_version() so a libslirp
  * that cannot read it refuses it. The hostfwd listeners are not in it:
  * they come from the config, added when the backend opens. Connections
  * belong to the process that was snapshotted and do not survive.
@@ -242,8 +242,8 @@ static int net_slirp_save(struct net_be *be, struct bytes_out *o)
 	struct net_slirp *ns = net_slirp_of(be);
 
 	bytes_put_tag(o, SLIRP_STATE_TAG, SLIRP_STATE_VERSION);
-	bytes_put_u32(o, (uint32_t)slirp_state_version());
-	slirp_state_save(ns->glue.slirp, net_slirp_state_write, o);
+	bytes_put_u32(o, (uint32_t)slirp_lib.state_version());
+	slirp_lib.state_save(ns->glue.slirp, net_slirp_state_write, o);
 	return 0;
 }
 
@@ -283,9 +283,9 @@ static int net_slirp_load(struct net_slirp *ns, uint32_t version, const uint8_t 
 		ret = -ENOMEM;
 		goto err;
 	}
-	ret = slirp_state_load(s, (int)version, net_slirp_state_read, &c);
+	ret = slirp_lib.state_load(s, (int)version, net_slirp_state_read, &c);
 	if (ret < 0 || c.short_read || c.off != c.len) {
-		slirp_cleanup(s);
+		slirp_lib.cleanup(s);
 		why = c.short_read ? "cut short" : ret < 0 ? "libslirp refused it" : "bytes left over";
 		ret = c.short_read ? -ENODATA : -EINVAL;
 		goto err;
@@ -323,16 +323,16 @@ static int net_slirp_restore(struct net_be *be, const void *in, size_t len, bool
 	if (r.short_read)
 		return -ENODATA;
 	/* libslirp reads its older versions, never newer ones. */
-	if (!version || version > (uint32_t)slirp_state_version())
+	if (!version || version > (uint32_t)slirp_lib.state_version())
 		return -EPROTO;
 	ret = net_slirp_load(ns, version, r.p + r.off, bytes_in_left(&r), &fresh);
 	if (ret)
 		return ret;
 	if (!apply) {
-		slirp_cleanup(fresh);
+		slirp_lib.cleanup(fresh);
 		return 0;
 	}
-	slirp_cleanup(ns->glue.slirp);
+	slirp_lib.cleanup(ns->glue.slirp);
 	ns->glue.slirp = fresh;
 	net_tcp_gate_reset(&ns->glue.gate);
 	ret = net_slirp_forward(ns, &err);
@@ -390,9 +390,13 @@ int net_slirp_open(const struct net_config *cfg, struct eventloop *loop, struct 
 		ret = err_set(err, false, -EINVAL, "--net user: no I/O loop");
 		goto err_destroy;
 	}
-	if (slirp_glue_init(&ns->glue, &net_slirp_budget) ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
-		ret = ns->glue.pfd ? -errno : -ENOMEM;
+	ret = slirp_glue_init(&ns->glue, &net_slirp_budget, err);
+	if (ret) {
+		err_prefix(err, ret, "--net user: ");
+		goto err_destroy;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+		ret = -errno;
 		err_set(err, false, ret, "--net user: %s", strerror(-ret));
 		goto err_destroy;
 	}

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""What a VM process maps (issue 29, density): no TLS stack ever, and
+libslirp and glib only when a user-mode NIC or the MMDS needs them. Read
+from /proc/PID/maps of a real `hearth serve`, seccomp filters on.
+
+    run_libs_test.py --hearth PATH [--asan PATH] [--case NAME]
+
+  serve      an idle `hearth serve` maps none of libgnutls, libmicrohttpd,
+             libcurl, libslirp, libglib (nor their own dependencies).
+  booted     a VM booted through the API (the smallest guest, on a
+             /dev/kvm that runs it) with no user-mode NIC or MMDS maps
+             none of them; one with a user-mode NIC and the MMDS on it
+             maps libslirp and glib, and still no TLS.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from run_api_test import Serve  # noqa: E402
+
+NEVER = ("libgnutls", "libmicrohttpd", "libcurl", "libp11-kit", "libnettle", "libhogweed",
+         "libgmp", "libtasn1", "libidn2", "libunistring")
+ON_DEMAND = ("libslirp", "libglib")
+
+
+def mapped(pid):
+    """The base names of the shared objects pid maps."""
+    names = set()
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 6 and ".so" in parts[5]:
+                names.add(os.path.basename(parts[5]))
+    return names
+
+
+def has(names, prefix):
+    return any(n.startswith(prefix + ".so") or n.startswith(prefix + "-") for n in names)
+
+
+def check_absent(names, libs, when):
+    found = [lib for lib in libs if has(names, lib)]
+    check(not found, "%s maps %s (all: %s)" % (when, ", ".join(found), ", ".join(sorted(names))))
+
+
+def case_serve(binary, tmp):
+    s = Serve(binary, tmp)
+    s.expect("GET", "/", 200)
+    names = mapped(s.p.pid)
+    # A sanitizer build maps its runtime; the VM's own libraries are the same.
+    check(has(names, "libhttp_parser"), "http-parser is not mapped: %s" % sorted(names))
+    check_absent(names, NEVER + ON_DEMAND, "an idle hearth serve")
+    s.stop()
+
+
+def boot(binary, tmp, user_nic):
+    s = Serve(binary, tmp)
+    kernel = os.path.join(tmp, "k.elf")
+    with open(kernel, "wb") as f:
+        f.write(tiny_elf(power_off=False))
+    s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": kernel})
+    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 2, "mem_size_mib": 64})
+    if user_nic:
+        s.expect("PUT", "/network-interfaces/eth0", 204,
+                 body={"iface_id": "eth0", "backend": "user"})
+        s.expect("PUT", "/mmds/config", 204, body={"network_interfaces": ["eth0"]})
+    check_absent(mapped(s.p.pid), NEVER + ON_DEMAND, "configured, before InstanceStart")
+    s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
+    names = mapped(s.p.pid)
+    check(s.expect("GET", "/", 200)["state"] == "Running", "the VM does not run")
+    s.stop()
+    return names
+
+
+def case_booted(binary, tmp):
+    if not kvm_usable():
+        print("not tried: /dev/kvm cannot be opened here")
+        return
+    plain = boot(binary, os.path.join(tmp), False)
+    check_absent(plain, NEVER + ON_DEMAND, "a booted VM without a user-mode NIC")
+    with_user = boot(binary, tmp, True)
+    check_absent(with_user, NEVER, "a booted VM with a user-mode NIC and the MMDS")
+    for lib in ON_DEMAND:
+        check(has(with_user, lib), "%s is not mapped with a user-mode NIC: %s" %
+              (lib, sorted(with_user)))
+
+
+CASES = {"serve": case_serve, "booted": case_booted}
+
+if __name__ == "__main__":
+    sys.exit(run_cases(__doc__, CASES, "hearth-libs-"))
