@@ -111,6 +111,15 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 			return host_exit_line(o, cli_fail(&e));
 		}
 	}
+	/*
+	 * Every thread kind's seccomp filter before a VM can start: at once
+	 * when one may boot in host_open, else once the API answers (the
+	 * API thread builds its own first), which is not held up by the rest.
+	 */
+	if ((!srv || o->config_file || boot) && sandbox_build_all(&e)) {
+		api_server_stop(srv);
+		return host_exit_line(o, cli_fail(&e));
+	}
 	if (host_open(&h, o, boot, &e)) {
 		api_server_stop(srv);
 		return host_exit_line(o, cli_fail(&e));
@@ -124,6 +133,10 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 		}
 		log_info("serving the API on %s", api_sock);
 		host_measure_startup(&h, o);
+		if (sandbox_build_all(&e)) {
+			api_server_stop(srv);
+			return host_exit_line(o, host_close(&h, cli_fail(&e)));
+		}
 	}
 	host_run(&h);
 	/* No request may reach the VM from here on. */

@@ -1,6 +1,7 @@
 #include "sandbox/sandbox.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -17,11 +18,16 @@
 #include "sandbox/allow.h"
 
 /*
- * The filters are compiled once, up front, where a failure is an ordinary
- * error; a thread entering service then needs a single seccomp(2) call,
- * which cannot run out of memory halfway.
+ * Each filter is compiled once, before a thread of its kind enters
+ * service (sandbox_build_all, or that thread's own sandbox_enter, still
+ * unfiltered), where a failure is an ordinary error; entering then needs
+ * a single seccomp(2) call, which cannot run out of memory halfway. Not
+ * all up front: libseccomp takes about a millisecond per filter, and the
+ * API thread's is the only one `hearth serve` needs before it answers.
  */
 static struct sock_fprog progs[THREAD_KINDS];
+static int built[THREAD_KINDS];   /* 0: not yet; 1: built; -errno: failed */
+static pthread_mutex_t build_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool ready;
 
 /*
@@ -140,6 +146,36 @@ static int build_filter(enum thread_kind kind, struct sock_fprog *prog)
 	return ret;
 }
 
+/* kind's filter, compiled on first use; 0 or the build's -errno (kept). */
+static int filter_get(enum thread_kind kind)
+{
+	int ret;
+
+	pthread_mutex_lock(&build_lock);
+	if (!built[kind]) {
+		ret = build_filter(kind, &progs[kind]);
+		built[kind] = ret ? ret : 1;
+	}
+	ret = built[kind] < 0 ? built[kind] : 0;
+	pthread_mutex_unlock(&build_lock);
+	return ret;
+}
+
+int sandbox_build_all(struct err *err)
+{
+	if (!ready)
+		return 0;
+	for (int k = 0; k < THREAD_KINDS; k++) {
+		int ret = filter_get((enum thread_kind)k);
+
+		if (ret)
+			return err_set(err, false, ret, "cannot build the %s thread's seccomp "
+				       "filter: %s (--no-seccomp runs without filters)",
+				       sandbox_list_get((enum thread_kind)k)->kind, strerror(-ret));
+	}
+	return 0;
+}
+
 static int cmp_int(const void *a, const void *b)
 {
 	return *(const int *)a - *(const int *)b;
@@ -169,7 +205,6 @@ static int sandbox_hook(enum thread_kind kind)
 int sandbox_init(struct err *err)
 {
 	int ret = 0;
-	int k;
 
 	if (ready)
 		return 0;
@@ -180,31 +215,13 @@ int sandbox_init(struct err *err)
 	tzset();
 	libc_warm_qsort();
 	sandbox_sigsys_names();
-	for (k = 0; k < THREAD_KINDS; k++) {
-		ret = build_filter((enum thread_kind)k, &progs[k]);
-		if (ret)
-			break;
-	}
-	if (ret) {
-		err_set(err, false, ret, "cannot build the %s thread's seccomp filter: %s "
-			"(--no-seccomp runs without filters)", sandbox_list_get(k)->kind,
-			strerror(-ret));
-		goto err_free;
-	}
 	ret = sandbox_sigsys_install();
-	if (ret) {
-		err_set(err, false, ret, "cannot install the SIGSYS handler: %s", strerror(-ret));
-		goto err_free;
-	}
+	if (ret)
+		return err_set(err, false, ret, "cannot install the SIGSYS handler: %s",
+			       strerror(-ret));
 	ready = true;
 	thread_hook_set(sandbox_hook);
 	return 0;
-err_free:
-	for (k = 0; k < THREAD_KINDS; k++) {
-		free(progs[k].filter);
-		progs[k].filter = NULL;
-	}
-	return ret;
 }
 
 int sandbox_repin(struct err *err)
@@ -226,19 +243,26 @@ int sandbox_repin(struct err *err)
 			free(fresh[k].filter);
 		return ret;
 	}
+	pthread_mutex_lock(&build_lock);
 	for (k = 0; k < THREAD_KINDS; k++) {
 		free(progs[k].filter);
 		progs[k] = fresh[k];
+		built[k] = 1;
 	}
+	pthread_mutex_unlock(&build_lock);
 	return 0;
 }
 
 int sandbox_enter(enum thread_kind kind)
 {
 	char name[16] = "?";
+	int ret;
 
 	if (!ready || (unsigned int)kind >= THREAD_KINDS)
 		return -EINVAL;
+	ret = filter_get(kind);
+	if (ret)
+		return ret;
 	/* Named now: the filter lets prctl read the name, but the handler cannot call it. */
 	if (prctl(PR_GET_NAME, name, 0, 0, 0))
 		snprintf(name, sizeof(name), "?");

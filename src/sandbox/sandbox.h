@@ -16,12 +16,18 @@
 #include "util/thread_hook.h"
 
 /*
- * Builds every thread kind's filter with libseccomp, installs the SIGSYS
- * reporter and the thread hook (util/thread_hook.h), so each thread
- * installs its filter when it enters service. Once, before any thread
- * starts. 0, or -errno with one line in err.
+ * Installs the SIGSYS reporter and the thread hook (util/thread_hook.h),
+ * so each thread installs its filter when it enters service. Once, before
+ * any thread starts. 0, or -errno with one line in err.
  */
 int sandbox_init(struct err *err);
+/*
+ * Builds every thread kind's filter with libseccomp now (else each is
+ * built by the first thread of its kind to enter, before its filter goes
+ * on): before any thread that is already filtered may start another.
+ * Nothing to do without sandbox_init. 0, or -errno with one line in err.
+ */
+int sandbox_build_all(struct err *err);
 /*
  * After sandbox_init, in a process whose pid changed since (the child of
  * --new-pid-ns's fork, pid 1 there): every filter built again, since each
