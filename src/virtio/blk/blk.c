@@ -229,10 +229,6 @@ int virtio_blk_create(const struct virtio_env *env, const struct blk_config *cfg
 		goto err_free;
 	}
 	memset(blk->zero_buf, 0, BLK_ZERO_BUF);
-	for (unsigned int i = 0; i < BLK_INFLIGHT; i++) {
-		blk->reqs[i].next_free = blk->free_list;
-		blk->free_list = &blk->reqs[i];
-	}
 	ret = virtio_limiter_init(&blk->lim, env, &blk->dev, blk_engine_resume, NULL);
 	if (ret) {
 		err_set(err, false, ret, "disk %s: rate limiter timer: %s", cfg->path,

@@ -57,6 +57,22 @@ static unsigned int blk_slice(const struct iovec *src, unsigned int n, uint64_t 
 	return out;
 }
 
+/* The slot the next request takes, or NULL when all are in flight. */
+static struct blk_req *blk_slot_peek(struct virtio_blk *blk)
+{
+	if (blk->free_list)
+		return blk->free_list;
+	return blk->fresh < BLK_INFLIGHT ? &blk->reqs[blk->fresh] : NULL;
+}
+
+static void blk_slot_take(struct virtio_blk *blk, struct blk_req *req)
+{
+	if (req == blk->free_list)
+		blk->free_list = req->next_free;
+	else
+		blk->fresh++;
+}
+
 static void blk_release(struct virtio_blk *blk, struct blk_req *req)
 {
 	req->next_free = blk->free_list;
@@ -437,7 +453,7 @@ bool blk_engine_process(struct virtio_blk *blk)
 	bool completed = false;
 
 	while (blk_can_run(blk)) {
-		struct blk_req *req = blk->free_list;
+		struct blk_req *req = blk_slot_peek(blk);
 		int ret;
 
 		/* Out of slots: completions resume us, so no notifications are needed. */
@@ -482,7 +498,7 @@ bool blk_engine_process(struct virtio_blk *blk)
 			break;
 		}
 		budget--;
-		blk->free_list = req->next_free;
+		blk_slot_take(blk, req);
 		ret = blk_prepare(blk, req);
 		if (ret == 0xff && blk_submit(blk, req))
 			ret = VIRTIO_BLK_S_IOERR;
