@@ -280,6 +280,27 @@ def ldd_deps(binary):
     return libs
 
 
+# Libraries Hearth dlopens (slirp/slirp_lib.c: a user-mode NIC's and the
+# MMDS's stack), which ldd does not list: copied with their own.
+DLOPENED = {"hearth": ("libslirp.so.0",)}
+
+
+def dlopened_paths(binary):
+    """Paths of the libraries binary loads at run time (DLOPENED), found as the loader would."""
+    names = DLOPENED.get(os.path.basename(binary), ())
+    if not names:
+        return []
+    out = subprocess.run(["ldconfig", "-p"], stdout=subprocess.PIPE, text=True).stdout
+    paths = []
+    for name in names:
+        m = re.search(r"^\s*%s \(libc6,x86-64\) => (\S+)$" % re.escape(name), out, re.M)
+        if not m:
+            raise LabError("%s loads %s, which this host does not have (scripts/deps.sh)" %
+                           (binary, name))
+        paths.append(m.group(1))
+    return paths
+
+
 class Tree:
     """A staging directory that becomes a newc cpio archive."""
 
@@ -322,8 +343,11 @@ class Tree:
                 os.symlink("/bin/busybox", dst)
 
     def binary(self, src, rel=None):
-        """A binary plus its ldd libraries at their own paths."""
+        """A binary plus its ldd libraries at their own paths, and those it dlopens."""
         self.copy(src, rel or src, 0o755)
+        for lib in dlopened_paths(src):
+            if not os.path.exists(self._dst(lib)):
+                self.binary(lib, lib)
         for lib in ldd_deps(src):
             if not os.path.exists(self._dst(lib)):
                 self.copy(lib, lib, 0o755)
