@@ -14,11 +14,20 @@
 #                                                         the API socket under a client
 #                                                         pool's load, on the host
 #                                                         (bench/api_load.py)
+#   bench/run.sh --density [-n N]                         what a VM process costs on the
+#                                                         host: API ready vs its floor,
+#                                                         RSS/Pss without guest RAM vs QEMU
+#                                                         (bench/density.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = --api-load ]; then
   shift
   exec python3 bench/api_load.py "$@"
+fi
+if [ "${1:-}" = --density ]; then
+  shift
+  scripts/deps.sh bench
+  exec python3 bench/density.py "$@"
 fi
 scripts/deps.sh lab
 if [ "${1:-}" = --io ]; then

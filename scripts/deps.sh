@@ -3,6 +3,7 @@
 #   deps.sh build   - compiler, meson, libraries
 #   deps.sh lab     - QEMU, busybox, cpio: what the lab and demo need
 #   deps.sh fuzz    - clang with libFuzzer, for fuzz/
+#   deps.sh bench   - matplotlib, for bench/'s charts, and QEMU
 #   deps.sh all     - all of them
 set -euo pipefail
 what=${1:-all}
@@ -10,13 +11,15 @@ what=${1:-all}
 build_pkgs=(gcc make meson ninja-build pkg-config python3 libcmocka-dev liburing-dev libslirp-dev libglib2.0-dev libhttp-parser-dev libjansson-dev libseccomp-dev libcurl4-openssl-dev curl gdb)
 lab_pkgs=(qemu-system-x86 busybox-static cpio xz-utils zstd e2fsprogs kmod python3)
 fuzz_pkgs=(clang libclang-rt-dev)
+bench_pkgs=(python3-matplotlib qemu-system-x86)
 pkgs=()
 case "$what" in
   build) pkgs=("${build_pkgs[@]}") ;;
   lab) pkgs=("${lab_pkgs[@]}") ;;
   fuzz) pkgs=("${fuzz_pkgs[@]}") ;;
+  bench) pkgs=("${bench_pkgs[@]}") ;;
   all) pkgs=("${build_pkgs[@]}" "${lab_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
-  *) echo "deps.sh: unknown set '$what' (build, lab, fuzz, all)" >&2; exit 2 ;;
+  *) echo "deps.sh: unknown set '$what' (build, lab, fuzz, bench, all)" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do
