@@ -139,26 +139,37 @@ def qemu_booted(tmp, kvm):
         p.wait()
 
 
+CHART = r"""
+import json, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+path, ready_ms, mem = json.load(sys.stdin)
+fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+names = list(ready_ms)
+ax[0].bar(names, [ready_ms[n] for n in names], color=["grey", "tab:red", "tab:orange"][:len(names)])
+ax[0].set_ylabel("ms, exec to first answer (median)")
+ax[0].set_title("API ready")
+ax[0].tick_params(axis="x", labelrotation=15)
+names = list(mem)
+ax[1].bar(names, [mem[n] / 1024.0 for n in names])
+ax[1].set_ylabel("MiB Rss without guest RAM")
+ax[1].set_title("VM process memory")
+ax[1].tick_params(axis="x", labelrotation=15)
+fig.tight_layout()
+fig.savefig(path)
+"""
+
+
 def chart(path, ready_ms, mem):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return "no chart: matplotlib is not installed (apt-get install python3-matplotlib)"
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-    names = list(ready_ms)
-    ax[0].bar(names, [ready_ms[n] for n in names], color=["grey", "tab:red", "tab:orange"])
-    ax[0].set_ylabel("ms, exec to first answer (median)")
-    ax[0].set_title("API ready")
-    ax[0].tick_params(axis="x", labelrotation=15)
-    names = list(mem)
-    ax[1].bar(names, [mem[n] / 1024.0 for n in names])
-    ax[1].set_ylabel("MiB Rss without guest RAM")
-    ax[1].set_title("VM process memory")
-    ax[1].tick_params(axis="x", labelrotation=15)
-    fig.tight_layout()
-    fig.savefig(path)
+    """Drawn by Debian's python3 (its matplotlib), whatever python runs this."""
+    import json
+    py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+    r = subprocess.run([py, "-c", CHART], input=json.dumps([path, ready_ms, mem]), text=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if r.returncode:
+        return ("no chart: %s (scripts/deps.sh bench installs python3-matplotlib)" %
+                (r.stdout.strip().splitlines() or ["matplotlib failed"])[-1])
     return "chart: " + path
 
 

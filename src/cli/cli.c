@@ -116,7 +116,7 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 	 * when one may boot in host_open, else once the API answers (the
 	 * API thread builds its own first), which is not held up by the rest.
 	 */
-	if ((!srv || o->config_file || boot) && sandbox_build_all(&e)) {
+	if ((!srv || o->config_file || o->restore || boot) && sandbox_build_all(&e)) {
 		api_server_stop(srv);
 		return host_exit_line(o, cli_fail(&e));
 	}

@@ -165,6 +165,8 @@ int sandbox_build_all(struct err *err)
 {
 	if (!ready)
 		return 0;
+	/* Here rather than in sandbox_init: 450 lookups the API's first answer need not wait for. */
+	sandbox_sigsys_names();
 	for (int k = 0; k < THREAD_KINDS; k++) {
 		int ret = filter_get((enum thread_kind)k);
 
@@ -214,7 +216,6 @@ int sandbox_init(struct err *err)
 	 */
 	tzset();
 	libc_warm_qsort();
-	sandbox_sigsys_names();
 	ret = sandbox_sigsys_install();
 	if (ret)
 		return err_set(err, false, ret, "cannot install the SIGSYS handler: %s",

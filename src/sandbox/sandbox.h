@@ -43,7 +43,10 @@ int sandbox_enter(enum thread_kind kind);
 /* Each kind's allowlist and its size, for `hearth --seccomp-report`. */
 void sandbox_report(FILE *out);
 
-/* sigsys.c: resolves every syscall name now, so the handler needs no lookup. */
+/*
+ * sigsys.c: resolves every syscall name now, so the handler needs no
+ * lookup (once; by sandbox_build_all). Not thread-safe: one thread calls it.
+ */
 void sandbox_sigsys_names(void);
 /* The handler (SA_SIGINFO, process-wide). 0 or -errno. */
 int sandbox_sigsys_install(void);

@@ -15,6 +15,7 @@
 #include <linux/audit.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <stdnoreturn.h>
@@ -30,11 +31,15 @@
 #define SIGSYS_NAME_MAX 28
 
 static char names[SIGSYS_NAMES][SIGSYS_NAME_MAX];
+/* Set once names is filled: a trap before then reports the number alone. */
+static atomic_bool names_ready;
 static __thread char thread_name[16];
 static __thread bool thread_may_unlink;
 
 void sandbox_sigsys_names(void)
 {
+	if (atomic_load(&names_ready))
+		return;
 	for (int nr = 0; nr < SIGSYS_NAMES; nr++) {
 		char *n = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
 
@@ -42,6 +47,7 @@ void sandbox_sigsys_names(void)
 			snprintf(names[nr], sizeof(names[nr]), "%s", n);
 		free(n);
 	}
+	atomic_store(&names_ready, true);
 }
 
 void sandbox_sigsys_name_thread(const char *name, bool may_unlink)
@@ -119,7 +125,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *uctx)
 	put_str(line, sizeof(line), &pos, " made forbidden syscall ");
 	put_uint(line, sizeof(line), &pos, (unsigned long)(unsigned int)nr, 10);
 	put_str(line, sizeof(line), &pos, " (");
-	if (native && nr >= 0 && nr < SIGSYS_NAMES && names[nr][0]) {
+	if (native && nr >= 0 && nr < SIGSYS_NAMES && atomic_load(&names_ready) && names[nr][0]) {
 		put_str(line, sizeof(line), &pos, names[nr]);
 	} else {
 		put_str(line, sizeof(line), &pos, "arch 0x");
