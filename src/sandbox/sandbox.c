@@ -264,6 +264,9 @@ int sandbox_enter(enum thread_kind kind)
 	ret = filter_get(kind);
 	if (ret)
 		return ret;
+	/* The API thread alone may enter before them: its first answer does not wait. */
+	if (kind != THREAD_API)
+		sandbox_sigsys_names();
 	/* Named now: the filter lets prctl read the name, but the handler cannot call it. */
 	if (prctl(PR_GET_NAME, name, 0, 0, 0))
 		snprintf(name, sizeof(name), "?");

@@ -45,7 +45,8 @@ void sandbox_report(FILE *out);
 
 /*
  * sigsys.c: resolves every syscall name now, so the handler needs no
- * lookup (once; by sandbox_build_all). Not thread-safe: one thread calls it.
+ * lookup; once, whoever calls first (sandbox_build_all, or a vCPU or io
+ * thread entering its filter), the others wait for it.
  */
 void sandbox_sigsys_names(void);
 /* The handler (SA_SIGINFO, process-wide). 0 or -errno. */

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <linux/audit.h>
 #include <seccomp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -36,10 +37,8 @@ static atomic_bool names_ready;
 static __thread char thread_name[16];
 static __thread bool thread_may_unlink;
 
-void sandbox_sigsys_names(void)
+static void sigsys_names_fill(void)
 {
-	if (atomic_load(&names_ready))
-		return;
 	for (int nr = 0; nr < SIGSYS_NAMES; nr++) {
 		char *n = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
 
@@ -48,6 +47,13 @@ void sandbox_sigsys_names(void)
 		free(n);
 	}
 	atomic_store(&names_ready, true);
+}
+
+void sandbox_sigsys_names(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, sigsys_names_fill);
 }
 
 void sandbox_sigsys_name_thread(const char *name, bool may_unlink)

@@ -105,7 +105,7 @@ static void run_child(enum thread_kind kind, bool filtered, enum probe p, struct
 		close(pipefd[0]);
 		dup2(pipefd[1], STDERR_FILENO);
 		prctl(PR_SET_NAME, kind == THREAD_VCPU ? "vcpu7" : kind == THREAD_IO ? "io" : "api");
-		if (filtered && (sandbox_init(&err) || thread_hook_enter(kind)))
+		if (filtered && (sandbox_init(&err) || sandbox_build_all(&err) || thread_hook_enter(kind)))
 			_exit(99);
 		_exit(probe_run(p));
 	}
@@ -226,7 +226,7 @@ static void test_per_thread(void **state)
 		pthread_t t;
 		void *ret;
 
-		if (sandbox_init(&err) || pthread_create(&t, NULL, filtered_thread, NULL))
+		if (sandbox_init(&err) || sandbox_build_all(&err) || pthread_create(&t, NULL, filtered_thread, NULL))
 			_exit(99);
 		pthread_join(t, &ret);
 		if (ret)
@@ -262,7 +262,7 @@ static void test_exit_under_filter(void **state)
 
 			close(pipefd[0]);
 			dup2(pipefd[1], STDERR_FILENO);
-			if (sandbox_init(&err) || thread_hook_enter((enum thread_kind)k))
+			if (sandbox_init(&err) || sandbox_build_all(&err) || thread_hook_enter((enum thread_kind)k))
 				_exit(99);
 			exit(0);
 		}
@@ -328,7 +328,7 @@ static void expect_socket_removed(enum thread_kind kind, const char *name)
 		close(pipefd[0]);
 		dup2(pipefd[1], STDERR_FILENO);
 		uds_set_exit_unlink(path);
-		if (sandbox_init(&err))
+		if (sandbox_init(&err) || sandbox_build_all(&err))
 			_exit(99);
 		if (kind != THREAD_VCPU)
 			trap_thread(&a);
