@@ -18,11 +18,20 @@
 #                                                         host: API ready vs its floor,
 #                                                         RSS/Pss without guest RAM vs QEMU
 #                                                         (bench/density.py)
+#   bench/run.sh --clones [--counts 1,10,30,100]          N restores of one snapshot at
+#                                                         once on the host: time, Pss, host
+#                                                         memory per clone, with and without
+#                                                         --mem-merge (bench/clones.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = --api-load ]; then
   shift
   exec python3 bench/api_load.py "$@"
+fi
+if [ "${1:-}" = --clones ]; then
+  shift
+  scripts/deps.sh bench
+  exec python3 bench/clones.py "$@"
 fi
 if [ "${1:-}" = --density ]; then
   shift

@@ -14,7 +14,8 @@ void cli_restore_usage(FILE *out)
 	      "                      [--net-override ID=tap=NAME|ID=user[,...]]...\n"
 	      "                      [--vsock-override PATH] [--kvm PATH] [--api-sock PATH]\n"
 	      "                      [--resume] [--track-dirty-pages] [--clock-realtime]\n"
-	      "                      [--no-seccomp] [--no-sandbox] [--new-pid-ns --pid-file PATH]\n"
+	      "                      [--mem-merge] [--no-seccomp] [--no-sandbox]\n"
+	      "                      [--new-pid-ns --pid-file PATH]\n"
 	      "                      [-v|-q]\n"
 	      "  Restores a snapshot taken with PUT /snapshot/create (or hearth snapshot).\n"
 	      "  Every host resource comes from here, none from the state file: each\n"
@@ -35,6 +36,8 @@ void cli_restore_usage(FILE *out)
 	      "  --track-dirty-pages  track dirty pages, for Diff snapshots of this VM\n"
 	      "  --clock-realtime     advance the guest's kvmclock by the real time since\n"
 	      "                       the snapshot (PUT /snapshot/load's clock_realtime)\n"
+	      "  --mem-merge          offer guest RAM to KSM: clones' identical pages kept\n"
+	      "                       once (QEMU's mem-merge; docs/density.md)\n"
 	      "  --no-seccomp         no per-thread seccomp filters\n"
 	      "  --no-sandbox         no process sandbox (docs/security.md)\n"
 	      "  --new-pid-ns --pid-file PATH   the VM as pid 1 of a new PID namespace: this\n"
@@ -112,6 +115,7 @@ static const struct opt restore_opts[] = {
 	R_FLAG("--resume", load.resume_vm),
 	R_FLAG("--track-dirty-pages", load.track_dirty_pages),
 	R_FLAG("--clock-realtime", load.clock_realtime),
+	R_FLAG("--mem-merge", mem_merge),
 	R_FLAG("--no-seccomp", no_seccomp),
 	R_FLAG("--no-sandbox", no_sandbox),
 	R_FLAG("--new-pid-ns", new_pid_ns),
@@ -171,7 +175,8 @@ int cli_restore_main(int argc, char **argv)
 	code = cli_sandbox(&sb);
 	if (code)
 		return code;
-	return cli_host_run(&(struct host_opts){ .restore = &r.load, .kvm_path = r.kvm_path },
+	return cli_host_run(&(struct host_opts){ .restore = &r.load, .kvm_path = r.kvm_path,
+						   .mem_merge = r.mem_merge },
 			    NULL, r.api_sock,
 			    API_DEFAULT_MAX_PAYLOAD);
 }

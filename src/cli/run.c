@@ -65,6 +65,8 @@ void cli_run_usage(FILE *out)
 		"  --kvm PATH        KVM device (default /dev/kvm)\n"
 		"  --api-sock PATH   also serve Firecracker's API on the Unix socket PATH, so this\n"
 		"                    VM can be paused, resumed and inspected (see 'hearth serve')\n"
+		"  --mem-merge       offer guest RAM to KSM, so identical pages of several VMs\n"
+		"                    are kept once (QEMU's mem-merge; docs/density.md)\n"
 		"  --no-seccomp      run without the per-thread seccomp filters (docs/security.md)\n"
 		"  --no-sandbox      run without the process sandbox: namespaces, pivot_root,\n"
 		"                    Landlock, limits, capability drop (docs/security.md)\n"
@@ -170,6 +172,7 @@ static const struct opt run_opts[] = {
 	OPT_CALL("--debugcon", OPT_MAYBE, cli_run_debugcon),
 	RUN_FLAG("--test-devices", vm.test_devices),
 	RUN_FLAG("--virtio-cmdline", vm.virtio_cmdline),
+	RUN_FLAG("--mem-merge", mem_merge),
 	RUN_FLAG("--no-seccomp", no_seccomp),
 	RUN_FLAG("--no-sandbox", no_sandbox),
 	OPT_CALL("--api-sock", OPT_VALUE, run_api_sock),
@@ -285,7 +288,7 @@ int cli_run_main(int argc, char **argv)
 		return code;
 	}
 	/* With --api-sock, the same VM plus the API: `hearth serve` with it booted at once. */
-	code = cli_host_run(&(struct host_opts){ 0 }, &cfg.vm, cfg.api_sock,
+	code = cli_host_run(&(struct host_opts){ .mem_merge = cfg.mem_merge }, &cfg.vm, cfg.api_sock,
 			    API_DEFAULT_MAX_PAYLOAD);
 	cli_run_release(&cfg);
 	return code;

@@ -25,6 +25,7 @@ struct cli_config {
 	bool rng_given;             /* --rng or --no-rng on the command line (--flat turns it off) */
 	/* --api-sock: also serve the API for this VM (points into argv); NULL: none. */
 	const char *api_sock;
+	bool mem_merge;             /* --mem-merge: guest RAM offered to KSM (vmm/vm_ram.h) */
 	bool no_seccomp;            /* --no-seccomp: no per-thread filters (src/sandbox) */
 	bool no_sandbox;            /* --no-sandbox: no process sandbox (src/sandbox) */
 	const char *snapshot_dir;   /* --snapshot-dir: kept writable by the sandbox; NULL: none */

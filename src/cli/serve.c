@@ -121,6 +121,7 @@ static const struct opt serve_opts_table[] = {
 	OPT_CALL("--parent-cpu-time-us", OPT_VALUE, arg_us),
 	OPT_REFUSED("--module", OPT_VALUE, "Hearth's log has no module paths to filter on"),
 	FLAG("--boot-timer", host.boot_timer),
+	FLAG("--mem-merge", host.mem_merge),
 	OPT_REFUSED("--seccomp-filter", OPT_VALUE, "Hearth builds its own per-thread filters (--no-seccomp turns them off)"),
 	STR("--metadata", host.metadata),
 	OPT_CALL("--mmds-size-limit", OPT_VALUE, arg_mmds_limit),
@@ -228,6 +229,7 @@ static const char flags_help[] =
 	"  --metrics-path PATH          metrics lines to PATH, as PUT /metrics\n"
 	"  --metadata FILE              the MMDS's JSON at start, as PUT /mmds\n"
 	"  --mmds-size-limit BYTES      the MMDS store's limit (default: the payload limit)\n"
+	"  --mem-merge                  offer guest RAM to KSM (QEMU's mem-merge; docs/density.md)\n"
 	"  --no-seccomp                 run without the per-thread seccomp filters\n"
 	"  --no-sandbox                 run without the process sandbox (docs/security.md)\n"
 	"  --sandbox                    as firecracker: the process sandbox without --jail\n"

@@ -17,6 +17,7 @@
 #include "fcjson/config_json.h"
 #include "vmm/logger.h"
 #include "vmm/vm.h"
+#include "vmm/vm_ram.h"
 #include "vmm/vm_patch.h"
 
 /* On the sender's thread: the runner builds and starts the VM on the loop's. */
@@ -441,6 +442,7 @@ static int host_model(struct host *h, const struct host_opts *o, struct vm_confi
 	}
 	if (o->boot_timer)
 		c->boot_timer = true;
+	vm_ram_set_merge(o->mem_merge);
 	if (o->kvm_path) {
 		ret = vm_config_set_kvm_path(c, o->kvm_path, err);
 		if (ret) {

@@ -45,6 +45,31 @@ static void vm_ram_advise_thp(struct vm *vm)
 			log_debug("huge_pages \"Transparent\": madvise: %s", strerror(errno));
 }
 
+static bool ram_merge;
+
+void vm_ram_set_merge(bool on)
+{
+	ram_merge = on;
+}
+
+/* KSM may merge the RAM's pages; a kernel without KSM says so once, and the VM runs as without. */
+static void vm_ram_advise_merge(struct vm *vm, const struct vm_config *cfg)
+{
+	if (!ram_merge)
+		return;
+	if (cfg->machine.huge_pages == VM_HUGE_PAGES_2M) {
+		log_warn("--mem-merge: huge_pages \"2M\" RAM is never merged (KSM takes 4 KiB "
+			 "pages only)");
+		return;
+	}
+	for (unsigned int i = 0; i < vm->mem.nregions; i++)
+		if (madvise(vm->mem.regions[i].hva, vm->mem.regions[i].size, MADV_MERGEABLE)) {
+			log_warn("--mem-merge: madvise(MADV_MERGEABLE): %s (a kernel without "
+				 "CONFIG_KSM?); the guest's pages are not merged", strerror(errno));
+			return;
+		}
+}
+
 int vm_ram_init(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	uint64_t bytes = cfg->machine.mem_size_mib << 20;
@@ -60,6 +85,7 @@ int vm_ram_init(struct vm *vm, const struct vm_config *cfg, struct err *err)
 			       (unsigned long long)cfg->machine.mem_size_mib, strerror(-ret));
 	if (cfg->machine.huge_pages == VM_HUGE_PAGES_THP)
 		vm_ram_advise_thp(vm);
+	vm_ram_advise_merge(vm, cfg);
 	return 0;
 }
 
@@ -77,6 +103,7 @@ int vm_ram_restore(struct vm *vm, const struct vm_config *cfg, struct err *err)
 				       : strerror(-ret));
 		if (cfg->machine.huge_pages == VM_HUGE_PAGES_THP)
 			vm_ram_advise_thp(vm);
+		vm_ram_advise_merge(vm, cfg);
 		return 0;
 	}
 	ret = vm_ram_init(vm, cfg, err);

@@ -20,4 +20,13 @@ int vm_ram_init(struct vm *vm, const struct vm_config *cfg, struct err *err);
  */
 int vm_ram_restore(struct vm *vm, const struct vm_config *cfg, struct err *err);
 
+/*
+ * --mem-merge (QEMU's mem-merge): the process's guest RAM is offered to
+ * KSM (MADV_MERGEABLE), so pages clones wrote identically are kept once.
+ * Off by default: merging costs the host's CPU, and a guest can time
+ * copy-on-write faults to learn what another guest's pages hold. Set
+ * before a VM is made; a host process option, not the model's.
+ */
+void vm_ram_set_merge(bool on);
+
 #endif
