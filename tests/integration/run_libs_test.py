@@ -7,6 +7,9 @@ from /proc/PID/maps of a real `hearth serve`, seccomp filters on.
 
   serve      an idle `hearth serve` maps none of libgnutls, libmicrohttpd,
              libcurl, libslirp, libglib (nor their own dependencies).
+  mem-merge  `hearth run --mem-merge` offers guest RAM to KSM: its mapping's
+             VmFlags carry "mg" (MADV_MERGEABLE), and without the flag they
+             do not; likewise `hearth restore --mem-merge` of its snapshot.
   booted     a VM booted through the API (the smallest guest, on a
              /dev/kvm that runs it) with no user-mode NIC or MMDS maps
              none of them; one with a user-mode NIC and the MMDS on it
@@ -87,7 +90,80 @@ def case_booted(binary, tmp):
               (lib, sorted(with_user)))
 
 
-CASES = {"serve": case_serve, "booted": case_booted}
+def ram_flags(pid, mib):
+    """The VmFlags of pid's guest RAM mapping (the one mapping of mib MiB)."""
+    size, flags = None, []
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            p = line.split()
+            if "-" in p[0] and not p[0].endswith(":"):
+                a, b = (int(x, 16) for x in p[0].split("-"))
+                size = (b - a) >> 20
+            elif p[0] == "VmFlags:" and size == mib:
+                flags.append(p[1:])
+    check(len(flags) == 1, "%d mappings of %d MiB in %d" % (len(flags), mib, pid))
+    return flags[0]
+
+
+def run_vm(cmd, tmp):
+    """Starts cmd (a VM whose guest halts at once), waits for its API socket."""
+    import subprocess
+    import time
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    sock = cmd[cmd.index("--api-sock") + 1] if "--api-sock" in cmd else None
+    def alive():
+        if p.poll() is not None:
+            check(False, "%s exited %s: %s" % (cmd[:3], p.returncode, p.stderr.read().decode()))
+
+    while sock and not os.path.exists(sock):
+        alive()
+        check(time.monotonic() < deadline, "no API socket")
+        time.sleep(0.02)
+    time.sleep(0.3)
+    alive()
+    return p
+
+
+def case_mem_merge(binary, tmp):
+    if not kvm_usable():
+        print("not tried: /dev/kvm cannot be opened here")
+        return
+    import json
+    from run_api_test import UnixHTTPConnection
+    kernel = os.path.join(tmp, "k.elf")
+    with open(kernel, "wb") as f:
+        f.write(tiny_elf(power_off=False))
+    base = [binary, "run", "--kernel", kernel, "--memory", "64"]
+    p = run_vm(base, tmp)
+    check("mg" not in ram_flags(p.pid, 64), "guest RAM mergeable without --mem-merge")
+    p.kill()
+    p.wait()
+    sock = os.path.join(tmp, "m.sock")
+    p = run_vm(base + ["--mem-merge", "--api-sock", sock, "--snapshot-dir", tmp], tmp)
+    check("mg" in ram_flags(p.pid, 64), "--mem-merge: guest RAM not mergeable")
+    state, mem = os.path.join(tmp, "s.state"), os.path.join(tmp, "s.mem")
+    for method, path, body in (("PATCH", "/vm", {"state": "Paused"}),
+                               ("PUT", "/snapshot/create",
+                                {"snapshot_path": state, "mem_file_path": mem})):
+        c = UnixHTTPConnection(sock)
+        c.request(method, path, body=json.dumps(body),
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        check(r.status == 204, "%s %s: %d %s" % (method, path, r.status, r.read()))
+        c.close()
+    p.kill()
+    p.wait()
+    for extra, want in (([], False), (["--mem-merge"], True)):
+        p = run_vm([binary, "restore", "--snapshot", state, "--mem", mem] + extra, tmp)
+        got = "mg" in ram_flags(p.pid, 64)
+        p.kill()
+        p.wait()
+        check(got == want, "hearth restore %s: guest RAM mergeable: %s" % (extra, got))
+
+
+CASES = {"serve": case_serve, "booted": case_booted, "mem-merge": case_mem_merge}
 
 if __name__ == "__main__":
     sys.exit(run_cases(__doc__, CASES, "hearth-libs-"))
