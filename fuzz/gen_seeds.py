@@ -180,6 +180,26 @@ def balloon_seeds():
     }
 
 
+def pmem_seeds():
+    """fuzz_pmem: one request queue; a request is a 4-byte type out and a 4-byte status in."""
+    q = init(qlogs=(4,))
+    flush = struct.pack('<I', 0)
+
+    def req(first, at):
+        return chain(0, first, [(at, 4, 0), (at + 0x10, 4, F_WRITE)]) + avail(0, first)
+    return {
+        'flush': q + poke(0x20000, flush) + req(0, 0x20000) + kick(0) + dev(b'\x00'),
+        'shared_then_next': q + poke(0x20000, flush) + req(0, 0x20000) + req(2, 0x20000) +
+                            kick(0) + req(4, 0x20000) + kick(0) + dev(b'\x00') + dev(b'\x00'),
+        'rewritten_in_flight': q + poke(0x20000, flush) + req(0, 0x20000) + kick(0) +
+                               desc(0, 1, 0x30000, 4, 0) + reinit(qlogs=(3,)) + dev(b'\x00') +
+                               req(0, 0x20000) + kick(0) + dev(b'\x01\x00\x00\x00'),
+        'bad_type_limiter': q + poke(0x20000, struct.pack('<I', 9)) + req(0, 0x20000) + kick(0) +
+                            dev(b'\x03\x01') + poke(0x20000, flush) + req(2, 0x20000) + kick(0) +
+                            req(4, 0x20000) + kick(0) + dev(b'\x00') + dev(b'\x02'),
+    }
+
+
 ETH = bytes.fromhex('ffffffffffff02485200000108060001080006040001') + bytes(40)
 
 
@@ -618,6 +638,7 @@ TARGETS = {
     'fuzz_loader': loader_seeds, 'fuzz_cli': cli_seeds, 'fuzz_api': api_seeds,
     'fuzz_json_config': json_config_seeds, 'fuzz_devstate': devstate_seeds,
     'fuzz_mmds_net': mmds_net_seeds, 'fuzz_balloon': balloon_seeds,
+    'fuzz_pmem': pmem_seeds,
 }
 
 

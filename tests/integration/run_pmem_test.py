@@ -16,6 +16,7 @@ written anew.
              a new process: the device comes back at its address; a
              backing file that grew past its 2 MiB line is refused.
 """
+import json
 import os
 import struct
 import sys
@@ -102,6 +103,8 @@ def case_api(binary, tmp):
              fault=["Cannot create pmem device: Error accessing backing file: No such file or "
                     "directory (os error 2)"])
     s.expect("PUT", "/pmem/p1", 204, body={"id": "p1", "path_on_host": backing(tmp, "p1", 4096)})
+    metrics = os.path.join(tmp, "m.ndjson")
+    s.expect("PUT", "/metrics", 204, body={"metrics_path": metrics})
     s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
     s.expect("PUT", "/pmem/p1", 400, body={"id": "p1", "path_on_host": p0}, exact=POST)
     s.expect("PATCH", "/pmem/p1", 204, body={"id": "p1", "rate_limiter": {
@@ -114,7 +117,12 @@ def case_api(binary, tmp):
                    "on device: Device not found Please verify the request arguments.")
     s.expect("PATCH", "/pmem/p9", 400, body={"id": "p1"},
              exact="The id from the path does not match the id from the body!")
+    s.expect("PUT", "/actions", 204, body={"action_type": "FlushMetrics"})
     s.stop()
+    with open(metrics) as f:
+        last = json.loads(f.read().splitlines()[-1])
+    check(all(isinstance(last.get(g), dict) and "flushes" in last[g]
+              for g in ("pmem_p0", "pmem_p1")), "the metrics' pmem groups: %r" % sorted(last))
 
 
 def case_snapshot(binary, tmp):
