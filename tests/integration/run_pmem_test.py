@@ -3,7 +3,7 @@
 Firecracker's pmem cases of test_api.py and test_pmem.py's API side,
 written anew.
 
-    run_pmem_test.py --hearth PATH [--asan PATH] [--case NAME]
+    run_pmem_test.py --hearth PATH [--asan PATH] [--case NAME] [--handler PATH]
 
   api        before boot: PUT /pmem/{id} and its refusals in Firecracker's
              words (the id of the path, one root device, pmem or block),
@@ -12,14 +12,19 @@ written anew.
              file is InstanceStart's refusal; a file of no whole 2 MiB
              boots; PATCH changes the rate limiter, an unknown id gets
              Firecracker's words, PUT is closed.
-  snapshot   a paused VM with a pmem device is snapshotted and loaded into
-             a new process: the device comes back at its address; a
-             backing file that grew past its 2 MiB line is refused.
+  snapshot   a paused VM with a pmem device and dirty tracking is
+             snapshotted, Full then Diff (neither memory file holds a pmem
+             window), and loaded into a new process, from the File backend
+             and (with --handler) through Uffd: the device comes back at its
+             address; a backing file that grew past its 2 MiB line is
+             refused.
 """
 import json
 import os
 import struct
+import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
@@ -30,12 +35,13 @@ PRE = "The requested operation is not supported before starting the microVM."
 POST = "The requested operation is not supported after starting the microVM."
 
 
-def configure(s, tmp):
+def configure(s, tmp, track=False):
     kernel = os.path.join(tmp, "k.elf")
     with open(kernel, "wb") as f:
         f.write(tiny_elf(power_off=False))
     s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": kernel})
-    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 1, "mem_size_mib": 64})
+    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 1, "mem_size_mib": 64,
+                                                  "track_dirty_pages": track})
 
 
 def backing(tmp, name, size):
@@ -125,7 +131,33 @@ def case_api(binary, tmp):
               for g in ("pmem_p0", "pmem_p1")), "the metrics' pmem groups: %r" % sorted(last))
 
 
-def case_snapshot(binary, tmp):
+def load_uffd(binary, tmp, handler, snap, mem, want):
+    """The same snapshot through the Uffd backend: RAM from the handler, the windows mapped again."""
+    hsock = os.path.join(tmp, "handler.sock")
+    h = subprocess.Popen([handler, hsock, mem], stderr=open(os.path.join(tmp, "h.err"), "w"))
+    try:
+        for _ in range(300):
+            if os.path.exists(hsock):
+                break
+            time.sleep(0.1)
+        d = os.path.join(tmp, "load-uffd")
+        os.mkdir(d)
+        s = Serve(binary, d, ["--snapshot-dir", tmp])
+        s.expect("PUT", "/snapshot/load", 204,
+                 body={"snapshot_path": snap, "resume_vm": True,
+                       "mem_backend": {"backend_type": "Uffd", "backend_path": hsock}})
+        check(s.expect("GET", "/vm/config", 200)["pmem"] == want, "GET /vm/config after a Uffd load")
+        s.expect("PATCH", "/vm", 204, body={"state": "Paused"})
+        s.stop()
+        h.wait(30)
+        check(h.returncode == 0, "the handler exited %s" % h.returncode)
+    finally:
+        if h.poll() is None:
+            h.kill()
+            h.wait()
+
+
+def case_snapshot(binary, tmp, args):
     if not kvm_usable():
         print("skip: /dev/kvm cannot be opened here")
         return
@@ -133,17 +165,25 @@ def case_snapshot(binary, tmp):
     p0 = backing(tmp, "p0", 2 * 1024 * 1024)
     p1 = backing(tmp, "p1", 5000)
     s = Serve(binary, tmp, ["--snapshot-dir", tmp])
-    configure(s, tmp)
+    configure(s, tmp, track=True)
     s.expect("PUT", "/pmem/a", 204, body={"id": "a", "path_on_host": p0, "read_only": True})
     s.expect("PUT", "/pmem/b", 204, body={"id": "b", "path_on_host": p1})
     s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
     want = s.expect("GET", "/vm/config", 200)["pmem"]
     s.expect("PATCH", "/vm", 204, body={"state": "Paused"})
     s.expect("PUT", "/snapshot/create", 204, body={"snapshot_path": snap, "mem_file_path": mem})
+    # Dirty tracking goes on for RAM alone: a Diff snapshot after it.
+    diff_snap, diff_mem = os.path.join(tmp, "d.snap"), os.path.join(tmp, "d.mem")
+    s.expect("PATCH", "/vm", 204, body={"state": "Resumed"})
+    s.expect("PATCH", "/vm", 204, body={"state": "Paused"})
+    s.expect("PUT", "/snapshot/create", 204, body={"snapshot_type": "Diff",
+                                                   "snapshot_path": diff_snap,
+                                                   "mem_file_path": diff_mem})
     s.stop()
-    loads = ram_regions(mem)
-    check(sum(n for _, n in loads) == 64 << 20 and all(a + n <= 1 << 32 for a, n in loads),
-          "the memory file holds RAM only, no pmem window: %r" % loads)
+    for path in (mem, diff_mem):
+        loads = ram_regions(path)
+        check(sum(n for _, n in loads) == 64 << 20 and all(a + n <= 1 << 32 for a, n in loads),
+              "%s holds RAM only, no pmem window: %r" % (os.path.basename(path), loads))
     d = os.path.join(tmp, "load")
     os.mkdir(d)
     s = Serve(binary, d, ["--snapshot-dir", tmp])
@@ -152,6 +192,8 @@ def case_snapshot(binary, tmp):
                                                           "backend_path": mem}})
     check(s.expect("GET", "/vm/config", 200)["pmem"] == want, "GET /vm/config after load")
     s.stop()
+    if args.handler:
+        load_uffd(binary, tmp, args.handler, snap, mem, want)
     # A file that grew past its 2 MiB line moves every window after it: refused.
     with open(p0, "r+b") as f:
         f.truncate(3 * 1024 * 1024)
@@ -167,5 +209,10 @@ def case_snapshot(binary, tmp):
 
 CASES = {"api": case_api, "snapshot": case_snapshot}
 
+
+def options(ap):
+    ap.add_argument("--handler", help="tests/uffd's handler: the snapshot loaded through Uffd too")
+
+
 if __name__ == "__main__":
-    sys.exit(run_cases(__doc__, CASES, "hearth-pmem-"))
+    sys.exit(run_cases(__doc__, CASES, "hearth-pmem-", options=options))
