@@ -14,6 +14,10 @@ socket, in L1):
                device as FLUSH requests (the metrics' pmem_p0 flushes),
                and the bytes are in the image in L1 (the window is the
                file, MAP_SHARED).
+            4. A second device, read only and the root device, on a copy
+               of the image: the kernel command line says root=/dev/pmem1
+               ro, mount -o ro,dax reads its file with DAX on, and the
+               copy is byte for byte what it was.
 
 Prints one line per check and `N passed, N failed`. Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
@@ -47,6 +51,12 @@ echo "LAB pm opts=$(grep ' /mnt ' /proc/mounts)"
 echo "LAB pm hello=$(cat /mnt/hello 2>/dev/null)"
 echo "guest-wrote-this" >/mnt/new && sync && echo "LAB pm synced=1"
 umount /mnt && echo "LAB pm umounted=1"
+echo "LAB pm cmdline=$(grep -o 'root=[^ ]* r[ow]' /proc/cmdline)"
+mkdir -p /ro
+mount -t ext4 -o ro,dax /dev/pmem1 /ro && echo "LAB pm ro_mounted=1"
+echo "LAB pm ro_opts=$(grep ' /ro ' /proc/mounts)"
+echo "LAB pm ro_hello=$(cat /ro/hello 2>/dev/null)"
+umount /ro
 dmesg | grep -i -e pmem -e dax -e nd_ | tail -n 8 | sed 's/^/LAB pm dmesg /'
 '''
 
@@ -67,18 +77,22 @@ waitfor() { # PATTERN FILE TENTHS
   done
 }
 cp /lab/pmem.img /tmp/pmem.img
+cp /lab/pmem.img /tmp/ro.img
+ro_sum=$(md5sum </tmp/ro.img)
 $H serve --api-sock $S </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
 n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
 echo "PM boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@CMDLINE@"}')"
 echo "PM machine=$(api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 256}')"
 echo "PM metrics=$(api PUT /metrics '{"metrics_path": "/tmp/m.json"}')"
 echo "PM put=$(api PUT /pmem/p0 '{"id": "p0", "path_on_host": "/tmp/pmem.img"}') $(cat /tmp/resp)"
+echo "PM put_ro=$(api PUT /pmem/ro '{"id": "ro", "path_on_host": "/tmp/ro.img", "read_only": true, "root_device": true}') $(cat /tmp/resp)"
 echo "PM start=$(api PUT /actions '{"action_type": "InstanceStart"}') $(cat /tmp/resp)"
 waitfor '^LAB ready' /tmp/g.out 3000
 echo "PM flush=$(api PUT /actions '{"action_type": "FlushMetrics"}')"
 echo "PM group=$(tail -n 1 /tmp/m.json | grep -o '"pmem_p0":{[^}]*}')"
 kill -TERM $hp; wait $hp; echo "PM exit=$?"
 echo "PM in_image=$(grep -c guest-wrote-this /tmp/pmem.img)"
+[ "$(md5sum </tmp/ro.img)" = "$ro_sum" ] && echo "PM ro_same=1"
 tr -d '\r' </tmp/g.out | grep '^LAB pm ' | sed 's/^/G /'
 sed 's/^/H /' /tmp/h.err | head -n 20
 echo "PM done=yes"
@@ -134,6 +148,13 @@ def check_pmem(r):
         "the sync reached the device as flushes (%s)" % a.get("group")
     yield num(a.get("in_image")) and num(a.get("in_image")) > 0, \
         "the guest's bytes are in the backing file (%s)" % a.get("in_image")
+    yield st("put_ro") == "204", "PUT of a read-only root pmem device (%s)" % a.get("put_ro")
+    yield a.get("cmdline") == "root=/dev/pmem1 ro", \
+        "the root device is on the command line (%s)" % a.get("cmdline")
+    yield a.get("ro_mounted") == "1" and "dax" in a.get("ro_opts", "") and \
+        a.get("ro_hello") == MARK, "the read-only device mounts ro,dax and reads (%s; %r)" % (
+            a.get("ro_opts"), a.get("ro_hello"))
+    yield a.get("ro_same") == "1", "the read-only device's file is unchanged"
     yield st("exit") in ("0", "3"), "Hearth exits cleanly on SIGTERM (%s)" % a.get("exit")
     yield a.get("done") == "yes", "the plan ran to its end"
 
