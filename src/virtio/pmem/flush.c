@@ -16,7 +16,10 @@
 
 #define PMEM_FLUSH_TAG ((void *)(uintptr_t)1)
 
-/* Straight to io_uring_register(2), as blk/ring.c does (Debian's liburing does not export these). */
+/*
+ * Straight to io_uring_register(2), as blk/ring.c does: Debian's liburing
+ * does not export these.
+ */
 static int pmem_ring_register(struct io_uring *ring, unsigned int op, void *arg, unsigned int nr)
 {
 	return syscall(__NR_io_uring_register, ring->ring_fd, op, arg, nr) < 0 ? -errno : 0;
