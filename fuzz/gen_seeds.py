@@ -526,6 +526,14 @@ def api_seeds():
                                {'iface_id': 'eth0', 'tx_rate_limiter': RL}) +
                            req(PATCH, '/vm', {'state': 'Paused'}) +
                            req(PATCH, '/vm', {'state': 'Resumed'}),
+        'pmem': req(PUT, '/pmem/p0', {'id': 'p0', 'path_on_host': '/p.img', 'root_device': True,
+                                      'read_only': True, 'rate_limiter': RL}) +
+                req(PUT, '/pmem/p1', {'id': 'p1', 'path_on_host': '/q.img', 'root_device': True}) +
+                req(PUT, '/drives/rootfs', c['drives'][0]) + req(GET, '/vm/config') +
+                req(PATCH, '/pmem/p0', {'id': 'p0', 'rate_limiter': RL}) +
+                req(PUT, '/actions', {'action_type': 'InstanceStart'}) +
+                req(PATCH, '/pmem/p0', {'id': 'p0', 'rate_limiter': RL}) +
+                req(PATCH, '/pmem/p9', {'id': 'p9'}),
         'observe': req(PUT, '/logger', {'level': 'Debug'}) + req(PUT, '/metrics', c['metrics']) +
                    req(PUT, '/serial', {'serial_out_path': '/tmp/s'}) +
                    req(PATCH, '/machine-config', {'vcpu_count': 4}) + req(GET, '/') +
@@ -563,6 +571,10 @@ def json_config_seeds():
                                                     'modifiers': [{'register': 'ecx',
                                                                    'bitmap': '0bx00100xxx1'}]}],
                                'msr_modifiers': [{'addr': '0x10a', 'bitmap': '0b1x0'}]}})).encode(),
+            'pmem': json.dumps(dict(minimal, pmem=[
+                {'id': 'p0', 'path_on_host': '/p.img', 'root_device': True, 'read_only': True,
+                 'rate_limiter': {'ops': {'size': 1, 'refill_time': 10}}},
+                {'id': 'p1', 'path_on_host': '/q.img'}])).encode(),
             'huge': json.dumps(dict(minimal, **{
                 'machine-config': {'vcpu_count': 1, 'mem_size_mib': 128,
                                    'huge_pages': '2M'}})).encode(),
