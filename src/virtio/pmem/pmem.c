@@ -251,8 +251,12 @@ static int pmem_pause(struct virtio_dev *dev)
 	if (!p->inflight)
 		return 0;
 	ret = pmem_flush_reap(p, &res, PMEM_WAIT_MS);
-	if (ret != 1)
+	if (ret != 1) {
+		/* The pause's refusal says "see the log": this is what it finds. */
+		log_warn("virtio-pmem: a flush (fdatasync) in flight did not complete within %u s%s%s",
+			 PMEM_WAIT_MS / 1000, ret < 0 ? ": " : "", ret < 0 ? strerror(-ret) : "");
 		return -EBUSY;
+	}
 	/* Paused: pmem_process takes nothing new. */
 	pmem_flush_done(p, res);
 	return 0;

@@ -14,8 +14,8 @@
 #define PMEM_REQ_FLUSH 0u
 /* A request is a le32 type out and a le32 ret in; their bytes may be split up. */
 #define PMEM_MSG_LEN 4u
-/* How long a pause or destroy waits for a flush in flight. */
-#define PMEM_WAIT_MS 10000u
+/* How long a pause or destroy waits for a flush in flight: a disk's bound (BLK_WAIT_MS). */
+#define PMEM_WAIT_MS 5000u
 
 enum pmem_counter { PC_FLUSHES, PC_REQUESTS, PC_FLUSH_FAILS, PC_EVENT_FAILS, PC_CFG_FAILS,
 		    PC_COUNT };
