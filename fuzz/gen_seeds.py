@@ -180,6 +180,26 @@ def balloon_seeds():
     }
 
 
+def pmem_seeds():
+    """fuzz_pmem: one request queue; a request is a 4-byte type out and a 4-byte status in."""
+    q = init(qlogs=(4,))
+    flush = struct.pack('<I', 0)
+
+    def req(first, at):
+        return chain(0, first, [(at, 4, 0), (at + 0x10, 4, F_WRITE)]) + avail(0, first)
+    return {
+        'flush': q + poke(0x20000, flush) + req(0, 0x20000) + kick(0) + dev(b'\x00'),
+        'shared_then_next': q + poke(0x20000, flush) + req(0, 0x20000) + req(2, 0x20000) +
+                            kick(0) + req(4, 0x20000) + kick(0) + dev(b'\x00') + dev(b'\x00'),
+        'rewritten_in_flight': q + poke(0x20000, flush) + req(0, 0x20000) + kick(0) +
+                               desc(0, 1, 0x30000, 4, 0) + reinit(qlogs=(3,)) + dev(b'\x00') +
+                               req(0, 0x20000) + kick(0) + dev(b'\x01\x00\x00\x00'),
+        'bad_type_limiter': q + poke(0x20000, struct.pack('<I', 9)) + req(0, 0x20000) + kick(0) +
+                            dev(b'\x03\x01') + poke(0x20000, flush) + req(2, 0x20000) + kick(0) +
+                            req(4, 0x20000) + kick(0) + dev(b'\x00') + dev(b'\x02'),
+    }
+
+
 ETH = bytes.fromhex('ffffffffffff02485200000108060001080006040001') + bytes(40)
 
 
@@ -506,6 +526,14 @@ def api_seeds():
                                {'iface_id': 'eth0', 'tx_rate_limiter': RL}) +
                            req(PATCH, '/vm', {'state': 'Paused'}) +
                            req(PATCH, '/vm', {'state': 'Resumed'}),
+        'pmem': req(PUT, '/pmem/p0', {'id': 'p0', 'path_on_host': '/p.img', 'root_device': True,
+                                      'read_only': True, 'rate_limiter': RL}) +
+                req(PUT, '/pmem/p1', {'id': 'p1', 'path_on_host': '/q.img', 'root_device': True}) +
+                req(PUT, '/drives/rootfs', c['drives'][0]) + req(GET, '/vm/config') +
+                req(PATCH, '/pmem/p0', {'id': 'p0', 'rate_limiter': RL}) +
+                req(PUT, '/actions', {'action_type': 'InstanceStart'}) +
+                req(PATCH, '/pmem/p0', {'id': 'p0', 'rate_limiter': RL}) +
+                req(PATCH, '/pmem/p9', {'id': 'p9'}),
         'observe': req(PUT, '/logger', {'level': 'Debug'}) + req(PUT, '/metrics', c['metrics']) +
                    req(PUT, '/serial', {'serial_out_path': '/tmp/s'}) +
                    req(PATCH, '/machine-config', {'vcpu_count': 4}) + req(GET, '/') +
@@ -543,6 +571,10 @@ def json_config_seeds():
                                                     'modifiers': [{'register': 'ecx',
                                                                    'bitmap': '0bx00100xxx1'}]}],
                                'msr_modifiers': [{'addr': '0x10a', 'bitmap': '0b1x0'}]}})).encode(),
+            'pmem': json.dumps(dict(minimal, pmem=[
+                {'id': 'p0', 'path_on_host': '/p.img', 'root_device': True, 'read_only': True,
+                 'rate_limiter': {'ops': {'size': 1, 'refill_time': 10}}},
+                {'id': 'p1', 'path_on_host': '/q.img'}])).encode(),
             'huge': json.dumps(dict(minimal, **{
                 'machine-config': {'vcpu_count': 1, 'mem_size_mib': 128,
                                    'huge_pages': '2M'}})).encode(),
@@ -618,6 +650,7 @@ TARGETS = {
     'fuzz_loader': loader_seeds, 'fuzz_cli': cli_seeds, 'fuzz_api': api_seeds,
     'fuzz_json_config': json_config_seeds, 'fuzz_devstate': devstate_seeds,
     'fuzz_mmds_net': mmds_net_seeds, 'fuzz_balloon': balloon_seeds,
+    'fuzz_pmem': pmem_seeds,
 }
 
 

@@ -11,6 +11,7 @@
 
 #include "api/json_request.h"
 #include "api/json_snapshot.h"
+#include "fcjson/config_json_pmem.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "fcjson/config_json.h"
@@ -165,6 +166,13 @@ static int decode_hint_start(json_t *o, const char *id, struct ctl_action *a, st
 	return config_json_balloon_hint_start(o, &a->balloon.ack_on_stop, err);
 }
 
+static int decode_patch_pmem(json_t *o, const char *id, struct ctl_action *a, struct err *err)
+{
+	a->pmem.id = id;
+	return config_json_pmem_update(o, id, &a->pmem.rate_limiter, &a->pmem.has_rate_limiter,
+				       err);
+}
+
 static const struct api_route_entry routes[] = {
 	{ "GET", "/", CTL_GET_INFO, NULL },
 	{ "GET", "/version", CTL_GET_VERSION, NULL },
@@ -201,6 +209,8 @@ static const struct api_route_entry routes[] = {
 	{ "GET", "/balloon/hinting/status", CTL_BALLOON_HINT_STATUS, NULL },
 	/* Its body, if any, is not read (Firecracker's parse_patch_hinting). */
 	{ "PATCH", "/balloon/hinting/stop", CTL_BALLOON_HINT_STOP, NULL },
+	{ "PUT", "/pmem/", CTL_PUT_PMEM, NULL },
+	{ "PATCH", "/pmem/", CTL_PATCH_PMEM, decode_patch_pmem },
 	{ NULL, NULL, CTL_NTYPES, NULL },
 };
 
@@ -215,7 +225,7 @@ static const struct {
 	const char *method;
 	const char *prefix;   /* the path, or a prefix when it ends in '/' */
 } unsupported[] = {
-	{ NULL, "/hotplug/" }, { NULL, "/pmem/" },
+	{ NULL, "/hotplug/" },
 	{ NULL, NULL },
 };
 
@@ -321,6 +331,8 @@ static const char *body_struct(enum ctl_type type)
 		return "struct BalloonUpdateStatsConfig";
 	case CTL_BALLOON_HINT_START:
 		return "struct StartHintingCmd";
+	case CTL_PATCH_PMEM:
+		return "struct PmemDeviceUpdateConfig";
 	default:
 		return "a map";
 	}
@@ -411,8 +423,7 @@ void api_route(struct ctl *ctl, const char *method, const char *path, const char
 		ret = route_run(ctl, e, id, body, len, &out, &err);
 		route_reply(r, ret, out, &err);
 	} else {
-		bool live_only = !strcmp(method, "PATCH") && (!strncmp(path, "/pmem/", 6) ||
-							     !strcmp(path, "/hotplug/memory"));
+		bool live_only = !strcmp(method, "PATCH") && !strcmp(path, "/hotplug/memory");
 		enum ctl_state st;
 
 		pthread_mutex_lock(&ctl->lock);

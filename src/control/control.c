@@ -221,6 +221,8 @@ static const struct ctl_rule {
 	[CTL_BALLOON_HINT_START] =  { BOOTED, ctl_balloon_live },
 	[CTL_BALLOON_HINT_STATUS] = { BOOTED, ctl_balloon_live },
 	[CTL_BALLOON_HINT_STOP] =   { BOOTED, ctl_balloon_live },
+	[CTL_PUT_PMEM] =            { PRE_BOOT, ctl_model_put },
+	[CTL_PATCH_PMEM] =          { BOOTED, ctl_model_patch_pmem },
 };
 
 /*
@@ -243,6 +245,8 @@ static const struct {
 	[CTL_PUT_LOGGER] =      { "logger: ", "Logger error: " },
 	[CTL_PUT_METRICS] =     { "metrics: ", "Metrics error: " },
 	[CTL_PUT_BALLOON] =     { "balloon: ", "Balloon config error: " },
+	[CTL_PUT_PMEM] =        { "pmem: ", "Pmem config error: " },
+	[CTL_PATCH_PMEM] =      { "pmem: ", "Pmem config error: " },
 };
 
 static void fc_reword(enum ctl_type t, struct err *err)

@@ -84,6 +84,9 @@ enum ctl_type {
 	CTL_BALLOON_HINT_START,   /* ctl_action.balloon.ack_on_stop */
 	CTL_BALLOON_HINT_STATUS,  /* the answer: Firecracker's HintingStatus */
 	CTL_BALLOON_HINT_STOP,
+	/* pmem: its config before boot (the body: Firecracker's PmemConfig), its limiter after. */
+	CTL_PUT_PMEM,
+	CTL_PATCH_PMEM,           /* ctl_action.pmem */
 	CTL_NTYPES
 };
 
@@ -114,6 +117,7 @@ struct ctl_action {
 		struct snap_create_req create;     /* CTL_SNAPSHOT_CREATE */
 		struct snap_load_req load;         /* CTL_SNAPSHOT_LOAD */
 		struct ctl_balloon_req balloon;    /* the balloon's live actions */
+		struct vm_pmem_patch pmem;         /* CTL_PATCH_PMEM */
 	};
 };
 
@@ -142,6 +146,8 @@ struct ctl_vm_ops {
 	int (*patch_drive)(void *ctx, const struct vm_drive *d, const struct vm_drive_patch *p,
 			   struct err *err);
 	int (*patch_net)(void *ctx, const struct vm_net_patch *p, struct err *err);
+	/* A checked PATCH of a pmem device's rate limiter. */
+	int (*patch_pmem)(void *ctx, const struct vm_pmem_patch *p, struct err *err);
 	/*
 	 * A balloon action on the running device: *out gets the answer of
 	 * the reads (statistics, hinting status), NULL for the others. err

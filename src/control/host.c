@@ -75,6 +75,11 @@ static int host_patch_net(void *ctx, const struct vm_net_patch *p, struct err *e
 	return vm_patch_net(&h->run.vm, p, err);
 }
 
+static int host_patch_pmem(void *ctx, const struct vm_pmem_patch *p, struct err *err)
+{
+	return vm_patch_pmem(&((struct host *)ctx)->run.vm, p, err);
+}
+
 /*
  * Firecracker's checks at PUT time, in its words: each file or TAP is
  * opened as the VM will open it, then closed again (the VM opens its own
@@ -293,6 +298,7 @@ static const struct ctl_vm_ops host_vm_ops = {
 	.ctrl_alt_del = host_ctrl_alt_del,
 	.patch_drive = host_patch_drive,
 	.patch_net = host_patch_net,
+	.patch_pmem = host_patch_pmem,
 	.balloon = host_balloon,
 	.metrics_open = host_metrics_open,
 	.metrics_flush = host_metrics_flush,

@@ -11,6 +11,7 @@
 
 #include "fcjson/config_json.h"
 #include "fcjson/config_json_balloon.h"
+#include "fcjson/config_json_pmem.h"
 #include "fcjson/config_json_cpu.h"
 #include "fcjson/config_json_fault.h"
 #include "fcjson/config_json_observe.h"
@@ -98,6 +99,8 @@ static const char *body_struct(enum ctl_type type)
 		return "struct MmdsConfig";
 	case CTL_PUT_BALLOON:
 		return "struct BalloonDeviceConfig";
+	case CTL_PUT_PMEM:
+		return "struct PmemConfig";
 	default:
 		return "a map";
 	}
@@ -144,6 +147,8 @@ static int model_decode(struct ctl *ctl, struct vm_config *c, const struct ctl_a
 		return config_json_mmds(c, o, err);
 	case CTL_PUT_BALLOON:
 		return config_json_balloon(c, o, err);
+	case CTL_PUT_PMEM:
+		return config_json_pmem(c, o, a->id, err);
 	default:
 		return err_set(err, false, -EINVAL, "action %d has no body for the model",
 			       (int)a->type);
@@ -231,4 +236,24 @@ int ctl_model_patch_net(struct ctl *ctl, const struct ctl_action *a, json_t **ou
 		return live_fail("network-interfaces", ret, err);
 	ret = vm_config_patch_net(&ctl->cfg, p, err);
 	return ret ? err_prefix(err, ret, "network-interfaces: ") : 0;
+}
+
+int ctl_model_patch_pmem(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+			 struct err *err)
+{
+	const struct vm_pmem_patch *p = &a->pmem;
+	int ret;
+
+	/* Firecracker's update_pmem_device: no limiter, nothing looked up, nothing done. */
+	if (!p->has_rate_limiter)
+		return 0;
+	ret = vm_config_check_pmem_patch(&ctl->cfg, p, err);
+	if (ret)
+		return err_prefix(err, ret, "pmem: ");
+	err->msg[0] = '\0';
+	ret = ctl->vm->patch_pmem ? ctl->vm->patch_pmem(ctl->vm_ctx, p, err) : -EOPNOTSUPP;
+	if (ret)
+		return live_fail("pmem", ret, err);
+	vm_config_patch_pmem(&ctl->cfg, p);
+	return 0;
 }

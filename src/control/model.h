@@ -34,6 +34,9 @@ int ctl_model_patch_drive(struct ctl *ctl, const struct ctl_action *a, json_t **
 			  struct err *err);
 int ctl_model_patch_net(struct ctl *ctl, const struct ctl_action *a, json_t **out,
 			struct err *err);
+/* Firecracker's PmemDeviceUpdateConfig, the same way; without a rate_limiter nothing changes. */
+int ctl_model_patch_pmem(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+			 struct err *err);
 
 /* metadata.c: GET, PUT and PATCH /mmds, on ctl->mmds. */
 int ctl_mmds_get(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);

@@ -77,6 +77,11 @@
 #define LAYOUT_VMCLOCK 0xfeffb000ull
 #define LAYOUT_VMCLOCK_SIZE 0x1000ull
 #define LAYOUT_VMCLOCK_SLOT 32u
+/*
+ * The pmem devices' windows (vmm/vm_pmem.c): above RAM and the 32-bit
+ * hole, 2 MiB aligned, a memslot each numbered from here (past VMClock's).
+ */
+#define LAYOUT_PMEM_SLOT 33u
 #define PORT_DEBUGCON 0xe9        /* QEMU's isa-debugcon (Bochs' port e9 hack) */
 #define PORT_ACPI_SLEEP_CTL 0x600 /* FADT SLEEP_CONTROL_REG, 8 bits */
 #define PORT_ACPI_SLEEP_STS 0x601 /* FADT SLEEP_STATUS_REG, 8 bits */

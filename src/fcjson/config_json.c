@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fcjson/config_json_balloon.h"
+#include "fcjson/config_json_pmem.h"
 #include "fcjson/config_json_cpu.h"
 #include "fcjson/config_json_fault.h"
 #include "fcjson/config_json_limiter.h"
@@ -403,7 +404,7 @@ int config_json_entropy(struct vm_config *c, json_t *o, struct err *err)
 
 /* Sections of FullVmConfiguration Hearth does not take yet (null is fine). */
 static const char *const unsupported_sections[] = {
-	"memory-hotplug", "pmem", NULL,
+	"memory-hotplug", NULL,
 };
 
 static int full_array(struct vm_config *c, json_t *root, const char *key,
@@ -431,7 +432,7 @@ static bool section_known(const char *key)
 	static const char *const known[] = {
 		"boot-source", "machine-config", "drives", "network-interfaces", "vsock",
 		"entropy", "balloon", "logger", "metrics", "serial", "cpu-config", "mmds-config",
-		NULL,
+		"pmem", NULL,
 	};
 
 	for (int i = 0; known[i]; i++)
@@ -449,9 +450,7 @@ int config_json_full(struct vm_config *c, json_t *root, struct err *err)
 	if (!json_is_object(root))
 		return err_set(err, true, -EINVAL, "want a JSON object");
 	json_object_foreach(root, key, v) {
-		/* GET /vm/config's "pmem": [] is no device either. */
-		if (section_known(key) || json_is_null(v) ||
-		    (!strcmp(key, "pmem") && json_is_array(v) && !json_array_size(v)))
+		if (section_known(key) || json_is_null(v))
 			continue;
 		for (int i = 0; unsupported_sections[i]; i++)
 			if (!strcmp(key, unsupported_sections[i]))
@@ -468,6 +467,9 @@ int config_json_full(struct vm_config *c, json_t *root, struct err *err)
 		ret = config_json_boot_source(c, json_object_get(root, "boot-source"), err);
 	if (!ret)
 		ret = full_array(c, root, "drives", config_json_drive, err);
+	/* After the drives, as Firecracker's from_json: a root drive refuses a root pmem. */
+	if (!ret)
+		ret = full_array(c, root, "pmem", config_json_pmem, err);
 	if (!ret)
 		ret = full_array(c, root, "network-interfaces", config_json_net, err);
 	/* After the NICs, which it names. */

@@ -205,6 +205,9 @@ int sandbox_paths_from_config(struct sandbox_paths *l, const struct vm_config *c
 		if (cfg->drives[i].path_on_host)
 			ret = paths_add(l, cfg->drives[i].path_on_host, false,
 					cfg->drives[i].is_read_only, cwd);
+	/* A read-only pmem file is opened O_RDONLY and mapped PROT_READ: no more is granted. */
+	for (unsigned int i = 0; !ret && i < cfg->npmem; i++)
+		ret = paths_add(l, cfg->pmem[i].path_on_host, false, cfg->pmem[i].read_only, cwd);
 	if (!ret && cfg->vsock.present)
 		ret = sandbox_paths_add(l, cfg->vsock.uds_path ? cfg->vsock.uds_path
 							       : "/dev/vhost-vsock", false, cwd);

@@ -73,12 +73,15 @@ int snap_config_save(const struct vm_config *c, char **out, size_t *len)
 	 * GET /vm/config's sections that are not the VM's to record: the
 	 * logger and metrics (the restoring process's own), and those Hearth
 	 * does not have (always null or empty), so the record stays what
-	 * saves have always written and restore's saved_vm_keys holds.
+	 * saves have always written and restore's saved_vm_keys holds. The
+	 * pmem devices are recorded when there are any (their files are the
+	 * user's, mapped again at restore: virtio/pmem/state.c).
 	 */
 	json_object_del(vm, "logger");
 	json_object_del(vm, "metrics");
 	json_object_del(vm, "memory-hotplug");
-	json_object_del(vm, "pmem");
+	if (!c->npmem)
+		json_object_del(vm, "pmem");
 	/*
 	 * The record keeps Firecracker's shape, TAP names only: a user-mode
 	 * NIC's backend (GET /vm/config's) becomes a stand-in name the hearth
@@ -209,7 +212,7 @@ static int only_saved_keys(json_t *o, const char *const *saved, const char *part
 
 static const char *const saved_vm_keys[] = {
 	"boot-source", "machine-config", "drives", "network-interfaces", "vsock", "entropy",
-	"balloon", "cpu-config", "mmds-config", NULL,
+	"balloon", "cpu-config", "mmds-config", "pmem", NULL,
 };
 static const char *const saved_hearth_keys[] = { "nets", "drives", "kvm_path", "debug_exit",
 						  "debugcon", "boot_timer", "vmclock", NULL };

@@ -26,6 +26,7 @@ void vm_config_release(struct vm_config *c)
 	free(c->boot.boot_args);
 	for (unsigned int i = 0; i < c->ndrives; i++)
 		free(c->drives[i].path_on_host);
+	vm_config_pmem_release(c);
 	free(c->vsock.uds_path);
 	free(c->logger.log_path);
 	free(c->metrics.metrics_path);
@@ -205,6 +206,10 @@ int vm_config_put_drive(struct vm_config *c, const struct vm_drive *d, bool repl
 	if (at < 0 && c->ndrives == VM_MAX_DRIVES)
 		return err_set(err, true, -EINVAL, "drive '%s': at most %u drives", d->id,
 			       VM_MAX_DRIVES);
+	/* Firecracker's BlockBuilder::insert, before its own root check. */
+	if (d->is_root_device && vm_config_pmem_root(c))
+		return err_set(err, true, -EINVAL, "Attempt to add block as a root device while "
+			       "the root device defined as a pmem device");
 	if (d->is_root_device) {
 		for (unsigned int i = 0; i < c->ndrives; i++)
 			if ((int)i != at && c->drives[i].is_root_device)

@@ -98,6 +98,27 @@ struct vm_vsock {
 	char *uds_path;           /* hybrid vsock; NULL: the host's vhost_vsock */
 };
 
+/*
+ * Firecracker's PmemConfig (virtio/pmem.h has the device, vmm/vm_pmem.c
+ * the window): a host file the guest sees as /dev/pmemN, in the order
+ * given.
+ */
+#define VM_MAX_PMEM 19
+struct vm_pmem {
+	char id[VM_ID_MAX + 1];
+	char *path_on_host;
+	bool root_device;         /* root=/dev/pmemN on the command line */
+	bool read_only;           /* mapped read only, and a read-only memslot */
+	struct rl_config rate_limiter;   /* flushes: one op and the file's size each */
+};
+
+/* Firecracker's PmemDeviceUpdateConfig: only the rate limiter changes, after boot. */
+struct vm_pmem_patch {
+	const char *id;
+	struct rl_config rate_limiter;   /* buckets set replace the device's */
+	bool has_rate_limiter;           /* none: Firecracker changes nothing */
+};
+
 /* Firecracker's BalloonDeviceConfig (virtio/balloon.h has the device). */
 struct vm_balloon {
 	bool present;
@@ -195,6 +216,8 @@ struct vm_config {
 	unsigned int nnets;
 	struct vm_vsock vsock;
 	struct vm_balloon balloon;
+	struct vm_pmem pmem[VM_MAX_PMEM];
+	unsigned int npmem;
 	bool entropy;
 	struct rl_config entropy_rate_limiter;
 	struct vm_logger logger;
@@ -265,6 +288,22 @@ int vm_config_set_entropy(struct vm_config *c, bool on);
  * (target, statistics interval) come back through it too.
  */
 int vm_config_set_balloon(struct vm_config *c, const struct vm_balloon *b, struct err *err);
+/*
+ * config_pmem.c: adds p, or replaces the device with its id when replace
+ * is set (the API's PUT; Firecracker's PmemBuilder::build), with
+ * Firecracker's root-device rules and words. The file is opened when
+ * the VM is built, as Firecracker does.
+ */
+int vm_config_put_pmem(struct vm_config *c, const struct vm_pmem *p, bool replace,
+		       struct err *err);
+const struct vm_pmem *vm_config_find_pmem(const struct vm_config *c, const char *id);
+/* Whether a pmem device is the root device. */
+bool vm_config_pmem_root(const struct vm_config *c);
+void vm_config_pmem_release(struct vm_config *c);
+/* The patch's limiter valid and its device in c (Firecracker's words); then apply it. */
+int vm_config_check_pmem_patch(const struct vm_config *c, const struct vm_pmem_patch *p,
+			       struct err *err);
+void vm_config_patch_pmem(struct vm_config *c, const struct vm_pmem_patch *p);
 int vm_config_set_logger(struct vm_config *c, const struct vm_logger *l, struct err *err);
 int vm_config_set_metrics(struct vm_config *c, const struct vm_metrics *m, struct err *err);
 /* NULL goes back to stdout. */

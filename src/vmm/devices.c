@@ -26,6 +26,7 @@
 #include "devices/testdev.h"
 #include "devices/vmclock.h"
 #include "virtio/balloon.h"
+#include "virtio/pmem.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
@@ -111,6 +112,7 @@ struct virtio_build {
 	const struct virtio_env *env;
 	const struct vm_config *cfg;
 	const struct blk_config *drives;
+	const struct vm_pmem_map *pmem;   /* the windows, vm_pmem.c's */
 	unsigned int i;               /* which of its family */
 	const char *id;               /* set by the maker */
 	char what[96];                /* set by the maker: before its errors */
@@ -232,9 +234,31 @@ static int make_balloon(struct virtio_build *b, struct virtio_dev **out, struct 
 	return virtio_balloon_create(b->env, &bc, out, err);
 }
 
+static unsigned int count_pmem(const struct vm_config *cfg)
+{
+	return cfg->npmem;
+}
+
+static int make_pmem(struct virtio_build *b, struct virtio_dev **out, struct err *err)
+{
+	const struct vm_pmem *p = &b->cfg->pmem[b->i];
+	const struct vm_pmem_map *m = &b->pmem[b->i];
+	struct pmem_config pc = { .fd = m->fd, .gpa = m->gpa, .size = m->size,
+				  .file_len = m->file_len, .read_only = m->read_only };
+	int ret;
+
+	b->id = p->id;
+	snprintf(b->what, sizeof(b->what), "pmem '%s'", p->id);
+	ret = virtio_pmem_create(b->env, &pc, out, err);
+	if (!ret)
+		virtio_pmem_set_limiter(*out, &p->rate_limiter);
+	return ret;
+}
+
 /*
- * In layout order: drives, network interfaces, entropy, vsock, balloon
- * (last: snapshots from before it find every other device where it was).
+ * In layout order: drives, network interfaces, entropy, vsock, balloon,
+ * pmem (each family added after the ones before: snapshots from before
+ * it find every other device where it was).
  */
 static const struct virtio_family virtio_families[] = {
 	{ .type = "virtio-blk", .count = count_drives, .create = make_blk },
@@ -242,6 +266,7 @@ static const struct virtio_family virtio_families[] = {
 	{ .type = "virtio-rng", .count = count_rng, .create = make_rng },
 	{ .type = "virtio-vsock", .count = count_vsock, .create = make_vsock },
 	{ .type = "virtio-balloon", .count = count_balloon, .create = make_balloon },
+	{ .type = "virtio-pmem", .count = count_pmem, .create = make_pmem },
 };
 
 #define NFAMILIES (sizeof(virtio_families) / sizeof(virtio_families[0]))
@@ -252,20 +277,23 @@ _Static_assert(sizeof(virtio_gsis) == VM_MAX_VIRTIO, "one GSI per virtio-mmio sl
 
 int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
+	char pm[24] = "";
 	unsigned int n = 0;
 
 	vm->n_mmio_devs = 0;
 	for (unsigned int f = 0; f < NFAMILIES; f++)
 		n += virtio_families[f].count(cfg);
+	if (cfg->npmem)
+		snprintf(pm, sizeof(pm), ", %u pmem", cfg->npmem);
 	if (n > VM_MAX_VIRTIO)
 		/* Firecracker's words (its GSI allocator's, through InstanceStart's), then ours. */
 		return err_set(err, true, -EINVAL, "Could not attach device: MMIO transport error: "
 			       "Failed to allocate requested resource: The requested resource is not "
 			       "available. (too many virtio devices: %u drives, %u network "
-			       "interfaces%s%s%s, %u in all; at most %u, one per free interrupt "
+			       "interfaces%s%s%s%s, %u in all; at most %u, one per free interrupt "
 			       "line)", cfg->ndrives, cfg->nnets, count_rng(cfg) ? ", entropy" : "",
 			       count_vsock(cfg) ? ", vsock" : "",
-			       count_balloon(cfg) ? ", balloon" : "", n, VM_MAX_VIRTIO);
+			       count_balloon(cfg) ? ", balloon" : "", pm, n, VM_MAX_VIRTIO);
 	for (unsigned int i = 0; i < n; i++) {
 		vm->mmio_devs[i].base = LAYOUT_VIRTIO_MMIO_BASE + i * LAYOUT_VIRTIO_MMIO_STRIDE;
 		vm->mmio_devs[i].size = VIRTIO_MMIO_SIZE;
@@ -317,6 +345,15 @@ int vm_kernel_cmdline(const struct vm_config *cfg, bool multiboot,
 		if (asprintf(&root, "%s%sroot=%s%s %s", base, *base ? " " : "",
 			     d->partuuid[0] ? "PARTUUID=" : "/dev/vda", d->partuuid,
 			     d->is_read_only ? "ro" : "rw") < 0)
+			return -ENOMEM;
+		base = root;
+	}
+	/* Firecracker's attach_pmem_devices: root=/dev/pmemN, then rw or ro. */
+	for (unsigned int i = 0; !root && i < cfg->npmem; i++) {
+		if (!cfg->pmem[i].root_device)
+			continue;
+		if (asprintf(&root, "%s%sroot=/dev/pmem%u %s", base, *base ? " " : "", i,
+			     cfg->pmem[i].read_only ? "ro" : "rw") < 0)
 			return -ENOMEM;
 		base = root;
 	}
@@ -397,7 +434,8 @@ static int create_virtio(struct vm *vm, const struct vm_config *cfg,
 		unsigned int n = fam->count(cfg);
 
 		for (unsigned int i = 0; i < n; i++, slot++) {
-			struct virtio_build b = { .env = &env, .cfg = cfg, .drives = drives, .i = i };
+			struct virtio_build b = { .env = &env, .cfg = cfg, .drives = drives,
+						  .pmem = vm->pmem, .i = i };
 			struct virtio_dev *dev = NULL;
 			int ret;
 

@@ -403,6 +403,8 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 		goto err_destroy;
 	}
 	ret = vm_vmclock_map(vm, err);
+	if (!ret)
+		ret = vm_pmem_map(vm, cfg, err);
 	if (ret)
 		goto err_destroy;
 	ret = vm_register_kvm(vm, err);
@@ -584,6 +586,7 @@ void vm_destroy(struct vm *vm)
 	vm->cpuid = NULL;
 	bus_destroy(&vm->bus);
 	vm_vmclock_unmap(vm);
+	vm_pmem_unmap(vm);
 	guest_mem_destroy(&vm->mem);
 	if (vm->stop_efd >= 0)
 		close(vm->stop_efd);

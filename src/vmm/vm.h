@@ -49,6 +49,14 @@ struct vm_mem_file {
 	void *attach_ctx;
 };
 
+/* A pmem device's window (vm_pmem.c): its file mapped shared, a memslot of its own. */
+struct vm_pmem_map {
+	int fd;                     /* the backing file; -1: none */
+	uint8_t *hva;               /* size bytes: the file, then anonymous to the 2 MiB line */
+	uint64_t gpa, size, file_len;
+	bool read_only;
+};
+
 struct vm {
 	struct kvm kvm;
 	const struct vm_mem_file *mem_file;       /* during vm_create_from only */
@@ -63,6 +71,8 @@ struct vm {
 	bool flat;                  /* a --flat VM: no in-kernel irqchip, PIT or ACPI */
 	bool vmclock;               /* it has VMClock (not --flat) */
 	uint8_t *vmclock_page;      /* its page, a read-only memslot (vm_vmclock.c); NULL: none */
+	struct vm_pmem_map pmem[VM_MAX_PMEM];   /* the pmem windows (vm_pmem.c) */
+	unsigned int npmem;
 	struct vcpu_env vcpu_env;
 	struct vcpu **vcpus;
 	unsigned int ncpus;
@@ -138,6 +148,18 @@ static inline int vm_stopping(const struct vm *vm)
  * LAYOUT_VMCLOCK when vm->vmclock; nothing otherwise. 0 or -errno with err.
  */
 int vm_vmclock_map(struct vm *vm, struct err *err);
+/*
+ * The pmem devices' windows (vm_pmem.c): each file opened (read only or
+ * read-write), mapped MAP_SHARED and rounded up to 2 MiB, and made a
+ * memslot above RAM and the 32-bit hole, in the order of cfg->pmem, so
+ * the same config gives the same addresses (a restore relies on it).
+ * Not RAM: e820 and the memory file never see them. 0 or -errno with
+ * err in Firecracker's words.
+ */
+int vm_pmem_map(struct vm *vm, const struct vm_config *cfg, struct err *err);
+void vm_pmem_unmap(struct vm *vm);
+/* Where the windows start for guest RAM laid out as gm: the first 2 MiB line past RAM and 4 GiB. */
+uint64_t vm_pmem_base(const struct guest_mem *gm);
 void vm_vmclock_unmap(struct vm *vm);
 
 #endif

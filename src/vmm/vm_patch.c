@@ -8,8 +8,10 @@
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
+#include "virtio/pmem.h"
 
-enum patch_op { PATCH_SWAP, PATCH_REFRESH, PATCH_BLK_LIMITER, PATCH_NET_LIMITERS };
+enum patch_op { PATCH_SWAP, PATCH_REFRESH, PATCH_BLK_LIMITER, PATCH_NET_LIMITERS,
+		PATCH_PMEM_LIMITER };
 
 /* One change, run on the I/O thread. */
 struct patch_call {
@@ -34,6 +36,9 @@ static int patch_fn(void *ctx, struct err *unused)
 		break;
 	case PATCH_NET_LIMITERS:
 		virtio_net_set_limiters(c->dev, c->a, c->b);
+		break;
+	case PATCH_PMEM_LIMITER:
+		virtio_pmem_set_limiter(c->dev, c->a);
 		break;
 	}
 	return 0;
@@ -119,4 +124,16 @@ int vm_patch_net(struct vm *vm, const struct vm_net_patch *p, struct err *err)
 			       "running VM", p->id);
 	patch_run(vm, &c);
 	return 0;
+}
+
+int vm_patch_pmem(struct vm *vm, const struct vm_pmem_patch *p, struct err *err)
+{
+	struct virtio_dev *dev = find_dev(vm, p->id, "virtio-pmem");
+	struct patch_call c = { .op = PATCH_PMEM_LIMITER, .dev = dev, .a = &p->rate_limiter };
+
+	if (!dev)
+		return err_set(err, true, -EINVAL, "Unable to patch the pmem device: Failed perform "
+			       "action on device: Device not found Please verify the request "
+			       "arguments.");
+	return patch_run(vm, &c);
 }

@@ -23,5 +23,7 @@
 int vm_patch_drive(struct vm *vm, const struct vm_drive *d, const struct vm_drive_patch *p,
 		   struct err *err);
 int vm_patch_net(struct vm *vm, const struct vm_net_patch *p, struct err *err);
+/* A pmem device's rate limiter, on the I/O thread. */
+int vm_patch_pmem(struct vm *vm, const struct vm_pmem_patch *p, struct err *err);
 
 #endif

@@ -18,7 +18,7 @@
 
 struct fake_vm {
 	int starts, pauses, resumes, cads, drive_patches, net_patches, opens, flushes, creates,
-	    loads;
+	    loads, pmem_patches;
 	/* What the next call answers: 0, or this -errno with the fake's message. */
 	int start_ret, cad_ret, patch_ret, open_ret, flush_ret, load_ret, pause_ret;
 	const char *start_msg;          /* start's message when start_ret is set */
@@ -136,6 +136,17 @@ static int fake_patch_net(void *ctx, const struct vm_net_patch *p, struct err *e
 	return f->patch_ret;
 }
 
+static int fake_patch_pmem(void *ctx, const struct vm_pmem_patch *p, struct err *err)
+{
+	struct fake_vm *f = ctx;
+
+	f->pmem_patches++;
+	f->rl = p->rate_limiter;
+	if (f->patch_ret)
+		err_set(err, false, -EIO, "virtio-pmem: no such device");
+	return f->patch_ret;
+}
+
 /* Nothing is opened: the path only has to reach the model. */
 static int fake_metrics_open(void *ctx, const struct vm_metrics *m, struct err *err)
 {
@@ -234,6 +245,7 @@ static const struct ctl_vm_ops fake_vm_ops = {
 	.ctrl_alt_del = fake_ctrl_alt_del,
 	.patch_drive = fake_patch_drive,
 	.patch_net = fake_patch_net,
+	.patch_pmem = fake_patch_pmem,
 	.metrics_open = fake_metrics_open,
 	.metrics_flush = fake_metrics_flush,
 	.snapshot_create = fake_snapshot_create,
@@ -247,7 +259,7 @@ static const struct ctl_vm_ops fake_vm_ops = {
 static inline int fake_vm_calls(const struct fake_vm *f)
 {
 	return f->starts + f->pauses + f->resumes + f->cads + f->drive_patches + f->net_patches +
-	       f->opens + f->flushes + f->creates + f->loads + f->balloon_calls;
+	       f->opens + f->flushes + f->creates + f->loads + f->balloon_calls + f->pmem_patches;
 }
 
 #endif

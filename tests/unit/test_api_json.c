@@ -689,10 +689,10 @@ static void test_full_file(void **state)
 
 	/* Sections Hearth does not take, unknown ones, no kernel, bad JSON. */
 	vm_config_init(&c);
-	path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"pmem\": "
-			 "[{\"id\": \"p\", \"path_on_host\": \"/p\"}]}");
+	path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"memory-hotplug\": "
+			 "{\"total_size_mib\": 1024}}");
 	assert_int_equal(config_json_load_file(&c, path, &err), -EINVAL);
-	expect_msg("pmem is not supported yet");
+	expect_msg("memory-hotplug is not supported yet");
 	unlink(path);
 	path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"disks\": []}");
 	assert_int_equal(config_json_load_file(&c, path, &err), -EINVAL);

@@ -183,6 +183,20 @@ static void test_paths_from_config(void **state)
 	c.nets[0].dev.backend = NET_TAP;
 	assert_false(sandbox_needs_host_net(&c));
 	c.nnets = 0;
+	/* pmem files: read only where the device is. */
+	memset(&l, 0, sizeof(l));
+	c.vsock.present = false;
+	c.npmem = 2;
+	c.pmem[0].path_on_host = "/img/ro.ext4";
+	c.pmem[0].read_only = true;
+	c.pmem[1].path_on_host = "rw.img";
+	assert_int_equal(sandbox_paths_from_config(&l, &c, "/w"), 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.p[0].path, "/img/ro.ext4");
+	assert_true(l.p[0].ro);
+	assert_string_equal(l.p[1].path, "/w/rw.img");
+	assert_false(l.p[1].ro);
+	c.npmem = 0;
 }
 
 static void test_limits(void **state)

@@ -36,6 +36,9 @@
 #define BALLOON_SETUP BODY(CTL_PUT_BALLOON, "{\"amount_mib\": 1, \"deflate_on_oom\": true, " \
 			       "\"stats_polling_interval_s\": 1, \"free_page_hinting\": true}")
 
+#define PMEM_SETUP BODY_ID(CTL_PUT_PMEM, "p0", "{\"id\": \"p0\", \"path_on_host\": \"/p0\", " \
+			    "\"read_only\": true}")
+
 static const struct rule_case {
 	struct ctl_action a;
 	/* Run first, before boot: what the action needs to be accepted at all. */
@@ -104,6 +107,12 @@ static const struct rule_case {
 	{ { .type = CTL_BALLOON_HINT_START }, BALLOON_SETUP, false, BOOTED },
 	{ { .type = CTL_BALLOON_HINT_STATUS }, BALLOON_SETUP, false, BOOTED },
 	{ { .type = CTL_BALLOON_HINT_STOP }, BALLOON_SETUP, false, BOOTED },
+	/* pmem: Firecracker's InsertPmemDevice before boot, UpdatePmemDevice after. */
+	{ BODY_ID(CTL_PUT_PMEM, "p0", "{\"id\": \"p0\", \"path_on_host\": \"/p0\"}"), { 0 }, false,
+	  CLOSED_AFTER_BOOT("PUT /pmem/") },
+	{ { .type = CTL_PATCH_PMEM, .pmem = { .id = "p0", .has_rate_limiter = true,
+	    .rate_limiter = { .ops = { .set = true, .size = 10, .refill_time = 100 } } } },
+	  PMEM_SETUP, false, BOOTED },
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
