@@ -118,6 +118,14 @@ static int resume(struct ctl *ctl, const struct ctl_action *a, json_t **out, str
 static int snapshot_create(struct ctl *ctl, const struct ctl_action *a, json_t **out,
 			   struct err *err)
 {
+	/*
+	 * The hotplug region is in neither the memory file nor the state
+	 * file yet: a snapshot would lose the plugged memory.
+	 */
+	if (ctl->cfg.hotplug.present)
+		return err_set(err, true, -EINVAL, "Create snapshot error: a microVM with memory "
+			       "hotplug (virtio-mem) cannot be snapshotted by Hearth yet: its "
+			       "plugged memory would be lost");
 	return ctl->vm->snapshot_create(ctl->vm_ctx, &ctl->cfg, &a->create, err);
 }
 
@@ -221,6 +229,10 @@ static const struct ctl_rule {
 	[CTL_BALLOON_HINT_START] =  { BOOTED, ctl_balloon_live },
 	[CTL_BALLOON_HINT_STATUS] = { BOOTED, ctl_balloon_live },
 	[CTL_BALLOON_HINT_STOP] =   { BOOTED, ctl_balloon_live },
+	/* Firecracker's: the config before boot, the device's status and size after it. */
+	[CTL_PUT_HOTPLUG] =         { PRE_BOOT, ctl_model_put },
+	[CTL_GET_HOTPLUG] =         { BOOTED, ctl_hotplug_live },
+	[CTL_PATCH_HOTPLUG] =       { BOOTED, ctl_hotplug_live },
 };
 
 /*
@@ -243,6 +255,7 @@ static const struct {
 	[CTL_PUT_LOGGER] =      { "logger: ", "Logger error: " },
 	[CTL_PUT_METRICS] =     { "metrics: ", "Metrics error: " },
 	[CTL_PUT_BALLOON] =     { "balloon: ", "Balloon config error: " },
+	[CTL_PUT_HOTPLUG] =     { "memory-hotplug: ", "Memory hotplug config error: " },
 };
 
 static void fc_reword(enum ctl_type t, struct err *err)

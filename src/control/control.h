@@ -84,6 +84,10 @@ enum ctl_type {
 	CTL_BALLOON_HINT_START,   /* ctl_action.balloon.ack_on_stop */
 	CTL_BALLOON_HINT_STATUS,  /* the answer: Firecracker's HintingStatus */
 	CTL_BALLOON_HINT_STOP,
+	/* Memory hotplug (hotplug.c): its config before boot, the device after. */
+	CTL_PUT_HOTPLUG,          /* the body: Firecracker's MemoryHotplugConfig */
+	CTL_GET_HOTPLUG,          /* the answer: Firecracker's VirtioMemStatus */
+	CTL_PATCH_HOTPLUG,        /* a new requested size (ctl_action.hotplug_mib) */
 	CTL_NTYPES
 };
 
@@ -114,6 +118,7 @@ struct ctl_action {
 		struct snap_create_req create;     /* CTL_SNAPSHOT_CREATE */
 		struct snap_load_req load;         /* CTL_SNAPSHOT_LOAD */
 		struct ctl_balloon_req balloon;    /* the balloon's live actions */
+		uint32_t hotplug_mib;              /* CTL_PATCH_HOTPLUG's requested_size_mib */
 	};
 };
 
@@ -148,6 +153,13 @@ struct ctl_vm_ops {
 	 * in Firecracker's words after its prefix ("Balloon: ...").
 	 */
 	int (*balloon)(void *ctx, const struct ctl_balloon_req *req, json_t **out,
+		       struct err *err);
+	/*
+	 * The running memory hotplug device: its status into *out (patch
+	 * false), or a new requested size (patch true). err in the device's
+	 * words (VmmError's, after Firecracker's prefix). NULL: no device.
+	 */
+	int (*hotplug)(void *ctx, bool patch, uint32_t requested_mib, json_t **out,
 		       struct err *err);
 	/*
 	 * Firecracker's checks at PUT time (vmm/config.h, struct

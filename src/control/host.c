@@ -293,6 +293,7 @@ static const struct ctl_vm_ops host_vm_ops = {
 	.patch_drive = host_patch_drive,
 	.patch_net = host_patch_net,
 	.balloon = host_balloon,
+	.hotplug = host_hotplug,
 	.metrics_open = host_metrics_open,
 	.metrics_flush = host_metrics_flush,
 	.snapshot_create = host_snapshot_create,

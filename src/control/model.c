@@ -11,6 +11,7 @@
 
 #include "fcjson/config_json.h"
 #include "fcjson/config_json_balloon.h"
+#include "fcjson/config_json_hotplug.h"
 #include "fcjson/config_json_cpu.h"
 #include "fcjson/config_json_fault.h"
 #include "fcjson/config_json_observe.h"
@@ -98,6 +99,8 @@ static const char *body_struct(enum ctl_type type)
 		return "struct MmdsConfig";
 	case CTL_PUT_BALLOON:
 		return "struct BalloonDeviceConfig";
+	case CTL_PUT_HOTPLUG:
+		return "struct MemoryHotplugConfig";
 	default:
 		return "a map";
 	}
@@ -144,6 +147,8 @@ static int model_decode(struct ctl *ctl, struct vm_config *c, const struct ctl_a
 		return config_json_mmds(c, o, err);
 	case CTL_PUT_BALLOON:
 		return config_json_balloon(c, o, err);
+	case CTL_PUT_HOTPLUG:
+		return config_json_hotplug(c, o, err);
 	default:
 		return err_set(err, false, -EINVAL, "action %d has no body for the model",
 			       (int)a->type);

@@ -108,6 +108,15 @@ struct vm_balloon {
 	bool free_page_reporting;
 };
 
+/*
+ * Firecracker's MemoryHotplugConfig (virtio/mem.h has the device): the
+ * hotplug region's size, the guest's unit (block) and the host's (slot).
+ */
+struct vm_hotplug {
+	bool present;
+	uint32_t total_size_mib, block_size_mib, slot_size_mib;
+};
+
 enum vm_log_level { VM_LOG_OFF, VM_LOG_ERROR, VM_LOG_WARNING, VM_LOG_INFO, VM_LOG_DEBUG,
 		    VM_LOG_TRACE };
 
@@ -195,6 +204,7 @@ struct vm_config {
 	unsigned int nnets;
 	struct vm_vsock vsock;
 	struct vm_balloon balloon;
+	struct vm_hotplug hotplug;
 	bool entropy;
 	struct rl_config entropy_rate_limiter;
 	struct vm_logger logger;
@@ -265,6 +275,12 @@ int vm_config_set_entropy(struct vm_config *c, bool on);
  * (target, statistics interval) come back through it too.
  */
 int vm_config_set_balloon(struct vm_config *c, const struct vm_balloon *b, struct err *err);
+/*
+ * The memory hotplug device, in place of any before (Firecracker's
+ * set_memory_hotplug_config), bounded as Firecracker's validate bounds
+ * it, in its words.
+ */
+int vm_config_set_hotplug(struct vm_config *c, const struct vm_hotplug *h, struct err *err);
 int vm_config_set_logger(struct vm_config *c, const struct vm_logger *l, struct err *err);
 int vm_config_set_metrics(struct vm_config *c, const struct vm_metrics *m, struct err *err);
 /* NULL goes back to stdout. */

@@ -36,6 +36,8 @@
 #define BALLOON_SETUP BODY(CTL_PUT_BALLOON, "{\"amount_mib\": 1, \"deflate_on_oom\": true, " \
 			       "\"stats_polling_interval_s\": 1, \"free_page_hinting\": true}")
 
+#define HOTPLUG_SETUP BODY(CTL_PUT_HOTPLUG, "{\"total_size_mib\": 1024, \"block_size_mib\": 4}")
+
 static const struct rule_case {
 	struct ctl_action a;
 	/* Run first, before boot: what the action needs to be accepted at all. */
@@ -104,6 +106,10 @@ static const struct rule_case {
 	{ { .type = CTL_BALLOON_HINT_START }, BALLOON_SETUP, false, BOOTED },
 	{ { .type = CTL_BALLOON_HINT_STATUS }, BALLOON_SETUP, false, BOOTED },
 	{ { .type = CTL_BALLOON_HINT_STOP }, BALLOON_SETUP, false, BOOTED },
+	{ BODY(CTL_PUT_HOTPLUG, "{\"total_size_mib\": 1024}"), { 0 }, false,
+	  CLOSED_AFTER_BOOT("PUT /hotplug/memory") },
+	{ { .type = CTL_GET_HOTPLUG }, HOTPLUG_SETUP, false, BOOTED },
+	{ { .type = CTL_PATCH_HOTPLUG, .hotplug_mib = 256 }, HOTPLUG_SETUP, false, BOOTED },
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -189,7 +195,7 @@ static void check(const struct rule_case *c, enum ctl_state s, const char *body,
 		/* Only the reads answer. */
 		assert_int_equal(out != NULL, a.type <= CTL_GET_CONFIG || a.type == CTL_GET_MMDS ||
 				 a.type == CTL_GET_BALLOON || a.type == CTL_GET_BALLOON_STATS ||
-				 a.type == CTL_BALLOON_HINT_STATUS);
+				 a.type == CTL_BALLOON_HINT_STATUS || a.type == CTL_GET_HOTPLUG);
 	} else {
 		assert_int_equal(ret, -EINVAL);
 		assert_true(err.usage);
