@@ -66,6 +66,8 @@ struct vmem {
 	uint64_t nblocks;
 	/* The config space's moving parts (5.15.4), host-endian. */
 	uint64_t usable, plugged, requested;
+	/* The driver started it, with the features it needs (Firecracker's is_activated). */
+	bool active;
 	uint64_t *map;                /* one bit per block, set while plugged */
 	uint64_t c[MC_COUNT];
 	struct virtq_chain chain;     /* large: kept here rather than on the stack */
@@ -388,13 +390,14 @@ static int mem_activate(struct virtio_dev *dev)
 				"feature not acknowledged by guest");
 		return -EINVAL;
 	}
+	m->active = true;
 	return 0;
 }
 
 /* 5.15.5.2: the device must not change the blocks' state on a reset. */
 static void mem_reset(struct virtio_dev *dev)
 {
-	(void)dev;
+	((struct vmem *)dev->priv)->active = false;
 }
 
 static unsigned int mem_counters(struct virtio_dev *dev, struct dev_counter *out,
@@ -491,7 +494,7 @@ int virtio_mem_set_requested(struct virtio_dev *dev, uint32_t requested_mib, str
 		return err_set(err, true, -EINVAL, "Failed perform action on device: Device not "
 			       "found");
 	pthread_mutex_lock(&dev->lock);
-	if (!dev->activated) {
+	if (!m->active) {
 		ret = err_set(err, true, -EINVAL, FC_VMM "Device is not active");
 	} else if (bytes % m->cfg.block_size || bytes > m->cfg.region_size) {
 		ret = err_set(err, true, -EINVAL, FC_VMM "Size %llu is invalid: it must be a "
