@@ -246,7 +246,8 @@ static int make_mem(struct virtio_build *b, struct virtio_dev **out, struct err 
 {
 	const struct guest_hotplug *hp = b->vm->mem.hp;
 
-	b->id = "mem";
+	/* Its metrics' group is then Firecracker's "memory_hotplug" (vmm/metrics.c). */
+	b->id = "memory_hotplug";
 	snprintf(b->what, sizeof(b->what), "memory-hotplug");
 	if (!hp)
 		return err_set(err, false, -EINVAL, "no hotplug region mapped");

@@ -63,7 +63,8 @@ static int hotplug_fn(void *ctx, struct err *unused)
 
 static int hotplug_run(struct vm *vm, struct hotplug_call *c)
 {
-	struct reg_entry *e = registry_find_device(&vm->registry, "virtio-mem", "mem");
+	struct reg_entry *e = registry_find_device(&vm->registry, "virtio-mem",
+							"memory_hotplug");
 
 	if (!e)
 		return err_set(c->err, true, -ENODEV, "Failed perform action on device: Device "
