@@ -5,6 +5,7 @@
  */
 #include "vmm/vm_hotplug.h"
 
+#include <cpuid.h>
 #include <errno.h>
 #include <string.h>
 
@@ -21,9 +22,22 @@ const struct virtio_mem_ops vm_hotplug_ops = {
 	.set = hotplug_set_range,
 };
 
+/* The host's physical address bits, which the guest's CPUID reports too; 0: unknown. */
+static unsigned int host_phys_bits(void)
+{
+	unsigned int a, b, c, d;
+
+	if (!__get_cpuid(0x80000000, &a, &b, &c, &d) || a < 0x80000008)
+		return 0;
+	__get_cpuid(0x80000008, &a, &b, &c, &d);
+	return a & 0xff;
+}
+
 int vm_hotplug_map(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	const struct vm_hotplug *h = &cfg->hotplug;
+	unsigned int bits = host_phys_bits();
+	uint64_t end;
 	int ret;
 
 	if (!h->present)
@@ -39,6 +53,14 @@ int vm_hotplug_map(struct vm *vm, const struct vm_config *cfg, struct err *err)
 	if (ret)
 		return err_set(err, ret == -EINVAL, ret, "memory-hotplug: cannot map %u MiB: %s",
 			       h->total_size_mib, strerror(-ret));
+	/* A region the guest cannot address is one its driver refuses: say so now. */
+	end = vm->mem.hp->gpa + vm->mem.hp->size;
+	if (bits && bits < 64 && end > 1ull << bits) {
+		guest_mem_hotplug_destroy(&vm->mem);
+		return err_set(err, true, -ERANGE, "memory-hotplug: %u MiB above RAM ends at %#llx, "
+			       "past the %u physical address bits of this host", h->total_size_mib,
+			       (unsigned long long)end, bits);
+	}
 	return 0;
 }
 
