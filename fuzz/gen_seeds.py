@@ -197,6 +197,26 @@ def pmem_seeds():
         'bad_type_limiter': q + poke(0x20000, struct.pack('<I', 9)) + req(0, 0x20000) + kick(0) +
                             dev(b'\x03\x01') + poke(0x20000, flush) + req(2, 0x20000) + kick(0) +
                             req(4, 0x20000) + kick(0) + dev(b'\x00') + dev(b'\x02'),
+def virtio_mem_seeds():
+    """fuzz_virtio_mem: its one queue up, UNPLUGGED_INACCESSIBLE taken."""
+    q1 = init(accept=1 << 1, qlogs=(4,))
+
+    def mreq(slot, rtype, block, nb):
+        at = 0x8000 + 0x100 * slot
+        return (dev(bytes([1]) + struct.pack('<HBHH', at, rtype, block, nb)) +
+                chain(0, 2 * slot, [(at, 24, 0), (at + 0x80, 10, F_WRITE)]) + avail(0, 2 * slot))
+
+    plug, unplug, unplug_all, state = 0, 1, 2, 3
+    return {
+        'plug_state_unplug': q1 + dev(bytes([0, 8])) + mreq(0, plug, 0, 4) + kick(0) +
+                             mreq(1, state, 0, 8) + kick(0) + mreq(2, unplug, 2, 1) +
+                             mreq(3, plug, 300, 1) + kick(0) + dev(bytes([2])),
+        'too_big_and_all': q1 + dev(bytes([0, 1])) + mreq(0, plug, 0, 300) + mreq(1, plug, 255, 2) +
+                           kick(0) + mreq(2, unplug_all, 0, 0) + kick(0) + dev(bytes([0, 0])),
+        'raw_addr': q1 + dev(bytes([0, 4])) +
+                    dev(bytes([9]) + struct.pack("<HBHQH", 0x9000, plug, 0, 0xfffffffffffff000, 2)) +
+                    chain(0, 0, [(0x9000, 24, 0), (0x9080, 10, F_WRITE)]) + avail(0, 0) + kick(0),
+        'no_feature': init(accept=0, qlogs=(4,)) + dev(bytes([0, 2])) + mreq(0, plug, 0, 1) + kick(0),
     }
 
 
@@ -651,6 +671,7 @@ TARGETS = {
     'fuzz_json_config': json_config_seeds, 'fuzz_devstate': devstate_seeds,
     'fuzz_mmds_net': mmds_net_seeds, 'fuzz_balloon': balloon_seeds,
     'fuzz_pmem': pmem_seeds,
+    'fuzz_virtio_mem': virtio_mem_seeds,
 }
 
 

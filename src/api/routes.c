@@ -16,6 +16,7 @@
 #include "util/log.h"
 #include "fcjson/config_json.h"
 #include "fcjson/config_json_balloon.h"
+#include "fcjson/config_json_hotplug.h"
 #include "fcjson/config_json_fault.h"
 
 /*
@@ -154,6 +155,11 @@ static int decode_balloon(json_t *o, const char *id, struct ctl_action *a, struc
 	return config_json_balloon_update(o, &a->balloon.amount_mib, err);
 }
 
+static int decode_hotplug(json_t *o, const char *id, struct ctl_action *a, struct err *err)
+{
+	return config_json_hotplug_update(o, &a->hotplug_mib, err);
+}
+
 static int decode_balloon_stats(json_t *o, const char *id, struct ctl_action *a,
 				struct err *err)
 {
@@ -211,6 +217,9 @@ static const struct api_route_entry routes[] = {
 	{ "PATCH", "/balloon/hinting/stop", CTL_BALLOON_HINT_STOP, NULL },
 	{ "PUT", "/pmem/", CTL_PUT_PMEM, NULL },
 	{ "PATCH", "/pmem/", CTL_PATCH_PMEM, decode_patch_pmem },
+	{ "PUT", "/hotplug/memory", CTL_PUT_HOTPLUG, NULL },
+	{ "GET", "/hotplug/memory", CTL_GET_HOTPLUG, NULL },
+	{ "PATCH", "/hotplug/memory", CTL_PATCH_HOTPLUG, decode_hotplug },
 	{ NULL, NULL, CTL_NTYPES, NULL },
 };
 
@@ -333,6 +342,8 @@ static const char *body_struct(enum ctl_type type)
 		return "struct StartHintingCmd";
 	case CTL_PATCH_PMEM:
 		return "struct PmemDeviceUpdateConfig";
+	case CTL_PATCH_HOTPLUG:
+		return "struct MemoryHotplugSizeUpdate";
 	default:
 		return "a map";
 	}
@@ -423,7 +434,8 @@ void api_route(struct ctl *ctl, const char *method, const char *path, const char
 		ret = route_run(ctl, e, id, body, len, &out, &err);
 		route_reply(r, ret, out, &err);
 	} else {
-		bool live_only = !strcmp(method, "PATCH") && !strcmp(path, "/hotplug/memory");
+		bool live_only = !strcmp(method, "PATCH") && (!strncmp(path, "/pmem/", 6) ||
+							     !strcmp(path, "/hotplug/memory"));
 		enum ctl_state st;
 
 		pthread_mutex_lock(&ctl->lock);

@@ -118,6 +118,14 @@ static int resume(struct ctl *ctl, const struct ctl_action *a, json_t **out, str
 static int snapshot_create(struct ctl *ctl, const struct ctl_action *a, json_t **out,
 			   struct err *err)
 {
+	/*
+	 * The hotplug region is in neither the memory file nor the state
+	 * file yet: a snapshot would lose the plugged memory.
+	 */
+	if (ctl->cfg.hotplug.present)
+		return err_set(err, true, -EINVAL, "Create snapshot error: a microVM with memory "
+			       "hotplug (virtio-mem) cannot be snapshotted by Hearth yet: its "
+			       "plugged memory would be lost");
 	return ctl->vm->snapshot_create(ctl->vm_ctx, &ctl->cfg, &a->create, err);
 }
 
@@ -223,6 +231,10 @@ static const struct ctl_rule {
 	[CTL_BALLOON_HINT_STOP] =   { BOOTED, ctl_balloon_live },
 	[CTL_PUT_PMEM] =            { PRE_BOOT, ctl_model_put },
 	[CTL_PATCH_PMEM] =          { BOOTED, ctl_model_patch_pmem },
+	/* Firecracker's: the config before boot, the device's status and size after it. */
+	[CTL_PUT_HOTPLUG] =         { PRE_BOOT, ctl_model_put },
+	[CTL_GET_HOTPLUG] =         { BOOTED, ctl_hotplug_live },
+	[CTL_PATCH_HOTPLUG] =       { BOOTED, ctl_hotplug_live },
 };
 
 /*
@@ -247,6 +259,7 @@ static const struct {
 	[CTL_PUT_BALLOON] =     { "balloon: ", "Balloon config error: " },
 	[CTL_PUT_PMEM] =        { "pmem: ", "Pmem config error: " },
 	[CTL_PATCH_PMEM] =      { "pmem: ", "Pmem config error: " },
+	[CTL_PUT_HOTPLUG] =     { "memory-hotplug: ", "Memory hotplug config error: " },
 };
 
 static void fc_reword(enum ctl_type t, struct err *err)

@@ -87,6 +87,10 @@ enum ctl_type {
 	/* pmem: its config before boot (the body: Firecracker's PmemConfig), its limiter after. */
 	CTL_PUT_PMEM,
 	CTL_PATCH_PMEM,           /* ctl_action.pmem */
+	/* Memory hotplug (hotplug.c): its config before boot, the device after. */
+	CTL_PUT_HOTPLUG,          /* the body: Firecracker's MemoryHotplugConfig */
+	CTL_GET_HOTPLUG,          /* the answer: Firecracker's VirtioMemStatus */
+	CTL_PATCH_HOTPLUG,        /* a new requested size (ctl_action.hotplug_mib) */
 	CTL_NTYPES
 };
 
@@ -118,6 +122,7 @@ struct ctl_action {
 		struct snap_load_req load;         /* CTL_SNAPSHOT_LOAD */
 		struct ctl_balloon_req balloon;    /* the balloon's live actions */
 		struct vm_pmem_patch pmem;         /* CTL_PATCH_PMEM */
+		uint32_t hotplug_mib;              /* CTL_PATCH_HOTPLUG's requested_size_mib */
 	};
 };
 
@@ -154,6 +159,13 @@ struct ctl_vm_ops {
 	 * in Firecracker's words after its prefix ("Balloon: ...").
 	 */
 	int (*balloon)(void *ctx, const struct ctl_balloon_req *req, json_t **out,
+		       struct err *err);
+	/*
+	 * The running memory hotplug device: its status into *out (patch
+	 * false), or a new requested size (patch true). err in the device's
+	 * words (VmmError's, after Firecracker's prefix). NULL: no device.
+	 */
+	int (*hotplug)(void *ctx, bool patch, uint32_t requested_mib, json_t **out,
 		       struct err *err);
 	/*
 	 * Firecracker's checks at PUT time (vmm/config.h, struct

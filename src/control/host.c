@@ -300,6 +300,7 @@ static const struct ctl_vm_ops host_vm_ops = {
 	.patch_net = host_patch_net,
 	.patch_pmem = host_patch_pmem,
 	.balloon = host_balloon,
+	.hotplug = host_hotplug,
 	.metrics_open = host_metrics_open,
 	.metrics_flush = host_metrics_flush,
 	.snapshot_create = host_snapshot_create,

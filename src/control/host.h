@@ -87,5 +87,7 @@ int host_close(struct host *h, int code);
 
 /* host_balloon.c: ctl_vm_ops.balloon, on the VM host runs (ctx: the struct host). */
 int host_balloon(void *ctx, const struct ctl_balloon_req *req, json_t **out, struct err *err);
+/* host_hotplug.c: ctl_vm_ops.hotplug, on the VM host runs. */
+int host_hotplug(void *ctx, bool patch, uint32_t requested_mib, json_t **out, struct err *err);
 
 #endif

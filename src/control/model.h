@@ -42,6 +42,9 @@ int ctl_model_patch_pmem(struct ctl *ctl, const struct ctl_action *a, json_t **o
 int ctl_mmds_get(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
 int ctl_mmds_put(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
 
+/* hotplug.c: GET and PATCH /hotplug/memory, on the running device through ctl->vm. */
+int ctl_hotplug_live(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+		     struct err *err);
 /* balloon.c: GET /balloon from the model; the live device's actions through ctl->vm. */
 int ctl_balloon_get(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
 int ctl_balloon_live(struct ctl *ctl, const struct ctl_action *a, json_t **out,

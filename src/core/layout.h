@@ -82,6 +82,19 @@
  * hole, 2 MiB aligned, a memslot each numbered from here (past VMClock's).
  */
 #define LAYOUT_PMEM_SLOT 33u
+/*
+ * The memory hotplug region (virtio-mem, mem/guest_mem_hotplug.h): above
+ * RAM and the 32-bit hole, on a 1 GiB boundary (Linux's virtio_mem wants
+ * the region aligned to its memory block size, 128 MiB on x86-64 and up
+ * to 2 GiB on hosts with much RAM; 1 GiB covers what our guests see).
+ * Its KVM slots are numbered from LAYOUT_HOTPLUG_SLOT_BASE, at most
+ * LAYOUT_HOTPLUG_MAX_SLOTS of them (KVM's limit is 509 on old kernels,
+ * 32764 since 4.x), and it ends below 2^46 (a guest's 46 physical bits).
+ */
+#define LAYOUT_HOTPLUG_ALIGN (1ull << 30)
+#define LAYOUT_HOTPLUG_SLOT_BASE 64u
+#define LAYOUT_HOTPLUG_MAX_SLOTS 4096u
+#define LAYOUT_HOTPLUG_LIMIT (1ull << 46)
 #define PORT_DEBUGCON 0xe9        /* QEMU's isa-debugcon (Bochs' port e9 hack) */
 #define PORT_ACPI_SLEEP_CTL 0x600 /* FADT SLEEP_CONTROL_REG, 8 bits */
 #define PORT_ACPI_SLEEP_STS 0x601 /* FADT SLEEP_STATUS_REG, 8 bits */

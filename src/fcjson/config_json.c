@@ -10,6 +10,7 @@
 
 #include "fcjson/config_json_balloon.h"
 #include "fcjson/config_json_pmem.h"
+#include "fcjson/config_json_hotplug.h"
 #include "fcjson/config_json_cpu.h"
 #include "fcjson/config_json_fault.h"
 #include "fcjson/config_json_limiter.h"
@@ -404,7 +405,7 @@ int config_json_entropy(struct vm_config *c, json_t *o, struct err *err)
 
 /* Sections of FullVmConfiguration Hearth does not take yet (null is fine). */
 static const char *const unsupported_sections[] = {
-	"memory-hotplug", NULL,
+	NULL,
 };
 
 static int full_array(struct vm_config *c, json_t *root, const char *key,
@@ -432,7 +433,7 @@ static bool section_known(const char *key)
 	static const char *const known[] = {
 		"boot-source", "machine-config", "drives", "network-interfaces", "vsock",
 		"entropy", "balloon", "logger", "metrics", "serial", "cpu-config", "mmds-config",
-		"pmem", NULL,
+		"pmem", "memory-hotplug", NULL,
 	};
 
 	for (int i = 0; known[i]; i++)
@@ -482,6 +483,8 @@ int config_json_full(struct vm_config *c, json_t *root, struct err *err)
 	/* After machine-config, whose memory bounds its target. */
 	if (!ret && jhas(root, "balloon"))
 		ret = config_json_balloon(c, json_object_get(root, "balloon"), err);
+	if (!ret && jhas(root, "memory-hotplug"))
+		ret = config_json_hotplug(c, json_object_get(root, "memory-hotplug"), err);
 	if (!ret)
 		ret = config_json_observe_sections(c, root, err);
 	if (!ret)

@@ -10,6 +10,7 @@
 
 #include "fcjson/config_json_balloon.h"
 #include "fcjson/config_json_pmem.h"
+#include "fcjson/config_json_hotplug.h"
 #include "fcjson/config_json_cpu.h"
 #include "fcjson/config_json_limiter.h"
 #include "fcjson/config_json_mmds.h"
@@ -128,17 +129,17 @@ static json_t *dump_entropy(const struct vm_config *c)
 
 /*
  * Firecracker's FullVmConfiguration, key for key, null where it has
- * nothing (the sections Hearth does not have yet; the logger and metrics,
+ * nothing (the section Hearth does not have yet; the logger and metrics,
  * which Firecracker never reports).
  */
 json_t *config_json_dump_full(const struct vm_config *c)
 {
-	return json_pack("{s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:n, s:n, s:o?, s:n, s:o?}",
+	return json_pack("{s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:n, s:n, s:o?, s:o?, s:o?}",
 			 "boot-source", dump_boot(c), "machine-config",
 			 config_json_dump_machine(c), "drives", dump_drives(c),
 			 "network-interfaces", dump_nets(c), "vsock", dump_vsock(c), "entropy",
 			 dump_entropy(c), "balloon", config_json_dump_balloon(&c->balloon), "cpu-config",
 			 c->cpu_config ? config_json_cpu_dump(&c->cpu_config->t) : NULL, "logger",
-			 "metrics", "mmds-config", config_json_dump_mmds(c), "memory-hotplug", "pmem",
-			 config_json_dump_pmem(c));
+			 "metrics", "mmds-config", config_json_dump_mmds(c), "memory-hotplug",
+			 config_json_dump_hotplug(&c->hotplug), "pmem", config_json_dump_pmem(c));
 }

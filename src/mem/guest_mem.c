@@ -9,6 +9,7 @@
 
 #include "core/layout.h"
 #include "mem/dirty_priv.h"
+#include "mem/guest_mem_hotplug.h"
 
 int guest_mem_layout(struct guest_mem *gm, uint64_t ram_bytes)
 {
@@ -72,6 +73,7 @@ void guest_mem_destroy(struct guest_mem *gm)
 	}
 	gm->uffd_held = false;
 	guest_mem_dirty_release(gm);
+	guest_mem_hotplug_destroy(gm);
 }
 
 int guest_mem_register(struct guest_mem *gm, int vm_fd)
@@ -100,7 +102,7 @@ void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 		if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
 			return r->hva ? r->hva + (gpa - r->gpa) : NULL;
 	}
-	return NULL;
+	return gm->hp ? guest_mem_hotplug_ptr(gm, gpa, len) : NULL;
 }
 
 int guest_mem_read(const struct guest_mem *gm, uint64_t gpa, void *dst, uint64_t len)

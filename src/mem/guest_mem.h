@@ -48,6 +48,12 @@ struct guest_mem {
 	int uffd, uffd_sock;
 	/* Backed by 2 MiB hugetlbfs pages (guest_mem_huge.h), the unit a page-fault handler fills. */
 	bool huge;
+	/*
+	 * The memory hotplug region (guest_mem_hotplug.h), NULL without one.
+	 * No region of the above: not in e820, the memory file or the dirty
+	 * log; guest_mem_ptr finds its plugged blocks only.
+	 */
+	struct guest_hotplug *hp;
 };
 
 #define GUEST_PAGE_SIZE 4096ull

@@ -397,6 +397,32 @@ int vm_config_set_balloon(struct vm_config *c, const struct vm_balloon *b, struc
 	return 0;
 }
 
+int vm_config_set_hotplug(struct vm_config *c, const struct vm_hotplug *h, struct err *err)
+{
+	const uint32_t min_block = 2, min_slot = 128;  /* Firecracker's defaults are its bounds */
+
+	if (h->block_size_mib < min_block)
+		return err_set(err, true, -EINVAL, "Block size must not be lower than %u MiB",
+			       min_block);
+	if (h->block_size_mib & (h->block_size_mib - 1))
+		return err_set(err, true, -EINVAL, "Block size must be a power of 2");
+	if (h->slot_size_mib < min_slot)
+		return err_set(err, true, -EINVAL, "Slot size must not be lower than %u MiB",
+			       min_slot);
+	if (h->slot_size_mib % h->block_size_mib)
+		return err_set(err, true, -EINVAL, "Slot size must be a multiple of block size "
+			       "(%u MiB)", h->block_size_mib);
+	if (h->total_size_mib < h->slot_size_mib)
+		return err_set(err, true, -EINVAL, "Total size must not be lower than slot size "
+			       "(%u MiB)", h->slot_size_mib);
+	if (h->total_size_mib % h->slot_size_mib)
+		return err_set(err, true, -EINVAL, "Total size must be a multiple of slot size "
+			       "(%u MiB)", h->slot_size_mib);
+	c->hotplug = *h;
+	c->hotplug.present = true;
+	return 0;
+}
+
 static const char *const level_names[] = {
 	[VM_LOG_OFF] = "Off",     [VM_LOG_ERROR] = "Error", [VM_LOG_WARNING] = "Warning",
 	[VM_LOG_INFO] = "Info",   [VM_LOG_DEBUG] = "Debug", [VM_LOG_TRACE] = "Trace",

@@ -129,6 +129,15 @@ struct vm_balloon {
 	bool free_page_reporting;
 };
 
+/*
+ * Firecracker's MemoryHotplugConfig (virtio/mem.h has the device): the
+ * hotplug region's size, the guest's unit (block) and the host's (slot).
+ */
+struct vm_hotplug {
+	bool present;
+	uint32_t total_size_mib, block_size_mib, slot_size_mib;
+};
+
 enum vm_log_level { VM_LOG_OFF, VM_LOG_ERROR, VM_LOG_WARNING, VM_LOG_INFO, VM_LOG_DEBUG,
 		    VM_LOG_TRACE };
 
@@ -218,6 +227,7 @@ struct vm_config {
 	struct vm_balloon balloon;
 	struct vm_pmem pmem[VM_MAX_PMEM];
 	unsigned int npmem;
+	struct vm_hotplug hotplug;
 	bool entropy;
 	struct rl_config entropy_rate_limiter;
 	struct vm_logger logger;
@@ -304,6 +314,12 @@ void vm_config_pmem_release(struct vm_config *c);
 int vm_config_check_pmem_patch(const struct vm_config *c, const struct vm_pmem_patch *p,
 			       struct err *err);
 void vm_config_patch_pmem(struct vm_config *c, const struct vm_pmem_patch *p);
+/*
+ * The memory hotplug device, in place of any before (Firecracker's
+ * set_memory_hotplug_config), bounded as Firecracker's validate bounds
+ * it, in its words.
+ */
+int vm_config_set_hotplug(struct vm_config *c, const struct vm_hotplug *h, struct err *err);
 int vm_config_set_logger(struct vm_config *c, const struct vm_logger *l, struct err *err);
 int vm_config_set_metrics(struct vm_config *c, const struct vm_metrics *m, struct err *err);
 /* NULL goes back to stdout. */

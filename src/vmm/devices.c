@@ -25,13 +25,16 @@
 #include "devices/serial.h"
 #include "devices/testdev.h"
 #include "devices/vmclock.h"
+#include "mem/guest_mem_hotplug.h"
 #include "virtio/balloon.h"
 #include "virtio/pmem.h"
+#include "virtio/mem.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
 #include "virtio/vsock_uds.h"
+#include "vmm/vm_hotplug.h"
 
 struct legacy_device {
 	const char *id;               /* in the registry and the snapshot */
@@ -109,6 +112,7 @@ static const struct legacy_device legacy_devices[] = {
 
 /* One virtio device being made: what its maker is given, and what it names. */
 struct virtio_build {
+	struct vm *vm;
 	const struct virtio_env *env;
 	const struct vm_config *cfg;
 	const struct blk_config *drives;
@@ -255,10 +259,31 @@ static int make_pmem(struct virtio_build *b, struct virtio_dev **out, struct err
 	return ret;
 }
 
+static unsigned int count_mem(const struct vm_config *cfg)
+{
+	return cfg->hotplug.present ? 1 : 0;
+}
+
+/* Over the region vm_ram_init mapped (vm_hotplug_map); its ops plug and unplug there. */
+static int make_mem(struct virtio_build *b, struct virtio_dev **out, struct err *err)
+{
+	const struct guest_hotplug *hp = b->vm->mem.hp;
+
+	/* Its metrics' group is then Firecracker's "memory_hotplug" (vmm/metrics.c). */
+	b->id = "memory_hotplug";
+	snprintf(b->what, sizeof(b->what), "memory-hotplug");
+	if (!hp)
+		return err_set(err, false, -EINVAL, "no hotplug region mapped");
+	return virtio_mem_create(b->env, &(struct virtio_mem_config){
+		.addr = hp->gpa, .region_size = hp->size, .block_size = hp->block_size,
+		.slot_size = hp->slot_size, .ops = &vm_hotplug_ops, .ctx = &b->vm->mem }, out, err);
+}
+
 /*
  * In layout order: drives, network interfaces, entropy, vsock, balloon,
  * pmem (each family added after the ones before: snapshots from before
- * it find every other device where it was).
+ * it find every other device where it was), then memory hotplug (whose
+ * VMs take no snapshots).
  */
 static const struct virtio_family virtio_families[] = {
 	{ .type = "virtio-blk", .count = count_drives, .create = make_blk },
@@ -267,6 +292,7 @@ static const struct virtio_family virtio_families[] = {
 	{ .type = "virtio-vsock", .count = count_vsock, .create = make_vsock },
 	{ .type = "virtio-balloon", .count = count_balloon, .create = make_balloon },
 	{ .type = "virtio-pmem", .count = count_pmem, .create = make_pmem },
+	{ .type = "virtio-mem", .count = count_mem, .create = make_mem },
 };
 
 #define NFAMILIES (sizeof(virtio_families) / sizeof(virtio_families[0]))
@@ -290,10 +316,11 @@ int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *er
 		return err_set(err, true, -EINVAL, "Could not attach device: MMIO transport error: "
 			       "Failed to allocate requested resource: The requested resource is not "
 			       "available. (too many virtio devices: %u drives, %u network "
-			       "interfaces%s%s%s%s, %u in all; at most %u, one per free interrupt "
+			       "interfaces%s%s%s%s%s, %u in all; at most %u, one per free interrupt "
 			       "line)", cfg->ndrives, cfg->nnets, count_rng(cfg) ? ", entropy" : "",
 			       count_vsock(cfg) ? ", vsock" : "",
-			       count_balloon(cfg) ? ", balloon" : "", pm, n, VM_MAX_VIRTIO);
+			       count_balloon(cfg) ? ", balloon" : "", pm,
+			       count_mem(cfg) ? ", memory-hotplug" : "", n, VM_MAX_VIRTIO);
 	for (unsigned int i = 0; i < n; i++) {
 		vm->mmio_devs[i].base = LAYOUT_VIRTIO_MMIO_BASE + i * LAYOUT_VIRTIO_MMIO_STRIDE;
 		vm->mmio_devs[i].size = VIRTIO_MMIO_SIZE;
@@ -434,7 +461,7 @@ static int create_virtio(struct vm *vm, const struct vm_config *cfg,
 		unsigned int n = fam->count(cfg);
 
 		for (unsigned int i = 0; i < n; i++, slot++) {
-			struct virtio_build b = { .env = &env, .cfg = cfg, .drives = drives,
+			struct virtio_build b = { .vm = vm, .env = &env, .cfg = cfg, .drives = drives,
 						  .pmem = vm->pmem, .i = i };
 			struct virtio_dev *dev = NULL;
 			int ret;

@@ -302,6 +302,7 @@ static const char *device_kind(const char *type)
 		{ "serial", "uart" }, { "virtio-blk", "block" }, { "virtio-net", "net" },
 		{ "virtio-rng", "entropy" }, { "virtio-vsock", "vsock" },
 		{ "virtio-balloon", "balloon" }, { "virtio-pmem", "pmem" },
+		{ "virtio-mem", "memory_hotplug" },
 	};
 
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)

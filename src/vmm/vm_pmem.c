@@ -25,6 +25,7 @@
 
 #include <linux/kvm.h>
 
+#include "mem/guest_mem_hotplug.h"
 #include "virtio/pmem.h"
 
 uint64_t vm_pmem_base(const struct guest_mem *gm)
@@ -34,6 +35,9 @@ uint64_t vm_pmem_base(const struct guest_mem *gm)
 	for (unsigned int i = 0; i < gm->nregions; i++)
 		if (gm->regions[i].gpa + gm->regions[i].size > end)
 			end = gm->regions[i].gpa + gm->regions[i].size;
+	/* Past the memory hotplug region too, which vm_ram_init placed right above RAM. */
+	if (gm->hp && gm->hp->gpa + gm->hp->size > end)
+		end = gm->hp->gpa + gm->hp->size;
 	return (end + PMEM_ALIGN - 1) & ~(PMEM_ALIGN - 1);
 }
 

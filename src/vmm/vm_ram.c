@@ -7,6 +7,7 @@
 #include "mem/guest_mem_file.h"
 #include "mem/guest_mem_huge.h"
 #include "util/log.h"
+#include "vmm/vm_hotplug.h"
 
 /*
  * The pool is the host's to size: the error says how many pages were
@@ -77,7 +78,7 @@ int vm_ram_init(struct vm *vm, const struct vm_config *cfg, struct err *err)
 
 	if (cfg->machine.huge_pages == VM_HUGE_PAGES_2M) {
 		ret = guest_mem_init_huge(&vm->mem, bytes);
-		return ret ? huge_fail(cfg, ret, err) : 0;
+		return ret ? huge_fail(cfg, ret, err) : vm_hotplug_map(vm, cfg, err);
 	}
 	ret = guest_mem_init(&vm->mem, bytes);
 	if (ret)
@@ -86,7 +87,8 @@ int vm_ram_init(struct vm *vm, const struct vm_config *cfg, struct err *err)
 	if (cfg->machine.huge_pages == VM_HUGE_PAGES_THP)
 		vm_ram_advise_thp(vm);
 	vm_ram_advise_merge(vm, cfg);
-	return 0;
+	/* After RAM, above which it goes: in 4 KiB pages whatever backs RAM. */
+	return vm_hotplug_map(vm, cfg, err);
 }
 
 int vm_ram_restore(struct vm *vm, const struct vm_config *cfg, struct err *err)

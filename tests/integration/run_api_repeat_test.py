@@ -176,7 +176,12 @@ def case_every_endpoint_twice(binary, tmp):
     # The balloon PUT again replaces it; GET answers the last one.
     s.twice("PUT", "/balloon", 204, body={"amount_mib": 0, "deflate_on_oom": True})
     s.twice("GET", "/balloon", 200)
-    s.twice("PUT", "/hotplug/memory", 400, body={}, fault=["not supported yet"])
+    # Memory hotplug: the PUT again replaces it; a refused one changes nothing.
+    s.twice("PUT", "/hotplug/memory", 204, body={"total_size_mib": 1024})
+    s.twice("PUT", "/hotplug/memory", 400, body={"total_size_mib": 1000},
+            fault=["Memory hotplug config error: Total size must be a multiple of slot size "
+                   "(128 MiB)"])
+    s.twice("GET", "/hotplug/memory", 400, fault=[NOT_BEFORE_START])
     # A pmem PUT again replaces it (Firecracker opens the file at InstanceStart, not here).
     s.twice("PUT", "/pmem/p0", 204, body={"id": "p0", "path_on_host": os.path.join(tmp, "p0")})
     # The MMDS: its data, and its config's refusal of a NIC it does not have, twice each.
@@ -190,6 +195,8 @@ def case_every_endpoint_twice(binary, tmp):
     check(len(js["drives"]) == 1 and len(js["network-interfaces"]) == 1 and len(js["pmem"]) == 1,
           "a second PUT added a device instead of replacing it: %r" % js)
     check(js["machine-config"]["vcpu_count"] == 2, "machine-config %r" % js)
+    check(js["memory-hotplug"] == {"total_size_mib": 1024, "block_size_mib": 2,
+                                   "slot_size_mib": 128}, "memory-hotplug %r" % js)
     s.finish()
     text = read_log(log)
     check("GET /vm/config: 200" in text and "PUT /actions: 400" in text, "log %r" % text[-2000:])

@@ -40,6 +40,9 @@ struct fake_vm {
 	/* The balloon's live actions: how many, the last one, and what the next answers. */
 	int balloon_calls, balloon_ret;
 	struct ctl_balloon_req last_balloon;
+	/* Memory hotplug's live actions: how many, the last size asked, what the next answers. */
+	int hotplug_calls, hotplug_ret;
+	uint32_t last_requested;
 };
 
 /* Firecracker's checks at PUT time, faked: a name with "missing" in it is not there. */
@@ -237,8 +240,27 @@ static int fake_balloon(void *ctx, const struct ctl_balloon_req *req, json_t **o
 	return 0;
 }
 
+/* The device's answers, faked: the status names the last size asked for. */
+static int fake_hotplug(void *ctx, bool patch, uint32_t requested_mib, json_t **out,
+			struct err *err)
+{
+	struct fake_vm *f = ctx;
+
+	f->hotplug_calls++;
+	*out = NULL;
+	if (f->hotplug_ret)
+		return err_set(err, true, f->hotplug_ret, "Failed to create memory hotplug device: "
+			       "Device is not active");
+	if (patch)
+		f->last_requested = requested_mib;
+	else
+		*out = json_pack("{s:i}", "requested_size_mib", (int)f->last_requested);
+	return 0;
+}
+
 static const struct ctl_vm_ops fake_vm_ops = {
 	.balloon = fake_balloon,
+	.hotplug = fake_hotplug,
 	.start = fake_start,
 	.pause = fake_pause,
 	.resume = fake_resume,
@@ -259,7 +281,8 @@ static const struct ctl_vm_ops fake_vm_ops = {
 static inline int fake_vm_calls(const struct fake_vm *f)
 {
 	return f->starts + f->pauses + f->resumes + f->cads + f->drive_patches + f->net_patches +
-	       f->opens + f->flushes + f->creates + f->loads + f->balloon_calls + f->pmem_patches;
+	       f->opens + f->flushes + f->creates + f->loads + f->balloon_calls + f->pmem_patches +
+	       f->hotplug_calls;
 }
 
 #endif

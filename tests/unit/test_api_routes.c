@@ -79,7 +79,7 @@ static void test_unknown_and_unsupported(void **state)
 	assert_int_equal(req(f, "PUT", "/drives/a/b", "{}"), 400);
 	expect_fault("Invalid request");
 	static const char *const unsup[][2] = {
-		{ "PUT", "/hotplug/memory" },
+		{ "PUT", "/hotplug/other" },
 	};
 	for (size_t i = 0; i < sizeof(unsup) / sizeof(unsup[0]); i++) {
 		assert_int_equal(req(f, unsup[i][0], unsup[i][1],

@@ -38,6 +38,7 @@
 
 #define PMEM_SETUP BODY_ID(CTL_PUT_PMEM, "p0", "{\"id\": \"p0\", \"path_on_host\": \"/p0\", " \
 			    "\"read_only\": true}")
+#define HOTPLUG_SETUP BODY(CTL_PUT_HOTPLUG, "{\"total_size_mib\": 1024, \"block_size_mib\": 4}")
 
 static const struct rule_case {
 	struct ctl_action a;
@@ -113,6 +114,10 @@ static const struct rule_case {
 	{ { .type = CTL_PATCH_PMEM, .pmem = { .id = "p0", .has_rate_limiter = true,
 	    .rate_limiter = { .ops = { .set = true, .size = 10, .refill_time = 100 } } } },
 	  PMEM_SETUP, false, BOOTED },
+	{ BODY(CTL_PUT_HOTPLUG, "{\"total_size_mib\": 1024}"), { 0 }, false,
+	  CLOSED_AFTER_BOOT("PUT /hotplug/memory") },
+	{ { .type = CTL_GET_HOTPLUG }, HOTPLUG_SETUP, false, BOOTED },
+	{ { .type = CTL_PATCH_HOTPLUG, .hotplug_mib = 256 }, HOTPLUG_SETUP, false, BOOTED },
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -198,7 +203,7 @@ static void check(const struct rule_case *c, enum ctl_state s, const char *body,
 		/* Only the reads answer. */
 		assert_int_equal(out != NULL, a.type <= CTL_GET_CONFIG || a.type == CTL_GET_MMDS ||
 				 a.type == CTL_GET_BALLOON || a.type == CTL_GET_BALLOON_STATS ||
-				 a.type == CTL_BALLOON_HINT_STATUS);
+				 a.type == CTL_BALLOON_HINT_STATUS || a.type == CTL_GET_HOTPLUG);
 	} else {
 		assert_int_equal(ret, -EINVAL);
 		assert_true(err.usage);

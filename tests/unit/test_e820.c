@@ -11,6 +11,7 @@
 #include "boot/e820.h"
 #include "core/layout.h"
 #include "mem/guest_mem.h"
+#include "mem/guest_mem_hotplug.h"
 
 #define MiB (1ull << 20)
 #define GiB (1ull << 30)
@@ -110,6 +111,30 @@ static void test_5g(void **state)
 	assert_int_equal(t[n - 1].size, 2 * GiB);
 }
 
+/* The memory hotplug region is the virtio-mem driver's to find, never e820's RAM or reserved. */
+static void test_hotplug_region_unlisted(void **state)
+{
+	struct guest_mem gm;
+	struct boot_e820_entry t[16];
+	uint64_t end = 0;
+	int n;
+
+	(void)state;
+	assert_int_equal(guest_mem_layout(&gm, 5 * GiB), 0);
+	assert_int_equal(guest_mem_hotplug_init(&gm, GiB, 2 * MiB, 128 * MiB), 0);
+	assert_int_equal(gm.hp->gpa, 6 * GiB);
+	/* Plugged or not. */
+	assert_int_equal(guest_mem_hotplug_set(&gm, 0, 256 * MiB, true), 0);
+	n = build(&gm, t, 16);
+	assert_true(n >= 3);
+	assert_int_equal(check_sane(t, n), 5 * GiB - LOW_RESERVED);
+	for (int i = 0; i < n; i++)
+		if (t[i].addr + t[i].size > end)
+			end = t[i].addr + t[i].size;
+	assert_true(end <= 6 * GiB);
+	guest_mem_destroy(&gm);
+}
+
 static void test_exactly_3g(void **state)
 {
 	struct guest_mem gm;
@@ -167,6 +192,7 @@ int main(void)
 		cmocka_unit_test(test_64m),
 		cmocka_unit_test(test_5g),
 		cmocka_unit_test(test_exactly_3g),
+		cmocka_unit_test(test_hotplug_region_unlisted),
 		cmocka_unit_test(test_enospc),
 		cmocka_unit_test(test_invalid),
 	};

@@ -17,6 +17,7 @@
 #include "core/bus.h"
 #include "core/eventloop.h"
 #include "mem/guest_mem.h"
+#include "mem/guest_mem_hotplug.h"
 #include "mmio_attach.h"
 #include "state_check.h"
 #include "virtio/mmio.h"
@@ -44,7 +45,7 @@ static struct fake {
 	unsigned int owner_calls, cid_calls, running_calls;
 	uint64_t cid, set_features;
 	unsigned int nregions;
-	struct vhost_memory_region regions[GUEST_MEM_MAX_REGIONS];
+	struct vhost_memory_region regions[GUEST_MEM_MAX_REGIONS + 1];
 	struct vhost_vring_state num[2], base[2];
 	uint16_t vhost_avail[2]; /* what VHOST_GET_VRING_BASE answers: vhost's progress */
 	struct vhost_vring_addr addr[2];
@@ -76,7 +77,7 @@ static int fake_ioctl(int fd, unsigned long req, void *arg)
 	case VHOST_SET_MEM_TABLE: {
 		struct vhost_memory *m = arg;
 		fake.nregions = m->nregions;
-		for (unsigned int i = 0; i < m->nregions && i < GUEST_MEM_MAX_REGIONS; i++)
+		for (unsigned int i = 0; i < m->nregions && i <= GUEST_MEM_MAX_REGIONS; i++)
 			fake.regions[i] = m->regions[i];
 		return 0;
 	}
@@ -455,6 +456,22 @@ static void test_activate_and_signal(void **state)
 	assert_int_equal(fake.owner_calls, 1);
 }
 
+/* The memory hotplug region is vhost's too: a guest may put its buffers there. */
+static void test_mem_table_hotplug_region(void **state)
+{
+	struct rig *r = *state;
+	struct err err;
+
+	assert_int_equal(guest_mem_hotplug_init(&r->gm, 128u << 20, 2u << 20, 128u << 20), 0);
+	assert_int_equal(rig_create(r, 3, &err), 0);
+	drive(r, 3);
+	assert_int_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	assert_int_equal(fake.nregions, r->gm.nregions + 1);
+	assert_int_equal(fake.regions[1].guest_phys_addr, r->gm.hp->gpa);
+	assert_int_equal(fake.regions[1].memory_size, 128u << 20);
+	assert_int_equal(fake.regions[1].userspace_addr, (uintptr_t)r->gm.hp->hva);
+}
+
 static void test_activate_failures(void **state)
 {
 	struct rig *r = *state;
@@ -714,6 +731,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_snapshot_activated_without_queue, rig_setup,
 						rig_teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_ring_base_out_of_range, rig_setup,
+						rig_teardown),
+		cmocka_unit_test_setup_teardown(test_mem_table_hotplug_region, rig_setup,
 						rig_teardown),
 		cmocka_unit_test(test_parse_ok),
 		cmocka_unit_test(test_parse_bad),

@@ -19,6 +19,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "mem/guest_mem_hotplug.h"
 #include "util/log.h"
 #include "virtio/virtio.h"
 #include "virtio/vsock/event.h"
@@ -161,7 +162,7 @@ static int vsock_set_mem_table(struct vsock *vs)
 
 	if (!gm || gm->nregions == 0)
 		return -EINVAL;
-	m = calloc(1, sizeof(*m) + gm->nregions * sizeof(m->regions[0]));
+	m = calloc(1, sizeof(*m) + (gm->nregions + 1) * sizeof(m->regions[0]));
 	if (!m)
 		return -ENOMEM;
 	m->nregions = gm->nregions;
@@ -169,6 +170,18 @@ static int vsock_set_mem_table(struct vsock *vs)
 		m->regions[i].guest_phys_addr = gm->regions[i].gpa;
 		m->regions[i].memory_size = gm->regions[i].size;
 		m->regions[i].userspace_addr = (uintptr_t)gm->regions[i].hva;
+	}
+	/*
+	 * The memory hotplug region, whole: a guest that onlines it for the
+	 * kernel may put its vsock buffers there. vhost cannot tell plugged
+	 * blocks from unplugged ones, which a driver with
+	 * UNPLUGGED_INACCESSIBLE never hands out.
+	 */
+	if (gm->hp) {
+		m->regions[m->nregions].guest_phys_addr = gm->hp->gpa;
+		m->regions[m->nregions].memory_size = gm->hp->size;
+		m->regions[m->nregions].userspace_addr = (uintptr_t)gm->hp->hva;
+		m->nregions++;
 	}
 	ret = vs->be.ioctl(vs->vhost_fd, VHOST_SET_MEM_TABLE, m);
 	free(m);

@@ -1,0 +1,187 @@
+/* The memory hotplug region (guest_mem_hotplug.h). */
+#include "mem/guest_mem_hotplug.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "core/layout.h"
+
+uint64_t guest_mem_hotplug_gpa(const struct guest_mem *gm, uint64_t size)
+{
+	uint64_t top = LAYOUT_MMIO_HOLE_END, gpa;
+
+	for (unsigned int i = 0; i < gm->nregions; i++)
+		if (gm->regions[i].gpa + gm->regions[i].size > top)
+			top = gm->regions[i].gpa + gm->regions[i].size;
+	gpa = (top + LAYOUT_HOTPLUG_ALIGN - 1) & ~(LAYOUT_HOTPLUG_ALIGN - 1);
+	if (size > LAYOUT_HOTPLUG_LIMIT || gpa > LAYOUT_HOTPLUG_LIMIT - size)
+		return 0;
+	return gpa;
+}
+
+int guest_mem_hotplug_init(struct guest_mem *gm, uint64_t size, uint64_t block_size,
+			   uint64_t slot_size)
+{
+	struct guest_hotplug *hp;
+	uint64_t gpa;
+	void *p;
+
+	if (gm->hp)
+		return -EEXIST;
+	if (block_size < GUEST_PAGE_SIZE || (block_size & (block_size - 1)) || !slot_size ||
+	    slot_size % block_size || !size || size % slot_size)
+		return -EINVAL;
+	if (size / slot_size > LAYOUT_HOTPLUG_MAX_SLOTS)
+		return -ERANGE;
+	gpa = guest_mem_hotplug_gpa(gm, size);
+	if (!gpa)
+		return -ERANGE;
+	hp = calloc(1, sizeof(*hp));
+	if (!hp)
+		return -ENOMEM;
+	hp->gpa = gpa;
+	hp->size = size;
+	hp->block_size = block_size;
+	hp->slot_size = slot_size;
+	hp->nblocks = size / block_size;
+	hp->nslots = (unsigned int)(size / slot_size);
+	hp->slot_base = LAYOUT_HOTPLUG_SLOT_BASE;
+	hp->plugged = calloc((hp->nblocks + 63) / 64, sizeof(uint64_t));
+	hp->slot_plugged = calloc(hp->nslots, sizeof(uint32_t));
+	if (!hp->plugged || !hp->slot_plugged)
+		goto err_free;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		goto err_free;
+	/* Guest memory in a core dump is the guest's, not ours to leak. */
+	madvise(p, size, MADV_DONTDUMP);
+	hp->hva = p;
+	gm->hp = hp;
+	return 0;
+
+err_free:
+	free(hp->slot_plugged);
+	free(hp->plugged);
+	free(hp);
+	return -ENOMEM;
+}
+
+void guest_mem_hotplug_destroy(struct guest_mem *gm)
+{
+	struct guest_hotplug *hp = gm->hp;
+
+	if (!hp)
+		return;
+	gm->hp = NULL;
+	if (hp->hva)
+		munmap(hp->hva, hp->size);
+	free(hp->slot_plugged);
+	free(hp->plugged);
+	free(hp);
+}
+
+static bool block_plugged(const struct guest_hotplug *hp, uint64_t b)
+{
+	return (__atomic_load_n(&hp->plugged[b / 64], __ATOMIC_ACQUIRE) >> (b % 64)) & 1;
+}
+
+/* Slot s as a KVM memslot (on) or none (off); nothing without a VM (tools, tests). */
+static int slot_kvm(const struct guest_mem *gm, unsigned int s, bool on)
+{
+	const struct guest_hotplug *hp = gm->hp;
+	struct kvm_userspace_memory_region r = {
+		.slot = hp->slot_base + s,
+		.guest_phys_addr = hp->gpa + s * hp->slot_size,
+		.memory_size = on ? hp->slot_size : 0,
+		.userspace_addr = (uint64_t)(uintptr_t)(hp->hva + s * hp->slot_size),
+	};
+
+	if (gm->slots_fd < 0)
+		return 0;
+	return ioctl(gm->slots_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno : 0;
+}
+
+static int hotplug_plug(struct guest_mem *gm, uint64_t first, uint64_t last)
+{
+	struct guest_hotplug *hp = gm->hp;
+	uint64_t per = hp->slot_size / hp->block_size;
+	unsigned int s0 = (unsigned int)(first / per), s1 = (unsigned int)(last / per), s;
+	int ret = 0;
+
+	/* Slots first: a block is plugged only once the guest can reach it. */
+	for (s = s0; s <= s1; s++)
+		if (!hp->slot_plugged[s] && (ret = slot_kvm(gm, s, true)) < 0)
+			break;
+	if (ret < 0) {
+		hp->slot_fails++;
+		while (s-- > s0)
+			if (!hp->slot_plugged[s])
+				slot_kvm(gm, s, false);
+		return ret;
+	}
+	for (uint64_t b = first; b <= last; b++) {
+		if (block_plugged(hp, b))
+			continue;
+		__atomic_or_fetch(&hp->plugged[b / 64], 1ull << (b % 64), __ATOMIC_RELEASE);
+		hp->slot_plugged[b / per]++;
+	}
+	return 0;
+}
+
+static void hotplug_unplug(struct guest_mem *gm, uint64_t first, uint64_t last)
+{
+	struct guest_hotplug *hp = gm->hp;
+	uint64_t per = hp->slot_size / hp->block_size;
+	unsigned int s0 = (unsigned int)(first / per), s1 = (unsigned int)(last / per);
+
+	for (uint64_t b = first; b <= last; b++) {
+		if (!block_plugged(hp, b))
+			continue;
+		__atomic_and_fetch(&hp->plugged[b / 64], ~(1ull << (b % 64)), __ATOMIC_RELEASE);
+		hp->slot_plugged[b / per]--;
+	}
+	/* A slot with nothing plugged leaves KVM before its pages go (Firecracker's order). */
+	for (unsigned int s = s0; s <= s1; s++)
+		if (!hp->slot_plugged[s] && slot_kvm(gm, s, false) < 0)
+			hp->slot_fails++;
+	/*
+	 * Private anonymous memory: MADV_DONTNEED gives the pages back and
+	 * the next touch reads zeros (never a file's bytes: the region is
+	 * never mapped from the memory file).
+	 */
+	madvise(hp->hva + first * hp->block_size, (last - first + 1) * hp->block_size,
+		MADV_DONTNEED);
+}
+
+int guest_mem_hotplug_set(struct guest_mem *gm, uint64_t off, uint64_t len, bool plug)
+{
+	struct guest_hotplug *hp = gm->hp;
+
+	if (!hp || !len || off % hp->block_size || len % hp->block_size || off >= hp->size ||
+	    len > hp->size - off)
+		return -EINVAL;
+	if (plug)
+		return hotplug_plug(gm, off / hp->block_size, (off + len) / hp->block_size - 1);
+	hotplug_unplug(gm, off / hp->block_size, (off + len) / hp->block_size - 1);
+	return 0;
+}
+
+void *guest_mem_hotplug_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	const struct guest_hotplug *hp = gm->hp;
+	uint64_t off;
+
+	if (gpa < hp->gpa || gpa - hp->gpa >= hp->size || len > hp->size - (gpa - hp->gpa))
+		return NULL;
+	off = gpa - hp->gpa;
+	/* A zero-length range at a block's start asks nothing of it. */
+	for (uint64_t b = off / hp->block_size; len && b <= (off + len - 1) / hp->block_size; b++)
+		if (!block_plugged(hp, b))
+			return NULL;
+	return hp->hva + off;
+}

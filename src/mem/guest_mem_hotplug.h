@@ -1,0 +1,68 @@
+/*
+ * The memory hotplug region (virtio-mem's device-managed memory): one
+ * anonymous mapping above RAM, cut into blocks (the guest's unit of plug
+ * and unplug) and KVM slots (the host's unit of mapping). As Firecracker
+ * does, a slot is a KVM memslot only while any block in it is plugged;
+ * an unplugged block's pages go back to the host and read as zeros when
+ * plugged again. Translation (guest_mem_ptr) finds plugged blocks only,
+ * so a device never touches, nor makes the host back, unplugged memory.
+ *
+ * Not part of the regions: e820 does not list it (the guest's driver
+ * learns of it from the device), and neither the memory file nor the
+ * dirty log covers it (snapshots of a VM with one are refused).
+ */
+#ifndef HEARTH_MEM_GUEST_MEM_HOTPLUG_H
+#define HEARTH_MEM_GUEST_MEM_HOTPLUG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mem/guest_mem.h"
+
+struct guest_hotplug {
+	uint64_t gpa, size;
+	uint64_t block_size, slot_size;   /* powers of two... block_size is; slot_size a multiple */
+	uint8_t *hva;
+	uint64_t nblocks;
+	unsigned int nslots;
+	unsigned int slot_base;           /* the first KVM slot number */
+	/* One bit per block, set while plugged: read lock-free by translation (atomics). */
+	uint64_t *plugged;
+	uint32_t *slot_plugged;           /* plugged blocks per slot */
+	uint64_t slot_fails;              /* KVM slot changes that failed */
+};
+
+/*
+ * Where a region of size bytes goes for RAM laid out as gm: above RAM and
+ * the 32-bit hole, on LAYOUT_HOTPLUG_ALIGN. 0 when it would pass
+ * LAYOUT_HOTPLUG_LIMIT.
+ */
+uint64_t guest_mem_hotplug_gpa(const struct guest_mem *gm, uint64_t size);
+
+/*
+ * Maps the region (nothing plugged) at guest_mem_hotplug_gpa. block_size
+ * a power of two of at least 4 KiB, slot_size a multiple of it, size a
+ * multiple of slot_size: -EINVAL otherwise, or with more than
+ * LAYOUT_HOTPLUG_MAX_SLOTS slots or no room below LAYOUT_HOTPLUG_LIMIT
+ * (-ERANGE); -EEXIST with one already; -ENOMEM.
+ */
+int guest_mem_hotplug_init(struct guest_mem *gm, uint64_t size, uint64_t block_size,
+			   uint64_t slot_size);
+/* Unmaps it (guest_mem_destroy calls it); its slots go with the VM. */
+void guest_mem_hotplug_destroy(struct guest_mem *gm);
+
+/*
+ * Plugs (plug) or unplugs [off, off+len) of the region, block aligned:
+ * the slots it touches become KVM memslots on gm->slots_fd while any of
+ * their blocks is plugged and stop being when none is; unplugged blocks
+ * are given back to the host (after their slot is gone, so the guest
+ * cannot fault them in again). Blocks already in the asked state stay.
+ * -EINVAL out of range or misaligned; -errno when KVM refused a slot
+ * on plug (nothing changed then). On the I/O thread.
+ */
+int guest_mem_hotplug_set(struct guest_mem *gm, uint64_t off, uint64_t len, bool plug);
+
+/* guest_mem_ptr's part: [gpa, gpa+len) when all of it is plugged, else NULL. */
+void *guest_mem_hotplug_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+
+#endif

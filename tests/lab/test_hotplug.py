@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Lab test of memory hotplug: the stock kernel's virtio_mem driver against
+Hearth's device, driven through the API (curl on the Unix socket, in L1):
+
+    tests/lab/test_hotplug.py [--hearth PATH] [--stream]
+
+  hotplug   hearth serve, 2 vCPUs, 256 MiB, memory hotplug of 1024 MiB
+            (blocks of 2 MiB, slots of 128 MiB); the guest onlines new
+            memory as movable (memhp_default_state=online_movable: the
+            stock kernel does not online it by itself).
+            1. GET /hotplug/memory: nothing plugged or requested.
+            2. PATCH 256 MiB: the guest's MemTotal grows by 256 MiB, GET
+               says 256 plugged; the guest fills 200 MiB of tmpfs (which
+               lands in the new memory) and frees it.
+            3. PATCH 128 MiB, then 0: MemTotal shrinks back, GET follows,
+               and Hearth's RSS falls: unplugged blocks went back to the
+               host.
+            4. What the device refuses, in Firecracker's words: a size
+               that is no multiple of the block, one past the region.
+
+Prints one line per check and `N passed, N failed`. Exit 0 all passed, 1 a
+check failed, 3 lab failure (tests/lab/README.md).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+import lab as L  # noqa: E402
+
+RUN_TIMEOUT = 600
+FILL_MIB = 200
+CMDLINE = "console=ttyS0 reboot=k panic=-1 memhp_default_state=online_movable lab.hotplug=1 lab.wait=1000"
+
+# In L2: whether the driver took the device, then the memory a line a second.
+L2_SCRIPT = r'''
+grep -q lab.hotplug=1 /proc/cmdline || exit 0
+echo "LAB hp driver=$(ls /sys/bus/virtio/drivers/virtio_mem 2>/dev/null | grep -c virtio)"
+(while :; do echo "LAB hp mem total=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"; sleep 1; done) &
+# Once the memory has grown: fill most of it (tmpfs pages are movable, so they land in
+# the hotplugged zone first), hold it, free it.
+boot=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
+(while :; do
+   t=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
+   if [ "$t" -gt $((boot + @GROW@ * 1024 - 8192)) ]; then
+     mount -o remount,size=400M /tmp
+     dd if=/dev/zero of=/tmp/fill bs=1M count=@FILL@ 2>/dev/null
+     echo "LAB hp filled"
+     sleep 8
+     rm -f /tmp/fill
+     echo "LAB hp freed"
+     break
+   fi
+   sleep 1
+ done) &
+'''
+
+SCRIPT = r'''
+H=/lab/bin/hearth
+S=/tmp/m.sock
+api() { # METHOD PATH [BODY]: the HTTP status; the body is in /tmp/resp
+  if [ -n "$3" ]; then
+    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" \
+      -H 'Content-Type: application/json' -d "$3" "http://localhost$2"
+  else
+    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" "http://localhost$2"
+  fi
+}
+waitfor() { # PATTERN FILE TENTHS
+  n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
+    n=$((n+1)); [ $n -ge "$3" ] && return 1; sleep 0.1
+  done
+}
+rss() { awk '/^VmRSS:/ {print $2}' /proc/$hp/status; }
+lastmem() { tr -d '\r' </tmp/g.out | grep '^LAB hp mem total=[0-9]*$' | tail -n 1 | sed -n 's/.*total=\([0-9]*\)$/\1/p'; }
+waitmem() { # LOW HIGH: up to 120 s for MemTotal (kB) within [LOW, HIGH]
+  k=0; while [ $k -lt 120 ]; do t=$(lastmem); [ -n "$t" ] && [ "$t" -ge "$1" ] && [ "$t" -le "$2" ] && return 0; sleep 1; k=$((k+1)); done; return 1
+}
+$H serve --api-sock $S </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
+n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+echo "HP boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@CMDLINE@"}')"
+echo "HP machine=$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}')"
+echo "HP put=$(api PUT /hotplug/memory '{"total_size_mib": 1024}') $(cat /tmp/resp)"
+echo "HP start=$(api PUT /actions '{"action_type": "InstanceStart"}') $(cat /tmp/resp)"
+waitfor '^LAB hp mem ' /tmp/g.out 1800
+sleep 2
+t0=$(lastmem); echo "HP total0=$t0"
+echo "HP get0=$(api GET /hotplug/memory) $(cat /tmp/resp)"
+echo "HP grow=$(api PATCH /hotplug/memory '{"requested_size_mib": 256}') $(cat /tmp/resp)"
+waitmem $((t0 + 256 * 1024 - 1024)) $((t0 + 256 * 1024 + 1024)); echo "HP total_grown=$(lastmem)"
+echo "HP get_grown=$(api GET /hotplug/memory) $(cat /tmp/resp)"
+waitfor '^LAB hp filled' /tmp/g.out 1800 && echo "HP rss_filled=$(rss)"
+waitfor '^LAB hp freed' /tmp/g.out 1800
+echo "HP shrink=$(api PATCH /hotplug/memory '{"requested_size_mib": 128}') $(cat /tmp/resp)"
+waitmem $((t0 + 128 * 1024 - 1024)) $((t0 + 128 * 1024 + 1024)); echo "HP total_shrunk=$(lastmem)"
+sleep 2
+echo "HP get_shrunk=$(api GET /hotplug/memory) $(cat /tmp/resp)"
+echo "HP zero=$(api PATCH /hotplug/memory '{"requested_size_mib": 0}') $(cat /tmp/resp)"
+waitmem $((t0 - 1024)) $((t0 + 1024)); echo "HP total_zero=$(lastmem)"
+sleep 2
+echo "HP rss_zero=$(rss)"
+echo "HP get_zero=$(api GET /hotplug/memory) $(cat /tmp/resp)"
+echo "HP odd=$(api PATCH /hotplug/memory '{"requested_size_mib": 3}') $(cat /tmp/resp)"
+echo "HP past=$(api PATCH /hotplug/memory '{"requested_size_mib": 2048}') $(cat /tmp/resp)"
+echo "HP snap=$(api PATCH /vm '{"state": "Paused"}')$(api PUT /snapshot/create '{"snapshot_path": "/tmp/s", "mem_file_path": "/tmp/m"}') $(cat /tmp/resp)"
+kill -TERM $hp; wait $hp; echo "HP exit=$?"
+tr -d '\r' </tmp/g.out | grep '^LAB hp driver' | sed 's/^/G /'
+tr -d '\r' </tmp/g.out | grep -i 'virtio_mem' | head -n 20 | sed 's/^/G /'
+sed 's/^/H /' /tmp/h.err | head -n 20
+echo "HP done=yes"
+'''
+
+
+def script():
+    return SCRIPT.replace("@KERNEL@", L.L1_KERNEL).replace("@CMDLINE@", CMDLINE)
+
+
+def l2_initrd(kernel):
+    return L.build_l2_initrd(kernel, name="l2hotplug", modules=["virtio_mmio", "virtio_mem"],
+                             extra_sh=L2_SCRIPT.replace("@GROW@", "256")
+                             .replace("@FILL@", str(FILL_MIB)))
+
+
+def info(r):
+    out = {}
+    for l in r.guest_lines:
+        m = re.match(r"^HP (\w+)=(.*)$", l.strip())
+        if m and m.group(1) not in out:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def num(v):
+    m = re.match(r"\s*(\d+)", v or "")
+    return int(m.group(1)) if m else None
+
+
+def body(a, k):
+    v = a.get(k, "")
+    try:
+        return json.loads(v.split(" ", 1)[1]) if " " in v else {}
+    except ValueError:
+        return {}
+
+
+def check_hotplug(r):
+    a = info(r)
+    st = lambda k: (a.get(k) or "").split(" ")[0]  # noqa: E731
+    yield st("put") == "204" and st("start") == "204", \
+        "PUT /hotplug/memory and InstanceStart are 204 (%s; %s)" % (a.get("put"), a.get("start"))
+    g = [l for l in r.guest_lines if l.startswith("G LAB hp driver=")]
+    yield bool(g) and g[0].endswith("=1"), "the guest's virtio_mem driver took the device (%s)" % g
+    base = {"total_size_mib": 1024, "block_size_mib": 2, "slot_size_mib": 128}
+    yield body(a, "get0") == dict(base, plugged_size_mib=0, requested_size_mib=0), \
+        "GET /hotplug/memory before any request (%s)" % a.get("get0")
+    t0 = num(a.get("total0"))
+    for key, get, mib in (("total_grown", "get_grown", 256), ("total_shrunk", "get_shrunk", 128),
+                          ("total_zero", "get_zero", 0)):
+        t = num(a.get(key))
+        yield t is not None and t0 is not None and abs(t - (t0 + mib * 1024)) <= 1024, \
+            "requested %d MiB: the guest's MemTotal is %s kB (%s at boot)" % (mib, t, t0)
+        yield body(a, get) == dict(base, plugged_size_mib=mib, requested_size_mib=mib), \
+            "GET /hotplug/memory follows: %s" % a.get(get)
+    r1, r2 = num(a.get("rss_filled")), num(a.get("rss_zero"))
+    if None not in (r1, r2):
+        print("INFO Hearth RSS: %d KiB with the %d MiB fill, %d once all is unplugged"
+              % (r1, FILL_MIB, r2))
+    # Some of the fill may land in boot RAM, which stays resident: at least half went back.
+    yield None not in (r1, r2) and r1 - r2 >= FILL_MIB * 1024 // 2, \
+        "unplugged blocks went back to the host: Hearth's RSS fell from %s to %s KiB" % (r1, r2)
+    yield st("grow") == "204" and st("shrink") == "204" and st("zero") == "204", \
+        "the PATCHes are 204 (%s; %s; %s)" % (a.get("grow"), a.get("shrink"), a.get("zero"))
+    yield st("odd") == "400" and "Size 3145728 is invalid" in a.get("odd", ""), \
+        "a size no multiple of the block is refused in Firecracker's words (%s)" % a.get("odd")
+    yield st("past") == "400" and "less than the total size" in a.get("past", ""), \
+        "a size past the region is refused (%s)" % a.get("past")
+    yield "cannot be snapshotted" in a.get("snap", ""), \
+        "a snapshot of the VM is refused (%s)" % a.get("snap")
+    yield st("exit") in ("0", "3"), "Hearth exits cleanly on SIGTERM (%s)" % a.get("exit")
+    yield a.get("done") == "yes", "the plan ran to its end"
+
+
+def run(kernel):
+    r = L.ShellRun("hotplug", "hearth", script(), timeout=RUN_TIMEOUT)
+    r.initrd = l2_initrd(kernel)
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
+    ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
+    a = ap.parse_args()
+    if a.hearth:
+        os.environ["HEARTH"] = os.path.abspath(a.hearth)
+    curl = shutil.which("curl")
+    if not curl:
+        print("FAIL curl is not installed (scripts/deps.sh build installs it)")
+        print("0 passed, 1 failed")
+        return 1
+    try:
+        lab = L.Lab(stream=a.stream or None)
+        res = lab.run_plan([run(lab.kernel)], tag="hotplug", binaries={"/bin/curl": curl})
+    except L.LabError as e:
+        print("LAB FAILURE: %s" % e)
+        return 3
+    return L.report(res, [("hotplug", check_hotplug)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
