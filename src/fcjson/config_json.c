@@ -403,11 +403,6 @@ int config_json_entropy(struct vm_config *c, json_t *o, struct err *err)
 	return ret ? -EINVAL : 0;
 }
 
-/* Sections of FullVmConfiguration Hearth does not take yet (null is fine). */
-static const char *const unsupported_sections[] = {
-	NULL,
-};
-
 static int full_array(struct vm_config *c, json_t *root, const char *key,
 		      int (*put)(struct vm_config *, json_t *, const char *, struct err *),
 		      struct err *err)
@@ -453,9 +448,6 @@ int config_json_full(struct vm_config *c, json_t *root, struct err *err)
 	json_object_foreach(root, key, v) {
 		if (section_known(key) || json_is_null(v))
 			continue;
-		for (int i = 0; unsupported_sections[i]; i++)
-			if (!strcmp(key, unsupported_sections[i]))
-				return err_set(err, true, -EINVAL, "%s is not supported yet", key);
 		return err_set(err, true, -EINVAL, "unknown section '%.64s'", key);
 	}
 	vm_config_set_entropy(c, false);

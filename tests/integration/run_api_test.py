@@ -198,7 +198,7 @@ def case_bad_requests(binary, tmp):
     s.alive()
     s.expect("DELETE", "/", 400, fault=["Invalid request method and/or path"])
     s.alive()
-    s.expect("PUT", "/hotplug/memory", 400, body={}, fault=["not supported yet"])
+    s.expect("PUT", "/hotplug/other", 400, body={}, fault=["not supported yet"])
     s.alive()
     # pmem is served: an empty body is serde's refusal, a PATCH before boot the state's.
     s.expect("PUT", "/pmem/p0", 400, body={}, fault=["missing field `id`"])
