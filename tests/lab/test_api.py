@@ -32,6 +32,10 @@ config file, in ONE L1 boot.
              clears and have ERMS, which it sets.
   balloon    test_balloon.py's run, in this boot: free page reporting,
              a new target, statistics and the refusals.
+  pmem       test_pmem.py's run: an ext4 image as /dev/pmem0 with DAX, a
+             synced write reaching the file, a read-only root device.
+  hotplug    test_hotplug.py's run: virtio_mem grows and shrinks MemTotal,
+             unplugged memory goes back to the host.
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
@@ -41,11 +45,14 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
 import test_balloon as B  # noqa: E402
+import test_hotplug as HP  # noqa: E402
+import test_pmem as PM  # noqa: E402
 
 RUN_TIMEOUT = 420
 L1_INITRD = "/lab/l2/initrd0.cpio"    # every run here uses the one L2 initrd below
@@ -485,14 +492,18 @@ def main():
             run = L.ShellRun(name, "hearth", script(text), timeout=RUN_TIMEOUT)
             run.initrd = l2
             runs.append(run)
-        # The balloon's run (test_balloon.py) shares this L1 boot, with its own L2.
-        runs.append(B.run(lab.kernel))
-        res = lab.run_plan(runs, tag="api", binaries={"/bin/curl": curl})
+        # The balloon's, pmem's and memory hotplug's runs (test_balloon.py,
+        # test_pmem.py, test_hotplug.py) share this L1 boot, each with its own L2.
+        runs += [B.run(lab.kernel), PM.run(lab.kernel), HP.run(lab.kernel)]
+        with tempfile.TemporaryDirectory() as d:
+            res = lab.run_plan(runs, tag="api", binaries={"/bin/curl": curl},
+                               files=PM.files(d))
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3
     return L.report(res, [(name, check) for name, _, check in CHECKS] +
-                    [("balloon", B.check_balloon)])
+                    [("balloon", B.check_balloon), ("pmem", PM.check_pmem),
+                     ("hotplug", HP.check_hotplug)])
 
 
 if __name__ == "__main__":

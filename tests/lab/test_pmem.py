@@ -164,6 +164,19 @@ def num(v):
     return int(m.group(1)) if m else None
 
 
+def run(kernel):
+    """The run, to be planned in any L1 boot (test_api.py shares its own); its
+    image is files(d)'s, made in d."""
+    r = L.ShellRun("pmem", "hearth", script(), timeout=RUN_TIMEOUT)
+    r.initrd = l2_initrd(kernel)
+    return r
+
+
+def files(d):
+    """What the run needs in L1: its ext4 image, made in d (which must outlive the plan)."""
+    return {"/lab/pmem.img": make_image(d)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
@@ -177,13 +190,10 @@ def main():
         print("0 passed, 1 failed")
         return 1
     with tempfile.TemporaryDirectory() as d:
-        img = make_image(d)
         try:
             lab = L.Lab(stream=a.stream or None)
-            r = L.ShellRun("pmem", "hearth", script(), timeout=RUN_TIMEOUT)
-            r.initrd = l2_initrd(lab.kernel)
-            res = lab.run_plan([r], tag="pmem", binaries={"/bin/curl": curl},
-                               files={"/lab/pmem.img": img})
+            res = lab.run_plan([run(lab.kernel)], tag="pmem", binaries={"/bin/curl": curl},
+                               files=files(d))
         except L.LabError as e:
             print("LAB FAILURE: %s" % e)
             return 3
