@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "util/log.h"
 #include "virtio/blk/priv.h"
@@ -223,12 +224,18 @@ int virtio_blk_create(const struct virtio_env *env, const struct blk_config *cfg
 	blk->writeback = 1;
 	memcpy(blk->id, cfg->id, strnlen(cfg->id, VIRTIO_BLK_ID_BYTES));
 	blk->reqs = calloc(BLK_INFLIGHT, sizeof(*blk->reqs));
-	blk->zero_buf = aligned_alloc(BLK_DIO_ALIGN, BLK_ZERO_BUF);
+	/*
+	 * Write-zeroes' source: a read-only anonymous mapping reads as the
+	 * kernel's zero page, which no VM pays for (a zeroed heap buffer cost
+	 * each disk 64 KiB of RSS). Page-aligned, so O_DIRECT takes it too.
+	 */
+	blk->zero_buf = mmap(NULL, BLK_ZERO_BUF, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (blk->zero_buf == MAP_FAILED)
+		blk->zero_buf = NULL;
 	if (!blk->reqs || !blk->zero_buf) {
 		ret = err_set(err, false, -ENOMEM, "disk %s: out of memory", cfg->path);
 		goto err_free;
 	}
-	memset(blk->zero_buf, 0, BLK_ZERO_BUF);
 	ret = virtio_limiter_init(&blk->lim, env, &blk->dev, blk_engine_resume, NULL);
 	if (ret) {
 		err_set(err, false, ret, "disk %s: rate limiter timer: %s", cfg->path,
@@ -267,7 +274,8 @@ void virtio_blk_destroy(struct virtio_dev *dev)
 	 */
 	blk->gen++;
 	blk_disk_release(&blk->disk);
-	free(blk->zero_buf);
+	if (blk->zero_buf)
+		munmap(blk->zero_buf, BLK_ZERO_BUF);
 	free(blk->reqs);
 	virtio_dev_release(&blk->dev);
 	free(blk);
