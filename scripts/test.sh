@@ -68,7 +68,7 @@ run_meson build
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_meson build-asan
 
-echo "== fuzz smoke: every libFuzzer target for 15 s (fuzz/README.md)"
+echo "== fuzz smoke: every libFuzzer target for 10 s (fuzz/README.md)"
 fuzz/smoke.sh
 case $? in
   0) passed=$((passed + 1)) ;;
