@@ -4,20 +4,26 @@
  * (fz_drv.h) against the device over a real region of 4 MiB at 4 GiB in
  * blocks of 4 KiB and KVM slots of 256 KiB (no VM: slots are only counted).
  *
- * Device step (opcode 5): a byte b, then by b % 4:
+ * Device step (opcode 5): a byte b, then by b % 5:
  *   0 a new requested size (u8 % 6 MiB: within the region, or 1 MiB past)
  *   1 a request written to RAM at (u16 offset): type u8, block u16 of the
  *     region (or, with b&8, a raw u64 address), nb_blocks u16 - so the
  *     fuzzer reaches the region without guessing its address
  *   2 the status read
  *   3 pause or resume (b&8)
+ *   4 a snapshot: the record restored into a fresh device of the same
+ *     region, then (u16 offset, u8 xor) applied to a copy, restored into
+ *     another if its check accepts it
  *
  * Checked besides ASan/UBSan: the device's plugged size is the region's
  * count of plugged blocks, each slot's count is its blocks', plugged <=
  * usable <= region; a plugged block is reachable through guest_mem_ptr
  * and an unplugged one is not; every range given back (madvise) is whole
- * blocks of the region; the host's calls answer 0 or -EINVAL; and after
- * each input an UNPLUG_ALL leaves nothing plugged.
+ * blocks of the region; the host's calls answer 0 or -EINVAL; a record
+ * restores (0) into a fresh device that then plugs exactly the region's
+ * plugged blocks and saves the same bytes; a mutated record the check
+ * accepts applies, and its device's plugged size is the blocks it
+ * plugged; and after each input an UNPLUG_ALL leaves nothing plugged.
  */
 #include <errno.h>
 #include <endian.h>
@@ -56,6 +62,93 @@ static int set_range(void *ctx, uint64_t off, uint64_t len, bool plug)
 }
 
 static const struct virtio_mem_ops ops = { .set = set_range };
+
+/* A restored device's side: the blocks it plugs, counted (no region under it). */
+struct shadow {
+	uint64_t map[HP_SIZE / HP_BLOCK / 64];
+	uint64_t blocks;
+};
+
+static int shadow_set(void *ctx, uint64_t off, uint64_t len, bool plug)
+{
+	struct shadow *sh = ctx;
+
+	CHECK(off % HP_BLOCK == 0 && len % HP_BLOCK == 0 && len && off < HP_SIZE &&
+	      len <= HP_SIZE - off);
+	for (uint64_t b = off / HP_BLOCK; b < (off + len) / HP_BLOCK; b++) {
+		bool on = (sh->map[b / 64] >> (b % 64)) & 1;
+
+		if (on == plug)
+			continue;
+		sh->map[b / 64] ^= 1ull << (b % 64);
+		sh->blocks = plug ? sh->blocks + 1 : sh->blocks - 1;
+	}
+	return 0;
+}
+
+static const struct virtio_mem_ops shadow_ops = { .set = shadow_set };
+
+static struct virtio_dev *shadow_dev(struct shadow *sh)
+{
+	struct virtio_env env = { .mem = &drv.gm };
+	struct virtio_dev *dev;
+	struct err err;
+
+	memset(sh, 0, sizeof(*sh));
+	CHECK(virtio_mem_create(&env, &(struct virtio_mem_config){
+		.addr = hp->gpa, .region_size = HP_SIZE, .block_size = HP_BLOCK,
+		.slot_size = HP_SLOT, .ops = &shadow_ops, .ctx = sh }, &dev, &err) == 0);
+	return dev;
+}
+
+static uint8_t *mem_save(struct virtio_dev *dev, size_t *len)
+{
+	struct bytes_out o = bytes_out_growing();
+
+	CHECK(dev->ops->save(dev, &o) == 0);
+	CHECK(bytes_out_finish(&o, len) == 0);
+	return o.buf;
+}
+
+/* Save, restore into a fresh device, and a mutated copy into another. */
+static void snapshot_step(struct fz *in)
+{
+	static struct shadow sh1, sh2;
+	struct virtio_dev *d1 = shadow_dev(&sh1), *d2;
+	struct virtio_mem_status a, b;
+	uint16_t at = fz_u16(in);
+	uint8_t x = fz_u8(in), *rec, *again;
+	size_t len, len2, cut;
+	int ret;
+
+	rec = mem_save(drv.dev, &len);
+	CHECK(d1->ops->restore(d1, d1->vq, rec, len, false) == 0);
+	CHECK(d1->ops->restore(d1, d1->vq, rec, len, true) == 0);
+	CHECK(!memcmp(sh1.map, hp->plugged, sizeof(sh1.map)));
+	virtio_mem_get_status(drv.dev, &a);
+	virtio_mem_get_status(d1, &b);
+	CHECK(a.plugged_size_mib == b.plugged_size_mib && a.requested_size_mib == b.requested_size_mib);
+	again = mem_save(d1, &len2);
+	CHECK(len2 == len && !memcmp(again, rec, len));
+	free(again);
+	d1->ops->destroy(d1);
+	rec[at % len] ^= x;
+	cut = (at & 0x8000) ? at % (len + 1) : len;
+	d2 = shadow_dev(&sh2);
+	ret = d2->ops->restore(d2, d2->vq, rec, cut, false);
+	CHECK(ret == 0 || ret == -EINVAL || ret == -ENODATA || ret == -EPROTO);
+	CHECK(sh2.blocks == 0);
+	if (!ret) {
+		CHECK(d2->ops->restore(d2, d2->vq, rec, cut, true) == 0);
+		virtio_mem_get_status(d2, &b);
+		again = mem_save(d2, &len2);
+		CHECK(len2 == cut && !memcmp(again, rec, cut));
+		free(again);
+		CHECK(sh2.blocks * HP_BLOCK >> 20 == b.plugged_size_mib);
+	}
+	d2->ops->destroy(d2);
+	free(rec);
+}
 
 static uint64_t cfg64(unsigned int off)
 {
@@ -108,7 +201,7 @@ static void mem_step(struct fz_drv *d, struct fz *in)
 	int ret = 0;
 
 	(void)d;
-	switch (b % 4) {
+	switch (b % 5) {
 	case 0:
 		ret = virtio_mem_set_requested(drv.dev, fz_u8(in) % 6, &err);
 		break;
@@ -119,11 +212,14 @@ static void mem_step(struct fz_drv *d, struct fz *in)
 		virtio_mem_get_status(drv.dev, &st);
 		CHECK(st.total_size_mib == HP_SIZE >> 20 && st.slot_size_mib == 0);
 		break;
-	default:
+	case 3:
 		if (b & 8)
 			virtio_dev_resume(drv.dev);
 		else
 			virtio_dev_pause(drv.dev);
+		break;
+	default:
+		snapshot_step(in);
 		break;
 	}
 	CHECK(ret == 0 || ret == -EINVAL);

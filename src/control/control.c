@@ -118,14 +118,6 @@ static int resume(struct ctl *ctl, const struct ctl_action *a, json_t **out, str
 static int snapshot_create(struct ctl *ctl, const struct ctl_action *a, json_t **out,
 			   struct err *err)
 {
-	/*
-	 * The hotplug region is in neither the memory file nor the state
-	 * file yet: a snapshot would lose the plugged memory.
-	 */
-	if (ctl->cfg.hotplug.present)
-		return err_set(err, true, -EINVAL, "Create snapshot error: a microVM with memory "
-			       "hotplug (virtio-mem) cannot be snapshotted by Hearth yet: its "
-			       "plugged memory would be lost");
 	return ctl->vm->snapshot_create(ctl->vm_ctx, &ctl->cfg, &a->create, err);
 }
 

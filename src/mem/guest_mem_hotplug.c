@@ -106,6 +106,25 @@ static int slot_kvm(const struct guest_mem *gm, unsigned int s, bool on)
 	return ioctl(gm->slots_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno : 0;
 }
 
+/*
+ * Unplugged bytes go back to the host and read as zeros when plugged
+ * again. Anonymous memory: MADV_DONTNEED. A memory file's private
+ * mapping: a fresh anonymous mapping over them (MADV_DONTNEED would
+ * bring back the file's bytes); should that fail, MADV_DONTNEED still
+ * frees the guest's own writes, and the next plug of these blocks gets
+ * the snapshot's old bytes rather than zeros, which a driver that takes
+ * UNPLUGGED_INACCESSIBLE must not rely on either way.
+ */
+static void give_back(const struct guest_hotplug *hp, uint8_t *p, uint64_t len)
+{
+	if (hp->file_backed && mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+				    MAP_NORESERVE | MAP_FIXED, -1, 0) != MAP_FAILED) {
+		madvise(p, len, MADV_DONTDUMP);
+		return;
+	}
+	madvise(p, len, MADV_DONTNEED);
+}
+
 static int hotplug_plug(struct guest_mem *gm, uint64_t first, uint64_t last)
 {
 	struct guest_hotplug *hp = gm->hp;
@@ -149,13 +168,7 @@ static void hotplug_unplug(struct guest_mem *gm, uint64_t first, uint64_t last)
 	for (unsigned int s = s0; s <= s1; s++)
 		if (!hp->slot_plugged[s] && slot_kvm(gm, s, false) < 0)
 			hp->slot_fails++;
-	/*
-	 * Private anonymous memory: MADV_DONTNEED gives the pages back and
-	 * the next touch reads zeros (never a file's bytes: the region is
-	 * never mapped from the memory file).
-	 */
-	madvise(hp->hva + first * hp->block_size, (last - first + 1) * hp->block_size,
-		MADV_DONTNEED);
+	give_back(hp, hp->hva + first * hp->block_size, (last - first + 1) * hp->block_size);
 }
 
 int guest_mem_hotplug_set(struct guest_mem *gm, uint64_t off, uint64_t len, bool plug)
@@ -169,6 +182,25 @@ int guest_mem_hotplug_set(struct guest_mem *gm, uint64_t off, uint64_t len, bool
 		return hotplug_plug(gm, off / hp->block_size, (off + len) / hp->block_size - 1);
 	hotplug_unplug(gm, off / hp->block_size, (off + len) / hp->block_size - 1);
 	return 0;
+}
+
+int guest_mem_hotplug_map_file(struct guest_mem *gm, int fd, uint64_t offset)
+{
+	struct guest_hotplug *hp = gm->hp;
+
+	if (!hp || offset % GUEST_PAGE_SIZE)
+		return -EINVAL;
+	if (mmap(hp->hva, hp->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED,
+		 fd, (off_t)offset) == MAP_FAILED)
+		return -errno;
+	madvise(hp->hva, hp->size, MADV_DONTDUMP);
+	hp->file_backed = true;
+	return 0;
+}
+
+bool guest_mem_hotplug_plugged(const struct guest_hotplug *hp, uint64_t off)
+{
+	return off < hp->size && block_plugged(hp, off / hp->block_size);
 }
 
 void *guest_mem_hotplug_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)

@@ -8,8 +8,10 @@
  * so a device never touches, nor makes the host back, unplugged memory.
  *
  * Not part of the regions: e820 does not list it (the guest's driver
- * learns of it from the device), and neither the memory file nor the
- * dirty log covers it (snapshots of a VM with one are refused).
+ * learns of it from the device), and the dirty log does not cover it (a
+ * Diff snapshot of a VM with one is refused). A Full snapshot's memory
+ * file holds it after RAM, and a File restore maps it from there
+ * (guest_mem_hotplug_map_file).
  */
 #ifndef HEARTH_MEM_GUEST_MEM_HOTPLUG_H
 #define HEARTH_MEM_GUEST_MEM_HOTPLUG_H
@@ -30,6 +32,12 @@ struct guest_hotplug {
 	uint64_t *plugged;
 	uint32_t *slot_plugged;           /* plugged blocks per slot */
 	uint64_t slot_fails;              /* KVM slot changes that failed */
+	/*
+	 * Mapped privately from a memory file (a File restore): an unplugged
+	 * block then gets fresh anonymous memory, since MADV_DONTNEED would
+	 * bring back the file's bytes rather than zeros.
+	 */
+	bool file_backed;
 };
 
 /*
@@ -61,6 +69,18 @@ void guest_mem_hotplug_destroy(struct guest_mem *gm);
  * on plug (nothing changed then). On the I/O thread.
  */
 int guest_mem_hotplug_set(struct guest_mem *gm, uint64_t off, uint64_t len, bool plug);
+
+/*
+ * A File restore: the region's bytes become fd's from offset on, mapped
+ * privately over it (pages load on first touch, the file never changes;
+ * nothing is plugged yet: the device's record plugs what was). offset
+ * page aligned. 0, -EINVAL (no region, a misaligned offset) or -errno of
+ * mmap, which leaves the region as it was.
+ */
+int guest_mem_hotplug_map_file(struct guest_mem *gm, int fd, uint64_t offset);
+
+/* Whether the block holding byte off of the region is plugged (false past its end). */
+bool guest_mem_hotplug_plugged(const struct guest_hotplug *hp, uint64_t off);
 
 /* guest_mem_ptr's part: [gpa, gpa+len) when all of it is plugged, else NULL. */
 void *guest_mem_hotplug_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);

@@ -75,11 +75,14 @@ int snap_config_save(const struct vm_config *c, char **out, size_t *len)
 	 * does not have (always null or empty), so the record stays what
 	 * saves have always written and restore's saved_vm_keys holds. The
 	 * pmem devices are recorded when there are any (their files are the
-	 * user's, mapped again at restore: virtio/pmem/state.c).
+	 * user's, mapped again at restore: virtio/pmem/state.c), and so is
+	 * memory hotplug (its region's geometry: the plugged blocks are the
+	 * device's record and the memory file's).
 	 */
 	json_object_del(vm, "logger");
 	json_object_del(vm, "metrics");
-	json_object_del(vm, "memory-hotplug");
+	if (!c->hotplug.present)
+		json_object_del(vm, "memory-hotplug");
 	if (!c->npmem)
 		json_object_del(vm, "pmem");
 	/*
@@ -212,7 +215,7 @@ static int only_saved_keys(json_t *o, const char *const *saved, const char *part
 
 static const char *const saved_vm_keys[] = {
 	"boot-source", "machine-config", "drives", "network-interfaces", "vsock", "entropy",
-	"balloon", "cpu-config", "mmds-config", "pmem", NULL,
+	"balloon", "cpu-config", "mmds-config", "pmem", "memory-hotplug", NULL,
 };
 static const char *const saved_hearth_keys[] = { "nets", "drives", "kvm_path", "debug_exit",
 						  "debugcon", "boot_timer", "vmclock", NULL };

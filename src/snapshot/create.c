@@ -144,6 +144,11 @@ static int note_regs(const void *buf, size_t len, unsigned int ncpus,
 
 static int check_diff(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
+	/* Neither KVM's log nor Hearth's marks cover the hotplug region's slots. */
+	if (cfg->hotplug.present)
+		return err_set(err, true, -EINVAL, "a Diff snapshot cannot include memory hotplug "
+			       "(virtio-mem): its region's writes are not tracked; take a Full "
+			       "snapshot");
 	if (!guest_mem_dirty_enabled(&vm->mem))
 		return err_set(err, true, -EINVAL, "a Diff snapshot needs dirty page tracking: "
 			       "boot with machine-config track_dirty_pages, or load with "

@@ -13,6 +13,7 @@
 #include <sys/user.h>
 #include <unistd.h>
 
+#include "mem/guest_mem_hotplug.h"
 #include "snapshot/file.h"
 #include "snapshot/memfile_layout.h"
 
@@ -40,7 +41,7 @@ int memcore_plan(const struct guest_mem *gm, unsigned int nvcpus, struct memcore
 	    nvcpus > MEMCORE_MAX_VCPUS)
 		return -EINVAL;
 	l->nregions = gm->nregions;
-	off = notes_offset(gm->nregions) + nvcpus * NOTE_SIZE;
+	off = notes_offset(gm->nregions + (gm->hp ? 1 : 0)) + nvcpus * NOTE_SIZE;
 	/* 2 MiB-aligned data, so huge pages could back a mapping of it later. */
 	for (unsigned int i = 0; i < gm->nregions; i++) {
 		off = align_up(off, MEMCORE_ALIGN);
@@ -48,6 +49,14 @@ int memcore_plan(const struct guest_mem *gm, unsigned int nvcpus, struct memcore
 		l->size[i] = gm->regions[i].size;
 		l->offset[i] = off;
 		off += gm->regions[i].size;
+	}
+	if (gm->hp) {
+		off = align_up(off, MEMCORE_ALIGN);
+		l->gpa[l->nregions] = gm->hp->gpa;
+		l->size[l->nregions] = gm->hp->size;
+		l->offset[l->nregions] = off;
+		off += gm->hp->size;
+		l->nregions++;
 	}
 	l->file_size = off;
 	return 0;
@@ -144,23 +153,28 @@ static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* A full file's non-zero pages, in runs; zero pages stay holes. */
-static int write_full_region(int fd, const struct guest_region *r, uint64_t off)
+/*
+ * A full file's non-zero pages of [hva, hva+size), in runs; zero pages
+ * stay holes, and so does any page hp (may be NULL) has not plugged.
+ */
+static int write_full_region(int fd, const uint8_t *hva, uint64_t size, uint64_t off,
+			     const struct guest_hotplug *hp)
 {
-	uint64_t npages = r->size / MEMCORE_PAGE, run = 0, start = 0;
+	uint64_t npages = size / MEMCORE_PAGE, run = 0, start = 0;
 	int ret;
 
 	for (uint64_t pg = 0; pg <= npages; pg++) {
 		bool want = false;
 
 		if (pg < npages)
-			want = !page_zero(r->hva + pg * MEMCORE_PAGE);
+			want = (!hp || guest_mem_hotplug_plugged(hp, pg * MEMCORE_PAGE)) &&
+			       !page_zero(hva + pg * MEMCORE_PAGE);
 		if (want && !run)
 			start = pg;
 		if (want)
 			run++;
 		if (run && (!want || run * MEMCORE_PAGE >= WRITE_RUN)) {
-			ret = pwrite_all(fd, r->hva + start * MEMCORE_PAGE, run * MEMCORE_PAGE,
+			ret = pwrite_all(fd, hva + start * MEMCORE_PAGE, run * MEMCORE_PAGE,
 					 off + start * MEMCORE_PAGE);
 			if (ret)
 				return ret;
@@ -179,7 +193,7 @@ static int write_region(int fd, const struct guest_region *r, uint64_t off,
 {
 	if (dirty)
 		return memfile_diff_write_region(fd, off, r->hva, r->size, dirty, NULL);
-	return write_full_region(fd, r, off);
+	return write_full_region(fd, r->hva, r->size, off, NULL);
 }
 
 static int mf_err(struct err *err, const char *path, const char *what, int e)
@@ -224,8 +238,12 @@ int memcore_write(const char *path, const struct guest_mem *gm, const struct mem
 		goto err_unlink;
 	}
 	ret = pwrite_all(fd, hdr, hlen, 0);
-	for (unsigned int i = 0; !ret && i < l.nregions; i++)
+	for (unsigned int i = 0; !ret && i < gm->nregions; i++)
 		ret = write_region(fd, &gm->regions[i], l.offset[i], dirty ? dirty[i] : NULL);
+	/* Never in a diff: snapshot create refuses one of a VM with a hotplug region. */
+	if (!ret && gm->hp)
+		ret = dirty ? -EINVAL : write_full_region(fd, gm->hp->hva, gm->hp->size,
+							   l.offset[gm->nregions], gm->hp);
 	if (ret) {
 		ret = mf_err(err, path, "writing", -ret);
 		goto err_unlink;

@@ -19,12 +19,14 @@
 #define MEMCORE_ALIGN (2ull << 20)
 #define MEMCORE_PAGE 4096u
 #define MEMCORE_MAX_VCPUS 256u
+/* RAM's regions, then the memory hotplug region where there is one. */
+#define MEMCORE_MAX_REGIONS (GUEST_MEM_MAX_REGIONS + 1)
 
 struct memcore_layout {
-	unsigned int nregions;
-	uint64_t gpa[GUEST_MEM_MAX_REGIONS];
-	uint64_t size[GUEST_MEM_MAX_REGIONS];
-	uint64_t offset[GUEST_MEM_MAX_REGIONS];
+	unsigned int nregions;           /* RAM's, plus one with a hotplug region (last) */
+	uint64_t gpa[MEMCORE_MAX_REGIONS];
+	uint64_t size[MEMCORE_MAX_REGIONS];
+	uint64_t offset[MEMCORE_MAX_REGIONS];
 	uint64_t file_size;              /* the end of the last region's data */
 };
 
@@ -34,7 +36,11 @@ struct memcore_vcpu {
 	struct kvm_sregs sregs;
 };
 
-/* Where gm's regions go in a file with nvcpus notes. 0 or -EINVAL. */
+/*
+ * Where gm's regions go in a file with nvcpus notes: RAM's in GPA order,
+ * then the memory hotplug region (whole, at its GPA, above RAM) when gm
+ * has one. 0 or -EINVAL.
+ */
 int memcore_plan(const struct guest_mem *gm, unsigned int nvcpus, struct memcore_layout *l);
 
 /*
@@ -48,7 +54,9 @@ int memcore_header(const struct memcore_layout *l, const struct memcore_vcpu *v,
  * Writes gm to path atomically (a hidden temporary name in the same
  * directory, fsync, rename, directory fsync): a writer killed midway
  * leaves no file at path that loads. dirty NULL: a full file, in which
- * all-zero pages stay holes. dirty[i]: region i's bitmap (one bit per
+ * all-zero pages stay holes, and so do the hotplug region's unplugged
+ * blocks (its plugged ones are written as RAM is). dirty[i]: RAM region
+ * i's bitmap (one bit per
  * 4 KiB page); only those pages are written, zero or not, the rest are
  * holes: a diff for `hearth-snap-merge`. 0 or -errno with one line in err.
  */

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mem/guest_mem_hotplug.h"
 #include "snapshot/config_rec.h"
 #include "snapshot/file.h"
 #include "snapshot/format.h"
@@ -79,6 +80,28 @@ static int parse_sections(struct restore_ctx *rc, const struct snap_load_req *re
 	return 0;
 }
 
+/*
+ * The file's regions are RAM's as the config lays it out, then, with
+ * memory hotplug, the hotplug region where the config puts it. 0 or
+ * -EINVAL.
+ */
+static int expect_regions(const struct vm_config *cfg, const struct guest_mem *ram,
+			  const struct memfile_layout *l)
+{
+	unsigned int n = ram->nregions;
+	uint64_t hp_size = (uint64_t)cfg->hotplug.total_size_mib << 20;
+
+	if (l->nregions != n + (cfg->hotplug.present ? 1u : 0u))
+		return -EINVAL;
+	for (unsigned int i = 0; i < n; i++)
+		if (ram->regions[i].gpa != l->r[i].gpa || ram->regions[i].size != l->r[i].size)
+			return -EINVAL;
+	if (cfg->hotplug.present &&
+	    (l->r[n].gpa != guest_mem_hotplug_gpa(ram, hp_size) || l->r[n].size != hp_size))
+		return -EINVAL;
+	return 0;
+}
+
 int snap_mem_open(const char *path, const struct vm_config *cfg, struct vm_mem_file *mf,
 		  struct err *err)
 {
@@ -108,23 +131,21 @@ int snap_mem_open(const char *path, const struct vm_config *cfg, struct vm_mem_f
 		err_prefix(err, ret, "memory file %s: ", path);
 		goto err_close;
 	}
-	if (l.nregions > GUEST_MEM_MAX_REGIONS)
-		l.nregions = GUEST_MEM_MAX_REGIONS + 1;  /* refused below, as any other layout */
 	ret = guest_mem_layout(&want, cfg->machine.mem_size_mib << 20);
-	if (!ret && want.nregions != l.nregions)
-		ret = -EINVAL;
-	for (unsigned int i = 0; !ret && i < l.nregions; i++)
-		if (want.regions[i].gpa != l.r[i].gpa || want.regions[i].size != l.r[i].size)
-			ret = -EINVAL;
+	if (!ret)
+		ret = expect_regions(cfg, &want, &l);
 	if (ret) {
 		ret = err_set(err, true, -EINVAL, "memory file %s: its regions are not those "
-			      "of the snapshot's %llu MiB of RAM (another snapshot's file?)",
-			      path, (unsigned long long)cfg->machine.mem_size_mib);
+			      "of the snapshot's %llu MiB of RAM%s (another snapshot's file?)",
+			      path, (unsigned long long)cfg->machine.mem_size_mib,
+			      cfg->hotplug.present ? " and its memory hotplug region" : "");
 		goto err_close;
 	}
-	mf->nregions = l.nregions;
-	for (unsigned int i = 0; i < l.nregions; i++)
+	mf->nregions = want.nregions;
+	for (unsigned int i = 0; i < want.nregions; i++)
 		mf->offset[i] = l.r[i].offset;
+	mf->hp = cfg->hotplug.present;
+	mf->hp_offset = mf->hp ? l.r[want.nregions].offset : 0;
 	return 0;
 
 err_close:
@@ -283,6 +304,10 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 		rc.tmpl = "(custom)";
 	else if (!ret && cfg->machine.cpu_template != CPU_TEMPLATE_NONE)
 		rc.tmpl = cpu_template_name(cfg->machine.cpu_template);
+	/* The Uffd protocol's mappings are RAM's: the hotplug region has no handler to fill it. */
+	if (!ret && req->mem_uffd && cfg->hotplug.present)
+		ret = usage(err, -EINVAL, rc.path, "it has memory hotplug (virtio-mem), which "
+			    "Hearth restores from the File backend only");
 	/* Uffd: the handler opens the memory file; RAM is handed to it once mapped. */
 	if (!ret && req->mem_uffd) {
 		uffd = (struct snap_uffd){ req->mem_path, cfg->machine.vcpu_count };

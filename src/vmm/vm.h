@@ -45,6 +45,8 @@ struct vm_mem_file {
 	int fd;                                   /* read-only; the caller's; -1: attach */
 	unsigned int nregions;
 	uint64_t offset[GUEST_MEM_MAX_REGIONS];   /* where region i's data starts */
+	bool hp;                                  /* it holds the memory hotplug region too */
+	uint64_t hp_offset;                       /* where that region's data starts */
 	int (*attach)(void *ctx, struct guest_mem *gm, struct err *err);   /* 0 or -errno */
 	void *attach_ctx;
 };

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include "mem/guest_mem_file.h"
+#include "mem/guest_mem_hotplug.h"
 #include "mem/guest_mem_huge.h"
 #include "util/log.h"
 #include "vmm/vm_hotplug.h"
@@ -91,6 +92,26 @@ int vm_ram_init(struct vm *vm, const struct vm_config *cfg, struct err *err)
 	return vm_hotplug_map(vm, cfg, err);
 }
 
+/*
+ * The hotplug region, in 4 KiB pages whatever backs RAM, mapped privately
+ * from the memory file: the device's record plugs its blocks again.
+ */
+static int vm_ram_restore_hotplug(struct vm *vm, const struct vm_config *cfg, struct err *err)
+{
+	const struct vm_mem_file *mf = vm->mem_file;
+	int ret = vm_hotplug_map(vm, cfg, err);
+
+	if (ret || !cfg->hotplug.present)
+		return ret;
+	if (!mf->hp)
+		return err_set(err, true, -EINVAL, "the memory file has no memory hotplug region");
+	ret = guest_mem_hotplug_map_file(&vm->mem, mf->fd, mf->hp_offset);
+	if (ret)
+		return err_set(err, false, ret, "cannot map the memory file's hotplug region: %s",
+			       strerror(-ret));
+	return 0;
+}
+
 int vm_ram_restore(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	const struct vm_mem_file *mf = vm->mem_file;
@@ -106,9 +127,12 @@ int vm_ram_restore(struct vm *vm, const struct vm_config *cfg, struct err *err)
 		if (cfg->machine.huge_pages == VM_HUGE_PAGES_THP)
 			vm_ram_advise_thp(vm);
 		vm_ram_advise_merge(vm, cfg);
-		return 0;
+		return vm_ram_restore_hotplug(vm, cfg, err);
 	}
-	ret = vm_ram_init(vm, cfg, err);
+	ret = guest_mem_init_huge(&vm->mem, cfg->machine.mem_size_mib << 20);
+	if (ret)
+		return huge_fail(cfg, ret, err);
+	ret = vm_ram_restore_hotplug(vm, cfg, err);
 	if (ret)
 		return ret;
 	ret = guest_mem_fill_from_file(&vm->mem, mf->fd, mf->offset, mf->nregions);

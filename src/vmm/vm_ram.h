@@ -16,7 +16,9 @@ int vm_ram_init(struct vm *vm, const struct vm_config *cfg, struct err *err);
  * RAM for a restore from vm->mem_file: 4 KiB pages map the file
  * privately (pages load on first touch); 2 MiB pages are fresh huge
  * pages the file's data is read into now (hugetlbfs cannot map an
- * ordinary file), after which the file no longer backs anything.
+ * ordinary file), after which the file backs no RAM. A memory hotplug
+ * region (always 4 KiB pages) is mapped privately from the file either
+ * way.
  */
 int vm_ram_restore(struct vm *vm, const struct vm_config *cfg, struct err *err);
 

@@ -11,9 +11,13 @@ Firecracker's PUT, GET and PATCH /hotplug/memory and its config file's
              virtio-mem driver): GET answers the config with nothing plugged
              or requested, PATCH is refused as Firecracker refuses a device
              its driver never started, the metrics carry Firecracker's
-             "memory_hotplug" group, and a snapshot is refused (Hearth's
-             snapshots do not carry the hotplug region yet).
-  config     the config file's section boots the same VM.
+             "memory_hotplug" group. A Full snapshot holds the hotplug
+             region after RAM (the memory file's last PT_LOAD, at its
+             address) and loads (File) into a VM with the same region and
+             status; a Diff snapshot and a Uffd load are refused, naming
+             memory hotplug.
+  config     the config file's section boots the same VM (3200 MiB: RAM in
+             two regions, around the 32-bit hole, then the hotplug region).
 """
 import json
 import os
@@ -23,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
 from run_api_test import Serve  # noqa: E402
+from run_pmem_test import ram_regions  # noqa: E402
 
 HOTPLUG = {"total_size_mib": 1024, "block_size_mib": 4, "slot_size_mib": 256}
 FC_PRE = "The requested operation is not supported before starting the microVM."
@@ -49,14 +54,43 @@ def after_boot(s, tmp):
     s.expect("PUT", "/hotplug/memory", 400, body=HOTPLUG,
              exact="The requested operation is not supported after starting the microVM.")
     s.expect("PATCH", "/vm", 204, body={"state": "Paused"})
+    snap, mem = os.path.join(tmp, "s"), os.path.join(tmp, "m")
     s.expect("PUT", "/snapshot/create", 400,
-             body={"snapshot_path": os.path.join(tmp, "s"), "mem_file_path": os.path.join(tmp, "m")},
-             fault=["cannot be snapshotted by Hearth yet"])
-    check(not os.path.exists(os.path.join(tmp, "s")), "a refused snapshot left a file")
+             body={"snapshot_type": "Diff", "snapshot_path": snap, "mem_file_path": mem},
+             fault=["a Diff snapshot cannot include memory hotplug (virtio-mem)"])
+    check(not os.path.exists(snap), "a refused snapshot left a file")
+    s.expect("PUT", "/snapshot/create", 204, body={"snapshot_path": snap, "mem_file_path": mem})
+    return snap, mem
+
+
+def load_again(binary, tmp, snap, mem, ram_mib, want):
+    """The snapshot's memory file ends with the hotplug region; a File load rebuilds it."""
+    loads = ram_regions(mem)
+    check(sum(n for _, n in loads[:-1]) == ram_mib << 20 and
+          loads[-1][1] == HOTPLUG["total_size_mib"] << 20 and
+          loads[-1][0] >= max(a + n for a, n in loads[:-1]) and loads[-1][0] % (1 << 30) == 0,
+          "the memory file's regions: RAM, then the hotplug region: %r" % loads)
+    d = os.path.join(tmp, "load-%d" % ram_mib)
+    os.mkdir(d)
+    s = Serve(binary, d, ["--snapshot-dir", tmp])
+    s.expect("PUT", "/snapshot/load", 400,
+             body={"snapshot_path": snap, "mem_backend": {"backend_type": "Uffd",
+                                                          "backend_path": "/nonexistent"}},
+             fault=["memory hotplug (virtio-mem), which Hearth restores from the File backend only"])
+    s.stop()
+    s = Serve(binary, d, ["--snapshot-dir", tmp])
+    s.expect("PUT", "/snapshot/load", 204,
+             body={"snapshot_path": snap, "mem_backend": {"backend_type": "File",
+                                                          "backend_path": mem}})
+    check(s.expect("GET", "/vm/config", 200)["memory-hotplug"] == HOTPLUG, "/vm/config after load")
+    st = s.expect("GET", "/hotplug/memory", 200)
+    check(st == want, "status after load %r, was %r" % (st, want))
+    s.expect("PATCH", "/vm", 204, body={"state": "Resumed"})
+    s.stop()
 
 
 def case_api(binary, tmp):
-    s = Serve(binary, tmp)
+    s = Serve(binary, tmp, ["--snapshot-dir", tmp])
     configure(s, tmp)
     s.expect("GET", "/hotplug/memory", 400, exact=FC_PRE)
     s.expect("PATCH", "/hotplug/memory", 400, body={"requested_size_mib": 0}, exact=FC_PRE)
@@ -77,9 +111,11 @@ def case_api(binary, tmp):
     metrics = os.path.join(tmp, "m.ndjson")
     s.expect("PUT", "/metrics", 204, body={"metrics_path": metrics})
     s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
-    after_boot(s, tmp)
+    st = s.expect("GET", "/hotplug/memory", 200)
+    snap, mem = after_boot(s, tmp)
     s.expect("PUT", "/actions", 204, body={"action_type": "FlushMetrics"})
     s.stop()
+    load_again(binary, tmp, snap, mem, 64, st)
     with open(metrics) as f:
         last = json.loads(f.read().splitlines()[-1])
     group = last.get("memory_hotplug")
@@ -96,10 +132,12 @@ def case_config(binary, tmp):
         json.dump({"boot-source": {"kernel_image_path": kernel(tmp)},
                    "machine-config": {"vcpu_count": 1, "mem_size_mib": 3200},
                    "memory-hotplug": HOTPLUG}, f)
-    s = Serve(binary, tmp, ["--config-file", cfg])
+    s = Serve(binary, tmp, ["--config-file", cfg, "--snapshot-dir", tmp])
     check(s.expect("GET", "/vm/config", 200)["memory-hotplug"] == HOTPLUG, "/vm/config")
-    after_boot(s, tmp)
+    st = s.expect("GET", "/hotplug/memory", 200)
+    snap, mem = after_boot(s, tmp)
     s.stop()
+    load_again(binary, tmp, snap, mem, 3200, st)
 
 
 CASES = {"api": case_api, "config": case_config}

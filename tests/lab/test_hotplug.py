@@ -17,6 +17,13 @@ Hearth's device, driven through the API (curl on the Unix socket, in L1):
                host.
             4. What the device refuses, in Firecracker's words: a size
                that is no multiple of the block, one past the region.
+            5. PATCH 256 MiB again; the guest writes 32 MiB of random data
+               to tmpfs (into the new memory) and prints its md5 every 2 s.
+               A Full snapshot, the process ends; a new `hearth serve`
+               loads it (File backend) and resumes: GET /hotplug/memory
+               says 256 plugged, MemTotal is still grown, the data's md5
+               is the same; PATCH 0 then unplugs it all (the guest moves
+               the data out of the blocks first) and the md5 still holds.
 
 Prints one line per check and `N passed, N failed`. Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
@@ -32,8 +39,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
 
-RUN_TIMEOUT = 600
+RUN_TIMEOUT = 900
 FILL_MIB = 200
+KEEP_MIB = 16
 CMDLINE = "console=ttyS0 reboot=k panic=-1 memhp_default_state=online_movable lab.hotplug=1 lab.wait=1000"
 
 # In L2: whether the driver took the device, then the memory a line a second.
@@ -56,7 +64,15 @@ boot=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
      break
    fi
    sleep 1
- done) &
+ done
+ # Back to boot size, then grown again: data to carry across a snapshot.
+ while [ "$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)" -gt $((boot + 8192)) ]; do sleep 1; done
+ while [ "$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)" -lt $((boot + @GROW@ * 1024 - 8192)) ]; do sleep 1; done
+ dd if=/dev/urandom of=/tmp/keep bs=1M count=@KEEP@ 2>/dev/null
+ # Pages in ZONE_MOVABLE (only the hotplugged memory, onlined movable): where the data went.
+ echo "LAB hp movable_used=$(awk '/zone +Movable/ {m=1; next} /zone/ {m=0}
+   m && $1 == "pages" && $2 == "free" {f=$3} m && $1 == "present" {p=$2} END {print p - f}' /proc/zoneinfo)"
+ while :; do echo "LAB hp keep=$(md5sum </tmp/keep | cut -c1-32)"; sleep 3; done) &
 '''
 
 SCRIPT = r'''
@@ -76,11 +92,18 @@ waitfor() { # PATTERN FILE TENTHS
   done
 }
 rss() { awk '/^VmRSS:/ {print $2}' /proc/$hp/status; }
-lastmem() { tr -d '\r' </tmp/g.out | grep '^LAB hp mem total=[0-9]*$' | tail -n 1 | sed -n 's/.*total=\([0-9]*\)$/\1/p'; }
+G=/tmp/g.out
+lastmem() { tr -d '\r' <$G | grep '^LAB hp mem total=[0-9]*$' | tail -n 1 | sed -n 's/.*total=\([0-9]*\)$/\1/p'; }
 waitmem() { # LOW HIGH: up to 120 s for MemTotal (kB) within [LOW, HIGH]
   k=0; while [ $k -lt 120 ]; do t=$(lastmem); [ -n "$t" ] && [ "$t" -ge "$1" ] && [ "$t" -le "$2" ] && return 0; sleep 1; k=$((k+1)); done; return 1
 }
-$H serve --api-sock $S </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
+lastkeep() { tr -d '\r' <$G | grep '^LAB hp keep=[0-9a-f]*$' | tail -n 1 | sed 's/.*=//'; }
+nkeep() { tr -d '\r' <$G | grep -c '^LAB hp keep=[0-9a-f]*$'; }
+waitkeep() { # N: up to 120 s for more than N md5 lines
+  k=0; while [ $k -lt 120 ]; do [ "$(nkeep)" -gt "$1" ] && return 0; sleep 1; k=$((k+1)); done; return 1
+}
+mkdir -p /tmp/hs
+$H serve --api-sock $S --snapshot-dir /tmp/hs </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
 n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
 echo "HP boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@CMDLINE@"}')"
 echo "HP machine=$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}')"
@@ -106,11 +129,32 @@ echo "HP rss_zero=$(rss)"
 echo "HP get_zero=$(api GET /hotplug/memory) $(cat /tmp/resp)"
 echo "HP odd=$(api PATCH /hotplug/memory '{"requested_size_mib": 3}') $(cat /tmp/resp)"
 echo "HP past=$(api PATCH /hotplug/memory '{"requested_size_mib": 2048}') $(cat /tmp/resp)"
-echo "HP snap=$(api PATCH /vm '{"state": "Paused"}')$(api PUT /snapshot/create '{"snapshot_path": "/tmp/s", "mem_file_path": "/tmp/m"}') $(cat /tmp/resp)"
+echo "HP regrow=$(api PATCH /hotplug/memory '{"requested_size_mib": 256}') $(cat /tmp/resp)"
+waitmem $((t0 + 256 * 1024 - 1024)) $((t0 + 256 * 1024 + 1024))
+waitkeep 0; n=$(nkeep); waitkeep $n; echo "HP keep1=$(lastkeep)"
+echo "HP movable_used=$(tr -d '\r' <$G | sed -n 's/^LAB hp movable_used=\([0-9]*\)$/\1/p' | tail -n 1)"
+echo "HP snap=$(api PATCH /vm '{"state": "Paused"}')$(api PUT /snapshot/create '{"snapshot_path": "/tmp/hs/s", "mem_file_path": "/tmp/hs/m"}') $(cat /tmp/resp)"
+echo "HP get_snap=$(api GET /hotplug/memory) $(cat /tmp/resp)"
+echo "HP memfile_kb=$(du -k /tmp/hs/m | cut -f1)"
 kill -TERM $hp; wait $hp; echo "HP exit=$?"
 tr -d '\r' </tmp/g.out | grep '^LAB hp driver' | sed 's/^/G /'
 tr -d '\r' </tmp/g.out | grep -i 'virtio_mem' | head -n 20 | sed 's/^/G /'
 sed 's/^/H /' /tmp/h.err | head -n 20
+# The snapshot, in a new process.
+S=/tmp/m2.sock; G=/tmp/g2.out
+$H serve --api-sock $S --snapshot-dir /tmp/hs </dev/null >$G 2>/tmp/h2.err & hp=$!
+n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+echo "HP load=$(api PUT /snapshot/load '{"snapshot_path": "/tmp/hs/s", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/hs/m"}, "resume_vm": true}') $(cat /tmp/resp)"
+echo "HP get_load=$(api GET /hotplug/memory) $(cat /tmp/resp)"
+waitkeep 0; echo "HP keep2=$(lastkeep)"
+waitmem 1 999999999; echo "HP total_load=$(lastmem)"
+echo "HP unplug=$(api PATCH /hotplug/memory '{"requested_size_mib": 0}') $(cat /tmp/resp)"
+waitmem $((t0 - 1024)) $((t0 + 1024)); echo "HP total_load_zero=$(lastmem)"
+n=$(nkeep); waitkeep $n; echo "HP keep3=$(lastkeep)"
+echo "HP get_load_zero=$(api GET /hotplug/memory) $(cat /tmp/resp)"
+kill -TERM $hp; wait $hp; echo "HP exit2=$?"
+tr -d '\r' <$G | grep -i 'virtio_mem\|BUG\|Oops\|panic' | head -n 20 | sed 's/^/G2 /'
+sed 's/^/H2 /' /tmp/h2.err | head -n 20
 echo "HP done=yes"
 '''
 
@@ -122,7 +166,8 @@ def script():
 def l2_initrd(kernel):
     return L.build_l2_initrd(kernel, name="l2hotplug", modules=["virtio_mmio", "virtio_mem"],
                              extra_sh=L2_SCRIPT.replace("@GROW@", "256")
-                             .replace("@FILL@", str(FILL_MIB)))
+                             .replace("@FILL@", str(FILL_MIB))
+                             .replace("@KEEP@", str(KEEP_MIB)))
 
 
 def info(r):
@@ -178,9 +223,34 @@ def check_hotplug(r):
         "a size no multiple of the block is refused in Firecracker's words (%s)" % a.get("odd")
     yield st("past") == "400" and "less than the total size" in a.get("past", ""), \
         "a size past the region is refused (%s)" % a.get("past")
-    yield "cannot be snapshotted" in a.get("snap", ""), \
-        "a snapshot of the VM is refused (%s)" % a.get("snap")
+    yield st("regrow") == "204", "PATCH 256 MiB again (%s)" % a.get("regrow")
+    yield st("snap") == "204204", "paused and a Full snapshot taken (%s)" % a.get("snap")
+    grown = dict(base, plugged_size_mib=256, requested_size_mib=256)
+    yield body(a, "get_snap") == grown, "GET at the snapshot: %s" % a.get("get_snap")
+    if a.get("memfile_kb"):
+        print("INFO the memory file holds %s KiB (256 MiB RAM, 256 MiB plugged)" % a["memfile_kb"])
     yield st("exit") in ("0", "3"), "Hearth exits cleanly on SIGTERM (%s)" % a.get("exit")
+    yield st("load") == "204", "a new process loads the snapshot (File) and resumes (%s)" \
+        % a.get("load")
+    yield body(a, "get_load") == grown, \
+        "GET /hotplug/memory after the load: %s" % a.get("get_load")
+    mv = num(a.get("movable_used"))
+    yield mv is not None and mv >= KEEP_MIB * 256 // 4, \
+        "the guest's data is in the hotplugged (movable) memory: %s pages used there" % mv
+    k1, k2, k3 = a.get("keep1"), a.get("keep2"), a.get("keep3")
+    yield bool(k1) and len(k1) == 32 and k1 == k2, \
+        "the %d MiB the guest wrote into plugged memory read the same after the restore " \
+        "(md5 %s, then %s)" % (KEEP_MIB, k1, k2)
+    t = num(a.get("total_load"))
+    yield t is not None and t0 is not None and abs(t - (t0 + 256 * 1024)) <= 1024, \
+        "the restored guest's MemTotal is still grown: %s kB" % t
+    t = num(a.get("total_load_zero"))
+    yield st("unplug") == "204" and t is not None and t0 is not None and abs(t - t0) <= 1024, \
+        "the restored guest unplugs it all: MemTotal %s kB (%s)" % (t, a.get("unplug"))
+    yield body(a, "get_load_zero") == dict(base, plugged_size_mib=0, requested_size_mib=0), \
+        "GET follows: %s" % a.get("get_load_zero")
+    yield bool(k3) and k3 == k1, "the data moved out of the unplugged blocks intact (md5 %s)" % k3
+    yield st("exit2") in ("0", "3"), "the restored Hearth exits cleanly (%s)" % a.get("exit2")
     yield a.get("done") == "yes", "the plan ran to its end"
 
 

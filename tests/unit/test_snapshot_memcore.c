@@ -23,6 +23,7 @@
 
 #include "fcjson/config_json_cpu.h"
 
+#include "mem/guest_mem_hotplug.h"
 #include "snapshot/config_rec.h"
 #include "snapshot/memcore.h"
 #include "snapshot/memfile_layout.h"
@@ -210,6 +211,51 @@ static void test_diff_pages(void **state)
 	close(fd);
 }
 
+/*
+ * A memory hotplug region is the last PT_LOAD, whole, at its GPA: its
+ * plugged blocks' pages are data, its unplugged blocks holes (whatever
+ * the process's mapping holds there); a diff of it is refused.
+ */
+static void test_hotplug_region(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t block = 2ull << 20, size = 128ull << 20;
+	uint64_t bm0[1] = { 0 }, bm1[1] = { 0 };
+	const uint64_t *dirty[2] = { bm0, bm1 };
+	struct guest_hotplug *hp;
+	struct memfile_layout l;
+	struct err err;
+	uint8_t b;
+	int fd;
+
+	f->gm.slots_fd = -1;
+	assert_int_equal(guest_mem_hotplug_init(&f->gm, size, block, size), 0);
+	hp = f->gm.hp;
+	assert_int_equal(guest_mem_hotplug_set(&f->gm, block, block, true), 0);
+	memset(hp->hva + block + 4096, 0x5a, 4096);
+	memset(hp->hva + 3 * block, 0x77, 4096);      /* unplugged: never written */
+	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, NULL, &err), 0);
+	fd = open(f->path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(memfile_layout_read(fd, &l, &err), 0);
+	assert_int_equal(l.nregions, 3);
+	assert_int_equal(l.r[2].gpa, hp->gpa);
+	assert_int_equal(l.r[2].size, size);
+	assert_int_equal(l.r[2].offset % MEMCORE_ALIGN, 0);
+	assert_int_equal(l.file_size, l.r[2].offset + size);
+	/* Its only data is the plugged block's written page. */
+	assert_int_equal(lseek(fd, (off_t)l.r[2].offset, SEEK_DATA),
+			 (off_t)(l.r[2].offset + block + 4096));
+	assert_int_equal(lseek(fd, (off_t)(l.r[2].offset + block + 4096), SEEK_HOLE),
+			 (off_t)(l.r[2].offset + block + 8192));
+	assert_int_equal(pread(fd, &b, 1, (off_t)(l.r[2].offset + block + 4096)), 1);
+	assert_int_equal(b, 0x5a);
+	assert_int_equal(lseek(fd, (off_t)(l.r[2].offset + block + 8192), SEEK_DATA), -1);
+	close(fd);
+	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, dirty, &err), -EINVAL);
+	guest_mem_hotplug_destroy(&f->gm);
+}
+
 /* What this writer produces is what the shared reader (snap-dev's) accepts, and no more. */
 static void test_reader_agrees(void **state)
 {
@@ -342,11 +388,21 @@ static void test_config_record(void **state)
 		assert_int_equal(vm_config_set_debug_exit(&c, &de, &err), 0);
 		assert_int_equal(vm_config_set_debugcon(&c, &dc, &err), 0);
 	}
+	/* No memory hotplug: no section (the record stays what saves have always written). */
+	assert_int_equal(snap_config_save(&c, &json, &len), 0);
+	assert_null(strstr(json, "memory-hotplug"));
+	free(json);
+	/* With it, its geometry: the restore lays the region out again where it was. */
+	c.hotplug = (struct vm_hotplug){ true, 1024, 4, 256 };
 	assert_int_equal(snap_config_save(&c, &json, &len), 0);
 	/* The output file is the restoring process's, not the record's. */
 	assert_null(strstr(json, "out.txt"));
 	vm_config_init(&back);
 	assert_int_equal(snap_config_restore(&back, json, len, &err), 0);
+	assert_true(back.hotplug.present);
+	assert_int_equal(back.hotplug.total_size_mib, 1024);
+	assert_int_equal(back.hotplug.block_size_mib, 4);
+	assert_int_equal(back.hotplug.slot_size_mib, 256);
 	assert_true(back.debug_exit.present);
 	assert_int_equal(back.debug_exit.iobase, 0xf4);
 	assert_int_equal(back.debug_exit.iosize, 2);
@@ -542,6 +598,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_full_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_elf_core_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_diff_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hotplug_region, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_agrees, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gdb_opens_core, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_failure_leaves_nothing, setup, teardown),

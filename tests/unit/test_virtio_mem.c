@@ -3,7 +3,9 @@
  * RAM (mem_fixture.h; the test plays a possibly hostile driver) over a
  * real hotplug region: the config space, the requested size and its
  * refusals in Firecracker's words, every request in every block state,
- * hostile ranges and chains, the kick's budget, and the region's slots.
+ * hostile ranges and chains, the kick's budget, the region's slots, the
+ * snapshot record (round trip, crafted records, the host refusing a
+ * slot on apply) and the region mapped from a memory file.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -15,7 +17,11 @@
 
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "mem_fixture.h"
+#include "state_check.h"
 
 #define FC_VMM "Failed to create memory hotplug device: "
 
@@ -426,6 +432,205 @@ static void test_region_bounds(void **state)
 	assert_null(gm.hp);
 }
 
+static int rec_save(void *obj, struct bytes_out *o, struct err *err)
+{
+	struct virtio_dev *dev = obj;
+
+	(void)err;
+	return dev->ops->save(dev, o);
+}
+
+static int rec_restore(void *obj, const void *in, size_t len, bool apply, struct err *err)
+{
+	struct virtio_dev *dev = obj;
+
+	(void)err;
+	return dev->ops->restore(dev, dev->vq, in, len, apply);
+}
+
+static const struct component_ops rec_ops = { .save = rec_save, .restore = rec_restore };
+
+/* A restoring device's ops: the ranges it was asked to plug and unplug; one may be refused. */
+struct plug_log {
+	unsigned int n;
+	uint64_t off[8], len[8];
+	bool plug[8];
+	unsigned int refuse_at;        /* 1-based call to refuse with -ENOSPC; 0: none */
+};
+
+static int log_set(void *ctx, uint64_t off, uint64_t len, bool plug)
+{
+	struct plug_log *l = ctx;
+
+	if (l->n >= 8)
+		return -E2BIG;
+	l->off[l->n] = off;
+	l->len[l->n] = len;
+	l->plug[l->n] = plug;
+	return ++l->n == l->refuse_at ? -ENOSPC : 0;
+}
+
+static const struct virtio_mem_ops log_ops = { .set = log_set };
+
+static struct virtio_dev *mem_dev(struct plug_log *l, uint64_t addr)
+{
+	struct virtio_env env = { 0 };
+	struct virtio_dev *dev;
+	struct err err = ERR_INIT;
+
+	assert_int_equal(virtio_mem_create(&env, &(struct virtio_mem_config){
+		.addr = addr, .region_size = HP_SIZE, .block_size = BLOCK, .slot_size = SLOT,
+		.ops = &log_ops, .ctx = l }, &dev, &err), 0);
+	return dev;
+}
+
+/* Crafted: the record's u64 at off (after the 8-byte header) set to v; the check refuses it. */
+static void crafted(const uint8_t *saved, size_t len, size_t off, uint64_t v,
+		    struct virtio_dev *dst)
+{
+	uint8_t *bad = malloc(len);
+
+	assert_non_null(bad);
+	memcpy(bad, saved, len);
+	memcpy(bad + BYTES_HDR_SIZE + off, &v, 8);
+	assert_int_equal(state_check(&(struct component){ &rec_ops, dst }, bad, len), -EINVAL);
+	free(bad);
+}
+
+/* Where the record's fields are (after the header): 7 u64, the counters' u32 and u64s, the map flag. */
+#define REC_USABLE 32
+#define REC_PLUGGED 40
+#define REC_REQUESTED 48
+#define REC_MAP (56 + 4 + 8 * 15 + 1)
+
+static void test_save_restore(void **state)
+{
+	struct fx *f = *state;
+	struct component rec = { &rec_ops, f->dev };
+	struct plug_log l2 = { 0 }, l3 = { .refuse_at = 2 }, l4 = { 0 };
+	struct virtio_dev *dev2, *dev3, *other;
+	struct virtio_mem_status st;
+	uint8_t *saved, *again;
+	size_t len, len2;
+
+	bring_up(f, INACCESSIBLE, true);
+	request_mib(f, 256);
+	assert_int_equal(ask(f, VIRTIO_MEM_REQ_PLUG, HP_GPA, 2, NULL), VIRTIO_MEM_RESP_ACK);
+	assert_int_equal(ask(f, VIRTIO_MEM_REQ_PLUG, HP_GPA + 130 * MIB, 1, NULL),
+			 VIRTIO_MEM_RESP_ACK);
+	saved = state_save(&rec, &len);
+
+	/* A fresh device of the same region takes it: the same runs plugged, the same sizes. */
+	dev2 = mem_dev(&l2, HP_GPA);
+	state_check_refusals(&(struct component){ &rec_ops, dev2 }, saved, len);
+	assert_int_equal(l2.n, 0);     /* the check plugs nothing */
+	assert_int_equal(state_restore(&(struct component){ &rec_ops, dev2 }, saved, len), 0);
+	assert_int_equal(l2.n, 2);
+	assert_true(l2.plug[0] && l2.plug[1]);
+	assert_int_equal(l2.off[0], 0);
+	assert_int_equal(l2.len[0], 2 * BLOCK);
+	assert_int_equal(l2.off[1], 130 * MIB);
+	assert_int_equal(l2.len[1], BLOCK);
+	virtio_mem_get_status(dev2, &st);
+	assert_int_equal(st.plugged_size_mib, 6);
+	assert_int_equal(st.requested_size_mib, 256);
+	again = state_save(&(struct component){ &rec_ops, dev2 }, &len2);
+	assert_int_equal(len2, len);
+	assert_memory_equal(again, saved, len);
+	free(again);
+	/* Applied once only: a device with blocks plugged takes no second record. */
+	assert_int_equal(rec_restore(dev2, saved, len, true, NULL), -EINVAL);
+
+	/* Crafted: sizes that the device never keeps, a map that disagrees with them. */
+	other = mem_dev(&l4, HP_GPA);
+	crafted(saved, len, 0, HP_GPA + SLOT, other);                 /* another address */
+	crafted(saved, len, 16, 4 * MIB, other);                      /* another block size */
+	crafted(saved, len, REC_USABLE, HP_SIZE + SLOT, other);       /* past the region */
+	crafted(saved, len, REC_USABLE, SLOT + BLOCK, other);         /* not whole slots */
+	crafted(saved, len, REC_USABLE, SLOT, other);                 /* less than requested */
+	crafted(saved, len, REC_PLUGGED, 8 * MIB, other);             /* the map says 6 */
+	crafted(saved, len, REC_REQUESTED, HP_SIZE + BLOCK, other);
+	crafted(saved, len, REC_REQUESTED, MIB, other);               /* no whole block */
+	crafted(saved, len, REC_MAP, 0x7ull | 1ull << 60, other);     /* a 4th block: count */
+	/* A block past the usable region, with the count to match. */
+	{
+		uint8_t *bad = malloc(len);
+		uint64_t usable = SLOT, req = SLOT, w;
+
+		memcpy(bad, saved, len);
+		memcpy(bad + BYTES_HDR_SIZE + REC_USABLE, &usable, 8);
+		memcpy(bad + BYTES_HDR_SIZE + REC_REQUESTED, &req, 8);
+		assert_int_equal(state_check(&(struct component){ &rec_ops, other }, bad, len),
+				 -EINVAL);
+		/* The same with the block moved inside: taken. */
+		memcpy(&w, bad + BYTES_HDR_SIZE + REC_MAP + 8, 8);
+		assert_int_equal(w, 1ull << 1);    /* block 65: word 1, bit 1 */
+		w = 0;
+		memcpy(bad + BYTES_HDR_SIZE + REC_MAP + 8, &w, 8);
+		memcpy(&w, bad + BYTES_HDR_SIZE + REC_MAP, 8);
+		w |= 1ull << 10;
+		memcpy(bad + BYTES_HDR_SIZE + REC_MAP, &w, 8);
+		assert_int_equal(state_check(&(struct component){ &rec_ops, other }, bad, len), 0);
+		free(bad);
+	}
+	assert_int_equal(l4.n, 0);
+	other->ops->destroy(other);
+
+	/* The host refuses the second run's slot: the restore fails, the first run goes again. */
+	dev3 = mem_dev(&l3, HP_GPA);
+	assert_int_equal(state_restore(&(struct component){ &rec_ops, dev3 }, saved, len),
+			 -ENOSPC);
+	assert_true(l3.n >= 3);
+	assert_false(l3.plug[2]);
+	assert_int_equal(l3.off[2], 0);
+	virtio_mem_get_status(dev3, &st);
+	assert_int_equal(st.plugged_size_mib, 0);
+	dev3->ops->destroy(dev3);
+	dev2->ops->destroy(dev2);
+	free(saved);
+}
+
+/*
+ * A File restore maps the region from the memory file: plugged blocks
+ * read the file's bytes, the guest's writes stay in the process, and a
+ * block unplugged and plugged again reads zeros, not the file's bytes
+ * (MADV_DONTNEED on a private file mapping would bring those back).
+ */
+static void test_region_file_backed(void **state)
+{
+	struct fx *f = *state;
+	char path[] = "/tmp/hearth-vmem-XXXXXX";
+	int fd = mkstemp(path);
+	uint8_t *blk, buf[4096];
+
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(ftruncate(fd, (off_t)(4096 + HP_SIZE)), 0);
+	memset(buf, 0xab, sizeof(buf));
+	for (uint64_t off = 0; off < 2 * BLOCK; off += sizeof(buf))
+		assert_int_equal(pwrite(fd, buf, sizeof(buf), (off_t)(4096 + off)), sizeof(buf));
+	assert_int_equal(guest_mem_hotplug_map_file(&f->mem, fd, 1), -EINVAL);
+	assert_int_equal(guest_mem_hotplug_map_file(&f->mem, fd, 4096), 0);
+	assert_true(f->mem.hp->file_backed);
+	assert_int_equal(guest_mem_hotplug_set(&f->mem, 0, 2 * BLOCK, true), 0);
+	blk = hva(f, HP_GPA, 2 * BLOCK);
+	assert_int_equal(blk[0], 0xab);
+	assert_int_equal(blk[2 * BLOCK - 1], 0xab);
+	memset(blk, 0x11, 4096);
+	assert_int_equal(pread(fd, buf, 1, 4096), 1);
+	assert_int_equal(buf[0], 0xab);             /* the file never changes */
+	assert_int_equal(guest_mem_hotplug_set(&f->mem, 0, BLOCK, false), 0);
+	assert_int_equal(guest_mem_hotplug_set(&f->mem, 0, BLOCK, true), 0);
+	blk = hva(f, HP_GPA, 2 * BLOCK);
+	for (uint64_t i = 0; i < BLOCK; i += 4096)
+		assert_int_equal(blk[i], 0);
+	assert_int_equal(blk[BLOCK], 0xab);         /* the block left plugged keeps its bytes */
+	assert_true(guest_mem_hotplug_plugged(f->mem.hp, BLOCK));
+	assert_false(guest_mem_hotplug_plugged(f->mem.hp, 2 * BLOCK));
+	assert_false(guest_mem_hotplug_plugged(f->mem.hp, HP_SIZE));
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -442,6 +647,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kick_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kick_chains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_region_slots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_region_file_backed, setup, teardown),
 		cmocka_unit_test(test_region_bounds),
 	};
 

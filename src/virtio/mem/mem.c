@@ -2,7 +2,7 @@
  * virtio-mem (virtio/mem.h): the config space, the request queue and the
  * per-block state machine. The VM's side of a plug or unplug is the ops'.
  */
-#include "virtio/mem.h"
+#include "virtio/mem/priv.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -13,34 +13,6 @@
 #include "util/log.h"
 #include "virtio/queue.h"
 #include "virtio/virtio.h"
-
-#define MEM_QUEUE_SIZE 256        /* Firecracker's FIRECRACKER_MAX_QUEUE_SIZE */
-/*
- * What one kick may cost the I/O thread: at most MEM_KICK_CHAINS requests
- * and MEM_KICK_BLOCKS blocks' worth of plugging, unplugging or looking
- * (a request names at most 65535 blocks), then another round.
- */
-#define MEM_KICK_CHAINS 256u
-#define MEM_KICK_BLOCKS (256u * 1024u)
-
-enum mem_counter {
-	MC_QUEUE_EVENTS,
-	MC_QUEUE_FAILS,
-	MC_ACTIVATE_FAILS,
-	MC_PLUG_COUNT,
-	MC_PLUG_BYTES,
-	MC_PLUG_FAILS,
-	MC_UNPLUG_COUNT,
-	MC_UNPLUG_BYTES,
-	MC_UNPLUG_FAILS,
-	MC_UNPLUG_ALL_COUNT,
-	MC_UNPLUG_ALL_FAILS,
-	MC_STATE_COUNT,
-	MC_STATE_FAILS,
-	MC_DISCARD_FAILS,
-	MC_UNKNOWN,
-	MC_COUNT
-};
 
 static const char *const counter_names[MC_COUNT] = {
 	[MC_QUEUE_EVENTS] = "queue_event_count",
@@ -60,19 +32,6 @@ static const char *const counter_names[MC_COUNT] = {
 	[MC_UNKNOWN] = "unknown_requests",
 };
 
-struct vmem {
-	struct virtio_dev dev;
-	struct virtio_mem_config cfg;
-	uint64_t nblocks;
-	/* The config space's moving parts (5.15.4), host-endian. */
-	uint64_t usable, plugged, requested;
-	/* The driver started it, with the features it needs (Firecracker's is_activated). */
-	bool active;
-	uint64_t *map;                /* one bit per block, set while plugged */
-	uint64_t c[MC_COUNT];
-	struct virtq_chain chain;     /* large: kept here rather than on the stack */
-};
-
 static struct ratelimit mem_rl = RATELIMIT_INIT(10);
 
 static const struct virtio_dev_ops mem_ops;
@@ -84,13 +43,13 @@ static struct vmem *mem_from_dev(struct virtio_dev *dev)
 
 /* ------------------------------------------------------------------ blocks */
 
-static bool block_on(const struct vmem *m, uint64_t b)
+bool vmem_block_on(const struct vmem *m, uint64_t b)
 {
 	return (m->map[b / 64] >> (b % 64)) & 1;
 }
 
 /* Plugged blocks in [first, first+n), a word at a time where it can. */
-static uint64_t count_plugged(const struct vmem *m, uint64_t first, uint64_t n)
+uint64_t vmem_count_plugged(const struct vmem *m, uint64_t first, uint64_t n)
 {
 	uint64_t b = first, end = first + n, count = 0;
 
@@ -99,13 +58,13 @@ static uint64_t count_plugged(const struct vmem *m, uint64_t first, uint64_t n)
 			count += (uint64_t)__builtin_popcountll(m->map[b / 64]);
 			b += 64;
 		} else {
-			count += block_on(m, b++);
+			count += vmem_block_on(m, b++);
 		}
 	}
 	return count;
 }
 
-static void set_blocks(struct vmem *m, uint64_t first, uint64_t n, bool on)
+void vmem_set_blocks(struct vmem *m, uint64_t first, uint64_t n, bool on)
 {
 	for (uint64_t b = first; b < first + n; b++) {
 		if (on)
@@ -138,7 +97,7 @@ static uint16_t do_plug(struct vmem *m, uint64_t addr, uint16_t nb)
 	int ret;
 
 	m->c[MC_PLUG_COUNT]++;
-	if (range_blocks(m, addr, nb, &first) || count_plugged(m, first, nb)) {
+	if (range_blocks(m, addr, nb, &first) || vmem_count_plugged(m, first, nb)) {
 		m->c[MC_PLUG_FAILS]++;
 		return VIRTIO_MEM_RESP_ERROR;
 	}
@@ -154,7 +113,7 @@ static uint16_t do_plug(struct vmem *m, uint64_t addr, uint16_t nb)
 				(unsigned long long)addr, (unsigned long long)len, strerror(-ret));
 		return VIRTIO_MEM_RESP_NACK;
 	}
-	set_blocks(m, first, nb, true);
+	vmem_set_blocks(m, first, nb, true);
 	m->plugged += len;
 	m->c[MC_PLUG_BYTES] += len;
 	return VIRTIO_MEM_RESP_ACK;
@@ -172,7 +131,7 @@ static void unplug_blocks(struct vmem *m, uint64_t first, uint64_t n)
 				(unsigned long long)(m->cfg.addr + first * m->cfg.block_size),
 				(unsigned long long)len, strerror(-ret));
 	}
-	set_blocks(m, first, n, false);
+	vmem_set_blocks(m, first, n, false);
 	m->plugged -= len;
 }
 
@@ -181,7 +140,7 @@ static uint16_t do_unplug(struct vmem *m, uint64_t addr, uint16_t nb)
 	uint64_t first;
 
 	m->c[MC_UNPLUG_COUNT]++;
-	if (range_blocks(m, addr, nb, &first) || count_plugged(m, first, nb) != nb) {
+	if (range_blocks(m, addr, nb, &first) || vmem_count_plugged(m, first, nb) != nb) {
 		m->c[MC_UNPLUG_FAILS]++;
 		return VIRTIO_MEM_RESP_ERROR;
 	}
@@ -190,7 +149,7 @@ static uint16_t do_unplug(struct vmem *m, uint64_t addr, uint16_t nb)
 	return VIRTIO_MEM_RESP_ACK;
 }
 
-static uint64_t usable_for(const struct vmem *m, uint64_t requested)
+uint64_t vmem_usable_for(const struct vmem *m, uint64_t requested)
 {
 	uint64_t s = m->cfg.slot_size;
 
@@ -210,14 +169,14 @@ static uint16_t do_unplug_all(struct vmem *m, uint64_t *cost)
 			b += 64;
 			continue;
 		}
-		while (b + run < m->nblocks && block_on(m, b + run))
+		while (b + run < m->nblocks && vmem_block_on(m, b + run))
 			run++;
 		if (run)
 			unplug_blocks(m, b, run);
 		b += run ? run : 1;
 	}
 	*cost += m->nblocks / 64;
-	m->usable = usable_for(m, m->requested);
+	m->usable = vmem_usable_for(m, m->requested);
 	return VIRTIO_MEM_RESP_ACK;
 }
 
@@ -230,7 +189,7 @@ static uint16_t do_state(struct vmem *m, uint64_t addr, uint16_t nb, uint16_t *s
 		m->c[MC_STATE_FAILS]++;
 		return VIRTIO_MEM_RESP_ERROR;
 	}
-	n = count_plugged(m, first, nb);
+	n = vmem_count_plugged(m, first, nb);
 	*state = n == nb ? VIRTIO_MEM_STATE_PLUGGED : !n ? VIRTIO_MEM_STATE_UNPLUGGED
 		 : VIRTIO_MEM_STATE_MIXED;
 	return VIRTIO_MEM_RESP_ACK;
@@ -424,6 +383,8 @@ static const struct virtio_dev_ops mem_ops = {
 	.queue_notify = mem_queue_notify,
 	.destroy = virtio_mem_destroy,
 	.counters = mem_counters,
+	.save = vmem_save,
+	.restore = vmem_restore,
 };
 
 /* ------------------------------------------------------------------- host */
@@ -503,7 +464,7 @@ int virtio_mem_set_requested(struct virtio_dev *dev, uint32_t requested_mib, str
 	} else {
 		/* The usable region only grows here; an UNPLUG_ALL is what shrinks it. */
 		if (m->usable < bytes)
-			m->usable = usable_for(m, bytes);
+			m->usable = vmem_usable_for(m, bytes);
 		m->requested = bytes;
 		if (dev->signal_config)
 			dev->signal_config(dev);
