@@ -20,6 +20,7 @@
 
 #include "core/component.h"
 #include "util/bytes.h"
+#include "virtio/device.h"
 
 /*
  * Saves c once into a fresh buffer of exactly the size it needs (so a
@@ -52,6 +53,31 @@ static inline int state_try_save(const struct component *c)
 	free(o.buf);
 	return ret;
 }
+
+/*
+ * A virtio device's own record (virtio_dev_ops' save and restore, without
+ * its transport's) as a component: { &virtio_rec_ops, dev }. The restore
+ * reads the queues from the device itself (dev->vq).
+ */
+static inline int virtio_rec_save(void *obj, struct bytes_out *o, struct err *err)
+{
+	struct virtio_dev *dev = obj;
+
+	(void)err;
+	return dev->ops->save(dev, o);
+}
+
+static inline int virtio_rec_restore(void *obj, const void *in, size_t len, bool apply,
+				     struct err *err)
+{
+	struct virtio_dev *dev = obj;
+
+	(void)err;
+	return dev->ops->restore(dev, dev->vq, in, len, apply);
+}
+
+static const struct component_ops virtio_rec_ops = { .save = virtio_rec_save,
+						     .restore = virtio_rec_restore };
 
 /* The check step alone: 0 or its refusal. */
 static inline int state_check(const struct component *c, const void *in, size_t len)

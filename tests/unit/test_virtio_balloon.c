@@ -531,25 +531,6 @@ static void test_target(void **state)
 	assert_null(f->dev);
 }
 
-/* The device's own record as a component, for state_check.h. */
-static int rec_save(void *obj, struct bytes_out *o, struct err *err)
-{
-	struct virtio_dev *dev = obj;
-
-	(void)err;
-	return dev->ops->save(dev, o);
-}
-
-static int rec_restore(void *obj, const void *in, size_t len, bool apply, struct err *err)
-{
-	struct virtio_dev *dev = obj;
-
-	(void)err;
-	return dev->ops->restore(dev, dev->vq, in, len, apply);
-}
-
-static const struct component_ops rec_ops = { .save = rec_save, .restore = rec_restore };
-
 static void test_save_restore(void **state)
 {
 	struct fx *f = *state;
@@ -596,7 +577,7 @@ static void test_save_restore(void **state)
 	assert_int_equal(get32(f, RING(2) + 0x2000 + 4), 7);
 
 	/* The device's record: cut, versioned, tagged or padded wrongly, refused, nothing changed. */
-	rec = (struct component){ &rec_ops, dev2 };
+	rec = (struct component){ &virtio_rec_ops, dev2 };
 	free(saved);
 	saved = state_save(&rec, &len);
 	state_check_refusals(&rec, saved, len);
@@ -613,8 +594,8 @@ static void test_save_restore(void **state)
 	/* Another config (no reporting) is refused. */
 	assert_int_equal(virtio_balloon_create(&env, &(struct balloon_config){
 		.stats_polling_interval_s = 2 }, &dev2, &err), 0);
-	saved = state_save(&(struct component){ &rec_ops, f->dev }, &len);
-	assert_int_equal(state_check(&(struct component){ &rec_ops, dev2 }, saved, len), -EINVAL);
+	saved = state_save(&(struct component){ &virtio_rec_ops, f->dev }, &len);
+	assert_int_equal(state_check(&(struct component){ &virtio_rec_ops, dev2 }, saved, len), -EINVAL);
 	dev2->ops->destroy(dev2);
 	free(saved);
 }
@@ -627,7 +608,7 @@ static void test_save_restore(void **state)
 static void test_restore_held_without_statsq(void **state)
 {
 	struct fx *f = *state;
-	struct component rec = { &rec_ops, NULL };
+	struct component rec = { &virtio_rec_ops, NULL };
 	uint8_t *saved;
 	size_t len;
 

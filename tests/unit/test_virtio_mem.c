@@ -432,24 +432,6 @@ static void test_region_bounds(void **state)
 	assert_null(gm.hp);
 }
 
-static int rec_save(void *obj, struct bytes_out *o, struct err *err)
-{
-	struct virtio_dev *dev = obj;
-
-	(void)err;
-	return dev->ops->save(dev, o);
-}
-
-static int rec_restore(void *obj, const void *in, size_t len, bool apply, struct err *err)
-{
-	struct virtio_dev *dev = obj;
-
-	(void)err;
-	return dev->ops->restore(dev, dev->vq, in, len, apply);
-}
-
-static const struct component_ops rec_ops = { .save = rec_save, .restore = rec_restore };
-
 /* A restoring device's ops: the ranges it was asked to plug and unplug; one may be refused. */
 struct plug_log {
 	unsigned int n;
@@ -493,7 +475,7 @@ static void crafted(const uint8_t *saved, size_t len, size_t off, uint64_t v,
 	assert_non_null(bad);
 	memcpy(bad, saved, len);
 	memcpy(bad + BYTES_HDR_SIZE + off, &v, 8);
-	assert_int_equal(state_check(&(struct component){ &rec_ops, dst }, bad, len), -EINVAL);
+	assert_int_equal(state_check(&(struct component){ &virtio_rec_ops, dst }, bad, len), -EINVAL);
 	free(bad);
 }
 
@@ -506,7 +488,7 @@ static void crafted(const uint8_t *saved, size_t len, size_t off, uint64_t v,
 static void test_save_restore(void **state)
 {
 	struct fx *f = *state;
-	struct component rec = { &rec_ops, f->dev };
+	struct component rec = { &virtio_rec_ops, f->dev };
 	struct plug_log l2 = { 0 }, l3 = { .refuse_at = 2 }, l4 = { 0 };
 	struct virtio_dev *dev2, *dev3, *other;
 	struct virtio_mem_status st;
@@ -522,9 +504,9 @@ static void test_save_restore(void **state)
 
 	/* A fresh device of the same region takes it: the same runs plugged, the same sizes. */
 	dev2 = mem_dev(&l2, HP_GPA);
-	state_check_refusals(&(struct component){ &rec_ops, dev2 }, saved, len);
+	state_check_refusals(&(struct component){ &virtio_rec_ops, dev2 }, saved, len);
 	assert_int_equal(l2.n, 0);     /* the check plugs nothing */
-	assert_int_equal(state_restore(&(struct component){ &rec_ops, dev2 }, saved, len), 0);
+	assert_int_equal(state_restore(&(struct component){ &virtio_rec_ops, dev2 }, saved, len), 0);
 	assert_int_equal(l2.n, 2);
 	assert_true(l2.plug[0] && l2.plug[1]);
 	assert_int_equal(l2.off[0], 0);
@@ -534,12 +516,12 @@ static void test_save_restore(void **state)
 	virtio_mem_get_status(dev2, &st);
 	assert_int_equal(st.plugged_size_mib, 6);
 	assert_int_equal(st.requested_size_mib, 256);
-	again = state_save(&(struct component){ &rec_ops, dev2 }, &len2);
+	again = state_save(&(struct component){ &virtio_rec_ops, dev2 }, &len2);
 	assert_int_equal(len2, len);
 	assert_memory_equal(again, saved, len);
 	free(again);
 	/* Applied once only: a device with blocks plugged takes no second record. */
-	assert_int_equal(rec_restore(dev2, saved, len, true, NULL), -EINVAL);
+	assert_int_equal(virtio_rec_restore(dev2, saved, len, true, NULL), -EINVAL);
 
 	/* Crafted: sizes that the device never keeps, a map that disagrees with them. */
 	other = mem_dev(&l4, HP_GPA);
@@ -560,7 +542,7 @@ static void test_save_restore(void **state)
 		memcpy(bad, saved, len);
 		memcpy(bad + BYTES_HDR_SIZE + REC_USABLE, &usable, 8);
 		memcpy(bad + BYTES_HDR_SIZE + REC_REQUESTED, &req, 8);
-		assert_int_equal(state_check(&(struct component){ &rec_ops, other }, bad, len),
+		assert_int_equal(state_check(&(struct component){ &virtio_rec_ops, other }, bad, len),
 				 -EINVAL);
 		/* The same with the block moved inside: taken. */
 		memcpy(&w, bad + BYTES_HDR_SIZE + REC_MAP + 8, 8);
@@ -570,7 +552,7 @@ static void test_save_restore(void **state)
 		memcpy(&w, bad + BYTES_HDR_SIZE + REC_MAP, 8);
 		w |= 1ull << 10;
 		memcpy(bad + BYTES_HDR_SIZE + REC_MAP, &w, 8);
-		assert_int_equal(state_check(&(struct component){ &rec_ops, other }, bad, len), 0);
+		assert_int_equal(state_check(&(struct component){ &virtio_rec_ops, other }, bad, len), 0);
 		free(bad);
 	}
 	assert_int_equal(l4.n, 0);
@@ -578,7 +560,7 @@ static void test_save_restore(void **state)
 
 	/* The host refuses the second run's slot: the restore fails, the first run goes again. */
 	dev3 = mem_dev(&l3, HP_GPA);
-	assert_int_equal(state_restore(&(struct component){ &rec_ops, dev3 }, saved, len),
+	assert_int_equal(state_restore(&(struct component){ &virtio_rec_ops, dev3 }, saved, len),
 			 -ENOSPC);
 	assert_true(l3.n >= 3);
 	assert_false(l3.plug[2]);

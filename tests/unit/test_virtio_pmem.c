@@ -337,24 +337,6 @@ static void test_rate_limiter(void **state)
 	assert_int_equal(counter(f, "rate_limiter_throttled"), 2);
 }
 
-static int rec_save(void *obj, struct bytes_out *o, struct err *err)
-{
-	struct virtio_dev *dev = obj;
-
-	(void)err;
-	return dev->ops->save(dev, o);
-}
-
-static int rec_restore(void *obj, const void *in, size_t len, bool apply, struct err *err)
-{
-	struct virtio_dev *dev = obj;
-
-	(void)err;
-	return dev->ops->restore(dev, dev->vq, in, len, apply);
-}
-
-static const struct component_ops rec_ops = { .save = rec_save, .restore = rec_restore };
-
 /* Crafted: the record's field at off (after the 8-byte header) set to v. */
 static void crafted(const uint8_t *saved, size_t len, size_t off, const void *v, size_t n,
 		    struct virtio_dev *dst)
@@ -364,14 +346,14 @@ static void crafted(const uint8_t *saved, size_t len, size_t off, const void *v,
 	assert_non_null(bad);
 	memcpy(bad, saved, len);
 	memcpy(bad + BYTES_HDR_SIZE + off, v, n);
-	assert_int_equal(state_check(&(struct component){ &rec_ops, dst }, bad, len), -EINVAL);
+	assert_int_equal(state_check(&(struct component){ &virtio_rec_ops, dst }, bad, len), -EINVAL);
 	free(bad);
 }
 
 static void test_save_restore(void **state)
 {
 	struct fx *f = *state;
-	struct component rec = { &rec_ops, NULL };
+	struct component rec = { &virtio_rec_ops, NULL };
 	struct virtio_env env = { .mem = &f->mem };
 	struct err err = ERR_INIT;
 	int fd = backing_fd();
@@ -394,8 +376,8 @@ static void test_save_restore(void **state)
 	state_check_refusals(&rec, saved, len);
 
 	assert_int_equal(virtio_pmem_create(&env, &cfg, &dev2, &err), 0);
-	assert_int_equal(state_restore(&(struct component){ &rec_ops, dev2 }, saved, len), 0);
-	again = state_save(&(struct component){ &rec_ops, dev2 }, &len2);
+	assert_int_equal(state_restore(&(struct component){ &virtio_rec_ops, dev2 }, saved, len), 0);
+	again = state_save(&(struct component){ &virtio_rec_ops, dev2 }, &len2);
 	assert_int_equal(len2, len);
 	assert_memory_equal(again, saved, len);
 	free(again);
@@ -407,7 +389,7 @@ static void test_save_restore(void **state)
 	/* A device whose file now maps elsewhere refuses the record. */
 	cfg.gpa = PM_GPA + PM_SIZE;
 	assert_int_equal(virtio_pmem_create(&env, &cfg, &other, &err), 0);
-	assert_int_equal(state_check(&(struct component){ &rec_ops, other }, saved, len), -EINVAL);
+	assert_int_equal(state_check(&(struct component){ &virtio_rec_ops, other }, saved, len), -EINVAL);
 	other->ops->destroy(other);
 	dev2->ops->destroy(dev2);
 	free(saved);
