@@ -30,8 +30,10 @@ config file, in ONE L1 boot.
              siblings 2, cpu cores 1), the template's family/model, and
              its /proc/cpuinfo flags (printed) lack what the template
              clears and have ERMS, which it sets.
-  balloon    test_balloon.py's run, in this boot: free page reporting,
-             a new target, statistics and the refusals.
+  balloon    test_balloon.py's runs, in this boot: free page reporting,
+             a new target, statistics and the refusals, the balloon across
+             a snapshot restored from File and through Uffd; deflate_on_oom
+             under memory pressure.
   pmem       test_pmem.py's run: an ext4 image as /dev/pmem0 with DAX, a
              synced write reaching the file, a read-only root device.
   hotplug    test_hotplug.py's run: virtio_mem grows and shrinks MemTotal,
@@ -43,7 +45,6 @@ check failed, 3 lab failure (tests/lab/README.md).
 import argparse
 import os
 import re
-import shutil
 import sys
 import tempfile
 
@@ -477,9 +478,11 @@ def main():
     a = ap.parse_args()
     if a.hearth:
         os.environ["HEARTH"] = os.path.abspath(a.hearth)
-    curl = shutil.which("curl")
-    if not curl:
-        print("FAIL curl is not installed (scripts/deps.sh build installs it)")
+    tools = B.tools()
+    missing = [k for k, v in tools.items() if not v]
+    if missing:
+        print("FAIL %s not found (scripts/deps.sh build installs curl; make builds the handler)"
+              % missing)
         print("0 passed, 1 failed")
         return 1
     try:
@@ -494,15 +497,16 @@ def main():
             runs.append(run)
         # The balloon's, pmem's and memory hotplug's runs (test_balloon.py,
         # test_pmem.py, test_hotplug.py) share this L1 boot, each with its own L2.
-        runs += [B.run(lab.kernel), PM.run(lab.kernel), HP.run(lab.kernel)]
+        runs += [B.run(lab.kernel), B.run_oom(lab.kernel), PM.run(lab.kernel),
+                 HP.run(lab.kernel)]
         with tempfile.TemporaryDirectory() as d:
-            res = lab.run_plan(runs, tag="api", binaries={"/bin/curl": curl},
-                               files=PM.files(d))
+            res = lab.run_plan(runs, tag="api", binaries=tools, files=PM.files(d))
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3
     return L.report(res, [(name, check) for name, _, check in CHECKS] +
-                    [("balloon", B.check_balloon), ("pmem", PM.check_pmem),
+                    [("balloon", B.check_balloon), ("balloon_oom", B.check_balloon_oom),
+                     ("pmem", PM.check_pmem),
                      ("hotplug", HP.check_hotplug)])
 
 

@@ -17,11 +17,25 @@ test_api.py runs it in its own L1 boot; alone:
             4. What the device refuses, in Firecracker's words: more than
                the memory, hinting that was not enabled, statistics
                switched off after boot.
+            5. PATCH 64 MiB again, a Full snapshot with the balloon
+               inflated. Restored in a new process, once from the File
+               backend and once through tests/uffd's handler (Uffd): the
+               guest's MemTotal is still 64 MiB short, statistics say
+               actual_mib 64, and PATCH 0 gives the memory back (the
+               pages the balloon held read as zeros now: the guest runs
+               on in them).
+  balloon_oom  256 MiB, deflate_on_oom on, no target at boot; PATCH 150
+            MiB, then the guest writes 120 MiB to tmpfs, more than is
+            left: its OOM notifier deflates the balloon instead of the
+            OOM killer ending a process. The write completes whole, the
+            guest's virtio_balloon reports actual below the target, and
+            no process was killed (dmesg has no "Killed process").
 
 Prints one line per check and `N passed, N failed`. Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -33,12 +47,15 @@ import lab as L  # noqa: E402
 
 RUN_TIMEOUT = 600
 CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.balloon=1 lab.wait=1000"
+OOM_CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.balloon=oom lab.wait=1000"
 FILL_MIB = 150
 TARGET_MIB = 64
+OOM_TARGET_MIB = 150
+OOM_FILL_MIB = 120
 
 # In L2: the memory as the guest sees it, a fill and its release, then a line a second.
 L2_SCRIPT = r'''
-grep -q lab.balloon=1 /proc/cmdline || exit 0
+if grep -q lab.balloon=1 /proc/cmdline; then
 memline() { awk '/^MemTotal:/ {t=$2} /^MemFree:/ {f=$2} /^MemAvailable:/ {a=$2}
   END {print "total=" t " free=" f " avail=" a}' /proc/meminfo; }
 echo "LAB bal driver=$(ls /sys/bus/virtio/drivers/virtio_balloon 2>/dev/null | grep -c virtio)"
@@ -51,6 +68,23 @@ sleep 6
 rm -f /tmp/fill
 echo "LAB bal freed $(memline)"
 (while :; do echo "LAB bal mem $(memline)"; sleep 1; done) &
+fi
+'''
+
+# In L2 for the OOM run: once the balloon has taken most free memory, a write past what is left.
+L2_OOM_SCRIPT = r'''
+if grep -q lab.balloon=oom /proc/cmdline; then
+free() { awk '/^MemFree:/ {print $2}' /proc/meminfo; }
+mount -o remount,size=240M /tmp
+f0=$(free); echo "LAB oom ready free=$f0"
+k=0; while [ "$(free)" -gt $((f0 - @OOM_TARGET@ * 1024 + 16384)) ] && [ $k -lt 300 ]; do sleep 1; k=$((k+1)); done
+echo "LAB oom inflated free=$(free)"
+sleep 3
+dd if=/dev/zero of=/tmp/fill bs=1M count=@OOM_FILL@ 2>/dev/null; rc=$?
+echo "LAB oom filled rc=$rc size=$(stat -c %s /tmp/fill) free=$(free)"
+echo "LAB oom killed=$(dmesg | grep -c 'Killed process')"
+(while :; do echo "LAB oom alive"; sleep 2; done) &
+fi
 '''
 
 SCRIPT = r'''
@@ -70,8 +104,10 @@ waitfor() { # PATTERN FILE TENTHS
   done
 }
 rss() { awk '/^VmRSS:/ {print $2}' /proc/$hp/status; }
-lastmem() { tr -d '\r' </tmp/g.out | grep '^LAB bal mem total=[0-9]* free=[0-9]* avail=[0-9]*$' | tail -n 1 | sed -n 's/.*total=\([0-9]*\) .*/\1/p'; }
-$H serve --api-sock $S </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
+G=/tmp/g.out
+lastmem() { tr -d '\r' <$G | grep '^LAB bal mem total=[0-9]* free=[0-9]* avail=[0-9]*$' | tail -n 1 | sed -n 's/.*total=\([0-9]*\) .*/\1/p'; }
+mkdir -p /tmp/bs
+$H serve --api-sock $S --snapshot-dir /tmp/bs </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
 n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
 echo "BAL boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@CMDLINE@"}')"
 echo "BAL machine=$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}')"
@@ -100,10 +136,71 @@ echo "BAL stats_every2=$(api PATCH /balloon/statistics '{"stats_polling_interval
 echo "BAL deflate=$(api PATCH /balloon '{"amount_mib": 0}') $(cat /tmp/resp)"
 k=0; while [ $k -lt 120 ]; do t=$(lastmem); [ -n "$t" ] && [ "$t" -ge $((t0 - 1024)) ] && break; sleep 1; k=$((k+1)); done
 echo "BAL total_deflated=$(lastmem)"
+# 5. Inflated again, across a snapshot: restored from the File backend, then through Uffd.
+echo "BAL reinflate=$(api PATCH /balloon '{"amount_mib": @TARGET@}') $(cat /tmp/resp)"
+k=0; while [ $k -lt 120 ]; do t=$(lastmem); [ -n "$t" ] && [ "$t" -le $((t0 - @TARGET@ * 1024 + 1024)) ] && break; sleep 1; k=$((k+1)); done
+echo "BAL snap=$(api PATCH /vm '{"state": "Paused"}')$(api PUT /snapshot/create '{"snapshot_path": "/tmp/bs/s", "mem_file_path": "/tmp/bs/m"}') $(cat /tmp/resp)"
 kill -TERM $hp; wait $hp; echo "BAL exit=$?"
 tr -d '\r' </tmp/g.out | grep '^LAB bal \(driver\|start\|filled\|freed\)' | sed 's/^/G /'
 sed 's/^/H /' /tmp/h.err | head -n 20
+restored() { # NAME BACKEND PATH: load, check the balloon, deflate
+  S=/tmp/$1.sock; G=/tmp/g-$1.out
+  $H serve --api-sock $S --snapshot-dir /tmp/bs </dev/null >$G 2>/tmp/h-$1.err & hp=$!
+  n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+  echo "BAL $1_load=$(api PUT /snapshot/load "{\"snapshot_path\": \"/tmp/bs/s\", \"mem_backend\": {\"backend_type\": \"$2\", \"backend_path\": \"$3\"}, \"resume_vm\": true}") $(cat /tmp/resp)"
+  waitfor '^LAB bal mem ' $G 600
+  echo "BAL $1_total=$(lastmem)"
+  sleep 3
+  echo "BAL $1_stats=$(api GET /balloon/statistics) $(cat /tmp/resp)"
+  echo "BAL $1_deflate=$(api PATCH /balloon '{"amount_mib": 0}') $(cat /tmp/resp)"
+  k=0; while [ $k -lt 120 ]; do t=$(lastmem); [ -n "$t" ] && [ "$t" -ge $((t0 - 1024)) ] && break; sleep 1; k=$((k+1)); done
+  echo "BAL $1_deflated=$(lastmem)"
+  kill -TERM $hp; wait $hp; echo "BAL $1_exit=$?"
+  sed "s/^/H $1 /" /tmp/h-$1.err | head -n 10
+}
+restored file File /tmp/bs/m
+uffd_handler /tmp/u.sock /tmp/bs/m 2>/tmp/u.err & pu=$!
+n=0; while [ ! -S /tmp/u.sock ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+restored uffd Uffd /tmp/u.sock
+wait $pu; echo "BAL uffd_handler=$?"
+sed 's/^/U /' /tmp/u.err | head -n 5
 echo "BAL done=yes"
+'''
+
+OOM_SCRIPT = r'''
+H=/lab/bin/hearth
+S=/tmp/o.sock
+api() { # METHOD PATH [BODY]: the HTTP status; the body is in /tmp/resp
+  if [ -n "$3" ]; then
+    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" \
+      -H 'Content-Type: application/json' -d "$3" "http://localhost$2"
+  else
+    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" "http://localhost$2"
+  fi
+}
+waitfor() { # PATTERN FILE TENTHS
+  n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
+    n=$((n+1)); [ $n -ge "$3" ] && return 1; sleep 0.1
+  done
+}
+$H serve --api-sock $S </dev/null >/tmp/go.out 2>/tmp/ho.err & hp=$!
+n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+echo "OOM boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@OOM_CMDLINE@"}')"
+echo "OOM machine=$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}')"
+echo "OOM put=$(api PUT /balloon '{"amount_mib": 0, "deflate_on_oom": true, "stats_polling_interval_s": 1}') $(cat /tmp/resp)"
+echo "OOM start=$(api PUT /actions '{"action_type": "InstanceStart"}') $(cat /tmp/resp)"
+waitfor '^LAB oom ready' /tmp/go.out 1800
+echo "OOM inflate=$(api PATCH /balloon '{"amount_mib": @OOM_TARGET@}') $(cat /tmp/resp)"
+waitfor '^LAB oom inflated' /tmp/go.out 3000
+sleep 2
+echo "OOM stats_inflated=$(api GET /balloon/statistics) $(cat /tmp/resp)"
+waitfor '^LAB oom alive' /tmp/go.out 3000
+sleep 3
+echo "OOM stats_after=$(api GET /balloon/statistics) $(cat /tmp/resp)"
+kill -TERM $hp; wait $hp; echo "OOM exit=$?"
+tr -d '\r' </tmp/go.out | grep '^LAB oom \(ready\|inflated\|filled\|killed\)' | sed 's/^/G /'
+sed 's/^/H /' /tmp/ho.err | head -n 20
+echo "OOM done=yes"
 '''
 
 
@@ -114,9 +211,17 @@ def script():
 
 
 def l2_initrd(kernel):
+    # One initrd for both runs: each script acts on its own lab.balloon= only.
     return L.build_l2_initrd(kernel, name="l2balloon",
                              modules=["virtio_mmio", "virtio_balloon"],
-                             extra_sh=L2_SCRIPT.replace("@FILL@", str(FILL_MIB)))
+                             extra_sh=L2_SCRIPT.replace("@FILL@", str(FILL_MIB)) +
+                             L2_OOM_SCRIPT.replace("@OOM_TARGET@", str(OOM_TARGET_MIB))
+                             .replace("@OOM_FILL@", str(OOM_FILL_MIB)))
+
+
+def oom_script():
+    return (OOM_SCRIPT.replace("@KERNEL@", L.L1_KERNEL).replace("@OOM_CMDLINE@", OOM_CMDLINE)
+            .replace("@OOM_TARGET@", str(OOM_TARGET_MIB)))
 
 
 def info(r):
@@ -156,7 +261,6 @@ def check_balloon(r):
             TARGET_MIB, t0, ti)
     stats = a.get("stats", "")
     js = stats.split(" ", 1)[1] if " " in stats else ""
-    import json
     try:
         s = json.loads(js)
     except ValueError:
@@ -183,6 +287,72 @@ def check_balloon(r):
     yield st("deflate") == "204" and td is not None and t0 is not None and td >= t0 - 1024, \
         "PATCH /balloon 0 gives the guest its memory back (%s kB, was %s)" % (td, t0)
     yield st("exit") in ("0", "3"), "Hearth exits cleanly on SIGTERM (%s)" % a.get("exit")
+    yield st("reinflate") == "204" and st("snap") == "204204", \
+        "inflated again, paused and a Full snapshot taken (%s; %s)" % (a.get("reinflate"),
+                                                                      a.get("snap"))
+    for name, how in (("file", "File"), ("uffd", "Uffd")):
+        yield st(name + "_load") == "204", "%s: a new process loads it and resumes (%s)" % (
+            how, a.get(name + "_load"))
+        t = num(a.get(name + "_total"))
+        yield t is not None and t0 is not None and abs((t0 - t) - TARGET_MIB * 1024) <= 1024, \
+            "%s: the restored guest's MemTotal is still %d MiB short (%s kB, %s at boot)" % (
+                how, TARGET_MIB, t, t0)
+        rs = body(a, name + "_stats")
+        yield rs.get("actual_mib") == TARGET_MIB and rs.get("target_mib") == TARGET_MIB, \
+            "%s: statistics after the restore: actual and target %d MiB (%s)" % (
+                how, TARGET_MIB, {k: rs.get(k) for k in ("actual_mib", "target_mib")})
+        td = num(a.get(name + "_deflated"))
+        yield st(name + "_deflate") == "204" and td is not None and t0 is not None and \
+            td >= t0 - 1024, "%s: PATCH 0 gives the restored guest its memory back (%s kB)" % (
+                how, td)
+        yield st(name + "_exit") in ("0", "3"), "%s: the restored Hearth exits cleanly (%s)" % (
+            how, a.get(name + "_exit"))
+    yield st("uffd_handler") == "0", "the Uffd handler exited 0 (%s)" % a.get("uffd_handler")
+    yield a.get("done") == "yes", "the plan ran to its end"
+
+
+def body(a, k):
+    v = a.get(k, "")
+    try:
+        return json.loads(v.split(" ", 1)[1]) if " " in v else {}
+    except ValueError:
+        return {}
+
+
+def oom_info(r):
+    out = {}
+    for l in r.guest_lines:
+        m = re.match(r"^OOM (\w+)=(.*)$", l.strip())
+        if m and m.group(1) not in out:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def check_balloon_oom(r):
+    a = oom_info(r)
+    st = lambda k: (a.get(k) or "").split(" ")[0]  # noqa: E731
+    yield st("put") == "204" and st("start") == "204" and st("inflate") == "204", \
+        "PUT /balloon deflate_on_oom, InstanceStart and PATCH %d MiB are 204 (%s; %s; %s)" % (
+            OOM_TARGET_MIB, a.get("put"), a.get("start"), a.get("inflate"))
+    si, sa = body(a, "stats_inflated"), body(a, "stats_after")
+    yield si.get("actual_mib") == OOM_TARGET_MIB, \
+        "the balloon took %d MiB (actual_mib %s)" % (OOM_TARGET_MIB, si.get("actual_mib"))
+    g = [l[2:] for l in r.guest_lines if l.startswith("G LAB oom ")]
+    filled = [l for l in g if l.startswith("LAB oom filled ")]
+    m = re.search(r"rc=(\d+) size=(\d+)", filled[0]) if filled else None
+    yield bool(m) and m.group(1) == "0" and int(m.group(2)) == OOM_FILL_MIB << 20, \
+        "the guest's %d MiB write past its free memory completed whole (%s)" % (
+            OOM_FILL_MIB, filled)
+    act = sa.get("actual_mib")
+    yield isinstance(act, int) and act < OOM_TARGET_MIB and sa.get("target_mib") == OOM_TARGET_MIB, \
+        "the guest deflated the balloon under pressure: actual %s MiB, target %s" % (
+            act, sa.get("target_mib"))
+    if isinstance(act, int):
+        print("INFO deflate_on_oom: the balloon gave back %d of %d MiB for a %d MiB write"
+              % (OOM_TARGET_MIB - act, OOM_TARGET_MIB, OOM_FILL_MIB))
+    killed = [l for l in g if l.startswith("LAB oom killed=")]
+    yield killed == ["LAB oom killed=0"], "no process was killed for memory (%s)" % killed
+    yield st("exit") in ("0", "3"), "Hearth exits cleanly on SIGTERM (%s)" % a.get("exit")
     yield a.get("done") == "yes", "the plan ran to its end"
 
 
@@ -193,6 +363,21 @@ def run(kernel):
     return r
 
 
+def run_oom(kernel):
+    """deflate_on_oom's run, likewise."""
+    r = L.ShellRun("balloon_oom", "hearth", oom_script(), timeout=RUN_TIMEOUT)
+    r.initrd = l2_initrd(kernel)
+    return r
+
+
+def tools():
+    """What the runs need in L1: curl, and tests/uffd's handler (built beside Hearth)."""
+    handler = os.path.join(os.path.dirname(os.environ.get("HEARTH", os.path.join(
+        L.REPO, "build", "hearth"))), "tests", "uffd", "uffd_handler")
+    return {"/bin/curl": shutil.which("curl"),
+            "/bin/uffd_handler": handler if os.path.exists(handler) else None}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
@@ -200,18 +385,20 @@ def main():
     a = ap.parse_args()
     if a.hearth:
         os.environ["HEARTH"] = os.path.abspath(a.hearth)
-    curl = shutil.which("curl")
-    if not curl:
-        print("FAIL curl is not installed (scripts/deps.sh build installs it)")
+    t = tools()
+    missing = [k for k, v in t.items() if not v]
+    if missing:
+        print("FAIL %s not found (scripts/deps.sh build installs curl; make builds the handler)"
+              % missing)
         print("0 passed, 1 failed")
         return 1
     try:
         lab = L.Lab(stream=a.stream or None)
-        res = lab.run_plan([run(lab.kernel)], tag="balloon", binaries={"/bin/curl": curl})
+        res = lab.run_plan([run(lab.kernel), run_oom(lab.kernel)], tag="balloon", binaries=t)
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3
-    return L.report(res, [("balloon", check_balloon)])
+    return L.report(res, [("balloon", check_balloon), ("balloon_oom", check_balloon_oom)])
 
 
 if __name__ == "__main__":
