@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <linux/kvm.h>
+#include <linux/userfaultfd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -110,18 +111,26 @@ static int slot_kvm(const struct guest_mem *gm, unsigned int s, bool on)
  * Unplugged bytes go back to the host and read as zeros when plugged
  * again. Anonymous memory: MADV_DONTNEED. A memory file's private
  * mapping: a fresh anonymous mapping over them (MADV_DONTNEED would
- * bring back the file's bytes); should that fail, MADV_DONTNEED still
- * frees the guest's own writes, and the next plug of these blocks gets
- * the snapshot's old bytes rather than zeros, which a driver that takes
+ * bring back the file's bytes). A Uffd restore's region: the range
+ * leaves the userfaultfd first, so its next touch is the kernel's zero
+ * fill rather than a fault the handler would answer with the snapshot's
+ * bytes. Should either step fail, MADV_DONTNEED still frees the guest's
+ * own writes, and the next plug of these blocks gets the snapshot's old
+ * bytes rather than zeros, which a driver that takes
  * UNPLUGGED_INACCESSIBLE must not rely on either way.
  */
-static void give_back(const struct guest_hotplug *hp, uint8_t *p, uint64_t len)
+static void give_back(const struct guest_mem *gm, uint8_t *p, uint64_t len)
 {
-	if (hp->file_backed && mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
-				    MAP_NORESERVE | MAP_FIXED, -1, 0) != MAP_FAILED) {
+	struct uffdio_range r = { (uint64_t)(uintptr_t)p, len };
+
+	if (gm->hp->file_backed && mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+					MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) !=
+	    MAP_FAILED) {
 		madvise(p, len, MADV_DONTDUMP);
 		return;
 	}
+	if (gm->uffd_held)
+		ioctl(gm->uffd, UFFDIO_UNREGISTER, &r);
 	madvise(p, len, MADV_DONTNEED);
 }
 
@@ -168,7 +177,7 @@ static void hotplug_unplug(struct guest_mem *gm, uint64_t first, uint64_t last)
 	for (unsigned int s = s0; s <= s1; s++)
 		if (!hp->slot_plugged[s] && slot_kvm(gm, s, false) < 0)
 			hp->slot_fails++;
-	give_back(hp, hp->hva + first * hp->block_size, (last - first + 1) * hp->block_size);
+	give_back(gm, hp->hva + first * hp->block_size, (last - first + 1) * hp->block_size);
 }
 
 int guest_mem_hotplug_set(struct guest_mem *gm, uint64_t off, uint64_t len, bool plug)

@@ -10,8 +10,9 @@
  * Not part of the regions: e820 does not list it (the guest's driver
  * learns of it from the device), and the dirty log does not cover it (a
  * Diff snapshot of a VM with one is refused). A Full snapshot's memory
- * file holds it after RAM, and a File restore maps it from there
- * (guest_mem_hotplug_map_file).
+ * file holds it after RAM; a File restore maps it from there
+ * (guest_mem_hotplug_map_file), a Uffd restore registers it with the
+ * userfaultfd beside RAM (guest_mem_uffd.h) and the handler serves it.
  */
 #ifndef HEARTH_MEM_GUEST_MEM_HOTPLUG_H
 #define HEARTH_MEM_GUEST_MEM_HOTPLUG_H

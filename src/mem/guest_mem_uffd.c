@@ -7,6 +7,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "mem/guest_mem_hotplug.h"
+
 /* userfaultfd(2), else /dev/userfaultfd (Linux 6.1+), whose access is the file's mode. */
 static int uffd_create(void)
 {
@@ -40,13 +42,16 @@ int guest_mem_uffd_register(struct guest_mem *gm)
 		ret = -errno;
 		goto err_close;
 	}
-	for (unsigned int i = 0; i < gm->nregions; i++) {
+	/* RAM's regions, then the hotplug region's (index nregions) when there is one. */
+	for (unsigned int i = 0; i < gm->nregions + (gm->hp ? 1u : 0u); i++) {
+		uint8_t *hva = i < gm->nregions ? gm->regions[i].hva : gm->hp->hva;
+		uint64_t size = i < gm->nregions ? gm->regions[i].size : gm->hp->size;
 		struct uffdio_register reg = {
-			.range = { (uint64_t)(uintptr_t)gm->regions[i].hva, gm->regions[i].size },
+			.range = { (uint64_t)(uintptr_t)hva, size },
 			.mode = UFFDIO_REGISTER_MODE_MISSING,
 		};
 
-		if (!gm->regions[i].hva) {
+		if (!hva) {
 			ret = -EINVAL;
 			goto err_close;
 		}

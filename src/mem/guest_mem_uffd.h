@@ -18,7 +18,8 @@
  * Creates a userfaultfd (close-on-exec, non-blocking; kernel faults
  * included, so not UFFD_USER_MODE_ONLY), does the UFFDIO_API handshake
  * with no extra features, and registers each of gm's regions (mapped by
- * guest_mem_init, not yet touched) for missing-page faults. gm then
+ * guest_mem_init, not yet touched), and its memory hotplug region when
+ * it has one, for missing-page faults. gm then
  * holds it (gm->uffd) until guest_mem_destroy has unmapped the RAM.
  * Returns the userfaultfd (gm's: the caller duplicates it or passes it
  * on, and never closes it) or -errno: -EPERM when the kernel refuses it

@@ -86,8 +86,12 @@ static const struct sandbox_ioctl io_ioctls[] = {
 	IOCTL(BLKGETSIZE64), IOCTL(FIONREAD),
 	/* A balloon's pages given back on a Uffd restore read as zeros (mem/guest_mem_discard.c). */
 	IOCTL(UFFDIO_ZEROPAGE),
-	/* virtio-mem's plugs and unplugs map and unmap its region's slots (mem/guest_mem_hotplug.c). */
-	IOCTL(KVM_SET_USER_MEMORY_REGION),
+	/*
+	 * virtio-mem's plugs and unplugs map and unmap its region's slots; after
+	 * a Uffd restore an unplugged range leaves the userfaultfd, so it reads
+	 * zeros when plugged again (mem/guest_mem_hotplug.c).
+	 */
+	IOCTL(KVM_SET_USER_MEMORY_REGION), IOCTL(UFFDIO_UNREGISTER),
 	IOCTL(TCGETS), IOCTL(TCSETS), IOCTL(TCSETSW), IOCTL(TCSETSF),
 };
 

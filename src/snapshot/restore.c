@@ -304,10 +304,6 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 		rc.tmpl = "(custom)";
 	else if (!ret && cfg->machine.cpu_template != CPU_TEMPLATE_NONE)
 		rc.tmpl = cpu_template_name(cfg->machine.cpu_template);
-	/* The Uffd protocol's mappings are RAM's: the hotplug region has no handler to fill it. */
-	if (!ret && req->mem_uffd && cfg->hotplug.present)
-		ret = usage(err, -EINVAL, rc.path, "it has memory hotplug (virtio-mem), which "
-			    "Hearth restores from the File backend only");
 	/* Uffd: the handler opens the memory file; RAM is handed to it once mapped. */
 	if (!ret && req->mem_uffd) {
 		uffd = (struct snap_uffd){ req->mem_path, cfg->machine.vcpu_count };

@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "mem/guest_mem_hotplug.h"
 #include "mem/guest_mem_huge.h"
 #include "mem/guest_mem_uffd.h"
 #include "snapshot/memcore.h"
@@ -26,7 +27,7 @@ static uint64_t region_page_size(const struct guest_mem *gm, unsigned int i)
 }
 
 int snap_uffd_mappings(const struct guest_mem *gm, unsigned int nvcpus,
-		       struct uffd_mapping m[GUEST_MEM_MAX_REGIONS])
+		       struct uffd_mapping m[MEMCORE_MAX_REGIONS])
 {
 	struct memcore_layout l;
 	int ret = memcore_plan(gm, nvcpus, &l);
@@ -40,7 +41,15 @@ int snap_uffd_mappings(const struct guest_mem *gm, unsigned int nvcpus,
 			.offset = l.offset[i],
 			.page_size = region_page_size(gm, i),
 		};
-	return 0;
+	/* The hotplug region: 4 KiB pages whatever backs RAM; faults come from plugged blocks only. */
+	if (gm->hp)
+		m[gm->nregions] = (struct uffd_mapping){
+			.base_host_virt_addr = (uint64_t)(uintptr_t)gm->hp->hva,
+			.size = gm->hp->size,
+			.offset = l.offset[gm->nregions],
+			.page_size = GUEST_PAGE_SIZE,
+		};
+	return (int)l.nregions;
 }
 
 static int refused(struct err *err, int ret)
@@ -135,14 +144,14 @@ static int send_handshake(int sock, const char *msg, size_t len, int uffd, struc
 int snap_uffd_attach(void *ctx, struct guest_mem *gm, struct err *err)
 {
 	const struct snap_uffd *u = ctx;
-	struct uffd_mapping m[GUEST_MEM_MAX_REGIONS];
+	struct uffd_mapping m[MEMCORE_MAX_REGIONS];
 	char *msg = NULL;
 	size_t len;
 	int uffd, sock, ret;
 
 	ret = snap_uffd_mappings(gm, u->nvcpus, m);
-	if (!ret)
-		ret = uffd_msg_build(m, gm->nregions, &msg, &len);
+	if (ret > 0)
+		ret = uffd_msg_build(m, (unsigned int)ret, &msg, &len);
 	if (ret)
 		return err_set(err, false, ret, "the Uffd memory backend's mappings: %s",
 			       strerror(-ret));

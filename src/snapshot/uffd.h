@@ -13,6 +13,7 @@
 #define HEARTH_SNAPSHOT_UFFD_H
 
 #include "mem/guest_mem.h"
+#include "snapshot/memcore.h"
 #include "snapshot/uffd_msg.h"
 #include "util/err.h"
 
@@ -22,12 +23,13 @@ struct snap_uffd {
 };
 
 /*
- * Region i of gm as the handler sees it: its address here, its size, its
+ * gm's regions as the handler sees them, RAM's then the memory hotplug
+ * region's (when gm has one): each one's address here, its size, its
  * data's offset in the memory file a snapshot of gm with nvcpus vCPUs
- * has (snapshot/memcore.h), its page size. 0 or -EINVAL.
+ * has (snapshot/memcore.h), its page size. How many, or -EINVAL.
  */
 int snap_uffd_mappings(const struct guest_mem *gm, unsigned int nvcpus,
-		       struct uffd_mapping m[GUEST_MEM_MAX_REGIONS]);
+		       struct uffd_mapping m[MEMCORE_MAX_REGIONS]);
 
 /*
  * vm_mem_file's attach (ctx: struct snap_uffd): the handshake on gm,

@@ -3,7 +3,7 @@
 Firecracker's PUT, GET and PATCH /hotplug/memory and its config file's
 "memory-hotplug", written anew.
 
-    run_hotplug_test.py --hearth PATH [--asan PATH] [--case NAME]
+    run_hotplug_test.py --hearth PATH [--asan PATH] [--case NAME] [--handler PATH]
 
   api        before boot: PUT and its refusals in Firecracker's words, GET
              /vm/config's memory-hotplug, GET and PATCH refused. After boot
@@ -13,15 +13,17 @@ Firecracker's PUT, GET and PATCH /hotplug/memory and its config file's
              its driver never started, the metrics carry Firecracker's
              "memory_hotplug" group. A Full snapshot holds the hotplug
              region after RAM (the memory file's last PT_LOAD, at its
-             address) and loads (File) into a VM with the same region and
-             status; a Diff snapshot and a Uffd load are refused, naming
-             memory hotplug.
+             address) and loads into a VM with the same region and status,
+             from the File backend and through tests/uffd's handler (Uffd);
+             a Diff snapshot is refused, naming memory hotplug.
   config     the config file's section boots the same VM (3200 MiB: RAM in
              two regions, around the 32-bit hole, then the hotplug region).
 """
 import json
 import os
+import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
@@ -63,8 +65,21 @@ def after_boot(s, tmp):
     return snap, mem
 
 
-def load_again(binary, tmp, snap, mem, ram_mib, want):
-    """The snapshot's memory file ends with the hotplug region; a File load rebuilds it."""
+def load_one(binary, d, tmp, snap, backend, path, want):
+    s = Serve(binary, d, ["--snapshot-dir", tmp])
+    s.expect("PUT", "/snapshot/load", 204,
+             body={"snapshot_path": snap, "mem_backend": {"backend_type": backend,
+                                                          "backend_path": path}})
+    check(s.expect("GET", "/vm/config", 200)["memory-hotplug"] == HOTPLUG,
+          "/vm/config after a %s load" % backend)
+    st = s.expect("GET", "/hotplug/memory", 200)
+    check(st == want, "status after a %s load %r, was %r" % (backend, st, want))
+    s.expect("PATCH", "/vm", 204, body={"state": "Resumed"})
+    s.stop()
+
+
+def load_again(binary, tmp, snap, mem, ram_mib, want, handler):
+    """The snapshot's memory file ends with the hotplug region; a load rebuilds it."""
     loads = ram_regions(mem)
     check(sum(n for _, n in loads[:-1]) == ram_mib << 20 and
           loads[-1][1] == HOTPLUG["total_size_mib"] << 20 and
@@ -72,24 +87,26 @@ def load_again(binary, tmp, snap, mem, ram_mib, want):
           "the memory file's regions: RAM, then the hotplug region: %r" % loads)
     d = os.path.join(tmp, "load-%d" % ram_mib)
     os.mkdir(d)
-    s = Serve(binary, d, ["--snapshot-dir", tmp])
-    s.expect("PUT", "/snapshot/load", 400,
-             body={"snapshot_path": snap, "mem_backend": {"backend_type": "Uffd",
-                                                          "backend_path": "/nonexistent"}},
-             fault=["memory hotplug (virtio-mem), which Hearth restores from the File backend only"])
-    s.stop()
-    s = Serve(binary, d, ["--snapshot-dir", tmp])
-    s.expect("PUT", "/snapshot/load", 204,
-             body={"snapshot_path": snap, "mem_backend": {"backend_type": "File",
-                                                          "backend_path": mem}})
-    check(s.expect("GET", "/vm/config", 200)["memory-hotplug"] == HOTPLUG, "/vm/config after load")
-    st = s.expect("GET", "/hotplug/memory", 200)
-    check(st == want, "status after load %r, was %r" % (st, want))
-    s.expect("PATCH", "/vm", 204, body={"state": "Resumed"})
-    s.stop()
+    load_one(binary, d, tmp, snap, "File", mem, want)
+    if not handler:
+        return
+    hsock = os.path.join(tmp, "handler-%d.sock" % ram_mib)
+    h = subprocess.Popen([handler, hsock, mem], stderr=open(os.path.join(tmp, "h.err"), "w"))
+    try:
+        for _ in range(300):
+            if os.path.exists(hsock):
+                break
+            time.sleep(0.1)
+        load_one(binary, d, tmp, snap, "Uffd", hsock, want)
+        h.wait(30)
+        check(h.returncode == 0, "the handler exited %s" % h.returncode)
+    finally:
+        if h.poll() is None:
+            h.kill()
+            h.wait()
 
 
-def case_api(binary, tmp):
+def case_api(binary, tmp, args):
     s = Serve(binary, tmp, ["--snapshot-dir", tmp])
     configure(s, tmp)
     s.expect("GET", "/hotplug/memory", 400, exact=FC_PRE)
@@ -115,7 +132,7 @@ def case_api(binary, tmp):
     snap, mem = after_boot(s, tmp)
     s.expect("PUT", "/actions", 204, body={"action_type": "FlushMetrics"})
     s.stop()
-    load_again(binary, tmp, snap, mem, 64, st)
+    load_again(binary, tmp, snap, mem, 64, st, args.handler)
     with open(metrics) as f:
         last = json.loads(f.read().splitlines()[-1])
     group = last.get("memory_hotplug")
@@ -123,7 +140,7 @@ def case_api(binary, tmp):
           group.get("activate_fails") == 0, "the metrics' memory_hotplug group: %r" % group)
 
 
-def case_config(binary, tmp):
+def case_config(binary, tmp, args):
     if not kvm_usable():
         print("skip: /dev/kvm cannot be opened here")
         return
@@ -137,10 +154,15 @@ def case_config(binary, tmp):
     st = s.expect("GET", "/hotplug/memory", 200)
     snap, mem = after_boot(s, tmp)
     s.stop()
-    load_again(binary, tmp, snap, mem, 3200, st)
+    load_again(binary, tmp, snap, mem, 3200, st, args.handler)
 
 
 CASES = {"api": case_api, "config": case_config}
 
+
+def options(ap):
+    ap.add_argument("--handler", help="tests/uffd's handler: the snapshot loaded through Uffd too")
+
+
 if __name__ == "__main__":
-    sys.exit(run_cases(__doc__, CASES, "hearth-hotplug-"))
+    sys.exit(run_cases(__doc__, CASES, "hearth-hotplug-", options=options))

@@ -611,6 +611,13 @@ class ShellRun(CommandRun):
         return ["/bin/sh", "-c", self.script.replace("@L2_INITRD@", l1_initrd_path)]
 
 
+def uffd_handler():
+    """tests/uffd's handler, built beside the Hearth binary the lab runs; None if missing."""
+    p = os.path.join(os.path.dirname(os.environ.get("HEARTH", os.path.join(
+        REPO, "build", "hearth"))), "tests", "uffd", "uffd_handler")
+    return p if os.path.exists(p) else None
+
+
 def vmm_binary(vmm):
     if vmm == "hearth":
         p = os.environ.get("HEARTH", os.path.join(REPO, "build", "hearth"))

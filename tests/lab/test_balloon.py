@@ -372,10 +372,7 @@ def run_oom(kernel):
 
 def tools():
     """What the runs need in L1: curl, and tests/uffd's handler (built beside Hearth)."""
-    handler = os.path.join(os.path.dirname(os.environ.get("HEARTH", os.path.join(
-        L.REPO, "build", "hearth"))), "tests", "uffd", "uffd_handler")
-    return {"/bin/curl": shutil.which("curl"),
-            "/bin/uffd_handler": handler if os.path.exists(handler) else None}
+    return {"/bin/curl": shutil.which("curl"), "/bin/uffd_handler": L.uffd_handler()}
 
 
 def main():

@@ -24,6 +24,8 @@ Hearth's device, driven through the API (curl on the Unix socket, in L1):
                says 256 plugged, MemTotal is still grown, the data's md5
                is the same; PATCH 0 then unplugs it all (the guest moves
                the data out of the blocks first) and the md5 still holds.
+            6. The same snapshot loaded once more, through tests/uffd's
+               handler (Uffd): the same checks.
 
 Prints one line per check and `N passed, N failed`. Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
@@ -155,6 +157,23 @@ echo "HP get_load_zero=$(api GET /hotplug/memory) $(cat /tmp/resp)"
 kill -TERM $hp; wait $hp; echo "HP exit2=$?"
 tr -d '\r' <$G | grep -i 'virtio_mem\|BUG\|Oops\|panic' | head -n 20 | sed 's/^/G2 /'
 sed 's/^/H2 /' /tmp/h2.err | head -n 20
+# Once more, every page served by the Uffd handler.
+uffd_handler /tmp/hu.sock /tmp/hs/m 2>/tmp/hu.err & pu=$!
+n=0; while [ ! -S /tmp/hu.sock ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+S=/tmp/m3.sock; G=/tmp/g3.out
+$H serve --api-sock $S --snapshot-dir /tmp/hs </dev/null >$G 2>/tmp/h3.err & hp=$!
+n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+echo "HP uload=$(api PUT /snapshot/load '{"snapshot_path": "/tmp/hs/s", "mem_backend": {"backend_type": "Uffd", "backend_path": "/tmp/hu.sock"}, "resume_vm": true}') $(cat /tmp/resp)"
+echo "HP get_uload=$(api GET /hotplug/memory) $(cat /tmp/resp)"
+waitkeep 0; echo "HP ukeep2=$(lastkeep)"
+waitmem 1 999999999; echo "HP total_uload=$(lastmem)"
+echo "HP uunplug=$(api PATCH /hotplug/memory '{"requested_size_mib": 0}') $(cat /tmp/resp)"
+waitmem $((t0 - 1024)) $((t0 + 1024)); echo "HP total_uload_zero=$(lastmem)"
+n=$(nkeep); waitkeep $n; echo "HP ukeep3=$(lastkeep)"
+kill -TERM $hp; wait $hp; echo "HP exit3=$?"
+wait $pu; echo "HP uffd_handler=$?"
+sed 's/^/H3 /' /tmp/h3.err | head -n 20
+sed 's/^/U /' /tmp/hu.err | head -n 5
 echo "HP done=yes"
 '''
 
@@ -251,6 +270,19 @@ def check_hotplug(r):
         "GET follows: %s" % a.get("get_load_zero")
     yield bool(k3) and k3 == k1, "the data moved out of the unplugged blocks intact (md5 %s)" % k3
     yield st("exit2") in ("0", "3"), "the restored Hearth exits cleanly (%s)" % a.get("exit2")
+    yield st("uload") == "204", "Uffd: the snapshot loads through the handler (%s)" % a.get("uload")
+    yield body(a, "get_uload") == grown, "Uffd: GET after the load: %s" % a.get("get_uload")
+    yield a.get("ukeep2") == k1, "Uffd: the guest's data read the same (md5 %s)" % a.get("ukeep2")
+    t = num(a.get("total_uload"))
+    yield t is not None and t0 is not None and abs(t - (t0 + 256 * 1024)) <= 1024, \
+        "Uffd: MemTotal is still grown: %s kB" % t
+    t = num(a.get("total_uload_zero"))
+    yield st("uunplug") == "204" and t is not None and t0 is not None and abs(t - t0) <= 1024, \
+        "Uffd: the guest unplugs it all: MemTotal %s kB (%s)" % (t, a.get("uunplug"))
+    yield a.get("ukeep3") == k1, "Uffd: the data moved out intact (md5 %s)" % a.get("ukeep3")
+    yield st("exit3") in ("0", "3") and st("uffd_handler") == "0", \
+        "Uffd: Hearth and the handler exit cleanly (%s; %s)" % (a.get("exit3"),
+                                                              a.get("uffd_handler"))
     yield a.get("done") == "yes", "the plan ran to its end"
 
 
@@ -267,14 +299,16 @@ def main():
     a = ap.parse_args()
     if a.hearth:
         os.environ["HEARTH"] = os.path.abspath(a.hearth)
-    curl = shutil.which("curl")
-    if not curl:
-        print("FAIL curl is not installed (scripts/deps.sh build installs it)")
+    tools = {"/bin/curl": shutil.which("curl"), "/bin/uffd_handler": L.uffd_handler()}
+    missing = [k for k, v in tools.items() if not v]
+    if missing:
+        print("FAIL %s not found (scripts/deps.sh build installs curl; make builds the handler)"
+              % missing)
         print("0 passed, 1 failed")
         return 1
     try:
         lab = L.Lab(stream=a.stream or None)
-        res = lab.run_plan([run(lab.kernel)], tag="hotplug", binaries={"/bin/curl": curl})
+        res = lab.run_plan([run(lab.kernel)], tag="hotplug", binaries=tools)
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3

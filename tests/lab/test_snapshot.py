@@ -544,10 +544,8 @@ def main():
     a = ap.parse_args()
     if a.hearth:
         os.environ["HEARTH"] = os.path.abspath(a.hearth)
-    handler = os.path.join(os.path.dirname(os.environ.get("HEARTH", os.path.join(
-        L.REPO, "build", "hearth"))), "tests", "uffd", "uffd_handler")
     tools = {"/bin/curl": shutil.which("curl"), "/bin/readelf": shutil.which("readelf"),
-             "/bin/uffd_handler": handler if os.path.exists(handler) else None}
+             "/bin/uffd_handler": L.uffd_handler()}
     missing = [k for k, v in tools.items() if not v]
     if missing:
         print("FAIL %s not installed (scripts/deps.sh build installs them)" % missing)

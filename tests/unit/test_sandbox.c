@@ -27,6 +27,9 @@
 
 #include <cmocka.h>
 
+#include "mem/guest_mem.h"
+#include "mem/guest_mem_hotplug.h"
+#include "mem/guest_mem_uffd.h"
 #include "sandbox/allow.h"
 #include "sandbox/sandbox.h"
 #include "util/log.h"
@@ -43,7 +46,11 @@ enum probe {
 	PROBE_OPEN_READ,      /* openat(O_RDONLY) of an existing file: io and api */
 	PROBE_TGKILL_SELF,    /* tgkill(own pid, own tid, 0): everybody's */
 	PROBE_TGKILL_OTHER,   /* tgkill(the test's pid, 0): another process, nobody's */
+	PROBE_HOTPLUG_UNPLUG, /* a Uffd restore's hotplug block unplugged: the io thread's */
 };
+
+/* PROBE_HOTPLUG_UNPLUG's memory, set up before the filter as a restore sets it up. */
+static struct guest_mem probe_gm;
 
 /* The test process, for PROBE_TGKILL_OTHER (getppid is on no list). */
 static pid_t test_pid;
@@ -78,8 +85,29 @@ static int probe_run(enum probe p)
 	case PROBE_TGKILL_OTHER:
 		/* Signal 0 to the test itself, a process of the same user: allowed unfiltered. */
 		return syscall(SYS_tgkill, test_pid, test_pid, 0) ? 1 : 0;
+	case PROBE_HOTPLUG_UNPLUG:
+		/* Unplugging takes the range out of the userfaultfd (UFFDIO_UNREGISTER), then gives it back. */
+		if (guest_mem_hotplug_set(&probe_gm, 0, 2u << 20, true) ||
+		    guest_mem_hotplug_set(&probe_gm, 0, 2u << 20, false))
+			return 1;
+		/* Out of the userfaultfd: this touch is the kernel's zero page, no handler asked. */
+		return probe_gm.hp->hva[0] == 0 ? 0 : 1;
 	}
 	return 1;
+}
+
+/* What a probe needs made before the filter; 0, or the child gives up. */
+static int probe_setup(enum probe p)
+{
+	if (p != PROBE_HOTPLUG_UNPLUG)
+		return 0;
+	if (guest_mem_init(&probe_gm, 1u << 20) ||
+	    guest_mem_hotplug_init(&probe_gm, 128u << 20, 2u << 20, 128u << 20))
+		return -1;
+	/* Where the kernel refuses this process a userfaultfd, the unplug is plain MADV_DONTNEED. */
+	if (guest_mem_uffd_register(&probe_gm) < 0)
+		log_warn("test_sandbox: no userfaultfd here; the unplug probe runs without one");
+	return 0;
 }
 
 struct outcome {
@@ -105,6 +133,8 @@ static void run_child(enum thread_kind kind, bool filtered, enum probe p, struct
 		close(pipefd[0]);
 		dup2(pipefd[1], STDERR_FILENO);
 		prctl(PR_SET_NAME, kind == THREAD_VCPU ? "vcpu7" : kind == THREAD_IO ? "io" : "api");
+		if (probe_setup(p))
+			_exit(98);
 		if (filtered && (sandbox_init(&err) || sandbox_build_all(&err) || thread_hook_enter(kind)))
 			_exit(99);
 		_exit(probe_run(p));
@@ -168,6 +198,8 @@ static void test_io(void **state)
 		       "hearth: seccomp: thread io made forbidden syscall 16 (ioctl); exiting\n");
 	expect_trapped(THREAD_IO, PROBE_OPEN_CREATE,
 		       "hearth: seccomp: thread io made forbidden syscall 257 (openat); exiting\n");
+	/* virtio-mem's unplug after a Uffd restore (the lab found it trapped). */
+	expect_allowed(THREAD_IO, PROBE_HOTPLUG_UNPLUG);
 }
 
 static void test_api(void **state)

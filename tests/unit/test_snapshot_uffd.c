@@ -6,7 +6,9 @@
  * on guest RAM mapped as a restore maps it) served by tests/uffd's
  * handler from a real memory file: pages read back as the snapshot had
  * them, only the pages touched are faulted in (the handler's count), and
- * the handler exits once the RAM is gone. Errors name the socket's
+ * the handler exits once the RAM is gone; a memory hotplug region is
+ * served too, and a block unplugged after the restore reads zeros when
+ * plugged again, not the snapshot's bytes. Errors name the socket's
  * problem. The userfaultfd cases skip where the kernel refuses this
  * process one.
  */
@@ -29,6 +31,7 @@
 #include <cmocka.h>
 
 #include "mem/guest_mem.h"
+#include "mem/guest_mem_hotplug.h"
 #include "mem/guest_mem_uffd.h"
 #include "snapshot/memcore.h"
 #include "snapshot/memfile_layout.h"
@@ -165,7 +168,7 @@ static void write_memfile(const char *path)
 /* The offsets sent are those of the memory file a snapshot of that RAM has. */
 static void test_offsets_are_the_files(void **state)
 {
-	struct uffd_mapping m[GUEST_MEM_MAX_REGIONS];
+	struct uffd_mapping m[MEMCORE_MAX_REGIONS];
 	struct memfile_layout l;
 	struct guest_mem gm;
 	struct err e = ERR_INIT;
@@ -180,14 +183,14 @@ static void test_offsets_are_the_files(void **state)
 	assert_int_equal(memfile_layout_read(fd, &l, &e), 0);
 	close(fd);
 	assert_int_equal(guest_mem_layout(&gm, RAM), 0);
-	assert_int_equal(snap_uffd_mappings(&gm, 1, m), 0);
+	assert_int_equal(snap_uffd_mappings(&gm, 1, m), 1);
 	assert_int_equal(l.nregions, 1);
 	assert_int_equal(m[0].offset, l.r[0].offset);
 	assert_int_equal(m[0].size, l.r[0].size);
 	assert_int_equal(m[0].page_size, 4096);
 	/* RAM past the MMIO hole is two regions, the second's data after the first's. */
 	assert_int_equal(guest_mem_layout(&gm, 4ull << 30), 0);
-	assert_int_equal(snap_uffd_mappings(&gm, 2, m), 0);
+	assert_int_equal(snap_uffd_mappings(&gm, 2, m), 2);
 	assert_true(m[1].offset >= m[0].offset + m[0].size);
 	assert_int_equal(m[1].size, gm.regions[1].size);
 	remove_dir(&f);
@@ -268,6 +271,73 @@ static void test_handshake_served(void **state)
 	remove_dir(&f);
 }
 
+#define HP_BLOCK (2ull << 20)
+#define HP_SIZE (128ull << 20)
+
+/*
+ * The hotplug region through the handler: its mapping comes after RAM's
+ * at the memory file's offset for it, a plugged block's page is the
+ * snapshot's, and once unplugged and plugged again it reads zeros (the
+ * range left the userfaultfd: the handler would have served 77 again).
+ */
+static void test_handshake_hotplug(void **state)
+{
+	struct uffd_mapping m[MEMCORE_MAX_REGIONS];
+	struct memfile_layout l;
+	struct snap_uffd u;
+	struct guest_mem gm;
+	struct memcore_vcpu v;
+	struct err e = ERR_INIT;
+	struct files f;
+	unsigned long count = 0;
+	int status, fd;
+	pid_t pid;
+	FILE *c;
+
+	(void)state;
+	if (!have_uffd())
+		skip();
+	make_dir(&f);
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(guest_mem_init(&gm, RAM), 0);
+	assert_int_equal(guest_mem_hotplug_init(&gm, HP_SIZE, HP_BLOCK, HP_SIZE), 0);
+	assert_int_equal(guest_mem_hotplug_set(&gm, HP_BLOCK, HP_BLOCK, true), 0);
+	*(uint64_t *)(gm.hp->hva + HP_BLOCK) = 77;
+	assert_int_equal(memcore_write(f.mem, &gm, &v, 1, NULL, &e), 0);
+	guest_mem_destroy(&gm);
+	fd = open(f.mem, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(memfile_layout_read(fd, &l, &e), 0);
+	close(fd);
+
+	pid = start_handler(&f);
+	u = (struct snap_uffd){ f.sock, 1 };
+	assert_int_equal(guest_mem_init(&gm, RAM), 0);
+	assert_int_equal(guest_mem_hotplug_init(&gm, HP_SIZE, HP_BLOCK, HP_SIZE), 0);
+	assert_int_equal(snap_uffd_mappings(&gm, 1, m), 2);
+	assert_int_equal(m[1].base_host_virt_addr, (uint64_t)(uintptr_t)gm.hp->hva);
+	assert_int_equal(m[1].offset, l.r[1].offset);
+	assert_int_equal(m[1].size, HP_SIZE);
+	assert_int_equal(m[1].page_size, 4096);
+	if (snap_uffd_attach(&u, &gm, &e))
+		fail_msg("attach: %s", e.msg);
+	assert_int_equal(guest_mem_hotplug_set(&gm, HP_BLOCK, HP_BLOCK, true), 0);
+	assert_int_equal(*(uint64_t *)(gm.hp->hva + HP_BLOCK), 77);
+	assert_int_equal(guest_mem_hotplug_set(&gm, HP_BLOCK, HP_BLOCK, false), 0);
+	assert_int_equal(guest_mem_hotplug_set(&gm, HP_BLOCK, HP_BLOCK, true), 0);
+	assert_int_equal(*(uint64_t *)(gm.hp->hva + HP_BLOCK), 0);
+	guest_mem_destroy(&gm);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	c = fopen(f.count, "r");
+	assert_non_null(c);
+	assert_int_equal(fscanf(c, "%lu", &count), 1);
+	fclose(c);
+	assert_int_equal(count, 1);
+	remove_dir(&f);
+}
+
 static void expect_refused(const char *path, int want, const char *words)
 {
 	struct snap_uffd u = { path, 1 };
@@ -317,6 +387,7 @@ int main(void)
 		cmocka_unit_test(test_msg_refused),
 		cmocka_unit_test(test_offsets_are_the_files),
 		cmocka_unit_test(test_handshake_served),
+		cmocka_unit_test(test_handshake_hotplug),
 		cmocka_unit_test(test_handshake_errors),
 	};
 
