@@ -611,6 +611,25 @@ class ShellRun(CommandRun):
         return ["/bin/sh", "-c", self.script.replace("@L2_INITRD@", l1_initrd_path)]
 
 
+# Shell helpers for an L1 script that drives Hearth's API with curl: api METHOD PATH [BODY]
+# prints the HTTP status (the body is in /tmp/resp) on the socket $S names when it runs;
+# waitfor PATTERN FILE TENTHS waits for a line.
+SH_API = r"""api() { # METHOD PATH [BODY]: the HTTP status; the body is in /tmp/resp
+  if [ -n "$3" ]; then
+    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" \
+      -H 'Content-Type: application/json' -d "$3" "http://localhost$2"
+  else
+    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" "http://localhost$2"
+  fi
+}
+waitfor() { # PATTERN FILE TENTHS
+  n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
+    n=$((n+1)); [ $n -ge "$3" ] && return 1; sleep 0.1
+  done
+}
+"""
+
+
 def uffd_handler():
     """tests/uffd's handler, built beside the Hearth binary the lab runs; None if missing."""
     p = os.path.join(os.path.dirname(os.environ.get("HEARTH", os.path.join(

@@ -87,22 +87,9 @@ echo "LAB oom killed=$(dmesg | grep -c 'Killed process')"
 fi
 '''
 
-SCRIPT = r'''
+SCRIPT = L.SH_API + r'''
 H=/lab/bin/hearth
 S=/tmp/b.sock
-api() { # METHOD PATH [BODY]: the HTTP status; the body is in /tmp/resp
-  if [ -n "$3" ]; then
-    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" \
-      -H 'Content-Type: application/json' -d "$3" "http://localhost$2"
-  else
-    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" "http://localhost$2"
-  fi
-}
-waitfor() { # PATTERN FILE TENTHS
-  n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
-    n=$((n+1)); [ $n -ge "$3" ] && return 1; sleep 0.1
-  done
-}
 rss() { awk '/^VmRSS:/ {print $2}' /proc/$hp/status; }
 G=/tmp/g.out
 lastmem() { tr -d '\r' <$G | grep '^LAB bal mem total=[0-9]* free=[0-9]* avail=[0-9]*$' | tail -n 1 | sed -n 's/.*total=\([0-9]*\) .*/\1/p'; }
@@ -167,22 +154,9 @@ sed 's/^/U /' /tmp/u.err | head -n 5
 echo "BAL done=yes"
 '''
 
-OOM_SCRIPT = r'''
+OOM_SCRIPT = L.SH_API + r'''
 H=/lab/bin/hearth
 S=/tmp/o.sock
-api() { # METHOD PATH [BODY]: the HTTP status; the body is in /tmp/resp
-  if [ -n "$3" ]; then
-    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" \
-      -H 'Content-Type: application/json' -d "$3" "http://localhost$2"
-  else
-    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" "http://localhost$2"
-  fi
-}
-waitfor() { # PATTERN FILE TENTHS
-  n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
-    n=$((n+1)); [ $n -ge "$3" ] && return 1; sleep 0.1
-  done
-}
 $H serve --api-sock $S </dev/null >/tmp/go.out 2>/tmp/ho.err & hp=$!
 n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
 echo "OOM boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@OOM_CMDLINE@"}')"

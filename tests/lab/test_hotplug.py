@@ -77,22 +77,9 @@ boot=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
  while :; do echo "LAB hp keep=$(md5sum </tmp/keep | cut -c1-32)"; sleep 3; done) &
 '''
 
-SCRIPT = r'''
+SCRIPT = L.SH_API + r'''
 H=/lab/bin/hearth
 S=/tmp/m.sock
-api() { # METHOD PATH [BODY]: the HTTP status; the body is in /tmp/resp
-  if [ -n "$3" ]; then
-    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" \
-      -H 'Content-Type: application/json' -d "$3" "http://localhost$2"
-  else
-    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" "http://localhost$2"
-  fi
-}
-waitfor() { # PATTERN FILE TENTHS
-  n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
-    n=$((n+1)); [ $n -ge "$3" ] && return 1; sleep 0.1
-  done
-}
 rss() { awk '/^VmRSS:/ {print $2}' /proc/$hp/status; }
 G=/tmp/g.out
 lastmem() { tr -d '\r' <$G | grep '^LAB hp mem total=[0-9]*$' | tail -n 1 | sed -n 's/.*total=\([0-9]*\)$/\1/p'; }

@@ -60,22 +60,9 @@ umount /ro
 dmesg | grep -i -e pmem -e dax -e nd_ | tail -n 8 | sed 's/^/LAB pm dmesg /'
 '''
 
-SCRIPT = r'''
+SCRIPT = L.SH_API + r'''
 H=/lab/bin/hearth
 S=/tmp/p.sock
-api() { # METHOD PATH [BODY]: the HTTP status; the body is in /tmp/resp
-  if [ -n "$3" ]; then
-    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" \
-      -H 'Content-Type: application/json' -d "$3" "http://localhost$2"
-  else
-    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" "http://localhost$2"
-  fi
-}
-waitfor() { # PATTERN FILE TENTHS
-  n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
-    n=$((n+1)); [ $n -ge "$3" ] && return 1; sleep 0.1
-  done
-}
 cp /lab/pmem.img /tmp/pmem.img
 cp /lab/pmem.img /tmp/ro.img
 ro_sum=$(md5sum </tmp/ro.img)
