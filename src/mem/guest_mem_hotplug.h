@@ -76,7 +76,8 @@ int guest_mem_hotplug_set(struct guest_mem *gm, uint64_t off, uint64_t len, bool
  * privately over it (pages load on first touch, the file never changes;
  * nothing is plugged yet: the device's record plugs what was). offset
  * page aligned. 0, -EINVAL (no region, a misaligned offset) or -errno of
- * mmap, which leaves the region as it was.
+ * mmap, after which the region may be unmapped: the restore fails, and
+ * the VM with it.
  */
 int guest_mem_hotplug_map_file(struct guest_mem *gm, int fd, uint64_t offset);
 
