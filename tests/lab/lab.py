@@ -630,6 +630,17 @@ waitfor() { # PATTERN FILE TENTHS
 """
 
 
+# A guest's serial output, whole lines only: a VM paused for a snapshot may stop mid-line
+# ("LAB count 83 up=") and the restored VM writes the rest, so the last line of a paused
+# VM's output is not yet a fact. lastcount: N of the last whole "LAB count N ..." line.
+SH_LINES = r"""wholelines() { # FILE
+  if [ -n "$(tail -c 1 "$1")" ]; then sed '$d' "$1"; else cat "$1"; fi | tr -d '\r'
+}
+lastline() { wholelines "$1" | grep '^LAB count ' | tail -n 1; }
+lastcount() { lastline "$1" | awk '{print $3}'; }
+"""
+
+
 def uffd_handler():
     """tests/uffd's handler, built beside the Hearth binary the lab runs; None if missing."""
     p = os.path.join(os.path.dirname(os.environ.get("HEARTH", os.path.join(

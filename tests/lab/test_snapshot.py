@@ -140,7 +140,7 @@ done
 sleep 100000
 '''
 
-SCRIPT = r'''
+SCRIPT = L.SH_LINES + r'''
 H=/lab/bin/hearth
 api() { # SOCK METHOD PATH [BODY]: the HTTP status; the body is in /tmp/resp
   if [ -n "$4" ]; then
@@ -171,7 +171,6 @@ fwd() { # LINE [PID]: a new connection to the hostfwd port 127.0.0.1:5556 (in PI
     k=$((k+1)); sleep 1
   done; echo "none:$o"
 }
-lastcount() { tr -d '\r' <"$1" | grep '^LAB count ' | tail -n 1 | awk '{print $3}'; }
 ip link set lo up
 mkdir -p /tmp/www /tmp/run0 /tmp/s /tmp/r1 /tmp/r2
 dd if=/dev/urandom of=/tmp/www/blob bs=1024 count=768 2>/dev/null
@@ -207,14 +206,14 @@ echo "SNAP create_running=$(api /tmp/a0.sock PUT /snapshot/create '{"snapshot_pa
 echo "SNAP load_after_boot=$(api /tmp/a0.sock PUT /snapshot/load "$LOAD") $(cat /tmp/resp)"
 echo "SNAP pause=$(api /tmp/a0.sock PATCH /vm '{"state": "Paused"}')"
 sleep 1
-echo "SNAP before=$(tr -d '\r' </tmp/g0.out | grep '^LAB count ' | tail -n 1)"
+echo "SNAP before=$(lastline /tmp/g0.out)"
 rmwlast() { # OUT: each writer's last counter line in OUT, "w:n" joined by +
   for w in 0 1 2 3; do
     printf '%s:%s+' $w "$(tr -d '\r' <"$1" | grep "^LAB rmw $w " | tail -n 1 | awk '{print $4}')"
   done
 }
 echo "SNAP rmw_before=$(rmwlast /tmp/g0.out) bad=$(tr -d '\r' </tmp/g0.out | grep -c '^LAB rmw-bad')"
-echo "SNAP vmc_before=$(tr -d '\r' </tmp/g0.out | grep '^LAB count ' | tail -n 1 | sed -n 's/.*vmc=//p')"
+echo "SNAP vmc_before=$(lastline /tmp/g0.out | sed -n 's/.*vmc=//p')"
 echo "SNAP diff_untracked=$(api /tmp/a0.sock PUT /snapshot/create '{"snapshot_type": "Diff", "snapshot_path": "/tmp/s/x.snap", "mem_file_path": "/tmp/s/x.mem"}') $(cat /tmp/resp)"
 echo "SNAP create=$(api /tmp/a0.sock PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/s/vm.snap", "mem_file_path": "/tmp/s/vm.mem"}') $(cat /tmp/resp)"
 echo "SNAP old_open_at_create=$(kill -0 $oc 2>/dev/null && echo yes || echo no)"
@@ -286,7 +285,7 @@ waitfor "^LAB count $((b + 40)) " /tmp/g1.out 1800
 $H snapshot --api-sock /tmp/a1.sock --snapshot /tmp/s/d.snap --mem /tmp/s/d.mem --diff 2>/tmp/sn.err
 echo "SNAP diff=$? $(cat /tmp/sn.err)"
 sleep 1
-echo "SNAP diff_before=$(tr -d '\r' </tmp/g1.out | grep '^LAB count ' | tail -n 1)"
+echo "SNAP diff_before=$(lastline /tmp/g1.out)"
 echo "SNAP diff_kb=$(du -k /tmp/s/d.mem | cut -f1) base_kb=$(du -k /tmp/s/f.mem | cut -f1) diff_bytes=$(stat -c %s /tmp/s/d.mem)"
 kill -TERM $p1 $p2; wait $p1; echo "SNAP r1_exit=$?"; wait $p2; echo "SNAP r2_exit=$?"
 cp /tmp/s/f.mem /tmp/s/m.mem
@@ -294,7 +293,7 @@ $H snapshot-merge --base /tmp/s/m.mem --diff /tmp/s/d.mem 2>/tmp/mg.err; echo "S
 mkdir -p /tmp/r3; cp /tmp/r1/d.img /tmp/r3/d.img; cd /tmp/r3
 $H restore --snapshot /tmp/s/d.snap --mem /tmp/s/m.mem $RH </dev/null >/tmp/g3.out 2>/tmp/h3r.err & p4=$!
 cd /tmp
-b=$(tr -d '\r' </tmp/g1.out | grep '^LAB count ' | tail -n 1 | awk '{print $3}')
+b=$(lastcount /tmp/g1.out)
 waitfor "^LAB count $((b + 30)) " /tmp/g3.out 1800 && echo "SNAP r3_counting=yes"
 kill -TERM $p4; wait $p4; echo "SNAP r3_exit=$?"
 tr -d '\r' </tmp/g3.out | grep '^LAB \(count\|init\)' | head -n 2 | sed "s/^/G3 /"
@@ -320,7 +319,7 @@ waitsock /tmp/u.sock
 cd /tmp/r5
 $H restore --snapshot /tmp/s/vm.snap --mem-uffd /tmp/u.sock $RH </dev/null >/tmp/g5.out 2>/tmp/h5.err & p5=$!
 cd /tmp
-b=$(tr -d '\r' </tmp/g0.out | grep '^LAB count ' | tail -n 1 | awk '{print $3}')
+b=$(lastcount /tmp/g0.out)
 waitfor "^LAB count $((b + 30)) " /tmp/g5.out 1800 && echo "SNAP r5_counting=yes"
 kill -TERM $p5; wait $p5; echo "SNAP r5_exit=$?"
 wait $pu; echo "SNAP uffd_handler=$? served=$(cat /tmp/u.count 2>/dev/null)"

@@ -52,7 +52,7 @@ grep -q lab.huge=1 /proc/cmdline || exit 0
 sleep 100000
 '''
 
-SCRIPT = r'''
+SCRIPT = L.SH_LINES + r'''
 H=/lab/bin/hearth
 HP=/sys/kernel/mm/hugepages/hugepages-2048kB
 api() { # SOCK METHOD PATH [BODY]: the HTTP status; the body is in /tmp/resp
@@ -69,7 +69,6 @@ waitfor() { # PATTERN FILE TENTHS
   done
 }
 waitsock() { n=0; while [ ! -S $1 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done; }
-lastcount() { tr -d '\r' <"$1" | grep '^LAB count ' | tail -n 1 | awk '{print $3}'; }
 # Pages a new mapping could reserve: free less reserved, from one read of meminfo.
 avail() { awk '/^HugePages_Free:/ {f=$2} /^HugePages_Rsvd:/ {r=$2} END {print f-r}' /proc/meminfo; }
 waitrun() { # PID PATTERN FILE TENTHS: waitfor, but only while PID lives
@@ -99,7 +98,7 @@ sleep 1
 # Paused: nothing faults pages in while the pool is read (free and reserved move together
 # when a page is touched, but not in one instant).
 echo "HUGE avail_booted=$(avail)"
-echo "HUGE before=$(tr -d '\r' </tmp/g0.out | grep '^LAB count ' | tail -n 1)"
+echo "HUGE before=$(lastline /tmp/g0.out)"
 echo "HUGE create=$(api /tmp/a0.sock PUT /snapshot/create '{"snapshot_path": "/tmp/s/vm.snap", "mem_file_path": "/tmp/s/vm.mem"}') $(cat /tmp/resp)"
 t0=$(l1up)
 kill -TERM $hp; wait $hp; echo "HUGE exit0=$?"
@@ -124,13 +123,13 @@ waitrun $p1 "^LAB count $((b + 20)) " /tmp/g1.out 1800
 $H snapshot --api-sock /tmp/a1.sock --snapshot /tmp/s/d.snap --mem /tmp/s/d.mem --diff 2>/tmp/sn.err
 echo "HUGE diff=$? $(cat /tmp/sn.err)"
 sleep 1
-echo "HUGE diff_before=$(tr -d '\r' </tmp/g1.out | grep '^LAB count ' | tail -n 1)"
+echo "HUGE diff_before=$(lastline /tmp/g1.out)"
 echo "HUGE diff_kb=$(du -k /tmp/s/d.mem | cut -f1)"
 kill -TERM $p1; wait $p1; echo "HUGE r1_exit=$?"
 cp /tmp/s/f.mem /tmp/s/m.mem
 $H snapshot-merge --base /tmp/s/m.mem --diff /tmp/s/d.mem 2>/tmp/mg.err; echo "HUGE merge=$? $(cat /tmp/mg.err)"
 $H restore --snapshot /tmp/s/d.snap --mem /tmp/s/m.mem --resume </dev/null >/tmp/g3.out 2>/tmp/h3r.err & p4=$!
-b=$(tr -d '\r' </tmp/g1.out | grep '^LAB count ' | tail -n 1 | awk '{print $3}')
+b=$(lastcount /tmp/g1.out)
 waitrun $p4 "^LAB count $((b + 20)) " /tmp/g3.out 1800 && echo "HUGE r3_counting=yes"
 echo "HUGE maps3=$(hugemaps $p4)"
 kill -TERM $p4; wait $p4; echo "HUGE r3_exit=$?"
