@@ -14,23 +14,14 @@
 #include <linux/vhost.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "mem/guest_mem_hotplug.h"
 #include "util/log.h"
 #include "virtio/virtio.h"
 #include "virtio/vsock/event.h"
 #include "virtio/vsock/vhost_priv.h"
 
 static struct ratelimit vsock_rl = RATELIMIT_INIT(10);
-
-static int vsock_sys_ioctl(int fd, unsigned long req, void *arg)
-{
-	return ioctl(fd, req, arg) < 0 ? -errno : 0;
-}
 
 int virtio_vsock_parse(const char *spec, struct vsock_config *cfg, struct err *err)
 {
@@ -154,100 +145,21 @@ static void vsock_read_config(struct virtio_dev *dev, uint32_t offset, uint8_t *
 		memcpy(data, cfg + offset, len);
 }
 
-static int vsock_set_mem_table(struct vsock *vs)
-{
-	const struct guest_mem *gm = vs->dev.mem;
-	struct vhost_memory *m;
-	int ret;
-
-	if (!gm || gm->nregions == 0)
-		return -EINVAL;
-	m = calloc(1, sizeof(*m) + (gm->nregions + 1) * sizeof(m->regions[0]));
-	if (!m)
-		return -ENOMEM;
-	m->nregions = gm->nregions;
-	for (unsigned int i = 0; i < gm->nregions; i++) {
-		m->regions[i].guest_phys_addr = gm->regions[i].gpa;
-		m->regions[i].memory_size = gm->regions[i].size;
-		m->regions[i].userspace_addr = (uintptr_t)gm->regions[i].hva;
-	}
-	/*
-	 * The memory hotplug region, whole: a guest that onlines it for the
-	 * kernel may put its vsock buffers there. vhost cannot tell plugged
-	 * blocks from unplugged ones, which a driver with
-	 * UNPLUGGED_INACCESSIBLE never hands out.
-	 */
-	if (gm->hp) {
-		m->regions[m->nregions].guest_phys_addr = gm->hp->gpa;
-		m->regions[m->nregions].memory_size = gm->hp->size;
-		m->regions[m->nregions].userspace_addr = (uintptr_t)gm->hp->hva;
-		m->nregions++;
-	}
-	ret = vs->be.ioctl(vs->vhost_fd, VHOST_SET_MEM_TABLE, m);
-	free(m);
-	return ret;
-}
-
-static int vsock_setup_vring(struct vsock *vs, unsigned int q)
-{
-	struct virtq *vq = &vs->dev.vq[q];
-	struct vhost_vring_state num = { .index = q, .num = vq->size };
-	/* 0 after a driver's setup (QueueReady zeroes it); vhost's saved index after a restore. */
-	struct vhost_vring_state base = { .index = q, .num = vq->last_avail };
-	struct vhost_vring_addr addr = {
-		.index = q,
-		.desc_user_addr = (uintptr_t)vq->desc,
-		.avail_user_addr = (uintptr_t)vq->avail,
-		.used_user_addr = (uintptr_t)vq->used,
-	};
-	struct vhost_vring_file kick = { .index = q, .fd = vs->kick_fd[q] };
-	struct vhost_vring_file call = { .index = q, .fd = vs->calls[q].fd };
-	int ret;
-
-	if (!vq->enabled || !vq->desc || !vq->avail || !vq->used)
-		return -EINVAL;
-	ret = vs->be.ioctl(vs->vhost_fd, VHOST_SET_VRING_NUM, &num);
-	if (!ret)
-		ret = vs->be.ioctl(vs->vhost_fd, VHOST_SET_VRING_BASE, &base);
-	if (!ret)
-		ret = vs->be.ioctl(vs->vhost_fd, VHOST_SET_VRING_ADDR, &addr);
-	if (!ret)
-		ret = vs->be.ioctl(vs->vhost_fd, VHOST_SET_VRING_CALL, &call);
-	if (!ret)
-		ret = vs->be.ioctl(vs->vhost_fd, VHOST_SET_VRING_KICK, &kick);
-	return ret;
-}
-
 /*
- * vhost takes rx/tx kicks straight from the transport's notification fds
- * where there are some (KVM ioeventfds); else from eventfds of ours that
- * vsock_queue_notify signals. Done once, at the first activation: on the
- * I/O thread, which alone may change its event loop, and only when the
- * device is attached, as creation need not be.
+ * vhost takes rx/tx kicks straight from the transport (vhost.h). Done once,
+ * at the first activation: on the I/O thread, which alone may change its
+ * event loop, and only when the device is attached, as creation need not be.
  */
 static int vsock_take_kicks(struct vsock *vs)
 {
-	struct virtio_dev *dev = &vs->dev;
-	int fd;
+	int ret = 0;
 
-	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++) {
-		if (vs->kick_fd[q] >= 0)
-			continue;
-		fd = dev->take_kick_fd ? dev->take_kick_fd(dev, q) : -ENOENT;
-		if (fd >= 0) {
-			vs->kick_fd[q] = fd;
-			continue;
-		}
-		vs->kick_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (vs->kick_fd[q] < 0)
-			return -errno;
-		vs->own_kick[q] = true;
-	}
-	return 0;
+	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES && !ret; q++)
+		ret = vhost_take_kick(&vs->dev, q, &vs->kick_fd[q], &vs->own_kick[q]);
+	return ret;
 }
 
-/* DRIVER_OK, dev->lock held: hand the negotiated rings to the kernel. */
-/* What vsock_setup_vring needs of the guest's side: both vhost queues enabled, their rings mapped. */
+/* What vhost_setup_vring needs of the guest's side: both vhost queues enabled, their rings mapped. */
 static int vsock_activate_check(const struct virtio_dev *dev, const struct virtq *vq)
 {
 	(void)dev;
@@ -257,6 +169,7 @@ static int vsock_activate_check(const struct virtio_dev *dev, const struct virtq
 	return 0;
 }
 
+/* DRIVER_OK, dev->lock held: hand the negotiated rings to the kernel. */
 static int vsock_activate(struct virtio_dev *dev)
 {
 	struct vsock *vs = dev->priv;
@@ -279,11 +192,12 @@ static int vsock_activate(struct virtio_dev *dev)
 	ret = vs->be.ioctl(vs->vhost_fd, VHOST_SET_FEATURES, &features);
 	if (!ret) {
 		step = "VHOST_SET_MEM_TABLE";
-		ret = vsock_set_mem_table(vs);
+		ret = vhost_set_mem_table(vs->be.ioctl, vs->vhost_fd, dev->mem);
 	}
 	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES && !ret; q++) {
 		step = q == 0 ? "rx queue setup" : "tx queue setup";
-		ret = vsock_setup_vring(vs, q);
+		ret = vhost_setup_vring(vs->be.ioctl, vs->vhost_fd, q, &dev->vq[q], vs->kick_fd[q],
+					vs->calls[q].fd);
 	}
 	if (!ret) {
 		step = "VHOST_VSOCK_SET_RUNNING";
@@ -307,18 +221,14 @@ static void vsock_reset(struct virtio_dev *dev)
 	struct vsock *vs = dev->priv;
 	struct err err;
 	int off = 0, ret;
-	uint64_t v;
 
 	if (vs->vhost_fd >= 0 && !vs->dirty)
 		return;
 	if (vs->vhost_fd >= 0) {
 		ret = vs->be.ioctl(vs->vhost_fd, VHOST_VSOCK_SET_RUNNING, &off);
 		vs->dirty = false;
-		/* Calls from before the reset must not look like new completions. */
-		for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++) {
-			if (read(vs->calls[q].fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-				log_debug("%s: draining call fd: %s", dev->name, strerror(errno));
-		}
+		for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++)
+			vhost_call_drain(&vs->calls[q]);
 		if (!ret)
 			return;
 		/* vhost would not stop: closing the fd is the only other way to detach it. */
@@ -345,38 +255,13 @@ void vsock_send_pending_reset(struct vsock *vs)
 static void vsock_queue_notify(struct virtio_dev *dev, unsigned int q)
 {
 	struct vsock *vs = dev->priv;
-	uint64_t one = 1;
 
 	if (q == VSOCK_EVQ)
 		vsock_send_pending_reset(vs);
 	if (q >= VSOCK_VHOST_QUEUES || !vs->own_kick[q])
 		return;
 	vs->kick_relays++;
-	if (write(vs->kick_fd[q], &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_ratelimited(&vsock_rl, LOG_WARN, "%s: kick relay: %s", dev->name,
-				strerror(errno));
-}
-
-/*
- * vhost used buffers on a ring. It signals us rather than an irqfd: the
- * transport raises the interrupt, which can take more than an irqfd
- * write (an interrupt status register the driver reads, for one).
- */
-static void vsock_on_call(void *opaque, uint32_t events)
-{
-	struct vsock_call *c = opaque;
-	struct virtio_dev *dev = &c->vs->dev;
-	uint64_t v;
-
-	(void)events;
-	if (read(c->fd, &v, sizeof(v)) < 0)
-		return;
-	pthread_mutex_lock(&dev->lock);
-	if (dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && dev->signal_used) {
-		c->vs->signals++;
-		dev->signal_used(dev, c->q);
-	}
-	pthread_mutex_unlock(&dev->lock);
+	vhost_kick(vs->kick_fd[q]);
 }
 
 /*
@@ -401,7 +286,6 @@ static void vsock_resume(struct virtio_dev *dev)
 {
 	struct vsock *vs = dev->priv;
 	int on = 1, ret;
-	uint64_t one = 1;
 
 	vsock_send_pending_reset(vs);
 	if (vs->vhost_fd < 0 || !vs->dirty || !dev->activated ||
@@ -413,10 +297,7 @@ static void vsock_resume(struct virtio_dev *dev)
 		return;
 	}
 	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++)
-		if (vs->kick_fd[q] >= 0 && write(vs->kick_fd[q], &one, sizeof(one)) < 0 &&
-		    errno != EAGAIN)
-			log_ratelimited(&vsock_rl, LOG_WARN, "%s: kick after resume: %s",
-					dev->name, strerror(errno));
+		vhost_kick(vs->kick_fd[q]);
 }
 
 /* The data path is vhost's: only what passes through Hearth is counted. */
@@ -456,18 +337,9 @@ static int vsock_setup_calls(struct vsock *vs, struct err *err)
 	int ret;
 
 	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++) {
-		vs->calls[q].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (vs->calls[q].fd < 0) {
-			ret = -errno;
-			return err_set(err, false, ret, "eventfd: %s", strerror(-ret));
-		}
-		if (!vs->loop)
-			continue;
-		ret = eventloop_add(vs->loop, vs->calls[q].fd, EPOLLIN, vsock_on_call,
-				    &vs->calls[q]);
+		ret = vhost_call_open(&vs->calls[q], vs->loop);
 		if (ret)
-			return err_set(err, false, ret, "watching vhost call fd: %s",
-				       strerror(-ret));
+			return err_set(err, false, ret, "vhost call eventfd: %s", strerror(-ret));
 	}
 	return 0;
 }
@@ -507,7 +379,7 @@ int virtio_vsock_create_with(const struct virtio_env *env, const struct vsock_co
 	vs->vhost_fd = -1;
 	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++) {
 		vs->kick_fd[q] = -1;
-		vs->calls[q] = (struct vsock_call){ vs, q, -1 };
+		vs->calls[q] = (struct vhost_call){ &vs->dev, q, -1, &vs->signals };
 	}
 	ret = vsock_vhost_open(vs, err);
 	if (ret)
@@ -532,7 +404,7 @@ err_free:
 int virtio_vsock_create(const struct virtio_env *env, const struct vsock_config *cfg,
 			struct virtio_dev **out, struct err *err)
 {
-	static const struct virtio_vsock_backend sys = { VSOCK_DEFAULT_PATH, vsock_sys_ioctl };
+	static const struct virtio_vsock_backend sys = { VSOCK_DEFAULT_PATH, vhost_sys_ioctl };
 
 	return virtio_vsock_create_with(env, cfg, &sys, out, err);
 }
@@ -547,11 +419,7 @@ void virtio_vsock_destroy(struct virtio_dev *dev)
 	/* Stop the kernel first: it holds the kick and call eventfds. */
 	vsock_vhost_close(vs);
 	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++) {
-		if (vs->calls[q].fd >= 0) {
-			if (vs->loop)
-				eventloop_remove(vs->loop, vs->calls[q].fd);
-			close(vs->calls[q].fd);
-		}
+		vhost_call_close(&vs->calls[q], vs->loop);
 		/* Taken kick fds still belong to the transport, which closed them. */
 		if (vs->own_kick[q] && vs->kick_fd[q] >= 0)
 			close(vs->kick_fd[q]);

@@ -11,6 +11,7 @@
 #include "core/eventloop.h"
 #include "util/err.h"
 #include "virtio/device.h"
+#include "virtio/vhost.h"
 #include "virtio/vsock.h"
 
 #define VSOCK_DEFAULT_PATH "/dev/vhost-vsock"
@@ -35,20 +36,12 @@
  */
 struct virtio_vsock_backend {
 	const char *path;
-	int (*ioctl)(int fd, unsigned long req, void *arg);
+	vhost_ioctl_fn ioctl;
 };
 
 int virtio_vsock_create_with(const struct virtio_env *env, const struct vsock_config *cfg,
 			     const struct virtio_vsock_backend *be, struct virtio_dev **out,
 			     struct err *err);
-
-struct vsock;
-
-struct vsock_call {
-	struct vsock *vs;
-	unsigned int q;
-	int fd;
-};
 
 struct vsock {
 	struct virtio_dev dev;
@@ -58,7 +51,7 @@ struct vsock {
 	int vhost_fd;
 	uint64_t vhost_features;
 	bool dirty; /* vhost state was touched since the last (re)open */
-	struct vsock_call calls[VSOCK_VHOST_QUEUES];
+	struct vhost_call calls[VSOCK_VHOST_QUEUES];
 	/* -1 until the first activation takes the transport's or makes one. */
 	int kick_fd[VSOCK_VHOST_QUEUES];
 	bool own_kick[VSOCK_VHOST_QUEUES]; /* no ioeventfd: we relay QueueNotify */
