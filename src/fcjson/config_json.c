@@ -324,14 +324,18 @@ int config_json_net(struct vm_config *c, json_t *o, const char *path_id, struct 
 	}
 	memset(&n, 0, sizeof(n));
 	if (backend) {
-		/* --net's syntax, user-mode only: a TAP is host_dev_name. */
-		if (strcmp(backend, "user") && strncmp(backend, "user,", 5))
-			return err_set(err, true, -EINVAL, "%s: backend '%.64s' is not a user-mode "
-				       "backend (user[,host-loopback=on][,hostfwd=...]); a TAP is "
-				       "host_dev_name", what, backend);
+		/* --net's syntax: user-mode, or a TAP with its vhost choice. */
+		if (strcmp(backend, "user") && strncmp(backend, "user,", 5) &&
+		    strncmp(backend, "tap=", 4))
+			return err_set(err, true, -EINVAL, "%s: backend '%.64s' is neither a "
+				       "user-mode backend (user[,host-loopback=on][,hostfwd=...]) "
+				       "nor a TAP (tap=NAME[,vhost=on|off|auto])", what, backend);
 		ret = virtio_net_parse(backend, &n.dev, err);
 		if (ret)
 			return err_prefix(err, ret, "%s: backend: ", what);
+		if (n.dev.backend == NET_TAP && (n.dev.mac_set || n.dev.mtu))
+			return err_set(err, true, -EINVAL, "%s: backend: give a TAP's MAC and MTU "
+				       "as guest_mac and mtu", what);
 	} else {
 		n.dev.backend = NET_TAP;
 		snprintf(n.dev.ifname, sizeof(n.dev.ifname), "%s", tap);

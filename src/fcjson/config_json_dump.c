@@ -92,10 +92,17 @@ static json_t *dump_nets(const struct vm_config *c)
 
 		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
 			 m[4], m[5]);
-		user_spec(&n->dev, spec, sizeof(spec));
+		/* A TAP with a vhost choice is in backend's words, as PUT took it. */
+		bool tap_spec = n->dev.backend == NET_TAP && n->dev.vhost != NET_VHOST_AUTO;
+
+		if (tap_spec)
+			snprintf(spec, sizeof(spec), "tap=%s,vhost=%s", n->dev.ifname,
+				 n->dev.vhost == NET_VHOST_ON ? "on" : "off");
+		else
+			user_spec(&n->dev, spec, sizeof(spec));
 		o = json_pack("{s:s, s:s*, s:s*, s:s?, s:o?}", "iface_id", n->id, "host_dev_name",
-			      n->dev.backend == NET_TAP ? n->dev.ifname : NULL, "backend",
-			      n->dev.backend == NET_USER ? spec : NULL, "guest_mac",
+			      n->dev.backend == NET_TAP && !tap_spec ? n->dev.ifname : NULL, "backend",
+			      n->dev.backend == NET_USER || tap_spec ? spec : NULL, "guest_mac",
 			      n->dev.mac_set ? mac : NULL, "mtu",
 			      n->dev.mtu ? json_integer(n->dev.mtu) : json_null());
 		if (config_json_dump_limiter(o, "rx_rate_limiter", &n->rx_rate_limiter) ||

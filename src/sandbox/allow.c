@@ -81,7 +81,8 @@ static const struct sandbox_ioctl io_ioctls[] = {
 	IOCTL(VHOST_SET_MEM_TABLE), IOCTL(VHOST_SET_VRING_NUM), IOCTL(VHOST_SET_VRING_BASE),
 	IOCTL(VHOST_SET_VRING_ADDR), IOCTL(VHOST_SET_VRING_CALL), IOCTL(VHOST_SET_VRING_KICK),
 	IOCTL(VHOST_VSOCK_SET_GUEST_CID), IOCTL(VHOST_VSOCK_SET_RUNNING),
-	/* A snapshot reads vhost-vsock's ring positions (vsock_state.c), with vhost paused. */
+	IOCTL(VHOST_NET_SET_BACKEND),
+	/* Pause (for a snapshot) reads vhost's ring positions back, with vhost stopped. */
 	IOCTL(VHOST_GET_VRING_BASE),
 	IOCTL(BLKGETSIZE64), IOCTL(FIONREAD),
 	/* A balloon's pages given back on a Uffd restore read as zeros (mem/guest_mem_discard.c). */

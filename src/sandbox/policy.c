@@ -213,6 +213,12 @@ int sandbox_paths_from_config(struct sandbox_paths *l, const struct vm_config *c
 							       : "/dev/vhost-vsock", false, cwd);
 	if (!ret && sandbox_needs_host_net(cfg))
 		ret = sandbox_paths_add_ro(l, "/etc/resolv.conf", false, cwd);
+	/* A TAP NIC may go on vhost-net (virtio/net/vhost.c) when the VM is built. */
+	for (unsigned int i = 0; !ret && i < cfg->nnets; i++)
+		if (cfg->nets[i].dev.backend == NET_TAP && cfg->nets[i].dev.vhost != NET_VHOST_OFF) {
+			ret = sandbox_paths_add(l, "/dev/vhost-net", false, cwd);
+			break;
+		}
 	return ret;
 }
 

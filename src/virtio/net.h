@@ -16,6 +16,12 @@ struct mmds;
 
 enum net_backend { NET_TAP, NET_USER };
 
+/*
+ * A TAP NIC's rings on vhost-net: auto where /dev/vhost-net opens (else
+ * served here, and the log says why), on or fail, or off.
+ */
+enum net_vhost_mode { NET_VHOST_AUTO, NET_VHOST_ON, NET_VHOST_OFF };
+
 struct net_hostfwd {
 	bool udp;
 	uint16_t host_port;
@@ -37,6 +43,7 @@ struct net_config {
 	unsigned int max_sockets;
 	/* Offered with VIRTIO_NET_F_MTU (5.1.4); 0: the backend's own (a TAP: none). */
 	uint16_t mtu;
+	enum net_vhost_mode vhost; /* tap only */
 	/*
 	 * Firecracker's MMDS on this NIC (net/mmds.c): the guest's ARP and
 	 * IPv4 for mmds_ipv4 (network order, in 169.254.0.0/16) go to a stack
@@ -48,7 +55,7 @@ struct net_config {
 };
 
 /*
- * "tap=IFNAME[,mac=..][,mtu=N]" (N: 68 to 65535, offered to the guest) or
+ * "tap=IFNAME[,mac=..][,mtu=N][,vhost=on|off|auto]" (N: 68 to 65535, offered to the guest) or
  * "user[,host-loopback=on|off][,hostfwd=tcp:HOSTPORT-:GUESTPORT]...".
  * host-loopback is off by default: with it on, every service on the host's
  * loopback is open to the guest.
@@ -169,6 +176,18 @@ void virtio_net_set_limiters(struct virtio_dev *dev, const struct rl_config *rx,
 			     const struct rl_config *tx);
 
 void virtio_net_get_stats(struct virtio_dev *dev, struct virtio_net_stats *st);
+
+/* Whether vhost-net serves dev's rings now. */
+bool virtio_net_on_vhost(struct virtio_dev *dev);
+
+/*
+ * virtio_net_create's vhost step with its device path and ioctl given
+ * (unit tests fake them): dev's TAP pairs on vhost from the next
+ * activation. required: a failure is the error, else logged and 0.
+ */
+int virtio_net_attach_vhost(struct virtio_dev *dev, const char *path,
+			    int (*io)(int fd, unsigned long req, void *arg), bool required,
+			    struct err *err);
 
 
 /* Processes backend input as the I/O thread would on EPOLLIN (unit tests). */

@@ -133,6 +133,14 @@ int virtq_restore(struct virtq *vq, const struct guest_mem *mem, struct bytes_in
  */
 int virtq_check_base(const struct virtq *vq, uint16_t last_avail);
 
+/*
+ * The position another party (vhost) left an enabled queue at becomes
+ * the virtq's own: last_avail as it says, next_used as the used ring's
+ * index says (it wrote every used entry for what it took). -EINVAL,
+ * changing nothing, when the two do not fit the driver's avail index.
+ */
+int virtq_take_position(struct virtq *vq, uint16_t last_avail);
+
 /* Copies between an iovec range and a flat buffer; bounded by both. */
 size_t virtq_iov_to_buf(const struct iovec *iov, unsigned int n, size_t off, void *buf,
 			size_t len);

@@ -91,3 +91,17 @@ int virtq_check_base(const struct virtq *vq, uint16_t last_avail)
 	used = __atomic_load_n(&vq->used[1], __ATOMIC_ACQUIRE);
 	return virtq_position_valid(vq->size, avail, last_avail, used) ? 0 : -EINVAL;
 }
+
+int virtq_take_position(struct virtq *vq, uint16_t last_avail)
+{
+	if (!vq->enabled)
+		return 0;
+	if (virtq_check_base(vq, last_avail))
+		return -EINVAL;
+	vq->last_avail = last_avail;
+	vq->avail_seen = last_avail;
+	vq->next_used = __atomic_load_n(&vq->used[1], __ATOMIC_ACQUIRE);
+	/* Which used index the driver was last signalled for is unknown: signal next time. */
+	vq->signalled_valid = false;
+	return 0;
+}

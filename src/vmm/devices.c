@@ -176,6 +176,22 @@ static int make_net(struct virtio_build *b, struct virtio_dev **out, struct err 
 		nc.mmds = b->cfg->mmds_store;
 		nc.mmds_ipv4 = b->cfg->mmds.ipv4_be;
 	}
+	/*
+	 * vhost-net's frames and writes bypass Hearth: a rate limiter could
+	 * not see them, nor the dirty log (a Diff snapshot would miss pages).
+	 */
+	if (nc.backend == NET_TAP && nc.vhost != NET_VHOST_OFF) {
+		const char *why = rl_config_enabled(&n->rx_rate_limiter) ||
+				  rl_config_enabled(&n->tx_rate_limiter) ? "a rate limiter" :
+				  b->cfg->machine.track_dirty_pages ? "track_dirty_pages" : NULL;
+
+		if (why && nc.vhost == NET_VHOST_ON)
+			return err_set(err, true, -EINVAL, "vhost=on cannot serve a NIC with %s: "
+				       "its frames and writes to guest memory bypass Hearth; use "
+				       "vhost=off", why);
+		if (why)
+			nc.vhost = NET_VHOST_OFF;
+	}
 	ret = virtio_net_create(b->env, &nc, out, err);
 	if (!ret)
 		virtio_net_set_limiters(*out, &n->rx_rate_limiter, &n->tx_rate_limiter);

@@ -13,7 +13,11 @@ the fetch must fail while DHCP and the hostfwd round trip still work.
 tap:  the guest takes 192.168.100.2 on tap0 (L1 has 192.168.100.1); L1
 pings it and does a TCP echo round trip with busybox nc. The TAP NIC has
 mtu=9000: the guest's eth0 must have taken it (VIRTIO_NET_F_MTU); the user
-NICs' eth0 has libslirp's 1500.
+NICs' eth0 has libslirp's 1500. It runs with vhost=off: the userspace path.
+vhost: the same TAP NIC with vhost=on (L1 loads vhost_net): Hearth holds one
+/dev/vhost-net per queue pair (2 vCPUs: 2, and the guest sees 2 queues),
+L1 pings the guest, does the echo round trip and fetches 4 MiB from the
+guest's busybox httpd, whose sha256 must match the guest's.
 All traffic stays inside L1/L2.  Prints one line per check and
 `N passed, N failed`; exit 0 all passed, 1 a check failed, 3 lab failure.
 
@@ -84,6 +88,12 @@ else
   ip addr add 192.168.100.2/24 dev eth0
   ip link set eth0 up
   echo "LAB tap_ip=set"
+  if [ "$mode" = vhost ]; then
+    mkdir -p /tmp/www
+    dd if=/dev/urandom of=/tmp/www/blob bs=1024 count=4096 2>/dev/null
+    echo "LAB guest_sha=$(sha256sum /tmp/www/blob | cut -d' ' -f1)"
+    httpd -p 8080 -h /tmp/www
+  fi
   timeout 120 nc -l -p 7777 -e /bin/cat
 fi
 '''
@@ -130,6 +140,7 @@ ip link set lo up
   done
   if ping -c 3 -W 2 192.168.100.2 >/tmp/ping.out 2>&1; then echo "LAB host_ping=ok" >>/tmp/l1.res
   else echo "LAB host_ping=fail" >>/tmp/l1.res; cat /tmp/ping.out >>/tmp/l1.res; fi
+  #VHOST#
   r=$(echo TOKEN | nc -w 5 192.168.100.2 7777 2>/dev/null)
   echo "LAB host_nc=${r:-none}" >>/tmp/l1.res
 ) &
@@ -139,6 +150,17 @@ kill $helper 2>/dev/null; wait
 cat /tmp/l1.res
 exit $rc
 '''.replace("TOKEN", TOKEN)
+
+# The vhost run's extra checks, from L1 while the guest runs: before the echo
+# round trip, after which the guest ends.
+L1_VHOST = L1_TAP.replace("  #VHOST#", r'''  p=$(pidof hearth)
+  echo "LAB host_vhost_fds=$(ls -l /proc/$p/fd 2>/dev/null | grep -c /dev/vhost-net)" >>/tmp/l1.res
+  if timeout 60 wget -q -O /tmp/got http://192.168.100.2:8080/blob; then
+    echo "LAB host_sha=$(sha256sum /tmp/got | cut -d' ' -f1)" >>/tmp/l1.res
+  else
+    echo "LAB host_sha=wget-failed" >>/tmp/l1.res
+  fi''')
+L1_TAP = L1_TAP.replace("  #VHOST#\n", "")
 
 
 class WrappedRun(L.Run):
@@ -153,9 +175,10 @@ class WrappedRun(L.Run):
 
 
 def add_tun_module():
-    """L1 needs /dev/net/tun for the TAP run."""
-    if not any(m == "tun" for m, _ in L.L1_MODULES):
-        L.L1_MODULES = L.L1_MODULES + [("tun", "")]
+    """L1 needs /dev/net/tun for the TAP runs, /dev/vhost-net for the vhost one."""
+    for mod in ("tun", "vhost_net"):
+        if not any(m == mod for m, _ in L.L1_MODULES):
+            L.L1_MODULES = L.L1_MODULES + [(mod, "")]
 
 
 def plan(lab):
@@ -175,7 +198,9 @@ def plan(lab):
         WrappedRun("net_user_noloop", L1_USER, cmdline="console=ttyS0 panic=-1 lab.net=user",
                    extra_args=["--net", "user,hostfwd=tcp:5555-:7777"], **common),
         WrappedRun("net_tap", L1_TAP, cmdline="console=ttyS0 panic=-1 lab.net=tap",
-                   extra_args=["--net", "tap=tap0,mtu=%d" % TAP_MTU], **common),
+                   extra_args=["--net", "tap=tap0,mtu=%d,vhost=off" % TAP_MTU], **common),
+        WrappedRun("net_vhost", L1_VHOST, cmdline="console=ttyS0 panic=-1 lab.net=vhost",
+                   extra_args=["--net", "tap=tap0,vhost=on"], **common),
     ]
 
 
@@ -188,7 +213,7 @@ def checks(name, r):
     yield i.get("nic") == "yes", "%s: guest has eth0 (virtio_net bound)" % name
     yield i.get("mac", "").startswith("02:48:52:"), \
         "%s: default MAC 02:48:52:... (got %s)" % (name, i.get("mac"))
-    want_mtu = "1500" if name.startswith("net_user") else str(TAP_MTU)
+    want_mtu = str(TAP_MTU) if name == "net_tap" else "1500"
     yield i.get("mtu") == want_mtu, "%s: the guest's eth0 has the offered MTU %s (got %s)" % (
         name, want_mtu, i.get("mtu"))
     if name.startswith("net_user"):
@@ -214,7 +239,18 @@ def checks(name, r):
         yield i.get("host_ping") == "ok", "%s: L1 pings the guest 192.168.100.2" % name
         yield i.get("host_nc") == TOKEN, "%s: TCP echo round trip with busybox nc (got %s)" % (
             name, i.get("host_nc"))
-        print("  info %s: guest rx queues %s (not checked)" % (name, i.get("queues")))
+        if name == "net_vhost":
+            yield i.get("host_vhost_fds") == "2", \
+                "%s: Hearth holds one /dev/vhost-net per queue pair (2; got %s)" % (
+                    name, i.get("host_vhost_fds"))
+            yield i.get("queues") == "2", "%s: the guest sees 2 rx queues (got %s)" % (
+                name, i.get("queues"))
+            want, got = i.get("guest_sha"), i.get("host_sha")
+            yield want is not None and got == want, \
+                "%s: L1 fetches 4 MiB from the guest's httpd, sha256 matches (%s vs %s)" % (
+                    name, (got or "-")[:16], (want or "-")[:16])
+        else:
+            print("  info %s: guest rx queues %s (not checked)" % (name, i.get("queues")))
     yield r.ended and r.rc == 0, "%s: VMM exit code 0 (got %s)" % (name, r.rc)
 
 

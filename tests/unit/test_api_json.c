@@ -441,8 +441,31 @@ static void expect_user_backend(struct vm_config *c)
 			     "\"tap7\"}"), -EINVAL);
 	expect_msg("give host_dev_name or backend, not both");
 	assert_int_equal(RUN(c, config_json_net(c, o, "u2", &err),
-			     "{\"iface_id\": \"u2\", \"backend\": \"tap=tap7\"}"), -EINVAL);
-	expect_msg("backend 'tap=tap7' is not a user-mode backend");
+			     "{\"iface_id\": \"u2\", \"backend\": \"slirp\"}"), -EINVAL);
+	expect_msg("backend 'slirp' is neither a user-mode backend");
+	assert_int_equal(RUN(c, config_json_net(c, o, "u2", &err),
+			     "{\"iface_id\": \"u2\", \"backend\": \"tap=tap7,vhost=maybe\"}"),
+			 -EINVAL);
+	expect_msg("backend: vhost='maybe': want on, off or auto");
+	assert_int_equal(RUN(c, config_json_net(c, o, "u2", &err),
+			     "{\"iface_id\": \"u2\", \"backend\": \"tap=tap7,mtu=9000\"}"),
+			 -EINVAL);
+	expect_msg("give a TAP's MAC and MTU as guest_mac and mtu");
+	/* A TAP's vhost choice, and GET /vm/config's words for it. */
+	assert_int_equal(RUN(c, config_json_net(c, o, "t2", &err),
+			     "{\"iface_id\": \"t2\", \"backend\": \"tap=tap7,vhost=off\"}"), 0);
+	n = vm_config_find_net(c, "t2");
+	assert_non_null(n);
+	assert_int_equal(n->dev.backend, NET_TAP);
+	assert_string_equal(n->dev.ifname, "tap7");
+	assert_int_equal(n->dev.vhost, NET_VHOST_OFF);
+	dump = config_json_dump_full(c);
+	nic = json_array_get(json_object_get(dump, "network-interfaces"), c->nnets - 1);
+	assert_string_equal(json_string_value(json_object_get(nic, "backend")),
+			    "tap=tap7,vhost=off");
+	assert_null(json_object_get(nic, "host_dev_name"));
+	json_decref(dump);
+	assert_true(vm_config_drop_net(c, "t2"));
 	assert_int_equal(RUN(c, config_json_net(c, o, "u2", &err),
 			     "{\"iface_id\": \"u2\", \"backend\": \"user,hostfwd=tcp:0-:1\"}"),
 			 -EINVAL);

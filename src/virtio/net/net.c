@@ -238,13 +238,15 @@ static int net_activate(struct virtio_dev *dev)
 		nd->pair[i].pending = 0;
 	/* 5.1.5: only the first pair is used until the driver asks for more. */
 	net_set_pairs(nd, 1);
-	return 0;
+	/* Paused (a restore's activation): resume starts vhost. */
+	return dev->paused ? 0 : net_vhost_start(nd);
 }
 
 static void net_reset(struct virtio_dev *dev)
 {
 	struct net_dev *nd = dev->priv;
 
+	net_vhost_stop(nd, false);
 	for (unsigned int i = 0; i < nd->max_pairs; i++) {
 		nd->pair[i].pending = 0;
 		net_poll_set(nd, &nd->pair[i], false);
@@ -263,6 +265,8 @@ static void net_queue_notify(struct virtio_dev *dev, unsigned int q)
 		net_ctrl_process(nd, q);
 	} else if (q / 2 >= nd->max_pairs) {
 		virtio_dev_fail(dev, "notify for a queue that is not in use");
+	} else if (net_on_vhost(nd)) {
+		net_vhost_notify(nd, q);
 	} else if (q % 2 == 0) {
 		/* New RX buffers: resume reading the backend. */
 		if (q / 2 < nd->cur_pairs) {
@@ -292,6 +296,25 @@ static unsigned int net_counters(struct virtio_dev *dev, struct dev_counter *out
 	}, 8);
 }
 
+/* vhost serves the rings: pause takes them back (positions into the virtqs), resume hands them over. */
+static int net_pause(struct virtio_dev *dev)
+{
+	struct net_dev *nd = dev->priv;
+
+	if (net_vhost_stop(nd, true))
+		virtio_dev_fail(dev, "vhost-net left its rings at positions the guest's indices "
+				"do not allow");
+	return 0;
+}
+
+static void net_resume_vhost(struct virtio_dev *dev)
+{
+	struct net_dev *nd = dev->priv;
+
+	if (dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && net_vhost_start(nd))
+		virtio_dev_fail(dev, "vhost-net would not start again after a pause");
+}
+
 static const struct virtio_dev_ops net_ops = {
 	.device_id = VIRTIO_ID_NET,
 	.get_features = net_get_features,
@@ -299,6 +322,8 @@ static const struct virtio_dev_ops net_ops = {
 	.activate = net_activate,
 	.reset = net_reset,
 	.queue_notify = net_queue_notify,
+	.pause = net_pause,
+	.resume = net_resume_vhost,
 	.destroy = virtio_net_destroy,
 	.counters = net_counters,
 	.save = net_state_save,
@@ -386,11 +411,43 @@ void virtio_net_set_limiters(struct virtio_dev *dev, const struct rl_config *rx,
 		virtio_limiter_update(&nd->rx_lim, rx);
 	if (tx)
 		virtio_limiter_update(&nd->tx_lim, tx);
+	/* vhost's frames never pass through the limiters: serve the rings here from now on. */
+	if (net_on_vhost(nd) && ((rx && rl_config_enabled(rx)) || (tx && rl_config_enabled(tx)))) {
+		net_vhost_drop(nd, "a rate limiter was set");
+		if (virtio_dev_running(dev)) {
+			net_set_pairs(nd, nd->cur_pairs);
+			for (unsigned int q = 0; q < 2 * nd->cur_pairs; q++)
+				if (dev->vq[q].enabled)
+					net_queue_notify(dev, q);
+		}
+	}
 	pthread_mutex_unlock(&dev->lock);
+}
+
+bool virtio_net_on_vhost(struct virtio_dev *dev)
+{
+	struct net_dev *nd = dev->priv;
+	bool on;
+
+	pthread_mutex_lock(&dev->lock);
+	on = net_on_vhost(nd);
+	pthread_mutex_unlock(&dev->lock);
+	return on;
+}
+
+int virtio_net_attach_vhost(struct virtio_dev *dev, const char *path,
+			    int (*io)(int fd, unsigned long req, void *arg), bool required,
+			    struct err *err)
+{
+	struct net_vhost_backend be = { path, io };
+
+	return net_vhost_attach(dev->priv, &be, required, err);
 }
 
 static void net_free(struct net_dev *nd)
 {
+	/* vhost first: it holds the TAP queues and the kick and call eventfds. */
+	net_vhost_destroy(nd);
 	for (unsigned int i = 0; i < NET_MAX_QUEUE_PAIRS; i++) {
 		if (nd->pair[i].registered)
 			eventloop_remove(nd->loop, nd->pair[i].fd);
@@ -512,7 +569,24 @@ int virtio_net_create(const struct virtio_env *env, const struct net_config *cfg
 		ret = net_slirp_open(cfg, env->loop, &be, err);
 	if (ret)
 		return ret;
-	return virtio_net_create_backend(env, cfg, be, out, err);
+	ret = virtio_net_create_backend(env, cfg, be, out, err);
+	if (ret || cfg->backend != NET_TAP || cfg->vhost == NET_VHOST_OFF)
+		return ret;
+	/* The MMDS stack answers frames the guest sends: they must pass through here. */
+	if (cfg->mmds) {
+		if (cfg->vhost == NET_VHOST_AUTO)
+			return 0;
+		ret = err_set(err, true, -EINVAL, "vhost=on: an MMDS interface's frames must "
+			      "pass through Hearth, which vhost-net bypasses");
+	} else {
+		ret = virtio_net_attach_vhost(*out, NET_VHOST_PATH, vhost_sys_ioctl,
+					      cfg->vhost == NET_VHOST_ON, err);
+	}
+	if (ret) {
+		virtio_net_destroy(*out);
+		*out = NULL;
+	}
+	return ret;
 }
 
 void virtio_net_destroy(struct virtio_dev *dev)

@@ -13,11 +13,13 @@
 #include "core/eventloop.h"
 #include "virtio/limiter.h"
 #include "virtio/net.h"
+#include "virtio/vhost.h"
 #include "mmds/stack.h"
 
 /* Slack past the largest legal frame so an oversize one is seen, not truncated. */
 #define NET_BUF_LEN (NET_HDR_LEN + NET_FRAME_MAX_BIG + 256u)
 #define NET_QUEUE_SIZE 256u
+#define NET_VHOST_PATH "/dev/vhost-net"
 /*
  * Work per call before the I/O thread gets its loop back (signals, other
  * devices); a queue with work left asks to be called again (kick_again).
@@ -34,6 +36,28 @@
 	 (1ull << VIRTIO_NET_F_HOST_UFO))
 
 struct net_dev;
+
+/* Where vhost-net lives and how it is driven: the unit tests fake both. */
+struct net_vhost_backend {
+	const char *path;
+	vhost_ioctl_fn ioctl;
+};
+
+/* vhost.c's state: one /dev/vhost-net instance per queue pair. */
+struct net_vhost {
+	struct net_vhost_backend be;
+	int fd[NET_MAX_QUEUE_PAIRS];
+	uint64_t features;       /* vhost's own (VHOST_GET_FEATURES) */
+	struct vhost_call calls[2 * NET_MAX_QUEUE_PAIRS];
+	/* -1 until the first start takes the transport's or makes one. */
+	int kick[2 * NET_MAX_QUEUE_PAIRS];
+	bool own_kick[2 * NET_MAX_QUEUE_PAIRS]; /* no ioeventfd: queue_notify relays */
+	bool watching[2 * NET_MAX_QUEUE_PAIRS]; /* dropped: the kick fd is in our loop */
+	unsigned int started;    /* bit i: pair i has its TAP queue as vhost's backend */
+	bool running;
+	bool dropped;            /* left for userspace (a rate limiter came) */
+	uint64_t signals, kick_relays; /* under dev.lock */
+};
 
 struct net_pair {
 	struct net_dev *nd;
@@ -69,6 +93,7 @@ struct net_dev {
 	struct net_mmds *mmds;
 	bool mmds_registered;
 	unsigned int restored_pairs; /* from a snapshot, for net_state_restored; 0: none */
+	struct net_vhost *vhost;     /* NULL: the rings are served here */
 };
 
 static inline bool net_has(const struct net_dev *nd, unsigned int bit)
@@ -110,6 +135,21 @@ int net_state_save(struct virtio_dev *dev, struct bytes_out *o);
 int net_state_restore(struct virtio_dev *dev, const struct virtq *vq, const void *in,
 		      size_t len, bool apply);
 void net_state_restored(struct virtio_dev *dev);
+/*
+ * vhost.c. attach opens an instance per pair (required false: a failure
+ * is logged and the NIC stays in userspace, 0). start hands the enabled
+ * pairs' rings and TAP queues over; stop takes them back (keep_position:
+ * into the virtqs, for a snapshot or userspace to go on from); drop
+ * leaves vhost for good. All but attach and destroy: dev->lock held.
+ */
+int net_vhost_attach(struct net_dev *nd, const struct net_vhost_backend *be, bool required,
+		     struct err *err);
+void net_vhost_destroy(struct net_dev *nd);
+bool net_on_vhost(const struct net_dev *nd);
+int net_vhost_start(struct net_dev *nd);
+int net_vhost_stop(struct net_dev *nd, bool keep_position);
+void net_vhost_notify(struct net_dev *nd, unsigned int q);
+int net_vhost_drop(struct net_dev *nd, const char *why);
 /* rx.c: moves frames from the backend to the guest's RX queue of pair p. */
 void net_rx_process(struct net_dev *nd, struct net_pair *p);
 

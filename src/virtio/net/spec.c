@@ -98,6 +98,19 @@ static int net_parse_mtu(const char *val, uint16_t *out, struct err *err)
 	return 0;
 }
 
+static int net_parse_vhost(const char *val, enum net_vhost_mode *out, struct err *err)
+{
+	if (!strcmp(val, "auto"))
+		*out = NET_VHOST_AUTO;
+	else if (!strcmp(val, "on"))
+		*out = NET_VHOST_ON;
+	else if (!strcmp(val, "off"))
+		*out = NET_VHOST_OFF;
+	else
+		return err_set(err, true, -EINVAL, "vhost='%s': want on, off or auto", val);
+	return 0;
+}
+
 int virtio_net_parse(const char *spec, struct net_config *cfg, struct err *err)
 {
 	char buf[512], *rest = buf, *tok;
@@ -125,6 +138,8 @@ int virtio_net_parse(const char *spec, struct net_config *cfg, struct err *err)
 			cfg->mac_set = true;
 		} else if (cfg->backend == NET_TAP && !strncmp(tok, "mtu=", 4)) {
 			ret = net_parse_mtu(tok + 4, &cfg->mtu, err);
+		} else if (cfg->backend == NET_TAP && !strncmp(tok, "vhost=", 6)) {
+			ret = net_parse_vhost(tok + 6, &cfg->vhost, err);
 		} else if (cfg->backend == NET_USER && !strncmp(tok, "hostfwd=", 8)) {
 			ret = net_parse_hostfwd(tok + 8, cfg, err);
 		} else if (cfg->backend == NET_USER && !strncmp(tok, "host-loopback=", 14)) {
@@ -135,7 +150,8 @@ int virtio_net_parse(const char *spec, struct net_config *cfg, struct err *err)
 
 			ret = err_set(err, true, -EINVAL, "unknown option '%s' for %s (want %s, or "
 				      "rx-bw=, rx-ops=, tx-bw=, tx-ops= limits)", tok,
-				      user ? "user" : "tap", user ? "hostfwd=, host-loopback=" : "mac=, mtu=");
+				      user ? "user" : "tap",
+				      user ? "hostfwd=, host-loopback=" : "mac=, mtu=, vhost=");
 		}
 		if (ret)
 			return ret;
