@@ -16,8 +16,13 @@ mtu=9000: the guest's eth0 must have taken it (VIRTIO_NET_F_MTU); the user
 NICs' eth0 has libslirp's 1500. It runs with vhost=off: the userspace path.
 vhost: the same TAP NIC with vhost=on (L1 loads vhost_net): Hearth holds one
 /dev/vhost-net per queue pair (2 vCPUs: 2, and the guest sees 2 queues),
-L1 pings the guest, does the echo round trip and fetches 4 MiB from the
-guest's busybox httpd, whose sha256 must match the guest's.
+L1 pings the guest and fetches 4 MiB from the guest's busybox httpd, whose
+sha256 must match the guest's; then `hearth snapshot --resume` (pause stops
+vhost and reads its ring positions back, resume starts it again) and the
+fetch again; then PATCH an rx rate limiter (the NIC leaves vhost: no
+vhost-net fd left) and the fetch again, in userspace; then the echo round
+trip, after which the guest ends. The snapshot is restored (--net-override
+eth0=tap=tap0): on vhost again, the fetch and the echo from where it was.
 All traffic stays inside L1/L2.  Prints one line per check and
 `N passed, N failed`; exit 0 all passed, 1 a check failed, 3 lab failure.
 
@@ -27,12 +32,14 @@ it appears.
 """
 import argparse
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L  # noqa: E402
 
 RUN_TIMEOUT = 240
+VHOST_TIMEOUT = 600  # the run, then its snapshot's restore
 TOKEN = "hearth-net-roundtrip-42"
 # The TAP NIC's mtu (VIRTIO_NET_F_MTU): the guest's eth0 must take it; a user NIC
 # offers libslirp's 1500.
@@ -88,13 +95,15 @@ else
   ip addr add 192.168.100.2/24 dev eth0
   ip link set eth0 up
   echo "LAB tap_ip=set"
+  t=120
   if [ "$mode" = vhost ]; then
     mkdir -p /tmp/www
     dd if=/dev/urandom of=/tmp/www/blob bs=1024 count=4096 2>/dev/null
     echo "LAB guest_sha=$(sha256sum /tmp/www/blob | cut -d' ' -f1)"
     httpd -p 8080 -h /tmp/www
+    t=400 # L1 fetches, snapshots and patches first; a restore waits here again
   fi
-  timeout 120 nc -l -p 7777 -e /bin/cat
+  timeout $t nc -l -p 7777 -e /bin/cat
 fi
 '''
 
@@ -140,7 +149,6 @@ ip link set lo up
   done
   if ping -c 3 -W 2 192.168.100.2 >/tmp/ping.out 2>&1; then echo "LAB host_ping=ok" >>/tmp/l1.res
   else echo "LAB host_ping=fail" >>/tmp/l1.res; cat /tmp/ping.out >>/tmp/l1.res; fi
-  #VHOST#
   r=$(echo TOKEN | nc -w 5 192.168.100.2 7777 2>/dev/null)
   echo "LAB host_nc=${r:-none}" >>/tmp/l1.res
 ) &
@@ -151,16 +159,73 @@ cat /tmp/l1.res
 exit $rc
 '''.replace("TOKEN", TOKEN)
 
-# The vhost run's extra checks, from L1 while the guest runs: before the echo
-# round trip, after which the guest ends.
-L1_VHOST = L1_TAP.replace("  #VHOST#", r'''  p=$(pidof hearth)
-  echo "LAB host_vhost_fds=$(ls -l /proc/$p/fd 2>/dev/null | grep -c /dev/vhost-net)" >>/tmp/l1.res
+
+
+# The vhost run, with --api-sock /tmp/v.sock: a helper checks from L1 while
+# the guest runs (its echo round trip last: the guest then ends), then the
+# snapshot taken meanwhile is restored and checked the same way.
+L1_VHOST = r"""
+ip link set lo up
+: >/tmp/l1.res
+mkdir -p /tmp/s
+H=/lab/bin/hearth
+say() { echo "LAB $1" >>/tmp/l1.res; }
+tapup() { # tap0 (Hearth creates it) configured, and the guest answering pings; else
+          # which step failed: 1 no tap0, 2 configuring it, 3 no answer
+  i=0; while ! ip link show tap0 >/dev/null 2>&1; do
+    i=$((i+1)); [ $i -gt 600 ] && return 1; sleep 0.1
+  done
+  ip addr add 192.168.100.1/24 dev tap0 2>>/tmp/tap.err && ip link set tap0 up || return 2
+  i=0; until ping -c 1 -W 1 192.168.100.2 >/dev/null 2>&1; do
+    i=$((i+1)); [ $i -gt 120 ] && return 3
+  done
+  return 0
+}
+vfds() { ls -l /proc/$(pidof hearth)/fd 2>/dev/null | grep -c /dev/vhost-net; }
+fetch() { # the guest's blob through its httpd: its sha256
   if timeout 60 wget -q -O /tmp/got http://192.168.100.2:8080/blob; then
-    echo "LAB host_sha=$(sha256sum /tmp/got | cut -d' ' -f1)" >>/tmp/l1.res
-  else
-    echo "LAB host_sha=wget-failed" >>/tmp/l1.res
-  fi''')
-L1_TAP = L1_TAP.replace("  #VHOST#\n", "")
+    sha256sum /tmp/got | cut -d' ' -f1
+  else echo wget-failed; fi
+  rm -f /tmp/got
+}
+echo_rt() { r=$(echo TOKEN | nc -w 5 192.168.100.2 7777 2>/dev/null); echo "${r:-none}"; }
+(
+  tapup; t=$?
+  [ $t = 0 ] && say host_tap=configured || say "host_tap=failed step=$t $(head -c 100 /tmp/tap.err)"
+  ping -c 3 -W 2 192.168.100.2 >/dev/null 2>&1 && say host_ping=ok || say host_ping=fail
+  say "host_vhost_fds=$(vfds)"
+  say "host_sha=$(fetch)"
+  # Pause (vhost stopped, its positions read back), snapshot, resume (vhost again).
+  $H snapshot --api-sock /tmp/v.sock --snapshot /tmp/s/v.snap --mem /tmp/s/v.mem --resume \
+    2>/tmp/sn.err
+  say "snap=$? $(head -c 200 /tmp/sn.err | tr '\n' ' ')"
+  say "snap_fds=$(vfds)"
+  say "snap_sha=$(fetch)"
+  # A rate limiter: the NIC leaves vhost and goes on in userspace.
+  c=$(curl -s -o /tmp/resp -w '%{http_code}' --unix-socket /tmp/v.sock -X PATCH \
+    -H 'Content-Type: application/json' http://localhost/network-interfaces/eth0 \
+    -d '{"iface_id": "eth0", "rx_rate_limiter": {"bandwidth": {"size": 104857600, "refill_time": 100}}}')
+  say "patch=$c $(head -c 200 /tmp/resp)"
+  say "patch_fds=$(vfds)"
+  say "patch_sha=$(fetch)"
+  say "host_nc=$(echo_rt)"
+) &
+helper=$!
+"$@"; rc=$?
+kill $helper 2>/dev/null; wait
+# The snapshot, restored on vhost: it goes on from the positions the pause read.
+$H restore --snapshot /tmp/s/v.snap --mem /tmp/s/v.mem --net-override eth0=tap=tap0 \
+  --resume </dev/null >/tmp/g2.out 2>/tmp/h2.err & pr=$!
+tapup; t=$?
+[ $t = 0 ] && say r_tap=configured || say "r_tap=failed step=$t $(head -c 100 /tmp/tap.err)"
+say "r_fds=$(vfds)"
+say "r_sha=$(fetch)"
+say "r_nc=$(echo_rt)"
+wait $pr; say "r_exit=$?"
+sed 's/^/LAB H2 /' /tmp/h2.err | head -n 5 >>/tmp/l1.res
+cat /tmp/l1.res
+exit $rc
+""".replace("TOKEN", TOKEN)
 
 
 class WrappedRun(L.Run):
@@ -200,8 +265,46 @@ def plan(lab):
         WrappedRun("net_tap", L1_TAP, cmdline="console=ttyS0 panic=-1 lab.net=tap",
                    extra_args=["--net", "tap=tap0,mtu=%d,vhost=off" % TAP_MTU], **common),
         WrappedRun("net_vhost", L1_VHOST, cmdline="console=ttyS0 panic=-1 lab.net=vhost",
-                   extra_args=["--net", "tap=tap0,vhost=on"], **common),
+                   extra_args=["--net", "tap=tap0,vhost=on", "--api-sock", "/tmp/v.sock",
+                               "--snapshot-dir", "/tmp/s"],
+                   **dict(common, memory=256, timeout=VHOST_TIMEOUT)),
     ]
+
+
+def vhost_checks(name, i):
+    """The net_vhost run's own: vhost held, data intact, across pause, a limiter, a restore."""
+    want = i.get("guest_sha")
+
+    def fetched(key, when):
+        got = i.get(key)
+        return want is not None and got == want, \
+            "%s: %s, L1 fetches 4 MiB from the guest's httpd, sha256 matches (%s vs %s)" % (
+                name, when, (got or "-")[:16], (want or "-")[:16])
+    yield i.get("queues") == "2", "%s: the guest sees 2 rx queues (got %s)" % (
+        name, i.get("queues"))
+    yield i.get("host_vhost_fds") == "2", \
+        "%s: Hearth holds one /dev/vhost-net per queue pair (2; got %s)" % (
+            name, i.get("host_vhost_fds"))
+    yield fetched("host_sha", "on vhost")
+    yield (i.get("snap") or "").split(" ")[0] == "0", \
+        "%s: hearth snapshot --resume exits 0 (got %s)" % (name, i.get("snap"))
+    yield i.get("snap_fds") == "2", "%s: after the snapshot's pause and resume, still on " \
+        "vhost (%s fds)" % (name, i.get("snap_fds"))
+    yield fetched("snap_sha", "after the snapshot")
+    yield (i.get("patch") or "").split(" ")[0] == "204", \
+        "%s: PATCH rx_rate_limiter is 204 (got %s)" % (name, i.get("patch"))
+    yield i.get("patch_fds") == "0", "%s: with a rate limiter the NIC has left vhost (%s " \
+        "vhost-net fds)" % (name, i.get("patch_fds"))
+    yield fetched("patch_sha", "in userspace after the limiter")
+    yield i.get("r_tap") == "configured", "%s: the restore brings tap0 back, the guest " \
+        "answers pings" % name
+    yield i.get("r_fds") == "2", "%s: the restored NIC is on vhost again (%s fds)" % (
+        name, i.get("r_fds"))
+    yield fetched("r_sha", "restored")
+    yield i.get("r_nc") == TOKEN, "%s: restored, the echo round trip (got %s)" % (
+        name, i.get("r_nc"))
+    yield i.get("r_exit") == "0", "%s: the restored VM ends with exit 0 (got %s)" % (
+        name, i.get("r_exit"))
 
 
 def checks(name, r):
@@ -240,15 +343,7 @@ def checks(name, r):
         yield i.get("host_nc") == TOKEN, "%s: TCP echo round trip with busybox nc (got %s)" % (
             name, i.get("host_nc"))
         if name == "net_vhost":
-            yield i.get("host_vhost_fds") == "2", \
-                "%s: Hearth holds one /dev/vhost-net per queue pair (2; got %s)" % (
-                    name, i.get("host_vhost_fds"))
-            yield i.get("queues") == "2", "%s: the guest sees 2 rx queues (got %s)" % (
-                name, i.get("queues"))
-            want, got = i.get("guest_sha"), i.get("host_sha")
-            yield want is not None and got == want, \
-                "%s: L1 fetches 4 MiB from the guest's httpd, sha256 matches (%s vs %s)" % (
-                    name, (got or "-")[:16], (want or "-")[:16])
+            yield from vhost_checks(name, i)
         else:
             print("  info %s: guest rx queues %s (not checked)" % (name, i.get("queues")))
     yield r.ended and r.rc == 0, "%s: VMM exit code 0 (got %s)" % (name, r.rc)
@@ -262,7 +357,8 @@ def main():
         add_tun_module()
         lab = L.Lab(stream=a.stream or None)
         runs = plan(lab)
-        res = lab.run_plan(runs, tag="net")
+        # curl for the vhost run's PATCH, and its libcurl for hearth snapshot.
+        res = lab.run_plan(runs, tag="net", binaries={"/bin/curl": shutil.which("curl")})
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3
