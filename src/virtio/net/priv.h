@@ -52,7 +52,12 @@ struct net_vhost {
 	/* -1 until the first start takes the transport's or makes one. */
 	int kick[2 * NET_MAX_QUEUE_PAIRS];
 	bool own_kick[2 * NET_MAX_QUEUE_PAIRS]; /* no ioeventfd: queue_notify relays */
-	bool watching[2 * NET_MAX_QUEUE_PAIRS]; /* dropped: the kick fd is in our loop */
+	/*
+	 * Dropped: a dup of each taken kick fd, watched in our loop. A dup,
+	 * as the transport closes its own on detach, before the device is
+	 * destroyed, and a closed number may be someone else's by then.
+	 */
+	int watch[2 * NET_MAX_QUEUE_PAIRS];
 	unsigned int started;    /* bit i: pair i has its TAP queue as vhost's backend */
 	bool running;
 	bool dropped;            /* left for userspace (a rate limiter came) */

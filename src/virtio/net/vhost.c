@@ -92,8 +92,10 @@ static void net_vhost_free(struct net_dev *nd)
 			close(v->fd[i]);
 	for (unsigned int q = 0; q < 2 * NET_MAX_QUEUE_PAIRS; q++) {
 		vhost_call_close(&v->calls[q], nd->loop);
-		if (v->watching[q])
-			eventloop_remove(nd->loop, v->kick[q]);
+		if (v->watch[q] >= 0) {
+			eventloop_remove(nd->loop, v->watch[q]);
+			close(v->watch[q]);
+		}
 		/* Taken kick fds still belong to the transport, which closes them. */
 		if (v->own_kick[q] && v->kick[q] >= 0)
 			close(v->kick[q]);
@@ -115,7 +117,7 @@ int net_vhost_attach(struct net_dev *nd, const struct net_vhost_backend *be, boo
 	for (unsigned int i = 0; i < NET_MAX_QUEUE_PAIRS; i++)
 		v->fd[i] = -1;
 	for (unsigned int q = 0; q < 2 * NET_MAX_QUEUE_PAIRS; q++) {
-		v->kick[q] = -1;
+		v->kick[q] = v->watch[q] = -1;
 		v->calls[q] = (struct vhost_call){ &nd->dev, q, -1, &v->signals };
 	}
 	if (!nd->be->vnet_hdr) {
@@ -294,7 +296,7 @@ static void net_vhost_on_kick(void *opaque, uint32_t events)
 	uint64_t n;
 
 	(void)events;
-	if (read(nd->vhost->kick[c->q], &n, sizeof(n)) < 0)
+	if (read(nd->vhost->watch[c->q], &n, sizeof(n)) < 0)
 		return;
 	pthread_mutex_lock(&nd->dev.lock);
 	if (virtio_dev_running(&nd->dev) && nd->dev.vq[c->q].enabled)
@@ -320,10 +322,14 @@ int net_vhost_drop(struct net_dev *nd, const char *why)
 	for (unsigned int q = 0; q < 2 * nd->max_pairs; q++) {
 		if (v->kick[q] < 0 || v->own_kick[q] || !nd->loop)
 			continue;
-		if (eventloop_add(nd->loop, v->kick[q], EPOLLIN, net_vhost_on_kick, &v->calls[q]))
+		v->watch[q] = fcntl(v->kick[q], F_DUPFD_CLOEXEC, 0);
+		if (v->watch[q] >= 0 &&
+		    eventloop_add(nd->loop, v->watch[q], EPOLLIN, net_vhost_on_kick, &v->calls[q])) {
+			close(v->watch[q]);
+			v->watch[q] = -1;
+		}
+		if (v->watch[q] < 0)
 			log_warn("%s: queue %u's kicks are lost after leaving vhost", nd->name, q);
-		else
-			v->watching[q] = true;
 	}
 	log_info("%s: leaves vhost-net for userspace: %s", nd->name, why);
 	if (ret)
