@@ -17,7 +17,12 @@ disk that TCG emulates for L1).  Per VMM and repeat, two L2 boots:
                  then iperf3 from L2 to a server on L1's loopback
                  (10.0.2.2 through slirp), guest->L1 (tx) and L1->guest (rx, -R).
   <vmm>_tap_<i>  --net tap: tap0 in L1 (192.168.100.1) <-> L2 (192.168.100.2),
-                 iperf3 tx and rx.
+                 iperf3 tx and rx, vhost off (Hearth's vhost=off, QEMU's vhost=off).
+  <vmm>_vhost_<i> the same with vhost-net (vhost=on for both).
+And once, before them, the limit: the same fio jobs in L1 itself on /dev/vda
+through its page cache (io_uring, buffered: what a VMM with cache=writeback
+can reach) and iperf3 over L1's loopback; each VMM's row is also given as a
+fraction of it.
 
 fio and iperf3 come from Debian packages (apt-get download + dpkg-deb -x into
 build/bench/tools/), copied into the L2 initramfs with their ldd libraries;
@@ -49,23 +54,13 @@ IMG_MB = 256
 PACKAGES = ["fio", "iperf3", "libiperf0"]
 MULTIARCH_LIB = "/lib/x86_64-linux-gnu"
 
-# Runs before "LAB ready" in L2.  lab.io=user|tap, lab.rt= fio runtime,
-# lab.nt= iperf3 time.  LAB keys allow only [a-z_].
-L2_EXTRA = r'''
-io=; rt=15; nt=10
-for w in $(cat /proc/cmdline); do
-  case "$w" in
-    lab.io=*) io=${w#lab.io=} ;;
-    lab.rt=*) rt=${w#lab.rt=} ;;
-    lab.nt=*) nt=${w#lab.nt=} ;;
-  esac
-done
-[ -z "$io" ] && exit 0
-ip link set lo up
+# fio and iperf3 as L2 and L1 (the limit) run them: "LAB fio_<key>=..." and
+# "LAB net_<key>_tx|rx=Mbit/s". $rt and $nt are the runtimes; $fio_mode the engine.
+SH_MEASURE = r'''
 run_fio() { # key fio-args...: "LAB fio_<key>=error;rkB;rKiB/s;riops;wkB;wKiB/s;wiops"
   key=$1; shift
-  out=$(timeout $((rt + 90)) fio --name="$key" --filename=/dev/vda --ioengine=libaio \
-        --direct=1 --thread --time_based --runtime="$rt" --ramp_time=2 \
+  out=$(timeout $((rt + 90)) fio --name="$key" --filename=/dev/vda ${fio_mode:---ioengine=libaio --direct=1} \
+        --thread --time_based --runtime="$rt" --ramp_time=2 \
         --output-format=terse --terse-version=3 "$@" 2>/tmp/fio.err)
   rc=$?
   line=$(echo "$out" | grep '^3;' | tail -1)
@@ -89,6 +84,21 @@ run_iperf() { # key server: "LAB net_<key>_tx=Mbit/s" (guest sends), _rx (-R)
     fi
   done
 }
+'''
+
+# Runs before "LAB ready" in L2.  lab.io=user|tap, lab.rt= fio runtime,
+# lab.nt= iperf3 time.  LAB keys allow only [a-z_].
+L2_EXTRA = SH_MEASURE + r'''
+io=; rt=15; nt=10
+for w in $(cat /proc/cmdline); do
+  case "$w" in
+    lab.io=*) io=${w#lab.io=} ;;
+    lab.rt=*) rt=${w#lab.rt=} ;;
+    lab.nt=*) nt=${w#lab.nt=} ;;
+  esac
+done
+[ -z "$io" ] && exit 0
+ip link set lo up
 wait_for() { i=0; while [ ! -e "$1" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; [ -e "$1" ]; }
 if [ "$io" = user ]; then
   if wait_for /dev/vda; then
@@ -145,6 +155,25 @@ dd if=/dev/vda of=/dev/null bs=1M 2>/dev/null && r=ok || r=failed
 read t1 _ </proc/uptime
 echo "LAB warm=$r sectors=$(cat /sys/block/vda/size 2>/dev/null) t0=$t0 t1=$t1"'''
 
+# The limit: the same jobs in L1 itself, on the device and the network stack
+# the VMMs use. fio on /dev/vda through L1's page cache as a VMM with
+# cache=writeback reaches it (io_uring, buffered), iperf3 over L1's loopback.
+L1_LIMIT = SH_MEASURE + r'''
+rt=@RT@; nt=@NT@; fio_mode="--ioengine=io_uring --direct=0"
+ip link set lo up
+run_fio randread --rw=randread --bs=4k --iodepth=16
+run_fio seqread --rw=read --bs=1M --iodepth=4
+run_fio seqwrite --rw=write --bs=1M --iodepth=4
+iperf3 -s >/dev/null 2>&1 </dev/null &
+srv=$!
+sleep 1
+run_iperf limit 127.0.0.1
+# Only the server: a bare wait hung here past the run's timeout.
+kill -9 $srv 2>/dev/null; wait $srv
+# Its writes reach the disk now, not during the next run's measurement.
+timeout 120 sync
+'''
+
 METRICS = [  # (key, label, unit, how to get it from a run's info)
     ("randread_iops", "fio 4k randread qd16", "IOPS"),
     ("seqread_mib", "fio 1M seq read qd4", "MiB/s"),
@@ -153,7 +182,14 @@ METRICS = [  # (key, label, unit, how to get it from a run's info)
     ("user_rx", "iperf3 user, L1->guest", "Mbit/s"),
     ("tap_tx", "iperf3 tap, guest->L1", "Mbit/s"),
     ("tap_rx", "iperf3 tap, L1->guest", "Mbit/s"),
+    ("vhost_tx", "iperf3 tap+vhost, guest->L1", "Mbit/s"),
+    ("vhost_rx", "iperf3 tap+vhost, L1->guest", "Mbit/s"),
 ]
+# Which of the limit run's figures each row is measured against.
+LIMIT_OF = {"randread_iops": "randread_iops", "seqread_mib": "seqread_mib",
+            "seqwrite_mib": "seqwrite_mib"}
+LIMIT_OF.update({k + d: "limit_" + d[1:] for k in ("user", "tap", "vhost")
+                 for d in ("_tx", "_rx")})
 
 
 def log(msg):
@@ -322,28 +358,32 @@ def vmm_args(vmm, mode, cache):
             # iperf3's server is on L1's loopback, which Hearth closes by default.
             a += ["--disk", "path=/dev/vda,cache=%s" % cache, "--net", "user,host-loopback=on"]
         else:
-            a += ["--net", "tap=tap0"]
+            a += ["--net", "tap=tap0,vhost=%s" % ("on" if mode == "vhost" else "off")]
         return a
     if mode == "user":
         return ["-drive", "id=d0,file=/dev/vda,format=raw,if=none,cache=%s" % cache,
                 "-device", "virtio-blk-device,drive=d0",
                 "-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0"]
-    return ["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off",
-            "-device", "virtio-net-device,netdev=n0"]
+    return ["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=%s" % (
+        "on" if mode == "vhost" else "off"), "-device", "virtio-net-device,netdev=n0"]
 
 
 def plan(vmms, n, l2, a):
-    runs = [L.ShellRun("warm", vmms[0], L1_WARM, timeout=300)]
     io_tmo = 150 + 3 * (a.runtime + 40) + 2 * (a.net_time + 40)
     tap_tmo = 150 + 2 * (a.net_time + 40) + 60
+    limit = L1_LIMIT.replace("@RT@", str(a.runtime)).replace("@NT@", str(a.net_time))
+    runs = [L.ShellRun("warm", vmms[0], L1_WARM, timeout=300),
+            L.ShellRun("limit", vmms[0], limit, timeout=io_tmo)]
     for i in range(1, n + 1):
-        for mode, tmo in (("user", io_tmo), ("tap", tap_tmo)):
+        for mode, tmo in (("user", io_tmo), ("tap", tap_tmo), ("vhost", tap_tmo)):
             for v in vmms:
-                name = "%s_%s_%d" % (v, "io" if mode == "user" else "tap", i)
+                name = "%s_%s_%d" % (v, "io" if mode == "user" else mode, i)
+                # The guest's side of both TAP runs is the same.
+                guest = "tap" if mode == "vhost" else mode
                 cmd = "console=ttyS0 panic=-1 lab.io=%s lab.rt=%d lab.nt=%d" % (
-                    mode, a.runtime, a.net_time)
-                runs.append(WrappedRun(name, mode, vmm=v, cpus=a.cpus, memory=512, timeout=tmo,
-                                       initrd=l2, cmdline=cmd,
+                    guest, a.runtime, a.net_time)
+                runs.append(WrappedRun(name, guest, vmm=v, cpus=a.cpus, memory=512,
+                                       timeout=tmo, initrd=l2, cmdline=cmd,
                                        extra_args=vmm_args(v, mode, a.cache)))
     return runs
 
@@ -360,8 +400,8 @@ def metrics_of(r):
     elif r.rc != 0:
         bad.append("VMM exit code %s%s" % (r.rc, " (killed by the timeout)" if r.rc == 137 else ""))
     i = r.info
-    if "_io_" in r.name:
-        if i.get("blk_sectors") != str(IMG_MB * 2048):
+    if r.name == "limit" or "_io_" in r.name:
+        if r.name != "limit" and i.get("blk_sectors") != str(IMG_MB * 2048):
             bad.append("disk: /sys/block/vda/size %s, want %d" % (i.get("blk_sectors"),
                                                                 IMG_MB * 2048))
         for key, fld, scale, metric in (("randread", 3, 1, "randread_iops"),
@@ -376,13 +416,16 @@ def metrics_of(r):
                 except ValueError:
                     pass
             bad.append("fio %s: %s" % (key, v or "no result"))
-        nets = ("user_tx", "user_rx")
+        nets = {"limit_tx": "limit_tx", "limit_rx": "limit_rx"} if r.name == "limit" else \
+            {"user_tx": "user_tx", "user_rx": "user_rx"}
+    elif "_vhost_" in r.name:
+        nets = {"vhost_tx": "tap_tx", "vhost_rx": "tap_rx"}   # the guest's keys are tap's
     else:
-        nets = ("tap_tx", "tap_rx")
+        nets = {"tap_tx": "tap_tx", "tap_rx": "tap_rx"}
     if i.get("nic") == "missing":
         bad.append("no eth0 in the guest")
-    for k in nets:
-        v = i.get("net_" + k)
+    for k, key in nets.items():
+        v = i.get("net_" + key)
         try:
             got[k] = float(v)
         except (TypeError, ValueError):
@@ -402,7 +445,7 @@ def report(res, vmms, n, a):
     lines = []
     for i in range(1, n + 1):
         for v in vmms:
-            for kind in ("io", "tap"):
+            for kind in ("io", "tap", "vhost"):
                 name = "%s_%s_%d" % (v, kind, i)
                 r = res.runs.get(name)
                 got, bad = metrics_of(r)
@@ -414,6 +457,8 @@ def report(res, vmms, n, a):
                     problems.append("  last lines of %s (serial log %s):" % (name, res.log))
                     problems += ["    | " + l for l in r.guest_lines[-12:]]
                     problems += ["    !| " + l for l in r.stderr_lines[-6:]]
+    lim, lbad = metrics_of(res.runs.get("limit"))
+    problems += ["limit (L1 itself): %s" % b for b in lbad]
     warm = (res.runs.get("warm").info.get("warm") if res.runs.get("warm") else None)
     head = ("I/O bench: %s, %d repeat(s), %d vCPUs, 512 MiB, %d MiB disk cache=%s, "
             "fio %d s, iperf3 %d s" % (", ".join(vmms), n, a.cpus, IMG_MB, a.cache, a.runtime,
@@ -422,17 +467,28 @@ def report(res, vmms, n, a):
     lines.append("L1: /dev/kvm at %.1f s (L1 clock); whole lab run %.0f s wall; warm-up: %s"
                  % (res.l1_kvm or -1, res.wall or -1, warm))
     lines.append("")
-    cols = vmms + (["hearth/qemu"] if "hearth" in vmms and "qemu" in vmms else [])
-    w = 26
+    both = "hearth" in vmms and "qemu" in vmms
+    cols = vmms + (["hearth/qemu"] if both else []) + ["L1 limit"] + \
+        ["%s/L1" % v for v in vmms]
+    w = 28
     lines.append("%-*s %-7s %s" % (w, "metric (median)", "unit",
                                    " ".join("%12s" % c for c in cols)))
+
+    def ratio(x, y):
+        return "%.2f" % (x / y) if x is not None and y else "n/a"
     for key, label, unit in METRICS:
         med = {v: (statistics.median(per[v][key]) if per[v][key] else None) for v in vmms}
-        row = ["%12s" % fmt(med[v], unit) for v in vmms]
-        if len(cols) > len(vmms):
-            h, q = med["hearth"], med["qemu"]
-            row.append("%12s" % ("%.2f" % (h / q) if h is not None and q else "n/a"))
-        lines.append("%-*s %-7s %s" % (w, label, unit, " ".join(row)))
+        limit = lim.get(LIMIT_OF[key])
+        row = [fmt(med[v], unit) for v in vmms]
+        if both:
+            row.append(ratio(med["hearth"], med["qemu"]))
+        row.append(fmt(limit, unit))
+        row += [ratio(med[v], limit) for v in vmms]
+        lines.append("%-*s %-7s %s" % (w, label, unit, " ".join("%12s" % c for c in row)))
+    lines.append("")
+    lines.append("L1 limit: fio in L1 on the same /dev/vda through its page cache (io_uring, "
+                 "buffered), iperf3 over L1's loopback; tap rows: vhost=off for both VMMs, "
+                 "tap+vhost rows: vhost=on for both")
     if n > 1:
         lines.append("")
         lines.append("all values:")
@@ -478,14 +534,15 @@ def main():
         root, fio, iperf3 = get_tools()
         make_image()
         lab = IoLab(stream=a.stream or None)
-        l1_mods = ["virtio_pci", "virtio_blk", "tun"]
+        l1_mods = ["virtio_pci", "virtio_blk", "tun", "vhost_net"]
         l2_mods = ["virtio_mmio", "virtio_blk", "virtio_net"]
         files = binary_files(root, fio, "/usr/bin/fio")
         files.update(binary_files(root, iperf3, "/usr/bin/iperf3"))
         l2 = L.build_l2_initrd(lab.kernel, name="l2io", modules=l2_mods, files=files,
                                extra_sh=L2_EXTRA)
-        extra = pack_extra(binary_files(root, iperf3, "/usr/bin/iperf3"),
-                           os.path.join(lab_dir, "l1-extra.cpio"))
+        l1_files = binary_files(root, iperf3, "/usr/bin/iperf3")
+        l1_files.update(binary_files(root, fio, "/usr/bin/fio"))   # the limit run's
+        extra = pack_extra(l1_files, os.path.join(lab_dir, "l1-extra.cpio"))
         L.L1_MODULES = L.L1_MODULES + [(m, "") for m in l1_mods]
         orig = L.build_l1_initrd
 
