@@ -64,13 +64,19 @@ L1_KERNEL = "/lab/l2/vmlinuz"
 L1_BIN = "/lab/bin"
 L1_QEMU_DATA = "/usr/share/qemu"
 
+# QEMU microvm at its fastest for a stock kernel (the boot bench's peer):
+# no option ROMs, no PIT or PIC (KVM's LAPIC timer and IOAPIC serve), and
+# an RTC, without which the kernel spends seconds probing the CMOS
+# ("rtc_cmos: broken or not accessible"). The tests keep plain "microvm".
+QEMU_MICROVM_BEST = "microvm,x-option-roms=off,pit=off,pic=off,rtc=on"
+
 VMM_TEMPLATES = {
     # Hearth's CLI.
     "hearth": ["{bin}/hearth", "run", "--kernel", "{kernel}", "--initrd", "{initrd}",
                "--cmdline", "{cmdline}", "--cpus", "{cpus}", "--memory", "{memory}"],
     # QEMU microvm, the reference.  -no-reboot turns a guest reboot into an exit
     # (as Hearth does) instead of booting the guest again.
-    "qemu": ["{bin}/qemu-system-x86_64", "-L", L1_QEMU_DATA, "-M", "microvm",
+    "qemu": ["{bin}/qemu-system-x86_64", "-L", L1_QEMU_DATA, "-M", "{machine}",
              "-enable-kvm", "-cpu", "host", "-m", "{memory}", "-smp", "{cpus}",
              "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
              "-serial", "stdio", "-device", "i8042",
@@ -476,6 +482,17 @@ lab_rss() { # name pid ram_kb: Rss of a VMM minus its guest-RAM mapping(s)
     END {printf "LAB-RUN-RSS %s rss_kb=%d excluded_kb=%d excluded_maps=%d excluded_sizes_kb=%s total_kb=%d\n", name, inc, ex, exn, exs, tot}
   ' "/proc/$2/smaps"
 }
+# KVM's counters for the VM of VMM pid $2 (debugfs: the VM's directory is
+# PID-FD, its vCPU counters summed over the vCPUs), at the guest's /init.
+KVM_COUNTERS="exits io_exits mmio_exits halt_exits irq_exits irq_window_exits nmi_window_exits insn_emulation pf_fixed pf_guest hypercalls request_irq_exits halt_wakeup"
+lab_kvm() { # name pid
+  for d in /sys/kernel/debug/kvm/$2-*; do
+    [ -d "$d" ] || continue
+    out=""
+    for k in $KVM_COUNTERS; do [ -r "$d/$k" ] && out="$out $k=$(cat "$d/$k")"; done
+    echo "LAB-RUN-KVM $1$out"
+  done
+}
 # A line every 10 s while the plan runs: a quiet L2 (fio, iperf3) must not
 # look like a hung L1, and a hung L1 (seen under TCG: both vCPUs spinning,
 # L1's own timeout never firing) is caught in HEARTBEAT_SILENCE seconds.
@@ -485,7 +502,8 @@ lab_heartbeat() {
 lab_read() { # name pid ram_kb: the run's console, prefixed, with its marks
   while IFS= read -r line; do
     case "$line" in
-      *"LAB init"*) read t1 _ </proc/uptime; echo "LAB-RUN-MARK $1 init t=$t1" ;;
+      *"LAB init"*) read t1 _ </proc/uptime; echo "LAB-RUN-MARK $1 init t=$t1"
+                    [ "$3" != 0 ] && lab_kvm "$1" "$2" ;;
       *"LAB ready"*) read t1 _ </proc/uptime; echo "LAB-RUN-MARK $1 ready t=$t1"
                      [ "$3" != 0 ] && lab_rss "$1" "$2" "$3" ;;
     esac
@@ -539,6 +557,7 @@ mount -t devtmpfs dev /dev 2>/dev/null
 [ -c /dev/console ] && exec </dev/console >/dev/console 2>&1
 mount -t proc proc /proc
 mount -t sysfs sys /sys
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tmpfs tmp /tmp
 mkdir -p /dev/pts && mount -t devpts -o ptmxmode=0666 devpts /dev/pts
 read up _ </proc/uptime; echo "LAB-L1-UP t=$up"
@@ -574,16 +593,20 @@ class Run:
 
     def __init__(self, name, vmm="qemu", cpus=2, memory=512,
                  cmdline="console=ttyS0 panic=-1", timeout=240, initrd=None,
-                 rss=False, extra_args=()):
+                 rss=False, extra_args=(), kernel=None, machine="microvm"):
+        """kernel: the guest kernel's path in L1 (default the stock bzImage);
+        machine: QEMU's -M (the bench gives its fastest microvm options)."""
         if not re.match(r"^[A-Za-z0-9_.-]+$", name):
             raise ValueError("bad run name " + name)
         self.name, self.vmm, self.cpus, self.memory = name, vmm, cpus, memory
         self.cmdline, self.timeout, self.initrd = cmdline, timeout, initrd
         self.rss, self.extra_args = rss, list(extra_args)
+        self.kernel, self.machine = kernel or L1_KERNEL, machine
 
     def argv(self, l1_initrd_path):
-        subst = dict(bin=L1_BIN, kernel=L1_KERNEL, initrd=l1_initrd_path,
-                     cmdline=self.cmdline, cpus=str(self.cpus), memory=str(self.memory))
+        subst = dict(bin=L1_BIN, kernel=self.kernel, initrd=l1_initrd_path,
+                     cmdline=self.cmdline, cpus=str(self.cpus), memory=str(self.memory),
+                     machine=self.machine)
         return [a.format(**subst) for a in VMM_TEMPLATES[self.vmm]] + self.extra_args
 
 
@@ -724,6 +747,7 @@ class RunResult:
         self.guest_lines, self.stderr_lines = [], []
         self.info = {}          # LAB key=value lines from the guest
         self.rss = None         # dict from LAB-RUN-RSS
+        self.kvm = None         # KVM's counters at /init, from LAB-RUN-KVM (rss runs)
         self.hung = False       # outlived its timeout's SIGKILL (LAB-RUN-HUNG); rc is 137
 
     def boot_seconds(self):
@@ -783,6 +807,11 @@ def parse_log(lines, result):
                 r.t_init = float(m.group(3))
             elif m.group(2) == "ready" and r.t_ready is None:
                 r.t_ready = float(m.group(3))
+            continue
+        m = re.match(r"^LAB-RUN-KVM (\S+) (.*)", line)
+        if m and m.group(1) in runs:
+            kv = dict(re.findall(r"(\w+)=(\S+)", m.group(2)))
+            runs[m.group(1)].kvm = {k: int(v) for k, v in kv.items() if v.isdigit()}
             continue
         m = re.match(r"^LAB-RUN-RSS (\S+) (.*)", line)
         if m and m.group(1) in runs:

@@ -247,6 +247,26 @@ def check_report():
              "report: a run that never ended fails")]
 
 
+def check_kvm_counters(tmp):
+    """The boot bench's exits: L1's lab_kvm reads a VM's debugfs directory (PID-FD) and
+    parse_log turns its LAB-RUN-KVM line into the run's counters."""
+    d = os.path.join(tmp, "kvm", "4242-11")
+    os.makedirs(d)
+    os.makedirs(os.path.join(tmp, "kvm", "99-12"))   # another VM (the keeper's)
+    for k, v in (("exits", 12700), ("io_exits", 5000), ("mmio_exits", 300)):
+        with open(os.path.join(d, k), "w") as f:
+            f.write("%d\n" % v)
+    lib = L.L1_LIB.replace("/sys/kernel/debug/kvm", os.path.join(tmp, "kvm"))
+    out = subprocess.run(["sh", "-c", lib + "\nlab_kvm r1 4242\nlab_kvm r2 7"],
+                         stdout=subprocess.PIPE, text=True).stdout
+    res = L.L1Result()
+    L.parse_log(["LAB-RUN-BEGIN r1 t=1.0"] + out.splitlines(), res)
+    r = res.runs.get("r1")
+    return [(out.count("LAB-RUN-KVM") == 1 and r is not None and
+             r.kvm == {"exits": 12700, "io_exits": 5000, "mmio_exits": 300},
+             "lab_kvm: the VM's own counters, none for a pid without a VM (%r)" % out.strip())]
+
+
 def main():
     passed = failed = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -263,7 +283,8 @@ def main():
             print("%s %s (failure=%r)" % ("PASS" if ok else "FAIL", name, failure))
             passed += ok
             failed += not ok
-        for ok, what in check_records(tmp) + check_hung_run(tmp) + check_overdue_run(tmp) + check_report():
+        for ok, what in check_records(tmp) + check_hung_run(tmp) + check_overdue_run(tmp) + check_report() + \
+                check_kvm_counters(tmp):
             print("%s %s" % ("PASS" if ok else "FAIL", what))
             passed += ok
             failed += not ok
