@@ -213,9 +213,9 @@ int sandbox_paths_from_config(struct sandbox_paths *l, const struct vm_config *c
 							       : "/dev/vhost-vsock", false, cwd);
 	if (!ret && sandbox_needs_host_net(cfg))
 		ret = sandbox_paths_add_ro(l, "/etc/resolv.conf", false, cwd);
-	/* A TAP NIC may go on vhost-net (virtio/net/vhost.c) when the VM is built. */
+	/* Only a NIC that may go on vhost-net when the VM is built (virtio/net/vhost.c). */
 	for (unsigned int i = 0; !ret && i < cfg->nnets; i++)
-		if (cfg->nets[i].dev.backend == NET_TAP && cfg->nets[i].dev.vhost != NET_VHOST_OFF) {
+		if (!vm_config_net_no_vhost(cfg, &cfg->nets[i])) {
 			ret = sandbox_paths_add(l, "/dev/vhost-net", false, cwd);
 			break;
 		}

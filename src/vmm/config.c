@@ -268,6 +268,21 @@ const struct vm_net *vm_config_find_net(const struct vm_config *c, const char *i
 	return i < 0 ? NULL : &c->nets[i];
 }
 
+const char *vm_config_net_no_vhost(const struct vm_config *c, const struct vm_net *n)
+{
+	if (n->dev.backend != NET_TAP)
+		return "a user-mode backend";
+	if (n->dev.vhost == NET_VHOST_OFF)
+		return "vhost=off";
+	if (rl_config_enabled(&n->rx_rate_limiter) || rl_config_enabled(&n->tx_rate_limiter))
+		return "a rate limiter";
+	if (vm_config_mmds_net(c, n->id))
+		return "the MMDS";
+	if (c->machine.track_dirty_pages)
+		return "track_dirty_pages";
+	return NULL;
+}
+
 bool vm_config_drop_net(struct vm_config *c, const char *id)
 {
 	int at = find_net(c, id);

@@ -388,5 +388,12 @@ bool vm_config_mmds_net(const struct vm_config *c, const char *net_id);
 
 const struct vm_drive *vm_config_find_drive(const struct vm_config *c, const char *id);
 const struct vm_net *vm_config_find_net(const struct vm_config *c, const char *id);
+/*
+ * Why NIC n stays off vhost-net, or NULL: it is not a TAP or has
+ * vhost=off, or Hearth must see its frames (a rate limiter, the MMDS) or
+ * its writes to guest memory (track_dirty_pages: vhost's are not in the
+ * dirty log). Whether /dev/vhost-net opens is the device's to find out.
+ */
+const char *vm_config_net_no_vhost(const struct vm_config *c, const struct vm_net *n);
 
 #endif

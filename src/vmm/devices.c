@@ -176,14 +176,9 @@ static int make_net(struct virtio_build *b, struct virtio_dev **out, struct err 
 		nc.mmds = b->cfg->mmds_store;
 		nc.mmds_ipv4 = b->cfg->mmds.ipv4_be;
 	}
-	/*
-	 * vhost-net's frames and writes bypass Hearth: a rate limiter could
-	 * not see them, nor the dirty log (a Diff snapshot would miss pages).
-	 */
+	/* vhost-net's frames and writes bypass Hearth: some NICs must stay here. */
 	if (nc.backend == NET_TAP && nc.vhost != NET_VHOST_OFF) {
-		const char *why = rl_config_enabled(&n->rx_rate_limiter) ||
-				  rl_config_enabled(&n->tx_rate_limiter) ? "a rate limiter" :
-				  b->cfg->machine.track_dirty_pages ? "track_dirty_pages" : NULL;
+		const char *why = vm_config_net_no_vhost(b->cfg, n);
 
 		if (why && nc.vhost == NET_VHOST_ON)
 			return err_set(err, true, -EINVAL, "vhost=on cannot serve a NIC with %s: "

@@ -182,6 +182,29 @@ static void test_paths_from_config(void **state)
 	assert_string_equal(l.p[1].path, "/etc/resolv.conf");
 	c.nets[0].dev.backend = NET_TAP;
 	assert_false(sandbox_needs_host_net(&c));
+	/* A TAP NIC that may go on vhost-net gets its device; one that may not, nothing. */
+	memset(&l, 0, sizeof(l));
+	c.vsock.present = false;
+	snprintf(c.nets[0].id, sizeof(c.nets[0].id), "eth0");
+	assert_int_equal(sandbox_paths_from_config(&l, &c, "/"), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.p[0].path, "/dev/vhost-net");
+	assert_false(l.p[0].ro);
+	c.nets[0].rx_rate_limiter.bandwidth = (struct rl_bucket_config){ .set = true,
+		.size = 1000, .refill_time = 100 };
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(sandbox_paths_from_config(&l, &c, "/"), 0);
+	assert_int_equal(l.n, 0);
+	c.nets[0].rx_rate_limiter.bandwidth = (struct rl_bucket_config){ 0 };
+	c.nets[0].dev.vhost = NET_VHOST_OFF;
+	assert_int_equal(sandbox_paths_from_config(&l, &c, "/"), 0);
+	assert_int_equal(l.n, 0);
+	c.nets[0].dev.vhost = NET_VHOST_AUTO;
+	c.machine.track_dirty_pages = true;
+	assert_int_equal(sandbox_paths_from_config(&l, &c, "/"), 0);
+	assert_int_equal(l.n, 0);
+	c.machine.track_dirty_pages = false;
+	c.vsock.present = true;
 	c.nnets = 0;
 	/* pmem files: read only where the device is. */
 	memset(&l, 0, sizeof(l));
