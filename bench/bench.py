@@ -40,6 +40,9 @@ RESULTS = os.path.join(REPO, "build", "bench", "boot-results.txt")
 VARIANTS = {
     "hearth": ("hearth", [], None, None),
     "hearth-vmlinux": ("hearth", [], L1_VMLINUX, None),
+    # Guest RAM in transparent huge pages, as QEMU advises its own.
+    "hearth-thp": ("hearth", ["--huge-pages", "transparent"], None, None),
+    "hearth-vmlinux-thp": ("hearth", ["--huge-pages", "transparent"], L1_VMLINUX, None),
     "hearth-noseccomp": ("hearth", ["--no-seccomp"], None, None),
     "hearth-unconfined": ("hearth", ["--no-seccomp", "--no-sandbox"], None, None),
     "qemu": ("qemu", [], None, L.QEMU_MICROVM_BEST),
@@ -48,7 +51,7 @@ VARIANTS = {
 }
 # Which peer each Hearth variant is measured against.
 PEER = {"hearth": "qemu", "hearth-vmlinux": "qemu-pvh", "hearth-noseccomp": "qemu",
-        "hearth-unconfined": "qemu"}
+        "hearth-unconfined": "qemu", "hearth-thp": "qemu", "hearth-vmlinux-thp": "qemu-pvh"}
 EXIT_KEYS = ["exits", "io_exits", "mmio_exits", "halt_exits", "irq_exits", "irq_window_exits",
              "insn_emulation", "pf_fixed", "hypercalls"]
 

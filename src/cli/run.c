@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/server.h"
 #include "cli/cli.h"
@@ -35,6 +36,9 @@ void cli_run_usage(FILE *out)
 		"  --cpus N          vCPUs, 1 to %u and no more than KVM allows (default %u)\n"
 		"  --memory MiB      guest RAM in MiB, %u to %llu (default %u); RAM beyond\n"
 		"                    3 GiB is placed above 4 GiB, past the 32-bit MMIO hole\n"
+		"  --huge-pages none|transparent|2M  what backs guest RAM, as machine-config's\n"
+		"                    huge_pages: 4 KiB pages (default), transparent huge pages\n"
+		"                    (MADV_HUGEPAGE), or 2 MiB hugetlbfs pages from the host's pool\n"
 		"  --disk SPEC       virtio-blk disk, repeatable (up to %u):\n"
 		"                    path=FILE[,ro][,id=NAME][,cache=none|writeback]\n"
 		"                    [,bw=SIZE/REFILL_MS[+BURST]][,ops=COUNT/REFILL_MS[+BURST]]\n"
@@ -153,6 +157,26 @@ static int run_machine(void *ctx, const struct opt *o, const char *val, struct e
 #define RUN_STR(n, f) OPT_STRING(n, struct cli_config, f)
 #define RUN_FLAG(n, f) OPT_FLAG(n, struct cli_config, f)
 
+/* --huge-pages: machine-config's huge_pages, in lower case too. */
+static int run_huge_pages(void *ctx, const struct opt *o, const char *val, struct err *e)
+{
+	struct cli_config *cfg = ctx;
+	struct vm_machine m = cfg->vm.machine;
+	int ret;
+
+	if (!strcasecmp(val, "none"))
+		m.huge_pages = VM_HUGE_PAGES_NONE;
+	else if (!strcasecmp(val, "transparent"))
+		m.huge_pages = VM_HUGE_PAGES_THP;
+	else if (!strcasecmp(val, "2M"))
+		m.huge_pages = VM_HUGE_PAGES_2M;
+	else
+		return err_set(e, true, -EINVAL, "%s '%.200s': want none, transparent or 2M",
+			       o->name, val);
+	ret = vm_config_set_machine(&cfg->vm, &m, e);
+	return ret ? cli_run_flag_fail(o->name, val, ret, e) : 0;
+}
+
 static const struct opt run_opts[] = {
 	{ .name = "--help", .kind = OPT_CALL, .fn = run_help, .stop = true },
 	{ .name = "-h", .kind = OPT_CALL, .fn = run_help, .stop = true },
@@ -162,6 +186,7 @@ static const struct opt run_opts[] = {
 	RUN_STR("--cmdline", cmdline),
 	OPT_CALL("--cpus", OPT_VALUE, run_machine),
 	OPT_CALL("--memory", OPT_VALUE, run_machine),
+	OPT_CALL("--huge-pages", OPT_VALUE, run_huge_pages),
 	OPT_CALL("--kvm", OPT_VALUE, run_kvm),
 	OPT_CALL("--disk", OPT_VALUE, cli_run_disk),
 	OPT_CALL("--net", OPT_VALUE, cli_run_net),

@@ -318,6 +318,27 @@ static void test_cpus(void **state)
 	}
 }
 
+/* --huge-pages: machine-config's huge_pages words, refused otherwise; odd sizes not in 2M. */
+static void test_huge_pages(void **state)
+{
+	const char *thp[] = { "hearth", "run", "--kernel", "k", "--huge-pages", "transparent" };
+	const char *two[] = { "hearth", "run", "--kernel", "k", "--huge-pages", "2M" };
+	const char *none[] = { "hearth", "run", "--kernel", "k", "--huge-pages", "None" };
+	const char *bad[] = { "hearth", "run", "--kernel", "k", "--huge-pages", "1G" };
+	const char *odd[] = { "hearth", "run", "--kernel", "k", "--huge-pages", "2M",
+			      "--memory", "255" };
+
+	(void)state;
+	assert_int_equal(parse(ARGC(thp), thp), 0);
+	assert_int_equal(cfg.vm.machine.huge_pages, VM_HUGE_PAGES_THP);
+	assert_int_equal(parse(ARGC(two), two), 0);
+	assert_int_equal(cfg.vm.machine.huge_pages, VM_HUGE_PAGES_2M);
+	assert_int_equal(parse(ARGC(none), none), 0);
+	assert_int_equal(cfg.vm.machine.huge_pages, VM_HUGE_PAGES_NONE);
+	expect_err(ARGC(bad), bad, "--huge-pages '1G': want none, transparent or 2M", NULL);
+	expect_err(ARGC(odd), odd, "--memory", "multiple of the configured page size");
+}
+
 static void test_memory(void **state)
 {
 	static const struct {
@@ -570,6 +591,7 @@ int main(void)
 		cmocka_unit_test(test_devices),
 		cmocka_unit_test(test_cpus),
 		cmocka_unit_test(test_memory),
+		cmocka_unit_test(test_huge_pages),
 		cmocka_unit_test(test_parse_uint),
 		cmocka_unit_test(test_help_version),
 		cmocka_unit_test(test_kernel_required),
