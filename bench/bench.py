@@ -19,7 +19,7 @@ configuration, for the record.
 Reports medians with min-max spread, exits by reason, and the ratios.
 Never fails on timing: exit 0 unless the lab itself could not run (3).
 
-    bench/run.sh [-n N] [--vmm hearth,hearth-vmlinux,qemu,qemu-pvh]
+    bench/run.sh [-n N] [--vmm hearth,hearth-vmlinux,qemu,qemu-pvh] [--quiet]
 """
 import argparse
 import os
@@ -92,9 +92,10 @@ def spread(xs):
     return "%.2f-%.2f" % (min(xs), max(xs)) if xs else "-"
 
 
-def report(res, vmms, n):
+def report(res, vmms, n, cmdline):
     lines = ["L1: /init at %.1f s, /dev/kvm ready at %.1f s (L1 clock); whole lab run %.0f s "
              "wall" % (res.l1_up or -1, res.l1_kvm or -1, res.wall),
+             "guest cmdline: %s" % cmdline,
              "QEMU -M %s (qemu, qemu-pvh)" % L.QEMU_MICROVM_BEST, "",
              "%-22s %8s %7s %s" % ("run", "boot_s", "rss_kb", " ".join(
                  "%9s" % k.replace("_exits", "").replace("insn_emulation", "emul")[:9]
@@ -157,6 +158,9 @@ def main():
     ap.add_argument("-n", type=int, default=5, help="rounds (each variant boots once a round)")
     ap.add_argument("--vmm", default="hearth,hearth-vmlinux,qemu,qemu-pvh",
                     help="comma-separated: %s" % ", ".join(VARIANTS))
+    ap.add_argument("--quiet", action="store_true",
+                    help="boot with quiet: the kernel's log off the serial console, whose "
+                         "port writes (an exit a byte) otherwise make most of the exits")
     ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
     ap.add_argument("--stream", action="store_true")
     a = ap.parse_args()
@@ -176,6 +180,7 @@ def main():
     if not vmms:
         print("bench: nothing to run")
         return 0
+    cmdline = "console=ttyS0 panic=-1 lab.wait=3" + (" quiet" if a.quiet else "")
     runs = []
     for i in range(a.n):
         for v in vmms:
@@ -183,7 +188,7 @@ def main():
             runs.append(L.Run("%s_%d" % (v, i + 1), vmm=vmm, cpus=2, memory=512,
                               timeout=180, rss=True, extra_args=args, kernel=kernel,
                               machine=machine or "microvm",
-                              cmdline="console=ttyS0 panic=-1 lab.wait=3"))
+                              cmdline=cmdline))
     try:
         lab = L.Lab(stream=a.stream or None)
         files = {}
@@ -198,7 +203,7 @@ def main():
     if not res.ok:
         print(res.failure_line())
         return 3
-    lines = report(res, vmms, a.n)
+    lines = report(res, vmms, a.n, cmdline)
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
     with open(RESULTS, "w") as f:
