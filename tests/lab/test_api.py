@@ -121,23 +121,7 @@ fi
 '''
 
 # In L1, before each run's own script.
-PRELUDE = r'''
-S=/tmp/api.sock
-H=/lab/bin/hearth
-api() { # METHOD PATH [BODY]: prints the HTTP status; the body is in /tmp/resp
-  if [ -n "$3" ]; then
-    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" \
-      -H 'Content-Type: application/json' -d "$3" "http://localhost$2"
-  else
-    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" "http://localhost$2"
-  fi
-}
-waitfor() { # PATTERN FILE TENTHS
-  n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
-    n=$((n+1)); [ $n -ge "$3" ] && return 1; sleep 0.1
-  done
-}
-waitsock() { n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done; }
+PRELUDE = "\nS=/tmp/api.sock\nH=/lab/bin/hearth\n" + L.SH_API + r'''waitsock() { n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done; }
 cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 ticks() { tr -d '\r' </tmp/g.out | grep -c '^LAB tick'; }
 finish() { # PID: stop Hearth if still running, report its exit code and the guest's lines
