@@ -197,6 +197,9 @@ def pmem_seeds():
         'bad_type_limiter': q + poke(0x20000, struct.pack('<I', 9)) + req(0, 0x20000) + kick(0) +
                             dev(b'\x03\x01') + poke(0x20000, flush) + req(2, 0x20000) + kick(0) +
                             req(4, 0x20000) + kick(0) + dev(b'\x00') + dev(b'\x02'),
+    }
+
+
 def virtio_mem_seeds():
     """fuzz_virtio_mem: its one queue up, UNPLUGGED_INACCESSIBLE taken."""
     q1 = init(accept=1 << 1, qlogs=(4,))
@@ -611,6 +614,30 @@ def vsock_line_seeds():
     return {'seed%d' % k: v for k, v in enumerate(lines)}
 
 
+def pci_seeds():
+    """fuzz_pci: Linux's probe through 0xcf8, BAR sizing through ECAM, a record round trip."""
+    def ecam_rd(off, w=2):
+        return bytes([0]) + struct.pack('<IB', off, w)
+
+    def ecam_wr(off, val, w=2):
+        return bytes([1]) + struct.pack('<IBQ', off, w, val)
+
+    def port_rd(p, w=2):
+        return bytes([2, p, w])
+
+    def port_wr(p, val, w=2):
+        return bytes([3, p, w]) + struct.pack('<I', val)
+
+    fn = 5 << 15
+    probe = (port_wr(3, 1, 0) + port_wr(0, 0x80000000) + port_rd(0) + port_rd(4) +
+             port_wr(0, 0x80002810) + port_wr(4, 0xffffffff) + port_rd(4) + port_wr(1, 6, 0))
+    bars = b''.join(ecam_wr(fn + 0x10 + 4 * i, 0xffffffff) + ecam_rd(fn + 0x10 + 4 * i)
+                    for i in range(6))
+    caps = ecam_rd(fn + 0x34, 0) + ecam_wr(fn + 0x42, 0xffff, 1) + ecam_rd(fn + 0x40)
+    record = port_wr(0, 0x80002844) + bytes([4]) + struct.pack('<HB', 4, 0x80)
+    return {'probe': probe, 'bars': bars, 'caps': caps, 'record': record}
+
+
 def devstate_seeds():
     # Mode byte: m % 4 is the mode, m // 4 % 6 the device (rng, blk, net on a fake
     # backend, hybrid vsock, net on libslirp, vhost-vsock on a fake vhost).
@@ -672,6 +699,7 @@ TARGETS = {
     'fuzz_mmds_net': mmds_net_seeds, 'fuzz_balloon': balloon_seeds,
     'fuzz_pmem': pmem_seeds,
     'fuzz_virtio_mem': virtio_mem_seeds,
+    'fuzz_pci': pci_seeds,
 }
 
 

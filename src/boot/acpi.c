@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "boot/acpi_priv.h"
 #include "boot/aml.h"
 #include "core/layout.h"
 
@@ -22,8 +23,7 @@
 #define ACPI_VENDOR_ID "HEARTH  " /* FADT hypervisor vendor identity */
 
 #define RSDP_LEN 36
-#define SDT_HDR_LEN 36
-#define XSDT_ENTRIES 2
+#define XSDT_ENTRIES_MAX 3 /* FADT, MADT, MCFG */
 #define FADT_LEN 276 /* revision 6 */
 #define MADT_FIXED_LEN 44
 
@@ -36,7 +36,6 @@
 #define RSDP_XSDT 24
 #define RSDP_EXT_CHECKSUM 32
 
-#define SDT_CHECKSUM 9
 
 #define FADT_DSDT 40
 #define FADT_IAPC_BOOT_ARCH 109
@@ -88,24 +87,6 @@
 
 #define MAX_MMIO_DEVS 4096 /* "V" plus three hex digits per NameSeg */
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 uint8_t acpi_checksum(const uint8_t *data, size_t len)
 {
 	uint8_t sum = 0;
@@ -116,13 +97,13 @@ uint8_t acpi_checksum(const uint8_t *data, size_t len)
 }
 
 /* Stores the byte that makes [p, p+len) sum to zero. */
-static void fix_checksum(uint8_t *p, size_t len, size_t csum_off)
+void acpi_fix_checksum(uint8_t *p, size_t len, size_t csum_off)
 {
 	p[csum_off] = 0;
 	p[csum_off] = (uint8_t)(0u - acpi_checksum(p, len));
 }
 
-static void sdt_header(uint8_t *p, const char sig[4], uint32_t len, uint8_t rev)
+void acpi_sdt_header(uint8_t *p, const char sig[4], uint32_t len, uint8_t rev)
 {
 	memset(p, 0, SDT_HDR_LEN);
 	memcpy(p, sig, 4);
@@ -154,24 +135,29 @@ static void build_rsdp(uint8_t *p, uint64_t xsdt_gpa)
 	put32(p + RSDP_LENGTH, RSDP_LEN);
 	put64(p + RSDP_XSDT, xsdt_gpa);
 	/* The v1 checksum covers only the first 20 bytes. */
-	fix_checksum(p, 20, RSDP_CHECKSUM);
-	fix_checksum(p, RSDP_LEN, RSDP_EXT_CHECKSUM);
+	acpi_fix_checksum(p, 20, RSDP_CHECKSUM);
+	acpi_fix_checksum(p, RSDP_LEN, RSDP_EXT_CHECKSUM);
 }
 
-static void build_xsdt(uint8_t *p, uint64_t fadt_gpa, uint64_t madt_gpa)
+/* The tables' addresses, the FADT first; an address 0 is no table. */
+static void build_xsdt(uint8_t *p, const uint64_t *gpas, unsigned int n)
 {
-	uint32_t len = SDT_HDR_LEN + 8 * XSDT_ENTRIES;
+	uint32_t len = SDT_HDR_LEN;
 
-	sdt_header(p, "XSDT", len, 1);
-	put64(p + SDT_HDR_LEN, fadt_gpa);
-	put64(p + SDT_HDR_LEN + 8, madt_gpa);
-	fix_checksum(p, len, SDT_CHECKSUM);
+	for (unsigned int i = 0; i < n; i++) {
+		if (!gpas[i])
+			continue;
+		put64(p + len, gpas[i]);
+		len += 8;
+	}
+	acpi_sdt_header(p, "XSDT", len, 1);
+	acpi_fix_checksum(p, len, SDT_CHECKSUM);
 }
 
 static void build_fadt(uint8_t *p, const struct acpi_config *cfg, uint64_t dsdt_gpa)
 {
 	memset(p, 0, FADT_LEN);
-	sdt_header(p, "FACP", FADT_LEN, 6);
+	acpi_sdt_header(p, "FACP", FADT_LEN, 6);
 	/*
 	 * Hardware-reduced: no PM1/GPE blocks, no SCI, no PM timer, no FACS.
 	 * Sleep and reset go through the extended registers below instead.
@@ -193,7 +179,7 @@ static void build_fadt(uint8_t *p, const struct acpi_config *cfg, uint64_t dsdt_
 	put_gas_io8(p + FADT_SLEEP_CONTROL_REG, cfg->sleep_ctl_port);
 	put_gas_io8(p + FADT_SLEEP_STATUS_REG, cfg->sleep_sts_port);
 	memcpy(p + FADT_HYPERVISOR_ID, ACPI_VENDOR_ID, 8);
-	fix_checksum(p, FADT_LEN, SDT_CHECKSUM);
+	acpi_fix_checksum(p, FADT_LEN, SDT_CHECKSUM);
 }
 
 static size_t madt_len(unsigned int ncpus)
@@ -208,7 +194,7 @@ static void build_madt(uint8_t *p, const struct acpi_config *cfg)
 	uint8_t *e = p + MADT_FIXED_LEN;
 
 	memset(p, 0, len);
-	sdt_header(p, "APIC", len, 5);
+	acpi_sdt_header(p, "APIC", len, 5);
 	put32(p + 36, cfg->lapic_addr);
 	/* KVM's irqchip includes the dual 8259s, so say so. */
 	put32(p + 40, MADT_PCAT_COMPAT);
@@ -243,7 +229,7 @@ static void build_madt(uint8_t *p, const struct acpi_config *cfg)
 	put16(e + 3, 0);
 	e[5] = 1; /* LINT1 */
 
-	fix_checksum(p, len, SDT_CHECKSUM);
+	acpi_fix_checksum(p, len, SDT_CHECKSUM);
 }
 
 static void dsdt_com1(struct aml_buf *b, const struct acpi_config *cfg)
@@ -376,6 +362,7 @@ static void build_dsdt_aml(struct aml_buf *b, const struct acpi_config *cfg)
 		dsdt_fw_cfg(b, cfg);
 	for (unsigned int i = 0; i < cfg->n_mmio_devs; i++)
 		dsdt_virtio_mmio(b, i, &cfg->mmio_devs[i]);
+	acpi_dsdt_pci(b, cfg);
 	if (cfg->vmclock_addr)
 		dsdt_vmclock(b, cfg);
 	aml_end(b, sb);
@@ -416,7 +403,7 @@ static int check_config(const struct acpi_config *cfg)
 		    d->base + d->size - 1 > UINT32_MAX)
 			return -EINVAL;
 	}
-	return 0;
+	return acpi_pci_check(cfg);
 }
 
 static size_t align16(size_t v)
@@ -427,7 +414,7 @@ static size_t align16(size_t v)
 int acpi_build(uint8_t *buf, uint64_t gpa, size_t size, const struct acpi_config *cfg,
 	       uint64_t *rsdp_gpa)
 {
-	size_t xsdt_off, fadt_off, madt_off, dsdt_off, dsdt_len;
+	size_t xsdt_off, fadt_off, madt_off, mcfg_off, dsdt_off, dsdt_len;
 	struct aml_buf b;
 	int ret;
 
@@ -441,9 +428,10 @@ int acpi_build(uint8_t *buf, uint64_t gpa, size_t size, const struct acpi_config
 		return ret;
 
 	xsdt_off = align16(RSDP_LEN);
-	fadt_off = align16(xsdt_off + SDT_HDR_LEN + 8 * XSDT_ENTRIES);
+	fadt_off = align16(xsdt_off + SDT_HDR_LEN + 8 * XSDT_ENTRIES_MAX);
 	madt_off = align16(fadt_off + FADT_LEN);
-	dsdt_off = align16(madt_off + madt_len(cfg->ncpus));
+	mcfg_off = align16(madt_off + madt_len(cfg->ncpus));
+	dsdt_off = align16(mcfg_off + acpi_mcfg_len(cfg));
 	if (size < dsdt_off + SDT_HDR_LEN)
 		return -ENOSPC;
 
@@ -457,12 +445,15 @@ int acpi_build(uint8_t *buf, uint64_t gpa, size_t size, const struct acpi_config
 	if (dsdt_len > UINT32_MAX)
 		return -ENOSPC;
 	/* Revision 2: integers are 64 bits wide. */
-	sdt_header(buf + dsdt_off, "DSDT", (uint32_t)dsdt_len, 2);
-	fix_checksum(buf + dsdt_off, dsdt_len, SDT_CHECKSUM);
+	acpi_sdt_header(buf + dsdt_off, "DSDT", (uint32_t)dsdt_len, 2);
+	acpi_fix_checksum(buf + dsdt_off, dsdt_len, SDT_CHECKSUM);
 
 	build_madt(buf + madt_off, cfg);
+	if (acpi_mcfg_len(cfg))
+		acpi_build_mcfg(buf + mcfg_off, cfg);
 	build_fadt(buf + fadt_off, cfg, gpa + dsdt_off);
-	build_xsdt(buf + xsdt_off, gpa + fadt_off, gpa + madt_off);
+	build_xsdt(buf + xsdt_off, (const uint64_t[]){ gpa + fadt_off, gpa + madt_off,
+		   acpi_mcfg_len(cfg) ? gpa + mcfg_off : 0 }, XSDT_ENTRIES_MAX);
 	build_rsdp(buf, gpa + xsdt_off);
 	*rsdp_gpa = gpa;
 	return 0;

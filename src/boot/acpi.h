@@ -1,6 +1,7 @@
 /*
  * ACPI tables generated at boot: RSDP, XSDT, FADT (hardware-reduced, with
- * sleep control/status and reset registers), MADT and a DSDT.
+ * sleep control/status and reset registers), MADT, a DSDT and, with a
+ * PCI root complex, the MCFG.
  */
 #ifndef HEARTH_BOOT_ACPI_H
 #define HEARTH_BOOT_ACPI_H
@@ -13,6 +14,17 @@ struct acpi_mmio_dev {
 	uint64_t base;
 	uint32_t size;
 	uint32_t gsi;
+};
+
+/*
+ * The PCI root complex (pci/root.h): ECAM for buses 0..bus_end at ecam
+ * (MCFG, 1 MiB a bus, below 4 GiB), and the 32-bit memory window
+ * [mmio32_base, mmio32_end) its bridge decodes. ecam 0: no PCI.
+ */
+struct acpi_pci {
+	uint64_t ecam;
+	unsigned int bus_end;
+	uint64_t mmio32_base, mmio32_end;
 };
 
 struct acpi_config {
@@ -32,6 +44,7 @@ struct acpi_config {
 	unsigned int n_mmio_devs;
 	uint64_t vmclock_addr;       /* VMClock's page (devices/vmclock.h); 0: none */
 	uint32_t vmclock_size;
+	struct acpi_pci pci;
 };
 
 /*

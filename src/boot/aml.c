@@ -35,6 +35,8 @@
 #define RES_MEMORY32_FIXED 0x86
 #define RES_EXT_IRQ 0x89
 #define RES_QWORD_ADDRESS 0x8a
+#define RES_DWORD_ADDRESS 0x87
+#define RES_WORD_ADDRESS 0x88
 
 /* Longest integer encoding: prefix + 8 bytes. */
 #define AML_INT_MAX_BYTES 9
@@ -502,6 +504,42 @@ void aml_res_qword_memory(struct aml_buf *b, bool writable, bool cacheable, uint
 	put_le(b, max, 8);
 	put_le(b, 0, 8);           /* translation offset */
 	put_le(b, max - min + 1, 8);
+}
+
+/*
+ * A Word or DWord Address Space Descriptor (6.4.3.5.2-3) that a bridge
+ * produces: a window it decodes for the devices below it, fixed minimum
+ * and maximum. Type-specific flags: memory read-write and not
+ * cacheable, I/O the entire range.
+ */
+static void res_window(struct aml_buf *b, uint8_t tag, unsigned int width, uint8_t rtype,
+		       uint8_t tflags, uint64_t min, uint64_t max)
+{
+	put_u8(b, tag);
+	put_le(b, 3 + 5 * width, 2); /* bytes after the length field */
+	put_u8(b, rtype);
+	put_u8(b, 0x0c);             /* general flags: fixed minimum and maximum, producer */
+	put_u8(b, tflags);
+	put_le(b, 0, width);         /* granularity */
+	put_le(b, min, width);
+	put_le(b, max, width);
+	put_le(b, 0, width);         /* translation offset */
+	put_le(b, max - min + 1, width);
+}
+
+void aml_res_window(struct aml_buf *b, enum aml_window kind, uint64_t min, uint64_t max)
+{
+	switch (kind) {
+	case AML_WINDOW_BUS:
+		res_window(b, RES_WORD_ADDRESS, 2, 2, 0, min, max);
+		break;
+	case AML_WINDOW_IO:
+		res_window(b, RES_WORD_ADDRESS, 2, 1, 0x03, min, max);
+		break;
+	case AML_WINDOW_MEM32:
+		res_window(b, RES_DWORD_ADDRESS, 4, 0, 0x01, min, max);
+		break;
+	}
 }
 
 void aml_res_ext_irq(struct aml_buf *b, enum aml_irq_trigger trig,

@@ -92,6 +92,14 @@ void aml_res_qword_memory(struct aml_buf *b, bool writable, bool cacheable, uint
 void aml_res_memory32_fixed(struct aml_buf *b, bool writable, uint32_t base,
 			    uint32_t size);
 
+/*
+ * A window a bridge decodes for the devices below it (bus numbers, I/O
+ * ports, 32-bit memory), [min, max], each within its descriptor's width
+ * (16 bits for the first two).
+ */
+enum aml_window { AML_WINDOW_BUS, AML_WINDOW_IO, AML_WINDOW_MEM32 };
+void aml_res_window(struct aml_buf *b, enum aml_window kind, uint64_t min, uint64_t max);
+
 enum aml_irq_trigger { AML_IRQ_LEVEL, AML_IRQ_EDGE };
 enum aml_irq_polarity { AML_IRQ_ACTIVE_HIGH, AML_IRQ_ACTIVE_LOW };
 

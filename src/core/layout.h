@@ -45,6 +45,16 @@
 #define LAYOUT_VIRTIO_GSIS { 16, 17, 18, 19, 20, 21, 22, 23, 5, 6, 7, 9, 10, 11, 12, 14, \
 			     3, 13, 15 }
 #define LAYOUT_VIRTIO_MAX 19
+/*
+ * PCI (pci/root.h): the ECAM window of bus 0, which the MCFG describes,
+ * and the window the host bridge's _CRS hands out for memory BARs:
+ * 32-bit memory in the hole between ECAM and the IOAPIC.
+ */
+#define LAYOUT_PCI_ECAM 0xe0000000ull
+#define LAYOUT_PCI_ECAM_SIZE 0x100000ull      /* bus 0 only */
+#define LAYOUT_PCI_MMIO32 0xe8000000ull
+#define LAYOUT_PCI_MMIO32_END 0xfc000000ull   /* exclusive; the IOAPIC is above */
+#define PORT_PCI_CONF1 0xcf8                  /* CONFIG_ADDRESS; CONFIG_DATA at 0xcfc */
 #define LAYOUT_IOAPIC 0xfec00000ull
 #define LAYOUT_LAPIC 0xfee00000ull
 

@@ -6,20 +6,14 @@
  *
  * Ports owned by KVM's in-kernel devices (PIC 0x20-0x21/0xa0-0xa1, PIT
  * 0x40-0x43, speaker 0x61) and by Hearth's own devices (i8042, RTC, COM1,
- * ACPI) are deliberately absent from the table.
+ * ACPI) are deliberately absent from the table, as are 0xcf8-0xcff, the
+ * PCI root's (pci/root.h: configuration mechanism #1 and reset control).
  */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "devices/platform.h"
 #include "util/log.h"
-
-/* Reset control register (Intel ICH/PCH), inside the PCI mechanism #1 window. */
-#define PCI_CONF1_BASE 0xcf8
-#define PCI_CONF1_LEN 8
-#define RST_CNT_OFFSET 1 /* port 0xcf9 */
-#define RST_CNT_SYS_RST 0x02
-#define RST_CNT_RST_CPU 0x04
 
 #define PORT92_A20 0x02
 #define PORT92_FAST_RESET 0x01
@@ -83,34 +77,6 @@ static const struct bus_region_ops legacy_port92_ops = {
 	.write = legacy_write_port92,
 };
 
-/*
- * There is no PCI host bridge: CONFIG_ADDRESS reads back all-ones, so the
- * kernel's "write 0x80000000, read it back" probe fails. Only a byte
- * access to 0xcf9 is the reset control register; a dword CONFIG_ADDRESS
- * write also covers 0xcf9 and must not reset (0x80000400 has bit 2 set
- * in that byte).
- */
-static void legacy_pci_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
-{
-	legacy_fill(data, len, offset == RST_CNT_OFFSET && len == 1 ? 0 : 0xff);
-}
-
-static void legacy_pci_write(void *opaque, uint64_t offset, const uint8_t *data,
-			     unsigned int len)
-{
-	struct legacy *l = opaque;
-
-	if (offset != RST_CNT_OFFSET || len != 1 || !(data[0] & RST_CNT_RST_CPU))
-		return;
-	log_debug("legacy: reset via port 0xcf9 (0x%02x)", data[0]);
-	power_sink_raise(&l->sink, POWER_RESET);
-}
-
-static const struct bus_region_ops legacy_pci_ops = {
-	.read = legacy_pci_read,
-	.write = legacy_pci_write,
-};
-
 struct legacy_range {
 	uint16_t base;
 	uint16_t len;
@@ -153,18 +119,16 @@ int legacy_create(const struct dev_env *env, const struct dev_resources *res,
 	if (!l)
 		return err_set(err, false, -ENOMEM, "out of memory");
 	l->sink = env->power;
-	/* First, while nothing on the bus can point at l yet. */
-	ret = dev_claim(env, BUS_PIO, PCI_CONF1_BASE, PCI_CONF1_LEN, &legacy_pci_ops, l,
-			"pci-conf1-absent", err);
-	if (ret) {
-		free(l);
-		return ret;
-	}
-	/* From here on the bus holds l, and cannot let go of it: a failure leaves it there. */
+	/*
+	 * After the first claim the bus holds l, and cannot let go of it: a
+	 * failure leaves it there (the first one frees it).
+	 */
 	for (size_t i = 0; i < sizeof(legacy_ranges) / sizeof(legacy_ranges[0]); i++) {
 		const struct legacy_range *lr = &legacy_ranges[i];
 
 		ret = dev_claim(env, BUS_PIO, lr->base, lr->len, lr->ops, l, lr->name, err);
+		if (ret && i == 0)
+			free(l);
 		if (ret)
 			return ret;
 	}

@@ -50,7 +50,8 @@ int acpi_pm_create(const struct dev_env *env, const struct dev_resources *res,
 
 /*
  * Quiet handlers for the legacy ports a kernel probes (a fixed PC set of
- * their own: res is unused), plus resets through ports 0xcf9 and 0x92.
+ * their own: res is unused), plus resets through port 0x92 (0xcf9 is
+ * the PCI root's, pci/root.h).
  * Record "LGCY" 1, no fields.
  */
 int legacy_create(const struct dev_env *env, const struct dev_resources *res,

@@ -191,6 +191,8 @@ static int check_one(struct reg_entry *e, void *ctx, struct err *err)
 	if (!k->section)
 		return 0;
 	s = snap_find(&rc->f, k->section, e->id);
+	if (!s && e->optional)
+		return 0;
 	if (!s)
 		return refused(rc, e, false, -EINVAL, err);
 	if (!e->comp.ops->restore) {
@@ -212,6 +214,8 @@ static int apply_one(struct reg_entry *e, void *ctx, struct err *err)
 	if (!k->section)
 		return 0;
 	s = snap_find(&rc->f, k->section, e->id);
+	if (!s)
+		return 0; /* optional, and checked absent: as built */
 	err->msg[0] = '\0';
 	ret = e->comp.ops->restore(e->comp.obj, s->data, (size_t)s->len, true, err);
 	if (!ret)

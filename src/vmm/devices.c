@@ -26,6 +26,7 @@
 #include "devices/testdev.h"
 #include "devices/vmclock.h"
 #include "mem/guest_mem_hotplug.h"
+#include "pci/root.h"
 #include "virtio/balloon.h"
 #include "virtio/pmem.h"
 #include "virtio/mem.h"
@@ -44,6 +45,8 @@ struct legacy_device {
 	struct dev_resources res;
 	/* NULL: always there. Else whether cfg asks for it, and where it goes. */
 	bool (*wanted)(const struct vm_config *cfg, struct dev_resources *res);
+	/* Added after snapshots were taken without it: theirs restore it as built. */
+	bool optional;
 };
 
 static bool want_testdev(const struct vm_config *cfg, struct dev_resources *res)
@@ -91,6 +94,10 @@ static const struct legacy_device legacy_devices[] = {
 	  .create = legacy_create, .res = { .gsi = -1 } },
 	{ .id = "fw_cfg", .type = "fw-cfg", .what = "fw_cfg", .create = fw_cfg_create,
 	  .res = { .pio_base = PORT_FW_CFG, .pio_size = FW_CFG_PORTS, .gsi = -1 } },
+	{ .id = "pci", .type = "pci-root", .what = "PCI root complex", .create = pci_root_create,
+	  .optional = true,
+	  .res = { .pio_base = PORT_PCI_CONF1, .pio_size = PCI_CONF1_PORTS,
+		   .mmio_base = LAYOUT_PCI_ECAM, .mmio_size = LAYOUT_PCI_ECAM_SIZE, .gsi = -1 } },
 	/* pc-testdev first: a clash is then always the debug-exit's, which has a flag to fix it. */
 	{ .id = "testdev", .type = "pc-testdev", .what = "--test-devices",
 	  .create = testdev_create, .wanted = want_testdev,
@@ -436,6 +443,8 @@ static int create_legacy(struct vm *vm, const struct vm_config *cfg, const struc
 		ret = enter(vm, d->id, d->type, &res, &c, err);
 		if (ret)
 			return ret;
+		if (d->optional)
+			registry_find(&vm->registry, COMP_DEVICE, d->id)->optional = true;
 	}
 	return 0;
 }

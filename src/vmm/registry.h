@@ -47,6 +47,11 @@ struct reg_entry {
 	const char *type;         /* "serial", "virtio-blk", "vcpu" ...: static */
 	struct dev_resources res; /* where a device sits; none for the others */
 	struct component comp;
+	/*
+	 * A part newer than some snapshots (the PCI root): one without its
+	 * record restores it as it was built, in its reset state.
+	 */
+	bool optional;
 };
 
 struct registry {

@@ -19,6 +19,7 @@ ORDER = [
     ["core"],
     ["mem"],
     ["boot", "vcpu", "devices", "slirp"],
+    ["pci"],
     ["mmds"],
     ["virtio"],
     ["vmm"],

@@ -169,6 +169,26 @@ def check_run(spec, r):
     if spec.get("stderr_reboot"):
         said = any("reboot" in l.lower() for l in r.stderr_lines)
         yield said, "%s: Hearth's stderr reports a reboot" % n
+    if spec["run"].vmm == "hearth":
+        yield from check_pci(n, r)
+
+
+HOST_BRIDGE = "0000:00:00.0:0x1b36:0x0008:0x060000"
+
+
+def check_pci(n, r):
+    """The PCI root complex as the stock kernel finds it through ACPI: no
+    'PCI: Fatal', ECAM from the MCFG trusted (its motherboard resource),
+    the root bridge PCI0, and the host bridge in sysfs."""
+    fatal = [l for l in r.guest_lines if "PCI: Fatal" in l or "does not support PCI" in l]
+    yield not fatal, "%s: the kernel logs no PCI error (%s)" % (n, fatal[:1] or "none")
+    mcfg = [l for l in r.guest_lines if "MMCONFIG at" in l]
+    yield any("reserved as ACPI motherboard resource" in l for l in mcfg), \
+        "%s: ECAM from the MCFG, reserved by a motherboard resource (%s)" % (n, mcfg[-1:])
+    root = any("PCI Root Bridge [PCI0]" in l for l in r.guest_lines)
+    yield root, "%s: the kernel finds the root bridge PCI0 in the DSDT" % n
+    got = r.info.get("pci", "").split()
+    yield got == [HOST_BRIDGE], "%s: /sys/bus/pci holds the host bridge alone (got %s)" % (n, got)
 
 
 def main():

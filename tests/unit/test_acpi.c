@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "boot/acpi.h"
+#include "boot/aml.h"
 #include "core/layout.h"
 
 #define GPA LAYOUT_ACPI_BASE
@@ -398,6 +399,82 @@ static void test_vmclock(void **state)
 	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), -EINVAL);
 }
 
+/*
+ * With a PCI root: the XSDT's third table is the MCFG over ECAM, the DSDT
+ * has the host bridge (PNP0A08, compatible PNP0A03) with its windows, and
+ * a motherboard resource (PNP0C02) reserves ECAM, as Linux wants it.
+ */
+static void test_pci(void **state)
+{
+	struct acpi_config cfg = cfg_for(2);
+	static const uint8_t dword_win[] = { 0x87, 0x17, 0x00, 0x00, 0x0c, 0x01 };
+	static const uint8_t bus_win[] = { 0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00 };
+	uint8_t eisa[5] = { 0x0c }, mres[12] = { 0x86, 0x09, 0x00, 0x00 };
+	const uint8_t *xsdt, *mcfg, *dsdt, *q;
+	uint32_t id;
+	uint64_t rsdp;
+
+	(void)state;
+	cfg.pci = (struct acpi_pci){ .ecam = LAYOUT_PCI_ECAM, .mmio32_base = LAYOUT_PCI_MMIO32,
+				     .mmio32_end = LAYOUT_PCI_MMIO32_END };
+	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), 0);
+	xsdt = table_at(rd64(mem + 24), "XSDT");
+	assert_int_equal(rd32(xsdt + 4), 36 + 3 * 8);
+	mcfg = table_at(rd64(xsdt + 52), "MCFG");
+	assert_int_equal(rd32(mcfg + 4), 36 + 8 + 16);
+	assert_true(rd64(mcfg + 44) == LAYOUT_PCI_ECAM);
+	assert_int_equal(rd16(mcfg + 52), 0);  /* segment */
+	assert_int_equal(mcfg[54], 0);         /* buses 0 to 0 */
+	assert_int_equal(mcfg[55], 0);
+	dsdt = table_at(rd64(table_at(rd64(xsdt + 36), "FACP") + 140), "DSDT");
+	size_t n = rd32(dsdt + 4);
+	assert_int_not_equal(find(dsdt, n, "PCI0", 4, 0), SIZE_MAX);
+	assert_int_equal(aml_eisaid_value("PNP0A08", &id), 0);
+	memcpy(eisa + 1, &id, 4);
+	assert_int_equal(count(dsdt, n, eisa, 5), 1);
+	assert_int_equal(aml_eisaid_value("PNP0A03", &id), 0);
+	memcpy(eisa + 1, &id, 4);
+	assert_int_equal(count(dsdt, n, eisa, 5), 1);
+	assert_int_equal(aml_eisaid_value("PNP0C02", &id), 0);
+	memcpy(eisa + 1, &id, 4);
+	assert_int_equal(count(dsdt, n, eisa, 5), 1);
+	/* Bus 0-0; the 32-bit window: granularity 0, minimum, maximum, translation 0, length. */
+	q = dsdt + find(dsdt, n, bus_win, sizeof(bus_win), 0);
+	assert_int_equal(rd16(q + 8), 0);
+	assert_int_equal(rd16(q + 10), 0);
+	q = dsdt + find(dsdt, n, dword_win, sizeof(dword_win), 0);
+	assert_int_equal(rd32(q + 10), LAYOUT_PCI_MMIO32);
+	assert_int_equal(rd32(q + 14), LAYOUT_PCI_MMIO32_END - 1);
+	assert_int_equal(rd32(q + 22), LAYOUT_PCI_MMIO32_END - LAYOUT_PCI_MMIO32);
+	/* ECAM reserved: Memory32Fixed, read-only, its base and 1 MiB. */
+	memcpy(mres + 4, (uint32_t[]){ (uint32_t)LAYOUT_PCI_ECAM }, 4);
+	memcpy(mres + 8, (uint32_t[]){ 1u << 20 }, 4);
+	assert_int_equal(count(dsdt, n, mres, sizeof(mres)), 1);
+
+	/* Windows and ECAM that cannot be described are refused. */
+	cfg.pci.ecam = LAYOUT_PCI_ECAM + 0x1000;
+	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), -EINVAL);
+	cfg.pci.ecam = LAYOUT_PCI_ECAM;
+	cfg.pci.bus_end = 256;
+	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), -EINVAL);
+	cfg.pci.bus_end = 255;  /* 256 MiB of ECAM run into the 32-bit window */
+	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), -EINVAL);
+	cfg.pci.bus_end = 0;
+	cfg.pci.mmio32_end = cfg.pci.mmio32_base;
+	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), -EINVAL);
+	cfg.pci.mmio32_end = 0x100000001ull;
+	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), -EINVAL);
+	cfg.pci.mmio32_end = LAYOUT_PCI_MMIO32_END;
+	cfg.pci.ecam = 0xf0000000ull;        /* inside the window */
+	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), -EINVAL);
+	cfg.pci.ecam = 0xf0000000ull - (1ull << 32);  /* wraps */
+	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), -EINVAL);
+	/* Without a root: two tables, no PCI0. */
+	cfg = cfg_for(2);
+	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), 0);
+	assert_int_equal(rd32(table_at(rd64(mem + 24), "XSDT") + 4), 36 + 2 * 8);
+}
+
 static void test_checksum(void **state)
 {
 	static const uint8_t d[] = { 0x01, 0x02, 0xff, 0x10 };
@@ -415,6 +492,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_enospc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_einval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vmclock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pci, setup, teardown),
 		cmocka_unit_test(test_checksum),
 	};
 

@@ -11,6 +11,7 @@
 #include "core/bus.h"
 #include "devices/platform.h"
 #include "devices/serial.h"
+#include "pci/root.h"
 #include "dev_rig.h"
 
 #define SLP_EN 0x20
@@ -123,7 +124,10 @@ static void test_reads_and_status(void **state)
 static void test_whole_platform(void **state)
 {
 	struct fixture *f = *state;
-	struct component com1, kbc, rtc, legacy, again;
+	struct component com1, kbc, rtc, legacy, pci, again;
+	struct dev_resources pci_res = { .pio_base = PORT_PCI_CONF1, .pio_size = PCI_CONF1_PORTS,
+					 .mmio_base = LAYOUT_PCI_ECAM,
+					 .mmio_size = LAYOUT_PCI_ECAM_SIZE, .gsi = -1 };
 	struct dev_resources none = { .gsi = -1 };
 	struct err err = ERR_INIT;
 	uint8_t d4[4];
@@ -132,6 +136,7 @@ static void test_whole_platform(void **state)
 	dev_rig_make(i8042_create, &f->env, PORT_I8042_DATA, I8042_PORTS, IRQ_KBD, &kbc);
 	dev_rig_make(rtc_create, &f->env, PORT_RTC, RTC_PORTS, IRQ_RTC, &rtc);
 	dev_rig_make(legacy_create, &f->env, 0, 0, -1, &legacy);
+	assert_int_equal(pci_root_create(&f->env, &pci_res, &pci, &err), 0);
 
 	/* Absent UARTs fail Linux's IER test; IDE and LPT float high. */
 	for (unsigned int base = 0x2e8; base <= 0x3e8; base += 0x100) {
@@ -146,12 +151,20 @@ static void test_whole_platform(void **state)
 	assert_int_equal(inb(f, 0x92) & 0x02, 0x02);
 	outb(f, 0x80, 0x12);
 
-	/* PCI conf1 probe: CONFIG_ADDRESS must not read back. */
+	/*
+	 * Linux's conf1 probe: CONFIG_ADDRESS reads back, the host bridge
+	 * answers at 00:00.0; a dword write there covers 0xcf9 and is no reset
+	 * (0x80000400 has bit 2 set in that byte).
+	 */
 	uint8_t addr[4] = { 0x00, 0x04, 0x00, 0x80 }; /* 0x80000400 */
 	assert_int_equal(bus_access(&f->bus, BUS_PIO, 0xcf8, addr, 4, true), 0);
 	assert_int_equal(bus_access(&f->bus, BUS_PIO, 0xcf8, d4, 4, false), 0);
-	assert_int_equal(bus_data_get(d4, 4), 0xffffffffu);
+	assert_int_equal(bus_data_get(d4, 4), 0x80000400u);
 	assert_int_equal(f->events[POWER_RESET], 0);
+	bus_data_put(addr, 4, 0x80000008u);
+	assert_int_equal(bus_access(&f->bus, BUS_PIO, 0xcf8, addr, 4, true), 0);
+	assert_int_equal(bus_access(&f->bus, BUS_PIO, 0xcfc, d4, 4, false), 0);
+	assert_int_equal(bus_data_get(d4, 4) >> 8, PCI_CLASS_HOST_BRIDGE);
 
 	/* Linux's reboot=pci: read, write |2, then |6. */
 	uint8_t cf9 = inb(f, 0xcf9) & ~6;
@@ -176,6 +189,7 @@ static void test_whole_platform(void **state)
 	/* A second legacy_create collides. */
 	assert_int_equal(legacy_create(&f->env, &none, &again, &err), -EEXIST);
 
+	dev_rig_free(&pci);
 	dev_rig_free(&legacy);
 	dev_rig_free(&rtc);
 	dev_rig_free(&kbc);

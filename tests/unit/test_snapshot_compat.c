@@ -144,9 +144,20 @@ static void test_v1_file_loads(void **state)
 			free(want);
 		}
 	}
-	/* And every component with a section has its record. */
-	for (unsigned int i = 0; i < r->vm.registry.n; i++)
-		claimed += snap_record_kind(r->vm.registry.entries[i].kind)->section != 0;
+	/*
+	 * And every component with a section has its record, but the ones
+	 * newer than the file: the PCI root, which restores as built.
+	 */
+	for (unsigned int i = 0; i < r->vm.registry.n; i++) {
+		const struct reg_entry *e = &r->vm.registry.entries[i];
+
+		if (e->optional) {
+			assert_string_equal(e->id, "pci");
+			assert_null(snap_find(&f, SNAP_SEC_DEVICE, e->id));
+			continue;
+		}
+		claimed += snap_record_kind(e->kind)->section != 0;
+	}
 	assert_int_equal(claimed, sections);
 	assert_int_equal(sections, 1 + 2 + 10);
 

@@ -1,0 +1,160 @@
+/*
+ * The PCI root complex and a function's configuration space against a
+ * hostile guest: ECAM and mechanism #1 accesses of any address and width,
+ * a function with BARs of each kind and a capability list behind them,
+ * and the root's record saved, restored into itself and corrupted.
+ *
+ * Input: a program of steps, each an opcode byte then its operands:
+ *   0 ECAM read   (u32 offset, u8 width)
+ *   1 ECAM write  (u32 offset, u8 width, u64 value)
+ *   2 port read   (u8 port 0-7 from 0xcf8, u8 width)
+ *   3 port write  (u8 port, u8 width, u32 value)
+ *   4 save, restore into itself, then a copy with one byte flipped (u16 at, u8 xor)
+ *
+ * Invariants: the ids, the BARs' flag bits and the capability chain
+ * never change; a BAR's address is a multiple of its size; absent
+ * functions read all ones; the reset line rises only for a byte write to
+ * 0xcf9 with RST_CPU; a restore that fails changes nothing.
+ */
+#include "fz.h"
+
+#include "core/bus.h"
+#include "core/layout.h"
+#include "pci/config.h"
+#include "pci/root.h"
+
+static unsigned int resets, allowed_resets;
+
+static void on_power(void *ctx, enum power_event ev)
+{
+	if (ev == POWER_RESET)
+		resets++;
+}
+
+static uint32_t fn_read(void *opaque, unsigned int off, unsigned int len)
+{
+	return pci_config_read(opaque, off, len);
+}
+
+static void fn_write(void *opaque, unsigned int off, uint32_t v, unsigned int len)
+{
+	pci_config_write(opaque, off, v, len);
+}
+
+static const struct pci_function_ops fn_ops = { .read = fn_read, .write = fn_write };
+
+static void check_function(const struct pci_config *c)
+{
+	CHECK(pci_config_read(c, PCI_CFG_VENDOR_ID, 4) == 0x10421af4u);
+	CHECK(pci_config_read(c, PCI_CFG_CAP_PTR, 1) == 0x40);
+	CHECK(pci_config_read(c, 0x40, 2) == 0x4c11);          /* MSI-X, next at 0x4c */
+	CHECK(pci_config_read(c, 0x4c, 2) == 0x0009);          /* vendor, the last */
+	CHECK((pci_config_read(c, 0x10, 4) & 0xf) == 0x0);      /* 32-bit memory */
+	CHECK((pci_config_read(c, 0x14, 4) & 0x3) == 0x1);      /* I/O */
+	CHECK((pci_config_read(c, 0x18, 4) & 0xf) == 0xc);      /* 64-bit prefetchable */
+	for (unsigned int i = 0; i < PCI_NUM_BARS; i++)
+		if (c->bar[i].kind != PCI_BAR_NONE)
+			CHECK(pci_config_bar_addr(c, i) % c->bar[i].size == 0);
+}
+
+static unsigned int width(uint8_t w)
+{
+	static const unsigned int widths[] = { 1, 2, 4, 8, 3 };
+
+	return widths[w % 5];
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fz f = { data, size };
+	struct bus bus;
+	struct dev_env env;
+	struct component root;
+	struct pci_config *fn = calloc(1, sizeof(*fn));
+	struct dev_resources res = { .pio_base = PORT_PCI_CONF1, .pio_size = PCI_CONF1_PORTS,
+				     .mmio_base = LAYOUT_PCI_ECAM,
+				     .mmio_size = LAYOUT_PCI_ECAM_SIZE, .gsi = -1 };
+	struct err err = ERR_INIT;
+	static const uint8_t open_ctrl[2] = { 0xff, 0xc0 };
+
+	CHECK(fn);
+	bus_init(&bus);
+	env = (struct dev_env){ .bus = &bus, .power = { on_power, NULL }, .console_fd = -1 };
+	resets = allowed_resets = 0;
+	CHECK(pci_root_create(&env, &res, &root, &err) == 0);
+	pci_config_init(fn, &(struct pci_ids){ .vendor = 0x1af4, .device = 0x1042,
+		.class_code = 0x010000 }, true);
+	CHECK(pci_config_add_bar(fn, 0, PCI_BAR_MEM32, 0x4000, false) == 0);
+	CHECK(pci_config_add_bar(fn, 1, PCI_BAR_IO, 0x40, false) == 0);
+	CHECK(pci_config_add_bar(fn, 2, PCI_BAR_MEM64, 1ull << 34, true) == 0);
+	CHECK(pci_config_add_cap(fn, PCI_CAP_ID_MSIX, 12) == 0x40);
+	pci_config_set_wmask(fn, 0x42, open_ctrl, 2);
+	CHECK(pci_config_add_cap(fn, PCI_CAP_ID_VNDR, 16) == 0x4c);
+	CHECK(pci_root_attach(pci_root_of(&root), 5, &fn_ops, fn) == 0);
+
+	for (unsigned int steps = 0; f.n && steps < 4096; steps++) {
+		uint8_t d[8], op = fz_u8(&f) % 5;
+		unsigned int w;
+		uint64_t a, v;
+
+		switch (op) {
+		case 0:
+			a = fz_u32(&f) % LAYOUT_PCI_ECAM_SIZE;
+			w = width(fz_u8(&f));
+			if (bus_access(&bus, BUS_MMIO, LAYOUT_PCI_ECAM + a, d, w, false) == 0 &&
+			    ((a >> 12) & 0xff) != 0 && ((a >> 12) & 0xff) != 5 << 3)
+				CHECK(bus_data_get(d, w) == (w >= 8 ? ~0ull : (1ull << 8 * w) - 1));
+			break;
+		case 1:
+			a = fz_u32(&f) % LAYOUT_PCI_ECAM_SIZE;
+			w = width(fz_u8(&f));
+			v = fz_u64(&f);
+			bus_data_put(d, w, v);
+			bus_access(&bus, BUS_MMIO, LAYOUT_PCI_ECAM + a, d, w, true);
+			break;
+		case 2:
+			a = fz_u8(&f) % PCI_CONF1_PORTS;
+			bus_access(&bus, BUS_PIO, PORT_PCI_CONF1 + a, d, width(fz_u8(&f)), false);
+			break;
+		case 3:
+			a = fz_u8(&f) % PCI_CONF1_PORTS;
+			w = width(fz_u8(&f));
+			v = fz_u32(&f);
+			bus_data_put(d, w, v);
+			if (bus_access(&bus, BUS_PIO, PORT_PCI_CONF1 + a, d, w, true) == 0 && a == 1 &&
+			    w == 1 && (v & 0x04))
+				allowed_resets++;
+			break;
+		default: {
+			struct bytes_out o = bytes_out_growing();
+			size_t len;
+			uint16_t at = fz_u16(&f);
+			uint8_t x = fz_u8(&f);
+
+			CHECK(root.ops->save(root.obj, &o, &err) == 0);
+			CHECK(bytes_out_finish(&o, &len) == 0);
+			CHECK(root.ops->restore(root.obj, o.buf, len, false, &err) == 0);
+			CHECK(root.ops->restore(root.obj, o.buf, len, true, &err) == 0);
+			if (len) {
+				struct bytes_out again = bytes_out_growing();
+				size_t len2;
+
+				o.buf[at % len] ^= x;
+				if (root.ops->restore(root.obj, o.buf, len, false, &err) == 0)
+					CHECK(root.ops->restore(root.obj, o.buf, len, true, &err) == 0);
+				CHECK(root.ops->save(root.obj, &again, &err) == 0);
+				CHECK(bytes_out_finish(&again, &len2) == 0 && len2 == len);
+				free(again.buf);
+			}
+			free(o.buf);
+			break;
+		}
+		}
+		check_function(fn);
+		CHECK(resets == allowed_resets);
+	}
+	root.ops->destroy(root.obj);
+	bus_destroy(&bus);
+	free(fn);
+	return 0;
+}

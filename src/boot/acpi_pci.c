@@ -1,0 +1,101 @@
+/*
+ * The PCI root complex as ACPI describes it (pci/root.h is the device):
+ * the MCFG table (PCI Firmware 3.2 §4.1.2) locating ECAM, the host
+ * bridge in the DSDT with the windows it decodes, and a motherboard
+ * resource covering ECAM, without which Linux does not trust the MCFG
+ * ("not reserved in ACPI motherboard resources").
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "boot/acpi_priv.h"
+
+#define MCFG_FIXED_LEN (SDT_HDR_LEN + 8)
+#define MCFG_ENTRY_LEN 16
+#define ECAM_BUS_SIZE (1ull << 20)
+
+/* The conf1 ports the bridge itself decodes, and the I/O it forwards around them. */
+#define CONF1_PORT 0xcf8
+#define CONF1_LEN 8
+#define IO_BELOW_CONF1_END 0x0cf7
+#define IO_ABOVE_CONF1 0x0d00
+#define IO_END 0xffff
+
+int acpi_pci_check(const struct acpi_config *cfg)
+{
+	const struct acpi_pci *p = &cfg->pci;
+	uint64_t ecam_end;
+
+	if (!p->ecam)
+		return 0;
+	ecam_end = p->ecam + (p->bus_end + 1ull) * ECAM_BUS_SIZE;
+	if (p->bus_end > 255 || p->ecam % ECAM_BUS_SIZE || ecam_end - 1 > UINT32_MAX)
+		return -EINVAL;
+	if (p->mmio32_end <= p->mmio32_base || p->mmio32_end - 1 > UINT32_MAX)
+		return -EINVAL;
+	/* The guest would place BARs over configuration space. */
+	if (p->ecam < p->mmio32_end && p->mmio32_base < ecam_end)
+		return -EINVAL;
+	return 0;
+}
+
+size_t acpi_mcfg_len(const struct acpi_config *cfg)
+{
+	return cfg->pci.ecam ? MCFG_FIXED_LEN + MCFG_ENTRY_LEN : 0;
+}
+
+void acpi_build_mcfg(uint8_t *p, const struct acpi_config *cfg)
+{
+	uint32_t len = (uint32_t)acpi_mcfg_len(cfg);
+	uint8_t *e = p + MCFG_FIXED_LEN;
+
+	memset(p, 0, len);
+	acpi_sdt_header(p, "MCFG", len, 1);
+	put64(e, cfg->pci.ecam);
+	put16(e + 8, 0);     /* segment group */
+	e[10] = 0;           /* start bus */
+	e[11] = (uint8_t)cfg->pci.bus_end;
+	acpi_fix_checksum(p, len, SDT_CHECKSUM);
+}
+
+void acpi_dsdt_pci(struct aml_buf *b, const struct acpi_config *cfg)
+{
+	const struct acpi_pci *p = &cfg->pci;
+	uint32_t ecam_len = (uint32_t)((p->bus_end + 1) * ECAM_BUS_SIZE);
+	size_t dev, res;
+
+	if (!p->ecam)
+		return;
+	/* A PCI Express root bridge (PNP0A08), compatible with PCI's (PNP0A03). */
+	dev = aml_device_begin(b, "PCI0");
+	aml_name(b, "_HID");
+	aml_eisaid(b, "PNP0A08");
+	aml_name(b, "_CID");
+	aml_eisaid(b, "PNP0A03");
+	aml_name(b, "_SEG");
+	aml_integer(b, 0);
+	aml_name(b, "_BBN");
+	aml_integer(b, 0);
+	aml_name(b, "_UID");
+	aml_integer(b, 0);
+	aml_name(b, "_CRS");
+	res = aml_restemplate_begin(b);
+	aml_res_window(b, AML_WINDOW_BUS, 0, p->bus_end);
+	aml_res_io16(b, CONF1_PORT, CONF1_PORT, 1, CONF1_LEN);
+	aml_res_window(b, AML_WINDOW_IO, 0, IO_BELOW_CONF1_END);
+	aml_res_window(b, AML_WINDOW_IO, IO_ABOVE_CONF1, IO_END);
+	aml_res_window(b, AML_WINDOW_MEM32, p->mmio32_base, p->mmio32_end - 1);
+	aml_restemplate_end(b, res);
+	aml_end(b, dev);
+
+	dev = aml_device_begin(b, "PRES");
+	aml_name(b, "_HID");
+	aml_eisaid(b, "PNP0C02");
+	aml_name(b, "_UID");
+	aml_integer(b, 1);
+	aml_name(b, "_CRS");
+	res = aml_restemplate_begin(b);
+	aml_res_memory32_fixed(b, false, (uint32_t)p->ecam, ecam_len);
+	aml_restemplate_end(b, res);
+	aml_end(b, dev);
+}

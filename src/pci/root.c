@@ -1,0 +1,296 @@
+/*
+ * The root complex (root.h): both configuration mechanisms decoded to
+ * one access by bus, device, function and register, the host bridge,
+ * and the table of attached functions.
+ */
+#include "pci/root.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "util/log.h"
+
+#define PCIR_TAG "PCIR"
+#define PCIR_VERSION 1u
+
+#define CONF1_ENABLE 0x80000000u
+#define CONF1_KEPT 0x80fffffcu      /* enable, bus, device, function, register */
+#define CONF1_DATA 4                /* 0xcfc from 0xcf8 */
+#define RST_CNT 1                   /* 0xcf9 from 0xcf8 */
+#define RST_CNT_RST_CPU 0x04
+
+struct pci_slot {
+	const struct pci_function_ops *ops;
+	void *opaque;
+};
+
+struct pci_root {
+	pthread_mutex_t lock;           /* the latch and every function's config access */
+	uint32_t conf1_addr;            /* CONFIG_ADDRESS */
+	struct pci_slot slot[PCI_SLOTS]; /* function 0 of each device; slot 0 the host bridge */
+	struct pci_config host;
+	struct power_sink sink;
+};
+
+static uint32_t host_read(void *opaque, unsigned int off, unsigned int len)
+{
+	return pci_config_read(opaque, off, len);
+}
+
+static void host_write(void *opaque, unsigned int off, uint32_t v, unsigned int len)
+{
+	pci_config_write(opaque, off, v, len);
+}
+
+static const struct pci_function_ops host_bridge_ops = {
+	.read = host_read,
+	.write = host_write,
+};
+
+static uint32_t ones(unsigned int len)
+{
+	return len >= 4 ? 0xffffffffu : (1u << (8 * len)) - 1;
+}
+
+/* The function at bus/devfn, or NULL: nothing answers (all ones). Under the lock. */
+static const struct pci_slot *find(struct pci_root *r, unsigned int bus, unsigned int devfn)
+{
+	const struct pci_slot *s;
+
+	if (bus != 0 || devfn >= PCI_SLOTS * PCI_FUNCS || devfn % PCI_FUNCS)
+		return NULL;
+	s = &r->slot[devfn / PCI_FUNCS];
+	return s->ops ? s : NULL;
+}
+
+static bool access_ok(unsigned int off, unsigned int len)
+{
+	return (len == 1 || len == 2 || len == 4) && off < PCI_CFG_SIZE &&
+	       len <= PCI_CFG_SIZE - off;
+}
+
+uint32_t pci_root_cfg_read(struct pci_root *r, unsigned int bus, unsigned int devfn,
+			   unsigned int off, unsigned int len)
+{
+	const struct pci_slot *s;
+	uint32_t v = ones(len);
+
+	if (!access_ok(off, len))
+		return v;
+	pthread_mutex_lock(&r->lock);
+	s = find(r, bus, devfn);
+	if (s)
+		v = s->ops->read(s->opaque, off, len) & ones(len);
+	pthread_mutex_unlock(&r->lock);
+	return v;
+}
+
+void pci_root_cfg_write(struct pci_root *r, unsigned int bus, unsigned int devfn,
+			unsigned int off, uint32_t v, unsigned int len)
+{
+	const struct pci_slot *s;
+
+	if (!access_ok(off, len))
+		return;
+	pthread_mutex_lock(&r->lock);
+	s = find(r, bus, devfn);
+	if (s)
+		s->ops->write(s->opaque, off, v & ones(len), len);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* ECAM: bus in bits 27:20 of the offset, device and function 19:12, register 11:0. */
+static void ecam_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	uint32_t v = len > 4 ? 0xffffffffu :
+		     pci_root_cfg_read(opaque, (unsigned int)(offset >> 20),
+				       (unsigned int)(offset >> 12) & 0xff,
+				       (unsigned int)offset & 0xfff, len);
+
+	/* An 8-byte access is none the spec allows: all ones, both halves. */
+	bus_data_put(data, len, len > 4 ? ~0ull : v);
+}
+
+static void ecam_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
+{
+	if (len > 4)
+		return;
+	pci_root_cfg_write(opaque, (unsigned int)(offset >> 20), (unsigned int)(offset >> 12) & 0xff,
+			   (unsigned int)offset & 0xfff, (uint32_t)bus_data_get(data, len), len);
+}
+
+static const struct bus_region_ops ecam_ops = {
+	.read = ecam_read,
+	.write = ecam_write,
+};
+
+/*
+ * CONFIG_DATA's byte i reaches register (CONFIG_ADDRESS & 0xfc) + i; an
+ * access that runs past the dword, or with the enable bit clear, reaches
+ * nothing.
+ */
+static bool conf1_target(struct pci_root *r, unsigned int port_off, unsigned int len,
+			 unsigned int *bus, unsigned int *devfn, unsigned int *reg)
+{
+	uint32_t a;
+
+	pthread_mutex_lock(&r->lock);
+	a = r->conf1_addr;
+	pthread_mutex_unlock(&r->lock);
+	if (!(a & CONF1_ENABLE) || port_off + len > 4)
+		return false;
+	*bus = (a >> 16) & 0xff;
+	*devfn = (a >> 8) & 0xff;
+	*reg = (a & 0xfc) + port_off;
+	return true;
+}
+
+static void conf1_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	struct pci_root *r = opaque;
+	unsigned int bus, devfn, reg;
+	uint32_t v = ones(len);
+
+	if (offset == 0 && len == 4) {
+		pthread_mutex_lock(&r->lock);
+		v = r->conf1_addr;
+		pthread_mutex_unlock(&r->lock);
+	} else if (offset == RST_CNT && len == 1) {
+		v = 0;
+	} else if (offset >= CONF1_DATA &&
+		   conf1_target(r, (unsigned int)offset - CONF1_DATA, len, &bus, &devfn, &reg)) {
+		v = pci_root_cfg_read(r, bus, devfn, reg, len);
+	}
+	bus_data_put(data, len, v);
+}
+
+static void conf1_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
+{
+	struct pci_root *r = opaque;
+	uint32_t v = (uint32_t)bus_data_get(data, len);
+	unsigned int bus, devfn, reg;
+
+	if (offset == 0 && len == 4) {
+		pthread_mutex_lock(&r->lock);
+		r->conf1_addr = v & CONF1_KEPT;
+		pthread_mutex_unlock(&r->lock);
+	} else if (offset == RST_CNT && len == 1) {
+		/* A dword CONFIG_ADDRESS write covers 0xcf9 too, and is no reset. */
+		if (v & RST_CNT_RST_CPU) {
+			log_debug("pci: reset via port 0xcf9 (0x%02x)", v);
+			power_sink_raise(&r->sink, POWER_RESET);
+		}
+	} else if (offset >= CONF1_DATA &&
+		   conf1_target(r, (unsigned int)offset - CONF1_DATA, len, &bus, &devfn, &reg)) {
+		pci_root_cfg_write(r, bus, devfn, reg, v, len);
+	}
+}
+
+static const struct bus_region_ops conf1_ops = {
+	.read = conf1_read,
+	.write = conf1_write,
+};
+
+static int pci_root_save(void *obj, struct bytes_out *o, struct err *err)
+{
+	struct pci_root *r = obj;
+
+	pthread_mutex_lock(&r->lock);
+	bytes_put_tag(o, PCIR_TAG, PCIR_VERSION);
+	bytes_put_u32(o, r->conf1_addr);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+static int pci_root_restore(void *obj, const void *in, size_t len, bool apply, struct err *err)
+{
+	struct pci_root *r = obj;
+	struct bytes_in b = bytes_in_init(in, len);
+	uint32_t addr;
+	int ret = bytes_get_tag(&b, PCIR_TAG, PCIR_VERSION);
+
+	if (ret)
+		return ret;
+	addr = bytes_get_u32(&b);
+	ret = bytes_in_finish(&b);
+	if (ret)
+		return ret;
+	if (addr & ~CONF1_KEPT)
+		return -EINVAL;     /* no write keeps those bits */
+	if (apply) {
+		pthread_mutex_lock(&r->lock);
+		r->conf1_addr = addr;
+		pthread_mutex_unlock(&r->lock);
+	}
+	return 0;
+}
+
+static void pci_root_destroy(void *obj)
+{
+	struct pci_root *r = obj;
+
+	if (!r)
+		return;
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+static const struct component_ops pci_root_component = {
+	.save = pci_root_save,
+	.restore = pci_root_restore,
+	.destroy = pci_root_destroy,
+};
+
+struct pci_root *pci_root_of(const struct component *c)
+{
+	return c && c->ops == &pci_root_component ? c->obj : NULL;
+}
+
+int pci_root_attach(struct pci_root *r, unsigned int slot, const struct pci_function_ops *ops,
+		    void *opaque)
+{
+	if (!r || !ops || !ops->read || !ops->write || slot == 0 || slot >= PCI_SLOTS)
+		return -EINVAL;
+	if (r->slot[slot].ops)
+		return -EEXIST;
+	pthread_mutex_lock(&r->lock);
+	r->slot[slot] = (struct pci_slot){ ops, opaque };
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+int pci_root_create(const struct dev_env *env, const struct dev_resources *res,
+		    struct component *out, struct err *err)
+{
+	struct pci_root *r = calloc(1, sizeof(*r));
+	int ret;
+
+	if (!r)
+		return err_set(err, false, -ENOMEM, "out of memory");
+	if (res->pio_size != PCI_CONF1_PORTS || res->mmio_size < PCI_ECAM_BUS_SIZE) {
+		free(r);
+		return err_set(err, false, -EINVAL, "the PCI root needs 8 ports and 1 MiB of ECAM");
+	}
+	pthread_mutex_init(&r->lock, NULL);
+	r->sink = env->power;
+	/* Read-only throughout: the host bridge has nothing the guest sets, so no state. */
+	pci_config_init(&r->host, &(struct pci_ids){ .vendor = PCI_HOST_VENDOR,
+		.device = PCI_HOST_DEVICE, .class_code = PCI_CLASS_HOST_BRIDGE,
+		}, false);
+	r->slot[0] = (struct pci_slot){ &host_bridge_ops, &r->host };
+	/* First, while nothing on the bus can point at r yet. */
+	ret = dev_claim(env, BUS_PIO, res->pio_base, res->pio_size, &conf1_ops, r, "pci-conf1",
+			err);
+	if (ret) {
+		pci_root_destroy(r);
+		return ret;
+	}
+	/* From here on the bus holds r, and cannot let go of it: a failure leaves it there. */
+	ret = dev_claim(env, BUS_MMIO, res->mmio_base, PCI_ECAM_BUS_SIZE, &ecam_ops, r, "pci-ecam",
+			err);
+	if (ret)
+		return ret;
+	*out = (struct component){ &pci_root_component, r };
+	return 0;
+}

@@ -1,0 +1,70 @@
+/*
+ * The PCI Express root complex: one segment, bus 0, reached through ECAM
+ * (PCIe 4.0 §7.2.2, an MMIO window of 4 KiB per function, which the
+ * ACPI MCFG table describes) and through the legacy configuration
+ * mechanism #1 at ports 0xcf8 (CONFIG_ADDRESS) and 0xcfc-0xcff
+ * (CONFIG_DATA) for firmware and test kernels. Function 0 of device 0 is
+ * the host bridge; the others are the functions attached to it.
+ *
+ * Port 0xcf9, inside the mechanism's window, is the reset control
+ * register of Intel's chipsets (a byte access; RST_CPU resets), as
+ * Linux's reboot=pci uses it.
+ *
+ * Built as a legacy device (devices/device.h): res->pio_base is 0xcf8
+ * (8 ports), res->mmio_base the ECAM window (1 MiB: bus 0).
+ * Record "PCIR" 1: CONFIG_ADDRESS as the guest last wrote it.
+ */
+#ifndef HEARTH_PCI_ROOT_H
+#define HEARTH_PCI_ROOT_H
+
+#include <stdint.h>
+
+#include "devices/device.h"
+#include "pci/config.h"
+
+#define PCI_CONF1_PORTS 8
+#define PCI_ECAM_BUS_SIZE (1u << 20)   /* 32 devices x 8 functions x 4 KiB */
+#define PCI_SLOTS 32u
+#define PCI_FUNCS 8u
+
+/* The host bridge's identity: Red Hat's PCIe host bridge, as QEMU's generic one. */
+#define PCI_HOST_VENDOR 0x1b36
+#define PCI_HOST_DEVICE 0x0008
+#define PCI_CLASS_HOST_BRIDGE 0x060000u
+
+/*
+ * A function on the bus: its configuration space as the guest reaches
+ * it, at any offset in [0, 4096) and width 1, 2 or 4 (the root bounds
+ * them before). Called on a vCPU thread under the root's lock, so never
+ * two at once for one root; neither may block.
+ */
+struct pci_function_ops {
+	uint32_t (*read)(void *opaque, unsigned int off, unsigned int len);
+	void (*write)(void *opaque, unsigned int off, uint32_t v, unsigned int len);
+};
+
+struct pci_root;
+
+int pci_root_create(const struct dev_env *env, const struct dev_resources *res,
+		    struct component *out, struct err *err);
+
+/*
+ * Puts a function at slot (device number 1-31, function 0), before the
+ * vCPUs start. 0, -EINVAL for slot 0 or past 31, -EEXIST when taken.
+ */
+int pci_root_attach(struct pci_root *r, unsigned int slot, const struct pci_function_ops *ops,
+		    void *opaque);
+
+/* The root a component from pci_root_create is. */
+struct pci_root *pci_root_of(const struct component *c);
+
+/*
+ * One configuration access by bus, device, function and register, as
+ * both mechanisms decode it (exposed for the tests and the fuzzer).
+ */
+uint32_t pci_root_cfg_read(struct pci_root *r, unsigned int bus, unsigned int devfn,
+			   unsigned int off, unsigned int len);
+void pci_root_cfg_write(struct pci_root *r, unsigned int bus, unsigned int devfn,
+			unsigned int off, uint32_t v, unsigned int len);
+
+#endif
