@@ -10,6 +10,7 @@
  *   2 port read   (u8 port 0-7 from 0xcf8, u8 width)
  *   3 port write  (u8 port, u8 width, u32 value)
  *   4 save, restore into itself, then a copy with one byte flipped (u16 at, u8 xor)
+ *   5 window access (u32 offset into the 32-bit BAR window, u8 width, u8 write)
  *
  * Invariants: the ids, the BARs' flag bits and the capability chain
  * never change; a BAR's address is a multiple of its size; absent
@@ -41,7 +42,39 @@ static void fn_write(void *opaque, unsigned int off, uint32_t v, unsigned int le
 	pci_config_write(opaque, off, v, len);
 }
 
-static const struct pci_function_ops fn_ops = { .read = fn_read, .write = fn_write };
+/* BAR 0 (32-bit memory) while programmed and decoding: the fuzzer's reads see its offset. */
+static int fn_claim(void *opaque, uint64_t addr, unsigned int len, uint64_t *off)
+{
+	const struct pci_config *c = opaque;
+	uint64_t base = pci_config_bar_addr(c, 0);
+
+	if (!(pci_config_read(c, PCI_CFG_COMMAND, 2) & PCI_COMMAND_MEMORY) || !base ||
+	    addr < base || addr + len > base + c->bar[0].size)
+		return -1;
+	*off = addr - base;
+	return 0;
+}
+
+static void fn_bar_read(void *opaque, int bar, uint64_t off, uint8_t *data, unsigned int len)
+{
+	const struct pci_config *c = opaque;
+
+	CHECK(bar == 0 && off + len <= c->bar[0].size);
+	bus_data_put(data, len, off);
+}
+
+static void fn_bar_write(void *opaque, int bar, uint64_t off, const uint8_t *data,
+			 unsigned int len)
+{
+	const struct pci_config *c = opaque;
+
+	CHECK(bar == 0 && off + len <= c->bar[0].size);
+}
+
+static const struct pci_function_ops fn_ops = {
+	.cfg_read = fn_read, .cfg_write = fn_write, .bar_claim = fn_claim,
+	.bar_read = fn_bar_read, .bar_write = fn_bar_write,
+};
 
 static void check_function(const struct pci_config *c)
 {
@@ -93,7 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(pci_root_attach(pci_root_of(&root), 5, &fn_ops, fn) == 0);
 
 	for (unsigned int steps = 0; f.n && steps < 4096; steps++) {
-		uint8_t d[8], op = fz_u8(&f) % 5;
+		uint8_t d[8], op = fz_u8(&f) % 6;
 		unsigned int w;
 		uint64_t a, v;
 
@@ -124,6 +157,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (bus_access(&bus, BUS_PIO, PORT_PCI_CONF1 + a, d, w, true) == 0 && a == 1 &&
 			    w == 1 && (v & 0x04))
 				allowed_resets++;
+			break;
+		case 5:
+			a = fz_u32(&f) % (LAYOUT_PCI_MMIO32_END - LAYOUT_PCI_MMIO32);
+			w = width(fz_u8(&f));
+			bus_access(&bus, BUS_MMIO, LAYOUT_PCI_MMIO32 + a, d, w, fz_u8(&f) & 1);
 			break;
 		default: {
 			struct bytes_out o = bytes_out_growing();

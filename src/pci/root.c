@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "core/layout.h"
 #include "util/log.h"
 
 #define PCIR_TAG "PCIR"
@@ -26,7 +27,7 @@ struct pci_slot {
 };
 
 struct pci_root {
-	pthread_mutex_t lock;           /* the latch and every function's config access */
+	pthread_mutex_t lock;           /* the latch */
 	uint32_t conf1_addr;            /* CONFIG_ADDRESS */
 	struct pci_slot slot[PCI_SLOTS]; /* function 0 of each device; slot 0 the host bridge */
 	struct pci_config host;
@@ -38,14 +39,20 @@ static uint32_t host_read(void *opaque, unsigned int off, unsigned int len)
 	return pci_config_read(opaque, off, len);
 }
 
+/* Nothing in the host bridge is writable: no lock, no state. */
 static void host_write(void *opaque, unsigned int off, uint32_t v, unsigned int len)
 {
-	pci_config_write(opaque, off, v, len);
+}
+
+static int host_bar_claim(void *opaque, uint64_t addr, unsigned int len, uint64_t *off)
+{
+	return -1;
 }
 
 static const struct pci_function_ops host_bridge_ops = {
-	.read = host_read,
-	.write = host_write,
+	.cfg_read = host_read,
+	.cfg_write = host_write,
+	.bar_claim = host_bar_claim,
 };
 
 static uint32_t ones(unsigned int len)
@@ -53,7 +60,7 @@ static uint32_t ones(unsigned int len)
 	return len >= 4 ? 0xffffffffu : (1u << (8 * len)) - 1;
 }
 
-/* The function at bus/devfn, or NULL: nothing answers (all ones). Under the lock. */
+/* The function at bus/devfn, or NULL: nothing answers (all ones). The slots are fixed once the vCPUs run. */
 static const struct pci_slot *find(struct pci_root *r, unsigned int bus, unsigned int devfn)
 {
 	const struct pci_slot *s;
@@ -78,11 +85,9 @@ uint32_t pci_root_cfg_read(struct pci_root *r, unsigned int bus, unsigned int de
 
 	if (!access_ok(off, len))
 		return v;
-	pthread_mutex_lock(&r->lock);
 	s = find(r, bus, devfn);
 	if (s)
-		v = s->ops->read(s->opaque, off, len) & ones(len);
-	pthread_mutex_unlock(&r->lock);
+		v = s->ops->cfg_read(s->opaque, off, len) & ones(len);
 	return v;
 }
 
@@ -93,11 +98,9 @@ void pci_root_cfg_write(struct pci_root *r, unsigned int bus, unsigned int devfn
 
 	if (!access_ok(off, len))
 		return;
-	pthread_mutex_lock(&r->lock);
 	s = find(r, bus, devfn);
 	if (s)
-		s->ops->write(s->opaque, off, v & ones(len), len);
-	pthread_mutex_unlock(&r->lock);
+		s->ops->cfg_write(s->opaque, off, v & ones(len), len);
 }
 
 /* ECAM: bus in bits 27:20 of the offset, device and function 19:12, register 11:0. */
@@ -192,6 +195,65 @@ static const struct bus_region_ops conf1_ops = {
 	.write = conf1_write,
 };
 
+/* The function whose BAR decodes addr, and the offset in it; NULL: none (all ones). */
+static const struct pci_slot *bar_owner(struct pci_root *r, uint64_t addr, unsigned int len,
+					int *bar, uint64_t *off)
+{
+	for (unsigned int i = 1; i < PCI_SLOTS; i++) {
+		const struct pci_slot *s = &r->slot[i];
+
+		if (s->ops && (*bar = s->ops->bar_claim(s->opaque, addr, len, off)) >= 0)
+			return s;
+	}
+	return NULL;
+}
+
+static void window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	uint64_t addr = LAYOUT_PCI_MMIO32 + offset, off;
+	const struct pci_slot *s;
+	int bar;
+
+	s = bar_owner(opaque, addr, len, &bar, &off);
+	if (s)
+		s->ops->bar_read(s->opaque, bar, off, data, len);
+	else
+		bus_data_put(data, len, ~0ull);
+}
+
+static void window_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
+{
+	uint64_t addr = LAYOUT_PCI_MMIO32 + offset, off;
+	const struct pci_slot *s;
+	int bar;
+
+	s = bar_owner(opaque, addr, len, &bar, &off);
+	if (s)
+		s->ops->bar_write(s->opaque, bar, off, data, len);
+}
+
+static const struct bus_region_ops window_ops = {
+	.read = window_read,
+	.write = window_write,
+};
+
+uint64_t pci_root_bar_base(unsigned int slot, uint64_t size)
+{
+	uint64_t base = LAYOUT_PCI_MMIO32 + (uint64_t)slot * size;
+
+	if (!size || slot >= PCI_SLOTS || base + size > LAYOUT_PCI_MMIO32_END)
+		return 0;
+	return base;
+}
+
+unsigned int pci_root_free_slot(const struct pci_root *r)
+{
+	for (unsigned int i = 1; i < PCI_SLOTS; i++)
+		if (!r->slot[i].ops)
+			return i;
+	return 0;
+}
+
 static int pci_root_save(void *obj, struct bytes_out *o, struct err *err)
 {
 	struct pci_root *r = obj;
@@ -250,7 +312,8 @@ struct pci_root *pci_root_of(const struct component *c)
 int pci_root_attach(struct pci_root *r, unsigned int slot, const struct pci_function_ops *ops,
 		    void *opaque)
 {
-	if (!r || !ops || !ops->read || !ops->write || slot == 0 || slot >= PCI_SLOTS)
+	if (!r || !ops || !ops->cfg_read || !ops->cfg_write || !ops->bar_claim || !ops->bar_read ||
+	    !ops->bar_write || slot == 0 || slot >= PCI_SLOTS)
 		return -EINVAL;
 	if (r->slot[slot].ops)
 		return -EEXIST;
@@ -289,6 +352,10 @@ int pci_root_create(const struct dev_env *env, const struct dev_resources *res,
 	/* From here on the bus holds r, and cannot let go of it: a failure leaves it there. */
 	ret = dev_claim(env, BUS_MMIO, res->mmio_base, PCI_ECAM_BUS_SIZE, &ecam_ops, r, "pci-ecam",
 			err);
+	if (!ret)
+		ret = dev_claim(env, BUS_MMIO, LAYOUT_PCI_MMIO32,
+				LAYOUT_PCI_MMIO32_END - LAYOUT_PCI_MMIO32, &window_ops, r,
+				"pci-window", err);
 	if (ret)
 		return ret;
 	*out = (struct component){ &pci_root_component, r };

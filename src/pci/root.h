@@ -11,7 +11,10 @@
  * Linux's reboot=pci uses it.
  *
  * Built as a legacy device (devices/device.h): res->pio_base is 0xcf8
- * (8 ports), res->mmio_base the ECAM window (1 MiB: bus 0).
+ * (8 ports), res->mmio_base the ECAM window (1 MiB: bus 0). It also
+ * claims the 32-bit memory window its bridge decodes (core/layout.h's
+ * LAYOUT_PCI_MMIO32), whose accesses go to the function whose BAR is
+ * there.
  * Record "PCIR" 1: CONFIG_ADDRESS as the guest last wrote it.
  */
 #ifndef HEARTH_PCI_ROOT_H
@@ -33,14 +36,22 @@
 #define PCI_CLASS_HOST_BRIDGE 0x060000u
 
 /*
- * A function on the bus: its configuration space as the guest reaches
- * it, at any offset in [0, 4096) and width 1, 2 or 4 (the root bounds
- * them before). Called on a vCPU thread under the root's lock, so never
- * two at once for one root; neither may block.
+ * A function on the bus. Configuration accesses reach cfg_read and
+ * cfg_write at any offset in [0, 4096) and width 1, 2 or 4 (the root
+ * bounds them before). Memory accesses inside the root's BAR window
+ * reach the function whose bar_claim says addr falls in one of its
+ * BARs (decoding on, the BAR programmed there): it returns the BAR and
+ * sets *off, or -1. All run on vCPU threads, possibly at once, with no
+ * lock of the root's held: a function serialises itself, and may block
+ * only as a device's register write may (device.h).
  */
 struct pci_function_ops {
-	uint32_t (*read)(void *opaque, unsigned int off, unsigned int len);
-	void (*write)(void *opaque, unsigned int off, uint32_t v, unsigned int len);
+	uint32_t (*cfg_read)(void *opaque, unsigned int off, unsigned int len);
+	void (*cfg_write)(void *opaque, unsigned int off, uint32_t v, unsigned int len);
+	int (*bar_claim)(void *opaque, uint64_t addr, unsigned int len, uint64_t *off);
+	void (*bar_read)(void *opaque, int bar, uint64_t off, uint8_t *data, unsigned int len);
+	void (*bar_write)(void *opaque, int bar, uint64_t off, const uint8_t *data,
+			  unsigned int len);
 };
 
 struct pci_root;
@@ -51,9 +62,18 @@ int pci_root_create(const struct dev_env *env, const struct dev_resources *res,
 /*
  * Puts a function at slot (device number 1-31, function 0), before the
  * vCPUs start. 0, -EINVAL for slot 0 or past 31, -EEXIST when taken.
+ * pci_root_free_slot is the first free one (0: none).
  */
+unsigned int pci_root_free_slot(const struct pci_root *r);
 int pci_root_attach(struct pci_root *r, unsigned int slot, const struct pci_function_ops *ops,
 		    void *opaque);
+
+/*
+ * Where a function at slot should have its BARs: a stretch of the 32-bit
+ * window of size bytes per slot, as firmware would assign them (Linux
+ * keeps BARs it finds inside its bridge's windows). 0 past the window.
+ */
+uint64_t pci_root_bar_base(unsigned int slot, uint64_t size);
 
 /* The root a component from pci_root_create is. */
 struct pci_root *pci_root_of(const struct component *c);

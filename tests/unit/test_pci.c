@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,9 @@ struct fixture {
 	/* The fake function at slot 3: what reached it last. */
 	unsigned int last_off, last_len, reads, writes;
 	uint32_t last_v;
+	bool bar_on;
+	int last_bar;
+	unsigned int bar_reads, bar_writes;
 };
 
 static void record(void *ctx, enum power_event ev)
@@ -117,7 +121,42 @@ static void fake_write(void *opaque, unsigned int off, uint32_t v, unsigned int 
 	f->last_v = v;
 }
 
-static const struct pci_function_ops fake_ops = { .read = fake_read, .write = fake_write };
+/* Its one BAR: 4 KiB at 0xe8003000 while f->bar_on. */
+static int fake_claim(void *opaque, uint64_t addr, unsigned int len, uint64_t *off)
+{
+	struct fixture *f = opaque;
+
+	if (!f->bar_on || addr < 0xe8003000u || addr + len > 0xe8004000u)
+		return -1;
+	*off = addr - 0xe8003000u;
+	return 2;
+}
+
+static void fake_bar_read(void *opaque, int bar, uint64_t off, uint8_t *data, unsigned int len)
+{
+	struct fixture *f = opaque;
+
+	f->bar_reads++;
+	f->last_bar = bar;
+	f->last_off = (unsigned int)off;
+	bus_data_put(data, len, 0x5a5a5a5a5a5a5a5aull);
+}
+
+static void fake_bar_write(void *opaque, int bar, uint64_t off, const uint8_t *data,
+			   unsigned int len)
+{
+	struct fixture *f = opaque;
+
+	f->bar_writes++;
+	f->last_bar = bar;
+	f->last_off = (unsigned int)off;
+	f->last_v = (uint32_t)bus_data_get(data, len);
+}
+
+static const struct pci_function_ops fake_ops = {
+	.cfg_read = fake_read, .cfg_write = fake_write, .bar_claim = fake_claim,
+	.bar_read = fake_bar_read, .bar_write = fake_bar_write,
+};
 
 /* 00:00.0 is Red Hat's PCIe host bridge, read-only; nothing else answers. */
 static void test_host_bridge(void **state)
@@ -218,6 +257,38 @@ static void test_conf1(void **state)
 	/* The address names bus 1: nothing there. */
 	pio_wr(f, 0xcf8, 0x80010000u, 4);
 	assert_int_equal(pio_rd(f, 0xcfc, 4), 0xffffffffu);
+}
+
+/* The 32-bit window: an access reaches the function whose BAR is there, else all ones. */
+static void test_window(void **state)
+{
+	struct fixture *f = *state;
+	struct pci_root *r = pci_root_of(&f->root);
+	uint8_t d[4];
+
+	assert_int_equal(pci_root_attach(r, 3, &fake_ops, f), 0);
+	assert_int_equal(pci_root_free_slot(r), 1);
+	assert_int_equal(bus_access(&f->bus, BUS_MMIO, 0xe8003010u, d, 4, false), 0);
+	assert_int_equal(bus_data_get(d, 4), 0xffffffffu);
+	assert_int_equal(f->bar_reads, 0);
+	f->bar_on = true;
+	assert_int_equal(bus_access(&f->bus, BUS_MMIO, 0xe8003010u, d, 4, false), 0);
+	assert_int_equal(bus_data_get(d, 4), 0x5a5a5a5au);
+	assert_int_equal(f->last_bar, 2);
+	assert_int_equal(f->last_off, 0x10);
+	bus_data_put(d, 2, 0x1234);
+	assert_int_equal(bus_access(&f->bus, BUS_MMIO, 0xe8003ffeu, d, 2, true), 0);
+	assert_int_equal(f->bar_writes, 1);
+	assert_int_equal(f->last_off, 0xffe);
+	assert_int_equal(f->last_v, 0x1234);
+	/* Straddling the BAR's end: not the function's. */
+	assert_int_equal(bus_access(&f->bus, BUS_MMIO, 0xe8003ffeu, d, 4, true), 0);
+	assert_int_equal(f->bar_writes, 1);
+	/* Where firmware would put a slot's BARs, and nowhere past the window. */
+	assert_true(pci_root_bar_base(1, 0x8000) == 0xe8008000ull);
+	assert_true(pci_root_bar_base(31, 0x8000) == 0xe80f8000ull);
+	assert_true(pci_root_bar_base(31, 1ull << 24) == 0);
+	assert_true(pci_root_bar_base(32, 0x1000) == 0);
 }
 
 /* 0xcf9: Linux's reboot=pci (read, |2, then |6); a dword at 0xcf8 is no reset. */
@@ -391,6 +462,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_decode_and_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conf1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_control, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record, setup, teardown),
 		cmocka_unit_test(test_bar_sizing),
 		cmocka_unit_test(test_masks),

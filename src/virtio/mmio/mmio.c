@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "virtio/transport.h"
 #include "virtio/virtio.h"
 
 #define REG_MAGIC 0x000
@@ -84,82 +85,26 @@ static void kick_again(struct virtio_dev *dev, unsigned int q)
 
 uint64_t virtio_mmio_offered(struct virtio_mmio *t)
 {
-	return t->dev->ops->get_features(t->dev) | TRANSPORT_FEATURES;
+	return virtio_transport_offered(t->dev);
 }
 
 static void device_reset(struct virtio_mmio *t)
 {
-	struct virtio_dev *dev = t->dev;
-
-	if (dev->ops->reset)
-		dev->ops->reset(dev);
-	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++)
-		virtq_reset(&dev->vq[i]);
-	dev->features = 0;
-	dev->status = 0;
-	dev->activated = false;
-	t->driver_features = 0;
-	t->queue_sel = 0;
-	t->device_features_sel = 0;
-	t->driver_features_sel = 0;
+	virtio_transport_reset(t->dev, &t->ts);
 	__atomic_store_n(&t->interrupt_status, 0, __ATOMIC_SEQ_CST);
-}
-
-/* FEATURES_OK is only kept when the driver asked for what we offered. */
-static uint32_t accept_features(struct virtio_mmio *t, uint32_t status)
-{
-	uint64_t want = t->driver_features;
-	struct virtio_dev *dev = t->dev;
-
-	if ((want & ~virtio_mmio_offered(t)) || !(want & (1ull << VIRTIO_F_VERSION_1))) {
-		log_ratelimited(&virtio_rl, LOG_WARN,
-				"%s: driver asked for unoffered features 0x%" PRIx64 "; refused",
-				dev->name, want & ~virtio_mmio_offered(t));
-		return status & ~VIRTIO_STATUS_FEATURES_OK;
-	}
-	dev->features = want;
-	for (unsigned int i = 0; i < dev->num_queues; i++) {
-		dev->vq[i].event_idx = virtio_dev_has_feature(dev, VIRTIO_F_EVENT_IDX);
-		dev->vq[i].indirect = virtio_dev_has_feature(dev, VIRTIO_F_INDIRECT_DESC);
-	}
-	return status;
 }
 
 static void write_status(struct virtio_mmio *t, uint32_t v)
 {
-	struct virtio_dev *dev = t->dev;
-	uint32_t old = dev->status;
-
-	if (v == 0) {
+	if (v == 0)
 		device_reset(t);
-		return;
-	}
-	/* The driver may only add bits (3.1.1); anything else is a broken driver. */
-	if ((old & ~v) & ~VIRTIO_STATUS_NEEDS_RESET) {
-		virtio_dev_fail(dev, "status bits cleared without a reset");
-		return;
-	}
-	v |= old & VIRTIO_STATUS_NEEDS_RESET;
-	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK))
-		v = accept_features(t, v);
-	if ((v & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK)) {
-		if (!(v & VIRTIO_STATUS_FEATURES_OK)) {
-			dev->status = v;
-			virtio_dev_fail(dev, "DRIVER_OK without FEATURES_OK");
-			return;
-		}
-		dev->status = v;
-		dev->activated = true;
-		if (dev->ops->activate && dev->ops->activate(dev))
-			virtio_dev_fail(dev, "device could not start");
-		return;
-	}
-	dev->status = v;
+	else
+		virtio_transport_write_status(t->dev, &t->ts, v);
 }
 
 static struct virtq *selected_queue(struct virtio_mmio *t)
 {
-	return t->queue_sel < t->dev->num_queues ? &t->dev->vq[t->queue_sel] : NULL;
+	return virtio_transport_queue(t->dev, &t->ts);
 }
 
 static void set_half(uint64_t *v, bool high, uint32_t val)
@@ -171,7 +116,6 @@ static void set_half(uint64_t *v, bool high, uint32_t val)
 static void write_queue_reg(struct virtio_mmio *t, uint64_t off, uint32_t val)
 {
 	struct virtq *vq = selected_queue(t);
-	enum virtq_error e;
 
 	if (!vq) {
 		virtio_dev_fail(t->dev, "queue register written with QueueSel out of range");
@@ -198,22 +142,16 @@ static void write_queue_reg(struct virtio_mmio *t, uint64_t off, uint32_t val)
 			virtio_dev_fail(t->dev, "QueueReady written before QueueNum");
 			return;
 		}
-		e = virtq_enable(vq, t->dev->mem);
-		if (e != VIRTQ_OK)
-			virtio_dev_fail(t->dev, virtq_strerror(e));
+		virtio_transport_enable(t->dev, vq);
 		return;
 	}
 	/* 4.2.3.2: no queue layout changes once the queue is live. */
-	if (vq->enabled || (t->dev->status & VIRTIO_STATUS_DRIVER_OK)) {
-		virtio_dev_fail(t->dev, "queue registers rewritten while the queue is live");
+	if (!virtio_transport_layout_writable(t->dev, vq))
 		return;
-	}
 	switch (off) {
 	case REG_QUEUE_NUM:
-		if (val == 0 || val > t->dev->queue_max || (val & (val - 1))) {
-			virtio_dev_fail(t->dev, "queue size not a power of two within QueueNumMax");
+		if (!virtio_transport_size_ok(t->dev, val))
 			return;
-		}
 		vq->size = (uint16_t)val;
 		break;
 	case REG_QUEUE_DESC_LOW:
@@ -280,8 +218,8 @@ static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
 	case REG_VENDOR_ID:
 		return MMIO_VENDOR;
 	case REG_DEVICE_FEATURES:
-		return t->device_features_sel > 1
-			       ? 0 : (uint32_t)(virtio_mmio_offered(t) >> (32 * t->device_features_sel));
+		return t->ts.device_features_sel > 1
+			       ? 0 : (uint32_t)(virtio_mmio_offered(t) >> (32 * t->ts.device_features_sel));
 	case REG_QUEUE_NUM_MAX:
 		return vq ? dev->queue_max : 0;
 	case REG_QUEUE_READY:
@@ -304,21 +242,21 @@ static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t val)
 {
 	switch (off) {
 	case REG_DEVICE_FEATURES_SEL:
-		t->device_features_sel = val;
+		t->ts.device_features_sel = val;
 		break;
 	case REG_DRIVER_FEATURES:
 		if (t->dev->status & VIRTIO_STATUS_FEATURES_OK) {
 			virtio_dev_fail(t->dev, "features written after FEATURES_OK");
 			break;
 		}
-		if (t->driver_features_sel < 2)
-			set_half(&t->driver_features, t->driver_features_sel == 1, val);
+		if (t->ts.driver_features_sel < 2)
+			set_half(&t->ts.driver_features, t->ts.driver_features_sel == 1, val);
 		break;
 	case REG_DRIVER_FEATURES_SEL:
-		t->driver_features_sel = val;
+		t->ts.driver_features_sel = val;
 		break;
 	case REG_QUEUE_SEL:
-		t->queue_sel = val;
+		t->ts.queue_sel = val;
 		break;
 	case REG_QUEUE_NUM:
 	case REG_QUEUE_READY:

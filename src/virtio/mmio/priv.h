@@ -11,11 +11,8 @@
 
 #include "virtio/device.h"
 #include "virtio/mmio.h"
+#include "virtio/transport.h"
 #include "virtio/virtio.h"
-
-#define TRANSPORT_FEATURES                                                                   \
-	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |                       \
-	 (1ull << VIRTIO_F_INDIRECT_DESC))
 
 struct kick {
 	struct virtio_mmio *t;
@@ -30,10 +27,7 @@ struct virtio_mmio {
 	uint32_t gsi;
 	int irqfd;
 	struct kick kicks[VIRTIO_MAX_QUEUES];
-	uint32_t device_features_sel;
-	uint32_t driver_features_sel;
-	uint32_t queue_sel;
-	uint64_t driver_features;
+	struct virtio_tstate ts;
 	uint32_t interrupt_status; /* atomic: set by the I/O thread, acked by vCPUs */
 	uint32_t config_generation;
 };

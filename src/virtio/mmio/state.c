@@ -61,10 +61,10 @@ int mmio_state_save(void *obj, struct bytes_out *o, struct err *err)
 	bytes_put_u32(o, dev->status);
 	bytes_put_u8(o, dev->activated);
 	bytes_put_u64(o, dev->features);
-	bytes_put_u64(o, t->driver_features);
-	bytes_put_u32(o, t->device_features_sel);
-	bytes_put_u32(o, t->driver_features_sel);
-	bytes_put_u32(o, t->queue_sel);
+	bytes_put_u64(o, t->ts.driver_features);
+	bytes_put_u32(o, t->ts.device_features_sel);
+	bytes_put_u32(o, t->ts.driver_features_sel);
+	bytes_put_u32(o, t->ts.queue_sel);
 	bytes_put_u32(o, __atomic_load_n(&t->interrupt_status, __ATOMIC_SEQ_CST));
 	bytes_put_u32(o, __atomic_load_n(&t->config_generation, __ATOMIC_SEQ_CST));
 	for (unsigned int i = 0; i < dev->num_queues; i++)
@@ -168,10 +168,10 @@ int mmio_state_restore(void *obj, const void *in, size_t len, bool apply, struct
 	dev->status = v.status;
 	dev->activated = v.activated;
 	dev->features = v.features;
-	t->driver_features = v.driver_features;
-	t->device_features_sel = v.device_features_sel;
-	t->driver_features_sel = v.driver_features_sel;
-	t->queue_sel = v.queue_sel;
+	t->ts.driver_features = v.driver_features;
+	t->ts.device_features_sel = v.device_features_sel;
+	t->ts.driver_features_sel = v.driver_features_sel;
+	t->ts.queue_sel = v.queue_sel;
 	__atomic_store_n(&t->config_generation, v.config_generation, __ATOMIC_SEQ_CST);
 	memcpy(dev->vq, v.vq, sizeof(v.vq[0]) * dev->num_queues);
 	/*

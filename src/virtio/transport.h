@@ -1,0 +1,57 @@
+/*
+ * What both transports (virtio-mmio, virtio-pci) do the same way
+ * (VIRTIO 1.2 §2-3): the features offered, feature negotiation, the
+ * device status state machine, a reset, and the checks on a queue's
+ * layout and readiness. A transport keeps the driver's side of it in a
+ * struct virtio_tstate and calls these with dev->lock held, on the I/O
+ * thread where a status write can reset or start the device.
+ */
+#ifndef HEARTH_VIRTIO_TRANSPORT_H
+#define HEARTH_VIRTIO_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "virtio/device.h"
+
+#define VIRTIO_TRANSPORT_FEATURES                                                            \
+	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |                       \
+	 (1ull << VIRTIO_F_INDIRECT_DESC))
+
+struct virtio_tstate {
+	uint64_t driver_features;        /* as the driver wrote them, before FEATURES_OK */
+	uint32_t device_features_sel;
+	uint32_t driver_features_sel;
+	uint32_t queue_sel;
+};
+
+/* The device's features and the transport's, as the driver is offered them. */
+uint64_t virtio_transport_offered(const struct virtio_dev *dev);
+
+/* The driver wrote 0 to the status: the device and every queue back to reset. */
+void virtio_transport_reset(struct virtio_dev *dev, struct virtio_tstate *ts);
+
+/*
+ * A non-zero status write: bits only added (else the device fails),
+ * FEATURES_OK kept only for an offered set with VERSION_1, DRIVER_OK
+ * activates the device. A write of 0 is the caller's reset.
+ */
+void virtio_transport_write_status(struct virtio_dev *dev, struct virtio_tstate *ts,
+				   uint32_t v);
+
+/* The queue the driver selected, or NULL. */
+struct virtq *virtio_transport_queue(struct virtio_dev *dev, const struct virtio_tstate *ts);
+
+/*
+ * Whether vq's layout (size, addresses) may be written now: not once it
+ * is live (4.2.3.2, 4.1.4.3.2); false after failing the device.
+ */
+bool virtio_transport_layout_writable(struct virtio_dev *dev, const struct virtq *vq);
+
+/* A queue size the driver chose: a power of two within the maximum, or the device fails. */
+bool virtio_transport_size_ok(struct virtio_dev *dev, uint32_t size);
+
+/* The driver enabled vq: its rings are checked against guest RAM, or the device fails. */
+void virtio_transport_enable(struct virtio_dev *dev, struct virtq *vq);
+
+#endif
