@@ -168,8 +168,10 @@ static void build_fadt(uint8_t *p, const struct acpi_config *cfg, uint64_t dsdt_
 	 * The 8042 flag: without it Linux never looks for the keyboard
 	 * controller, and the host's Ctrl-Alt-Del has no driver to reach.
 	 * The CMOS RTC at 0x70 exists, so "CMOS RTC not present" stays clear.
+	 * MSI is denied unless PCI functions use it: Linux then never tries.
 	 */
-	put16(p + FADT_IAPC_BOOT_ARCH, IAPC_8042 | IAPC_VGA_NOT_PRESENT | IAPC_MSI_NOT_PRESENT);
+	put16(p + FADT_IAPC_BOOT_ARCH, IAPC_8042 | IAPC_VGA_NOT_PRESENT |
+					       (cfg->pci.msi ? 0 : IAPC_MSI_NOT_PRESENT));
 	put32(p + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON |
 				      FADT_F_RESET_REG_SUP | FADT_F_HW_REDUCED_ACPI);
 	put_gas_io8(p + FADT_RESET_REG, cfg->reset_port);

@@ -6,6 +6,7 @@
 #ifndef HEARTH_BOOT_ACPI_H
 #define HEARTH_BOOT_ACPI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,7 @@ struct acpi_pci {
 	uint64_t ecam;
 	unsigned int bus_end;
 	uint64_t mmio32_base, mmio32_end;
+	bool msi;                    /* its functions use MSI-X: the FADT must not deny MSI */
 };
 
 struct acpi_config {

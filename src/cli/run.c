@@ -55,6 +55,8 @@ void cli_run_usage(FILE *out)
 		"  --virtio-cmdline  also append virtio_mmio.device=SIZE@BASE:IRQ for each virtio\n"
 		"                    device to the kernel command line (custom kernels without\n"
 		"                    ACPI; a stock kernel finds the devices in the DSDT)\n"
+		"  --pci             virtio devices on PCI (virtio-pci, MSI-X) instead of\n"
+		"                    virtio-mmio\n"
 		"  --debug-exit[=iobase=PORT,iosize=1|2|4]  isa-debug-exit at PORT (default\n"
 		"                    0xf4, 4 bytes): a guest write of V ends Hearth with\n"
 		"                    exit status (V << 1) | 1\n"
@@ -198,6 +200,7 @@ static const struct opt run_opts[] = {
 	OPT_CALL("--debugcon", OPT_MAYBE, cli_run_debugcon),
 	RUN_FLAG("--test-devices", vm.test_devices),
 	RUN_FLAG("--virtio-cmdline", vm.virtio_cmdline),
+	RUN_FLAG("--pci", vm.pci),
 	RUN_FLAG("--mem-merge", mem_merge),
 	RUN_FLAG("--no-seccomp", no_seccomp),
 	RUN_FLAG("--no-sandbox", no_sandbox),

@@ -127,7 +127,8 @@ static const struct opt serve_opts_table[] = {
 	OPT_CALL("--mmds-size-limit", OPT_VALUE, arg_mmds_limit),
 	FLAG("--snapshot-version", snapshot_version),
 	STR("--describe-snapshot", describe_snapshot),
-	OPT_REFUSED("--enable-pci", OPT_NONE, "Hearth's devices are on virtio-mmio only"),
+	/* Firecracker 1.13's: every virtio device on PCI (virtio/pci.h). */
+	FLAG("--enable-pci", host.pci),
 	OPT_END,
 };
 
@@ -276,7 +277,7 @@ void cli_firecracker_usage(FILE *out)
 	fprintf(out, flags_help, API_DEFAULT_MAX_PAYLOAD);
 	fprintf(out,
 		"\n"
-		"Refused (exit 2): --module, --seccomp-filter, --enable-pci.\n");
+		"Refused (exit 2): --module, --seccomp-filter.\n");
 }
 
 /*

@@ -449,6 +449,8 @@ static int host_model(struct host *h, const struct host_opts *o, struct vm_confi
 	}
 	if (o->boot_timer)
 		c->boot_timer = true;
+	if (o->pci)
+		c->pci = true;
 	vm_ram_set_merge(o->mem_merge);
 	if (o->kvm_path) {
 		ret = vm_config_set_kvm_path(c, o->kvm_path, err);

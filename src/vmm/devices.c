@@ -6,7 +6,8 @@
  * many the config asks for and how one is made. Every device is entered
  * in the registry as the component its constructor (or, for virtio, its
  * transport) hands out. This is the one place that knows the virtio
- * transport: devices are built transport-free, then attached here.
+ * transports: devices are built transport-free, then attached here, to
+ * virtio-mmio or (cfg->pci) to virtio-pci on the PCI root.
  */
 #include "vmm/devices.h"
 
@@ -32,6 +33,7 @@
 #include "virtio/mem.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
+#include "virtio/pci.h"
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
 #include "virtio/vsock_uds.h"
@@ -339,6 +341,9 @@ int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *er
 			       count_vsock(cfg) ? ", vsock" : "",
 			       count_balloon(cfg) ? ", balloon" : "", pm,
 			       count_mem(cfg) ? ", memory-hotplug" : "", n, VM_MAX_VIRTIO);
+	/* On PCI, the devices are functions of the root: nothing on virtio-mmio to describe. */
+	if (cfg->pci)
+		return 0;
 	for (unsigned int i = 0; i < n; i++) {
 		vm->mmio_devs[i].base = LAYOUT_VIRTIO_MMIO_BASE + i * LAYOUT_VIRTIO_MMIO_STRIDE;
 		vm->mmio_devs[i].size = VIRTIO_MMIO_SIZE;
@@ -346,6 +351,89 @@ int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *er
 	}
 	vm->n_mmio_devs = n;
 	return 0;
+}
+
+/* Enters c in the registry or, when the registry refuses it, destroys it. */
+static int enter(struct vm *vm, const char *id, const char *type,
+		 const struct dev_resources *res, const struct component *c, struct err *err)
+{
+	int ret = registry_add(&vm->registry, COMP_DEVICE, id, type, res, c);
+
+	if (ret) {
+		c->ops->destroy(c->obj);
+		return err_set(err, ret == -EEXIST, ret, "device '%s': %s", id,
+			       ret == -EEXIST ? "the id is taken" : strerror(-ret));
+	}
+	return 0;
+}
+
+static int create_legacy(struct vm *vm, const struct vm_config *cfg, const struct dev_env *env,
+			 struct err *err)
+{
+	for (size_t i = 0; i < sizeof(legacy_devices) / sizeof(legacy_devices[0]); i++) {
+		const struct legacy_device *d = &legacy_devices[i];
+		struct dev_resources res = d->res;
+		struct component c;
+		int ret;
+
+		if (d->wanted && !d->wanted(cfg, &res))
+			continue;
+		ret = d->create(env, &res, &c, err);
+		if (ret)
+			return err_prefix(err, ret, "%s: ", d->what);
+		ret = enter(vm, d->id, d->type, &res, &c, err);
+		if (ret)
+			return ret;
+		if (d->optional)
+			registry_find(&vm->registry, COMP_DEVICE, d->id)->optional = true;
+	}
+	return 0;
+}
+
+/* Attaches dev to virtio-mmio at the next slot and enters the two as one component. */
+static int attach(struct vm *vm, const struct virtio_build *b, const char *type,
+		  unsigned int slot, struct virtio_dev *dev, struct err *err)
+{
+	struct virtio_host host = { .vm_fd = vm->fd, .bus = &vm->bus, .loop = vm->loop };
+	struct dev_resources res = { .mmio_base = vm->mmio_devs[slot].base,
+				     .mmio_size = vm->mmio_devs[slot].size,
+				     .gsi = (int)vm->mmio_devs[slot].gsi };
+	struct virtio_mmio *t;
+	int ret;
+
+	ret = virtio_mmio_create(dev, &host, res.mmio_base, (uint32_t)res.gsi, &t);
+	if (ret) {
+		dev->ops->destroy(dev);
+		return err_set(err, false, ret, "%s: cannot attach virtio-mmio: %s", b->what,
+			       strerror(-ret));
+	}
+	return enter(vm, b->id, type, &res, &(struct component){ &virtio_mmio_component, t },
+		     err);
+}
+
+/*
+ * Attaches dev to the PCI root as function 0 of device slot + 1 (the
+ * host bridge is device 0), its BAR where firmware would have put it.
+ */
+static int attach_pci(struct vm *vm, const struct virtio_build *b, const char *type,
+		      unsigned int slot, struct virtio_dev *dev, struct err *err)
+{
+	struct virtio_host host = { .vm_fd = vm->fd, .bus = &vm->bus, .loop = vm->loop };
+	struct reg_entry *root = registry_find(&vm->registry, COMP_DEVICE, "pci");
+	struct dev_resources res = { .mmio_base = pci_root_bar_base(slot + 1, VIRTIO_PCI_BAR_SIZE),
+				     .mmio_size = VIRTIO_PCI_BAR_SIZE, .gsi = -1 };
+	struct virtio_pci *t;
+	int ret;
+
+	ret = root ? virtio_pci_create(dev, &host, pci_root_of(&root->comp), slot + 1, &t)
+		   : -ENODEV;
+	if (ret) {
+		dev->ops->destroy(dev);
+		return err_set(err, false, ret, "%s: cannot attach virtio-pci: %s", b->what,
+			       strerror(-ret));
+	}
+	return enter(vm, b->id, type, &res, &(struct component){ &virtio_pci_component, t },
+		     err);
 }
 
 int vm_virtio_cmdline(const char *base, const struct acpi_mmio_dev *devs, unsigned int n,
@@ -412,64 +500,6 @@ int vm_kernel_cmdline(const struct vm_config *cfg, bool multiboot,
 	return ret;
 }
 
-/* Enters c in the registry or, when the registry refuses it, destroys it. */
-static int enter(struct vm *vm, const char *id, const char *type,
-		 const struct dev_resources *res, const struct component *c, struct err *err)
-{
-	int ret = registry_add(&vm->registry, COMP_DEVICE, id, type, res, c);
-
-	if (ret) {
-		c->ops->destroy(c->obj);
-		return err_set(err, ret == -EEXIST, ret, "device '%s': %s", id,
-			       ret == -EEXIST ? "the id is taken" : strerror(-ret));
-	}
-	return 0;
-}
-
-static int create_legacy(struct vm *vm, const struct vm_config *cfg, const struct dev_env *env,
-			 struct err *err)
-{
-	for (size_t i = 0; i < sizeof(legacy_devices) / sizeof(legacy_devices[0]); i++) {
-		const struct legacy_device *d = &legacy_devices[i];
-		struct dev_resources res = d->res;
-		struct component c;
-		int ret;
-
-		if (d->wanted && !d->wanted(cfg, &res))
-			continue;
-		ret = d->create(env, &res, &c, err);
-		if (ret)
-			return err_prefix(err, ret, "%s: ", d->what);
-		ret = enter(vm, d->id, d->type, &res, &c, err);
-		if (ret)
-			return ret;
-		if (d->optional)
-			registry_find(&vm->registry, COMP_DEVICE, d->id)->optional = true;
-	}
-	return 0;
-}
-
-/* Attaches dev to virtio-mmio at the next slot and enters the two as one component. */
-static int attach(struct vm *vm, const struct virtio_build *b, const char *type,
-		  unsigned int slot, struct virtio_dev *dev, struct err *err)
-{
-	struct virtio_host host = { .vm_fd = vm->fd, .bus = &vm->bus, .loop = vm->loop };
-	struct dev_resources res = { .mmio_base = vm->mmio_devs[slot].base,
-				     .mmio_size = vm->mmio_devs[slot].size,
-				     .gsi = (int)vm->mmio_devs[slot].gsi };
-	struct virtio_mmio *t;
-	int ret;
-
-	ret = virtio_mmio_create(dev, &host, res.mmio_base, (uint32_t)res.gsi, &t);
-	if (ret) {
-		dev->ops->destroy(dev);
-		return err_set(err, false, ret, "%s: cannot attach virtio-mmio: %s", b->what,
-			       strerror(-ret));
-	}
-	return enter(vm, b->id, type, &res, &(struct component){ &virtio_mmio_component, t },
-		     err);
-}
-
 static int create_virtio(struct vm *vm, const struct vm_config *cfg,
 			 const struct blk_config *drives, struct err *err)
 {
@@ -494,7 +524,8 @@ static int create_virtio(struct vm *vm, const struct vm_config *cfg,
 				err->usage = ret != -ENOMEM;
 				return err_prefix(err, ret, "%s: ", b.what);
 			}
-			ret = attach(vm, &b, fam->type, slot, dev, err);
+			ret = cfg->pci ? attach_pci(vm, &b, fam->type, slot, dev, err)
+				       : attach(vm, &b, fam->type, slot, dev, err);
 			if (ret)
 				return ret;
 		}
@@ -534,6 +565,17 @@ int vm_devices_create(struct vm *vm, const struct vm_config *cfg, struct power_s
 		return ret;
 	vm->serial = registry_find(&vm->registry, COMP_DEVICE, "com1")->comp.obj;
 	return create_virtio(vm, cfg, drives, err);
+}
+
+struct virtio_dev *vm_virtio_device(const struct reg_entry *e)
+{
+	if (!e)
+		return NULL;
+	if (e->comp.ops == &virtio_mmio_component)
+		return virtio_mmio_device(e->comp.obj);
+	if (e->comp.ops == &virtio_pci_component)
+		return virtio_pci_device(e->comp.obj);
+	return NULL;
 }
 
 int vm_devices_open_drives(const struct vm_config *cfg, struct blk_config *out,

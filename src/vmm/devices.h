@@ -19,6 +19,13 @@ int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *er
  * is touched, so a missing or locked image is a usage error found first.
  * vm_devices_close_drives releases out, whatever happened.
  */
+/*
+ * The virtio device a registry entry carries, whichever transport it is
+ * attached to; NULL for an entry that is no virtio device.
+ */
+struct reg_entry;
+struct virtio_dev *vm_virtio_device(const struct reg_entry *e);
+
 int vm_devices_open_drives(const struct vm_config *cfg, struct blk_config *out,
 			   struct err *err);
 void vm_devices_close_drives(struct blk_config *drives);

@@ -145,7 +145,7 @@ static int vm_build_acpi(struct vm *vm, uint64_t *rsdp)
 		.vmclock_addr = vm->vmclock ? LAYOUT_VMCLOCK : 0,
 		.vmclock_size = (uint32_t)LAYOUT_VMCLOCK_SIZE,
 		.pci = { .ecam = LAYOUT_PCI_ECAM, .bus_end = 0, .mmio32_base = LAYOUT_PCI_MMIO32,
-			 .mmio32_end = LAYOUT_PCI_MMIO32_END },
+			 .mmio32_end = LAYOUT_PCI_MMIO32_END, .msi = vm->pci },
 	};
 	uint8_t *buf = guest_mem_ptr(&vm->mem, LAYOUT_ACPI_BASE, LAYOUT_ACPI_SIZE);
 
@@ -369,6 +369,7 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 	vm->debugcon_fd = -1;
 	vm->flat = cfg->flat.present;
 	vm->vmclock = cfg->vmclock && !vm->flat;
+	vm->pci = cfg->pci;
 	vm->kvm.fd = -1;
 	vm->loop = loop;
 	vm->mem_file = mf;

@@ -72,6 +72,7 @@ struct vm {
 	int debugcon_fd;            /* --debugcon's out= file; -1: stdout */
 	bool flat;                  /* a --flat VM: no in-kernel irqchip, PIT or ACPI */
 	bool vmclock;               /* it has VMClock (not --flat) */
+	bool pci;                   /* its virtio devices are on PCI, with MSI-X */
 	uint8_t *vmclock_page;      /* its page, a read-only memslot (vm_vmclock.c); NULL: none */
 	struct vm_pmem_map pmem[VM_MAX_PMEM];   /* the pmem windows (vm_pmem.c) */
 	unsigned int npmem;

@@ -9,6 +9,7 @@
 
 #include "virtio/balloon.h"
 #include "virtio/mmio.h"
+#include "vmm/devices.h"
 
 struct balloon_call {
 	const struct vm_balloon_req *req;
@@ -47,7 +48,7 @@ int vm_balloon_do(struct vm *vm, const struct vm_balloon_req *req, struct vm_bal
 	if (!e)
 		return err_set(err, true, -ENODEV, "Failed perform action on device: Device not "
 			       "found");
-	c.dev = virtio_mmio_device(e->comp.obj);
+	c.dev = vm_virtio_device(e);
 	/* -ESHUTDOWN, with no words, once the loop has stopped: the caller says strerror's. */
 	return eventloop_run_on(vm->loop, balloon_fn, &c, NULL);
 }

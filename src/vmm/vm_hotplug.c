@@ -12,6 +12,7 @@
 #include "core/layout.h"
 #include "mem/guest_mem_hotplug.h"
 #include "virtio/mmio.h"
+#include "vmm/devices.h"
 
 static int hotplug_set_range(void *ctx, uint64_t off, uint64_t len, bool plug)
 {
@@ -91,7 +92,7 @@ static int hotplug_run(struct vm *vm, struct hotplug_call *c)
 	if (!e)
 		return err_set(c->err, true, -ENODEV, "Failed perform action on device: Device "
 			       "not found");
-	c->dev = virtio_mmio_device(e->comp.obj);
+	c->dev = vm_virtio_device(e);
 	/* -ESHUTDOWN, with no words, once the loop has stopped: the caller says strerror's. */
 	return eventloop_run_on(vm->loop, hotplug_fn, c, NULL);
 }

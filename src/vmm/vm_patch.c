@@ -9,6 +9,7 @@
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio/pmem.h"
+#include "vmm/devices.h"
 
 enum patch_op { PATCH_SWAP, PATCH_REFRESH, PATCH_BLK_LIMITER, PATCH_NET_LIMITERS,
 		PATCH_PMEM_LIMITER };
@@ -55,7 +56,7 @@ static struct virtio_dev *find_dev(struct vm *vm, const char *id, const char *ty
 	struct reg_entry *e = registry_find_device(&vm->registry, type, id);
 
 	/* The transport's component; the device is what it carries. */
-	return e ? virtio_mmio_device(e->comp.obj) : NULL;
+	return vm_virtio_device(e);
 }
 
 /* Opens and checks the new image here, off the I/O thread; then swaps on it. */

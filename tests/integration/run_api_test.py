@@ -807,7 +807,7 @@ def case_firecracker(binary, tmp):
     # The first line is Firecracker's, which version checks parse as semver.
     check(rc == 0 and out.splitlines()[0] == "Firecracker v" + FC_VERSION and "hearth " in out,
           "--version: %d %r %r" % (rc, out, err))
-    for argv, words in ((["--enable-pci"], ["--enable-pci is not supported by Hearth"]),
+    for argv, words in ((["--enable-pci=1"], ["--enable-pci", "takes no value"]),
                         (["--mmds-size-limit", "0"], ["--mmds-size-limit '0'"]),
                         (["--metadata", "/no/such.json"], ["--metadata '/no/such.json'",
                                                            "No such file"]),
