@@ -638,6 +638,27 @@ def pci_seeds():
     return {'probe': probe, 'bars': bars, 'caps': caps, 'record': record}
 
 
+def virtio_pci_seeds():
+    """fuzz_virtio_pci: a bring-up, then requests and the driver's odd accesses."""
+    def bar(off, val, w=1, write=1):
+        return bytes([1]) + struct.pack('<HBBQ', off, w, write, val)
+
+    def cfg(off, val, w=2, write=1):
+        return bytes([0]) + struct.pack('<HBBI', off, w, write, val)
+
+    desc = struct.pack('<QIHH', 0x20000, 64, 2, 0)
+    ring = bytes([2]) + struct.pack('<IB', 0x10000, 16) + desc
+    avail = bytes([2]) + struct.pack('<IB', 0x10100, 6) + struct.pack('<HHH', 0, 1, 0)
+    up = bytes([3])
+    return {
+        'bring_up_request': up + ring + avail + bar(0x3000, 0, 1) + bar(0x1000, 0, 0, 0),
+        'masked': up + bar(0x400c, 1, 2) + ring + avail + bar(0x3000, 0, 1) +
+                  bar(0x5000, 0, 3, 0) + bar(0x400c, 0, 2),
+        'window': cfg(0x84, 0, 0) + cfg(0x88, 0x12, 2) + cfg(0x8c, 2, 2) + cfg(0x90, 0, 2, 0),
+        'reset_and_host': up + bar(0x14, 0, 0) + bytes([4]) + up + bytes([4]),
+    }
+
+
 def devstate_seeds():
     # Mode byte: m % 4 is the mode, m // 4 % 6 the device (rng, blk, net on a fake
     # backend, hybrid vsock, net on libslirp, vhost-vsock on a fake vhost).
@@ -700,6 +721,7 @@ TARGETS = {
     'fuzz_pmem': pmem_seeds,
     'fuzz_virtio_mem': virtio_mem_seeds,
     'fuzz_pci': pci_seeds,
+    'fuzz_virtio_pci': virtio_pci_seeds,
 }
 
 

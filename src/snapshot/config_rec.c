@@ -114,6 +114,9 @@ int snap_config_save(const struct vm_config *c, char **out, size_t *len)
 		json_object_set_new(json_object_get(root, "hearth"), "vmclock", json_true());
 	if (root && c->boot_timer)
 		json_object_set_new(json_object_get(root, "hearth"), "boot_timer", json_true());
+	/* The transport: a PCI VM restores as a PCI VM (its records are virtio-pci's). */
+	if (root && c->pci)
+		json_object_set_new(json_object_get(root, "hearth"), "pci", json_true());
 	if (root && c->debugcon.present)
 		json_object_set_new(json_object_get(root, "hearth"), "debugcon",
 				    json_pack("{s:i}", "port", c->debugcon.port));
@@ -218,19 +221,23 @@ static const char *const saved_vm_keys[] = {
 	"balloon", "cpu-config", "mmds-config", "pmem", "memory-hotplug", NULL,
 };
 static const char *const saved_hearth_keys[] = { "nets", "drives", "kvm_path", "debug_exit",
-						  "debugcon", "boot_timer", "vmclock", NULL };
+						  "debugcon", "boot_timer", "vmclock", "pci", NULL };
 
 /* The port devices a save recorded (older saves have none: both optional). */
 static int restore_ports(struct vm_config *c, json_t *h, struct err *err)
 {
 	json_t *de = json_object_get(h, "debug_exit"), *dc = json_object_get(h, "debugcon");
 	json_t *bt = json_object_get(h, "boot_timer"), *vc = json_object_get(h, "vmclock");
+	json_t *pci = json_object_get(h, "pci");
 	int base = 0, size = 0, port = 0;
 	int ret;
 
 	if (bt && !json_is_boolean(bt))
 		return bad(err, "has a malformed boot_timer");
 	c->boot_timer = json_is_true(bt);
+	if (pci && !json_is_boolean(pci))
+		return bad(err, "has a malformed pci");
+	c->pci = json_is_true(pci);
 	if (vc && !json_is_boolean(vc))
 		return bad(err, "has a malformed vmclock");
 	c->vmclock = json_is_true(vc);

@@ -41,8 +41,10 @@ void virtio_pci_destroy(struct virtio_pci *t);
 
 /*
  * The attached device as one component, obj the struct virtio_pci, as
- * virtio_mmio_component. Snapshots of it are refused for now (save:
- * -EOPNOTSUPP, in words).
+ * virtio_mmio_component. Its record ("VPCI" 1, pci/state.c): the
+ * configuration space (what the guest cannot write must match this
+ * build's), MSI-X's table and pending bits, the common structure's
+ * state, the queues, the device's own record nested.
  */
 extern const struct component_ops virtio_pci_component;
 struct virtio_dev *virtio_pci_device(struct virtio_pci *t);

@@ -168,7 +168,7 @@ int virtq_read_avail(struct virtq *vq, uint16_t *end)
 	*end = vq->last_avail;
 	if (!vq->enabled)
 		return 0;
-	avail_idx = vq->avail_seen = load16(&vq->avail[1]);
+	avail_idx = load16(&vq->avail[1]);
 	if (avail_idx == vq->last_avail && vq->event_idx) {
 		/*
 		 * With EVENT_IDX the driver kicks only when it passes avail_event,
@@ -176,11 +176,18 @@ int virtq_read_avail(struct virtq *vq, uint16_t *end)
 		 * here means no device can forget. Re-check after the barrier so
 		 * a buffer added meanwhile is not missed.
 		 */
+		vq->avail_seen = avail_idx;
 		virtq_set_notify(vq, true);
-		avail_idx = vq->avail_seen = load16(&vq->avail[1]);
+		avail_idx = load16(&vq->avail[1]);
 	}
 	if ((uint16_t)(avail_idx - vq->last_avail) > vq->size)
 		return -VIRTQ_ERR_AVAIL_JUMP;
+	/*
+	 * Kept only once checked: a jump the device refused must not become
+	 * its position, or the snapshot of that broken queue would be one no
+	 * restore takes (queue_state.c checks the same).
+	 */
+	vq->avail_seen = avail_idx;
 	*end = avail_idx;
 	return 0;
 }

@@ -4,6 +4,7 @@
  */
 #include "virtio/transport.h"
 
+#include <errno.h>
 #include <inttypes.h>
 
 #include "util/log.h"
@@ -53,6 +54,11 @@ void virtio_transport_write_status(struct virtio_dev *dev, struct virtio_tstate 
 {
 	uint32_t old = dev->status;
 
+	/*
+	 * Bits 2.1 does not define are not kept: a status the restore of a
+	 * snapshot would refuse must never be the device's.
+	 */
+	v &= VIRTIO_STATUS_DRIVER_BITS;
 	/* The driver may only add bits (3.1.1); anything else is a broken driver. */
 	if ((old & ~v) & ~VIRTIO_STATUS_NEEDS_RESET) {
 		virtio_dev_fail(dev, "status bits cleared without a reset");
@@ -112,4 +118,48 @@ void virtio_transport_enable(struct virtio_dev *dev, struct virtq *vq)
 	e = virtq_enable(vq, dev->mem);
 	if (e != VIRTQ_OK)
 		virtio_dev_fail(dev, virtq_strerror(e));
+}
+
+int virtio_transport_save_device(struct virtio_dev *dev, struct bytes_out *o)
+{
+	size_t at = o->len;
+	int ret;
+
+	bytes_put_u32(o, 0);
+	if (!dev->ops->save)
+		return 0;
+	ret = dev->ops->save(dev, o);
+	if (ret)
+		return ret;
+	if (o->buf && at + 4 <= o->cap) {
+		uint32_t n = (uint32_t)(o->len - at - 4);
+
+		for (unsigned int i = 0; i < 4; i++)
+			o->buf[at + i] = (uint8_t)(n >> (8 * i));
+	}
+	return 0;
+}
+
+int virtio_transport_get_device(const struct virtio_dev *dev, struct bytes_in *in,
+				const uint8_t **rec, uint32_t *len)
+{
+	*len = bytes_get_u32(in);
+	if (in->short_read || *len > bytes_in_left(in))
+		return -ENODATA;
+	*rec = in->p + in->off;
+	in->off += *len;
+	/* State a device without save would not have written, or none where it would. */
+	if (!dev->ops->restore != !*len)
+		return *len ? -EINVAL : -ENODATA;
+	return 0;
+}
+
+int virtio_transport_check_saved(const struct virtio_dev *dev, uint32_t status, bool activated,
+				 uint64_t features)
+{
+	/* A guest driving features this device no longer offers would break. */
+	if ((features & ~virtio_transport_offered(dev)) || (status & ~VIRTIO_STATUS_SAVED) ||
+	    (activated && !(status & VIRTIO_STATUS_DRIVER_OK)))
+		return -EINVAL;
+	return 0;
 }

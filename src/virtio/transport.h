@@ -12,7 +12,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util/bytes.h"
 #include "virtio/device.h"
+#include "virtio/virtio.h"
 
 #define VIRTIO_TRANSPORT_FEATURES                                                            \
 	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |                       \
@@ -32,7 +34,8 @@ uint64_t virtio_transport_offered(const struct virtio_dev *dev);
 void virtio_transport_reset(struct virtio_dev *dev, struct virtio_tstate *ts);
 
 /*
- * A non-zero status write: bits only added (else the device fails),
+ * A non-zero status write: bits 2.1 does not define dropped, bits only
+ * added (else the device fails),
  * FEATURES_OK kept only for an offered set with VERSION_1, DRIVER_OK
  * activates the device. A write of 0 is the caller's reset.
  */
@@ -53,5 +56,30 @@ bool virtio_transport_size_ok(struct virtio_dev *dev, uint32_t size);
 
 /* The driver enabled vq: its rings are checked against guest RAM, or the device fails. */
 void virtio_transport_enable(struct virtio_dev *dev, struct virtq *vq);
+
+/*
+ * Both transports' records nest the device's own: a u32 length, then the
+ * record (empty for a device without save). save appends it to o (dev
+ * paused, dev->lock held): 0 or the device's -errno. get reads it from
+ * in into *rec and *len, within in: 0, -ENODATA, or -EINVAL for state a
+ * device without save would not have written.
+ */
+int virtio_transport_save_device(struct virtio_dev *dev, struct bytes_out *o);
+int virtio_transport_get_device(const struct virtio_dev *dev, struct bytes_in *in,
+				const uint8_t **rec, uint32_t *len);
+
+/* The status bits a driver can set (2.1); NEEDS_RESET is the device's. */
+#define VIRTIO_STATUS_DRIVER_BITS                                                            \
+	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK |        \
+	 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_FAILED)
+#define VIRTIO_STATUS_SAVED (VIRTIO_STATUS_DRIVER_BITS | VIRTIO_STATUS_NEEDS_RESET)
+
+/*
+ * A restored record's own checks, whatever the transport: the features
+ * taken within those offered, status bits a driver can set, an
+ * activated device with DRIVER_OK. 0 or -EINVAL.
+ */
+int virtio_transport_check_saved(const struct virtio_dev *dev, uint32_t status, bool activated,
+				 uint64_t features);
 
 #endif

@@ -222,12 +222,49 @@ static void test_keys_no_save_writes(void **state)
 	free(json);
 }
 
+/* The transport is the config's: a PCI VM's record says so, and a malformed one is refused. */
+static void test_pci_kept(void **state)
+{
+	struct vm_config c;
+	struct err err = ERR_INIT;
+	char *json = NULL, *edited;
+	size_t len, elen;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(vm_config_set_machine(&c, &(struct vm_machine){ .vcpu_count = 1,
+							.mem_size_mib = 16 }, &err), 0);
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, NULL, &err), 0);
+	c.pci = true;
+	assert_int_equal(snap_config_save(&c, &json, &len), 0);
+	vm_config_release(&c);
+	vm_config_init(&c);
+	assert_int_equal(snap_config_restore(&c, json, len, &err), 0);
+	assert_true(c.pci);
+	vm_config_release(&c);
+	edited = with_key(json, len, "hearth", "pci", json_string("yes"), &elen);
+	vm_config_init(&c);
+	assert_int_equal(snap_config_restore(&c, edited, elen, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "malformed pci"));
+	vm_config_release(&c);
+	free(edited);
+	free(json);
+	/* Without it: virtio-mmio, as every VM before PCI. */
+	json = saved_record(&len);
+	vm_config_init(&c);
+	assert_int_equal(snap_config_restore(&c, json, len, &err), 0);
+	assert_false(c.pci);
+	vm_config_release(&c);
+	free(json);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_host_resource_from_the_request),
 		cmocka_unit_test(test_left_out_or_misfit_refused),
 		cmocka_unit_test(test_keys_no_save_writes),
+		cmocka_unit_test(test_pci_kept),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

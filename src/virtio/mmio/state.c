@@ -14,36 +14,6 @@
 
 #define MMIO_TAG "VMMI"
 
-/* The status bits a driver can set (2.1), and NEEDS_RESET, which we set. */
-#define STATUS_SAVED                                                                         \
-	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK |        \
-	 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)
-
-/*
- * The device's own record, nested: a u32 length, then the record (empty
- * for a device without state of its own). The length lets the transport
- * hand the device exactly its bytes, whatever they hold.
- */
-static int mmio_save_device(struct virtio_dev *dev, struct bytes_out *o)
-{
-	size_t at = o->len;
-	int ret;
-
-	bytes_put_u32(o, 0);
-	if (!dev->ops->save)
-		return 0;
-	ret = dev->ops->save(dev, o);
-	if (ret)
-		return ret;
-	if (o->buf && at + 4 <= o->cap) {
-		uint32_t n = (uint32_t)(o->len - at - 4);
-
-		for (unsigned int i = 0; i < 4; i++)
-			o->buf[at + i] = (uint8_t)(n >> (8 * i));
-	}
-	return 0;
-}
-
 int mmio_state_save(void *obj, struct bytes_out *o, struct err *err)
 {
 	struct virtio_mmio *t = obj;
@@ -69,7 +39,7 @@ int mmio_state_save(void *obj, struct bytes_out *o, struct err *err)
 	bytes_put_u32(o, __atomic_load_n(&t->config_generation, __ATOMIC_SEQ_CST));
 	for (unsigned int i = 0; i < dev->num_queues; i++)
 		virtq_save(&dev->vq[i], o);
-	ret = mmio_save_device(dev, o);
+	ret = virtio_transport_save_device(dev, o);
 	pthread_mutex_unlock(&dev->lock);
 	return ret;
 }
@@ -122,25 +92,15 @@ static int mmio_parse(struct virtio_mmio *t, struct mmio_saved *v, const void *i
 		if (v->vq[i].size > queue_max)
 			return -EINVAL;
 	}
-	v->dev_len = bytes_get_u32(&r);
-	if (r.short_read)
-		return -ENODATA;
-	if (v->dev_len > bytes_in_left(&r))
-		return -ENODATA;
-	v->dev_state = r.p + r.off;
-	r.off += v->dev_len;
+	ret = virtio_transport_get_device(dev, &r, &v->dev_state, &v->dev_len);
+	if (ret)
+		return ret;
 	ret = bytes_in_finish(&r);
 	if (ret)
 		return ret;
-	/* State a device without save would not have written, or none where it would. */
-	if (!dev->ops->restore != !v->dev_len)
-		return v->dev_len ? -EINVAL : -ENODATA;
-	/* A guest driving features this device no longer offers would break. */
-	if ((v->features & ~virtio_mmio_offered(t)) || (v->status & ~STATUS_SAVED) ||
-	    (v->activated && !(v->status & VIRTIO_STATUS_DRIVER_OK)) ||
-	    (v->interrupt_status & ~(VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG)))
+	if (v->interrupt_status & ~(VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG))
 		return -EINVAL;
-	return 0;
+	return virtio_transport_check_saved(dev, v->status, v->activated, v->features);
 }
 
 int mmio_state_restore(void *obj, const void *in, size_t len, bool apply, struct err *err)

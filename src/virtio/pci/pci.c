@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "pci/msix.h"
+#include "virtio/pci/priv.h"
 #include "util/log.h"
 #include "virtio/transport.h"
 #include "virtio/virtio.h"
@@ -42,7 +43,7 @@
 #define VCAP_BAR 4
 #define VCAP_OFFSET 8
 #define VCAP_LENGTH 12
-#define VCAP_DATA 16                    /* the PCI_CFG capability's window */
+#define VCAP_DATA VIRTIO_PCI_WINDOW_DATA
 
 /* The common configuration structure (4.1.4.3). */
 #define CC_DFSELECT 0x00
@@ -63,32 +64,6 @@
 #define CC_Q_USED 0x30
 #define CC_SIZE 0x38
 
-#define ISR_QUEUE 1u
-#define ISR_CONFIG 2u
-
-struct kick {
-	struct virtio_pci *t;
-	unsigned int q;
-	int fd;
-};
-
-struct virtio_pci {
-	struct virtio_dev *dev;
-	struct virtio_host host;
-	struct pci_root *root;
-	unsigned int slot;
-	uint64_t bar_base;               /* where we put BAR 0 (the ioeventfds are there) */
-	struct pci_config cfg;           /* under dev->lock, as everything below */
-	struct msix msix;
-	struct virtio_tstate ts;
-	int cfg_cap;                     /* the PCI_CFG capability's offset */
-	uint16_t msix_config;
-	uint16_t queue_vector[VIRTIO_MAX_QUEUES];
-	uint8_t isr;
-	uint8_t config_generation;
-	struct kick kicks[VIRTIO_MAX_QUEUES];
-	unsigned long no_vector;         /* interrupts with nowhere to go */
-};
 
 static struct ratelimit pci_rl = RATELIMIT_INIT(10);
 
@@ -134,7 +109,7 @@ static void signal_used(struct virtio_dev *dev, unsigned int q)
 {
 	struct virtio_pci *t = dev->transport;
 
-	raise_vector(t, q < VIRTIO_MAX_QUEUES ? t->queue_vector[q] : MSIX_NO_VECTOR, ISR_QUEUE);
+	raise_vector(t, q < VIRTIO_MAX_QUEUES ? t->queue_vector[q] : MSIX_NO_VECTOR, VIRTIO_PCI_ISR_QUEUE);
 }
 
 static void signal_config(struct virtio_dev *dev)
@@ -142,7 +117,7 @@ static void signal_config(struct virtio_dev *dev)
 	struct virtio_pci *t = dev->transport;
 
 	t->config_generation++;
-	raise_vector(t, t->msix_config, ISR_CONFIG);
+	raise_vector(t, t->msix_config, VIRTIO_PCI_ISR_CONFIG);
 }
 
 static void kick_again(struct virtio_dev *dev, unsigned int q)
@@ -688,14 +663,6 @@ static int pci_resume(void *obj)
 	return 0;
 }
 
-static int pci_save(void *obj, struct bytes_out *o, struct err *err)
-{
-	struct virtio_pci *t = obj;
-
-	return err_set(err, true, -EOPNOTSUPP, "%s is on virtio-pci, whose snapshots are not "
-		       "supported yet", t->dev->name);
-}
-
 static void pci_destroy(void *obj)
 {
 	struct virtio_pci *t = obj;
@@ -713,7 +680,8 @@ static unsigned int pci_counters(void *obj, struct dev_counter *out, unsigned in
 const struct component_ops virtio_pci_component = {
 	.pause = pci_pause,
 	.resume = pci_resume,
-	.save = pci_save,
+	.save = virtio_pci_state_save,
+	.restore = virtio_pci_state_restore,
 	.destroy = pci_destroy,
 	.counters = pci_counters,
 };
