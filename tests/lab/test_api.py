@@ -38,6 +38,9 @@ config file, in ONE L1 boot.
              synced write reaching the file, a read-only root device.
   hotplug    test_hotplug.py's run: virtio_mem grows and shrinks MemTotal,
              unplugged memory goes back to the host.
+  pci        test_pci.py's run: --enable-pci, a NIC (DHCP) and virtio-rng
+             over virtio-pci with MSI-X, snapshotted and restored in a new
+             process.
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
@@ -53,6 +56,7 @@ sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
 import test_balloon as B  # noqa: E402
 import test_hotplug as HP  # noqa: E402
+import test_pci as PCI  # noqa: E402
 import test_pmem as PM  # noqa: E402
 
 RUN_TIMEOUT = 420
@@ -479,10 +483,11 @@ def main():
             run = L.ShellRun(name, "hearth", script(text), timeout=RUN_TIMEOUT)
             run.initrd = l2
             runs.append(run)
-        # The balloon's, pmem's and memory hotplug's runs (test_balloon.py,
-        # test_pmem.py, test_hotplug.py) share this L1 boot, each with its own L2.
+        # The balloon's, pmem's, memory hotplug's and PCI's runs (test_balloon.py,
+        # test_pmem.py, test_hotplug.py, test_pci.py) share this L1 boot, each
+        # with its own L2.
         runs += [B.run(lab.kernel), B.run_oom(lab.kernel), PM.run(lab.kernel),
-                 HP.run(lab.kernel)]
+                 HP.run(lab.kernel), PCI.run(lab.kernel)]
         with tempfile.TemporaryDirectory() as d:
             res = lab.run_plan(runs, tag="api", binaries=tools, files=PM.files(d))
     except L.LabError as e:
@@ -491,7 +496,7 @@ def main():
     return L.report(res, [(name, check) for name, _, check in CHECKS] +
                     [("balloon", B.check_balloon), ("balloon_oom", B.check_balloon_oom),
                      ("pmem", PM.check_pmem),
-                     ("hotplug", HP.check_hotplug)])
+                     ("hotplug", HP.check_hotplug), ("pci", PCI.check_pci)])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Lab test of PCI: the stock kernel's virtio_pci against Hearth's virtio-pci
+functions, a VM driven through the API (curl on the Unix socket, in L1):
+
+    tests/lab/test_pci.py [--hearth PATH] [--stream]
+
+  pci   hearth serve --enable-pci, 2 vCPUs, 256 MiB, a user-mode NIC and
+        virtio-rng.
+        1. /sys/bus/pci lists the host bridge, the NIC (1af4:1041, class
+           0200) and the rng (1af4:1044), with no virtio-mmio device.
+        2. The NIC gets a DHCP lease; its interrupts and the rng's are
+           MSI-X (/proc/interrupts' PCI-MSI lines).
+        3. The guest counts, each line after 512 bytes from /dev/hwrng
+           (an MSI-X interrupt each time).
+        4. Paused and snapshotted (Full), the process killed; a new
+           `hearth serve` loads the snapshot (resume_vm): the guest counts
+           on from where it was, its rng still answering, without a boot.
+
+Prints one line per check and `N passed, N failed`. Exit 0 all passed, 1 a
+check failed, 3 lab failure (tests/lab/README.md). test_api.py plans this run
+in its own L1 boot.
+"""
+import argparse
+import os
+import re
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+import lab as L  # noqa: E402
+import test_virtio_net as NET  # noqa: E402
+
+RUN_TIMEOUT = 900
+CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.pci=1"
+
+L2_SCRIPT = r'''
+grep -q lab.pci=1 /proc/cmdline || exit 0
+dmesg -n 1 2>/dev/null
+ip link set lo up
+i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+if udhcpc -i eth0 -s /lab/dhcp.sh -n -q -t 5 -T 2 >/tmp/dhcp.log 2>&1; then
+  echo "LAB px dhcp=ok"
+else
+  echo "LAB px dhcp=fail"
+fi
+echo "LAB px ip=$(ip -4 addr show dev eth0 | awk '/inet /{print $2; exit}')"
+echo "LAB px msix=$(grep PCI-MSI /proc/interrupts | grep -c virtio)"
+echo "LAB px mmio=$(ls /sys/bus/acpi/devices 2>/dev/null | grep -c LNRO0005)"
+i=0
+while [ $i -lt 600 ]; do
+  i=$((i+1))
+  echo "LAB count $i rng=$(head -c 512 /dev/hwrng | wc -c)"
+  sleep 1
+done
+'''
+
+SCRIPT = L.SH_API + L.SH_LINES + r'''
+H=/lab/bin/hearth
+mkdir -p /tmp/s
+S=/tmp/c0.sock
+$H serve --enable-pci --api-sock $S --snapshot-dir /tmp/s </dev/null >/tmp/g0.out 2>/tmp/h0.err & hp=$!
+n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+echo "PX boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@CMDLINE@"}')"
+echo "PX machine=$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}')"
+echo "PX net=$(api PUT /network-interfaces/eth0 '{"iface_id": "eth0", "backend": "user"}') $(cat /tmp/resp)"
+echo "PX rng=$(api PUT /entropy '{}') $(cat /tmp/resp)"
+echo "PX start=$(api PUT /actions '{"action_type": "InstanceStart"}') $(cat /tmp/resp)"
+waitfor '^LAB count 5 ' /tmp/g0.out 3000 && echo "PX counting=yes"
+echo "PX pause=$(api PATCH /vm '{"state": "Paused"}')"
+sleep 1
+echo "PX before=$(lastcount /tmp/g0.out)"
+echo "PX create=$(api PUT /snapshot/create '{"snapshot_path": "/tmp/s/vm.snap", "mem_file_path": "/tmp/s/vm.mem"}') $(cat /tmp/resp)"
+kill -TERM $hp; wait $hp; echo "PX exit0=$?"
+S=/tmp/c1.sock
+$H serve --api-sock $S --snapshot-dir /tmp/s </dev/null >/tmp/g1.out 2>/tmp/h1.err & p1=$!
+n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+echo "PX load=$(api PUT /snapshot/load '{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/vm.mem"}, "resume_vm": true, "network_overrides": [{"iface_id": "eth0", "backend": "user"}]}') $(cat /tmp/resp)"
+b=$(lastcount /tmp/g0.out)
+waitfor "^LAB count $((b + 10)) " /tmp/g1.out 3000 && echo "PX r_counting=yes"
+echo "PX after=$(lastline /tmp/g1.out)"
+echo "PX inits=$(grep -c '^LAB init' /tmp/g1.out)"
+kill -TERM $p1; wait $p1; echo "PX exit1=$?"
+tr -d '\r' </tmp/g0.out | grep -e '^LAB px ' -e '^LAB pci=' | sed 's/^/G /'
+sed 's/^/H0 /' /tmp/h0.err | head -n 10
+sed 's/^/H1 /' /tmp/h1.err | head -n 10
+echo "PX done=yes"
+'''
+
+PCI_FUNCTIONS = ["0000:00:00.0:0x1b36:0x0008:0x060000", "0000:00:01.0:0x1af4:0x1041:0x020000",
+                 "0000:00:02.0:0x1af4:0x1044:0xff0000"]
+
+
+def script():
+    return SCRIPT.replace("@KERNEL@", L.L1_KERNEL).replace("@CMDLINE@", CMDLINE)
+
+
+def l2_initrd(kernel):
+    dhcp = os.path.join(L.LAB_DIR, "pci-dhcp.sh")
+    os.makedirs(L.LAB_DIR, exist_ok=True)
+    with open(dhcp, "w") as f:
+        f.write(NET.DHCP_SCRIPT)
+    os.chmod(dhcp, 0o755)
+    return L.build_l2_initrd(kernel, name="l2pci",
+                             modules=["virtio_pci", "virtio_net", "virtio_rng"],
+                             files={"/lab/dhcp.sh": dhcp}, extra_sh=L2_SCRIPT)
+
+
+def info(r):
+    out = {}
+    for l in r.guest_lines:
+        m = re.match(r"^(?:G LAB px|PX) (\w+)=(.*)$", l.strip()) or \
+            re.match(r"^G LAB (pci)=(.*)$", l.strip())
+        if m and m.group(1) not in out:
+            out[m.group(1)] = m.group(2).strip()
+    return out
+
+
+def count_of(line):
+    m = re.match(r"LAB count (\d+) rng=(\d+)", line or "")
+    return (int(m.group(1)), int(m.group(2))) if m else (None, None)
+
+
+def check_pci(r):
+    a = info(r)
+    st = lambda k: (a.get(k) or "").split(" ")[0]  # noqa: E731
+    yield all(st(k) == "204" for k in ("boot", "machine", "net", "rng", "start")), \
+        "hearth serve --enable-pci: the PUTs and InstanceStart are 204 (%s)" % (
+            [a.get(k) for k in ("net", "rng", "start")])
+    got = a.get("pci", "").split()
+    yield got == PCI_FUNCTIONS, "/sys/bus/pci: the host bridge, the NIC and the rng (got %s)" % got
+    yield a.get("mmio") == "0", "no virtio-mmio device in the DSDT (got %s)" % a.get("mmio")
+    yield a.get("dhcp") == "ok" and (a.get("ip") or "").startswith("10.0.2."), \
+        "the NIC over PCI gets a DHCP lease (%s %s)" % (a.get("dhcp"), a.get("ip"))
+    n = a.get("msix", "0")
+    yield n.isdigit() and int(n) >= 3, "the virtio devices interrupt through MSI-X " \
+        "(%s virtio PCI-MSI lines)" % n
+    yield a.get("counting") == "yes", "the guest counts, reading /dev/hwrng each line"
+    yield st("create") == "204", "a Full snapshot of the PCI VM is 204 (%s)" % a.get("create")
+    yield st("load") == "204", "a new process loads it (%s)" % a.get("load")
+    before, _ = count_of("LAB count %s rng=512" % a.get("before"))
+    after, rng = count_of(a.get("after"))
+    yield a.get("r_counting") == "yes" and before is not None and after is not None and \
+        after >= before + 10 and rng == 512, \
+        "restored: the count goes on from %s to %s, the rng still answering (%s)" % (
+            before, after, a.get("after"))
+    yield a.get("inits") == "0", "restored without a boot (%s 'LAB init' lines)" % a.get("inits")
+    yield st("exit1") in ("0", "3"), "the restored process exits on SIGTERM (%s)" % a.get("exit1")
+    yield a.get("done") == "yes", "the plan ran to its end"
+
+
+def run(kernel):
+    """The run, to be planned in any L1 boot (test_api.py shares its own)."""
+    r = L.ShellRun("pci", "hearth", script(), timeout=RUN_TIMEOUT)
+    r.initrd = l2_initrd(kernel)
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
+    ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
+    a = ap.parse_args()
+    if a.hearth:
+        os.environ["HEARTH"] = os.path.abspath(a.hearth)
+    curl = shutil.which("curl")
+    if not curl:
+        print("FAIL curl is needed (scripts/deps.sh build installs it)")
+        print("0 passed, 1 failed")
+        return 1
+    try:
+        lab = L.Lab(stream=a.stream or None)
+        res = lab.run_plan([run(lab.kernel)], tag="pci", binaries={"/bin/curl": curl})
+    except L.LabError as e:
+        print("LAB FAILURE: %s" % e)
+        return 3
+    return L.report(res, [("pci", check_pci)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
