@@ -43,6 +43,8 @@ VARIANTS = {
     # Guest RAM in transparent huge pages, as QEMU advises its own.
     "hearth-thp": ("hearth", ["--huge-pages", "transparent"], None, None),
     "hearth-vmlinux-thp": ("hearth", ["--huge-pages", "transparent"], L1_VMLINUX, None),
+    # Its devices (virtio-rng, the default) on PCI with MSI-X instead of virtio-mmio.
+    "hearth-pci": ("hearth", ["--pci"], None, None),
     "hearth-noseccomp": ("hearth", ["--no-seccomp"], None, None),
     "hearth-unconfined": ("hearth", ["--no-seccomp", "--no-sandbox"], None, None),
     "qemu": ("qemu", [], None, L.QEMU_MICROVM_BEST),
@@ -51,6 +53,7 @@ VARIANTS = {
 }
 # Which peer each Hearth variant is measured against.
 PEER = {"hearth": "qemu", "hearth-vmlinux": "qemu-pvh", "hearth-noseccomp": "qemu",
+        "hearth-pci": "qemu",
         "hearth-unconfined": "qemu", "hearth-thp": "qemu", "hearth-vmlinux-thp": "qemu-pvh"}
 EXIT_KEYS = ["exits", "io_exits", "mmio_exits", "halt_exits", "irq_exits", "irq_window_exits",
              "insn_emulation", "pf_fixed", "hypercalls"]

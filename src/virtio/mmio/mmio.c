@@ -74,13 +74,7 @@ static void signal_config(struct virtio_dev *dev)
 /* Re-arms q's kick: the I/O loop sees the eventfd on its next round. */
 static void kick_again(struct virtio_dev *dev, unsigned int q)
 {
-	struct virtio_mmio *t = dev->transport;
-	uint64_t one = 1;
-
-	if (q < dev->num_queues && t->kicks[q].fd >= 0 &&
-	    write(t->kicks[q].fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_ratelimited(&virtio_rl, LOG_WARN, "%s: re-arming queue %u failed: %s",
-				dev->name, q, strerror(errno));
+	virtio_kicks_again(&((struct virtio_mmio *)dev->transport)->kicks, q);
 }
 
 uint64_t virtio_mmio_offered(struct virtio_mmio *t)
@@ -169,20 +163,6 @@ static void write_queue_reg(struct virtio_mmio *t, uint64_t off, uint32_t val)
 	}
 }
 
-static void kick_queue(struct virtio_mmio *t, unsigned int q)
-{
-	struct virtio_dev *dev = t->dev;
-
-	if (q >= dev->num_queues) {
-		virtio_dev_fail(dev, "notify for a queue that does not exist");
-		return;
-	}
-	/* Paused: dropped here, and resume looks at every queue again. */
-	if (!virtio_dev_running(dev) || !dev->vq[q].enabled)
-		return;
-	dev->ops->queue_notify(dev, q);
-}
-
 /*
  * A QueueNotify that missed the ioeventfd (a value with stray high bits,
  * or no fast path): hand it to the I/O thread through the queue's kick fd
@@ -190,17 +170,8 @@ static void kick_queue(struct virtio_mmio *t, unsigned int q)
  */
 static void notify_slow(struct virtio_mmio *t, uint32_t val)
 {
-	struct virtio_dev *dev = t->dev;
-	unsigned int q = val & 0xffff; /* the queue index, as in notification data */
-
-	if (q >= dev->num_queues) {
-		virtio_dev_fail(dev, "notify for a queue that does not exist");
-		return;
-	}
-	if (t->kicks[q].fd >= 0)
-		kick_again(dev, q);
-	else
-		kick_queue(t, q); /* no I/O thread: unit tests drive registers directly */
+	/* The queue index, as in notification data. */
+	virtio_kicks_notify(&t->kicks, val & 0xffff);
 }
 
 static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
@@ -367,40 +338,21 @@ uint32_t virtio_mmio_interrupt_status(struct virtio_mmio *t)
 	return __atomic_load_n(&t->interrupt_status, __ATOMIC_SEQ_CST);
 }
 
-static void on_kick(void *opaque, uint32_t events)
-{
-	struct kick *k = opaque;
-	uint64_t v;
-
-	(void)events;
-	if (read(k->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return;
-	pthread_mutex_lock(&k->t->dev->lock);
-	kick_queue(k->t, k->q);
-	pthread_mutex_unlock(&k->t->dev->lock);
-}
-
 /*
  * take_kick_fd: vhost watches q's ioeventfd itself. It stays ours, and
  * notify_slow still signals it for a QueueNotify the ioeventfd missed.
  */
 static int take_kick_fd(struct virtio_dev *dev, unsigned int q)
 {
-	struct virtio_mmio *t = dev->transport;
-
-	if (q >= dev->num_queues || t->kicks[q].fd < 0)
-		return -ENOENT;
-	eventloop_remove(t->host.loop, t->kicks[q].fd);
-	return t->kicks[q].fd;
+	return virtio_kicks_take(&((struct virtio_mmio *)dev->transport)->kicks, q);
 }
 
 static int setup_fast_path(struct virtio_mmio *t)
 {
 	struct kvm_irqfd irqfd = { .gsi = t->gsi };
-	bool kvm = t->host.vm_fd >= 0;
 	int ret;
 
-	if (kvm) {
+	if (t->host.vm_fd >= 0) {
 		t->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (t->irqfd < 0)
 			return -errno;
@@ -409,23 +361,12 @@ static int setup_fast_path(struct virtio_mmio *t)
 			return -errno;
 	}
 	for (unsigned int q = 0; q < t->dev->num_queues; q++) {
-		struct kvm_ioeventfd io = {
+		ret = virtio_kicks_open(&t->kicks, q, t->host.vm_fd, (struct kvm_ioeventfd){
 			.datamatch = q,
 			.addr = t->base + REG_QUEUE_NOTIFY,
 			.len = 4,
 			.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
-		};
-		struct kick *k = &t->kicks[q];
-
-		k->t = t;
-		k->q = q;
-		k->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (k->fd < 0)
-			return -errno;
-		io.fd = k->fd;
-		if (kvm && ioctl(t->host.vm_fd, KVM_IOEVENTFD, &io) < 0)
-			return -errno;
-		ret = eventloop_add(t->host.loop, k->fd, EPOLLIN, on_kick, k);
+		});
 		if (ret)
 			return ret;
 	}
@@ -450,8 +391,7 @@ int virtio_mmio_create(struct virtio_dev *dev, const struct virtio_host *host, u
 	t->base = base;
 	t->gsi = gsi;
 	t->irqfd = -1;
-	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++)
-		t->kicks[i].fd = -1;
+	virtio_kicks_init(&t->kicks, dev, host->loop);
 	dev->transport = t;
 	dev->signal_used = signal_used;
 	dev->signal_config = signal_config;
@@ -479,13 +419,7 @@ void virtio_mmio_destroy(struct virtio_mmio *t)
 {
 	if (!t)
 		return;
-	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++) {
-		if (t->kicks[i].fd < 0)
-			continue;
-		if (t->host.loop)
-			eventloop_remove(t->host.loop, t->kicks[i].fd);
-		close(t->kicks[i].fd);
-	}
+	virtio_kicks_close(&t->kicks);
 	if (t->irqfd >= 0)
 		close(t->irqfd);
 	/* The device may still complete requests in its destroy: into no one's interrupt. */

@@ -10,15 +10,10 @@
 #include <stdint.h>
 
 #include "virtio/device.h"
+#include "virtio/kicks.h"
 #include "virtio/mmio.h"
 #include "virtio/transport.h"
 #include "virtio/virtio.h"
-
-struct kick {
-	struct virtio_mmio *t;
-	unsigned int q;
-	int fd;
-};
 
 struct virtio_mmio {
 	struct virtio_dev *dev;
@@ -26,7 +21,7 @@ struct virtio_mmio {
 	uint64_t base;
 	uint32_t gsi;
 	int irqfd;
-	struct kick kicks[VIRTIO_MAX_QUEUES];
+	struct virtio_kicks kicks;
 	struct virtio_tstate ts;
 	uint32_t interrupt_status; /* atomic: set by the I/O thread, acked by vCPUs */
 	uint32_t config_generation;

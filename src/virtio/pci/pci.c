@@ -45,26 +45,6 @@
 #define VCAP_LENGTH 12
 #define VCAP_DATA VIRTIO_PCI_WINDOW_DATA
 
-/* The common configuration structure (4.1.4.3). */
-#define CC_DFSELECT 0x00
-#define CC_DF 0x04
-#define CC_GFSELECT 0x08
-#define CC_GF 0x0c
-#define CC_MSIX 0x10
-#define CC_NUMQ 0x12
-#define CC_STATUS 0x14
-#define CC_CFGGEN 0x15
-#define CC_Q_SELECT 0x16
-#define CC_Q_SIZE 0x18
-#define CC_Q_MSIX 0x1a
-#define CC_Q_ENABLE 0x1c
-#define CC_Q_NOFF 0x1e
-#define CC_Q_DESC 0x20
-#define CC_Q_AVAIL 0x28
-#define CC_Q_USED 0x30
-#define CC_SIZE 0x38
-
-
 static struct ratelimit pci_rl = RATELIMIT_INIT(10);
 
 static uint32_t class_of(uint32_t device_id)
@@ -122,26 +102,7 @@ static void signal_config(struct virtio_dev *dev)
 
 static void kick_again(struct virtio_dev *dev, unsigned int q)
 {
-	struct virtio_pci *t = dev->transport;
-	uint64_t one = 1;
-
-	if (q < dev->num_queues && t->kicks[q].fd >= 0 &&
-	    write(t->kicks[q].fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_ratelimited(&pci_rl, LOG_WARN, "%s: re-arming queue %u failed: %s", dev->name,
-				q, strerror(errno));
-}
-
-static void kick_queue(struct virtio_pci *t, unsigned int q)
-{
-	struct virtio_dev *dev = t->dev;
-
-	if (q >= dev->num_queues) {
-		virtio_dev_fail(dev, "notify for a queue that does not exist");
-		return;
-	}
-	if (!virtio_dev_running(dev) || !dev->vq[q].enabled)
-		return;
-	dev->ops->queue_notify(dev, q);
+	virtio_kicks_again(&((struct virtio_pci *)dev->transport)->kicks, q);
 }
 
 static void device_reset(struct virtio_pci *t)
@@ -151,134 +112,6 @@ static void device_reset(struct virtio_pci *t)
 	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		t->queue_vector[q] = MSIX_NO_VECTOR;
 	__atomic_store_n(&t->isr, 0, __ATOMIC_SEQ_CST);
-}
-
-/* A vector the table has, else NO_VECTOR (which the driver reads back: 4.1.4.3.2). */
-static uint16_t vector(const struct virtio_pci *t, uint32_t v)
-{
-	return v < t->msix.nvec ? (uint16_t)v : MSIX_NO_VECTOR;
-}
-
-/* The common structure as the driver would read it now. */
-static void common_image(struct virtio_pci *t, uint8_t img[CC_SIZE])
-{
-	struct virtio_dev *dev = t->dev;
-	struct virtq *vq = virtio_transport_queue(dev, &t->ts);
-	uint64_t offered = virtio_transport_offered(dev);
-
-	memset(img, 0, CC_SIZE);
-	bus_data_put(img + CC_DFSELECT, 4, t->ts.device_features_sel);
-	bus_data_put(img + CC_DF, 4, t->ts.device_features_sel > 1 ? 0 :
-		     offered >> (32 * t->ts.device_features_sel));
-	bus_data_put(img + CC_GFSELECT, 4, t->ts.driver_features_sel);
-	bus_data_put(img + CC_GF, 4, t->ts.driver_features_sel > 1 ? 0 :
-		     t->ts.driver_features >> (32 * t->ts.driver_features_sel));
-	bus_data_put(img + CC_MSIX, 2, t->msix_config);
-	bus_data_put(img + CC_NUMQ, 2, dev->num_queues);
-	img[CC_STATUS] = (uint8_t)dev->status;
-	img[CC_CFGGEN] = t->config_generation;
-	bus_data_put(img + CC_Q_SELECT, 2, t->ts.queue_sel);
-	if (!vq)
-		return;      /* a queue that does not exist: size 0, as the spec reads */
-	bus_data_put(img + CC_Q_SIZE, 2, vq->size ? vq->size : dev->queue_max);
-	bus_data_put(img + CC_Q_MSIX, 2, t->queue_vector[t->ts.queue_sel]);
-	bus_data_put(img + CC_Q_ENABLE, 2, vq->enabled);
-	bus_data_put(img + CC_Q_NOFF, 2, t->ts.queue_sel);
-	bus_data_put(img + CC_Q_DESC, 8, vq->desc_gpa);
-	bus_data_put(img + CC_Q_AVAIL, 8, vq->avail_gpa);
-	bus_data_put(img + CC_Q_USED, 8, vq->used_gpa);
-}
-
-static void set_part(uint64_t *v, unsigned int at, unsigned int len, uint64_t val)
-{
-	uint64_t mask = len >= 8 ? ~0ull : ((1ull << (8 * len)) - 1) << (8 * at);
-
-	*v = (*v & ~mask) | ((val << (8 * at)) & mask);
-}
-
-/* A write to the selected queue's address or size fields; false: not one of them. */
-static void queue_write(struct virtio_pci *t, struct virtq *vq, unsigned int off,
-			unsigned int len, uint64_t val)
-{
-	struct virtio_dev *dev = t->dev;
-
-	if (off == CC_Q_ENABLE && len == 2) {
-		if (val != 1) {
-			virtio_dev_fail(dev, "queue_enable written with other than 1");
-			return;
-		}
-		if (!vq->size)
-			vq->size = dev->queue_max;
-		virtio_transport_enable(dev, vq);
-		return;
-	}
-	if (off == CC_Q_MSIX && len == 2) {
-		t->queue_vector[t->ts.queue_sel] = vector(t, (uint32_t)val);
-		return;
-	}
-	if (!virtio_transport_layout_writable(dev, vq))
-		return;
-	if (off == CC_Q_SIZE && len == 2) {
-		if (virtio_transport_size_ok(dev, (uint32_t)val))
-			vq->size = (uint16_t)val;
-	} else if (off >= CC_Q_DESC && off + len <= CC_Q_DESC + 8 && (len == 4 || len == 8)) {
-		set_part(&vq->desc_gpa, off - CC_Q_DESC, len, val);
-	} else if (off >= CC_Q_AVAIL && off + len <= CC_Q_AVAIL + 8 && (len == 4 || len == 8)) {
-		set_part(&vq->avail_gpa, off - CC_Q_AVAIL, len, val);
-	} else if (off >= CC_Q_USED && off + len <= CC_Q_USED + 8 && (len == 4 || len == 8)) {
-		set_part(&vq->used_gpa, off - CC_Q_USED, len, val);
-	} else {
-		log_ratelimited(&pci_rl, LOG_WARN, "%s: %u-byte write at common 0x%02x ignored",
-				dev->name, len, off);
-	}
-}
-
-/* Everything but device_status, which status_write takes off the vCPU. */
-static void common_write(struct virtio_pci *t, unsigned int off, unsigned int len, uint64_t val)
-{
-	struct virtio_dev *dev = t->dev;
-	struct virtq *vq;
-
-	switch (off) {
-	case CC_DFSELECT:
-		if (len == 4)
-			t->ts.device_features_sel = (uint32_t)val;
-		return;
-	case CC_GFSELECT:
-		if (len == 4)
-			t->ts.driver_features_sel = (uint32_t)val;
-		return;
-	case CC_GF:
-		if (len != 4)
-			break;
-		if (dev->status & VIRTIO_STATUS_FEATURES_OK) {
-			virtio_dev_fail(dev, "features written after FEATURES_OK");
-			return;
-		}
-		if (t->ts.driver_features_sel < 2)
-			set_part(&t->ts.driver_features, 4 * t->ts.driver_features_sel, 4, val);
-		return;
-	case CC_MSIX:
-		if (len == 2)
-			t->msix_config = vector(t, (uint32_t)val);
-		return;
-	case CC_Q_SELECT:
-		if (len == 2)
-			t->ts.queue_sel = (uint32_t)val;
-		return;
-	default:
-		if (off < CC_Q_SIZE || off >= CC_SIZE || off == CC_Q_NOFF)
-			break;
-		vq = virtio_transport_queue(dev, &t->ts);
-		if (!vq) {
-			virtio_dev_fail(dev, "queue register written with queue_select out of range");
-			return;
-		}
-		queue_write(t, vq, off, len, val);
-		return;
-	}
-	log_ratelimited(&pci_rl, LOG_WARN, "%s: %u-byte write at common 0x%02x ignored",
-			dev->name, len, off);
 }
 
 struct status_call {
@@ -317,12 +150,10 @@ static void status_write(struct virtio_pci *t, uint32_t val)
 static void bar_read_locked(struct virtio_pci *t, uint64_t off, uint8_t *data, unsigned int len)
 {
 	struct virtio_dev *dev = t->dev;
-	uint8_t img[CC_SIZE];
 
 	memset(data, 0, len);
-	if (off + len <= OFF_COMMON + CC_SIZE) {
-		common_image(t, img);
-		memcpy(data, img + off, len);
+	if (off + len <= OFF_COMMON + VIRTIO_PCI_CC_SIZE) {
+		virtio_pci_common_read(t, (unsigned int)off, data, len);
 	} else if (off == OFF_ISR && len == 1) {
 		/* Reading the ISR clears it (4.1.4.5). */
 		data[0] = __atomic_exchange_n(&t->isr, 0, __ATOMIC_SEQ_CST);
@@ -341,19 +172,14 @@ static void bar_write_locked(struct virtio_pci *t, uint64_t off, const uint8_t *
 {
 	struct virtio_dev *dev = t->dev;
 
-	if (off + len <= OFF_COMMON + CC_SIZE) {
-		common_write(t, (unsigned int)off, len, bus_data_get(data, len));
+	if (off + len <= OFF_COMMON + VIRTIO_PCI_CC_SIZE) {
+		virtio_pci_common_write(t, (unsigned int)off, len, bus_data_get(data, len));
 	} else if (off >= OFF_DEVICE && off + len <= OFF_DEVICE + dev->config_size) {
 		if (dev->ops->write_config)
 			dev->ops->write_config(dev, (uint32_t)(off - OFF_DEVICE), data, len);
 	} else if (off >= OFF_NOTIFY && off < OFF_NOTIFY + NOTIFY_MULT * dev->num_queues) {
 		/* A kick the ioeventfd missed: to the I/O thread through the same fd. */
-		unsigned int q = (unsigned int)(off - OFF_NOTIFY) / NOTIFY_MULT;
-
-		if (t->kicks[q].fd >= 0)
-			kick_again(dev, q);
-		else
-			kick_queue(t, q);
+		virtio_kicks_notify(&t->kicks, (unsigned int)(off - OFF_NOTIFY) / NOTIFY_MULT);
 	} else if (off >= OFF_MSIX_TABLE && off < OFF_MSIX_TABLE + REGION_SIZE) {
 		msix_table_write(&t->msix, off - OFF_MSIX_TABLE, data, len);
 	}
@@ -361,7 +187,7 @@ static void bar_write_locked(struct virtio_pci *t, uint64_t off, const uint8_t *
 
 static bool is_status(uint64_t off, unsigned int len)
 {
-	return off == OFF_COMMON + CC_STATUS && len == 1;
+	return off == OFF_COMMON + VIRTIO_PCI_CC_STATUS && len == 1;
 }
 
 static int fn_bar_claim(void *opaque, uint64_t addr, unsigned int len, uint64_t *off)
@@ -478,51 +304,20 @@ static const struct pci_function_ops virtio_pci_fn_ops = {
 	.bar_write = fn_bar_write,
 };
 
-static void on_kick(void *opaque, uint32_t events)
-{
-	struct kick *k = opaque;
-	uint64_t v;
-
-	(void)events;
-	if (read(k->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return;
-	pthread_mutex_lock(&k->t->dev->lock);
-	kick_queue(k->t, k->q);
-	pthread_mutex_unlock(&k->t->dev->lock);
-}
-
 static int take_kick_fd(struct virtio_dev *dev, unsigned int q)
 {
-	struct virtio_pci *t = dev->transport;
-
-	if (q >= dev->num_queues || t->kicks[q].fd < 0)
-		return -ENOENT;
-	eventloop_remove(t->host.loop, t->kicks[q].fd);
-	return t->kicks[q].fd;
+	return virtio_kicks_take(&((struct virtio_pci *)dev->transport)->kicks, q);
 }
 
 /* One kick fd a queue, an ioeventfd on its notification address where there is KVM. */
 static int setup_kicks(struct virtio_pci *t)
 {
-	bool kvm = t->host.vm_fd >= 0;
-	int ret;
-
 	for (unsigned int q = 0; q < t->dev->num_queues; q++) {
-		struct kvm_ioeventfd io = {
+		int ret = virtio_kicks_open(&t->kicks, q, t->host.vm_fd, (struct kvm_ioeventfd){
 			.addr = t->bar_base + OFF_NOTIFY + NOTIFY_MULT * q,
 			.len = 2,            /* Linux's notifications are 16-bit writes */
-		};
-		struct kick *k = &t->kicks[q];
+		});
 
-		k->t = t;
-		k->q = q;
-		k->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (k->fd < 0)
-			return -errno;
-		io.fd = k->fd;
-		if (kvm && ioctl(t->host.vm_fd, KVM_IOEVENTFD, &io) < 0)
-			return -errno;
-		ret = eventloop_add(t->host.loop, k->fd, EPOLLIN, on_kick, k);
 		if (ret)
 			return ret;
 	}
@@ -564,7 +359,7 @@ static int build_config(struct virtio_pci *t)
 		return ret;
 	/* Placed as firmware would, not decoding until the driver turns memory on. */
 	pci_config_set(c, PCI_CFG_BAR0, (uint32_t)t->bar_base, 4);
-	if ((ret = add_vcap(c, CAP_COMMON, VCAP_LEN, OFF_COMMON, CC_SIZE)) < 0 ||
+	if ((ret = add_vcap(c, CAP_COMMON, VCAP_LEN, OFF_COMMON, VIRTIO_PCI_CC_SIZE)) < 0 ||
 	    (ret = add_vcap(c, CAP_NOTIFY, VCAP_LEN + 4, OFF_NOTIFY,
 			    NOTIFY_MULT * dev->num_queues)) < 0)
 		return ret;
@@ -601,8 +396,7 @@ int virtio_pci_create(struct virtio_dev *dev, const struct virtio_host *host,
 	t->host = *host;
 	t->root = root;
 	t->slot = slot;
-	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++)
-		t->kicks[i].fd = -1;
+	virtio_kicks_init(&t->kicks, dev, host->loop);
 	ret = build_config(t);
 	if (ret) {
 		free(t);
@@ -636,13 +430,8 @@ void virtio_pci_destroy(struct virtio_pci *t)
 {
 	if (!t)
 		return;
-	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++) {
-		if (t->kicks[i].fd < 0)
-			continue;
-		if (t->host.loop)
-			eventloop_remove(t->host.loop, t->kicks[i].fd);
-		close(t->kicks[i].fd);
-	}
+	virtio_kicks_close(&t->kicks);
+	/* The device may still complete requests in its destroy: into no one's interrupt. */
 	virtio_dev_detach(t->dev);
 	free(t);
 }

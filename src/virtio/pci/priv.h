@@ -10,15 +10,10 @@
 #include "pci/config.h"
 #include "pci/msix.h"
 #include "virtio/device.h"
+#include "virtio/kicks.h"
 #include "virtio/mmio.h"
 #include "virtio/pci.h"
 #include "virtio/transport.h"
-
-struct kick {
-	struct virtio_pci *t;
-	unsigned int q;
-	int fd;
-};
 
 struct virtio_pci {
 	struct virtio_dev *dev;
@@ -34,7 +29,7 @@ struct virtio_pci {
 	uint16_t queue_vector[VIRTIO_MAX_QUEUES];
 	uint8_t isr;
 	uint8_t config_generation;
-	struct kick kicks[VIRTIO_MAX_QUEUES];
+	struct virtio_kicks kicks;
 	unsigned long no_vector;         /* interrupts with nowhere to go */
 };
 
@@ -44,6 +39,18 @@ struct virtio_pci {
 
 /* The PCI_CFG capability's data bytes: the window, not the device's. */
 #define VIRTIO_PCI_WINDOW_DATA 16
+
+/*
+ * common.c: the common configuration structure, off + len within it
+ * (VIRTIO_PCI_CC_SIZE bytes), dev->lock held. A write of the status
+ * (VIRTIO_PCI_CC_STATUS) is not its business.
+ */
+#define VIRTIO_PCI_CC_SIZE 0x38
+#define VIRTIO_PCI_CC_STATUS 0x14
+void virtio_pci_common_read(struct virtio_pci *t, unsigned int off, uint8_t *data,
+			    unsigned int len);
+void virtio_pci_common_write(struct virtio_pci *t, unsigned int off, unsigned int len,
+			     uint64_t val);
 
 /* state.c: the component's save and restore (virtio_pci_component). */
 int virtio_pci_state_save(void *obj, struct bytes_out *o, struct err *err);
