@@ -4,8 +4,11 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "core/layout.h"
+#include <stdlib.h>
+
+#include "boot/decompress.h"
 #include "boot/loader.h"
+#include "core/layout.h"
 
 #define SETUP_HDR_OFF 0x1f1
 #define BOOT_FLAG 0xaa55
@@ -61,6 +64,46 @@ int bzimage_parse(const uint8_t *data, size_t size, struct kernel_image *img,
 	img->kernel_alignment = hdr.kernel_alignment;
 	img->pref_address = hdr.version >= 0x020a ? hdr.pref_address : LAYOUT_KERNEL_LOAD;
 	img->init_size = hdr.version >= 0x020a ? hdr.init_size : 0;
+	return 0;
+}
+
+int bzimage_unpack(struct kernel_image *img, struct err *err)
+{
+	struct setup_header hdr;
+	struct kernel_image elf;
+	uint8_t *out;
+	size_t len;
+	int ret;
+
+	if (img->kind != KERNEL_BZIMAGE || img->version < 0x0208)
+		return err_set(err, false, -ENOTSUP, "boot protocol %u.%02u names no payload",
+			       img->version >> 8, img->version & 0xff);
+	memcpy(&hdr, img->data + SETUP_HDR_OFF, sizeof(hdr));
+	/* payload_offset counts from the protected-mode part, which follows setup. */
+	if (hdr.payload_offset > img->size - img->setup_size ||
+	    hdr.payload_length > img->size - img->setup_size - hdr.payload_offset)
+		return err_set(err, true, -EINVAL, "its payload (%u bytes at %u) runs past the "
+			       "file", hdr.payload_length, hdr.payload_offset);
+	ret = decompress_payload(img->data + img->setup_size + hdr.payload_offset,
+				 hdr.payload_length, &out, &len, err);
+	if (ret)
+		return ret;
+	ret = elf_parse(out, len, &elf, err);
+	if (!ret && elf.kind != KERNEL_ELF_PVH)
+		ret = err_set(err, false, -ENOTSUP, "its payload is an ELF kernel without a PVH "
+			      "entry note");
+	if (ret) {
+		if (ret == -EINVAL)
+			err_prefix(err, ret, "its payload is no valid ELF kernel: ");
+		free(out);
+		return ret;
+	}
+	free(img->data);
+	elf.path = img->path;
+	elf.unpacked = true;
+	elf.data = out;
+	elf.size = len;
+	*img = elf;
 	return 0;
 }
 

@@ -6,6 +6,7 @@
 #ifndef HEARTH_BOOT_LOADER_H
 #define HEARTH_BOOT_LOADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,7 @@ struct kernel_image {
 	int relocatable;
 	/* ELF */
 	uint64_t entry;          /* 64-bit entry, or the PVH / Multiboot 32-bit entry */
+	bool unpacked;           /* the ELF inside a bzImage, decompressed here (bzimage_unpack) */
 };
 
 /* Where things went; loader_entry turns it into the BSP's entry state. */
@@ -52,6 +54,17 @@ struct boot_plan {
  */
 int loader_open(const char *path, struct kernel_image *img, struct err *err);
 void loader_close(struct kernel_image *img);
+
+/*
+ * A bzImage's payload decompressed on the host (boot/decompress.h) and,
+ * when it is an ELF kernel with a PVH entry, img becomes that ELF
+ * (unpacked set), to boot through PVH: the kernel then never
+ * decompresses itself in the guest. Else img is left as it was, and
+ * -ENOTSUP (a format or library this host lacks, no PVH note), -EINVAL
+ * (a corrupt payload), -EFBIG (one past its declared size) or -ENOMEM
+ * say why, in err; the bzImage still boots as it is.
+ */
+int bzimage_unpack(struct kernel_image *img, struct err *err);
 
 /* Validators on an in-memory image; exposed for unit tests and fuzzing. */
 int bzimage_parse(const uint8_t *data, size_t size, struct kernel_image *img,

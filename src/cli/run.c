@@ -57,6 +57,8 @@ void cli_run_usage(FILE *out)
 		"                    ACPI; a stock kernel finds the devices in the DSDT)\n"
 		"  --pci             virtio devices on PCI (virtio-pci, MSI-X) instead of\n"
 		"                    virtio-mmio\n"
+		"  --guest-decompress  boot a bzImage as it is: the guest decompresses its\n"
+		"                    kernel (by default Hearth does, and boots it through PVH)\n"
 		"  --debug-exit[=iobase=PORT,iosize=1|2|4]  isa-debug-exit at PORT (default\n"
 		"                    0xf4, 4 bytes): a guest write of V ends Hearth with\n"
 		"                    exit status (V << 1) | 1\n"
@@ -201,6 +203,7 @@ static const struct opt run_opts[] = {
 	RUN_FLAG("--test-devices", vm.test_devices),
 	RUN_FLAG("--virtio-cmdline", vm.virtio_cmdline),
 	RUN_FLAG("--pci", vm.pci),
+	RUN_FLAG("--guest-decompress", vm.guest_decompress),
 	RUN_FLAG("--mem-merge", mem_merge),
 	RUN_FLAG("--no-seccomp", no_seccomp),
 	RUN_FLAG("--no-sandbox", no_sandbox),

@@ -248,6 +248,8 @@ struct vm_config {
 	bool virtio_cmdline;      /* also list virtio-mmio devices on the command line */
 	/* --pci, Firecracker's --enable-pci: virtio devices on PCI (virtio/pci.h), not virtio-mmio. */
 	bool pci;
+	/* --guest-decompress: a bzImage boots as it is, not decompressed by Hearth (boot/decompress.h). */
+	bool guest_decompress;
 	struct vm_debug_exit debug_exit;
 	bool test_devices;        /* pc-testdev's ports and window (devices/testdev.h) */
 	bool boot_timer;          /* Firecracker's --boot-timer (devices/boot_timer.h) */

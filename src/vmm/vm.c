@@ -203,6 +203,17 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct e
 		return err_prefix(err, ret, "%s %s: ", cfg->cli ? "--kernel" : "kernel_image_path",
 				  cfg->boot.kernel_image_path);
 	}
+	/* Decompressed here, booted through PVH; else the guest decompresses it, as before. */
+	if (img.kind == KERNEL_BZIMAGE && !cfg->guest_decompress) {
+		struct err why = ERR_INIT;
+
+		if (bzimage_unpack(&img, &why))
+			log_info("kernel %s: the guest decompresses it: %s",
+				 cfg->boot.kernel_image_path, why.msg);
+		else
+			log_debug("kernel %s: decompressed on the host, booting through PVH",
+				  cfg->boot.kernel_image_path);
+	}
 	ret = vm_ram_init(vm, cfg, err);
 	if (ret)
 		goto err_close;

@@ -1,0 +1,341 @@
+/*
+ * The kernel payload decompressed on the host (boot/decompress.h,
+ * bzimage_unpack): each format round-trips; truncated, corrupt and
+ * oversized streams and bombs (a stream that expands past its declared
+ * size) are refused in words; a bzImage whose payload is an ELF with a
+ * PVH note becomes that ELF, one without the note or with no ELF at all
+ * stays a bzImage. The streams are made here with the same libraries.
+ */
+#include <asm/bootparam.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <lzma.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include <cmocka.h>
+
+#include "boot/decompress.h"
+#include "boot/loader.h"
+#include "elf_fixture.h"
+
+#define HDR_OFF 0x1f1
+
+struct buf {
+	uint8_t *p;
+	size_t n;
+};
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The kernel build's shape: the stream, then (but for gzip) its size. */
+static struct buf with_size(uint8_t *stream, size_t n, size_t size, int trailer)
+{
+	struct buf b = { realloc(stream, n + 4), n + (trailer ? 4 : 0) };
+
+	assert_non_null(b.p);
+	if (trailer)
+		put_le32(b.p + n, (uint32_t)size);
+	return b;
+}
+
+static struct buf gzip(const uint8_t *in, size_t n)
+{
+	z_stream z = { 0 };
+	size_t cap = compressBound((uLong)n) + 64;
+	uint8_t *out = malloc(cap);
+
+	assert_non_null(out);
+	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
+			 Z_OK);
+	z.next_in = (Bytef *)in;
+	z.avail_in = (uInt)n;
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	deflateEnd(&z);
+	return with_size(out, cap - z.avail_out, n, 0);
+}
+
+static struct buf xz(const uint8_t *in, size_t n)
+{
+	size_t cap = n + n / 2 + 4096, pos = 0;
+	uint8_t *out = malloc(cap);
+
+	assert_non_null(out);
+	assert_int_equal(lzma_easy_buffer_encode(1, LZMA_CHECK_CRC32, NULL, in, n, out, &pos,
+						 cap), LZMA_OK);
+	return with_size(out, pos, n, 1);
+}
+
+static void *sym(const char *so, const char *name)
+{
+	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+
+	assert_non_null(h);
+	assert_non_null(dlsym(h, name));
+	return dlsym(h, name);
+}
+
+static struct buf zstd(const uint8_t *in, size_t n)
+{
+	size_t (*comp)(void *, size_t, const void *, size_t, int) =
+		(size_t (*)(void *, size_t, const void *, size_t, int))sym("libzstd.so.1",
+									    "ZSTD_compress");
+	size_t cap = n + n / 2 + 4096, r;
+	uint8_t *out = malloc(cap);
+
+	assert_non_null(out);
+	r = comp(out, cap, in, n, 3);
+	assert_true(r < cap);
+	return with_size(out, r, n, 1);
+}
+
+/* LZ4's legacy frames, blocks of 8 MiB at most, as `lz4 -l` writes them. */
+static struct buf lz4(const uint8_t *in, size_t n)
+{
+	int (*comp)(const char *, char *, int, int) =
+		(int (*)(const char *, char *, int, int))sym("liblz4.so.1",
+							     "LZ4_compress_default");
+	size_t cap = n + n / 2 + 4096, pos = 4;
+	uint8_t *out = malloc(cap);
+
+	assert_non_null(out);
+	put_le32(out, 0x184c2102u);
+	for (size_t at = 0; at < n; at += 8u << 20) {
+		size_t len = n - at < (8u << 20) ? n - at : 8u << 20;
+		int r = comp((const char *)in + at, (char *)out + pos + 4, (int)len,
+			     (int)(cap - pos - 4));
+
+		assert_true(r > 0);
+		put_le32(out + pos, (uint32_t)r);
+		pos += 4 + (size_t)r;
+	}
+	return with_size(out, pos, n, 1);
+}
+
+static uint8_t *sample(size_t n)
+{
+	uint8_t *p = malloc(n);
+
+	assert_non_null(p);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)((i * 2654435761u) >> (i % 7 ? 24 : 3));
+	return p;
+}
+
+typedef struct buf (*compressor)(const uint8_t *, size_t);
+
+static void round_trip(compressor c, enum kcomp k, size_t n)
+{
+	uint8_t *in = sample(n), *out;
+	struct buf b = c(in, n);
+	struct err err = ERR_INIT;
+	size_t len;
+
+	assert_int_equal(decompress_kind(b.p, b.n), k);
+	assert_int_equal(decompress_payload(b.p, b.n, &out, &len, &err), 0);
+	assert_int_equal(len, n);
+	assert_memory_equal(out, in, n);
+	free(out);
+	free(b.p);
+	free(in);
+}
+
+/* Cut short, a byte flipped, a bomb (declared smaller than it expands), an absurd size. */
+static void hostile(compressor c, int trailer)
+{
+	uint8_t *in = sample(200000), *out = (uint8_t *)1;
+	struct buf b = c(in, 200000);
+	struct err err = ERR_INIT;
+	size_t len = 7;
+	uint8_t keep[4];
+	int ret;
+
+	/* Truncated: the stream cut, its trailer kept. */
+	memcpy(keep, b.p + b.n - 4, 4);
+	memcpy(b.p + b.n / 2, keep, 4);
+	ret = decompress_payload(b.p, b.n / 2 + 4, &out, &len, &err);
+	assert_int_equal(ret, -EINVAL);
+	assert_null(out);
+	assert_int_equal(len, 0);
+	free(b.p);
+	b = c(in, 200000);
+	/*
+	 * A byte flipped in the middle: refused, or (zstd and LZ4 carry no
+	 * checksum here) other bytes of the declared length, never more;
+	 * the ELF check comes after.
+	 */
+	b.p[b.n / 2] ^= 0x55;
+	ret = decompress_payload(b.p, b.n, &out, &len, &err);
+	assert_true(ret == -EINVAL || ret == -EFBIG || (ret == 0 && len == 200000));
+	if (ret)
+		assert_null(out);
+	free(out);
+	free(b.p);
+	b = c(in, 200000);
+	/* The bomb: 200000 bytes inside, 1000 declared. */
+	if (trailer) {
+		put_le32(b.p + b.n - 4, 1000);
+		ret = decompress_payload(b.p, b.n, &out, &len, &err);
+		assert_true(ret == -EFBIG || ret == -EINVAL);
+		assert_null(out);
+		/* Declared past the limit: refused before any work. */
+		put_le32(b.p + b.n - 4, 0xffffffffu);
+		assert_int_equal(decompress_payload(b.p, b.n, &out, &len, &err), -EFBIG);
+		assert_non_null(strstr(err.msg, "declares"));
+		/* Declared larger than it is: short of it. */
+		put_le32(b.p + b.n - 4, 300000);
+		assert_int_equal(decompress_payload(b.p, b.n, &out, &len, &err), -EINVAL);
+	}
+	free(b.p);
+	free(in);
+}
+
+static void test_gzip(void **state)
+{
+	(void)state;
+	round_trip(gzip, KCOMP_GZIP, 100000);
+	hostile(gzip, 0);
+}
+
+static void test_xz(void **state)
+{
+	(void)state;
+	round_trip(xz, KCOMP_XZ, 100000);
+	hostile(xz, 1);
+}
+
+static void test_zstd(void **state)
+{
+	(void)state;
+	round_trip(zstd, KCOMP_ZSTD, 100000);
+	hostile(zstd, 1);
+}
+
+static void test_lz4(void **state)
+{
+	(void)state;
+	round_trip(lz4, KCOMP_LZ4, 100000);
+	round_trip(lz4, KCOMP_LZ4, (8u << 20) + 12345);   /* two blocks */
+	hostile(lz4, 1);
+}
+
+/* Formats left to the guest, and no format at all. */
+static void test_left_to_the_guest(void **state)
+{
+	static const uint8_t bz[] = "BZh91AY&SY\0\0\0\0\0\0\0\0", lzo[] = "\x89LZO\0\0\0\0\0";
+	static const uint8_t junk[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+	struct err err = ERR_INIT;
+	uint8_t *out;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(decompress_payload(bz, sizeof(bz), &out, &len, &err), -ENOTSUP);
+	assert_non_null(strstr(err.msg, "bzip2"));
+	assert_int_equal(decompress_payload(lzo, sizeof(lzo), &out, &len, &err), -ENOTSUP);
+	assert_int_equal(decompress_payload(junk, sizeof(junk), &out, &len, &err), -ENOTSUP);
+	assert_int_equal(decompress_payload(junk, 0, &out, &len, &err), -ENOTSUP);
+	assert_int_equal(decompress_payload((const uint8_t *)"\x1f\x8b", 2, &out, &len, &err),
+			 -EINVAL);
+}
+
+/* A bzImage (the boot protocol's header) whose payload is p. */
+static struct kernel_image bzimage_with(const struct buf *p)
+{
+	struct setup_header h = { 0 };
+	size_t setup = 5 * 512, size = setup + 0x100 + p->n;
+	uint8_t *d = calloc(1, size);
+	struct kernel_image img;
+	struct err err = ERR_INIT;
+
+	assert_non_null(d);
+	h.setup_sects = 4;
+	h.syssize = (uint32_t)((size - setup) / 16);
+	h.boot_flag = 0xaa55;
+	h.jump = (uint16_t)(0xeb | ((HDR_OFF + sizeof(h) - 0x202) << 8));
+	h.header = 0x53726448;
+	h.version = 0x020f;
+	h.loadflags = LOADED_HIGH;
+	h.relocatable_kernel = 1;
+	h.kernel_alignment = 0x200000;
+	h.xloadflags = XLF_KERNEL_64;
+	h.cmdline_size = 2047;
+	h.init_size = 0x800000;
+	h.payload_offset = 0x100;
+	h.payload_length = (uint32_t)p->n;
+	memcpy(d + HDR_OFF, &h, sizeof(h));
+	memcpy(d + setup + 0x100, p->p, p->n);
+	if (bzimage_parse(d, size, &img, &err))
+		fail_msg("%s", err.msg);
+	img.data = d;
+	img.size = size;
+	img.path = "test";
+	return img;
+}
+
+static void test_unpack(void **state)
+{
+	struct elf pvh = make_elf(1), plain = make_elf(0);
+	struct buf z = lz4(pvh.data, pvh.size), z2 = gzip(plain.data, plain.size);
+	uint8_t *junk = sample(5000);
+	struct buf z3 = xz(junk, 5000);
+	struct kernel_image img = bzimage_with(&z);
+	struct err err = ERR_INIT;
+
+	(void)state;
+	/* An ELF with the PVH note: the image becomes it. */
+	if (bzimage_unpack(&img, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(img.kind, KERNEL_ELF_PVH);
+	assert_true(img.unpacked);
+	assert_int_equal(img.size, pvh.size);
+	assert_memory_equal(img.data, pvh.data, pvh.size);
+	assert_int_equal(img.entry, PVH_ENTRY);
+	loader_close(&img);
+	/* Without it: left a bzImage, in words. */
+	img = bzimage_with(&z2);
+	assert_int_equal(bzimage_unpack(&img, &err), -ENOTSUP);
+	assert_non_null(strstr(err.msg, "PVH"));
+	assert_int_equal(img.kind, KERNEL_BZIMAGE);
+	loader_close(&img);
+	/* A payload that is no ELF. */
+	img = bzimage_with(&z3);
+	assert_int_equal(bzimage_unpack(&img, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "no valid ELF kernel"));
+	assert_int_equal(img.kind, KERNEL_BZIMAGE);
+	/* A payload said to run past the file. */
+	((struct setup_header *)(img.data + HDR_OFF))->payload_length = 0x7fffffff;
+	assert_int_equal(bzimage_unpack(&img, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "runs past the file"));
+	loader_close(&img);
+	free(z.p);
+	free(z2.p);
+	free(z3.p);
+	free(junk);
+	free(pvh.data);
+	free(plain.data);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_gzip),
+		cmocka_unit_test(test_xz),
+		cmocka_unit_test(test_zstd),
+		cmocka_unit_test(test_lz4),
+		cmocka_unit_test(test_left_to_the_guest),
+		cmocka_unit_test(test_unpack),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
