@@ -6,9 +6,15 @@
  * accept is loaded with a short command line into 64 MiB of guest RAM
  * (RAM is not cleared between inputs: the loader must not care).
  *
+ * A bzImage it accepts also has its payload decompressed as Hearth does
+ * by default (bzimage_unpack, boot/decompress.c), and loads as the PVH
+ * ELF that gives when it gives one.
+ *
  * Checked besides ASan/UBSan: the file is read, never written; a load that
  * succeeds puts the kernel, the command line and the boot parameters
- * inside RAM; a Multiboot load enters inside the kernel it placed.
+ * inside RAM; a Multiboot load enters inside the kernel it placed; an
+ * unpacked bzImage is a PVH ELF of exactly its payload's declared size,
+ * and a refused one is left a bzImage.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -48,6 +54,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else
 		ret = bzimage_parse(copy, size, &img, &err);
 	CHECK(ret <= 0);
+	if (ret == 0 && img.kind == KERNEL_BZIMAGE) {
+		/* Its own copy: unpack frees the bzImage's data when it succeeds. */
+		struct kernel_image u = img;
+		uint8_t *c2 = malloc(size);
+
+		CHECK(c2);
+		memcpy(c2, data, size);
+		u.data = c2;
+		u.size = size;
+		u.path = "fuzz";
+		if (bzimage_unpack(&u, &err) == 0) {
+			CHECK(u.kind == KERNEL_ELF_PVH && u.unpacked && u.data != c2);
+			CHECK(loader_load(&u, &gm, NULL, "console=ttyS0", 0xe0000, &plan, &err) <= 0);
+		} else {
+			CHECK(u.kind == KERNEL_BZIMAGE && u.data == c2);
+		}
+		loader_close(&u);
+	}
 	if (ret == 0) {
 		img.data = copy;
 		img.size = size;

@@ -474,8 +474,25 @@ def multiboot(aout):
     return bytes(img)
 
 
+def bzimage_packed(inner, compress):
+    """A bzImage whose payload (payload_offset 0x100) is inner compressed, as the kernel
+    build leaves it: gzip with its own size, the others followed by the size."""
+    z = compress(inner)
+    img = bytearray(bzimage(0x100 + len(z)))
+    setup = 5 * 512
+    struct.pack_into('<II', img, 0x248, 0x100, len(z))  # payload_offset, payload_length
+    img[setup + 0x100:setup + 0x100 + len(z)] = z
+    return bytes(img)
+
+
 def loader_seeds():
-    return {'bzimage': bzimage(), 'bzimage_old': bzimage(0x800, 0)[:0x1f1] + bzimage(0x800, 0)[0x1f1:],
+    import gzip
+    import lzma
+    xz = (lambda b: lzma.compress(b, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32) +
+          struct.pack('<I', len(b)))
+    return {'bzimage_gzip_pvh': bzimage_packed(elf(True), lambda b: gzip.compress(b, mtime=0)),
+            'bzimage_xz_elf64': bzimage_packed(elf(False), xz),
+            'bzimage': bzimage(), 'bzimage_old': bzimage(0x800, 0)[:0x1f1] + bzimage(0x800, 0)[0x1f1:],
             'elf_pvh': elf(True), 'elf64': elf(False),
             'multiboot_elf': multiboot(False), 'multiboot_aout': multiboot(True)}
 

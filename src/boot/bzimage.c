@@ -84,8 +84,9 @@ int bzimage_unpack(struct kernel_image *img, struct err *err)
 	    hdr.payload_length > img->size - img->setup_size - hdr.payload_offset)
 		return err_set(err, true, -EINVAL, "its payload (%u bytes at %u) runs past the "
 			       "file", hdr.payload_length, hdr.payload_offset);
+	/* Never more than the memory the kernel says it needs to run. */
 	ret = decompress_payload(img->data + img->setup_size + hdr.payload_offset,
-				 hdr.payload_length, &out, &len, err);
+				 hdr.payload_length, img->init_size, &out, &len, err);
 	if (ret)
 		return ret;
 	ret = elf_parse(out, len, &elf, err);

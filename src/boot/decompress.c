@@ -224,8 +224,8 @@ static int unzstd(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t 
 	return 0;
 }
 
-int decompress_payload(const uint8_t *payload, size_t n, uint8_t **out, size_t *out_len,
-		       struct err *err)
+int decompress_payload(const uint8_t *payload, size_t n, size_t max, uint8_t **out,
+		       size_t *out_len, struct err *err)
 {
 	enum kcomp k = decompress_kind(payload, n);
 	size_t want, got = 0, body;
@@ -240,9 +240,11 @@ int decompress_payload(const uint8_t *payload, size_t n, uint8_t **out, size_t *
 	if (n < 8)
 		return err_set(err, true, -EINVAL, "%s payload of %zu bytes", decompress_name(k), n);
 	want = le32(payload + n - 4);
-	if (want == 0 || want > DECOMPRESS_MAX)
-		return err_set(err, true, -EFBIG, "%s payload declares %zu bytes (at most %u)",
-			       decompress_name(k), want, DECOMPRESS_MAX);
+	if (!max || max > DECOMPRESS_MAX)
+		max = DECOMPRESS_MAX;
+	if (want == 0 || want > max)
+		return err_set(err, true, -EFBIG, "%s payload declares %zu bytes (at most %zu)",
+			       decompress_name(k), want, max);
 	ret = need(k, err);
 	if (ret)
 		return ret;

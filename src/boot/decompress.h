@@ -42,11 +42,12 @@ const char *decompress_name(enum kcomp k);
 /*
  * payload[0, n) decompressed into a new buffer (*out, malloc'd, *out_len
  * bytes). 0; -ENOTSUP for a format or library this host cannot do;
- * -EFBIG for a declared size over DECOMPRESS_MAX or a stream that would
- * write past it; -EINVAL for a corrupt or truncated stream or one whose
- * length is not the declared size; -ENOMEM. err says which, in words.
+ * -EFBIG for a declared size over max (0: DECOMPRESS_MAX; a kernel's
+ * init_size, the memory it says it needs, bounds it) or a stream that
+ * would write past it; -EINVAL for a corrupt or truncated stream or one
+ * whose length is not the declared size; -ENOMEM. err says which.
  */
-int decompress_payload(const uint8_t *payload, size_t n, uint8_t **out, size_t *out_len,
-		       struct err *err);
+int decompress_payload(const uint8_t *payload, size_t n, size_t max, uint8_t **out,
+		       size_t *out_len, struct err *err);
 
 #endif

@@ -427,6 +427,7 @@ echo "LAB online=$(cat /sys/devices/system/cpu/online)"
 echo "LAB memtotal_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
 echo "LAB cmdline=$(cat /proc/cmdline)"
 echo "LAB kernel=$(uname -r)"
+echo "LAB bootver=$(cat /sys/kernel/boot_params/version 2>/dev/null)"
 echo "LAB pci=$(for d in /sys/bus/pci/devices/*; do [ -e "$d/vendor" ] && printf '%s:%s:%s:%s ' "${d##*/}" "$(cat "$d/vendor")" "$(cat "$d/device")" "$(cat "$d/class")"; done)"
 [ -x /lab/extra.sh ] && /lab/extra.sh
 echo "LAB ready action=$action"

@@ -34,10 +34,13 @@ def plan(vmm):
         dict(run=L.Run("a_2cpu_512m", vmm=vmm, cpus=2, memory=512, timeout=RUN_TIMEOUT,
                        cmdline="console=ttyS0 panic=-1"),
              nproc=2, memory=512, action="poweroff"),
+        # The bzImage as it is (the guest decompresses it): the others are unpacked by
+        # Hearth and boot through PVH.
         dict(run=L.Run("b_1cpu_256m_reboot", vmm=vmm, cpus=1, memory=256, timeout=RUN_TIMEOUT,
-                       cmdline="console=ttyS0 reboot=k panic=-1 lab.action=reboot lab.token=hearth42"),
+                       cmdline="console=ttyS0 reboot=k panic=-1 lab.action=reboot lab.token=hearth42",
+                       extra_args=["--guest-decompress"] if vmm == "hearth" else []),
              nproc=1, memory=256, action="reboot", token="lab.token=hearth42",
-             stderr_reboot=(vmm == "hearth")),
+             stderr_reboot=(vmm == "hearth"), guest_decompress=True),
         dict(run=L.Run("c_4cpu_2048m", vmm=vmm, cpus=4, memory=2048, timeout=RUN_TIMEOUT,
                        cmdline="console=ttyS0 panic=-1"),
              nproc=4, memory=2048, action="poweroff"),
@@ -171,6 +174,14 @@ def check_run(spec, r):
         yield said, "%s: Hearth's stderr reports a reboot" % n
     if spec["run"].vmm == "hearth":
         yield from check_pci(n, r)
+        # The boot protocol the kernel saw: PVH's start (Linux fills its own boot
+        # parameters, version 2.12) when Hearth decompressed it, the bzImage's own
+        # header (Debian's 2.15) when the guest did.
+        want = "0x020f" if spec.get("guest_decompress") else "0x020c"
+        got = r.info.get("bootver")
+        yield got == want, "%s: the kernel booted %s (boot protocol %s, got %s)" % (
+            n, "as a bzImage" if spec.get("guest_decompress") else
+            "through PVH, decompressed by Hearth", want, got)
 
 
 HOST_BRIDGE = "0000:00:00.0:0x1b36:0x0008:0x060000"

@@ -143,7 +143,7 @@ static void round_trip(compressor c, enum kcomp k, size_t n)
 	size_t len;
 
 	assert_int_equal(decompress_kind(b.p, b.n), k);
-	assert_int_equal(decompress_payload(b.p, b.n, &out, &len, &err), 0);
+	assert_int_equal(decompress_payload(b.p, b.n, 0, &out, &len, &err), 0);
 	assert_int_equal(len, n);
 	assert_memory_equal(out, in, n);
 	free(out);
@@ -164,7 +164,7 @@ static void hostile(compressor c, int trailer)
 	/* Truncated: the stream cut, its trailer kept. */
 	memcpy(keep, b.p + b.n - 4, 4);
 	memcpy(b.p + b.n / 2, keep, 4);
-	ret = decompress_payload(b.p, b.n / 2 + 4, &out, &len, &err);
+	ret = decompress_payload(b.p, b.n / 2 + 4, 0, &out, &len, &err);
 	assert_int_equal(ret, -EINVAL);
 	assert_null(out);
 	assert_int_equal(len, 0);
@@ -176,7 +176,7 @@ static void hostile(compressor c, int trailer)
 	 * the ELF check comes after.
 	 */
 	b.p[b.n / 2] ^= 0x55;
-	ret = decompress_payload(b.p, b.n, &out, &len, &err);
+	ret = decompress_payload(b.p, b.n, 0, &out, &len, &err);
 	assert_true(ret == -EINVAL || ret == -EFBIG || (ret == 0 && len == 200000));
 	if (ret)
 		assert_null(out);
@@ -186,16 +186,19 @@ static void hostile(compressor c, int trailer)
 	/* The bomb: 200000 bytes inside, 1000 declared. */
 	if (trailer) {
 		put_le32(b.p + b.n - 4, 1000);
-		ret = decompress_payload(b.p, b.n, &out, &len, &err);
+		ret = decompress_payload(b.p, b.n, 0, &out, &len, &err);
 		assert_true(ret == -EFBIG || ret == -EINVAL);
 		assert_null(out);
 		/* Declared past the limit: refused before any work. */
 		put_le32(b.p + b.n - 4, 0xffffffffu);
-		assert_int_equal(decompress_payload(b.p, b.n, &out, &len, &err), -EFBIG);
+		assert_int_equal(decompress_payload(b.p, b.n, 0, &out, &len, &err), -EFBIG);
 		assert_non_null(strstr(err.msg, "declares"));
+		/* Declared past what the caller allows (a kernel's init_size). */
+		put_le32(b.p + b.n - 4, 200000);
+		assert_int_equal(decompress_payload(b.p, b.n, 199999, &out, &len, &err), -EFBIG);
 		/* Declared larger than it is: short of it. */
 		put_le32(b.p + b.n - 4, 300000);
-		assert_int_equal(decompress_payload(b.p, b.n, &out, &len, &err), -EINVAL);
+		assert_int_equal(decompress_payload(b.p, b.n, 0, &out, &len, &err), -EINVAL);
 	}
 	free(b.p);
 	free(in);
@@ -240,12 +243,12 @@ static void test_left_to_the_guest(void **state)
 	size_t len;
 
 	(void)state;
-	assert_int_equal(decompress_payload(bz, sizeof(bz), &out, &len, &err), -ENOTSUP);
+	assert_int_equal(decompress_payload(bz, sizeof(bz), 0, &out, &len, &err), -ENOTSUP);
 	assert_non_null(strstr(err.msg, "bzip2"));
-	assert_int_equal(decompress_payload(lzo, sizeof(lzo), &out, &len, &err), -ENOTSUP);
-	assert_int_equal(decompress_payload(junk, sizeof(junk), &out, &len, &err), -ENOTSUP);
-	assert_int_equal(decompress_payload(junk, 0, &out, &len, &err), -ENOTSUP);
-	assert_int_equal(decompress_payload((const uint8_t *)"\x1f\x8b", 2, &out, &len, &err),
+	assert_int_equal(decompress_payload(lzo, sizeof(lzo), 0, &out, &len, &err), -ENOTSUP);
+	assert_int_equal(decompress_payload(junk, sizeof(junk), 0, &out, &len, &err), -ENOTSUP);
+	assert_int_equal(decompress_payload(junk, 0, 0, &out, &len, &err), -ENOTSUP);
+	assert_int_equal(decompress_payload((const uint8_t *)"\x1f\x8b", 2, 0, &out, &len, &err),
 			 -EINVAL);
 }
 
