@@ -8,7 +8,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <lzma.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,64 +18,46 @@
 #define LZ4_LEGACY_BLOCK (8u << 20)   /* what one legacy block decompresses to, at most */
 #define XZ_MEMLIMIT (256ull << 20)
 
+/* One library's calls, opened for one payload and closed after it. */
 struct lib {
 	const char *so;
 	const char *const *names;
-	void **syms;
-	pthread_once_t once;
-	bool ok;
-	char why[160];
+	void *h;
+	void *syms[3];
 };
 
-static void *lz4_syms[1], *zlib_syms[3], *lzma_syms[1], *zstd_syms[3];
 static const char *const lz4_names[] = { "LZ4_decompress_safe", NULL };
 static const char *const zlib_names[] = { "inflateInit2_", "inflate", "inflateEnd", NULL };
 static const char *const lzma_names[] = { "lzma_stream_buffer_decode", NULL };
 static const char *const zstd_names[] = { "ZSTD_decompress", "ZSTD_isError",
 					  "ZSTD_getFrameContentSize", NULL };
 
-static struct lib libs[] = {
-	[KCOMP_LZ4] = { "liblz4.so.1", lz4_names, lz4_syms, PTHREAD_ONCE_INIT, false, "" },
-	[KCOMP_GZIP] = { "libz.so.1", zlib_names, zlib_syms, PTHREAD_ONCE_INIT, false, "" },
-	[KCOMP_XZ] = { "liblzma.so.5", lzma_names, lzma_syms, PTHREAD_ONCE_INIT, false, "" },
-	[KCOMP_ZSTD] = { "libzstd.so.1", zstd_names, zstd_syms, PTHREAD_ONCE_INIT, false, "" },
-};
-
-/* pthread_once takes no argument: one opener a library. */
-static void open_lib(struct lib *l)
+/*
+ * Opened with dlopen for the one decompression and closed after it, so a
+ * booted VM maps none of them (docs/density.md counts its libraries).
+ */
+static int lib_open(enum kcomp k, struct lib *l, struct err *err)
 {
-	void *h = dlopen(l->so, RTLD_NOW | RTLD_LOCAL);
-
-	if (!h) {
-		snprintf(l->why, sizeof(l->why), "%s", dlerror());
-		return;
-	}
-	for (size_t i = 0; l->names[i]; i++) {
-		l->syms[i] = dlsym(h, l->names[i]);
-		if (!l->syms[i]) {
-			snprintf(l->why, sizeof(l->why), "%s has no %s", l->so, l->names[i]);
-			return;
-		}
-	}
-	l->ok = true;
-}
-
-static void open_lz4(void) { open_lib(&libs[KCOMP_LZ4]); }
-static void open_zlib(void) { open_lib(&libs[KCOMP_GZIP]); }
-static void open_lzma(void) { open_lib(&libs[KCOMP_XZ]); }
-static void open_zstd(void) { open_lib(&libs[KCOMP_ZSTD]); }
-
-static int need(enum kcomp k, struct err *err)
-{
-	static void (*const openers[])(void) = {
-		[KCOMP_LZ4] = open_lz4, [KCOMP_GZIP] = open_zlib, [KCOMP_XZ] = open_lzma,
-		[KCOMP_ZSTD] = open_zstd,
+	static const struct { const char *so; const char *const *names; } which[] = {
+		[KCOMP_LZ4] = { "liblz4.so.1", lz4_names },
+		[KCOMP_GZIP] = { "libz.so.1", zlib_names },
+		[KCOMP_XZ] = { "liblzma.so.5", lzma_names },
+		[KCOMP_ZSTD] = { "libzstd.so.1", zstd_names },
 	};
 
-	pthread_once(&libs[k].once, openers[k]);
-	if (!libs[k].ok)
+	*l = (struct lib){ which[k].so, which[k].names, NULL, { NULL } };
+	l->h = dlopen(l->so, RTLD_NOW | RTLD_LOCAL);
+	if (!l->h)
 		return err_set(err, false, -ENOTSUP, "%s payload: %s", decompress_name(k),
-			       libs[k].why);
+			       dlerror());
+	for (size_t i = 0; l->names[i]; i++) {
+		l->syms[i] = dlsym(l->h, l->names[i]);
+		if (!l->syms[i]) {
+			dlclose(l->h);
+			return err_set(err, false, -ENOTSUP, "%s payload: %s has no %s",
+				       decompress_name(k), l->so, l->names[i]);
+		}
+	}
 	return 0;
 }
 
@@ -116,11 +97,11 @@ static uint32_t le32(const uint8_t *p)
 }
 
 /* LZ4's legacy frames (lz4 -l): a magic, then blocks of a u32 length and data. */
-static int unlz4(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *len,
+static int unlz4(const struct lib *l, const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *len,
 		 struct err *err)
 {
 	int (*dec)(const char *, char *, int, int) = (int (*)(const char *, char *, int, int))
-		libs[KCOMP_LZ4].syms[0];
+		l->syms[0];
 	size_t pos = 0, o = 0;
 
 	while (pos < n) {
@@ -151,13 +132,13 @@ static int unlz4(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *
 	return 0;
 }
 
-static int ungzip(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *len,
+static int ungzip(const struct lib *l, const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *len,
 		  struct err *err)
 {
 	int (*init)(z_stream *, int, const char *, int) =
-		(int (*)(z_stream *, int, const char *, int))libs[KCOMP_GZIP].syms[0];
-	int (*step)(z_stream *, int) = (int (*)(z_stream *, int))libs[KCOMP_GZIP].syms[1];
-	int (*end)(z_stream *) = (int (*)(z_stream *))libs[KCOMP_GZIP].syms[2];
+		(int (*)(z_stream *, int, const char *, int))l->syms[0];
+	int (*step)(z_stream *, int) = (int (*)(z_stream *, int))l->syms[1];
+	int (*end)(z_stream *) = (int (*)(z_stream *))l->syms[2];
 	z_stream z = { .next_in = (Bytef *)in, .avail_in = (uInt)n, .next_out = out,
 		       .avail_out = (uInt)cap };
 	int ret;
@@ -177,13 +158,13 @@ static int ungzip(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t 
 	return err_set(err, true, -EINVAL, "gzip payload: corrupt or cut short (zlib %d)", ret);
 }
 
-static int unxz(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *len,
+static int unxz(const struct lib *l, const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *len,
 		struct err *err)
 {
 	lzma_ret (*dec)(uint64_t *, uint32_t, const lzma_allocator *, const uint8_t *, size_t *,
 			size_t, uint8_t *, size_t *, size_t) =
 		(lzma_ret (*)(uint64_t *, uint32_t, const lzma_allocator *, const uint8_t *,
-			      size_t *, size_t, uint8_t *, size_t *, size_t))libs[KCOMP_XZ].syms[0];
+			      size_t *, size_t, uint8_t *, size_t *, size_t))l->syms[0];
 	uint64_t memlimit = XZ_MEMLIMIT;
 	size_t in_pos = 0, out_pos = 0;
 	lzma_ret r = dec(&memlimit, 0, NULL, in, &in_pos, n, out, &out_pos, cap);
@@ -201,14 +182,14 @@ static int unxz(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *l
 		       (int)r);
 }
 
-static int unzstd(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *len,
+static int unzstd(const struct lib *l, const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t *len,
 		  struct err *err)
 {
 	size_t (*dec)(void *, size_t, const void *, size_t) =
-		(size_t (*)(void *, size_t, const void *, size_t))libs[KCOMP_ZSTD].syms[0];
-	unsigned (*is_error)(size_t) = (unsigned (*)(size_t))libs[KCOMP_ZSTD].syms[1];
+		(size_t (*)(void *, size_t, const void *, size_t))l->syms[0];
+	unsigned (*is_error)(size_t) = (unsigned (*)(size_t))l->syms[1];
 	unsigned long long (*content)(const void *, size_t) =
-		(unsigned long long (*)(const void *, size_t))libs[KCOMP_ZSTD].syms[2];
+		(unsigned long long (*)(const void *, size_t))l->syms[2];
 	unsigned long long want = content(in, n);
 	size_t r;
 
@@ -229,6 +210,7 @@ int decompress_payload(const uint8_t *payload, size_t n, size_t max, uint8_t **o
 {
 	enum kcomp k = decompress_kind(payload, n);
 	size_t want, got = 0, body;
+	struct lib l;
 	uint8_t *buf;
 	int ret;
 
@@ -245,28 +227,31 @@ int decompress_payload(const uint8_t *payload, size_t n, size_t max, uint8_t **o
 	if (want == 0 || want > max)
 		return err_set(err, true, -EFBIG, "%s payload declares %zu bytes (at most %zu)",
 			       decompress_name(k), want, max);
-	ret = need(k, err);
+	ret = lib_open(k, &l, err);
 	if (ret)
 		return ret;
 	buf = malloc(want);
-	if (!buf)
+	if (!buf) {
+		dlclose(l.h);
 		return err_set(err, false, -ENOMEM, "out of memory for %zu bytes", want);
+	}
 	/* gzip's ISIZE is its own trailer; the others' was appended after the stream. */
 	body = k == KCOMP_GZIP ? n : n - 4;
 	switch (k) {
 	case KCOMP_LZ4:
-		ret = unlz4(payload, body, buf, want, &got, err);
+		ret = unlz4(&l, payload, body, buf, want, &got, err);
 		break;
 	case KCOMP_GZIP:
-		ret = ungzip(payload, body, buf, want, &got, err);
+		ret = ungzip(&l, payload, body, buf, want, &got, err);
 		break;
 	case KCOMP_XZ:
-		ret = unxz(payload, body, buf, want, &got, err);
+		ret = unxz(&l, payload, body, buf, want, &got, err);
 		break;
 	default:
-		ret = unzstd(payload, body, buf, want, &got, err);
+		ret = unzstd(&l, payload, body, buf, want, &got, err);
 		break;
 	}
+	dlclose(l.h);
 	if (!ret && got != want)
 		ret = err_set(err, true, -EINVAL, "%s payload: %zu bytes where it declares %zu",
 			      decompress_name(k), got, want);

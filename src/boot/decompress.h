@@ -9,9 +9,9 @@
  * refused, as is one that stops short.
  *
  * Formats: gzip (zlib), xz (liblzma), zstd (libzstd), LZ4's legacy
- * frames (liblz4; Debian's kernels), each library opened with dlopen on
- * first use, before the sandbox seals. bzip2, LZMA and LZO payloads are
- * left to the guest (-ENOTSUP).
+ * frames (liblz4; Debian's kernels), each library opened with dlopen for
+ * the one payload and closed after it (the VM is built before the sandbox
+ * seals). bzip2, LZMA and LZO payloads are left to the guest (-ENOTSUP).
  */
 #ifndef HEARTH_BOOT_DECOMPRESS_H
 #define HEARTH_BOOT_DECOMPRESS_H

@@ -287,8 +287,10 @@ def ldd_deps(binary):
 
 
 # Libraries Hearth dlopens (slirp/slirp_lib.c: a user-mode NIC's and the
-# MMDS's stack), which ldd does not list: copied with their own.
-DLOPENED = {"hearth": ("libslirp.so.0",)}
+# MMDS's stack; boot/decompress.c: a bzImage's payload), which ldd does not
+# list: copied with their own.
+DLOPENED = {"hearth": ("libslirp.so.0", "liblz4.so.1", "libz.so.1", "liblzma.so.5",
+                       "libzstd.so.1")}
 
 
 def dlopened_paths(binary):
