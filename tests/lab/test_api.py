@@ -38,9 +38,9 @@ config file, in ONE L1 boot.
              synced write reaching the file, a read-only root device.
   hotplug    test_hotplug.py's run: virtio_mem grows and shrinks MemTotal,
              unplugged memory goes back to the host.
-  pci        test_pci.py's run: --enable-pci, a NIC (DHCP) and virtio-rng
-             over virtio-pci with MSI-X, snapshotted and restored in a new
-             process.
+  pci        test_pci.py's run: --enable-pci, a disk, a NIC (DHCP) and
+             virtio-rng over virtio-pci with MSI-X, snapshotted and restored
+             in a new process.
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).

@@ -4,10 +4,11 @@ functions, a VM driven through the API (curl on the Unix socket, in L1):
 
     tests/lab/test_pci.py [--hearth PATH] [--stream]
 
-  pci   hearth serve --enable-pci, 2 vCPUs, 256 MiB, a user-mode NIC and
-        virtio-rng.
-        1. /sys/bus/pci lists the host bridge, the NIC (1af4:1041, class
-           0200) and the rng (1af4:1044), with no virtio-mmio device.
+  pci   hearth serve --enable-pci, 2 vCPUs, 256 MiB, a disk (an ext4
+        image: test_pmem.py's), a user-mode NIC and virtio-rng.
+        1. /sys/bus/pci lists the host bridge, the disk (1af4:1042, class
+           0100), the NIC (1af4:1041, class 0200) and the rng (1af4:1044),
+           with no virtio-mmio device; the disk mounts and its file reads.
         2. The NIC gets a DHCP lease; its interrupts and the rng's are
            MSI-X (/proc/interrupts' PCI-MSI lines).
         3. The guest counts, each line after 512 bytes from /dev/hwrng
@@ -25,10 +26,12 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
+import test_pmem as PM  # noqa: E402
 import test_virtio_net as NET  # noqa: E402
 
 RUN_TIMEOUT = 900
@@ -39,6 +42,9 @@ grep -q lab.pci=1 /proc/cmdline || exit 0
 dmesg -n 1 2>/dev/null
 ip link set lo up
 i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+mkdir -p /mnt
+mount -t ext4 -o ro /dev/vda /mnt && echo "LAB px disk=$(cat /mnt/hello)"
+umount /mnt
 if udhcpc -i eth0 -s /lab/dhcp.sh -n -q -t 5 -T 2 >/tmp/dhcp.log 2>&1; then
   echo "LAB px dhcp=ok"
 else
@@ -63,6 +69,8 @@ $H serve --enable-pci --api-sock $S --snapshot-dir /tmp/s </dev/null >/tmp/g0.ou
 n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
 echo "PX boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@CMDLINE@"}')"
 echo "PX machine=$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}')"
+cp /lab/pmem.img /tmp/pci.img
+echo "PX disk=$(api PUT /drives/d0 '{"drive_id": "d0", "path_on_host": "/tmp/pci.img", "is_root_device": false, "is_read_only": true}') $(cat /tmp/resp)"
 echo "PX net=$(api PUT /network-interfaces/eth0 '{"iface_id": "eth0", "backend": "user"}') $(cat /tmp/resp)"
 echo "PX rng=$(api PUT /entropy '{}') $(cat /tmp/resp)"
 echo "PX start=$(api PUT /actions '{"action_type": "InstanceStart"}') $(cat /tmp/resp)"
@@ -87,8 +95,8 @@ sed 's/^/H1 /' /tmp/h1.err | head -n 10
 echo "PX done=yes"
 '''
 
-PCI_FUNCTIONS = ["0000:00:00.0:0x1b36:0x0008:0x060000", "0000:00:01.0:0x1af4:0x1041:0x020000",
-                 "0000:00:02.0:0x1af4:0x1044:0xff0000"]
+PCI_FUNCTIONS = ["0000:00:00.0:0x1b36:0x0008:0x060000", "0000:00:01.0:0x1af4:0x1042:0x010000",
+                 "0000:00:02.0:0x1af4:0x1041:0x020000", "0000:00:03.0:0x1af4:0x1044:0xff0000"]
 
 
 def script():
@@ -102,7 +110,8 @@ def l2_initrd(kernel):
         f.write(NET.DHCP_SCRIPT)
     os.chmod(dhcp, 0o755)
     return L.build_l2_initrd(kernel, name="l2pci",
-                             modules=["virtio_pci", "virtio_net", "virtio_rng"],
+                             modules=["virtio_pci", "virtio_blk", "virtio_net", "virtio_rng",
+                                      "ext4"],
                              files={"/lab/dhcp.sh": dhcp}, extra_sh=L2_SCRIPT)
 
 
@@ -124,11 +133,13 @@ def count_of(line):
 def check_pci(r):
     a = info(r)
     st = lambda k: (a.get(k) or "").split(" ")[0]  # noqa: E731
-    yield all(st(k) == "204" for k in ("boot", "machine", "net", "rng", "start")), \
+    yield all(st(k) == "204" for k in ("boot", "machine", "disk", "net", "rng", "start")), \
         "hearth serve --enable-pci: the PUTs and InstanceStart are 204 (%s)" % (
-            [a.get(k) for k in ("net", "rng", "start")])
+            [a.get(k) for k in ("disk", "net", "rng", "start")])
     got = a.get("pci", "").split()
-    yield got == PCI_FUNCTIONS, "/sys/bus/pci: the host bridge, the NIC and the rng (got %s)" % got
+    yield got == PCI_FUNCTIONS, "/sys/bus/pci: the host bridge, the disk, the NIC and the " \
+        "rng (got %s)" % got
+    yield a.get("disk") == PM.MARK, "the disk over PCI mounts and reads (%r)" % a.get("disk")
     yield a.get("mmio") == "0", "no virtio-mmio device in the DSDT (got %s)" % a.get("mmio")
     yield a.get("dhcp") == "ok" and (a.get("ip") or "").startswith("10.0.2."), \
         "the NIC over PCI gets a DHCP lease (%s %s)" % (a.get("dhcp"), a.get("ip"))
@@ -150,7 +161,8 @@ def check_pci(r):
 
 
 def run(kernel):
-    """The run, to be planned in any L1 boot (test_api.py shares its own)."""
+    """The run, to be planned in any L1 boot (test_api.py shares its own) that has
+    test_pmem.py's image (PM.files)."""
     r = L.ShellRun("pci", "hearth", script(), timeout=RUN_TIMEOUT)
     r.initrd = l2_initrd(kernel)
     return r
@@ -168,9 +180,16 @@ def main():
         print("FAIL curl is needed (scripts/deps.sh build installs it)")
         print("0 passed, 1 failed")
         return 1
+    if not shutil.which("mkfs.ext4"):
+        print("FAIL mkfs.ext4 is needed (scripts/deps.sh lab installs it)")
+        print("0 passed, 1 failed")
+        return 1
     try:
         lab = L.Lab(stream=a.stream or None)
-        res = lab.run_plan([run(lab.kernel)], tag="pci", binaries={"/bin/curl": curl})
+        with tempfile.TemporaryDirectory() as d:
+            # test_pmem.py's ext4 image, which test_api.py's boot has in L1 anyway.
+            res = lab.run_plan([run(lab.kernel)], tag="pci", binaries={"/bin/curl": curl},
+                               files=PM.files(d))
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3
