@@ -43,7 +43,7 @@ dmesg -n 1 2>/dev/null
 ip link set lo up
 i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 mkdir -p /mnt
-mount -t ext4 -o ro /dev/vda /mnt && echo "LAB px disk=$(cat /mnt/hello)"
+mount -t ext4 -o ro /dev/vda /mnt && echo "LAB px vda_hello=$(cat /mnt/hello)"
 umount /mnt
 if udhcpc -i eth0 -s /lab/dhcp.sh -n -q -t 5 -T 2 >/tmp/dhcp.log 2>&1; then
   echo "LAB px dhcp=ok"
@@ -83,7 +83,7 @@ kill -TERM $hp; wait $hp; echo "PX exit0=$?"
 S=/tmp/c1.sock
 $H serve --api-sock $S --snapshot-dir /tmp/s </dev/null >/tmp/g1.out 2>/tmp/h1.err & p1=$!
 n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
-echo "PX load=$(api PUT /snapshot/load '{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/vm.mem"}, "resume_vm": true, "network_overrides": [{"iface_id": "eth0", "backend": "user"}]}') $(cat /tmp/resp)"
+echo "PX load=$(api PUT /snapshot/load '{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/vm.mem"}, "resume_vm": true, "drive_overrides": [{"drive_id": "d0", "path_on_host": "/tmp/pci.img"}], "network_overrides": [{"iface_id": "eth0", "backend": "user"}]}') $(cat /tmp/resp)"
 b=$(lastcount /tmp/g0.out)
 waitfor "^LAB count $((b + 10)) " /tmp/g1.out 3000 && echo "PX r_counting=yes"
 echo "PX after=$(lastline /tmp/g1.out)"
@@ -139,7 +139,8 @@ def check_pci(r):
     got = a.get("pci", "").split()
     yield got == PCI_FUNCTIONS, "/sys/bus/pci: the host bridge, the disk, the NIC and the " \
         "rng (got %s)" % got
-    yield a.get("disk") == PM.MARK, "the disk over PCI mounts and reads (%r)" % a.get("disk")
+    yield a.get("vda_hello") == PM.MARK, "the disk over PCI mounts and reads (%r)" % (
+        a.get("vda_hello"))
     yield a.get("mmio") == "0", "no virtio-mmio device in the DSDT (got %s)" % a.get("mmio")
     yield a.get("dhcp") == "ok" and (a.get("ip") or "").startswith("10.0.2."), \
         "the NIC over PCI gets a DHCP lease (%s %s)" % (a.get("dhcp"), a.get("ip"))
