@@ -5,12 +5,9 @@
 #include "virtio/pci.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <linux/kvm.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
