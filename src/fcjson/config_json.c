@@ -432,13 +432,32 @@ static bool section_known(const char *key)
 	static const char *const known[] = {
 		"boot-source", "machine-config", "drives", "network-interfaces", "vsock",
 		"entropy", "balloon", "logger", "metrics", "serial", "cpu-config", "mmds-config",
-		"pmem", "memory-hotplug", NULL,
+		"pmem", "memory-hotplug", "pci", NULL,
 	};
 
 	for (int i = 0; known[i]; i++)
 		if (!strcmp(key, known[i]))
 			return true;
 	return false;
+}
+
+/*
+ * Hearth's own section: {"enabled": true} puts the virtio devices on PCI,
+ * as --enable-pci does (Firecracker has only the flag). GET /vm/config
+ * shows it on a PCI VM, so its output boots the same VM again.
+ */
+static const struct jfield pci_fields[] = {
+	{ "enabled", J_BOOL, true, NULL, NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
+};
+
+static int config_json_pci(struct vm_config *c, json_t *o, struct err *err)
+{
+	int ret = config_json_check("pci", o, pci_fields, err);
+
+	if (!ret)
+		c->pci = jbool(o, "enabled", false);
+	return ret;
 }
 
 int config_json_full(struct vm_config *c, json_t *root, struct err *err)
@@ -481,6 +500,8 @@ int config_json_full(struct vm_config *c, json_t *root, struct err *err)
 		ret = config_json_balloon(c, json_object_get(root, "balloon"), err);
 	if (!ret && jhas(root, "memory-hotplug"))
 		ret = config_json_hotplug(c, json_object_get(root, "memory-hotplug"), err);
+	if (!ret && jhas(root, "pci"))
+		ret = config_json_pci(c, json_object_get(root, "pci"), err);
 	if (!ret)
 		ret = config_json_observe_sections(c, root, err);
 	if (!ret)

@@ -137,11 +137,12 @@ static json_t *dump_entropy(const struct vm_config *c)
 /*
  * Firecracker's FullVmConfiguration, key for key, null where it has
  * nothing (the section Hearth does not have yet; the logger and metrics,
- * which Firecracker never reports).
+ * which Firecracker never reports). A PCI VM's adds Hearth's "pci"
+ * section (config_json.c), which Firecracker's never has.
  */
 json_t *config_json_dump_full(const struct vm_config *c)
 {
-	return json_pack("{s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:n, s:n, s:o?, s:o?, s:o?}",
+	json_t *o = json_pack("{s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:o?, s:n, s:n, s:o?, s:o?, s:o?}",
 			 "boot-source", dump_boot(c), "machine-config",
 			 config_json_dump_machine(c), "drives", dump_drives(c),
 			 "network-interfaces", dump_nets(c), "vsock", dump_vsock(c), "entropy",
@@ -149,4 +150,10 @@ json_t *config_json_dump_full(const struct vm_config *c)
 			 c->cpu_config ? config_json_cpu_dump(&c->cpu_config->t) : NULL, "logger",
 			 "metrics", "mmds-config", config_json_dump_mmds(c), "memory-hotplug",
 			 config_json_dump_hotplug(&c->hotplug), "pmem", config_json_dump_pmem(c));
+
+	if (o && c->pci && json_object_set_new(o, "pci", json_pack("{s:b}", "enabled", 1))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }

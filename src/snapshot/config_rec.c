@@ -85,6 +85,8 @@ int snap_config_save(const struct vm_config *c, char **out, size_t *len)
 		json_object_del(vm, "memory-hotplug");
 	if (!c->npmem)
 		json_object_del(vm, "pmem");
+	/* The transport is the hearth part's "pci", as saves have always written it. */
+	json_object_del(vm, "pci");
 	/*
 	 * The record keeps Firecracker's shape, TAP names only: a user-mode
 	 * NIC's backend (GET /vm/config's) becomes a stand-in name the hearth

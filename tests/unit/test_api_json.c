@@ -710,6 +710,35 @@ static void test_full_file(void **state)
 	vm_config_release(&d);
 	vm_config_release(&c);
 
+	/* Hearth's "pci" section: the transport, shown by a PCI VM's dump only. */
+	vm_config_init(&c);
+	path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+			 " \"pci\": {\"enabled\": true}}");
+	assert_int_equal(config_json_load_file(&c, path, &err), 0);
+	unlink(path);
+	assert_true(c.pci);
+	dump = config_json_dump_full(&c);
+	assert_non_null(dump);
+	assert_true(json_is_true(json_object_get(json_object_get(dump, "pci"), "enabled")));
+	c.pci = false;
+	json_decref(dump);
+	dump = config_json_dump_full(&c);
+	assert_null(json_object_get(dump, "pci"));
+	json_decref(dump);
+	vm_config_release(&c);
+	vm_config_init(&c);
+	path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+			 " \"pci\": {\"enabled\": \"yes\"}}");
+	assert_int_equal(config_json_load_file(&c, path, &err), -EINVAL);
+	expect_msg("enabled");
+	unlink(path);
+	path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"},"
+			 " \"pci\": {\"enabled\": true, \"bus\": 1}}");
+	assert_int_equal(config_json_load_file(&c, path, &err), -EINVAL);
+	expect_msg("bus");
+	unlink(path);
+	vm_config_release(&c);
+
 	/* Unknown sections, no kernel, bad JSON. */
 	vm_config_init(&c);
 	path = write_tmp("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"disks\": []}");
