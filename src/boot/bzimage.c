@@ -9,6 +9,7 @@
 #include "boot/decompress.h"
 #include "boot/loader.h"
 #include "core/layout.h"
+#include "util/file.h"
 
 #define SETUP_HDR_OFF 0x1f1
 #define BOOT_FLAG 0xaa55
@@ -96,10 +97,10 @@ int bzimage_unpack(struct kernel_image *img, struct err *err)
 	if (ret) {
 		if (ret == -EINVAL)
 			err_prefix(err, ret, "its payload is no valid ELF kernel: ");
-		free(out);
+		file_buf_free(out, len);
 		return ret;
 	}
-	free(img->data);
+	file_buf_free(img->data, img->size);
 	elf.path = img->path;
 	elf.unpacked = true;
 	elf.data = out;

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "util/file.h"
+
 #define LZ4_LEGACY_MAGIC 0x184c2102u
 #define LZ4_LEGACY_BLOCK (8u << 20)   /* what one legacy block decompresses to, at most */
 #define XZ_MEMLIMIT (256ull << 20)
@@ -230,7 +232,7 @@ int decompress_payload(const uint8_t *payload, size_t n, size_t max, uint8_t **o
 	ret = lib_open(k, &l, err);
 	if (ret)
 		return ret;
-	buf = malloc(want);
+	buf = file_buf_alloc(want);
 	if (!buf) {
 		dlclose(l.h);
 		return err_set(err, false, -ENOMEM, "out of memory for %zu bytes", want);
@@ -256,7 +258,7 @@ int decompress_payload(const uint8_t *payload, size_t n, size_t max, uint8_t **o
 		ret = err_set(err, true, -EINVAL, "%s payload: %zu bytes where it declares %zu",
 			      decompress_name(k), got, want);
 	if (ret) {
-		free(buf);
+		file_buf_free(buf, want);
 		return ret;
 	}
 	*out = buf;

@@ -40,8 +40,8 @@ const char *decompress_name(enum kcomp k);
 #define DECOMPRESS_MAX (1u << 30)
 
 /*
- * payload[0, n) decompressed into a new buffer (*out, malloc'd, *out_len
- * bytes). 0; -ENOTSUP for a format or library this host cannot do;
+ * payload[0, n) decompressed into a new buffer (*out, *out_len bytes,
+ * freed with file_buf_free from util/file.h). 0; -ENOTSUP for a format or library this host cannot do;
  * -EFBIG for a declared size over max (0: DECOMPRESS_MAX; a kernel's
  * init_size, the memory it says it needs, bounds it) or a stream that
  * would write past it; -EINVAL for a corrupt or truncated stream or one

@@ -64,7 +64,7 @@ int loader_open(const char *path, struct kernel_image *img, struct err *err)
 			      (unsigned long long)size);
 		goto err_close;
 	}
-	data = malloc(size);
+	data = file_buf_alloc(size);
 	if (!data) {
 		ret = err_set(err, false, -ENOMEM, "out of memory reading it");
 		goto err_close;
@@ -89,7 +89,7 @@ int loader_open(const char *path, struct kernel_image *img, struct err *err)
 	return 0;
 
 err_free:
-	free(data);
+	file_buf_free(data, size);
 err_close:
 	close(fd);
 	return ret;
@@ -116,7 +116,7 @@ void loader_entry(const struct boot_plan *plan, struct cpu_entry *e)
 
 void loader_close(struct kernel_image *img)
 {
-	free(img->data);
+	file_buf_free(img->data, img->size);
 	img->data = NULL;
 }
 

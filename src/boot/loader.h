@@ -75,7 +75,8 @@ int elf_parse(const uint8_t *data, size_t size, struct kernel_image *img,
 /*
  * Places kernel, initrd (path may be NULL), command line, e820 and boot
  * parameters. rsdp_gpa goes into the zero page. -E2BIG / -ENOSPC with err
- * set when something does not fit in guest RAM.
+ * set when something does not fit in guest RAM. gm is fresh, all zero: an
+ * ELF kernel's zero pages and .bss are not written (elf.c).
  */
 int loader_load(const struct kernel_image *img, struct guest_mem *gm, const char *initrd_path,
 		const char *cmdline, uint64_t rsdp_gpa, struct boot_plan *plan,

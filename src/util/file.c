@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static const char *file_kind(mode_t mode)
@@ -110,4 +111,21 @@ int file_write_line(int fd, bool fifo, const void *buf, size_t len)
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	return (size_t)n == len ? 0 : -EIO;
+}
+
+void *file_buf_alloc(size_t len)
+{
+	void *p;
+
+	if (!len)
+		len = 1;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+		 -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void file_buf_free(void *p, size_t len)
+{
+	if (p)
+		munmap(p, len ? len : 1);
 }

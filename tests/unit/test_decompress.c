@@ -23,6 +23,7 @@
 #include "boot/decompress.h"
 #include "boot/loader.h"
 #include "elf_fixture.h"
+#include "util/file.h"
 
 #define HDR_OFF 0x1f1
 
@@ -146,7 +147,7 @@ static void round_trip(compressor c, enum kcomp k, size_t n)
 	assert_int_equal(decompress_payload(b.p, b.n, 0, &out, &len, &err), 0);
 	assert_int_equal(len, n);
 	assert_memory_equal(out, in, n);
-	free(out);
+	file_buf_free(out, len);
 	free(b.p);
 	free(in);
 }
@@ -180,7 +181,8 @@ static void hostile(compressor c, int trailer)
 	assert_true(ret == -EINVAL || ret == -EFBIG || (ret == 0 && len == 200000));
 	if (ret)
 		assert_null(out);
-	free(out);
+	else
+		file_buf_free(out, len);
 	free(b.p);
 	b = c(in, 200000);
 	/* The bomb: 200000 bytes inside, 1000 declared. */

@@ -6,6 +6,7 @@
 #include <asm/bootparam.h>
 #include <errno.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "elf_fixture.h"
@@ -49,8 +50,7 @@ static void test_load_segments(void **state)
 	(void)state;
 	assert_int_equal(parse_keep(&e, &img), 0);
 	assert_int_equal(guest_mem_init(&gm, RAM), 0);
-	/* Dirty the bss and the zero page first. */
-	memset(guest_mem_ptr(&gm, SEG1_PADDR, SEG1_MEMSZ), 0xaa, SEG1_MEMSZ);
+	/* Fresh RAM (loader.h), but for the zero page, which is cleared. */
 	memset(guest_mem_ptr(&gm, LAYOUT_BOOT_PARAMS, 4096), 0xbb, 4096);
 	memset(&plan, 0, sizeof(plan));
 	if (elf_load(&img, &gm, &plan, &err))
@@ -75,6 +75,41 @@ static void test_load_segments(void **state)
 	p = guest_mem_ptr(&gm, LAYOUT_BOOT_PARAMS, sizeof(struct boot_params));
 	for (size_t i = 0; i < sizeof(struct boot_params); i++)
 		assert_int_equal(p[i], 0);
+	guest_mem_destroy(&gm);
+	free(e.data);
+}
+
+/*
+ * A page of zeros in the file, and the bss, are left to fresh RAM: never
+ * written, so never faulted in (mincore), while the page beside them is.
+ */
+static void test_load_skips_zero_pages(void **state)
+{
+	struct elf e = make_elf(0);
+	struct kernel_image img;
+	struct guest_mem gm;
+	struct boot_plan plan;
+	struct err err;
+	unsigned char res[3];
+	uint8_t *p;
+
+	(void)state;
+	/* SEG1's second file page all zeros; its first keeps the fixture's bytes. */
+	memset(e.data + SEG1_OFF + 0x1000, 0, 0x1000);
+	assert_int_equal(parse_keep(&e, &img), 0);
+	assert_int_equal(guest_mem_init(&gm, RAM), 0);
+	memset(&plan, 0, sizeof(plan));
+	if (elf_load(&img, &gm, &plan, &err))
+		fail_msg("elf_load: %s", err.msg);
+	p = guest_mem_ptr(&gm, SEG1_PADDR, SEG1_MEMSZ);
+	assert_memory_equal(p, e.data + SEG1_OFF, 0x1000);
+	assert_int_equal(mincore(p, 3 * 4096, res), 0);
+	assert_true(res[0] & 1);
+	assert_false(res[1] & 1);   /* the zero page of the file */
+	assert_false(res[2] & 1);   /* the bss */
+	for (size_t i = 0x1000; i < SEG1_MEMSZ; i++)
+		if (p[i] != 0)
+			fail_msg("byte 0x%zx is 0x%x", i, p[i]);
 	guest_mem_destroy(&gm);
 	free(e.data);
 }
@@ -300,6 +335,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_load_segments),
+		cmocka_unit_test(test_load_skips_zero_pages),
 		cmocka_unit_test(test_load_rejects),
 		cmocka_unit_test(test_pvh_start_info),
 		cmocka_unit_test(test_elf64_zero_page),
