@@ -16,6 +16,11 @@ RTC: without one the stock kernel probes the CMOS for seconds, which is what
 flattered Hearth in the figures before 2026-11-25); qemu-default is that old
 configuration, for the record.
 
+Hearth runs with --exit-stats, so each of its boots is also split into
+phases (exec -> vm_create, the build, -> first KVM_RUN, -> /init) and its
+exits to userspace are counted by device (port or MMIO region, the whole
+run: boot, /init's wait and the poweroff).
+
 Reports medians with min-max spread, exits by reason, and the ratios.
 Never fails on timing: exit 0 unless the lab itself could not run (3).
 
@@ -23,6 +28,7 @@ Never fails on timing: exit 0 unless the lab itself could not run (3).
 """
 import argparse
 import os
+import re
 import statistics
 import struct
 import subprocess
@@ -93,6 +99,69 @@ def extract_vmlinux(bzimage, out):
                                                                       payload[:6].hex()))
 
 
+MARKS_RE = re.compile(r"exit-stats: marks \(CLOCK_BOOTTIME s\) create=([\d.]+) start=([\d.]+) "
+                      r"first_run=([\d.]+) end=([\d.]+)")
+DEVICE_RE = re.compile(r"exit-stats: +(\d+) (port|mmio) (0x[0-9a-f]+)\+0x[0-9a-f]+ (\S+): "
+                       r"(\d+) reads, (\d+) writes")
+BUILD_RE = re.compile(r"exit-stats: build [\d.]+ ms \(RAM and kernel ([\d.]+), KVM and its memory "
+                      r"slots ([\d.]+), devices and vCPUs ([\d.]+)\), host setup to the start "
+                      r"([\d.]+) ms")
+PHASES = ["exec->create", "build", "start->run", "guest->/init"]
+# The build's own steps, from Hearth's clock (vm_stats.c).
+BUILD_STEPS = ["ram+kernel", "kvm+memslots", "devices+vcpus", "host-setup"]
+
+
+def exit_stats(r):
+    """(phases in ms, {device: exits}) from one Hearth run's --exit-stats lines."""
+    phases, devices = None, {}
+    for line in r.stderr_lines:
+        m = MARKS_RE.search(line)
+        if m and r.t_begin is not None and r.t_init is not None:
+            create, start, first, _ = (float(x) for x in m.groups())
+            if first:
+                phases = dict(zip(PHASES, [(create - r.t_begin) * 1e3, (start - create) * 1e3,
+                                           (first - start) * 1e3, (r.t_init - first) * 1e3]))
+        m = BUILD_RE.search(line)
+        if m and phases is not None:
+            phases.update(zip(BUILD_STEPS, (float(x) for x in m.groups())))
+        m = DEVICE_RE.search(line)
+        if m:
+            devices["%s %s %s" % (m.group(2), m.group(3), m.group(4))] = int(m.group(1))
+    return phases, devices
+
+
+def report_exit_stats(res, vmms, n):
+    """Hearth's phases and exits by device, medians per variant."""
+    lines = []
+    for v in vmms:
+        if VARIANTS[v][0] != "hearth":
+            continue
+        ph, dev = {k: [] for k in PHASES + BUILD_STEPS}, {}
+        runs = 0
+        for i in range(n):
+            r = res.runs.get("%s_%d" % (v, i + 1))
+            if r is None or r.rc != 0:
+                continue
+            p, d = exit_stats(r)
+            if p:
+                runs += 1
+                for k in PHASES + BUILD_STEPS:
+                    if k in p:
+                        ph[k].append(p[k])
+            for k, c in d.items():
+                dev.setdefault(k, []).append(c)
+        if not runs:
+            continue
+        lines += ["", "%s by phase, median ms of %d (L1's /proc/uptime: 10 ms steps): %s" % (
+            v, runs, ", ".join("%s %.0f" % (k, statistics.median(ph[k])) for k in PHASES)),
+                  "%s build by step, median ms: %s" % (v, ", ".join(
+                      "%s %.0f" % (k, statistics.median(ph[k])) for k in BUILD_STEPS if ph[k])),
+                  "%s exits to userspace by device, median of the whole run:" % v]
+        for k, c in sorted(dev.items(), key=lambda kv: -statistics.median(kv[1]))[:12]:
+            lines.append("    %8d  %s" % (statistics.median(c), k))
+    return lines
+
+
 def spread(xs):
     return "%.2f-%.2f" % (min(xs), max(xs)) if xs else "-"
 
@@ -156,7 +225,7 @@ def report(res, vmms, n, cmdline):
         lines.append("ratio hearth (bzImage)/hearth-vmlinux: boot %s   exits %s" % (
             ratio(med["hearth"]["boot"], med["hearth-vmlinux"]["boot"]),
             ratio(med["hearth"]["exits"].get("exits"), med["hearth-vmlinux"]["exits"].get("exits"))))
-    return lines
+    return lines + report_exit_stats(res, vmms, n)
 
 
 def main():
@@ -191,6 +260,8 @@ def main():
     for i in range(a.n):
         for v in vmms:
             vmm, args, kernel, machine = VARIANTS[v]
+            if vmm == "hearth":
+                args = args + ["--exit-stats"]
             runs.append(L.Run("%s_%d" % (v, i + 1), vmm=vmm, cpus=2, memory=512,
                               timeout=180, rss=True, extra_args=args, kernel=kernel,
                               machine=machine or "microvm",

@@ -59,6 +59,8 @@ void cli_run_usage(FILE *out)
 		"                    virtio-mmio\n"
 		"  --guest-decompress  boot a bzImage as it is: the guest decompresses its\n"
 		"                    kernel (by default Hearth does, and boots it through PVH)\n"
+		"  --exit-stats      at the end, on stderr: the boot's phases (CLOCK_BOOTTIME\n"
+		"                    marks) and Hearth's port and MMIO exits by device\n"
 		"  --debug-exit[=iobase=PORT,iosize=1|2|4]  isa-debug-exit at PORT (default\n"
 		"                    0xf4, 4 bytes): a guest write of V ends Hearth with\n"
 		"                    exit status (V << 1) | 1\n"
@@ -204,6 +206,7 @@ static const struct opt run_opts[] = {
 	RUN_FLAG("--virtio-cmdline", vm.virtio_cmdline),
 	RUN_FLAG("--pci", vm.pci),
 	RUN_FLAG("--guest-decompress", vm.guest_decompress),
+	RUN_FLAG("--exit-stats", vm.exit_stats),
 	RUN_FLAG("--mem-merge", mem_merge),
 	RUN_FLAG("--no-seccomp", no_seccomp),
 	RUN_FLAG("--no-sandbox", no_sandbox),

@@ -51,7 +51,7 @@ int bus_register(struct bus *bus, enum bus_space space, uint64_t base, uint64_t 
 	/* Kept sorted so dispatch can binary-search. */
 	for (i = n; i > 0 && r[i - 1].base > base; i--)
 		r[i] = r[i - 1];
-	r[i] = (struct bus_region){ base, len, ops, opaque, name };
+	r[i] = (struct bus_region){ base, len, ops, opaque, name, { 0, 0 } };
 	bus->count[space] = n + 1;
 	return 0;
 }
@@ -61,10 +61,9 @@ void bus_seal(struct bus *bus)
 	bus->sealed = true;
 }
 
-static const struct bus_region *bus_find(const struct bus *bus, enum bus_space space,
-					 uint64_t addr)
+static struct bus_region *bus_find(const struct bus *bus, enum bus_space space, uint64_t addr)
 {
-	const struct bus_region *r = bus->regions[space];
+	struct bus_region *r = bus->regions[space];
 	size_t lo = 0, hi = bus->count[space];
 
 	while (lo < hi) {
@@ -82,13 +81,15 @@ static const struct bus_region *bus_find(const struct bus *bus, enum bus_space s
 int bus_access(struct bus *bus, enum bus_space space, uint64_t addr, uint8_t *data,
 	       unsigned int len, bool is_write)
 {
-	const struct bus_region *r;
+	struct bus_region *r;
 
 	if (space != BUS_PIO && space != BUS_MMIO)
 		return -EINVAL;
 	r = bus_find(bus, space, addr);
 	/* An access straddling the end of a device is not that device's. */
 	if (r && len <= 8 && addr - r->base + len <= r->len) {
+		/* Counted always: an exit costs microseconds, a relaxed add nanoseconds. */
+		__atomic_add_fetch(&r->hits[is_write], 1, __ATOMIC_RELAXED);
 		if (is_write) {
 			if (r->ops->write)
 				r->ops->write(r->opaque, addr - r->base, data, len);
@@ -112,4 +113,11 @@ int bus_access(struct bus *bus, enum bus_space space, uint64_t addr, uint8_t *da
 unsigned long bus_unclaimed_count(struct bus *bus, enum bus_space space)
 {
 	return __atomic_load_n(&bus->unclaimed[space], __ATOMIC_RELAXED);
+}
+
+const struct bus_region *bus_region_at(const struct bus *bus, enum bus_space space, size_t i)
+{
+	if ((space != BUS_PIO && space != BUS_MMIO) || i >= bus->count[space])
+		return NULL;
+	return &bus->regions[space][i];
 }

@@ -27,6 +27,7 @@ struct bus_region {
 	const struct bus_region_ops *ops;
 	void *opaque;
 	const char *name;
+	uint64_t hits[2];       /* reads, writes dispatched here (atomic; --exit-stats) */
 };
 
 struct bus {
@@ -56,6 +57,12 @@ int bus_access(struct bus *bus, enum bus_space space, uint64_t addr, uint8_t *da
 	       unsigned int len, bool is_write);
 
 unsigned long bus_unclaimed_count(struct bus *bus, enum bus_space space);
+
+/*
+ * The i-th region of space in address order, NULL past the last: its
+ * name, range and hits (read them with __atomic_load_n while vCPUs run).
+ */
+const struct bus_region *bus_region_at(const struct bus *bus, enum bus_space space, size_t i);
 
 /* Helpers for devices: little-endian bytes <-> integer. */
 static inline uint64_t bus_data_get(const uint8_t *data, unsigned int len)

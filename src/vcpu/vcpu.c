@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -325,6 +326,14 @@ static void *vcpu_thread(void *arg)
 	}
 
 	while (runstate_enter(&v->rs)) {
+		if (!v->first_run_ns) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_BOOTTIME, &ts);
+			__atomic_store_n(&v->first_run_ns,
+					 (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
+					 __ATOMIC_RELAXED);
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu_count_exit(v, VCPU_EXIT_INTR);

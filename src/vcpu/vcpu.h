@@ -87,6 +87,8 @@ struct vcpu {
 	 */
 	uint64_t recent[VCPU_RECENT][2];
 	uint64_t nrecent;
+	/* CLOCK_BOOTTIME (ns) of its first KVM_RUN, 0 before it: the boot's phases (--exit-stats). */
+	uint64_t first_run_ns;
 };
 
 /* KVM_CREATE_VCPU, CPUID, MSRs, FPU, LAPIC; the BSP also gets boot registers. */

@@ -250,6 +250,8 @@ struct vm_config {
 	bool pci;
 	/* --guest-decompress: a bzImage boots as it is, not decompressed by Hearth (boot/decompress.h). */
 	bool guest_decompress;
+	/* --exit-stats: at the end, the boot's phases and the exits by device on stderr (vm.h). */
+	bool exit_stats;
 	struct vm_debug_exit debug_exit;
 	bool test_devices;        /* pc-testdev's ports and window (devices/testdev.h) */
 	bool boot_timer;          /* Firecracker's --boot-timer (devices/boot_timer.h) */

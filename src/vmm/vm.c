@@ -381,6 +381,8 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 	vm->flat = cfg->flat.present;
 	vm->vmclock = cfg->vmclock && !vm->flat;
 	vm->pci = cfg->pci;
+	vm->exit_stats = cfg->exit_stats;
+	vm->t_mark[VM_MARK_CREATE] = vm_stats_now_ns();
 	vm->kvm.fd = -1;
 	vm->loop = loop;
 	vm->mem_file = mf;
@@ -394,6 +396,7 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 		goto err_destroy;
 	}
 	ret = vm_prepare_guest(vm, cfg, err);
+	vm->t_mark[VM_MARK_LOADED] = vm_stats_now_ns();
 	if (!ret)
 		ret = vm_devices_open_drives(cfg, drives, err);
 	if (!ret)
@@ -416,6 +419,7 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 		ret = err_set(err, false, -errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 		goto err_destroy;
 	}
+	vm->t_mark[VM_MARK_MEMSLOTS] = vm_stats_now_ns();
 	ret = vm_vmclock_map(vm, err);
 	if (!ret)
 		ret = vm_pmem_map(vm, cfg, err);
@@ -443,6 +447,7 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 	vm_devices_close_drives(drives);
 	bus_seal(&vm->bus);
 	vm->mem_file = NULL;
+	vm->t_mark[VM_MARK_BUILT] = vm_stats_now_ns();
 	return 0;
 
 err_destroy:
@@ -473,6 +478,7 @@ int vm_start(struct vm *vm, void (*on_stop)(void *ctx), void *ctx)
 
 	vm->on_stop = on_stop;
 	vm->on_stop_ctx = ctx;
+	vm->t_mark[VM_MARK_START] = vm_stats_now_ns();
 	ret = eventloop_add(vm->loop, vm->stop_efd, EPOLLIN, on_stop_event, vm);
 	if (ret)
 		return ret;
@@ -575,6 +581,8 @@ int vm_finish(struct vm *vm)
 		vcpu_stop(vm->vcpus[i]);
 		vcpu_join(vm->vcpus[i]);
 	}
+	if (vm->exit_stats && vm->started)
+		vm_stats_report(vm, stderr);
 	vm->started = 0;
 	if (vm->stop_efd >= 0)
 		eventloop_remove(vm->loop, vm->stop_efd);

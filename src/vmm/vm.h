@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "boot/acpi.h"
 #include "boot/loader.h"
@@ -59,6 +60,16 @@ struct vm_pmem_map {
 	bool read_only;
 };
 
+/* The steps of a VM's making whose times --exit-stats reports. */
+enum vm_mark {
+	VM_MARK_CREATE,     /* vm_create begins */
+	VM_MARK_LOADED,     /* guest RAM mapped, the kernel in it */
+	VM_MARK_MEMSLOTS,   /* KVM's VM made, RAM registered with it */
+	VM_MARK_BUILT,      /* devices and vCPUs made: vm_create returns */
+	VM_MARK_START,      /* vm_start: the vCPU threads go */
+	VM_MARKS
+};
+
 struct vm {
 	struct kvm kvm;
 	const struct vm_mem_file *mem_file;       /* during vm_create_from only */
@@ -73,6 +84,8 @@ struct vm {
 	bool flat;                  /* a --flat VM: no in-kernel irqchip, PIT or ACPI */
 	bool vmclock;               /* it has VMClock (not --flat) */
 	bool pci;                   /* its virtio devices are on PCI, with MSI-X */
+	bool exit_stats;            /* --exit-stats: vm_finish reports (vm_stats_report) */
+	uint64_t t_mark[VM_MARKS];  /* CLOCK_BOOTTIME of each step of its making (vm_stats.c) */
 	uint8_t *vmclock_page;      /* its page, a read-only memslot (vm_vmclock.c); NULL: none */
 	struct vm_pmem_map pmem[VM_MAX_PMEM];   /* the pmem windows (vm_pmem.c) */
 	unsigned int npmem;
@@ -134,6 +147,17 @@ int vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
 /* Ctrl-Alt-Del on the guest's PS/2 keyboard (the i8042); 0 or -errno. */
 int vm_send_ctrl_alt_del(struct vm *vm);
+
+/*
+ * --exit-stats, at the end (vm_finish, the vCPUs joined): to out, the
+ * boot's phases as CLOCK_BOOTTIME marks (the clock of /proc/uptime, so a
+ * caller that noted its exec there can split the time) and Hearth's own
+ * exits by device (port or MMIO region, reads and writes), most first.
+ * KVM's in-kernel exits (PIT, PIC, IOAPIC, page faults) are not Hearth's
+ * to count: KVM's own statistics have them.
+ */
+void vm_stats_report(struct vm *vm, FILE *out);
+uint64_t vm_stats_now_ns(void);
 /* Stops and joins the vCPUs; returns the process exit code for the stop reason. */
 int vm_finish(struct vm *vm);
 void vm_destroy(struct vm *vm);

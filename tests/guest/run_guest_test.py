@@ -920,6 +920,32 @@ def check_flat(outcomes):
     check_no_sanitizer(o.stderr)
 
 
+def plan_flat_exit_stats(place):
+    """hello32 with --exit-stats: its six port writes, counted by device."""
+    return [Invocation(["run", "--flat", place.guest + ",addr=0x100000,mode=prot32",
+                        "--debugcon", "--exit-stats"], stdin="null")]
+
+
+def check_flat_exit_stats(outcomes):
+    o = outcomes[0]
+    check(o.exit_code() == 0, "hearth exited %d, expected 0" % o.exit_code())
+    check(o.stdout == "Hello\n", "stdout is %r, expected 'Hello\\n'" % o.stdout[:200])
+    err = o.stderr
+    m = re.search(r"exit-stats: marks \(CLOCK_BOOTTIME s\) create=([\d.]+) start=([\d.]+) "
+                  r"first_run=([\d.]+) end=([\d.]+)", err)
+    check(m, "no exit-stats marks line in %r" % err[-800:])
+    marks = [float(x) for x in m.groups()]
+    check(0 < marks[0] <= marks[1] <= marks[2] <= marks[3],
+          "the marks are not in the order create <= start <= first_run <= end: %s" % marks)
+    check("to userspace by kind: exit_io_out=6 exit_hlt=1\n" in err,
+          "expected 6 port writes and 1 hlt by kind, got %r" % err[-800:])
+    check(re.search(r"exit-stats: +6 port 0xe9\+0x1 debugcon: 0 reads, 6 writes\n", err),
+          "expected debugcon's 6 writes by device, got %r" % err[-800:])
+    check("6 port and MMIO exits to devices, 0 port and 0 MMIO to nothing" in err,
+          "expected 6 exits to devices and none unclaimed, got %r" % err[-800:])
+    check_no_sanitizer(err)
+
+
 def plan_debugcon_clash(place):
     """--debugcon on COM1's port: found once the devices are built (KVM is
     open by then), still one line and exit 2, and the guest never runs."""
@@ -960,6 +986,8 @@ TESTS.update({
     "flat-prot32": GuestTest("hello32", plan_flat("flat-prot32"), check_flat,
                              image="hello32.bin"),
     "flat-long": GuestTest("hello64", plan_flat("flat-long"), check_flat, image="hello64.bin"),
+    "flat-exit-stats": GuestTest("hello32", plan_flat_exit_stats, check_flat_exit_stats,
+                                 image="hello32.bin"),
     "bad-debugcon-port": GuestTest("hello16", plan_debugcon_clash, check_debugcon_clash,
                                    image="hello16.bin"),
     "multiboot-low": GuestTest("mblow", plan_multiboot_low, check_multiboot_low,

@@ -279,6 +279,48 @@ static void test_missing_handlers(void **state)
 	bus_destroy(&bus);
 }
 
+/* --exit-stats' counts: per region, reads and writes; unclaimed and straddling ones not. */
+static void test_region_hits(void **state)
+{
+	struct rec_dev a = { .id = 1 }, b = { .id = 2 };
+	const struct bus_region *r;
+	uint8_t data[4] = { 0 };
+	struct bus bus;
+
+	(void)state;
+	bus_init(&bus);
+	assert_int_equal(bus_register(&bus, BUS_PIO, 0x3f8, 8, &rec_ops, &b, "serial"), 0);
+	assert_int_equal(bus_register(&bus, BUS_PIO, 0x70, 2, &rec_ops, &a, "rtc"), 0);
+	assert_int_equal(bus_register(&bus, BUS_MMIO, 0x1000, 0x100, &noop_ops, NULL, "w"), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(bus_access(&bus, BUS_PIO, 0x3f8 + i, data, 1, true), 0);
+	assert_int_equal(bus_access(&bus, BUS_PIO, 0x3fd, data, 1, false), 0);
+	assert_int_equal(bus_access(&bus, BUS_PIO, 0x71, data, 1, false), 0);
+	assert_int_equal(bus_access(&bus, BUS_PIO, 0x3fe, data, 4, false), -ENOENT);
+	assert_int_equal(bus_access(&bus, BUS_PIO, 0x80, data, 1, true), -ENOENT);
+	/* A region without handlers still counts what it claims. */
+	assert_int_equal(bus_access(&bus, BUS_MMIO, 0x1010, data, 4, true), 0);
+
+	/* In address order: rtc, then serial. */
+	r = bus_region_at(&bus, BUS_PIO, 0);
+	assert_non_null(r);
+	assert_string_equal(r->name, "rtc");
+	assert_int_equal(r->hits[0], 1);
+	assert_int_equal(r->hits[1], 0);
+	r = bus_region_at(&bus, BUS_PIO, 1);
+	assert_non_null(r);
+	assert_string_equal(r->name, "serial");
+	assert_int_equal(r->hits[0], 1);
+	assert_int_equal(r->hits[1], 3);
+	assert_null(bus_region_at(&bus, BUS_PIO, 2));
+	r = bus_region_at(&bus, BUS_MMIO, 0);
+	assert_non_null(r);
+	assert_int_equal(r->hits[1], 1);
+	assert_null(bus_region_at(&bus, (enum bus_space)7, 0));
+	assert_int_equal(bus_unclaimed_count(&bus, BUS_PIO), 2);
+	bus_destroy(&bus);
+}
+
 static void test_data_helpers(void **state)
 {
 	uint8_t b[8];
@@ -306,6 +348,7 @@ int main(void)
 		cmocka_unit_test(test_write_offset_and_data),
 		cmocka_unit_test(test_unclaimed_fill_and_count),
 		cmocka_unit_test(test_missing_handlers),
+		cmocka_unit_test(test_region_hits),
 		cmocka_unit_test(test_data_helpers),
 	};
 
