@@ -51,6 +51,9 @@ VARIANTS = {
     # Guest RAM in transparent huge pages, as QEMU advises its own.
     "hearth-thp": ("hearth", ["--huge-pages", "transparent"], None, None),
     "hearth-vmlinux-thp": ("hearth", ["--huge-pages", "transparent"], L1_VMLINUX, None),
+    # The bzImage through the kernel cache: the first round stores it, the others boot
+    # from it (the payload neither read nor decompressed again).
+    "hearth-kcache": ("hearth", ["--kernel-cache", "/tmp/bench-kcache"], None, None),
     # Its devices (virtio-rng, the default) on PCI with MSI-X instead of virtio-mmio.
     "hearth-pci": ("hearth", ["--pci"], None, None),
     "hearth-noseccomp": ("hearth", ["--no-seccomp"], None, None),
@@ -61,7 +64,7 @@ VARIANTS = {
 }
 # Which peer each Hearth variant is measured against.
 PEER = {"hearth": "qemu", "hearth-vmlinux": "qemu-pvh", "hearth-noseccomp": "qemu",
-        "hearth-pci": "qemu", "hearth-guest-decompress": "qemu",
+        "hearth-pci": "qemu", "hearth-guest-decompress": "qemu", "hearth-kcache": "qemu",
         "hearth-unconfined": "qemu", "hearth-thp": "qemu", "hearth-vmlinux-thp": "qemu-pvh"}
 EXIT_KEYS = ["exits", "io_exits", "mmio_exits", "halt_exits", "irq_exits", "irq_window_exits",
              "insn_emulation", "pf_fixed", "hypercalls"]

@@ -8,7 +8,9 @@
  *
  * A bzImage it accepts also has its payload decompressed as Hearth does
  * by default (bzimage_unpack, boot/decompress.c), and loads as the PVH
- * ELF that gives when it gives one.
+ * ELF that gives when it gives one. An ELF is also read as Hearth reads
+ * a vmlinux or a kernel cache entry: from a file (a memfd), its headers
+ * and notes first, its segments straight into RAM (boot/elf_file.c).
  *
  * Checked besides ASan/UBSan: the file is read, never written; a load that
  * succeeds puts the kernel, the command line and the boot parameters
@@ -19,16 +21,39 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "boot/loader.h"
 #include "boot/multiboot.h"
 #include "fz.h"
 #include "mem/guest_mem.h"
+#include "util/file.h"
 #include "util/log.h"
 
 #define RAM (64ull << 20)
 
 static struct guest_mem gm;
+
+/* The ELF in data as a file: what loader_open_elf_fd reads and loads must stay in bounds. */
+static void from_file(const uint8_t *data, size_t size)
+{
+	struct kernel_image img;
+	struct boot_plan plan;
+	struct err err;
+	int fd = memfd_create("fuzz-elf", MFD_CLOEXEC);
+
+	CHECK(fd >= 0);
+	CHECK(file_pwrite_full(fd, data, size, 0) == 0);
+	if (loader_open_elf_fd(fd, "fuzz", &img, &err)) {
+		close(fd);
+		return;
+	}
+	CHECK(img.from_fd && img.fd == fd);
+	if (loader_load(&img, &gm, NULL, "console=ttyS0", 0xe0000, &plan, &err) == 0)
+		CHECK(plan.kernel_start <= plan.kernel_end && plan.kernel_end <= RAM);
+	loader_close(&img);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -57,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ret == 0 && img.kind == KERNEL_BZIMAGE) {
 		/* Its own copy: unpack frees the bzImage's data when it succeeds. */
 		struct kernel_image u = img;
-		uint8_t *c2 = malloc(size);
+		uint8_t *c2 = file_buf_alloc(size);   /* as loader_open's, which unpack frees */
 
 		CHECK(c2);
 		memcpy(c2, data, size);
@@ -92,6 +117,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				       !mb_low_overlap(plan.kernel_start, 1)));
 		}
 	}
+	if (size >= 4 && !memcmp(data, "\177ELF", 4))
+		from_file(data, size);
 	CHECK(!memcmp(copy, data, size));
 	free(copy);
 	return 0;

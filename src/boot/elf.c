@@ -171,7 +171,15 @@ int elf_load(const struct kernel_image *img, struct guest_mem *gm, struct boot_p
 				       "outside guest RAM", i, (unsigned long long)ph.p_paddr,
 				       (unsigned long long)ph.p_memsz);
 		/* The rest of p_memsz (.bss) is fresh RAM's zeros already. */
-		elf_copy_nonzero(dst, ph.p_paddr, img->data + ph.p_offset, ph.p_filesz);
+		if (img->from_fd) {
+			int ret = elf_read_segment(img, dst, ph.p_offset, ph.p_filesz);
+
+			if (ret)
+				return err_set(err, true, ret, "ELF segment %u: read failed: %s",
+					       i, strerror(-ret));
+		} else {
+			elf_copy_nonzero(dst, ph.p_paddr, img->data + ph.p_offset, ph.p_filesz);
+		}
 		if (ph.p_paddr < lo)
 			lo = ph.p_paddr;
 		if (ph.p_paddr + ph.p_memsz > hi)

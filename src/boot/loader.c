@@ -48,6 +48,18 @@ static int open_regular(const char *path, int *fd_out, uint64_t *size_out, struc
 	return 0;
 }
 
+/* Whether the file starts as an ELF and has no Multiboot header in its first 8 KiB. */
+static bool elf_without_multiboot(int fd, uint64_t size)
+{
+	uint8_t head[MB_SEARCH_LEN];
+	size_t n = size < sizeof(head) ? (size_t)size : sizeof(head);
+	uint32_t off;
+
+	if (file_pread_full(fd, head, n, 0) != (ssize_t)n || n < 4)
+		return false;
+	return memcmp(head, "\177ELF", 4) == 0 && !mb_find_header(head, n, &off);
+}
+
 int loader_open(const char *path, struct kernel_image *img, struct err *err)
 {
 	uint64_t size;
@@ -63,6 +75,13 @@ int loader_open(const char *path, struct kernel_image *img, struct err *err)
 							: "empty file (%llu bytes)",
 			      (unsigned long long)size);
 		goto err_close;
+	}
+	/* An ELF kernel (not Multiboot's) goes from the file to guest RAM by segment. */
+	if (elf_without_multiboot(fd, size)) {
+		ret = loader_open_elf_fd(fd, path, img, err);
+		if (ret)
+			goto err_close;
+		return 0;
 	}
 	data = file_buf_alloc(size);
 	if (!data) {
@@ -118,6 +137,9 @@ void loader_close(struct kernel_image *img)
 {
 	file_buf_free(img->data, img->size);
 	img->data = NULL;
+	if (img->from_fd)
+		close(img->fd);
+	img->from_fd = false;
 }
 
 /*

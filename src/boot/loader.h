@@ -33,6 +33,13 @@ struct kernel_image {
 	/* ELF */
 	uint64_t entry;          /* 64-bit entry, or the PVH / Multiboot 32-bit entry */
 	bool unpacked;           /* the ELF inside a bzImage, decompressed here (bzimage_unpack) */
+	bool cached;             /* ... or found so in the kernel cache (boot/kcache.h) */
+	/*
+	 * An ELF read segment by segment from fd (loader_open_elf_fd): data
+	 * then holds only its headers and notes; loader_close closes fd.
+	 */
+	bool from_fd;
+	int fd;
 };
 
 /* Where things went; loader_entry turns it into the BSP's entry state. */
@@ -54,6 +61,17 @@ struct boot_plan {
  */
 int loader_open(const char *path, struct kernel_image *img, struct err *err);
 void loader_close(struct kernel_image *img);
+
+/*
+ * The ELF kernel in the regular file fd (elf_file.c), taken over by img
+ * on success (loader_close closes it): its headers and notes are read and
+ * checked now (elf_parse), its segments only by loader_load, from the
+ * file into guest RAM, holes (SEEK_HOLE) left as fresh RAM's zeros.
+ * -errno with err set; fd is then still the caller's.
+ */
+int loader_open_elf_fd(int fd, const char *path, struct kernel_image *img, struct err *err);
+/* One segment's file bytes [off, off + len) into dst: 0, or -errno (-EIO: the file shrank). */
+int elf_read_segment(const struct kernel_image *img, uint8_t *dst, uint64_t off, uint64_t len);
 
 /*
  * A bzImage's payload decompressed on the host (boot/decompress.h) and,

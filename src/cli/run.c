@@ -59,6 +59,9 @@ void cli_run_usage(FILE *out)
 		"                    virtio-mmio\n"
 		"  --guest-decompress  boot a bzImage as it is: the guest decompresses its\n"
 		"                    kernel (by default Hearth does, and boots it through PVH)\n"
+		"  --kernel-cache DIR  keep each bzImage's decompressed kernel in DIR (made,\n"
+		"                    mode 0700), keyed by the image's SHA-256, at most 512 MiB\n"
+		"                    in all: the next boot of the same image skips decompression\n"
 		"  --exit-stats      at the end, on stderr: the boot's phases (CLOCK_BOOTTIME\n"
 		"                    marks) and Hearth's port and MMIO exits by device\n"
 		"  --debug-exit[=iobase=PORT,iosize=1|2|4]  isa-debug-exit at PORT (default\n"
@@ -207,6 +210,7 @@ static const struct opt run_opts[] = {
 	RUN_FLAG("--pci", vm.pci),
 	RUN_FLAG("--guest-decompress", vm.guest_decompress),
 	RUN_FLAG("--exit-stats", vm.exit_stats),
+	RUN_STR("--kernel-cache", kernel_cache),
 	RUN_FLAG("--mem-merge", mem_merge),
 	RUN_FLAG("--no-seccomp", no_seccomp),
 	RUN_FLAG("--no-sandbox", no_sandbox),
@@ -256,6 +260,11 @@ static int run_finish(struct cli_config *cfg, struct err *e)
 		return err_set(e, true, -EINVAL, "--kernel needs a non-empty path");
 	if (cfg->initrd && !*cfg->initrd)
 		return err_set(e, true, -EINVAL, "--initrd needs a non-empty path");
+	if (cfg->kernel_cache) {
+		ret = vm_config_set_kernel_cache(&cfg->vm, cfg->kernel_cache, e);
+		if (ret)
+			return err_prefix(e, ret, "--kernel-cache: ");
+	}
 	ret = vm_config_set_boot_source(&cfg->vm, cfg->kernel, cfg->initrd,
 					cfg->cmdline ? cfg->cmdline : VM_DEFAULT_CMDLINE, e);
 	return ret ? err_prefix(e, ret, "boot source: ") : 0;

@@ -23,6 +23,7 @@ struct cli_config {
 	/* --kernel, --initrd, --cmdline as given (argv): the boot source is set from all three at the end. */
 	const char *kernel, *initrd, *cmdline;
 	bool rng_given;             /* --rng or --no-rng on the command line (--flat turns it off) */
+	const char *kernel_cache;   /* --kernel-cache DIR as given (argv); NULL: none */
 	/* --api-sock: also serve the API for this VM (points into argv); NULL: none. */
 	const char *api_sock;
 	bool mem_merge;             /* --mem-merge: guest RAM offered to KSM (vmm/vm_ram.h) */

@@ -98,6 +98,8 @@ static const struct opt serve_opts_table[] = {
 	{ .name = "--kvm", .arg = OPT_VALUE, .kind = OPT_STR, .modes = SERVE,
 	  .off = OPT_FIELD(struct serve_opts, host.kvm_path, const char *) },
 	STR("--id", host.id),
+	{ .name = "--kernel-cache", .arg = OPT_VALUE, .kind = OPT_STR, .modes = SERVE,
+	  .off = OPT_FIELD(struct serve_opts, host.kernel_cache, const char *) },
 	OPT_CALL("--http-api-max-payload-size", OPT_VALUE, arg_payload),
 	OPT_CALL("--log-path", OPT_VALUE, arg_log_path),
 	OPT_CALL("--level", OPT_VALUE, arg_level),
@@ -221,6 +223,8 @@ static const char flags_help[] =
 	"  --config-file FILE           boot at once from FILE (the JSON of GET /vm/config)\n"
 	"  --no-api                     no socket (needs --config-file)\n"
 	"  --kvm PATH                   (hearth serve) KVM device (default /dev/kvm)\n"
+	"  --kernel-cache DIR           (hearth serve) keep each bzImage's decompressed\n"
+	"                               kernel in DIR, keyed by its SHA-256 (docs/running.md)\n"
 	"  --id ID                      the instance id (1 to 64 letters, digits and '-')\n"
 	"  --http-api-max-payload-size BYTES   request body limit (default %d)\n"
 	"  --log-path PATH              log to PATH (a file or a FIFO), as PUT /logger\n"

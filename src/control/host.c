@@ -449,6 +449,13 @@ static int host_model(struct host *h, const struct host_opts *o, struct vm_confi
 	}
 	if (o->boot_timer)
 		c->boot_timer = true;
+	if (o->kernel_cache) {
+		ret = vm_config_set_kernel_cache(c, o->kernel_cache, err);
+		if (ret) {
+			err->usage = true;
+			return err_prefix(err, ret, "--kernel-cache: ");
+		}
+	}
 	if (o->pci)
 		c->pci = true;
 	vm_ram_set_merge(o->mem_merge);

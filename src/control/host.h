@@ -41,6 +41,7 @@ struct host_opts {
 	 */
 	const char *product;
 	bool boot_timer;            /* --boot-timer: the model gets Firecracker's boot timer */
+	const char *kernel_cache;   /* --kernel-cache DIR (hearth serve; boot/kcache.h); NULL: none */
 	bool pci;                   /* --enable-pci: the model's devices on PCI */
 	bool mem_merge;             /* --mem-merge: guest RAM offered to KSM (vmm/vm_ram.h) */
 	/* Firecracker's process-startup reporting: 0 / false when not given. */

@@ -61,6 +61,44 @@ ssize_t file_read_full(int fd, void *buf, size_t len)
 	return (ssize_t)done;
 }
 
+ssize_t file_pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+int file_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
 int file_open_sink(const char *path, bool *fifo)
 {
 	struct stat st;
@@ -113,15 +151,22 @@ int file_write_line(int fd, bool fifo, const void *buf, size_t len)
 	return (size_t)n == len ? 0 : -EIO;
 }
 
+static void *file_buf_map(size_t len, int flags)
+{
+	void *p = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
 void *file_buf_alloc(size_t len)
 {
-	void *p;
+	return file_buf_map(len, MAP_POPULATE);
+}
 
-	if (!len)
-		len = 1;
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-		 -1, 0);
-	return p == MAP_FAILED ? NULL : p;
+void *file_buf_alloc_lazy(size_t len)
+{
+	return file_buf_map(len, 0);
 }
 
 void file_buf_free(void *p, size_t len)

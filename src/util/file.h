@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -26,6 +27,10 @@ int file_check_type(int fd, bool blk_ok, struct stat *st, struct err *err);
  * bytes read (fewer only at end of file: the file shrank under us) or -errno.
  */
 ssize_t file_read_full(int fd, void *buf, size_t len);
+/* The same at offset off (pread), the file position left alone. */
+ssize_t file_pread_full(int fd, void *buf, size_t len, uint64_t off);
+/* All len bytes at offset off: 0, or -1 with errno set. */
+int file_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 
 /*
  * A buffer for a whole kernel file or a decompressed kernel: anonymous
@@ -36,6 +41,8 @@ ssize_t file_read_full(int fd, void *buf, size_t len);
  * freed with file_buf_free and the same len.
  */
 void *file_buf_alloc(size_t len);
+/* The same, its pages left to fault in as they are written (read pages stay the zero page). */
+void *file_buf_alloc_lazy(size_t len);
 void file_buf_free(void *p, size_t len);
 
 /*

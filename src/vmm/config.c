@@ -33,6 +33,7 @@ void vm_config_release(struct vm_config *c)
 	free(c->metrics.properties);
 	free(c->serial_out_path);
 	free(c->kvm_path);
+	free(c->kernel_cache);
 	free(c->flat.path);
 	free(c->debugcon.out_path);
 	free(c->cpu_config);
@@ -515,6 +516,15 @@ int vm_config_set_kvm_path(struct vm_config *c, const char *path, struct err *er
 	if (check_path("the KVM device path", path, err))
 		return -EINVAL;
 	if (set_str(&c->kvm_path, path))
+		return err_set(err, false, -ENOMEM, "out of memory");
+	return 0;
+}
+
+int vm_config_set_kernel_cache(struct vm_config *c, const char *dir, struct err *err)
+{
+	if (check_path("the kernel cache directory", dir, err))
+		return -EINVAL;
+	if (set_str(&c->kernel_cache, dir))
 		return err_set(err, false, -ENOMEM, "out of memory");
 	return 0;
 }

@@ -252,6 +252,8 @@ struct vm_config {
 	bool guest_decompress;
 	/* --exit-stats: at the end, the boot's phases and the exits by device on stderr (vm.h). */
 	bool exit_stats;
+	/* --kernel-cache DIR: decompressed bzImages kept there (boot/kcache.h); NULL: none. */
+	char *kernel_cache;
 	struct vm_debug_exit debug_exit;
 	bool test_devices;        /* pc-testdev's ports and window (devices/testdev.h) */
 	bool boot_timer;          /* Firecracker's --boot-timer (devices/boot_timer.h) */
@@ -332,6 +334,8 @@ int vm_config_set_metrics(struct vm_config *c, const struct vm_metrics *m, struc
 int vm_config_set_serial(struct vm_config *c, const char *out_path, const struct rl_config *rl,
 			 struct err *err);
 int vm_config_set_kvm_path(struct vm_config *c, const char *path, struct err *err);
+/* --kernel-cache DIR (boot/kcache.h): a non-empty path. */
+int vm_config_set_kernel_cache(struct vm_config *c, const char *dir, struct err *err);
 
 /* iosize 1, 2 or 4, and the ports inside 0-0xffff. */
 int vm_config_set_debug_exit(struct vm_config *c, const struct vm_debug_exit *d, struct err *err);

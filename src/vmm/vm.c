@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "boot/acpi.h"
+#include "boot/kcache.h"
 #include "core/layout.h"
 #include "core/irq.h"
 #include "devices/debug_exit.h"
@@ -207,12 +208,14 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct e
 	if (img.kind == KERNEL_BZIMAGE && !cfg->guest_decompress) {
 		struct err why = ERR_INIT;
 
-		if (bzimage_unpack(&img, &why))
+		if (cfg->kernel_cache ? kcache_unpack(&img, cfg->kernel_cache, &why)
+				      : bzimage_unpack(&img, &why))
 			log_info("kernel %s: the guest decompresses it: %s",
 				 cfg->boot.kernel_image_path, why.msg);
 		else
-			log_debug("kernel %s: decompressed on the host, booting through PVH",
-				  cfg->boot.kernel_image_path);
+			log_debug("kernel %s: %s, booting through PVH", cfg->boot.kernel_image_path,
+				  img.cached ? "decompressed, from the kernel cache"
+					     : "decompressed on the host");
 	}
 	ret = vm_ram_init(vm, cfg, err);
 	if (ret)

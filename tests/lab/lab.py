@@ -290,7 +290,7 @@ def ldd_deps(binary):
 # MMDS's stack; boot/decompress.c: a bzImage's payload), which ldd does not
 # list: copied with their own.
 DLOPENED = {"hearth": ("libslirp.so.0", "liblz4.so.1", "libz.so.1", "liblzma.so.5",
-                       "libzstd.so.1")}
+                       "libzstd.so.1", "libnettle.so.8")}
 
 
 def dlopened_paths(binary):

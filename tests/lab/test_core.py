@@ -29,6 +29,10 @@ import lab as L  # noqa: E402
 RUN_TIMEOUT = 180   # per L2 boot, against hangs only (a boot takes ~20-40 s)
 
 
+# A directory no earlier run made: the first boot with it misses.
+KCACHE_ARGS = {"hearth": ["--kernel-cache", "/tmp/lab-kcache"]}
+
+
 def plan(vmm):
     return [
         dict(run=L.Run("a_2cpu_512m", vmm=vmm, cpus=2, memory=512, timeout=RUN_TIMEOUT,
@@ -41,13 +45,14 @@ def plan(vmm):
                        extra_args=["--guest-decompress"] if vmm == "hearth" else []),
              nproc=1, memory=256, action="reboot", token="lab.token=hearth42",
              stderr_reboot=(vmm == "hearth"), guest_decompress=True),
+        # These two share a kernel cache: c stores the decompressed kernel, d boots from it.
         dict(run=L.Run("c_4cpu_2048m", vmm=vmm, cpus=4, memory=2048, timeout=RUN_TIMEOUT,
-                       cmdline="console=ttyS0 panic=-1"),
-             nproc=4, memory=2048, action="poweroff"),
+                       cmdline="console=ttyS0 panic=-1", extra_args=KCACHE_ARGS.get(vmm, [])),
+             nproc=4, memory=2048, action="poweroff", kcache="stored in the kernel cache"),
         # Past 3 GiB: the rest of RAM must reappear above the 4 GiB hole.
         dict(run=L.Run("d_2cpu_3584m_hole", vmm=vmm, cpus=2, memory=3584, timeout=RUN_TIMEOUT,
-                       cmdline="console=ttyS0 panic=-1"),
-             nproc=2, memory=3584, action="poweroff"),
+                       cmdline="console=ttyS0 panic=-1", extra_args=KCACHE_ARGS.get(vmm, [])),
+             nproc=2, memory=3584, action="poweroff", kcache="from the kernel cache"),
     ]
 
 
@@ -174,6 +179,10 @@ def check_run(spec, r):
         yield said, "%s: Hearth's stderr reports a reboot" % n
     if spec["run"].vmm == "hearth":
         yield from check_pci(n, r)
+        if "kcache" in spec:
+            said = [l for l in r.stderr_lines if "kernel cache" in l]
+            yield any(spec["kcache"] in l for l in said), \
+                "%s: Hearth's stderr says the kernel was %s (got %s)" % (n, spec["kcache"], said)
         # The boot protocol the kernel saw: PVH's start (Linux fills its own boot
         # parameters, version 2.12) when Hearth decompressed it, the bzImage's own
         # header (Debian's 2.15) when the guest did.

@@ -7,6 +7,8 @@
  * stays a bzImage. The streams are made here with the same libraries.
  */
 #include <asm/bootparam.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <lzma.h>
@@ -14,13 +16,18 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cmocka.h>
 
 #include "boot/decompress.h"
+#include "boot/kcache.h"
 #include "boot/loader.h"
 #include "elf_fixture.h"
 #include "util/file.h"
@@ -259,7 +266,7 @@ static struct kernel_image bzimage_with(const struct buf *p)
 {
 	struct setup_header h = { 0 };
 	size_t setup = 5 * 512, size = setup + 0x100 + p->n;
-	uint8_t *d = calloc(1, size);
+	uint8_t *d = file_buf_alloc(size);   /* as loader_open's: unpack and close free it */
 	struct kernel_image img;
 	struct err err = ERR_INIT;
 
@@ -331,6 +338,224 @@ static void test_unpack(void **state)
 	free(plain.data);
 }
 
+/* ------------------------------------------------------------ the kernel cache */
+
+static char *tmp_dir(void)
+{
+	char *d = strdup("/tmp/hearth-kcache-XXXXXX");
+
+	assert_non_null(d);
+	assert_non_null(mkdtemp(d));
+	return d;
+}
+
+static void rm_dir(char *dir)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	free(dir);
+}
+
+static unsigned int count_files(const char *dir, const char *prefix)
+{
+	struct dirent *d;
+	unsigned int n = 0;
+	DIR *D = opendir(dir);
+
+	assert_non_null(D);
+	/* With a prefix, the names that start so; without, the visible ones. */
+	while ((d = readdir(D)))
+		if (prefix ? !strncmp(d->d_name, prefix, strlen(prefix)) : d->d_name[0] != '.')
+			n++;
+	closedir(D);
+	return n;
+}
+
+static void test_kcache_key(void **state)
+{
+	char key[KCACHE_KEY_LEN + 1];
+	struct err err = ERR_INIT;
+
+	(void)state;
+	assert_int_equal(kcache_key((const uint8_t *)"abc", 3, key, &err), 0);
+	assert_string_equal(key, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+/* The guest RAM an ELF image fills, for comparing two ways of loading it. */
+static uint8_t *loaded(struct kernel_image *img)
+{
+	struct guest_mem gm;
+	struct boot_plan plan;
+	struct err err = ERR_INIT;
+	uint8_t *copy = malloc(SEG2_PADDR + SEG2_SIZE);
+
+	assert_non_null(copy);
+	assert_int_equal(guest_mem_init(&gm, 32u << 20), 0);
+	if (elf_load(img, &gm, &plan, &err))
+		fail_msg("elf_load: %s", err.msg);
+	memcpy(copy, guest_mem_ptr(&gm, 0, SEG2_PADDR + SEG2_SIZE), SEG2_PADDR + SEG2_SIZE);
+	guest_mem_destroy(&gm);
+	return copy;
+}
+
+/*
+ * A miss decompresses and stores (sparse, whole, the user's alone); a hit
+ * reads the same kernel from the entry, into the same guest RAM.
+ */
+static void test_kcache_miss_then_hit(void **state)
+{
+	struct elf pvh = make_elf(1);
+	struct buf z;
+	struct kernel_image img;
+	struct err err = ERR_INIT;
+	char *dir = tmp_dir(), key[KCACHE_KEY_LEN + 1], path[512];
+	uint8_t *want, *got;
+	struct stat st;
+
+	(void)state;
+	memset(pvh.data + SEG1_OFF + 0x1000, 0, 0x1000);   /* a page of zeros: a hole */
+	z = lz4(pvh.data, pvh.size);
+	img = bzimage_with(&z);
+	assert_int_equal(kcache_key(img.data, img.size, key, &err), 0);
+	if (kcache_unpack(&img, dir, &err))
+		fail_msg("%s", err.msg);
+	assert_true(img.unpacked);
+	assert_false(img.cached);
+	assert_memory_equal(img.data, pvh.data, pvh.size);
+	want = loaded(&img);
+	loader_close(&img);
+	snprintf(path, sizeof(path), "%s/%s.elf", dir, key);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, pvh.size);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_true((uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size);
+	assert_int_equal(count_files(dir, ".tmp-"), 0);
+
+	img = bzimage_with(&z);
+	if (kcache_unpack(&img, dir, &err))
+		fail_msg("%s", err.msg);
+	assert_true(img.cached && img.from_fd);
+	assert_int_equal(img.kind, KERNEL_ELF_PVH);
+	assert_int_equal(img.entry, PVH_ENTRY);
+	got = loaded(&img);
+	assert_memory_equal(got, want, SEG2_PADDR + SEG2_SIZE);
+	loader_close(&img);
+	free(want);
+	free(got);
+	free(z.p);
+	free(pvh.data);
+	rm_dir(dir);
+}
+
+/* A directory others may write is not used; a bad entry is replaced. */
+static void test_kcache_hostile(void **state)
+{
+	struct elf pvh = make_elf(1);
+	struct buf z = lz4(pvh.data, pvh.size);
+	struct kernel_image img = bzimage_with(&z);
+	struct err err = ERR_INIT;
+	char *dir = tmp_dir(), key[KCACHE_KEY_LEN + 1], path[512];
+	struct stat st;
+	int fd;
+
+	(void)state;
+	assert_int_equal(kcache_key(img.data, img.size, key, &err), 0);
+	assert_int_equal(chmod(dir, 0777), 0);
+	if (kcache_unpack(&img, dir, &err))
+		fail_msg("%s", err.msg);
+	assert_true(img.unpacked && !img.cached);
+	loader_close(&img);
+	assert_int_equal(count_files(dir, NULL), 0);
+
+	/* An entry that is no kernel: removed, and this boot's store replaces it. */
+	assert_int_equal(chmod(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/%s.elf", dir, key);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "garbage", 7), 7);
+	close(fd);
+	img = bzimage_with(&z);
+	if (kcache_unpack(&img, dir, &err))
+		fail_msg("%s", err.msg);
+	assert_true(img.unpacked && !img.cached);
+	loader_close(&img);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, pvh.size);
+	free(z.p);
+	free(pvh.data);
+	rm_dir(dir);
+}
+
+/* Least recently used first, never the entry just written; stale temporaries go too. */
+static void test_kcache_evict(void **state)
+{
+	static uint8_t data[64 * 1024];
+	struct err err = ERR_INIT;
+	char *dir = tmp_dir(), key[KCACHE_KEY_LEN + 1], path[512];
+	struct timespec t[2] = { { 0 } };
+	int dirfd, fd;
+
+	(void)state;
+	memset(data, 0x5a, sizeof(data));
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(dirfd >= 0);
+	for (int i = 0; i < 3; i++) {
+		memset(key, 'a' + i, KCACHE_KEY_LEN);
+		key[KCACHE_KEY_LEN] = 0;
+		assert_int_equal(kcache_store(dirfd, key, data, sizeof(data), 1u << 30, &err), 0);
+		snprintf(path, sizeof(path), "%s/%s.elf", dir, key);
+		t[0].tv_sec = t[1].tv_sec = 1000000 + i;   /* a older than b older than c */
+		assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+	}
+	snprintf(path, sizeof(path), "%s/.tmp-old", dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	close(fd);
+	t[0].tv_sec = t[1].tv_sec = 1000;
+	assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+	memset(key, 'd', KCACHE_KEY_LEN);
+	assert_int_equal(kcache_store(dirfd, key, data, sizeof(data), 3 * sizeof(data) - 1, &err),
+			 0);
+	for (int i = 0; i < 4; i++) {
+		memset(key, 'a' + i, KCACHE_KEY_LEN);
+		snprintf(path, sizeof(path), "%s/%s.elf", dir, key);
+		assert_int_equal(access(path, F_OK) == 0, i >= 2);
+	}
+	assert_int_equal(count_files(dir, ".tmp-"), 0);
+	close(dirfd);
+	rm_dir(dir);
+}
+
+/* An ELF file read by segment: a file cut short after it was opened is an error, not a crash. */
+static void test_elf_from_file(void **state)
+{
+	struct elf pvh = make_elf(1);
+	struct kernel_image img;
+	struct guest_mem gm;
+	struct boot_plan plan;
+	struct err err = ERR_INIT;
+	char path[] = "/tmp/hearth-elf-XXXXXX";
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, pvh.data, pvh.size), (ssize_t)pvh.size);
+	close(fd);
+	if (loader_open(path, &img, &err))
+		fail_msg("%s", err.msg);
+	assert_true(img.from_fd);
+	assert_int_equal(img.kind, KERNEL_ELF_PVH);
+	assert_int_equal(truncate(path, SEG1_OFF + 0x800), 0);
+	assert_int_equal(guest_mem_init(&gm, 32u << 20), 0);
+	assert_int_equal(elf_load(&img, &gm, &plan, &err), -EIO);
+	assert_non_null(strstr(err.msg, "read failed"));
+	guest_mem_destroy(&gm);
+	loader_close(&img);
+	unlink(path);
+	free(pvh.data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -340,6 +565,11 @@ int main(void)
 		cmocka_unit_test(test_lz4),
 		cmocka_unit_test(test_left_to_the_guest),
 		cmocka_unit_test(test_unpack),
+		cmocka_unit_test(test_kcache_key),
+		cmocka_unit_test(test_kcache_miss_then_hit),
+		cmocka_unit_test(test_kcache_hostile),
+		cmocka_unit_test(test_kcache_evict),
+		cmocka_unit_test(test_elf_from_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,277 @@
+/* The kernel cache (kcache.h). */
+#include "boot/kcache.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <nettle/sha2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/file.h"
+#include "util/log.h"
+
+#define KCACHE_PAGE 4096u
+#define KCACHE_TMP_PREFIX ".tmp-"
+#define KCACHE_TMP_STALE_S 600   /* a writer gone this long left its temporary file */
+
+static struct ratelimit kcache_rl = RATELIMIT_INIT(2);
+
+int kcache_key(const uint8_t *data, size_t len, char key[KCACHE_KEY_LEN + 1], struct err *err)
+{
+	void (*init)(struct sha256_ctx *);
+	void (*update)(struct sha256_ctx *, size_t, const uint8_t *);
+	void (*digest)(struct sha256_ctx *, size_t, uint8_t *);
+	uint8_t d[SHA256_DIGEST_SIZE];
+	struct sha256_ctx ctx;
+	void *h = dlopen("libnettle.so.8", RTLD_NOW | RTLD_LOCAL);
+
+	if (!h)
+		return err_set(err, false, -ENOTSUP, "no libnettle.so.8 for its key (%s)",
+			       dlerror());
+	*(void **)&init = dlsym(h, "nettle_sha256_init");
+	*(void **)&update = dlsym(h, "nettle_sha256_update");
+	*(void **)&digest = dlsym(h, "nettle_sha256_digest");
+	if (!init || !update || !digest) {
+		dlclose(h);
+		return err_set(err, false, -ENOTSUP, "libnettle.so.8 lacks SHA-256");
+	}
+	init(&ctx);
+	update(&ctx, len, data);
+	digest(&ctx, sizeof(d), d);
+	dlclose(h);
+	for (size_t i = 0; i < sizeof(d); i++)
+		snprintf(key + 2 * i, 3, "%02x", d[i]);
+	return 0;
+}
+
+/* Ours alone: this user's, and nobody else may write it. */
+static bool kcache_trusted(const struct stat *st)
+{
+	return st->st_uid == geteuid() && !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
+static int kcache_open_dir(const char *dir, struct err *err)
+{
+	struct stat st;
+	int fd;
+
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return err_set(err, false, -errno, "cannot make it: %s", strerror(errno));
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(err, false, -errno, "cannot open it: %s", strerror(errno));
+	if (fstat(fd, &st) || !kcache_trusted(&st)) {
+		close(fd);
+		return err_set(err, false, -EPERM, "not used: a directory others own or may "
+			       "write (want this user's, mode 0700)");
+	}
+	return fd;
+}
+
+/* Pages of zeros are holes: the entry takes the ELF's data alone on disk. */
+static int write_sparse(int fd, const uint8_t *p, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		size_t n = len - off < KCACHE_PAGE ? len - off : KCACHE_PAGE, run = 0;
+
+		if (p[off] == 0 && (n == 1 || !memcmp(p + off, p + off + 1, n - 1))) {
+			off += n;
+			continue;
+		}
+		/* A run of pages with data, written at once. */
+		while (off + run < len) {
+			size_t m = len - off - run < KCACHE_PAGE ? len - off - run : KCACHE_PAGE;
+			const uint8_t *q = p + off + run;
+
+			if (run && q[0] == 0 && (m == 1 || !memcmp(q, q + 1, m - 1)))
+				break;
+			run += m;
+		}
+		if (file_pwrite_full(fd, p + off, run, off))
+			return -errno;
+		off += run;
+	}
+	return ftruncate(fd, (off_t)len) ? -errno : 0;
+}
+
+struct kcache_entry {
+	char name[KCACHE_KEY_LEN + 8];
+	struct timespec used;
+	uint64_t bytes;
+};
+
+static int entry_older(const void *a, const void *b)
+{
+	const struct kcache_entry *x = a, *y = b;
+
+	if (x->used.tv_sec != y->used.tv_sec)
+		return x->used.tv_sec < y->used.tv_sec ? -1 : 1;
+	return x->used.tv_nsec < y->used.tv_nsec ? -1 : x->used.tv_nsec > y->used.tv_nsec;
+}
+
+/* Least recently used first, until the rest fit; keep (the new entry) stays. */
+static void kcache_evict(int dirfd, const char *keep, uint64_t max_bytes)
+{
+	struct kcache_entry *e = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t total = 0;
+	struct dirent *d;
+	DIR *dir;
+	int fd = dup(dirfd);
+
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	/* The copy shares dirfd's position, which an earlier walk left at the end. */
+	rewinddir(dir);
+	while ((d = readdir(dir))) {
+		size_t len = strlen(d->d_name);
+		struct stat st;
+
+		if (fstatat(dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
+			continue;
+		if (!strncmp(d->d_name, KCACHE_TMP_PREFIX, strlen(KCACHE_TMP_PREFIX))) {
+			if (time(NULL) - st.st_mtime > KCACHE_TMP_STALE_S)
+				unlinkat(dirfd, d->d_name, 0);
+			continue;
+		}
+		if (len != KCACHE_KEY_LEN + 4 || strcmp(d->d_name + KCACHE_KEY_LEN, ".elf"))
+			continue;
+		total += (uint64_t)st.st_blocks * 512u;
+		if (!strcmp(d->d_name, keep))
+			continue;
+		if (n == cap) {
+			struct kcache_entry *ne = realloc(e, (cap ? cap * 2 : 16) * sizeof(*e));
+
+			if (!ne)
+				break;
+			e = ne;
+			cap = cap ? cap * 2 : 16;
+		}
+		memcpy(e[n].name, d->d_name, len + 1);   /* KEY.elf: checked above to fit */
+		e[n].used = st.st_mtim;
+		e[n].bytes = (uint64_t)st.st_blocks * 512u;
+		n++;
+	}
+	closedir(dir);
+	qsort(e, n, sizeof(*e), entry_older);
+	for (size_t i = 0; i < n && total > max_bytes; i++)
+		if (!unlinkat(dirfd, e[i].name, 0))
+			total -= e[i].bytes;
+	free(e);
+}
+
+int kcache_store(int dirfd, const char *key, const uint8_t *elf, size_t len,
+		 uint64_t max_bytes, struct err *err)
+{
+	char tmp[KCACHE_KEY_LEN + 32], name[KCACHE_KEY_LEN + 8];
+	int fd, ret;
+
+	snprintf(name, sizeof(name), "%s.elf", key);
+	snprintf(tmp, sizeof(tmp), KCACHE_TMP_PREFIX "%s-%d", key, (int)getpid());
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return err_set(err, false, -errno, "cannot write %s: %s", tmp, strerror(errno));
+	ret = write_sparse(fd, elf, len);
+	/* Synced before the rename: an entry that exists is whole, after a crash too. */
+	if (!ret && fdatasync(fd))
+		ret = -errno;
+	close(fd);
+	if (!ret && renameat(dirfd, tmp, dirfd, name))
+		ret = -errno;
+	if (ret) {
+		unlinkat(dirfd, tmp, 0);
+		return err_set(err, false, ret, "cannot write %s: %s", name, strerror(-ret));
+	}
+	kcache_evict(dirfd, name, max_bytes);
+	return 0;
+}
+
+/* A hit: img becomes the cached ELF, read from its file. 0, -ENOENT (a miss) or -errno. */
+static int kcache_load(int dirfd, const char *key, struct kernel_image *img, struct err *err)
+{
+	char name[KCACHE_KEY_LEN + 8];
+	struct kernel_image elf;
+	struct stat st;
+	int fd, ret;
+
+	snprintf(name, sizeof(name), "%s.elf", key);
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT : err_set(err, false, -errno, "cannot open "
+							  "%s: %s", name, strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || !kcache_trusted(&st)) {
+		close(fd);
+		return err_set(err, false, -EPERM, "%s: not a file of this user's alone", name);
+	}
+	ret = loader_open_elf_fd(fd, img->path, &elf, err);
+	if (!ret && elf.kind != KERNEL_ELF_PVH)
+		ret = err_set(err, true, -EINVAL, "no PVH entry note");
+	if (ret) {
+		if (elf.from_fd)
+			loader_close(&elf);
+		else
+			close(fd);
+		/* Not what a store writes: gone, so that this boot's store replaces it. */
+		unlinkat(dirfd, name, 0);
+		return err_prefix(err, -ENOENT, "%s: removed: ", name);
+	}
+	/* Used now: the eviction keeps the most recently used. */
+	futimens(fd, NULL);
+	loader_close(img);
+	elf.unpacked = elf.cached = true;
+	*img = elf;
+	return 0;
+}
+
+int kcache_unpack(struct kernel_image *img, const char *dir, struct err *err)
+{
+	char key[KCACHE_KEY_LEN + 1];
+	struct err why = ERR_INIT;
+	int dirfd, ret;
+
+	if (img->kind != KERNEL_BZIMAGE || img->version < 0x0208)
+		return bzimage_unpack(img, err);
+	dirfd = kcache_open_dir(dir, &why);
+	if (dirfd >= 0 && kcache_key(img->data, img->size, key, &why))
+		goto out_nocache;
+	if (dirfd < 0)
+		goto out_nocache;
+	ret = kcache_load(dirfd, key, img, &why);
+	if (!ret) {
+		close(dirfd);
+		log_info("kernel %s: from the kernel cache (%s/%s.elf)", img->path, dir, key);
+		return 0;
+	}
+	if (ret != -ENOENT || why.msg[0])
+		log_ratelimited(&kcache_rl, LOG_WARN, "--kernel-cache %s: %s", dir, why.msg);
+	ret = bzimage_unpack(img, err);
+	if (!ret) {
+		why = (struct err)ERR_INIT;
+		if (kcache_store(dirfd, key, img->data, img->size, KCACHE_MAX_BYTES, &why))
+			log_ratelimited(&kcache_rl, LOG_WARN, "--kernel-cache %s: %s", dir,
+					why.msg);
+		else
+			log_info("kernel %s: decompressed, stored in the kernel cache (%s/%s.elf)",
+				 img->path, dir, key);
+	}
+	close(dirfd);
+	return ret;
+
+out_nocache:
+	if (dirfd >= 0)
+		close(dirfd);
+	log_ratelimited(&kcache_rl, LOG_WARN, "--kernel-cache %s: %s; decompressing without it",
+			dir, why.msg);
+	return bzimage_unpack(img, err);
+}
