@@ -141,6 +141,7 @@ int bzimage_load(const struct kernel_image *img, struct guest_mem *gm, struct bo
 	if (!dst)
 		return err_set(err, true, -E2BIG, "kernel does not fit in guest RAM; raise "
 			       "--memory");
+	guest_mem_prefault(dst, payload);
 	memcpy(dst, img->data + img->setup_size, payload);
 
 	bp = guest_mem_ptr(gm, LAYOUT_BOOT_PARAMS, sizeof(*bp));

@@ -6,6 +6,7 @@
 #include <asm/bootparam.h>
 #include <elf.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "boot/e820.h"
@@ -130,19 +131,39 @@ int elf_parse(const uint8_t *data, size_t size, struct kernel_image *img,
  * fault nor memory. A third of a stock kernel's pages are zeros (its
  * .bss and the padding between sections), so a VM saves some 15 MiB.
  */
+static bool elf_page_zero(const uint8_t *src, uint64_t n)
+{
+	return src[0] == 0 && (n == 1 || memcmp(src, src + 1, n - 1) == 0);
+}
+
 static void elf_copy_nonzero(uint8_t *dst, uint64_t gpa, const uint8_t *src, uint64_t len)
 {
 	while (len) {
-		uint64_t n = 4096 - (gpa & 4095);
+		uint64_t n = 4096 - (gpa & 4095), run;
 
 		if (n > len)
 			n = len;
-		if (src[0] != 0 || (n > 1 && memcmp(src, src + 1, n - 1) != 0))
-			memcpy(dst, src, n);
-		dst += n;
-		src += n;
-		gpa += n;
-		len -= n;
+		if (elf_page_zero(src, n)) {
+			dst += n;
+			src += n;
+			gpa += n;
+			len -= n;
+			continue;
+		}
+		/* A run of pages with data: allocated at once, then copied. */
+		for (run = n; run < len;) {
+			uint64_t m = len - run < 4096 ? len - run : 4096;
+
+			if (elf_page_zero(src + run, m))
+				break;
+			run += m;
+		}
+		guest_mem_prefault(dst, run);
+		memcpy(dst, src, run);
+		dst += run;
+		src += run;
+		gpa += run;
+		len -= run;
 	}
 }
 

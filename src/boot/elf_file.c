@@ -14,6 +14,7 @@
 
 #include "boot/decompress.h"
 #include "boot/loader.h"
+#include "mem/guest_mem.h"
 #include "util/file.h"
 
 /* Headers and notes are read; the rest of the buffer stays unread zeros. */
@@ -119,6 +120,7 @@ int elf_read_segment(const struct kernel_image *img, uint8_t *dst, uint64_t off,
 			h = (off_t)end;
 		if (h <= d)
 			return -EIO;
+		guest_mem_prefault(dst + ((uint64_t)d - off), (uint64_t)(h - d));
 		ret = pread_full(img->fd, dst + ((uint64_t)d - off), (uint64_t)(h - d),
 				     (uint64_t)d);
 		if (ret)

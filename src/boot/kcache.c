@@ -138,7 +138,15 @@ static void kcache_evict(int dirfd, const char *keep, uint64_t max_bytes)
 		size_t len = strlen(d->d_name);
 		struct stat st;
 
-		if (fstatat(dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
+		if (fstatat(dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW))
+			continue;
+		/* A ref whose entry is gone goes too. */
+		if (S_ISLNK(st.st_mode)) {
+			if (faccessat(dirfd, d->d_name, F_OK, 0) && errno == ENOENT)
+				unlinkat(dirfd, d->d_name, 0);
+			continue;
+		}
+		if (!S_ISREG(st.st_mode))
 			continue;
 		if (!strncmp(d->d_name, KCACHE_TMP_PREFIX, strlen(KCACHE_TMP_PREFIX))) {
 			if (time(NULL) - st.st_mtime > KCACHE_TMP_STALE_S)
@@ -197,6 +205,71 @@ int kcache_store(int dirfd, const char *key, const uint8_t *elf, size_t len,
 	return 0;
 }
 
+/*
+ * A kernel file's version, by what only a write (or root) changes: its
+ * device, inode, size, mtime and ctime. DIR/<this>.ref names the entry its
+ * content gave, so a known file's next boot reads none of it.
+ */
+static void stat_ref(const struct stat *st, char *out, size_t n)
+{
+	snprintf(out, n, "%llx-%llx-%llx-%lld.%09ld-%lld.%09ld.ref", (unsigned long long)st->st_dev,
+		 (unsigned long long)st->st_ino, (unsigned long long)st->st_size,
+		 (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+		 (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+}
+
+static bool same_version(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* DIR/<ref> -> KEY.elf, replaced whole (a symlink renamed into place). */
+static void kcache_write_ref(int dirfd, const struct stat *st, const char *key)
+{
+	char ref[160], tmp[200], target[KCACHE_KEY_LEN + 8];
+
+	stat_ref(st, ref, sizeof(ref));
+	snprintf(target, sizeof(target), "%s.elf", key);
+	snprintf(tmp, sizeof(tmp), KCACHE_TMP_PREFIX "%s-%d", ref, (int)getpid());
+	if (symlinkat(target, dirfd, tmp))
+		return;
+	if (renameat(dirfd, tmp, dirfd, ref))
+		unlinkat(dirfd, tmp, 0);
+}
+
+/* The key DIR/<ref> names: 0, or -ENOENT. Only a KEY.elf name is taken. */
+static int kcache_read_ref(int dirfd, const struct stat *st, char key[KCACHE_KEY_LEN + 1])
+{
+	char ref[160], target[KCACHE_KEY_LEN + 8];
+	ssize_t n;
+
+	stat_ref(st, ref, sizeof(ref));
+	n = readlinkat(dirfd, ref, target, sizeof(target));
+	if (n != KCACHE_KEY_LEN + 4 || memcmp(target + KCACHE_KEY_LEN, ".elf", 4))
+		return -ENOENT;
+	for (int i = 0; i < KCACHE_KEY_LEN; i++)
+		if (!((target[i] >= '0' && target[i] <= '9') || (target[i] >= 'a' && target[i] <= 'f')))
+			return -ENOENT;
+	memcpy(key, target, KCACHE_KEY_LEN);
+	key[KCACHE_KEY_LEN] = 0;
+	return 0;
+}
+
+/*
+ * The ref for path, when it is still the version stat'd before it was
+ * read (st): else what was read may not be what the ref would name.
+ */
+static void kcache_write_known(int dirfd, const char *path, const struct stat *st,
+			       const char *key)
+{
+	struct stat now;
+
+	if (st && !stat(path, &now) && same_version(st, &now))
+		kcache_write_ref(dirfd, st, key);
+}
+
 /* A hit: img becomes the cached ELF, read from its file. 0, -ENOENT (a miss) or -errno. */
 static int kcache_load(int dirfd, const char *key, struct kernel_image *img, struct err *err)
 {
@@ -234,7 +307,31 @@ static int kcache_load(int dirfd, const char *key, struct kernel_image *img, str
 	return 0;
 }
 
-int kcache_unpack(struct kernel_image *img, const char *dir, struct err *err)
+int kcache_open_known(const char *path, const struct stat *st, const char *dir,
+		      struct kernel_image *img)
+{
+	char key[KCACHE_KEY_LEN + 1];
+	struct err why = ERR_INIT;
+	int dirfd, ret;
+
+	memset(img, 0, sizeof(*img));
+	dirfd = kcache_open_dir(dir, &why);
+	if (dirfd < 0)
+		return -ENOENT;     /* kcache_unpack says why, once */
+	ret = kcache_read_ref(dirfd, st, key);
+	if (!ret) {
+		img->path = path;
+		ret = kcache_load(dirfd, key, img, &why);
+	}
+	close(dirfd);
+	if (ret)
+		return -ENOENT;
+	log_info("kernel %s: from the kernel cache (%s/%s.elf), not read", path, dir, key);
+	return 0;
+}
+
+int kcache_unpack(struct kernel_image *img, const char *dir, const struct stat *st,
+		  struct err *err)
 {
 	char key[KCACHE_KEY_LEN + 1];
 	struct err why = ERR_INIT;
@@ -249,6 +346,7 @@ int kcache_unpack(struct kernel_image *img, const char *dir, struct err *err)
 		goto out_nocache;
 	ret = kcache_load(dirfd, key, img, &why);
 	if (!ret) {
+		kcache_write_known(dirfd, img->path, st, key);
 		close(dirfd);
 		log_info("kernel %s: from the kernel cache (%s/%s.elf)", img->path, dir, key);
 		return 0;
@@ -264,6 +362,7 @@ int kcache_unpack(struct kernel_image *img, const char *dir, struct err *err)
 		else
 			log_info("kernel %s: decompressed, stored in the kernel cache (%s/%s.elf)",
 				 img->path, dir, key);
+		kcache_write_known(dirfd, img->path, st, key);
 	}
 	close(dirfd);
 	return ret;

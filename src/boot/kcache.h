@@ -8,7 +8,10 @@
  * Safe to share between the Hearth processes of one user:
  *  - keyed by content: the SHA-256 of the whole bzImage (nettle, opened
  *    when the cache is used), so a changed or renamed kernel is found or
- *    missed by what it is, never by its name;
+ *    missed by what it is, never by its name; a file seen before (same
+ *    device, inode, size, mtime and ctime: only a write or root changes
+ *    those) finds its entry through a DIR/...ref symlink without being
+ *    read or hashed again;
  *  - written whole or not at all: a temporary file in DIR, synced, then
  *    renamed into place; readers never see half an entry;
  *  - bounded: after a store, the least recently used entries (by mtime,
@@ -25,6 +28,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "boot/loader.h"
 #include "util/err.h"
@@ -38,7 +42,20 @@
  * on a hit. The cache's own troubles never fail the boot: they are logged
  * (one warning) and the kernel is decompressed as without it.
  */
-int kcache_unpack(struct kernel_image *img, const char *dir, struct err *err);
+int kcache_unpack(struct kernel_image *img, const char *dir, const struct stat *st,
+		  struct err *err);
+
+/*
+ * Before the kernel file is read: when its version (st, taken from path:
+ * device, inode, size, mtime, ctime) was unpacked through this cache
+ * before, img becomes that entry's ELF (0) and the file is never read.
+ * -ENOENT otherwise (a kernel never seen, changed since, or any trouble:
+ * kcache_unpack then does the work and says why). st is what the caller
+ * stat'd just before; kcache_unpack records it (a DIR/...ref symlink to
+ * the entry) only when the file still has it after the read.
+ */
+int kcache_open_known(const char *path, const struct stat *st, const char *dir,
+		      struct kernel_image *img);
 
 /* key: the hex SHA-256 of data[0, len), NUL-terminated. 0, or -ENOTSUP without nettle. */
 int kcache_key(const uint8_t *data, size_t len, char key[KCACHE_KEY_LEN + 1], struct err *err);

@@ -171,6 +171,8 @@ static int load_initrd(const char *path, uint64_t addr_max, struct guest_mem *gm
 	}
 	gpa = (top - size) & ~0xfffull;
 	dst = guest_mem_ptr(gm, gpa, size);
+	if (dst)
+		guest_mem_prefault(dst, size);
 	ret = dst ? read_fully(fd, dst, size) : -EFAULT;
 	close(fd);
 	if (ret)

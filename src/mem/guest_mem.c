@@ -130,3 +130,12 @@ uint64_t guest_mem_low_end(const struct guest_mem *gm)
 {
 	return gm->nregions ? gm->regions[0].gpa + gm->regions[0].size : 0;
 }
+
+void guest_mem_prefault(void *p, uint64_t len)
+{
+	uintptr_t start = (uintptr_t)p & ~(uintptr_t)4095;
+	uintptr_t end = ((uintptr_t)p + len + 4095) & ~(uintptr_t)4095;
+
+	if (len)
+		(void)madvise((void *)start, end - start, MADV_POPULATE_WRITE);
+}

@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "boot/acpi.h"
@@ -190,6 +191,8 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct e
 {
 	struct boot_plan plan;
 	struct kernel_image img;
+	struct stat kst;
+	bool kst_ok = false;
 	char *cmdline = NULL;
 	uint64_t rsdp = 0;
 	int ret;
@@ -198,6 +201,13 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct e
 		return vm_prepare_restored(vm, cfg, err);
 	if (vm->flat)
 		return vm_prepare_flat(vm, cfg, err);
+	/* A kernel the cache has seen in this version is not even read (boot/kcache.h). */
+	if (cfg->kernel_cache && !cfg->guest_decompress &&
+	    !stat(cfg->boot.kernel_image_path, &kst) && S_ISREG(kst.st_mode)) {
+		kst_ok = true;
+		if (!kcache_open_known(cfg->boot.kernel_image_path, &kst, cfg->kernel_cache, &img))
+			goto loaded;
+	}
 	ret = loader_open(cfg->boot.kernel_image_path, &img, err);
 	if (ret) {
 		err->usage = true;
@@ -208,7 +218,8 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct e
 	if (img.kind == KERNEL_BZIMAGE && !cfg->guest_decompress) {
 		struct err why = ERR_INIT;
 
-		if (cfg->kernel_cache ? kcache_unpack(&img, cfg->kernel_cache, &why)
+		if (cfg->kernel_cache ? kcache_unpack(&img, cfg->kernel_cache, kst_ok ? &kst : NULL,
+						      &why)
 				      : bzimage_unpack(&img, &why))
 			log_info("kernel %s: the guest decompresses it: %s",
 				 cfg->boot.kernel_image_path, why.msg);
@@ -217,6 +228,7 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct e
 				  img.cached ? "decompressed, from the kernel cache"
 					     : "decompressed on the host");
 	}
+loaded:
 	ret = vm_ram_init(vm, cfg, err);
 	if (ret)
 		goto err_close;

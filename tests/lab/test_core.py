@@ -13,6 +13,11 @@ one must succeed, so the check can fail. A last run adds --new-pid-ns to
 namespace alone (ESRCH), on L1's kernel whose Landlock may not scope
 signals.
 
+Hearth's boots: b as the bzImage is (the guest decompresses it), the
+others decompressed by Hearth through PVH, c and d through one
+--kernel-cache: c stores the kernel, d boots from the entry, with the
+same checks (nproc, MemTotal, the PCI root, boot protocol 2.12).
+
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed,
 1 a check failed, 3 lab failure (L1 panicked / went silent / timed out twice,
 or the lab could not be built).  --vmm qemu runs the same plan with QEMU

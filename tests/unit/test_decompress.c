@@ -419,7 +419,7 @@ static void test_kcache_miss_then_hit(void **state)
 	z = lz4(pvh.data, pvh.size);
 	img = bzimage_with(&z);
 	assert_int_equal(kcache_key(img.data, img.size, key, &err), 0);
-	if (kcache_unpack(&img, dir, &err))
+	if (kcache_unpack(&img, dir, NULL, &err))
 		fail_msg("%s", err.msg);
 	assert_true(img.unpacked);
 	assert_false(img.cached);
@@ -434,7 +434,7 @@ static void test_kcache_miss_then_hit(void **state)
 	assert_int_equal(count_files(dir, ".tmp-"), 0);
 
 	img = bzimage_with(&z);
-	if (kcache_unpack(&img, dir, &err))
+	if (kcache_unpack(&img, dir, NULL, &err))
 		fail_msg("%s", err.msg);
 	assert_true(img.cached && img.from_fd);
 	assert_int_equal(img.kind, KERNEL_ELF_PVH);
@@ -444,6 +444,45 @@ static void test_kcache_miss_then_hit(void **state)
 	loader_close(&img);
 	free(want);
 	free(got);
+	free(z.p);
+	free(pvh.data);
+	rm_dir(dir);
+}
+
+/*
+ * A kernel file seen before, in the same version, is found by its ref
+ * without being read; once written again, it is not.
+ */
+static void test_kcache_known_file(void **state)
+{
+	struct elf pvh = make_elf(1);
+	struct buf z = lz4(pvh.data, pvh.size);
+	struct kernel_image img = bzimage_with(&z), known;
+	struct err err = ERR_INIT;
+	char *dir = tmp_dir(), path[512];
+	struct stat st;
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/bzImage", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(file_pwrite_full(fd, img.data, img.size, 0), 0);
+	close(fd);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(kcache_open_known(path, &st, dir, &known), -ENOENT);
+	img.path = path;
+	if (kcache_unpack(&img, dir, &st, &err))
+		fail_msg("%s", err.msg);
+	loader_close(&img);
+	assert_int_equal(kcache_open_known(path, &st, dir, &known), 0);
+	assert_true(known.cached && known.from_fd);
+	assert_int_equal(known.kind, KERNEL_ELF_PVH);
+	loader_close(&known);
+	/* Written again (its ctime moves): a new version, not known. */
+	assert_int_equal(truncate(path, st.st_size), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(kcache_open_known(path, &st, dir, &known), -ENOENT);
 	free(z.p);
 	free(pvh.data);
 	rm_dir(dir);
@@ -463,7 +502,7 @@ static void test_kcache_hostile(void **state)
 	(void)state;
 	assert_int_equal(kcache_key(img.data, img.size, key, &err), 0);
 	assert_int_equal(chmod(dir, 0777), 0);
-	if (kcache_unpack(&img, dir, &err))
+	if (kcache_unpack(&img, dir, NULL, &err))
 		fail_msg("%s", err.msg);
 	assert_true(img.unpacked && !img.cached);
 	loader_close(&img);
@@ -477,7 +516,7 @@ static void test_kcache_hostile(void **state)
 	assert_int_equal(write(fd, "garbage", 7), 7);
 	close(fd);
 	img = bzimage_with(&z);
-	if (kcache_unpack(&img, dir, &err))
+	if (kcache_unpack(&img, dir, NULL, &err))
 		fail_msg("%s", err.msg);
 	assert_true(img.unpacked && !img.cached);
 	loader_close(&img);
@@ -567,6 +606,7 @@ int main(void)
 		cmocka_unit_test(test_unpack),
 		cmocka_unit_test(test_kcache_key),
 		cmocka_unit_test(test_kcache_miss_then_hit),
+		cmocka_unit_test(test_kcache_known_file),
 		cmocka_unit_test(test_kcache_hostile),
 		cmocka_unit_test(test_kcache_evict),
 		cmocka_unit_test(test_elf_from_file),
