@@ -30,6 +30,32 @@ int guest_mem_layout(struct guest_mem *gm, uint64_t ram_bytes)
 	return 0;
 }
 
+#define GUEST_MEM_ALIGN (2ull << 20)
+
+/*
+ * Anonymous guest RAM at a 2 MiB-aligned address, as QEMU maps its own:
+ * only then can a 2 MiB guest-physical range be a transparent huge page
+ * on the host (where THP is on) and one large mapping in KVM's EPT, NPT or
+ * shadow tables, which need the address and the guest-physical one to
+ * agree modulo 2 MiB. Older kernels (before 6.7) align only file and
+ * hugetlbfs mappings by themselves. Mapped 2 MiB larger, the ends cut off.
+ */
+static void *guest_mem_map_aligned(uint64_t size)
+{
+	uint8_t *p = mmap(NULL, size + GUEST_MEM_ALIGN, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uintptr_t a;
+
+	if (p == MAP_FAILED)
+		return MAP_FAILED;
+	a = ((uintptr_t)p + GUEST_MEM_ALIGN - 1) & ~(uintptr_t)(GUEST_MEM_ALIGN - 1);
+	if (a > (uintptr_t)p)
+		munmap(p, a - (uintptr_t)p);
+	if ((uintptr_t)p + size + GUEST_MEM_ALIGN > a + size)
+		munmap((void *)(a + size), (uintptr_t)p + size + GUEST_MEM_ALIGN - (a + size));
+	return (void *)a;
+}
+
 int guest_mem_init(struct guest_mem *gm, uint64_t ram_bytes)
 {
 	int ret = guest_mem_layout(gm, ram_bytes);
@@ -38,8 +64,7 @@ int guest_mem_init(struct guest_mem *gm, uint64_t ram_bytes)
 	if (ret)
 		return ret;
 	for (i = 0; i < gm->nregions; i++) {
-		void *p = mmap(NULL, gm->regions[i].size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		void *p = guest_mem_map_aligned(gm->regions[i].size);
 		if (p == MAP_FAILED) {
 			ret = -errno;
 			goto err_unmap;

@@ -57,6 +57,25 @@ static void test_layout_split(void **state)
 	assert_int_equal(guest_mem_low_end(&gm), 3 * GiB);
 }
 
+/* Each region at a 2 MiB-aligned address (THP, KVM's large mappings), whole and writable. */
+static void test_init_aligned(void **state)
+{
+	struct guest_mem gm;
+
+	(void)state;
+	for (int round = 0; round < 8; round++) {
+		assert_int_equal(guest_mem_init(&gm, 3 * GiB + (6ull << 20) + round * 4096ull), 0);
+		for (unsigned int i = 0; i < gm.nregions; i++) {
+			uint8_t *a = gm.regions[i].hva;
+
+			assert_int_equal((uintptr_t)a & ((2u << 20) - 1), 0);
+			a[0] = 1;
+			a[gm.regions[i].size - 1] = 1;
+		}
+		guest_mem_destroy(&gm);
+	}
+}
+
 static void test_layout_invalid(void **state)
 {
 	struct guest_mem gm;
@@ -211,6 +230,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_layout_small),
 		cmocka_unit_test(test_layout_split),
+		cmocka_unit_test(test_init_aligned),
 		cmocka_unit_test(test_layout_invalid),
 		cmocka_unit_test(test_ptr_bounds_split_layout),
 		cmocka_unit_test(test_ptr_bounds_mapped),
