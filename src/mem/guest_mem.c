@@ -32,15 +32,8 @@ int guest_mem_layout(struct guest_mem *gm, uint64_t ram_bytes)
 
 #define GUEST_MEM_ALIGN (2ull << 20)
 
-/*
- * Anonymous guest RAM at a 2 MiB-aligned address, as QEMU maps its own:
- * only then can a 2 MiB guest-physical range be a transparent huge page
- * on the host (where THP is on) and one large mapping in KVM's EPT, NPT or
- * shadow tables, which need the address and the guest-physical one to
- * agree modulo 2 MiB. Older kernels (before 6.7) align only file and
- * hugetlbfs mappings by themselves. Mapped 2 MiB larger, the ends cut off.
- */
-static void *guest_mem_map_aligned(uint64_t size)
+/* Mapped 2 MiB larger, the ends cut off (guest_mem.h says why). */
+void *guest_mem_map_aligned(uint64_t size)
 {
 	uint8_t *p = mmap(NULL, size + GUEST_MEM_ALIGN, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -82,6 +82,18 @@ void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
  * them in as before.
  */
 void guest_mem_prefault(void *p, uint64_t len);
+
+/*
+ * Anonymous guest memory (MAP_NORESERVE) at a 2 MiB-aligned address, as
+ * QEMU maps its own: only then can a 2 MiB guest-physical range be a
+ * transparent huge page on the host (where THP is on) and one large
+ * mapping in KVM's EPT, NPT or shadow tables, which need the address and
+ * the guest-physical one to agree modulo 2 MiB (every region starts on a
+ * 2 MiB boundary of guest-physical space). Kernels before 6.7 align only
+ * file and hugetlbfs mappings by themselves. MAP_FAILED on failure;
+ * munmap(p, size) undoes it.
+ */
+void *guest_mem_map_aligned(uint64_t size);
 int guest_mem_read(const struct guest_mem *gm, uint64_t gpa, void *dst, uint64_t len);
 int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len);
 

@@ -55,8 +55,7 @@ int guest_mem_hotplug_init(struct guest_mem *gm, uint64_t size, uint64_t block_s
 	hp->slot_plugged = calloc(hp->nslots, sizeof(uint32_t));
 	if (!hp->plugged || !hp->slot_plugged)
 		goto err_free;
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		 -1, 0);
+	p = guest_mem_map_aligned(size);
 	if (p == MAP_FAILED)
 		goto err_free;
 	/* Guest memory in a core dump is the guest's, not ours to leak. */
