@@ -172,7 +172,8 @@ static void kcache_evict(int dirfd, const char *keep, uint64_t max_bytes)
 		n++;
 	}
 	closedir(dir);
-	qsort(e, n, sizeof(*e), entry_older);
+	if (n)
+		qsort(e, n, sizeof(*e), entry_older);
 	for (size_t i = 0; i < n && total > max_bytes; i++)
 		if (!unlinkat(dirfd, e[i].name, 0))
 			total -= e[i].bytes;
