@@ -43,12 +43,14 @@ int file_check_type(int fd, bool blk_ok, struct stat *st, struct err *err)
 	return 0;
 }
 
-ssize_t file_read_full(int fd, void *buf, size_t len)
+/* read() from the file's position (off < 0), or pread() at off, on through short reads. */
+static ssize_t file_read_loop(int fd, void *buf, size_t len, int64_t off)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = read(fd, (char *)buf + done, len - done);
+		ssize_t n = off < 0 ? read(fd, (char *)buf + done, len - done)
+				    : pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -61,22 +63,16 @@ ssize_t file_read_full(int fd, void *buf, size_t len)
 	return (ssize_t)done;
 }
 
+ssize_t file_read_full(int fd, void *buf, size_t len)
+{
+	return file_read_loop(fd, buf, len, -1);
+}
+
 ssize_t file_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
+	if (off > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	return file_read_loop(fd, buf, len, (int64_t)off);
 }
 
 int file_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
