@@ -729,6 +729,38 @@ def mmds_net_seeds():
     return out
 
 
+def vu_msg(req, payload, flags=0x5):
+    return struct.pack('<III', req, flags, len(payload)) + payload
+
+
+def vu_transcript(mq=True, ack=True, cut=None):
+    """What a well-behaved vhost-user-blk backend answers to Hearth's handshake,
+    a start, a pause and resume, a config refresh and a reset, in order."""
+    u64 = lambda v: struct.pack('<Q', v)  # noqa: E731
+    feats = (1 << 32) | (1 << 29) | (1 << 28) | (1 << 30) | 0x246 | ((1 << 12) if mq else 0)
+    proto = (1 << 9) | ((1 << 0) if mq else 0) | ((1 << 3) if ack else 0)
+    config = bytearray(60)
+    config[0:8] = struct.pack('<Q', 8192)
+    config[34:36] = struct.pack('<H', 2)
+    get_config = vu_msg(24, struct.pack('<III', 0, 60, 0) + bytes(config))
+    acks = lambda *reqs: b''.join(vu_msg(r, u64(0)) for r in reqs) if ack else b''  # noqa: E731
+    out = vu_msg(1, u64(feats)) + vu_msg(15, u64(proto)) + acks(3)
+    if mq:
+        out += vu_msg(17, u64(2)) + get_config
+    out += get_config
+    # SET_FEATURES, SET_MEM_TABLE, then the ring: NUM, BASE, ADDR, KICK, CALL, ENABLE
+    start = acks(2, 5, 8, 10, 9, 12, 13, 18)
+    out += start + vu_msg(11, struct.pack('<II', 0, 0)) + start + get_config
+    out += vu_msg(11, struct.pack('<II', 0, 0))
+    return out[:cut] if cut else out
+
+
+def vhost_user_seeds():
+    good = vu_transcript()
+    return {'good': good, 'no-mq': vu_transcript(mq=False), 'no-ack': vu_transcript(ack=False),
+            'truncated': good[:len(good) // 2], 'empty': b''}
+
+
 TARGETS = {
     'fuzz_virtq': virtq_seeds, 'fuzz_vsock_line': vsock_line_seeds, 'fuzz_blk': blk_seeds,
     'fuzz_net': net_seeds, 'fuzz_vsock': vsock_seeds, 'fuzz_mmio': mmio_seeds,
@@ -739,6 +771,7 @@ TARGETS = {
     'fuzz_virtio_mem': virtio_mem_seeds,
     'fuzz_pci': pci_seeds,
     'fuzz_virtio_pci': virtio_pci_seeds,
+    'fuzz_vhost_user': vhost_user_seeds,
 }
 
 

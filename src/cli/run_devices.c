@@ -143,6 +143,7 @@ int cli_run_disk(void *ctx, const struct opt *o, const char *val, struct err *e)
 		snprintf(d.id, sizeof(d.id), "disk%u", vm->ndrives);
 	}
 	d.path_on_host = (char *)bc.path;
+	d.socket = (char *)bc.socket;
 	d.is_read_only = bc.readonly;
 	d.cache_type = bc.cache;
 	ret = vm_config_put_drive(vm, &d, false, e);

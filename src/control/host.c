@@ -14,6 +14,7 @@
 #include "util/log.h"
 #include "virtio/blk.h"
 #include "virtio/net/tap.h"
+#include "virtio/vublk.h"
 #include "fcjson/config_json.h"
 #include "vmm/logger.h"
 #include "vmm/vm.h"
@@ -121,6 +122,12 @@ static int drive_fn(void *ctx, struct err *err)
 	struct blk_config bc = { .readonly = d->is_read_only, .cache = d->cache_type };
 	int fd, ret;
 
+	/* As Firecracker: the backend must be there at the PUT. */
+	if (d->socket) {
+		ret = virtio_vublk_probe(d->socket, err);
+		return ret ? err_prefix(err, ret == -ENOMEM ? ret : -EINVAL, "Unable to create the "
+					"virtio block device: Vhost-user error: ") : 0;
+	}
 	fd = open(d->path_on_host, (d->is_read_only ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		ret = errno;

@@ -42,7 +42,28 @@ static json_t *dump_boot(const struct vm_config *c)
 			 "initrd_path", c->boot.initrd_path, "boot_args", c->boot.boot_args);
 }
 
-/* Firecracker's Drive, every key there (null where it has no value: partuuid, socket). */
+/*
+ * Firecracker's Drive, every key there (null where it has no value:
+ * partuuid; socket for an image; path_on_host, is_read_only and io_engine
+ * for a vhost-user drive, as Firecracker reports them).
+ */
+static json_t *dump_drive(const struct vm_drive *d)
+{
+	const char *cache = d->cache_type == BLK_CACHE_UNSAFE ? "Unsafe" : "Writeback";
+	const char *partuuid = d->partuuid[0] ? d->partuuid : NULL;
+
+	if (d->socket)
+		return json_pack("{s:s, s:n, s:b, s:n, s:s, s:n, s:s?, s:s}", "drive_id", d->id,
+				 "path_on_host", "is_root_device", d->is_root_device,
+				 "is_read_only", "cache_type", cache, "io_engine", "partuuid",
+				 partuuid, "socket", d->socket);
+	return json_pack("{s:s, s:s, s:b, s:b, s:s, s:s, s:s?, s:n}", "drive_id", d->id,
+			 "path_on_host", d->path_on_host, "is_root_device", d->is_root_device,
+			 "is_read_only", d->is_read_only, "cache_type", cache, "io_engine",
+			 d->io_engine == VM_IO_ENGINE_ASYNC ? "Async" : "Sync", "partuuid",
+			 partuuid, "socket");
+}
+
 static json_t *dump_drives(const struct vm_config *c)
 {
 	json_t *arr = json_array();
@@ -50,17 +71,7 @@ static json_t *dump_drives(const struct vm_config *c)
 	for (unsigned int i = 0; arr && i < c->ndrives; i++) {
 		const struct vm_drive *d = &c->drives[i];
 
-		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:b, s:s, s:s, s:s?, s:n}",
-							 "drive_id", d->id, "path_on_host",
-							 d->path_on_host, "is_root_device",
-							 d->is_root_device, "is_read_only",
-							 d->is_read_only, "cache_type",
-							 d->cache_type == BLK_CACHE_UNSAFE ?
-							 "Unsafe" : "Writeback", "io_engine",
-							 d->io_engine == VM_IO_ENGINE_ASYNC ?
-							 "Async" : "Sync", "partuuid",
-							 d->partuuid[0] ? d->partuuid : NULL,
-							 "socket")) ||
+		if (json_array_append_new(arr, dump_drive(d)) ||
 		    config_json_dump_limiter(json_array_get(arr, i), "rate_limiter", &d->rate_limiter)) {
 			json_decref(arr);
 			return NULL;

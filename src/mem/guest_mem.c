@@ -90,8 +90,54 @@ void guest_mem_destroy(struct guest_mem *gm)
 			close(gm->uffd_sock);
 	}
 	gm->uffd_held = false;
+	if (gm->shared)
+		close(gm->shm_fd);
+	gm->shared = false;
 	guest_mem_dirty_release(gm);
 	guest_mem_hotplug_destroy(gm);
+}
+
+int guest_mem_init_shared(struct guest_mem *gm, uint64_t ram_bytes)
+{
+	int ret = guest_mem_layout(gm, ram_bytes);
+	uint64_t off = 0;
+	int fd;
+
+	if (ret)
+		return ret;
+	fd = memfd_create("hearth-guest-ram", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)ram_bytes) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	gm->shared = true;
+	gm->shm_fd = fd;
+	for (unsigned int i = 0; i < gm->nregions; i++) {
+		uint64_t size = gm->regions[i].size;
+		/* The aligned address first, then the file's pages over it. */
+		void *p = guest_mem_map_aligned(size);
+
+		if (p == MAP_FAILED ||
+		    mmap(p, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+			 (off_t)off) == MAP_FAILED) {
+			ret = -errno;
+			if (p != MAP_FAILED)
+				munmap(p, size);
+			goto err_unmap;
+		}
+		madvise(p, size, MADV_DONTDUMP);
+		gm->regions[i].hva = p;
+		gm->shm_offset[i] = off;
+		off += size;
+	}
+	return 0;
+
+err_unmap:
+	guest_mem_destroy(gm);
+	return ret;
 }
 
 int guest_mem_register(struct guest_mem *gm, int vm_fd)

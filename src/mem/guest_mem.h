@@ -46,6 +46,14 @@ struct guest_mem {
 	 */
 	bool uffd_held;
 	int uffd, uffd_sock;
+	/*
+	 * RAM another process maps too (guest_mem_init_shared): one memfd,
+	 * which a vhost-user backend is handed, region i at shm_offset[i].
+	 * Only meaningful when shared.
+	 */
+	bool shared;
+	int shm_fd;
+	uint64_t shm_offset[GUEST_MEM_MAX_REGIONS];
 	/* Backed by 2 MiB hugetlbfs pages (guest_mem_huge.h), the unit a page-fault handler fills. */
 	bool huge;
 	/*
@@ -64,6 +72,12 @@ int guest_mem_layout(struct guest_mem *gm, uint64_t ram_bytes);
 /* Lays out and mmaps. */
 int guest_mem_init(struct guest_mem *gm, uint64_t ram_bytes);
 void guest_mem_destroy(struct guest_mem *gm);
+/*
+ * Lays out and maps ram_bytes from one memfd (MAP_SHARED, 2 MiB aligned
+ * as guest_mem_map_aligned): RAM a vhost-user backend can map. Given
+ * back pages are punched out of the file (guest_mem_discard). 0 or -errno.
+ */
+int guest_mem_init_shared(struct guest_mem *gm, uint64_t ram_bytes);
 /* KVM_SET_USER_MEMORY_REGION for each region; gm remembers vm_fd (its dirty log's). */
 int guest_mem_register(struct guest_mem *gm, int vm_fd);
 

@@ -139,6 +139,11 @@ int64_t guest_mem_discard(const struct guest_mem *gm, uint64_t gpa, uint64_t len
 	p = r->hva + off;
 	if (gm->file_held)
 		ret = discard_file(p, end - off, gm->huge);
+	/* Shared RAM: MADV_DONTNEED would leave the file's pages; they are punched out. */
+	else if (gm->shared && madvise(p, end - off, MADV_REMOVE))
+		return -errno;
+	else if (gm->shared)
+		ret = 0;
 	else if (madvise(p, end - off, MADV_DONTNEED))
 		return -errno;
 	else if (gm->uffd_held)

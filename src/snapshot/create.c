@@ -197,6 +197,11 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 		return err_set(err, true, -EINVAL, "snapshot/create: a --flat VM cannot be "
 			       "snapshotted: it runs without KVM's in-kernel irqchip and PIT, which "
 			       "a snapshot and a restore expect");
+	/* Its rings' state and requests in flight are the backend's: Firecracker's refusal. */
+	for (unsigned int i = 0; i < cfg->ndrives; i++)
+		if (cfg->drives[i].socket)
+			return err_set(err, true, -EINVAL, "Devices without snapshot support are "
+				       "present: vhost-user-block(id: %s)", cfg->drives[i].id);
 	if (req->diff) {
 		ret = check_diff(vm, cfg, err);
 		if (ret)

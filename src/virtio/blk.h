@@ -18,6 +18,8 @@ enum blk_cache { BLK_CACHE_NONE, BLK_CACHE_WRITEBACK, BLK_CACHE_UNSAFE };
 
 struct blk_config {
 	const char *path;
+	/* Instead of path: a vhost-user backend's socket (virtio/vublk.h); never opened here. */
+	const char *socket;
 	bool readonly;
 	char id[21];              /* VIRTIO_BLK_ID_BYTES + NUL */
 	enum blk_cache cache;
@@ -30,7 +32,10 @@ struct blk_config {
 	int fd, fd_buffered;
 };
 
-/* "path=FILE[,ro][,id=NAME][,cache=none|writeback]"; -EINVAL + one line in err. */
+/*
+ * "path=FILE[,ro][,id=NAME][,cache=none|writeback]", or
+ * "socket=PATH[,id=NAME][,cache=...]" (vhost-user); -EINVAL + one line in err.
+ */
 int virtio_blk_parse(const char *spec, struct blk_config *cfg, struct err *err);
 /* Opens and locks the image now; -errno + one line in err. */
 int virtio_blk_open(struct blk_config *cfg, struct err *err);

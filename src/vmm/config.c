@@ -24,8 +24,10 @@ void vm_config_release(struct vm_config *c)
 	free(c->boot.kernel_image_path);
 	free(c->boot.initrd_path);
 	free(c->boot.boot_args);
-	for (unsigned int i = 0; i < c->ndrives; i++)
+	for (unsigned int i = 0; i < c->ndrives; i++) {
 		free(c->drives[i].path_on_host);
+		free(c->drives[i].socket);
+	}
 	vm_config_pmem_release(c);
 	free(c->vsock.uds_path);
 	free(c->logger.log_path);
@@ -198,10 +200,21 @@ int vm_config_put_drive(struct vm_config *c, const struct vm_drive *d, bool repl
 	ret = vm_config_check_id("drive_id", d->id, err);
 	if (ret)
 		return ret;
-	ret = check_path("path_on_host", d->path_on_host, err);
+	if (!d->path_on_host == !d->socket)
+		return err_set(err, true, -EINVAL, "drive '%s': give path_on_host or socket (a "
+			       "vhost-user backend), one of the two", d->id);
+	ret = check_path(d->socket ? "socket" : "path_on_host",
+			 d->socket ? d->socket : d->path_on_host, err);
 	if (ret)
-		return err_set(err, true, -EINVAL, "drive '%s': path_on_host is empty or too long",
-			       d->id);
+		return err_set(err, true, -EINVAL, "drive '%s': %s is empty or too long", d->id,
+			       d->socket ? "socket" : "path_on_host");
+	/* The backend decides: its export is read-only or not, and the guest is told. */
+	if (d->socket && d->is_read_only)
+		return err_set(err, true, -EINVAL, "drive '%s': a vhost-user drive is read-only "
+			       "when its backend exports it so, not by is_read_only", d->id);
+	if (d->socket && rl_config_enabled(&d->rate_limiter))
+		return err_set(err, true, -EINVAL, "drive '%s': a vhost-user drive's requests never "
+			       "pass through Hearth: no rate limiter", d->id);
 	if (at >= 0 && !replace)
 		return err_set(err, true, -EINVAL, "drive '%s' is given twice", d->id);
 	if (at < 0 && c->ndrives == VM_MAX_DRIVES)
@@ -236,11 +249,13 @@ int vm_config_put_drive(struct vm_config *c, const struct vm_drive *d, bool repl
 		ret = c->probe->drive(c->probe_ctx, d, err);
 	if (ret)
 		return ret;
-	copy.path_on_host = strdup(d->path_on_host);
-	if (!copy.path_on_host)
+	copy.path_on_host = d->path_on_host ? strdup(d->path_on_host) : NULL;
+	copy.socket = d->socket ? strdup(d->socket) : NULL;
+	if (!copy.path_on_host && !copy.socket)
 		return err_set(err, false, -ENOMEM, "out of memory");
 	if (at >= 0) {
 		free(c->drives[at].path_on_host);
+		free(c->drives[at].socket);
 		c->drives[at] = copy;
 	} else {
 		at = (int)c->ndrives++;

@@ -67,7 +67,9 @@ enum vm_io_engine { VM_IO_ENGINE_SYNC, VM_IO_ENGINE_ASYNC };
 
 struct vm_drive {
 	char id[VM_ID_MAX + 1];
+	/* One of the two: the image, or a vhost-user backend's socket (virtio/vublk.h). */
 	char *path_on_host;
+	char *socket;
 	bool is_read_only;
 	bool is_root_device;
 	/*

@@ -49,8 +49,12 @@ int vm_config_check_drive_patch(const struct vm_config *c, const struct vm_drive
 
 	if (drive_index(c, p->id) < 0)
 		return err_set(err, true, -EINVAL, "drive '%.*s' does not exist", VM_ID_MAX, p->id);
-	/* Firecracker's: a virtio drive's PATCH changes its file, its limiter or both. */
-	if (!p->path_on_host && !p->has_rate_limiter)
+	/*
+	 * Firecracker's: a virtio drive's PATCH changes its file, its limiter
+	 * or both; a vhost-user drive's neither (it reads the backend's
+	 * config again).
+	 */
+	if (!c->drives[drive_index(c, p->id)].socket != (p->path_on_host || p->has_rate_limiter))
 		return err_set(err, true, -EINVAL, "Unable to patch the block device: Block: Running "
 			       "method expected different backend. Please verify the request "
 			       "arguments.");

@@ -37,6 +37,7 @@
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
 #include "virtio/vsock_uds.h"
+#include "virtio/vublk.h"
 #include "vmm/vm_hotplug.h"
 
 struct legacy_device {
@@ -156,6 +157,11 @@ static int make_blk(struct virtio_build *b, struct virtio_dev **out, struct err 
 
 	b->id = b->cfg->drives[b->i].id;
 	drive_what(b->cfg, b->i, b->what, sizeof(b->what));
+	if (b->drives[b->i].socket) {
+		struct vublk_config vc = { b->drives[b->i].socket, b->drives[b->i].cache };
+
+		return virtio_vublk_create(b->env, &vc, out, err);
+	}
 	ret = virtio_blk_create(b->env, &b->drives[b->i], out, err);
 	if (!ret)
 		virtio_blk_set_limiter(*out, &b->cfg->drives[b->i].rate_limiter);
@@ -590,12 +596,19 @@ int vm_devices_open_drives(const struct vm_config *cfg, struct blk_config *out,
 		struct blk_config *bc = &out[i];
 
 		drive_what(cfg, i, what, sizeof(what));
-		bc->path = strdup(d->path_on_host);
-		if (!bc->path)
-			return err_set(err, false, -ENOMEM, "%s: out of memory", what);
 		bc->readonly = d->is_read_only;
 		bc->cache = d->cache_type;
 		snprintf(bc->id, sizeof(bc->id), "%s", d->serial);
+		/* A vhost-user drive's backend is connected to when the device is made. */
+		if (d->socket) {
+			bc->socket = strdup(d->socket);
+			if (!bc->socket)
+				return err_set(err, false, -ENOMEM, "%s: out of memory", what);
+			continue;
+		}
+		bc->path = strdup(d->path_on_host);
+		if (!bc->path)
+			return err_set(err, false, -ENOMEM, "%s: out of memory", what);
 		ret = virtio_blk_open(bc, err);
 		if (ret) {
 			err->usage = ret != -ENOMEM;

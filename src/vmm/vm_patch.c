@@ -9,10 +9,11 @@
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio/pmem.h"
+#include "virtio/vublk.h"
 #include "vmm/devices.h"
 
 enum patch_op { PATCH_SWAP, PATCH_REFRESH, PATCH_BLK_LIMITER, PATCH_NET_LIMITERS,
-		PATCH_PMEM_LIMITER };
+		PATCH_PMEM_LIMITER, PATCH_VUBLK_CONFIG };
 
 /* One change, run on the I/O thread. */
 struct patch_call {
@@ -41,6 +42,8 @@ static int patch_fn(void *ctx, struct err *unused)
 	case PATCH_PMEM_LIMITER:
 		virtio_pmem_set_limiter(c->dev, c->a);
 		break;
+	case PATCH_VUBLK_CONFIG:
+		return virtio_vublk_refresh(c->dev, c->err);
 	}
 	return 0;
 }
@@ -104,6 +107,12 @@ int vm_patch_drive(struct vm *vm, const struct vm_drive *d, const struct vm_driv
 	if (!dev)
 		return err_set(err, true, -EINVAL, "drive '%s' is not a disk of the running VM",
 			       p->id);
+	/* A vhost-user drive's PATCH (nothing but its id): the backend's config, read again. */
+	if (virtio_vublk_is(dev)) {
+		c.op = PATCH_VUBLK_CONFIG;
+		c.err = err;
+		return patch_run(vm, &c);
+	}
 	if (p->path_on_host) {
 		ret = patch_path(vm, dev, d, p->path_on_host, err);
 		if (ret)

@@ -72,11 +72,43 @@ static void vm_ram_advise_merge(struct vm *vm, const struct vm_config *cfg)
 		}
 }
 
+/* A vhost-user drive's backend maps the guest's RAM: it must be a file it can be handed. */
+static bool vm_ram_needs_shared(const struct vm_config *cfg)
+{
+	for (unsigned int i = 0; i < cfg->ndrives; i++)
+		if (cfg->drives[i].socket)
+			return true;
+	return false;
+}
+
+static int vm_ram_init_shared(struct vm *vm, const struct vm_config *cfg, struct err *err)
+{
+	int ret;
+
+	if (cfg->machine.huge_pages == VM_HUGE_PAGES_2M)
+		return err_set(err, true, -EINVAL, "huge_pages \"2M\" with a vhost-user drive: "
+			       "not supported (its backend maps the RAM, which is then a memfd in "
+			       "4 KiB pages)");
+	if (cfg->hotplug.present)
+		return err_set(err, true, -EINVAL, "memory hotplug with a vhost-user drive: not "
+			       "supported (its backend could not reach hotplugged memory)");
+	ret = guest_mem_init_shared(&vm->mem, cfg->machine.mem_size_mib << 20);
+	if (ret)
+		return err_set(err, false, ret, "cannot allocate %llu MiB of shared guest RAM: %s",
+			       (unsigned long long)cfg->machine.mem_size_mib, strerror(-ret));
+	if (cfg->machine.huge_pages == VM_HUGE_PAGES_THP)
+		vm_ram_advise_thp(vm);
+	vm_ram_advise_merge(vm, cfg);
+	return 0;
+}
+
 int vm_ram_init(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	uint64_t bytes = cfg->machine.mem_size_mib << 20;
 	int ret;
 
+	if (vm_ram_needs_shared(cfg))
+		return vm_ram_init_shared(vm, cfg, err);
 	if (cfg->machine.huge_pages == VM_HUGE_PAGES_2M) {
 		ret = guest_mem_init_huge(&vm->mem, bytes);
 		return ret ? huge_fail(cfg, ret, err) : vm_hotplug_map(vm, cfg, err);

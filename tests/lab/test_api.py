@@ -41,6 +41,9 @@ config file, in ONE L1 boot.
   pci        test_pci.py's run: --enable-pci, a disk, a NIC (DHCP) and
              virtio-rng over virtio-pci with MSI-X, snapshotted and restored
              in a new process.
+  vub        test_vhost_user.py's run: a vhost-user disk served by
+             qemu-storage-daemon (2 queues), read and written, paused,
+             PATCHed, refused a snapshot, its backend killed mid-I/O.
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
@@ -58,6 +61,7 @@ import test_balloon as B  # noqa: E402
 import test_hotplug as HP  # noqa: E402
 import test_pci as PCI  # noqa: E402
 import test_pmem as PM  # noqa: E402
+import test_vhost_user as VU  # noqa: E402
 
 RUN_TIMEOUT = 420
 L1_INITRD = "/lab/l2/initrd0.cpio"    # every run here uses the one L2 initrd below
@@ -466,10 +470,11 @@ def main():
     a = ap.parse_args()
     if a.hearth:
         os.environ["HEARTH"] = os.path.abspath(a.hearth)
-    tools = B.tools()
+    tools = dict(B.tools(), **VU.tools())
     missing = [k for k, v in tools.items() if not v]
     if missing:
-        print("FAIL %s not found (scripts/deps.sh build installs curl; make builds the handler)"
+        print("FAIL %s not found (scripts/deps.sh installs curl and qemu-storage-daemon; make "
+              "builds the handler)"
               % missing)
         print("0 passed, 1 failed")
         return 1
@@ -487,7 +492,7 @@ def main():
         # test_pmem.py, test_hotplug.py, test_pci.py) share this L1 boot, each
         # with its own L2.
         runs += [B.run(lab.kernel), B.run_oom(lab.kernel), PM.run(lab.kernel),
-                 HP.run(lab.kernel), PCI.run(lab.kernel)]
+                 HP.run(lab.kernel), PCI.run(lab.kernel), VU.run(lab.kernel)]
         with tempfile.TemporaryDirectory() as d:
             res = lab.run_plan(runs, tag="api", binaries=tools, files=PM.files(d))
     except L.LabError as e:
@@ -496,7 +501,8 @@ def main():
     return L.report(res, [(name, check) for name, _, check in CHECKS] +
                     [("balloon", B.check_balloon), ("balloon_oom", B.check_balloon_oom),
                      ("pmem", PM.check_pmem),
-                     ("hotplug", HP.check_hotplug), ("pci", PCI.check_pci)])
+                     ("hotplug", HP.check_hotplug), ("pci", PCI.check_pci),
+                     ("vub", VU.check_vub)])
 
 
 if __name__ == "__main__":

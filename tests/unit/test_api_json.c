@@ -309,10 +309,45 @@ static void test_drive(void **state)
 			     " \"rate_limiter\": {\"bandwidth\": {\"size\": 1}}}"),
 			 -EINVAL);
 	expect_msg("drives: rate_limiter: bandwidth: missing field `refill_time`");
+	/* vhost-user: a socket and none of what the backend decides, in Firecracker's words. */
 	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
-			     "{\"drive_id\": \"x\", \"is_root_device\": false, \"socket\": \"/s\"}"),
-			 -EINVAL);
-	expect_msg("socket is not supported yet");
+			     "{\"drive_id\": \"x\", \"is_root_device\": false, \"socket\": \"/s\","
+			     " \"path_on_host\": \"/e\"}"), -EINVAL);
+	expect_msg("Unable to create the virtio block device: Invalid block config.");
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
+			     "{\"drive_id\": \"x\", \"is_root_device\": false, \"socket\": \"/s\","
+			     " \"is_read_only\": true}"), -EINVAL);
+	expect_msg("Invalid block config.");
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
+			     "{\"drive_id\": \"x\", \"is_root_device\": false, \"socket\": \"/s\","
+			     " \"io_engine\": \"Async\"}"), -EINVAL);
+	expect_msg("Invalid block config.");
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
+			     "{\"drive_id\": \"x\", \"is_root_device\": false}"), -EINVAL);
+	expect_msg("Invalid block config.");
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "vub", &err),
+			     "{\"drive_id\": \"vub\", \"is_root_device\": false, \"socket\": \"/s\","
+			     " \"is_read_only\": null, \"cache_type\": \"Writeback\"}"), 0);
+	assert_string_equal(c.drives[2].socket, "/s");
+	assert_null(c.drives[2].path_on_host);
+	assert_int_equal(c.drives[2].cache_type, BLK_CACHE_WRITEBACK);
+	{
+		/* GET /vm/config: Firecracker's nulls, and the dump is a config that reads back. */
+		json_t *dump = config_json_dump_full(&c);
+		json_t *d = json_array_get(json_object_get(dump, "drives"), 2);
+		struct vm_config back;
+
+		assert_string_equal(json_string_value(json_object_get(d, "socket")), "/s");
+		assert_true(json_is_null(json_object_get(d, "path_on_host")));
+		assert_true(json_is_null(json_object_get(d, "is_read_only")));
+		assert_true(json_is_null(json_object_get(d, "io_engine")));
+		assert_true(json_is_null(json_object_get(d, "rate_limiter")));
+		vm_config_init(&back);
+		assert_int_equal(config_json_drive(&back, d, NULL, &err), 0);
+		assert_string_equal(back.drives[0].socket, "/s");
+		vm_config_release(&back);
+		json_decref(dump);
+	}
 	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
 			     "{\"drive_id\": \"x\", \"path_on_host\": \"/e\", \"is_root_device\": true}"),
 			 -EINVAL);
@@ -325,7 +360,7 @@ static void test_drive(void **state)
 			     "{\"drive_id\": \"a b\", \"path_on_host\": \"/e\", \"is_root_device\": false}"),
 			 -EINVAL);
 	expect_msg("drives: drive_id 'a b'");
-	assert_int_equal(c.ndrives, 2);
+	assert_int_equal(c.ndrives, 3);
 	vm_config_release(&c);
 }
 

@@ -264,6 +264,17 @@ static void test_parse(void **state)
 	assert_int_equal(virtio_blk_parse("path=x,,ro", &cfg, &err), -EINVAL);
 	assert_int_equal(virtio_blk_parse("path=x,ro=1", &cfg, &err), -EINVAL);
 	assert_int_equal(virtio_blk_parse("path=x,path=y", &cfg, &err), -EINVAL);
+	/* A vhost-user backend's socket instead of a path: never both, never ro. */
+	assert_int_equal(virtio_blk_parse("socket=/run/vub.sock,id=v,cache=none", &cfg, &err), 0);
+	assert_string_equal(cfg.socket, "/run/vub.sock");
+	assert_null(cfg.path);
+	assert_int_equal(cfg.cache, BLK_CACHE_NONE);
+	virtio_blk_config_release(&cfg);
+	assert_int_equal(virtio_blk_parse("socket=/s,path=x", &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "once"));
+	assert_int_equal(virtio_blk_parse("socket=/s,ro", &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "backend decides"));
+	assert_int_equal(virtio_blk_parse("socket=", &cfg, &err), -EINVAL);
 }
 
 static void test_config_and_features(void **state)

@@ -120,6 +120,8 @@ void virtio_blk_config_release(struct blk_config *cfg)
 	}
 	free((char *)cfg->path);
 	cfg->path = NULL;
+	free((char *)cfg->socket);
+	cfg->socket = NULL;
 }
 
 /* The size of the image behind fd (a regular file or block device), in sectors. */

@@ -15,7 +15,7 @@ static int blk_parse_fail(struct err *err, const char *fmt, const char *what)
 int virtio_blk_parse(const char *spec, struct blk_config *cfg, struct err *err)
 {
 	const char *p = spec;
-	char *path = NULL;
+	char *path = NULL, *socket = NULL;
 	int ret;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -35,15 +35,20 @@ int virtio_blk_parse(const char *spec, struct blk_config *cfg, struct err *err)
 			ret = blk_parse_fail(err, "empty option in '%s'", spec);
 			goto err_free;
 		}
-		if (klen == 4 && !strncmp(p, "path", 4) && val) {
-			if (path || vlen == 0) {
-				ret = blk_parse_fail(err, "%s", path ?
-						     "path given twice" : "path is empty");
+		if (((klen == 4 && !strncmp(p, "path", 4)) || (klen == 6 && !strncmp(p, "socket", 6)))
+		    && val) {
+			char **dst = klen == 4 ? &path : &socket;
+
+			if (path || socket || vlen == 0) {
+				ret = blk_parse_fail(err, "%s", vlen == 0 ? "an empty path or socket" :
+						     "give path= or socket=, once");
 				goto err_free;
 			}
-			path = strndup(val, vlen);
-			if (!path)
-				return err_set(err, false, -ENOMEM, "out of memory");
+			*dst = strndup(val, vlen);
+			if (!*dst) {
+				ret = err_set(err, false, -ENOMEM, "out of memory");
+				goto err_free;
+			}
 		} else if (klen == 2 && !strncmp(p, "ro", 2) && !val) {
 			cfg->readonly = true;
 		} else if (klen == 2 && !strncmp(p, "id", 2) && val) {
@@ -71,7 +76,8 @@ int virtio_blk_parse(const char *spec, struct blk_config *cfg, struct err *err)
 			/* bw= and ops= are the CLI's (cli/run_devices.c), taken out before here. */
 			ret = blk_parse_fail(err, "unknown option '%s' (want path=FILE"
 					     "[,ro][,id=NAME][,cache=none|writeback][,bw=LIMIT]"
-					     "[,ops=LIMIT])", key);
+					     "[,ops=LIMIT], or socket=PATH[,id=NAME][,cache=...])",
+					     key);
 			goto err_free;
 		}
 		p += len;
@@ -80,13 +86,21 @@ int virtio_blk_parse(const char *spec, struct blk_config *cfg, struct err *err)
 			goto err_free;
 		}
 	}
-	if (!path)
-		return blk_parse_fail(err, "missing path=FILE in '%s'", spec);
+	if (!path && !socket)
+		return blk_parse_fail(err, "missing path=FILE (or socket=PATH) in '%s'", spec);
+	/* A vhost-user backend decides whether its export is writable. */
+	if (socket && cfg->readonly) {
+		ret = blk_parse_fail(err, "ro with socket=: the vhost-user backend decides (export "
+				     "it read-only there)%s", "");
+		goto err_free;
+	}
 	cfg->path = path;
+	cfg->socket = socket;
 	return 0;
 
 err_free:
 	free(path);
+	free(socket);
 	return ret;
 }
 

@@ -1,0 +1,352 @@
+/*
+ * vhost-user-blk (vublk.h): the device ops. Starting the device hands the
+ * backend the RAM and the rings; a reset or a pause takes them back
+ * (GET_VRING_BASE, which stops a ring and says where it stopped); the
+ * backend's death is watched on the I/O thread.
+ *
+ * Every request runs on the I/O thread (status writes and PATCH are
+ * handed there by the transport and the control plane) with dev->lock
+ * held, each bounded by VHOST_USER_TIMEOUT_MS.
+ */
+#include "virtio/vublk.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "virtio/vhost.h"
+#include "virtio/vublk/priv.h"
+
+static struct ratelimit vublk_rl = RATELIMIT_INIT(10);
+
+/* The backend broke: the disk needs a reset, which cannot bring it back. */
+static void vublk_broken(struct vublk *vb, const char *why)
+{
+	struct virtio_dev *dev = &vb->dev;
+
+	vb->vu.dead = true;
+	if (dev->status & VIRTIO_STATUS_NEEDS_RESET)
+		return;
+	log_ratelimited(&vublk_rl, LOG_WARN, "%s: vhost-user backend at '%s': %s; the disk "
+			"needs a reset and stays unusable (restart the backend and the VM)",
+			dev->name, vb->socket, why);
+	dev->status |= VIRTIO_STATUS_NEEDS_RESET;
+	if (dev->activated && dev->signal_config)
+		dev->signal_config(dev);
+}
+
+static void vublk_on_hup(void *opaque, uint32_t events)
+{
+	struct vublk *vb = opaque;
+
+	(void)events;
+	if (vb->watched) {
+		eventloop_remove(vb->loop, vb->vu.sock);
+		vb->watched = false;
+	}
+	pthread_mutex_lock(&vb->dev.lock);
+	vublk_broken(vb, "the backend closed its socket");
+	pthread_mutex_unlock(&vb->dev.lock);
+}
+
+static uint64_t vublk_get_features(struct virtio_dev *dev)
+{
+	return ((struct vublk *)dev->priv)->offered;
+}
+
+static void vublk_read_config(struct virtio_dev *dev, uint32_t off, uint8_t *data,
+			      unsigned int len)
+{
+	struct vublk *vb = dev->priv;
+
+	if (off + len <= sizeof(vb->config))
+		memcpy(data, vb->config + off, len);
+}
+
+/* Nothing in the config the driver may write is offered (no CONFIG_WCE). */
+static void vublk_write_config(struct virtio_dev *dev, uint32_t off, const uint8_t *data,
+			       unsigned int len)
+{
+	(void)off;
+	(void)data;
+	(void)len;
+	log_ratelimited(&vublk_rl, LOG_WARN, "%s: write to the read-only config space ignored",
+			dev->name);
+}
+
+static int vublk_set_mem_table(struct vublk *vb)
+{
+	const struct guest_mem *gm = vb->dev.mem;
+	struct vhost_user_memory m = { 0 };
+	int fds[VHOST_USER_MAX_REGIONS];
+
+	if (!gm->shared)
+		return -EINVAL;
+	m.nregions = gm->nregions;
+	for (unsigned int i = 0; i < gm->nregions; i++) {
+		m.regions[i] = (struct vhost_user_region){
+			.gpa = gm->regions[i].gpa,
+			.size = gm->regions[i].size,
+			.user_addr = (uintptr_t)gm->regions[i].hva,
+			.mmap_offset = gm->shm_offset[i],
+		};
+		fds[i] = gm->shm_fd;
+	}
+	return vhost_user_call(&vb->vu, VHOST_USER_SET_MEM_TABLE, &m,
+			       offsetof(struct vhost_user_memory, regions) +
+			       m.nregions * sizeof(m.regions[0]), fds, m.nregions, NULL, 0);
+}
+
+static int vublk_start_ring(struct vublk *vb, unsigned int q)
+{
+	struct virtio_dev *dev = &vb->dev;
+	const struct virtq *vq = &dev->vq[q];
+	struct vhost_user_vring_addr a = {
+		.index = q,
+		.desc = (uintptr_t)vq->desc,
+		.used = (uintptr_t)vq->used,
+		.avail = (uintptr_t)vq->avail,
+	};
+	int ret = vhost_take_kick(dev, q, &vb->kick[q], &vb->kick_own[q]);
+
+	if (!ret)
+		ret = vhost_user_set_state(&vb->vu, VHOST_USER_SET_VRING_NUM, q, vq->size);
+	if (!ret)
+		ret = vhost_user_set_state(&vb->vu, VHOST_USER_SET_VRING_BASE, q, vq->last_avail);
+	if (!ret)
+		ret = vhost_user_call(&vb->vu, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0,
+				      NULL, 0);
+	if (!ret)
+		ret = vhost_user_set_vring_fd(&vb->vu, VHOST_USER_SET_VRING_KICK, q, vb->kick[q]);
+	if (!ret)
+		ret = vhost_user_set_vring_fd(&vb->vu, VHOST_USER_SET_VRING_CALL, q,
+					      vb->call[q].fd);
+	/* With protocol features a ring starts disabled until told. */
+	if (!ret && (vb->vu.features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)))
+		ret = vhost_user_set_state(&vb->vu, VHOST_USER_SET_VRING_ENABLE, q, 1);
+	if (!ret) {
+		vb->started[q] = true;
+		/* Kicks the driver gave before the backend watched the fd are seen now. */
+		vhost_kick(vb->kick[q]);
+	}
+	return ret;
+}
+
+static int vublk_start(struct vublk *vb)
+{
+	struct virtio_dev *dev = &vb->dev;
+	uint64_t f = dev->features | (vb->vu.features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES));
+	int ret;
+
+	if (vb->running)
+		return 0;
+	vb->running = true;
+	ret = vhost_user_set_u64(&vb->vu, VHOST_USER_SET_FEATURES, f);
+
+	if (!ret)
+		ret = vublk_set_mem_table(vb);
+	for (unsigned int q = 0; !ret && q < dev->num_queues; q++)
+		if (dev->vq[q].enabled)
+			ret = vublk_start_ring(vb, q);
+	if (ret == -EINVAL)
+		log_ratelimited(&vublk_rl, LOG_WARN, "%s: guest RAM is not shared: a vhost-user "
+				"disk cannot start", dev->name);
+	else if (ret)
+		vublk_broken(vb, ret == -EIO ? "it refused the rings" :
+			     ret == -ETIMEDOUT ? "it did not answer in time" :
+			     ret == -EPROTO ? "its answer was malformed" : "the socket failed");
+	return ret;
+}
+
+static uint16_t ring_idx(const uint16_t *ring)
+{
+	return le16toh(__atomic_load_n(&ring[1], __ATOMIC_ACQUIRE));
+}
+
+/*
+ * Whether every request the driver made available is used, waiting up
+ * to VUBLK_DRAIN_MS (the vCPUs are parked: nothing new comes). A backend
+ * must not be stopped with requests in flight: qemu-storage-daemon
+ * breaks the session when one completes after GET_VRING_BASE.
+ */
+static bool vublk_drained(struct vublk *vb)
+{
+	struct virtio_dev *dev = &vb->dev;
+
+	for (unsigned int waited = 0;; waited++) {
+		bool idle = true;
+
+		for (unsigned int q = 0; q < dev->num_queues; q++)
+			if (vb->started[q] && ring_idx(dev->vq[q].avail) != ring_idx(dev->vq[q].used))
+				idle = false;
+		if (idle || vb->vu.dead)
+			return idle;
+		if (waited >= VUBLK_DRAIN_MS)
+			return false;
+		usleep(1000);
+	}
+}
+
+/*
+ * Takes every ring back. keep: their positions become the virtqs' (a
+ * pause), else they are dropped (a reset). A backend that fails here is
+ * broken: it may still be using the rings.
+ */
+static void vublk_stop(struct vublk *vb, bool keep)
+{
+	struct virtio_dev *dev = &vb->dev;
+
+	vb->running = false;
+	for (unsigned int q = 0; q < dev->num_queues; q++) {
+		uint16_t base;
+		int ret;
+
+		if (!vb->started[q])
+			continue;
+		vb->started[q] = false;
+		ret = vhost_user_get_vring_base(&vb->vu, q, &base);
+		if (ret) {
+			vublk_broken(vb, "it would not give a ring back");
+			continue;
+		}
+		if (keep)
+			dev->vq[q].last_avail = base;
+	}
+}
+
+static int vublk_activate(struct virtio_dev *dev)
+{
+	/* Paused (a restore's activation): resume starts it. */
+	return dev->paused ? 0 : vublk_start(dev->priv);
+}
+
+static void vublk_reset(struct virtio_dev *dev)
+{
+	struct vublk *vb = dev->priv;
+
+	/* Best effort, bounded: a driver resets an idle device. */
+	if (vb->running)
+		vublk_drained(vb);
+	vublk_stop(vb, false);
+	for (unsigned int q = 0; q < dev->num_queues; q++)
+		vhost_call_drain(&vb->call[q]);
+}
+
+/* Only with kicks of our own (no ioeventfd): relayed to the backend. */
+static void vublk_queue_notify(struct virtio_dev *dev, unsigned int q)
+{
+	struct vublk *vb = dev->priv;
+
+	if (q < dev->num_queues && vb->kick_own[q])
+		vhost_kick(vb->kick[q]);
+}
+
+/* -EBUSY when requests stay in flight: the rings are left running, and resume finds them so. */
+static int vublk_pause(struct virtio_dev *dev)
+{
+	struct vublk *vb = dev->priv;
+
+	if (!vb->running)
+		return 0;
+	if (!vublk_drained(vb))
+		return vb->vu.dead ? 0 : -EBUSY;
+	vublk_stop(vb, true);
+	return 0;
+}
+
+static void vublk_resume(struct virtio_dev *dev)
+{
+	if (dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET))
+		vublk_start(dev->priv);
+}
+
+static unsigned int vublk_counters(struct virtio_dev *dev, struct dev_counter *out,
+				   unsigned int max)
+{
+	struct vublk *vb = dev->priv;
+	unsigned int n = 0;
+
+	pthread_mutex_lock(&dev->lock);
+	if (n < max)
+		out[n++] = (struct dev_counter){ "interrupts", vb->calls };
+	if (n < max)
+		out[n++] = (struct dev_counter){ "backend_failed", vb->vu.dead };
+	pthread_mutex_unlock(&dev->lock);
+	return n;
+}
+
+static void vublk_destroy(struct virtio_dev *dev)
+{
+	struct vublk *vb = dev->priv;
+
+	if (vb->watched)
+		eventloop_remove(vb->loop, vb->vu.sock);
+	vhost_user_close(&vb->vu);
+	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++) {
+		vhost_call_close(&vb->call[q], vb->loop);
+		if (vb->kick_own[q] && vb->kick[q] >= 0)
+			close(vb->kick[q]);
+	}
+	virtio_dev_release(dev);
+	free(vb->socket);
+	free(vb);
+}
+
+const struct virtio_dev_ops vublk_ops = {
+	.device_id = VIRTIO_ID_BLOCK,
+	.get_features = vublk_get_features,
+	.read_config = vublk_read_config,
+	.write_config = vublk_write_config,
+	.activate = vublk_activate,
+	.reset = vublk_reset,
+	.queue_notify = vublk_queue_notify,
+	.destroy = vublk_destroy,
+	.counters = vublk_counters,
+	.pause = vublk_pause,
+	.resume = vublk_resume,
+};
+
+bool virtio_vublk_is(const struct virtio_dev *dev)
+{
+	return dev->ops == &vublk_ops;
+}
+
+int virtio_vublk_refresh(struct virtio_dev *dev, struct err *err)
+{
+	struct vublk *vb = dev->priv;
+	int ret;
+
+	pthread_mutex_lock(&dev->lock);
+	ret = vublk_read_backend_config(vb);
+	if (!ret && dev->activated && dev->signal_config)
+		dev->signal_config(dev);
+	pthread_mutex_unlock(&dev->lock);
+	if (ret)
+		return err_set(err, false, ret, "the vhost-user backend at '%s' did not give its "
+			       "config: %s", vb->socket, strerror(-ret));
+	return 0;
+}
+
+int vublk_watch(struct vublk *vb)
+{
+	int ret;
+
+	if (!vb->loop)
+		return 0;
+	/* Hangup only: every answer is read by the request that asked for it. */
+	ret = eventloop_add(vb->loop, vb->vu.sock, EPOLLRDHUP, vublk_on_hup, vb);
+	if (!ret)
+		vb->watched = true;
+	return ret;
+}
+
+void vublk_on_call_count(struct vublk *vb, unsigned int q)
+{
+	vb->call[q].dev = &vb->dev;
+	vb->call[q].q = q;
+	vb->call[q].calls = &vb->calls;
+}
