@@ -44,6 +44,8 @@ void cli_run_usage(FILE *out)
 		"                    [,bw=SIZE/REFILL_MS[+BURST]][,ops=COUNT/REFILL_MS[+BURST]]\n"
 		"                    (rate limits: SIZE bytes, or COUNT requests, every REFILL_MS,\n"
 		"                    BURST once at the start; K, M, G multiply by 1024)\n"
+		"                    or socket=PATH[,id=NAME][,cache=...]: a vhost-user block\n"
+		"                    device, served by the backend listening on PATH\n"
 		"  --net SPEC        virtio-net, repeatable (up to %u): user[,hostfwd=tcp:HOSTPORT-:GUESTPORT]\n"
 		"                    (user-mode networking, no root) or\n"
 		"                    tap=IFNAME[,mac=MAC][,mtu=N][,vhost=auto|on|off];\n"
