@@ -40,7 +40,7 @@ void cli_run_usage(FILE *out)
 		"                    huge_pages: 4 KiB pages (default), transparent huge pages\n"
 		"                    (MADV_HUGEPAGE), or 2 MiB hugetlbfs pages from the host's pool\n"
 		"  --disk SPEC       virtio-blk disk, repeatable (up to %u):\n"
-		"                    path=FILE[,ro][,id=NAME][,cache=none|writeback]\n"
+		"                    path=FILE[,ro][,id=NAME][,cache=none|writeback][,queues=N]\n"
 		"                    [,bw=SIZE/REFILL_MS[+BURST]][,ops=COUNT/REFILL_MS[+BURST]]\n"
 		"                    (rate limits: SIZE bytes, or COUNT requests, every REFILL_MS,\n"
 		"                    BURST once at the start; K, M, G multiply by 1024)\n"

@@ -144,6 +144,7 @@ int cli_run_disk(void *ctx, const struct opt *o, const char *val, struct err *e)
 	}
 	d.path_on_host = (char *)bc.path;
 	d.socket = (char *)bc.socket;
+	d.queues = bc.queues;
 	d.is_read_only = bc.readonly;
 	d.cache_type = bc.cache;
 	ret = vm_config_put_drive(vm, &d, false, e);

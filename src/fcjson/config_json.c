@@ -169,6 +169,8 @@ static const struct jfield drive_fields[] = {
 	{ "rate_limiter", J_OBJ, false, NULL, "struct RateLimiterConfig", NULL },
 	{ "io_engine", J_ENUM, false, NULL, NULL, io_engines },
 	{ "socket", J_STR, false, NULL, NULL, NULL },
+	/* Hearth's: an image's disk's request queues (1 to 16; one by default, as Firecracker). */
+	{ "num_queues", J_UINT, false, NULL, "u8", NULL },
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
@@ -204,12 +206,12 @@ static int drive_modes(const char *what, json_t *o, struct vm_drive *d, struct e
 static int drive_kind(json_t *o, struct err *err)
 {
 	static const char *const not_vhost_user[] = { "path_on_host", "is_read_only",
-						      "rate_limiter", "io_engine" };
+						      "rate_limiter", "io_engine", "num_queues" };
 	bool socket = jstr(o, "socket") != NULL;
 
 	if (!socket && jstr(o, "path_on_host"))
 		return 0;
-	for (unsigned int i = 0; socket && i < 4; i++) {
+	for (unsigned int i = 0; socket && i < 5; i++) {
 		json_t *v = json_object_get(o, not_vhost_user[i]);
 
 		if (v && !json_is_null(v))
@@ -219,7 +221,7 @@ static int drive_kind(json_t *o, struct err *err)
 		return 0;
 	return err_set(err, true, -EINVAL, "Unable to create the virtio block device: Invalid "
 		       "block config. (give path_on_host, or socket without path_on_host, "
-		       "is_read_only, rate_limiter and io_engine)");
+		       "is_read_only, rate_limiter, io_engine and num_queues)");
 }
 
 int config_json_drive(struct vm_config *c, json_t *o, const char *path_id, struct err *err)
@@ -251,6 +253,11 @@ int config_json_drive(struct vm_config *c, json_t *o, const char *path_id, struc
 	snprintf(d.serial, sizeof(d.serial), "%.20s", id);
 	d.path_on_host = (char *)jstr(o, "path_on_host");
 	d.socket = (char *)jstr(o, "socket");
+	d.queues = (unsigned int)juint(o, "num_queues", 0);
+	if (json_object_get(o, "num_queues") && !json_is_null(json_object_get(o, "num_queues")) &&
+	    (d.queues < 1 || d.queues > 16))
+		return err_set(err, true, -EINVAL, "%s: drive '%s': num_queues %u is out of range (1 "
+			       "to 16)", what, id, d.queues);
 	d.is_root_device = jbool(o, "is_root_device", false);
 	d.is_read_only = jbool(o, "is_read_only", false);
 	partuuid = jstr(o, "partuuid");

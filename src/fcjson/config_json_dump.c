@@ -51,17 +51,24 @@ static json_t *dump_drive(const struct vm_drive *d)
 {
 	const char *cache = d->cache_type == BLK_CACHE_UNSAFE ? "Unsafe" : "Writeback";
 	const char *partuuid = d->partuuid[0] ? d->partuuid : NULL;
+	json_t *o;
 
 	if (d->socket)
 		return json_pack("{s:s, s:n, s:b, s:n, s:s, s:n, s:s?, s:s}", "drive_id", d->id,
 				 "path_on_host", "is_root_device", d->is_root_device,
 				 "is_read_only", "cache_type", cache, "io_engine", "partuuid",
 				 partuuid, "socket", d->socket);
-	return json_pack("{s:s, s:s, s:b, s:b, s:s, s:s, s:s?, s:n}", "drive_id", d->id,
-			 "path_on_host", d->path_on_host, "is_root_device", d->is_root_device,
-			 "is_read_only", d->is_read_only, "cache_type", cache, "io_engine",
-			 d->io_engine == VM_IO_ENGINE_ASYNC ? "Async" : "Sync", "partuuid",
-			 partuuid, "socket");
+	o = json_pack("{s:s, s:s, s:b, s:b, s:s, s:s, s:s?, s:n}", "drive_id", d->id,
+		      "path_on_host", d->path_on_host, "is_root_device", d->is_root_device,
+		      "is_read_only", d->is_read_only, "cache_type", cache, "io_engine",
+		      d->io_engine == VM_IO_ENGINE_ASYNC ? "Async" : "Sync", "partuuid",
+		      partuuid, "socket");
+	/* Hearth's key, only where it says more than Firecracker's one queue. */
+	if (o && d->queues > 1 && json_object_set_new(o, "num_queues", json_integer(d->queues))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 static json_t *dump_drives(const struct vm_config *c)

@@ -53,9 +53,13 @@ static json_t *hearth_drives(const struct vm_config *c)
 	for (unsigned int i = 0; arr && i < c->ndrives; i++) {
 		const struct vm_drive *d = &c->drives[i];
 
-		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "drive_id", d->id,
-							 "cache", cache_name(d->cache_type),
-							 "serial", d->serial))) {
+		json_t *o = json_pack("{s:s, s:s, s:s}", "drive_id", d->id, "cache",
+				      cache_name(d->cache_type), "serial", d->serial);
+
+		/* Queues past one: a record saves without it never had more. */
+		if (o && d->queues > 1)
+			json_object_set_new(o, "queues", json_integer(d->queues));
+		if (json_array_append_new(arr, o)) {
 			json_decref(arr);
 			return NULL;
 		}
@@ -182,11 +186,15 @@ static int restore_drives(struct vm_config *c, json_t *drives, struct err *err)
 	json_array_foreach(drives, i, d) {
 		const char *id = NULL, *cache = NULL, *serial = NULL;
 		struct vm_drive *v = &c->drives[i];
+		json_int_t queues = 1;
 
-		if (json_unpack(d, "{s:s, s:s, s:s}", "drive_id", &id, "cache", &cache, "serial",
-				&serial) || strcmp(id, v->id) || strlen(serial) >= sizeof(v->serial) ||
+		if (json_unpack(d, "{s:s, s:s, s:s, s?I !}", "drive_id", &id, "cache", &cache,
+				"serial", &serial, "queues", &queues) || strcmp(id, v->id) ||
+		    strlen(serial) >= sizeof(v->serial) || queues < 1 || queues > 16 ||
+		    (queues > 1 && v->socket) ||
 		    (strcmp(cache, "none") && strcmp(cache, "writeback") && strcmp(cache, "unsafe")))
 			return bad(err, "has a malformed drive");
+		v->queues = (unsigned int)queues;
 		v->cache_type = !strcmp(cache, "none") ? BLK_CACHE_NONE
 			: !strcmp(cache, "unsafe") ? BLK_CACHE_UNSAFE : BLK_CACHE_WRITEBACK;
 		snprintf(v->serial, sizeof(v->serial), "%s", serial);

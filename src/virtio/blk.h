@@ -23,6 +23,8 @@ struct blk_config {
 	bool readonly;
 	char id[21];              /* VIRTIO_BLK_ID_BYTES + NUL */
 	enum blk_cache cache;
+	/* Request queues (VIRTIO_BLK_F_MQ past one), 1 to BLK_MAX_QUEUES; 0 is one. */
+	unsigned int queues;
 	/*
 	 * The open, locked image once virtio_blk_open() ran (opened): bad,
 	 * missing or locked images are found before KVM is touched.
@@ -33,7 +35,7 @@ struct blk_config {
 };
 
 /*
- * "path=FILE[,ro][,id=NAME][,cache=none|writeback]", or
+ * "path=FILE[,ro][,id=NAME][,cache=none|writeback][,queues=N]", or
  * "socket=PATH[,id=NAME][,cache=...]" (vhost-user); -EINVAL + one line in err.
  */
 int virtio_blk_parse(const char *spec, struct blk_config *cfg, struct err *err);

@@ -208,6 +208,12 @@ int vm_config_put_drive(struct vm_config *c, const struct vm_drive *d, bool repl
 	if (ret)
 		return err_set(err, true, -EINVAL, "drive '%s': %s is empty or too long", d->id,
 			       d->socket ? "socket" : "path_on_host");
+	if (d->queues > 16)
+		return err_set(err, true, -EINVAL, "drive '%s': num_queues %u is out of range (1 "
+			       "to 16)", d->id, d->queues);
+	if (d->socket && d->queues > 1)
+		return err_set(err, true, -EINVAL, "drive '%s': a vhost-user drive has its "
+			       "backend's queues, not num_queues", d->id);
 	/* The backend decides: its export is read-only or not, and the guest is told. */
 	if (d->socket && d->is_read_only)
 		return err_set(err, true, -EINVAL, "drive '%s': a vhost-user drive is read-only "

@@ -84,6 +84,8 @@ struct vm_drive {
 	char partuuid[VM_PARTUUID_MAX + 1];
 	/* The guest-visible serial (GET_ID); empty: none. */
 	char serial[21];
+	/* Hearth's: request queues of an image's disk (num_queues, --disk queues=); 0 is one. */
+	unsigned int queues;
 	struct rl_config rate_limiter;
 };
 

@@ -598,6 +598,7 @@ int vm_devices_open_drives(const struct vm_config *cfg, struct blk_config *out,
 		drive_what(cfg, i, what, sizeof(what));
 		bc->readonly = d->is_read_only;
 		bc->cache = d->cache_type;
+		bc->queues = d->queues;
 		snprintf(bc->id, sizeof(bc->id), "%s", d->serial);
 		/* A vhost-user drive's backend is connected to when the device is made. */
 		if (d->socket) {

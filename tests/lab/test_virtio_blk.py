@@ -9,7 +9,8 @@ disk, /dev/vda, and hands that block device to the VMM with --disk, so
 L2's writes land in the host file and are checked with debugfs after L1
 exits.  Runs, in order:
 
-  check  mount /dev/vda, sha256sum files made on the host by mkfs.ext4 -d
+  check  (2 vCPUs, queues=2) two blk-mq queues; mount /dev/vda, sha256sum
+         files made on the host by mkfs.ext4 -d
   write  (cache=none) write /written.txt, sync, umount, power off
   ro     (,ro) mount -o ro works, writes to /dev/vda are refused, the
          device's bytes are unchanged (also checked from L1 around the run)
@@ -54,6 +55,7 @@ i=0; while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 echo "LAB blk_size=$(cat /sys/block/vda/size 2>/dev/null)"
 echo "LAB blk_ro=$(cat /sys/block/vda/ro 2>/dev/null)"
 echo "LAB blk_serial=$(cat /sys/block/vda/serial 2>/dev/null)"
+echo "LAB blk_mq=$(ls /sys/block/vda/mq 2>/dev/null | wc -l)"
 # virtio-rng is on by default in Hearth: the hwrng core should pick it.
 if [ -c /dev/hwrng ]; then
   echo "LAB rng_current=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)"
@@ -160,16 +162,19 @@ def disk_args(vmm, opts):
                         "-device", "virtio-blk-device,drive=d%d,serial=many%d" % (i, i)]
         return out
     if vmm == "hearth":
-        extra = {"check": "", "write": ",cache=none", "ro": ",ro"}[opts]
+        extra = {"check": ",queues=2", "write": ",cache=none", "ro": ",ro"}[opts]
         return ["--disk", "path=/dev/vda,id=%s%s" % (SERIAL, extra)]
     drive = {"check": "", "write": ",cache=none", "ro": ",readonly=on"}[opts]
+    dev = ",num-queues=2" if opts == "check" else ""
     return ["-drive", "id=d0,file=/dev/vda,format=raw,if=none" + drive,
-            "-device", "virtio-blk-device,drive=d0,serial=" + SERIAL]
+            "-device", "virtio-blk-device,drive=d0,serial=" + SERIAL + dev]
 
 
 def plan(vmm, l2):
     def blk(mode):
-        return L.Run("blk_" + mode, vmm=vmm, cpus=1, memory=256, timeout=RUN_TIMEOUT,
+        # check: two vCPUs on a two-queue disk, one blk-mq queue each.
+        return L.Run("blk_" + mode, vmm=vmm, cpus=2 if mode == "check" else 1, memory=256,
+                     timeout=RUN_TIMEOUT,
                      initrd=l2, cmdline="console=ttyS0 panic=-1 lab.blk=" + mode,
                      extra_args=disk_args(vmm, mode))
     runs = [blk("check"), blk("write"), L.ShellRun("l1_pre_ro", vmm, L1_HASH), blk("ro"),
@@ -209,6 +214,8 @@ def checks(res, sums, vmm):
         yield got == sums[key], "blk_check: sha256 of %s matches the host (got %s)" % (
             FILES[key], (got or "")[:16])
     yield info("blk_check", "raw_read") == "ok", "blk_check: read the whole device"
+    yield info("blk_check", "blk_mq") == "2", "blk_check: queues=2 on 2 vCPUs is two blk-mq " \
+        "queues (got %s)" % info("blk_check", "blk_mq")
     yield info("blk_check", "blk_ro") == "0", "blk_check: device is writable"
     want = sha256(WRITTEN_BYTES)
     yield info("blk_write", "synced") == "ok", "blk_write: write + sync succeeded"

@@ -360,7 +360,31 @@ static void test_drive(void **state)
 			     "{\"drive_id\": \"a b\", \"path_on_host\": \"/e\", \"is_root_device\": false}"),
 			 -EINVAL);
 	expect_msg("drives: drive_id 'a b'");
-	assert_int_equal(c.ndrives, 3);
+	/* Hearth's num_queues: 1 to 16, shown only past one, refused with a socket. */
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "mq", &err),
+			     "{\"drive_id\": \"mq\", \"path_on_host\": \"/e\", \"is_root_device\": false,"
+			     " \"num_queues\": 17}"), -EINVAL);
+	expect_msg("drives: drive 'mq': num_queues 17 is out of range (1 to 16)");
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "mq", &err),
+			     "{\"drive_id\": \"mq\", \"path_on_host\": \"/e\", \"is_root_device\": false,"
+			     " \"num_queues\": 0}"), -EINVAL);
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "mq", &err),
+			     "{\"drive_id\": \"mq\", \"socket\": \"/s\", \"is_root_device\": false,"
+			     " \"num_queues\": 2}"), -EINVAL);
+	expect_msg("Invalid block config.");
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "mq", &err),
+			     "{\"drive_id\": \"mq\", \"path_on_host\": \"/e\", \"is_root_device\": false,"
+			     " \"num_queues\": 4}"), 0);
+	{
+		json_t *dump = config_json_dump_full(&c);
+		json_t *arr = json_object_get(dump, "drives");
+
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 3),
+								    "num_queues")), 4);
+		assert_null(json_object_get(json_array_get(arr, 1), "num_queues"));
+		json_decref(dump);
+	}
+	assert_int_equal(c.ndrives, 4);
 	vm_config_release(&c);
 }
 

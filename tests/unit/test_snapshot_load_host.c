@@ -222,6 +222,53 @@ static void test_keys_no_save_writes(void **state)
 	free(json);
 }
 
+/*
+ * A disk's queues past one are in the record's hearth part and come back;
+ * a record without the key (one queue, as every save before) restores
+ * one; a count out of range is refused.
+ */
+static void test_drive_queues_kept(void **state)
+{
+	struct vm_config c;
+	struct err err = ERR_INIT;
+	struct vm_drive d = { .id = "data", .path_on_host = "/d.img", .queues = 4 };
+	char *json = NULL;
+	size_t len;
+	json_t *root;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(vm_config_set_machine(&c, &(struct vm_machine){ .vcpu_count = 1,
+							.mem_size_mib = 16 }, &err), 0);
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, NULL, &err), 0);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), 0);
+	assert_int_equal(snap_config_save(&c, &json, &len), 0);
+	vm_config_release(&c);
+	vm_config_init(&c);
+	assert_int_equal(snap_config_restore(&c, json, len, &err), 0);
+	assert_int_equal(c.drives[0].queues, 4);
+	vm_config_release(&c);
+	root = json_loadb(json, len, 0, NULL);
+	free(json);
+	json_object_set_new(json_array_get(json_object_get(json_object_get(root, "hearth"),
+							   "drives"), 0), "queues", json_integer(17));
+	json = json_dumps(root, JSON_COMPACT);
+	vm_config_init(&c);
+	assert_int_equal(snap_config_restore(&c, json, strlen(json), &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "malformed drive"));
+	vm_config_release(&c);
+	free(json);
+	json_decref(root);
+	/* saved_record's drive has one queue: no key, and one queue back. */
+	json = saved_record(&len);
+	assert_null(strstr(json, "\"queues\""));
+	vm_config_init(&c);
+	assert_int_equal(snap_config_restore(&c, json, len, &err), 0);
+	assert_true(c.drives[0].queues <= 1);
+	vm_config_release(&c);
+	free(json);
+}
+
 /* The transport is the config's: a PCI VM's record says so, and a malformed one is refused. */
 static void test_pci_kept(void **state)
 {
@@ -265,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_left_out_or_misfit_refused),
 		cmocka_unit_test(test_keys_no_save_writes),
 		cmocka_unit_test(test_pci_kept),
+		cmocka_unit_test(test_drive_queues_kept),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -275,6 +275,15 @@ static void test_parse(void **state)
 	assert_int_equal(virtio_blk_parse("socket=/s,ro", &cfg, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "backend decides"));
 	assert_int_equal(virtio_blk_parse("socket=", &cfg, &err), -EINVAL);
+	/* queues=: 1 to 16, not with a socket. */
+	assert_int_equal(virtio_blk_parse("path=x,queues=16", &cfg, &err), 0);
+	assert_int_equal(cfg.queues, 16);
+	virtio_blk_config_release(&cfg);
+	assert_int_equal(virtio_blk_parse("path=x,queues=17", &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "queues"));
+	assert_int_equal(virtio_blk_parse("path=x,queues=0", &cfg, &err), -EINVAL);
+	assert_int_equal(virtio_blk_parse("path=x,queues=2x", &cfg, &err), -EINVAL);
+	assert_int_equal(virtio_blk_parse("socket=/s,queues=2", &cfg, &err), -EINVAL);
 }
 
 static void test_config_and_features(void **state)
@@ -303,6 +312,84 @@ static void test_config_and_features(void **state)
 	bus_access(&d->bus, BUS_MMIO, BASE + 0x100 + 32, (uint8_t[]){ 0 }, 1, true);
 	assert_int_equal(cfg_rd(d, 32, 1), 0);
 	assert_int_equal(request(d, T_OUT, 3, DATA_GPA, 512, false), S_OK);
+	drv_free(d);
+}
+
+#define MQ_RINGS 0x400000ull     /* queue q's rings at MQ_RINGS + q * 64 KiB */
+
+/* A request of three direct descriptors on queue q (its k-th), kicked; its status byte. */
+static uint8_t *mq_post(struct drv *d, unsigned int q, uint16_t k, uint32_t type,
+			uint64_t sector, uint64_t data, uint32_t len)
+{
+	uint64_t ring = MQ_RINGS + (uint64_t)q * 0x10000;
+	struct virtq_desc *desc = gp(d, ring, 16 * QSIZE);
+	uint16_t *avail = gp(d, ring + 0x4000, 6 + 2 * QSIZE);
+	uint64_t hdr_gpa = HDR_GPA + 0x1000ull * q + 16ull * k;
+	uint64_t st_gpa = STATUS_GPA + 0x1000ull * q + k;
+	uint32_t *hdr = gp(d, hdr_gpa, 16);
+	uint16_t at = (uint16_t)(3 * k);
+
+	hdr[0] = type;
+	hdr[1] = 0;
+	memcpy(&hdr[2], &sector, 8);
+	*(uint8_t *)gp(d, st_gpa, 1) = 0xee;
+	desc[at] = (struct virtq_desc){ hdr_gpa, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(at + 1) };
+	desc[at + 1] = (struct virtq_desc){ data, len, (uint16_t)(VIRTQ_DESC_F_NEXT |
+				(type == T_IN ? VIRTQ_DESC_F_WRITE : 0)), (uint16_t)(at + 2) };
+	desc[at + 2] = (struct virtq_desc){ st_gpa, 1, VIRTQ_DESC_F_WRITE, 0 };
+	avail[2 + k % QSIZE] = at;
+	__atomic_store_n(&avail[1], (uint16_t)(k + 1), __ATOMIC_RELEASE);
+	wr(d, 0x050, q);
+	return gp(d, st_gpa, 1);
+}
+
+static bool mq_wait(struct drv *d, unsigned int q, uint16_t want)
+{
+	uint16_t *used = gp(d, MQ_RINGS + (uint64_t)q * 0x10000 + 0x8000, 4);
+
+	for (int i = 0; i < 5000; i++) {
+		if (__atomic_load_n(&used[1], __ATOMIC_ACQUIRE) == want)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/*
+ * queues=3: VIRTIO_BLK_F_MQ and num_queues 3 offered; a request on each
+ * queue completes into that queue's used ring and no other, and a write
+ * made on one queue reads back on another. One queue offers no MQ.
+ */
+static void test_multiqueue(void **state)
+{
+	struct drv *d = drv_new(",queues=3", IMG_SECTORS * 512);
+	uint8_t *out = gp(d, DATA_GPA, 512), *in = gp(d, DATA_GPA + 0x1000, 512);
+	uint8_t *st[3];
+
+	wr(d, 0x014, 0);
+	assert_true(rd(d, 0x010) & (1u << 12));
+	assert_int_equal(cfg_rd(d, 34, 2), 3);
+	mmio_init_queues(d, ~0ull, 3, QSIZE, MQ_RINGS);
+	memset(out, 0x5a, 512);
+	st[1] = mq_post(d, 1, 0, T_OUT, 5, DATA_GPA, 512);
+	assert_true(mq_wait(d, 1, 1));
+	assert_int_equal(*st[1], S_OK);
+	st[2] = mq_post(d, 2, 0, T_IN, 5, DATA_GPA + 0x1000, 512);
+	assert_true(mq_wait(d, 2, 1));
+	assert_int_equal(*st[2], S_OK);
+	assert_memory_equal(in, out, 512);
+	st[0] = mq_post(d, 0, 0, T_IN, 0, DATA_GPA + 0x2000, 512);
+	assert_true(mq_wait(d, 0, 1));
+	assert_int_equal(*st[0], S_OK);
+	/* Each completion went to its own queue: the others' used rings moved once each. */
+	assert_true(mq_wait(d, 1, 1) && mq_wait(d, 2, 1));
+	assert_false(needs_reset(d));
+	drv_free(d);
+
+	d = drv_new("", IMG_SECTORS * 512);
+	wr(d, 0x014, 0);
+	assert_false(rd(d, 0x010) & (1u << 12));
+	assert_int_equal(cfg_rd(d, 34, 2), 1);
 	drv_free(d);
 }
 
@@ -610,6 +697,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_config_and_features),
+		cmocka_unit_test(test_multiqueue),
 		cmocka_unit_test(test_read_write_flush_id),
 		cmocka_unit_test(test_cache_types_and_flush),
 		cmocka_unit_test(test_scatter_and_unaligned),

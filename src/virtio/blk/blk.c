@@ -64,10 +64,10 @@ static void virtio_blk_queue_notify(struct virtio_dev *dev, unsigned int q)
 {
 	struct virtio_blk *blk = virtio_blk_from_dev(dev);
 
-	if (q != 0)
+	if (q >= dev->num_queues)
 		return;
-	if (blk_engine_process(blk))
-		virtio_dev_notify(dev, 0);
+	if (blk_engine_process(blk, q))
+		blk_engine_notify(blk);
 	blk_disk_kick(&blk->disk);
 }
 
@@ -78,6 +78,8 @@ static uint64_t virtio_blk_get_features(struct virtio_dev *dev)
 	uint64_t f = (1ull << VIRTIO_BLK_F_SIZE_MAX) | (1ull << VIRTIO_BLK_F_SEG_MAX) |
 		     (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_TOPOLOGY);
 
+	if (dev->num_queues > 1)
+		f |= 1ull << VIRTIO_BLK_F_MQ;
 	if (blk->readonly)
 		return f | (1ull << VIRTIO_BLK_F_RO);
 	f |= (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
@@ -98,7 +100,7 @@ static void virtio_blk_read_config(struct virtio_dev *dev, uint32_t offset, uint
 		.physical_block_exp = blk->disk.img.phys_exp,
 		.min_io_size = htole16(1),
 		.writeback = blk->writeback,
-		.num_queues = htole16(1),
+		.num_queues = htole16((uint16_t)dev->num_queues),
 		.max_discard_sectors = htole32(BLK_MAX_RANGE_SECTORS),
 		.max_discard_seg = htole32(BLK_MAX_RANGES),
 		.discard_sector_alignment = htole32(1u << blk->disk.img.phys_exp),
@@ -209,6 +211,9 @@ int virtio_blk_create(const struct virtio_env *env, const struct blk_config *cfg
 
 	if (!cfg->path || !env->loop)
 		return err_set(err, false, -EINVAL, "disk: no path or no event loop");
+	if (cfg->queues > BLK_MAX_QUEUES)
+		return err_set(err, true, -EINVAL, "disk %s: %u queues, more than %u", cfg->path,
+			       cfg->queues, BLK_MAX_QUEUES);
 	blk = calloc(1, sizeof(*blk));
 	if (!blk)
 		return err_set(err, false, -ENOMEM, "disk %s: out of memory", cfg->path);
@@ -250,7 +255,7 @@ int virtio_blk_create(const struct virtio_env *env, const struct blk_config *cfg
 	blk->dev.ops = &virtio_blk_ops;
 	blk->dev.priv = blk;
 	blk->dev.name = blk->disk.name;
-	blk->dev.num_queues = 1;
+	blk->dev.num_queues = cfg->queues ? cfg->queues : 1;
 	blk->dev.queue_max = BLK_QUEUE_MAX;
 	blk->dev.config_size = sizeof(struct blk_config_space);
 	*out = &blk->dev;

@@ -107,12 +107,14 @@ static void blk_finish(struct virtio_blk *blk, struct blk_req *req, uint8_t stat
 	*req->status_byte = status;
 	blk->scratch.head = req->head;
 	blk->scratch.in_len = req->in_len;
-	ret = virtq_push(&blk->dev.vq[0], &blk->scratch, (uint32_t)written);
-	if (ret)
+	ret = virtq_push(&blk->dev.vq[req->q], &blk->scratch, (uint32_t)written);
+	if (ret) {
 		log_ratelimited(&engine_rl, LOG_WARN, "%s: cannot complete request: queue gone",
 				blk->disk.name);
-	else
+	} else {
 		blk_count(blk, &blk->stats, req, status);
+		blk->done_queues |= 1u << req->q;
+	}
 	blk_release(blk, req);
 }
 
@@ -421,10 +423,10 @@ static int blk_prepare(struct virtio_blk *blk, struct blk_req *req)
 	}
 }
 
-static bool blk_can_run(struct virtio_blk *blk)
+static bool blk_can_run(struct virtio_blk *blk, unsigned int q)
 {
 	/* Paused: completions still land, but no new request is taken. */
-	return virtio_dev_running(&blk->dev) && blk->dev.vq[0].enabled;
+	return virtio_dev_running(&blk->dev) && blk->dev.vq[q].enabled;
 }
 
 /*
@@ -446,13 +448,13 @@ static uint64_t blk_request_bytes(const struct virtio_blk *blk)
 	return type == VIRTIO_BLK_T_OUT ? c->out_len - BLK_HDR_LEN : 0;
 }
 
-bool blk_engine_process(struct virtio_blk *blk)
+bool blk_engine_process(struct virtio_blk *blk, unsigned int q)
 {
-	struct virtq *vq = &blk->dev.vq[0];
+	struct virtq *vq = &blk->dev.vq[q];
 	unsigned int budget = BLK_KICK_BUDGET;
 	bool completed = false;
 
-	while (blk_can_run(blk)) {
+	while (blk_can_run(blk, q)) {
 		struct blk_req *req = blk_slot_peek(blk);
 		int ret;
 
@@ -474,7 +476,7 @@ bool blk_engine_process(struct virtio_blk *blk)
 			 * published get no new kick, so notifications can stay off.
 			 */
 			if (blk->dev.kick_again)
-				blk->dev.kick_again(&blk->dev, 0);
+				blk->dev.kick_again(&blk->dev, q);
 			else
 				virtq_set_notify(vq, true);
 			break;
@@ -500,6 +502,7 @@ bool blk_engine_process(struct virtio_blk *blk)
 		budget--;
 		blk_slot_take(blk, req);
 		ret = blk_prepare(blk, req);
+		req->q = (uint16_t)q;
 		if (ret == 0xff && blk_submit(blk, req))
 			ret = VIRTIO_BLK_S_IOERR;
 		if (ret == 0xff)
@@ -517,6 +520,27 @@ bool blk_engine_process(struct virtio_blk *blk)
 		completed = true;
 	}
 	return completed;
+}
+
+bool blk_engine_process_all(struct virtio_blk *blk)
+{
+	unsigned int n = blk->dev.num_queues, first = blk->next_q % n;
+	bool completed = false;
+
+	blk->next_q = first + 1;
+	for (unsigned int i = 0; i < n; i++)
+		completed |= blk_engine_process(blk, (first + i) % n);
+	return completed;
+}
+
+void blk_engine_notify(struct virtio_blk *blk)
+{
+	uint32_t done = blk->done_queues;
+
+	blk->done_queues = 0;
+	for (unsigned int q = 0; done; q++, done >>= 1)
+		if (done & 1)
+			virtio_dev_notify(&blk->dev, q);
 }
 
 bool blk_engine_complete(void *ctx, void *tag, int res)
@@ -547,11 +571,11 @@ void blk_engine_ready(void *ctx)
 
 	pthread_mutex_lock(&blk->dev.lock);
 	completed = blk_disk_reap(&blk->disk);
-	/* Slots were freed: take the requests we left in the ring. */
-	completed |= blk_engine_process(blk);
+	/* Slots were freed: take the requests we left in the rings. */
+	completed |= blk_engine_process_all(blk);
 	blk_disk_kick(&blk->disk);
 	if (completed)
-		virtio_dev_notify(&blk->dev, 0);
+		blk_engine_notify(blk);
 	pthread_mutex_unlock(&blk->dev.lock);
 }
 
@@ -560,7 +584,7 @@ void blk_engine_resume(struct virtio_dev *dev, void *arg)
 	struct virtio_blk *blk = virtio_blk_from_dev(dev);
 
 	(void)arg;
-	if (blk_engine_process(blk))
-		virtio_dev_notify(dev, 0);
+	if (blk_engine_process_all(blk))
+		blk_engine_notify(blk);
 	blk_disk_kick(&blk->disk);
 }

@@ -23,6 +23,7 @@
 #define VIRTIO_BLK_F_FLUSH 9
 #define VIRTIO_BLK_F_TOPOLOGY 10
 #define VIRTIO_BLK_F_CONFIG_WCE 11
+#define VIRTIO_BLK_F_MQ 12
 #define VIRTIO_BLK_F_DISCARD 13
 #define VIRTIO_BLK_F_WRITE_ZEROES 14
 
@@ -41,6 +42,8 @@
 #define VIRTIO_BLK_ID_BYTES 20
 #define BLK_HDR_LEN 16u
 #define BLK_QUEUE_MAX 256u
+/* Request queues a disk may have (VIRTIO_BLK_F_MQ); one unless asked for more. */
+#define BLK_MAX_QUEUES 16u
 /*
  * A read or write's data (5.2.4 size_max, seg_max): at most BLK_SEG_MAX
  * segments (the queue size less the header and status, as QEMU and
@@ -73,6 +76,7 @@ struct blk_range {
 
 struct blk_req {
 	uint16_t head;
+	uint16_t q;               /* the queue it came from, and goes back to */
 	uint32_t gen;             /* blk->gen when taken: older ones belong to dead rings */
 	uint32_t type;
 	uint8_t status;
@@ -106,6 +110,13 @@ struct virtio_blk {
 	uint8_t writeback;
 	uint32_t gen;             /* bumped by every reset */
 	/*
+	 * Queues with requests completed into them since the driver was
+	 * last told (blk_engine_notify), one bit each; and where the next
+	 * round over every queue starts, so none is always served last.
+	 */
+	uint32_t done_queues;
+	unsigned int next_q;
+	/*
 	 * BLK_INFLIGHT slots of about 16 KiB each: those freed are on
 	 * free_list, those never used yet are [fresh, BLK_INFLIGHT), so a
 	 * slot's pages are touched only once a request needs it (a list
@@ -126,10 +137,15 @@ static inline struct virtio_blk *virtio_blk_from_dev(struct virtio_dev *dev)
 }
 
 /*
- * engine.c, dev->lock held. Pops and starts requests while slots are
- * free and the rate limiter lets them go; true if any completed at once.
+ * engine.c, dev->lock held. Pops and starts requests of queue q while
+ * slots are free and the rate limiter lets them go; true if any
+ * completed at once. _all does every queue, the one after the last
+ * round's first. What completes is noted in done_queues, and
+ * blk_engine_notify tells the driver, one interrupt per queue.
  */
-bool blk_engine_process(struct virtio_blk *blk);
+bool blk_engine_process(struct virtio_blk *blk, unsigned int q);
+bool blk_engine_process_all(struct virtio_blk *blk);
+void blk_engine_notify(struct virtio_blk *blk);
 /*
  * The disk's user (disk.h): one I/O came back (a request of an older
  * generation is only dropped, never answered: its rings are gone), and

@@ -59,6 +59,18 @@ int virtio_blk_parse(const char *spec, struct blk_config *cfg, struct err *err)
 			}
 			memcpy(cfg->id, val, vlen);
 			cfg->id[vlen] = '\0';
+		} else if (klen == 6 && !strncmp(p, "queues", 6) && val) {
+			char num[8] = "";
+			char *end;
+			unsigned long n;
+
+			snprintf(num, sizeof(num), "%.*s", (int)(vlen < 7 ? vlen : 7), val);
+			n = strtoul(num, &end, 10);
+			if (vlen == 0 || vlen > 2 || *end || n < 1 || n > BLK_MAX_QUEUES) {
+				ret = blk_parse_fail(err, "queues must be 1 to 16, not '%s'", num);
+				goto err_free;
+			}
+			cfg->queues = (unsigned int)n;
 		} else if (klen == 5 && !strncmp(p, "cache", 5) && val) {
 			if (vlen == 4 && !strncmp(val, "none", 4)) {
 				cfg->cache = BLK_CACHE_NONE;
@@ -75,8 +87,9 @@ int virtio_blk_parse(const char *spec, struct blk_config *cfg, struct err *err)
 		} else {
 			/* bw= and ops= are the CLI's (cli/run_devices.c), taken out before here. */
 			ret = blk_parse_fail(err, "unknown option '%s' (want path=FILE"
-					     "[,ro][,id=NAME][,cache=none|writeback][,bw=LIMIT]"
-					     "[,ops=LIMIT], or socket=PATH[,id=NAME][,cache=...])",
+					     "[,ro][,id=NAME][,cache=none|writeback][,queues=N]"
+					     "[,bw=LIMIT][,ops=LIMIT], or socket=PATH[,id=NAME]"
+					     "[,cache=...])",
 					     key);
 			goto err_free;
 		}
@@ -88,7 +101,12 @@ int virtio_blk_parse(const char *spec, struct blk_config *cfg, struct err *err)
 	}
 	if (!path && !socket)
 		return blk_parse_fail(err, "missing path=FILE (or socket=PATH) in '%s'", spec);
-	/* A vhost-user backend decides whether its export is writable. */
+	/* A vhost-user backend decides whether its export is writable, and its queues. */
+	if (socket && cfg->queues) {
+		ret = blk_parse_fail(err, "queues= with socket=: the vhost-user backend has its "
+				     "own (its export's num-queues)%s", "");
+		goto err_free;
+	}
 	if (socket && cfg->readonly) {
 		ret = blk_parse_fail(err, "ro with socket=: the vhost-user backend decides (export "
 				     "it read-only there)%s", "");

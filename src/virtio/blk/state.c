@@ -34,7 +34,7 @@ int virtio_blk_pause(struct virtio_dev *dev)
 	int ret = blk_disk_quiesce(&blk->disk, &completed);
 
 	if (completed)
-		virtio_dev_notify(dev, 0);
+		blk_engine_notify(blk);
 	if (!ret)
 		return 0;
 	/* The I/O thread waited long enough: the caller resumes, the I/O completes later. */

@@ -31,10 +31,10 @@ static void blk_after_change(struct virtio_blk *blk, bool completed)
 {
 	if (blk->dev.activated && blk->dev.signal_config)
 		blk->dev.signal_config(&blk->dev);
-	completed |= blk_engine_process(blk);
+	completed |= blk_engine_process_all(blk);
 	blk_disk_kick(&blk->disk);
 	if (completed)
-		virtio_dev_notify(&blk->dev, 0);
+		blk_engine_notify(blk);
 }
 
 int virtio_blk_refresh(struct virtio_dev *dev, struct err *err)
@@ -71,7 +71,7 @@ int virtio_blk_swap(struct virtio_dev *dev, const struct blk_config *cfg, struct
 			blk->disk.inflight, blk->disk.img.path, BLK_WAIT_MS / 1000,
 			strerror(-ret));
 		if (completed)
-			virtio_dev_notify(dev, 0);
+			blk_engine_notify(blk);
 	} else {
 		ret = blk_disk_switch(&blk->disk, &next, err);
 		blk_after_change(blk, completed);
