@@ -7,6 +7,8 @@
  * target waits for the disk's I/O and runs its completions, as the I/O
  * thread would.
  *
+ * The disk has two request queues (VIRTIO_BLK_F_MQ).
+ *
  * Device step (opcode 5): 0 flips the image between read-only and
  * writable for the next requests, 1 runs completions now.
  *
@@ -86,7 +88,8 @@ static void setup(void)
 	fd = mkstemp(path);
 	CHECK(fd >= 0 && ftruncate(fd, IMG_SECTORS * 512) == 0);
 	close(fd);
-	snprintf(spec, sizeof(spec), "path=%s,id=fuzz", path);
+	/* Two queues: requests on either, completions into their own (multiqueue). */
+	snprintf(spec, sizeof(spec), "path=%s,id=fuzz,queues=2", path);
 	CHECK(virtio_blk_parse(spec, &cfg, &err) == 0);
 	CHECK(virtio_blk_create(&env, &cfg, &dev, &err) == 0);
 	virtio_blk_config_release(&cfg);
