@@ -10,7 +10,8 @@ exporting a raw file as vhost-user-blk:
         nobody serves, named), GET /vm/config's drive (socket, null
         path_on_host, is_read_only, io_engine, rate_limiter), PATCH refused
         before boot. After boot (on a /dev/kvm that runs the smallest
-        guest; Hearth connects again and negotiates with the daemon):
+        guest; Hearth connects again and negotiates with the daemon): a VM
+        with memory hotplug besides is InstanceStart's 400 naming why;
         PATCH /drives with the id alone is 204 and with a path_on_host 400;
         a paused VM's snapshot is 400 in Firecracker's words; the daemon is
         killed with -9 and Hearth goes on answering its API, says which
@@ -64,6 +65,20 @@ def case_api(binary, tmp):
         q.wait()
 
 
+def refused_with(binary, tmp, sock, kernel, path, body, words):
+    """A VM the backend cannot serve (its RAM out of the memfd's reach): InstanceStart's 400."""
+    d = os.path.join(tmp, "refused")
+    os.makedirs(d, exist_ok=True)
+    s = Serve(binary, d)
+    s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": kernel})
+    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 1, "mem_size_mib": 64})
+    s.expect("PUT", "/drives/vub", 204, body={"drive_id": "vub", "socket": sock,
+                                              "is_root_device": False})
+    s.expect("PUT", path, 204, body=body)
+    s.expect("PUT", "/actions", 400, body={"action_type": "InstanceStart"}, fault=[words])
+    s.stop()
+
+
 def api(binary, tmp, q, sock):
     s = Serve(binary, tmp)
     kernel = os.path.join(tmp, "k.elf")
@@ -88,6 +103,8 @@ def api(binary, tmp, q, sock):
         s.stop()
         print("after boot not tried: /dev/kvm cannot be opened here")
         return
+    refused_with(binary, tmp, sock, kernel, "/hotplug/memory", {"total_size_mib": 512},
+                 "memory hotplug with a vhost-user drive")
     s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
     s.expect("PATCH", "/drives/vub", 204, body={"drive_id": "vub"})
     s.expect("PATCH", "/drives/vub", 400, body={"drive_id": "vub", "path_on_host": kernel},

@@ -15,6 +15,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -91,6 +92,42 @@ static void test_discard_file(void **state)
 	close(fd);
 }
 
+/*
+ * Shared RAM (a vhost-user backend maps the memfd too): the range reads
+ * zeros through every mapping of the file, and its pages leave the file
+ * (MADV_DONTNEED alone would keep them: the backend's mapping holds them).
+ */
+static void test_discard_shared(void **state)
+{
+	struct guest_mem gm;
+	struct stat st;
+	uint8_t *other;
+	blkcnt_t before;
+
+	(void)state;
+	assert_int_equal(guest_mem_init_shared(&gm, 4ull << 20), 0);
+	assert_true(gm.shared);
+	/* Above 3 GiB too: the second region starts where the first ends in the file. */
+	assert_int_equal(gm.shm_offset[0], 0);
+	other = mmap(NULL, 4ull << 20, PROT_READ, MAP_SHARED, gm.shm_fd, 0);
+	assert_true(other != MAP_FAILED);
+	memset(gm.regions[0].hva, 0x5a, 1u << 20);
+	assert_int_equal(other[0x1000], 0x5a);
+	assert_int_equal(fstat(gm.shm_fd, &st), 0);
+	before = st.st_blocks;
+	assert_int_equal(guest_mem_discard(&gm, 0x1000, 0x80000), 0x80000);
+	/* Before any read: tmpfs allocates a page on a read fault in a hole. */
+	assert_int_equal(fstat(gm.shm_fd, &st), 0);
+	assert_true(st.st_blocks <= before - (0x80000 / 512));
+	assert_int_equal(gm.regions[0].hva[0x1000], 0);
+	assert_int_equal(other[0x1000], 0);
+	assert_int_equal(other[0x80fff], 0);
+	assert_int_equal(other[0x81000], 0x5a);
+	assert_int_equal(other[0xfff], 0x5a);
+	munmap(other, 4ull << 20);
+	guest_mem_destroy(&gm);
+}
+
 /* A Uffd restore's RAM: the hole gets the zero page, so no fault waits for a handler. */
 static void test_discard_uffd(void **state)
 {
@@ -165,7 +202,7 @@ static void test_discard_huge(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_discard_anon), T(test_discard_file), T(test_discard_uffd), T(test_discard_huge),
+		T(test_discard_anon), T(test_discard_file), T(test_discard_shared), T(test_discard_uffd), T(test_discard_huge),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
