@@ -19,6 +19,12 @@ disk that TCG emulates for L1).  Per VMM and repeat, two L2 boots:
   <vmm>_tap_<i>  --net tap: tap0 in L1 (192.168.100.1) <-> L2 (192.168.100.2),
                  iperf3 tx and rx, vhost off (Hearth's vhost=off, QEMU's vhost=off).
   <vmm>_vhost_<i> the same with vhost-net (vhost=on for both).
+  <vmm>_vub_<i>  the disk as a vhost-user block device: qemu-storage-daemon in
+                 L1 exports /dev/vda (host_device, through L1's page cache)
+                 and the VMM forwards the rings (Hearth's --disk socket=,
+                 QEMU's vhost-user-blk on a shared memfd backend); the same
+                 fio jobs.
+--modes user,tap,vhost,vub picks which of the four (default all).
 And once, before them, the limit: the same fio jobs in L1 itself on /dev/vda
 through its page cache (io_uring, buffered: what a VMM with cache=writeback
 can reach) and iperf3 over L1's loopback; each VMM's row is also given as a
@@ -100,7 +106,7 @@ done
 [ -z "$io" ] && exit 0
 ip link set lo up
 wait_for() { i=0; while [ ! -e "$1" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; [ -e "$1" ]; }
-if [ "$io" = user ]; then
+if [ "$io" = user ] || [ "$io" = vub ]; then
   if wait_for /dev/vda; then
     echo "LAB blk_sectors=$(cat /sys/block/vda/size)"
     run_fio randread --rw=randread --bs=4k --iodepth=16
@@ -110,6 +116,7 @@ if [ "$io" = user ]; then
     echo "LAB blk_sectors=missing"
   fi
 fi
+[ "$io" = vub ] && exit 0
 if ! wait_for /sys/class/net/eth0; then echo "LAB nic=missing"; ls /sys/class/net; exit 0; fi
 if [ "$io" = user ]; then
   ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up
@@ -132,6 +139,14 @@ ip link set lo up
 iperf3 -s >/dev/null 2>&1 </dev/null &
 srv=$!
 helper=
+if [ "$LAB_IO" = vub ]; then
+  rm -f /tmp/vub.sock
+  /lab/bin/qemu-storage-daemon --blockdev driver=host_device,node-name=d0,filename=/dev/vda,cache.direct=off \
+    --export type=vhost-user-blk,id=e0,node-name=d0,addr.type=unix,addr.path=/tmp/vub.sock,writable=on \
+    >/tmp/qsd.log 2>&1 </dev/null &
+  helper=$!
+  i=0; while [ ! -S /tmp/vub.sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+fi
 if [ "$LAB_IO" = tap ]; then
   (
     i=0
@@ -184,10 +199,15 @@ METRICS = [  # (key, label, unit, how to get it from a run's info)
     ("tap_rx", "iperf3 tap, L1->guest", "Mbit/s"),
     ("vhost_tx", "iperf3 tap+vhost, guest->L1", "Mbit/s"),
     ("vhost_rx", "iperf3 tap+vhost, L1->guest", "Mbit/s"),
+    ("vub_randread_iops", "vhost-user 4k randread qd16", "IOPS"),
+    ("vub_seqread_mib", "vhost-user 1M seq read qd4", "MiB/s"),
+    ("vub_seqwrite_mib", "vhost-user 1M seq write", "MiB/s"),
 ]
+MODES = ("user", "tap", "vhost", "vub")
 # Which of the limit run's figures each row is measured against.
 LIMIT_OF = {"randread_iops": "randread_iops", "seqread_mib": "seqread_mib",
-            "seqwrite_mib": "seqwrite_mib"}
+            "seqwrite_mib": "seqwrite_mib", "vub_randread_iops": "randread_iops",
+            "vub_seqread_mib": "seqread_mib", "vub_seqwrite_mib": "seqwrite_mib"}
 LIMIT_OF.update({k + d: "limit_" + d[1:] for k in ("user", "tap", "vhost")
                  for d in ("_tx", "_rx")})
 
@@ -351,7 +371,14 @@ class WrappedRun(L.Run):
             super().argv(l1_initrd_path)
 
 
-def vmm_args(vmm, mode, cache):
+def vmm_args(vmm, mode, cache, memory=512):
+    if mode == "vub" and vmm == "hearth":
+        return ["--disk", "socket=/tmp/vub.sock"]
+    if mode == "vub":
+        # The backend maps guest RAM: QEMU's must be a shared file too.
+        return ["-object", "memory-backend-memfd,id=mem,size=%dM,share=on" % memory,
+                "-machine", "memory-backend=mem", "-chardev", "socket,id=vu,path=/tmp/vub.sock",
+                "-device", "vhost-user-blk,chardev=vu"]
     if vmm == "hearth":
         a = []
         if mode == "user":
@@ -371,11 +398,15 @@ def vmm_args(vmm, mode, cache):
 def plan(vmms, n, l2, a):
     io_tmo = 150 + 3 * (a.runtime + 40) + 2 * (a.net_time + 40)
     tap_tmo = 150 + 2 * (a.net_time + 40) + 60
+    vub_tmo = 150 + 3 * (a.runtime + 40)
     limit = L1_LIMIT.replace("@RT@", str(a.runtime)).replace("@NT@", str(a.net_time))
     runs = [L.ShellRun("warm", vmms[0], L1_WARM, timeout=300),
             L.ShellRun("limit", vmms[0], limit, timeout=io_tmo)]
     for i in range(1, n + 1):
-        for mode, tmo in (("user", io_tmo), ("tap", tap_tmo), ("vhost", tap_tmo)):
+        for mode, tmo in (("user", io_tmo), ("tap", tap_tmo), ("vhost", tap_tmo),
+                          ("vub", vub_tmo)):
+            if mode not in a.modes:
+                continue
             for v in vmms:
                 name = "%s_%s_%d" % (v, "io" if mode == "user" else mode, i)
                 # The guest's side of both TAP runs is the same.
@@ -400,7 +431,8 @@ def metrics_of(r):
     elif r.rc != 0:
         bad.append("VMM exit code %s%s" % (r.rc, " (killed by the timeout)" if r.rc == 137 else ""))
     i = r.info
-    if r.name == "limit" or "_io_" in r.name:
+    vub = "_vub_" in r.name
+    if r.name == "limit" or "_io_" in r.name or vub:
         if r.name != "limit" and i.get("blk_sectors") != str(IMG_MB * 2048):
             bad.append("disk: /sys/block/vda/size %s, want %d" % (i.get("blk_sectors"),
                                                                 IMG_MB * 2048))
@@ -411,18 +443,18 @@ def metrics_of(r):
             parts = (v or "").split(";")
             if len(parts) == 7 and parts[0] == "0":
                 try:
-                    got[metric] = float(parts[fld]) * scale
+                    got[("vub_" if vub else "") + metric] = float(parts[fld]) * scale
                     continue
                 except ValueError:
                     pass
             bad.append("fio %s: %s" % (key, v or "no result"))
         nets = {"limit_tx": "limit_tx", "limit_rx": "limit_rx"} if r.name == "limit" else \
-            {"user_tx": "user_tx", "user_rx": "user_rx"}
+            {} if vub else {"user_tx": "user_tx", "user_rx": "user_rx"}
     elif "_vhost_" in r.name:
         nets = {"vhost_tx": "tap_tx", "vhost_rx": "tap_rx"}   # the guest's keys are tap's
     else:
         nets = {"tap_tx": "tap_tx", "tap_rx": "tap_rx"}
-    if i.get("nic") == "missing":
+    if i.get("nic") == "missing" and not vub:
         bad.append("no eth0 in the guest")
     for k, key in nets.items():
         v = i.get("net_" + key)
@@ -445,7 +477,9 @@ def report(res, vmms, n, a):
     lines = []
     for i in range(1, n + 1):
         for v in vmms:
-            for kind in ("io", "tap", "vhost"):
+            for kind in ("io", "tap", "vhost", "vub"):
+                if (kind if kind != "io" else "user") not in a.modes:
+                    continue
                 name = "%s_%s_%d" % (v, kind, i)
                 r = res.runs.get(name)
                 got, bad = metrics_of(r)
@@ -477,6 +511,8 @@ def report(res, vmms, n, a):
     def ratio(x, y):
         return "%.2f" % (x / y) if x is not None and y else "n/a"
     for key, label, unit in METRICS:
+        if not any(per[v][key] for v in vmms):
+            continue    # a mode not run
         med = {v: (statistics.median(per[v][key]) if per[v][key] else None) for v in vmms}
         limit = lim.get(LIMIT_OF[key])
         row = [fmt(med[v], unit) for v in vmms]
@@ -488,7 +524,8 @@ def report(res, vmms, n, a):
     lines.append("")
     lines.append("L1 limit: fio in L1 on the same /dev/vda through its page cache (io_uring, "
                  "buffered), iperf3 over L1's loopback; tap rows: vhost=off for both VMMs, "
-                 "tap+vhost rows: vhost=on for both")
+                 "tap+vhost rows: vhost=on for both; vhost-user rows: qemu-storage-daemon in L1 "
+                 "serves /dev/vda through its page cache for both")
     if n > 1:
         lines.append("")
         lines.append("all values:")
@@ -509,11 +546,16 @@ def main():
                     help="vCPUs per L2 guest (default 2; Hearth's TAP gets a queue pair each)")
     ap.add_argument("--cache", default="writeback", choices=["writeback", "none"],
                     help="the VMM's disk cache mode (default writeback)")
+    ap.add_argument("--modes", default=",".join(MODES),
+                    help="which runs: user,tap,vhost,vub (default all)")
     ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
     ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
     a = ap.parse_args()
     if a.hearth:
         os.environ["HEARTH"] = os.path.abspath(a.hearth)
+    a.modes = [m for m in a.modes.split(",") if m]
+    if not a.modes or any(m not in MODES for m in a.modes):
+        ap.error("--modes takes user, tap, vhost and vub")
     vmms = [v for v in a.vmm.split(",") if v]
     if not vmms or any(v not in ("hearth", "qemu") for v in vmms):
         ap.error("--vmm takes hearth and/or qemu")
@@ -555,7 +597,12 @@ def main():
         runs = plan(vmms, a.n, l2, a)
         log("L2 initramfs %s (%.0f MiB); %d L2 boots in one L1 boot"
             % (l2, os.path.getsize(l2) / 2**20, len(runs) - 1))
-        res = lab.run_plan(runs, tag="bench-io")
+        qsd = shutil.which("qemu-storage-daemon")
+        if "vub" in a.modes and not qsd:
+            raise BenchError("qemu-storage-daemon not found (scripts/deps.sh lab installs "
+                             "qemu-system-common)")
+        res = lab.run_plan(runs, tag="bench-io", binaries={
+            "/lab/bin/qemu-storage-daemon": qsd} if "vub" in a.modes else None)
     except (L.LabError, BenchError, subprocess.CalledProcessError) as e:
         print("bench-io: LAB FAILURE: %s" % e)
         return 3

@@ -7,6 +7,8 @@ driven through the API (curl on the Unix socket, in L1):
 
   vub       qemu-storage-daemon in L1 exports a 16 MiB raw file as
             vhost-user-blk with 2 queues; hearth serve, 2 vCPUs.
+            0. First on PCI, by hearth run --pci --disk socket=: the
+               guest's virtio-pci function (MSI-X) reads and writes.
             1. PUT /drives with a socket is 204; one with a socket and a
                path_on_host, and one whose socket nobody serves, are 400
                naming the problem; GET /vm/config shows the socket and
@@ -56,6 +58,12 @@ printf '@MARK@' >/tmp/mark
 dd if=/tmp/mark of=/dev/vda bs=512 seek=2048 conv=sync,fsync 2>/dev/null && echo "LAB vu wrote=1"
 echo 3 >/proc/sys/vm/drop_caches
 echo "LAB vu readback=$(dd if=/dev/vda bs=512 skip=2048 count=1 2>/dev/null | tr -d '\000')"
+if grep -q lab.vubonce=1 /proc/cmdline; then
+  echo "LAB vu pcidevs=$(ls /sys/bus/pci/drivers/virtio-pci 2>/dev/null | grep -c :)"
+  echo "LAB vu msix=$(grep -c -i 'PCI-MSI' /proc/interrupts)"
+  echo "LAB vu once=1"
+  poweroff -f
+fi
 ( while :; do dd if=/dev/vda of=/dev/null bs=64k 2>/dev/null; echo 3 >/proc/sys/vm/drop_caches; done ) &
 echo "LAB vu busy=1"
 i=0; while :; do echo "LAB tick $i"; i=$((i+1)); sleep 0.3; done
@@ -69,10 +77,23 @@ V=/tmp/vub.sock
 ticks() { tr -d '\r' </tmp/g.out | grep -c '^LAB tick'; }
 dd if=/dev/zero of=/tmp/vub.img bs=1M count=@MIB@ 2>/dev/null
 printf '@HEAD@' | dd of=/tmp/vub.img conv=notrunc 2>/dev/null
-$Q --blockdev driver=file,node-name=f0,filename=/tmp/vub.img \
-  --export type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,addr.path=$V,writable=on,num-queues=2 \
-  >/tmp/q.log 2>&1 & qp=$!
-n=0; while [ ! -S $V ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+qsd() {
+  rm -f $V
+  $Q --blockdev driver=file,node-name=f0,filename=/tmp/vub.img \
+    --export type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,addr.path=$V,writable=on,num-queues=2 \
+    >>/tmp/q.log 2>&1 & qp=$!
+  n=0; while [ ! -S $V ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+}
+# On PCI first (MSI-X), with hearth run: the guest reads and writes, and powers off.
+qsd
+$H run --kernel @KERNEL@ --initrd @L2_INITRD@ --cmdline "@CMDLINE@ lab.vubonce=1" --cpus 2 \
+  --memory 256 --pci --disk socket=$V,id=vub </dev/null >/tmp/p.out 2>/tmp/p.err
+echo "VU pci_exit=$?"
+tr -d '\r' </tmp/p.out | grep '^LAB vu ' | sed 's/^/P /'
+sed 's/^/PE /' /tmp/p.err | head -n 10
+kill $qp; wait $qp 2>/dev/null
+# Then through the API, on virtio-mmio.
+qsd
 $H serve --api-sock $S </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
 n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
 echo "VU boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@CMDLINE@"}')"
@@ -115,15 +136,16 @@ def script():
 
 
 def l2_initrd(kernel):
-    return L.build_l2_initrd(kernel, name="l2vub", modules=["virtio_mmio", "virtio_blk"],
+    return L.build_l2_initrd(kernel, name="l2vub",
+                             modules=["virtio_mmio", "virtio_pci", "virtio_blk"],
                              extra_sh=L2_SCRIPT.replace("@MARK@", MARK)
                              .replace("@HEADLEN@", str(len(HEAD))))
 
 
-def info(r):
+def info(r, prefix="G LAB vu|VU"):
     out = {}
     for l in r.guest_lines:
-        m = re.match(r"^(?:G LAB vu|VU) (\w+)=(.*)$", l.strip())
+        m = re.match(r"^(?:%s) (\w+)=(.*)$" % prefix, l.strip())
         if m and m.group(1) not in out:
             out[m.group(1)] = m.group(2)
     return out
@@ -131,7 +153,17 @@ def info(r):
 
 def check_vub(r):
     a = info(r)
+    p = info(r, "P LAB vu")
     st = lambda k: (a.get(k) or "").split(" ")[0]  # noqa: E731
+    yield a.get("pci_exit") == "0" and p.get("once") == "1", \
+        "on PCI: hearth run exits 0 after the guest's run (%s, %s)" % (a.get("pci_exit"),
+                                                                     p.get("once"))
+    yield p.get("head") == HEAD and p.get("readback") == MARK and p.get("queues") == "2", \
+        "on PCI: the disk reads, writes back, two queues (%r, %r, %s)" % (
+            p.get("head"), p.get("readback"), p.get("queues"))
+    yield (p.get("pcidevs") or "0") != "0" and (p.get("msix") or "0") != "0", \
+        "on PCI: a virtio-pci function interrupting through MSI-X (%s devices, %s lines)" % (
+            p.get("pcidevs"), p.get("msix"))
     yield st("put") == "204" and st("start") == "204", \
         "PUT /drives with a socket and InstanceStart are 204 (%s; %s)" % (a.get("put"),
                                                                           a.get("start"))
