@@ -98,7 +98,10 @@ static int vm_ram_init_shared(struct vm *vm, const struct vm_config *cfg, struct
 			       (unsigned long long)cfg->machine.mem_size_mib, strerror(-ret));
 	if (cfg->machine.huge_pages == VM_HUGE_PAGES_THP)
 		vm_ram_advise_thp(vm);
-	vm_ram_advise_merge(vm, cfg);
+	/* KSM takes private anonymous pages only: it would skip these without a word. */
+	if (ram_merge)
+		log_warn("--mem-merge: a VM with a vhost-user drive has shared RAM (a memfd), "
+			 "which KSM never merges");
 	return 0;
 }
 
