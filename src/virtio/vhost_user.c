@@ -126,6 +126,12 @@ static int wait_sock(struct vhost_user *vu, short events, int64_t deadline)
 	}
 }
 
+/* Room for the descriptors of one message, aligned for a cmsghdr. */
+union vu_cmsg {
+	char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
+	struct cmsghdr align;
+};
+
 /* Descriptors never come with a reply Hearth reads: closed, and the reply refused. */
 static bool close_fds(struct msghdr *mh)
 {
@@ -151,10 +157,7 @@ static int recv_full(struct vhost_user *vu, uint8_t *buf, size_t len, int64_t de
 	size_t got = 0;
 
 	while (got < len) {
-		union {
-			char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
-			struct cmsghdr align;
-		} ctl;
+		union vu_cmsg ctl;
 		struct iovec iov = { buf + got, len - got };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 				     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
@@ -180,10 +183,7 @@ static int recv_full(struct vhost_user *vu, uint8_t *buf, size_t len, int64_t de
 static int send_msg(struct vhost_user *vu, const uint8_t *buf, size_t len, const int *fds,
 		    unsigned int nfds, int64_t deadline)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
-		struct cmsghdr align;
-	} ctl;
+	union vu_cmsg ctl;
 	struct iovec iov = { (void *)buf, len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	size_t sent = 0;

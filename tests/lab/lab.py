@@ -1090,6 +1090,36 @@ def report(res, runs, tail=40):
     return 0 if failed == 0 else 1
 
 
+def standalone(doc, tag, plan, checks, tools=None, files=None, hint=""):
+    """main() of a lab test whose runs also join another L1 boot (test_api.py's):
+    --hearth and --stream; the tools it needs in L1 ({path in L1: path here})
+    checked first (a missing one fails, naming hint); plan(kernel) -> runs and
+    files(tmpdir) -> {path in L1: path here}, made in a directory that outlives
+    the boot; then one L1 boot and report(res, checks). Returns the exit code."""
+    import tempfile
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
+    ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
+    a = ap.parse_args()
+    if a.hearth:
+        os.environ["HEARTH"] = os.path.abspath(a.hearth)
+    tools = tools or {}
+    missing = [k for k, v in tools.items() if not v]
+    if missing:
+        print("FAIL %s not found (%s)" % (missing, hint))
+        print("0 passed, 1 failed")
+        return 1
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            lab = Lab(stream=a.stream or None)
+            res = lab.run_plan(plan(lab.kernel), tag=tag, binaries=tools,
+                               files=files(d) if files else None)
+        except LabError as e:
+            print("LAB FAILURE: %s" % e)
+            return 3
+    return report(res, checks)
+
+
 def fmt_run(r):
     out = ["--- run %s rc=%s boot=%s" % (r.name, r.rc, r.boot_seconds())]
     out += ["  guest| " + l for l in r.guest_lines]

@@ -34,7 +34,6 @@ test_api.py runs it in its own L1 boot; alone:
 Prints one line per check and `N passed, N failed`. Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
 """
-import argparse
 import json
 import os
 import re
@@ -350,26 +349,10 @@ def tools():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
-    ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
-    a = ap.parse_args()
-    if a.hearth:
-        os.environ["HEARTH"] = os.path.abspath(a.hearth)
-    t = tools()
-    missing = [k for k, v in t.items() if not v]
-    if missing:
-        print("FAIL %s not found (scripts/deps.sh build installs curl; make builds the handler)"
-              % missing)
-        print("0 passed, 1 failed")
-        return 1
-    try:
-        lab = L.Lab(stream=a.stream or None)
-        res = lab.run_plan([run(lab.kernel), run_oom(lab.kernel)], tag="balloon", binaries=t)
-    except L.LabError as e:
-        print("LAB FAILURE: %s" % e)
-        return 3
-    return L.report(res, [("balloon", check_balloon), ("balloon_oom", check_balloon_oom)])
+    return L.standalone(__doc__, "balloon", lambda k: [run(k), run_oom(k)],
+                        [("balloon", check_balloon), ("balloon_oom", check_balloon_oom)],
+                        tools=tools(),
+                        hint="scripts/deps.sh build installs curl; make builds the handler")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ Hearth's device, driven through the API (curl on the Unix socket, in L1):
 Prints one line per check and `N passed, N failed`. Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
 """
-import argparse
 import json
 import os
 import re
@@ -280,26 +279,10 @@ def run(kernel):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
-    ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
-    a = ap.parse_args()
-    if a.hearth:
-        os.environ["HEARTH"] = os.path.abspath(a.hearth)
     tools = {"/bin/curl": shutil.which("curl"), "/bin/uffd_handler": L.uffd_handler()}
-    missing = [k for k, v in tools.items() if not v]
-    if missing:
-        print("FAIL %s not found (scripts/deps.sh build installs curl; make builds the handler)"
-              % missing)
-        print("0 passed, 1 failed")
-        return 1
-    try:
-        lab = L.Lab(stream=a.stream or None)
-        res = lab.run_plan([run(lab.kernel)], tag="hotplug", binaries=tools)
-    except L.LabError as e:
-        print("LAB FAILURE: %s" % e)
-        return 3
-    return L.report(res, [("hotplug", check_hotplug)])
+    return L.standalone(__doc__, "hotplug", lambda k: [run(k)], [("hotplug", check_hotplug)],
+                        tools=tools,
+                        hint="scripts/deps.sh build installs curl; make builds the handler")
 
 
 if __name__ == "__main__":

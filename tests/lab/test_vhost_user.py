@@ -29,7 +29,6 @@ driven through the API (curl on the Unix socket, in L1):
 Prints one line per check and `N passed, N failed`. Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
 """
-import argparse
 import os
 import re
 import shutil
@@ -212,26 +211,8 @@ def tools():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
-    ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
-    a = ap.parse_args()
-    if a.hearth:
-        os.environ["HEARTH"] = os.path.abspath(a.hearth)
-    t = tools()
-    missing = [k for k, v in t.items() if not v]
-    if missing:
-        print("FAIL %s not found (scripts/deps.sh build installs curl and "
-              "qemu-system-common)" % missing)
-        print("0 passed, 1 failed")
-        return 1
-    try:
-        lab = L.Lab(stream=a.stream or None)
-        res = lab.run_plan([run(lab.kernel)], tag="vub", binaries=t)
-    except L.LabError as e:
-        print("LAB FAILURE: %s" % e)
-        return 3
-    return L.report(res, [("vub", check_vub)])
+    return L.standalone(__doc__, "vub", lambda k: [run(k)], [("vub", check_vub)], tools=tools(),
+                        hint="scripts/deps.sh installs curl and qemu-system-common")
 
 
 if __name__ == "__main__":
