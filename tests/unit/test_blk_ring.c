@@ -111,6 +111,27 @@ static void test_own_ops_pass(void **state)
 	assert_int_equal(complete_one(r), 0);
 }
 
+/* IOSQE_ASYNC (large copies, on io_uring's workers) is allowed; other SQE flags are not. */
+static void test_sqe_flags(void **state)
+{
+	struct rig *r = *state;
+	struct io_uring_sqe *sqe;
+	char c = 0;
+	struct iovec iov = { &c, 1 };
+
+	sqe = io_uring_get_sqe(&r->ring);
+	io_uring_prep_readv(sqe, r->fd, &iov, 1, 0);
+	blk_ring_fix_sqe(sqe, r->fd, -1);
+	sqe->flags |= IOSQE_ASYNC;
+	assert_int_equal(complete_one(r), 1);
+	assert_int_equal(c, 'a');
+	sqe = io_uring_get_sqe(&r->ring);
+	io_uring_prep_readv(sqe, r->fd, &iov, 1, 0);
+	blk_ring_fix_sqe(sqe, r->fd, -1);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	assert_int_equal(complete_one(r), -EACCES);
+}
+
 static void test_raw_fd_refused(void **state)
 {
 	struct rig *r = *state;
@@ -173,6 +194,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_own_ops_pass, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_raw_fd_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sqe_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_ops_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registration_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_swap_files, setup, teardown),

@@ -96,6 +96,28 @@ static bool disk_aligned(const struct blk_disk_io *io)
 	return true;
 }
 
+/*
+ * A read or write of BLK_ASYNC_MIN or more through the page cache goes to
+ * io_uring's workers (IOSQE_ASYNC) rather than being copied inline by the
+ * io_uring_enter of the I/O thread: a 1 MiB copy is long enough that the
+ * guest's queued requests are better copied side by side, on the host's
+ * other CPUs, while the I/O thread serves kicks and interrupts. O_DIRECT
+ * I/O is asynchronous in the kernel already, and small requests are
+ * cheaper inline than handed over.
+ */
+static bool disk_copy_async(const struct blk_disk *d, const struct blk_disk_io *io, int fd)
+{
+	uint64_t len = 0;
+
+	if (io->op != BLK_DISK_READ && io->op != BLK_DISK_WRITE)
+		return false;
+	if (d->img.direct && fd != d->img.fd_buffered)
+		return false;
+	for (unsigned int i = 0; i < io->niov && len < BLK_ASYNC_MIN; i++)
+		len += io->iov[i].iov_len;
+	return len >= BLK_ASYNC_MIN;
+}
+
 int blk_disk_submit(struct blk_disk *d, const struct blk_disk_io *io)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
@@ -123,6 +145,8 @@ int blk_disk_submit(struct blk_disk *d, const struct blk_disk_io *io)
 		break;
 	}
 	disk_fix_sqe(d, sqe);
+	if (disk_copy_async(d, io, fd))
+		sqe->flags |= IOSQE_ASYNC;
 	io_uring_sqe_set_data(sqe, io->tag);
 	d->inflight++;
 	return 0;

@@ -42,6 +42,9 @@ enum blk_disk_op {
 };
 
 /* One I/O; its result (bytes, or -errno) comes back with tag. */
+/* Reads and writes from this size on are copied by io_uring's workers (disk.c). */
+#define BLK_ASYNC_MIN (64u * 1024u)
+
 struct blk_disk_io {
 	enum blk_disk_op op;
 	const struct iovec *iov;  /* read, write */

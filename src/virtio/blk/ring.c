@@ -36,7 +36,7 @@ static int blk_ring_register(struct io_uring *ring, unsigned int op, void *arg,
 
 static int blk_ring_restrict(struct io_uring *ring)
 {
-	struct io_uring_restriction res[sizeof(blk_ring_ops) + 2];
+	struct io_uring_restriction res[sizeof(blk_ring_ops) + 3];
 	unsigned int n = 0;
 
 	memset(res, 0, sizeof(res));
@@ -47,6 +47,9 @@ static int blk_ring_restrict(struct io_uring *ring)
 	/* Every SQE names a registered slot, never a raw descriptor of the process. */
 	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED;
 	res[n++].sqe_flags = IOSQE_FIXED_FILE;
+	/* And may go to io_uring's workers (disk.c: large page-cache copies). */
+	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+	res[n++].sqe_flags = IOSQE_ASYNC;
 	res[n].opcode = IORING_RESTRICTION_REGISTER_OP;
 	res[n++].register_op = IORING_REGISTER_FILES_UPDATE;
 	return blk_ring_register(ring, IORING_REGISTER_RESTRICTIONS, res, n);
