@@ -375,8 +375,10 @@ def vmm_args(vmm, mode, cache, memory=512):
     if mode == "vub" and vmm == "hearth":
         return ["--disk", "socket=/tmp/vub.sock"]
     if mode == "vub":
-        # The backend maps guest RAM: QEMU's must be a shared file too.
-        return ["-object", "memory-backend-memfd,id=mem,size=%dM,share=on" % memory,
+        # The backend maps guest RAM: QEMU's must be a shared file too. microvm's
+        # virtio-mmio is legacy by default, which libvhost-user refuses.
+        return ["-global", "virtio-mmio.force-legacy=false",
+                "-object", "memory-backend-memfd,id=mem,size=%dM,share=on" % memory,
                 "-machine", "memory-backend=mem", "-chardev", "socket,id=vu,path=/tmp/vub.sock",
                 "-device", "vhost-user-blk,chardev=vu"]
     if vmm == "hearth":
