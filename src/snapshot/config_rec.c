@@ -188,10 +188,16 @@ static int restore_drives(struct vm_config *c, json_t *drives, struct err *err)
 		struct vm_drive *v = &c->drives[i];
 		json_int_t queues = 1;
 
+		/*
+		 * No save holds one (their snapshots are refused), and a socket
+		 * is a host resource a state file must never choose.
+		 */
+		if (v->socket)
+			return bad(err, "names a vhost-user drive's socket, which no save writes");
+
 		if (json_unpack(d, "{s:s, s:s, s:s, s?I !}", "drive_id", &id, "cache", &cache,
 				"serial", &serial, "queues", &queues) || strcmp(id, v->id) ||
 		    strlen(serial) >= sizeof(v->serial) || queues < 1 || queues > 16 ||
-		    (queues > 1 && v->socket) ||
 		    (strcmp(cache, "none") && strcmp(cache, "writeback") && strcmp(cache, "unsafe")))
 			return bad(err, "has a malformed drive");
 		v->queues = (unsigned int)queues;

@@ -259,6 +259,26 @@ static void test_drive_queues_kept(void **state)
 	vm_config_release(&c);
 	free(json);
 	json_decref(root);
+	/* A vhost-user drive in the record: a socket the state file would be choosing. */
+	{
+		json_t *vd;
+
+		json = saved_record(&len);
+		root = json_loadb(json, len, 0, NULL);
+		free(json);
+		vd = json_array_get(json_object_get(json_object_get(root, "vm"), "drives"), 0);
+		json_object_set_new(vd, "socket", json_string("/victim/backend.sock"));
+		json_object_set_new(vd, "path_on_host", json_null());
+		json_object_set_new(vd, "is_read_only", json_null());
+		json_object_set_new(vd, "io_engine", json_null());
+		json = json_dumps(root, JSON_COMPACT);
+		vm_config_init(&c);
+		assert_int_equal(snap_config_restore(&c, json, strlen(json), &err), -EINVAL);
+		assert_non_null(strstr(err.msg, "vhost-user"));
+		vm_config_release(&c);
+		free(json);
+		json_decref(root);
+	}
 	/* saved_record's drive has one queue: no key, and one queue back. */
 	json = saved_record(&len);
 	assert_null(strstr(json, "\"queues\""));
