@@ -161,6 +161,9 @@ static void virtio_blk_reset(struct virtio_dev *dev)
 	blk->gen++;
 	blk_disk_drain(&blk->disk);
 	blk->writeback = 1;
+	/* Completions the driver was not told of went into rings it has dropped. */
+	blk->done_queues = 0;
+	blk->next_q = 0;
 }
 
 static unsigned int virtio_blk_counters(struct virtio_dev *dev, struct dev_counter *out,
