@@ -156,6 +156,7 @@ int virtio_vublk_create(const struct virtio_env *env, const struct vublk_config 
 		vb->call[q].fd = -1;
 	}
 	vb->loop = env->loop;
+	vb->drain_ms = VUBLK_DRAIN_MS;
 	vb->socket = strdup(cfg->socket);
 	if (!vb->socket) {
 		ret = err_set(err, false, -ENOMEM, "out of memory");

@@ -24,6 +24,7 @@ struct vublk {
 	struct eventloop *loop;
 	bool watched;             /* the socket's hangup watched on loop */
 	bool running;             /* the backend has the rings (started or starting) */
+	unsigned int drain_ms;    /* a pause's wait for requests in flight: VUBLK_DRAIN_MS */
 	uint8_t config[VUBLK_CONFIG_SIZE];
 	uint64_t offered;         /* the device bits offered to the driver */
 	bool started[VIRTIO_MAX_QUEUES];

@@ -169,7 +169,7 @@ static uint16_t ring_idx(const uint16_t *ring)
 
 /*
  * Whether every request the driver made available is used, waiting up
- * to VUBLK_DRAIN_MS (the vCPUs are parked: nothing new comes). A backend
+ * to drain_ms (the vCPUs are parked: nothing new comes). A backend
  * must not be stopped with requests in flight: qemu-storage-daemon
  * breaks the session when one completes after GET_VRING_BASE.
  */
@@ -185,7 +185,7 @@ static bool vublk_drained(struct vublk *vb)
 				idle = false;
 		if (idle || vb->vu.dead)
 			return idle;
-		if (waited >= VUBLK_DRAIN_MS)
+		if (waited >= vb->drain_ms)
 			return false;
 		usleep(1000);
 	}
