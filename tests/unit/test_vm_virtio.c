@@ -103,6 +103,15 @@ static void test_root_arguments(void **state)
 	assert_string_equal(cmdline(&c, false), VM_DEFAULT_CMDLINE " root=PARTUUID=0eaa91a0-01 rw");
 	add_drive(&c, "rootfs", true, true, "0eaa91a0-01");
 	assert_string_equal(cmdline(&c, false), VM_DEFAULT_CMDLINE " root=PARTUUID=0eaa91a0-01 ro");
+	/* A vhost-user root: its backend decides read-only, so rw, as Firecracker writes it. */
+	{
+		struct vm_drive v = { .id = "rootfs", .socket = "/run/vub.sock",
+				      .is_root_device = true };
+
+		assert_int_equal(vm_config_put_drive(&c, &v, true, &err), 0);
+		assert_string_equal(cmdline(&c, false), VM_DEFAULT_CMDLINE " root=/dev/vda rw");
+	}
+	add_drive(&c, "rootfs", true, true, "0eaa91a0-01");
 	/* After the user's own arguments, which may name a root too: the kernel takes the last. */
 	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, "root=/dev/vdb quiet", &err), 0);
 	assert_string_equal(cmdline(&c, false), "root=/dev/vdb quiet root=PARTUUID=0eaa91a0-01 ro");
