@@ -532,6 +532,8 @@ def report(res, vmms, n, a):
         lines.append("")
         lines.append("all values:")
         for key, label, unit in METRICS:
+            if not any(per[v][key] for v in vmms):
+                continue
             lines.append("  %-24s %s" % (key, "   ".join(
                 "%s %s" % (v, " ".join(fmt(x, unit) for x in per[v][key])) for v in vmms)))
     return lines, problems
