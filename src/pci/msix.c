@@ -31,9 +31,19 @@ static bool masked(const struct msix *m, unsigned int v)
 	return (ctrl(m) & CTRL_MASKALL) || (m->table[v].ctrl & ENTRY_MASKED);
 }
 
+bool msix_vector_live(const struct msix *m, unsigned int v, uint64_t *addr, uint32_t *data)
+{
+	if (v >= m->nvec || !msix_enabled(m) || masked(m, v))
+		return false;
+	*addr = (uint64_t)m->table[v].addr_hi << 32 | m->table[v].addr_lo;
+	*data = m->table[v].data;
+	return true;
+}
+
 int msix_init(struct msix *m, struct pci_config *cfg, unsigned int nvec, unsigned int bar,
 	      uint32_t table_off, uint32_t pba_off,
-	      int (*deliver)(void *ctx, uint64_t addr, uint32_t data), void *ctx)
+	      int (*deliver)(void *ctx, unsigned int v, uint64_t addr, uint32_t data),
+	      void *ctx)
 {
 	static const uint8_t ctrl_wmask[2] = { 0x00, 0xc0 };   /* enable and mask all */
 	int cap;
@@ -79,15 +89,17 @@ static void send(struct msix *m, unsigned int v)
 	const struct msix_entry *e = &m->table[v];
 
 	m->pending &= ~(1ull << v);
-	if (m->deliver(m->ctx, (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data))
+	if (m->deliver(m->ctx, v, (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data))
 		m->lost++;
 	else
 		m->delivered++;
 }
 
-/* What the masks now let through of what was pending. */
+/* The owner hears of the change first, then what the masks now let through goes out. */
 static void flush_pending(struct msix *m)
 {
+	if (m->changed)
+		m->changed(m->ctx);
 	if (!msix_enabled(m))
 		return;
 	for (unsigned int v = 0; v < m->nvec; v++)

@@ -2,9 +2,14 @@
  * MSI-X (PCI Local Bus 3.0 §6.8.2): a function's vector table and
  * pending bits, kept in one of its BARs, and the capability in its
  * configuration space that enables and masks them. The owner delivers a
- * message through deliver (Hearth: KVM_SIGNAL_MSI), never while the
- * vector or the whole function is masked: a message then stays pending,
- * and goes out when the mask comes off. The owner serialises every call.
+ * message through deliver (Hearth: an irqfd on the vector's MSI route, or
+ * KVM_SIGNAL_MSI), never while the vector or the whole function is
+ * masked: a message then stays pending, and goes out when the mask comes
+ * off. changed, when set, hears of every write that may have changed a
+ * vector's message or masks (and of a restore), before pending messages
+ * go out: an owner that hands a vector to someone who signals it without
+ * asking (vhost's call fd) follows msix_vector_live there. The owner
+ * serialises every call.
  */
 #ifndef HEARTH_PCI_MSIX_H
 #define HEARTH_PCI_MSIX_H
@@ -29,8 +34,9 @@ struct msix {
 	struct pci_config *cfg;
 	struct msix_entry table[MSIX_MAX_VECTORS];
 	uint64_t pending;                /* bit per vector */
-	/* Sends one message: 0, or -errno (counted, the message lost). */
-	int (*deliver)(void *ctx, uint64_t addr, uint32_t data);
+	/* Sends vector v's message: 0, or -errno (counted, the message lost). */
+	int (*deliver)(void *ctx, unsigned int v, uint64_t addr, uint32_t data);
+	void (*changed)(void *ctx);
 	void *ctx;
 	unsigned long delivered, lost;
 };
@@ -42,7 +48,8 @@ struct msix {
  */
 int msix_init(struct msix *m, struct pci_config *cfg, unsigned int nvec, unsigned int bar,
 	      uint32_t table_off, uint32_t pba_off,
-	      int (*deliver)(void *ctx, uint64_t addr, uint32_t data), void *ctx);
+	      int (*deliver)(void *ctx, unsigned int v, uint64_t addr, uint32_t data),
+	      void *ctx);
 
 /* The table's and the pending bits' sizes in bytes. */
 uint32_t msix_table_size(const struct msix *m);
@@ -62,6 +69,12 @@ void msix_config_written(struct msix *m);
 
 /* Whether MSI-X is on (enabled in the capability). */
 bool msix_enabled(const struct msix *m);
+
+/*
+ * Whether vector v would be delivered now (MSI-X on, neither it nor the
+ * function masked), and its message.
+ */
+bool msix_vector_live(const struct msix *m, unsigned int v, uint64_t *addr, uint32_t *data);
 
 /*
  * Signals vector v: delivered now, or pending while masked. Returns

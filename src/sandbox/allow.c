@@ -37,8 +37,12 @@ static const int vcpu_syscalls[] = {
 
 static const struct sandbox_ioctl vcpu_ioctls[] = {
 	IOCTL(KVM_RUN), IOCTL(KVM_IRQ_LINE),
-	/* An MSI-X vector unmasked with its message pending goes out at once (pci/msix.c). */
-	IOCTL(KVM_SIGNAL_MSI),
+	/*
+	 * An MSI-X vector unmasked with its message pending goes out at once
+	 * (pci/msix.c); a table or capability write moves the vector's
+	 * irqfd and its MSI route with it (virtio/pci/irqfd.c).
+	 */
+	IOCTL(KVM_SIGNAL_MSI), IOCTL(KVM_IRQFD), IOCTL(KVM_SET_GSI_ROUTING),
 	IOCTL(KVM_GET_REGS), IOCTL(KVM_GET_SREGS), IOCTL(KVM_TRANSLATE),
 };
 
@@ -78,8 +82,12 @@ static const int io_syscalls[] = {
 
 static const struct sandbox_ioctl io_ioctls[] = {
 	IOCTL(KVM_IRQ_LINE), IOCTL(KVM_IRQFD), IOCTL(KVM_IOEVENTFD),
-	/* virtio-pci's interrupts: MSI-X messages (virtio/pci.h). */
-	IOCTL(KVM_SIGNAL_MSI),
+	/*
+	 * virtio-pci's interrupts: MSI-X messages through irqfds on MSI
+	 * routes, whose table a restore rewrites, or KVM_SIGNAL_MSI where a
+	 * route failed (virtio/pci.h).
+	 */
+	IOCTL(KVM_SIGNAL_MSI), IOCTL(KVM_SET_GSI_ROUTING),
 	IOCTL(TUNSETOFFLOAD), IOCTL(TUNSETQUEUE),
 	IOCTL(VHOST_SET_OWNER), IOCTL(VHOST_GET_FEATURES), IOCTL(VHOST_SET_FEATURES),
 	IOCTL(VHOST_SET_MEM_TABLE), IOCTL(VHOST_SET_VRING_NUM), IOCTL(VHOST_SET_VRING_BASE),

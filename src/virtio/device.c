@@ -32,6 +32,7 @@ void virtio_dev_detach(struct virtio_dev *dev)
 	dev->signal_config = NULL;
 	dev->kick_again = NULL;
 	dev->take_kick_fd = NULL;
+	dev->call_fd = NULL;
 }
 
 bool virtio_dev_has_feature(const struct virtio_dev *dev, unsigned int bit)

@@ -148,6 +148,15 @@ struct virtio_dev {
 	 * -ENOENT when there is no such fd. On the I/O thread, dev->lock held.
 	 */
 	int (*take_kick_fd)(struct virtio_dev *dev, unsigned int q);
+	/*
+	 * For the same party: an eventfd that raises queue q's interrupt
+	 * when written, with no Hearth thread in between (virtio-pci: an
+	 * irqfd on the queue's MSI-X vector, masking honoured), or -1 when
+	 * the transport has none (the party's writes then go through the
+	 * I/O thread: vhost_call). The fd stays the transport's and holds
+	 * until the device is reset or detached. dev->lock held.
+	 */
+	int (*call_fd)(struct virtio_dev *dev, unsigned int q);
 };
 
 /*

@@ -13,6 +13,7 @@
 #include "core/bus.h"
 #include "core/component.h"
 #include "core/eventloop.h"
+#include "core/irq.h"
 #include "virtio/device.h"
 
 #define VIRTIO_MMIO_SIZE 0x1000u
@@ -22,6 +23,8 @@ struct virtio_host {
 	int vm_fd;
 	struct bus *bus;
 	struct eventloop *loop;
+	/* The VM's MSI routes (virtio-pci's irqfds); NULL: messages through KVM_SIGNAL_MSI. */
+	struct irq_routes *routes;
 	/* Unit tests: kick eventfds on the loop without a VM, as with an ioeventfd. */
 	bool test_kick_fds;
 };

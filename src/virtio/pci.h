@@ -9,9 +9,10 @@
  * it, holding the common configuration, the ISR byte, the device's
  * configuration, one notification address per queue (an ioeventfd
  * each, so a kick never stops the vCPU) and MSI-X's table and pending
- * bits: a vector per queue and one for configuration changes, each
- * message sent with KVM_SIGNAL_MSI from the thread that raised it (the
- * I/O thread, where every Hearth interrupt is raised). The capability
+ * bits: a vector per queue and one for configuration changes, each an
+ * irqfd on an MSI route of its own (pci/irqfd.c), written by the I/O
+ * thread or, as a queue's call fd, by a vhost backend itself; where no
+ * route can be made, the message goes out with KVM_SIGNAL_MSI. The capability
  * list has the five virtio capabilities (common, notify, ISR, device,
  * and the PCI configuration access window) and MSI-X. No INTx: a driver
  * that will not use MSI-X gets no interrupts (Linux's virtio_pci uses it).

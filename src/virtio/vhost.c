@@ -133,6 +133,13 @@ static void vhost_on_call(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&dev->lock);
 }
 
+int vhost_call_target(const struct vhost_call *c)
+{
+	int fd = c->dev && c->dev->call_fd ? c->dev->call_fd(c->dev, c->q) : -1;
+
+	return fd >= 0 ? fd : c->fd;
+}
+
 int vhost_call_open(struct vhost_call *c, struct eventloop *loop)
 {
 	int ret;

@@ -59,6 +59,13 @@ struct vhost_call {
 	uint64_t *calls; /* under dev->lock */
 };
 
+/*
+ * The fd a backend should signal q's used buffers on: the transport's
+ * own (dev->call_fd, virtio-pci's irqfd, so no Hearth thread relays the
+ * interrupt), else c's eventfd, which the I/O thread relays. dev->lock held.
+ */
+int vhost_call_target(const struct vhost_call *c);
+
 /* Makes c's eventfd and watches it in loop (none in some unit tests). 0 or -errno. */
 int vhost_call_open(struct vhost_call *c, struct eventloop *loop);
 void vhost_call_close(struct vhost_call *c, struct eventloop *loop);

@@ -424,7 +424,8 @@ static int attach(struct vm *vm, const struct virtio_build *b, const char *type,
 static int attach_pci(struct vm *vm, const struct virtio_build *b, const char *type,
 		      unsigned int slot, struct virtio_dev *dev, struct err *err)
 {
-	struct virtio_host host = { .vm_fd = vm->fd, .bus = &vm->bus, .loop = vm->loop };
+	struct virtio_host host = { .vm_fd = vm->fd, .bus = &vm->bus, .loop = vm->loop,
+				    .routes = vm->has_routes ? &vm->routes : NULL };
 	struct reg_entry *root = registry_find(&vm->registry, COMP_DEVICE, "pci");
 	struct dev_resources res = { .mmio_base = pci_root_bar_base(slot + 1, VIRTIO_PCI_BAR_SIZE),
 				     .mmio_size = VIRTIO_PCI_BAR_SIZE, .gsi = -1 };

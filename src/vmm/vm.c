@@ -118,6 +118,8 @@ static int vm_create_kvm_vm(struct vm *vm, struct err *err)
 	what = "KVM_SET_GSI_ROUTING";
 	if (irq_setup_routing(vm->fd) < 0)
 		goto err_ioctl;
+	irq_routes_init(&vm->routes, vm->fd);
+	vm->has_routes = true;
 	what = "KVM_CREATE_PIT2";
 	if (ioctl(vm->fd, KVM_CREATE_PIT2, &pit) < 0)
 		goto err_ioctl;
@@ -628,6 +630,9 @@ void vm_destroy(struct vm *vm)
 	if (vm->stop_efd >= 0)
 		close(vm->stop_efd);
 	vm->stop_efd = -1;
+	if (vm->has_routes)
+		irq_routes_destroy(&vm->routes);
+	vm->has_routes = false;
 	if (vm->fd >= 0)
 		close(vm->fd);
 	vm->fd = -1;

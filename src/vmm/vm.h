@@ -14,6 +14,7 @@
 #include "boot/loader.h"
 #include "core/bus.h"
 #include "core/eventloop.h"
+#include "core/irq.h"
 #include "core/kvm.h"
 #include "core/layout.h"
 #include "mem/guest_mem.h"
@@ -84,6 +85,8 @@ struct vm {
 	bool flat;                  /* a --flat VM: no in-kernel irqchip, PIT or ACPI */
 	bool vmclock;               /* it has VMClock (not --flat) */
 	bool pci;                   /* its virtio devices are on PCI, with MSI-X */
+	bool has_routes;            /* routes is set up (the VM has an irqchip) */
+	struct irq_routes routes;   /* MSI routes: virtio-pci's irqfds */
 	bool exit_stats;            /* --exit-stats: vm_finish reports (vm_stats_report) */
 	uint64_t t_mark[VM_MARKS];  /* CLOCK_BOOTTIME of each step of its making (vm_stats.c) */
 	uint8_t *vmclock_page;      /* its page, a read-only memslot (vm_vmclock.c); NULL: none */

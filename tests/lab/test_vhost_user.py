@@ -7,8 +7,10 @@ driven through the API (curl on the Unix socket, in L1):
 
   vub       qemu-storage-daemon in L1 exports a 16 MiB raw file as
             vhost-user-blk with 2 queues; hearth serve, 2 vCPUs.
-            0. First on PCI, by hearth run --pci --disk socket=: the
-               guest's virtio-pci function (MSI-X) reads and writes.
+            0. First on PCI, by hearth serve --no-api --enable-pci from a
+               config file: the guest's virtio-pci function (MSI-X) reads
+               and writes, and the backend's calls reach the guest through
+               the vectors' irqfds: the metrics count none relayed.
             1. PUT /drives with a socket is 204; one with a socket and a
                path_on_host, and one whose socket nobody serves, are 400
                naming the problem; GET /vm/config shows the socket and
@@ -83,11 +85,19 @@ qsd() {
     >>/tmp/q.log 2>&1 & qp=$!
   n=0; while [ ! -S $V ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
 }
-# On PCI first (MSI-X), with hearth run: the guest reads and writes, and powers off.
+# On PCI first (MSI-X), from a config file: the guest reads and writes, and powers off.
 qsd
-$H run --kernel @KERNEL@ --initrd @L2_INITRD@ --cmdline "@CMDLINE@ lab.vubonce=1" --cpus 2 \
-  --memory 256 --pci --disk socket=$V,id=vub </dev/null >/tmp/p.out 2>/tmp/p.err
+cat >/tmp/p.json <<EOF
+{"boot-source": {"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@",
+  "boot_args": "@CMDLINE@ lab.vubonce=1"},
+ "machine-config": {"vcpu_count": 2, "mem_size_mib": 256},
+ "drives": [{"drive_id": "vub", "socket": "$V", "is_root_device": false}]}
+EOF
+$H serve --no-api --enable-pci --config-file /tmp/p.json --metrics-path /tmp/p.metrics \
+  </dev/null >/tmp/p.out 2>/tmp/p.err
 echo "VU pci_exit=$?"
+# The interrupts the I/O thread relayed from the backend's call fds: none on PCI.
+echo "VU pci_relayed=$(tail -n 1 /tmp/p.metrics | tr -d ' \n' | grep -o '"block_vub":{[^}]*}' | grep -o '"interrupts":[0-9]*' | cut -d: -f2)"
 tr -d '\r' </tmp/p.out | grep '^LAB vu ' | sed 's/^/P /'
 sed 's/^/PE /' /tmp/p.err | head -n 10
 kill $qp; wait $qp 2>/dev/null
@@ -163,6 +173,9 @@ def check_vub(r):
     yield (p.get("pcidevs") or "0") != "0" and (p.get("msix") or "0") != "0", \
         "on PCI: a virtio-pci function interrupting through MSI-X (%s devices, %s lines)" % (
             p.get("pcidevs"), p.get("msix"))
+    yield a.get("pci_relayed") == "0", \
+        "on PCI: the backend's used-buffer calls reach the guest through irqfds, none " \
+        "relayed by Hearth's I/O thread (metrics' interrupts: %r)" % a.get("pci_relayed")
     yield st("put") == "204" and st("start") == "204", \
         "PUT /drives with a socket and InstanceStart are 204 (%s; %s)" % (a.get("put"),
                                                                           a.get("start"))

@@ -205,7 +205,7 @@ static int net_vhost_start_pair(struct net_dev *nd, unsigned int i, const char *
 
 		*step = r ? "tx ring setup" : "rx ring setup";
 		ret = vhost_setup_vring(v->be.ioctl, v->fd[i], r, &nd->dev.vq[q], v->kick[q],
-					v->calls[q].fd);
+					vhost_call_target(&v->calls[q]));
 	}
 	if (!ret) {
 		*step = "VHOST_NET_SET_BACKEND";

@@ -58,14 +58,14 @@ static uint32_t class_of(uint32_t device_id)
 	}
 }
 
-/* One message, as the table has it. */
-static int deliver(void *ctx, uint64_t addr, uint32_t data)
+/* One message, as the table has it: through its irqfd, else KVM_SIGNAL_MSI. */
+static int deliver(void *ctx, unsigned int v, uint64_t addr, uint32_t data)
 {
 	struct virtio_pci *t = ctx;
 	struct kvm_msi msi = { .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32),
 			       .data = data };
 
-	if (t->host.vm_fd < 0)
+	if (t->host.vm_fd < 0 || !virtio_pci_irqfd_deliver(t, v))
 		return 0;
 	if (ioctl(t->host.vm_fd, KVM_SIGNAL_MSI, &msi) < 0) {
 		log_ratelimited(&pci_rl, LOG_WARN, "%s: MSI-X message not sent: %s", t->dev->name,
@@ -306,6 +306,11 @@ static int take_kick_fd(struct virtio_dev *dev, unsigned int q)
 	return virtio_kicks_take(&((struct virtio_pci *)dev->transport)->kicks, q);
 }
 
+static int call_fd(struct virtio_dev *dev, unsigned int q)
+{
+	return virtio_pci_irqfd_for_queue(dev->transport, q);
+}
+
 /* One kick fd a queue, an ioeventfd on its notification address where there is KVM. */
 static int setup_kicks(struct virtio_pci *t)
 {
@@ -402,11 +407,18 @@ int virtio_pci_create(struct virtio_dev *dev, const struct virtio_host *host,
 	t->msix_config = MSIX_NO_VECTOR;
 	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		t->queue_vector[q] = MSIX_NO_VECTOR;
+	ret = virtio_pci_irqfd_open(t);
+	if (ret) {
+		free(t);
+		return ret;
+	}
+	t->msix.changed = virtio_pci_irqfd_changed;
 	dev->transport = t;
 	dev->signal_used = signal_used;
 	dev->signal_config = signal_config;
 	dev->kick_again = kick_again;
 	dev->take_kick_fd = take_kick_fd;
+	dev->call_fd = call_fd;
 	if (host->vm_fd >= 0 || (host->test_kick_fds && host->loop)) {
 		ret = setup_kicks(t);
 		if (ret)
@@ -430,6 +442,7 @@ void virtio_pci_destroy(struct virtio_pci *t)
 	virtio_kicks_close(&t->kicks);
 	/* The device may still complete requests in its destroy: into no one's interrupt. */
 	virtio_dev_detach(t->dev);
+	virtio_pci_irqfd_close(t);
 	free(t);
 }
 

@@ -31,6 +31,17 @@ struct virtio_pci {
 	uint8_t config_generation;
 	struct virtio_kicks kicks;
 	unsigned long no_vector;         /* interrupts with nowhere to go */
+	/*
+	 * irqfd.c: per MSI-X vector, an eventfd with an irqfd on an MSI
+	 * route of its own, assigned while the vector is live (so writes
+	 * while it is masked wait in the eventfd, and KVM sends them when
+	 * it is assigned again). fd -1: none (no routes; KVM_SIGNAL_MSI).
+	 */
+	struct vpci_irqfd {
+		int fd;
+		uint32_t gsi;
+		bool assigned;
+	} irqfd[VIRTIO_MAX_QUEUES + 1];
 };
 
 /* The common structure's interrupt bits in the ISR byte (4.1.4.5). */
@@ -51,6 +62,21 @@ void virtio_pci_common_read(struct virtio_pci *t, unsigned int off, uint8_t *dat
 			    unsigned int len);
 void virtio_pci_common_write(struct virtio_pci *t, unsigned int off, unsigned int len,
 			     uint64_t val);
+
+/*
+ * irqfd.c. open: the vectors' eventfds and GSIs (nothing without
+ * host.routes); close undoes it. changed is msix's hook. deliver sends
+ * vector v through its irqfd: 0, or -ENOENT with none (the caller sends
+ * it another way). for_queue: the eventfd of queue q's vector, or -1.
+ * pending: what waits in the eventfds of masked vectors, a bit each.
+ * All but open and close with dev->lock held.
+ */
+int virtio_pci_irqfd_open(struct virtio_pci *t);
+void virtio_pci_irqfd_close(struct virtio_pci *t);
+void virtio_pci_irqfd_changed(void *ctx);
+int virtio_pci_irqfd_deliver(struct virtio_pci *t, unsigned int v);
+int virtio_pci_irqfd_for_queue(struct virtio_pci *t, unsigned int q);
+uint64_t virtio_pci_irqfd_pending(struct virtio_pci *t);
 
 /* state.c: the component's save and restore (virtio_pci_component). */
 int virtio_pci_state_save(void *obj, struct bytes_out *o, struct err *err);

@@ -41,7 +41,14 @@ int virtio_pci_state_save(void *obj, struct bytes_out *o, struct err *err)
 	bytes_put_u32(o, dev->num_queues);
 	bytes_put_u16(o, dev->queue_max);
 	bytes_put(o, t->cfg.data, PCI_CFG_SIZE);
-	msix_save(&t->msix, o);
+	{
+		/* What waits in a masked vector's eventfd is pending too. */
+		uint64_t kept = t->msix.pending;
+
+		t->msix.pending |= virtio_pci_irqfd_pending(t);
+		msix_save(&t->msix, o);
+		t->msix.pending = kept;
+	}
 	bytes_put_u32(o, dev->status);
 	bytes_put_u8(o, dev->activated);
 	bytes_put_u64(o, dev->features);

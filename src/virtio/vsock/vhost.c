@@ -197,7 +197,7 @@ static int vsock_activate(struct virtio_dev *dev)
 	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES && !ret; q++) {
 		step = q == 0 ? "rx queue setup" : "tx queue setup";
 		ret = vhost_setup_vring(vs->be.ioctl, vs->vhost_fd, q, &dev->vq[q], vs->kick_fd[q],
-					vs->calls[q].fd);
+					vhost_call_target(&vs->calls[q]));
 	}
 	if (!ret) {
 		step = "VHOST_VSOCK_SET_RUNNING";

@@ -124,7 +124,7 @@ static int vublk_start_ring(struct vublk *vb, unsigned int q)
 		ret = vhost_user_set_vring_fd(&vb->vu, VHOST_USER_SET_VRING_KICK, q, vb->kick[q]);
 	if (!ret)
 		ret = vhost_user_set_vring_fd(&vb->vu, VHOST_USER_SET_VRING_CALL, q,
-					      vb->call[q].fd);
+					      vhost_call_target(&vb->call[q]));
 	/* With protocol features a ring starts disabled until told. */
 	if (!ret && (vb->vu.features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)))
 		ret = vhost_user_set_state(&vb->vu, VHOST_USER_SET_VRING_ENABLE, q, 1);
