@@ -11,20 +11,37 @@
  *   3 port write  (u8 port, u8 width, u32 value)
  *   4 save, restore into itself, then a copy with one byte flipped (u16 at, u8 xor)
  *   5 window access (u32 offset into the 32-bit BAR window, u8 width, u8 write)
+ *   6 hotplug register access (u8 offset 0-15, u8 width, u8 write, u32 value)
+ *   7 the host's hotplug request (u8 slot, u8 plug), then the function at
+ *     slot 5 taken out or put back (pci_root_detach / attach)
  *
  * Invariants: the ids, the BARs' flag bits and the capability chain
  * never change; a BAR's address is a multiple of its size; absent
- * functions read all ones; the reset line rises only for a byte write to
- * 0xcf9 with RST_CPU; a restore that fails changes nothing.
+ * functions read all ones (slot 5 too while taken out); the reset line
+ * rises only for a byte write to 0xcf9 with RST_CPU; a restore that
+ * fails changes nothing; the hotplug registers never show slot 0, and
+ * the GED's line rises once per request for a real slot, and falls again.
  */
 #include "fz.h"
+
+#include <errno.h>
 
 #include "core/bus.h"
 #include "core/layout.h"
 #include "pci/config.h"
+#include "pci/hotplug.h"
 #include "pci/root.h"
 
 static unsigned int resets, allowed_resets;
+static unsigned int rises, level;
+
+static int line_set(void *ctx, unsigned int gsi, int lvl)
+{
+	if (lvl && !level)
+		rises++;
+	level = (unsigned int)lvl;
+	return 0;
+}
 
 static void on_power(void *ctx, enum power_event ev)
 {
@@ -102,8 +119,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fz f = { data, size };
 	struct bus bus;
 	struct dev_env env;
-	struct component root;
+	struct component root, hp;
 	struct pci_config *fn = calloc(1, sizeof(*fn));
+	struct dev_resources hres = { .pio_base = PORT_PCI_HOTPLUG, .pio_size = PCI_HOTPLUG_PORTS,
+				      .gsi = LAYOUT_PCI_HOTPLUG_GSI };
+	unsigned int requests = 0;
+	bool attached = true;
 	struct dev_resources res = { .pio_base = PORT_PCI_CONF1, .pio_size = PCI_CONF1_PORTS,
 				     .mmio_base = LAYOUT_PCI_ECAM,
 				     .mmio_size = LAYOUT_PCI_ECAM_SIZE, .gsi = -1 };
@@ -112,9 +133,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	CHECK(fn);
 	bus_init(&bus);
-	env = (struct dev_env){ .bus = &bus, .power = { on_power, NULL }, .console_fd = -1 };
-	resets = allowed_resets = 0;
+	env = (struct dev_env){ .bus = &bus, .power = { on_power, NULL }, .console_fd = -1,
+				.irq = { line_set, NULL, 0 } };
+	resets = allowed_resets = rises = level = 0;
 	CHECK(pci_root_create(&env, &res, &root, &err) == 0);
+	CHECK(pci_hotplug_create(&env, &hres, &hp, &err) == 0);
 	pci_config_init(fn, &(struct pci_ids){ .vendor = 0x1af4, .device = 0x1042,
 		.class_code = 0x010000 }, true);
 	CHECK(pci_config_add_bar(fn, 0, PCI_BAR_MEM32, 0x4000, false) == 0);
@@ -126,7 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(pci_root_attach(pci_root_of(&root), 5, &fn_ops, fn) == 0);
 
 	for (unsigned int steps = 0; f.n && steps < 4096; steps++) {
-		uint8_t d[8], op = fz_u8(&f) % 6;
+		uint8_t d[8], op = fz_u8(&f) % 8;
 		unsigned int w;
 		uint64_t a, v;
 
@@ -135,7 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			a = fz_u32(&f) % LAYOUT_PCI_ECAM_SIZE;
 			w = width(fz_u8(&f));
 			if (bus_access(&bus, BUS_MMIO, LAYOUT_PCI_ECAM + a, d, w, false) == 0 &&
-			    ((a >> 12) & 0xff) != 0 && ((a >> 12) & 0xff) != 5 << 3)
+			    ((a >> 12) & 0xff) != 0 && (((a >> 12) & 0xff) != 5 << 3 || !attached))
 				CHECK(bus_data_get(d, w) == (w >= 8 ? ~0ull : (1ull << 8 * w) - 1));
 			break;
 		case 1:
@@ -158,6 +181,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    w == 1 && (v & 0x04))
 				allowed_resets++;
 			break;
+		case 6:
+			a = fz_u8(&f) % 16;
+			w = width(fz_u8(&f));
+			if (fz_u8(&f) & 1) {
+				bus_data_put(d, w, fz_u32(&f));
+				bus_access(&bus, BUS_PIO, PORT_PCI_HOTPLUG + a, d, w, true);
+			} else if (bus_access(&bus, BUS_PIO, PORT_PCI_HOTPLUG + a, d, w,
+					      false) == 0 && w == 4 &&
+				   (a == PCI_HOTPLUG_UP || a == PCI_HOTPLUG_DOWN)) {
+				CHECK(!(bus_data_get(d, 4) & 1));
+			}
+			break;
+		case 7: {
+			unsigned int slot = fz_u8(&f) % (PCI_SLOTS + 2);
+			bool plug = fz_u8(&f) & 1;
+
+			pci_hotplug_request(pci_hotplug_of(&hp), slot, plug);
+			requests += slot >= 1 && slot < PCI_SLOTS;
+			CHECK(rises == requests && level == 0);
+			if (attached) {
+				CHECK(pci_root_detach(pci_root_of(&root), 5) == 0);
+				CHECK(pci_root_detach(pci_root_of(&root), 5) == -ENOENT);
+			} else {
+				CHECK(pci_root_attach(pci_root_of(&root), 5, &fn_ops, fn) == 0);
+			}
+			attached = !attached;
+			break;
+		}
 		case 5:
 			a = fz_u32(&f) % (LAYOUT_PCI_MMIO32_END - LAYOUT_PCI_MMIO32);
 			w = width(fz_u8(&f));
@@ -191,6 +242,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_function(fn);
 		CHECK(resets == allowed_resets);
 	}
+	hp.ops->destroy(hp.obj);
 	root.ops->destroy(root.obj);
 	bus_destroy(&bus);
 	free(fn);

@@ -652,7 +652,15 @@ def pci_seeds():
                     for i in range(6))
     caps = ecam_rd(fn + 0x34, 0) + ecam_wr(fn + 0x42, 0xffff, 1) + ecam_rd(fn + 0x40)
     record = port_wr(0, 0x80002844) + bytes([4]) + struct.pack('<HB', 4, 0x80)
-    return {'probe': probe, 'bars': bars, 'caps': caps, 'record': record}
+
+    def hp_reg(off, val=0, w=2, write=0):
+        return bytes([6, off, w, write]) + (struct.pack('<I', val) if write else b'')
+
+    # Hotplug: a plug into slot 3 (slot 5's function taken out), PCNT's reads, an eject,
+    # the unplug (slot 5's function back).
+    hotplug = (bytes([7, 3, 1]) + hp_reg(0) + hp_reg(4) + hp_reg(8, 1 << 3, 2, 1) +
+               ecam_rd(fn) + bytes([7, 3, 0]) + hp_reg(4) + ecam_rd(fn))
+    return {'probe': probe, 'bars': bars, 'caps': caps, 'record': record, 'hotplug': hotplug}
 
 
 def virtio_pci_seeds():

@@ -220,6 +220,10 @@ static const struct api_route_entry routes[] = {
 	{ "PUT", "/hotplug/memory", CTL_PUT_HOTPLUG, NULL },
 	{ "GET", "/hotplug/memory", CTL_GET_HOTPLUG, NULL },
 	{ "PATCH", "/hotplug/memory", CTL_PATCH_HOTPLUG, decode_hotplug },
+	/* Firecracker 1.16's device hot-unplug. */
+	{ "DELETE", "/drives/", CTL_DELETE_DRIVE, NULL },
+	{ "DELETE", "/network-interfaces/", CTL_DELETE_NET, NULL },
+	{ "DELETE", "/pmem/", CTL_DELETE_PMEM, NULL },
 	{ NULL, NULL, CTL_NTYPES, NULL },
 };
 
@@ -430,6 +434,9 @@ void api_route(struct ctl *ctl, const char *method, const char *path, const char
 		api_reply_fault(r, 400, err.msg);
 	} else if (len && !strcmp(method, "GET")) {
 		api_reply_fault(r, 400, "GET request cannot have a body.");
+	} else if (len && !strcmp(method, "DELETE")) {
+		/* Firecracker's method_to_error(Method::Delete), its words as they are. */
+		api_reply_fault(r, 400, "Empty Delete request.");
 	} else if (e) {
 		ret = route_run(ctl, e, id, body, len, &out, &err);
 		route_reply(r, ret, out, &err);

@@ -27,6 +27,12 @@ struct acpi_pci {
 	unsigned int bus_end;
 	uint64_t mmio32_base, mmio32_end;
 	bool msi;                    /* its functions use MSI-X: the FADT must not deny MSI */
+	/*
+	 * PCI hotplug (pci/hotplug.h): its register block's port (0: none)
+	 * and the Generic Event Device's interrupt, which runs PCNT.
+	 */
+	uint16_t hotplug_port;
+	uint32_t hotplug_gsi;
 };
 
 struct acpi_config {

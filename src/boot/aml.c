@@ -65,6 +65,11 @@ static void fail(struct aml_buf *b, int err)
 		b->err = err;
 }
 
+void aml_fail(struct aml_buf *b, int err)
+{
+	fail(b, err);
+}
+
 void aml_bytes(struct aml_buf *b, const void *p, size_t n)
 {
 	if (b->err)

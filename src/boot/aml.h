@@ -35,6 +35,8 @@ size_t aml_len(const struct aml_buf *b);
 
 /* Raw bytes, for callers emitting something the builder lacks. */
 void aml_bytes(struct aml_buf *b, const void *p, size_t n);
+/* Makes err the buffer's sticky error (the first one stays). */
+void aml_fail(struct aml_buf *b, int err);
 
 /*
  * Encodes a PkgLength whose value (which counts the encoding itself) is
@@ -107,5 +109,30 @@ enum aml_irq_polarity { AML_IRQ_ACTIVE_HIGH, AML_IRQ_ACTIVE_LOW };
 void aml_res_ext_irq(struct aml_buf *b, enum aml_irq_trigger trig,
 		     enum aml_irq_polarity pol, bool shared, uint32_t gsi);
 void aml_res_end_tag(struct aml_buf *b);
+
+/*
+ * Statements and expressions for methods (aml_code.c), each followed by
+ * its operands, emitted in order by the caller:
+ *   Store(src, dst)        aml_store, then src, then dst
+ *   And(a, b, target)      aml_and, then a, b and a target (aml_null_name: none)
+ *   Notify(object, value)  aml_notify, then a name string and an integer
+ *   If(predicate) {...}    aml_if_begin, the predicate, the body, aml_end
+ * LocalN (0-7) and ArgN (0-6) as operands.
+ */
+void aml_store(struct aml_buf *b);
+void aml_and(struct aml_buf *b);
+void aml_notify(struct aml_buf *b);
+void aml_null_name(struct aml_buf *b);
+void aml_local(struct aml_buf *b, unsigned int n);
+void aml_arg(struct aml_buf *b, unsigned int n);
+size_t aml_if_begin(struct aml_buf *b);
+/* OperationRegion(name, SystemIO, base, len). */
+void aml_opregion_io(struct aml_buf *b, const char *name, uint16_t base, uint32_t len);
+/*
+ * Field(region, DWordAcc, NoLock, WriteAsZeros) { names[i], bits[i], ... }:
+ * 4-character names, widths of 1 to 63 bits.
+ */
+void aml_field_dword(struct aml_buf *b, const char *region, const char *const *names,
+		     const unsigned int *bits, unsigned int n);
 
 #endif

@@ -186,8 +186,9 @@ static const struct ctl_rule {
 	[CTL_PUT_BOOT_SOURCE] =   { PRE_BOOT, ctl_model_put },
 	[CTL_PUT_MACHINE] =       { PRE_BOOT, ctl_model_put },
 	[CTL_PATCH_MACHINE] =     { PRE_BOOT, ctl_model_put },
-	[CTL_PUT_DRIVE] =         { PRE_BOOT, ctl_model_put },
-	[CTL_PUT_NET] =           { PRE_BOOT, ctl_model_put },
+	/* Firecracker 1.16's: after boot, the PUT plugs the device into a PCI VM. */
+	[CTL_PUT_DRIVE] =         { ALWAYS, ctl_plug },
+	[CTL_PUT_NET] =           { ALWAYS, ctl_plug },
 	[CTL_PUT_VSOCK] =         { PRE_BOOT, ctl_model_put },
 	[CTL_PUT_ENTROPY] =       { PRE_BOOT, ctl_model_put },
 	[CTL_PUT_LOGGER] =        { PRE_BOOT, ctl_model_put },
@@ -221,12 +222,15 @@ static const struct ctl_rule {
 	[CTL_BALLOON_HINT_START] =  { BOOTED, ctl_balloon_live },
 	[CTL_BALLOON_HINT_STATUS] = { BOOTED, ctl_balloon_live },
 	[CTL_BALLOON_HINT_STOP] =   { BOOTED, ctl_balloon_live },
-	[CTL_PUT_PMEM] =            { PRE_BOOT, ctl_model_put },
+	[CTL_PUT_PMEM] =            { ALWAYS, ctl_plug },
 	[CTL_PATCH_PMEM] =          { BOOTED, ctl_model_patch_pmem },
 	/* Firecracker's: the config before boot, the device's status and size after it. */
 	[CTL_PUT_HOTPLUG] =         { PRE_BOOT, ctl_model_put },
 	[CTL_GET_HOTPLUG] =         { BOOTED, ctl_hotplug_live },
 	[CTL_PATCH_HOTPLUG] =       { BOOTED, ctl_hotplug_live },
+	[CTL_DELETE_DRIVE] =        { BOOTED, ctl_unplug },
+	[CTL_DELETE_NET] =          { BOOTED, ctl_unplug },
+	[CTL_DELETE_PMEM] =         { BOOTED, ctl_unplug },
 };
 
 /*

@@ -91,6 +91,13 @@ enum ctl_type {
 	CTL_PUT_HOTPLUG,          /* the body: Firecracker's MemoryHotplugConfig */
 	CTL_GET_HOTPLUG,          /* the answer: Firecracker's VirtioMemStatus */
 	CTL_PATCH_HOTPLUG,        /* a new requested size (ctl_action.hotplug_mib) */
+	/*
+	 * PCI hotplug (plug.c): after boot, CTL_PUT_DRIVE plugs the drive
+	 * into the running VM; these unplug the device {id} names.
+	 */
+	CTL_DELETE_DRIVE,
+	CTL_DELETE_NET,
+	CTL_DELETE_PMEM,
 	CTL_NTYPES
 };
 
@@ -167,6 +174,15 @@ struct ctl_vm_ops {
 	 */
 	int (*hotplug)(void *ctx, bool patch, uint32_t requested_mib, json_t **out,
 		       struct err *err);
+	/*
+	 * PCI hotplug: plugs the i-th device of family type (vmm's
+	 * "virtio-blk", ...) of cfg into the running VM, or unplugs the one
+	 * of that type and id (the guest asked to let go first, and waited
+	 * for; -EBUSY when it would not). NULL: the VM has no PCI hotplug.
+	 */
+	int (*plug)(void *ctx, const struct vm_config *cfg, const char *type, unsigned int i,
+		    struct err *err);
+	int (*unplug)(void *ctx, const char *type, const char *id, struct err *err);
 	/*
 	 * Firecracker's checks at PUT time (vmm/config.h, struct
 	 * vm_config_probe): the kernel and initrd, a drive's file, a NIC's

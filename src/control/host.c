@@ -12,9 +12,6 @@
 #include "sandbox/confine.h"
 #include "snapshot/snapshot.h"
 #include "util/log.h"
-#include "virtio/blk.h"
-#include "virtio/net/tap.h"
-#include "virtio/vublk.h"
 #include "fcjson/config_json.h"
 #include "vmm/logger.h"
 #include "vmm/vm.h"
@@ -81,126 +78,6 @@ static int host_patch_pmem(void *ctx, const struct vm_pmem_patch *p, struct err 
 	return vm_patch_pmem(&((struct host *)ctx)->run.vm, p, err);
 }
 
-/*
- * Firecracker's checks at PUT time, in its words: each file or TAP is
- * opened as the VM will open it, then closed again (the VM opens its own
- * at InstanceStart). They run on the loop's thread, which builds the VM:
- * before boot it holds what InstanceStart will (capabilities, no filter
- * yet), where the api thread has dropped them, so a check never refuses
- * what the boot would take.
- */
-static int open_ro(const char *path)
-{
-	/* Not blocking: a FIFO with no writer would hang open(); InstanceStart refuses it. */
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	close(fd);
-	return 0;
-}
-
-static int boot_source_fn(void *ctx, struct err *err)
-{
-	const struct vm_boot_source *b = ctx;
-	int ret = open_ro(b->kernel_image_path);
-
-	if (ret)
-		return err_set(err, true, -EINVAL, "The kernel file cannot be opened: %s (os error "
-			       "%d)", strerror(-ret), -ret);
-	ret = b->initrd_path ? open_ro(b->initrd_path) : 0;
-	if (ret)
-		return err_set(err, true, -EINVAL, "The initrd file cannot be opened due to invalid "
-			       "path or invalid permissions. %s (os error %d)", strerror(-ret),
-			       -ret);
-	return 0;
-}
-
-static int drive_fn(void *ctx, struct err *err)
-{
-	const struct vm_drive *d = ctx;
-	struct blk_config bc = { .readonly = d->is_read_only, .cache = d->cache_type };
-	int fd, ret;
-
-	/* As Firecracker: the backend must be there at the PUT. */
-	if (d->socket) {
-		ret = virtio_vublk_probe(d->socket, err);
-		return ret ? err_prefix(err, ret == -ENOMEM ? ret : -EINVAL, "Unable to create the "
-					"virtio block device: Vhost-user error: ") : 0;
-	}
-	fd = open(d->path_on_host, (d->is_read_only ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		ret = errno;
-		return err_set(err, true, -EINVAL, "Unable to create the virtio block device: Virtio "
-			       "backend error: Error manipulating the backing file: %s (os error %d) "
-			       "%s", strerror(ret), ret, d->path_on_host);
-	}
-	close(fd);
-	/* Then as at boot: a regular file or block device, and not locked by another VM. */
-	bc.path = strdup(d->path_on_host);
-	if (!bc.path)
-		return err_set(err, false, -ENOMEM, "out of memory");
-	ret = virtio_blk_open(&bc, err);
-	virtio_blk_config_release(&bc);
-	if (ret)
-		return err_prefix(err, ret == -ENOMEM ? ret : -EINVAL, "Unable to create the virtio "
-				  "block device: Virtio backend error: ");
-	return 0;
-}
-
-static int net_fn(void *ctx, struct err *err)
-{
-	const struct vm_net *n = ctx;
-	struct net_be *be = NULL;
-	/* Two pairs: a multi-queue TAP is then opened as such, a single-queue one as that. */
-	int ret = net_tap_open(n->dev.ifname, 2, &be, err);
-
-	if (ret) {
-		err->usage = ret != -ENOMEM;
-		return err_prefix(err, ret == -ENOMEM ? ret : -EINVAL, "Could not create the network "
-				  "device: Open tap device failed: ");
-	}
-	be->ops->destroy(be);
-	return 0;
-}
-
-static int host_check(struct host *h, int (*fn)(void *, struct err *), const void *what,
-		      struct err *err)
-{
-	int ret;
-
-	err->msg[0] = '\0';
-	ret = eventloop_run_on(&h->run.loop, fn, (void *)what, err);
-
-	/* The loop has stopped (a signal): the request fails, in words. */
-	if (ret && !err->msg[0])
-		err_set(err, false, ret, "%s", strerror(-ret));
-	return ret;
-}
-
-static int host_check_boot_source(void *ctx, const struct vm_boot_source *b, struct err *err)
-{
-	return host_check(ctx, boot_source_fn, b, err);
-}
-
-static int host_check_drive(void *ctx, const struct vm_drive *d, struct err *err)
-{
-	return host_check(ctx, drive_fn, d, err);
-}
-
-/* The CPUID instruction's vendor and model are the host's KVM passes through. */
-static int host_check_cpu_template(void *ctx, enum cpu_template_id id, struct err *err)
-{
-	int ret = cpu_template_check_this_host(id, err);
-
-	(void)ctx;
-	return ret ? err_prefix(err, ret, "Failed to get CPU template: ") : 0;
-}
-
-static int host_check_net(void *ctx, const struct vm_net *n, struct err *err)
-{
-	return host_check(ctx, net_fn, n, err);
-}
 
 /* Both on the loop's thread: the timer joins its loop, and a line reads the VM. */
 struct metrics_open {
@@ -308,6 +185,8 @@ static const struct ctl_vm_ops host_vm_ops = {
 	.patch_pmem = host_patch_pmem,
 	.balloon = host_balloon,
 	.hotplug = host_hotplug,
+	.plug = host_plug,
+	.unplug = host_unplug,
 	.metrics_open = host_metrics_open,
 	.metrics_flush = host_metrics_flush,
 	.snapshot_create = host_snapshot_create,

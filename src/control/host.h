@@ -91,5 +91,15 @@ int host_close(struct host *h, int code);
 int host_balloon(void *ctx, const struct ctl_balloon_req *req, json_t **out, struct err *err);
 /* host_hotplug.c: ctl_vm_ops.hotplug, on the VM host runs. */
 int host_hotplug(void *ctx, bool patch, uint32_t requested_mib, json_t **out, struct err *err);
+/* host_check.c: ctl_vm_ops.check_*, Firecracker's checks at PUT time. */
+int host_check_boot_source(void *ctx, const struct vm_boot_source *b, struct err *err);
+int host_check_drive(void *ctx, const struct vm_drive *d, struct err *err);
+int host_check_cpu_template(void *ctx, enum cpu_template_id id, struct err *err);
+int host_check_net(void *ctx, const struct vm_net *n, struct err *err);
+
+/* PCI hotplug (ctl_vm_ops.plug and .unplug): vmm/vm_pci_hotplug.h on the running VM. */
+int host_plug(void *ctx, const struct vm_config *cfg, const char *type, unsigned int i,
+	      struct err *err);
+int host_unplug(void *ctx, const char *type, const char *id, struct err *err);
 
 #endif

@@ -45,6 +45,14 @@ int ctl_mmds_put(struct ctl *ctl, const struct ctl_action *a, json_t **out, stru
 /* hotplug.c: GET and PATCH /hotplug/memory, on the running device through ctl->vm. */
 int ctl_hotplug_live(struct ctl *ctl, const struct ctl_action *a, json_t **out,
 		     struct err *err);
+/*
+ * plug.c: PUT /drives (and /network-interfaces, /pmem) in any state:
+ * the model's before boot, PCI hotplug after it; DELETE of the three
+ * after boot (Firecracker 1.16's device hotplug).
+ */
+int ctl_plug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
+int ctl_unplug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
+
 /* balloon.c: GET /balloon from the model; the live device's actions through ctl->vm. */
 int ctl_balloon_get(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
 int ctl_balloon_live(struct ctl *ctl, const struct ctl_action *a, json_t **out,

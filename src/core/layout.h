@@ -55,6 +55,13 @@
 #define LAYOUT_PCI_MMIO32 0xe8000000ull
 #define LAYOUT_PCI_MMIO32_END 0xfc000000ull   /* exclusive; the IOAPIC is above */
 #define PORT_PCI_CONF1 0xcf8                  /* CONFIG_ADDRESS; CONFIG_DATA at 0xcfc */
+/*
+ * PCI hotplug (pci/hotplug.h), on a VM whose virtio devices are on PCI:
+ * its registers (QEMU's piix4 port) and the GED's interrupt, the last
+ * IOAPIC pin, which no virtio-mmio device takes on such a VM.
+ */
+#define PORT_PCI_HOTPLUG 0xae00
+#define LAYOUT_PCI_HOTPLUG_GSI 23
 #define LAYOUT_IOAPIC 0xfec00000ull
 #define LAYOUT_LAPIC 0xfee00000ull
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "core/layout.h"
 #include "util/log.h"
@@ -21,9 +22,16 @@
 #define RST_CNT 1                   /* 0xcf9 from 0xcf8 */
 #define RST_CNT_RST_CPU 0x04
 
+/*
+ * A slot's function is published with one atomic store of ops (opaque
+ * first), so vCPUs find it without a lock, and taken away with one:
+ * every access counts itself in inflight while it uses the function, and
+ * pci_root_detach waits until none is left.
+ */
 struct pci_slot {
 	const struct pci_function_ops *ops;
 	void *opaque;
+	unsigned int inflight;
 };
 
 struct pci_root {
@@ -60,15 +68,28 @@ static uint32_t ones(unsigned int len)
 	return len >= 4 ? 0xffffffffu : (1u << (8 * len)) - 1;
 }
 
-/* The function at bus/devfn, or NULL: nothing answers (all ones). The slots are fixed once the vCPUs run. */
-static const struct pci_slot *find(struct pci_root *r, unsigned int bus, unsigned int devfn)
+/* Slot s's function, counted in use until slot_put; NULL: none. */
+static struct pci_slot *slot_get(struct pci_slot *s)
 {
-	const struct pci_slot *s;
+	__atomic_add_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->ops, __ATOMIC_SEQ_CST))
+		return s;
+	__atomic_sub_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
 
+static void slot_put(struct pci_slot *s)
+{
+	if (s)
+		__atomic_sub_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
+}
+
+/* The function at bus/devfn, held (slot_put), or NULL: nothing answers (all ones). */
+static struct pci_slot *find(struct pci_root *r, unsigned int bus, unsigned int devfn)
+{
 	if (bus != 0 || devfn >= PCI_SLOTS * PCI_FUNCS || devfn % PCI_FUNCS)
 		return NULL;
-	s = &r->slot[devfn / PCI_FUNCS];
-	return s->ops ? s : NULL;
+	return slot_get(&r->slot[devfn / PCI_FUNCS]);
 }
 
 static bool access_ok(unsigned int off, unsigned int len)
@@ -80,7 +101,7 @@ static bool access_ok(unsigned int off, unsigned int len)
 uint32_t pci_root_cfg_read(struct pci_root *r, unsigned int bus, unsigned int devfn,
 			   unsigned int off, unsigned int len)
 {
-	const struct pci_slot *s;
+	struct pci_slot *s;
 	uint32_t v = ones(len);
 
 	if (!access_ok(off, len))
@@ -88,19 +109,21 @@ uint32_t pci_root_cfg_read(struct pci_root *r, unsigned int bus, unsigned int de
 	s = find(r, bus, devfn);
 	if (s)
 		v = s->ops->cfg_read(s->opaque, off, len) & ones(len);
+	slot_put(s);
 	return v;
 }
 
 void pci_root_cfg_write(struct pci_root *r, unsigned int bus, unsigned int devfn,
 			unsigned int off, uint32_t v, unsigned int len)
 {
-	const struct pci_slot *s;
+	struct pci_slot *s;
 
 	if (!access_ok(off, len))
 		return;
 	s = find(r, bus, devfn);
 	if (s)
 		s->ops->cfg_write(s->opaque, off, v & ones(len), len);
+	slot_put(s);
 }
 
 /* ECAM: bus in bits 27:20 of the offset, device and function 19:12, register 11:0. */
@@ -195,15 +218,16 @@ static const struct bus_region_ops conf1_ops = {
 	.write = conf1_write,
 };
 
-/* The function whose BAR decodes addr, and the offset in it; NULL: none (all ones). */
-static const struct pci_slot *bar_owner(struct pci_root *r, uint64_t addr, unsigned int len,
-					int *bar, uint64_t *off)
+/* The function whose BAR decodes addr, held, and the offset in it; NULL: none (all ones). */
+static struct pci_slot *bar_owner(struct pci_root *r, uint64_t addr, unsigned int len,
+				  int *bar, uint64_t *off)
 {
 	for (unsigned int i = 1; i < PCI_SLOTS; i++) {
-		const struct pci_slot *s = &r->slot[i];
+		struct pci_slot *s = slot_get(&r->slot[i]);
 
-		if (s->ops && (*bar = s->ops->bar_claim(s->opaque, addr, len, off)) >= 0)
+		if (s && (*bar = s->ops->bar_claim(s->opaque, addr, len, off)) >= 0)
 			return s;
+		slot_put(s);
 	}
 	return NULL;
 }
@@ -211,7 +235,7 @@ static const struct pci_slot *bar_owner(struct pci_root *r, uint64_t addr, unsig
 static void window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
 {
 	uint64_t addr = LAYOUT_PCI_MMIO32 + offset, off;
-	const struct pci_slot *s;
+	struct pci_slot *s;
 	int bar;
 
 	s = bar_owner(opaque, addr, len, &bar, &off);
@@ -219,17 +243,19 @@ static void window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned i
 		s->ops->bar_read(s->opaque, bar, off, data, len);
 	else
 		bus_data_put(data, len, ~0ull);
+	slot_put(s);
 }
 
 static void window_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
 {
 	uint64_t addr = LAYOUT_PCI_MMIO32 + offset, off;
-	const struct pci_slot *s;
+	struct pci_slot *s;
 	int bar;
 
 	s = bar_owner(opaque, addr, len, &bar, &off);
 	if (s)
 		s->ops->bar_write(s->opaque, bar, off, data, len);
+	slot_put(s);
 }
 
 static const struct bus_region_ops window_ops = {
@@ -249,7 +275,7 @@ uint64_t pci_root_bar_base(unsigned int slot, uint64_t size)
 unsigned int pci_root_free_slot(const struct pci_root *r)
 {
 	for (unsigned int i = 1; i < PCI_SLOTS; i++)
-		if (!r->slot[i].ops)
+		if (!__atomic_load_n(&r->slot[i].ops, __ATOMIC_SEQ_CST))
 			return i;
 	return 0;
 }
@@ -312,14 +338,47 @@ struct pci_root *pci_root_of(const struct component *c)
 int pci_root_attach(struct pci_root *r, unsigned int slot, const struct pci_function_ops *ops,
 		    void *opaque)
 {
+	struct pci_slot *s;
+	int ret = 0;
+
 	if (!r || !ops || !ops->cfg_read || !ops->cfg_write || !ops->bar_claim || !ops->bar_read ||
 	    !ops->bar_write || slot == 0 || slot >= PCI_SLOTS)
 		return -EINVAL;
-	if (r->slot[slot].ops)
-		return -EEXIST;
+	s = &r->slot[slot];
+	/* The lock orders attaches and detaches; accesses never take it. */
 	pthread_mutex_lock(&r->lock);
-	r->slot[slot] = (struct pci_slot){ ops, opaque };
+	if (__atomic_load_n(&s->ops, __ATOMIC_SEQ_CST)) {
+		ret = -EEXIST;
+	} else {
+		s->opaque = opaque;
+		__atomic_store_n(&s->ops, ops, __ATOMIC_SEQ_CST);
+	}
 	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+int pci_root_detach(struct pci_root *r, unsigned int slot)
+{
+	struct pci_slot *s;
+
+	if (!r || slot == 0 || slot >= PCI_SLOTS)
+		return -EINVAL;
+	s = &r->slot[slot];
+	pthread_mutex_lock(&r->lock);
+	if (!__atomic_load_n(&s->ops, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOENT;
+	}
+	__atomic_store_n(&s->ops, NULL, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&r->lock);
+	/*
+	 * An access that found the function before the store finishes with
+	 * it; none can find it after. A vCPU's status write waits for the io
+	 * thread, hence never on that thread.
+	 */
+	while (__atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST))
+		usleep(100);
+	s->opaque = NULL;
 	return 0;
 }
 
@@ -341,7 +400,7 @@ int pci_root_create(const struct dev_env *env, const struct dev_resources *res,
 	pci_config_init(&r->host, &(struct pci_ids){ .vendor = PCI_HOST_VENDOR,
 		.device = PCI_HOST_DEVICE, .class_code = PCI_CLASS_HOST_BRIDGE,
 		}, false);
-	r->slot[0] = (struct pci_slot){ &host_bridge_ops, &r->host };
+	r->slot[0] = (struct pci_slot){ &host_bridge_ops, &r->host, 0 };
 	/* First, while nothing on the bus can point at r yet. */
 	ret = dev_claim(env, BUS_PIO, res->pio_base, res->pio_size, &conf1_ops, r, "pci-conf1",
 			err);

@@ -43,7 +43,8 @@
  * BARs (decoding on, the BAR programmed there): it returns the BAR and
  * sets *off, or -1. All run on vCPU threads, possibly at once, with no
  * lock of the root's held: a function serialises itself, and may block
- * only as a device's register write may (device.h).
+ * only as a device's register write may (device.h). The function stays
+ * until pci_root_detach has seen every such call return.
  */
 struct pci_function_ops {
 	uint32_t (*cfg_read)(void *opaque, unsigned int off, unsigned int len);
@@ -61,12 +62,21 @@ int pci_root_create(const struct dev_env *env, const struct dev_resources *res,
 
 /*
  * Puts a function at slot (device number 1-31, function 0), before the
- * vCPUs start. 0, -EINVAL for slot 0 or past 31, -EEXIST when taken.
+ * vCPUs start or while they run (PCI hotplug): accesses find it from
+ * then on. 0, -EINVAL for slot 0 or past 31, -EEXIST when taken.
  * pci_root_free_slot is the first free one (0: none).
  */
 unsigned int pci_root_free_slot(const struct pci_root *r);
 int pci_root_attach(struct pci_root *r, unsigned int slot, const struct pci_function_ops *ops,
 		    void *opaque);
+/*
+ * Takes slot's function away: no access finds it any more, and those
+ * that had found it have finished when this returns, so its owner may
+ * free it. A vCPU in such an access may wait for the io thread (a
+ * virtio status write), so never call this on the io thread or a vCPU.
+ * 0, -EINVAL, or -ENOENT for an empty slot.
+ */
+int pci_root_detach(struct pci_root *r, unsigned int slot);
 
 /*
  * Where a function at slot should have its BARs: a stretch of the 32-bit

@@ -40,9 +40,10 @@ static const struct sandbox_ioctl vcpu_ioctls[] = {
 	/*
 	 * An MSI-X vector unmasked with its message pending goes out at once
 	 * (pci/msix.c); a table or capability write moves the vector's
-	 * irqfd and its MSI route with it (virtio/pci/irqfd.c).
+	 * irqfd and its MSI route with it (virtio/pci/irqfd.c), and one that
+	 * moves BAR 0 the queues' ioeventfds (virtio/pci/pci.c).
 	 */
-	IOCTL(KVM_SIGNAL_MSI), IOCTL(KVM_IRQFD), IOCTL(KVM_SET_GSI_ROUTING),
+	IOCTL(KVM_SIGNAL_MSI), IOCTL(KVM_IRQFD), IOCTL(KVM_SET_GSI_ROUTING), IOCTL(KVM_IOEVENTFD),
 	IOCTL(KVM_GET_REGS), IOCTL(KVM_GET_SREGS), IOCTL(KVM_TRANSLATE),
 };
 
@@ -73,6 +74,11 @@ static const int io_syscalls[] = {
 	SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(unlink), SCMP_SYS(exit_group),
 	/* The NICs' MMDS sockets' private directory, removed with the last (net/mmds_http.c). */
 	SCMP_SYS(rmdir),
+	/*
+	 * A disk's image unlocked as it closes (an unplugged drive, the old
+	 * image of a PATCH): io_uring keeps the file until its ring is gone.
+	 */
+	SCMP_SYS(flock),
 	/*
 	 * glib (libslirp's) reads the time with it: a real syscall where the clock source has no vDSO mode (seen
 	 * nested, in the lab, when libslirp logged on this thread).
@@ -196,6 +202,21 @@ const int *sandbox_list_sanitizer(unsigned int *n)
 	return NULL;
 }
 #endif
+
+/*
+ * The io thread's, on a VM whose devices are on PCI only: a disk plugged
+ * in after the start (vmm/vm_pci_hotplug.c) gets its io_uring ring and
+ * its rate limiter's timer there.
+ */
+static const int pci_hotplug_syscalls[] = {
+	SCMP_SYS(io_uring_setup), SCMP_SYS(timerfd_create),
+};
+
+const int *sandbox_list_pci_hotplug(unsigned int *n)
+{
+	*n = LEN(pci_hotplug_syscalls);
+	return pci_hotplug_syscalls;
+}
 
 const struct sandbox_list *sandbox_list_get(enum thread_kind kind)
 {

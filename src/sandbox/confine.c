@@ -348,6 +348,9 @@ int sandbox_seal(const struct vm_config *cfg, struct err *err)
 	bool host_net = sandbox_needs_host_net(cfg);
 	int abi, rfd = -1, ret;
 
+	/* Before the io thread's filter goes on (after this hook), sandbox or not. */
+	if (cfg->pci)
+		sandbox_allow_pci_hotplug();
 	if (opts.off)
 		return 0;
 	ret = collect_paths(cfg, &paths, err);

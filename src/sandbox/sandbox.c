@@ -29,6 +29,7 @@ static struct sock_fprog progs[THREAD_KINDS];
 static int built[THREAD_KINDS];   /* 0: not yet; 1: built; -errno: failed */
 static pthread_mutex_t build_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool ready;
+static bool pci_hotplug;   /* under build_lock */
 
 /*
  * libseccomp's SCMP_An() leave datum_b to the compiler, which clang (the
@@ -73,12 +74,15 @@ static int add_arg_rules(scmp_filter_ctx ctx, unsigned int args)
 	return ret;
 }
 
-static int build_rules(scmp_filter_ctx ctx, const struct sandbox_list *l)
+static int build_rules(scmp_filter_ctx ctx, const struct sandbox_list *l, bool hotplug)
 {
-	unsigned int nsan;
+	unsigned int nsan, nhp;
 	const int *san = sandbox_list_sanitizer(&nsan);
+	const int *hp = sandbox_list_pci_hotplug(&nhp);
 	int ret = 0;
 
+	for (unsigned int i = 0; hotplug && i < nhp; i++)
+		ret = ret ? ret : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, hp[i], 0);
 	/* A rule the list already has is merged by libseccomp. */
 	for (unsigned int i = 0; !ret && i < nsan; i++)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, san[i], 0);
@@ -139,7 +143,7 @@ static int build_filter(enum thread_kind kind, struct sock_fprog *prog)
 	/* Another architecture's syscalls (int 0x80) trap too, rather than kill silently. */
 	ret = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
 	if (!ret)
-		ret = build_rules(ctx, sandbox_list_get(kind));
+		ret = build_rules(ctx, sandbox_list_get(kind), kind == THREAD_IO && pci_hotplug);
 	if (!ret)
 		ret = export_prog(ctx, prog);
 	seccomp_release(ctx);
@@ -176,6 +180,20 @@ int sandbox_build_all(struct err *err)
 				       sandbox_list_get((enum thread_kind)k)->kind, strerror(-ret));
 	}
 	return 0;
+}
+
+void sandbox_allow_pci_hotplug(void)
+{
+	pthread_mutex_lock(&build_lock);
+	if (!pci_hotplug) {
+		pci_hotplug = true;
+		/* Built before the VM's config was known: built again when the io thread enters. */
+		if (built[THREAD_IO] == 1)
+			free(progs[THREAD_IO].filter);
+		progs[THREAD_IO] = (struct sock_fprog){ 0 };
+		built[THREAD_IO] = 0;
+	}
+	pthread_mutex_unlock(&build_lock);
 }
 
 static int cmp_int(const void *a, const void *b)

@@ -40,6 +40,12 @@ int sandbox_repin(struct err *err);
  * thread hook. Needs sandbox_init first. 0 or -errno.
  */
 int sandbox_enter(enum thread_kind kind);
+/*
+ * The VM's devices are on PCI, so disks may be plugged in while it runs:
+ * the io thread's filter, when it goes on, also lets its ring and timer
+ * be made (allow.c's pci_hotplug_syscalls). Before the io thread enters.
+ */
+void sandbox_allow_pci_hotplug(void);
 /* Each kind's allowlist and its size, for `hearth --seccomp-report`. */
 void sandbox_report(FILE *out);
 

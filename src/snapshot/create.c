@@ -20,6 +20,7 @@
 #include "snapshot/memcore.h"
 #include "snapshot/records.h"
 #include "vcpu/vcpu_state.h"
+#include "vmm/vm_pci_hotplug.h"
 
 /* The KVM capabilities a restore uses, each needed at least as large as here. */
 static const uint32_t snap_caps[] = {
@@ -202,6 +203,9 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 		if (cfg->drives[i].socket)
 			return err_set(err, true, -EINVAL, "Devices without snapshot support are "
 				       "present: vhost-user-block(id: %s)", cfg->drives[i].id);
+	ret = vm_pci_check_layout(vm, cfg, err);
+	if (ret)
+		return err_prefix(err, ret, "snapshot/create: ");
 	if (req->diff) {
 		ret = check_diff(vm, cfg, err);
 		if (ret)

@@ -18,8 +18,9 @@ void virtio_kicks_init(struct virtio_kicks *k, struct virtio_dev *dev, struct ev
 {
 	k->dev = dev;
 	k->loop = loop;
+	k->vm_fd = -1;
 	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++)
-		k->q[i] = (struct virtio_kick){ k, i, -1 };
+		k->q[i] = (struct virtio_kick){ .owner = k, .q = i, .fd = -1 };
 }
 
 /* The kick reaches the device, dev->lock held; a queue not live drops it (resume looks again). */
@@ -58,9 +59,49 @@ int virtio_kicks_open(struct virtio_kicks *k, unsigned int q, int vm_fd, struct 
 	if (kq->fd < 0)
 		return -errno;
 	io.fd = kq->fd;
-	if (vm_fd >= 0 && ioctl(vm_fd, KVM_IOEVENTFD, &io) < 0)
-		return -errno;
+	if (vm_fd >= 0) {
+		if (ioctl(vm_fd, KVM_IOEVENTFD, &io) < 0)
+			return -errno;
+		k->vm_fd = vm_fd;
+		kq->io = io;
+		kq->placed = true;
+	}
 	return eventloop_add(k->loop, kq->fd, EPOLLIN, on_kick, kq);
+}
+
+static void unplace(struct virtio_kicks *k, struct virtio_kick *kq)
+{
+	struct kvm_ioeventfd io = kq->io;
+
+	if (!kq->placed)
+		return;
+	io.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+	if (ioctl(k->vm_fd, KVM_IOEVENTFD, &io) < 0)
+		log_ratelimited(&kicks_rl, LOG_WARN, "%s: queue %u's ioeventfd at %#llx stays: %s",
+				k->dev->name, kq->q, (unsigned long long)io.addr,
+				strerror(errno));
+	kq->placed = false;
+}
+
+int virtio_kicks_place(struct virtio_kicks *k, unsigned int q, uint64_t addr)
+{
+	struct virtio_kick *kq;
+	struct kvm_ioeventfd io;
+
+	if (q >= VIRTIO_MAX_QUEUES || k->vm_fd < 0 || k->q[q].fd < 0)
+		return -EINVAL;
+	kq = &k->q[q];
+	if (kq->placed && kq->io.addr == addr)
+		return 0;
+	io = kq->io;
+	unplace(k, kq);
+	io.addr = addr;
+	io.fd = kq->fd;
+	if (ioctl(k->vm_fd, KVM_IOEVENTFD, &io) < 0)
+		return -errno;
+	kq->io = io;
+	kq->placed = true;
+	return 0;
 }
 
 void virtio_kicks_close(struct virtio_kicks *k)
@@ -68,6 +109,7 @@ void virtio_kicks_close(struct virtio_kicks *k)
 	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++) {
 		if (k->q[i].fd < 0)
 			continue;
+		unplace(k, &k->q[i]);
 		if (k->loop)
 			eventloop_remove(k->loop, k->q[i].fd);
 		close(k->q[i].fd);

@@ -21,11 +21,14 @@ struct virtio_kick {
 	struct virtio_kicks *owner;
 	unsigned int q;
 	int fd;
+	struct kvm_ioeventfd io;  /* KVM's, while placed */
+	bool placed;
 };
 
 struct virtio_kicks {
 	struct virtio_dev *dev;
 	struct eventloop *loop;
+	int vm_fd;                /* where the ioeventfds are; -1: none */
 	struct virtio_kick q[VIRTIO_MAX_QUEUES];
 };
 
@@ -38,7 +41,19 @@ void virtio_kicks_init(struct virtio_kicks *k, struct virtio_dev *dev, struct ev
  */
 int virtio_kicks_open(struct virtio_kicks *k, unsigned int q, int vm_fd, struct kvm_ioeventfd io);
 
-/* Stops watching and closes every fd, those handed out by take included. */
+/*
+ * Moves queue q's ioeventfd to addr (its width and match kept): the
+ * transport's notify address moved with a BAR. 0, or -errno with the
+ * queue left with no ioeventfd (its notifications then reach the fd
+ * through virtio_kicks_notify, from the vCPU that made them).
+ */
+int virtio_kicks_place(struct virtio_kicks *k, unsigned int q, uint64_t addr);
+
+/*
+ * Stops watching and closes every fd, those handed out by take included,
+ * and takes the ioeventfds back from KVM (a device unplugged from a
+ * running VM leaves none behind at its addresses).
+ */
 void virtio_kicks_close(struct virtio_kicks *k);
 
 /*

@@ -49,5 +49,9 @@ void virtio_pci_destroy(struct virtio_pci *t);
  */
 extern const struct component_ops virtio_pci_component;
 struct virtio_dev *virtio_pci_device(struct virtio_pci *t);
+/* Its device number on the root. */
+unsigned int virtio_pci_slot(const struct virtio_pci *t);
+/* Whether a driver has the device (its status is not 0: not reset). */
+bool virtio_pci_driven(struct virtio_pci *t);
 
 #endif

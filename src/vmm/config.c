@@ -305,6 +305,20 @@ const char *vm_config_net_no_vhost(const struct vm_config *c, const struct vm_ne
 	return NULL;
 }
 
+bool vm_config_drop_drive(struct vm_config *c, const char *id)
+{
+	int at = find_drive(c, id);
+
+	if (at < 0)
+		return false;
+	free(c->drives[at].path_on_host);
+	free(c->drives[at].socket);
+	memmove(&c->drives[at], &c->drives[at + 1],
+		(c->ndrives - (unsigned int)at - 1) * sizeof(c->drives[0]));
+	c->ndrives--;
+	return true;
+}
+
 bool vm_config_drop_net(struct vm_config *c, const char *id)
 {
 	int at = find_net(c, id);

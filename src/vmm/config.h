@@ -302,6 +302,8 @@ int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace,
  * PUT replaces before it tries the new one. Whether there was one.
  */
 bool vm_config_drop_net(struct vm_config *c, const char *id);
+/* Takes drive id out of c (a drive unplugged, or one whose plug failed); false: none. */
+bool vm_config_drop_drive(struct vm_config *c, const char *id);
 int vm_config_set_vsock(struct vm_config *c, const struct vm_vsock *v, struct err *err);
 int vm_config_set_entropy(struct vm_config *c, bool on);
 /*

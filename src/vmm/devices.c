@@ -27,6 +27,7 @@
 #include "devices/testdev.h"
 #include "devices/vmclock.h"
 #include "mem/guest_mem_hotplug.h"
+#include "pci/hotplug.h"
 #include "pci/root.h"
 #include "virtio/balloon.h"
 #include "virtio/pmem.h"
@@ -67,6 +68,11 @@ static bool want_vmclock(const struct vm_config *cfg, struct dev_resources *res)
 	return cfg->vmclock && !cfg->flat.present;
 }
 
+static bool want_pci_hotplug(const struct vm_config *cfg, struct dev_resources *res)
+{
+	return cfg->pci;
+}
+
 static bool want_debug_exit(const struct vm_config *cfg, struct dev_resources *res)
 {
 	res->pio_base = cfg->debug_exit.iobase;
@@ -101,6 +107,11 @@ static const struct legacy_device legacy_devices[] = {
 	  .optional = true,
 	  .res = { .pio_base = PORT_PCI_CONF1, .pio_size = PCI_CONF1_PORTS,
 		   .mmio_base = LAYOUT_PCI_ECAM, .mmio_size = LAYOUT_PCI_ECAM_SIZE, .gsi = -1 } },
+	/* Optional: a snapshot from before it restores without its record. */
+	{ .id = "pci_hotplug", .type = "pci-hotplug", .what = "PCI hotplug",
+	  .create = pci_hotplug_create, .wanted = want_pci_hotplug, .optional = true,
+	  .res = { .pio_base = PORT_PCI_HOTPLUG, .pio_size = PCI_HOTPLUG_PORTS,
+		   .gsi = LAYOUT_PCI_HOTPLUG_GSI } },
 	/* pc-testdev first: a clash is then always the debug-exit's, which has a flag to fix it. */
 	{ .id = "testdev", .type = "pc-testdev", .what = "--test-devices",
 	  .create = testdev_create, .wanted = want_testdev,
@@ -143,20 +154,13 @@ static unsigned int count_drives(const struct vm_config *cfg)
 	return cfg->ndrives;
 }
 
-static void drive_what(const struct vm_config *cfg, unsigned int i, char *what, size_t len)
-{
-	if (cfg->cli)
-		snprintf(what, len, "--disk %u", i + 1);
-	else
-		snprintf(what, len, "drive '%s'", cfg->drives[i].id);
-}
 
 static int make_blk(struct virtio_build *b, struct virtio_dev **out, struct err *err)
 {
 	int ret;
 
 	b->id = b->cfg->drives[b->i].id;
-	drive_what(b->cfg, b->i, b->what, sizeof(b->what));
+	vm_drive_what(b->cfg, b->i, b->what, sizeof(b->what));
 	if (b->drives[b->i].socket) {
 		struct vublk_config vc = { b->drives[b->i].socket, b->drives[b->i].cache };
 
@@ -418,8 +422,8 @@ static int attach(struct vm *vm, const struct virtio_build *b, const char *type,
 }
 
 /*
- * Attaches dev to the PCI root as function 0 of device slot + 1 (the
- * host bridge is device 0), its BAR where firmware would have put it.
+ * Attaches dev to the PCI root as function 0 of device slot (the host
+ * bridge is device 0), its BAR where firmware would have put it.
  */
 static int attach_pci(struct vm *vm, const struct virtio_build *b, const char *type,
 		      unsigned int slot, struct virtio_dev *dev, struct err *err)
@@ -427,12 +431,12 @@ static int attach_pci(struct vm *vm, const struct virtio_build *b, const char *t
 	struct virtio_host host = { .vm_fd = vm->fd, .bus = &vm->bus, .loop = vm->loop,
 				    .routes = vm->has_routes ? &vm->routes : NULL };
 	struct reg_entry *root = registry_find(&vm->registry, COMP_DEVICE, "pci");
-	struct dev_resources res = { .mmio_base = pci_root_bar_base(slot + 1, VIRTIO_PCI_BAR_SIZE),
+	struct dev_resources res = { .mmio_base = pci_root_bar_base(slot, VIRTIO_PCI_BAR_SIZE),
 				     .mmio_size = VIRTIO_PCI_BAR_SIZE, .gsi = -1 };
 	struct virtio_pci *t;
 	int ret;
 
-	ret = root ? virtio_pci_create(dev, &host, pci_root_of(&root->comp), slot + 1, &t)
+	ret = root ? virtio_pci_create(dev, &host, pci_root_of(&root->comp), slot, &t)
 		   : -ENODEV;
 	if (ret) {
 		dev->ops->destroy(dev);
@@ -441,70 +445,6 @@ static int attach_pci(struct vm *vm, const struct virtio_build *b, const char *t
 	}
 	return enter(vm, b->id, type, &res, &(struct component){ &virtio_pci_component, t },
 		     err);
-}
-
-int vm_virtio_cmdline(const char *base, const struct acpi_mmio_dev *devs, unsigned int n,
-		      char *out, size_t outlen)
-{
-	size_t len = strlen(base);
-
-	if (len >= outlen)
-		return -E2BIG;
-	memcpy(out, base, len + 1);
-	for (unsigned int i = 0; i < n; i++) {
-		/* The kernel's memparse reads the 0x prefixes. */
-		int w = snprintf(out + len, outlen - len, "%svirtio_mmio.device=%#x@%#llx:%u",
-				 len ? " " : "", devs[i].size, (unsigned long long)devs[i].base,
-				 devs[i].gsi);
-		if (w < 0 || (size_t)w >= outlen - len) {
-			out[len] = '\0';
-			return -E2BIG;
-		}
-		len += (size_t)w;
-	}
-	return 0;
-}
-
-int vm_kernel_cmdline(const struct vm_config *cfg, bool multiboot,
-		      const struct acpi_mmio_dev *devs, unsigned int n, char *out, size_t len)
-{
-	const char *base = cfg->boot.boot_args ? cfg->boot.boot_args : VM_DEFAULT_CMDLINE;
-	char *root = NULL;
-	int ret = 0;
-
-	if (multiboot && !strcmp(base, VM_DEFAULT_CMDLINE))
-		base = "";
-	/*
-	 * Firecracker's, after the boot args: root=PARTUUID= for a root drive
-	 * with a partuuid, else root=/dev/vda (the root drive is the first
-	 * disk), then ro or rw as the drive is.
-	 */
-	if (cfg->ndrives && cfg->drives[0].is_root_device) {
-		const struct vm_drive *d = &cfg->drives[0];
-
-		if (asprintf(&root, "%s%sroot=%s%s %s", base, *base ? " " : "",
-			     d->partuuid[0] ? "PARTUUID=" : "/dev/vda", d->partuuid,
-			     d->is_read_only ? "ro" : "rw") < 0)
-			return -ENOMEM;
-		base = root;
-	}
-	/* Firecracker's attach_pmem_devices: root=/dev/pmemN, then rw or ro. */
-	for (unsigned int i = 0; !root && i < cfg->npmem; i++) {
-		if (!cfg->pmem[i].root_device)
-			continue;
-		if (asprintf(&root, "%s%sroot=/dev/pmem%u %s", base, *base ? " " : "", i,
-			     cfg->pmem[i].read_only ? "ro" : "rw") < 0)
-			return -ENOMEM;
-		base = root;
-	}
-	if (cfg->virtio_cmdline)
-		ret = vm_virtio_cmdline(base, devs, n, out, len);
-	else if (strlen(base) >= len)
-		ret = -E2BIG;
-	else
-		memcpy(out, base, strlen(base) + 1);
-	free(root);
-	return ret;
 }
 
 static int create_virtio(struct vm *vm, const struct vm_config *cfg,
@@ -531,13 +471,77 @@ static int create_virtio(struct vm *vm, const struct vm_config *cfg,
 				err->usage = ret != -ENOMEM;
 				return err_prefix(err, ret, "%s: ", b.what);
 			}
-			ret = cfg->pci ? attach_pci(vm, &b, fam->type, slot, dev, err)
+			ret = cfg->pci ? attach_pci(vm, &b, fam->type, slot + 1, dev, err)
 				       : attach(vm, &b, fam->type, slot, dev, err);
 			if (ret)
 				return ret;
 		}
 	}
 	return 0;
+}
+
+/* The id the i-th device of family f gets (what its maker sets as b->id). */
+static const char *family_id(const struct virtio_family *f, const struct vm_config *cfg,
+			     unsigned int i)
+{
+	if (f->create == make_blk)
+		return cfg->drives[i].id;
+	if (f->create == make_net)
+		return cfg->nets[i].id;
+	if (f->create == make_pmem)
+		return cfg->pmem[i].id;
+	if (f->create == make_rng)
+		return "entropy";
+	if (f->create == make_vsock)
+		return "vsock";
+	if (f->create == make_balloon)
+		return "balloon";
+	return "memory_hotplug";
+}
+
+unsigned int vm_devices_pci_slot(const struct vm_config *cfg, const char *type, const char *name)
+{
+	unsigned int slot = 1;
+
+	for (unsigned int f = 0; f < NFAMILIES; f++) {
+		const struct virtio_family *fam = &virtio_families[f];
+		unsigned int n = fam->count(cfg);
+
+		for (unsigned int i = 0; !strcmp(fam->type, type) && i < n; i++)
+			if (!strcmp(family_id(fam, cfg, i), name))
+				return slot + i;
+		slot += n;
+	}
+	return 0;
+}
+
+int vm_devices_plug_pci(struct vm *vm, const struct vm_config *cfg, const char *type,
+			unsigned int i, const struct blk_config *drives, unsigned int slot,
+			struct err *err)
+{
+	struct virtio_env env = { .loop = vm->loop, .mem = &vm->mem };
+	struct virtio_build b = { .vm = vm, .env = &env, .cfg = cfg, .drives = drives,
+				  .pmem = vm->pmem, .i = i };
+	struct virtio_dev *dev = NULL;
+	int ret;
+
+	for (unsigned int f = 0; f < NFAMILIES; f++) {
+		const struct virtio_family *fam = &virtio_families[f];
+
+		if (strcmp(fam->type, type))
+			continue;
+		if (i >= fam->count(cfg))
+			return err_set(err, false, -EINVAL, "%s %u: not in the config", type, i);
+		err->msg[0] = '\0';
+		ret = fam->create(&b, &dev, err);
+		if (ret) {
+			if (!err->msg[0])
+				err_set(err, false, ret, "%s", strerror(-ret));
+			return err_prefix(err, ret, "%s: ", b.what);
+		}
+		return attach_pci(vm, &b, fam->type, slot, dev, err);
+	}
+	return err_set(err, false, -EINVAL, "%s: no such device family", type);
 }
 
 int vm_devices_create(struct vm *vm, const struct vm_config *cfg, struct power_sink power,
@@ -583,45 +587,4 @@ struct virtio_dev *vm_virtio_device(const struct reg_entry *e)
 	if (e->comp.ops == &virtio_pci_component)
 		return virtio_pci_device(e->comp.obj);
 	return NULL;
-}
-
-int vm_devices_open_drives(const struct vm_config *cfg, struct blk_config *out,
-			   struct err *err)
-{
-	char what[96];
-	int ret;
-
-	memset(out, 0, sizeof(*out) * VM_MAX_DRIVES);
-	for (unsigned int i = 0; i < cfg->ndrives; i++) {
-		const struct vm_drive *d = &cfg->drives[i];
-		struct blk_config *bc = &out[i];
-
-		drive_what(cfg, i, what, sizeof(what));
-		bc->readonly = d->is_read_only;
-		bc->cache = d->cache_type;
-		bc->queues = d->queues;
-		snprintf(bc->id, sizeof(bc->id), "%s", d->serial);
-		/* A vhost-user drive's backend is connected to when the device is made. */
-		if (d->socket) {
-			bc->socket = strdup(d->socket);
-			if (!bc->socket)
-				return err_set(err, false, -ENOMEM, "%s: out of memory", what);
-			continue;
-		}
-		bc->path = strdup(d->path_on_host);
-		if (!bc->path)
-			return err_set(err, false, -ENOMEM, "%s: out of memory", what);
-		ret = virtio_blk_open(bc, err);
-		if (ret) {
-			err->usage = ret != -ENOMEM;
-			return err_prefix(err, ret, "%s: ", what);
-		}
-	}
-	return 0;
-}
-
-void vm_devices_close_drives(struct blk_config *bcs)
-{
-	for (unsigned int i = 0; i < VM_MAX_DRIVES; i++)
-		virtio_blk_config_release(&bcs[i]);
 }

@@ -28,6 +28,11 @@ struct virtio_dev *vm_virtio_device(const struct reg_entry *e);
 
 int vm_devices_open_drives(const struct vm_config *cfg, struct blk_config *out,
 			   struct err *err);
+/* How errors name drive i: "--disk N" for hearth run's, else "drive 'ID'". */
+void vm_drive_what(const struct vm_config *cfg, unsigned int i, char *what, size_t len);
+/* drives.c. The same for drive i alone, into *out (released with virtio_blk_config_release). */
+int vm_devices_open_drive(const struct vm_config *cfg, unsigned int i, struct blk_config *out,
+			  struct err *err);
 void vm_devices_close_drives(struct blk_config *drives);
 
 /*
@@ -43,7 +48,24 @@ int vm_devices_create(struct vm *vm, const struct vm_config *cfg, struct power_s
 		      struct err *err);
 
 /*
- * Writes base plus " virtio_mmio.device=SIZE@BASE:IRQ" per device into out,
+ * PCI hotplug: the virtio device of family type ("virtio-blk",
+ * "virtio-net", "virtio-pmem"), the i-th of its kind in cfg, made and
+ * attached to the PCI root at slot, entered in vm->registry (drives[i]:
+ * a disk's opened image). On the io thread, which the device's fds join.
+ * 0, or -errno with err, nothing left behind.
+ */
+int vm_devices_plug_pci(struct vm *vm, const struct vm_config *cfg, const char *type,
+			unsigned int i, const struct blk_config *drives, unsigned int slot,
+			struct err *err);
+
+/*
+ * The PCI slot a boot from cfg gives the device of that type and name
+ * (the layout order, from slot 1); 0: cfg has no such device.
+ */
+unsigned int vm_devices_pci_slot(const struct vm_config *cfg, const char *type, const char *name);
+
+/*
+ * cmdline.c. Writes base plus " virtio_mmio.device=SIZE@BASE:IRQ" per device into out,
  * the form a kernel built with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES reads;
  * -E2BIG when that does not fit in outlen bytes.
  */

@@ -96,6 +96,21 @@ int registry_add(struct registry *r, enum comp_kind kind, const char *id, const 
 	return 0;
 }
 
+void registry_remove(struct registry *r, struct reg_entry *e)
+{
+	struct component c;
+	unsigned int at;
+
+	if (!e || e < r->entries || e >= r->entries + r->n)
+		return;
+	at = (unsigned int)(e - r->entries);
+	c = e->comp;
+	memmove(&r->entries[at], &r->entries[at + 1], (r->n - at - 1) * sizeof(*e));
+	r->n--;
+	if (c.ops && c.ops->destroy)
+		c.ops->destroy(c.obj);
+}
+
 unsigned int registry_counters(const struct reg_entry *e, struct dev_counter *out,
 			       unsigned int max)
 {

@@ -73,6 +73,12 @@ void registry_destroy(struct registry *r);
 int registry_add(struct registry *r, enum comp_kind kind, const char *id, const char *type,
 		 const struct dev_resources *res, const struct component *c);
 struct reg_entry *registry_find(struct registry *r, enum comp_kind kind, const char *id);
+/*
+ * Takes e out (pointers to entries after it move) and destroys its
+ * component: a device unplugged from a running VM. On the thread its
+ * ops run on, with nothing else walking r.
+ */
+void registry_remove(struct registry *r, struct reg_entry *e);
 /* The device of that type whose own id is name, or NULL. */
 struct reg_entry *registry_find_device(struct registry *r, const char *type, const char *name);
 

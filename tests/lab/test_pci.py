@@ -9,6 +9,13 @@ functions, a VM driven through the API (curl on the Unix socket, in L1):
         1. /sys/bus/pci lists the host bridge, the disk (1af4:1042, class
            0100), the NIC (1af4:1041, class 0200) and the rng (1af4:1044),
            with no virtio-mmio device; the disk mounts and its file reads.
+        1b. Hotplug: PUT /drives after InstanceStart plugs a disk the guest
+           reads with no rescan (ACPI tells it); a taken id, a root drive
+           and a missing image are 400, so is DELETE of an unknown drive;
+           DELETE unplugs it (the guest ejects it when asked); a disk the
+           guest removes itself through sysfs (Firecracker's way) unplugs
+           at once. A snapshot while the plugged disk is in a slot a boot
+           would not give it is 400.
         2. The NIC gets a DHCP lease; its interrupts and the rng's are
            MSI-X (/proc/interrupts' PCI-MSI lines).
         3. The guest counts, each line after 512 bytes from /dev/hwrng
@@ -56,7 +63,16 @@ echo "LAB px mmio=$(ls /sys/bus/acpi/devices 2>/dev/null | grep -c LNRO0005)"
 i=0
 while [ $i -lt 600 ]; do
   i=$((i+1))
-  echo "LAB count $i rng=$(head -c 512 /dev/hwrng | wc -c)"
+  # A disk plugged in while this runs: its first bytes, with no rescan asked for.
+  hp=""
+  [ -b /dev/vdb ] && hp=$(head -c 32 /dev/vdb 2>/dev/null | tr -dc 'a-z-')
+  if [ "$hp" = "remove-me-by-hand" ] && [ -z "$byhand" ]; then
+    # Firecracker's way: the guest lets go of the function itself before DELETE.
+    d=$(readlink -f /sys/block/vdb/device/..)
+    echo 1 >"$d/remove" && byhand=1 && echo "LAB px byhand=${d##*/}"
+    hp=""
+  fi
+  echo "LAB count $i rng=$(head -c 512 /dev/hwrng | wc -c) vdb=$hp"
   sleep 1
 done
 '''
@@ -75,6 +91,32 @@ echo "PX net=$(api PUT /network-interfaces/eth0 '{"iface_id": "eth0", "backend":
 echo "PX rng=$(api PUT /entropy '{}') $(cat /tmp/resp)"
 echo "PX start=$(api PUT /actions '{"action_type": "InstanceStart"}') $(cat /tmp/resp)"
 waitfor '^LAB count 5 ' /tmp/g0.out 3000 && echo "PX counting=yes"
+# Hotplug: a disk plugged in and out of the running VM, the guest told through ACPI;
+# under the sandbox its image is inside --snapshot-dir.
+mkimg() { dd if=/dev/zero of=$1 bs=1M count=1 2>/dev/null; printf "$2" | dd of=$1 conv=notrunc 2>/dev/null; }
+mkimg /tmp/s/hp.img hotplug-disk-mark
+mkimg /tmp/s/hq.img remove-me-by-hand
+hpd='{"drive_id": "hp", "path_on_host": "/tmp/s/hp.img", "is_root_device": false}'
+echo "PX hp_put=$(api PUT /drives/hp "$hpd") $(cat /tmp/resp)"
+waitfor 'vdb=hotplug-disk-mark' /tmp/g0.out 600 && echo "PX hp_seen=yes"
+api GET /vm/config >/dev/null; echo "PX hp_cfg=$(tr -d ' \n' </tmp/resp | grep -c '"drive_id":"hp"')"
+echo "PX hp_pause=$(api PATCH /vm '{"state": "Paused"}')"
+echo "PX hp_snap=$(api PUT /snapshot/create '{"snapshot_path": "/tmp/s/hp.snap", "mem_file_path": "/tmp/s/hp.mem"}') $(cat /tmp/resp)"
+echo "PX hp_resume=$(api PATCH /vm '{"state": "Resumed"}')"
+echo "PX hp_again=$(api PUT /drives/hp "$hpd") $(cat /tmp/resp)"
+echo "PX hp_root=$(api PUT /drives/hr '{"drive_id": "hr", "path_on_host": "/tmp/s/hp.img", "is_root_device": true}') $(cat /tmp/resp)"
+echo "PX hp_nofile=$(api PUT /drives/hn '{"drive_id": "hn", "path_on_host": "/tmp/none.img", "is_root_device": false}') $(cat /tmp/resp)"
+echo "PX hp_none=$(api DELETE /drives/nope) $(cat /tmp/resp)"
+echo "PX hp_net=$(api DELETE /network-interfaces/eth0) $(cat /tmp/resp)"
+echo "PX hp_del=$(api DELETE /drives/hp) $(cat /tmp/resp)"
+c=$(lastcount /tmp/g0.out)
+waitfor "^LAB count $((c + 2)) .*vdb=\$" /tmp/g0.out 100 && echo "PX hp_gone=yes"
+api GET /vm/config >/dev/null; echo "PX hp_cfg_after=$(tr -d ' \n' </tmp/resp | grep -c '"drive_id":"hp"')"
+echo "PX hq_put=$(api PUT /drives/hq '{"drive_id": "hq", "path_on_host": "/tmp/s/hq.img", "is_root_device": false}') $(cat /tmp/resp)"
+waitfor 'LAB px byhand=' /tmp/g0.out 600 && echo "PX hq_byhand=yes"
+echo "PX hq_del=$(api DELETE /drives/hq) $(cat /tmp/resp)"
+echo "PX hq_again=$(api DELETE /drives/hq) $(cat /tmp/resp)"
+grep -i 'hotplug\|plugged' /tmp/h0.err | head -n 8 | sed 's/^/HP /'
 echo "PX pause=$(api PATCH /vm '{"state": "Paused"}')"
 sleep 1
 echo "PX before=$(lastcount /tmp/g0.out)"
@@ -148,7 +190,33 @@ def check_pci(r):
     yield n.isdigit() and int(n) >= 3, "the virtio devices interrupt through MSI-X " \
         "(%s virtio PCI-MSI lines)" % n
     yield a.get("counting") == "yes", "the guest counts, reading /dev/hwrng each line"
+    yield st("hp_put") == "204" and a.get("hp_seen") == "yes" and a.get("hp_cfg") == "1", \
+        "PUT /drives after InstanceStart plugs a disk: the guest reads it with no rescan, " \
+        "GET /vm/config lists it (%s; seen %s)" % (a.get("hp_put"), a.get("hp_seen"))
+    yield st("hp_snap") == "400" and "is in PCI slot" in a.get("hp_snap", "") and \
+        "where a restore would not put it" in a.get("hp_snap", "") and \
+        st("hp_resume") == "204", "a snapshot with the disk plugged out of the boot's order " \
+        "is 400 naming a device out of place (%s)" % a.get("hp_snap")
+    yield st("hp_again") == "400" and "Device ID in use" in a.get("hp_again", ""), \
+        "the same id again is 400 in Firecracker's words (%s)" % a.get("hp_again")
+    yield st("hp_root") == "400" and "A root block device already exists" in \
+        a.get("hp_root", ""), "a root drive is 400 (%s)" % a.get("hp_root")
+    yield st("hp_nofile") == "400" and "No such file or directory" in a.get("hp_nofile", ""), \
+        "a missing image is 400 naming the error (%s)" % a.get("hp_nofile")
+    yield st("hp_none") == "400" and "Device not found" in a.get("hp_none", ""), \
+        "DELETE of an unknown drive is 400 (%s)" % a.get("hp_none")
+    yield st("hp_del") == "204" and a.get("hp_gone") == "yes" and \
+        a.get("hp_cfg_after") == "0", \
+        "DELETE /drives/hp: the guest lets go on its own (ACPI eject), the disk is gone " \
+        "from it and from GET /vm/config (%s; gone %s)" % (a.get("hp_del"), a.get("hp_gone"))
+    yield st("hq_put") == "204" and a.get("hq_byhand") == "yes" and \
+        st("hq_del") == "204" and "Device not found" in a.get("hq_again", ""), \
+        "Firecracker's way: the guest removes the function itself, then DELETE is 204, " \
+        "and a second DELETE 400 (%s; %s; %s)" % (a.get("hq_put"), a.get("hq_del"),
+                                                  a.get("hq_again"))
     yield st("create") == "204", "a Full snapshot of the PCI VM is 204 (%s)" % a.get("create")
+    yield st("exit0") in ("0", "3"), "the first process, disks plugged and unplugged, exits " \
+        "on SIGTERM (%s)" % a.get("exit0")
     yield st("load") == "204", "a new process loads it (%s)" % a.get("load")
     before, _ = count_of("LAB count %s rng=512" % a.get("before"))
     after, rng = count_of(a.get("after"))

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -475,6 +476,61 @@ static void test_pci(void **state)
 	assert_int_equal(rd32(table_at(rd64(mem + 24), "XSDT") + 4), 36 + 2 * 8);
 }
 
+/*
+ * With PCI hotplug: the register block as fields of PCI0, a device per
+ * slot 1-31 with _ADR, _SUN and _EJ0, PCNT, the ports reserved in the
+ * motherboard resource, and the GED whose edge-triggered GSI runs PCNT.
+ * Without it, none of that.
+ */
+static void test_pci_hotplug(void **state)
+{
+	struct acpi_config cfg = cfg_for(2);
+	/* IO (Decode16, 0xAE00, 0xAE00, 1, 12) */
+	static const uint8_t io[] = { 0x47, 0x01, 0x00, 0xae, 0x00, 0xae, 0x01, 0x0c };
+	/* Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { 23 } */
+	static const uint8_t irq[] = { 0x89, 0x06, 0x00, 0x03, 0x01, 23, 0, 0, 0 };
+	/* Name (_ADR, 0x001F0000): device 31 */
+	static const uint8_t adr31[] = { 0x08, '_', 'A', 'D', 'R', 0x0c, 0x00, 0x00, 0x1f, 0x00 };
+	const uint8_t *xsdt, *dsdt;
+	uint64_t rsdp;
+	char name[5];
+	size_t n;
+
+	(void)state;
+	cfg.n_mmio_devs = 0;     /* a PCI VM's virtio devices are functions */
+	cfg.pci = (struct acpi_pci){ .ecam = LAYOUT_PCI_ECAM, .mmio32_base = LAYOUT_PCI_MMIO32,
+				     .mmio32_end = LAYOUT_PCI_MMIO32_END, .msi = true,
+				     .hotplug_port = PORT_PCI_HOTPLUG,
+				     .hotplug_gsi = LAYOUT_PCI_HOTPLUG_GSI };
+	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), 0);
+	xsdt = table_at(rd64(mem + 24), "XSDT");
+	dsdt = table_at(rd64(table_at(rd64(xsdt + 36), "FACP") + 140), "DSDT");
+	n = rd32(dsdt + 4);
+	for (unsigned int slot = 1; slot < 32; slot++) {
+		snprintf(name, sizeof(name), "S%02X", slot);
+		assert_int_equal(count(dsdt, n, name, 3), 1 + 2);  /* its Device, two Notifys */
+	}
+	assert_int_equal(count(dsdt, n, "_EJ0", 4), 31);
+	assert_int_equal(count(dsdt, n, "_SUN", 4), 31);
+	assert_int_equal(count(dsdt, n, adr31, sizeof(adr31)), 1);
+	assert_int_equal(count(dsdt, n, "PCNT", 4), 2);          /* defined, called by _EVT */
+	assert_int_equal(count(dsdt, n, "GED0", 4), 1);
+	assert_int_equal(count(dsdt, n, "ACPI0013", 8), 1);
+	assert_int_equal(count(dsdt, n, "_EVT", 4), 1);
+	assert_int_equal(count(dsdt, n, io, sizeof(io)), 1);
+	assert_int_equal(count(dsdt, n, irq, sizeof(irq)), 1);
+	assert_int_equal(count(dsdt, n, "PCHP", 4), 2);          /* the region, its fields */
+
+	cfg.pci.hotplug_port = 0;
+	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), 0);
+	xsdt = table_at(rd64(mem + 24), "XSDT");
+	dsdt = table_at(rd64(table_at(rd64(xsdt + 36), "FACP") + 140), "DSDT");
+	n = rd32(dsdt + 4);
+	assert_int_equal(count(dsdt, n, "GED0", 4), 0);
+	assert_int_equal(count(dsdt, n, "_EJ0", 4), 0);
+	assert_int_equal(count(dsdt, n, io, sizeof(io)), 0);
+}
+
 static void test_checksum(void **state)
 {
 	static const uint8_t d[] = { 0x01, 0x02, 0xff, 0x10 };
@@ -493,6 +549,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_einval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vmclock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pci, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pci_hotplug, setup, teardown),
 		cmocka_unit_test(test_checksum),
 	};
 

@@ -225,6 +225,64 @@ static void test_package_method(void **state)
 	assert_int_equal(aml_error(&b), -EINVAL);
 }
 
+/* PCI hotplug's methods: statements, a region and its fields, as iasl encodes them. */
+static void test_code(void **state)
+{
+	static const char *const names[3] = { "PCIU", "PCID", "B0EJ" };
+	static const unsigned int bits[3] = { 32, 32, 32 };
+	static const char *const bad_name[1] = { "TOOLONG" };
+	static const unsigned int bad_bits[1] = { 64 };
+	size_t m;
+
+	/* OperationRegion (PCHP, SystemIO, 0xAE00, 0x0C) */
+	aml_opregion_io(&b, "PCHP", 0xae00, 12);
+	EXPECT_BYTES(0x5b, 0x80, 'P', 'C', 'H', 'P', 0x01, 0x0b, 0x00, 0xae, 0x0a, 0x0c);
+
+	/* Field (PCHP, DWordAcc, NoLock, WriteAsZeros) { PCIU, 32, PCID, 32, B0EJ, 32 } */
+	setup(NULL);
+	aml_field_dword(&b, "PCHP", names, bits, 3);
+	EXPECT_BYTES(0x5b, 0x81, 0x15, 'P', 'C', 'H', 'P', 0x43,
+		     'P', 'C', 'I', 'U', 0x20, 'P', 'C', 'I', 'D', 0x20, 'B', '0', 'E', 'J', 0x20);
+
+	/* If ((Local0 & 0x02)) { Notify (S01, One) } */
+	setup(NULL);
+	m = aml_if_begin(&b);
+	aml_and(&b);
+	aml_local(&b, 0);
+	aml_integer(&b, 2);
+	aml_null_name(&b);
+	aml_notify(&b);
+	aml_name_string(&b, "S01");
+	aml_integer(&b, 1);
+	aml_end(&b, m);
+	EXPECT_BYTES(0xa0, 0x0c, 0x7b, 0x60, 0x0a, 0x02, 0x00, 0x86, 'S', '0', '1', '_', 0x01);
+
+	/* B0EJ = 0x02; Local1 = PCID; and Arg0 */
+	setup(NULL);
+	aml_store(&b);
+	aml_integer(&b, 2);
+	aml_name_string(&b, "B0EJ");
+	aml_store(&b);
+	aml_name_string(&b, "PCID");
+	aml_local(&b, 1);
+	aml_arg(&b, 0);
+	EXPECT_BYTES(0x70, 0x0a, 0x02, 'B', '0', 'E', 'J', 0x70, 'P', 'C', 'I', 'D', 0x61, 0x68);
+
+	/* What AML cannot say is the buffer's sticky error. */
+	setup(NULL);
+	aml_local(&b, 8);
+	assert_int_equal(aml_error(&b), -EINVAL);
+	setup(NULL);
+	aml_arg(&b, 7);
+	assert_int_equal(aml_error(&b), -EINVAL);
+	setup(NULL);
+	aml_field_dword(&b, "PCHP", bad_name, bits, 1);
+	assert_int_equal(aml_error(&b), -EINVAL);
+	setup(NULL);
+	aml_field_dword(&b, "PCHP", names, bad_bits, 1);
+	assert_int_equal(aml_error(&b), -EINVAL);
+}
+
 static void test_nested_scope_device(void **state)
 {
 	size_t s, d;
@@ -330,6 +388,7 @@ int main(void)
 		cmocka_unit_test_setup(test_string_buffer, setup),
 		cmocka_unit_test_setup(test_package_method, setup),
 		cmocka_unit_test_setup(test_nested_scope_device, setup),
+		cmocka_unit_test_setup(test_code, setup),
 		cmocka_unit_test_setup(test_resource_descriptors, setup),
 		cmocka_unit_test_setup(test_overflow_sticky, setup),
 	};

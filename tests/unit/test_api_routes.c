@@ -314,6 +314,14 @@ static void test_start_pause_and_ctrl_alt_del(void **state)
 	assert_int_equal(req(f, "PUT", "/drives/x", "{\"drive_id\": \"y\", \"path_on_host\": "
 			     "\"/r\", \"is_root_device\": false}"), 400);
 	expect_fault_is("The id from the path does not match the id from the body!");
+	/* Firecracker 1.16: after boot a PUT /drives plugs, and DELETE unplugs, on PCI only. */
+	assert_int_equal(req(f, "PUT", "/drives/x", "{\"drive_id\": \"x\", \"path_on_host\": "
+			     "\"/r\", \"is_root_device\": false}"), 400);
+	expect_fault_is("PCI is not enabled");
+	assert_int_equal(req(f, "DELETE", "/drives/rootfs", NULL), 400);
+	expect_fault_is("PCI is not enabled");
+	assert_int_equal(req(f, "DELETE", "/drives/rootfs", "{}"), 400);
+	expect_fault_is("Empty Delete request.");
 	assert_int_equal(req(f, "PUT", "/machine-config", "{\"vcpu_count\": 0, "
 			     "\"mem_size_mib\": 128}"), 400);
 	expect_fault_is("The requested operation is not supported after starting the microVM.");

@@ -27,6 +27,10 @@
 /* Open before boot, then closed; or the other way round. */
 #define CLOSED_AFTER_BOOT(what) { NULL, FC_POST, FC_POST }
 #define BOOTED { FC_PRE, NULL, NULL }
+/* Firecracker 1.16's device hotplug: after boot, a PCI VM's; this fake VM is on virtio-mmio. */
+#define FC_NO_PCI "PCI is not enabled"
+#define PLUG_AFTER_BOOT { NULL, FC_NO_PCI, FC_NO_PCI }
+#define UNPLUG { FC_PRE, FC_NO_PCI, FC_NO_PCI }
 #define ALWAYS { NULL, NULL, NULL }
 
 /* An action of the model's, with its JSON; the id is the path's ({id} of /drives/{id}). */
@@ -60,9 +64,9 @@ static const struct rule_case {
 	{ BODY(CTL_PATCH_MACHINE, "{\"mem_size_mib\": 512}"), { 0 }, false,
 	  CLOSED_AFTER_BOOT("PATCH /machine-config") },
 	{ BODY_ID(CTL_PUT_DRIVE, "d2", "{\"drive_id\": \"d2\", \"path_on_host\": \"/d2\", "
-		  "\"is_root_device\": false}"), { 0 }, false, CLOSED_AFTER_BOOT("PUT /drives/") },
+		  "\"is_root_device\": false}"), { 0 }, false, PLUG_AFTER_BOOT },
 	{ BODY_ID(CTL_PUT_NET, "eth1", "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\"}"),
-	  { 0 }, false, CLOSED_AFTER_BOOT("PUT /network-interfaces/") },
+	  { 0 }, false, PLUG_AFTER_BOOT },
 	{ BODY(CTL_PUT_VSOCK, "{\"guest_cid\": 3}"), { 0 }, false,
 	  CLOSED_AFTER_BOOT("PUT /vsock") },
 	{ BODY(CTL_PUT_ENTROPY, "{}"), { 0 }, false, CLOSED_AFTER_BOOT("PUT /entropy") },
@@ -110,7 +114,7 @@ static const struct rule_case {
 	{ { .type = CTL_BALLOON_HINT_STOP }, BALLOON_SETUP, false, BOOTED },
 	/* pmem: Firecracker's InsertPmemDevice before boot, UpdatePmemDevice after. */
 	{ BODY_ID(CTL_PUT_PMEM, "p0", "{\"id\": \"p0\", \"path_on_host\": \"/p0\"}"), { 0 }, false,
-	  CLOSED_AFTER_BOOT("PUT /pmem/") },
+	  PLUG_AFTER_BOOT },
 	{ { .type = CTL_PATCH_PMEM, .pmem = { .id = "p0", .has_rate_limiter = true,
 	    .rate_limiter = { .ops = { .set = true, .size = 10, .refill_time = 100 } } } },
 	  PMEM_SETUP, false, BOOTED },
@@ -118,6 +122,9 @@ static const struct rule_case {
 	  CLOSED_AFTER_BOOT("PUT /hotplug/memory") },
 	{ { .type = CTL_GET_HOTPLUG }, HOTPLUG_SETUP, false, BOOTED },
 	{ { .type = CTL_PATCH_HOTPLUG, .hotplug_mib = 256 }, HOTPLUG_SETUP, false, BOOTED },
+	{ { .type = CTL_DELETE_DRIVE, .id = "rootfs" }, { 0 }, false, UNPLUG },
+	{ { .type = CTL_DELETE_NET, .id = "eth0" }, { 0 }, false, UNPLUG },
+	{ { .type = CTL_DELETE_PMEM, .id = "p0" }, PMEM_SETUP, false, UNPLUG },
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))

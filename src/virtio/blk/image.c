@@ -206,6 +206,13 @@ bool blk_image_is(const struct blk_image *img, const char *path)
 
 void blk_image_close(struct blk_image *img)
 {
+	/*
+	 * The lock goes now: io_uring drops its own references to the file
+	 * only when its ring's teardown has run, later, and until then a
+	 * drive plugged in again, or another VM, would find the image in use.
+	 */
+	if (img->fd >= 0)
+		flock(img->fd, LOCK_UN);
 	close_fds(img->fd, img->fd_buffered);
 	img->fd = img->fd_buffered = -1;
 	free(img->path);

@@ -278,6 +278,8 @@ static void fn_cfg_write(void *opaque, unsigned int off, uint32_t v, unsigned in
 	pci_config_write(&t->cfg, off, v, len);
 	if (off < m + 4 && m < off + len)
 		msix_config_written(&t->msix);
+	if (off < PCI_CFG_BAR0 + 4 && PCI_CFG_COMMAND < off + len)
+		virtio_pci_follow_bar(t);
 	if (!in_window(t, off, len) || !window_target(t, &woff, &wlen)) {
 		pthread_mutex_unlock(&t->dev->lock);
 		return;
@@ -309,6 +311,25 @@ static int take_kick_fd(struct virtio_dev *dev, unsigned int q)
 static int call_fd(struct virtio_dev *dev, unsigned int q)
 {
 	return virtio_pci_irqfd_for_queue(dev->transport, q);
+}
+
+void virtio_pci_follow_bar(struct virtio_pci *t)
+{
+	uint64_t base = pci_config_bar_addr(&t->cfg, 0);
+	bool on = pci_config_read(&t->cfg, PCI_CFG_COMMAND, 2) & PCI_COMMAND_MEMORY;
+
+	/* Off (a driver sizing the BAR turns decoding off first): they stay where they were. */
+	if (!on || !base || base == t->kick_base || t->host.vm_fd < 0)
+		return;
+	for (unsigned int q = 0; q < t->dev->num_queues; q++) {
+		int ret = virtio_kicks_place(&t->kicks, q, base + OFF_NOTIFY + NOTIFY_MULT * q);
+
+		if (ret)
+			log_ratelimited(&pci_rl, LOG_WARN, "%s: queue %u's notifications at the moved "
+					"BAR take the slow path: %s", t->dev->name, q,
+					strerror(-ret));
+	}
+	t->kick_base = base;
 }
 
 /* One kick fd a queue, an ioeventfd on its notification address where there is KVM. */
@@ -398,6 +419,7 @@ int virtio_pci_create(struct virtio_dev *dev, const struct virtio_host *host,
 	t->host = *host;
 	t->root = root;
 	t->slot = slot;
+	t->kick_base = t->bar_base;
 	virtio_kicks_init(&t->kicks, dev, host->loop);
 	ret = build_config(t);
 	if (ret) {
@@ -449,6 +471,21 @@ void virtio_pci_destroy(struct virtio_pci *t)
 struct virtio_dev *virtio_pci_device(struct virtio_pci *t)
 {
 	return t->dev;
+}
+
+unsigned int virtio_pci_slot(const struct virtio_pci *t)
+{
+	return t->slot;
+}
+
+bool virtio_pci_driven(struct virtio_pci *t)
+{
+	bool driven;
+
+	pthread_mutex_lock(&t->dev->lock);
+	driven = t->dev->status != 0;
+	pthread_mutex_unlock(&t->dev->lock);
+	return driven;
 }
 
 static int pci_pause(void *obj)

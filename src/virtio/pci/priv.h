@@ -20,7 +20,8 @@ struct virtio_pci {
 	struct virtio_host host;
 	struct pci_root *root;
 	unsigned int slot;
-	uint64_t bar_base;               /* where we put BAR 0 (the ioeventfds are there) */
+	uint64_t bar_base;               /* where we put BAR 0 */
+	uint64_t kick_base;              /* where BAR 0 is for the ioeventfds (dev->lock) */
 	struct pci_config cfg;           /* under dev->lock, as everything below */
 	struct msix msix;
 	struct virtio_tstate ts;
@@ -77,6 +78,13 @@ void virtio_pci_irqfd_changed(void *ctx);
 int virtio_pci_irqfd_deliver(struct virtio_pci *t, unsigned int v);
 int virtio_pci_irqfd_for_queue(struct virtio_pci *t, unsigned int q);
 uint64_t virtio_pci_irqfd_pending(struct virtio_pci *t);
+
+/*
+ * The queues' ioeventfds follow BAR 0 to where the driver put it, once
+ * memory decoding is on there (a hot-added function's BAR is wherever
+ * the guest assigns it). dev->lock held.
+ */
+void virtio_pci_follow_bar(struct virtio_pci *t);
 
 /* state.c: the component's save and restore (virtio_pci_component). */
 int virtio_pci_state_save(void *obj, struct bytes_out *o, struct err *err);

@@ -181,6 +181,8 @@ int virtio_pci_state_restore(void *obj, const void *in, size_t len, bool apply, 
 		goto out;
 	}
 	memcpy(t->cfg.data, v->cfg, PCI_CFG_SIZE);
+	/* Where the guest had moved BAR 0, the notifications go. */
+	virtio_pci_follow_bar(t);
 	dev->status = v->status;
 	dev->activated = v->activated;
 	dev->features = v->features;

@@ -1,0 +1,116 @@
+/*
+ * PCI hotplug's actions (model.h): Firecracker 1.16's device hotplug. A
+ * PUT /drives after InstanceStart plugs the drive into the running VM,
+ * DELETE /drives/{id} unplugs it; the model follows the VM: the drive
+ * joins it once plugged, leaves it once gone, so GET /vm/config always
+ * lists the devices the VM has. Refusals in Firecracker's words
+ * (VmmActionError's), then ours where it has none.
+ */
+#include "control/model.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define PCI_OFF "PCI is not enabled"
+#define ID_IN_USE "Device ID in use"
+#define NOT_FOUND "Device not found"
+#define ROOT_UNPLUG "Cannot unplug root device"
+#define PAUSED "hotplug needs a running microVM: resume it first (PATCH /vm Resumed)"
+
+#define ROOT_PLUG "Drive config error: A root block device already exists! (a drive plugged " \
+	"into a running microVM cannot be its root)"
+
+/* Whether the body asks for a root drive ("is_root_device": true). */
+static bool root_asked(const struct ctl_action *a)
+{
+	json_t *o = a->body ? json_loadb(a->body, a->len, 0, NULL) : NULL;
+	bool root = json_is_true(json_object_get(o, "is_root_device"));
+
+	json_decref(o);
+	return root;
+}
+
+/* Firecracker's names of what is plugged, in the order it checks. */
+static const char *kind_words(enum ctl_type t)
+{
+	return t == CTL_PUT_NET || t == CTL_DELETE_NET ? "network interfaces" :
+	       t == CTL_PUT_PMEM || t == CTL_DELETE_PMEM ? "pmem devices" : "drives";
+}
+
+int ctl_plug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
+{
+	const struct vm_drive *d;
+	unsigned int i;
+	int ret;
+
+	if (ctl->state == CTL_NOT_STARTED)
+		return ctl_model_put(ctl, a, out, err);
+	/* As Firecracker, which parses the body before it looks at the VM. */
+	ret = ctl_model_body_fault(ctl, a, err);
+	if (ret)
+		return ret;
+	if (!ctl->cfg.pci || !ctl->vm->plug)
+		return err_set(err, true, -EINVAL, PCI_OFF);
+	if (a->type != CTL_PUT_DRIVE)
+		return err_set(err, true, -EINVAL, "hotplug of %s is not supported yet (Hearth "
+			       "hotplugs drives)", kind_words(a->type));
+	if (ctl->state == CTL_PAUSED)
+		return err_set(err, true, -EINVAL, PAUSED);
+	if (a->id && vm_config_find_drive(&ctl->cfg, a->id))
+		return err_set(err, true, -EINVAL, ID_IN_USE);
+	/* Firecracker's hotplug_make_block: refused before the image is touched. */
+	if (root_asked(a))
+		return err_set(err, true, -EINVAL, ROOT_PLUG);
+	ret = ctl_model_put(ctl, a, out, err);
+	if (ret)
+		return ret;
+	for (i = 0; i < ctl->cfg.ndrives && strcmp(ctl->cfg.drives[i].id, a->id); i++)
+		;
+	if (i == ctl->cfg.ndrives)
+		return err_set(err, false, -EINVAL, "drive '%s' did not reach the model", a->id);
+	d = &ctl->cfg.drives[i];
+	if (d->is_root_device) {
+		vm_config_drop_drive(&ctl->cfg, a->id);
+		return err_set(err, true, -EINVAL, ROOT_PLUG);
+	}
+	err->msg[0] = '\0';
+	ret = ctl->vm->plug(ctl->vm_ctx, &ctl->cfg, "virtio-blk", i, err);
+	if (ret) {
+		if (!err->msg[0])
+			err_set(err, true, ret, "%s", strerror(-ret));
+		vm_config_drop_drive(&ctl->cfg, a->id);
+		return ret == -ENOMEM ? ret : -EINVAL;
+	}
+	return 0;
+}
+
+int ctl_unplug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
+{
+	const struct vm_drive *d;
+	int ret;
+
+	*out = NULL;
+	if (!ctl->cfg.pci || !ctl->vm->unplug)
+		return err_set(err, true, -EINVAL, PCI_OFF);
+	if (a->type == CTL_DELETE_NET ? !vm_config_find_net(&ctl->cfg, a->id) :
+	    a->type == CTL_DELETE_PMEM ? !vm_config_find_pmem(&ctl->cfg, a->id) :
+	    !vm_config_find_drive(&ctl->cfg, a->id))
+		return err_set(err, true, -EINVAL, NOT_FOUND);
+	if (a->type != CTL_DELETE_DRIVE)
+		return err_set(err, true, -EINVAL, "hotplug of %s is not supported yet (Hearth "
+			       "hotplugs drives)", kind_words(a->type));
+	d = vm_config_find_drive(&ctl->cfg, a->id);
+	if (d->is_root_device)
+		return err_set(err, true, -EINVAL, ROOT_UNPLUG);
+	if (ctl->state == CTL_PAUSED)
+		return err_set(err, true, -EINVAL, PAUSED);
+	err->msg[0] = '\0';
+	ret = ctl->vm->unplug(ctl->vm_ctx, "virtio-blk", a->id, err);
+	if (ret) {
+		if (!err->msg[0])
+			err_set(err, true, ret, "%s", strerror(-ret));
+		return ret == -ENOMEM ? ret : -EINVAL;
+	}
+	vm_config_drop_drive(&ctl->cfg, a->id);
+	return 0;
+}

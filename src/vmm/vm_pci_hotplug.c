@@ -1,0 +1,168 @@
+/*
+ * PCI hotplug on the VM's side (vm_pci_hotplug.h). The root's slot table
+ * changes from the api thread (pci_root_detach waits for vCPUs, which may
+ * wait for the io thread); the device is made and destroyed on the io
+ * thread, which owns its fds; the registry changes there too, where the
+ * metrics timer walks it.
+ */
+#include "vmm/vm_pci_hotplug.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pci/hotplug.h"
+#include "pci/root.h"
+#include "util/log.h"
+#include "virtio/pci.h"
+#include "vmm/devices.h"
+
+struct plug_call {
+	struct vm *vm;
+	const struct vm_config *cfg;
+	const char *type;
+	unsigned int i, slot;
+	const struct blk_config *drives;
+};
+
+static int plug_fn(void *ctx, struct err *err)
+{
+	struct plug_call *c = ctx;
+
+	return vm_devices_plug_pci(c->vm, c->cfg, c->type, c->i, c->drives, c->slot, err);
+}
+
+static struct pci_root *root_of(struct vm *vm)
+{
+	struct reg_entry *e = registry_find(&vm->registry, COMP_DEVICE, "pci");
+
+	return e ? pci_root_of(&e->comp) : NULL;
+}
+
+static struct pci_hotplug *hotplug_of(struct vm *vm)
+{
+	struct reg_entry *e = registry_find(&vm->registry, COMP_DEVICE, "pci_hotplug");
+
+	return e ? pci_hotplug_of(&e->comp) : NULL;
+}
+
+int vm_pci_plug(struct vm *vm, const struct vm_config *cfg, const char *type, unsigned int i,
+		struct err *err)
+{
+	struct plug_call c = { vm, cfg, type, i, 0, NULL };
+	struct pci_root *root = root_of(vm);
+	struct pci_hotplug *hp = hotplug_of(vm);
+	struct blk_config *drives = NULL;
+	int ret;
+
+	if (!vm->pci || !root || !hp)
+		return err_set(err, true, -EOPNOTSUPP, "PCI is not enabled");
+	c.slot = pci_root_free_slot(root);
+	if (!c.slot)
+		return err_set(err, true, -ENOSPC, "no free PCI slot: all 31 are taken");
+	/* A backend maps guest RAM by its memfd, which only a VM started with such a drive has. */
+	if (!strcmp(type, "virtio-blk") && cfg->drives[i].socket && !vm->mem.shared)
+		return err_set(err, true, -EINVAL, "drive '%s': a vhost-user drive plugs only into a "
+			       "microVM that started with one (its backend maps guest memory, "
+			       "which is shared only then)", cfg->drives[i].id);
+	if (!strcmp(type, "virtio-blk")) {
+		/* Only drives[i] is read: the image opened here, where the api thread may open it. */
+		drives = calloc(cfg->ndrives, sizeof(*drives));
+		if (!drives)
+			return err_set(err, false, -ENOMEM, "out of memory");
+		ret = vm_devices_open_drive(cfg, i, &drives[i], err);
+		if (ret)
+			goto out;
+		c.drives = drives;
+	}
+	ret = eventloop_run_on(vm->loop, plug_fn, &c, err);
+	if (ret)
+		goto out;
+	log_info("pci: %s '%s' plugged into slot %u", type,
+		 !strcmp(type, "virtio-blk") ? cfg->drives[i].id :
+		 !strcmp(type, "virtio-net") ? cfg->nets[i].id : cfg->pmem[i].id, c.slot);
+	pci_hotplug_request(hp, c.slot, true);
+out:
+	if (drives)
+		virtio_blk_config_release(&drives[i]);
+	free(drives);
+	return ret;
+}
+
+struct unplug_call {
+	struct vm *vm;
+	const char *type, *id;
+};
+
+static int unplug_fn(void *ctx, struct err *err)
+{
+	struct unplug_call *c = ctx;
+
+	(void)err;
+	registry_remove(&c->vm->registry, registry_find_device(&c->vm->registry, c->type, c->id));
+	return 0;
+}
+
+int vm_pci_unplug(struct vm *vm, const char *type, const char *id, struct err *err)
+{
+	struct unplug_call c = { vm, type, id };
+	struct reg_entry *e = registry_find_device(&vm->registry, type, id);
+	struct pci_root *root = root_of(vm);
+	struct pci_hotplug *hp = hotplug_of(vm);
+	struct virtio_pci *t;
+	unsigned int slot;
+	int ret;
+
+	if (!vm->pci || !root || !hp)
+		return err_set(err, true, -EOPNOTSUPP, "PCI is not enabled");
+	if (!e || e->comp.ops != &virtio_pci_component)
+		return err_set(err, true, -ENOENT, "Device not found");
+	t = e->comp.obj;
+	slot = virtio_pci_slot(t);
+	/*
+	 * A driver still bound: the guest is asked to let go (its acpiphp
+	 * unbinds the driver, removes the function, then calls _EJ0). One
+	 * the guest already released (Firecracker's way: by hand, through
+	 * sysfs) goes at once.
+	 */
+	if (virtio_pci_driven(t)) {
+		pci_hotplug_request(hp, slot, false);
+		ret = pci_hotplug_wait_eject(hp, slot, VM_UNPLUG_WAIT_MS);
+		if (ret && virtio_pci_driven(t))
+			return err_set(err, true, -EBUSY, "the guest did not release device '%s' "
+				       "within %u s (its driver still has it): it stays attached; a "
+				       "guest without ACPI PCI hotplug removes it first, e.g. echo 1 > "
+				       "/sys/bus/pci/devices/0000:00:%02x.0/remove", id,
+				       VM_UNPLUG_WAIT_MS / 1000, slot);
+	}
+	ret = pci_root_detach(root, slot);
+	if (ret)
+		return err_set(err, false, ret, "slot %u: %s", slot, strerror(-ret));
+	ret = eventloop_run_on(vm->loop, unplug_fn, &c, err);
+	if (ret)
+		return ret;
+	log_info("pci: %s '%s' unplugged from slot %u", type, id, slot);
+	return 0;
+}
+
+int vm_pci_check_layout(struct vm *vm, const struct vm_config *cfg, struct err *err)
+{
+	if (!vm->pci)
+		return 0;
+	for (unsigned int i = 0; i < vm->registry.n; i++) {
+		const struct reg_entry *e = &vm->registry.entries[i];
+		unsigned int at, want;
+
+		if (e->comp.ops != &virtio_pci_component)
+			continue;
+		at = virtio_pci_slot(e->comp.obj);
+		want = vm_devices_pci_slot(cfg, e->type, e->name);
+		if (at != want)
+			return err_set(err, true, -EINVAL, "%s '%s' is in PCI slot %u, where a "
+				       "restore would not put it (slot %u): a snapshot of a microVM "
+				       "whose PCI devices were plugged or unplugged out of their "
+				       "order is not supported yet; unplug the devices plugged after "
+				       "InstanceStart first", e->type, e->name, at, want);
+	}
+	return 0;
+}

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""PCI hotplug's API through a real `hearth serve` socket, seccomp filters
+and the sandbox on (Firecracker 1.16's device hotplug):
+
+    run_pci_hotplug_test.py --hearth PATH [--asan PATH] [--case api]
+
+  api   before boot: DELETE /drives is Firecracker's state refusal. After
+        boot of a tiny guest (on a /dev/kvm that runs it; the guest has no
+        driver, so nothing is asked back of it):
+        - on virtio-mmio, PUT /drives is 400 "PCI is not enabled";
+        - on --enable-pci, PUT /drives plugs a disk (204, listed in GET
+          /vm/config, its image opened on the api thread and its ring made
+          on the io thread under their filters); the id again is "Device ID
+          in use", a root drive and an image outside --snapshot-dir are 400
+          naming why; a paused VM refuses, and its snapshot with the disk
+          in a slot a boot would not give it is 400 naming the slot;
+          DELETE of an unknown id is "Device not found", of a NIC "not
+          supported yet"; DELETE /drives unplugs (204, gone from GET
+          /vm/config), again is "Device not found"; a disk plugged and
+          unplugged twice reuses its slot; then a snapshot is 204.
+The guest's side (it finds the disk with no rescan, ejects it when
+asked) is tests/lab/test_pci.py's.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from run_api_test import Serve  # noqa: E402
+
+PRE = "The requested operation is not supported before starting the microVM."
+
+
+def boot(binary, tmp, name, args):
+    d = os.path.join(tmp, name)
+    os.makedirs(os.path.join(d, "snap"), exist_ok=True)
+    kernel = os.path.join(d, "k.elf")
+    with open(kernel, "wb") as f:
+        f.write(tiny_elf(power_off=False))
+    s = Serve(binary, d, args=args + ["--snapshot-dir", os.path.join(d, "snap")])
+    s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": kernel})
+    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 1, "mem_size_mib": 64})
+    return s, d
+
+
+def image(d, name):
+    path = os.path.join(d, "snap", name)
+    with open(path, "wb") as f:
+        f.truncate(1 << 20)
+    return path
+
+
+def drive(id_, path, root=False):
+    return {"drive_id": id_, "path_on_host": path, "is_root_device": root}
+
+
+def drive_ids(s):
+    return [x["drive_id"] for x in s.expect("GET", "/vm/config", 200)["drives"]]
+
+
+def case_api(binary, tmp):
+    s, d = boot(binary, tmp, "pre", ["--enable-pci"])
+    s.expect("DELETE", "/drives/x", 400, exact=PRE)
+    s.expect("DELETE", "/drives/x", 400, raw=b"{}", exact="Empty Delete request.")
+    if not kvm_usable():
+        s.stop()
+        print("after boot not tried: /dev/kvm cannot be opened here (tests/lab/test_pci.py)")
+        return
+    s.stop()
+
+    s, d = boot(binary, tmp, "mmio", [])
+    s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
+    s.expect("PUT", "/drives/hp", 400, body=drive("hp", image(d, "hp.img")),
+             exact="PCI is not enabled")
+    s.expect("DELETE", "/drives/hp", 400, exact="PCI is not enabled")
+    s.stop()
+
+    s, d = boot(binary, tmp, "pci", ["--enable-pci"])
+    s.expect("PUT", "/entropy", 204, body={})
+    s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
+    hp = image(d, "hp.img")
+    s.expect("PUT", "/drives/hp", 204, body=drive("hp", hp))
+    check(drive_ids(s) == ["hp"], "GET /vm/config lists the plugged drive: %r" % drive_ids(s))
+    s.expect("PUT", "/drives/hp", 400, body=drive("hp", hp), exact="Device ID in use")
+    s.expect("PUT", "/drives/hr", 400, body=drive("hr", hp, root=True),
+             fault=["A root block device already exists"])
+    outside = os.path.join(d, "outside.img")
+    with open(outside, "wb") as f:
+        f.truncate(1 << 20)
+    s.expect("PUT", "/drives/ho", 400, body=drive("ho", outside),
+             fault=["No such file or directory", "--snapshot-dir"])
+    s.expect("PUT", "/network-interfaces/eth0", 400,
+             body={"iface_id": "eth0", "backend": "user"},
+             fault=["hotplug of network interfaces is not supported yet"])
+    s.expect("DELETE", "/drives/nope", 400, exact="Device not found")
+    s.expect("DELETE", "/network-interfaces/eth0", 400, exact="Device not found")
+    s.expect("PATCH", "/vm", 204, body={"state": "Paused"})
+    s.expect("PUT", "/drives/hq", 400, body=drive("hq", image(d, "hq.img")),
+             fault=["resume it first"])
+    snap = {"snapshot_path": os.path.join(d, "snap", "s"),
+            "mem_file_path": os.path.join(d, "snap", "m")}
+    # The rng took slot 1 at boot, the disk slot 2; a boot from this config puts the disk first.
+    s.expect("PUT", "/snapshot/create", 400, body=snap,
+             fault=["virtio-rng 'entropy' is in PCI slot 1", "(slot 2)"])
+    s.expect("PATCH", "/vm", 204, body={"state": "Resumed"})
+    s.expect("DELETE", "/drives/hp", 204)
+    check(drive_ids(s) == [], "GET /vm/config after the unplug: %r" % drive_ids(s))
+    s.expect("DELETE", "/drives/hp", 400, exact="Device not found")
+    for _ in range(2):
+        s.expect("PUT", "/drives/hp", 204, body=drive("hp", hp))
+        s.expect("DELETE", "/drives/hp", 204)
+    check("plugged into slot 2" in s.stderr() and "slot 3" not in s.stderr(),
+          "the freed slot is taken again:\n%s" % s.stderr())
+    s.expect("PATCH", "/vm", 204, body={"state": "Paused"})
+    s.expect("PUT", "/snapshot/create", 204, body=snap)
+    s.stop()
+
+
+CASES = {"api": case_api}
+
+if __name__ == "__main__":
+    sys.exit(run_cases(__doc__, CASES, "hearth-pcihp-"))
