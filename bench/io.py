@@ -371,7 +371,22 @@ class WrappedRun(L.Run):
             super().argv(l1_initrd_path)
 
 
-def vmm_args(vmm, mode, cache, memory=512):
+def pci_devices(args):
+    """QEMU's arguments with its virtio-mmio devices as virtio-pci ones."""
+    return [a.replace("virtio-blk-device", "virtio-blk-pci")
+            .replace("virtio-net-device", "virtio-net-pci")
+            .replace("vhost-user-blk,", "vhost-user-blk-pci,") for a in args]
+
+
+def vmm_args(vmm, mode, cache, transport="mmio", memory=512):
+    """The VMM's device arguments; on PCI, Hearth's --pci and QEMU's -pci devices."""
+    a = vmm_mmio_args(vmm, mode, cache, memory)
+    if transport != "pci":
+        return a
+    return a + ["--pci"] if vmm == "hearth" else pci_devices(a)
+
+
+def vmm_mmio_args(vmm, mode, cache, memory):
     if mode == "vub" and vmm == "hearth":
         return ["--disk", "socket=/tmp/vub.sock"]
     if mode == "vub":
@@ -415,9 +430,11 @@ def plan(vmms, n, l2, a):
                 guest = "tap" if mode == "vhost" else mode
                 cmd = "console=ttyS0 panic=-1 lab.io=%s lab.rt=%d lab.nt=%d" % (
                     guest, a.runtime, a.net_time)
+                # QEMU at its best on PCI: microvm with its PCIe host (virtio-pci, MSI-X).
+                machine = "microvm,pcie=on" if a.transport == "pci" else "microvm"
                 runs.append(WrappedRun(name, guest, vmm=v, cpus=a.cpus, memory=512,
-                                       timeout=tmo, initrd=l2, cmdline=cmd,
-                                       extra_args=vmm_args(v, mode, a.cache)))
+                                       timeout=tmo, initrd=l2, cmdline=cmd, machine=machine,
+                                       extra_args=vmm_args(v, mode, a.cache, a.transport)))
     return runs
 
 
@@ -497,8 +514,8 @@ def report(res, vmms, n, a):
     problems += ["limit (L1 itself): %s" % b for b in lbad]
     warm = (res.runs.get("warm").info.get("warm") if res.runs.get("warm") else None)
     head = ("I/O bench: %s, %d repeat(s), %d vCPUs, 512 MiB, %d MiB disk cache=%s, "
-            "fio %d s, iperf3 %d s" % (", ".join(vmms), n, a.cpus, IMG_MB, a.cache, a.runtime,
-                                       a.net_time))
+            "fio %d s, iperf3 %d s, virtio-%s" % (", ".join(vmms), n, a.cpus, IMG_MB, a.cache,
+                                                  a.runtime, a.net_time, a.transport))
     lines.append(head)
     lines.append("L1: /dev/kvm at %.1f s (L1 clock); whole lab run %.0f s wall; warm-up: %s"
                  % (res.l1_kvm or -1, res.wall or -1, warm))
@@ -552,6 +569,9 @@ def main():
                     help="the VMM's disk cache mode (default writeback)")
     ap.add_argument("--modes", default=",".join(MODES),
                     help="which runs: user,tap,vhost,vub (default all)")
+    ap.add_argument("--transport", default="mmio", choices=["mmio", "pci"],
+                    help="the devices' transport: virtio-mmio (default) or virtio-pci "
+                    "(Hearth's --pci; QEMU microvm,pcie=on with -pci devices)")
     ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
     ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
     a = ap.parse_args()
@@ -581,7 +601,7 @@ def main():
         make_image()
         lab = IoLab(stream=a.stream or None)
         l1_mods = ["virtio_pci", "virtio_blk", "tun", "vhost_net"]
-        l2_mods = ["virtio_mmio", "virtio_blk", "virtio_net"]
+        l2_mods = ["virtio_mmio", "virtio_pci", "virtio_blk", "virtio_net"]
         files = binary_files(root, fio, "/usr/bin/fio")
         files.update(binary_files(root, iperf3, "/usr/bin/iperf3"))
         l2 = L.build_l2_initrd(lab.kernel, name="l2io", modules=l2_mods, files=files,

@@ -126,6 +126,17 @@ int snap_config_save(const struct vm_config *c, char **out, size_t *len)
 	if (root && c->debugcon.present)
 		json_object_set_new(json_object_get(root, "hearth"), "debugcon",
 				    json_pack("{s:i}", "port", c->debugcon.port));
+	/* Slots out of the layout order (drives plugged in or out): each device's, to keep. */
+	if (root && c->npci_slots) {
+		json_t *slots = json_array();
+
+		for (unsigned int i = 0; slots && i < c->npci_slots; i++)
+			json_array_append_new(slots, json_pack("{s:s, s:s, s:i}", "type",
+							       c->pci_slots[i].type, "name",
+							       c->pci_slots[i].name, "slot",
+							       (int)c->pci_slots[i].slot));
+		json_object_set_new(json_object_get(root, "hearth"), "pci_slots", slots);
+	}
 	*out = root ? json_dumps(root, JSON_COMPACT) : NULL;
 	json_decref(root);
 	if (!*out)
@@ -237,7 +248,51 @@ static const char *const saved_vm_keys[] = {
 	"balloon", "cpu-config", "mmds-config", "pmem", "memory-hotplug", NULL,
 };
 static const char *const saved_hearth_keys[] = { "nets", "drives", "kvm_path", "debug_exit",
-						  "debugcon", "boot_timer", "vmclock", "pci", NULL };
+						  "debugcon", "boot_timer", "vmclock", "pci",
+						  "pci_slots", NULL };
+
+/*
+ * The devices' recorded PCI slots (saves whose layout was the boot's have
+ * none): each a known family, an id, a slot 1-31 none other has. That
+ * every device has one, and no more, is the build's check (vmm/devices.c).
+ */
+static int restore_pci_slots(struct vm_config *c, json_t *slots, struct err *err)
+{
+	static const char *const types[] = { "virtio-blk", "virtio-net", "virtio-rng",
+					      "virtio-vsock", "virtio-balloon", "virtio-pmem",
+					      "virtio-mem" };
+	uint32_t taken = 0;
+	size_t i;
+	json_t *e;
+
+	c->npci_slots = 0;
+	if (!slots)
+		return 0;
+	if (!c->pci || !json_is_array(slots) || !json_array_size(slots) ||
+	    json_array_size(slots) > VM_PCI_SLOTS_MAX)
+		return bad(err, "has malformed pci_slots");
+	json_array_foreach(slots, i, e) {
+		const char *type = NULL, *name = NULL;
+		struct vm_pci_slot *p = &c->pci_slots[i];
+		bool known = false;
+		json_int_t slot = 0;
+
+		if (json_unpack(e, "{s:s, s:s, s:I !}", "type", &type, "name", &name, "slot", &slot) ||
+		    slot < 1 || slot > VM_PCI_SLOTS_MAX || (taken & (1u << slot)) || !*name ||
+		    strlen(name) >= sizeof(p->name))
+			return bad(err, "has a malformed PCI slot");
+		for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++)
+			known = known || !strcmp(type, types[k]);
+		if (!known)
+			return bad(err, "has a PCI slot of an unknown device type");
+		taken |= 1u << slot;
+		snprintf(p->type, sizeof(p->type), "%s", type);
+		snprintf(p->name, sizeof(p->name), "%s", name);
+		p->slot = (unsigned int)slot;
+	}
+	c->npci_slots = (unsigned int)json_array_size(slots);
+	return 0;
+}
 
 /* The port devices a save recorded (older saves have none: both optional). */
 static int restore_ports(struct vm_config *c, json_t *h, struct err *err)
@@ -320,6 +375,8 @@ int snap_config_restore(struct vm_config *c, const void *in, size_t len, struct 
 		ret = restore_drives(c, json_object_get(h, "drives"), err);
 	if (!ret)
 		ret = restore_ports(c, h, err);
+	if (!ret)
+		ret = restore_pci_slots(c, json_object_get(h, "pci_slots"), err);
 	if (ret)
 		goto out;
 	kvm_path = json_string_value(json_object_get(h, "kvm_path"));

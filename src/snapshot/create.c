@@ -188,6 +188,7 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 		struct err *err)
 {
 	struct create_walk w = { .dirty = bytes_out_growing() };
+	struct vm_config *rec = NULL;
 	struct snap_builder b;
 	void *buf = NULL;
 	size_t len = 0;
@@ -203,13 +204,24 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 		if (cfg->drives[i].socket)
 			return err_set(err, true, -EINVAL, "Devices without snapshot support are "
 				       "present: vhost-user-block(id: %s)", cfg->drives[i].id);
-	ret = vm_pci_check_layout(vm, cfg, err);
-	if (ret)
-		return err_prefix(err, ret, "snapshot/create: ");
+	/*
+	 * Drives plugged in or out (or a restore of such a VM): the config
+	 * records where each device sits now.
+	 */
+	if (cfg->npci_slots || vm_pci_record_slots(vm, cfg, NULL)) {
+		rec = malloc(sizeof(*rec));
+		if (!rec)
+			return err_set(err, false, -ENOMEM, "snapshot/create: out of memory");
+		*rec = *cfg;           /* shallow: rec is read, never released */
+		vm_pci_record_slots(vm, cfg, rec);
+		cfg = rec;
+	}
 	if (req->diff) {
 		ret = check_diff(vm, cfg, err);
-		if (ret)
+		if (ret) {
+			free(rec);
 			return ret;
+		}
 	}
 	snap_builder_init(&b);
 	w.b = &b;
@@ -241,5 +253,6 @@ out:
 		guest_mem_dirty_give_back(&vm->mem, w.dirty.buf, w.dirty.len);
 	free(w.dirty.buf);
 	free(buf);
+	free(rec);
 	return ret;
 }

@@ -220,6 +220,18 @@ struct vm_config_probe {
 	int (*cpu_template)(void *ctx, enum cpu_template_id id, struct err *err);
 };
 
+/*
+ * Where a virtio device sat on the PCI bus (a snapshot's, of a VM whose
+ * drives were plugged in or out while it ran, so their slots are not the
+ * layout order's): a restore attaches each device at its recorded slot.
+ */
+#define VM_PCI_SLOTS_MAX 31
+struct vm_pci_slot {
+	char type[16];            /* the device's family: "virtio-blk", ... */
+	char name[VM_ID_MAX + 1]; /* its own id */
+	unsigned int slot;        /* 1 to 31 */
+};
+
 struct vm_config {
 	struct vm_boot_source boot;
 	struct vm_machine machine;
@@ -252,6 +264,9 @@ struct vm_config {
 	bool virtio_cmdline;      /* also list virtio-mmio devices on the command line */
 	/* --pci, Firecracker's --enable-pci: virtio devices on PCI (virtio/pci.h), not virtio-mmio. */
 	bool pci;
+	/* A restore's recorded slots, every virtio device's; none: the layout order. */
+	struct vm_pci_slot pci_slots[VM_PCI_SLOTS_MAX];
+	unsigned int npci_slots;
 	/* --guest-decompress: a bzImage boots as it is, not decompressed by Hearth (boot/decompress.h). */
 	bool guest_decompress;
 	/* --exit-stats: at the end, the boot's phases and the exits by device on stderr (vm.h). */

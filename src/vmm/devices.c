@@ -436,6 +436,11 @@ static int attach_pci(struct vm *vm, const struct virtio_build *b, const char *t
 	struct virtio_pci *t;
 	int ret;
 
+	if (!slot) {
+		dev->ops->destroy(dev);
+		return err_set(err, true, -EINVAL, "%s: the snapshot records no PCI slot for it",
+			       b->what);
+	}
 	ret = root ? virtio_pci_create(dev, &host, pci_root_of(&root->comp), slot, &t)
 		   : -ENODEV;
 	if (ret) {
@@ -445,6 +450,21 @@ static int attach_pci(struct vm *vm, const struct virtio_build *b, const char *t
 	}
 	return enter(vm, b->id, type, &res, &(struct component){ &virtio_pci_component, t },
 		     err);
+}
+
+/*
+ * The slot of the device b made, the n-th in layout order: slot n + 1, or
+ * the one a snapshot recorded for it (0 where it recorded none: refused).
+ */
+static unsigned int pci_slot_of(const struct vm_config *cfg, const struct virtio_build *b,
+				const char *type, unsigned int n)
+{
+	if (!cfg->npci_slots)
+		return n + 1;
+	for (unsigned int i = 0; i < cfg->npci_slots; i++)
+		if (!strcmp(cfg->pci_slots[i].type, type) && !strcmp(cfg->pci_slots[i].name, b->id))
+			return cfg->pci_slots[i].slot;
+	return 0;
 }
 
 static int create_virtio(struct vm *vm, const struct vm_config *cfg,
@@ -471,12 +491,16 @@ static int create_virtio(struct vm *vm, const struct vm_config *cfg,
 				err->usage = ret != -ENOMEM;
 				return err_prefix(err, ret, "%s: ", b.what);
 			}
-			ret = cfg->pci ? attach_pci(vm, &b, fam->type, slot + 1, dev, err)
+			ret = cfg->pci ? attach_pci(vm, &b, fam->type, pci_slot_of(cfg, &b, fam->type,
+									  slot), dev, err)
 				       : attach(vm, &b, fam->type, slot, dev, err);
 			if (ret)
 				return ret;
 		}
 	}
+	if (cfg->pci && cfg->npci_slots && cfg->npci_slots != slot)
+		return err_set(err, true, -EINVAL, "the snapshot records %u PCI slots for %u "
+			       "devices", cfg->npci_slots, slot);
 	return 0;
 }
 

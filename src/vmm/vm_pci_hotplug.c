@@ -8,6 +8,7 @@
 #include "vmm/vm_pci_hotplug.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,24 +146,29 @@ int vm_pci_unplug(struct vm *vm, const char *type, const char *id, struct err *e
 	return 0;
 }
 
-int vm_pci_check_layout(struct vm *vm, const struct vm_config *cfg, struct err *err)
+bool vm_pci_record_slots(struct vm *vm, const struct vm_config *cfg, struct vm_config *rec)
 {
+	bool moved = false;
+
 	if (!vm->pci)
-		return 0;
+		return false;
+	if (rec)
+		rec->npci_slots = 0;
 	for (unsigned int i = 0; i < vm->registry.n; i++) {
 		const struct reg_entry *e = &vm->registry.entries[i];
-		unsigned int at, want;
+		unsigned int at;
 
 		if (e->comp.ops != &virtio_pci_component)
 			continue;
 		at = virtio_pci_slot(e->comp.obj);
-		want = vm_devices_pci_slot(cfg, e->type, e->name);
-		if (at != want)
-			return err_set(err, true, -EINVAL, "%s '%s' is in PCI slot %u, where a "
-				       "restore would not put it (slot %u): a snapshot of a microVM "
-				       "whose PCI devices were plugged or unplugged out of their "
-				       "order is not supported yet; unplug the devices plugged after "
-				       "InstanceStart first", e->type, e->name, at, want);
+		moved = moved || at != vm_devices_pci_slot(cfg, e->type, e->name);
+		if (rec && rec->npci_slots < VM_PCI_SLOTS_MAX) {
+			struct vm_pci_slot *p = &rec->pci_slots[rec->npci_slots++];
+
+			snprintf(p->type, sizeof(p->type), "%s", e->type);
+			snprintf(p->name, sizeof(p->name), "%s", e->name);
+			p->slot = at;
+		}
 	}
-	return 0;
+	return moved;
 }

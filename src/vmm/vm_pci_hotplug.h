@@ -34,10 +34,11 @@ int vm_pci_plug(struct vm *vm, const struct vm_config *cfg, const char *type, un
 int vm_pci_unplug(struct vm *vm, const char *type, const char *id, struct err *err);
 
 /*
- * A snapshot restores each device where a boot from cfg puts it: 0 when
- * every PCI function is there, else -EINVAL naming the first that is not
- * (one plugged or unplugged out of that order). 0 on a VM without PCI.
+ * A snapshot restores each device where a boot from cfg puts it (the
+ * layout order) unless its config records where each sits. Whether some
+ * PCI function is elsewhere (a drive plugged in or out); with rec (a copy
+ * of cfg) given, its pci_slots then get every function's slot.
  */
-int vm_pci_check_layout(struct vm *vm, const struct vm_config *cfg, struct err *err);
+bool vm_pci_record_slots(struct vm *vm, const struct vm_config *cfg, struct vm_config *rec);
 
 #endif

@@ -14,8 +14,10 @@ functions, a VM driven through the API (curl on the Unix socket, in L1):
            and a missing image are 400, so is DELETE of an unknown drive;
            DELETE unplugs it (the guest ejects it when asked); a disk the
            guest removes itself through sysfs (Firecracker's way) unplugs
-           at once. A snapshot while the plugged disk is in a slot a boot
-           would not give it is 400.
+           at once. A snapshot taken while the disk is plugged (in a slot
+           a boot would not give it) records the slots: a new process
+           restores it, the guest reads the disk on, and a DELETE there
+           is ejected as well.
         2. The NIC gets a DHCP lease; its interrupts and the rng's are
            MSI-X (/proc/interrupts' PCI-MSI lines).
         3. The guest counts, each line after 512 bytes from /dev/hwrng
@@ -131,6 +133,18 @@ waitfor "^LAB count $((b + 10)) " /tmp/g1.out 3000 && echo "PX r_counting=yes"
 echo "PX after=$(lastline /tmp/g1.out)"
 echo "PX inits=$(grep -c '^LAB init' /tmp/g1.out)"
 kill -TERM $p1; wait $p1; echo "PX exit1=$?"
+# The snapshot taken with the disk plugged: restored with it in its slot, the guest still
+# reading it; unplugged from the restored VM, the guest ejects it.
+S=/tmp/c2.sock
+$H serve --api-sock $S --snapshot-dir /tmp/s </dev/null >/tmp/g2.out 2>/tmp/h2.err & p2=$!
+n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+echo "PX hp_load=$(api PUT /snapshot/load '{"snapshot_path": "/tmp/s/hp.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/hp.mem"}, "resume_vm": true, "drive_overrides": [{"drive_id": "d0", "path_on_host": "/tmp/pci.img"}, {"drive_id": "hp", "path_on_host": "/tmp/s/hp.img"}], "network_overrides": [{"iface_id": "eth0", "backend": "user"}]}') $(cat /tmp/resp)"
+waitfor 'vdb=hotplug-disk-mark' /tmp/g2.out 600 && echo "PX hp_r_seen=yes"
+echo "PX hp_r_del=$(api DELETE /drives/hp) $(cat /tmp/resp)"
+c=$(lastcount /tmp/g2.out)
+waitfor "^LAB count $((c + 2)) .*vdb=\$" /tmp/g2.out 100 && echo "PX hp_r_gone=yes"
+kill -TERM $p2; wait $p2; echo "PX exit2=$?"
+sed 's/^/H2 /' /tmp/h2.err | head -n 10
 tr -d '\r' </tmp/g0.out | grep -e '^LAB px ' -e '^LAB pci=' | sed 's/^/G /'
 sed 's/^/H0 /' /tmp/h0.err | head -n 10
 sed 's/^/H1 /' /tmp/h1.err | head -n 10
@@ -193,10 +207,9 @@ def check_pci(r):
     yield st("hp_put") == "204" and a.get("hp_seen") == "yes" and a.get("hp_cfg") == "1", \
         "PUT /drives after InstanceStart plugs a disk: the guest reads it with no rescan, " \
         "GET /vm/config lists it (%s; seen %s)" % (a.get("hp_put"), a.get("hp_seen"))
-    yield st("hp_snap") == "400" and "is in PCI slot" in a.get("hp_snap", "") and \
-        "where a restore would not put it" in a.get("hp_snap", "") and \
-        st("hp_resume") == "204", "a snapshot with the disk plugged out of the boot's order " \
-        "is 400 naming a device out of place (%s)" % a.get("hp_snap")
+    yield st("hp_snap") == "204" and st("hp_resume") == "204", \
+        "a snapshot with the disk plugged (out of the boot's order: the slots recorded) " \
+        "is 204 (%s)" % a.get("hp_snap")
     yield st("hp_again") == "400" and "Device ID in use" in a.get("hp_again", ""), \
         "the same id again is 400 in Firecracker's words (%s)" % a.get("hp_again")
     yield st("hp_root") == "400" and "A root block device already exists" in \
@@ -226,6 +239,12 @@ def check_pci(r):
             before, after, a.get("after"))
     yield a.get("inits") == "0", "restored without a boot (%s 'LAB init' lines)" % a.get("inits")
     yield st("exit1") in ("0", "3"), "the restored process exits on SIGTERM (%s)" % a.get("exit1")
+    yield st("hp_load") == "204" and a.get("hp_r_seen") == "yes", \
+        "the snapshot with the plugged disk restores in a new process, the guest reading " \
+        "the disk in its slot (%s; seen %s)" % (a.get("hp_load"), a.get("hp_r_seen"))
+    yield st("hp_r_del") == "204" and a.get("hp_r_gone") == "yes" and \
+        st("exit2") in ("0", "3"), "DELETE on the restored VM: the guest ejects the disk " \
+        "(%s; gone %s; exit %s)" % (a.get("hp_r_del"), a.get("hp_r_gone"), a.get("exit2"))
     yield a.get("done") == "yes", "the plan ran to its end"
 
 
