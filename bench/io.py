@@ -372,9 +372,10 @@ class WrappedRun(L.Run):
 
 
 def pci_devices(args):
-    """QEMU's arguments with its virtio-mmio devices as virtio-pci ones."""
+    """QEMU's arguments with its virtio-mmio devices as virtio-pci ones (no option ROM: the
+    kernel is booted directly, and L1 has none of the ROM files)."""
     return [a.replace("virtio-blk-device", "virtio-blk-pci")
-            .replace("virtio-net-device", "virtio-net-pci")
+            .replace("virtio-net-device", "virtio-net-pci,romfile=")
             .replace("vhost-user-blk,", "vhost-user-blk-pci,") for a in args]
 
 

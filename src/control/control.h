@@ -92,8 +92,8 @@ enum ctl_type {
 	CTL_GET_HOTPLUG,          /* the answer: Firecracker's VirtioMemStatus */
 	CTL_PATCH_HOTPLUG,        /* a new requested size (ctl_action.hotplug_mib) */
 	/*
-	 * PCI hotplug (plug.c): after boot, CTL_PUT_DRIVE plugs the drive
-	 * into the running VM; these unplug the device {id} names.
+	 * PCI hotplug (plug.c): after boot, CTL_PUT_DRIVE and CTL_PUT_NET
+	 * plug the device into the running VM; these unplug the one {id} names.
 	 */
 	CTL_DELETE_DRIVE,
 	CTL_DELETE_NET,

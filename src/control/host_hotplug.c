@@ -6,6 +6,9 @@
 #include "control/host.h"
 
 #include <errno.h>
+#include <string.h>
+
+#include "sandbox/confine.h"
 
 #include "fcjson/config_json_hotplug.h"
 #include "vmm/vm_hotplug.h"
@@ -32,6 +35,24 @@ int host_plug(void *ctx, const struct vm_config *cfg, const char *type, unsigned
 {
 	struct host *h = ctx;
 
+	/*
+	 * The sealed sandbox kept a network (user-mode) or /dev/net/tun (TAP)
+	 * only for a VM that started with such a NIC: a new one needs one of
+	 * its kind already there.
+	 */
+	if (!strcmp(type, "virtio-net") && sandbox_fs_sealed()) {
+		const struct vm_net *n = &cfg->nets[i];
+		bool user = n->dev.backend == NET_USER, kept = false;
+
+		for (unsigned int j = 0; j < cfg->nnets; j++)
+			kept = kept || (j != i && cfg->nets[j].dev.backend == n->dev.backend);
+		if (!kept)
+			return err_set(err, true, -EINVAL, "network interface '%s': the sandbox sealed "
+				       "this microVM without a %s interface, so it keeps no %s; plug "
+				       "one into a microVM that started with one, or run without the "
+				       "sandbox", n->id, user ? "user-mode" : "TAP",
+				       user ? "network for it" : "/dev/net/tun");
+	}
 	return vm_pci_plug(&h->run.vm, cfg, type, i, err);
 }
 

@@ -1,9 +1,9 @@
 /*
  * PCI hotplug's actions (model.h): Firecracker 1.16's device hotplug. A
- * PUT /drives after InstanceStart plugs the drive into the running VM,
- * DELETE /drives/{id} unplugs it; the model follows the VM: the drive
- * joins it once plugged, leaves it once gone, so GET /vm/config always
- * lists the devices the VM has. Refusals in Firecracker's words
+ * PUT /drives or /network-interfaces after InstanceStart plugs the device
+ * into the running VM, DELETE unplugs it; the model follows the VM: the
+ * device joins it once plugged, leaves it once gone, so GET /vm/config
+ * always lists the devices the VM has. Refusals in Firecracker's words
  * (VmmActionError's), then ours where it has none.
  */
 #include "control/model.h"
@@ -37,11 +37,33 @@ static const char *kind_words(enum ctl_type t)
 	       t == CTL_PUT_PMEM || t == CTL_DELETE_PMEM ? "pmem devices" : "drives";
 }
 
+/* Where a->id is in the model after the PUT, or -1. */
+static int find_plugged(const struct ctl *ctl, const struct ctl_action *a)
+{
+	if (a->type == CTL_PUT_NET) {
+		for (unsigned int i = 0; i < ctl->cfg.nnets; i++)
+			if (!strcmp(ctl->cfg.nets[i].id, a->id))
+				return (int)i;
+		return -1;
+	}
+	for (unsigned int i = 0; i < ctl->cfg.ndrives; i++)
+		if (!strcmp(ctl->cfg.drives[i].id, a->id))
+			return (int)i;
+	return -1;
+}
+
+static void drop_plugged(struct ctl *ctl, const struct ctl_action *a)
+{
+	if (a->type == CTL_PUT_NET)
+		vm_config_drop_net(&ctl->cfg, a->id);
+	else
+		vm_config_drop_drive(&ctl->cfg, a->id);
+}
+
 int ctl_plug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
 {
-	const struct vm_drive *d;
-	unsigned int i;
-	int ret;
+	bool net = a->type == CTL_PUT_NET;
+	int i, ret;
 
 	if (ctl->state == CTL_NOT_STARTED)
 		return ctl_model_put(ctl, a, out, err);
@@ -51,34 +73,34 @@ int ctl_plug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct e
 		return ret;
 	if (!ctl->cfg.pci || !ctl->vm->plug)
 		return err_set(err, true, -EINVAL, PCI_OFF);
-	if (a->type != CTL_PUT_DRIVE)
+	if (a->type == CTL_PUT_PMEM)
 		return err_set(err, true, -EINVAL, "hotplug of %s is not supported yet (Hearth "
-			       "hotplugs drives)", kind_words(a->type));
+			       "hotplugs drives and network interfaces)", kind_words(a->type));
 	if (ctl->state == CTL_PAUSED)
 		return err_set(err, true, -EINVAL, PAUSED);
-	if (a->id && vm_config_find_drive(&ctl->cfg, a->id))
+	if (a->id && (net ? vm_config_find_net(&ctl->cfg, a->id) != NULL
+			  : vm_config_find_drive(&ctl->cfg, a->id) != NULL))
 		return err_set(err, true, -EINVAL, ID_IN_USE);
 	/* Firecracker's hotplug_make_block: refused before the image is touched. */
-	if (root_asked(a))
+	if (!net && root_asked(a))
 		return err_set(err, true, -EINVAL, ROOT_PLUG);
 	ret = ctl_model_put(ctl, a, out, err);
 	if (ret)
 		return ret;
-	for (i = 0; i < ctl->cfg.ndrives && strcmp(ctl->cfg.drives[i].id, a->id); i++)
-		;
-	if (i == ctl->cfg.ndrives)
-		return err_set(err, false, -EINVAL, "drive '%s' did not reach the model", a->id);
-	d = &ctl->cfg.drives[i];
-	if (d->is_root_device) {
-		vm_config_drop_drive(&ctl->cfg, a->id);
+	i = find_plugged(ctl, a);
+	if (i < 0)
+		return err_set(err, false, -EINVAL, "'%s' did not reach the model", a->id);
+	if (!net && ctl->cfg.drives[i].is_root_device) {
+		drop_plugged(ctl, a);
 		return err_set(err, true, -EINVAL, ROOT_PLUG);
 	}
 	err->msg[0] = '\0';
-	ret = ctl->vm->plug(ctl->vm_ctx, &ctl->cfg, "virtio-blk", i, err);
+	ret = ctl->vm->plug(ctl->vm_ctx, &ctl->cfg, net ? "virtio-net" : "virtio-blk",
+			    (unsigned int)i, err);
 	if (ret) {
 		if (!err->msg[0])
 			err_set(err, true, ret, "%s", strerror(-ret));
-		vm_config_drop_drive(&ctl->cfg, a->id);
+		drop_plugged(ctl, a);
 		return ret == -ENOMEM ? ret : -EINVAL;
 	}
 	return 0;
@@ -86,31 +108,33 @@ int ctl_plug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct e
 
 int ctl_unplug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
 {
-	const struct vm_drive *d;
+	bool net = a->type == CTL_DELETE_NET;
 	int ret;
 
 	*out = NULL;
 	if (!ctl->cfg.pci || !ctl->vm->unplug)
 		return err_set(err, true, -EINVAL, PCI_OFF);
-	if (a->type == CTL_DELETE_NET ? !vm_config_find_net(&ctl->cfg, a->id) :
+	if (net ? !vm_config_find_net(&ctl->cfg, a->id) :
 	    a->type == CTL_DELETE_PMEM ? !vm_config_find_pmem(&ctl->cfg, a->id) :
 	    !vm_config_find_drive(&ctl->cfg, a->id))
 		return err_set(err, true, -EINVAL, NOT_FOUND);
-	if (a->type != CTL_DELETE_DRIVE)
+	if (a->type == CTL_DELETE_PMEM)
 		return err_set(err, true, -EINVAL, "hotplug of %s is not supported yet (Hearth "
-			       "hotplugs drives)", kind_words(a->type));
-	d = vm_config_find_drive(&ctl->cfg, a->id);
-	if (d->is_root_device)
+			       "hotplugs drives and network interfaces)", kind_words(a->type));
+	if (!net && vm_config_find_drive(&ctl->cfg, a->id)->is_root_device)
 		return err_set(err, true, -EINVAL, ROOT_UNPLUG);
 	if (ctl->state == CTL_PAUSED)
 		return err_set(err, true, -EINVAL, PAUSED);
 	err->msg[0] = '\0';
-	ret = ctl->vm->unplug(ctl->vm_ctx, "virtio-blk", a->id, err);
+	ret = ctl->vm->unplug(ctl->vm_ctx, net ? "virtio-net" : "virtio-blk", a->id, err);
 	if (ret) {
 		if (!err->msg[0])
 			err_set(err, true, ret, "%s", strerror(-ret));
 		return ret == -ENOMEM ? ret : -EINVAL;
 	}
-	vm_config_drop_drive(&ctl->cfg, a->id);
+	if (net)
+		vm_config_drop_net(&ctl->cfg, a->id);
+	else
+		vm_config_drop_drive(&ctl->cfg, a->id);
 	return 0;
 }

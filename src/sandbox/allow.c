@@ -206,16 +206,32 @@ const int *sandbox_list_sanitizer(unsigned int *n)
 /*
  * The io thread's, on a VM whose devices are on PCI only: a disk plugged
  * in after the start (vmm/vm_pci_hotplug.c) gets its io_uring ring and
- * its rate limiter's timer there.
+ * its rate limiter's timer there, a NIC its timers too.
  */
 static const int pci_hotplug_syscalls[] = {
 	SCMP_SYS(io_uring_setup), SCMP_SYS(timerfd_create),
+	/*
+	 * A user-mode NIC's frames cross a socket pair (virtio/net/slirp.c);
+	 * libslirp's new instance asks getppid (its random seed).
+	 */
+	SCMP_SYS(socketpair), SCMP_SYS(getppid),
+};
+
+/* ...and a NIC plugged in, its TAP attached there. */
+static const struct sandbox_ioctl pci_hotplug_ioctls[] = {
+	IOCTL(TUNSETIFF), IOCTL(TUNSETVNETHDRSZ),
 };
 
 const int *sandbox_list_pci_hotplug(unsigned int *n)
 {
 	*n = LEN(pci_hotplug_syscalls);
 	return pci_hotplug_syscalls;
+}
+
+const struct sandbox_ioctl *sandbox_list_pci_hotplug_ioctls(unsigned int *n)
+{
+	*n = LEN(pci_hotplug_ioctls);
+	return pci_hotplug_ioctls;
 }
 
 const struct sandbox_list *sandbox_list_get(enum thread_kind kind)

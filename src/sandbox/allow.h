@@ -41,6 +41,7 @@ const struct sandbox_list *sandbox_list_get(enum thread_kind kind);
 const int *sandbox_list_sanitizer(unsigned int *n);
 /* What the io thread's list gains with sandbox_allow_pci_hotplug (sandbox.h). */
 const int *sandbox_list_pci_hotplug(unsigned int *n);
+const struct sandbox_ioctl *sandbox_list_pci_hotplug_ioctls(unsigned int *n);
 /* Whether l lets nr through with any arguments. */
 bool sandbox_list_has(const struct sandbox_list *l, int nr);
 /* The syscalls a list lets through: ioctl and each argument-checked one count once. */

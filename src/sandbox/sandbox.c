@@ -76,13 +76,25 @@ static int add_arg_rules(scmp_filter_ctx ctx, unsigned int args)
 
 static int build_rules(scmp_filter_ctx ctx, const struct sandbox_list *l, bool hotplug)
 {
-	unsigned int nsan, nhp;
+	unsigned int nsan, nhp, nhpi;
 	const int *san = sandbox_list_sanitizer(&nsan);
 	const int *hp = sandbox_list_pci_hotplug(&nhp);
 	int ret = 0;
 
+	const struct sandbox_ioctl *hpi = sandbox_list_pci_hotplug_ioctls(&nhpi);
+
 	for (unsigned int i = 0; hotplug && i < nhp; i++)
 		ret = ret ? ret : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, hp[i], 0);
+	for (unsigned int i = 0; hotplug && !ret && i < nhpi; i++)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				       arg_cmp(1, SCMP_CMP_EQ, (scmp_datum_t)hpi[i].req, 0));
+	/*
+	 * A user-mode NIC plugged in reads RLIMIT_NOFILE (slirp_guard.c): its
+	 * own limits, read only (getrlimit is prlimit64 with no new limit).
+	 */
+	if (hotplug && !ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 2,
+				       arg_cmp(0, SCMP_CMP_EQ, 0, 0), arg_cmp(2, SCMP_CMP_EQ, 0, 0));
 	/* A rule the list already has is merged by libseccomp. */
 	for (unsigned int i = 0; !ret && i < nsan; i++)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, san[i], 0);

@@ -12,7 +12,8 @@ and the sandbox on (Firecracker 1.16's device hotplug):
           /vm/config, its image opened on the api thread and its ring made
           on the io thread under their filters); the id again is "Device ID
           in use", a root drive and an image outside --snapshot-dir are 400
-          naming why; a paused VM refuses; its snapshot with the disk in
+          naming why, and so are a user-mode NIC the sandbox has no
+          network for and a pmem device; a paused VM refuses; its snapshot with the disk in
           a slot a boot would not give it records the slots, and a new
           process restores it with the disk in its slot, unpluggable;
           DELETE of an unknown id is "Device not found", of a NIC "not
@@ -91,9 +92,12 @@ def case_api(binary, tmp):
         f.truncate(1 << 20)
     s.expect("PUT", "/drives/ho", 400, body=drive("ho", outside),
              fault=["No such file or directory", "--snapshot-dir"])
+    # The sandbox kept no network for a VM that started without a user-mode NIC.
     s.expect("PUT", "/network-interfaces/eth0", 400,
              body={"iface_id": "eth0", "backend": "user"},
-             fault=["hotplug of network interfaces is not supported yet"])
+             fault=["network interface 'eth0'", "without a user-mode interface"])
+    s.expect("PUT", "/pmem/p0", 400, body={"id": "p0", "path_on_host": hp},
+             fault=["hotplug of pmem devices is not supported yet"])
     s.expect("DELETE", "/drives/nope", 400, exact="Device not found")
     s.expect("DELETE", "/network-interfaces/eth0", 400, exact="Device not found")
     s.expect("PATCH", "/vm", 204, body={"state": "Paused"})

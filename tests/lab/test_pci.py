@@ -17,7 +17,9 @@ functions, a VM driven through the API (curl on the Unix socket, in L1):
            at once. A snapshot taken while the disk is plugged (in a slot
            a boot would not give it) records the slots: a new process
            restores it, the guest reads the disk on, and a DELETE there
-           is ejected as well.
+           is ejected as well. A user-mode NIC plugged in the same way
+           comes up in the guest with a DHCP lease, and DELETE takes it
+           out again.
         2. The NIC gets a DHCP lease; its interrupts and the rng's are
            MSI-X (/proc/interrupts' PCI-MSI lines).
         3. The guest counts, each line after 512 bytes from /dev/hwrng
@@ -74,7 +76,19 @@ while [ $i -lt 600 ]; do
     echo 1 >"$d/remove" && byhand=1 && echo "LAB px byhand=${d##*/}"
     hp=""
   fi
-  echo "LAB count $i rng=$(head -c 512 /dev/hwrng | wc -c) vdb=$hp"
+  # A NIC plugged in: its address from DHCP, once; whether it is there, each line.
+  if [ -e /sys/class/net/eth1 ] && [ -z "$eth1" ]; then
+    ip link set eth1 up
+    if udhcpc -i eth1 -s /lab/dhcp.sh -n -q -t 5 -T 2 >/tmp/dhcp1.log 2>&1; then
+      eth1=ok
+    else
+      eth1=fail
+    fi
+    echo "LAB px ip1=$(ip -4 addr show dev eth1 | awk '/inet /{print $2; exit}')"
+    echo "LAB px eth1=$eth1"
+  fi
+  n1=0; [ -e /sys/class/net/eth1 ] && n1=1
+  echo "LAB count $i rng=$(head -c 512 /dev/hwrng | wc -c) eth1=$n1 vdb=$hp"
   sleep 1
 done
 '''
@@ -109,7 +123,6 @@ echo "PX hp_again=$(api PUT /drives/hp "$hpd") $(cat /tmp/resp)"
 echo "PX hp_root=$(api PUT /drives/hr '{"drive_id": "hr", "path_on_host": "/tmp/s/hp.img", "is_root_device": true}') $(cat /tmp/resp)"
 echo "PX hp_nofile=$(api PUT /drives/hn '{"drive_id": "hn", "path_on_host": "/tmp/none.img", "is_root_device": false}') $(cat /tmp/resp)"
 echo "PX hp_none=$(api DELETE /drives/nope) $(cat /tmp/resp)"
-echo "PX hp_net=$(api DELETE /network-interfaces/eth0) $(cat /tmp/resp)"
 echo "PX hp_del=$(api DELETE /drives/hp) $(cat /tmp/resp)"
 c=$(lastcount /tmp/g0.out)
 waitfor "^LAB count $((c + 2)) .*vdb=\$" /tmp/g0.out 100 && echo "PX hp_gone=yes"
@@ -118,6 +131,12 @@ echo "PX hq_put=$(api PUT /drives/hq '{"drive_id": "hq", "path_on_host": "/tmp/s
 waitfor 'LAB px byhand=' /tmp/g0.out 600 && echo "PX hq_byhand=yes"
 echo "PX hq_del=$(api DELETE /drives/hq) $(cat /tmp/resp)"
 echo "PX hq_again=$(api DELETE /drives/hq) $(cat /tmp/resp)"
+echo "PX nic_put=$(api PUT /network-interfaces/eth1 '{"iface_id": "eth1", "backend": "user"}') $(cat /tmp/resp)"
+waitfor 'LAB px eth1=' /tmp/g0.out 600 && echo "PX nic_seen=yes"
+echo "PX nic_del=$(api DELETE /network-interfaces/eth1) $(cat /tmp/resp)"
+c=$(lastcount /tmp/g0.out)
+waitfor "^LAB count $((c + 2)) .*eth1=0" /tmp/g0.out 100 && echo "PX nic_gone=yes"
+api GET /vm/config >/dev/null; echo "PX nic_cfg=$(tr -d ' \n' </tmp/resp | grep -c '"iface_id":"eth1"')"
 grep -i 'hotplug\|plugged' /tmp/h0.err | head -n 8 | sed 's/^/HP /'
 echo "PX pause=$(api PATCH /vm '{"state": "Paused"}')"
 sleep 1
@@ -227,6 +246,13 @@ def check_pci(r):
         "Firecracker's way: the guest removes the function itself, then DELETE is 204, " \
         "and a second DELETE 400 (%s; %s; %s)" % (a.get("hq_put"), a.get("hq_del"),
                                                   a.get("hq_again"))
+    yield st("nic_put") == "204" and a.get("eth1") == "ok" and \
+        (a.get("ip1") or "").startswith("10.0.2."), "PUT /network-interfaces after " \
+        "InstanceStart plugs a user-mode NIC the guest brings up and gets a DHCP lease on " \
+        "(%s; %s %s)" % (a.get("nic_put"), a.get("eth1"), a.get("ip1"))
+    yield st("nic_del") == "204" and a.get("nic_gone") == "yes" and a.get("nic_cfg") == "0", \
+        "DELETE /network-interfaces/eth1: the guest ejects the NIC, GET /vm/config drops it " \
+        "(%s; gone %s)" % (a.get("nic_del"), a.get("nic_gone"))
     yield st("create") == "204", "a Full snapshot of the PCI VM is 204 (%s)" % a.get("create")
     yield st("exit0") in ("0", "3"), "the first process, disks plugged and unplugged, exits " \
         "on SIGTERM (%s)" % a.get("exit0")
