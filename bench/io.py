@@ -373,10 +373,11 @@ class WrappedRun(L.Run):
 
 def pci_devices(args):
     """QEMU's arguments with its virtio-mmio devices as virtio-pci ones (no option ROM: the
-    kernel is booted directly, and L1 has none of the ROM files)."""
+    kernel is booted directly, and L1 has none of the ROM files; vhost-user-blk-pci asks for
+    a queue per vCPU by default, the daemon's export has one, as on virtio-mmio)."""
     return [a.replace("virtio-blk-device", "virtio-blk-pci")
             .replace("virtio-net-device", "virtio-net-pci,romfile=")
-            .replace("vhost-user-blk,", "vhost-user-blk-pci,") for a in args]
+            .replace("vhost-user-blk,", "vhost-user-blk-pci,num-queues=1,") for a in args]
 
 
 def vmm_args(vmm, mode, cache, transport="mmio", memory=512):
