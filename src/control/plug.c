@@ -123,6 +123,10 @@ int ctl_unplug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct
 			       "hotplugs drives and network interfaces)", kind_words(a->type));
 	if (!net && vm_config_find_drive(&ctl->cfg, a->id)->is_root_device)
 		return err_set(err, true, -EINVAL, ROOT_UNPLUG);
+	/* The MMDS config names its NICs before boot only: one it names stays. */
+	if (net && ctl->cfg.mmds.on && vm_config_mmds_net(&ctl->cfg, a->id))
+		return err_set(err, true, -EINVAL, "network interface '%s' serves the MMDS "
+			       "(mmds-config lists it): it cannot be unplugged", a->id);
 	if (ctl->state == CTL_PAUSED)
 		return err_set(err, true, -EINVAL, PAUSED);
 	err->msg[0] = '\0';

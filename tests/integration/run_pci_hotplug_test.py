@@ -13,7 +13,9 @@ and the sandbox on (Firecracker 1.16's device hotplug):
           on the io thread under their filters); the id again is "Device ID
           in use", a root drive and an image outside --snapshot-dir are 400
           naming why, and so are a user-mode NIC the sandbox has no
-          network for and a pmem device; a paused VM refuses; its snapshot with the disk in
+          network for and a pmem device; a paused VM refuses; a user-mode
+          NIC plugs into and out of a VM that started with one, the one
+          the MMDS answers on cannot be unplugged; its snapshot with the disk in
           a slot a boot would not give it records the slots, and a new
           process restores it with the disk in its slot, unpluggable;
           DELETE of an unknown id is "Device not found", of a NIC "not
@@ -76,6 +78,22 @@ def case_api(binary, tmp):
     s.expect("PUT", "/drives/hp", 400, body=drive("hp", image(d, "hp.img")),
              exact="PCI is not enabled")
     s.expect("DELETE", "/drives/hp", 400, exact="PCI is not enabled")
+    s.stop()
+
+    # A NIC: plugged in and out of a VM that started with a user-mode one (the sandbox kept
+    # a network); the NIC the MMDS answers on stays.
+    s, d = boot(binary, tmp, "nic", ["--enable-pci"])
+    s.expect("PUT", "/network-interfaces/eth0", 204, body={"iface_id": "eth0", "backend": "user"})
+    s.expect("PUT", "/mmds/config", 204, body={"network_interfaces": ["eth0"]})
+    s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
+    s.expect("PUT", "/network-interfaces/eth1", 204, body={"iface_id": "eth1", "backend": "user"})
+    s.expect("PUT", "/network-interfaces/eth1", 400,
+             body={"iface_id": "eth1", "backend": "user"}, exact="Device ID in use")
+    nics = [x["iface_id"] for x in s.expect("GET", "/vm/config", 200)["network-interfaces"]]
+    check(nics == ["eth0", "eth1"], "GET /vm/config lists the plugged NIC: %r" % nics)
+    s.expect("DELETE", "/network-interfaces/eth0", 400, fault=["serves the MMDS"])
+    s.expect("DELETE", "/network-interfaces/eth1", 204)
+    s.expect("DELETE", "/network-interfaces/eth1", 400, exact="Device not found")
     s.stop()
 
     s, d = boot(binary, tmp, "pci", ["--enable-pci"])
