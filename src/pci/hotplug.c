@@ -11,6 +11,7 @@
 
 #include "pci/root.h"
 #include "util/bytes.h"
+#include "util/deadline.h"
 #include "util/log.h"
 
 #define PCHP_TAG "PCHP"
@@ -70,13 +71,7 @@ int pci_hotplug_wait_eject(struct pci_hotplug *h, unsigned int slot, unsigned in
 	if (!h || slot == 0 || slot >= PCI_SLOTS)
 		return -EINVAL;
 	bit = 1u << slot;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	until = deadline_after_ms(ms);
 	pthread_mutex_lock(&h->lock);
 	while (!(h->ejected & bit) && ret == 0)
 		ret = pthread_cond_timedwait(&h->ejected_cond, &h->lock, &until);

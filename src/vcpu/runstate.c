@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <time.h>
 
+#include "util/deadline.h"
+
 void runstate_init(struct vcpu_runstate *rs)
 {
 	pthread_condattr_t attr;
@@ -73,15 +75,8 @@ enum vcpu_state runstate_wait(struct vcpu_runstate *rs, enum vcpu_state target, 
 	struct timespec deadline;
 	enum vcpu_state s;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	if (timeout_ms >= 0) {
-		deadline.tv_sec += timeout_ms / 1000;
-		deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
-	}
+	if (timeout_ms >= 0)
+		deadline = deadline_after_ms((unsigned int)timeout_ms);
 	pthread_mutex_lock(&rs->lock);
 	while (rs->state != target && rs->state != VCPU_STOPPED) {
 		if (timeout_ms < 0) {
