@@ -769,6 +769,41 @@ def vhost_user_seeds():
             'truncated': good[:len(good) // 2], 'empty': b''}
 
 
+def vfio_seeds():
+    """fuzz_vfio: an NVMe-like device (PM then MSI-X, table and PBA in BAR 0), Linux's
+    probe (BAR sizing, memory and bus master on, MSI-X on, a vector unmasked, doorbells),
+    and a device whose capability list loops."""
+    def dev(loop=False):
+        c = bytearray(256)
+        struct.pack_into('<HHHH', c, 0, 0x1b36, 0x0010, 0, 0x0010)   # ids, command, status
+        struct.pack_into('<I', c, 0x08, 0x01080202)
+        struct.pack_into('<III', c, 0x10, 0x4, 0, 0)                  # BAR 0 64-bit, BAR 2
+        struct.pack_into('<I', c, 0x20, 0x1)                          # BAR 4 I/O
+        c[0x34] = 0x40
+        c[0x40], c[0x41] = 0x01, 0x40 if loop else 0x50
+        c[0x50], c[0x51] = 0x11, 0
+        struct.pack_into('<HII', c, 0x52, 7, 0x2000, 0x3000)
+        return bytes(c) + struct.pack('<6I', 0x4000, 0, 0x1000, 0, 0x100, 0)
+
+    def cfg_rd(off, w=4):
+        return bytes([0]) + struct.pack('<HB', off, w)
+
+    def cfg_wr(off, val, w=4):
+        return bytes([1]) + struct.pack('<HBI', off, w, val)
+
+    def win(off, val=0, w=2, write=0):   # w: log2 of the width
+        return bytes([2]) + struct.pack('<IBBQ', off, w, write, val)
+
+    base = 0x1000000
+    probe = (b''.join(cfg_wr(0x10 + 4 * i, 0xffffffff) + cfg_rd(0x10 + 4 * i) for i in range(6)) +
+             cfg_wr(0x10, base) + cfg_wr(0x14, 0) + cfg_wr(0x18, base + 0x4000) +
+             cfg_wr(0x04, 0x6, 2) + cfg_rd(0x40) + cfg_wr(0x42, 0xc000, 2) +
+             win(base + 0x2000, 0xfee00000, 2, 1) + win(base + 0x2008, 0x41, 2, 1) +
+             win(base + 0x200c, 0, 2, 1) + cfg_wr(0x42, 0x8000, 2) + win(base + 0x1000, 1, 2, 1) +
+             win(base + 0x3000) + win(base + 0x100, 0, 3))
+    return {'probe': dev() + probe, 'loop': dev(True) + probe}
+
+
 TARGETS = {
     'fuzz_virtq': virtq_seeds, 'fuzz_vsock_line': vsock_line_seeds, 'fuzz_blk': blk_seeds,
     'fuzz_net': net_seeds, 'fuzz_vsock': vsock_seeds, 'fuzz_mmio': mmio_seeds,
@@ -780,6 +815,7 @@ TARGETS = {
     'fuzz_pci': pci_seeds,
     'fuzz_virtio_pci': virtio_pci_seeds,
     'fuzz_vhost_user': vhost_user_seeds,
+    'fuzz_vfio': vfio_seeds,
 }
 
 

@@ -59,6 +59,9 @@ void cli_run_usage(FILE *out)
 		"                    ACPI; a stock kernel finds the devices in the DSDT)\n"
 		"  --pci             virtio devices on PCI (virtio-pci, MSI-X) instead of\n"
 		"                    virtio-mmio\n"
+		"  --device vfio=PATH[,id=NAME]  pass the host PCI device at PATH\n"
+		"                    (/sys/bus/pci/devices/DDDD:BB:DD.F, bound to vfio-pci) through\n"
+		"                    to the guest (needs --pci; repeatable, up to 4)\n"
 		"  --guest-decompress  boot a bzImage as it is: the guest decompresses its\n"
 		"                    kernel (by default Hearth does, and boots it through PVH)\n"
 		"  --kernel-cache DIR  keep each bzImage's decompressed kernel in DIR (made,\n"
@@ -210,6 +213,7 @@ static const struct opt run_opts[] = {
 	RUN_FLAG("--test-devices", vm.test_devices),
 	RUN_FLAG("--virtio-cmdline", vm.virtio_cmdline),
 	RUN_FLAG("--pci", vm.pci),
+	OPT_CALL("--device", OPT_VALUE, cli_run_device),
 	RUN_FLAG("--guest-decompress", vm.guest_decompress),
 	RUN_FLAG("--exit-stats", vm.exit_stats),
 	RUN_STR("--kernel-cache", kernel_cache),

@@ -152,6 +152,26 @@ int cli_run_disk(void *ctx, const struct opt *o, const char *val, struct err *e)
 	return ret ? cli_run_flag_fail("--disk", val, ret, e) : 0;
 }
 
+int cli_run_device(void *ctx, const struct opt *o, const char *val, struct err *e)
+{
+	struct vm_config *vm = &((struct cli_config *)ctx)->vm;
+	char buf[VM_VFIO_PATH_MAX + VM_ID_MAX + 16], *path, *id = NULL, *comma;
+	int ret;
+
+	if (strncmp(val, "vfio=", 5) || strlen(val) >= sizeof(buf))
+		return err_set(e, true, -EINVAL, "--device %.64s: want vfio=PATH[,id=NAME] (the "
+			       "only kind of device it takes)", val);
+	snprintf(buf, sizeof(buf), "%s", val + 5);
+	path = buf;
+	comma = strrchr(buf, ',');
+	if (comma && !strncmp(comma + 1, "id=", 3)) {
+		*comma = '\0';
+		id = comma + 4;
+	}
+	ret = vm_config_add_vfio(vm, id, path, e);
+	return ret ? cli_run_flag_fail("--device", val, ret, e) : 0;
+}
+
 int cli_run_net(void *ctx, const struct opt *o, const char *val, struct err *e)
 {
 	struct vm_config *vm = &((struct cli_config *)ctx)->vm;

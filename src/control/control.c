@@ -118,6 +118,11 @@ static int resume(struct ctl *ctl, const struct ctl_action *a, json_t **out, str
 static int snapshot_create(struct ctl *ctl, const struct ctl_action *a, json_t **out,
 			   struct err *err)
 {
+	/* Refused before a file is touched (the device's save would refuse too, late). */
+	if (ctl->cfg.nvfio)
+		return err_set(err, true, -EOPNOTSUPP, "Create snapshot error: a VM with a device "
+			       "passed through (VFIO %s) cannot be snapshotted: the device's state "
+			       "is in the device", ctl->cfg.vfio[0].path);
 	return ctl->vm->snapshot_create(ctl->vm_ctx, &ctl->cfg, &a->create, err);
 }
 

@@ -112,6 +112,13 @@
 #define LAYOUT_HOTPLUG_SLOT_BASE 64u
 #define LAYOUT_HOTPLUG_MAX_SLOTS 4096u
 #define LAYOUT_HOTPLUG_LIMIT (1ull << 46)
+/*
+ * Passed-through devices (pci/vfio.h): their BARs in the 32-bit window
+ * past the first 16 MiB (virtio-pci's BARs are below), their KVM slots
+ * where the memory hotplug region's would be (a VM with one has none).
+ */
+#define LAYOUT_PCI_VFIO_BARS (LAYOUT_PCI_MMIO32 + 0x1000000ull)
+#define LAYOUT_VFIO_SLOT_BASE LAYOUT_HOTPLUG_SLOT_BASE
 #define PORT_DEBUGCON 0xe9        /* QEMU's isa-debugcon (Bochs' port e9 hack) */
 #define PORT_ACPI_SLEEP_CTL 0x600 /* FADT SLEEP_CONTROL_REG, 8 bits */
 #define PORT_ACPI_SLEEP_STS 0x601 /* FADT SLEEP_STATUS_REG, 8 bits */

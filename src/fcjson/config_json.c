@@ -480,21 +480,40 @@ static bool section_known(const char *key)
 
 /*
  * Hearth's own section: {"enabled": true} puts the virtio devices on PCI,
- * as --enable-pci does (Firecracker has only the flag). GET /vm/config
- * shows it on a PCI VM, so its output boots the same VM again.
+ * as --enable-pci does (Firecracker has only the flag), and "vfio" lists
+ * host PCI devices passed through: [{"id": NAME, "path": SYSFS_PATH}],
+ * id optional. GET /vm/config shows it on a PCI VM, so its output boots
+ * the same VM again.
  */
 static const struct jfield pci_fields[] = {
 	{ "enabled", J_BOOL, true, NULL, NULL, NULL },
+	{ "vfio", J_ARR, false, NULL, NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
+};
+
+static const struct jfield vfio_fields[] = {
+	{ "id", J_STR, false, NULL, NULL, NULL },
+	{ "path", J_STR, true, NULL, NULL, NULL },
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
 static int config_json_pci(struct vm_config *c, json_t *o, struct err *err)
 {
 	int ret = config_json_check("pci", o, pci_fields, err);
+	json_t *list = json_object_get(o, "vfio"), *item;
+	size_t i;
 
-	if (!ret)
-		c->pci = jbool(o, "enabled", false);
-	return ret;
+	if (ret)
+		return ret;
+	c->pci = jbool(o, "enabled", false);
+	json_array_foreach(list, i, item) {
+		ret = config_json_check("pci.vfio", item, vfio_fields, err);
+		if (!ret)
+			ret = vm_config_add_vfio(c, jstr(item, "id"), jstr(item, "path"), err);
+		if (ret)
+			return err_prefix(err, ret, "pci.vfio[%zu]: ", i);
+	}
+	return 0;
 }
 
 int config_json_full(struct vm_config *c, json_t *root, struct err *err)

@@ -152,6 +152,27 @@ static json_t *dump_entropy(const struct vm_config *c)
 	return o;
 }
 
+/* Hearth's "pci" section (config_json.c): the passed-through devices only when there are some. */
+static json_t *dump_pci(const struct vm_config *c)
+{
+	json_t *o = json_pack("{s:b}", "enabled", 1), *list;
+
+	if (!o || !c->nvfio)
+		return o;
+	list = json_array();
+	for (unsigned int i = 0; list && i < c->nvfio; i++)
+		if (json_array_append_new(list, json_pack("{s:s, s:s}", "id", c->vfio[i].id, "path",
+							  c->vfio[i].path))) {
+			json_decref(list);
+			list = NULL;
+		}
+	if (!list || json_object_set_new(o, "vfio", list)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 /*
  * Firecracker's FullVmConfiguration, key for key, null where it has
  * nothing (the section Hearth does not have yet; the logger and metrics,
@@ -169,7 +190,7 @@ json_t *config_json_dump_full(const struct vm_config *c)
 			 "metrics", "mmds-config", config_json_dump_mmds(c), "memory-hotplug",
 			 config_json_dump_hotplug(&c->hotplug), "pmem", config_json_dump_pmem(c));
 
-	if (o && c->pci && json_object_set_new(o, "pci", json_pack("{s:b}", "enabled", 1))) {
+	if (o && c->pci && json_object_set_new(o, "pci", dump_pci(c))) {
 		json_decref(o);
 		return NULL;
 	}

@@ -12,6 +12,7 @@
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/userfaultfd.h>
+#include <linux/vfio.h>
 #include <linux/vhost.h>
 #include <seccomp.h>
 #include <stddef.h>
@@ -252,4 +253,28 @@ unsigned int sandbox_list_size(const struct sandbox_list *l)
 	return l->nsyscalls + (l->nioctls > 0) + !!(l->args & SB_PRCTL_GET_NAME) +
 	       2 * !!(l->args & SB_MAP_NO_EXEC) + !!(l->args & SB_OPEN_EXISTING) +
 	       !!(l->args & SB_TGKILL_SELF);
+}
+
+/*
+ * A vCPU's, on a VM with a device passed through (pci/vfio.h): its
+ * trapped BAR pages and its command register are read and written
+ * through the device fd, MSI-X turned on and off in the device, and a
+ * BAR the guest moves takes its KVM slots with it.
+ */
+static const int vfio_vcpu_syscalls[] = { SCMP_SYS(pread64), SCMP_SYS(pwrite64) };
+
+static const struct sandbox_ioctl vfio_vcpu_ioctls[] = {
+	IOCTL(VFIO_DEVICE_SET_IRQS), IOCTL(KVM_SET_USER_MEMORY_REGION),
+};
+
+const int *sandbox_list_vfio(unsigned int *n)
+{
+	*n = LEN(vfio_vcpu_syscalls);
+	return vfio_vcpu_syscalls;
+}
+
+const struct sandbox_ioctl *sandbox_list_vfio_ioctls(unsigned int *n)
+{
+	*n = LEN(vfio_vcpu_ioctls);
+	return vfio_vcpu_ioctls;
 }

@@ -42,6 +42,9 @@ const int *sandbox_list_sanitizer(unsigned int *n);
 /* What the io thread's list gains with sandbox_allow_pci_hotplug (sandbox.h). */
 const int *sandbox_list_pci_hotplug(unsigned int *n);
 const struct sandbox_ioctl *sandbox_list_pci_hotplug_ioctls(unsigned int *n);
+/* What the vCPU threads' list gains with sandbox_allow_vfio (sandbox.h). */
+const int *sandbox_list_vfio(unsigned int *n);
+const struct sandbox_ioctl *sandbox_list_vfio_ioctls(unsigned int *n);
 /* Whether l lets nr through with any arguments. */
 bool sandbox_list_has(const struct sandbox_list *l, int nr);
 /* The syscalls a list lets through: ioctl and each argument-checked one count once. */

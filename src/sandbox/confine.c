@@ -351,6 +351,8 @@ int sandbox_seal(const struct vm_config *cfg, struct err *err)
 	/* Before the io thread's filter goes on (after this hook), sandbox or not. */
 	if (cfg->pci)
 		sandbox_allow_pci_hotplug();
+	if (cfg->nvfio)
+		sandbox_allow_vfio();
 	if (opts.off)
 		return 0;
 	ret = collect_paths(cfg, &paths, err);

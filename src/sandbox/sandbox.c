@@ -30,6 +30,7 @@ static int built[THREAD_KINDS];   /* 0: not yet; 1: built; -errno: failed */
 static pthread_mutex_t build_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool ready;
 static bool pci_hotplug;   /* under build_lock */
+static bool vfio;          /* under build_lock */
 
 /*
  * libseccomp's SCMP_An() leave datum_b to the compiler, which clang (the
@@ -74,7 +75,22 @@ static int add_arg_rules(scmp_filter_ctx ctx, unsigned int args)
 	return ret;
 }
 
-static int build_rules(scmp_filter_ctx ctx, const struct sandbox_list *l, bool hotplug)
+/* The syscalls and ioctl requests of a list pair, allowed whatever their arguments. */
+static int add_extension(scmp_filter_ctx ctx, const int *nr, unsigned int n,
+			 const struct sandbox_ioctl *io, unsigned int nio)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; !ret && i < n; i++)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr[i], 0);
+	for (unsigned int i = 0; !ret && i < nio; i++)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				       arg_cmp(1, SCMP_CMP_EQ, (scmp_datum_t)io[i].req, 0));
+	return ret;
+}
+
+static int build_rules(scmp_filter_ctx ctx, const struct sandbox_list *l, bool hotplug,
+		       bool with_vfio)
 {
 	unsigned int nsan, nhp, nhpi;
 	const int *san = sandbox_list_sanitizer(&nsan);
@@ -83,11 +99,15 @@ static int build_rules(scmp_filter_ctx ctx, const struct sandbox_list *l, bool h
 
 	const struct sandbox_ioctl *hpi = sandbox_list_pci_hotplug_ioctls(&nhpi);
 
-	for (unsigned int i = 0; hotplug && i < nhp; i++)
-		ret = ret ? ret : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, hp[i], 0);
-	for (unsigned int i = 0; hotplug && !ret && i < nhpi; i++)
-		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				       arg_cmp(1, SCMP_CMP_EQ, (scmp_datum_t)hpi[i].req, 0));
+	if (hotplug)
+		ret = add_extension(ctx, hp, nhp, hpi, nhpi);
+	if (with_vfio && !ret) {
+		unsigned int nv, nvi;
+		const int *v = sandbox_list_vfio(&nv);
+		const struct sandbox_ioctl *vi = sandbox_list_vfio_ioctls(&nvi);
+
+		ret = add_extension(ctx, v, nv, vi, nvi);
+	}
 	/*
 	 * A user-mode NIC plugged in reads RLIMIT_NOFILE (slirp_guard.c): its
 	 * own limits, read only (getrlimit is prlimit64 with no new limit).
@@ -155,7 +175,8 @@ static int build_filter(enum thread_kind kind, struct sock_fprog *prog)
 	/* Another architecture's syscalls (int 0x80) trap too, rather than kill silently. */
 	ret = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
 	if (!ret)
-		ret = build_rules(ctx, sandbox_list_get(kind), kind == THREAD_IO && pci_hotplug);
+		ret = build_rules(ctx, sandbox_list_get(kind), kind == THREAD_IO && pci_hotplug,
+				  kind == THREAD_VCPU && vfio);
 	if (!ret)
 		ret = export_prog(ctx, prog);
 	seccomp_release(ctx);
@@ -204,6 +225,19 @@ void sandbox_allow_pci_hotplug(void)
 			free(progs[THREAD_IO].filter);
 		progs[THREAD_IO] = (struct sock_fprog){ 0 };
 		built[THREAD_IO] = 0;
+	}
+	pthread_mutex_unlock(&build_lock);
+}
+
+void sandbox_allow_vfio(void)
+{
+	pthread_mutex_lock(&build_lock);
+	if (!vfio) {
+		vfio = true;
+		if (built[THREAD_VCPU] == 1)
+			free(progs[THREAD_VCPU].filter);
+		progs[THREAD_VCPU] = (struct sock_fprog){ 0 };
+		built[THREAD_VCPU] = 0;
 	}
 	pthread_mutex_unlock(&build_lock);
 }

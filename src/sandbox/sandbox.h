@@ -46,6 +46,11 @@ int sandbox_enter(enum thread_kind kind);
  * be made (allow.c's pci_hotplug_syscalls). Before the io thread enters.
  */
 void sandbox_allow_pci_hotplug(void);
+/*
+ * The vCPU threads' filter gains what a passed-through device's accesses
+ * need (allow.c's vfio lists), on a VM that has one. Before they enter.
+ */
+void sandbox_allow_vfio(void);
 /* Each kind's allowlist and its size, for `hearth --seccomp-report`. */
 void sandbox_report(FILE *out);
 

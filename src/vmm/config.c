@@ -590,5 +590,7 @@ int vm_config_check_bootable(const struct vm_config *c, struct err *err)
 			       "is more than Hearth's limit of %llu (1 TiB)",
 			       (unsigned long long)c->machine.mem_size_mib,
 			       (unsigned long long)VM_MAX_MEM_MIB);
+	if (vm_config_check_vfio(c, err))
+		return -EINVAL;
 	return vm_config_check_flat(c, err);
 }

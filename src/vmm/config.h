@@ -232,6 +232,17 @@ struct vm_pci_slot {
 	unsigned int slot;        /* 1 to 31 */
 };
 
+/*
+ * A host PCI device passed through with VFIO (pci/vfio.h): `hearth run
+ * --device vfio=PATH[,id=ID]`, the config file's "pci": {"vfio": [...]}.
+ */
+#define VM_MAX_VFIO 4
+#define VM_VFIO_PATH_MAX 256
+struct vm_vfio {
+	char id[VM_ID_MAX + 1];
+	char path[VM_VFIO_PATH_MAX];   /* /sys/bus/pci/devices/DDDD:BB:DD.F */
+};
+
 struct vm_config {
 	struct vm_boot_source boot;
 	struct vm_machine machine;
@@ -267,6 +278,8 @@ struct vm_config {
 	/* A restore's recorded slots, every virtio device's; none: the layout order. */
 	struct vm_pci_slot pci_slots[VM_PCI_SLOTS_MAX];
 	unsigned int npci_slots;
+	struct vm_vfio vfio[VM_MAX_VFIO];
+	unsigned int nvfio;
 	/* --guest-decompress: a bzImage boots as it is, not decompressed by Hearth (boot/decompress.h). */
 	bool guest_decompress;
 	/* --exit-stats: at the end, the boot's phases and the exits by device on stderr (vm.h). */
@@ -370,6 +383,15 @@ int vm_config_check_flat(const struct vm_config *c, struct err *err);
 
 /* Whole-model checks before a boot: a kernel or a flat image, the memory within Hearth's limit, and vm_config_check_flat. */
 int vm_config_check_bootable(const struct vm_config *c, struct err *err);
+
+/*
+ * config_vfio.c. add: one more passed-through device (its id defaults to
+ * vfio<N>); a taken id or path, a path too long or past VM_MAX_VFIO is
+ * refused. check (at start, from vm_config_check_bootable): such a VM is
+ * a PCI VM with no balloon and no memory hotplug (its RAM is pinned).
+ */
+int vm_config_add_vfio(struct vm_config *c, const char *id, const char *path, struct err *err);
+int vm_config_check_vfio(const struct vm_config *c, struct err *err);
 
 /* "vcpu_count", "mem_size_mib" ... range checks shared by every front end. */
 int vm_config_check_id(const char *what, const char *id, struct err *err);

@@ -599,7 +599,8 @@ int vm_devices_create(struct vm *vm, const struct vm_config *cfg, struct power_s
 	if (ret)
 		return ret;
 	vm->serial = registry_find(&vm->registry, COMP_DEVICE, "com1")->comp.obj;
-	return create_virtio(vm, cfg, drives, err);
+	ret = create_virtio(vm, cfg, drives, err);
+	return ret ? ret : vm_vfio_create(vm, cfg, err);
 }
 
 struct virtio_dev *vm_virtio_device(const struct reg_entry *e)

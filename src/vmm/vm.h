@@ -174,6 +174,12 @@ static inline int vm_stopping(const struct vm *vm)
 }
 
 /*
+ * vm_vfio.c: the passed-through devices of cfg->vfio on the PCI root,
+ * after the virtio ones (vm_devices_create calls it). 0 or -errno with err.
+ */
+int vm_vfio_create(struct vm *vm, const struct vm_config *cfg, struct err *err);
+
+/*
  * VMClock's page (vm_vmclock.c): mapped and made a read-only memslot at
  * LAYOUT_VMCLOCK when vm->vmclock; nothing otherwise. 0 or -errno with err.
  */

@@ -173,6 +173,17 @@ def cases(env, version):
     out["disk-duplicate-id"] = (["run", "--kernel", k, "--disk", "path=%s,id=a" % env.disk,
                                  "--disk", "path=%s,id=a" % env.disk], 2,
                                 ["--disk", "drive 'a' is given twice"])
+    # --device vfio=: refused before KVM is opened, naming what is wrong.
+    out["device-bad-kind"] = (["run", "--kernel", k, "--device", "nvme=/dev/x"], 2,
+                              ["--device", "nvme=/dev/x", "vfio=PATH"])
+    out["device-vfio-no-pci"] = (["run", "--kernel", k, "--device",
+                                  "vfio=/sys/bus/pci/devices/0000:00:04.0"], 2,
+                                 ["VFIO device needs PCI", "--pci"])
+    out["device-vfio-twice"] = (["run", "--kernel", k, "--pci", "--device", "vfio=/sys/x",
+                                 "--device", "vfio=/sys/x"], 2,
+                                ["--device", "/sys/x", "given twice"])
+    out["device-vfio-bad-id"] = (["run", "--kernel", k, "--pci", "--device",
+                                  "vfio=/sys/x,id=a b"], 2, ["--device", "a b"])
     # --no-seccomp is a run flag like any other: taken, and the error is the kernel's.
     out["no-seccomp-missing-kernel"] = (["run", "--no-seccomp", "--kernel", env.missing], 2,
                                         [env.missing])

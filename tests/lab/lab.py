@@ -684,8 +684,16 @@ def vmm_binary(vmm):
     return shutil.which(QEMU) or "/usr/bin/" + QEMU
 
 
+class L1Extra:
+    """What one plan adds to L1: QEMU arguments (devices), words on its
+    kernel command line, and modules (name, args) its /init loads."""
+
+    def __init__(self, qemu_args=(), cmdline="", modules=()):
+        self.qemu_args, self.cmdline, self.modules = list(qemu_args), cmdline, list(modules)
+
+
 def build_l1_initrd(kernel, runs, l2_default, interactive=None, tty=False,
-                    binaries=None, files=None):
+                    binaries=None, files=None, l1_modules=()):
     """L1 initramfs: busybox, kvm modules, VMMs + libs, L2 kernel + initrds,
     and /lab/runs.sh generated from the plan (or the demo command).
     binaries {dst: src} are copied with their ldd libraries, files {dst: src}
@@ -704,7 +712,7 @@ def build_l1_initrd(kernel, runs, l2_default, interactive=None, tty=False,
             raise LabError("tests/l1keeper is not built next to Hearth (run make), or set "
                            "LAB_L1_KEEPER=0")
         t.binary(keeper, L1_BIN + "/l1keeper")
-    t.write_modules(kernel, L1_MODULES)
+    t.write_modules(kernel, L1_MODULES + list(l1_modules))
     t.copy(kernel.vmlinuz, L1_KERNEL)
     vmms = sorted({r.vmm for r in runs} | ({interactive.vmm} if interactive else set()))
     for v in vmms:
@@ -871,6 +879,7 @@ class Lab:
         self.stream = stream if stream is not None else bool(os.environ.get("LAB_STREAM"))
         self.kernel = get_kernel()
         self._l2 = None
+        self.l1_extra = None    # the L1Extra of the plan booting now
 
     def symbols_path(self):
         return os.path.join(self.kernel.root, "kallsyms-text")
@@ -899,8 +908,12 @@ class Lab:
 
     def l1_argv(self, initrd, cmdline=None):
         cmdline = cmdline or L1_CMDLINE
+        extra = getattr(self, "l1_extra", None)
+        if extra and extra.cmdline:
+            cmdline += " " + extra.cmdline
         qemu, data = l1.l1_qemu()
-        return [qemu] + [a for d in data for a in ("-L", d)] + L1_QEMU_ARGS + [
+        return [qemu] + [a for d in data for a in ("-L", d)] + L1_QEMU_ARGS + (
+            extra.qemu_args if extra else []) + [
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-kernel", self.kernel.vmlinuz, "-initrd", initrd, "-append", cmdline]
 
@@ -998,16 +1011,20 @@ class Lab:
         return lines, failure, wall
 
     def run_plan(self, runs, tag="plan", retries=1, timeout=None, silence=None,
-                 binaries=None, files=None):
+                 binaries=None, files=None, l1_extra=None):
         """Boots one L1 that performs all runs.  A lab failure (L1 panic,
         silence, timeout) is retried `retries` times.  The L1 limits are only
         against hangs: every L2 run has its own timeout inside L1.
         binaries and files ({path in L1: path here}) go into L1's image."""
         image = build_l1_initrd(self.kernel, runs, self.l2_initrd(), binaries=binaries,
-                                files=files)
+                                files=files, l1_modules=l1_extra.modules if l1_extra else ())
         timeout = timeout or 300 + sum(r.timeout + 30 for r in runs)
-        return self.boot_with_retry(image, tag, timeout, silence or HEARTBEAT_SILENCE,
-                                    retries, len(runs), {r.name: r.timeout for r in runs})
+        self.l1_extra = l1_extra
+        try:
+            return self.boot_with_retry(image, tag, timeout, silence or HEARTBEAT_SILENCE,
+                                        retries, len(runs), {r.name: r.timeout for r in runs})
+        finally:
+            self.l1_extra = None
 
     def boot_with_retry(self, image, tag, timeout, silence, retries=1, planned=0,
                         run_limits=None):
@@ -1090,12 +1107,13 @@ def report(res, runs, tail=40):
     return 0 if failed == 0 else 1
 
 
-def standalone(doc, tag, plan, checks, tools=None, files=None, hint=""):
+def standalone(doc, tag, plan, checks, tools=None, files=None, hint="", l1_extra=None):
     """main() of a lab test whose runs also join another L1 boot (test_api.py's):
     --hearth and --stream; the tools it needs in L1 ({path in L1: path here})
     checked first (a missing one fails, naming hint); plan(kernel) -> runs and
     files(tmpdir) -> {path in L1: path here}, made in a directory that outlives
-    the boot; then one L1 boot and report(res, checks). Returns the exit code."""
+    the boot; l1_extra() -> the L1Extra the boot needs; then one L1 boot and
+    report(res, checks). Returns the exit code."""
     import tempfile
     ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
@@ -1113,7 +1131,8 @@ def standalone(doc, tag, plan, checks, tools=None, files=None, hint=""):
         try:
             lab = Lab(stream=a.stream or None)
             res = lab.run_plan(plan(lab.kernel), tag=tag, binaries=tools,
-                               files=files(d) if files else None)
+                               files=files(d) if files else None,
+                               l1_extra=l1_extra() if l1_extra else None)
         except LabError as e:
             print("LAB FAILURE: %s" % e)
             return 3

@@ -44,6 +44,10 @@ config file, in ONE L1 boot.
   vub        test_vhost_user.py's run: a vhost-user disk served by
              qemu-storage-daemon (2 queues), read and written, paused,
              PATCHed, refused a snapshot, its backend killed mid-I/O.
+  vfio       test_vfio.py's run: L1's emulated NVMe disk, behind its
+             emulated IOMMU, bound to vfio-pci and passed through: the
+             guest's nvme driver formats, writes and reads it over MSI-X,
+             a snapshot is refused, and L1 reads what the guest wrote.
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
@@ -61,6 +65,7 @@ import test_balloon as B  # noqa: E402
 import test_hotplug as HP  # noqa: E402
 import test_pci as PCI  # noqa: E402
 import test_pmem as PM  # noqa: E402
+import test_vfio as VF  # noqa: E402
 import test_vhost_user as VU  # noqa: E402
 
 RUN_TIMEOUT = 420
@@ -488,13 +493,16 @@ def main():
             run = L.ShellRun(name, "hearth", script(text), timeout=RUN_TIMEOUT)
             run.initrd = l2
             runs.append(run)
-        # The balloon's, pmem's, memory hotplug's and PCI's runs (test_balloon.py,
-        # test_pmem.py, test_hotplug.py, test_pci.py) share this L1 boot, each
-        # with its own L2.
+        # The balloon's, pmem's, memory hotplug's, PCI's, vhost-user's and VFIO's
+        # runs (test_balloon.py, test_pmem.py, test_hotplug.py, test_pci.py,
+        # test_vhost_user.py, test_vfio.py) share this L1 boot, each with its own
+        # L2; VFIO's IOMMU and NVMe disk are in this L1 for it.
         runs += [B.run(lab.kernel), B.run_oom(lab.kernel), PM.run(lab.kernel),
-                 HP.run(lab.kernel), PCI.run(lab.kernel), VU.run(lab.kernel)]
+                 HP.run(lab.kernel), PCI.run(lab.kernel), VU.run(lab.kernel),
+                 VF.run(lab.kernel)]
         with tempfile.TemporaryDirectory() as d:
-            res = lab.run_plan(runs, tag="api", binaries=tools, files=PM.files(d))
+            res = lab.run_plan(runs, tag="api", binaries=tools, files=PM.files(d),
+                               l1_extra=VF.vfio_l1_extra())
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3
@@ -502,7 +510,7 @@ def main():
                     [("balloon", B.check_balloon), ("balloon_oom", B.check_balloon_oom),
                      ("pmem", PM.check_pmem),
                      ("hotplug", HP.check_hotplug), ("pci", PCI.check_pci),
-                     ("vub", VU.check_vub)])
+                     ("vub", VU.check_vub), ("vfio", VF.check_vfio)])
 
 
 if __name__ == "__main__":

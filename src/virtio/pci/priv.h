@@ -9,6 +9,7 @@
 
 #include "pci/config.h"
 #include "pci/msix.h"
+#include "pci/msix_irqfd.h"
 #include "virtio/device.h"
 #include "virtio/kicks.h"
 #include "virtio/mmio.h"
@@ -32,17 +33,8 @@ struct virtio_pci {
 	uint8_t config_generation;
 	struct virtio_kicks kicks;
 	unsigned long no_vector;         /* interrupts with nowhere to go */
-	/*
-	 * irqfd.c: per MSI-X vector, an eventfd with an irqfd on an MSI
-	 * route of its own, assigned while the vector is live (so writes
-	 * while it is masked wait in the eventfd, and KVM sends them when
-	 * it is assigned again). fd -1: none (no routes; KVM_SIGNAL_MSI).
-	 */
-	struct vpci_irqfd {
-		int fd;
-		uint32_t gsi;
-		bool assigned;
-	} irqfd[VIRTIO_MAX_QUEUES + 1];
+	/* irqfd.c: the MSI-X vectors as irqfds (pci/msix_irqfd.h); none without routes. */
+	struct msix_irqfds irqfds;
 };
 
 /* The common structure's interrupt bits in the ISR byte (4.1.4.5). */
