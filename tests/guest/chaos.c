@@ -9,7 +9,9 @@
  * default CHAOS_DEFAULT_SEED), "ops=N" (default CHAOS_DEFAULT_OPS; 0 runs
  * for ever, for the SIGTERM test), "devs=N" (how many virtio-mmio devices
  * the harness gave Hearth; a different count found is a failure), "ap=1"
- * (start the second vCPU, chaos_ap.S, to race the first; needs --cpus 2).
+ * (start the second vCPU, chaos_ap.S, to race the first; needs --cpus 2),
+ * "pci=N" (a PCI VM with N virtio-pci functions: chaos_pci.c's operations
+ * and port chaos instead of the virtio-mmio ones).
  *
  * Console: "chaos: seed S ops N" first, "chaos: op N" every PROGRESS ops,
  * "chaos: seed S done" at the end, plus GUEST report lines (guest.h). On a
@@ -431,10 +433,41 @@ static void check_console(void)
 		chaos_fail("UART scratch register does not round-trip", 0x5a, inb(COM1 + UART_SCR));
 }
 
+/* The PCI VM's run: its functions' configuration spaces and BARs, and the ports. */
+static void run_pci(uint64_t ops, uint64_t want)
+{
+	unsigned int n = pci_probe();
+
+	if (n != want)
+		chaos_fail("virtio-pci function count", n, want);
+	for (uint64_t i = 0; !ops || i < ops; i++) {
+		if (i % PROGRESS == 0) {
+			check_console();
+			say("chaos: op ");
+			serial_put_dec(i);
+			serial_putc('\n');
+		}
+		if (chance(80))
+			pci_one_op();
+		else
+			op_pio();
+	}
+	pci_finish();
+	check_console();
+	report_dec("pci_funcs", n);
+	report_dec("pci_cfg_ops", pci_cfg_ops);
+	report_dec("pci_bar_ops", pci_bar_ops);
+	report_dec("pci_hotplug_ops", pci_hp_ops);
+	say("chaos: seed ");
+	serial_put_dec(seed);
+	serial_puts(" done\n");
+	report_done();
+}
+
 void guest_main(uint64_t zp)
 {
 	char cmdline[256];
-	uint64_t ops = CHAOS_DEFAULT_OPS, want_devs = 0, ap = 0;
+	uint64_t ops = CHAOS_DEFAULT_OPS, want_devs = 0, ap = 0, want_pci = 0;
 
 	read_cmdline(zp, cmdline, sizeof(cmdline));
 	seed = CHAOS_DEFAULT_SEED;
@@ -442,6 +475,7 @@ void guest_main(uint64_t zp)
 	cmdline_num(cmdline, "ops", &ops);
 	cmdline_num(cmdline, "devs", &want_devs);
 	cmdline_num(cmdline, "ap", &ap);
+	cmdline_num(cmdline, "pci", &want_pci);
 	rng_state = seed;
 	ap_rng_state = ~seed;
 	ram_end = find_ram_end(zp);
@@ -453,6 +487,10 @@ void guest_main(uint64_t zp)
 	if (ram_end < SCRATCH_END)
 		chaos_fail("too little RAM for the scratch area", ram_end, SCRATCH_END);
 
+	if (want_pci) {
+		run_pci(ops, want_pci);
+		return;
+	}
 	probe();
 	if (!ndevs || (want_devs && ndevs != want_devs))
 		chaos_fail("virtio-mmio device count", ndevs, want_devs);

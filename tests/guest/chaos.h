@@ -98,4 +98,10 @@ void op_requests(struct vdev *d);
 void op_garbage_ring(struct vdev *d);
 void op_rewrite_in_use(struct vdev *d);
 
+/* On a PCI VM ("pci=N"): configuration-space and BAR chaos (chaos_pci.c). */
+unsigned int pci_probe(void);
+void pci_one_op(void);
+void pci_finish(void);
+extern uint64_t pci_cfg_ops, pci_bar_ops, pci_hp_ops;
+
 #endif
