@@ -205,6 +205,15 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 			return err_set(err, true, -EINVAL, "Devices without snapshot support are "
 				       "present: vhost-user-block(id: %s)", cfg->drives[i].id);
 	/*
+	 * A restore lays the pmem windows out from the model's order; one
+	 * unplugged from among the others left the later ones elsewhere.
+	 */
+	if (!vm_pmem_in_layout(vm))
+		return err_set(err, true, -EINVAL, "snapshot/create: a pmem device was unplugged "
+			       "from before another one, whose window a restore would put "
+			       "elsewhere: not supported yet (unplug the later ones too, or "
+			       "snapshot before the unplug)");
+	/*
 	 * Drives plugged in or out (or a restore of such a VM): the config
 	 * records where each device sits now.
 	 */

@@ -352,6 +352,8 @@ const struct vm_pmem *vm_config_find_pmem(const struct vm_config *c, const char 
 /* Whether a pmem device is the root device. */
 bool vm_config_pmem_root(const struct vm_config *c);
 void vm_config_pmem_release(struct vm_config *c);
+/* Takes pmem device id out of the model (a hot unplug), the later ones moving down. */
+void vm_config_drop_pmem(struct vm_config *c, const char *id);
 /* The patch's limiter valid and its device in c (Firecracker's words); then apply it. */
 int vm_config_check_pmem_patch(const struct vm_config *c, const struct vm_pmem_patch *p,
 			       struct err *err);

@@ -112,6 +112,17 @@ void vm_config_patch_pmem(struct vm_config *c, const struct vm_pmem_patch *p)
 		c->pmem[at].rate_limiter.ops = p->rate_limiter.ops;
 }
 
+void vm_config_drop_pmem(struct vm_config *c, const char *id)
+{
+	int at = find_pmem(c, id);
+
+	if (at < 0)
+		return;
+	free(c->pmem[at].path_on_host);
+	memmove(&c->pmem[at], &c->pmem[at + 1], (c->npmem - (unsigned int)at - 1) * sizeof(c->pmem[0]));
+	c->npmem--;
+}
+
 void vm_config_pmem_release(struct vm_config *c)
 {
 	for (unsigned int i = 0; i < c->npmem; i++)

@@ -59,6 +59,8 @@ struct vm_pmem_map {
 	uint8_t *hva;               /* size bytes: the file, then anonymous to the 2 MiB line */
 	uint64_t gpa, size, file_len;
 	bool read_only;
+	uint32_t kslot;             /* its KVM memory slot */
+	char id[VM_ID_MAX + 1];     /* the device's */
 };
 
 /* The steps of a VM's making whose times --exit-stats reports. */
@@ -196,6 +198,23 @@ int vm_pmem_map(struct vm *vm, const struct vm_config *cfg, struct err *err);
 void vm_pmem_unmap(struct vm *vm);
 /* Where the windows start for guest RAM laid out as gm: the first 2 MiB line past RAM and 4 GiB. */
 uint64_t vm_pmem_base(const struct guest_mem *gm);
+/*
+ * A pmem device plugged into the running VM (PCI hotplug), in two steps:
+ * prepare, on the api thread, opens and maps cfg->pmem[i]'s file into
+ * *m, its window past every other one and a free memory slot chosen;
+ * commit, on the io thread, makes the slot and the window vm->pmem[i]
+ * (i == vm->npmem: the model appended it). release undoes a prepare that
+ * was not committed. remove, on the io thread once the device is gone,
+ * takes the window of device id away (its slot, mapping and file), the
+ * later ones moving down as the model's list does. in_layout: whether
+ * every window is where a boot (a restore) of the same model puts it.
+ */
+int vm_pmem_prepare(struct vm *vm, const struct vm_config *cfg, unsigned int i,
+		    struct vm_pmem_map *m, struct err *err);
+int vm_pmem_commit(struct vm *vm, unsigned int i, struct vm_pmem_map *m, struct err *err);
+void vm_pmem_release(struct vm_pmem_map *m);
+void vm_pmem_remove(struct vm *vm, const char *id);
+bool vm_pmem_in_layout(const struct vm *vm);
 void vm_vmclock_unmap(struct vm *vm);
 
 #endif

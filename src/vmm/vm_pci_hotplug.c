@@ -24,13 +24,27 @@ struct plug_call {
 	const char *type;
 	unsigned int i, slot;
 	const struct blk_config *drives;
+	struct vm_pmem_map *window;     /* a pmem device's, prepared; NULL: none */
 };
 
 static int plug_fn(void *ctx, struct err *err)
 {
 	struct plug_call *c = ctx;
+	const char *pmem_id = NULL;
+	int ret;
 
-	return vm_devices_plug_pci(c->vm, c->cfg, c->type, c->i, c->drives, c->slot, err);
+	/* A pmem device's window is in guest-physical space before the device reads it. */
+	if (c->window) {
+		ret = vm_pmem_commit(c->vm, c->i, c->window, err);
+		if (ret)
+			return ret;
+		pmem_id = c->window->id;
+		c->window = NULL;       /* the VM's now */
+	}
+	ret = vm_devices_plug_pci(c->vm, c->cfg, c->type, c->i, c->drives, c->slot, err);
+	if (ret && pmem_id)
+		vm_pmem_remove(c->vm, pmem_id);
+	return ret;
 }
 
 static struct pci_root *root_of(struct vm *vm)
@@ -50,7 +64,8 @@ static struct pci_hotplug *hotplug_of(struct vm *vm)
 int vm_pci_plug(struct vm *vm, const struct vm_config *cfg, const char *type, unsigned int i,
 		struct err *err)
 {
-	struct plug_call c = { vm, cfg, type, i, 0, NULL };
+	struct plug_call c = { vm, cfg, type, i, 0, NULL, NULL };
+	struct vm_pmem_map window = { .fd = -1 };
 	struct pci_root *root = root_of(vm);
 	struct pci_hotplug *hp = hotplug_of(vm);
 	struct blk_config *drives = NULL;
@@ -76,7 +91,17 @@ int vm_pci_plug(struct vm *vm, const struct vm_config *cfg, const char *type, un
 			goto out;
 		c.drives = drives;
 	}
+	if (!strcmp(type, "virtio-pmem")) {
+		/* Opened and mapped here, where the api thread may open it; its slot on the io thread. */
+		ret = vm_pmem_prepare(vm, cfg, i, &window, err);
+		if (ret)
+			goto out;
+		c.window = &window;
+	}
 	ret = eventloop_run_on(vm->loop, plug_fn, &c, err);
+	/* A window the VM did not take (plug_fn failed, or never ran). */
+	if (c.window)
+		vm_pmem_release(&window);
 	if (ret)
 		goto out;
 	log_info("pci: %s '%s' plugged into slot %u", type,
@@ -101,6 +126,9 @@ static int unplug_fn(void *ctx, struct err *err)
 
 	(void)err;
 	registry_remove(&c->vm->registry, registry_find_device(&c->vm->registry, c->type, c->id));
+	/* The device is gone and the guest let go of it: its window can go too. */
+	if (!strcmp(c->type, "virtio-pmem"))
+		vm_pmem_remove(c->vm, c->id);
 	return 0;
 }
 

@@ -21,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <linux/kvm.h>
@@ -67,14 +68,15 @@ static int pmem_mmap(struct vm_pmem_map *m)
 	return 0;
 }
 
-static int pmem_map_one(struct vm *vm, const struct vm_pmem *p, struct vm_pmem_map *m,
-			unsigned int slot, uint64_t gpa, struct err *err)
+/* The file opened and mapped into m at gpa (no memory slot yet). */
+static int pmem_open_map(const struct vm_pmem *p, struct vm_pmem_map *m, uint64_t gpa,
+			 struct err *err)
 {
-	struct kvm_userspace_memory_region r = { .slot = slot, .guest_phys_addr = gpa };
 	struct stat st;
 	int ret;
 
 	m->read_only = p->read_only;
+	snprintf(m->id, sizeof(m->id), "%s", p->id);
 	m->fd = open(p->path_on_host, (p->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (m->fd < 0)
 		return pmem_fail(err, -errno, "Error accessing backing file", p->path_on_host);
@@ -97,19 +99,45 @@ static int pmem_map_one(struct vm *vm, const struct vm_pmem *p, struct vm_pmem_m
 	ret = pmem_mmap(m);
 	if (ret)
 		return pmem_fail(err, ret, "Error accessing backing file", p->path_on_host);
-	r.memory_size = m->size;
-	r.userspace_addr = (uint64_t)(uintptr_t)m->hva;
-	if (p->read_only) {
-		if (ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
-			return err_set(err, true, -EOPNOTSUPP, "Cannot create pmem device: pmem '%s' "
-				       "is read only and this KVM has no read-only memory slots",
-				       p->id);
-		r.flags = KVM_MEM_READONLY;
-	}
-	if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
-		return err_set(err, false, -errno, "Cannot create pmem device: Cannot set the "
-			       "memory regions: %s", strerror(errno));
 	return 0;
+}
+
+/* m's memory slot (read-only for a read-only device), or (size 0) its removal. */
+static int pmem_slot(struct vm *vm, const struct vm_pmem_map *m, uint64_t size)
+{
+	struct kvm_userspace_memory_region r = { .slot = m->kslot, .guest_phys_addr = m->gpa,
+		.memory_size = size, .userspace_addr = (uint64_t)(uintptr_t)m->hva,
+		.flags = m->read_only ? KVM_MEM_READONLY : 0 };
+
+	return ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno : 0;
+}
+
+/*
+ * check_cap: ask KVM first whether it has read-only slots (at boot; a
+ * device plugged in later is on the io thread, whose filter has no
+ * KVM_CHECK_EXTENSION: there the slot's own failure says it).
+ */
+static int pmem_slot_set(struct vm *vm, const struct vm_pmem_map *m, bool check_cap,
+			 struct err *err)
+{
+	if (check_cap && m->read_only &&
+	    ioctl(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
+		return err_set(err, true, -EOPNOTSUPP, "Cannot create pmem device: pmem '%s' "
+			       "is read only and this KVM has no read-only memory slots", m->id);
+	if (pmem_slot(vm, m, m->size))
+		return err_set(err, false, -errno, "Cannot create pmem device: Cannot set the "
+			       "memory regions: %s%s", strerror(errno), m->read_only ?
+			       " (a read-only slot: this KVM may have none)" : "");
+	return 0;
+}
+
+static int pmem_map_one(struct vm *vm, const struct vm_pmem *p, struct vm_pmem_map *m,
+			unsigned int slot, uint64_t gpa, struct err *err)
+{
+	int ret = pmem_open_map(p, m, gpa, err);
+
+	m->kslot = slot;
+	return ret ? ret : pmem_slot_set(vm, m, true, err);
 }
 
 int vm_pmem_map(struct vm *vm, const struct vm_config *cfg, struct err *err)
@@ -131,17 +159,81 @@ int vm_pmem_map(struct vm *vm, const struct vm_config *cfg, struct err *err)
 	return 0;
 }
 
+void vm_pmem_release(struct vm_pmem_map *m)
+{
+	if (m->hva)
+		munmap(m->hva, m->size);
+	if (m->fd >= 0)
+		close(m->fd);
+	m->hva = NULL;
+	m->fd = -1;
+}
+
 void vm_pmem_unmap(struct vm *vm)
 {
-	for (unsigned int i = 0; i < vm->npmem; i++) {
-		struct vm_pmem_map *m = &vm->pmem[i];
-
-		if (m->hva)
-			munmap(m->hva, m->size);
-		if (m->fd >= 0)
-			close(m->fd);
-		m->hva = NULL;
-		m->fd = -1;
-	}
+	for (unsigned int i = 0; i < vm->npmem; i++)
+		vm_pmem_release(&vm->pmem[i]);
 	vm->npmem = 0;
+}
+
+int vm_pmem_prepare(struct vm *vm, const struct vm_config *cfg, unsigned int i,
+		    struct vm_pmem_map *m, struct err *err)
+{
+	uint64_t gpa = vm_pmem_base(&vm->mem), used = 0;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	if (i != vm->npmem || i >= VM_MAX_PMEM || i >= cfg->npmem)
+		return err_set(err, false, -EINVAL, "pmem %u: not the next window", i);
+	for (unsigned int k = 0; k < vm->npmem; k++) {
+		if (vm->pmem[k].gpa + vm->pmem[k].size > gpa)
+			gpa = vm->pmem[k].gpa + vm->pmem[k].size;
+		used |= 1ull << (vm->pmem[k].kslot - LAYOUT_PMEM_SLOT);
+	}
+	for (m->kslot = LAYOUT_PMEM_SLOT; used & 1; used >>= 1)
+		m->kslot++;
+	ret = pmem_open_map(&cfg->pmem[i], m, gpa, err);
+	if (ret)
+		vm_pmem_release(m);
+	return ret;
+}
+
+int vm_pmem_commit(struct vm *vm, unsigned int i, struct vm_pmem_map *m, struct err *err)
+{
+	int ret;
+
+	if (i != vm->npmem)
+		return err_set(err, false, -EINVAL, "pmem %u: not the next window", i);
+	ret = pmem_slot_set(vm, m, false, err);
+	if (ret)
+		return ret;
+	vm->pmem[i] = *m;
+	vm->npmem = i + 1;
+	return 0;
+}
+
+void vm_pmem_remove(struct vm *vm, const char *id)
+{
+	for (unsigned int i = 0; i < vm->npmem; i++) {
+		if (strcmp(vm->pmem[i].id, id))
+			continue;
+		(void)pmem_slot(vm, &vm->pmem[i], 0);
+		vm_pmem_release(&vm->pmem[i]);
+		memmove(&vm->pmem[i], &vm->pmem[i + 1], (vm->npmem - i - 1) * sizeof(vm->pmem[0]));
+		vm->npmem--;
+		return;
+	}
+}
+
+bool vm_pmem_in_layout(const struct vm *vm)
+{
+	uint64_t gpa = vm_pmem_base(&vm->mem);
+
+	for (unsigned int i = 0; i < vm->npmem; i++) {
+		if (vm->pmem[i].gpa != gpa)
+			return false;
+		gpa += vm->pmem[i].size;
+	}
+	return true;
 }

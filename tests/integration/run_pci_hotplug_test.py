@@ -13,7 +13,9 @@ and the sandbox on (Firecracker 1.16's device hotplug):
           on the io thread under their filters); the id again is "Device ID
           in use", a root drive and an image outside --snapshot-dir are 400
           naming why, and so are a user-mode NIC the sandbox has no
-          network for and a pmem device; a paused VM refuses; a user-mode
+          network for; pmem devices plug and unplug, a root one and a
+          missing file refused, a snapshot after the first of two went
+          refused; a paused VM refuses; a user-mode
           NIC plugs into and out of a VM that started with one, the one
           the MMDS answers on cannot be unplugged; its snapshot with the disk in
           a slot a boot would not give it records the slots, and a new
@@ -57,6 +59,10 @@ def image(d, name):
 
 def drive(id_, path, root=False):
     return {"drive_id": id_, "path_on_host": path, "is_root_device": root}
+
+
+def pmem_ids(s):
+    return [x["id"] for x in s.expect("GET", "/vm/config", 200)["pmem"] or []]
 
 
 def drive_ids(s):
@@ -114,8 +120,33 @@ def case_api(binary, tmp):
     s.expect("PUT", "/network-interfaces/eth0", 400,
              body={"iface_id": "eth0", "backend": "user"},
              fault=["network interface 'eth0'", "without a user-mode interface"])
-    s.expect("PUT", "/pmem/p0", 400, body={"id": "p0", "path_on_host": hp},
-             fault=["hotplug of pmem devices is not supported yet"])
+    # pmem: plugged (its window mapped past RAM, a memory slot of its own), refused
+    # where Firecracker refuses, unplugged; a snapshot whose windows a restore would
+    # lay out elsewhere (the first of two unplugged) is refused, naming why.
+    pm0, pm1 = image(d, "pm0.img"), image(d, "pm1.img")
+    s.expect("PUT", "/pmem/p0", 204, body={"id": "p0", "path_on_host": pm0})
+    s.expect("PUT", "/pmem/p0", 400, body={"id": "p0", "path_on_host": pm0},
+             exact="Device ID in use")
+    s.expect("PUT", "/pmem/pr", 400, body={"id": "pr", "path_on_host": pm0,
+                                          "root_device": True},
+             fault=["cannot be its root device"])
+    s.expect("PUT", "/pmem/pn", 400, body={"id": "pn", "path_on_host": outside},
+             fault=["No such file or directory"])
+    s.expect("PUT", "/pmem/p1", 204, body={"id": "p1", "path_on_host": pm1,
+                                          "read_only": True})
+    check(pmem_ids(s) == ["p0", "p1"], "GET /vm/config lists the plugged pmem: %r"
+          % pmem_ids(s))
+    s.expect("DELETE", "/pmem/p0", 204)
+    check(pmem_ids(s) == ["p1"], "GET /vm/config after DELETE /pmem/p0: %r" % pmem_ids(s))
+    s.expect("PATCH", "/vm", 204, body={"state": "Paused"})
+    s.expect("PUT", "/snapshot/create", 400,
+             body={"snapshot_path": os.path.join(d, "snap", "p"),
+                   "mem_file_path": os.path.join(d, "snap", "pm")},
+             fault=["pmem device was unplugged"])
+    s.expect("PATCH", "/vm", 204, body={"state": "Resumed"})
+    s.expect("DELETE", "/pmem/p1", 204)
+    s.expect("DELETE", "/pmem/p1", 400, exact="Device not found")
+    check(pmem_ids(s) == [], "GET /vm/config after both DELETEs: %r" % pmem_ids(s))
     s.expect("DELETE", "/drives/nope", 400, exact="Device not found")
     s.expect("DELETE", "/network-interfaces/eth0", 400, exact="Device not found")
     s.expect("PATCH", "/vm", 204, body={"state": "Paused"})

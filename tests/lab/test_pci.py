@@ -19,7 +19,7 @@ functions, a VM driven through the API (curl on the Unix socket, in L1):
            restores it, the guest reads the disk on, and a DELETE there
            is ejected as well. A user-mode NIC plugged in the same way
            comes up in the guest with a DHCP lease, and DELETE takes it
-           out again.
+           out again; so does a pmem device, read through /dev/pmem0.
         2. The NIC gets a DHCP lease; its interrupts and the rng's are
            MSI-X (/proc/interrupts' PCI-MSI lines).
         3. The guest counts, each line after 512 bytes from /dev/hwrng
@@ -88,7 +88,10 @@ while [ $i -lt 600 ]; do
     echo "LAB px eth1=$eth1"
   fi
   n1=0; [ -e /sys/class/net/eth1 ] && n1=1
-  echo "LAB count $i rng=$(head -c 512 /dev/hwrng | wc -c) eth1=$n1 vdb=$hp"
+  # A pmem device plugged in: its first bytes through /dev/pmem0.
+  pm=""
+  [ -b /dev/pmem0 ] && pm=$(head -c 32 /dev/pmem0 2>/dev/null | tr -dc 'a-z-')
+  echo "LAB count $i rng=$(head -c 512 /dev/hwrng | wc -c) eth1=$n1 pmem=$pm vdb=$hp"
   sleep 1
 done
 '''
@@ -137,7 +140,15 @@ echo "PX nic_del=$(api DELETE /network-interfaces/eth1) $(cat /tmp/resp)"
 c=$(lastcount /tmp/g0.out)
 waitfor "^LAB count $((c + 2)) .*eth1=0" /tmp/g0.out 100 && echo "PX nic_gone=yes"
 api GET /vm/config >/dev/null; echo "PX nic_cfg=$(tr -d ' \n' </tmp/resp | grep -c '"iface_id":"eth1"')"
-grep -i 'hotplug\|plugged' /tmp/h0.err | head -n 8 | sed 's/^/HP /'
+# A pmem device plugged in and out: its window mapped into the running VM.
+mkimg /tmp/s/pm.img pmem-plug-mark
+echo "PX pm_put=$(api PUT /pmem/pm '{"id": "pm", "path_on_host": "/tmp/s/pm.img"}') $(cat /tmp/resp)"
+waitfor 'pmem=pmem-plug-mark' /tmp/g0.out 600 && echo "PX pm_seen=yes"
+api GET /vm/config >/dev/null; echo "PX pm_cfg=$(tr -d ' \n' </tmp/resp | grep -c '"id":"pm"')"
+echo "PX pm_del=$(api DELETE /pmem/pm) $(cat /tmp/resp)"
+c=$(lastcount /tmp/g0.out)
+waitfor "^LAB count $((c + 2)) .*pmem= vdb=" /tmp/g0.out 100 && echo "PX pm_gone=yes"
+grep -i 'hotplug\|plugged' /tmp/h0.err | head -n 10 | sed 's/^/HP /'
 echo "PX pause=$(api PATCH /vm '{"state": "Paused"}')"
 sleep 1
 echo "PX before=$(lastcount /tmp/g0.out)"
@@ -186,7 +197,7 @@ def l2_initrd(kernel):
     os.chmod(dhcp, 0o755)
     return L.build_l2_initrd(kernel, name="l2pci",
                              modules=["virtio_pci", "virtio_blk", "virtio_net", "virtio_rng",
-                                      "ext4"],
+                                      "virtio_pmem", "nd_pmem", "ext4"],
                              files={"/lab/dhcp.sh": dhcp}, extra_sh=L2_SCRIPT)
 
 
@@ -253,6 +264,13 @@ def check_pci(r):
     yield st("nic_del") == "204" and a.get("nic_gone") == "yes" and a.get("nic_cfg") == "0", \
         "DELETE /network-interfaces/eth1: the guest ejects the NIC, GET /vm/config drops it " \
         "(%s; gone %s)" % (a.get("nic_del"), a.get("nic_gone"))
+    yield st("pm_put") == "204" and a.get("pm_seen") == "yes" and a.get("pm_cfg") == "1", \
+        "PUT /pmem after InstanceStart plugs a pmem device: the guest reads its file through " \
+        "/dev/pmem0 with no rescan, GET /vm/config lists it (%s; seen %s)" % (
+            a.get("pm_put"), a.get("pm_seen"))
+    yield st("pm_del") == "204" and a.get("pm_gone") == "yes", \
+        "DELETE /pmem/pm: the guest ejects it, /dev/pmem0 is gone (%s; gone %s)" % (
+            a.get("pm_del"), a.get("pm_gone"))
     yield st("create") == "204", "a Full snapshot of the PCI VM is 204 (%s)" % a.get("create")
     yield st("exit0") in ("0", "3"), "the first process, disks plugged and unplugged, exits " \
         "on SIGTERM (%s)" % a.get("exit0")
