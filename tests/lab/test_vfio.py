@@ -95,25 +95,25 @@ echo $d >/sys/bus/pci/drivers_probe
 echo "VF bound=$(basename "$(readlink /sys/bus/pci/devices/$d/driver)")"
 P=/sys/bus/pci/devices/$d
 $H run --kernel @KERNEL@ --initrd @L2_INITRD@ --cmdline "@CMDLINE@" --memory 256 \
-  --device vfio=$P </dev/null >/tmp/n.out 2>/tmp/n.err; echo "VF nopci=$? $(head -c 300 /tmp/n.err | tr '\n' ' ')"
-S=/tmp/v.sock
-mkdir -p /tmp/s
-cat >/tmp/v.json <<JSON
+  --device vfio=$P </dev/null >/tmp/vf-n.out 2>/tmp/vf-n.err; echo "VF nopci=$? $(head -c 300 /tmp/vf-n.err | tr '\n' ' ')"
+S=/tmp/vf.sock
+mkdir -p /tmp/vfs
+cat >/tmp/vf.json <<JSON
 {"boot-source": {"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@CMDLINE@"},
  "machine-config": {"vcpu_count": 2, "mem_size_mib": 256},
  "pci": {"enabled": true, "vfio": [{"id": "nvme0", "path": "$P"}]}}
 JSON
-$H serve --api-sock $S --config-file /tmp/v.json --metrics-path /tmp/v.metrics \
-  --snapshot-dir /tmp/s </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
-waitfor '^LAB vf done' /tmp/g.out 2400 && echo "VF guest_done=yes"
+$H serve --api-sock $S --config-file /tmp/vf.json --metrics-path /tmp/vf.metrics \
+  --snapshot-dir /tmp/vfs </dev/null >/tmp/vf-g.out 2>/tmp/vf-h.err & hp=$!
+waitfor '^LAB vf done' /tmp/vf-g.out 2400 && echo "VF guest_done=yes"
 echo "VF flush=$(api PUT /actions '{"action_type": "FlushMetrics"}')"
-m=$(tail -n 1 /tmp/v.metrics | tr -d ' \n' | grep -o '"vfio_nvme0":{[^}]*}')
+m=$(tail -n 1 /tmp/vf.metrics | tr -d ' \n' | grep -o '"vfio_nvme0":{[^}]*}')
 for k in bar_accesses_trapped msix_accesses bars_mapped failures; do
   echo "VF m_$k=$(echo "$m" | grep -o "\"$k\":[0-9]*" | cut -d: -f2)"
 done
 echo "VF pause=$(api PATCH /vm '{"state": "Paused"}')"
-echo "VF snap=$(api PUT /snapshot/create '{"snapshot_path": "/tmp/s/v.snap", "mem_file_path": "/tmp/s/v.mem"}') $(cat /tmp/resp)"
-echo "VF snapfiles=$(ls /tmp/s | wc -l)"
+echo "VF snap=$(api PUT /snapshot/create '{"snapshot_path": "/tmp/vfs/v.snap", "mem_file_path": "/tmp/vfs/v.mem"}') $(cat /tmp/resp)"
+echo "VF snapfiles=$(ls /tmp/vfs | wc -l)"
 echo "VF resume=$(api PATCH /vm '{"state": "Resumed"}')"
 api GET /vm/config >/dev/null; echo "VF cfg=$(tr -d ' \n' </tmp/resp | grep -o '"vfio":\[[^]]*\]')"
 kill -TERM $hp; wait $hp; echo "VF exit=$?"
@@ -124,9 +124,9 @@ echo "VF rebound=$(basename "$(readlink /sys/bus/pci/devices/$d/driver)")"
 i=0; while [ ! -b /dev/nvme0n1 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 echo "VF l2mark=$(dd if=/dev/nvme0n1 bs=512 skip=16 count=1 2>/dev/null | tr -dc 'a-z0-9-')"
 $H run --kernel @KERNEL@ --initrd @L2_INITRD@ --cmdline "@CMDLINE@" --memory 256 --pci \
-  --device vfio=$P </dev/null >/tmp/b.out 2>/tmp/b.err; echo "VF unbound=$? $(head -c 300 /tmp/b.err | tr '\n' ' ')"
-tr -d '\r' </tmp/g.out | grep '^LAB vf ' | sed 's/^/G /'
-sed 's/^/HV /' /tmp/h.err | head -n 20
+  --device vfio=$P </dev/null >/tmp/vf-b.out 2>/tmp/vf-b.err; echo "VF unbound=$? $(head -c 300 /tmp/vf-b.err | tr '\n' ' ')"
+tr -d '\r' </tmp/vf-g.out | grep '^LAB vf ' | sed 's/^/G /'
+sed 's/^/HV /' /tmp/vf-h.err | head -n 20
 echo "VF done=yes"
 '''
 
