@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct component root;
 	struct dev_env denv;
 	struct bus bus;
-	uint64_t cursor = LAYOUT_PCI_VFIO_BARS;
+	struct vfio_bar_space space = { LAYOUT_PCI_VFIO_BARS, LAYOUT_PCI_MMIO32_END, 0, 0 };
 	uint8_t cfg[256];
 	uint32_t table = 0, pba = 0, tsize = 0, bar_end = 0;
 	int fd;
@@ -75,8 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	denv = (struct dev_env){ .bus = &bus, .console_fd = -1 };
 	if (pci_root_create(&denv, &rr, &root, &err))
 		abort();
-	if (vfio_pci_create(&h, &env, pci_root_of(&root), SLOT, &cursor, LAYOUT_PCI_MMIO32_END,
-			    &f, &err)) {
+	if (vfio_pci_create(&h, &env, pci_root_of(&root), SLOT, &space, &f, &err)) {
 		CHECK(err.msg[0] && !f);
 		CHECK(pci_root_cfg_read(pci_root_of(&root), 0, SLOT << 3, 0, 4) == 0xffffffffu);
 		goto out;

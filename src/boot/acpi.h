@@ -20,12 +20,14 @@ struct acpi_mmio_dev {
 /*
  * The PCI root complex (pci/root.h): ECAM for buses 0..bus_end at ecam
  * (MCFG, 1 MiB a bus, below 4 GiB), and the 32-bit memory window
- * [mmio32_base, mmio32_end) its bridge decodes. ecam 0: no PCI.
+ * [mmio32_base, mmio32_end) its bridge decodes, and the 64-bit one
+ * [mmio64_base, mmio64_end) where there is one. ecam 0: no PCI.
  */
 struct acpi_pci {
 	uint64_t ecam;
 	unsigned int bus_end;
 	uint64_t mmio32_base, mmio32_end;
+	uint64_t mmio64_base, mmio64_end;   /* the 64-bit window; end 0: none */
 	bool msi;                    /* its functions use MSI-X: the FADT must not deny MSI */
 	/*
 	 * PCI hotplug (pci/hotplug.h): its register block's port (0: none)

@@ -37,6 +37,9 @@ int acpi_pci_check(const struct acpi_config *cfg)
 	/* The guest would place BARs over configuration space. */
 	if (p->ecam < p->mmio32_end && p->mmio32_base < ecam_end)
 		return -EINVAL;
+	/* A 64-bit window is above 4 GiB, and not empty or wrapped. */
+	if (p->mmio64_end && (p->mmio64_base < (1ull << 32) || p->mmio64_end <= p->mmio64_base))
+		return -EINVAL;
 	return 0;
 }
 
@@ -172,6 +175,8 @@ void acpi_dsdt_pci(struct aml_buf *b, const struct acpi_config *cfg)
 	aml_res_window(b, AML_WINDOW_IO, 0, IO_BELOW_CONF1_END);
 	aml_res_window(b, AML_WINDOW_IO, IO_ABOVE_CONF1, IO_END);
 	aml_res_window(b, AML_WINDOW_MEM32, p->mmio32_base, p->mmio32_end - 1);
+	if (p->mmio64_end > p->mmio64_base)
+		aml_res_window(b, AML_WINDOW_MEM64, p->mmio64_base, p->mmio64_end - 1);
 	aml_restemplate_end(b, res);
 	if (p->hotplug_port)
 		dsdt_pci_hotplug(b, p);

@@ -512,7 +512,7 @@ void aml_res_qword_memory(struct aml_buf *b, bool writable, bool cacheable, uint
 }
 
 /*
- * A Word or DWord Address Space Descriptor (6.4.3.5.2-3) that a bridge
+ * A Word, DWord or QWord Address Space Descriptor (6.4.3.5.1-3) that a bridge
  * produces: a window it decodes for the devices below it, fixed minimum
  * and maximum. Type-specific flags: memory read-write and not
  * cacheable, I/O the entire range.
@@ -543,6 +543,9 @@ void aml_res_window(struct aml_buf *b, enum aml_window kind, uint64_t min, uint6
 		break;
 	case AML_WINDOW_MEM32:
 		res_window(b, RES_DWORD_ADDRESS, 4, 0, 0x01, min, max);
+		break;
+	case AML_WINDOW_MEM64:
+		res_window(b, RES_QWORD_ADDRESS, 8, 0, 0x01, min, max);
 		break;
 	}
 }

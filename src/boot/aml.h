@@ -99,7 +99,7 @@ void aml_res_memory32_fixed(struct aml_buf *b, bool writable, uint32_t base,
  * ports, 32-bit memory), [min, max], each within its descriptor's width
  * (16 bits for the first two).
  */
-enum aml_window { AML_WINDOW_BUS, AML_WINDOW_IO, AML_WINDOW_MEM32 };
+enum aml_window { AML_WINDOW_BUS, AML_WINDOW_IO, AML_WINDOW_MEM32, AML_WINDOW_MEM64 };
 void aml_res_window(struct aml_buf *b, enum aml_window kind, uint64_t min, uint64_t max);
 
 enum aml_irq_trigger { AML_IRQ_LEVEL, AML_IRQ_EDGE };

@@ -118,6 +118,14 @@
  * where the memory hotplug region's would be (a VM with one has none).
  */
 #define LAYOUT_PCI_VFIO_BARS (LAYOUT_PCI_MMIO32 + 0x1000000ull)
+/*
+ * The host bridge's 64-bit window (on a VM with a passed-through device:
+ * for BARs the 32-bit window cannot hold): past RAM and 4 GiB, on a
+ * 1 GiB line, this size unless the guest's physical address bits end
+ * it sooner; the pmem windows go past it.
+ */
+#define LAYOUT_PCI_MMIO64_SIZE (64ull << 30)
+#define LAYOUT_PCI_MMIO64_ALIGN (1ull << 30)
 #define LAYOUT_VFIO_SLOT_BASE LAYOUT_HOTPLUG_SLOT_BASE
 #define PORT_DEBUGCON 0xe9        /* QEMU's isa-debugcon (Bochs' port e9 hack) */
 #define PORT_ACPI_SLEEP_CTL 0x600 /* FADT SLEEP_CONTROL_REG, 8 bits */

@@ -40,6 +40,7 @@ struct pci_root {
 	struct pci_slot slot[PCI_SLOTS]; /* function 0 of each device; slot 0 the host bridge */
 	struct pci_config host;
 	struct power_sink sink;
+	uint64_t mmio64_base;           /* the 64-bit window, once claimed */
 };
 
 static uint32_t host_read(void *opaque, unsigned int off, unsigned int len)
@@ -262,6 +263,37 @@ static const struct bus_region_ops window_ops = {
 	.read = window_read,
 	.write = window_write,
 };
+
+static void window64_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
+{
+	struct pci_root *r = opaque;
+
+	window_read(r, r->mmio64_base + offset - LAYOUT_PCI_MMIO32, data, len);
+}
+
+static void window64_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
+{
+	struct pci_root *r = opaque;
+
+	window_write(r, r->mmio64_base + offset - LAYOUT_PCI_MMIO32, data, len);
+}
+
+static const struct bus_region_ops window64_ops = {
+	.read = window64_read,
+	.write = window64_write,
+};
+
+int pci_root_claim_window64(struct pci_root *r, struct bus *bus, uint64_t base, uint64_t size,
+			    struct err *err)
+{
+	struct dev_env env = { .bus = bus };
+
+	if (r->mmio64_base || !size || base < (1ull << 32))
+		return err_set(err, false, -EINVAL, "the PCI 64-bit window at %#llx: taken or "
+			       "below 4 GiB", (unsigned long long)base);
+	r->mmio64_base = base;
+	return dev_claim(&env, BUS_MMIO, base, size, &window64_ops, r, "pci-window64", err);
+}
 
 uint64_t pci_root_bar_base(unsigned int slot, uint64_t size)
 {

@@ -85,6 +85,14 @@ int pci_root_detach(struct pci_root *r, unsigned int slot);
  */
 uint64_t pci_root_bar_base(unsigned int slot, uint64_t size);
 
+/*
+ * The host bridge's 64-bit window [base, base + size) (above 4 GiB, as
+ * the DSDT describes it): its accesses, like the 32-bit window's, go to
+ * the function whose BAR is there. Once, before the bus is sealed.
+ */
+int pci_root_claim_window64(struct pci_root *r, struct bus *bus, uint64_t base, uint64_t size,
+			    struct err *err);
+
 /* The root a component from pci_root_create is. */
 struct pci_root *pci_root_of(const struct component *c);
 

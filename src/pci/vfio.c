@@ -364,8 +364,30 @@ static int find_msix(struct vfio_pci *f, unsigned int *nvec, struct err *err)
 		       "that interrupt with MSI-X", f->h.name);
 }
 
-/* The BARs' kinds from the device, sizes from VFIO, placed from *cursor; mapped where VFIO lets us. */
-static int build_bars(struct vfio_pci *f, uint64_t *cursor, uint64_t limit, struct err *err)
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+/* Where a BAR of size goes: the 32-bit window, else (64-bit) the 64-bit one; 0: nowhere. */
+static uint64_t place(struct vfio_bar_space *sp, uint64_t size, bool is64)
+{
+	uint64_t at = align_up(sp->next32, size);
+
+	if (at >= sp->next32 && at + size <= sp->end32 && at + size > at) {
+		sp->next32 = at + size;
+		return at;
+	}
+	at = align_up(sp->next64, size);
+	if (is64 && sp->end64 && at >= sp->next64 && at + size <= sp->end64 && at + size > at) {
+		sp->next64 = at + size;
+		return at;
+	}
+	return 0;
+}
+
+/* The BARs' kinds from the device, sizes from VFIO, placed in sp; mapped where VFIO lets us. */
+static int build_bars(struct vfio_pci *f, struct vfio_bar_space *sp, struct err *err)
 {
 	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
 		uint32_t raw = phys_cfg(f, PCI_CFG_BAR0 + 4 * i, 4);
@@ -381,11 +403,15 @@ static int build_bars(struct vfio_pci *f, uint64_t *cursor, uint64_t limit, stru
 		}
 		b->kind = is64 ? PCI_BAR_MEM64 : PCI_BAR_MEM32;
 		b->size = size < 16 ? 16 : size;
-		at = (*cursor + b->size - 1) & ~(b->size - 1);
-		if (at + b->size > limit || at + b->size < at)
-			return err_set(err, true, -ENOSPC, "VFIO device %s: BAR %u (%llu KiB) does "
-				       "not fit in the PCI window below 4 GiB", f->h.name, i,
-				       (unsigned long long)(b->size >> 10));
+		at = place(sp, b->size, is64);
+		if (!at)
+			return err_set(err, true, -ENOSPC, "VFIO device %s: BAR %u (%s, %llu KiB) does "
+				       "not fit in the PCI windows (%llu MiB left below 4 GiB, %llu "
+				       "MiB above)", f->h.name, i, is64 ? "64-bit" : "32-bit",
+				       (unsigned long long)(b->size >> 10),
+				       (unsigned long long)((sp->end32 - sp->next32) >> 20),
+				       (unsigned long long)(sp->end64 > sp->next64 ?
+							    (sp->end64 - sp->next64) >> 20 : 0));
 		ret = pci_config_add_bar(&f->cfg, i, b->kind, b->size, raw & 8);
 		if (ret)
 			return err_set(err, false, ret, "VFIO device %s: BAR %u: %s", f->h.name, i,
@@ -396,7 +422,6 @@ static int build_bars(struct vfio_pci *f, uint64_t *cursor, uint64_t limit, stru
 			       4);
 		if (is64)
 			pci_config_set(&f->cfg, PCI_CFG_BAR0 + 4 * (i + 1), (uint32_t)(at >> 32), 4);
-		*cursor = at + b->size;
 		if (f->h.region[i].mmap && size >= PAGE && f->h.group >= 0) {
 			void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f->h.device,
 				       (off_t)f->h.region[i].offset);
@@ -409,7 +434,7 @@ static int build_bars(struct vfio_pci *f, uint64_t *cursor, uint64_t limit, stru
 	return 0;
 }
 
-static int build_config(struct vfio_pci *f, uint64_t *cursor, uint64_t limit, struct err *err)
+static int build_config(struct vfio_pci *f, struct vfio_bar_space *sp, struct err *err)
 {
 	uint32_t class_rev = phys_cfg(f, PCI_CFG_REVISION, 4);
 	unsigned int nvec = 0;
@@ -423,7 +448,7 @@ static int build_config(struct vfio_pci *f, uint64_t *cursor, uint64_t limit, st
 		.subsys_id = (uint16_t)phys_cfg(f, PCI_CFG_SUBSYS_ID, 2) }, true);
 	ret = find_msix(f, &nvec, err);
 	if (!ret)
-		ret = build_bars(f, cursor, limit, err);
+		ret = build_bars(f, sp, err);
 	if (ret)
 		return ret;
 	/* The BIR is the device's: 6 and 7 are reserved. */
@@ -452,8 +477,8 @@ static int build_config(struct vfio_pci *f, uint64_t *cursor, uint64_t limit, st
 }
 
 int vfio_pci_create(struct vfio_handles *h, const struct vfio_env *env, struct pci_root *root,
-		    unsigned int slot, uint64_t *bar_cursor, uint64_t bar_limit,
-		    struct vfio_pci **out, struct err *err)
+		    unsigned int slot, struct vfio_bar_space *space, struct vfio_pci **out,
+		    struct err *err)
 {
 	struct vfio_pci *f = calloc(1, sizeof(*f));
 	int ret;
@@ -467,7 +492,7 @@ int vfio_pci_create(struct vfio_handles *h, const struct vfio_env *env, struct p
 	f->env = *env;
 	f->root = root;
 	f->slot = slot;
-	ret = build_config(f, bar_cursor, bar_limit, err);
+	ret = build_config(f, space, err);
 	if (ret)
 		goto err_free;
 	ret = msix_irqfds_open(&f->irqfds, env->vm_fd, env->routes, f->msix.nvec);

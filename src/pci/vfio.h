@@ -8,7 +8,8 @@
  * What the guest sees of it:
  * - its configuration space as Hearth builds it: the device's ids,
  *   class and revision; its memory BARs with their sizes and kinds,
- *   placed where firmware would put them (an I/O BAR is not offered);
+ *   placed where firmware would put them, below 4 GiB or, a 64-bit one
+ *   too large for that, in the 64-bit window (an I/O BAR is not offered);
  *   one capability, MSI-X, with the device's own table and pending-bit
  *   locations; no INTx and no MSI (a driver must use MSI-X). The command
  *   register's memory and bus-master bits go through to the device.
@@ -80,13 +81,22 @@ struct vfio_env {
 struct vfio_pci;
 
 /*
+ * Where BARs go: the free part of the 32-bit window [next32, end32) and
+ * of the 64-bit one [next64, end64) (end64 0: none). A BAR goes below
+ * 4 GiB where it fits, a 64-bit one that does not above; each placement
+ * advances next.
+ */
+struct vfio_bar_space {
+	uint64_t next32, end32, next64, end64;
+};
+
+/*
  * Attaches the device h holds (taken over: closed on failure too) at
- * slot of root, its BARs placed from *bar_cursor up (advanced past them,
- * never beyond bar_limit). 0 or -errno with err.
+ * slot of root, its BARs placed in space. 0 or -errno with err.
  */
 int vfio_pci_create(struct vfio_handles *h, const struct vfio_env *env, struct pci_root *root,
-		    unsigned int slot, uint64_t *bar_cursor, uint64_t bar_limit,
-		    struct vfio_pci **out, struct err *err);
+		    unsigned int slot, struct vfio_bar_space *space, struct vfio_pci **out,
+		    struct err *err);
 void vfio_pci_destroy(struct vfio_pci *f);
 
 /* The function as a component (obj the struct vfio_pci): its save refuses. */

@@ -352,6 +352,7 @@ int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *er
 			       count_balloon(cfg) ? ", balloon" : "", pm,
 			       count_mem(cfg) ? ", memory-hotplug" : "", n, VM_MAX_VIRTIO);
 	/* On PCI, the devices are functions of the root: nothing on virtio-mmio to describe. */
+	vm_vfio_layout(vm, cfg);
 	if (cfg->pci)
 		return 0;
 	for (unsigned int i = 0; i < n; i++) {

@@ -149,7 +149,8 @@ static int vm_build_acpi(struct vm *vm, uint64_t *rsdp)
 		.vmclock_addr = vm->vmclock ? LAYOUT_VMCLOCK : 0,
 		.vmclock_size = (uint32_t)LAYOUT_VMCLOCK_SIZE,
 		.pci = { .ecam = LAYOUT_PCI_ECAM, .bus_end = 0, .mmio32_base = LAYOUT_PCI_MMIO32,
-			 .mmio32_end = LAYOUT_PCI_MMIO32_END, .msi = vm->pci,
+			 .mmio32_end = LAYOUT_PCI_MMIO32_END, .mmio64_base = vm->mmio64_base,
+			 .mmio64_end = vm->mmio64_base + vm->mmio64_size, .msi = vm->pci,
 			 /* Hotplug where the virtio devices are functions. */
 			 .hotplug_port = vm->pci ? PORT_PCI_HOTPLUG : 0,
 			 .hotplug_gsi = LAYOUT_PCI_HOTPLUG_GSI },

@@ -93,6 +93,7 @@ struct vm {
 	uint64_t t_mark[VM_MARKS];  /* CLOCK_BOOTTIME of each step of its making (vm_stats.c) */
 	uint8_t *vmclock_page;      /* its page, a read-only memslot (vm_vmclock.c); NULL: none */
 	struct vm_pmem_map pmem[VM_MAX_PMEM];   /* the pmem windows (vm_pmem.c) */
+	uint64_t mmio64_base, mmio64_size;      /* the PCI 64-bit window (vm_vfio.c); 0: none */
 	unsigned int npmem;
 	struct vcpu_env vcpu_env;
 	struct vcpu **vcpus;
@@ -180,6 +181,13 @@ static inline int vm_stopping(const struct vm *vm)
  * after the virtio ones (vm_devices_create calls it). 0 or -errno with err.
  */
 int vm_vfio_create(struct vm *vm, const struct vm_config *cfg, struct err *err);
+/*
+ * Where the PCI 64-bit window goes, on a VM with a passed-through device
+ * (none otherwise): past RAM and 4 GiB (core/layout.h), RAM laid out.
+ */
+void vm_vfio_layout(struct vm *vm, const struct vm_config *cfg);
+/* The host's physical address bits, which the guest's CPUID reports too; 0: unknown. */
+unsigned int vm_host_phys_bits(void);
 
 /*
  * VMClock's page (vm_vmclock.c): mapped and made a read-only memslot at

@@ -23,8 +23,7 @@ const struct virtio_mem_ops vm_hotplug_ops = {
 	.set = hotplug_set_range,
 };
 
-/* The host's physical address bits, which the guest's CPUID reports too; 0: unknown. */
-static unsigned int host_phys_bits(void)
+unsigned int vm_host_phys_bits(void)
 {
 	unsigned int a, b, c, d;
 
@@ -37,7 +36,7 @@ static unsigned int host_phys_bits(void)
 int vm_hotplug_map(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	const struct vm_hotplug *h = &cfg->hotplug;
-	unsigned int bits = host_phys_bits();
+	unsigned int bits = vm_host_phys_bits();
 	uint64_t end;
 	int ret;
 

@@ -42,6 +42,15 @@ uint64_t vm_pmem_base(const struct guest_mem *gm)
 	return (end + PMEM_ALIGN - 1) & ~(PMEM_ALIGN - 1);
 }
 
+/* Where this VM's windows start: past RAM, and past the PCI 64-bit window where there is one. */
+static uint64_t pmem_base(const struct vm *vm)
+{
+	uint64_t base = vm_pmem_base(&vm->mem);
+	uint64_t w = (vm->mmio64_base + vm->mmio64_size + PMEM_ALIGN - 1) & ~(PMEM_ALIGN - 1);
+
+	return vm->mmio64_size && w > base ? w : base;
+}
+
 /* Firecracker's words: StartMicrovmError::CreatePmemDevice around PmemError. */
 static int pmem_fail(struct err *err, int ret, const char *what, const char *path)
 {
@@ -142,7 +151,7 @@ static int pmem_map_one(struct vm *vm, const struct vm_pmem *p, struct vm_pmem_m
 
 int vm_pmem_map(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
-	uint64_t gpa = vm_pmem_base(&vm->mem);
+	uint64_t gpa = pmem_base(vm);
 	int ret;
 
 	for (unsigned int i = 0; i < cfg->npmem; i++) {
@@ -179,7 +188,7 @@ void vm_pmem_unmap(struct vm *vm)
 int vm_pmem_prepare(struct vm *vm, const struct vm_config *cfg, unsigned int i,
 		    struct vm_pmem_map *m, struct err *err)
 {
-	uint64_t gpa = vm_pmem_base(&vm->mem), used = 0;
+	uint64_t gpa = pmem_base(vm), used = 0;
 	int ret;
 
 	memset(m, 0, sizeof(*m));
@@ -228,7 +237,7 @@ void vm_pmem_remove(struct vm *vm, const char *id)
 
 bool vm_pmem_in_layout(const struct vm *vm)
 {
-	uint64_t gpa = vm_pmem_base(&vm->mem);
+	uint64_t gpa = pmem_base(vm);
 
 	for (unsigned int i = 0; i < vm->npmem; i++) {
 		if (vm->pmem[i].gpa != gpa)

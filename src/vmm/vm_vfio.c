@@ -12,10 +12,43 @@
 #include "pci/vfio.h"
 #include "util/log.h"
 
+void vm_vfio_layout(struct vm *vm, const struct vm_config *cfg)
+{
+	uint64_t end = 1ull << 32, base, size = LAYOUT_PCI_MMIO64_SIZE;
+	unsigned int bits = vm_host_phys_bits();
+
+	vm->mmio64_base = vm->mmio64_size = 0;
+	if (!cfg->pci || !cfg->nvfio)
+		return;
+	for (unsigned int i = 0; i < vm->mem.nregions; i++)
+		if (vm->mem.regions[i].gpa + vm->mem.regions[i].size > end)
+			end = vm->mem.regions[i].gpa + vm->mem.regions[i].size;
+	base = (end + LAYOUT_PCI_MMIO64_ALIGN - 1) & ~(LAYOUT_PCI_MMIO64_ALIGN - 1);
+	/* A window the guest cannot address would be one its kernel ignores. */
+	if (bits && bits < 64) {
+		if (base >= 1ull << bits)
+			return;
+		if (base + size > 1ull << bits)
+			size = ((1ull << bits) - base) & ~(LAYOUT_PCI_MMIO64_ALIGN - 1);
+	}
+	vm->mmio64_base = base;
+	vm->mmio64_size = size;
+}
+
 int vm_vfio_create(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	struct reg_entry *root = registry_find(&vm->registry, COMP_DEVICE, "pci");
-	uint64_t cursor = LAYOUT_PCI_VFIO_BARS;
+	struct vfio_bar_space space = { .next32 = LAYOUT_PCI_VFIO_BARS,
+		.end32 = LAYOUT_PCI_MMIO32_END, .next64 = vm->mmio64_base,
+		.end64 = vm->mmio64_size ? vm->mmio64_base + vm->mmio64_size : 0 };
+	int ret;
+
+	if (cfg->nvfio && root && vm->mmio64_size) {
+		ret = pci_root_claim_window64(pci_root_of(&root->comp), &vm->bus, vm->mmio64_base,
+					      vm->mmio64_size, err);
+		if (ret)
+			return ret;
+	}
 
 	for (unsigned int i = 0; i < cfg->nvfio; i++) {
 		struct vfio_env env = { .vm_fd = vm->fd,
@@ -25,7 +58,6 @@ int vm_vfio_create(struct vm *vm, const struct vm_config *cfg, struct err *err)
 		struct vfio_handles h;
 		struct vfio_pci *f;
 		unsigned int slot;
-		int ret;
 
 		if (!root)
 			return err_set(err, true, -EINVAL, "a VFIO device needs PCI (--pci)");
@@ -41,8 +73,7 @@ int vm_vfio_create(struct vm *vm, const struct vm_config *cfg, struct err *err)
 			vfio_host_close(&h);
 			return ret;
 		}
-		ret = vfio_pci_create(&h, &env, pci_root_of(&root->comp), slot, &cursor,
-				      LAYOUT_PCI_MMIO32_END, &f, err);
+		ret = vfio_pci_create(&h, &env, pci_root_of(&root->comp), slot, &space, &f, err);
 		if (ret)
 			return ret;
 		ret = registry_add(&vm->registry, COMP_DEVICE, cfg->vfio[i].id, "vfio", &res,

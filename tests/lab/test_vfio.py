@@ -57,6 +57,8 @@ i=0; while [ ! -b /dev/nvme0n1 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); do
 for p in /sys/bus/pci/devices/*; do
   echo "LAB vf fn ${p##*/}:$(cat $p/vendor):$(cat $p/device):$(cat $p/class)"
 done
+# The host bridge's 64-bit window (the DSDT's QWord window), as the kernel took it.
+echo "LAB vf win64=$(grep 'PCI Bus 0000:00' /proc/iomem | tr -d ' ' | awk -F- 'length($1) > 8 {print $1 "-" $2; exit}')"
 echo "LAB vf l1mark=$(dd if=/dev/nvme0n1 bs=512 skip=8 count=1 2>/dev/null | tr -dc 'a-z0-9-')"
 # Each vector the driver took, and its kind (msi or msix), from sysfs.
 nv=$(for p in /sys/bus/pci/devices/*; do [ "$(cat $p/class)" = 0x010802 ] && echo $p; done)
@@ -189,6 +191,9 @@ def check_vfio(r):
     fn = [f for f in a["fns"] if f.endswith(":0x010802")]
     yield len(fn) == 1 and ident and (":0x" + ident.replace(":", ":0x")) in fn[0], \
         "the guest's PCI bus has the NVMe function with L1's ids %s (%s)" % (ident, a["fns"])
+    w = (a.get("win64") or "").split(":")[0]
+    yield w.startswith("100000000-"), "the guest's kernel took the host bridge's 64-bit " \
+        "window from the DSDT, from 4 GiB up (%r)" % a.get("win64")
     yield a.get("l1mark") == L1_MARK, \
         "the guest's nvme driver reads what L1 wrote on the disk: DMA into guest RAM " \
         "through the IOMMU (%r)" % a.get("l1mark")

@@ -452,6 +452,25 @@ static void test_pci(void **state)
 	memcpy(mres + 8, (uint32_t[]){ 1u << 20 }, 4);
 	assert_int_equal(count(dsdt, n, mres, sizeof(mres)), 1);
 
+	/* No 64-bit window unless asked; then a QWord one, producer, fixed bounds. */
+	static const uint8_t qword_win[] = { 0x8a, 0x2b, 0x00, 0x00, 0x0c, 0x01 };
+	assert_int_equal(find(dsdt, n, qword_win, sizeof(qword_win), 0), SIZE_MAX);
+	cfg.pci.mmio64_base = 16ull << 30;
+	cfg.pci.mmio64_end = 80ull << 30;
+	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), 0);
+	dsdt = table_at(rd64(table_at(rd64(xsdt + 36), "FACP") + 140), "DSDT");
+	n = rd32(dsdt + 4);
+	q = dsdt + find(dsdt, n, qword_win, sizeof(qword_win), 0);
+	assert_true(q != dsdt + SIZE_MAX);
+	assert_true(rd64(q + 14) == 16ull << 30);
+	assert_true(rd64(q + 22) == (80ull << 30) - 1);
+	assert_true(rd64(q + 38) == 64ull << 30);
+	cfg.pci.mmio64_base = 1ull << 20;    /* below 4 GiB */
+	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), -EINVAL);
+	cfg.pci.mmio64_base = 80ull << 30;   /* empty */
+	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), -EINVAL);
+	cfg.pci.mmio64_base = cfg.pci.mmio64_end = 0;
+
 	/* Windows and ECAM that cannot be described are refused. */
 	cfg.pci.ecam = LAYOUT_PCI_ECAM + 0x1000;
 	assert_int_equal(acpi_build(mem, GPA, SIZE, &cfg, &rsdp), -EINVAL);

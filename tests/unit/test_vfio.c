@@ -48,7 +48,7 @@ struct fixture {
 	struct component root;
 	int fd;
 	struct vfio_pci *f;
-	uint64_t cursor;
+	struct vfio_bar_space space;
 };
 
 static void put(int fd, uint64_t off, uint32_t v, unsigned int len)
@@ -125,9 +125,9 @@ static int setup(void **state)
 	assert_int_equal(setup_root(f), 0);
 	f->fd = make_device(true, false);
 	handles(f->fd, &h);
-	f->cursor = LAYOUT_PCI_VFIO_BARS;
-	assert_int_equal(vfio_pci_create(&h, &env, pci_root_of(&f->root), SLOT, &f->cursor,
-					 LAYOUT_PCI_MMIO32_END, &f->f, &err), 0);
+	f->space = (struct vfio_bar_space){ LAYOUT_PCI_VFIO_BARS, LAYOUT_PCI_MMIO32_END, 0, 0 };
+	assert_int_equal(vfio_pci_create(&h, &env, pci_root_of(&f->root), SLOT, &f->space,
+					 &f->f, &err), 0);
 	*state = f;
 	return 0;
 }
@@ -206,7 +206,7 @@ static void test_bars(void **state)
 	assert_int_equal(cfg_rd(f, PCI_CFG_BAR0 + 4, 4), 0);
 	assert_int_equal(cfg_rd(f, PCI_CFG_BAR0 + 8, 4), (uint32_t)(at0 + BAR0_SIZE));
 	assert_int_equal(cfg_rd(f, PCI_CFG_BAR0 + 16, 4), 0);        /* the I/O BAR: not offered */
-	assert_int_equal(f->cursor, at0 + BAR0_SIZE + BAR2_SIZE);
+	assert_int_equal(f->space.next32, at0 + BAR0_SIZE + BAR2_SIZE);
 	/* Sizing: all ones reads back the size's mask with the kind bits. */
 	cfg_wr(f, PCI_CFG_BAR0, 0xffffffff, 4);
 	assert_int_equal(cfg_rd(f, PCI_CFG_BAR0, 4), (uint32_t)~(BAR0_SIZE - 1) | 0x4);
@@ -301,8 +301,9 @@ static void test_save_refused(void **state)
 }
 
 /* A device the function refuses: named, and its fd closed. */
-static void refused(bool msix, bool loop, uint64_t cursor, const char *want)
+static void refused(bool msix, bool loop, uint64_t next32, const char *want)
 {
+	struct vfio_bar_space space = { next32, LAYOUT_PCI_MMIO32_END, 0, 0 };
 	struct fixture f = { 0 };
 	struct vfio_env env = { .vm_fd = -1 };
 	struct vfio_handles h;
@@ -312,13 +313,75 @@ static void refused(bool msix, bool loop, uint64_t cursor, const char *want)
 
 	assert_int_equal(setup_root(&f), 0);
 	handles(fd, &h);
-	assert_true(vfio_pci_create(&h, &env, pci_root_of(&f.root), SLOT, &cursor,
-				    LAYOUT_PCI_MMIO32_END, &p, &err) < 0);
+	assert_true(vfio_pci_create(&h, &env, pci_root_of(&f.root), SLOT, &space, &p, &err) < 0);
 	assert_null(p);
 	assert_non_null(strstr(err.msg, want));
 	assert_int_equal(fcntl(fd, F_GETFD), -1);
 	/* Nothing was attached: the slot reads as empty. */
 	assert_int_equal(pci_root_cfg_read(pci_root_of(&f.root), 0, DEVFN, 0, 4), 0xffffffffu);
+	f.root.ops->destroy(f.root.obj);
+	bus_destroy(&f.bus);
+}
+
+/*
+ * A 64-bit BAR too large for the 32-bit window (a GPU's): placed in the
+ * 64-bit one, both halves of the BAR programmed, its accesses reaching
+ * the device there; a 32-bit BAR as large is refused, naming the windows.
+ */
+#define BIG (512ull << 20)
+#define BIG_OFF (1ull << 30)
+#define WIN64 (16ull << 30)
+
+static void test_window64(void **state)
+{
+	struct fixture f = { 0 };
+	struct vfio_env env = { .vm_fd = -1 };
+	struct vfio_bar_space space = { LAYOUT_PCI_VFIO_BARS, LAYOUT_PCI_MMIO32_END, WIN64,
+					WIN64 + (64ull << 30) };
+	struct vfio_handles h;
+	struct err err = ERR_INIT;
+	int fd = make_device(true, false);
+	uint64_t at;
+
+	(void)state;
+	assert_int_equal(ftruncate(fd, (off_t)(BIG_OFF + BIG)), 0);
+	assert_int_equal(setup_root(&f), 0);
+	assert_int_equal(pci_root_claim_window64(pci_root_of(&f.root), &f.bus, WIN64, 64ull << 30,
+						 &err), 0);
+	handles(fd, &h);
+	h.region[2] = (struct vfio_region){ .size = BIG, .offset = BIG_OFF };
+	put(fd, CFG_OFF + PCI_CFG_BAR0 + 8, 0xc, 4);          /* BAR 2: 64-bit, prefetchable */
+	put(fd, BIG_OFF + 0x100, 0x600df00d, 4);
+	assert_int_equal(vfio_pci_create(&h, &env, pci_root_of(&f.root), SLOT, &space, &f.f, &err),
+			 0);
+	at = (cfg_rd(&f, PCI_CFG_BAR0 + 8, 4) & ~0xfull) |
+	     (uint64_t)cfg_rd(&f, PCI_CFG_BAR0 + 12, 4) << 32;
+	assert_int_equal(cfg_rd(&f, PCI_CFG_BAR0 + 8, 4) & 0xf, 0xc);
+	assert_int_equal(at, WIN64);
+	assert_int_equal(space.next64, WIN64 + BIG);
+	/* BAR 0 still below 4 GiB: it fits there. */
+	assert_true((cfg_rd(&f, PCI_CFG_BAR0, 4) & ~0xfu) >= LAYOUT_PCI_VFIO_BARS);
+	cfg_wr(&f, PCI_CFG_COMMAND, PCI_COMMAND_MEMORY, 2);
+	assert_int_equal(mem_rd(&f, WIN64 + 0x100, 4), 0x600df00d);
+	mem_wr(&f, WIN64 + BIG - 4, 0x12345678, 4);
+	assert_int_equal(get(fd, BIG_OFF + BIG - 4, 4), 0x12345678);
+	f.root.ops->destroy(f.root.obj);
+	vfio_pci_destroy(f.f);
+	bus_destroy(&f.bus);
+
+	/* The same size as a 32-bit BAR: nowhere to go. */
+	fd = make_device(true, false);
+	assert_int_equal(ftruncate(fd, (off_t)(BIG_OFF + BIG)), 0);
+	assert_int_equal(setup_root(&f), 0);
+	handles(fd, &h);
+	h.region[2] = (struct vfio_region){ .size = BIG, .offset = BIG_OFF };
+	space = (struct vfio_bar_space){ LAYOUT_PCI_VFIO_BARS, LAYOUT_PCI_MMIO32_END, WIN64,
+					 WIN64 + (64ull << 30) };
+	f.f = NULL;
+	assert_int_equal(vfio_pci_create(&h, &env, pci_root_of(&f.root), SLOT, &space, &f.f, &err),
+			 -ENOSPC);
+	assert_non_null(strstr(err.msg, "32-bit"));
+	assert_non_null(strstr(err.msg, "does not fit in the PCI windows"));
 	f.root.ops->destroy(f.root.obj);
 	bus_destroy(&f.bus);
 }
@@ -341,6 +404,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_refused, setup, teardown),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_window64),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
