@@ -182,6 +182,16 @@ int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
 
 /* Each guest provides this; zero_page is boot_params' guest-physical address. */
+/*
+ * Interrupts, for the guests that take them (tick, pcienum): an
+ * interrupt gate at vector v running isr (an assembly stub ending in
+ * iretq), and the table loaded. Nothing else is in it.
+ */
+#ifdef __x86_64__
+void guest_idt_gate(unsigned int v, void (*isr)(void));
+void guest_idt_load(void);
+#endif
+
 void guest_main(uint64_t zero_page);
 
 #endif

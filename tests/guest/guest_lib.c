@@ -172,3 +172,33 @@ size_t strlen(const char *s)
 		n++;
 	return n;
 }
+
+#ifdef __x86_64__
+/* Long mode's 16-byte gates (the Multiboot guests are 32-bit and take no interrupts). */
+struct idt_gate {
+	uint16_t off_lo, sel;
+	uint8_t ist, attr;
+	uint16_t off_mid;
+	uint32_t off_hi, zero;
+} __attribute__((packed));
+
+static struct idt_gate idt[256] __attribute__((aligned(16)));
+
+void guest_idt_gate(unsigned int v, void (*isr)(void))
+{
+	uint64_t a = (uint64_t)isr;
+	uint16_t cs;
+
+	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
+	idt[v & 0xff] = (struct idt_gate){ (uint16_t)a, cs, 0, 0x8e, (uint16_t)(a >> 16),
+					   (uint32_t)(a >> 32), 0 };
+}
+
+void guest_idt_load(void)
+{
+	struct __attribute__((packed)) { uint16_t limit; uint64_t base; } idtr = {
+		sizeof(idt) - 1, (uint64_t)idt };
+
+	__asm__ volatile("lidt %0" : : "m"(idtr));
+}
+#endif

@@ -25,14 +25,6 @@
 #define QSIZE 8u
 #define WAIT 2000000u
 
-struct idt_gate {
-	uint16_t off_lo, sel;
-	uint8_t ist, attr;
-	uint16_t off_mid;
-	uint32_t off_hi, zero;
-} __attribute__((packed));
-
-static struct idt_gate idt[256] __attribute__((aligned(16)));
 volatile uint64_t msix_irqs;
 
 void msix_isr(void);
@@ -49,24 +41,11 @@ __asm__(".globl msix_isr\n"
 	"spurious_isr:\n"
 	"  iretq\n");
 
-static void gate(unsigned int v, void (*fn)(void))
-{
-	uint64_t isr = (uint64_t)fn;
-	uint16_t cs;
-
-	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
-	idt[v] = (struct idt_gate){ (uint16_t)isr, cs, 0, 0x8e, (uint16_t)(isr >> 16),
-				    (uint32_t)(isr >> 32), 0 };
-}
-
 static void idt_install(void)
 {
-	struct __attribute__((packed)) { uint16_t limit; uint64_t base; } idtr = {
-		sizeof(idt) - 1, (uint64_t)idt };
-
-	gate(VEC, msix_isr);
-	gate(0xff, spurious_isr);
-	__asm__ volatile("lidt %0" : : "m"(idtr));
+	guest_idt_gate(VEC, msix_isr);
+	guest_idt_gate(0xff, spurious_isr);
+	guest_idt_load();
 }
 
 static uint64_t ecam(unsigned int dev, unsigned int reg)

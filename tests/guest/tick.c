@@ -16,14 +16,6 @@
 #define PIT_HZ 1193182u
 #define TICK_HZ 20u
 
-struct idt_gate {
-	uint16_t off_lo, sel;
-	uint8_t ist, attr;
-	uint16_t off_mid;
-	uint32_t off_hi, zero;
-} __attribute__((packed));
-
-static struct idt_gate idt[256] __attribute__((aligned(16)));
 volatile uint64_t ticks;
 
 void tick_isr(void);
@@ -69,15 +61,8 @@ static void area_write(uint64_t mib)
 
 static void idt_install(void)
 {
-	uint64_t isr = (uint64_t)tick_isr;
-	uint16_t cs;
-	struct __attribute__((packed)) { uint16_t limit; uint64_t base; } idtr = {
-		sizeof(idt) - 1, (uint64_t)idt };
-
-	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
-	idt[0x20] = (struct idt_gate){ (uint16_t)isr, cs, 0, 0x8e, (uint16_t)(isr >> 16),
-				       (uint32_t)(isr >> 32), 0 };
-	__asm__ volatile("lidt %0" : : "m"(idtr));
+	guest_idt_gate(0x20, tick_isr);
+	guest_idt_load();
 }
 
 static void pic_pit_start(void)
