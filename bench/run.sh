@@ -4,6 +4,8 @@
 #   bench/run.sh [-n N] [--vmm ...] [--quiet] [--stream]  boot time, exits, RSS (bench/bench.py)
 #   bench/run.sh --io [-n N] [--runtime S] [--net-time S] [--cache writeback|none]
 #                                                         fio + iperf3 (bench/io.py)
+#   bench/run.sh --vfio [-n N] [--runtime S]              fio on an NVMe disk passed
+#                                                         through, against L1 (bench/vfio.py)
 #   bench/run.sh --api [-n N] [--ready-n M] [--lab-ready-n M] [--no-host] [--no-lab]
 #                                                         API socket ready, InstanceStart
 #                                                         to /init (bench/api.py)
@@ -42,6 +44,10 @@ scripts/deps.sh lab
 if [ "${1:-}" = --io ]; then
   shift
   exec python3 bench/io.py "$@"
+fi
+if [ "${1:-}" = --vfio ]; then
+  shift
+  exec python3 bench/vfio.py "$@"
 fi
 if [ "${1:-}" = --snapshot ]; then
   shift
