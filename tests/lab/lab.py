@@ -49,7 +49,9 @@ MODINFO = shutil.which("modinfo") or "/sbin/modinfo"
 # in /usr/share/qemu, then /usr/share/seabios.  microvm's BIOS is qboot, as
 # QEMU 7.2 shipped it (10.0's bios-microvm.bin is SeaBIOS's).
 QEMU_FIRMWARE = {"bios-microvm.bin": ["qboot.rom", "bios-microvm.bin"], "qboot.rom": ["qboot.rom"],
-                 "linuxboot_dma.bin": ["linuxboot_dma.bin"], "kvmvapic.bin": ["kvmvapic.bin"]}
+                 "linuxboot_dma.bin": ["linuxboot_dma.bin"], "kvmvapic.bin": ["kvmvapic.bin"],
+                 # q35 (the boot bench's PCI peer) boots through SeaBIOS.
+                 "bios-256k.bin": ["bios-256k.bin"]}
 QEMU_FIRMWARE_DIRS = ["/usr/share/qemu", "/usr/share/seabios"]
 
 # L1: what QEMU TCG emulates, its QEMU, and the record of every boot: l1.py.
