@@ -2,7 +2,7 @@
 """I/O benchmark in the lab: Hearth vs QEMU microvm, in ONE L1 boot.
 
     bench/run.sh --io [-n N] [--runtime S] [--net-time S] [--cache writeback|none]
-                      [--vmm hearth,qemu] [--stream]
+                      [--vmm hearth,qemu,qemu-q35] [--stream]
 
 Both VMMs boot the same stock kernel and L2 initramfs (2 vCPUs, 512 MiB) and
 get the same disk: a 256 MiB raw image on the host, attached to L1 as its
@@ -25,6 +25,8 @@ disk that TCG emulates for L1).  Per VMM and repeat, two L2 boots:
                  QEMU's vhost-user-blk on a shared memfd backend); the same
                  fio jobs.
 --modes user,tap,vhost,vub picks which of the four (default all).
+--vmm qemu-q35 adds QEMU's PC machine (q35: SeaBIOS, then the kernel through
+fw_cfg), its devices always virtio-pci: the peer PCI VMs usually are.
 And once, before them, the limit: the same fio jobs in L1 itself on /dev/vda
 through its page cache (io_uring, buffered: what a VMM with cache=writeback
 can reach) and iperf3 over L1's loopback; each VMM's row is also given as a
@@ -367,8 +369,11 @@ class WrappedRun(L.Run):
         self.mode = mode
 
     def argv(self, l1_initrd_path):
-        return ["env", "LAB_IO=" + self.mode, "/bin/sh", "-c", L1_WRAP, "lab-io"] + \
-            super().argv(l1_initrd_path)
+        a = super().argv(l1_initrd_path)
+        if self.machine.startswith("q35"):
+            i = a.index("i8042")          # the PC machine has its own
+            del a[i - 1:i + 1]
+        return ["env", "LAB_IO=" + self.mode, "/bin/sh", "-c", L1_WRAP, "lab-io"] + a
 
 
 def pci_devices(args):
@@ -380,10 +385,17 @@ def pci_devices(args):
             .replace("vhost-user-blk,", "vhost-user-blk-pci,num-queues=1,") for a in args]
 
 
+# --vmm names: (the lab's VMM, QEMU's machine on virtio-mmio, on PCI). qemu-q35 is the PC
+# machine (SeaBIOS, then the kernel through fw_cfg), whose devices are always on PCI.
+VMMS = {"hearth": ("hearth", "microvm", "microvm"),
+        "qemu": ("qemu", "microvm", "microvm,pcie=on"),
+        "qemu-q35": ("qemu", "q35", "q35")}
+
+
 def vmm_args(vmm, mode, cache, transport="mmio", memory=512):
     """The VMM's device arguments; on PCI, Hearth's --pci and QEMU's -pci devices."""
-    a = vmm_mmio_args(vmm, mode, cache, memory)
-    if transport != "pci":
+    a = vmm_mmio_args(VMMS[vmm][0], mode, cache, memory)
+    if transport != "pci" and vmm != "qemu-q35":
         return a
     return a + ["--pci"] if vmm == "hearth" else pci_devices(a)
 
@@ -433,8 +445,8 @@ def plan(vmms, n, l2, a):
                 cmd = "console=ttyS0 panic=-1 lab.io=%s lab.rt=%d lab.nt=%d" % (
                     guest, a.runtime, a.net_time)
                 # QEMU at its best on PCI: microvm with its PCIe host (virtio-pci, MSI-X).
-                machine = "microvm,pcie=on" if a.transport == "pci" else "microvm"
-                runs.append(WrappedRun(name, guest, vmm=v, cpus=a.cpus, memory=512,
+                machine = VMMS[v][2] if a.transport == "pci" else VMMS[v][1]
+                runs.append(WrappedRun(name, guest, vmm=VMMS[v][0], cpus=a.cpus, memory=512,
                                        timeout=tmo, initrd=l2, cmdline=cmd, machine=machine,
                                        extra_args=vmm_args(v, mode, a.cache, a.transport)))
     return runs
@@ -522,8 +534,8 @@ def report(res, vmms, n, a):
     lines.append("L1: /dev/kvm at %.1f s (L1 clock); whole lab run %.0f s wall; warm-up: %s"
                  % (res.l1_kvm or -1, res.wall or -1, warm))
     lines.append("")
-    both = "hearth" in vmms and "qemu" in vmms
-    cols = vmms + (["hearth/qemu"] if both else []) + ["L1 limit"] + \
+    peers = [v for v in vmms if v != "hearth"] if "hearth" in vmms else []
+    cols = vmms + ["hearth/%s" % p for p in peers] + ["L1 limit"] + \
         ["%s/L1" % v for v in vmms]
     w = 28
     lines.append("%-*s %-7s %s" % (w, "metric (median)", "unit",
@@ -537,8 +549,7 @@ def report(res, vmms, n, a):
         med = {v: (statistics.median(per[v][key]) if per[v][key] else None) for v in vmms}
         limit = lim.get(LIMIT_OF[key])
         row = [fmt(med[v], unit) for v in vmms]
-        if both:
-            row.append(ratio(med["hearth"], med["qemu"]))
+        row += [ratio(med["hearth"], med[p]) for p in peers]
         row.append(fmt(limit, unit))
         row += [ratio(med[v], limit) for v in vmms]
         lines.append("%-*s %-7s %s" % (w, label, unit, " ".join("%12s" % c for c in row)))
@@ -583,8 +594,8 @@ def main():
     if not a.modes or any(m not in MODES for m in a.modes):
         ap.error("--modes takes user, tap, vhost and vub")
     vmms = [v for v in a.vmm.split(",") if v]
-    if not vmms or any(v not in ("hearth", "qemu") for v in vmms):
-        ap.error("--vmm takes hearth and/or qemu")
+    if not vmms or any(v not in VMMS for v in vmms):
+        ap.error("--vmm takes %s" % ", ".join(VMMS))
     os.makedirs(BENCH_DIR, exist_ok=True)
     # A private lab dir (the shared build/lab/l1.cpio is rebuilt by other
     # lab users), reusing the cached kernel.
@@ -598,7 +609,7 @@ def main():
     L.LAB_DIR = lab_dir
     try:
         for v in vmms:
-            L.vmm_binary(v)
+            L.vmm_binary(VMMS[v][0])
         root, fio, iperf3 = get_tools()
         make_image()
         lab = IoLab(stream=a.stream or None)
