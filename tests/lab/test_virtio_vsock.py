@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Lab test for virtio-vsock (vhost_vsock in L1, Hearth --vsock cid=3, L2 guest),
-then hybrid vsock (Hearth --vsock cid=4,uds=PATH: Unix sockets, no vhost).
+"""Lab test for virtio-vsock (vhost_vsock in L1, Hearth --pci --vsock cid=3, L2
+guest: on virtio-pci, where vhost writes the MSI-X vector's eventfd itself),
+then hybrid vsock (Hearth --vsock cid=4,uds=PATH: Unix sockets, no vhost, on
+virtio-mmio).
 
     tests/lab/test_virtio_vsock.py [--hearth PATH] [--stream]
 
@@ -36,7 +38,7 @@ HV_SOCK = HV_DIR + "/v.sock"
 RUN_TIMEOUT = 300
 WORK = os.path.join(L.REPO, "build", "lab-vsock")  # socat and its libraries (a cache)
 L1_VSOCK_MODULES = ["vhost_vsock"]
-L2_VSOCK_MODULES = ["virtio_mmio", "vmw_vsock_virtio_transport"]
+L2_VSOCK_MODULES = ["virtio_mmio", "virtio_pci", "vmw_vsock_virtio_transport"]
 LIBDIR = "/lib/x86_64-linux-gnu"
 
 # L2: runs before "LAB ready"; each listener is one-shot and bounded by timeout.
@@ -176,7 +178,7 @@ def checks(result):
 
     yield c(host.get("dev") == "yes", "L1: /dev/vhost-vsock after loading vhost_vsock (got %s)"
             % host.get("dev"))
-    yield c(r is not None and r.begun, "vsock: Hearth run started")
+    yield c(r is not None and r.begun, "vsock: Hearth run started (--pci: virtio-pci, MSI-X)")
     yield c(info.get("vsock_dev") == "yes", "L2: /dev/vsock exists (got %s)" % info.get("vsock_dev"))
     yield c(host.get("echo") == "guest-hello+echo:host-ping",
             "host->guest connect to CID %d: guest sends, echoes the host's line (got %r)"
@@ -230,7 +232,7 @@ def main():
         l2 = build_l2(lab.kernel, socat, libs)
         run = L.Run("vsock", vmm="hearth", cpus=2, memory=512, timeout=RUN_TIMEOUT, initrd=l2,
                     cmdline="console=ttyS0 panic=-1 lab.wait=3",
-                    extra_args=["--vsock", "cid=%d" % CID])
+                    extra_args=["--pci", "--vsock", "cid=%d" % CID])
         hybrid = L.Run("hybrid", vmm="hearth", cpus=2, memory=512, timeout=RUN_TIMEOUT,
                        initrd=l2, cmdline="console=ttyS0 panic=-1 lab.wait=3 lab.vsock=hybrid",
                        extra_args=["--vsock", "cid=%d,uds=%s" % (HV_CID, HV_SOCK)])
