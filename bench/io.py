@@ -26,7 +26,14 @@ disk that TCG emulates for L1).  Per VMM and repeat, two L2 boots:
                  fio jobs.
 --modes user,tap,vhost,vub picks which of the four (default all).
 --vmm qemu-q35 adds QEMU's PC machine (q35: SeaBIOS, then the kernel through
-fw_cfg), its devices always virtio-pci: the peer PCI VMs usually are.
+fw_cfg), its devices always virtio-pci: the peer PCI VMs usually are;
+hearth-pci and qemu-pci are Hearth and QEMU microvm on virtio-pci whatever
+--transport says, so one run can hold both transports:
+--vmm hearth,qemu,hearth-pci,qemu-pci,qemu-q35. Each Hearth column is set
+against each QEMU one on its transport.
+Every fio job also counts the guest's virtio interrupts (/proc/interrupts)
+over the job: the interrupts-per-I/O rows (the job's ramp is in the count, so
+its I/Os are scaled up to the job's length).
 And once, before them, the limit: the same fio jobs in L1 itself on /dev/vda
 through its page cache (io_uring, buffered: what a VMM with cache=writeback
 can reach) and iperf3 over L1's loopback; each VMM's row is also given as a
@@ -65,14 +72,22 @@ MULTIARCH_LIB = "/lib/x86_64-linux-gnu"
 # fio and iperf3 as L2 and L1 (the limit) run them: "LAB fio_<key>=..." and
 # "LAB net_<key>_tx|rx=Mbit/s". $rt and $nt are the runtimes; $fio_mode the engine.
 SH_MEASURE = r'''
+vio_irqs() { # the interrupts of the virtio devices so far, all CPUs
+  awk '/virtio/ {for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; else break}
+       END {print s + 0}' /proc/interrupts
+}
 run_fio() { # key fio-args...: "LAB fio_<key>=error;rkB;rKiB/s;riops;wkB;wKiB/s;wiops"
+  # and "LAB irq_<key>=<virtio interrupts> <seconds>" over the job (its ramp too)
   key=$1; shift
+  i0=$(vio_irqs); read u0 _ </proc/uptime
   out=$(timeout $((rt + 90)) fio --name="$key" --filename=/dev/vda ${fio_mode:---ioengine=libaio --direct=1} \
         --thread --time_based --runtime="$rt" --ramp_time=2 \
         --output-format=terse --terse-version=3 "$@" 2>/tmp/fio.err)
   rc=$?
+  i1=$(vio_irqs); read u1 _ </proc/uptime
   line=$(echo "$out" | grep '^3;' | tail -1)
   if [ $rc = 0 ] && [ -n "$line" ]; then
+    echo "LAB irq_$key=$((i1 - i0)) $(awk "BEGIN {print $u1 - $u0}")"
     echo "LAB fio_$key=$(echo "$line" | cut -d';' -f5-8,47-49)"
   else
     echo "LAB fio_$key=failed rc=$rc"; tail -5 /tmp/fio.err; echo "$out" | tail -3
@@ -204,6 +219,9 @@ METRICS = [  # (key, label, unit, how to get it from a run's info)
     ("vub_randread_iops", "vhost-user 4k randread qd16", "IOPS"),
     ("vub_seqread_mib", "vhost-user 1M seq read qd4", "MiB/s"),
     ("vub_seqwrite_mib", "vhost-user 1M seq write", "MiB/s"),
+    ("randread_irq", "interrupts per I/O, 4k randread", "irq/IO"),
+    ("seqread_irq", "interrupts per I/O, 1M seq read", "irq/IO"),
+    ("seqwrite_irq", "interrupts per I/O, 1M seq write", "irq/IO"),
 ]
 MODES = ("user", "tap", "vhost", "vub")
 # Which of the limit run's figures each row is measured against.
@@ -212,6 +230,7 @@ LIMIT_OF = {"randread_iops": "randread_iops", "seqread_mib": "seqread_mib",
             "vub_seqread_mib": "seqread_mib", "vub_seqwrite_mib": "seqwrite_mib"}
 LIMIT_OF.update({k + d: "limit_" + d[1:] for k in ("user", "tap", "vhost")
                  for d in ("_tx", "_rx")})
+LIMIT_OF.update({k: k for k in ("randread_irq", "seqread_irq", "seqwrite_irq")})
 
 
 def log(msg):
@@ -387,17 +406,24 @@ def pci_devices(args):
 
 # --vmm names: (the lab's VMM, QEMU's machine on virtio-mmio, on PCI). qemu-q35 is the PC
 # machine (SeaBIOS, then the kernel through fw_cfg), whose devices are always on PCI.
-VMMS = {"hearth": ("hearth", "microvm", "microvm"),
-        "qemu": ("qemu", "microvm", "microvm,pcie=on"),
-        "qemu-q35": ("qemu", "q35", "q35")}
+VMMS = {"hearth": ("hearth", "microvm", "microvm", False),
+        "qemu": ("qemu", "microvm", "microvm,pcie=on", False),
+        "qemu-q35": ("qemu", "q35", "q35", True),
+        # On PCI whatever --transport says: one run can hold both transports.
+        "hearth-pci": ("hearth", "microvm", "microvm", True),
+        "qemu-pci": ("qemu", "microvm,pcie=on", "microvm,pcie=on", True)}
+
+
+def on_pci(vmm, transport):
+    return transport == "pci" or VMMS[vmm][3]
 
 
 def vmm_args(vmm, mode, cache, transport="mmio", memory=512):
     """The VMM's device arguments; on PCI, Hearth's --pci and QEMU's -pci devices."""
     a = vmm_mmio_args(VMMS[vmm][0], mode, cache, memory)
-    if transport != "pci" and vmm != "qemu-q35":
+    if not on_pci(vmm, transport):
         return a
-    return a + ["--pci"] if vmm == "hearth" else pci_devices(a)
+    return a + ["--pci"] if VMMS[vmm][0] == "hearth" else pci_devices(a)
 
 
 def vmm_mmio_args(vmm, mode, cache, memory):
@@ -445,7 +471,7 @@ def plan(vmms, n, l2, a):
                 cmd = "console=ttyS0 panic=-1 lab.io=%s lab.rt=%d lab.nt=%d" % (
                     guest, a.runtime, a.net_time)
                 # QEMU at its best on PCI: microvm with its PCIe host (virtio-pci, MSI-X).
-                machine = VMMS[v][2] if a.transport == "pci" else VMMS[v][1]
+                machine = VMMS[v][2] if on_pci(v, a.transport) else VMMS[v][1]
                 runs.append(WrappedRun(name, guest, vmm=VMMS[v][0], cpus=a.cpus, memory=512,
                                        timeout=tmo, initrd=l2, cmdline=cmd, machine=machine,
                                        extra_args=vmm_args(v, mode, a.cache, a.transport)))
@@ -454,7 +480,19 @@ def plan(vmms, n, l2, a):
 
 # --------------------------------------------------------------- results
 
-def metrics_of(r):
+def irqs_per_io(i, key, kb, bs_kb, runtime):
+    """The virtio interrupts per I/O of one fio job: its interrupts over the whole
+    job (ramp included) against its I/Os over the measured runtime, scaled up to
+    the job's length. None where a figure is missing."""
+    try:
+        n, secs = i.get("irq_" + key, "").split()
+        ios = float(kb) / bs_kb * float(secs) / runtime
+        return float(n) / ios if ios > 0 else None
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def metrics_of(r, runtime=15):
     """{metric: value} from one run, and a list of problems."""
     got, bad = {}, []
     if r is None or not r.begun:
@@ -477,6 +515,10 @@ def metrics_of(r):
             if len(parts) == 7 and parts[0] == "0":
                 try:
                     got[("vub_" if vub else "") + metric] = float(parts[fld]) * scale
+                    per = irqs_per_io(i, key, parts[4 if key == "seqwrite" else 1],
+                                      4 if key == "randread" else 1024, runtime)
+                    if per is not None:
+                        got[("vub_" if vub else "") + key + "_irq"] = per
                     continue
                 except ValueError:
                     pass
@@ -501,6 +543,8 @@ def metrics_of(r):
 def fmt(v, unit):
     if v is None:
         return "n/a"
+    if unit == "irq/IO":
+        return "%.2f" % v
     return "%.0f" % v if unit == "IOPS" or v >= 100 else "%.1f" % v
 
 
@@ -515,16 +559,16 @@ def report(res, vmms, n, a):
                     continue
                 name = "%s_%s_%d" % (v, kind, i)
                 r = res.runs.get(name)
-                got, bad = metrics_of(r)
+                got, bad = metrics_of(r, a.runtime)
                 for k, val in got.items():
-                    per[v][k].append(val)
+                    per[v].setdefault(k, []).append(val)
                 for b in bad:
                     problems.append("%s: %s" % (name, b))
                 if bad and r is not None:
                     problems.append("  last lines of %s (serial log %s):" % (name, res.log))
                     problems += ["    | " + l for l in r.guest_lines[-12:]]
                     problems += ["    !| " + l for l in r.stderr_lines[-6:]]
-    lim, lbad = metrics_of(res.runs.get("limit"))
+    lim, lbad = metrics_of(res.runs.get("limit"), a.runtime)
     problems += ["limit (L1 itself): %s" % b for b in lbad]
     warm = (res.runs.get("warm").info.get("warm") if res.runs.get("warm") else None)
     head = ("I/O bench: %s, %d repeat(s), %d vCPUs, 512 MiB, %d MiB disk cache=%s, "
@@ -534,10 +578,12 @@ def report(res, vmms, n, a):
     lines.append("L1: /dev/kvm at %.1f s (L1 clock); whole lab run %.0f s wall; warm-up: %s"
                  % (res.l1_kvm or -1, res.wall or -1, warm))
     lines.append("")
-    peers = [v for v in vmms if v != "hearth"] if "hearth" in vmms else []
-    cols = vmms + ["hearth/%s" % p for p in peers] + ["L1 limit"] + \
+    # Each Hearth column against each QEMU one on its transport (q35's is PCI).
+    pairs = [(h, q) for h in vmms if VMMS[h][0] == "hearth" for q in vmms
+             if VMMS[q][0] == "qemu" and on_pci(h, a.transport) == on_pci(q, a.transport)]
+    cols = vmms + ["%s/%s" % p for p in pairs] + ["L1 limit"] + \
         ["%s/L1" % v for v in vmms]
-    w = 28
+    w = 34
     lines.append("%-*s %-7s %s" % (w, "metric (median)", "unit",
                                    " ".join("%12s" % c for c in cols)))
 
@@ -549,7 +595,7 @@ def report(res, vmms, n, a):
         med = {v: (statistics.median(per[v][key]) if per[v][key] else None) for v in vmms}
         limit = lim.get(LIMIT_OF[key])
         row = [fmt(med[v], unit) for v in vmms]
-        row += [ratio(med["hearth"], med[p]) for p in peers]
+        row += [ratio(med[h], med[q]) for h, q in pairs]
         row.append(fmt(limit, unit))
         row += [ratio(med[v], limit) for v in vmms]
         lines.append("%-*s %-7s %s" % (w, label, unit, " ".join("%12s" % c for c in row)))
