@@ -20,6 +20,11 @@
 #                                                         host: API ready vs its floor,
 #                                                         RSS/Pss without guest RAM vs QEMU
 #                                                         (bench/density.py)
+#   bench/run.sh --clones-lab [--counts 1,10,30] [--plain-counts 1,10] [--touch MIB]
+#                                                         N restores of one snapshot at once
+#                                                         in L1, against QEMU's templating
+#                                                         (x-ignore-shared) and plain
+#                                                         -incoming (bench/clones_lab.py)
 #   bench/run.sh --clones [--counts 1,10,30,100]          N restores of one snapshot at
 #                                                         once on the host: time, Pss, host
 #                                                         memory per clone, with and without
@@ -48,6 +53,10 @@ fi
 if [ "${1:-}" = --vfio ]; then
   shift
   exec python3 bench/vfio.py "$@"
+fi
+if [ "${1:-}" = --clones-lab ]; then
+  shift
+  exec python3 bench/clones_lab.py "$@"
 fi
 if [ "${1:-}" = --snapshot ]; then
   shift

@@ -103,6 +103,9 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 	 * The socket first: a VM booted at once seals the sandbox in
 	 * host_open, and the sealed root keeps no directory to bind it in.
 	 */
+	/* Only the API thread's filter stands between here and the first answer. */
+	if (api_sock && !o->config_file && !o->restore && !boot)
+		sandbox_prebuild_api();
 	if (api_sock) {
 		ret = api_server_listen(&srv, api_sock, max_payload, &e);
 		if (ret) {

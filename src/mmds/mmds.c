@@ -33,7 +33,9 @@ void mmds_free(struct mmds *m)
 	if (!m)
 		return;
 	json_decref(m->data);
-	explicit_bzero(m->tokens, sizeof(m->tokens));
+	if (m->tokens)
+		explicit_bzero(m->tokens, MMDS_TOKENS_MAX * sizeof(*m->tokens));
+	free(m->tokens);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }

@@ -31,7 +31,8 @@ struct mmds {
 	json_t *data;                    /* NULL until the first PUT: PATCH is then refused */
 	enum mmds_version version;
 	bool imds_compat;
-	struct mmds_token tokens[MMDS_TOKENS_MAX];
+	/* MMDS_TOKENS_MAX of them from the first token on (64 KiB no VM pays before). */
+	struct mmds_token *tokens;
 };
 
 /* Compact, keys sorted, any value: the text Firecracker's serde_json writes. */

@@ -206,7 +206,7 @@ static bool token_valid(struct mmds *m, const char *text, uint64_t now_ns)
 	size_t n = strlen(text);
 	bool found = false;
 
-	if (n != MMDS_TOKEN_LEN || n > TOKEN_LENGTH_LIMIT)
+	if (n != MMDS_TOKEN_LEN || n > TOKEN_LENGTH_LIMIT || !m->tokens)
 		return false;
 	for (int i = 0; i < MMDS_TOKENS_MAX; i++) {
 		struct mmds_token *t = &m->tokens[i];
@@ -245,9 +245,16 @@ static void b64(const unsigned char *in, size_t n, char *out)
 static int token_new(struct mmds *m, unsigned int ttl, uint64_t now_ns, char *out)
 {
 	unsigned char raw[MMDS_TOKEN_BYTES];
-	struct mmds_token *slot = &m->tokens[0];
-	ssize_t got = getrandom(raw, sizeof(raw), GRND_NONBLOCK);
+	struct mmds_token *slot;
+	ssize_t got;
 
+	if (!m->tokens) {
+		m->tokens = calloc(MMDS_TOKENS_MAX, sizeof(*m->tokens));
+		if (!m->tokens)
+			return -ENOMEM;
+	}
+	slot = &m->tokens[0];
+	got = getrandom(raw, sizeof(raw), GRND_NONBLOCK);
 	if (got != (ssize_t)sizeof(raw))
 		return got < 0 ? -errno : -EIO;
 	for (int i = 0; i < MMDS_TOKENS_MAX; i++) {

@@ -31,6 +31,9 @@ static pthread_mutex_t build_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool ready;
 static bool pci_hotplug;   /* under build_lock */
 static bool vfio;          /* under build_lock */
+static pthread_t prebuild_thread;
+static bool prebuilding;   /* under join_lock */
+static pthread_mutex_t join_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /*
  * libseccomp's SCMP_An() leave datum_b to the compiler, which clang (the
@@ -174,6 +177,15 @@ static int build_filter(enum thread_kind kind, struct sock_fprog *prog)
 		return -ENOMEM;
 	/* Another architecture's syscalls (int 0x80) trap too, rather than kill silently. */
 	ret = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
+	/*
+	 * A binary tree of syscall numbers, not a list: the kernel runs the
+	 * program for every syscall number when the filter goes on (its
+	 * allow cache) and on every syscall the cache does not cover, so a
+	 * list's length costs twice. Measured: a 50-syscall list takes
+	 * 110 us to install, its tree 44 us.
+	 */
+	if (!ret)
+		ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 	if (!ret)
 		ret = build_rules(ctx, sandbox_list_get(kind), kind == THREAD_IO && pci_hotplug,
 				  kind == THREAD_VCPU && vfio);
@@ -181,6 +193,13 @@ static int build_filter(enum thread_kind kind, struct sock_fprog *prog)
 		ret = export_prog(ctx, prog);
 	seccomp_release(ctx);
 	return ret;
+}
+
+int sandbox_export(enum thread_kind kind, struct sock_fprog *prog)
+{
+	if ((unsigned int)kind >= THREAD_KINDS)
+		return -EINVAL;
+	return build_filter(kind, prog);
 }
 
 /* kind's filter, compiled on first use; 0 or the build's -errno (kept). */
@@ -198,10 +217,37 @@ static int filter_get(enum thread_kind kind)
 	return ret;
 }
 
+static void *prebuild_main(void *arg)
+{
+	pthread_setname_np(pthread_self(), "seccomp");
+	/* A failure is kept in built[] and reported by whoever enters. */
+	filter_get(THREAD_API);
+	return arg;
+}
+
+void sandbox_prebuild_api(void)
+{
+	pthread_mutex_lock(&join_lock);
+	if (ready && !prebuilding && !built[THREAD_API])
+		prebuilding = !pthread_create(&prebuild_thread, NULL, prebuild_main, NULL);
+	pthread_mutex_unlock(&join_lock);
+}
+
+static void prebuild_join(void)
+{
+	pthread_mutex_lock(&join_lock);
+	if (prebuilding) {
+		pthread_join(prebuild_thread, NULL);
+		prebuilding = false;
+	}
+	pthread_mutex_unlock(&join_lock);
+}
+
 int sandbox_build_all(struct err *err)
 {
 	if (!ready)
 		return 0;
+	prebuild_join();
 	/* Here rather than in sandbox_init: 450 lookups the API's first answer need not wait for. */
 	sandbox_sigsys_names();
 	for (int k = 0; k < THREAD_KINDS; k++) {
@@ -280,6 +326,14 @@ int sandbox_init(struct err *err)
 	 */
 	tzset();
 	libc_warm_qsort();
+	/*
+	 * libseccomp only compiles here; seccomp(2) is Hearth's own call. Its
+	 * first use would probe the kernel's seccomp features (~0.2 ms of
+	 * syscalls, on the first answer's path) for a level that changes no
+	 * exported program: the base level, stated (test_sandbox checks both
+	 * export the same programs).
+	 */
+	seccomp_api_set(1);
 	ret = sandbox_sigsys_install();
 	if (ret)
 		return err_set(err, false, ret, "cannot install the SIGSYS handler: %s",
@@ -296,6 +350,7 @@ int sandbox_repin(struct err *err)
 
 	if (!ready)
 		return 0;
+	prebuild_join();
 	for (k = 0; k < THREAD_KINDS; k++) {
 		ret = build_filter((enum thread_kind)k, &fresh[k]);
 		if (ret)
@@ -325,6 +380,7 @@ int sandbox_enter(enum thread_kind kind)
 
 	if (!ready || (unsigned int)kind >= THREAD_KINDS)
 		return -EINVAL;
+	prebuild_join();
 	ret = filter_get(kind);
 	if (ret)
 		return ret;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <linux/filter.h>
 
 #include "util/err.h"
 #include "util/thread_hook.h"
@@ -28,6 +29,16 @@ int sandbox_init(struct err *err);
  * Nothing to do without sandbox_init. 0, or -errno with one line in err.
  */
 int sandbox_build_all(struct err *err);
+/*
+ * Starts building the API thread's filter on a short-lived thread of its
+ * own ("seccomp"), so the compile overlaps the caller's work until the API
+ * thread enters (which waits for it). Only after any fork of the sandbox's
+ * preparation: a fork while it holds the build lock would leave the child
+ * a lock nobody releases. Joined by sandbox_enter, sandbox_build_all and
+ * sandbox_repin. A thread that cannot start is no error: the API thread
+ * then builds its own filter.
+ */
+void sandbox_prebuild_api(void);
 /*
  * After sandbox_init, in a process whose pid changed since (the child of
  * --new-pid-ns's fork, pid 1 there): every filter built again, since each
@@ -51,6 +62,11 @@ void sandbox_allow_pci_hotplug(void);
  * need (allow.c's vfio lists), on a VM that has one. Before they enter.
  */
 void sandbox_allow_vfio(void);
+/*
+ * kind's program built afresh into prog (the caller frees prog->filter),
+ * left out of what the threads install: for checks. 0 or -errno.
+ */
+int sandbox_export(enum thread_kind kind, struct sock_fprog *prog);
 /* Each kind's allowlist and its size, for `hearth --seccomp-report`. */
 void sandbox_report(FILE *out);
 

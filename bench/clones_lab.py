@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Clones of one snapshot in the lab (issue 29): Hearth against QEMU at its
+best for clones, in one L1 boot.
+
+    bench/run.sh --clones-lab [--counts 1,10,30] [--plain-counts 1,10]
+                              [--memory MIB] [--touch MIB] [--stream]
+
+The same guest (the lab's stock kernel + busybox initrd, 2 vCPUs, --memory
+MiB) first writes --touch MiB of non-zero data into its RAM (a file in its
+initramfs), then prints `LAB count N` every 100 ms. Each VMM boots it once,
+saves it after 20 counter lines, and is killed; then, for each N, N clones
+start at once from that one save, each VMM's way:
+
+  hearth  PATCH /vm Paused, PUT /snapshot/create (Full);
+          N x `hearth restore --snapshot S --mem M --resume`: each clone
+          maps the memory file privately, so they share its page cache.
+  qemu    QEMU as Kata Containers' VM templating runs it (QEMU's own
+          docs/system/vm-templating): the template's RAM is a
+          memory-backend-file with share=on, saved with the x-ignore-shared
+          migration capability, so the stream holds the device state only;
+          N x `-object memory-backend-file,...,share=off -incoming`: each
+          clone maps the template's RAM file privately. The template is
+          saved running, so a clone runs as soon as its state is loaded
+          (no monitor round trip).
+  plain   QEMU's plain `migrate` to a file and `-incoming` from it: each
+          clone reads the whole stream into its own RAM (only --plain-counts,
+          as N copies of the guest's RAM must fit in L1).
+
+Measured in L1 (its /proc/uptime, 10 ms ticks), per N: the time from the
+first clone's start to each clone's next counter line (an awk on the
+clone's console notes the moment; median, and the last: all running); each
+clone's Pss and Rss from /proc/PID/smaps_rollup at that point (median); and
+L1's MemAvailable before the clones less after, over N (what a clone costs
+the host, KVM's and the page tables' share included). Prints the figures
+and hearth/qemu, hearth/plain ratios. Report only: exit 0 when every figure
+was taken, 1 when one is missing, 3 when the lab failed.
+"""
+import argparse
+import os
+import re
+import shutil
+import statistics
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lab"))
+sys.dont_write_bytecode = True
+import lab as L  # noqa: E402
+
+L1_INITRD = "/lab/l2/initrd0.cpio"
+CMDLINE = "console=ttyS0 panic=-1 lab.bench=1 lab.touch=@TOUCH@"
+# N copies of a plain QEMU's RAM must fit in L1 beside the saves.
+L1_MEMORY_MIB = 8192
+
+L2_SCRIPT = r'''
+grep -q lab.bench=1 /proc/cmdline || exit 0
+t=$(sed -n 's/.*lab.touch=\([0-9]*\).*/\1/p' /proc/cmdline)
+# Non-zero pages (a save may skip zero ones): this initramfs file is guest RAM.
+[ -n "$t" ] && yes 0123456789abcdef | head -c $((t * 1048576)) >/touched
+echo "LAB touched $(wc -c </touched 2>/dev/null)"
+i=0; while :; do echo "LAB count $i ."; i=$((i+1)); sleep 0.1; done
+'''
+
+COMMON = r'''
+up() { read t _ </proc/uptime; echo $t; }
+waitfor() { # PATTERN FILE TENTHS (polls every 10 ms)
+  n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
+    n=$((n+1)); [ $n -ge "$(($3 * 10))" ] && return 1; sleep 0.01
+  done
+}
+lastcount() { tr -d '\r' <"$1" | grep '^LAB count ' | tail -n 1 | awk '{print $3}'; }
+memavail() { awk '/^MemAvailable:/ {print $2}' /proc/meminfo; }
+rollup() { awk -v k="$2:" '$1 == k {print $2}' /proc/$1/smaps_rollup; }
+mon() { # NAME: a monitor on FIFOs NAME.in / NAME.out, its output in NAME.log
+  rm -f /tmp/$1.in /tmp/$1.out; mkfifo /tmp/$1.in /tmp/$1.out; : >/tmp/$1.log
+}
+# clones KIND N LAST CMD...: starts N copies of CMD at once, each console
+# through an awk that writes the uptime of its first counter line past LAST
+# to /tmp/c/I.t; waits for all (600 s), then prints the BENCH figures.
+clones() {
+  kind=$1 n=$2 last=$3; shift 3
+  rm -rf /tmp/c; mkdir -p /tmp/c
+  i=0; while [ $i -lt $n ]; do mkfifo /tmp/c/$i.fifo; i=$((i+1)); done
+  i=0; while [ $i -lt $n ]; do
+    awk -v last=$last -v out=/tmp/c/$i.t '{ sub(/\r$/, "") }
+      !d && $1 == "LAB" && $2 == "count" && $3 > last {
+        getline u < "/proc/uptime"; split(u, f, " "); print f[1] > out; close(out); d = 1 }' \
+      </tmp/c/$i.fifo &
+    i=$((i+1)); done
+  sync; ma0=$(memavail); t0=$(up); pids=
+  i=0; while [ $i -lt $n ]; do
+    "$@" </dev/null >/tmp/c/$i.fifo 2>/tmp/c/$i.err & pids="$pids $!"
+    i=$((i+1)); done
+  k=0; while [ $k -lt 60000 ]; do
+    done=0; i=0; while [ $i -lt $n ]; do [ -s /tmp/c/$i.t ] && done=$((done+1)); i=$((i+1)); done
+    [ $done -ge $n ] && break; sleep 0.05; k=$((k+5)); done
+  [ $done -ge $n ] || echo "BENCH ${kind}_error=N${n}_only_${done}_ran"
+  ma1=$(memavail)
+  ts=; pss=; rss=
+  for p in $pids; do
+    pss="$pss $(rollup $p Pss)"; rss="$rss $(rollup $p Rss)"; done
+  i=0; while [ $i -lt $n ]; do ts="$ts $(cat /tmp/c/$i.t 2>/dev/null)"; i=$((i+1)); done
+  echo "BENCH ${kind}_N${n}_t0=$t0"
+  echo "BENCH ${kind}_N${n}_ts=$(echo $ts | tr ' ' ,)"
+  echo "BENCH ${kind}_N${n}_pss=$(echo $pss | tr ' ' ,)"
+  echo "BENCH ${kind}_N${n}_rss=$(echo $rss | tr ' ' ,)"
+  echo "BENCH ${kind}_N${n}_host_kb=$((ma0 - ma1))"
+  for p in $pids; do kill -9 $p 2>/dev/null; done
+  for p in $pids; do wait $p 2>/dev/null; done
+  wait
+  head -n 3 /tmp/c/0.err
+}
+mkdir -p /tmp/b && cd /tmp/b
+'''
+
+HEARTH = COMMON + r'''
+H=/lab/bin/hearth
+api() { curl -s -o /tmp/resp -w '%{http_code}' --unix-socket /tmp/b.sock -X "$1" \
+          -H 'Content-Type: application/json' -d "$3" "http://localhost$2"; }
+$H run --kernel @KERNEL@ --initrd @INITRD@ --cmdline "@CMDLINE@" --cpus 2 --memory @MEM@ \
+  --api-sock /tmp/b.sock --snapshot-dir /tmp/b </dev/null >/tmp/h.out 2>/tmp/h.err & hp=$!
+waitfor '^LAB count 20 ' /tmp/h.out 3000 || echo "BENCH hearth_error=no_counter"
+grep -a 'LAB touched' /tmp/h.out | head -n 1
+api PATCH /vm '{"state": "Paused"}' >/dev/null
+c=$(api PUT /snapshot/create '{"snapshot_path": "/tmp/b/vm.snap", "mem_file_path": "/tmp/b/vm.mem"}')
+[ "$c" = 204 ] || echo "BENCH hearth_error=create_$c"
+last=$(lastcount /tmp/h.out)
+kill -9 $hp; wait $hp
+for n in @COUNTS@; do
+  clones hearth $n $last $H restore --snapshot /tmp/b/vm.snap --mem /tmp/b/vm.mem --resume
+done
+'''
+
+QEMU = COMMON + r'''
+Q="/lab/bin/qemu-system-x86_64 -L @QDATA@ -enable-kvm -cpu host -m @MEM@ -smp 2 -nodefaults -no-user-config -nographic -no-reboot -serial stdio -device i8042 -kernel @KERNEL@ -initrd @INITRD@ -append"
+MEMF="-object memory-backend-file,id=mem0,size=@MEM@M,mem-path=/tmp/b/tmpl.mem"
+# The template: RAM in a shared file, saved running without it (x-ignore-shared).
+mon m1
+$Q "@CMDLINE@" -M @MACHINE@,memory-backend=mem0 $MEMF,share=on \
+  -global migration.x-ignore-shared=on -monitor pipe:/tmp/m1 </dev/null >/tmp/q.out 2>/tmp/q.err & qp=$!
+cat /tmp/m1.out >/tmp/m1.log & c1=$!
+exec 3>/tmp/m1.in
+waitfor '^LAB count 20 ' /tmp/q.out 3000 || echo "BENCH qemu_error=no_counter"
+grep -a 'LAB touched' /tmp/q.out | head -n 1
+echo 'migrate "exec:cat > /tmp/b/tmpl.state"' >&3
+n=0; while ! grep -q 'Migration status: completed' /tmp/m1.log && [ $n -lt 6000 ]; do
+  echo 'info migrate' >&3; sleep 0.01; n=$((n+1)); done
+[ $n -lt 6000 ] || echo "BENCH qemu_error=no_template_save"
+echo "BENCH qemu_state_bytes=$(stat -c %s tmpl.state)"
+last=$(lastcount /tmp/q.out)
+kill -9 $qp; wait $qp; exec 3>&-; kill $c1 2>/dev/null
+for n in @COUNTS@; do
+  clones qemu $n $last $Q "@CMDLINE@" -M @MACHINE@,memory-backend=mem0 $MEMF,share=off \
+    -global migration.x-ignore-shared=on -incoming "exec:cat /tmp/b/tmpl.state"
+done
+rm -f /tmp/b/tmpl.mem /tmp/b/tmpl.state
+# Plain: the whole RAM in the stream, read by every clone.
+mon m2
+$Q "@CMDLINE@" -M @MACHINE@ -monitor pipe:/tmp/m2 </dev/null >/tmp/p.out 2>/tmp/p.err & qp=$!
+cat /tmp/m2.out >/tmp/m2.log & c2=$!
+exec 4>/tmp/m2.in
+waitfor '^LAB count 20 ' /tmp/p.out 3000 || echo "BENCH plain_error=no_counter"
+echo 'migrate "exec:cat > /tmp/b/plain.mig"' >&4
+n=0; while ! grep -q 'Migration status: completed' /tmp/m2.log && [ $n -lt 12000 ]; do
+  echo 'info migrate' >&4; sleep 0.01; n=$((n+1)); done
+[ $n -lt 12000 ] || echo "BENCH plain_error=no_save"
+echo "BENCH plain_state_bytes=$(stat -c %s plain.mig)"
+last=$(lastcount /tmp/p.out)
+kill -9 $qp; wait $qp; exec 4>&-; kill $c2 2>/dev/null
+for n in @PLAIN_COUNTS@; do
+  clones plain $n $last $Q "@CMDLINE@" -M @MACHINE@ -incoming "exec:cat /tmp/b/plain.mig"
+done
+'''
+
+
+def script(text, a):
+    return (text.replace("@KERNEL@", L.L1_KERNEL).replace("@INITRD@", L1_INITRD)
+            .replace("@CMDLINE@", CMDLINE).replace("@TOUCH@", str(a.touch))
+            .replace("@MEM@", str(a.memory)).replace("@MACHINE@", L.QEMU_MICROVM_BEST).replace("@QDATA@", L.L1_QEMU_DATA)
+            .replace("@COUNTS@", " ".join(map(str, a.counts)))
+            .replace("@PLAIN_COUNTS@", " ".join(map(str, a.plain_counts))))
+
+
+def ints(s):
+    return [int(x) for x in s.split(",") if x]
+
+
+def figures(vals, kind, n):
+    """(median first-line s, last s, median Pss kB, median Rss kB, host kB per clone) or None."""
+    try:
+        t0 = float(vals["%s_N%d_t0" % (kind, n)])
+        ts = [float(x) - t0 for x in vals["%s_N%d_ts" % (kind, n)].split(",") if x]
+        pss = [int(x) for x in vals["%s_N%d_pss" % (kind, n)].split(",") if x]
+        rss = [int(x) for x in vals["%s_N%d_rss" % (kind, n)].split(",") if x]
+        host = int(vals["%s_N%d_host_kb" % (kind, n)]) / n
+    except (KeyError, ValueError):
+        return None
+    if len(ts) != n or not pss or not rss:
+        return None
+    return (statistics.median(ts), max(ts), statistics.median(pss), statistics.median(rss), host)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
+    ap.add_argument("--counts", type=ints, default=[1, 10, 30])
+    ap.add_argument("--plain-counts", type=ints, default=[1, 10])
+    ap.add_argument("--memory", type=int, default=256, help="guest RAM in MiB (default 256)")
+    # The issue's 200 MiB would leave this kernel and its initramfs too little of 256 MiB.
+    ap.add_argument("--touch", type=int, default=160,
+                    help="MiB the guest writes before the save (default 160)")
+    ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
+    a = ap.parse_args()
+    if a.hearth:
+        os.environ["HEARTH"] = os.path.abspath(a.hearth)
+    try:
+        lab = L.Lab(stream=a.stream or None)
+        l2 = L.build_l2_initrd(lab.kernel, name="l2bench-clones", extra_sh=L2_SCRIPT)
+        runs = []
+        for name, text in (("hearth", HEARTH), ("qemu", QEMU)):
+            run = L.ShellRun("clones_" + name, name, script(text, a), timeout=2400)
+            run.initrd = l2
+            runs.append(run)
+        res = lab.run_plan(runs, tag="bench-clones", binaries={"/bin/curl": shutil.which("curl")},
+                           l1_extra=L.L1Extra(qemu_args=["-m", str(L1_MEMORY_MIB)]))
+    except L.LabError as e:
+        print("LAB FAILURE: %s" % e)
+        return 3
+    if not res.ok:
+        print(res.failure_line())
+        return 3
+    vals, bad = {}, False
+    for name in ("clones_hearth", "clones_qemu"):
+        r = res.runs.get(name)
+        for line in (r.guest_lines if r else []):
+            m = re.match(r"^BENCH (\w+)=(\S*)", line.strip())
+            if m:
+                vals[m.group(1)] = m.group(2)
+            else:
+                print("  %s| %s" % (name, line))
+    for k in sorted(k for k in vals if k.endswith("_error") or k.endswith("_bytes")):
+        print("%s = %s" % (k, vals[k]))
+        bad |= k.endswith("_error")
+    print("guest %d MiB, %d MiB written before the save, 2 vCPUs; per N: median s to a "
+          "clone's first line, s until all ran, median Pss/Rss kB per clone, L1 kB per clone"
+          % (a.memory, a.touch))
+    print("| N | VMM | first s | all s | Pss kB | Rss kB | host kB/clone |")
+    print("|---|---|---|---|---|---|---|")
+    got = {}
+    for n in sorted(set(a.counts) | set(a.plain_counts)):
+        for kind in ("hearth", "qemu", "plain"):
+            if n not in (a.plain_counts if kind == "plain" else a.counts):
+                continue
+            f = figures(vals, kind, n)
+            got[kind, n] = f
+            if f is None:
+                print("| %d | %s | (missing) | | | | |" % (n, kind))
+                bad = True
+                continue
+            print("| %d | %s | %.2f | %.2f | %d | %d | %d |" % ((n, kind) + f))
+    print("ratios hearth/qemu (templating), hearth/plain: first, all, Pss, host")
+    for n in a.counts:
+        for peer in ("qemu", "plain"):
+            h, q = got.get(("hearth", n)), got.get((peer, n))
+            if h and q:
+                print("  N=%-3d hearth/%-6s first %.3f  all %.3f  Pss %.3f  host %.3f" % (
+                    n, peer, h[0] / q[0], h[1] / q[1], h[2] / q[2],
+                    h[4] / q[4] if q[4] > 0 else float("nan")))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
