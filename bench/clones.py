@@ -186,6 +186,12 @@ ax[0].set_xlabel("clones"); ax[0].set_ylabel("ms until all run"); ax[0].legend()
 ax[1].set_xlabel("clones"); ax[1].set_ylabel("MiB host memory per clone"); ax[1].legend()
 fig.tight_layout(); fig.savefig(path)
 """
+    return run_chart(script, path, rows)
+
+
+def run_chart(script, path, rows):
+    """Runs a matplotlib script (reading [path, rows] as JSON on stdin) under
+    Debian's Python, where python3-matplotlib is; the line to print."""
     py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
     r = subprocess.run([py, "-c", script], input=json.dumps([path, rows]), text=True,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -32,7 +32,8 @@ clone's console notes the moment; median, and the last: all running); each
 clone's Pss and Rss from /proc/PID/smaps_rollup at that point (median); and
 L1's MemAvailable before the clones less after, over N (what a clone costs
 the host, KVM's and the page tables' share included). Prints the figures
-and hearth/qemu, hearth/plain ratios. Report only: exit 0 when every figure
+and hearth/qemu, hearth/plain ratios, and draws build/bench/clones-lab.png
+(matplotlib, when installed). Report only: exit 0 when every figure
 was taken, 1 when one is missing, 3 when the lab failed.
 """
 import argparse
@@ -45,6 +46,27 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lab"))
 sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clones import run_chart  # noqa: E402
+
+CHART = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "bench",
+                     "clones-lab.png")
+CHART_SCRIPT = r"""
+import json, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+path, rows = json.load(sys.stdin)
+fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+for kind in ("hearth", "qemu", "plain"):
+    r = sorted((x for x in rows if x[0] == kind), key=lambda x: x[1])
+    if r:
+        ax[0].plot([x[1] for x in r], [x[3] for x in r], "o-", label=kind)
+        ax[1].plot([x[1] for x in r], [x[4] / 1024 for x in r], "o-", label=kind)
+ax[0].set_xlabel("clones"); ax[0].set_ylabel("s until all run"); ax[0].set_yscale("log")
+ax[1].set_xlabel("clones"); ax[1].set_ylabel("MiB Pss per clone"); ax[1].set_yscale("log")
+ax[0].legend(); ax[1].legend(); fig.tight_layout(); fig.savefig(path)
+"""
 
 L1_INITRD = "/lab/l2/initrd0.cpio"
 CMDLINE = "console=ttyS0 panic=-1 lab.bench=1 lab.touch=@TOUCH@"
@@ -54,9 +76,11 @@ L1_MEMORY_MIB = 8192
 L2_SCRIPT = r'''
 grep -q lab.bench=1 /proc/cmdline || exit 0
 t=$(sed -n 's/.*lab.touch=\([0-9]*\).*/\1/p' /proc/cmdline)
-# Non-zero pages (a save may skip zero ones): this initramfs file is guest RAM.
-[ -n "$t" ] && yes 0123456789abcdef | head -c $((t * 1048576)) >/touched
-echo "LAB touched $(wc -c </touched 2>/dev/null)"
+# Non-zero pages (a save may skip zero ones) in a ramfs (the initramfs, a
+# tmpfs, stops at half of RAM): guest RAM the guest has written.
+mkdir -p /touch && mount -t ramfs ramfs /touch
+[ -n "$t" ] && yes 0123456789abcdef | head -c $((t * 1048576)) >/touch/file
+echo "LAB touched $(wc -c </touch/file 2>/dev/null)"
 i=0; while :; do echo "LAB count $i ."; i=$((i+1)); sleep 0.1; done
 '''
 
@@ -73,7 +97,8 @@ rollup() { awk -v k="$2:" '$1 == k {print $2}' /proc/$1/smaps_rollup; }
 mon() { # NAME: a monitor on FIFOs NAME.in / NAME.out, its output in NAME.log
   rm -f /tmp/$1.in /tmp/$1.out; mkfifo /tmp/$1.in /tmp/$1.out; : >/tmp/$1.log
 }
-# clones KIND N LAST CMD...: starts N copies of CMD at once, each console
+# clones KIND N LAST CMD...: starts N copies of CMD at once (CLONE_I=0..N-1 in
+# their environment), each console
 # through an awk that writes the uptime of its first counter line past LAST
 # to /tmp/c/I.t; waits for all (600 s), then prints the BENCH figures.
 clones() {
@@ -88,7 +113,7 @@ clones() {
     i=$((i+1)); done
   sync; ma0=$(memavail); t0=$(up); pids=
   i=0; while [ $i -lt $n ]; do
-    "$@" </dev/null >/tmp/c/$i.fifo 2>/tmp/c/$i.err & pids="$pids $!"
+    CLONE_I=$i "$@" </dev/null >/tmp/c/$i.fifo 2>/tmp/c/$i.err & pids="$pids $!"
     i=$((i+1)); done
   k=0; while [ $k -lt 60000 ]; do
     done=0; i=0; while [ $i -lt $n ]; do [ -s /tmp/c/$i.t ] && done=$((done+1)); i=$((i+1)); done
@@ -106,6 +131,7 @@ clones() {
   echo "BENCH ${kind}_N${n}_host_kb=$((ma0 - ma1))"
   for p in $pids; do kill -9 $p 2>/dev/null; done
   for p in $pids; do wait $p 2>/dev/null; done
+  pkill -f 'sleep 100000' 2>/dev/null
   wait
   head -n 3 /tmp/c/0.err
 }
@@ -118,7 +144,7 @@ api() { curl -s -o /tmp/resp -w '%{http_code}' --unix-socket /tmp/b.sock -X "$1"
           -H 'Content-Type: application/json' -d "$3" "http://localhost$2"; }
 $H run --kernel @KERNEL@ --initrd @INITRD@ --cmdline "@CMDLINE@" --cpus 2 --memory @MEM@ \
   --api-sock /tmp/b.sock --snapshot-dir /tmp/b </dev/null >/tmp/h.out 2>/tmp/h.err & hp=$!
-waitfor '^LAB count 20 ' /tmp/h.out 3000 || echo "BENCH hearth_error=no_counter"
+waitfor '^LAB count 20 ' /tmp/h.out 1200 || echo "BENCH hearth_error=no_counter"
 grep -a 'LAB touched' /tmp/h.out | head -n 1
 api PATCH /vm '{"state": "Paused"}' >/dev/null
 c=$(api PUT /snapshot/create '{"snapshot_path": "/tmp/b/vm.snap", "mem_file_path": "/tmp/b/vm.mem"}')
@@ -136,11 +162,12 @@ MEMF="-object memory-backend-file,id=mem0,size=@MEM@M,mem-path=/tmp/b/tmpl.mem"
 # The template: RAM in a shared file, saved running without it (x-ignore-shared).
 mon m1
 $Q "@CMDLINE@" -M @MACHINE@,memory-backend=mem0 $MEMF,share=on \
-  -global migration.x-ignore-shared=on -monitor pipe:/tmp/m1 </dev/null >/tmp/q.out 2>/tmp/q.err & qp=$!
+  -monitor pipe:/tmp/m1 </dev/null >/tmp/q.out 2>/tmp/q.err & qp=$!
 cat /tmp/m1.out >/tmp/m1.log & c1=$!
 exec 3>/tmp/m1.in
-waitfor '^LAB count 20 ' /tmp/q.out 3000 || echo "BENCH qemu_error=no_counter"
+waitfor '^LAB count 20 ' /tmp/q.out 1200 || { echo "BENCH qemu_error=no_counter"; head -n 5 /tmp/q.err; }
 grep -a 'LAB touched' /tmp/q.out | head -n 1
+echo 'migrate_set_capability x-ignore-shared on' >&3
 echo 'migrate "exec:cat > /tmp/b/tmpl.state"' >&3
 n=0; while ! grep -q 'Migration status: completed' /tmp/m1.log && [ $n -lt 6000 ]; do
   echo 'info migrate' >&3; sleep 0.01; n=$((n+1)); done
@@ -148,9 +175,19 @@ n=0; while ! grep -q 'Migration status: completed' /tmp/m1.log && [ $n -lt 6000 
 echo "BENCH qemu_state_bytes=$(stat -c %s tmpl.state)"
 last=$(lastcount /tmp/q.out)
 kill -9 $qp; wait $qp; exec 3>&-; kill $c1 2>/dev/null
+# A clone: its RAM the template's file mapped privately. QEMU 7.2 takes the
+# capability from a monitor only, so each clone has one (FIFOs) fed at start.
+cat >/tmp/qclone.sh <<QEOF
+#!/bin/sh
+m=/tmp/c/m\$CLONE_I
+mkfifo \$m.in \$m.out
+cat \$m.out >/dev/null &
+( printf 'migrate_set_capability x-ignore-shared on\nmigrate_incoming "exec:cat /tmp/b/tmpl.state"\n'; sleep 100000 ) >\$m.in &
+exec $Q "@CMDLINE@" -M @MACHINE@,memory-backend=mem0 $MEMF,share=off -monitor pipe:\$m -incoming defer
+QEOF
+chmod +x /tmp/qclone.sh
 for n in @COUNTS@; do
-  clones qemu $n $last $Q "@CMDLINE@" -M @MACHINE@,memory-backend=mem0 $MEMF,share=off \
-    -global migration.x-ignore-shared=on -incoming "exec:cat /tmp/b/tmpl.state"
+  clones qemu $n $last /tmp/qclone.sh
 done
 rm -f /tmp/b/tmpl.mem /tmp/b/tmpl.state
 # Plain: the whole RAM in the stream, read by every clone.
@@ -158,7 +195,7 @@ mon m2
 $Q "@CMDLINE@" -M @MACHINE@ -monitor pipe:/tmp/m2 </dev/null >/tmp/p.out 2>/tmp/p.err & qp=$!
 cat /tmp/m2.out >/tmp/m2.log & c2=$!
 exec 4>/tmp/m2.in
-waitfor '^LAB count 20 ' /tmp/p.out 3000 || echo "BENCH plain_error=no_counter"
+waitfor '^LAB count 20 ' /tmp/p.out 1200 || { echo "BENCH plain_error=no_counter"; head -n 5 /tmp/p.err; }
 echo 'migrate "exec:cat > /tmp/b/plain.mig"' >&4
 n=0; while ! grep -q 'Migration status: completed' /tmp/m2.log && [ $n -lt 12000 ]; do
   echo 'info migrate' >&4; sleep 0.01; n=$((n+1)); done
@@ -257,6 +294,8 @@ def main():
                 bad = True
                 continue
             print("| %d | %s | %.2f | %.2f | %d | %d | %d |" % ((n, kind) + f))
+    os.makedirs(os.path.dirname(CHART), exist_ok=True)
+    print(run_chart(CHART_SCRIPT, CHART, [[k, n] + list(f) for (k, n), f in got.items() if f]))
     print("ratios hearth/qemu (templating), hearth/plain: first, all, Pss, host")
     for n in a.counts:
         for peer in ("qemu", "plain"):
