@@ -261,31 +261,31 @@ int sandbox_build_all(struct err *err)
 	return 0;
 }
 
-void sandbox_allow_pci_hotplug(void)
+/*
+ * Sets *flag (an extension of kind's list) once; a filter built before the
+ * VM's config was known is dropped, to be built again when kind enters.
+ */
+static void allow_extension(bool *flag, enum thread_kind kind)
 {
 	pthread_mutex_lock(&build_lock);
-	if (!pci_hotplug) {
-		pci_hotplug = true;
-		/* Built before the VM's config was known: built again when the io thread enters. */
-		if (built[THREAD_IO] == 1)
-			free(progs[THREAD_IO].filter);
-		progs[THREAD_IO] = (struct sock_fprog){ 0 };
-		built[THREAD_IO] = 0;
+	if (!*flag) {
+		*flag = true;
+		if (built[kind] == 1)
+			free(progs[kind].filter);
+		progs[kind] = (struct sock_fprog){ 0 };
+		built[kind] = 0;
 	}
 	pthread_mutex_unlock(&build_lock);
 }
 
+void sandbox_allow_pci_hotplug(void)
+{
+	allow_extension(&pci_hotplug, THREAD_IO);
+}
+
 void sandbox_allow_vfio(void)
 {
-	pthread_mutex_lock(&build_lock);
-	if (!vfio) {
-		vfio = true;
-		if (built[THREAD_VCPU] == 1)
-			free(progs[THREAD_VCPU].filter);
-		progs[THREAD_VCPU] = (struct sock_fprog){ 0 };
-		built[THREAD_VCPU] = 0;
-	}
-	pthread_mutex_unlock(&build_lock);
+	allow_extension(&vfio, THREAD_VCPU);
 }
 
 static int cmp_int(const void *a, const void *b)
