@@ -174,6 +174,9 @@ static void *api_thread(void *arg)
 	pthread_setname_np(pthread_self(), "api");
 	/* The sandbox's filter, if any; an API without it would be one without limits. */
 	s->enter_ret = thread_hook_enter(THREAD_API);
+	/* Before any answer: a log reader sees the line first (a FIFO keeps it for one). */
+	if (!s->enter_ret)
+		log_info("serving the API on %s", s->path);
 	sem_post(&s->entered);
 	if (s->enter_ret)
 		return NULL;

@@ -134,7 +134,6 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 			api_server_stop(srv);
 			return host_exit_line(o, host_close(&h, cli_fail(&e)));
 		}
-		log_info("serving the API on %s", api_sock);
 		host_measure_startup(&h, o);
 		if (sandbox_build_all(&e)) {
 			api_server_stop(srv);
