@@ -382,6 +382,9 @@ static void one_op(void)
  * console is the first vCPU's, and a DLAB or loopback bit set between its
  * restore and its bytes would garble a line.
  */
+/* The second vCPU's setups' ring bookkeeping (op_setup_into), never the first one's. */
+static struct vq ap_q[MAX_QUEUES];
+
 void chaos_ap_main(void)
 {
 	ap_running = 1;
@@ -400,7 +403,7 @@ void chaos_ap_main(void)
 		else if (r < 95)
 			reg_write(d, R_QUEUE_NOTIFY, (uint32_t)below(d->nq + 1));
 		else
-			op_setup((unsigned int)(d - devs));
+			op_setup_into((unsigned int)(d - devs), ap_q);
 	}
 }
 

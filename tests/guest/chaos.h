@@ -94,6 +94,14 @@ static inline void reg_write(const struct vdev *d, uint64_t off, uint32_t v)
 
 /* The virtqueue operations (chaos_ring.c). */
 void op_setup(unsigned int di);
+/*
+ * The same, its ring bookkeeping (where the rings are, their sizes) into
+ * qs: the second vCPU's setups keep theirs apart, since the first one
+ * writes descriptors through devs[di].q without a lock, and a setup
+ * caught halfway there (a ring moved outside RAM, its size not yet 0) had
+ * it writing to an address nothing maps: the guest's own triple fault.
+ */
+void op_setup_into(unsigned int di, struct vq *qs);
 void op_requests(struct vdev *d);
 void op_garbage_ring(struct vdev *d);
 void op_rewrite_in_use(struct vdev *d);

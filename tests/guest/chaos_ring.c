@@ -234,6 +234,11 @@ static void plausible_chain(const struct vdev *d, unsigned int qi, struct vq *q,
 /* Reset, negotiate and set up every queue: mostly sane, sometimes not. */
 void op_setup(unsigned int di)
 {
+	op_setup_into(di, devs[di].q);
+}
+
+void op_setup_into(unsigned int di, struct vq *qs)
+{
 	struct vdev *d = &devs[di];
 	uint64_t want = d->offered & (rnd() | F_VERSION_1);
 
@@ -248,7 +253,7 @@ void op_setup(unsigned int di)
 	reg_write(d, R_DRV_FEAT, (uint32_t)(want >> 32));
 	reg_write(d, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
 	for (unsigned int qi = 0; qi < d->nq; qi++) {
-		struct vq *q = &d->q[qi];
+		struct vq *q = &qs[qi];
 		uint32_t max = d->qmax < QSIZE_MAX ? d->qmax : QSIZE_MAX;
 		uint32_t size = max >> below(4);
 		uint64_t slot = ring_slot(di, qi);
