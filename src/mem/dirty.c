@@ -15,17 +15,31 @@
 
 #include "mem/dirty_priv.h"
 #include "mem/guest_mem.h"
+#include "mem/guest_mem_hotplug.h"
 
-static uint64_t region_pages(const struct guest_region *r)
+/* Whether idx names a bitmap gm has: a region's, or the hotplug region's. */
+static bool map_exists(const struct guest_mem *gm, unsigned int idx)
 {
-	return (r->size + GUEST_PAGE_SIZE - 1) >> GUEST_PAGE_SHIFT;
+	return idx < gm->nregions || (idx == GUEST_MEM_HP_MAP && gm->hp);
 }
 
 size_t guest_mem_dirty_words(const struct guest_mem *gm, unsigned int idx)
 {
-	if (idx >= gm->nregions)
+	uint64_t size;
+
+	if (!map_exists(gm, idx))
 		return 0;
-	return (size_t)((region_pages(&gm->regions[idx]) + 63) / 64);
+	size = idx == GUEST_MEM_HP_MAP ? gm->hp->size : gm->regions[idx].size;
+	return (size_t)((((size + GUEST_PAGE_SIZE - 1) >> GUEST_PAGE_SHIFT) + 63) / 64);
+}
+
+int guest_mem_dirty_hp_attach(struct guest_mem *gm)
+{
+	if (!gm->dirty_on || !gm->hp || gm->dirty[GUEST_MEM_HP_MAP])
+		return 0;
+	gm->dirty[GUEST_MEM_HP_MAP] = calloc(guest_mem_dirty_words(gm, GUEST_MEM_HP_MAP),
+					     sizeof(uint64_t));
+	return gm->dirty[GUEST_MEM_HP_MAP] ? 0 : -ENOMEM;
 }
 
 int guest_mem_dirty_enable(struct guest_mem *gm)
@@ -42,6 +56,8 @@ int guest_mem_dirty_enable(struct guest_mem *gm)
 			goto err_free;
 	}
 	gm->dirty_on = true;
+	if (guest_mem_dirty_hp_attach(gm))
+		goto err_free;
 	return 0;
 
 err_free:
@@ -51,7 +67,7 @@ err_free:
 
 void guest_mem_dirty_release(struct guest_mem *gm)
 {
-	for (unsigned int i = 0; i < GUEST_MEM_MAX_REGIONS; i++) {
+	for (unsigned int i = 0; i < GUEST_MEM_DIRTY_MAPS; i++) {
 		free(gm->dirty[i]);
 		gm->dirty[i] = NULL;
 	}
@@ -81,23 +97,28 @@ static void mark_pages(const struct guest_mem *gm, unsigned int idx, uint64_t fi
 	}
 }
 
+/* The part of [gpa, gpa+len) inside [base, base+size) marked in map idx, overflow-safe. */
+static void mark_in(const struct guest_mem *gm, unsigned int idx, uint64_t base, uint64_t size,
+		    uint64_t gpa, uint64_t len)
+{
+	uint64_t start, end;
+
+	if (gpa >= base + size || (gpa + len > gpa && gpa + len <= base))
+		return;
+	start = gpa > base ? gpa - base : 0;
+	end = (gpa + len < gpa || gpa + len - base > size) ? size : gpa + len - base;
+	if (end > start)
+		mark_pages(gm, idx, start >> GUEST_PAGE_SHIFT, (end - 1) >> GUEST_PAGE_SHIFT);
+}
+
 void guest_mem_dirty_mark(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 {
 	if (!__atomic_load_n(&gm->dirty_on, __ATOMIC_RELAXED) || !len)
 		return;
-	for (unsigned int i = 0; i < gm->nregions; i++) {
-		const struct guest_region *r = &gm->regions[i];
-		uint64_t start, end;
-
-		/* The part of [gpa, gpa+len) inside the region, overflow-safe. */
-		if (gpa >= r->gpa + r->size || (gpa + len > gpa && gpa + len <= r->gpa))
-			continue;
-		start = gpa > r->gpa ? gpa - r->gpa : 0;
-		end = (gpa + len < gpa || gpa + len - r->gpa > r->size) ? r->size
-									: gpa + len - r->gpa;
-		if (end > start)
-			mark_pages(gm, i, start >> GUEST_PAGE_SHIFT, (end - 1) >> GUEST_PAGE_SHIFT);
-	}
+	for (unsigned int i = 0; i < gm->nregions; i++)
+		mark_in(gm, i, gm->regions[i].gpa, gm->regions[i].size, gpa, len);
+	if (gm->hp && gm->dirty[GUEST_MEM_HP_MAP])
+		mark_in(gm, GUEST_MEM_HP_MAP, gm->hp->gpa, gm->hp->size, gpa, len);
 }
 
 void guest_mem_dirty_mark_hva(const struct guest_mem *gm, const void *hva, uint64_t len)
@@ -118,16 +139,52 @@ void guest_mem_dirty_mark_hva(const struct guest_mem *gm, const void *hva, uint6
 			return;
 		}
 	}
+	if (gm->hp && p >= (uintptr_t)gm->hp->hva && p - (uintptr_t)gm->hp->hva < gm->hp->size) {
+		uint64_t off = p - (uintptr_t)gm->hp->hva;
+
+		guest_mem_dirty_mark(gm, gm->hp->gpa + off,
+				     len < gm->hp->size - off ? len : gm->hp->size - off);
+	}
+}
+
+/*
+ * KVM's log of each hotplug slot that is a memslot now, into its place in
+ * bitmap. KVM fills whole 64-page words per slot, so a slot must be a
+ * multiple of 256 KiB to land at its place: Firecracker's bounds (2 MiB
+ * blocks at least) make every slot one; guest_mem_hotplug_init alone
+ * does not promise it.
+ */
+static int collect_hp_slots(struct guest_mem *gm, int vm_fd, uint64_t *bitmap)
+{
+	const struct guest_hotplug *hp = gm->hp;
+	uint64_t slot_pages = hp->slot_size >> GUEST_PAGE_SHIFT;
+
+	if (slot_pages % 64)
+		return -EINVAL;
+	for (unsigned int s = 0; s < hp->nslots; s++) {
+		struct kvm_dirty_log log = { .slot = hp->slot_base + s,
+					     .dirty_bitmap = bitmap + s * (slot_pages / 64) };
+
+		if (__atomic_load_n(&hp->slot_plugged[s], __ATOMIC_RELAXED) &&
+		    ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+			return -errno;
+	}
+	return 0;
 }
 
 int guest_mem_dirty_collect(struct guest_mem *gm, int vm_fd, unsigned int idx, uint64_t *bitmap)
 {
 	size_t words = guest_mem_dirty_words(gm, idx);
 
-	if (!gm->dirty_on || idx >= gm->nregions)
+	if (!gm->dirty_on || !map_exists(gm, idx) || !gm->dirty[idx])
 		return -EINVAL;
 	memset(bitmap, 0, words * sizeof(uint64_t));
-	if (vm_fd >= 0) {
+	if (vm_fd >= 0 && idx == GUEST_MEM_HP_MAP) {
+		int ret = collect_hp_slots(gm, vm_fd, bitmap);
+
+		if (ret)
+			return ret;
+	} else if (vm_fd >= 0) {
 		/*
 		 * Without KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 (we never enable it)
 		 * the get also clears KVM's log and write-protects the pages
@@ -153,7 +210,7 @@ void guest_mem_dirty_putback(const struct guest_mem *gm, unsigned int idx, const
 {
 	size_t words = guest_mem_dirty_words(gm, idx);
 
-	if (!gm->dirty_on || idx >= gm->nregions)
+	if (!gm->dirty_on || !map_exists(gm, idx) || !gm->dirty[idx])
 		return;
 	for (size_t w = 0; w < words; w++)
 		if (bitmap[w])

@@ -12,6 +12,12 @@
 #include "core/component.h"
 
 #define GUEST_MEM_MAX_REGIONS 2
+/*
+ * The dirty log keeps a bitmap per RAM region and one for the memory
+ * hotplug region, whose index is GUEST_MEM_HP_MAP (never a region's).
+ */
+#define GUEST_MEM_HP_MAP GUEST_MEM_MAX_REGIONS
+#define GUEST_MEM_DIRTY_MAPS (GUEST_MEM_MAX_REGIONS + 1)
 
 struct guest_region {
 	uint64_t gpa;
@@ -30,7 +36,7 @@ struct guest_mem {
 	 * from any thread and taken with atomic exchange by the collector.
 	 */
 	bool dirty_on;
-	uint64_t *dirty[GUEST_MEM_MAX_REGIONS];
+	uint64_t *dirty[GUEST_MEM_DIRTY_MAPS];   /* the regions', then the hotplug region's */
 	int slots_fd;             /* the VM its memslots are on (guest_mem_register); -1: none */
 	/*
 	 * RAM mapped from a file (guest_mem_file.h): a duplicate of its fd,
@@ -131,10 +137,13 @@ void guest_mem_dirty_mark_hva(const struct guest_mem *gm, const void *hva, uint6
 /*
  * Pages of region idx dirtied since the last call, one bit per 4 KiB page
  * (bit i of word i/64 is page i), KVM's log (KVM_GET_DIRTY_LOG on slot
- * idx) OR Hearth's marks, then both cleared. bitmap holds
- * guest_mem_dirty_words(gm, idx) words. vm_fd < 0: Hearth's marks only
- * (no KVM: tools and tests). 0 or -errno (-EINVAL: tracking off or no
- * such region).
+ * idx) OR Hearth's marks, then both cleared. idx GUEST_MEM_HP_MAP is the
+ * memory hotplug region: the log of each of its slots that is a memslot
+ * now, at its place (a slot leaves KVM only once all its blocks are
+ * unplugged, and unplugging marks the blocks, whose bytes became zeros).
+ * bitmap holds guest_mem_dirty_words(gm, idx) words. vm_fd < 0: Hearth's
+ * marks only (no KVM: tools and tests). 0 or -errno (-EINVAL: tracking off
+ * or no such region).
  */
 int guest_mem_dirty_collect(struct guest_mem *gm, int vm_fd, unsigned int idx, uint64_t *bitmap);
 size_t guest_mem_dirty_words(const struct guest_mem *gm, unsigned int idx);
@@ -148,7 +157,8 @@ void guest_mem_dirty_putback(const struct guest_mem *gm, unsigned int idx, const
 /*
  * The dirty log as a component (core/component.h; dirty_state.c), obj the
  * guest_mem. Its record ("DRTY" 1) is whether tracking is on and, if so,
- * per region its bitmap's size and the pages dirtied since the last save:
+ * per region (then the hotplug region, when there is one) its bitmap's
+ * size and the pages dirtied since the last save:
  * saving collects them (KVM's log on slots_fd, OR Hearth's marks), so a
  * save is taken once per snapshot, after every other part's (whose saves
  * may mark pages). restore checks the record against this memory and
@@ -159,10 +169,12 @@ extern const struct component_ops guest_mem_dirty_component;
 /*
  * Reads such a record: 0, -ENODATA, -EPROTO or -EINVAL (another memory's,
  * tracking that is not gm's). With maps, also hands out each region's
- * bitmap (calloc'ed, the caller frees them; all NULL with tracking off).
+ * bitmap (calloc'ed, the caller frees them; all NULL with tracking off),
+ * the hotplug region's at GUEST_MEM_HP_MAP: from a record written before
+ * it was logged (no such bitmap), every page of it.
  */
 int guest_mem_dirty_parse(const struct guest_mem *gm, const void *in, size_t len,
-			  uint64_t *maps[GUEST_MEM_MAX_REGIONS]);
+			  uint64_t *maps[GUEST_MEM_DIRTY_MAPS]);
 /*
  * A snapshot that saved the dirty log's record (in, len) and then failed
  * gives its pages back with this: they are dirty again, so the next

@@ -1,6 +1,8 @@
 /* The memory hotplug region (guest_mem_hotplug.h). */
 #include "mem/guest_mem_hotplug.h"
 
+#include "mem/dirty_priv.h"
+
 #include <errno.h>
 #include <linux/kvm.h>
 #include <linux/userfaultfd.h>
@@ -62,6 +64,10 @@ int guest_mem_hotplug_init(struct guest_mem *gm, uint64_t size, uint64_t block_s
 	madvise(p, size, MADV_DONTDUMP);
 	hp->hva = p;
 	gm->hp = hp;
+	if (guest_mem_dirty_hp_attach(gm)) {
+		guest_mem_hotplug_destroy(gm);
+		return -ENOMEM;
+	}
 	return 0;
 
 err_free:
@@ -78,6 +84,8 @@ void guest_mem_hotplug_destroy(struct guest_mem *gm)
 	if (!hp)
 		return;
 	gm->hp = NULL;
+	free(gm->dirty[GUEST_MEM_HP_MAP]);
+	gm->dirty[GUEST_MEM_HP_MAP] = NULL;
 	if (hp->hva)
 		munmap(hp->hva, hp->size);
 	free(hp->slot_plugged);
@@ -99,6 +107,8 @@ static int slot_kvm(const struct guest_mem *gm, unsigned int s, bool on)
 		.guest_phys_addr = hp->gpa + s * hp->slot_size,
 		.memory_size = on ? hp->slot_size : 0,
 		.userspace_addr = (uint64_t)(uintptr_t)(hp->hva + s * hp->slot_size),
+		/* Diff snapshots: the guest's writes to plugged blocks are logged as RAM's. */
+		.flags = gm->dirty_on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 	};
 
 	if (gm->slots_fd < 0)
@@ -177,6 +187,12 @@ static void hotplug_unplug(struct guest_mem *gm, uint64_t first, uint64_t last)
 		if (!hp->slot_plugged[s] && slot_kvm(gm, s, false) < 0)
 			hp->slot_fails++;
 	give_back(gm, hp->hva + first * hp->block_size, (last - first + 1) * hp->block_size);
+	/*
+	 * Their bytes are zeros now: a diff must say so (its holes mean
+	 * "unchanged"), and a slot gone from KVM took its log with it.
+	 */
+	guest_mem_dirty_mark(gm, hp->gpa + first * hp->block_size,
+			     (last - first + 1) * hp->block_size);
 }
 
 int guest_mem_hotplug_set(struct guest_mem *gm, uint64_t off, uint64_t len, bool plug)

@@ -8,8 +8,9 @@
  * so a device never touches, nor makes the host back, unplugged memory.
  *
  * Not part of the regions: e820 does not list it (the guest's driver
- * learns of it from the device), and the dirty log does not cover it (a
- * Diff snapshot of a VM with one is refused). A Full snapshot's memory
+ * learns of it from the device); the dirty log keeps a bitmap of its own
+ * for it (GUEST_MEM_HP_MAP: its slots' KVM logs, Hearth's marks, and the
+ * pages of blocks unplugged since the last collection). A Full snapshot's memory
  * file holds it after RAM; a File restore maps it from there
  * (guest_mem_hotplug_map_file), a Uffd restore registers it with the
  * userfaultfd beside RAM (guest_mem_uffd.h) and the handler serves it.

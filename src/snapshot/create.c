@@ -145,11 +145,6 @@ static int note_regs(const void *buf, size_t len, unsigned int ncpus,
 
 static int check_diff(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
-	/* Neither KVM's log nor Hearth's marks cover the hotplug region's slots. */
-	if (cfg->hotplug.present)
-		return err_set(err, true, -EINVAL, "a Diff snapshot cannot include memory hotplug "
-			       "(virtio-mem): its region's writes are not tracked; take a Full "
-			       "snapshot");
 	if (!guest_mem_dirty_enabled(&vm->mem))
 		return err_set(err, true, -EINVAL, "a Diff snapshot needs dirty page tracking: "
 			       "boot with machine-config track_dirty_pages, or load with "
@@ -167,7 +162,7 @@ static int write_memory(struct vm *vm, const struct snap_create_req *req, const 
 			size_t len, const struct bytes_out *dirty, struct err *err)
 {
 	struct memcore_vcpu *regs = calloc(vm->ncpus, sizeof(*regs));
-	uint64_t *maps[GUEST_MEM_MAX_REGIONS] = { NULL };
+	uint64_t *maps[GUEST_MEM_DIRTY_MAPS] = { NULL };
 	int ret = regs ? note_regs(state, len, vm->ncpus, regs, err) : -ENOMEM;
 
 	if (!ret && req->diff)
@@ -178,7 +173,7 @@ static int write_memory(struct vm *vm, const struct snap_create_req *req, const 
 	else if (!err->msg[0])
 		err_set(err, false, ret, "snapshot/create: the memory file's notes: %s",
 			strerror(-ret));
-	for (unsigned int i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
+	for (unsigned int i = 0; i < GUEST_MEM_DIRTY_MAPS; i++)
 		free(maps[i]);
 	free(regs);
 	return ret;

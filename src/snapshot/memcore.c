@@ -240,10 +240,18 @@ int memcore_write(const char *path, const struct guest_mem *gm, const struct mem
 	ret = pwrite_all(fd, hdr, hlen, 0);
 	for (unsigned int i = 0; !ret && i < gm->nregions; i++)
 		ret = write_region(fd, &gm->regions[i], l.offset[i], dirty ? dirty[i] : NULL);
-	/* Never in a diff: snapshot create refuses one of a VM with a hotplug region. */
-	if (!ret && gm->hp)
-		ret = dirty ? -EINVAL : write_full_region(fd, gm->hp->hva, gm->hp->size,
-							   l.offset[gm->nregions], gm->hp);
+	/*
+	 * In a diff, its dirty pages whether plugged or not (an unplugged
+	 * block's dirty pages are its zeros since it went), at its place.
+	 */
+	if (!ret && gm->hp && dirty)
+		ret = dirty[GUEST_MEM_HP_MAP] ?
+			memfile_diff_write_region(fd, l.offset[gm->nregions], gm->hp->hva,
+						  gm->hp->size, dirty[GUEST_MEM_HP_MAP], NULL) :
+			-EINVAL;
+	else if (!ret && gm->hp)
+		ret = write_full_region(fd, gm->hp->hva, gm->hp->size, l.offset[gm->nregions],
+					gm->hp);
 	if (ret) {
 		ret = mf_err(err, path, "writing", -ret);
 		goto err_unlink;

@@ -56,9 +56,10 @@ int memcore_header(const struct memcore_layout *l, const struct memcore_vcpu *v,
  * leaves no file at path that loads. dirty NULL: a full file, in which
  * all-zero pages stay holes, and so do the hotplug region's unplugged
  * blocks (its plugged ones are written as RAM is). dirty[i]: RAM region
- * i's bitmap (one bit per
- * 4 KiB page); only those pages are written, zero or not, the rest are
- * holes: a diff for `hearth-snap-merge`. 0 or -errno with one line in err.
+ * i's bitmap (one bit per 4 KiB page), dirty[GUEST_MEM_HP_MAP] the
+ * hotplug region's (needed when gm has one); only those pages are
+ * written, zero or not, the rest are holes: a diff for
+ * `hearth-snap-merge`. 0 or -errno with one line in err.
  */
 int memcore_write(const char *path, const struct guest_mem *gm, const struct memcore_vcpu *v,
 		  unsigned int nvcpus, const uint64_t *const *dirty, struct err *err);

@@ -15,7 +15,8 @@ Firecracker's PUT, GET and PATCH /hotplug/memory and its config file's
              region after RAM (the memory file's last PT_LOAD, at its
              address) and loads into a VM with the same region and status,
              from the File backend and through tests/uffd's handler (Uffd);
-             a Diff snapshot is refused, naming memory hotplug.
+             so does a Diff snapshot taken after it (dirty pages tracked),
+             its memory file laid out the same, merged onto the Full's.
   config     the config file's section boots the same VM (3200 MiB: RAM in
              two regions, around the 32-bit hole, then the hotplug region).
 """
@@ -44,12 +45,13 @@ def kernel(tmp):
     return path
 
 
-def configure(s, tmp):
+def configure(s, tmp, track=False):
     s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": kernel(tmp)})
-    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 1, "mem_size_mib": 64})
+    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 1, "mem_size_mib": 64,
+                                                  "track_dirty_pages": track})
 
 
-def after_boot(s, tmp):
+def after_boot(s, tmp, binary):
     st = s.expect("GET", "/hotplug/memory", 200)
     check(st == dict(HOTPLUG, plugged_size_mib=0, requested_size_mib=0), "status %r" % st)
     s.expect("PATCH", "/hotplug/memory", 400, body={"requested_size_mib": 8}, exact=NOT_ACTIVE)
@@ -57,12 +59,18 @@ def after_boot(s, tmp):
              exact="The requested operation is not supported after starting the microVM.")
     s.expect("PATCH", "/vm", 204, body={"state": "Paused"})
     snap, mem = os.path.join(tmp, "s"), os.path.join(tmp, "m")
-    s.expect("PUT", "/snapshot/create", 400,
-             body={"snapshot_type": "Diff", "snapshot_path": snap, "mem_file_path": mem},
-             fault=["a Diff snapshot cannot include memory hotplug (virtio-mem)"])
-    check(not os.path.exists(snap), "a refused snapshot left a file")
     s.expect("PUT", "/snapshot/create", 204, body={"snapshot_path": snap, "mem_file_path": mem})
-    return snap, mem
+    # A Diff of it (tracking is on), its memory file laid out as the Full's, hotplug
+    # region last, folded onto it: the Full's file becomes the diff's moment.
+    dsnap, dmem = os.path.join(tmp, "ds"), os.path.join(tmp, "dm")
+    s.expect("PUT", "/snapshot/create", 204,
+             body={"snapshot_type": "Diff", "snapshot_path": dsnap, "mem_file_path": dmem})
+    check(ram_regions(dmem) == ram_regions(mem), "the diff's regions %r, the full's %r" %
+          (ram_regions(dmem), ram_regions(mem)))
+    r = subprocess.run([binary, "snapshot-merge", "--base", mem, "--diff", dmem],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    check(r.returncode == 0, "snapshot-merge: %d %s" % (r.returncode, r.stdout))
+    return dsnap, mem
 
 
 def load_one(binary, d, tmp, snap, backend, path, want):
@@ -108,7 +116,7 @@ def load_again(binary, tmp, snap, mem, ram_mib, want, handler):
 
 def case_api(binary, tmp, args):
     s = Serve(binary, tmp, ["--snapshot-dir", tmp])
-    configure(s, tmp)
+    configure(s, tmp, track=True)
     s.expect("GET", "/hotplug/memory", 400, exact=FC_PRE)
     s.expect("PATCH", "/hotplug/memory", 400, body={"requested_size_mib": 0}, exact=FC_PRE)
     s.expect("PUT", "/hotplug/memory", 400, body={"total_size_mib": 1024, "block_size_mib": 3},
@@ -129,7 +137,7 @@ def case_api(binary, tmp, args):
     s.expect("PUT", "/metrics", 204, body={"metrics_path": metrics})
     s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
     st = s.expect("GET", "/hotplug/memory", 200)
-    snap, mem = after_boot(s, tmp)
+    snap, mem = after_boot(s, tmp, binary)
     s.expect("PUT", "/actions", 204, body={"action_type": "FlushMetrics"})
     s.stop()
     load_again(binary, tmp, snap, mem, 64, st, args.handler)
@@ -147,12 +155,13 @@ def case_config(binary, tmp, args):
     cfg = os.path.join(tmp, "vm.json")
     with open(cfg, "w") as f:
         json.dump({"boot-source": {"kernel_image_path": kernel(tmp)},
-                   "machine-config": {"vcpu_count": 1, "mem_size_mib": 3200},
+                   "machine-config": {"vcpu_count": 1, "mem_size_mib": 3200,
+                                      "track_dirty_pages": True},
                    "memory-hotplug": HOTPLUG}, f)
     s = Serve(binary, tmp, ["--config-file", cfg, "--snapshot-dir", tmp])
     check(s.expect("GET", "/vm/config", 200)["memory-hotplug"] == HOTPLUG, "/vm/config")
     st = s.expect("GET", "/hotplug/memory", 200)
-    snap, mem = after_boot(s, tmp)
+    snap, mem = after_boot(s, tmp, binary)
     s.stop()
     load_again(binary, tmp, snap, mem, 3200, st, args.handler)
 

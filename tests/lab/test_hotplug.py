@@ -26,6 +26,13 @@ Hearth's device, driven through the API (curl on the Unix socket, in L1):
                the data out of the blocks first) and the md5 still holds.
             6. The same snapshot loaded once more, through tests/uffd's
                handler (Uffd): the same checks.
+            7. (Tracking dirty pages from the start.) After the Full
+               snapshot the first VM resumes, grows to 384 MiB (a third
+               slot), the guest writes 16 MiB more into it, and a Diff
+               snapshot is taken; `hearth snapshot-merge` folds it onto the
+               Full's memory file at the end, and a new process loads the
+               Diff's state with it: 384 MiB plugged, both data's md5s
+               unchanged.
 
 Prints one line per check and `N passed, N failed`. Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
@@ -74,6 +81,12 @@ boot=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
  echo "LAB hp movable_used=$(awk '/zone +Movable/ {m=1; next} /zone/ {m=0}
    m && $1 == "pages" && $2 == "free" {f=$3} m && $1 == "present" {p=$2} END {print p - f}' /proc/zoneinfo)"
  while :; do echo "LAB hp keep=$(md5sum </tmp/keep | cut -c1-32)"; sleep 3; done) &
+# Grown past 256 MiB (only after the Full snapshot): data written into the new blocks,
+# which a Diff snapshot must carry.
+(while [ "$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)" -lt $((boot + @GROW2@ * 1024 - 8192)) ]; do
+   sleep 1; done
+ dd if=/dev/urandom of=/tmp/late bs=1M count=@KEEP@ 2>/dev/null
+ while :; do echo "LAB hp late=$(md5sum </tmp/late | cut -c1-32)"; sleep 3; done) &
 '''
 
 SCRIPT = L.SH_API + r'''
@@ -90,11 +103,16 @@ nkeep() { tr -d '\r' <$G | grep -c '^LAB hp keep=[0-9a-f]*$'; }
 waitkeep() { # N: up to 120 s for more than N md5 lines
   k=0; while [ $k -lt 120 ]; do [ "$(nkeep)" -gt "$1" ] && return 0; sleep 1; k=$((k+1)); done; return 1
 }
+lastlate() { tr -d '\r' <$G | grep '^LAB hp late=[0-9a-f]*$' | tail -n 1 | sed 's/.*=//'; }
+nlate() { tr -d '\r' <$G | grep -c '^LAB hp late=[0-9a-f]*$'; }
+waitlate() { # N: up to 120 s for more than N md5 lines of the late data
+  k=0; while [ $k -lt 120 ]; do [ "$(nlate)" -gt "$1" ] && return 0; sleep 1; k=$((k+1)); done; return 1
+}
 mkdir -p /tmp/hs
 $H serve --api-sock $S --snapshot-dir /tmp/hs </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
 n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
 echo "HP boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@CMDLINE@"}')"
-echo "HP machine=$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}')"
+echo "HP machine=$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256, "track_dirty_pages": true}')"
 echo "HP put=$(api PUT /hotplug/memory '{"total_size_mib": 1024}') $(cat /tmp/resp)"
 echo "HP start=$(api PUT /actions '{"action_type": "InstanceStart"}') $(cat /tmp/resp)"
 waitfor '^LAB hp mem ' /tmp/g.out 1800
@@ -124,6 +142,13 @@ echo "HP movable_used=$(tr -d '\r' <$G | sed -n 's/^LAB hp movable_used=\([0-9]*
 echo "HP snap=$(api PATCH /vm '{"state": "Paused"}')$(api PUT /snapshot/create '{"snapshot_path": "/tmp/hs/s", "mem_file_path": "/tmp/hs/m"}') $(cat /tmp/resp)"
 echo "HP get_snap=$(api GET /hotplug/memory) $(cat /tmp/resp)"
 echo "HP memfile_kb=$(du -k /tmp/hs/m | cut -f1)"
+# Then grown by a third slot, written there, and a Diff snapshot (merged at the end).
+echo "HP resume=$(api PATCH /vm '{"state": "Resumed"}')"
+echo "HP grow2=$(api PATCH /hotplug/memory '{"requested_size_mib": 384}') $(cat /tmp/resp)"
+waitmem $((t0 + 384 * 1024 - 1024)) $((t0 + 384 * 1024 + 1024)); echo "HP total_grown2=$(lastmem)"
+waitlate 0; n=$(nlate); waitlate $n; echo "HP late1=$(lastlate)"
+echo "HP dsnap=$(api PATCH /vm '{"state": "Paused"}')$(api PUT /snapshot/create '{"snapshot_type": "Diff", "snapshot_path": "/tmp/hs/ds", "mem_file_path": "/tmp/hs/dm"}') $(cat /tmp/resp)"
+echo "HP dmem_kb=$(du -k /tmp/hs/dm | cut -f1)"
 kill -TERM $hp; wait $hp; echo "HP exit=$?"
 tr -d '\r' </tmp/g.out | grep '^LAB hp driver' | sed 's/^/G /'
 tr -d '\r' </tmp/g.out | grep -i 'virtio_mem' | head -n 20 | sed 's/^/G /'
@@ -162,6 +187,17 @@ kill -TERM $hp; wait $hp; echo "HP exit3=$?"
 wait $pu; echo "HP uffd_handler=$?"
 sed 's/^/H3 /' /tmp/h3.err | head -n 20
 sed 's/^/U /' /tmp/hu.err | head -n 5
+# The Diff folded onto the Full's memory file, loaded with the Diff's state.
+$H snapshot-merge --base /tmp/hs/m --diff /tmp/hs/dm 2>/tmp/merge.err; echo "HP merge=$? $(head -c 200 /tmp/merge.err)"
+S=/tmp/m4.sock; G=/tmp/g4.out
+$H serve --api-sock $S --snapshot-dir /tmp/hs </dev/null >$G 2>/tmp/h4.err & hp=$!
+n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+echo "HP dload=$(api PUT /snapshot/load '{"snapshot_path": "/tmp/hs/ds", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/hs/m"}, "resume_vm": true}') $(cat /tmp/resp)"
+echo "HP get_dload=$(api GET /hotplug/memory) $(cat /tmp/resp)"
+waitkeep 0; echo "HP dkeep=$(lastkeep)"
+waitlate 0; echo "HP dlate=$(lastlate)"
+kill -TERM $hp; wait $hp; echo "HP exit4=$?"
+sed 's/^/H4 /' /tmp/h4.err | head -n 20
 echo "HP done=yes"
 '''
 
@@ -174,7 +210,7 @@ def l2_initrd(kernel):
     return L.build_l2_initrd(kernel, name="l2hotplug", modules=["virtio_mmio", "virtio_mem"],
                              extra_sh=L2_SCRIPT.replace("@GROW@", "256")
                              .replace("@FILL@", str(FILL_MIB))
-                             .replace("@KEEP@", str(KEEP_MIB)))
+                             .replace("@KEEP@", str(KEEP_MIB)).replace("@GROW2@", "384"))
 
 
 def info(r):
@@ -271,6 +307,23 @@ def check_hotplug(r):
     yield st("exit3") in ("0", "3") and st("uffd_handler") == "0", \
         "Uffd: Hearth and the handler exit cleanly (%s; %s)" % (a.get("exit3"),
                                                               a.get("uffd_handler"))
+    # The Diff: a third slot plugged after the Full, written, logged, merged, loaded.
+    yield st("resume") == "204" and st("grow2") == "204", \
+        "resumed after the Full snapshot and grown to 384 MiB (%s; %s)" % (a.get("resume"),
+                                                                        a.get("grow2"))
+    l1 = a.get("late1")
+    yield st("dsnap") == "204204" and bool(l1) and len(l1) == 32, \
+        "data written into the new blocks (md5 %s), then a Diff snapshot (%s)" % (l1, a.get("dsnap"))
+    if a.get("dmem_kb"):
+        print("INFO the Diff's memory file holds %s KiB" % a["dmem_kb"])
+    yield st("merge") == "0", "snapshot-merge folds the Diff onto the Full (%s)" % a.get("merge")
+    yield st("dload") == "204", "the Diff's state with the merged memory loads (%s)" % a.get("dload")
+    yield body(a, "get_dload") == dict(base, plugged_size_mib=384, requested_size_mib=384), \
+        "GET after it: %s" % a.get("get_dload")
+    yield a.get("dkeep") == k1 and a.get("dlate") == l1, \
+        "both the data from before the Full (md5 %s) and the data written after it into the " \
+        "new blocks (md5 %s) read the same" % (a.get("dkeep"), a.get("dlate"))
+    yield st("exit4") in ("0", "3"), "that Hearth exits cleanly (%s)" % a.get("exit4")
     yield a.get("done") == "yes", "the plan ran to its end"
 
 

@@ -8,6 +8,9 @@
 #include <pthread.h>
 
 #include "core/layout.h"
+#include "mem/guest_mem_hotplug.h"
+#include "util/bytes.h"
+#include "util/err.h"
 
 #define PAGE 4096ull
 
@@ -213,6 +216,136 @@ static void test_concurrent_marks(void **state)
 	free(acc);
 }
 
+/* The hotplug region's bitmap, by GPA, by host address and through a record. */
+static uint64_t *collect_hp(struct guest_mem *gm)
+{
+	uint64_t *map = calloc(guest_mem_dirty_words(gm, GUEST_MEM_HP_MAP), sizeof(*map));
+
+	assert_non_null(map);
+	assert_int_equal(guest_mem_dirty_collect(gm, -1, GUEST_MEM_HP_MAP, map), 0);
+	return map;
+}
+
+#define HP_SIZE (64ull << 20)
+#define HP_BLOCK (2ull << 20)
+#define HP_SLOT (8ull << 20)
+
+static void test_hotplug_region(void **state)
+{
+	struct guest_mem gm;
+	struct bytes_out o = bytes_out_growing();
+	uint64_t *maps[GUEST_MEM_DIRTY_MAPS], *map, hp_gpa;
+	struct err err = ERR_INIT;
+	size_t words = HP_SIZE / PAGE / 64;
+
+	(void)state;
+	assert_int_equal(guest_mem_init(&gm, 1u << 20), 0);
+	/* Tracking first, then the region (vm_ram maps it before; both orders attach it). */
+	assert_int_equal(guest_mem_dirty_enable(&gm), 0);
+	assert_int_equal(guest_mem_hotplug_init(&gm, HP_SIZE, HP_BLOCK, HP_SLOT), 0);
+	assert_int_equal(guest_mem_dirty_words(&gm, GUEST_MEM_HP_MAP), words);
+	hp_gpa = gm.hp->gpa;
+	guest_mem_dirty_mark(&gm, hp_gpa + 5 * PAGE, 1);
+	guest_mem_dirty_mark(&gm, hp_gpa + HP_SIZE - 1, 100);            /* its last page only */
+	guest_mem_dirty_mark_hva(&gm, gm.hp->hva + 9 * PAGE, 2 * PAGE);
+	map = collect_hp(&gm);
+	assert_true(bit(map, 5) && bit(map, 9) && bit(map, 10) && bit(map, HP_SIZE / PAGE - 1));
+	assert_int_equal(count(map, words), 4);
+	free(map);
+	/* Nothing is left, and RAM's marks stay RAM's. */
+	guest_mem_dirty_mark(&gm, 3 * PAGE, 1);
+	map = collect_hp(&gm);
+	assert_int_equal(count(map, words), 0);
+	free(map);
+	/* An unplugged block reads as zeros from then on: every page of it is dirty. */
+	assert_int_equal(guest_mem_hotplug_set(&gm, HP_SLOT, 2 * HP_BLOCK, true), 0);
+	map = collect_hp(&gm);
+	assert_int_equal(count(map, words), 0);
+	free(map);
+	assert_int_equal(guest_mem_hotplug_set(&gm, HP_SLOT + HP_BLOCK, HP_BLOCK, false), 0);
+	map = collect_hp(&gm);
+	assert_int_equal(count(map, words), HP_BLOCK / PAGE);
+	assert_true(bit(map, (HP_SLOT + HP_BLOCK) / PAGE));
+	assert_false(bit(map, HP_SLOT / PAGE));
+	free(map);
+	/* The record carries it after RAM's and gives it back as it was. */
+	guest_mem_dirty_mark(&gm, hp_gpa + 7 * PAGE, 1);
+	assert_int_equal(guest_mem_dirty_component.save(&gm, &o, &err), 0);
+	assert_int_equal(guest_mem_dirty_parse(&gm, o.buf, o.len, maps), 0);
+	assert_non_null(maps[0]);
+	assert_int_equal(count(maps[0], guest_mem_dirty_words(&gm, 0)), 1);
+	assert_non_null(maps[GUEST_MEM_HP_MAP]);
+	assert_true(bit(maps[GUEST_MEM_HP_MAP], 7));
+	assert_int_equal(count(maps[GUEST_MEM_HP_MAP], words), 1);
+	for (unsigned int i = 0; i < GUEST_MEM_DIRTY_MAPS; i++)
+		free(maps[i]);
+	/* Saving took the pages: a failed snapshot gives them back. */
+	map = collect_hp(&gm);
+	assert_int_equal(count(map, words), 0);
+	free(map);
+	guest_mem_dirty_give_back(&gm, o.buf, o.len);
+	map = collect_hp(&gm);
+	assert_true(bit(map, 7));
+	assert_int_equal(count(map, words), 1);
+	free(map);
+	free(o.buf);
+	guest_mem_destroy(&gm);
+}
+
+/*
+ * A record from before the hotplug region was logged (RAM's bitmaps
+ * only): the region's pages all count as dirty, never as clean; a record
+ * with a bitmap too many, or the region's of another size, is refused.
+ */
+static void test_hotplug_old_record(void **state)
+{
+	struct guest_mem gm;
+	struct bytes_out o = bytes_out_growing();
+	uint64_t *maps[GUEST_MEM_DIRTY_MAPS];
+	size_t ram_words;
+
+	(void)state;
+	assert_int_equal(guest_mem_init(&gm, 1u << 20), 0);
+	/* The other order: the region first, then tracking. */
+	assert_int_equal(guest_mem_hotplug_init(&gm, HP_SIZE, HP_BLOCK, HP_SLOT), 0);
+	assert_int_equal(guest_mem_dirty_enable(&gm), 0);
+	ram_words = guest_mem_dirty_words(&gm, 0);
+	bytes_put_tag(&o, "DRTY", 1);
+	bytes_put_u8(&o, 1);
+	bytes_put_u32(&o, 1);
+	bytes_put_u64(&o, ram_words);
+	for (size_t w = 0; w < ram_words; w++)
+		bytes_put_u64(&o, w ? 0 : 1);
+	assert_int_equal(guest_mem_dirty_parse(&gm, o.buf, o.len, maps), 0);
+	assert_int_equal(count(maps[0], ram_words), 1);
+	assert_non_null(maps[GUEST_MEM_HP_MAP]);
+	assert_int_equal(count(maps[GUEST_MEM_HP_MAP], HP_SIZE / PAGE / 64), HP_SIZE / PAGE);
+	for (unsigned int i = 0; i < GUEST_MEM_DIRTY_MAPS; i++)
+		free(maps[i]);
+	free(o.buf);
+	/* Three bitmaps where gm has two; then the region's with the wrong size. */
+	o = bytes_out_growing();
+	bytes_put_tag(&o, "DRTY", 1);
+	bytes_put_u8(&o, 1);
+	bytes_put_u32(&o, 3);
+	assert_int_equal(guest_mem_dirty_parse(&gm, o.buf, o.len, maps), -EINVAL);
+	free(o.buf);
+	o = bytes_out_growing();
+	bytes_put_tag(&o, "DRTY", 1);
+	bytes_put_u8(&o, 1);
+	bytes_put_u32(&o, 2);
+	bytes_put_u64(&o, ram_words);
+	for (size_t w = 0; w < ram_words; w++)
+		bytes_put_u64(&o, 0);
+	bytes_put_u64(&o, 1);
+	bytes_put_u64(&o, ~0ull);
+	assert_int_equal(guest_mem_dirty_parse(&gm, o.buf, o.len, maps), -EINVAL);
+	for (unsigned int i = 0; i < GUEST_MEM_DIRTY_MAPS; i++)
+		assert_null(maps[i]);
+	free(o.buf);
+	guest_mem_destroy(&gm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +354,8 @@ int main(void)
 		cmocka_unit_test(test_split_regions),
 		cmocka_unit_test_setup_teardown(test_virtq_push_marks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_marks, setup, teardown),
+		cmocka_unit_test(test_hotplug_region),
+		cmocka_unit_test(test_hotplug_old_record),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -186,7 +186,7 @@ static void test_diff_pages(void **state)
 {
 	struct fx *f = *state;
 	uint64_t bm0[1] = { (1ull << 2) | (1ull << 9) }, bm1[1] = { 0 };
-	const uint64_t *dirty[2] = { bm0, bm1 };
+	const uint64_t *dirty[GUEST_MEM_DIRTY_MAPS] = { bm0, bm1, NULL };
 	struct memfile_layout l;
 	struct err err;
 	struct stat st;
@@ -214,14 +214,14 @@ static void test_diff_pages(void **state)
 /*
  * A memory hotplug region is the last PT_LOAD, whole, at its GPA: its
  * plugged blocks' pages are data, its unplugged blocks holes (whatever
- * the process's mapping holds there); a diff of it is refused.
+ * the process's mapping holds there); a diff holds its dirty pages.
  */
 static void test_hotplug_region(void **state)
 {
 	struct fx *f = *state;
 	const uint64_t block = 2ull << 20, size = 128ull << 20;
-	uint64_t bm0[1] = { 0 }, bm1[1] = { 0 };
-	const uint64_t *dirty[2] = { bm0, bm1 };
+	uint64_t bm0[1] = { 0 }, bm1[1] = { 0 }, *hpmap;
+	const uint64_t *dirty[GUEST_MEM_DIRTY_MAPS] = { bm0, bm1, NULL };
 	struct guest_hotplug *hp;
 	struct memfile_layout l;
 	struct err err;
@@ -252,7 +252,36 @@ static void test_hotplug_region(void **state)
 	assert_int_equal(b, 0x5a);
 	assert_int_equal(lseek(fd, (off_t)(l.r[2].offset + block + 8192), SEEK_DATA), -1);
 	close(fd);
+	/* A diff needs the region's bitmap too. */
 	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, dirty, &err), -EINVAL);
+	/*
+	 * With it, exactly its dirty pages at their place: the plugged block's
+	 * written page, and an unplugged block's page (zeros since the unplug,
+	 * which marked it) as data, not a hole, so a merge clears the base's.
+	 */
+	hpmap = calloc(size / 4096 / 64, sizeof(*hpmap));
+	assert_non_null(hpmap);
+	hpmap[(block + 4096) / 4096 / 64] |= 1ull << ((block + 4096) / 4096 % 64);
+	hpmap[5 * block / 4096 / 64] |= 1ull << (5 * block / 4096 % 64);
+	dirty[GUEST_MEM_HP_MAP] = hpmap;
+	assert_int_equal(memcore_write(f->path, &f->gm, f->v, 2, dirty, &err), 0);
+	fd = open(f->path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(memfile_layout_read(fd, &l, &err), 0);
+	assert_int_equal(lseek(fd, (off_t)l.r[0].offset, SEEK_DATA),
+			 (off_t)(l.r[2].offset + block + 4096));
+	assert_int_equal(pread(fd, &b, 1, (off_t)(l.r[2].offset + block + 4096)), 1);
+	assert_int_equal(b, 0x5a);
+	assert_int_equal(lseek(fd, (off_t)(l.r[2].offset + block + 4096), SEEK_HOLE),
+			 (off_t)(l.r[2].offset + block + 8192));
+	assert_int_equal(lseek(fd, (off_t)(l.r[2].offset + block + 8192), SEEK_DATA),
+			 (off_t)(l.r[2].offset + 5 * block));
+	assert_int_equal(pread(fd, &b, 1, (off_t)(l.r[2].offset + 5 * block)), 1);
+	assert_int_equal(b, 0);
+	assert_int_equal(lseek(fd, (off_t)(l.r[2].offset + 5 * block), SEEK_HOLE),
+			 (off_t)(l.r[2].offset + 5 * block + 4096));
+	close(fd);
+	free(hpmap);
 	guest_mem_hotplug_destroy(&f->gm);
 }
 
