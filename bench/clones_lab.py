@@ -38,7 +38,6 @@ was taken, 1 when one is missing, 3 when the lab failed.
 """
 import argparse
 import os
-import re
 import shutil
 import statistics
 import sys
@@ -48,6 +47,7 @@ sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clones import run_chart  # noqa: E402
+from snapshot import bench_values  # noqa: E402
 
 CHART = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "bench",
                      "clones-lab.png")
@@ -265,15 +265,7 @@ def main():
     if not res.ok:
         print(res.failure_line())
         return 3
-    vals, bad = {}, False
-    for name in ("clones_hearth", "clones_qemu"):
-        r = res.runs.get(name)
-        for line in (r.guest_lines if r else []):
-            m = re.match(r"^BENCH (\w+)=(\S*)", line.strip())
-            if m:
-                vals[m.group(1)] = m.group(2)
-            else:
-                print("  %s| %s" % (name, line))
+    vals, bad = bench_values(res, ("clones_hearth", "clones_qemu")), False
     for k in sorted(k for k in vals if k.endswith("_error") or k.endswith("_bytes")):
         print("%s = %s" % (k, vals[k]))
         bad |= k.endswith("_error")

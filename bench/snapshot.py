@@ -184,15 +184,7 @@ def main():
     if not res.ok:
         print(res.failure_line())
         return 3
-    vals, bad = {}, False
-    for name in ("snap_hearth", "snap_qemu"):
-        r = res.runs.get(name)
-        for l in (r.guest_lines if r else []):
-            m = re.match(r"^BENCH (\w+)=(\S*)", l.strip())
-            if m:
-                vals[m.group(1)] = m.group(2)
-            else:
-                print("  %s| %s" % (name, l))
+    vals, bad = bench_values(res, ("snap_hearth", "snap_qemu")), False
     for k, v in sorted(vals.items()):
         print("%s = %s" % (k, v))
         bad |= k.endswith("_error")
@@ -214,6 +206,21 @@ def main():
         for other in ("file", "qemu"):
             bad |= ratio(vals, what, u, other)
     return 1 if bad else 0
+
+
+def bench_values(res, names):
+    """The `BENCH key=value` lines of the named runs, as a dict; any other
+    line those runs printed is shown, indented under the run's name."""
+    vals = {}
+    for name in names:
+        r = res.runs.get(name)
+        for line in (r.guest_lines if r else []):
+            m = re.match(r"^BENCH (\w+)=(\S*)", line.strip())
+            if m:
+                vals[m.group(1)] = m.group(2)
+            else:
+                print("  %s| %s" % (name, line))
+    return vals
 
 
 def ratio(vals, what, a, b):
