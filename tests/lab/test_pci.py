@@ -151,15 +151,17 @@ waitfor "^LAB count $((c + 2)) .*pmem= vdb=" /tmp/g0.out 100 && echo "PX pm_gone
 grep -i 'hotplug\|plugged' /tmp/h0.err | head -n 10 | sed 's/^/HP /'
 echo "PX pause=$(api PATCH /vm '{"state": "Paused"}')"
 sleep 1
-echo "PX before=$(lastcount /tmp/g0.out)"
+# One reading of the count at the snapshot, for the wait below and for the check.
+b=$(lastcount /tmp/g0.out); echo "PX before=$b"
 echo "PX create=$(api PUT /snapshot/create '{"snapshot_path": "/tmp/s/vm.snap", "mem_file_path": "/tmp/s/vm.mem"}') $(cat /tmp/resp)"
 kill -TERM $hp; wait $hp; echo "PX exit0=$?"
 S=/tmp/c1.sock
 $H serve --api-sock $S --snapshot-dir /tmp/s </dev/null >/tmp/g1.out 2>/tmp/h1.err & p1=$!
 n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
 echo "PX load=$(api PUT /snapshot/load '{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/vm.mem"}, "resume_vm": true, "drive_overrides": [{"drive_id": "d0", "path_on_host": "/tmp/pci.img"}], "network_overrides": [{"iface_id": "eth0", "backend": "user"}]}') $(cat /tmp/resp)"
-b=$(lastcount /tmp/g0.out)
-waitfor "^LAB count $((b + 10)) " /tmp/g1.out 3000 && echo "PX r_counting=yes"
+# Line b+11 begun means line b+10 is whole: waitfor also matches a line still being
+# written ("LAB count N rng=" before the rest), which the check's whole lines leave out.
+waitfor "^LAB count $((b + 11)) " /tmp/g1.out 3000 && echo "PX r_counting=yes"
 echo "PX after=$(lastline /tmp/g1.out)"
 echo "PX inits=$(grep -c '^LAB init' /tmp/g1.out)"
 kill -TERM $p1; wait $p1; echo "PX exit1=$?"
