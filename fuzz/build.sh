@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets under ASan and UBSan: all of src/ but
 # main.c, compiled with -DHEARTH_FUZZ (which adds queue.c's racing-guest
-# hook) into one archive, and fuzz/out/<target> for each fuzz/fuzz_*.c.
+# hook) into one archive with the seccomp programs the sandbox's generator
+# writes (as meson does), and fuzz/out/<target> for each fuzz/fuzz_*.c.
 # Seeds are committed in fuzz/seeds/<target>/ (fuzz/gen_seeds.py).
 # Kept out of the Meson build: it needs clang and its fuzzer runtime.
 # It writes a ninja file, so a rebuild only compiles what changed.
@@ -33,13 +34,28 @@ libs="$(pkg-config --libs $DEPS) -lhttp_parser -ldl -lpthread"
   echo '  command = rm -f $out && ar rcs $out $in'
   echo 'rule link'
   echo '  command = $cc -fsanitize=fuzzer,address,undefined $in -o $out $libs'
+  echo 'rule link_tool'
+  echo '  command = $cc -fsanitize=address,undefined $in -o $out $libs'
+  echo 'rule generate'
+  echo '  command = ./$in $out'
   objs=()
-  for src in $(find src -name '*.c' ! -path src/main.c | sort); do
+  for src in $(find src -name '*.c' ! -path src/main.c ! -path src/sandbox/filters_gen.c | sort); do
     obj="obj/${src//\//_}.o"
     objs+=("$obj")
     echo "build $obj: cc $PWD/$src"
     echo "  extra = -fsanitize=fuzzer-no-link"
   done
+  # The seccomp programs and syscall names the build writes (src/sandbox/compile.h).
+  gen_objs=()
+  for src in src/sandbox/filters_gen.c src/sandbox/compile.c src/sandbox/allow.c; do
+    gen_objs+=("obj/gen_${src//\//_}.o")
+    echo "build obj/gen_${src//\//_}.o: cc $PWD/$src"
+  done
+  echo "build sandbox-filters-gen: link_tool ${gen_objs[*]}"
+  echo "build sandbox_filters.c: generate sandbox-filters-gen"
+  echo "build obj/sandbox_filters.c.o: cc sandbox_filters.c"
+  echo "  extra = -fsanitize=fuzzer-no-link"
+  objs+=(obj/sandbox_filters.c.o)
   echo "build libhearth-fuzz.a: ar ${objs[*]}"
   for t in fuzz/fuzz_*.c; do
     name=$(basename "$t" .c)

@@ -51,6 +51,8 @@ struct api_server {
 	bool thread_started;
 	sem_t entered;       /* posted once the api thread's filter is on (or failed) */
 	int enter_ret;       /* that filter's 0 or -errno */
+	sem_t go;            /* posted by api_server_serve (ctl set) or api_server_stop */
+	bool serving;        /* api_server_serve's post: serve, else return */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -174,12 +176,16 @@ static void *api_thread(void *arg)
 	pthread_setname_np(pthread_self(), "api");
 	/* The sandbox's filter, if any; an API without it would be one without limits. */
 	s->enter_ret = thread_hook_enter(THREAD_API);
-	/* Before any answer: a log reader sees the line first (a FIFO keeps it for one). */
-	if (!s->enter_ret)
-		log_info("serving the API on %s", s->path);
 	sem_post(&s->entered);
 	if (s->enter_ret)
 		return NULL;
+	/* api_server_begin may start the thread before ctl exists; serve says go. */
+	while (sem_wait(&s->go) && errno == EINTR)
+		;
+	if (!s->serving)
+		return NULL;
+	/* Before any answer: a log reader sees the line first (a FIFO keeps it for one). */
+	log_info("serving the API on %s", s->path);
 	/* Firecracker's words, which its tooling waits for in the log file. */
 	log_file(LOG_INFO, "API server started.");
 	for (;;) {
@@ -234,30 +240,53 @@ err_free:
 	return ret;
 }
 
-int api_server_serve(struct api_server *s, struct ctl *ctl, struct err *err)
+int api_server_begin(struct api_server *s, struct err *err)
 {
 	static const struct httpd_config cfg = { .idle_timeout_s = API_IDLE_TIMEOUT_S };
 	struct httpd_config c = cfg;
+	sigset_t loop_sigs, old;
 	int ret;
 
-	s->ctl = ctl;
+	if (s->thread_started)
+		return 0;
 	c.max_body = s->max_payload;
 	ret = httpd_create(&s->d, &c, &api_httpd_ops, s);
 	if (ret)
 		return err_set(err, false, ret, "--api-sock %s: cannot start the HTTP server: %s",
 			       s->path, strerror(-ret));
-	if (sem_init(&s->entered, 0, 0))
+	if (sem_init(&s->entered, 0, 0) || sem_init(&s->go, 0, 0))
 		return err_set(err, false, -errno, "cannot start the api thread: %s",
 			       strerror(errno));
+	/*
+	 * SIGINT, SIGTERM and SIGHUP are the runner's, read from its signalfd
+	 * (vmm/runner.c), which the process may not have blocked them for
+	 * yet: never this thread's, whose default action would end the
+	 * process without its exit.
+	 */
+	sigemptyset(&loop_sigs);
+	sigaddset(&loop_sigs, SIGINT);
+	sigaddset(&loop_sigs, SIGTERM);
+	sigaddset(&loop_sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &loop_sigs, &old);
 	ret = pthread_create(&s->thread, NULL, api_thread, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret)
 		return err_set(err, false, -ret, "cannot start the api thread: %s", strerror(ret));
 	s->thread_started = true;
+	return 0;
+}
+
+int api_server_serve(struct api_server *s, struct ctl *ctl, struct err *err)
+{
+	int ret = api_server_begin(s, err);
+
+	if (ret)
+		return ret;
 	/*
 	 * Until the API thread is sealed: its failure is this call's, and the
-	 * caller's next work (building the other threads' filters, ~0.5 ms of
-	 * CPU) does not take the core the first answer needs. Bounded: the
-	 * thread only compiles and installs its filter before posting.
+	 * caller's next work (the other threads' filters, the VM's) does not
+	 * take the core the first answer needs. Bounded: the thread only
+	 * installs its filter before posting.
 	 */
 	while (sem_wait(&s->entered) && errno == EINTR)
 		;
@@ -265,6 +294,9 @@ int api_server_serve(struct api_server *s, struct ctl *ctl, struct err *err)
 		return err_set(err, false, s->enter_ret, "the api thread cannot install its "
 			       "seccomp filter: %s (--no-seccomp runs without filters)",
 			       strerror(-s->enter_ret));
+	s->ctl = ctl;
+	s->serving = true;
+	sem_post(&s->go);
 	return 0;
 }
 
@@ -292,6 +324,9 @@ void api_server_stop(struct api_server *s)
 	if (s->thread_started) {
 		if (write(s->stop_efd, &one, sizeof(one)) < 0)
 			log_warn("cannot wake the api thread: %s", strerror(errno));
+		/* Begun, never served: it waits for go (and returns, serving false). */
+		if (!s->serving)
+			sem_post(&s->go);
 		pthread_join(s->thread, NULL);
 	}
 	httpd_destroy(s->d);

@@ -32,6 +32,14 @@ int api_server_start(struct api_server **out, const char *path, struct ctl *ctl,
 int api_server_listen(struct api_server **out, const char *path, size_t max_payload,
 		      struct err *err);
 int api_server_serve(struct api_server *s, struct ctl *ctl, struct err *err);
+/*
+ * Optional, between the two: the "api" thread started now, to install its
+ * seccomp filter while the caller makes ctl; it serves nothing until
+ * api_server_serve. Only where no fork or seal of the sandbox comes
+ * before api_server_serve. 0, or -errno with one line in err (the caller
+ * still stops s).
+ */
+int api_server_begin(struct api_server *s, struct err *err);
 /* Stops and joins the thread, closes the socket and unlinks its path. NULL is a no-op. */
 void api_server_stop(struct api_server *s);
 

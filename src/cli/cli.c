@@ -103,9 +103,6 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 	 * The socket first: a VM booted at once seals the sandbox in
 	 * host_open, and the sealed root keeps no directory to bind it in.
 	 */
-	/* Only the API thread's filter stands between here and the first answer. */
-	if (api_sock && !o->config_file && !o->restore && !boot)
-		sandbox_prebuild_api();
 	if (api_sock) {
 		ret = api_server_listen(&srv, api_sock, max_payload, &e);
 		if (ret) {
@@ -113,6 +110,14 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 			e.usage = ret == -EEXIST || ret == -EINVAL;
 			return host_exit_line(o, cli_fail(&e));
 		}
+	}
+	/*
+	 * Nothing to boot: the API thread installs its filter while the host
+	 * is made (host_open then neither forks nor seals).
+	 */
+	if (srv && !o->config_file && !o->restore && !boot && api_server_begin(srv, &e)) {
+		api_server_stop(srv);
+		return host_exit_line(o, cli_fail(&e));
 	}
 	/*
 	 * Every thread kind's seccomp filter before a VM can start: at once

@@ -15,6 +15,7 @@
 #include "devices/platform.h"
 #include "util/bytes.h"
 #include "util/log.h"
+#include "util/utc.h"
 
 #define RTC_NVRAM_SIZE 128
 #define RTC_INDEX_MASK 0x7f /* bit 7 of the index port masks NMI on a PC */
@@ -82,8 +83,9 @@ static uint8_t rtc_read_clock(const struct rtc *dev, uint8_t reg)
 	struct timespec ts;
 	struct tm tm;
 
-	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || !gmtime_r(&ts.tv_sec, &tm))
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
 		return 0;
+	utc_from_epoch(ts.tv_sec, &tm);
 
 	switch (reg) {
 	case RTC_SECONDS:

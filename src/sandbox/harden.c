@@ -76,10 +76,19 @@ int harden_thread(void)
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		return -errno;
-	/* The bounding set needs CAP_SETPCAP, which goes last; EINVAL past the kernel's last cap. */
-	for (unsigned long cap = 0; cap <= 63; cap++)
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL && errno != EPERM)
-			return -errno;
+	/*
+	 * The bounding set needs CAP_SETPCAP, which goes last (capset). The
+	 * kernel's caps are numbered from 0 without a gap: EINVAL is the one
+	 * past its last. EPERM (no CAP_SETPCAP) is every cap's answer; the
+	 * no_new_privs above already keeps an exec from gaining any of them.
+	 */
+	for (unsigned long cap = 0; cap <= 63; cap++) {
+		if (!prctl(PR_CAPBSET_DROP, cap, 0, 0, 0))
+			continue;
+		if (errno == EINVAL || errno == EPERM)
+			break;
+		return -errno;
+	}
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL)
 		return -errno;
 	memset(data, 0, sizeof(data));

@@ -23,22 +23,12 @@
  */
 int sandbox_init(struct err *err);
 /*
- * Builds every thread kind's filter with libseccomp now (else each is
- * built by the first thread of its kind to enter, before its filter goes
- * on): before any thread that is already filtered may start another.
- * Nothing to do without sandbox_init. 0, or -errno with one line in err.
+ * Makes every thread kind's filter now (else each is made by the first
+ * thread of its kind to enter, before its filter goes on): before any
+ * thread that is already filtered may start another. Nothing to do without sandbox_init.
+ * 0, or -errno with one line in err.
  */
 int sandbox_build_all(struct err *err);
-/*
- * Starts building the API thread's filter on a short-lived thread of its
- * own ("seccomp"), so the compile overlaps the caller's work until the API
- * thread enters (which waits for it). Only after any fork of the sandbox's
- * preparation: a fork while it holds the build lock would leave the child
- * a lock nobody releases. Joined by sandbox_enter, sandbox_build_all and
- * sandbox_repin. A thread that cannot start is no error: the API thread
- * then builds its own filter.
- */
-void sandbox_prebuild_api(void);
 /*
  * After sandbox_init, in a process whose pid changed since (the child of
  * --new-pid-ns's fork, pid 1 there): every filter built again, since each
@@ -63,19 +53,14 @@ void sandbox_allow_pci_hotplug(void);
  */
 void sandbox_allow_vfio(void);
 /*
- * kind's program built afresh into prog (the caller frees prog->filter),
- * left out of what the threads install: for checks. 0 or -errno.
+ * kind's program compiled afresh by libseccomp into prog, with the
+ * extensions its thread would have (the caller frees prog->filter), left
+ * out of what the threads install: for checks. 0 or -errno.
  */
 int sandbox_export(enum thread_kind kind, struct sock_fprog *prog);
 /* Each kind's allowlist and its size, for `hearth --seccomp-report`. */
 void sandbox_report(FILE *out);
 
-/*
- * sigsys.c: resolves every syscall name now, so the handler needs no
- * lookup; once, whoever calls first (sandbox_build_all, or a vCPU or io
- * thread entering its filter), the others wait for it.
- */
-void sandbox_sigsys_names(void);
 /* The handler (SA_SIGINFO, process-wide). 0 or -errno. */
 int sandbox_sigsys_install(void);
 /*

@@ -7,54 +7,26 @@
  * has it (io, api). A vCPU's has not: it asks the main thread, the io
  * thread, with a SIGSYS of its own (tgkill, which a vCPU may send) to
  * unlink and exit, and exits itself if that has not happened in a second.
- * Names come from tables filled beforehand.
+ * Syscall names come from the table the build wrote (compile.h).
  */
 #include "sandbox/sandbox.h"
 
 #include <errno.h>
 #include <linux/audit.h>
-#include <seccomp.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
-#include <stdlib.h>
 #include <stdnoreturn.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "sandbox/compile.h"
 #include "util/log.h"
 #include "util/uds.h"
 
-#define SIGSYS_NAMES 512   /* x86-64's syscall numbers stay below this */
-#define SIGSYS_NAME_MAX 28
-
-static char names[SIGSYS_NAMES][SIGSYS_NAME_MAX];
-/* Set once names is filled: a trap before then reports the number alone. */
-static atomic_bool names_ready;
 static __thread char thread_name[16];
 static __thread bool thread_may_unlink;
-
-static void sigsys_names_fill(void)
-{
-	for (int nr = 0; nr < SIGSYS_NAMES; nr++) {
-		char *n = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
-
-		if (n)
-			snprintf(names[nr], sizeof(names[nr]), "%s", n);
-		free(n);
-	}
-	atomic_store(&names_ready, true);
-}
-
-void sandbox_sigsys_names(void)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-	pthread_once(&once, sigsys_names_fill);
-}
 
 void sandbox_sigsys_name_thread(const char *name, bool may_unlink)
 {
@@ -131,8 +103,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *uctx)
 	put_str(line, sizeof(line), &pos, " made forbidden syscall ");
 	put_uint(line, sizeof(line), &pos, (unsigned long)(unsigned int)nr, 10);
 	put_str(line, sizeof(line), &pos, " (");
-	if (native && nr >= 0 && nr < SIGSYS_NAMES && atomic_load(&names_ready) && names[nr][0]) {
-		put_str(line, sizeof(line), &pos, names[nr]);
+	if (native && nr >= 0 && nr < SANDBOX_SYSCALL_NAMES && sandbox_syscall_names[nr][0]) {
+		put_str(line, sizeof(line), &pos, sandbox_syscall_names[nr]);
 	} else {
 		put_str(line, sizeof(line), &pos, "arch 0x");
 		put_uint(line, sizeof(line), &pos, si->si_arch, 16);

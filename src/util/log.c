@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/file.h"
+#include "util/utc.h"
 
 static enum log_level current_level = LOG_INFO;
 static bool crlf;
@@ -136,7 +137,7 @@ static const char *origin_name(const char *file)
 static void file_write_locked(enum log_level level, const char *file, int line, const char *msg)
 {
 	static const char *const names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
-	char small[LOG_FILE_LINE_MAX], thread[16] = "?", when[32], lvl[16] = "", where[96] = "";
+	char small[LOG_FILE_LINE_MAX], thread[16] = "?", when[80], lvl[16] = "", where[96] = "";
 	size_t cap = sizeof(small), want;
 	char *buf = small;
 	struct timespec ts;
@@ -144,8 +145,10 @@ static void file_write_locked(enum log_level level, const char *file, int line, 
 	int n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	/* Not gmtime_r and strftime: both make glibc read the time zone file (utc.h). */
+	utc_from_epoch(ts.tv_sec, &tm);
+	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	pthread_getname_np(pthread_self(), thread, sizeof(thread));
 	if (file_show_level)
 		snprintf(lvl, sizeof(lvl), ":%s", names[level]);

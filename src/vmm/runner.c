@@ -44,7 +44,8 @@ static void on_console_quit(void *ctx)
 
 /*
  * SIGINT/SIGTERM/SIGHUP arrive through a signalfd on the loop; threads
- * created later (vCPUs, api) inherit the mask, so only the loop sees them.
+ * created later (vCPUs, api) inherit the mask, so only the loop sees them
+ * (an api thread started before blocks them itself, api/server.c).
  */
 static int runner_signals(struct runner *r)
 {

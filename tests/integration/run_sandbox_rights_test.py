@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The sealed sandbox's rights on what it keeps (docs/security.md, audit F2).
 
-    run_sandbox_rights_test.py --hearth build/hearth --case rights [--asan build-asan/hearth]
+    run_sandbox_rights_test.py --hearth build/hearth --case rights|api-thread [--asan ...]
 
 A sealed Hearth with a read-only drive and a writable one, each in a
 directory of its own, and a read-only drive beside a writable one in a
@@ -11,6 +11,11 @@ be refused (EROFS from their read-only bind mount, or EACCES from
 Landlock), the writable ones allowed; /proc/PID/mountinfo must show each
 read-only drive's bind mount "ro" and each writable one's "rw". Needs a
 /dev/kvm that runs the smallest guest (itest.tiny_elf); skips elsewhere.
+
+api-thread: `hearth serve`'s api thread, once it answers, holds no
+capability in any set (the bounding set emptied too where the process
+could empty it: as root), has no_new_privs and its seccomp filter on
+(/proc/PID/task/TID/status). Needs no /dev/kvm.
 """
 
 import os
@@ -23,6 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from run_api_test import Serve  # noqa: E402
 
 TIMEOUT = 60.0
 
@@ -98,5 +104,38 @@ def case_rights(binary, tmp):
                 p.wait()
 
 
+def thread_status(pid, name):
+    """The status fields of pid's thread called name."""
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+            fields = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+        if fields.get("Name") == name:
+            return fields
+    return None
+
+
+def case_api_thread(binary, tmp):
+    """The api thread serves with no capabilities, no_new_privs and its filter."""
+    s = Serve(binary, tmp)
+    try:
+        status, _ = s.request("GET", "/")
+        check(status == 200, "GET / answered %d" % status)
+        st = thread_status(s.p.pid, "api")
+        check(st is not None, "no thread named api in %d" % s.p.pid)
+        sets = ["CapInh", "CapPrm", "CapEff", "CapAmb"] + (["CapBnd"] if os.geteuid() == 0 else [])
+        for key in sets:
+            check(int(st[key], 16) == 0, "the api thread's %s is %s, not empty" % (key, st[key]))
+        check(st["NoNewPrivs"] == "1", "the api thread's NoNewPrivs is %s" % st["NoNewPrivs"])
+        check(st["Seccomp"] == "2", "the api thread's Seccomp is %s, not 2 (filter)" % st["Seccomp"])
+        # The main thread keeps what setting up a VM needs: the drop is the api thread's own.
+        main = thread_status(s.p.pid, "io") or thread_status(s.p.pid, "hearth")
+        check(main is not None and main["Seccomp"] == "0",
+              "the main thread is filtered before a VM is set up")
+        print("api thread: %s" % ", ".join("%s %s" % (k, st[k]) for k in sets + ["Seccomp"]))
+    finally:
+        s.stop()
+
+
 if __name__ == "__main__":
-    sys.exit(run_cases(__doc__, {"rights": case_rights}, "hearth-rights-"))
+    sys.exit(run_cases(__doc__, {"rights": case_rights, "api-thread": case_api_thread},
+                       "hearth-rights-"))

@@ -32,6 +32,7 @@
 #include "mem/guest_mem_hotplug.h"
 #include "mem/guest_mem_uffd.h"
 #include "sandbox/allow.h"
+#include "sandbox/compile.h"
 #include "sandbox/sandbox.h"
 #include "util/log.h"
 #include "util/thread_hook.h"
@@ -136,11 +137,8 @@ static void run_child(enum thread_kind kind, bool filtered, enum probe p, struct
 		prctl(PR_SET_NAME, kind == THREAD_VCPU ? "vcpu7" : kind == THREAD_IO ? "io" : "api");
 		if (probe_setup(p))
 			_exit(98);
-		/* The API thread's filter as `hearth serve` makes it: prebuilt, and joined. */
 		if (filtered && sandbox_init(&err))
 			_exit(99);
-		if (filtered && kind == THREAD_API)
-			sandbox_prebuild_api();
 		if (filtered && (sandbox_build_all(&err) || thread_hook_enter(kind)))
 			_exit(99);
 		_exit(probe_run(p));
@@ -435,6 +433,57 @@ static void test_level_free(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/*
+ * The programs the build compiled (compile.h) are libseccomp's own for any
+ * pid: each kind's copy, its pid filled in, is the program sandbox_compile
+ * makes now, instruction for instruction, for this test's pid, pid 1
+ * (--new-pid-ns) and the largest pid there is.
+ */
+static void test_precompiled(void **state)
+{
+	const uint32_t pids[] = { (uint32_t)getpid(), 1, 4194304 };
+	unsigned int nsan;
+
+	(void)state;
+	sandbox_list_sanitizer(&nsan);
+	assert_int_equal(seccomp_api_set(1), 0);
+	for (int k = 0; k < THREAD_KINDS; k++) {
+		/* Every tgkill is allowed in a sanitizer build: no pid to compare there. */
+		assert_true(nsan ? sandbox_precompiled[k].pid_at == -1
+				 : sandbox_precompiled[k].pid_at >= 0);
+		for (size_t i = 0; i < sizeof(pids) / sizeof(pids[0]); i++) {
+			struct sock_fprog pre, now;
+
+			assert_int_equal(sandbox_precompiled_get((enum thread_kind)k, pids[i], &pre), 0);
+			assert_int_equal(sandbox_compile((enum thread_kind)k, false, false, pids[i],
+							 &now), 0);
+			if (pre.len != now.len ||
+			    memcmp(pre.filter, now.filter, now.len * sizeof(*now.filter)))
+				fail_msg("%s, pid %u: the build's program differs from libseccomp's now",
+					 sandbox_list_get((enum thread_kind)k)->kind, pids[i]);
+			/* The pid is in the program: another pid's differs. */
+			free(pre.filter);
+			assert_int_equal(sandbox_precompiled_get((enum thread_kind)k, pids[i] + 1,
+								 &pre), 0);
+			assert_int_equal(!memcmp(pre.filter, now.filter,
+						 now.len * sizeof(*now.filter)), !!nsan);
+			free(pre.filter);
+			free(now.filter);
+		}
+		/* An extension's program is not the build's: compiled (sandbox.c). */
+		if (k != THREAD_API) {
+			struct sock_fprog pre, ext;
+
+			assert_int_equal(sandbox_precompiled_get((enum thread_kind)k, 1, &pre), 0);
+			assert_int_equal(sandbox_compile((enum thread_kind)k, k == THREAD_IO,
+							 k == THREAD_VCPU, 1, &ext), 0);
+			assert_true(ext.len > pre.len);
+			free(pre.filter);
+			free(ext.filter);
+		}
+	}
+}
+
 /* The sizes docs/security.md quotes, and the vCPU's bound. */
 static void test_sizes(void **state)
 {
@@ -457,6 +506,7 @@ int main(void)
 		cmocka_unit_test(test_trap_removes_socket),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_level_free),
+		cmocka_unit_test(test_precompiled),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
