@@ -17,6 +17,11 @@ measured:
   - the time from the start to each clone's first "tick" line after the
     restore (median, and the last: all running);
   - per clone, from /proc/PID/smaps_rollup: Pss and Rss;
+  - per clone, from /proc/PID/smaps and status: the pages its guest wrote
+    (guest RAM's dirty private pages: the memory file is mapped privately)
+    and its own cost, every other dirty private page (heap, stacks, data)
+    and the process's page tables: what a clone costs beyond what its
+    guest writes, without the kernel's share (KVM's structures);
   - the host's memory used per clone: MemAvailable before less after,
     over N (it counts KVM's, the page tables' and the kernel's share, not
     only what smaps shows);
@@ -104,6 +109,37 @@ def snapshot(hearth, guest, tmp, a):
     return state, mem
 
 
+def own_and_guest(pid, guest_kb):
+    """(own kB, guest kB): dirty private pages outside guest RAM plus page tables; guest RAM's.
+
+    Dirty only: a clean private page is a file's (Hearth's text while one
+    clone alone maps it), which the page cache holds once for all.
+    """
+    own = guest = 0
+    cur_guest = False
+    try:
+        with open("/proc/%d/smaps" % pid) as f:
+            for line in f:
+                p = line.split()
+                if "-" in p[0] and not p[0].endswith(":"):
+                    a, b = (int(x, 16) for x in p[0].split("-"))
+                    # Guest RAM: the memory file's private mapping, its size the guest's.
+                    cur_guest = (b - a) // 1024 == guest_kb and len(p) > 5 and \
+                        not p[5].startswith("[")
+                elif p[0] == "Private_Dirty:":
+                    if cur_guest:
+                        guest += int(p[1])
+                    else:
+                        own += int(p[1])
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmPTE:"):
+                    own += int(line.split()[1])
+    except OSError:
+        pass
+    return own, guest
+
+
 def clones(hearth, state, mem, n, merge):
     """Starts n restores at once; returns the figures, the clones still running."""
     before = meminfo()
@@ -137,12 +173,14 @@ def clones(hearth, state, mem, n, merge):
     return procs, first, before
 
 
-def settle_and_measure(procs, before, n, wait_s):
+def settle_and_measure(procs, before, n, wait_s, guest_kb):
     time.sleep(wait_s)
     pss = [rollup(p.pid).get("Pss", 0) for p in procs]
     rss = [rollup(p.pid).get("Rss", 0) for p in procs]
+    split = [own_and_guest(p.pid, guest_kb) for p in procs]
     used = (before - meminfo()) / max(n, 1)
-    return statistics.median(pss), statistics.median(rss), used
+    return (statistics.median(pss), statistics.median(rss), used,
+            statistics.median(s[0] for s in split), statistics.median(s[1] for s in split))
 
 
 def stop(procs):
@@ -213,8 +251,9 @@ def main():
     lines = ["Clones on the host: tick guest, %d MiB RAM, %d MiB written at boot, %d MiB "
              "rewritten after restore; hearth restore, sandbox and seccomp on" %
              (a.memory, a.touch, a.dirty),
-             "%5s %6s %10s %10s %9s %9s %12s %s" % ("N", "merge", "first ms", "all ms",
-                                                    "Pss kB", "Rss kB", "host kB/VM", "ksm")]
+             "%5s %6s %10s %10s %9s %9s %12s %8s %9s %s" % (
+                 "N", "merge", "first ms", "all ms", "Pss kB", "Rss kB", "host kB/VM", "own kB",
+                 "guest kB", "ksm")]
     rows = []
     ksm_run = None
     if not a.no_merge and os.path.exists(os.path.join(KSM, "run")):
@@ -231,7 +270,8 @@ def main():
                     procs, first, before = clones(a.hearth, state, mem, n, merge)
                     try:
                         sharing = ksm_wait() if merge else ""
-                        pss, rss, used = settle_and_measure(procs, before, n, 1.0)
+                        pss, rss, used, own, gw = settle_and_measure(procs, before, n, 1.0,
+                                                                     a.memory * 1024)
                     finally:
                         stop(procs)
                     if merge:
@@ -244,11 +284,12 @@ def main():
                     row = {"n": n, "merge": merge, "ran": len(t),
                            "first_ms": statistics.median(t) * 1000 if t else -1,
                            "all_ms": t[-1] * 1000 if len(t) == n else -1,
-                           "pss_kb": pss, "rss_kb": rss, "used_kb": used}
+                           "pss_kb": pss, "rss_kb": rss, "used_kb": used, "own_kb": own,
+                           "guest_kb": gw}
                     rows.append(row)
-                    lines.append("%5d %6s %10.1f %10.1f %9d %9d %12.0f %s%s" % (
+                    lines.append("%5d %6s %10.1f %10.1f %9d %9d %12.0f %8d %9d %s%s" % (
                         n, "yes" if merge else "no", row["first_ms"], row["all_ms"], pss, rss,
-                        used, sharing, "" if len(t) == n else
+                        used, own, gw, sharing, "" if len(t) == n else
                         "  (only %d of %d ran)" % (len(t), n)))
                     print(lines[-1], flush=True)
         finally:
