@@ -47,7 +47,7 @@ sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clones import run_chart  # noqa: E402
-from snapshot import bench_values  # noqa: E402
+from snapshot import SHELL_HELPERS, bench_values  # noqa: E402
 
 CHART = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "bench",
                      "clones-lab.png")
@@ -84,14 +84,7 @@ echo "LAB touched $(wc -c </touch/file 2>/dev/null)"
 i=0; while :; do echo "LAB count $i ."; i=$((i+1)); sleep 0.1; done
 '''
 
-COMMON = r'''
-up() { read t _ </proc/uptime; echo $t; }
-waitfor() { # PATTERN FILE TENTHS (polls every 10 ms)
-  n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
-    n=$((n+1)); [ $n -ge "$(($3 * 10))" ] && return 1; sleep 0.01
-  done
-}
-lastcount() { tr -d '\r' <"$1" | grep '^LAB count ' | tail -n 1 | awk '{print $3}'; }
+COMMON = SHELL_HELPERS + r'''
 memavail() { awk '/^MemAvailable:/ {print $2}' /proc/meminfo; }
 rollup() { awk -v k="$2:" '$1 == k {print $2}' /proc/$1/smaps_rollup; }
 mon() { # NAME: a monitor on FIFOs NAME.in / NAME.out, its output in NAME.log

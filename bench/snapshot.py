@@ -50,7 +50,8 @@ grep -q lab.bench=1 /proc/cmdline || exit 0
 i=0; while :; do echo "LAB count $i ."; i=$((i+1)); sleep 0.1; done
 '''
 
-COMMON = r'''
+# Shell functions the L1 scripts of both lab benches use (clones_lab.py too).
+SHELL_HELPERS = r'''
 up() { read t _ </proc/uptime; echo $t; }
 waitfor() { # PATTERN FILE TENTHS (polls every 10 ms)
   n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
@@ -58,6 +59,9 @@ waitfor() { # PATTERN FILE TENTHS (polls every 10 ms)
   done
 }
 lastcount() { tr -d '\r' <"$1" | grep '^LAB count ' | tail -n 1 | awk '{print $3}'; }
+'''
+
+COMMON = SHELL_HELPERS + r'''
 rss() { awk '/^VmRSS:/ {print $2}' /proc/$1/status; }
 mkdir -p /tmp/b && cd /tmp/b
 '''
