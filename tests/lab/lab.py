@@ -643,7 +643,13 @@ class ShellRun(CommandRun):
 # Shell helpers for an L1 script that drives Hearth's API with curl: api METHOD PATH [BODY]
 # prints the HTTP status (the body is in /tmp/resp) on the socket $S names when it runs;
 # waitfor PATTERN FILE TENTHS waits for a line.
-SH_API = r"""api() { # METHOD PATH [BODY]: the HTTP status; the body is in /tmp/resp
+# Every lab script that starts a Hearth (or a backend) waits for its socket the same way.
+SH_WAITSOCK = r"""waitsock() { # [PATH]: up to 10 s for a socket at PATH (default $S)
+  n=0; while [ ! -S "${1:-$S}" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+}
+"""
+
+SH_API = SH_WAITSOCK + r"""api() { # METHOD PATH [BODY]: the HTTP status; the body is in /tmp/resp
   if [ -n "$3" ]; then
     curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" \
       -H 'Content-Type: application/json' -d "$3" "http://localhost$2"

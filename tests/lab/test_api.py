@@ -134,8 +134,7 @@ fi
 '''
 
 # In L1, before each run's own script.
-PRELUDE = "\nS=/tmp/api.sock\nH=/lab/bin/hearth\n" + L.SH_API + r'''waitsock() { n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done; }
-cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+PRELUDE = "\nS=/tmp/api.sock\nH=/lab/bin/hearth\n" + L.SH_API + r'''cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 ticks() { tr -d '\r' </tmp/g.out | grep -c '^LAB tick'; }
 finish() { # PID: stop Hearth if still running, report its exit code and the guest's lines
   if kill -0 "$1" 2>/dev/null; then kill -TERM "$1"; fi

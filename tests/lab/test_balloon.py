@@ -94,7 +94,7 @@ G=/tmp/g.out
 lastmem() { tr -d '\r' <$G | grep '^LAB bal mem total=[0-9]* free=[0-9]* avail=[0-9]*$' | tail -n 1 | sed -n 's/.*total=\([0-9]*\) .*/\1/p'; }
 mkdir -p /tmp/bs
 $H serve --api-sock $S --snapshot-dir /tmp/bs </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
-n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+waitsock
 echo "BAL boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@CMDLINE@"}')"
 echo "BAL machine=$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}')"
 echo "BAL put=$(api PUT /balloon '{"amount_mib": 0, "deflate_on_oom": false, "stats_polling_interval_s": 1, "free_page_reporting": true}') $(cat /tmp/resp)"
@@ -132,7 +132,7 @@ sed 's/^/H /' /tmp/h.err | head -n 20
 restored() { # NAME BACKEND PATH: load, check the balloon, deflate
   S=/tmp/$1.sock; G=/tmp/g-$1.out
   $H serve --api-sock $S --snapshot-dir /tmp/bs </dev/null >$G 2>/tmp/h-$1.err & hp=$!
-  n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+  waitsock
   echo "BAL $1_load=$(api PUT /snapshot/load "{\"snapshot_path\": \"/tmp/bs/s\", \"mem_backend\": {\"backend_type\": \"$2\", \"backend_path\": \"$3\"}, \"resume_vm\": true}") $(cat /tmp/resp)"
   waitfor '^LAB bal mem ' $G 600
   echo "BAL $1_total=$(lastmem)"
@@ -146,7 +146,7 @@ restored() { # NAME BACKEND PATH: load, check the balloon, deflate
 }
 restored file File /tmp/bs/m
 uffd_handler /tmp/u.sock /tmp/bs/m 2>/tmp/u.err & pu=$!
-n=0; while [ ! -S /tmp/u.sock ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+waitsock /tmp/u.sock
 restored uffd Uffd /tmp/u.sock
 wait $pu; echo "BAL uffd_handler=$?"
 sed 's/^/U /' /tmp/u.err | head -n 5
@@ -157,7 +157,7 @@ OOM_SCRIPT = L.SH_API + r'''
 H=/lab/bin/hearth
 S=/tmp/o.sock
 $H serve --api-sock $S </dev/null >/tmp/go.out 2>/tmp/ho.err & hp=$!
-n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+waitsock
 echo "OOM boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@OOM_CMDLINE@"}')"
 echo "OOM machine=$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}')"
 echo "OOM put=$(api PUT /balloon '{"amount_mib": 0, "deflate_on_oom": true, "stats_polling_interval_s": 1}') $(cat /tmp/resp)"

@@ -110,7 +110,7 @@ waitlate() { # N: up to 120 s for more than N md5 lines of the late data
 }
 mkdir -p /tmp/hs
 $H serve --api-sock $S --snapshot-dir /tmp/hs </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
-n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+waitsock
 echo "HP boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@CMDLINE@"}')"
 echo "HP machine=$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256, "track_dirty_pages": true}')"
 echo "HP put=$(api PUT /hotplug/memory '{"total_size_mib": 1024}') $(cat /tmp/resp)"
@@ -156,7 +156,7 @@ sed 's/^/H /' /tmp/h.err | head -n 20
 # The snapshot, in a new process.
 S=/tmp/m2.sock; G=/tmp/g2.out
 $H serve --api-sock $S --snapshot-dir /tmp/hs </dev/null >$G 2>/tmp/h2.err & hp=$!
-n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+waitsock
 echo "HP load=$(api PUT /snapshot/load '{"snapshot_path": "/tmp/hs/s", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/hs/m"}, "resume_vm": true}') $(cat /tmp/resp)"
 echo "HP get_load=$(api GET /hotplug/memory) $(cat /tmp/resp)"
 waitkeep 0; echo "HP keep2=$(lastkeep)"
@@ -170,10 +170,10 @@ tr -d '\r' <$G | grep -i 'virtio_mem\|BUG\|Oops\|panic' | head -n 20 | sed 's/^/
 sed 's/^/H2 /' /tmp/h2.err | head -n 20
 # Once more, every page served by the Uffd handler.
 uffd_handler /tmp/hu.sock /tmp/hs/m 2>/tmp/hu.err & pu=$!
-n=0; while [ ! -S /tmp/hu.sock ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+waitsock /tmp/hu.sock
 S=/tmp/m3.sock; G=/tmp/g3.out
 $H serve --api-sock $S --snapshot-dir /tmp/hs </dev/null >$G 2>/tmp/h3.err & hp=$!
-n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+waitsock
 echo "HP uload=$(api PUT /snapshot/load '{"snapshot_path": "/tmp/hs/s", "mem_backend": {"backend_type": "Uffd", "backend_path": "/tmp/hu.sock"}, "resume_vm": true}') $(cat /tmp/resp)"
 echo "HP get_uload=$(api GET /hotplug/memory) $(cat /tmp/resp)"
 waitkeep 0; echo "HP ukeep2=$(lastkeep)"
@@ -191,7 +191,7 @@ sed 's/^/U /' /tmp/hu.err | head -n 5
 $H snapshot-merge --base /tmp/hs/m --diff /tmp/hs/dm 2>/tmp/merge.err; echo "HP merge=$? $(head -c 200 /tmp/merge.err)"
 S=/tmp/m4.sock; G=/tmp/g4.out
 $H serve --api-sock $S --snapshot-dir /tmp/hs </dev/null >$G 2>/tmp/h4.err & hp=$!
-n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+waitsock
 echo "HP dload=$(api PUT /snapshot/load '{"snapshot_path": "/tmp/hs/ds", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/hs/m"}, "resume_vm": true}') $(cat /tmp/resp)"
 echo "HP get_dload=$(api GET /hotplug/memory) $(cat /tmp/resp)"
 waitkeep 0; echo "HP dkeep=$(lastkeep)"

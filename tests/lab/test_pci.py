@@ -101,7 +101,7 @@ H=/lab/bin/hearth
 mkdir -p /tmp/s
 S=/tmp/c0.sock
 $H serve --enable-pci --api-sock $S --snapshot-dir /tmp/s </dev/null >/tmp/g0.out 2>/tmp/h0.err & hp=$!
-n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+waitsock
 echo "PX boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@CMDLINE@"}')"
 echo "PX machine=$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}')"
 cp /lab/pmem.img /tmp/pci.img
@@ -157,7 +157,7 @@ echo "PX create=$(api PUT /snapshot/create '{"snapshot_path": "/tmp/s/vm.snap", 
 kill -TERM $hp; wait $hp; echo "PX exit0=$?"
 S=/tmp/c1.sock
 $H serve --api-sock $S --snapshot-dir /tmp/s </dev/null >/tmp/g1.out 2>/tmp/h1.err & p1=$!
-n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+waitsock
 echo "PX load=$(api PUT /snapshot/load '{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/vm.mem"}, "resume_vm": true, "drive_overrides": [{"drive_id": "d0", "path_on_host": "/tmp/pci.img"}], "network_overrides": [{"iface_id": "eth0", "backend": "user"}]}') $(cat /tmp/resp)"
 # Line b+11 begun means line b+10 is whole: waitfor also matches a line still being
 # written ("LAB count N rng=" before the rest), which the check's whole lines leave out.
@@ -169,7 +169,7 @@ kill -TERM $p1; wait $p1; echo "PX exit1=$?"
 # reading it; unplugged from the restored VM, the guest ejects it.
 S=/tmp/c2.sock
 $H serve --api-sock $S --snapshot-dir /tmp/s </dev/null >/tmp/g2.out 2>/tmp/h2.err & p2=$!
-n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+waitsock
 echo "PX hp_load=$(api PUT /snapshot/load '{"snapshot_path": "/tmp/s/hp.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/hp.mem"}, "resume_vm": true, "drive_overrides": [{"drive_id": "d0", "path_on_host": "/tmp/pci.img"}, {"drive_id": "hp", "path_on_host": "/tmp/s/hp.img"}], "network_overrides": [{"iface_id": "eth0", "backend": "user"}]}') $(cat /tmp/resp)"
 waitfor 'vdb=hotplug-disk-mark' /tmp/g2.out 600 && echo "PX hp_r_seen=yes"
 echo "PX hp_r_del=$(api DELETE /drives/hp) $(cat /tmp/resp)"

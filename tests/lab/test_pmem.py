@@ -67,7 +67,7 @@ cp /lab/pmem.img /tmp/pmem.img
 cp /lab/pmem.img /tmp/ro.img
 ro_sum=$(md5sum </tmp/ro.img)
 $H serve --api-sock $S </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
-n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+waitsock
 echo "PM boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@CMDLINE@"}')"
 echo "PM machine=$(api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 256}')"
 echo "PM metrics=$(api PUT /metrics '{"metrics_path": "/tmp/m.json"}')"

@@ -155,8 +155,7 @@ waitfor() { # PATTERN FILE TENTHS
     n=$((n+1)); [ $n -ge "$3" ] && return 1; sleep 0.1
   done
 }
-waitsock() { n=0; while [ ! -S $1 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done; }
-vs() { # PING SOCK: one hybrid vsock round trip to the guest's port 5000, retried
+''' + L.SH_WAITSOCK + r'''vs() { # PING SOCK: one hybrid vsock round trip to the guest's port 5000, retried
   k=0; while [ $k -lt 8 ]; do
     o=$( (echo "CONNECT 5000"; echo "$1"; sleep 1) | timeout 8 /lab/bin/socat -t 3 - UNIX-CONNECT:$2 2>/dev/null | tr '\n' '+')
     case "$o" in *"vsock-echo:$1"*) echo "$o"; return 0 ;; esac

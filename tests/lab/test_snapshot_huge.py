@@ -68,8 +68,7 @@ waitfor() { # PATTERN FILE TENTHS
     n=$((n+1)); [ $n -ge "$3" ] && return 1; sleep 0.1
   done
 }
-waitsock() { n=0; while [ ! -S $1 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done; }
-# Pages a new mapping could reserve: free less reserved, from one read of meminfo.
+''' + L.SH_WAITSOCK + r'''# Pages a new mapping could reserve: free less reserved, from one read of meminfo.
 avail() { awk '/^HugePages_Free:/ {f=$2} /^HugePages_Rsvd:/ {r=$2} END {print f-r}' /proc/meminfo; }
 waitrun() { # PID PATTERN FILE TENTHS: waitfor, but only while PID lives
   n=0; while ! tr -d '\r' <"$3" 2>/dev/null | grep -q "$2"; do

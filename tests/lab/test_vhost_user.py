@@ -83,7 +83,7 @@ qsd() {
   $Q --blockdev driver=file,node-name=f0,filename=/tmp/vub.img \
     --export type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,addr.path=$V,writable=on,num-queues=2 \
     >>/tmp/q.log 2>&1 & qp=$!
-  n=0; while [ ! -S $V ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+  waitsock $V
 }
 # On PCI first (MSI-X), from a config file: the guest reads and writes, and powers off.
 qsd
@@ -104,7 +104,7 @@ kill $qp; wait $qp 2>/dev/null
 # Then through the API, on virtio-mmio.
 qsd
 $H serve --api-sock $S </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
-n=0; while [ ! -S $S ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+waitsock
 echo "VU boot=$(api PUT /boot-source '{"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@", "boot_args": "@CMDLINE@"}')"
 echo "VU machine=$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}')"
 echo "VU both=$(api PUT /drives/bad '{"drive_id": "bad", "socket": "'$V'", "path_on_host": "/tmp/vub.img", "is_root_device": false}') $(cat /tmp/resp)"
