@@ -257,7 +257,11 @@ def net_seeds():
         'rx_plain': init(no_mrg, qlogs=q5) + net_rx(2, 0x800) + net_frame(net_hdr() + ETH) +
                     net_frame(ETH, 0) + dev(b'\x01') + net_frame(ETH),
         'ctrl_mq': init(qlogs=q5) + ctrl + avail(4, 0) + kick(4) + net_rx(2) +
-                   net_frame(net_hdr() + ETH, 1) + dev(b'\x02'),
+                   net_frame(net_hdr() + ETH, 1) + dev(b'\x03'),
+        # The in-process backend (user-mode networking's send and recv ops), no header.
+        'inproc': init(qlogs=q5) + dev(b'\x01') + dev(b'\x02') + net_rx(4, 0x100) +
+                  net_frame(ETH * 8) + net_frame(ETH) + poke(0x20000, tx) +
+                  desc(1, 0, 0x20000, len(tx)) + avail(1, 0) + kick(1),
         'race_rx': init(qlogs=q5) + race(3, 0x1000 + 4, 7) + race(4, 8, 0xff) + net_rx(3, 0x80) +
                    net_frame(net_hdr() + ETH * 4),
     }

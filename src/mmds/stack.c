@@ -281,7 +281,7 @@ static void mmds_dispatch(void *opaque, bool poll_failed)
 	if (!poll_failed)
 		net_mmds_http_dispatch(s->http, s->glue.pfd + 1);
 	slirp_glue_run_timers(&s->glue);
-	slirp_glue_trim(&s->glue);
+	slirp_glue_trim(&s->glue, false);
 }
 
 static const struct eventloop_poller_ops mmds_poller = {

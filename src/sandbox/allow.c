@@ -212,10 +212,13 @@ const int *sandbox_list_sanitizer(unsigned int *n)
 static const int pci_hotplug_syscalls[] = {
 	SCMP_SYS(io_uring_setup), SCMP_SYS(timerfd_create),
 	/*
-	 * A user-mode NIC's frames cross a socket pair (virtio/net/slirp.c);
-	 * libslirp's new instance asks getppid (its random seed).
+	 * libslirp's new instance (a user-mode NIC) asks getppid (its random
+	 * seed). Its frames wait in FIFOs behind an eventfd (virtio/net/slirp.c),
+	 * which every io thread may make; no NIC plugged in serves the MMDS
+	 * (its list names NICs that exist before boot), so none needs the
+	 * MMDS stack's socket pair.
 	 */
-	SCMP_SYS(socketpair), SCMP_SYS(getppid),
+	SCMP_SYS(getppid),
 };
 
 /* ...and a NIC plugged in, its TAP attached there. */

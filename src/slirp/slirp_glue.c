@@ -272,12 +272,13 @@ void slirp_glue_sent(struct slirp_glue *g, const uint8_t *frame, size_t len)
 	net_tcp_gate_output(&g->gate, frame, len);
 }
 
-void slirp_glue_trim(struct slirp_glue *g)
+bool slirp_glue_trim(struct slirp_glue *g, bool freed)
 {
 	int64_t now = slirp_glue_now_ms();
 
-	if (now - g->trimmed_ms < 1000 || !net_tcp_gate_take_released(&g->gate))
-		return;
+	if (now - g->trimmed_ms < 1000 || (!net_tcp_gate_take_released(&g->gate) && !freed))
+		return false;
 	g->trimmed_ms = now;
 	malloc_trim(0);
+	return true;
 }

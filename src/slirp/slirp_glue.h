@@ -70,10 +70,12 @@ bool slirp_glue_admit(struct slirp_glue *g, const uint8_t *frame, size_t len);
 /* A frame slirp sends the guest, for the gate. */
 void slirp_glue_sent(struct slirp_glue *g, const uint8_t *frame, size_t len);
 /*
- * After a round: once connections have ended, at most once a second,
- * the heap slirp's buffers came from goes back to the host (malloc_trim).
+ * After a round: once connections have ended, or the caller freed a
+ * burst's worth of its own (freed), at most once a second, the heap
+ * slirp's buffers came from goes back to the host (malloc_trim).
+ * Whether it did.
  */
-void slirp_glue_trim(struct slirp_glue *g);
+bool slirp_glue_trim(struct slirp_glue *g, bool freed);
 
 /* A poller's dispatch, slirp's part: its sockets' events. */
 void slirp_glue_poll(struct slirp_glue *g, bool poll_failed);

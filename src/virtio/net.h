@@ -142,6 +142,18 @@ struct net_be_ops {
 	 */
 	int (*save)(struct net_be *be, struct bytes_out *o);
 	int (*restore)(struct net_be *be, const void *in, size_t len, bool apply);
+	/*
+	 * Optional, both or neither: a backend in this process, on the I/O
+	 * thread with the device (user-mode networking), takes and gives
+	 * queue pair p's frames here instead of through fds[p], whose only
+	 * job is then to be readable while frames wait for the device. send: 0, or -ENOBUFS
+	 * when full (the frame is dropped, as a congested wire would). recv:
+	 * the frame's length, -EAGAIN when none waits (fds[p] is then no
+	 * longer readable), or -EMSGSIZE for one longer than len (dropped).
+	 * Frames carry no virtio header (vnet_hdr is false).
+	 */
+	int (*send)(struct net_be *be, unsigned int p, const void *frame, size_t len);
+	ssize_t (*recv)(struct net_be *be, unsigned int p, void *buf, size_t len);
 };
 
 struct net_be {

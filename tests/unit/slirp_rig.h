@@ -1,6 +1,7 @@
 /*
  * Shared by the user-mode (libslirp) backend tests: the backend driven
- * from the guest's side of its socketpair, hand-made Ethernet/IPv4 frames
+ * as the device drives it (its send and recv ops; the MMDS stack's through
+ * its socket), hand-made Ethernet/IPv4 frames
  * in, slirp's frames out, and host sockets on 127.0.0.1 to see what the
  * guest reaches. slirp runs as the loop's poller; the test turns that
  * poller's rounds itself.
@@ -42,7 +43,8 @@ static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 struct rig {
 	struct eventloop loop;
 	struct net_be *be;
-	int dev; /* the device's end: the guest's wire */
+	/* be's eventfd (readable while frames wait), or the MMDS stack's socket (no be) */
+	int dev;
 	uint8_t frames[MAX_FRAMES][2048];
 	size_t len[MAX_FRAMES];
 	unsigned int nframes;
@@ -108,6 +110,14 @@ static inline void rig_open(struct rig *r, const char *spec, unsigned int max_so
 	r->dev = r->be->fds[0];
 }
 
+/* A frame for the guest: its length, or <= 0 when none waits. */
+static inline ssize_t rig_recv(struct rig *r, void *buf, size_t len)
+{
+	if (r->be)
+		return r->be->ops->recv(r->be, 0, buf, len);
+	return recv(r->dev, buf, len, MSG_DONTWAIT);
+}
+
 static inline void rig_close(struct rig *r)
 {
 	r->be->ops->destroy(r->be);
@@ -129,15 +139,17 @@ static inline void pump(struct rig *r, int ms)
 		rc = poll(pfd, n, timeout < 0 || timeout > 10 ? 10 : timeout);
 		p->ops->dispatch(p->opaque, rc < 0);
 		while (r->nframes < MAX_FRAMES &&
-		       (len = recv(r->dev, r->frames[r->nframes], sizeof(r->frames[0]),
-				   MSG_DONTWAIT)) > 0)
+		       (len = rig_recv(r, r->frames[r->nframes], sizeof(r->frames[0]))) > 0)
 			r->len[r->nframes++] = (size_t)len;
 	} while (now_ms() < end);
 }
 
 static inline void send_frame(struct rig *r, const uint8_t *f, size_t len)
 {
-	assert_int_equal(send(r->dev, f, len, 0), (ssize_t)len);
+	if (r->be)
+		assert_int_equal(r->be->ops->send(r->be, 0, f, len), 0);
+	else
+		assert_int_equal(send(r->dev, f, len, 0), (ssize_t)len);
 }
 
 /* Ethernet + IPv4 header from the guest; returns the frame's length. */
@@ -405,7 +417,7 @@ static inline void pump_drain(struct rig *r)
 		poll(pfd, n, 0);
 		p->ops->dispatch(p->opaque, false);
 	}
-	while (recv(r->dev, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+	while (rig_recv(r, buf, sizeof(buf)) > 0)
 		;
 }
 

@@ -1,7 +1,8 @@
 /*
  * virtio-net driven through the mmio registers with split rings in guest
  * RAM, over a fake backend: a SEQPACKET socketpair standing in for a tap
- * queue without the vnet header (like the user backend's device end).
+ * queue without the vnet header, or an in-process one whose frames go
+ * through its send and recv ops (as the user backend's do).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@
 #include "core/bus.h"
 #include "core/eventloop.h"
 #include "mem/guest_mem.h"
+#include "util/frameq.h"
 #include "virtio/net.h"
 #include "virtio/virtio.h"
 
@@ -59,19 +62,29 @@ static const struct net_be_ops fake_ops = { .destroy = fake_destroy };
 /* The NIC's mtu, as PUT /network-interfaces gives it (0: none). */
 static uint16_t open_mtu;
 
-static void drv_open(struct drv *d, unsigned int pairs)
+/* The device on backend be (its fds set), driven through the mmio transport. */
+static void drv_open_with(struct drv *d, struct net_be *be)
 {
 	struct virtio_env env = { .mem = &d->gm };
 	struct virtio_host host = { .vm_fd = -1, .bus = &d->bus };
 	struct net_config cfg;
-	struct net_be *be = calloc(1, sizeof(*be));
 	struct err err;
 
-	memset(d, 0, sizeof(*d));
 	assert_int_equal(guest_mem_init(&d->gm, 64ull << 20), 0);
 	bus_init(&d->bus);
 	assert_int_equal(virtio_net_parse("user", &cfg, &err), 0);
 	cfg.mtu = open_mtu;
+	assert_int_equal(virtio_net_create_backend(&env, &cfg, be, &d->dev, &err), 0);
+	assert_int_equal(mmio_attach(d->dev, &host, BASE, 5, &d->t), 0);
+	d->nq = 2 * be->nqueues + (be->nqueues > 1);
+	d->next_buf = BUF_GPA;
+}
+
+static void drv_open(struct drv *d, unsigned int pairs)
+{
+	struct net_be *be = calloc(1, sizeof(*be));
+
+	memset(d, 0, sizeof(*d));
 	be->ops = &fake_ops;
 	be->name = "fake";
 	be->nqueues = pairs;
@@ -81,10 +94,60 @@ static void drv_open(struct drv *d, unsigned int pairs)
 		be->fds[i] = sv[0];
 		d->peer[i] = sv[1];
 	}
-	assert_int_equal(virtio_net_create_backend(&env, &cfg, be, &d->dev, &err), 0);
-	assert_int_equal(mmio_attach(d->dev, &host, BASE, 5, &d->t), 0);
-	d->nq = 2 * pairs + (pairs > 1);
-	d->next_buf = BUF_GPA;
+	drv_open_with(d, be);
+}
+
+/* A backend in this process: one pair, frames in FIFOs, fds[0] an eventfd. */
+struct inproc {
+	struct net_be be; /* first: the ops get &be */
+	struct frameq to_guest, from_guest;
+	bool full;        /* send refuses everything */
+};
+
+static void inproc_destroy(struct net_be *be)
+{
+	struct inproc *ip = (struct inproc *)be;
+
+	close(be->fds[0]);
+	frameq_clear(&ip->to_guest);
+	frameq_clear(&ip->from_guest);
+	free(ip);
+}
+
+static int inproc_send(struct net_be *be, unsigned int p, const void *frame, size_t len)
+{
+	struct inproc *ip = (struct inproc *)be;
+
+	assert_int_equal(p, 0);
+	return ip->full ? -ENOBUFS : frameq_push(&ip->from_guest, frame, len);
+}
+
+static ssize_t inproc_recv(struct net_be *be, unsigned int p, void *buf, size_t len)
+{
+	assert_int_equal(p, 0);
+	return frameq_pop(&((struct inproc *)be)->to_guest, buf, len);
+}
+
+static const struct net_be_ops inproc_ops = {
+	.destroy = inproc_destroy,
+	.send = inproc_send,
+	.recv = inproc_recv,
+};
+
+static struct inproc *drv_open_inproc(struct drv *d)
+{
+	struct inproc *ip = calloc(1, sizeof(*ip));
+
+	memset(d, 0, sizeof(*d));
+	ip->be.ops = &inproc_ops;
+	ip->be.name = "inproc";
+	ip->be.nqueues = 1;
+	ip->be.fds[0] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(ip->be.fds[0] >= 0);
+	frameq_init(&ip->to_guest, 1u << 20);
+	frameq_init(&ip->from_guest, 1u << 20);
+	drv_open_with(d, &ip->be);
+	return ip;
 }
 
 static void drv_close(struct drv *d)
@@ -589,6 +652,61 @@ static void test_multiqueue(void **state)
 	drv_close(&d);
 }
 
+/*
+ * An in-process backend: the device takes frames through recv (never
+ * read()ing the eventfd), drops one longer than its buffer as oversize,
+ * and hands the guest's frames to send, counting a refusal as a drop.
+ */
+static void test_inproc_backend(void **state)
+{
+	static uint8_t big[70000];
+	uint8_t frame[100], out[128];
+	struct inproc *ip;
+	struct drv d;
+	uint64_t gpa;
+
+	(void)state;
+	ip = drv_open_inproc(&d);
+	drv_init(&d, F(VIRTIO_NET_F_MAC) | F(VIRTIO_NET_F_MRG_RXBUF));
+	gpa = post(&d, 0, (struct seg[]){ { 2048, true } }, 1);
+	post(&d, 0, (struct seg[]){ { 2048, true } }, 1);
+	memset(frame, 0xab, sizeof(frame));
+	assert_int_equal(frameq_push(&ip->to_guest, frame, 100), 0);
+	assert_int_equal(frameq_push(&ip->to_guest, big, sizeof(big)), 0);
+	assert_int_equal(frameq_push(&ip->to_guest, frame, 60), 0);
+	virtio_net_rx_poll(d.dev);
+	assert_true(frameq_empty(&ip->to_guest));
+	assert_int_equal(used_idx(&d, 0), 2);
+	assert_int_equal(used_len(&d, 0, 0), 112);
+	assert_int_equal(used_len(&d, 0, 1), 72);
+	assert_int_equal(((uint8_t *)gp(&d, gpa, 112))[12], 0xab);
+	assert_int_equal(stats(&d).rx_packets, 2);
+	assert_int_equal(stats(&d).rx_bytes, 160);
+	assert_int_equal(stats(&d).rx_dropped_oversize, 1);
+
+	/* TX: the frame without its header reaches send. */
+	gpa = post(&d, 1, (struct seg[]){ { 12, false }, { 60, false } }, 2);
+	memset(gp(&d, gpa, 12), 0, 12);
+	memset(gp(&d, gpa + 4096, 60), 0x5a, 60);
+	wr(&d, 0x050, 1);
+	assert_int_equal(used_idx(&d, 1), 1);
+	assert_int_equal(frameq_pop(&ip->from_guest, out, sizeof(out)), 60);
+	assert_int_equal(out[0], 0x5a);
+	assert_int_equal(stats(&d).tx_packets, 1);
+
+	/* A full backend: the chain is used, the frame counted as dropped. */
+	ip->full = true;
+	gpa = post(&d, 1, (struct seg[]){ { 12, false }, { 60, false } }, 2);
+	memset(gp(&d, gpa, 12), 0, 12);
+	wr(&d, 0x050, 1);
+	assert_int_equal(used_idx(&d, 1), 2);
+	assert_int_equal(stats(&d).tx_packets, 1);
+	assert_int_equal(stats(&d).tx_dropped, 1);
+	assert_true(frameq_empty(&ip->from_guest));
+	expect_counters(&d);
+	drv_close(&d);
+}
+
 static void test_user_backend_starts(void **state)
 {
 	struct virtio_host host = { .vm_fd = -1 };
@@ -639,6 +757,7 @@ int main(void)
 		cmocka_unit_test(test_tx_oversize_and_bad_header),
 		cmocka_unit_test(test_malformed_chains),
 		cmocka_unit_test(test_multiqueue),
+		cmocka_unit_test(test_inproc_backend),
 		cmocka_unit_test(test_user_backend_starts),
 	};
 

@@ -1,6 +1,7 @@
 /*
  * virtio-net (VIRTIO 1.2, 5.1). The device moves frames between the
- * guest's queues and a backend fd per queue pair; every header and chain
+ * guest's queues and a backend per queue pair (an fd, or for one in this
+ * process its send and recv ops); every header and chain
  * is checked here, so the backends only ever see well-formed frames.
  */
 #include "virtio/net.h"
@@ -56,11 +57,12 @@ static bool net_pop(struct net_dev *nd, struct virtq *vq, struct virtq_chain *c)
 	return ret > 0;
 }
 
-static void net_tx_one(struct net_dev *nd, int fd, const struct virtq_chain *c)
+static void net_tx_one(struct net_dev *nd, const struct net_pair *p, const struct virtq_chain *c)
 {
 	size_t flen = c->out_len - NET_HDR_LEN;
 	struct virtio_net_hdr h;
 	uint8_t *start = nd->txbuf;
+	size_t len;
 	ssize_t n;
 
 	/* Copied once, so the guest cannot change what was checked. */
@@ -93,13 +95,17 @@ static void net_tx_one(struct net_dev *nd, int fd, const struct virtq_chain *c)
 	}
 	if (!nd->be->vnet_hdr)
 		start += NET_HDR_LEN;
-	n = write(fd, start, flen + (size_t)(nd->txbuf + NET_HDR_LEN - start));
+	len = flen + (size_t)(nd->txbuf + NET_HDR_LEN - start);
+	if (nd->be->ops->send)
+		n = nd->be->ops->send(nd->be, p->idx, start, len);
+	else
+		n = write(p->fd, start, len) < 0 ? -errno : 0;
 	if (n < 0) {
 		/* A full backend queue drops like a congested wire; TCP recovers. */
 		nd->stats.tx_dropped++;
-		if (errno != EAGAIN)
+		if (n != -EAGAIN && n != -ENOBUFS)
 			log_ratelimited(&net_rl, LOG_WARN, "%s: backend write failed: %s",
-					nd->name, strerror(errno));
+					nd->name, strerror((int)-n));
 		return;
 	}
 	nd->stats.tx_packets++;
@@ -128,7 +134,7 @@ static void net_tx_process(struct net_dev *nd, unsigned int q)
 				virtq_unpop(vq);
 				break;
 			}
-			net_tx_one(nd, nd->pair[q / 2].fd, c);
+			net_tx_one(nd, &nd->pair[q / 2], c);
 			virtq_push(vq, c, 0);
 		}
 		if (dev->status & VIRTIO_STATUS_NEEDS_RESET)

@@ -137,13 +137,21 @@ static int net_rx_read(struct net_dev *nd, struct net_pair *p)
 		if (n > 0)
 			hdr = NET_HDR_LEN;
 	}
-	if (n <= 0) {
+	if (n <= 0 && nd->be->ops->recv) {
+		n = nd->be->ops->recv(nd->be, p->idx, p->buf + hdr, NET_BUF_LEN - hdr);
+		if (n == -EMSGSIZE) {
+			nd->stats.rx_dropped_oversize++;
+			return 1;
+		}
+		if (n < 0)
+			return n == -EAGAIN ? 0 : -1;
+	} else if (n <= 0) {
 		n = read(p->fd, p->buf + hdr, NET_BUF_LEN - hdr);
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -1;
-		if (n == 0)
-			return -1;
 	}
+	if (n == 0)
+		return -1;
 	if (hdr)
 		memset(p->buf, 0, NET_HDR_LEN);
 	n += (ssize_t)hdr;

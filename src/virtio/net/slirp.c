@@ -2,11 +2,14 @@
  * libslirp wants a poll() set rebuilt every round, with its own timers. It
  * runs as a poller of the I/O thread's loop (eventloop_add_poller), so
  * slirp, the device and its queues share one thread and no frame crosses a
- * thread. Frames still go through a SEQPACKET socketpair: the device sees
- * an fd like a tap queue, and the socket buffers absorb bursts both ways.
- * Guest frames meet a policy before slirp does (slirp_guard.c): the
- * host's loopback stays shut unless asked for, and the host sockets guest
- * traffic opens are capped.
+ * thread. Frames go between them through two in-process FIFOs (the
+ * backend's send and recv ops), not a socket: a socketpair cost two system
+ * calls a frame, which made user-mode networking slower than QEMU's. The
+ * device's one fd is an eventfd, readable while frames wait for it,
+ * written when the FIFO to the guest stops being empty and read when it
+ * empties. Guest frames meet a policy before slirp does (slirp_guard.c):
+ * the host's loopback stays shut unless asked for, and the host sockets
+ * guest traffic opens are capped.
  */
 #include "virtio/net/slirp.h"
 
@@ -16,12 +19,14 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "slirp/slirp_lib.h"
 
+#include "util/frameq.h"
 #include "util/log.h"
 #include "slirp/slirp_glue.h"
 #include "virtio/net/slirp_guard.h"
@@ -32,16 +37,21 @@
 #define SLIRP_GUEST "10.0.2.15"
 #define SLIRP_DNS "10.0.2.3"
 #define SLIRP_MTU 1500u
-#define SLIRP_SOCKBUF (1 << 20)
+/* Frames waiting either way: what the socketpair's buffers held before. */
+#define SLIRP_QUEUE_BYTES (1u << 20)
+/* A FIFO that held this much has its pages given back once both are empty. */
+#define SLIRP_BURST_BYTES (256u << 10)
 #define SLIRP_INPUT_BUDGET 64
 
 struct net_slirp {
 	struct slirp_glue glue; /* first: slirp's opaque is ns (slirp_glue.h) */
-	struct net_be be;
-	struct net_config cfg; /* for a fresh instance (restore) and its hostfwds */
-	int sock;    /* slirp's end; be.fds[0] is the device's */
-	struct eventloop *loop;  /* set while we are its poller */
+	struct net_be be;       /* be.fds[0]: the eventfd */
+	struct net_config cfg;  /* for a fresh instance (restore) and its hostfwds */
+	struct eventloop *loop; /* set while we are its poller */
 	struct net_slirp_guard guard;
+	struct frameq to_guest, from_guest;
+	bool signalled;         /* the eventfd counts: to_guest was not empty */
+	bool burst;             /* a FIFO held SLIRP_BURST_BYTES since the last trim */
 	uint8_t frame[65536];
 };
 
@@ -70,12 +80,22 @@ static ssize_t net_slirp_send_packet(const void *buf, size_t len, void *opaque)
 {
 	struct net_slirp *ns = opaque;
 
+	uint64_t one = 1;
+	int ret;
+
 	net_slirp_guard_output(&ns->guard, (uint8_t *)buf, len);
 	slirp_glue_sent(&ns->glue, buf, len);
 	/* Device queue full: drop, as slirp allows; TCP retransmits at its own pace. */
-	if (send(ns->sock, buf, len, MSG_DONTWAIT) < 0 && errno != EAGAIN)
+	ret = frameq_push(&ns->to_guest, buf, len);
+	ns->burst |= ns->to_guest.held >= SLIRP_BURST_BYTES;
+	if (ret == -ENOMEM)
 		log_ratelimited(&slirp_rl, LOG_WARN, "net-user: frame to the device lost: %s",
-				strerror(errno));
+				strerror(-ret));
+	if (!ret && !ns->signalled) {
+		/* Fails only on a counter overflow, which one write a batch cannot reach. */
+		if (write(ns->be.fds[0], &one, sizeof(one)) == sizeof(one))
+			ns->signalled = true;
+	}
 	return (ssize_t)len;
 }
 
@@ -117,11 +137,16 @@ static const SlirpCb net_slirp_cb = {
 static struct pollfd *net_slirp_prepare(void *opaque, unsigned int *n, int *timeout_ms)
 {
 	struct net_slirp *ns = opaque;
+	struct pollfd *pfd = slirp_glue_prepare(&ns->glue, 0, n, timeout_ms);
 
-	ns->glue.pfd[0] = (struct pollfd){ .fd = ns->sock, .events = POLLIN };
-	return slirp_glue_prepare(&ns->glue, 1, n, timeout_ms);
+	/*
+	 * The device queued them on this thread, since the last round: this
+	 * round must not sleep before slirp has them.
+	 */
+	if (!frameq_empty(&ns->from_guest))
+		*timeout_ms = 0;
+	return pfd;
 }
-
 
 static void net_slirp_dispatch(void *opaque, bool poll_failed)
 {
@@ -129,17 +154,47 @@ static void net_slirp_dispatch(void *opaque, bool poll_failed)
 
 	slirp_glue_poll(&ns->glue, poll_failed);
 	/* Frames from the guest; bounded so slirp's sockets are not starved. */
-	for (int i = 0; !poll_failed && ns->glue.pfd[0].revents && i < SLIRP_INPUT_BUDGET; i++) {
-		ssize_t len = recv(ns->sock, ns->frame, sizeof(ns->frame), MSG_DONTWAIT);
+	for (int i = 0; i < SLIRP_INPUT_BUDGET; i++) {
+		ssize_t len = frameq_pop(&ns->from_guest, ns->frame, sizeof(ns->frame));
 
-		if (len <= 0)
+		if (len == -EAGAIN)
 			break;
+		if (len <= 0)
+			continue;
 		if (net_slirp_guard_input(&ns->guard, ns->frame, (size_t)len) &&
 		    slirp_glue_admit(&ns->glue, ns->frame, (size_t)len))
 			slirp_lib.input(ns->glue.slirp, ns->frame, (int)len);
 	}
 	slirp_glue_run_timers(&ns->glue);
-	slirp_glue_trim(&ns->glue);
+	if (slirp_glue_trim(&ns->glue, ns->burst && frameq_empty(&ns->to_guest) &&
+			    frameq_empty(&ns->from_guest)))
+		ns->burst = false;
+}
+
+/* The device's side (net_be_ops.send/recv), on the I/O thread. */
+static int net_slirp_send(struct net_be *be, unsigned int p, const void *frame, size_t len)
+{
+	struct net_slirp *ns = net_slirp_of(be);
+	int ret = frameq_push(&ns->from_guest, frame, len);
+
+	(void)p; /* one pair */
+	ns->burst |= ns->from_guest.held >= SLIRP_BURST_BYTES;
+	return ret;
+}
+
+static ssize_t net_slirp_recv(struct net_be *be, unsigned int p, void *buf, size_t len)
+{
+	struct net_slirp *ns = net_slirp_of(be);
+	ssize_t n = frameq_pop(&ns->to_guest, buf, len);
+	uint64_t v;
+
+	(void)p;
+	if (n == -EAGAIN && ns->signalled) {
+		/* Empty: the eventfd stops being readable until the next frame. */
+		if (read(ns->be.fds[0], &v, sizeof(v)) == sizeof(v) || errno == EAGAIN)
+			ns->signalled = false;
+	}
+	return n;
 }
 
 static const struct eventloop_poller_ops net_slirp_poller = {
@@ -157,8 +212,8 @@ static void net_slirp_destroy(struct net_be *be)
 		slirp_lib.cleanup(ns->glue.slirp);
 	if (ns->be.fds[0] >= 0)
 		close(ns->be.fds[0]);
-	if (ns->sock >= 0)
-		close(ns->sock);
+	frameq_clear(&ns->to_guest);
+	frameq_clear(&ns->from_guest);
 	slirp_glue_fini(&ns->glue);
 	net_slirp_guard_fini(&ns->guard);
 	free(ns);
@@ -345,6 +400,8 @@ static const struct net_be_ops net_slirp_ops = {
 	.destroy = net_slirp_destroy,
 	.save = net_slirp_save,
 	.restore = net_slirp_restore,
+	.send = net_slirp_send,
+	.recv = net_slirp_recv,
 };
 
 
@@ -377,7 +434,7 @@ int net_slirp_open(const struct net_config *cfg, struct eventloop *loop, struct 
 		   struct err *err)
 {
 	struct net_slirp *ns = calloc(1, sizeof(*ns));
-	int sv[2], size = SLIRP_SOCKBUF, ret;
+	int ret;
 
 	if (!ns)
 		return err_set(err, false, -ENOMEM, "--net user: out of memory");
@@ -385,7 +442,14 @@ int net_slirp_open(const struct net_config *cfg, struct eventloop *loop, struct 
 	ns->be.name = "user";
 	ns->be.nqueues = 1;
 	ns->be.mtu = SLIRP_MTU;
-	ns->be.fds[0] = ns->sock = -1;
+	frameq_init(&ns->to_guest, SLIRP_QUEUE_BYTES);
+	frameq_init(&ns->from_guest, SLIRP_QUEUE_BYTES);
+	ns->be.fds[0] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (ns->be.fds[0] < 0) {
+		ret = -errno;
+		err_set(err, false, ret, "--net user: eventfd: %s", strerror(-ret));
+		goto err_destroy;
+	}
 	if (!loop) {
 		ret = err_set(err, false, -EINVAL, "--net user: no I/O loop");
 		goto err_destroy;
@@ -394,18 +458,6 @@ int net_slirp_open(const struct net_config *cfg, struct eventloop *loop, struct 
 	if (ret) {
 		err_prefix(err, ret, "--net user: ");
 		goto err_destroy;
-	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
-		ret = -errno;
-		err_set(err, false, ret, "--net user: %s", strerror(-ret));
-		goto err_destroy;
-	}
-	ns->be.fds[0] = sv[0];
-	ns->sock = sv[1];
-	for (int i = 0; i < 2; i++) {
-		/* Room for bursts both ways; failure only costs throughput. */
-		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	}
 	ret = net_slirp_start(ns, cfg, loop, err);
 	if (ret)

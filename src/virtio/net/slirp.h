@@ -1,7 +1,7 @@
 /*
  * The user-mode backend of virtio-net: libslirp as a poller of the I/O
- * thread's loop, exchanging frames with the device over a SEQPACKET
- * socketpair.
+ * thread's loop, exchanging frames with the device through in-process
+ * FIFOs (net_be_ops.send and recv), its fd an eventfd.
  */
 #ifndef HEARTH_VIRTIO_NET_SLIRP_H
 #define HEARTH_VIRTIO_NET_SLIRP_H
