@@ -151,7 +151,9 @@ struct virtio_dev {
 	/*
 	 * For the same party: an eventfd that raises queue q's interrupt
 	 * when written, with no Hearth thread in between (virtio-pci: an
-	 * irqfd on the queue's MSI-X vector, masking honoured), or -1 when
+	 * irqfd on the queue's MSI-X vector, masking honoured; virtio-mmio:
+	 * the device's irqfd, its used-buffer status bit then set until a
+	 * reset), or -1 when
 	 * the transport has none (the party's writes then go through the
 	 * I/O thread: vhost_call). The fd stays the transport's and holds
 	 * until the device is reset or detached. dev->lock held.

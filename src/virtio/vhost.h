@@ -61,8 +61,8 @@ struct vhost_call {
 
 /*
  * The fd a backend should signal q's used buffers on: the transport's
- * own (dev->call_fd, virtio-pci's irqfd, so no Hearth thread relays the
- * interrupt), else c's eventfd, which the I/O thread relays. dev->lock held.
+ * own (dev->call_fd, an irqfd, so no Hearth thread relays the interrupt),
+ * else c's eventfd, which the I/O thread relays. dev->lock held.
  */
 int vhost_call_target(const struct vhost_call *c);
 

@@ -24,6 +24,11 @@ struct virtio_mmio {
 	struct virtio_kicks kicks;
 	struct virtio_tstate ts;
 	uint32_t interrupt_status; /* atomic: set by the I/O thread, acked by vCPUs */
+	/*
+	 * Atomic: a vhost backend signals the irqfd itself (call_fd), so the
+	 * used-buffer bit reads as set until the device is reset.
+	 */
+	bool vring_direct;
 	uint32_t config_generation;
 };
 
