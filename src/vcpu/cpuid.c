@@ -9,6 +9,7 @@
 #define KVM_CPUID_SIGNATURE 0x40000000u
 #define KVM_CPUID_FEATURES 0x40000001u
 
+#define LEAF1_ECX_TSC_DEADLINE (1u << 24)
 #define LEAF1_ECX_HYPERVISOR (1u << 31)
 #define LEAF1_EDX_HTT (1u << 28)
 #define EXT1_ECX_TOPOEXT (1u << 22)   /* AMD: leaves 0x8000001d and 0x8000001e are valid */
@@ -225,7 +226,15 @@ void cpuid_filter(struct kvm_cpuid2 *c, unsigned int index, unsigned int ncpus, 
 		if (per_package > 0xff)
 			per_package = 0xff;
 		e->ebx = (e->ebx & 0x0000ffffu) | (index << 24) | (per_package << 16);
-		e->ecx |= LEAF1_ECX_HYPERVISOR;
+		/*
+		 * The in-kernel LAPIC emulates the TSC-deadline timer mode, but
+		 * KVM_GET_SUPPORTED_CPUID leaves the bit to userspace (as QEMU
+		 * and Firecracker set it). Without it Linux calibrates its LAPIC
+		 * timer at boot and runs it one-shot; with it, on Intel hosts,
+		 * KVM can arm the guest's timer on the VMX preemption timer
+		 * rather than a host hrtimer.
+		 */
+		e->ecx |= LEAF1_ECX_HYPERVISOR | LEAF1_ECX_TSC_DEADLINE;
 		if (t.ncpus > 1)
 			e->edx |= LEAF1_EDX_HTT;
 		else

@@ -372,7 +372,7 @@ static void test_sparse_table(void **state)
 	assert_int_equal(c->nent, 2);
 	assert_int_equal(c->entries[0].eax, 0x80000008);
 	assert_int_equal(c->entries[1].ebx, 0x03040000);
-	assert_int_equal(c->entries[1].ecx, HV_BIT);
+	assert_int_equal(c->entries[1].ecx, HV_BIT | (1u << 24)); /* and the TSC-deadline timer */
 	assert_int_equal(c->entries[1].edx, HTT_BIT);
 	assert_int_equal(cpuid_vendor(c), CPU_VENDOR_OTHER);
 	c->nent = 0;
@@ -399,6 +399,22 @@ static void test_refilter(void **state)
 	free(c);
 }
 
+/* KVM does not report the TSC-deadline timer, which its LAPIC emulates: the filter adds it. */
+static void test_tsc_deadline(void **state)
+{
+	struct kvm_cpuid2 *c = table();
+	struct kvm_cpuid_entry2 *e = find(c, 1, 0);
+	uint32_t ecx = e->ecx & ~(1u << 24);
+
+	(void)state;
+	e->ecx = ecx;
+	cpuid_filter(c, 0, 2, false);
+	e = find(c, 1, 0);
+	assert_true(e->ecx & (1u << 24));
+	assert_int_equal(e->ecx, ecx | (1u << 24) | HV_BIT);
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +429,7 @@ int main(void)
 		cmocka_unit_test(test_find),
 		cmocka_unit_test(test_sparse_table),
 		cmocka_unit_test(test_refilter),
+		cmocka_unit_test(test_tsc_deadline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
