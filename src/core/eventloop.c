@@ -149,9 +149,16 @@ void eventloop_remove_poller(struct eventloop *el, void *opaque)
 	}
 }
 
+void eventloop_poke(struct eventloop *el)
+{
+	el->poked = true;
+}
+
 /*
  * With pollers, one poll() covers the epoll fd and every poller's set.
- * Revents are copied back to the pollers. Returns 0 or -errno.
+ * Revents are copied back to the pollers. Returns 1 when the epoll fd
+ * may have events (poll() saw it ready, a poller poked, or poll() was
+ * interrupted), 0 when it has none, or -errno.
  */
 static int eventloop_poll_round(struct eventloop *el)
 {
@@ -180,6 +187,7 @@ static int eventloop_poll_round(struct eventloop *el)
 		memcpy(el->pfd + pos, sets[i], counts[i] * sizeof(*el->pfd));
 		pos += counts[i];
 	}
+	el->poked = false;
 	n = poll(el->pfd, total, timeout);
 	if (n < 0 && errno != EINTR)
 		return -errno;
@@ -192,7 +200,7 @@ static int eventloop_poll_round(struct eventloop *el)
 		/* Timers are due even when no fd is ready, so always dispatch. */
 		el->pollers[i].ops->dispatch(el->pollers[i].opaque, failed);
 	}
-	return 0;
+	return failed || el->poked || (el->pfd[0].revents & POLLIN);
 }
 
 /* Runs the queued cross-thread calls in order and wakes their callers. */
@@ -308,9 +316,12 @@ static int eventloop_dispatch(struct eventloop *el)
 			if (n < 0)
 				return n;
 			/*
-			 * Always look: a poller's dispatch (slirp sending to the
-			 * device's socket) may just have made an epoll fd ready.
+			 * Nothing for epoll: skip its call (a system call a round,
+			 * on a loop that turns once per batch of frames). What
+			 * becomes ready from now on, the next poll() sees.
 			 */
+			if (!n)
+				continue;
 			timeout = 0;
 		}
 		n = epoll_wait(el->epfd, evs, EVENTLOOP_BATCH, timeout);

@@ -75,6 +75,7 @@ struct eventloop {
 	unsigned int npollers;
 	struct pollfd *pfd;   /* the combined set, while pollers exist */
 	unsigned int pfd_cap;
+	bool poked;           /* a poller readied an epoll fd this round (eventloop_poke) */
 	bool in_batch;        /* between eventloop_batch_begin and _end */
 	bool retired;         /* a slot was retired in this batch */
 };
@@ -99,6 +100,14 @@ void eventloop_batch_end(struct eventloop *el);
 int eventloop_add_poller(struct eventloop *el, const struct eventloop_poller_ops *ops,
 			 void *opaque);
 void eventloop_remove_poller(struct eventloop *el, void *opaque);
+/*
+ * From a poller's dispatch, on the loop's thread: it made one of the
+ * loop's epoll fds ready (libslirp's frames for a NIC), so the loop looks
+ * at them before it waits again. Without it they are still seen, one
+ * poll() later: the loop only skips its epoll fd when poll() found it
+ * idle and no poller poked.
+ */
+void eventloop_poke(struct eventloop *el);
 /*
  * Runs fn(arg) on the loop's thread and waits for it: how a vCPU hands
  * device work (reset, activation) to the I/O thread, so that blocking host

@@ -209,10 +209,14 @@ static ssize_t mmds_send_packet(const void *buf, size_t len, void *opaque)
 		s->asked_next = (s->asked_next + 1) % MMDS_ASKED;
 	}
 	/* Device queue full: drop, as slirp allows; TCP retransmits at its own pace. */
-	if (send(s->sock, buf, len, MSG_DONTWAIT) < 0)
+	if (send(s->sock, buf, len, MSG_DONTWAIT) < 0) {
 		s->stats.dropped_out++;
-	else
+	} else {
 		s->stats.frames_out++;
+		/* The device's end is in the loop's epoll set: have it looked at now. */
+		if (s->loop)
+			eventloop_poke(s->loop);
+	}
 	return (ssize_t)len;
 }
 

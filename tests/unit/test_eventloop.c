@@ -25,6 +25,8 @@ struct fake_poller {
 	int timeout_ms;       /* what prepare() asks for; -1 none */
 	int rounds, readable; /* dispatches, and those with POLLIN */
 	bool stop_when_readable, stop_on_round;
+	int ready_fd;         /* > 0: the first dispatch writes it (an epoll fd's pipe) */
+	bool poke;            /* ...and says so (eventloop_poke) */
 };
 
 static struct pollfd *fake_prepare(void *opaque, unsigned int *n, int *timeout_ms)
@@ -54,6 +56,11 @@ static void fake_dispatch(void *opaque, bool poll_failed)
 	}
 	if (p->stop_on_round)
 		eventloop_stop(p->loop);
+	if (p->ready_fd > 0 && p->rounds == 1) {
+		assert_int_equal(write(p->ready_fd, "r", 1), 1);
+		if (p->poke)
+			eventloop_poke(p->loop);
+	}
 }
 
 static const struct eventloop_poller_ops fake_ops = {
@@ -127,6 +134,45 @@ static void test_epoll_handlers_with_poller(void **state)
 	close(idle[0]);
 	close(idle[1]);
 	eventloop_destroy(&loop);
+}
+
+/*
+ * A poller's dispatch makes an epoll fd ready (slirp queueing frames for a
+ * NIC): with a poke its handler runs in that same round; without one, the
+ * loop skipped its epoll fd as idle, and the next poll() finds it.
+ */
+static void test_poller_readies_epoll_fd(void **state)
+{
+	for (int poke = 0; poke < 2; poke++) {
+		struct eventloop loop;
+		struct fake_poller p = { .loop = &loop, .timeout_ms = 1000, .poke = poke };
+		struct epoll_side e = { .loop = &loop };
+		int fds[2], own[2];
+
+		(void)state;
+		assert_int_equal(eventloop_init(&loop), 0);
+		assert_int_equal(pipe(fds), 0);
+		assert_int_equal(pipe(own), 0);
+		e.fd = fds[0];
+		p.ready_fd = fds[1];
+		/* The first round ends on the poller's own fd, the epoll fd idle. */
+		p.pfd = (struct pollfd){ .fd = own[0], .events = POLLIN };
+		assert_int_equal(write(own[1], "o", 1), 1);
+		assert_int_equal(eventloop_add(&loop, fds[0], EPOLLIN, on_epoll_fd, &e), 0);
+		assert_int_equal(eventloop_add_poller(&loop, &fake_ops, &p), 0);
+		assert_int_equal(eventloop_run(&loop), 0);
+		assert_int_equal(e.calls, 1);
+		/* Without the poke, one more round; never a wait for the deadline. */
+		assert_int_equal(p.rounds, poke ? 1 : 2);
+		assert_int_equal(p.readable, 1);
+		eventloop_remove_poller(&loop, &p);
+		eventloop_remove(&loop, fds[0]);
+		close(fds[0]);
+		close(fds[1]);
+		close(own[0]);
+		close(own[1]);
+		eventloop_destroy(&loop);
+	}
 }
 
 /* A deadline alone (slirp's timers) ends the wait: dispatch runs, no fd ready. */
@@ -436,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_poller_fd_wakes),
 		cmocka_unit_test(test_epoll_handlers_with_poller),
 		cmocka_unit_test(test_poller_timeout),
+		cmocka_unit_test(test_poller_readies_epoll_fd),
 		cmocka_unit_test(test_poller_limits),
 		cmocka_unit_test(test_many_fds),
 		cmocka_unit_test(test_call_sync),

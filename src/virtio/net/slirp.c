@@ -95,6 +95,9 @@ static ssize_t net_slirp_send_packet(const void *buf, size_t len, void *opaque)
 		/* Fails only on a counter overflow, which one write a batch cannot reach. */
 		if (write(ns->be.fds[0], &one, sizeof(one)) == sizeof(one))
 			ns->signalled = true;
+		/* The device's fd is in the loop's epoll set: have it looked at now. */
+		if (ns->loop)
+			eventloop_poke(ns->loop);
 	}
 	return (ssize_t)len;
 }
