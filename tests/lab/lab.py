@@ -353,9 +353,11 @@ class Tree:
                 os.symlink("/bin/busybox", dst)
 
     def binary(self, src, rel=None):
-        """A binary plus its ldd libraries at their own paths, and those it dlopens."""
+        """A binary plus its ldd libraries at their own paths, and those it dlopens
+        (known by the name it gets in the tree: bench/run.sh --hearth /tmp/h-old
+        is still Hearth)."""
         self.copy(src, rel or src, 0o755)
-        for lib in dlopened_paths(src):
+        for lib in dlopened_paths(rel or src):
             if not os.path.exists(self._dst(lib)):
                 self.binary(lib, lib)
         for lib in ldd_deps(src):
