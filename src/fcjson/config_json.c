@@ -392,6 +392,11 @@ int config_json_net(struct vm_config *c, json_t *o, const char *path_id, struct 
 		if (mtu < NET_MTU_MIN || mtu > 65535)
 			return err_set(err, true, -EINVAL, "%s: mtu %llu is out of range (%u to "
 				       "65535)", what, (unsigned long long)mtu, NET_MTU_MIN);
+		/* libslirp's largest; the guest's frames past it would be dropped. */
+		if (n.dev.backend == NET_USER && mtu > NET_SLIRP_MTU_MAX)
+			return err_set(err, true, -EINVAL, "%s: mtu %llu is above %u, the largest "
+				       "a user-mode backend carries", what, (unsigned long long)mtu,
+				       NET_SLIRP_MTU_MAX);
 		n.dev.mtu = (uint16_t)mtu;
 	}
 	ret = config_json_limiter(what, o, "rx_rate_limiter", &n.rx_rate_limiter, err);

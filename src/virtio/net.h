@@ -16,6 +16,9 @@ struct mmds;
 
 enum net_backend { NET_TAP, NET_USER };
 
+/* A user-mode NIC's MTU, and the most an API mtu may give it (virtio/net/slirp.c). */
+#define NET_SLIRP_MTU_MAX 65520u
+
 /*
  * A TAP NIC's rings on vhost-net: auto where /dev/vhost-net opens (else
  * served here, and the log says why), on or fail, or off.

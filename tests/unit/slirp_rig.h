@@ -45,7 +45,7 @@ struct rig {
 	struct net_be *be;
 	/* be's eventfd (readable while frames wait), or the MMDS stack's socket (no be) */
 	int dev;
-	uint8_t frames[MAX_FRAMES][2048];
+	uint8_t frames[MAX_FRAMES][8192]; /* room for test_large_mtu's frames */
 	size_t len[MAX_FRAMES];
 	unsigned int nframes;
 };

@@ -467,6 +467,16 @@ static void expect_mtu_rules(struct vm_config *c)
 			     "{\"iface_id\": \"eth9\", \"host_dev_name\": \"tap9\", \"mtu\": null}"),
 			 0);
 	assert_int_equal(vm_config_find_net(c, "eth9")->dev.mtu, 0);
+	/* A user-mode NIC: up to libslirp's 65520, which frames past would not cross. */
+	assert_int_equal(RUN(c, config_json_net(c, o, "eth9", &err),
+			     "{\"iface_id\": \"eth9\", \"backend\": \"user\", \"mtu\": 65521}"),
+			 -EINVAL);
+	expect_msg("network-interfaces: mtu 65521 is above 65520, the largest a user-mode "
+		   "backend carries");
+	assert_int_equal(RUN(c, config_json_net(c, o, "eth9", &err),
+			     "{\"iface_id\": \"eth9\", \"backend\": \"user\", \"mtu\": 65520}"),
+			 0);
+	assert_int_equal(vm_config_find_net(c, "eth9")->dev.mtu, 65520);
 }
 
 /*

@@ -36,7 +36,15 @@
 #define SLIRP_HOST "10.0.2.2"
 #define SLIRP_GUEST "10.0.2.15"
 #define SLIRP_DNS "10.0.2.3"
-#define SLIRP_MTU 1500u
+/*
+ * The MTU slirp and the guest share (offered as VIRTIO_NET_F_MTU), as
+ * slirp4netns and passt default to: the wire between them is this
+ * process, so a larger one costs nothing, and every frame saved is an
+ * interrupt, a descriptor and a pass through two TCP/IP stacks. Frames
+ * leaving slirp become the host's own sockets' traffic, which the host
+ * segments for its real links. libslirp's largest (IF_MTU_MAX) is 65521.
+ */
+#define SLIRP_MTU NET_SLIRP_MTU_MAX
 /* Frames waiting either way: what the socketpair's buffers held before. */
 #define SLIRP_QUEUE_BYTES (1u << 20)
 /* A FIFO that held this much has its pages given back once both are empty. */
@@ -60,7 +68,8 @@ static struct ratelimit slirp_rl = RATELIMIT_INIT(10);
 /*
  * Out-of-order TCP the guest may make slirp hold (tcp_gate.h): 32
  * segments a connection, 1024 or 4 MiB of payload in all. Each held
- * segment is one slirp mbuf, about 2 KiB for the 1500-byte MTU.
+ * segment is one slirp mbuf, its payload and a header: the bytes bound
+ * holds whatever the MTU.
  */
 static const struct slirp_glue_budget net_slirp_budget = {
 	.conns = 2 * NET_SLIRP_MAX_SOCKETS,
@@ -79,7 +88,6 @@ static struct net_slirp *net_slirp_of(struct net_be *be)
 static ssize_t net_slirp_send_packet(const void *buf, size_t len, void *opaque)
 {
 	struct net_slirp *ns = opaque;
-
 	uint64_t one = 1;
 	int ret;
 
@@ -228,8 +236,9 @@ static Slirp *net_slirp_new(struct net_slirp *ns)
 	SlirpConfig sc = {
 		.version = SLIRP_CONFIG_VERSION_MAX < 4 ? SLIRP_CONFIG_VERSION_MAX : 4,
 		.in_enabled = true,
-		.if_mtu = SLIRP_MTU,
-		.if_mru = SLIRP_MTU,
+		/* An API mtu (at most SLIRP_MTU) is the guest's: slirp's too. */
+		.if_mtu = ns->cfg.mtu ? ns->cfg.mtu : SLIRP_MTU,
+		.if_mru = ns->cfg.mtu ? ns->cfg.mtu : SLIRP_MTU,
 		/* Else 10.0.2.2 is the host's 127.0.0.1, every service on it open to the guest. */
 		.disable_host_loopback = !ns->cfg.host_loopback,
 	};

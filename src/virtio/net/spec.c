@@ -83,7 +83,8 @@ static int net_parse_onoff(const char *key, const char *val, bool *out, struct e
 
 /*
  * A TAP NIC's MTU, offered to the guest (VIRTIO_NET_F_MTU) as the API's
- * mtu is: Firecracker's range. A user-mode NIC's MTU is slirp's own.
+ * mtu is: Firecracker's range. A user-mode NIC's MTU is slirp's own
+ * (65520, virtio/net/slirp.c).
  */
 static int net_parse_mtu(const char *val, uint16_t *out, struct err *err)
 {
