@@ -56,12 +56,16 @@ PY
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
 }
 
+# Each phase ends with its wall time, so a slow CI run says where it went.
+took() { echo "   ($1 took $(( SECONDS - $2 )) s; $SECONDS s in all)"; }
+
 run_meson() {
-  local dir=$1; shift
+  local dir=$1 t0=$SECONDS; shift
   echo "== meson test -C $dir $*"
   rm -f "$dir/meson-logs/testlog.json"
   meson test -C "$dir" --print-errorlogs "$@" || phases_failed+=("$dir")
   count_meson "$dir"
+  took "$dir" "$t0"
 }
 
 run_meson build
@@ -69,12 +73,14 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print
   run_meson build-asan
 
 echo "== fuzz smoke: every libFuzzer target for 10 s (fuzz/README.md)"
+t0=$SECONDS
 fuzz/smoke.sh
 case $? in
   0) passed=$((passed + 1)) ;;
   77) skipped=$((skipped + 1)) ;;
   *) failed=$((failed + 1)); phases_failed+=(fuzz) ;;
 esac
+took "fuzz smoke" "$t0"
 
 builds=1; [ -x build-asan/hearth ] && builds=2
 n_lab_guests=$(echo "$lab_guests" | tr ',' '\n' | grep -c . || true)
@@ -94,7 +100,7 @@ else
     else
       echo "== lab: $t (stock Debian kernel under Hearth in nested KVM)"
     fi
-    lab_out=$(mktemp)
+    lab_out=$(mktemp) t0=$SECONDS
     HEARTH="$PWD/build/hearth" python3 "tests/lab/$t.py" "${args[@]}" 2>&1 | tee "$lab_out"
     rc=${PIPESTATUS[0]}
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$lab_out" | tail -n 1)
@@ -108,6 +114,7 @@ else
       phases_failed+=("lab:$t")
     fi
     rm -f "$lab_out"
+    took "lab:$t" "$t0"
   done
 fi
 

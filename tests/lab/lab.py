@@ -1023,28 +1023,44 @@ class Lab:
     def run_plan(self, runs, tag="plan", retries=1, timeout=None, silence=None,
                  binaries=None, files=None, l1_extra=None):
         """Boots one L1 that performs all runs.  A lab failure (L1 panic,
-        silence, timeout) is retried `retries` times.  The L1 limits are only
-        against hangs: every L2 run has its own timeout inside L1.
-        binaries and files ({path in L1: path here}) go into L1's image."""
-        image = build_l1_initrd(self.kernel, runs, self.l2_initrd(), binaries=binaries,
-                                files=files, l1_modules=l1_extra.modules if l1_extra else ())
-        timeout = timeout or 300 + sum(r.timeout + 30 for r in runs)
+        silence, timeout) is retried `retries` times, by an L1 that performs
+        only the runs the failed boot did not end (each run is its own L2
+        boot and needs nothing from another); the runs it did end keep their
+        results.  The L1 limits are only against hangs: every L2 run has its
+        own timeout inside L1.  binaries and files ({path in L1: path here})
+        go into L1's image."""
+        def boot_of(todo):
+            image = build_l1_initrd(self.kernel, todo, self.l2_initrd(), binaries=binaries,
+                                    files=files,
+                                    l1_modules=l1_extra.modules if l1_extra else ())
+            limit = timeout or 300 + sum(r.timeout + 30 for r in todo)
+            return image, limit, len(todo), {r.name: r.timeout for r in todo}
+
+        def resume(ended):
+            return boot_of([r for r in runs if r.name not in ended])
+
+        image, limit, planned, limits = boot_of(runs)
         self.l1_extra = l1_extra
         try:
-            return self.boot_with_retry(image, tag, timeout, silence or HEARTBEAT_SILENCE,
-                                        retries, len(runs), {r.name: r.timeout for r in runs})
+            return self.boot_with_retry(image, tag, limit, silence or HEARTBEAT_SILENCE,
+                                        retries, planned, limits, resume=resume)
         finally:
             self.l1_extra = None
 
     def boot_with_retry(self, image, tag, timeout, silence, retries=1, planned=0,
-                        run_limits=None):
+                        run_limits=None, resume=None):
         """Boots L1 from this image until it runs to its end, at most
         1 + retries times; every boot is recorded in build/lab/boots.jsonl
-        and a retried one is named in the result (retry_line)."""
-        result, retried = None, []
+        and a retried one is named in the result (retry_line).  With
+        resume(names of the runs ended so far) -> (image, timeout, planned,
+        run_limits), a retry boots only what is left, and the runs an
+        earlier attempt ended stay in the result; when none is left, the
+        failed boot's runs are the result."""
+        result, retried, kept = None, [], {}
         for attempt in range(1 + retries):
             logpath = os.path.join(work_dir(), "%s-%d.log" % (tag, attempt + 1))
-            log("booting L1 (attempt %d), serial log: %s" % (attempt + 1, logpath))
+            log("booting L1 (attempt %d%s), serial log: %s"
+                % (attempt + 1, ", %d runs left" % planned if kept else "", logpath))
             lines, failure, wall = self.boot_l1(image, logpath, timeout, silence, run_limits)
             rec = l1.record_boot(tag, attempt + 1, lines, failure, wall, planned,
                                  getattr(self, "last_probe", None))
@@ -1053,6 +1069,7 @@ class Lab:
             result.attempts = attempt + 1
             result.ok = failure is None
             result.retried = list(retried)
+            result.runs = dict(kept, **result.runs)
             if result.l1_kvm is not None:
                 log("L1 /init at %.1fs, /dev/kvm at %.1fs (L1 clock); L1 wall %.1fs"
                     % (result.l1_up or -1, result.l1_kvm, wall))
@@ -1065,6 +1082,15 @@ class Lab:
             log("LAB FAILURE: %s (%s at %s)" % (failure, rec["kind"], rec["where"]))
             for l in lines[-15:]:
                 log("  | " + l)
+            if resume is None:
+                continue
+            kept = {n: r for n, r in result.runs.items() if r.ended}
+            image, timeout, planned, run_limits = resume(set(kept))
+            if planned == 0:
+                # Every run ended before L1 failed: nothing to boot again for.
+                result.ok, result.retried = True, list(retried)
+                log(result.retry_line() + "; every run had ended")
+                break
         return result
 
     def demo_initrd(self, input_text=None):

@@ -9,7 +9,7 @@ ticking is "silent" even while something else keeps printing; an L1
 soft-lockup or RCU-stall report ends the attempt at once; the same words
 inside an L2's prefixed console are L2's business, not a lab failure.
 Then the record of a boot (l1.classify_boot: the wedge's kind and the L2
-run it happened in) and the wedge probe (l1.probe_vcpus) against a fake
+run it happened in), a retry of only the runs a failed boot left, and the wedge probe (l1.probe_vcpus) against a fake
 QEMU monitor. And L.report, the end every lab test shares.
 Prints one line per check and `N passed, N failed`.
 """
@@ -35,7 +35,9 @@ class FakeLab(L.Lab):
         self.script = script
 
     def l1_argv(self, initrd, cmdline=None):
-        return ["/bin/sh", "-c", self.script]
+        # A dict of scripts stands for L1 images: the image picks its script.
+        script = self.script[initrd] if isinstance(self.script, dict) else self.script
+        return ["/bin/sh", "-c", script]
 
 
 FINISH = 'echo "LAB-L1-UP t=1.0"; echo "LAB-L1-KVM ok t=1.5"; echo "LAB-L1-DONE"'
@@ -209,6 +211,46 @@ def check_overdue_run(tmp):
              "a run that ends in time is not (%r, %r)" % (f_ended, f_unknown))]
 
 
+def check_resume(tmp):
+    """boot_with_retry with resume: L1 wedges (silent) after run a ended and
+    while b ran; the retry boots an image of what is left, b and c, and the
+    result holds a from the first boot and b and c from the second."""
+    first = ('echo "LAB-L1-UP t=1.0"; echo "LAB-L1-KVM ok t=1.5"; '
+             'echo "LAB-RUN-BEGIN a t=2"; echo "a| LAB x=first"; echo "LAB-RUN-END a rc=0 t=2"; '
+             'echo "LAB-RUN-BEGIN b t=3"; sleep 30')
+    rest = ('echo "LAB-L1-UP t=1.0"; echo "LAB-L1-KVM ok t=1.5"; '
+            'echo "LAB-RUN-BEGIN b t=2"; echo "LAB-RUN-END b rc=0 t=2"; '
+            'echo "LAB-RUN-BEGIN c t=3"; echo "LAB-RUN-END c rc=1 t=3"; ' + FINISH)
+    asked = []
+
+    def resume(ended):
+        asked.append(sorted(ended))
+        return "rest", 60, 2, {"b": 30, "c": 30}
+
+    saved = (L.work_dir, l1.BOOTS_LOG)
+    L.work_dir, l1.BOOTS_LOG = (lambda: tmp), os.path.join(tmp, "boots.jsonl")
+    try:
+        res = FakeLab({"all": first, "rest": rest}).boot_with_retry(
+            "all", "resume", 60, 2, 1, 3, {"a": 30, "b": 30, "c": 30}, resume=resume)
+        # Everything ended before the wedge: no second boot.
+        done = FakeLab({"all": first.replace("sleep 30", 'echo "LAB-RUN-END b rc=0 t=4"; '
+                                              'sleep 30')}).boot_with_retry(
+            "all", "resume2", 60, 2, 1, 2, {"a": 30, "b": 30},
+            resume=lambda ended: ("none", 60, 0, {}))
+    finally:
+        L.work_dir, l1.BOOTS_LOG = saved
+    runs = {n: (r.ended, r.rc) for n, r in res.runs.items()}
+    return [(asked == [["a"]] and res.ok and res.attempts == 2 and
+             runs == {"a": (True, 0), "b": (True, 0), "c": (True, 1)} and
+             res.runs["a"].info.get("x") == "first" and len(res.retried) == 1,
+             "a retry runs only what the failed boot left (asked %r, runs %r, ok %r)"
+             % (asked, runs, res.ok)),
+            (done.ok and done.attempts == 1 and sorted(done.runs) == ["a", "b"] and
+             bool(done.retried),
+             "a boot that fails after its last run is not booted again (attempts %d, ok %r)"
+             % (done.attempts, done.ok))]
+
+
 def check_report():
     """L.report, every lab test's end: exit 3 for a failed lab, 1 for a failed check or a
     run that never ended, 0 when all passed; a failed run's last lines are printed."""
@@ -283,7 +325,7 @@ def main():
             print("%s %s (failure=%r)" % ("PASS" if ok else "FAIL", name, failure))
             passed += ok
             failed += not ok
-        for ok, what in check_records(tmp) + check_hung_run(tmp) + check_overdue_run(tmp) + check_report() + \
+        for ok, what in check_records(tmp) + check_hung_run(tmp) + check_overdue_run(tmp) + check_resume(tmp) + check_report() + \
                 check_kvm_counters(tmp):
             print("%s %s" % ("PASS" if ok else "FAIL", what))
             passed += ok
