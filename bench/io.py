@@ -426,6 +426,10 @@ def vmm_args(vmm, mode, cache, transport="mmio", memory=512):
     return a + ["--pci"] if VMMS[vmm][0] == "hearth" else pci_devices(a)
 
 
+# --net-queues: Hearth's TAP NIC's queue pairs (its queues=; None: one per vCPU).
+NET_QUEUES = None
+
+
 def vmm_mmio_args(vmm, mode, cache, memory):
     if mode == "vub" and vmm == "hearth":
         return ["--disk", "socket=/tmp/vub.sock"]
@@ -442,7 +446,9 @@ def vmm_mmio_args(vmm, mode, cache, memory):
             # iperf3's server is on L1's loopback, which Hearth closes by default.
             a += ["--disk", "path=/dev/vda,cache=%s" % cache, "--net", "user,host-loopback=on"]
         else:
-            a += ["--net", "tap=tap0,vhost=%s" % ("on" if mode == "vhost" else "off")]
+            a += ["--net", "tap=tap0,vhost=%s%s" % ("on" if mode == "vhost" else "off",
+                                                   ",queues=%d" % NET_QUEUES if NET_QUEUES
+                                                   else "")]
         return a
     if mode == "user":
         return ["-drive", "id=d0,file=/dev/vda,format=raw,if=none,cache=%s" % cache,
@@ -624,6 +630,8 @@ def main():
                     help="seconds per iperf3 direction (default 10)")
     ap.add_argument("--cpus", type=int, default=2,
                     help="vCPUs per L2 guest (default 2; Hearth's TAP gets a queue pair each)")
+    ap.add_argument("--net-queues", type=int, choices=range(1, 5), metavar="1-4",
+                    help="Hearth's TAP NIC's queue pairs (its queues=; default one per vCPU)")
     ap.add_argument("--cache", default="writeback", choices=["writeback", "none"],
                     help="the VMM's disk cache mode (default writeback)")
     ap.add_argument("--modes", default=",".join(MODES),
@@ -636,6 +644,8 @@ def main():
     a = ap.parse_args()
     if a.hearth:
         os.environ["HEARTH"] = os.path.abspath(a.hearth)
+    global NET_QUEUES
+    NET_QUEUES = a.net_queues
     a.modes = [m for m in a.modes.split(",") if m]
     if not a.modes or any(m not in MODES for m in a.modes):
         ap.error("--modes takes user, tap, vhost and vub")

@@ -110,13 +110,19 @@ static json_t *dump_nets(const struct vm_config *c)
 
 		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
 			 m[4], m[5]);
-		/* A TAP with a vhost choice is in backend's words, as PUT took it. */
-		bool tap_spec = n->dev.backend == NET_TAP && n->dev.vhost != NET_VHOST_AUTO;
+		/* A TAP with a vhost or queues choice is in backend's words, as PUT took it. */
+		bool tap_spec = n->dev.backend == NET_TAP &&
+				(n->dev.vhost != NET_VHOST_AUTO || n->dev.queues);
 
-		if (tap_spec)
-			snprintf(spec, sizeof(spec), "tap=%s,vhost=%s", n->dev.ifname,
-				 n->dev.vhost == NET_VHOST_ON ? "on" : "off");
-		else
+		if (tap_spec) {
+			char q[16] = "";
+
+			if (n->dev.queues)
+				snprintf(q, sizeof(q), ",queues=%u", n->dev.queues);
+			snprintf(spec, sizeof(spec), "tap=%s%s%s", n->dev.ifname,
+				 n->dev.vhost == NET_VHOST_AUTO ? "" :
+				 n->dev.vhost == NET_VHOST_ON ? ",vhost=on" : ",vhost=off", q);
+		} else
 			user_spec(&n->dev, spec, sizeof(spec));
 		o = json_pack("{s:s, s:s*, s:s*, s:s?, s:o?}", "iface_id", n->id, "host_dev_name",
 			      n->dev.backend == NET_TAP && !tap_spec ? n->dev.ifname : NULL, "backend",

@@ -38,7 +38,9 @@ struct net_config {
 	bool mac_set;
 	struct net_hostfwd fwd[NET_MAX_HOSTFWD];
 	unsigned int nfwd;
-	unsigned int queue_pairs; /* tap: set from --cpus by the caller */
+	unsigned int queue_pairs; /* tap: set from queues and --cpus by the caller */
+	/* tap: queue pairs asked for (queues=N, 1 to NET_MAX_QUEUE_PAIRS); 0: one per vCPU */
+	unsigned int queues;
 	/* user: the guest reaches the host's 127.0.0.1 at 10.0.2.2; off unless asked. */
 	bool host_loopback;
 	/* user: cap on the host sockets guest traffic opens; 0 picks the default
@@ -58,7 +60,8 @@ struct net_config {
 };
 
 /*
- * "tap=IFNAME[,mac=..][,mtu=N][,vhost=on|off|auto]" (N: 68 to 65535, offered to the guest) or
+ * "tap=IFNAME[,mac=..][,mtu=N][,vhost=on|off|auto][,queues=Q]" (N: 68 to 65535, offered
+ * to the guest; Q: 1 to NET_MAX_QUEUE_PAIRS queue pairs, default one per vCPU) or
  * "user[,host-loopback=on|off][,hostfwd=tcp:HOSTPORT-:GUESTPORT]...".
  * host-loopback is off by default: with it on, every service on the host's
  * loopback is open to the guest.

@@ -188,8 +188,12 @@ static int make_net(struct virtio_build *b, struct virtio_dev **out, struct err 
 		snprintf(b->what, sizeof(b->what), "--net %u", b->i + 1);
 	else
 		snprintf(b->what, sizeof(b->what), "network interface '%s'", n->id);
-	/* One TX/RX pair per vCPU lets each queue's interrupts stay local. */
-	nc.queue_pairs = nc.backend == NET_TAP ? b->cfg->machine.vcpu_count : 1;
+	/*
+	 * One TX/RX pair per vCPU lets each queue's interrupts stay local,
+	 * unless queues=N asks otherwise (fewer vhost workers per VM).
+	 */
+	nc.queue_pairs = nc.backend != NET_TAP ? 1 : nc.queues ? nc.queues :
+		b->cfg->machine.vcpu_count;
 	/* Listed in /mmds/config: the NIC answers the metadata address from the store. */
 	if (b->cfg->mmds_store && vm_config_mmds_net(b->cfg, n->id)) {
 		nc.mmds = b->cfg->mmds_store;

@@ -535,6 +535,28 @@ static void expect_user_backend(struct vm_config *c)
 	assert_null(json_object_get(nic, "host_dev_name"));
 	json_decref(dump);
 	assert_true(vm_config_drop_net(c, "t2"));
+	/* queues=N is kept and shown back, with or without a vhost choice. */
+	assert_int_equal(RUN(c, config_json_net(c, o, "t2", &err),
+			     "{\"iface_id\": \"t2\", \"backend\": \"tap=tap7,queues=2\"}"), 0);
+	n = vm_config_find_net(c, "t2");
+	assert_non_null(n);
+	assert_int_equal(n->dev.queues, 2);
+	assert_int_equal(n->dev.vhost, NET_VHOST_AUTO);
+	dump = config_json_dump_full(c);
+	nic = json_array_get(json_object_get(dump, "network-interfaces"), c->nnets - 1);
+	assert_string_equal(json_string_value(json_object_get(nic, "backend")),
+			    "tap=tap7,queues=2");
+	json_decref(dump);
+	assert_true(vm_config_drop_net(c, "t2"));
+	assert_int_equal(RUN(c, config_json_net(c, o, "t2", &err),
+			     "{\"iface_id\": \"t2\", \"backend\": \"tap=tap7,vhost=on,queues=1\"}"),
+			 0);
+	dump = config_json_dump_full(c);
+	nic = json_array_get(json_object_get(dump, "network-interfaces"), c->nnets - 1);
+	assert_string_equal(json_string_value(json_object_get(nic, "backend")),
+			    "tap=tap7,vhost=on,queues=1");
+	json_decref(dump);
+	assert_true(vm_config_drop_net(c, "t2"));
 	assert_int_equal(RUN(c, config_json_net(c, o, "u2", &err),
 			     "{\"iface_id\": \"u2\", \"backend\": \"user,hostfwd=tcp:0-:1\"}"),
 			 -EINVAL);

@@ -6,7 +6,13 @@
  * The "TAP" is a SEQPACKET socketpair carrying the 12-byte header.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
 #include <linux/vhost.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -24,6 +30,7 @@
 #include "core/ratelimit.h"
 #include "mem/guest_mem.h"
 #include "virtio/net.h"
+#include "virtio/net/tap.h"
 #include "virtio/virtio.h"
 
 #define BASE 0xd0000000ull
@@ -355,6 +362,89 @@ static void test_parse_vhost(void **state)
 	assert_non_null(strstr(err.msg, "vhost='yes': want on, off or auto"));
 	assert_int_equal(virtio_net_parse("user,vhost=on", &cfg, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "unknown option 'vhost=on' for user"));
+	/* queues=N: a TAP's queue pairs, 0 (one per vCPU) unless given. */
+	assert_int_equal(cfg.queues, 0);
+	assert_int_equal(virtio_net_parse("tap=t0,queues=1,vhost=on", &cfg, &err), 0);
+	assert_int_equal(cfg.queues, 1);
+	assert_int_equal(virtio_net_parse("tap=t0,queues=4", &cfg, &err), 0);
+	assert_int_equal(cfg.queues, 4);
+	for (unsigned int i = 0; i < 5; i++) {
+		static const char *const bad[] = { "0", "5", "-1", "", "2x" };
+		char spec[32];
+
+		snprintf(spec, sizeof(spec), "tap=t0,queues=%s", bad[i]);
+		assert_int_equal(virtio_net_parse(spec, &cfg, &err), -EINVAL);
+		assert_non_null(strstr(err.msg, "want 1 to 4"));
+	}
+	assert_int_equal(virtio_net_parse("user,queues=2", &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "unknown option 'queues=2' for user"));
+}
+
+/* A persistent TAP, as `ip tuntap add NAME mode tap [multi_queue]` makes one. */
+static int make_tap(const char *name, bool mq)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (mq)
+		ifr.ifr_flags |= IFF_MULTI_QUEUE;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETPERSIST, 1) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* How many queues net_tap_open gives for pairs on tap name; -errno when it fails. */
+static int tap_queues(const char *name, unsigned int pairs)
+{
+	struct net_be *be = NULL;
+	struct err err;
+	int ret = net_tap_open(name, pairs, &be, &err);
+
+	if (ret)
+		return ret;
+	ret = (int)be->nqueues;
+	be->ops->destroy(be);
+	return ret;
+}
+
+/*
+ * queues=1 (or one vCPU) on a TAP made multi_queue takes one queue of it
+ * (without IFF_MULTI_QUEUE the kernel refuses such a TAP), and two pairs
+ * on a single-queue TAP fall back to one. Runs in a network namespace of
+ * its own, in a child: each bit of its exit status is one failed check.
+ */
+static void test_tap_queue_kinds(void **state)
+{
+	int status;
+	pid_t pid;
+
+	(void)state;
+	if (access("/dev/net/tun", R_OK | W_OK))
+		skip();
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int bad = 0;
+
+		if (unshare(CLONE_NEWNET))
+			_exit(77);
+		if (make_tap("mq0", true) || make_tap("sq0", false))
+			_exit(77);
+		bad |= (tap_queues("mq0", 1) != 1) << 0;
+		bad |= (tap_queues("mq0", 2) != 2) << 1;
+		bad |= (tap_queues("sq0", 2) != 1) << 2;
+		bad |= (tap_queues("sq0", 1) != 1) << 3;
+		_exit(bad);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		skip();
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 int main(void)
@@ -365,6 +455,7 @@ int main(void)
 		cmocka_unit_test(test_limiter_leaves_vhost),
 		cmocka_unit_test(test_vhost_refusals),
 		cmocka_unit_test(test_parse_vhost),
+		cmocka_unit_test(test_tap_queue_kinds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

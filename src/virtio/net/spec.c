@@ -99,6 +99,21 @@ static int net_parse_mtu(const char *val, uint16_t *out, struct err *err)
 	return 0;
 }
 
+/* A TAP's queue pairs: each is a TAP queue (and a vhost-net worker). */
+static int net_parse_queues(const char *val, unsigned int *out, struct err *err)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(val, &end, 10);
+	if (!*val || *end || errno || *val == '-' || v < 1 || v > NET_MAX_QUEUE_PAIRS)
+		return err_set(err, true, -EINVAL, "queues=%s: want 1 to %u", val,
+			       NET_MAX_QUEUE_PAIRS);
+	*out = (unsigned int)v;
+	return 0;
+}
+
 static int net_parse_vhost(const char *val, enum net_vhost_mode *out, struct err *err)
 {
 	if (!strcmp(val, "auto"))
@@ -141,6 +156,8 @@ int virtio_net_parse(const char *spec, struct net_config *cfg, struct err *err)
 			ret = net_parse_mtu(tok + 4, &cfg->mtu, err);
 		} else if (cfg->backend == NET_TAP && !strncmp(tok, "vhost=", 6)) {
 			ret = net_parse_vhost(tok + 6, &cfg->vhost, err);
+		} else if (cfg->backend == NET_TAP && !strncmp(tok, "queues=", 7)) {
+			ret = net_parse_queues(tok + 7, &cfg->queues, err);
 		} else if (cfg->backend == NET_USER && !strncmp(tok, "hostfwd=", 8)) {
 			ret = net_parse_hostfwd(tok + 8, cfg, err);
 		} else if (cfg->backend == NET_USER && !strncmp(tok, "host-loopback=", 14)) {
@@ -152,7 +169,7 @@ int virtio_net_parse(const char *spec, struct net_config *cfg, struct err *err)
 			ret = err_set(err, true, -EINVAL, "unknown option '%s' for %s (want %s, or "
 				      "rx-bw=, rx-ops=, tx-bw=, tx-ops= limits)", tok,
 				      user ? "user" : "tap",
-				      user ? "hostfwd=, host-loopback=" : "mac=, mtu=, vhost=");
+				      user ? "hostfwd=, host-loopback=" : "mac=, mtu=, vhost=, queues=");
 		}
 		if (ret)
 			return ret;

@@ -162,8 +162,12 @@ int net_tap_open(const char *ifname, unsigned int pairs, struct net_be **out, st
 			pairs = 1;
 		}
 	}
-	if (pairs == 1)
+	if (pairs == 1) {
 		ret = net_tap_open_queue(ifname, false, &t->be.fds[0]);
+		/* A tap created with multi_queue takes only the flag: one queue of it. */
+		if (ret == -EINVAL)
+			ret = net_tap_open_queue(ifname, true, &t->be.fds[0]);
+	}
 	if (ret)
 		goto err_open;
 	t->be.nqueues = 1;

@@ -10,7 +10,8 @@
 /*
  * Attaches to (or, with CAP_NET_ADMIN, creates) tap ifname with up to
  * pairs queues; falls back to one queue when the interface is not
- * multi-queue. Returns 0 or -errno with a one-line message in err.
+ * multi-queue, and takes one queue of a multi-queue one when pairs is 1.
+ * Returns 0 or -errno with a one-line message in err.
  */
 int net_tap_open(const char *ifname, unsigned int pairs, struct net_be **out, struct err *err);
 
