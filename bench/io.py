@@ -30,7 +30,8 @@ fw_cfg), its devices always virtio-pci: the peer PCI VMs usually are;
 hearth-pci and qemu-pci are Hearth and QEMU microvm on virtio-pci whatever
 --transport says, so one run can hold both transports:
 --vmm hearth,qemu,hearth-pci,qemu-pci,qemu-q35. Each Hearth column is set
-against each QEMU one on its transport.
+against each QEMU one on its transport. hearth-q1 is Hearth with one queue
+pair on its TAP NIC (queues=1; --net-queues sets it for every Hearth column).
 Every fio job also counts the guest's virtio interrupts (/proc/interrupts)
 over the job: the interrupts-per-I/O rows (the job's ramp is in the count, so
 its I/Os are scaled up to the job's length).
@@ -411,7 +412,11 @@ VMMS = {"hearth": ("hearth", "microvm", "microvm", False),
         "qemu-q35": ("qemu", "q35", "q35", True),
         # On PCI whatever --transport says: one run can hold both transports.
         "hearth-pci": ("hearth", "microvm", "microvm", True),
-        "qemu-pci": ("qemu", "microvm,pcie=on", "microvm,pcie=on", True)}
+        "qemu-pci": ("qemu", "microvm,pcie=on", "microvm,pcie=on", True),
+        # Hearth with one queue pair on its TAP NIC (queues=1), beside the default.
+        "hearth-q1": ("hearth", "microvm", "microvm", False)}
+# Hearth's TAP NIC's queue pairs where a variant fixes them (else --net-queues').
+NET_QUEUES_OF = {"hearth-q1": 1}
 
 
 def on_pci(vmm, transport):
@@ -420,7 +425,7 @@ def on_pci(vmm, transport):
 
 def vmm_args(vmm, mode, cache, transport="mmio", memory=512):
     """The VMM's device arguments; on PCI, Hearth's --pci and QEMU's -pci devices."""
-    a = vmm_mmio_args(VMMS[vmm][0], mode, cache, memory)
+    a = vmm_mmio_args(VMMS[vmm][0], mode, cache, memory, NET_QUEUES_OF.get(vmm, NET_QUEUES))
     if not on_pci(vmm, transport):
         return a
     return a + ["--pci"] if VMMS[vmm][0] == "hearth" else pci_devices(a)
@@ -430,7 +435,7 @@ def vmm_args(vmm, mode, cache, transport="mmio", memory=512):
 NET_QUEUES = None
 
 
-def vmm_mmio_args(vmm, mode, cache, memory):
+def vmm_mmio_args(vmm, mode, cache, memory, queues=None):
     if mode == "vub" and vmm == "hearth":
         return ["--disk", "socket=/tmp/vub.sock"]
     if mode == "vub":
@@ -447,7 +452,7 @@ def vmm_mmio_args(vmm, mode, cache, memory):
             a += ["--disk", "path=/dev/vda,cache=%s" % cache, "--net", "user,host-loopback=on"]
         else:
             a += ["--net", "tap=tap0,vhost=%s%s" % ("on" if mode == "vhost" else "off",
-                                                   ",queues=%d" % NET_QUEUES if NET_QUEUES
+                                                   ",queues=%d" % queues if queues
                                                    else "")]
         return a
     if mode == "user":

@@ -16,7 +16,9 @@ Hearth exits the handler exits 0, having served more than zero faults
 and fewer than the RAM's pages (lazily). `hearth restore --mem-uffd`
 counts on too, and a Full snapshot of it reads every page of its RAM
 through the handler (it served exactly all of them) and restores again
-from its file, counting on from there.
+from its file, counting on from there; the same with the handler's
+--batch 512, which fills the 2 MiB around each fault (at most one fault
+a group, and the snapshot taken through it as whole).
 
 Skipped (exit 77) without /dev/kvm or a userfaultfd for this process.
 """
@@ -155,45 +157,55 @@ def main():
         print("ok: the handler served %d of %d pages, lazily, and exited with Hearth" %
               (served, PAGES))
 
-        # hearth restore --mem-uffd; a Full snapshot of it reads all its RAM through the handler.
-        h = subprocess.Popen([a.handler, hsock, mem, "--count-file", cfile],
-                             stderr=open(os.path.join(tmp, "handler.err"), "w"))
-        procs.append(h)
-        wait_for(lambda: os.path.exists(hsock), "the handler's socket", 30)
-        api3, out4 = os.path.join(tmp, "a3.sock"), os.path.join(tmp, "out4")
-        r = start([a.hearth, "restore", "--snapshot", state, "--mem-uffd", hsock,
-                   "--api-sock", api3, "--resume", "--no-sandbox"], out4, out4 + ".err")
-        procs.append(r)
-        wait_for(lambda: len(counts(out4)) >= 2 or r.poll() is not None,
-                 "the CLI restore's counts")
-        check(counts(out4) and counts(out4)[0][0] in (last + 1, last + 2),
-              "CLI restore printed %r; stderr %s" % (counts(out4)[:3],
-                                                      open(out4 + ".err").read()[-600:]))
-        state2, mem2 = os.path.join(snap, "vm2.snap"), os.path.join(snap, "vm2.mem")
-        api(api3, "PATCH", "/vm", {"state": "Paused"})
-        api(api3, "PUT", "/snapshot/create", {"snapshot_path": state2, "mem_file_path": mem2})
-        mid = counts(out4)[-1][0]
-        stop(r)
-        h.wait(30)
-        check(h.returncode == 0, "handler exited %s" % h.returncode)
-        served = int(open(cfile).read())
-        check(served == PAGES, "the snapshot read %d pages through the handler, not all %d" %
-              (served, PAGES))
-        print("ok: a Full snapshot of it read all %d pages through the handler" % served)
+        # hearth restore --mem-uffd; a Full snapshot of it reads all its RAM through the
+        # handler: a fault a page, then with --batch 512 a fault per 2 MiB group.
+        for n, batch in enumerate((None, 512)):
+            argv = [a.handler, hsock, mem, "--count-file", cfile]
+            h = subprocess.Popen(argv + (["--batch", str(batch)] if batch else []),
+                                 stderr=open(os.path.join(tmp, "handler.err"), "w"))
+            procs.append(h)
+            wait_for(lambda: os.path.exists(hsock), "the handler's socket", 30)
+            api3, out4 = os.path.join(tmp, "a3-%d.sock" % n), os.path.join(tmp, "out4-%d" % n)
+            r = start([a.hearth, "restore", "--snapshot", state, "--mem-uffd", hsock,
+                       "--api-sock", api3, "--resume", "--no-sandbox"], out4, out4 + ".err")
+            procs.append(r)
+            wait_for(lambda: len(counts(out4)) >= 2 or r.poll() is not None,
+                     "the CLI restore's counts")
+            check(counts(out4) and counts(out4)[0][0] in (last + 1, last + 2),
+                  "CLI restore printed %r; stderr %s" % (counts(out4)[:3],
+                                                          open(out4 + ".err").read()[-600:]))
+            state2 = os.path.join(snap, "vm2-%d.snap" % n)
+            mem2 = os.path.join(snap, "vm2-%d.mem" % n)
+            api(api3, "PATCH", "/vm", {"state": "Paused"})
+            api(api3, "PUT", "/snapshot/create", {"snapshot_path": state2, "mem_file_path": mem2})
+            mid = counts(out4)[-1][0]
+            stop(r)
+            h.wait(30)
+            check(h.returncode == 0, "handler exited %s" % h.returncode)
+            served = int(open(cfile).read())
+            if batch:
+                check(0 < served <= PAGES // batch,
+                      "with --batch %d the snapshot took %d faults, more than its %d groups" %
+                      (batch, served, PAGES // batch))
+                print("ok: with --batch %d a Full snapshot of it took %d faults" % (batch, served))
+            else:
+                check(served == PAGES, "the snapshot read %d pages through the handler, not "
+                      "all %d" % (served, PAGES))
+                print("ok: a Full snapshot of it read all %d pages through the handler" % served)
 
-        out3 = os.path.join(tmp, "out3")
-        r3 = start([a.hearth, "restore", "--snapshot", state2, "--mem", mem2,
-                    "--no-sandbox"], out3, out3 + ".err")
-        procs.append(r3)
-        wait_for(lambda: len(counts(out3)) >= 2 or r3.poll() is not None,
-                 "the second restore's counts")
-        third = counts(out3)
-        check(third and third[0][0] in (mid + 1, mid + 2) and third[0][1] == sum0,
-              "second restore printed %r after %d; stderr %s" %
-              (third[:3], mid, open(out3 + ".err").read()[-600:]))
-        print("ok: the snapshot taken through the handler restores from its file at %d" %
-              third[0][0])
-        stop(r3)
+            out3 = os.path.join(tmp, "out3-%d" % n)
+            r3 = start([a.hearth, "restore", "--snapshot", state2, "--mem", mem2,
+                        "--no-sandbox"], out3, out3 + ".err")
+            procs.append(r3)
+            wait_for(lambda: len(counts(out3)) >= 2 or r3.poll() is not None,
+                     "the second restore's counts")
+            third = counts(out3)
+            check(third and third[0][0] in (mid + 1, mid + 2) and third[0][1] == sum0,
+                  "second restore printed %r after %d; stderr %s" %
+                  (third[:3], mid, open(out3 + ".err").read()[-600:]))
+            print("ok: the snapshot taken through the handler restores from its file at %d" %
+                  third[0][0])
+            stop(r3)
     except TestFailure as e:
         print("FAIL: %s" % e)
         return 1

@@ -2,7 +2,7 @@
  * A small page-fault handler for the Uffd memory backend (docs/snapshots.md,
  * "The Uffd backend"), for tests and benches:
  *
- *   uffd_handler SOCKET MEMFILE [--count-file PATH]
+ *   uffd_handler SOCKET MEMFILE [--count-file PATH] [--batch PAGES]
  *
  * Listens on SOCKET (it appears only once it listens), takes one
  * connection, receives the region mappings with the userfaultfd (one
@@ -12,7 +12,11 @@
  * the mappings and every mapping against the file; a bad message or a
  * fault outside them is one line on stderr and exit 1, never a crash. A
  * UFFD_EVENT_REMOVE (a range given back) makes the next faults there zero
- * pages. It exits 0 when Hearth is done: its end of the connection
+ * pages. With --batch PAGES (a power of two up to 512; default 1) a fault
+ * fills the PAGES-aligned group of pages around it that are still missing,
+ * as a prefetching handler would: a guest that touches all of a range (a
+ * driver zeroing memory it takes) then costs one round trip per group,
+ * not per page. It exits 0 when Hearth is done: its end of the connection
  * closes (Hearth keeps it as long as the RAM), or a copy finds its memory
  * gone (ESRCH). At exit it prints "uffd_handler: served N faults (Z zero
  * pages)" on stderr, and N to --count-file.
@@ -22,6 +26,8 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +53,9 @@ struct handler {
 	uint64_t file_size;
 	struct region r[UFFD_MSG_MAX_REGIONS];
 	unsigned int n;
+	uint64_t batch;            /* pages a fault fills at most */
 	unsigned long served, zeroed;
+	uint64_t placed;           /* pages filled, prefetched ones included */
 };
 
 static int fail(const char *fmt, const char *arg)
@@ -115,44 +123,91 @@ static struct region *find(struct handler *h, uint64_t addr)
 	return NULL;
 }
 
+/*
+ * Fills pages [idx, idx + n) of r, all removed or all not: zero pages or
+ * the file's bytes. A page already there (EEXIST: the guest's own, or one
+ * served meanwhile) is stepped over. 1: done, 0: Hearth's memory is gone,
+ * -1: an error. A prefetch stops quietly where it cannot fill (a range
+ * Hearth took out of the userfaultfd, as it does with unplugged memory).
+ */
+static int fill(struct handler *h, struct region *r, uint64_t idx, uint64_t n, bool prefetch)
+{
+	uint64_t ps = r->m.page_size;
+
+	while (n) {
+		uint64_t dst = r->m.base_host_virt_addr + idx * ps, done;
+		int ret;
+
+		if (r->removed[idx]) {
+			struct uffdio_zeropage z = { .range = { dst, n * ps } };
+
+			ret = ioctl(h->uffd, UFFDIO_ZEROPAGE, &z);
+			done = ret ? (z.zeropage > 0 ? (uint64_t)z.zeropage : 0) : n * ps;
+		} else {
+			struct uffdio_copy c = {
+				.dst = dst, .len = n * ps,
+				.src = (uint64_t)(uintptr_t)(h->file + r->m.offset + idx * ps),
+			};
+
+			ret = ioctl(h->uffd, UFFDIO_COPY, &c);
+			done = ret ? (c.copy > 0 ? (uint64_t)c.copy : 0) : n * ps;
+		}
+		if (ret && errno == ESRCH)
+			return 0;
+		if (ret && errno != EEXIST && errno != EAGAIN)
+			return prefetch ? 1 : fail("UFFDIO_COPY: %s", strerror(errno));
+		done = done / ps > n ? n : done / ps;
+		h->placed += done;
+		if (ret && errno == EEXIST && done < n)
+			done++;        /* the page that is there already */
+		for (uint64_t k = idx; k < idx + done; k++)
+			r->removed[k] = 0;
+		idx += done;
+		n -= done;
+	}
+	return 1;
+}
+
 /* 1: served (or already there), 0: Hearth's memory is gone, -1: an error. */
 static int serve(struct handler *h, uint64_t addr)
 {
 	struct region *r = find(h, addr);
-	uint64_t page, idx;
-	int ret;
+	uint64_t idx, first, last, pages, before = h->placed;
+	bool zero;
+	int ret = 1;
 
 	if (!r)
 		return fail("a fault outside every region (%s)", "refused");
-	page = addr & ~(r->m.page_size - 1);
-	idx = (page - r->m.base_host_virt_addr) / r->m.page_size;
-	for (;;) {
-		if (r->removed[idx]) {
-			struct uffdio_zeropage z = { .range = { page, r->m.page_size } };
-
-			ret = ioctl(h->uffd, UFFDIO_ZEROPAGE, &z);
-		} else {
-			struct uffdio_copy c = {
-				.dst = page, .len = r->m.page_size,
-				.src = (uint64_t)(uintptr_t)(h->file + r->m.offset +
-							     (page - r->m.base_host_virt_addr)),
-			};
-
-			ret = ioctl(h->uffd, UFFDIO_COPY, &c);
-		}
-		if (!ret || errno == EEXIST)
-			break;
-		if (errno == ESRCH)
-			return 0;
-		if (errno != EAGAIN)
-			return fail("UFFDIO_COPY: %s", strerror(errno));
-	}
-	if (!ret) {
+	pages = r->m.size / r->m.page_size;
+	idx = (addr - r->m.base_host_virt_addr) / r->m.page_size;
+	zero = r->removed[idx];
+	/* The faulting page first, then the rest of its group in runs of one kind. */
+	ret = fill(h, r, idx, 1, false);
+	if (ret <= 0)
+		return ret;
+	if (h->placed > before) {
 		h->served++;
-		h->zeroed += r->removed[idx];
+		h->zeroed += zero;
 	}
-	r->removed[idx] = 0;
-	return 1;
+	first = idx & ~(h->batch - 1);
+	last = first + h->batch > pages ? pages : first + h->batch;
+	for (uint64_t k = first; k < last && ret > 0;) {
+		uint64_t e = k + 1;
+
+		while (e < last && r->removed[e] == r->removed[k])
+			e++;
+		if (k <= idx && idx < e) {
+			/* Done above; the run's two sides apart. */
+			if (k < idx)
+				ret = fill(h, r, k, idx - k, true);
+			if (ret > 0 && idx + 1 < e)
+				ret = fill(h, r, idx + 1, e - idx - 1, true);
+		} else {
+			ret = fill(h, r, k, e - k, true);
+		}
+		k = e;
+	}
+	return ret;
 }
 
 static void removed(struct handler *h, uint64_t start, uint64_t end)
@@ -215,10 +270,25 @@ int main(int argc, char **argv)
 	size_t len = 0;
 	int lfd, mfd, ret;
 
-	if (argc == 5 && !strcmp(argv[3], "--count-file"))
-		count_file = argv[4];
-	else if (argc != 3) {
-		fprintf(stderr, "usage: uffd_handler SOCKET MEMFILE [--count-file PATH]\n");
+	h.batch = 1;
+	for (int i = 3; i < argc; i += 2) {
+		char *end = NULL;
+
+		if (i + 1 < argc && !strcmp(argv[i], "--count-file")) {
+			count_file = argv[i + 1];
+			continue;
+		}
+		if (i + 1 < argc && !strcmp(argv[i], "--batch")) {
+			h.batch = strtoull(argv[i + 1], &end, 10);
+			if (*end || !h.batch || h.batch > 512 || (h.batch & (h.batch - 1)))
+				argc = 0; /* usage below */
+			continue;
+		}
+		argc = 0;
+	}
+	if (argc < 3) {
+		fprintf(stderr, "usage: uffd_handler SOCKET MEMFILE [--count-file PATH] "
+			"[--batch PAGES (1, 2, 4 ... 512)]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);

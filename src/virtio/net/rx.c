@@ -145,6 +145,9 @@ static int net_rx_read(struct net_dev *nd, struct net_pair *p)
 		}
 		if (n < 0)
 			return n == -EAGAIN ? 0 : -1;
+		/* An empty frame is a runt, not an end: the queue holds frames, not a stream. */
+		if (n == 0)
+			return 1;
 	} else if (n <= 0) {
 		n = read(p->fd, p->buf + hdr, NET_BUF_LEN - hdr);
 		if (n < 0)
