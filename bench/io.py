@@ -31,7 +31,8 @@ hearth-pci and qemu-pci are Hearth and QEMU microvm on virtio-pci whatever
 --transport says, so one run can hold both transports:
 --vmm hearth,qemu,hearth-pci,qemu-pci,qemu-q35. Each Hearth column is set
 against each QEMU one on its transport. hearth-q1 is Hearth with one queue
-pair on its TAP NIC (queues=1; --net-queues sets it for every Hearth column).
+pair on its TAP NIC (queues=1; --net-queues sets it for every Hearth column),
+qemu-mq QEMU with Hearth's default, a queue pair per vCPU (tap queues=2, mq=on).
 Every fio job also counts the guest's virtio interrupts (/proc/interrupts)
 over the job: the interrupts-per-I/O rows (the job's ramp is in the count, so
 its I/Os are scaled up to the job's length).
@@ -414,9 +415,11 @@ VMMS = {"hearth": ("hearth", "microvm", "microvm", False),
         "hearth-pci": ("hearth", "microvm", "microvm", True),
         "qemu-pci": ("qemu", "microvm,pcie=on", "microvm,pcie=on", True),
         # Hearth with one queue pair on its TAP NIC (queues=1), beside the default.
-        "hearth-q1": ("hearth", "microvm", "microvm", False)}
-# Hearth's TAP NIC's queue pairs where a variant fixes them (else --net-queues').
-NET_QUEUES_OF = {"hearth-q1": 1}
+        "hearth-q1": ("hearth", "microvm", "microvm", False),
+        # QEMU with Hearth's default: a queue pair per vCPU (tap queues=2, mq=on).
+        "qemu-mq": ("qemu", "microvm", "microvm,pcie=on", False)}
+# A TAP NIC's queue pairs where a variant fixes them (else --net-queues' for Hearth).
+NET_QUEUES_OF = {"hearth-q1": 1, "qemu-mq": 2}
 
 
 def on_pci(vmm, transport):
@@ -459,8 +462,10 @@ def vmm_mmio_args(vmm, mode, cache, memory, queues=None):
         return ["-drive", "id=d0,file=/dev/vda,format=raw,if=none,cache=%s" % cache,
                 "-device", "virtio-blk-device,drive=d0",
                 "-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0"]
-    return ["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=%s" % (
-        "on" if mode == "vhost" else "off"), "-device", "virtio-net-device,netdev=n0"]
+    mq = queues and queues > 1
+    return ["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=%s%s" % (
+        "on" if mode == "vhost" else "off", ",queues=%d" % queues if mq else ""),
+        "-device", "virtio-net-device,netdev=n0" + (",mq=on" if mq else "")]
 
 
 def plan(vmms, n, l2, a):

@@ -483,6 +483,16 @@ static void expect_mtu_rules(struct vm_config *c)
  * Hearth's user-mode NIC through the API and the config file: backend in
  * --net's words in place of host_dev_name, shown back the same way.
  */
+/* GET /vm/config's backend for the last network interface is want. */
+static void expect_last_backend(const struct vm_config *c, const char *want)
+{
+	json_t *dump = config_json_dump_full(c);
+	json_t *nic = json_array_get(json_object_get(dump, "network-interfaces"), c->nnets - 1);
+
+	assert_string_equal(json_string_value(json_object_get(nic, "backend")), want);
+	json_decref(dump);
+}
+
 static void expect_user_backend(struct vm_config *c)
 {
 	const struct vm_net *n;
@@ -542,20 +552,12 @@ static void expect_user_backend(struct vm_config *c)
 	assert_non_null(n);
 	assert_int_equal(n->dev.queues, 2);
 	assert_int_equal(n->dev.vhost, NET_VHOST_AUTO);
-	dump = config_json_dump_full(c);
-	nic = json_array_get(json_object_get(dump, "network-interfaces"), c->nnets - 1);
-	assert_string_equal(json_string_value(json_object_get(nic, "backend")),
-			    "tap=tap7,queues=2");
-	json_decref(dump);
+	expect_last_backend(c, "tap=tap7,queues=2");
 	assert_true(vm_config_drop_net(c, "t2"));
 	assert_int_equal(RUN(c, config_json_net(c, o, "t2", &err),
 			     "{\"iface_id\": \"t2\", \"backend\": \"tap=tap7,vhost=on,queues=1\"}"),
 			 0);
-	dump = config_json_dump_full(c);
-	nic = json_array_get(json_object_get(dump, "network-interfaces"), c->nnets - 1);
-	assert_string_equal(json_string_value(json_object_get(nic, "backend")),
-			    "tap=tap7,vhost=on,queues=1");
-	json_decref(dump);
+	expect_last_backend(c, "tap=tap7,vhost=on,queues=1");
 	assert_true(vm_config_drop_net(c, "t2"));
 	assert_int_equal(RUN(c, config_json_net(c, o, "u2", &err),
 			     "{\"iface_id\": \"u2\", \"backend\": \"user,hostfwd=tcp:0-:1\"}"),
