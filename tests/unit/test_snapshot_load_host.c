@@ -289,6 +289,43 @@ static void test_drive_queues_kept(void **state)
 	free(json);
 }
 
+/*
+ * A TAP NIC's queue pairs (queues=Q) and vhost choice are in the record
+ * (its backend, in GET /vm/config's words) and come back: the device's
+ * record holds that many pairs. One without either is a plain TAP name.
+ */
+static void test_net_queues_kept(void **state)
+{
+	struct vm_config c;
+	struct err err = ERR_INIT;
+	struct vm_net q1 = { .id = "eth0" }, plain = { .id = "eth1" };
+	char *json = NULL;
+	size_t len;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(vm_config_set_machine(&c, &(struct vm_machine){ .vcpu_count = 2,
+							.mem_size_mib = 16 }, &err), 0);
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, NULL, &err), 0);
+	assert_int_equal(virtio_net_parse("tap=t0,vhost=off,queues=1", &q1.dev, &err), 0);
+	assert_int_equal(vm_config_put_net(&c, &q1, false, &err), 0);
+	assert_int_equal(virtio_net_parse("tap=t1", &plain.dev, &err), 0);
+	assert_int_equal(vm_config_put_net(&c, &plain, false, &err), 0);
+	assert_int_equal(snap_config_save(&c, &json, &len), 0);
+	vm_config_release(&c);
+	assert_non_null(strstr(json, "tap=t0,vhost=off,queues=1"));
+	vm_config_init(&c);
+	assert_int_equal(snap_config_restore(&c, json, len, &err), 0);
+	assert_int_equal(c.nnets, 2);
+	assert_int_equal(c.nets[0].dev.queues, 1);
+	assert_int_equal(c.nets[0].dev.vhost, NET_VHOST_OFF);
+	assert_string_equal(c.nets[0].dev.ifname, "t0");
+	assert_int_equal(c.nets[1].dev.queues, 0);
+	assert_int_equal(c.nets[1].dev.vhost, NET_VHOST_AUTO);
+	vm_config_release(&c);
+	free(json);
+}
+
 /* The transport is the config's: a PCI VM's record says so, and a malformed one is refused. */
 static void test_pci_kept(void **state)
 {
@@ -400,6 +437,7 @@ int main(void)
 		cmocka_unit_test(test_pci_kept),
 		cmocka_unit_test(test_pci_slots_kept),
 		cmocka_unit_test(test_drive_queues_kept),
+		cmocka_unit_test(test_net_queues_kept),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
