@@ -366,7 +366,7 @@ int config_json_net(struct vm_config *c, json_t *o, const char *path_id, struct 
 		    strncmp(backend, "tap=", 4))
 			return err_set(err, true, -EINVAL, "%s: backend '%.64s' is neither a "
 				       "user-mode backend (user[,host-loopback=on][,hostfwd=...]) "
-				       "nor a TAP (tap=NAME[,vhost=on|off|auto][,queues=N])", what,
+				       "nor a TAP (tap=NAME[,vhost=on|off|auto][,queues=Q])", what,
 				       backend);
 		ret = virtio_net_parse(backend, &n.dev, err);
 		if (ret)

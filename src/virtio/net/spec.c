@@ -81,6 +81,21 @@ static int net_parse_onoff(const char *key, const char *val, bool *out, struct e
 	return err_set(err, true, -EINVAL, "%s='%s': want on or off", key, val);
 }
 
+/* key=val, a decimal number from lo to hi. */
+static int net_parse_range(const char *key, const char *val, unsigned long lo, unsigned long hi,
+			   unsigned long *out, struct err *err)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(val, &end, 10);
+	if (!*val || *end || errno || *val == '-' || v < lo || v > hi)
+		return err_set(err, true, -EINVAL, "%s=%s: want %lu to %lu", key, val, lo, hi);
+	*out = v;
+	return 0;
+}
+
 /*
  * A TAP NIC's MTU, offered to the guest (VIRTIO_NET_F_MTU) as the API's
  * mtu is: Firecracker's range. A user-mode NIC's MTU is slirp's own
@@ -88,30 +103,23 @@ static int net_parse_onoff(const char *key, const char *val, bool *out, struct e
  */
 static int net_parse_mtu(const char *val, uint16_t *out, struct err *err)
 {
-	char *end;
 	unsigned long v;
+	int ret = net_parse_range("mtu", val, NET_MTU_MIN, 65535, &v, err);
 
-	errno = 0;
-	v = strtoul(val, &end, 10);
-	if (!*val || *end || errno || *val == '-' || v < NET_MTU_MIN || v > 65535)
-		return err_set(err, true, -EINVAL, "mtu=%s: want %u to 65535", val, NET_MTU_MIN);
-	*out = (uint16_t)v;
-	return 0;
+	if (!ret)
+		*out = (uint16_t)v;
+	return ret;
 }
 
 /* A TAP's queue pairs: each is a TAP queue (and a vhost-net worker). */
 static int net_parse_queues(const char *val, unsigned int *out, struct err *err)
 {
-	char *end;
 	unsigned long v;
+	int ret = net_parse_range("queues", val, 1, NET_MAX_QUEUE_PAIRS, &v, err);
 
-	errno = 0;
-	v = strtoul(val, &end, 10);
-	if (!*val || *end || errno || *val == '-' || v < 1 || v > NET_MAX_QUEUE_PAIRS)
-		return err_set(err, true, -EINVAL, "queues=%s: want 1 to %u", val,
-			       NET_MAX_QUEUE_PAIRS);
-	*out = (unsigned int)v;
-	return 0;
+	if (!ret)
+		*out = (unsigned int)v;
+	return ret;
 }
 
 static int net_parse_vhost(const char *val, enum net_vhost_mode *out, struct err *err)
