@@ -11,7 +11,7 @@ Library use (see tests/lab/test_core.py, bench/run.sh):
 
     lab = Lab()
     runs = [Run("a", vmm="qemu", cpus=2, memory=512, cmdline="console=ttyS0")]
-    result = lab.run_plan(runs)          # retries a lab failure once
+    result = lab.run_plan(runs)          # retries a lab failure twice, with what is left
     result.runs["a"].rc, .info["nproc"], .guest_lines, .stderr_lines
 
 CLI:
@@ -59,6 +59,10 @@ L1_QEMU_ARGS, L1_CMDLINE = l1.L1_QEMU_ARGS, l1.L1_CMDLINE
 # L1 prints LAB-L1-TICK every 10 s during a plan; this long without a line
 # means L1 itself hung.
 HEARTBEAT_SILENCE = 150
+# After /dev/kvm, L1 starts its keeper (waiting for it at most 30 s) and then
+# its plan: something of either comes within this many seconds, or L1 wedged
+# starting the keeper's VM (seen twice in a row in CI, 2026-11-26).
+KEEPER_START_LIMIT = 60
 L1_MODULES = [("irqbypass", ""), ("kvm", ""), ("kvm-amd", "npt=0")]
 
 # Paths inside L1.
@@ -944,6 +948,7 @@ class Lab:
                              stderr=subprocess.STDOUT, env=l1.l1_env())
         lines, buf, failure, last = [], b"", None, start
         done = panic = stuck = ticking = False
+        kvm_at = None        # when L1 said /dev/kvm is there, until its plan is under way
         run_limits, overdue = run_limits or {}, {}   # overdue: name -> deadline
         with open(logpath, "wb") as logf:
             while True:
@@ -956,6 +961,10 @@ class Lab:
                     break
                 if stuck:
                     failure = "L1 stuck (%s)" % stuck
+                    break
+                if kvm_at is not None and now - kvm_at > KEEPER_START_LIMIT:
+                    failure = ("L1 silent for %ds after /dev/kvm (starting the keeper's VM)"
+                               % KEEPER_START_LIMIT)
                     break
                 late = [n for n, d in overdue.items() if now > d]
                 if late:
@@ -984,6 +993,10 @@ class Lab:
                     lines.append(s)
                     if s.startswith("LAB-L1-DONE"):
                         done = True
+                    if s.startswith("LAB-L1-KVM ok"):
+                        kvm_at = time.monotonic()
+                    elif s.startswith(("LAB-L1-KEEPER", "LAB-L1-TICK", "LAB-RUN-", "LAB-L1-DONE")):
+                        kvm_at = None
                     m = re.match(r"^LAB-RUN-(BEGIN|END|HUNG) (\S+)", s)
                     if m and m.group(1) == "BEGIN" and m.group(2) in run_limits:
                         overdue[m.group(2)] = time.monotonic() + \
@@ -1020,7 +1033,7 @@ class Lab:
                     failure = "L1 stopped before finishing the plan (qemu rc=%s)" % p.returncode
         return lines, failure, wall
 
-    def run_plan(self, runs, tag="plan", retries=1, timeout=None, silence=None,
+    def run_plan(self, runs, tag="plan", retries=2, timeout=None, silence=None,
                  binaries=None, files=None, l1_extra=None):
         """Boots one L1 that performs all runs.  A lab failure (L1 panic,
         silence, timeout) is retried `retries` times, by an L1 that performs
@@ -1028,7 +1041,8 @@ class Lab:
         boot and needs nothing from another); the runs it did end keep their
         results.  The L1 limits are only against hangs: every L2 run has its
         own timeout inside L1.  binaries and files ({path in L1: path here})
-        go into L1's image."""
+        go into L1's image.  Two retries by default: a retry costs only what
+        is left, and a wedge may come twice in a row (CI, 2026-11-26)."""
         def boot_of(todo):
             image = build_l1_initrd(self.kernel, todo, self.l2_initrd(), binaries=binaries,
                                     files=files,

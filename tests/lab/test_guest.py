@@ -122,8 +122,8 @@ def main():
     ap.add_argument("--asan", help="also run every test with this sanitizer build of hearth")
     ap.add_argument("--only", help="comma-separated test names (default: all)")
     ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
-    ap.add_argument("--retries", type=int, default=1,
-                    help="boot L1 again this many times after a lab failure (default 1)")
+    ap.add_argument("--retries", type=int, default=2,
+                    help="boot L1 again this many times after a lab failure (default 2)")
     a = ap.parse_args()
     hearth = os.path.abspath(a.hearth or os.environ.get("HEARTH") or
                              os.path.join(L.REPO, "build", "hearth"))

@@ -211,6 +211,29 @@ def check_overdue_run(tmp):
              "a run that ends in time is not (%r, %r)" % (f_ended, f_unknown))]
 
 
+def check_keeper_start(tmp):
+    """L1 silent right after /dev/kvm (its keeper's VM never started) ends the
+    attempt at KEEPER_START_LIMIT, not at the heartbeat's silence; a keeper
+    that answers, then a plan that ticks, is no failure."""
+    wedged = 'echo "LAB-L1-UP t=1.0"; echo "LAB-L1-KVM ok t=1.5"; sleep 30'
+    fine = ('echo "LAB-L1-UP t=1.0"; echo "LAB-L1-KVM ok t=1.5"; sleep 1; '
+            'echo "LAB-L1-KEEPER ok"; sleep 2; echo "LAB-L1-TICK t=4"; sleep 1; '
+            'echo "LAB-L1-DONE"')
+    saved = L.KEEPER_START_LIMIT
+    L.KEEPER_START_LIMIT = 4
+    try:
+        t0 = time.monotonic()
+        _, f_wedged, _ = FakeLab(wedged).boot_l1("unused", os.path.join(tmp, "k1.log"), 60, 25)
+        took = time.monotonic() - t0
+        _, f_fine, _ = FakeLab(fine).boot_l1("unused", os.path.join(tmp, "k2.log"), 60, 25)
+    finally:
+        L.KEEPER_START_LIMIT = saved
+    return [(f_wedged is not None and "after /dev/kvm" in f_wedged and took < 20,
+             "L1 silent after /dev/kvm is caught at the keeper's limit (%r, %.1f s)"
+             % (f_wedged, took)),
+            (f_fine is None, "a keeper that starts, then a plan, is not (%r)" % f_fine)]
+
+
 def check_resume(tmp):
     """boot_with_retry with resume: L1 wedges (silent) after run a ended and
     while b ran; the retry boots an image of what is left, b and c, and the
@@ -325,7 +348,7 @@ def main():
             print("%s %s (failure=%r)" % ("PASS" if ok else "FAIL", name, failure))
             passed += ok
             failed += not ok
-        for ok, what in check_records(tmp) + check_hung_run(tmp) + check_overdue_run(tmp) + check_resume(tmp) + check_report() + \
+        for ok, what in check_records(tmp) + check_hung_run(tmp) + check_overdue_run(tmp) + check_keeper_start(tmp) + check_resume(tmp) + check_report() + \
                 check_kvm_counters(tmp):
             print("%s %s" % ("PASS" if ok else "FAIL", what))
             passed += ok

@@ -244,7 +244,7 @@ def main():
                 with open(part, "rb") as f:
                     shutil.copyfileobj(f, out)
         result = lab.boot_with_retry(l1, "vsock", 300 + 2 * RUN_TIMEOUT + 30,
-                                     RUN_TIMEOUT + 180, planned=2)
+                                     RUN_TIMEOUT + 180, retries=2, planned=2)
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3
