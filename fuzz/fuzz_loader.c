@@ -16,7 +16,9 @@
  * succeeds puts the kernel, the command line and the boot parameters
  * inside RAM; a Multiboot load enters inside the kernel it placed; an
  * unpacked bzImage is a PVH ELF of exactly its payload's declared size,
- * and a refused one is left a bzImage.
+ * keeping the bzImage's cmdline_size and initrd_addr_max, and a refused
+ * one is left a bzImage. Seeds: a bzImage of each compression the kernel
+ * build offers (fuzz/gen_seeds.py).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -91,6 +93,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		u.path = "fuzz";
 		if (bzimage_unpack(&u, &err) == 0) {
 			CHECK(u.kind == KERNEL_ELF_PVH && u.unpacked && u.data != c2);
+			/* The bzImage's limits go with the ELF booted in its place. */
+			CHECK(u.cmdline_max == img.cmdline_max &&
+			      u.initrd_addr_max == img.initrd_addr_max);
 			CHECK(loader_load(&u, &gm, NULL, "console=ttyS0", 0xe0000, &plan, &err) <= 0);
 		} else {
 			CHECK(u.kind == KERNEL_BZIMAGE && u.data == c2);

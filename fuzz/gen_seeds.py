@@ -482,20 +482,37 @@ def bzimage_packed(inner, compress):
     """A bzImage whose payload (payload_offset 0x100) is inner compressed, as the kernel
     build leaves it: gzip with its own size, the others followed by the size."""
     z = compress(inner)
-    img = bytearray(bzimage(0x100 + len(z)))
+    # The protected-mode part in whole 16-byte paragraphs, as syssize counts it.
+    img = bytearray(bzimage((0x100 + len(z) + 15) // 16 * 16))
     setup = 5 * 512
     struct.pack_into('<II', img, 0x248, 0x100, len(z))  # payload_offset, payload_length
     img[setup + 0x100:setup + 0x100 + len(z)] = z
     return bytes(img)
 
 
+def with_tool(argv):
+    """A compressor the kernel build runs (Debian's zstd, lz4, lzop), then the size."""
+    import subprocess
+    return lambda b: (subprocess.run(argv, input=b, stdout=subprocess.PIPE, check=True).stdout +
+                      struct.pack('<I', len(b)))
+
+
 def loader_seeds():
+    import bz2
     import gzip
     import lzma
     xz = (lambda b: lzma.compress(b, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32) +
           struct.pack('<I', len(b)))
+    alone = lambda b: lzma.compress(b, format=lzma.FORMAT_ALONE) + struct.pack('<I', len(b))
     return {'bzimage_gzip_pvh': bzimage_packed(elf(True), lambda b: gzip.compress(b, mtime=0)),
             'bzimage_xz_elf64': bzimage_packed(elf(False), xz),
+            'bzimage_bzip2_pvh': bzimage_packed(elf(True), lambda b: bz2.compress(b, 9) +
+                                                struct.pack('<I', len(b))),
+            'bzimage_lzma_pvh': bzimage_packed(elf(True), alone),
+            'bzimage_lzo_pvh': bzimage_packed(elf(True), with_tool(['lzop', '-9', '-c'])),
+            'bzimage_zstd_pvh': bzimage_packed(elf(True), with_tool(['zstd', '-19', '-c', '-q'])),
+            'bzimage_lz4_pvh': bzimage_packed(elf(True), with_tool(['lz4', '-l', '-9', '-c',
+                                                                    '-q'])),
             'bzimage': bzimage(), 'bzimage_old': bzimage(0x800, 0)[:0x1f1] + bzimage(0x800, 0)[0x1f1:],
             'elf_pvh': elf(True), 'elf64': elf(False),
             'multiboot_elf': multiboot(False), 'multiboot_aout': multiboot(True)}

@@ -101,6 +101,9 @@ int bzimage_unpack(struct kernel_image *img, struct err *err)
 		return ret;
 	}
 	file_buf_free(img->data, img->size);
+	/* Its setup header's limits still bind the kernel booted through PVH (loader_load). */
+	elf.cmdline_max = img->cmdline_max;
+	elf.initrd_addr_max = img->initrd_addr_max;
 	elf.path = img->path;
 	elf.unpacked = true;
 	elf.data = out;

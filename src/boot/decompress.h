@@ -8,10 +8,13 @@
  * that long, never longer, so a stream that expands further (a bomb) is
  * refused, as is one that stops short.
  *
- * Formats: gzip (zlib), xz (liblzma), zstd (libzstd), LZ4's legacy
- * frames (liblz4; Debian's kernels), each library opened with dlopen for
- * the one payload and closed after it (the VM is built before the sandbox
- * seals). bzip2, LZMA and LZO payloads are left to the guest (-ENOTSUP).
+ * Formats, every one the kernel's build offers: gzip (zlib), xz and LZMA
+ * (liblzma), zstd (libzstd), LZ4's legacy frames (liblz4; Debian's
+ * kernels), bzip2 (libbz2) and lzop's LZO (liblzo2), each library opened
+ * with dlopen for the one payload and closed after it (the VM is built
+ * before the sandbox seals). A host without the format's library leaves
+ * the payload to the guest (-ENOTSUP), as does a payload of no known
+ * format.
  */
 #ifndef HEARTH_BOOT_DECOMPRESS_H
 #define HEARTH_BOOT_DECOMPRESS_H
@@ -45,7 +48,10 @@ const char *decompress_name(enum kcomp k);
  * -EFBIG for a declared size over max (0: DECOMPRESS_MAX; a kernel's
  * init_size, the memory it says it needs, bounds it) or a stream that
  * would write past it; -EINVAL for a corrupt or truncated stream or one
- * whose length is not the declared size; -ENOMEM. err says which.
+ * whose length is not the declared size; -ENOMEM. err says which, and
+ * its usage flag is set where the stream itself is broken (corrupt, cut,
+ * a bomb, a declared size of 0): not where this host merely cannot or
+ * will not (a missing library, a size past max).
  */
 int decompress_payload(const uint8_t *payload, size_t n, size_t max, uint8_t **out,
 		       size_t *out_len, struct err *err);

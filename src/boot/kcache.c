@@ -226,13 +226,22 @@ static bool same_version(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
-/* DIR/<ref> -> KEY.elf, replaced whole (a symlink renamed into place). */
-static void kcache_write_ref(int dirfd, const struct stat *st, const char *key)
+/*
+ * A ref's target: KEY.elf, then the bzImage's setup header limits the
+ * entry's ELF keeps (its cmdline_size and initrd_addr_max, in hex), which
+ * a boot through the ref alone, the bzImage never read, still honours.
+ */
+#define REF_TARGET_LEN (KCACHE_KEY_LEN + 4 + 18)
+
+/* DIR/<ref> -> KEY.elf:CMDLINE:INITRD, replaced whole (a symlink renamed into place). */
+static void kcache_write_ref(int dirfd, const struct stat *st, const char *key,
+			     const struct kernel_image *img)
 {
-	char ref[160], tmp[200], target[KCACHE_KEY_LEN + 8];
+	char ref[160], tmp[200], target[REF_TARGET_LEN + 1];
 
 	stat_ref(st, ref, sizeof(ref));
-	snprintf(target, sizeof(target), "%s.elf", key);
+	snprintf(target, sizeof(target), "%s.elf:%08x:%08x", key, img->cmdline_max,
+		 img->initrd_addr_max);
 	snprintf(tmp, sizeof(tmp), KCACHE_TMP_PREFIX "%s-%d", ref, (int)getpid());
 	if (symlinkat(target, dirfd, tmp))
 		return;
@@ -240,19 +249,35 @@ static void kcache_write_ref(int dirfd, const struct stat *st, const char *key)
 		unlinkat(dirfd, tmp, 0);
 }
 
-/* The key DIR/<ref> names: 0, or -ENOENT. Only a KEY.elf name is taken. */
-static int kcache_read_ref(int dirfd, const struct stat *st, char key[KCACHE_KEY_LEN + 1])
+static bool hex_digits(const char *p, size_t n)
 {
-	char ref[160], target[KCACHE_KEY_LEN + 8];
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/*
+ * The key DIR/<ref> names, and the limits it keeps in img: 0, or -ENOENT.
+ * Only a whole KEY.elf:CMDLINE:INITRD is taken (an older ref, KEY.elf
+ * alone, is a miss: the bzImage is read, and the ref written anew).
+ */
+static int kcache_read_ref(int dirfd, const struct stat *st, char key[KCACHE_KEY_LEN + 1],
+			   struct kernel_image *img)
+{
+	char ref[160], target[REF_TARGET_LEN + 1];
+	const char *t = target + KCACHE_KEY_LEN;
 	ssize_t n;
 
 	stat_ref(st, ref, sizeof(ref));
 	n = readlinkat(dirfd, ref, target, sizeof(target));
-	if (n != KCACHE_KEY_LEN + 4 || memcmp(target + KCACHE_KEY_LEN, ".elf", 4))
+	if (n != REF_TARGET_LEN || memcmp(t, ".elf:", 5) || t[13] != ':' ||
+	    !hex_digits(target, KCACHE_KEY_LEN) || !hex_digits(t + 5, 8) || !hex_digits(t + 14, 8))
 		return -ENOENT;
-	for (int i = 0; i < KCACHE_KEY_LEN; i++)
-		if (!((target[i] >= '0' && target[i] <= '9') || (target[i] >= 'a' && target[i] <= 'f')))
-			return -ENOENT;
+	target[REF_TARGET_LEN] = 0;
+	img->initrd_addr_max = (uint32_t)strtoul(t + 14, NULL, 16);
+	target[KCACHE_KEY_LEN + 13] = 0;
+	img->cmdline_max = (uint32_t)strtoul(t + 5, NULL, 16);
 	memcpy(key, target, KCACHE_KEY_LEN);
 	key[KCACHE_KEY_LEN] = 0;
 	return 0;
@@ -262,13 +287,13 @@ static int kcache_read_ref(int dirfd, const struct stat *st, char key[KCACHE_KEY
  * The ref for path, when it is still the version stat'd before it was
  * read (st): else what was read may not be what the ref would name.
  */
-static void kcache_write_known(int dirfd, const char *path, const struct stat *st,
-			       const char *key)
+static void kcache_write_known(int dirfd, const struct kernel_image *img,
+			       const struct stat *st, const char *key)
 {
 	struct stat now;
 
-	if (st && !stat(path, &now) && same_version(st, &now))
-		kcache_write_ref(dirfd, st, key);
+	if (st && !stat(img->path, &now) && same_version(st, &now))
+		kcache_write_ref(dirfd, st, key, img);
 }
 
 /* A hit: img becomes the cached ELF, read from its file. 0, -ENOENT (a miss) or -errno. */
@@ -311,6 +336,7 @@ static int kcache_load(int dirfd, const char *key, struct kernel_image *img, str
 int kcache_open_known(const char *path, const struct stat *st, const char *dir,
 		      struct kernel_image *img)
 {
+	struct kernel_image limits = { 0 };
 	char key[KCACHE_KEY_LEN + 1];
 	struct err why = ERR_INIT;
 	int dirfd, ret;
@@ -319,10 +345,14 @@ int kcache_open_known(const char *path, const struct stat *st, const char *dir,
 	dirfd = kcache_open_dir(dir, &why);
 	if (dirfd < 0)
 		return -ENOENT;     /* kcache_unpack says why, once */
-	ret = kcache_read_ref(dirfd, st, key);
+	ret = kcache_read_ref(dirfd, st, key, &limits);
 	if (!ret) {
 		img->path = path;
 		ret = kcache_load(dirfd, key, img, &why);
+	}
+	if (!ret) {
+		img->cmdline_max = limits.cmdline_max;
+		img->initrd_addr_max = limits.initrd_addr_max;
 	}
 	close(dirfd);
 	if (ret)
@@ -334,6 +364,7 @@ int kcache_open_known(const char *path, const struct stat *st, const char *dir,
 int kcache_unpack(struct kernel_image *img, const char *dir, const struct stat *st,
 		  struct err *err)
 {
+	struct kernel_image limits;
 	char key[KCACHE_KEY_LEN + 1];
 	struct err why = ERR_INIT;
 	int dirfd, ret;
@@ -345,9 +376,13 @@ int kcache_unpack(struct kernel_image *img, const char *dir, const struct stat *
 		goto out_nocache;
 	if (dirfd < 0)
 		goto out_nocache;
+	/* A hit is the ELF alone: the bzImage's limits go with it. */
+	limits = *img;
 	ret = kcache_load(dirfd, key, img, &why);
 	if (!ret) {
-		kcache_write_known(dirfd, img->path, st, key);
+		img->cmdline_max = limits.cmdline_max;
+		img->initrd_addr_max = limits.initrd_addr_max;
+		kcache_write_known(dirfd, img, st, key);
 		close(dirfd);
 		log_info("kernel %s: from the kernel cache (%s/%s.elf)", img->path, dir, key);
 		return 0;
@@ -363,7 +398,7 @@ int kcache_unpack(struct kernel_image *img, const char *dir, const struct stat *
 		else
 			log_info("kernel %s: decompressed, stored in the kernel cache (%s/%s.elf)",
 				 img->path, dir, key);
-		kcache_write_known(dirfd, img->path, st, key);
+		kcache_write_known(dirfd, img, st, key);
 	}
 	close(dirfd);
 	return ret;

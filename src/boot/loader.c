@@ -215,7 +215,8 @@ int loader_load(const struct kernel_image *img, struct guest_mem *gm, const char
 	int ret;
 
 	memset(plan, 0, sizeof(*plan));
-	if (img->kind == KERNEL_BZIMAGE && img->cmdline_max && img->cmdline_max < max)
+	/* A bzImage's own limits, or its header's where it was unpacked or cached (bzimage.c). */
+	if (img->kind != KERNEL_MULTIBOOT && img->cmdline_max && img->cmdline_max < max)
 		max = img->cmdline_max;
 	if (len > max)
 		return err_set(err, true, -E2BIG, "the kernel command line is %zu bytes; this "
@@ -236,8 +237,8 @@ int loader_load(const struct kernel_image *img, struct guest_mem *gm, const char
 		plan->cmdline_gpa = LAYOUT_CMDLINE;
 	}
 	if (initrd_path) {
-		uint64_t addr_max = img->kind == KERNEL_BZIMAGE ? img->initrd_addr_max
-								 : LAYOUT_MMIO_HOLE_START - 1;
+		uint64_t addr_max = img->kind != KERNEL_MULTIBOOT && img->initrd_addr_max
+					    ? img->initrd_addr_max : LAYOUT_MMIO_HOLE_START - 1;
 		ret = load_initrd(initrd_path, addr_max, gm, plan, err);
 		if (ret)
 			return ret;

@@ -24,6 +24,10 @@ struct kernel_image {
 	/* bzImage */
 	size_t setup_size;       /* real-mode part, (setup_sects + 1) * 512 */
 	uint16_t version;
+	/*
+	 * A bzImage's, kept by the ELF unpacked from it (or found for it in
+	 * the kernel cache); 0 for a kernel that states none.
+	 */
 	uint32_t cmdline_max;    /* excluding the NUL */
 	uint32_t initrd_addr_max;
 	uint32_t init_size;

@@ -220,13 +220,27 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct e
 		return err_prefix(err, ret, "%s %s: ", cfg->cli ? "--kernel" : "kernel_image_path",
 				  cfg->boot.kernel_image_path);
 	}
-	/* Decompressed here, booted through PVH; else the guest decompresses it, as before. */
+	/*
+	 * Decompressed here, booted through PVH; else the guest decompresses
+	 * it, as before, where this host cannot (a format's library missing,
+	 * no PVH entry). A payload that is itself broken (corrupt, cut short,
+	 * past its declared size, or no ELF kernel inside) is refused: the
+	 * guest's own decompressor would stop on it too, with the VM left
+	 * halted and no word to the caller.
+	 */
 	if (img.kind == KERNEL_BZIMAGE && !cfg->guest_decompress) {
 		struct err why = ERR_INIT;
 
-		if (cfg->kernel_cache ? kcache_unpack(&img, cfg->kernel_cache, kst_ok ? &kst : NULL,
-						      &why)
-				      : bzimage_unpack(&img, &why))
+		ret = cfg->kernel_cache ? kcache_unpack(&img, cfg->kernel_cache,
+							kst_ok ? &kst : NULL, &why)
+					: bzimage_unpack(&img, &why);
+		if (ret && why.usage) {
+			*err = why;
+			err_prefix(err, ret, "%s %s: ", cfg->cli ? "--kernel" : "kernel_image_path",
+				   cfg->boot.kernel_image_path);
+			goto err_close;
+		}
+		if (ret)
 			log_info("kernel %s: the guest decompresses it: %s",
 				 cfg->boot.kernel_image_path, why.msg);
 		else

@@ -24,6 +24,27 @@ def check(cond, msg):
         raise TestFailure(msg)
 
 
+def bzimage(payload):
+    """A bzImage (boot protocol 2.15, 64-bit, relocatable) whose payload is payload,
+    as the kernel build leaves it: compressed, followed by its decompressed size."""
+    setup = 5 * 512
+    body = (0x100 + len(payload) + 15) // 16 * 16
+    img = bytearray(setup + body)
+    img[0x1f1] = 4                                      # setup_sects
+    struct.pack_into('<I', img, 0x1f4, body // 16)     # syssize
+    struct.pack_into('<H', img, 0x1fe, 0xaa55)
+    struct.pack_into('<H', img, 0x200, 0xeb | ((0x26c - 0x202) << 8))
+    struct.pack_into('<IH', img, 0x202, 0x53726448, 0x020f)
+    img[0x211] = 1                                      # LOADED_HIGH
+    struct.pack_into('<II', img, 0x22c, 0x7fffffff, 0x200000)
+    img[0x234], img[0x235] = 1, 21
+    struct.pack_into('<HI', img, 0x236, 1, 2047)        # XLF_KERNEL_64, cmdline_size
+    struct.pack_into('<II', img, 0x248, 0x100, len(payload))
+    struct.pack_into('<QI', img, 0x258, 0x1000000, 0x800000)
+    img[setup + 0x100:setup + 0x100 + len(payload)] = payload
+    return bytes(img)
+
+
 def tiny_elf(power_off=True):
     """A valid ELF64 guest that powers off at once (outb 0x34 to 0x600), or with
     power_off=False halts for good (interrupts off), so the VM stays Running."""

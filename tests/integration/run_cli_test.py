@@ -12,6 +12,7 @@ sanitizer build, which must not report anything.
 
 import argparse
 import fcntl
+import gzip
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import SANITIZER_MARKERS, TestFailure, check, tiny_elf  # noqa: E402
+from itest import SANITIZER_MARKERS, TestFailure, bzimage, check, tiny_elf  # noqa: E402
 
 TIMEOUT = 30.0
 FLAGS = ["--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--help", "--version"]
@@ -37,6 +38,14 @@ class Env:
             x = (x * 1103515245 + 12345) & 0x7fffffff
             rnd.append((x >> 16) & 0xff)
         self.random = self.write("random.bin", bytes(rnd))
+        # bzImages whose payload the guest could not boot either: a gzip stream with
+        # bytes flipped, and a sound stream of something that is no ELF kernel.
+        z = bytearray(gzip.compress(tiny_elf(), mtime=0))
+        for i in range(20, 40):
+            z[i] ^= 0x5a
+        self.bz_corrupt = self.write("bz-corrupt", bzimage(bytes(z)))
+        self.bz_not_elf = self.write("bz-not-elf", bzimage(gzip.compress(b"not a kernel" * 99,
+                                                                         mtime=0)))
         self.missing = os.path.join(tmp, "no-such-kernel")
         self.missing_initrd = os.path.join(tmp, "no-such-initrd")
         self.disk = self.write("disk.img", b"\0" * 65536)
@@ -67,6 +76,11 @@ def cases(env, version):
         "missing-kernel-file": (["run", "--kernel", env.missing], [env.missing]),
         "text-file-kernel": (["run", "--kernel", env.text], [env.text]),
         "random-bytes-kernel": (["run", "--kernel", env.random], [env.random]),
+        # Refused on the host, naming what is wrong, not left to hang in the guest.
+        "bzimage-corrupt-payload": (["run", "--kernel", env.bz_corrupt],
+                                    ["--kernel", env.bz_corrupt, "gzip payload", "corrupt"]),
+        "bzimage-payload-not-elf": (["run", "--kernel", env.bz_not_elf],
+                                    ["--kernel", env.bz_not_elf, "no valid ELF kernel"]),
         "directory-kernel": (["run", "--kernel", env.tmp],
                              ["--kernel", env.tmp, "not a regular file", "directory"]),
         "missing-initrd-file": (["run", "--kernel", k, "--initrd", env.missing_initrd],

@@ -29,32 +29,9 @@
 #include "boot/decompress.h"
 #include "boot/kcache.h"
 #include "boot/loader.h"
+#include "decompress_fixture.h"
 #include "elf_fixture.h"
 #include "util/file.h"
-
-#define HDR_OFF 0x1f1
-
-struct buf {
-	uint8_t *p;
-	size_t n;
-};
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-/* The kernel build's shape: the stream, then (but for gzip) its size. */
-static struct buf with_size(uint8_t *stream, size_t n, size_t size, int trailer)
-{
-	struct buf b = { realloc(stream, n + 4), n + (trailer ? 4 : 0) };
-
-	assert_non_null(b.p);
-	if (trailer)
-		put_le32(b.p + n, (uint32_t)size);
-	return b;
-}
 
 static struct buf gzip(const uint8_t *in, size_t n)
 {
@@ -83,15 +60,6 @@ static struct buf xz(const uint8_t *in, size_t n)
 	assert_int_equal(lzma_easy_buffer_encode(1, LZMA_CHECK_CRC32, NULL, in, n, out, &pos,
 						 cap), LZMA_OK);
 	return with_size(out, pos, n, 1);
-}
-
-static void *sym(const char *so, const char *name)
-{
-	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-
-	assert_non_null(h);
-	assert_non_null(dlsym(h, name));
-	return dlsym(h, name);
 }
 
 static struct buf zstd(const uint8_t *in, size_t n)
@@ -131,88 +99,6 @@ static struct buf lz4(const uint8_t *in, size_t n)
 	return with_size(out, pos, n, 1);
 }
 
-static uint8_t *sample(size_t n)
-{
-	uint8_t *p = malloc(n);
-
-	assert_non_null(p);
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)((i * 2654435761u) >> (i % 7 ? 24 : 3));
-	return p;
-}
-
-typedef struct buf (*compressor)(const uint8_t *, size_t);
-
-static void round_trip(compressor c, enum kcomp k, size_t n)
-{
-	uint8_t *in = sample(n), *out;
-	struct buf b = c(in, n);
-	struct err err = ERR_INIT;
-	size_t len;
-
-	assert_int_equal(decompress_kind(b.p, b.n), k);
-	assert_int_equal(decompress_payload(b.p, b.n, 0, &out, &len, &err), 0);
-	assert_int_equal(len, n);
-	assert_memory_equal(out, in, n);
-	file_buf_free(out, len);
-	free(b.p);
-	free(in);
-}
-
-/* Cut short, a byte flipped, a bomb (declared smaller than it expands), an absurd size. */
-static void hostile(compressor c, int trailer)
-{
-	uint8_t *in = sample(200000), *out = (uint8_t *)1;
-	struct buf b = c(in, 200000);
-	struct err err = ERR_INIT;
-	size_t len = 7;
-	uint8_t keep[4];
-	int ret;
-
-	/* Truncated: the stream cut, its trailer kept. */
-	memcpy(keep, b.p + b.n - 4, 4);
-	memcpy(b.p + b.n / 2, keep, 4);
-	ret = decompress_payload(b.p, b.n / 2 + 4, 0, &out, &len, &err);
-	assert_int_equal(ret, -EINVAL);
-	assert_null(out);
-	assert_int_equal(len, 0);
-	free(b.p);
-	b = c(in, 200000);
-	/*
-	 * A byte flipped in the middle: refused, or (zstd and LZ4 carry no
-	 * checksum here) other bytes of the declared length, never more;
-	 * the ELF check comes after.
-	 */
-	b.p[b.n / 2] ^= 0x55;
-	ret = decompress_payload(b.p, b.n, 0, &out, &len, &err);
-	assert_true(ret == -EINVAL || ret == -EFBIG || (ret == 0 && len == 200000));
-	if (ret)
-		assert_null(out);
-	else
-		file_buf_free(out, len);
-	free(b.p);
-	b = c(in, 200000);
-	/* The bomb: 200000 bytes inside, 1000 declared. */
-	if (trailer) {
-		put_le32(b.p + b.n - 4, 1000);
-		ret = decompress_payload(b.p, b.n, 0, &out, &len, &err);
-		assert_true(ret == -EFBIG || ret == -EINVAL);
-		assert_null(out);
-		/* Declared past the limit: refused before any work. */
-		put_le32(b.p + b.n - 4, 0xffffffffu);
-		assert_int_equal(decompress_payload(b.p, b.n, 0, &out, &len, &err), -EFBIG);
-		assert_non_null(strstr(err.msg, "declares"));
-		/* Declared past what the caller allows (a kernel's init_size). */
-		put_le32(b.p + b.n - 4, 200000);
-		assert_int_equal(decompress_payload(b.p, b.n, 199999, &out, &len, &err), -EFBIG);
-		/* Declared larger than it is: short of it. */
-		put_le32(b.p + b.n - 4, 300000);
-		assert_int_equal(decompress_payload(b.p, b.n, 0, &out, &len, &err), -EINVAL);
-	}
-	free(b.p);
-	free(in);
-}
-
 static void test_gzip(void **state)
 {
 	(void)state;
@@ -242,7 +128,10 @@ static void test_lz4(void **state)
 	hostile(lz4, 1);
 }
 
-/* Formats left to the guest, and no format at all. */
+/*
+ * No known format: left to the guest. A known one with nothing in it (its
+ * declared size 0) is refused in its own name, never handed on.
+ */
 static void test_left_to_the_guest(void **state)
 {
 	static const uint8_t bz[] = "BZh91AY&SY\0\0\0\0\0\0\0\0", lzo[] = "\x89LZO\0\0\0\0\0";
@@ -252,47 +141,14 @@ static void test_left_to_the_guest(void **state)
 	size_t len;
 
 	(void)state;
-	assert_int_equal(decompress_payload(bz, sizeof(bz), 0, &out, &len, &err), -ENOTSUP);
+	assert_int_equal(decompress_payload(bz, sizeof(bz), 0, &out, &len, &err), -EFBIG);
 	assert_non_null(strstr(err.msg, "bzip2"));
-	assert_int_equal(decompress_payload(lzo, sizeof(lzo), 0, &out, &len, &err), -ENOTSUP);
+	assert_int_equal(decompress_payload(lzo, sizeof(lzo), 0, &out, &len, &err), -EFBIG);
+	assert_non_null(strstr(err.msg, "LZO"));
 	assert_int_equal(decompress_payload(junk, sizeof(junk), 0, &out, &len, &err), -ENOTSUP);
 	assert_int_equal(decompress_payload(junk, 0, 0, &out, &len, &err), -ENOTSUP);
 	assert_int_equal(decompress_payload((const uint8_t *)"\x1f\x8b", 2, 0, &out, &len, &err),
 			 -EINVAL);
-}
-
-/* A bzImage (the boot protocol's header) whose payload is p. */
-static struct kernel_image bzimage_with(const struct buf *p)
-{
-	struct setup_header h = { 0 };
-	size_t setup = 5 * 512, size = setup + 0x100 + p->n;
-	uint8_t *d = file_buf_alloc(size);   /* as loader_open's: unpack and close free it */
-	struct kernel_image img;
-	struct err err = ERR_INIT;
-
-	assert_non_null(d);
-	h.setup_sects = 4;
-	h.syssize = (uint32_t)((size - setup) / 16);
-	h.boot_flag = 0xaa55;
-	h.jump = (uint16_t)(0xeb | ((HDR_OFF + sizeof(h) - 0x202) << 8));
-	h.header = 0x53726448;
-	h.version = 0x020f;
-	h.loadflags = LOADED_HIGH;
-	h.relocatable_kernel = 1;
-	h.kernel_alignment = 0x200000;
-	h.xloadflags = XLF_KERNEL_64;
-	h.cmdline_size = 2047;
-	h.init_size = 0x800000;
-	h.payload_offset = 0x100;
-	h.payload_length = (uint32_t)p->n;
-	memcpy(d + HDR_OFF, &h, sizeof(h));
-	memcpy(d + setup + 0x100, p->p, p->n);
-	if (bzimage_parse(d, size, &img, &err))
-		fail_msg("%s", err.msg);
-	img.data = d;
-	img.size = size;
-	img.path = "test";
-	return img;
 }
 
 static void test_unpack(void **state)
@@ -464,6 +320,11 @@ static void test_kcache_known_file(void **state)
 	int fd;
 
 	(void)state;
+	/* Limits of its own, which the ELF must keep, through the hash and the ref alike. */
+	((struct setup_header *)(img.data + HDR_OFF))->cmdline_size = 1000;
+	((struct setup_header *)(img.data + HDR_OFF))->initrd_addr_max = 0x1fffffff;
+	img.cmdline_max = 1000;
+	img.initrd_addr_max = 0x1fffffff;
 	snprintf(path, sizeof(path), "%s/bzImage", dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	assert_true(fd >= 0);
@@ -474,11 +335,49 @@ static void test_kcache_known_file(void **state)
 	img.path = path;
 	if (kcache_unpack(&img, dir, &st, &err))
 		fail_msg("%s", err.msg);
+	assert_int_equal(img.cmdline_max, 1000);
+	assert_int_equal(img.initrd_addr_max, 0x1fffffff);
 	loader_close(&img);
 	assert_int_equal(kcache_open_known(path, &st, dir, &known), 0);
 	assert_true(known.cached && known.from_fd);
 	assert_int_equal(known.kind, KERNEL_ELF_PVH);
+	assert_int_equal(known.cmdline_max, 1000);
+	assert_int_equal(known.initrd_addr_max, 0x1fffffff);
 	loader_close(&known);
+	/* Found by its hash (the bzImage read again): the same limits. */
+	img = bzimage_with(&z);
+	((struct setup_header *)(img.data + HDR_OFF))->cmdline_size = 1000;
+	((struct setup_header *)(img.data + HDR_OFF))->initrd_addr_max = 0x1fffffff;
+	img.cmdline_max = 1000;
+	img.initrd_addr_max = 0x1fffffff;
+	img.path = path;
+	if (kcache_unpack(&img, dir, &st, &err))
+		fail_msg("%s", err.msg);
+	assert_true(img.cached);
+	assert_int_equal(img.cmdline_max, 1000);
+	assert_int_equal(img.initrd_addr_max, 0x1fffffff);
+	loader_close(&img);
+	/* A ref of the older form (KEY.elf alone) is a miss, never limits made up. */
+	{
+		char ref[600], target[600];
+		struct dirent *d;
+		DIR *dd = opendir(dir);
+		ssize_t n = -1;
+
+		assert_non_null(dd);
+		while ((d = readdir(dd)))
+			if (strstr(d->d_name, ".ref")) {
+				snprintf(ref, sizeof(ref), "%s/%s", dir, d->d_name);
+				n = readlink(ref, target, sizeof(target) - 1);
+			}
+		closedir(dd);
+		assert_true(n > 64);
+		target[64] = 0;
+		strcat(target, ".elf");
+		assert_int_equal(unlink(ref), 0);
+		assert_int_equal(symlink(target, ref), 0);
+		assert_int_equal(kcache_open_known(path, &st, dir, &known), -ENOENT);
+	}
 	/* Written again (its ctime moves): a new version, not known. */
 	assert_int_equal(truncate(path, st.st_size), 0);
 	assert_int_equal(stat(path, &st), 0);

@@ -331,6 +331,50 @@ static void test_elf64_zero_page(void **state)
 	free(e.data);
 }
 
+/*
+ * An ELF unpacked from a bzImage keeps its setup header's limits: a
+ * command line past cmdline_size is refused as the bzImage's own boot
+ * refuses it, and the initrd stays below initrd_addr_max. A vmlinux
+ * given as is states none: Hearth's own bounds.
+ */
+static void test_pvh_keeps_bzimage_limits(void **state)
+{
+	struct elf e = make_elf(1);
+	struct kernel_image img;
+	struct guest_mem gm;
+	struct boot_plan plan;
+	struct err err;
+	char kpath[64], ipath[64], line[200];
+	uint8_t rd[5000] = { 1 };
+
+	(void)state;
+	memset(line, 'a', sizeof(line) - 1);
+	line[sizeof(line) - 1] = 0;
+	write_tmp(kpath, e.data, e.size);
+	write_tmp(ipath, rd, sizeof(rd));
+	assert_int_equal(guest_mem_init(&gm, RAM), 0);
+	if (loader_open(kpath, &img, &err))
+		fail_msg("loader_open: %s", err.msg);
+	assert_int_equal(img.cmdline_max, 0);
+	if (loader_load(&img, &gm, ipath, line, 0xe0000, &plan, &err))
+		fail_msg("a vmlinux has Hearth's bounds: %s", err.msg);
+	assert_true(plan.initrd_gpa + plan.initrd_size > RAM / 2);
+	img.unpacked = true;
+	img.cmdline_max = 100;
+	img.initrd_addr_max = RAM / 2 - 1;
+	assert_int_equal(loader_load(&img, &gm, ipath, line, 0xe0000, &plan, &err), -E2BIG);
+	assert_non_null(strstr(err.msg, "accepts at most 100"));
+	line[100] = 0;
+	if (loader_load(&img, &gm, ipath, line, 0xe0000, &plan, &err))
+		fail_msg("loader_load: %s", err.msg);
+	assert_true(plan.initrd_gpa + plan.initrd_size <= RAM / 2);
+	loader_close(&img);
+	guest_mem_destroy(&gm);
+	unlink(kpath);
+	unlink(ipath);
+	free(e.data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -339,6 +383,7 @@ int main(void)
 		cmocka_unit_test(test_load_rejects),
 		cmocka_unit_test(test_pvh_start_info),
 		cmocka_unit_test(test_elf64_zero_page),
+		cmocka_unit_test(test_pvh_keeps_bzimage_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
