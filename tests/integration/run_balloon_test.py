@@ -6,13 +6,15 @@ test_get_full_config, written anew.
     run_balloon_test.py --hearth PATH [--asan PATH] [--case NAME]
 
   api        before boot: PUT, GET and refusals in Firecracker's words,
-             GET /vm/config's balloon, the config file's. After boot (on a
+             GET /vm/config's balloon. After boot (on a
              /dev/kvm that runs the smallest guest, which has no balloon
              driver): PATCH /balloon is refused as Firecracker refuses a
              device its driver never started, the statistics answer the
              target, their interval may change but not to 0, hinting that
              was not enabled is refused, the metrics carry the balloon's
-             group.
+             group. A VM booted from a config file with a balloon
+             object has that balloon (GET /balloon, /vm/config, the
+             statistics' target).
   snapshot   a paused VM with a balloon is snapshotted and loaded into a
              new process: the balloon comes back with its config and its
              device state (GET /balloon, the statistics' target).
@@ -84,8 +86,29 @@ def case_api(binary, tmp):
     s.stop()
     with open(metrics) as f:
         last = json.loads(f.read().splitlines()[-1])
-    check(isinstance(last.get("balloon"), dict) and "inflate_count" in last["balloon"],
-          "the metrics' balloon group: %r" % last.get("balloon"))
+    # Firecracker's keys (its BalloonDeviceMetrics), each a count.
+    fc_keys = ["activate_fails", "inflate_count", "stats_updates_count", "stats_update_fails",
+               "deflate_count", "event_fails", "free_page_report_count",
+               "free_page_report_freed", "free_page_report_fails", "free_page_hint_count",
+               "free_page_hint_freed", "free_page_hint_fails"]
+    group = last.get("balloon")
+    check(isinstance(group, dict) and all(isinstance(group.get(k), int) for k in fc_keys),
+          "the metrics' balloon group has Firecracker's keys: %r" % group)
+    # The config file's balloon: a VM booted from it has the device as configured.
+    kernel = os.path.join(tmp, "k.elf")
+    cfg = os.path.join(tmp, "vm.json")
+    with open(cfg, "w") as f:
+        json.dump({"boot-source": {"kernel_image_path": kernel},
+                   "machine-config": {"vcpu_count": 1, "mem_size_mib": 64},
+                   "balloon": BALLOON}, f)
+    os.unlink(s.sock)
+    s = Serve(binary, tmp, args=["--config-file", cfg])
+    check(s.expect("GET", "/balloon", 200) == BALLOON, "the config file's balloon, GET /balloon")
+    check(s.expect("GET", "/vm/config", 200)["balloon"] == BALLOON,
+          "the config file's balloon, GET /vm/config")
+    st = s.expect("GET", "/balloon/statistics", 200)
+    check(st.get("target_mib") == 62, "the config file's balloon, its target: %r" % st)
+    s.stop()
 
 
 def case_snapshot(binary, tmp):

@@ -92,9 +92,9 @@ def case_map_private_seccomp_regression(binary, tmp):
 
 
 def case_get_full_config(binary, tmp):
-    """test_get_full_config, without its balloon (Hearth has none: "balloon" stays null):
-    a VM configured with a root drive, a vsock, a NIC with a tx limiter, the MMDS and
-    memory hotplug is reported key for key, nulls included."""
+    """test_get_full_config: a VM configured with a root drive, a vsock, a NIC with a tx
+    limiter, a balloon, the MMDS and memory hotplug is reported key for key, nulls
+    included."""
     tap = "hfc%d-full" % os.getpid()
     check(tap_usable(tap), "this case needs a TAP device (root and /dev/net/tun)")
     kernel = os.path.join(tmp, "vmlinux")
@@ -116,6 +116,8 @@ def case_get_full_config(binary, tmp):
     s.expect("PUT", "/network-interfaces/1", 204,
              body={"iface_id": "1", "guest_mac": "06:00:00:00:00:01", "host_dev_name": tap,
                    "tx_rate_limiter": tx_rl})
+    # Firecracker's own step: a balloon of 1 MiB that deflates on OOM.
+    s.expect("PUT", "/balloon", 204, body={"amount_mib": 1, "deflate_on_oom": True})
     hotplug = {"total_size_mib": 1024, "block_size_mib": 128, "slot_size_mib": 1024}
     s.expect("PUT", "/hotplug/memory", 204, body=hotplug)
     s.expect("PUT", "/mmds/config", 204, body={"version": "V2",
@@ -129,7 +131,8 @@ def case_get_full_config(binary, tmp):
         "drives": [{"drive_id": "rootfs", "partuuid": None, "is_root_device": True,
                     "cache_type": "Unsafe", "is_read_only": True, "path_on_host": rootfs,
                     "rate_limiter": None, "io_engine": "Sync", "socket": None}],
-        "balloon": None,
+        "balloon": {"amount_mib": 1, "deflate_on_oom": True, "stats_polling_interval_s": 0,
+                    "free_page_hinting": False, "free_page_reporting": False},
         "vsock": {"guest_cid": 15, "uds_path": uds},
         "network-interfaces": [{"iface_id": "1", "host_dev_name": tap,
                                 "guest_mac": "06:00:00:00:00:01", "mtu": None,

@@ -16,7 +16,8 @@ signals.
 Hearth's boots: b as the bzImage is (the guest decompresses it), the
 others decompressed by Hearth through PVH, c and d through one
 --kernel-cache: c stores the kernel, d boots from the entry, with the
-same checks (nproc, MemTotal, the PCI root, boot protocol 2.12).
+same checks (nproc, MemTotal, the PCI root, boot protocol 2.12), and
+every Hearth boot's /proc/cmdline exactly the one given, on either path.
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed,
 1 a check failed, 3 lab failure (L1 panicked / went silent / timed out twice,
@@ -183,6 +184,11 @@ def check_run(spec, r):
         said = any("reboot" in l.lower() for l in r.stderr_lines)
         yield said, "%s: Hearth's stderr reports a reboot" % n
     if spec["run"].vmm == "hearth":
+        # The same command line whichever way the kernel booted: through PVH
+        # (a, c, d: start_info's) or as the bzImage (b: the zero page's).
+        cl = r.info.get("cmdline")
+        yield cl == spec["run"].cmdline, "%s: /proc/cmdline is exactly the one given (got %r)" % (
+            n, cl)
         yield from check_pci(n, r)
         if "kcache" in spec:
             said = [l for l in r.stderr_lines if "kernel cache" in l]

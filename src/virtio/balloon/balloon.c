@@ -280,14 +280,19 @@ static unsigned int balloon_counters(struct virtio_dev *dev, struct dev_counter 
 				     unsigned int max)
 {
 	struct balloon *b = dev->priv;
-	struct dev_counter c[BC_COUNT + 1];
+	struct dev_counter c[BC_COUNT + 2];
 
 	pthread_mutex_lock(&dev->lock);
 	for (unsigned int i = 0; i < BC_COUNT; i++)
 		c[i] = (struct dev_counter){ counter_names[i], b->c[i] };
 	c[BC_COUNT] = (struct dev_counter){ "inflated_pages", b->inflated };
+	/*
+	 * Firecracker's key, for tools that read its set; an activation here
+	 * cannot fail (balloon_activate), so it stays 0 and is not saved.
+	 */
+	c[BC_COUNT + 1] = (struct dev_counter){ "activate_fails", 0 };
 	pthread_mutex_unlock(&dev->lock);
-	return dev_counters_copy(out, max, c, BC_COUNT + 1);
+	return dev_counters_copy(out, max, c, BC_COUNT + 2);
 }
 
 /*
