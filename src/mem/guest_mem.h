@@ -197,7 +197,8 @@ uint64_t guest_mem_low_end(const struct guest_mem *gm);
  * the zero page put in the hole so no fault reaches the handler), 2 MiB
  * pages (only whole ones inside the range; the rest is left as it is).
  * The range must be 4 KiB aligned and lie inside one region (RAM never
- * spans the MMIO hole): -EINVAL otherwise, with nothing touched. What
+ * spans the MMIO hole), or inside plugged blocks of the hotplug region
+ * (guest_mem_hotplug.h): -EINVAL otherwise, with nothing touched. What
  * was given back is marked dirty, so a Diff snapshot records the zeros.
  * On the I/O thread; vCPUs may run (KVM follows through its MMU
  * notifiers). Returns the bytes given back (less than len only for

@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include "mem/guest_mem_hotplug.h"
 #include "mem/guest_mem_huge.h"
 
 /*
@@ -104,6 +105,36 @@ static int discard_uffd_fill(int uffd, uint64_t start, uint64_t len)
 	return 0;
 }
 
+/*
+ * Plugged memory of the hotplug region (virtio-mem): the guest's free
+ * pages lie there too. Only a range wholly inside plugged blocks
+ * (guest_mem_hotplug_ptr): an unplugged block is the host's already. A
+ * block cannot be unplugged between that check and the discard: both run
+ * on the I/O thread (guest_mem_hotplug_set; the balloon's queues). The
+ * region is 4 KiB anonymous memory, or a File restore's private mapping
+ * of the memory file; on a Uffd restore, a block plugged again after an
+ * unplug has left the userfaultfd (guest_mem_hotplug.c), so no zero page
+ * is needed there (ENOENT).
+ */
+static int64_t discard_hotplug(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	uint8_t *p = gm->hp ? guest_mem_hotplug_ptr(gm, gpa, len) : NULL;
+	int ret = 0;
+
+	if (!p)
+		return -EINVAL;
+	if (gm->hp->file_backed)
+		ret = discard_file(p, len, false);
+	else if (madvise(p, len, MADV_DONTNEED))
+		return -errno;
+	else if (gm->uffd_held)
+		ret = discard_uffd_fill(gm->uffd, (uint64_t)(uintptr_t)p, len);
+	if (ret == -ENOENT)
+		ret = 0;
+	guest_mem_dirty_mark(gm, gpa, len);
+	return ret ? ret : (int64_t)len;
+}
+
 int64_t guest_mem_discard(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 {
 	const struct guest_region *r;
@@ -115,7 +146,7 @@ int64_t guest_mem_discard(const struct guest_mem *gm, uint64_t gpa, uint64_t len
 		return -EINVAL;
 	r = discard_region(gm, gpa, len);
 	if (!r)
-		return -EINVAL;
+		return len ? discard_hotplug(gm, gpa, len) : -EINVAL;
 	off = gpa - r->gpa;
 	end = off + len;
 	if (gm->huge) {

@@ -1,7 +1,8 @@
 /*
  * guest_mem_discard (mem/guest_mem.h) under each kind of RAM: anonymous,
- * a File restore's private mapping, a Uffd restore's, 2 MiB pages. The
- * RAM is balloon_fixture.h's.
+ * a File restore's private mapping, a Uffd restore's, 2 MiB pages, and
+ * the hotplug region's plugged memory (anonymous, a File restore's, and
+ * named by a free page report). The RAM is balloon_fixture.h's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <cmocka.h>
 
 #include "balloon_fixture.h"
+#include "mem/guest_mem_hotplug.h"
 
 /* ------------------------------------------------------------ guest_mem_discard */
 
@@ -196,6 +198,90 @@ static void test_discard_huge(void **state)
 	guest_mem_destroy(&gm);
 }
 
+/* ------------------------------------------------- the hotplug region's memory */
+
+#define HP_MiB (1ull << 20)
+
+/* Plugged memory of the hotplug region goes back as RAM does; unplugged memory is never touched. */
+static void test_discard_hotplug(void **state)
+{
+	struct fx *f = *state;
+	uint64_t hp;
+
+	assert_int_equal(guest_mem_hotplug_init(&f->mem, 8 * HP_MiB, 2 * HP_MiB, 4 * HP_MiB), 0);
+	hp = f->mem.hp->gpa;
+	/* Nothing plugged yet: the host's already, refused. */
+	assert_int_equal(guest_mem_discard(&f->mem, hp, 0x1000), -EINVAL);
+	assert_int_equal(guest_mem_hotplug_set(&f->mem, 0, 4 * HP_MiB, true), 0);
+	fill(f, hp, 4 * HP_MiB, 0xbb);
+	assert_int_equal(guest_mem_dirty_enable(&f->mem), 0);
+	assert_int_equal(guest_mem_discard(&f->mem, hp + 0x3000, 0x5000), 0x5000);
+	assert_true(all(f, hp + 0x3000, 0x5000, 0));
+	assert_true(all(f, hp, 0x3000, 0xbb));
+	assert_true(all(f, hp + 0x8000, 4 * HP_MiB - 0x8000, 0xbb));
+	/* Across two plugged blocks: one range. */
+	assert_int_equal(guest_mem_discard(&f->mem, hp + 2 * HP_MiB - 0x1000, 0x2000), 0x2000);
+	assert_true(all(f, hp + 2 * HP_MiB - 0x1000, 0x2000, 0));
+	/* Into an unplugged block, or past the region: refused whole, nothing touched. */
+	assert_int_equal(guest_mem_discard(&f->mem, hp + 4 * HP_MiB - 0x1000, 0x2000), -EINVAL);
+	assert_true(all(f, hp + 4 * HP_MiB - 0x1000, 0x1000, 0xbb));
+	assert_int_equal(guest_mem_discard(&f->mem, hp + 8 * HP_MiB, 0x1000), -EINVAL);
+	assert_int_equal(guest_mem_discard(&f->mem, hp + 7 * HP_MiB, 2 * HP_MiB), -EINVAL);
+	/* Unplugged again: its pages are no longer the guest's to give. */
+	assert_int_equal(guest_mem_hotplug_set(&f->mem, 0, 2 * HP_MiB, false), 0);
+	assert_int_equal(guest_mem_discard(&f->mem, hp, 0x1000), -EINVAL);
+}
+
+/* A File restore's hotplug region: the range reads zeros, the memory file keeps its bytes. */
+static void test_discard_hotplug_file(void **state)
+{
+	struct fx *f = *state;
+	int fd = memfd_create("hp", 0);
+	uint8_t b = 0;
+	uint64_t hp;
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 4 * HP_MiB), 0);
+	for (uint64_t off = 0; off < 4 * HP_MiB; off += 0x1000)
+		assert_int_equal(pwrite(fd, "\xee", 1, (off_t)off), 1);
+	assert_int_equal(guest_mem_hotplug_init(&f->mem, 4 * HP_MiB, 2 * HP_MiB, 4 * HP_MiB), 0);
+	assert_int_equal(guest_mem_hotplug_map_file(&f->mem, fd, 0), 0);
+	assert_true(f->mem.hp->file_backed);
+	assert_int_equal(guest_mem_hotplug_set(&f->mem, 0, 4 * HP_MiB, true), 0);
+	hp = f->mem.hp->gpa;
+	assert_int_equal(*hva(f, hp + 0x5000, 1), 0xee);
+	assert_int_equal(guest_mem_discard(&f->mem, hp + 0x4000, 0x3000), 0x3000);
+	assert_true(all(f, hp + 0x4000, 0x3000, 0));
+	assert_int_equal(*hva(f, hp + 0x7000, 1), 0xee);
+	assert_int_equal(pread(fd, &b, 1, 0x5000), 1);
+	assert_int_equal(b, 0xee);
+	close(fd);
+}
+
+/* A free page report naming plugged hotplug memory: given back, counted freed. */
+static void test_report_hotplug(void **state)
+{
+	struct fx *f = *state;
+	uint64_t hp;
+
+	assert_int_equal(guest_mem_hotplug_init(&f->mem, 4 * HP_MiB, 2 * HP_MiB, 4 * HP_MiB), 0);
+	assert_int_equal(guest_mem_hotplug_set(&f->mem, 0, 2 * HP_MiB, true), 0);
+	hp = f->mem.hp->gpa;
+	fill(f, hp, 0x10000, 0xaa);
+	start(f, &(struct balloon_config){ .free_page_reporting = true });
+	bring_up(f, F(VIRTIO_BALLOON_F_REPORTING), 3);
+	put_desc(f, 2, 0, hp + 0x2000, 0x4000, VIRTQ_DESC_F_WRITE, 0);
+	offer(f, 2, 0);
+	kick(f, 2);
+	assert_int_equal(used_idx(f, 2), 1);
+	assert_true(all(f, hp + 0x2000, 0x4000, 0));
+	assert_true(all(f, hp, 0x2000, 0xaa));
+	assert_true(all(f, hp + 0x6000, 0xa000, 0xaa));
+	assert_int_equal(counter(f, "free_page_report_freed"), 0x4000);
+	assert_int_equal(counter(f, "free_page_report_fails"), 0);
+	assert_false(needs_reset(f));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define TL(fn) cmocka_unit_test_setup_teardown(fn, setup_loop, teardown)
 
@@ -203,6 +289,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_discard_anon), T(test_discard_file), T(test_discard_shared), T(test_discard_uffd), T(test_discard_huge),
+		T(test_discard_hotplug), T(test_discard_hotplug_file), T(test_report_hotplug),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,10 @@
  * reports or hints. Every number and range is copied out of guest RAM
  * once, then checked against the RAM's regions: nothing outside them
  * (the MMIO hole, past the end) is ever given back, and a page number the
- * guest repeats is counted once.
+ * guest repeats is counted once. A reported or hinted range may also lie
+ * in the hotplug region's plugged memory (virtio-mem), which goes back
+ * as RAM does; page numbers inflated there are not tracked (the bitmap
+ * covers RAM) and are counted invalid.
  */
 #include "virtio/balloon/priv.h"
 
@@ -13,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mem/guest_mem_hotplug.h"
 #include "util/log.h"
 
 #define PAGE (1ull << BALLOON_PFN_SHIFT)
@@ -212,20 +216,29 @@ enum balloon_chain balloon_deflate_chain(struct balloon *b, uint64_t *cost)
 	return BALLOON_CHAIN_DONE;
 }
 
-/* The guest-physical address of a segment virtq_pop resolved (so inside one region). */
+/*
+ * The guest-physical address of a segment virtq_pop resolved: inside one
+ * RAM region, or inside the hotplug region's plugged memory (which
+ * guest_mem_discard checks again, block by block).
+ */
 static bool iov_gpa(const struct balloon *b, const struct iovec *v, uint64_t *gpa)
 {
 	const struct guest_mem *gm = b->dev.mem;
-	uintptr_t p = (uintptr_t)v->iov_base;
+	uintptr_t p = (uintptr_t)v->iov_base, lo;
 
 	for (unsigned int i = 0; i < gm->nregions; i++) {
 		const struct guest_region *r = &gm->regions[i];
-		uintptr_t lo = (uintptr_t)r->hva;
 
+		lo = (uintptr_t)r->hva;
 		if (r->hva && p >= lo && p - lo <= r->size && v->iov_len <= r->size - (p - lo)) {
 			*gpa = r->gpa + (p - lo);
 			return true;
 		}
+	}
+	lo = gm->hp ? (uintptr_t)gm->hp->hva : 0;
+	if (lo && p >= lo && p - lo <= gm->hp->size && v->iov_len <= gm->hp->size - (p - lo)) {
+		*gpa = gm->hp->gpa + (p - lo);
+		return true;
 	}
 	return false;
 }
