@@ -422,11 +422,13 @@ echo "LAB init"
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t tmpfs tmp /tmp
-action=poweroff; wait=0
+action=poweroff; wait=0; newroot=; rootflags=ro
 for w in $(cat /proc/cmdline); do
   case "$w" in
     lab.action=*) action=${w#lab.action=} ;;
     lab.wait=*) wait=${w#lab.wait=} ;;
+    lab.newroot=*) newroot=${w#lab.newroot=} ;;
+    lab.rootflags=*) rootflags=${w#lab.rootflags=} ;;
   esac
 done
 [ -f /lab/modules.order ] && while read -r m args; do
@@ -444,6 +446,13 @@ echo "LAB ready action=$action"
 [ "$wait" != 0 ] && sleep "$wait"
 case "$action" in
   reboot) echo "LAB doing reboot"; reboot -f ;;
+  switch-root)
+    # Boots on from lab.newroot (an ext4 device, mounted lab.rootflags),
+    # whose own /init goes on as PID 1, as a distribution's initramfs does.
+    mkdir -p /newroot
+    mount -t ext4 -o "$rootflags" "$newroot" /newroot && echo "LAB doing switch-root" &&
+      exec switch_root /newroot /init
+    echo "LAB doing poweroff"; poweroff -f ;;
   shell)
     if [ -f /lab/input ]; then sh </lab/input; else setsid cttyhack sh; fi
     echo "LAB doing poweroff"; poweroff -f ;;
