@@ -67,6 +67,7 @@ void vhost_user_adopt(struct vhost_user *vu, int sock)
 	memset(vu, 0, sizeof(*vu));
 	vu->sock = sock;
 	vu->timeout_ms = VHOST_USER_TIMEOUT_MS;
+	vu->op_budget_ms = VHOST_USER_OP_BUDGET_MS;
 }
 
 int vhost_user_connect(struct vhost_user *vu, const char *path, struct err *err)
@@ -261,6 +262,18 @@ static int recv_reply(struct vhost_user *vu, uint32_t req, void *out, size_t out
 
 static struct ratelimit vu_rl = RATELIMIT_INIT(10);
 
+void vhost_user_op_begin(struct vhost_user *vu)
+{
+	if (!vu->op_depth++)
+		vu->op_deadline = now_ms() + vu->op_budget_ms;
+}
+
+void vhost_user_op_end(struct vhost_user *vu)
+{
+	if (vu->op_depth && !--vu->op_depth)
+		vu->op_deadline = 0;
+}
+
 int vhost_user_call(struct vhost_user *vu, uint32_t req, const void *payload, size_t len,
 		    const int *fds, unsigned int nfds, void *out, size_t out_len)
 {
@@ -272,6 +285,8 @@ int vhost_user_call(struct vhost_user *vu, uint32_t req, const void *payload, si
 
 	if (vu->dead || vu->sock < 0)
 		return -EPIPE;
+	if (vu->op_deadline && vu->op_deadline < deadline)
+		deadline = vu->op_deadline;
 	if (len > VHOST_USER_MAX_PAYLOAD)
 		return -EINVAL;
 	put_le32(buf, req);

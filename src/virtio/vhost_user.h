@@ -60,6 +60,13 @@ enum vhost_user_request {
 #define VHOST_USER_VRING_NOFD (1ull << 8)
 /* How long one request may wait for its send or its answer. */
 #define VHOST_USER_TIMEOUT_MS 5000
+/*
+ * How long one whole operation (vhost_user_op_begin to _end: a start, a
+ * stop, a refresh, the first handshake) may wait for the backend in all:
+ * without it, a backend answering each of a start's dozens of requests
+ * just inside VHOST_USER_TIMEOUT_MS would hold the thread for minutes.
+ */
+#define VHOST_USER_OP_BUDGET_MS 10000
 
 struct vhost_user_region {
 	uint64_t gpa;
@@ -97,6 +104,9 @@ struct vhost_user {
 	int sock;                 /* -1: closed */
 	bool dead;                /* framing broken or the backend gone */
 	int timeout_ms;
+	int op_budget_ms;         /* VHOST_USER_OP_BUDGET_MS (tests shorten both) */
+	unsigned int op_depth;    /* operations begun and not ended (they nest) */
+	int64_t op_deadline;      /* CLOCK_MONOTONIC ms the outermost one must end by; 0: none */
 	uint64_t features;        /* the backend's, from GET_FEATURES */
 	uint64_t protocol;        /* negotiated protocol features */
 };
@@ -110,6 +120,14 @@ struct vhost_user {
  */
 int vhost_user_check_reply(const uint8_t *buf, size_t len, uint32_t req, size_t want,
 			   void *out, size_t max, size_t *out_len);
+
+/*
+ * Brackets one operation of several requests: every wait inside ends by
+ * the budget's end too, and a request past it fails -ETIMEDOUT, which
+ * leaves the connection dead (as any request that timed out does).
+ */
+void vhost_user_op_begin(struct vhost_user *vu);
+void vhost_user_op_end(struct vhost_user *vu);
 
 /* Connects to the backend's socket. 0, or -errno with err naming path. */
 int vhost_user_connect(struct vhost_user *vu, const char *path, struct err *err);

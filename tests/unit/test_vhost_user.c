@@ -39,7 +39,10 @@ enum misbehave {
 	WITH_FD,            /* a descriptor riding along with the answer */
 	SILENT,             /* never answers */
 	ACK_FAIL,           /* REPLY_ACK status 1 */
+	SLOW,               /* every answer, right but SLOW_MS late */
 };
+
+#define SLOW_MS 150
 
 #define MAX_SEEN 64
 
@@ -198,6 +201,8 @@ static void *backend_main(void *arg)
 			memcpy(b->seen_payload[b->nseen], buf + VHOST_USER_HDR_SIZE, size < 48 ? size : 48);
 			b->seen[b->nseen++] = req;
 		}
+		if (b->how == SLOW)
+			usleep(SLOW_MS * 1000);
 		answer(b, req, flags, buf + VHOST_USER_HDR_SIZE, size);
 	}
 	close(b->sock);
@@ -327,6 +332,41 @@ static void test_hostile_silent(void **state)
 {
 	(void)state;
 	hostile_case(SILENT, -ETIMEDOUT);
+}
+
+/*
+ * A backend that answers every request, each inside the per-request
+ * limit but late: alone they pass; inside one operation they share its
+ * budget, and the request that would end past it fails, the connection
+ * then dead.
+ */
+static void test_slow_backend_budget(void **state)
+{
+	struct backend b;
+	struct vhost_user vu;
+	uint64_t v = 0;
+
+	(void)state;
+	vhost_user_adopt(&vu, backend_start(&b, SLOW, 0));
+	vu.timeout_ms = 2 * SLOW_MS;
+	vu.op_budget_ms = 3 * SLOW_MS + SLOW_MS / 2;
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(vhost_user_get_u64(&vu, VHOST_USER_GET_FEATURES, &v), 0);
+	vhost_user_op_begin(&vu);
+	vhost_user_op_begin(&vu);   /* nested: the outer budget holds */
+	assert_int_equal(vhost_user_get_u64(&vu, VHOST_USER_GET_FEATURES, &v), 0);
+	vhost_user_op_end(&vu);
+	assert_int_equal(vhost_user_get_u64(&vu, VHOST_USER_GET_FEATURES, &v), 0);
+	assert_int_equal(vhost_user_get_u64(&vu, VHOST_USER_GET_FEATURES, &v), 0);
+	assert_int_equal(vhost_user_get_u64(&vu, VHOST_USER_GET_FEATURES, &v), -ETIMEDOUT);
+	assert_true(vu.dead);
+	vhost_user_op_end(&vu);
+	assert_int_equal(vu.op_deadline, 0);
+	assert_int_equal(vhost_user_get_u64(&vu, VHOST_USER_GET_FEATURES, &v), -EPIPE);
+	/* Its late answer goes out into a socket still open; then the close ends it. */
+	usleep(2 * SLOW_MS * 1000);
+	vhost_user_close(&vu);
+	backend_join(&b);
 }
 
 /* REPLY_ACK: a refused request is -EIO, and the connection stays in step. */
@@ -565,6 +605,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_no_reply_flag),
 		cmocka_unit_test(test_hostile_fd),
 		cmocka_unit_test(test_hostile_silent),
+		cmocka_unit_test(test_slow_backend_budget),
 		cmocka_unit_test(test_reply_ack),
 		cmocka_unit_test(test_vublk_lifecycle),
 		cmocka_unit_test(test_vublk_refusals),

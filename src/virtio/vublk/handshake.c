@@ -165,7 +165,9 @@ int virtio_vublk_create(const struct virtio_env *env, const struct vublk_config 
 	ret = vhost_user_connect(&vb->vu, cfg->socket, err);
 	if (ret)
 		goto err_free;
+	vhost_user_op_begin(&vb->vu);
 	ret = vublk_negotiate(vb, cfg, err);
+	vhost_user_op_end(&vb->vu);
 	if (ret)
 		goto err_close;
 	vb->dev.ops = &vublk_ops;

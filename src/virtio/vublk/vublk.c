@@ -145,6 +145,8 @@ static int vublk_start(struct vublk *vb)
 	if (vb->running)
 		return 0;
 	vb->running = true;
+	/* A dozen requests and more, bounded in all (vhost_user.h). */
+	vhost_user_op_begin(&vb->vu);
 	ret = vhost_user_set_u64(&vb->vu, VHOST_USER_SET_FEATURES, f);
 
 	if (!ret)
@@ -152,6 +154,7 @@ static int vublk_start(struct vublk *vb)
 	for (unsigned int q = 0; !ret && q < dev->num_queues; q++)
 		if (dev->vq[q].enabled)
 			ret = vublk_start_ring(vb, q);
+	vhost_user_op_end(&vb->vu);
 	if (ret == -EINVAL)
 		log_ratelimited(&vublk_rl, LOG_WARN, "%s: guest RAM is not shared: a vhost-user "
 				"disk cannot start", dev->name);
@@ -201,6 +204,7 @@ static void vublk_stop(struct vublk *vb, bool keep)
 	struct virtio_dev *dev = &vb->dev;
 
 	vb->running = false;
+	vhost_user_op_begin(&vb->vu);
 	for (unsigned int q = 0; q < dev->num_queues; q++) {
 		uint16_t base;
 		int ret;
@@ -216,6 +220,7 @@ static void vublk_stop(struct vublk *vb, bool keep)
 		if (keep)
 			dev->vq[q].last_avail = base;
 	}
+	vhost_user_op_end(&vb->vu);
 }
 
 static int vublk_activate(struct virtio_dev *dev)
