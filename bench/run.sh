@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks in the lab, Hearth vs QEMU microvm.  Report only; never fail on
 # the numbers.
-#   bench/run.sh [-n N] [--vmm ...] [--quiet] [--stream]  boot time, exits, RSS (bench/bench.py)
+#   bench/run.sh [-n N] [--vmm ...] [--quiet] [--fc-args] [--stream]  boot time, exits, RSS (bench/bench.py)
 #   bench/run.sh --io [-n N] [--runtime S] [--net-time S] [--cache writeback|none]
 #                                                         fio + iperf3 (bench/io.py)
 #   bench/run.sh --vfio [-n N] [--runtime S]              fio on an NVMe disk passed

@@ -62,6 +62,18 @@ def tiny_elf(power_off=True):
     return img + b"\0" * (off - len(img)) + code
 
 
+def memfd_ram_bytes(pid):
+    """The bytes pid maps of guest RAM kept in a memfd (what a vhost-user backend
+    is handed; mem/guest_mem.c names it hearth-guest-ram): 0 for anonymous RAM."""
+    total = 0
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            if "/memfd:hearth-guest-ram" in line:
+                a, b = (int(x, 16) for x in line.split()[0].split("-"))
+                total += b - a
+    return total
+
+
 def kvm_usable():
     """Whether /dev/kvm opens here (a test that needs a guest to run says so when not)."""
     try:

@@ -13,14 +13,15 @@ from /proc/PID/maps of a real `hearth serve`, seccomp filters on.
   booted     a VM booted through the API (the smallest guest, on a
              /dev/kvm that runs it) with no user-mode NIC or MMDS maps
              none of them; one with a user-mode NIC and the MMDS on it
-             maps libslirp and glib, and still no TLS.
+             maps libslirp and glib, and still no TLS. Neither keeps guest
+             RAM in a memfd (only a vhost-user drive needs that).
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from itest import check, kvm_usable, memfd_ram_bytes, run_cases, tiny_elf  # noqa: E402
 from run_api_test import Serve  # noqa: E402
 
 NEVER = ("libgnutls", "libmicrohttpd", "libcurl", "libp11-kit", "libnettle", "libhogweed",
@@ -73,6 +74,8 @@ def boot(binary, tmp, user_nic):
     check_absent(mapped(s.p.pid), NEVER + ON_DEMAND, "configured, before InstanceStart")
     s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
     names = mapped(s.p.pid)
+    # Without a vhost-user drive guest RAM stays anonymous (no memfd to hand anyone).
+    check(memfd_ram_bytes(s.p.pid) == 0, "guest RAM is in a memfd without a vhost-user drive")
     check(s.expect("GET", "/", 200)["state"] == "Running", "the VM does not run")
     s.stop()
     return names

@@ -10,7 +10,8 @@ exporting a raw file as vhost-user-blk:
         nobody serves, named), GET /vm/config's drive (socket, null
         path_on_host, is_read_only, io_engine, rate_limiter), PATCH refused
         before boot. After boot (on a /dev/kvm that runs the smallest
-        guest; Hearth connects again and negotiates with the daemon): a VM
+        guest; Hearth connects again and negotiates with the daemon; its
+        guest RAM is one memfd, which the daemon maps): a VM
         with memory hotplug besides is InstanceStart's 400 naming why;
         PATCH /drives with the id alone is 204 and with a path_on_host 400;
         a paused VM's snapshot is 400 in Firecracker's words; the daemon is
@@ -26,12 +27,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from itest import check, kvm_usable, memfd_ram_bytes, run_cases, tiny_elf  # noqa: E402
 from run_api_test import Serve  # noqa: E402
 
 PRE = "The requested operation is not supported before starting the microVM."
 INVALID = "Unable to create the virtio block device: Invalid block config."
 QSD = "qemu-storage-daemon"
+MEM_MIB = 64
 
 
 def daemon(tmp):
@@ -71,7 +73,7 @@ def refused_with(binary, tmp, sock, kernel, path, body, words):
     os.makedirs(d, exist_ok=True)
     s = Serve(binary, d)
     s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": kernel})
-    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 1, "mem_size_mib": 64})
+    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 1, "mem_size_mib": MEM_MIB})
     s.expect("PUT", "/drives/vub", 204, body={"drive_id": "vub", "socket": sock,
                                               "is_root_device": False})
     s.expect("PUT", path, 204, body=body)
@@ -85,7 +87,7 @@ def api(binary, tmp, q, sock):
     with open(kernel, "wb") as f:
         f.write(tiny_elf(power_off=False))
     s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": kernel})
-    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 1, "mem_size_mib": 64})
+    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 1, "mem_size_mib": MEM_MIB})
     drive = {"drive_id": "vub", "socket": sock, "is_root_device": False}
     s.expect("PUT", "/drives/vub", 400, body=dict(drive, path_on_host=kernel), fault=[INVALID])
     s.expect("PUT", "/drives/vub", 400, body=dict(drive, is_read_only=True), fault=[INVALID])
@@ -106,6 +108,9 @@ def api(binary, tmp, q, sock):
     refused_with(binary, tmp, sock, kernel, "/hotplug/memory", {"total_size_mib": 512},
                  "memory hotplug with a vhost-user drive")
     s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
+    # Guest RAM the backend can map: all of it in one memfd.
+    ram = memfd_ram_bytes(s.p.pid)
+    check(ram >= MEM_MIB << 20, "guest RAM in the memfd: %d bytes of %d MiB" % (ram, MEM_MIB))
     s.expect("PATCH", "/drives/vub", 204, body={"drive_id": "vub"})
     s.expect("PATCH", "/drives/vub", 400, body={"drive_id": "vub", "path_on_host": kernel},
              fault=["Running method expected different backend"])
