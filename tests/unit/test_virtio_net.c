@@ -648,6 +648,29 @@ static void test_multiqueue(void **state)
 			 VIRTIO_NET_OK);
 	virtio_net_rx_poll(d.dev);
 	assert_int_equal(used_idx(&d, 2), 1);
+	/* Back to one pair: the second is no longer read; its frame waits in the backend. */
+	assert_int_equal(ctrl_cmd(&d, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 1),
+			 VIRTIO_NET_OK);
+	post(&d, 2, (struct seg[]){ { 2048, true } }, 1);
+	send_frame(&d, 1, 60, 2);
+	virtio_net_rx_poll(d.dev);
+	assert_int_equal(used_idx(&d, 2), 1);
+	assert_int_equal(ctrl_cmd(&d, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 2),
+			 VIRTIO_NET_OK);
+	virtio_net_rx_poll(d.dev);
+	assert_int_equal(used_idx(&d, 2), 2);
+	/* A reset with both pairs live: after it, one pair again until the driver asks. */
+	wr(&d, 0x070, 0);
+	memset(gp(&d, RING_GPA(2) + 0x8000, 4), 0, 4);
+	drv_init(&d, F(VIRTIO_NET_F_MAC) | F(VIRTIO_NET_F_CTRL_VQ) | F(VIRTIO_NET_F_MQ));
+	post(&d, 2, (struct seg[]){ { 2048, true } }, 1);
+	send_frame(&d, 1, 60, 3);
+	virtio_net_rx_poll(d.dev);
+	assert_int_equal(used_idx(&d, 2), 0);
+	assert_int_equal(ctrl_cmd(&d, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 2),
+			 VIRTIO_NET_OK);
+	virtio_net_rx_poll(d.dev);
+	assert_int_equal(used_idx(&d, 2), 1);
 	assert_false(rd(&d, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
 	drv_close(&d);
 }
