@@ -15,7 +15,8 @@ pings it and does a TCP echo round trip with busybox nc. The TAP NIC has
 mtu=9000: the guest's eth0 must have taken it (VIRTIO_NET_F_MTU); the user
 NICs' eth0 has the 65520 they share with libslirp. It runs with vhost=off:
 the userspace path, and queues=1: the guest sees one rx queue of its 2 vCPUs.
-vhost: the same TAP NIC with vhost=on (L1 loads vhost_net): Hearth holds one
+vhost: the same TAP NIC with vhost=on (L1 loads vhost_net): the guest gets
+its address by DHCP from busybox udhcpd on L1's tap0; Hearth holds one
 /dev/vhost-net per queue pair (2 vCPUs: 2, and the guest sees 2 queues),
 L1 pings the guest and fetches 4 MiB from the guest's busybox httpd, whose
 sha256 must match the guest's; then `hearth snapshot --resume` (pause stops
@@ -93,10 +94,21 @@ if [ "$mode" = user ]; then
     echo "LAB sha=wget-failed"
   fi
   timeout 90 nc -l -p 7777 -e /bin/cat
+elif [ "$mode" = vhost ]; then
+  # Its address by DHCP from L1's udhcpd on tap0, through vhost-net.
+  if udhcpc -i eth0 -s /lab/dhcp.sh -n -q -t 10 -T 2 >/tmp/dhcp.log 2>&1; then
+    echo "LAB dhcp=ok"
+  else
+    echo "LAB dhcp=fail"; cat /tmp/dhcp.log
+  fi
+  echo "LAB ip=$(ip -4 addr show dev eth0 | awk '/inet /{print $2; exit}')"
+  echo "LAB tap_ip=set"
 else
   ip addr add 192.168.100.2/24 dev eth0
   ip link set eth0 up
   echo "LAB tap_ip=set"
+fi
+if [ "$mode" != user ]; then
   t=120
   if [ "$mode" = vhost ]; then
     mkdir -p /tmp/www
@@ -178,6 +190,8 @@ tapup() { # tap0 (Hearth creates it) configured, and the guest answering pings; 
     i=$((i+1)); [ $i -gt 600 ] && return 1; sleep 0.1
   done
   ip addr add 192.168.100.1/24 dev tap0 2>>/tmp/tap.err && ip link set tap0 up || return 2
+  # The guest asks for its address (the first boot only: a restore has it).
+  [ -n "$1" ] && { : >/tmp/udhcpd.leases; udhcpd -f /tmp/udhcpd.conf >/dev/null 2>&1 & }
   i=0; until ping -c 1 -W 1 192.168.100.2 >/dev/null 2>&1; do
     i=$((i+1)); [ $i -gt 120 ] && return 3
   done
@@ -191,8 +205,16 @@ fetch() { # the guest's blob through its httpd: its sha256
   rm -f /tmp/got
 }
 echo_rt() { r=$(echo TOKEN | nc -w 5 192.168.100.2 7777 2>/dev/null); echo "${r:-none}"; }
+cat >/tmp/udhcpd.conf <<EOF
+start 192.168.100.2
+end 192.168.100.2
+interface tap0
+lease_file /tmp/udhcpd.leases
+opt subnet 255.255.255.0
+opt router 192.168.100.1
+EOF
 (
-  tapup; t=$?
+  tapup dhcp; t=$?
   [ $t = 0 ] && say host_tap=configured || say "host_tap=failed step=$t $(head -c 100 /tmp/tap.err)"
   ping -c 3 -W 2 192.168.100.2 >/dev/null 2>&1 && say host_ping=ok || say host_ping=fail
   say "host_vhost_fds=$(vfds)"
@@ -214,7 +236,7 @@ echo_rt() { r=$(echo TOKEN | nc -w 5 192.168.100.2 7777 2>/dev/null); echo "${r:
 ) &
 helper=$!
 "$@"; rc=$?
-kill $helper 2>/dev/null; wait
+kill $helper 2>/dev/null; killall udhcpd 2>/dev/null; wait
 # The snapshot, restored on vhost: it goes on from the positions the pause read.
 $H restore --snapshot /tmp/s/v.snap --mem /tmp/s/v.mem --net-override eth0=tap=tap0 \
   --resume </dev/null >/tmp/g2.out 2>/tmp/h2.err & pr=$!
@@ -284,6 +306,9 @@ def vhost_checks(name, i):
                 name, when, (got or "-")[:16], (want or "-")[:16])
     yield i.get("queues") == "2", "%s: the guest sees 2 rx queues (got %s)" % (
         name, i.get("queues"))
+    yield i.get("dhcp") == "ok" and i.get("ip") == "192.168.100.2/24", \
+        "%s: udhcpc got its lease from L1's udhcpd through vhost-net (%s %s)" % (
+            name, i.get("dhcp"), i.get("ip"))
     yield i.get("host_vhost_fds") == "2", \
         "%s: Hearth holds one /dev/vhost-net per queue pair (2; got %s)" % (
             name, i.get("host_vhost_fds"))
