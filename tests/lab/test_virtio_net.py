@@ -78,13 +78,16 @@ i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+
 echo "LAB mac=$(cat /sys/class/net/eth0/address)"
 echo "LAB mtu=$(cat /sys/class/net/eth0/mtu)"
 echo "LAB queues=$(ls -d /sys/class/net/eth0/queues/rx-* | wc -l)"
-if [ "$mode" = user ]; then
-  if udhcpc -i eth0 -s /lab/dhcp.sh -n -q -t 5 -T 2 >/tmp/dhcp.log 2>&1; then
+dhcp() { # TRIES: a lease on eth0 (busybox udhcpc), and the address it gave
+  if udhcpc -i eth0 -s /lab/dhcp.sh -n -q -t "$1" -T 2 >/tmp/dhcp.log 2>&1; then
     echo "LAB dhcp=ok"
   else
     echo "LAB dhcp=fail"; cat /tmp/dhcp.log
   fi
   echo "LAB ip=$(ip -4 addr show dev eth0 | awk '/inet /{print $2; exit}')"
+}
+if [ "$mode" = user ]; then
+  dhcp 5
   echo "LAB gw=$(ip route | awk '/^default/{print $3; exit}')"
   echo "LAB dns=$(awk '/nameserver/{print $2; exit}' /etc/resolv.conf)"
   # (busybox 1.35 wget -T segfaults; timeout bounds it instead)
@@ -95,13 +98,7 @@ if [ "$mode" = user ]; then
   fi
   timeout 90 nc -l -p 7777 -e /bin/cat
 elif [ "$mode" = vhost ]; then
-  # Its address by DHCP from L1's udhcpd on tap0, through vhost-net.
-  if udhcpc -i eth0 -s /lab/dhcp.sh -n -q -t 10 -T 2 >/tmp/dhcp.log 2>&1; then
-    echo "LAB dhcp=ok"
-  else
-    echo "LAB dhcp=fail"; cat /tmp/dhcp.log
-  fi
-  echo "LAB ip=$(ip -4 addr show dev eth0 | awk '/inet /{print $2; exit}')"
+  dhcp 10 # from L1's udhcpd on tap0, through vhost-net
   echo "LAB tap_ip=set"
 else
   ip addr add 192.168.100.2/24 dev eth0
