@@ -97,39 +97,6 @@ PEER = {"hearth": "qemu", "hearth-vmlinux": "qemu-pvh", "hearth-noseccomp": "qem
 EXIT_KEYS = ["exits", "io_exits", "mmio_exits", "halt_exits", "irq_exits", "irq_window_exits",
              "insn_emulation", "pf_fixed", "hypercalls"]
 
-# The payload's first bytes name its compression; the tools are Debian's.
-DECOMPRESSORS = [(b"\x1f\x8b", ["gzip", "-dc"]), (b"\xfd7zXZ\x00", ["xz", "-dc"]),
-                 (b"\x28\xb5\x2f\xfd", ["zstd", "-dc"]), (b"\x02\x21\x4c\x18", ["lz4", "-dc"]),
-                 (b"BZh", ["bzip2", "-dc"]), (b"\x5d\x00", ["xz", "--format=lzma", "-dc"]),
-                 (b"\x89LZO", ["lzop", "-dc"])]
-
-
-def extract_vmlinux(bzimage, out):
-    """The ELF inside a bzImage (its setup header's payload), cached in out."""
-    if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(bzimage):
-        return out
-    with open(bzimage, "rb") as f:
-        d = f.read()
-    setup_sects = d[0x1f1] or 4
-    off, length = struct.unpack_from("<II", d, 0x248)
-    payload = d[(setup_sects + 1) * 512 + off:][:length]
-    for magic, cmd in DECOMPRESSORS:
-        if payload.startswith(magic):
-            # The kernel's build appends the size after the stream; the tools
-            # may complain of it (exit 1) after writing everything.
-            r = subprocess.run(cmd, input=payload, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL)
-            if r.stdout[:4] != b"\x7fELF":
-                raise L.LabError("%s: %s gave no ELF (exit %d)" % (bzimage, cmd[0],
-                                                                   r.returncode))
-            with open(out + ".tmp", "wb") as f:
-                f.write(r.stdout)
-            os.replace(out + ".tmp", out)
-            return out
-    raise L.LabError("%s: payload compression not recognised (%s)" % (bzimage,
-                                                                      payload[:6].hex()))
-
-
 MARKS_RE = re.compile(r"exit-stats: marks \(CLOCK_BOOTTIME s\) create=([\d.]+) start=([\d.]+) "
                       r"first_run=([\d.]+) end=([\d.]+)")
 DEVICE_RE = re.compile(r"exit-stats: +(\d+) (port|mmio) (0x[0-9a-f]+)\+0x[0-9a-f]+ (\S+): "
@@ -307,7 +274,7 @@ def main():
         files = {}
         if any(VARIANTS[v][2] for v in vmms):
             os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-            files[L1_VMLINUX] = extract_vmlinux(
+            files[L1_VMLINUX] = L.extract_vmlinux(
                 lab.kernel.vmlinuz, os.path.join(os.path.dirname(RESULTS), "vmlinux"))
         res = lab.run_plan(runs, tag="bench", files=files)
     except L.LabError as e:

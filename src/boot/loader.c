@@ -192,6 +192,15 @@ static int fill_boot_params(struct guest_mem *gm, const struct boot_plan *plan,
 		return -EFAULT;
 	bp->hdr.boot_flag = 0xaa55;
 	bp->hdr.header = 0x53726448;
+	/*
+	 * A loader's mark: without one Linux takes no initrd at all
+	 * (early_reserve_initrd). The bzImage's path set it already; an ELF
+	 * entered at its 64-bit entry (no PVH note) gets it here, with the
+	 * command line's bound that a bzImage's own header would have said.
+	 */
+	bp->hdr.type_of_loader = 0xff;
+	if (!bp->hdr.cmdline_size)
+		bp->hdr.cmdline_size = LAYOUT_CMDLINE_MAX - 1;
 	bp->hdr.cmd_line_ptr = (uint32_t)plan->cmdline_gpa;
 	bp->ext_cmd_line_ptr = (uint32_t)(plan->cmdline_gpa >> 32);
 	bp->hdr.ramdisk_image = (uint32_t)plan->initrd_gpa;

@@ -31,6 +31,7 @@ import select
 import shlex
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -607,6 +608,70 @@ fi
 echo "LAB-L1-DONE"
 poweroff -f
 '''
+
+
+# The payload's first bytes name its compression; the tools are Debian's.
+DECOMPRESSORS = [(b"\x1f\x8b", ["gzip", "-dc"]), (b"\xfd7zXZ\x00", ["xz", "-dc"]),
+                 (b"\x28\xb5\x2f\xfd", ["zstd", "-dc"]), (b"\x02\x21\x4c\x18", ["lz4", "-dc"]),
+                 (b"BZh", ["bzip2", "-dc"]), (b"\x5d\x00", ["xz", "--format=lzma", "-dc"]),
+                 (b"\x89LZO", ["lzop", "-dc"])]
+
+
+def extract_vmlinux(bzimage, out):
+    """The ELF inside a bzImage (its setup header's payload), cached in out."""
+    if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(bzimage):
+        return out
+    with open(bzimage, "rb") as f:
+        d = f.read()
+    setup_sects = d[0x1f1] or 4
+    off, length = struct.unpack_from("<II", d, 0x248)
+    payload = d[(setup_sects + 1) * 512 + off:][:length]
+    for magic, cmd in DECOMPRESSORS:
+        if payload.startswith(magic):
+            # The kernel's build appends the size after the stream; the tools
+            # may complain of it (exit 1) after writing everything.
+            r = subprocess.run(cmd, input=payload, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+            if r.stdout[:4] != b"\x7fELF":
+                raise LabError("%s: %s gave no ELF (exit %d)" % (bzimage, cmd[0],
+                                                                   r.returncode))
+            with open(out + ".tmp", "wb") as f:
+                f.write(r.stdout)
+            os.replace(out + ".tmp", out)
+            return out
+    raise LabError("%s: payload compression not recognised (%s)" % (bzimage,
+                                                                      payload[:6].hex()))
+
+# A PT_NOTE's PVH entry (Xen's XEN_ELFNOTE_PHYS32_ENTRY), which a loader looks for.
+XEN_ELFNOTE_PHYS32_ENTRY = 18
+
+
+def vmlinux_without_pvh(vmlinux, out):
+    """vmlinux with its PVH entry note's type changed, so no loader finds it (a
+    kernel built without CONFIG_PVH, as far as a loader can tell), cached in out."""
+    if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(vmlinux):
+        return out
+    with open(vmlinux, "rb") as f:
+        d = bytearray(f.read())
+    phoff, = struct.unpack_from("<Q", d, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", d, 0x36)
+    found = 0
+    for i in range(phnum):
+        ptype, _, off, _, _, filesz = struct.unpack_from("<IIQQQQ", d, phoff + i * phentsize)
+        pos = off
+        while ptype == 4 and pos + 12 <= off + filesz:
+            namesz, descsz, ntype = struct.unpack_from("<III", d, pos)
+            name = bytes(d[pos + 12:pos + 12 + namesz])
+            if name.rstrip(b"\0") == b"Xen" and ntype == XEN_ELFNOTE_PHYS32_ENTRY:
+                struct.pack_into("<I", d, pos + 8, 0x7fffffff)
+                found += 1
+            pos += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
+    if not found:
+        raise LabError("%s: no PVH entry note to take out" % vmlinux)
+    with open(out + ".tmp", "wb") as f:
+        f.write(d)
+    os.replace(out + ".tmp", out)
+    return out
 
 
 class Run:

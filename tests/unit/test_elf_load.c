@@ -325,6 +325,9 @@ static void test_elf64_zero_page(void **state)
 	assert_int_equal(bp->acpi_rsdp_addr, 0xe0000);
 	assert_true(bp->e820_entries > 0);
 	assert_int_equal(bp->hdr.ramdisk_size, 0);
+	/* A loader's mark, without which Linux ignores any initrd (early_reserve_initrd). */
+	assert_int_equal(bp->hdr.type_of_loader, 0xff);
+	assert_int_equal(bp->hdr.cmdline_size, LAYOUT_CMDLINE_MAX - 1);
 	loader_close(&img);
 	guest_mem_destroy(&gm);
 	unlink(kpath);
