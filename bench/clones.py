@@ -4,16 +4,20 @@ the same snapshot at once, what each costs and how fast all run.
 
     bench/run.sh --clones [--counts 1,10,30,100] [--memory MIB] [--touch MIB]
                           [--dirty MIB] [--hearth PATH] [--no-merge]
+                          [--merge-counts 10,100] [--every K]
 
 The guest is tests/guest/tick.elf, which sleeps between its lines (the
-PIT's interrupt at 20 Hz wakes it), so the figures are the restore's, not
-the CPU a busy guest burns: it wrote --touch MiB at boot, and each line
+PIT's interrupt at 20 Hz wakes it; with --every K it writes a line on
+every Kth tick only, for hundreds of clones), so the figures are the
+restore's, not the CPU a busy guest burns: it wrote --touch MiB at boot, and each line
 rewrites the first --dirty MiB with the same values, so after a restore
 those pages become each clone's own copies, identical in every clone.
-One VM is booted (`hearth run --api-sock`), paused and snapshotted
-(File backend); then, for each N, N clones are started at once with
-`hearth restore --snapshot S --mem M` (sandbox and seccomp on) and
-measured:
+One VM is booted (`hearth run --api-sock`) with a scratch disk and a
+hybrid vsock, paused and snapshotted (File backend); then, for each N, N
+clones are started at once with `hearth restore --snapshot S --mem M`,
+each with its own overrides, as an orchestrator gives them: its own disk
+image (`--drive-override scratch=DISK_I`) and its own vsock socket
+(`--vsock-override SOCK_I`), sandbox and seccomp on. Measured:
   - the time from the start to each clone's first "tick" line after the
     restore (median, and the last: all running);
   - per clone, from /proc/PID/smaps_rollup: Pss and Rss;
@@ -25,16 +29,19 @@ measured:
   - the host's memory used per clone: MemAvailable before less after,
     over N (it counts KVM's, the page tables' and the kernel's share, not
     only what smaps shows);
-  - then, unless --no-merge, the same N again with --mem-merge and KSM
-    running (/sys/kernel/mm/ksm/run, set back as it was), measured once
+  - then, unless --no-merge, for the N in --merge-counts (default every
+    N up to 100), the same N again with --mem-merge and KSM running (/sys/kernel/mm/ksm/run, set back as it was), measured once
     ksmd has had its passes: what merging the clones' identical writes
     gives back.
-Needs a /dev/kvm that runs freestanding guests. Report only: results to
+N up to 1,000 runs where memory allows (each clone holds a few open
+files; the bench raises its open-file limit to the hard one). Needs a
+/dev/kvm that runs freestanding guests. Report only: results to
 stdout and build/bench/clones-results.txt, a chart to build/bench/clones.png.
 """
 import argparse
 import json
 import os
+import resource
 import selectors
 import shutil
 import statistics
@@ -78,8 +85,11 @@ def rollup(pid):
 def snapshot(hearth, guest, tmp, a):
     """Boots tick, waits for its lines, pauses and snapshots it; returns (state, mem)."""
     sock = os.path.join(tmp, "boot.sock")
+    scratch(os.path.join(tmp, "boot.img"))
     p = subprocess.Popen([hearth, "run", "--kernel", guest, "--memory", str(a.memory),
-                          "--cmdline", "touch=%d dirty=%d" % (a.touch, a.dirty),
+                          "--cmdline", "touch=%d dirty=%d every=%d" % (a.touch, a.dirty, a.every),
+                          "--disk", "path=%s,id=scratch" % os.path.join(tmp, "boot.img"),
+                          "--vsock", "cid=3,uds=%s" % os.path.join(tmp, "boot", "v.sock"),
                           "--api-sock", sock, "--snapshot-dir", tmp],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL)
@@ -107,6 +117,15 @@ def snapshot(hearth, guest, tmp, a):
     p.kill()
     p.wait()
     return state, mem
+
+
+SCRATCH_BYTES = 1 << 20
+
+
+def scratch(path):
+    """A clone's own disk: sparse, the size of the snapshot's."""
+    with open(path, "wb") as f:
+        f.truncate(SCRATCH_BYTES)
 
 
 def own_and_guest(pid, guest_kb):
@@ -140,22 +159,34 @@ def own_and_guest(pid, guest_kb):
     return own, guest
 
 
-def clones(hearth, state, mem, n, merge):
-    """Starts n restores at once; returns the figures, the clones still running."""
+def clones(hearth, state, mem, n, merge, tmp):
+    """Starts n restores at once, each with its own disk and vsock socket;
+    returns the clones, their first lines' times, MemAvailable before."""
+    disks = []
+    for i in range(n):
+        disks.append(os.path.join(tmp, "clone%d.img" % i))
+        scratch(disks[-1])
+    for i in range(n):
+        # A socket directory Hearth makes itself, so its sandbox can keep it.
+        shutil.rmtree(os.path.join(tmp, "v%d" % i), ignore_errors=True)
     before = meminfo()
     argv = [hearth, "restore", "--snapshot", state, "--mem", mem] + (["--mem-merge"] if merge else [])
     sel = selectors.DefaultSelector()
     t0 = time.monotonic()
     procs = []
-    for _ in range(n):
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL)
+    for i in range(n):
+        with open(os.path.join(tmp, "clone%d.err" % i), "wb") as err:
+            p = subprocess.Popen(argv + ["--drive-override", "scratch=" + disks[i],
+                                         "--vsock-override",
+                                         os.path.join(tmp, "v%d" % i, "v.sock")],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
         os.set_blocking(p.stdout.fileno(), False)
         sel.register(p.stdout, selectors.EVENT_READ, p)
         procs.append(p)
     first = {}
     bufs = {}
-    deadline = t0 + FIRST_LINE_TIMEOUT
+    # Past ~100 clones on 2 cores the guests' own timers share the CPU: more time.
+    deadline = t0 + max(FIRST_LINE_TIMEOUT, n // 2)
     while len(first) < n and time.monotonic() < deadline:
         for key, _ in sel.select(timeout=1):
             p = key.data
@@ -170,6 +201,13 @@ def clones(hearth, state, mem, n, merge):
                 bufs[p.pid] = b""
     for key in list(sel.get_map().values()):
         sel.unregister(key.fileobj)
+    for i, p in enumerate(procs):
+        if p.pid not in first:
+            with open(os.path.join(tmp, "clone%d.err" % i), "rb") as f:
+                err = f.read().decode(errors="replace").strip().splitlines()
+            print("clone %d did not run (%s): %s" % (i, "exit %d" % p.returncode
+                  if p.poll() is not None else "still running", " | ".join(err[-3:])), flush=True)
+            break
     return procs, first, before
 
 
@@ -244,13 +282,27 @@ def main():
     ap.add_argument("--touch", type=int, default=32)
     ap.add_argument("--dirty", type=int, default=4)
     ap.add_argument("--hearth", default=os.path.join(REPO, "build", "hearth"))
+    ap.add_argument("--every", type=int, default=1,
+                    help="a line (and the rewrite) on every Kth tick of 20 Hz (default 1)")
     ap.add_argument("--no-merge", action="store_true")
+    ap.add_argument("--merge-counts", default=None,
+                    help="the N also run with --mem-merge (default: each N up to 100)")
     a = ap.parse_args()
+    counts = [int(x) for x in a.counts.split(",")]
+    merge_counts = ([int(x) for x in a.merge_counts.split(",") if x] if a.merge_counts is not None
+                    else [n for n in counts if n <= 100])
+    # Each clone is a pipe here and a few descriptors in its own process.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < 2 * max(counts) + 64:
+        raise SystemExit("--counts up to %d needs more open files than the hard limit %d"
+                         % (max(counts), hard))
     guest = os.path.join(os.path.dirname(a.hearth), "tests", "guest", "tick.elf")
     os.makedirs(BENCH_DIR, exist_ok=True)
     lines = ["Clones on the host: tick guest, %d MiB RAM, %d MiB written at boot, %d MiB "
-             "rewritten after restore; hearth restore, sandbox and seccomp on" %
-             (a.memory, a.touch, a.dirty),
+             "rewritten after restore, a line every %d tick(s) of 20 Hz; hearth restore "
+             "with its own disk and vsock, sandbox and seccomp on" %
+             (a.memory, a.touch, a.dirty, a.every),
              "%5s %6s %10s %10s %9s %9s %12s %8s %9s %s" % (
                  "N", "merge", "first ms", "all ms", "Pss kB", "Rss kB", "host kB/VM", "own kB",
                  "guest kB", "ksm")]
@@ -262,12 +314,13 @@ def main():
     with tempfile.TemporaryDirectory(prefix="hearth-clones-") as tmp:
         state, mem = snapshot(a.hearth, guest, tmp, a)
         try:
-            for n in (int(x) for x in a.counts.split(",")):
-                for merge in ((False,) if ksm_run is None else (False, True)):
+            for n in counts:
+                for merge in ((False,) if ksm_run is None or n not in merge_counts
+                              else (False, True)):
                     if merge:
                         with open(os.path.join(KSM, "run"), "w") as f:
                             f.write("1")
-                    procs, first, before = clones(a.hearth, state, mem, n, merge)
+                    procs, first, before = clones(a.hearth, state, mem, n, merge, tmp)
                     try:
                         sharing = ksm_wait() if merge else ""
                         pss, rss, used, own, gw = settle_and_measure(procs, before, n, 1.0,

@@ -2,18 +2,22 @@
 """Clones of one snapshot in the lab (issue 29): Hearth against QEMU at its
 best for clones, in one L1 boot.
 
-    bench/run.sh --clones-lab [--counts 1,10,30] [--plain-counts 1,10]
+    bench/run.sh --clones-lab [--counts 1,10,30] [--plain-counts 1,10,30]
                               [--memory MIB] [--touch MIB] [--stream]
 
 The same guest (the lab's stock kernel + busybox initrd, 2 vCPUs, --memory
-MiB) first writes --touch MiB of non-zero data into its RAM (a file in its
-initramfs), then prints `LAB count N` every 100 ms. Each VMM boots it once,
-saves it after 20 counter lines, and is killed; then, for each N, N clones
-start at once from that one save, each VMM's way:
+MiB, a 1 MiB scratch disk) first writes --touch MiB of non-zero data into
+its RAM (a file in a ramfs; as much of it as the guest's free memory takes,
+less 24 MiB, and the guest says how much), then prints `LAB count N` every
+100 ms. Each VMM boots it once, saves it after 20 counter lines, and is
+killed; then, for each N, N clones start at once from that one save, each
+VMM's way, and each with its own override, as an orchestrator gives them:
+its own scratch disk, /tmp/c/I.img.
 
   hearth  PATCH /vm Paused, PUT /snapshot/create (Full);
-          N x `hearth restore --snapshot S --mem M --resume`: each clone
-          maps the memory file privately, so they share its page cache.
+          N x `hearth restore --snapshot S --mem M --resume
+          --drive-override scratch=/tmp/c/I.img`: each clone maps the memory
+          file privately, so they share its page cache.
   qemu    QEMU as Kata Containers' VM templating runs it (QEMU's own
           docs/system/vm-templating): the template's RAM is a
           memory-backend-file with share=on, saved with the x-ignore-shared
@@ -24,7 +28,8 @@ start at once from that one save, each VMM's way:
           (no monitor round trip).
   plain   QEMU's plain `migrate` to a file and `-incoming` from it: each
           clone reads the whole stream into its own RAM (only --plain-counts,
-          as N copies of the guest's RAM must fit in L1).
+          as N copies of the guest's RAM must fit in L1's 12 GiB).
+A QEMU clone's `-drive file=` names its own scratch image.
 
 Measured in L1 (its /proc/uptime, 10 ms ticks), per N: the time from the
 first clone's start to each clone's next counter line (an awk on the
@@ -70,17 +75,20 @@ ax[0].legend(); ax[1].legend(); fig.tight_layout(); fig.savefig(path)
 
 L1_INITRD = "/lab/l2/initrd0.cpio"
 CMDLINE = "console=ttyS0 panic=-1 lab.bench=1 lab.touch=@TOUCH@"
-# N copies of a plain QEMU's RAM must fit in L1 beside the saves.
-L1_MEMORY_MIB = 8192
+# N copies of a plain QEMU's RAM must fit in L1 beside the saves (30 x ~280 MiB).
+L1_MEMORY_MIB = 12288
 
 L2_SCRIPT = r'''
 grep -q lab.bench=1 /proc/cmdline || exit 0
 t=$(sed -n 's/.*lab.touch=\([0-9]*\).*/\1/p' /proc/cmdline)
 # Non-zero pages (a save may skip zero ones) in a ramfs (the initramfs, a
-# tmpfs, stops at half of RAM): guest RAM the guest has written.
+# tmpfs, stops at half of RAM): guest RAM the guest has written. A ramfs
+# is never reclaimed, so what is written must leave the kernel room.
 mkdir -p /touch && mount -t ramfs ramfs /touch
+fit=$(( $(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) / 1024 - 24 ))
+[ -n "$t" ] && [ "$t" -gt "$fit" ] && t=$fit
 [ -n "$t" ] && yes 0123456789abcdef | head -c $((t * 1048576)) >/touch/file
-echo "LAB touched $(wc -c </touch/file 2>/dev/null)"
+echo "LAB touched $(wc -c </touch/file 2>/dev/null) of $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) kB"
 i=0; while :; do echo "LAB count $i ."; i=$((i+1)); sleep 0.1; done
 '''
 
@@ -97,7 +105,9 @@ mon() { # NAME: a monitor on FIFOs NAME.in / NAME.out, its output in NAME.log
 clones() {
   kind=$1 n=$2 last=$3; shift 3
   rm -rf /tmp/c; mkdir -p /tmp/c
-  i=0; while [ $i -lt $n ]; do mkfifo /tmp/c/$i.fifo; i=$((i+1)); done
+  i=0; while [ $i -lt $n ]; do
+    mkfifo /tmp/c/$i.fifo; dd if=/dev/zero of=/tmp/c/$i.img bs=1M count=1 2>/dev/null
+    i=$((i+1)); done
   i=0; while [ $i -lt $n ]; do
     awk -v last=$last -v out=/tmp/c/$i.t '{ sub(/\r$/, "") }
       !d && $1 == "LAB" && $2 == "count" && $3 > last {
@@ -129,6 +139,7 @@ clones() {
   head -n 3 /tmp/c/0.err
 }
 mkdir -p /tmp/b && cd /tmp/b
+dd if=/dev/zero of=/tmp/b/scratch.img bs=1M count=1 2>/dev/null
 '''
 
 HEARTH = COMMON + r'''
@@ -136,30 +147,39 @@ H=/lab/bin/hearth
 api() { curl -s -o /tmp/resp -w '%{http_code}' --unix-socket /tmp/b.sock -X "$1" \
           -H 'Content-Type: application/json' -d "$3" "http://localhost$2"; }
 $H run --kernel @KERNEL@ --initrd @INITRD@ --cmdline "@CMDLINE@" --cpus 2 --memory @MEM@ \
+  --disk path=/tmp/b/scratch.img,id=scratch \
   --api-sock /tmp/b.sock --snapshot-dir /tmp/b </dev/null >/tmp/h.out 2>/tmp/h.err & hp=$!
 waitfor '^LAB count 20 ' /tmp/h.out 1200 || echo "BENCH hearth_error=no_counter"
-grep -a 'LAB touched' /tmp/h.out | head -n 1
+echo "BENCH hearth_touched_bytes=$(tr -d '\r' </tmp/h.out | awk '$1 == "LAB" && $2 == "touched" {print $3; exit}')"
 api PATCH /vm '{"state": "Paused"}' >/dev/null
 c=$(api PUT /snapshot/create '{"snapshot_path": "/tmp/b/vm.snap", "mem_file_path": "/tmp/b/vm.mem"}')
 [ "$c" = 204 ] || echo "BENCH hearth_error=create_$c"
+echo "BENCH hearth_written_kb=$(du -k /tmp/b/vm.mem | cut -f1)"
 last=$(lastcount /tmp/h.out)
 kill -9 $hp; wait $hp
+cat >/tmp/hclone.sh <<HEOF
+#!/bin/sh
+exec $H restore --snapshot /tmp/b/vm.snap --mem /tmp/b/vm.mem --resume \
+  --drive-override scratch=/tmp/c/\$CLONE_I.img
+HEOF
+chmod +x /tmp/hclone.sh
 for n in @COUNTS@; do
-  clones hearth $n $last $H restore --snapshot /tmp/b/vm.snap --mem /tmp/b/vm.mem --resume
+  clones hearth $n $last /tmp/hclone.sh
 done
 '''
 
 QEMU = COMMON + r'''
-Q="/lab/bin/qemu-system-x86_64 -L @QDATA@ -enable-kvm -cpu host -m @MEM@ -smp 2 -nodefaults -no-user-config -nographic -no-reboot -serial stdio -device i8042 -kernel @KERNEL@ -initrd @INITRD@ -append"
+Q="/lab/bin/qemu-system-x86_64 -L @QDATA@ -enable-kvm -cpu host -m @MEM@ -smp 2 -nodefaults -no-user-config -nographic -no-reboot -serial stdio -device i8042 -device virtio-blk-device,drive=scratch -kernel @KERNEL@ -initrd @INITRD@ -append"
+drive() { echo "-drive file=$1,if=none,id=scratch,format=raw"; }
 MEMF="-object memory-backend-file,id=mem0,size=@MEM@M,mem-path=/tmp/b/tmpl.mem"
 # The template: RAM in a shared file, saved running without it (x-ignore-shared).
 mon m1
-$Q "@CMDLINE@" -M @MACHINE@,memory-backend=mem0 $MEMF,share=on \
+$Q "@CMDLINE@" -M @MACHINE@,memory-backend=mem0 $MEMF,share=on $(drive /tmp/b/scratch.img) \
   -monitor pipe:/tmp/m1 </dev/null >/tmp/q.out 2>/tmp/q.err & qp=$!
 cat /tmp/m1.out >/tmp/m1.log & c1=$!
 exec 3>/tmp/m1.in
 waitfor '^LAB count 20 ' /tmp/q.out 1200 || { echo "BENCH qemu_error=no_counter"; head -n 5 /tmp/q.err; }
-grep -a 'LAB touched' /tmp/q.out | head -n 1
+echo "BENCH qemu_touched_bytes=$(tr -d '\r' </tmp/q.out | awk '$1 == "LAB" && $2 == "touched" {print $3; exit}')"
 echo 'migrate_set_capability x-ignore-shared on' >&3
 echo 'migrate "exec:cat > /tmp/b/tmpl.state"' >&3
 n=0; while ! grep -q 'Migration status: completed' /tmp/m1.log && [ $n -lt 6000 ]; do
@@ -176,7 +196,8 @@ m=/tmp/c/m\$CLONE_I
 mkfifo \$m.in \$m.out
 cat \$m.out >/dev/null &
 ( printf 'migrate_set_capability x-ignore-shared on\nmigrate_incoming "exec:cat /tmp/b/tmpl.state"\n'; sleep 100000 ) >\$m.in &
-exec $Q "@CMDLINE@" -M @MACHINE@,memory-backend=mem0 $MEMF,share=off -monitor pipe:\$m -incoming defer
+exec $Q "@CMDLINE@" -M @MACHINE@,memory-backend=mem0 $MEMF,share=off \
+  -drive file=/tmp/c/\$CLONE_I.img,if=none,id=scratch,format=raw -monitor pipe:\$m -incoming defer
 QEOF
 chmod +x /tmp/qclone.sh
 for n in @COUNTS@; do
@@ -185,7 +206,7 @@ done
 rm -f /tmp/b/tmpl.mem /tmp/b/tmpl.state
 # Plain: the whole RAM in the stream, read by every clone.
 mon m2
-$Q "@CMDLINE@" -M @MACHINE@ -monitor pipe:/tmp/m2 </dev/null >/tmp/p.out 2>/tmp/p.err & qp=$!
+$Q "@CMDLINE@" -M @MACHINE@ $(drive /tmp/b/scratch.img) -monitor pipe:/tmp/m2 </dev/null >/tmp/p.out 2>/tmp/p.err & qp=$!
 cat /tmp/m2.out >/tmp/m2.log & c2=$!
 exec 4>/tmp/m2.in
 waitfor '^LAB count 20 ' /tmp/p.out 1200 || { echo "BENCH plain_error=no_counter"; head -n 5 /tmp/p.err; }
@@ -196,8 +217,14 @@ n=0; while ! grep -q 'Migration status: completed' /tmp/m2.log && [ $n -lt 12000
 echo "BENCH plain_state_bytes=$(stat -c %s plain.mig)"
 last=$(lastcount /tmp/p.out)
 kill -9 $qp; wait $qp; exec 4>&-; kill $c2 2>/dev/null
+cat >/tmp/pclone.sh <<PEOF
+#!/bin/sh
+exec $Q "@CMDLINE@" -M @MACHINE@ -drive file=/tmp/c/\$CLONE_I.img,if=none,id=scratch,format=raw \
+  -incoming "exec:cat /tmp/b/plain.mig"
+PEOF
+chmod +x /tmp/pclone.sh
 for n in @PLAIN_COUNTS@; do
-  clones plain $n $last $Q "@CMDLINE@" -M @MACHINE@ -incoming "exec:cat /tmp/b/plain.mig"
+  clones plain $n $last /tmp/pclone.sh
 done
 '''
 
@@ -233,11 +260,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
     ap.add_argument("--counts", type=ints, default=[1, 10, 30])
-    ap.add_argument("--plain-counts", type=ints, default=[1, 10])
+    ap.add_argument("--plain-counts", type=ints, default=[1, 10, 30])
     ap.add_argument("--memory", type=int, default=256, help="guest RAM in MiB (default 256)")
-    # The issue's 200 MiB would leave this kernel and its initramfs too little of 256 MiB.
-    ap.add_argument("--touch", type=int, default=160,
-                    help="MiB the guest writes before the save (default 160)")
+    ap.add_argument("--touch", type=int, default=200,
+                    help="MiB the guest writes before the save (default 200; at most its "
+                         "free memory less 24 MiB)")
     ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
     a = ap.parse_args()
     if a.hearth:
@@ -259,12 +286,17 @@ def main():
         print(res.failure_line())
         return 3
     vals, bad = bench_values(res, ("clones_hearth", "clones_qemu")), False
-    for k in sorted(k for k in vals if k.endswith("_error") or k.endswith("_bytes")):
+    for k in sorted(k for k in vals if k.endswith("_error") or k.endswith("_bytes") or
+                    k.endswith("_kb") and "_N" not in k):
         print("%s = %s" % (k, vals[k]))
         bad |= k.endswith("_error")
-    print("guest %d MiB, %d MiB written before the save, 2 vCPUs; per N: median s to a "
-          "clone's first line, s until all ran, median Pss/Rss kB per clone, L1 kB per clone"
-          % (a.memory, a.touch))
+    try:
+        touched = "%.0f MiB" % (int(vals["hearth_touched_bytes"]) / 1048576)
+    except (KeyError, ValueError):
+        touched, bad = "(unknown)", True
+    print("guest %d MiB, %s written before the save (%d asked), 2 vCPUs, a scratch disk each; "
+          "per N: median s to a clone's first line, s until all ran, median Pss/Rss kB per "
+          "clone, L1 kB per clone" % (a.memory, touched, a.touch))
     print("| N | VMM | first s | all s | Pss kB | Rss kB | host kB/clone |")
     print("|---|---|---|---|---|---|---|")
     got = {}

@@ -32,6 +32,7 @@ struct blk_config {
 	bool opened;
 	bool direct;              /* fd is O_DIRECT; fd_buffered takes unaligned I/O */
 	int fd, fd_buffered;
+	int lock_fd;              /* the flock's own description (image.c) */
 };
 
 /*

@@ -14,10 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "virtio/blk/image.h"
 #include "virtio/blk/ring.h"
 
 struct rig {
@@ -189,6 +191,39 @@ static void test_swap_files(void **state)
 	assert_int_equal(c, 'b');
 }
 
+/*
+ * A VM killed with SIGKILL closes its descriptors at exit, but its ring
+ * holds its registered files until the ring's teardown runs, later. The
+ * image's lock must go with the descriptors, not with the ring: closing
+ * the image's own descriptors as exit does (no LOCK_UN) while the ring
+ * still holds its files leaves the image free for the next VM. Failed
+ * on the old code, whose lock was on the registered description.
+ */
+static void test_lock_not_held_by_ring(void **state)
+{
+	struct rig *r = *state;
+	struct blk_config cfg = { .path = r->path[1] };
+	struct blk_image img;
+	struct err err = { 0 };
+	struct io_uring ring;
+	int probe;
+
+	assert_int_equal(blk_image_open(&img, &cfg, &err), 0);
+	assert_int_equal(blk_ring_init(&ring, 8, img.fd, img.fd_buffered, r->efd), 0);
+	probe = open(r->path[1], O_RDONLY | O_CLOEXEC);
+	assert_true(probe >= 0);
+	assert_int_equal(flock(probe, LOCK_SH | LOCK_NB), -1);   /* locked: in use */
+	assert_int_equal(errno, EWOULDBLOCK);
+	close(img.fd);
+	if (img.fd_buffered >= 0)
+		close(img.fd_buffered);
+	close(img.lock_fd);
+	assert_int_equal(flock(probe, LOCK_EX | LOCK_NB), 0);    /* the ring still lives */
+	close(probe);
+	io_uring_queue_exit(&ring);
+	free(img.path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -198,6 +233,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_other_ops_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registration_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_swap_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_not_held_by_ring, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

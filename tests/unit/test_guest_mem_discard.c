@@ -282,6 +282,85 @@ static void test_report_hotplug(void **state)
 	assert_false(needs_reset(f));
 }
 
+/*
+ * Page numbers inflated in plugged hotplug memory go back to the host and
+ * are counted once, in the map's hotplug part; an unplugged block's or
+ * one past the region are invalid. The map travels in the record, and a
+ * record of RAM alone (an older Hearth's) is still taken. On the old
+ * code every hotplug page number was invalid and stayed with the host.
+ */
+static void test_inflate_hotplug(void **state)
+{
+	struct fx *f = *state;
+	struct component old_rec, rec;
+	struct virtio_env env = { .mem = &f->mem };
+	struct virtio_host host = { .vm_fd = -1, .bus = &f->bus };
+	struct virtio_dev *dev2, *ram_only;
+	struct virtio_mmio *t2;
+	uint32_t pfns[6];
+	uint8_t *saved;
+	struct err err;
+	size_t len;
+	uint64_t hp;
+
+	/* A balloon made before the region: its map is RAM's alone, its record an older one. */
+	assert_int_equal(virtio_balloon_create(&env, &(struct balloon_config){ 0 }, &ram_only,
+					       &err), 0);
+	assert_int_equal(guest_mem_hotplug_init(&f->mem, 8 * HP_MiB, 2 * HP_MiB, 4 * HP_MiB), 0);
+	assert_int_equal(guest_mem_hotplug_set(&f->mem, 0, 4 * HP_MiB, true), 0);
+	hp = f->mem.hp->gpa;
+	fill(f, hp, 4 * HP_MiB, 0xaa);
+	start(f, &(struct balloon_config){ 0 });
+	bring_up(f, 0, 2);
+	pfns[0] = PFN(hp) + 2;
+	pfns[1] = PFN(hp) + 1;
+	pfns[2] = PFN(hp + 2 * HP_MiB) - 1;   /* the last of block 0 and the first of block 1 */
+	pfns[3] = PFN(hp + 2 * HP_MiB);
+	pfns[4] = PFN(hp + 4 * HP_MiB);       /* block 2: not plugged */
+	pfns[5] = PFN(hp + 8 * HP_MiB);       /* past the region */
+	pfn_buf(f, 0, 0, BUF, pfns, 6);
+	kick(f, 0);
+	assert_int_equal(used_idx(f, 0), 1);
+	assert_int_equal(counter(f, "inflated_pages"), 4);
+	assert_int_equal(counter(f, "pfn_invalid"), 2);
+	assert_int_equal(counter(f, "discard_bytes"), 4 * 4096);
+	assert_true(all(f, hp + 0x1000, 0x2000, 0));
+	assert_true(all(f, hp, 0x1000, 0xaa));
+	assert_true(all(f, hp + 0x3000, 2 * HP_MiB - 0x4000, 0xaa));
+	assert_true(all(f, hp + 2 * HP_MiB - 0x1000, 0x2000, 0));
+	assert_true(all(f, hp + 2 * HP_MiB + 0x1000, 0x1000, 0xaa));
+	/* The same pages again: counted once. */
+	offer(f, 0, 0);
+	kick(f, 0);
+	assert_int_equal(counter(f, "inflated_pages"), 4);
+
+	/* Saved and restored into a second device: the hotplug pages are still in it. */
+	rec = (struct component){ &virtio_rec_ops, f->dev };
+	saved = state_save(&rec, &len);
+	assert_int_equal(virtio_balloon_create(&env, &(struct balloon_config){ 0 }, &dev2, &err), 0);
+	assert_int_equal(state_restore(&(struct component){ &virtio_rec_ops, dev2 }, saved, len),
+			 0);
+	assert_int_equal(balloon_from_dev(dev2)->inflated, 4);
+	assert_true(balloon_page_bit(balloon_from_dev(dev2), PFN(hp) + 1, false) >= 0);
+	free(saved);
+	dev2->ops->destroy(dev2);
+
+	/* Taken back, even from a block unplugged meanwhile: the count stays exact. */
+	assert_int_equal(guest_mem_hotplug_set(&f->mem, 2 * HP_MiB, 2 * HP_MiB, false), 0);
+	pfn_buf(f, 1, 0, BUF + 0x100, &pfns[2], 2);
+	kick(f, 1);
+	assert_int_equal(counter(f, "inflated_pages"), 2);
+	assert_int_equal(counter(f, "deflate_pages"), 2);
+
+	/* An older record (RAM's map alone) restores into the device with the region. */
+	old_rec = (struct component){ &virtio_rec_ops, ram_only };
+	assert_int_equal(mmio_attach(ram_only, &host, BASE + 0x1000, 6, &t2), 0);
+	saved = state_save(&old_rec, &len);
+	assert_int_equal(state_check(&rec, saved, len), 0);
+	free(saved);
+	mmio_detach_destroy(ram_only, t2);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define TL(fn) cmocka_unit_test_setup_teardown(fn, setup_loop, teardown)
 
@@ -290,6 +369,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_discard_anon), T(test_discard_file), T(test_discard_shared), T(test_discard_uffd), T(test_discard_huge),
 		T(test_discard_hotplug), T(test_discard_hotplug_file), T(test_report_hotplug),
+		T(test_inflate_hotplug),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

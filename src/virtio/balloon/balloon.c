@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mem/guest_mem_hotplug.h"
 #include "util/log.h"
 #include "virtio/virtio.h"
 
@@ -385,6 +386,10 @@ int virtio_balloon_create(const struct virtio_env *env, const struct balloon_con
 		goto err_free;
 	for (unsigned int i = 0; env->mem && i < env->mem->nregions; i++)
 		pages += env->mem->regions[i].size >> BALLOON_PFN_SHIFT;
+	b->ram_pages = pages;
+	/* The hotplug region is mapped before any device is made (vm_ram.c). */
+	if (env->mem && env->mem->hp)
+		pages += env->mem->hp->size >> BALLOON_PFN_SHIFT;
 	b->map_pages = pages;
 	words = (pages + 63) / 64;
 	if (words) {

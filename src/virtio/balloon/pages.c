@@ -6,8 +6,10 @@
  * (the MMIO hole, past the end) is ever given back, and a page number the
  * guest repeats is counted once. A reported or hinted range may also lie
  * in the hotplug region's plugged memory (virtio-mem), which goes back
- * as RAM does; page numbers inflated there are not tracked (the bitmap
- * covers RAM) and are counted invalid.
+ * as RAM does. The map has a bit for each page of RAM, then one for each
+ * page of the hotplug region: a page is inflated there only while its
+ * block is plugged, and taken back wherever it lies in the region (a
+ * block unplugged meanwhile still had its page counted).
  */
 #include "virtio/balloon/priv.h"
 
@@ -21,34 +23,45 @@
 
 #define PAGE (1ull << BALLOON_PFN_SHIFT)
 
-/* The region holding page pfn whole, or NULL; *base: its first page's bit. */
-static const struct guest_region *page_region(const struct balloon *b, uint64_t pfn,
-					      uint64_t *base)
+/*
+ * Page pfn's bit in the map, and *end, the first page past the span it
+ * lies in (its RAM region, or its hotplug block): a run given back never
+ * crosses one. A page in the hotplug region counts only while its block
+ * is plugged, unless any_block. -1 when the page is not the guest's.
+ */
+static int64_t page_span(const struct balloon *b, uint64_t pfn, bool any_block, uint64_t *end)
 {
 	const struct guest_mem *gm = b->dev.mem;
-	uint64_t gpa, first = 0;
+	const struct guest_hotplug *hp = gm->hp;
+	uint64_t gpa, first = 0, off;
 
 	if (pfn > (UINT64_MAX >> BALLOON_PFN_SHIFT))
-		return NULL;
+		return -1;
 	gpa = pfn << BALLOON_PFN_SHIFT;
 	for (unsigned int i = 0; i < gm->nregions; i++) {
 		const struct guest_region *r = &gm->regions[i];
 
 		if (gpa >= r->gpa && gpa - r->gpa < r->size && r->size - (gpa - r->gpa) >= PAGE) {
-			*base = first;
-			return r;
+			*end = (r->gpa + r->size) >> BALLOON_PFN_SHIFT;
+			return (int64_t)(first + ((gpa - r->gpa) >> BALLOON_PFN_SHIFT));
 		}
 		first += r->size >> BALLOON_PFN_SHIFT;
 	}
-	return NULL;
+	/* The map's hotplug part exists only when the region did at creation. */
+	if (!hp || b->map_pages == b->ram_pages || gpa < hp->gpa || gpa - hp->gpa >= hp->size)
+		return -1;
+	off = gpa - hp->gpa;
+	if (!any_block && !guest_mem_hotplug_plugged(hp, off))
+		return -1;
+	*end = (hp->gpa + (off / hp->block_size + 1) * hp->block_size) >> BALLOON_PFN_SHIFT;
+	return (int64_t)(b->ram_pages + (off >> BALLOON_PFN_SHIFT));
 }
 
-int64_t balloon_page_bit(const struct balloon *b, uint64_t pfn)
+int64_t balloon_page_bit(const struct balloon *b, uint64_t pfn, bool any_block)
 {
-	uint64_t base;
-	const struct guest_region *r = page_region(b, pfn, &base);
+	uint64_t end;
 
-	return r ? (int64_t)(base + (pfn - (r->gpa >> BALLOON_PFN_SHIFT))) : -1;
+	return page_span(b, pfn, any_block, &end);
 }
 
 static bool map_test_set(uint64_t *map, uint64_t bit)
@@ -129,10 +142,10 @@ static void sort_u32(uint32_t *v, unsigned int n)
 	}
 }
 
-/* Pages [first, first+n) of one region go into the balloon, then back to the host. */
+/* Pages [first, first+n) of one span go into the balloon, then back to the host. */
 static void inflate_run(struct balloon *b, uint64_t first, uint64_t n)
 {
-	int64_t bit = balloon_page_bit(b, first);
+	int64_t bit = balloon_page_bit(b, first, false);
 
 	for (uint64_t i = 0; i < n; i++) {
 		if (!map_test_set(b->map, (uint64_t)bit + i)) {
@@ -162,7 +175,7 @@ enum balloon_chain balloon_inflate_chain(struct balloon *b, uint64_t *cost)
 	}
 	*cost += (unsigned int)n;
 	for (int i = 0; i < n; i++) {
-		if (balloon_page_bit(b, b->pfns[i]) < 0) {
+		if (balloon_page_bit(b, b->pfns[i], false) < 0) {
 			b->c[BC_PFN_INVALID]++;
 			continue;
 		}
@@ -171,11 +184,10 @@ enum balloon_chain balloon_inflate_chain(struct balloon *b, uint64_t *cost)
 	/* Sorted, neighbours the guest listed in any order go back as one range. */
 	sort_u32(b->pfns, k);
 	for (unsigned int i = 0; i < k;) {
-		uint64_t first = b->pfns[i], last = first, base, end;
-		const struct guest_region *r = page_region(b, first, &base);
+		uint64_t first = b->pfns[i], last = first, end = 0;
 
-		/* The run stops at its region's end: a range is given back within one region. */
-		end = (r->gpa + r->size) >> BALLOON_PFN_SHIFT;
+		/* The run stops at its span's end: a range is given back within one. */
+		page_span(b, first, false, &end);
 		for (i++; i < k && b->pfns[i] <= last + 1 && b->pfns[i] < end; i++) {
 			if (b->pfns[i] == last)
 				b->c[BC_PFN_REPEATED]++;
@@ -202,7 +214,7 @@ enum balloon_chain balloon_deflate_chain(struct balloon *b, uint64_t *cost)
 	}
 	*cost += (unsigned int)n;
 	for (int i = 0; i < n; i++) {
-		int64_t bit = balloon_page_bit(b, b->pfns[i]);
+		int64_t bit = balloon_page_bit(b, b->pfns[i], true);
 
 		if (bit < 0) {
 			b->c[BC_PFN_INVALID]++;

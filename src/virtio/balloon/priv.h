@@ -91,12 +91,13 @@ struct balloon {
 	uint32_t num_pages, actual, cmd_id, poison;
 	uint8_t role[VIRTIO_MAX_QUEUES];
 	/*
-	 * One bit per 4 KiB page of RAM, the regions one after the other:
+	 * One bit per 4 KiB page of RAM, the regions one after the other,
+	 * then of the hotplug region when there is one (from bit ram_pages):
 	 * set while the page is in the balloon, so the count stays exact
 	 * whatever the guest repeats.
 	 */
 	uint64_t *map;
-	uint64_t map_pages, inflated;
+	uint64_t map_pages, ram_pages, inflated;
 	/* Statistics: the latest values, and the buffer we hold until we want new ones. */
 	uint32_t stats_present;
 	uint64_t stats_val[BALLOON_STAT_COUNT];
@@ -136,8 +137,11 @@ enum balloon_chain balloon_inflate_chain(struct balloon *b, uint64_t *cost);
 enum balloon_chain balloon_deflate_chain(struct balloon *b, uint64_t *cost);
 enum balloon_chain balloon_report_chain(struct balloon *b, uint64_t *cost);
 enum balloon_chain balloon_hint_chain(struct balloon *b, uint64_t *cost);
-/* Page pfn's bit in the map, or -1 when the 4 KiB page is not all RAM. */
-int64_t balloon_page_bit(const struct balloon *b, uint64_t pfn);
+/*
+ * Page pfn's bit in the map, or -1 when the 4 KiB page is neither all RAM
+ * nor in the hotplug region (in a plugged block, unless any_block).
+ */
+int64_t balloon_page_bit(const struct balloon *b, uint64_t pfn, bool any_block);
 
 /* host.c */
 enum balloon_chain balloon_stats_chain(struct balloon *b, uint64_t *cost);

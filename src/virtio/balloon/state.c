@@ -5,7 +5,8 @@
  * restoring device's: they fix its queues), the hinting state, the
  * latest statistics and the buffer held for the next, the counters, and
  * which pages are in the balloon (the map only when any are, so an empty
- * balloon costs a few bytes). Firecracker's restore ends any hinting run
+ * balloon costs a few bytes; RAM's pages, then the hotplug region's, and
+ * a map of RAM alone, an older Hearth's, is taken). Firecracker's restore ends any hinting run
  * (the guest may use its pages again) and so does this one.
  */
 #include "virtio/balloon/priv.h"
@@ -71,7 +72,7 @@ static int balloon_parse(const struct balloon *b, const struct virtq *vq, const 
 			 size_t len, struct balloon_saved *s, uint64_t *map)
 {
 	struct bytes_in r = bytes_in_init(in, len);
-	uint64_t words = (b->map_pages + 63) / 64, map_pages, count = 0;
+	uint64_t words, map_pages, count = 0;
 	bool has_map;
 	int ret = bytes_get_tag(&r, BALLOON_STATE_TAG, BALLOON_STATE_VERSION);
 
@@ -111,9 +112,14 @@ static int balloon_parse(const struct balloon *b, const struct virtq *vq, const 
 	if (s->stats_held && (!((s->offered >> VIRTIO_BALLOON_F_STATS_VQ) & 1) ||
 			      b->dev.num_queues < 3 || !vq[2].enabled || s->stats_head >= vq[2].size))
 		return -EINVAL;
-	/* Another RAM's map, or a count the map does not bear out. */
-	if (map_pages != b->map_pages || s->inflated > map_pages || has_map != (s->inflated != 0))
+	/*
+	 * Another RAM's map, or a count the map does not bear out. A map of
+	 * RAM alone is an older Hearth's, which kept no hotplug pages.
+	 */
+	if ((map_pages != b->map_pages && map_pages != b->ram_pages) || s->inflated > map_pages ||
+	    has_map != (s->inflated != 0))
 		return -EINVAL;
+	words = (map_pages + 63) / 64;
 	for (uint64_t i = 0; has_map && i < words; i++) {
 		uint64_t w = bytes_get_u64(&r);
 

@@ -227,6 +227,7 @@ int virtio_blk_create(const struct virtio_env *env, const struct blk_config *cfg
 		return err_set(err, false, ret, "disk %s: %s", cfg->path, strerror(-ret));
 	}
 	blk->disk.efd = blk->disk.img.fd = blk->disk.img.fd_buffered = blk->lim.tfd = -1;
+	blk->disk.img.lock_fd = -1;
 	blk->readonly = cfg->readonly;
 	blk->unsafe = cfg->cache == BLK_CACHE_UNSAFE;
 	blk->writeback = 1;

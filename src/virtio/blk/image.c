@@ -4,6 +4,11 @@
  * one image; the lock lives as long as the last descriptor on it. Images
  * are opened when the config is read (virtio_blk_open, before KVM is
  * touched), and the disk works on dups of those descriptors.
+ *
+ * The lock is on a description of its own (lock_fd), never on one the
+ * disk's io_uring registers: a ring lets go of its files only when its
+ * teardown has run, after the process is gone, so a VM killed with
+ * SIGKILL would leave its image "in use" to the next VM started on it.
  */
 #include "virtio/blk/image.h"
 
@@ -24,10 +29,11 @@
 
 /*
  * Opens and locks the image; for cache=none also a buffered twin for
- * unaligned requests. Leaves *fd and *fd_buffered -1 or open on any return.
+ * unaligned requests. Leaves *fd, *fd_buffered and *lock_fd -1 or open on
+ * any return.
  */
 static int image_open_files(const struct blk_config *cfg, int *fd, int *fd_buffered,
-			    bool *direct, struct err *err)
+			    int *lock_fd, bool *direct, struct err *err)
 {
 	int flags = (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	char self[64];
@@ -35,7 +41,7 @@ static int image_open_files(const struct blk_config *cfg, int *fd, int *fd_buffe
 	struct stat st;
 	int ret;
 
-	*fd = *fd_buffered = -1;
+	*fd = *fd_buffered = *lock_fd = -1;
 	*direct = false;
 	/* O_NONBLOCK until the type is checked: a FIFO with no writer would hang open(). */
 	if (cfg->cache == BLK_CACHE_NONE) {
@@ -60,7 +66,15 @@ static int image_open_files(const struct blk_config *cfg, int *fd, int *fd_buffe
 	if (no_direct)
 		log_warn("disk %s: O_DIRECT not supported by its filesystem; "
 			 "cache=none falls back to the page cache", cfg->path);
-	if (flock(*fd, (cfg->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+	/* Through our fd: the same inode, a description no ring will hold. */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", *fd);
+	*lock_fd = open(self, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (*lock_fd < 0) {
+		ret = -errno;
+		return err_set(err, false, ret, "disk %s: cannot reopen: %s", cfg->path,
+			       strerror(-ret));
+	}
+	if (flock(*lock_fd, (cfg->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
 		int e = errno;
 
 		if (e == EWOULDBLOCK)
@@ -70,7 +84,6 @@ static int image_open_files(const struct blk_config *cfg, int *fd, int *fd_buffe
 	}
 	if (*direct) {
 		/* Reopen through our fd, so both name the same inode. */
-		snprintf(self, sizeof(self), "/proc/self/fd/%d", *fd);
 		*fd_buffered = open(self, flags);
 		if (*fd_buffered < 0) {
 			ret = -errno;
@@ -85,28 +98,31 @@ err_open:
 	return err_set(err, true, ret, "cannot open disk %s: %s", cfg->path, strerror(-ret));
 }
 
-static void close_fds(int fd, int fd_buffered)
+static void close_fds(int fd, int fd_buffered, int lock_fd)
 {
 	if (fd_buffered >= 0)
 		close(fd_buffered);
 	if (fd >= 0)
 		close(fd);
+	if (lock_fd >= 0)
+		close(lock_fd);
 }
 
 int virtio_blk_open(struct blk_config *cfg, struct err *err)
 {
-	int fd, fd_buffered, ret;
+	int fd, fd_buffered, lock_fd, ret;
 	bool direct;
 
 	if (cfg->opened)
 		return 0;
-	ret = image_open_files(cfg, &fd, &fd_buffered, &direct, err);
+	ret = image_open_files(cfg, &fd, &fd_buffered, &lock_fd, &direct, err);
 	if (ret) {
-		close_fds(fd, fd_buffered);
+		close_fds(fd, fd_buffered, lock_fd);
 		return ret;
 	}
 	cfg->fd = fd;
 	cfg->fd_buffered = fd_buffered;
+	cfg->lock_fd = lock_fd;
 	cfg->direct = direct;
 	cfg->opened = true;
 	return 0;
@@ -115,7 +131,7 @@ int virtio_blk_open(struct blk_config *cfg, struct err *err)
 void virtio_blk_config_release(struct blk_config *cfg)
 {
 	if (cfg->opened) {
-		close_fds(cfg->fd, cfg->fd_buffered);
+		close_fds(cfg->fd, cfg->fd_buffered, cfg->lock_fd);
 		cfg->opened = false;
 	}
 	free((char *)cfg->path);
@@ -162,12 +178,13 @@ int blk_image_open(struct blk_image *img, const struct blk_config *cfg, struct e
 	int ret;
 
 	memset(img, 0, sizeof(*img));
-	img->fd = img->fd_buffered = -1;
+	img->fd = img->fd_buffered = img->lock_fd = -1;
 	img->path = strdup(cfg->path);
 	if (!img->path)
 		return err_set(err, false, -ENOMEM, "disk %s: out of memory", cfg->path);
 	if (!cfg->opened) {
-		ret = image_open_files(cfg, &img->fd, &img->fd_buffered, &img->direct, err);
+		ret = image_open_files(cfg, &img->fd, &img->fd_buffered, &img->lock_fd,
+				       &img->direct, err);
 		if (ret)
 			goto err_close;
 	} else {
@@ -175,7 +192,10 @@ int blk_image_open(struct blk_image *img, const struct blk_config *cfg, struct e
 		img->fd = fcntl(cfg->fd, F_DUPFD_CLOEXEC, 0);
 		if (img->fd >= 0 && cfg->fd_buffered >= 0)
 			img->fd_buffered = fcntl(cfg->fd_buffered, F_DUPFD_CLOEXEC, 0);
-		if (img->fd < 0 || (cfg->fd_buffered >= 0 && img->fd_buffered < 0)) {
+		if (img->fd >= 0)
+			img->lock_fd = fcntl(cfg->lock_fd, F_DUPFD_CLOEXEC, 0);
+		if (img->fd < 0 || img->lock_fd < 0 ||
+		    (cfg->fd_buffered >= 0 && img->fd_buffered < 0)) {
 			ret = -errno;
 			err_set(err, false, ret, "disk %s: %s", cfg->path, strerror(-ret));
 			goto err_close;
@@ -206,15 +226,11 @@ bool blk_image_is(const struct blk_image *img, const char *path)
 
 void blk_image_close(struct blk_image *img)
 {
-	/*
-	 * The lock goes now: io_uring drops its own references to the file
-	 * only when its ring's teardown has run, later, and until then a
-	 * drive plugged in again, or another VM, would find the image in use.
-	 */
-	if (img->fd >= 0)
-		flock(img->fd, LOCK_UN);
-	close_fds(img->fd, img->fd_buffered);
-	img->fd = img->fd_buffered = -1;
+	/* The lock goes now, whoever else still holds a dup of lock_fd. */
+	if (img->lock_fd >= 0)
+		flock(img->lock_fd, LOCK_UN);
+	close_fds(img->fd, img->fd_buffered, img->lock_fd);
+	img->fd = img->fd_buffered = img->lock_fd = -1;
 	free(img->path);
 	img->path = NULL;
 }

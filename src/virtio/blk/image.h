@@ -18,6 +18,7 @@ struct blk_image {
 	char *path;
 	bool direct;              /* fd is O_DIRECT; fd_buffered takes unaligned I/O */
 	int fd, fd_buffered;      /* -1: none */
+	int lock_fd;              /* holds the flock: a description no io_uring holds */
 	uint64_t capacity;        /* sectors */
 	uint8_t phys_exp;         /* the host's block size as 512 << phys_exp */
 };
