@@ -38,7 +38,7 @@ static int image_open_files(const struct blk_config *cfg, int *fd, int *fd_buffe
 	int flags = (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	char self[64];
 	bool no_direct = false;
-	struct stat st;
+	struct stat st, lst;
 	int ret;
 
 	*fd = *fd_buffered = *lock_fd = -1;
@@ -66,14 +66,20 @@ static int image_open_files(const struct blk_config *cfg, int *fd, int *fd_buffe
 	if (no_direct)
 		log_warn("disk %s: O_DIRECT not supported by its filesystem; "
 			 "cache=none falls back to the page cache", cfg->path);
-	/* Through our fd: the same inode, a description no ring will hold. */
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", *fd);
-	*lock_fd = open(self, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	/*
+	 * A description no ring will hold: the path again, not /proc/self/fd
+	 * (a drive swapped after the sandbox's pivot has no /proc), so it
+	 * must still name the inode *fd has.
+	 */
+	*lock_fd = open(cfg->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (*lock_fd < 0) {
 		ret = -errno;
 		return err_set(err, false, ret, "disk %s: cannot reopen: %s", cfg->path,
 			       strerror(-ret));
 	}
+	if (fstat(*lock_fd, &lst) < 0 || lst.st_dev != st.st_dev || lst.st_ino != st.st_ino)
+		return err_set(err, true, -ESTALE, "disk %s was replaced while it was opened",
+			       cfg->path);
 	if (flock(*lock_fd, (cfg->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
 		int e = errno;
 
@@ -84,6 +90,7 @@ static int image_open_files(const struct blk_config *cfg, int *fd, int *fd_buffe
 	}
 	if (*direct) {
 		/* Reopen through our fd, so both name the same inode. */
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", *fd);
 		*fd_buffered = open(self, flags);
 		if (*fd_buffered < 0) {
 			ret = -errno;
