@@ -608,6 +608,8 @@ def api_seeds():
                              'drive_overrides': [{'drive_id': 'rootfs', 'path_on_host': '/d'}],
                              'network_overrides': [{'iface_id': 'eth0', 'host_dev_name': 't'},
                                                    {'iface_id': 'eth1', 'backend': 'user'}],
+                             'pmem_overrides': [{'id': 'p0', 'path_on_host': '/p0',
+                                                 'read_only': True}],
                              'vsock_override': {'uds_path': '/v.sock'}}),
         'huge_clock': req(PUT, '/machine-config', {'vcpu_count': 1, 'mem_size_mib': 64,
                                                    'huge_pages': '2M'}) +

@@ -53,6 +53,7 @@ static const struct jfield load_fields[] = {
 	{ "resume_vm", J_BOOL, false, NULL, NULL, NULL },
 	{ "network_overrides", J_ARR, false, NULL, NULL, NULL },
 	{ "drive_overrides", J_ARR, false, NULL, NULL, NULL },      /* Hearth's: drives' images */
+	{ "pmem_overrides", J_ARR, false, NULL, NULL, NULL },       /* Hearth's: pmem files */
 	{ "vsock_override", J_OBJ, false, NULL, "struct VsockOverride", NULL },
 	{ "clock_realtime", J_BOOL, false, NULL, NULL, NULL },
 	{ "huge_pages", J_ENUM, false, NULL, NULL, load_huge_pages },
@@ -76,6 +77,14 @@ static const struct jfield override_fields[] = {
 static const struct jfield drive_override_fields[] = {
 	{ "drive_id", J_STR, true, NULL, NULL, NULL },
 	{ "path_on_host", J_STR, true, NULL, NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
+};
+
+/* read_only is required: whether the file is writable is the request's to say. */
+static const struct jfield pmem_override_fields[] = {
+	{ "id", J_STR, true, NULL, NULL, NULL },
+	{ "path_on_host", J_STR, true, NULL, NULL, NULL },
+	{ "read_only", J_BOOL, true, NULL, NULL, NULL },
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
@@ -187,6 +196,38 @@ static int load_drive_overrides(json_t *o, struct snap_load_req *l, struct err *
 	return 0;
 }
 
+static int load_pmem_overrides(json_t *o, struct snap_load_req *l, struct err *err)
+{
+	const char *what = "snapshot/load: pmem_overrides";
+	json_t *a = json_object_get(o, "pmem_overrides"), *v;
+	size_t i;
+	int ret;
+
+	if (!a || json_is_null(a))
+		return 0;
+	if (json_array_size(a) > VM_MAX_PMEM)
+		return err_set(err, true, -EINVAL, "%s has %zu entries, at most %d", what,
+			       json_array_size(a), VM_MAX_PMEM);
+	json_array_foreach(a, i, v) {
+		struct snap_pmem_override *ov = &l->pmem_overrides[l->n_pmem_overrides];
+
+		if (!json_is_object(v))
+			return err_set(err, true, -EINVAL, "%s entries must be objects", what);
+		ret = config_json_check(what, v, pmem_override_fields, err);
+		if (ret)
+			return ret;
+		ov->id = json_string_value(json_object_get(v, "id"));
+		ov->path_on_host = json_string_value(json_object_get(v, "path_on_host"));
+		ov->read_only = json_is_true(json_object_get(v, "read_only"));
+		for (unsigned int j = 0; j < l->n_pmem_overrides; j++)
+			if (!strcmp(l->pmem_overrides[j].id, ov->id))
+				return err_set(err, true, -EINVAL, "%s names '%.64s' twice", what,
+					       ov->id);
+		l->n_pmem_overrides++;
+	}
+	return 0;
+}
+
 static int load_vsock_override(json_t *o, struct snap_load_req *l, struct err *err)
 {
 	json_t *v = json_object_get(o, "vsock_override");
@@ -216,6 +257,8 @@ int json_snapshot_load(json_t *o, struct snap_load_req *l, struct err *err)
 		ret = load_overrides(o, l, err);
 	if (!ret)
 		ret = load_drive_overrides(o, l, err);
+	if (!ret)
+		ret = load_pmem_overrides(o, l, err);
 	if (!ret)
 		ret = load_vsock_override(o, l, err);
 	if (ret)

@@ -11,6 +11,7 @@ void cli_restore_usage(FILE *out)
 {
 	fputs("usage: hearth restore --snapshot FILE --mem FILE|--mem-uffd SOCKET\n"
 	      "                      [--drive-override ID=PATH]...\n"
+	      "                      [--pmem-override ID=ro:PATH|ID=rw:PATH]...\n"
 	      "                      [--net-override ID=tap=NAME|ID=user[,...]]...\n"
 	      "                      [--vsock-override PATH] [--kvm PATH] [--api-sock PATH]\n"
 	      "                      [--resume] [--track-dirty-pages] [--clock-realtime]\n"
@@ -26,6 +27,8 @@ void cli_restore_usage(FILE *out)
 	      "  --mem-uffd SOCKET    or a page-fault handler's socket, which is handed the\n"
 	      "                       RAM's userfaultfd and serves every page (Uffd backend)\n"
 	      "  --drive-override ID=PATH   drive ID's image (read-only if the snapshot's was)\n"
+	      "  --pmem-override ID=ro:PATH   pmem device ID's file, read only; rw:PATH,\n"
+	      "                       writable (either must be what the snapshot's device was)\n"
 	      "  --net-override ID=tap=NAME   interface ID's TAP device\n"
 	      "  --net-override ID=user[,host-loopback=on][,hostfwd=...]   a user-mode one's\n"
 	      "                       host side, as --net takes it (no forwards unless given)\n"
@@ -77,6 +80,30 @@ static int restore_drive(void *ctx, const struct opt *o, const char *val, struct
 	return 0;
 }
 
+static int restore_pmem(void *ctx, const struct opt *o, const char *val, struct err *e)
+{
+	struct cli_restore_opts *r = ctx;
+	struct snap_pmem_override *ov;
+	const char *spec;
+	char *id;
+	int ret;
+
+	if (r->load.n_pmem_overrides >= VM_MAX_PMEM)
+		return err_set(e, true, -EINVAL, "restore: more than %d %s", VM_MAX_PMEM, o->name);
+	id = r->pmem_ids[r->load.n_pmem_overrides];
+	ret = split_override(o->name, val, id, sizeof(r->pmem_ids[0]), &spec, e);
+	if (ret)
+		return ret;
+	/* The mode is said, never defaulted: it decides whether the file is writable. */
+	if ((strncmp(spec, "ro:", 3) && strncmp(spec, "rw:", 3)) || !spec[3])
+		return err_set(e, true, -EINVAL, "restore: %s '%.64s': want ID=ro:PATH or "
+			       "ID=rw:PATH", o->name, val);
+	ov = &r->load.pmem_overrides[r->load.n_pmem_overrides++];
+	*ov = (struct snap_pmem_override){ .id = id, .path_on_host = spec + 3,
+					   .read_only = spec[1] == 'o' };
+	return 0;
+}
+
 static int restore_net(void *ctx, const struct opt *o, const char *val, struct err *e)
 {
 	struct cli_restore_opts *r = ctx;
@@ -110,6 +137,7 @@ static const struct opt restore_opts[] = {
 	R_STR("--api-sock", api_sock),
 	OPT_CALL("--drive-override", OPT_VALUE, restore_drive),
 	OPT_CALL("--net-override", OPT_VALUE, restore_net),
+	OPT_CALL("--pmem-override", OPT_VALUE, restore_pmem),
 	R_STR("--vsock-override", load.vsock_uds_path),
 	R_STR("--kvm", kvm_path),
 	R_FLAG("--resume", load.resume_vm),

@@ -22,6 +22,7 @@ struct cli_restore_opts {
 	/* The IDs of --drive-override and --net-override (their values point into argv). */
 	char drive_ids[VM_MAX_DRIVES][VM_ID_MAX + 1];
 	char net_ids[VM_MAX_NETS][VM_ID_MAX + 1];
+	char pmem_ids[VM_MAX_PMEM][VM_ID_MAX + 1];
 	bool mem_merge;           /* --mem-merge: guest RAM offered to KSM */
 	bool no_seccomp;
 	bool no_sandbox;

@@ -5,6 +5,7 @@
  * (which the device's own record checks against the new image, with its
  * size and geometry), each NIC's backend. Where that device meets the
  * host, the request decides: every drive's image (drive_overrides),
+ * every pmem device's file and whether it is writable (pmem_overrides),
  * every NIC's TAP or user-mode forwards (network_overrides), the hybrid
  * vsock socket (vsock_override), and from the restoring process the KVM
  * device and COM1's output. A device the request leaves out is refused,
@@ -67,6 +68,52 @@ static int load_drives(struct vm_config *cfg, const struct snap_load_req *req, s
 		ret = set_path(&cfg->drives[d].path_on_host, ov->path_on_host, err);
 		if (ret)
 			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Each pmem device's file and access from the request (issue 47, F2): a
+ * state file that named any host file had it opened read-write and
+ * mapped shared into the guest. read_only is the request's; the record's
+ * is only compared, since the guest's memslot was read-only or not.
+ */
+static int load_pmem(struct vm_config *cfg, const struct snap_load_req *req, struct err *err)
+{
+	for (unsigned int i = 0; i < req->n_pmem_overrides; i++) {
+		const struct snap_pmem_override *ov = &req->pmem_overrides[i];
+
+		if (!vm_config_find_pmem(cfg, ov->id))
+			return refuse(err, "pmem_overrides: the snapshot has no pmem device '%.64s'",
+				      ov->id);
+		if (!ov->path_on_host || !*ov->path_on_host)
+			return refuse(err, "pmem_overrides: pmem '%.64s' has an empty path_on_host",
+				      ov->id);
+		for (unsigned int j = 0; j < i; j++)
+			if (!strcmp(req->pmem_overrides[j].id, ov->id))
+				return refuse(err, "pmem_overrides names '%.64s' twice", ov->id);
+	}
+	for (unsigned int d = 0; d < cfg->npmem; d++) {
+		struct vm_pmem *p = &cfg->pmem[d];
+		const struct snap_pmem_override *ov = NULL;
+		int ret;
+
+		for (unsigned int i = 0; i < req->n_pmem_overrides; i++)
+			if (!strcmp(req->pmem_overrides[i].id, p->id))
+				ov = &req->pmem_overrides[i];
+		if (!ov)
+			return refuse(err, "pmem '%s' needs its file in pmem_overrides (hearth "
+				      "restore: --pmem-override %s=ro:PATH or rw:PATH): a restore "
+				      "opens no path the state file names", p->id, p->id);
+		if (ov->read_only != p->read_only)
+			return refuse(err, "pmem_overrides: pmem '%s' was %s in the snapshot, and "
+				      "the request makes it %s", p->id,
+				      p->read_only ? "read-only" : "writable",
+				      ov->read_only ? "read-only" : "writable");
+		ret = set_path(&p->path_on_host, ov->path_on_host, err);
+		if (ret)
+			return ret;
+		p->read_only = ov->read_only;
 	}
 	return 0;
 }
@@ -172,6 +219,8 @@ int snap_load_host(struct vm_config *cfg, const struct snap_load_req *req, struc
 		ret = load_nets(cfg, req, err);
 	if (!ret)
 		ret = load_vsock(cfg, req, err);
+	if (!ret)
+		ret = load_pmem(cfg, req, err);
 	/* The record may name a KVM path; the process's own (--kvm) is used, or /dev/kvm. */
 	if (!ret)
 		ret = req->kvm_path ? vm_config_set_kvm_path(cfg, req->kvm_path, err)

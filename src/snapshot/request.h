@@ -36,10 +36,24 @@ struct snap_drive_override {
 };
 
 /*
+ * A pmem device's backing file on restore (pmem_overrides, a Hearth
+ * extension in the drive overrides' shape). read_only is the request's,
+ * never the state file's: it decides whether the file is opened and
+ * mapped writable, so it must be said, and it must be what the snapshot's
+ * guest saw (a read-only memslot or not).
+ */
+struct snap_pmem_override {
+	const char *id;
+	const char *path_on_host;
+	bool read_only;
+};
+
+/*
  * A restore takes every host resource from here, none from the state
  * file (docs/snapshot-format.md, "What a state file decides"): each
- * drive's image, each NIC's host side, the hybrid vsock socket; and from
- * the process restoring, the KVM device and COM1's output.
+ * drive's image, each pmem device's file and access, each NIC's host
+ * side, the hybrid vsock socket; and from the process restoring, the KVM
+ * device and COM1's output.
  */
 struct snap_load_req {
 	const char *snapshot_path;
@@ -63,6 +77,8 @@ struct snap_load_req {
 	struct snap_net_override overrides[VM_MAX_NETS];
 	unsigned int n_drive_overrides;
 	struct snap_drive_override drive_overrides[VM_MAX_DRIVES];
+	unsigned int n_pmem_overrides;
+	struct snap_pmem_override pmem_overrides[VM_MAX_PMEM];
 	const char *vsock_uds_path;     /* vsock_override.uds_path; NULL: none given */
 	/* The process's, not the request's: --kvm, PUT /serial before the load. */
 	const char *kvm_path;           /* NULL: /dev/kvm */

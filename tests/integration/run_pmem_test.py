@@ -17,7 +17,14 @@ written anew.
              window), and loaded into a new process, from the File backend
              and (with --handler) through Uffd: the device comes back at its
              address; a backing file that grew past its 2 MiB line is
-             refused.
+             refused. Every load names each pmem file and its access in
+             pmem_overrides. Issue 47, F2: the state file edited (with
+             --craft, Hearth's own writer) so its record names a victim
+             file for the writable device is refused without an override,
+             and with one the victim is neither opened nor mapped
+             (inotify, and the process's /proc/PID/maps and fds), only
+             the request's files are; an override whose read_only is not
+             the snapshot's is refused.
 """
 import json
 import os
@@ -147,7 +154,8 @@ def load_uffd(binary, tmp, handler, snap, mem, want):
         s = Serve(binary, d, ["--snapshot-dir", tmp])
         s.expect("PUT", "/snapshot/load", 204,
                  body={"snapshot_path": snap, "resume_vm": True,
-                       "mem_backend": {"backend_type": "Uffd", "backend_path": hsock}})
+                       "mem_backend": {"backend_type": "Uffd", "backend_path": hsock},
+                       "pmem_overrides": overrides(want)})
         check(s.expect("GET", "/vm/config", 200)["pmem"] == want, "GET /vm/config after a Uffd load")
         s.expect("PATCH", "/vm", 204, body={"state": "Paused"})
         s.stop()
@@ -157,6 +165,80 @@ def load_uffd(binary, tmp, handler, snap, mem, want):
         if h.poll() is None:
             h.kill()
             h.wait()
+
+
+def overrides(want, **paths):
+    """pmem_overrides for the devices GET /vm/config listed, each its own file unless
+    paths gives another."""
+    return [{"id": p["id"], "path_on_host": paths.get(p["id"], p["path_on_host"]),
+             "read_only": p.get("read_only", False)} for p in want]
+
+
+def seen_by(pid, path):
+    """Whether process pid has path open or mapped."""
+    real = os.path.realpath(path)
+    with open("/proc/%d/maps" % pid) as f:
+        if any(line.rstrip().endswith(" " + real) for line in f):
+            return True
+    fds = "/proc/%d/fd" % pid
+    for fd in os.listdir(fds):
+        try:
+            if os.readlink(os.path.join(fds, fd)) == real:
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def edited_state(craft, snap, out, victim):
+    """snap with its record's pmem 'b' naming victim, the CRC right: what an attacker
+    who can write state files makes."""
+    rec = json.loads(subprocess.run([craft, "config-of", snap], check=True,
+                                    stdout=subprocess.PIPE).stdout)
+    for p in rec["vm"]["pmem"]:
+        if p["id"] == "b":
+            p["path_on_host"] = victim
+    jpath = out + ".json"
+    with open(jpath, "w") as f:
+        json.dump(rec, f)
+    subprocess.run([craft, "edit", snap, out, jpath], check=True)
+
+
+def case_edited_record(binary, tmp, craft, snap, mem, want):
+    """Issue 47, F2: a state file naming a host file for pmem opens nothing of it."""
+    from run_snapshot_host_test import Watch
+    vdir = os.path.join(tmp, "victim")
+    os.mkdir(vdir)
+    victim = backing(vdir, "secret", 4096)
+    bad = os.path.join(tmp, "edited.snap")
+    edited_state(craft, snap, bad, victim)
+    d = os.path.join(tmp, "load-edited")
+    os.mkdir(d)
+    w = Watch(vdir)
+    try:
+        s = Serve(binary, d, ["--snapshot-dir", tmp])
+        load = {"snapshot_path": bad, "mem_backend": {"backend_type": "File",
+                                                       "backend_path": mem}}
+        js = s.expect("PUT", "/snapshot/load", 400, body=load)
+        check("pmem 'a' needs its file in pmem_overrides" in js["fault_message"], "%r" % js)
+        ro = overrides(want)
+        ro[1]["read_only"] = True
+        js = s.expect("PUT", "/snapshot/load", 400, body=dict(load, pmem_overrides=ro))
+        check("pmem 'b' was writable in the snapshot" in js["fault_message"], "%r" % js)
+        check(not seen_by(s.p.pid, victim), "the refused loads left the victim open")
+        s.expect("PUT", "/snapshot/load", 204, body=dict(load, pmem_overrides=overrides(want)))
+        got = s.expect("GET", "/vm/config", 200)["pmem"]
+        check(got == want, "GET /vm/config after the edited load: %r" % got)
+        check(not seen_by(s.p.pid, victim), "the record's file is open or mapped")
+        check(all(seen_by(s.p.pid, p["path_on_host"]) for p in want),
+              "the request's pmem files are not mapped")
+        s.stop()
+        events = w.events()
+        check(not events, "the victim directory saw: %s" % events)
+    finally:
+        w.close()
+    with open(victim, "rb") as f:
+        check(f.read() == bytes(4096), "the victim file changed")
 
 
 def case_snapshot(binary, tmp, args):
@@ -189,11 +271,19 @@ def case_snapshot(binary, tmp, args):
     d = os.path.join(tmp, "load")
     os.mkdir(d)
     s = Serve(binary, d, ["--snapshot-dir", tmp])
+    # Issue 47, F2: without its files a load is refused, naming the first device.
+    js = s.expect("PUT", "/snapshot/load", 400,
+                  body={"snapshot_path": snap, "mem_backend": {"backend_type": "File",
+                                                               "backend_path": mem}})
+    check("pmem 'a' needs its file in pmem_overrides" in js["fault_message"], "%r" % js)
     s.expect("PUT", "/snapshot/load", 204,
              body={"snapshot_path": snap, "mem_backend": {"backend_type": "File",
-                                                          "backend_path": mem}})
+                                                          "backend_path": mem},
+                   "pmem_overrides": overrides(want)})
     check(s.expect("GET", "/vm/config", 200)["pmem"] == want, "GET /vm/config after load")
     s.stop()
+    if args.craft:
+        case_edited_record(binary, tmp, args.craft, snap, mem, want)
     if args.handler:
         load_uffd(binary, tmp, args.handler, snap, mem, want)
     # A file that grew past its 2 MiB line moves every window after it: refused.
@@ -204,7 +294,8 @@ def case_snapshot(binary, tmp, args):
     s = Serve(binary, d, ["--snapshot-dir", tmp])
     js = s.expect("PUT", "/snapshot/load", 400,
                   body={"snapshot_path": snap, "mem_backend": {"backend_type": "File",
-                                                               "backend_path": mem}})
+                                                               "backend_path": mem},
+                        "pmem_overrides": overrides(want)})
     check("device 'a' refused its state" in js["fault_message"], "refusal %r" % js)
     s.stop()
 
@@ -214,6 +305,7 @@ CASES = {"api": case_api, "snapshot": case_snapshot}
 
 def options(ap):
     ap.add_argument("--handler", help="tests/uffd's handler: the snapshot loaded through Uffd too")
+    ap.add_argument("--craft", help="snap_craft: a state file edited to name a victim's file")
 
 
 if __name__ == "__main__":

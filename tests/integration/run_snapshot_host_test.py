@@ -114,8 +114,9 @@ def test(binary, tmp):
     os.mkdir(victim)
     os.mkdir(legit)
     for d in (victim, legit):
-        with open(os.path.join(d, "disk.img"), "wb") as f:
-            f.truncate(1 << 20)
+        for img in ("disk.img", "pm.img"):
+            with open(os.path.join(d, img), "wb") as f:
+                f.truncate(1 << 20)
     with open(os.path.join(victim, "kvm"), "wb"):
         pass
     with open(os.path.join(legit, "notkvm"), "wb"):
@@ -126,10 +127,16 @@ def test(binary, tmp):
     check(record["vm"]["drives"][0]["path_on_host"] == os.path.join(victim, "disk.img"),
           "the saved record: %r" % record["vm"]["drives"])
     check(record["hearth"]["kvm_path"] == os.path.join(victim, "kvm"), "%r" % record["hearth"])
+    check(record["vm"]["pmem"][0]["path_on_host"] == os.path.join(victim, "pm.img") and
+          record["vm"]["pmem"][0]["read_only"], "the saved record: %r" % record["vm"]["pmem"])
     every = ["--drive-override", "rootfs=" + os.path.join(legit, "disk.img"),
              "--net-override", "eth0=tap=tap7", "--net-override", "eth1=user",
+             "--pmem-override", "pm0=ro:" + os.path.join(legit, "pm.img"),
              "--vsock-override", os.path.join(legit, "v.sock")]
     no_vsock = every[:-2]
+    no_pmem = every[:6] + every[8:]
+    pm_rw = every[:6] + ["--pmem-override", "pm0=rw:" + os.path.join(legit, "pm.img")] + \
+        every[8:]
     serial = os.path.join(victim, "serial.log")
 
     cases = [
@@ -139,6 +146,12 @@ def test(binary, tmp):
          ["network interface 'eth0' needs its host side in network_overrides"]),
         ("no-user", record, every[:4], 2, ["network interface 'eth1' needs"]),
         ("no-vsock", record, no_vsock, 2, ["vsock device needs its socket in vsock_override"]),
+        # Issue 47, F2: the record's pmem file is never opened, nor made writable.
+        ("no-pmem", record, no_pmem, 2, ["pmem 'pm0' needs its file in pmem_overrides"]),
+        ("pmem-writable", record, pm_rw, 2,
+         ["pmem 'pm0' was read-only in the snapshot, and the request makes it writable"]),
+        ("pmem-unknown", record, every + ["--pmem-override", "pm9=ro:/x"], 2,
+         ["no pmem device 'pm9'"]),
         # Sections and keys no save writes.
         ("serial", edited(record, lambda r: r["vm"].update(
             serial={"serial_out_path": serial})), every, 2, ["'serial', which no save writes"]),

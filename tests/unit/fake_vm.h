@@ -35,6 +35,7 @@ struct fake_vm {
 	char last_snap[128], last_mem[128], last_tap[32];
 	/* The load's other overrides: "id=path", "id=backend", the socket, the process's paths. */
 	char last_drive[64], last_backend[64], last_vsock[64], last_kvm[64], last_serial[64];
+	char last_pmem[128];
 	/* The PUT-time checks: how many, and what they refuse (a name with "missing" in it). */
 	int checks;
 	/* The balloon's live actions: how many, the last one, and what the next answers. */
@@ -207,6 +208,14 @@ static int fake_snapshot_load(void *ctx, const struct snap_load_req *req, struct
 	if (req->n_drive_overrides)
 		snprintf(f->last_drive, sizeof(f->last_drive), "%s=%s",
 			 req->drive_overrides[0].drive_id, req->drive_overrides[0].path_on_host);
+	f->last_pmem[0] = '\0';
+	for (unsigned int i = 0; i < req->n_pmem_overrides; i++) {
+		size_t at = strlen(f->last_pmem);
+
+		snprintf(f->last_pmem + at, sizeof(f->last_pmem) - at, "%s%s=%s:%s", at ? " " : "",
+			 req->pmem_overrides[i].id, req->pmem_overrides[i].read_only ? "ro" : "rw",
+			 req->pmem_overrides[i].path_on_host);
+	}
 	for (unsigned int i = 0; i < req->n_overrides; i++)
 		if (req->overrides[i].backend)
 			snprintf(f->last_backend, sizeof(f->last_backend), "%s=%s",

@@ -195,8 +195,12 @@ static void test_load_overrides(void **state)
 			     "\"mem_file_path\": \"/m\", \"drive_overrides\": [{\"drive_id\": "
 			     "\"rootfs\", \"path_on_host\": \"/d.img\"}], \"network_overrides\": "
 			     "[{\"iface_id\": \"eth1\", \"backend\": \"user,hostfwd=tcp:1-:2\"}], "
-			     "\"vsock_override\": {\"uds_path\": \"/v.sock\"}}"), 204);
+			     "\"vsock_override\": {\"uds_path\": \"/v.sock\"}, \"pmem_overrides\": "
+			     "[{\"id\": \"p0\", \"path_on_host\": \"/p0\", \"read_only\": true}, "
+			     "{\"id\": \"p1\", \"path_on_host\": \"/p1\", \"read_only\": false}]}"),
+			 204);
 	assert_string_equal(f->vm.last_drive, "rootfs=/d.img");
+	assert_string_equal(f->vm.last_pmem, "p0=ro:/p0 p1=rw:/p1");
 	assert_string_equal(f->vm.last_backend, "eth1=user,hostfwd=tcp:1-:2");
 	assert_string_equal(f->vm.last_vsock, "/v.sock");
 	assert_string_equal(f->vm.last_serial, "/out");
@@ -255,6 +259,20 @@ static void test_load_refused(void **state)
 		  "[{\"drive_id\": \"a\", \"path_on_host\": \"/x\", \"io\": 1}]}", "io" },
 		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"vsock_override\": "
 		  "{}}", "uds_path" },
+		/* Issue 47, F2: a pmem override says its file and its access, each once. */
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"pmem_overrides\": "
+		  "[{\"id\": \"a\", \"path_on_host\": \"/x\"}]}", "read_only" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"pmem_overrides\": "
+		  "[{\"id\": \"a\", \"read_only\": true}]}", "path_on_host" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"pmem_overrides\": "
+		  "[{\"id\": \"a\", \"path_on_host\": \"/x\", \"read_only\": \"no\"}]}",
+		  "expected a boolean" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"pmem_overrides\": "
+		  "[{\"id\": \"a\", \"path_on_host\": \"/x\", \"read_only\": true}, "
+		  "{\"id\": \"a\", \"path_on_host\": \"/y\", \"read_only\": true}]}",
+		  "pmem_overrides names 'a' twice" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"pmem_overrides\": "
+		  "[\"/x\"]}", "pmem_overrides entries must be objects" },
 		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"vsock_override\": "
 		  "\"/v\"}", SERDE "invalid type: string \"/v\", expected struct VsockOverride at line "
 		  "1 column 69." },
@@ -344,14 +362,23 @@ static void test_restore_cli_overrides(void **state)
 	char *ok[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b",
 		       "--drive-override", "rootfs=/d.img", "--net-override", "eth0=tap=tap1",
 		       "--net-override", "eth1=user,hostfwd=tcp:1-:2", "--vsock-override", "/v",
-		       "--kvm", "/k", NULL };
+		       "--kvm", "/k", "--pmem-override", "p0=ro:/p0", "--pmem-override",
+		       "p1=rw:/p:1", NULL };
+	char *nomode[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b",
+			   "--pmem-override", "p0=/p0", NULL };
 	char *noeq[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b",
 			 "--drive-override", "rootfs", NULL };
 	char *noval[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b",
 			  "--net-override", "eth0=", NULL };
 
 	(void)state;
-	assert_int_equal(cli_restore_parse(16, ok, &o, &e), 0);
+	assert_int_equal(cli_restore_parse(20, ok, &o, &e), 0);
+	assert_int_equal(o.load.n_pmem_overrides, 2);
+	assert_string_equal(o.load.pmem_overrides[0].id, "p0");
+	assert_string_equal(o.load.pmem_overrides[0].path_on_host, "/p0");
+	assert_true(o.load.pmem_overrides[0].read_only);
+	assert_string_equal(o.load.pmem_overrides[1].path_on_host, "/p:1");
+	assert_false(o.load.pmem_overrides[1].read_only);
 	assert_int_equal(o.load.n_drive_overrides, 1);
 	assert_string_equal(o.load.drive_overrides[0].drive_id, "rootfs");
 	assert_string_equal(o.load.drive_overrides[0].path_on_host, "/d.img");
@@ -368,6 +395,8 @@ static void test_restore_cli_overrides(void **state)
 	assert_non_null(strstr(e.msg, "--drive-override 'rootfs': want ID=VALUE"));
 	assert_int_equal(cli_restore_parse(8, noval, &o, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "--net-override"));
+	assert_int_equal(cli_restore_parse(8, nomode, &o, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "--pmem-override 'p0=/p0': want ID=ro:PATH or ID=rw:PATH"));
 }
 
 int main(void)

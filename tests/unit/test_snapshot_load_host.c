@@ -2,8 +2,9 @@
  * What a state file may decide (issue 18, item 2). Its config record,
  * as a save writes it, says what the VM had; a key no save writes is
  * refused; and snap_load_host replaces every host resource the record
- * names (drive images, TAP names, user-mode forwards and host loopback,
- * the vsock socket, the KVM path, COM1's output) with the request's,
+ * names (drive images, pmem files and their access, TAP names, user-mode
+ * forwards and host loopback, the vsock socket, the KVM path, COM1's
+ * output) with the request's,
  * refusing a device the request leaves out. The integration test
  * run_snapshot_host_test.py drives the same through `hearth restore`.
  */
@@ -46,6 +47,10 @@ static char *saved_record(size_t *len)
 	assert_int_equal(vm_config_set_vsock(&c, &(struct vm_vsock){ .present = true,
 			 .guest_cid = 3, .uds_path = "/victim/v.sock" }, &err), 0);
 	assert_int_equal(vm_config_set_kvm_path(&c, "/victim/kvm", &err), 0);
+	assert_int_equal(vm_config_put_pmem(&c, &(struct vm_pmem){ .id = "pm0",
+			 .path_on_host = "/victim/pm0", .read_only = true }, false, &err), 0);
+	assert_int_equal(vm_config_put_pmem(&c, &(struct vm_pmem){ .id = "pm1",
+			 .path_on_host = "/victim/pm1" }, false, &err), 0);
 	assert_int_equal(vm_config_set_mmds(&c, &(struct vm_mmds){ .on = true,
 			 .version = MMDS_V2, .ipv4_be = htonl(0xa9fea9fa), .imds_compat = true,
 			 .nets = { "eth1" }, .nnets = 1 }, &err), 0);
@@ -66,6 +71,9 @@ static void full_request(struct snap_load_req *req)
 	req->overrides[1] = (struct snap_net_override){ .iface_id = "eth1",
 							.backend = "user,hostfwd=udp:5000-:53" };
 	req->vsock_uds_path = "/mine/v.sock";
+	req->n_pmem_overrides = 2;
+	req->pmem_overrides[0] = (struct snap_pmem_override){ "pm0", "/mine/pm0", true };
+	req->pmem_overrides[1] = (struct snap_pmem_override){ "pm1", "/mine/pm1", false };
 }
 
 static int load(const char *json, size_t len, const struct snap_load_req *req,
@@ -102,6 +110,12 @@ static void test_every_host_resource_from_the_request(void **state)
 	assert_true(c.nets[1].dev.fwd[0].udp);
 	assert_int_equal(c.nets[1].dev.fwd[0].host_port, 5000);
 	assert_string_equal(c.vsock.uds_path, "/mine/v.sock");
+	/* Issue 47, F2: the files and their access are the request's. */
+	assert_int_equal(c.npmem, 2);
+	assert_string_equal(c.pmem[0].path_on_host, "/mine/pm0");
+	assert_true(c.pmem[0].read_only);
+	assert_string_equal(c.pmem[1].path_on_host, "/mine/pm1");
+	assert_false(c.pmem[1].read_only);
 	/* The MMDS config travels with the snapshot, as Firecracker's (its data does not). */
 	assert_true(c.mmds.on);
 	assert_int_equal(c.mmds.version, MMDS_V2);
@@ -170,6 +184,31 @@ static void test_left_out_or_misfit_refused(void **state)
 	req.overrides[req.n_overrides++] = (struct snap_net_override){ .iface_id = "eth9",
 								       .host_dev_name = "t" };
 	expect_refused(json, len, &req, "no network interface 'eth9'");
+	/* Issue 47, F2: a pmem file is never the state file's, nor its access. */
+	full_request(&req);
+	req.n_pmem_overrides = 1;
+	expect_refused(json, len, &req, "pmem 'pm1' needs its file in pmem_overrides");
+	full_request(&req);
+	req.n_pmem_overrides = 0;
+	expect_refused(json, len, &req, "pmem 'pm0' needs its file in pmem_overrides");
+	full_request(&req);
+	req.pmem_overrides[0].read_only = false;
+	expect_refused(json, len, &req, "pmem 'pm0' was read-only in the snapshot, and the "
+		       "request makes it writable");
+	full_request(&req);
+	req.pmem_overrides[1].read_only = true;
+	expect_refused(json, len, &req, "pmem 'pm1' was writable in the snapshot, and the "
+		       "request makes it read-only");
+	full_request(&req);
+	req.pmem_overrides[req.n_pmem_overrides++] =
+		(struct snap_pmem_override){ "pm9", "/x", true };
+	expect_refused(json, len, &req, "no pmem device 'pm9'");
+	full_request(&req);
+	req.pmem_overrides[1] = (struct snap_pmem_override){ "pm0", "/x", true };
+	expect_refused(json, len, &req, "pmem_overrides names 'pm0' twice");
+	full_request(&req);
+	req.pmem_overrides[1].path_on_host = "";
+	expect_refused(json, len, &req, "pmem 'pm1' has an empty path_on_host");
 	free(json);
 }
 
