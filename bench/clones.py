@@ -16,7 +16,7 @@ One VM is booted (`hearth run --api-sock`) with a scratch disk and a
 hybrid vsock, paused and snapshotted (File backend); then, for each N, N
 clones are started at once with `hearth restore --snapshot S --mem M`,
 each with its own overrides, as an orchestrator gives them: its own disk
-image (`--drive-override scratch=DISK_I`) and its own vsock socket
+image (`--drive-override scratch=rw:DISK_I`) and its own vsock socket
 (`--vsock-override SOCK_I`), sandbox and seccomp on. Measured:
   - the time from the start to each clone's first "tick" line after the
     restore (median, and the last: all running);
@@ -176,7 +176,7 @@ def clones(hearth, state, mem, n, merge, tmp):
     procs = []
     for i in range(n):
         with open(os.path.join(tmp, "clone%d.err" % i), "wb") as err:
-            p = subprocess.Popen(argv + ["--drive-override", "scratch=" + disks[i],
+            p = subprocess.Popen(argv + ["--drive-override", "scratch=rw:" + disks[i],
                                          "--vsock-override",
                                          os.path.join(tmp, "v%d" % i, "v.sock")],
                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)

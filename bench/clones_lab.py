@@ -16,7 +16,7 @@ its own scratch disk, /tmp/c/I.img.
 
   hearth  PATCH /vm Paused, PUT /snapshot/create (Full);
           N x `hearth restore --snapshot S --mem M --resume
-          --drive-override scratch=/tmp/c/I.img`: each clone maps the memory
+          --drive-override scratch=rw:/tmp/c/I.img`: each clone maps the memory
           file privately, so they share its page cache.
   qemu    QEMU as Kata Containers' VM templating runs it (QEMU's own
           docs/system/vm-templating): the template's RAM is a
@@ -160,7 +160,7 @@ kill -9 $hp; wait $hp
 cat >/tmp/hclone.sh <<HEOF
 #!/bin/sh
 exec $H restore --snapshot /tmp/b/vm.snap --mem /tmp/b/vm.mem --resume \
-  --drive-override scratch=/tmp/c/\$CLONE_I.img
+  --drive-override scratch=rw:/tmp/c/\$CLONE_I.img
 HEOF
 chmod +x /tmp/hclone.sh
 for n in @COUNTS@; do

@@ -544,9 +544,12 @@ def cli_seeds():
                             '--start-time-cpu-us', '4', '--parent-cpu-time-us', '5',
                             '--no-seccomp'),
         'restore': argv(3, '--snapshot', '/s/vm.snap', '--mem', '/s/vm.mem',
-                        '--drive-override', 'rootfs=/d.img', '--net-override', 'eth0=tap=tap1',
+                        '--drive-override', 'rootfs=rw:/d.img', '--net-override', 'eth0=tap=tap1',
                         '--net-override', 'eth1=user,hostfwd=tcp:1-:2', '--vsock-override',
-                        '/v.sock', '--kvm', '/dev/kvm', '--api-sock', '/a.sock'),
+                        '/v.sock', '--pmem-override', 'p0=ro:/p0', '--huge-pages', '2M',
+                        '--kvm', '/dev/kvm', '--api-sock', '/a.sock'),
+        'restore_vhost_vsock': argv(3, '--snapshot', '/s/vm.snap', '--mem', '/s/vm.mem',
+                                    '--vsock-cid', '42', '--drive-override', 'r=ro:/r'),
     }
 
 
@@ -605,7 +608,8 @@ def api_seeds():
                          req(PUT, '/snapshot/load', {
                              'snapshot_path': '/s/vm.snap',
                              'mem_backend': {'backend_type': 'File', 'backend_path': '/s/m'},
-                             'drive_overrides': [{'drive_id': 'rootfs', 'path_on_host': '/d'}],
+                             'drive_overrides': [{'drive_id': 'rootfs', 'path_on_host': '/d',
+                                                  'is_read_only': False}],
                              'network_overrides': [{'iface_id': 'eth0', 'host_dev_name': 't'},
                                                    {'iface_id': 'eth1', 'backend': 'user'}],
                              'pmem_overrides': [{'id': 'p0', 'path_on_host': '/p0',

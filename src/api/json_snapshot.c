@@ -74,9 +74,11 @@ static const struct jfield override_fields[] = {
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
+/* is_read_only is required: whether the image is opened for writing is the request's to say. */
 static const struct jfield drive_override_fields[] = {
 	{ "drive_id", J_STR, true, NULL, NULL, NULL },
 	{ "path_on_host", J_STR, true, NULL, NULL, NULL },
+	{ "is_read_only", J_BOOL, true, NULL, NULL, NULL },
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
@@ -88,8 +90,10 @@ static const struct jfield pmem_override_fields[] = {
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
+/* uds_path (Firecracker's) for hybrid vsock; guest_cid (Hearth's) for vhost-vsock. */
 static const struct jfield vsock_override_fields[] = {
-	{ "uds_path", J_STR, true, NULL, NULL, NULL },
+	{ "uds_path", J_STR, false, NULL, NULL, NULL },
+	{ "guest_cid", J_UINT, false, NULL, "u32", NULL },
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
@@ -187,6 +191,7 @@ static int load_drive_overrides(json_t *o, struct snap_load_req *l, struct err *
 			return ret;
 		ov->drive_id = json_string_value(json_object_get(v, "drive_id"));
 		ov->path_on_host = json_string_value(json_object_get(v, "path_on_host"));
+		ov->is_read_only = json_is_true(json_object_get(v, "is_read_only"));
 		for (unsigned int j = 0; j < l->n_drive_overrides; j++)
 			if (!strcmp(l->drive_overrides[j].drive_id, ov->drive_id))
 				return err_set(err, true, -EINVAL, "snapshot/load: "
@@ -235,10 +240,23 @@ static int load_vsock_override(json_t *o, struct snap_load_req *l, struct err *e
 
 	if (!v || json_is_null(v))
 		return 0;
+	json_t *cid;
+
 	ret = config_json_check("snapshot/load: vsock_override", v, vsock_override_fields, err);
 	if (ret)
 		return ret;
 	l->vsock_uds_path = json_string_value(json_object_get(v, "uds_path"));
+	cid = json_object_get(v, "guest_cid");
+	if (!json_is_integer(cid))
+		cid = NULL;
+	if (!l->vsock_uds_path == !cid)
+		return err_set(err, true, -EINVAL, "snapshot/load: vsock_override needs uds_path "
+			       "(hybrid vsock) or guest_cid (vhost-vsock), one of them");
+	if (cid && (json_integer_value(cid) < 3 || json_integer_value(cid) > 0xfffffffeLL))
+		return err_set(err, true, -EINVAL, "snapshot/load: vsock_override: guest_cid %"
+			       JSON_INTEGER_FORMAT " is out of range (3 to 4294967294)",
+			       json_integer_value(cid));
+	l->vsock_cid = cid ? (uint64_t)json_integer_value(cid) : 0;
 	return 0;
 }
 

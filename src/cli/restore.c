@@ -1,19 +1,22 @@
 #include "cli/restore.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/server.h"
 #include "cli/cli.h"
+#include "fcjson/config_json.h"
 #include "util/log.h"
 
 void cli_restore_usage(FILE *out)
 {
 	fputs("usage: hearth restore --snapshot FILE --mem FILE|--mem-uffd SOCKET\n"
-	      "                      [--drive-override ID=PATH]...\n"
+	      "                      [--drive-override ID=ro:PATH|ID=rw:PATH]...\n"
 	      "                      [--pmem-override ID=ro:PATH|ID=rw:PATH]...\n"
 	      "                      [--net-override ID=tap=NAME|ID=user[,...]]...\n"
-	      "                      [--vsock-override PATH] [--kvm PATH] [--api-sock PATH]\n"
+	      "                      [--vsock-override PATH | --vsock-cid CID] [--kvm PATH]\n"
+	      "                      [--api-sock PATH] [--huge-pages None|2M|Transparent]\n"
 	      "                      [--resume] [--track-dirty-pages] [--clock-realtime]\n"
 	      "                      [--mem-merge] [--no-seccomp] [--no-sandbox]\n"
 	      "                      [--new-pid-ns --pid-file PATH]\n"
@@ -26,13 +29,17 @@ void cli_restore_usage(FILE *out)
 	      "                       read into 2 MiB pages with huge_pages \"2M\")\n"
 	      "  --mem-uffd SOCKET    or a page-fault handler's socket, which is handed the\n"
 	      "                       RAM's userfaultfd and serves every page (Uffd backend)\n"
-	      "  --drive-override ID=PATH   drive ID's image (read-only if the snapshot's was)\n"
+	      "  --drive-override ID=ro:PATH   drive ID's image, opened read only; rw:PATH,\n"
+	      "                       writable (either must be what the snapshot's drive was)\n"
 	      "  --pmem-override ID=ro:PATH   pmem device ID's file, read only; rw:PATH,\n"
 	      "                       writable (either must be what the snapshot's device was)\n"
 	      "  --net-override ID=tap=NAME   interface ID's TAP device\n"
 	      "  --net-override ID=user[,host-loopback=on][,hostfwd=...]   a user-mode one's\n"
 	      "                       host side, as --net takes it (no forwards unless given)\n"
 	      "  --vsock-override PATH   the hybrid vsock's Unix socket\n"
+	      "  --vsock-cid CID      a vhost-vsock device's CID, claimed on the whole host\n"
+	      "                       (must be the snapshot's guest's)\n"
+	      "  --huge-pages MODE    back the restored RAM so (default: the snapshot's)\n"
 	      "  --kvm PATH           KVM device (default /dev/kvm)\n"
 	      "  --api-sock PATH      serve the API; the VM stays paused unless --resume\n"
 	      "  --resume             run the guest at once (always so without --api-sock)\n"
@@ -62,21 +69,36 @@ static int split_override(const char *flag, const char *val, char *id, size_t le
 	return 0;
 }
 
+/*
+ * ro:PATH (1) or rw:PATH (0): said, never defaulted, since it decides
+ * whether the file is opened for writing; else -EINVAL naming the flag.
+ */
+static int access_mode(const char *flag, const char *val, const char *spec, struct err *e)
+{
+	if ((strncmp(spec, "ro:", 3) && strncmp(spec, "rw:", 3)) || !spec[3])
+		return err_set(e, true, -EINVAL, "restore: %s '%.64s': want ID=ro:PATH or "
+			       "ID=rw:PATH", flag, val);
+	return spec[1] == 'o';
+}
+
 static int restore_drive(void *ctx, const struct opt *o, const char *val, struct err *e)
 {
 	struct cli_restore_opts *r = ctx;
-	const char *path;
+	const char *spec;
 	char *id;
 	int ret;
 
 	if (r->load.n_drive_overrides >= VM_MAX_DRIVES)
 		return err_set(e, true, -EINVAL, "restore: more than %d %s", VM_MAX_DRIVES, o->name);
 	id = r->drive_ids[r->load.n_drive_overrides];
-	ret = split_override(o->name, val, id, sizeof(r->drive_ids[0]), &path, e);
+	ret = split_override(o->name, val, id, sizeof(r->drive_ids[0]), &spec, e);
 	if (ret)
 		return ret;
+	ret = access_mode(o->name, val, spec, e);
+	if (ret < 0)
+		return ret;
 	r->load.drive_overrides[r->load.n_drive_overrides++] =
-		(struct snap_drive_override){ id, path };
+		(struct snap_drive_override){ id, spec + 3, ret == 1 };
 	return 0;
 }
 
@@ -94,13 +116,38 @@ static int restore_pmem(void *ctx, const struct opt *o, const char *val, struct 
 	ret = split_override(o->name, val, id, sizeof(r->pmem_ids[0]), &spec, e);
 	if (ret)
 		return ret;
-	/* The mode is said, never defaulted: it decides whether the file is writable. */
-	if ((strncmp(spec, "ro:", 3) && strncmp(spec, "rw:", 3)) || !spec[3])
-		return err_set(e, true, -EINVAL, "restore: %s '%.64s': want ID=ro:PATH or "
-			       "ID=rw:PATH", o->name, val);
+	ret = access_mode(o->name, val, spec, e);
+	if (ret < 0)
+		return ret;
 	ov = &r->load.pmem_overrides[r->load.n_pmem_overrides++];
 	*ov = (struct snap_pmem_override){ .id = id, .path_on_host = spec + 3,
-					   .read_only = spec[1] == 'o' };
+					   .read_only = ret == 1 };
+	return 0;
+}
+
+static int restore_vsock_cid(void *ctx, const struct opt *o, const char *val, struct err *e)
+{
+	struct cli_restore_opts *r = ctx;
+	char *end;
+	unsigned long long cid;
+
+	errno = 0;
+	cid = strtoull(val, &end, 10);
+	if (errno || end == val || *end || val[0] == '-' || cid < 3 || cid > 0xfffffffeULL)
+		return err_set(e, true, -EINVAL, "restore: %s '%.64s': want a CID from 3 to "
+			       "4294967294", o->name, val);
+	r->load.vsock_cid = cid;
+	return 0;
+}
+
+static int restore_huge(void *ctx, const struct opt *o, const char *val, struct err *e)
+{
+	struct cli_restore_opts *r = ctx;
+
+	if (config_json_huge_pages(val, &r->load.huge_pages))
+		return err_set(e, true, -EINVAL, "restore: %s '%.64s': want None, 2M or "
+			       "Transparent", o->name, val);
+	r->load.huge_pages_set = true;
 	return 0;
 }
 
@@ -139,6 +186,8 @@ static const struct opt restore_opts[] = {
 	OPT_CALL("--net-override", OPT_VALUE, restore_net),
 	OPT_CALL("--pmem-override", OPT_VALUE, restore_pmem),
 	R_STR("--vsock-override", load.vsock_uds_path),
+	OPT_CALL("--vsock-cid", OPT_VALUE, restore_vsock_cid),
+	OPT_CALL("--huge-pages", OPT_VALUE, restore_huge),
 	R_STR("--kvm", kvm_path),
 	R_FLAG("--resume", load.resume_vm),
 	R_FLAG("--track-dirty-pages", load.track_dirty_pages),

@@ -169,7 +169,19 @@ static int restore_nets(struct vm_config *c, json_t *nets, struct err *err)
 				&maxs) || strcmp(id, c->nets[i].id) || !json_is_array(fwd) ||
 		    json_array_size(fwd) > NET_MAX_HOSTFWD || maxs < 0)
 			return bad(err, "has a malformed network interface");
+		/*
+		 * A save writes the stand-in name "user" in the vm part for a
+		 * user-mode NIC: a record whose parts disagree was edited, and
+		 * would skip what the vm part's checks ask of a user-mode NIC.
+		 */
+		if (strcmp(backend, "user") && strcmp(backend, "tap"))
+			return bad(err, "has a network interface of an unknown backend");
 		d->backend = !strcmp(backend, "user") ? NET_USER : NET_TAP;
+		if (d->backend == NET_USER && strcmp(d->ifname, "user"))
+			return bad(err, "has a user-mode network interface its vm part calls a TAP");
+		if (d->backend == NET_USER && d->mtu > NET_SLIRP_MTU_MAX)
+			return bad(err, "has a user-mode network interface whose mtu is above what "
+				   "libslirp carries");
 		if (d->backend == NET_USER)
 			memset(d->ifname, 0, sizeof(d->ifname));
 		d->host_loopback = loop;
@@ -342,6 +354,7 @@ int snap_config_restore(struct vm_config *c, const void *in, size_t len, struct 
 {
 	json_t *root = json_loadb(in, len, JSON_REJECT_DUPLICATES, NULL), *vm, *h;
 	const char *kvm_path = NULL;
+	struct mmds *store;
 	int ret;
 
 	if (!root)
@@ -365,7 +378,14 @@ int snap_config_restore(struct vm_config *c, const void *in, size_t len, struct 
 		ret = bad(err, "names a cpu-config file, which no save writes");
 		goto out;
 	}
+	/*
+	 * The MMDS store is the process's: a record only says its version, which
+	 * the caller applies once the whole load succeeded, never a refused one.
+	 */
+	store = c->mmds_store;
+	c->mmds_store = NULL;
 	ret = config_json_full(c, vm, err);
+	c->mmds_store = store;
 	if (ret) {
 		err_prefix(err, ret, "its config section is refused: ");
 		goto out;

@@ -14,6 +14,7 @@
 #include "snapshot/snapshot.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,12 +63,19 @@ static int load_drives(struct vm_config *cfg, const struct snap_load_req *req, s
 				ov = &req->drive_overrides[i];
 		if (!ov)
 			return refuse(err, "drive '%s' needs its image in drive_overrides "
-				      "(hearth restore: --drive-override %s=PATH): a restore opens "
-				      "no path the state file names", cfg->drives[d].id,
+				      "(hearth restore: --drive-override %s=ro:PATH or rw:PATH): a "
+				      "restore opens no path the state file names", cfg->drives[d].id,
 				      cfg->drives[d].id);
+		/* Issue 47: the record's read-only setting could open the request's image for writing. */
+		if (ov->is_read_only != cfg->drives[d].is_read_only)
+			return refuse(err, "drive_overrides: drive '%s' was %s in the snapshot, and "
+				      "the request makes it %s", cfg->drives[d].id,
+				      cfg->drives[d].is_read_only ? "read-only" : "writable",
+				      ov->is_read_only ? "read-only" : "writable");
 		ret = set_path(&cfg->drives[d].path_on_host, ov->path_on_host, err);
 		if (ret)
 			return ret;
+		cfg->drives[d].is_read_only = ov->is_read_only;
 	}
 	return 0;
 }
@@ -147,8 +155,12 @@ static int load_net(struct vm_net *n, const struct snap_net_override *ov, struct
 	if (user.backend != NET_USER)
 		return refuse(err, "network_overrides: '%s' is a user-mode interface, and '%.64s' "
 			      "is not user-mode", n->id, ov->backend);
-	/* The guest's side (MAC, socket cap) is the snapshot's; only the host's comes from here. */
+	/*
+	 * The guest's side (MAC) is the snapshot's; the host's comes from here,
+	 * the cap on the host sockets the guest can have libslirp open included.
+	 */
 	d->host_loopback = user.host_loopback;
+	d->max_sockets = user.max_sockets;
 	d->nfwd = user.nfwd;
 	memcpy(d->fwd, user.fwd, sizeof(d->fwd));
 	return 0;
@@ -194,16 +206,29 @@ static int load_vsock(struct vm_config *cfg, const struct snap_load_req *req, st
 {
 	struct vm_vsock *v = &cfg->vsock;
 
-	if (!v->present && req->vsock_uds_path)
+	if (!v->present && (req->vsock_uds_path || req->vsock_cid))
 		return refuse(err, "vsock_override: the snapshot has no vsock device");
 	if (!v->present)
 		return 0;
-	/* vhost-vsock's only host resource is /dev/vhost-vsock, which no file names. */
+	/*
+	 * vhost-vsock claims its CID on the whole host (VHOST_VSOCK_SET_GUEST_CID):
+	 * the request names it (issue 47), and it must be the guest's.
+	 */
 	if (!v->uds_path && req->vsock_uds_path)
 		return refuse(err, "vsock_override: the snapshot's vsock is vhost-vsock, which "
-			      "has no socket");
+			      "has no socket: give its guest_cid");
+	if (!v->uds_path && !req->vsock_cid)
+		return refuse(err, "the vhost-vsock device needs its CID in vsock_override "
+			      "(\"guest_cid\"; hearth restore: --vsock-cid %" PRIu64 "): a restore "
+			      "claims no CID the state file names", v->guest_cid);
+	if (!v->uds_path && req->vsock_cid != v->guest_cid)
+		return refuse(err, "vsock_override: the snapshot's guest has CID %" PRIu64 ", and "
+			      "the request gives %" PRIu64, v->guest_cid, req->vsock_cid);
 	if (!v->uds_path)
 		return 0;
+	if (req->vsock_cid)
+		return refuse(err, "vsock_override: the snapshot's vsock is hybrid (a Unix "
+			      "socket), which claims no CID: give its uds_path");
 	if (!req->vsock_uds_path || !*req->vsock_uds_path)
 		return refuse(err, "the vsock device needs its socket in vsock_override "
 			      "(hearth restore: --vsock-override PATH): a restore binds no path "

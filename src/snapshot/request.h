@@ -9,6 +9,7 @@
 #define HEARTH_SNAPSHOT_REQUEST_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "vmm/config.h"
 
@@ -29,10 +30,16 @@ struct snap_net_override {
 	const char *backend;            /* a user-mode NIC's; NULL for a TAP */
 };
 
-/* A drive's image on restore (drive_overrides, a Hearth extension in the same shape). */
+/*
+ * A drive's image on restore (drive_overrides, a Hearth extension in the
+ * same shape). is_read_only is the request's, as a pmem override's
+ * read_only: it decides whether the image is opened, and locked, for
+ * writing, so it is said and must be what the snapshot's disk was.
+ */
 struct snap_drive_override {
 	const char *drive_id;
 	const char *path_on_host;
+	bool is_read_only;
 };
 
 /*
@@ -80,6 +87,11 @@ struct snap_load_req {
 	unsigned int n_pmem_overrides;
 	struct snap_pmem_override pmem_overrides[VM_MAX_PMEM];
 	const char *vsock_uds_path;     /* vsock_override.uds_path; NULL: none given */
+	/*
+	 * vsock_override.guest_cid (Hearth's): a vhost-vsock device claims its
+	 * CID host-wide, so the request names it; 0: none given.
+	 */
+	uint64_t vsock_cid;
 	/* The process's, not the request's: --kvm, PUT /serial before the load. */
 	const char *kvm_path;           /* NULL: /dev/kvm */
 	const char *serial_out_path;    /* NULL: stdout */

@@ -54,8 +54,11 @@ static int parse_sections(struct restore_ctx *rc, const struct snap_load_req *re
 			err_prefix(err, ret, "snapshot %s: ", rc->path);
 		return ret;
 	}
-	if (req->track_dirty_pages)
-		cfg->machine.track_dirty_pages = true;
+	/*
+	 * The request's alone, as Firecracker's: the record's would keep KVM's
+	 * dirty log on every memslot, and vhost-net off, whatever was asked.
+	 */
+	cfg->machine.track_dirty_pages = req->track_dirty_pages;
 	/* The load's huge_pages over the snapshot's: checked as a machine-config's would be. */
 	if (req->huge_pages_set) {
 		struct vm_machine m = cfg->machine;

@@ -162,7 +162,7 @@ def case_api(binary, tmp):
     r = Serve(binary, os.path.join(d, "r"), args=["--snapshot-dir", os.path.join(d, "snap")])
     r.expect("PUT", "/snapshot/load", 204, body={
         "snapshot_path": snap["snapshot_path"], "resume_vm": True,
-        "drive_overrides": [{"drive_id": "hp", "path_on_host": hp}],
+        "drive_overrides": [{"drive_id": "hp", "path_on_host": hp, "is_read_only": False}],
         "mem_backend": {"backend_type": "File", "backend_path": snap["mem_file_path"]}})
     check(drive_ids(r) == ["hp"], "the restored VM has the plugged drive: %r" % drive_ids(r))
     r.expect("DELETE", "/drives/hp", 204)

@@ -129,7 +129,7 @@ def test(binary, tmp):
     check(record["hearth"]["kvm_path"] == os.path.join(victim, "kvm"), "%r" % record["hearth"])
     check(record["vm"]["pmem"][0]["path_on_host"] == os.path.join(victim, "pm.img") and
           record["vm"]["pmem"][0]["read_only"], "the saved record: %r" % record["vm"]["pmem"])
-    every = ["--drive-override", "rootfs=" + os.path.join(legit, "disk.img"),
+    every = ["--drive-override", "rootfs=rw:" + os.path.join(legit, "disk.img"),
              "--net-override", "eth0=tap=tap7", "--net-override", "eth1=user",
              "--pmem-override", "pm0=ro:" + os.path.join(legit, "pm.img"),
              "--vsock-override", os.path.join(legit, "v.sock")]
@@ -168,7 +168,13 @@ def test(binary, tmp):
          ["'eth0' is a TAP interface"]),
         ("user-as-tap", record, every[:4] + ["--net-override", "eth1=tap=tap8"] + every[6:], 2,
          ["'eth1' is a user-mode interface"]),
-        ("unknown-drive", record, every + ["--drive-override", "other=/x"], 2,
+        # Issue 47: nor whether the request's image is opened for writing.
+        ("drive-readonly", record, ["--drive-override", "rootfs=ro:" +
+                                    os.path.join(legit, "disk.img")] + every[2:], 2,
+         ["drive 'rootfs' was writable in the snapshot, and the request makes it read-only"]),
+        ("vsock-cid", record, no_vsock + ["--vsock-cid", "3"], 2,
+         ["the snapshot's vsock is hybrid"]),
+        ("unknown-drive", record, every + ["--drive-override", "other=rw:/x"], 2,
          ["no drive 'other'"]),
         # Everything given: past the record and the memory file, refused at the
         # KVM device the command line named. The record's KVM path, drive image and

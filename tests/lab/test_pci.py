@@ -158,7 +158,7 @@ kill -TERM $hp; wait $hp; echo "PX exit0=$?"
 S=/tmp/c1.sock
 $H serve --api-sock $S --snapshot-dir /tmp/s </dev/null >/tmp/g1.out 2>/tmp/h1.err & p1=$!
 waitsock
-echo "PX load=$(api PUT /snapshot/load '{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/vm.mem"}, "resume_vm": true, "drive_overrides": [{"drive_id": "d0", "path_on_host": "/tmp/pci.img"}], "network_overrides": [{"iface_id": "eth0", "backend": "user"}]}') $(cat /tmp/resp)"
+echo "PX load=$(api PUT /snapshot/load '{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/vm.mem"}, "resume_vm": true, "drive_overrides": [{"drive_id": "d0", "path_on_host": "/tmp/pci.img", "is_read_only": true}], "network_overrides": [{"iface_id": "eth0", "backend": "user"}]}') $(cat /tmp/resp)"
 # Line b+11 begun means line b+10 is whole: waitfor also matches a line still being
 # written ("LAB count N rng=" before the rest), which the check's whole lines leave out.
 waitfor "^LAB count $((b + 11)) " /tmp/g1.out 3000 && echo "PX r_counting=yes"
@@ -170,7 +170,7 @@ kill -TERM $p1; wait $p1; echo "PX exit1=$?"
 S=/tmp/c2.sock
 $H serve --api-sock $S --snapshot-dir /tmp/s </dev/null >/tmp/g2.out 2>/tmp/h2.err & p2=$!
 waitsock
-echo "PX hp_load=$(api PUT /snapshot/load '{"snapshot_path": "/tmp/s/hp.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/hp.mem"}, "resume_vm": true, "drive_overrides": [{"drive_id": "d0", "path_on_host": "/tmp/pci.img"}, {"drive_id": "hp", "path_on_host": "/tmp/s/hp.img"}], "network_overrides": [{"iface_id": "eth0", "backend": "user"}]}') $(cat /tmp/resp)"
+echo "PX hp_load=$(api PUT /snapshot/load '{"snapshot_path": "/tmp/s/hp.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/hp.mem"}, "resume_vm": true, "drive_overrides": [{"drive_id": "d0", "path_on_host": "/tmp/pci.img", "is_read_only": true}, {"drive_id": "hp", "path_on_host": "/tmp/s/hp.img", "is_read_only": false}], "network_overrides": [{"iface_id": "eth0", "backend": "user"}]}') $(cat /tmp/resp)"
 waitfor 'vdb=hotplug-disk-mark' /tmp/g2.out 600 && echo "PX hp_r_seen=yes"
 echo "PX hp_r_del=$(api DELETE /drives/hp) $(cat /tmp/resp)"
 c=$(lastcount /tmp/g2.out)

@@ -179,8 +179,8 @@ dd if=/dev/zero of=d.img bs=1M count=8 2>/dev/null
 # Every host resource of a restore comes from its request (relative paths: the restoring
 # process's directory), none from the state file.
 FWD='user,host-loopback=on,hostfwd=tcp:5556-:7778'
-LOAD='{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/vm.mem"}, "resume_vm": true, "track_dirty_pages": true, "drive_overrides": [{"drive_id": "disk0", "path_on_host": "d.img"}], "network_overrides": [{"iface_id": "eth0", "backend": "'"$FWD"'"}], "vsock_override": {"uds_path": "v.sock"}}'
-RH="--drive-override disk0=d.img --net-override eth0=$FWD --vsock-override v.sock"
+LOAD='{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/vm.mem"}, "resume_vm": true, "track_dirty_pages": true, "drive_overrides": [{"drive_id": "disk0", "path_on_host": "d.img", "is_read_only": false}], "network_overrides": [{"iface_id": "eth0", "backend": "'"$FWD"'"}], "vsock_override": {"uds_path": "v.sock"}}'
+RH="--drive-override disk0=rw:d.img --net-override eth0=$FWD --vsock-override v.sock"
 
 # 1. the original
 $H run --kernel @KERNEL@ --initrd @INITRD@ --cmdline "@CMDLINE@" --cpus 2 --memory @MEM@ \

@@ -193,7 +193,8 @@ static void test_load_overrides(void **state)
 	assert_int_equal(req(f, "PUT", "/serial", "{\"serial_out_path\": \"/out\"}"), 204);
 	assert_int_equal(req(f, "PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\", "
 			     "\"mem_file_path\": \"/m\", \"drive_overrides\": [{\"drive_id\": "
-			     "\"rootfs\", \"path_on_host\": \"/d.img\"}], \"network_overrides\": "
+			     "\"rootfs\", \"path_on_host\": \"/d.img\", \"is_read_only\": true}], "
+			     "\"network_overrides\": "
 			     "[{\"iface_id\": \"eth1\", \"backend\": \"user,hostfwd=tcp:1-:2\"}], "
 			     "\"vsock_override\": {\"uds_path\": \"/v.sock\"}, \"pmem_overrides\": "
 			     "[{\"id\": \"p0\", \"path_on_host\": \"/p0\", \"read_only\": true}, "
@@ -251,14 +252,21 @@ static void test_load_refused(void **state)
 		  "[{\"iface_id\": \"a\", \"host_dev_name\": \"t\", \"backend\": \"user\"}]}",
 		  "one of them" },
 		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"drive_overrides\": "
-		  "[{\"drive_id\": \"a\", \"path_on_host\": \"/x\"}, {\"drive_id\": \"a\", "
-		  "\"path_on_host\": \"/y\"}]}", "drive_overrides names 'a' twice" },
+		  "[{\"drive_id\": \"a\", \"path_on_host\": \"/x\", \"is_read_only\": true}, "
+		  "{\"drive_id\": \"a\", \"path_on_host\": \"/y\", \"is_read_only\": true}]}",
+		  "drive_overrides names 'a' twice" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"drive_overrides\": "
+		  "[{\"drive_id\": \"a\", \"path_on_host\": \"/x\"}]}", "is_read_only" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"vsock_override\": "
+		  "{\"uds_path\": \"/v\", \"guest_cid\": 3}}", "uds_path (hybrid vsock) or guest_cid" },
+		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"vsock_override\": "
+		  "{\"guest_cid\": 2}}", "guest_cid 2 is out of range" },
 		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"drive_overrides\": "
 		  "[{\"drive_id\": \"a\"}]}", "path_on_host" },
 		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"drive_overrides\": "
-		  "[{\"drive_id\": \"a\", \"path_on_host\": \"/x\", \"io\": 1}]}", "io" },
+		  "[{\"drive_id\": \"a\", \"path_on_host\": \"/x\", \"is_read_only\": true, \"io\": 1}]}", "io" },
 		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"vsock_override\": "
-		  "{}}", "uds_path" },
+		  "{}}", "uds_path (hybrid vsock) or guest_cid (vhost-vsock), one of them" },
 		/* Issue 47, F2: a pmem override says its file and its access, each once. */
 		{ "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"pmem_overrides\": "
 		  "[{\"id\": \"a\", \"path_on_host\": \"/x\"}]}", "read_only" },
@@ -360,10 +368,10 @@ static void test_restore_cli_overrides(void **state)
 	static struct cli_restore_opts o;
 	struct err e;
 	char *ok[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b",
-		       "--drive-override", "rootfs=/d.img", "--net-override", "eth0=tap=tap1",
+		       "--drive-override", "rootfs=rw:/d.img", "--net-override", "eth0=tap=tap1",
 		       "--net-override", "eth1=user,hostfwd=tcp:1-:2", "--vsock-override", "/v",
 		       "--kvm", "/k", "--pmem-override", "p0=ro:/p0", "--pmem-override",
-		       "p1=rw:/p:1", NULL };
+		       "p1=rw:/p:1", "--vsock-cid", "9", "--huge-pages", "2M", NULL };
 	char *nomode[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b",
 			   "--pmem-override", "p0=/p0", NULL };
 	char *noeq[] = { "hearth", "restore", "--snapshot", "a", "--mem", "b",
@@ -372,7 +380,11 @@ static void test_restore_cli_overrides(void **state)
 			  "--net-override", "eth0=", NULL };
 
 	(void)state;
-	assert_int_equal(cli_restore_parse(20, ok, &o, &e), 0);
+	assert_int_equal(cli_restore_parse(24, ok, &o, &e), 0);
+	assert_false(o.load.drive_overrides[0].is_read_only);
+	assert_int_equal(o.load.vsock_cid, 9);
+	assert_true(o.load.huge_pages_set);
+	assert_int_equal(o.load.huge_pages, VM_HUGE_PAGES_2M);
 	assert_int_equal(o.load.n_pmem_overrides, 2);
 	assert_string_equal(o.load.pmem_overrides[0].id, "p0");
 	assert_string_equal(o.load.pmem_overrides[0].path_on_host, "/p0");
@@ -393,6 +405,18 @@ static void test_restore_cli_overrides(void **state)
 	assert_string_equal(o.kvm_path, "/k");
 	assert_int_equal(cli_restore_parse(8, noeq, &o, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "--drive-override 'rootfs': want ID=VALUE"));
+	noeq[7] = "rootfs=/d.img";
+	assert_int_equal(cli_restore_parse(8, noeq, &o, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "--drive-override 'rootfs=/d.img': want ID=ro:PATH or "
+			       "ID=rw:PATH"));
+	noeq[6] = "--vsock-cid";
+	noeq[7] = "2";
+	assert_int_equal(cli_restore_parse(8, noeq, &o, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "--vsock-cid '2': want a CID from 3"));
+	noeq[6] = "--huge-pages";
+	noeq[7] = "1G";
+	assert_int_equal(cli_restore_parse(8, noeq, &o, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "--huge-pages '1G': want None, 2M or Transparent"));
 	assert_int_equal(cli_restore_parse(8, noval, &o, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "--net-override"));
 	assert_int_equal(cli_restore_parse(8, nomode, &o, &e), -EINVAL);

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "mmds/mmds.h"
 #include "snapshot/config_rec.h"
 #include "snapshot/snapshot.h"
 
@@ -64,7 +65,7 @@ static void full_request(struct snap_load_req *req)
 {
 	memset(req, 0, sizeof(*req));
 	req->n_drive_overrides = 1;
-	req->drive_overrides[0] = (struct snap_drive_override){ "rootfs", "/mine/disk.img" };
+	req->drive_overrides[0] = (struct snap_drive_override){ "rootfs", "/mine/disk.img", true };
 	req->n_overrides = 2;
 	req->overrides[0] = (struct snap_net_override){ .iface_id = "eth0",
 							.host_dev_name = "tap7" };
@@ -101,7 +102,7 @@ static void test_every_host_resource_from_the_request(void **state)
 	if (load(json, len, &req, &c, &err))
 		fail_msg("%s", err.msg);
 	assert_string_equal(c.drives[0].path_on_host, "/mine/disk.img");
-	assert_true(c.drives[0].is_read_only);          /* what the VM had: checked, kept */
+	assert_true(c.drives[0].is_read_only);          /* the request's, equal to the record's */
 	assert_int_equal(c.nets[0].dev.backend, NET_TAP);
 	assert_string_equal(c.nets[0].dev.ifname, "tap7");
 	assert_int_equal(c.nets[1].dev.backend, NET_USER);
@@ -178,12 +179,20 @@ static void test_left_out_or_misfit_refused(void **state)
 	expect_refused(json, len, &req, "network_overrides: 'eth1': ");
 	full_request(&req);
 	req.drive_overrides[req.n_drive_overrides++] =
-		(struct snap_drive_override){ "nope", "/x" };
+		(struct snap_drive_override){ "nope", "/x", false };
 	expect_refused(json, len, &req, "no drive 'nope'");
 	full_request(&req);
 	req.overrides[req.n_overrides++] = (struct snap_net_override){ .iface_id = "eth9",
 								       .host_dev_name = "t" };
 	expect_refused(json, len, &req, "no network interface 'eth9'");
+	/* Issue 47: nor is whether a drive's image is opened for writing. */
+	full_request(&req);
+	req.drive_overrides[0].is_read_only = false;
+	expect_refused(json, len, &req, "drive 'rootfs' was read-only in the snapshot, and the "
+		       "request makes it writable");
+	full_request(&req);
+	req.vsock_cid = 3;
+	expect_refused(json, len, &req, "the snapshot's vsock is hybrid");
 	/* Issue 47, F2: a pmem file is never the state file's, nor its access. */
 	full_request(&req);
 	req.n_pmem_overrides = 1;
@@ -467,6 +476,135 @@ static void test_pci_slots_kept(void **state)
 	free(json);
 }
 
+/* The saved record with fn(root) applied: an attacker's edit of a nested field. */
+static char *edit_record(const char *json, size_t len, void (*fn)(json_t *root), size_t *out)
+{
+	json_t *root = json_loadb(json, len, 0, NULL);
+	char *s;
+
+	assert_non_null(root);
+	fn(root);
+	s = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	assert_non_null(s);
+	*out = strlen(s);
+	return s;
+}
+
+static void raise_max_sockets(json_t *root)
+{
+	json_t *nic = json_array_get(json_object_get(json_object_get(root, "hearth"), "nets"), 1);
+
+	json_object_set_new(nic, "max_sockets", json_integer(1000000));
+}
+
+static void tap_as_user(json_t *root)
+{
+	json_t *nic = json_array_get(json_object_get(json_object_get(root, "hearth"), "nets"), 0);
+
+	json_object_set_new(nic, "backend", json_string("user"));
+}
+
+static void user_mtu(json_t *root)
+{
+	json_t *nic = json_array_get(json_object_get(json_object_get(root, "vm"),
+						     "network-interfaces"), 1);
+
+	json_object_set_new(nic, "mtu", json_integer(65535));
+}
+
+static void mmds_v1(json_t *root)
+{
+	json_t *m = json_object_get(json_object_get(root, "vm"), "mmds-config");
+
+	json_object_set_new(m, "version", json_string("V1"));
+	/* ...and a part the restore refuses after the vm part is read. */
+	json_object_set_new(json_object_get(root, "hearth"), "drives", json_array());
+}
+
+/*
+ * Issue 47, the F2 review: the hearth part's NIC fields that shape the
+ * host. A user-mode NIC's socket cap is the request's backend's (the
+ * default), never the record's; a record whose parts disagree on a NIC's
+ * kind, or that gives a user-mode NIC an MTU libslirp cannot carry, is
+ * refused; and a refused record leaves the process's MMDS store as it was.
+ */
+static void test_nic_fields_and_mmds_store(void **state)
+{
+	struct snap_load_req req;
+	struct err err = ERR_INIT;
+	struct vm_config c;
+	struct mmds *store = NULL;
+	size_t len, elen;
+	char *json = saved_record(&len), *edited;
+
+	(void)state;
+	full_request(&req);
+	edited = edit_record(json, len, raise_max_sockets, &elen);
+	if (load(edited, elen, &req, &c, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(c.nets[1].dev.max_sockets, 0);     /* the default's, not 1000000 */
+	vm_config_release(&c);
+	free(edited);
+	edited = edit_record(json, len, tap_as_user, &elen);
+	expect_refused(edited, elen, &req, "user-mode network interface its vm part calls a TAP");
+	free(edited);
+	edited = edit_record(json, len, user_mtu, &elen);
+	expect_refused(edited, elen, &req, "whose mtu is above what libslirp carries");
+	free(edited);
+	assert_int_equal(mmds_new(1024, &store), 0);
+	mmds_set_version(store, MMDS_V2, false);
+	edited = edit_record(json, len, mmds_v1, &elen);
+	vm_config_init(&c);
+	c.mmds_store = store;
+	assert_int_equal(snap_config_restore(&c, edited, elen, &err), -EINVAL);
+	assert_int_equal(mmds_get_version(store), MMDS_V2);
+	assert_ptr_equal(c.mmds_store, store);
+	vm_config_release(&c);
+	free(edited);
+	mmds_free(store);
+	free(json);
+}
+
+/*
+ * Issue 47, the F2 review: a vhost-vsock device claims its CID on the
+ * whole host, so the request names it and it must be the guest's; a
+ * hybrid vsock's override is its socket, never a CID.
+ */
+static void test_vhost_vsock_cid(void **state)
+{
+	struct snap_load_req req;
+	struct err err = ERR_INIT;
+	struct vm_config c;
+	char *json = NULL;
+	size_t len;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(vm_config_set_machine(&c, &(struct vm_machine){ .vcpu_count = 1,
+							.mem_size_mib = 16 }, &err), 0);
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, NULL, &err), 0);
+	assert_int_equal(vm_config_set_vsock(&c, &(struct vm_vsock){ .present = true,
+			 .guest_cid = 7 }, &err), 0);
+	assert_int_equal(snap_config_save(&c, &json, &len), 0);
+	vm_config_release(&c);
+	memset(&req, 0, sizeof(req));
+	expect_refused(json, len, &req, "the vhost-vsock device needs its CID in vsock_override");
+	req.vsock_cid = 8;
+	expect_refused(json, len, &req, "the snapshot's guest has CID 7, and the request gives 8");
+	req.vsock_cid = 0;
+	req.vsock_uds_path = "/mine/v.sock";
+	expect_refused(json, len, &req, "is vhost-vsock, which has no socket");
+	req.vsock_uds_path = NULL;
+	req.vsock_cid = 7;
+	if (load(json, len, &req, &c, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(c.vsock.guest_cid, 7);
+	assert_null(c.vsock.uds_path);
+	vm_config_release(&c);
+	free(json);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -477,6 +615,8 @@ int main(void)
 		cmocka_unit_test(test_pci_slots_kept),
 		cmocka_unit_test(test_drive_queues_kept),
 		cmocka_unit_test(test_net_queues_kept),
+		cmocka_unit_test(test_nic_fields_and_mmds_store),
+		cmocka_unit_test(test_vhost_vsock_cid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
