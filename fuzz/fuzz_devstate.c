@@ -86,7 +86,7 @@ static void blk_settle(struct fz_drv *d)
 		struct io_uring_cqe *cqe;
 
 		blk_disk_kick(&blk->disk);
-		if (io_uring_wait_cqe(&blk->disk.ring, &cqe))
+		if (io_uring_wait_cqe(blk->disk.ring, &cqe))
 			break;
 		blk_disk_on_event(&blk->disk, 0);
 	}

@@ -111,6 +111,9 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 			return host_exit_line(o, cli_fail(&e));
 		}
 	}
+	/* Without a socket nothing can plug a device in: no rings wait for one. */
+	if (boot && !api_sock)
+		boot->no_plug = true;
 	/*
 	 * Nothing to boot: the API thread installs its filter while the host
 	 * is made (host_open then neither forks nor seals).

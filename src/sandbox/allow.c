@@ -205,12 +205,18 @@ const int *sandbox_list_sanitizer(unsigned int *n)
 #endif
 
 /*
- * The io thread's, on a VM whose devices are on PCI only: a disk plugged
- * in after the start (vmm/vm_pci_hotplug.c) gets its io_uring ring and
- * its rate limiter's timer there, a NIC its timers too.
+ * The io thread's, on a VM whose devices are on PCI only: a disk or pmem
+ * device plugged in after the start (vmm/vm_pci_hotplug.c) gets its rate
+ * limiter's timer there, a NIC its timers too. Never io_uring_setup: a
+ * ring made after the seal would be one nobody fenced (blk/ring.c), whose
+ * SQEs open, create, rename and link what this filter refuses as
+ * syscalls. A plugged device's ring was made with the VM, before any
+ * seal (vmm/vm_pci_rings.c), and no thread's list has io_uring_setup.
+ * Every extension's review: docs/security.md, "What a list's extension
+ * grants".
  */
 static const int pci_hotplug_syscalls[] = {
-	SCMP_SYS(io_uring_setup), SCMP_SYS(timerfd_create),
+	SCMP_SYS(timerfd_create),
 	/*
 	 * libslirp's new instance (a user-mode NIC) asks getppid (its random
 	 * seed). Its frames wait in FIFOs behind an eventfd (virtio/net/slirp.c),
@@ -221,7 +227,14 @@ static const int pci_hotplug_syscalls[] = {
 	SCMP_SYS(getppid),
 };
 
-/* ...and a NIC plugged in, its TAP attached there. */
+/*
+ * ...and a NIC plugged in, its TAP attached there. TUNSETIFF binds a
+ * /dev/net/tun descriptor to an interface by name, as far as the tun
+ * driver's own check lets this process (a TAP of its user's, or with no
+ * owner; a new one only with CAP_NET_ADMIN, which the seal drops and
+ * whose netlink sockets this thread has anyway). A sandbox sealed with
+ * namespaces or Landlock keeps no /dev/net/tun.
+ */
 static const struct sandbox_ioctl pci_hotplug_ioctls[] = {
 	IOCTL(TUNSETIFF), IOCTL(TUNSETVNETHDRSZ),
 };

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/io_uring.h>
 #include <net/if.h>
 #include <seccomp.h>
 #include <netinet/in.h>
@@ -191,6 +192,17 @@ static int try_ioctl(void)
 	return syscall(SYS_ioctl, listen_fd, SIOCGIFCONF, &ifc) ? errno : 0;
 }
 
+static int try_io_uring(void)
+{
+	struct io_uring_params p;
+	int fd;
+
+	/* A ring of its own, which no fence restricts: no thread may make one once filtered. */
+	memset(&p, 0, sizeof(p));
+	fd = (int)syscall(SYS_io_uring_setup, 2, &p);
+	return fd < 0 ? errno : 0;
+}
+
 static const struct probe_try {
 	const char *what;
 	int (*fn)(void);
@@ -202,6 +214,7 @@ static const struct probe_try {
 	{ "execve /proc/self/exe", try_execve },
 	{ "ptrace PTRACE_SEIZE hearth", try_ptrace },
 	{ "ioctl SIOCGIFCONF", try_ioctl },
+	{ "io_uring_setup", try_io_uring },
 };
 
 void probe_outcome(int status, char *buf, size_t len)

@@ -4,7 +4,8 @@
  * is in place, the io thread tries what a compromised Hearth would (read
  * /etc/passwd, connect to 127.0.0.1, connect to a Unix socket beside the
  * API socket, signal a process outside Hearth, execve, ptrace Hearth, an
- * ioctl no filter allows) and prints one line per attempt on stderr:
+ * ioctl no filter allows, make an io_uring ring of its own) and prints
+ * one line per attempt on stderr:
  *
  *     probe: open /etc/passwd: refused (ENOENT)
  *     probe: execve /proc/self/exe: refused (seccomp)

@@ -43,8 +43,9 @@ int sandbox_repin(struct err *err);
 int sandbox_enter(enum thread_kind kind);
 /*
  * The VM's devices are on PCI, so disks may be plugged in while it runs:
- * the io thread's filter, when it goes on, also lets its ring and timer
- * be made (allow.c's pci_hotplug_syscalls). Before the io thread enters.
+ * the io thread's filter, when it goes on, also lets their timers be made
+ * and a TAP be attached (allow.c's pci_hotplug_syscalls), never an
+ * io_uring (theirs were made with the VM). Before the io thread enters.
  */
 void sandbox_allow_pci_hotplug(void);
 /*

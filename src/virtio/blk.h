@@ -16,6 +16,8 @@
  */
 enum blk_cache { BLK_CACHE_NONE, BLK_CACHE_WRITEBACK, BLK_CACHE_UNSAFE };
 
+struct spare_ring;
+
 struct blk_config {
 	const char *path;
 	/* Instead of path: a vhost-user backend's socket (virtio/vublk.h); never opened here. */
@@ -33,7 +35,20 @@ struct blk_config {
 	bool direct;              /* fd is O_DIRECT; fd_buffered takes unaligned I/O */
 	int fd, fd_buffered;
 	int lock_fd;              /* the flock's own description (image.c) */
+	/*
+	 * The ring a disk plugged in after start runs on, made at start
+	 * (blk_ring_spare_make): the disk claims it and gives it back when
+	 * destroyed. NULL: the disk makes its own (before the seal).
+	 */
+	struct spare_ring *ring;
 };
+
+/*
+ * A disk's ring made ahead, for a disk plugged in later (spare_ring.h):
+ * fenced as every disk's is (blk/ring.c), its two file slots empty, its
+ * completion eventfd made and registered. 0 or -errno, nothing left open.
+ */
+int blk_ring_spare_make(struct spare_ring *s);
 
 /*
  * "path=FILE[,ro][,id=NAME][,cache=none|writeback][,queues=N]", or

@@ -20,13 +20,30 @@
 /* The window's address and size are multiples of this (the Linux driver's section size). */
 #define PMEM_ALIGN (2ull << 20)
 
+struct spare_ring;
+
 struct pmem_config {
 	int fd;             /* the backing file; the device keeps a duplicate */
 	uint64_t gpa;       /* the window in guest-physical space, PMEM_ALIGN aligned */
 	uint64_t size;      /* its length: file_len rounded up to PMEM_ALIGN */
 	uint64_t file_len;  /* what a flush costs the limiter's bandwidth bucket */
 	bool read_only;
+	/*
+	 * The flush ring of a device plugged in after start, made at start
+	 * (pmem_ring_spare_make): claimed, given back when it is destroyed.
+	 * NULL: the device makes its own (before the seal).
+	 */
+	struct spare_ring *ring;
 };
+
+/*
+ * A flush ring made ahead, for a device plugged in later (spare_ring.h):
+ * fenced as every device's is (pmem/flush.c), its file slot empty, which
+ * it may fill and empty again (IORING_REGISTER_FILES_UPDATE, the one
+ * registration it allows), its completion eventfd made and registered.
+ * 0 or -errno, nothing left open.
+ */
+int pmem_ring_spare_make(struct spare_ring *s);
 
 /*
  * Counters: "flushes" (fdatasyncs done), "requests" (answered),

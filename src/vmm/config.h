@@ -275,6 +275,11 @@ struct vm_config {
 	bool virtio_cmdline;      /* also list virtio-mmio devices on the command line */
 	/* --pci, Firecracker's --enable-pci: virtio devices on PCI (virtio/pci.h), not virtio-mmio. */
 	bool pci;
+	/*
+	 * Nothing can plug a device into this VM (hearth run without an API
+	 * socket): no io_uring rings are set aside for it (vm_pci_rings_make).
+	 */
+	bool no_plug;
 	/* A restore's recorded slots, every virtio device's; none: the layout order. */
 	struct vm_pci_slot pci_slots[VM_PCI_SLOTS_MAX];
 	unsigned int npci_slots;

@@ -282,7 +282,8 @@ static int make_pmem(struct virtio_build *b, struct virtio_dev **out, struct err
 	const struct vm_pmem *p = &b->cfg->pmem[b->i];
 	const struct vm_pmem_map *m = &b->pmem[b->i];
 	struct pmem_config pc = { .fd = m->fd, .gpa = m->gpa, .size = m->size,
-				  .file_len = m->file_len, .read_only = m->read_only };
+				  .file_len = m->file_len, .read_only = m->read_only,
+				  .ring = m->ring };
 	int ret;
 
 	b->id = p->id;

@@ -26,6 +26,7 @@
 #include "vcpu/regs.h"
 #include "vmm/devices.h"
 #include "vmm/vm_flat.h"
+#include "vmm/vm_pci_hotplug.h"
 #include "vmm/vm_ram.h"
 #include "vmm/vm_state.h"
 
@@ -479,6 +480,12 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 		err_set(err, false, ret, "cannot install the vCPU kick signal");
 		goto err_destroy;
 	}
+	/* The rings devices plugged in later run on: now, before any thread's seal. */
+	if (vm->pci && !cfg->no_plug) {
+		ret = vm_pci_rings_make(vm, cfg, err);
+		if (ret)
+			goto err_destroy;
+	}
 	vm_devices_close_drives(drives);
 	bus_seal(&vm->bus);
 	vm->mem_file = NULL;
@@ -497,6 +504,8 @@ void vm_destroy(struct vm *vm)
 		vm_finish(vm);
 	/* Devices first (they may still complete I/O into guest RAM), then the vCPUs. */
 	registry_destroy(&vm->registry);
+	/* After the devices, which give back the rings they took. */
+	vm_pci_rings_free(vm);
 	vm->serial = NULL;
 	if (vm->serial_out_fd >= 0)
 		close(vm->serial_out_fd);

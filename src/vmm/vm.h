@@ -26,6 +26,8 @@
 #define VM_MAX_VIRTIO LAYOUT_VIRTIO_MAX
 
 struct serial;
+struct spare_ring;
+struct vm_pci_rings;
 
 enum vm_stop_reason {
 	VM_RUNNING = 0,
@@ -61,6 +63,8 @@ struct vm_pmem_map {
 	bool read_only;
 	uint32_t kslot;             /* its KVM memory slot */
 	char id[VM_ID_MAX + 1];     /* the device's */
+	/* A device plugged in after start: its flush ring, made at start (vm_pci_hotplug.h). */
+	struct spare_ring *ring;
 };
 
 /* The steps of a VM's making whose times --exit-stats reports. */
@@ -94,6 +98,8 @@ struct vm {
 	uint8_t *vmclock_page;      /* its page, a read-only memslot (vm_vmclock.c); NULL: none */
 	struct vm_pmem_map pmem[VM_MAX_PMEM];   /* the pmem windows (vm_pmem.c) */
 	uint64_t mmio64_base, mmio64_size;      /* the PCI 64-bit window (vm_vfio.c); 0: none */
+	/* The rings devices plugged in after start will use, made with the VM (vm_pci_rings.c). */
+	struct vm_pci_rings *pci_rings;
 	unsigned int npmem;
 	struct vcpu_env vcpu_env;
 	struct vcpu **vcpus;

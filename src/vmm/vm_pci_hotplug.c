@@ -23,7 +23,7 @@ struct plug_call {
 	const struct vm_config *cfg;
 	const char *type;
 	unsigned int i, slot;
-	const struct blk_config *drives;
+	struct blk_config *drives;
 	struct vm_pmem_map *window;     /* a pmem device's, prepared; NULL: none */
 };
 
@@ -33,6 +33,21 @@ static int plug_fn(void *ctx, struct err *err)
 	const char *pmem_id = NULL;
 	int ret;
 
+	/*
+	 * A disk on an image, and a pmem device, run on an io_uring ring: one
+	 * made at start, since no thread may make one now. The device claims
+	 * it as it is made and gives it back when destroyed.
+	 */
+	if (c->drives && !c->drives[c->i].socket) {
+		c->drives[c->i].ring = vm_pci_ring(c->vm, c->type, c->cfg->drives[c->i].id, err);
+		if (!c->drives[c->i].ring)
+			return -ENOSPC;
+	}
+	if (c->window) {
+		c->window->ring = vm_pci_ring(c->vm, c->type, c->cfg->pmem[c->i].id, err);
+		if (!c->window->ring)
+			return -ENOSPC;
+	}
 	/* A pmem device's window is in guest-physical space before the device reads it. */
 	if (c->window) {
 		ret = vm_pmem_commit(c->vm, c->i, c->window, err);

@@ -34,6 +34,30 @@ int vm_pci_plug(struct vm *vm, const struct vm_config *cfg, const char *type, un
 int vm_pci_unplug(struct vm *vm, const char *type, const char *id, struct err *err);
 
 /*
+ * vm_pci_rings.c. The io_uring rings the disks and pmem devices plugged
+ * in after start will run on, made with the VM, before any thread's seal:
+ * no thread may make one once its seccomp filter is on (docs/security.md).
+ * One a disk (whatever its queues: a disk has one ring) and one a pmem
+ * device for as many as can still be plugged in at once, by the model's
+ * limits (VM_MAX_DRIVES, VM_MAX_PMEM) and the PCI slots the boot left
+ * free; an unplugged device's goes back for the next. Each family's are
+ * made all or none: none (one warning line naming why) leaves the VM
+ * running, its plugs of that family refused. On the io thread, before
+ * any seal; 0, or -ENOMEM with err (vm_pci_rings_free undoes it).
+ */
+int vm_pci_rings_make(struct vm *vm, const struct vm_config *cfg, struct err *err);
+/*
+ * A ring for the device of family type ("virtio-blk", "virtio-pmem") with
+ * that id about to be plugged in: one no device has. The device claims it
+ * when made and gives it back when destroyed. On the io thread. NULL with
+ * err (usage, -ENOSPC) naming why when none is left.
+ */
+struct spare_ring *vm_pci_ring(struct vm *vm, const char *type, const char *id,
+			       struct err *err);
+/* After the devices are gone: every ring closed. */
+void vm_pci_rings_free(struct vm *vm);
+
+/*
  * A snapshot restores each device where a boot from cfg puts it (the
  * layout order) unless its config records where each sits. Whether some
  * PCI function is elsewhere (a drive plugged in or out); with rec (a copy

@@ -2,7 +2,7 @@
 """PCI hotplug's API through a real `hearth serve` socket, seccomp filters
 and the sandbox on (Firecracker 1.16's device hotplug):
 
-    run_pci_hotplug_test.py --hearth PATH [--asan PATH] [--case api]
+    run_pci_hotplug_test.py --hearth PATH [--asan PATH] [--case api|rings]
 
   api   before boot: DELETE /drives is Firecracker's state refusal. After
         boot of a tiny guest (on a /dev/kvm that runs it; the guest has no
@@ -24,6 +24,14 @@ and the sandbox on (Firecracker 1.16's device hotplug):
           supported yet"; DELETE /drives unplugs (204, gone from GET
           /vm/config), again is "Device not found"; a disk plugged and
           unplugged twice reuses its slot; then a snapshot is 204.
+  rings (audit F1) no thread makes an io_uring ring after its seal, so a
+        disk or pmem device plugged in runs on one made at start: after
+        boot of --enable-pci, 19 disks (as many as the model takes) and a
+        pmem device plug in and out and in again, and the process holds
+        no more rings than it did at start (/proc/PID/fd, where readable).
+        A VM whose rings could not be made at start (too few descriptors
+        then: RLIMIT_NOFILE 32 until the seal raises it) still starts, with
+        a warning line, and refuses each plug with a fault naming why.
 The guest's side (it finds the disk with no rescan, ejects it when
 asked) is tests/lab/test_pci.py's.
 """
@@ -179,7 +187,79 @@ def case_api(binary, tmp):
     r.stop()
 
 
-CASES = {"api": case_api}
+def io_urings(pid):
+    """How many io_uring rings pid holds; None where its fds are not ours to read."""
+    try:
+        names = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return None
+    n = 0
+    for fd in names:
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "anon_inode:[io_uring]"
+        except OSError:
+            pass
+    return n
+
+
+MAX_DRIVES = 19   # VM_MAX_DRIVES
+
+
+def case_rings(binary, tmp):
+    if not kvm_usable():
+        print("not tried: /dev/kvm cannot be opened here")
+        return
+    s, d = boot(binary, tmp, "rings", ["--enable-pci"])
+    s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
+    at_start = io_urings(s.p.pid)
+    check(at_start is None or at_start >= MAX_DRIVES + 1,
+          "%s io_uring rings at start: fewer than the disks and pmem devices that may "
+          "still be plugged in" % at_start)
+    ids = ["d%d" % i for i in range(MAX_DRIVES)]
+    for rnd in range(2):
+        for i in ids:
+            s.expect("PUT", "/drives/" + i, 204, body=drive(i, image(d, i + ".img")))
+        s.expect("PUT", "/pmem/p0", 204, body={"id": "p0", "path_on_host": image(d, "pm.img")})
+        check(drive_ids(s) == ids, "round %d: GET /vm/config lists %r" % (rnd, drive_ids(s)))
+        now = io_urings(s.p.pid)
+        check(now == at_start, "round %d: %s io_uring rings with %d disks and a pmem device "
+              "plugged in, %s at start: a ring was made after the seal" %
+              (rnd, now, len(ids), at_start))
+        for i in ids:
+            s.expect("DELETE", "/drives/" + i, 204)
+        s.expect("DELETE", "/pmem/p0", 204)
+        check(drive_ids(s) == [] and pmem_ids(s) == [], "round %d: not all unplugged" % rnd)
+    s.stop()
+
+    # Too few descriptors at start for the rings: none made, the VM runs, plugs are refused.
+    sub = os.path.join(tmp, "norings")
+    os.makedirs(os.path.join(sub, "snap"), exist_ok=True)
+    kernel = os.path.join(sub, "k.elf")
+    with open(kernel, "wb") as f:
+        f.write(tiny_elf(power_off=False))
+    s = Serve(binary, sub, cmd=["prlimit", "--nofile=32:4096", binary, "serve", "--enable-pci",
+                                "--snapshot-dir", os.path.join(sub, "snap"),
+                                "--api-sock", os.path.join(sub, "api.sock")])
+    s.expect("PUT", "/boot-source", 204, body={"kernel_image_path": kernel})
+    s.expect("PUT", "/machine-config", 204, body={"vcpu_count": 1, "mem_size_mib": 64})
+    s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
+    err = s.stderr()
+    for what in ("disks", "pmem devices"):
+        check("pci: cannot make the 19 io_uring rings for %s plugged in after start "
+              "(Too many open files): such a plug will be refused" % what in err,
+              "no warning for the %s' rings:\n%s" % (what, err))
+    s.expect("PUT", "/drives/hp", 400, body=drive("hp", image(sub, "hp.img")),
+             fault=["drive 'hp': no io_uring ring for it", "made when the microVM started",
+                    "none could be made then (Too many open files)"])
+    s.expect("PUT", "/pmem/p0", 400, body={"id": "p0", "path_on_host": image(sub, "pm.img")},
+             fault=["pmem 'p0': no io_uring ring for it", "(Too many open files)"])
+    check(drive_ids(s) == [] and pmem_ids(s) == [], "a refused plug stayed in the model")
+    s.stop()
+    print("rings: %s at start, none made after the seal; a VM without them refuses plugs"
+          % at_start)
+
+
+CASES = {"api": case_api, "rings": case_rings}
 
 if __name__ == "__main__":
     sys.exit(run_cases(__doc__, CASES, "hearth-pcihp-"))

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The sealed sandbox's rights on what it keeps (docs/security.md, audit F2).
 
-    run_sandbox_rights_test.py --hearth build/hearth --case rights|api-thread [--asan ...]
+    run_sandbox_rights_test.py --hearth build/hearth --case CASE [--asan ...]
+
+CASE is rights, api-thread or pci-io-uring.
 
 A sealed Hearth with a read-only drive and a writable one, each in a
 directory of its own, and a read-only drive beside a writable one in a
@@ -11,6 +13,13 @@ be refused (EROFS from their read-only bind mount, or EACCES from
 Landlock), the writable ones allowed; /proc/PID/mountinfo must show each
 read-only drive's bind mount "ro" and each writable one's "rw". Needs a
 /dev/kvm that runs the smallest guest (itest.tiny_elf); skips elsewhere.
+
+pci-io-uring (audit F1): a --pci VM's io thread, sealed, cannot make an
+io_uring ring (HEARTH_SANDBOX_PROBE=1: the probe's children install the
+io thread's very filter, PCI hotplug's extension included): its line is
+"refused (seccomp)" sandboxed and under seccomp alone (--no-sandbox, as
+Firecracker's binary runs without --jail), "allowed" with neither, so
+the check can fail. Needs /dev/kvm as `rights` does.
 
 api-thread: `hearth serve`'s api thread, once it answers, holds no
 capability in any set (the bounding set emptied too where the process
@@ -104,6 +113,54 @@ def case_rights(binary, tmp):
                 p.wait()
 
 
+def probe_lines(binary, tmp, name, extra):
+    """A --pci VM's probe lines (what: verdict) from a `hearth run` with extra flags."""
+    kernel = os.path.join(tmp, "k.elf")
+    with open(kernel, "wb") as f:
+        f.write(tiny_elf(power_off=False))
+    err_path = os.path.join(tmp, "stderr-%s.txt" % name)
+    env = dict(os.environ, HEARTH_SANDBOX_PROBE="1")
+    env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=0")
+    with open(err_path, "wb") as err:
+        p = subprocess.Popen([os.path.abspath(binary), "run", "--pci", "--kernel", kernel,
+                              "--memory", "64"] + extra, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=err, env=env, cwd=tmp)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            text = open(err_path).read()
+            if "probe: done" in text:
+                break
+            check(p.poll() is None, "%s: hearth exited %s before the probe:\n%s" %
+                  (name, p.returncode, text))
+            check(time.monotonic() < deadline, "%s: no 'probe: done' in %ds:\n%s" %
+                  (name, TIMEOUT, text))
+            time.sleep(0.05)
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    return dict(l[len("probe: "):].rsplit(": ", 1) for l in text.splitlines()
+                if l.startswith("probe: ") and ": " in l[len("probe: "):])
+
+
+def case_pci_io_uring(binary, tmp):
+    """A sealed PCI VM's io thread makes no io_uring ring of its own, sandboxed or not."""
+    if not kvm_usable():
+        print("skip: /dev/kvm cannot be opened here")
+        return
+    for name, extra, want in (("sandboxed", [], "refused (seccomp)"),
+                              ("seccomp-only", ["--no-sandbox"], "refused (seccomp)"),
+                              ("unfiltered", ["--no-sandbox", "--no-seccomp"], "allowed")):
+        got = probe_lines(binary, tmp, name, extra).get("io_uring_setup", "missing")
+        check(got == want, "%s: probe: io_uring_setup: %s, want %s" % (name, got, want))
+        print("pci-io-uring: %s: io_uring_setup %s" % (name, got))
+
+
 def thread_status(pid, name):
     """The status fields of pid's thread called name."""
     for tid in os.listdir("/proc/%d/task" % pid):
@@ -137,5 +194,5 @@ def case_api_thread(binary, tmp):
 
 
 if __name__ == "__main__":
-    sys.exit(run_cases(__doc__, {"rights": case_rights, "api-thread": case_api_thread},
-                       "hearth-rights-"))
+    sys.exit(run_cases(__doc__, {"rights": case_rights, "api-thread": case_api_thread,
+                                 "pci-io-uring": case_pci_io_uring}, "hearth-rights-"))

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <linux/io_uring.h>
 
 #include <cmocka.h>
 #include <seccomp.h>
@@ -263,7 +264,7 @@ static bool kernel_can_confine(void)
 	return landlock_abi() > 0 || (WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
-#define PROBE_LINES 7
+#define PROBE_LINES 8
 
 /* A kernel with no namespaces and no Landlock, as far as this process can tell. */
 static int kernel_without_sandboxing(void)
@@ -607,6 +608,7 @@ static void test_probe(void **state)
 	/* seccomp alone refuses execve, ptrace and the ioctl wherever it runs. */
 	assert_non_null(strstr(on.text, "execve /proc/self/exe: refused"));
 	assert_non_null(strstr(on.text, "ioctl SIOCGIFCONF: refused"));
+	assert_non_null(strstr(on.text, "io_uring_setup: refused (seccomp)"));
 #if defined(__SANITIZE_ADDRESS__)
 	/*
 	 * LeakSanitizer ptraces the process at exit: sanitizer builds allow
@@ -639,17 +641,163 @@ static void test_probe(void **state)
 	/* ... and the one writable kept path, the drive, opened for writing (probe_kept). */
 	assert_non_null(strstr(on.text, "disk.img: allowed"));
 	assert_int_equal(count_lines(on.text, ": allowed"), 1 - ptrace_refused + 1);
-	/* Without seccomp the sandbox's own walls still hold: only the ioctl gets through. */
+	/*
+	 * Without seccomp the sandbox's own walls still hold: only the ioctl
+	 * and a ring of its own (which seccomp alone refuses) get through.
+	 */
 	assert_true(WIFEXITED(walls.status) && WEXITSTATUS(walls.status) == 0);
 	assert_non_null(strstr(walls.text, "drive: reachable"));
 	assert_non_null(strstr(walls.text, "neighbour: ENOENT"));
 	assert_null(strstr(walls.text, "api thread signal: allowed"));
 	assert_non_null(strstr(walls.text, "ioctl SIOCGIFCONF: allowed"));
+	assert_non_null(strstr(walls.text, "io_uring_setup: allowed"));
 	assert_non_null(strstr(walls.text, "probe: api thread: connect unix socket beside the API "
 					   "socket: refused (ENOENT)"));
 	assert_int_equal(count_lines(walls.text, ": refused"),
-			 PROBE_LINES - 2 + ptrace_refused + 2 + proc_refused);
+			 PROBE_LINES - 3 + ptrace_refused + 2 + proc_refused);
 	assert_null(strstr(walls.text, "(seccomp)"));
+}
+
+/* A ring of the caller's own, unfenced: 0 when made, else its errno. */
+static int make_ring(void)
+{
+	struct io_uring_params p;
+	int fd;
+
+	memset(&p, 0, sizeof(p));
+	fd = (int)syscall(SYS_io_uring_setup, 2, &p);
+	if (fd < 0)
+		return errno;
+	close(fd);
+	return 0;
+}
+
+/* A thread of a PCI VM that is in service since before the seal (`hearth serve`'s api). */
+struct ring_thread {
+	enum thread_kind kind;
+	int go[2], res[2];
+};
+
+static void *ring_thread(void *arg)
+{
+	struct ring_thread *t = arg;
+	char c;
+	int e;
+
+	pthread_setname_np(pthread_self(), t->kind == THREAD_API ? "api" : "vcpu0");
+	e = thread_hook_enter(t->kind) ? 255 : 0;
+	if (t->kind == THREAD_API && write(t->res[1], &e, sizeof(e)) != sizeof(e))
+		return NULL;
+	/* The api thread waits for the seal; a vCPU starts after it, as Hearth's do. */
+	if (t->kind == THREAD_API && read(t->go[0], &c, 1) != 1)
+		return NULL;
+	if (!e)
+		e = make_ring();
+	if (write(t->res[1], &e, sizeof(e)) != sizeof(e))
+		return NULL;
+	return NULL;
+}
+
+/*
+ * A child seals a PCI VM (with a device passed through too, so that every
+ * extension of every list is on) as the io thread does, sandboxed or
+ * not, then one thread of kind tries to make an io_uring ring: its exit
+ * status and stderr into out.
+ */
+static void run_pci_ring(bool sandbox, bool seccomp, enum thread_kind kind, struct probe_out *out)
+{
+	int pipefd[2];
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sandbox_opts o = { .off = !sandbox, .seccomp_off = !seccomp };
+		struct ring_thread t = { .kind = kind };
+		struct vm_config c;
+		struct err err;
+		pthread_t th;
+		int e = 0;
+
+		close(pipefd[0]);
+		dup2(pipefd[1], STDERR_FILENO);
+		log_set_level(LOG_ERR);
+		prctl(PR_SET_NAME, "io");
+		if ((seccomp && sandbox_init(&err)) || sandbox_prepare(&o, &err) ||
+		    pipe(t.go) || pipe(t.res))
+			_exit(90);
+		if (kind == THREAD_API && (pthread_create(&th, NULL, ring_thread, &t) ||
+					   read(t.res[0], &e, sizeof(e)) != sizeof(e) || e))
+			_exit(91);
+		vm_config_init(&c);
+		c.pci = true;
+		c.nvfio = 1;
+		c.machine.vcpu_count = 1;
+		if (sandbox_seal(&c, &err)) {
+			fprintf(stderr, "seal: %s\n", err.msg);
+			_exit(92);
+		}
+		if (kind == THREAD_IO) {
+			if (thread_hook_enter(THREAD_IO))
+				_exit(93);
+			e = make_ring();
+		} else {
+			if ((kind == THREAD_VCPU && pthread_create(&th, NULL, ring_thread, &t)) ||
+			    (kind == THREAD_API && write(t.go[1], "g", 1) != 1) ||
+			    read(t.res[0], &e, sizeof(e)) != sizeof(e))
+				_exit(94);
+		}
+		syscall(SYS_exit_group, e);
+	}
+	close(pipefd[1]);
+	while (got < (ssize_t)sizeof(out->text) - 1 &&
+	       (n = read(pipefd[0], out->text + got, sizeof(out->text) - 1 - (size_t)got)) > 0)
+		got += n;
+	out->text[got] = '\0';
+	close(pipefd[0]);
+	assert_int_equal(waitpid(pid, &out->status, 0), pid);
+}
+
+/*
+ * Audit F1: on a PCI VM no thread makes an io_uring ring once sealed (a
+ * plugged disk's was made with the VM): the io thread, whose PCI
+ * hotplug extension used to allow io_uring_setup, the api thread and a
+ * vCPU with its VFIO extension, sandboxed or under seccomp alone
+ * (--no-sandbox, firecracker without --jail). Each trap ends the process
+ * with the SIGSYS line; without the filters the ring is made, so the
+ * test can fail.
+ */
+static void test_pci_vm_no_ring(void **state)
+{
+	static const enum thread_kind kinds[] = { THREAD_IO, THREAD_API, THREAD_VCPU };
+	static const char *const names[] = { "io", "api", "vcpu0" };
+
+	(void)state;
+	for (unsigned int k = 0; k < 3; k++) {
+		for (int sandbox = 1; sandbox >= 0; sandbox--) {
+			struct probe_out out;
+			char line[128];
+
+			run_pci_ring(sandbox, true, kinds[k], &out);
+			print_message("%s, %s: status 0x%x %s", names[k], sandbox ? "sandboxed" :
+				      "seccomp only", out.status, out.text);
+			snprintf(line, sizeof(line), "hearth: seccomp: thread %s made forbidden "
+				 "syscall 425 (io_uring_setup); exiting\n", names[k]);
+			assert_true(WIFEXITED(out.status));
+			assert_int_equal(WEXITSTATUS(out.status), HEARTH_EXIT_SECCOMP);
+			assert_non_null(strstr(out.text, line));
+		}
+		/* Neither sandbox nor filters: the same thread makes its ring. */
+		{
+			struct probe_out out;
+
+			run_pci_ring(false, false, kinds[k], &out);
+			if (!WIFEXITED(out.status) || WEXITSTATUS(out.status) != 0)
+				fail_msg("%s, unfiltered: status 0x%x %s", names[k], out.status, out.text);
+		}
+	}
 }
 
 int main(int argc, char **argv)
@@ -664,6 +812,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_shared_rule),
 		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_degrade),
+		cmocka_unit_test(test_pci_vm_no_ring),
 		/* Last: what it keeps stays in this process's list. */
 		cmocka_unit_test(test_shared_refused),
 	};

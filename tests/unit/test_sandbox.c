@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/io_uring.h>
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <sched.h>
@@ -49,7 +50,11 @@ enum probe {
 	PROBE_TGKILL_SELF,    /* tgkill(own pid, own tid, 0): everybody's */
 	PROBE_TGKILL_OTHER,   /* tgkill(the test's pid, 0): another process, nobody's */
 	PROBE_HOTPLUG_UNPLUG, /* a Uffd restore's hotplug block unplugged: the io thread's */
+	PROBE_IO_URING_SETUP, /* a ring of its own, unfenced: nobody's, on a PCI VM too */
 };
+
+/* The child's filters have what a PCI VM with a device passed through adds (confine.c). */
+static bool probe_pci_vm;
 
 /* PROBE_HOTPLUG_UNPLUG's memory, set up before the filter as a restore sets it up. */
 static struct guest_mem probe_gm;
@@ -87,6 +92,13 @@ static int probe_run(enum probe p)
 	case PROBE_TGKILL_OTHER:
 		/* Signal 0 to the test itself, a process of the same user: allowed unfiltered. */
 		return syscall(SYS_tgkill, test_pid, test_pid, 0) ? 1 : 0;
+	case PROBE_IO_URING_SETUP: {
+		struct io_uring_params params;
+
+		memset(&params, 0, sizeof(params));
+		fd = (int)syscall(SYS_io_uring_setup, 2, &params);
+		return fd >= 0 ? 0 : 1;
+	}
 	case PROBE_HOTPLUG_UNPLUG:
 		/* Unplugging takes the range out of the userfaultfd (UFFDIO_UNREGISTER), then gives it back. */
 		if (guest_mem_hotplug_set(&probe_gm, 0, 2u << 20, true) ||
@@ -139,6 +151,10 @@ static void run_child(enum thread_kind kind, bool filtered, enum probe p, struct
 			_exit(98);
 		if (filtered && sandbox_init(&err))
 			_exit(99);
+		if (filtered && probe_pci_vm) {
+			sandbox_allow_pci_hotplug();
+			sandbox_allow_vfio();
+		}
 		if (filtered && (sandbox_build_all(&err) || thread_hook_enter(kind)))
 			_exit(99);
 		_exit(probe_run(p));
@@ -240,6 +256,31 @@ static void test_tgkill_self_only(void **state)
 		expect_trapped(kind, PROBE_TGKILL_OTHER, line);
 #endif
 	}
+}
+
+/*
+ * Audit F1: no thread makes an io_uring ring of its own once filtered,
+ * on a plain VM or a PCI one (whose io thread's extension used to allow
+ * io_uring_setup for a plugged disk's ring, now made with the VM), with
+ * every list's extension on. Such a ring is no fenced disk ring: its SQEs
+ * open, create and rename what the filters refuse as syscalls.
+ */
+static void test_io_uring_setup_nobody(void **state)
+{
+	(void)state;
+	for (int pci = 0; pci < 2; pci++) {
+		probe_pci_vm = pci;
+		for (int k = 0; k < THREAD_KINDS; k++) {
+			enum thread_kind kind = (enum thread_kind)k;
+			char line[128];
+
+			snprintf(line, sizeof(line), "hearth: seccomp: thread %s made forbidden syscall "
+				 "425 (io_uring_setup); exiting\n",
+				 kind == THREAD_VCPU ? "vcpu7" : kind == THREAD_IO ? "io" : "api");
+			expect_trapped(kind, PROBE_IO_URING_SETUP, line);
+		}
+	}
+	probe_pci_vm = false;
 }
 
 static void *filtered_thread(void *arg)
@@ -501,6 +542,7 @@ int main(void)
 		cmocka_unit_test(test_io),
 		cmocka_unit_test(test_api),
 		cmocka_unit_test(test_tgkill_self_only),
+		cmocka_unit_test(test_io_uring_setup_nobody),
 		cmocka_unit_test(test_per_thread),
 		cmocka_unit_test(test_exit_under_filter),
 		cmocka_unit_test(test_trap_removes_socket),

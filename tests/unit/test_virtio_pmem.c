@@ -19,6 +19,7 @@
 #include "balloon_fixture.h"
 #include "virtio/pmem.h"
 #include "virtio/pmem/priv.h"
+#include "virtio/spare_ring.h"
 
 #define PM_GPA 0x200000000ull
 #define PM_SIZE (2ull << 20)
@@ -396,6 +397,71 @@ static void test_save_restore(void **state)
 	close(fd);
 }
 
+/*
+ * A device plugged in after start flushes on a ring made at start (a
+ * spare: virtio/spare_ring.h), since no thread may make one then: its
+ * file goes in the spare's empty slot, the flush runs there, and the
+ * device gives the spare back when destroyed, its slot empty again, for
+ * the next device, which flushes on it too.
+ */
+static void test_flush_on_spare(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_env env = { .mem = &f->mem };
+	struct err err = ERR_INIT;
+	struct virtio_dev *next;
+	struct spare_ring s;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int fd = backing_fd(), res = -1;
+	struct pmem_config cfg = pm_cfg(fd);
+
+	assert_int_equal(pmem_ring_spare_make(&s), 0);
+	cfg.ring = &s;
+	start_pmem(f, &cfg);
+	assert_true(s.in_use);
+	assert_ptr_equal(pm(f)->ring, &s.ring);
+	assert_int_equal(pm(f)->efd, s.efd);
+	bring_up(f, 0, 1);
+	request(f, 0, PMEM_REQ_FLUSH);
+	kick(f, 0);
+	complete(f);
+	assert_int_equal(get32(f, RESP(0)), PMEM_RESP_OK);
+	assert_int_equal(counter(f, "flushes"), 1);
+	mmio_detach_destroy(f->dev, f->t);
+	f->dev = NULL;
+	f->t = NULL;
+	assert_false(s.in_use);
+	assert_true(s.efd >= 0);
+	/* Back with its slot empty: a flush there finds no file. */
+	sqe = io_uring_get_sqe(&s.ring);
+	io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	assert_int_equal(io_uring_submit(&s.ring), 1);
+	assert_int_equal(io_uring_wait_cqe(&s.ring, &cqe), 0);
+	assert_int_equal(cqe->res, -EBADF);
+	io_uring_cqe_seen(&s.ring, cqe);
+	/* Fenced as every pmem ring: nothing but fsync, even on its slot; no other registration. */
+	sqe = io_uring_get_sqe(&s.ring);
+	io_uring_prep_nop(sqe);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	assert_int_equal(io_uring_submit(&s.ring), 1);
+	assert_int_equal(io_uring_wait_cqe(&s.ring, &cqe), 0);
+	assert_int_equal(cqe->res, -EACCES);
+	io_uring_cqe_seen(&s.ring, cqe);
+	assert_int_equal(io_uring_register_eventfd(&s.ring, s.efd), -EACCES);
+	/* The next device plugged in takes it again, and flushes its own file there. */
+	assert_int_equal(virtio_pmem_create(&env, &cfg, &next, &err), 0);
+	assert_true(s.in_use);
+	assert_int_equal(pmem_flush_submit(next->priv), 0);
+	assert_int_equal(pmem_flush_reap(next->priv, &res, 5000), 1);
+	assert_int_equal(res, 0);
+	next->ops->destroy(next);
+	assert_false(s.in_use);
+	spare_ring_retire(&s);
+	close(fd);
+}
+
 /* Creation refuses a window that is not 2 MiB aligned around the file. */
 static void test_create_refusals(void **state)
 {
@@ -425,7 +491,7 @@ int main(void)
 		T(test_config_space), T(test_flush), T(test_flush_shared_and_next),
 		T(test_unknown_type_eio), T(test_split_status), T(test_malformed),
 		T(test_ring_changed_in_flight), T(test_reset_in_flight), T(test_pause_in_flight),
-		T(test_rate_limiter), T(test_save_restore),
+		T(test_rate_limiter), T(test_save_restore), T(test_flush_on_spare),
 		cmocka_unit_test(test_create_refusals),
 	};
 

@@ -26,8 +26,46 @@
 
 #include "util/log.h"
 #include "virtio/blk/ring.h"
+#include "virtio/spare_ring.h"
 
 static struct ratelimit disk_rl = RATELIMIT_INIT(10);
+
+/* A ring of the disk's own: a disk made before the seal (at boot, by a restore). */
+static int disk_ring_own(struct blk_disk *d, const char *path, struct err *err)
+{
+	int ret;
+
+	d->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->efd < 0)
+		return err_set(err, false, -errno, "disk %s: completion eventfd: %s", path,
+			       strerror(errno));
+	d->ring = &d->own_ring;
+	ret = blk_ring_init(d->ring, BLK_INFLIGHT, d->img.fd, d->img.fd_buffered, d->efd);
+	if (ret)
+		return err_set(err, false, ret, "disk %s: io_uring unavailable: %s", path,
+			       strerror(-ret));
+	return 0;
+}
+
+/*
+ * A ring made at start for a disk plugged in after it (no thread may make
+ * one then): the image goes in its empty slots, the one registration its
+ * fence allows.
+ */
+static int disk_ring_spare(struct blk_disk *d, struct spare_ring *s, const char *path,
+			   struct err *err)
+{
+	int ret = blk_ring_set_files(&s->ring, d->img.fd, d->img.fd_buffered);
+
+	if (ret)
+		return err_set(err, false, ret, "disk %s: cannot register it with the io_uring ring "
+			       "made at start: %s", path, strerror(-ret));
+	s->in_use = true;
+	d->spare = s;
+	d->ring = &s->ring;
+	d->efd = s->efd;
+	return 0;
+}
 
 int blk_disk_init(struct blk_disk *d, const struct blk_config *cfg, struct eventloop *loop,
 		  const struct rl_clock *clock, const struct blk_disk_user *user,
@@ -44,25 +82,25 @@ int blk_disk_init(struct blk_disk *d, const struct blk_config *cfg, struct event
 	if (ret)
 		return ret;
 	snprintf(d->name, sizeof(d->name), "virtio-blk %s", cfg->path);
-	d->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (d->efd < 0) {
-		ret = -errno;
-		goto err_efd;
-	}
-	ret = blk_ring_init(&d->ring, BLK_INFLIGHT, d->img.fd, d->img.fd_buffered, d->efd);
+	ret = cfg->ring ? disk_ring_spare(d, cfg->ring, cfg->path, err)
+			: disk_ring_own(d, cfg->path, err);
 	if (ret)
-		return err_set(err, false, ret, "disk %s: io_uring unavailable: %s", cfg->path,
-			       strerror(-ret));
+		return ret;
 	d->ring_ready = true;
 	ret = eventloop_add(loop, d->efd, EPOLLIN, blk_disk_on_event, d);
 	if (ret)
-		goto err_efd;
+		return err_set(err, false, ret, "disk %s: completion eventfd: %s", cfg->path,
+			       strerror(-ret));
 	d->loop = loop;
 	return 0;
+}
 
-err_efd:
-	return err_set(err, false, ret, "disk %s: completion eventfd: %s", cfg->path,
-		       strerror(-ret));
+/* The spare goes back for the next plugged disk, its slots emptied, unless I/O is left in it. */
+static void disk_spare_let_go(struct blk_disk *d)
+{
+	bool quiet = !d->inflight && !blk_ring_set_files(d->ring, -1, -1);
+
+	spare_ring_let_go(d->spare, quiet);
 }
 
 void blk_disk_release(struct blk_disk *d)
@@ -71,11 +109,16 @@ void blk_disk_release(struct blk_disk *d)
 		eventloop_remove(d->loop, d->efd);
 	if (d->ring_ready) {
 		blk_disk_drain(d);
-		io_uring_queue_exit(&d->ring);
+		if (d->spare)
+			disk_spare_let_go(d);
+		else
+			io_uring_queue_exit(d->ring);
 		d->ring_ready = false;
 	}
-	if (d->efd >= 0)
+	/* A spare's eventfd is the spare's. */
+	if (!d->spare && d->efd >= 0)
 		close(d->efd);
+	d->spare = NULL;
 	d->efd = -1;
 	blk_image_close(&d->img);
 }
@@ -120,7 +163,7 @@ static bool disk_copy_async(const struct blk_disk *d, const struct blk_disk_io *
 
 int blk_disk_submit(struct blk_disk *d, const struct blk_disk_io *io)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(d->ring);
 	int fd = d->img.direct && !disk_aligned(io) ? d->img.fd_buffered : d->img.fd;
 
 	if (!sqe)
@@ -154,7 +197,7 @@ int blk_disk_submit(struct blk_disk *d, const struct blk_disk_io *io)
 
 void blk_disk_kick(struct blk_disk *d)
 {
-	int ret = io_uring_submit(&d->ring);
+	int ret = io_uring_submit(d->ring);
 
 	/* Unsubmitted SQEs stay queued and go with the next submit. */
 	if (ret < 0 && ret != -EAGAIN && ret != -EBUSY && ret != -EINTR)
@@ -167,11 +210,11 @@ bool blk_disk_reap(struct blk_disk *d)
 	struct io_uring_cqe *cqe;
 	bool answered = false;
 
-	while (io_uring_peek_cqe(&d->ring, &cqe) == 0) {
+	while (io_uring_peek_cqe(d->ring, &cqe) == 0) {
 		void *tag = io_uring_cqe_get_data(cqe);
 		int res = cqe->res;
 
-		io_uring_cqe_seen(&d->ring, cqe);
+		io_uring_cqe_seen(d->ring, cqe);
 		if (!tag)
 			continue;   /* a drain's cancel request reports on itself */
 		d->inflight--;
@@ -200,8 +243,8 @@ void blk_disk_on_event(void *opaque, uint32_t events)
  */
 static void disk_neuter_queued(struct blk_disk *d)
 {
-	struct io_uring_sq *sq = &d->ring.sq;
-	unsigned int n = io_uring_sq_ready(&d->ring);
+	struct io_uring_sq *sq = &d->ring->sq;
+	unsigned int n = io_uring_sq_ready(d->ring);
 
 	for (unsigned int pos = sq->sqe_tail - n; pos != sq->sqe_tail; pos++) {
 		struct io_uring_sqe *sqe = &sq->sqes[pos & sq->ring_mask];
@@ -222,7 +265,7 @@ static void disk_neuter_queued(struct blk_disk *d)
 static void disk_cancel(struct blk_disk *d)
 {
 #ifdef IORING_ASYNC_CANCEL_ANY
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(d->ring);
 
 	if (!sqe)
 		return;
@@ -249,7 +292,7 @@ static int disk_wait(struct blk_disk *d, bool *answered, char *why, size_t why_l
 	int enter_err = 0, ret;
 
 	while (d->inflight) {
-		struct pollfd pfd = { .fd = d->ring.ring_fd, .events = POLLIN };
+		struct pollfd pfd = { .fd = d->ring->ring_fd, .events = POLLIN };
 		struct __kernel_timespec ts = { 0 };
 		struct io_uring_cqe *cqe;
 		uint64_t ms;
@@ -265,11 +308,11 @@ static int disk_wait(struct blk_disk *d, bool *answered, char *why, size_t why_l
 		ms = BLK_WAIT_MS - spent < BLK_WAIT_ROUND_MS ? BLK_WAIT_MS - spent
 							     : BLK_WAIT_ROUND_MS;
 		/* What is queued (a failed submit, the drain's NOPs and cancel) goes in. */
-		if (io_uring_sq_ready(&d->ring))
-			io_uring_submit(&d->ring);
+		if (io_uring_sq_ready(d->ring))
+			io_uring_submit(d->ring);
 		if (!enter_err) {
 			ts.tv_nsec = (long long)ms * 1000000;
-			ret = io_uring_wait_cqe_timeout(&d->ring, &cqe, &ts);
+			ret = io_uring_wait_cqe_timeout(d->ring, &cqe, &ts);
 			/* ETIME: the round passed; EAGAIN, EBUSY: short of memory or CQ room. */
 			if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN &&
 			    ret != -EBUSY) {
@@ -317,7 +360,7 @@ int blk_disk_quiesce(struct blk_disk *d, bool *completed)
 int blk_disk_switch(struct blk_disk *d, struct blk_image *next, struct err *err)
 {
 	struct blk_image old;
-	int ret = blk_ring_set_files(&d->ring, next->fd, next->fd_buffered);
+	int ret = blk_ring_set_files(d->ring, next->fd, next->fd_buffered);
 
 	if (ret)
 		return err_set(err, false, ret, "disk %s: cannot register it with the I/O ring "

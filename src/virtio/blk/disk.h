@@ -70,21 +70,30 @@ struct blk_disk {
 	struct eventloop *loop;
 	struct blk_disk_user user;
 	struct rl_clock clock;    /* for the waits' budget */
-	int efd;                  /* io_uring completion eventfd */
+	int efd;                  /* io_uring completion eventfd (the spare's, with spare) */
 	bool ring_ready;
-	struct io_uring ring;
+	struct io_uring *ring;    /* &own_ring, or the spare's */
+	struct io_uring own_ring;
+	/* A ring made at start, claimed from the VM's spares (a disk plugged in later); NULL: own. */
+	struct spare_ring *spare;
 	unsigned int inflight;    /* I/Os queued or in the kernel */
 };
 
 /*
  * Takes up cfg's image (blk_image_open) and sets up the ring, its
- * eventfd on loop. clock (NULL: CLOCK_MONOTONIC) times the waits. 0, or
+ * eventfd on loop: a ring of its own, or cfg->ring, a spare made at start
+ * (its image put in its empty slots), claimed until blk_disk_release
+ * gives it back. clock (NULL: CLOCK_MONOTONIC) times the waits. 0, or
  * -errno with one line in err; blk_disk_release then undoes what was done.
  */
 int blk_disk_init(struct blk_disk *d, const struct blk_config *cfg, struct eventloop *loop,
 		  const struct rl_clock *clock, const struct blk_disk_user *user,
 		  struct err *err);
-/* Drains what is in flight (the user's complete still hears of it), then closes all. */
+/*
+ * Drains what is in flight (the user's complete still hears of it), then
+ * closes all; a spare goes back with its slots emptied (retired instead
+ * when the drain left I/O in flight: spare_ring.h).
+ */
 void blk_disk_release(struct blk_disk *d);
 
 /* Queues io. 0, or -EBUSY when the ring has no room (never with BLK_INFLIGHT I/Os at most). */

@@ -5,14 +5,20 @@
  * restricted before it is enabled: only the opcodes virtio-blk uses, and
  * only on the registered image descriptors (slot 0 the image, slot 1 its
  * buffered twin for unaligned O_DIRECT requests). After that the only
- * registration allowed is swapping those two files (PATCH /drives).
+ * registration allowed is swapping those two files (PATCH /drives, and a
+ * spare made at start taking a plugged disk's image: spare_ring.h).
  */
 #include "virtio/blk/ring.h"
 
 #include <errno.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "virtio/blk.h"
+#include "virtio/blk/disk.h"
+#include "virtio/spare_ring.h"
 
 #define BLK_SLOT_FD 0
 #define BLK_SLOT_BUFFERED 1
@@ -78,6 +84,23 @@ int blk_ring_init(struct io_uring *ring, unsigned int entries, int fd, int fd_bu
 		return ret;
 	}
 	return 0;
+}
+
+int blk_ring_spare_make(struct spare_ring *s)
+{
+	int ret;
+
+	s->in_use = false;
+	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->efd < 0)
+		return -errno;
+	/* Both slots empty (-1): the disk that takes it puts its image in (FILES_UPDATE). */
+	ret = blk_ring_init(&s->ring, BLK_INFLIGHT, -1, -1, s->efd);
+	if (ret) {
+		close(s->efd);
+		s->efd = -1;
+	}
+	return ret;
 }
 
 int blk_ring_set_files(struct io_uring *ring, int fd, int fd_buffered)

@@ -9,9 +9,9 @@
 #include <liburing.h>
 
 /*
- * The ring, entries SQEs deep, with fd and fd_buffered (-1: none)
- * registered and efd as its completion eventfd. 0 or -errno (nothing
- * left open).
+ * The ring, entries SQEs deep, with fd and fd_buffered (-1: an empty
+ * slot) registered and efd as its completion eventfd. 0 or -errno
+ * (nothing left open).
  */
 int blk_ring_init(struct io_uring *ring, unsigned int entries, int fd, int fd_buffered, int efd);
 /* Puts other image descriptors in the registered slots (nothing in flight). 0 or -errno. */

@@ -32,9 +32,11 @@ struct pmem {
 	struct pmem_config cfg;          /* cfg.fd is the device's own duplicate */
 	struct virtio_limiter lim;
 	struct eventloop *loop;
-	struct io_uring ring;
+	struct io_uring *ring;           /* &own_ring, or the spare's (cfg.ring) */
+	struct io_uring own_ring;
+	struct spare_ring *spare;        /* claimed from the VM's spares; NULL: own_ring */
 	bool ring_ready;
-	int efd;                         /* the ring's completion eventfd */
+	int efd;                         /* the ring's completion eventfd (the spare's, with spare) */
 	bool inflight;                   /* one fdatasync at a time */
 	/* Requests taken for the flush in flight; a reset empties it. */
 	struct pmem_waiter waiting[PMEM_QUEUE_SIZE];
@@ -43,7 +45,12 @@ struct pmem {
 	struct virtq_chain chain;        /* scratch, large */
 };
 
-/* flush.c: the io_uring that runs fdatasync, fenced to that one opcode on cfg.fd. */
+/*
+ * flush.c: the io_uring that runs fdatasync, fenced to that one opcode on
+ * cfg.fd: one of the device's own, or cfg.ring (a spare made at start for
+ * a device plugged in later), claimed until pmem_flush_release gives it
+ * back.
+ */
 int pmem_flush_init(struct pmem *p);
 void pmem_flush_release(struct pmem *p);
 int pmem_flush_submit(struct pmem *p);
