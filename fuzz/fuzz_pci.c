@@ -14,6 +14,11 @@
  *   6 hotplug register access (u8 offset 0-15, u8 width, u8 write, u32 value)
  *   7 the host's hotplug request (u8 slot, u8 plug), then the function at
  *     slot 5 taken out or put back (pci_root_detach / attach)
+ *   8 a straddle, so the fuzzer reaches one without luck (u8 register,
+ *     u8 sel, u8 width, u8 write, u32 value): an access at -3..+3
+ *     (sel % 7 - 3) from the start of CONFIG_DATA (0xcfc, CONFIG_ADDRESS
+ *     first set to slot 5's dword register) or, with sel's top bit, from
+ *     the end of slot 5's 4 KiB of ECAM
  *
  * Invariants: the ids, the BARs' flag bits and the capability chain
  * never change; a BAR's address is a multiple of its size; absent
@@ -21,6 +26,9 @@
  * rises only for a byte write to 0xcf9 with RST_CPU; a restore that
  * fails changes nothing; the hotplug registers never show slot 0, and
  * the GED's line rises once per request for a real slot, and falls again.
+ * After a straddle: an access wholly inside CONFIG_DATA (or wholly below
+ * the function's end) reaches exactly its bytes of the register; one that
+ * crosses the edge reaches nothing, a read all ones.
  */
 #include "fz.h"
 
@@ -114,6 +122,49 @@ static unsigned int width(uint8_t w)
 	return widths[w % 5];
 }
 
+static bool cfg_width(unsigned int w)
+{
+	return w == 1 || w == 2 || w == 4;
+}
+
+static void straddle(struct bus *bus, struct fz *f, const struct pci_config *fn, bool attached)
+{
+	static uint8_t before[PCI_CFG_SIZE];
+	uint8_t reg = fz_u8(f) & 0xfc, sel = fz_u8(f), d[8];
+	int k = sel % 7 - 3;
+	unsigned int w = width(fz_u8(f)), r;
+	bool wr = fz_u8(f) & 1, ecam = sel & 0x80, reach;
+	uint32_t v = fz_u32(f);
+	int ret;
+
+	memcpy(before, fn->data, sizeof(before));
+	bus_data_put(d, w, v);
+	if (ecam) {
+		/* Slot 5's function 1 starts where function 0 ends; it is absent. */
+		r = PCI_CFG_SIZE + (unsigned int)k;
+		reach = attached && k + (int)w <= 0 && cfg_width(w);
+		ret = bus_access(bus, BUS_MMIO, LAYOUT_PCI_ECAM + (5u << 15) + r, d, w, wr);
+	} else {
+		bus_data_put(d, 4, 0x80000000u | 5u << 11 | reg);
+		CHECK(bus_access(bus, BUS_PIO, PORT_PCI_CONF1, d, 4, true) == 0);
+		bus_data_put(d, w, v);
+		r = reg + (unsigned int)k;
+		reach = attached && k >= 0 && k + (int)w <= 4 && cfg_width(w);
+		ret = bus_access(bus, BUS_PIO, PORT_PCI_CONF1 + 4 + k, d, w, wr);
+		if (!ret && wr && k == -3 && w == 1 && (v & 0x04))
+			allowed_resets++;      /* that was RST_CNT at 0xcf9 */
+	}
+	if (ret)
+		return;
+	if (!wr && reach)
+		CHECK(bus_data_get(d, w) == pci_config_read(fn, r, w));
+	else if (!wr && k + (int)w > 0)
+		CHECK(bus_data_get(d, w) == (w >= 8 ? ~0ull : (1ull << 8 * w) - 1));
+	for (unsigned int i = 0; i < PCI_CFG_SIZE; i++)
+		if (!wr || !reach || i < r || i >= r + w)
+			CHECK(fn->data[i] == before[i]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz f = { data, size };
@@ -149,7 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(pci_root_attach(pci_root_of(&root), 5, &fn_ops, fn) == 0);
 
 	for (unsigned int steps = 0; f.n && steps < 4096; steps++) {
-		uint8_t d[8], op = fz_u8(&f) % 8;
+		uint8_t d[8], op = fz_u8(&f) % 9;
 		unsigned int w;
 		uint64_t a, v;
 
@@ -209,6 +260,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			attached = !attached;
 			break;
 		}
+		case 8:
+			straddle(&bus, &f, fn, attached);
+			break;
 		case 5:
 			a = fz_u32(&f) % (LAYOUT_PCI_MMIO32_END - LAYOUT_PCI_MMIO32);
 			w = width(fz_u8(&f));

@@ -688,7 +688,17 @@ def pci_seeds():
     # the unplug (slot 5's function back).
     hotplug = (bytes([7, 3, 1]) + hp_reg(0) + hp_reg(4) + hp_reg(8, 1 << 3, 2, 1) +
                ecam_rd(fn) + bytes([7, 3, 0]) + hp_reg(4) + ecam_rd(fn))
-    return {'probe': probe, 'bars': bars, 'caps': caps, 'record': record, 'hotplug': hotplug}
+
+    def straddle(reg, k, w, write, val=0xffffffff, ecam=False):   # w: log2 of the width
+        return bytes([8]) + struct.pack('<BBBBI', reg, (k + 3) | (0x80 if ecam else 0), w,
+                                        write, val)
+
+    # Every offset -3..+3 from CONFIG_DATA's start and from slot 5's ECAM end, each width.
+    straddles = b''.join(straddle(reg, k, w, wr, ecam=ecam)
+                         for ecam in (False, True) for reg in (0x40, 0x04)
+                         for k in range(-3, 4) for w in range(3) for wr in (0, 1))
+    return {'probe': probe, 'bars': bars, 'caps': caps, 'record': record, 'hotplug': hotplug,
+            'straddle': straddles}
 
 
 def virtio_pci_seeds():
@@ -699,15 +709,39 @@ def virtio_pci_seeds():
     def cfg(off, val, w=2, write=1):
         return bytes([0]) + struct.pack('<HBBI', off, w, write, val)
 
+    def straddle(target, k, w, write, val, off=0):   # op 5; w: log2 of the width
+        return bytes([5]) + struct.pack('<BHBBBI', target, off, k + 3, w, write, val)
+
     desc = struct.pack('<QIHH', 0x20000, 64, 2, 0)
     ring = bytes([2]) + struct.pack('<IB', 0x10000, 16) + desc
     avail = bytes([2]) + struct.pack('<IB', 0x10100, 6) + struct.pack('<HHH', 0, 1, 0)
     up = bytes([3])
+    # The PCI_CFG capability of virtio-rng (common, notify, ISR before it), its
+    # pci_cfg_data at +16.
+    c = 0x74
+    d = c + 16
+    # F3's trigger by hand: the window aimed at queue_select, length 2, then a dword
+    # from 2 below the field (cap.length's upper bytes 0), its read, one past the field.
+    raw = (cfg(c + 4, 0, 0) + cfg(c + 8, 0x16, 2) + cfg(c + 12, 2, 2) +
+           cfg(d - 2, 0xbbaa0000, 2) + cfg(d - 2, 0, 2, 0) + cfg(d + 2, 0xbeef, 2) +
+           cfg(d + 1, 0x56, 0) + cfg(d - 1, 0x7700, 1) + cfg(d - 3, 0x66000000, 2))
+    plain = b''.join(straddle(t, k, w, wr, 0x44332211 + k)
+                     for t in (0, 2) for k in range(-3, 4) for w in range(3) for wr in (1, 0))
+    live = up + b''.join(straddle(t, k, w, wr, 0x0f0f0f0f)
+                         for t in (3, 4, 5, 6) for k in range(-3, 4) for w in (0, 2)
+                         for wr in (0, 1))
+    anywhere = b''.join(straddle(7 + 8 * lw, k, 2, 1, 0x01010101, off)
+                        for lw in range(3) for k in (-2, 1) for off in (0x14, 0x2000, 0x4008))
     return {
         'bring_up_request': up + ring + avail + bar(0x3000, 0, 1) + bar(0x1000, 0, 0, 0),
         'masked': up + bar(0x400c, 1, 2) + ring + avail + bar(0x3000, 0, 1) +
                   bar(0x5000, 0, 3, 0) + bar(0x400c, 0, 2),
-        'window': cfg(0x84, 0, 0) + cfg(0x88, 0x12, 2) + cfg(0x8c, 2, 2) + cfg(0x90, 0, 2, 0),
+        'window': cfg(c + 4, 0, 0) + cfg(c + 8, 0x12, 2) + cfg(c + 12, 2, 2) +
+                  cfg(d, 0, 2, 0),
+        'window_straddle_raw': raw,
+        'window_straddle_plain': plain,
+        'window_straddle_live': live,
+        'window_straddle_anywhere': anywhere,
         'reset_and_host': up + bar(0x14, 0, 0) + bytes([4]) + up + bytes([4]),
     }
 

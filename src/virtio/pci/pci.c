@@ -229,6 +229,9 @@ static void fn_bar_write(void *opaque, int bar, uint64_t off, const uint8_t *dat
 /*
  * The PCI_CFG capability's window onto BAR 0 (4.1.4.9): its bar, offset
  * and length fields say where; only BAR 0, an aligned 1, 2 or 4 bytes.
+ * Taken after the access's own bytes have landed, so an access that
+ * also covers cap.length (ECAM allows any offset) uses the length it
+ * wrote, and reaches nothing where that length is not 1, 2 or 4.
  */
 static bool window_target(struct virtio_pci *t, uint64_t *off, unsigned int *len)
 {
@@ -241,6 +244,13 @@ static bool window_target(struct virtio_pci *t, uint64_t *off, unsigned int *len
 	       *off + *len <= VIRTIO_PCI_BAR_SIZE;
 }
 
+/*
+ * Whether [off, off+len) touches pci_cfg_data at all: 4.1.4.9.1 has the
+ * device act on "access to pci_cfg_data", and a straddle is one, as in
+ * QEMU (ranges_overlap). Mechanism #1 never straddles (the field is
+ * dword-aligned); ECAM can, from cap.length below or into the next
+ * capability above.
+ */
 static bool in_window(const struct virtio_pci *t, unsigned int off, unsigned int len)
 {
 	unsigned int d = (unsigned int)t->cfg_cap + VCAP_DATA;
@@ -257,6 +267,7 @@ static uint32_t fn_cfg_read(void *opaque, unsigned int off, unsigned int len)
 	uint32_t v;
 
 	pthread_mutex_lock(&t->dev->lock);
+	/* The field refilled (the BAR's bytes, zeros above) before any of its bytes are read. */
 	if (in_window(t, off, len) && window_target(t, &woff, &wlen)) {
 		bar_read_locked(t, woff, data, wlen);
 		pci_config_set(&t->cfg, (unsigned int)t->cfg_cap + VCAP_DATA,
@@ -271,6 +282,7 @@ static void fn_cfg_write(void *opaque, unsigned int off, uint32_t v, unsigned in
 {
 	struct virtio_pci *t = opaque;
 	unsigned int wlen, m = (unsigned int)t->msix.cap;
+	unsigned int d = (unsigned int)t->cfg_cap + VCAP_DATA;
 	uint8_t data[4];
 	uint64_t woff;
 
@@ -284,8 +296,15 @@ static void fn_cfg_write(void *opaque, unsigned int off, uint32_t v, unsigned in
 		pthread_mutex_unlock(&t->dev->lock);
 		return;
 	}
-	/* What the window holds now, the driver's bytes over it, goes to the BAR. */
-	bus_data_put(data, 4, v << (8 * (off - ((unsigned int)t->cfg_cap + VCAP_DATA))));
+	/*
+	 * "Using the first cap.length bytes from pci_cfg_data" (4.1.4.9.1):
+	 * the field as it is now, the driver's bytes over what it held, read
+	 * back from the space. Not v shifted to the field: an access that
+	 * starts in cap.length would shift by a negative distance (audit
+	 * F3), and one that starts inside the field would send zeros for the
+	 * bytes below it instead of the field's.
+	 */
+	bus_data_put(data, 4, pci_config_read(&t->cfg, d, 4));
 	if (is_status(woff, wlen)) {
 		pthread_mutex_unlock(&t->dev->lock);
 		status_write(t, data[0]);
