@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,21 +57,80 @@ static bool kcache_trusted(const struct stat *st)
 	return st->st_uid == geteuid() && !(st->st_mode & (S_IWGRP | S_IWOTH));
 }
 
-static int kcache_open_dir(const char *dir, struct err *err)
+/* Why a step of the walk failed: a symbolic link named as such, else the error. */
+static int walk_fail(int at, const char *comp, const char *upto, int e, struct err *err)
 {
 	struct stat st;
-	int fd;
 
-	if (mkdir(dir, 0700) && errno != EEXIST)
-		return err_set(err, false, -errno, "cannot make it: %s", strerror(errno));
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return err_set(err, false, -errno, "cannot open it: %s", strerror(errno));
+	if ((e == ELOOP || e == ENOTDIR) && !fstatat(at, comp, &st, AT_SYMLINK_NOFOLLOW)) {
+		if (S_ISLNK(st.st_mode))
+			return err_set(err, false, -ELOOP, "'%s' is a symbolic link; give the "
+				       "real directory", upto);
+		if (!S_ISDIR(st.st_mode))
+			return err_set(err, false, -ENOTDIR, "'%s' is not a directory", upto);
+	}
+	return err_set(err, false, -e, "cannot open '%s': %s", upto, strerror(e));
+}
+
+/*
+ * DIR is walked a component at a time, each opened O_NOFOLLOW relative to
+ * the one before: a link on the way is refused, never followed. In a
+ * directory others may write (/tmp with fs.protected_symlinks=0) another
+ * user could plant one, aimed at a directory of this user's that passes
+ * the checks below, and the eviction would delete in it. Mount points are
+ * crossed as any walk crosses them: a bind mount is no link.
+ */
+int kcache_open_dir(const char *dir, struct err *err)
+{
+	char path[PATH_MAX], *comp, *next;
+	struct stat st;
+	int at, fd;
+
+	if (!dir[0])
+		return err_set(err, true, -EINVAL, "an empty path");
+	if (strlen(dir) >= sizeof(path))
+		return err_set(err, true, -ENAMETOOLONG, "path too long");
+	memcpy(path, dir, strlen(dir) + 1);
+	at = open(dir[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (at < 0)
+		return err_set(err, false, -errno, "cannot open %s: %s",
+			       dir[0] == '/' ? "/" : "the working directory", strerror(errno));
+	for (comp = path + strspn(path, "/");; comp = next) {
+		char *end = comp + strcspn(comp, "/");
+
+		next = end + strspn(end, "/");
+		*end = 0;   /* path is DIR up to this component, for the messages */
+		if (!*next)
+			break;
+		/* O_PATH: a directory on the way needs search permission only, as in any walk. */
+		fd = openat(at, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			fd = walk_fail(at, comp, path, errno, err);
+			goto out;
+		}
+		close(at);
+		at = fd;
+		*end = '/';
+	}
+	if (!*comp)
+		comp = ".";   /* DIR is / itself */
+	/* Only the last component is made, as mkdir(1) would; an existing link stays EEXIST. */
+	if (mkdirat(at, comp, 0700) && errno != EEXIST) {
+		fd = err_set(err, false, -errno, "cannot make it: %s", strerror(errno));
+		goto out;
+	}
+	fd = openat(at, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		fd = walk_fail(at, comp, path, errno, err);
+		goto out;
+	}
 	if (fstat(fd, &st) || !kcache_trusted(&st)) {
 		close(fd);
-		return err_set(err, false, -EPERM, "not used: a directory others own or may "
-			       "write (want this user's, mode 0700)");
+		fd = err_set(err, false, -EPERM, "not used: a directory others own or may "
+			     "write (want this user's, mode 0700)");
 	}
+out:
+	close(at);
 	return fd;
 }
 
@@ -100,6 +160,80 @@ static int write_sparse(int fd, const uint8_t *p, size_t len)
 		off += run;
 	}
 	return ftruncate(fd, (off_t)len) ? -errno : 0;
+}
+
+static bool hex_digits(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/*
+ * A ref's target: KEY.elf, then the bzImage's setup header limits the
+ * entry's ELF keeps (its cmdline_size and initrd_addr_max, in hex), which
+ * a boot through the ref alone, the bzImage never read, still honours.
+ */
+#define REF_TARGET_LEN (KCACHE_KEY_LEN + 4 + 18)
+
+/* The names the cache writes, which alone the eviction may remove. */
+enum kcache_name {
+	NAME_OTHER,        /* not the cache's: never touched */
+	NAME_ENTRY,        /* KEY.elf */
+	NAME_REF,          /* stat_ref's: a symlink to KEY.elf:CMDLINE:INITRD */
+	NAME_TMP_ENTRY,    /* .tmp-KEY-PID, a KEY.elf being written */
+	NAME_TMP_REF,      /* .tmp-REF-PID, a ref being written */
+};
+
+/* stat_ref's form: hex digits, dots and dashes, then .ref. */
+static bool ref_name(const char *p, size_t n)
+{
+	if (n <= 4 || memcmp(p + n - 4, ".ref", 4))
+		return false;
+	for (size_t i = 0; i < n - 4; i++)
+		if (!hex_digits(p + i, 1) && p[i] != '.' && p[i] != '-')
+			return false;
+	return true;
+}
+
+static enum kcache_name kcache_name_kind(const char *name)
+{
+	size_t len = strlen(name), plen = strlen(KCACHE_TMP_PREFIX);
+	const char *p, *dash;
+
+	if (len == KCACHE_KEY_LEN + 4 && hex_digits(name, KCACHE_KEY_LEN) &&
+	    !strcmp(name + KCACHE_KEY_LEN, ".elf"))
+		return NAME_ENTRY;
+	if (ref_name(name, len))
+		return NAME_REF;
+	if (strncmp(name, KCACHE_TMP_PREFIX, plen))
+		return NAME_OTHER;
+	p = name + plen;
+	dash = strrchr(p, '-');
+	if (!dash || !dash[1] || strspn(dash + 1, "0123456789") != strlen(dash + 1))
+		return NAME_OTHER;
+	if (dash - p == KCACHE_KEY_LEN && hex_digits(p, KCACHE_KEY_LEN))
+		return NAME_TMP_ENTRY;
+	return ref_name(p, (size_t)(dash - p)) ? NAME_TMP_REF : NAME_OTHER;
+}
+
+/*
+ * A ref whose entry is gone, or that names none. Its target is read and
+ * the entry looked up in dirfd: never followed, which would resolve a
+ * link's target anywhere.
+ */
+static bool ref_dangles(int dirfd, const char *ref)
+{
+	char target[REF_TARGET_LEN + 1], name[KCACHE_KEY_LEN + 8];
+	ssize_t n = readlinkat(dirfd, ref, target, sizeof(target));
+	struct stat st;
+
+	if (n < KCACHE_KEY_LEN + 4 || !hex_digits(target, KCACHE_KEY_LEN) ||
+	    memcmp(target + KCACHE_KEY_LEN, ".elf", 4))
+		return true;
+	snprintf(name, sizeof(name), "%.*s.elf", KCACHE_KEY_LEN, target);
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode);
 }
 
 struct kcache_entry {
@@ -135,25 +269,27 @@ static void kcache_evict(int dirfd, const char *keep, uint64_t max_bytes)
 	/* The copy shares dirfd's position, which an earlier walk left at the end. */
 	rewinddir(dir);
 	while ((d = readdir(dir))) {
+		enum kcache_name kind = kcache_name_kind(d->d_name);
 		size_t len = strlen(d->d_name);
 		struct stat st;
 
-		if (fstatat(dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW))
+		/* unlinkat removes a name, never what a link names; and only the cache's names. */
+		if (kind == NAME_OTHER || fstatat(dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW))
 			continue;
-		/* A ref whose entry is gone goes too. */
-		if (S_ISLNK(st.st_mode)) {
-			if (faccessat(dirfd, d->d_name, F_OK, 0) && errno == ENOENT)
+		if (kind == NAME_REF) {
+			/* A ref whose entry is gone goes too. */
+			if (S_ISLNK(st.st_mode) && ref_dangles(dirfd, d->d_name))
+				unlinkat(dirfd, d->d_name, 0);
+			continue;
+		}
+		/* A writer gone this long: its file, or its ref (a symlink), is left over. */
+		if (kind == NAME_TMP_REF || kind == NAME_TMP_ENTRY) {
+			if (time(NULL) - st.st_mtime > KCACHE_TMP_STALE_S &&
+			    (kind == NAME_TMP_REF ? S_ISLNK(st.st_mode) : S_ISREG(st.st_mode)))
 				unlinkat(dirfd, d->d_name, 0);
 			continue;
 		}
 		if (!S_ISREG(st.st_mode))
-			continue;
-		if (!strncmp(d->d_name, KCACHE_TMP_PREFIX, strlen(KCACHE_TMP_PREFIX))) {
-			if (time(NULL) - st.st_mtime > KCACHE_TMP_STALE_S)
-				unlinkat(dirfd, d->d_name, 0);
-			continue;
-		}
-		if (len != KCACHE_KEY_LEN + 4 || strcmp(d->d_name + KCACHE_KEY_LEN, ".elf"))
 			continue;
 		total += (uint64_t)st.st_blocks * 512u;
 		if (!strcmp(d->d_name, keep))
@@ -226,13 +362,6 @@ static bool same_version(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
-/*
- * A ref's target: KEY.elf, then the bzImage's setup header limits the
- * entry's ELF keeps (its cmdline_size and initrd_addr_max, in hex), which
- * a boot through the ref alone, the bzImage never read, still honours.
- */
-#define REF_TARGET_LEN (KCACHE_KEY_LEN + 4 + 18)
-
 /* DIR/<ref> -> KEY.elf:CMDLINE:INITRD, replaced whole (a symlink renamed into place). */
 static void kcache_write_ref(int dirfd, const struct stat *st, const char *key,
 			     const struct kernel_image *img)
@@ -247,14 +376,6 @@ static void kcache_write_ref(int dirfd, const struct stat *st, const char *key,
 		return;
 	if (renameat(dirfd, tmp, dirfd, ref))
 		unlinkat(dirfd, tmp, 0);
-}
-
-static bool hex_digits(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
-			return false;
-	return true;
 }
 
 /*

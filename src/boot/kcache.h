@@ -17,9 +17,12 @@
  *  - bounded: after a store, the least recently used entries (by mtime,
  *    which a hit renews) go until the rest take KCACHE_MAX_BYTES of disk;
  *  - trusted only when DIR and the entry are this user's own and nobody
- *    else may write them (else one warning, and the kernel is
- *    decompressed as without a cache); an entry that is no ELF kernel
- *    with a PVH entry is removed and built again;
+ *    else may write them, and DIR is reached with no symbolic link on its
+ *    path (else one warning, and the kernel is decompressed as without a
+ *    cache); an entry that is no ELF kernel with a PVH entry is removed
+ *    and built again; every file is then reached through DIR's
+ *    descriptor, and the eviction removes only the cache's own names
+ *    (never a link's target);
  *  - out of the sandboxed VM's reach: the kernel is loaded before the
  *    seal, and DIR is not among the paths the sealed process keeps.
  */
@@ -56,6 +59,14 @@ int kcache_unpack(struct kernel_image *img, const char *dir, const struct stat *
  */
 int kcache_open_known(const char *path, const struct stat *st, const char *dir,
 		      struct kernel_image *img);
+
+/*
+ * DIR's descriptor (O_RDONLY), DIR made (mode 0700) when missing: -ELOOP
+ * when any component of the path is a symbolic link (walked, never
+ * followed: err names the component), -EPERM when DIR is not this user's
+ * alone, else -errno; err says why.
+ */
+int kcache_open_dir(const char *dir, struct err *err);
 
 /* key: the hex SHA-256 of data[0, len), NUL-terminated. 0, or -ENOTSUP without nettle. */
 int kcache_key(const uint8_t *data, size_t len, char key[KCACHE_KEY_LEN + 1], struct err *err);

@@ -447,7 +447,9 @@ static void test_kcache_evict(void **state)
 		t[0].tv_sec = t[1].tv_sec = 1000000 + i;   /* a older than b older than c */
 		assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
 	}
-	snprintf(path, sizeof(path), "%s/.tmp-old", dir);
+	/* A writer's temporary, by the name kcache_store gives it: .tmp-KEY-PID. */
+	memset(key, 'e', KCACHE_KEY_LEN);
+	snprintf(path, sizeof(path), "%s/.tmp-%s-1", dir, key);
 	fd = open(path, O_WRONLY | O_CREAT, 0600);
 	close(fd);
 	t[0].tv_sec = t[1].tv_sec = 1000;
