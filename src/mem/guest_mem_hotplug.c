@@ -53,6 +53,7 @@ int guest_mem_hotplug_init(struct guest_mem *gm, uint64_t size, uint64_t block_s
 	hp->nblocks = size / block_size;
 	hp->nslots = (unsigned int)(size / slot_size);
 	hp->slot_base = LAYOUT_HOTPLUG_SLOT_BASE;
+	pthread_mutex_init(&hp->lock, NULL);
 	hp->plugged = calloc((hp->nblocks + 63) / 64, sizeof(uint64_t));
 	hp->slot_plugged = calloc(hp->nslots, sizeof(uint32_t));
 	if (!hp->plugged || !hp->slot_plugged)
@@ -71,6 +72,7 @@ int guest_mem_hotplug_init(struct guest_mem *gm, uint64_t size, uint64_t block_s
 	return 0;
 
 err_free:
+	pthread_mutex_destroy(&hp->lock);
 	free(hp->slot_plugged);
 	free(hp->plugged);
 	free(hp);
@@ -88,6 +90,7 @@ void guest_mem_hotplug_destroy(struct guest_mem *gm)
 	gm->dirty[GUEST_MEM_HP_MAP] = NULL;
 	if (hp->hva)
 		munmap(hp->hva, hp->size);
+	pthread_mutex_destroy(&hp->lock);
 	free(hp->slot_plugged);
 	free(hp->plugged);
 	free(hp);
@@ -143,13 +146,71 @@ static void give_back(const struct guest_mem *gm, uint8_t *p, uint64_t len)
 	madvise(p, len, MADV_DONTNEED);
 }
 
+/* Sets blocks [first, last] to on, keeping each slot's count; no KVM, no watchers. */
+static void set_bits(struct guest_hotplug *hp, uint64_t first, uint64_t last, bool on)
+{
+	uint64_t per = hp->slot_size / hp->block_size;
+
+	for (uint64_t b = first; b <= last; b++) {
+		if (block_plugged(hp, b) == on)
+			continue;
+		if (on)
+			__atomic_or_fetch(&hp->plugged[b / 64], 1ull << (b % 64), __ATOMIC_RELEASE);
+		else
+			__atomic_and_fetch(&hp->plugged[b / 64], ~(1ull << (b % 64)),
+					   __ATOMIC_RELEASE);
+		hp->slot_plugged[b / per] += on ? 1u : (uint32_t)-1;
+	}
+}
+
+/* Which of blocks [first, last] are plugged now, a bit each from first; NULL: no memory. */
+static uint64_t *bits_save(const struct guest_hotplug *hp, uint64_t first, uint64_t last)
+{
+	uint64_t *v = calloc((last - first) / 64 + 1, sizeof(uint64_t));
+
+	for (uint64_t b = first; v && b <= last; b++)
+		if (block_plugged(hp, b))
+			v[(b - first) / 64] |= 1ull << ((b - first) % 64);
+	return v;
+}
+
+/* Blocks [first, last] back as bits_save found them. */
+static void bits_restore(struct guest_hotplug *hp, uint64_t first, uint64_t last,
+			 const uint64_t *v)
+{
+	for (uint64_t b = first; b <= last; b++)
+		set_bits(hp, b, b, (v[(b - first) / 64] >> ((b - first) % 64)) & 1);
+}
+
+/*
+ * Every watcher's table to the bitmap as it is now. On a failure the
+ * caller puts the bitmap back and calls this again, so the watchers that
+ * took the new table take the old one back (which they held before, so
+ * fits); that second call's failures are only counted.
+ */
+static int tell_watchers(struct guest_mem *gm)
+{
+	int ret = 0;
+
+	for (struct guest_mem_watch *w = gm->hp->watchers; w; w = w->next) {
+		int r = w->changed(w->ctx, gm);
+
+		if (r && !ret)
+			ret = r;
+	}
+	return ret;
+}
+
 static int hotplug_plug(struct guest_mem *gm, uint64_t first, uint64_t last)
 {
 	struct guest_hotplug *hp = gm->hp;
 	uint64_t per = hp->slot_size / hp->block_size;
 	unsigned int s0 = (unsigned int)(first / per), s1 = (unsigned int)(last / per), s;
+	uint64_t *before = bits_save(hp, first, last);
 	int ret = 0;
 
+	if (!before)
+		return -ENOMEM;
 	/* Slots first: a block is plugged only once the guest can reach it. */
 	for (s = s0; s <= s1; s++)
 		if (!hp->slot_plugged[s] && (ret = slot_kvm(gm, s, true)) < 0)
@@ -159,29 +220,41 @@ static int hotplug_plug(struct guest_mem *gm, uint64_t first, uint64_t last)
 		while (s-- > s0)
 			if (!hp->slot_plugged[s])
 				slot_kvm(gm, s, false);
-		return ret;
+		goto out;
 	}
-	for (uint64_t b = first; b <= last; b++) {
-		if (block_plugged(hp, b))
-			continue;
-		__atomic_or_fetch(&hp->plugged[b / 64], 1ull << (b % 64), __ATOMIC_RELEASE);
-		hp->slot_plugged[b / per]++;
-	}
-	return 0;
+	set_bits(hp, first, last, true);
+	if (!tell_watchers(gm))
+		goto out;
+	/* A watcher refused: the blocks this plug turned on go off, with slots it made. */
+	ret = -EBUSY;
+	bits_restore(hp, first, last, before);
+	tell_watchers(gm);
+	for (s = s0; s <= s1; s++)
+		if (!hp->slot_plugged[s])
+			slot_kvm(gm, s, false);
+out:
+	free(before);
+	return ret;
 }
 
-static void hotplug_unplug(struct guest_mem *gm, uint64_t first, uint64_t last)
+static int hotplug_unplug(struct guest_mem *gm, uint64_t first, uint64_t last)
 {
 	struct guest_hotplug *hp = gm->hp;
 	uint64_t per = hp->slot_size / hp->block_size;
 	unsigned int s0 = (unsigned int)(first / per), s1 = (unsigned int)(last / per);
+	uint64_t *before = bits_save(hp, first, last);
 
-	for (uint64_t b = first; b <= last; b++) {
-		if (!block_plugged(hp, b))
-			continue;
-		__atomic_and_fetch(&hp->plugged[b / 64], ~(1ull << (b % 64)), __ATOMIC_RELEASE);
-		hp->slot_plugged[b / per]--;
+	if (!before)
+		return -ENOMEM;
+	set_bits(hp, first, last, false);
+	/* The watchers let go before the pages do: vhost must not fault them back in. */
+	if (tell_watchers(gm)) {
+		bits_restore(hp, first, last, before);
+		tell_watchers(gm);
+		free(before);
+		return -EBUSY;
 	}
+	free(before);
 	/* A slot with nothing plugged leaves KVM before its pages go (Firecracker's order). */
 	for (unsigned int s = s0; s <= s1; s++)
 		if (!hp->slot_plugged[s] && slot_kvm(gm, s, false) < 0)
@@ -193,19 +266,83 @@ static void hotplug_unplug(struct guest_mem *gm, uint64_t first, uint64_t last)
 	 */
 	guest_mem_dirty_mark(gm, hp->gpa + first * hp->block_size,
 			     (last - first + 1) * hp->block_size);
+	return 0;
 }
 
 int guest_mem_hotplug_set(struct guest_mem *gm, uint64_t off, uint64_t len, bool plug)
 {
 	struct guest_hotplug *hp = gm->hp;
+	int ret;
 
 	if (!hp || !len || off % hp->block_size || len % hp->block_size || off >= hp->size ||
 	    len > hp->size - off)
 		return -EINVAL;
-	if (plug)
-		return hotplug_plug(gm, off / hp->block_size, (off + len) / hp->block_size - 1);
-	hotplug_unplug(gm, off / hp->block_size, (off + len) / hp->block_size - 1);
-	return 0;
+	pthread_mutex_lock(&hp->lock);
+	ret = plug ? hotplug_plug(gm, off / hp->block_size, (off + len) / hp->block_size - 1)
+		   : hotplug_unplug(gm, off / hp->block_size, (off + len) / hp->block_size - 1);
+	pthread_mutex_unlock(&hp->lock);
+	return ret;
+}
+
+void guest_mem_hotplug_watch(const struct guest_mem *gm, struct guest_mem_watch *w)
+{
+	if (!gm->hp)
+		return;
+	pthread_mutex_lock(&gm->hp->lock);
+	w->next = gm->hp->watchers;
+	gm->hp->watchers = w;
+	pthread_mutex_unlock(&gm->hp->lock);
+}
+
+void guest_mem_hotplug_unwatch(const struct guest_mem *gm, struct guest_mem_watch *w)
+{
+	if (!gm->hp)
+		return;
+	pthread_mutex_lock(&gm->hp->lock);
+	for (struct guest_mem_watch **p = &gm->hp->watchers; *p; p = &(*p)->next)
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	pthread_mutex_unlock(&gm->hp->lock);
+}
+
+void guest_mem_hotplug_lock(const struct guest_mem *gm)
+{
+	if (gm->hp)
+		pthread_mutex_lock(&gm->hp->lock);
+}
+
+void guest_mem_hotplug_unlock(const struct guest_mem *gm)
+{
+	if (gm->hp)
+		pthread_mutex_unlock(&gm->hp->lock);
+}
+
+unsigned int guest_mem_hotplug_runs(const struct guest_hotplug *hp, struct guest_mem_run *out,
+				    unsigned int max)
+{
+	unsigned int n = 0;
+	uint64_t b = 0;
+
+	while (b < hp->nblocks) {
+		uint64_t run = 0;
+
+		/* A word with nothing plugged is skipped whole: the cost is the bitmap's words. */
+		if (!(b % 64) && !__atomic_load_n(&hp->plugged[b / 64], __ATOMIC_ACQUIRE)) {
+			b += 64;
+			continue;
+		}
+		while (b + run < hp->nblocks && block_plugged(hp, b + run))
+			run++;
+		if (run && n < max)
+			out[n] = (struct guest_mem_run){ hp->gpa + b * hp->block_size,
+							 run * hp->block_size,
+							 hp->hva + b * hp->block_size };
+		n += run ? 1 : 0;
+		b += run ? run : 1;
+	}
+	return n;
 }
 
 int guest_mem_hotplug_map_file(struct guest_mem *gm, int fd, uint64_t offset)

@@ -18,10 +18,33 @@
 #ifndef HEARTH_MEM_GUEST_MEM_HOTPLUG_H
 #define HEARTH_MEM_GUEST_MEM_HOTPLUG_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "mem/guest_mem.h"
+
+/*
+ * Someone outside Hearth's own translation that is handed a table of
+ * guest memory (an in-kernel vhost backend's VHOST_SET_MEM_TABLE) and
+ * must follow plug and unplug: the table covers plugged blocks only
+ * (issue 47, S1), else a guest could post buffers in unplugged memory
+ * and have the host back what the operator never plugged. changed runs
+ * with the region's lock held, after a plug and before an unplugged
+ * block's pages go back; 0, or -errno (the table did not change: the
+ * plug or unplug is undone).
+ */
+struct guest_mem_watch {
+	int (*changed)(void *ctx, const struct guest_mem *gm);
+	void *ctx;
+	struct guest_mem_watch *next;    /* the region's list; the watcher owns the node */
+};
+
+/* One run of plugged blocks: guest address, size, host address. */
+struct guest_mem_run {
+	uint64_t gpa, size;
+	uint8_t *hva;
+};
 
 struct guest_hotplug {
 	uint64_t gpa, size;
@@ -40,6 +63,13 @@ struct guest_hotplug {
 	 * bring back the file's bytes rather than zeros.
 	 */
 	bool file_backed;
+	/*
+	 * Held across a plug or unplug with its watchers' updates, and by a
+	 * table's builder (guest_mem_hotplug_lock), so no table is built from
+	 * a half-changed bitmap nor set after a newer one.
+	 */
+	pthread_mutex_t lock;
+	struct guest_mem_watch *watchers;
 };
 
 /*
@@ -68,7 +98,10 @@ void guest_mem_hotplug_destroy(struct guest_mem *gm);
  * are given back to the host (after their slot is gone, so the guest
  * cannot fault them in again). Blocks already in the asked state stay.
  * -EINVAL out of range or misaligned; -errno when KVM refused a slot
- * on plug (nothing changed then). On the I/O thread.
+ * on plug (nothing changed then); -EBUSY when a watcher could not take
+ * the new table (nothing changed then: a vhost table has a fixed number
+ * of regions, and an unplug in the middle of a run makes one more). On
+ * the I/O thread.
  */
 int guest_mem_hotplug_set(struct guest_mem *gm, uint64_t off, uint64_t len, bool plug);
 
@@ -81,6 +114,25 @@ int guest_mem_hotplug_set(struct guest_mem *gm, uint64_t off, uint64_t len, bool
  * the VM with it.
  */
 int guest_mem_hotplug_map_file(struct guest_mem *gm, int fd, uint64_t offset);
+
+/*
+ * The watchers: add (its changed is not called now: the watcher sets its
+ * first table itself, under guest_mem_hotplug_lock) and remove. Nothing
+ * without a region.
+ */
+void guest_mem_hotplug_watch(const struct guest_mem *gm, struct guest_mem_watch *w);
+void guest_mem_hotplug_unwatch(const struct guest_mem *gm, struct guest_mem_watch *w);
+/* The region's lock, for a table built outside a watcher's call; nothing without a region. */
+void guest_mem_hotplug_lock(const struct guest_mem *gm);
+void guest_mem_hotplug_unlock(const struct guest_mem *gm);
+
+/*
+ * The plugged runs, merged, lowest first: the first max into out (which
+ * may be NULL with max 0); returns how many there are in all. Call with
+ * the lock held, or from the thread that plugs.
+ */
+unsigned int guest_mem_hotplug_runs(const struct guest_hotplug *hp, struct guest_mem_run *out,
+				    unsigned int max);
 
 /* Whether the block holding byte off of the region is plugged (false past its end). */
 bool guest_mem_hotplug_plugged(const struct guest_hotplug *hp, uint64_t off);

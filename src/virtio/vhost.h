@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/eventloop.h"
+#include "mem/guest_mem_hotplug.h"
 #include "virtio/device.h"
 
 /* ioctl(2) returning 0 or -errno; unit tests put a fake in its place. */
@@ -18,11 +19,33 @@ typedef int (*vhost_ioctl_fn)(int fd, unsigned long req, void *arg);
 int vhost_sys_ioctl(int fd, unsigned long req, void *arg);
 
 /*
- * VHOST_SET_MEM_TABLE from the guest's RAM regions and, whole, its memory
- * hotplug region: a guest that onlines hotplugged memory for the kernel
- * may put its buffers there. 0 or -errno.
+ * VHOST_SET_MEM_TABLE from the guest's RAM regions and the plugged runs of
+ * its memory hotplug region (a guest that onlines hotplugged memory for
+ * the kernel may put its buffers there; never in an unplugged block,
+ * which vhost would otherwise back). 0 or -errno.
  */
 int vhost_set_mem_table(vhost_ioctl_fn io, int fd, const struct guest_mem *gm);
+
+/*
+ * A backend's tables following plug and unplug: each fd >= 0 of fds (the
+ * backend's array, read at each change) gets the new table after a plug
+ * and before an unplugged block's pages go. Started once the fds exist,
+ * stopped before any of them closes; a change that a table cannot take
+ * (vhost's region limit) is refused to the guest, nothing changed.
+ */
+struct vhost_mem_watch {
+	struct guest_mem_watch w;
+	const struct guest_mem *gm;
+	vhost_ioctl_fn io;
+	const int *fds;
+	unsigned int nfds;
+	bool on;
+	uint64_t updates;      /* tables set after a change (tests, metrics) */
+};
+
+void vhost_mem_watch_start(struct vhost_mem_watch *mw, const struct guest_mem *gm,
+			   vhost_ioctl_fn io, const int *fds, unsigned int nfds);
+void vhost_mem_watch_stop(struct vhost_mem_watch *mw);
 
 /*
  * Hands ring vq to vhost as its ring index (vhost's own numbering, which

@@ -232,6 +232,22 @@ static void test_plug_refused_by_the_vm(void **state)
 	assert_int_equal(ask(f, VIRTIO_MEM_REQ_UNPLUG, HP_GPA, 4, NULL), VIRTIO_MEM_RESP_ACK);
 	assert_int_equal(rd64(f, CONFIG + C_PLUGGED), 0);
 	assert_int_equal(counter(f, "unplug_discard_fails"), 1);
+	/*
+	 * Issue 47, S1: an unplug a vhost table could not take (-EBUSY: the VM
+	 * changed nothing) is BUSY, its blocks still plugged; a plug, NACK.
+	 */
+	f->fail = 0;
+	assert_int_equal(ask(f, VIRTIO_MEM_REQ_PLUG, HP_GPA, 4, NULL), VIRTIO_MEM_RESP_ACK);
+	f->fail = -EBUSY;
+	assert_int_equal(ask(f, VIRTIO_MEM_REQ_UNPLUG, HP_GPA + BLOCK, 1, NULL),
+			 VIRTIO_MEM_RESP_BUSY);
+	assert_int_equal(rd64(f, CONFIG + C_PLUGGED), 4 * BLOCK);
+	assert_int_equal(ask(f, VIRTIO_MEM_REQ_PLUG, HP_GPA + 4 * BLOCK, 1, NULL),
+			 VIRTIO_MEM_RESP_NACK);
+	assert_int_equal(rd64(f, CONFIG + C_PLUGGED), 4 * BLOCK);
+	/* Unplug all still unplugs all: a whole run never needs one more region. */
+	assert_int_equal(ask(f, VIRTIO_MEM_REQ_UNPLUG_ALL, 0, 0, NULL), VIRTIO_MEM_RESP_ACK);
+	assert_int_equal(rd64(f, CONFIG + C_PLUGGED), 0);
 }
 
 static void test_unplug_all(void **state)

@@ -44,8 +44,9 @@ static struct fake {
 	int fail_errno, fail_errno2;
 	unsigned int owner_calls, cid_calls, running_calls;
 	uint64_t cid, set_features;
-	unsigned int nregions;
-	struct vhost_memory_region regions[GUEST_MEM_MAX_REGIONS + 1];
+	unsigned int nregions, tables;
+	unsigned int max_regions;  /* vhost's max_mem_regions; 0: no limit */
+	struct vhost_memory_region regions[GUEST_MEM_MAX_REGIONS + 8];
 	struct vhost_vring_state num[2], base[2];
 	uint16_t vhost_avail[2]; /* what VHOST_GET_VRING_BASE answers: vhost's progress */
 	struct vhost_vring_addr addr[2];
@@ -76,8 +77,12 @@ static int fake_ioctl(int fd, unsigned long req, void *arg)
 		return (fake.set_features & ~fake.features) ? -EOPNOTSUPP : 0;
 	case VHOST_SET_MEM_TABLE: {
 		struct vhost_memory *m = arg;
+
+		if (fake.max_regions && m->nregions > fake.max_regions)
+			return -E2BIG;
 		fake.nregions = m->nregions;
-		for (unsigned int i = 0; i < m->nregions && i <= GUEST_MEM_MAX_REGIONS; i++)
+		fake.tables++;
+		for (unsigned int i = 0; i < m->nregions && i < GUEST_MEM_MAX_REGIONS + 8; i++)
 			fake.regions[i] = m->regions[i];
 		return 0;
 	}
@@ -456,20 +461,67 @@ static void test_activate_and_signal(void **state)
 	assert_int_equal(fake.owner_calls, 1);
 }
 
-/* The memory hotplug region is vhost's too: a guest may put its buffers there. */
+/* Whether vhost's table, after RAM's regions, is exactly these runs (address, size). */
+static void expect_runs(const struct rig *r, unsigned int n, const uint64_t (*runs)[2])
+{
+	unsigned int ram = r->gm.nregions;
+
+	assert_int_equal(fake.nregions, ram + n);
+	for (unsigned int i = 0; i < n; i++) {
+		const struct vhost_memory_region *m = &fake.regions[ram + i];
+
+		assert_int_equal(m->guest_phys_addr, r->gm.hp->gpa + runs[i][0]);
+		assert_int_equal(m->memory_size, runs[i][1]);
+		assert_int_equal(m->userspace_addr, (uintptr_t)(r->gm.hp->hva + runs[i][0]));
+	}
+}
+
+/*
+ * Issue 47, S1: vhost's table covers the hotplug region's plugged blocks
+ * only, and follows plug and unplug: vhost faults in whatever its table
+ * covers, so a guest that posted buffers in an unplugged block would have
+ * the host back memory the operator never plugged (the old table covered
+ * the whole region). A change the table cannot take (vhost's region
+ * limit) is refused, nothing changed: the plug NACKed, the unplug BUSY.
+ */
 static void test_mem_table_hotplug_region(void **state)
 {
 	struct rig *r = *state;
 	struct err err;
+	const uint64_t M = 1u << 20;
+	const uint64_t one[][2] = { { 0, 8 * M } };
+	const uint64_t two[][2] = { { 0, 2 * M }, { 4 * M, 4 * M } };
+	unsigned int tables;
 
 	assert_int_equal(guest_mem_hotplug_init(&r->gm, 128u << 20, 2u << 20, 128u << 20), 0);
 	assert_int_equal(rig_create(r, 3, &err), 0);
 	drive(r, 3);
 	assert_int_equal(rd(r, 0x070, 4) & VIRTIO_STATUS_NEEDS_RESET, 0);
-	assert_int_equal(fake.nregions, r->gm.nregions + 1);
-	assert_int_equal(fake.regions[1].guest_phys_addr, r->gm.hp->gpa);
-	assert_int_equal(fake.regions[1].memory_size, 128u << 20);
-	assert_int_equal(fake.regions[1].userspace_addr, (uintptr_t)r->gm.hp->hva);
+	expect_runs(r, 0, NULL);                        /* nothing plugged: RAM alone */
+	assert_int_equal(guest_mem_hotplug_set(&r->gm, 0, 8 * M, true), 0);
+	expect_runs(r, 1, one);
+	assert_int_equal(guest_mem_hotplug_set(&r->gm, 2 * M, 2 * M, false), 0);
+	expect_runs(r, 2, two);                         /* the hole is no longer vhost's */
+	/* vhost takes RAM and two runs at most: a third run is refused whole. */
+	fake.max_regions = r->gm.nregions + 2;
+	tables = fake.tables;
+	assert_int_equal(guest_mem_hotplug_set(&r->gm, 20 * M, 2 * M, true), -EBUSY);
+	assert_false(guest_mem_hotplug_plugged(r->gm.hp, 20 * M));
+	assert_int_equal(guest_mem_hotplug_set(&r->gm, 6 * M, 2 * M, false), 0);
+	assert_int_equal(guest_mem_hotplug_set(&r->gm, 4 * M, 2 * M, false), 0);
+	assert_int_equal(guest_mem_hotplug_set(&r->gm, 20 * M, 2 * M, true), 0);
+	/* An unplug that would cut a run in two is BUSY, its blocks still plugged. */
+	assert_int_equal(guest_mem_hotplug_set(&r->gm, 0, 2 * M, false), 0);
+	assert_int_equal(guest_mem_hotplug_set(&r->gm, 0, 6 * M, true), 0);
+	assert_int_equal(guest_mem_hotplug_set(&r->gm, 2 * M, 2 * M, false), -EBUSY);
+	assert_true(guest_mem_hotplug_plugged(r->gm.hp, 2 * M));
+	assert_non_null(guest_mem_ptr(&r->gm, r->gm.hp->gpa + 2 * M, 4096));
+	assert_true(fake.tables > tables);
+	fake.max_regions = 0;
+	/* A reset's device goes back to the same table; destroyed, it is told no more. */
+	wr(r, 0x070, 0);
+	drive(r, 3);
+	assert_int_equal(fake.nregions, r->gm.nregions + 2);
 }
 
 static void test_activate_failures(void **state)

@@ -119,12 +119,19 @@ static uint16_t do_plug(struct vmem *m, uint64_t addr, uint16_t nb)
 	return VIRTIO_MEM_RESP_ACK;
 }
 
-/* The blocks are unplugged whatever the VM's side says: they are no longer the guest's. */
-static void unplug_blocks(struct vmem *m, uint64_t first, uint64_t n)
+/*
+ * The blocks are unplugged whatever the VM's side says, they are no longer
+ * the guest's, except when it says -EBUSY (busy_ok): nothing changed there
+ * (a vhost table could not take one more run), and the driver is told to
+ * try later. 0 or -EBUSY.
+ */
+static int unplug_blocks(struct vmem *m, uint64_t first, uint64_t n, bool busy_ok)
 {
 	uint64_t len = n * m->cfg.block_size;
 	int ret = m->cfg.ops->set(m->cfg.ctx, first * m->cfg.block_size, len, false);
 
+	if (ret == -EBUSY && busy_ok)
+		return ret;
 	if (ret) {
 		m->c[MC_DISCARD_FAILS]++;
 		log_ratelimited(&mem_rl, LOG_WARN, "virtio-mem: cannot give back 0x%llx+0x%llx: %s",
@@ -133,6 +140,7 @@ static void unplug_blocks(struct vmem *m, uint64_t first, uint64_t n)
 	}
 	vmem_set_blocks(m, first, n, false);
 	m->plugged -= len;
+	return 0;
 }
 
 static uint16_t do_unplug(struct vmem *m, uint64_t addr, uint16_t nb)
@@ -144,7 +152,11 @@ static uint16_t do_unplug(struct vmem *m, uint64_t addr, uint16_t nb)
 		m->c[MC_UNPLUG_FAILS]++;
 		return VIRTIO_MEM_RESP_ERROR;
 	}
-	unplug_blocks(m, first, nb);
+	/* 5.15.6.3: BUSY, nothing unplugged; Linux's driver tries again later. */
+	if (unplug_blocks(m, first, nb, true)) {
+		m->c[MC_UNPLUG_FAILS]++;
+		return VIRTIO_MEM_RESP_BUSY;
+	}
 	m->c[MC_UNPLUG_BYTES] += (uint64_t)nb * m->cfg.block_size;
 	return VIRTIO_MEM_RESP_ACK;
 }
@@ -171,8 +183,9 @@ static uint16_t do_unplug_all(struct vmem *m, uint64_t *cost)
 		}
 		while (b + run < m->nblocks && vmem_block_on(m, b + run))
 			run++;
+		/* A whole run leaves every table one region smaller: never busy. */
 		if (run)
-			unplug_blocks(m, b, run);
+			unplug_blocks(m, b, run, false);
 		b += run ? run : 1;
 	}
 	*cost += m->nblocks / 64;

@@ -47,6 +47,7 @@ struct net_vhost_backend {
 struct net_vhost {
 	struct net_vhost_backend be;
 	int fd[NET_MAX_QUEUE_PAIRS];
+	struct vhost_mem_watch mw; /* stopped before any fd closes */
 	uint64_t features;       /* vhost's own (VHOST_GET_FEATURES) */
 	struct vhost_call calls[2 * NET_MAX_QUEUE_PAIRS];
 	/* -1 until the first start takes the transport's or makes one. */

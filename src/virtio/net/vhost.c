@@ -87,6 +87,7 @@ static void net_vhost_free(struct net_dev *nd)
 {
 	struct net_vhost *v = nd->vhost;
 
+	vhost_mem_watch_stop(&v->mw);
 	for (unsigned int i = 0; i < NET_MAX_QUEUE_PAIRS; i++)
 		if (v->fd[i] >= 0)
 			close(v->fd[i]);
@@ -135,6 +136,8 @@ int net_vhost_attach(struct net_dev *nd, const struct net_vhost_backend *be, boo
 	}
 	if (ret)
 		goto err_free;
+	/* Each pair's memory table follows the hotplug region's plugged blocks (issue 47, S1). */
+	vhost_mem_watch_start(&v->mw, nd->dev.mem, v->be.ioctl, v->fd, nd->max_pairs);
 	return 0;
 
 err_free:
@@ -312,6 +315,7 @@ int net_vhost_drop(struct net_dev *nd, const char *why)
 	if (!net_on_vhost(nd))
 		return 0;
 	ret = net_vhost_stop(nd, true);
+	vhost_mem_watch_stop(&v->mw);
 	for (unsigned int i = 0; i < NET_MAX_QUEUE_PAIRS; i++) {
 		if (v->fd[i] >= 0)
 			close(v->fd[i]);

@@ -103,7 +103,9 @@ static int vsock_vhost_open(struct vsock *vs, struct err *err)
 			strerror(-ret));
 		goto err_close;
 	}
+	guest_mem_hotplug_lock(vs->dev.mem);
 	vs->vhost_fd = fd;
+	guest_mem_hotplug_unlock(vs->dev.mem);
 	vs->dirty = false;
 	return 0;
 
@@ -121,8 +123,10 @@ static void vsock_vhost_close(struct vsock *vs)
 	if (vs->dirty)
 		vs->be.ioctl(vs->vhost_fd, VHOST_VSOCK_SET_RUNNING, &off);
 	/* Closing drops the memory table, the rings and the CID in one go. */
+	guest_mem_hotplug_lock(vs->dev.mem);
 	close(vs->vhost_fd);
 	vs->vhost_fd = -1;
+	guest_mem_hotplug_unlock(vs->dev.mem);
 }
 
 static uint64_t vsock_get_features(struct virtio_dev *dev)
@@ -234,8 +238,10 @@ static void vsock_reset(struct virtio_dev *dev)
 		/* vhost would not stop: closing the fd is the only other way to detach it. */
 		log_ratelimited(&vsock_rl, LOG_WARN, "%s: stopping vhost: %s; reopening it",
 				dev->name, strerror(-ret));
+		guest_mem_hotplug_lock(dev->mem);
 		close(vs->vhost_fd);
 		vs->vhost_fd = -1;
+		guest_mem_hotplug_unlock(dev->mem);
 	}
 	if (vsock_vhost_open(vs, &err))
 		log_ratelimited(&vsock_rl, LOG_ERR, "%s: reopening after reset: %s", dev->name,
@@ -393,6 +399,8 @@ int virtio_vsock_create_with(const struct virtio_env *env, const struct vsock_co
 	ret = vsock_setup_calls(vs, err);
 	if (ret)
 		goto err_free;
+	/* Its memory table follows the hotplug region's plugged blocks (issue 47, S1). */
+	vhost_mem_watch_start(&vs->mw, vs->dev.mem, vs->be.ioctl, &vs->vhost_fd, 1);
 	*out = &vs->dev;
 	return 0;
 
@@ -416,6 +424,7 @@ void virtio_vsock_destroy(struct virtio_dev *dev)
 	if (!dev)
 		return;
 	vs = dev->priv;
+	vhost_mem_watch_stop(&vs->mw);
 	/* Stop the kernel first: it holds the kick and call eventfds. */
 	vsock_vhost_close(vs);
 	for (unsigned int q = 0; q < VSOCK_VHOST_QUEUES; q++) {

@@ -48,7 +48,9 @@ struct vsock {
 	struct eventloop *loop;
 	struct virtio_vsock_backend be;
 	uint64_t cid;
+	/* Changed only with the hotplug region's lock held: mw reads it on the I/O thread. */
 	int vhost_fd;
+	struct vhost_mem_watch mw;
 	uint64_t vhost_features;
 	bool dirty; /* vhost state was touched since the last (re)open */
 	struct vhost_call calls[VSOCK_VHOST_QUEUES];
