@@ -1,5 +1,6 @@
 #include "cli/restore.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@ void cli_restore_usage(FILE *out)
 	      "                      [-v|-q]\n"
 	      "  Restores a snapshot taken with PUT /snapshot/create (or hearth snapshot).\n"
 	      "  Every host resource comes from here, none from the state file: each\n"
-	      "  drive, network interface and hybrid vsock of the snapshot must be given.\n"
+	      "  drive, pmem device, network interface and vsock of the snapshot must be\n"
+	      "  given, and whether each file is opened writable.\n"
 	      "  --snapshot FILE      the state file\n"
 	      "  --mem FILE           its memory file, mapped privately (never modified;\n"
 	      "                       read into 2 MiB pages with huge_pages \"2M\")\n"
@@ -133,7 +135,8 @@ static int restore_vsock_cid(void *ctx, const struct opt *o, const char *val, st
 
 	errno = 0;
 	cid = strtoull(val, &end, 10);
-	if (errno || end == val || *end || val[0] == '-' || cid < 3 || cid > 0xfffffffeULL)
+	if (errno || end == val || *end || !isdigit((unsigned char)val[0]) || cid < 3 ||
+	    cid > 0xfffffffeULL)
 		return err_set(e, true, -EINVAL, "restore: %s '%.64s': want a CID from 3 to "
 			       "4294967294", o->name, val);
 	r->load.vsock_cid = cid;

@@ -232,6 +232,13 @@ static int hotplug_plug(struct guest_mem *gm, uint64_t first, uint64_t last)
 	for (s = s0; s <= s1; s++)
 		if (!hp->slot_plugged[s])
 			slot_kvm(gm, s, false);
+	/*
+	 * A vCPU may have written to them while their slot was there: their
+	 * pages go back, as an unplug's would, and read as zeros next time.
+	 */
+	for (uint64_t b = first; b <= last; b++)
+		if (!((before[(b - first) / 64] >> ((b - first) % 64)) & 1))
+			give_back(gm, hp->hva + b * hp->block_size, hp->block_size);
 out:
 	free(before);
 	return ret;
@@ -244,8 +251,9 @@ static int hotplug_unplug(struct guest_mem *gm, uint64_t first, uint64_t last)
 	unsigned int s0 = (unsigned int)(first / per), s1 = (unsigned int)(last / per);
 	uint64_t *before = bits_save(hp, first, last);
 
+	/* Nothing changed either way: the driver is told to try later. */
 	if (!before)
-		return -ENOMEM;
+		return -EBUSY;
 	set_bits(hp, first, last, false);
 	/* The watchers let go before the pages do: vhost must not fault them back in. */
 	if (tell_watchers(gm)) {
@@ -286,7 +294,7 @@ int guest_mem_hotplug_set(struct guest_mem *gm, uint64_t off, uint64_t len, bool
 
 void guest_mem_hotplug_watch(const struct guest_mem *gm, struct guest_mem_watch *w)
 {
-	if (!gm->hp)
+	if (!gm || !gm->hp)
 		return;
 	pthread_mutex_lock(&gm->hp->lock);
 	w->next = gm->hp->watchers;
@@ -296,7 +304,7 @@ void guest_mem_hotplug_watch(const struct guest_mem *gm, struct guest_mem_watch 
 
 void guest_mem_hotplug_unwatch(const struct guest_mem *gm, struct guest_mem_watch *w)
 {
-	if (!gm->hp)
+	if (!gm || !gm->hp)
 		return;
 	pthread_mutex_lock(&gm->hp->lock);
 	for (struct guest_mem_watch **p = &gm->hp->watchers; *p; p = &(*p)->next)
@@ -309,13 +317,13 @@ void guest_mem_hotplug_unwatch(const struct guest_mem *gm, struct guest_mem_watc
 
 void guest_mem_hotplug_lock(const struct guest_mem *gm)
 {
-	if (gm->hp)
+	if (gm && gm->hp)
 		pthread_mutex_lock(&gm->hp->lock);
 }
 
 void guest_mem_hotplug_unlock(const struct guest_mem *gm)
 {
-	if (gm->hp)
+	if (gm && gm->hp)
 		pthread_mutex_unlock(&gm->hp->lock);
 }
 

@@ -122,7 +122,7 @@ int guest_mem_hotplug_map_file(struct guest_mem *gm, int fd, uint64_t offset);
  */
 void guest_mem_hotplug_watch(const struct guest_mem *gm, struct guest_mem_watch *w);
 void guest_mem_hotplug_unwatch(const struct guest_mem *gm, struct guest_mem_watch *w);
-/* The region's lock, for a table built outside a watcher's call; nothing without a region. */
+/* The region's lock, for a table built outside a watcher's call; nothing without one (or gm). */
 void guest_mem_hotplug_lock(const struct guest_mem *gm);
 void guest_mem_hotplug_unlock(const struct guest_mem *gm);
 

@@ -43,8 +43,12 @@ static int mem_table_locked(vhost_ioctl_fn io, int fd, const struct guest_mem *g
 		m->regions[i].userspace_addr = (uintptr_t)gm->regions[i].hva;
 	}
 	m->nregions = gm->nregions;
-	if (nruns)
-		nruns = guest_mem_hotplug_runs(gm->hp, runs, nruns);
+	/* The same count, the lock held; never more than runs[] has room for. */
+	if (nruns) {
+		unsigned int again = guest_mem_hotplug_runs(gm->hp, runs, nruns);
+
+		nruns = again < nruns ? again : nruns;
+	}
 	for (unsigned int i = 0; i < nruns; i++, m->nregions++) {
 		m->regions[m->nregions].guest_phys_addr = runs[i].gpa;
 		m->regions[m->nregions].memory_size = runs[i].size;

@@ -10,6 +10,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "mmds/mmds.h"
 #include "util/log.h"
 #include "util/term.h"
 #include "util/thread_hook.h"
@@ -129,6 +130,14 @@ static int runner_start_fn(void *ctx, struct err *err)
 		ret = c->rs->apply(c->rs->ctx, &r->vm, err);
 		if (ret)
 			goto err_vm;
+		/*
+		 * The record's MMDS version, now that every record was taken and
+		 * before anything runs: never a refused load's, and no window in
+		 * which a V2 snapshot's MMDS answers without a session token.
+		 */
+		if (c->cfg->mmds.on && c->cfg->mmds_store)
+			mmds_set_version(c->cfg->mmds_store, c->cfg->mmds.version,
+					 c->cfg->mmds.imds_compat);
 		/*
 		 * Paused, then resumed unless asked to stay paused: a device's resume
 		 * looks at each queue once, and buffers the guest posted before the

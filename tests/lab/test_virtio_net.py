@@ -25,6 +25,10 @@ fetch again; then PATCH an rx rate limiter (the NIC leaves vhost: no
 vhost-net fd left) and the fetch again, in userspace; then the echo round
 trip, after which the guest ends. The snapshot is restored (--net-override
 eth0=tap=tap0): on vhost again, the fetch and the echo from where it was.
+vhost_hp: issue 47's S1 (tests/lab/vhost_hotplug.py): a freestanding guest
+puts a receive buffer in a memory hotplug block, unplugged, plugged and
+unplugged again, on a TAP NIC on vhost-net: a frame lands only while it is
+plugged, and the host backs nothing there otherwise.
 All traffic stays inside L1/L2.  Prints one line per check and
 `N passed, N failed`; exit 0 all passed, 1 a check failed, 3 lab failure.
 
@@ -39,6 +43,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L  # noqa: E402
+import vhost_hotplug as VH  # noqa: E402
+
+# The vhost_hp run's guest, built beside the Hearth binary the lab runs.
+VH_GUEST = "/lab/vhostmem.elf"
 
 RUN_TIMEOUT = 240
 VHOST_TIMEOUT = 600  # the run, then its snapshot's restore
@@ -289,7 +297,15 @@ def plan(lab):
                    extra_args=["--net", "tap=tap0,vhost=on", "--api-sock", "/tmp/v.sock",
                                "--snapshot-dir", "/tmp/s"],
                    **dict(common, memory=256, timeout=VHOST_TIMEOUT)),
+        L.ShellRun("net_vhost_hp", "hearth", VH.script(L.L1_BIN + "/hearth", VH_GUEST),
+                   timeout=RUN_TIMEOUT),
     ]
+
+
+def guest_files():
+    """{path in L1: path here} of the vhost_hp run's guest."""
+    build = os.path.dirname(L.vmm_binary("hearth"))
+    return {VH_GUEST: os.path.join(build, "tests", "guest", "vhostmem.elf")}
 
 
 def vhost_checks(name, i):
@@ -337,6 +353,9 @@ def checks(name, r):
         yield False, "%s: run started" % name
         return
     i = r.info
+    if name == "net_vhost_hp":
+        yield from VH.checks(name, i)
+        return
     yield i.get("nic") == "yes", "%s: guest has eth0 (virtio_net bound)" % name
     yield i.get("mac", "").startswith("02:48:52:"), \
         "%s: default MAC 02:48:52:... (got %s)" % (name, i.get("mac"))
@@ -385,7 +404,8 @@ def main():
         lab = L.Lab(stream=a.stream or None)
         runs = plan(lab)
         # curl for the vhost run's PATCH, and its libcurl for hearth snapshot.
-        res = lab.run_plan(runs, tag="net", binaries={"/bin/curl": shutil.which("curl")})
+        res = lab.run_plan(runs, tag="net", binaries={"/bin/curl": shutil.which("curl")},
+                           files=guest_files())
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3

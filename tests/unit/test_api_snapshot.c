@@ -413,6 +413,8 @@ static void test_restore_cli_overrides(void **state)
 	noeq[7] = "2";
 	assert_int_equal(cli_restore_parse(8, noeq, &o, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "--vsock-cid '2': want a CID from 3"));
+	noeq[7] = " -18446744073709551613";
+	assert_int_equal(cli_restore_parse(8, noeq, &o, &e), -EINVAL);
 	noeq[6] = "--huge-pages";
 	noeq[7] = "1G";
 	assert_int_equal(cli_restore_parse(8, noeq, &o, &e), -EINVAL);

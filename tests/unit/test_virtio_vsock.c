@@ -46,6 +46,7 @@ static struct fake {
 	uint64_t cid, set_features;
 	unsigned int nregions, tables;
 	unsigned int max_regions;  /* vhost's max_mem_regions; 0: no limit */
+	uint8_t *scribble;         /* written when a table is refused: a vCPU's store meanwhile */
 	struct vhost_memory_region regions[GUEST_MEM_MAX_REGIONS + 8];
 	struct vhost_vring_state num[2], base[2];
 	uint16_t vhost_avail[2]; /* what VHOST_GET_VRING_BASE answers: vhost's progress */
@@ -78,8 +79,11 @@ static int fake_ioctl(int fd, unsigned long req, void *arg)
 	case VHOST_SET_MEM_TABLE: {
 		struct vhost_memory *m = arg;
 
-		if (fake.max_regions && m->nregions > fake.max_regions)
+		if (fake.max_regions && m->nregions > fake.max_regions) {
+			if (fake.scribble)
+				memset(fake.scribble, 0xab, 4096);
 			return -E2BIG;
+		}
 		fake.nregions = m->nregions;
 		fake.tables++;
 		for (unsigned int i = 0; i < m->nregions && i < GUEST_MEM_MAX_REGIONS + 8; i++)
@@ -505,8 +509,12 @@ static void test_mem_table_hotplug_region(void **state)
 	/* vhost takes RAM and two runs at most: a third run is refused whole. */
 	fake.max_regions = r->gm.nregions + 2;
 	tables = fake.tables;
+	fake.scribble = r->gm.hp->hva + 20 * M;
 	assert_int_equal(guest_mem_hotplug_set(&r->gm, 20 * M, 2 * M, true), -EBUSY);
 	assert_false(guest_mem_hotplug_plugged(r->gm.hp, 20 * M));
+	/* What a vCPU wrote there while the slot was in went back with it: zeros. */
+	assert_int_equal(r->gm.hp->hva[20 * M], 0);
+	fake.scribble = NULL;
 	assert_int_equal(guest_mem_hotplug_set(&r->gm, 6 * M, 2 * M, false), 0);
 	assert_int_equal(guest_mem_hotplug_set(&r->gm, 4 * M, 2 * M, false), 0);
 	assert_int_equal(guest_mem_hotplug_set(&r->gm, 20 * M, 2 * M, true), 0);

@@ -183,9 +183,17 @@ static uint16_t do_unplug_all(struct vmem *m, uint64_t *cost)
 		}
 		while (b + run < m->nblocks && vmem_block_on(m, b + run))
 			run++;
-		/* A whole run leaves every table one region smaller: never busy. */
-		if (run)
-			unplug_blocks(m, b, run, false);
+		/*
+		 * A whole run leaves every table one region smaller, so a vhost
+		 * table takes it; should the VM's side still change nothing
+		 * (-EBUSY), the run stays plugged on both sides and the driver
+		 * is told to try again, rather than the two parting ways.
+		 */
+		if (run && unplug_blocks(m, b, run, true)) {
+			*cost += m->nblocks / 64;
+			m->c[MC_UNPLUG_ALL_FAILS]++;
+			return VIRTIO_MEM_RESP_BUSY;
+		}
 		b += run ? run : 1;
 	}
 	*cost += m->nblocks / 64;
