@@ -295,6 +295,19 @@ static bool uses_deprecated(const char *method, const char *path, const char *bo
 			used = true;
 		}
 	}
+	/* MMDS V1 (a version of "V1", or none: Firecracker's default) is deprecated too. */
+	if (!strcmp(method, "PUT") && !strcmp(path, "/mmds/config")) {
+		json_t *v;
+
+		if (!o && body && len)
+			o = json_loadb(body, len, 0, NULL);
+		v = json_is_object(o) ? json_object_get(o, "version") : NULL;
+		if (json_is_object(o) && (!v || json_is_null(v) ||
+					  (json_is_string(v) && !strcmp(json_string_value(v), "V1")))) {
+			log_warn("PUT /mmds/config: V1 is deprecated. Use V2 instead.");
+			used = true;
+		}
+	}
 	json_decref(o);
 	return used;
 }

@@ -19,6 +19,7 @@
 #include "util/httpd.h"
 #include "util/log.h"
 #include "util/thread_hook.h"
+#include "util/thread_name.h"
 #include "util/uds.h"
 
 /*
@@ -173,7 +174,7 @@ static void *api_thread(void *arg)
 		{ .fd = s->stop_efd, .events = POLLIN },
 	};
 
-	pthread_setname_np(pthread_self(), "api");
+	thread_name_set(THREAD_ROLE_API, 0);
 	/* The sandbox's filter, if any; an API without it would be one without limits. */
 	s->enter_ret = thread_hook_enter(THREAD_API);
 	sem_post(&s->entered);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/server.h"
@@ -11,6 +12,7 @@
 #include "sandbox/policy.h"
 #include "sandbox/sandbox.h"
 #include "util/log.h"
+#include "vmm/logger.h"
 
 bool cli_is_firecracker(const char *argv0)
 {
@@ -96,9 +98,22 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 {
 	struct api_server *srv = NULL;
 	struct err e = ERR_INIT;
+	struct stat st;
 	struct host h;
 	int ret;
 
+	/*
+	 * Firecracker never replaces what is at its socket's path, stale or
+	 * not, and says so in its log: its tests and orchestrators read that
+	 * line. hearth serve replaces a stale socket (uds_listen).
+	 */
+	if (api_sock && o->product && !lstat(api_sock, &st)) {
+		if (o->logger.log_path)
+			vm_logger_apply(&o->logger, &e);
+		err_set(&e, false, -EADDRINUSE, "Failed to open the API socket at: %s. Check that "
+			"it is not already used.", api_sock);
+		return host_exit_line(o, cli_fail(&e));
+	}
 	/*
 	 * The socket first: a VM booted at once seals the sandbox in
 	 * host_open, and the sealed root keeps no directory to bind it in.

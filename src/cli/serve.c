@@ -18,6 +18,7 @@
 #include "snapshot/file.h"
 #include "snapshot/format.h"
 #include "util/log.h"
+#include "util/thread_name.h"
 #include "vmm/logger.h"
 
 #define SERVE 1u    /* hearth serve */
@@ -367,5 +368,6 @@ int cli_serve_main(int argc, char **argv)
 
 int cli_firecracker_main(int argc, char **argv)
 {
+	thread_name_use_firecracker(true);
 	return serve_main(argc, argv, true);
 }

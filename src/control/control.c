@@ -209,9 +209,10 @@ static const struct ctl_rule {
 	[CTL_PATCH_DRIVE] =       { BOOTED, ctl_model_patch_drive },
 	[CTL_PATCH_NET] =         { BOOTED, ctl_model_patch_net },
 	/* A running guest would change memory under the writer. */
-	[CTL_SNAPSHOT_CREATE] =   { { CTL_NOT_BEFORE_START, "Create snapshot error: the microVM "
-				      "must be paused first (PATCH /vm {\"state\": \"Paused\"})",
-				      NULL }, snapshot_create },
+	[CTL_SNAPSHOT_CREATE] =   { { CTL_NOT_BEFORE_START, "Create snapshot error: Cannot save "
+				      "the microVM state: Operation not allowed: save/restore "
+				      "unavailable while running (pause it first: PATCH /vm "
+				      "{\"state\": \"Paused\"})", NULL }, snapshot_create },
 	[CTL_SNAPSHOT_LOAD] =     { PRE_BOOT, snapshot_load },
 	/* As Firecracker: the data in every state, the config before boot only. */
 	[CTL_GET_MMDS] =          { ALWAYS, ctl_mmds_get },

@@ -330,7 +330,9 @@ static int host_model(struct host *h, const struct host_opts *o, struct vm_confi
 		ret = config_json_load_file(c, o->config_file, err);
 		if (ret) {
 			err->usage = true;
-			return ret;
+			/* Firecracker's words before its error: its tooling looks for them. */
+			return o->product ? err_prefix(err, ret, "Configuration for VMM from one single "
+						      "json failed: ") : ret;
 		}
 	}
 	if (o->boot_timer)
@@ -462,8 +464,13 @@ int host_open(struct host *h, const struct host_opts *o, struct vm_config *boot,
 	}
 	if (o->restore || start) {
 		ret = ctl_handle(&h->ctl, &a, NULL, err);
+		if (ret && o->product && o->config_file && !o->restore)
+			err_prefix(err, ret, "Building VMM configured from cmdline json failed: ");
 		if (ret)
 			goto err_ctl;
+		if (o->product && o->config_file && !o->restore)
+			log_info("Successfully started microvm that was configured from one single "
+				 "json");
 	}
 	return 0;
 err_ctl:

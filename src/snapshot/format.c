@@ -79,8 +79,8 @@ static int snap_parse_header(struct bytes_in *in, const char *name, uint64_t *fi
 	uint32_t header_size;
 
 	if (in->len < SNAP_HEADER_SIZE)
-		return snap_fail(err, name,
-				 "too short for a snapshot header (needs %u bytes, the file has %zu)",
+		return snap_fail(err, name, "IO Error: File too short to contain CRC (a "
+				 "snapshot header needs %u bytes, the file has %zu)",
 				 SNAP_HEADER_SIZE, in->len);
 	bytes_get(in, magic, sizeof(magic));
 	if (memcmp(magic, SNAP_MAGIC, SNAP_MAGIC_SIZE))

@@ -13,6 +13,7 @@
 
 #include "util/log.h"
 #include "util/thread_hook.h"
+#include "util/thread_name.h"
 #include "vcpu/cpuid.h"
 #include "vcpu/msr.h"
 #include "vcpu/regs.h"
@@ -309,11 +310,9 @@ static bool vcpu_handle_exit(struct vcpu *v)
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
-	char name[16];
 	sigset_t set;
 
-	snprintf(name, sizeof(name), "vcpu%u", v->index);
-	pthread_setname_np(pthread_self(), name);
+	thread_name_set(THREAD_ROLE_VCPU, v->index);
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);

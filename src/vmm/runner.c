@@ -14,6 +14,7 @@
 #include "util/log.h"
 #include "util/term.h"
 #include "util/thread_hook.h"
+#include "util/thread_name.h"
 
 static void on_signal(void *opaque, uint32_t events)
 {
@@ -70,7 +71,7 @@ int runner_init(struct runner *r, struct err *err)
 
 	memset(r, 0, sizeof(*r));
 	r->sig_fd = -1;
-	pthread_setname_np(pthread_self(), "io");
+	thread_name_set(THREAD_ROLE_IO, 0);
 	if (eventloop_init(&r->loop)) {
 		ret = -errno;
 		return err_set(err, false, ret, "cannot create the event loop: %s", strerror(-ret));

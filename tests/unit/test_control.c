@@ -90,7 +90,8 @@ static const struct rule_case {
 	{ { .type = CTL_PATCH_NET, .net = { .id = "eth0" } }, { 0 }, false, BOOTED },
 	{ { .type = CTL_SNAPSHOT_CREATE,
 	    .create = { .snapshot_path = "/s", .mem_file_path = "/m" } }, { 0 }, false,
-	  { FC_PRE, "Create snapshot error: the microVM must be paused first (PATCH /vm "
+	  { FC_PRE, "Create snapshot error: Cannot save the microVM state: Operation not "
+	    "allowed: save/restore unavailable while running (pause it first: PATCH /vm "
 	    "{\"state\": \"Paused\"})", NULL } },
 	{ { .type = CTL_SNAPSHOT_LOAD, .load = { .snapshot_path = "/s", .mem_path = "/m" } },
 	  { 0 }, true, { NULL, FC_POST, FC_POST } },

@@ -123,8 +123,8 @@ static void test_truncated_section(void **state)
 	assert_string_equal(err.msg, "snapshot F: section 3 of 3 is truncated "
 				 "(its header needs 88 bytes, 10 left)");
 	assert_int_equal(parse(buf, 10, &err), -EINVAL);
-	assert_string_equal(err.msg, "snapshot F: too short for a snapshot header "
-				 "(needs 64 bytes, the file has 10)");
+	assert_string_equal(err.msg, "snapshot F: IO Error: File too short to contain CRC (a "
+				 "snapshot header needs 64 bytes, the file has 10)");
 	free(buf);
 }
 
