@@ -48,6 +48,17 @@ def thread_names(pid):
     return sorted(names)
 
 
+def wait_names(pid, want):
+    """The process's thread names once every wanted one is there (vCPU threads start a
+    little after InstanceStart answers); the last seen after TIMEOUT."""
+    deadline = time.monotonic() + TIMEOUT
+    names = thread_names(pid)
+    while not all(w in names for w in want) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        names = thread_names(pid)
+    return names
+
+
 def boot_tiny(client, tmp, vcpus=2):
     kernel = os.path.join(tmp, "k.elf")
     with open(kernel, "wb") as f:
@@ -65,7 +76,7 @@ def case_threads(binary, tmp):
     try:
         fc.wait_log("API server started.")
         boot_tiny(fc, tmp)
-        names = thread_names(fc.p.pid)
+        names = wait_names(fc.p.pid, ("firecracker", "fc_api", "fc_vcpu 0", "fc_vcpu 1"))
         for want in ("firecracker", "fc_api", "fc_vcpu 0", "fc_vcpu 1"):
             check(want in names, "firecracker's threads %r lack %r" % (names, want))
         check(not {"io", "api", "vcpu0"} & set(names), "Hearth's names under firecracker: %r"
@@ -77,7 +88,7 @@ def case_threads(binary, tmp):
     s = Serve(binary, d)
     try:
         boot_tiny(s, d)
-        names = thread_names(s.p.pid)
+        names = wait_names(s.p.pid, ("io", "api", "vcpu0", "vcpu1"))
         for want in ("io", "api", "vcpu0", "vcpu1"):
             check(want in names, "hearth serve's threads %r lack %r" % (names, want))
     finally:
