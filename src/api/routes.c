@@ -434,6 +434,8 @@ void api_route(struct ctl *ctl, const char *method, const char *path, const char
 	struct err err = ERR_INIT;
 	const char *id = NULL;
 	json_t *out = NULL;
+	/* Counted before it runs, as Firecracker's parser counts: InstanceStart's own line has it. */
+	int counted = ctl_count_api(ctl, method, path, len > 0);
 	int ret;
 
 	r->status = 500;
@@ -471,6 +473,6 @@ void api_route(struct ctl *ctl, const char *method, const char *path, const char
 				method, path);
 		api_reply_fault(r, 400, err.msg);
 	}
-	ctl_count_request(ctl, request_kind(method), r->status >= 400);
+	ctl_count_request(ctl, request_kind(method), counted, r->status >= 400, r->deprecated);
 	log_debug("api: %s %s: %u", method, path, r->status);
 }

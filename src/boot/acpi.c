@@ -367,6 +367,7 @@ static void build_dsdt_aml(struct aml_buf *b, const struct acpi_config *cfg)
 	acpi_dsdt_pci(b, cfg);
 	if (cfg->vmclock_addr)
 		dsdt_vmclock(b, cfg);
+	acpi_dsdt_vmgenid(b, cfg);
 	aml_end(b, sb);
 
 	/*
@@ -405,7 +406,7 @@ static int check_config(const struct acpi_config *cfg)
 		    d->base + d->size - 1 > UINT32_MAX)
 			return -EINVAL;
 	}
-	return acpi_pci_check(cfg);
+	return acpi_vmgenid_check(cfg) ? -EINVAL : acpi_pci_check(cfg);
 }
 
 static size_t align16(size_t v)

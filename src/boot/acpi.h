@@ -54,6 +54,12 @@ struct acpi_config {
 	unsigned int n_mmio_devs;
 	uint64_t vmclock_addr;       /* VMClock's page (devices/vmclock.h); 0: none */
 	uint32_t vmclock_size;
+	/*
+	 * VMGenID's 16 bytes (devices/vmgenid.h), 8-byte aligned; 0: none.
+	 * Its Generic Event Device's interrupt, which notifies it.
+	 */
+	uint64_t vmgenid_addr;
+	uint32_t vmgenid_gsi;
 	struct acpi_pci pci;
 };
 

@@ -1,6 +1,7 @@
 /*
- * What the ACPI table builders share (acpi.c, acpi_pci.c): the table
- * header, its checksum, and little-endian stores into packed tables.
+ * What the ACPI table builders share (acpi.c, acpi_pci.c, acpi_vmgenid.c):
+ * the table header, its checksum, and little-endian stores into packed
+ * tables.
  */
 #ifndef HEARTH_BOOT_ACPI_PRIV_H
 #define HEARTH_BOOT_ACPI_PRIV_H
@@ -44,5 +45,9 @@ void acpi_build_mcfg(uint8_t *p, const struct acpi_config *cfg);
 void acpi_dsdt_pci(struct aml_buf *b, const struct acpi_config *cfg);
 /* -EINVAL when cfg's PCI part cannot be described. */
 int acpi_pci_check(const struct acpi_config *cfg);
+/* VMGenID's device and the Generic Event Device that notifies it (acpi_vmgenid.c). */
+void acpi_dsdt_vmgenid(struct aml_buf *b, const struct acpi_config *cfg);
+/* -EINVAL when cfg's VMGenID cannot be described. */
+int acpi_vmgenid_check(const struct acpi_config *cfg);
 
 #endif

@@ -4,12 +4,28 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "control/model.h"
 #include "hearth-config.h"
 #include "fcjson/config_json.h"
 #include "util/log.h"
 #include "vmm/metrics.h"
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* An action that succeeded took this long since start: which is 0 (the request) or 1 (the VM). */
+static void took(struct ctl *ctl, int which, enum ctl_latency l, uint64_t start)
+{
+	if (l < CTL_NLAT)
+		__atomic_store_n(&ctl->latency_us[which][l], now_us() - start, __ATOMIC_RELAXED);
+}
 
 /* A read's answer; a missing one is the host's failure (the API's 500). */
 static int answer(json_t *o, json_t **out, struct err *err)
@@ -87,8 +103,11 @@ static int flush_metrics(struct ctl *ctl, const struct ctl_action *a, json_t **o
 /* Asking for the state the VM is in is a no-op, as in Firecracker. */
 static int pause(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
 {
+	uint64_t start = now_us();
 	int ret = ctl->state == CTL_PAUSED ? 0 : ctl->vm->pause(ctl->vm_ctx);
 
+	if (!ret)
+		took(ctl, 1, CTL_LAT_PAUSE, start);
 	if (ret == -EBUSY)
 		return err_set(err, false, ret, "cannot pause the microVM: a disk's requests in "
 			       "flight did not complete in time (see the log); the microVM runs "
@@ -104,8 +123,11 @@ static int pause(struct ctl *ctl, const struct ctl_action *a, json_t **out, stru
 
 static int resume(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
 {
+	uint64_t start = now_us();
+
 	if (ctl->state == CTL_PAUSED)
 		ctl->vm->resume(ctl->vm_ctx);
+	took(ctl, 1, CTL_LAT_RESUME, start);
 	ctl->state = CTL_RUNNING;
 	return 0;
 }
@@ -118,19 +140,28 @@ static int resume(struct ctl *ctl, const struct ctl_action *a, json_t **out, str
 static int snapshot_create(struct ctl *ctl, const struct ctl_action *a, json_t **out,
 			   struct err *err)
 {
+	uint64_t start = now_us();
+	int ret;
+
 	/* Refused before a file is touched (the device's save would refuse too, late). */
 	if (ctl->cfg.nvfio)
 		return err_set(err, true, -EOPNOTSUPP, "Create snapshot error: a VM with a device "
 			       "passed through (VFIO %s) cannot be snapshotted: the device's state "
 			       "is in the device", ctl->cfg.vfio[0].path);
-	return ctl->vm->snapshot_create(ctl->vm_ctx, &ctl->cfg, &a->create, err);
+	ret = ctl->vm->snapshot_create(ctl->vm_ctx, &ctl->cfg, &a->create, err);
+	if (!ret)
+		took(ctl, 1, a->create.diff ? CTL_LAT_DIFF_CREATE : CTL_LAT_FULL_CREATE, start);
+	return ret;
 }
 
 static int snapshot_load(struct ctl *ctl, const struct ctl_action *a, json_t **out,
 			 struct err *err)
 {
 	struct snap_load_req req;
+	struct vm_metrics metrics;
+	struct vm_logger logger;
 	struct vm_config cfg;
+	uint64_t start;
 	int ret;
 
 	err->usage = true;
@@ -149,6 +180,7 @@ static int snapshot_load(struct ctl *ctl, const struct ctl_action *a, json_t **o
 	req.serial_rl = &ctl->cfg.serial_rl;
 	vm_config_init(&cfg);
 	cfg.mmds_store = ctl->mmds;
+	start = now_us();
 	ret = ctl->vm->snapshot_load(ctl->vm_ctx, &req, &cfg, err);
 	if (ret) {
 		vm_config_release(&cfg);
@@ -156,11 +188,21 @@ static int snapshot_load(struct ctl *ctl, const struct ctl_action *a, json_t **o
 			__atomic_store_n(&ctl->exit_due, HEARTH_EXIT_FAILURE + 1, __ATOMIC_RELEASE);
 		return ret;
 	}
+	took(ctl, 1, CTL_LAT_LOAD, start);
 	/* The store is the process's: the loaded model answers from it too. */
 	cfg.mmds_store = ctl->mmds;
 	if (cfg.mmds.on)
 		mmds_set_version(ctl->mmds, cfg.mmds.version, cfg.mmds.imds_compat);
-	/* The logger and metrics set before the load stay: they are this process's. */
+	/*
+	 * The logger and metrics set before the load stay: they are this
+	 * process's, and no snapshot has them (FlushMetrics goes on working).
+	 */
+	logger = cfg.logger;
+	metrics = cfg.metrics;
+	cfg.logger = ctl->cfg.logger;
+	cfg.metrics = ctl->cfg.metrics;
+	ctl->cfg.logger = logger;
+	ctl->cfg.metrics = metrics;
 	vm_config_release(&ctl->cfg);
 	ctl->cfg = cfg;
 	ctl->state = a->load.resume_vm ? CTL_RUNNING : CTL_PAUSED;
@@ -279,10 +321,28 @@ static void fc_reword(enum ctl_type t, struct err *err)
 		err->at_off = at_off - (unsigned int)n + (unsigned int)strlen(fc_words[t].words);
 }
 
+/* Which of Firecracker's latencies times a; CTL_NLAT: none. */
+static enum ctl_latency latency_of(const struct ctl_action *a)
+{
+	switch (a->type) {
+	case CTL_PAUSE:
+		return CTL_LAT_PAUSE;
+	case CTL_RESUME:
+		return CTL_LAT_RESUME;
+	case CTL_SNAPSHOT_CREATE:
+		return a->create.diff ? CTL_LAT_DIFF_CREATE : CTL_LAT_FULL_CREATE;
+	case CTL_SNAPSHOT_LOAD:
+		return CTL_LAT_LOAD;
+	default:
+		return CTL_NLAT;
+	}
+}
+
 int ctl_handle(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
 {
 	const struct ctl_rule *r = a->type < CTL_NTYPES ? &rules[a->type] : NULL;
 	json_t *reply = NULL;  /* set by the reads only */
+	uint64_t start = now_us();
 	int ret;
 
 	if (!r || !r->run) {
@@ -303,6 +363,8 @@ int ctl_handle(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct
 	pthread_mutex_unlock(&ctl->lock);
 	if (ret)
 		fc_reword(a->type, err);
+	else
+		took(ctl, 0, latency_of(a), start);
 	if (out)
 		*out = reply;
 	else
@@ -417,12 +479,22 @@ const char *ctl_state_name(enum ctl_state s)
 	return "?";
 }
 
-void ctl_count_request(struct ctl *ctl, enum ctl_request kind, bool failed)
+int ctl_count_api(struct ctl *ctl, const char *method, const char *path, bool has_body)
+{
+	int route = metrics_api_route(method, path, has_body);
+
+	metrics_api_count(&ctl->api, route);
+	return route;
+}
+
+void ctl_count_request(struct ctl *ctl, enum ctl_request kind, int route, bool failed,
+		       bool deprecated)
 {
 	__atomic_fetch_add(&ctl->requests[kind < CTL_NREQ ? kind : CTL_REQ_OTHER], 1,
 			   __ATOMIC_RELAXED);
 	if (failed)
 		__atomic_fetch_add(&ctl->failed_requests, 1, __ATOMIC_RELAXED);
+	metrics_api_done(&ctl->api, route, failed, deprecated);
 }
 
 void ctl_collect_requests(struct ctl *ctl, json_t *counters)
@@ -431,12 +503,33 @@ void ctl_collect_requests(struct ctl *ctl, json_t *counters)
 		[CTL_REQ_GET] = "get_requests", [CTL_REQ_PUT] = "put_requests",
 		[CTL_REQ_PATCH] = "patch_requests", [CTL_REQ_OTHER] = "other_requests",
 	};
+	json_t *own = metrics_group(counters, METRICS_HEARTH);
 
 	for (int i = 0; i < CTL_NREQ; i++)
-		metrics_add(counters, "api_server", names[i],
+		metrics_add(own, "api_server", names[i],
 			    __atomic_load_n(&ctl->requests[i], __ATOMIC_RELAXED));
-	metrics_add(counters, "api_server", "failed_requests",
+	metrics_add(own, "api_server", "failed_requests",
 		    __atomic_load_n(&ctl->failed_requests, __ATOMIC_RELAXED));
+	metrics_api_collect(&ctl->api, counters);
+}
+
+void ctl_collect_latencies(struct ctl *ctl, json_t *gauges)
+{
+	static const char *const names[CTL_NLAT] = {
+		[CTL_LAT_FULL_CREATE] = "full_create_snapshot",
+		[CTL_LAT_DIFF_CREATE] = "diff_create_snapshot",
+		[CTL_LAT_LOAD] = "load_snapshot", [CTL_LAT_PAUSE] = "pause_vm",
+		[CTL_LAT_RESUME] = "resume_vm",
+	};
+	char name[40];
+
+	for (int i = 0; i < CTL_NLAT; i++) {
+		metrics_add(gauges, "latencies_us", names[i],
+			    __atomic_load_n(&ctl->latency_us[0][i], __ATOMIC_RELAXED));
+		snprintf(name, sizeof(name), "vmm_%s", names[i]);
+		metrics_add(gauges, "latencies_us", name,
+			    __atomic_load_n(&ctl->latency_us[1][i], __ATOMIC_RELAXED));
+	}
 }
 
 bool ctl_exit_due(struct ctl *ctl, int *code)

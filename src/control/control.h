@@ -30,6 +30,7 @@
 #include "snapshot/request.h"
 #include "util/err.h"
 #include "vmm/config.h"
+#include "vmm/metrics_api.h"
 
 #define CTL_ID_MAX 64
 /* The MMDS store's size limit when nothing sets one: Firecracker's API payload limit. */
@@ -209,8 +210,14 @@ struct ctl_vm_ops {
 			     struct err *err);
 };
 
-/* Requests the API answered, by method, for the metrics' "api_server" group. */
+/* Requests the API answered, by method, for Hearth's own "api_server" metrics group. */
 enum ctl_request { CTL_REQ_GET, CTL_REQ_PUT, CTL_REQ_PATCH, CTL_REQ_OTHER, CTL_NREQ };
+
+/* The actions Firecracker's "latencies_us" times, in its order. */
+enum ctl_latency {
+	CTL_LAT_FULL_CREATE, CTL_LAT_DIFF_CREATE, CTL_LAT_LOAD, CTL_LAT_PAUSE, CTL_LAT_RESUME,
+	CTL_NLAT
+};
 
 struct ctl {
 	pthread_mutex_t lock;       /* one action at a time */
@@ -233,6 +240,13 @@ struct ctl {
 	struct mmds *mmds;
 	uint64_t requests[CTL_NREQ];   /* atomics, read by any thread */
 	uint64_t failed_requests;      /* answered 4xx or 5xx */
+	struct metrics_api api;        /* Firecracker's counts, by endpoint */
+	/*
+	 * Atomics: the last of each action that succeeded, in microseconds,
+	 * [0] the whole request's (Firecracker's "pause_vm"), [1] the VM's
+	 * part ("vmm_pause_vm").
+	 */
+	uint64_t latency_us[2][CTL_NLAT];
 	/*
 	 * Firecracker's rule, taken when run as firecracker: a snapshot load
 	 * that failed past its request's checks leaves the process too dirty
@@ -279,9 +293,21 @@ const char *ctl_state_name(enum ctl_state s);
  */
 int ctl_handle(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
 
-/* Counts one answered request; any thread. */
-void ctl_count_request(struct ctl *ctl, enum ctl_request kind, bool failed);
-/* The requests counted, as the metrics' "api_server" totals. */
+/*
+ * Counts a request before it runs, where Firecracker's metrics count it
+ * (vmm/metrics_api.h); any thread. Its endpoint counter, or -1, for
+ * ctl_count_request.
+ */
+int ctl_count_api(struct ctl *ctl, const char *method, const char *path, bool has_body);
+/* Counts one answered request: by method, failed (4xx, 5xx), deprecated; any thread. */
+void ctl_count_request(struct ctl *ctl, enum ctl_request kind, int route, bool failed,
+		       bool deprecated);
+/*
+ * The requests counted: Firecracker's groups ("put_api_requests" ...) at
+ * counters' top, Hearth's "api_server" by method under METRICS_HEARTH.
+ */
 void ctl_collect_requests(struct ctl *ctl, json_t *counters);
+/* The last latencies, as the gauges of Firecracker's "latencies_us" group. */
+void ctl_collect_latencies(struct ctl *ctl, json_t *gauges);
 
 #endif

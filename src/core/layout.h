@@ -41,6 +41,8 @@
  * the cascade, 1 and 4, the keyboard and COM1, or 8, the RTC; 3 is
  * COM2's, which Hearth has not). KVM's IOAPIC has 24 pins, so 19 devices.
  * The first 16 are the order every snapshot was laid out in: append only.
+ * The last one is VMGenID's where the VM has it, as in Firecracker, whose
+ * VMGenID takes one of its legacy lines too: 18 devices then.
  */
 #define LAYOUT_VIRTIO_GSIS { 16, 17, 18, 19, 20, 21, 22, 23, 5, 6, 7, 9, 10, 11, 12, 14, \
 			     3, 13, 15 }
@@ -94,6 +96,17 @@
 #define LAYOUT_VMCLOCK 0xfeffb000ull
 #define LAYOUT_VMCLOCK_SIZE 0x1000ull
 #define LAYOUT_VMCLOCK_SLOT 32u
+/*
+ * VMGenID (devices/vmgenid.h): the 16 bytes at the start of a page of its
+ * own, the page below VMClock's, a read-only memslot numbered below
+ * VMClock's (guest RAM takes slots 0 and 1); and its interrupt, the last
+ * virtio-mmio line (LAYOUT_VIRTIO_GSIS), which a Generic Event Device
+ * turns into Notify(VGEN, 0x80).
+ */
+#define LAYOUT_VMGENID 0xfeffa000ull
+#define LAYOUT_VMGENID_SIZE 0x1000ull
+#define LAYOUT_VMGENID_SLOT 31u
+#define LAYOUT_VMGENID_GSI 15
 /*
  * The pmem devices' windows (vmm/vm_pmem.c): above RAM and the 32-bit
  * hole, 2 MiB aligned, a memslot each numbered from here (past VMClock's).

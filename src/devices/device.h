@@ -36,6 +36,7 @@ struct dev_env {
 	int console_fd;              /* where COM1's output goes; -1 discards it */
 	const struct rl_config *console_rl; /* its rate limit, bytes (bandwidth); NULL: none */
 	uint8_t *vmclock_page;       /* VMClock's page, the guest's view of it (vmclock.h); NULL: none */
+	uint8_t *vmgenid_page;       /* VMGenID's page, the guest's view of it (vmgenid.h); NULL: none */
 	int debugcon_fd;             /* where the debug console's bytes go (debugcon.h); -1: discarded */
 	/* The machine's shape, as fw_cfg tells it. */
 	unsigned int ncpus;

@@ -66,6 +66,8 @@ struct i8042 {
 	bool from_kbd;   /* outbuf holds a keyboard byte (not a command's answer) */
 	int irq_level;   /* what IRQ 1 was last driven to */
 	struct ps2kbd kbd;
+	/* Firecracker's i8042 metrics, under dev->lock; not saved (a snapshot's are its own). */
+	uint64_t reads, writes, resets, missed_reads, missed_writes;
 };
 
 static struct ratelimit i8042_rl = RATELIMIT_INIT(5);
@@ -201,6 +203,7 @@ static uint8_t i8042_read_port(struct i8042 *dev, bool cmd_port)
 	uint8_t v;
 
 	pthread_mutex_lock(&dev->lock);
+	dev->reads++;
 	if (!cmd_port) {
 		/* Reading an empty buffer repeats the last byte, as the chip does. */
 		v = dev->outbuf;
@@ -220,8 +223,10 @@ static void i8042_write_port(struct i8042 *dev, bool cmd_port, uint8_t v)
 	bool reset;
 
 	pthread_mutex_lock(&dev->lock);
+	dev->writes++;
 	dev->last_was_cmd = cmd_port;
 	reset = cmd_port ? i8042_command(dev, v) : i8042_data(dev, v);
+	dev->resets += reset;
 	/* The keyboard's answer, bytes held while it was disabled, a new command byte. */
 	i8042_feed(dev);
 	pthread_mutex_unlock(&dev->lock);
@@ -240,25 +245,42 @@ static void i8042_fill(uint8_t *data, unsigned int len, uint8_t v)
 		data[i] = i == 0 ? v : 0xff;
 }
 
+/* A wider access is served from its first byte, and counted as Firecracker's "missed". */
+static void i8042_count_wide(struct i8042 *dev, unsigned int len, bool write)
+{
+	if (len == 1)
+		return;
+	pthread_mutex_lock(&dev->lock);
+	if (write)
+		dev->missed_writes++;
+	else
+		dev->missed_reads++;
+	pthread_mutex_unlock(&dev->lock);
+}
+
 static void i8042_data_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
 {
+	i8042_count_wide(opaque, len, false);
 	i8042_fill(data, len, i8042_read_port(opaque, false));
 }
 
 static void i8042_data_write(void *opaque, uint64_t offset, const uint8_t *data,
 			     unsigned int len)
 {
+	i8042_count_wide(opaque, len, true);
 	i8042_write_port(opaque, false, data[0]);
 }
 
 static void i8042_cmd_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
 {
+	i8042_count_wide(opaque, len, false);
 	i8042_fill(data, len, i8042_read_port(opaque, true));
 }
 
 static void i8042_cmd_write(void *opaque, uint64_t offset, const uint8_t *data,
 			    unsigned int len)
 {
+	i8042_count_wide(opaque, len, true);
 	i8042_write_port(opaque, true, data[0]);
 }
 
@@ -363,10 +385,27 @@ static void i8042_destroy(void *obj)
 	free(dev);
 }
 
+/* Firecracker's names: the metrics' "i8042" group takes them as they are. */
+static unsigned int i8042_counters(void *obj, struct dev_counter *out, unsigned int max)
+{
+	struct i8042 *dev = obj;
+	struct dev_counter c[5];
+
+	pthread_mutex_lock(&dev->lock);
+	c[0] = (struct dev_counter){ "read_count", dev->reads };
+	c[1] = (struct dev_counter){ "write_count", dev->writes };
+	c[2] = (struct dev_counter){ "reset_count", dev->resets };
+	c[3] = (struct dev_counter){ "missed_read_count", dev->missed_reads };
+	c[4] = (struct dev_counter){ "missed_write_count", dev->missed_writes };
+	pthread_mutex_unlock(&dev->lock);
+	return dev_counters_copy(out, max, c, 5);
+}
+
 static const struct component_ops i8042_component = {
 	.save = i8042_save,
 	.restore = i8042_restore,
 	.destroy = i8042_destroy,
+	.counters = i8042_counters,
 };
 
 int i8042_create(const struct dev_env *env, const struct dev_resources *res,

@@ -118,6 +118,9 @@ int snap_config_save(const struct vm_config *c, char **out, size_t *len)
 	/* VMClock: a VM made before it had none, so its restore has none either. */
 	if (root && c->vmclock && !c->flat.present)
 		json_object_set_new(json_object_get(root, "hearth"), "vmclock", json_true());
+	/* VMGenID likewise; its record keeps its place, never its generation. */
+	if (root && c->vmgenid && !c->flat.present)
+		json_object_set_new(json_object_get(root, "hearth"), "vmgenid", json_true());
 	if (root && c->boot_timer)
 		json_object_set_new(json_object_get(root, "hearth"), "boot_timer", json_true());
 	/* The transport: a PCI VM restores as a PCI VM (its records are virtio-pci's). */
@@ -260,8 +263,8 @@ static const char *const saved_vm_keys[] = {
 	"balloon", "cpu-config", "mmds-config", "pmem", "memory-hotplug", NULL,
 };
 static const char *const saved_hearth_keys[] = { "nets", "drives", "kvm_path", "debug_exit",
-						  "debugcon", "boot_timer", "vmclock", "pci",
-						  "pci_slots", NULL };
+						  "debugcon", "boot_timer", "vmclock", "vmgenid",
+						  "pci", "pci_slots", NULL };
 
 /*
  * The devices' recorded PCI slots (saves whose layout was the boot's have
@@ -311,7 +314,7 @@ static int restore_ports(struct vm_config *c, json_t *h, struct err *err)
 {
 	json_t *de = json_object_get(h, "debug_exit"), *dc = json_object_get(h, "debugcon");
 	json_t *bt = json_object_get(h, "boot_timer"), *vc = json_object_get(h, "vmclock");
-	json_t *pci = json_object_get(h, "pci");
+	json_t *pci = json_object_get(h, "pci"), *vg = json_object_get(h, "vmgenid");
 	int base = 0, size = 0, port = 0;
 	int ret;
 
@@ -324,6 +327,10 @@ static int restore_ports(struct vm_config *c, json_t *h, struct err *err)
 	if (vc && !json_is_boolean(vc))
 		return bad(err, "has a malformed vmclock");
 	c->vmclock = json_is_true(vc);
+	/* A VM saved by a Hearth without VMGenID had none: restored, it has none either. */
+	if (vg && !json_is_boolean(vg))
+		return bad(err, "has a malformed vmgenid");
+	c->vmgenid = json_is_true(vg);
 
 	if (de) {
 		struct vm_debug_exit d = { 0 };

@@ -113,9 +113,18 @@ int file_open_sink(const char *path, bool *fifo)
 	return fd;
 }
 
-/* Room for len bytes in the pipe: only when nothing is queued, and it can hold them. */
+/*
+ * Room for len bytes in the pipe, so that a non-blocking write takes all
+ * of them. The kernel keeps a pipe's bytes in page-sized buffers, and a
+ * write whose odd part does not fit in the last one starts new ones: any
+ * two neighbours but the one being read hold a page or more between them,
+ * so the queued bytes q sit in at most 2 * (q / page + 1) buffers, and the
+ * line needs at most len / page + 1 more. Only the reader runs meanwhile,
+ * and it only frees buffers.
+ */
 static int pipe_room(int fd, size_t len)
 {
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), held;
 	int queued = 0, size;
 
 	if (len <= PIPE_BUF)
@@ -127,8 +136,10 @@ static int pipe_room(int fd, size_t len)
 		return -EMSGSIZE;
 	if (ioctl(fd, FIONREAD, &queued) < 0)
 		return -errno;
-	/* Only the reader runs meanwhile, and it only makes more room. */
-	return queued > 0 ? -EAGAIN : 0;
+	if (queued <= 0)
+		return 0;
+	held = 2 * ((size_t)queued / page + 1);
+	return held + len / page + 1 <= (size_t)size / page ? 0 : -EAGAIN;
 }
 
 int file_write_line(int fd, bool fifo, const void *buf, size_t len)

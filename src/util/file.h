@@ -60,8 +60,9 @@ int file_open_sink(const char *path, bool *fifo);
 /*
  * Writes one line of len bytes whole or not at all, never waiting (the fd
  * is O_NONBLOCK). A pipe takes up to PIPE_BUF bytes atomically; a longer
- * line goes only into an empty pipe (ioctl FIONREAD says 0 queued: all its
- * capacity is free), so a reader never sees half a line. 0; -EAGAIN: no
+ * line goes in only where the pipe's free buffers surely hold it (ioctl
+ * FIONREAD's queued bytes, counted at their most wasteful), so a reader
+ * never sees half a line (a metrics line is longer). 0; -EAGAIN: no
  * room now, dropped; -EMSGSIZE: more than the pipe can ever hold; -EIO:
  * only part went in (a full disk, or another process writing to the same
  * FIFO); or another -errno. Lines over PIPE_BUF to a pipe need ioctl

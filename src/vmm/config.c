@@ -16,6 +16,7 @@ void vm_config_init(struct vm_config *c)
 	c->machine.mem_size_mib = VM_DEFAULT_MEM_MIB;
 	c->entropy = true;
 	c->vmclock = true;
+	c->vmgenid = true;
 	c->logger.level = VM_LOG_INFO;
 }
 

@@ -299,6 +299,13 @@ struct vm_config {
 	 * made now; a restore has it where its snapshot's config says so.
 	 */
 	bool vmclock;
+	/*
+	 * VMGenID (devices/vmgenid.h), as Firecracker 1.16 has it on x86: on
+	 * for every VM made now (not --flat, which has no ACPI); it takes an
+	 * interrupt line, so a virtio-mmio VM has one device fewer. A restore
+	 * has it where its snapshot's config says so.
+	 */
+	bool vmgenid;
 	struct vm_flat flat;
 	struct vm_debugcon debugcon;
 	bool cli;                 /* from the command line: errors name its flags */

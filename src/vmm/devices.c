@@ -26,6 +26,7 @@
 #include "devices/serial.h"
 #include "devices/testdev.h"
 #include "devices/vmclock.h"
+#include "devices/vmgenid.h"
 #include "mem/guest_mem_hotplug.h"
 #include "pci/hotplug.h"
 #include "pci/root.h"
@@ -66,6 +67,11 @@ static bool want_boot_timer(const struct vm_config *cfg, struct dev_resources *r
 static bool want_vmclock(const struct vm_config *cfg, struct dev_resources *res)
 {
 	return cfg->vmclock && !cfg->flat.present;
+}
+
+static bool want_vmgenid(const struct vm_config *cfg, struct dev_resources *res)
+{
+	return cfg->vmgenid && !cfg->flat.present;
 }
 
 static bool want_pci_hotplug(const struct vm_config *cfg, struct dev_resources *res)
@@ -120,6 +126,11 @@ static const struct legacy_device legacy_devices[] = {
 	{ .id = "vmclock", .type = "vmclock", .what = "VMClock", .create = vmclock_create,
 	  .wanted = want_vmclock,
 	  .res = { .mmio_base = LAYOUT_VMCLOCK, .mmio_size = LAYOUT_VMCLOCK_SIZE, .gsi = -1 } },
+	/* Not optional: a snapshot's config says whether its VM had one (snapshot/config_rec.c). */
+	{ .id = "vmgenid", .type = "vmgenid", .what = "VMGenID", .create = vmgenid_create,
+	  .wanted = want_vmgenid,
+	  .res = { .mmio_base = LAYOUT_VMGENID, .mmio_size = LAYOUT_VMGENID_SIZE,
+		   .gsi = LAYOUT_VMGENID_GSI } },
 	{ .id = "boot_timer", .type = "boot-timer", .what = "--boot-timer",
 	  .create = boot_timer_create, .wanted = want_boot_timer,
 	  .res = { .mmio_base = MMIO_BOOT_TIMER, .mmio_size = BOOT_TIMER_SIZE, .gsi = -1 } },
@@ -336,26 +347,37 @@ static const uint8_t virtio_gsis[] = LAYOUT_VIRTIO_GSIS;
 
 _Static_assert(sizeof(virtio_gsis) == VM_MAX_VIRTIO, "one GSI per virtio-mmio slot");
 
+/*
+ * VMGenID's line is the last virtio-mmio one (core/layout.h): a VM on
+ * virtio-mmio with VMGenID has one device fewer, as Firecracker's has.
+ * On PCI the devices take no line, and VMGenID costs them nothing.
+ */
+static bool vmgenid_takes_line(const struct vm_config *cfg)
+{
+	return !cfg->pci && want_vmgenid(cfg, NULL);
+}
+
 int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
+	unsigned int n = 0, max = VM_MAX_VIRTIO - vmgenid_takes_line(cfg);
 	char pm[24] = "";
-	unsigned int n = 0;
 
 	vm->n_mmio_devs = 0;
 	for (unsigned int f = 0; f < NFAMILIES; f++)
 		n += virtio_families[f].count(cfg);
 	if (cfg->npmem)
 		snprintf(pm, sizeof(pm), ", %u pmem", cfg->npmem);
-	if (n > VM_MAX_VIRTIO)
+	if (n > max)
 		/* Firecracker's words (its GSI allocator's, through InstanceStart's), then ours. */
 		return err_set(err, true, -EINVAL, "Could not attach device: MMIO transport error: "
 			       "Failed to allocate requested resource: The requested resource is not "
 			       "available. (too many virtio devices: %u drives, %u network "
 			       "interfaces%s%s%s%s%s, %u in all; at most %u, one per free interrupt "
-			       "line)", cfg->ndrives, cfg->nnets, count_rng(cfg) ? ", entropy" : "",
+			       "line%s)", cfg->ndrives, cfg->nnets, count_rng(cfg) ? ", entropy" : "",
 			       count_vsock(cfg) ? ", vsock" : "",
 			       count_balloon(cfg) ? ", balloon" : "", pm,
-			       count_mem(cfg) ? ", memory-hotplug" : "", n, VM_MAX_VIRTIO);
+			       count_mem(cfg) ? ", memory-hotplug" : "", n, max,
+			       vmgenid_takes_line(cfg) ? ", VMGenID having one" : "");
 	/* On PCI, the devices are functions of the root: nothing on virtio-mmio to describe. */
 	vm_vfio_layout(vm, cfg);
 	if (cfg->pci)
@@ -589,10 +611,12 @@ int vm_devices_create(struct vm *vm, const struct vm_config *cfg, struct power_s
 		.console_fd = vm->serial_out_fd >= 0 ? vm->serial_out_fd : STDOUT_FILENO,
 		.console_rl = &cfg->serial_rl,
 		.vmclock_page = vm->vmclock_page,
+		.vmgenid_page = vm->vmgenid_page,
 		.debugcon_fd = vm->debugcon_fd >= 0 ? vm->debugcon_fd : STDOUT_FILENO,
 		.ncpus = vm->ncpus,
 		.ram_size = vm->mem.ram_bytes,
 	};
+	struct reg_entry *e;
 	int ret;
 
 	for (unsigned int i = 0; i < vm->mem.nregions; i++) {
@@ -605,6 +629,8 @@ int vm_devices_create(struct vm *vm, const struct vm_config *cfg, struct power_s
 	if (ret)
 		return ret;
 	vm->serial = registry_find(&vm->registry, COMP_DEVICE, "com1")->comp.obj;
+	e = registry_find(&vm->registry, COMP_DEVICE, "vmgenid");
+	vm->vmgenid_dev = e ? e->comp.obj : NULL;
 	ret = create_virtio(vm, cfg, drives, err);
 	return ret ? ret : vm_vfio_create(vm, cfg, err);
 }

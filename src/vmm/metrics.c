@@ -12,10 +12,7 @@
 
 #include "util/file.h"
 #include "util/log.h"
-#include "vmm/vm.h"
-
-/* More than any device reports (net has 6); the rest would be cut, not overrun. */
-#define METRICS_DEV_COUNTERS_MAX 32
+#include "vmm/metrics_schema.h"
 
 static struct ratelimit metrics_rl = RATELIMIT_INIT(2);
 
@@ -27,6 +24,14 @@ void metrics_init(struct metrics *m, metrics_collect_fn collect, void *ctx)
 	m->timer_fd = -1;
 	m->collect = collect;
 	m->ctx = ctx;
+	m->own = true;
+}
+
+void metrics_keep_own(struct metrics *m, bool on)
+{
+	pthread_mutex_lock(&m->lock);
+	m->own = on;
+	pthread_mutex_unlock(&m->lock);
 }
 
 int metrics_set_labels(struct metrics *m, const char *id, const char *properties)
@@ -109,15 +114,24 @@ bool metrics_configured(struct metrics *m)
 	return on;
 }
 
+json_t *metrics_group(json_t *parent, const char *name)
+{
+	json_t *g = json_object_get(parent, name);
+
+	if (g || !parent)
+		return json_is_object(g) ? g : NULL;
+	g = json_object();
+	if (!g || json_object_set_new(parent, name, g))
+		return NULL;
+	return g;
+}
+
 int metrics_add(json_t *counters, const char *group, const char *name, uint64_t value)
 {
-	json_t *g = json_object_get(counters, group), *v;
+	json_t *g = metrics_group(counters, group), *v;
 
-	if (!g) {
-		g = json_object();
-		if (!g || json_object_set_new(counters, group, g))
-			return -ENOMEM;
-	}
+	if (!g)
+		return -ENOMEM;
 	v = json_object_get(g, name);
 	if (v)
 		value += (uint64_t)json_integer_value(v);
@@ -127,18 +141,29 @@ int metrics_add(json_t *counters, const char *group, const char *name, uint64_t 
 	return 0;
 }
 
-/* What happened since the last line; a total below it is a new VM's, counted from zero. */
-static json_t *group_deltas(json_t *now, json_t *before)
+/*
+ * What happened since the last line, at every level of the tree; a total
+ * below the last one is a new VM's (a snapshot loaded), counted from zero.
+ */
+static json_t *tree_deltas(json_t *now, json_t *before)
 {
-	json_t *out = json_object(), *v;
+	json_t *out = json_object(), *v, *d;
 	const char *name;
 
+	if (!out)
+		return NULL;
 	json_object_foreach(now, name, v) {
-		uint64_t cur = (uint64_t)json_integer_value(v);
-		uint64_t prev = (uint64_t)json_integer_value(json_object_get(before, name));
+		json_t *prev = json_object_get(before, name);
 
-		if (!out || json_object_set_new(out, name, json_integer((json_int_t)(
-				cur >= prev ? cur - prev : cur)))) {
+		if (json_is_object(v)) {
+			d = tree_deltas(v, json_is_object(prev) ? prev : NULL);
+		} else {
+			uint64_t cur = (uint64_t)json_integer_value(v);
+			uint64_t was = (uint64_t)json_integer_value(prev);
+
+			d = json_integer((json_int_t)(cur >= was ? cur - was : cur));
+		}
+		if (!d || json_object_set_new(out, name, d)) {
 			json_decref(out);
 			return NULL;
 		}
@@ -146,32 +171,42 @@ static json_t *group_deltas(json_t *now, json_t *before)
 	return out;
 }
 
+/* The gauges' values over the deltas: a gauge is what it is now. */
+static int tree_merge(json_t *into, json_t *from)
+{
+	const char *name;
+	json_t *v;
+
+	json_object_foreach(from, name, v) {
+		if (json_is_object(v)) {
+			json_t *sub = metrics_group(into, name);
+
+			if (!sub || tree_merge(sub, v))
+				return -ENOMEM;
+		} else if (json_object_set(into, name, v)) {
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 static char *line_locked(struct metrics *m, json_t *counters, json_t *gauges, uint64_t utc_ms)
 {
-	json_t *line = json_object(), *g, *og;
-	const char *group;
+	json_t *line = json_object(), *values = tree_deltas(counters, m->last), *own;
 	char *text = NULL, *nl;
 	size_t len;
 
-	if (!line || json_object_set_new(line, "utc_timestamp_ms", json_integer((json_int_t)utc_ms)))
+	if (!line || !values || tree_merge(values, gauges))
+		goto out;
+	if (json_object_set_new(line, "utc_timestamp_ms", json_integer((json_int_t)utc_ms)))
 		goto out;
 	if (m->labels && json_object_update(line, m->labels))
 		goto out;
-	json_object_foreach(counters, group, g) {
-		og = group_deltas(g, json_object_get(m->last, group));
-		if (!og || json_object_set_new(line, group, og))
-			goto out;
-	}
-	json_object_foreach(gauges, group, g) {
-		og = json_object_get(line, group);
-		if (!og) {
-			og = json_object();
-			if (!og || json_object_set_new(line, group, og))
-				goto out;
-		}
-		if (json_object_update(og, g))
-			goto out;
-	}
+	if (metrics_schema_render(line, values))
+		goto out;
+	own = json_object_get(values, METRICS_HEARTH);
+	if (m->own && own && json_object_set(line, METRICS_HEARTH, own))
+		goto out;
 	text = json_dumps(line, JSON_COMPACT);
 	if (!text)
 		goto out;
@@ -187,6 +222,7 @@ static char *line_locked(struct metrics *m, json_t *counters, json_t *gauges, ui
 	json_decref(m->last);
 	m->last = json_incref(counters);
 out:
+	json_decref(values);
 	json_decref(line);
 	return text;
 }
@@ -268,82 +304,37 @@ static void on_timer(void *opaque, uint32_t events)
 
 int metrics_start_timer(struct metrics *m, struct eventloop *loop, unsigned int interval_ms)
 {
-	struct itimerspec its = { 0 };
 	int fd, ret;
 
 	if (m->timer_fd >= 0)
 		return 0;
+	/* Disarmed until the VM starts: Firecracker writes nothing periodic before. */
 	fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	its.it_interval.tv_sec = interval_ms / 1000;
-	its.it_interval.tv_nsec = (long)(interval_ms % 1000) * 1000000;
-	its.it_value = its.it_interval;
-	if (timerfd_settime(fd, 0, &its, NULL) < 0) {
-		ret = -errno;
-		goto err_close;
-	}
 	ret = eventloop_add(loop, fd, EPOLLIN, on_timer, m);
-	if (ret)
-		goto err_close;
+	if (ret) {
+		close(fd);
+		return ret;
+	}
 	m->loop = loop;
 	m->timer_fd = fd;
+	m->interval_ms = interval_ms;
 	return 0;
-
-err_close:
-	close(fd);
-	return ret;
 }
 
-/* "virtio-blk" -> "block" ...: the group name's first part, Firecracker's where it has one. */
-static const char *device_kind(const char *type)
+int metrics_started(struct metrics *m)
 {
-	static const char *const kinds[][2] = {
-		{ "serial", "uart" }, { "virtio-blk", "block" }, { "virtio-net", "net" },
-		{ "virtio-rng", "entropy" }, { "virtio-vsock", "vsock" },
-		{ "virtio-balloon", "balloon" }, { "virtio-pmem", "pmem" },
-		{ "virtio-mem", "memory_hotplug" },
-	};
+	struct itimerspec its = { 0 };
 
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (!strcmp(type, kinds[i][0]))
-			return kinds[i][1];
-	return type;
-}
-
-void metrics_collect_vm(json_t *counters, struct vm *vm)
-{
-	struct dev_counter c[METRICS_DEV_COUNTERS_MAX];
-	char key[VM_ID_MAX + 32];
-
-	for (unsigned int i = 0; i < vm->registry.n; i++) {
-		const struct reg_entry *e = &vm->registry.entries[i];
-		const char *kind = device_kind(e->type);
-		unsigned int n;
-		size_t klen;
-
-		if (e->kind != COMP_DEVICE)
-			continue;
-		n = registry_counters(e, c, METRICS_DEV_COUNTERS_MAX);
-		snprintf(key, sizeof(key), "%s", kind);
-		klen = strlen(key);
-		for (char *p = key; *p; p++)
-			if (*p == '-')
-				*p = '_';
-		if (strcmp(kind, e->name) != 0)
-			snprintf(key + klen, sizeof(key) - klen, "_%s", e->name);
-		for (unsigned int j = 0; j < n; j++)
-			metrics_add(counters, key, c[j].name, c[j].value);
+	if (m->timer_fd >= 0 && m->interval_ms) {
+		its.it_interval.tv_sec = m->interval_ms / 1000;
+		its.it_interval.tv_nsec = (long)(m->interval_ms % 1000) * 1000000;
+		its.it_value = its.it_interval;
+		if (timerfd_settime(m->timer_fd, 0, &its, NULL) < 0)
+			log_ratelimited(&metrics_rl, LOG_WARN, "metrics: no periodic flush "
+					"(timerfd_settime: %s)", strerror(errno));
 	}
-	/* Then the vCPUs, as Firecracker's one "vcpu" group: their counts add up. */
-	for (unsigned int i = 0; i < vm->registry.n; i++) {
-		const struct reg_entry *e = &vm->registry.entries[i];
-		unsigned int n;
-
-		if (e->kind != COMP_VCPU)
-			continue;
-		n = registry_counters(e, c, METRICS_DEV_COUNTERS_MAX);
-		for (unsigned int j = 0; j < n; j++)
-			metrics_add(counters, "vcpu", c[j].name, c[j].value);
-	}
+	/* As Firecracker: the first line at once, with the startup time in it. */
+	return metrics_flush(m);
 }

@@ -171,6 +171,9 @@ static int runner_start_fn(void *ctx, struct err *err)
 		goto err_console;
 	}
 	r->have_vm = true;
+	/* A restore that runs at once: its vCPUs run, the guest is told of its new generation. */
+	if (c->rs && !c->rs->paused)
+		vm_vmgenid_notify(&r->vm);
 	/*
 	 * What setup freed (libseccomp's compilers, parsed JSON, the loaders'
 	 * buffers) goes back to the host rather than staying in the VM's

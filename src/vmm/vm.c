@@ -149,6 +149,8 @@ static int vm_build_acpi(struct vm *vm, uint64_t *rsdp)
 		.n_mmio_devs = vm->n_mmio_devs,
 		.vmclock_addr = vm->vmclock ? LAYOUT_VMCLOCK : 0,
 		.vmclock_size = (uint32_t)LAYOUT_VMCLOCK_SIZE,
+		.vmgenid_addr = vm->vmgenid ? LAYOUT_VMGENID : 0,
+		.vmgenid_gsi = LAYOUT_VMGENID_GSI,
 		.pci = { .ecam = LAYOUT_PCI_ECAM, .bus_end = 0, .mmio32_base = LAYOUT_PCI_MMIO32,
 			 .mmio32_end = LAYOUT_PCI_MMIO32_END, .mmio64_base = vm->mmio64_base,
 			 .mmio64_end = vm->mmio64_base + vm->mmio64_size, .msi = vm->pci,
@@ -416,6 +418,7 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 	vm->debugcon_fd = -1;
 	vm->flat = cfg->flat.present;
 	vm->vmclock = cfg->vmclock && !vm->flat;
+	vm->vmgenid = cfg->vmgenid && !vm->flat;
 	vm->pci = cfg->pci;
 	vm->exit_stats = cfg->exit_stats;
 	vm->t_mark[VM_MARK_CREATE] = vm_stats_now_ns();
@@ -457,6 +460,8 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 	}
 	vm->t_mark[VM_MARK_MEMSLOTS] = vm_stats_now_ns();
 	ret = vm_vmclock_map(vm, err);
+	if (!ret)
+		ret = vm_vmgenid_map(vm, err);
 	if (!ret)
 		ret = vm_pmem_map(vm, cfg, err);
 	if (ret)
@@ -507,6 +512,7 @@ void vm_destroy(struct vm *vm)
 	/* After the devices, which give back the rings they took. */
 	vm_pci_rings_free(vm);
 	vm->serial = NULL;
+	vm->vmgenid_dev = NULL;
 	if (vm->serial_out_fd >= 0)
 		close(vm->serial_out_fd);
 	vm->serial_out_fd = -1;
@@ -519,6 +525,7 @@ void vm_destroy(struct vm *vm)
 	vm->cpuid = NULL;
 	bus_destroy(&vm->bus);
 	vm_vmclock_unmap(vm);
+	vm_vmgenid_unmap(vm);
 	vm_pmem_unmap(vm);
 	guest_mem_destroy(&vm->mem);
 	if (vm->stop_efd >= 0)

@@ -26,6 +26,7 @@
 #define VM_MAX_VIRTIO LAYOUT_VIRTIO_MAX
 
 struct serial;
+struct vmgenid;
 struct spare_ring;
 struct vm_pci_rings;
 
@@ -90,12 +91,15 @@ struct vm {
 	int debugcon_fd;            /* --debugcon's out= file; -1: stdout */
 	bool flat;                  /* a --flat VM: no in-kernel irqchip, PIT or ACPI */
 	bool vmclock;               /* it has VMClock (not --flat) */
+	bool vmgenid;               /* it has VMGenID (not --flat) */
 	bool pci;                   /* its virtio devices are on PCI, with MSI-X */
 	bool has_routes;            /* routes is set up (the VM has an irqchip) */
 	struct irq_routes routes;   /* MSI routes: virtio-pci's irqfds */
 	bool exit_stats;            /* --exit-stats: vm_finish reports (vm_stats_report) */
 	uint64_t t_mark[VM_MARKS];  /* CLOCK_BOOTTIME of each step of its making (vm_stats.c) */
 	uint8_t *vmclock_page;      /* its page, a read-only memslot (vm_vmclock.c); NULL: none */
+	uint8_t *vmgenid_page;      /* VMGenID's, likewise (vm_vmgenid.c); NULL: none */
+	struct vmgenid *vmgenid_dev; /* the device, also in the registry; NULL: none */
 	struct vm_pmem_map pmem[VM_MAX_PMEM];   /* the pmem windows (vm_pmem.c) */
 	uint64_t mmio64_base, mmio64_size;      /* the PCI 64-bit window (vm_vfio.c); 0: none */
 	/* The rings devices plugged in after start will use, made with the VM (vm_pci_rings.c). */
@@ -196,10 +200,28 @@ void vm_vfio_layout(struct vm *vm, const struct vm_config *cfg);
 unsigned int vm_host_phys_bits(void);
 
 /*
+ * A page of the host's made the guest's at gpa, memslot slot, read-only
+ * to it where KVM can (vm_vmclock.c): *out is set as soon as it is
+ * mapped, so unmap undoes a failure too. 0 or -errno with err, which
+ * what begins.
+ */
+int vm_page_slot_map(struct vm *vm, uint32_t slot, uint64_t gpa, uint64_t size,
+		     const char *what, uint8_t **out, struct err *err);
+void vm_page_slot_unmap(uint8_t **page, uint64_t size);
+/*
  * VMClock's page (vm_vmclock.c): mapped and made a read-only memslot at
  * LAYOUT_VMCLOCK when vm->vmclock; nothing otherwise. 0 or -errno with err.
  */
 int vm_vmclock_map(struct vm *vm, struct err *err);
+/*
+ * VMGenID's page (vm_vmgenid.c), likewise at LAYOUT_VMGENID when
+ * vm->vmgenid. notify raises the notification a restore left owed, once
+ * the vCPUs run again (vm_resume, and a restore that resumes at start);
+ * nothing when none is owed. Any thread.
+ */
+int vm_vmgenid_map(struct vm *vm, struct err *err);
+void vm_vmgenid_unmap(struct vm *vm);
+void vm_vmgenid_notify(struct vm *vm);
 /*
  * The pmem devices' windows (vm_pmem.c): each file opened (read only or
  * read-write), mapped MAP_SHARED and rounded up to 2 MiB, and made a

@@ -97,6 +97,8 @@ void vm_resume(struct vm *vm)
 	if (eventloop_run_on(vm->loop, vm_devices_resume, vm, NULL) == -ESHUTDOWN)
 		return;
 	registry_resume(&vm->registry, COMP_VCPU);
+	/* A VM restored paused learns of its new generation now that it runs. */
+	vm_vmgenid_notify(vm);
 }
 
 int vm_send_ctrl_alt_del(struct vm *vm)

@@ -269,7 +269,9 @@ def case_metrics_twice(binary, tmp):
         s.alive()
     s.finish()
     lines = read_metrics(m3)
-    check(len(lines) == 1 and lines[0]["api_server"]["failed_requests"] == 2,
+    check(len(lines) == 1 and lines[0]["hearth"]["api_server"]["failed_requests"] == 2 and
+          lines[0]["put_api_requests"]["metrics_count"] == 2 and
+          lines[0]["put_api_requests"]["metrics_fails"] == 2,
           "--metrics-path file %r" % lines)
 
 
@@ -312,7 +314,9 @@ def case_flag_fifos(binary, tmp):
     os.close(lfd)
     os.close(mfd)
     check(text.endswith("\n") and text.count("\n") == 1, "metrics at exit %r" % text)
-    check(json.loads(text)["api_server"]["get_requests"] == 1, "metrics %r" % text)
+    m = json.loads(text)
+    check(m["hearth"]["api_server"]["get_requests"] == 1 and
+          m["get_api_requests"]["instance_info_count"] == 1, "metrics %r" % text)
 
 
 def case_metrics_fifo(binary, tmp):
@@ -328,8 +332,10 @@ def case_metrics_fifo(binary, tmp):
     os.close(fd)
     check(text.endswith("\n") and text.count("\n") == 1, "metrics at exit %r" % text)
     m = json.loads(text)
-    check(m["api_server"]["put_requests"] == 1 and m["api_server"]["get_requests"] == 1,
-          "metrics %r" % m)
+    own = m["hearth"]["api_server"]
+    check(own["put_requests"] == 1 and own["get_requests"] == 1 and
+          m["put_api_requests"]["metrics_count"] == 1 and
+          m["get_api_requests"]["instance_info_count"] == 1, "metrics %r" % m)
 
 
 def case_fifo_full(binary, tmp):

@@ -474,7 +474,7 @@ def case_device_budget(binary, tmp):
         check("eth11" not in ids and len(ids) == 11, "after the refused replacement: %r" % ids)
         fc.expect("PUT", "/network-interfaces/eth11", 204,
                   {"iface_id": "eth11", "backend": "user", "guest_mac": "06:00:00:00:00:0b"})
-        # 17 devices fit; 3 more drives make 20, past the 19 lines.
+        # 17 devices fit; 3 more drives make 20, past the 18 lines VMGenID leaves.
         for i in range(5, 8):
             img = os.path.join(tmp, "d%d.img" % i)
             with open(img, "wb") as f:

@@ -136,8 +136,10 @@ def case_api(binary, tmp):
     s.stop()
     with open(metrics) as f:
         last = json.loads(f.read().splitlines()[-1])
-    check(all(isinstance(last.get(g), dict) and "flushes" in last[g]
-              for g in ("pmem_p0", "pmem_p1")), "the metrics' pmem groups: %r" % sorted(last))
+    # Firecracker's per-device groups and their sum, and Hearth's own counts.
+    check(all(isinstance(last.get(g), dict) and "rate_limiter_throttled_events" in last[g] and
+              "flushes" in last["hearth"][g] for g in ("pmem_p0", "pmem_p1")) and
+          "cfg_fails" in last["pmem"], "the metrics' pmem groups: %r" % sorted(last))
 
 
 def load_uffd(binary, tmp, handler, snap, mem, want):

@@ -43,6 +43,9 @@ import l1  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB_DIR = os.path.join(REPO, "build", "lab")
 KERNEL_META = "linux-image-cloud-amd64"
+# Debian's generic kernel, for the L2 guests that need what the cloud one is
+# built without (CONFIG_VMGENID: test_vmgenid.py); L1 stays the cloud kernel.
+KERNEL_META_GENERIC = "linux-image-amd64"
 BUSYBOX = "/bin/busybox"
 QEMU = "qemu-system-x86_64"
 MODINFO = shutil.which("modinfo") or "/sbin/modinfo"
@@ -193,11 +196,14 @@ class Kernel:
         return out
 
 
-def apt_resolve_kernel():
-    """(package, version) of the versioned kernel the metapackage points at."""
+def apt_resolve_kernel(meta=KERNEL_META):
+    """(package, version) of the versioned kernel the metapackage meta points at
+    (linux-image-FLAVOUR depends on linux-image-VERSION-FLAVOUR)."""
+    flavour = meta[len("linux-image-"):]
+
     def query():
-        deps = sh_out(["apt-cache", "depends", KERNEL_META])
-        m = re.search(r"Depends:\s*(linux-image-\S+-cloud-amd64)", deps)
+        deps = sh_out(["apt-cache", "depends", meta])
+        m = re.search(r"Depends:\s*(linux-image-\S+-%s)\b" % re.escape(flavour), deps)
         if not m:
             return None
         pkg = m.group(1)
@@ -209,25 +215,28 @@ def apt_resolve_kernel():
     except subprocess.CalledProcessError:
         r = None
     if r is None:
-        log("apt-cache knows no %s; running apt-get update" % KERNEL_META)
+        log("apt-cache knows no %s; running apt-get update" % meta)
         SUDO = [] if os.geteuid() == 0 else ["sudo"]
         sh(SUDO + ["apt-get", "update", "-q"], stdout=subprocess.DEVNULL)
         r = query()
     if r is None:
-        raise LabError("cannot resolve %s with apt-cache" % KERNEL_META)
+        raise LabError("cannot resolve %s with apt-cache" % meta)
     return r
 
 
-def get_kernel():
-    """Download + extract the stock cloud kernel; cached by package version.
+def get_kernel(meta=KERNEL_META):
+    """Download + extract the stock kernel meta points at (the cloud one by
+    default); cached by package version, each metapackage's in a directory
+    of its own (build/lab/kernel for the cloud one, build/lab/kernel-META
+    for another), so fetching one never drops the other.
     LAB_KERNEL_OFFLINE=1 reuses whatever is cached without asking apt."""
-    kdir = os.path.join(LAB_DIR, "kernel")
+    kdir = os.path.join(LAB_DIR, "kernel" if meta == KERNEL_META else "kernel-" + meta)
     os.makedirs(kdir, exist_ok=True)
     cached = [d for d in sorted(os.listdir(kdir)) if os.path.exists(os.path.join(kdir, d, ".ok"))]
     if os.environ.get("LAB_KERNEL_OFFLINE") and cached:
         key = cached[-1]
     else:
-        pkg, ver = apt_resolve_kernel()
+        pkg, ver = apt_resolve_kernel(meta)
         key = "%s_%s" % (pkg, ver)
     root = os.path.join(kdir, key)
     stamp = os.path.join(root, ".ok")
@@ -259,7 +268,7 @@ def get_kernel():
                 elif f.endswith(".ko.gz"):
                     sh(["gzip", "-d", "-f", p])
         open(stamp, "w").write(key + "\n")
-        # Drop older cached kernels.
+        # Drop older cached kernels (of this metapackage: the directory is its own).
         for d in os.listdir(kdir):
             if d != key:
                 shutil.rmtree(os.path.join(kdir, d), ignore_errors=True)

@@ -452,13 +452,17 @@ def check_devices(r):
     def total(group, name):
         return sum(x.get(group, {}).get(name, 0) for x in lines)
 
-    got_rl = total("block_rl", "rate_limiter_throttled")
+    # Firecracker's groups and names; Hearth's own counts under "hearth".
+    got_rl = total("block_rl", "rate_limiter_throttled_events")
     yield got_rl > 0, "%s: metrics count the limited disk's throttles (got %s)" % (n, got_rl)
     got_free = total("block_free", "read_bytes")
     yield got_free >= RL_READ, "%s: metrics count the free disk's bytes read (got %s)" % (n, got_free)
-    got_put = total("api_server", "put_requests")
+    got_put = sum(x.get("hearth", {}).get("api_server", {}).get("put_requests", 0) for x in lines)
     yield got_put >= 6, "%s: metrics count the API's PUTs (got %s)" % (n, got_put)
-    exits = sum(sum(x.get("vcpu", {}).values()) for x in lines)
+    got_drives = total("put_api_requests", "drive_count")
+    yield got_drives >= 3, "%s: Firecracker's put_api_requests count the drives (got %s)" % (
+        n, got_drives)
+    exits = sum(sum(x.get("hearth", {}).get("vcpu", {}).values()) for x in lines)
     yield exits > 0, "%s: metrics count vCPU exits (got %s)" % (n, exits)
 
 

@@ -95,7 +95,7 @@ echo "PM start=$(api PUT /actions '{"action_type": "InstanceStart"}') $(cat /tmp
 # a guest that does neither within 120 s is stopped, and the exit says so.
 n=0; while kill -0 $hp 2>/dev/null && [ $n -lt 1200 ]; do sleep 0.1; n=$((n+1)); done
 kill -TERM $hp 2>/dev/null; wait $hp; echo "PM exit=$?"
-echo "PM group=$(tail -n 1 /tmp/m.json | grep -o '"pmem_p0":{[^}]*}')"
+echo "PM group=$(tail -n 1 /tmp/m.json | grep -o '"pmem_p0":{[^}]*}' | grep flushes)"
 echo "PM in_image=$(grep -c guest-wrote-this /tmp/pmem.img)"
 [ "$(md5sum </tmp/ro.img)" = "$ro_sum" ] && echo "PM ro_same=1"
 tr -d '\r' </tmp/g.out | grep '^LAB pm ' | sed 's/^/G /'

@@ -25,6 +25,8 @@
 #include "fake_vm.h"
 #include "util/log.h"
 #include "fcjson/config_json.h"
+#include "vmm/metrics.h"
+#include "vmm/metrics_schema.h"
 
 struct fixture {
 	struct ctl ctl;
@@ -171,9 +173,18 @@ static void test_serial(void **state)
 	assert_false(f->ctl.cfg.serial_rl.bandwidth.set);
 }
 
+static long long in(json_t *c, const char *group, const char *name)
+{
+	json_t *v = json_object_get(json_object_get(c, group), name);
+
+	assert_true(json_is_integer(v));
+	return json_integer_value(v);
+}
+
+/* Hearth's own, by method. */
 static long long count(json_t *c, const char *name)
 {
-	return json_integer_value(json_object_get(json_object_get(c, "api_server"), name));
+	return in(json_object_get(c, METRICS_HEARTH), "api_server", name);
 }
 
 static void test_request_counts(void **state)
@@ -186,13 +197,52 @@ static void test_request_counts(void **state)
 	req(f, "PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 128}");
 	req(f, "PATCH", "/machine-config", "{\"vcpu_count\": 0}");
 	req(f, "DELETE", "/", NULL);
+	/* A deprecated field: counted as Firecracker's deprecated_http_api_calls. */
+	req(f, "PUT", "/vsock", "{\"vsock_id\": \"v\", \"guest_cid\": 3, \"uds_path\": \"/v\"}");
 	ctl_collect_requests(&f->ctl, c);
 	assert_int_equal(count(c, "get_requests"), 2);
-	assert_int_equal(count(c, "put_requests"), 1);
+	assert_int_equal(count(c, "put_requests"), 2);
 	assert_int_equal(count(c, "patch_requests"), 1);
 	assert_int_equal(count(c, "other_requests"), 1);
 	assert_int_equal(count(c, "failed_requests"), 3);
+	/* Firecracker's, by endpoint: what its parser would have counted. */
+	assert_int_equal(in(c, "get_api_requests", "instance_info_count"), 1);
+	assert_int_equal(in(c, "put_api_requests", "machine_cfg_count"), 1);
+	assert_int_equal(in(c, "put_api_requests", "machine_cfg_fails"), 0);
+	assert_int_equal(in(c, "patch_api_requests", "machine_cfg_count"), 1);
+	assert_int_equal(in(c, "patch_api_requests", "machine_cfg_fails"), 1);
+	assert_int_equal(in(c, "put_api_requests", "vsock_count"), 1);
+	assert_int_equal(in(c, "deprecated_api", "deprecated_http_api_calls"), 1);
 	json_decref(c);
+}
+
+/* Firecracker's latencies_us: the last pause, resume, snapshot of each, the request's and the VM's. */
+static void test_latencies(void **state)
+{
+	struct fixture *f = *state;
+	const struct metrics_group *g = metrics_schema_find("latencies_us");
+	json_t *gs = json_object(), *lat;
+	const char *k;
+	json_t *v;
+
+	boot(f);
+	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": \"Paused\"}"), 204);
+	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": \"Resumed\"}"), 204);
+	ctl_collect_latencies(&f->ctl, gs);
+	lat = json_object_get(gs, "latencies_us");
+	assert_int_equal(json_object_size(lat), g->nfields);
+	json_object_foreach(lat, k, v)
+		assert_non_null(metrics_schema_field(g, k));
+	/* A pause refused is not timed: the last one that succeeded stays. */
+	f->ctl.latency_us[0][CTL_LAT_PAUSE] = 12345;
+	f->vm.pause_ret = -ETIMEDOUT;
+	assert_int_equal(req(f, "PATCH", "/vm", "{\"state\": \"Paused\"}"), 400);
+	json_decref(gs);
+	gs = json_object();
+	ctl_collect_latencies(&f->ctl, gs);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(gs, "latencies_us"),
+							    "pause_vm")), 12345);
+	json_decref(gs);
 }
 
 static void test_config_file_sections(void **state)
@@ -348,6 +398,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_logger, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_serial, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_latencies, setup, teardown),
 		cmocka_unit_test(test_config_file_sections),
 		cmocka_unit_test(test_firecracker_flags),
 	};

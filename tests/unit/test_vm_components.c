@@ -126,7 +126,7 @@ static void stir(struct vm_rig *r)
 		/* A virtio transport the driver has found: ACKNOWLEDGE | DRIVER, queue 1 selected. */
 		if (e->kind == COMP_DEVICE && e->res.mmio_base >= LAYOUT_VIRTIO_MMIO_BASE &&
 		    e->res.mmio_base < LAYOUT_MMIO_HOLE_END && e->res.mmio_base != MMIO_TESTDEV &&
-		    e->res.mmio_base != LAYOUT_VMCLOCK) {
+		    e->res.mmio_base != LAYOUT_VMCLOCK && e->res.mmio_base != LAYOUT_VMGENID) {
 			poke(vm, BUS_MMIO, e->res.mmio_base + 0x70, 3, 4);
 			poke(vm, BUS_MMIO, e->res.mmio_base + 0x30, 1, 4);
 		}
@@ -192,6 +192,7 @@ static void test_every_component_round_trips(void **state)
 	struct vm_rig *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
 	struct saved *first = calloc(1, sizeof(*first)), *again = calloc(1, sizeof(*again));
 	unsigned int devices = 0, skipped = 0;
+	uint8_t gen_a[16], gen_b[16];
 	struct vm_config cfg_a, cfg_b;
 
 	(void)state;
@@ -208,16 +209,22 @@ static void test_every_component_round_trips(void **state)
 		skipped += kvm_state(a->vm.registry.entries[i].kind);
 	}
 	/*
-	 * Every legacy device (VMClock and the PCI root too), the four virtio
-	 * families, and the dirty log; the VM and 2 vCPUs.
+	 * Every legacy device (VMClock, VMGenID and the PCI root too), the
+	 * four virtio families, and the dirty log; the VM and 2 vCPUs.
 	 */
-	assert_int_equal(devices, 11 + 4);
+	assert_int_equal(devices, 12 + 4);
 	assert_int_equal(first->n, devices + 1);
 	assert_int_equal(skipped, 1 + 2);
+	memcpy(gen_a, a->vm.vmgenid_page, sizeof(gen_a));
 	vm_rig_free(a);
 
 	vm_rig_build(b, &cfg_b);
+	memcpy(gen_b, b->vm.vmgenid_page, sizeof(gen_b));
+	assert_memory_not_equal(gen_a, gen_b, sizeof(gen_a));
 	restore_all(b, first);
+	/* VMGenID's restore writes a new generation: neither the snapshot's VM's nor b's own. */
+	assert_memory_not_equal(b->vm.vmgenid_page, gen_a, sizeof(gen_a));
+	assert_memory_not_equal(b->vm.vmgenid_page, gen_b, sizeof(gen_b));
 	save_all(b, again);
 	assert_int_equal(again->n, first->n);
 	for (unsigned int i = 0; i < first->n; i++) {

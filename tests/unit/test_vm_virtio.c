@@ -126,10 +126,11 @@ static void test_root_arguments(void **state)
 }
 
 /*
- * A root drive and 18 more (Kata's pool of 8 fits twice): each on its own
- * window and interrupt line, none a legacy device's, all in the IOAPIC's
- * 24 pins; the DSDT and --virtio-cmdline take them all. One device more
- * is refused, naming what was asked for.
+ * A root drive and 18 more (Kata's pool of 8 fits twice) on a VM without
+ * VMGenID (a snapshot's from before it): each on its own window and
+ * interrupt line, none a legacy device's, all in the IOAPIC's 24 pins;
+ * the DSDT and --virtio-cmdline take them all. One device more is
+ * refused, naming what was asked for.
  */
 static void test_layout_of_every_drive(void **state)
 {
@@ -140,6 +141,7 @@ static void test_layout_of_every_drive(void **state)
 	uint32_t seen = 0;
 
 	vm_config_init(&c);
+	c.vmgenid = false;
 	vm_config_set_entropy(&c, false);
 	add_drive(&c, "rootfs", true, false, "");
 	for (unsigned int i = 1; i < VM_MAX_DRIVES; i++) {
@@ -193,6 +195,50 @@ static void test_layout_of_every_drive(void **state)
 	vm_config_release(&c);
 }
 
+/*
+ * VMGenID takes the last virtio-mmio line, as Firecracker's takes one of
+ * its GSIs: 18 devices fit beside it, none on its line, and the 19th is
+ * refused in Firecracker's words, saying why. On PCI the devices take no
+ * line, and all 19 fit beside it.
+ */
+static void test_vmgenid_takes_a_line(void **state)
+{
+	static struct vm vm;
+	struct vm_config c;
+	struct err err;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_true(c.vmgenid);
+	vm_config_set_entropy(&c, false);
+	add_drive(&c, "rootfs", true, false, "");
+	for (unsigned int i = 1; i < VM_MAX_DRIVES - 1; i++) {
+		char id[8];
+
+		snprintf(id, sizeof(id), "pool%u", i);
+		add_drive(&c, id, false, false, "");
+	}
+	assert_int_equal(vm_devices_layout(&vm, &c, &err), 0);
+	assert_int_equal(vm.n_mmio_devs, 18);
+	for (unsigned int i = 0; i < vm.n_mmio_devs; i++)
+		assert_int_not_equal(vm.mmio_devs[i].gsi, LAYOUT_VMGENID_GSI);
+	add_drive(&c, "pool18", false, false, "");
+	assert_int_equal(vm_devices_layout(&vm, &c, &err), -EINVAL);
+	assert_true(err.usage);
+	assert_non_null(strstr(err.msg, "Failed to allocate requested resource"));
+	assert_non_null(strstr(err.msg, "19 drives, 0 network interfaces, 19 in all; at most 18, "
+				      "one per free interrupt line, VMGenID having one"));
+	c.pci = true;
+	assert_int_equal(vm_devices_layout(&vm, &c, &err), 0);
+	/* A --flat VM has no ACPI, so no VMGenID: its line is free. */
+	c.pci = false;
+	c.flat.present = true;
+	assert_int_equal(vm_devices_layout(&vm, &c, &err), 0);
+	assert_int_equal(vm.n_mmio_devs, 19);
+	c.flat.present = false;
+	vm_config_release(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +247,7 @@ int main(void)
 		cmocka_unit_test(test_too_long),
 		cmocka_unit_test(test_root_arguments),
 		cmocka_unit_test(test_layout_of_every_drive),
+		cmocka_unit_test(test_vmgenid_takes_a_line),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -50,6 +50,12 @@ static inline void vm_rig_build(struct vm_rig *r, const struct vm_config *cfg)
 		vm->vmclock_page = calloc(1, LAYOUT_VMCLOCK_SIZE);
 		assert_non_null(vm->vmclock_page);
 	}
+	/* VMGenID's likewise. */
+	vm->vmgenid = cfg->vmgenid;
+	if (vm->vmgenid) {
+		vm->vmgenid_page = calloc(1, LAYOUT_VMGENID_SIZE);
+		assert_non_null(vm->vmgenid_page);
+	}
 	if (cfg->machine.track_dirty_pages)
 		assert_int_equal(guest_mem_dirty_enable(&vm->mem), 0);
 	assert_int_equal(registry_add(&vm->registry, COMP_VM, "vm", "kvm-vm", NULL,
@@ -77,6 +83,7 @@ static inline void vm_rig_free(struct vm_rig *r)
 	bus_destroy(&r->vm.bus);
 	guest_mem_destroy(&r->vm.mem);
 	free(r->vm.vmclock_page);
+	free(r->vm.vmgenid_page);
 	close(r->vm.serial_out_fd);
 	eventloop_destroy(&r->loop);
 }

@@ -287,9 +287,14 @@ static void net_queue_notify(struct virtio_dev *dev, unsigned int q)
 static unsigned int net_counters(struct virtio_dev *dev, struct dev_counter *out,
 				 unsigned int max)
 {
+	struct net_dev *nd = dev->priv;
+	struct net_mmds_stats ms = { 0 };
 	struct virtio_net_stats st;
 
 	virtio_net_get_stats(dev, &st);
+	/* The MMDS stack's frames: the stack is the io thread's, as this read is. */
+	if (nd->mmds)
+		net_mmds_get_stats(nd->mmds, &ms);
 	return dev_counters_copy(out, max, (const struct dev_counter[]){
 		{ "rx_packets", st.rx_packets },
 		{ "rx_bytes", st.rx_bytes },
@@ -299,7 +304,11 @@ static unsigned int net_counters(struct virtio_dev *dev, struct dev_counter *out
 		{ "tx_dropped", st.tx_dropped },
 		{ "rx_rate_limiter_throttled", st.rx_throttled },
 		{ "tx_rate_limiter_throttled", st.tx_throttled },
-	}, 8);
+		{ "mmds_frames_in", ms.frames_in },
+		{ "mmds_dropped_in", ms.dropped_in },
+		{ "mmds_frames_out", ms.frames_out },
+		{ "mmds_dropped_out", ms.dropped_out },
+	}, 12);
 }
 
 /* vhost serves the rings: pause takes them back (positions into the virtqs), resume hands them over. */

@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Lab test of VMGenID (devices/vmgenid.h): a stock Linux guest binds it,
+and every restore of its snapshot is a fork its RNG hears of, in ONE L1
+boot.
+
+    tests/lab/test_vmgenid.py [--hearth PATH] [--stream]
+
+  L2 is Debian's generic kernel (linux-image-amd64, fetched and cached by
+  lab.py's get_kernel like the cloud one, which is built without
+  CONFIG_VMGENID): its vmgenid driver (drivers/virt/vmgenid.c) binds
+  _HID VMGENCTR, reads the 16 bytes at ADDR, and on Notify(VGEN, 0x80)
+  reads them again and, when they changed, reseeds the kernel's RNG with
+  "random: crng reseeded due to virtual machine fork". L1 stays the cloud
+  kernel. The guest prints `LAB gen N id=HEX forks=F` every 200 ms: the
+  16 bytes (tests/lab/vmgenid_read.c, a static helper built here: it maps
+  /dev/mem write-back as the driver does, which busybox's devmem cannot)
+  and how many times dmesg has the reseed line.
+  1. `hearth run --api-sock`: the driver is bound to VMGENCTR:00, the crng
+     is ready, the ID is neither zeros nor all-ones and the same in every
+     line, no fork is logged. PATCH /vm Paused, Resumed: the same ID, no
+     fork. Paused again, a Full snapshot/create.
+  2. Three restores of that one snapshot, the first two at once: `hearth
+     restore` (resumed at start), `hearth serve` + PUT /snapshot/load
+     {resume_vm: true}, and `hearth restore --api-sock` (left paused: no
+     line while paused, then PATCH /vm Resumed). Each guest goes on
+     counting from the snapshot (no second boot), logs the reseed line
+     once (forks=1) and reads an ID that is neither the snapshot's VM's nor
+     another restore's. Restore 1 is then paused and resumed: the same ID,
+     still one fork.
+
+Prints one line per check and `N passed, N failed`.  Exit 0 all passed, 1 a
+check failed, 3 lab failure (tests/lab/README.md).
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+import lab as L  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUN_TIMEOUT = 900
+L2_KERNEL = "/lab/l2/vmlinuz-generic"
+CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.vmgenid=1"
+MEM_MIB = 256
+FORK_LINE = "crng reseeded due to virtual machine fork"
+
+# L2, before "LAB ready": the facts, then the line every 200 ms forever.
+L2_SCRIPT = r'''
+grep -q lab.vmgenid=1 /proc/cmdline || exit 0
+# The crng ready (a blocking read waits for it), so a fork is logged: random.c reseeds
+# and says so only once the crng is up.
+head -c 1 /dev/random >/dev/null && echo "LAB crng=ready"
+echo "LAB vgacpi=$(ls /sys/bus/acpi/devices 2>/dev/null | grep VMGENCTR | tr '\n' ' ')"
+# Bound: before 6.10 as an ACPI driver, from 6.10 as a platform one.
+echo "LAB vgbound=$(ls /sys/bus/acpi/drivers/vmgenid /sys/bus/platform/drivers/vmgenid 2>/dev/null | grep -c VMGENCTR)"
+echo "LAB vgerr=$(/bin/vmgenid_read 2>&1 >/dev/null)"
+(i=0; while :; do
+   echo "LAB gen $i id=$(/bin/vmgenid_read 2>/dev/null) forks=$(dmesg | grep -c '@FORK@')"
+   i=$((i+1)); sleep 0.2
+ done) &
+sleep 100000
+'''
+
+SCRIPT = L.SH_LINES + r'''
+H=/lab/bin/hearth
+api() { # SOCK METHOD PATH [BODY]: the HTTP status; the body is in /tmp/resp
+  if [ -n "$4" ]; then
+    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $1 -X "$2" \
+      -H 'Content-Type: application/json' -d "$4" "http://localhost$3"
+  else
+    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $1 -X "$2" "http://localhost$3"
+  fi
+}
+waitfor() { # PATTERN FILE TENTHS
+  n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
+    n=$((n+1)); [ $n -ge "$3" ] && return 1; sleep 0.1
+  done
+}
+''' + L.SH_WAITSOCK + r'''lastgen() { wholelines "$1" | grep '^LAB gen ' | tail -n 1; }
+gencount() { lastgen "$1" | awk '{print $3}'; }
+mkdir -p /tmp/s /tmp/r1 /tmp/r2 /tmp/r3
+LOAD='{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/vm.mem"}, "resume_vm": true}'
+
+# 1. the original
+cd /tmp
+$H run --kernel @KERNEL@ --initrd @L2_INITRD@ --cmdline "@CMDLINE@" --cpus 1 --memory @MEM@ \
+  --api-sock /tmp/a0.sock --snapshot-dir /tmp/s </dev/null >/tmp/g0.out 2>/tmp/h0.err & hp=$!
+waitsock /tmp/a0.sock
+waitfor '^LAB gen 10 ' /tmp/g0.out 3000 && echo "VG counting=yes"
+echo "VG pause0=$(api /tmp/a0.sock PATCH /vm '{"state": "Paused"}')"
+sleep 1
+echo "VG resume0=$(api /tmp/a0.sock PATCH /vm '{"state": "Resumed"}')"
+b=$(gencount /tmp/g0.out)
+waitfor "^LAB gen $((b + 10)) " /tmp/g0.out 1200 && echo "VG counting_after_resume=yes"
+echo "VG pause=$(api /tmp/a0.sock PATCH /vm '{"state": "Paused"}')"
+sleep 1
+echo "VG before=$(lastgen /tmp/g0.out)"
+echo "VG create=$(api /tmp/a0.sock PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/s/vm.snap", "mem_file_path": "/tmp/s/vm.mem"}') $(cat /tmp/resp)"
+kill -TERM $hp; wait $hp; echo "VG r0_exit=$?"
+
+# 2. three restores of the one snapshot: two at once, then one left paused
+cd /tmp/r1; $H restore --snapshot /tmp/s/vm.snap --mem /tmp/s/vm.mem --api-sock /tmp/a1.sock --resume \
+  </dev/null >/tmp/g1.out 2>/tmp/h1.err & p1=$!
+cd /tmp/r2; $H serve --api-sock /tmp/a2.sock </dev/null >/tmp/g2.out 2>/tmp/h2.err & p2=$!
+cd /tmp
+waitsock /tmp/a2.sock
+echo "VG load2=$(api /tmp/a2.sock PUT /snapshot/load "$LOAD") $(cat /tmp/resp)"
+b=$(gencount /tmp/g0.out)
+for g in 1 2; do
+  waitfor "^LAB gen $((b + 10)) " /tmp/g$g.out 1800 && echo "VG r${g}_counting=yes"
+  waitfor "forks=1" /tmp/g$g.out 600 && echo "VG r${g}_forked=yes"
+done
+cd /tmp/r3; $H restore --snapshot /tmp/s/vm.snap --mem /tmp/s/vm.mem --api-sock /tmp/a3.sock \
+  </dev/null >/tmp/g3.out 2>/tmp/h3.err & p3=$!
+cd /tmp
+waitsock /tmp/a3.sock
+sleep 3
+echo "VG r3_paused_lines=$(tr -d '\r' </tmp/g3.out | grep -c '^LAB gen ')"
+echo "VG r3_info=$(api /tmp/a3.sock GET /) $(cat /tmp/resp)"
+echo "VG r3_resume=$(api /tmp/a3.sock PATCH /vm '{"state": "Resumed"}')"
+waitfor "^LAB gen $((b + 10)) " /tmp/g3.out 1800 && echo "VG r3_counting=yes"
+waitfor "forks=1" /tmp/g3.out 600 && echo "VG r3_forked=yes"
+# Restore 1 paused and resumed: nothing new for its RNG.
+echo "VG r1_pause=$(api /tmp/a1.sock PATCH /vm '{"state": "Paused"}')"
+sleep 1
+echo "VG r1_resume=$(api /tmp/a1.sock PATCH /vm '{"state": "Resumed"}')"
+c=$(gencount /tmp/g1.out)
+waitfor "^LAB gen $((c + 10)) " /tmp/g1.out 1200 && echo "VG r1_counting_after_resume=yes"
+kill -TERM $p1 $p2 $p3; wait $p1; wait $p2; wait $p3
+
+for g in 0 1 2 3; do
+  wholelines /tmp/g$g.out | grep -a "^LAB \(init\|crng\|vg\|gen\)\|@FORK@\|vmgenid" | sed "s/^/G$g /"
+  sed "s/^/H$g /" /tmp/h$g.err | head -n 20
+done
+echo "VG done=yes"
+'''
+
+
+def script():
+    return (SCRIPT.replace("@KERNEL@", L2_KERNEL).replace("@CMDLINE@", CMDLINE)
+            .replace("@MEM@", str(MEM_MIB)).replace("@FORK@", FORK_LINE))
+
+
+def vg_info(r):
+    out = {}
+    for l in r.guest_lines:
+        m = re.match(r"^VG (\w+)=(.*)$", l.strip())
+        if m and m.group(1) not in out:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def guest(r, g):
+    """Guest g's facts ({key: value} of its LAB key=value lines), its gen lines
+    [(n, id, forks)], and its lines naming the fork."""
+    facts, gens, forks = {}, [], []
+    for l in r.guest_lines:
+        l = l.strip()
+        if not l.startswith("G%d " % g):
+            continue
+        l = l[len("G%d " % g):]
+        m = re.match(r"^LAB gen (\d+) id=([0-9a-f]*) forks=(\d+)$", l)
+        if m:
+            gens.append((int(m.group(1)), m.group(2), int(m.group(3))))
+            continue
+        m = re.match(r"^LAB (\w+)=(.*)$", l)
+        if m:
+            facts.setdefault(m.group(1), m.group(2).strip())
+        if FORK_LINE in l:
+            forks.append(l)
+    return facts, gens, forks
+
+
+def checks(r):
+    a = vg_info(r)
+    st = lambda k: (a.get(k) or "").split(" ")[0]  # noqa: E731
+    f0, g0, k0 = guest(r, 0)
+    yield a.get("counting") == "yes", "the generic kernel's guest counts on its serial line"
+    yield f0.get("crng") == "ready", "its crng is ready before the snapshot (%s)" % f0.get("crng")
+    yield "VMGENCTR" in f0.get("vgacpi", ""), \
+        "ACPI enumerates VGEN by its _HID VMGENCTR (%r)" % f0.get("vgacpi")
+    yield f0.get("vgbound") == "1", \
+        "Linux's vmgenid driver is bound to it (%r; 0 with an ID it does not match)" % f0.get("vgbound")
+    ids0 = {i for _, i, _ in g0}
+    booted = g0[-1][1] if g0 else ""
+    yield len(g0) > 10 and len(ids0) == 1 and len(booted) == 32 and \
+        booted not in ("0" * 32, "f" * 32), \
+        "the booted guest reads one generation, 16 bytes neither zeros nor all-ones, in " \
+        "every line (%s; helper: %r)" % (sorted(ids0), f0.get("vgerr"))
+    yield bool(g0) and all(f == 0 for _, _, f in g0) and not k0, \
+        "no fork is logged in the booted guest, across its pause and resume (%s)" % k0
+    yield st("pause0") == "204" and st("resume0") == "204" and \
+        a.get("counting_after_resume") == "yes", \
+        "PATCH /vm Paused and Resumed: 204, 204, and it counts on (%s %s)" % (
+            a.get("pause0"), a.get("resume0"))
+    yield st("create") == "204", "Full snapshot/create is 204 (got %s)" % a.get("create")
+    yield st("load2") == "204", "PUT /snapshot/load (resume_vm) is 204 (got %s)" % a.get("load2")
+    m = re.match(r"LAB gen (\d+) ", a.get("before", ""))
+    before = int(m.group(1)) if m else None
+    ids = {}
+    for g, how in ((1, "hearth restore"), (2, "serve + snapshot/load"),
+                   (3, "hearth restore left paused, then resumed")):
+        n = "restore %d (%s)" % (g, how)
+        f, gens, forks = guest(r, g)
+        yield a.get("r%d_counting" % g) == "yes" and "init" not in f, \
+            "%s: the guest counts on from the snapshot, no second boot" % n
+        if before is not None and gens:
+            yield before < gens[0][0] <= before + 2, \
+                "%s: its first line continues the count (%d then %d)" % (n, before, gens[0][0])
+        yield a.get("r%d_forked" % g) == "yes" and bool(gens) and gens[-1][2] == 1, \
+            "%s: dmesg has '%s' once (%s)" % (n, FORK_LINE, gens[-1] if gens else None)
+        last = gens[-1][1] if gens else ""
+        yield len(last) == 32 and last != booted, \
+            "%s: the guest reads a new generation (%s; the snapshot's VM's %s)" % (n, last, booted)
+        ids[g] = last
+        if forks:
+            print("INFO %s: %s" % (n, forks[0]))
+    yield len(set(ids.values())) == 3, \
+        "the three restores of one snapshot read three generations (%s)" % ids
+    yield a.get("r3_paused_lines") == "0" and '"Paused"' in a.get("r3_info", ""), \
+        "restore 3 stays paused until resumed: no line (%s), GET / says Paused (%s)" % (
+            a.get("r3_paused_lines"), a.get("r3_info"))
+    yield st("r3_resume") == "204", "restore 3: PATCH /vm Resumed is 204 (%s)" % a.get("r3_resume")
+    _, g1, _ = guest(r, 1)
+    yield st("r1_pause") == "204" and st("r1_resume") == "204" and \
+        a.get("r1_counting_after_resume") == "yes" and bool(g1) and g1[-1][2] == 1 and \
+        g1[-1][1] == ids.get(1), \
+        "restore 1 paused and resumed: it counts on with the same generation and still " \
+        "one fork (%s)" % ((g1[-1] if g1 else None),)
+    yield a.get("done") == "yes", "the plan ran to its end"
+
+
+def helper():
+    """tests/lab/vmgenid_read.c, static, into this lab run's directory."""
+    out = os.path.join(L.work_dir(), "vmgenid_read")
+    cc = shutil.which("gcc") or "cc"
+    subprocess.run([cc, "-static", "-O2", "-Wall", "-o", out,
+                    os.path.join(HERE, "vmgenid_read.c")], check=True)
+    return out
+
+
+def vmgenid_built_in(kernel):
+    """'y', 'm' or None: CONFIG_VMGENID in the package's boot/config-VERSION."""
+    path = os.path.join(kernel.root, "boot", "config-" + kernel.version)
+    try:
+        with open(path) as f:
+            m = re.search(r"^CONFIG_VMGENID=(\w)", f.read(), re.M)
+    except OSError:
+        return None
+    return m.group(1) if m else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
+    ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
+    a = ap.parse_args()
+    if a.hearth:
+        os.environ["HEARTH"] = os.path.abspath(a.hearth)
+    tools = {"/bin/curl": shutil.which("curl")}
+    missing = [k for k, v in tools.items() if not v]
+    if missing:
+        print("FAIL %s not installed (scripts/deps.sh build installs them)" % missing)
+        print("0 passed, 1 failed")
+        return 1
+    try:
+        lab = L.Lab(stream=a.stream or None)
+        generic = L.get_kernel(L.KERNEL_META_GENERIC)
+        built = vmgenid_built_in(generic)
+        if built != "y":
+            print("FAIL %s has CONFIG_VMGENID=%s, not built in: no driver to test" % (
+                generic.version, built))
+            print("0 passed, 1 failed")
+            return 1
+        l2 = L.build_l2_initrd(generic, name="l2vmgenid",
+                               files={"/bin/vmgenid_read": helper()}, extra_sh=L2_SCRIPT.replace(
+                                   "@FORK@", FORK_LINE))
+        run = L.ShellRun("vmgenid", "hearth", script(), timeout=RUN_TIMEOUT)
+        run.initrd = l2
+        res = lab.run_plan([run], tag="vmgenid", binaries=tools,
+                           files={L2_KERNEL: generic.vmlinuz})
+    except L.LabError as e:
+        print("LAB FAILURE: %s" % e)
+        return 3
+    return L.report(res, [("vmgenid", checks)], tail=80)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
