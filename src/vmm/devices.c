@@ -10,6 +10,7 @@
  * virtio-mmio or (cfg->pci) to virtio-pci on the PCI root.
  */
 #include "vmm/devices.h"
+#include "vmm/devices_priv.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -27,20 +28,10 @@
 #include "devices/testdev.h"
 #include "devices/vmclock.h"
 #include "devices/vmgenid.h"
-#include "mem/guest_mem_hotplug.h"
 #include "pci/hotplug.h"
 #include "pci/root.h"
-#include "virtio/balloon.h"
-#include "virtio/pmem.h"
-#include "virtio/mem.h"
 #include "virtio/mmio.h"
-#include "virtio/net.h"
 #include "virtio/pci.h"
-#include "virtio/rng.h"
-#include "virtio/vsock.h"
-#include "virtio/vsock_uds.h"
-#include "virtio/vublk.h"
-#include "vmm/vm_hotplug.h"
 
 struct legacy_device {
 	const char *id;               /* in the registry and the snapshot */
@@ -142,206 +133,6 @@ static const struct legacy_device legacy_devices[] = {
 	  .res = { .pio_base = PORT_DEBUGCON, .pio_size = 1, .gsi = -1 } },
 };
 
-/* One virtio device being made: what its maker is given, and what it names. */
-struct virtio_build {
-	struct vm *vm;
-	const struct virtio_env *env;
-	const struct vm_config *cfg;
-	const struct blk_config *drives;
-	const struct vm_pmem_map *pmem;   /* the windows, vm_pmem.c's */
-	unsigned int i;               /* which of its family */
-	const char *id;               /* set by the maker */
-	char what[96];                /* set by the maker: before its errors */
-};
-
-struct virtio_family {
-	const char *type;
-	unsigned int (*count)(const struct vm_config *cfg);
-	int (*create)(struct virtio_build *b, struct virtio_dev **out, struct err *err);
-};
-
-static unsigned int count_drives(const struct vm_config *cfg)
-{
-	return cfg->ndrives;
-}
-
-
-static int make_blk(struct virtio_build *b, struct virtio_dev **out, struct err *err)
-{
-	int ret;
-
-	b->id = b->cfg->drives[b->i].id;
-	vm_drive_what(b->cfg, b->i, b->what, sizeof(b->what));
-	if (b->drives[b->i].socket) {
-		struct vublk_config vc = { b->drives[b->i].socket, b->drives[b->i].cache };
-
-		return virtio_vublk_create(b->env, &vc, out, err);
-	}
-	ret = virtio_blk_create(b->env, &b->drives[b->i], out, err);
-	if (!ret)
-		virtio_blk_set_limiter(*out, &b->cfg->drives[b->i].rate_limiter);
-	return ret;
-}
-
-static unsigned int count_nets(const struct vm_config *cfg)
-{
-	return cfg->nnets;
-}
-
-static int make_net(struct virtio_build *b, struct virtio_dev **out, struct err *err)
-{
-	const struct vm_net *n = &b->cfg->nets[b->i];
-	struct net_config nc = n->dev;
-	int ret;
-
-	b->id = n->id;
-	if (b->cfg->cli)
-		snprintf(b->what, sizeof(b->what), "--net %u", b->i + 1);
-	else
-		snprintf(b->what, sizeof(b->what), "network interface '%s'", n->id);
-	/*
-	 * One TX/RX pair per vCPU lets each queue's interrupts stay local,
-	 * unless queues=N asks otherwise (fewer vhost workers per VM).
-	 */
-	nc.queue_pairs = nc.backend != NET_TAP ? 1 : nc.queues ? nc.queues :
-		b->cfg->machine.vcpu_count;
-	/* Listed in /mmds/config: the NIC answers the metadata address from the store. */
-	if (b->cfg->mmds_store && vm_config_mmds_net(b->cfg, n->id)) {
-		nc.mmds = b->cfg->mmds_store;
-		nc.mmds_ipv4 = b->cfg->mmds.ipv4_be;
-	}
-	/* vhost-net's frames and writes bypass Hearth: some NICs must stay here. */
-	if (nc.backend == NET_TAP && nc.vhost != NET_VHOST_OFF) {
-		const char *why = vm_config_net_no_vhost(b->cfg, n);
-
-		if (why && nc.vhost == NET_VHOST_ON)
-			return err_set(err, true, -EINVAL, "vhost=on cannot serve a NIC with %s: "
-				       "its frames and writes to guest memory bypass Hearth; use "
-				       "vhost=off", why);
-		if (why)
-			nc.vhost = NET_VHOST_OFF;
-	}
-	ret = virtio_net_create(b->env, &nc, out, err);
-	if (!ret)
-		virtio_net_set_limiters(*out, &n->rx_rate_limiter, &n->tx_rate_limiter);
-	return ret;
-}
-
-static unsigned int count_rng(const struct vm_config *cfg)
-{
-	return cfg->entropy ? 1 : 0;
-}
-
-static int make_rng(struct virtio_build *b, struct virtio_dev **out, struct err *err)
-{
-	int ret;
-
-	b->id = "entropy";
-	snprintf(b->what, sizeof(b->what), "virtio-rng");
-	ret = virtio_rng_create(b->env, out, err);
-	if (!ret)
-		virtio_rng_set_limiter(*out, &b->cfg->entropy_rate_limiter);
-	return ret;
-}
-
-static unsigned int count_vsock(const struct vm_config *cfg)
-{
-	return cfg->vsock.present ? 1 : 0;
-}
-
-static int make_vsock(struct virtio_build *b, struct virtio_dev **out, struct err *err)
-{
-	const struct vm_config *cfg = b->cfg;
-
-	b->id = "vsock";
-	snprintf(b->what, sizeof(b->what), "%s", cfg->cli ? "--vsock" : "vsock");
-	/* Hybrid vsock: Unix sockets on the host, no vhost_vsock. */
-	if (cfg->vsock.uds_path)
-		return virtio_vsock_uds_create(b->env, &(struct vsock_uds_config){
-			.cid = cfg->vsock.guest_cid, .uds_path = cfg->vsock.uds_path }, out, err);
-	return virtio_vsock_create(b->env, &(struct vsock_config){ .cid = cfg->vsock.guest_cid },
-				   out, err);
-}
-
-static unsigned int count_balloon(const struct vm_config *cfg)
-{
-	return cfg->balloon.present ? 1 : 0;
-}
-
-static int make_balloon(struct virtio_build *b, struct virtio_dev **out, struct err *err)
-{
-	const struct vm_balloon *v = &b->cfg->balloon;
-	struct balloon_config bc = {
-		.amount_mib = v->amount_mib, .deflate_on_oom = v->deflate_on_oom,
-		.stats_polling_interval_s = v->stats_polling_interval_s,
-		.free_page_hinting = v->free_page_hinting,
-		.free_page_reporting = v->free_page_reporting,
-	};
-
-	b->id = "balloon";
-	snprintf(b->what, sizeof(b->what), "balloon");
-	return virtio_balloon_create(b->env, &bc, out, err);
-}
-
-static unsigned int count_pmem(const struct vm_config *cfg)
-{
-	return cfg->npmem;
-}
-
-static int make_pmem(struct virtio_build *b, struct virtio_dev **out, struct err *err)
-{
-	const struct vm_pmem *p = &b->cfg->pmem[b->i];
-	const struct vm_pmem_map *m = &b->pmem[b->i];
-	struct pmem_config pc = { .fd = m->fd, .gpa = m->gpa, .size = m->size,
-				  .file_len = m->file_len, .read_only = m->read_only,
-				  .ring = m->ring };
-	int ret;
-
-	b->id = p->id;
-	snprintf(b->what, sizeof(b->what), "pmem '%s'", p->id);
-	ret = virtio_pmem_create(b->env, &pc, out, err);
-	if (!ret)
-		virtio_pmem_set_limiter(*out, &p->rate_limiter);
-	return ret;
-}
-
-static unsigned int count_mem(const struct vm_config *cfg)
-{
-	return cfg->hotplug.present ? 1 : 0;
-}
-
-/* Over the region vm_ram_init mapped (vm_hotplug_map); its ops plug and unplug there. */
-static int make_mem(struct virtio_build *b, struct virtio_dev **out, struct err *err)
-{
-	const struct guest_hotplug *hp = b->vm->mem.hp;
-
-	/* Its metrics' group is then Firecracker's "memory_hotplug" (vmm/metrics.c). */
-	b->id = "memory_hotplug";
-	snprintf(b->what, sizeof(b->what), "memory-hotplug");
-	if (!hp)
-		return err_set(err, false, -EINVAL, "no hotplug region mapped");
-	return virtio_mem_create(b->env, &(struct virtio_mem_config){
-		.addr = hp->gpa, .region_size = hp->size, .block_size = hp->block_size,
-		.slot_size = hp->slot_size, .ops = &vm_hotplug_ops, .ctx = &b->vm->mem }, out, err);
-}
-
-/*
- * In layout order: drives, network interfaces, entropy, vsock, balloon,
- * pmem (each family added after the ones before: snapshots from before
- * it find every other device where it was), then memory hotplug (whose
- * VMs take no snapshots).
- */
-static const struct virtio_family virtio_families[] = {
-	{ .type = "virtio-blk", .count = count_drives, .create = make_blk },
-	{ .type = "virtio-net", .count = count_nets, .create = make_net },
-	{ .type = "virtio-rng", .count = count_rng, .create = make_rng },
-	{ .type = "virtio-vsock", .count = count_vsock, .create = make_vsock },
-	{ .type = "virtio-balloon", .count = count_balloon, .create = make_balloon },
-	{ .type = "virtio-pmem", .count = count_pmem, .create = make_pmem },
-	{ .type = "virtio-mem", .count = count_mem, .create = make_mem },
-};
-
-#define NFAMILIES (sizeof(virtio_families) / sizeof(virtio_families[0]))
 
 static const uint8_t virtio_gsis[] = LAYOUT_VIRTIO_GSIS;
 
@@ -363,8 +154,8 @@ int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *er
 	char pm[24] = "";
 
 	vm->n_mmio_devs = 0;
-	for (unsigned int f = 0; f < NFAMILIES; f++)
-		n += virtio_families[f].count(cfg);
+	for (unsigned int f = 0; f < vm_virtio_nfamilies; f++)
+		n += vm_virtio_families[f].count(cfg);
 	if (cfg->npmem)
 		snprintf(pm, sizeof(pm), ", %u pmem", cfg->npmem);
 	if (n > max)
@@ -373,10 +164,10 @@ int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *er
 			       "Failed to allocate requested resource: The requested resource is not "
 			       "available. (too many virtio devices: %u drives, %u network "
 			       "interfaces%s%s%s%s%s, %u in all; at most %u, one per free interrupt "
-			       "line%s)", cfg->ndrives, cfg->nnets, count_rng(cfg) ? ", entropy" : "",
-			       count_vsock(cfg) ? ", vsock" : "",
-			       count_balloon(cfg) ? ", balloon" : "", pm,
-			       count_mem(cfg) ? ", memory-hotplug" : "", n, max,
+			       "line%s)", cfg->ndrives, cfg->nnets, vm_count_rng(cfg) ? ", entropy" : "",
+			       vm_count_vsock(cfg) ? ", vsock" : "",
+			       vm_count_balloon(cfg) ? ", balloon" : "", pm,
+			       vm_count_mem(cfg) ? ", memory-hotplug" : "", n, max,
 			       vmgenid_takes_line(cfg) ? ", VMGenID having one" : "");
 	/* On PCI, the devices are functions of the root: nothing on virtio-mmio to describe. */
 	vm_vfio_layout(vm, cfg);
@@ -501,8 +292,8 @@ static int create_virtio(struct vm *vm, const struct vm_config *cfg,
 	struct virtio_env env = { .loop = vm->loop, .mem = &vm->mem };
 	unsigned int slot = 0;
 
-	for (unsigned int f = 0; f < NFAMILIES; f++) {
-		const struct virtio_family *fam = &virtio_families[f];
+	for (unsigned int f = 0; f < vm_virtio_nfamilies; f++) {
+		const struct virtio_family *fam = &vm_virtio_families[f];
 		unsigned int n = fam->count(cfg);
 
 		for (unsigned int i = 0; i < n; i++, slot++) {
@@ -532,35 +323,16 @@ static int create_virtio(struct vm *vm, const struct vm_config *cfg,
 	return 0;
 }
 
-/* The id the i-th device of family f gets (what its maker sets as b->id). */
-static const char *family_id(const struct virtio_family *f, const struct vm_config *cfg,
-			     unsigned int i)
-{
-	if (f->create == make_blk)
-		return cfg->drives[i].id;
-	if (f->create == make_net)
-		return cfg->nets[i].id;
-	if (f->create == make_pmem)
-		return cfg->pmem[i].id;
-	if (f->create == make_rng)
-		return "entropy";
-	if (f->create == make_vsock)
-		return "vsock";
-	if (f->create == make_balloon)
-		return "balloon";
-	return "memory_hotplug";
-}
-
 unsigned int vm_devices_pci_slot(const struct vm_config *cfg, const char *type, const char *name)
 {
 	unsigned int slot = 1;
 
-	for (unsigned int f = 0; f < NFAMILIES; f++) {
-		const struct virtio_family *fam = &virtio_families[f];
+	for (unsigned int f = 0; f < vm_virtio_nfamilies; f++) {
+		const struct virtio_family *fam = &vm_virtio_families[f];
 		unsigned int n = fam->count(cfg);
 
 		for (unsigned int i = 0; !strcmp(fam->type, type) && i < n; i++)
-			if (!strcmp(family_id(fam, cfg, i), name))
+			if (!strcmp(vm_virtio_family_id(fam, cfg, i), name))
 				return slot + i;
 		slot += n;
 	}
@@ -577,8 +349,8 @@ int vm_devices_plug_pci(struct vm *vm, const struct vm_config *cfg, const char *
 	struct virtio_dev *dev = NULL;
 	int ret;
 
-	for (unsigned int f = 0; f < NFAMILIES; f++) {
-		const struct virtio_family *fam = &virtio_families[f];
+	for (unsigned int f = 0; f < vm_virtio_nfamilies; f++) {
+		const struct virtio_family *fam = &vm_virtio_families[f];
 
 		if (strcmp(fam->type, type))
 			continue;
