@@ -21,6 +21,8 @@ int main(int argc, char **argv)
 
 	if (argc >= 1 && cli_is_firecracker(argv[0]))
 		return cli_firecracker_main(argc, argv);
+	if (argc >= 1 && cli_is_jailer(argv[0]))
+		return cli_jailer_main(argc, argv);
 	for (size_t i = 0; argc >= 2 && i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].main(argc, argv);

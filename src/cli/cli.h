@@ -18,9 +18,12 @@ int cli_firecracker_main(int argc, char **argv); /* the binary run as `firecrack
 int cli_snapshot_main(int argc, char **argv);   /* argv[1] is "snapshot" */
 int cli_restore_main(int argc, char **argv);    /* argv[1] is "restore" */
 int cli_merge_main(int argc, char **argv);      /* argv[1] is "snapshot-merge" */
+int cli_jailer_main(int argc, char **argv);     /* the binary run as `jailer` (jailer.c) */
 
 /* argv[0] names the `firecracker` binary (a symlink to Hearth). */
 bool cli_is_firecracker(const char *argv0);
+/* argv[0] names the `jailer` binary (a symlink to Hearth). */
+bool cli_is_jailer(const char *argv0);
 
 /* What a command that starts a VM asks of the sandbox (cli_sandbox). */
 struct cli_sandbox {

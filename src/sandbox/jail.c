@@ -35,6 +35,35 @@ static int jail_node(int root, const char *host, uid_t uid, gid_t gid)
 	return 0;
 }
 
+int jail_make_nodes(int root, const char *const *nodes, size_t n, uid_t uid, gid_t gid,
+		    const char **failed)
+{
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < n; i++) {
+		*failed = nodes[i];
+		ret = jail_node(root, nodes[i], uid, gid);
+	}
+	return ret;
+}
+
+int jail_drop(uid_t uid, gid_t gid, const char **what)
+{
+	/* Groups first: setuid would take the right to change them away. */
+	*what = "dropping to --uid/--gid";
+	if (setgroups(0, NULL) || setresgid(gid, gid, gid) || setresuid(uid, uid, uid))
+		return -errno;
+	/*
+	 * A uid change from root clears the capabilities; check it did (the
+	 * jailer's --uid 0 asks to stay root: nothing to check).
+	 */
+	if (uid != 0 && setuid(0) == 0) {
+		*what = "root could be regained";
+		return -EPERM;
+	}
+	return 0;
+}
+
 int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, bool pidns, struct err *err)
 {
 	const char *what = dir;
@@ -49,10 +78,9 @@ int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, bool pidns, st
 	ret = jail_dir(root, "dev");
 	if (!ret)
 		ret = jail_dir(root, "dev/net");
-	for (unsigned int i = 0; !ret && i < sizeof(jail_nodes) / sizeof(jail_nodes[0]); i++) {
-		what = jail_nodes[i];
-		ret = jail_node(root, jail_nodes[i], uid, gid);
-	}
+	if (!ret)
+		ret = jail_make_nodes(root, jail_nodes, sizeof(jail_nodes) / sizeof(jail_nodes[0]),
+				      uid, gid, &what);
 	close(root);
 	if (ret)
 		goto err_report;
@@ -67,18 +95,9 @@ int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, bool pidns, st
 		ret = -errno;
 		goto err_report;
 	}
-	/* Groups first: setuid would take the right to change them away. */
-	what = "dropping to --uid/--gid";
-	if (setgroups(0, NULL) || setresgid(gid, gid, gid) || setresuid(uid, uid, uid)) {
-		ret = -errno;
+	ret = jail_drop(uid, gid, &what);
+	if (ret)
 		goto err_report;
-	}
-	/* A uid change from root clears the capabilities; check it did. */
-	if (setuid(0) == 0) {
-		ret = -EPERM;
-		what = "root could be regained";
-		goto err_report;
-	}
 	return 0;
 err_report:
 	return err_set(err, false, ret, "--jail: %s: %s", what, strerror(-ret));

@@ -22,4 +22,21 @@
  */
 int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, bool pidns, struct err *err);
 
+/*
+ * The pieces jail_enter is made of, for the `jailer` front end (which
+ * makes its own layout and mount namespace). jail_make_nodes: each of
+ * nodes[] (host paths, "/dev/kvm") that the host has, made again below
+ * the directory root (an fd), same device numbers, owned by uid:gid,
+ * mode 0600; its directories must exist. 0, or -errno with *failed the
+ * node's path.
+ */
+int jail_make_nodes(int root, const char *const *nodes, size_t n, uid_t uid, gid_t gid,
+		    const char **failed);
+/*
+ * Becomes uid:gid with no supplementary groups, and checks root cannot
+ * be regained (unless uid is 0). 0, or -errno with *what saying which
+ * step failed.
+ */
+int jail_drop(uid_t uid, gid_t gid, const char **what);
+
 #endif

@@ -1,0 +1,220 @@
+/* The exec file, and a dynamic one's loader and libraries, copied into the jail (jailer_copy.h). */
+#include "cli/jailer_copy.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <link.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/jailer_args.h"
+
+#define RUNTIME_MAX 32      /* the loader and the libraries: Hearth needs libc alone */
+
+/* Every byte of in to out, from where each stands. 0 or -errno. */
+static int copy_bytes(int in, int out)
+{
+	char buf[16384];
+
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		for (ssize_t off = 0; off < n; ) {
+			ssize_t w = write(out, buf + off, (size_t)(n - off));
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				return -errno;
+			off += w;
+		}
+	}
+}
+
+/*
+ * Opens dst for the copy of a file of mode mode: never through a symlink,
+ * never a file linked elsewhere (whose other names would change too),
+ * emptied only once that is known. The fd, or -errno with e.
+ */
+static int open_dst(const char *dst, mode_t mode, struct err *e)
+{
+	char eb[128];
+	struct stat st;
+	int fd, ret;
+
+	fd = open(dst, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
+	if (fd < 0)
+		return err_set(e, false, -errno, "Failed to open %s: %s", dst,
+			       jailer_os_error(errno, eb, sizeof(eb)));
+	if (fstat(fd, &st)) {
+		ret = err_set(e, false, -errno, "Cannot get metadata for a file: %s: %s", dst,
+			      jailer_os_error(errno, eb, sizeof(eb)));
+		goto err_close;
+	}
+	if (st.st_nlink > 1) {
+		ret = err_set(e, true, -EMLINK, "Detected hard link at: %s", dst);
+		goto err_close;
+	}
+	if (ftruncate(fd, 0)) {
+		ret = err_set(e, false, -errno, "Failed to open %s: %s", dst,
+			      jailer_os_error(errno, eb, sizeof(eb)));
+		goto err_close;
+	}
+	return fd;
+err_close:
+	close(fd);
+	return ret;
+}
+
+/* src to dst, owned by uid:gid (-1: left as made). */
+static int copy_file(const char *src, const char *dst, uid_t uid, gid_t gid, struct err *e)
+{
+	char eb[128];
+	struct stat st;
+	int in, out, ret;
+
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return err_set(e, false, -errno, "Failed to open %s: %s", src,
+			       jailer_os_error(errno, eb, sizeof(eb)));
+	if (fstat(in, &st)) {
+		ret = err_set(e, false, -errno, "Cannot get metadata for a file: %s: %s", src,
+			      jailer_os_error(errno, eb, sizeof(eb)));
+		goto err_in;
+	}
+	out = open_dst(dst, st.st_mode, e);
+	if (out < 0) {
+		ret = out;
+		goto err_in;
+	}
+	if (uid != (uid_t)-1 && fchown(out, uid, gid)) {
+		ret = err_set(e, false, -errno, "Failed to change owner for %s: %s", dst,
+			      jailer_os_error(errno, eb, sizeof(eb)));
+		goto err_out;
+	}
+	ret = copy_bytes(in, out);
+	if (ret) {
+		err_set(e, false, ret, "Failed to copy %s to %s: %s", src, dst,
+			jailer_os_error(-ret, eb, sizeof(eb)));
+		goto err_out;
+	}
+	close(out);
+	close(in);
+	return 0;
+err_out:
+	close(out);
+err_in:
+	close(in);
+	return ret;
+}
+
+int jailer_copy_exec(const char *src, const char *dst, uid_t uid, gid_t gid, struct err *e)
+{
+	return copy_file(src, dst, uid, gid, e);
+}
+
+/* The exec file's PT_INTERP into interp (size n): 1 found, 0 none (static, or not ELF). */
+static int elf_interp(const char *path, char *interp, size_t n)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	int fd, found = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(ph))
+		goto out;
+	for (unsigned int i = 0; !found && i < eh.e_phnum; i++) {
+		off_t at = (off_t)(eh.e_phoff + (uint64_t)i * sizeof(ph));
+		ssize_t got;
+
+		if (pread(fd, &ph, sizeof(ph), at) != sizeof(ph))
+			break;
+		if (ph.p_type != PT_INTERP || ph.p_filesz == 0 || ph.p_filesz >= n)
+			continue;
+		got = pread(fd, interp, ph.p_filesz, (off_t)ph.p_offset);
+		if (got == (ssize_t)ph.p_filesz && interp[got - 1] == '\0')
+			found = 1;
+	}
+out:
+	close(fd);
+	return found;
+}
+
+struct runtime {
+	char names[RUNTIME_MAX][PATH_MAX];
+	size_t n;
+};
+
+static void runtime_add(struct runtime *r, const char *name)
+{
+	if (name[0] != '/' || r->n == RUNTIME_MAX)
+		return;     /* the program itself (""), the vDSO: nothing on disk */
+	for (size_t i = 0; i < r->n; i++)
+		if (!strcmp(r->names[i], name))
+			return;
+	snprintf(r->names[r->n++], PATH_MAX, "%s", name);
+}
+
+static int runtime_each(struct dl_phdr_info *info, size_t size, void *opaque)
+{
+	(void)size;
+	if (info->dlpi_name)
+		runtime_add(opaque, info->dlpi_name);
+	return 0;
+}
+
+/* The directories above rel (a path below root), made 0755 as needed. */
+static int make_parents(const char *root, const char *rel, struct err *e)
+{
+	char path[PATH_MAX * 2], eb[128];
+	size_t base = strlen(root);
+
+	snprintf(path, sizeof(path), "%s%s", root, rel);
+	for (char *p = path + base + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) && errno != EEXIST)
+			return err_set(e, false, -errno, "Failed to create directory %s: %s", path,
+				       jailer_os_error(errno, eb, sizeof(eb)));
+		*p = '/';
+	}
+	return 0;
+}
+
+int jailer_copy_runtime(const char *root, const char *exec, struct err *e)
+{
+	static struct runtime r;    /* 128 KiB: not on the stack */
+	char interp[PATH_MAX], dst[PATH_MAX * 2];
+	int ret;
+
+	if (!elf_interp(exec, interp, sizeof(interp)))
+		return 0;
+	r.n = 0;
+	runtime_add(&r, interp);
+	dl_iterate_phdr(runtime_each, &r);
+	for (size_t i = 0; i < r.n; i++) {
+		ret = make_parents(root, r.names[i], e);
+		if (ret)
+			return ret;
+		snprintf(dst, sizeof(dst), "%s%s", root, r.names[i]);
+		ret = copy_file(r.names[i], dst, (uid_t)-1, (gid_t)-1, e);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
