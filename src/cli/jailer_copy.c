@@ -1,6 +1,7 @@
 /* The exec file, and a dynamic one's loader and libraries, copied into the jail (jailer_copy.h). */
 #include "cli/jailer_copy.h"
 
+#include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +15,7 @@
 
 #include "cli/jailer_args.h"
 
-#define RUNTIME_MAX 32      /* the loader and the libraries: Hearth needs libc alone */
+#define RUNTIME_MAX 64      /* the loader, libc, and the lazy libraries with theirs (~20) */
 
 /* Every byte of in to out, from where each stands. 0 or -errno. */
 static int copy_bytes(int in, int out)
@@ -196,9 +197,23 @@ static int make_parents(const char *root, const char *rel, struct err *e)
 	return 0;
 }
 
+/*
+ * The libraries Hearth opens only when a VM needs one (slirp/slirp_lib.c,
+ * boot/decompress.c, boot/kcache.c): inside the jail a dlopen finds only
+ * what is there, so a VM with a user-mode NIC or an MMDS, or a compressed
+ * kernel, would fail there though it works outside. Opened here, in the
+ * jailer about to exec, only to learn them and what they need in turn:
+ * the VM's process still opens each lazily, so its RSS is what it was.
+ * A library the host lacks is skipped, as outside the jail.
+ */
+static const char *const lazy_libs[] = {
+	"libslirp.so.0", "liblz4.so.1", "libz.so.1", "liblzma.so.5", "libzstd.so.1",
+	"libbz2.so.1.0", "liblzo2.so.2", "libnettle.so.8",
+};
+
 int jailer_copy_runtime(const char *root, const char *exec, struct err *e)
 {
-	static struct runtime r;    /* 128 KiB: not on the stack */
+	static struct runtime r;    /* 256 KiB: not on the stack */
 	char interp[PATH_MAX], dst[PATH_MAX * 2];
 	int ret;
 
@@ -206,6 +221,8 @@ int jailer_copy_runtime(const char *root, const char *exec, struct err *e)
 		return 0;
 	r.n = 0;
 	runtime_add(&r, interp);
+	for (size_t i = 0; i < sizeof(lazy_libs) / sizeof(lazy_libs[0]); i++)
+		dlopen(lazy_libs[i], RTLD_NOW | RTLD_LOCAL);
 	dl_iterate_phdr(runtime_each, &r);
 	for (size_t i = 0; i < r.n; i++) {
 		ret = make_parents(root, r.names[i], e);

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Every feature inside the jail, exactly as outside it (issue 48, item 2): a
+`firecracker` started by Hearth's `jailer`, all its paths inside the jail.
+
+    run_jailer_features_test.py --hearth build/hearth --case features
+
+A jailed VM with a user-mode NIC and an MMDS on it starts (libslirp is
+opened lazily, inside the jail: the jailer put it there with what it
+needs), its MMDS takes data; paused, it writes a snapshot at paths
+relative to the jail's root ("vmstate", "mem"), as Firecracker's own
+tests do; a second jail, given those files as Firecracker's framework
+gives them (hard links into its root), loads them at relative paths and
+runs on. Needs root and a /dev/kvm that runs the smallest guest (else it
+skips). Everything it made is removed, failed or not.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from run_jailer_test import (GID, UID, Undo, has_jailer, jailer_bin, kill_and_wait,  # noqa: E402
+                             kill_pid_file, reap_orphans, run_jailer, wait_for)
+from run_pidns_test import request  # noqa: E402
+
+
+def start_jail(j, fc, base, jid, undo):
+    """A daemonized jailed firecracker; its root, its socket and its pid."""
+    root = os.path.join(base, "firecracker", jid, "root")
+    undo.add(kill_pid_file, os.path.join(root, "firecracker.pid"))
+    r = run_jailer(j, ["--id", jid, "--exec-file", fc, "--uid", str(UID), "--gid", str(GID),
+                       "--chroot-base-dir", base, "--daemonize"])
+    check(r.returncode == 0, "jailer %s: exit %d:\n%s" % (jid, r.returncode, r.stderr.decode()))
+    pid_file = os.path.join(root, "firecracker.pid")
+    wait_for(lambda: os.path.exists(pid_file) and os.path.getsize(pid_file) > 0, "the pid file")
+    with open(pid_file) as f:
+        pid = int(f.read())
+    undo.add(kill_and_wait, pid)
+    sock = os.path.join(root, "run", "firecracker.socket")
+    wait_for(lambda: os.path.exists(sock), "the API socket")
+    return root, sock
+
+
+def expect(sock, method, path, status, body=None):
+    got, js = request(sock, method, path, body)
+    check(got == status, "%s %s: %d, expected %d: %r" % (method, path, got, status, js))
+    return js
+
+
+def case_features(binary, tmp):
+    if os.geteuid() != 0:
+        print("skip: the jailer needs root")
+        return
+    if not kvm_usable():
+        print("skip: /dev/kvm cannot be opened here")
+        return
+    j, fc = jailer_bin(binary, tmp)
+    if not has_jailer(j):
+        print("skip: %s has no jailer" % binary)
+        return
+    base = os.path.join(tmp, "base")
+    os.mkdir(base)
+    with Undo() as undo:
+        root, sock = start_jail(j, fc, base, "feat-a-%d" % os.getpid(), undo)
+        with open(os.path.join(root, "kernel.elf"), "wb") as f:
+            f.write(tiny_elf(power_off=False))
+        os.chown(os.path.join(root, "kernel.elf"), UID, GID)
+        expect(sock, "PUT", "/boot-source", 204, {"kernel_image_path": "kernel.elf"})
+        expect(sock, "PUT", "/machine-config", 204, {"vcpu_count": 1, "mem_size_mib": 64})
+        expect(sock, "PUT", "/network-interfaces/eth0", 204,
+               {"iface_id": "eth0", "backend": "user"})
+        expect(sock, "PUT", "/mmds/config", 204, {"network_interfaces": ["eth0"],
+                                                  "version": "V2"})
+        expect(sock, "PUT", "/mmds", 204, {"latest": {"meta-data": {"id": "jailed"}}})
+        # A user-mode NIC needs libslirp, opened only now, inside the jail.
+        expect(sock, "PUT", "/actions", 204, {"action_type": "InstanceStart"})
+        check(expect(sock, "GET", "/mmds", 200) == {"latest": {"meta-data": {"id": "jailed"}}},
+              "the MMDS data")
+        expect(sock, "PATCH", "/vm", 204, {"state": "Paused"})
+        # Where Firecracker writes them: relative to the jail's root.
+        expect(sock, "PUT", "/snapshot/create", 204, {"snapshot_path": "vmstate",
+                                                      "mem_file_path": "mem"})
+        for name in ("vmstate", "mem"):
+            check(os.path.getsize(os.path.join(root, name)) > 0, "no %s in the jail" % name)
+        # A second jail loads them, handed in as Firecracker's framework does.
+        root2, sock2 = start_jail(j, fc, base, "feat-b-%d" % os.getpid(), undo)
+        for name in ("vmstate", "mem"):
+            os.link(os.path.join(root, name), os.path.join(root2, name))
+        expect(sock2, "PUT", "/snapshot/load", 204, {
+            "snapshot_path": "vmstate", "mem_backend": {"backend_type": "File",
+                                                        "backend_path": "mem"},
+            "network_overrides": [{"iface_id": "eth0", "backend": "user"}],
+            "resume_vm": True})
+        js = expect(sock2, "GET", "/", 200)
+        check(js.get("state") == "Running", "the loaded VM: %r" % js)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cases(__doc__, {"features": case_features}, "hearth-jailer-feat-",
+                       cleanup=reap_orphans))
