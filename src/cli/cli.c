@@ -107,9 +107,13 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 	 * not, and says so in its log: its tests and orchestrators read that
 	 * line. hearth serve replaces a stale socket (uds_listen).
 	 */
+	/* Firecracker's start-up refusals go to its log file too: it is opened first. */
+	if (o->product && o->logger.log_path &&
+	    (o->metadata || (api_sock && !lstat(api_sock, &st))))
+		vm_logger_apply(&o->logger, &e);
+	if (o->product && host_metadata_check(o, &e))
+		return host_exit_line(o, cli_fail(&e));
 	if (api_sock && o->product && !lstat(api_sock, &st)) {
-		if (o->logger.log_path)
-			vm_logger_apply(&o->logger, &e);
 		err_set(&e, false, -EADDRINUSE, "Failed to open the API socket at: %s. Check that "
 			"it is not already used.", api_sock);
 		return host_exit_line(o, cli_fail(&e));

@@ -378,6 +378,7 @@ static int host_model(struct host *h, const struct host_opts *o, struct vm_confi
 	}
 	if (o->pci)
 		c->pci = true;
+	c->fc_rules = o->product != NULL;
 	vm_ram_set_merge(o->mem_merge);
 	if (o->kvm_path) {
 		ret = vm_config_set_kvm_path(c, o->kvm_path, err);
@@ -389,62 +390,6 @@ static int host_model(struct host *h, const struct host_opts *o, struct vm_confi
 	ret = host_observe_init(h, o, c, err);
 	if (ret)
 		err->usage = ret != -ENOMEM;
-	return ret;
-}
-
-/* The largest --metadata file read: JSON with room for whitespace around a store of 1 GiB. */
-#define HOST_METADATA_MAX (2ull << 30)
-
-/*
- * --mmds-size-limit and --metadata: the store, filled from the file as
- * Firecracker does at start (where a bad file panics it, here exit 2).
- */
-static int host_mmds(struct host *h, const struct host_opts *o, struct err *err)
-{
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int fd = -1, ret;
-
-	if (o->metadata) {
-		fd = open(o->metadata, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return err_set(err, true, -errno, "--metadata '%s': %s", o->metadata,
-				       strerror(errno));
-		for (;;) {
-			ssize_t n;
-
-			if (len == cap) {
-				char *more = cap < HOST_METADATA_MAX ? realloc(buf, cap ? cap * 2 : 65536)
-								      : NULL;
-
-				if (!more) {
-					ret = err_set(err, cap >= HOST_METADATA_MAX, -EFBIG,
-						      "--metadata '%s': too big to read", o->metadata);
-					goto out;
-				}
-				buf = more;
-				cap = cap ? cap * 2 : 65536;
-			}
-			n = read(fd, buf + len, cap - len);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				ret = err_set(err, true, -errno, "--metadata '%s': %s", o->metadata,
-					      strerror(errno));
-				goto out;
-			}
-			if (!n)
-				break;
-			len += (size_t)n;
-		}
-	}
-	ret = ctl_mmds_init(&h->ctl, o->mmds_size_limit, buf, len, err);
-	if (ret && o->metadata)
-		err_prefix(err, ret, "--metadata '%s': ", o->metadata);
-out:
-	free(buf);
-	if (fd >= 0)
-		close(fd);
 	return ret;
 }
 

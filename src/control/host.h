@@ -96,6 +96,23 @@ int host_check_boot_source(void *ctx, const struct vm_boot_source *b, struct err
 int host_check_drive(void *ctx, const struct vm_drive *d, struct err *err);
 int host_check_cpu_template(void *ctx, enum cpu_template_id id, struct err *err);
 int host_check_net(void *ctx, const struct vm_net *n, struct err *err);
+/*
+ * Under the name firecracker, --metadata's file read and parsed as
+ * Firecracker's main does before anything else starts (its panics'
+ * words): before the API socket is even looked at. 0 or -errno with err.
+ */
+int host_metadata_check(const struct host_opts *o, struct err *err);
+
+/*
+ * --mmds-size-limit and --metadata (host_metadata.c): the store, filled
+ * from the file at start, in Firecracker's words as `firecracker`.
+ */
+int host_mmds(struct host *h, const struct host_opts *o, struct err *err);
+/*
+ * serde_json's words for text that is not JSON, where Hearth can tell
+ * them ("EOF while parsing an object at line 6 column 0"); else jansson's.
+ */
+void host_json_fault(const char *buf, size_t len, char *out, size_t n);
 
 /* PCI hotplug (ctl_vm_ops.plug and .unplug): vmm/vm_pci_hotplug.h on the running VM. */
 int host_plug(void *ctx, const struct vm_config *cfg, const char *type, unsigned int i,

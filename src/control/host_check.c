@@ -89,12 +89,18 @@ static int drive_fn(void *ctx, struct err *err)
 	return 0;
 }
 
+struct net_check {
+	const struct vm_net *n;
+	bool fc;                  /* as `firecracker`: its one-queue open */
+};
+
 static int net_fn(void *ctx, struct err *err)
 {
-	const struct vm_net *n = ctx;
+	const struct net_check *c = ctx;
+	const struct vm_net *n = c->n;
 	struct net_be *be = NULL;
 	/* Two pairs: a multi-queue TAP is then opened as such, a single-queue one as that. */
-	int ret = net_tap_open(n->dev.ifname, 2, &be, err);
+	int ret = net_tap_open_as(n->dev.ifname, 2, c->fc, &be, err);
 
 	if (ret) {
 		err->usage = ret != -ENOMEM;
@@ -152,6 +158,7 @@ int host_check_cpu_template(void *ctx, enum cpu_template_id id, struct err *err)
 int host_check_net(void *ctx, const struct vm_net *n, struct err *err)
 {
 	struct host *h = ctx;
+	struct net_check c = { .n = n, .fc = h->ctl.cfg.fc_rules };
 
 	/*
 	 * Once the VM runs (a NIC being plugged in) the io thread's filter has
@@ -160,5 +167,10 @@ int host_check_net(void *ctx, const struct vm_net *n, struct err *err)
 	 */
 	if (__atomic_load_n(&h->run.have_vm, __ATOMIC_ACQUIRE))
 		return 0;
-	return host_check(ctx, net_fn, n, err);
+	/* Firecracker has no queues: its interfaces have one pair each, and so they do here. */
+	if (c.fc && n->dev.backend == NET_TAP && n->dev.queues > 1)
+		return err_set(err, true, -EINVAL, "Could not create the network device: network "
+			       "interface '%s': queues=%u: as `firecracker` a TAP has one queue pair, "
+			       "as in Firecracker", n->id, n->dev.queues);
+	return host_check(ctx, net_fn, &c, err);
 }

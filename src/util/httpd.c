@@ -51,6 +51,7 @@ struct httpd_conn {
 	bool too_big;
 	bool complete;             /* paused at the request's end */
 	bool refused;              /* answered at its headers */
+	bool skip_body;            /* answered at its headers, kept open: the body is dropped */
 	bool head_overflow;
 	/* Bytes read, not parsed yet (a pipelined request). */
 	char in[4096];
@@ -142,7 +143,7 @@ static void req_reset(struct httpd_conn *c)
 	free(c->body);
 	c->body = NULL;
 	c->body_len = c->body_total = 0;
-	c->in_value = c->too_big = c->complete = c->head_overflow = false;
+	c->in_value = c->too_big = c->complete = c->head_overflow = c->skip_body = false;
 	c->head_bytes = 0;
 }
 
@@ -253,6 +254,15 @@ static void reply_queue(struct httpd_conn *c, const struct httpd_reply *r, bool 
 
 	if (!keep_alive || r->close)
 		c->close_after = true;
+	if (r->raw) {
+		if (out_append(c, r->raw, r->raw_len)) {
+			c->close_after = true;
+			c->out_off = c->out_len;
+		}
+		if (r->body_owned)
+			free((void *)r->body);
+		return;
+	}
 	n = snprintf(head, sizeof(head), "HTTP/1.1 %u %s\r\n%s%s%s", r->status,
 		     httpd_reason(r->status), c->h->cfg.server ? "Server: " : "",
 		     c->h->cfg.server ? c->h->cfg.server : "", c->h->cfg.server ? "\r\n" : "");
@@ -289,6 +299,14 @@ static int on_headers_done(http_parser *p)
 	if (h->ops->on_headers &&
 	    h->ops->on_headers(h->opaque, &req, p->flags & F_CONTENTLENGTH ? p->content_length : 0,
 			       &r)) {
+		if (r.keep_open) {
+			/* Answered now; the body still comes, and is dropped as it does. */
+			c->skip_body = true;
+			reply_queue(c, &r, true);
+			if (h->ops->on_replied)
+				h->ops->on_replied(h->opaque);
+			return 0;
+		}
 		c->refused = true;
 		c->drain_left = p->content_length < HTTPD_DRAIN_MAX ? p->content_length
 								    : HTTPD_DRAIN_MAX;
@@ -308,6 +326,8 @@ static int on_body(http_parser *p, const char *at, size_t n)
 {
 	struct httpd_conn *c = conn_of(p);
 
+	if (c->skip_body)
+		return 0;
 	c->body_total += n;
 	if (c->too_big)
 		return 0;
@@ -487,6 +507,8 @@ static bool conn_serve(struct httpd_conn *c)
 			http_parser_pause(&c->p, 0);
 			if (c->refused)
 				c->in_off = c->in_len;
+			else if (c->complete && c->skip_body)
+				req_reset(c);
 			else if (c->complete)
 				conn_dispatch(c);
 		} else if (HTTP_PARSER_ERRNO(&c->p) != HPE_OK) {

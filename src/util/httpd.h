@@ -39,13 +39,26 @@ struct httpd_reply {
 	bool body_owned;            /* malloc'd: freed once copied */
 	const char *extra;          /* more header lines, each ending "\r\n", or NULL */
 	bool close;                 /* close the connection once it is out */
+	/*
+	 * The whole answer, status line and headers too, sent as is in place
+	 * of the fields above (a peer's own bytes, to the byte); NULL: none.
+	 * Copied.
+	 */
+	const char *raw;
+	size_t raw_len;
+	/*
+	 * on_headers only: the connection serves on, the body read and
+	 * dropped, instead of closing once the answer is out.
+	 */
+	bool keep_open;
 };
 
 struct httpd_ops {
 	/*
 	 * The headers are in, the body is not: fill reply and return true to
-	 * answer now, without reading the body (the connection then closes,
-	 * after reading and dropping what the client already sent). NULL: never.
+	 * answer now, without keeping the body (the connection then closes,
+	 * after reading and dropping what the client already sent, unless the
+	 * reply says keep_open). NULL: never.
 	 */
 	bool (*on_headers)(void *opaque, const struct httpd_request *r,
 			   unsigned long long content_length, struct httpd_reply *reply);

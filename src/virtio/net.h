@@ -49,6 +49,7 @@ struct net_config {
 	/* Offered with VIRTIO_NET_F_MTU (5.1.4); 0: the backend's own (a TAP: none). */
 	uint16_t mtu;
 	enum net_vhost_mode vhost; /* tap only */
+	bool fc_tap;              /* tap: Firecracker's open, one queue (net_tap_open_as) */
 	/*
 	 * Firecracker's MMDS on this NIC (net/mmds.c): the guest's ARP and
 	 * IPv4 for mmds_ipv4 (network order, in 169.254.0.0/16) go to a stack

@@ -306,6 +306,13 @@ struct vm_config {
 	 * has it where its snapshot's config says so.
 	 */
 	bool vmgenid;
+	/*
+	 * Run as `firecracker`: Firecracker's own rules where Hearth's are
+	 * wider (docs/api.md "Differences from Firecracker"): its device
+	 * budget at InstanceStart, a single-queue TAP, GET /vm/config without
+	 * Hearth's "pci". Never saved in a snapshot: the process's, not the VM's.
+	 */
+	bool fc_rules;
 	struct vm_flat flat;
 	struct vm_debugcon debugcon;
 	bool cli;                 /* from the command line: errors name its flags */

@@ -148,26 +148,78 @@ static bool vmgenid_takes_line(const struct vm_config *cfg)
 	return !cfg->pci && want_vmgenid(cfg, NULL);
 }
 
+/* The devices counted, for the refusals' own part after Firecracker's words. */
+static void budget_detail(const struct vm_config *cfg, unsigned int n, char *out, size_t len)
+{
+	char pm[24] = "";
+
+	if (cfg->npmem)
+		snprintf(pm, sizeof(pm), ", %u pmem", cfg->npmem);
+	snprintf(out, len, "%u drives, %u network interfaces%s%s%s%s%s, %u in all", cfg->ndrives,
+		 cfg->nnets, vm_count_rng(cfg) ? ", entropy" : "", vm_count_vsock(cfg) ? ", vsock" : "",
+		 vm_count_balloon(cfg) ? ", balloon" : "", pm, vm_count_mem(cfg) ? ", memory-hotplug" : "",
+		 n);
+}
+
+/* Firecracker's words for a legacy line its allocator cannot give (StartMicrovmError's chain). */
+#define FC_NO_LINE "The requested resource is not available."
+#define FC_ACPI_NO_GSI "Could not attach device: Error while registering ACPI with KVM: %s: " \
+		       "Could not allocate GSI: " FC_NO_LINE " (too many virtio devices: %s; " \
+		       "at most %u as `firecracker`, VMGenID and VMClock holding a line each)"
+
+/*
+ * Firecracker's own budget, under its name: its builder gives the 19
+ * legacy lines to the virtio devices, then to VMGenID, then to VMClock,
+ * and the first left without one fails the start in its words. Hearth's
+ * VMClock needs no line; here it holds one anyway, so that the same VMs
+ * start as in Firecracker (17 virtio devices).
+ */
+static int fc_mmio_budget(const struct vm_config *cfg, unsigned int n, struct err *err)
+{
+	bool genid = want_vmgenid(cfg, NULL), clock = want_vmclock(cfg, NULL);
+	unsigned int max = VM_MAX_VIRTIO - genid - clock;
+	char what[160];
+
+	budget_detail(cfg, n, what, sizeof(what));
+	if (n > VM_MAX_VIRTIO)
+		return err_set(err, true, -EINVAL, "Could not attach device: MMIO transport error: "
+			       "Failed to allocate requested resource: " FC_NO_LINE " (too many "
+			       "virtio devices: %s; at most %u as `firecracker`, VMGenID and VMClock "
+			       "holding a line each)", what, max);
+	if (genid && n == VM_MAX_VIRTIO)
+		return err_set(err, true, -EINVAL, FC_ACPI_NO_GSI, "VMGenID", what, max);
+	if (clock && n + genid == VM_MAX_VIRTIO)
+		return err_set(err, true, -EINVAL, FC_ACPI_NO_GSI, "VMClock", what, max);
+	return 0;
+}
+
 int vm_devices_layout(struct vm *vm, const struct vm_config *cfg, struct err *err)
 {
 	unsigned int n = 0, max = VM_MAX_VIRTIO - vmgenid_takes_line(cfg);
-	char pm[24] = "";
+	char what[160];
+	int ret;
 
 	vm->n_mmio_devs = 0;
 	for (unsigned int f = 0; f < vm_virtio_nfamilies; f++)
 		n += vm_virtio_families[f].count(cfg);
-	if (cfg->npmem)
-		snprintf(pm, sizeof(pm), ", %u pmem", cfg->npmem);
-	if (n > max)
+	budget_detail(cfg, n, what, sizeof(what));
+	/* One PCI slot each, the passed-through devices too: Firecracker's words past its 31. */
+	if (cfg->pci && n + cfg->nvfio > VM_PCI_SLOTS_MAX)
+		return err_set(err, true, -EINVAL, "Could not attach device: Error attach PCI device: "
+			       "PCI root error: Could not find an available device slot on the PCI "
+			       "bus. (too many devices: %s, %u passed through; at most %u, one per "
+			       "PCI slot)", what, cfg->nvfio, VM_PCI_SLOTS_MAX);
+	if (!cfg->pci && cfg->fc_rules) {
+		ret = fc_mmio_budget(cfg, n, err);
+		if (ret)
+			return ret;
+	}
+	if (!cfg->pci && n > max)
 		/* Firecracker's words (its GSI allocator's, through InstanceStart's), then ours. */
 		return err_set(err, true, -EINVAL, "Could not attach device: MMIO transport error: "
 			       "Failed to allocate requested resource: The requested resource is not "
-			       "available. (too many virtio devices: %u drives, %u network "
-			       "interfaces%s%s%s%s%s, %u in all; at most %u, one per free interrupt "
-			       "line%s)", cfg->ndrives, cfg->nnets, vm_count_rng(cfg) ? ", entropy" : "",
-			       vm_count_vsock(cfg) ? ", vsock" : "",
-			       vm_count_balloon(cfg) ? ", balloon" : "", pm,
-			       vm_count_mem(cfg) ? ", memory-hotplug" : "", n, max,
+			       "available. (too many virtio devices: %s; at most %u, one per free "
+			       "interrupt line%s)", what, max,
 			       vmgenid_takes_line(cfg) ? ", VMGenID having one" : "");
 	/* On PCI, the devices are functions of the root: nothing on virtio-mmio to describe. */
 	vm_vfio_layout(vm, cfg);

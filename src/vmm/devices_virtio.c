@@ -66,6 +66,11 @@ static int make_net(struct virtio_build *b, struct virtio_dev **out, struct err 
 	 */
 	nc.queue_pairs = nc.backend != NET_TAP ? 1 : nc.queues ? nc.queues :
 		b->cfg->machine.vcpu_count;
+	/* As `firecracker`: its one queue pair, on a TAP it opens single-queue only. */
+	if (b->cfg->fc_rules && nc.backend == NET_TAP) {
+		nc.fc_tap = true;
+		nc.queue_pairs = 1;
+	}
 	/* Listed in /mmds/config: the NIC answers the metadata address from the store. */
 	if (b->cfg->mmds_store && vm_config_mmds_net(b->cfg, n->id)) {
 		nc.mmds = b->cfg->mmds_store;

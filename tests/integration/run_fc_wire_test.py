@@ -23,6 +23,22 @@ item 4): what its own tests and orchestrators look for.
   snapshot-running  PUT /snapshot/create of a running VM: 400 with
                Firecracker's "save/restore unavailable while running". Needs
                a /dev/kvm that runs the smallest guest.
+  payload      a Content-Length past --http-api-max-payload-size: micro_http's
+               own bytes (test_config_start_with_limit's), the connection kept
+               and serving; `hearth serve` closes it with a fault_message.
+  metadata     --metadata as test_cmd_line_start.py's cases read the log: a
+               missing file, one that is not JSON, one over --mmds-size-limit
+               (exit 1 each, Firecracker's words), a good one loaded.
+  vm-config-pci  --enable-pci: GET /vm/config has no "pci" as `firecracker`
+               (Firecracker's swagger refuses it); `hearth serve` keeps it.
+  tap-mq       a TAP created multi_queue: PUT /network-interfaces refused in
+               test_multi_queue_unsupported's words; `hearth serve` takes it.
+               Needs CAP_NET_ADMIN.
+  budget       Firecracker's budget at InstanceStart: 17 virtio devices boot
+               on virtio-mmio, the 18th and 19th are refused as its VMClock
+               and VMGenID find no line; 31 boot with --enable-pci, 32 are
+               refused in its PCI words; `hearth serve` boots 18. Needs a
+               /dev/kvm that runs the smallest guest.
 """
 import json
 import os
@@ -32,7 +48,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from itest import check, kvm_usable, run_cases, tap_usable, tiny_elf  # noqa: E402
 from run_api_test import Serve, UnixHTTPConnection  # noqa: E402
 from run_fc_process_test import Fc, TIMEOUT  # noqa: E402
 
@@ -196,7 +212,236 @@ def case_snapshot_running(binary, tmp):
         fc.stop()
 
 
-CASES = {"threads": case_threads, "socket-used": case_socket_used,
+def raw_exchange(sock_path, data, want_body=True):
+    """Sends data on a fresh connection; returns (socket, the answer's bytes: head and body)."""
+    c = socket.socket(socket.AF_UNIX)
+    c.settimeout(TIMEOUT)
+    c.connect(sock_path)
+    c.sendall(data)
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = c.recv(4096)
+        if not chunk:
+            return c, got
+        got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while want_body and len(body) < length:
+        chunk = c.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    return c, head + b"\r\n\r\n" + body
+
+
+def case_payload(binary, tmp):
+    fc = Fc(binary, tmp, level="Info", extra=["--http-api-max-payload-size", "250"])
+    req = (b"PUT /mmds/config HTTP/1.1\r\nHost: localhost\r\nContent-Length: 260\r\n"
+           b"Accept: application/json\r\n\r\nsome body")
+    # test_cmd_line_start.py's test_config_start_with_limit, to the byte.
+    want = (b"HTTP/1.1 400 \r\nServer: Firecracker API\r\nConnection: keep-alive\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 145\r\n\r\n"
+            b'{ "error": "Request payload with size 260 is larger than the limit of 250 '
+            b'allowed by server.\nAll previous unanswered requests will be dropped." }')
+    try:
+        fc.wait_log("API server started.")
+        c, got = raw_exchange(fc.sock, req)
+        try:
+            check(got == want, "the answer past the limit:\n%r\nexpected\n%r" % (got, want))
+            # Kept open: the rest of the body is dropped, the next request answered.
+            c.sendall(b"x" * 251 + b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            more = b""
+            while b"\r\n\r\n" not in more:
+                chunk = c.recv(4096)
+                check(chunk, "the connection closed after the refusal: %r" % more)
+                more += chunk
+            check(more.startswith(b"HTTP/1.1 200"), "the next request: %r" % more)
+        finally:
+            c.close()
+    finally:
+        fc.stop()
+    d = os.path.join(tmp, "serve")
+    os.mkdir(d)
+    s = Serve(binary, d, ["--http-api-max-payload-size", "250"])
+    try:
+        c, got = raw_exchange(s.sock, req)
+        c.close()
+        check(got.startswith(b"HTTP/1.1 400 Bad Request\r\n") and b"Connection: close" in got
+              and b"fault_message" in got, "hearth serve's answer: %r" % got)
+    finally:
+        s.stop()
+
+
+# tests/data/metadata_invalid.json, as Firecracker's tests have it: cut short.
+INVALID_METADATA = (
+    '{\n    "latest": {\n        "meta-data": "Lorem ipsum dolor sit amet, consectetur '
+    'adipiscing elit",\n        "user-data": "userdata 1 2 3 4"\n\n')
+METADATA = {"latest": {"meta-data": {"ami-id": "ami-12345678", "reservation-id": "r-fea54097"}}}
+
+
+def case_metadata(binary, tmp):
+    good = os.path.join(tmp, "metadata.json")
+    with open(good, "w") as f:
+        json.dump(METADATA, f)
+    bad = os.path.join(tmp, "metadata_invalid.json")
+    with open(bad, "w") as f:
+        f.write(INVALID_METADATA)
+    for name, extra, words in (
+            ("missing", ["--metadata", os.path.join(tmp, "none.json")],
+             ["Unable to open or read from the mmds content file", "No such file or directory"]),
+            ("invalid", ["--metadata", bad], ["MMDS error: metadata provided not valid json",
+                                               "EOF while parsing an object"]),
+            ("limit", ["--metadata", good, "--mmds-size-limit", "30"],
+             ["Populating MMDS from file failed: The MMDS patch request doesn't fit."]),
+            ("default-limit", ["--metadata", good, "--http-api-max-payload-size", "30"],
+             ["Populating MMDS from file failed: The MMDS patch request doesn't fit."])):
+        d = os.path.join(tmp, name)
+        os.mkdir(d)
+        fc = Fc(binary, d, level="Info", extra=extra)
+        rc = fc.p.wait(timeout=TIMEOUT)
+        log = fc.log_data()
+        check(rc == 1, "--metadata %s: exit %d, expected 1:\n%s" % (name, rc, log))
+        for w in words:
+            check(w in log, "--metadata %s: the log lacks %r:\n%s" % (name, w, log))
+    d = os.path.join(tmp, "good")
+    os.mkdir(d)
+    fc = Fc(binary, d, level="Info", extra=["--metadata", good])
+    try:
+        fc.wait_log("Successfully added metadata to mmds from file")
+        check(fc.expect("GET", "/mmds", 200) == METADATA, "GET /mmds after --metadata")
+    finally:
+        fc.stop()
+
+
+def case_vm_config_pci(binary, tmp):
+    fc = Fc(binary, tmp, level="Info", extra=["--enable-pci"])
+    try:
+        fc.wait_log("API server started.")
+        cfg = fc.expect("GET", "/vm/config", 200)
+        check("pci" not in cfg, "GET /vm/config as firecracker has %r" % cfg.get("pci"))
+    finally:
+        fc.stop()
+    d = os.path.join(tmp, "serve")
+    os.mkdir(d)
+    s = Serve(binary, d, ["--enable-pci"])
+    try:
+        cfg = s.expect("GET", "/vm/config", 200)
+        check(cfg.get("pci") == {"enabled": True}, "hearth serve's GET /vm/config: %r" % cfg)
+    finally:
+        s.stop()
+
+
+def case_tap_mq(binary, tmp):
+    import subprocess
+    tap = "hwmq%d" % (os.getpid() % 10000)
+    if subprocess.run(["ip", "tuntap", "add", "name", tap, "mode", "tap", "multi_queue"],
+                      stderr=subprocess.DEVNULL).returncode:
+        print("skip: cannot create a multi_queue TAP here")
+        return
+    try:
+        fc = Fc(binary, tmp, level="Info")
+        try:
+            fc.wait_log("API server started.")
+            got, js = fc.request("PUT", "/network-interfaces/eth0",
+                                 {"iface_id": "eth0", "host_dev_name": tap,
+                                  "guest_mac": "AA:FC:00:00:00:01"})
+            want = ("Could not create the network device: Open tap device failed: Error while "
+                    "creating ifreq structure: Invalid argument (os error 22). Invalid TUN/TAP "
+                    "Backend provided by %s. Check our documentation on setting up the network "
+                    "devices." % tap)
+            check(got == 400 and want in (js or {}).get("fault_message", ""),
+                  "a multi_queue TAP as firecracker: %d %r" % (got, js))
+        finally:
+            fc.stop()
+        d = os.path.join(tmp, "serve")
+        os.mkdir(d)
+        s = Serve(binary, d)
+        try:
+            s.expect("PUT", "/network-interfaces/eth0", 204,
+                     body={"iface_id": "eth0", "host_dev_name": tap})
+        finally:
+            s.stop()
+    finally:
+        subprocess.run(["ip", "link", "del", tap], stderr=subprocess.DEVNULL)
+
+
+def add_drives(client, tmp, n):
+    for i in range(n):
+        img = os.path.join(tmp, "d%d.img" % i)
+        if not os.path.exists(img):
+            with open(img, "wb") as f:
+                f.truncate(1 << 20)
+        client.expect("PUT", "/drives/d%d" % i, 204,
+                      body={"drive_id": "d%d" % i, "path_on_host": img,
+                            "is_root_device": False, "is_read_only": False})
+
+
+def budget_start(binary, tmp, name, drives, nics=0, entropy=False, pci=False):
+    """firecracker with drives, user-mode NICs and entropy: InstanceStart's (status, body)."""
+    d = os.path.join(tmp, name)
+    os.mkdir(d)
+    fc = Fc(binary, d, level="Info", extra=["--enable-pci"] if pci else [])
+    try:
+        fc.wait_log("API server started.")
+        add_drives(fc, d, drives)
+        for i in range(nics):   # TAPs: the user-mode NICs a loop takes are fewer
+            fc.expect("PUT", "/network-interfaces/eth%d" % i, 204,
+                      {"iface_id": "eth%d" % i, "host_dev_name": "hb%d_%d" % (os.getpid() %
+                                                                            10000, i),
+                       "guest_mac": "06:00:00:00:00:%02x" % i})
+        if entropy:
+            fc.expect("PUT", "/entropy", 204, {})
+        kernel = os.path.join(d, "k.elf")
+        with open(kernel, "wb") as f:
+            f.write(tiny_elf(power_off=False))
+        fc.expect("PUT", "/boot-source", 204, {"kernel_image_path": kernel})
+        fc.expect("PUT", "/machine-config", 204, {"vcpu_count": 1, "mem_size_mib": 64})
+        return fc.request("PUT", "/actions", {"action_type": "InstanceStart"})
+    finally:
+        fc.stop()
+
+
+def case_budget(binary, tmp):
+    if not kvm_usable():
+        print("skip: /dev/kvm cannot be opened here")
+        return
+    got, js = budget_start(binary, tmp, "mmio17", 17)
+    check(got == 204, "17 devices on virtio-mmio: %d %r" % (got, js))
+    for name, n, words in (("mmio18", 18, "Could not attach device: Error while registering "
+                            "ACPI with KVM: VMClock: Could not allocate GSI: The requested "
+                            "resource is not available."),
+                           ("mmio19", 19, "Could not attach device: Error while registering "
+                            "ACPI with KVM: VMGenID: Could not allocate GSI: The requested "
+                            "resource is not available.")):
+        got, js = budget_start(binary, tmp, name, n)
+        check(got == 400 and words in (js or {}).get("fault_message", ""),
+              "%d devices on virtio-mmio: %d %r" % (n, got, js))
+    # hearth serve keeps Hearth's budget: 18 (VMGenID's line only).
+    d = os.path.join(tmp, "serve")
+    os.mkdir(d)
+    s = Serve(binary, d)
+    try:
+        add_drives(s, d, 18)
+        boot_tiny(s, d, vcpus=1)
+    finally:
+        s.stop()
+    if not tap_usable("hb%d_0" % (os.getpid() % 10000)):
+        print("the PCI budget not tried: no TAP can be made here")
+        return
+    got, js = budget_start(binary, tmp, "pci31", 19, nics=12, pci=True)
+    check(got == 204, "31 devices on PCI: %d %r" % (got, js))
+    got, js = budget_start(binary, tmp, "pci32", 19, nics=12, entropy=True, pci=True)
+    check(got == 400 and "Could not find an available device slot on the PCI bus." in
+          (js or {}).get("fault_message", ""), "32 devices on PCI: %d %r" % (got, js))
+
+
+CASES = {"payload": case_payload, "metadata": case_metadata,
+         "vm-config-pci": case_vm_config_pci, "tap-mq": case_tap_mq, "budget": case_budget,
+         "threads": case_threads, "socket-used": case_socket_used,
          "deprecation": case_deprecation, "config-json": case_config_json,
          "snapshot-running": case_snapshot_running}
 

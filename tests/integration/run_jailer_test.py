@@ -157,7 +157,9 @@ class Ran:
         kept = [x for x in lines if not (x.startswith("==") and
                                          any(m in x for m in LSAN_IN_JAIL))]
         self.lsan_gave_up = len(kept) != len(lines)
-        self.returncode = r.returncode
+        # LeakSanitizer's fatal error exits 1, or aborts under abort_on_error=1 (make test's
+        # ASAN_OPTIONS): after it, the jailer's own exit status is that one.
+        self.returncode = 1 if self.lsan_gave_up and r.returncode == -6 else r.returncode
         self.stdout = r.stdout
         self.stderr = "".join(kept).encode()
 

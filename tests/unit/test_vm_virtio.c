@@ -239,6 +239,61 @@ static void test_vmgenid_takes_a_line(void **state)
 	vm_config_release(&c);
 }
 
+/* As `firecracker`: 17 on virtio-mmio (VMGenID and VMClock hold a line each), 31 on PCI. */
+static void test_firecracker_budget(void **state)
+{
+	static struct vm vm;
+	struct vm_config c;
+	struct err err;
+
+	(void)state;
+	vm_config_init(&c);
+	c.fc_rules = true;
+	vm_config_set_entropy(&c, false);
+	for (unsigned int i = 0; i < 17; i++) {
+		char id[8];
+
+		snprintf(id, sizeof(id), "d%u", i);
+		add_drive(&c, id, false, false, "");
+	}
+	assert_int_equal(vm_devices_layout(&vm, &c, &err), 0);
+	assert_int_equal(vm.n_mmio_devs, 17);
+	add_drive(&c, "d17", false, false, "");
+	assert_int_equal(vm_devices_layout(&vm, &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "Could not attach device: Error while registering ACPI "
+				      "with KVM: VMClock: Could not allocate GSI: The requested "
+				      "resource is not available."));
+	add_drive(&c, "d18", false, false, "");
+	assert_int_equal(vm_devices_layout(&vm, &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, ": VMGenID: Could not allocate GSI: "));
+	vm_config_set_entropy(&c, true);
+	assert_int_equal(vm_devices_layout(&vm, &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "MMIO transport error: Failed to allocate requested "
+				      "resource"));
+	/* Without VMClock (a restore's config may lack it), its line is a device's. */
+	vm_config_set_entropy(&c, false);
+	c.vmclock = false;
+	assert_int_equal(vm_devices_layout(&vm, &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, ": VMGenID: "));
+	/* Under hearth's name the old budget: 18 with VMGenID. */
+	c.fc_rules = false;
+	c.vmclock = true;
+	assert_int_equal(vm_devices_layout(&vm, &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "at most 18, one per free interrupt line"));
+	/* PCI: 31 slots, the passed-through devices' too, under either name. */
+	c.pci = true;
+	assert_int_equal(vm_devices_layout(&vm, &c, &err), 0);
+	c.nvfio = 12;
+	assert_int_equal(vm_devices_layout(&vm, &c, &err), 0);
+	c.nvfio = 13;
+	assert_int_equal(vm_devices_layout(&vm, &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "Could not attach device: Error attach PCI device: PCI "
+				      "root error: Could not find an available device slot on the "
+				      "PCI bus."));
+	c.nvfio = 0;
+	vm_config_release(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +303,7 @@ int main(void)
 		cmocka_unit_test(test_root_arguments),
 		cmocka_unit_test(test_layout_of_every_drive),
 		cmocka_unit_test(test_vmgenid_takes_a_line),
+		cmocka_unit_test(test_firecracker_budget),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

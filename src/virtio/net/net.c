@@ -579,7 +579,8 @@ int virtio_net_create(const struct virtio_env *env, const struct net_config *cfg
 	int ret;
 
 	if (cfg->backend == NET_TAP)
-		ret = net_tap_open(cfg->ifname, cfg->queue_pairs ? cfg->queue_pairs : 1, &be, err);
+		ret = net_tap_open_as(cfg->ifname, cfg->queue_pairs ? cfg->queue_pairs : 1,
+				      cfg->fc_tap, &be, err);
 	else
 		ret = net_slirp_open(cfg, env->loop, &be, err);
 	if (ret)

@@ -139,7 +139,50 @@ static const char *net_tap_hint(int e)
 	}
 }
 
+/*
+ * Firecracker's open: one queue, never IFF_MULTI_QUEUE, so a TAP created
+ * multi_queue is refused, in its words (its tap.rs TapError).
+ */
+static int net_tap_open_fc(const char *ifname, int *fd_out, struct err *err)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+	int fd, hdr = NET_HDR_LEN, ret;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		return err_set(err, false, ret, "Couldn't open /dev/net/tun: %s (os error %d)",
+			       strerror(-ret), -ret);
+	}
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		ret = -errno;
+		err_set(err, false, ret, "Error while creating ifreq structure: %s (os error %d). "
+			"Invalid TUN/TAP Backend provided by %s. Check our documentation on setting "
+			"up the network devices.", strerror(-ret), -ret, ifname);
+		goto err_close;
+	}
+	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
+		ret = -errno;
+		err_set(err, false, ret, "Error while setting size of the vnet header: %s (os error "
+			"%d)", strerror(-ret), -ret);
+		goto err_close;
+	}
+	*fd_out = fd;
+	return 0;
+
+err_close:
+	close(fd);
+	return ret;
+}
+
 int net_tap_open(const char *ifname, unsigned int pairs, struct net_be **out, struct err *err)
+{
+	return net_tap_open_as(ifname, pairs, false, out, err);
+}
+
+int net_tap_open_as(const char *ifname, unsigned int pairs, bool fc, struct net_be **out,
+		    struct err *err)
 {
 	struct net_tap *t = calloc(1, sizeof(*t));
 	int ret = 0;
@@ -154,7 +197,14 @@ int net_tap_open(const char *ifname, unsigned int pairs, struct net_be **out, st
 	t->be.vnet_hdr = true;
 	if (pairs > NET_MAX_QUEUE_PAIRS)
 		pairs = NET_MAX_QUEUE_PAIRS;
-	if (pairs > 1) {
+	if (fc) {
+		ret = net_tap_open_fc(ifname, &t->be.fds[0], err);
+		if (ret) {
+			net_tap_destroy(&t->be);
+			return ret;
+		}
+		pairs = 1;
+	} else if (pairs > 1) {
 		ret = net_tap_open_queue(ifname, true, &t->be.fds[0]);
 		/* A tap created without multi_queue refuses the flag: use one pair. */
 		if (ret == -EINVAL) {
@@ -162,7 +212,7 @@ int net_tap_open(const char *ifname, unsigned int pairs, struct net_be **out, st
 			pairs = 1;
 		}
 	}
-	if (pairs == 1) {
+	if (pairs == 1 && !fc) {
 		ret = net_tap_open_queue(ifname, false, &t->be.fds[0]);
 		/* A tap created with multi_queue takes only the flag: one queue of it. */
 		if (ret == -EINVAL)
