@@ -4,6 +4,7 @@
  * so a client that does not read its replies stops being read (and is
  * closed once idle), and one request is handled at a time: the parser
  * pauses at each request's end and resumes once its reply is out.
+ * The parser's callbacks, which build each request, are httpd_parse.c's.
  */
 #include "util/httpd.h"
 
@@ -12,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -20,60 +20,11 @@
 
 #include <http_parser.h>
 
-/* The request line and headers, all told; past it the answer is 431. */
-#define HTTPD_MAX_HEADER_BYTES (16u << 10)
-#define HTTPD_MAX_HEADERS 64u
+#include "util/httpd_priv.h"
+
 /* Reads per connection per run: the others get their turn. */
 #define HTTPD_ROUNDS 16
-/* What a refused request may still send before the close, and for how long. */
-#define HTTPD_DRAIN_MAX (4ull << 20)
-#define HTTPD_DRAIN_NS (1000ull * 1000 * 1000)
 #define HTTPD_EVENTS 32
-
-struct httpd_conn {
-	struct httpd *h;
-	struct httpd_conn *prev, *next;
-	int fd;
-	uint32_t events;           /* what epoll watches for it */
-	uint64_t last_ns;          /* last byte in or out */
-	http_parser p;
-	/* The request being read. */
-	char *url;
-	size_t url_len;
-	struct httpd_header *hdr;
-	size_t (*hlen)[2];
-	unsigned int nhdr, hcap;
-	bool in_value;             /* the last callback was a header's value */
-	size_t head_bytes;
-	char *body;
-	size_t body_len;           /* bytes kept */
-	size_t body_total;         /* bytes seen */
-	bool too_big;
-	bool complete;             /* paused at the request's end */
-	bool refused;              /* answered at its headers */
-	bool skip_body;            /* answered at its headers, kept open: the body is dropped */
-	bool head_overflow;
-	/* Bytes read, not parsed yet (a pipelined request). */
-	char in[4096];
-	size_t in_off, in_len;
-	/* The reply on its way. */
-	char *out;
-	size_t out_len, out_off;
-	bool close_after;          /* once out is sent */
-	bool draining;             /* sent, write side shut: reading to the close */
-	unsigned long long drain_left;
-	uint64_t drain_end;
-	bool pending;              /* input parsed but unserved: run again */
-};
-
-struct httpd {
-	struct httpd_config cfg;
-	const struct httpd_ops *ops;
-	void *opaque;
-	int epfd;
-	unsigned int nconns;
-	struct httpd_conn *conns;
-};
 
 static uint64_t now_ns(void)
 {
@@ -108,144 +59,8 @@ const char *httpd_reason(unsigned int status)
 	}
 }
 
-const char *httpd_header(const struct httpd_request *r, const char *name)
-{
-	for (unsigned int i = 0; i < r->nheaders; i++)
-		if (!strcasecmp(r->headers[i].name, name))
-			return r->headers[i].value;
-	return NULL;
-}
-
-/* Appends n bytes to a NUL-terminated string of *len bytes; 0 or -ENOMEM. */
-static int str_append(char **s, size_t *len, const char *d, size_t n)
-{
-	char *ns = realloc(*s, *len + n + 1);
-
-	if (!ns)
-		return -ENOMEM;
-	memcpy(ns + *len, d, n);
-	*len += n;
-	ns[*len] = '\0';
-	*s = ns;
-	return 0;
-}
-
-static void req_reset(struct httpd_conn *c)
-{
-	for (unsigned int i = 0; i < c->nhdr; i++) {
-		free(c->hdr[i].name);
-		free(c->hdr[i].value);
-	}
-	c->nhdr = 0;
-	free(c->url);
-	c->url = NULL;
-	c->url_len = 0;
-	free(c->body);
-	c->body = NULL;
-	c->body_len = c->body_total = 0;
-	c->in_value = c->too_big = c->complete = c->head_overflow = c->skip_body = false;
-	c->head_bytes = 0;
-}
-
-static struct httpd_conn *conn_of(http_parser *p)
-{
-	return p->data;
-}
-
-/* Counts header bytes against the budget: nonzero stops the parser. */
-static int head_take(struct httpd_conn *c, size_t n)
-{
-	c->head_bytes += n;
-	if (c->head_bytes <= HTTPD_MAX_HEADER_BYTES)
-		return 0;
-	c->head_overflow = true;
-	return -1;
-}
-
-static int on_begin(http_parser *p)
-{
-	req_reset(conn_of(p));
-	return 0;
-}
-
-static int on_url(http_parser *p, const char *at, size_t n)
-{
-	struct httpd_conn *c = conn_of(p);
-
-	return head_take(c, n) ? -1 : str_append(&c->url, &c->url_len, at, n);
-}
-
-static int on_field(http_parser *p, const char *at, size_t n)
-{
-	struct httpd_conn *c = conn_of(p);
-
-	if (head_take(c, n))
-		return -1;
-	if (c->in_value || !c->nhdr) {
-		if (c->nhdr == HTTPD_MAX_HEADERS) {
-			c->head_overflow = true;
-			return -1;
-		}
-		if (c->nhdr == c->hcap) {
-			unsigned int cap = c->hcap ? c->hcap * 2 : 8;
-			struct httpd_header *nh = realloc(c->hdr, cap * sizeof(*nh));
-
-			if (!nh)
-				return -1;
-			c->hdr = nh;
-			size_t (*nl)[2] = realloc(c->hlen, cap * sizeof(*nl));
-
-			if (!nl)
-				return -1;
-			c->hlen = nl;
-			c->hcap = cap;
-		}
-		c->hdr[c->nhdr] = (struct httpd_header){ NULL, NULL };
-		c->hlen[c->nhdr][0] = c->hlen[c->nhdr][1] = 0;
-		c->nhdr++;
-		c->in_value = false;
-	}
-	return str_append(&c->hdr[c->nhdr - 1].name, &c->hlen[c->nhdr - 1][0], at, n);
-}
-
-static int on_value(http_parser *p, const char *at, size_t n)
-{
-	struct httpd_conn *c = conn_of(p);
-
-	if (head_take(c, n) || !c->nhdr)
-		return -1;
-	c->in_value = true;
-	return str_append(&c->hdr[c->nhdr - 1].value, &c->hlen[c->nhdr - 1][1], at, n);
-}
-
-/* The request as the owner sees it; path is cut at '?' in c->url itself. */
-static struct httpd_request req_view(struct httpd_conn *c)
-{
-	static char empty[1];
-
-	for (unsigned int i = 0; i < c->nhdr; i++)
-		if (!c->hdr[i].value)
-			c->hdr[i].value = strdup("");
-	if (c->url)
-		c->url[strcspn(c->url, "?#")] = '\0';
-	return (struct httpd_request){
-		.method = http_method_str((enum http_method)c->p.method),
-		.path = c->url ? c->url : empty,
-		.headers = c->hdr,
-		.nheaders = c->nhdr,
-		.body = c->body,
-		.body_len = c->body_total,
-		.body_too_big = c->too_big,
-	};
-}
-
-static int out_append(struct httpd_conn *c, const char *d, size_t n)
-{
-	return str_append(&c->out, &c->out_len, d, n);
-}
-
 /* The reply's bytes, queued behind anything still unsent. */
-static void reply_queue(struct httpd_conn *c, const struct httpd_reply *r, bool keep_alive)
+void httpd_reply_queue(struct httpd_conn *c, const struct httpd_reply *r, bool keep_alive)
 {
 	bool ok;
 	bool has_len = r->status >= 200 && r->status != 204 && r->status != 304;
@@ -287,79 +102,6 @@ static void reply_queue(struct httpd_conn *c, const struct httpd_reply *r, bool 
 	}
 }
 
-static int on_headers_done(http_parser *p)
-{
-	struct httpd_conn *c = conn_of(p);
-	struct httpd *h = c->h;
-	struct httpd_reply r = { 0 };
-	struct httpd_request req;
-	const char *expect;
-
-	req = req_view(c);
-	if (h->ops->on_headers &&
-	    h->ops->on_headers(h->opaque, &req, p->flags & F_CONTENTLENGTH ? p->content_length : 0,
-			       &r)) {
-		if (r.keep_open) {
-			/* Answered now; the body still comes, and is dropped as it does. */
-			c->skip_body = true;
-			reply_queue(c, &r, true);
-			if (h->ops->on_replied)
-				h->ops->on_replied(h->opaque);
-			return 0;
-		}
-		c->refused = true;
-		c->drain_left = p->content_length < HTTPD_DRAIN_MAX ? p->content_length
-								    : HTTPD_DRAIN_MAX;
-		reply_queue(c, &r, false);
-		if (h->ops->on_replied)
-			h->ops->on_replied(h->opaque);
-		http_parser_pause(p, 1);
-		return 0;
-	}
-	expect = httpd_header(&req, "Expect");
-	if (expect && !strcasecmp(expect, "100-continue") && p->http_minor >= 1)
-		out_append(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-	return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t n)
-{
-	struct httpd_conn *c = conn_of(p);
-
-	if (c->skip_body)
-		return 0;
-	c->body_total += n;
-	if (c->too_big)
-		return 0;
-	if (c->body_total > c->h->cfg.max_body) {
-		c->too_big = true;
-		free(c->body);
-		c->body = NULL;
-		c->body_len = 0;
-		return 0;
-	}
-	return str_append(&c->body, &c->body_len, at, n);
-}
-
-static int on_complete(http_parser *p)
-{
-	struct httpd_conn *c = conn_of(p);
-
-	c->complete = true;
-	http_parser_pause(p, 1);
-	return 0;
-}
-
-static const http_parser_settings httpd_settings = {
-	.on_message_begin = on_begin,
-	.on_url = on_url,
-	.on_header_field = on_field,
-	.on_header_value = on_value,
-	.on_headers_complete = on_headers_done,
-	.on_body = on_body,
-	.on_message_complete = on_complete,
-};
-
 static void conn_close(struct httpd_conn *c)
 {
 	struct httpd *h = c->h;
@@ -373,7 +115,7 @@ static void conn_close(struct httpd_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	h->nconns--;
-	req_reset(c);
+	httpd_req_reset(c);
 	free(c->hdr);
 	free(c->hlen);
 	free(c->out);
@@ -419,7 +161,7 @@ static void conn_reject(struct httpd_conn *c)
 	r.body_len = (size_t)snprintf(msg, sizeof(msg), "%s",
 				      c->head_overflow ? "Request headers too large."
 						       : http_errno_description(e));
-	reply_queue(c, &r, false);
+	httpd_reply_queue(c, &r, false);
 }
 
 /* The whole request is in: the owner answers it. */
@@ -427,12 +169,12 @@ static void conn_dispatch(struct httpd_conn *c)
 {
 	struct httpd *h = c->h;
 	struct httpd_reply r = { .status = 500 };
-	struct httpd_request req = req_view(c);
+	struct httpd_request req = httpd_req_view(c);
 	bool keep = http_should_keep_alive(&c->p);
 
 	h->ops->on_request(h->opaque, &req, &r);
-	reply_queue(c, &r, keep);
-	req_reset(c);
+	httpd_reply_queue(c, &r, keep);
+	httpd_req_reset(c);
 	if (h->ops->on_replied)
 		h->ops->on_replied(h->opaque);
 }
@@ -508,7 +250,7 @@ static bool conn_serve(struct httpd_conn *c)
 			if (c->refused)
 				c->in_off = c->in_len;
 			else if (c->complete && c->skip_body)
-				req_reset(c);
+				httpd_req_reset(c);
 			else if (c->complete)
 				conn_dispatch(c);
 		} else if (HTTP_PARSER_ERRNO(&c->p) != HPE_OK) {

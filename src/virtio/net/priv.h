@@ -1,7 +1,7 @@
 /*
- * Internals shared by net.c (device model, TX, control queue, setup),
- * rx.c (receive path) and state.c (snapshots). Not for use outside
- * src/virtio/net/.
+ * Internals shared by net.c (device model, control queue, setup), tx.c
+ * (transmit path), rx.c (receive path) and state.c (snapshots). Not for
+ * use outside src/virtio/net/.
  */
 #ifndef HEARTH_VIRTIO_NET_PRIV_H
 #define HEARTH_VIRTIO_NET_PRIV_H
@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/eventloop.h"
+#include "util/log.h"
 #include "virtio/limiter.h"
 #include "virtio/net.h"
 #include "virtio/vhost.h"
@@ -136,6 +137,12 @@ static inline void net_call_again(struct net_dev *nd, unsigned int q)
 void net_poll_set(struct net_dev *nd, struct net_pair *p, bool on);
 /* net.c: the guest now uses n queue pairs. */
 void net_set_pairs(struct net_dev *nd, unsigned int n);
+/* net.c: the next chain; false when the ring is empty or broken (then the device failed). */
+bool net_pop(struct net_dev *nd, struct virtq *vq, struct virtq_chain *c);
+/* net.c: the warnings of net.c and tx.c share one limit, as those of one file would. */
+extern struct ratelimit net_rl;
+/* tx.c: moves queue q's frames from the guest to the backend (or the MMDS stack). */
+void net_tx_process(struct net_dev *nd, unsigned int q);
 /* state.c: the snapshot ops. dev->lock held. */
 int net_state_save(struct virtio_dev *dev, struct bytes_out *o);
 int net_state_restore(struct virtio_dev *dev, const struct virtq *vq, const void *in,
