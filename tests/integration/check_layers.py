@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The tree shows the architecture: each src/ layer includes only itself and
 the layers listed before it. A layer is a folder of src/ with everything
-under it: src/virtio/blk/blk.c is on the virtio floor. Prints every include
-that breaks the order and exits 1 if there is one.
+under it: src/virtio/blk/blk.c is on the virtio floor. Each file is one
+concern, and at most MAX_LINES lines: past that it is split by concern.
+Prints every include that breaks the order, and every file too long, and
+exits 1 if there is one.
 
     check_layers.py [SRC_DIR]
     check_layers.py --self-test   # the check itself, on small trees of its own
@@ -30,6 +32,7 @@ ORDER = [
     ["cli"],
 ]
 RANK = {name: i for i, group in enumerate(ORDER) for name in group}
+MAX_LINES = 600
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/[^"]+"', re.M)
 
 
@@ -58,6 +61,10 @@ def check(src):
         for name in sources(path):
             checked += 1
             text = open(os.path.join(path, name), encoding="utf-8").read()
+            lines = text.count("\n")
+            if lines > MAX_LINES:
+                bad.append("src/%s/%s is %d lines, more than %d: split it by concern" %
+                           (layer, name, lines, MAX_LINES))
             for dep in INCLUDE.findall(text):
                 if dep == layer or dep not in RANK:
                     continue
@@ -66,7 +73,7 @@ def check(src):
                                (layer, name, dep, layer))
     for line in bad:
         print(line)
-    print("%d files checked, %d layering violations" % (checked, len(bad)))
+    print("%d files checked, %d layering violations or files too long" % (checked, len(bad)))
     return 1 if bad else 0
 
 
@@ -89,6 +96,8 @@ def self_test():
         ("an include from a layer's subfolder of a higher one",
          {"virtio/blk/blk.c": '#include "vmm/vm.h"\n'}, 1),
         ("a layer the order does not know", {"gui/window.c": '#include "util/err.h"\n'}, 1),
+        ("a file past the line limit", {"vmm/big.c": "\n" * (MAX_LINES + 1)}, 1),
+        ("a file at the line limit", {"vmm/full.c": "\n" * MAX_LINES}, 0),
     ]
     failed = 0
     for name, extra, want in cases:
