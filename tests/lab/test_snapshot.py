@@ -389,8 +389,10 @@ def checks(r):
     fb = a.get("fwd_before", "")
     yield "tcp-echo:old0+" in fb and "tcp-conns:1+" in fb, \
         "a connection through hostfwd tcp:5556-:7778 carries a line both ways; the guest has it open (%s)" % fb
-    yield st("create_running") == "400" and "must be paused" in a.get("create_running", ""), \
-        "snapshot/create on a running VM is 400 'must be paused' (got %s)" % a.get("create_running")
+    yield st("create_running") == "400" and "save/restore unavailable while running" in \
+        a.get("create_running", "") and "pause it first" in a.get("create_running", ""), \
+        "snapshot/create on a running VM is 400 in Firecracker's words, saying to pause it " \
+        "first (got %s)" % a.get("create_running")
     yield st("load_after_boot") == "400" and \
         "not supported after starting the microVM" in a.get("load_after_boot", ""), \
         "snapshot/load after boot is 400 (got %s)" % a.get("load_after_boot")
