@@ -52,9 +52,30 @@ static const struct jarg {
 
 static const char PARSE[] = "Failed to parse arguments: ";
 
+/*
+ * Firecracker's jailer is a static musl binary: its OS errors are musl's
+ * words, which differ from glibc's for these (its tests match them).
+ */
+static const struct {
+	int err;
+	const char *words;
+} musl_words[] = {
+	{ EMFILE, "No file descriptors available" },
+	{ ENOMEM, "Out of memory" },
+	{ EBUSY, "Resource busy" },
+	{ ELOOP, "Symbolic link loop" },
+	{ ENAMETOOLONG, "Filename too long" },
+	{ EXDEV, "Cross-device link" },
+};
+
 const char *jailer_os_error(int err, char *buf, size_t n)
 {
-	snprintf(buf, n, "%s (os error %d)", strerror(err), err);
+	const char *words = strerror(err);
+
+	for (size_t i = 0; i < sizeof(musl_words) / sizeof(musl_words[0]); i++)
+		if (musl_words[i].err == err)
+			words = musl_words[i].words;
+	snprintf(buf, n, "%s (os error %d)", words, err);
 	return buf;
 }
 

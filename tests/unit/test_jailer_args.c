@@ -297,6 +297,19 @@ static void test_help_text(void **state)
 	free(buf);
 }
 
+/* Firecracker's jailer is a musl binary: its OS errors are musl's words. */
+static void test_os_error_words(void **state)
+{
+	char b[96];
+
+	(void)state;
+	assert_string_equal(jailer_os_error(EMFILE, b, sizeof(b)),
+			    "No file descriptors available (os error 24)");
+	assert_string_equal(jailer_os_error(EEXIST, b, sizeof(b)), "File exists (os error 17)");
+	assert_string_equal(jailer_os_error(ETXTBSY, b, sizeof(b)), "Text file busy (os error 26)");
+	assert_string_equal(jailer_os_error(EBUSY, b, sizeof(b)), "Resource busy (os error 16)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +323,7 @@ int main(void)
 		cmocka_unit_test(test_cgroup_values),
 		cmocka_unit_test(test_rlimits),
 		cmocka_unit_test(test_help_text),
+		cmocka_unit_test(test_os_error_words),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

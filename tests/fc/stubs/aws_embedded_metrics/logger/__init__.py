@@ -1,0 +1,1 @@
+"""Stand-in package: see aws_embedded_metrics/__init__.py."""
