@@ -49,7 +49,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 from itest import check, kvm_usable, run_cases, tap_usable, tiny_elf  # noqa: E402
-from run_api_test import Serve, UnixHTTPConnection  # noqa: E402
+from run_api_test import Serve, UnixHTTPConnection, host_vendor  # noqa: E402
 from run_fc_process_test import Fc, TIMEOUT  # noqa: E402
 
 
@@ -439,11 +439,41 @@ def case_budget(binary, tmp):
           (js or {}).get("fault_message", ""), "32 devices on PCI: %d %r" % (got, js))
 
 
+def case_template_at_start(binary, tmp):
+    """A static CPU template of the other vendor: under `firecracker` the PUT takes it, as
+    Firecracker's (test_api_put_update_pre_boot PUTs C3 on any host), and InstanceStart
+    refuses it in Firecracker's words; `hearth serve` refuses it at the PUT already."""
+    if host_vendor() not in ("AuthenticAMD", "GenuineIntel"):
+        print("skip: neither an AMD nor an Intel host")
+        return
+    wrong = "T2" if host_vendor() == "AuthenticAMD" else "T2A"
+    body = {"vcpu_count": 2, "mem_size_mib": 64, "cpu_template": wrong}
+    fc = Fc(binary, tmp, level="Info")
+    try:
+        fc.wait_log("API server started.")
+        kernel = os.path.join(tmp, "k.elf")
+        with open(kernel, "wb") as f:
+            f.write(tiny_elf(power_off=False))
+        fc.expect("PUT", "/boot-source", 204, {"kernel_image_path": kernel})
+        fc.expect("PUT", "/machine-config", 204, body)
+        got, js = fc.request("PUT", "/actions", {"action_type": "InstanceStart"})
+        check(got == 400 and "CPU vendor mismatched between actual CPU and CPU template." in
+              (js or {}).get("fault_message", ""), "InstanceStart: %d %r" % (got, js))
+    finally:
+        fc.stop()
+    d = os.path.join(tmp, "serve")
+    os.mkdir(d)
+    s = Serve(binary, d)
+    s.expect("PUT", "/machine-config", 400, body=body,
+             fault=["CPU vendor mismatched between actual CPU and CPU template."])
+    s.stop()
+
+
 CASES = {"payload": case_payload, "metadata": case_metadata,
          "vm-config-pci": case_vm_config_pci, "tap-mq": case_tap_mq, "budget": case_budget,
          "threads": case_threads, "socket-used": case_socket_used,
          "deprecation": case_deprecation, "config-json": case_config_json,
-         "snapshot-running": case_snapshot_running}
+         "snapshot-running": case_snapshot_running, "template-at-start": case_template_at_start}
 
 if __name__ == "__main__":
     sys.exit(run_cases(__doc__, CASES, "hearth-fc-wire-"))
