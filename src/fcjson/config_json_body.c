@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fcjson/config_json_fault.h"
@@ -70,7 +71,7 @@ static const char *syntax_words(const char *text, const char *tok, const char *b
 		*off = pos;
 		return "control character (\\u0000-\\u001F) found while parsing a string";
 	}
-	if (!strncmp(text, "too big integer", 15) || !strncmp(text, "real number overflow", 20)) {
+	if (!strncmp(text, "too big", 7) || !strncmp(text, "real number overflow", 20)) {
 		*off = pos;
 		return "number out of range";
 	}
@@ -116,6 +117,55 @@ static const char *near_token(const char *text, char *buf, size_t size)
 	return buf;
 }
 
+/* jansson's complaint about an integer literal past i64 or u64. */
+static bool big_integer(const json_error_t *jerr)
+{
+	return !strncmp(jerr->text, "too big integer", 15) ||
+	       !strncmp(jerr->text, "too big negative integer", 24);
+}
+
+/*
+ * serde_json reads an integer literal past u64 (or below i64) as an f64, so
+ * the field's own type refuses it ("invalid type: floating point ...");
+ * jansson refuses it while reading. Each such literal is rewritten, in a
+ * copy, to an f64 literal of the same length (its last two digits become
+ * "e2": the same double to 17 digits, every column unchanged) and the copy
+ * read again, so the field's check words the refusal as serde does. At most
+ * BIG_INTEGERS of them (each costs a reading); NULL if it was not that.
+ */
+#define BIG_INTEGERS 16
+
+static json_t *load_big_integers(const char *body, size_t len, size_t pos)
+{
+	json_error_t jerr;
+	json_t *o = NULL;
+	char *copy;
+
+	copy = malloc(len);
+	if (!copy)
+		return NULL;
+	memcpy(copy, body, len);
+	for (int k = 0; k < BIG_INTEGERS; k++) {
+		size_t i = pos;
+
+		/* jansson stops at the literal's end (naming it only when positive). */
+		if (pos > len)
+			break;
+		while (i > 0 && copy[i - 1] >= '0' && copy[i - 1] <= '9')
+			i--;
+		if (pos - i < 3)
+			break;
+		copy[pos - 2] = 'e';
+		copy[pos - 1] = '2';
+		o = json_loadb(copy, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+		if (o || !big_integer(&jerr))
+			break;
+		pos = (size_t)jerr.position;
+	}
+	free(copy);
+	return o;
+}
+
 json_t *config_json_body(const char *body, size_t len, const char *strct, struct err *err)
 {
 	unsigned int line, column;
@@ -130,6 +180,9 @@ json_t *config_json_body(const char *body, size_t len, const char *strct, struct
 		return NULL;
 	}
 	o = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	tok = o ? NULL : near_token(jerr.text, tokbuf, sizeof(tokbuf));
+	if (!o && big_integer(&jerr))
+		o = load_big_integers(body, len, (size_t)jerr.position);
 	if (o && !json_is_object(o)) {
 		/* serde_json stops past a scalar, at an array's bracket. */
 		jfault_unexpected(got, sizeof(got), o);
@@ -153,7 +206,6 @@ json_t *config_json_body(const char *body, size_t len, const char *strct, struct
 	}
 	if (o)
 		return o;
-	tok = near_token(jerr.text, tokbuf, sizeof(tokbuf));
 	if (json_error_code(&jerr) == json_error_duplicate_key && tok) {
 		/* serde's derive refuses the second key, counted past it and the blanks after. */
 		off = (size_t)jerr.position;
