@@ -54,6 +54,7 @@ struct api_server {
 	int enter_ret;       /* that filter's 0 or -errno */
 	sem_t go;            /* posted by api_server_serve (ctl set) or api_server_stop */
 	bool serving;        /* api_server_serve's post: serve, else return */
+	bool announce;       /* not serving: say the start line before returning */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -217,8 +218,11 @@ static void *api_thread(void *arg)
 	/* api_server_begin may start the thread before ctl exists; serve says go. */
 	while (sem_wait(&s->go) && errno == EINTR)
 		;
-	if (!s->serving)
+	if (!s->serving) {
+		if (s->announce)
+			log_file(LOG_INFO, "API server started.");
 		return NULL;
+	}
 	/* Before any answer: a log reader sees the line first (a FIFO keeps it for one). */
 	log_info("serving the API on %s", s->path);
 	/* Firecracker's words, which its tooling waits for in the log file. */
@@ -348,6 +352,13 @@ int api_server_start(struct api_server **out, const char *path, struct ctl *ctl,
 		}
 	}
 	return ret;
+}
+
+void api_server_stop_started(struct api_server *s)
+{
+	if (s && s->thread_started && !s->serving)
+		s->announce = true;
+	api_server_stop(s);
 }
 
 void api_server_stop(struct api_server *s)

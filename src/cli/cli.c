@@ -151,7 +151,10 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 		return host_exit_line(o, cli_fail(&e));
 	}
 	if (host_open(&h, o, boot, &e)) {
-		api_server_stop(srv);
+		if (o->product && h.failed_building)
+			api_server_stop_started(srv);
+		else
+			api_server_stop(srv);
 		return host_exit_line(o, cli_fail(&e));
 	}
 	if (srv) {

@@ -429,8 +429,10 @@ int host_open(struct host *h, const struct host_opts *o, struct vm_config *boot,
 	}
 	if (o->mmds_size_limit || o->metadata) {
 		ret = host_mmds(h, o, err);
-		if (ret)
+		if (ret) {
+			h->failed_building = true;
 			goto err_ctl;
+		}
 	}
 	/*
 	 * `hearth restore` loads as PUT /snapshot/load does; a given model

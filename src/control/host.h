@@ -58,6 +58,7 @@ struct host {
 	uint64_t startup_us, startup_cpu_us;
 	int exit_code;              /* >= 0: the process's, set by ctl_vm_ops.exit */
 	const char *id;             /* the instance id, for the metrics' emit_id */
+	bool failed_building;       /* host_open failed at what Firecracker does after its API starts */
 };
 
 /*
@@ -66,7 +67,9 @@ struct host {
  * the command line's --kvm, logger and metrics; then, as actions, the
  * snapshot load of `hearth restore` or the boot of a given model. 0, or
  * -errno with err (err->usage: the input was at fault, exit 2) and
- * nothing left running.
+ * nothing left running; h->failed_building then says it failed at what
+ * Firecracker's VMM thread does once its API thread has started (the
+ * --metadata store).
  */
 int host_open(struct host *h, const struct host_opts *o, struct vm_config *boot,
 	      struct err *err);

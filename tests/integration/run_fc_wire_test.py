@@ -307,6 +307,14 @@ def case_metadata(binary, tmp):
         check(rc == 1, "--metadata %s: exit %d, expected 1:\n%s" % (name, rc, log))
         for w in words:
             check(w in log, "--metadata %s: the log lacks %r:\n%s" % (name, w, log))
+        # Firecracker's VMM thread stores the file once its API thread has
+        # started (its tests wait for the line first); it reads it before.
+        started = log.find("API server started.")
+        if name.endswith("limit"):
+            check(0 <= started < log.find(words[0]),
+                  "--metadata %s: no 'API server started.' before the refusal:\n%s" % (name, log))
+        else:
+            check(started < 0, "--metadata %s: the API started:\n%s" % (name, log))
     d = os.path.join(tmp, "good")
     os.mkdir(d)
     fc = Fc(binary, d, level="Info", extra=["--metadata", good])
