@@ -377,7 +377,6 @@ static int jailer_pid_file(const struct jailer *j, char *path, size_t n, struct 
 static int jailer_finish(struct jailer *j, struct err *e)
 {
 	char path[PATH_MAX + 8], num[24], eb[128];
-	bool leader;
 	int fd, len, ret;
 
 	fd = jailer_pid_file(j, path, sizeof(path), e);
@@ -387,8 +386,9 @@ static int jailer_finish(struct jailer *j, struct err *e)
 		/*
 		 * pid 1 of the namespace handles SIGHUP: were it still in the
 		 * session of a leader that exits, it would take that as a stop.
+		 * pidns_split moves it to a session of its own before the
+		 * jailer exits (--daemonize's double fork left no leader).
 		 */
-		leader = !j->a->daemonize && getsid(0) == getpid();
 		if (pidns_unshare()) {
 			close(fd);
 			return err_set(e, false, -errno, "Failed cloning into a new child process: %s",
@@ -398,9 +398,6 @@ static int jailer_finish(struct jailer *j, struct err *e)
 		if (ret)
 			return err_set(e, false, ret, "Failed cloning into a new child process: %s",
 				       jailer_os_error(-ret, eb, sizeof(eb)));
-		if (leader && setsid() < 0)
-			return err_set(e, false, -errno, "Failed to daemonize: setsid: %s",
-				       jailer_os_error(errno, eb, sizeof(eb)));
 		return jailer_exec(j, e);
 	}
 	len = snprintf(num, sizeof(num), "%d", (int)getpid());

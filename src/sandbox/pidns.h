@@ -26,7 +26,8 @@ int pidns_unshare(void);
  * After pidns_unshare (or the jail's), single-threaded: forks. Returns 0
  * in the child, pid 1, with SIGINT, SIGTERM and SIGHUP blocked (pid 1
  * drops a signal it has no handler for: the runner's signalfd takes them
- * from there) and pid_fd closed. Never returns in the parent: it writes
+ * from there) and pid_fd closed; when the caller leads its session, the
+ * child leads a new one, made before the parent exits. Never returns in the parent: it writes
  * the child's pid to pid_fd and exits 0 (or, when it cannot, kills and
  * reaps the child, says so on stderr and exits 1). -errno with err filled
  * when the fork fails.
