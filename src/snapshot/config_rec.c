@@ -173,15 +173,15 @@ static int restore_nets(struct vm_config *c, json_t *nets, struct err *err)
 		    json_array_size(fwd) > NET_MAX_HOSTFWD || maxs < 0)
 			return bad(err, "has a malformed network interface");
 		/*
-		 * A save writes the stand-in name "user" in the vm part for a
-		 * user-mode NIC: a record whose parts disagree was edited, and
-		 * would skip what the vm part's checks ask of a user-mode NIC.
+		 * user_standins read the vm part's stand-ins as user-mode NICs:
+		 * a record whose parts still disagree was edited, and would skip
+		 * what the vm part's checks ask of one kind or the other.
 		 */
 		if (strcmp(backend, "user") && strcmp(backend, "tap"))
 			return bad(err, "has a network interface of an unknown backend");
-		d->backend = !strcmp(backend, "user") ? NET_USER : NET_TAP;
-		if (d->backend == NET_USER && strcmp(d->ifname, "user"))
-			return bad(err, "has a user-mode network interface its vm part calls a TAP");
+		if (!strcmp(backend, "user") != (d->backend == NET_USER))
+			return bad(err, "has a network interface whose vm and hearth parts disagree "
+				   "on its backend");
 		if (d->backend == NET_USER && d->mtu > NET_SLIRP_MTU_MAX)
 			return bad(err, "has a user-mode network interface whose mtu is above what "
 				   "libslirp carries");
@@ -198,6 +198,36 @@ static int restore_nets(struct vm_config *c, json_t *nets, struct err *err)
 				return bad(err, "has a malformed hostfwd rule");
 			d->fwd[d->nfwd++] = (struct net_hostfwd){ udp, (uint16_t)hp, (uint16_t)gp };
 		}
+	}
+	return 0;
+}
+
+/*
+ * A save writes the stand-in host_dev_name "user" in the vm part for each
+ * user-mode NIC (the hearth part says "user"). Read as TAP names, two of
+ * them would be one TAP used twice: each becomes the user-mode backend it
+ * stands for before the vm part is read. A NIC the hearth part calls
+ * user-mode must have the stand-in, as every save wrote it.
+ */
+static int user_standins(json_t *vm, json_t *nets, struct err *err)
+{
+	json_t *vnics = json_object_get(vm, "network-interfaces"), *n;
+	size_t i;
+
+	if (!json_is_array(nets))
+		return 0;    /* restore_nets refuses it */
+	json_array_foreach(nets, i, n) {
+		json_t *nic = json_array_get(vnics, i);
+		const char *tap = json_string_value(json_object_get(nic, "host_dev_name"));
+
+		if (!json_is_object(n) || !json_is_string(json_object_get(n, "backend")) ||
+		    strcmp(json_string_value(json_object_get(n, "backend")), "user"))
+			continue;
+		if (!nic || !tap || strcmp(tap, "user") || json_object_get(nic, "backend"))
+			return bad(err, "has a user-mode network interface its vm part calls a TAP");
+		if (json_object_del(nic, "host_dev_name") ||
+		    json_object_set_new(nic, "backend", json_string("user")))
+			return -ENOMEM;
 	}
 	return 0;
 }
@@ -389,6 +419,9 @@ int snap_config_restore(struct vm_config *c, const void *in, size_t len, struct 
 	 * The MMDS store is the process's: a record only says its version, which
 	 * the caller applies once the whole load succeeded, never a refused one.
 	 */
+	ret = user_standins(vm, json_object_get(h, "nets"), err);
+	if (ret)
+		goto out;
 	store = c->mmds_store;
 	c->mmds_store = NULL;
 	ret = config_json_full(c, vm, err);

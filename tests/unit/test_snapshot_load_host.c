@@ -550,7 +550,9 @@ static void test_nic_fields_and_mmds_store(void **state)
 	expect_refused(edited, elen, &req, "user-mode network interface its vm part calls a TAP");
 	free(edited);
 	edited = edit_record(json, len, user_mtu, &elen);
-	expect_refused(edited, elen, &req, "whose mtu is above what libslirp carries");
+	/* The vm part's own rule, as the API's: the stand-in is read as the backend it is. */
+	expect_refused(edited, elen, &req, "is above 65520, the largest a user-mode backend "
+		       "carries");
 	free(edited);
 	assert_int_equal(mmds_new(1024, &store), 0);
 	mmds_set_version(store, MMDS_V2, false);
@@ -563,6 +565,63 @@ static void test_nic_fields_and_mmds_store(void **state)
 	vm_config_release(&c);
 	free(edited);
 	mmds_free(store);
+	free(json);
+}
+
+/* The vm part names a user-mode backend for the NIC the hearth part calls a TAP. */
+static void user_in_vm_part(json_t *root)
+{
+	json_t *nic = json_array_get(json_object_get(json_object_get(root, "vm"),
+						     "network-interfaces"), 0);
+
+	json_object_del(nic, "host_dev_name");
+	json_object_set_new(nic, "backend", json_string("user"));
+}
+
+/*
+ * A save writes the stand-in host_dev_name "user" for every user-mode NIC;
+ * two of them were once read as one TAP used twice, and the restore
+ * refused its own save. Both come back user-mode, with their own rules.
+ */
+static void test_two_user_nics(void **state)
+{
+	struct vm_net a = { .id = "eth0" }, b = { .id = "eth1" };
+	struct err err = ERR_INIT;
+	struct vm_config c;
+	char *json = NULL, *edited;
+	size_t len, elen;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(vm_config_set_machine(&c, &(struct vm_machine){ .vcpu_count = 1,
+							.mem_size_mib = 16 }, &err), 0);
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, NULL, &err), 0);
+	assert_int_equal(virtio_net_parse("user,hostfwd=tcp:2222-:22", &a.dev, &err), 0);
+	assert_int_equal(vm_config_put_net(&c, &a, false, &err), 0);
+	assert_int_equal(virtio_net_parse("user,host-loopback=on", &b.dev, &err), 0);
+	assert_int_equal(vm_config_put_net(&c, &b, false, &err), 0);
+	assert_int_equal(snap_config_save(&c, &json, &len), 0);
+	vm_config_release(&c);
+	vm_config_init(&c);
+	if (snap_config_restore(&c, json, len, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(c.nnets, 2);
+	assert_int_equal(c.nets[0].dev.backend, NET_USER);
+	assert_int_equal(c.nets[1].dev.backend, NET_USER);
+	assert_int_equal(c.nets[0].dev.nfwd, 1);
+	assert_int_equal(c.nets[0].dev.fwd[0].host_port, 2222);
+	assert_true(c.nets[1].dev.host_loopback);
+	assert_string_equal(c.nets[0].dev.ifname, "");
+	vm_config_release(&c);
+	free(json);
+	/* A TAP in the hearth part that the vm part calls user-mode: edited, refused. */
+	json = saved_record(&len);
+	edited = edit_record(json, len, user_in_vm_part, &elen);
+	vm_config_init(&c);
+	assert_int_equal(snap_config_restore(&c, edited, elen, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "whose vm and hearth parts disagree on its backend"));
+	vm_config_release(&c);
+	free(edited);
 	free(json);
 }
 
@@ -616,6 +675,7 @@ int main(void)
 		cmocka_unit_test(test_drive_queues_kept),
 		cmocka_unit_test(test_net_queues_kept),
 		cmocka_unit_test(test_nic_fields_and_mmds_store),
+		cmocka_unit_test(test_two_user_nics),
 		cmocka_unit_test(test_vhost_vsock_cid),
 	};
 
