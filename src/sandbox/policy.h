@@ -52,7 +52,13 @@ int sandbox_opts_parse(bool no_sandbox, bool no_seccomp, const char *jail, const
 int sandbox_pidns_parse(bool new_pid_ns, const char *pid_file, const char *name,
 			struct sandbox_opts *o, struct err *err);
 
-#define SANDBOX_MAX_PATHS 32
+/*
+ * A file per device (at most one per PCI slot: VM_PCI_SLOTS_MAX, which is
+ * more than virtio-mmio's lines), and room for what else the VM keeps (the
+ * vsock socket, /dev/vhost-net, resolv.conf, the snapshot directory, the
+ * operator's --allow-dir ones). Static lists: the count costs no stack.
+ */
+#define SANDBOX_MAX_PATHS (VM_PCI_SLOTS_MAX + 17)
 
 /*
  * A path the VM still uses after start: one file, or a directory (all of

@@ -29,14 +29,16 @@
 #define VM_MIN_MEM_MIB 16
 #define VM_MAX_MEM_MIB (1024ull * 1024) /* 1 TiB */
 /*
- * As many drives, or NICs, as there are virtio-mmio slots (vmm/vm.h
- * VM_MAX_VIRTIO, one interrupt line each): drives, NICs, entropy, vsock and
- * the balloon share them in any mix, which InstanceStart checks, as Firecracker
- * shares its legacy GSIs. A root drive plus Kata's pool of 8 fits, and so
- * do 12 NICs and 5 drives.
+ * As many drives, or NICs, as there are PCI slots (VM_PCI_SLOTS_MAX, one
+ * a device), Firecracker's --enable-pci budget: a root drive and 30 NICs.
+ * The real budget is the transport's, shared in any mix by drives, NICs,
+ * pmem, entropy, vsock, the balloon and memory hotplug, and checked at
+ * InstanceStart (vm_devices_layout): 31 PCI slots, or on virtio-mmio one
+ * interrupt line each (vmm/vm.h VM_MAX_VIRTIO, 19; Firecracker's 17).
  */
-#define VM_MAX_DRIVES 19
-#define VM_MAX_NETS 19
+#define VM_PCI_SLOTS_MAX 31       /* the root's 32 devices, the host bridge one */
+#define VM_MAX_DRIVES VM_PCI_SLOTS_MAX
+#define VM_MAX_NETS VM_PCI_SLOTS_MAX
 #define VM_ID_MAX 64              /* device ids: letters, digits, '_' and '-' */
 #define VM_PARTUUID_MAX 64        /* a root drive's partuuid, on the kernel command line */
 
@@ -225,7 +227,6 @@ struct vm_config_probe {
  * drives were plugged in or out while it ran, so their slots are not the
  * layout order's): a restore attaches each device at its recorded slot.
  */
-#define VM_PCI_SLOTS_MAX 31
 struct vm_pci_slot {
 	char type[16];            /* the device's family: "virtio-blk", ... */
 	char name[VM_ID_MAX + 1]; /* its own id */

@@ -40,11 +40,14 @@ int vm_pci_unplug(struct vm *vm, const char *type, const char *id, struct err *e
  * One a disk (whatever its queues: a disk has one ring) and one a pmem
  * device for as many as can still be plugged in at once, by the model's
  * limits (VM_MAX_DRIVES, VM_MAX_PMEM) and the PCI slots the boot left
- * free; an unplugged device's goes back for the next. Each family's are
+ * free, at most VM_PCI_SPARE_RINGS a family (each costs two descriptors
+ * and its ring memory, used or not; a plug past them is refused, naming
+ * why); an unplugged device's goes back for the next. Each family's are
  * made all or none: none (one warning line naming why) leaves the VM
  * running, its plugs of that family refused. On the io thread, before
  * any seal; 0, or -ENOMEM with err (vm_pci_rings_free undoes it).
  */
+#define VM_PCI_SPARE_RINGS 19
 int vm_pci_rings_make(struct vm *vm, const struct vm_config *cfg, struct err *err);
 /*
  * A ring for the device of family type ("virtio-blk", "virtio-pmem") with

@@ -57,13 +57,14 @@ int vm_pci_rings_make(struct vm *vm, const struct vm_config *cfg, struct err *er
 	/*
 	 * As many as can be plugged in at once: the model refuses a drive
 	 * past VM_MAX_DRIVES and a pmem device past VM_MAX_PMEM, the root a
-	 * device past its free slots. A disk has one ring whatever its
+	 * device past its free slots; and no more than VM_PCI_SPARE_RINGS a
+	 * family, two descriptors each. A disk has one ring whatever its
 	 * queues (the engine's queues share it); a vhost-user disk none.
 	 */
-	spare_rings_make(&r->blk, min_u(VM_MAX_DRIVES - min_u(cfg->ndrives, VM_MAX_DRIVES), slots),
-			 blk_ring_spare_make);
-	spare_rings_make(&r->pmem, min_u(VM_MAX_PMEM - min_u(cfg->npmem, VM_MAX_PMEM), slots),
-			 pmem_ring_spare_make);
+	spare_rings_make(&r->blk, min_u(min_u(VM_MAX_DRIVES - min_u(cfg->ndrives, VM_MAX_DRIVES),
+					      slots), VM_PCI_SPARE_RINGS), blk_ring_spare_make);
+	spare_rings_make(&r->pmem, min_u(min_u(VM_MAX_PMEM - min_u(cfg->npmem, VM_MAX_PMEM), slots),
+					 VM_PCI_SPARE_RINGS), pmem_ring_spare_make);
 	/* The VM runs without them (io_uring off, too few descriptors): only a plug says it. */
 	warn_none(&r->blk, "disk");
 	warn_none(&r->pmem, "pmem device");

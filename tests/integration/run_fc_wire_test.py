@@ -36,9 +36,11 @@ item 4): what its own tests and orchestrators look for.
                Needs CAP_NET_ADMIN.
   budget       Firecracker's budget at InstanceStart: 17 virtio devices boot
                on virtio-mmio, the 18th and 19th are refused as its VMClock
-               and VMGenID find no line; 31 boot with --enable-pci, 32 are
-               refused in its PCI words; `hearth serve` boots 18. Needs a
-               /dev/kvm that runs the smallest guest.
+               and VMGenID find no line; 31 boot with --enable-pci (19
+               drives and 12 NICs, a drive and 30 NICs as its
+               test_max_devices, 31 drives), 32 are refused in its PCI
+               words; `hearth serve` boots 18. Needs a /dev/kvm that runs
+               the smallest guest.
 """
 import json
 import os
@@ -445,6 +447,14 @@ def case_budget(binary, tmp):
     got, js = budget_start(binary, tmp, "pci32", 19, nics=12, entropy=True, pci=True)
     check(got == 400 and "Could not find an available device slot on the PCI bus." in
           (js or {}).get("fault_message", ""), "32 devices on PCI: %d %r" % (got, js))
+    # test_max_devices.py's shape: a drive and 30 NICs boot, every PUT of a 31st taken.
+    got, js = budget_start(binary, tmp, "pci1_30", 1, nics=30, pci=True)
+    check(got == 204, "a drive and 30 NICs on PCI: %d %r" % (got, js))
+    got, js = budget_start(binary, tmp, "pci1_31", 1, nics=31, pci=True)
+    check(got == 400 and "Could not find an available device slot on the PCI bus." in
+          (js or {}).get("fault_message", ""), "a drive and 31 NICs on PCI: %d %r" % (got, js))
+    got, js = budget_start(binary, tmp, "pci31d", 31, pci=True)
+    check(got == 204, "31 drives on PCI: %d %r" % (got, js))
 
 
 def case_template_at_start(binary, tmp):

@@ -26,9 +26,11 @@ and the sandbox on (Firecracker 1.16's device hotplug):
           unplugged twice reuses its slot; then a snapshot is 204.
   rings (audit F1) no thread makes an io_uring ring after its seal, so a
         disk or pmem device plugged in runs on one made at start: after
-        boot of --enable-pci, 19 disks (as many as the model takes) and a
-        pmem device plug in and out and in again, and the process holds
-        no more rings than it did at start (/proc/PID/fd, where readable).
+        boot of --enable-pci, 19 disks (as many rings as a VM makes a
+        family: VM_PCI_SPARE_RINGS, below the model's 31 drives) and a
+        pmem device plug in and out and in again, a 20th disk is refused
+        naming why, and the process holds no more rings than it did at
+        start (/proc/PID/fd, where readable).
         A VM whose rings could not be made at start (too few descriptors
         then: RLIMIT_NOFILE 32 until the seal raises it) still starts, with
         a warning line, and refuses each plug with a fault naming why.
@@ -202,7 +204,7 @@ def io_urings(pid):
     return n
 
 
-MAX_DRIVES = 19   # VM_MAX_DRIVES
+SPARE_RINGS = 19   # VM_PCI_SPARE_RINGS (src/vmm/vm_pci_hotplug.h); VM_MAX_DRIVES is 31
 
 
 def case_rings(binary, tmp):
@@ -212,13 +214,17 @@ def case_rings(binary, tmp):
     s, d = boot(binary, tmp, "rings", ["--enable-pci"])
     s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
     at_start = io_urings(s.p.pid)
-    check(at_start is None or at_start >= MAX_DRIVES + 1,
+    check(at_start is None or at_start >= SPARE_RINGS + 1,
           "%s io_uring rings at start: fewer than the disks and pmem devices that may "
           "still be plugged in" % at_start)
-    ids = ["d%d" % i for i in range(MAX_DRIVES)]
+    ids = ["d%d" % i for i in range(SPARE_RINGS)]
     for rnd in range(2):
         for i in ids:
             s.expect("PUT", "/drives/" + i, 204, body=drive(i, image(d, i + ".img")))
+        # The model takes 31 drives, the VM has rings for 19: the 20th is refused, not kept.
+        s.expect("PUT", "/drives/dx", 400, body=drive("dx", image(d, "dx.img")),
+                 fault=["drive 'dx': no io_uring ring is left for it",
+                        "the %d made are all taken by disks plugged in since" % SPARE_RINGS])
         s.expect("PUT", "/pmem/p0", 204, body={"id": "p0", "path_on_host": image(d, "pm.img")})
         check(drive_ids(s) == ids, "round %d: GET /vm/config lists %r" % (rnd, drive_ids(s)))
         now = io_urings(s.p.pid)

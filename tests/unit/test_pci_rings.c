@@ -91,6 +91,15 @@ static void test_sized(void **state)
 	vm_pci_rings_free(&f->vm);
 	assert_null(f->vm.pci_rings);
 
+	/* No more than VM_PCI_SPARE_RINGS a family, two descriptors each: not the 31 slots. */
+	f->cfg.ndrives = 1;
+	f->cfg.npmem = 0;
+	assert_int_equal(vm_pci_rings_make(&f->vm, &f->cfg, &err), 0);
+	assert_int_equal(take_all(f, "virtio-blk", &err), VM_PCI_SPARE_RINGS);
+	assert_int_equal(take_all(f, "virtio-pmem", &err), VM_PCI_SPARE_RINGS);
+	assert_true(VM_PCI_SPARE_RINGS < VM_MAX_DRIVES - 1);
+	vm_pci_rings_free(&f->vm);
+
 	f->cfg.ndrives = f->cfg.npmem = 0;
 	f->cfg.nvfio = VM_PCI_SLOTS_MAX - 1;
 	assert_int_equal(vm_pci_rings_make(&f->vm, &f->cfg, &err), 0);

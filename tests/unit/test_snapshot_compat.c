@@ -236,11 +236,86 @@ static void test_vmgenid_in_the_config(void **state)
 	free(json);
 }
 
+/* A config record with one more drive, in both parts, than c had: the 32nd. */
+static char *one_more_drive(const char *json, size_t len, size_t *out)
+{
+	json_t *root = json_loadb(json, len, 0, NULL), *vm, *h, *d;
+	char *s;
+
+	assert_non_null(root);
+	vm = json_object_get(json_object_get(root, "vm"), "drives");
+	h = json_object_get(json_object_get(root, "hearth"), "drives");
+	d = json_deep_copy(json_array_get(vm, 0));
+	json_object_set_new(d, "drive_id", json_string("d31"));
+	json_array_append_new(vm, d);
+	d = json_deep_copy(json_array_get(h, 0));
+	json_object_set_new(d, "drive_id", json_string("d31"));
+	json_array_append_new(h, d);
+	s = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	assert_non_null(s);
+	*out = strlen(s);
+	return s;
+}
+
+/*
+ * A PCI VM with every drive and NIC the model takes (31 of each, one a
+ * PCI slot) saves and restores them all; a record listing a 32nd drive
+ * is refused by the model's own limit, never read past the arrays.
+ */
+static void test_every_drive_and_nic(void **state)
+{
+	struct vm_config c;
+	struct err err = ERR_INIT;
+	char *json = NULL, *edited;
+	size_t len, elen;
+
+	(void)state;
+	vm_config_init(&c);
+	c.pci = true;
+	assert_int_equal(vm_config_set_machine(&c, &(struct vm_machine){ .vcpu_count = 1,
+							.mem_size_mib = 16 }, &err), 0);
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, NULL, &err), 0);
+	for (unsigned int i = 0; i < VM_MAX_DRIVES; i++) {
+		struct vm_drive d = { .path_on_host = "/img", .is_root_device = !i };
+		struct vm_net n = { .dev = { .backend = NET_TAP } };
+
+		snprintf(d.id, sizeof(d.id), "d%u", i);
+		snprintf(n.id, sizeof(n.id), "eth%u", i);
+		snprintf(n.dev.ifname, sizeof(n.dev.ifname), "tap%u", i);
+		assert_int_equal(vm_config_put_drive(&c, &d, false, &err), 0);
+		assert_int_equal(vm_config_put_net(&c, &n, false, &err), 0);
+	}
+	assert_int_equal(c.ndrives, 31);
+	assert_int_equal(c.nnets, 31);
+	assert_int_equal(snap_config_save(&c, &json, &len), 0);
+	vm_config_release(&c);
+	vm_config_init(&c);
+	if (snap_config_restore(&c, json, len, &err))
+		fail_msg("%s", err.msg);
+	assert_true(c.pci);
+	assert_int_equal(c.ndrives, 31);
+	assert_int_equal(c.nnets, 31);
+	assert_string_equal(c.drives[30].id, "d30");
+	assert_string_equal(c.nets[30].id, "eth30");
+	vm_config_release(&c);
+
+	edited = one_more_drive(json, len, &elen);
+	vm_config_init(&c);
+	assert_int_equal(snap_config_restore(&c, edited, elen, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "drive 'd31': at most 31 drives"));
+	assert_true(c.ndrives <= VM_MAX_DRIVES);
+	vm_config_release(&c);
+	free(edited);
+	free(json);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_v1_file_loads),
 		cmocka_unit_test(test_vmgenid_in_the_config),
+		cmocka_unit_test(test_every_drive_and_nic),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
