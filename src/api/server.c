@@ -21,6 +21,7 @@
 #include "util/thread_hook.h"
 #include "util/thread_name.h"
 #include "util/uds.h"
+#include "vmm/runner.h"
 
 /*
  * Connections served at once, as Firecracker's micro_http: one past it is
@@ -297,15 +298,12 @@ int api_server_begin(struct api_server *s, struct err *err)
 		return err_set(err, false, -errno, "cannot start the api thread: %s",
 			       strerror(errno));
 	/*
-	 * SIGINT, SIGTERM and SIGHUP are the runner's, read from its signalfd
-	 * (vmm/runner.c), which the process may not have blocked them for
-	 * yet: never this thread's, whose default action would end the
-	 * process without its exit.
+	 * SIGINT, SIGTERM, SIGHUP and the rest of the runner's set are read
+	 * from its signalfd (vmm/runner_signals.c), which the process may not
+	 * have blocked them for yet: never this thread's, whose default action
+	 * would end the process without its exit.
 	 */
-	sigemptyset(&loop_sigs);
-	sigaddset(&loop_sigs, SIGINT);
-	sigaddset(&loop_sigs, SIGTERM);
-	sigaddset(&loop_sigs, SIGHUP);
+	runner_signals_mask(&loop_sigs);
 	pthread_sigmask(SIG_BLOCK, &loop_sigs, &old);
 	ret = pthread_create(&s->thread, NULL, api_thread, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -3,6 +3,7 @@
 #include "hearth-config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +226,22 @@ static const struct ctl_vm_ops host_vm_ops = {
 	.exit = host_exit,
 };
 
+/* Firecracker's signals group: a gauge for each signal it stops on, sigpipe counted. */
+static void host_collect_signals(struct host *h, json_t *counters, json_t *gauges)
+{
+	static const struct {
+		int sig;
+		const char *name;
+	} sigs[] = { { SIGBUS, "sigbus" }, { SIGSEGV, "sigsegv" }, { SIGXFSZ, "sigxfsz" },
+		     { SIGXCPU, "sigxcpu" }, { SIGHUP, "sighup" }, { SIGILL, "sigill" } };
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (h->run.sig_seen[sigs[i].sig])
+			metrics_add(gauges, "signals", sigs[i].name, 1);
+	if (h->run.sigpipes)
+		metrics_add(counters, "signals", "sigpipe", h->run.sigpipes);
+}
+
 /* The metrics' collector: on the loop's thread, which owns the VM (or at exit). */
 static void host_collect(void *ctx, json_t *counters, json_t *gauges)
 {
@@ -234,6 +251,7 @@ static void host_collect(void *ctx, json_t *counters, json_t *gauges)
 	ctl_collect_latencies(&h->ctl, gauges);
 	if (h->run.have_vm)
 		metrics_collect_vm(counters, &h->run.vm);
+	host_collect_signals(h, counters, gauges);
 	if (h->have_startup)
 		metrics_add(gauges, "api_server", "process_startup_time_us", h->startup_us);
 	if (h->have_startup_cpu)

@@ -18,6 +18,12 @@ enum hearth_exit {
 	HEARTH_EXIT_USAGE = 2,   /* bad flag, bad file: nothing ran */
 	HEARTH_EXIT_STOPPED = 3, /* stopped from the host: Ctrl-A x, SIGINT, SIGTERM */
 	HEARTH_EXIT_SECCOMP = 148, /* a thread made a syscall its filter forbids (Firecracker's) */
+	/* Stopped by a signal Firecracker intercepts the same way (its codes). */
+	HEARTH_EXIT_SIGBUS = 149,
+	HEARTH_EXIT_SIGSEGV = 150,
+	HEARTH_EXIT_SIGXFSZ = 151,
+	HEARTH_EXIT_SIGXCPU = 154,
+	HEARTH_EXIT_SIGILL = 157,
 };
 
 void log_set_level(enum log_level level);

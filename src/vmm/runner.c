@@ -16,20 +16,6 @@
 #include "util/thread_hook.h"
 #include "util/thread_name.h"
 
-static void on_signal(void *opaque, uint32_t events)
-{
-	struct runner *r = opaque;
-	struct signalfd_siginfo si;
-
-	(void)events;
-	if (read(r->sig_fd, &si, sizeof(si)) != sizeof(si))
-		return;
-	if (r->have_vm)
-		vm_request_stop(&r->vm, VM_STOP_HOST, strsignal((int)si.ssi_signo));
-	else
-		eventloop_stop(&r->loop);
-}
-
 static void on_vm_stop(void *ctx)
 {
 	struct runner *r = ctx;
@@ -44,39 +30,21 @@ static void on_console_quit(void *ctx)
 	vm_request_stop(&r->vm, VM_STOP_HOST, "Ctrl-A x");
 }
 
-/*
- * SIGINT/SIGTERM/SIGHUP arrive through a signalfd on the loop; threads
- * created later (vCPUs, api) inherit the mask, so only the loop sees them
- * (an api thread started before blocks them itself, api/server.c).
- */
-static int runner_signals(struct runner *r)
-{
-	sigset_t mask;
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	r->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (r->sig_fd < 0)
-		return -errno;
-	return eventloop_add(&r->loop, r->sig_fd, EPOLLIN, on_signal, r);
-}
-
 int runner_init(struct runner *r, struct err *err)
 {
 	int ret;
 
 	memset(r, 0, sizeof(*r));
 	r->sig_fd = -1;
+	r->fatal_fd = -1;
 	thread_name_set(THREAD_ROLE_IO, 0);
 	if (eventloop_init(&r->loop)) {
 		ret = -errno;
 		return err_set(err, false, ret, "cannot create the event loop: %s", strerror(-ret));
 	}
-	ret = runner_signals(r);
+	/* An unblocked thread (none, past this) drops it rather than dying of it. */
+	signal(SIGPIPE, SIG_IGN);
+	ret = runner_signals_init(r);
 	if (ret) {
 		err_set(err, false, ret, "cannot set up signal handling: %s", strerror(-ret));
 		goto err_loop;
@@ -89,8 +57,7 @@ int runner_init(struct runner *r, struct err *err)
 	eventloop_claim(&r->loop);
 	return 0;
 err_loop:
-	if (r->sig_fd >= 0)
-		close(r->sig_fd);
+	runner_signals_destroy(r);
 	eventloop_destroy(&r->loop);
 	return ret;
 }
@@ -225,6 +192,9 @@ int runner_join(struct runner *r)
 {
 	if (!r->joined) {
 		r->code = r->have_vm ? vm_finish(&r->vm) : HEARTH_EXIT_STOPPED;
+		/* A signal Firecracker exits on with its own code: that code. */
+		if (r->sig_exit)
+			r->code = r->sig_exit;
 		r->joined = true;
 	}
 	return r->code;
@@ -242,11 +212,7 @@ int runner_finish(struct runner *r)
 		vm_destroy(&r->vm);
 		r->have_vm = false;
 	}
-	if (r->sig_fd >= 0) {
-		eventloop_remove(&r->loop, r->sig_fd);
-		close(r->sig_fd);
-		r->sig_fd = -1;
-	}
+	runner_signals_destroy(r);
 	eventloop_destroy(&r->loop);
 	return code;
 }

@@ -7,7 +7,9 @@
 #ifndef HEARTH_VMM_RUNNER_H
 #define HEARTH_VMM_RUNNER_H
 
+#include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "core/eventloop.h"
 #include "util/err.h"
@@ -31,13 +33,26 @@ struct runner {
 	struct console con;
 	bool raw_term;
 	int sig_fd;
+	int fatal_fd;               /* read end: runner_signals.c's kill()ed SIGSEGV/SIGBUS/SIGILL */
+	int sig_exit;               /* non-zero: a signal's exit code (runner_signals.c) */
+	bool sig_seen[NSIG];        /* Firecracker's signals gauges */
+	uint64_t sigpipes;          /* and its sigpipe counter */
 	bool joined;                /* runner_join ran: the vCPUs are gone */
 	int code;                   /* its exit code */
 	bool in_loop;               /* runner_loop has begun: the io filter goes on with the VM */
 };
 
-/* The loop and the signalfd for SIGINT/SIGTERM/SIGHUP. 0 or -errno with err. */
+/* The loop and the signals that stop it (runner_signals.c). 0 or -errno with err. */
 int runner_init(struct runner *r, struct err *err);
+/*
+ * runner_signals.c: the signals the loop reads, as Firecracker's handlers
+ * take them (SIGINT, SIGTERM stop; SIGHUP, SIGBUS, SIGSEGV, SIGXFSZ,
+ * SIGXCPU and SIGILL stop with its line; SIGPIPE is counted). 0 or -errno.
+ */
+int runner_signals_init(struct runner *r);
+void runner_signals_destroy(struct runner *r);
+/* The set blocked in every thread and read by the loop; a thread made earlier blocks it too. */
+void runner_signals_mask(sigset_t *mask);
 /*
  * Builds the VM, attaches the console and starts the vCPUs, on the loop's
  * thread (callable from any thread, before or while the loop runs).
