@@ -252,6 +252,13 @@ static void host_collect(void *ctx, json_t *counters, json_t *gauges)
 	if (h->run.have_vm)
 		metrics_collect_vm(counters, &h->run.vm);
 	host_collect_signals(h, counters, gauges);
+	if (h->ctl.mmds) {
+		uint64_t no_token, invalid_token;
+
+		mmds_token_counts(h->ctl.mmds, &no_token, &invalid_token);
+		metrics_add(counters, "mmds", "rx_no_token", no_token);
+		metrics_add(counters, "mmds", "rx_invalid_token", invalid_token);
+	}
 	if (h->have_startup)
 		metrics_add(gauges, "api_server", "process_startup_time_us", h->startup_us);
 	if (h->have_startup_cpu)

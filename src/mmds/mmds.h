@@ -58,6 +58,13 @@ struct mmds_response {
 	size_t body_len;
 };
 
+/*
+ * The guest's GETs so far without a session token, and with one that is
+ * not valid (counted under V1 too, which answers them): Firecracker's
+ * mmds.rx_no_token and rx_invalid_token, as totals.
+ */
+void mmds_token_counts(struct mmds *m, uint64_t *no_token, uint64_t *invalid_token);
+
 /* now_ns: CLOCK_MONOTONIC, so tests can drive token expiry. Never fails: errors are HTTP answers. */
 void mmds_respond(struct mmds *m, const struct mmds_request *req, uint64_t now_ns,
 		  struct mmds_response *resp);

@@ -3,6 +3,7 @@
 #define HEARTH_MMDS_MMDS_PRIV_H
 
 #include <pthread.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -33,6 +34,8 @@ struct mmds {
 	bool imds_compat;
 	/* MMDS_TOKENS_MAX of them from the first token on (64 KiB no VM pays before). */
 	struct mmds_token *tokens;
+	/* Guest GETs without a token, and with one not valid (V1 too): Firecracker's counters. */
+	uint64_t rx_no_token, rx_invalid_token;
 };
 
 /* Compact, keys sorted, any value: the text Firecracker's serde_json writes. */

@@ -337,14 +337,20 @@ static void put_token(struct mmds *m, const struct mmds_request *req, const char
 static void get(struct mmds *m, const struct mmds_request *req, const char *uri,
 		const char *path, uint64_t now_ns, struct mmds_response *r)
 {
-	/* V1 takes any token, or none, as Firecracker (which only counts the bad ones). */
+	bool valid = req->token && token_valid(m, req->token, now_ns);
+
+	/* V1 takes any token, or none, as Firecracker; both count the missing and bad ones. */
+	if (!req->token)
+		m->rx_no_token++;
+	else if (!valid)
+		m->rx_invalid_token++;
 	if (m->version == MMDS_V2) {
 		if (!req->token) {
 			textf(r, 401, "No MMDS token provided. Use `X-metadata-token` or "
 			      "`X-aws-ec2-metadata-token` header to specify the session token.");
 			return;
 		}
-		if (!token_valid(m, req->token, now_ns)) {
+		if (!valid) {
 			textf(r, 401, "MMDS token not valid.");
 			return;
 		}
@@ -381,4 +387,12 @@ void mmds_respond(struct mmds *m, const struct mmds_request *req, uint64_t now_n
 	pthread_mutex_unlock(&m->lock);
 	free(clean);
 	free(uri);
+}
+
+void mmds_token_counts(struct mmds *m, uint64_t *no_token, uint64_t *invalid_token)
+{
+	pthread_mutex_lock(&m->lock);
+	*no_token = m->rx_no_token;
+	*invalid_token = m->rx_invalid_token;
+	pthread_mutex_unlock(&m->lock);
 }

@@ -231,6 +231,16 @@ static char *token(struct mmds *m, const char *ttl, uint64_t now)
 	return strdup(a.body);
 }
 
+/* Firecracker's mmds.rx_no_token and rx_invalid_token, as totals. */
+static void expect_counts(struct mmds *m, uint64_t no_token, uint64_t invalid_token)
+{
+	uint64_t a = 99, b = 99;
+
+	mmds_token_counts(m, &a, &b);
+	assert_int_equal(a, no_token);
+	assert_int_equal(b, invalid_token);
+}
+
 static void test_v2_tokens(void **state)
 {
 	struct mmds *m = filled();
@@ -244,6 +254,7 @@ static void test_v2_tokens(void **state)
 	       "token.");
 	expect(ask(m, "GET", "/name/first", NULL, "bogus", NULL, false, S), 401, "text/plain",
 	       "MMDS token not valid.");
+	expect_counts(m, 1, 1);
 
 	/* TTL bounds, 1 to 21600, and its parsing. */
 	t1 = token(m, "1", 10 * S);
@@ -315,11 +326,14 @@ static void test_v1_tokens(void **state)
 	(void)state;
 	/* V1: a GET without a token, or with a wrong one, is answered (Firecracker only counts it). */
 	expect(GET(m, "/name/first", NULL), 200, "text/plain", "John");
+	expect_counts(m, 1, 0);
 	expect(ask(m, "GET", "/name/first", NULL, "INVALID", NULL, false, S), 200, "text/plain",
 	       "John");
+	expect_counts(m, 1, 1);
 	/* V1 hands out tokens too, so a guest can move to V2's flow first. */
 	t = token(m, "60", S);
 	expect(ask(m, "GET", "/name/first", NULL, t, NULL, false, S), 200, "text/plain", "John");
+	expect_counts(m, 1, 1);
 	/* A token issued under V1 is good under V2. */
 	mmds_set_version(m, MMDS_V2, false);
 	expect(ask(m, "GET", "/name/first", NULL, t, NULL, false, 2 * S), 200, "text/plain", "John");
