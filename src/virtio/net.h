@@ -184,6 +184,7 @@ struct virtio_net_stats {
 	uint64_t tx_dropped;          /* oversize, bad header, backend full or failing */
 	uint64_t rx_throttled;        /* frames the rx rate limiter held back */
 	uint64_t tx_throttled;        /* frames the tx rate limiter left in the ring */
+	uint64_t tx_spoofed_mac;      /* sent from another source MAC than the NIC's guest_mac */
 };
 
 /*

@@ -70,6 +70,13 @@ static int make_net(struct virtio_build *b, struct virtio_dev **out, struct err 
 	if (b->cfg->fc_rules && nc.backend == NET_TAP) {
 		nc.fc_tap = true;
 		nc.queue_pairs = 1;
+		/*
+		 * And its rings served here, as Firecracker serves them: every
+		 * frame in its net metrics (vhost-net's are the kernel's, never
+		 * seen). A backend's vhost=on still asks for vhost-net.
+		 */
+		if (nc.vhost == NET_VHOST_AUTO)
+			nc.vhost = NET_VHOST_OFF;
 	}
 	/* Listed in /mmds/config: the NIC answers the metadata address from the store. */
 	if (b->cfg->mmds_store && vm_config_mmds_net(b->cfg, n->id)) {

@@ -61,6 +61,7 @@ static const struct net_be_ops fake_ops = { .destroy = fake_destroy };
 
 /* The NIC's mtu, as PUT /network-interfaces gives it (0: none). */
 static uint16_t open_mtu;
+static const char *open_spec = "user";
 
 /* The device on backend be (its fds set), driven through the mmio transport. */
 static void drv_open_with(struct drv *d, struct net_be *be)
@@ -72,7 +73,7 @@ static void drv_open_with(struct drv *d, struct net_be *be)
 
 	assert_int_equal(guest_mem_init(&d->gm, 64ull << 20), 0);
 	bus_init(&d->bus);
-	assert_int_equal(virtio_net_parse("user", &cfg, &err), 0);
+	assert_int_equal(virtio_net_parse(open_spec, &cfg, &err), 0);
 	cfg.mtu = open_mtu;
 	assert_int_equal(virtio_net_create_backend(&env, &cfg, be, &d->dev, &err), 0);
 	assert_int_equal(mmio_attach(d->dev, &host, BASE, 5, &d->t), 0);
@@ -418,6 +419,54 @@ static void test_rx_tx(void **state)
 	assert_int_equal(stats(&d).rx_bytes, 100);
 	assert_int_equal(stats(&d).tx_bytes, 60);
 	expect_counters(&d);
+	drv_close(&d);
+}
+
+/* Sends a 60-byte frame from src (bytes 6-11) on pair 0, the header in its own descriptor. */
+static void tx_from(struct drv *d, const uint8_t src[6], unsigned int nth)
+{
+	uint64_t gpa = post(d, 1, (struct seg[]){ { 12, false }, { 60, false } }, 2);
+	uint8_t out[128];
+
+	memset(gp(d, gpa, 12), 0, 12);
+	memset(gp(d, gpa + 4096, 60), 0x5a, 60);
+	memcpy(gp(d, gpa + 4096 + 6, 6), src, 6);
+	wr(d, 0x050, 1);
+	assert_int_equal(used_idx(d, 1), nth);
+	/* Counted, never dropped: Firecracker sends it on. */
+	assert_int_equal(recv(d->peer[0], out, sizeof(out), MSG_DONTWAIT), 60);
+}
+
+/*
+ * Firecracker's tx_spoofed_mac_count: a frame whose source MAC is not the
+ * configured guest_mac; none without one (the guest's MAC is its own then).
+ */
+static void test_spoofed_mac(void **state)
+{
+	static const uint8_t own[6] = { 2, 0, 0, 0, 0, 1 }, other[6] = { 2, 0, 0, 0, 0, 2 };
+	struct dev_counter c[16];
+	unsigned int n;
+	struct drv d;
+
+	(void)state;
+	open_spec = "user,mac=02:00:00:00:00:01";
+	drv_open(&d, 1);
+	open_spec = "user";
+	drv_init(&d, F(VIRTIO_NET_F_MAC));
+	tx_from(&d, own, 1);
+	assert_int_equal(stats(&d).tx_spoofed_mac, 0);
+	tx_from(&d, other, 2);
+	tx_from(&d, other, 3);
+	assert_int_equal(stats(&d).tx_spoofed_mac, 2);
+	assert_int_equal(stats(&d).tx_packets, 3);
+	n = virtio_dev_counters(d.dev, c, 16);
+	assert_string_equal(c[n - 1].name, "tx_spoofed_mac_count");
+	assert_int_equal(c[n - 1].value, 2);
+	drv_close(&d);
+	drv_open(&d, 1);
+	drv_init(&d, F(VIRTIO_NET_F_MAC));
+	tx_from(&d, other, 1);
+	assert_int_equal(stats(&d).tx_spoofed_mac, 0);
 	drv_close(&d);
 }
 
@@ -776,6 +825,7 @@ int main(void)
 		cmocka_unit_test(test_features_config),
 		cmocka_unit_test(test_mtu),
 		cmocka_unit_test(test_rx_tx),
+		cmocka_unit_test(test_spoofed_mac),
 		cmocka_unit_test(test_rx_oversize_dropped),
 		cmocka_unit_test(test_rx_mergeable),
 		cmocka_unit_test(test_rx_mergeable_event_idx),

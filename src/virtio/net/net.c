@@ -186,7 +186,8 @@ static unsigned int net_counters(struct virtio_dev *dev, struct dev_counter *out
 		{ "mmds_dropped_in", ms.dropped_in },
 		{ "mmds_frames_out", ms.frames_out },
 		{ "mmds_dropped_out", ms.dropped_out },
-	}, 12);
+		{ "tx_spoofed_mac_count", st.tx_spoofed_mac },
+	}, 13);
 }
 
 /* vhost serves the rings: pause takes them back (positions into the virtqs), resume hands them over. */
@@ -386,6 +387,7 @@ int virtio_net_create_backend(const struct virtio_env *env, const struct net_con
 	snprintf(nd->name, sizeof(nd->name), "virtio-net%u", index);
 	/* Default: locally administered unicast, "HR" for Hearth, then the device index. */
 	memcpy(nd->mac, cfg->mac_set ? cfg->mac : (const uint8_t[6]){ 2, 0x48, 0x52, 0, 0, index }, 6);
+	nd->mac_set = cfg->mac_set;
 	nd->first = malloc(sizeof(*nd->first));
 	nd->scratch = malloc(sizeof(*nd->scratch));
 	nd->txbuf = malloc(NET_BUF_LEN);

@@ -81,6 +81,7 @@ struct net_dev {
 	struct eventloop *loop;
 	struct net_be *be;
 	uint8_t mac[6];
+	bool mac_set;            /* the MAC is the configured guest_mac, not Hearth's default */
 	unsigned int max_pairs, cur_pairs;
 	struct net_pair pair[NET_MAX_QUEUE_PAIRS];
 	struct virtq_chain *first, *scratch;

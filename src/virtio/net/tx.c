@@ -71,6 +71,12 @@ static void net_tx_one(struct net_dev *nd, const struct net_pair *p, const struc
 		nd->stats.tx_bytes += flen;
 		return;
 	}
+	/*
+	 * Firecracker's tx_spoofed_mac_count: a frame for the backend whose
+	 * source MAC is not the guest_mac configured, counted and still sent.
+	 */
+	if (nd->mac_set && memcmp(nd->txbuf + NET_HDR_LEN + 6, nd->mac, 6))
+		nd->stats.tx_spoofed_mac++;
 	if (!nd->be->vnet_hdr)
 		start += NET_HDR_LEN;
 	len = flen + (size_t)(nd->txbuf + NET_HDR_LEN - start);
