@@ -32,15 +32,45 @@ int vm_virtio_cmdline(const char *base, const struct acpi_mmio_dev *devs, unsign
 	return 0;
 }
 
+/*
+ * Where the init's arguments begin: the kernel passes what follows its
+ * "--" word to init, so nothing Hearth adds may land there (Firecracker's
+ * loader keeps them last too). NULL: none.
+ */
+static const char *init_args(const char *args)
+{
+	const char *p;
+
+	if (!strncmp(args, "--", 2) && (args[2] == ' ' || !args[2]))
+		return args;
+	for (p = strstr(args, " --"); p; p = strstr(p + 1, " --"))
+		if (p[3] == ' ' || !p[3])
+			return p + 1;
+	return NULL;
+}
+
 int vm_kernel_cmdline(const struct vm_config *cfg, bool multiboot,
 		      const struct acpi_mmio_dev *devs, unsigned int n, char *out, size_t len)
 {
 	const char *base = cfg->boot.boot_args ? cfg->boot.boot_args : VM_DEFAULT_CMDLINE;
-	char *root = NULL;
+	const char *init;
+	char *root = NULL, *head = NULL;
+	size_t used;
 	int ret = 0;
 
 	if (multiboot && !strcmp(base, VM_DEFAULT_CMDLINE))
 		base = "";
+	init = init_args(base);
+	if (init) {
+		size_t hl = (size_t)(init - base);
+
+		while (hl && base[hl - 1] == ' ')
+			hl--;
+		head = strndup(base, hl);
+		if (!head)
+			return -ENOMEM;
+		base = head;
+	}
 	/*
 	 * Firecracker's, after the boot args: root=PARTUUID= for a root drive
 	 * with a partuuid, else root=/dev/vda (the root drive is the first
@@ -70,6 +100,13 @@ int vm_kernel_cmdline(const struct vm_config *cfg, bool multiboot,
 		ret = -E2BIG;
 	else
 		memcpy(out, base, strlen(base) + 1);
+	/* The init's arguments last, as given. */
+	used = strlen(out);
+	if (!ret && init && used + (used ? 1 : 0) + strlen(init) >= len)
+		ret = -E2BIG;
+	else if (!ret && init)
+		snprintf(out + used, len - used, "%s%s", used ? " " : "", init);
 	free(root);
+	free(head);
 	return ret;
 }

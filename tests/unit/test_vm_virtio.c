@@ -122,6 +122,21 @@ static void test_root_arguments(void **state)
 	assert_string_equal(cmdline(&c, false), "root=PARTUUID=0eaa91a0-01 ro "
 			    "virtio_mmio.device=0x1000@0xd0000000:16 "
 			    "virtio_mmio.device=0x1000@0xd0001000:5");
+	/*
+	 * The init's arguments, past "--", stay last and whole (Firecracker's
+	 * test_init_params: init=/bin/cat -- /etc/os-release); a word that
+	 * only starts with "--" is the kernel's.
+	 */
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, "console=ttyS0 init=/bin/cat "
+						   "-- /etc/os-release", &err), 0);
+	assert_string_equal(cmdline(&c, false), "console=ttyS0 init=/bin/cat "
+			    "root=PARTUUID=0eaa91a0-01 ro virtio_mmio.device=0x1000@0xd0000000:16 "
+			    "virtio_mmio.device=0x1000@0xd0001000:5 -- /etc/os-release");
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, "-- a b", &err), 0);
+	c.virtio_cmdline = false;
+	assert_string_equal(cmdline(&c, false), "root=PARTUUID=0eaa91a0-01 ro -- a b");
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, "quiet --x y --", &err), 0);
+	assert_string_equal(cmdline(&c, false), "quiet --x y root=PARTUUID=0eaa91a0-01 ro --");
 	vm_config_release(&c);
 }
 
