@@ -286,6 +286,14 @@ loaded:
 		err->usage = ret != -EFAULT && ret != -ENOMEM;
 	} else {
 		loader_entry(&plan, &vm->entry);
+		/*
+		 * Firecracker's debug line, by the protocol the vCPU enters
+		 * through; "(bzImage)" when the file was one (its tests look
+		 * for that word), whether unpacked here or by the guest.
+		 */
+		log_debug("Kernel loaded using %s%s", plan.multiboot ? "Multiboot" :
+			  plan.pvh ? "PVH boot protocol" : "Linux 64-bit boot protocol",
+			  img.kind == KERNEL_BZIMAGE || img.unpacked || img.cached ? " (bzImage)" : "");
 	}
 err_close:
 	free(cmdline);

@@ -487,7 +487,38 @@ def case_template_at_start(binary, tmp):
     s.stop()
 
 
-CASES = {"payload": case_payload, "metadata": case_metadata,
+def case_bzimage_line(binary, tmp):
+    """Firecracker's debug line for the kernel it loaded, "(bzImage)" for a bzImage (its
+    test_bzimage_boot looks for that word); an ELF's has none."""
+    if not kvm_usable():
+        print("skip: no usable /dev/kvm: InstanceStart loads the kernel")
+        return
+    import gzip
+    from itest import bzimage
+    for name, image, want in (("bz", bzimage(gzip.compress(tiny_elf(), mtime=0)),
+                               "Kernel loaded using Linux 64-bit boot protocol (bzImage)"),
+                              ("elf", tiny_elf(power_off=False), None)):
+        d = os.path.join(tmp, name)
+        os.mkdir(d)
+        kernel = os.path.join(d, "kernel")
+        with open(kernel, "wb") as f:
+            f.write(image)
+        fc = Fc(binary, d, level="Debug")
+        try:
+            fc.wait_log("API server started.")
+            fc.expect("PUT", "/boot-source", 204, body={"kernel_image_path": kernel})
+            fc.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
+            log = fc.log_data()
+        finally:
+            fc.stop()
+        if want:
+            check(want in log, "%s: no %r in the log:\n%s" % (name, want, log))
+        else:
+            check("Kernel loaded using" in log and "(bzImage)" not in log,
+                  "%s: the load line:\n%s" % (name, log))
+
+
+CASES = {"bzimage-line": case_bzimage_line, "payload": case_payload, "metadata": case_metadata,
          "vm-config-pci": case_vm_config_pci, "tap-mq": case_tap_mq, "budget": case_budget,
          "threads": case_threads, "socket-used": case_socket_used,
          "deprecation": case_deprecation, "config-json": case_config_json,
