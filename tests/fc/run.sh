@@ -15,13 +15,16 @@
 #   FC_XDIST         pytest-xdist workers (default 0: one process)
 #   FC_PLACEHOLDER_KERNELS  placeholder kernels when /srv/test_artifacts is
 #                    absent (default vmlinux-6.1.0, the framework's default)
+#   FC_ARTIFACTS     a directory of real guest artifacts (tests/fc/artifacts.sh):
+#                    used instead of placeholders, and the guest cases run
+#                    (tests/fc/fc_lab.py runs them in the lab)
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
 if [ $# -lt 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 fc_tree=$(cd "$1" && pwd) || { echo "run.sh: no such directory: $1" >&2; exit 2; }
@@ -82,7 +85,14 @@ rm -rf "$work"
 mkdir -p "$work/tree" "$work/bin" "$work/out"
 tar -C "$fc_tree" --exclude=./.git -cf - . | tar -C "$work/tree" -xf -
 placeholder_args=()
-if [ ! -d /srv/test_artifacts ]; then
+if [ -n "${FC_ARTIFACTS:-}" ]; then
+    # Real guest artifacts: framework/defs.py reads build/current_artifacts
+    # (relative to the tree, or absolute); every case runs, the guest ones too.
+    fc_art=$(cd "$FC_ARTIFACTS" && pwd) || { echo "run.sh: no such directory: $FC_ARTIFACTS" >&2; exit 2; }
+    mkdir -p "$work/tree/build"
+    echo "$fc_art" > "$work/tree/build/current_artifacts"
+    placeholder_args=(--hearth-fc-keep-all)
+elif [ ! -d /srv/test_artifacts ]; then
     # No guest artifacts on this machine: placeholders named as Firecracker's
     # CI names its x86_64 ones (framework/artifacts.py, conftest.py's rootfs
     # fixture), so that every API step before a guest runs runs; hearth_fc.py
