@@ -18,9 +18,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from itest import check, kvm_usable, reap_orphans, run_cases, tiny_elf  # noqa: E402
 from run_jailer_test import (GID, UID, Undo, has_jailer, jailer_bin, kill_and_wait,  # noqa: E402
-                             kill_pid_file, reap_orphans, run_jailer, wait_for)
+                             kill_pid_file, run_jailer, wait_for)
 from run_pidns_test import request  # noqa: E402
 
 

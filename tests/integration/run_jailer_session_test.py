@@ -8,7 +8,6 @@ terminal's foreground group, and pid 1, blocking SIGHUP until its runner reads i
 take that SIGHUP (pending across its exec) as a stop and exit 3. The child must be in a
 session of its own before the jailer exits: the VM keeps serving.
 """
-import ctypes
 import os
 import pty
 import select
@@ -16,9 +15,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itest import check, run_cases  # noqa: E402
-from run_jailer_test import (GID, PR_SET_CHILD_SUBREAPER, UID, Undo, has_jailer,  # noqa: E402
-                             jailer_bin, kill_and_wait, kill_pid_file, reap_orphans,
+from itest import check, run_cases_subreaper  # noqa: E402
+from run_jailer_test import (GID, UID, Undo, has_jailer,  # noqa: E402
+                             jailer_bin, kill_and_wait, kill_pid_file,
                              status_field, wait_for)
 from run_pidns_test import request  # noqa: E402
 
@@ -116,13 +115,7 @@ def start(j, fc, base, jid):
 CASES = {"session-leader": case_session_leader}
 
 
-def main():
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0):
-        print("FAIL: PR_SET_CHILD_SUBREAPER: %s" % os.strerror(ctypes.get_errno()))
-        return 1
-    return run_cases(__doc__, CASES, "hearth-jailer-session-", cleanup=reap_orphans)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases_subreaper(__doc__, CASES, "hearth-jailer-session-"))

@@ -16,7 +16,6 @@ contain "firecracker" (1.16 dropped that rule). Every cgroup, netns,
 jail directory and process a case makes is removed, failed or not.
 """
 
-import ctypes
 import os
 import re
 import shutil
@@ -27,11 +26,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import FC_VERSION, TestFailure, check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from itest import (FC_VERSION, TestFailure, check, kvm_usable,  # noqa: E402
+                   run_cases_subreaper, tiny_elf)
 from run_pidns_test import request  # noqa: E402
 
 TIMEOUT = 30.0
-PR_SET_CHILD_SUBREAPER = 36
 UID, GID = 1000, 1000
 V1_PIDS = "/sys/fs/cgroup/pids"
 
@@ -558,21 +557,8 @@ CASES = {
 }
 
 
-def reap_orphans():
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
-    except ChildProcessError:
-        pass
 
-
-def main():
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0):
-        print("FAIL: PR_SET_CHILD_SUBREAPER: %s" % os.strerror(ctypes.get_errno()))
-        return 1
-    return run_cases(__doc__, CASES, "hearth-jailer-", cleanup=reap_orphans)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases_subreaper(__doc__, CASES, "hearth-jailer-"))

@@ -12,7 +12,6 @@ guest (the smallest one, itest.tiny_elf) skip where /dev/kvm cannot be
 opened; `jail` skips unless root.
 """
 
-import ctypes
 import json
 import os
 import re
@@ -24,11 +23,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import SANITIZER_MARKERS, TestFailure, check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from itest import (SANITIZER_MARKERS, TestFailure, check, kvm_usable,  # noqa: E402
+                   run_cases_subreaper, tiny_elf)
 from run_api_test import UnixHTTPConnection  # noqa: E402
 
 TIMEOUT = 30.0
-PR_SET_CHILD_SUBREAPER = 36
 
 
 def env_for(extra=None):
@@ -349,22 +348,8 @@ CASES = {
 }
 
 
-def reap_orphans():
-    """Anything else orphaned here (the probe's process outside): reaped."""
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
-    except ChildProcessError:
-        pass
 
-
-def main():
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0):
-        print("FAIL: PR_SET_CHILD_SUBREAPER: %s" % os.strerror(ctypes.get_errno()))
-        return 1
-    return run_cases(__doc__, CASES, "hearth-pidns-", cleanup=reap_orphans)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases_subreaper(__doc__, CASES, "hearth-pidns-"))

@@ -8,7 +8,6 @@
 - SIGPIPE: "Received signal 13, code 0.", counted, and the process goes on.
 - Jailed in a new PID namespace (pid 1 there drops a signal it has no handler for), the same.
 """
-import ctypes
 import json
 import os
 import signal
@@ -16,11 +15,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itest import check, kvm_usable, run_cases  # noqa: E402
+from itest import check, kvm_usable, run_cases_subreaper  # noqa: E402
 from run_fc_process_test import TIMEOUT, Fc  # noqa: E402
 from run_fc_wire_test import boot_tiny  # noqa: E402
-from run_jailer_test import (GID, PR_SET_CHILD_SUBREAPER, UID, Undo, has_jailer,  # noqa: E402
-                             jailer_bin, kill_and_wait, kill_pid_file, reap_orphans,
+from run_jailer_test import (GID, UID, Undo, has_jailer,  # noqa: E402
+                             jailer_bin, kill_and_wait, kill_pid_file,
                              run_jailer, wait_for)
 
 FATAL = [(signal.SIGBUS, "sigbus", 149), (signal.SIGSEGV, "sigsegv", 150),
@@ -129,13 +128,7 @@ def case_pidns(binary, tmp):
 CASES = {"fatal": case_fatal, "pipe": case_pipe, "pidns": case_pidns}
 
 
-def main():
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0):
-        print("FAIL: PR_SET_CHILD_SUBREAPER: %s" % os.strerror(ctypes.get_errno()))
-        return 1
-    return run_cases(__doc__, CASES, "hearth-signals-", cleanup=reap_orphans)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases_subreaper(__doc__, CASES, "hearth-signals-"))
