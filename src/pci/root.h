@@ -30,9 +30,13 @@
 #define PCI_SLOTS 32u
 #define PCI_FUNCS 8u
 
-/* The host bridge's identity: Red Hat's PCIe host bridge, as QEMU's generic one. */
-#define PCI_HOST_VENDOR 0x1b36
-#define PCI_HOST_DEVICE 0x0008
+/*
+ * The host bridge's identity: Firecracker's and Cloud Hypervisor's (Intel's
+ * vendor id, a device id of their own, which Linux binds nothing to), so a
+ * guest's lspci reads as under Firecracker (its test_pci_root_present).
+ */
+#define PCI_HOST_VENDOR 0x8086
+#define PCI_HOST_DEVICE 0x0d57
 #define PCI_CLASS_HOST_BRIDGE 0x060000u
 
 /*

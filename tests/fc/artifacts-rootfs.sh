@@ -30,7 +30,7 @@
 # cases' commands expect of Ubuntu (grep -P, lscpu, ...).
 ROOTFS_PKGS=${FC_ROOTFS_PKGS:-"busybox-static bash openssh-server openssh-sftp-server \
 iproute2 socat iperf3 curl python3.11-minimal libpython3.11-minimal libpython3.11-stdlib \
-iputils-ping kmod strace pciutils msr-tools cpuid coreutils grep sed gawk findutils \
+iputils-ping kmod strace pciutils pci.ids msr-tools cpuid coreutils grep sed gawk findutils \
 util-linux procps e2fsprogs"}
 
 # The Debian package that owns a library path on this (Debian 12) host.

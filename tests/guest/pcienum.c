@@ -98,8 +98,8 @@ void guest_main(uint64_t zp)
 	outb(0x21, 0xff);                                   /* the PICs masked */
 	outb(0xa1, 0xff);
 	/* The host bridge, by both mechanisms. */
-	GUEST_ASSERT_EQ(conf1_read(0, 0), 0x00081b36);
-	GUEST_ASSERT_EQ(mmio_read32(ecam(0, 0)), 0x00081b36);
+	GUEST_ASSERT_EQ(conf1_read(0, 0), 0x0d578086);
+	GUEST_ASSERT_EQ(mmio_read32(ecam(0, 0)), 0x0d578086);
 	GUEST_ASSERT_EQ(mmio_read32(ecam(0, 8)) >> 8, 0x060000);
 	report_str("host", "ok");
 	for (unsigned int d = 1; d < 32; d++) {

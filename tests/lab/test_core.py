@@ -215,7 +215,7 @@ def check_run(spec, r):
             "through PVH, decompressed by Hearth", want, got)
 
 
-HOST_BRIDGE = "0000:00:00.0:0x1b36:0x0008:0x060000"
+HOST_BRIDGE = "0000:00:00.0:0x8086:0x0d57:0x060000"
 
 
 def check_pci(n, r):
