@@ -1030,7 +1030,7 @@ class Lab:
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, env=l1.l1_env())
         lines, buf, failure, last = [], b"", None, start
-        done = panic = stuck = ticking = False
+        done = panic = stuck = ticking = exited = False
         kvm_at = None        # when L1 said /dev/kvm is there, until its plan is under way
         run_limits, overdue = run_limits or {}, {}   # overdue: name -> deadline
         with open(logpath, "wb") as logf:
@@ -1057,7 +1057,12 @@ class Lab:
                 r, _, _ = select.select([p.stdout], [], [], 1.0)
                 if not r:
                     if p.poll() is not None:
-                        break
+                        # L1 may have written its last lines (LAB-L1-DONE)
+                        # and exited after this select gave up: read once
+                        # more before calling it stopped (CI, 2026-11-27).
+                        if exited:
+                            break
+                        exited = True
                     continue
                 chunk = os.read(p.stdout.fileno(), 65536)
                 if not chunk:

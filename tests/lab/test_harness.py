@@ -234,6 +234,29 @@ def check_keeper_start(tmp):
             (f_fine is None, "a keeper that starts, then a plan, is not (%r)" % f_fine)]
 
 
+def check_last_lines_after_exit(tmp):
+    """L1 that prints its last lines and exits just after the reader's
+    select gave up (the select is made to give up once, here) is read to
+    its end: its LAB-L1-DONE counts.  The old reader called that "stopped
+    before finishing the plan" (CI, 2026-11-27)."""
+    real = L.select.select
+    calls = []
+
+    def late_select(rl, wl, xl, tmo=None):
+        if not calls:
+            calls.append(1)
+            time.sleep(0.5)          # the script prints and exits meanwhile
+            return [], [], []
+        return real(rl, wl, xl, tmo)
+    L.select.select = late_select
+    try:
+        _, failure, _ = FakeLab(FINISH).boot_l1("unused", os.path.join(tmp, "x1.log"), 60, 25)
+    finally:
+        L.select.select = real
+    return [(failure is None and calls == [1],
+             "L1's last lines written as its reader's select gives up are read (%r)" % failure)]
+
+
 def check_resume(tmp):
     """boot_with_retry with resume: L1 wedges (silent) after run a ended and
     while b ran; the retry boots an image of what is left, b and c, and the
@@ -348,7 +371,7 @@ def main():
             print("%s %s (failure=%r)" % ("PASS" if ok else "FAIL", name, failure))
             passed += ok
             failed += not ok
-        for ok, what in check_records(tmp) + check_hung_run(tmp) + check_overdue_run(tmp) + check_keeper_start(tmp) + check_resume(tmp) + check_report() + \
+        for ok, what in check_records(tmp) + check_hung_run(tmp) + check_overdue_run(tmp) + check_keeper_start(tmp) + check_last_lines_after_exit(tmp) + check_resume(tmp) + check_report() + \
                 check_kvm_counters(tmp):
             print("%s %s" % ("PASS" if ok else "FAIL", what))
             passed += ok
