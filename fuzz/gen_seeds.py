@@ -622,6 +622,17 @@ def api_seeds():
                       req(PUT, '/snapshot/load', {
                           'snapshot_path': '/s/vm.snap', 'clock_realtime': True,
                           'mem_backend': {'backend_type': 'File', 'backend_path': '/s/m'}}),
+        # Hearth's PUT /fork (its body: api/json_fork.c) and PUT /reset, after boot.
+        'fork': req(PUT, '/boot-source', c['boot-source']) +
+                req(PUT, '/actions', {'action_type': 'InstanceStart'}) +
+                req(PUT, '/fork', {'count': 3, 'template': 'Paused', 'resume': False,
+                                   'clone': {'api_sock': 'c{i}.sock', 'serial_out': 'c{i}.out',
+                                             'drive_overrides': [{'drive_id': 'rootfs',
+                                                                  'path_on_host': 'd{i}.img',
+                                                                  'is_read_only': False}],
+                                             'vsock_override': {'uds_path': 'v{i}.sock'}}}) +
+                req(PUT, '/fork', {'clones': [{'api_sock': 'a.sock'}, {'api_sock': 'a.sock'}]}) +
+                req(PUT, '/reset'),
         'bad': req(PUT, '/drives/a', b'{"drive_id": "b"') + req(3, '/balloon') +
                req(PUT, '/machine-config', {'vcpu_count': -1, 'x': 1}) + req(4, '/'),
     }

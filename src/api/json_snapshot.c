@@ -130,63 +130,67 @@ static int load_backend(json_t *o, struct snap_load_req *l, struct err *err)
 	return 0;
 }
 
-static int load_overrides(json_t *o, struct snap_load_req *l, struct err *err)
+static int load_overrides(json_t *o, struct snap_load_req *l, const char *what,
+			  struct err *err)
 {
 	json_t *a = json_object_get(o, "network_overrides"), *v;
+	char where[96];
 	size_t i;
 	int ret;
 
 	if (!a || json_is_null(a))
 		return 0;
 	if (json_array_size(a) > VM_MAX_NETS)
-		return err_set(err, true, -EINVAL, "snapshot/load: network_overrides has %zu "
-			       "entries, at most %d", json_array_size(a), VM_MAX_NETS);
+		return err_set(err, true, -EINVAL, "%s: network_overrides has %zu "
+			       "entries, at most %d", what, json_array_size(a), VM_MAX_NETS);
 	json_array_foreach(a, i, v) {
 		struct snap_net_override *ov = &l->overrides[l->n_overrides];
 
 		if (!json_is_object(v))
-			return err_set(err, true, -EINVAL, "snapshot/load: network_overrides "
-				       "entries must be objects");
-		ret = config_json_check("snapshot/load: network_overrides", v, override_fields,
-					err);
+			return err_set(err, true, -EINVAL, "%s: network_overrides "
+				       "entries must be objects", what);
+		snprintf(where, sizeof(where), "%s: network_overrides", what);
+		ret = config_json_check(where, v, override_fields, err);
 		if (ret)
 			return ret;
 		ov->iface_id = json_string_value(json_object_get(v, "iface_id"));
 		ov->host_dev_name = json_string_value(json_object_get(v, "host_dev_name"));
 		ov->backend = json_string_value(json_object_get(v, "backend"));
 		if (!ov->host_dev_name == !ov->backend)
-			return err_set(err, true, -EINVAL, "snapshot/load: network_overrides: "
+			return err_set(err, true, -EINVAL, "%s: network_overrides: "
 				       "'%.64s' needs host_dev_name (a TAP) or backend (user-mode), "
-				       "one of them", ov->iface_id);
+				       "one of them", what, ov->iface_id);
 		for (unsigned int j = 0; j < l->n_overrides; j++)
 			if (!strcmp(l->overrides[j].iface_id, ov->iface_id))
-				return err_set(err, true, -EINVAL, "snapshot/load: "
-					       "network_overrides names '%.64s' twice",
+				return err_set(err, true, -EINVAL, "%s: "
+					       "network_overrides names '%.64s' twice", what,
 					       ov->iface_id);
 		l->n_overrides++;
 	}
 	return 0;
 }
 
-static int load_drive_overrides(json_t *o, struct snap_load_req *l, struct err *err)
+static int load_drive_overrides(json_t *o, struct snap_load_req *l, const char *what,
+				struct err *err)
 {
 	json_t *a = json_object_get(o, "drive_overrides"), *v;
+	char where[96];
 	size_t i;
 	int ret;
 
 	if (!a || json_is_null(a))
 		return 0;
 	if (json_array_size(a) > VM_MAX_DRIVES)
-		return err_set(err, true, -EINVAL, "snapshot/load: drive_overrides has %zu "
-			       "entries, at most %d", json_array_size(a), VM_MAX_DRIVES);
+		return err_set(err, true, -EINVAL, "%s: drive_overrides has %zu "
+			       "entries, at most %d", what, json_array_size(a), VM_MAX_DRIVES);
 	json_array_foreach(a, i, v) {
 		struct snap_drive_override *ov = &l->drive_overrides[l->n_drive_overrides];
 
 		if (!json_is_object(v))
-			return err_set(err, true, -EINVAL, "snapshot/load: drive_overrides "
-				       "entries must be objects");
-		ret = config_json_check("snapshot/load: drive_overrides", v,
-					drive_override_fields, err);
+			return err_set(err, true, -EINVAL, "%s: drive_overrides "
+				       "entries must be objects", what);
+		snprintf(where, sizeof(where), "%s: drive_overrides", what);
+		ret = config_json_check(where, v, drive_override_fields, err);
 		if (ret)
 			return ret;
 		ov->drive_id = json_string_value(json_object_get(v, "drive_id"));
@@ -194,22 +198,24 @@ static int load_drive_overrides(json_t *o, struct snap_load_req *l, struct err *
 		ov->is_read_only = json_is_true(json_object_get(v, "is_read_only"));
 		for (unsigned int j = 0; j < l->n_drive_overrides; j++)
 			if (!strcmp(l->drive_overrides[j].drive_id, ov->drive_id))
-				return err_set(err, true, -EINVAL, "snapshot/load: "
-					       "drive_overrides names '%.64s' twice", ov->drive_id);
+				return err_set(err, true, -EINVAL, "%s: "
+					       "drive_overrides names '%.64s' twice", what, ov->drive_id);
 		l->n_drive_overrides++;
 	}
 	return 0;
 }
 
-static int load_pmem_overrides(json_t *o, struct snap_load_req *l, struct err *err)
+static int load_pmem_overrides(json_t *o, struct snap_load_req *l, const char *where,
+			       struct err *err)
 {
-	const char *what = "snapshot/load: pmem_overrides";
+	char what[96];
 	json_t *a = json_object_get(o, "pmem_overrides"), *v;
 	size_t i;
 	int ret;
 
 	if (!a || json_is_null(a))
 		return 0;
+	snprintf(what, sizeof(what), "%s: pmem_overrides", where);
 	if (json_array_size(a) > VM_MAX_PMEM)
 		return err_set(err, true, -EINVAL, "%s has %zu entries, at most %d", what,
 			       json_array_size(a), VM_MAX_PMEM);
@@ -233,16 +239,17 @@ static int load_pmem_overrides(json_t *o, struct snap_load_req *l, struct err *e
 	return 0;
 }
 
-static int load_vsock_override(json_t *o, struct snap_load_req *l, struct err *err)
+static int load_vsock_override(json_t *o, struct snap_load_req *l, const char *what,
+			       struct err *err)
 {
-	json_t *v = json_object_get(o, "vsock_override");
+	json_t *v = json_object_get(o, "vsock_override"), *cid;
+	char where[96];
 	int ret;
 
 	if (!v || json_is_null(v))
 		return 0;
-	json_t *cid;
-
-	ret = config_json_check("snapshot/load: vsock_override", v, vsock_override_fields, err);
+	snprintf(where, sizeof(where), "%s: vsock_override", what);
+	ret = config_json_check(where, v, vsock_override_fields, err);
 	if (ret)
 		return ret;
 	l->vsock_uds_path = json_string_value(json_object_get(v, "uds_path"));
@@ -250,14 +257,28 @@ static int load_vsock_override(json_t *o, struct snap_load_req *l, struct err *e
 	if (!json_is_integer(cid))
 		cid = NULL;
 	if (!l->vsock_uds_path == !cid)
-		return err_set(err, true, -EINVAL, "snapshot/load: vsock_override needs uds_path "
-			       "(hybrid vsock) or guest_cid (vhost-vsock), one of them");
+		return err_set(err, true, -EINVAL, "%s: vsock_override needs uds_path "
+			       "(hybrid vsock) or guest_cid (vhost-vsock), one of them", what);
 	if (cid && (json_integer_value(cid) < 3 || json_integer_value(cid) > 0xfffffffeLL))
-		return err_set(err, true, -EINVAL, "snapshot/load: vsock_override: guest_cid %"
-			       JSON_INTEGER_FORMAT " is out of range (3 to 4294967294)",
+		return err_set(err, true, -EINVAL, "%s: vsock_override: guest_cid %"
+			       JSON_INTEGER_FORMAT " is out of range (3 to 4294967294)", what,
 			       json_integer_value(cid));
 	l->vsock_cid = cid ? (uint64_t)json_integer_value(cid) : 0;
 	return 0;
+}
+
+int json_snapshot_overrides(json_t *o, struct snap_load_req *l, const char *what,
+			    struct err *err)
+{
+	int ret = load_overrides(o, l, what, err);
+
+	if (!ret)
+		ret = load_drive_overrides(o, l, what, err);
+	if (!ret)
+		ret = load_pmem_overrides(o, l, what, err);
+	if (!ret)
+		ret = load_vsock_override(o, l, what, err);
+	return ret;
 }
 
 int json_snapshot_load(json_t *o, struct snap_load_req *l, struct err *err)
@@ -272,13 +293,7 @@ int json_snapshot_load(json_t *o, struct snap_load_req *l, struct err *err)
 	l->snapshot_path = json_string_value(json_object_get(o, "snapshot_path"));
 	ret = load_backend(o, l, err);
 	if (!ret)
-		ret = load_overrides(o, l, err);
-	if (!ret)
-		ret = load_drive_overrides(o, l, err);
-	if (!ret)
-		ret = load_pmem_overrides(o, l, err);
-	if (!ret)
-		ret = load_vsock_override(o, l, err);
+		ret = json_snapshot_overrides(o, l, what, err);
 	if (ret)
 		return ret;
 	if (!*l->snapshot_path || !*l->mem_path)

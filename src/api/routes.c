@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "api/json_request.h"
+#include "api/json_fork.h"
 #include "api/json_snapshot.h"
 #include "fcjson/config_json_pmem.h"
 #include "util/err.h"
@@ -179,6 +180,20 @@ static int decode_patch_pmem(json_t *o, const char *id, struct ctl_action *a, st
 				       err);
 }
 
+/* Checked whole here, before the template pauses; the zygote reads the body again. */
+static int decode_fork(json_t *o, const char *id, struct ctl_action *a, struct err *err)
+{
+	struct fork_req f;
+	int ret = json_fork_parse(o, &f, err);
+
+	if (ret)
+		return ret;
+	a->fork.n = f.n;
+	a->fork.template_state = f.template_state;
+	json_fork_release(&f);
+	return 0;
+}
+
 static const struct api_route_entry routes[] = {
 	{ "GET", "/", CTL_GET_INFO, NULL },
 	{ "GET", "/version", CTL_GET_VERSION, NULL },
@@ -224,6 +239,9 @@ static const struct api_route_entry routes[] = {
 	{ "DELETE", "/drives/", CTL_DELETE_DRIVE, NULL },
 	{ "DELETE", "/network-interfaces/", CTL_DELETE_NET, NULL },
 	{ "DELETE", "/pmem/", CTL_DELETE_PMEM, NULL },
+	/* Hearth's (docs/api.md "Fork and reset"). */
+	{ "PUT", "/fork", CTL_FORK, decode_fork },
+	{ "PUT", "/reset", CTL_RESET, NULL },
 	{ NULL, NULL, CTL_NTYPES, NULL },
 };
 
@@ -361,6 +379,8 @@ static const char *body_struct(enum ctl_type type)
 		return "struct PmemDeviceUpdateConfig";
 	case CTL_PATCH_HOTPLUG:
 		return "struct MemoryHotplugSizeUpdate";
+	case CTL_FORK:
+		return "struct ForkParams";
 	default:
 		return "a map";
 	}
@@ -370,7 +390,7 @@ static const char *body_struct(enum ctl_type type)
 static int route_run(struct ctl *ctl, const struct api_route_entry *e, const char *id,
 		     const char *body, size_t len, json_t **out, struct err *err)
 {
-	struct ctl_action a = { .type = e->type, .id = id };
+	struct ctl_action a = { .type = e->type, .id = id, .body = body, .len = len };
 	json_t *o = NULL;
 	int ret;
 
@@ -389,8 +409,6 @@ static int route_run(struct ctl *ctl, const struct api_route_entry *e, const cha
 			ret = ctl_handle(ctl, &a, out, err);
 		json_decref(o);
 	} else {
-		a.body = body;
-		a.len = len;
 		ret = ctl_handle(ctl, &a, out, err);
 	}
 	/* A snapshot request that ran out of memory is answered 400, as it always was. */

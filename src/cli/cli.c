@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -93,6 +94,21 @@ int cli_sandbox(const struct cli_sandbox *s)
 	return 0;
 }
 
+/* A clone tells its zygote how its start went (host_opts.report_ready): once, then closed. */
+static int ready_say(const struct host_opts *o, const struct err *e, int code)
+{
+	char line[sizeof(e->msg) + 1];
+	int n;
+
+	if (!o->report_ready || o->ready_fd < 0)
+		return code;
+	n = e ? snprintf(line, sizeof(line), "E%s", e->msg) : snprintf(line, sizeof(line), "K");
+	if (write(o->ready_fd, line, (size_t)n) < 0)
+		log_warn("fork: cannot tell the zygote: %s", strerror(errno));
+	close(o->ready_fd);
+	return code;
+}
+
 int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *api_sock,
 		 size_t max_payload)
 {
@@ -112,11 +128,11 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 	    (o->metadata || (api_sock && !lstat(api_sock, &st))))
 		vm_logger_apply(&o->logger, &e);
 	if (o->product && host_metadata_check(o, &e))
-		return host_exit_line(o, cli_fail(&e));
+		return host_exit_line(o, ready_say(o, &e, cli_fail(&e)));
 	if (api_sock && o->product && !lstat(api_sock, &st)) {
 		err_set(&e, false, -EADDRINUSE, "Failed to open the API socket at: %s. Check that "
 			"it is not already used.", api_sock);
-		return host_exit_line(o, cli_fail(&e));
+		return host_exit_line(o, ready_say(o, &e, cli_fail(&e)));
 	}
 	/*
 	 * The socket first: a VM booted at once seals the sandbox in
@@ -127,7 +143,7 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 		if (ret) {
 			/* A path taken or unfit is the user's. */
 			e.usage = ret == -EEXIST || ret == -EINVAL;
-			return host_exit_line(o, cli_fail(&e));
+			return host_exit_line(o, ready_say(o, &e, cli_fail(&e)));
 		}
 	}
 	/* Without a socket nothing can plug a device in: no rings wait for one. */
@@ -139,7 +155,7 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 	 */
 	if (srv && !o->config_file && !o->restore && !boot && api_server_begin(srv, &e)) {
 		api_server_stop(srv);
-		return host_exit_line(o, cli_fail(&e));
+		return host_exit_line(o, ready_say(o, &e, cli_fail(&e)));
 	}
 	/*
 	 * Every thread kind's seccomp filter before a VM can start: at once
@@ -148,28 +164,29 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 	 */
 	if ((!srv || o->config_file || o->restore || boot) && sandbox_build_all(&e)) {
 		api_server_stop(srv);
-		return host_exit_line(o, cli_fail(&e));
+		return host_exit_line(o, ready_say(o, &e, cli_fail(&e)));
 	}
 	if (host_open(&h, o, boot, &e)) {
 		if (o->product && h.failed_building)
 			api_server_stop_started(srv);
 		else
 			api_server_stop(srv);
-		return host_exit_line(o, cli_fail(&e));
+		return host_exit_line(o, ready_say(o, &e, cli_fail(&e)));
 	}
 	if (srv) {
 		ret = api_server_serve(srv, &h.ctl, &e);
 		if (ret) {
 			/* A VM booted already is joined. */
 			api_server_stop(srv);
-			return host_exit_line(o, host_close(&h, cli_fail(&e)));
+			return host_exit_line(o, host_close(&h, ready_say(o, &e, cli_fail(&e))));
 		}
 		host_measure_startup(&h, o);
 		if (sandbox_build_all(&e)) {
 			api_server_stop(srv);
-			return host_exit_line(o, host_close(&h, cli_fail(&e)));
+			return host_exit_line(o, host_close(&h, ready_say(o, &e, cli_fail(&e))));
 		}
 	}
+	ready_say(o, NULL, 0);
 	host_run(&h);
 	/* No request may reach the VM from here on. */
 	api_server_stop(srv);

@@ -12,6 +12,7 @@
 
 #include "api/server.h"
 #include "cli/cli.h"
+#include "cli/zygote.h"
 #include "hearth-config.h"
 #include "util/log.h"
 
@@ -99,6 +100,8 @@ void cli_run_usage(FILE *out)
 		"                    DIR/hearth.pid) and exits 0 at once (docs/running.md)\n"
 		"  --snapshot-dir DIR  with the sandbox, where snapshots of this VM may be\n"
 		"                    written (not /, /run, /tmp, /dev or $HOME)\n"
+		"  --fork-dir DIR    with --api-sock, PUT /fork makes clones beneath DIR\n"
+		"                    (docs/api.md \"Fork and reset\")\n"
 		"  -v, --verbose     more log output\n"
 		"  -q, --quiet       errors only\n"
 		"\n"
@@ -225,6 +228,7 @@ static const struct opt run_opts[] = {
 	RUN_FLAG("--no-sandbox", no_sandbox),
 	OPT_CALL("--api-sock", OPT_VALUE, run_api_sock),
 	RUN_STR("--snapshot-dir", snapshot_dir),
+	RUN_STR("--fork-dir", fork_dir),
 	RUN_STR("--jail", jail),         /* checked by the sandbox (sandbox_opts_parse) */
 	RUN_STR("--uid", jail_uid),
 	RUN_STR("--gid", jail_gid),
@@ -314,6 +318,7 @@ int cli_run_main(int argc, char **argv)
 	struct err e = ERR_INIT;
 	struct cli_config cfg;
 	struct cli_sandbox sb;
+	struct host_opts ho;
 	int code;
 
 	if (cli_run_parse(argc, argv, &cfg, &e)) {
@@ -340,9 +345,14 @@ int cli_run_main(int argc, char **argv)
 		cli_run_release(&cfg);
 		return code;
 	}
+	ho = (struct host_opts){ .mem_merge = cfg.mem_merge, .has_zygote = cfg.fork_dir != NULL };
+	if (cfg.fork_dir && cli_zygote_start(cfg.fork_dir, &sb, cfg.vm.kvm_path, &ho.zygote_fd,
+					     &e)) {
+		cli_run_release(&cfg);
+		return cli_fail(&e);
+	}
 	/* With --api-sock, the same VM plus the API: `hearth serve` with it booted at once. */
-	code = cli_host_run(&(struct host_opts){ .mem_merge = cfg.mem_merge }, &cfg.vm, cfg.api_sock,
-			    API_DEFAULT_MAX_PAYLOAD);
+	code = cli_host_run(&ho, &cfg.vm, cfg.api_sock, API_DEFAULT_MAX_PAYLOAD);
 	cli_run_release(&cfg);
 	return code;
 }

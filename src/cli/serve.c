@@ -13,6 +13,7 @@
 
 #include "api/server.h"
 #include "cli/cli.h"
+#include "cli/zygote.h"
 #include "control/control.h"
 #include "hearth-config.h"
 #include "snapshot/file.h"
@@ -114,6 +115,8 @@ static const struct opt serve_opts_table[] = {
 	FLAG("--sandbox", sandbox),
 	STR("--jail", jail),
 	STR("--snapshot-dir", snapshot_dir),
+	/* Hearth's: PUT /fork's clones are made beneath it (docs/api.md "Fork and reset"). */
+	STR("--fork-dir", fork_dir),
 	STR("--uid", jail_uid),
 	STR("--gid", jail_gid),
 	/* Firecracker's jailer's flag, taken by Hearth itself (as --jail is). */
@@ -242,6 +245,8 @@ static const char flags_help[] =
 	"                               (off by default there, as in an unjailed Firecracker)\n"
 	"  --snapshot-dir DIR           with the sandbox, where snapshots may be written\n"
 	"                               after boot (not /, /run, /tmp, /dev or $HOME)\n"
+	"  --fork-dir DIR               PUT /fork: clones are made, and their files and\n"
+	"                               sockets named, beneath DIR (docs/api.md)\n"
 	"  --jail DIR --uid U --gid G   (root only) chroot into DIR, run as U:G; the API's\n"
 	"                               paths are then resolved inside DIR\n"
 	"  --new-pid-ns --pid-file PATH run the VM as pid 1 of a new PID namespace: this\n"
@@ -356,6 +361,10 @@ static int serve_main(int argc, char **argv, bool firecracker)
 	ret = cli_sandbox(&sb);
 	if (ret)
 		return ret;
+	if (o.fork_dir && cli_zygote_start(o.fork_dir, &sb, o.host.kvm_path, &o.host.zygote_fd,
+					   &e))
+		return cli_fail(&e);
+	o.host.has_zygote = o.fork_dir != NULL;
 	if (firecracker)
 		o.host.product = "Firecracker";
 	return cli_host_run(&o.host, NULL, o.no_api ? NULL : o.api_sock, o.max_payload);

@@ -106,7 +106,7 @@ static int flush_metrics(struct ctl *ctl, const struct ctl_action *a, json_t **o
 }
 
 /* Asking for the state the VM is in is a no-op, as in Firecracker. */
-static int pause(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
+int ctl_pause(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
 {
 	uint64_t start = now_us();
 	int ret = ctl->state == CTL_PAUSED ? 0 : ctl->vm->pause(ctl->vm_ctx);
@@ -126,7 +126,7 @@ static int pause(struct ctl *ctl, const struct ctl_action *a, json_t **out, stru
 	return 0;
 }
 
-static int resume(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
+int ctl_resume(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
 {
 	uint64_t start = now_us();
 
@@ -181,7 +181,9 @@ static int snapshot_load(struct ctl *ctl, const struct ctl_action *a, json_t **o
 	/* The process's own, never the state file's: --kvm, and PUT /serial before the load. */
 	req = a->load;
 	req.kvm_path = ctl->cfg.kvm_path;
-	req.serial_out_path = ctl->cfg.serial_out_path;
+	/* A fork's clone names its own (cli/zygote.c); no request's body can. */
+	if (!req.serial_out_path)
+		req.serial_out_path = ctl->cfg.serial_out_path;
 	req.serial_rl = &ctl->cfg.serial_rl;
 	vm_config_init(&cfg);
 	cfg.mmds_store = ctl->mmds;
@@ -252,8 +254,8 @@ static const struct ctl_rule {
 	[CTL_INSTANCE_START] =    { PRE_BOOT, start },
 	[CTL_SEND_CTRL_ALT_DEL] = { BOOTED, ctrl_alt_del },
 	[CTL_FLUSH_METRICS] =     { BOOTED, flush_metrics },
-	[CTL_PAUSE] =             { BOOTED, pause },
-	[CTL_RESUME] =            { BOOTED, resume },
+	[CTL_PAUSE] =             { BOOTED, ctl_pause },
+	[CTL_RESUME] =            { BOOTED, ctl_resume },
 	/* Firecracker's rule: before boot, PUT the drive or interface again instead. */
 	[CTL_PATCH_DRIVE] =       { BOOTED, ctl_model_patch_drive },
 	[CTL_PATCH_NET] =         { BOOTED, ctl_model_patch_net },
@@ -286,6 +288,8 @@ static const struct ctl_rule {
 	[CTL_DELETE_DRIVE] =        { BOOTED, ctl_unplug },
 	[CTL_DELETE_NET] =          { BOOTED, ctl_unplug },
 	[CTL_DELETE_PMEM] =         { BOOTED, ctl_unplug },
+	[CTL_FORK] =                { BOOTED, ctl_fork },
+	[CTL_RESET] =               { BOOTED, ctl_reset },
 };
 
 /*

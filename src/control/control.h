@@ -99,6 +99,9 @@ enum ctl_type {
 	CTL_DELETE_DRIVE,
 	CTL_DELETE_NET,
 	CTL_DELETE_PMEM,
+	/* Hearth's (docs/api.md "Fork and reset"): a running or paused VM's clones; back to its base. */
+	CTL_FORK,                 /* the body: api/json_fork.h's, checked; ctl_action.fork */
+	CTL_RESET,
 	CTL_NTYPES
 };
 
@@ -131,6 +134,10 @@ struct ctl_action {
 		struct ctl_balloon_req balloon;    /* the balloon's live actions */
 		struct vm_pmem_patch pmem;         /* CTL_PATCH_PMEM */
 		uint32_t hotplug_mib;              /* CTL_PATCH_HOTPLUG's requested_size_mib */
+		struct {                           /* CTL_FORK: the body stays in body, len */
+			int template_state;        /* -1: as it was; 0: Paused; 1: Resumed */
+			unsigned int n;
+		} fork;
 	};
 };
 
@@ -208,6 +215,15 @@ struct ctl_vm_ops {
 	 */
 	int (*snapshot_load)(void *ctx, const struct snap_load_req *req, struct vm_config *cfg,
 			     struct err *err);
+	/*
+	 * The VM is paused. PUT /fork: its state and RAM handed to the
+	 * zygote with the request's body, which makes the clones; *out the
+	 * zygote's answer. NULL: no forks here.
+	 */
+	int (*fork)(void *ctx, const struct vm_config *cfg, const char *body, size_t len,
+		    json_t **out, struct err *err);
+	/* The VM is paused. PUT /reset: back to its base; *out what it took. NULL: none. */
+	int (*reset)(void *ctx, json_t **out, struct err *err);
 };
 
 /* Requests the API answered, by method, for Hearth's own "api_server" metrics group. */

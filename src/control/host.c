@@ -166,6 +166,8 @@ static int host_snapshot_create(void *ctx, const struct vm_config *cfg,
 
 	int ret = snap_create(&h->run.vm, cfg, req, err);
 
+	/* Its pages left the dirty log: a reset then drops all of RAM. */
+	h->base_stale = true;
 	/* A path the sealed sandbox does not hold: say which flag keeps one. */
 	if ((ret == -ENOENT || ret == -EACCES || ret == -EROFS) && sandbox_fs_sealed())
 		err_append(err, ret, " (the sandbox is sealed: snapshots go to a directory named "
@@ -196,10 +198,15 @@ static int host_snapshot_load(void *ctx, const struct snap_load_req *req, struct
 			      struct err *err)
 {
 	struct host *h = ctx;
+	int base = host_base_open(req);
 	int ret = snap_load(&h->run, req, cfg, err);
 
-	if (!ret)
+	if (!ret) {
 		host_metrics_started(h);
+		host_base_take(h, base);
+	} else if (base >= 0) {
+		close(base);
+	}
 	return ret;
 }
 
@@ -223,6 +230,8 @@ static const struct ctl_vm_ops host_vm_ops = {
 	.metrics_flush = host_metrics_flush,
 	.snapshot_create = host_snapshot_create,
 	.snapshot_load = host_snapshot_load,
+	.fork = host_fork,
+	.reset = host_reset,
 	.exit = host_exit,
 };
 
@@ -429,6 +438,8 @@ int host_open(struct host *h, const struct host_opts *o, struct vm_config *boot,
 
 	memset(h, 0, sizeof(*h));
 	h->exit_code = -1;
+	h->zygote_fd = o->has_zygote ? o->zygote_fd : -1;
+	h->base_fd = -1;
 	h->id = o->id ? o->id : "anonymous-instance";
 	log_set_instance(o->id ? o->id : "anonymous-instance");
 	ret = runner_init(&h->run, err);
@@ -507,5 +518,7 @@ int host_close(struct host *h, int code)
 	ctl_destroy(&h->ctl);
 	metrics_destroy(&h->metrics);
 	runner_finish(&h->run);
+	if (h->base_fd >= 0)
+		close(h->base_fd);
 	return code;
 }

@@ -47,6 +47,15 @@ struct host_opts {
 	/* Firecracker's process-startup reporting: 0 / false when not given. */
 	bool have_start_time, have_start_cpu, have_parent_cpu;
 	uint64_t start_time_us, start_time_cpu_us, parent_cpu_time_us;
+	/* --fork-dir: the socket to the zygote cli/zygote.c forked; has_zygote false: none. */
+	bool has_zygote;
+	int zygote_fd;
+	/*
+	 * A clone (cli/zygote.c): once its VM runs and its API serves, "K" is
+	 * written to ready_fd, or on failure "E" and the error's line; closed.
+	 */
+	bool report_ready;
+	int ready_fd;
 };
 
 struct host {
@@ -59,6 +68,11 @@ struct host {
 	int exit_code;              /* >= 0: the process's, set by ctl_vm_ops.exit */
 	const char *id;             /* the instance id, for the metrics' emit_id */
 	bool failed_building;       /* host_open failed at what Firecracker does after its API starts */
+	/* Fork and reset (host_fork.c). */
+	int zygote_fd;              /* the zygote's socket (--fork-dir); -1: none */
+	uint64_t fork_seq;
+	int base_fd;                /* the restore's state file, the base of a reset; -1: none */
+	bool base_stale;            /* a snapshot since took pages out of the dirty log */
 };
 
 /*
@@ -118,6 +132,17 @@ int host_mmds(struct host *h, const struct host_opts *o, struct err *err);
 void host_json_fault(const char *buf, size_t len, char *out, size_t n);
 
 /* PCI hotplug (ctl_vm_ops.plug and .unplug): vmm/vm_pci_hotplug.h on the running VM. */
+int host_fork(void *ctx, const struct vm_config *cfg, const char *body, size_t len,
+	      json_t **out, struct err *err);
+int host_reset(void *ctx, json_t **out, struct err *err);
+/*
+ * A reset's base: the restore's state file (or a clone's memfd), opened
+ * before the load (which seals the sandbox), -1 where there is none (a
+ * Uffd restore); taken by the host once the load succeeded.
+ */
+int host_base_open(const struct snap_load_req *req);
+void host_base_take(struct host *h, int fd);
+
 int host_plug(void *ctx, const struct vm_config *cfg, const char *type, unsigned int i,
 	      struct err *err);
 int host_unplug(void *ctx, const char *type, const char *id, struct err *err);

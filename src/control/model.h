@@ -50,6 +50,12 @@ int ctl_hotplug_live(struct ctl *ctl, const struct ctl_action *a, json_t **out,
  * the model's before boot, PCI hotplug after it; DELETE of the three
  * after boot (Firecracker 1.16's device hotplug).
  */
+/* PATCH /vm's two (control.c): a no-op in the state asked for, as in Firecracker. */
+int ctl_pause(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
+int ctl_resume(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
+/* PUT /fork and PUT /reset (fork.c): the VM paused around the host's work. */
+int ctl_fork(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
+int ctl_reset(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
 int ctl_plug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
 int ctl_unplug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
 

@@ -155,6 +155,16 @@ size_t guest_mem_dirty_words(const struct guest_mem *gm, unsigned int idx);
 void guest_mem_dirty_putback(const struct guest_mem *gm, unsigned int idx, const uint64_t *bitmap);
 
 /*
+ * A reset (guest_mem_revert.c): RAM mapped privately from a file reads
+ * the file's pages again. all: every page; else only those the dirty log
+ * (KVM's and Hearth's marks) has since its last collect, which this one
+ * is. *pages: how many went. 0 or -errno (-EOPNOTSUPP: RAM not a private
+ * file mapping of 4 KiB pages, or a hotplug region; -EINVAL: not all and
+ * tracking off).
+ */
+int guest_mem_revert(struct guest_mem *gm, int vm_fd, bool all, uint64_t *pages);
+
+/*
  * The dirty log as a component (core/component.h; dirty_state.c), obj the
  * guest_mem. Its record ("DRTY" 1) is whether tracking is on and, if so,
  * per region (then the hotplug region, when there is one) its bitmap's

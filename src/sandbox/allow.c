@@ -138,6 +138,12 @@ static const int api_syscalls[] = {
 	SCMP_SYS(openat), SCMP_SYS(flock), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(lseek),
 	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(ftruncate), SCMP_SYS(fsync),
 	SCMP_SYS(rename), SCMP_SYS(unlink),
+	/*
+	 * PUT /fork (control/host_fork.c): the paused VM's state and RAM into
+	 * sealed memfds, handed to the zygote (sendmsg) with the request,
+	 * whose answer comes back (recvmsg). No path is opened for it.
+	 */
+	SCMP_SYS(memfd_create), SCMP_SYS(recvmsg),
 	SCMP_SYS(exit), SCMP_SYS(exit_group),
 	/* glibc's clock falls back to it where the clock source has no vDSO mode. */
 	SCMP_SYS(gettimeofday),
@@ -164,6 +170,14 @@ static const struct sandbox_ioctl api_ioctls[] = {
 	IOCTL(KVM_GET_DEBUGREGS), IOCTL(KVM_GET_LAPIC), IOCTL(KVM_GET_MSRS),
 	IOCTL(KVM_GET_VCPU_EVENTS), IOCTL(KVM_GET_IRQCHIP), IOCTL(KVM_GET_PIT2),
 	IOCTL(KVM_GET_CLOCK), IOCTL(KVM_GET_DIRTY_LOG),
+	/*
+	 * PUT /reset (snapshot/restore.c's snap_reset): the parked vCPUs and
+	 * the VM given their base's state again, as a restore gives it.
+	 */
+	IOCTL(KVM_SET_REGS), IOCTL(KVM_SET_SREGS), IOCTL(KVM_SET_MSRS), IOCTL(KVM_SET_LAPIC),
+	IOCTL(KVM_SET_MP_STATE), IOCTL(KVM_SET_VCPU_EVENTS), IOCTL(KVM_SET_XSAVE),
+	IOCTL(KVM_SET_XCRS), IOCTL(KVM_SET_DEBUGREGS), IOCTL(KVM_SET_IRQCHIP),
+	IOCTL(KVM_SET_PIT2), IOCTL(KVM_SET_CLOCK),
 };
 
 static const struct sandbox_list lists[THREAD_KINDS] = {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/kvm.h"
 #include "hearth-config.h"
@@ -19,6 +20,7 @@
 #include "snapshot/format.h"
 #include "snapshot/memcore.h"
 #include "snapshot/records.h"
+#include "util/file.h"
 #include "vcpu/vcpu_state.h"
 #include "vmm/vm_pci_hotplug.h"
 
@@ -167,7 +169,9 @@ static int write_memory(struct vm *vm, const struct snap_create_req *req, const 
 
 	if (!ret && req->diff)
 		ret = guest_mem_dirty_parse(&vm->mem, dirty->buf, dirty->len, maps);
-	if (!ret)
+	if (!ret && req->to_fds)
+		ret = memcore_write_fd(req->mem_fd, &vm->mem, regs, vm->ncpus, err);
+	else if (!ret)
 		ret = memcore_write(req->mem_file_path, &vm->mem, regs, vm->ncpus,
 				    req->diff ? (const uint64_t *const *)maps : NULL, err);
 	else if (!err->msg[0])
@@ -177,6 +181,14 @@ static int write_memory(struct vm *vm, const struct snap_create_req *req, const 
 		free(maps[i]);
 	free(regs);
 	return ret;
+}
+
+/* A fork's state: the whole buffer into its memfd, from offset 0. */
+static int state_to_fd(int fd, const void *buf, size_t len, struct err *err)
+{
+	int ret = ftruncate(fd, (off_t)len) < 0 || file_pwrite_full(fd, buf, len, 0) ? -errno : 0;
+
+	return ret ? err_set(err, false, ret, "fork: writing the state: %s", strerror(-ret)) : 0;
 }
 
 int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_create_req *req,
@@ -250,7 +262,9 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 		goto out;
 	}
 	ret = write_memory(vm, req, buf, len, &w.dirty, err);
-	if (!ret)
+	if (!ret && req->to_fds)
+		ret = state_to_fd(req->state_fd, buf, len, err);
+	else if (!ret)
 		ret = snap_file_write(req->snapshot_path, buf, len, NULL, err);
 out:
 	if (ret && w.dirty_taken)

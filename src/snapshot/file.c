@@ -157,38 +157,29 @@ out:
 	return ret;
 }
 
-int snap_file_load(const char *path, struct snap_file *f, void **buf, struct err *err)
+int snap_file_load_fd(int fd, const char *path, struct snap_file *f, void **buf,
+		      struct err *err)
 {
 	struct stat st;
 	uint8_t *data;
 	ssize_t got;
-	int fd, ret;
+	int ret;
 
 	memset(f, 0, sizeof(*f));
 	*buf = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return snap_errno(err, true, path, "opening", errno);
-	if (fstat(fd, &st) < 0) {
-		ret = snap_errno(err, true, path, "stat", errno);
-		goto err_close;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = snap_errno(err, true, path, "not a regular file",
-				 S_ISDIR(st.st_mode) ? EISDIR : EINVAL);
-		goto err_close;
-	}
-	if ((uint64_t)st.st_size > SNAP_FILE_MAX) {
-		ret = err_set(err, true, -EFBIG, "snapshot %s: %lld bytes, more than a snapshot "
-			      "can be (%u)", path, (long long)st.st_size, SNAP_FILE_MAX);
-		goto err_close;
-	}
+	if (fstat(fd, &st) < 0)
+		return snap_errno(err, true, path, "stat", errno);
+	if (!S_ISREG(st.st_mode))
+		return snap_errno(err, true, path, "not a regular file",
+				  S_ISDIR(st.st_mode) ? EISDIR : EINVAL);
+	if ((uint64_t)st.st_size > SNAP_FILE_MAX)
+		return err_set(err, true, -EFBIG, "snapshot %s: %lld bytes, more than a snapshot "
+			       "can be (%u)", path, (long long)st.st_size, SNAP_FILE_MAX);
 	data = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (!data) {
-		ret = snap_errno(err, true, path, "reading", ENOMEM);
-		goto err_close;
-	}
-	got = file_read_full(fd, data, (size_t)st.st_size);
+	if (!data)
+		return snap_errno(err, true, path, "reading", ENOMEM);
+	/* pread from 0: a fork's state memfd is shared, offset and all, by every clone. */
+	got = file_pread_full(fd, data, (size_t)st.st_size, 0);
 	if (got < 0) {
 		ret = snap_errno(err, true, path, "reading", (int)-got);
 		goto err_free;
@@ -196,13 +187,24 @@ int snap_file_load(const char *path, struct snap_file *f, void **buf, struct err
 	ret = snap_parse(data, (size_t)got, path, f, err);
 	if (ret)
 		goto err_free;
-	close(fd);
 	*buf = data;
 	return 0;
 
 err_free:
 	free(data);
-err_close:
+	return ret;
+}
+
+int snap_file_load(const char *path, struct snap_file *f, void **buf, struct err *err)
+{
+	int fd, ret;
+
+	memset(f, 0, sizeof(*f));
+	*buf = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return snap_errno(err, true, path, "opening", errno);
+	ret = snap_file_load_fd(fd, path, f, buf, err);
 	close(fd);
 	return ret;
 }

@@ -41,6 +41,9 @@ int snap_file_write(const char *path, const void *buf, size_t len,
  * other -errno, or snap_parse's -EINVAL, each with one line in err.
  */
 int snap_file_load(const char *path, struct snap_file *f, void **buf, struct err *err);
+/* The same from fd (read with pread from 0, never closed); path names it in err. */
+int snap_file_load_fd(int fd, const char *path, struct snap_file *f, void **buf,
+		      struct err *err);
 
 /*
  * A hidden temporary name beside PATH's final one, for a writer that

@@ -201,41 +201,25 @@ static int mf_err(struct err *err, const char *path, const char *what, int e)
 	return err_set(err, false, -e, "memory file %s: %s: %s", path, what, strerror(e));
 }
 
-int memcore_write(const char *path, const struct guest_mem *gm, const struct memcore_vcpu *v,
-		  unsigned int nvcpus, const uint64_t *const *dirty, struct err *err)
+/* The header and every region into fd, sized first; name is for the messages. */
+static int write_all_regions(int fd, const char *name, const struct guest_mem *gm,
+			     const struct memcore_vcpu *v, unsigned int nvcpus,
+			     const uint64_t *const *dirty, struct err *err)
 {
-	char *dcopy = strdup(path), *tmp = NULL;
 	struct memcore_layout l;
 	uint8_t *hdr = NULL;
 	size_t hlen;
-	int fd = -1, dfd = -1, ret;
+	int ret;
 
-	tmp = snap_tmp_name(path);
-	if (!dcopy || !tmp) {
-		ret = mf_err(err, path, "preparing", ENOMEM);
-		goto out;
-	}
 	ret = memcore_plan(gm, nvcpus, &l);
 	if (!ret)
 		ret = memcore_header(&l, v, nvcpus, &hdr, &hlen);
-	if (ret) {
-		ret = mf_err(err, path, "laying out", -ret);
-		goto out;
-	}
-	dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		ret = mf_err(err, path, "opening its directory", errno);
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ret = mf_err(err, path, "creating a temporary file", errno);
-		goto out;
-	}
+	if (ret)
+		return mf_err(err, name, "laying out", -ret);
 	/* The full size first: what is never written reads back as zeros (holes). */
 	if (ftruncate(fd, (off_t)l.file_size) < 0) {
-		ret = mf_err(err, path, "sizing", errno);
-		goto err_unlink;
+		ret = mf_err(err, name, "sizing", errno);
+		goto out;
 	}
 	ret = pwrite_all(fd, hdr, hlen, 0);
 	for (unsigned int i = 0; !ret && i < gm->nregions; i++)
@@ -252,10 +236,43 @@ int memcore_write(const char *path, const struct guest_mem *gm, const struct mem
 	else if (!ret && gm->hp)
 		ret = write_full_region(fd, gm->hp->hva, gm->hp->size, l.offset[gm->nregions],
 					gm->hp);
-	if (ret) {
-		ret = mf_err(err, path, "writing", -ret);
-		goto err_unlink;
+	if (ret)
+		ret = mf_err(err, name, "writing", -ret);
+out:
+	free(hdr);
+	return ret;
+}
+
+int memcore_write_fd(int fd, const struct guest_mem *gm, const struct memcore_vcpu *v,
+		     unsigned int nvcpus, struct err *err)
+{
+	return write_all_regions(fd, "(fork)", gm, v, nvcpus, NULL, err);
+}
+
+int memcore_write(const char *path, const struct guest_mem *gm, const struct memcore_vcpu *v,
+		  unsigned int nvcpus, const uint64_t *const *dirty, struct err *err)
+{
+	char *dcopy = strdup(path), *tmp = NULL;
+	int fd = -1, dfd = -1, ret;
+
+	tmp = snap_tmp_name(path);
+	if (!dcopy || !tmp) {
+		ret = mf_err(err, path, "preparing", ENOMEM);
+		goto out;
 	}
+	dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		ret = mf_err(err, path, "opening its directory", errno);
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = mf_err(err, path, "creating a temporary file", errno);
+		goto out;
+	}
+	ret = write_all_regions(fd, path, gm, v, nvcpus, dirty, err);
+	if (ret)
+		goto err_unlink;
 	if (fsync(fd) < 0) {
 		ret = mf_err(err, path, "syncing", errno);
 		goto err_unlink;
@@ -278,7 +295,6 @@ err_unlink:
 out:
 	if (dfd >= 0)
 		close(dfd);
-	free(hdr);
 	free(tmp);
 	free(dcopy);
 	return ret;

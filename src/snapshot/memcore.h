@@ -63,6 +63,12 @@ int memcore_header(const struct memcore_layout *l, const struct memcore_vcpu *v,
  */
 int memcore_write(const char *path, const struct guest_mem *gm, const struct memcore_vcpu *v,
 		  unsigned int nvcpus, const uint64_t *const *dirty, struct err *err);
+/*
+ * A full file's layout written into fd (a memfd for a fork: sized, then
+ * its non-zero pages; nothing synced or renamed). 0 or -errno with err.
+ */
+int memcore_write_fd(int fd, const struct guest_mem *gm, const struct memcore_vcpu *v,
+		     unsigned int nvcpus, struct err *err);
 
 /* The reader is snap-dev's memfile_layout_read (memfile_layout.h). */
 

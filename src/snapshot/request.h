@@ -17,6 +17,12 @@ struct snap_create_req {
 	bool diff;                      /* snapshot_type "Diff" (default "Full") */
 	const char *snapshot_path;
 	const char *mem_file_path;
+	/*
+	 * A fork's (Hearth's): the state and a full memory file written into
+	 * these two memfds instead of the paths, nothing synced or renamed.
+	 */
+	bool to_fds;
+	int state_fd, mem_fd;
 };
 
 /*
@@ -65,6 +71,12 @@ struct snap_pmem_override {
 struct snap_load_req {
 	const char *snapshot_path;
 	const char *mem_path;           /* mem_backend.backend_path, or the deprecated mem_file_path */
+	/*
+	 * A fork's clone (Hearth's): the state and memory files are these
+	 * descriptors (the template's memfds), the paths only their names.
+	 */
+	bool from_fds;
+	int state_fd, mem_fd;
 	bool mem_uffd;                  /* backend_type Uffd: mem_path is the page-fault handler's socket */
 	bool track_dirty_pages;         /* or the deprecated enable_diff_snapshots */
 	bool resume_vm;

@@ -105,17 +105,27 @@ static int expect_regions(const struct vm_config *cfg, const struct guest_mem *r
 	return 0;
 }
 
+static int mem_take(const char *path, const struct vm_config *cfg, struct vm_mem_file *mf,
+		    struct err *err);
+
 int snap_mem_open(const char *path, const struct vm_config *cfg, struct vm_mem_file *mf,
 		  struct err *err)
+{
+	mf->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (mf->fd < 0)
+		return err_set(err, true, -errno, "memory file %s: %s", path, strerror(errno));
+	return mem_take(path, cfg, mf, err);
+}
+
+/* mf->fd open: checked, locked and laid out as snap_mem_open's; closed on failure. */
+static int mem_take(const char *path, const struct vm_config *cfg, struct vm_mem_file *mf,
+		    struct err *err)
 {
 	struct memfile_layout l;
 	struct guest_mem want;
 	struct stat st;
 	int ret;
 
-	mf->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (mf->fd < 0)
-		return err_set(err, true, -errno, "memory file %s: %s", path, strerror(errno));
 	if (fstat(mf->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		ret = err_set(err, true, -EINVAL, "memory file %s: not a regular file", path);
 		goto err_close;
@@ -301,7 +311,8 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 	void *buf = NULL;
 	int ret;
 
-	ret = snap_file_load(req->snapshot_path, &rc.f, &buf, err);
+	ret = req->from_fds ? snap_file_load_fd(req->state_fd, req->snapshot_path, &rc.f, &buf, err)
+			    : snap_file_load(req->snapshot_path, &rc.f, &buf, err);
 	if (ret) {
 		err->usage = ret != -ENOMEM;
 		return ret;
@@ -316,6 +327,11 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 		uffd = (struct snap_uffd){ req->mem_path, cfg->machine.vcpu_count };
 		mf.attach = snap_uffd_attach;
 		mf.attach_ctx = &uffd;
+	} else if (!ret && req->from_fds) {
+		mf.fd = fcntl(req->mem_fd, F_DUPFD_CLOEXEC, 3);
+		ret = mf.fd < 0 ? err_set(err, false, -errno, "memory %s: %s", req->mem_path,
+					  strerror(errno))
+				: mem_take(req->mem_path, cfg, &mf, err);
 	} else if (!ret) {
 		ret = snap_mem_open(req->mem_path, cfg, &mf, err);
 	}
@@ -325,6 +341,36 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 	if (mf.fd >= 0)
 		close(mf.fd);
 	free(rc.need);
+	snap_file_release(&rc.f);
+	free(buf);
+	return ret;
+}
+
+int snap_reset(struct vm *vm, int state_fd, bool all, uint64_t *pages, struct err *err)
+{
+	struct restore_ctx rc = { .path = "(its base)" };
+	void *buf = NULL;
+	int ret;
+
+	ret = snap_file_load_fd(state_fd, rc.path, &rc.f, &buf, err);
+	if (ret)
+		return ret;
+	/* Every record checked against the running devices before anything changes. */
+	ret = registry_each(&vm->registry, vm->loop, check_one, &rc, err);
+	if (ret)
+		goto out;
+	/* RAM first: a device's restore may write the guest's rings (vsock's reset event). */
+	ret = guest_mem_revert(&vm->mem, vm->fd, all, pages);
+	if (ret) {
+		err_set(err, ret == -EOPNOTSUPP, ret, "reset: %s", ret == -EOPNOTSUPP ?
+			"this VM's RAM is not mapped privately from its base (a File restore or "
+			"a fork, without huge pages or memory hotplug)" : strerror(-ret));
+		goto out;
+	}
+	ret = registry_each(&vm->registry, vm->loop, apply_one, &rc, err);
+	if (ret)
+		err_prefix(err, ret, "reset: ");
+out:
 	snap_file_release(&rc.f);
 	free(buf);
 	return ret;

@@ -41,6 +41,18 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 	      struct err *err);
 
 /*
+ * A reset: the paused VM vm, restored from a base whose state file is
+ * state_fd, goes back to it. Every record is checked against vm's
+ * components first (nothing changes on a refusal), then RAM reads the
+ * base again (guest_mem_revert: all its pages, or those the dirty log
+ * has), then every record is applied as a restore applies it (VMGenID's
+ * new generation and VMClock's disruption included). *pages: how many
+ * went back. 0 or -errno with err; after a failed apply the VM is in
+ * neither state and should be stopped.
+ */
+int snap_reset(struct vm *vm, int state_fd, bool all, uint64_t *pages, struct err *err);
+
+/*
  * The restore's opening of its memory file (snap_load's first step on
  * it): opens path read-only, takes its shared lock (snapshot/memfile_lock.h;
  * -EBUSY while a merge rewrites it) and checks its layout against cfg's

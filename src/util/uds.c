@@ -195,3 +195,70 @@ const char *uds_exit_unlink(void)
 {
 	return __atomic_load_n(&exit_path_set, __ATOMIC_ACQUIRE) ? exit_path : NULL;
 }
+
+int uds_send_fds(int sock, const void *buf, size_t len, const int *fds, unsigned int nfds)
+{
+	char ctl[CMSG_SPACE(sizeof(int) * UDS_MAX_FDS)] = { 0 };
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+	ssize_t w;
+
+	if (nfds > UDS_MAX_FDS)
+		return -EINVAL;
+	if (nfds) {
+		m.msg_control = ctl;
+		m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	do
+		w = sendmsg(sock, &m, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return -errno;
+	return (size_t)w == len ? 0 : -EMSGSIZE;
+}
+
+ssize_t uds_recv_fds(int sock, void *buf, size_t len, int *fds, unsigned int *nfds)
+{
+	char ctl[CMSG_SPACE(sizeof(int) * UDS_MAX_FDS)];
+	struct iovec iov = { buf, len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+			    .msg_controllen = sizeof(ctl) };
+	unsigned int want = *nfds;
+	ssize_t r;
+
+	*nfds = 0;
+	do
+		r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+		size_t n;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*nfds < want)
+				fds[(*nfds)++] = fd;
+			else
+				close(fd);   /* more than asked for: none kept */
+		}
+	}
+	if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+		for (unsigned int i = 0; i < *nfds; i++)
+			close(fds[i]);
+		*nfds = 0;
+		return -EMSGSIZE;
+	}
+	return r;
+}

@@ -3,6 +3,7 @@
 #define HEARTH_UTIL_UDS_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 
 #include "util/err.h"
@@ -36,5 +37,19 @@ bool uds_dir_made(const char *path);
 void uds_set_exit_unlink(const char *path);
 /* Async-signal-safe: the path to unlink now, or NULL. */
 const char *uds_exit_unlink(void);
+
+#define UDS_MAX_FDS 4
+/*
+ * One message of len bytes with nfds (at most UDS_MAX_FDS) descriptors
+ * beside it (SCM_RIGHTS), on a SOCK_SEQPACKET or stream socket. 0 or -errno.
+ */
+int uds_send_fds(int sock, const void *buf, size_t len, const int *fds, unsigned int nfds);
+/*
+ * One message into buf; up to *nfds descriptors into fds (close-on-exec;
+ * any beyond them closed), *nfds set to how many. The bytes read (0: the
+ * peer closed), or -errno (-EMSGSIZE: the message or its descriptors
+ * did not fit, and none are kept).
+ */
+ssize_t uds_recv_fds(int sock, void *buf, size_t len, int *fds, unsigned int *nfds);
 
 #endif

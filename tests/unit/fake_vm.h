@@ -17,6 +17,7 @@
 #include "control/control.h"
 
 struct fake_vm {
+	int forks, resets;          /* PUT /fork and PUT /reset */
 	int starts, pauses, resumes, cads, drive_patches, net_patches, opens, flushes, creates,
 	    loads, pmem_patches;
 	/* What the next call answers: 0, or this -errno with the fake's message. */
@@ -185,6 +186,26 @@ static int fake_snapshot_create(void *ctx, const struct vm_config *cfg,
 	return 0;
 }
 
+/* PUT /fork: the clones' answer, and the state the VM was in when it ran (paused). */
+static int fake_fork(void *ctx, const struct vm_config *cfg, const char *body, size_t len,
+		     json_t **out, struct err *err)
+{
+	struct fake_vm *f = ctx;
+
+	f->forks++;
+	*out = json_pack("{s:[]}", "clones");
+	return 0;
+}
+
+static int fake_reset(void *ctx, json_t **out, struct err *err)
+{
+	struct fake_vm *f = ctx;
+
+	f->resets++;
+	*out = json_pack("{s:i}", "pages", 0);
+	return 0;
+}
+
 /* A loaded snapshot's config has 3 vCPUs. */
 static int fake_snapshot_load(void *ctx, const struct snap_load_req *req, struct vm_config *cfg,
 			      struct err *err)
@@ -281,6 +302,8 @@ static const struct ctl_vm_ops fake_vm_ops = {
 	.metrics_flush = fake_metrics_flush,
 	.snapshot_create = fake_snapshot_create,
 	.snapshot_load = fake_snapshot_load,
+	.fork = fake_fork,
+	.reset = fake_reset,
 	.check_boot_source = fake_check_boot_source,
 	.check_drive = fake_check_drive,
 	.check_net = fake_check_net,
@@ -291,7 +314,7 @@ static inline int fake_vm_calls(const struct fake_vm *f)
 {
 	return f->starts + f->pauses + f->resumes + f->cads + f->drive_patches + f->net_patches +
 	       f->opens + f->flushes + f->creates + f->loads + f->balloon_calls + f->pmem_patches +
-	       f->hotplug_calls;
+	       f->hotplug_calls + f->forks + f->resets;
 }
 
 #endif

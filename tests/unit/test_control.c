@@ -126,6 +126,9 @@ static const struct rule_case {
 	{ { .type = CTL_DELETE_DRIVE, .id = "rootfs" }, { 0 }, false, UNPLUG },
 	{ { .type = CTL_DELETE_NET, .id = "eth0" }, { 0 }, false, UNPLUG },
 	{ { .type = CTL_DELETE_PMEM, .id = "p0" }, PMEM_SETUP, false, UNPLUG },
+	/* Hearth's: a booted VM's, paused for the host's work and left as it was. */
+	{ { .type = CTL_FORK, .fork = { -1, 2 } }, { 0 }, false, BOOTED },
+	{ { .type = CTL_RESET }, { 0 }, false, BOOTED },
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -208,10 +211,11 @@ static void check(const struct rule_case *c, enum ctl_state s, const char *body,
 		if (ret)
 			fail_msg("action %d in '%s': refused: %s", (int)a.type, ctl_state_name(s),
 				 err.msg);
-		/* Only the reads answer. */
+		/* Only the reads answer, and fork and reset (the clones, the pages). */
 		assert_int_equal(out != NULL, a.type <= CTL_GET_CONFIG || a.type == CTL_GET_MMDS ||
 				 a.type == CTL_GET_BALLOON || a.type == CTL_GET_BALLOON_STATS ||
-				 a.type == CTL_BALLOON_HINT_STATUS || a.type == CTL_GET_HOTPLUG);
+				 a.type == CTL_BALLOON_HINT_STATUS || a.type == CTL_GET_HOTPLUG ||
+				 a.type == CTL_FORK || a.type == CTL_RESET);
 	} else {
 		assert_int_equal(ret, -EINVAL);
 		assert_true(err.usage);
@@ -295,6 +299,10 @@ static void test_state_after(void **state)
 		{ CTL_RESUME, CTL_PAUSED, CTL_RUNNING },
 		{ CTL_RESUME, CTL_RUNNING, CTL_RUNNING },
 		{ CTL_SNAPSHOT_LOAD, CTL_NOT_STARTED, CTL_PAUSED },
+		{ CTL_FORK, CTL_RUNNING, CTL_RUNNING },
+		{ CTL_FORK, CTL_PAUSED, CTL_PAUSED },
+		{ CTL_RESET, CTL_RUNNING, CTL_RUNNING },
+		{ CTL_RESET, CTL_PAUSED, CTL_PAUSED },
 	};
 
 	(void)state;
@@ -310,6 +318,47 @@ static void test_state_after(void **state)
 		bring_to(&f, c, moves[i].from);
 		assert_int_equal(ctl_handle(&f.ctl, &c->a, NULL, &err), 0);
 		assert_int_equal(f.ctl.state, moves[i].to);
+		ctl_destroy(&f.ctl);
+	}
+}
+
+/*
+ * A fork pauses a running template for the host's work, then resumes it
+ * unless the body said "template": "Paused" (or "Resumed" a paused one);
+ * the host's work always runs on a paused VM.
+ */
+static void test_fork_template_state(void **state)
+{
+	static const struct {
+		int template_state;
+		enum ctl_state from, to;
+		int resumes;
+	} cases_[] = {
+		{ -1, CTL_RUNNING, CTL_RUNNING, 1 },
+		{ 0, CTL_RUNNING, CTL_PAUSED, 0 },
+		{ 1, CTL_PAUSED, CTL_RUNNING, 1 },
+		{ -1, CTL_PAUSED, CTL_PAUSED, 0 },
+	};
+	const struct rule_case *c = &cases[NCASES - 2];
+
+	(void)state;
+	assert_int_equal(c->a.type, CTL_FORK);
+	for (size_t i = 0; i < sizeof(cases_) / sizeof(cases_[0]); i++) {
+		struct ctl_action a = c->a;
+		struct err err = ERR_INIT;
+		json_t *out = NULL;
+		struct fixture f;
+		int resumes;
+
+		a.fork.template_state = cases_[i].template_state;
+		bring_to(&f, c, cases_[i].from);
+		resumes = f.vm.resumes;
+		assert_int_equal(ctl_handle(&f.ctl, &a, &out, &err), 0);
+		assert_non_null(out);
+		json_decref(out);
+		assert_int_equal(f.vm.forks, 1);
+		assert_int_equal(f.ctl.state, cases_[i].to);
+		assert_int_equal(f.vm.resumes - resumes, cases_[i].resumes);
 		ctl_destroy(&f.ctl);
 	}
 }
@@ -366,6 +415,7 @@ int main(void)
 		cmocka_unit_test(test_every_action_in_every_state),
 		cmocka_unit_test(test_body_read_before_the_state),
 		cmocka_unit_test(test_state_after),
+		cmocka_unit_test(test_fork_template_state),
 		cmocka_unit_test(test_load_after_boot_path),
 	};
 

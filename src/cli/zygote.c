@@ -1,0 +1,498 @@
+/*
+ * The zygote (docs/api.md "Fork and reset"): a process a template forks
+ * when it starts with --fork-dir, before its API thread and its VM exist,
+ * and which makes that template's clones. A clone is forked from here, so
+ * it starts with Hearth loaded, linked and initialised, and no exec: it
+ * sandboxes itself and restores the template's state and RAM from the
+ * memfds the template sent, as `hearth restore` would from files.
+ *
+ * The template is sealed and may be a compromised guest's; what it sends
+ * is checked again here. The request is re-read in full; every path a
+ * clone is given must resolve beneath --fork-dir (openat2 RESOLVE_BENEATH,
+ * so no "..", absolute path or symlink leads out of it), which the
+ * template cannot write; the memfds must be sealed against writes. A
+ * request refused here leaves no clone; a clone that fails to start gets
+ * its siblings of that request killed and their sockets removed.
+ */
+#include "cli/zygote.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/json_fork.h"
+#include "api/server.h"
+#include "control/fork_proto.h"
+#include "control/host.h"
+#include "snapshot/config_rec.h"
+#include "snapshot/file.h"
+#include "snapshot/format.h"
+#include "snapshot/snapshot.h"
+#include "util/file.h"
+#include "util/log.h"
+#include "util/uds.h"
+
+#define ZYGOTE_BODY_MAX (16u << 20)
+#define ZYGOTE_READY_TIMEOUT_MS 120000
+
+struct zygote {
+	int sock;
+	int dir;                     /* --fork-dir, O_PATH */
+	struct cli_sandbox sb;       /* the template's flags, for each clone's own sandbox */
+	const char *kvm_path;
+};
+
+static int beneath(int dir, const char *path, int flags, struct err *err, const char *what)
+{
+	struct open_how how = { .flags = (uint64_t)flags | O_CLOEXEC,
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+	int fd = (int)syscall(SYS_openat2, dir, path, &how, sizeof(how));
+
+	if (fd < 0)
+		return err_set(err, true, -errno, "%s '%.64s': %s%s", what, path, strerror(errno),
+			       errno == EXDEV ? " (it leads out of --fork-dir)" : "");
+	return fd;
+}
+
+/* A socket or output the clone makes: its directory beneath --fork-dir, nothing there yet. */
+static int check_new(int dir, const char *path, bool may_exist, struct err *err,
+		     const char *what)
+{
+	char *copy = strdup(path), *slash;
+	const char *base = path;
+	struct stat st;
+	int d, ret = 0;
+
+	if (!copy)
+		return err_set(err, false, -ENOMEM, "out of memory");
+	slash = strrchr(copy, '/');
+	if (slash) {
+		*slash = '\0';
+		base = slash + 1;
+	}
+	d = beneath(dir, slash ? copy : ".", O_PATH | O_DIRECTORY, err, what);
+	if (d < 0) {
+		free(copy);
+		return d;
+	}
+	if (!fstatat(d, base, &st, AT_SYMLINK_NOFOLLOW) &&
+	    (!may_exist || !S_ISREG(st.st_mode)))
+		ret = err_set(err, true, -EEXIST, "%s '%.64s': %s", what, path,
+			      may_exist ? "not a regular file" : "already exists");
+	close(d);
+	free(copy);
+	return ret;
+}
+
+/* Every path of clone i, before any clone exists. */
+static int check_paths(const struct zygote *z, const struct fork_clone *c, unsigned int i,
+		       struct err *err)
+{
+	char what[96];
+	int ret, fd;
+
+	snprintf(what, sizeof(what), "fork: clone %u: api_sock", i);
+	ret = check_new(z->dir, c->api_sock, false, err, what);
+	if (!ret && c->serial_out) {
+		snprintf(what, sizeof(what), "fork: clone %u: serial_out", i);
+		ret = check_new(z->dir, c->serial_out, true, err, what);
+	}
+	if (!ret && c->load.vsock_uds_path) {
+		snprintf(what, sizeof(what), "fork: clone %u: vsock_override uds_path", i);
+		ret = check_new(z->dir, c->load.vsock_uds_path, false, err, what);
+	}
+	for (unsigned int d = 0; !ret && d < c->load.n_drive_overrides; d++) {
+		const struct snap_drive_override *o = &c->load.drive_overrides[d];
+
+		snprintf(what, sizeof(what), "fork: clone %u: drive '%s'", i, o->drive_id);
+		fd = beneath(z->dir, o->path_on_host, o->is_read_only ? O_RDONLY : O_RDWR, err,
+			     what);
+		ret = fd < 0 ? fd : 0;
+		if (fd >= 0)
+			close(fd);
+	}
+	for (unsigned int d = 0; !ret && d < c->load.n_pmem_overrides; d++) {
+		const struct snap_pmem_override *o = &c->load.pmem_overrides[d];
+
+		snprintf(what, sizeof(what), "fork: clone %u: pmem '%s'", i, o->id);
+		fd = beneath(z->dir, o->path_on_host, o->read_only ? O_RDONLY : O_RDWR, err, what);
+		ret = fd < 0 ? fd : 0;
+		if (fd >= 0)
+			close(fd);
+	}
+	return ret;
+}
+
+/* The template's config against each clone's overrides: the rules a restore applies. */
+static int check_overrides(const void *cfgrec, size_t len, const struct fork_req *f,
+			   struct err *err)
+{
+	for (unsigned int i = 0; i < f->n; i++) {
+		struct vm_config cfg;
+		int ret;
+
+		vm_config_init(&cfg);
+		ret = snap_config_restore(&cfg, cfgrec, len, err);
+		if (!ret)
+			ret = snap_load_host(&cfg, &f->clones[i].load, err);
+		vm_config_release(&cfg);
+		if (ret)
+			return err_prefix(err, ret, "fork: clone %u: ", i);
+	}
+	return 0;
+}
+
+static int check_sealed(int fd, const char *what, struct err *err)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || seals < 0 ||
+	    !(seals & F_SEAL_WRITE) || !(seals & F_SEAL_SHRINK))
+		return err_set(err, false, -EINVAL, "fork: the template's %s is not a sealed memfd",
+			       what);
+	return 0;
+}
+
+/* The request: the body read and parsed, the state's config checked against it. */
+static int read_request(const struct zygote *z, const int fds[3], struct fork_req *f,
+			json_t **body, struct err *err)
+{
+	const struct snap_section *s;
+	struct snap_file sf;
+	struct stat st;
+	void *state = NULL;
+	char *buf = NULL;
+	int ret = 0;
+
+	for (unsigned int i = 0; i < 3 && !ret; i++)
+		ret = check_sealed(fds[i], i == 0 ? "request" : i == 1 ? "state" : "memory", err);
+	if (ret)
+		return ret;
+	if (fstat(fds[0], &st) < 0 || (uint64_t)st.st_size > ZYGOTE_BODY_MAX)
+		return err_set(err, false, -EFBIG, "fork: the request is too large");
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		return err_set(err, false, -ENOMEM, "fork: out of memory");
+	if (file_pread_full(fds[0], buf, (size_t)st.st_size, 0) != st.st_size) {
+		free(buf);
+		return err_set(err, false, -EIO, "fork: cannot read the request");
+	}
+	*body = json_loadb(buf, (size_t)st.st_size, 0, NULL);
+	free(buf);
+	if (!json_is_object(*body))
+		return err_set(err, true, -EINVAL, "fork: the request is not a JSON object");
+	ret = json_fork_parse(*body, f, err);
+	if (ret)
+		return ret;
+	ret = snap_file_load_fd(fds[1], "(fork)", &sf, &state, err);
+	if (ret)
+		return ret;
+	s = snap_find(&sf, SNAP_SEC_CONFIG, "config");
+	ret = s ? check_overrides(s->data, s->len, f, err)
+		: err_set(err, false, -EINVAL, "fork: the template's state has no config");
+	snap_file_release(&sf);
+	free(state);
+	for (unsigned int i = 0; !ret && i < f->n; i++)
+		ret = check_paths(z, &f->clones[i], i, err);
+	return ret;
+}
+
+/* In the clone: its own sandbox, then `hearth restore` of the memfds, to its end. */
+static void clone_main(const struct zygote *z, const struct fork_req *f, unsigned int i,
+		       const int fds[3], int ready)
+{
+	const struct fork_clone *c = &f->clones[i];
+	struct snap_load_req load = c->load;
+	struct cli_sandbox sb = z->sb;
+	int code;
+
+	signal(SIGCHLD, SIG_DFL);
+	close(z->sock);
+	setpgid(0, 0);
+	if (fchdir(z->dir) < 0)
+		_exit(HEARTH_EXIT_FAILURE);
+	close(z->dir);
+	close(fds[0]);
+	load.from_fds = true;
+	load.state_fd = fds[1];
+	load.mem_fd = fds[2];
+	load.snapshot_path = "(fork)";
+	load.mem_path = "(fork)";
+	load.track_dirty_pages = true;     /* a reset costs what the clone wrote */
+	load.resume_vm = f->resume;
+	load.kvm_path = z->kvm_path;
+	load.serial_out_path = c->serial_out;
+	/* Inside the template's jail and namespaces already: the clone's own on top. */
+	sb.jail = sb.uid = sb.gid = NULL;
+	sb.new_pid_ns = false;
+	sb.pid_file = NULL;
+	sb.api_sock = c->api_sock;
+	sb.snapshot_dir = NULL;
+	code = cli_sandbox(&sb);
+	if (code) {
+		if (write(ready, "Eits sandbox failed (see its log)", 33) < 0)
+			code = HEARTH_EXIT_FAILURE;
+		_exit(code);
+	}
+	exit(cli_host_run(&(struct host_opts){ .restore = &load, .kvm_path = z->kvm_path,
+					       .report_ready = true, .ready_fd = ready },
+			  NULL, c->api_sock, API_DEFAULT_MAX_PAYLOAD));
+}
+
+static void reply(const struct zygote *z, uint64_t seq, enum fork_kind kind, const char *text)
+{
+	size_t n = strlen(text) + 1;
+	char *buf = malloc(sizeof(struct fork_msg) + n);
+	struct fork_msg m = { FORK_MAGIC, kind, seq };
+	int ret;
+
+	if (!buf)
+		return;
+	if (n > FORK_ANSWER_MAX - sizeof(m))
+		n = FORK_ANSWER_MAX - sizeof(m);
+	memcpy(buf, &m, sizeof(m));
+	memcpy(buf + sizeof(m), text, n);
+	ret = uds_send_fds(z->sock, buf, sizeof(m) + n, NULL, 0);
+	if (ret)
+		log_warn("fork: cannot answer the template: %s", strerror(-ret));
+	free(buf);
+}
+
+/* Those clones of a request that failed: killed, and what they made removed. */
+static void undo(const struct zygote *z, const struct fork_req *f, const pid_t *pids,
+		 unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGKILL);
+	for (unsigned int i = 0; i < n; i++) {
+		if (pids[i] > 0)
+			waitpid(pids[i], NULL, 0);
+		unlinkat(z->dir, f->clones[i].api_sock, 0);
+		if (f->clones[i].load.vsock_uds_path)
+			unlinkat(z->dir, f->clones[i].load.vsock_uds_path, 0);
+	}
+}
+
+/* Waits for every clone's word: 0, or the first failure's in err. */
+static int await(const struct fork_req *f, const int *ready, struct err *err)
+{
+	struct pollfd *p = calloc(f->n, sizeof(*p));
+	unsigned int left = f->n;
+	int ret = 0;
+
+	if (!p)
+		return err_set(err, false, -ENOMEM, "fork: out of memory");
+	for (unsigned int i = 0; i < f->n; i++)
+		p[i] = (struct pollfd){ ready[i], POLLIN, 0 };
+	while (left && !ret) {
+		int n = poll(p, f->n, ZYGOTE_READY_TIMEOUT_MS);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = err_set(err, false, -ETIMEDOUT, "fork: %u clones did not start in "
+				      "%d s", left, ZYGOTE_READY_TIMEOUT_MS / 1000);
+			break;
+		}
+		for (unsigned int i = 0; i < f->n && !ret; i++) {
+			char word[sizeof(err->msg)];
+			ssize_t r;
+
+			if (p[i].fd < 0 || !p[i].revents)
+				continue;
+			r = read(p[i].fd, word, sizeof(word) - 1);
+			if (r == 1 && word[0] == 'K') {
+				p[i].fd = -1;
+				left--;
+				continue;
+			}
+			word[r > 0 ? r : 0] = '\0';
+			ret = err_set(err, true, -EINVAL, "fork: clone %u did not start: %s", i,
+				      r > 1 ? word + 1 : "it exited");
+		}
+	}
+	free(p);
+	return ret;
+}
+
+static char *answer_json(const struct fork_req *f, const pid_t *pids, uint64_t took_us)
+{
+	json_t *a = json_array(), *o;
+	char *s;
+
+	for (unsigned int i = 0; a && i < f->n; i++)
+		json_array_append_new(a, json_pack("{s:I, s:i, s:s}", "index", (json_int_t)i,
+						   "pid", (int)pids[i], "api_sock",
+						   f->clones[i].api_sock));
+	o = json_pack("{s:o, s:I}", "clones", a, "took_us", (json_int_t)took_us);
+	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return s;
+}
+
+static uint64_t mono_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
+}
+
+static void serve_one(const struct zygote *z, uint64_t seq, const int fds[3])
+{
+	uint64_t start = mono_us();
+	struct err err = ERR_INIT;
+	struct fork_req f;
+	json_t *body = NULL;
+	pid_t *pids = NULL;
+	int *ready = NULL, ret;
+	unsigned int made = 0;
+	char *text;
+
+	ret = read_request(z, fds, &f, &body, &err);
+	if (ret) {
+		reply(z, seq, err.usage ? FORK_USAGE : FORK_FAILED, err.msg);
+		json_decref(body);
+		return;
+	}
+	pids = calloc(f.n, sizeof(*pids));
+	ready = calloc(f.n, sizeof(*ready));
+	if (!pids || !ready) {
+		ret = err_set(&err, false, -ENOMEM, "fork: out of memory");
+		goto out;
+	}
+	for (; made < f.n; made++) {
+		int pfd[2];
+
+		if (pipe2(pfd, O_CLOEXEC) < 0) {
+			ret = err_set(&err, false, -errno, "fork: pipe: %s", strerror(errno));
+			break;
+		}
+		pids[made] = fork();
+		if (pids[made] == 0) {
+			for (unsigned int j = 0; j < made; j++)
+				close(ready[j]);
+			close(pfd[0]);
+			clone_main(z, &f, made, fds, pfd[1]);
+		}
+		close(pfd[1]);
+		ready[made] = pfd[0];
+		if (pids[made] < 0) {
+			ret = err_set(&err, false, -errno, "fork: fork: %s", strerror(errno));
+			close(pfd[0]);
+			break;
+		}
+	}
+	if (!ret)
+		ret = await(&f, ready, &err);
+	if (ret)
+		undo(z, &f, pids, made);
+out:
+	for (unsigned int i = 0; ready && i < made; i++)
+		close(ready[i]);
+	if (ret) {
+		reply(z, seq, err.usage ? FORK_USAGE : FORK_FAILED, err.msg);
+	} else {
+		text = answer_json(&f, pids, mono_us() - start);
+		reply(z, seq, text ? FORK_OK : FORK_FAILED, text ? text : "fork: out of memory");
+		free(text);
+	}
+	free(pids);
+	free(ready);
+	json_fork_release(&f);
+	json_decref(body);
+}
+
+static void zygote_main(struct zygote *z, pid_t parent)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(0);
+	prctl(PR_SET_NAME, "hearth-zygote");
+	/*
+	 * A mount namespace of its own, before the template may seal: the
+	 * seal's pivot_root moves the root of every process in its namespace,
+	 * and the clones need the filesystem the template started with. The
+	 * template waits for this byte. Without namespaces (none could be
+	 * made, or --no-sandbox) there is no pivot either.
+	 */
+	if (!z->sb.no_sandbox && !unshare(CLONE_NEWNS))
+		mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
+	if (write(z->sock, "Z", 1) != 1)
+		_exit(0);
+	/* Clones that end are reaped by the kernel; their starts are followed by pipes. */
+	signal(SIGCHLD, SIG_IGN);
+	for (;;) {
+		int fds[UDS_MAX_FDS];
+		unsigned int nfds = UDS_MAX_FDS;
+		struct fork_msg m;
+		ssize_t got = uds_recv_fds(z->sock, &m, sizeof(m), fds, &nfds);
+
+		if (got == 0 || (got < 0 && got != -EMSGSIZE && got != -EINTR))
+			_exit(0);      /* the template is gone */
+		if (got == (ssize_t)sizeof(m) && m.magic == FORK_MAGIC && m.kind == FORK_REQUEST &&
+		    nfds == 3)
+			serve_one(z, m.seq, fds);
+		else if (got > 0)
+			reply(z, got >= (ssize_t)sizeof(m) ? m.seq : 0, FORK_FAILED,
+			      "fork: the zygote got a malformed request");
+		for (unsigned int i = 0; i < nfds; i++)
+			close(fds[i]);
+	}
+}
+
+int cli_zygote_start(const char *fork_dir, const struct cli_sandbox *sb, const char *kvm_path,
+		     int *sock, struct err *err)
+{
+	struct zygote z = { .sb = *sb, .kvm_path = kvm_path };
+	pid_t parent = getpid(), pid;
+	int sv[2];
+	char ok;
+
+	z.dir = open(fork_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (z.dir < 0)
+		return err_set(err, true, -errno, "--fork-dir '%s': %s", fork_dir,
+			       strerror(errno));
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		close(z.dir);
+		return err_set(err, false, -errno, "fork: socketpair: %s", strerror(errno));
+	}
+	pid = fork();
+	if (pid < 0) {
+		close(z.dir);
+		close(sv[0]);
+		close(sv[1]);
+		return err_set(err, false, -errno, "fork: cannot start the zygote: %s",
+			       strerror(errno));
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		z.sock = sv[1];
+		zygote_main(&z, parent);
+	}
+	close(z.dir);
+	close(sv[1]);
+	if (read(sv[0], &ok, 1) != 1 || ok != 'Z') {
+		close(sv[0]);
+		return err_set(err, false, -EPIPE, "fork: the zygote did not start");
+	}
+	*sock = sv[0];
+	log_debug("fork: the zygote is pid %d, its directory %s", (int)pid, fork_dir);
+	return 0;
+}

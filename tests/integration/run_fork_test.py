@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""PUT /fork and PUT /reset (docs/api.md "Fork and reset") on a running
+template: the tick guest (tests/guest/tick.elf, a line "tick N" on every
+Nth PIT tick, its counter in guest RAM) with a scratch disk and a hybrid
+vsock, booted by `hearth run --api-sock --fork-dir DIR`, sandbox and
+seccomp on.
+
+    run_fork_test.py --hearth build/hearth --case clones|reset|refused [--asan B]
+
+  clones   10 clones in one request: each is a process of its own whose
+           first line continues the template's count from the fork, each
+           holds its own disk image and socket; the template runs on; a
+           clone left paused and resumed later counts on from the fork
+           however far the template went meanwhile (the template's later
+           writes never reach a clone); one killed, the rest run on.
+  reset    a clone counts on, PUT /reset: it answers the pages it took
+           back, and its next line is its first again.
+  refused  bad requests (a path out of --fork-dir, an image missing, a
+           drive left out, a socket that exists, 0 or 1001 clones, two
+           clones on one writable image) are refused whole with a line
+           naming the fault: no clone process, nothing made in the
+           directory, the template still counting.
+
+Needs a /dev/kvm that runs freestanding guests; skips elsewhere.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+from itest import check, run_cases  # noqa: E402
+from run_vmclock_test import request  # noqa: E402
+
+TIMEOUT = 60.0
+TICK = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__)))), "build", "tests", "guest", "tick.elf")
+
+
+def kvm_or_skip():
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR))
+        return True
+    except OSError:
+        print("skip: /dev/kvm cannot be opened here")
+        return False
+
+
+def env():
+    e = dict(os.environ)
+    e.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=0")
+    return e
+
+
+def ticks(path):
+    try:
+        with open(path, "rb") as f:
+            return [int(m) for m in re.findall(rb"^tick (\d+)$", f.read(), re.M)]
+    except OSError:
+        return []
+
+
+def wait_for(what, cond, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        check(time.monotonic() < deadline, "timed out waiting for " + what)
+        time.sleep(0.05)
+
+
+class Template:
+    def __init__(self, binary, tmp):
+        self.dir = os.path.join(tmp, "fd")
+        os.mkdir(self.dir)
+        with open(os.path.join(tmp, "boot.img"), "wb") as f:
+            f.truncate(1 << 20)
+        for i in range(12):
+            with open(os.path.join(self.dir, "d%d.img" % i), "wb") as f:
+                f.truncate(1 << 20)
+        self.sock = os.path.join(tmp, "t.sock")
+        self.out = os.path.join(tmp, "t.out")
+        self.p = subprocess.Popen(
+            [binary, "run", "--kernel", TICK, "--memory", "64",
+             "--disk", "path=%s,id=scratch" % os.path.join(tmp, "boot.img"),
+             "--vsock", "cid=3,uds=%s" % os.path.join(tmp, "boot", "v.sock"),
+             "--api-sock", self.sock, "--fork-dir", self.dir],
+            stdin=subprocess.DEVNULL, stdout=open(self.out, "wb"), stderr=subprocess.PIPE,
+            env=env())
+        wait_for("the template's third line", lambda: len(ticks(self.out)) >= 3)
+
+    def fork(self, body):
+        status, text = request(self.sock, "PUT", "/fork", body)
+        return status, text.decode("utf-8", "replace")
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def spec(i=None, **kw):
+    s = {"api_sock": "c{i}.sock", "serial_out": "c{i}.out",
+         "drive_overrides": [{"drive_id": "scratch", "path_on_host": "d{i}.img",
+                              "is_read_only": False}],
+         "vsock_override": {"uds_path": "v{i}.sock"}}
+    s.update(kw)
+    return s
+
+
+def spec_n(i, **kw):
+    """spec() for the clones list, whose strings are not expanded: clone i's own names."""
+    return json.loads(json.dumps(spec(**kw)).replace("{i}", str(i)))
+
+
+def kill_all(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def fork_ok(t, body):
+    status, text = t.fork(body)
+    check(status == 200, "PUT /fork: %d %r" % (status, text))
+    return json.loads(text)["clones"]
+
+
+def case_clones(binary, tmp):
+    if not kvm_or_skip():
+        return
+    t = Template(binary, tmp)
+    pids = []
+    try:
+        clones = fork_ok(t, {"count": 10, "clone": spec()})
+        at_fork = max(ticks(t.out))
+        pids = [c["pid"] for c in clones]
+        check(len(set(pids)) == 10 and os.getpid() not in pids and t.p.pid not in pids,
+              "10 processes of their own: %r" % pids)
+        for i in range(10):
+            out = os.path.join(t.dir, "c%d.out" % i)
+            wait_for("clone %d's lines" % i, lambda: len(ticks(out)) >= 2)
+            first = ticks(out)[0]
+            check(at_fork <= first <= at_fork + 1,
+                  "clone %d continues from the fork: first line %d, the template was at %d"
+                  % (i, first, at_fork))
+            img = os.path.realpath(os.path.join(t.dir, "d%d.img" % i))
+            held = [os.readlink("/proc/%d/fd/%s" % (pids[i], fd))
+                    for fd in os.listdir("/proc/%d/fd" % pids[i])]
+            check(img in held and not any(re.search(r"/d(?!%d\.img)\d+\.img$" % i, h)
+                                          for h in held),
+                  "clone %d holds its own image and no other: %r" % (i, held))
+            check(os.path.exists(os.path.join(t.dir, "c%d.sock" % i)),
+                  "clone %d serves its API socket" % i)
+        n = len(ticks(t.out))
+        wait_for("the template's next line", lambda: len(ticks(t.out)) > n)
+        # A clone left paused while the template counts far on.
+        late = fork_ok(t, {"clones": [spec(api_sock="p.sock", serial_out="p.out",
+                                           drive_overrides=[{"drive_id": "scratch",
+                                                             "path_on_host": "d10.img",
+                                                             "is_read_only": False}],
+                                           vsock_override={"uds_path": "vp.sock"})],
+                           "resume": False})
+        pids.append(late[0]["pid"])
+        at_late = max(ticks(t.out))
+        wait_for("the template to count on", lambda: max(ticks(t.out)) >= at_late + 6)
+        check(ticks(os.path.join(t.dir, "p.out")) == [], "the paused clone says nothing")
+        status, text = request(os.path.join(t.dir, "p.sock"), "PATCH", "/vm",
+                               {"state": "Resumed"})
+        check(status == 204, "PATCH /vm Resumed on the paused clone: %d %r" % (status, text))
+        pout = os.path.join(t.dir, "p.out")
+        wait_for("the resumed clone's line", lambda: ticks(pout))
+        check(ticks(pout)[0] <= at_late + 1,
+              "the resumed clone counts on from its fork (%d), not from the template's "
+              "later count (%d)" % (ticks(pout)[0], max(ticks(t.out))))
+        os.kill(pids[3], signal.SIGKILL)
+        wait_for("clone 3 to go", lambda: not alive(pids[3]))
+        counts = [len(ticks(os.path.join(t.dir, "c%d.out" % i))) for i in range(10)]
+        for i in range(10):
+            if i != 3:
+                out = os.path.join(t.dir, "c%d.out" % i)
+                wait_for("clone %d to go on after clone 3's kill" % i,
+                         lambda: len(ticks(out)) > counts[i])
+        check(t.p.poll() is None, "the template runs on")
+    finally:
+        kill_all(pids)
+        t.stop()
+
+
+def case_reset(binary, tmp):
+    if not kvm_or_skip():
+        return
+    t = Template(binary, tmp)
+    pids = []
+    try:
+        pids = [c["pid"] for c in fork_ok(t, {"count": 1, "clone": spec()})]
+        out = os.path.join(t.dir, "c0.out")
+        wait_for("the clone's fourth line", lambda: len(ticks(out)) >= 4)
+        first = ticks(out)[0]
+        status, text = request(os.path.join(t.dir, "c0.sock"), "PUT", "/reset", {})
+        check(status == 200, "PUT /reset: %d %r" % (status, text))
+        got = json.loads(text)
+        check(got["pages"] > 0, "the reset took pages back: %r" % got)
+        n = len(ticks(out))
+        wait_for("a line after the reset", lambda: len(ticks(out)) > n)
+        check(ticks(out)[n] == first, "after the reset the clone says its first line again "
+              "(%d), not %d" % (first, ticks(out)[n]))
+        wait_for("the line after", lambda: len(ticks(out)) > n + 1)
+        check(ticks(out)[n + 1] == first + 1, "and counts on from there: %r" % ticks(out)[n:])
+    finally:
+        kill_all(pids)
+        t.stop()
+
+
+def children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def case_refused(binary, tmp):
+    if not kvm_or_skip():
+        return
+    t = Template(binary, tmp)
+    try:
+        zyg = [c for c in children(t.p.pid)]
+        check(len(zyg) == 1, "the template has one child, its zygote: %r" % zyg)
+        before = sorted(os.listdir(t.dir))
+        with open(os.path.join(tmp, "outside.img"), "wb") as f:
+            f.truncate(1 << 20)
+        open(os.path.join(t.dir, "taken.sock"), "w").close()
+        bad = [
+            ({"count": 2, "clone": spec(drive_overrides=[
+                {"drive_id": "scratch", "path_on_host": "../outside.img",
+                 "is_read_only": False}])}, "no '..'"),
+            ({"count": 2, "clone": spec(drive_overrides=[
+                {"drive_id": "scratch", "path_on_host": "/etc/passwd",
+                 "is_read_only": True}])}, "relative to the template's --fork-dir"),
+            ({"count": 2, "clone": spec(drive_overrides=[
+                {"drive_id": "scratch", "path_on_host": "missing{i}.img",
+                 "is_read_only": False}])}, "missing0.img"),
+            ({"count": 2, "clone": spec(drive_overrides=[])}, "scratch"),
+            ({"clones": [spec_n(0), spec_n(1, api_sock="taken.sock")]}, "already exists"),
+            ({"count": 0, "clone": spec()}, "from 1 to 1000"),
+            ({"count": 1001, "clone": spec()}, "from 1 to 1000"),
+            ({"count": 2, "clone": spec(drive_overrides=[
+                {"drive_id": "scratch", "path_on_host": "d0.img", "is_read_only": False}])},
+             "share the drive image"),
+            ({"count": 1, "clone": spec(), "bogus": 1}, "bogus"),
+        ]
+        for body, words in bad:
+            status, text = t.fork(body)
+            check(status == 400 and words in text,
+                  "refused with %r: %d %r" % (words, status, text))
+            check(children(zyg[0]) == [], "no clone left behind: %r" % children(zyg[0]))
+            check(sorted(os.listdir(t.dir)) == sorted(before + ["taken.sock"]),
+                  "nothing made in --fork-dir: %r" % sorted(os.listdir(t.dir)))
+        n = len(ticks(t.out))
+        wait_for("the template to count on", lambda: len(ticks(t.out)) > n)
+    finally:
+        t.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(run_cases(__doc__, {"clones": case_clones, "reset": case_reset,
+                                 "refused": case_refused}, "hearth-fork-"))
