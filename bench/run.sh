@@ -29,6 +29,11 @@
 #                                                         once on the host: time, Pss, host
 #                                                         memory per clone, with and without
 #                                                         --mem-merge (bench/clones.py)
+#   bench/run.sh --fork [--counts 1,10,100,1000] [--dirty-mib 0,1,4,16,64] [--no-restore]
+#                                                         PUT /fork of a running VM into N
+#                                                         clones on the host, against N
+#                                                         hearth restore; PUT /reset against
+#                                                         MiB dirtied (bench/fork.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = --api-load ]; then
@@ -39,6 +44,11 @@ if [ "${1:-}" = --clones ]; then
   shift
   scripts/deps.sh bench
   exec python3 bench/clones.py "$@"
+fi
+if [ "${1:-}" = --fork ]; then
+  shift
+  scripts/deps.sh bench
+  exec python3 bench/fork.py "$@"
 fi
 if [ "${1:-}" = --density ]; then
   shift

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/fork.h"
 #include "sandbox/confine.h"
 #include "sandbox/sandbox.h"
 #include "util/log.h"
@@ -17,6 +18,8 @@ int main(int argc, char **argv)
 		{ "snapshot", cli_snapshot_main },
 		{ "restore", cli_restore_main },
 		{ "snapshot-merge", cli_merge_main },
+		{ "fork", cli_fork_main },
+		{ "reset", cli_reset_main },
 	};
 
 	if (argc >= 1 && cli_is_firecracker(argv[0]))

@@ -13,6 +13,7 @@
 #include "sandbox/policy.h"
 #include "sandbox/sandbox.h"
 #include "util/log.h"
+#include "util/trim.h"
 #include "vmm/logger.h"
 
 bool cli_is_firecracker(const char *argv0)
@@ -109,6 +110,32 @@ static int ready_say(const struct host_opts *o, const struct err *e, int code)
 	return code;
 }
 
+/*
+ * A fork's clone (host_opts.go_fd): built, paused and serving its API,
+ * it says so, waits for its siblings (the zygote closes the pipe's other
+ * end once all are), then resumes as the request asked: the guests of a
+ * fork start together, none running while the others are still made.
+ * Its socket is not in the fork's answer yet, so no client of the fork's
+ * races the resume (one that did would get the refusal of a second one).
+ */
+static int clone_go(struct host *h, const struct host_opts *o, struct err *e)
+{
+	char c;
+	ssize_t r;
+
+	if (write(o->ready_fd, "P", 1) != 1)
+		return err_set(e, false, -errno, "fork: cannot tell the zygote: %s", strerror(errno));
+	do
+		r = read(o->go_fd, &c, 1);
+	while (r < 0 && errno == EINTR);
+	close(o->go_fd);
+	if (r != 0)
+		return err_set(e, false, -EPIPE, "fork: the zygote's start signal was not an end");
+	if (!o->go_resume)
+		return 0;
+	return ctl_handle(&h->ctl, &(struct ctl_action){ .type = CTL_RESUME }, NULL, e);
+}
+
 int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *api_sock,
 		 size_t max_payload)
 {
@@ -186,9 +213,38 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 			return host_exit_line(o, host_close(&h, ready_say(o, &e, cli_fail(&e))));
 		}
 	}
+	if (o->report_ready && o->go_fd >= 0 && clone_go(&h, o, &e)) {
+		api_server_stop(srv);
+		return host_exit_line(o, host_close(&h, ready_say(o, &e, cli_fail(&e))));
+	}
 	ready_say(o, NULL, 0);
+	/* Setup's dead frames below this one and its freed heap: no longer this VM's. */
+	trim_after_setup();
 	host_run(&h);
 	/* No request may reach the VM from here on. */
 	api_server_stop(srv);
 	return host_exit_line(o, host_close(&h, -1));
+}
+
+int cli_override_split(const char *cmd, const char *flag, const char *val, char *id, size_t len,
+		       const char **rest, struct err *e)
+{
+	const char *eq = strchr(val, '=');
+
+	if (!eq || eq == val || (size_t)(eq - val) >= len || !eq[1])
+		return err_set(e, true, -EINVAL, "%s: %s '%.64s': want ID=VALUE", cmd, flag,
+			       val);
+	memcpy(id, val, (size_t)(eq - val));
+	id[eq - val] = '\0';
+	*rest = eq + 1;
+	return 0;
+}
+
+int cli_override_access(const char *cmd, const char *flag, const char *val, const char *spec,
+			struct err *e)
+{
+	if ((strncmp(spec, "ro:", 3) && strncmp(spec, "rw:", 3)) || !spec[3])
+		return err_set(e, true, -EINVAL, "%s: %s '%.64s': want ID=ro:PATH or "
+			       "ID=rw:PATH", cmd, flag, val);
+	return spec[1] == 'o';
 }

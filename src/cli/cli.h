@@ -58,6 +58,19 @@ void cli_log_level(int verbose);
 int cli_gnu_fault(const struct opt_cmd *cmd, enum opt_fault f, const char *arg,
 		  const struct opt *o, struct err *e);
 
+/*
+ * An override flag's ID=VALUE (`hearth restore`, `hearth fork`): the ID
+ * and a pointer to VALUE inside argv, or -EINVAL naming cmd and the flag.
+ */
+int cli_override_split(const char *cmd, const char *flag, const char *val, char *id, size_t len,
+		       const char **rest, struct err *e);
+/*
+ * Its ro:PATH (1) or rw:PATH (0): said, never defaulted, since it decides
+ * whether the file is opened for writing; else -EINVAL naming the flag.
+ */
+int cli_override_access(const char *cmd, const char *flag, const char *val, const char *spec,
+			struct err *e);
+
 /* Prints e and returns its exit status: 2 when the input was at fault, else 1. */
 int cli_fail(const struct err *e);
 

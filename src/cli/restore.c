@@ -57,32 +57,6 @@ void cli_restore_usage(FILE *out)
 	      "Exit status: as hearth run; 2 when the snapshot or a flag is refused.\n", out);
 }
 
-/* ID=VALUE: the ID and a pointer to VALUE inside argv, or a refusal naming the flag. */
-static int split_override(const char *flag, const char *val, char *id, size_t len,
-			  const char **rest, struct err *e)
-{
-	const char *eq = strchr(val, '=');
-
-	if (!eq || eq == val || (size_t)(eq - val) >= len || !eq[1])
-		return err_set(e, true, -EINVAL, "restore: %s '%.64s': want ID=VALUE", flag, val);
-	memcpy(id, val, (size_t)(eq - val));
-	id[eq - val] = '\0';
-	*rest = eq + 1;
-	return 0;
-}
-
-/*
- * ro:PATH (1) or rw:PATH (0): said, never defaulted, since it decides
- * whether the file is opened for writing; else -EINVAL naming the flag.
- */
-static int access_mode(const char *flag, const char *val, const char *spec, struct err *e)
-{
-	if ((strncmp(spec, "ro:", 3) && strncmp(spec, "rw:", 3)) || !spec[3])
-		return err_set(e, true, -EINVAL, "restore: %s '%.64s': want ID=ro:PATH or "
-			       "ID=rw:PATH", flag, val);
-	return spec[1] == 'o';
-}
-
 static int restore_drive(void *ctx, const struct opt *o, const char *val, struct err *e)
 {
 	struct cli_restore_opts *r = ctx;
@@ -93,10 +67,10 @@ static int restore_drive(void *ctx, const struct opt *o, const char *val, struct
 	if (r->load.n_drive_overrides >= VM_MAX_DRIVES)
 		return err_set(e, true, -EINVAL, "restore: more than %d %s", VM_MAX_DRIVES, o->name);
 	id = r->drive_ids[r->load.n_drive_overrides];
-	ret = split_override(o->name, val, id, sizeof(r->drive_ids[0]), &spec, e);
+	ret = cli_override_split("restore", o->name, val, id, sizeof(r->drive_ids[0]), &spec, e);
 	if (ret)
 		return ret;
-	ret = access_mode(o->name, val, spec, e);
+	ret = cli_override_access("restore", o->name, val, spec, e);
 	if (ret < 0)
 		return ret;
 	r->load.drive_overrides[r->load.n_drive_overrides++] =
@@ -115,10 +89,10 @@ static int restore_pmem(void *ctx, const struct opt *o, const char *val, struct 
 	if (r->load.n_pmem_overrides >= VM_MAX_PMEM)
 		return err_set(e, true, -EINVAL, "restore: more than %d %s", VM_MAX_PMEM, o->name);
 	id = r->pmem_ids[r->load.n_pmem_overrides];
-	ret = split_override(o->name, val, id, sizeof(r->pmem_ids[0]), &spec, e);
+	ret = cli_override_split("restore", o->name, val, id, sizeof(r->pmem_ids[0]), &spec, e);
 	if (ret)
 		return ret;
-	ret = access_mode(o->name, val, spec, e);
+	ret = cli_override_access("restore", o->name, val, spec, e);
 	if (ret < 0)
 		return ret;
 	ov = &r->load.pmem_overrides[r->load.n_pmem_overrides++];
@@ -165,7 +139,7 @@ static int restore_net(void *ctx, const struct opt *o, const char *val, struct e
 	if (r->load.n_overrides >= VM_MAX_NETS)
 		return err_set(e, true, -EINVAL, "restore: more than %d %s", VM_MAX_NETS, o->name);
 	id = r->net_ids[r->load.n_overrides];
-	ret = split_override(o->name, val, id, sizeof(r->net_ids[0]), &spec, e);
+	ret = cli_override_split("restore", o->name, val, id, sizeof(r->net_ids[0]), &spec, e);
 	if (ret)
 		return ret;
 	ov = &r->load.overrides[r->load.n_overrides++];

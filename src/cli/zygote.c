@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,6 +36,8 @@
 #include <unistd.h>
 
 #include "api/json_fork.h"
+#include "vcpu/cpuid.h"
+#include "vmm/vm.h"
 #include "api/server.h"
 #include "control/fork_proto.h"
 #include "control/host.h"
@@ -52,6 +55,7 @@
 struct zygote {
 	int sock;
 	int dir;                     /* --fork-dir, O_PATH */
+	char *dir_path;              /* its absolute path, to open it again in the zygote's namespace */
 	struct cli_sandbox sb;       /* the template's flags, for each clone's own sandbox */
 	const char *kvm_path;
 };
@@ -212,9 +216,11 @@ static int read_request(const struct zygote *z, const int fds[3], struct fork_re
 	return ret;
 }
 
+#define CLONE_MMAP_THRESHOLD (16 * 1024)
+
 /* In the clone: its own sandbox, then `hearth restore` of the memfds, to its end. */
 static void clone_main(const struct zygote *z, const struct fork_req *f, unsigned int i,
-		       const int fds[3], int ready)
+		       const int fds[3], int ready, int go)
 {
 	const struct fork_clone *c = &f->clones[i];
 	struct snap_load_req load = c->load;
@@ -222,6 +228,16 @@ static void clone_main(const struct zygote *z, const struct fork_req *f, unsigne
 	int code;
 
 	signal(SIGCHLD, SIG_DFL);
+	/*
+	 * A device's buffer (the serial port's, vsock's, a queue's) is mapped
+	 * on its own, zero pages until written: from the heap, calloc would
+	 * write every page of it, a page of this clone's own each. A request
+	 * the heap's free top can hold never reaches the threshold: the top
+	 * is cut back and padded by no more than the threshold.
+	 */
+	mallopt(M_MMAP_THRESHOLD, CLONE_MMAP_THRESHOLD);
+	mallopt(M_TOP_PAD, CLONE_MMAP_THRESHOLD);
+	malloc_trim(0);
 	close(z->sock);
 	setpgid(0, 0);
 	if (fchdir(z->dir) < 0)
@@ -234,7 +250,7 @@ static void clone_main(const struct zygote *z, const struct fork_req *f, unsigne
 	load.snapshot_path = "(fork)";
 	load.mem_path = "(fork)";
 	load.track_dirty_pages = true;     /* a reset costs what the clone wrote */
-	load.resume_vm = f->resume;
+	load.resume_vm = false;            /* all at once, when go ends (cli.c's clone_go) */
 	load.kvm_path = z->kvm_path;
 	load.serial_out_path = c->serial_out;
 	/* Inside the template's jail and namespaces already: the clone's own on top. */
@@ -250,7 +266,8 @@ static void clone_main(const struct zygote *z, const struct fork_req *f, unsigne
 		_exit(code);
 	}
 	exit(cli_host_run(&(struct host_opts){ .restore = &load, .kvm_path = z->kvm_path,
-					       .report_ready = true, .ready_fd = ready },
+					       .report_ready = true, .ready_fd = ready,
+					       .go_fd = go, .go_resume = f->resume },
 			  NULL, c->api_sock, API_DEFAULT_MAX_PAYLOAD));
 }
 
@@ -289,8 +306,8 @@ static void undo(const struct zygote *z, const struct fork_req *f, const pid_t *
 	}
 }
 
-/* Waits for every clone's word: 0, or the first failure's in err. */
-static int await(const struct fork_req *f, const int *ready, struct err *err)
+/* Waits for every clone's word (want: 'P' built, 'K' serving): 0, or the first failure's in err. */
+static int await(const struct fork_req *f, const int *ready, char want, struct err *err)
 {
 	struct pollfd *p = calloc(f->n, sizeof(*p));
 	unsigned int left = f->n;
@@ -317,7 +334,7 @@ static int await(const struct fork_req *f, const int *ready, struct err *err)
 			if (p[i].fd < 0 || !p[i].revents)
 				continue;
 			r = read(p[i].fd, word, sizeof(word) - 1);
-			if (r == 1 && word[0] == 'K') {
+			if (r == 1 && word[0] == want) {
 				p[i].fd = -1;
 				left--;
 				continue;
@@ -361,7 +378,7 @@ static void serve_one(const struct zygote *z, uint64_t seq, const int fds[3])
 	struct fork_req f;
 	json_t *body = NULL;
 	pid_t *pids = NULL;
-	int *ready = NULL, ret;
+	int *ready = NULL, go[2] = { -1, -1 }, ret;
 	unsigned int made = 0;
 	char *text;
 
@@ -377,6 +394,11 @@ static void serve_one(const struct zygote *z, uint64_t seq, const int fds[3])
 		ret = err_set(&err, false, -ENOMEM, "fork: out of memory");
 		goto out;
 	}
+	/* Every clone holds the read end; the end of the write end, ours alone, starts them. */
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		ret = err_set(&err, false, -errno, "fork: pipe: %s", strerror(errno));
+		goto out;
+	}
 	for (; made < f.n; made++) {
 		int pfd[2];
 
@@ -389,7 +411,8 @@ static void serve_one(const struct zygote *z, uint64_t seq, const int fds[3])
 			for (unsigned int j = 0; j < made; j++)
 				close(ready[j]);
 			close(pfd[0]);
-			clone_main(z, &f, made, fds, pfd[1]);
+			close(go[1]);
+			clone_main(z, &f, made, fds, pfd[1], go[0]);
 		}
 		close(pfd[1]);
 		ready[made] = pfd[0];
@@ -399,11 +422,24 @@ static void serve_one(const struct zygote *z, uint64_t seq, const int fds[3])
 			break;
 		}
 	}
+	/* Built, all of them, before any guest runs: then started together, and serving. */
 	if (!ret)
-		ret = await(&f, ready, &err);
+		ret = await(&f, ready, 'P', &err);
 	if (ret)
-		undo(z, &f, pids, made);
+		undo(z, &f, pids, made);     /* killed before the end below could start them */
+	if (go[1] >= 0) {
+		close(go[1]);
+		go[1] = -1;
+	}
+	if (!ret) {
+		ret = await(&f, ready, 'K', &err);
+		if (ret)
+			undo(z, &f, pids, made);
+	}
 out:
+	for (unsigned int i = 0; i < 2; i++)
+		if (go[i] >= 0)
+			close(go[i]);
 	for (unsigned int i = 0; ready && i < made; i++)
 		close(ready[i]);
 	if (ret) {
@@ -419,6 +455,47 @@ out:
 	json_decref(body);
 }
 
+/*
+ * The directory again, through this namespace's mounts: the descriptor
+ * opened before the unshare holds the template's mount, which the
+ * template's pivot detaches, and a clone whose working directory is on a
+ * detached mount has none getcwd can name (its sandbox then cannot list
+ * the VM's relative paths). The namespace is a copy made just now, so
+ * the path finds the same directory; it is checked to be.
+ */
+static void zygote_dir_again(struct zygote *z)
+{
+	struct stat a, b;
+	int fd = z->dir_path ? open(z->dir_path, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+
+	if (fd < 0)
+		return;
+	if (!fstat(fd, &a) && !fstat(z->dir, &b) && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+		close(z->dir);
+		z->dir = fd;
+	} else {
+		close(fd);
+	}
+}
+
+/*
+ * What every clone would ask the host for, asked once here: they inherit
+ * the answers (KVM's CPUID table, the host's address width), each a row
+ * of CPUID exits when the host is itself a VM.
+ */
+static void zygote_warm(const struct zygote *z)
+{
+	int fd = open(z->kvm_path ? z->kvm_path : "/dev/kvm", O_RDWR | O_CLOEXEC);
+	struct kvm_cpuid2 *c = NULL;
+
+	(void)vm_host_phys_bits();
+	if (fd < 0)
+		return;
+	if (!cpuid_get_supported(fd, &c))
+		free(c);
+	close(fd);
+}
+
 static void zygote_main(struct zygote *z, pid_t parent)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -432,10 +509,13 @@ static void zygote_main(struct zygote *z, pid_t parent)
 	 * template waits for this byte. Without namespaces (none could be
 	 * made, or --no-sandbox) there is no pivot either.
 	 */
-	if (!z->sb.no_sandbox && !unshare(CLONE_NEWNS))
+	if (!z->sb.no_sandbox && !unshare(CLONE_NEWNS)) {
 		mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
+		zygote_dir_again(z);
+	}
 	if (write(z->sock, "Z", 1) != 1)
 		_exit(0);
+	zygote_warm(z);
 	/* Clones that end are reaped by the kernel; their starts are followed by pipes. */
 	signal(SIGCHLD, SIG_IGN);
 	for (;;) {
@@ -469,13 +549,16 @@ int cli_zygote_start(const char *fork_dir, const struct cli_sandbox *sb, const c
 	if (z.dir < 0)
 		return err_set(err, true, -errno, "--fork-dir '%s': %s", fork_dir,
 			       strerror(errno));
+	z.dir_path = realpath(fork_dir, NULL);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		close(z.dir);
+		free(z.dir_path);
 		return err_set(err, false, -errno, "fork: socketpair: %s", strerror(errno));
 	}
 	pid = fork();
 	if (pid < 0) {
 		close(z.dir);
+		free(z.dir_path);
 		close(sv[0]);
 		close(sv[1]);
 		return err_set(err, false, -errno, "fork: cannot start the zygote: %s",
@@ -487,6 +570,7 @@ int cli_zygote_start(const char *fork_dir, const struct cli_sandbox *sb, const c
 		zygote_main(&z, parent);
 	}
 	close(z.dir);
+	free(z.dir_path);
 	close(sv[1]);
 	if (read(sv[0], &ok, 1) != 1 || ok != 'Z') {
 		close(sv[0]);

@@ -56,6 +56,15 @@ struct host_opts {
 	 */
 	bool report_ready;
 	int ready_fd;
+	/*
+	 * A clone restored paused that all of its fork start together: "P" on
+	 * ready_fd once its VM is built, then it waits for go_fd's end (the
+	 * zygote closes it when every clone said "P": none runs a guest while
+	 * the others are still being made), resumes when go_resume, serves
+	 * its API and says "K". -1: none (report_ready alone).
+	 */
+	int go_fd;
+	bool go_resume;
 };
 
 struct host {

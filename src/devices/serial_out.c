@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -102,7 +103,7 @@ int serial_out_init(struct serial_out *o, int fd)
 {
 	int r;
 
-	memset(o, 0, sizeof(*o));
+	memset(o, 0, offsetof(struct serial_out, buf));
 	o->fd = -1;
 	o->poll_fd = -1;
 	o->wake_fd = -1;

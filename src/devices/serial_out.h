@@ -32,7 +32,6 @@ struct serial_out {
 	int wake_fd;       /* eventfd, written on the empty -> non-empty transition */
 	bool own_fd;       /* fd is our private reopen of the caller's fd */
 	int restore_fd;    /* we set O_NONBLOCK on this shared fd and clear it at the end */
-	uint8_t buf[SERIAL_OUT_SIZE];
 	size_t head, count;
 	uint64_t dropped;  /* bytes lost: buffer full, or the fd failed */
 	uint64_t tx_bytes; /* every byte the guest sent, discarded or not (atomic) */
@@ -44,6 +43,12 @@ struct serial_out {
 	struct rate_limiter rl;
 	uint64_t rl_unblock_ns;
 	uint64_t rl_dropped;
+	/*
+	 * Last: serial_out_init clears what comes before it only. A ring's
+	 * bytes are written before they are read, and a page of it never
+	 * written is no page of this VM's (nor of any fork's clone).
+	 */
+	uint8_t buf[SERIAL_OUT_SIZE];
 };
 
 /* fd -1 discards. Returns 0 or -errno. */

@@ -64,36 +64,33 @@ static const char *dir_shared(const char *dir)
 	return hit;
 }
 
-/* A directory to keep whole: refused, naming it, when others share it. */
-static int keep_dir(struct sandbox_paths *l, const char *dir, struct err *err)
+/*
+ * A directory to keep whole: refused, naming it, when others share it.
+ * Only the new entry is checked: every listed one was when it came, and
+ * the entries it covers are below it, exposed by it if they exposed
+ * anything. No copy of the list either: it is 196 KiB, and every page of
+ * it a copy touches is a page of its own in each clone (docs/api.md "Fork
+ * and reset").
+ */
+int sandbox_allow_dir(const char *dir, struct err *err)
 {
+	char abs[sizeof(extra.p[0].path)];
 	const char *hit;
-	int ret = sandbox_paths_add(l, dir, true, confine_cwd());
+	int ret = sandbox_path_abs(dir, confine_cwd(), abs, sizeof(abs));
 
-	if (ret)
-		return err_set(err, true, ret, "%s", ret == -ENAMETOOLONG ? "path too long"
-								  : strerror(-ret));
-	/* Checked as the list has it, absolute, and whatever it now covers. */
-	for (unsigned int i = 0; i < l->n; i++) {
-		hit = l->p[i].dir ? dir_shared(l->p[i].path) : NULL;
+	if (!ret) {
+		hit = dir_shared(abs);
 		if (hit)
 			return err_set(err, true, -EPERM, "the sealed sandbox would keep %s, which "
 				       "exposes %s: a directory other programs share, with their "
 				       "files and Unix sockets (Landlock does not guard connect(2) "
-				       "to a socket); name a directory of this VM's own",
-				       l->p[i].path, hit);
+				       "to a socket); name a directory of this VM's own", abs, hit);
+		ret = sandbox_paths_add(&extra, abs, true, NULL);
 	}
+	if (ret)
+		return err_set(err, true, ret, "%s", ret == -ENAMETOOLONG ? "path too long"
+								  : strerror(-ret));
 	return 0;
-}
-
-int sandbox_allow_dir(const char *dir, struct err *err)
-{
-	struct sandbox_paths copy = extra;
-	int ret = keep_dir(&copy, dir, err);
-
-	if (!ret)
-		extra = copy;
-	return ret;
 }
 
 /* Step 3: every thread, when it enters service. */
@@ -242,7 +239,9 @@ static int collect_paths(const struct vm_config *cfg, struct sandbox_paths *path
 {
 	int ret;
 
-	*paths = extra;
+	/* The listed entries only: a whole copy would write every page of its 196 KiB. */
+	memcpy(paths->p, extra.p, extra.n * sizeof(extra.p[0]));
+	paths->n = extra.n;
 	ret = sandbox_paths_from_config(paths, cfg, start_cwd);
 	/*
 	 * Guest-initiated hybrid vsock connections reach uds_path_PORT, made by

@@ -91,7 +91,7 @@ static bool path_covers(const char *a, const char *b)
 	return b[n] == '\0' || b[n] == '/' || (n == 1 && a[0] == '/');
 }
 
-static int make_abs(const char *path, const char *cwd, char *out, size_t outlen)
+int sandbox_path_abs(const char *path, const char *cwd, char *out, size_t outlen)
 {
 	size_t n;
 	int w;
@@ -120,7 +120,7 @@ static int paths_add(struct sandbox_paths *l, const char *path, bool dir, bool r
 {
 	char abs[sizeof(l->p[0].path)];
 	unsigned int i, j;
-	int ret = make_abs(path, cwd, abs, sizeof(abs));
+	int ret = sandbox_path_abs(path, cwd, abs, sizeof(abs));
 
 	if (ret)
 		return ret;
@@ -164,7 +164,7 @@ int sandbox_paths_add_parent(struct sandbox_paths *l, const char *file, const ch
 {
 	char abs[sizeof(l->p[0].path)];
 	char *slash;
-	int ret = make_abs(file, cwd, abs, sizeof(abs));
+	int ret = sandbox_path_abs(file, cwd, abs, sizeof(abs));
 
 	if (ret)
 		return ret;

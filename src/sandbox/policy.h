@@ -72,8 +72,8 @@ struct sandbox_path {
 };
 
 struct sandbox_paths {
+	unsigned int n;    /* first: beside p[0], not a page of its own past 196 KiB of paths */
 	struct sandbox_path p[SANDBOX_MAX_PATHS];
-	unsigned int n;
 };
 
 /*
@@ -83,6 +83,8 @@ struct sandbox_paths {
  * (empty, or cwd missing for a relative path), -ENAMETOOLONG or -ENOSPC.
  */
 int sandbox_paths_add(struct sandbox_paths *l, const char *path, bool dir, const char *cwd);
+/* path made absolute against cwd as the list keeps it, trailing '/' dropped: 0 or -errno. */
+int sandbox_path_abs(const char *path, const char *cwd, char *out, size_t outlen);
 /*
  * The same, read only. An entry is read only while everything it stands
  * for is: a writable one covering or covered by it makes it writable.

@@ -1,6 +1,7 @@
 #include "vcpu/cpuid.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,17 @@
 #define LEAF1_EDX_HTT (1u << 28)
 #define EXT1_ECX_TOPOEXT (1u << 22)   /* AMD: leaves 0x8000001d and 0x8000001e are valid */
 
-int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **out)
+/*
+ * KVM's answer is the host's, the same for every VM of the process, and
+ * asking costs a CPUID per leaf in the kernel, each an exit when Hearth
+ * itself runs in a VM: the first answer is kept (never freed), so a
+ * fork's clones, which inherit it from their zygote, do not ask again.
+ */
+static struct kvm_cpuid2 *supported_table;
+static unsigned int supported_cap;
+static pthread_mutex_t supported_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int supported_ask(int kvm_fd)
 {
 	unsigned int n = 128;
 
@@ -25,7 +36,8 @@ int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **out)
 			return -ENOMEM;
 		c->nent = n;
 		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
-			*out = c;
+			supported_table = c;
+			supported_cap = n;
 			return 0;
 		}
 		free(c);
@@ -33,6 +45,28 @@ int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **out)
 			return -errno;
 		n *= 2;
 	}
+}
+
+int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **out)
+{
+	struct kvm_cpuid2 *c = NULL;
+	int ret = 0;
+
+	pthread_mutex_lock(&supported_lock);
+	if (!supported_table)
+		ret = supported_ask(kvm_fd);
+	if (!ret) {
+		/* With the room KVM was given: callers may add leaves. */
+		c = calloc(1, sizeof(*c) + supported_cap * sizeof(c->entries[0]));
+		if (c)
+			memcpy(c, supported_table,
+			       sizeof(*c) + supported_table->nent * sizeof(c->entries[0]));
+		else
+			ret = -ENOMEM;
+	}
+	pthread_mutex_unlock(&supported_lock);
+	*out = c;
+	return ret;
 }
 
 struct kvm_cpuid2 *cpuid_copy(const struct kvm_cpuid2 *src, unsigned int extra)

@@ -14,7 +14,7 @@
 
 enum cpu_vendor { CPU_VENDOR_OTHER, CPU_VENDOR_INTEL, CPU_VENDOR_AMD };
 
-/* KVM_GET_SUPPORTED_CPUID into a heap table. */
+/* KVM_GET_SUPPORTED_CPUID into a heap table (the process's first answer, kept: cpuid.c). */
 int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **out);
 
 /* A heap copy of src with room for extra more entries (nent stays src's); NULL on ENOMEM. */

@@ -23,14 +23,23 @@ const struct virtio_mem_ops vm_hotplug_ops = {
 	.set = hotplug_set_range,
 };
 
+/* Asked once per process: a CPUID is an exit when Hearth runs in a VM (a fork's clones inherit it). */
 unsigned int vm_host_phys_bits(void)
 {
+	static int cached = -1;
+	int bits = __atomic_load_n(&cached, __ATOMIC_RELAXED);
 	unsigned int a, b, c, d;
 
+	if (bits >= 0)
+		return (unsigned int)bits;
 	if (!__get_cpuid(0x80000000, &a, &b, &c, &d) || a < 0x80000008)
-		return 0;
-	__get_cpuid(0x80000008, &a, &b, &c, &d);
-	return a & 0xff;
+		bits = 0;
+	else if (__get_cpuid(0x80000008, &a, &b, &c, &d))
+		bits = (int)(a & 0xff);
+	else
+		bits = 0;
+	__atomic_store_n(&cached, bits, __ATOMIC_RELAXED);
+	return (unsigned int)bits;
 }
 
 int vm_hotplug_map(struct vm *vm, const struct vm_config *cfg, struct err *err)

@@ -14,7 +14,13 @@ seccomp on.
            however far the template went meanwhile (the template's later
            writes never reach a clone); one killed, the rest run on.
   reset    a clone counts on, PUT /reset: it answers the pages it took
-           back, and its next line is its first again.
+           back, and its next line is its first again; again through `hearth
+           reset`; the booted template, which has no base, is refused.
+  tmpfs    the template's --fork-dir on a tmpfs (/dev/shm, as /run): two
+           clones, asked for by `hearth fork`, start and count on from the fork (the zygote opens the
+           directory again in its own mount namespace: through the
+           template's mount, which the template's pivot detaches, a clone
+           had no working directory to name and refused to start).
   refused  bad requests (a path out of --fork-dir, an image missing, a
            drive left out, a socket that exists, 0 or 1001 clones, two
            clones on one writable image) are refused whole with a line
@@ -72,8 +78,8 @@ def wait_for(what, cond, timeout=TIMEOUT):
 
 
 class Template:
-    def __init__(self, binary, tmp):
-        self.dir = os.path.join(tmp, "fd")
+    def __init__(self, binary, tmp, fork_dir=None):
+        self.dir = fork_dir or os.path.join(tmp, "fd")
         os.mkdir(self.dir)
         with open(os.path.join(tmp, "boot.img"), "wb") as f:
             f.truncate(1 << 20)
@@ -197,6 +203,17 @@ def case_clones(binary, tmp):
         t.stop()
 
 
+def counts_again(out, n, first, what):
+    """After `what`, asked for when out had n lines: its first line again, then on from there.
+    A line written as the request was on its way may come before it (the old count, past it)."""
+    wait_for("two lines after " + what, lambda: len(ticks(out)) > n + 2)
+    lines = ticks(out)[n:]
+    k = lines.index(first) if first in lines else -1
+    check(0 <= k <= 1 and all(x > first for x in lines[:k]),
+          "after %s the clone says its first line (%d) again: %r" % (what, first, lines))
+    check(lines[k + 1] == first + 1, "and counts on from there: %r" % lines)
+
+
 def case_reset(binary, tmp):
     if not kvm_or_skip():
         return
@@ -207,19 +224,59 @@ def case_reset(binary, tmp):
         out = os.path.join(t.dir, "c0.out")
         wait_for("the clone's fourth line", lambda: len(ticks(out)) >= 4)
         first = ticks(out)[0]
+        n = len(ticks(out))
         status, text = request(os.path.join(t.dir, "c0.sock"), "PUT", "/reset", {})
         check(status == 200, "PUT /reset: %d %r" % (status, text))
         got = json.loads(text)
         check(got["pages"] > 0, "the reset took pages back: %r" % got)
+        counts_again(out, n, first, "the reset")
+        # Again through the CLI twin, `hearth reset`, which prints the answer.
         n = len(ticks(out))
-        wait_for("a line after the reset", lambda: len(ticks(out)) > n)
-        check(ticks(out)[n] == first, "after the reset the clone says its first line again "
-              "(%d), not %d" % (first, ticks(out)[n]))
-        wait_for("the line after", lambda: len(ticks(out)) > n + 1)
-        check(ticks(out)[n + 1] == first + 1, "and counts on from there: %r" % ticks(out)[n:])
+        r = subprocess.run([binary, "reset", "--api-sock", os.path.join(t.dir, "c0.sock")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(),
+                           timeout=TIMEOUT)
+        check(r.returncode == 0 and json.loads(r.stdout)["pages"] > 0,
+              "hearth reset: %d %r %r" % (r.returncode, r.stdout, r.stderr))
+        counts_again(out, n, first, "hearth reset")
+        r = subprocess.run([binary, "reset", "--api-sock", t.sock], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env(), timeout=TIMEOUT)
+        check(r.returncode == 1 and b"no base" in r.stderr,
+              "hearth reset of the booted template is refused, saying why: %d %r"
+              % (r.returncode, r.stderr))
     finally:
         kill_all(pids)
         t.stop()
+
+
+def case_tmpfs(binary, tmp):
+    if not kvm_or_skip():
+        return
+    import tempfile
+    check(os.path.isdir("/dev/shm"), "/dev/shm is there")
+    with tempfile.TemporaryDirectory(prefix="hearth-fork-", dir="/dev/shm") as shm:
+        t = Template(binary, tmp, fork_dir=os.path.join(shm, "fd"))
+        pids = []
+        try:
+            # Through the CLI twin, `hearth fork`, which sends PUT /fork.
+            r = subprocess.run([binary, "fork", "--api-sock", t.sock, "--count", "2",
+                                "--clone-sock", "c{i}.sock", "--serial-out", "c{i}.out",
+                                "--drive-override", "scratch=rw:d{i}.img",
+                                "--vsock-override", "v{i}.sock"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(),
+                               timeout=TIMEOUT)
+            check(r.returncode == 0, "hearth fork with --fork-dir on a tmpfs: %d %r" % (
+                r.returncode, r.stderr))
+            pids = [c["pid"] for c in json.loads(r.stdout)["clones"]]
+            check(len(pids) == 2, "two clones: %r" % r.stdout)
+            at_fork = max(ticks(t.out))
+            for i in range(2):
+                out = os.path.join(t.dir, "c%d.out" % i)
+                wait_for("clone %d's line" % i, lambda: ticks(out))
+                check(at_fork <= ticks(out)[0] <= at_fork + 1,
+                      "clone %d continues from the fork (%d): %r" % (i, at_fork, ticks(out)))
+        finally:
+            kill_all(pids)
+            t.stop()
 
 
 def children(pid):
@@ -275,4 +332,4 @@ def case_refused(binary, tmp):
 
 if __name__ == "__main__":
     sys.exit(run_cases(__doc__, {"clones": case_clones, "reset": case_reset,
-                                 "refused": case_refused}, "hearth-fork-"))
+                                 "refused": case_refused, "tmpfs": case_tmpfs}, "hearth-fork-"))
