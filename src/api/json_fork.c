@@ -26,6 +26,7 @@ static const struct jfield clone_fields[] = {
 	{ "drive_overrides", J_ARR, false, NULL, NULL, NULL },
 	{ "pmem_overrides", J_ARR, false, NULL, NULL, NULL },
 	{ "vsock_override", J_OBJ, false, NULL, "struct VsockOverride", NULL },
+	{ "mmds", J_OBJ, false, NULL, "MMDS contents", NULL },   /* its MMDS store at start */
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
@@ -126,6 +127,9 @@ static int parse_clone(json_t *spec, unsigned int i, struct fork_clone *c, struc
 	c->spec = spec;
 	c->api_sock = json_string_value(json_object_get(spec, "api_sock"));
 	c->serial_out = json_string_value(json_object_get(spec, "serial_out"));
+	c->mmds = json_object_get(spec, "mmds");
+	if (json_is_null(c->mmds))
+		c->mmds = NULL;
 	ret = json_snapshot_overrides(spec, l, what, err);
 	if (!ret)
 		ret = check_rel(what, "api_sock", c->api_sock, err);

@@ -10,7 +10,10 @@
  *   {"clones": [{"api_sock": "a.sock", ...}, ...]}          one spec each
  *
  * and "template": "Paused" or "Resumed" (default: as it was), "resume":
- * false to leave the clones paused (default true).
+ * false to leave the clones paused (default true). A spec's "mmds" (an
+ * object, "{i}" replaced in its strings too) is the clone's MMDS store:
+ * its identity (address, MAC, keys), read by its guest once VMGenID says
+ * it was forked.
  */
 #ifndef HEARTH_API_JSON_FORK_H
 #define HEARTH_API_JSON_FORK_H
@@ -28,6 +31,7 @@ struct fork_clone {
 	json_t *spec;                 /* its own spec (owns the strings below) */
 	const char *api_sock;
 	const char *serial_out;       /* NULL: the zygote's stdout */
+	json_t *mmds;                 /* its MMDS store's contents (borrowed from spec); NULL: empty */
 	struct snap_load_req load;    /* the overrides only */
 };
 

@@ -37,6 +37,7 @@ struct cli_sandbox {
 	bool new_pid_ns;
 	const char *pid_file;
 	bool firecracker;           /* the `firecracker` personality: JAIL/firecracker.pid */
+	bool uid_shared;            /* a fork's clone: sandbox_opts.uid_shared */
 };
 
 /*

@@ -463,7 +463,7 @@ int host_open(struct host *h, const struct host_opts *o, struct vm_config *boot,
 		vm_config_release(&model);
 		goto err_run;
 	}
-	if (o->mmds_size_limit || o->metadata) {
+	if (o->mmds_size_limit || o->metadata || o->metadata_text) {
 		ret = host_mmds(h, o, err);
 		if (ret) {
 			h->failed_building = true;

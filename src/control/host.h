@@ -34,6 +34,7 @@ struct host_opts {
 	/* --mmds-size-limit (0: CTL_MMDS_DEFAULT_LIMIT) and --metadata FILE (NULL: none). */
 	size_t mmds_size_limit;
 	const char *metadata;
+	const char *metadata_text;  /* a fork's clone: its MMDS contents, JSON (NULL: none) */
 	/*
 	 * The name the log file's start and exit lines give the process:
 	 * "Firecracker" when run as firecracker (its tooling waits for them);

@@ -178,6 +178,11 @@ int host_mmds(struct host *h, const struct host_opts *o, struct err *err)
 		ret = read_all(o->metadata, fc, &buf, &len, err);
 		if (ret)
 			return ret;
+	} else if (o->metadata_text) {
+		len = strlen(o->metadata_text);
+		buf = strdup(o->metadata_text);
+		if (!buf)
+			return err_set(err, false, -ENOMEM, "out of memory");
 	}
 	if (fc && o->metadata) {
 		host_json_fault(buf, len, why, sizeof(why));
@@ -198,6 +203,8 @@ int host_mmds(struct host *h, const struct host_opts *o, struct err *err)
 			       "fit..");
 	if (ret && o->metadata)
 		return err_prefix(err, ret, "--metadata '%s': ", o->metadata);
+	if (ret && o->metadata_text)
+		return err_prefix(err, ret, "fork: its mmds: ");
 	if (!ret && fc && o->metadata)
 		log_info("Successfully added metadata to mmds from file");
 	return ret;

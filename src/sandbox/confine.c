@@ -372,7 +372,8 @@ int sandbox_seal(const struct vm_config *cfg, struct err *err)
 			 in_ns ? " beyond the mount namespace" : jailed ? " beyond the jail" : "");
 	}
 	/* Before the pivot: it counts the open fds in /proc. */
-	ret = harden_process(cfg->machine.vcpu_count, own_userns || jailed, err);
+	ret = harden_process(cfg->machine.vcpu_count, own_userns || (jailed && !opts.uid_shared),
+			     err);
 	if (!ret && in_ns && !host_net)
 		ret = ns_enter_net(err);
 	if (!ret && in_ns && root_used(&paths))

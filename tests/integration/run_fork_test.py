@@ -9,7 +9,8 @@ seccomp on.
 
   clones   10 clones in one request: each is a process of its own whose
            first line continues the template's count from the fork, each
-           holds its own disk image and socket; the template runs on; a
+           holds its own disk image and socket, and its MMDS its own
+           identity (the spec's mmds, "{i}" expanded); the template runs on; a
            clone left paused and resumed later counts on from the fork
            however far the template went meanwhile (the template's later
            writes never reach a clone); one killed, the rest run on.
@@ -21,9 +22,11 @@ seccomp on.
            directory again in its own mount namespace: through the
            template's mount, which the template's pivot detaches, a clone
            had no working directory to name and refused to start).
+  jailed   the template under --jail (uid 1000): 20 clones, each in the
+           jail as that uid, each running with its own image.
   refused  bad requests (a path out of --fork-dir, an image missing, a
            drive left out, a socket that exists, 0 or 1001 clones, two
-           clones on one writable image) are refused whole with a line
+           clones on one writable image, an mmds not an object) are refused whole with a line
            naming the fault: no clone process, nothing made in the
            directory, the template still counting.
 
@@ -41,10 +44,21 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 from itest import check, run_cases  # noqa: E402
 from run_vmclock_test import request  # noqa: E402
+from run_api_test import UnixHTTPConnection  # noqa: E402
 
 TIMEOUT = 60.0
 TICK = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__)))), "build", "tests", "guest", "tick.elf")
+
+
+def get(sock, path):
+    c = UnixHTTPConnection(sock)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
 
 
 def kvm_or_skip():
@@ -148,7 +162,8 @@ def case_clones(binary, tmp):
     t = Template(binary, tmp)
     pids = []
     try:
-        clones = fork_ok(t, {"count": 10, "clone": spec()})
+        clones = fork_ok(t, {"count": 10, "clone": spec(mmds={"id": "clone-{i}",
+                                                                "net": {"ip": "10.0.0.{i}"}})})
         at_fork = max(ticks(t.out))
         pids = [c["pid"] for c in clones]
         check(len(set(pids)) == 10 and os.getpid() not in pids and t.p.pid not in pids,
@@ -168,6 +183,10 @@ def case_clones(binary, tmp):
                   "clone %d holds its own image and no other: %r" % (i, held))
             check(os.path.exists(os.path.join(t.dir, "c%d.sock" % i)),
                   "clone %d serves its API socket" % i)
+            status, text = get(os.path.join(t.dir, "c%d.sock" % i), "/mmds")
+            check(status == 200 and json.loads(text) == {"id": "clone-%d" % i,
+                                                         "net": {"ip": "10.0.0.%d" % i}},
+                  "clone %d's MMDS holds its own identity: %d %r" % (i, status, text))
         n = len(ticks(t.out))
         wait_for("the template's next line", lambda: len(ticks(t.out)) > n)
         # A clone left paused while the template counts far on.
@@ -279,6 +298,64 @@ def case_tmpfs(binary, tmp):
             t.stop()
 
 
+def case_jailed(binary, tmp):
+    """The template jailed (--jail, uid 1000): 20 clones, each in the jail as the
+    template's uid, each running, each its own image; the template's RLIMIT_NPROC is
+    its own business, not its clones' (they all count against one uid)."""
+    if not kvm_or_skip():
+        return
+    if os.geteuid() != 0:
+        print("skip: --jail needs root")
+        return
+    import shutil
+    jail = os.path.join(tmp, "jail")
+    fd = os.path.join(jail, "fd")
+    os.makedirs(fd)
+    shutil.copy(TICK, os.path.join(jail, "tick.elf"))
+    n = 20
+    for name in ["boot.img"] + ["fd/d%d.img" % i for i in range(n)]:
+        with open(os.path.join(jail, name), "wb") as f:
+            f.truncate(1 << 20)
+    for root, dirs, files in os.walk(jail):
+        for x in dirs + files:
+            os.chown(os.path.join(root, x), 1000, 1000)
+    os.chown(jail, 1000, 1000)
+    out = os.path.join(tmp, "t.out")
+    p = subprocess.Popen([binary, "run", "--kernel", "/tick.elf", "--memory", "64",
+                          "--cmdline", "every=4", "--disk", "path=/boot.img,id=scratch",
+                          "--api-sock", "/t.sock", "--fork-dir", "/fd", "--jail", jail,
+                          "--uid", "1000", "--gid", "1000"],
+                         stdin=subprocess.DEVNULL, stdout=open(out, "wb"),
+                         stderr=subprocess.PIPE, env=env())
+    pids = []
+    try:
+        wait_for("the jailed template's line", lambda: ticks(out))
+        status, text = request(os.path.join(jail, "t.sock"), "PUT", "/fork", {
+            "count": n, "clone": {"api_sock": "c{i}.sock", "serial_out": "c{i}.out",
+                                  "drive_overrides": [{"drive_id": "scratch",
+                                                       "path_on_host": "d{i}.img",
+                                                       "is_read_only": False}]}})
+        check(status == 200, "PUT /fork of %d on the jailed template: %d %r" % (n, status, text))
+        pids = [c["pid"] for c in json.loads(text)["clones"]]
+        for i, pid in enumerate(pids):
+            c = os.path.join(fd, "c%d.out" % i)
+            wait_for("clone %d's lines" % i, lambda: len(ticks(c)) >= 2)
+            with open("/proc/%d/status" % pid) as f:
+                uid = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
+            check(uid == ["1000"] * 4, "clone %d runs as the template's uid: %r" % (i, uid))
+            check(os.readlink("/proc/%d/root" % pid) != "/",
+                  "clone %d's root is not the host's" % i)
+            held = [os.readlink("/proc/%d/fd/%s" % (pid, x))
+                    for x in os.listdir("/proc/%d/fd" % pid)]
+            check(any(h.endswith("/d%d.img" % i) for h in held),
+                  "clone %d holds its own image: %r" % (i, held))
+        check(p.poll() is None, "the jailed template runs on")
+    finally:
+        kill_all(pids)
+        p.kill()
+        p.wait()
+
+
 def children(pid):
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
@@ -316,6 +393,7 @@ def case_refused(binary, tmp):
                 {"drive_id": "scratch", "path_on_host": "d0.img", "is_read_only": False}])},
              "share the drive image"),
             ({"count": 1, "clone": spec(), "bogus": 1}, "bogus"),
+            ({"count": 1, "clone": spec(mmds=[1])}, "expected MMDS contents"),
         ]
         for body, words in bad:
             status, text = t.fork(body)
@@ -332,4 +410,5 @@ def case_refused(binary, tmp):
 
 if __name__ == "__main__":
     sys.exit(run_cases(__doc__, {"clones": case_clones, "reset": case_reset,
-                                 "refused": case_refused, "tmpfs": case_tmpfs}, "hearth-fork-"))
+                                 "refused": case_refused, "tmpfs": case_tmpfs,
+                                 "jailed": case_jailed}, "hearth-fork-"))

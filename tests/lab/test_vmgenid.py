@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Lab test of VMGenID (devices/vmgenid.h): a stock Linux guest binds it,
-and every restore of its snapshot is a fork its RNG hears of, in ONE L1
-boot.
+and every restore of its snapshot, every clone of a fork and a clone's
+reset is a fork its RNG hears of, in ONE L1 boot.
 
     tests/lab/test_vmgenid.py [--hearth PATH] [--stream]
 
@@ -27,11 +27,22 @@ boot.
      once (forks=1) and reads an ID that is neither the snapshot's VM's nor
      another restore's. Restore 1 is then paused and resumed: the same ID,
      still one fork.
+  3. The fork (docs/api.md "Fork and reset"): the original has a scratch
+     disk (the guest writes "DISK <its ID>" to it on every line) and
+     --fork-dir; once snapshotted, PUT /fork makes three clones of it,
+     each with its own disk image; the original stays paused and is
+     ended, the clones run on. Each clone counts on from the fork, logs
+     the reseed line, reads a generation of its own (not the original's,
+     a sibling's or a restore's) and writes it to its own disk; the
+     original's disk holds only its own ID. PUT /reset on clone 0 takes it
+     back to the fork point (its count restarts there) and tells it: a new
+     generation, and one reseed in the log it went back to.
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -60,7 +71,10 @@ echo "LAB vgacpi=$(ls /sys/bus/acpi/devices 2>/dev/null | grep VMGENCTR | tr '\n
 echo "LAB vgbound=$(ls /sys/bus/acpi/drivers/vmgenid /sys/bus/platform/drivers/vmgenid 2>/dev/null | grep -c VMGENCTR)"
 echo "LAB vgerr=$(/bin/vmgenid_read 2>&1 >/dev/null)"
 (i=0; while :; do
-   echo "LAB gen $i id=$(/bin/vmgenid_read 2>/dev/null) forks=$(dmesg | grep -c '@FORK@')"
+   id=$(/bin/vmgenid_read 2>/dev/null)
+   echo "LAB gen $i id=$id forks=$(dmesg | grep -c '@FORK@')"
+   # Its disk, when it has one (the fork's clones each their own): the ID it reads now.
+   [ -b /dev/vda ] && echo "DISK $id" | dd of=/dev/vda bs=512 count=1 conv=sync,fsync 2>/dev/null
    i=$((i+1)); sleep 0.2
  done) &
 sleep 100000
@@ -83,13 +97,19 @@ waitfor() { # PATTERN FILE TENTHS
 }
 ''' + L.SH_WAITSOCK + r'''lastgen() { wholelines "$1" | grep '^LAB gen ' | tail -n 1; }
 gencount() { lastgen "$1" | awk '{print $3}'; }
-mkdir -p /tmp/s /tmp/r1 /tmp/r2 /tmp/r3
-LOAD='{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/vm.mem"}, "resume_vm": true}'
+mkdir -p /tmp/s /tmp/r1 /tmp/r2 /tmp/r3 /tmp/fd
+for f in /tmp/t0.img /tmp/r1.img /tmp/r2.img /tmp/r3.img /tmp/fd/d0.img /tmp/fd/d1.img /tmp/fd/d2.img; do
+  dd if=/dev/zero of=$f bs=1024 count=1024 2>/dev/null
+done
+LOAD='{"snapshot_path": "/tmp/s/vm.snap", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/s/vm.mem"}, "resume_vm": true, "drive_overrides": [{"drive_id": "scratch", "path_on_host": "/tmp/r2.img", "is_read_only": false}]}'
+FORK='{"count": 3, "clone": {"api_sock": "c{i}.sock", "serial_out": "c{i}.out", "drive_overrides": [{"drive_id": "scratch", "path_on_host": "d{i}.img", "is_read_only": false}]}}'
+disk() { head -c 64 "$1" | tr -d '\000\n' | tr -c 'A-Za-z0-9 ' '.'; }
 
 # 1. the original
 cd /tmp
 $H run --kernel @KERNEL@ --initrd @L2_INITRD@ --cmdline "@CMDLINE@" --cpus 1 --memory @MEM@ \
-  --api-sock /tmp/a0.sock --snapshot-dir /tmp/s </dev/null >/tmp/g0.out 2>/tmp/h0.err & hp=$!
+  --disk path=/tmp/t0.img,id=scratch --api-sock /tmp/a0.sock --snapshot-dir /tmp/s \
+  --fork-dir /tmp/fd </dev/null >/tmp/g0.out 2>/tmp/h0.err & hp=$!
 waitsock /tmp/a0.sock
 waitfor '^LAB gen 10 ' /tmp/g0.out 3000 && echo "VG counting=yes"
 echo "VG pause0=$(api /tmp/a0.sock PATCH /vm '{"state": "Paused"}')"
@@ -101,10 +121,17 @@ echo "VG pause=$(api /tmp/a0.sock PATCH /vm '{"state": "Paused"}')"
 sleep 1
 echo "VG before=$(lastgen /tmp/g0.out)"
 echo "VG create=$(api /tmp/a0.sock PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/s/vm.snap", "mem_file_path": "/tmp/s/vm.mem"}') $(cat /tmp/resp)"
+# The fork: three clones of the paused original, which stays paused, then ends; they run on.
+echo "VG fork=$(api /tmp/a0.sock PUT /fork "$FORK") $(cat /tmp/resp)"
+cp /tmp/resp /tmp/forkresp
 kill -TERM $hp; wait $hp; echo "VG r0_exit=$?"
+for i in 0 1 2; do
+  waitfor "forks=1" /tmp/fd/c$i.out 1800 && echo "VG c${i}_forked=yes"
+done
 
 # 2. three restores of the one snapshot: two at once, then one left paused
 cd /tmp/r1; $H restore --snapshot /tmp/s/vm.snap --mem /tmp/s/vm.mem --api-sock /tmp/a1.sock --resume \
+  --drive-override scratch=rw:/tmp/r1.img \
   </dev/null >/tmp/g1.out 2>/tmp/h1.err & p1=$!
 cd /tmp/r2; $H serve --api-sock /tmp/a2.sock </dev/null >/tmp/g2.out 2>/tmp/h2.err & p2=$!
 cd /tmp
@@ -116,6 +143,7 @@ for g in 1 2; do
   waitfor "forks=1" /tmp/g$g.out 600 && echo "VG r${g}_forked=yes"
 done
 cd /tmp/r3; $H restore --snapshot /tmp/s/vm.snap --mem /tmp/s/vm.mem --api-sock /tmp/a3.sock \
+  --drive-override scratch=rw:/tmp/r3.img \
   </dev/null >/tmp/g3.out 2>/tmp/h3.err & p3=$!
 cd /tmp
 waitsock /tmp/a3.sock
@@ -133,6 +161,22 @@ c=$(gencount /tmp/g1.out)
 waitfor "^LAB gen $((c + 10)) " /tmp/g1.out 1200 && echo "VG r1_counting_after_resume=yes"
 kill -TERM $p1 $p2 $p3; wait $p1; wait $p2; wait $p3
 
+# 3. a reset of clone 0: back to the fork point, told of a new generation
+echo "VG c0_before_reset=$(lastgen /tmp/fd/c0.out)"
+n=$(wholelines /tmp/fd/c0.out | grep -c '^LAB gen ')
+echo "VG reset0=$(api /tmp/fd/c0.sock PUT /reset '{}') $(cat /tmp/resp)"
+k=0; while [ $(wholelines /tmp/fd/c0.out | grep -c '^LAB gen ') -lt $((n + 15)) ] && [ $k -lt 1200 ]; do
+  k=$((k+1)); sleep 0.1
+done
+echo "VG c0_after_reset=$(wholelines /tmp/fd/c0.out | grep '^LAB gen ' | sed -n "$((n + 1))p")"
+echo "VG c0_last=$(lastgen /tmp/fd/c0.out)"
+for i in 0 1 2; do echo "VG c${i}_disk=$(disk /tmp/fd/d$i.img)"; done
+for g in 0 1 2 3; do echo "VG r${g}_disk=$(disk /tmp/$([ $g = 0 ] && echo t0 || echo r$g).img)"; done
+for i in 0 1 2; do
+  wholelines /tmp/fd/c$i.out | grep -a "^LAB gen \|@FORK@" | sed "s/^/C$i /"
+done
+kill $(grep -o '"pid":[0-9]*' /tmp/forkresp | cut -d: -f2) 2>/dev/null
+
 for g in 0 1 2 3; do
   wholelines /tmp/g$g.out | grep -a "^LAB \(init\|crng\|vg\|gen\)\|@FORK@\|vmgenid" | sed "s/^/G$g /"
   sed "s/^/H$g /" /tmp/h$g.err | head -n 20
@@ -147,7 +191,7 @@ def script():
 
 
 def vg_info(r):
-    out = {}
+    out = {"_r": r}
     for l in r.guest_lines:
         m = re.match(r"^VG (\w+)=(.*)$", l.strip())
         if m and m.group(1) not in out:
@@ -155,15 +199,15 @@ def vg_info(r):
     return out
 
 
-def guest(r, g):
+def guest(r, g, who="G"):
     """Guest g's facts ({key: value} of its LAB key=value lines), its gen lines
-    [(n, id, forks)], and its lines naming the fork."""
+    [(n, id, forks)], and its lines naming the fork. who "C": the fork's clone g."""
     facts, gens, forks = {}, [], []
     for l in r.guest_lines:
         l = l.strip()
-        if not l.startswith("G%d " % g):
+        if not l.startswith("%s%d " % (who, g)):
             continue
-        l = l[len("G%d " % g):]
+        l = l[len("%s%d " % (who, g)):]
         m = re.match(r"^LAB gen (\d+) id=([0-9a-f]*) forks=(\d+)$", l)
         if m:
             gens.append((int(m.group(1)), m.group(2), int(m.group(3))))
@@ -232,7 +276,69 @@ def checks(r):
         g1[-1][1] == ids.get(1), \
         "restore 1 paused and resumed: it counts on with the same generation and still " \
         "one fork (%s)" % ((g1[-1] if g1 else None),)
+    yield from fork_checks(a, before, booted, ids)
     yield a.get("done") == "yes", "the plan ran to its end"
+
+
+def gen_line(text):
+    m = re.match(r"^LAB gen (\d+) id=([0-9a-f]*) forks=(\d+)$", (text or "").strip())
+    return (int(m.group(1)), m.group(2), int(m.group(3))) if m else None
+
+
+def fork_checks(a, before, booted, restored):
+    """PUT /fork of the paused original: three clones, each its own generation and disk; a
+    reset of one takes it back to the fork point and tells it again."""
+    r, clones = None, {}
+    st = (a.get("fork") or "").split(" ", 1)
+    try:
+        r = json.loads(st[1]) if len(st) > 1 else None
+    except ValueError:
+        pass
+    yield st[0] == "200" and r is not None and len(r.get("clones", [])) == 3, \
+        "PUT /fork of the paused original: 200 with three clones (%s)" % a.get("fork")
+    for i in range(3):
+        n = "clone %d" % i
+        f, gens, forks = guest(a["_r"], i, "C")
+        clones[i] = gens
+        yield a.get("c%d_forked" % i) == "yes" and bool(gens) and gens[0][2] <= 1 and \
+            any(g[2] == 1 for g in gens), \
+            "%s: dmesg has '%s' (%s)" % (n, FORK_LINE, gens[-1] if gens else None)
+        if before is not None and gens:
+            yield before < gens[0][0] <= before + 2, \
+                "%s: its first line continues the original's count (%d then %d)" % (
+                    n, before, gens[0][0])
+    first = {i: g[0][1] for i, g in clones.items() if g}
+    yield len(first) == 3 and len(set(first.values())) == 3 and \
+        all(len(x) == 32 and x != booted and x not in restored.values()
+            for x in first.values()), \
+        "each clone reads a generation of its own: not the original's, not a sibling's, not " \
+        "a restore's (%s)" % first
+    for i in range(3):
+        disk = (a.get("c%d_disk" % i) or "").split()
+        own = {g[1] for g in clones.get(i, [])}
+        others = {g[1] for j, gs in clones.items() if j != i for g in gs}
+        yield len(disk) == 2 and disk[0] == "DISK" and disk[1] in own and \
+            disk[1] not in others, "clone %d wrote its own disk, d%d.img (%s)" % (
+                i, i, a.get("c%d_disk" % i))
+    t0 = (a.get("r0_disk") or "").split()
+    yield t0 == ["DISK", booted], "the original's disk holds its own ID only (%s)" % t0
+    st = (a.get("reset0") or "").split(" ", 1)
+    try:
+        pages = json.loads(st[1]).get("pages", 0) if len(st) > 1 else 0
+    except ValueError:
+        pages = 0
+    yield st[0] == "200" and pages > 0, "PUT /reset on clone 0: 200, pages taken back (%s)" % (
+        a.get("reset0"),)
+    after, last = gen_line(a.get("c0_after_reset")), gen_line(a.get("c0_last"))
+    fork_n = clones[0][0][0] if clones.get(0) else None
+    yield after is not None and fork_n is not None and after[0] <= fork_n + 2, \
+        "the reset clone counts on from its fork point: its first line after the reset %s, " \
+        "its first after the fork %s" % (after, fork_n)
+    yield last is not None and last[2] == 1 and last[1] not in (first.get(0), booted) and \
+        len(last[1]) == 32, \
+        "the reset clone is told: a new generation (%s; its fork's %s), and its RNG " \
+        "reseeds once from the fork point's log (forks=%s)" % (
+            last and last[1], first.get(0), last and last[2])
 
 
 def helper():
@@ -277,7 +383,7 @@ def main():
                 generic.version, built))
             print("0 passed, 1 failed")
             return 1
-        l2 = L.build_l2_initrd(generic, name="l2vmgenid",
+        l2 = L.build_l2_initrd(generic, name="l2vmgenid", modules=["virtio_mmio", "virtio_blk"],
                                files={"/bin/vmgenid_read": helper()}, extra_sh=L2_SCRIPT.replace(
                                    "@FORK@", FORK_LINE))
         run = L.ShellRun("vmgenid", "hearth", script(), timeout=RUN_TIMEOUT)
