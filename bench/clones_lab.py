@@ -14,6 +14,11 @@ killed; then, for each N, N clones start at once from that one save, each
 VMM's way, and each with its own override, as an orchestrator gives them:
 its own scratch disk, /tmp/c/I.img.
 
+  fork    the VM booted again with --fork-dir DIR and left running; per N
+          one PUT /fork {"count": N, ...} (docs/api.md "Fork and reset"):
+          each clone's RAM a private mapping of the template's frozen RAM
+          (a sealed memfd), its disk DIR/dI.img, its console the FIFO
+          DIR/cI.out; timed from the request.
   hearth  PATCH /vm Paused, PUT /snapshot/create (Full);
           N x `hearth restore --snapshot S --mem M --resume
           --drive-override scratch=rw:/tmp/c/I.img`: each clone maps the memory
@@ -63,7 +68,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 path, rows = json.load(sys.stdin)
 fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-for kind in ("hearth", "qemu", "plain"):
+for kind in ("fork", "hearth", "qemu", "plain"):
     r = sorted((x for x in rows if x[0] == kind), key=lambda x: x[1])
     if r:
         ax[0].plot([x[1] for x in r], [x[3] for x in r], "o-", label=kind)
@@ -98,6 +103,20 @@ rollup() { awk -v k="$2:" '$1 == k {print $2}' /proc/$1/smaps_rollup; }
 mon() { # NAME: a monitor on FIFOs NAME.in / NAME.out, its output in NAME.log
   rm -f /tmp/$1.in /tmp/$1.out; mkfifo /tmp/$1.in /tmp/$1.out; : >/tmp/$1.log
 }
+# report KIND N DONE: the BENCH figures of N clones ($pids, started at $t0 with L1's
+# MemAvailable $ma0; DONE of them ran), their first lines' times in /tmp/c/I.t.
+report() {
+  [ $3 -ge $2 ] || echo "BENCH $1_error=N$2_only_$3_ran"
+  ma1=$(memavail)
+  ts=; pss=; rss=
+  for p in $pids; do pss="$pss $(rollup $p Pss)"; rss="$rss $(rollup $p Rss)"; done
+  i=0; while [ $i -lt $2 ]; do ts="$ts $(cat /tmp/c/$i.t 2>/dev/null)"; i=$((i+1)); done
+  echo "BENCH $1_N$2_t0=$t0"
+  echo "BENCH $1_N$2_ts=$(echo $ts | tr ' ' ,)"
+  echo "BENCH $1_N$2_pss=$(echo $pss | tr ' ' ,)"
+  echo "BENCH $1_N$2_rss=$(echo $rss | tr ' ' ,)"
+  echo "BENCH $1_N$2_host_kb=$((ma0 - ma1))"
+}
 # clones KIND N LAST CMD...: starts N copies of CMD at once (CLONE_I=0..N-1 in
 # their environment), each console
 # through an awk that writes the uptime of its first counter line past LAST
@@ -121,22 +140,42 @@ clones() {
   k=0; while [ $k -lt 60000 ]; do
     done=0; i=0; while [ $i -lt $n ]; do [ -s /tmp/c/$i.t ] && done=$((done+1)); i=$((i+1)); done
     [ $done -ge $n ] && break; sleep 0.05; k=$((k+5)); done
-  [ $done -ge $n ] || echo "BENCH ${kind}_error=N${n}_only_${done}_ran"
-  ma1=$(memavail)
-  ts=; pss=; rss=
-  for p in $pids; do
-    pss="$pss $(rollup $p Pss)"; rss="$rss $(rollup $p Rss)"; done
-  i=0; while [ $i -lt $n ]; do ts="$ts $(cat /tmp/c/$i.t 2>/dev/null)"; i=$((i+1)); done
-  echo "BENCH ${kind}_N${n}_t0=$t0"
-  echo "BENCH ${kind}_N${n}_ts=$(echo $ts | tr ' ' ,)"
-  echo "BENCH ${kind}_N${n}_pss=$(echo $pss | tr ' ' ,)"
-  echo "BENCH ${kind}_N${n}_rss=$(echo $rss | tr ' ' ,)"
-  echo "BENCH ${kind}_N${n}_host_kb=$((ma0 - ma1))"
+  report $kind $n $done
   for p in $pids; do kill -9 $p 2>/dev/null; done
   for p in $pids; do wait $p 2>/dev/null; done
   pkill -f 'sleep 100000' 2>/dev/null
   wait
   head -n 3 /tmp/c/0.err
+}
+# forks N: one PUT /fork of N clones of the template on /tmp/b.sock, each its own scratch
+# disk and its console a FIFO beneath --fork-dir; the same figures as clones, from the
+# request to each clone's first counter line past the template's last before it.
+forks() {
+  n=$1
+  rm -rf /tmp/c /tmp/fd/*; mkdir -p /tmp/c
+  i=0; while [ $i -lt $n ]; do
+    mkfifo /tmp/fd/c$i.out; dd if=/dev/zero of=/tmp/fd/d$i.img bs=1M count=1 2>/dev/null
+    i=$((i+1)); done
+  last=$(lastcount /tmp/f.out)
+  i=0; while [ $i -lt $n ]; do
+    awk -v last=$last -v out=/tmp/c/$i.t '{ sub(/\r$/, "") }
+      !d && $1 == "LAB" && $2 == "count" && $3 > last {
+        getline u < "/proc/uptime"; split(u, f, " "); print f[1] > out; close(out); d = 1 }' \
+      </tmp/fd/c$i.out &
+    i=$((i+1)); done
+  sync; ma0=$(memavail); t0=$(up)
+  c=$(curl -s -o /tmp/forkresp -w '%{http_code}' --unix-socket /tmp/b.sock -X PUT \
+      -H 'Content-Type: application/json' -d "{\"count\": $n, \"clone\": {\"api_sock\": \"c{i}.sock\", \"serial_out\": \"c{i}.out\", \"drive_overrides\": [{\"drive_id\": \"scratch\", \"path_on_host\": \"d{i}.img\", \"is_read_only\": false}]}}" \
+      http://localhost/fork)
+  [ "$c" = 200 ] || { echo "BENCH fork_error=N${n}_$c"; head -c 300 /tmp/forkresp; echo; }
+  pids=$(grep -o '"pid":[0-9]*' /tmp/forkresp | cut -d: -f2)
+  k=0; while [ $k -lt 60000 ]; do
+    done=0; i=0; while [ $i -lt $n ]; do [ -s /tmp/c/$i.t ] && done=$((done+1)); i=$((i+1)); done
+    [ $done -ge $n ] && break; sleep 0.05; k=$((k+5)); done
+  report fork $n $done
+  for p in $pids; do kill -9 $p 2>/dev/null; done
+  sleep 1
+  wait
 }
 mkdir -p /tmp/b && cd /tmp/b
 dd if=/dev/zero of=/tmp/b/scratch.img bs=1M count=1 2>/dev/null
@@ -166,6 +205,17 @@ chmod +x /tmp/hclone.sh
 for n in @COUNTS@; do
   clones hearth $n $last /tmp/hclone.sh
 done
+# Fork: the same VM booted again with --fork-dir, running; per N one PUT /fork.
+rm -f /tmp/b/vm.snap /tmp/b/vm.mem
+mkdir -p /tmp/fd
+$H run --kernel @KERNEL@ --initrd @INITRD@ --cmdline "@CMDLINE@" --cpus 2 --memory @MEM@ \
+  --disk path=/tmp/b/scratch.img,id=scratch \
+  --api-sock /tmp/b.sock --fork-dir /tmp/fd </dev/null >/tmp/f.out 2>/tmp/f.err & fp=$!
+waitfor '^LAB count 20 ' /tmp/f.out 1200 || echo "BENCH fork_error=no_counter"
+for n in @COUNTS@; do
+  forks $n
+done
+kill -9 $fp; wait $fp
 '''
 
 QEMU = COMMON + r'''
@@ -301,7 +351,7 @@ def main():
     print("|---|---|---|---|---|---|---|")
     got = {}
     for n in sorted(set(a.counts) | set(a.plain_counts)):
-        for kind in ("hearth", "qemu", "plain"):
+        for kind in ("fork", "hearth", "qemu", "plain"):
             if n not in (a.plain_counts if kind == "plain" else a.counts):
                 continue
             f = figures(vals, kind, n)
@@ -313,13 +363,13 @@ def main():
             print("| %d | %s | %.2f | %.2f | %d | %d | %d |" % ((n, kind) + f))
     os.makedirs(os.path.dirname(CHART), exist_ok=True)
     print(run_chart(CHART_SCRIPT, CHART, [[k, n] + list(f) for (k, n), f in got.items() if f]))
-    print("ratios hearth/qemu (templating), hearth/plain: first, all, Pss, host")
+    print("ratios fork/qemu, hearth/qemu (templating), hearth/plain: first, all, Pss, host")
     for n in a.counts:
-        for peer in ("qemu", "plain"):
-            h, q = got.get(("hearth", n)), got.get((peer, n))
+        for mine, peer in (("fork", "qemu"), ("hearth", "qemu"), ("hearth", "plain")):
+            h, q = got.get((mine, n)), got.get((peer, n))
             if h and q:
-                print("  N=%-3d hearth/%-6s first %.3f  all %.3f  Pss %.3f  host %.3f" % (
-                    n, peer, h[0] / q[0], h[1] / q[1], h[2] / q[2],
+                print("  N=%-3d %s/%-6s first %.3f  all %.3f  Pss %.3f  host %.3f" % (
+                    n, mine, peer, h[0] / q[0], h[1] / q[1], h[2] / q[2],
                     h[4] / q[4] if q[4] > 0 else float("nan")))
     return 1 if bad else 0
 

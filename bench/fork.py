@@ -139,7 +139,17 @@ class Pid:
         self.pid = pid
 
 
+KERNEL_PARTS = ("SUnreclaim", "KernelStack", "PageTables", "SecPageTables", "VmallocUsed",
+                "Percpu", "AnonPages")
+
+
+def kernel_parts():
+    """The host's /proc/meminfo lines a VM process's kernel side shows in (kB)."""
+    return {k: C.meminfo(k) for k in KERNEL_PARTS}
+
+
 def fork_round(t, n, guest_kb):
+    parts0 = kernel_parts()
     before = C.meminfo()
     t0, t_answer, took_us, pids = t.fork(n)
     first = {}
@@ -152,13 +162,15 @@ def fork_round(t, n, guest_kb):
     try:
         pss, _, used, own, gw = C.settle_and_measure([Pid(p) for p in pids], before, n, 1.0,
                                                      guest_kb)
+        parts1 = kernel_parts()
     finally:
         t.clean(pids)
+    split = {k: (parts1[k] - parts0[k]) / n for k in KERNEL_PARTS}
     f = sorted(first.values())
     return {"how": "fork", "n": n, "ran": len(f), "answer_ms": t_answer * 1000,
             "zygote_ms": took_us / 1000, "first_ms": statistics.median(f) * 1000 if f else -1,
             "all_ms": f[-1] * 1000 if len(f) == n else -1, "pss_kb": pss, "own_kb": own,
-            "guest_kb": gw, "used_kb": used}
+            "guest_kb": gw, "used_kb": used, "split": split}
 
 
 def restore_round(hearth, state, mem, n, tmp, guest_kb):
@@ -323,6 +335,14 @@ def main():
                     print(lines[-1], flush=True)
             finally:
                 t.stop()
+        for r in rows:
+            if r.get("split") and r["n"] >= 100:
+                lines.append("N=%d fork, the host's kB per clone by /proc/meminfo line (the "
+                             "kernel's side: slab, kernel stacks, page tables, KVM's secondary "
+                             "page tables, vmalloc, per-CPU; and anonymous pages): %s" % (
+                                 r["n"], ", ".join("%s %.0f" % (k, v)
+                                                   for k, v in r["split"].items())))
+                print(lines[-1], flush=True)
         if mibs:
             resets = reset_rows(a.hearth, guest, tmp, mibs, a.resets)
             lines.append("Reset of one clone (memory 128 MiB), median of %d: its guest "

@@ -4,10 +4,11 @@
  * virtio_*_parse spec parsers). The first byte picks the parser, the rest
  * is split at NUL bytes into arguments:
  *
- *   b % 4 == 0  cli_run_parse:          hearth run ARGS...
- *   b % 4 == 1  cli_serve_parse:        hearth serve ARGS...
- *   b % 4 == 2  cli_firecracker_parse:  firecracker ARGS...
- *   b % 4 == 3  cli_restore_parse:      hearth restore ARGS...
+ *   b % 5 == 0  cli_run_parse:          hearth run ARGS...
+ *   b % 5 == 1  cli_serve_parse:        hearth serve ARGS...
+ *   b % 5 == 2  cli_firecracker_parse:  firecracker ARGS...
+ *   b % 5 == 3  cli_restore_parse:      hearth restore ARGS...
+ *   b % 5 == 4  cli_fork_parse:         hearth fork ARGS... (b % 2: hearth reset)
  *
  * Each argument is its own exact-size allocation, so ASan catches a read
  * past its NUL. Checked: the parsers return 0 or -EINVAL and fill the
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/fork.h"
 #include "cli/restore.h"
 #include "cli/run.h"
 #include "cli/serve.h"
@@ -35,10 +37,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!size)
 		return 0;
-	mode = data[0] % 4;
+	mode = data[0] % 5;
 	argv[argc++] = strdup(mode == 2 ? "firecracker" : "hearth");
 	if (mode != 2)
-		argv[argc++] = strdup(mode == 0 ? "run" : mode == 1 ? "serve" : "restore");
+		argv[argc++] = strdup(mode == 0 ? "run" : mode == 1 ? "serve" : mode == 3 ? "restore"
+				      : data[0] % 2 ? "reset" : "fork");
 	while (i < size && argc < MAX_ARGS + 2) {
 		const uint8_t *end = memchr(data + i, 0, size - i);
 		size_t n = end ? (size_t)(end - (data + i)) : size - i;
@@ -67,6 +70,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (unsigned int k = 0; !ret && k < r.load.n_overrides; k++)
 			CHECK(r.load.overrides[k].iface_id[0] &&
 			      !r.load.overrides[k].host_dev_name != !r.load.overrides[k].backend);
+	} else if (mode == 4) {
+		const char *sock;
+		json_t *body;
+		bool help;
+
+		ret = cli_fork_parse(argc, argv, data[0] % 2, &sock, &body, &help, &e);
+		/* A fork's body is built whole, or nothing is. */
+		CHECK(!body || (!ret && !help && json_is_object(body)));
+		json_decref(body);
 	} else {
 		struct serve_opts o;
 

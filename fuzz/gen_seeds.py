@@ -550,6 +550,14 @@ def cli_seeds():
                         '--kvm', '/dev/kvm', '--api-sock', '/a.sock'),
         'restore_vhost_vsock': argv(3, '--snapshot', '/s/vm.snap', '--mem', '/s/vm.mem',
                                     '--vsock-cid', '42', '--drive-override', 'r=ro:/r'),
+        # hearth fork (first byte 4: even) and hearth reset (9: odd, 9 % 5 == 4).
+        'fork': argv(4, '--api-sock', '/t.sock', '--count', '3', '--clone-sock', 'c{i}.sock',
+                     '--serial-out', 'c{i}.out', '--drive-override', 'scratch=rw:d{i}.img',
+                     '--pmem-override', 'p0=ro:p{i}', '--net-override', 'eth0=tap{i}',
+                     '--vsock-override', 'v{i}.sock', '--template', 'Paused', '--paused'),
+        'fork_bad': argv(4, '--api-sock', '/t.sock', '--count', '1001', '--clone-sock', 'c',
+                         '--drive-override', 'scratch=rx:d', '--net-override', '=tap'),
+        'reset': argv(9, '--api-sock', '/c.sock'),
     }
 
 

@@ -49,6 +49,29 @@ static void fork_usage(FILE *out)
 	      "Exit status 0, 1 when refused, 2 on usage.\n", out);
 }
 
+/*
+ * JSON carries text only: a flag's value that is no UTF-8 is refused by
+ * name, here rather than as a failed json_pack's "out of memory".
+ */
+static int text_ok(const char *flag, const char *s, struct err *e)
+{
+	json_t *t = s ? json_string(s) : NULL;
+
+	if (!s)
+		return 0;
+	if (!t)
+		return err_set(e, true, -EINVAL, "fork: %s: '%.64s' is not UTF-8 text", flag, s);
+	json_decref(t);
+	return 0;
+}
+
+/* Appends o (taken over) to a, or -ENOMEM said in e. */
+static int append(json_t *a, json_t *o, struct err *e)
+{
+	return json_array_append_new(a, o) ? err_set(e, false, -ENOMEM, "fork: out of memory")
+					   : 0;
+}
+
 /* ID=ro:P / ID=rw:P for drives (key drive_id) and pmem (key id). */
 static int add_image(void *ctx, const struct opt *o, const char *val, struct err *e)
 {
@@ -63,10 +86,12 @@ static int add_image(void *ctx, const struct opt *o, const char *val, struct err
 	ro = cli_override_access("fork", o->name, val, spec, e);
 	if (ro < 0)
 		return ro;
-	return json_array_append_new(drive ? f->drives : f->pmem,
-				     json_pack("{s:s, s:s, s:b}", drive ? "drive_id" : "id", id,
-					       "path_on_host", spec + 3,
-					       drive ? "is_read_only" : "read_only", ro)) ? -ENOMEM : 0;
+	ret = text_ok(o->name, val, e);
+	if (ret)
+		return ret;
+	return append(drive ? f->drives : f->pmem,
+		      json_pack("{s:s, s:s, s:b}", drive ? "drive_id" : "id", id, "path_on_host",
+				spec + 3, drive ? "is_read_only" : "read_only", ro), e);
 }
 
 static int add_net(void *ctx, const struct opt *o, const char *val, struct err *e)
@@ -76,10 +101,11 @@ static int add_net(void *ctx, const struct opt *o, const char *val, struct err *
 	const char *tap;
 	int ret = cli_override_split("fork", o->name, val, id, sizeof(id), &tap, e);
 
+	if (!ret)
+		ret = text_ok(o->name, val, e);
 	if (ret)
 		return ret;
-	return json_array_append_new(f->nets, json_pack("{s:s, s:s}", "iface_id", id,
-							"host_dev_name", tap)) ? -ENOMEM : 0;
+	return append(f->nets, json_pack("{s:s, s:s}", "iface_id", id, "host_dev_name", tap), e);
 }
 
 static const struct opt fork_opts[] = {
@@ -118,7 +144,16 @@ static int fork_body(const struct cli_fork_opts *f, json_t **out, struct err *e)
 	json_t *spec;
 	char *end;
 	long n;
+	int ret = text_ok("--clone-sock", f->clone_sock, e);
 
+	if (!ret)
+		ret = text_ok("--serial-out", f->serial_out, e);
+	if (!ret)
+		ret = text_ok("--vsock-override", f->vsock, e);
+	if (!ret)
+		ret = text_ok("--template", f->template_state, e);
+	if (ret)
+		return ret;
 	errno = 0;
 	n = strtol(f->count, &end, 10);
 	if (errno || end == f->count || *end || n < 1 || n > 1000)
@@ -188,35 +223,47 @@ static int send(const char *who, const char *sock, const char *path, json_t *bod
 	return ret ? HEARTH_EXIT_FAILURE : HEARTH_EXIT_OK;
 }
 
-static int run(const char *name, const struct opt *opts, int argc, char **argv)
+int cli_fork_parse(int argc, char **argv, bool reset, const char **api_sock, json_t **body,
+		   bool *help, struct err *e)
 {
+	const struct opt *opts = reset ? reset_opts : fork_opts;
 	struct cli_fork_opts f;
-	struct err e = ERR_INIT;
-	json_t *body = NULL;
-	int ret = parse(name, opts, argc, argv, &f, &e);
+	int ret = parse(reset ? "reset" : "fork", opts, argc, argv, &f, e);
 
-	if (!ret && f.help) {
-		fork_usage(stdout);
-		opts_release(&f);
-		return HEARTH_EXIT_OK;
-	}
-	if (!ret && opts == fork_opts)
-		ret = fork_body(&f, &body, &e);
+	*body = NULL;
+	*api_sock = f.api_sock;
+	*help = f.help;
+	if (!ret && !f.help && !reset)
+		ret = fork_body(&f, body, e);
 	opts_release(&f);
-	if (ret) {
+	return ret;
+}
+
+static int run(bool reset, int argc, char **argv)
+{
+	struct err e = ERR_INIT;
+	const char *sock;
+	json_t *body;
+	bool help;
+
+	if (cli_fork_parse(argc, argv, reset, &sock, &body, &help, &e)) {
 		fprintf(stderr, "hearth: %s\n", e.msg);
 		return e.usage ? HEARTH_EXIT_USAGE : HEARTH_EXIT_FAILURE;
 	}
-	return send(opts == fork_opts ? "hearth fork" : "hearth reset", f.api_sock,
-		    opts == fork_opts ? "/fork" : "/reset", body);
+	if (help) {
+		fork_usage(stdout);
+		return HEARTH_EXIT_OK;
+	}
+	return send(reset ? "hearth reset" : "hearth fork", sock, reset ? "/reset" : "/fork",
+		    body);
 }
 
 int cli_fork_main(int argc, char **argv)
 {
-	return run("fork", fork_opts, argc, argv);
+	return run(false, argc, argv);
 }
 
 int cli_reset_main(int argc, char **argv)
 {
-	return run("reset", reset_opts, argc, argv);
+	return run(true, argc, argv);
 }
