@@ -17,8 +17,8 @@ its own scratch disk, /tmp/c/I.img.
   fork    the VM booted again with --fork-dir DIR and left running; per N
           one PUT /fork {"count": N, ...} (docs/api.md "Fork and reset"):
           each clone's RAM a private mapping of the template's frozen RAM
-          (a sealed memfd), its disk DIR/dI.img, its console the FIFO
-          DIR/cI.out; timed from the request.
+          (a sealed memfd), its disk DIR/dI.img, its console the file
+          DIR/cI.out (followed by tail -f); timed from the request.
   hearth  PATCH /vm Paused, PUT /snapshot/create (Full);
           N x `hearth restore --snapshot S --mem M --resume
           --drive-override scratch=rw:/tmp/c/I.img`: each clone maps the memory
@@ -148,20 +148,21 @@ clones() {
   head -n 3 /tmp/c/0.err
 }
 # forks N: one PUT /fork of N clones of the template on /tmp/b.sock, each its own scratch
-# disk and its console a FIFO beneath --fork-dir; the same figures as clones, from the
+# disk and its console a file beneath --fork-dir (the zygote takes regular files only),
+# followed by tail -f; the same figures as clones, from the
 # request to each clone's first counter line past the template's last before it.
 forks() {
   n=$1
   rm -rf /tmp/c /tmp/fd/*; mkdir -p /tmp/c
   i=0; while [ $i -lt $n ]; do
-    mkfifo /tmp/fd/c$i.out; dd if=/dev/zero of=/tmp/fd/d$i.img bs=1M count=1 2>/dev/null
+    : >/tmp/fd/c$i.out; dd if=/dev/zero of=/tmp/fd/d$i.img bs=1M count=1 2>/dev/null
     i=$((i+1)); done
   last=$(lastcount /tmp/f.out)
   i=0; while [ $i -lt $n ]; do
-    awk -v last=$last -v out=/tmp/c/$i.t '{ sub(/\r$/, "") }
+    tail -n +1 -f /tmp/fd/c$i.out 2>/dev/null | awk -v last=$last -v out=/tmp/c/$i.t '
+      { sub(/\r$/, "") }
       !d && $1 == "LAB" && $2 == "count" && $3 > last {
-        getline u < "/proc/uptime"; split(u, f, " "); print f[1] > out; close(out); d = 1 }' \
-      </tmp/fd/c$i.out &
+        getline u < "/proc/uptime"; split(u, f, " "); print f[1] > out; close(out); d = 1 }' &
     i=$((i+1)); done
   sync; ma0=$(memavail); t0=$(up)
   c=$(curl -s -o /tmp/forkresp -w '%{http_code}' --unix-socket /tmp/b.sock -X PUT \
@@ -174,8 +175,9 @@ forks() {
     [ $done -ge $n ] && break; sleep 0.05; k=$((k+5)); done
   report fork $n $done
   for p in $pids; do kill -9 $p 2>/dev/null; done
+  pkill -f 'tail -n +1 -f /tmp/fd/' 2>/dev/null
+  # No bare wait: the template is this shell's job too, and runs on.
   sleep 1
-  wait
 }
 mkdir -p /tmp/b && cd /tmp/b
 dd if=/dev/zero of=/tmp/b/scratch.img bs=1M count=1 2>/dev/null

@@ -112,12 +112,14 @@ static int ready_say(const struct host_opts *o, const struct err *e, int code)
 }
 
 /*
- * A fork's clone (host_opts.go_fd): built, paused and serving its API,
- * it says so, waits for its siblings (the zygote closes the pipe's other
- * end once all are), then resumes as the request asked: the guests of a
- * fork start together, none running while the others are still made.
- * Its socket is not in the fork's answer yet, so no client of the fork's
- * races the resume (one that did would get the refusal of a second one).
+ * A fork's clone (host_opts.go_fd): built and paused, it says so and
+ * waits for its start, a byte the zygote writes for each clone once all
+ * are built; the pipe's end alone (the zygote gone) is an abort. Then it
+ * resumes as the request asked: the guests of a fork start together,
+ * none running while the others are still being made. Its API serves
+ * only after: a client that connects early waits in the socket's backlog
+ * rather than racing the resume on the control lock (the API thread
+ * would wait, holding it, for a loop that is not running yet).
  */
 static int clone_go(struct host *h, const struct host_opts *o, struct err *e)
 {
@@ -130,8 +132,8 @@ static int clone_go(struct host *h, const struct host_opts *o, struct err *e)
 		r = read(o->go_fd, &c, 1);
 	while (r < 0 && errno == EINTR);
 	close(o->go_fd);
-	if (r != 0)
-		return err_set(e, false, -EPIPE, "fork: the zygote's start signal was not an end");
+	if (r != 1 || c != 'G')
+		return err_set(e, false, -EPIPE, "fork: the zygote went before starting this clone");
 	if (!o->go_resume)
 		return 0;
 	return ctl_handle(&h->ctl, &(struct ctl_action){ .type = CTL_RESUME }, NULL, e);
@@ -201,6 +203,11 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 			api_server_stop(srv);
 		return host_exit_line(o, ready_say(o, &e, cli_fail(&e)));
 	}
+	/* A fork's clone starts with its siblings, before its API serves (clone_go). */
+	if (o->report_ready && o->go_fd >= 0 && clone_go(&h, o, &e)) {
+		api_server_stop(srv);
+		return host_exit_line(o, host_close(&h, ready_say(o, &e, cli_fail(&e))));
+	}
 	if (srv) {
 		ret = api_server_serve(srv, &h.ctl, &e);
 		if (ret) {
@@ -213,10 +220,6 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 			api_server_stop(srv);
 			return host_exit_line(o, host_close(&h, ready_say(o, &e, cli_fail(&e))));
 		}
-	}
-	if (o->report_ready && o->go_fd >= 0 && clone_go(&h, o, &e)) {
-		api_server_stop(srv);
-		return host_exit_line(o, host_close(&h, ready_say(o, &e, cli_fail(&e))));
 	}
 	ready_say(o, NULL, 0);
 	/* Setup's dead frames below this one and its freed heap: no longer this VM's. */

@@ -142,9 +142,7 @@ int cli_client_request(struct cli_client *c, const char *sock, const char *metho
 
 	if (answer)
 		*answer = NULL;
-	if (!body)
-		body = json_object();
-	text = json_dumps(body, JSON_COMPACT);
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	if (!hdr || !text || !r) {
 		fprintf(stderr, "%s: out of memory\n", c->who);
 		goto out;

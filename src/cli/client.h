@@ -13,7 +13,8 @@ struct cli_client;
 /* who names the command in messages. 0, or -errno with the reason on stderr. */
 int cli_client_open(struct cli_client **c, const char *who);
 /*
- * One request, body taken over (NULL: none). 0 on a 2xx, with the
+ * One request, body taken over (NULL, as a failed json_pack gives: refused
+ * here, "out of memory"). 0 on a 2xx, with the
  * answer's JSON in *answer when answer is not NULL (an empty body: {};
  * NULL when it is not JSON); else 1 with the server's fault_message, or
  * the transport's error, on stderr.

@@ -255,7 +255,7 @@ static int run(bool reset, int argc, char **argv)
 		return HEARTH_EXIT_OK;
 	}
 	return send(reset ? "hearth reset" : "hearth fork", sock, reset ? "/reset" : "/fork",
-		    body);
+		    reset ? json_object() : body);
 }
 
 int cli_fork_main(int argc, char **argv)

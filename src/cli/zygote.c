@@ -52,6 +52,7 @@ static void clone_main(const struct zygote *z, const struct fork_req *f, unsigne
 	const struct fork_clone *c = &f->clones[i];
 	struct snap_load_req load = c->load;
 	struct cli_sandbox sb = z->sb;
+	char *mmds;
 	int code;
 
 	signal(SIGCHLD, SIG_DFL);
@@ -94,11 +95,16 @@ static void clone_main(const struct zygote *z, const struct fork_req *f, unsigne
 		_exit(code);
 	}
 	/* Its MMDS store, its identity: dumped once, for the store to parse as PUT /mmds would. */
+	mmds = c->mmds ? json_dumps(c->mmds, JSON_COMPACT) : NULL;
+	if (c->mmds && !mmds) {
+		if (write(ready, "Eout of memory for its mmds", 27) < 0)
+			_exit(HEARTH_EXIT_FAILURE);
+		_exit(HEARTH_EXIT_FAILURE);
+	}
 	exit(cli_host_run(&(struct host_opts){ .restore = &load, .kvm_path = z->kvm_path,
 					       .report_ready = true, .ready_fd = ready,
 					       .go_fd = go, .go_resume = f->resume,
-					       .metadata_text = c->mmds ? json_dumps(c->mmds,
-							JSON_COMPACT) : NULL },
+					       .metadata_text = mmds },
 			  NULL, c->api_sock, API_DEFAULT_MAX_PAYLOAD));
 }
 
@@ -137,8 +143,21 @@ static void undo(const struct zygote *z, const struct fork_req *f, const pid_t *
 	}
 }
 
-/* Waits for every clone's word (want: 'P' built, 'K' serving): 0, or the first failure's in err. */
-static int await(const struct fork_req *f, const int *ready, char want, struct err *err)
+static uint64_t mono_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
+}
+
+/*
+ * Waits for every clone's word (want: 'P' built, 'K' serving) until the
+ * request's deadline (mono_us), one for both words: 0, or the first
+ * failure's in err.
+ */
+static int await(const struct fork_req *f, const int *ready, char want, uint64_t deadline,
+		 struct err *err)
 {
 	struct pollfd *p = calloc(f->n, sizeof(*p));
 	unsigned int left = f->n;
@@ -149,7 +168,8 @@ static int await(const struct fork_req *f, const int *ready, char want, struct e
 	for (unsigned int i = 0; i < f->n; i++)
 		p[i] = (struct pollfd){ ready[i], POLLIN, 0 };
 	while (left && !ret) {
-		int n = poll(p, f->n, ZYGOTE_READY_TIMEOUT_MS);
+		uint64_t now = mono_us();
+		int n = now >= deadline ? 0 : poll(p, f->n, (int)((deadline - now) / 1000 + 1));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -194,14 +214,6 @@ static char *answer_json(const struct fork_req *f, const pid_t *pids, uint64_t t
 	return s;
 }
 
-static uint64_t mono_us(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
-}
-
 static void serve_one(const struct zygote *z, uint64_t seq, const int fds[3])
 {
 	uint64_t start = mono_us();
@@ -225,7 +237,7 @@ static void serve_one(const struct zygote *z, uint64_t seq, const int fds[3])
 		ret = err_set(&err, false, -ENOMEM, "fork: out of memory");
 		goto out;
 	}
-	/* Every clone holds the read end; the end of the write end, ours alone, starts them. */
+	/* Every clone holds the read end; a byte each from the write end, ours, starts them. */
 	if (pipe2(go, O_CLOEXEC) < 0) {
 		ret = err_set(&err, false, -errno, "fork: pipe: %s", strerror(errno));
 		goto out;
@@ -255,15 +267,25 @@ static void serve_one(const struct zygote *z, uint64_t seq, const int fds[3])
 	}
 	/* Built, all of them, before any guest runs: then started together, and serving. */
 	if (!ret)
-		ret = await(&f, ready, 'P', &err);
+		ret = await(&f, ready, 'P', start + ZYGOTE_READY_TIMEOUT_MS * 1000ull, &err);
 	if (ret)
-		undo(z, &f, pids, made);     /* killed before the end below could start them */
+		undo(z, &f, pids, made);     /* killed before the words below could start them */
+	/*
+	 * A byte each starts them (n is at most 1000, within a pipe's buffer);
+	 * the end alone, as when this process dies, is an abort to a clone.
+	 */
+	for (unsigned int i = 0; !ret && i < f.n; i++)
+		if (write(go[1], "G", 1) != 1) {
+			ret = err_set(&err, false, -errno, "fork: cannot start the clones: %s",
+				      strerror(errno));
+			undo(z, &f, pids, made);
+		}
 	if (go[1] >= 0) {
 		close(go[1]);
 		go[1] = -1;
 	}
 	if (!ret) {
-		ret = await(&f, ready, 'K', &err);
+		ret = await(&f, ready, 'K', start + ZYGOTE_READY_TIMEOUT_MS * 1000ull, &err);
 		if (ret)
 			undo(z, &f, pids, made);
 	}

@@ -12,7 +12,8 @@
 #include "util/err.h"
 
 #define ZYGOTE_BODY_MAX (16u << 20)
-#define ZYGOTE_READY_TIMEOUT_MS 120000
+/* The whole request's, within the template's wait for the answer (host_fork.c's 120 s). */
+#define ZYGOTE_READY_TIMEOUT_MS 110000
 
 struct zygote {
 	int sock;

@@ -134,7 +134,6 @@ static int check_sealed(int fd, const char *what, struct err *err)
 	return 0;
 }
 
-/* The request: the body read and parsed, the state's config checked against it. */
 /* A clone's MMDS contents fit the store it starts with (the default limit): refused up front. */
 static int check_mmds(const struct fork_clone *c, unsigned int i, struct err *err)
 {
@@ -146,6 +145,7 @@ static int check_mmds(const struct fork_clone *c, unsigned int i, struct err *er
 	return 0;
 }
 
+/* The request: the body read and parsed, the state's config checked against it. */
 int zygote_read_request(const struct zygote *z, const int fds[3], struct fork_req *f,
 			json_t **body, struct err *err)
 {
