@@ -349,6 +349,19 @@ static enum ctl_latency latency_of(const struct ctl_action *a)
 	}
 }
 
+/* Actions that change nothing of the VM: the reads, and PUT /fork, which bumps the epoch itself. */
+static bool ctl_type_reads(enum ctl_type t)
+{
+	switch (t) {
+	case CTL_GET_INFO: case CTL_GET_VERSION: case CTL_GET_MACHINE: case CTL_GET_CONFIG:
+	case CTL_GET_MMDS: case CTL_GET_BALLOON: case CTL_GET_BALLOON_STATS:
+	case CTL_BALLOON_HINT_STATUS: case CTL_GET_HOTPLUG: case CTL_FLUSH_METRICS: case CTL_FORK:
+		return true;
+	default:
+		return false;
+	}
+}
+
 int ctl_handle(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
 {
 	const struct ctl_rule *r = a->type < CTL_NTYPES ? &rules[a->type] : NULL;
@@ -370,6 +383,8 @@ int ctl_handle(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct
 			ret = err_set(err, true, -EINVAL, "%s", r->refused[ctl->state]);
 	} else {
 		ret = r->run(ctl, a, &reply, err);
+		if (!ctl_type_reads(a->type))
+			ctl->epoch++;
 	}
 	pthread_mutex_unlock(&ctl->lock);
 	if (ret)

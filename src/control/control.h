@@ -245,6 +245,13 @@ struct ctl {
 	bool boot_path;
 	/* The model: changed by actions only; after boot, the running VM's. */
 	struct vm_config cfg;
+	/*
+	 * Bumped under the lock by every action that may change the VM (all
+	 * but the reads and PUT /fork) and by every run of its guest: the
+	 * same value at two forks means the second may hand out the first's
+	 * frozen base again (host_fork.c).
+	 */
+	uint64_t epoch;
 	char id[CTL_ID_MAX + 1];
 	const struct ctl_vm_ops *vm;
 	void *vm_ctx;

@@ -44,9 +44,16 @@ int ctl_fork(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct e
 		return err_set(err, true, -EOPNOTSUPP, "fork: a VM with a device passed through "
 			       "(VFIO %s) cannot be forked: the device's state is in the device",
 			       ctl->cfg.vfio[0].path);
-	return paused_then(ctl, a->fork.template_state < 0 ? was_running
-							   : a->fork.template_state == 1,
-			   out, err, fork_run, a);
+	bool resume_after = a->fork.template_state < 0 ? was_running : a->fork.template_state == 1;
+	int ret;
+
+	/* A guest that ran since the last fork, or runs after this one, changed its RAM. */
+	if (was_running)
+		ctl->epoch++;
+	ret = paused_then(ctl, resume_after, out, err, fork_run, a);
+	if (resume_after)
+		ctl->epoch++;
+	return ret;
 }
 
 static int reset_run(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)

@@ -440,6 +440,7 @@ int host_open(struct host *h, const struct host_opts *o, struct vm_config *boot,
 	h->exit_code = -1;
 	h->zygote_fd = o->has_zygote ? o->zygote_fd : -1;
 	h->base_fd = -1;
+	h->fork_base[0] = h->fork_base[1] = -1;
 	h->id = o->id ? o->id : "anonymous-instance";
 	log_set_instance(o->id ? o->id : "anonymous-instance");
 	ret = runner_init(&h->run, err);
@@ -520,5 +521,6 @@ int host_close(struct host *h, int code)
 	runner_finish(&h->run);
 	if (h->base_fd >= 0)
 		close(h->base_fd);
+	host_fork_forget(h);
 	return code;
 }

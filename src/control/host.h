@@ -81,6 +81,13 @@ struct host {
 	/* Fork and reset (host_fork.c). */
 	int zygote_fd;              /* the zygote's socket (--fork-dir); -1: none */
 	uint64_t fork_seq;
+	/*
+	 * The last fork's sealed state and RAM memfds, handed out again while
+	 * ctl.epoch is still fork_epoch (the template paused throughout, and
+	 * changed by nothing); -1: none.
+	 */
+	int fork_base[2];
+	uint64_t fork_epoch;
 	int base_fd;                /* the restore's state file, the base of a reset; -1: none */
 	bool base_stale;            /* a snapshot since took pages out of the dirty log */
 };
@@ -142,6 +149,8 @@ int host_mmds(struct host *h, const struct host_opts *o, struct err *err);
 void host_json_fault(const char *buf, size_t len, char *out, size_t n);
 
 /* PCI hotplug (ctl_vm_ops.plug and .unplug): vmm/vm_pci_hotplug.h on the running VM. */
+/* The kept base of the last fork (struct host's fork_base) closed. */
+void host_fork_forget(struct host *h);
 int host_fork(void *ctx, const struct vm_config *cfg, const char *body, size_t len,
 	      json_t **out, struct err *err);
 int host_reset(void *ctx, json_t **out, struct err *err);

@@ -97,40 +97,85 @@ static int answer(struct host *h, uint64_t seq, json_t **out, struct err *err)
 	return ret;
 }
 
+void host_fork_forget(struct host *h)
+{
+	for (unsigned int i = 0; i < 2; i++) {
+		if (h->fork_base[i] >= 0)
+			close(h->fork_base[i]);
+		h->fork_base[i] = -1;
+	}
+}
+
+/*
+ * The frozen base, state and RAM, into fds[1] and fds[2]: the last fork's
+ * again when the template has not changed since (ctl.epoch: paused
+ * throughout, no action), so a paused template forked over and over
+ * copies its RAM once; else written anew and kept.
+ */
+static int fork_base(struct host *h, const struct vm_config *cfg, int fds[3], struct err *err)
+{
+	struct snap_create_req req;
+	int ret = 0;
+
+	if (h->fork_base[0] >= 0 && h->fork_epoch == h->ctl.epoch) {
+		for (unsigned int i = 0; i < 2 && !ret; i++) {
+			fds[i + 1] = fcntl(h->fork_base[i], F_DUPFD_CLOEXEC, 3);
+			if (fds[i + 1] < 0)
+				ret = err_set(err, false, -errno, "fork: dup: %s", strerror(errno));
+		}
+		return ret;
+	}
+	host_fork_forget(h);
+	for (unsigned int i = 1; i < 3 && !ret; i++) {
+		fds[i] = sealed_memfd(i == 1 ? "hearth-fork-state" : "hearth-fork-ram");
+		if (fds[i] < 0)
+			ret = err_set(err, false, fds[i], "fork: memfd_create: %s", strerror(-fds[i]));
+	}
+	if (ret)
+		return ret;
+	req = (struct snap_create_req){ .to_fds = true, .state_fd = fds[1], .mem_fd = fds[2],
+					.snapshot_path = "(fork)", .mem_file_path = "(fork)" };
+	ret = snap_create(&h->run.vm, cfg, &req, err);
+	/* Its pages left the dirty log with it: a reset of this VM drops all of RAM. */
+	h->base_stale = true;
+	for (unsigned int i = 1; i < 3 && !ret; i++) {
+		ret = seal(fds[i]);
+		if (ret)
+			err_set(err, false, ret, "fork: sealing the memfds: %s", strerror(-ret));
+	}
+	for (unsigned int i = 0; i < 2 && !ret; i++) {
+		h->fork_base[i] = fcntl(fds[i + 1], F_DUPFD_CLOEXEC, 3);
+		if (h->fork_base[i] < 0)
+			host_fork_forget(h);    /* not kept: the next fork writes its own */
+	}
+	h->fork_epoch = h->ctl.epoch;
+	return ret;
+}
+
 int host_fork(void *ctx, const struct vm_config *cfg, const char *body, size_t len,
 	      json_t **out, struct err *err)
 {
 	struct host *h = ctx;
 	struct fork_msg m = { FORK_MAGIC, FORK_REQUEST, ++h->fork_seq };
 	int fds[3] = { -1, -1, -1 }, ret = 0;
-	struct snap_create_req req;
 
 	if (h->zygote_fd < 0)
 		return err_set(err, true, -EOPNOTSUPP, "fork: this Hearth has no zygote to fork "
 			       "clones from: start it with --fork-dir DIR");
-	for (unsigned int i = 0; i < 3 && !ret; i++) {
-		fds[i] = sealed_memfd(i == 0 ? "hearth-fork-request" :
-				      i == 1 ? "hearth-fork-state" : "hearth-fork-ram");
-		if (fds[i] < 0)
-			ret = err_set(err, false, fds[i], "fork: memfd_create: %s", strerror(-fds[i]));
-	}
-	if (!ret && (ftruncate(fds[0], (off_t)len) < 0 || file_pwrite_full(fds[0], body, len, 0)))
+	fds[0] = sealed_memfd("hearth-fork-request");
+	if (fds[0] < 0)
+		return err_set(err, false, fds[0], "fork: memfd_create: %s", strerror(-fds[0]));
+	if (ftruncate(fds[0], (off_t)len) < 0 || file_pwrite_full(fds[0], body, len, 0))
 		ret = err_set(err, false, -errno, "fork: the request: %s", strerror(errno));
-	if (ret)
-		goto out;
-	req = (struct snap_create_req){ .to_fds = true, .state_fd = fds[1], .mem_fd = fds[2],
-					.snapshot_path = "(fork)", .mem_file_path = "(fork)" };
-	ret = snap_create(&h->run.vm, cfg, &req, err);
-	/* Its pages left the dirty log with it: a reset of this VM drops all of RAM. */
-	h->base_stale = true;
-	if (ret)
-		goto out;
-	for (unsigned int i = 0; i < 3 && !ret; i++)
-		ret = seal(fds[i]);
-	if (ret) {
-		err_set(err, false, ret, "fork: sealing the memfds: %s", strerror(-ret));
-		goto out;
+	if (!ret) {
+		ret = seal(fds[0]);
+		if (ret)
+			err_set(err, false, ret, "fork: sealing the request: %s", strerror(-ret));
 	}
+	if (!ret)
+		ret = fork_base(h, cfg, fds, err);
+	if (ret)
+		goto out;
 	ret = uds_send_fds(h->zygote_fd, &m, sizeof(m), fds, 3);
 	if (ret) {
 		err_set(err, false, ret, "fork: the zygote is gone (%s)", strerror(-ret));

@@ -17,6 +17,9 @@ seccomp on.
   reset    a clone counts on, PUT /reset: it answers the pages it took
            back, and its next line is its first again; again through `hearth
            reset`; the booted template, which has no base, is refused.
+  reuse    a paused template forked twice, unchanged between: both clones
+           map one frozen base (the RAM copied once) and count on from the
+           pause; resumed and paused again, the next fork writes a new one.
   tmpfs    the template's --fork-dir on a tmpfs (/dev/shm, as /run): two
            clones, asked for by `hearth fork`, start and count on from the fork (the zygote opens the
            directory again in its own mount namespace: through the
@@ -267,6 +270,57 @@ def case_reset(binary, tmp):
         t.stop()
 
 
+def ram_inode(pid):
+    """The inode of the RAM memfd a clone maps (its frozen base)."""
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        if "hearth-fork-ram" in os.readlink("/proc/%d/fd/%s" % (pid, fd)):
+            return os.stat("/proc/%d/fd/%s" % (pid, fd)).st_ino
+    return None
+
+
+def case_reuse(binary, tmp):
+    """A paused template forked again, unchanged: the same frozen base (its RAM copied
+    once); once it ran, a new one, and the new clones count on from where it ran to."""
+    if not kvm_or_skip():
+        return
+    t = Template(binary, tmp)
+    pids = []
+    try:
+        status, text = request(t.sock, "PATCH", "/vm", {"state": "Paused"})
+        check(status == 204, "PATCH /vm Paused: %d %r" % (status, text))
+        at_pause = max(ticks(t.out))
+
+        def one(i):
+            got = fork_ok(t, {"clones": [spec_n(i)]})
+            pids.append(got[0]["pid"])
+            out = os.path.join(t.dir, "c%d.out" % i)
+            wait_for("clone %d's line" % i, lambda: ticks(out))
+            return got[0]["pid"], ticks(out)[0]
+
+        a, first_a = one(0)
+        b, first_b = one(1)
+        check(ram_inode(a) is not None and ram_inode(a) == ram_inode(b),
+              "two forks of the unchanged paused template share one base: %r %r" % (
+                  ram_inode(a), ram_inode(b)))
+        check(first_a == first_b and at_pause <= first_a <= at_pause + 1,
+              "both count on from the pause (%d): %d, %d" % (at_pause, first_a, first_b))
+        status, text = request(t.sock, "PATCH", "/vm", {"state": "Resumed"})
+        check(status == 204, "PATCH /vm Resumed: %d %r" % (status, text))
+        wait_for("the template to count on", lambda: max(ticks(t.out)) >= at_pause + 3)
+        status, text = request(t.sock, "PATCH", "/vm", {"state": "Paused"})
+        check(status == 204, "PATCH /vm Paused again: %d %r" % (status, text))
+        at_pause2 = max(ticks(t.out))
+        c, first_c = one(2)
+        check(ram_inode(c) not in (None, ram_inode(a)),
+              "the template ran: the next fork writes a new base (%r, was %r)" % (
+                  ram_inode(c), ram_inode(a)))
+        check(at_pause2 <= first_c <= at_pause2 + 1,
+              "its clone counts on from the second pause (%d): %d" % (at_pause2, first_c))
+    finally:
+        kill_all(pids)
+        t.stop()
+
+
 def case_tmpfs(binary, tmp):
     if not kvm_or_skip():
         return
@@ -411,4 +465,4 @@ def case_refused(binary, tmp):
 if __name__ == "__main__":
     sys.exit(run_cases(__doc__, {"clones": case_clones, "reset": case_reset,
                                  "refused": case_refused, "tmpfs": case_tmpfs,
-                                 "jailed": case_jailed}, "hearth-fork-"))
+                                 "jailed": case_jailed, "reuse": case_reuse}, "hearth-fork-"))
