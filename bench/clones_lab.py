@@ -158,11 +158,14 @@ forks() {
     : >/tmp/fd/c$i.out; dd if=/dev/zero of=/tmp/fd/d$i.img bs=1M count=1 2>/dev/null
     i=$((i+1)); done
   last=$(lastcount /tmp/f.out)
+  apids=
   i=0; while [ $i -lt $n ]; do
     tail -n +1 -f /tmp/fd/c$i.out 2>/dev/null | awk -v last=$last -v out=/tmp/c/$i.t '
       { sub(/\r$/, "") }
       !d && $1 == "LAB" && $2 == "count" && $3 > last {
-        getline u < "/proc/uptime"; split(u, f, " "); print f[1] > out; close(out); d = 1 }' &
+        getline u < "/proc/uptime"; split(u, f, " "); print f[1] > out; close(out); d = 1 }
+      d { exit }' >/dev/null 2>&1 &
+    apids="$apids $!"
     i=$((i+1)); done
   sync; ma0=$(memavail); t0=$(up)
   c=$(curl -s -o /tmp/forkresp -w '%{http_code}' --unix-socket /tmp/b.sock -X PUT \
@@ -176,8 +179,9 @@ forks() {
   report fork $n $done
   for p in $pids; do kill -9 $p 2>/dev/null; done
   pkill -f 'tail -n +1 -f /tmp/fd/' 2>/dev/null
-  # No bare wait: the template is this shell's job too, and runs on.
-  sleep 1
+  for p in $apids; do kill $p 2>/dev/null; done
+  # Its own jobs only: the template is this shell's job too, and runs on.
+  for p in $apids; do wait $p 2>/dev/null; done
 }
 mkdir -p /tmp/b && cd /tmp/b
 dd if=/dev/zero of=/tmp/b/scratch.img bs=1M count=1 2>/dev/null
@@ -218,6 +222,7 @@ for n in @COUNTS@; do
   forks $n
 done
 kill -9 $fp; wait $fp
+pkill -f 'tail -n +1 -f /tmp/fd/' 2>/dev/null
 '''
 
 QEMU = COMMON + r'''

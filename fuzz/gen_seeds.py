@@ -553,7 +553,8 @@ def cli_seeds():
         # hearth fork (first byte 4: even) and hearth reset (9: odd, 9 % 5 == 4).
         'fork': argv(4, '--api-sock', '/t.sock', '--count', '3', '--clone-sock', 'c{i}.sock',
                      '--serial-out', 'c{i}.out', '--drive-override', 'scratch=rw:d{i}.img',
-                     '--pmem-override', 'p0=ro:p{i}', '--net-override', 'eth0=tap{i}',
+                     '--pmem-override', 'p0=ro:p{i}', '--net-override', 'eth0=tap=tap{i}',
+                     '--net-override', 'eth1=user,host-loopback=on',
                      '--vsock-override', 'v{i}.sock', '--template', 'Paused', '--paused'),
         'fork_bad': argv(4, '--api-sock', '/t.sock', '--count', '1001', '--clone-sock', 'c',
                          '--drive-override', 'scratch=rx:d', '--net-override', '=tap'),

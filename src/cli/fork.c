@@ -36,7 +36,8 @@ static void fork_usage(FILE *out)
 	fputs("usage: hearth fork --api-sock PATH --count N --clone-sock PATTERN\n"
 	      "                   [--serial-out PATTERN] [--drive-override ID=ro:PATTERN|ID=rw:PATTERN]...\n"
 	      "                   [--pmem-override ID=ro:PATTERN|ID=rw:PATTERN]...\n"
-	      "                   [--net-override ID=TAP_PATTERN]... [--vsock-override PATTERN]\n"
+	      "                   [--net-override ID=tap=PATTERN|ID=user[,...]]...\n"
+	      "                   [--vsock-override PATTERN]\n"
 	      "                   [--template Paused|Resumed] [--paused]\n"
 	      "  PUT /fork on the template behind --api-sock (started with --fork-dir DIR): N\n"
 	      "  clones, each a process with its own API socket (--clone-sock), COM1 file,\n"
@@ -105,7 +106,11 @@ static int add_net(void *ctx, const struct opt *o, const char *val, struct err *
 		ret = text_ok(o->name, val, e);
 	if (ret)
 		return ret;
-	return append(f->nets, json_pack("{s:s, s:s}", "iface_id", id, "host_dev_name", tap), e);
+	/* As `hearth restore --net-override`: ID=tap=NAME, or ID=user[,...] (user-mode). */
+	if (!strncmp(tap, "tap=", 4))
+		return append(f->nets, json_pack("{s:s, s:s}", "iface_id", id, "host_dev_name",
+						 tap + 4), e);
+	return append(f->nets, json_pack("{s:s, s:s}", "iface_id", id, "backend", tap), e);
 }
 
 static const struct opt fork_opts[] = {

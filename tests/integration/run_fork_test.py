@@ -20,6 +20,9 @@ seccomp on.
   reuse    a paused template forked twice, unchanged between: both clones
            map one frozen base (the RAM copied once) and count on from the
            pause; resumed and paused again, the next fork writes a new one.
+  usernet  a template with a user-mode NIC: a fork that leaves the NIC out
+           is refused naming it; `hearth fork --net-override eth0=user`
+           gives each clone a user-mode NIC of its own.
   tmpfs    the template's --fork-dir on a tmpfs (/dev/shm, as /run): two
            clones, asked for by `hearth fork`, start and count on from the fork (the zygote opens the
            directory again in its own mount namespace: through the
@@ -95,7 +98,7 @@ def wait_for(what, cond, timeout=TIMEOUT):
 
 
 class Template:
-    def __init__(self, binary, tmp, fork_dir=None):
+    def __init__(self, binary, tmp, fork_dir=None, extra=()):
         self.dir = fork_dir or os.path.join(tmp, "fd")
         os.mkdir(self.dir)
         with open(os.path.join(tmp, "boot.img"), "wb") as f:
@@ -109,7 +112,7 @@ class Template:
             [binary, "run", "--kernel", TICK, "--memory", "64",
              "--disk", "path=%s,id=scratch" % os.path.join(tmp, "boot.img"),
              "--vsock", "cid=3,uds=%s" % os.path.join(tmp, "boot", "v.sock"),
-             "--api-sock", self.sock, "--fork-dir", self.dir],
+             "--api-sock", self.sock, "--fork-dir", self.dir] + list(extra),
             stdin=subprocess.DEVNULL, stdout=open(self.out, "wb"), stderr=subprocess.PIPE,
             env=env())
         wait_for("the template's third line", lambda: len(ticks(self.out)) >= 3)
@@ -321,6 +324,38 @@ def case_reuse(binary, tmp):
         t.stop()
 
 
+def case_usernet(binary, tmp):
+    """A template with a user-mode NIC: a fork without the NIC's host side is refused naming
+    it; with `--net-override eth0=user` (hearth fork) each clone runs with a NIC of its own."""
+    if not kvm_or_skip():
+        return
+    t = Template(binary, tmp, extra=["--net", "user"])
+    pids = []
+    try:
+        status, text = t.fork({"count": 1, "clone": spec()})
+        check(status == 400 and "eth0" in text and "network_overrides" in text,
+              "a fork that leaves the NIC out is refused naming it: %d %r" % (status, text))
+        r = subprocess.run([binary, "fork", "--api-sock", t.sock, "--count", "2",
+                            "--clone-sock", "c{i}.sock", "--serial-out", "c{i}.out",
+                            "--drive-override", "scratch=rw:d{i}.img",
+                            "--vsock-override", "v{i}.sock", "--net-override", "eth0=user"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(),
+                           timeout=TIMEOUT)
+        check(r.returncode == 0, "hearth fork --net-override eth0=user: %d %r" % (
+            r.returncode, r.stderr))
+        pids = [c["pid"] for c in json.loads(r.stdout)["clones"]]
+        for i, pid in enumerate(pids):
+            out = os.path.join(t.dir, "c%d.out" % i)
+            wait_for("clone %d's line" % i, lambda: ticks(out))
+            status, text = get(os.path.join(t.dir, "c%d.sock" % i), "/vm/config")
+            nics = json.loads(text).get("network-interfaces", []) if status == 200 else []
+            check([n.get("iface_id") for n in nics] == ["eth0"],
+                  "clone %d has its NIC: %d %r" % (i, status, text[:200]))
+    finally:
+        kill_all(pids)
+        t.stop()
+
+
 def case_tmpfs(binary, tmp):
     if not kvm_or_skip():
         return
@@ -465,4 +500,5 @@ def case_refused(binary, tmp):
 if __name__ == "__main__":
     sys.exit(run_cases(__doc__, {"clones": case_clones, "reset": case_reset,
                                  "refused": case_refused, "tmpfs": case_tmpfs,
-                                 "jailed": case_jailed, "reuse": case_reuse}, "hearth-fork-"))
+                                 "jailed": case_jailed, "reuse": case_reuse,
+                                 "usernet": case_usernet}, "hearth-fork-"))
