@@ -83,6 +83,24 @@ def kvm_usable():
         return False
 
 
+def kvm_or_skip():
+    """True when /dev/kvm opens; else says skip (the runners that need it)."""
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR))
+        return True
+    except OSError:
+        print("skip: /dev/kvm cannot be opened here")
+        return False
+
+
+def sanitizer_env():
+    """The environment for a Hearth the test starts: the sanitizer build reports, never aborts,
+    and checks no leaks (a sealed process cannot read /proc for it)."""
+    e = dict(os.environ)
+    e.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=0")
+    return e
+
+
 def tap_usable(name):
     """Whether this process may open the TAP `name` (one it may attach to, or create).
 

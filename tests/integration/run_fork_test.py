@@ -48,7 +48,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, run_cases  # noqa: E402
+from itest import check, run_cases, kvm_or_skip, sanitizer_env as env  # noqa: E402
 from run_vmclock_test import request  # noqa: E402
 from run_api_test import UnixHTTPConnection  # noqa: E402
 
@@ -65,21 +65,6 @@ def get(sock, path):
         return r.status, r.read()
     finally:
         c.close()
-
-
-def kvm_or_skip():
-    try:
-        os.close(os.open("/dev/kvm", os.O_RDWR))
-        return True
-    except OSError:
-        print("skip: /dev/kvm cannot be opened here")
-        return False
-
-
-def env():
-    e = dict(os.environ)
-    e.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=0")
-    return e
 
 
 def ticks(path):

@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, run_cases  # noqa: E402
+from itest import check, run_cases, kvm_or_skip, sanitizer_env as env  # noqa: E402
 from run_vmclock_test import request  # noqa: E402
 
 TIMEOUT = 60.0
@@ -93,21 +93,6 @@ def stop(p):
     except subprocess.TimeoutExpired:
         p.kill()
         p.wait()
-
-
-def kvm_or_skip():
-    try:
-        os.close(os.open("/dev/kvm", os.O_RDWR))
-        return True
-    except OSError:
-        print("skip: /dev/kvm cannot be opened here")
-        return False
-
-
-def env():
-    e = dict(os.environ)
-    e.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=0")
-    return e
 
 
 def booted_snapshot(binary, tmp):
