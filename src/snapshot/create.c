@@ -191,14 +191,16 @@ static int state_to_fd(int fd, const void *buf, size_t len, struct err *err)
 	return ret ? err_set(err, false, ret, "fork: writing the state: %s", strerror(-ret)) : 0;
 }
 
-int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_create_req *req,
-		struct err *err)
+/*
+ * The checks every snapshot passes, then the state file's bytes into *buf
+ * (*len), w->dirty getting the dirty log's record. On failure nothing is
+ * kept and the log's pages are given back.
+ */
+static int build(struct vm *vm, const struct vm_config *cfg, bool diff, struct create_walk *w,
+		 void **buf, size_t *len, struct err *err)
 {
-	struct create_walk w = { .dirty = bytes_out_growing() };
 	struct vm_config *rec = NULL;
 	struct snap_builder b;
-	void *buf = NULL;
-	size_t len = 0;
 	int ret;
 
 	/* Its vCPU and devices could be saved, but a restore would build a VM with an irqchip. */
@@ -232,7 +234,7 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 		vm_pci_record_slots(vm, cfg, rec);
 		cfg = rec;
 	}
-	if (req->diff) {
+	if (diff) {
 		ret = check_diff(vm, cfg, err);
 		if (ret) {
 			free(rec);
@@ -240,37 +242,72 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 		}
 	}
 	snap_builder_init(&b);
-	w.b = &b;
+	w->b = &b;
 	err->msg[0] = '\0';
 	/*
 	 * The dirty log saves last, after every device's save may have marked
 	 * pages (nothing else runs while paused). Saving takes its pages out
 	 * of the log, a Full's as well as a Diff's: whatever fails after that
-	 * gives them back (out:), so the next snapshot still has every page
-	 * written since the last one that was made.
+	 * gives them back, so the next snapshot still has every page written
+	 * since the last one that was made.
 	 */
 	ret = save_head(vm, cfg, &b, err);
 	if (!ret)
-		ret = registry_each(&vm->registry, vm->loop, save_one, &w, err);
+		ret = registry_each(&vm->registry, vm->loop, save_one, w, err);
 	if (!ret)
-		ret = snap_builder_finish(&b, HEARTH_VERSION, &buf, &len);
+		ret = snap_builder_finish(&b, HEARTH_VERSION, buf, len);
 	snap_builder_release(&b);
+	free(rec);
 	if (ret) {
 		if (!err->msg[0])
 			err_set(err, false, ret, "%s", strerror(-ret));
 		err_prefix(err, ret, "snapshot/create: ");
-		goto out;
+		if (w->dirty_taken)
+			guest_mem_dirty_give_back(&vm->mem, w->dirty.buf, w->dirty.len);
 	}
+	return ret;
+}
+
+int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_create_req *req,
+		struct err *err)
+{
+	struct create_walk w = { .dirty = bytes_out_growing() };
+	void *buf = NULL;
+	size_t len = 0;
+	int ret = build(vm, cfg, req->diff, &w, &buf, &len, err);
+
+	if (ret)
+		goto out;
 	ret = write_memory(vm, req, buf, len, &w.dirty, err);
 	if (!ret && req->to_fds)
 		ret = state_to_fd(req->state_fd, buf, len, err);
 	else if (!ret)
 		ret = snap_file_write(req->snapshot_path, buf, len, NULL, err);
-out:
 	if (ret && w.dirty_taken)
 		guest_mem_dirty_give_back(&vm->mem, w.dirty.buf, w.dirty.len);
+out:
 	free(w.dirty.buf);
 	free(buf);
-	free(rec);
+	return ret;
+}
+
+int snap_state(struct vm *vm, const struct vm_config *cfg, void **buf, size_t *len,
+	       uint64_t *maps[GUEST_MEM_DIRTY_MAPS], struct err *err)
+{
+	struct create_walk w = { .dirty = bytes_out_growing() };
+	int ret;
+
+	*buf = NULL;
+	ret = build(vm, cfg, false, &w, buf, len, err);
+	if (!ret && guest_mem_dirty_enabled(&vm->mem)) {
+		ret = guest_mem_dirty_parse(&vm->mem, w.dirty.buf, w.dirty.len, maps);
+		if (ret) {
+			err_set(err, false, ret, "the dirty log's record: %s", strerror(-ret));
+			guest_mem_dirty_give_back(&vm->mem, w.dirty.buf, w.dirty.len);
+			free(*buf);
+			*buf = NULL;
+		}
+	}
+	free(w.dirty.buf);
 	return ret;
 }

@@ -28,6 +28,16 @@ int snap_create(struct vm *vm, const struct vm_config *cfg, const struct snap_cr
 		struct err *err);
 
 /*
+ * A live migration's switch-over (src/migrate): the paused VM's state
+ * file, as snap_create would write it, into *buf (*len bytes, malloc'ed),
+ * and the pages the dirty log held, taken out of it, into maps (as
+ * guest_mem_dirty_parse hands them out; all NULL with tracking off).
+ * 0, or -errno with err and the log's pages given back.
+ */
+int snap_state(struct vm *vm, const struct vm_config *cfg, void **buf, size_t *len,
+	       uint64_t *maps[GUEST_MEM_DIRTY_MAPS], struct err *err);
+
+/*
  * Restores req's snapshot into run (which has no VM yet): checks the
  * state file, the host and the memory file before anything is built,
  * then builds the VM from the snapshot's config with RAM mapped from the

@@ -27,6 +27,7 @@ ORDER = [
     ["vmm"],
     ["fcjson"],
     ["snapshot", "sandbox"],
+    ["migrate"],
     ["control"],
     ["api"],
     ["cli"],

@@ -1,0 +1,47 @@
+/*
+ * The source's side of RAM in a live migration (docs/migration.md): the
+ * layout, a first pass over all of RAM, then passes over what the dirty
+ * log says was written since, each page as PAGES (or ZERO when it reads
+ * as zeros now). Runs on the migration's own thread while the guest runs;
+ * the dirty log (mem/guest_mem.h) catches whatever it writes behind.
+ */
+#ifndef HEARTH_MIGRATE_SEND_H
+#define HEARTH_MIGRATE_SEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mem/guest_mem.h"
+#include "util/err.h"
+
+/* What either side reports (GET /migrate), as atomics: any thread reads them. */
+struct mig_progress {
+	uint64_t bytes;              /* stream bytes sent or received */
+	uint64_t pages;              /* pages sent or received (zero ones included) */
+	uint64_t pages_left;         /* dirty at the last collection: the next pass's */
+	uint64_t iteration;          /* passes done (the first over all of RAM is 1) */
+	uint64_t expected_downtime_ms;
+	uint64_t bandwidth;          /* bytes per second of the last pass */
+};
+
+/* The stream's header and the LAYOUT record of gm (memcore's ELF header, nvcpus notes). */
+int mig_send_begin(int fd, const struct guest_mem *gm, unsigned int nvcpus,
+		   struct mig_progress *p, struct err *err);
+/*
+ * One pass. maps NULL: every page of RAM, zero ones skipped (the
+ * destination's image starts as zeros); else the pages set in maps[i]
+ * (region i's bitmap), zero ones as ZERO records. 0 or -errno with err.
+ */
+int mig_send_pass(int fd, const struct guest_mem *gm, uint64_t *const *maps,
+		  struct mig_progress *p, struct err *err);
+/*
+ * The dirty log since the last collection, region by region into maps
+ * (allocated on the first call; mig_maps_free), *n the pages set. 0 or
+ * -errno.
+ */
+int mig_collect(struct guest_mem *gm, int vm_fd, uint64_t **maps, uint64_t *n);
+void mig_maps_free(uint64_t **maps);
+/* Every page of RAM marked dirty again (a failed migration gives its collections back). */
+void mig_mark_all(const struct guest_mem *gm);
+
+#endif

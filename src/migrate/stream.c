@@ -1,0 +1,263 @@
+/*
+ * The migration stream's framing and the destination's image of it
+ * (stream.h). Nothing here trusts the stream: lengths are bounded by
+ * type before anything is read, and every page is placed through the
+ * layout the memory file's own checks accepted.
+ */
+#include "migrate/stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "util/file.h"
+
+static const char *const names[] = {
+	[MIG_LAYOUT] = "LAYOUT", [MIG_PAGES] = "PAGES", [MIG_ZERO] = "ZERO",
+	[MIG_STATE] = "STATE", [MIG_END] = "END", [MIG_GO] = "GO", [MIG_READY] = "READY",
+	[MIG_FAIL] = "FAIL", [MIG_RUNNING] = "RUNNING",
+};
+
+const char *mig_type_name(uint32_t type)
+{
+	return type < sizeof(names) / sizeof(names[0]) && names[type] ? names[type] : "unknown";
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (unsigned int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (unsigned int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+void mig_header_put(uint8_t out[MIG_HEADER_SIZE])
+{
+	memcpy(out, MIG_MAGIC, 8);
+	put32(out + 8, MIG_VERSION);
+	put32(out + 12, 0);
+}
+
+int mig_header_check(const uint8_t in[MIG_HEADER_SIZE], struct err *err)
+{
+	if (memcmp(in, MIG_MAGIC, 8))
+		return err_set(err, true, -EPROTO, "not a Hearth migration stream (no %s header)",
+			       MIG_MAGIC);
+	if (get32(in + 8) != MIG_VERSION)
+		return err_set(err, true, -EPROTO, "a migration stream of version %u; this Hearth "
+			       "reads version %u", get32(in + 8), MIG_VERSION);
+	return 0;
+}
+
+void mig_rec_put(uint8_t out[MIG_REC_SIZE], uint32_t type, uint64_t len)
+{
+	put32(out, type);
+	put32(out + 4, 0);
+	put64(out + 8, len);
+}
+
+int mig_rec_check(const uint8_t in[MIG_REC_SIZE], struct mig_rec *r, struct err *err)
+{
+	uint64_t len = get64(in + 8);
+	uint32_t type = get32(in);
+	const char *bad = NULL;
+
+	r->type = type;
+	r->len = len;
+	switch (type) {
+	case MIG_LAYOUT:
+		bad = len < 8 + 64 || len > MIG_LAYOUT_MAX ? "not a size and an ELF header of at "
+		      "most 1 MiB" : NULL;
+		break;
+	case MIG_PAGES:
+		bad = len < 8 + MIG_PAGE || (len - 8) % MIG_PAGE ||
+		      (len - 8) / MIG_PAGE > MIG_PAGES_MAX ? "not a GPA and 1 to 256 whole pages"
+		      : NULL;
+		break;
+	case MIG_ZERO:
+		bad = len != 16 ? "not a GPA and a count" : NULL;
+		break;
+	case MIG_STATE:
+		bad = !len || len > MIG_STATE_MAX ? "not a state file of at most 64 MiB" : NULL;
+		break;
+	case MIG_FAIL:
+		bad = len > MIG_FAIL_MAX ? "a reason longer than 1 KiB" : NULL;
+		break;
+	case MIG_END: case MIG_GO: case MIG_READY: case MIG_RUNNING:
+		bad = len ? "not empty" : NULL;
+		break;
+	default:
+		return err_set(err, true, -EPROTO, "a record of unknown type %u (%llu bytes)",
+			       type, (unsigned long long)len);
+	}
+	if (get32(in + 4))
+		bad = "its reserved word is not zero";
+	if (bad)
+		return err_set(err, true, -EPROTO, "record %s of %llu bytes: %s",
+			       mig_type_name(type), (unsigned long long)len, bad);
+	return 0;
+}
+
+void mig_image_init(struct mig_image *im)
+{
+	memset(im, 0, sizeof(*im));
+	im->fd = -1;
+	im->state_fd = -1;
+}
+
+void mig_image_release(struct mig_image *im)
+{
+	if (im->fd >= 0)
+		close(im->fd);
+	if (im->state_fd >= 0)
+		close(im->state_fd);
+	mig_image_init(im);
+}
+
+bool mig_page_zero(const void *p)
+{
+	const uint64_t *w = p;
+
+	for (unsigned int i = 0; i < MIG_PAGE / 8; i += 8)
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] |
+		    w[i + 7])
+			return false;
+	return true;
+}
+
+static int refuse(struct err *err, const struct mig_rec *r, const char *why)
+{
+	return err_set(err, true, -EPROTO, "record %s: %s", mig_type_name(r->type), why);
+}
+
+static int take_layout(struct mig_image *im, const struct mig_rec *r, const uint8_t *data,
+		       struct err *err)
+{
+	uint64_t file_size = get64(data);
+	int ret;
+
+	if (im->have_layout)
+		return refuse(err, r, "a second layout");
+	if (file_size > MIG_RAM_MAX + MIG_LAYOUT_MAX + MEMFILE_MAX_REGIONS * (2ull << 20))
+		return refuse(err, r, "a memory image larger than Hearth's largest machine");
+	ret = memfile_layout_parse(data + 8, (size_t)r->len - 8, file_size, &im->l, err);
+	if (ret)
+		return err_prefix(err, -EPROTO, "record LAYOUT: ");
+	if (im->l.r[0].offset < r->len - 8)
+		return refuse(err, r, "its first region overlaps its header");
+	im->fd = memfd_create("hearth-mig-ram", MFD_CLOEXEC);
+	if (im->fd < 0)
+		return err_set(err, false, -errno, "memfd_create: %s", strerror(errno));
+	if (ftruncate(im->fd, (off_t)file_size) < 0 ||
+	    file_pwrite_full(im->fd, data + 8, (size_t)r->len - 8, 0))
+		return err_set(err, false, -errno, "the memory image: %s", strerror(errno));
+	im->have_layout = true;
+	return 0;
+}
+
+/* The image's offset of [gpa, gpa + n pages), wholly inside one region; -1: none. */
+static int64_t place(const struct mig_image *im, uint64_t gpa, uint64_t n)
+{
+	if (gpa % MIG_PAGE || !n || n > (MIG_RAM_MAX / MIG_PAGE))
+		return -1;
+	for (unsigned int i = 0; i < im->l.nregions; i++) {
+		const struct memfile_region *g = &im->l.r[i];
+
+		if (gpa >= g->gpa && gpa - g->gpa < g->size &&
+		    n * MIG_PAGE <= g->size - (gpa - g->gpa))
+			return (int64_t)(g->offset + (gpa - g->gpa));
+	}
+	return -1;
+}
+
+static int take_pages(struct mig_image *im, const struct mig_rec *r, const uint8_t *data,
+		      struct err *err)
+{
+	uint64_t gpa = get64(data), n = (r->len - 8) / MIG_PAGE;
+	int64_t off = place(im, gpa, n);
+
+	if (off < 0)
+		return err_set(err, true, -EPROTO, "record PAGES: %llu pages at GPA 0x%llx are "
+			       "not inside the layout's RAM", (unsigned long long)n,
+			       (unsigned long long)gpa);
+	if (file_pwrite_full(im->fd, data + 8, (size_t)(n * MIG_PAGE), (uint64_t)off))
+		return err_set(err, false, -errno, "the memory image: %s", strerror(errno));
+	im->pages += n;
+	return 0;
+}
+
+static int take_zero(struct mig_image *im, const struct mig_rec *r, const uint8_t *data,
+		     struct err *err)
+{
+	uint64_t gpa = get64(data), n = get64(data + 8);
+	int64_t off = place(im, gpa, n);
+
+	if (off < 0)
+		return err_set(err, true, -EPROTO, "record ZERO: %llu pages at GPA 0x%llx are "
+			       "not inside the layout's RAM", (unsigned long long)n,
+			       (unsigned long long)gpa);
+	if (fallocate(im->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
+		      (off_t)(n * MIG_PAGE)) < 0)
+		return err_set(err, false, -errno, "the memory image: %s", strerror(errno));
+	im->zero_pages += n;
+	return 0;
+}
+
+static int take_state(struct mig_image *im, const struct mig_rec *r, const uint8_t *data,
+		      struct err *err)
+{
+	if (im->have_state)
+		return refuse(err, r, "a second state");
+	im->state_fd = memfd_create("hearth-mig-state", MFD_CLOEXEC);
+	if (im->state_fd < 0)
+		return err_set(err, false, -errno, "memfd_create: %s", strerror(errno));
+	if (file_pwrite_full(im->state_fd, data, (size_t)r->len, 0))
+		return err_set(err, false, -errno, "the state: %s", strerror(errno));
+	im->have_state = true;
+	return 0;
+}
+
+int mig_image_take(struct mig_image *im, const struct mig_rec *r, const uint8_t *data,
+		   struct err *err)
+{
+	if (im->ended)
+		return refuse(err, r, "after END");
+	switch (r->type) {
+	case MIG_LAYOUT:
+		return take_layout(im, r, data, err);
+	case MIG_PAGES: case MIG_ZERO:
+		if (!im->have_layout)
+			return refuse(err, r, "before the layout");
+		if (im->have_state)
+			return refuse(err, r, "after the state");
+		return r->type == MIG_PAGES ? take_pages(im, r, data, err)
+					    : take_zero(im, r, data, err);
+	case MIG_STATE:
+		if (!im->have_layout)
+			return refuse(err, r, "before the layout");
+		return take_state(im, r, data, err);
+	case MIG_END:
+		if (!im->have_state)
+			return refuse(err, r, "before the state");
+		im->ended = true;
+		return 0;
+	default:
+		return refuse(err, r, "not one a source sends");
+	}
+}
