@@ -11,6 +11,7 @@
 
 #include "api/json_request.h"
 #include "api/json_fork.h"
+#include "api/json_migrate.h"
 #include "api/json_snapshot.h"
 #include "fcjson/config_json_pmem.h"
 #include "util/err.h"
@@ -194,6 +195,16 @@ static int decode_fork(json_t *o, const char *id, struct ctl_action *a, struct e
 	return 0;
 }
 
+static int decode_migrate(json_t *o, const char *id, struct ctl_action *a, struct err *err)
+{
+	return json_migrate_parse(o, false, &a->migrate, err);
+}
+
+static int decode_migrate_in(json_t *o, const char *id, struct ctl_action *a, struct err *err)
+{
+	return json_migrate_parse(o, true, &a->migrate, err);
+}
+
 static const struct api_route_entry routes[] = {
 	{ "GET", "/", CTL_GET_INFO, NULL },
 	{ "GET", "/version", CTL_GET_VERSION, NULL },
@@ -242,6 +253,10 @@ static const struct api_route_entry routes[] = {
 	/* Hearth's (docs/api.md "Fork and reset"). */
 	{ "PUT", "/fork", CTL_FORK, decode_fork },
 	{ "PUT", "/reset", CTL_RESET, NULL },
+	/* Hearth's (docs/migration.md). */
+	{ "PUT", "/migrate", CTL_MIGRATE, decode_migrate },
+	{ "PUT", "/migrate/incoming", CTL_MIGRATE_INCOMING, decode_migrate_in },
+	{ "GET", "/migrate", CTL_GET_MIGRATE, NULL },
 	{ NULL, NULL, CTL_NTYPES, NULL },
 };
 

@@ -91,6 +91,8 @@ int cli_sandbox(const struct cli_sandbox *s)
 	 */
 	if (s->snapshot_dir && !so.jail && keep("--snapshot-dir", s->snapshot_dir, &e))
 		return cli_fail(&e);
+	if (s->migrate_dir && !so.jail && keep("--migrate-dir", s->migrate_dir, &e))
+		return cli_fail(&e);
 	if (sandbox_prepare(&so, &e))
 		return cli_fail(&e);
 	return 0;
@@ -196,7 +198,11 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 		api_server_stop(srv);
 		return host_exit_line(o, ready_say(o, &e, cli_fail(&e)));
 	}
-	if (host_open(&h, o, boot, &e)) {
+	/* A clone of a fork has no migration thread: it would cost every clone a thread. */
+	struct host_opts oo = *o;
+
+	oo.migrate = api_sock && !o->report_ready;
+	if (host_open(&h, &oo, boot, &e)) {
 		if (o->product && h.failed_building)
 			api_server_stop_started(srv);
 		else

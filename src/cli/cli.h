@@ -32,6 +32,7 @@ struct cli_sandbox {
 	const char *jail, *uid, *gid;   /* --jail DIR --uid U --gid G as given; NULL: not given */
 	const char *api_sock;       /* the API socket, whose directory stays reachable; NULL: none */
 	const char *snapshot_dir;   /* --snapshot-dir; NULL: none */
+	const char *migrate_dir;    /* --migrate-dir: a migration's sockets; NULL: none */
 	bool no_nics;               /* no NIC needs the host's network */
 	/* --new-pid-ns, --pid-file PATH (NULL: not given); the VM then runs as pid 1 of its own */
 	bool new_pid_ns;

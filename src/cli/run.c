@@ -100,6 +100,8 @@ void cli_run_usage(FILE *out)
 		"                    DIR/hearth.pid) and exits 0 at once (docs/running.md)\n"
 		"  --snapshot-dir DIR  with the sandbox, where snapshots of this VM may be\n"
 		"                    written (not /, /run, /tmp, /dev or $HOME)\n"
+		"  --migrate-dir DIR  with the sandbox, where PUT /migrate finds its\n"
+		"                    destination's socket (docs/migration.md)\n"
 		"  --fork-dir DIR    with --api-sock, PUT /fork makes clones beneath DIR\n"
 		"                    (docs/api.md \"Fork and reset\")\n"
 		"  -v, --verbose     more log output\n"
@@ -229,6 +231,7 @@ static const struct opt run_opts[] = {
 	OPT_CALL("--api-sock", OPT_VALUE, run_api_sock),
 	RUN_STR("--snapshot-dir", snapshot_dir),
 	RUN_STR("--fork-dir", fork_dir),
+	RUN_STR("--migrate-dir", migrate_dir),
 	RUN_STR("--jail", jail),         /* checked by the sandbox (sandbox_opts_parse) */
 	RUN_STR("--uid", jail_uid),
 	RUN_STR("--gid", jail_gid),
@@ -338,6 +341,7 @@ int cli_run_main(int argc, char **argv)
 	sb = (struct cli_sandbox){ .no_seccomp = cfg.no_seccomp, .no_sandbox = cfg.no_sandbox,
 				   .jail = cfg.jail, .uid = cfg.jail_uid, .gid = cfg.jail_gid,
 				   .api_sock = cfg.api_sock, .snapshot_dir = cfg.snapshot_dir,
+				   .migrate_dir = cfg.migrate_dir,
 				   .no_nics = cfg.vm.nnets == 0, .new_pid_ns = cfg.new_pid_ns,
 				   .pid_file = cfg.pid_file };
 	code = cli_sandbox(&sb);

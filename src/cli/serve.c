@@ -117,6 +117,8 @@ static const struct opt serve_opts_table[] = {
 	STR("--snapshot-dir", snapshot_dir),
 	/* Hearth's: PUT /fork's clones are made beneath it (docs/api.md "Fork and reset"). */
 	STR("--fork-dir", fork_dir),
+	/* Hearth's: PUT /migrate's destination socket lies beneath it (docs/migration.md). */
+	STR("--migrate-dir", migrate_dir),
 	STR("--uid", jail_uid),
 	STR("--gid", jail_gid),
 	/* Firecracker's jailer's flag, taken by Hearth itself (as --jail is). */
@@ -245,6 +247,8 @@ static const char flags_help[] =
 	"                               (off by default there, as in an unjailed Firecracker)\n"
 	"  --snapshot-dir DIR           with the sandbox, where snapshots may be written\n"
 	"                               after boot (not /, /run, /tmp, /dev or $HOME)\n"
+	"  --migrate-dir DIR            with the sandbox, where PUT /migrate finds its\n"
+	"                               destination's socket (docs/migration.md)\n"
 	"  --fork-dir DIR               PUT /fork: clones are made, and their files and\n"
 	"                               sockets named, beneath DIR (docs/api.md)\n"
 	"  --jail DIR --uid U --gid G   (root only) chroot into DIR, run as U:G; the API's\n"
@@ -356,7 +360,8 @@ static int serve_main(int argc, char **argv, bool firecracker)
 	sb = (struct cli_sandbox){ .no_seccomp = o.no_seccomp, .no_sandbox = o.no_sandbox,
 				   .jail = o.jail, .uid = o.jail_uid, .gid = o.jail_gid,
 				   .api_sock = o.no_api ? NULL : o.api_sock,
-				   .snapshot_dir = o.snapshot_dir, .new_pid_ns = o.new_pid_ns,
+				   .snapshot_dir = o.snapshot_dir, .migrate_dir = o.migrate_dir,
+				   .new_pid_ns = o.new_pid_ns,
 				   .pid_file = o.pid_file, .firecracker = firecracker };
 	ret = cli_sandbox(&sb);
 	if (ret)

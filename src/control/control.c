@@ -290,6 +290,10 @@ static const struct ctl_rule {
 	[CTL_DELETE_PMEM] =         { BOOTED, ctl_unplug },
 	[CTL_FORK] =                { BOOTED, ctl_fork },
 	[CTL_RESET] =               { BOOTED, ctl_reset },
+	[CTL_MIGRATE] =             { BOOTED, ctl_migrate },
+	[CTL_MIGRATE_INCOMING] =    { PRE_BOOT, ctl_migrate_incoming },
+	[CTL_GET_MIGRATE] =         { ALWAYS, ctl_migrate_get },
+	[CTL_MIGRATE_SWITCH] =      { BOOTED, ctl_migrate_switch },
 };
 
 /*
@@ -356,6 +360,7 @@ static bool ctl_type_reads(enum ctl_type t)
 	case CTL_GET_INFO: case CTL_GET_VERSION: case CTL_GET_MACHINE: case CTL_GET_CONFIG:
 	case CTL_GET_MMDS: case CTL_GET_BALLOON: case CTL_GET_BALLOON_STATS:
 	case CTL_BALLOON_HINT_STATUS: case CTL_GET_HOTPLUG: case CTL_FLUSH_METRICS: case CTL_FORK:
+	case CTL_GET_MIGRATE:
 		return true;
 	default:
 		return false;
@@ -376,7 +381,9 @@ int ctl_handle(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct
 			       (int)a->type);
 	}
 	pthread_mutex_lock(&ctl->lock);
-	if (r->refused[ctl->state]) {
+	if (ctl_migrate_refuses(ctl, a)) {
+		ret = err_set(err, true, -EBUSY, "%s", ctl_migrate_refuses(ctl, a));
+	} else if (r->refused[ctl->state]) {
 		/* As Firecracker, which reads a body before it looks at the state. */
 		ret = r->run == ctl_model_put ? ctl_model_body_fault(ctl, a, err) : 0;
 		if (!ret)

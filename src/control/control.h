@@ -102,6 +102,11 @@ enum ctl_type {
 	/* Hearth's (docs/api.md "Fork and reset"): a running or paused VM's clones; back to its base. */
 	CTL_FORK,                 /* the body: api/json_fork.h's, checked; ctl_action.fork */
 	CTL_RESET,
+	/* Hearth's (docs/migration.md): live migration, its two ends and its progress. */
+	CTL_MIGRATE,              /* ctl_action.migrate: send the running VM to its uri */
+	CTL_MIGRATE_INCOMING,     /* ctl_action.migrate: receive one at its uri (before boot) */
+	CTL_GET_MIGRATE,          /* the answer: either side's progress */
+	CTL_MIGRATE_SWITCH,       /* the source's switch-over, sent by its migration thread only */
 	CTL_NTYPES
 };
 
@@ -111,6 +116,19 @@ struct ctl_balloon_req {
 	uint32_t amount_mib;
 	uint16_t interval_s;
 	bool ack_on_stop;
+};
+
+/*
+ * A live migration's request (docs/migration.md). The source's: its uri,
+ * downtime budget and pass limit. The destination's: its uri, and in
+ * load the host resources a restore would take (the overrides, whether
+ * to resume), none of which the stream may choose.
+ */
+struct ctl_migrate_req {
+	const char *uri;                /* "unix:PATH" */
+	uint32_t downtime_ms;           /* the source's budget for the switch-over */
+	uint32_t max_iterations;        /* passes before it switches over regardless */
+	struct snap_load_req load;      /* the destination's overrides, resume_vm */
 };
 
 /* One action and its parameters; every string is borrowed for the call. */
@@ -138,6 +156,7 @@ struct ctl_action {
 			int template_state;        /* -1: as it was; 0: Paused; 1: Resumed */
 			unsigned int n;
 		} fork;
+		struct ctl_migrate_req migrate;    /* CTL_MIGRATE, CTL_MIGRATE_INCOMING */
 	};
 };
 
@@ -224,6 +243,22 @@ struct ctl_vm_ops {
 		    json_t **out, struct err *err);
 	/* The VM is paused. PUT /reset: back to its base; *out what it took. NULL: none. */
 	int (*reset)(void *ctx, json_t **out, struct err *err);
+	/*
+	 * Live migration (docs/migration.md; NULL: none here). migrate: the
+	 * running or paused VM's migration starts (connected, or -errno
+	 * with err); it goes on on its own thread. incoming: no VM yet; the
+	 * uri listens (or -errno), and the VM comes in on its own thread.
+	 * migrate_get: either side's progress into *out. migrate_switch: the
+	 * source paused, the rest sent and the destination asked to run it;
+	 * 0 once it runs there, -errno with err else (*sent_go: past the
+	 * point where it may run there, so it must never run here again).
+	 */
+	int (*migrate)(void *ctx, const struct vm_config *cfg, const struct ctl_migrate_req *r,
+		       struct err *err);
+	int (*migrate_incoming)(void *ctx, const struct ctl_migrate_req *r, struct err *err);
+	int (*migrate_get)(void *ctx, json_t **out);
+	int (*migrate_switch)(void *ctx, const struct vm_config *cfg, bool *sent_go,
+			      struct err *err);
 };
 
 /* Requests the API answered, by method, for Hearth's own "api_server" metrics group. */
@@ -276,6 +311,13 @@ struct ctl {
 	 * to go on. It answers 400, then exits with 1 (ctl_exit_due).
 	 */
 	bool load_failure_fatal;
+	/*
+	 * Live migration (migrate.c): an incoming one owns the instance until
+	 * its VM is loaded; an outgoing one refuses what would change the VM
+	 * under it; once moved (the destination runs it, or may), this VM
+	 * never runs here again.
+	 */
+	bool mig_incoming, mig_outgoing, mig_moved;
 	int exit_due;                  /* atomic: 0, or the exit code + 1 once a reply is out */
 };
 
@@ -285,6 +327,12 @@ struct ctl {
  * calls vm->exit.
  */
 bool ctl_exit_due(struct ctl *ctl, int *code);
+
+/*
+ * An incoming migration's load is done (or failed): the instance takes
+ * actions again. Called by the host's migration thread, without the lock.
+ */
+void ctl_migrate_incoming_done(struct ctl *ctl);
 
 /* Firecracker's rule for --id: 1 to 64 characters, letters, digits and '-'. */
 int ctl_check_id(const char *id, struct err *err);

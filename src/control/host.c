@@ -1,4 +1,5 @@
 #include "control/host.h"
+#include "control/host_migrate.h"
 
 #include "hearth-config.h"
 
@@ -232,6 +233,10 @@ static const struct ctl_vm_ops host_vm_ops = {
 	.snapshot_load = host_snapshot_load,
 	.fork = host_fork,
 	.reset = host_reset,
+	.migrate = host_migrate,
+	.migrate_incoming = host_migrate_incoming,
+	.migrate_get = host_migrate_get,
+	.migrate_switch = host_migrate_switch,
 	.exit = host_exit,
 };
 
@@ -464,6 +469,12 @@ int host_open(struct host *h, const struct host_opts *o, struct vm_config *boot,
 		vm_config_release(&model);
 		goto err_run;
 	}
+	/* Its thread before anything seals (a sealed thread makes none). */
+	if (o->migrate) {
+		ret = host_migrate_start(h, err);
+		if (ret)
+			goto err_ctl;
+	}
 	if (o->mmds_size_limit || o->metadata || o->metadata_text) {
 		ret = host_mmds(h, o, err);
 		if (ret) {
@@ -492,6 +503,7 @@ int host_open(struct host *h, const struct host_opts *o, struct vm_config *boot,
 	}
 	return 0;
 err_ctl:
+	host_migrate_stop(h);
 	ctl_destroy(&h->ctl);
 err_run:
 	metrics_destroy(&h->metrics);
@@ -506,8 +518,11 @@ void host_run(struct host *h)
 
 int host_close(struct host *h, int code)
 {
-	int ret = runner_join(&h->run);
+	int ret;
 
+	/* Its connection cut and its thread joined first: it acts on the VM and the handler. */
+	host_migrate_stop(h);
+	ret = runner_join(&h->run);
 	if (code < 0)
 		code = h->exit_code >= 0 ? h->exit_code : ret;
 	/* The last metrics line, with the VM's final counts: its vCPUs are joined, its devices there. */

@@ -66,6 +66,8 @@ struct host_opts {
 	 */
 	int go_fd;
 	bool go_resume;
+	/* An instance with an API that is no clone: its migration thread starts with it. */
+	bool migrate;
 };
 
 struct host {
@@ -90,6 +92,7 @@ struct host {
 	uint64_t fork_epoch;
 	int base_fd;                /* the restore's state file, the base of a reset; -1: none */
 	bool base_stale;            /* a snapshot since took pages out of the dirty log */
+	struct host_mig *mig;       /* live migration's thread (host_migrate.h); NULL: none */
 };
 
 /*

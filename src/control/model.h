@@ -56,6 +56,15 @@ int ctl_resume(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct
 /* PUT /fork and PUT /reset (fork.c): the VM paused around the host's work. */
 int ctl_fork(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
 int ctl_reset(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
+/* migrate.c: live migration's actions (docs/migration.md). */
+int ctl_migrate(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
+int ctl_migrate_incoming(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+			 struct err *err);
+int ctl_migrate_get(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
+int ctl_migrate_switch(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+		       struct err *err);
+/* Why a migration refuses a (NULL: it does not). */
+const char *ctl_migrate_refuses(const struct ctl *ctl, const struct ctl_action *a);
 int ctl_plug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
 int ctl_unplug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
 

@@ -180,6 +180,47 @@ static const struct sandbox_ioctl api_ioctls[] = {
 	IOCTL(KVM_SET_PIT2), IOCTL(KVM_SET_CLOCK),
 };
 
+/*
+ * Live migration's thread (control/host_migrate.h): idle until a
+ * migration runs. The source connects to its destination's Unix socket,
+ * turns the dirty log on (KVM_SET_USER_MEMORY_REGION, the same slots with
+ * KVM_MEM_LOG_DIRTY_PAGES), reads it pass by pass, and at the switch-over
+ * pauses the VM and saves it as snapshot/create does on the api thread.
+ * The destination listens (bind, before the seal: it receives into a
+ * fresh instance), reads the stream into memfds and loads the VM from
+ * them as PUT /snapshot/load does, then resumes it.
+ */
+static const int migrate_syscalls[] = {
+	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(writev), SCMP_SYS(close),
+	SCMP_SYS(poll), SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(bind), SCMP_SYS(listen),
+	SCMP_SYS(accept4), SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(sendmsg),
+	SCMP_SYS(recvmsg), SCMP_SYS(shutdown), SCMP_SYS(setsockopt), SCMP_SYS(getsockopt),
+	SCMP_SYS(fcntl), SCMP_SYS(unlink),
+	/* The listening socket is bound under a temporary name and renamed into place (uds.c). */
+	SCMP_SYS(rename), SCMP_SYS(renameat2),
+	SCMP_SYS(futex), SCMP_SYS(rt_sigreturn), SCMP_SYS(restart_syscall), SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
+	SCMP_SYS(sched_yield), SCMP_SYS(getpid), SCMP_SYS(gettid),
+	SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
+	SCMP_SYS(openat), SCMP_SYS(flock), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(lseek),
+	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(ftruncate), SCMP_SYS(fallocate),
+	SCMP_SYS(memfd_create),
+	SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(gettimeofday),
+	/* As the api thread's: restricted by the seal's signal, having run since before it. */
+	SCMP_SYS(landlock_restrict_self),
+};
+
+static const struct sandbox_ioctl migrate_ioctls[] = {
+	IOCTL(KVM_GET_DIRTY_LOG), IOCTL(KVM_SET_USER_MEMORY_REGION), IOCTL(FIONREAD),
+	/* The switch-over's save, on parked vCPUs and the VM, as snapshot/create's. */
+	IOCTL(KVM_CHECK_EXTENSION), IOCTL(KVM_GET_MSR_INDEX_LIST),
+	IOCTL(KVM_GET_MP_STATE), IOCTL(KVM_GET_REGS), IOCTL(KVM_GET_SREGS),
+	IOCTL(KVM_GET_XSAVE), IOCTL(KVM_GET_XSAVE2), IOCTL(KVM_GET_XCRS),
+	IOCTL(KVM_GET_DEBUGREGS), IOCTL(KVM_GET_LAPIC), IOCTL(KVM_GET_MSRS),
+	IOCTL(KVM_GET_VCPU_EVENTS), IOCTL(KVM_GET_IRQCHIP), IOCTL(KVM_GET_PIT2),
+	IOCTL(KVM_GET_CLOCK), IOCTL(KVM_IRQ_LINE),
+};
+
 static const struct sandbox_list lists[THREAD_KINDS] = {
 	[THREAD_VCPU] = { "vcpu", vcpu_syscalls, LEN(vcpu_syscalls), vcpu_ioctls,
 			  LEN(vcpu_ioctls), SB_PRCTL_GET_NAME | SB_MAP_NO_EXEC | SB_TGKILL_SELF },
@@ -187,6 +228,9 @@ static const struct sandbox_list lists[THREAD_KINDS] = {
 			SB_PRCTL_GET_NAME | SB_MAP_NO_EXEC | SB_OPEN_EXISTING | SB_TGKILL_SELF },
 	[THREAD_API] = { "api", api_syscalls, LEN(api_syscalls), api_ioctls, LEN(api_ioctls),
 			 SB_PRCTL_GET_NAME | SB_MAP_NO_EXEC | SB_TGKILL_SELF },
+	[THREAD_MIGRATE] = { "migrate", migrate_syscalls, LEN(migrate_syscalls), migrate_ioctls,
+			     LEN(migrate_ioctls), SB_PRCTL_GET_NAME | SB_MAP_NO_EXEC |
+			     SB_TGKILL_SELF },
 };
 
 /*

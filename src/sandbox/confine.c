@@ -100,7 +100,7 @@ static int sandbox_thread(enum thread_kind kind)
 
 	thread_kind = kind;
 	/* Created before the seal (`hearth serve`): it still holds what main had. */
-	if (!opts.off && kind == THREAD_API) {
+	if (!opts.off && (kind == THREAD_API || kind == THREAD_MIGRATE)) {
 		ret = harden_thread();
 		if (ret)
 			return ret;

@@ -90,5 +90,11 @@ int virtio_blk_refresh(struct virtio_dev *dev, struct err *err);
  * old image stays.
  */
 int virtio_blk_swap(struct virtio_dev *dev, const struct blk_config *cfg, struct err *err);
+/*
+ * A live migration's switch-over, the VM paused: hold false lets the
+ * image's lock go (the destination takes it on shared storage); true
+ * takes it back, when the destination failed. 0 or -errno with err.
+ */
+int virtio_blk_hold(struct virtio_dev *dev, bool hold, struct err *err);
 
 #endif

@@ -13,7 +13,7 @@
 #include "vmm/devices.h"
 
 enum patch_op { PATCH_SWAP, PATCH_REFRESH, PATCH_BLK_LIMITER, PATCH_NET_LIMITERS,
-		PATCH_PMEM_LIMITER, PATCH_VUBLK_CONFIG };
+		PATCH_PMEM_LIMITER, PATCH_VUBLK_CONFIG, PATCH_HOLD, PATCH_LET_GO };
 
 /* One change, run on the I/O thread. */
 struct patch_call {
@@ -44,6 +44,8 @@ static int patch_fn(void *ctx, struct err *unused)
 		break;
 	case PATCH_VUBLK_CONFIG:
 		return virtio_vublk_refresh(c->dev, c->err);
+	case PATCH_HOLD: case PATCH_LET_GO:
+		return virtio_blk_hold(c->dev, c->op == PATCH_HOLD, c->err);
 	}
 	return 0;
 }
@@ -146,4 +148,23 @@ int vm_patch_pmem(struct vm *vm, const struct vm_pmem_patch *p, struct err *err)
 			       "action on device: Device not found Please verify the request "
 			       "arguments.");
 	return patch_run(vm, &c);
+}
+
+int vm_drives_hold(struct vm *vm, const struct vm_config *cfg, bool hold, struct err *err)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; i < cfg->ndrives; i++) {
+		struct virtio_dev *dev = cfg->drives[i].socket ? NULL :
+					 find_dev(vm, cfg->drives[i].id, "virtio-blk");
+		struct patch_call c = { .op = hold ? PATCH_HOLD : PATCH_LET_GO, .dev = dev,
+					.err = err };
+
+		if (!dev)
+			continue;
+		ret = patch_run(vm, &c);
+		if (ret && !hold)
+			return ret;
+	}
+	return ret;
 }

@@ -25,5 +25,12 @@ int vm_patch_drive(struct vm *vm, const struct vm_drive *d, const struct vm_driv
 int vm_patch_net(struct vm *vm, const struct vm_net_patch *p, struct err *err);
 /* A pmem device's rate limiter, on the I/O thread. */
 int vm_patch_pmem(struct vm *vm, const struct vm_pmem_patch *p, struct err *err);
+/*
+ * A live migration's switch-over, the VM paused: every disk's image lock
+ * let go (hold false; the destination takes them on shared storage), or
+ * taken again (hold true: each tried, the last failure returned). 0 or
+ * -errno with err.
+ */
+int vm_drives_hold(struct vm *vm, const struct vm_config *cfg, bool hold, struct err *err);
 
 #endif

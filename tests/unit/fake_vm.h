@@ -18,6 +18,7 @@
 
 struct fake_vm {
 	int forks, resets;          /* PUT /fork and PUT /reset */
+	int migrates, incomings, switches;   /* live migration's */
 	int starts, pauses, resumes, cads, drive_patches, net_patches, opens, flushes, creates,
 	    loads, pmem_patches;
 	/* What the next call answers: 0, or this -errno with the fake's message. */
@@ -206,6 +207,33 @@ static int fake_reset(void *ctx, json_t **out, struct err *err)
 	return 0;
 }
 
+static int fake_migrate(void *ctx, const struct vm_config *cfg, const struct ctl_migrate_req *r,
+			struct err *err)
+{
+	((struct fake_vm *)ctx)->migrates++;
+	return 0;
+}
+
+static int fake_migrate_incoming(void *ctx, const struct ctl_migrate_req *r, struct err *err)
+{
+	((struct fake_vm *)ctx)->incomings++;
+	return 0;
+}
+
+static int fake_migrate_get(void *ctx, json_t **out)
+{
+	*out = json_pack("{s:s}", "state", "none");
+	return 0;
+}
+
+static int fake_migrate_switch(void *ctx, const struct vm_config *cfg, bool *sent_go,
+			       struct err *err)
+{
+	((struct fake_vm *)ctx)->switches++;
+	*sent_go = true;
+	return 0;
+}
+
 /* A loaded snapshot's config has 3 vCPUs. */
 static int fake_snapshot_load(void *ctx, const struct snap_load_req *req, struct vm_config *cfg,
 			      struct err *err)
@@ -304,6 +332,10 @@ static const struct ctl_vm_ops fake_vm_ops = {
 	.snapshot_load = fake_snapshot_load,
 	.fork = fake_fork,
 	.reset = fake_reset,
+	.migrate = fake_migrate,
+	.migrate_incoming = fake_migrate_incoming,
+	.migrate_get = fake_migrate_get,
+	.migrate_switch = fake_migrate_switch,
 	.check_boot_source = fake_check_boot_source,
 	.check_drive = fake_check_drive,
 	.check_net = fake_check_net,
@@ -314,7 +346,7 @@ static inline int fake_vm_calls(const struct fake_vm *f)
 {
 	return f->starts + f->pauses + f->resumes + f->cads + f->drive_patches + f->net_patches +
 	       f->opens + f->flushes + f->creates + f->loads + f->balloon_calls + f->pmem_patches +
-	       f->hotplug_calls + f->forks + f->resets;
+	       f->hotplug_calls + f->forks + f->resets + f->migrates + f->incomings + f->switches;
 }
 
 #endif

@@ -42,6 +42,9 @@
 
 #define PMEM_SETUP BODY_ID(CTL_PUT_PMEM, "p0", "{\"id\": \"p0\", \"path_on_host\": \"/p0\", " \
 			    "\"read_only\": true}")
+/* A TAP NIC moves only off vhost-net: with track_dirty_pages it stays off it. */
+#define MIGRATABLE BODY(CTL_PUT_MACHINE, "{\"vcpu_count\": 1, \"mem_size_mib\": 128, " \
+			"\"track_dirty_pages\": true}")
 #define HOTPLUG_SETUP BODY(CTL_PUT_HOTPLUG, "{\"total_size_mib\": 1024, \"block_size_mib\": 4}")
 
 static const struct rule_case {
@@ -129,6 +132,12 @@ static const struct rule_case {
 	/* Hearth's: a booted VM's, paused for the host's work and left as it was. */
 	{ { .type = CTL_FORK, .fork = { -1, 2 } }, { 0 }, false, BOOTED },
 	{ { .type = CTL_RESET }, { 0 }, false, BOOTED },
+	/* Hearth's live migration: the source's after boot, the destination's on a fresh one. */
+	{ { .type = CTL_MIGRATE, .migrate = { .uri = "unix:m" } }, MIGRATABLE, false, BOOTED },
+	{ { .type = CTL_MIGRATE_INCOMING, .migrate = { .uri = "unix:m" } }, { 0 }, true,
+	  { NULL, CTL_NOT_AFTER_START, CTL_NOT_AFTER_START } },
+	{ { .type = CTL_GET_MIGRATE }, { 0 }, false, ALWAYS },
+	{ { .type = CTL_MIGRATE_SWITCH }, { 0 }, false, BOOTED },
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -215,7 +224,8 @@ static void check(const struct rule_case *c, enum ctl_state s, const char *body,
 		assert_int_equal(out != NULL, a.type <= CTL_GET_CONFIG || a.type == CTL_GET_MMDS ||
 				 a.type == CTL_GET_BALLOON || a.type == CTL_GET_BALLOON_STATS ||
 				 a.type == CTL_BALLOON_HINT_STATUS || a.type == CTL_GET_HOTPLUG ||
-				 a.type == CTL_FORK || a.type == CTL_RESET);
+				 a.type == CTL_FORK || a.type == CTL_RESET ||
+				 a.type == CTL_GET_MIGRATE);
 	} else {
 		assert_int_equal(ret, -EINVAL);
 		assert_true(err.usage);
@@ -303,6 +313,10 @@ static void test_state_after(void **state)
 		{ CTL_FORK, CTL_PAUSED, CTL_PAUSED },
 		{ CTL_RESET, CTL_RUNNING, CTL_RUNNING },
 		{ CTL_RESET, CTL_PAUSED, CTL_PAUSED },
+		{ CTL_MIGRATE, CTL_RUNNING, CTL_RUNNING },
+		{ CTL_MIGRATE, CTL_PAUSED, CTL_PAUSED },
+		/* The switch-over leaves the source paused, for good once the destination may run it. */
+		{ CTL_MIGRATE_SWITCH, CTL_RUNNING, CTL_PAUSED },
 	};
 
 	(void)state;
@@ -323,6 +337,57 @@ static void test_state_after(void **state)
 }
 
 /*
+ * What a migration refuses, each named: a VM it cannot move (a TAP NIC
+ * that may be on vhost-net), what would change the VM under an outgoing
+ * one, resuming a VM that moved, and configuring an instance that one
+ * comes into.
+ */
+static void test_migrate_refusals(void **state)
+{
+	static const struct rule_case plain = { { .type = CTL_MIGRATE }, { 0 }, false, ALWAYS };
+	static const struct rule_case tracked = { { .type = CTL_MIGRATE }, MIGRATABLE, false,
+						  ALWAYS };
+	const struct ctl_action mig = { .type = CTL_MIGRATE, .migrate = { .uri = "unix:m" } };
+	const struct ctl_action fork = { .type = CTL_FORK, .fork = { -1, 1 } };
+	const struct ctl_action sw = { .type = CTL_MIGRATE_SWITCH };
+	const struct ctl_action resume = { .type = CTL_RESUME };
+	const struct ctl_action in = { .type = CTL_MIGRATE_INCOMING, .migrate = { .uri = "unix:m" } };
+	const struct ctl_action boot = BODY(CTL_PUT_BOOT_SOURCE, "{\"kernel_image_path\": \"/k\"}");
+	struct err err = ERR_INIT;
+	struct fixture f;
+
+	(void)state;
+	bring_to(&f, &plain, CTL_RUNNING);
+	assert_int_equal(ctl_handle(&f.ctl, &mig, NULL, &err), -EOPNOTSUPP);
+	assert_non_null(strstr(err.msg, "NIC 'eth0' may be on vhost-net"));
+	assert_int_equal(f.vm.migrates, 0);
+	ctl_destroy(&f.ctl);
+
+	bring_to(&f, &tracked, CTL_RUNNING);
+	handle_ok(&f, &mig);
+	assert_int_equal(ctl_handle(&f.ctl, &fork, NULL, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "live migration is under way"));
+	assert_int_equal(ctl_handle(&f.ctl, &mig, NULL, &err), -EBUSY);
+	assert_int_equal(f.vm.forks, 0);
+	handle_ok(&f, &sw);
+	assert_int_equal(f.ctl.state, CTL_PAUSED);
+	assert_int_equal(ctl_handle(&f.ctl, &resume, NULL, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "the VM migrated"));
+	assert_int_equal(f.ctl.state, CTL_PAUSED);
+	ctl_destroy(&f.ctl);
+
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(ctl_init(&f.ctl, "in", NULL, &fake_vm_ops, &f.vm), 0);
+	handle_ok(&f, &in);
+	assert_int_equal(ctl_handle(&f.ctl, &boot, NULL, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "a live migration is coming in"));
+	assert_int_equal(ctl_handle(&f.ctl, &in, NULL, &err), -EBUSY);
+	ctl_migrate_incoming_done(&f.ctl);
+	handle_ok(&f, &boot);
+	ctl_destroy(&f.ctl);
+}
+
+/*
  * A fork pauses a running template for the host's work, then resumes it
  * unless the body said "template": "Paused" (or "Resumed" a paused one);
  * the host's work always runs on a paused VM.
@@ -339,10 +404,13 @@ static void test_fork_template_state(void **state)
 		{ 1, CTL_PAUSED, CTL_RUNNING, 1 },
 		{ -1, CTL_PAUSED, CTL_PAUSED, 0 },
 	};
-	const struct rule_case *c = &cases[NCASES - 2];
+	const struct rule_case *c = NULL;
 
 	(void)state;
-	assert_int_equal(c->a.type, CTL_FORK);
+	for (size_t k = 0; k < NCASES; k++)
+		if (cases[k].a.type == CTL_FORK)
+			c = &cases[k];
+	assert_non_null(c);
 	for (size_t i = 0; i < sizeof(cases_) / sizeof(cases_[0]); i++) {
 		struct ctl_action a = c->a;
 		struct err err = ERR_INIT;
@@ -415,6 +483,7 @@ int main(void)
 		cmocka_unit_test(test_every_action_in_every_state),
 		cmocka_unit_test(test_body_read_before_the_state),
 		cmocka_unit_test(test_state_after),
+		cmocka_unit_test(test_migrate_refusals),
 		cmocka_unit_test(test_fork_template_state),
 		cmocka_unit_test(test_load_after_boot_path),
 	};

@@ -231,6 +231,15 @@ bool blk_image_is(const struct blk_image *img, const char *path)
 	       a.st_ino == b.st_ino;
 }
 
+int blk_image_hold(struct blk_image *img, bool hold, bool readonly)
+{
+	if (img->lock_fd < 0)
+		return 0;
+	if (flock(img->lock_fd, !hold ? LOCK_UN : (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
+		return -errno;
+	return 0;
+}
+
 void blk_image_close(struct blk_image *img)
 {
 	/* The lock goes now, whoever else still holds a dup of lock_fd. */

@@ -33,6 +33,13 @@ int blk_image_open(struct blk_image *img, const struct blk_config *cfg, struct e
 int blk_image_resize(struct blk_image *img, struct err *err);
 /* True when path names this image (the same inode). */
 bool blk_image_is(const struct blk_image *img, const char *path);
+/*
+ * A live migration's switch-over (docs/migration.md): hold false lets the
+ * image's lock go, so the destination, on shared storage, can take it;
+ * hold true takes it again (shared when readonly), -EWOULDBLOCK while
+ * another process has it. 0 or -errno.
+ */
+int blk_image_hold(struct blk_image *img, bool hold, bool readonly);
 /* Closes the descriptors (the lock goes with the last) and frees the path. */
 void blk_image_close(struct blk_image *img);
 

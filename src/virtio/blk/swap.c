@@ -50,6 +50,21 @@ int virtio_blk_refresh(struct virtio_dev *dev, struct err *err)
 	return ret;
 }
 
+int virtio_blk_hold(struct virtio_dev *dev, bool hold, struct err *err)
+{
+	struct virtio_blk *blk = virtio_blk_from_dev(dev);
+	int ret;
+
+	pthread_mutex_lock(&dev->lock);
+	ret = blk_image_hold(&blk->disk.img, hold, blk->readonly);
+	pthread_mutex_unlock(&dev->lock);
+	if (ret == -EWOULDBLOCK)
+		return err_set(err, false, ret, "disk %s is in use by another process",
+			       blk->disk.img.path);
+	return ret ? err_set(err, false, ret, "disk %s: %s its lock: %s", blk->disk.img.path,
+			     hold ? "taking" : "letting go of", strerror(-ret)) : 0;
+}
+
 int virtio_blk_swap(struct virtio_dev *dev, const struct blk_config *cfg, struct err *err)
 {
 	struct virtio_blk *blk = virtio_blk_from_dev(dev);

@@ -1,0 +1,468 @@
+/*
+ * Live migration, the source's side and the thread both sides share
+ * (host_migrate.h; docs/migration.md).
+ *
+ * The source: the api thread hands the request over and waits only for
+ * the connection. The thread turns the dirty log on where it was off,
+ * sends the layout and every non-zero page while the guest runs, then
+ * pass after pass what the log says was written since, until the pages
+ * left would go within the downtime budget at the last pass's rate (or
+ * the pass limit is reached). The switch-over is an action
+ * (CTL_MIGRATE_SWITCH, under the handler's lock): the VM paused, the last
+ * pages with the state, then READY awaited, GO sent, RUNNING awaited.
+ * Until GO the source owns the VM and resumes it on any failure; from GO
+ * on it never runs it again.
+ */
+#include "control/host_migrate.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control/host.h"
+#include "migrate/wire.h"
+#include "snapshot/snapshot.h"
+#include "util/log.h"
+#include "util/thread_hook.h"
+#include "vmm/vm_patch.h"
+
+#define DEFAULT_DOWNTIME_MS 300
+#define DEFAULT_MAX_ITERATIONS 30
+
+uint64_t host_mig_now_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
+}
+
+void host_mig_set(struct host_mig *m, const char *state, const struct err *err)
+{
+	pthread_mutex_lock(&m->lock);
+	m->state = state;
+	if (err)
+		snprintf(m->error, sizeof(m->error), "%s", err->msg);
+	if (err || !strcmp(state, "completed"))
+		m->t_end_us = host_mig_now_us();
+	pthread_mutex_unlock(&m->lock);
+	if (err)
+		log_err("migration (%s): %s", m->role, err->msg);
+}
+
+int host_mig_uri(struct host_mig *m, const char *uri, struct err *err)
+{
+	const char *path;
+
+	if (strncmp(uri, "unix:", 5))
+		return err_set(err, true, -EINVAL, "uri '%.100s': want unix:PATH (tcp: is not "
+			       "supported yet)", uri);
+	path = uri + 5;
+	if (!*path || strlen(path) >= sizeof(m->path) || strlen(uri) >= sizeof(m->uri))
+		return err_set(err, true, -EINVAL, "uri '%.100s': a socket path of 1 to %zu "
+			       "bytes", uri, sizeof(m->path) - 1);
+	snprintf(m->path, sizeof(m->path), "%s", path);
+	snprintf(m->uri, sizeof(m->uri), "%s", uri);
+	return 0;
+}
+
+/* The job's first step done: the api thread, waiting in hand_over, answers with it. */
+void host_mig_answer(struct host_mig *m, int ret, const struct err *err)
+{
+	pthread_mutex_lock(&m->lock);
+	m->answered = true;
+	m->answer = ret;
+	if (ret)
+		m->answer_err = *err;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static int connect_to(struct host_mig *m, struct err *err)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return err_set(err, false, -errno, "migrate: socket: %s", strerror(errno));
+	memcpy(a.sun_path, m->path, strlen(m->path) + 1);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int e = errno;
+
+		close(fd);
+		return err_set(err, true, -e, "migrate: %s: %s%s", m->uri, strerror(e),
+			       e == ENOENT || e == ECONNREFUSED ? " (is a destination listening? "
+			       "PUT /migrate/incoming on it first)" : "");
+	}
+	mig_wire_timeouts(fd);
+	pthread_mutex_lock(&m->lock);
+	m->fd = fd;
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+/* The dirty log on, from now: KVM's flag on every RAM slot (a flags-only change). */
+static int tracking_on(struct host_mig *m, struct err *err)
+{
+	struct guest_mem *gm = &m->h->run.vm.mem;
+	int ret;
+
+	m->had_tracking = guest_mem_dirty_enabled(gm);
+	if (m->had_tracking)
+		return 0;
+	ret = guest_mem_dirty_enable(gm);
+	if (!ret)
+		ret = guest_mem_register(gm, m->h->run.vm.fd) ? -errno : 0;
+	return ret ? err_set(err, false, ret, "turning the dirty log on: %s", strerror(-ret)) : 0;
+}
+
+/* Pre-copy: the first pass and the next ones, until the rest fits the budget. */
+static int precopy(struct host_mig *m, uint64_t **maps, struct err *err)
+{
+	struct guest_mem *gm = &m->h->run.vm.mem;
+	int vm_fd = m->h->run.vm.fd;
+	uint64_t n = 0;
+	int ret;
+
+	ret = mig_send_begin(m->fd, gm, m->h->run.vm.ncpus, &m->p, err);
+	/* What was dirty before the first pass is in it. */
+	if (!ret)
+		ret = mig_collect(gm, vm_fd, maps, &n);
+	for (uint64_t it = 0; !ret; it++) {
+		uint64_t t0 = host_mig_now_us(), b0 = __atomic_load_n(&m->p.bytes, __ATOMIC_RELAXED);
+		uint64_t dt, bw, expect;
+
+		ret = mig_send_pass(m->fd, gm, it ? maps : NULL, &m->p, err);
+		if (ret)
+			break;
+		__atomic_store_n(&m->p.iteration, it + 1, __ATOMIC_RELAXED);
+		dt = host_mig_now_us() - t0;
+		bw = (__atomic_load_n(&m->p.bytes, __ATOMIC_RELAXED) - b0) * 1000000 / (dt ? dt : 1);
+		ret = mig_collect(gm, vm_fd, maps, &n);
+		if (ret) {
+			err_set(err, false, ret, "reading the dirty log: %s", strerror(-ret));
+			break;
+		}
+		/* Capped: a pass that moved nothing says "long", never a number JSON cannot take. */
+		expect = bw ? n * MIG_PAGE * 1000 / bw : 1000000000;
+		__atomic_store_n(&m->p.pages_left, n, __ATOMIC_RELAXED);
+		__atomic_store_n(&m->p.bandwidth, bw, __ATOMIC_RELAXED);
+		__atomic_store_n(&m->p.expected_downtime_ms, expect, __ATOMIC_RELAXED);
+		if (expect <= m->downtime_ms || it + 1 >= m->max_iterations)
+			break;
+	}
+	/* The last collection's pages go with the switch-over: back into the log for it. */
+	for (unsigned int i = 0; !ret && i < gm->nregions; i++)
+		guest_mem_dirty_putback(gm, i, maps[i]);
+	return ret;
+}
+
+static void run_send(struct host_mig *m)
+{
+	uint64_t *maps[GUEST_MEM_DIRTY_MAPS] = { NULL };
+	struct ctl_action a = { .type = CTL_MIGRATE_SWITCH };
+	struct err err = ERR_INIT;
+	int ret = connect_to(m, &err);
+
+	if (!ret)
+		ret = tracking_on(m, &err);
+	host_mig_answer(m, ret, &err);
+	if (ret)
+		return;
+	log_info("migration: sending to %s", m->uri);
+	ret = precopy(m, maps, &err);
+	mig_maps_free(maps);
+	if (!ret) {
+		host_mig_set(m, "switching", NULL);
+		ret = ctl_handle(&m->h->ctl, &a, NULL, &err);
+	}
+	if (ret) {
+		/* Pages the passes took out of the log are its again, for a later snapshot. */
+		if (m->had_tracking)
+			mig_mark_all(&m->h->run.vm.mem);
+		pthread_mutex_lock(&m->h->ctl.lock);
+		m->h->ctl.mig_outgoing = false;
+		pthread_mutex_unlock(&m->h->ctl.lock);
+		host_mig_set(m, m->h->ctl.mig_moved ? "unconfirmed" : "failed", &err);
+	} else {
+		host_mig_set(m, "completed", NULL);
+		log_info("migration: the VM runs on %s (downtime %llu us)", m->uri,
+			 (unsigned long long)m->downtime_us);
+	}
+}
+
+/* The destination's answer to what we sent: want, or FAIL's reason, or its silence. */
+static int await(struct host_mig *m, uint32_t want, struct err *err)
+{
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	struct mig_rec r;
+	int ret = mig_wire_recv(m->fd, &r, &buf, &cap, err);
+
+	if (!ret && r.type == MIG_FAIL)
+		ret = err_set(err, true, -EPROTO, "the destination refused the VM: %.*s",
+			      (int)r.len, buf ? (char *)buf : "");
+	else if (!ret && r.type != want)
+		ret = err_set(err, false, -EPROTO, "the destination answered %s, not %s",
+			      mig_type_name(r.type), mig_type_name(want));
+	else if (ret)
+		err_prefix(err, ret, "waiting for the destination's %s: ", mig_type_name(want));
+	free(buf);
+	return ret;
+}
+
+/*
+ * The disks' locks again, after a refusal: the destination lets them go
+ * as it ends, so they are tried for a while. False when one stays
+ * another's: the VM then must not run here (two writers).
+ */
+static bool take_back(struct host *h, const struct vm_config *cfg)
+{
+	struct err e = ERR_INIT;
+
+	for (unsigned int i = 0; i < 100; i++) {
+		if (!vm_drives_hold(&h->run.vm, cfg, true, &e))
+			return true;
+		usleep(50000);
+	}
+	log_err("migration: %s; the VM stays paused here", e.msg);
+	return false;
+}
+
+int host_migrate_switch(void *ctx, const struct vm_config *cfg, bool *sent_go, struct err *err)
+{
+	struct host *h = ctx;
+	struct host_mig *m = h->mig;
+	uint64_t *maps[GUEST_MEM_DIRTY_MAPS] = { NULL };
+	uint64_t t0 = host_mig_now_us();
+	void *state = NULL;
+	bool let_go = false;
+	size_t len = 0;
+	int ret;
+
+	if (!m || m->fd < 0 || !m->role || strcmp(m->role, "source"))
+		return err_set(err, false, -EINVAL, "migrate: no migration to switch over");
+	ret = snap_state(&h->run.vm, cfg, &state, &len, maps, err);
+
+	if (!ret)
+		ret = mig_send_pass(m->fd, &h->run.vm.mem, maps, &m->p, err);
+	if (!ret && (ret = mig_wire_send_buf(m->fd, MIG_STATE, state, len)) != 0)
+		err_set(err, false, ret, "sending the state: %s", strerror(-ret));
+	/* The disks' locks go, for the destination to take on shared storage. */
+	if (!ret) {
+		ret = vm_drives_hold(&h->run.vm, cfg, false, err);
+		let_go = true;
+	}
+	if (!ret && (ret = mig_wire_send_buf(m->fd, MIG_END, NULL, 0)) != 0)
+		err_set(err, false, ret, "sending the state: %s", strerror(-ret));
+	if (!ret)
+		__atomic_fetch_add(&m->p.bytes, 2 * MIG_REC_SIZE + len, __ATOMIC_RELAXED);
+	/* Its pages left the log with snap_state: a failure gives all of RAM back to it. */
+	if (ret && guest_mem_dirty_enabled(&h->run.vm.mem))
+		mig_mark_all(&h->run.vm.mem);
+	mig_maps_free(maps);
+	free(state);
+	if (!ret)
+		ret = await(m, MIG_READY, err);
+	if (ret && let_go)
+		*sent_go = !take_back(h, cfg);
+	if (ret)
+		return ret;
+	ret = mig_wire_send_buf(m->fd, MIG_GO, NULL, 0);
+	/* Sent or not, the destination may have it now: never run here again. */
+	*sent_go = true;
+	if (ret)
+		return err_set(err, false, ret, "sending GO: %s; the VM stays paused here, and "
+			       "may be running on the destination", strerror(-ret));
+	ret = await(m, MIG_RUNNING, err);
+	if (ret)
+		return err_prefix(err, ret, "the destination did not confirm the VM runs there "
+				  "(it stays paused here, never to run twice): ");
+	m->downtime_us = host_mig_now_us() - t0;
+	return 0;
+}
+
+static void *mig_main(void *arg)
+{
+	struct host_mig *m = arg;
+	int ret;
+
+	pthread_setname_np(pthread_self(), "migrate");
+	ret = thread_hook_enter(THREAD_MIGRATE);
+	pthread_mutex_lock(&m->lock);
+	m->entered = true;
+	m->enter_ret = ret;
+	pthread_cond_broadcast(&m->cond);
+	while (!ret) {
+		enum host_mig_job job;
+
+		while (m->job == HOST_MIG_NONE)
+			pthread_cond_wait(&m->cond, &m->lock);
+		job = m->job;
+		if (job == HOST_MIG_QUIT)
+			break;
+		pthread_mutex_unlock(&m->lock);
+		if (job == HOST_MIG_SEND)
+			run_send(m);
+		else
+			host_mig_recv(m);
+		pthread_mutex_lock(&m->lock);
+		if (m->fd >= 0)
+			close(m->fd);
+		m->fd = -1;
+		if (m->job == job)
+			m->job = HOST_MIG_NONE;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+int host_migrate_start(struct host *h, struct err *err)
+{
+	struct host_mig *m = calloc(1, sizeof(*m));
+	int ret;
+
+	if (!m)
+		return err_set(err, false, -ENOMEM, "out of memory");
+	m->h = h;
+	m->fd = m->lfd = -1;
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->cond, NULL);
+	ret = -pthread_create(&m->thread, NULL, mig_main, m);
+	if (ret) {
+		free(m);
+		return err_set(err, false, ret, "cannot start the migration thread: %s",
+			       strerror(-ret));
+	}
+	/* Before the seal goes on: a thread not yet entered would escape it. */
+	pthread_mutex_lock(&m->lock);
+	while (!m->entered)
+		pthread_cond_wait(&m->cond, &m->lock);
+	ret = m->enter_ret;
+	pthread_mutex_unlock(&m->lock);
+	h->mig = m;
+	if (ret) {
+		host_migrate_stop(h);
+		return err_set(err, false, ret, "the migration thread: %s", strerror(-ret));
+	}
+	return 0;
+}
+
+void host_migrate_stop(struct host *h)
+{
+	struct host_mig *m = h->mig;
+
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	m->job = HOST_MIG_QUIT;
+	/* A read, write or accept under way returns at once. */
+	if (m->fd >= 0)
+		shutdown(m->fd, SHUT_RDWR);
+	if (m->lfd >= 0)
+		shutdown(m->lfd, SHUT_RDWR);
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	pthread_join(m->thread, NULL);
+	for (unsigned int i = 0; i < m->nstrs; i++)
+		free(m->strs[i]);
+	pthread_mutex_destroy(&m->lock);
+	pthread_cond_destroy(&m->cond);
+	free(m);
+	h->mig = NULL;
+}
+
+/* Hands job to the thread and waits for its first step's answer. */
+int host_mig_hand_over(struct host_mig *m, enum host_mig_job job, const char *role,
+		       struct err *err)
+{
+	int ret;
+
+	pthread_mutex_lock(&m->lock);
+	m->job = job;
+	m->role = role;
+	m->state = job == HOST_MIG_SEND ? "connecting" : "listening";
+	m->error[0] = '\0';
+	m->answered = false;
+	memset(&m->p, 0, sizeof(m->p));
+	m->t_start_us = host_mig_now_us();
+	m->t_end_us = m->downtime_us = 0;
+	pthread_cond_broadcast(&m->cond);
+	while (!m->answered)
+		pthread_cond_wait(&m->cond, &m->lock);
+	ret = m->answer;
+	if (ret) {
+		*err = m->answer_err;
+		m->state = "failed";
+		m->t_end_us = host_mig_now_us();
+		snprintf(m->error, sizeof(m->error), "%s", err->msg);
+	} else {
+		m->state = job == HOST_MIG_SEND ? "active" : "waiting";
+	}
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+static bool busy(struct host_mig *m)
+{
+	bool b;
+
+	pthread_mutex_lock(&m->lock);
+	b = m->job != HOST_MIG_NONE;
+	pthread_mutex_unlock(&m->lock);
+	return b;
+}
+
+int host_migrate(void *ctx, const struct vm_config *cfg, const struct ctl_migrate_req *r,
+		 struct err *err)
+{
+	struct host *h = ctx;
+	struct host_mig *m = h->mig;
+	int ret;
+
+	if (!m)
+		return err_set(err, true, -EOPNOTSUPP, "migrate: this instance has no migration "
+			       "thread (a fork's clone, or no API)");
+	if (busy(m))
+		return err_set(err, true, -EBUSY, "migrate: a migration is under way");
+	ret = host_mig_uri(m, r->uri, err);
+	if (ret)
+		return err_prefix(err, ret, "migrate: ");
+	m->downtime_ms = r->downtime_ms ? r->downtime_ms : DEFAULT_DOWNTIME_MS;
+	m->max_iterations = r->max_iterations ? r->max_iterations : DEFAULT_MAX_ITERATIONS;
+	return host_mig_hand_over(m, HOST_MIG_SEND, "source", err);
+}
+
+int host_migrate_get(void *ctx, json_t **out)
+{
+	struct host *h = ctx;
+	struct host_mig *m = h->mig;
+	uint64_t now = host_mig_now_us(), end;
+
+	if (!m || !m->role) {
+		*out = json_pack("{s:s}", "state", "none");
+		return *out ? 0 : -ENOMEM;
+	}
+	pthread_mutex_lock(&m->lock);
+	end = m->t_end_us ? m->t_end_us : now;
+	*out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "role", m->role, "state", m->state, "uri", m->uri,
+			 "iteration", (json_int_t)__atomic_load_n(&m->p.iteration, __ATOMIC_RELAXED),
+			 "bytes", (json_int_t)__atomic_load_n(&m->p.bytes, __ATOMIC_RELAXED),
+			 "pages", (json_int_t)__atomic_load_n(&m->p.pages, __ATOMIC_RELAXED),
+			 "pages_left", (json_int_t)__atomic_load_n(&m->p.pages_left,
+								   __ATOMIC_RELAXED),
+			 "expected_downtime_ms",
+			 (json_int_t)__atomic_load_n(&m->p.expected_downtime_ms, __ATOMIC_RELAXED),
+			 "downtime_us", (json_int_t)m->downtime_us,
+			 "total_ms", (json_int_t)((end - m->t_start_us) / 1000));
+	if (*out && m->error[0])
+		json_object_set_new(*out, "error", json_string(m->error));
+	pthread_mutex_unlock(&m->lock);
+	return *out ? 0 : -ENOMEM;
+}

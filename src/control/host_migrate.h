@@ -1,0 +1,82 @@
+/*
+ * Live migration, the process host's side (docs/migration.md): one thread
+ * of its own, "migrate", started with the host before the sandbox seals
+ * (a sealed thread makes no thread) and filtered as its kind
+ * (THREAD_MIGRATE), idle until a migration needs it. It runs the
+ * source's passes and switch-over (host_migrate.c) or the destination's
+ * reading and load (host_migrate_in.c); the api thread only hands it the
+ * request and waits for the connection or the listening socket.
+ */
+#ifndef HEARTH_CONTROL_HOST_MIGRATE_H
+#define HEARTH_CONTROL_HOST_MIGRATE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "control/control.h"
+#include "migrate/send.h"
+#include "migrate/stream.h"
+#include "util/err.h"
+
+struct host;
+
+enum host_mig_job { HOST_MIG_NONE, HOST_MIG_SEND, HOST_MIG_RECV, HOST_MIG_QUIT };
+
+struct host_mig {
+	struct host *h;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool entered;               /* the thread is filtered and waits for jobs */
+	int enter_ret;
+	enum host_mig_job job;
+	/* The job's first step, answered to the api thread: connected, or listening. */
+	bool answered;
+	int answer;
+	struct err answer_err;
+	/* The request, copied: the api thread's is gone once it answered. */
+	char uri[128];
+	char path[108];
+	uint32_t downtime_ms, max_iterations;
+	struct snap_load_req load;  /* the destination's; its strings in strs */
+	char *strs[64];
+	unsigned int nstrs;
+	/* The connection (-1: none), the listening socket, for host_migrate_stop to cut. */
+	int fd, lfd;
+	/* What GET /migrate says; under lock. */
+	const char *role;           /* "source", "destination", NULL: none yet */
+	const char *state;
+	char error[ERR_MSG_MAX];
+	struct mig_progress p;      /* atomics */
+	uint64_t t_start_us, t_end_us, downtime_us;
+	/* The source's: the dirty log was on before (a failure marks all of RAM dirty again). */
+	bool had_tracking;
+};
+
+/* The thread, before anything seals. 0, or -errno with err. */
+int host_migrate_start(struct host *h, struct err *err);
+/* Cuts any connection, ends the thread, joins it. */
+void host_migrate_stop(struct host *h);
+
+/* ctl_vm_ops' four (control.h). */
+int host_migrate(void *ctx, const struct vm_config *cfg, const struct ctl_migrate_req *r,
+		 struct err *err);
+int host_migrate_incoming(void *ctx, const struct ctl_migrate_req *r, struct err *err);
+int host_migrate_get(void *ctx, json_t **out);
+int host_migrate_switch(void *ctx, const struct vm_config *cfg, bool *sent_go, struct err *err);
+
+/* host_migrate.c, for the destination's side: the state and the end, under the lock. */
+void host_mig_set(struct host_mig *m, const char *state, const struct err *err);
+uint64_t host_mig_now_us(void);
+/* On the api thread: job handed over, its first step's answer awaited. 0 or -errno with err. */
+int host_mig_hand_over(struct host_mig *m, enum host_mig_job job, const char *role,
+		       struct err *err);
+/* On the thread: the first step's outcome, for host_mig_hand_over. */
+void host_mig_answer(struct host_mig *m, int ret, const struct err *err);
+/* host_migrate_in.c: the destination's job, on the thread. */
+void host_mig_recv(struct host_mig *m);
+/* The uri's socket path into m->path: 0, or -EINVAL with err naming the fault. */
+int host_mig_uri(struct host_mig *m, const char *uri, struct err *err);
+
+#endif

@@ -1,0 +1,209 @@
+/*
+ * Live migration, the destination's side (host_migrate.h;
+ * docs/migration.md). PUT /migrate/incoming on a fresh instance: the api
+ * thread copies the request (its host resources: every override, as a
+ * restore's) and waits while the migration thread listens at the uri.
+ * The thread then takes one connection, reads the stream into memfds
+ * (the memory image and the state), loads the VM from them paused, as a
+ * fork's clone is loaded, with the request's resources, answers READY,
+ * and runs the VM on GO, answering RUNNING. Any failure (a stream cut,
+ * refused or silent, a load refused, no GO) answers FAIL where it still
+ * can, logs why, and ends the process: its VM never ran.
+ */
+#include "control/host_migrate.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "control/host.h"
+#include "migrate/recv.h"
+#include "migrate/wire.h"
+#include "util/log.h"
+#include "util/uds.h"
+
+/* A copy of s kept with the job (NULL stays NULL); false when out of memory. */
+static bool keep(struct host_mig *m, const char **s)
+{
+	char *c;
+
+	if (!*s)
+		return true;
+	if (m->nstrs >= sizeof(m->strs) / sizeof(m->strs[0]) || !(c = strdup(*s)))
+		return false;
+	m->strs[m->nstrs++] = c;
+	*s = c;
+	return true;
+}
+
+static int copy_load(struct host_mig *m, const struct snap_load_req *in, struct err *err)
+{
+	struct snap_load_req *l = &m->load;
+	bool ok = true;
+
+	for (unsigned int i = 0; i < m->nstrs; i++)
+		free(m->strs[i]);
+	m->nstrs = 0;
+	*l = *in;
+	for (unsigned int i = 0; i < l->n_overrides; i++)
+		ok = ok && keep(m, &l->overrides[i].iface_id) &&
+		     keep(m, &l->overrides[i].host_dev_name) && keep(m, &l->overrides[i].backend);
+	for (unsigned int i = 0; i < l->n_drive_overrides; i++)
+		ok = ok && keep(m, &l->drive_overrides[i].drive_id) &&
+		     keep(m, &l->drive_overrides[i].path_on_host);
+	for (unsigned int i = 0; i < l->n_pmem_overrides; i++)
+		ok = ok && keep(m, &l->pmem_overrides[i].id) &&
+		     keep(m, &l->pmem_overrides[i].path_on_host);
+	ok = ok && keep(m, &l->vsock_uds_path);
+	return ok ? 0 : err_set(err, false, -ENOMEM, "migrate/incoming: too many overrides "
+				"or out of memory");
+}
+
+int host_migrate_incoming(void *ctx, const struct ctl_migrate_req *r, struct err *err)
+{
+	struct host *h = ctx;
+	struct host_mig *m = h->mig;
+	int ret;
+
+	if (!m)
+		return err_set(err, true, -EOPNOTSUPP, "migrate/incoming: this instance has no "
+			       "migration thread");
+	pthread_mutex_lock(&m->lock);
+	ret = m->job != HOST_MIG_NONE || m->role ? -EBUSY : 0;
+	pthread_mutex_unlock(&m->lock);
+	if (ret)
+		return err_set(err, true, ret, "migrate/incoming: this instance received one "
+			       "already");
+	ret = host_mig_uri(m, r->uri, err);
+	if (!ret)
+		ret = copy_load(m, &r->load, err);
+	if (ret)
+		return err_prefix(err, ret, "migrate/incoming: ");
+	return host_mig_hand_over(m, HOST_MIG_RECV, "destination", err);
+}
+
+/* One connection on the listening socket; shutdown (host_migrate_stop) ends the wait. */
+static int accept_one(struct host_mig *m, struct err *err)
+{
+	for (;;) {
+		struct pollfd p = { m->lfd, POLLIN, 0 };
+		int fd;
+
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			return err_set(err, false, -errno, "poll: %s", strerror(errno));
+		if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+			return err_set(err, false, -ECANCELED, "the instance is ending");
+		fd = accept4(m->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0) {
+			mig_wire_timeouts(fd);
+			pthread_mutex_lock(&m->lock);
+			m->fd = fd;
+			pthread_mutex_unlock(&m->lock);
+			return 0;
+		}
+		if (errno != EAGAIN && errno != EINTR)
+			return err_set(err, false, -errno, "accept: %s", strerror(errno));
+	}
+}
+
+/* The listening socket is done with: closed, its path removed. */
+static void unlisten(struct host_mig *m)
+{
+	pthread_mutex_lock(&m->lock);
+	if (m->lfd >= 0) {
+		close(m->lfd);
+		m->lfd = -1;
+		unlink(m->path);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* The stream's VM loaded, paused, from the image's memfds with the request's resources. */
+static int load(struct host_mig *m, struct mig_image *im, struct err *err)
+{
+	struct ctl_action a = { .type = CTL_SNAPSHOT_LOAD };
+
+	a.load = m->load;
+	a.load.from_fds = true;
+	a.load.state_fd = im->state_fd;
+	a.load.mem_fd = im->fd;
+	a.load.snapshot_path = "(migration)";
+	a.load.mem_path = "(migration)";
+	a.load.mem_uffd = false;
+	a.load.resume_vm = false;
+	return ctl_handle(&m->h->ctl, &a, NULL, err);
+}
+
+static void fail(struct host_mig *m, struct err *err)
+{
+	/* Best effort: the source may be gone already. */
+	if (m->fd >= 0)
+		mig_wire_send_buf(m->fd, MIG_FAIL, err->msg, strlen(err->msg));
+	host_mig_set(m, "failed", err);
+	ctl_migrate_incoming_done(&m->h->ctl);
+	log_err("migration: the VM never ran here; the instance ends");
+	m->h->ctl.vm->exit(m->h, HEARTH_EXIT_FAILURE);
+}
+
+void host_mig_recv(struct host_mig *m)
+{
+	struct ctl_action resume = { .type = CTL_RESUME };
+	struct err err = ERR_INIT;
+	struct mig_image im;
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	struct mig_rec r;
+	int ret = uds_listen("migrate/incoming", m->path, 1, &err);
+
+	if (ret >= 0) {
+		m->lfd = ret;
+		ret = 0;
+	}
+	host_mig_answer(m, ret, &err);
+	if (ret)
+		return;
+	mig_image_init(&im);
+	ret = accept_one(m, &err);
+	unlisten(m);
+	if (!ret) {
+		host_mig_set(m, "receiving", NULL);
+		ret = mig_recv_stream(m->fd, &im, &m->p, &err);
+		if (ret)
+			err_prefix(&err, ret, "the stream from %s: ", m->uri);
+	}
+	if (!ret) {
+		ret = load(m, &im, &err);
+		if (ret)
+			err_prefix(&err, ret, "loading the VM: ");
+	}
+	mig_image_release(&im);
+	if (!ret && (ret = mig_wire_send_buf(m->fd, MIG_READY, NULL, 0)) != 0)
+		err_set(&err, false, ret, "sending READY: %s", strerror(-ret));
+	if (!ret) {
+		host_mig_set(m, "ready", NULL);
+		ret = mig_wire_recv(m->fd, &r, &buf, &cap, &err);
+		if (!ret && r.type != MIG_GO)
+			ret = err_set(&err, false, -EPROTO, "the source sent %s, not GO",
+				      mig_type_name(r.type));
+		else if (ret)
+			err_prefix(&err, ret, "waiting for GO: ");
+		free(buf);
+	}
+	if (ret) {
+		fail(m, &err);
+		return;
+	}
+	ctl_migrate_incoming_done(&m->h->ctl);
+	if (m->load.resume_vm && ctl_handle(&m->h->ctl, &resume, NULL, &err))
+		log_warn("migration: resuming: %s", err.msg);
+	ret = mig_wire_send_buf(m->fd, MIG_RUNNING, NULL, 0);
+	if (ret)
+		log_warn("migration: the source did not hear RUNNING (%s); the VM runs here",
+			 strerror(-ret));
+	host_mig_set(m, "completed", NULL);
+	log_info("migration: the VM from %s runs here", m->uri);
+}

@@ -1,0 +1,148 @@
+/*
+ * Live migration's rows of the handler's table (docs/migration.md): what
+ * a VM must be to move, what the two ends refuse while one is under way,
+ * and the source's switch-over, which pauses the VM, has the rest sent
+ * and runs the VM here again only when the destination never may.
+ */
+#include "control/model.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "util/log.h"
+
+const char *ctl_migrate_refuses(const struct ctl *ctl, const struct ctl_action *a)
+{
+	enum ctl_type t = a->type;
+
+	/* The incoming migration's own load: from its memfds, which no request can name. */
+	if (ctl->mig_incoming && !(t == CTL_SNAPSHOT_LOAD && a->load.from_fds)) {
+		/* The stream brings the VM: nothing may configure or start another. */
+		switch (t) {
+		case CTL_PUT_BOOT_SOURCE: case CTL_PUT_MACHINE: case CTL_PATCH_MACHINE:
+		case CTL_PUT_DRIVE: case CTL_PUT_NET: case CTL_PUT_VSOCK: case CTL_PUT_ENTROPY:
+		case CTL_PUT_CPU_CONFIG: case CTL_INSTANCE_START: case CTL_SNAPSHOT_LOAD:
+		case CTL_PUT_MMDS_CONFIG: case CTL_PUT_BALLOON: case CTL_PUT_PMEM:
+		case CTL_PUT_HOTPLUG: case CTL_MIGRATE_INCOMING:
+			return "a live migration is coming in: the instance is its (GET /migrate)";
+		default:
+			return NULL;
+		}
+	}
+	if (ctl->mig_moved && (t == CTL_RESUME || t == CTL_MIGRATE || t == CTL_FORK ||
+			       t == CTL_RESET || t == CTL_SNAPSHOT_CREATE))
+		return "the VM migrated: it runs on the destination (or may), never here again";
+	if (ctl->mig_outgoing) {
+		/* What would change the VM or its memory behind the stream's back. */
+		switch (t) {
+		case CTL_MIGRATE: case CTL_FORK: case CTL_RESET: case CTL_SNAPSHOT_CREATE:
+		case CTL_PUT_DRIVE: case CTL_PUT_NET: case CTL_PUT_PMEM: case CTL_DELETE_DRIVE:
+		case CTL_DELETE_NET: case CTL_DELETE_PMEM: case CTL_PATCH_HOTPLUG:
+			return "a live migration is under way (GET /migrate)";
+		default:
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+/* Why cfg's VM cannot move yet; NULL: it can. */
+static const char *unmovable(const struct vm_config *cfg, char *buf, size_t len)
+{
+	if (cfg->nvfio)
+		snprintf(buf, len, "a device passed through (VFIO %.100s) keeps its state in the "
+			 "device", cfg->vfio[0].path);
+	else if (cfg->flat.present)
+		snprintf(buf, len, "a --flat VM has no irqchip state to send");
+	else if (cfg->hotplug.present)
+		snprintf(buf, len, "memory hotplug's region is not sent yet");
+	else if (cfg->vsock.present && !cfg->vsock.uds_path)
+		snprintf(buf, len, "vhost-vsock writes guest memory where the dirty log cannot "
+			 "see it; use a hybrid vsock (uds_path)");
+	else
+		buf[0] = '\0';
+	for (unsigned int i = 0; !buf[0] && i < cfg->ndrives; i++)
+		if (cfg->drives[i].socket)
+			snprintf(buf, len, "drive '%.64s' is a vhost-user backend's, whose writes to "
+				 "guest memory the dirty log cannot see", cfg->drives[i].id);
+	for (unsigned int i = 0; !buf[0] && i < cfg->nnets; i++)
+		if (!vm_config_net_no_vhost(cfg, &cfg->nets[i]))
+			snprintf(buf, len, "NIC '%.64s' may be on vhost-net, whose writes to guest "
+				 "memory the dirty log cannot see: boot with track_dirty_pages, or "
+				 "give it vhost=off", cfg->nets[i].id);
+	return buf[0] ? buf : NULL;
+}
+
+int ctl_migrate(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
+{
+	char why[256];
+	int ret;
+
+	if (!ctl->vm->migrate)
+		return err_set(err, true, -EOPNOTSUPP, "migrate: not supported by this instance");
+	if (unmovable(&ctl->cfg, why, sizeof(why)))
+		return err_set(err, true, -EOPNOTSUPP, "migrate: this VM cannot move: %.200s", why);
+	ret = ctl->vm->migrate(ctl->vm_ctx, &ctl->cfg, &a->migrate, err);
+	if (!ret)
+		ctl->mig_outgoing = true;
+	return ret;
+}
+
+int ctl_migrate_incoming(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+			 struct err *err)
+{
+	int ret;
+
+	if (!ctl->vm->migrate_incoming)
+		return err_set(err, true, -EOPNOTSUPP, "migrate/incoming: not supported by this "
+			       "instance");
+	/* As a snapshot load: the stream's VM would silently replace what was configured. */
+	if (ctl->boot_path)
+		return err_set(err, true, -EINVAL, "migrate/incoming: not allowed after "
+			       "configuring boot-specific resources (a fresh instance receives)");
+	ret = ctl->vm->migrate_incoming(ctl->vm_ctx, &a->migrate, err);
+	if (!ret)
+		ctl->mig_incoming = true;
+	return ret;
+}
+
+int ctl_migrate_get(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
+{
+	if (!ctl->vm->migrate_get)
+		return err_set(err, true, -EOPNOTSUPP, "migrate: not supported by this instance");
+	return ctl->vm->migrate_get(ctl->vm_ctx, out);
+}
+
+int ctl_migrate_switch(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+		       struct err *err)
+{
+	bool was_running = ctl->state == CTL_RUNNING, sent_go = false;
+	struct err perr = ERR_INIT;
+	int ret;
+
+	/* The host knows whether its thread has a migration to switch over. */
+	if (!ctl->vm->migrate_switch)
+		return err_set(err, false, -EINVAL, "migrate: no migration to switch over");
+	ret = ctl_pause(ctl, a, out, err);
+	if (ret)
+		return ret;
+	ret = ctl->vm->migrate_switch(ctl->vm_ctx, &ctl->cfg, &sent_go, err);
+	if (!ret || sent_go) {
+		/* Never twice: once the destination may run it, this VM stays paused for good. */
+		ctl->mig_moved = true;
+		ctl->mig_outgoing = false;
+		return ret;
+	}
+	ctl->mig_outgoing = false;
+	if (was_running && ctl_resume(ctl, a, out, &perr))
+		log_warn("%s", perr.msg);
+	return ret;
+}
+
+/* An incoming migration ended: the instance is its VM's, or a failed one's. */
+void ctl_migrate_incoming_done(struct ctl *ctl)
+{
+	pthread_mutex_lock(&ctl->lock);
+	ctl->mig_incoming = false;
+	pthread_mutex_unlock(&ctl->lock);
+}

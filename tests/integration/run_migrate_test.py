@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Live migration (docs/migration.md) between two Hearth processes on this
+host: the tick guest (tests/guest/tick.elf, a line "tick N" on every Nth
+PIT tick, its counter in guest RAM) with a scratch disk and a hybrid vsock,
+booted by `hearth run --api-sock --migrate-dir DIR`, sent to a fresh
+`hearth serve` that PUT /migrate/incoming made listen in DIR. Sandbox and
+seccomp on at both ends.
+
+    run_migrate_test.py --hearth build/hearth --case move|dest-dies|source-dies|refused [--asan B]
+
+  move         the counter goes on at the destination: the source's output
+               and the destination's, one after the other, count on by one,
+               none lost and none repeated (a line the switch-over cut in two
+               is finished by the destination); both sides' GET /migrate say
+               completed, with the same bytes; the source refuses to resume;
+               the destination holds the disk's lock now.
+  dest-dies    a destination that reads part of the stream and dies (a socket
+               this test holds): the source runs on, counting, its GET
+               /migrate failed naming why; then a destination that refuses
+               the VM (its disk missing): the source runs on again, the
+               destination's reason in its error; a third, real one, takes it.
+  source-dies  a source that dies mid-stream (this test, cutting its stream
+               after some pages), then one that sends a page outside RAM:
+               each destination ends with 1, its log naming the fault, no VM
+               ever ran there.
+  refused      bad requests named: an unknown field, a uri that is no unix:,
+               no destination listening, migrate/incoming after the machine
+               was configured, and a boot-source PUT while one comes in.
+
+Needs a /dev/kvm that runs freestanding guests; skips elsewhere.
+"""
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+from itest import check, run_cases, kvm_or_skip, sanitizer_env as env  # noqa: E402
+from run_vmclock_test import request  # noqa: E402
+from run_fork_test import ticks, wait_for, get, TICK, TIMEOUT  # noqa: E402
+
+
+def count_text(*paths):
+    """The counts in the outputs, read one after the other as one stream."""
+    data = b""
+    for p in paths:
+        with open(p, "rb") as f:
+            data += f.read()
+    import re
+    return [int(m) for m in re.findall(rb"tick (\d+)$", data, re.M)]
+
+
+class Source:
+    def __init__(self, binary, tmp):
+        self.dir = os.path.join(tmp, "mig")
+        os.mkdir(self.dir)
+        self.disk = os.path.join(tmp, "disk.img")
+        with open(self.disk, "wb") as f:
+            f.truncate(1 << 20)
+        self.sock = os.path.join(tmp, "src.sock")
+        self.out = os.path.join(tmp, "src.out")
+        self.err = os.path.join(tmp, "src.err")
+        self.p = subprocess.Popen(
+            [binary, "run", "--kernel", TICK, "--memory", "64",
+             "--disk", "path=%s,id=scratch" % self.disk,
+             "--vsock", "cid=3,uds=%s" % os.path.join(tmp, "vs", "v.sock"),
+             "--api-sock", self.sock, "--migrate-dir", self.dir],
+            stdin=subprocess.DEVNULL, stdout=open(self.out, "wb"),
+            stderr=open(self.err, "wb"), env=env())
+        wait_for("the source's third line", lambda: len(ticks(self.out)) >= 3)
+
+    def migrate(self, uri, **kw):
+        body = {"uri": uri}
+        body.update(kw)
+        status, text = request(self.sock, "PUT", "/migrate", body)
+        return status, text.decode("utf-8", "replace")
+
+    def state(self):
+        status, text = get(self.sock, "/migrate")
+        check(status == 200, "GET /migrate on the source: %d %r" % (status, text))
+        return json.loads(text)
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+
+
+class Dest:
+    def __init__(self, binary, tmp, name="dst"):
+        self.sock = os.path.join(tmp, name + ".sock")
+        self.out = os.path.join(tmp, name + ".out")
+        self.err = os.path.join(tmp, name + ".err")
+        self.p = subprocess.Popen([binary, "serve", "--api-sock", self.sock],
+                                  stdin=subprocess.DEVNULL, stdout=open(self.out, "wb"),
+                                  stderr=open(self.err, "wb"), env=env())
+        wait_for("the destination's socket", lambda: os.path.exists(self.sock))
+
+    def incoming(self, uri, disk):
+        status, text = request(self.sock, "PUT", "/migrate/incoming", {
+            "uri": uri, "drive_overrides": [{"drive_id": "scratch", "path_on_host": disk,
+                                             "is_read_only": False}],
+            "vsock_override": {"uds_path": os.path.join(os.path.dirname(self.sock),
+                                                        "dvs", "v.sock")}})
+        return status, text.decode("utf-8", "replace")
+
+    def state(self):
+        status, text = get(self.sock, "/migrate")
+        check(status == 200, "GET /migrate on the destination: %d %r" % (status, text))
+        return json.loads(text)
+
+    def log(self):
+        with open(self.err, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait()
+
+
+def wait_state(side, states, what):
+    wait_for(what, lambda: side.state()["state"] in states)
+    return side.state()
+
+
+def counts_on(out, what):
+    n = len(ticks(out))
+    wait_for(what, lambda: len(ticks(out)) >= n + 3)
+
+
+def case_move(binary, tmp):
+    if not kvm_or_skip():
+        return
+    s = Source(binary, tmp)
+    d = Dest(binary, tmp)
+    try:
+        uri = "unix:" + os.path.join(s.dir, "m.sock")
+        status, text = d.incoming(uri, s.disk)
+        check(status == 204, "PUT /migrate/incoming: %d %r" % (status, text))
+        check(d.state()["state"] == "waiting", "the destination waits: %r" % d.state())
+        status, text = s.migrate(uri, downtime_limit_ms=50)
+        check(status == 204, "PUT /migrate: %d %r" % (status, text))
+        got = wait_state(s, ("completed", "failed", "unconfirmed"), "the source to finish")
+        check(got["state"] == "completed", "the source says completed: %r" % got)
+        dst = wait_state(d, ("completed", "failed"), "the destination to finish")
+        check(dst["state"] == "completed", "the destination says completed: %r" % dst)
+        check(dst["bytes"] == got["bytes"] and got["bytes"] > 0,
+              "both count the same bytes: %r %r" % (got, dst))
+        check(got["iteration"] >= 1 and got["downtime_us"] > 0, "passes and downtime: %r" % got)
+        counts_on(d.out, "the destination to count on")
+        at_src = ticks(s.out)
+        time.sleep(0.3)
+        check(ticks(s.out) == at_src, "the source counts no more")
+        both = count_text(s.out, d.out)
+        check(both == list(range(both[0], both[0] + len(both))),
+              "one count across both, none lost, none repeated: ...%r | %r..." % (
+                  ticks(s.out)[-3:], ticks(d.out)[:3]))
+        status, text = request(s.sock, "PATCH", "/vm", {"state": "Resumed"})
+        check(status == 400 and b"migrated" in text,
+              "the source refuses to run the VM again: %d %r" % (status, text))
+        status, text = request(d.sock, "PUT", "/migrate/incoming", {"uri": uri})
+        check(status == 400, "a second incoming is refused: %d %r" % (status, text))
+        # The disk's lock is the destination's: a third process cannot take it.
+        r = subprocess.run(["flock", "-n", "-x", s.disk, "true"])
+        check(r.returncode != 0, "the destination holds the disk's lock")
+    finally:
+        s.stop()
+        d.stop()
+
+
+def fake_dest(path, take):
+    """A destination that reads take bytes and dies."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    return srv
+
+
+def case_dest_dies(binary, tmp):
+    if not kvm_or_skip():
+        return
+    s = Source(binary, tmp)
+    d = None
+    try:
+        path = os.path.join(s.dir, "fake.sock")
+        srv = fake_dest(path, 0)
+        status, text = s.migrate("unix:" + path)
+        check(status == 204, "PUT /migrate to the fake destination: %d %r" % (status, text))
+        c, _ = srv.accept()
+        got = 0
+        while got < (4 << 20):
+            b = c.recv(1 << 16)
+            if not b:
+                break
+            got += len(b)
+        c.close()
+        srv.close()
+        st = wait_state(s, ("failed", "completed"), "the source to see the destination die")
+        check(st["state"] == "failed" and "destination" in st.get("error", ""),
+              "the source's migration failed, naming the destination: %r" % st)
+        counts_on(s.out, "the source to count on after the destination died")
+        # A destination that refuses the VM: its disk is not there.
+        d = Dest(binary, tmp)
+        uri = "unix:" + os.path.join(s.dir, "m.sock")
+        status, text = d.incoming(uri, os.path.join(tmp, "missing.img"))
+        check(status == 204, "PUT /migrate/incoming: %d %r" % (status, text))
+        status, text = s.migrate(uri)
+        check(status == 204, "PUT /migrate: %d %r" % (status, text))
+        st = wait_state(s, ("failed", "completed", "unconfirmed"), "the refusal")
+        check(st["state"] == "failed" and "missing.img" in st.get("error", ""),
+              "the source names the destination's refusal: %r" % st)
+        check(d.p.wait(timeout=TIMEOUT) == 1, "the refusing destination ends with 1")
+        counts_on(s.out, "the source to count on after the refusal")
+        # Then a real one takes it.
+        d = Dest(binary, tmp, "dst2")
+        status, text = d.incoming(uri, s.disk)
+        check(status == 204, "PUT /migrate/incoming: %d %r" % (status, text))
+        status, text = s.migrate(uri)
+        check(status == 204, "PUT /migrate: %d %r" % (status, text))
+        st = wait_state(s, ("failed", "completed", "unconfirmed"), "the third migration")
+        check(st["state"] == "completed", "the third destination takes the VM: %r" % st)
+        counts_on(d.out, "the destination to count on")
+    finally:
+        s.stop()
+        if d:
+            d.stop()
+
+
+def rec(t, payload=b""):
+    return struct.pack("<IIQ", t, 0, len(payload)) + payload
+
+
+def layout(ram):
+    """LAYOUT for one region of ram bytes at GPA 0 (the memory file's ELF core header)."""
+    eh = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+    eh += struct.pack("<HHIQQQIHHHHHH", 4, 62, 1, 0, 64, 0, 0, 64, 56, 2, 0, 0, 0)
+    note = struct.pack("<IIQQQQQQ", 4, 0, 176, 0, 0, 0, 0, 4)
+    load = struct.pack("<IIQQQQQQ", 1, 6, 4096, 0, 0, ram, ram, 4096)
+    return rec(1, struct.pack("<Q", 4096 + ram) + eh + note + load)
+
+
+def case_source_dies(binary, tmp):
+    if not kvm_or_skip():
+        return
+    head = b"HEARTHMG" + struct.pack("<II", 1, 0)
+    page = rec(2, struct.pack("<Q", 0x1000) + b"\xab" * 4096)
+    for name, stream, fault in (
+            ("cut", head + layout(64 << 20) + page * 8 + page[:1000], "cut short"),
+            ("outside", head + layout(64 << 20) + rec(2, struct.pack("<Q", 64 << 20) +
+                                                     bytes(4096)), "not inside"),
+            ("version", b"HEARTHMG" + struct.pack("<II", 9, 0), "version 9")):
+        d = Dest(binary, tmp, name)
+        try:
+            path = os.path.join(tmp, name + "-m.sock")
+            status, text = d.incoming("unix:" + path, os.path.join(tmp, "x.img"))
+            check(status == 204, "PUT /migrate/incoming: %d %r" % (status, text))
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.connect(path)
+            c.sendall(stream)
+            c.close()
+            code = d.p.wait(timeout=TIMEOUT)
+            check(code == 1, "%s: the destination ends with 1: %r" % (name, code))
+            log = d.log()
+            check(fault in log and "never ran" in log,
+                  "%s: its log names the fault (%r): %s" % (name, fault, log[-400:]))
+            check(not ticks(d.out), "%s: no VM ran there" % name)
+        finally:
+            d.stop()
+
+
+def case_refused(binary, tmp):
+    if not kvm_or_skip():
+        return
+    s = Source(binary, tmp)
+    d = Dest(binary, tmp)
+    try:
+        for body, words in (({"uri": "unix:x", "speed": 1}, "unknown field 'speed'"),
+                            ({"uri": "tcp:1.2.3.4:5"}, "want unix:PATH"),
+                            ({"uri": "unix:" + os.path.join(s.dir, "none.sock")},
+                             "is a destination listening"),
+                            ({"uri": "unix:x", "downtime_limit_ms": 0}, "downtime_limit_ms")):
+            status, text = request(s.sock, "PUT", "/migrate", body)
+            check(status == 400 and words.encode() in text,
+                  "PUT /migrate %r: %d %r, want %r" % (body, status, text, words))
+        counts_on(s.out, "the source to count on")
+        status, text = request(d.sock, "PUT", "/machine-config",
+                               {"vcpu_count": 1, "mem_size_mib": 64})
+        check(status == 204, "PUT /machine-config: %d %r" % (status, text))
+        status, text = request(d.sock, "PUT", "/migrate/incoming",
+                               {"uri": "unix:" + os.path.join(tmp, "m.sock")})
+        check(status == 400 and b"boot-specific" in text,
+              "incoming after a machine config: %d %r" % (status, text))
+        d.stop()
+        d = Dest(binary, tmp, "dst2")
+        status, text = request(d.sock, "PUT", "/migrate/incoming",
+                               {"uri": "unix:" + os.path.join(tmp, "m2.sock")})
+        check(status == 204, "PUT /migrate/incoming: %d %r" % (status, text))
+        status, text = request(d.sock, "PUT", "/boot-source", {"kernel_image_path": TICK})
+        check(status == 400 and b"migration is coming in" in text,
+              "a boot source while one comes in: %d %r" % (status, text))
+    finally:
+        s.stop()
+        d.stop()
+
+
+CASES = {"move": case_move, "dest-dies": case_dest_dies, "source-dies": case_source_dies,
+         "refused": case_refused}
+
+if __name__ == "__main__":
+    sys.exit(run_cases(__doc__, CASES, "hearth-migrate-"))
