@@ -25,6 +25,7 @@
 #include "migrate/wire.h"
 #include "util/log.h"
 #include "util/uds.h"
+#include "vmm/vm_patch.h"
 
 /* A copy of s kept with the job (NULL stays NULL); false when out of memory. */
 static bool keep(struct host_mig *m, const char **s)
@@ -149,6 +150,29 @@ static void fail(struct host_mig *m, struct err *err)
 	m->h->ctl.vm->exit(m->h, HEARTH_EXIT_FAILURE);
 }
 
+/*
+ * The guest's MACs on their new wire, three times, 50 and 150 ms apart (a
+ * frame may be lost while a bridge's port comes up), as QEMU's
+ * announce-self. The model is read under the handler's lock: a PUT may
+ * change it now that the instance takes actions again.
+ */
+static void announce(struct host_mig *m)
+{
+	static const unsigned int gap_ms[] = { 0, 50, 150 };
+	struct host *h = m->h;
+
+	for (unsigned int i = 0; i < sizeof(gap_ms) / sizeof(gap_ms[0]); i++) {
+		int ret;
+
+		usleep(gap_ms[i] * 1000);
+		pthread_mutex_lock(&h->ctl.lock);
+		ret = h->ctl.state == CTL_RUNNING ? vm_nets_announce(&h->run.vm, &h->ctl.cfg) : 0;
+		pthread_mutex_unlock(&h->ctl.lock);
+		if (ret)
+			log_warn("migration: a NIC's MAC could not be announced");
+	}
+}
+
 void host_mig_recv(struct host_mig *m)
 {
 	struct ctl_action resume = { .type = CTL_RESUME };
@@ -206,4 +230,5 @@ void host_mig_recv(struct host_mig *m)
 			 strerror(-ret));
 	host_mig_set(m, "completed", NULL);
 	log_info("migration: the VM from %s runs here", m->uri);
+	announce(m);
 }

@@ -197,6 +197,16 @@ void virtio_net_set_limiters(struct virtio_dev *dev, const struct rl_config *rx,
 
 void virtio_net_get_stats(struct virtio_dev *dev, struct virtio_net_stats *st);
 
+/* A RARP request from mac, to everyone, padded to Ethernet's minimum (announce.c). */
+#define VIRTIO_NET_RARP_LEN 60u
+size_t virtio_net_rarp(const uint8_t mac[6], uint8_t out[VIRTIO_NET_RARP_LEN]);
+/*
+ * After a live migration: the guest's MAC announced into its TAP (the
+ * RARP above, as if the guest sent it), so the wire learns where it moved.
+ * A user-mode NIC has no wire: nothing. 0 or -errno.
+ */
+int virtio_net_announce(struct virtio_dev *dev);
+
 /* Whether vhost-net serves dev's rings now. */
 bool virtio_net_on_vhost(struct virtio_dev *dev);
 

@@ -13,7 +13,7 @@
 #include "vmm/devices.h"
 
 enum patch_op { PATCH_SWAP, PATCH_REFRESH, PATCH_BLK_LIMITER, PATCH_NET_LIMITERS,
-		PATCH_PMEM_LIMITER, PATCH_VUBLK_CONFIG, PATCH_HOLD, PATCH_LET_GO };
+		PATCH_PMEM_LIMITER, PATCH_VUBLK_CONFIG, PATCH_HOLD, PATCH_LET_GO, PATCH_ANNOUNCE };
 
 /* One change, run on the I/O thread. */
 struct patch_call {
@@ -44,6 +44,8 @@ static int patch_fn(void *ctx, struct err *unused)
 		break;
 	case PATCH_VUBLK_CONFIG:
 		return virtio_vublk_refresh(c->dev, c->err);
+	case PATCH_ANNOUNCE:
+		return virtio_net_announce(c->dev);
 	case PATCH_HOLD: case PATCH_LET_GO:
 		return virtio_blk_hold(c->dev, c->op == PATCH_HOLD, c->err);
 	}
@@ -165,6 +167,20 @@ int vm_drives_hold(struct vm *vm, const struct vm_config *cfg, bool hold, struct
 		ret = patch_run(vm, &c);
 		if (ret && !hold)
 			return ret;
+	}
+	return ret;
+}
+
+int vm_nets_announce(struct vm *vm, const struct vm_config *cfg)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; i < cfg->nnets; i++) {
+		struct patch_call c = { .op = PATCH_ANNOUNCE,
+					.dev = find_dev(vm, cfg->nets[i].id, "virtio-net") };
+
+		if (c.dev && patch_run(vm, &c))
+			ret = -EIO;
 	}
 	return ret;
 }

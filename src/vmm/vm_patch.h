@@ -31,6 +31,8 @@ int vm_patch_pmem(struct vm *vm, const struct vm_pmem_patch *p, struct err *err)
  * taken again (hold true: each tried, the last failure returned). 0 or
  * -errno with err.
  */
+/* After a live migration: every NIC's MAC announced on its wire (virtio_net_announce). */
+int vm_nets_announce(struct vm *vm, const struct vm_config *cfg);
 int vm_drives_hold(struct vm *vm, const struct vm_config *cfg, bool hold, struct err *err);
 
 #endif

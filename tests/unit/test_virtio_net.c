@@ -818,6 +818,38 @@ static void test_user_backend_starts(void **state)
 	guest_mem_destroy(&gm);
 }
 
+/*
+ * After a live migration the NIC announces the guest's MAC on its wire: a
+ * RARP request from it to everyone, Ethernet's minimum of 60 bytes, behind
+ * the virtio header when the backend takes one. An in-process (user-mode)
+ * backend has no wire and gets nothing.
+ */
+static void test_announce(void **state)
+{
+	static const uint8_t mac[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
+	uint8_t frame[VIRTIO_NET_RARP_LEN], got[128];
+	struct drv d;
+	ssize_t n;
+
+	assert_int_equal(virtio_net_rarp(mac, frame), VIRTIO_NET_RARP_LEN);
+	for (unsigned int i = 0; i < 6; i++)
+		assert_int_equal(frame[i], 0xff);
+	assert_memory_equal(frame + 6, mac, 6);
+	assert_int_equal(frame[12] << 8 | frame[13], 0x8035);
+	assert_int_equal(frame[20] << 8 | frame[21], 3);
+	assert_memory_equal(frame + 22, mac, 6);
+	assert_memory_equal(frame + 32, mac, 6);
+
+	open_spec = "user,mac=02:11:22:33:44:55";
+	drv_open(&d, 1);
+	open_spec = "user";
+	assert_int_equal(virtio_net_announce(d.dev), 0);
+	n = read(d.peer[0], got, sizeof(got));
+	assert_int_equal(n, (ssize_t)VIRTIO_NET_RARP_LEN);
+	assert_memory_equal(got, frame, VIRTIO_NET_RARP_LEN);
+	drv_close(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -835,6 +867,7 @@ int main(void)
 		cmocka_unit_test(test_multiqueue),
 		cmocka_unit_test(test_inproc_backend),
 		cmocka_unit_test(test_user_backend_starts),
+		cmocka_unit_test(test_announce),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
