@@ -8,7 +8,8 @@
  *   b % 5 == 1  cli_serve_parse:        hearth serve ARGS...
  *   b % 5 == 2  cli_firecracker_parse:  firecracker ARGS...
  *   b % 5 == 3  cli_restore_parse:      hearth restore ARGS...
- *   b % 5 == 4  cli_fork_parse:         hearth fork ARGS... (b % 2: hearth reset)
+ *   b % 5 == 4  cli_fork_parse:         hearth fork ARGS... (b % 2: hearth reset;
+ *                                       b >= 200: cli_migrate_parse, hearth migrate)
  *
  * Each argument is its own exact-size allocation, so ASan catches a read
  * past its NUL. Checked: the parsers return 0 or -EINVAL and fill the
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "cli/fork.h"
+#include "cli/migrate.h"
 #include "cli/restore.h"
 #include "cli/run.h"
 #include "cli/serve.h"
@@ -41,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	argv[argc++] = strdup(mode == 2 ? "firecracker" : "hearth");
 	if (mode != 2)
 		argv[argc++] = strdup(mode == 0 ? "run" : mode == 1 ? "serve" : mode == 3 ? "restore"
-				      : data[0] % 2 ? "reset" : "fork");
+				      : data[0] >= 200 ? "migrate" : data[0] % 2 ? "reset" : "fork");
 	while (i < size && argc < MAX_ARGS + 2) {
 		const uint8_t *end = memchr(data + i, 0, size - i);
 		size_t n = end ? (size_t)(end - (data + i)) : size - i;
@@ -70,6 +72,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (unsigned int k = 0; !ret && k < r.load.n_overrides; k++)
 			CHECK(r.load.overrides[k].iface_id[0] &&
 			      !r.load.overrides[k].host_dev_name != !r.load.overrides[k].backend);
+	} else if (mode == 4 && data[0] >= 200) {
+		const char *sock, *path;
+		json_t *body;
+		bool wait, help;
+
+		ret = cli_migrate_parse(argc, argv, &sock, &path, &body, &wait, &help, &e);
+		/* A body is built whole, with its uri, or there is none. */
+		CHECK(!body || (!ret && !help && json_is_string(json_object_get(body, "uri"))));
+		json_decref(body);
 	} else if (mode == 4) {
 		const char *sock;
 		json_t *body;

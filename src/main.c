@@ -3,6 +3,7 @@
 
 #include "cli/cli.h"
 #include "cli/fork.h"
+#include "cli/migrate.h"
 #include "sandbox/confine.h"
 #include "sandbox/sandbox.h"
 #include "util/log.h"
@@ -20,6 +21,7 @@ int main(int argc, char **argv)
 		{ "snapshot-merge", cli_merge_main },
 		{ "fork", cli_fork_main },
 		{ "reset", cli_reset_main },
+		{ "migrate", cli_migrate_main },
 	};
 
 	if (argc >= 1 && cli_is_firecracker(argv[0]))

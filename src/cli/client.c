@@ -143,7 +143,7 @@ int cli_client_request(struct cli_client *c, const char *sock, const char *metho
 	if (answer)
 		*answer = NULL;
 	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	if (!hdr || !text || !r) {
+	if (!hdr || (body && !text) || !r) {
 		fprintf(stderr, "%s: out of memory\n", c->who);
 		goto out;
 	}
@@ -153,7 +153,8 @@ int cli_client_request(struct cli_client *c, const char *sock, const char *metho
 	cu.easy_setopt(h, CURLOPT_URL, url);
 	cu.easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	cu.easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	cu.easy_setopt(h, CURLOPT_POSTFIELDS, text);
+	if (text)
+		cu.easy_setopt(h, CURLOPT_POSTFIELDS, text);
 	cu.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	cu.easy_setopt(h, CURLOPT_WRITEDATA, r);
 	rc = cu.easy_perform(h);

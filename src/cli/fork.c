@@ -14,12 +14,12 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/overrides.h"
 #include "util/log.h"
 #include "util/opt.h"
 
-#define FORK_ID_MAX 64
-
 struct cli_fork_opts {
+	struct cli_overrides ov;        /* first: the override flags' handlers take the struct */
 	const char *api_sock;
 	const char *count;
 	const char *clone_sock;
@@ -28,7 +28,6 @@ struct cli_fork_opts {
 	const char *template_state;
 	bool paused;
 	bool help;
-	json_t *drives, *pmem, *nets;   /* the overrides, as the body has them */
 };
 
 static void fork_usage(FILE *out)
@@ -50,77 +49,14 @@ static void fork_usage(FILE *out)
 	      "Exit status 0, 1 when refused, 2 on usage.\n", out);
 }
 
-/*
- * JSON carries text only: a flag's value that is no UTF-8 is refused by
- * name, here rather than as a failed json_pack's "out of memory".
- */
-static int text_ok(const char *flag, const char *s, struct err *e)
-{
-	json_t *t = s ? json_string(s) : NULL;
-
-	if (!s)
-		return 0;
-	if (!t)
-		return err_set(e, true, -EINVAL, "fork: %s: '%.64s' is not UTF-8 text", flag, s);
-	json_decref(t);
-	return 0;
-}
-
-/* Appends o (taken over) to a, or -ENOMEM said in e. */
-static int append(json_t *a, json_t *o, struct err *e)
-{
-	return json_array_append_new(a, o) ? err_set(e, false, -ENOMEM, "fork: out of memory")
-					   : 0;
-}
-
-/* ID=ro:P / ID=rw:P for drives (key drive_id) and pmem (key id). */
-static int add_image(void *ctx, const struct opt *o, const char *val, struct err *e)
-{
-	struct cli_fork_opts *f = ctx;
-	bool drive = !strcmp(o->name, "--drive-override");
-	char id[FORK_ID_MAX];
-	const char *spec;
-	int ro, ret = cli_override_split("fork", o->name, val, id, sizeof(id), &spec, e);
-
-	if (ret)
-		return ret;
-	ro = cli_override_access("fork", o->name, val, spec, e);
-	if (ro < 0)
-		return ro;
-	ret = text_ok(o->name, val, e);
-	if (ret)
-		return ret;
-	return append(drive ? f->drives : f->pmem,
-		      json_pack("{s:s, s:s, s:b}", drive ? "drive_id" : "id", id, "path_on_host",
-				spec + 3, drive ? "is_read_only" : "read_only", ro), e);
-}
-
-static int add_net(void *ctx, const struct opt *o, const char *val, struct err *e)
-{
-	struct cli_fork_opts *f = ctx;
-	char id[FORK_ID_MAX];
-	const char *tap;
-	int ret = cli_override_split("fork", o->name, val, id, sizeof(id), &tap, e);
-
-	if (!ret)
-		ret = text_ok(o->name, val, e);
-	if (ret)
-		return ret;
-	/* As `hearth restore --net-override`: ID=tap=NAME, or ID=user[,...] (user-mode). */
-	if (!strncmp(tap, "tap=", 4))
-		return append(f->nets, json_pack("{s:s, s:s}", "iface_id", id, "host_dev_name",
-						 tap + 4), e);
-	return append(f->nets, json_pack("{s:s, s:s}", "iface_id", id, "backend", tap), e);
-}
-
 static const struct opt fork_opts[] = {
 	OPT_STRING("--api-sock", struct cli_fork_opts, api_sock),
 	OPT_STRING("--count", struct cli_fork_opts, count),
 	OPT_STRING("--clone-sock", struct cli_fork_opts, clone_sock),
 	OPT_STRING("--serial-out", struct cli_fork_opts, serial_out),
-	OPT_CALL("--drive-override", OPT_VALUE, add_image),
-	OPT_CALL("--pmem-override", OPT_VALUE, add_image),
-	OPT_CALL("--net-override", OPT_VALUE, add_net),
+	OPT_CALL("--drive-override", OPT_VALUE, cli_overrides_image),
+	OPT_CALL("--pmem-override", OPT_VALUE, cli_overrides_image),
+	OPT_CALL("--net-override", OPT_VALUE, cli_overrides_net),
 	OPT_STRING("--vsock-override", struct cli_fork_opts, vsock),
 	OPT_STRING("--template", struct cli_fork_opts, template_state),
 	OPT_FLAG("--paused", struct cli_fork_opts, paused),
@@ -136,27 +72,20 @@ static const struct opt reset_opts[] = {
 	OPT_END,
 };
 
-static void opts_release(struct cli_fork_opts *f)
-{
-	json_decref(f->drives);
-	json_decref(f->pmem);
-	json_decref(f->nets);
-}
-
 /* The body of PUT /fork; the count's range and the paths are the template's to check. */
 static int fork_body(const struct cli_fork_opts *f, json_t **out, struct err *e)
 {
 	json_t *spec;
 	char *end;
 	long n;
-	int ret = text_ok("--clone-sock", f->clone_sock, e);
+	int ret = cli_text_ok("fork", "--clone-sock", f->clone_sock, e);
 
 	if (!ret)
-		ret = text_ok("--serial-out", f->serial_out, e);
+		ret = cli_text_ok("fork", "--serial-out", f->serial_out, e);
 	if (!ret)
-		ret = text_ok("--vsock-override", f->vsock, e);
+		ret = cli_text_ok("fork", "--vsock-override", f->vsock, e);
 	if (!ret)
-		ret = text_ok("--template", f->template_state, e);
+		ret = cli_text_ok("fork", "--template", f->template_state, e);
 	if (ret)
 		return ret;
 	errno = 0;
@@ -169,12 +98,7 @@ static int fork_body(const struct cli_fork_opts *f, json_t **out, struct err *e)
 		return err_set(e, false, -ENOMEM, "fork: out of memory");
 	if (f->serial_out)
 		json_object_set_new(spec, "serial_out", json_string(f->serial_out));
-	if (json_array_size(f->drives))
-		json_object_set(spec, "drive_overrides", f->drives);
-	if (json_array_size(f->pmem))
-		json_object_set(spec, "pmem_overrides", f->pmem);
-	if (json_array_size(f->nets))
-		json_object_set(spec, "network_overrides", f->nets);
+	cli_overrides_put(&f->ov, spec);
 	if (f->vsock)
 		json_object_set_new(spec, "vsock_override", json_pack("{s:s}", "uds_path", f->vsock));
 	*out = json_pack("{s:I, s:o, s:b}", "count", (json_int_t)n, "clone", spec,
@@ -192,11 +116,9 @@ static int parse(const char *name, const struct opt *opts, int argc, char **argv
 	int ret;
 
 	memset(f, 0, sizeof(*f));
-	f->drives = json_array();
-	f->pmem = json_array();
-	f->nets = json_array();
-	if (!f->drives || !f->pmem || !f->nets)
-		return err_set(e, false, -ENOMEM, "%s: out of memory", name);
+	ret = cli_overrides_init(&f->ov, name, e);
+	if (ret)
+		return ret;
 	ret = opt_parse(&cmd, argc, argv, 2, f, e);
 	if (ret || f->help)
 		return ret;
@@ -240,7 +162,7 @@ int cli_fork_parse(int argc, char **argv, bool reset, const char **api_sock, jso
 	*help = f.help;
 	if (!ret && !f.help && !reset)
 		ret = fork_body(&f, body, e);
-	opts_release(&f);
+	cli_overrides_release(&f.ov);
 	return ret;
 }
 

@@ -18,7 +18,8 @@ seccomp on at both ends.
                this test holds): the source runs on, counting, its GET
                /migrate failed naming why; then a destination that refuses
                the VM (its disk missing): the source runs on again, the
-               destination's reason in its error; a third, real one, takes it.
+               destination's reason in its error; a third, real one, takes it,
+               both ends asked by `hearth migrate` (--to, --incoming --wait).
   source-dies  a source that dies mid-stream (this test, cutting its stream
                after some pages), then one that sends a page outside RAM:
                each destination ends with 1, its log naming the fault, no VM
@@ -215,14 +216,22 @@ def case_dest_dies(binary, tmp):
               "the source names the destination's refusal: %r" % st)
         check(d.p.wait(timeout=TIMEOUT) == 1, "the refusing destination ends with 1")
         counts_on(s.out, "the source to count on after the refusal")
-        # Then a real one takes it.
+        # Then a real one takes it, both ends through the CLI twin, `hearth migrate`.
         d = Dest(binary, tmp, "dst2")
-        status, text = d.incoming(uri, s.disk)
-        check(status == 204, "PUT /migrate/incoming: %d %r" % (status, text))
-        status, text = s.migrate(uri)
-        check(status == 204, "PUT /migrate: %d %r" % (status, text))
-        st = wait_state(s, ("failed", "completed", "unconfirmed"), "the third migration")
-        check(st["state"] == "completed", "the third destination takes the VM: %r" % st)
+        recv = subprocess.Popen(
+            [binary, "migrate", "--api-sock", d.sock, "--incoming", uri,
+             "--drive-override", "scratch=rw:" + s.disk,
+             "--vsock-override", os.path.join(tmp, "dvs2", "v.sock"), "--wait"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
+        wait_for("the destination to listen", lambda: d.state()["state"] == "waiting")
+        r = subprocess.run([binary, "migrate", "--api-sock", s.sock, "--to", uri,
+                            "--downtime-ms", "50"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env(), timeout=TIMEOUT)
+        check(r.returncode == 0 and json.loads(r.stdout)["state"] == "completed",
+              "hearth migrate --to: %d %r %r" % (r.returncode, r.stdout, r.stderr))
+        out, errs = recv.communicate(timeout=TIMEOUT)
+        check(recv.returncode == 0 and json.loads(out)["state"] == "completed",
+              "hearth migrate --incoming --wait: %d %r %r" % (recv.returncode, out, errs))
         counts_on(d.out, "the destination to count on")
     finally:
         s.stop()
