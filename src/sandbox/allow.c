@@ -202,7 +202,8 @@ static const int migrate_syscalls[] = {
 	SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
 	SCMP_SYS(sched_yield), SCMP_SYS(getpid), SCMP_SYS(gettid),
 	SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
-	SCMP_SYS(openat), SCMP_SYS(flock), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(lseek),
+	/* The image memfds (no path is opened), read and locked as a restore reads its files. */
+	SCMP_SYS(flock), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(lseek),
 	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(ftruncate), SCMP_SYS(fallocate),
 	SCMP_SYS(memfd_create),
 	SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(gettimeofday),

@@ -54,6 +54,21 @@ enum probe {
 };
 
 /* The child's filters have what a PCI VM with a device passed through adds (confine.c). */
+/* The name each kind's thread has in the tests (a trap's report names it). */
+static const char *kind_name(enum thread_kind kind)
+{
+	switch (kind) {
+	case THREAD_VCPU:
+		return "vcpu7";
+	case THREAD_IO:
+		return "io";
+	case THREAD_MIGRATE:
+		return "migrate";
+	default:
+		return "api";
+	}
+}
+
 static bool probe_pci_vm;
 
 /* PROBE_HOTPLUG_UNPLUG's memory, set up before the filter as a restore sets it up. */
@@ -146,7 +161,7 @@ static void run_child(enum thread_kind kind, bool filtered, enum probe p, struct
 
 		close(pipefd[0]);
 		dup2(pipefd[1], STDERR_FILENO);
-		prctl(PR_SET_NAME, kind == THREAD_VCPU ? "vcpu7" : kind == THREAD_IO ? "io" : "api");
+		prctl(PR_SET_NAME, kind_name(kind));
 		if (probe_setup(p))
 			_exit(98);
 		if (filtered && sandbox_init(&err))
@@ -232,6 +247,21 @@ static void test_api(void **state)
 		       "hearth: seccomp: thread api made forbidden syscall 16 (ioctl); exiting\n");
 }
 
+/* Live migration's thread: its sockets, never a vCPU's ioctls, never new code. */
+static void test_migrate(void **state)
+{
+	(void)state;
+	expect_allowed(THREAD_MIGRATE, PROBE_SOCKET);
+	expect_allowed(THREAD_MIGRATE, PROBE_MMAP);
+	expect_trapped(THREAD_MIGRATE, PROBE_KVM_RUN,
+		       "hearth: seccomp: thread migrate made forbidden syscall 16 (ioctl); exiting\n");
+	expect_trapped(THREAD_MIGRATE, PROBE_OPEN_READ,
+		       "hearth: seccomp: thread migrate made forbidden syscall 257 (openat); "
+		       "exiting\n");
+	expect_trapped(THREAD_MIGRATE, PROBE_MMAP_EXEC,
+		       "hearth: seccomp: thread migrate made forbidden syscall 9 (mmap); exiting\n");
+}
+
 /*
  * A thread signals Hearth's own threads only: Landlock scopes signals
  * only from ABI 6 on, and with no PID namespace the filter is what keeps
@@ -242,7 +272,7 @@ static void test_tgkill_self_only(void **state)
 	(void)state;
 	for (int k = 0; k < THREAD_KINDS; k++) {
 		enum thread_kind kind = (enum thread_kind)k;
-		const char *name = kind == THREAD_VCPU ? "vcpu7" : kind == THREAD_IO ? "io" : "api";
+		const char *name = kind_name(kind);
 		char line[128];
 
 		expect_allowed(kind, PROBE_TGKILL_SELF);
@@ -276,7 +306,7 @@ static void test_io_uring_setup_nobody(void **state)
 
 			snprintf(line, sizeof(line), "hearth: seccomp: thread %s made forbidden syscall "
 				 "425 (io_uring_setup); exiting\n",
-				 kind == THREAD_VCPU ? "vcpu7" : kind == THREAD_IO ? "io" : "api");
+				 kind_name(kind));
 			expect_trapped(kind, PROBE_IO_URING_SETUP, line);
 		}
 	}
@@ -541,6 +571,7 @@ int main(void)
 		cmocka_unit_test(test_vcpu),
 		cmocka_unit_test(test_io),
 		cmocka_unit_test(test_api),
+		cmocka_unit_test(test_migrate),
 		cmocka_unit_test(test_tgkill_self_only),
 		cmocka_unit_test(test_io_uring_setup_nobody),
 		cmocka_unit_test(test_per_thread),
