@@ -381,8 +381,9 @@ int ctl_handle(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct
 			       (int)a->type);
 	}
 	pthread_mutex_lock(&ctl->lock);
-	if (ctl_migrate_refuses(ctl, a)) {
-		ret = err_set(err, true, -EBUSY, "%s", ctl_migrate_refuses(ctl, a));
+	if (ctl_migrate_refuses(ctl, a, ctl_type_reads(a->type))) {
+		ret = err_set(err, true, -EBUSY, "%s",
+			      ctl_migrate_refuses(ctl, a, ctl_type_reads(a->type)));
 	} else if (r->refused[ctl->state]) {
 		/* As Firecracker, which reads a body before it looks at the state. */
 		ret = r->run == ctl_model_put ? ctl_model_body_fault(ctl, a, err) : 0;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +34,8 @@
 
 #define DEFAULT_DOWNTIME_MS 300
 #define DEFAULT_MAX_ITERATIONS 30
+/* A destination that accepts no connection in this long is refused (the api thread waits). */
+#define CONNECT_TIMEOUT_S 5
 
 uint64_t host_mig_now_us(void)
 {
@@ -83,6 +86,12 @@ void host_mig_answer(struct host_mig *m, int ret, const struct err *err)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/*
+ * The api thread waits for this under the handler's lock: a listener whose
+ * backlog is full would block connect(2) for good, so it has the send
+ * deadline (which a Unix connect keeps), and the socket is published
+ * first, for host_migrate_stop to cut.
+ */
 static int connect_to(struct host_mig *m, struct err *err)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -90,19 +99,22 @@ static int connect_to(struct host_mig *m, struct err *err)
 
 	if (fd < 0)
 		return err_set(err, false, -errno, "migrate: socket: %s", strerror(errno));
-	memcpy(a.sun_path, m->path, strlen(m->path) + 1);
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		int e = errno;
-
-		close(fd);
-		return err_set(err, true, -e, "migrate: %s: %s%s", m->uri, strerror(e),
-			       e == ENOENT || e == ECONNREFUSED ? " (is a destination listening? "
-			       "PUT /migrate/incoming on it first)" : "");
-	}
-	mig_wire_timeouts(fd);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &(struct timeval){ CONNECT_TIMEOUT_S, 0 },
+		   sizeof(struct timeval));
 	pthread_mutex_lock(&m->lock);
 	m->fd = fd;
 	pthread_mutex_unlock(&m->lock);
+	memcpy(a.sun_path, m->path, strlen(m->path) + 1);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+		mig_wire_timeouts(fd);
+	} else {
+		int e = errno == EAGAIN || errno == EINPROGRESS ? ETIMEDOUT : errno;
+
+		return err_set(err, true, -e, "migrate: %s: %s%s", m->uri, strerror(e),
+			       e == ENOENT || e == ECONNREFUSED ? " (is a destination listening? "
+			       "PUT /migrate/incoming on it first)" : e == ETIMEDOUT ?
+			       " (the destination accepts no connection)" : "");
+	}
 	return 0;
 }
 
@@ -113,11 +125,11 @@ static int tracking_on(struct host_mig *m, struct err *err)
 	int ret;
 
 	m->had_tracking = guest_mem_dirty_enabled(gm);
+	/* Its pages leave the log with the passes: a reset of this VM then drops all of RAM. */
+	m->h->base_stale = true;
 	if (m->had_tracking)
 		return 0;
-	ret = guest_mem_dirty_enable(gm);
-	if (!ret)
-		ret = guest_mem_register(gm, m->h->run.vm.fd) ? -errno : 0;
+	ret = guest_mem_dirty_start(gm, m->h->run.vm.fd);
 	return ret ? err_set(err, false, ret, "turning the dirty log on: %s", strerror(-ret)) : 0;
 }
 
@@ -183,8 +195,7 @@ static void run_send(struct host_mig *m)
 	}
 	if (ret) {
 		/* Pages the passes took out of the log are its again, for a later snapshot. */
-		if (m->had_tracking)
-			mig_mark_all(&m->h->run.vm.mem);
+		mig_mark_all(&m->h->run.vm.mem);
 		pthread_mutex_lock(&m->h->ctl.lock);
 		m->h->ctl.mig_outgoing = false;
 		pthread_mutex_unlock(&m->h->ctl.lock);
@@ -204,9 +215,14 @@ static int await(struct host_mig *m, uint32_t want, struct err *err)
 	struct mig_rec r;
 	int ret = mig_wire_recv(m->fd, &r, &buf, &cap, err);
 
-	if (!ret && r.type == MIG_FAIL)
+	if (!ret && r.type == MIG_FAIL) {
+		/* Its words, one printable line: they go to the log and the API. */
+		for (uint64_t i = 0; i < r.len; i++)
+			if (buf[i] < 0x20 || buf[i] > 0x7e)
+				buf[i] = '?';
 		ret = err_set(err, true, -EPROTO, "the destination refused the VM: %.*s",
 			      (int)r.len, buf ? (char *)buf : "");
+	}
 	else if (!ret && r.type != want)
 		ret = err_set(err, false, -EPROTO, "the destination answered %s, not %s",
 			      mig_type_name(r.type), mig_type_name(want));
@@ -225,7 +241,13 @@ static bool take_back(struct host *h, const struct vm_config *cfg)
 {
 	struct err e = ERR_INIT;
 
-	for (unsigned int i = 0; i < 100; i++) {
+	/*
+	 * Cut first: a destination still loading, or waiting for GO, sees the
+	 * end and exits, letting its locks go. A load is bounded by its own
+	 * work, so a minute covers it.
+	 */
+	shutdown(h->mig->fd, SHUT_RDWR);
+	for (unsigned int i = 0; i < 1200; i++) {
 		if (!vm_drives_hold(&h->run.vm, cfg, true, &e))
 			return true;
 		usleep(50000);
@@ -262,13 +284,13 @@ int host_migrate_switch(void *ctx, const struct vm_config *cfg, bool *sent_go, s
 		err_set(err, false, ret, "sending the state: %s", strerror(-ret));
 	if (!ret)
 		__atomic_fetch_add(&m->p.bytes, 2 * MIG_REC_SIZE + len, __ATOMIC_RELAXED);
-	/* Its pages left the log with snap_state: a failure gives all of RAM back to it. */
-	if (ret && guest_mem_dirty_enabled(&h->run.vm.mem))
-		mig_mark_all(&h->run.vm.mem);
 	mig_maps_free(maps);
 	free(state);
 	if (!ret)
 		ret = await(m, MIG_READY, err);
+	/* Its pages left the log with snap_state: a failure gives all of RAM back to it. */
+	if (ret)
+		mig_mark_all(&h->run.vm.mem);
 	if (ret && let_go)
 		*sent_go = !take_back(h, cfg);
 	if (ret)
@@ -331,10 +353,17 @@ int host_migrate_start(struct host *h, struct err *err)
 		return err_set(err, false, -ENOMEM, "out of memory");
 	m->h = h;
 	m->fd = m->lfd = -1;
+	/*
+	 * A stream may lay out no more RAM than this host has: it is filled
+	 * before its config is checked. Asked here, unfiltered (sysinfo(2)).
+	 */
+	m->ram_limit = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);
 	ret = -pthread_create(&m->thread, NULL, mig_main, m);
 	if (ret) {
+		pthread_mutex_destroy(&m->lock);
+		pthread_cond_destroy(&m->cond);
 		free(m);
 		return err_set(err, false, ret, "cannot start the migration thread: %s",
 			       strerror(-ret));

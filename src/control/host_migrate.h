@@ -52,6 +52,7 @@ struct host_mig {
 	uint64_t t_start_us, t_end_us, downtime_us;
 	/* The source's: the dirty log was on before (a failure marks all of RAM dirty again). */
 	bool had_tracking;
+	uint64_t ram_limit;         /* the destination's: the most RAM a stream may lay out */
 };
 
 /* The thread, before anything seals. 0, or -errno with err. */

@@ -144,21 +144,20 @@ static void fail(struct host_mig *m, struct err *err)
 	/* Best effort: the source may be gone already. */
 	if (m->fd >= 0)
 		mig_wire_send_buf(m->fd, MIG_FAIL, err->msg, strlen(err->msg));
+	/* The instance stays the migration's (refusing all but reads) until it ends. */
 	host_mig_set(m, "failed", err);
-	ctl_migrate_incoming_done(&m->h->ctl);
 	log_err("migration: the VM never ran here; the instance ends");
 	m->h->ctl.vm->exit(m->h, HEARTH_EXIT_FAILURE);
 }
 
 /*
- * The guest's MACs on their new wire, three times, 50 and 150 ms apart (a
- * frame may be lost while a bridge's port comes up), as QEMU's
- * announce-self. The model is read under the handler's lock: a PUT may
+ * The guest's MACs on their new wire, five times over 350 ms (a frame may
+ * be lost while a bridge's port comes up), as QEMU's announce-self. The model is read under the handler's lock: a PUT may
  * change it now that the instance takes actions again.
  */
 static void announce(struct host_mig *m)
 {
-	static const unsigned int gap_ms[] = { 0, 50, 150 };
+	static const unsigned int gap_ms[] = { 0, 50, 100, 100, 100 };
 	struct host *h = m->h;
 
 	for (unsigned int i = 0; i < sizeof(gap_ms) / sizeof(gap_ms[0]); i++) {
@@ -184,13 +183,16 @@ void host_mig_recv(struct host_mig *m)
 	int ret = uds_listen("migrate/incoming", m->path, 1, &err);
 
 	if (ret >= 0) {
+		pthread_mutex_lock(&m->lock);
 		m->lfd = ret;
+		pthread_mutex_unlock(&m->lock);
 		ret = 0;
 	}
 	host_mig_answer(m, ret, &err);
 	if (ret)
 		return;
 	mig_image_init(&im);
+	im.ram_limit = m->ram_limit;
 	ret = accept_one(m, &err);
 	unlisten(m);
 	if (!ret) {

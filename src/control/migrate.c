@@ -11,24 +11,20 @@
 
 #include "util/log.h"
 
-const char *ctl_migrate_refuses(const struct ctl *ctl, const struct ctl_action *a)
+const char *ctl_migrate_refuses(const struct ctl *ctl, const struct ctl_action *a, bool reads)
 {
 	enum ctl_type t = a->type;
 
-	/* The incoming migration's own load: from its memfds, which no request can name. */
-	if (ctl->mig_incoming && !(t == CTL_SNAPSHOT_LOAD && a->load.from_fds)) {
-		/* The stream brings the VM: nothing may configure or start another. */
-		switch (t) {
-		case CTL_PUT_BOOT_SOURCE: case CTL_PUT_MACHINE: case CTL_PATCH_MACHINE:
-		case CTL_PUT_DRIVE: case CTL_PUT_NET: case CTL_PUT_VSOCK: case CTL_PUT_ENTROPY:
-		case CTL_PUT_CPU_CONFIG: case CTL_INSTANCE_START: case CTL_SNAPSHOT_LOAD:
-		case CTL_PUT_MMDS_CONFIG: case CTL_PUT_BALLOON: case CTL_PUT_PMEM:
-		case CTL_PUT_HOTPLUG: case CTL_MIGRATE_INCOMING:
-			return "a live migration is coming in: the instance is its (GET /migrate)";
-		default:
-			return NULL;
-		}
-	}
+	/* PUT /fork counts as a read for the fork's epoch, but its clones run a VM. */
+	reads = reads && t != CTL_FORK;
+	/*
+	 * The stream brings the VM, which runs only on the source's GO: until
+	 * then (and, after a failure, until the instance ends) nothing may
+	 * configure, start, resume, fork or save it. Only the reads, and the
+	 * migration's own load from its memfds, which no request can name.
+	 */
+	if (ctl->mig_incoming && !reads && !(t == CTL_SNAPSHOT_LOAD && a->load.from_fds))
+		return "a live migration is coming in: the instance is its (GET /migrate)";
 	if (ctl->mig_moved && (t == CTL_RESUME || t == CTL_MIGRATE || t == CTL_FORK ||
 			       t == CTL_RESET || t == CTL_SNAPSHOT_CREATE))
 		return "the VM migrated: it runs on the destination (or may), never here again";

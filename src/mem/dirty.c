@@ -51,11 +51,17 @@ int guest_mem_dirty_enable(struct guest_mem *gm)
 	if (gm->dirty_on)
 		return -EBUSY;
 	for (i = 0; i < gm->nregions; i++) {
+		/* A live start that failed left its maps: taken up again, cleared. */
+		if (gm->dirty[i]) {
+			memset(gm->dirty[i], 0, guest_mem_dirty_words(gm, i) * sizeof(uint64_t));
+			continue;
+		}
 		gm->dirty[i] = calloc(guest_mem_dirty_words(gm, i), sizeof(uint64_t));
 		if (!gm->dirty[i])
 			goto err_free;
 	}
-	gm->dirty_on = true;
+	/* Release: a device thread that sees it on sees the maps (a live start's). */
+	__atomic_store_n(&gm->dirty_on, true, __ATOMIC_RELEASE);
 	if (guest_mem_dirty_hp_attach(gm))
 		goto err_free;
 	return 0;
@@ -63,6 +69,27 @@ int guest_mem_dirty_enable(struct guest_mem *gm)
 err_free:
 	guest_mem_dirty_release(gm);
 	return -ENOMEM;
+}
+
+int guest_mem_dirty_start(struct guest_mem *gm, int vm_fd)
+{
+	int ret;
+
+	if (gm->hp)
+		return -EOPNOTSUPP;
+	ret = guest_mem_dirty_enable(gm);
+	if (ret)
+		return ret;
+	if (!guest_mem_register(gm, vm_fd))
+		return 0;
+	ret = -errno;
+	/*
+	 * Off again, the maps kept (a device thread may be marking in them now;
+	 * guest_mem_destroy frees them): tracking that KVM does not do is no
+	 * tracking.
+	 */
+	__atomic_store_n(&gm->dirty_on, false, __ATOMIC_RELEASE);
+	return ret;
 }
 
 void guest_mem_dirty_release(struct guest_mem *gm)

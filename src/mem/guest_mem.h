@@ -126,6 +126,13 @@ int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src, u
 int guest_mem_dirty_enable(struct guest_mem *gm);
 bool guest_mem_dirty_enabled(const struct guest_mem *gm);
 /*
+ * The same on a running VM (a live migration): the maps, then every RAM
+ * memslot set again on vm_fd with KVM_MEM_LOG_DIRTY_PAGES (a flags-only
+ * change). Device threads may be marking meanwhile. 0 or -errno
+ * (-EOPNOTSUPP: a memory hotplug region; tracking is then off).
+ */
+int guest_mem_dirty_start(struct guest_mem *gm, int vm_fd);
+/*
  * Hearth wrote [gpa, gpa+len) of guest RAM itself: lock-free, any thread;
  * nothing when tracking is off; bytes outside RAM are ignored. const:
  * marking changes the bitmap, never the layout, and the device paths

@@ -59,6 +59,9 @@ int mig_header_check(const uint8_t in[MIG_HEADER_SIZE], struct err *err)
 	if (memcmp(in, MIG_MAGIC, 8))
 		return err_set(err, true, -EPROTO, "not a Hearth migration stream (no %s header)",
 			       MIG_MAGIC);
+	if (get32(in + 12))
+		return err_set(err, true, -EPROTO, "a migration stream header whose reserved word "
+			       "is not zero");
 	if (get32(in + 8) != MIG_VERSION)
 		return err_set(err, true, -EPROTO, "a migration stream of version %u; this Hearth "
 			       "reads version %u", get32(in + 8), MIG_VERSION);
@@ -154,11 +157,20 @@ static int take_layout(struct mig_image *im, const struct mig_rec *r, const uint
 
 	if (im->have_layout)
 		return refuse(err, r, "a second layout");
+	uint64_t ram = 0, limit = im->ram_limit ? im->ram_limit : MIG_RAM_MAX;
+
 	if (file_size > MIG_RAM_MAX + MIG_LAYOUT_MAX + MEMFILE_MAX_REGIONS * (2ull << 20))
 		return refuse(err, r, "a memory image larger than Hearth's largest machine");
 	ret = memfile_layout_parse(data + 8, (size_t)r->len - 8, file_size, &im->l, err);
 	if (ret)
 		return err_prefix(err, -EPROTO, "record LAYOUT: ");
+	/* The pages fill memory before the state's config is seen: bounded first. */
+	for (unsigned int i = 0; i < im->l.nregions; i++)
+		ram += im->l.r[i].size;
+	if (ram > limit)
+		return err_set(err, true, -EPROTO, "record LAYOUT: %llu MiB of RAM, more than this "
+			       "destination takes (%llu MiB)", (unsigned long long)(ram >> 20),
+			       (unsigned long long)(limit >> 20));
 	if (im->l.r[0].offset < r->len - 8)
 		return refuse(err, r, "its first region overlaps its header");
 	im->fd = memfd_create("hearth-mig-ram", MFD_CLOEXEC);

@@ -87,8 +87,11 @@ struct mig_image {
 	bool have_layout, have_state, ended;
 	int state_fd;                /* the state file, once STATE came; -1 before */
 	uint64_t pages, zero_pages;  /* counts, for progress */
+	/* The most RAM a layout may have (its regions' sum), set before any record; 0: MIG_RAM_MAX. */
+	uint64_t ram_limit;
 };
 
+/* Empty, no limit but MIG_RAM_MAX. */
 void mig_image_init(struct mig_image *im);
 void mig_image_release(struct mig_image *im);
 /*

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 void mig_wire_timeouts(int fd)
@@ -14,6 +15,23 @@ void mig_wire_timeouts(int fd)
 
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+/*
+ * A peer that trickles a byte now and then meets each call's deadline: the
+ * whole of one record (or one write) has MIG_IO_TIMEOUT_MS too.
+ */
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static bool late(uint64_t t0)
+{
+	return now_ms() - t0 > MIG_IO_TIMEOUT_MS;
 }
 
 static int io_errno(int e)
@@ -30,6 +48,8 @@ int mig_wire_send(int fd, uint32_t type, const struct iovec *iov, unsigned int n
 
 	if (n > MIG_PAGES_MAX)
 		return -EINVAL;
+	uint64_t t0 = now_ms();
+
 	mig_rec_put(hdr, type, len);
 	v[cnt++] = (struct iovec){ hdr, sizeof(hdr) };
 	for (unsigned int i = 0; i < n; i++)
@@ -40,6 +60,8 @@ int mig_wire_send(int fd, uint32_t type, const struct iovec *iov, unsigned int n
 
 		m.msg_iov = v + first;
 		m.msg_iovlen = cnt - first;
+		if (late(t0))
+			return -ETIMEDOUT;
 		got = sendmsg(fd, &m, MSG_NOSIGNAL);
 		if (got < 0 && errno == EINTR)
 			continue;
@@ -58,9 +80,14 @@ int mig_wire_send(int fd, uint32_t type, const struct iovec *iov, unsigned int n
 int mig_wire_write(int fd, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
+	uint64_t t0 = now_ms();
 
 	while (len) {
-		ssize_t got = send(fd, p, len, MSG_NOSIGNAL);
+		ssize_t got;
+
+		if (late(t0))
+			return -ETIMEDOUT;
+		got = send(fd, p, len, MSG_NOSIGNAL);
 
 		if (got < 0 && errno == EINTR)
 			continue;
@@ -75,9 +102,14 @@ int mig_wire_write(int fd, const void *buf, size_t len)
 int mig_wire_read(int fd, void *buf, size_t len)
 {
 	uint8_t *p = buf;
+	uint64_t t0 = now_ms();
 
 	while (len) {
-		ssize_t got = read(fd, p, len);
+		ssize_t got;
+
+		if (late(t0))
+			return -ETIMEDOUT;
+		got = read(fd, p, len);
 
 		if (got < 0 && errno == EINTR)
 			continue;

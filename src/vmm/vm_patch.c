@@ -161,12 +161,16 @@ int vm_drives_hold(struct vm *vm, const struct vm_config *cfg, bool hold, struct
 					 find_dev(vm, cfg->drives[i].id, "virtio-blk");
 		struct patch_call c = { .op = hold ? PATCH_HOLD : PATCH_LET_GO, .dev = dev,
 					.err = err };
+		int r;
 
 		if (!dev)
 			continue;
-		ret = patch_run(vm, &c);
-		if (ret && !hold)
-			return ret;
+		r = patch_run(vm, &c);
+		if (r && !hold)
+			return r;
+		/* Taking them back: every one tried, a failure never hidden by a later success. */
+		if (r)
+			ret = r;
 	}
 	return ret;
 }

@@ -25,7 +25,7 @@ seccomp on at both ends.
                each destination ends with 1, its log naming the fault, no VM
                ever ran there.
   refused      bad requests named: an unknown field, a uri that is no unix:,
-               no destination listening, migrate/incoming after the machine
+               no destination listening, one that accepts no connection (5 s), migrate/incoming after the machine
                was configured, and a boot-source PUT while one comes in.
 
 Needs a /dev/kvm that runs freestanding guests; skips elsewhere.
@@ -295,6 +295,18 @@ def case_refused(binary, tmp):
             status, text = request(s.sock, "PUT", "/migrate", body)
             check(status == 400 and words.encode() in text,
                   "PUT /migrate %r: %d %r, want %r" % (body, status, text, words))
+        # A listener that accepts nothing (its backlog full): refused after the deadline.
+        path = os.path.join(s.dir, "full.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        srv.listen(0)
+        hold = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        hold.connect(path)
+        status, text = s.migrate("unix:" + path)
+        check(status == 400 and b"accepts no connection" in text.encode(),
+              "PUT /migrate to a destination that accepts nothing: %d %r" % (status, text))
+        hold.close()
+        srv.close()
         counts_on(s.out, "the source to count on")
         status, text = request(d.sock, "PUT", "/machine-config",
                                {"vcpu_count": 1, "mem_size_mib": 64})

@@ -37,6 +37,10 @@ reset is a fork its RNG hears of, in ONE L1 boot.
      original's disk holds only its own ID. PUT /reset on clone 0 takes it
      back to the fork point (its count restarts there) and tells it: a new
      generation, and one reseed in the log it went back to.
+  Beside it, in the same L1 boot, live migration (tests/lab/migrate_plan.py):
+  a guest moved idle and under a dirtier between Hearth processes, its
+  counters and TAP NIC going on; a destination and a source killed
+  mid-stream.
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed, 1 a
 check failed, 3 lab failure (tests/lab/README.md).
@@ -52,6 +56,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
+import migrate_plan as MP  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUN_TIMEOUT = 900
@@ -392,12 +397,18 @@ def main():
                                    "@FORK@", FORK_LINE))
         run = L.ShellRun("vmgenid", "hearth", script(), timeout=RUN_TIMEOUT)
         run.initrd = l2
-        res = lab.run_plan([run], tag="vmgenid", binaries=tools,
-                           files={L2_KERNEL: generic.vmlinuz})
+        mig = L.ShellRun("migrate", "hearth", MP.script(L2_KERNEL), timeout=MP.TIMEOUT)
+        mig.initrd = L.build_l2_initrd(
+            generic, name="l2mig", modules=["virtio_mmio", "virtio_blk", "virtio_net"],
+            files={"/bin/vmgenid_read": helper()}, extra_sh=MP.l2_script(FORK_LINE))
+        # The migrate run's TAPs sit on a bridge in L1.
+        res = lab.run_plan([run, mig], tag="vmgenid", binaries=tools,
+                           files={L2_KERNEL: generic.vmlinuz},
+                           l1_extra=L.L1Extra(modules=[("tun", ""), ("bridge", "")]))
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3
-    return L.report(res, [("vmgenid", checks)], tail=80)
+    return L.report(res, [("vmgenid", checks), ("migrate", MP.checks)], tail=80)
 
 
 if __name__ == "__main__":

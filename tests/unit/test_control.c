@@ -353,6 +353,9 @@ static void test_migrate_refusals(void **state)
 	const struct ctl_action resume = { .type = CTL_RESUME };
 	const struct ctl_action in = { .type = CTL_MIGRATE_INCOMING, .migrate = { .uri = "unix:m" } };
 	const struct ctl_action boot = BODY(CTL_PUT_BOOT_SOURCE, "{\"kernel_image_path\": \"/k\"}");
+	const struct ctl_action load = { .type = CTL_SNAPSHOT_LOAD,
+					 .load = { .snapshot_path = "(migration)",
+						   .mem_path = "(migration)", .from_fds = true } };
 	struct err err = ERR_INIT;
 	struct fixture f;
 
@@ -382,6 +385,21 @@ static void test_migrate_refusals(void **state)
 	assert_int_equal(ctl_handle(&f.ctl, &boot, NULL, &err), -EBUSY);
 	assert_non_null(strstr(err.msg, "a live migration is coming in"));
 	assert_int_equal(ctl_handle(&f.ctl, &in, NULL, &err), -EBUSY);
+	/* Loaded from the stream, paused: it runs on the source's GO only, never a request's. */
+	handle_ok(&f, &load);
+	assert_int_equal(f.ctl.state, CTL_PAUSED);
+	assert_int_equal(ctl_handle(&f.ctl, &resume, NULL, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "coming in"));
+	assert_int_equal(ctl_handle(&f.ctl, &fork, NULL, &err), -EBUSY);
+	assert_int_equal(f.ctl.state, CTL_PAUSED);
+	assert_int_equal(f.vm.forks, 0);
+	ctl_migrate_incoming_done(&f.ctl);
+	handle_ok(&f, &resume);
+	ctl_destroy(&f.ctl);
+
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(ctl_init(&f.ctl, "in", NULL, &fake_vm_ops, &f.vm), 0);
+	handle_ok(&f, &in);
 	ctl_migrate_incoming_done(&f.ctl);
 	handle_ok(&f, &boot);
 	ctl_destroy(&f.ctl);

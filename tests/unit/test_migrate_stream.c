@@ -54,6 +54,10 @@ static void test_header(void **state)
 
 	mig_header_put(h);
 	assert_int_equal(mig_header_check(h, &err), 0);
+	h[12] = 1;
+	assert_int_equal(mig_header_check(h, &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "reserved"));
+	h[12] = 0;
 	h[8] = 2;
 	assert_int_equal(mig_header_check(h, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "version 2"));
@@ -269,6 +273,14 @@ static void test_outside_ram(void **state)
 	page[13] = 0x10;     /* a count far past RAM */
 	assert_int_equal(mig_image_take(&im, &r, page, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "record ZERO"));
+	mig_image_release(&im);
+	/* A destination that takes less RAM than the layout has refuses it before any page. */
+	assert_int_equal(mig_send_begin(sv[0], &gm, 1, &p, &err), 0);
+	mig_image_init(&im);
+	im.ram_limit = RAM / 2;
+	assert_int_equal(mig_recv_stream(sv[1], &im, &p, &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "8 MiB of RAM, more than this destination takes (4 MiB)"));
+	assert_false(im.have_layout);
 	close(sv[0]);
 	close(sv[1]);
 	mig_image_release(&im);
