@@ -29,6 +29,10 @@
 #                                                         once on the host: time, Pss, host
 #                                                         memory per clone, with and without
 #                                                         --mem-merge (bench/clones.py)
+#   bench/run.sh --migrate [--memory MIB] [--touch MIB] [--dirty MIBS]
+#                                                         live migration in the lab against
+#                                                         QEMU's migrate, idle and under a
+#                                                         dirtier (bench/migrate.py)
 #   bench/run.sh --fork [--counts 1,10,100,1000] [--dirty-mib 0,1,4,16,64] [--no-restore]
 #                                                         PUT /fork of a running VM into N
 #                                                         clones on the host, against N
@@ -44,6 +48,11 @@ if [ "${1:-}" = --clones ]; then
   shift
   scripts/deps.sh bench
   exec python3 bench/clones.py "$@"
+fi
+if [ "${1:-}" = --migrate ]; then
+  shift
+  scripts/deps.sh bench
+  exec python3 bench/migrate.py "$@"
 fi
 if [ "${1:-}" = --fork ]; then
   shift

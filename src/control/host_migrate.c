@@ -153,6 +153,9 @@ static int precopy(struct host_mig *m, uint64_t **maps, struct err *err)
 		if (ret)
 			break;
 		__atomic_store_n(&m->p.iteration, it + 1, __ATOMIC_RELAXED);
+		if (!it)
+			__atomic_store_n(&m->p.first_pass_pages,
+					 __atomic_load_n(&m->p.pages, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 		dt = host_mig_now_us() - t0;
 		bw = (__atomic_load_n(&m->p.bytes, __ATOMIC_RELAXED) - b0) * 1000000 / (dt ? dt : 1);
 		ret = mig_collect(gm, vm_fd, maps, &n);
@@ -479,11 +482,13 @@ int host_migrate_get(void *ctx, json_t **out)
 	}
 	pthread_mutex_lock(&m->lock);
 	end = m->t_end_us ? m->t_end_us : now;
-	*out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	*out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "role", m->role, "state", m->state, "uri", m->uri,
 			 "iteration", (json_int_t)__atomic_load_n(&m->p.iteration, __ATOMIC_RELAXED),
 			 "bytes", (json_int_t)__atomic_load_n(&m->p.bytes, __ATOMIC_RELAXED),
 			 "pages", (json_int_t)__atomic_load_n(&m->p.pages, __ATOMIC_RELAXED),
+			 "first_pass_pages",
+			 (json_int_t)__atomic_load_n(&m->p.first_pass_pages, __ATOMIC_RELAXED),
 			 "pages_left", (json_int_t)__atomic_load_n(&m->p.pages_left,
 								   __ATOMIC_RELAXED),
 			 "expected_downtime_ms",

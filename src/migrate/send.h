@@ -22,6 +22,7 @@ struct mig_progress {
 	uint64_t iteration;          /* passes done (the first over all of RAM is 1) */
 	uint64_t expected_downtime_ms;
 	uint64_t bandwidth;          /* bytes per second of the last pass */
+	uint64_t first_pass_pages;   /* the first pass's: RAM's non-zero pages when it began */
 };
 
 /* The stream's header and the LAYOUT record of gm (memcore's ELF header, nvcpus notes). */
