@@ -22,10 +22,11 @@ socket, and the moved guest's counter checked going on.
           bandwidth cap (max-bandwidth 100 GiB/s; its default is 128 MiB/s);
           `info migrate`'s total time, downtime and transferred ram.
 
-Besides each VMM's own word, the gap the guest's counter shows: both
-processes' consoles are read by one awk in L1 stamping each line with L1's
-/proc/uptime (10 ms ticks); the largest gap between two counter lines across
-the move, less the 10 ms between lines, is the downtime a guest sees. Prints
+Besides each VMM's own word, the gap the guest's counter shows: each
+process's console is a FIFO an awk in L1 reads, stamping each line with L1's
+/proc/uptime as it arrives (10 ms ticks); over both, in time order, the
+largest gap between two counter lines, less the 10 ms between lines, is the
+downtime the guest's output shows. Prints
 one table and the hearth/qemu ratios, and draws build/bench/migrate.png.
 Report only: exit 0 when every figure was taken, 1 when one is missing, 3
 when the lab failed.
@@ -74,7 +75,7 @@ if [ -n "$r" ] && [ "$r" -gt 0 ]; then
   (k=0; s=$(cut -d' ' -f1 /proc/uptime); while :; do
      dd if=/touch/src of=/touch/dirt bs=1M count=$n conv=notrunc 2>/dev/null
      k=$((k + n)); usleep 100000
-     [ $((k % (n * 50))) = 0 ] && echo "LAB dirtied $k MiB since $s"
+     [ $((k % (n * 50))) = 0 ] && echo "LAB dirtied $k MiB at $(cut -d' ' -f1 /proc/uptime) since $s"
    done) &
 fi
 i=0; while :; do echo "LAB count $i ."; i=$((i+1)); usleep 10000; done
@@ -83,19 +84,28 @@ i=0; while :; do echo "LAB count $i ."; i=$((i+1)); usleep 10000; done
 COMMON = SHELL_HELPERS + r'''
 mkdir -p /tmp/b /tmp/mig && cd /tmp/b
 dd if=/dev/zero of=/tmp/b/scratch.img bs=1M count=1 2>/dev/null
-# stamp A B OUT: both consoles, each line stamped with L1's uptime (10 ms ticks)
-stamp() {
-  (tail -n +1 -f $1 & tail -n +1 -f $2) | awk '{ sub(/\r$/, ""); getline u < "/proc/uptime";
-    close("/proc/uptime"); split(u, f, " "); print f[1], $0; fflush() }' >$3 &
-  st=$!
+# console NAME: a FIFO for a VMM's console, NAME.fifo, whose lines an awk copies to NAME
+# and, stamped with L1's uptime as each arrives (10 ms ticks), to NAME.st
+console() {
+  rm -f $1.fifo; mkfifo $1.fifo; : >$1; : >$1.st
+  awk -v out=$1 -v st=$1.st '{ sub(/\r$/, ""); getline u < "/proc/uptime"; close("/proc/uptime");
+    split(u, f, " "); print $0 >out; print f[1], $0 >st; fflush(out); fflush(st) }' <$1.fifo &
 }
-# gap OUT: the largest step between two counter lines, in ms, less the 10 ms between them
+# The consoles grow by 100 lines a second: look at their ends only.
+tailcount() { tail -n 3 "$1" | tr -d '\r' | awk '$1 == "LAB" && $2 == "count" {c = $3} END {print c + 0}'; }
+waitcount() { # N FILE SECONDS: until FILE's counter reaches N
+  k=0; while [ $(tailcount $2) -lt $1 ]; do k=$((k+1)); [ $k -ge $(($3 * 10)) ] && return 1; sleep 0.1; done
+}
+# gap A B: the largest step between two counter lines over both stamped consoles, in ms,
+# less the 10 ms between them
 gap() {
-  awk '$2 == "LAB" && $3 == "count" { if (p != "" && $1 - p > g) g = $1 - p; p = $1 }
-       END { printf "%d", (g * 1000 > 10 ? g * 1000 - 10 : 0) }' $1
+  sort -n -s -k1,1 $1.st $2.st | awk '$2 == "LAB" && $3 == "count" {
+       if (p != "" && $1 - p > g) g = $1 - p; p = $1 }
+       END { printf "%d", (g * 1000 > 10 ? g * 1000 - 10 : 0) }'
 }
-dirtied() { tr -d '\r' <$1 | awk '$1 == "LAB" && $2 == "dirtied" {m = $3; s = $6}
-  END { if (m != "") print m "/" s }'; }
+# dirtied OUT: the dirtier's rate, MiB/s of the guest's own clock
+dirtied() { grep -a 'LAB dirtied' $1 | tr -d '\r' | awk '{m = $3; t = $6; s = $8}
+  END { if (m != "" && t > s) printf "%.1f", m / (t - s) }'; }
 '''
 
 HEARTH = COMMON + r'''
@@ -106,16 +116,15 @@ api() { # SOCK METHOD PATH [BODY]
   else curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $1 -X "$2" "http://localhost$3"; fi
 }
 one() { # KIND DIRTY LIMIT
-  rm -f /tmp/s.sock /tmp/d.sock /tmp/mig/in.sock /tmp/$1.s.out /tmp/$1.d.out
-  : >/tmp/$1.s.out; : >/tmp/$1.d.out
+  rm -f /tmp/s.sock /tmp/d.sock /tmp/mig/in.sock
+  console /tmp/$1.s.out; console /tmp/$1.d.out
   $H run --kernel @KERNEL@ --initrd @INITRD@ --cmdline "@CMDLINE@ lab.dirty=$2" --cpus 1 \
     --memory @MEM@ --disk path=/tmp/b/scratch.img,id=scratch --api-sock /tmp/s.sock \
-    --migrate-dir /tmp/mig </dev/null >/tmp/$1.s.out 2>/tmp/$1.s.err & sp=$!
-  $H serve --api-sock /tmp/d.sock </dev/null >/tmp/$1.d.out 2>/tmp/$1.d.err & dp=$!
-  stamp /tmp/$1.s.out /tmp/$1.d.out /tmp/$1.stamped
-  waitfor '^LAB count 300 ' /tmp/$1.s.out 1800 || echo "BENCH hearth_$1_error=no_counter"
-  [ "$2" -gt 0 ] && { waitfor '^LAB dirtied' /tmp/$1.s.out 600 || echo "BENCH hearth_$1_error=no_dirtier"; }
-  echo "BENCH hearth_$1_touched=$(tr -d '\r' </tmp/$1.s.out | awk '$2 == "touched" {print $3; exit}')"
+    --migrate-dir /tmp/mig </dev/null >/tmp/$1.s.out.fifo 2>/tmp/$1.s.err & sp=$!
+  $H serve --api-sock /tmp/d.sock </dev/null >/tmp/$1.d.out.fifo 2>/tmp/$1.d.err & dp=$!
+  waitcount 300 /tmp/$1.s.out 1800 || echo "BENCH hearth_$1_error=no_counter"
+  [ "$2" -gt 0 ] && sleep 6
+  echo "BENCH hearth_$1_touched=$(grep -a -m 1 'LAB touched' /tmp/$1.s.out | tr -d '\r' | awk '{print $3}')"
   c=$(api /tmp/d.sock PUT /migrate/incoming '{"uri": "unix:/tmp/mig/in.sock", "drive_overrides": [{"drive_id": "scratch", "path_on_host": "/tmp/b/scratch.img", "is_read_only": false}]}')
   [ "$c" = 204 ] || echo "BENCH hearth_$1_error=incoming_$c"
   c=$(api /tmp/s.sock PUT /migrate '{"uri": "unix:/tmp/mig/in.sock", "downtime_limit_ms": '$3'}')
@@ -127,15 +136,14 @@ one() { # KIND DIRTY LIMIT
   done
   cp /tmp/resp /tmp/$1.mig
   grep -q '"state":"completed"' /tmp/$1.mig || echo "BENCH hearth_$1_error=$(tr -d ' \n' </tmp/$1.mig | head -c 200)"
-  b=$(lastcount /tmp/$1.d.out); b=${b:-0}
-  waitfor "^LAB count $((b + 100)) " /tmp/$1.d.out 1200 || echo "BENCH hearth_$1_error=no_count_after"
+  b=$(tailcount /tmp/$1.d.out)
+  waitcount $((b + 100)) /tmp/$1.d.out 300 || echo "BENCH hearth_$1_error=no_count_after"
   echo "BENCH hearth_$1_dirtied=$(dirtied /tmp/$1.s.out)"
   for k in total_ms downtime_us bytes first_pass_pages iteration; do
     echo "BENCH hearth_$1_$k=$(tr -d '\n' </tmp/$1.mig | sed -n 's/.*"'$k'":\([0-9]*\).*/\1/p')"
   done
-  echo "BENCH hearth_$1_gap_ms=$(gap /tmp/$1.stamped)"
-  kill -9 $sp $dp $st 2>/dev/null; wait $sp $dp 2>/dev/null
-  pkill -f 'tail -n +1 -f /tmp/' 2>/dev/null
+  echo "BENCH hearth_$1_gap_ms=$(gap /tmp/$1.s.out /tmp/$1.d.out)"
+  kill -9 $sp $dp 2>/dev/null; wait $sp $dp 2>/dev/null
 }
 one idle 0 20
 one dirty @DIRTY@ 100
@@ -147,19 +155,20 @@ mon() { # NAME: a monitor on FIFOs NAME.in / NAME.out, its output in NAME.log
   rm -f /tmp/$1.in /tmp/$1.out; mkfifo /tmp/$1.in /tmp/$1.out; : >/tmp/$1.log
 }
 one() { # KIND DIRTY LIMIT
-  rm -f /tmp/qmig.sock; : >/tmp/$1.s.out; : >/tmp/$1.d.out
+  rm -f /tmp/qmig.sock
+  console /tmp/$1.s.out; console /tmp/$1.d.out
   mon ms; mon md
-  $Q -append "@CMDLINE@ lab.dirty=$2" -monitor pipe:/tmp/ms </dev/null >/tmp/$1.s.out 2>/tmp/$1.s.err & sp=$!
+  $Q -append "@CMDLINE@ lab.dirty=$2" -monitor pipe:/tmp/ms </dev/null >/tmp/$1.s.out.fifo 2>/tmp/$1.s.err & sp=$!
   cat /tmp/ms.out >/tmp/ms.log & c1=$!
-  exec 3>/tmp/ms.in
+  # A child's end may interrupt the open: again until it holds.
+  until exec 3>/tmp/ms.in; do sleep 0.1; done
   $Q -append "@CMDLINE@ lab.dirty=$2" -monitor pipe:/tmp/md -incoming unix:/tmp/qmig.sock \
-    </dev/null >/tmp/$1.d.out 2>/tmp/$1.d.err & dp=$!
+    </dev/null >/tmp/$1.d.out.fifo 2>/tmp/$1.d.err & dp=$!
   cat /tmp/md.out >/tmp/md.log & c2=$!
-  exec 4>/tmp/md.in
-  stamp /tmp/$1.s.out /tmp/$1.d.out /tmp/$1.stamped
-  waitfor '^LAB count 300 ' /tmp/$1.s.out 1800 || { echo "BENCH qemu_$1_error=no_counter"; head -n 3 /tmp/$1.s.err; }
-  [ "$2" -gt 0 ] && { waitfor '^LAB dirtied' /tmp/$1.s.out 600 || echo "BENCH qemu_$1_error=no_dirtier"; }
-  echo "BENCH qemu_$1_touched=$(tr -d '\r' </tmp/$1.s.out | awk '$2 == "touched" {print $3; exit}')"
+  until exec 4>/tmp/md.in; do sleep 0.1; done
+  waitcount 300 /tmp/$1.s.out 1800 || { echo "BENCH qemu_$1_error=no_counter"; head -n 3 /tmp/$1.s.err; }
+  [ "$2" -gt 0 ] && sleep 6
+  echo "BENCH qemu_$1_touched=$(grep -a -m 1 'LAB touched' /tmp/$1.s.out | tr -d '\r' | awk '{print $3}')"
   echo "migrate_set_parameter downtime-limit $3" >&3
   echo "migrate_set_parameter max-bandwidth 100G" >&3
   echo "migrate -d unix:/tmp/qmig.sock" >&3
@@ -168,17 +177,16 @@ one() { # KIND DIRTY LIMIT
   done
   sleep 0.2; echo 'info migrate' >&3; sleep 0.3
   grep -q 'Migration status: completed' /tmp/ms.log || echo "BENCH qemu_$1_error=$(grep 'Migration status' /tmp/ms.log | tail -n 1 | tr -d ' \r')"
-  b=$(lastcount /tmp/$1.d.out); b=${b:-0}
-  waitfor "^LAB count $((b + 100)) " /tmp/$1.d.out 1200 || echo "BENCH qemu_$1_error=no_count_after"
+  b=$(tailcount /tmp/$1.d.out)
+  waitcount $((b + 100)) /tmp/$1.d.out 300 || echo "BENCH qemu_$1_error=no_count_after"
   echo "BENCH qemu_$1_dirtied=$(dirtied /tmp/$1.s.out)"
   tr -d '\r' </tmp/ms.log | awk -v k=$1 '
     /^total time:/ {t = $3} /^downtime:/ {d = $2} /^transferred ram:/ {b = $3}
     END { print "BENCH qemu_" k "_total_ms=" t; print "BENCH qemu_" k "_downtime_us=" d * 1000;
           print "BENCH qemu_" k "_bytes=" b * 1024 }'
-  echo "BENCH qemu_$1_gap_ms=$(gap /tmp/$1.stamped)"
+  echo "BENCH qemu_$1_gap_ms=$(gap /tmp/$1.s.out /tmp/$1.d.out)"
   exec 3>&- 4>&-
-  kill -9 $sp $dp $st $c1 $c2 2>/dev/null; wait $sp $dp 2>/dev/null
-  pkill -f 'tail -n +1 -f /tmp/' 2>/dev/null
+  kill -9 $sp $dp $c1 $c2 2>/dev/null; wait $sp $dp 2>/dev/null
 }
 one idle 0 20
 one dirty @DIRTY@ 100

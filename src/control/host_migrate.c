@@ -423,7 +423,7 @@ int host_mig_hand_over(struct host_mig *m, enum host_mig_job job, const char *ro
 	m->answered = false;
 	memset(&m->p, 0, sizeof(m->p));
 	m->t_start_us = host_mig_now_us();
-	m->t_end_us = m->downtime_us = 0;
+	m->t_end_us = m->downtime_us = m->load_us = 0;
 	pthread_cond_broadcast(&m->cond);
 	while (!m->answered)
 		pthread_cond_wait(&m->cond, &m->lock);
@@ -482,7 +482,7 @@ int host_migrate_get(void *ctx, json_t **out)
 	}
 	pthread_mutex_lock(&m->lock);
 	end = m->t_end_us ? m->t_end_us : now;
-	*out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	*out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "role", m->role, "state", m->state, "uri", m->uri,
 			 "iteration", (json_int_t)__atomic_load_n(&m->p.iteration, __ATOMIC_RELAXED),
 			 "bytes", (json_int_t)__atomic_load_n(&m->p.bytes, __ATOMIC_RELAXED),
@@ -494,6 +494,7 @@ int host_migrate_get(void *ctx, json_t **out)
 			 "expected_downtime_ms",
 			 (json_int_t)__atomic_load_n(&m->p.expected_downtime_ms, __ATOMIC_RELAXED),
 			 "downtime_us", (json_int_t)m->downtime_us,
+			 "load_us", (json_int_t)m->load_us,
 			 "total_ms", (json_int_t)((end - m->t_start_us) / 1000));
 	if (*out && m->error[0])
 		json_object_set_new(*out, "error", json_string(m->error));

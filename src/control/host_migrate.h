@@ -50,6 +50,7 @@ struct host_mig {
 	char error[ERR_MSG_MAX];
 	struct mig_progress p;      /* atomics */
 	uint64_t t_start_us, t_end_us, downtime_us;
+	uint64_t load_us;           /* the destination's load of the VM from the stream */
 	/* The source's: the dirty log was on before (a failure marks all of RAM dirty again). */
 	bool had_tracking;
 	uint64_t ram_limit;         /* the destination's: the most RAM a stream may lay out */
