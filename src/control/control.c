@@ -294,6 +294,7 @@ static const struct ctl_rule {
 	[CTL_MIGRATE_INCOMING] =    { PRE_BOOT, ctl_migrate_incoming },
 	[CTL_GET_MIGRATE] =         { ALWAYS, ctl_migrate_get },
 	[CTL_MIGRATE_SWITCH] =      { BOOTED, ctl_migrate_switch },
+	[CTL_MIGRATE_PRELUDE] =     { BOOTED, ctl_migrate_prelude },
 };
 
 /*

@@ -107,6 +107,7 @@ enum ctl_type {
 	CTL_MIGRATE_INCOMING,     /* ctl_action.migrate: receive one at its uri (before boot) */
 	CTL_GET_MIGRATE,          /* the answer: either side's progress */
 	CTL_MIGRATE_SWITCH,       /* the source's switch-over, sent by its migration thread only */
+	CTL_MIGRATE_PRELUDE,      /* the source's first state, sent by its migration thread only */
 	CTL_NTYPES
 };
 
@@ -259,6 +260,8 @@ struct ctl_vm_ops {
 	int (*migrate_get)(void *ctx, json_t **out);
 	int (*migrate_switch)(void *ctx, const struct vm_config *cfg, bool *sent_go,
 			      struct err *err);
+	/* The source paused: its state now, the destination's prelude (kept by the host). */
+	int (*migrate_prelude)(void *ctx, const struct vm_config *cfg, struct err *err);
 };
 
 /* Requests the API answered, by method, for Hearth's own "api_server" metrics group. */

@@ -237,6 +237,7 @@ static const struct ctl_vm_ops host_vm_ops = {
 	.migrate_incoming = host_migrate_incoming,
 	.migrate_get = host_migrate_get,
 	.migrate_switch = host_migrate_switch,
+	.migrate_prelude = host_migrate_prelude,
 	.exit = host_exit,
 };
 

@@ -191,6 +191,9 @@ out:
 
 int host_base_open(const struct snap_load_req *req)
 {
+	/* A migration's VM: its RAM is no file's, nothing to go back to. */
+	if (req->mem_attach)
+		return -1;
 	if (req->from_fds)
 		return fcntl(req->state_fd, F_DUPFD_CLOEXEC, 3);
 	return req->mem_uffd ? -1 : open(req->snapshot_path, O_RDONLY | O_CLOEXEC);

@@ -133,15 +133,51 @@ static int tracking_on(struct host_mig *m, struct err *err)
 	return ret ? err_set(err, false, ret, "turning the dirty log on: %s", strerror(-ret)) : 0;
 }
 
-/* Pre-copy: the first pass and the next ones, until the rest fits the budget. */
+int host_migrate_prelude(void *ctx, const struct vm_config *cfg, struct err *err)
+{
+	struct host *h = ctx;
+	struct host_mig *m = h->mig;
+	uint64_t *maps[GUEST_MEM_DIRTY_MAPS] = { NULL };
+	uint64_t t0 = host_mig_now_us();
+	int ret;
+
+	if (!m || m->fd < 0 || !m->role || strcmp(m->role, "source"))
+		return err_set(err, false, -EINVAL, "migrate: no migration to begin");
+	free(m->prelude);
+	m->prelude = NULL;
+	/* The log's pages it takes need no giving back: the first pass reads all of RAM after. */
+	ret = snap_state(&h->run.vm, cfg, &m->prelude, &m->prelude_len, maps, err);
+	mig_maps_free(maps);
+	m->prelude_us = host_mig_now_us() - t0;
+	return ret;
+}
+
+/*
+ * Pre-copy: the layout and the prelude (the state now, which the
+ * destination builds the VM from while RAM comes), then the first pass and
+ * the next ones, until the rest fits the budget.
+ */
 static int precopy(struct host_mig *m, uint64_t **maps, struct err *err)
 {
+	struct ctl_action a = { .type = CTL_MIGRATE_PRELUDE };
 	struct guest_mem *gm = &m->h->run.vm.mem;
 	int vm_fd = m->h->run.vm.fd;
 	uint64_t n = 0;
 	int ret;
 
-	ret = mig_send_begin(m->fd, gm, m->h->run.vm.ncpus, &m->p, err);
+	ret = ctl_handle(&m->h->ctl, &a, NULL, err);
+	if (!ret)
+		ret = mig_send_begin(m->fd, gm, m->h->run.vm.ncpus, &m->p, err);
+	if (!ret) {
+		ret = mig_wire_send_buf(m->fd, MIG_PRELUDE, m->prelude, m->prelude_len);
+		if (ret)
+			err_set(err, false, ret, "sending the prelude: %s", strerror(-ret));
+		else
+			__atomic_fetch_add(&m->p.bytes, MIG_REC_SIZE + m->prelude_len,
+					   __ATOMIC_RELAXED);
+	}
+	free(m->prelude);
+	m->prelude = NULL;
 	/* What was dirty before the first pass is in it. */
 	if (!ret)
 		ret = mig_collect(gm, vm_fd, maps, &n);
@@ -177,39 +213,6 @@ static int precopy(struct host_mig *m, uint64_t **maps, struct err *err)
 	return ret;
 }
 
-static void run_send(struct host_mig *m)
-{
-	uint64_t *maps[GUEST_MEM_DIRTY_MAPS] = { NULL };
-	struct ctl_action a = { .type = CTL_MIGRATE_SWITCH };
-	struct err err = ERR_INIT;
-	int ret = connect_to(m, &err);
-
-	if (!ret)
-		ret = tracking_on(m, &err);
-	host_mig_answer(m, ret, &err);
-	if (ret)
-		return;
-	log_info("migration: sending to %s", m->uri);
-	ret = precopy(m, maps, &err);
-	mig_maps_free(maps);
-	if (!ret) {
-		host_mig_set(m, "switching", NULL);
-		ret = ctl_handle(&m->h->ctl, &a, NULL, &err);
-	}
-	if (ret) {
-		/* Pages the passes took out of the log are its again, for a later snapshot. */
-		mig_mark_all(&m->h->run.vm.mem);
-		pthread_mutex_lock(&m->h->ctl.lock);
-		m->h->ctl.mig_outgoing = false;
-		pthread_mutex_unlock(&m->h->ctl.lock);
-		host_mig_set(m, m->h->ctl.mig_moved ? "unconfirmed" : "failed", &err);
-	} else {
-		host_mig_set(m, "completed", NULL);
-		log_info("migration: the VM runs on %s (downtime %llu us)", m->uri,
-			 (unsigned long long)m->downtime_us);
-	}
-}
-
 /* The destination's answer to what we sent: want, or FAIL's reason, or its silence. */
 static int await(struct host_mig *m, uint32_t want, struct err *err)
 {
@@ -233,6 +236,56 @@ static int await(struct host_mig *m, uint32_t want, struct err *err)
 		err_prefix(err, ret, "waiting for the destination's %s: ", mig_type_name(want));
 	free(buf);
 	return ret;
+}
+
+/*
+ * A send that failed: a destination that refused the stream said why
+ * (FAIL) before it closed the connection, and its words are still there
+ * to read; they replace the broken pipe's.
+ */
+static void why_closed(struct host_mig *m, struct err *err)
+{
+	struct pollfd p = { m->fd, POLLIN, 0 };
+	struct err said = ERR_INIT;
+
+	if (m->fd >= 0 && poll(&p, 1, 1000) > 0 &&
+	    await(m, MIG_RUNNING, &said) == -EPROTO && said.usage)
+		*err = said;
+}
+
+static void run_send(struct host_mig *m)
+{
+	uint64_t *maps[GUEST_MEM_DIRTY_MAPS] = { NULL };
+	struct ctl_action a = { .type = CTL_MIGRATE_SWITCH };
+	struct err err = ERR_INIT;
+	int ret = connect_to(m, &err);
+
+	if (!ret)
+		ret = tracking_on(m, &err);
+	host_mig_answer(m, ret, &err);
+	if (ret)
+		return;
+	log_info("migration: sending to %s", m->uri);
+	ret = precopy(m, maps, &err);
+	if (ret == -EPIPE)
+		why_closed(m, &err);
+	mig_maps_free(maps);
+	if (!ret) {
+		host_mig_set(m, "switching", NULL);
+		ret = ctl_handle(&m->h->ctl, &a, NULL, &err);
+	}
+	if (ret) {
+		/* Pages the passes took out of the log are its again, for a later snapshot. */
+		mig_mark_all(&m->h->run.vm.mem);
+		pthread_mutex_lock(&m->h->ctl.lock);
+		m->h->ctl.mig_outgoing = false;
+		pthread_mutex_unlock(&m->h->ctl.lock);
+		host_mig_set(m, m->h->ctl.mig_moved ? "unconfirmed" : "failed", &err);
+	} else {
+		host_mig_set(m, "completed", NULL);
+		log_info("migration: the VM runs on %s (downtime %llu us)", m->uri,
+			 (unsigned long long)m->downtime_us);
+	}
 }
 
 /*
@@ -403,6 +456,7 @@ void host_migrate_stop(struct host *h)
 	pthread_join(m->thread, NULL);
 	for (unsigned int i = 0; i < m->nstrs; i++)
 		free(m->strs[i]);
+	free(m->prelude);
 	pthread_mutex_destroy(&m->lock);
 	pthread_cond_destroy(&m->cond);
 	free(m);
@@ -423,7 +477,7 @@ int host_mig_hand_over(struct host_mig *m, enum host_mig_job job, const char *ro
 	m->answered = false;
 	memset(&m->p, 0, sizeof(m->p));
 	m->t_start_us = host_mig_now_us();
-	m->t_end_us = m->downtime_us = m->load_us = 0;
+	m->t_end_us = m->downtime_us = m->load_us = m->prelude_us = 0;
 	pthread_cond_broadcast(&m->cond);
 	while (!m->answered)
 		pthread_cond_wait(&m->cond, &m->lock);
@@ -482,7 +536,7 @@ int host_migrate_get(void *ctx, json_t **out)
 	}
 	pthread_mutex_lock(&m->lock);
 	end = m->t_end_us ? m->t_end_us : now;
-	*out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	*out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "role", m->role, "state", m->state, "uri", m->uri,
 			 "iteration", (json_int_t)__atomic_load_n(&m->p.iteration, __ATOMIC_RELAXED),
 			 "bytes", (json_int_t)__atomic_load_n(&m->p.bytes, __ATOMIC_RELAXED),
@@ -495,6 +549,7 @@ int host_migrate_get(void *ctx, json_t **out)
 			 (json_int_t)__atomic_load_n(&m->p.expected_downtime_ms, __ATOMIC_RELAXED),
 			 "downtime_us", (json_int_t)m->downtime_us,
 			 "load_us", (json_int_t)m->load_us,
+			 "prelude_us", (json_int_t)m->prelude_us,
 			 "total_ms", (json_int_t)((end - m->t_start_us) / 1000));
 	if (*out && m->error[0])
 		json_object_set_new(*out, "error", json_string(m->error));

@@ -54,6 +54,12 @@ struct host_mig {
 	/* The source's: the dirty log was on before (a failure marks all of RAM dirty again). */
 	bool had_tracking;
 	uint64_t ram_limit;         /* the destination's: the most RAM a stream may lay out */
+	/* The source's first state (PRELUDE), taken paused, sent after LAYOUT; freed then. */
+	void *prelude;
+	size_t prelude_len;
+	uint64_t prelude_us;        /* the source's pause for it; the destination's build from it */
+	/* The destination's VM RAM, handed over by the prelude's load (snapshot/request.h). */
+	struct guest_mem *gm;
 };
 
 /* The thread, before anything seals. 0, or -errno with err. */
@@ -67,6 +73,7 @@ int host_migrate(void *ctx, const struct vm_config *cfg, const struct ctl_migrat
 int host_migrate_incoming(void *ctx, const struct ctl_migrate_req *r, struct err *err);
 int host_migrate_get(void *ctx, json_t **out);
 int host_migrate_switch(void *ctx, const struct vm_config *cfg, bool *sent_go, struct err *err);
+int host_migrate_prelude(void *ctx, const struct vm_config *cfg, struct err *err);
 
 /* host_migrate.c, for the destination's side: the state and the end, under the lock. */
 void host_mig_set(struct host_mig *m, const char *state, const struct err *err);

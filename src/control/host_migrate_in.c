@@ -24,6 +24,7 @@
 #include "migrate/recv.h"
 #include "migrate/wire.h"
 #include "util/log.h"
+#include "snapshot/snapshot.h"
 #include "util/uds.h"
 #include "vmm/vm_patch.h"
 
@@ -123,6 +124,72 @@ static void unlisten(struct host_mig *m)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* The prelude's VM's RAM, handed over as the load maps it (snapshot/request.h's mem_attach). */
+static int attach_ram(void *ctx, struct guest_mem *gm, struct err *err)
+{
+	((struct host_mig *)ctx)->gm = gm;
+	return 0;
+}
+
+/*
+ * PRELUDE (stream.h's mig_image.prelude): the VM built, paused, from the
+ * migration's first state, with the request's resources, its RAM
+ * anonymous for the stream to fill and its disks opened without their
+ * locks, which the source still holds; the sandbox seals with it. All of
+ * this while the source still runs, out of the downtime.
+ */
+static int prelude(void *ctx, int fd, struct guest_mem **gm, struct err *err)
+{
+	struct ctl_action a = { .type = CTL_SNAPSHOT_LOAD };
+	struct host_mig *m = ctx;
+	uint64_t t0 = host_mig_now_us();
+	int ret;
+
+	a.load = m->load;
+	a.load.from_fds = true;
+	a.load.state_fd = fd;
+	a.load.mem_fd = -1;
+	a.load.mem_attach = attach_ram;
+	a.load.mem_attach_ctx = m;
+	a.load.drives_unlocked = true;
+	a.load.snapshot_path = "(the migration's prelude)";
+	a.load.mem_path = "(migration)";
+	a.load.mem_uffd = false;
+	a.load.resume_vm = false;
+	m->gm = NULL;
+	host_mig_set(m, "building", NULL);
+	ret = ctl_handle(&m->h->ctl, &a, NULL, err);
+	m->prelude_us = host_mig_now_us() - t0;
+	if (ret)
+		return err_prefix(err, ret, "building the VM from the prelude: ");
+	host_mig_set(m, "receiving", NULL);
+	*gm = m->gm;
+	return 0;
+}
+
+/*
+ * The switch-over's share here, on the VM the prelude built: the last
+ * state's records (every one checked first), then the disks' locks, which
+ * the source let go before its END; no request may act meanwhile.
+ */
+static int finish(struct host_mig *m, struct mig_image *im, struct err *err)
+{
+	struct host *h = m->h;
+	int ret;
+
+	pthread_mutex_lock(&h->ctl.lock);
+	ret = snap_apply(&h->run.vm, im->state_fd, err);
+	if (!ret) {
+		ret = vm_drives_hold(&h->run.vm, &h->ctl.cfg, true, err);
+		if (ret)
+			err_prefix(err, ret, "taking the disks' locks: ");
+		/* A drive plugged in from now on is locked as it opens. */
+		h->ctl.cfg.drives_unlocked = false;
+	}
+	pthread_mutex_unlock(&h->ctl.lock);
+	return ret;
+}
+
 /* The stream's VM loaded, paused, from the image's memfds with the request's resources. */
 static int load(struct host_mig *m, struct mig_image *im, struct err *err)
 {
@@ -193,6 +260,8 @@ void host_mig_recv(struct host_mig *m)
 		return;
 	mig_image_init(&im);
 	im.ram_limit = m->ram_limit;
+	im.prelude = prelude;
+	im.prelude_ctx = m;
 	ret = accept_one(m, &err);
 	unlisten(m);
 	if (!ret) {
@@ -204,10 +273,11 @@ void host_mig_recv(struct host_mig *m)
 	if (!ret) {
 		uint64_t t0 = host_mig_now_us();
 
-		ret = load(m, &im, &err);
+		/* Built from the prelude already: its last state only. Else built now, whole. */
+		ret = im.gm ? finish(m, &im, &err) : load(m, &im, &err);
 		if (ret)
 			err_prefix(&err, ret, "loading the VM: ");
-		/* The destination's share of the downtime: the VM built, sealed, its state applied. */
+		/* The destination's share of the downtime. */
 		m->load_us = host_mig_now_us() - t0;
 	}
 	mig_image_release(&im);

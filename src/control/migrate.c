@@ -135,6 +135,25 @@ int ctl_migrate_switch(struct ctl *ctl, const struct ctl_action *a, json_t **out
 	return ret;
 }
 
+/* The prelude: the VM's state now, a short pause (it runs on at once if it ran). */
+int ctl_migrate_prelude(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+			struct err *err)
+{
+	bool was_running = ctl->state == CTL_RUNNING;
+	struct err perr = ERR_INIT;
+	int ret;
+
+	if (!ctl->vm->migrate_prelude)
+		return err_set(err, false, -EINVAL, "migrate: no migration to begin");
+	ret = ctl_pause(ctl, a, out, err);
+	if (ret)
+		return ret;
+	ret = ctl->vm->migrate_prelude(ctl->vm_ctx, &ctl->cfg, err);
+	if (was_running && ctl_resume(ctl, a, out, &perr))
+		log_warn("%s", perr.msg);
+	return ret;
+}
+
 /* An incoming migration ended: the instance is its VM's, or a failed one's. */
 void ctl_migrate_incoming_done(struct ctl *ctl)
 {

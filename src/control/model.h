@@ -63,6 +63,8 @@ int ctl_migrate_incoming(struct ctl *ctl, const struct ctl_action *a, json_t **o
 int ctl_migrate_get(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
 int ctl_migrate_switch(struct ctl *ctl, const struct ctl_action *a, json_t **out,
 		       struct err *err);
+int ctl_migrate_prelude(struct ctl *ctl, const struct ctl_action *a, json_t **out,
+			struct err *err);
 /* Why a migration refuses a (NULL: it does not). */
 const char *ctl_migrate_refuses(const struct ctl *ctl, const struct ctl_action *a, bool reads);
 int ctl_plug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);

@@ -17,7 +17,7 @@
 static const char *const names[] = {
 	[MIG_LAYOUT] = "LAYOUT", [MIG_PAGES] = "PAGES", [MIG_ZERO] = "ZERO",
 	[MIG_STATE] = "STATE", [MIG_END] = "END", [MIG_GO] = "GO", [MIG_READY] = "READY",
-	[MIG_FAIL] = "FAIL", [MIG_RUNNING] = "RUNNING",
+	[MIG_FAIL] = "FAIL", [MIG_RUNNING] = "RUNNING", [MIG_PRELUDE] = "PRELUDE",
 };
 
 const char *mig_type_name(uint32_t type)
@@ -96,7 +96,7 @@ int mig_rec_check(const uint8_t in[MIG_REC_SIZE], struct mig_rec *r, struct err 
 	case MIG_ZERO:
 		bad = len != 16 ? "not a GPA and a count" : NULL;
 		break;
-	case MIG_STATE:
+	case MIG_STATE: case MIG_PRELUDE:
 		bad = !len || len > MIG_STATE_MAX ? "not a state file of at most 64 MiB" : NULL;
 		break;
 	case MIG_FAIL:
@@ -203,11 +203,24 @@ static int take_pages(struct mig_image *im, const struct mig_rec *r, const uint8
 {
 	uint64_t gpa = get64(data), n = (r->len - 8) / MIG_PAGE;
 	int64_t off = place(im, gpa, n);
+	void *dst;
 
 	if (off < 0)
 		return err_set(err, true, -EPROTO, "record PAGES: %llu pages at GPA 0x%llx are "
 			       "not inside the layout's RAM", (unsigned long long)n,
 			       (unsigned long long)gpa);
+	/* The VM built from PRELUDE: its RAM, whose regions are the layout's (checked). */
+	if (im->gm) {
+		dst = guest_mem_ptr(im->gm, gpa, n * MIG_PAGE);
+		if (!dst)
+			return err_set(err, true, -EPROTO, "record PAGES: GPA 0x%llx is not the "
+				       "VM's RAM", (unsigned long long)gpa);
+		memcpy(dst, data + 8, (size_t)(n * MIG_PAGE));
+		/* Hearth wrote them: a Diff snapshot of the VM later has them. */
+		guest_mem_dirty_mark(im->gm, gpa, n * MIG_PAGE);
+		im->pages += n;
+		return 0;
+	}
 	if (file_pwrite_full(im->fd, data + 8, (size_t)(n * MIG_PAGE), (uint64_t)off))
 		return err_set(err, false, -errno, "the memory image: %s", strerror(errno));
 	im->pages += n;
@@ -224,24 +237,81 @@ static int take_zero(struct mig_image *im, const struct mig_rec *r, const uint8_
 		return err_set(err, true, -EPROTO, "record ZERO: %llu pages at GPA 0x%llx are "
 			       "not inside the layout's RAM", (unsigned long long)n,
 			       (unsigned long long)gpa);
-	if (fallocate(im->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
-		      (off_t)(n * MIG_PAGE)) < 0)
+	if (im->gm) {
+		void *dst = guest_mem_ptr(im->gm, gpa, n * MIG_PAGE);
+
+		if (!dst)
+			return err_set(err, true, -EPROTO, "record ZERO: GPA 0x%llx is not the "
+				       "VM's RAM", (unsigned long long)gpa);
+		memset(dst, 0, (size_t)(n * MIG_PAGE));
+		guest_mem_dirty_mark(im->gm, gpa, n * MIG_PAGE);
+	} else if (fallocate(im->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
+			     (off_t)(n * MIG_PAGE)) < 0) {
 		return err_set(err, false, -errno, "the memory image: %s", strerror(errno));
+	}
 	im->zero_pages += n;
+	return 0;
+}
+
+/* A state record's bytes in a memfd of its own (a load reads a state from an fd). */
+static int state_memfd(const struct mig_rec *r, const uint8_t *data, int *fd, struct err *err)
+{
+	*fd = memfd_create("hearth-mig-state", MFD_CLOEXEC);
+	if (*fd < 0)
+		return err_set(err, false, -errno, "memfd_create: %s", strerror(errno));
+	if (file_pwrite_full(*fd, data, (size_t)r->len, 0))
+		return err_set(err, false, -errno, "the state: %s", strerror(errno));
 	return 0;
 }
 
 static int take_state(struct mig_image *im, const struct mig_rec *r, const uint8_t *data,
 		      struct err *err)
 {
+	int ret;
+
 	if (im->have_state)
 		return refuse(err, r, "a second state");
-	im->state_fd = memfd_create("hearth-mig-state", MFD_CLOEXEC);
-	if (im->state_fd < 0)
-		return err_set(err, false, -errno, "memfd_create: %s", strerror(errno));
-	if (file_pwrite_full(im->state_fd, data, (size_t)r->len, 0))
-		return err_set(err, false, -errno, "the state: %s", strerror(errno));
-	im->have_state = true;
+	ret = state_memfd(r, data, &im->state_fd, err);
+	if (!ret)
+		im->have_state = true;
+	return ret;
+}
+
+/* The VM's RAM, as PRELUDE built it, is exactly the layout's: each region where it says. */
+static bool same_ram(const struct mig_image *im, const struct guest_mem *gm)
+{
+	if (gm->hp || gm->nregions != im->l.nregions)
+		return false;
+	for (unsigned int i = 0; i < gm->nregions; i++)
+		if (gm->regions[i].gpa != im->l.r[i].gpa || gm->regions[i].size != im->l.r[i].size ||
+		    !gm->regions[i].hva)
+			return false;
+	return true;
+}
+
+static int take_prelude(struct mig_image *im, const struct mig_rec *r, const uint8_t *data,
+			struct err *err)
+{
+	struct guest_mem *gm = NULL;
+	int fd = -1, ret;
+
+	if (im->have_prelude)
+		return refuse(err, r, "a second prelude");
+	if (im->pages || im->zero_pages)
+		return refuse(err, r, "after pages");
+	im->have_prelude = true;
+	if (!im->prelude)
+		return 0;
+	ret = state_memfd(r, data, &fd, err);
+	if (!ret)
+		ret = im->prelude(im->prelude_ctx, fd, &gm, err);
+	if (fd >= 0)
+		close(fd);
+	if (ret)
+		return ret;
+	if (!gm || !same_ram(im, gm))
+		return refuse(err, r, "the VM it builds does not have the layout's RAM");
+	im->gm = gm;
 	return 0;
 }
 
@@ -264,6 +334,12 @@ int mig_image_take(struct mig_image *im, const struct mig_rec *r, const uint8_t 
 		if (!im->have_layout)
 			return refuse(err, r, "before the layout");
 		return take_state(im, r, data, err);
+	case MIG_PRELUDE:
+		if (!im->have_layout)
+			return refuse(err, r, "before the layout");
+		if (im->have_state)
+			return refuse(err, r, "after the state");
+		return take_prelude(im, r, data, err);
 	case MIG_END:
 		if (!im->have_state)
 			return refuse(err, r, "before the state");

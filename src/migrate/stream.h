@@ -9,6 +9,8 @@
  * Source to destination:
  *   LAYOUT  the memory file's ELF header (snapshot/memcore.h), once, first:
  *           the regions RAM has and where each lies in the memory image
+ *   PRELUDE the state file at the migration's start, once, before any page:
+ *           the destination builds the VM from it, paused, while RAM comes
  *   PAGES   u64 GPA (4 KiB-aligned), then 1 to MIG_PAGES_MAX whole pages
  *   ZERO    u64 GPA, u64 count: pages that read as zeros now
  *   STATE   the state file (snapshot/format.h), once, after the last pages
@@ -30,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mem/guest_mem.h"
 #include "snapshot/memfile_layout.h"
 #include "util/err.h"
 
@@ -55,6 +58,7 @@ enum mig_type {
 	MIG_READY = 7,
 	MIG_FAIL = 8,
 	MIG_RUNNING = 9,
+	MIG_PRELUDE = 10,
 };
 
 const char *mig_type_name(uint32_t type);
@@ -83,6 +87,16 @@ int mig_rec_check(const uint8_t in[MIG_REC_SIZE], struct mig_rec *r, struct err 
  */
 struct mig_image {
 	int fd;                      /* the memory image; -1 before LAYOUT */
+	/*
+	 * PRELUDE's taker (NULL: the record is kept, nothing built): builds
+	 * the VM from the state in fd, paused, and sets *gm to its RAM,
+	 * which then takes every page in place of the image. 0 or -errno
+	 * with err.
+	 */
+	int (*prelude)(void *ctx, int fd, struct guest_mem **gm, struct err *err);
+	void *prelude_ctx;
+	struct guest_mem *gm;        /* the VM's RAM once PRELUDE built it; NULL: the image */
+	bool have_prelude;
 	struct memfile_layout l;
 	bool have_layout, have_state, ended;
 	int state_fd;                /* the state file, once STATE came; -1 before */

@@ -220,6 +220,14 @@ static const struct sandbox_ioctl migrate_ioctls[] = {
 	IOCTL(KVM_GET_DEBUGREGS), IOCTL(KVM_GET_LAPIC), IOCTL(KVM_GET_MSRS),
 	IOCTL(KVM_GET_VCPU_EVENTS), IOCTL(KVM_GET_IRQCHIP), IOCTL(KVM_GET_PIT2),
 	IOCTL(KVM_GET_CLOCK), IOCTL(KVM_IRQ_LINE),
+	/*
+	 * The destination's switch-over: the VM its prelude built takes the
+	 * last state's records, as PUT /reset's on the api thread.
+	 */
+	IOCTL(KVM_SET_REGS), IOCTL(KVM_SET_SREGS), IOCTL(KVM_SET_MSRS), IOCTL(KVM_SET_LAPIC),
+	IOCTL(KVM_SET_MP_STATE), IOCTL(KVM_SET_VCPU_EVENTS), IOCTL(KVM_SET_XSAVE),
+	IOCTL(KVM_SET_XCRS), IOCTL(KVM_SET_DEBUGREGS), IOCTL(KVM_SET_IRQCHIP),
+	IOCTL(KVM_SET_PIT2), IOCTL(KVM_SET_CLOCK),
 };
 
 static const struct sandbox_list lists[THREAD_KINDS] = {

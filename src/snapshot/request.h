@@ -13,6 +13,8 @@
 
 #include "vmm/config.h"
 
+struct guest_mem;
+
 struct snap_create_req {
 	bool diff;                      /* snapshot_type "Diff" (default "Full") */
 	const char *snapshot_path;
@@ -78,6 +80,15 @@ struct snap_load_req {
 	bool from_fds;
 	int state_fd, mem_fd;
 	bool mem_uffd;                  /* backend_type Uffd: mem_path is the page-fault handler's socket */
+	/*
+	 * A live migration's destination (Hearth's): RAM anonymous and zero,
+	 * handed to this once mapped (the stream fills it); mem_fd unused. Its
+	 * disks are opened without their locks (drives_unlocked), which it takes
+	 * at the switch-over, once the source let them go.
+	 */
+	int (*mem_attach)(void *ctx, struct guest_mem *gm, struct err *err);
+	void *mem_attach_ctx;
+	bool drives_unlocked;
 	bool track_dirty_pages;         /* or the deprecated enable_diff_snapshots */
 	bool resume_vm;
 	/*

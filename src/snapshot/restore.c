@@ -59,6 +59,8 @@ static int parse_sections(struct restore_ctx *rc, const struct snap_load_req *re
 	 * dirty log on every memslot, and vhost-net off, whatever was asked.
 	 */
 	cfg->machine.track_dirty_pages = req->track_dirty_pages;
+	/* A migration's destination takes its disks' locks only at the switch-over. */
+	cfg->drives_unlocked = req->drives_unlocked;
 	/* The load's huge_pages over the snapshot's: checked as a machine-config's would be. */
 	if (req->huge_pages_set) {
 		struct vm_machine m = cfg->machine;
@@ -322,8 +324,12 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 		rc.tmpl = "(custom)";
 	else if (!ret && cfg->machine.cpu_template != CPU_TEMPLATE_NONE)
 		rc.tmpl = cpu_template_name(cfg->machine.cpu_template);
-	/* Uffd: the handler opens the memory file; RAM is handed to it once mapped. */
-	if (!ret && req->mem_uffd) {
+	/* A migration's destination: anonymous RAM, handed to its stream (snapshot/request.h). */
+	if (!ret && req->mem_attach) {
+		mf.attach = req->mem_attach;
+		mf.attach_ctx = req->mem_attach_ctx;
+	} else if (!ret && req->mem_uffd) {
+		/* Uffd: the handler opens the memory file; RAM is handed to it once mapped. */
 		uffd = (struct snap_uffd){ req->mem_path, cfg->machine.vcpu_count };
 		mf.attach = snap_uffd_attach;
 		mf.attach_ctx = &uffd;
@@ -346,9 +352,16 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 	return ret;
 }
 
-int snap_reset(struct vm *vm, int state_fd, bool all, uint64_t *pages, struct err *err)
+/*
+ * The records of state_fd onto vm's components, every one checked first.
+ * revert: RAM goes back to its base before they are applied (a reset),
+ * pages the count; else RAM is as it is (a migration's, filled by the
+ * stream). what begins the messages.
+ */
+static int reapply(struct vm *vm, int state_fd, const char *what, bool revert, bool all,
+		   uint64_t *pages, struct err *err)
 {
-	struct restore_ctx rc = { .path = "(its base)" };
+	struct restore_ctx rc = { .path = revert ? "(its base)" : "(the migration's)" };
 	void *buf = NULL;
 	int ret;
 
@@ -357,21 +370,36 @@ int snap_reset(struct vm *vm, int state_fd, bool all, uint64_t *pages, struct er
 		return ret;
 	/* Every record checked against the running devices before anything changes. */
 	ret = registry_each(&vm->registry, vm->loop, check_one, &rc, err);
+	for (unsigned int i = 0; !ret && i < rc.f.nsections; i++)
+		if (rc.f.sections[i].kind == SNAP_SEC_DEVICE &&
+		    !registry_find(&vm->registry, COMP_DEVICE, rc.f.sections[i].id))
+			ret = err_set(err, true, -EINVAL, "snapshot %s: device '%s' is not in "
+				      "its config", rc.path, rc.f.sections[i].id);
 	if (ret)
 		goto out;
 	/* RAM first: a device's restore may write the guest's rings (vsock's reset event). */
-	ret = guest_mem_revert(&vm->mem, vm->fd, all, pages);
+	ret = revert ? guest_mem_revert(&vm->mem, vm->fd, all, pages) : 0;
 	if (ret) {
-		err_set(err, ret == -EOPNOTSUPP, ret, "reset: %s", ret == -EOPNOTSUPP ?
+		err_set(err, ret == -EOPNOTSUPP, ret, "%s: %s", what, ret == -EOPNOTSUPP ?
 			"this VM's RAM is not mapped privately from its base (a File restore or "
 			"a fork, without huge pages or memory hotplug)" : strerror(-ret));
 		goto out;
 	}
 	ret = registry_each(&vm->registry, vm->loop, apply_one, &rc, err);
 	if (ret)
-		err_prefix(err, ret, "reset: ");
+		err_prefix(err, ret, "%s: ", what);
 out:
 	snap_file_release(&rc.f);
 	free(buf);
 	return ret;
+}
+
+int snap_reset(struct vm *vm, int state_fd, bool all, uint64_t *pages, struct err *err)
+{
+	return reapply(vm, state_fd, "reset", true, all, pages, err);
+}
+
+int snap_apply(struct vm *vm, int state_fd, struct err *err)
+{
+	return reapply(vm, state_fd, "the migration's state", false, false, NULL, err);
 }

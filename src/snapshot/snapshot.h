@@ -38,6 +38,16 @@ int snap_state(struct vm *vm, const struct vm_config *cfg, void **buf, size_t *l
 	       uint64_t *maps[GUEST_MEM_DIRTY_MAPS], struct err *err);
 
 /*
+ * A migration's switch-over, on the destination: the VM pre-built from
+ * the migration's first state (paused, its RAM filled by the stream) takes
+ * the last state's records, every one checked against its components
+ * before any is applied, as a reset applies them without touching RAM
+ * (VMGenID's new generation and VMClock's disruption included). 0 or
+ * -errno with err; after a failed apply the VM must not run.
+ */
+int snap_apply(struct vm *vm, int state_fd, struct err *err);
+
+/*
  * Restores req's snapshot into run (which has no VM yet): checks the
  * state file, the host and the memory file before anything is built,
  * then builds the VM from the snapshot's config with RAM mapped from the

@@ -32,6 +32,8 @@ struct blk_config {
 	 * missing or locked images are found before KVM is touched.
 	 */
 	bool opened;
+	/* A live migration's destination: opened without the lock, taken later (blk_image_hold). */
+	bool lock_later;
 	bool direct;              /* fd is O_DIRECT; fd_buffered takes unaligned I/O */
 	int fd, fd_buffered;
 	int lock_fd;              /* the flock's own description (image.c) */

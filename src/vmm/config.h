@@ -294,6 +294,12 @@ struct vm_config {
 	char *kernel_cache;
 	struct vm_debug_exit debug_exit;
 	bool test_devices;        /* pc-testdev's ports and window (devices/testdev.h) */
+	/*
+	 * A live migration's destination, until its switch-over: the drives'
+	 * images opened without their locks, which the source still holds
+	 * (vm_drives_hold takes them). Never in a record or a config file.
+	 */
+	bool drives_unlocked;
 	bool boot_timer;          /* Firecracker's --boot-timer (devices/boot_timer.h) */
 	/*
 	 * VMClock (devices/vmclock.h), as Firecracker 1.15: on for every VM

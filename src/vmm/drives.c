@@ -27,6 +27,7 @@ int vm_devices_open_drive(const struct vm_config *cfg, unsigned int i, struct bl
 	memset(bc, 0, sizeof(*bc));
 	vm_drive_what(cfg, i, what, sizeof(what));
 	bc->readonly = d->is_read_only;
+	bc->lock_later = cfg->drives_unlocked;
 	bc->cache = d->cache_type;
 	bc->queues = d->queues;
 	snprintf(bc->id, sizeof(bc->id), "%s", d->serial);

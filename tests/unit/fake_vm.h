@@ -18,7 +18,7 @@
 
 struct fake_vm {
 	int forks, resets;          /* PUT /fork and PUT /reset */
-	int migrates, incomings, switches;   /* live migration's */
+	int migrates, incomings, switches, preludes;   /* live migration's */
 	int starts, pauses, resumes, cads, drive_patches, net_patches, opens, flushes, creates,
 	    loads, pmem_patches;
 	/* What the next call answers: 0, or this -errno with the fake's message. */
@@ -234,6 +234,12 @@ static int fake_migrate_switch(void *ctx, const struct vm_config *cfg, bool *sen
 	return 0;
 }
 
+static int fake_migrate_prelude(void *ctx, const struct vm_config *cfg, struct err *err)
+{
+	((struct fake_vm *)ctx)->preludes++;
+	return 0;
+}
+
 /* A loaded snapshot's config has 3 vCPUs. */
 static int fake_snapshot_load(void *ctx, const struct snap_load_req *req, struct vm_config *cfg,
 			      struct err *err)
@@ -336,6 +342,7 @@ static const struct ctl_vm_ops fake_vm_ops = {
 	.migrate_incoming = fake_migrate_incoming,
 	.migrate_get = fake_migrate_get,
 	.migrate_switch = fake_migrate_switch,
+	.migrate_prelude = fake_migrate_prelude,
 	.check_boot_source = fake_check_boot_source,
 	.check_drive = fake_check_drive,
 	.check_net = fake_check_net,
@@ -346,7 +353,8 @@ static inline int fake_vm_calls(const struct fake_vm *f)
 {
 	return f->starts + f->pauses + f->resumes + f->cads + f->drive_patches + f->net_patches +
 	       f->opens + f->flushes + f->creates + f->loads + f->balloon_calls + f->pmem_patches +
-	       f->hotplug_calls + f->forks + f->resets + f->migrates + f->incomings + f->switches;
+	       f->hotplug_calls + f->forks + f->resets + f->migrates + f->incomings + f->switches +
+	       f->preludes;
 }
 
 #endif

@@ -138,6 +138,7 @@ static const struct rule_case {
 	  { NULL, CTL_NOT_AFTER_START, CTL_NOT_AFTER_START } },
 	{ { .type = CTL_GET_MIGRATE }, { 0 }, false, ALWAYS },
 	{ { .type = CTL_MIGRATE_SWITCH }, { 0 }, false, BOOTED },
+	{ { .type = CTL_MIGRATE_PRELUDE }, { 0 }, false, BOOTED },
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -317,6 +318,9 @@ static void test_state_after(void **state)
 		{ CTL_MIGRATE, CTL_PAUSED, CTL_PAUSED },
 		/* The switch-over leaves the source paused, for good once the destination may run it. */
 		{ CTL_MIGRATE_SWITCH, CTL_RUNNING, CTL_PAUSED },
+		/* The prelude's pause is brief: the VM runs on, or stays paused. */
+		{ CTL_MIGRATE_PRELUDE, CTL_RUNNING, CTL_RUNNING },
+		{ CTL_MIGRATE_PRELUDE, CTL_PAUSED, CTL_PAUSED },
 	};
 
 	(void)state;

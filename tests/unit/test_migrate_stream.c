@@ -287,6 +287,121 @@ static void test_outside_ram(void **state)
 	guest_mem_destroy(&gm);
 }
 
+/* PRELUDE's taker: the "VM" it builds is the guest_mem in ctx, its state's bytes checked. */
+static int fake_prelude(void *ctx, int fd, struct guest_mem **gm, struct err *err)
+{
+	char got[8] = { 0 };
+
+	assert_int_equal(file_pread_full(fd, got, 7, 0), 7);
+	assert_string_equal(got, "prelude");
+	*gm = ctx;
+	return 0;
+}
+
+struct src2 {
+	int fd;
+	struct guest_mem *gm;
+	bool prelude_late;      /* PRELUDE after the first pass's pages */
+	int ret;
+	struct err err;
+	struct mig_progress p;
+};
+
+static void *source_prelude(void *arg)
+{
+	struct src2 *s = arg;
+	int ret = mig_send_begin(s->fd, s->gm, 1, &s->p, &s->err);
+
+	if (!ret && !s->prelude_late)
+		ret = mig_wire_send_buf(s->fd, MIG_PRELUDE, "prelude", 7);
+	if (!ret)
+		ret = mig_send_pass(s->fd, s->gm, NULL, &s->p, &s->err);
+	if (!ret && s->prelude_late)
+		ret = mig_wire_send_buf(s->fd, MIG_PRELUDE, "prelude", 7);
+	if (!ret)
+		ret = mig_wire_send_buf(s->fd, MIG_STATE, "state", 5);
+	if (!ret)
+		ret = mig_wire_send_buf(s->fd, MIG_END, NULL, 0);
+	s->ret = ret;
+	return NULL;
+}
+
+/*
+ * With PRELUDE the destination builds the VM first and every page lands in
+ * its RAM, not in the image; a VM whose RAM is not the layout's, or a
+ * prelude after pages, is refused.
+ */
+static void test_prelude(void **state)
+{
+	struct guest_mem src, dst, big;
+	struct mig_image im;
+	struct mig_progress p = { 0 };
+	struct err err = ERR_INIT;
+	struct src2 s = { .err = ERR_INIT };
+	uint8_t page[4096], got[4096];
+	pthread_t t;
+	int sv[2];
+
+	assert_int_equal(guest_mem_init(&src, RAM), 0);
+	assert_int_equal(guest_mem_init(&dst, RAM), 0);
+	assert_int_equal(guest_mem_init(&big, 2 * RAM), 0);
+	for (unsigned int i = 0; i < 6; i++) {
+		memset(page, 0x40 + i, sizeof(page));
+		guest_mem_write(&src, i * 8192ull, page, sizeof(page));
+	}
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	s.fd = sv[0];
+	s.gm = &src;
+	assert_int_equal(pthread_create(&t, NULL, source_prelude, &s), 0);
+	mig_image_init(&im);
+	im.prelude = fake_prelude;
+	im.prelude_ctx = &dst;
+	assert_int_equal(mig_recv_stream(sv[1], &im, &p, &err), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(s.ret, 0);
+	assert_true(im.have_prelude && im.gm == &dst && im.ended);
+	assert_int_equal(im.pages, 6);
+	assert_memory_equal(guest_mem_ptr(&dst, 0, RAM), guest_mem_ptr(&src, 0, RAM), RAM);
+	/* The image took none of them. */
+	assert_int_equal(file_pread_full(im.fd, got, sizeof(got), im.l.r[0].offset), 4096);
+	for (unsigned int i = 0; i < sizeof(got); i++)
+		assert_int_equal(got[i], 0);
+	mig_image_release(&im);
+
+	/* A VM of another size. */
+	s.ret = -1;
+	assert_int_equal(pthread_create(&t, NULL, source_prelude, &s), 0);
+	mig_image_init(&im);
+	im.prelude = fake_prelude;
+	im.prelude_ctx = &big;
+	assert_int_equal(mig_recv_stream(sv[1], &im, &p, &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "does not have the layout's RAM"));
+	mig_image_release(&im);
+	shutdown(sv[1], SHUT_RDWR);
+	pthread_join(t, NULL);
+	close(sv[0]);
+	close(sv[1]);
+
+	/* A prelude after pages. */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	s.fd = sv[0];
+	s.prelude_late = true;
+	assert_int_equal(pthread_create(&t, NULL, source_prelude, &s), 0);
+	mig_image_init(&im);
+	im.prelude = fake_prelude;
+	im.prelude_ctx = &dst;
+	assert_int_equal(mig_recv_stream(sv[1], &im, &p, &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "record PRELUDE: after pages"));
+	mig_image_release(&im);
+	shutdown(sv[1], SHUT_RDWR);
+	pthread_join(t, NULL);
+	close(sv[0]);
+	close(sv[1]);
+	guest_mem_destroy(&src);
+	guest_mem_destroy(&dst);
+	guest_mem_destroy(&big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,6 +410,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_outside_ram),
+		cmocka_unit_test(test_prelude),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -80,7 +80,7 @@ static int image_open_files(const struct blk_config *cfg, int *fd, int *fd_buffe
 	if (fstat(*lock_fd, &lst) < 0 || lst.st_dev != st.st_dev || lst.st_ino != st.st_ino)
 		return err_set(err, true, -ESTALE, "disk %s was replaced while it was opened",
 			       cfg->path);
-	if (flock(*lock_fd, (cfg->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+	if (!cfg->lock_later && flock(*lock_fd, (cfg->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
 		int e = errno;
 
 		if (e == EWOULDBLOCK)
