@@ -6,7 +6,7 @@ booted by `hearth run --api-sock --migrate-dir DIR`, sent to a fresh
 `hearth serve` that PUT /migrate/incoming made listen in DIR. Sandbox and
 seccomp on at both ends.
 
-    run_migrate_test.py --hearth build/hearth --case move|dest-dies|source-dies|refused [--asan B]
+    run_migrate_test.py --hearth build/hearth --case move|dest-dies|source-dies|refused|jailed [--asan B]
 
   move         the counter goes on at the destination: the source's output
                and the destination's, one after the other, count on by one,
@@ -24,6 +24,8 @@ seccomp on at both ends.
                after some pages), then one that sends a page outside RAM:
                each destination ends with 1, its log naming the fault, no VM
                ever ran there.
+  jailed       both ends under --jail (uid 1000), each jail seeing the source's
+               --migrate-dir (a bind mount): the VM moves, counting on.
   refused      bad requests named: an unknown field, a uri that is no unix:,
                no destination listening, one that accepts no connection (5 s), migrate/incoming after the machine
                was configured, and a boot-source PUT while one comes in.
@@ -328,8 +330,80 @@ def case_refused(binary, tmp):
         d.stop()
 
 
+def case_jailed(binary, tmp):
+    """Both ends jailed (--jail, uid 1000), each in a jail of its own that sees one
+    directory of the other's (a bind mount, as an orchestrator shares storage): the
+    source's --migrate-dir, holding the disk and the destination's socket."""
+    if not kvm_or_skip():
+        return
+    if os.geteuid() != 0:
+        print("skip: --jail needs root")
+        return
+    import shutil
+    ja, jb = os.path.join(tmp, "ja"), os.path.join(tmp, "jb")
+    for j in (ja, jb):
+        os.makedirs(os.path.join(j, "mig"))
+    shutil.copy(TICK, os.path.join(ja, "tick.elf"))
+    with open(os.path.join(ja, "mig", "disk.img"), "wb") as f:
+        f.truncate(1 << 20)
+    for j in (ja, jb):
+        for root, dirs, files in os.walk(j):
+            for x in dirs + files:
+                os.chown(os.path.join(root, x), 1000, 1000)
+        os.chown(j, 1000, 1000)
+    subprocess.run(["mount", "--bind", os.path.join(ja, "mig"), os.path.join(jb, "mig")],
+                   check=True)
+    jail = lambda j: ["--jail", j, "--uid", "1000", "--gid", "1000"]  # noqa: E731
+    sout, dout = os.path.join(tmp, "s.out"), os.path.join(tmp, "d.out")
+    procs = []
+    try:
+        procs.append(subprocess.Popen(
+            [binary, "run", "--kernel", "/tick.elf", "--memory", "64",
+             "--disk", "path=/mig/disk.img,id=scratch", "--api-sock", "/s.sock",
+             "--migrate-dir", "/mig"] + jail(ja), stdin=subprocess.DEVNULL,
+            stdout=open(sout, "wb"), stderr=subprocess.DEVNULL, env=env()))
+        procs.append(subprocess.Popen(
+            [binary, "serve", "--api-sock", "/d.sock"] + jail(jb), stdin=subprocess.DEVNULL,
+            stdout=open(dout, "wb"), stderr=subprocess.DEVNULL, env=env()))
+        wait_for("the jailed source's lines", lambda: len(ticks(sout)) >= 3)
+        dsock, ssock = os.path.join(jb, "d.sock"), os.path.join(ja, "s.sock")
+        wait_for("the jailed destination's socket", lambda: os.path.exists(dsock))
+        status, text = request(dsock, "PUT", "/migrate/incoming", {
+            "uri": "unix:/mig/in.sock", "drive_overrides": [
+                {"drive_id": "scratch", "path_on_host": "/mig/disk.img", "is_read_only": False}]})
+        check(status == 204, "PUT /migrate/incoming, jailed: %d %r" % (status, text))
+        status, text = request(ssock, "PUT", "/migrate", {"uri": "unix:/mig/in.sock"})
+        check(status == 204, "PUT /migrate, jailed: %d %r" % (status, text))
+        wait_for("the jailed source to finish", lambda: json.loads(get(ssock, "/migrate")[1])[
+            "state"] in ("completed", "failed", "unconfirmed"))
+        st = json.loads(get(ssock, "/migrate")[1])
+        check(st["state"] == "completed", "the jailed source says completed: %r" % st)
+        counts_on(dout, "the jailed destination to count on")
+        both = count_text(sout, dout)
+        check(both == list(range(both[0], both[0] + len(both))),
+              "one count across both jails: ...%r | %r..." % (ticks(sout)[-3:], ticks(dout)[:3]))
+        pid = procs[1].pid
+        with open("/proc/%d/status" % pid) as f:
+            uid = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
+        check(uid == ["1000"] * 4 and os.readlink("/proc/%d/root" % pid) != "/",
+              "the destination runs the VM in its jail, as uid 1000: %r" % uid)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        # A killed VMM's mount namespace may outlive it a moment (its teardown is the
+        # kernel's): tried again for a while, then detached lazily.
+        for _ in range(50):
+            if subprocess.run(["umount", os.path.join(jb, "mig")],
+                              stderr=subprocess.DEVNULL).returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            subprocess.run(["umount", "-l", os.path.join(jb, "mig")])
+
+
 CASES = {"move": case_move, "dest-dies": case_dest_dies, "source-dies": case_source_dies,
-         "refused": case_refused}
+         "refused": case_refused, "jailed": case_jailed}
 
 if __name__ == "__main__":
     sys.exit(run_cases(__doc__, CASES, "hearth-migrate-"))
