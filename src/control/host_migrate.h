@@ -60,6 +60,7 @@ struct host_mig {
 	uint64_t prelude_us;        /* the source's pause for it; the destination's build from it */
 	/* The destination's VM RAM, handed over by the prelude's load (snapshot/request.h). */
 	struct guest_mem *gm;
+	struct mig_image *im;       /* the destination's, while it receives (its layout) */
 };
 
 /* The thread, before anything seals. 0, or -errno with err. */

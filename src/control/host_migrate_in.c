@@ -152,6 +152,7 @@ static int prelude(void *ctx, int fd, struct guest_mem **gm, struct err *err)
 	a.load.mem_attach = attach_ram;
 	a.load.mem_attach_ctx = m;
 	a.load.drives_unlocked = true;
+	a.load.mem_layout = &m->im->l;
 	a.load.snapshot_path = "(the migration's prelude)";
 	a.load.mem_path = "(migration)";
 	a.load.mem_uffd = false;
@@ -160,8 +161,10 @@ static int prelude(void *ctx, int fd, struct guest_mem **gm, struct err *err)
 	host_mig_set(m, "building", NULL);
 	ret = ctl_handle(&m->h->ctl, &a, NULL, err);
 	m->prelude_us = host_mig_now_us() - t0;
-	if (ret)
+	if (ret) {
+		m->gm = NULL;
 		return err_prefix(err, ret, "building the VM from the prelude: ");
+	}
 	host_mig_set(m, "receiving", NULL);
 	*gm = m->gm;
 	return 0;
@@ -262,6 +265,7 @@ void host_mig_recv(struct host_mig *m)
 	im.ram_limit = m->ram_limit;
 	im.prelude = prelude;
 	im.prelude_ctx = m;
+	m->im = &im;
 	ret = accept_one(m, &err);
 	unlisten(m);
 	if (!ret) {
@@ -281,6 +285,7 @@ void host_mig_recv(struct host_mig *m)
 		m->load_us = host_mig_now_us() - t0;
 	}
 	mig_image_release(&im);
+	m->im = NULL;
 	if (!ret && (ret = mig_wire_send_buf(m->fd, MIG_READY, NULL, 0)) != 0)
 		err_set(&err, false, ret, "sending READY: %s", strerror(-ret));
 	if (!ret) {

@@ -14,6 +14,7 @@
 #include "vmm/config.h"
 
 struct guest_mem;
+struct memfile_layout;
 
 struct snap_create_req {
 	bool diff;                      /* snapshot_type "Diff" (default "Full") */
@@ -88,6 +89,8 @@ struct snap_load_req {
 	 */
 	int (*mem_attach)(void *ctx, struct guest_mem *gm, struct err *err);
 	void *mem_attach_ctx;
+	/* The RAM the stream laid out: the state's config must be it, checked before building. */
+	const struct memfile_layout *mem_layout;
 	bool drives_unlocked;
 	bool track_dirty_pages;         /* or the deprecated enable_diff_snapshots */
 	bool resume_vm;

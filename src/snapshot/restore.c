@@ -169,6 +169,29 @@ err_close:
 	return ret;
 }
 
+/*
+ * A migration's prelude builds the VM before any page comes: its config's
+ * RAM must be the layout the stream gave, checked before it is mapped
+ * (the layout's size was bounded; the config's is the state's to say).
+ */
+static int attach_checked(const struct snap_load_req *req, const struct vm_config *cfg,
+			  struct err *err)
+{
+	struct guest_mem want;
+	int ret;
+
+	if (cfg->hotplug.present)
+		return err_set(err, true, -EOPNOTSUPP, "snapshot %s: memory hotplug does not "
+			       "migrate yet", req->snapshot_path);
+	ret = req->mem_layout ? guest_mem_layout(&want, cfg->machine.mem_size_mib << 20)
+			      : -EINVAL;
+	if (!ret)
+		ret = expect_regions(cfg, &want, (const struct memfile_layout *)req->mem_layout);
+	return ret ? err_set(err, true, -EINVAL, "snapshot %s: its %llu MiB of RAM are not "
+			     "the stream's layout", req->snapshot_path,
+			     (unsigned long long)cfg->machine.mem_size_mib) : 0;
+}
+
 static const char *refusal(int ret)
 {
 	return ret == -EPROTO ? "another version" : ret == -ENODATA ? "truncated" : "invalid";
@@ -309,7 +332,7 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 				  .clock_realtime = req->clock_realtime };
 	struct vm_mem_file mf = { .fd = -1 };
 	struct snap_uffd uffd;
-	struct runner_restore rs = { &mf, restore_apply, &rc, !req->resume_vm };
+	struct runner_restore rs = { &mf, restore_apply, &rc, !req->resume_vm, false };
 	void *buf = NULL;
 	int ret;
 
@@ -326,8 +349,10 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 		rc.tmpl = cpu_template_name(cfg->machine.cpu_template);
 	/* A migration's destination: anonymous RAM, handed to its stream (snapshot/request.h). */
 	if (!ret && req->mem_attach) {
+		ret = attach_checked(req, cfg, err);
 		mf.attach = req->mem_attach;
 		mf.attach_ctx = req->mem_attach_ctx;
+		rs.pause_first = true;
 	} else if (!ret && req->mem_uffd) {
 		/* Uffd: the handler opens the memory file; RAM is handed to it once mapped. */
 		uffd = (struct snap_uffd){ req->mem_path, cfg->machine.vcpu_count };

@@ -95,6 +95,8 @@ static int runner_start_fn(void *ctx, struct err *err)
 		return ret;
 	/* The snapshot's state goes in before anything can run: irqchip, vCPUs, devices. */
 	if (c->rs) {
+		if (c->rs->pause_first)
+			vm_start_paused(&r->vm);
 		ret = c->rs->apply(c->rs->ctx, &r->vm, err);
 		if (ret)
 			goto err_vm;
@@ -112,8 +114,9 @@ static int runner_start_fn(void *ctx, struct err *err)
 		 * snapshot (vsock's and a NIC's receive buffers) are only seen so;
 		 * the guest will not kick for them again.
 		 */
-		vm_start_paused(&r->vm);
-		if (!c->rs->paused)
+		if (!c->rs->pause_first)
+			vm_start_paused(&r->vm);
+		if (!c->rs->paused && !c->rs->pause_first)
 			vm_resume_here(&r->vm);
 	}
 	ret = console_init(&r->con, r->vm.serial, &r->loop, STDIN_FILENO, on_console_quit, r);

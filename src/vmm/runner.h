@@ -70,6 +70,12 @@ struct runner_restore {
 	int (*apply)(void *ctx, struct vm *vm, struct err *err);
 	void *ctx;
 	bool paused;
+	/*
+	 * Devices and vCPUs paused before the records go in (a migration's
+	 * prelude: RAM is still zero, and a device started by its record would
+	 * walk rings that read as empty). paused is then implied.
+	 */
+	bool pause_first;
 };
 
 /* runner_start_vm for a restore; nothing is left behind on failure. */

@@ -354,6 +354,8 @@ static void test_migrate_refusals(void **state)
 	const struct ctl_action mig = { .type = CTL_MIGRATE, .migrate = { .uri = "unix:m" } };
 	const struct ctl_action fork = { .type = CTL_FORK, .fork = { -1, 1 } };
 	const struct ctl_action sw = { .type = CTL_MIGRATE_SWITCH };
+	const struct ctl_action patch = { .type = CTL_PATCH_DRIVE,
+					  .drive = { .id = "rootfs", .path_on_host = "/b" } };
 	const struct ctl_action resume = { .type = CTL_RESUME };
 	const struct ctl_action in = { .type = CTL_MIGRATE_INCOMING, .migrate = { .uri = "unix:m" } };
 	const struct ctl_action boot = BODY(CTL_PUT_BOOT_SOURCE, "{\"kernel_image_path\": \"/k\"}");
@@ -376,6 +378,10 @@ static void test_migrate_refusals(void **state)
 	assert_non_null(strstr(err.msg, "live migration is under way"));
 	assert_int_equal(ctl_handle(&f.ctl, &mig, NULL, &err), -EBUSY);
 	assert_int_equal(f.vm.forks, 0);
+	/* The destination keeps the prelude's model: no limiter or image changes under it. */
+	assert_int_equal(ctl_handle(&f.ctl, &patch, NULL, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "live migration is under way"));
+	assert_int_equal(f.vm.drive_patches, 0);
 	handle_ok(&f, &sw);
 	assert_int_equal(f.ctl.state, CTL_PAUSED);
 	assert_int_equal(ctl_handle(&f.ctl, &resume, NULL, &err), -EBUSY);
