@@ -738,6 +738,13 @@ SH_WAITSOCK = r"""waitsock() { # [PATH]: up to 10 s for a socket at PATH (defaul
 }
 """
 
+SH_WAITFOR = r"""waitfor() { # PATTERN FILE TENTHS
+  n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
+    n=$((n+1)); [ $n -ge "$3" ] && return 1; sleep 0.1
+  done
+}
+"""
+
 SH_API = SH_WAITSOCK + r"""api() { # METHOD PATH [BODY]: the HTTP status; the body is in /tmp/resp
   if [ -n "$3" ]; then
     curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" \
@@ -746,12 +753,18 @@ SH_API = SH_WAITSOCK + r"""api() { # METHOD PATH [BODY]: the HTTP status; the bo
     curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $S -X "$1" "http://localhost$2"
   fi
 }
-waitfor() { # PATTERN FILE TENTHS
-  n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
-    n=$((n+1)); [ $n -ge "$3" ] && return 1; sleep 0.1
-  done
+""" + SH_WAITFOR
+
+# The same api for a script that drives several Hearths: api SOCK METHOD PATH [BODY].
+SH_API_AT = SH_WAITSOCK + r"""api() { # SOCK METHOD PATH [BODY]: the HTTP status; the body is in /tmp/resp
+  if [ -n "$4" ]; then
+    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $1 -X "$2" \
+      -H 'Content-Type: application/json' -d "$4" "http://localhost$3"
+  else
+    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $1 -X "$2" "http://localhost$3"
+  fi
 }
-"""
+""" + SH_WAITFOR
 
 
 # A guest's serial output, whole lines only: a VM paused for a snapshot may stop mid-line

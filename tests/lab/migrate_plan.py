@@ -57,22 +57,9 @@ head -c 1 /dev/random >/dev/null && echo "LAB crng=ready"
 sleep 100000
 '''
 
-SCRIPT = L.SH_LINES + r'''
+SCRIPT = L.SH_LINES + L.SH_API_AT + r'''
 H=/lab/bin/hearth
-api() { # SOCK METHOD PATH [BODY]: the HTTP status; the body is in /tmp/resp
-  if [ -n "$4" ]; then
-    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $1 -X "$2" \
-      -H 'Content-Type: application/json' -d "$4" "http://localhost$3"
-  else
-    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $1 -X "$2" "http://localhost$3"
-  fi
-}
-waitfor() { # PATTERN FILE TENTHS
-  n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
-    n=$((n+1)); [ $n -ge "$3" ] && return 1; sleep 0.1
-  done
-}
-''' + L.SH_WAITSOCK + r'''
+
 disks() { wholelines "$1" | grep -c '^LAB disk '; }
 countson() { # OUT: ten more disk rounds there (up to 2 minutes)
   b=$(disks "$1"); k=0

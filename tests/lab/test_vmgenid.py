@@ -85,22 +85,9 @@ echo "LAB vgerr=$(/bin/vmgenid_read 2>&1 >/dev/null)"
 sleep 100000
 '''
 
-SCRIPT = L.SH_LINES + r'''
+SCRIPT = L.SH_LINES + L.SH_API_AT + r'''
 H=/lab/bin/hearth
-api() { # SOCK METHOD PATH [BODY]: the HTTP status; the body is in /tmp/resp
-  if [ -n "$4" ]; then
-    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $1 -X "$2" \
-      -H 'Content-Type: application/json' -d "$4" "http://localhost$3"
-  else
-    curl -s -o /tmp/resp -w '%{http_code}' --unix-socket $1 -X "$2" "http://localhost$3"
-  fi
-}
-waitfor() { # PATTERN FILE TENTHS
-  n=0; while ! tr -d '\r' <"$2" 2>/dev/null | grep -q "$1"; do
-    n=$((n+1)); [ $n -ge "$3" ] && return 1; sleep 0.1
-  done
-}
-''' + L.SH_WAITSOCK + r'''lastgen() { wholelines "$1" | grep '^LAB gen ' | tail -n 1; }
+lastgen() { wholelines "$1" | grep '^LAB gen ' | tail -n 1; }
 gencount() { lastgen "$1" | awk '{print $3}'; }
 mkdir -p /tmp/s /tmp/r1 /tmp/r2 /tmp/r3 /tmp/fd
 for f in /tmp/t0.img /tmp/r1.img /tmp/r2.img /tmp/r3.img /tmp/fd/d0.img /tmp/fd/d1.img /tmp/fd/d2.img; do
