@@ -395,6 +395,8 @@ static void *mig_main(void *arg)
 		m->fd = -1;
 		if (m->job == job)
 			m->job = HOST_MIG_NONE;
+		/* A refused start's api thread waits for this (host_mig_hand_over). */
+		pthread_cond_broadcast(&m->cond);
 	}
 	pthread_mutex_unlock(&m->lock);
 	return NULL;
@@ -482,6 +484,12 @@ int host_mig_hand_over(struct host_mig *m, enum host_mig_job job, const char *ro
 	while (!m->answered)
 		pthread_cond_wait(&m->cond, &m->lock);
 	ret = m->answer;
+	/*
+	 * A refused start ends its job at once: waited for, so the next request
+	 * finds the thread free (not "a migration is under way").
+	 */
+	while (ret && m->job == job)
+		pthread_cond_wait(&m->cond, &m->lock);
 	if (ret) {
 		*err = m->answer_err;
 		m->state = "failed";
