@@ -3,7 +3,7 @@
 and every restore of its snapshot, every clone of a fork and a clone's
 reset is a fork its RNG hears of, in ONE L1 boot.
 
-    tests/lab/test_vmgenid.py [--hearth PATH] [--stream]
+    tests/lab/test_vmgenid.py [--hearth PATH] [--stream] [--only vmgenid|migrate]
 
   L2 is Debian's generic kernel (linux-image-amd64, fetched and cached by
   lab.py's get_kernel like the cloud one, which is built without
@@ -37,6 +37,13 @@ reset is a fork its RNG hears of, in ONE L1 boot.
      original's disk holds only its own ID. PUT /reset on clone 0 takes it
      back to the fork point (its count restarts there) and tells it: a new
      generation, and one reseed in the log it went back to.
+  4. Identity: a template started from a config file (`hearth serve
+     --config-file`, --fork-dir) with a TAP NIC that serves the MMDS (V1),
+     forked into three clones, each with its own TAP and, in the fork
+     request's `mmds`, its own MAC and address. Each clone's guest, once
+     its RNG hears of the fork, reads them from its MMDS store and takes
+     them (as a clone's orchestrator has it do); L1 then pings each clone
+     at its address through its own TAP and finds it at its own MAC.
   Beside it, in the same L1 boot, live migration (tests/lab/migrate_plan.py):
   a guest moved idle and under a dirtier between Hearth processes, its
   counters and TAP NIC going on; a destination and a source killed
@@ -62,8 +69,47 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RUN_TIMEOUT = 900
 L2_KERNEL = "/lab/l2/vmlinuz-generic"
 CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.vmgenid=1"
+IDENT_CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.ident=1"
 MEM_MIB = 256
 FORK_LINE = "crng reseeded due to virtual machine fork"
+
+# L2, before "LAB ready". lab.ident=1: the identity template's guest (part 4). Its eth0
+# answers at 169.254.0.2 for the MMDS; once its RNG has heard of a fork it reads its own MAC
+# and address from its MMDS store, as a clone's orchestrator gives them, and takes them.
+IDENT_SCRIPT = r'''
+if grep -q lab.ident=1 /proc/cmdline; then
+  # As test_mmds.py: eth0 once it is there, an address of its own, the MMDS routed to it.
+  ip link set lo up
+  i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+  ip addr add 172.16.9.2/24 dev eth0 && ip link set eth0 up &&
+    ip route add 169.254.169.254 dev eth0 && echo "LAB net=up"
+  head -c 1 /dev/random >/dev/null && echo "LAB crng=ready"
+  mmds() { # PATH: the MMDS's answer's body (V1: no token)
+    printf 'GET %s HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n' "$1" |
+      timeout 10 nc -w 5 169.254.169.254 80 2>/tmp/werr | tr -d '\r' >/tmp/mr
+    head -n 1 /tmp/mr | grep -q ' 200' && sed '1,/^$/d' /tmp/mr
+  }
+  (i=0; done=0; tries=0; while :; do
+     f=$(dmesg | grep -c '@FORK@')
+     if [ "$f" -gt "$done" ]; then
+       # busybox nc, as test_mmds.py asks (its static wget crashed here, writing to stdout).
+       mac=$(mmds /clone/mac); addr=$(mmds /clone/addr)
+       if [ -n "$mac" ] && [ -n "$addr" ]; then
+         ip link set eth0 down; ip link set eth0 address "$mac"
+         ip addr add "$addr/24" dev eth0; ip link set eth0 up
+         ip route add 169.254.169.254 dev eth0 2>/dev/null
+         echo "LAB ident mac=$(cat /sys/class/net/eth0/address) addr=$addr"
+         done=$f
+       elif [ $tries -lt 3 ]; then
+         tries=$((tries+1))
+         echo "LAB identfail mac=$mac addr=$addr $(tr '\n' ' ' </tmp/werr) $(head -c 200 /tmp/mr | tr '\n' ' ')"
+       fi
+     fi
+     echo "LAB tick $i forks=$f"; i=$((i+1)); sleep 0.2
+   done) &
+  sleep 100000
+fi
+'''
 
 # L2, before "LAB ready": the facts, then the line every 200 ms forever.
 L2_SCRIPT = r'''
@@ -174,13 +220,50 @@ for g in 0 1 2 3; do
   wholelines /tmp/g$g.out | grep -a "^LAB \(init\|crng\|vg\|gen\)\|@FORK@\|vmgenid" | sed "s/^/G$g /"
   sed "s/^/H$g /" /tmp/h$g.err | head -n 20
 done
+
+# 4. identity: a template with a TAP NIC that serves the MMDS (a config file), forked into
+# three clones, each given its MAC and address in its own MMDS store and its own TAP.
+mkdir -p /tmp/fi
+cat >/tmp/ident.json <<EOF
+{"boot-source": {"kernel_image_path": "@KERNEL@", "initrd_path": "@L2_INITRD@",
+                 "boot_args": "@ICMDLINE@"},
+ "machine-config": {"vcpu_count": 1, "mem_size_mib": @MEM@},
+ "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "ft0",
+                         "guest_mac": "06:00:0a:09:09:02"}],
+ "mmds-config": {"network_interfaces": ["eth0"], "version": "V1"}}
+EOF
+cd /tmp/fi
+$H serve --api-sock /tmp/ai.sock --config-file /tmp/ident.json --fork-dir /tmp/fi \
+  </dev/null >/tmp/gi.out 2>/tmp/hi.err & pi=$!
+cd /tmp
+waitsock /tmp/ai.sock
+waitfor '^LAB tick 10 ' /tmp/gi.out 3000 && echo "VG i_counting=yes"
+IFORK='{"count": 3, "template": "Paused", "clone": {"api_sock": "i{i}.sock", "serial_out": "i{i}.out", "network_overrides": [{"iface_id": "eth0", "host_dev_name": "fi{i}"}], "mmds": {"clone": {"mac": "06:00:0a:09:0{i}:02", "addr": "10.9.{i}.2"}}}}'
+echo "VG ifork=$(api /tmp/ai.sock PUT /fork "$IFORK") $(cat /tmp/resp)"
+cp /tmp/resp /tmp/iforkresp
+kill -TERM $pi; wait $pi
+for i in 0 1 2; do
+  waitfor '^LAB ident ' /tmp/fi/i$i.out 600
+  echo "VG i${i}_ident=$(wholelines /tmp/fi/i$i.out | grep '^LAB ident ' | tail -n 1)"
+  wholelines /tmp/fi/i$i.out | grep -a '^LAB \(identfail\|net\)' | sed "s/^/I$i /"
+  wholelines /tmp/fi/i$i.out | tail -n 2 | sed "s/^/I$i last: /"
+  ip addr add 10.9.$i.1/24 dev fi$i && ip link set fi$i up
+  if ping -c 2 -W 3 10.9.$i.2 >/tmp/ping.out 2>&1; then echo "VG i${i}_ping=ok"
+  else echo "VG i${i}_ping=fail $(tr '\n' ' ' </tmp/ping.out)"; fi
+  echo "VG i${i}_neigh=$(ip neigh show 10.9.$i.2 dev fi$i | tr '\n' ' ')"
+done
+wholelines /tmp/gi.out | grep -a "^LAB \(net\|crng\|ident\)" | sed "s/^/GI /"
+sed "s/^/HI /" /tmp/hi.err | head -n 20
+for i in 0 1 2; do wholelines /tmp/fi/i$i.out | grep -a "^LAB ident \|@FORK@" | sed "s/^/I$i /"; done
+kill $(grep -o '"pid":[0-9]*' /tmp/iforkresp | cut -d: -f2) 2>/dev/null
 echo "VG done=yes"
 '''
 
 
 def script():
     return (SCRIPT.replace("@KERNEL@", L2_KERNEL).replace("@CMDLINE@", CMDLINE)
-            .replace("@MEM@", str(MEM_MIB)).replace("@FORK@", FORK_LINE))
+            .replace("@MEM@", str(MEM_MIB)).replace("@FORK@", FORK_LINE)
+            .replace("@ICMDLINE@", IDENT_CMDLINE))
 
 
 def vg_info(r):
@@ -270,6 +353,7 @@ def checks(r):
         "restore 1 paused and resumed: it counts on with the same generation and still " \
         "one fork (%s)" % ((g1[-1] if g1 else None),)
     yield from fork_checks(a, before, booted, ids)
+    yield from ident_checks(a)
     yield a.get("done") == "yes", "the plan ran to its end"
 
 
@@ -337,6 +421,30 @@ def fork_checks(a, before, booted, restored):
             last and last[1], first.get(0), last and last[2])
 
 
+def ident_checks(a):
+    """Part 4: each clone of the MMDS template takes the MAC and address its own MMDS store
+    gives it, and L1 reaches it there, through its own TAP, at that MAC."""
+    st = (a.get("ifork") or "").split(" ", 1)
+    yield a.get("i_counting") == "yes" and st[0] == "200", \
+        "the identity template (a TAP NIC serving the MMDS) runs and forks: 200 (%s)" % (
+            a.get("ifork"),)
+    macs = set()
+    for i in range(3):
+        mac, addr = "06:00:0a:09:0%d:02" % i, "10.9.%d.2" % i
+        ident = a.get("i%d_ident" % i) or ""
+        yield ident == "LAB ident mac=%s addr=%s" % (mac, addr), \
+            "clone %d reads its own MAC and address from its MMDS store and takes them (%r)" % (
+                i, ident)
+        neigh = (a.get("i%d_neigh" % i) or "").lower()
+        yield a.get("i%d_ping" % i) == "ok" and ("lladdr %s" % mac) in neigh, \
+            "L1 pings clone %d at %s through its own TAP fi%d, answered from %s (%s; %s)" % (
+                i, addr, i, mac, a.get("i%d_ping" % i), neigh.strip())
+        m = re.search(r"mac=(\S+)", ident)
+        if m:
+            macs.add(m.group(1))
+    yield len(macs) == 3, "the three clones have three MACs (%s)" % sorted(macs)
+
+
 def helper():
     """tests/lab/vmgenid_read.c, static, into this lab run's directory."""
     out = os.path.join(L.work_dir(), "vmgenid_read")
@@ -361,6 +469,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
     ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
+    ap.add_argument("--only", choices=("vmgenid", "migrate"),
+                    help="one of the two runs (the whole test runs both)")
     a = ap.parse_args()
     if a.hearth:
         os.environ["HEARTH"] = os.path.abspath(a.hearth)
@@ -379,9 +489,10 @@ def main():
                 generic.version, built))
             print("0 passed, 1 failed")
             return 1
-        l2 = L.build_l2_initrd(generic, name="l2vmgenid", modules=["virtio_mmio", "virtio_blk"],
-                               files={"/bin/vmgenid_read": helper()}, extra_sh=L2_SCRIPT.replace(
-                                   "@FORK@", FORK_LINE))
+        l2 = L.build_l2_initrd(generic, name="l2vmgenid",
+                               modules=["virtio_mmio", "virtio_blk", "virtio_net"],
+                               files={"/bin/vmgenid_read": helper()},
+                               extra_sh=(IDENT_SCRIPT + L2_SCRIPT).replace("@FORK@", FORK_LINE))
         run = L.ShellRun("vmgenid", "hearth", script(), timeout=RUN_TIMEOUT)
         run.initrd = l2
         mig = L.ShellRun("migrate", "hearth", MP.script(L2_KERNEL), timeout=MP.TIMEOUT)
@@ -389,13 +500,15 @@ def main():
             generic, name="l2mig", modules=["virtio_mmio", "virtio_blk", "virtio_net"],
             files={"/bin/vmgenid_read": helper()}, extra_sh=MP.l2_script(FORK_LINE))
         # The migrate run's TAPs sit on a bridge in L1.
-        res = lab.run_plan([run, mig], tag="vmgenid", binaries=tools,
+        runs = [x for x in (run, mig) if a.only in (None, x.name)]
+        res = lab.run_plan(runs, tag="vmgenid", binaries=tools,
                            files={L2_KERNEL: generic.vmlinuz},
                            l1_extra=L.L1Extra(modules=[("tun", ""), ("bridge", "")]))
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3
-    return L.report(res, [("vmgenid", checks), ("migrate", MP.checks)], tail=80)
+    return L.report(res, [x for x in (("vmgenid", checks), ("migrate", MP.checks))
+                          if a.only in (None, x[0])], tail=80)
 
 
 if __name__ == "__main__":
