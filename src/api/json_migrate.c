@@ -7,7 +7,7 @@
 #include "api/json_snapshot.h"
 
 static const char *const source_fields[] = { "uri", "downtime_limit_ms", "max_iterations",
-					     NULL };
+					     "postcopy", NULL };
 static const char *const incoming_fields[] = { "uri", "resume_vm", "track_dirty_pages",
 					       "network_overrides", "drive_overrides",
 					       "pmem_overrides", "vsock_override", NULL };
@@ -65,8 +65,10 @@ int json_migrate_parse(json_t *o, bool incoming, struct ctl_migrate_req *r, stru
 	if (!incoming) {
 		ret = number(o, what, "downtime_limit_ms", MIGRATE_MAX_DOWNTIME_MS, &r->downtime_ms,
 			     err);
-		return ret ? ret : number(o, what, "max_iterations", MIGRATE_MAX_ITERATIONS,
-					  &r->max_iterations, err);
+		if (!ret)
+			ret = number(o, what, "max_iterations", MIGRATE_MAX_ITERATIONS,
+				     &r->max_iterations, err);
+		return ret ? ret : flag(o, what, "postcopy", &r->postcopy, err);
 	}
 	r->load.resume_vm = true;
 	ret = flag(o, what, "resume_vm", &r->load.resume_vm, err);

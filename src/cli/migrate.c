@@ -26,15 +26,17 @@ struct cli_migrate_opts {
 	const char *to, *incoming;
 	const char *downtime, *iterations;
 	const char *vsock;
-	bool paused, wait, help;
+	bool paused, wait, postcopy, help;
 };
 
 static void migrate_usage(FILE *out)
 {
 	fputs("usage: hearth migrate --api-sock PATH --to unix:SOCKET [--downtime-ms N]\n"
-	      "                      [--max-iterations N]\n"
+	      "                      [--max-iterations N] [--postcopy]\n"
 	      "  PUT /migrate on the VM behind --api-sock (started with --migrate-dir DIR, which\n"
 	      "  holds SOCKET), then GET /migrate until it ends; prints the last progress.\n"
+	      "  --postcopy switches over after the first pass; the destination then fetches\n"
+	      "  the pages written since as its guest touches them.\n"
 	      "  Exit 0: the VM runs on the destination; 1: it failed (the VM runs on here) or\n"
 	      "  the destination did not confirm (it stays paused here).\n"
 	      "usage: hearth migrate --api-sock PATH --incoming unix:SOCKET\n"
@@ -61,6 +63,7 @@ static const struct opt migrate_opts[] = {
 	OPT_STRING("--vsock-override", struct cli_migrate_opts, vsock),
 	OPT_FLAG("--paused", struct cli_migrate_opts, paused),
 	OPT_FLAG("--wait", struct cli_migrate_opts, wait),
+	OPT_FLAG("--postcopy", struct cli_migrate_opts, postcopy),
 	OPT_HELP("--help", struct cli_migrate_opts, help),
 	OPT_HELP("-h", struct cli_migrate_opts, help),
 	OPT_END,
@@ -99,8 +102,12 @@ static int body_of(const struct cli_migrate_opts *f, json_t **out, struct err *e
 		return err_set(e, false, -ENOMEM, "migrate: out of memory");
 	if (!in) {
 		ret = number(*out, "--downtime-ms", f->downtime, "downtime_limit_ms", 60000, e);
-		return ret ? ret : number(*out, "--max-iterations", f->iterations,
-					  "max_iterations", 1000, e);
+		if (!ret)
+			ret = number(*out, "--max-iterations", f->iterations, "max_iterations", 1000,
+				     e);
+		if (!ret && f->postcopy)
+			json_object_set_new(*out, "postcopy", json_true());
+		return ret;
 	}
 	cli_overrides_put(&f->ov, *out);
 	if (f->vsock)
@@ -139,9 +146,9 @@ int cli_migrate_parse(int argc, char **argv, const char **api_sock, const char *
 				  json_array_size(f.ov.nets) || f.vsock || f.paused || f.wait))
 			ret = err_set(e, true, -EINVAL, "migrate: the overrides, --paused and "
 				      "--wait are the destination's (--incoming)");
-		else if (f.incoming && (f.downtime || f.iterations))
-			ret = err_set(e, true, -EINVAL, "migrate: --downtime-ms and "
-				      "--max-iterations are the source's (--to)");
+		else if (f.incoming && (f.downtime || f.iterations || f.postcopy))
+			ret = err_set(e, true, -EINVAL, "migrate: --downtime-ms, "
+				      "--max-iterations and --postcopy are the source's (--to)");
 		else
 			ret = body_of(&f, body, e);
 	}

@@ -129,6 +129,7 @@ struct ctl_migrate_req {
 	const char *uri;                /* "unix:PATH" */
 	uint32_t downtime_ms;           /* the source's budget for the switch-over */
 	uint32_t max_iterations;        /* passes before it switches over regardless */
+	bool postcopy;                  /* switch over after the first pass (post-copy) */
 	struct snap_load_req load;      /* the destination's overrides, resume_vm */
 };
 

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "control/host.h"
+#include "migrate/postcopy.h"
 #include "migrate/wire.h"
 #include "snapshot/snapshot.h"
 #include "util/log.h"
@@ -36,27 +37,6 @@
 #define DEFAULT_MAX_ITERATIONS 30
 /* A destination that accepts no connection in this long is refused (the api thread waits). */
 #define CONNECT_TIMEOUT_S 5
-
-uint64_t host_mig_now_us(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
-}
-
-void host_mig_set(struct host_mig *m, const char *state, const struct err *err)
-{
-	pthread_mutex_lock(&m->lock);
-	m->state = state;
-	if (err)
-		snprintf(m->error, sizeof(m->error), "%s", err->msg);
-	if (err || !strcmp(state, "completed"))
-		m->t_end_us = host_mig_now_us();
-	pthread_mutex_unlock(&m->lock);
-	if (err)
-		log_err("migration (%s): %s", m->role, err->msg);
-}
 
 int host_mig_uri(struct host_mig *m, const char *uri, struct err *err)
 {
@@ -204,7 +184,8 @@ static int precopy(struct host_mig *m, uint64_t **maps, struct err *err)
 		__atomic_store_n(&m->p.pages_left, n, __ATOMIC_RELAXED);
 		__atomic_store_n(&m->p.bandwidth, bw, __ATOMIC_RELAXED);
 		__atomic_store_n(&m->p.expected_downtime_ms, expect, __ATOMIC_RELAXED);
-		if (expect <= m->downtime_ms || it + 1 >= m->max_iterations)
+		/* Post-copy switches over after the first pass: the rest comes as asked for. */
+		if (m->postcopy || expect <= m->downtime_ms || it + 1 >= m->max_iterations)
 			break;
 	}
 	/* The last collection's pages go with the switch-over: back into the log for it. */
@@ -221,6 +202,12 @@ static int await(struct host_mig *m, uint32_t want, struct err *err)
 	struct mig_rec r;
 	int ret = mig_wire_recv(m->fd, &r, &buf, &cap, err);
 
+	/* Post-copy: the destination asks for pages while it builds and starts the VM. */
+	while (!ret && r.type == MIG_PAGE_REQ && m->pc_maps[0]) {
+		ret = host_mig_pc_answer(m, buf, err);
+		if (!ret)
+			ret = mig_wire_recv(m->fd, &r, &buf, &cap, err);
+	}
 	if (!ret && r.type == MIG_FAIL) {
 		/* Its words, one printable line: they go to the log and the API. */
 		for (uint64_t i = 0; i < r.len; i++)
@@ -281,11 +268,25 @@ static void run_send(struct host_mig *m)
 		m->h->ctl.mig_outgoing = false;
 		pthread_mutex_unlock(&m->h->ctl.lock);
 		host_mig_set(m, m->h->ctl.mig_moved ? "unconfirmed" : "failed", &err);
+	} else if (m->postcopy) {
+		host_mig_set(m, "postcopy", NULL);
+		log_info("migration: the VM runs on %s (downtime %llu us); sending its last %llu "
+			 "pages", m->uri, (unsigned long long)m->downtime_us,
+			 (unsigned long long)m->pc_left);
+		ret = host_mig_pc_serve(m, &err);
+		if (ret) {
+			err_prefix(&err, ret, "post-copy to %s (the VM ran there on pages still "
+				   "here: it stays paused here, and ends there): ", m->uri);
+			host_mig_set(m, "failed", &err);
+		} else {
+			host_mig_set(m, "completed", NULL);
+		}
 	} else {
 		host_mig_set(m, "completed", NULL);
 		log_info("migration: the VM runs on %s (downtime %llu us)", m->uri,
 			 (unsigned long long)m->downtime_us);
 	}
+	mig_maps_free(m->pc_maps);
 }
 
 /*
@@ -327,8 +328,17 @@ int host_migrate_switch(void *ctx, const struct vm_config *cfg, bool *sent_go, s
 		return err_set(err, false, -EINVAL, "migrate: no migration to switch over");
 	ret = snap_state(&h->run.vm, cfg, &state, &len, maps, err);
 
-	if (!ret)
+	/* Post-copy: the pages written since the first pass are named, and come later. */
+	if (!ret && m->postcopy) {
+		ret = mig_pc_send_map(m->fd, &h->run.vm.mem, maps, &m->pc_left, &m->p, err);
+		for (unsigned int i = 0; !ret && i < GUEST_MEM_DIRTY_MAPS; i++) {
+			m->pc_maps[i] = maps[i];
+			maps[i] = NULL;
+		}
+		__atomic_store_n(&m->p.pages_left, m->pc_left, __ATOMIC_RELAXED);
+	} else if (!ret) {
 		ret = mig_send_pass(m->fd, &h->run.vm.mem, maps, &m->p, err);
+	}
 	if (!ret && (ret = mig_wire_send_buf(m->fd, MIG_STATE, state, len)) != 0)
 		err_set(err, false, ret, "sending the state: %s", strerror(-ret));
 	/* The disks' locks go, for the destination to take on shared storage. */
@@ -345,8 +355,10 @@ int host_migrate_switch(void *ctx, const struct vm_config *cfg, bool *sent_go, s
 	if (!ret)
 		ret = await(m, MIG_READY, err);
 	/* Its pages left the log with snap_state: a failure gives all of RAM back to it. */
-	if (ret)
+	if (ret) {
 		mig_mark_all(&h->run.vm.mem);
+		mig_maps_free(m->pc_maps);
+	}
 	if (ret && let_go)
 		*sent_go = !take_back(h, cfg);
 	if (ret)
@@ -410,16 +422,18 @@ int host_migrate_start(struct host *h, struct err *err)
 	if (!m)
 		return err_set(err, false, -ENOMEM, "out of memory");
 	m->h = h;
-	m->fd = m->lfd = -1;
+	m->fd = m->lfd = m->uffd = -1;
 	/*
 	 * A stream may lay out no more RAM than this host has: it is filled
 	 * before its config is checked. Asked here, unfiltered (sysinfo(2)).
 	 */
 	m->ram_limit = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->wlock, NULL);
 	pthread_cond_init(&m->cond, NULL);
 	ret = -pthread_create(&m->thread, NULL, mig_main, m);
 	if (ret) {
+		pthread_mutex_destroy(&m->wlock);
 		pthread_mutex_destroy(&m->lock);
 		pthread_cond_destroy(&m->cond);
 		free(m);
@@ -448,6 +462,8 @@ void host_migrate_stop(struct host *h)
 		return;
 	pthread_mutex_lock(&m->lock);
 	m->job = HOST_MIG_QUIT;
+	/* Post-copy's thread, cut from its source below, ends as asked, not as failed. */
+	m->pc_quit = true;
 	/* A read, write or accept under way returns at once. */
 	if (m->fd >= 0)
 		shutdown(m->fd, SHUT_RDWR);
@@ -456,9 +472,12 @@ void host_migrate_stop(struct host *h)
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
 	pthread_join(m->thread, NULL);
+	host_mig_pc_stop(m);
+	mig_maps_free(m->pc_maps);
 	for (unsigned int i = 0; i < m->nstrs; i++)
 		free(m->strs[i]);
 	free(m->prelude);
+	pthread_mutex_destroy(&m->wlock);
 	pthread_mutex_destroy(&m->lock);
 	pthread_cond_destroy(&m->cond);
 	free(m);
@@ -529,38 +548,6 @@ int host_migrate(void *ctx, const struct vm_config *cfg, const struct ctl_migrat
 		return err_prefix(err, ret, "migrate: ");
 	m->downtime_ms = r->downtime_ms ? r->downtime_ms : DEFAULT_DOWNTIME_MS;
 	m->max_iterations = r->max_iterations ? r->max_iterations : DEFAULT_MAX_ITERATIONS;
+	m->postcopy = r->postcopy;
 	return host_mig_hand_over(m, HOST_MIG_SEND, "source", err);
-}
-
-int host_migrate_get(void *ctx, json_t **out)
-{
-	struct host *h = ctx;
-	struct host_mig *m = h->mig;
-	uint64_t now = host_mig_now_us(), end;
-
-	if (!m || !m->role) {
-		*out = json_pack("{s:s}", "state", "none");
-		return *out ? 0 : -ENOMEM;
-	}
-	pthread_mutex_lock(&m->lock);
-	end = m->t_end_us ? m->t_end_us : now;
-	*out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-			 "role", m->role, "state", m->state, "uri", m->uri,
-			 "iteration", (json_int_t)__atomic_load_n(&m->p.iteration, __ATOMIC_RELAXED),
-			 "bytes", (json_int_t)__atomic_load_n(&m->p.bytes, __ATOMIC_RELAXED),
-			 "pages", (json_int_t)__atomic_load_n(&m->p.pages, __ATOMIC_RELAXED),
-			 "first_pass_pages",
-			 (json_int_t)__atomic_load_n(&m->p.first_pass_pages, __ATOMIC_RELAXED),
-			 "pages_left", (json_int_t)__atomic_load_n(&m->p.pages_left,
-								   __ATOMIC_RELAXED),
-			 "expected_downtime_ms",
-			 (json_int_t)__atomic_load_n(&m->p.expected_downtime_ms, __ATOMIC_RELAXED),
-			 "downtime_us", (json_int_t)m->downtime_us,
-			 "load_us", (json_int_t)m->load_us,
-			 "prelude_us", (json_int_t)m->prelude_us,
-			 "total_ms", (json_int_t)((end - m->t_start_us) / 1000));
-	if (*out && m->error[0])
-		json_object_set_new(*out, "error", json_string(m->error));
-	pthread_mutex_unlock(&m->lock);
-	return *out ? 0 : -ENOMEM;
 }

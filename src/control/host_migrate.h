@@ -61,6 +61,22 @@ struct host_mig {
 	/* The destination's VM RAM, handed over by the prelude's load (snapshot/request.h). */
 	struct guest_mem *gm;
 	struct mig_image *im;       /* the destination's, while it receives (its layout) */
+	/* Post-copy (host_migrate_pc.c). The source's request, and its pages still to come. */
+	bool postcopy;
+	uint64_t *pc_maps[GUEST_MEM_DIRTY_MAPS];
+	uint64_t pc_left;
+	/*
+	 * The destination's: its userfaultfd and second thread, made with the
+	 * prelude's VM (before the seal); the writes both threads make, under
+	 * wlock; what the second thread saw, under lock.
+	 */
+	int uffd;
+	const char *uffd_why;
+	pthread_t pc_thread;
+	bool pc_started, pc_run, pc_quit, pc_end, pc_go, pc_done, pc_idle;
+	int pc_ret;
+	struct err pc_err;
+	pthread_mutex_t wlock;
 };
 
 /* The thread, before anything seals. 0, or -errno with err. */
@@ -86,6 +102,22 @@ int host_mig_hand_over(struct host_mig *m, enum host_mig_job job, const char *ro
 void host_mig_answer(struct host_mig *m, int ret, const struct err *err);
 /* host_migrate_in.c: the destination's job, on the thread. */
 void host_mig_recv(struct host_mig *m);
+/*
+ * host_migrate_pc.c. The source's: PAGE_REQ answered while it waits for
+ * an answer; the pages pushed once the VM runs there, until PC_DONE.
+ * The destination's: the userfaultfd and thread made (on the prelude's
+ * build, before the seal); the thread set reading (after POSTCOPY);
+ * waiting for what it sees (END, GO, every page in); its end. A record's
+ * write to the destination's connection, under wlock.
+ */
+int host_mig_pc_answer(struct host_mig *m, const uint8_t *req, struct err *err);
+int host_mig_pc_serve(struct host_mig *m, struct err *err);
+void host_mig_pc_prepare(struct host_mig *m);
+int host_mig_pc_run(struct host_mig *m);
+enum host_mig_pc_wait { HOST_MIG_PC_END, HOST_MIG_PC_GO, HOST_MIG_PC_DONE };
+int host_mig_pc_wait(struct host_mig *m, enum host_mig_pc_wait what, struct err *err);
+void host_mig_pc_stop(struct host_mig *m);
+int host_mig_send(struct host_mig *m, uint32_t type, const void *buf, size_t len);
 /* The uri's socket path into m->path: 0, or -EINVAL with err naming the fault. */
 int host_mig_uri(struct host_mig *m, const char *uri, struct err *err);
 

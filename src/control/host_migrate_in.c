@@ -127,7 +127,15 @@ static void unlisten(struct host_mig *m)
 /* The prelude's VM's RAM, handed over as the load maps it (snapshot/request.h's mem_attach). */
 static int attach_ram(void *ctx, struct guest_mem *gm, struct err *err)
 {
-	((struct host_mig *)ctx)->gm = gm;
+	struct host_mig *m = ctx;
+
+	m->gm = gm;
+	/* Here, before the seal: post-copy's userfaultfd and thread, should the stream want them. */
+	host_mig_pc_prepare(m);
+	if (m->im) {
+		m->im->uffd = m->uffd;
+		m->im->uffd_why = m->uffd_why;
+	}
 	return 0;
 }
 
@@ -211,6 +219,8 @@ static int load(struct host_mig *m, struct mig_image *im, struct err *err)
 
 static void fail(struct host_mig *m, struct err *err)
 {
+	/* Post-copy's thread ends first: whoever waits on a page is let go (the VM never ran). */
+	host_mig_pc_stop(m);
 	/* Best effort: the source may be gone already. */
 	if (m->fd >= 0)
 		mig_wire_send_buf(m->fd, MIG_FAIL, err->msg, strlen(err->msg));
@@ -240,6 +250,15 @@ static void announce(struct host_mig *m)
 		if (ret)
 			log_warn("migration: a NIC's MAC could not be announced");
 	}
+}
+
+static void running(struct host_mig *m)
+{
+	int ret = host_mig_send(m, MIG_RUNNING, NULL, 0);
+
+	if (ret)
+		log_warn("migration: the source did not hear RUNNING (%s); the VM runs here",
+			 strerror(-ret));
 }
 
 void host_mig_recv(struct host_mig *m)
@@ -274,6 +293,14 @@ void host_mig_recv(struct host_mig *m)
 		if (ret)
 			err_prefix(&err, ret, "the stream from %s: ", m->uri);
 	}
+	/* Post-copy: the second thread reads on, with the faults; END first. */
+	if (!ret && im.pc) {
+		ret = host_mig_pc_run(m);
+		if (ret)
+			err_set(&err, false, ret, "post-copy: no thread to serve it");
+		else
+			ret = host_mig_pc_wait(m, HOST_MIG_PC_END, &err);
+	}
 	if (!ret) {
 		uint64_t t0 = host_mig_now_us();
 
@@ -284,11 +311,12 @@ void host_mig_recv(struct host_mig *m)
 		/* The destination's share of the downtime. */
 		m->load_us = host_mig_now_us() - t0;
 	}
-	mig_image_release(&im);
-	m->im = NULL;
-	if (!ret && (ret = mig_wire_send_buf(m->fd, MIG_READY, NULL, 0)) != 0)
+	if (!ret && (ret = host_mig_send(m, MIG_READY, NULL, 0)) != 0)
 		err_set(&err, false, ret, "sending READY: %s", strerror(-ret));
-	if (!ret) {
+	if (!ret && im.pc) {
+		host_mig_set(m, "ready", NULL);
+		ret = host_mig_pc_wait(m, HOST_MIG_PC_GO, &err);
+	} else if (!ret) {
 		host_mig_set(m, "ready", NULL);
 		ret = mig_wire_recv(m->fd, &r, &buf, &cap, &err);
 		if (!ret && r.type != MIG_GO)
@@ -300,16 +328,34 @@ void host_mig_recv(struct host_mig *m)
 	}
 	if (ret) {
 		fail(m, &err);
+		mig_image_release(&im);
+		m->im = NULL;
 		return;
 	}
+	/* Post-copy: RUNNING first, so the source reads no page request before it. */
+	if (im.pc)
+		running(m);
 	ctl_migrate_incoming_done(&m->h->ctl);
 	if (m->load.resume_vm && ctl_handle(&m->h->ctl, &resume, NULL, &err))
 		log_warn("migration: resuming: %s", err.msg);
-	ret = mig_wire_send_buf(m->fd, MIG_RUNNING, NULL, 0);
-	if (ret)
-		log_warn("migration: the source did not hear RUNNING (%s); the VM runs here",
-			 strerror(-ret));
-	host_mig_set(m, "completed", NULL);
-	log_info("migration: the VM from %s runs here", m->uri);
+	if (!im.pc) {
+		running(m);
+		host_mig_set(m, "completed", NULL);
+		log_info("migration: the VM from %s runs here", m->uri);
+	} else {
+		host_mig_set(m, "postcopy", NULL);
+		log_info("migration: the VM from %s runs here; its last pages come as it asks",
+			 m->uri);
+	}
 	announce(m);
+	if (im.pc) {
+		/* A failure from here ends the process (host_migrate_pc.c): only success returns. */
+		if (!host_mig_pc_wait(m, HOST_MIG_PC_DONE, &err)) {
+			host_mig_set(m, "completed", NULL);
+			log_info("migration: every page from %s is in", m->uri);
+		}
+		host_mig_pc_stop(m);
+	}
+	mig_image_release(&im);
+	m->im = NULL;
 }

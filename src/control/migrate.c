@@ -84,6 +84,10 @@ int ctl_migrate(struct ctl *ctl, const struct ctl_action *a, json_t **out, struc
 		return err_set(err, true, -EOPNOTSUPP, "migrate: not supported by this instance");
 	if (unmovable(&ctl->cfg, why, sizeof(why)))
 		return err_set(err, true, -EOPNOTSUPP, "migrate: this VM cannot move: %.200s", why);
+	/* A huge page is placed whole: post-copy's 4 KiB requests and zero pages do not fit. */
+	if (a->migrate.postcopy && ctl->cfg.machine.huge_pages == VM_HUGE_PAGES_2M)
+		return err_set(err, true, -EOPNOTSUPP, "migrate: postcopy: not for a VM whose RAM "
+			       "is in 2 MiB hugetlbfs pages (pre-copy moves it)");
 	ret = ctl->vm->migrate(ctl->vm_ctx, &ctl->cfg, &a->migrate, err);
 	if (!ret)
 		ctl->mig_outgoing = true;

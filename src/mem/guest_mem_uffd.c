@@ -82,3 +82,82 @@ int guest_mem_uffd_keep(struct guest_mem *gm, int fd)
 	gm->uffd_sock = fd;
 	return 0;
 }
+
+int guest_mem_uffd_open(void)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
+	int fd = uffd_create(), ret;
+
+	if (fd < 0)
+		return fd;
+	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int guest_mem_uffd_arm(const struct guest_mem *gm, int fd)
+{
+	for (unsigned int i = 0; i < gm->nregions; i++) {
+		struct uffdio_register reg = {
+			.range = { (uint64_t)(uintptr_t)gm->regions[i].hva, gm->regions[i].size },
+			.mode = UFFDIO_REGISTER_MODE_MISSING,
+		};
+
+		if (!gm->regions[i].hva)
+			return -EINVAL;
+		if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0)
+			return -errno;
+		if (!(reg.ioctls & (1ull << _UFFDIO_COPY)) ||
+		    !(reg.ioctls & (1ull << _UFFDIO_ZEROPAGE)))
+			return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+int guest_mem_uffd_disarm(const struct guest_mem *gm, int fd)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; i < gm->nregions; i++) {
+		struct uffdio_range r = { (uint64_t)(uintptr_t)gm->regions[i].hva,
+					  gm->regions[i].size };
+
+		if (ioctl(fd, UFFDIO_UNREGISTER, &r) < 0 && !ret)
+			ret = -errno;
+	}
+	return ret;
+}
+
+int guest_mem_uffd_place(int fd, void *hva, const void *src, uint64_t len)
+{
+	struct uffdio_copy c = { .dst = (uint64_t)(uintptr_t)hva,
+				 .src = (uint64_t)(uintptr_t)src, .len = len };
+
+	/* A copy the kernel cut short (a signal) is taken up where it stopped. */
+	while (ioctl(fd, UFFDIO_COPY, &c) < 0) {
+		if (errno != EAGAIN || c.copy <= 0)
+			return -errno;
+		c.dst += (uint64_t)c.copy;
+		c.src += (uint64_t)c.copy;
+		c.len -= (uint64_t)c.copy;
+		c.copy = 0;
+	}
+	return 0;
+}
+
+int guest_mem_uffd_zero(int fd, void *hva, uint64_t len)
+{
+	struct uffdio_zeropage z = { .range = { (uint64_t)(uintptr_t)hva, len } };
+
+	while (ioctl(fd, UFFDIO_ZEROPAGE, &z) < 0) {
+		if (errno != EAGAIN || z.zeropage <= 0)
+			return -errno;
+		z.range.start += (uint64_t)z.zeropage;
+		z.range.len -= (uint64_t)z.zeropage;
+		z.zeropage = 0;
+	}
+	return 0;
+}

@@ -37,4 +37,27 @@ int guest_mem_uffd_register(struct guest_mem *gm);
  */
 int guest_mem_uffd_keep(struct guest_mem *gm, int fd);
 
+/*
+ * Live migration's post-copy (migrate/postcopy.h): a userfaultfd made
+ * ahead (before the sandbox seals) and armed on RAM later, when the
+ * pages still to come are known. Not held by gm: its other paths (the
+ * balloon, memory hotplug) never see it, and it is disarmed once every
+ * page is in.
+ *
+ * guest_mem_uffd_open: a userfaultfd (as guest_mem_uffd_register makes
+ * it) after the UFFDIO_API handshake; the fd or -errno.
+ * guest_mem_uffd_arm / _disarm: gm's RAM regions registered for missing
+ * pages, or registered no more (disarming wakes every fault still
+ * waiting, which then reads zeros: only once no page is to come). 0 or
+ * -errno (-EOPNOTSUPP where UFFDIO_COPY cannot serve a region).
+ * guest_mem_uffd_place / _zero: len bytes (whole pages) at hva filled
+ * from src, or with zeros, and whoever waits on them woken; a page there
+ * already is -EEXIST. 0 or -errno.
+ */
+int guest_mem_uffd_open(void);
+int guest_mem_uffd_arm(const struct guest_mem *gm, int fd);
+int guest_mem_uffd_disarm(const struct guest_mem *gm, int fd);
+int guest_mem_uffd_place(int fd, void *hva, const void *src, uint64_t len);
+int guest_mem_uffd_zero(int fd, void *hva, uint64_t len);
+
 #endif

@@ -10,7 +10,8 @@
 #include "util/err.h"
 
 /*
- * Reads fd's stream into im (mig_image_init'ed) until END; p counts what
+ * Reads fd's stream into im (mig_image_init'ed) until END, or until
+ * POSTCOPY was taken (im->pc: the rest is read beside the faults); p counts what
  * came. 0, or -errno with err naming the fault (the record, the cut, the
  * timeout); im then holds whatever came, for mig_image_release.
  */

@@ -83,19 +83,19 @@ static int send_zero(int fd, uint64_t gpa, uint64_t n, struct mig_progress *p)
 }
 
 /*
- * Region r's pages, all or those set in map: runs of non-zero pages as
+ * Region r's pages [from, to), all or those set in map: runs of non-zero pages as
  * PAGES (at most MIG_PAGES_MAX - 1, the GPA taking an iovec), runs of
  * zero ones as ZERO when map says they were written (else skipped).
  */
-static int send_region(int fd, const struct guest_region *r, const uint64_t *map,
-		       struct mig_progress *p)
+int mig_send_range(int fd, const struct guest_region *r, const uint64_t *map, uint64_t from,
+		   uint64_t to, struct mig_progress *p)
 {
-	uint64_t npages = r->size / MIG_PAGE, run_start = 0, zero_start = 0;
+	uint64_t npages = to, run_start = 0, zero_start = 0;
 	unsigned int run = 0;
 	uint64_t zeros = 0;
 	int ret = 0;
 
-	for (uint64_t pg = 0; pg <= npages && !ret; pg++) {
+	for (uint64_t pg = from; pg <= npages && !ret; pg++) {
 		bool want = pg < npages && (!map || (map[pg / 64] >> (pg % 64) & 1));
 		bool zero = want && mig_page_zero(r->hva + pg * MIG_PAGE);
 
@@ -121,7 +121,8 @@ int mig_send_pass(int fd, const struct guest_mem *gm, uint64_t *const *maps,
 		  struct mig_progress *p, struct err *err)
 {
 	for (unsigned int i = 0; i < gm->nregions; i++) {
-		int ret = send_region(fd, &gm->regions[i], maps ? maps[i] : NULL, p);
+		int ret = mig_send_range(fd, &gm->regions[i], maps ? maps[i] : NULL, 0,
+					 gm->regions[i].size / MIG_PAGE, p);
 
 		if (ret)
 			return err_set(err, false, ret, "sending RAM: %s", ret == -EPIPE ?

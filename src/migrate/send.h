@@ -23,6 +23,7 @@ struct mig_progress {
 	uint64_t expected_downtime_ms;
 	uint64_t bandwidth;          /* bytes per second of the last pass */
 	uint64_t first_pass_pages;   /* the first pass's: RAM's non-zero pages when it began */
+	uint64_t requested;          /* post-copy: pages the destination asked for (PAGE_REQ) */
 };
 
 /* The stream's header and the LAYOUT record of gm (memcore's ELF header, nvcpus notes). */
@@ -35,6 +36,13 @@ int mig_send_begin(int fd, const struct guest_mem *gm, unsigned int nvcpus,
  */
 int mig_send_pass(int fd, const struct guest_mem *gm, uint64_t *const *maps,
 		  struct mig_progress *p, struct err *err);
+/*
+ * Region r's pages [from, to) (page numbers within it): all, or those set
+ * in map; non-zero runs as PAGES, zero ones as ZERO when map names them
+ * (else skipped). 0 or -errno.
+ */
+int mig_send_range(int fd, const struct guest_region *r, const uint64_t *map, uint64_t from,
+		   uint64_t to, struct mig_progress *p);
 /*
  * The dirty log since the last collection, region by region into maps
  * (allocated on the first call; mig_maps_free), *n the pages set. 0 or

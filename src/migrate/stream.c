@@ -8,16 +8,20 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "migrate/postcopy.h"
 #include "util/file.h"
 
 static const char *const names[] = {
 	[MIG_LAYOUT] = "LAYOUT", [MIG_PAGES] = "PAGES", [MIG_ZERO] = "ZERO",
 	[MIG_STATE] = "STATE", [MIG_END] = "END", [MIG_GO] = "GO", [MIG_READY] = "READY",
 	[MIG_FAIL] = "FAIL", [MIG_RUNNING] = "RUNNING", [MIG_PRELUDE] = "PRELUDE",
+	[MIG_POSTCOPY] = "POSTCOPY", [MIG_PAGE_REQ] = "PAGE_REQ", [MIG_PC_END] = "PC_END",
+	[MIG_PC_DONE] = "PC_DONE",
 };
 
 const char *mig_type_name(uint32_t type)
@@ -102,8 +106,16 @@ int mig_rec_check(const uint8_t in[MIG_REC_SIZE], struct mig_rec *r, struct err 
 	case MIG_FAIL:
 		bad = len > MIG_FAIL_MAX ? "a reason longer than 1 KiB" : NULL;
 		break;
-	case MIG_END: case MIG_GO: case MIG_READY: case MIG_RUNNING:
+	case MIG_END: case MIG_GO: case MIG_READY: case MIG_RUNNING: case MIG_PC_END:
+	case MIG_PC_DONE:
 		bad = len ? "not empty" : NULL;
+		break;
+	case MIG_POSTCOPY:
+		bad = !len || len % 8 || len > MIG_RAM_MAX / MIG_PAGE / 8 ? "not a bitmap of whole "
+		      "words, one bit per page of at most 2 TiB of RAM" : NULL;
+		break;
+	case MIG_PAGE_REQ:
+		bad = len != 8 ? "not a GPA" : NULL;
 		break;
 	default:
 		return err_set(err, true, -EPROTO, "a record of unknown type %u (%llu bytes)",
@@ -122,6 +134,7 @@ void mig_image_init(struct mig_image *im)
 	memset(im, 0, sizeof(*im));
 	im->fd = -1;
 	im->state_fd = -1;
+	im->uffd = -1;
 }
 
 void mig_image_release(struct mig_image *im)
@@ -130,6 +143,11 @@ void mig_image_release(struct mig_image *im)
 		close(im->fd);
 	if (im->state_fd >= 0)
 		close(im->state_fd);
+	/* The userfaultfd is its maker's (it outlives the image while pages come). */
+	for (unsigned int i = 0; i < MEMFILE_MAX_REGIONS; i++) {
+		free(im->pc_maps[i]);
+		free(im->pc_asked[i]);
+	}
 	mig_image_init(im);
 }
 
@@ -209,6 +227,8 @@ static int take_pages(struct mig_image *im, const struct mig_rec *r, const uint8
 		return err_set(err, true, -EPROTO, "record PAGES: %llu pages at GPA 0x%llx are "
 			       "not inside the layout's RAM", (unsigned long long)n,
 			       (unsigned long long)gpa);
+	if (im->pc)
+		return mig_pc_place(im, gpa, n, data + 8, err);
 	/* The VM built from PRELUDE: its RAM, whose regions are the layout's (checked). */
 	if (im->gm) {
 		dst = guest_mem_ptr(im->gm, gpa, n * MIG_PAGE);
@@ -237,6 +257,8 @@ static int take_zero(struct mig_image *im, const struct mig_rec *r, const uint8_
 		return err_set(err, true, -EPROTO, "record ZERO: %llu pages at GPA 0x%llx are "
 			       "not inside the layout's RAM", (unsigned long long)n,
 			       (unsigned long long)gpa);
+	if (im->pc)
+		return mig_pc_place(im, gpa, n, NULL, err);
 	if (im->gm) {
 		void *dst = guest_mem_ptr(im->gm, gpa, n * MIG_PAGE);
 
@@ -318,15 +340,17 @@ static int take_prelude(struct mig_image *im, const struct mig_rec *r, const uin
 int mig_image_take(struct mig_image *im, const struct mig_rec *r, const uint8_t *data,
 		   struct err *err)
 {
-	if (im->ended)
-		return refuse(err, r, "after END");
+	bool pc_page = im->pc && !im->pc_ended && (r->type == MIG_PAGES || r->type == MIG_ZERO);
+
+	if (im->ended && !pc_page && !(r->type == MIG_PC_END && im->pc && !im->pc_ended))
+		return refuse(err, r, im->pc_ended ? "after PC_END" : "after END");
 	switch (r->type) {
 	case MIG_LAYOUT:
 		return take_layout(im, r, data, err);
 	case MIG_PAGES: case MIG_ZERO:
 		if (!im->have_layout)
 			return refuse(err, r, "before the layout");
-		if (im->have_state)
+		if (im->have_state && !pc_page)
 			return refuse(err, r, "after the state");
 		return r->type == MIG_PAGES ? take_pages(im, r, data, err)
 					    : take_zero(im, r, data, err);
@@ -344,6 +368,22 @@ int mig_image_take(struct mig_image *im, const struct mig_rec *r, const uint8_t 
 		if (!im->have_state)
 			return refuse(err, r, "before the state");
 		im->ended = true;
+		return 0;
+	case MIG_POSTCOPY:
+		if (!im->have_prelude || !im->gm)
+			return refuse(err, r, "without a VM built from PRELUDE");
+		if (im->have_state)
+			return refuse(err, r, "after the state");
+		if (im->pc)
+			return refuse(err, r, "a second one");
+		return mig_pc_begin(im, r, data, err);
+	case MIG_PC_END:
+		if (!im->ended)
+			return refuse(err, r, "before END");
+		if (im->pc_left)
+			return err_set(err, true, -EPROTO, "record PC_END: %llu pages POSTCOPY named "
+				       "never came", (unsigned long long)im->pc_left);
+		im->pc_ended = true;
 		return 0;
 	default:
 		return refuse(err, r, "not one a source sends");

@@ -13,13 +13,21 @@
  *           the destination builds the VM from it, paused, while RAM comes
  *   PAGES   u64 GPA (4 KiB-aligned), then 1 to MIG_PAGES_MAX whole pages
  *   ZERO    u64 GPA, u64 count: pages that read as zeros now
+ *   POSTCOPY (post-copy only) after the first pass, before STATE: the pages
+ *           still to come, one bit per page, the layout's regions' bitmaps
+ *           one after another (u64 words); they come after GO, asked for or
+ *           pushed, as PAGES and ZERO
  *   STATE   the state file (snapshot/format.h), once, after the last pages
- *   END     nothing: the source is paused and sent everything
+ *   END     nothing: the source is paused and sent everything (post-copy:
+ *           everything but the pages POSTCOPY named)
  *   GO      nothing: the destination may run the VM (the answer to READY)
+ *   PC_END  nothing (post-copy): every page POSTCOPY named was sent
  * Destination to source:
  *   READY   nothing: the VM is built from the stream, paused
  *   FAIL    a line of text: why the destination refused the stream
  *   RUNNING nothing: the VM runs on the destination
+ *   PAGE_REQ u64 GPA (post-copy): a page the guest touched, wanted first
+ *   PC_DONE nothing (post-copy): every page is in; the source may close
  *
  * The receiving side trusts nothing: every length is bounded by its
  * type, every page lands inside the layout's regions, and nothing in the
@@ -59,6 +67,10 @@ enum mig_type {
 	MIG_FAIL = 8,
 	MIG_RUNNING = 9,
 	MIG_PRELUDE = 10,
+	MIG_POSTCOPY = 11,
+	MIG_PAGE_REQ = 12,
+	MIG_PC_END = 13,
+	MIG_PC_DONE = 14,
 };
 
 const char *mig_type_name(uint32_t type);
@@ -103,6 +115,18 @@ struct mig_image {
 	uint64_t pages, zero_pages;  /* counts, for progress */
 	/* The most RAM a layout may have (its regions' sum), set before any record; 0: MIG_RAM_MAX. */
 	uint64_t ram_limit;
+	/*
+	 * Post-copy (postcopy.h): the destination's userfaultfd, made before
+	 * the stream (-1: none, uffd_why says why), armed on gm's RAM by
+	 * POSTCOPY; the pages still to come (pc_maps, a bitmap per region)
+	 * and how many; pc_ended once PC_END came. pc: POSTCOPY was taken.
+	 */
+	int uffd;
+	const char *uffd_why;
+	bool pc, pc_ended;
+	uint64_t *pc_maps[MEMFILE_MAX_REGIONS];
+	uint64_t *pc_asked[MEMFILE_MAX_REGIONS]; /* asked for (PAGE_REQ) already */
+	uint64_t pc_left;
 };
 
 /* Empty, no limit but MIG_RAM_MAX. */
@@ -113,7 +137,9 @@ void mig_image_release(struct mig_image *im);
  * r->len bytes): the layout makes the image, pages land in it, STATE is
  * kept, END ends it. Records out of order (pages before the layout, a
  * second layout or state, anything after END, a page outside RAM) are
- * refused: -EPROTO with err naming the record. 0 or -errno.
+ * refused: -EPROTO with err naming the record. 0 or -errno. Once
+ * POSTCOPY was taken, PAGES and ZERO fill only the pages still to come
+ * (any others are already in) and may follow STATE and END, until PC_END.
  */
 int mig_image_take(struct mig_image *im, const struct mig_rec *r, const uint8_t *data,
 		   struct err *err);

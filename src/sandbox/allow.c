@@ -228,6 +228,12 @@ static const struct sandbox_ioctl migrate_ioctls[] = {
 	IOCTL(KVM_SET_MP_STATE), IOCTL(KVM_SET_VCPU_EVENTS), IOCTL(KVM_SET_XSAVE),
 	IOCTL(KVM_SET_XCRS), IOCTL(KVM_SET_DEBUGREGS), IOCTL(KVM_SET_IRQCHIP),
 	IOCTL(KVM_SET_PIT2), IOCTL(KVM_SET_CLOCK),
+	/*
+	 * Post-copy's destination (control/host_migrate_pc.c): the userfaultfd
+	 * made before the seal, armed on RAM, its pages placed, then disarmed.
+	 */
+	IOCTL(UFFDIO_REGISTER), IOCTL(UFFDIO_UNREGISTER), IOCTL(UFFDIO_COPY),
+	IOCTL(UFFDIO_ZEROPAGE),
 };
 
 static const struct sandbox_list lists[THREAD_KINDS] = {

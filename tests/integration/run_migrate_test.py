@@ -6,7 +6,7 @@ booted by `hearth run --api-sock --migrate-dir DIR`, sent to a fresh
 `hearth serve` that PUT /migrate/incoming made listen in DIR. Sandbox and
 seccomp on at both ends.
 
-    run_migrate_test.py --hearth build/hearth --case move|dest-dies|source-dies|refused|jailed [--asan B]
+    run_migrate_test.py --hearth build/hearth --case move|postcopy|postcopy-cut|dest-dies|source-dies|refused|jailed [--asan B]
 
   move         the counter goes on at the destination: the source's output
                and the destination's, one after the other, count on by one,
@@ -14,6 +14,13 @@ seccomp on at both ends.
                is finished by the destination); both sides' GET /migrate say
                completed, with the same bytes; the source refuses to resume;
                the destination holds the disk's lock now.
+  postcopy     the same move with "postcopy": true: one pass, then the pages the
+               guest wrote since, asked for or pushed; both ends say no page is
+               left, and the destination took every page the source sent.
+  postcopy-cut the source's pages cut off once the VM runs on the destination (a
+               proxy stops forwarding them after GO, then shuts both ends): the
+               destination ends with 1, saying it cannot run without the source's
+               pages; the source says post-copy failed and refuses to resume.
   dest-dies    a destination that reads part of the stream and dies (a socket
                this test holds): the source runs on, counting, its GET
                /migrate failed naming why; then a destination that refuses
@@ -135,7 +142,7 @@ def counts_on(out, what):
     wait_for(what, lambda: len(ticks(out)) >= n + 3)
 
 
-def case_move(binary, tmp):
+def case_move(binary, tmp, postcopy=False):
     if not kvm_or_skip():
         return
     s = Source(binary, tmp)
@@ -145,7 +152,10 @@ def case_move(binary, tmp):
         status, text = d.incoming(uri, s.disk)
         check(status == 204, "PUT /migrate/incoming: %d %r" % (status, text))
         check(d.state()["state"] == "waiting", "the destination waits: %r" % d.state())
-        status, text = s.migrate(uri, downtime_limit_ms=50)
+        if postcopy:
+            status, text = s.migrate(uri, postcopy=True)
+        else:
+            status, text = s.migrate(uri, downtime_limit_ms=50)
         check(status == 204, "PUT /migrate: %d %r" % (status, text))
         got = wait_state(s, ("completed", "failed", "unconfirmed"), "the source to finish")
         check(got["state"] == "completed", "the source says completed: %r" % got)
@@ -154,6 +164,15 @@ def case_move(binary, tmp):
         check(dst["bytes"] == got["bytes"] and got["bytes"] > 0,
               "both count the same bytes: %r %r" % (got, dst))
         check(got["iteration"] >= 1 and got["downtime_us"] > 0, "passes and downtime: %r" % got)
+        if postcopy:
+            # One pass, then the pages the guest wrote since: asked for or pushed, all in.
+            check(got["iteration"] == 1 and got["pages_left"] == 0 and dst["pages_left"] == 0,
+                  "post-copy: one pass, and no page left on either side: %r %r" % (got, dst))
+            check(dst["pages"] == got["pages"] and dst["pages"] > got["first_pass_pages"],
+                  "post-copy: the destination took every page the source sent, more than "
+                  "the first pass's: %r %r" % (got, dst))
+            check("every page" in d.log() or "runs here" in d.log(),
+                  "the destination's log: %r" % d.log()[-400:])
         counts_on(d.out, "the destination to count on")
         at_src = ticks(s.out)
         time.sleep(0.3)
@@ -402,7 +421,108 @@ def case_jailed(binary, tmp):
             subprocess.run(["umount", "-l", os.path.join(jb, "mig")])
 
 
-CASES = {"move": case_move, "dest-dies": case_dest_dies, "source-dies": case_source_dies,
+def case_postcopy(binary, tmp):
+    case_move(binary, tmp, postcopy=True)
+
+
+def read_exact(c, n):
+    b = b""
+    while len(b) < n:
+        got = c.recv(n - len(b))
+        if not got:
+            return None
+        b += got
+    return b
+
+
+def records(c, first=0):
+    """(type, bytes) of each record on c, after first raw bytes (the stream's header)."""
+    if first:
+        head = read_exact(c, first)
+        if head is None:
+            return
+        yield None, head
+    while True:
+        h = read_exact(c, 16)
+        if h is None:
+            return
+        t, _, n = struct.unpack("<IIQ", h)
+        body = read_exact(c, n) if n else b""
+        if body is None:
+            return
+        yield t, h + body
+
+
+def case_postcopy_cut(binary, tmp):
+    """The source's pages cut off once the VM runs on the destination (a proxy that stops
+    forwarding the source's records after GO, then closes both ends): the destination, whose
+    guest waits on pages it can never get, ends with 1 and says why; the source says the
+    migration failed and refuses to run the VM (it may have run there)."""
+    if not kvm_or_skip():
+        return
+    import threading
+    s = Source(binary, tmp)
+    d = Dest(binary, tmp)
+    real = os.path.join(s.dir, "real.sock")
+    front = os.path.join(s.dir, "m.sock")
+    lst = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lst.bind(front)
+    lst.listen(1)
+    seen = {"go": False, "running": threading.Event()}
+
+    def forward():
+        a, _ = lst.accept()
+        b = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        b.connect(real)
+        seen["socks"] = (a, b)
+
+        def back():
+            for t, raw in records(b):
+                a.sendall(raw)
+                if t == 9:
+                    seen["running"].set()
+        threading.Thread(target=back, daemon=True).start()
+        for t, raw in records(a, 16):
+            if not seen["go"]:
+                b.sendall(raw)
+            if t == 6:
+                seen["go"] = True
+        seen["source_closed"] = True
+
+    fwd = threading.Thread(target=forward, daemon=True)
+    fwd.start()
+    try:
+        status, text = d.incoming("unix:" + real, s.disk)
+        check(status == 204, "PUT /migrate/incoming: %d %r" % (status, text))
+        status, text = s.migrate("unix:" + front, postcopy=True)
+        check(status == 204, "PUT /migrate: %d %r" % (status, text))
+        check(seen["running"].wait(TIMEOUT), "the destination says RUNNING")
+        time.sleep(0.5)
+        # The link cut: both ends of the proxy shut.
+        for c in seen["socks"]:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass    # closed already: the proxy saw one end go
+        lst.close()
+        code = d.p.wait(timeout=TIMEOUT)
+        log = d.log()
+        check(code == 1 and "cannot run without the source's pages" in log and
+              "closed" in log, "the destination ends with 1, naming why (the source closed "
+              "the connection): %r %s (source: %r %s)" % (
+                  code, log[-500:], s.state(), open(s.err, "rb").read()[-1500:]))
+        got = wait_state(s, ("completed", "failed", "unconfirmed"), "the source to finish")
+        check(got["state"] == "failed" and "post-copy" in got.get("error", ""),
+              "the source says post-copy failed: %r" % got)
+        status, text = request(s.sock, "PATCH", "/vm", {"state": "Resumed"})
+        check(status == 400 and b"migrated" in text,
+              "the source refuses to run the VM again: %d %r" % (status, text))
+    finally:
+        s.stop()
+        d.stop()
+
+
+CASES = {"move": case_move, "postcopy": case_postcopy, "postcopy-cut": case_postcopy_cut, "dest-dies": case_dest_dies, "source-dies": case_source_dies,
          "refused": case_refused, "jailed": case_jailed}
 
 if __name__ == "__main__":

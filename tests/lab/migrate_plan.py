@@ -20,10 +20,19 @@ of each move), one stock-kernel guest moved between Hearth processes in L1.
      to resume.
   2. under a dirtier (the guest writes /dev/urandom into its RAM, asked by
      a line on TCP 7000), m1 -> m2: the same checks, a second reseed.
-  3. the destination killed mid-stream (m2 -> m3, m3 killed once it
+  5. post-copy, the dirtier still on, m2 -> m5: one pass, then the pages
+     written since fetched as the guest touches them or pushed; the same
+     checks, a third reseed, and both ends say every page came.
+  3. the destination killed mid-stream (m5 -> m3, m3 killed once it
      receives): the source says failed and the guest counts on there.
-  4. the source killed mid-stream (m2 -> m4, m2 killed once m4 receives):
+  4. the source killed mid-stream (m5 -> m4, m5 killed once m4 receives):
      m4 ends with 1, its log saying the VM never ran there.
+  6. post-copy with the source killed after the switch-over: a second
+     guest, under the dirtier, its source held to a tenth of a CPU (a cgroup)
+     so that its last pages come slowly, killed once the destination says
+     the VM runs there with pages still to come: the destination ends with
+     1, saying it cannot run without the source's pages (fatal to the VM,
+     as in every post-copy; docs/migration.md).
   The disk's counter in the image at the end is the last one a guest
   printed, or one more (written as it was killed, not yet printed).
 """
@@ -143,25 +152,68 @@ moved 2 /tmp/md1.sock
 echo "MG join12=$(joined /tmp/m1.out /tmp/m2.out)"
 kill -9 $p1; wait $p1 2>/dev/null
 
+# 5. post-copy, the dirtier still on: m2 -> m5, one pass, the rest fetched as the guest
+#    touches it or pushed
+dest 5
+echo "MG mig5=$(api /tmp/md2.sock PUT /migrate '{"uri": "unix:/tmp/mig/in5.sock", "postcopy": true}') $(cat /tmp/resp)"
+moved 5 /tmp/md2.sock
+echo "MG join25=$(joined /tmp/m2.out /tmp/m5.out)"
+kill -9 $p2; wait $p2 2>/dev/null
+
 # 3. the destination killed mid-stream: the source runs on
 dest 3
-echo "MG mig3=$(api /tmp/md2.sock PUT /migrate '{"uri": "unix:/tmp/mig/in3.sock"}') $(cat /tmp/resp)"
+echo "MG mig3=$(api /tmp/md5.sock PUT /migrate '{"uri": "unix:/tmp/mig/in3.sock"}') $(cat /tmp/resp)"
 receiving /tmp/md3.sock
 kill -9 $p3; wait $p3 2>/dev/null
-echo "MG src3=$(finish /tmp/md2.sock)"
-echo "MG count3=$(countson /tmp/m2.out)"
+echo "MG src3=$(finish /tmp/md5.sock)"
+echo "MG count3=$(countson /tmp/m5.out)"
 
 # 4. the source killed mid-stream: the destination ends, its VM never ran
 dest 4
-echo "MG mig4=$(api /tmp/md2.sock PUT /migrate '{"uri": "unix:/tmp/mig/in4.sock"}') $(cat /tmp/resp)"
+echo "MG mig4=$(api /tmp/md5.sock PUT /migrate '{"uri": "unix:/tmp/mig/in4.sock"}') $(cat /tmp/resp)"
 receiving /tmp/md4.sock
-kill -9 $p2; wait $p2 2>/dev/null
-last=$(wholelines /tmp/m2.out | grep '^LAB disk ' | tail -n 1 | awk '{print $3}')
+kill -9 $p5; wait $p5 2>/dev/null
+last=$(wholelines /tmp/m5.out | grep '^LAB disk ' | tail -n 1 | awk '{print $3}')
 wait $p4; echo "MG m4_exit=$?"
 echo "MG m4_said=$(grep -c 'never ran here' /tmp/hm4.err)"
 echo "MG m4_lines=$(disks /tmp/m4.out)"
 echo "MG disk_final=$(dd if=/tmp/m.img bs=512 skip=8 count=1 2>/dev/null | tr -dc 0-9) last=$last"
-for n in 0 1 2 3 4; do sed "s/^/H$n /" /tmp/hm$n.err | grep -v "PVM\|serving the API" | head -n 12; done
+
+# 6. post-copy, the source killed after the switch-over: a second guest (the first is gone),
+#    its source held to a tenth of a CPU (a cgroup) so its pages come slowly, killed once the
+#    destination runs the VM. Fatal to the VM, as every post-copy's: the destination ends.
+dd if=/dev/zero of=/tmp/m7.img bs=1024 count=1024 2>/dev/null
+attach m7
+$H run --kernel @KERNEL@ --initrd @L2_INITRD@ --cmdline "@CMDLINE@" --cpus 1 --memory @MEM@ \
+  --disk path=/tmp/m7.img,id=scratch --net tap=m7,vhost=off --api-sock /tmp/ms7.sock \
+  --migrate-dir /tmp/mig </dev/null >/tmp/m7.out 2>/tmp/hm7.err & p7=$!
+waitsock /tmp/ms7.sock
+waitfor '^LAB disk 10$' /tmp/m7.out 3000 && echo "MG counting7=yes"
+echo dirty | nc -w 3 192.168.77.2 7000
+waitfor 'LAB dirtier=on' /tmp/m7.out 600
+sleep 2
+mkdir -p /sys/fs/cgroup && { mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup; }
+echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
+mkdir -p /sys/fs/cgroup/slow && echo "10000 100000" >/sys/fs/cgroup/slow/cpu.max &&
+  echo $p7 >/sys/fs/cgroup/slow/cgroup.procs && echo "MG slow7=yes"
+dest8() { # the destination for m7's disk
+  attach m8
+  $H serve --api-sock /tmp/md8.sock </dev/null >/tmp/m8.out 2>/tmp/hm8.err & p8=$!
+  waitsock /tmp/md8.sock
+  echo "MG in8=$(api /tmp/md8.sock PUT /migrate/incoming '{"uri": "unix:/tmp/mig/in8.sock", "drive_overrides": [{"drive_id": "scratch", "path_on_host": "/tmp/m7.img", "is_read_only": false}], "network_overrides": [{"iface_id": "eth0", "host_dev_name": "m8"}]}') $(cat /tmp/resp)"
+}
+dest8
+echo "MG mig8=$(api /tmp/ms7.sock PUT /migrate '{"uri": "unix:/tmp/mig/in8.sock", "postcopy": true}') $(cat /tmp/resp)"
+n=0; while :; do
+  api /tmp/md8.sock GET /migrate >/dev/null
+  grep -q '"state":"\(postcopy\|completed\|failed\)"' /tmp/resp && break
+  n=$((n+1)); [ $n -gt 6000 ] && break; sleep 0.02
+done
+echo "MG dst8_seen=$(tr -d '\n' </tmp/resp)"
+kill -9 $p7; wait $p7 2>/dev/null
+wait $p8; echo "MG m8_exit=$?"
+echo "MG m8_said=$(grep -c "cannot run without the source's pages" /tmp/hm8.err)"
+for n in 0 1 2 5 3 4 7 8; do sed "s/^/H$n /" /tmp/hm$n.err | grep -v "PVM\|serving the API" | head -n 12; done
 echo "MG done=yes"
 '''
 
@@ -214,7 +266,8 @@ def checks(r):
         "(bridge %s, counting %s, ping %s)" % (a.get("bridge"), a.get("counting"), a.get("ping0"))
     g0 = gen(a.get("gen0"))
     gens = {0: g0}
-    for n, what, src in ((1, "idle", "01"), (2, "under a dirtier", "12")):
+    for n, what, src, before in ((1, "idle", "01", 0), (2, "under a dirtier", "12", 1),
+                                 (5, "post-copy, under the dirtier", "25", 2)):
         s, d = answer(a.get("src%d" % n)), answer(a.get("dst%d" % n))
         yield st("in%d" % n) == "204" and st("mig%d" % n) == "204", \
             "move %d (%s): PUT /migrate/incoming and PUT /migrate are 204 (%s; %s)" % (
@@ -224,9 +277,17 @@ def checks(r):
             "move %d (%s): both ends say completed, with the same bytes: source %s, " \
             "destination %s" % (n, what, s, d)
         if s:
-            print("INFO move %d (%s): %s passes, %s bytes, downtime %s us, %s ms in all" % (
-                n, what, s.get("iteration"), s.get("bytes"), s.get("downtime_us"),
-                s.get("total_ms")))
+            print("INFO move %d (%s): %s passes, %s bytes, downtime %s us, %s ms in all, "
+                  "%s pages asked for" % (n, what, s.get("iteration"), s.get("bytes"),
+                                          s.get("downtime_us"), s.get("total_ms"),
+                                          s.get("pages_requested")))
+        if n == 5:
+            yield s.get("postcopy") is True and d.get("postcopy") is True and \
+                s.get("iteration") == 1 and s.get("pages_left") == 0 and \
+                d.get("pages_left") == 0 and s.get("pages") == d.get("pages") and \
+                s.get("pages", 0) > s.get("first_pass_pages", 0), \
+                "move 5: post-copy on both ends, one pass, then the pages written since, " \
+                "every one in (source %s, destination %s)" % (s, d)
         j = joined(a.get("join" + src))
         yield j is not None and j[2] > 20 and j[3] == 0 and j[6] > 10 and j[7] == 0, \
             "move %d (%s): the source's output then the destination's count on by one, " \
@@ -239,7 +300,7 @@ def checks(r):
             "paused source's is still on the bridge (its MAC announced: %s)" % (
                 n, what, a.get("ping%d" % n))
         gens[n] = gen(a.get("gen%d" % n))
-        prev = gens.get(n - 1)
+        prev = gens.get(before)
         yield gens[n] is not None and prev is not None and gens[n][2] == prev[2] + 1 and \
             gens[n][1] != prev[1] and len(gens[n][1]) == 32, \
             "move %d (%s): VMGenID tells the guest, which reseeds once: a new generation " \
@@ -260,4 +321,15 @@ def checks(r):
     yield m is not None and int(m.group(2)) <= int(m.group(1)) <= int(m.group(2)) + 1, \
         "the disk holds the last count a guest printed (or one more, written as it was " \
         "killed): %s" % a.get("disk_final")
+    d8 = answer(a.get("dst8_seen"))
+    yield a.get("counting7") == "yes" and a.get("slow7") == "yes" and \
+        st("in8") == "204" and st("mig8") == "204", \
+        "post-copy cut: a second guest counts, its source held to a tenth of a CPU, and the " \
+        "move starts (counting %s, cgroup %s, %s; %s)" % (
+            a.get("counting7"), a.get("slow7"), a.get("in8"), a.get("mig8"))
+    yield d8.get("state") == "postcopy" and d8.get("pages_left", 0) > 0 and \
+        a.get("m8_exit") == "1" and a.get("m8_said") not in (None, "0"), \
+        "post-copy cut: the source killed once the VM runs on the destination with pages " \
+        "still to come (%s): the destination ends with 1 (%s), saying it cannot run without " \
+        "the source's pages (%s)" % (d8, a.get("m8_exit"), a.get("m8_said"))
     yield a.get("done") == "yes", "migrate: the plan ran to its end"

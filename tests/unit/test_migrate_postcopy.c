@@ -1,0 +1,313 @@
+/*
+ * Post-copy (src/migrate/postcopy.c) without a VM: a source that switches
+ * over after its first pass, naming the pages written since (POSTCOPY),
+ * and a destination whose "guest" (a thread) touches pages while they are
+ * still to come. A page still to come reads the source's bytes, never the
+ * first pass's or zeros; a page never written reads zeros; the first of
+ * them is asked for (PAGE_REQ) before the source pushes any. Then the
+ * records out of order, a bitmap of the wrong size, and a destination
+ * without a userfaultfd, each refused by name.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mem/guest_mem.h"
+#include "mem/guest_mem_uffd.h"
+#include "migrate/postcopy.h"
+#include "migrate/recv.h"
+#include "migrate/send.h"
+#include "migrate/stream.h"
+#include "migrate/wire.h"
+#include "util/err.h"
+#include "util/file.h"
+
+#define RAM (8ull << 20)
+#define PAGE 4096ull
+
+static void fill(struct guest_mem *gm, uint64_t pg, int v)
+{
+	uint8_t page[PAGE];
+
+	memset(page, v, sizeof(page));
+	guest_mem_write(gm, pg * PAGE, page, sizeof(page));
+}
+
+static int fake_prelude(void *ctx, int fd, struct guest_mem **gm, struct err *err)
+{
+	*gm = ctx;
+	return 0;
+}
+
+struct src {
+	int fd;
+	struct guest_mem *gm;
+	int ret;
+	struct err err;
+	struct mig_progress p;
+	uint64_t asked;         /* PAGE_REQs answered */
+};
+
+/* The source: a first pass, writes behind it, POSTCOPY, STATE, END, then answers and pushes. */
+static void *source(void *arg)
+{
+	struct src *s = arg;
+	uint64_t *maps[GUEST_MEM_DIRTY_MAPS] = { NULL };
+	uint64_t n = 0, left = 0, cursor = 0;
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	bool sent_end = false;
+	int ret = mig_send_begin(s->fd, s->gm, 1, &s->p, &s->err);
+
+	if (!ret)
+		ret = mig_wire_send_buf(s->fd, MIG_PRELUDE, "prelude", 7);
+	if (!ret)
+		ret = mig_collect(s->gm, -1, maps, &n);
+	if (!ret)
+		ret = mig_send_pass(s->fd, s->gm, NULL, &s->p, &s->err);
+	/* Behind the first pass: 3 rewritten, 5 zeroed, 100 and 700 written (were zero). */
+	fill(s->gm, 3, 0x33);
+	fill(s->gm, 5, 0);
+	fill(s->gm, 100, 0x77);
+	fill(s->gm, 700, 0x70);
+	if (!ret)
+		ret = mig_collect(s->gm, -1, maps, &n);
+	if (!ret && n != 4)
+		ret = -EINVAL;
+	if (!ret)
+		ret = mig_pc_send_map(s->fd, s->gm, maps, &left, &s->p, &s->err);
+	if (!ret && left != 4)
+		ret = -EINVAL;
+	if (!ret)
+		ret = mig_wire_send_buf(s->fd, MIG_STATE, "state", 5);
+	if (!ret)
+		ret = mig_wire_send_buf(s->fd, MIG_END, NULL, 0);
+	while (!ret) {
+		/* Nothing is pushed before the first request: the request path is what is tried. */
+		struct pollfd p = { s->fd, POLLIN, 0 };
+		int k = poll(&p, 1, (left && s->asked) || (!left && !sent_end) ? 0 : 10000);
+		struct mig_rec r;
+
+		if (k > 0) {
+			ret = mig_wire_recv(s->fd, &r, &buf, &cap, &s->err);
+			if (!ret && r.type == MIG_PAGE_REQ) {
+				ret = mig_pc_answer(s->fd, s->gm, maps, buf, &left, &s->p, &s->err);
+				s->asked++;
+			} else if (!ret && r.type == MIG_PC_DONE && sent_end) {
+				break;
+			} else if (!ret) {
+				ret = -EPROTO;
+			}
+		} else if (k == 0 && left) {
+			ret = mig_pc_push(s->fd, s->gm, maps, &cursor, &left, &s->p, &s->err);
+		} else if (k == 0 && !sent_end) {
+			ret = mig_wire_send_buf(s->fd, MIG_PC_END, NULL, 0);
+			sent_end = true;
+		} else {
+			ret = -ETIMEDOUT;
+		}
+	}
+	free(buf);
+	mig_maps_free(maps);
+	s->ret = ret;
+	return NULL;
+}
+
+struct guest {
+	struct guest_mem *gm;
+	uint8_t b3, b5, b100, b700, b0, b50;
+};
+
+/* Reads through the mapping, as a vCPU would: each read may wait on its page. */
+static void *guest(void *arg)
+{
+	struct guest *g = arg;
+	volatile uint8_t *ram = guest_mem_ptr(g->gm, 0, RAM);
+
+	g->b3 = ram[3 * PAGE + 17];
+	g->b5 = ram[5 * PAGE + 9];
+	g->b100 = ram[100 * PAGE];
+	g->b50 = ram[50 * PAGE + 1];
+	g->b0 = ram[0];
+	g->b700 = ram[700 * PAGE + 4095];
+	return NULL;
+}
+
+static void test_round_trip(void **state)
+{
+	struct guest_mem src, dst;
+	struct mig_image im;
+	struct mig_progress p = { 0 };
+	struct err err = ERR_INIT;
+	struct src s = { .err = ERR_INIT };
+	struct guest g = { .gm = &dst };
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	pthread_t ts, tg;
+	int sv[2], uffd = guest_mem_uffd_open();
+
+	if (uffd == -EPERM)
+		skip();
+	assert_true(uffd >= 0);
+	assert_int_equal(guest_mem_init(&src, RAM), 0);
+	assert_int_equal(guest_mem_dirty_enable(&src), 0);
+	assert_int_equal(guest_mem_init(&dst, RAM), 0);
+	for (unsigned int i = 0; i < 16; i++)
+		fill(&src, i, 0x40 + i);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	s.fd = sv[0];
+	s.gm = &src;
+	assert_int_equal(pthread_create(&ts, NULL, source, &s), 0);
+	mig_image_init(&im);
+	im.prelude = fake_prelude;
+	im.prelude_ctx = &dst;
+	im.uffd = uffd;
+	/* Up to POSTCOPY: the first pass's pages landed, four pages are to come. */
+	assert_int_equal(mig_recv_stream(sv[1], &im, &p, &err), 0);
+	assert_true(im.pc && !im.ended);
+	assert_int_equal(im.pc_left, 4);
+	assert_int_equal(pthread_create(&tg, NULL, guest, &g), 0);
+	while (!im.pc_ended) {
+		struct pollfd pf[2] = { { uffd, POLLIN, 0 }, { sv[1], POLLIN, 0 } };
+		struct mig_rec r;
+
+		assert_true(poll(pf, 2, 10000) > 0);
+		if (pf[0].revents & POLLIN) {
+			struct uffd_msg msg;
+			uint64_t gpa;
+
+			if (read(uffd, &msg, sizeof(msg)) == (ssize_t)sizeof(msg) &&
+			    mig_pc_fault(&im, msg.arg.pagefault.address & ~(PAGE - 1), &gpa) == 1) {
+				uint8_t b[8];
+
+				for (unsigned int k = 0; k < 8; k++)
+					b[k] = (uint8_t)(gpa >> (8 * k));
+				assert_int_equal(mig_wire_send_buf(sv[1], MIG_PAGE_REQ, b, 8), 0);
+			}
+		}
+		if (pf[1].revents & POLLIN) {
+			assert_int_equal(mig_wire_recv(sv[1], &r, &buf, &cap, &err), 0);
+			assert_int_equal(mig_image_take(&im, &r, buf, &err), 0);
+		}
+	}
+	assert_int_equal(guest_mem_uffd_disarm(&dst, uffd), 0);
+	assert_int_equal(mig_wire_send_buf(sv[1], MIG_PC_DONE, NULL, 0), 0);
+	pthread_join(tg, NULL);
+	pthread_join(ts, NULL);
+	assert_int_equal(s.ret, 0);
+	assert_true(s.asked >= 1);
+	assert_int_equal(im.pc_left, 0);
+	assert_int_equal(g.b3, 0x33);
+	assert_int_equal(g.b5, 0);
+	assert_int_equal(g.b100, 0x77);
+	assert_int_equal(g.b700, 0x70);
+	assert_int_equal(g.b0, 0x40);
+	assert_int_equal(g.b50, 0);
+	assert_memory_equal(guest_mem_ptr(&dst, 0, RAM), guest_mem_ptr(&src, 0, RAM), RAM);
+	free(buf);
+	mig_image_release(&im);
+	close(uffd);
+	close(sv[0]);
+	close(sv[1]);
+	guest_mem_destroy(&src);
+	guest_mem_destroy(&dst);
+}
+
+static int take(struct mig_image *im, uint32_t type, const void *data, uint64_t len,
+		struct err *err)
+{
+	struct mig_rec r = { type, len };
+
+	err->msg[0] = '\0';
+	return mig_image_take(im, &r, data, err);
+}
+
+static void test_refused(void **state)
+{
+	struct guest_mem dst;
+	struct mig_image im;
+	struct err err = ERR_INIT;
+	uint64_t map[RAM / PAGE / 64];
+	uint8_t rec[MIG_REC_SIZE];
+	struct mig_rec r;
+
+	assert_int_equal(guest_mem_init(&dst, RAM), 0);
+	memset(map, 0, sizeof(map));
+	mig_rec_put(rec, MIG_POSTCOPY, 12);
+	assert_int_equal(mig_rec_check(rec, &r, &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "record POSTCOPY of 12 bytes"));
+	mig_rec_put(rec, MIG_PAGE_REQ, 16);
+	assert_int_equal(mig_rec_check(rec, &r, &err), -EPROTO);
+	mig_rec_put(rec, MIG_PC_DONE, 1);
+	assert_int_equal(mig_rec_check(rec, &r, &err), -EPROTO);
+
+	/* Without a VM built from PRELUDE (the image's own path): refused. */
+	mig_image_init(&im);
+	assert_int_equal(take(&im, MIG_POSTCOPY, map, sizeof(map), &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "without a VM built from PRELUDE"));
+	/* A destination with no userfaultfd says so. */
+	im.have_layout = im.have_prelude = true;
+	im.l.nregions = 1;
+	im.l.r[0].size = RAM;
+	im.gm = &dst;
+	im.uffd_why = "no userfaultfd here";
+	assert_int_equal(take(&im, MIG_POSTCOPY, map, sizeof(map), &err), -EOPNOTSUPP);
+	assert_non_null(strstr(err.msg, "cannot take post-copy: no userfaultfd here"));
+	/* A bitmap of another size than RAM's. */
+	im.uffd = guest_mem_uffd_open();
+	if (im.uffd == -EPERM) {
+		mig_image_release(&im);
+		guest_mem_destroy(&dst);
+		skip();
+	}
+	assert_true(im.uffd >= 0);
+	assert_int_equal(take(&im, MIG_POSTCOPY, map, sizeof(map) - 8, &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "RAM's bitmaps are"));
+	/* PC_END before END, and before POSTCOPY. */
+	assert_int_equal(take(&im, MIG_PC_END, NULL, 0, &err), -EPROTO);
+	/* A real one; then the pages still to come are waited for, PC_END too early refused. */
+	map[0] = 1ull << 9;
+	assert_int_equal(take(&im, MIG_POSTCOPY, map, sizeof(map), &err), 0);
+	assert_int_equal(im.pc_left, 1);
+	assert_int_equal(take(&im, MIG_POSTCOPY, map, sizeof(map), &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "a second one"));
+	assert_int_equal(take(&im, MIG_STATE, "state", 5, &err), 0);
+	assert_int_equal(take(&im, MIG_END, NULL, 0, &err), 0);
+	assert_int_equal(take(&im, MIG_PC_END, NULL, 0, &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "1 pages POSTCOPY named never came"));
+	/* ZERO for it after END (post-copy's), then PC_END; anything after that is refused. */
+	uint8_t z[16] = { 0 };
+
+	z[1] = 0x90; /* GPA 0x9000: page 9 */
+	z[8] = 1;
+	assert_int_equal(take(&im, MIG_ZERO, z, 16, &err), 0);
+	assert_int_equal(im.pc_left, 0);
+	assert_int_equal(take(&im, MIG_PC_END, NULL, 0, &err), 0);
+	assert_int_equal(take(&im, MIG_ZERO, z, 16, &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "after PC_END"));
+	close(im.uffd);
+	mig_image_release(&im);
+	guest_mem_destroy(&dst);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
