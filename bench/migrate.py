@@ -8,9 +8,10 @@ The guest (the lab's stock kernel + busybox initrd, 1 vCPU, --memory MiB, a
 1 MiB scratch disk) writes --touch MiB of non-zero data into a ramfs, then
 prints `LAB count N` every 10 ms. With lab.dirty=R it also rewrites R/10 MiB
 of a ramfs file every 100 ms (R MiB/s while its CPU keeps up; it says how
-much it managed). Each VMM's VM is booted twice (idle, then with the
-dirtier), moved once to a second process of the same VMM in L1 over a Unix
-socket, and the moved guest's counter checked going on.
+much it managed). Each VMM's VM is booted three times (idle; with the
+dirtier; with the dirtier, moved by post-copy), moved once to a second
+process of the same VMM in L1 over a Unix socket, and the moved guest's
+counter checked going on.
 
   hearth  `hearth run --migrate-dir` to a `hearth serve` that PUT
           /migrate/incoming made listen; PUT /migrate with
@@ -21,6 +22,9 @@ socket, and the moved guest's counter checked going on.
           downtime limit (`migrate_set_parameter downtime-limit`), no
           bandwidth cap (max-bandwidth 100 GiB/s; its default is 128 MiB/s);
           `info migrate`'s total time, downtime and transferred ram.
+  postcopy  Hearth's `"postcopy": true` (one pass, then the pages written
+          since, asked for or pushed); QEMU's postcopy-ram capability on both
+          ends and `migrate_start_postcopy` right after `migrate`.
 
 Besides each VMM's own word, the gap the guest's counter shows: each
 process's console is a FIFO an awk in L1 reads, stamping each line with L1's
@@ -127,7 +131,8 @@ one() { # KIND DIRTY LIMIT
   echo "BENCH hearth_$1_touched=$(grep -a -m 1 'LAB touched' /tmp/$1.s.out | tr -d '\r' | awk '{print $3}')"
   c=$(api /tmp/d.sock PUT /migrate/incoming '{"uri": "unix:/tmp/mig/in.sock", "drive_overrides": [{"drive_id": "scratch", "path_on_host": "/tmp/b/scratch.img", "is_read_only": false}]}')
   [ "$c" = 204 ] || echo "BENCH hearth_$1_error=incoming_$c"
-  c=$(api /tmp/s.sock PUT /migrate '{"uri": "unix:/tmp/mig/in.sock", "downtime_limit_ms": '$3'}')
+  pc=; [ "$4" = 1 ] && pc=', "postcopy": true'
+  c=$(api /tmp/s.sock PUT /migrate '{"uri": "unix:/tmp/mig/in.sock", "downtime_limit_ms": '$3$pc'}')
   [ "$c" = 204 ] || echo "BENCH hearth_$1_error=migrate_$c"
   n=0; while :; do
     api /tmp/s.sock GET /migrate >/dev/null
@@ -147,6 +152,7 @@ one() { # KIND DIRTY LIMIT
 }
 one idle 0 20
 one dirty @DIRTY@ 100
+one postcopy @DIRTY@ 100 1
 true
 '''
 
@@ -172,7 +178,14 @@ one() { # KIND DIRTY LIMIT
   echo "BENCH qemu_$1_touched=$(grep -a -m 1 'LAB touched' /tmp/$1.s.out | tr -d '\r' | awk '{print $3}')"
   echo "migrate_set_parameter downtime-limit $3" >&3
   echo "migrate_set_parameter max-bandwidth 100G" >&3
+  # Post-copy: the capability on both ends, then the switch asked for as soon as it runs.
+  if [ "$4" = 1 ]; then
+    echo "migrate_set_capability postcopy-ram on" >&3
+    echo "migrate_set_capability postcopy-ram on" >&4
+    sleep 0.3
+  fi
   echo "migrate -d unix:/tmp/qmig.sock" >&3
+  [ "$4" = 1 ] && { sleep 0.2; echo "migrate_start_postcopy" >&3; }
   n=0; while ! grep -q 'Migration status: \(completed\|failed\)' /tmp/ms.log; do
     echo 'info migrate' >&3; n=$((n+1)); [ $n -gt 12000 ] && break; sleep 0.05
   done
@@ -191,6 +204,7 @@ one() { # KIND DIRTY LIMIT
 }
 one idle 0 20
 one dirty @DIRTY@ 100
+one postcopy @DIRTY@ 100 1
 true
 '''
 
@@ -249,12 +263,14 @@ def main():
         print("%s = %s" % (k, vals[k]))
         bad |= k.endswith("_error")
     print("guest %d MiB, 1 vCPU, %d MiB written before the move; dirty: a dirtier asked "
-          "for %d MiB/s; downtime limit 20 ms idle, 100 ms dirty" % (a.memory, a.touch, a.dirty))
+          "for %d MiB/s; downtime limit 20 ms idle, 100 ms dirty; postcopy: the dirtier, "
+          "switched over after the first pass (Hearth's postcopy, QEMU's postcopy-ram and "
+          "migrate_start_postcopy)" % (a.memory, a.touch, a.dirty))
     print("| case | VMM | total s | VMM's downtime ms | counter gap ms | MiB sent | "
           "sent / guest's non-zero |")
     print("|---|---|---|---|---|---|---|")
     rows, got = [], {}
-    for kind in ("idle", "dirty"):
+    for kind in ("idle", "dirty", "postcopy"):
         for vmm in ("hearth", "qemu"):
             f = figures(vals, vmm, kind)
             got[vmm, kind] = f
@@ -267,7 +283,7 @@ def main():
             rows.append([kind, vmm, f[0], f[1], f[2], f[3]])
     os.makedirs(os.path.dirname(CHART), exist_ok=True)
     print(run_chart(CHART_SCRIPT, CHART, rows))
-    for kind in ("idle", "dirty"):
+    for kind in ("idle", "dirty", "postcopy"):
         h, q = got.get(("hearth", kind)), got.get(("qemu", kind))
         if h and q:
             print("hearth/qemu %s: total %.2f, downtime %.2f, counter gap %.2f, bytes %.2f" % (

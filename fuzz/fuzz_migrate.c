@@ -16,6 +16,7 @@
  * post-copy's count of pages still to come never exceeds RAM's, and is 0
  * once PC_END was taken.
  */
+#include <errno.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -45,7 +46,7 @@ static int prelude(void *ctx, int fd, struct guest_mem **gm, struct err *err)
 }
 
 /* After POSTCOPY: the records the post-copy thread reads, until PC_END or an error. */
-static int postcopy(int fd, struct mig_image *im, struct err *err)
+static int postcopy(int fd, struct mig_image *im, struct mig_progress *p, struct err *err)
 {
 	uint8_t *buf = NULL;
 	size_t cap = 0;
@@ -54,9 +55,13 @@ static int postcopy(int fd, struct mig_image *im, struct err *err)
 	while (!ret && !im->pc_ended) {
 		struct mig_rec r;
 
+		uint64_t before = im->pages + im->zero_pages;
+
 		ret = mig_wire_recv(fd, &r, &buf, &cap, err);
 		if (!ret && r.type != MIG_GO)
 			ret = mig_image_take(im, &r, buf, err);
+		/* Counted as the post-copy thread counts them. */
+		p->pages += im->pages + im->zero_pages - before;
 	}
 	free(buf);
 	return ret;
@@ -85,8 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mig_recv_stream(fd, &im, &p, &e)) {
 		CHECK(e.msg[0]);
 	} else if (im.pc) {
-		CHECK(im.pc_left <= ram.size / 4096);
-		if (postcopy(fd, &im, &e))
+		CHECK(im.pc_left <= ram.regions[0].size / 4096);
+		if (postcopy(fd, &im, &p, &e))
 			CHECK(e.msg[0]);
 		else
 			CHECK(im.pc_ended && im.ended && !im.pc_left);

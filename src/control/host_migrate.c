@@ -202,9 +202,18 @@ static int await(struct host_mig *m, uint32_t want, struct err *err)
 	struct mig_rec r;
 	int ret = mig_wire_recv(m->fd, &r, &buf, &cap, err);
 
-	/* Post-copy: the destination asks for pages while it builds and starts the VM. */
+	/*
+	 * Post-copy: the destination asks for pages while it builds and starts
+	 * the VM; the answer it owes is still due within one deadline.
+	 */
+	uint64_t t0 = host_mig_now_us();
+
 	while (!ret && r.type == MIG_PAGE_REQ && m->pc_maps[0]) {
 		ret = host_mig_pc_answer(m, buf, err);
+		if (!ret && host_mig_now_us() - t0 > MIG_IO_TIMEOUT_MS * 1000ull)
+			ret = err_set(err, false, -ETIMEDOUT, "the destination asked for pages for "
+				      "%d s without answering %s", MIG_IO_TIMEOUT_MS / 1000,
+				      mig_type_name(want));
 		if (!ret)
 			ret = mig_wire_recv(m->fd, &r, &buf, &cap, err);
 	}

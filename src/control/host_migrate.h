@@ -74,7 +74,8 @@ struct host_mig {
 	const char *uffd_why;
 	pthread_t pc_thread;
 	bool pc_started, pc_run, pc_quit, pc_end, pc_go, pc_done, pc_idle;
-	int pc_ret;
+	bool pc_ready;              /* READY sent: only now may GO come */
+	int pc_ret, pc_enter_ret;
 	struct err pc_err;
 	pthread_mutex_t wlock;
 };

@@ -311,6 +311,10 @@ void host_mig_recv(struct host_mig *m)
 		/* The destination's share of the downtime. */
 		m->load_us = host_mig_now_us() - t0;
 	}
+	/* Marked first: the source's GO may be read the moment READY is out. */
+	pthread_mutex_lock(&m->lock);
+	m->pc_ready = !ret;
+	pthread_mutex_unlock(&m->lock);
 	if (!ret && (ret = host_mig_send(m, MIG_READY, NULL, 0)) != 0)
 		err_set(&err, false, ret, "sending READY: %s", strerror(-ret));
 	if (!ret && im.pc) {

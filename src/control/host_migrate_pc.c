@@ -152,7 +152,7 @@ static void tell(struct host_mig *m, bool *what)
 static int pc_loop(struct host_mig *m, struct err *err)
 {
 	struct mig_image *im = m->im;
-	unsigned int silent = 0;
+	uint64_t last = host_mig_now_us();
 	uint8_t *buf = NULL;
 	size_t cap = 0;
 	int ret = 0;
@@ -170,13 +170,13 @@ static int pc_loop(struct host_mig *m, struct err *err)
 			ret = err_set(err, false, -ECANCELED, "the migration was stopped");
 		else if (n < 0 && errno != EINTR)
 			ret = err_set(err, false, -errno, "poll: %s", strerror(errno));
-		else if (n == 0 && ++silent >= PC_SILENCE_S)
+		/* Timed from the source's last record: the guest's faults say nothing of it. */
+		else if (host_mig_now_us() - last >= PC_SILENCE_S * 1000000ull)
 			ret = err_set(err, false, -ETIMEDOUT, "the source sent nothing for %d s with "
 				      "%llu pages still to come", PC_SILENCE_S,
 				      (unsigned long long)im->pc_left);
 		if (ret || n <= 0)
 			continue;
-		silent = 0;
 		if (p[0].revents & POLLIN)
 			ret = faults(m, err);
 		if (ret || !(p[1].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -184,7 +184,18 @@ static int pc_loop(struct host_mig *m, struct err *err)
 		uint64_t before = im->pages + im->zero_pages;
 
 		ret = mig_wire_recv(m->fd, &r, &buf, &cap, err);
+		if (!ret)
+			last = host_mig_now_us();
 		if (!ret && r.type == MIG_GO) {
+			bool ready;
+
+			pthread_mutex_lock(&m->lock);
+			ready = m->pc_ready;
+			pthread_mutex_unlock(&m->lock);
+			if (!ready) {
+				ret = err_set(err, true, -EPROTO, "the source sent GO before READY");
+				break;
+			}
 			/* The commit's words are not the stream's bytes (as without post-copy). */
 			tell(m, &m->pc_go);
 			continue;
@@ -222,19 +233,25 @@ static void *pc_main(void *arg)
 	pthread_setname_np(pthread_self(), "migrate-pc");
 	ret = thread_hook_enter(THREAD_MIGRATE);
 	pthread_mutex_lock(&m->lock);
+	m->pc_enter_ret = ret;
 	m->pc_idle = true;
 	pthread_cond_broadcast(&m->cond);
-	while (!m->pc_run && !m->pc_quit)
+	/* Unfiltered, it serves nothing: its maker joins it (host_mig_pc_prepare). */
+	while (!ret && !m->pc_run && !m->pc_quit)
 		pthread_cond_wait(&m->cond, &m->lock);
-	bool run = m->pc_run && !m->pc_quit;
+	bool run = !ret && m->pc_run && !m->pc_quit;
 
-	pthread_mutex_unlock(&m->lock);
-	if (!run)
+	if (!run) {
+		/* Whoever waits on it hears it is gone. */
+		m->pc_ret = -ECANCELED;
+		err_set(&m->pc_err, false, -ECANCELED, "post-copy: the migration was stopped");
+		m->pc_done = true;
+		pthread_cond_broadcast(&m->cond);
+		pthread_mutex_unlock(&m->lock);
 		return NULL;
-	if (ret)
-		err_set(&err, false, ret, "post-copy: its thread: %s", strerror(-ret));
-	else
-		ret = pc_loop(m, &err);
+	}
+	pthread_mutex_unlock(&m->lock);
+	ret = pc_loop(m, &err);
 	pthread_mutex_lock(&m->lock);
 	if (ret && !m->pc_go) {
 		/*
@@ -273,7 +290,8 @@ void host_mig_pc_prepare(struct host_mig *m)
 		return;
 	}
 	m->pc_run = m->pc_quit = m->pc_end = m->pc_go = m->pc_done = m->pc_idle = false;
-	m->pc_ret = 0;
+	m->pc_ready = false;
+	m->pc_ret = m->pc_enter_ret = 0;
 	if (pthread_create(&m->pc_thread, NULL, pc_main, m)) {
 		close(fd);
 		m->uffd_why = "its post-copy thread could not start";
@@ -285,7 +303,13 @@ void host_mig_pc_prepare(struct host_mig *m)
 	pthread_mutex_lock(&m->lock);
 	while (!m->pc_idle)
 		pthread_cond_wait(&m->cond, &m->lock);
+	int ret = m->pc_enter_ret;
+
 	pthread_mutex_unlock(&m->lock);
+	if (ret) {
+		host_mig_pc_stop(m);
+		m->uffd_why = "its post-copy thread could not be filtered";
+	}
 }
 
 int host_mig_pc_run(struct host_mig *m)
@@ -293,6 +317,10 @@ int host_mig_pc_run(struct host_mig *m)
 	if (!m->pc_started)
 		return -EINVAL;
 	pthread_mutex_lock(&m->lock);
+	if (m->pc_quit) {
+		pthread_mutex_unlock(&m->lock);
+		return -ECANCELED;
+	}
 	m->pc_run = true;
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);

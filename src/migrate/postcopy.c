@@ -80,16 +80,23 @@ int mig_pc_begin(struct mig_image *im, const struct mig_rec *r, const uint8_t *d
 			im->pc_maps[i][w - 1] &= (1ull << (npages % 64)) - 1;
 		for (uint64_t k = 0; k < w; k++)
 			im->pc_left += (uint64_t)__builtin_popcountll(im->pc_maps[i][k]);
-		ret = drop(&gm->regions[i], im->pc_maps[i]);
-		if (ret)
-			return err_set(err, false, ret, "post-copy: dropping stale pages: %s",
-				       strerror(-ret));
 	}
+	/*
+	 * Armed first, then the stale copies dropped: a dropped page is
+	 * missing from then on, so nothing (khugepaged filling a huge page,
+	 * say) can put zeros where a page is still to come.
+	 */
 	ret = guest_mem_uffd_arm(gm, im->uffd);
 	if (ret)
 		return err_set(err, false, ret, "post-copy: arming the userfaultfd on RAM: %s",
 			       strerror(-ret));
 	im->pc = true;
+	for (unsigned int i = 0; i < gm->nregions; i++) {
+		ret = drop(&gm->regions[i], im->pc_maps[i]);
+		if (ret)
+			return err_set(err, false, ret, "post-copy: dropping stale pages: %s",
+				       strerror(-ret));
+	}
 	return 0;
 }
 
@@ -129,7 +136,8 @@ int mig_pc_place(struct mig_image *im, uint64_t gpa, uint64_t n, const uint8_t *
 			continue;
 		ret = pages ? guest_mem_uffd_place(im->uffd, hva, pages + k * MIG_PAGE, MIG_PAGE)
 			    : guest_mem_uffd_zero(im->uffd, hva, MIG_PAGE);
-		if (ret && ret != -EEXIST)
+		/* -EEXIST too: a page still to come was filled by someone else, not with its bytes. */
+		if (ret)
 			return err_set(err, false, ret, "post-copy: placing GPA 0x%llx: %s",
 				       (unsigned long long)(gpa + k * MIG_PAGE), strerror(-ret));
 		clear(im->pc_maps[i], pg + k);
