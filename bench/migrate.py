@@ -132,7 +132,7 @@ one() { # KIND DIRTY LIMIT
   c=$(api /tmp/d.sock PUT /migrate/incoming '{"uri": "unix:/tmp/mig/in.sock", "drive_overrides": [{"drive_id": "scratch", "path_on_host": "/tmp/b/scratch.img", "is_read_only": false}]}')
   [ "$c" = 204 ] || echo "BENCH hearth_$1_error=incoming_$c"
   pc=; [ "$4" = 1 ] && pc=', "postcopy": true'
-  c=$(api /tmp/s.sock PUT /migrate '{"uri": "unix:/tmp/mig/in.sock", "downtime_limit_ms": '$3$pc'}')
+  c=$(api /tmp/s.sock PUT /migrate '{"uri": "unix:/tmp/mig/in.sock", "downtime_limit_ms": '"$3$pc"'}')
   [ "$c" = 204 ] || echo "BENCH hearth_$1_error=migrate_$c"
   n=0; while :; do
     api /tmp/s.sock GET /migrate >/dev/null

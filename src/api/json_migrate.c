@@ -60,7 +60,8 @@ int json_migrate_parse(json_t *o, bool incoming, struct ctl_migrate_req *r, stru
 			return err_set(err, true, -EINVAL, "%s: unknown field '%.64s'", what, key);
 	v = json_object_get(o, "uri");
 	if (!json_is_string(v))
-		return err_set(err, true, -EINVAL, "%s: uri: want a string, unix:PATH", what);
+		return err_set(err, true, -EINVAL, "%s: uri: want a string, unix:PATH or "
+			       "tcp:ADDR:PORT", what);
 	r->uri = json_string_value(v);
 	if (!incoming) {
 		ret = number(o, what, "downtime_limit_ms", MIGRATE_MAX_DOWNTIME_MS, &r->downtime_ms,

@@ -84,6 +84,7 @@ int cli_sandbox(const struct cli_sandbox *s)
 	so.no_nics = s->no_nics;
 	so.api_sock = s->api_sock;
 	so.uid_shared = s->uid_shared;
+	so.migrate_net = s->migrate_net;
 	/*
 	 * The API socket's directory is not kept: the socket is bound before
 	 * the seal (cli_host_run) and served from its fd. Snapshots are

@@ -33,6 +33,7 @@ struct cli_sandbox {
 	const char *api_sock;       /* the API socket, whose directory stays reachable; NULL: none */
 	const char *snapshot_dir;   /* --snapshot-dir; NULL: none */
 	const char *migrate_dir;    /* --migrate-dir: a migration's sockets; NULL: none */
+	bool migrate_net;           /* --migrate-net: sandbox_opts.migrate_net */
 	bool no_nics;               /* no NIC needs the host's network */
 	/* --new-pid-ns, --pid-file PATH (NULL: not given); the VM then runs as pid 1 of its own */
 	bool new_pid_ns;

@@ -27,7 +27,7 @@ void cli_run_usage(FILE *out)
 		"       hearth snapshot-merge --base MEM --diff MEM\n"
 		"       hearth fork --api-sock PATH --count N --clone-sock PATTERN [...] (see 'hearth fork --help')\n"
 		"       hearth reset --api-sock PATH\n"
-		"       hearth migrate --api-sock PATH --to unix:SOCKET | --incoming unix:SOCKET [...]\n"
+		"       hearth migrate --api-sock PATH --to URI | --incoming URI [...]\n"
 		"       hearth --help | --version | --seccomp-report | --sandbox-report\n"
 		"\n"
 		"Boots a Linux kernel (bzImage, or ELF vmlinux with or without a PVH note) or a\n"
@@ -105,6 +105,8 @@ void cli_run_usage(FILE *out)
 		"                    written (not /, /run, /tmp, /dev or $HOME)\n"
 		"  --migrate-dir DIR  with the sandbox, where PUT /migrate finds its\n"
 		"                    destination's socket (docs/migration.md)\n"
+		"  --migrate-net     with the sandbox, keep the host's network (TCP) for a\n"
+		"                    PUT /migrate to a tcp: destination (docs/migration.md)\n"
 		"  --fork-dir DIR    with --api-sock, PUT /fork makes clones beneath DIR\n"
 		"                    (docs/api.md \"Fork and reset\")\n"
 		"  -v, --verbose     more log output\n"
@@ -235,6 +237,7 @@ static const struct opt run_opts[] = {
 	RUN_STR("--snapshot-dir", snapshot_dir),
 	RUN_STR("--fork-dir", fork_dir),
 	RUN_STR("--migrate-dir", migrate_dir),
+	RUN_FLAG("--migrate-net", migrate_net),
 	RUN_STR("--jail", jail),         /* checked by the sandbox (sandbox_opts_parse) */
 	RUN_STR("--uid", jail_uid),
 	RUN_STR("--gid", jail_gid),
@@ -344,7 +347,7 @@ int cli_run_main(int argc, char **argv)
 	sb = (struct cli_sandbox){ .no_seccomp = cfg.no_seccomp, .no_sandbox = cfg.no_sandbox,
 				   .jail = cfg.jail, .uid = cfg.jail_uid, .gid = cfg.jail_gid,
 				   .api_sock = cfg.api_sock, .snapshot_dir = cfg.snapshot_dir,
-				   .migrate_dir = cfg.migrate_dir,
+				   .migrate_dir = cfg.migrate_dir, .migrate_net = cfg.migrate_net,
 				   .no_nics = cfg.vm.nnets == 0, .new_pid_ns = cfg.new_pid_ns,
 				   .pid_file = cfg.pid_file };
 	code = cli_sandbox(&sb);

@@ -119,6 +119,8 @@ static const struct opt serve_opts_table[] = {
 	STR("--fork-dir", fork_dir),
 	/* Hearth's: PUT /migrate's destination socket lies beneath it (docs/migration.md). */
 	STR("--migrate-dir", migrate_dir),
+	/* Hearth's: the host's network kept for PUT /migrate to a tcp: destination. */
+	FLAG("--migrate-net", migrate_net),
 	STR("--uid", jail_uid),
 	STR("--gid", jail_gid),
 	/* Firecracker's jailer's flag, taken by Hearth itself (as --jail is). */
@@ -249,6 +251,8 @@ static const char flags_help[] =
 	"                               after boot (not /, /run, /tmp, /dev or $HOME)\n"
 	"  --migrate-dir DIR            with the sandbox, where PUT /migrate finds its\n"
 	"                               destination's socket (docs/migration.md)\n"
+	"  --migrate-net                with the sandbox, keep the host's network (TCP)\n"
+	"                               for PUT /migrate to a tcp: destination\n"
 	"  --fork-dir DIR               PUT /fork: clones are made, and their files and\n"
 	"                               sockets named, beneath DIR (docs/api.md)\n"
 	"  --jail DIR --uid U --gid G   (root only) chroot into DIR, run as U:G; the API's\n"
@@ -361,6 +365,7 @@ static int serve_main(int argc, char **argv, bool firecracker)
 				   .jail = o.jail, .uid = o.jail_uid, .gid = o.jail_gid,
 				   .api_sock = o.no_api ? NULL : o.api_sock,
 				   .snapshot_dir = o.snapshot_dir, .migrate_dir = o.migrate_dir,
+				   .migrate_net = o.migrate_net,
 				   .new_pid_ns = o.new_pid_ns,
 				   .pid_file = o.pid_file, .firecracker = firecracker };
 	ret = cli_sandbox(&sb);

@@ -21,6 +21,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,24 +38,6 @@
 
 #define DEFAULT_DOWNTIME_MS 300
 #define DEFAULT_MAX_ITERATIONS 30
-/* A destination that accepts no connection in this long is refused (the api thread waits). */
-#define CONNECT_TIMEOUT_S 5
-
-int host_mig_uri(struct host_mig *m, const char *uri, struct err *err)
-{
-	const char *path;
-
-	if (strncmp(uri, "unix:", 5))
-		return err_set(err, true, -EINVAL, "uri '%.100s': want unix:PATH (tcp: is not "
-			       "supported yet)", uri);
-	path = uri + 5;
-	if (!*path || strlen(path) >= sizeof(m->path) || strlen(uri) >= sizeof(m->uri))
-		return err_set(err, true, -EINVAL, "uri '%.100s': a socket path of 1 to %zu "
-			       "bytes", uri, sizeof(m->path) - 1);
-	snprintf(m->path, sizeof(m->path), "%s", path);
-	snprintf(m->uri, sizeof(m->uri), "%s", uri);
-	return 0;
-}
 
 /* The job's first step done: the api thread, waiting in hand_over, answers with it. */
 void host_mig_answer(struct host_mig *m, int ret, const struct err *err)
@@ -64,38 +49,6 @@ void host_mig_answer(struct host_mig *m, int ret, const struct err *err)
 		m->answer_err = *err;
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
-}
-
-/*
- * The api thread waits for this under the handler's lock: a listener whose
- * backlog is full would block connect(2) for good, so it has the send
- * deadline (which a Unix connect keeps), and the socket is published
- * first, for host_migrate_stop to cut.
- */
-static int connect_to(struct host_mig *m, struct err *err)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return err_set(err, false, -errno, "migrate: socket: %s", strerror(errno));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &(struct timeval){ CONNECT_TIMEOUT_S, 0 },
-		   sizeof(struct timeval));
-	pthread_mutex_lock(&m->lock);
-	m->fd = fd;
-	pthread_mutex_unlock(&m->lock);
-	memcpy(a.sun_path, m->path, strlen(m->path) + 1);
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
-		mig_wire_timeouts(fd);
-	} else {
-		int e = errno == EAGAIN || errno == EINPROGRESS ? ETIMEDOUT : errno;
-
-		return err_set(err, true, -e, "migrate: %s: %s%s", m->uri, strerror(e),
-			       e == ENOENT || e == ECONNREFUSED ? " (is a destination listening? "
-			       "PUT /migrate/incoming on it first)" : e == ETIMEDOUT ?
-			       " (the destination accepts no connection)" : "");
-	}
-	return 0;
 }
 
 /* The dirty log on, from now: KVM's flag on every RAM slot (a flags-only change). */
@@ -254,7 +207,7 @@ static void run_send(struct host_mig *m)
 	uint64_t *maps[GUEST_MEM_DIRTY_MAPS] = { NULL };
 	struct ctl_action a = { .type = CTL_MIGRATE_SWITCH };
 	struct err err = ERR_INIT;
-	int ret = connect_to(m, &err);
+	int ret = host_mig_connect(m, &err);
 
 	if (!ret)
 		ret = tracking_on(m, &err);

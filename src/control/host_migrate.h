@@ -11,6 +11,7 @@
 #define HEARTH_CONTROL_HOST_MIGRATE_H
 
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -38,6 +39,10 @@ struct host_mig {
 	/* The request, copied: the api thread's is gone once it answered. */
 	char uri[128];
 	char path[108];
+	/* tcp:HOST:PORT (HOST an address: nothing is resolved), else unix:PATH. */
+	bool tcp;
+	struct sockaddr_storage sa;
+	socklen_t salen;
 	uint32_t downtime_ms, max_iterations;
 	struct snap_load_req load;  /* the destination's; its strings in strs */
 	char *strs[64];
@@ -119,7 +124,15 @@ enum host_mig_pc_wait { HOST_MIG_PC_END, HOST_MIG_PC_GO, HOST_MIG_PC_DONE };
 int host_mig_pc_wait(struct host_mig *m, enum host_mig_pc_wait what, struct err *err);
 void host_mig_pc_stop(struct host_mig *m);
 int host_mig_send(struct host_mig *m, uint32_t type, const void *buf, size_t len);
-/* The uri's socket path into m->path: 0, or -EINVAL with err naming the fault. */
+/*
+ * host_migrate_net.c: the uri into m (unix:PATH's path, or tcp:ADDR:PORT's
+ * address): 0, or -EINVAL with err naming the fault. The source's
+ * connection (m->fd); the destination's listening socket (m->lfd) and its
+ * end. 0 or -errno with err.
+ */
 int host_mig_uri(struct host_mig *m, const char *uri, struct err *err);
+int host_mig_connect(struct host_mig *m, struct err *err);
+int host_mig_listen(struct host_mig *m, struct err *err);
+void host_mig_unlisten(struct host_mig *m);
 
 #endif

@@ -112,18 +112,6 @@ static int accept_one(struct host_mig *m, struct err *err)
 	}
 }
 
-/* The listening socket is done with: closed, its path removed. */
-static void unlisten(struct host_mig *m)
-{
-	pthread_mutex_lock(&m->lock);
-	if (m->lfd >= 0) {
-		close(m->lfd);
-		m->lfd = -1;
-		unlink(m->path);
-	}
-	pthread_mutex_unlock(&m->lock);
-}
-
 /* The prelude's VM's RAM, handed over as the load maps it (snapshot/request.h's mem_attach). */
 static int attach_ram(void *ctx, struct guest_mem *gm, struct err *err)
 {
@@ -269,14 +257,8 @@ void host_mig_recv(struct host_mig *m)
 	uint8_t *buf = NULL;
 	size_t cap = 0;
 	struct mig_rec r;
-	int ret = uds_listen("migrate/incoming", m->path, 1, &err);
+	int ret = host_mig_listen(m, &err);
 
-	if (ret >= 0) {
-		pthread_mutex_lock(&m->lock);
-		m->lfd = ret;
-		pthread_mutex_unlock(&m->lock);
-		ret = 0;
-	}
 	host_mig_answer(m, ret, &err);
 	if (ret)
 		return;
@@ -286,7 +268,7 @@ void host_mig_recv(struct host_mig *m)
 	im.prelude_ctx = m;
 	m->im = &im;
 	ret = accept_one(m, &err);
-	unlisten(m);
+	host_mig_unlisten(m);
 	if (!ret) {
 		host_mig_set(m, "receiving", NULL);
 		ret = mig_recv_stream(m->fd, &im, &m->p, &err);

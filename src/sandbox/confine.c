@@ -181,7 +181,8 @@ int sandbox_prepare(const struct sandbox_opts *o, struct err *err)
 			return pid_fd;
 	}
 	if (o->jail) {
-		ret = jail_enter(o->jail, o->uid, o->gid, o->no_nics, o->new_pid_ns, err);
+		ret = jail_enter(o->jail, o->uid, o->gid, o->no_nics && !o->migrate_net,
+				 o->new_pid_ns, err);
 		if (ret) {
 			pidfile_drop(pid_fd);
 			return ret;
@@ -344,7 +345,7 @@ int sandbox_seal(const struct vm_config *cfg, struct err *err)
 {
 	static struct sandbox_paths paths;
 	int fds[SANDBOX_MAX_PATHS];
-	bool host_net = sandbox_needs_host_net(cfg);
+	bool host_net = sandbox_needs_host_net(cfg) || opts.migrate_net;
 	int abi, rfd = -1, ret;
 
 	/* Before the io thread's filter goes on (after this hook), sandbox or not. */

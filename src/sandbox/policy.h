@@ -41,6 +41,12 @@ struct sandbox_opts {
 	 * filters let no sealed thread make a process or thread anyway.
 	 */
 	bool uid_shared;
+	/*
+	 * --migrate-net: the host's network is kept (no network namespace of
+	 * its own; Landlock's TCP rules off), for PUT /migrate to a tcp:
+	 * destination, which a sealed process cannot otherwise reach.
+	 */
+	bool migrate_net;
 };
 
 /*

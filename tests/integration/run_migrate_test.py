@@ -6,7 +6,7 @@ booted by `hearth run --api-sock --migrate-dir DIR`, sent to a fresh
 `hearth serve` that PUT /migrate/incoming made listen in DIR. Sandbox and
 seccomp on at both ends.
 
-    run_migrate_test.py --hearth build/hearth --case move|postcopy|postcopy-cut|dest-dies|source-dies|refused|jailed [--asan B]
+    run_migrate_test.py --hearth build/hearth --case move|tcp|postcopy|postcopy-cut|dest-dies|source-dies|refused|jailed [--asan B]
 
   move         the counter goes on at the destination: the source's output
                and the destination's, one after the other, count on by one,
@@ -14,6 +14,9 @@ seccomp on at both ends.
                is finished by the destination); both sides' GET /migrate say
                completed, with the same bytes; the source refuses to resume;
                the destination holds the disk's lock now.
+  tcp          tcp:127.0.0.1:PORT: a sandboxed source without --migrate-net is
+               refused, naming it, and a host name is refused (none is resolved);
+               one with --migrate-net moves the VM over TCP, counting on.
   postcopy     the same move with "postcopy": true: one pass, then the pages the
                guest wrote since, asked for or pushed; both ends say no page is
                left, and the destination took every page the source sent.
@@ -33,7 +36,8 @@ seccomp on at both ends.
                ever ran there.
   jailed       both ends under --jail (uid 1000), each jail seeing the source's
                --migrate-dir (a bind mount): the VM moves, counting on.
-  refused      bad requests named: an unknown field, a uri that is no unix:,
+  refused      bad requests named: an unknown field, a uri that is neither unix: nor
+               tcp:, a tcp: port 0,
                no destination listening, one that accepts no connection (5 s), migrate/incoming after the machine
                was configured, and a boot-source PUT while one comes in.
 
@@ -65,7 +69,7 @@ def count_text(*paths):
 
 
 class Source:
-    def __init__(self, binary, tmp):
+    def __init__(self, binary, tmp, extra=()):
         self.dir = os.path.join(tmp, "mig")
         os.mkdir(self.dir)
         self.disk = os.path.join(tmp, "disk.img")
@@ -78,7 +82,7 @@ class Source:
             [binary, "run", "--kernel", TICK, "--memory", "64",
              "--disk", "path=%s,id=scratch" % self.disk,
              "--vsock", "cid=3,uds=%s" % os.path.join(tmp, "vs", "v.sock"),
-             "--api-sock", self.sock, "--migrate-dir", self.dir],
+             "--api-sock", self.sock, "--migrate-dir", self.dir] + list(extra),
             stdin=subprocess.DEVNULL, stdout=open(self.out, "wb"),
             stderr=open(self.err, "wb"), env=env())
         wait_for("the source's third line", lambda: len(ticks(self.out)) >= 3)
@@ -309,7 +313,8 @@ def case_refused(binary, tmp):
     d = Dest(binary, tmp)
     try:
         for body, words in (({"uri": "unix:x", "speed": 1}, "unknown field 'speed'"),
-                            ({"uri": "tcp:1.2.3.4:5"}, "want unix:PATH"),
+                            ({"uri": "ftp:1.2.3.4:5"}, "want unix:PATH or tcp:ADDR:PORT"),
+                            ({"uri": "tcp:1.2.3.4:0"}, "PORT 1 to 65535"),
                             ({"uri": "unix:" + os.path.join(s.dir, "none.sock")},
                              "is a destination listening"),
                             ({"uri": "unix:x", "downtime_limit_ms": 0}, "downtime_limit_ms")):
@@ -421,6 +426,58 @@ def case_jailed(binary, tmp):
             subprocess.run(["umount", "-l", os.path.join(jb, "mig")])
 
 
+def free_port():
+    with socket.socket() as t:
+        t.bind(("127.0.0.1", 0))
+        return t.getsockname()[1]
+
+
+def case_tcp(binary, tmp):
+    """tcp:ADDR:PORT: a source whose sandbox keeps no network is refused, naming
+    --migrate-net; one started with it moves the VM over TCP on the loopback, counting
+    on; a name in place of an address is refused (nothing is resolved)."""
+    if not kvm_or_skip():
+        return
+    s = Source(binary, os.path.join(tmp))
+    d = Dest(binary, tmp)
+    try:
+        uri = "tcp:127.0.0.1:%d" % free_port()
+        status, text = d.incoming(uri, s.disk)
+        check(status == 204, "PUT /migrate/incoming %s: %d %r" % (uri, status, text))
+        status, text = s.migrate(uri)
+        check(status == 400 and "--migrate-net" in text,
+              "a sandboxed source without --migrate-net is refused, naming it: %d %r" % (
+                  status, text))
+        status, text = s.migrate("tcp:localhost:%d" % free_port())
+        check(status == 400 and "no name is resolved" in text,
+              "a name is refused: %d %r" % (status, text))
+        counts_on(s.out, "the refused source to count on")
+    finally:
+        s.stop()
+        d.stop()
+    os.mkdir(os.path.join(tmp, "n"))
+    s = Source(binary, os.path.join(tmp, "n"), ["--migrate-net"])
+    d = Dest(binary, tmp, "dst2")
+    try:
+        uri = "tcp:127.0.0.1:%d" % free_port()
+        status, text = d.incoming(uri, s.disk)
+        check(status == 204, "PUT /migrate/incoming %s: %d %r" % (uri, status, text))
+        status, text = s.migrate(uri)
+        check(status == 204, "PUT /migrate over TCP: %d %r" % (status, text))
+        got = wait_state(s, ("completed", "failed", "unconfirmed"), "the source to finish")
+        dst = wait_state(d, ("completed", "failed"), "the destination to finish")
+        check(got["state"] == "completed" and dst["state"] == "completed" and
+              got["bytes"] == dst["bytes"] and got["uri"] == uri,
+              "both ends say completed over %s: %r %r" % (uri, got, dst))
+        counts_on(d.out, "the destination to count on")
+        both = count_text(s.out, d.out)
+        check(both == list(range(both[0], both[0] + len(both))),
+              "one count across both, none lost, none repeated")
+    finally:
+        s.stop()
+        d.stop()
+
+
 def case_postcopy(binary, tmp):
     case_move(binary, tmp, postcopy=True)
 
@@ -522,7 +579,9 @@ def case_postcopy_cut(binary, tmp):
         d.stop()
 
 
-CASES = {"move": case_move, "postcopy": case_postcopy, "postcopy-cut": case_postcopy_cut, "dest-dies": case_dest_dies, "source-dies": case_source_dies,
+CASES = {"move": case_move, "tcp": case_tcp, "postcopy": case_postcopy,
+         "postcopy-cut": case_postcopy_cut, "dest-dies": case_dest_dies,
+         "source-dies": case_source_dies,
          "refused": case_refused, "jailed": case_jailed}
 
 if __name__ == "__main__":
