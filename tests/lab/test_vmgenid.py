@@ -6,7 +6,7 @@ reset is a fork its RNG hears of, in ONE L1 boot.
     tests/lab/test_vmgenid.py [--hearth PATH] [--stream] [--only vmgenid|migrate]
 
   L2 is Debian's generic kernel (linux-image-amd64, fetched and cached by
-  lab.py's get_kernel like the cloud one, which is built without
+  lab_build.py's get_kernel like the cloud one, which is built without
   CONFIG_VMGENID): its vmgenid driver (drivers/virt/vmgenid.c) binds
   _HID VMGENCTR, reads the 16 bytes at ADDR, and on Notify(VGEN, 0x80)
   reads them again and, when they changed, reseeds the kernel's RNG with
