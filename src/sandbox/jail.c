@@ -12,6 +12,8 @@
 /* The host's nodes the VM may open, re-created (same numbers) inside the jail. */
 static const char *const jail_nodes[] = {
 	"/dev/kvm", "/dev/net/tun", "/dev/vhost-net", "/dev/vhost-vsock", "/dev/urandom",
+	/* A userfaultfd for its user (a Uffd restore, post-copy's destination), as the jailer's. */
+	"/dev/userfaultfd",
 };
 
 static int jail_dir(int root, const char *rel)

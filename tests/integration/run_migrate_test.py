@@ -6,7 +6,8 @@ booted by `hearth run --api-sock --migrate-dir DIR`, sent to a fresh
 `hearth serve` that PUT /migrate/incoming made listen in DIR. Sandbox and
 seccomp on at both ends.
 
-    run_migrate_test.py --hearth build/hearth --case move|tcp|postcopy|postcopy-cut|dest-dies|source-dies|refused|jailed [--asan B]
+    run_migrate_test.py --hearth build/hearth --case move|tcp|postcopy|postcopy-cut|dest-dies|source-dies|refused|jailed|jailed-postcopy
+                                                 [--asan B]
 
   move         the counter goes on at the destination: the source's output
                and the destination's, one after the other, count on by one,
@@ -36,6 +37,8 @@ seccomp on at both ends.
                ever ran there.
   jailed       both ends under --jail (uid 1000), each jail seeing the source's
                --migrate-dir (a bind mount): the VM moves, counting on.
+  jailed-postcopy  the same by post-copy: the destination's userfaultfd comes from the
+               jail's /dev/userfaultfd (uid 1000 has no CAP_SYS_PTRACE).
   refused      bad requests named: an unknown field, a uri that is neither unix: nor
                tcp:, a tcp: port 0,
                no destination listening, one that accepts no connection (5 s), migrate/incoming after the machine
@@ -354,10 +357,11 @@ def case_refused(binary, tmp):
         d.stop()
 
 
-def case_jailed(binary, tmp):
+def case_jailed(binary, tmp, postcopy=False):
     """Both ends jailed (--jail, uid 1000), each in a jail of its own that sees one
     directory of the other's (a bind mount, as an orchestrator shares storage): the
-    source's --migrate-dir, holding the disk and the destination's socket."""
+    source's --migrate-dir, holding the disk and the destination's socket. postcopy: the
+    same by post-copy (the destination's userfaultfd from the jail's /dev/userfaultfd)."""
     if not kvm_or_skip():
         return
     if os.geteuid() != 0:
@@ -396,12 +400,16 @@ def case_jailed(binary, tmp):
             "uri": "unix:/mig/in.sock", "drive_overrides": [
                 {"drive_id": "scratch", "path_on_host": "/mig/disk.img", "is_read_only": False}]})
         check(status == 204, "PUT /migrate/incoming, jailed: %d %r" % (status, text))
-        status, text = request(ssock, "PUT", "/migrate", {"uri": "unix:/mig/in.sock"})
+        body = {"uri": "unix:/mig/in.sock"}
+        if postcopy:
+            body["postcopy"] = True
+        status, text = request(ssock, "PUT", "/migrate", body)
         check(status == 204, "PUT /migrate, jailed: %d %r" % (status, text))
         wait_for("the jailed source to finish", lambda: json.loads(get(ssock, "/migrate")[1])[
             "state"] in ("completed", "failed", "unconfirmed"))
         st = json.loads(get(ssock, "/migrate")[1])
-        check(st["state"] == "completed", "the jailed source says completed: %r" % st)
+        check(st["state"] == "completed" and st["postcopy"] == postcopy,
+              "the jailed source says completed (post-copy %s): %r" % (postcopy, st))
         counts_on(dout, "the jailed destination to count on")
         both = count_text(sout, dout)
         check(both == list(range(both[0], both[0] + len(both))),
@@ -480,6 +488,10 @@ def case_tcp(binary, tmp):
 
 def case_postcopy(binary, tmp):
     case_move(binary, tmp, postcopy=True)
+
+
+def case_jailed_postcopy(binary, tmp):
+    case_jailed(binary, tmp, postcopy=True)
 
 
 def read_exact(c, n):
@@ -581,7 +593,7 @@ def case_postcopy_cut(binary, tmp):
 
 CASES = {"move": case_move, "tcp": case_tcp, "postcopy": case_postcopy,
          "postcopy-cut": case_postcopy_cut, "dest-dies": case_dest_dies,
-         "source-dies": case_source_dies,
+         "source-dies": case_source_dies, "jailed-postcopy": case_jailed_postcopy,
          "refused": case_refused, "jailed": case_jailed}
 
 if __name__ == "__main__":
