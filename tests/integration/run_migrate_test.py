@@ -149,7 +149,7 @@ def counts_on(out, what):
     wait_for(what, lambda: len(ticks(out)) >= n + 3)
 
 
-def case_move(binary, tmp, postcopy=False):
+def move(binary, tmp, postcopy):
     if not kvm_or_skip():
         return
     s = Source(binary, tmp)
@@ -357,7 +357,7 @@ def case_refused(binary, tmp):
         d.stop()
 
 
-def case_jailed(binary, tmp, postcopy=False):
+def jailed(binary, tmp, postcopy):
     """Both ends jailed (--jail, uid 1000), each in a jail of its own that sees one
     directory of the other's (a bind mount, as an orchestrator shares storage): the
     source's --migrate-dir, holding the disk and the destination's socket. postcopy: the
@@ -486,12 +486,21 @@ def case_tcp(binary, tmp):
         d.stop()
 
 
+# Two parameters each: run_cases hands a case with a third its parsed arguments.
+def case_move(binary, tmp):
+    move(binary, tmp, False)
+
+
 def case_postcopy(binary, tmp):
-    case_move(binary, tmp, postcopy=True)
+    move(binary, tmp, True)
+
+
+def case_jailed(binary, tmp):
+    jailed(binary, tmp, False)
 
 
 def case_jailed_postcopy(binary, tmp):
-    case_jailed(binary, tmp, postcopy=True)
+    jailed(binary, tmp, True)
 
 
 def read_exact(c, n):
