@@ -6,7 +6,7 @@ booted by `hearth run --api-sock --migrate-dir DIR`, sent to a fresh
 `hearth serve` that PUT /migrate/incoming made listen in DIR. Sandbox and
 seccomp on at both ends.
 
-    run_migrate_test.py --hearth build/hearth --case move|tcp|postcopy|postcopy-cut|dest-dies|source-dies|refused|jailed|jailed-postcopy
+    run_migrate_test.py --hearth build/hearth --case move|tcp|postcopy|postcopy-cut|dest-dies|source-dies|refused|jailed|jailed-postcopy|jailed-tcp
                                                  [--asan B]
 
   move         the counter goes on at the destination: the source's output
@@ -39,6 +39,7 @@ seccomp on at both ends.
                --migrate-dir (a bind mount): the VM moves, counting on.
   jailed-postcopy  the same by post-copy: the destination's userfaultfd comes from the
                jail's /dev/userfaultfd (uid 1000 has no CAP_SYS_PTRACE).
+  jailed-tcp   the same over tcp:127.0.0.1, the jailed source with --migrate-net.
   refused      bad requests named: an unknown field, a uri that is neither unix: nor
                tcp:, a tcp: port 0,
                no destination listening, one that accepts no connection (5 s), migrate/incoming after the machine
@@ -357,11 +358,12 @@ def case_refused(binary, tmp):
         d.stop()
 
 
-def jailed(binary, tmp, postcopy):
+def jailed(binary, tmp, postcopy, tcp=False):
     """Both ends jailed (--jail, uid 1000), each in a jail of its own that sees one
     directory of the other's (a bind mount, as an orchestrator shares storage): the
     source's --migrate-dir, holding the disk and the destination's socket. postcopy: the
-    same by post-copy (the destination's userfaultfd from the jail's /dev/userfaultfd)."""
+    same by post-copy (the destination's userfaultfd from the jail's /dev/userfaultfd).
+    tcp: over tcp:127.0.0.1 instead, the source started with --migrate-net."""
     if not kvm_or_skip():
         return
     if os.geteuid() != 0:
@@ -388,7 +390,8 @@ def jailed(binary, tmp, postcopy):
         procs.append(subprocess.Popen(
             [binary, "run", "--kernel", "/tick.elf", "--memory", "64",
              "--disk", "path=/mig/disk.img,id=scratch", "--api-sock", "/s.sock",
-             "--migrate-dir", "/mig"] + jail(ja), stdin=subprocess.DEVNULL,
+             "--migrate-dir", "/mig"] + (["--migrate-net"] if tcp else []) + jail(ja),
+            stdin=subprocess.DEVNULL,
             stdout=open(sout, "wb"), stderr=subprocess.DEVNULL, env=env()))
         procs.append(subprocess.Popen(
             [binary, "serve", "--api-sock", "/d.sock"] + jail(jb), stdin=subprocess.DEVNULL,
@@ -396,11 +399,12 @@ def jailed(binary, tmp, postcopy):
         wait_for("the jailed source's lines", lambda: len(ticks(sout)) >= 3)
         dsock, ssock = os.path.join(jb, "d.sock"), os.path.join(ja, "s.sock")
         wait_for("the jailed destination's socket", lambda: os.path.exists(dsock))
+        uri = "tcp:127.0.0.1:%d" % free_port() if tcp else "unix:/mig/in.sock"
         status, text = request(dsock, "PUT", "/migrate/incoming", {
-            "uri": "unix:/mig/in.sock", "drive_overrides": [
+            "uri": uri, "drive_overrides": [
                 {"drive_id": "scratch", "path_on_host": "/mig/disk.img", "is_read_only": False}]})
         check(status == 204, "PUT /migrate/incoming, jailed: %d %r" % (status, text))
-        body = {"uri": "unix:/mig/in.sock"}
+        body = {"uri": uri}
         if postcopy:
             body["postcopy"] = True
         status, text = request(ssock, "PUT", "/migrate", body)
@@ -503,6 +507,10 @@ def case_jailed_postcopy(binary, tmp):
     jailed(binary, tmp, True)
 
 
+def case_jailed_tcp(binary, tmp):
+    jailed(binary, tmp, False, tcp=True)
+
+
 def read_exact(c, n):
     b = b""
     while len(b) < n:
@@ -603,6 +611,7 @@ def case_postcopy_cut(binary, tmp):
 CASES = {"move": case_move, "tcp": case_tcp, "postcopy": case_postcopy,
          "postcopy-cut": case_postcopy_cut, "dest-dies": case_dest_dies,
          "source-dies": case_source_dies, "jailed-postcopy": case_jailed_postcopy,
+         "jailed-tcp": case_jailed_tcp,
          "refused": case_refused, "jailed": case_jailed}
 
 if __name__ == "__main__":
