@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "migrate/wire.h"
+#include "sandbox/confine.h"
 #include "util/uds.h"
 
 /* A destination that accepts no connection in this long is refused (the api thread waits). */
@@ -130,7 +131,7 @@ int host_mig_connect(struct host_mig *m, struct err *err)
 		int e = errno == EAGAIN || errno == EINPROGRESS ? ETIMEDOUT : errno;
 
 		/* A sealed sandbox's own network namespace, or Landlock's TCP rules. */
-		if (m->tcp && (e == ENETUNREACH || e == EACCES || e == EPERM))
+		if (m->tcp && !sandbox_net_kept() && (e == ENETUNREACH || e == EACCES || e == EPERM))
 			return err_set(err, true, -e, "migrate: %s: %s (this instance's sandbox "
 				       "keeps no network: start it with --migrate-net)", m->uri,
 				       strerror(e));

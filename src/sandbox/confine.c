@@ -28,6 +28,7 @@ static bool in_ns;         /* step 1 gave us namespaces: pivot and netns at the 
 static bool fs_sealed;     /* the seal took the filesystem away: a new root, or Landlock */
 static bool own_userns;    /* ... with a user namespace: RLIMIT_NPROC counts only us */
 static bool jailed;
+static bool net_kept = true; /* the seal left the host's network (a user NIC, --migrate-net) */
 static char start_cwd[4096];
 static struct sandbox_paths extra;   /* sandbox_allow_dir's */
 static __thread enum thread_kind thread_kind;   /* for the probe's step at the seal */
@@ -394,8 +395,10 @@ int sandbox_seal(const struct vm_config *cfg, struct err *err)
 	}
 	/* This thread, and every other one that runs since before the seal. */
 	ret = tsync_seal(rfd, rfd >= 0 ? abi : 0, opts.probe ? seal_step : NULL, err);
-	if (!ret)
+	if (!ret) {
 		fs_sealed = rfd >= 0 || (in_ns && !root_used(&paths));
+		net_kept = host_net;
+	}
 	if (!ret)
 		log_debug("sandbox: sealed (%s, Landlock ABI %d, %u paths)",
 			  jailed ? "jail" : in_ns ? "namespaces" : "no namespaces", abi, paths.n);
@@ -409,6 +412,11 @@ err_close:
 bool sandbox_fs_sealed(void)
 {
 	return fs_sealed || jailed;
+}
+
+bool sandbox_net_kept(void)
+{
+	return opts.off || net_kept;
 }
 
 /* In a child: whether this kernel lets an unprivileged process have its namespaces. */

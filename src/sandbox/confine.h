@@ -65,6 +65,11 @@ int sandbox_seal(const struct vm_config *cfg, struct err *err);
  * caller should say which flag keeps it (--snapshot-dir).
  */
 bool sandbox_fs_sealed(void);
+/*
+ * Whether TCP still reaches the host's network: no sandbox, not sealed
+ * yet, or sealed keeping it (a user-mode NIC, --migrate-net).
+ */
+bool sandbox_net_kept(void);
 /* `hearth --sandbox-report`: what this kernel lets the sandbox do. */
 void sandbox_confine_report(FILE *out);
 
