@@ -336,6 +336,9 @@ def case_load(binary, tmp):
     os.mkdir(d)
     metrics = os.path.join(d, "metrics.ndjson")
     s = Serve(binary, d, ["--snapshot-dir", tmp, "--metrics-path", metrics])
+    # Its socket listens before the instance is made (and the file opened); an answer
+    # comes after (CI 2026-11-27: read before the file was there, under load).
+    s.expect("GET", "/", 200)
     check(read_lines(metrics) == [], "a line before the load")
     s.expect("PUT", "/snapshot/load", 204,
              body={"snapshot_path": snap, "resume_vm": True,
