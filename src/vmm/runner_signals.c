@@ -34,6 +34,8 @@ static int fatal_wr = -1;
 static struct sigaction fatal_old[NSIG];
 
 static const int fatal_sigs[] = { SIGSEGV, SIGBUS, SIGILL };
+/* The SIGPIPE line's (take). */
+static struct ratelimit sigpipe_rl = RATELIMIT_INIT(10);
 
 struct sig_msg {
 	int signo;
@@ -96,7 +98,12 @@ static void take(struct runner *r, int signo, int code)
 		break;
 	case SIGPIPE:
 		r->sigpipes++;
-		log_err("Received signal %d, code %d.", signo, code);
+		/*
+		 * Bounded: with stderr itself a closed pipe, each line raises
+		 * the next SIGPIPE, which (the lower number) would be read
+		 * before a SIGTERM for ever.
+		 */
+		log_ratelimited(&sigpipe_rl, LOG_ERR, "Received signal %d, code %d.", signo, code);
 		return;
 	default:
 		/* The first one decides the exit code; any later one only adds its gauge. */

@@ -5,7 +5,8 @@
 - SIGBUS, SIGSEGV, SIGXFSZ, SIGXCPU, SIGILL sent to the process: "Shutting down VM after
   intercepting signal N, code 0." in the log, the signal's gauge in the last metrics line,
   Firecracker's exit code (149, 150, 151, 154, 157); SIGHUP the same with Hearth's stop (3).
-- SIGPIPE: "Received signal 13, code 0.", counted, and the process goes on.
+- SIGPIPE: "Received signal 13, code 0.", counted, and the process goes on; with stderr
+  itself a pipe nobody reads (each line raising the next SIGPIPE), a SIGTERM still ends it.
 - Jailed in a new PID namespace (pid 1 there drops a signal it has no handler for), the same.
 """
 import json
@@ -75,6 +76,41 @@ def case_pipe(binary, tmp):
     check(sigs["sigpipe"] == 1 and sigs["sigbus"] == 0, "signals %r" % sigs)
 
 
+def case_pipe_closed(binary, tmp):
+    """stderr a pipe whose reader is gone: the SIGPIPE line raises another SIGPIPE, which
+    (the lower number) a signalfd gives before SIGTERM; the lines are bounded, so SIGTERM
+    is still read and the process exits (it looped for ever, at full CPU, before)."""
+    import subprocess
+    sock = os.path.join(tmp, "api.sock")
+    r, w = os.pipe()
+    p = subprocess.Popen([binary, "serve", "--api-sock", sock], stdin=subprocess.DEVNULL,
+                         stdout=w, stderr=w)
+    os.close(w)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not os.path.exists(sock):
+            check(p.poll() is None and time.monotonic() < deadline, "no API socket")
+            time.sleep(0.02)
+        os.close(r)
+        r = None
+        p.send_signal(signal.SIGPIPE)
+        time.sleep(0.5)
+        check(p.poll() is None, "exited %s on SIGPIPE" % p.returncode)
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("SIGTERM did not end hearth within %.0f s: its SIGPIPE lines "
+                                 "to a closed stderr starve it" % TIMEOUT)
+        check(rc == 3, "exit %s after SIGTERM, expected 3 (a stop from the host)" % rc)
+    finally:
+        if r is not None:
+            os.close(r)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def case_pidns(binary, tmp):
     """Jailed, pid 1 of a new PID namespace (its CI's way): SIGBUS from outside still
     reaches the VMM, which stops with its line."""
@@ -125,7 +161,8 @@ def case_pidns(binary, tmp):
               "jailed: no line in the log:\n" + text)
 
 
-CASES = {"fatal": case_fatal, "pipe": case_pipe, "pidns": case_pidns}
+CASES = {"fatal": case_fatal, "pipe": case_pipe, "pipe_closed": case_pipe_closed,
+         "pidns": case_pidns}
 
 
 
