@@ -1,15 +1,18 @@
 /*
  * libFuzzer target for the vhost-user front end (src/virtio/vhost_user.c)
- * and the vhost-user-blk device built on it (src/virtio/vublk/): the input
+ * and the vhost-user-blk and virtio-fs devices built on it
+ * (src/virtio/vublk/, src/virtio/vufs.c): the input
  * is everything a backend says, written at once into the socket by a
  * backend thread, whatever Hearth asks. The device is then made from it
  * and, when that succeeds, driven through its host-side events: a start
  * with one ring, a pause and a resume, a PATCH's config refresh, a reset
- * and its destruction. The raw input also goes through the pure reply
- * check.
+ * and its destruction; then a virtio-fs device is made from the same
+ * input over a second connection and driven the same way. The raw input
+ * also goes through the pure reply check.
  *
  * Checked besides ASan/UBSan: a refused device says why in err; a made
- * one has 1 to 16 queues and offers only virtio-blk bits; no call blocks
+ * disk has 1 to 16 queues and offers only virtio-blk bits, a file
+ * system 2 queues, no device bit and its own tag; no call blocks
  * (the backend's end is closed after the input, so a missing answer is
  * -EPIPE, never the timeout).
  */
@@ -27,6 +30,7 @@
 #include "util/log.h"
 #include "virtio/vhost_user.h"
 #include "virtio/vublk.h"
+#include "virtio/vufs.h"
 
 #define FZ_MAX_INPUT 16384
 
@@ -79,6 +83,13 @@ static void drive(struct virtio_dev *dev)
 	struct virtq *vq = &dev->vq[0];
 
 	CHECK(dev->num_queues >= 1 && dev->num_queues <= VIRTIO_MAX_QUEUES);
+	if (virtio_vufs_is(dev)) {
+		uint8_t tag[4];
+
+		dev->ops->read_config(dev, 0, tag, 4);
+		CHECK(dev->num_queues == 2 && !dev->ops->get_features(dev));
+		CHECK(!memcmp(tag, "fz\0\0", 4));
+	}
 	CHECK(!(dev->ops->get_features(dev) & ~0x7676ull));
 	dev->features = (1ull << 32) | (1ull << 29) | (dev->ops->get_features(dev) & 0x7fff);
 	vq->size = 8;
@@ -95,23 +106,40 @@ static void drive(struct virtio_dev *dev)
 		dev->ops->resume(dev);
 	}
 	pthread_mutex_unlock(&dev->lock);
-	if (virtio_vublk_refresh(dev, &e))
+	if (virtio_vublk_is(dev) && virtio_vublk_refresh(dev, &e))
 		CHECK(e.msg[0]);
 	pthread_mutex_lock(&dev->lock);
 	dev->ops->reset(dev);
 	pthread_mutex_unlock(&dev->lock);
 }
 
+/* One device made from the input (fs: virtio-fs, else a disk) and driven; then freed. */
+static void one(struct fz_backend *b, bool fs)
+{
+	struct virtio_env env = { .loop = NULL, .mem = &gm };
+	struct vublk_config vc = { sock_path, BLK_CACHE_WRITEBACK };
+	struct vufs_config fc = { sock_path, "fz" };
+	struct virtio_dev *dev = NULL;
+	struct err e = ERR_INIT;
+	pthread_t t;
+	int ret;
+
+	CHECK(pthread_create(&t, NULL, backend, b) == 0);
+	ret = fs ? virtio_vufs_create(&env, &fc, &dev, &e) : virtio_vublk_create(&env, &vc, &dev, &e);
+	if (ret)
+		CHECK(e.msg[0]);
+	else
+		drive(dev);
+	if (dev)
+		dev->ops->destroy(dev);
+	pthread_join(t, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz_backend b = { data, size };
-	struct virtio_env env = { .loop = NULL, .mem = &gm };
-	struct vublk_config vc = { sock_path, BLK_CACHE_WRITEBACK };
-	struct virtio_dev *dev = NULL;
-	struct err e = ERR_INIT;
 	uint8_t out[VHOST_USER_MAX_PAYLOAD];
 	size_t len;
-	pthread_t t;
 
 	if (size > FZ_MAX_INPUT)
 		return 0;
@@ -120,13 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!vhost_user_check_reply(data, size, size ? data[0] & 0x1f : 0, 0, out,
 				    sizeof(out), &len))
 		CHECK(len + VHOST_USER_HDR_SIZE == size);
-	CHECK(pthread_create(&t, NULL, backend, &b) == 0);
-	if (virtio_vublk_create(&env, &vc, &dev, &e))
-		CHECK(e.msg[0]);
-	else
-		drive(dev);
-	if (dev)
-		dev->ops->destroy(dev);
-	pthread_join(t, NULL);
+	one(&b, false);
+	one(&b, true);
 	return 0;
 }

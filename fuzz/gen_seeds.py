@@ -600,6 +600,19 @@ def api_seeds():
                                {'iface_id': 'eth0', 'tx_rate_limiter': RL}) +
                            req(PATCH, '/vm', {'state': 'Paused'}) +
                            req(PATCH, '/vm', {'state': 'Resumed'}),
+        # Firecracker's VFIO branch: PUT /device-passthrough/{id}, its sbdf parsed
+        # (vm_vfio_parse_sbdf), long and short, good and bad, before and after start.
+        'passthrough': req(PUT, '/device-passthrough/nvme0', {'id': 'nvme0',
+                                                              'sbdf': '0000:03:00.0'}) +
+                       req(PUT, '/device-passthrough/nvme1', {'id': 'nvme1', 'sbdf': '03:1f.7'}) +
+                       req(PUT, '/device-passthrough/nvme2', {'id': 'nvme2',
+                                                              'sbdf': 'ABCD:ef:20.8'}) +
+                       req(PUT, '/device-passthrough/nvme3', {'id': 'x', 'sbdf': '0:1:2.3'}) +
+                       req(PUT, '/boot-source', c['boot-source']) +
+                       req(PUT, '/actions', {'action_type': 'InstanceStart'}) +
+                       req(PUT, '/device-passthrough/nvme0', {'id': 'nvme0',
+                                                              'sbdf': '0000:03:00.0'}) +
+                       req(GET, '/vm/config'),
         'pmem': req(PUT, '/pmem/p0', {'id': 'p0', 'path_on_host': '/p.img', 'root_device': True,
                                       'read_only': True, 'rate_limiter': RL}) +
                 req(PUT, '/pmem/p1', {'id': 'p1', 'path_on_host': '/q.img', 'root_device': True}) +
@@ -608,6 +621,14 @@ def api_seeds():
                 req(PUT, '/actions', {'action_type': 'InstanceStart'}) +
                 req(PATCH, '/pmem/p0', {'id': 'p0', 'rate_limiter': RL}) +
                 req(PATCH, '/pmem/p9', {'id': 'p9'}),
+        # Hearth's virtio-fs: good, a tag too long, one taken, an id unlike the path's, late.
+        'fs': req(PUT, '/fs/f0', {'id': 'f0', 'tag': 'share', 'socket': '/f.sock'}) +
+              req(PUT, '/fs/f1', {'id': 'f1', 'tag': 't' * 37, 'socket': '/g.sock'}) +
+              req(PUT, '/fs/f1', {'id': 'f1', 'tag': 'share', 'socket': '/g.sock'}) +
+              req(PUT, '/fs/f2', {'id': 'f3', 'tag': 'x y', 'socket': ''}) +
+              req(GET, '/vm/config') + req(PUT, '/boot-source', c['boot-source']) +
+              req(PUT, '/actions', {'action_type': 'InstanceStart'}) +
+              req(PUT, '/fs/f4', {'id': 'f4', 'tag': 'late', 'socket': '/f.sock'}),
         'observe': req(PUT, '/logger', {'level': 'Debug'}) + req(PUT, '/metrics', c['metrics']) +
                    req(PUT, '/serial', {'serial_out_path': '/tmp/s'}) +
                    req(PATCH, '/machine-config', {'vcpu_count': 4}) + req(GET, '/') +
@@ -663,6 +684,9 @@ def json_config_seeds():
                 {'id': 'p0', 'path_on_host': '/p.img', 'root_device': True, 'read_only': True,
                  'rate_limiter': {'ops': {'size': 1, 'refill_time': 10}}},
                 {'id': 'p1', 'path_on_host': '/q.img'}])).encode(),
+            'fs': json.dumps(dict(minimal, fs=[
+                {'id': 'f0', 'tag': 'share', 'socket': '/f.sock'},
+                {'id': 'f1', 'tag': 'other', 'socket': '/g.sock'}])).encode(),
             'huge': json.dumps(dict(minimal, **{
                 'machine-config': {'vcpu_count': 1, 'mem_size_mib': 128,
                                    'huge_pages': '2M'}})).encode(),

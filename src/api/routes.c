@@ -242,6 +242,7 @@ static const struct api_route_entry routes[] = {
 	/* Its body, if any, is not read (Firecracker's parse_patch_hinting). */
 	{ "PATCH", "/balloon/hinting/stop", CTL_BALLOON_HINT_STOP, NULL },
 	{ "PUT", "/pmem/", CTL_PUT_PMEM, NULL },
+	{ "PUT", "/fs/", CTL_PUT_FS, NULL },
 	{ "PATCH", "/pmem/", CTL_PATCH_PMEM, decode_patch_pmem },
 	{ "PUT", "/hotplug/memory", CTL_PUT_HOTPLUG, NULL },
 	{ "GET", "/hotplug/memory", CTL_GET_HOTPLUG, NULL },
@@ -250,6 +251,8 @@ static const struct api_route_entry routes[] = {
 	{ "DELETE", "/drives/", CTL_DELETE_DRIVE, NULL },
 	{ "DELETE", "/network-interfaces/", CTL_DELETE_NET, NULL },
 	{ "DELETE", "/pmem/", CTL_DELETE_PMEM, NULL },
+	/* Firecracker's VFIO branch (docs/api.md): a host PCI device, before boot. */
+	{ "PUT", "/device-passthrough/", CTL_PUT_PASSTHROUGH, NULL },
 	/* Hearth's (docs/api.md "Fork and reset"). */
 	{ "PUT", "/fork", CTL_FORK, decode_fork },
 	{ "PUT", "/reset", CTL_RESET, NULL },

@@ -69,6 +69,9 @@ void cli_run_usage(FILE *out)
 		"  --device vfio=PATH[,id=NAME]  pass the host PCI device at PATH\n"
 		"                    (/sys/bus/pci/devices/DDDD:BB:DD.F, bound to vfio-pci) through\n"
 		"                    to the guest (needs --pci; repeatable, up to 4)\n"
+		"  --fs tag=TAG,socket=PATH[,id=NAME]  virtio-fs: the host directory a\n"
+		"                    virtiofsd serves on PATH, mounted in the guest with\n"
+		"                    mount -t virtiofs TAG DIR (repeatable, up to 8)\n"
 		"  --guest-decompress  boot a bzImage as it is: the guest decompresses its\n"
 		"                    kernel (by default Hearth does, and boots it through PVH)\n"
 		"  --kernel-cache DIR  keep each bzImage's decompressed kernel in DIR (made,\n"
@@ -227,6 +230,7 @@ static const struct opt run_opts[] = {
 	RUN_FLAG("--virtio-cmdline", vm.virtio_cmdline),
 	RUN_FLAG("--pci", vm.pci),
 	OPT_CALL("--device", OPT_VALUE, cli_run_device),
+	OPT_CALL("--fs", OPT_VALUE, cli_run_fs),
 	RUN_FLAG("--guest-decompress", vm.guest_decompress),
 	RUN_FLAG("--exit-stats", vm.exit_stats),
 	RUN_STR("--kernel-cache", kernel_cache),

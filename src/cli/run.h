@@ -57,6 +57,7 @@ int cli_run_net(void *ctx, const struct opt *o, const char *val, struct err *e);
 int cli_run_vsock(void *ctx, const struct opt *o, const char *val, struct err *e);
 /* --device vfio=PATH[,id=NAME]: a host PCI device passed through (pci/vfio.h). */
 int cli_run_device(void *ctx, const struct opt *o, const char *val, struct err *e);
+int cli_run_fs(void *ctx, const struct opt *o, const char *val, struct err *e);
 int cli_run_rng(void *ctx, const struct opt *o, const char *val, struct err *e);
 int cli_run_debug_exit(void *ctx, const struct opt *o, const char *val, struct err *e);
 /* --debugcon[ [port=P][,out=PATH]] (val NULL: the defaults) and --flat FILE[,addr=A][,entry=E][,mode=M]. */

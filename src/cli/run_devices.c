@@ -172,6 +172,37 @@ int cli_run_device(void *ctx, const struct opt *o, const char *val, struct err *
 	return ret ? cli_run_flag_fail("--device", val, ret, e) : 0;
 }
 
+/* --fs tag=T,socket=PATH[,id=NAME]: a virtio-fs device (vmm/config_fs.c checks the values). */
+int cli_run_fs(void *ctx, const struct opt *o, const char *val, struct err *e)
+{
+	struct vm_config *vm = &((struct cli_config *)ctx)->vm;
+	char buf[512], *save = NULL, *tok;
+	struct vm_fs f = { 0 };
+	int ret;
+
+	if (strlen(val) >= sizeof(buf))
+		return err_set(e, true, -EINVAL, "--fs: option string too long");
+	strcpy(buf, val);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(tok, "tag=", 4) && strlen(tok + 4) < sizeof(f.tag) && !f.tag[0]) {
+			snprintf(f.tag, sizeof(f.tag), "%s", tok + 4);
+		} else if (!strncmp(tok, "socket=", 7) && !f.socket) {
+			f.socket = tok + 7;
+		} else if (!strncmp(tok, "id=", 3) && strlen(tok + 3) < sizeof(f.id) && !f.id[0]) {
+			snprintf(f.id, sizeof(f.id), "%s", tok + 3);
+		} else {
+			ret = err_set(e, true, -EINVAL, "'%.64s': want tag=TAG (1 to %u bytes), "
+				      "socket=PATH and an optional id=NAME, each once", tok,
+				      VM_FS_TAG_MAX);
+			return cli_run_flag_fail("--fs", val, ret, e);
+		}
+	}
+	if (!f.id[0])
+		snprintf(f.id, sizeof(f.id), "fs%u", vm->nfs);
+	ret = vm_config_put_fs(vm, &f, false, e);
+	return ret ? cli_run_flag_fail("--fs", val, ret, e) : 0;
+}
+
 int cli_run_net(void *ctx, const struct opt *o, const char *val, struct err *e)
 {
 	struct vm_config *vm = &((struct cli_config *)ctx)->vm;

@@ -280,6 +280,7 @@ static const struct ctl_rule {
 	[CTL_BALLOON_HINT_STATUS] = { BOOTED, ctl_balloon_live },
 	[CTL_BALLOON_HINT_STOP] =   { BOOTED, ctl_balloon_live },
 	[CTL_PUT_PMEM] =            { ALWAYS, ctl_plug },
+	[CTL_PUT_FS] =              { PRE_BOOT, ctl_model_put },
 	[CTL_PATCH_PMEM] =          { BOOTED, ctl_model_patch_pmem },
 	/* Firecracker's: the config before boot, the device's status and size after it. */
 	[CTL_PUT_HOTPLUG] =         { PRE_BOOT, ctl_model_put },
@@ -288,6 +289,8 @@ static const struct ctl_rule {
 	[CTL_DELETE_DRIVE] =        { BOOTED, ctl_unplug },
 	[CTL_DELETE_NET] =          { BOOTED, ctl_unplug },
 	[CTL_DELETE_PMEM] =         { BOOTED, ctl_unplug },
+	/* Firecracker's VFIO branch: InsertPassthroughDevice, before boot only. */
+	[CTL_PUT_PASSTHROUGH] =     { PRE_BOOT, ctl_model_put },
 	[CTL_FORK] =                { BOOTED, ctl_fork },
 	[CTL_RESET] =               { BOOTED, ctl_reset },
 	[CTL_MIGRATE] =             { BOOTED, ctl_migrate },
@@ -320,6 +323,8 @@ static const struct {
 	[CTL_PUT_PMEM] =        { "pmem: ", "Pmem config error: " },
 	[CTL_PATCH_PMEM] =      { "pmem: ", "Pmem config error: " },
 	[CTL_PUT_HOTPLUG] =     { "memory-hotplug: ", "Memory hotplug config error: " },
+	[CTL_PUT_PASSTHROUGH] = { "device-passthrough: ", "Device passthrough config error: " },
+	[CTL_PUT_FS] =          { "fs: ", "Virtio-fs config error: " },
 };
 
 static void fc_reword(enum ctl_type t, struct err *err)
@@ -454,11 +459,19 @@ static int probe_cpu_template(void *ctx, enum cpu_template_id id, struct err *er
 	return ctl->vm->check_cpu_template ? ctl->vm->check_cpu_template(ctl->vm_ctx, id, err) : 0;
 }
 
+static int probe_vfio(void *ctx, const struct vm_vfio *v, struct err *err)
+{
+	struct ctl *ctl = ctx;
+
+	return ctl->vm->check_vfio ? ctl->vm->check_vfio(ctl->vm_ctx, v, err) : 0;
+}
+
 static const struct vm_config_probe ctl_probe = {
 	.boot_source = probe_boot_source,
 	.drive = probe_drive,
 	.net = probe_net,
 	.cpu_template = probe_cpu_template,
+	.vfio = probe_vfio,
 };
 
 int ctl_init(struct ctl *ctl, const char *id, struct vm_config *cfg,

@@ -92,6 +92,8 @@ enum ctl_type {
 	CTL_PUT_HOTPLUG,          /* the body: Firecracker's MemoryHotplugConfig */
 	CTL_GET_HOTPLUG,          /* the answer: Firecracker's VirtioMemStatus */
 	CTL_PATCH_HOTPLUG,        /* a new requested size (ctl_action.hotplug_mib) */
+	/* Hearth's virtio-fs (fcjson/config_json_fs.h), before boot. */
+	CTL_PUT_FS,
 	/*
 	 * PCI hotplug (plug.c): after boot, CTL_PUT_DRIVE and CTL_PUT_NET
 	 * plug the device into the running VM; these unplug the one {id} names.
@@ -99,6 +101,8 @@ enum ctl_type {
 	CTL_DELETE_DRIVE,
 	CTL_DELETE_NET,
 	CTL_DELETE_PMEM,
+	/* Firecracker's VFIO branch: PUT /device-passthrough/{id}, before boot (the body: its DevicePassthroughConfig). */
+	CTL_PUT_PASSTHROUGH,
 	/* Hearth's (docs/api.md "Fork and reset"): a running or paused VM's clones; back to its base. */
 	CTL_FORK,                 /* the body: api/json_fork.h's, checked; ctl_action.fork */
 	CTL_RESET,
@@ -223,6 +227,8 @@ struct ctl_vm_ops {
 	int (*check_net)(void *ctx, const struct vm_net *n, struct err *err);
 	/* Whether this host can take a static CPU template (its vendor, T2CL's model). */
 	int (*check_cpu_template)(void *ctx, enum cpu_template_id id, struct err *err);
+	/* A device passed through: there on this host, and bound to vfio-pci. */
+	int (*check_vfio)(void *ctx, const struct vm_vfio *v, struct err *err);
 	/* Opens the metrics file and starts the periodic flush; writes a line now. */
 	int (*metrics_open)(void *ctx, const struct vm_metrics *m, struct err *err);
 	int (*metrics_flush)(void *ctx, struct err *err);

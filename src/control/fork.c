@@ -38,6 +38,11 @@ int ctl_fork(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct e
 {
 	bool was_running = ctl->state == CTL_RUNNING;
 
+	/* The VM's own reason first: no host could fork it. */
+	if (vm_config_fs_any(&ctl->cfg))
+		return err_set(err, true, -EOPNOTSUPP, "fork: a VM with virtio-fs ('%s') cannot "
+			       "be forked: its open files are virtiofsd's, which cannot share them "
+			       "between clones", vm_config_fs_any(&ctl->cfg));
 	if (!ctl->vm->fork)
 		return err_set(err, true, -EOPNOTSUPP, "fork: not supported by this host");
 	if (ctl->cfg.nvfio)

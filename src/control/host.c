@@ -216,6 +216,7 @@ static const struct ctl_vm_ops host_vm_ops = {
 	.check_drive = host_check_drive,
 	.check_net = host_check_net,
 	.check_cpu_template = host_check_cpu_template,
+	.check_vfio = host_check_vfio,
 	.start = host_start,
 	.pause = host_pause,
 	.resume = host_resume,

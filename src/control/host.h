@@ -133,6 +133,7 @@ int host_check_boot_source(void *ctx, const struct vm_boot_source *b, struct err
 int host_check_drive(void *ctx, const struct vm_drive *d, struct err *err);
 int host_check_cpu_template(void *ctx, enum cpu_template_id id, struct err *err);
 int host_check_net(void *ctx, const struct vm_net *n, struct err *err);
+int host_check_vfio(void *ctx, const struct vm_vfio *v, struct err *err);
 /*
  * Under the name firecracker, --metadata's file read and parsed as
  * Firecracker's main does before anything else starts (its panics'

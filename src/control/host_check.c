@@ -1,7 +1,7 @@
 /*
  * Firecracker's checks at PUT time, behind the model (ctl_vm_ops.check_*,
- * host.h): the kernel and initrd, a drive's image or backend, a NIC's TAP
- * and a static CPU template against this host.
+ * host.h): the kernel and initrd, a drive's image or backend, a NIC's TAP,
+ * a static CPU template against this host, and a device to pass through.
  */
 #include "control/host.h"
 
@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pci/vfio.h"
 #include "sandbox/confine.h"
 #include "virtio/blk.h"
 #include "virtio/net/tap.h"
@@ -181,4 +182,18 @@ int host_check_net(void *ctx, const struct vm_net *n, struct err *err)
 			       "interface '%s': queues=%u: as `firecracker` a TAP has one queue pair, "
 			       "as in Firecracker", n->id, n->dev.queues);
 	return host_check(ctx, net_fn, &c, err);
+}
+
+/* As vfio_host_open will at InstanceStart: the device is there, bound to vfio-pci. */
+static int vfio_fn(void *ctx, struct err *err)
+{
+	const struct vm_vfio *v = ctx;
+	char name[VFIO_NAME_MAX];
+
+	return vfio_host_check(v->path, name, NULL, err);
+}
+
+int host_check_vfio(void *ctx, const struct vm_vfio *v, struct err *err)
+{
+	return host_check(ctx, vfio_fn, v, err);
 }

@@ -67,6 +67,10 @@ static const char *unmovable(const struct vm_config *cfg, char *buf, size_t len)
 		if (cfg->drives[i].socket)
 			snprintf(buf, len, "drive '%.64s' is a vhost-user backend's, whose writes to "
 				 "guest memory the dirty log cannot see", cfg->drives[i].id);
+	if (!buf[0] && vm_config_fs_any(cfg))
+		snprintf(buf, len, "virtio-fs '%.64s': its open files are virtiofsd's, which "
+			 "cannot move them, and its writes to guest memory the dirty log cannot "
+			 "see", vm_config_fs_any(cfg));
 	for (unsigned int i = 0; !buf[0] && i < cfg->nnets; i++)
 		if (!vm_config_net_no_vhost(cfg, &cfg->nets[i]))
 			snprintf(buf, len, "NIC '%.64s' may be on vhost-net, whose writes to guest "

@@ -11,7 +11,9 @@
 
 #include "fcjson/config_json.h"
 #include "fcjson/config_json_balloon.h"
+#include "fcjson/config_json_fs.h"
 #include "fcjson/config_json_pmem.h"
+#include "fcjson/config_json_passthrough.h"
 #include "fcjson/config_json_hotplug.h"
 #include "fcjson/config_json_cpu.h"
 #include "fcjson/config_json_fault.h"
@@ -102,8 +104,12 @@ static const char *body_struct(enum ctl_type type)
 		return "struct BalloonDeviceConfig";
 	case CTL_PUT_PMEM:
 		return "struct PmemConfig";
+	case CTL_PUT_PASSTHROUGH:
+		return "struct DevicePassthroughConfig";
 	case CTL_PUT_HOTPLUG:
 		return "struct MemoryHotplugConfig";
+	case CTL_PUT_FS:
+		return "struct FsConfig";
 	default:
 		return "a map";
 	}
@@ -152,8 +158,12 @@ static int model_decode(struct ctl *ctl, struct vm_config *c, const struct ctl_a
 		return config_json_balloon(c, o, err);
 	case CTL_PUT_PMEM:
 		return config_json_pmem(c, o, a->id, err);
+	case CTL_PUT_PASSTHROUGH:
+		return config_json_passthrough(c, o, a->id, err);
 	case CTL_PUT_HOTPLUG:
 		return config_json_hotplug(c, o, err);
+	case CTL_PUT_FS:
+		return config_json_fs(c, o, a->id, err);
 	default:
 		return err_set(err, false, -EINVAL, "action %d has no body for the model",
 			       (int)a->type);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fcjson/config_json_balloon.h"
+#include "fcjson/config_json_fs.h"
 #include "fcjson/config_json_pmem.h"
 #include "fcjson/config_json_hotplug.h"
 #include "fcjson/config_json_cpu.h"
@@ -475,7 +476,7 @@ static bool section_known(const char *key)
 	static const char *const known[] = {
 		"boot-source", "machine-config", "drives", "network-interfaces", "vsock",
 		"entropy", "balloon", "logger", "metrics", "serial", "cpu-config", "mmds-config",
-		"pmem", "memory-hotplug", "pci", NULL,
+		"pmem", "memory-hotplug", "pci", "fs", NULL,
 	};
 
 	for (int i = 0; known[i]; i++)
@@ -564,6 +565,8 @@ int config_json_full(struct vm_config *c, json_t *root, struct err *err)
 		ret = config_json_hotplug(c, json_object_get(root, "memory-hotplug"), err);
 	if (!ret && jhas(root, "pci"))
 		ret = config_json_pci(c, json_object_get(root, "pci"), err);
+	if (!ret)
+		ret = full_array(c, root, "fs", config_json_fs, err);
 	if (!ret)
 		ret = config_json_observe_sections(c, root, err);
 	if (!ret)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "fcjson/config_json_balloon.h"
+#include "fcjson/config_json_fs.h"
 #include "fcjson/config_json_pmem.h"
 #include "fcjson/config_json_hotplug.h"
 #include "fcjson/config_json_cpu.h"
@@ -183,7 +184,8 @@ static json_t *dump_pci(const struct vm_config *c)
  * Firecracker's FullVmConfiguration, key for key, null where it has
  * nothing (the section Hearth does not have yet; the logger and metrics,
  * which Firecracker never reports). A PCI VM's adds Hearth's "pci"
- * section (config_json.c), which Firecracker's never has.
+ * section (config_json.c), and a VM with virtio-fs Hearth's "fs", which
+ * Firecracker's never has.
  */
 json_t *config_json_dump_full(const struct vm_config *c)
 {
@@ -197,6 +199,10 @@ json_t *config_json_dump_full(const struct vm_config *c)
 			 config_json_dump_hotplug(&c->hotplug), "pmem", config_json_dump_pmem(c));
 
 	if (o && c->pci && json_object_set_new(o, "pci", dump_pci(c))) {
+		json_decref(o);
+		return NULL;
+	}
+	if (o && c->nfs && json_object_set_new(o, "fs", config_json_dump_fs(c))) {
 		json_decref(o);
 		return NULL;
 	}

@@ -75,6 +75,12 @@ int jfault_variant(struct err *err, const char *what, json_t *o, const char *key
 		     value ? value : "", list);
 }
 
+int jfault_value(struct err *err, const char *what, json_t *o, const char *key,
+		 const char *words)
+{
+	return fault(err, what, o, key, AT_VALUE, "%s%s", words, "");
+}
+
 int jfault_custom(struct err *err, const char *what, json_t *o, const char *words)
 {
 	return fault(err, what, o, NULL, AT_NOWHERE, "%s%s", words, "");

@@ -36,6 +36,9 @@ int jfault_range(struct err *err, const char *what, json_t *o, const char *key,
 /* o's key is a string none of variants: after it. */
 int jfault_variant(struct err *err, const char *what, json_t *o, const char *key,
 		   const char *const *variants);
+/* A value of the right type that its field refuses (serde's deserialize_with): after it. */
+int jfault_value(struct err *err, const char *what, json_t *o, const char *key,
+		 const char *words);
 /* Firecracker's own words as a serde custom error, which names no line (o: the body). */
 int jfault_custom(struct err *err, const char *what, json_t *o, const char *words);
 /* Firecracker's own words about the body, answered as they are (the id in the path). */

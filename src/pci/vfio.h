@@ -49,10 +49,12 @@ struct vfio_region {
 	bool mmap;                 /* VFIO_REGION_INFO_FLAG_MMAP */
 };
 
+#define VFIO_NAME_MAX 32
+
 /* The device as VFIO gave it (vfio_host.c), or as a test makes it. */
 struct vfio_handles {
 	int container, group, device;   /* -1: not open (a test's device is any file) */
-	char name[32];                  /* its PCI address: 0000:00:04.0 */
+	char name[VFIO_NAME_MAX];       /* its PCI address: 0000:00:04.0 */
 	struct vfio_region region[VFIO_REGIONS];
 	bool dma_mapped;
 };
@@ -66,6 +68,16 @@ struct vfio_handles {
  * the user's setup is at fault. 0 or -errno, nothing left open.
  */
 int vfio_host_open(const char *sysfs_path, struct vfio_handles *h, struct err *err);
+/*
+ * vfio_host_open's first checks, which open nothing (PUT
+ * /device-passthrough's too): sysfs_path is a PCI device of this host
+ * ("no PCI device 0000:00:1f.0 on this host (PATH)") bound to vfio-pci
+ * (else its driver is named, and what to do). Its name (0000:00:04.0)
+ * into name; real (PATH_MAX bytes, or NULL) gets the resolved path.
+ * 0 or -errno with err.
+ */
+int vfio_host_check(const char *sysfs_path, char name[VFIO_NAME_MAX], char *real,
+		    struct err *err);
 /* Maps every region of mem for the device's DMA (pinning it). 0 or -errno with err. */
 int vfio_host_dma_map(struct vfio_handles *h, const struct guest_mem *mem, struct err *err);
 /* Closes what vfio_host_open opened (the container's mappings go with it). */

@@ -107,26 +107,47 @@ static int read_regions(struct vfio_handles *h, struct err *err)
 	return 0;
 }
 
-int vfio_host_open(const char *sysfs_path, struct vfio_handles *h, struct err *err)
+int vfio_host_check(const char *sysfs_path, char name[VFIO_NAME_MAX], char *real,
+		    struct err *err)
 {
-	char real[PATH_MAX], driver[64], group[32];
+	char path[PATH_MAX], driver[64];
 	const char *base;
 	int ret;
 
-	*h = (struct vfio_handles){ .container = -1, .group = -1, .device = -1 };
-	if (!realpath(sysfs_path, real))
-		return err_set(err, true, -errno, "VFIO device %s: %s", sysfs_path, strerror(errno));
-	base = strrchr(real, '/');
-	base = base ? base + 1 : real;
-	if (strlen(base) >= sizeof(h->name))
+	name[0] = '\0';
+	if (!realpath(sysfs_path, path)) {
+		ret = errno;
+		base = strrchr(sysfs_path, '/');
+		if (ret == ENOENT)
+			return err_set(err, true, -ENOENT, "no PCI device %.64s on this host (%s)",
+				       base ? base + 1 : sysfs_path, sysfs_path);
+		return err_set(err, true, -ret, "VFIO device %s: %s", sysfs_path, strerror(ret));
+	}
+	base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (strlen(base) >= VFIO_NAME_MAX)
 		return err_set(err, true, -EINVAL, "VFIO device %s: not a PCI device's path",
 			       sysfs_path);
-	memcpy(h->name, base, strlen(base) + 1);
-	ret = link_base(real, "driver", driver, sizeof(driver));
+	memcpy(name, base, strlen(base) + 1);
+	ret = link_base(path, "driver", driver, sizeof(driver));
 	if (ret || strcmp(driver, "vfio-pci"))
-		return err_set(err, true, -EINVAL, "VFIO device %s: not bound to vfio-pci (its "
-			       "driver: %s); see the README's VFIO recipe", h->name,
-			       ret ? "none" : driver);
+		return err_set(err, true, -EINVAL, "VFIO device %s: not bound to vfio-pci (%s%s): "
+			       "bind it to vfio-pci first (docs/devices.md, Passthrough (VFIO))",
+			       name, ret ? "it has no driver" : "its driver: ", ret ? "" : driver);
+	if (real)
+		snprintf(real, PATH_MAX, "%s", path);
+	return 0;
+}
+
+int vfio_host_open(const char *sysfs_path, struct vfio_handles *h, struct err *err)
+{
+	char real[PATH_MAX], group[32];
+	int ret;
+
+	*h = (struct vfio_handles){ .container = -1, .group = -1, .device = -1 };
+	ret = vfio_host_check(sysfs_path, h->name, real, err);
+	if (ret)
+		return ret;
 	ret = link_base(real, "iommu_group", group, sizeof(group));
 	if (ret)
 		return err_set(err, true, ret, "VFIO device %s: no IOMMU group (%s): the host "

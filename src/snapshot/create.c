@@ -213,6 +213,11 @@ static int build(struct vm *vm, const struct vm_config *cfg, bool diff, struct c
 		if (cfg->drives[i].socket)
 			return err_set(err, true, -EINVAL, "Devices without snapshot support are "
 				       "present: vhost-user-block(id: %s)", cfg->drives[i].id);
+	/* Its files' state (open handles, FUSE's node ids) is the daemon's, which cannot carry it. */
+	if (vm_config_fs_any(cfg))
+		return err_set(err, true, -EINVAL, "Devices without snapshot support are present: "
+			       "virtio-fs(id: %s): its open files and the guest's FUSE state are "
+			       "virtiofsd's, which cannot save them", vm_config_fs_any(cfg));
 	/*
 	 * A restore lays the pmem windows out from the model's order; one
 	 * unplugged from among the others left the later ones elsewhere.

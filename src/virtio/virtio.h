@@ -43,5 +43,6 @@ struct virtq_desc {
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_RNG 4
 #define VIRTIO_ID_VSOCK 19
+#define VIRTIO_ID_FS 26
 
 #endif

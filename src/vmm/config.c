@@ -30,6 +30,7 @@ void vm_config_release(struct vm_config *c)
 		free(c->drives[i].socket);
 	}
 	vm_config_pmem_release(c);
+	vm_config_fs_release(c);
 	free(c->vsock.uds_path);
 	free(c->logger.log_path);
 	free(c->metrics.metrics_path);

@@ -214,12 +214,15 @@ struct vm_mmds {
  * 0, or -errno with err in Firecracker's words. NULL (hearth run, the
  * config file, snapshots): nothing is opened until the VM is built.
  */
+struct vm_vfio;
 struct vm_config_probe {
 	int (*boot_source)(void *ctx, const struct vm_boot_source *b, struct err *err);
 	int (*drive)(void *ctx, const struct vm_drive *d, struct err *err);
 	int (*net)(void *ctx, const struct vm_net *n, struct err *err);
 	/* A static CPU template this host can take (its vendor, T2CL's model). */
 	int (*cpu_template)(void *ctx, enum cpu_template_id id, struct err *err);
+	/* A device passed through (PUT /device-passthrough): there, and bound to vfio-pci. */
+	int (*vfio)(void *ctx, const struct vm_vfio *v, struct err *err);
 };
 
 /*
@@ -239,9 +242,24 @@ struct vm_pci_slot {
  */
 #define VM_MAX_VFIO 4
 #define VM_VFIO_PATH_MAX 256
+#define VM_SBDF_LEN 12                 /* DDDD:BB:DD.F */
 struct vm_vfio {
 	char id[VM_ID_MAX + 1];
 	char path[VM_VFIO_PATH_MAX];   /* /sys/bus/pci/devices/DDDD:BB:DD.F */
+};
+
+/*
+ * A virtio-fs device (virtio/vufs.h): a host directory that a file-system
+ * daemon (virtiofsd) serves over a vhost-user socket, mounted in the
+ * guest by its tag. Hearth's extension: `hearth run --fs`, PUT /fs/{id},
+ * the config file's "fs" (config_fs.c).
+ */
+#define VM_MAX_FS 8
+#define VM_FS_TAG_MAX 36
+struct vm_fs {
+	char id[VM_ID_MAX + 1];
+	char tag[VM_FS_TAG_MAX + 1];
+	char *socket;
 };
 
 struct vm_config {
@@ -256,6 +274,8 @@ struct vm_config {
 	struct vm_pmem pmem[VM_MAX_PMEM];
 	unsigned int npmem;
 	struct vm_hotplug hotplug;
+	struct vm_fs fs[VM_MAX_FS];
+	unsigned int nfs;
 	bool entropy;
 	struct rl_config entropy_rate_limiter;
 	struct vm_logger logger;
@@ -378,6 +398,15 @@ const struct vm_pmem *vm_config_find_pmem(const struct vm_config *c, const char 
 /* Whether a pmem device is the root device. */
 bool vm_config_pmem_root(const struct vm_config *c);
 void vm_config_pmem_release(struct vm_config *c);
+/*
+ * config_fs.c: adds f, or replaces the device with its id when replace is
+ * set (PUT /fs/{id}); tags are unique, as the guest mounts by them.
+ */
+int vm_config_put_fs(struct vm_config *c, const struct vm_fs *f, bool replace,
+		     struct err *err);
+void vm_config_fs_release(struct vm_config *c);
+/* The first virtio-fs device's id, for a refusal that names it; NULL: none. */
+const char *vm_config_fs_any(const struct vm_config *c);
 /* Takes pmem device id out of the model (a hot unplug), the later ones moving down. */
 void vm_config_drop_pmem(struct vm_config *c, const char *id);
 /* The patch's limiter valid and its device in c (Firecracker's words); then apply it. */
@@ -420,6 +449,22 @@ int vm_config_check_bootable(const struct vm_config *c, struct err *err);
  */
 int vm_config_add_vfio(struct vm_config *c, const char *id, const char *path, struct err *err);
 int vm_config_check_vfio(const struct vm_config *c, struct err *err);
+/*
+ * PUT /device-passthrough/{id} (Firecracker's VFIO branch): the device
+ * at path, in place of the one with that id if any (else one more). As
+ * PUT's, refused at once where start would refuse it (no PCI, a balloon,
+ * memory hotplug), for a path another id has ("Duplicate device
+ * passthrough SBDF: ..."), or by c->probe's vfio (no such device, not
+ * bound to vfio-pci); c changes only when it is taken.
+ */
+int vm_config_put_vfio(struct vm_config *c, const char *id, const char *path, struct err *err);
+/*
+ * A host PCI address, strictly: DDDD:BB:DD.F (domain 4 hex digits, bus
+ * 2, device 2 and at most 1f, function one digit 0 to 7), or BB:DD.F for
+ * domain 0000; either case. Into canon as sysfs names it (lower case,
+ * "0000:03:00.0"). 0, or -EINVAL with err naming what is wrong.
+ */
+int vm_vfio_parse_sbdf(const char *s, char canon[VM_SBDF_LEN + 1], struct err *err);
 
 /* "vcpu_count", "mem_size_mib" ... range checks shared by every front end. */
 int vm_config_check_id(const char *what, const char *id, struct err *err);

@@ -151,10 +151,13 @@ static bool vmgenid_takes_line(const struct vm_config *cfg)
 /* The devices counted, for the refusals' own part after Firecracker's words. */
 static void budget_detail(const struct vm_config *cfg, unsigned int n, char *out, size_t len)
 {
-	char pm[24] = "";
+	char pm[48] = "";
+	int at = 0;
 
 	if (cfg->npmem)
-		snprintf(pm, sizeof(pm), ", %u pmem", cfg->npmem);
+		at = snprintf(pm, sizeof(pm), ", %u pmem", cfg->npmem);
+	if (cfg->nfs)
+		snprintf(pm + at, sizeof(pm) - (size_t)at, ", %u virtio-fs", cfg->nfs);
 	snprintf(out, len, "%u drives, %u network interfaces%s%s%s%s%s, %u in all", cfg->ndrives,
 		 cfg->nnets, vm_count_rng(cfg) ? ", entropy" : "", vm_count_vsock(cfg) ? ", vsock" : "",
 		 vm_count_balloon(cfg) ? ", balloon" : "", pm, vm_count_mem(cfg) ? ", memory-hotplug" : "",

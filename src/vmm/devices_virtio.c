@@ -19,6 +19,7 @@
 #include "virtio/vsock.h"
 #include "virtio/vsock_uds.h"
 #include "virtio/vublk.h"
+#include "virtio/vufs.h"
 #include "vmm/vm_hotplug.h"
 
 static unsigned int count_drives(const struct vm_config *cfg)
@@ -198,11 +199,25 @@ static int make_mem(struct virtio_build *b, struct virtio_dev **out, struct err 
 		.slot_size = hp->slot_size, .ops = &vm_hotplug_ops, .ctx = &b->vm->mem }, out, err);
 }
 
+static unsigned int count_fs(const struct vm_config *cfg)
+{
+	return cfg->nfs;
+}
+
+static int make_fs(struct virtio_build *b, struct virtio_dev **out, struct err *err)
+{
+	const struct vm_fs *f = &b->cfg->fs[b->i];
+
+	b->id = f->id;
+	snprintf(b->what, sizeof(b->what), "%s '%s'", b->cfg->cli ? "--fs" : "fs", f->id);
+	return virtio_vufs_create(b->env, &(struct vufs_config){ f->socket, f->tag }, out, err);
+}
+
 /*
  * In layout order: drives, network interfaces, entropy, vsock, balloon,
  * pmem (each family added after the ones before: snapshots from before
- * it find every other device where it was), then memory hotplug (whose
- * VMs take no snapshots).
+ * it find every other device where it was), then memory hotplug and
+ * virtio-fs (whose VMs take no snapshots).
  */
 const struct virtio_family vm_virtio_families[] = {
 	{ .type = "virtio-blk", .count = count_drives, .create = make_blk },
@@ -212,6 +227,7 @@ const struct virtio_family vm_virtio_families[] = {
 	{ .type = "virtio-balloon", .count = vm_count_balloon, .create = make_balloon },
 	{ .type = "virtio-pmem", .count = count_pmem, .create = make_pmem },
 	{ .type = "virtio-mem", .count = vm_count_mem, .create = make_mem },
+	{ .type = "virtio-fs", .count = count_fs, .create = make_fs },
 };
 
 const unsigned int vm_virtio_nfamilies = sizeof(vm_virtio_families) / sizeof(vm_virtio_families[0]);
@@ -232,5 +248,7 @@ const char *vm_virtio_family_id(const struct virtio_family *f, const struct vm_c
 		return "vsock";
 	if (f->create == make_balloon)
 		return "balloon";
+	if (f->create == make_fs)
+		return cfg->fs[i].id;
 	return "memory_hotplug";
 }

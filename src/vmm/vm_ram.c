@@ -72,9 +72,14 @@ static void vm_ram_advise_merge(struct vm *vm, const struct vm_config *cfg)
 		}
 }
 
-/* A vhost-user drive's backend maps the guest's RAM: it must be a file it can be handed. */
+/*
+ * A vhost-user drive's backend, or a virtio-fs daemon, maps the guest's
+ * RAM: it must be a file it can be handed.
+ */
 static bool vm_ram_needs_shared(const struct vm_config *cfg)
 {
+	if (cfg->nfs)
+		return true;
 	for (unsigned int i = 0; i < cfg->ndrives; i++)
 		if (cfg->drives[i].socket)
 			return true;
@@ -86,12 +91,12 @@ static int vm_ram_init_shared(struct vm *vm, const struct vm_config *cfg, struct
 	int ret;
 
 	if (cfg->machine.huge_pages == VM_HUGE_PAGES_2M)
-		return err_set(err, true, -EINVAL, "huge_pages \"2M\" with a vhost-user drive: "
+		return err_set(err, true, -EINVAL, "huge_pages \"2M\" with a vhost-user drive or virtio-fs: "
 			       "not supported (its backend maps the RAM, which is then a memfd in "
 			       "4 KiB pages)");
 	if (cfg->hotplug.present)
-		return err_set(err, true, -EINVAL, "memory hotplug with a vhost-user drive: not "
-			       "supported (its backend could not reach hotplugged memory)");
+		return err_set(err, true, -EINVAL, "memory hotplug with a vhost-user drive or "
+			       "virtio-fs: not supported (its backend could not reach hotplugged memory)");
 	ret = guest_mem_init_shared(&vm->mem, cfg->machine.mem_size_mib << 20);
 	if (ret)
 		return err_set(err, false, ret, "cannot allocate %llu MiB of shared guest RAM: %s",

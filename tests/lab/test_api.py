@@ -44,6 +44,10 @@ config file, in ONE L1 boot.
   vub        test_vhost_user.py's run: a vhost-user disk served by
              qemu-storage-daemon (2 queues), read and written, paused,
              PATCHed, refused a snapshot, its backend killed mid-I/O.
+  vfs        test_virtiofs.py's run: a directory of L1's that virtiofsd
+             serves, mounted with virtio-fs on PCI and on virtio-mmio, read
+             and written both ways through an fsync storm, a snapshot
+             refused, the daemon killed mid-I/O.
   vfio       test_vfio.py's run: L1's emulated NVMe disk, behind its
              emulated IOMMU, bound to vfio-pci and passed through: the
              guest's nvme driver formats, writes and reads it over MSI-X,
@@ -67,6 +71,7 @@ import test_pci as PCI  # noqa: E402
 import test_pmem as PM  # noqa: E402
 import test_vfio as VF  # noqa: E402
 import test_vhost_user as VU  # noqa: E402
+import test_virtiofs as VFS  # noqa: E402
 
 RUN_TIMEOUT = 420
 L1_INITRD = "/lab/l2/initrd0.cpio"    # every run here uses the one L2 initrd below
@@ -478,7 +483,7 @@ def main():
     a = ap.parse_args()
     if a.hearth:
         os.environ["HEARTH"] = os.path.abspath(a.hearth)
-    tools = dict(B.tools(), **VU.tools())
+    tools = dict(B.tools(), **VU.tools(), **VFS.tools())
     missing = [k for k, v in tools.items() if not v]
     if missing:
         print("FAIL %s not found (scripts/deps.sh installs curl and qemu-storage-daemon; make "
@@ -496,13 +501,13 @@ def main():
             run = L.ShellRun(name, "hearth", script(text), timeout=RUN_TIMEOUT)
             run.initrd = l2
             runs.append(run)
-        # The balloon's, pmem's, memory hotplug's, PCI's, vhost-user's and VFIO's
-        # runs (test_balloon.py, test_pmem.py, test_hotplug.py, test_pci.py,
-        # test_vhost_user.py, test_vfio.py) share this L1 boot, each with its own
+        # The balloon's, pmem's, memory hotplug's, PCI's, vhost-user's, virtio-fs's
+        # and VFIO's runs (test_balloon.py, test_pmem.py, test_hotplug.py,
+        # test_pci.py, test_vhost_user.py, test_virtiofs.py, test_vfio.py) share this L1 boot, each with its own
         # L2; VFIO's IOMMU and NVMe disk are in this L1 for it.
         runs += [B.run(lab.kernel), B.run_oom(lab.kernel), PM.run(lab.kernel),
                  HP.run(lab.kernel), PCI.run(lab.kernel), VU.run(lab.kernel),
-                 VF.run(lab.kernel)]
+                 VFS.run(lab.kernel), VF.run(lab.kernel)]
         with tempfile.TemporaryDirectory() as d:
             res = lab.run_plan(runs, tag="api", binaries=tools, files=PM.files(d),
                                l1_extra=VF.vfio_l1_extra())
@@ -513,7 +518,7 @@ def main():
                     [("balloon", B.check_balloon), ("balloon_oom", B.check_balloon_oom),
                      ("pmem", PM.check_pmem),
                      ("hotplug", HP.check_hotplug), ("pci", PCI.check_pci),
-                     ("vub", VU.check_vub), ("vfio", VF.check_vfio)])
+                     ("vub", VU.check_vub), ("vfs", VFS.check_vfs), ("vfio", VF.check_vfio)])
 
 
 if __name__ == "__main__":

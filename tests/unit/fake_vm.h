@@ -86,6 +86,22 @@ static int fake_check_net(void *ctx, const struct vm_net *n, struct err *err)
 	return 0;
 }
 
+/* A device to pass through, faked: device 1f is on no bus of the host, 1e is bound to e1000e. */
+static int fake_check_vfio(void *ctx, const struct vm_vfio *v, struct err *err)
+{
+	const char *name = strrchr(v->path, '/');
+
+	((struct fake_vm *)ctx)->checks++;
+	name = name ? name + 1 : v->path;
+	if (strstr(name, ":1f."))
+		return err_set(err, true, -ENOENT, "no PCI device %s on this host (%s)", name,
+			       v->path);
+	if (strstr(name, ":1e."))
+		return err_set(err, true, -EINVAL, "VFIO device %s: not bound to vfio-pci (its "
+			       "driver: e1000e): bind it to vfio-pci first", name);
+	return 0;
+}
+
 static int fake_start(void *ctx, const struct vm_config *cfg, struct err *err)
 {
 	struct fake_vm *f = ctx;
@@ -346,6 +362,7 @@ static const struct ctl_vm_ops fake_vm_ops = {
 	.check_boot_source = fake_check_boot_source,
 	.check_drive = fake_check_drive,
 	.check_net = fake_check_net,
+	.check_vfio = fake_check_vfio,
 };
 
 /* Every call the fake took, whatever it was. */

@@ -126,9 +126,17 @@ static const struct rule_case {
 	  CLOSED_AFTER_BOOT("PUT /hotplug/memory") },
 	{ { .type = CTL_GET_HOTPLUG }, HOTPLUG_SETUP, false, BOOTED },
 	{ { .type = CTL_PATCH_HOTPLUG, .hotplug_mib = 256 }, HOTPLUG_SETUP, false, BOOTED },
+	/* Hearth's virtio-fs: before boot only, as the other devices' configs. */
+	{ BODY_ID(CTL_PUT_FS, "f0", "{\"id\": \"f0\", \"tag\": \"t\", \"socket\": \"/f.sock\"}"),
+	  { 0 }, false, CLOSED_AFTER_BOOT("PUT /fs") },
 	{ { .type = CTL_DELETE_DRIVE, .id = "rootfs" }, { 0 }, false, UNPLUG },
 	{ { .type = CTL_DELETE_NET, .id = "eth0" }, { 0 }, false, UNPLUG },
 	{ { .type = CTL_DELETE_PMEM, .id = "p0" }, PMEM_SETUP, false, UNPLUG },
+	/* Firecracker's VFIO branch: before boot only; this fake VM has no PCI for it. */
+	{ BODY_ID(CTL_PUT_PASSTHROUGH, "nvme0", "{\"id\": \"nvme0\", \"sbdf\": \"0000:03:00.0\"}"),
+	  { 0 }, false, { "Device passthrough config error: a VFIO device needs PCI (--pci, "
+			  "--enable-pci or the config file's \"pci\": {\"enabled\": true})",
+			  FC_POST, FC_POST } },
 	/* Hearth's: a booted VM's, paused for the host's work and left as it was. */
 	{ { .type = CTL_FORK, .fork = { -1, 2 } }, { 0 }, false, BOOTED },
 	{ { .type = CTL_RESET }, { 0 }, false, BOOTED },

@@ -1,6 +1,7 @@
 /*
- * The vhost-user front end (virtio/vhost_user.h) and the vhost-user-blk
- * device (virtio/vublk.h) against a backend of the test's own on a
+ * The vhost-user front end (virtio/vhost_user.h), the vhost-user-blk
+ * device (virtio/vublk.h) and virtio-fs (virtio/vufs.h), which shares its
+ * ops, against a backend of the test's own on a
  * socketpair, in a thread: a well-behaved one, and hostile ones that send
  * short, oversized, foreign and out-of-order answers, descriptors nobody
  * asked for, or nothing at all.
@@ -29,6 +30,7 @@
 #include "virtio/virtio.h"
 #include "virtio/vublk.h"
 #include "virtio/vublk/priv.h"
+#include "virtio/vufs.h"
 
 enum misbehave {
 	GOOD,
@@ -401,6 +403,8 @@ struct dev_fx {
 	enum misbehave how;
 	uint32_t bad_req;
 	uint64_t features, protocol;
+	const char *fs_tag;       /* set: a virtio-fs device with this tag, not a disk */
+	uint64_t queues;          /* GET_QUEUE_NUM's answer; 0: 2 */
 };
 
 static void *accept_one(void *arg)
@@ -436,12 +440,15 @@ static int dev_make(struct dev_fx *f, struct err *err, enum blk_cache cache)
 	f->b.protocol = f->protocol ? f->protocol :
 			VF(VHOST_USER_PROTOCOL_F_MQ) | VF(VHOST_USER_PROTOCOL_F_REPLY_ACK) |
 			VF(VHOST_USER_PROTOCOL_F_CONFIG);
-	f->b.queues = 2;
+	f->b.queues = f->queues ? f->queues : 2;
 	f->b.base = 7;
 	f->b.sent_fd = -1;
 	assert_int_equal(pthread_create(&f->b.thread, NULL, accept_one, f), 0);
 	assert_int_equal(guest_mem_init_shared(&f->gm, 4u << 20), 0);
 	assert_int_equal(eventloop_init(&f->loop), 0);
+	if (f->fs_tag)
+		return virtio_vufs_create(&env, &(struct vufs_config){ f->path, f->fs_tag },
+					  &f->dev, err);
 	ret = virtio_vublk_create(&env, &vc, &f->dev, err);
 	return ret;
 }
@@ -465,6 +472,23 @@ static unsigned int find_seen(const struct backend *b, uint32_t req, unsigned in
 		if (b->seen[i] == req)
 			return i;
 	return MAX_SEEN;
+}
+
+/* One round of the I/O loop: the backend's hangup seen as Hearth's loop sees it. */
+static void loop_once(struct eventloop *loop)
+{
+	struct epoll_event ev[4];
+	int n = epoll_wait(loop->epfd, ev, 4, 2000);
+
+	assert_true(n > 0);
+	eventloop_batch_begin(loop);
+	for (int k = 0; k < n; k++) {
+		struct eventloop_handler *h = ev[k].data.ptr;
+
+		if (h->fd >= 0 && h->cb)
+			h->cb(h->opaque, ev[k].events);
+	}
+	eventloop_batch_end(loop);
 }
 
 /*
@@ -543,20 +567,7 @@ static void test_vublk_lifecycle(void **state)
 	vq->avail[1] = 0;
 	/* The backend hangs up: the loop sees it, and the device needs a reset. */
 	shutdown(f.b.sock, SHUT_RDWR);
-	{
-		struct epoll_event ev[4];
-		int n = epoll_wait(f.loop.epfd, ev, 4, 2000);
-
-		assert_true(n > 0);
-		eventloop_batch_begin(&f.loop);
-		for (int k = 0; k < n; k++) {
-			struct eventloop_handler *h = ev[k].data.ptr;
-
-			if (h->fd >= 0 && h->cb)
-				h->cb(h->opaque, ev[k].events);
-		}
-		eventloop_batch_end(&f.loop);
-	}
+	loop_once(&f.loop);
 	assert_true(dev->status & VIRTIO_STATUS_NEEDS_RESET);
 	dev_free(&f);
 }
@@ -595,6 +606,119 @@ static void test_vublk_refusals(void **state)
 	assert_non_null(strstr(err.msg, "/nonexistent/hearth-vu.sock"));
 }
 
+/*
+ * virtio-fs: a backend without the CONFIG protocol feature (virtiofsd
+ * has none) is enough; the config space is Hearth's (the tag, one
+ * request queue); no device bit is offered; both queues are handed over
+ * on a start; a guest's config write changes nothing; the daemon's
+ * hangup needs a reset.
+ */
+static void test_vufs_lifecycle(void **state)
+{
+	struct dev_fx f = { 0 };
+	struct err err = ERR_INIT;
+	struct virtio_dev *dev;
+	uint8_t cfg[40], junk[4] = { 'x', 'x', 'x', 'x' };
+	uint32_t nrq;
+	unsigned int i;
+
+	(void)state;
+	f.fs_tag = "myfs";
+	f.features = VF(VIRTIO_F_VERSION_1) | VF(VIRTIO_F_EVENT_IDX) | VF(VIRTIO_F_INDIRECT_DESC) |
+		     VF(VHOST_USER_F_PROTOCOL_FEATURES) | VF(0);
+	f.protocol = VF(VHOST_USER_PROTOCOL_F_MQ) | VF(VHOST_USER_PROTOCOL_F_REPLY_ACK);
+	assert_int_equal(dev_make(&f, &err, BLK_CACHE_WRITEBACK), 0);
+	dev = f.dev;
+	assert_true(virtio_vufs_is(dev));
+	assert_false(virtio_vublk_is(dev));
+	assert_int_equal(dev->ops->device_id, 26);
+	assert_int_equal(dev->num_queues, 2);
+	assert_int_equal(dev->config_size, 40);
+	for (i = 0; i < sizeof(cfg); i += 4)
+		dev->ops->read_config(dev, i, cfg + i, 4);
+	assert_memory_equal(cfg, "myfs\0\0\0\0", 8);
+	memcpy(&nrq, cfg + 36, 4);
+	assert_int_equal(le32toh(nrq), 1);
+	/* The backend's NOTIFICATION bit (0) is not passed on: its queue is not given. */
+	assert_int_equal(dev->ops->get_features(dev), 0);
+	dev->ops->write_config(dev, 0, junk, 4);
+	dev->ops->read_config(dev, 0, cfg, 4);
+	assert_memory_equal(cfg, "myfs", 4);
+	assert_true(find_seen(&f.b, VHOST_USER_GET_CONFIG, 0) == MAX_SEEN);
+	dev->features = VF(VIRTIO_F_VERSION_1);
+	for (unsigned int q = 0; q < 2; q++) {
+		struct virtq *vq = &dev->vq[q];
+
+		vq->size = 16;
+		vq->desc_gpa = 0x1000 + q * 0x4000;
+		vq->avail_gpa = 0x2000 + q * 0x4000;
+		vq->used_gpa = 0x3000 + q * 0x4000;
+		assert_int_equal(virtq_enable(vq, &f.gm), VIRTQ_OK);
+	}
+	dev->activated = true;
+	dev->status = VIRTIO_STATUS_DRIVER_OK;
+	pthread_mutex_lock(&dev->lock);
+	assert_int_equal(dev->ops->activate(dev), 0);
+	pthread_mutex_unlock(&dev->lock);
+	i = find_seen(&f.b, VHOST_USER_SET_VRING_KICK, 0);
+	assert_true(i < MAX_SEEN && f.b.seen_payload[i][0] == 0);
+	i = find_seen(&f.b, VHOST_USER_SET_VRING_KICK, i + 1);
+	assert_true(i < MAX_SEEN && f.b.seen_payload[i][0] == 1);
+	shutdown(f.b.sock, SHUT_RDWR);
+	loop_once(&f.loop);
+	assert_true(dev->status & VIRTIO_STATUS_NEEDS_RESET);
+	dev_free(&f);
+}
+
+/* What cannot be a virtio-fs device is refused with a line naming why, before any device. */
+static void test_vufs_refusals(void **state)
+{
+	struct dev_fx f = { 0 };
+	struct err err = ERR_INIT;
+	char long_tag[40];
+
+	(void)state;
+	assert_int_equal(virtio_vufs_check_tag("", &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "needs a tag"));
+	memset(long_tag, 'a', 37);
+	long_tag[37] = '\0';
+	assert_int_equal(virtio_vufs_check_tag(long_tag, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "37 bytes"));
+	assert_int_equal(virtio_vufs_check_tag("a b", &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "byte 1"));
+	assert_int_equal(virtio_vufs_check_tag("abcdefghijklmnopqrstuvwxyz0123456789", &err), 0);
+
+	/* A daemon serving one queue: virtio-fs needs two. */
+	f.fs_tag = "t";
+	f.queues = 1;
+	f.protocol = VF(VHOST_USER_PROTOCOL_F_MQ);
+	assert_int_equal(dev_make(&f, &err, BLK_CACHE_WRITEBACK), -ENOTSUP);
+	assert_non_null(strstr(err.msg, "serves 1 queue"));
+	assert_non_null(strstr(err.msg, f.path));
+	dev_free(&f);
+
+	/* A hostile answer to GET_QUEUE_NUM: malformed, and no device. */
+	memset(&f, 0, sizeof(f));
+	err = (struct err)ERR_INIT;
+	f.fs_tag = "t";
+	f.how = OVERSIZED;
+	f.bad_req = VHOST_USER_GET_QUEUE_NUM;
+	f.protocol = VF(VHOST_USER_PROTOCOL_F_MQ);
+	assert_int_equal(dev_make(&f, &err, BLK_CACHE_WRITEBACK), -EPROTO);
+	assert_non_null(strstr(err.msg, "malformed"));
+	assert_null(f.dev);
+	dev_free(&f);
+
+	/* Missing ring features, as for a disk. */
+	memset(&f, 0, sizeof(f));
+	err = (struct err)ERR_INIT;
+	f.fs_tag = "t";
+	f.features = VF(VIRTIO_F_VERSION_1) | VF(VHOST_USER_F_PROTOCOL_FEATURES);
+	assert_int_equal(dev_make(&f, &err, BLK_CACHE_WRITEBACK), -ENOTSUP);
+	assert_non_null(strstr(err.msg, "EVENT_IDX"));
+	dev_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -609,6 +733,8 @@ int main(void)
 		cmocka_unit_test(test_reply_ack),
 		cmocka_unit_test(test_vublk_lifecycle),
 		cmocka_unit_test(test_vublk_refusals),
+		cmocka_unit_test(test_vufs_lifecycle),
+		cmocka_unit_test(test_vufs_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

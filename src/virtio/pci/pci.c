@@ -53,6 +53,8 @@ static uint32_t class_of(uint32_t device_id)
 		return 0x020000;             /* Ethernet */
 	case VIRTIO_ID_VSOCK:
 		return 0x078000;             /* other communication */
+	case VIRTIO_ID_FS:
+		return 0x018000;             /* other mass storage, as QEMU's */
 	default:
 		return 0xff0000;             /* unassigned class */
 	}

@@ -1,6 +1,7 @@
 /*
  * vhost-user-blk's making (vublk.h): the connection, the features both
- * sides take, the config space. All of it before the guest can see the
+ * sides take, the config space; the first and last steps are
+ * vhost-user-fs's too (vufs.c). All of it before the guest can see the
  * device, so a backend that cannot serve it fails the PUT or the start
  * with a line that names the socket and the cause.
  */
@@ -45,7 +46,7 @@
 	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |     \
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG))
 
-static int vublk_fail(struct vublk *vb, struct err *err, int ret, const char *what)
+int vublk_fail(struct vublk *vb, struct err *err, int ret, const char *what)
 {
 	const char *why = ret == -EPROTO ? "a malformed answer" :
 			  ret == -ETIMEDOUT ? "no answer in time" :
@@ -99,7 +100,7 @@ static int vublk_queues(struct vublk *vb, struct err *err)
 	return 0;
 }
 
-static int vublk_negotiate(struct vublk *vb, const struct vublk_config *cfg, struct err *err)
+int vublk_handshake(struct vublk *vb, uint64_t want, struct err *err)
 {
 	uint64_t proto = 0;
 	int ret = vhost_user_get_u64(&vb->vu, VHOST_USER_GET_FEATURES, &vb->vu.features);
@@ -115,20 +116,29 @@ static int vublk_negotiate(struct vublk *vb, const struct vublk_config *cfg, str
 		ret = vhost_user_get_u64(&vb->vu, VHOST_USER_GET_PROTOCOL_FEATURES, &proto);
 		if (ret)
 			return vublk_fail(vb, err, ret, "GET_PROTOCOL_FEATURES");
-		proto &= VUBLK_PROTOCOL;
+		proto &= want;
 		ret = vhost_user_set_u64(&vb->vu, VHOST_USER_SET_PROTOCOL_FEATURES, proto);
 		if (ret)
 			return vublk_fail(vb, err, ret, "SET_PROTOCOL_FEATURES");
 		/* REPLY_ACK applies from the next request on. */
 		vb->vu.protocol = proto;
 	}
-	if (!(proto & (1ull << VHOST_USER_PROTOCOL_F_CONFIG)))
-		return err_set(err, true, -ENOTSUP, "vhost-user backend at '%s': it does not "
-			       "share its config space (protocol feature CONFIG), which a block "
-			       "device needs for its size", vb->socket);
 	ret = vhost_user_call(&vb->vu, VHOST_USER_SET_OWNER, NULL, 0, NULL, 0, NULL, 0);
 	if (ret)
 		return vublk_fail(vb, err, ret, "SET_OWNER");
+	return 0;
+}
+
+static int vublk_negotiate(struct vublk *vb, const struct vublk_config *cfg, struct err *err)
+{
+	int ret = vublk_handshake(vb, VUBLK_PROTOCOL, err);
+
+	if (ret)
+		return ret;
+	if (!(vb->vu.protocol & (1ull << VHOST_USER_PROTOCOL_F_CONFIG)))
+		return err_set(err, true, -ENOTSUP, "vhost-user backend at '%s': it does not "
+			       "share its config space (protocol feature CONFIG), which a block "
+			       "device needs for its size", vb->socket);
 	ret = vublk_queues(vb, err);
 	if (ret)
 		return ret;
@@ -142,8 +152,8 @@ static int vublk_negotiate(struct vublk *vb, const struct vublk_config *cfg, str
 	return 0;
 }
 
-int virtio_vublk_create(const struct virtio_env *env, const struct vublk_config *cfg,
-			struct virtio_dev **out, struct err *err)
+int vublk_new(const struct virtio_env *env, const char *socket, const char *noun,
+	      struct vublk **out, struct err *err)
 {
 	struct vublk *vb = calloc(1, sizeof(*vb));
 	int ret;
@@ -156,56 +166,85 @@ int virtio_vublk_create(const struct virtio_env *env, const struct vublk_config 
 		vb->call[q].fd = -1;
 	}
 	vb->loop = env->loop;
+	vb->noun = noun;
 	vb->drain_ms = VUBLK_DRAIN_MS;
-	vb->socket = strdup(cfg->socket);
+	vb->socket = strdup(socket);
 	if (!vb->socket) {
-		ret = err_set(err, false, -ENOMEM, "out of memory");
-		goto err_free;
+		free(vb);
+		return err_set(err, false, -ENOMEM, "out of memory");
 	}
-	ret = vhost_user_connect(&vb->vu, cfg->socket, err);
-	if (ret)
-		goto err_free;
-	vhost_user_op_begin(&vb->vu);
-	ret = vublk_negotiate(vb, cfg, err);
-	vhost_user_op_end(&vb->vu);
-	if (ret)
-		goto err_close;
-	vb->dev.ops = &vublk_ops;
+	ret = vhost_user_connect(&vb->vu, socket, err);
+	if (ret) {
+		vublk_free(vb);
+		return ret;
+	}
+	*out = vb;
+	return 0;
+}
+
+void vublk_free(struct vublk *vb)
+{
+	vhost_user_close(&vb->vu);
+	free(vb->socket);
+	free(vb);
+}
+
+int vublk_finish(struct vublk *vb, const struct virtio_env *env,
+		 const struct virtio_dev_ops *ops, const char *name, struct err *err)
+{
+	int ret;
+
+	vb->dev.ops = ops;
 	vb->dev.priv = vb;
-	vb->dev.name = "virtio-blk (vhost-user)";
+	vb->dev.name = name;
 	vb->dev.queue_max = VUBLK_QUEUE_MAX;
-	vb->dev.config_size = VUBLK_CONFIG_SIZE;
 	ret = virtio_dev_init(&vb->dev, env);
 	if (ret) {
-		err_set(err, false, ret, "vhost-user disk: %s", strerror(-ret));
-		goto err_close;
+		vublk_free(vb);
+		return err_set(err, false, ret, "vhost-user %s: %s", vb->noun, strerror(-ret));
 	}
 	for (unsigned int q = 0; q < vb->dev.num_queues; q++) {
 		vublk_on_call_count(vb, q);
 		ret = vhost_call_open(&vb->call[q], env->loop);
 		if (ret) {
-			err_set(err, false, ret, "vhost-user disk: call eventfd: %s", strerror(-ret));
+			err_set(err, false, ret, "vhost-user %s: call eventfd: %s", vb->noun,
+				strerror(-ret));
 			goto err_dev;
 		}
 	}
 	ret = vublk_watch(vb);
 	if (ret) {
-		err_set(err, false, ret, "vhost-user disk: watching its socket: %s",
+		err_set(err, false, ret, "vhost-user %s: watching its socket: %s", vb->noun,
 			strerror(-ret));
 		goto err_dev;
 	}
-	*out = &vb->dev;
 	return 0;
 
 err_dev:
 	/* The ops' destroy undoes the calls, the watch and the device. */
-	vublk_ops.destroy(&vb->dev);
+	ops->destroy(&vb->dev);
 	return ret;
-err_close:
-	vhost_user_close(&vb->vu);
-err_free:
-	free(vb->socket);
-	free(vb);
+}
+
+int virtio_vublk_create(const struct virtio_env *env, const struct vublk_config *cfg,
+			struct virtio_dev **out, struct err *err)
+{
+	struct vublk *vb;
+	int ret = vublk_new(env, cfg->socket, "disk", &vb, err);
+
+	if (ret)
+		return ret;
+	vhost_user_op_begin(&vb->vu);
+	ret = vublk_negotiate(vb, cfg, err);
+	vhost_user_op_end(&vb->vu);
+	if (ret) {
+		vublk_free(vb);
+		return ret;
+	}
+	vb->dev.config_size = VUBLK_CONFIG_SIZE;
+	ret = vublk_finish(vb, env, &vublk_ops, "virtio-blk (vhost-user)", err);
+	if (!ret)
+		*out = &vb->dev;
 	return ret;
 }
 

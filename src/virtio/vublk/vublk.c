@@ -1,5 +1,6 @@
 /*
- * vhost-user-blk (vublk.h): the device ops. Starting the device hands the
+ * vhost-user-blk (vublk.h): the device ops, which vhost-user-fs (vufs.h)
+ * shares: nothing here is a disk's but the config space's contents. Starting the device hands the
  * backend the RAM and the rings; a reset or a pause takes them back
  * (GET_VRING_BASE, which stops a ring and says where it stopped); the
  * backend's death is watched on the I/O thread.
@@ -24,16 +25,16 @@
 static struct ratelimit vublk_rl = RATELIMIT_INIT(10);
 
 /* The backend broke: the disk needs a reset, which cannot bring it back. */
-static void vublk_broken(struct vublk *vb, const char *why)
+void vublk_broken(struct vublk *vb, const char *why)
 {
 	struct virtio_dev *dev = &vb->dev;
 
 	vb->vu.dead = true;
 	if (dev->status & VIRTIO_STATUS_NEEDS_RESET)
 		return;
-	log_ratelimited(&vublk_rl, LOG_WARN, "%s: vhost-user backend at '%s': %s; the disk "
+	log_ratelimited(&vublk_rl, LOG_WARN, "%s: vhost-user backend at '%s': %s; the %s "
 			"needs a reset and stays unusable (restart the backend and the VM)",
-			dev->name, vb->socket, why);
+			dev->name, vb->socket, why, vb->noun);
 	dev->status |= VIRTIO_STATUS_NEEDS_RESET;
 	if (dev->activated && dev->signal_config)
 		dev->signal_config(dev);
@@ -53,23 +54,22 @@ static void vublk_on_hup(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&vb->dev.lock);
 }
 
-static uint64_t vublk_get_features(struct virtio_dev *dev)
+uint64_t vublk_get_features(struct virtio_dev *dev)
 {
 	return ((struct vublk *)dev->priv)->offered;
 }
 
-static void vublk_read_config(struct virtio_dev *dev, uint32_t off, uint8_t *data,
-			      unsigned int len)
+void vublk_read_config(struct virtio_dev *dev, uint32_t off, uint8_t *data, unsigned int len)
 {
 	struct vublk *vb = dev->priv;
 
-	if (off + len <= sizeof(vb->config))
+	if (off + len <= dev->config_size && off + len <= sizeof(vb->config))
 		memcpy(data, vb->config + off, len);
 }
 
 /* Nothing in the config the driver may write is offered (no CONFIG_WCE). */
-static void vublk_write_config(struct virtio_dev *dev, uint32_t off, const uint8_t *data,
-			       unsigned int len)
+void vublk_write_config(struct virtio_dev *dev, uint32_t off, const uint8_t *data,
+			unsigned int len)
 {
 	(void)off;
 	(void)data;
@@ -157,7 +157,7 @@ static int vublk_start(struct vublk *vb)
 	vhost_user_op_end(&vb->vu);
 	if (ret == -EINVAL)
 		log_ratelimited(&vublk_rl, LOG_WARN, "%s: guest RAM is not shared: a vhost-user "
-				"disk cannot start", dev->name);
+				"%s cannot start", dev->name, vb->noun);
 	else if (ret)
 		vublk_broken(vb, ret == -EIO ? "it refused the rings" :
 			     ret == -ETIMEDOUT ? "it did not answer in time" :
@@ -223,13 +223,13 @@ static void vublk_stop(struct vublk *vb, bool keep)
 	vhost_user_op_end(&vb->vu);
 }
 
-static int vublk_activate(struct virtio_dev *dev)
+int vublk_activate(struct virtio_dev *dev)
 {
 	/* Paused (a restore's activation): resume starts it. */
 	return dev->paused ? 0 : vublk_start(dev->priv);
 }
 
-static void vublk_reset(struct virtio_dev *dev)
+void vublk_reset(struct virtio_dev *dev)
 {
 	struct vublk *vb = dev->priv;
 
@@ -242,7 +242,7 @@ static void vublk_reset(struct virtio_dev *dev)
 }
 
 /* Only with kicks of our own (no ioeventfd): relayed to the backend. */
-static void vublk_queue_notify(struct virtio_dev *dev, unsigned int q)
+void vublk_queue_notify(struct virtio_dev *dev, unsigned int q)
 {
 	struct vublk *vb = dev->priv;
 
@@ -251,7 +251,7 @@ static void vublk_queue_notify(struct virtio_dev *dev, unsigned int q)
 }
 
 /* -EBUSY when requests stay in flight: the rings are left running, and resume finds them so. */
-static int vublk_pause(struct virtio_dev *dev)
+int vublk_pause(struct virtio_dev *dev)
 {
 	struct vublk *vb = dev->priv;
 
@@ -263,14 +263,13 @@ static int vublk_pause(struct virtio_dev *dev)
 	return 0;
 }
 
-static void vublk_resume(struct virtio_dev *dev)
+void vublk_resume(struct virtio_dev *dev)
 {
 	if (dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET))
 		vublk_start(dev->priv);
 }
 
-static unsigned int vublk_counters(struct virtio_dev *dev, struct dev_counter *out,
-				   unsigned int max)
+unsigned int vublk_counters(struct virtio_dev *dev, struct dev_counter *out, unsigned int max)
 {
 	struct vublk *vb = dev->priv;
 	unsigned int n = 0;
@@ -284,7 +283,7 @@ static unsigned int vublk_counters(struct virtio_dev *dev, struct dev_counter *o
 	return n;
 }
 
-static void vublk_destroy(struct virtio_dev *dev)
+void vublk_destroy(struct virtio_dev *dev)
 {
 	struct vublk *vb = dev->priv;
 
