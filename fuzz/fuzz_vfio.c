@@ -12,7 +12,9 @@
  *
  * Invariants: building it either succeeds or fails with a message and
  * nothing attached; the guest sees the device's vendor id, never its
- * other capabilities, and only MSI-X in the list; the MSI-X table and
+ * other capabilities, and only MSI-X in the list (and, for a device VFIO
+ * can reset, the PCI Express capability whose FLR a write may ask for:
+ * the reset then runs in place, as no loop is given); the MSI-X table and
  * pending bits in the device's fd are never written; a BAR's address
  * is a multiple of its size; the I/O bit in the device's command register
  * is never set by the guest.
@@ -63,6 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (pwrite(fd, cfg, sizeof(cfg), CFG_OFF) != (ssize_t)sizeof(cfg))
 		abort();
 	h.device = fd;
+	/* A device VFIO can reset: a PCI Express capability, whose FLR the guest may ask for. */
+	h.resettable = cfg[PCI_CFG_STD_SIZE - 1] & 1;
 	snprintf(h.name, sizeof(h.name), "0000:05:00.0");
 	h.region[VFIO_REGION_CONFIG] = (struct vfio_region){ .size = 256, .offset = CFG_OFF };
 	for (unsigned int i = 0; i < 6; i++) {
@@ -94,7 +98,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 							 2) & 0x7ff) + 1);
 		}
 		CHECK(pci_root_cfg_read(pci_root_of(&root), 0, SLOT << 3, off, 1) ==
-		      PCI_CAP_ID_MSIX);
+		      PCI_CAP_ID_MSIX || (h.resettable && pci_root_cfg_read(pci_root_of(&root), 0,
+									SLOT << 3, off, 1) == 0x10));
 		off = pci_root_cfg_read(pci_root_of(&root), 0, SLOT << 3, off + 1, 1);
 	}
 	CHECK(tsize);

@@ -88,7 +88,7 @@ if [ "${HEARTH_SKIP_LAB:-0}" = 1 ]; then
   echo "== lab skipped (HEARTH_SKIP_LAB=1): $n_lab_guests guest test(s) placed there stay skipped"
   skipped=$((skipped + n_lab_guests * builds))
 else
-  lab_files="test_core test_virtio_blk test_virtio_net test_mmds test_virtio_vsock test_api test_snapshot test_snapshot_huge test_vmgenid"
+  lab_files="test_core test_virtio_blk test_virtio_net test_mmds test_virtio_vsock test_api test_snapshot test_snapshot_huge test_vmgenid test_sriov"
   [ -n "$lab_guests" ] && lab_files="test_guest $lab_files"
   # Each file is one L1 boot with several L2 boots; it ends "N passed, N failed".
   for t in $lab_files; do

@@ -253,6 +253,7 @@ static const struct api_route_entry routes[] = {
 	{ "DELETE", "/pmem/", CTL_DELETE_PMEM, NULL },
 	/* Firecracker's VFIO branch (docs/api.md): a host PCI device, before boot. */
 	{ "PUT", "/device-passthrough/", CTL_PUT_PASSTHROUGH, NULL },
+	{ "DELETE", "/device-passthrough/", CTL_DELETE_PASSTHROUGH, NULL },
 	/* Hearth's (docs/api.md "Fork and reset"). */
 	{ "PUT", "/fork", CTL_FORK, decode_fork },
 	{ "PUT", "/reset", CTL_RESET, NULL },

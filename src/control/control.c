@@ -290,7 +290,8 @@ static const struct ctl_rule {
 	[CTL_DELETE_NET] =          { BOOTED, ctl_unplug },
 	[CTL_DELETE_PMEM] =         { BOOTED, ctl_unplug },
 	/* Firecracker's VFIO branch: InsertPassthroughDevice, before boot only. */
-	[CTL_PUT_PASSTHROUGH] =     { PRE_BOOT, ctl_model_put },
+	[CTL_PUT_PASSTHROUGH] =     { ALWAYS, ctl_plug_vfio },
+	[CTL_DELETE_PASSTHROUGH] =  { BOOTED, ctl_unplug_vfio },
 	[CTL_FORK] =                { BOOTED, ctl_fork },
 	[CTL_RESET] =               { BOOTED, ctl_reset },
 	[CTL_MIGRATE] =             { BOOTED, ctl_migrate },

@@ -101,8 +101,14 @@ enum ctl_type {
 	CTL_DELETE_DRIVE,
 	CTL_DELETE_NET,
 	CTL_DELETE_PMEM,
-	/* Firecracker's VFIO branch: PUT /device-passthrough/{id}, before boot (the body: its DevicePassthroughConfig). */
+	/*
+	 * Firecracker's VFIO branch: PUT /device-passthrough/{id} (the body:
+	 * its DevicePassthroughConfig) before boot; after it, Hearth's plug of
+	 * a device unplugged since (plug.c).
+	 */
 	CTL_PUT_PASSTHROUGH,
+	/* After boot: a device passed through at start leaves the guest, kept for a later PUT. */
+	CTL_DELETE_PASSTHROUGH,
 	/* Hearth's (docs/api.md "Fork and reset"): a running or paused VM's clones; back to its base. */
 	CTL_FORK,                 /* the body: api/json_fork.h's, checked; ctl_action.fork */
 	CTL_RESET,

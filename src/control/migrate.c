@@ -34,6 +34,7 @@ const char *ctl_migrate_refuses(const struct ctl *ctl, const struct ctl_action *
 		case CTL_MIGRATE: case CTL_FORK: case CTL_RESET: case CTL_SNAPSHOT_CREATE:
 		case CTL_PUT_DRIVE: case CTL_PUT_NET: case CTL_PUT_PMEM: case CTL_DELETE_DRIVE:
 		case CTL_DELETE_NET: case CTL_DELETE_PMEM: case CTL_PATCH_HOTPLUG:
+		case CTL_PUT_PASSTHROUGH: case CTL_DELETE_PASSTHROUGH:
 		/*
 		 * The destination keeps the model the prelude gave it: a limiter, an
 		 * image's size or the balloon changed now would be lost there.

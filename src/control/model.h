@@ -69,6 +69,13 @@ int ctl_migrate_prelude(struct ctl *ctl, const struct ctl_action *a, json_t **ou
 const char *ctl_migrate_refuses(const struct ctl *ctl, const struct ctl_action *a, bool reads);
 int ctl_plug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
 int ctl_unplug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
+/*
+ * PUT /device-passthrough before boot (the model's), after it a plug of
+ * a device passed through at start and unplugged since; DELETE after
+ * boot unplugs one (vmm/vm_pci_hotplug.h).
+ */
+int ctl_plug_vfio(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
+int ctl_unplug_vfio(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);
 
 /* balloon.c: GET /balloon from the model; the live device's actions through ctl->vm. */
 int ctl_balloon_get(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err);

@@ -1,5 +1,6 @@
 /*
- * PCI hotplug's actions (model.h): Firecracker 1.16's device hotplug. A
+ * PCI hotplug's actions (model.h): Firecracker 1.16's device hotplug, and
+ * a passed-through device's. A
  * PUT /drives, /network-interfaces or /pmem after InstanceStart plugs the device
  * into the running VM, DELETE unplugs it; the model follows the VM: the
  * device joins it once plugged, leaves it once gone, so GET /vm/config
@@ -82,6 +83,21 @@ static bool id_taken(const struct ctl *ctl, const struct ctl_action *a)
 	return vm_config_find_drive(&ctl->cfg, a->id) != NULL;
 }
 
+/* What refuses any plug after boot, in Firecracker's order: the body, then the VM. */
+static int plug_refused(struct ctl *ctl, const struct ctl_action *a, struct err *err)
+{
+	/* As Firecracker, which parses the body before it looks at the VM. */
+	int ret = ctl_model_body_fault(ctl, a, err);
+
+	if (ret)
+		return ret;
+	if (!ctl->cfg.pci || !ctl->vm->plug)
+		return err_set(err, true, -EINVAL, PCI_OFF);
+	if (ctl->state == CTL_PAUSED)
+		return err_set(err, true, -EINVAL, PAUSED);
+	return 0;
+}
+
 int ctl_plug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
 {
 	bool net = a->type == CTL_PUT_NET, pmem = a->type == CTL_PUT_PMEM;
@@ -89,14 +105,9 @@ int ctl_plug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct e
 
 	if (ctl->state == CTL_NOT_STARTED)
 		return ctl_model_put(ctl, a, out, err);
-	/* As Firecracker, which parses the body before it looks at the VM. */
-	ret = ctl_model_body_fault(ctl, a, err);
+	ret = plug_refused(ctl, a, err);
 	if (ret)
 		return ret;
-	if (!ctl->cfg.pci || !ctl->vm->plug)
-		return err_set(err, true, -EINVAL, PCI_OFF);
-	if (ctl->state == CTL_PAUSED)
-		return err_set(err, true, -EINVAL, PAUSED);
 	if (id_taken(ctl, a))
 		return err_set(err, true, -EINVAL, ID_IN_USE);
 	/* Firecracker's hotplug_make_block: refused before the image is touched. */
@@ -152,5 +163,59 @@ int ctl_unplug(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct
 		return ret == -ENOMEM ? ret : -EINVAL;
 	}
 	drop_plugged(ctl, a->type, a->id);
+	return 0;
+}
+
+int ctl_plug_vfio(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
+{
+	const struct vm_config_probe *probe = ctl->cfg.probe;
+	int i, ret;
+
+	if (ctl->state == CTL_NOT_STARTED)
+		return ctl_model_put(ctl, a, out, err);
+	ret = plug_refused(ctl, a, err);
+	if (ret)
+		return ret;
+	if (vm_config_find_vfio(&ctl->cfg, a->id) >= 0)
+		return err_set(err, true, -EINVAL, ID_IN_USE);
+	/* The host's sysfs is beyond the sealed process: the VM knows its devices. */
+	ctl->cfg.probe = NULL;
+	ret = ctl_model_put(ctl, a, out, err);
+	ctl->cfg.probe = probe;
+	if (ret)
+		return ret;
+	i = vm_config_find_vfio(&ctl->cfg, a->id);
+	if (i < 0)
+		return err_set(err, false, -EINVAL, "'%s' did not reach the model", a->id);
+	err->msg[0] = '\0';
+	ret = ctl->vm->plug(ctl->vm_ctx, &ctl->cfg, "vfio", (unsigned int)i, err);
+	if (ret) {
+		if (!err->msg[0])
+			err_set(err, true, ret, "%s", strerror(-ret));
+		vm_config_drop_vfio(&ctl->cfg, a->id);
+		return ret == -ENOMEM ? ret : -EINVAL;
+	}
+	return 0;
+}
+
+int ctl_unplug_vfio(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
+{
+	int ret;
+
+	*out = NULL;
+	if (!ctl->cfg.pci || !ctl->vm->unplug)
+		return err_set(err, true, -EINVAL, PCI_OFF);
+	if (vm_config_find_vfio(&ctl->cfg, a->id) < 0)
+		return err_set(err, true, -EINVAL, NOT_FOUND);
+	if (ctl->state == CTL_PAUSED)
+		return err_set(err, true, -EINVAL, PAUSED);
+	err->msg[0] = '\0';
+	ret = ctl->vm->unplug(ctl->vm_ctx, "vfio", a->id, err);
+	if (ret) {
+		if (!err->msg[0])
+			err_set(err, true, ret, "%s", strerror(-ret));
+		return ret == -ENOMEM ? ret : -EINVAL;
+	}
+	vm_config_drop_vfio(&ctl->cfg, a->id);
 	return 0;
 }

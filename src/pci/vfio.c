@@ -19,40 +19,10 @@
 #include "pci/config.h"
 #include "pci/msix.h"
 #include "pci/msix_irqfd.h"
+#include "pci/vfio_priv.h"
 #include "util/log.h"
 
-#define PAGE 4096ull
-#define CAP_MSIX_CTRL 2
-#define CAP_MSIX_TABLE 4
-#define CAP_MSIX_PBA 8
-
 static struct ratelimit vfio_rl = RATELIMIT_INIT(10);
-
-struct vfio_bar {
-	enum pci_bar_kind kind;
-	uint64_t size;
-	uint8_t *map;              /* the device's mapping of it; NULL: every access traps */
-	uint64_t trap_lo, trap_hi; /* [lo, hi): its MSI-X pages, which trap; lo == hi: none */
-	uint64_t mapped_at;        /* where its KVM slots are now; 0: none */
-};
-
-struct vfio_pci {
-	pthread_mutex_t lock;      /* everything below, as the vCPUs reach it */
-	struct vfio_handles h;
-	struct vfio_env env;
-	struct pci_root *root;
-	unsigned int slot;
-	bool attached;
-	struct pci_config cfg;
-	struct vfio_bar bar[PCI_NUM_BARS];
-	struct msix msix;
-	struct msix_irqfds irqfds;
-	unsigned int msix_bar;
-	uint64_t table_off, pba_off;
-	bool irqs_on;              /* VFIO signals our eventfds */
-	/* Counters: BAR accesses that trapped to the fd, MSI-X's, and failures. */
-	unsigned long trapped, msix_accesses, failures;
-};
 
 /* ---------------------------------------------------------------- the device fd */
 
@@ -76,7 +46,7 @@ static int dev_write(struct vfio_pci *f, unsigned int region, uint64_t off, cons
 	return pwrite(f->h.device, buf, len, (off_t)(r->offset + off)) == (ssize_t)len ? 0 : -EIO;
 }
 
-static uint32_t phys_cfg(struct vfio_pci *f, unsigned int off, unsigned int len)
+uint32_t vfio_phys_cfg(struct vfio_pci *f, unsigned int off, unsigned int len)
 {
 	uint32_t v = 0;
 
@@ -98,7 +68,7 @@ static int set_slot(struct vfio_pci *f, unsigned int n, uint64_t gpa, uint64_t s
 }
 
 /* BAR i's two slots (below and above its trapped pages) to gpa, or away (gpa 0). */
-static void map_bar(struct vfio_pci *f, unsigned int i, uint64_t gpa)
+static void vfio_map_bar(struct vfio_pci *f, unsigned int i, uint64_t gpa)
 {
 	struct vfio_bar *b = &f->bar[i];
 	uint64_t lo = b->trap_lo, hi = b->trap_hi;
@@ -132,25 +102,25 @@ static void map_bar(struct vfio_pci *f, unsigned int i, uint64_t gpa)
 }
 
 /* The slots follow each BAR to where the guest put it, while memory decoding is on. */
-static void follow_bars(struct vfio_pci *f)
+static void vfio_follow_bars(struct vfio_pci *f)
 {
 	bool on = pci_config_read(&f->cfg, PCI_CFG_COMMAND, 2) & PCI_COMMAND_MEMORY;
 
 	for (unsigned int i = 0; i < PCI_NUM_BARS; i++)
 		if (f->bar[i].kind != PCI_BAR_NONE)
-			map_bar(f, i, on ? pci_config_bar_addr(&f->cfg, i) : 0);
+			vfio_map_bar(f, i, on ? pci_config_bar_addr(&f->cfg, i) : 0);
 }
 
 /* ---------------------------------------------------------------- MSI-X */
 
-static int deliver(void *ctx, unsigned int v, uint64_t addr, uint32_t data)
+int vfio_deliver(void *ctx, unsigned int v, uint64_t addr, uint32_t data)
 {
 	struct vfio_pci *f = ctx;
 
 	return msix_irqfds_deliver(&f->irqfds, &f->msix, v);
 }
 
-static void msix_changed(void *ctx)
+void vfio_msix_changed(void *ctx)
 {
 	struct vfio_pci *f = ctx;
 
@@ -158,7 +128,7 @@ static void msix_changed(void *ctx)
 }
 
 /* VFIO signals the vectors' eventfds while MSI-X is on in the guest's capability. */
-static void follow_msix(struct vfio_pci *f)
+static void vfio_follow_msix(struct vfio_pci *f)
 {
 	bool on = msix_enabled(&f->msix);
 	char buf[sizeof(struct vfio_irq_set) + MSIX_MAX_VECTORS * sizeof(int32_t)];
@@ -203,7 +173,7 @@ static uint32_t fn_cfg_read(void *opaque, unsigned int off, unsigned int len)
 static void command_to_device(struct vfio_pci *f)
 {
 	uint16_t mine = (uint16_t)pci_config_read(&f->cfg, PCI_CFG_COMMAND, 2);
-	uint16_t dev = (uint16_t)phys_cfg(f, PCI_CFG_COMMAND, 2);
+	uint16_t dev = (uint16_t)vfio_phys_cfg(f, PCI_CFG_COMMAND, 2);
 	uint16_t want = (uint16_t)((dev & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY |
 					     PCI_COMMAND_MASTER)) |
 				   (mine & (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER)) |
@@ -216,10 +186,65 @@ static void command_to_device(struct vfio_pci *f)
 	}
 }
 
+/*
+ * The device back to its reset state, and what the guest sees of it:
+ * its command bits and MSI-X off (its interrupts with them, its BARs'
+ * slots away), then VFIO_DEVICE_RESET. On the io thread: a reset waits
+ * for the device (an FLR takes 100 ms), and a vCPU never waits on the
+ * host's devices itself.
+ */
+static int reset_fn(void *ctx, struct err *err)
+{
+	struct vfio_pci *f = ctx;
+	unsigned int m = (unsigned int)f->msix.cap;
+	uint16_t cmd;
+
+	(void)err;
+	pthread_mutex_lock(&f->lock);
+	cmd = (uint16_t)pci_config_read(&f->cfg, PCI_CFG_COMMAND, 2);
+	pci_config_set(&f->cfg, PCI_CFG_COMMAND, cmd & ~(PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER),
+		       2);
+	command_to_device(f);
+	if (m) {
+		pci_config_set(&f->cfg, m + CAP_MSIX_CTRL,
+			       pci_config_read(&f->cfg, m + CAP_MSIX_CTRL, 2) & 0x3fff, 2);
+		msix_config_written(&f->msix);
+		vfio_follow_msix(f);
+	}
+	vfio_follow_bars(f);
+	if (f->h.resettable && f->h.device >= 0) {
+		if (ioctl(f->h.device, VFIO_DEVICE_RESET) < 0) {
+			f->failures++;
+			log_ratelimited(&vfio_rl, LOG_WARN, "VFIO device %s: reset: %s", f->h.name,
+					strerror(errno));
+		} else {
+			f->resets++;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+/* Whether the write set Initiate FLR (cleared: it reads 0). f->lock held. */
+static bool flr_asked(struct vfio_pci *f, unsigned int off, unsigned int len)
+{
+	unsigned int at = f->exp_cap + EXP_DEVCTL;
+	uint16_t ctl;
+
+	if (!f->exp_cap || off >= at + 2 || at >= off + len)
+		return false;
+	ctl = (uint16_t)pci_config_read(&f->cfg, at, 2);
+	if (!(ctl & EXP_DEVCTL_FLR))
+		return false;
+	pci_config_set(&f->cfg, at, ctl & ~EXP_DEVCTL_FLR, 2);
+	return true;
+}
+
 static void fn_cfg_write(void *opaque, unsigned int off, uint32_t v, unsigned int len)
 {
 	struct vfio_pci *f = opaque;
 	unsigned int m = (unsigned int)f->msix.cap;
+	bool flr;
 
 	pthread_mutex_lock(&f->lock);
 	pci_config_write(&f->cfg, off, v, len);
@@ -227,11 +252,15 @@ static void fn_cfg_write(void *opaque, unsigned int off, uint32_t v, unsigned in
 		command_to_device(f);
 	if (off < m + 4 && m < off + len) {
 		msix_config_written(&f->msix);
-		follow_msix(f);
+		vfio_follow_msix(f);
 	}
 	if (off < PCI_CFG_BAR0 + 4 * PCI_NUM_BARS && PCI_CFG_COMMAND < off + len)
-		follow_bars(f);
+		vfio_follow_bars(f);
+	flr = flr_asked(f, off, len);
 	pthread_mutex_unlock(&f->lock);
+	/* Without f->lock: the io thread takes it (and its metrics timer does too). */
+	if (flr)
+		(void)eventloop_run_on(f->env.loop, reset_fn, f, NULL);
 }
 
 static int fn_bar_claim(void *opaque, uint64_t addr, unsigned int len, uint64_t *off)
@@ -255,11 +284,6 @@ static int fn_bar_claim(void *opaque, uint64_t addr, unsigned int len, uint64_t 
 	return found;
 }
 
-static bool in_range(uint64_t off, unsigned int len, uint64_t start, uint32_t size)
-{
-	return off >= start && off - start < size && len <= size - (off - start);
-}
-
 static bool overlaps(uint64_t off, unsigned int len, uint64_t start, uint32_t size)
 {
 	return off < start + size && start < off + len;
@@ -275,8 +299,8 @@ static bool msix_straddle(struct vfio_pci *f, int bar, uint64_t off, unsigned in
 	uint32_t ts = msix_table_size(&f->msix), ps = msix_pba_size(&f->msix);
 
 	return (unsigned int)bar == f->msix_bar &&
-	       ((overlaps(off, len, f->table_off, ts) && !in_range(off, len, f->table_off, ts)) ||
-		(overlaps(off, len, f->pba_off, ps) && !in_range(off, len, f->pba_off, ps)));
+	       ((overlaps(off, len, f->table_off, ts) && !vfio_in_range(off, len, f->table_off, ts)) ||
+		(overlaps(off, len, f->pba_off, ps) && !vfio_in_range(off, len, f->pba_off, ps)));
 }
 
 static void fn_bar_read(void *opaque, int bar, uint64_t off, uint8_t *data, unsigned int len)
@@ -287,11 +311,11 @@ static void fn_bar_read(void *opaque, int bar, uint64_t off, uint8_t *data, unsi
 	if (msix_straddle(f, bar, off, len)) {
 		memset(data, 0xff, len);
 	} else if ((unsigned int)bar == f->msix_bar &&
-		   in_range(off, len, f->table_off, msix_table_size(&f->msix))) {
+		   vfio_in_range(off, len, f->table_off, msix_table_size(&f->msix))) {
 		msix_table_read(&f->msix, off - f->table_off, data, len);
 		f->msix_accesses++;
 	} else if ((unsigned int)bar == f->msix_bar &&
-		   in_range(off, len, f->pba_off, msix_pba_size(&f->msix))) {
+		   vfio_in_range(off, len, f->pba_off, msix_pba_size(&f->msix))) {
 		msix_pba_read(&f->msix, off - f->pba_off, data, len);
 		f->msix_accesses++;
 	} else {
@@ -311,11 +335,11 @@ static void fn_bar_write(void *opaque, int bar, uint64_t off, const uint8_t *dat
 	if (msix_straddle(f, bar, off, len)) {
 		;   /* dropped */
 	} else if ((unsigned int)bar == f->msix_bar &&
-		   in_range(off, len, f->table_off, msix_table_size(&f->msix))) {
+		   vfio_in_range(off, len, f->table_off, msix_table_size(&f->msix))) {
 		msix_table_write(&f->msix, off - f->table_off, data, len);
 		f->msix_accesses++;
 	} else if ((unsigned int)bar == f->msix_bar &&
-		   in_range(off, len, f->pba_off, msix_pba_size(&f->msix))) {
+		   vfio_in_range(off, len, f->pba_off, msix_pba_size(&f->msix))) {
 		f->msix_accesses++;   /* the pending bits are read-only */
 	} else {
 		f->trapped++;
@@ -331,150 +355,6 @@ static const struct pci_function_ops vfio_fn_ops = {
 	.bar_read = fn_bar_read,
 	.bar_write = fn_bar_write,
 };
-
-/* ---------------------------------------------------------------- building it */
-
-/* The device's MSI-X capability: vectors (capped), table and PBA; 0 or -ENOTSUP. */
-static int find_msix(struct vfio_pci *f, unsigned int *nvec, struct err *err)
-{
-	unsigned int off = phys_cfg(f, PCI_CFG_CAP_PTR, 1) & 0xfc, hops = 0;
-
-	if (!(phys_cfg(f, PCI_CFG_STATUS, 2) & PCI_STATUS_CAP_LIST))
-		off = 0;
-	/* The list is the device's: at most 48 capabilities fit, so a longer walk is a loop. */
-	for (; off >= PCI_CFG_CAP_START && off < PCI_CFG_STD_SIZE && hops < 48; hops++) {
-		if (phys_cfg(f, off, 1) == PCI_CAP_ID_MSIX) {
-			uint32_t table = phys_cfg(f, off + CAP_MSIX_TABLE, 4);
-			uint32_t pba = phys_cfg(f, off + CAP_MSIX_PBA, 4);
-
-			*nvec = (phys_cfg(f, off + CAP_MSIX_CTRL, 2) & 0x7ff) + 1;
-			if (*nvec > MSIX_MAX_VECTORS)
-				*nvec = MSIX_MAX_VECTORS;
-			f->msix_bar = table & 7;
-			f->table_off = table & ~7u;
-			f->pba_off = pba & ~7u;
-			if ((pba & 7) != f->msix_bar || f->msix_bar >= PCI_NUM_BARS)
-				break;   /* PBA in another BAR: not offered */
-			return 0;
-		}
-		off = phys_cfg(f, off + 1, 1) & 0xfc;
-	}
-	return err_set(err, true, -ENOTSUP, "VFIO device %s: no MSI-X capability (with its "
-		       "table and pending bits in one BAR); Hearth passes through only devices "
-		       "that interrupt with MSI-X", f->h.name);
-}
-
-static uint64_t align_up(uint64_t v, uint64_t a)
-{
-	return (v + a - 1) & ~(a - 1);
-}
-
-/* Where a BAR of size goes: the 32-bit window, else (64-bit) the 64-bit one; 0: nowhere. */
-static uint64_t place(struct vfio_bar_space *sp, uint64_t size, bool is64)
-{
-	uint64_t at = align_up(sp->next32, size);
-
-	if (at >= sp->next32 && at + size <= sp->end32 && at + size > at) {
-		sp->next32 = at + size;
-		return at;
-	}
-	at = align_up(sp->next64, size);
-	if (is64 && sp->end64 && at >= sp->next64 && at + size <= sp->end64 && at + size > at) {
-		sp->next64 = at + size;
-		return at;
-	}
-	return 0;
-}
-
-/* The BARs' kinds from the device, sizes from VFIO, placed in sp; mapped where VFIO lets us. */
-static int build_bars(struct vfio_pci *f, struct vfio_bar_space *sp, struct err *err)
-{
-	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
-		uint32_t raw = phys_cfg(f, PCI_CFG_BAR0 + 4 * i, 4);
-		struct vfio_bar *b = &f->bar[i];
-		uint64_t size = f->h.region[i].size, at;
-		bool is64 = (raw & 6) == 4;
-		int ret;
-
-		if (!size || (raw & 1) || size & (size - 1)) {
-			if (size && (raw & 1))
-				log_warn("VFIO device %s: its I/O BAR %u is not offered", f->h.name, i);
-			continue;
-		}
-		b->kind = is64 ? PCI_BAR_MEM64 : PCI_BAR_MEM32;
-		b->size = size < 16 ? 16 : size;
-		at = place(sp, b->size, is64);
-		if (!at)
-			return err_set(err, true, -ENOSPC, "VFIO device %s: BAR %u (%s, %llu KiB) does "
-				       "not fit in the PCI windows (%llu MiB left below 4 GiB, %llu "
-				       "MiB above)", f->h.name, i, is64 ? "64-bit" : "32-bit",
-				       (unsigned long long)(b->size >> 10),
-				       (unsigned long long)((sp->end32 - sp->next32) >> 20),
-				       (unsigned long long)(sp->end64 > sp->next64 ?
-							    (sp->end64 - sp->next64) >> 20 : 0));
-		ret = pci_config_add_bar(&f->cfg, i, b->kind, b->size, raw & 8);
-		if (ret)
-			return err_set(err, false, ret, "VFIO device %s: BAR %u: %s", f->h.name, i,
-				       strerror(-ret));
-		/* The address over the kind bits pci_config_add_bar wrote. */
-		pci_config_set(&f->cfg, PCI_CFG_BAR0 + 4 * i,
-			       (uint32_t)at | (pci_config_read(&f->cfg, PCI_CFG_BAR0 + 4 * i, 4) & 0xf),
-			       4);
-		if (is64)
-			pci_config_set(&f->cfg, PCI_CFG_BAR0 + 4 * (i + 1), (uint32_t)(at >> 32), 4);
-		if (f->h.region[i].mmap && size >= PAGE && f->h.group >= 0) {
-			void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f->h.device,
-				       (off_t)f->h.region[i].offset);
-
-			b->map = p == MAP_FAILED ? NULL : p;
-		}
-		if (is64)
-			i++;
-	}
-	return 0;
-}
-
-static int build_config(struct vfio_pci *f, struct vfio_bar_space *sp, struct err *err)
-{
-	uint32_t class_rev = phys_cfg(f, PCI_CFG_REVISION, 4);
-	unsigned int nvec = 0;
-	int ret;
-
-	pci_config_init(&f->cfg, &(struct pci_ids){
-		.vendor = (uint16_t)phys_cfg(f, PCI_CFG_VENDOR_ID, 2),
-		.device = (uint16_t)phys_cfg(f, PCI_CFG_DEVICE_ID, 2),
-		.class_code = class_rev >> 8, .revision = (uint8_t)class_rev,
-		.subsys_vendor = (uint16_t)phys_cfg(f, PCI_CFG_SUBSYS_VENDOR, 2),
-		.subsys_id = (uint16_t)phys_cfg(f, PCI_CFG_SUBSYS_ID, 2) }, true);
-	ret = find_msix(f, &nvec, err);
-	if (!ret)
-		ret = build_bars(f, sp, err);
-	if (ret)
-		return ret;
-	/* The BIR is the device's: 6 and 7 are reserved. */
-	if (f->msix_bar >= PCI_NUM_BARS || f->bar[f->msix_bar].kind == PCI_BAR_NONE ||
-	    !in_range(f->table_off, 1, 0, (uint32_t)f->bar[f->msix_bar].size))
-		return err_set(err, true, -ENOTSUP, "VFIO device %s: its MSI-X table is outside "
-			       "its BARs", f->h.name);
-	ret = msix_init(&f->msix, &f->cfg, nvec, f->msix_bar, (uint32_t)f->table_off,
-			(uint32_t)f->pba_off, deliver, f);
-	if (ret)
-		return err_set(err, false, ret, "VFIO device %s: MSI-X: %s", f->h.name,
-			       strerror(-ret));
-	/* The pages of the table and the pending bits trap; the rest of that BAR is mapped. */
-	{
-		struct vfio_bar *b = &f->bar[f->msix_bar];
-		uint64_t a = f->table_off, z = f->table_off + msix_table_size(&f->msix);
-		uint64_t pa = f->pba_off, pz = f->pba_off + msix_pba_size(&f->msix);
-
-		b->trap_lo = (a < pa ? a : pa) & ~(PAGE - 1);
-		b->trap_hi = ((z > pz ? z : pz) + PAGE - 1) & ~(PAGE - 1);
-		if (b->trap_hi > b->size)
-			b->trap_hi = b->size;
-	}
-	f->msix.changed = msix_changed;
-	return 0;
-}
 
 int vfio_pci_create(struct vfio_handles *h, const struct vfio_env *env, struct pci_root *root,
 		    unsigned int slot, struct vfio_bar_space *space, struct vfio_pci **out,
@@ -492,7 +372,7 @@ int vfio_pci_create(struct vfio_handles *h, const struct vfio_env *env, struct p
 	f->env = *env;
 	f->root = root;
 	f->slot = slot;
-	ret = build_config(f, space, err);
+	ret = vfio_build_config(f, space, err);
 	if (ret)
 		goto err_free;
 	ret = msix_irqfds_open(&f->irqfds, env->vm_fd, env->routes, f->msix.nvec);
@@ -521,7 +401,7 @@ void vfio_pci_destroy(struct vfio_pci *f)
 	if (!f)
 		return;
 	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
-		map_bar(f, i, 0);
+		vfio_map_bar(f, i, 0);
 		if (f->bar[i].map)
 			munmap(f->bar[i].map, f->h.region[i].size);
 	}
@@ -535,6 +415,56 @@ void vfio_pci_destroy(struct vfio_pci *f)
 unsigned int vfio_pci_slot(const struct vfio_pci *f)
 {
 	return f->slot;
+}
+
+const char *vfio_pci_name(const struct vfio_pci *f)
+{
+	return f->h.name;
+}
+
+bool vfio_pci_driven(struct vfio_pci *f)
+{
+	uint16_t cmd;
+
+	pthread_mutex_lock(&f->lock);
+	cmd = (uint16_t)pci_config_read(&f->cfg, PCI_CFG_COMMAND, 2);
+	pthread_mutex_unlock(&f->lock);
+	return cmd & (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+}
+
+bool vfio_pci_attached(const struct vfio_pci *f)
+{
+	return f->attached;
+}
+
+int vfio_pci_unplug(struct vfio_pci *f, struct err *err)
+{
+	int ret;
+
+	if (f->attached) {
+		ret = pci_root_detach(f->root, f->slot);
+		if (ret)
+			return err_set(err, false, ret, "VFIO device %s: slot %u: %s", f->h.name,
+				       f->slot, strerror(-ret));
+		f->attached = false;
+	}
+	return eventloop_run_on(f->env.loop, reset_fn, f, err);
+}
+
+int vfio_pci_replug(struct vfio_pci *f, unsigned int slot, struct err *err)
+{
+	int ret;
+
+	if (f->attached)
+		return err_set(err, true, -EEXIST, "VFIO device %s is plugged in already (slot %u)",
+			       f->h.name, f->slot);
+	ret = pci_root_attach(f->root, slot, &vfio_fn_ops, f);
+	if (ret)
+		return err_set(err, false, ret, "VFIO device %s: cannot attach it at slot %u: %s",
+			       f->h.name, slot, strerror(-ret));
+	f->slot = slot;
+	f->attached = true;
+	return 0;
 }
 
 static int vfio_save(void *obj, struct bytes_out *o, struct err *err)
@@ -558,7 +488,7 @@ static void vfio_component_destroy(void *obj)
 static unsigned int vfio_counters(void *obj, struct dev_counter *out, unsigned int max)
 {
 	struct vfio_pci *f = obj;
-	struct dev_counter all[4];
+	struct dev_counter all[5];
 	unsigned int n = 0;
 
 	pthread_mutex_lock(&f->lock);
@@ -568,8 +498,9 @@ static unsigned int vfio_counters(void *obj, struct dev_counter *out, unsigned i
 	for (unsigned int i = 0; i < PCI_NUM_BARS; i++)
 		all[2].value += f->bar[i].mapped_at != 0;
 	all[3] = (struct dev_counter){ "failures", f->failures };
+	all[4] = (struct dev_counter){ "resets", f->resets };
 	pthread_mutex_unlock(&f->lock);
-	for (; n < max && n < 4; n++)
+	for (; n < max && n < 5; n++)
 		out[n] = all[n];
 	return n;
 }

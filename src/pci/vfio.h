@@ -10,8 +10,12 @@
  *   class and revision; its memory BARs with their sizes and kinds,
  *   placed where firmware would put them, below 4 GiB or, a 64-bit one
  *   too large for that, in the 64-bit window (an I/O BAR is not offered);
- *   one capability, MSI-X, with the device's own table and pending-bit
- *   locations; no INTx and no MSI (a driver must use MSI-X). The command
+ *   MSI-X with the device's own table and pending-bit locations, and,
+ *   when VFIO can reset the device, a PCI Express capability (a root
+ *   complex integrated endpoint) offering function-level reset: the
+ *   guest's Initiate FLR resets the device (VFIO_DEVICE_RESET, on the io
+ *   thread) and its emulated state; no INTx and no MSI (a driver must
+ *   use MSI-X: a virtual function has nothing else). The command
  *   register's memory and bus-master bits go through to the device.
  * - its BARs: the parts VFIO lets us mmap are KVM memory slots at the
  *   BAR's guest address while memory decoding is on, so the guest's
@@ -57,6 +61,7 @@ struct vfio_handles {
 	char name[VFIO_NAME_MAX];       /* its PCI address: 0000:00:04.0 */
 	struct vfio_region region[VFIO_REGIONS];
 	bool dma_mapped;
+	bool resettable;                /* VFIO_DEVICE_FLAGS_RESET: FLR and the like */
 };
 
 /*
@@ -88,6 +93,7 @@ struct vfio_env {
 	int vm_fd;
 	struct irq_routes *routes;      /* NULL: no irqfds, no interrupts */
 	uint32_t kvm_slot_base;         /* VFIO_KVM_SLOTS_PER_DEVICE slots from here are its */
+	struct eventloop *loop;         /* where a reset runs (the io thread's); NULL: in place */
 };
 
 struct vfio_pci;
@@ -114,5 +120,23 @@ void vfio_pci_destroy(struct vfio_pci *f);
 /* The function as a component (obj the struct vfio_pci): its save refuses. */
 extern const struct component_ops vfio_pci_component;
 unsigned int vfio_pci_slot(const struct vfio_pci *f);
+/* Its PCI address on the host (0000:01:10.0). */
+const char *vfio_pci_name(const struct vfio_pci *f);
+
+/*
+ * Hotplug (vmm/vm_pci_hotplug.c). Whether the guest drives the function
+ * (memory decoding or bus mastering on), and whether it is on the bus.
+ */
+bool vfio_pci_driven(struct vfio_pci *f);
+bool vfio_pci_attached(const struct vfio_pci *f);
+/*
+ * Takes the function off the bus (never on the io thread or a vCPU: see
+ * pci_root_detach), then on env->loop turns its interrupts off, takes
+ * its BARs' slots away and resets the device: it stays open, its DMA
+ * mapped, ready to be plugged back. 0 or -errno with err.
+ */
+int vfio_pci_unplug(struct vfio_pci *f, struct err *err);
+/* Puts an unplugged function back on the bus at slot, as reset left it. 0 or -errno with err. */
+int vfio_pci_replug(struct vfio_pci *f, unsigned int slot, struct err *err);
 
 #endif

@@ -102,7 +102,8 @@ static int read_regions(struct vfio_handles *h, struct err *err)
 		return err_set(err, false, -ENODEV, "VFIO device %s: no configuration space",
 			       h->name);
 	/* A device that can be reset starts as the guest's firmware would hand it over. */
-	if (info.flags & VFIO_DEVICE_FLAGS_RESET)
+	h->resettable = (info.flags & VFIO_DEVICE_FLAGS_RESET) != 0;
+	if (h->resettable)
 		(void)ioctl(h->device, VFIO_DEVICE_RESET);
 	return 0;
 }

@@ -367,3 +367,20 @@ const struct sandbox_ioctl *sandbox_list_vfio_ioctls(unsigned int *n)
 	*n = LEN(vfio_vcpu_ioctls);
 	return vfio_vcpu_ioctls;
 }
+
+/*
+ * The io thread's, on the same VM, besides the vCPUs' pread64 and
+ * pwrite64: a function-level reset the guest asked for, and a device
+ * unplugged from the guest, are quiesced there (pci/vfio.c): its command
+ * register and interrupts off, its BARs' slots away, the device reset. Nothing here opens a device: one given at start is unplugged
+ * and plugged back, never a new one.
+ */
+static const struct sandbox_ioctl vfio_io_ioctls[] = {
+	IOCTL(VFIO_DEVICE_SET_IRQS), IOCTL(VFIO_DEVICE_RESET), IOCTL(KVM_SET_USER_MEMORY_REGION),
+};
+
+const struct sandbox_ioctl *sandbox_list_vfio_io_ioctls(unsigned int *n)
+{
+	*n = LEN(vfio_io_ioctls);
+	return vfio_io_ioctls;
+}

@@ -45,6 +45,8 @@ const struct sandbox_ioctl *sandbox_list_pci_hotplug_ioctls(unsigned int *n);
 /* What the vCPU threads' list gains with sandbox_allow_vfio (sandbox.h). */
 const int *sandbox_list_vfio(unsigned int *n);
 const struct sandbox_ioctl *sandbox_list_vfio_ioctls(unsigned int *n);
+/* The io thread's on such a VM: a device quiesced, reset, unplugged (allow.c). */
+const struct sandbox_ioctl *sandbox_list_vfio_io_ioctls(unsigned int *n);
 /* Whether l lets nr through with any arguments. */
 bool sandbox_list_has(const struct sandbox_list *l, int nr);
 /* The syscalls a list lets through: ioctl and each argument-checked one count once. */

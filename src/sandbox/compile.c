@@ -81,10 +81,17 @@ static int build_rules(scmp_filter_ctx ctx, const struct sandbox_list *l, bool h
 
 	if (hotplug)
 		ret = add_extension(ctx, hp, nhp, hpi, nhpi);
-	if (with_vfio && !ret) {
+	if (with_vfio && !ret && l == sandbox_list_get(THREAD_VCPU)) {
 		unsigned int nv, nvi;
 		const int *v = sandbox_list_vfio(&nv);
 		const struct sandbox_ioctl *vi = sandbox_list_vfio_ioctls(&nvi);
+
+		ret = add_extension(ctx, v, nv, vi, nvi);
+	} else if (with_vfio && !ret) {
+		/* The same pread64 and pwrite64 (its command register), its own ioctls. */
+		unsigned int nv, nvi;
+		const int *v = sandbox_list_vfio(&nv);
+		const struct sandbox_ioctl *vi = sandbox_list_vfio_io_ioctls(&nvi);
 
 		ret = add_extension(ctx, v, nv, vi, nvi);
 	}
@@ -166,7 +173,7 @@ int sandbox_compile(enum thread_kind kind, bool hotplug, bool vfio, uint32_t pid
 		ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 	if (!ret)
 		ret = build_rules(ctx, sandbox_list_get(kind), kind == THREAD_IO && hotplug,
-				  kind == THREAD_VCPU && vfio, pid);
+				  (kind == THREAD_VCPU || kind == THREAD_IO) && vfio, pid);
 	if (!ret)
 		ret = export_prog(ctx, prog);
 	seccomp_release(ctx);

@@ -25,7 +25,7 @@
  * a single seccomp(2) call, which cannot run out of memory halfway. Made
  * is mostly copied: the build compiled each kind's plain program
  * (compile.h), and only a thread kind with an extension (PCI hotplug's on
- * the io thread, VFIO's on the vCPUs) is compiled here.
+ * the io thread, VFIO's on the vCPUs and the io thread) is compiled here.
  */
 static struct sock_fprog progs[THREAD_KINDS];
 static int built[THREAD_KINDS];   /* 0: not yet; 1: built; -errno: failed */
@@ -56,7 +56,8 @@ int sandbox_precompiled_get(enum thread_kind kind, uint32_t pid, struct sock_fpr
 /* For the pid the process has now (sandbox_repin's reason to build again). */
 static int build_filter(enum thread_kind kind, struct sock_fprog *prog)
 {
-	bool hp = kind == THREAD_IO && pci_hotplug, with_vfio = kind == THREAD_VCPU && vfio;
+	bool hp = kind == THREAD_IO && pci_hotplug;
+	bool with_vfio = (kind == THREAD_VCPU || kind == THREAD_IO) && vfio;
 
 	if (!hp && !with_vfio)
 		return sandbox_precompiled_get(kind, (uint32_t)getpid(), prog);
@@ -71,7 +72,7 @@ int sandbox_export(enum thread_kind kind, struct sock_fprog *prog)
 		return -EINVAL;
 	pthread_mutex_lock(&build_lock);
 	hp = kind == THREAD_IO && pci_hotplug;
-	with_vfio = kind == THREAD_VCPU && vfio;
+	with_vfio = (kind == THREAD_VCPU || kind == THREAD_IO) && vfio;
 	pthread_mutex_unlock(&build_lock);
 	return sandbox_compile(kind, hp, with_vfio, (uint32_t)getpid(), prog);
 }
@@ -131,6 +132,13 @@ void sandbox_allow_pci_hotplug(void)
 void sandbox_allow_vfio(void)
 {
 	allow_extension(&vfio, THREAD_VCPU);
+	/* The flag is set: the io thread's program is made again too. */
+	pthread_mutex_lock(&build_lock);
+	if (built[THREAD_IO] == 1)
+		free(progs[THREAD_IO].filter);
+	progs[THREAD_IO] = (struct sock_fprog){ 0 };
+	built[THREAD_IO] = 0;
+	pthread_mutex_unlock(&build_lock);
 }
 
 static int cmp_none(const void *a, const void *b)

@@ -458,6 +458,9 @@ int vm_config_check_vfio(const struct vm_config *c, struct err *err);
  * bound to vfio-pci); c changes only when it is taken.
  */
 int vm_config_put_vfio(struct vm_config *c, const char *id, const char *path, struct err *err);
+/* Device id's index in c->vfio, or -1; drop takes it out (a device unplugged). */
+int vm_config_find_vfio(const struct vm_config *c, const char *id);
+void vm_config_drop_vfio(struct vm_config *c, const char *id);
 /*
  * A host PCI address, strictly: DDDD:BB:DD.F (domain 4 hex digits, bus
  * 2, device 2 and at most 1f, function one digit 0 to 7), or BB:DD.F for

@@ -160,3 +160,21 @@ int vm_config_check_vfio(const struct vm_config *c, struct err *err)
 {
 	return c->nvfio ? vfio_fits(c, err) : 0;
 }
+
+int vm_config_find_vfio(const struct vm_config *c, const char *id)
+{
+	for (unsigned int i = 0; id && i < c->nvfio; i++)
+		if (!strcmp(c->vfio[i].id, id))
+			return (int)i;
+	return -1;
+}
+
+void vm_config_drop_vfio(struct vm_config *c, const char *id)
+{
+	int at = vm_config_find_vfio(c, id);
+
+	if (at < 0)
+		return;
+	memmove(&c->vfio[at], &c->vfio[at + 1], (c->nvfio - (unsigned int)at - 1) * sizeof(c->vfio[0]));
+	c->nvfio--;
+}

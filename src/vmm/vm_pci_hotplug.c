@@ -14,6 +14,7 @@
 
 #include "pci/hotplug.h"
 #include "pci/root.h"
+#include "pci/vfio.h"
 #include "util/log.h"
 #include "virtio/pci.h"
 #include "vmm/devices.h"
@@ -76,6 +77,97 @@ static struct pci_hotplug *hotplug_of(struct vm *vm)
 	return e ? pci_hotplug_of(&e->comp) : NULL;
 }
 
+/* The passed-through function with host address sbdf (0000:01:10.0); NULL: none. */
+static struct reg_entry *vfio_entry(struct vm *vm, const char *sbdf)
+{
+	for (unsigned int i = 0; i < vm->registry.n; i++) {
+		struct reg_entry *e = &vm->registry.entries[i];
+
+		if (e->comp.ops == &vfio_pci_component && !strcmp(vfio_pci_name(e->comp.obj), sbdf))
+			return e;
+	}
+	return NULL;
+}
+
+struct rename_call {
+	struct reg_entry *e;
+	const char *id;
+};
+
+/* On the io thread, where the metrics timer walks the registry. */
+static int rename_fn(void *ctx, struct err *err)
+{
+	struct rename_call *c = ctx;
+
+	(void)err;
+	snprintf(c->e->name, sizeof(c->e->name), "%s", c->id);
+	return 0;
+}
+
+/*
+ * A passed-through device back on the bus: only one given at start and
+ * unplugged since, whose VFIO group and device the process still holds
+ * (a sealed process opens no new one).
+ */
+static int vfio_plug(struct vm *vm, const struct vm_config *cfg, unsigned int i,
+		     struct pci_root *root, struct pci_hotplug *hp, struct err *err)
+{
+	const char *sbdf = strrchr(cfg->vfio[i].path, '/');
+	struct reg_entry *e;
+	unsigned int slot = pci_root_free_slot(root);
+	int ret;
+
+	sbdf = sbdf ? sbdf + 1 : cfg->vfio[i].path;
+	e = vfio_entry(vm, sbdf);
+	if (!e)
+		return err_set(err, true, -EINVAL, "VFIO device %s was not passed through at "
+			       "InstanceStart: after it, only a device given before it (and "
+			       "unplugged since) plugs in, since the sealed process opens no new "
+			       "VFIO group (docs/devices.md, Passthrough (VFIO))", sbdf);
+	if (vfio_pci_attached(e->comp.obj))
+		return err_set(err, true, -EEXIST, "VFIO device %s is plugged in already, as '%s'",
+			       sbdf, e->name);
+	if (!slot)
+		return err_set(err, true, -ENOSPC, "no free PCI slot: all 31 are taken");
+	ret = vfio_pci_replug(e->comp.obj, slot, err);
+	if (ret)
+		return ret;
+	ret = eventloop_run_on(vm->loop, rename_fn, &(struct rename_call){ e, cfg->vfio[i].id },
+			       err);
+	if (ret)
+		return ret;
+	log_info("pci: VFIO device %s plugged into slot %u as '%s'", sbdf, slot,
+		 cfg->vfio[i].id);
+	pci_hotplug_request(hp, slot, true);
+	return 0;
+}
+
+static int vfio_unplug(struct vm *vm, const char *id, struct pci_hotplug *hp, struct err *err)
+{
+	struct reg_entry *e = registry_find_device(&vm->registry, "vfio", id);
+	struct vfio_pci *f = e ? e->comp.obj : NULL;
+	unsigned int slot;
+	int ret;
+
+	if (!f || !vfio_pci_attached(f))
+		return err_set(err, true, -ENOENT, "Device not found");
+	slot = vfio_pci_slot(f);
+	if (vfio_pci_driven(f)) {
+		pci_hotplug_request(hp, slot, false);
+		ret = pci_hotplug_wait_eject(hp, slot, VM_UNPLUG_WAIT_MS);
+		if (ret && vfio_pci_driven(f))
+			return err_set(err, true, -EBUSY, "the guest did not release device '%s' "
+				       "within %u s (its driver still has it): it stays attached", id,
+				       VM_UNPLUG_WAIT_MS / 1000);
+	}
+	ret = vfio_pci_unplug(f, err);
+	if (ret)
+		return ret;
+	log_info("pci: VFIO device %s ('%s') unplugged from slot %u; kept open, reset, to be "
+		 "plugged back", vfio_pci_name(f), id, slot);
+	return 0;
+}
+
 int vm_pci_plug(struct vm *vm, const struct vm_config *cfg, const char *type, unsigned int i,
 		struct err *err)
 {
@@ -88,6 +180,8 @@ int vm_pci_plug(struct vm *vm, const struct vm_config *cfg, const char *type, un
 
 	if (!vm->pci || !root || !hp)
 		return err_set(err, true, -EOPNOTSUPP, "PCI is not enabled");
+	if (!strcmp(type, "vfio"))
+		return vfio_plug(vm, cfg, i, root, hp, err);
 	c.slot = pci_root_free_slot(root);
 	if (!c.slot)
 		return err_set(err, true, -ENOSPC, "no free PCI slot: all 31 are taken");
@@ -159,6 +253,8 @@ int vm_pci_unplug(struct vm *vm, const char *type, const char *id, struct err *e
 
 	if (!vm->pci || !root || !hp)
 		return err_set(err, true, -EOPNOTSUPP, "PCI is not enabled");
+	if (!strcmp(type, "vfio"))
+		return vfio_unplug(vm, id, hp, err);
 	if (!e || e->comp.ops != &virtio_pci_component)
 		return err_set(err, true, -ENOENT, "Device not found");
 	t = e->comp.obj;

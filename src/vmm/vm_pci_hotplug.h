@@ -19,7 +19,9 @@
  * Plugs the i-th device of family type ("virtio-blk", "virtio-net",
  * "virtio-pmem") of cfg into the first free slot: the disk's image
  * opened here (the api thread), the device made on the io thread, the
- * guest told. 0, or -errno with err.
+ * guest told. Type "vfio": cfg->vfio[i], which must be a device passed
+ * through at start and unplugged since (still open), plugged back.
+ * 0, or -errno with err.
  */
 int vm_pci_plug(struct vm *vm, const struct vm_config *cfg, const char *type, unsigned int i,
 		struct err *err);
@@ -29,7 +31,7 @@ int vm_pci_plug(struct vm *vm, const struct vm_config *cfg, const char *type, un
  * is asked to give it up (an ACPI Eject Request) and waited for, at most
  * VM_UNPLUG_WAIT_MS; one it still drives then stays, with -EBUSY. Then
  * the function leaves the bus and the device is destroyed on the io
- * thread. On the api thread. 0, -ENOENT, -EBUSY, or -errno with err.
+ * thread; a "vfio" one is kept, reset, for a later plug. On the api thread. 0, -ENOENT, -EBUSY, or -errno with err.
  */
 int vm_pci_unplug(struct vm *vm, const char *type, const char *id, struct err *err);
 

@@ -53,7 +53,8 @@ int vm_vfio_create(struct vm *vm, const struct vm_config *cfg, struct err *err)
 	for (unsigned int i = 0; i < cfg->nvfio; i++) {
 		struct vfio_env env = { .vm_fd = vm->fd,
 			.routes = vm->has_routes ? &vm->routes : NULL,
-			.kvm_slot_base = LAYOUT_VFIO_SLOT_BASE + i * VFIO_KVM_SLOTS_PER_DEVICE };
+			.kvm_slot_base = LAYOUT_VFIO_SLOT_BASE + i * VFIO_KVM_SLOTS_PER_DEVICE,
+			.loop = vm->loop };
 		struct dev_resources res = { .gsi = -1 };
 		struct vfio_handles h;
 		struct vfio_pci *f;

@@ -132,11 +132,15 @@ static const struct rule_case {
 	{ { .type = CTL_DELETE_DRIVE, .id = "rootfs" }, { 0 }, false, UNPLUG },
 	{ { .type = CTL_DELETE_NET, .id = "eth0" }, { 0 }, false, UNPLUG },
 	{ { .type = CTL_DELETE_PMEM, .id = "p0" }, PMEM_SETUP, false, UNPLUG },
-	/* Firecracker's VFIO branch: before boot only; this fake VM has no PCI for it. */
+	/*
+	 * Firecracker's VFIO branch: before boot the model's; after it, Hearth's
+	 * plug and unplug, a PCI VM's. This fake VM has no PCI for either.
+	 */
 	{ BODY_ID(CTL_PUT_PASSTHROUGH, "nvme0", "{\"id\": \"nvme0\", \"sbdf\": \"0000:03:00.0\"}"),
 	  { 0 }, false, { "Device passthrough config error: a VFIO device needs PCI (--pci, "
 			  "--enable-pci or the config file's \"pci\": {\"enabled\": true})",
-			  FC_POST, FC_POST } },
+			  FC_NO_PCI, FC_NO_PCI } },
+	{ { .type = CTL_DELETE_PASSTHROUGH, .id = "nvme0" }, { 0 }, false, UNPLUG },
 	/* Hearth's: a booted VM's, paused for the host's work and left as it was. */
 	{ { .type = CTL_FORK, .fork = { -1, 2 } }, { 0 }, false, BOOTED },
 	{ { .type = CTL_RESET }, { 0 }, false, BOOTED },
