@@ -24,7 +24,13 @@ disk that TCG emulates for L1).  Per VMM and repeat, two L2 boots:
                  and the VMM forwards the rings (Hearth's --disk socket=,
                  QEMU's vhost-user-blk on a shared memfd backend); the same
                  fio jobs.
---modes user,tap,vhost,vub picks which of the four (default all).
+  <vmm>_vfs_<i>  virtio-fs: virtiofsd (QEMU 7.2's, the same for both) in L1
+                 shares a directory holding a 256 MiB file (a copy of the
+                 disk, in L1's RAM) and the VMM forwards the rings
+                 (Hearth's --fs, QEMU's vhost-user-fs on a shared memfd
+                 backend); the guest mounts it and runs the same fio jobs on
+                 the file (direct=1, so each I/O is a FUSE request).
+--modes user,tap,vhost,vub,vfs picks which (default all).
 --vmm qemu-q35 adds QEMU's PC machine (q35: SeaBIOS, then the kernel through
 fw_cfg), its devices always virtio-pci: the peer PCI VMs usually are;
 hearth-pci and qemu-pci are Hearth and QEMU microvm on virtio-pci whatever
@@ -82,7 +88,7 @@ run_fio() { # key fio-args...: "LAB fio_<key>=error;rkB;rKiB/s;riops;wkB;wKiB/s;
   # and "LAB irq_<key>=<virtio interrupts> <seconds>" over the job (its ramp too)
   key=$1; shift
   i0=$(vio_irqs); read u0 _ </proc/uptime
-  out=$(timeout $((rt + 90)) fio --name="$key" --filename=/dev/vda ${fio_mode:---ioengine=libaio --direct=1} \
+  out=$(timeout $((rt + 90)) fio --name="$key" --filename=${fio_file:-/dev/vda} ${fio_mode:---ioengine=libaio --direct=1} \
         --thread --time_based --runtime="$rt" --ramp_time=2 \
         --output-format=terse --terse-version=3 "$@" 2>/tmp/fio.err)
   rc=$?
@@ -135,6 +141,17 @@ if [ "$io" = user ] || [ "$io" = vub ]; then
     echo "LAB blk_sectors=missing"
   fi
 fi
+if [ "$io" = vfs ]; then
+  mkdir -p /mnt/vfs
+  n=0; until mount -t virtiofs bench /mnt/vfs 2>/tmp/merr; do
+    n=$((n+1)); [ $n -ge 50 ] && break; sleep 0.1; done
+  echo "LAB vfs_size=$(stat -c %s /mnt/vfs/f 2>/dev/null || echo missing $(head -c 100 /tmp/merr))"
+  fio_file=/mnt/vfs/f
+  run_fio randread --rw=randread --bs=4k --iodepth=16
+  run_fio seqread --rw=read --bs=1M --iodepth=4
+  run_fio seqwrite --rw=write --bs=1M --iodepth=4
+  exit 0
+fi
 [ "$io" = vub ] && exit 0
 if ! wait_for /sys/class/net/eth0; then echo "LAB nic=missing"; ls /sys/class/net; exit 0; fi
 if [ "$io" = user ]; then
@@ -165,6 +182,15 @@ if [ "$LAB_IO" = vub ]; then
     >/tmp/qsd.log 2>&1 </dev/null &
   helper=$!
   i=0; while [ ! -S /tmp/vub.sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+fi
+if [ "$LAB_IO" = vfs ]; then
+  mkdir -p /tmp/vfsdir
+  [ -s /tmp/vfsdir/f ] || dd if=/dev/vda of=/tmp/vfsdir/f bs=1M 2>/dev/null
+  rm -f /tmp/vfs.sock
+  /lab/bin/virtiofsd --socket-path=/tmp/vfs.sock -o source=/tmp/vfsdir -o sandbox=chroot \
+    >/tmp/vfsd.log 2>&1 </dev/null &
+  helper=$!
+  i=0; while [ ! -S /tmp/vfs.sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 fi
 if [ "$LAB_IO" = tap ]; then
   (
@@ -221,15 +247,20 @@ METRICS = [  # (key, label, unit, how to get it from a run's info)
     ("vub_randread_iops", "vhost-user 4k randread qd16", "IOPS"),
     ("vub_seqread_mib", "vhost-user 1M seq read qd4", "MiB/s"),
     ("vub_seqwrite_mib", "vhost-user 1M seq write", "MiB/s"),
+    ("vfs_randread_iops", "virtio-fs 4k randread qd16", "IOPS"),
+    ("vfs_seqread_mib", "virtio-fs 1M seq read qd4", "MiB/s"),
+    ("vfs_seqwrite_mib", "virtio-fs 1M seq write qd4", "MiB/s"),
     ("randread_irq", "interrupts per I/O, 4k randread", "irq/IO"),
     ("seqread_irq", "interrupts per I/O, 1M seq read", "irq/IO"),
     ("seqwrite_irq", "interrupts per I/O, 1M seq write", "irq/IO"),
 ]
-MODES = ("user", "tap", "vhost", "vub")
+MODES = ("user", "tap", "vhost", "vub", "vfs")
 # Which of the limit run's figures each row is measured against.
 LIMIT_OF = {"randread_iops": "randread_iops", "seqread_mib": "seqread_mib",
             "seqwrite_mib": "seqwrite_mib", "vub_randread_iops": "randread_iops",
-            "vub_seqread_mib": "seqread_mib", "vub_seqwrite_mib": "seqwrite_mib"}
+            "vub_seqread_mib": "seqread_mib", "vub_seqwrite_mib": "seqwrite_mib",
+            "vfs_randread_iops": "randread_iops", "vfs_seqread_mib": "seqread_mib",
+            "vfs_seqwrite_mib": "seqwrite_mib"}
 LIMIT_OF.update({k + d: "limit_" + d[1:] for k in ("user", "tap", "vhost")
                  for d in ("_tx", "_rx")})
 LIMIT_OF.update({k: k for k in ("randread_irq", "seqread_irq", "seqwrite_irq")})
@@ -403,7 +434,8 @@ def pci_devices(args):
     a queue per vCPU by default, the daemon's export has one, as on virtio-mmio)."""
     return [a.replace("virtio-blk-device", "virtio-blk-pci")
             .replace("virtio-net-device", "virtio-net-pci,romfile=")
-            .replace("vhost-user-blk,", "vhost-user-blk-pci,num-queues=1,") for a in args]
+            .replace("vhost-user-blk,", "vhost-user-blk-pci,num-queues=1,")
+            .replace("vhost-user-fs-device,", "vhost-user-fs-pci,") for a in args]
 
 
 # --vmm names: (the lab's VMM, QEMU's machine on virtio-mmio, on PCI). qemu-q35 is the PC
@@ -439,6 +471,13 @@ NET_QUEUES = None
 
 
 def vmm_mmio_args(vmm, mode, cache, memory, queues=None):
+    if mode == "vfs" and vmm == "hearth":
+        return ["--fs", "tag=bench,socket=/tmp/vfs.sock"]
+    if mode == "vfs":
+        return ["-global", "virtio-mmio.force-legacy=false",
+                "-object", "memory-backend-memfd,id=mem,size=%dM,share=on" % memory,
+                "-machine", "memory-backend=mem", "-chardev", "socket,id=vfs,path=/tmp/vfs.sock",
+                "-device", "vhost-user-fs-device,chardev=vfs,tag=bench"]
     if mode == "vub" and vmm == "hearth":
         return ["--disk", "socket=/tmp/vub.sock"]
     if mode == "vub":
@@ -477,7 +516,7 @@ def plan(vmms, n, l2, a):
             L.ShellRun("limit", vmms[0], limit, timeout=io_tmo)]
     for i in range(1, n + 1):
         for mode, tmo in (("user", io_tmo), ("tap", tap_tmo), ("vhost", tap_tmo),
-                          ("vub", vub_tmo)):
+                          ("vub", vub_tmo), ("vfs", vub_tmo)):
             if mode not in a.modes:
                 continue
             for v in vmms:
@@ -518,9 +557,14 @@ def metrics_of(r, runtime=15):
     elif r.rc != 0:
         bad.append("VMM exit code %s%s" % (r.rc, " (killed by the timeout)" if r.rc == 137 else ""))
     i = r.info
-    vub = "_vub_" in r.name
+    vfs = "_vfs_" in r.name
+    vub = "_vub_" in r.name or vfs
+    pre = "vfs_" if vfs else "vub_" if vub else ""
+    if vfs and i.get("vfs_size") != str(IMG_MB << 20):
+        bad.append("virtio-fs: the shared file's size %s, want %d" % (i.get("vfs_size"),
+                                                                       IMG_MB << 20))
     if r.name == "limit" or "_io_" in r.name or vub:
-        if r.name != "limit" and i.get("blk_sectors") != str(IMG_MB * 2048):
+        if r.name != "limit" and not vfs and i.get("blk_sectors") != str(IMG_MB * 2048):
             bad.append("disk: /sys/block/vda/size %s, want %d" % (i.get("blk_sectors"),
                                                                 IMG_MB * 2048))
         for key, fld, scale, metric in (("randread", 3, 1, "randread_iops"),
@@ -530,11 +574,11 @@ def metrics_of(r, runtime=15):
             parts = (v or "").split(";")
             if len(parts) == 7 and parts[0] == "0":
                 try:
-                    got[("vub_" if vub else "") + metric] = float(parts[fld]) * scale
+                    got[pre + metric] = float(parts[fld]) * scale
                     per = irqs_per_io(i, key, parts[4 if key == "seqwrite" else 1],
                                       4 if key == "randread" else 1024, runtime)
                     if per is not None:
-                        got[("vub_" if vub else "") + key + "_irq"] = per
+                        got[pre + key + "_irq"] = per
                     continue
                 except ValueError:
                     pass
@@ -570,7 +614,7 @@ def report(res, vmms, n, a):
     lines = []
     for i in range(1, n + 1):
         for v in vmms:
-            for kind in ("io", "tap", "vhost", "vub"):
+            for kind in ("io", "tap", "vhost", "vub", "vfs"):
                 if (kind if kind != "io" else "user") not in a.modes:
                     continue
                 name = "%s_%s_%d" % (v, kind, i)
@@ -619,7 +663,9 @@ def report(res, vmms, n, a):
     lines.append("L1 limit: fio in L1 on the same /dev/vda through its page cache (io_uring, "
                  "buffered), iperf3 over L1's loopback; tap rows: vhost=off for both VMMs, "
                  "tap+vhost rows: vhost=on for both; vhost-user rows: qemu-storage-daemon in L1 "
-                 "serves /dev/vda through its page cache for both")
+                 "serves /dev/vda through its page cache for both; virtio-fs rows: virtiofsd "
+                 "in L1 serves a copy of the disk in L1's RAM for both (its limit row is the "
+                 "disk's)")
     if n > 1:
         lines.append("")
         lines.append("all values:")
@@ -647,7 +693,7 @@ def main():
     ap.add_argument("--cache", default="writeback", choices=["writeback", "none"],
                     help="the VMM's disk cache mode (default writeback)")
     ap.add_argument("--modes", default=",".join(MODES),
-                    help="which runs: user,tap,vhost,vub (default all)")
+                    help="which runs: user,tap,vhost,vub,vfs (default all)")
     ap.add_argument("--transport", default="mmio", choices=["mmio", "pci"],
                     help="the devices' transport: virtio-mmio (default) or virtio-pci "
                     "(Hearth's --pci; QEMU microvm,pcie=on with -pci devices)")
@@ -660,7 +706,7 @@ def main():
     NET_QUEUES = a.net_queues
     a.modes = [m for m in a.modes.split(",") if m]
     if not a.modes or any(m not in MODES for m in a.modes):
-        ap.error("--modes takes user, tap, vhost and vub")
+        ap.error("--modes takes user, tap, vhost, vub and vfs")
     vmms = [v for v in a.vmm.split(",") if v]
     if not vmms or any(v not in VMMS for v in vmms):
         ap.error("--vmm takes %s" % ", ".join(VMMS))
@@ -682,7 +728,7 @@ def main():
         make_image()
         lab = IoLab(stream=a.stream or None)
         l1_mods = ["virtio_pci", "virtio_blk", "tun", "vhost_net"]
-        l2_mods = ["virtio_mmio", "virtio_pci", "virtio_blk", "virtio_net"]
+        l2_mods = ["virtio_mmio", "virtio_pci", "virtio_blk", "virtio_net", "virtiofs"]
         files = binary_files(root, fio, "/usr/bin/fio")
         files.update(binary_files(root, iperf3, "/usr/bin/iperf3"))
         l2 = L.build_l2_initrd(lab.kernel, name="l2io", modules=l2_mods, files=files,
@@ -706,8 +752,16 @@ def main():
         if "vub" in a.modes and not qsd:
             raise BenchError("qemu-storage-daemon not found (scripts/deps.sh lab installs "
                              "qemu-system-common)")
-        res = lab.run_plan(runs, tag="bench-io", binaries={
-            "/lab/bin/qemu-storage-daemon": qsd} if "vub" in a.modes else None)
+        vfsd = "/usr/lib/qemu/virtiofsd"
+        if "vfs" in a.modes and not os.access(vfsd, os.X_OK):
+            raise BenchError("%s not found (scripts/deps.sh lab installs qemu-system-common)"
+                             % vfsd)
+        binaries = {}
+        if "vub" in a.modes:
+            binaries["/lab/bin/qemu-storage-daemon"] = qsd
+        if "vfs" in a.modes:
+            binaries["/lab/bin/virtiofsd"] = vfsd
+        res = lab.run_plan(runs, tag="bench-io", binaries=binaries or None)
     except (L.LabError, BenchError, subprocess.CalledProcessError) as e:
         print("bench-io: LAB FAILURE: %s" % e)
         return 3

@@ -203,20 +203,33 @@ static int eventloop_poll_round(struct eventloop *el)
 	return failed || el->poked || (el->pfd[0].revents & POLLIN);
 }
 
-/* Runs the queued cross-thread calls in order and wakes their callers. */
-static void eventloop_run_calls(struct eventloop *el)
+/*
+ * Runs the queued cross-thread calls in order and wakes their callers:
+ * those queued by now, one batch (all: until none is left, at the end).
+ * A call queued while the batch runs has written the eventfd and waits
+ * for the next round of the loop, so callers that keep queueing (a
+ * guest's vCPUs asking for one device reset after another) cannot hold
+ * the loop away from its signals and its devices.
+ */
+static void eventloop_run_calls(struct eventloop *el, bool all)
 {
 	pthread_mutex_lock(&el->call_lock);
-	while (el->calls) {
-		struct eventloop_call *c = el->calls;
+	do {
+		struct eventloop_call *batch = el->calls;
 
-		el->calls = c->next;
-		pthread_mutex_unlock(&el->call_lock);
-		c->fn(c->arg);
-		pthread_mutex_lock(&el->call_lock);
-		c->done = true;
-		pthread_cond_broadcast(&el->call_cond);
-	}
+		el->calls = NULL;
+		while (batch) {
+			struct eventloop_call *c = batch;
+
+			/* c is its caller's, gone once done is set: its next first. */
+			batch = c->next;
+			pthread_mutex_unlock(&el->call_lock);
+			c->fn(c->arg);
+			pthread_mutex_lock(&el->call_lock);
+			c->done = true;
+			pthread_cond_broadcast(&el->call_cond);
+		}
+	} while (all && el->calls);
 	pthread_mutex_unlock(&el->call_lock);
 }
 
@@ -228,7 +241,7 @@ static void eventloop_on_call(void *opaque, uint32_t events)
 	(void)events;
 	if (read(el->call_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return;
-	eventloop_run_calls(el);
+	eventloop_run_calls(el, false);
 }
 
 int eventloop_call_sync(struct eventloop *el, void (*fn)(void *arg), void *arg)
@@ -299,7 +312,7 @@ void eventloop_close(struct eventloop *el)
 	pthread_mutex_lock(&el->call_lock);
 	el->state = EVENTLOOP_CLOSED;
 	pthread_mutex_unlock(&el->call_lock);
-	eventloop_run_calls(el);
+	eventloop_run_calls(el, true);
 }
 
 #define EVENTLOOP_BATCH 64

@@ -69,11 +69,16 @@ static uint32_t ones(unsigned int len)
 	return len >= 4 ? 0xffffffffu : (1u << (8 * len)) - 1;
 }
 
-/* Slot s's function, counted in use until slot_put; NULL: none. */
-static struct pci_slot *slot_get(struct pci_slot *s)
+/*
+ * Slot s's function, counted in use until slot_put, and its ops as they
+ * were loaded (*ops): a detach may clear s->ops at any time, so the
+ * caller calls through this copy, never s->ops again; NULL: none.
+ */
+static struct pci_slot *slot_get(struct pci_slot *s, const struct pci_function_ops **ops)
 {
 	__atomic_add_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&s->ops, __ATOMIC_SEQ_CST))
+	*ops = __atomic_load_n(&s->ops, __ATOMIC_SEQ_CST);
+	if (*ops)
 		return s;
 	__atomic_sub_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
 	return NULL;
@@ -86,11 +91,12 @@ static void slot_put(struct pci_slot *s)
 }
 
 /* The function at bus/devfn, held (slot_put), or NULL: nothing answers (all ones). */
-static struct pci_slot *find(struct pci_root *r, unsigned int bus, unsigned int devfn)
+static struct pci_slot *find(struct pci_root *r, unsigned int bus, unsigned int devfn,
+			     const struct pci_function_ops **ops)
 {
 	if (bus != 0 || devfn >= PCI_SLOTS * PCI_FUNCS || devfn % PCI_FUNCS)
 		return NULL;
-	return slot_get(&r->slot[devfn / PCI_FUNCS]);
+	return slot_get(&r->slot[devfn / PCI_FUNCS], ops);
 }
 
 static bool access_ok(unsigned int off, unsigned int len)
@@ -102,14 +108,15 @@ static bool access_ok(unsigned int off, unsigned int len)
 uint32_t pci_root_cfg_read(struct pci_root *r, unsigned int bus, unsigned int devfn,
 			   unsigned int off, unsigned int len)
 {
+	const struct pci_function_ops *ops;
 	struct pci_slot *s;
 	uint32_t v = ones(len);
 
 	if (!access_ok(off, len))
 		return v;
-	s = find(r, bus, devfn);
+	s = find(r, bus, devfn, &ops);
 	if (s)
-		v = s->ops->cfg_read(s->opaque, off, len) & ones(len);
+		v = ops->cfg_read(s->opaque, off, len) & ones(len);
 	slot_put(s);
 	return v;
 }
@@ -117,13 +124,14 @@ uint32_t pci_root_cfg_read(struct pci_root *r, unsigned int bus, unsigned int de
 void pci_root_cfg_write(struct pci_root *r, unsigned int bus, unsigned int devfn,
 			unsigned int off, uint32_t v, unsigned int len)
 {
+	const struct pci_function_ops *ops;
 	struct pci_slot *s;
 
 	if (!access_ok(off, len))
 		return;
-	s = find(r, bus, devfn);
+	s = find(r, bus, devfn, &ops);
 	if (s)
-		s->ops->cfg_write(s->opaque, off, v & ones(len), len);
+		ops->cfg_write(s->opaque, off, v & ones(len), len);
 	slot_put(s);
 }
 
@@ -221,12 +229,12 @@ static const struct bus_region_ops conf1_ops = {
 
 /* The function whose BAR decodes addr, held, and the offset in it; NULL: none (all ones). */
 static struct pci_slot *bar_owner(struct pci_root *r, uint64_t addr, unsigned int len,
-				  int *bar, uint64_t *off)
+				  int *bar, uint64_t *off, const struct pci_function_ops **ops)
 {
 	for (unsigned int i = 1; i < PCI_SLOTS; i++) {
-		struct pci_slot *s = slot_get(&r->slot[i]);
+		struct pci_slot *s = slot_get(&r->slot[i], ops);
 
-		if (s && (*bar = s->ops->bar_claim(s->opaque, addr, len, off)) >= 0)
+		if (s && (*bar = (*ops)->bar_claim(s->opaque, addr, len, off)) >= 0)
 			return s;
 		slot_put(s);
 	}
@@ -236,12 +244,13 @@ static struct pci_slot *bar_owner(struct pci_root *r, uint64_t addr, unsigned in
 static void window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
 {
 	uint64_t addr = LAYOUT_PCI_MMIO32 + offset, off;
+	const struct pci_function_ops *ops;
 	struct pci_slot *s;
 	int bar;
 
-	s = bar_owner(opaque, addr, len, &bar, &off);
+	s = bar_owner(opaque, addr, len, &bar, &off, &ops);
 	if (s)
-		s->ops->bar_read(s->opaque, bar, off, data, len);
+		ops->bar_read(s->opaque, bar, off, data, len);
 	else
 		bus_data_put(data, len, ~0ull);
 	slot_put(s);
@@ -250,12 +259,13 @@ static void window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned i
 static void window_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
 {
 	uint64_t addr = LAYOUT_PCI_MMIO32 + offset, off;
+	const struct pci_function_ops *ops;
 	struct pci_slot *s;
 	int bar;
 
-	s = bar_owner(opaque, addr, len, &bar, &off);
+	s = bar_owner(opaque, addr, len, &bar, &off, &ops);
 	if (s)
-		s->ops->bar_write(s->opaque, bar, off, data, len);
+		ops->bar_write(s->opaque, bar, off, data, len);
 	slot_put(s);
 }
 

@@ -221,6 +221,7 @@ static int reset_fn(void *ctx, struct err *err)
 			f->resets++;
 		}
 	}
+	f->reset_queued = false;
 	pthread_mutex_unlock(&f->lock);
 	return 0;
 }
@@ -256,7 +257,10 @@ static void fn_cfg_write(void *opaque, unsigned int off, uint32_t v, unsigned in
 	}
 	if (off < PCI_CFG_BAR0 + 4 * PCI_NUM_BARS && PCI_CFG_COMMAND < off + len)
 		vfio_follow_bars(f);
-	flr = flr_asked(f, off, len);
+	/* One reset at a time: an FLR asked while one waits is that one. */
+	flr = flr_asked(f, off, len) && !f->reset_queued;
+	if (flr)
+		f->reset_queued = true;
 	pthread_mutex_unlock(&f->lock);
 	/* Without f->lock: the io thread takes it (and its metrics timer does too). */
 	if (flr)

@@ -50,6 +50,7 @@ struct vfio_pci {
 	uint64_t table_off, pba_off;
 	bool irqs_on;              /* VFIO signals our eventfds */
 	unsigned int exp_cap;      /* its PCI Express capability (FLR); 0: none */
+	bool reset_queued;         /* an FLR's reset asked of the io thread, not run yet */
 	/* Counters: BAR accesses that trapped to the fd, MSI-X's, failures, resets. */
 	unsigned long trapped, msix_accesses, failures, resets;
 };

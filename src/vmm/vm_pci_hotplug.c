@@ -129,11 +129,11 @@ static int vfio_plug(struct vm *vm, const struct vm_config *cfg, unsigned int i,
 			       sbdf, e->name);
 	if (!slot)
 		return err_set(err, true, -ENOSPC, "no free PCI slot: all 31 are taken");
-	ret = vfio_pci_replug(e->comp.obj, slot, err);
-	if (ret)
-		return ret;
+	/* Named first: a device on the bus is always found by its model id. */
 	ret = eventloop_run_on(vm->loop, rename_fn, &(struct rename_call){ e, cfg->vfio[i].id },
 			       err);
+	if (!ret)
+		ret = vfio_pci_replug(e->comp.obj, slot, err);
 	if (ret)
 		return ret;
 	log_info("pci: VFIO device %s plugged into slot %u as '%s'", sbdf, slot,
@@ -142,14 +142,26 @@ static int vfio_plug(struct vm *vm, const struct vm_config *cfg, unsigned int i,
 	return 0;
 }
 
+/* The passed-through function on the bus as id (an unplugged one may keep an old name). */
+static struct vfio_pci *vfio_attached(struct vm *vm, const char *id)
+{
+	for (unsigned int i = 0; i < vm->registry.n; i++) {
+		struct reg_entry *e = &vm->registry.entries[i];
+
+		if (e->comp.ops == &vfio_pci_component && !strcmp(e->name, id) &&
+		    vfio_pci_attached(e->comp.obj))
+			return e->comp.obj;
+	}
+	return NULL;
+}
+
 static int vfio_unplug(struct vm *vm, const char *id, struct pci_hotplug *hp, struct err *err)
 {
-	struct reg_entry *e = registry_find_device(&vm->registry, "vfio", id);
-	struct vfio_pci *f = e ? e->comp.obj : NULL;
+	struct vfio_pci *f = vfio_attached(vm, id);
 	unsigned int slot;
 	int ret;
 
-	if (!f || !vfio_pci_attached(f))
+	if (!f)
 		return err_set(err, true, -ENOENT, "Device not found");
 	slot = vfio_pci_slot(f);
 	if (vfio_pci_driven(f)) {

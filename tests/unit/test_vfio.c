@@ -114,7 +114,7 @@ static int setup_root(struct fixture *f)
 	return pci_root_create(&f->env, &rr, &f->root, &err);
 }
 
-static int setup(void **state)
+static int setup_with(void **state, bool resettable)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct vfio_env env = { .vm_fd = -1 };
@@ -125,11 +125,23 @@ static int setup(void **state)
 	assert_int_equal(setup_root(f), 0);
 	f->fd = make_device(true, false);
 	handles(f->fd, &h);
+	h.resettable = resettable;
 	f->space = (struct vfio_bar_space){ LAYOUT_PCI_VFIO_BARS, LAYOUT_PCI_MMIO32_END, 0, 0 };
 	assert_int_equal(vfio_pci_create(&h, &env, pci_root_of(&f->root), SLOT, &f->space,
 					 &f->f, &err), 0);
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, false);
+}
+
+/* A device VFIO can reset: it gets the Express capability with FLR. */
+static int setup_resettable(void **state)
+{
+	return setup_with(state, true);
 }
 
 static int teardown(void **state)
@@ -394,6 +406,59 @@ static void test_refusals(void **state)
 	refused(true, false, LAYOUT_PCI_MMIO32_END - 0x1000, "does not fit");
 }
 
+/* One of the function's counters by name (vfio_pci_component's). */
+static unsigned long counter(struct fixture *f, const char *name)
+{
+	struct dev_counter c[8];
+	unsigned int n = vfio_pci_component.counters(f->f, c, 8);
+
+	for (unsigned int i = 0; i < n; i++)
+		if (!strcmp(c[i].name, name))
+			return (unsigned long)c[i].value;
+	fail_msg("no counter %s", name);
+	return 0;
+}
+
+/*
+ * The guest's Initiate FLR: the bit reads back 0, the function's command
+ * bits and MSI-X go off (in the device too), and the device is reset
+ * through VFIO (this fake device's fd refuses the ioctl: a failure
+ * counted, no reset). Then an unplug takes it off the bus and a replug
+ * puts it back at another slot, once.
+ */
+static void test_flr_and_replug(void **state)
+{
+	struct fixture *f = *state;
+	struct err err = ERR_INIT;
+	unsigned int msix = cfg_rd(f, PCI_CFG_CAP_PTR, 1), exp = cfg_rd(f, msix + 1, 1);
+
+	assert_int_equal(cfg_rd(f, msix, 1), PCI_CAP_ID_MSIX);
+	assert_int_equal(cfg_rd(f, exp, 1), 0x10);
+	assert_int_equal(cfg_rd(f, exp + 2, 2) & 0xf0, 0x90);            /* RC integrated endpoint */
+	assert_true(cfg_rd(f, exp + 4, 4) & (1u << 28));                 /* FLR */
+	cfg_wr(f, PCI_CFG_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	cfg_wr(f, msix + 2, 0x8000, 2);
+	assert_true(vfio_pci_driven(f->f));
+	cfg_wr(f, exp + 8, 0x8000 | 0x0010, 2);
+	assert_int_equal(cfg_rd(f, exp + 8, 2), 0x0010);                  /* FLR reads 0 */
+	assert_int_equal(cfg_rd(f, PCI_CFG_COMMAND, 2) & 6, 0);
+	assert_int_equal(get(f->fd, CFG_OFF + PCI_CFG_COMMAND, 2), PCI_COMMAND_INTX_DISABLE);
+	assert_int_equal(cfg_rd(f, msix + 2, 2) & 0x8000, 0);
+	assert_false(vfio_pci_driven(f->f));
+	assert_int_equal(counter(f, "resets"), 0);
+	assert_int_equal(counter(f, "failures"), 1);
+	/* Off the bus: nothing answers at its slot; back at slot 5, and only once. */
+	assert_int_equal(vfio_pci_unplug(f->f, &err), 0);
+	assert_false(vfio_pci_attached(f->f));
+	assert_int_equal(cfg_rd(f, PCI_CFG_VENDOR_ID, 4), 0xffffffffu);
+	assert_int_equal(vfio_pci_replug(f->f, 5, &err), 0);
+	assert_int_equal(pci_root_cfg_read(pci_root_of(&f->root), 0, 5 << 3, PCI_CFG_VENDOR_ID, 4),
+			 0x00101b36);
+	assert_int_equal(vfio_pci_slot(f->f), 5);
+	assert_int_equal(vfio_pci_replug(f->f, 6, &err), -EEXIST);
+	assert_non_null(strstr(err.msg, "plugged in already"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -405,6 +470,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_save_refused, setup, teardown),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_window64),
+		cmocka_unit_test_setup_teardown(test_flr_and_replug, setup_resettable, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -200,8 +200,9 @@ int vublk_finish(struct vublk *vb, const struct virtio_env *env,
 	vb->dev.queue_max = VUBLK_QUEUE_MAX;
 	ret = virtio_dev_init(&vb->dev, env);
 	if (ret) {
+		err_set(err, false, ret, "vhost-user %s: %s", vb->noun, strerror(-ret));
 		vublk_free(vb);
-		return err_set(err, false, ret, "vhost-user %s: %s", vb->noun, strerror(-ret));
+		return ret;
 	}
 	for (unsigned int q = 0; q < vb->dev.num_queues; q++) {
 		vublk_on_call_count(vb, q);
