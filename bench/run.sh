@@ -4,7 +4,7 @@
 #   bench/run.sh [-n N] [--vmm ...] [--quiet] [--fc-args] [--stream]  boot time, exits, RSS (bench/bench.py)
 #   bench/run.sh --io [-n N] [--runtime S] [--net-time S] [--cache writeback|none]
 #                                                         fio + iperf3 (bench/io.py)
-#   bench/run.sh --vfio [-n N] [--runtime S]              fio on an NVMe disk passed
+#   bench/run.sh --vfio [-n N] [--runtime S] [--sriov]     fio on an NVMe disk (or its VF) passed
 #                                                         through, against L1 (bench/vfio.py)
 #   bench/run.sh --api [-n N] [--ready-n M] [--lab-ready-n M] [--no-host] [--no-lab]
 #                                                         API socket ready, InstanceStart

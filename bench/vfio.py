@@ -2,7 +2,7 @@
 """VFIO passthrough's I/O in the lab: a real (emulated) NVMe disk driven by
 L1 itself, then passed through to L2 by Hearth and by QEMU, in ONE L1 boot.
 
-    bench/run.sh --vfio [-n N] [--runtime S] [--vmm hearth,qemu] [--stream]
+    bench/run.sh --vfio [-n N] [--runtime S] [--vmm hearth,qemu] [--sriov] [--stream]
 
 L1 is tests/lab/test_vfio.py's: QEMU's intel-iommu and an NVMe disk (a
 64 MiB image). The runs, in order:
@@ -14,6 +14,12 @@ L1 is tests/lab/test_vfio.py's: QEMU's intel-iommu and an NVMe disk (a
                  passed through (Hearth: --pci --device vfio=; QEMU at its
                  best for this: microvm,pcie=on with -device vfio-pci), fio in
                  L2 on its /dev/nvme0n1.
+
+--sriov: L1 is tests/lab/test_sriov.py's instead (an NVMe controller with
+SR-IOV in an NVMe subsystem), the limit is L1's driver on the physical
+function, and the device passed through is its virtual function (made,
+given its resources with nvme-cli and bound to vfio-pci by the bind run),
+reaching the same shared namespace.
 
 fio (libaio, direct=1): 4k random read iodepth 16, 1M sequential read and
 write iodepth 4, each --runtime S after 2 s of ramp. The device's work is
@@ -34,6 +40,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
 sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
+import test_sriov as SR  # noqa: E402
 import test_vfio as VF  # noqa: E402
 
 # bench/io.py's tools (fio from Debian, its libraries, its fio runner), under another
@@ -43,7 +50,9 @@ IO = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(IO)
 
 RESULTS = os.path.join(IO.BENCH_DIR, "vfio-results.txt")
-FIO_SH = IO.SH_MEASURE.replace("--filename=/dev/vda", "--filename=/dev/nvme0n1")
+# run_fio's target ($fio_file, /dev/vda by default): the passed-through disk.
+FIO_SH = IO.SH_MEASURE + "\nfio_file=/dev/nvme0n1\n"
+assert "${fio_file:-/dev/vda}" in IO.SH_MEASURE
 JOBS = r'''
 run_fio randread --rw=randread --bs=4k --iodepth=16
 run_fio seqread --rw=read --bs=1M --iodepth=4
@@ -71,6 +80,15 @@ echo vfio-pci >/sys/bus/pci/devices/$d/driver_override
 echo $d >/sys/bus/pci/drivers_probe
 echo "LAB bound=$(basename "$(readlink /sys/bus/pci/devices/$d/driver)")"
 '''
+# --sriov: the bind run makes the VF and binds it; the VMMs are given the VF.
+L1_BIND_SR = SR.VF_SETUP.replace("@L1_MARK@", "bench") + r'''
+echo vfio-pci >/sys/bus/pci/devices/$vf/driver_override
+echo $vf >/sys/bus/pci/drivers_probe
+echo "LAB bound=$(basename "$(readlink /sys/bus/pci/devices/$vf/driver)")"
+'''
+FIND_VF = r'''d=""; for p in /sys/bus/pci/devices/*; do
+  [ -e $p/sriov_totalvfs ] && d=$(basename "$(readlink $p/virtfn0)"); done
+'''
 # The VMM's argv with @DEV@ replaced by the disk's PCI address, then exec'd.
 L1_WRAP = FIND + r'''n=$#; i=0
 while [ $i -lt $n ]; do
@@ -87,8 +105,10 @@ KEYS = {"randread_iops": "randread", "seqread_mib": "seqread", "seqwrite_mib": "
 class DevRun(L.Run):
     """A VMM run whose arguments name the disk by its PCI address in L1 (@DEV@)."""
 
+    wrap = L1_WRAP
+
     def argv(self, l1_initrd_path):
-        return ["/bin/sh", "-c", L1_WRAP, "vfio-bench"] + super().argv(l1_initrd_path)
+        return ["/bin/sh", "-c", self.wrap, "vfio-bench"] + super().argv(l1_initrd_path)
 
 
 def vmm_args(vmm):
@@ -100,13 +120,16 @@ def vmm_args(vmm):
 def plan(vmms, n, l2, a):
     tmo = 150 + 3 * (a.runtime + 40)
     runs = [L.ShellRun("limit", vmms[0], L1_LIMIT.replace("@RT@", str(a.runtime)), timeout=tmo),
-            L.ShellRun("bind", vmms[0], L1_BIND, timeout=60)]
+            L.ShellRun("bind", vmms[0], L1_BIND_SR if a.sriov else L1_BIND, timeout=120)]
     for i in range(1, n + 1):
         for v in vmms:
-            runs.append(DevRun("%s_%d" % (v, i), vmm=v, cpus=2, memory=512, timeout=tmo,
-                               initrd=l2, machine="microvm,pcie=on",
-                               cmdline="console=ttyS0 panic=-1 lab.vfb=1 lab.rt=%d" % a.runtime,
-                               extra_args=vmm_args(v)))
+            r = DevRun("%s_%d" % (v, i), vmm=v, cpus=2, memory=512, timeout=tmo,
+                       initrd=l2, machine="microvm,pcie=on",
+                       cmdline="console=ttyS0 panic=-1 lab.vfb=1 lab.rt=%d" % a.runtime,
+                       extra_args=vmm_args(v))
+            if a.sriov:
+                r.wrap = L1_WRAP.replace(FIND, FIND_VF)
+            runs.append(r)
     return runs
 
 
@@ -146,8 +169,9 @@ def report(res, vmms, n, a):
             for k, val in got.items():
                 per[v].setdefault(k, []).append(val)
     med = {v: {k: statistics.median(x) for k, x in per[v].items()} for v in vmms}
-    lines = ["VFIO passthrough, L1's emulated NVMe disk (one lab run, %d repeat%s, fio "
-             "runtime %d s)" % (n, "" if n == 1 else "s", a.runtime),
+    lines = ["VFIO passthrough, L1's emulated NVMe %s (one lab run, %d repeat%s, fio "
+             "runtime %d s)" % ("controller's SR-IOV virtual function" if a.sriov else "disk",
+                                n, "" if n == 1 else "s", a.runtime),
              "%-24s %10s %10s %10s %12s %12s" % ("metric", "L1 itself", "hearth", "qemu",
                                                    "hearth/qemu", "hearth/L1")]
 
@@ -168,6 +192,8 @@ def main():
     ap.add_argument("-n", type=int, default=1, help="repeats per VMM (default 1)")
     ap.add_argument("--vmm", default="hearth,qemu")
     ap.add_argument("--runtime", type=int, default=15, help="seconds per fio job (default 15)")
+    ap.add_argument("--sriov", action="store_true",
+                    help="pass through an SR-IOV virtual function (test_sriov.py's L1)")
     ap.add_argument("--hearth", help="Hearth binary (default build/hearth, or $HEARTH)")
     ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
     a = ap.parse_args()
@@ -183,9 +209,13 @@ def main():
         lab = L.Lab(stream=a.stream or None)
         l2 = L.build_l2_initrd(lab.kernel, name="l2vfb", files=IO.binary_files(
             root, fio, "/usr/bin/fio"), extra_sh=L2_EXTRA)
+        if a.sriov and not SR.tools()["/lab/bin/nvme"]:
+            raise IO.BenchError("nvme-cli not found (scripts/deps.sh lab installs it)")
         res = lab.run_plan(plan(vmms, a.n, l2, a), tag="bench-vfio",
                            files=IO.binary_files(root, fio, "/usr/bin/fio"),
-                           l1_extra=VF.vfio_l1_extra())
+                           binaries={"/lab/bin/nvme": SR.tools()["/lab/bin/nvme"]}
+                           if a.sriov else None,
+                           l1_extra=SR.l1_extra() if a.sriov else VF.vfio_l1_extra())
     except (L.LabError, IO.BenchError) as e:
         print("bench-vfio: LAB FAILURE: %s" % e)
         return 3

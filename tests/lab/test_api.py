@@ -483,7 +483,9 @@ def main():
     a = ap.parse_args()
     if a.hearth:
         os.environ["HEARTH"] = os.path.abspath(a.hearth)
-    tools = dict(B.tools(), **VU.tools(), **VFS.tools())
+    tools = {}
+    for t in (B.tools(), VU.tools(), VFS.tools()):
+        tools.update(t)
     missing = [k for k, v in tools.items() if not v]
     if missing:
         print("FAIL %s not found (scripts/deps.sh installs curl and qemu-storage-daemon; make "

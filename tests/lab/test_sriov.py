@@ -76,8 +76,9 @@ echo "LAB sr done"
 sleep 600
 '''.replace("@L2_MARK@", L2_MARK)
 
-SCRIPT = L.SH_API + r'''
-H=/lab/bin/hearth
+# L1's side: the PF found, the VF's resources given and the VF made and brought online
+# (bench/vfio.py --sriov does the same). "SR key=value" lines.
+VF_SETUP = r'''
 N=/lab/bin/nvme
 pf=""
 for p in /sys/bus/pci/devices/*; do [ -e $p/sriov_totalvfs ] && [ "$(cat $p/class)" = 0x010802 ] && pf=${p##*/}; done
@@ -101,7 +102,11 @@ vf=$(basename "$(readlink /sys/bus/pci/devices/$pf/virtfn0)")
 echo "SR vf=$vf id=$(cat /sys/bus/pci/devices/$vf/vendor):$(cat /sys/bus/pci/devices/$vf/device)"
 g=$(basename "$(readlink /sys/bus/pci/devices/$vf/iommu_group)")
 echo "SR members=$(ls /sys/kernel/iommu_groups/$g/devices | tr '\n' ' ')"
-S=/tmp/sr.sock
+'''
+
+SCRIPT = L.SH_API + r'''
+H=/lab/bin/hearth
+''' + VF_SETUP + r'''S=/tmp/sr.sock
 $H serve --api-sock $S --enable-pci --metrics-path /tmp/sr.metrics </dev/null >/tmp/sr-g.out 2>/tmp/sr-h.err & hp=$!
 waitsock
 echo "SR unbound=$(api PUT /device-passthrough/vf0 '{"id": "vf0", "sbdf": "'$vf'"}') $(cat /tmp/resp)"
