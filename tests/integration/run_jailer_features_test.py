@@ -2,7 +2,7 @@
 """Every feature inside the jail, exactly as outside it (issue 48, item 2): a
 `firecracker` started by Hearth's `jailer`, all its paths inside the jail.
 
-    run_jailer_features_test.py --hearth build/hearth --case features
+    run_jailer_features_test.py --hearth build/hearth --case features|virtiofs
 
 A jailed VM with a user-mode NIC and an MMDS on it starts (libslirp is
 opened lazily, inside the jail: the jailer put it there with what it
@@ -10,9 +10,15 @@ needs), its MMDS takes data; paused, it writes a snapshot at paths
 relative to the jail's root ("vmstate", "mem"), as Firecracker's own
 tests do; a second jail, given those files as Firecracker's framework
 gives them (hard links into its root), loads them at relative paths and
-runs on. Needs root and a /dev/kvm that runs the smallest guest (else it
-skips). Everything it made is removed, failed or not.
+runs on. virtiofs: a jailed VM with a virtio-fs device whose virtiofsd
+listens inside the jail (the path relative to its root) starts, lists it
+in GET /vm/config, and runs on once the daemon is killed. Needs root and
+a /dev/kvm that runs the smallest guest (else it skips). Everything it
+made is removed, failed or not.
 """
+import signal
+import subprocess
+import time
 import os
 import sys
 
@@ -95,6 +101,47 @@ def case_features(binary, tmp):
         check(js.get("state") == "Running", "the loaded VM: %r" % js)
 
 
+def case_virtiofs(binary, tmp):
+    vfsd = "/usr/lib/qemu/virtiofsd"
+    if os.geteuid() != 0 or not kvm_usable():
+        print("skip: needs root and a /dev/kvm that runs the smallest guest")
+        return
+    check(os.access(vfsd, os.X_OK), "%s not found (scripts/deps.sh installs "
+          "qemu-system-common)" % vfsd)
+    j, fc = jailer_bin(binary, tmp)
+    if not has_jailer(j):
+        print("skip: %s has no jailer" % binary)
+        return
+    base = os.path.join(tmp, "base")
+    os.mkdir(base)
+    share = os.path.join(tmp, "share")
+    os.mkdir(share)
+    with Undo() as undo:
+        root, sock = start_jail(j, fc, base, "feat-fs-%d" % os.getpid(), undo)
+        fsock = os.path.join(root, "fs.sock")
+        d = subprocess.Popen([vfsd, "--socket-path=" + fsock, "-o", "source=" + share, "-o",
+                              "sandbox=chroot"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        undo.add(lambda p: (p.poll() is None and p.kill(), p.wait()), d)
+        wait_for(lambda: os.path.exists(fsock), "virtiofsd's socket")
+        os.chown(fsock, UID, GID)       # the jailed VMM's uid connects to it
+        with open(os.path.join(root, "kernel.elf"), "wb") as f:
+            f.write(tiny_elf(power_off=False))
+        os.chown(os.path.join(root, "kernel.elf"), UID, GID)
+        expect(sock, "PUT", "/boot-source", 204, {"kernel_image_path": "kernel.elf"})
+        expect(sock, "PUT", "/machine-config", 204, {"vcpu_count": 1, "mem_size_mib": 64})
+        expect(sock, "PUT", "/fs/share", 204, {"id": "share", "tag": "hostshare",
+                                               "socket": "fs.sock"})
+        expect(sock, "PUT", "/actions", 204, {"action_type": "InstanceStart"})
+        got = expect(sock, "GET", "/vm/config", 200).get("fs")
+        check(got == [{"id": "share", "tag": "hostshare", "socket": "fs.sock"}], "fs: %r" % got)
+        d.send_signal(signal.SIGKILL)
+        d.wait()
+        time.sleep(0.5)
+        js = expect(sock, "GET", "/", 200)
+        check(js.get("state") == "Running", "after the daemon's death: %r" % js)
+
+
 if __name__ == "__main__":
-    sys.exit(run_cases(__doc__, {"features": case_features}, "hearth-jailer-feat-",
-                       cleanup=reap_orphans))
+    sys.exit(run_cases(__doc__, {"features": case_features, "virtiofs": case_virtiofs},
+                       "hearth-jailer-feat-", cleanup=reap_orphans))
