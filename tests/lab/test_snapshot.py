@@ -297,6 +297,7 @@ waitfor "^LAB count $((b + 30)) " /tmp/g3.out 1800 && echo "SNAP r3_counting=yes
 kill -TERM $p4; wait $p4; echo "SNAP r3_exit=$?"
 tr -d '\r' </tmp/g3.out | grep '^LAB \(count\|init\)' | head -n 2 | sed "s/^/G3 /"
 echo "SNAP r3_inits=$(tr -d '\r' </tmp/g3.out | grep -c 'LAB init')"
+echo "SNAP r3_tail=$(tr -d '\r' </tmp/g3.out | tail -n 3 | tr '\n' '|')"
 sed "s/^/H3 /" /tmp/h3r.err | head -n 20
 for g in 1 2; do
   grep '^LAB \(count\|disk0\|wget\|init\)' /tmp/g$g.pre | head -n 4 | sed "s/^/G$g /"
@@ -509,8 +510,12 @@ def checks(r):
         a.get("merge"))
     md = re.match(r"LAB count (\d+) up=([\d.]+)", a.get("diff_before", ""))
     c3 = counts(r, "G3")
+    h3 = [l.strip()[3:] for l in r.guest_lines if l.startswith("H3 ")]
+    g3 = [l.strip()[3:] for l in r.guest_lines if l.startswith("G3 ")]
     yield a.get("r3_inits") == "0" and a.get("r3_counting") == "yes", \
-        "the merged diff restores: the guest counts on without booting again"
+        "the merged diff restores: the guest counts on without booting again (inits %s, exit %s%s)" % (
+            a.get("r3_inits"), a.get("r3_exit"),
+            "" if a.get("r3_counting") == "yes" else "; guest %s, last %s; hearth %s" % (g3[:2], a.get("r3_tail"), h3[:8]))
     yield md is not None and bool(c3) and int(md.group(1)) < c3[0][0] <= int(md.group(1)) + 2, \
         "after the merged diff the count continues from the diff's moment (%s then %s)" % (
             md.group(1) if md else "?", c3[0][0] if c3 else "?")
