@@ -33,6 +33,10 @@
 #                                                         live migration in the lab against
 #                                                         QEMU's migrate, idle and under a
 #                                                         dirtier (bench/migrate.py)
+#   bench/run.sh --migrate-tls [-n N] [--memory MIB] [--touch MIB]
+#                                                         live migration on the host over
+#                                                         TCP, plain against TLS, in the
+#                                                         same run (bench/migrate_tls.py)
 #   bench/run.sh --fork [--counts 1,10,100,1000] [--dirty-mib 0,1,4,16,64] [--no-restore]
 #                                                         PUT /fork of a running VM into N
 #                                                         clones on the host, against N
@@ -48,6 +52,11 @@ if [ "${1:-}" = --clones ]; then
   shift
   scripts/deps.sh bench
   exec python3 bench/clones.py "$@"
+fi
+if [ "${1:-}" = --migrate-tls ]; then
+  shift
+  scripts/deps.sh bench
+  exec python3 bench/migrate_tls.py "$@"
 fi
 if [ "${1:-}" = --migrate ]; then
   shift

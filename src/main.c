@@ -1,3 +1,4 @@
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,17 @@ int main(int argc, char **argv)
 		{ "migrate", cli_migrate_main },
 	};
 
+	/*
+	 * One malloc arena for every thread, set before any thread exists.
+	 * A thread's own arena, once a free shrinks its heap, makes glibc
+	 * read /proc/sys/vm/overcommit_memory (and a new arena past the
+	 * eighth counts the CPUs in /sys): an open that a sealed thread's
+	 * filter kills the process for. The main arena trims with brk and
+	 * opens nothing; its lock is uncontended here, where vCPU threads
+	 * allocate nothing, and each arena a thread no longer reserves is
+	 * memory a VM process no longer holds.
+	 */
+	mallopt(M_ARENA_MAX, 1);
 	if (argc >= 1 && cli_is_firecracker(argv[0]))
 		return cli_firecracker_main(argc, argv);
 	if (argc >= 1 && cli_is_jailer(argv[0]))

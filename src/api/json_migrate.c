@@ -7,8 +7,8 @@
 #include "api/json_snapshot.h"
 
 static const char *const source_fields[] = { "uri", "downtime_limit_ms", "max_iterations",
-					     "postcopy", NULL };
-static const char *const incoming_fields[] = { "uri", "resume_vm", "track_dirty_pages",
+					     "postcopy", "tls", "tls_hostname", NULL };
+static const char *const incoming_fields[] = { "uri", "tls", "resume_vm", "track_dirty_pages",
 					       "network_overrides", "drive_overrides",
 					       "pmem_overrides", "vsock_override", NULL };
 
@@ -63,6 +63,23 @@ int json_migrate_parse(json_t *o, bool incoming, struct ctl_migrate_req *r, stru
 		return err_set(err, true, -EINVAL, "%s: uri: want a string, unix:PATH or "
 			       "tcp:ADDR:PORT", what);
 	r->uri = json_string_value(v);
+	ret = flag(o, what, "tls", &r->tls, err);
+	if (ret)
+		return ret;
+	v = json_object_get(o, "tls_hostname");
+	if (v) {
+		const char *n = json_string_value(v);
+
+		/* A DNS name or an address, as a certificate's subjectAltName holds it. */
+		if (!n || !*n || strlen(n) > 253 || strspn(n, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") != strlen(n))
+			return err_set(err, true, -EINVAL, "%s: tls_hostname: want a host name or "
+				       "address of 1 to 253 letters, digits, '.', '-' or ':'", what);
+		if (!r->tls)
+			return err_set(err, true, -EINVAL, "%s: tls_hostname without \"tls\": true",
+				       what);
+		r->tls_hostname = n;
+	}
 	if (!incoming) {
 		ret = number(o, what, "downtime_limit_ms", MIGRATE_MAX_DOWNTIME_MS, &r->downtime_ms,
 			     err);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "api/server.h"
+#include "migrate/tls.h"
 #include "sandbox/confine.h"
 #include "sandbox/policy.h"
 #include "sandbox/sandbox.h"
@@ -94,8 +95,17 @@ int cli_sandbox(const struct cli_sandbox *s)
 		return cli_fail(&e);
 	if (s->migrate_dir && !so.jail && keep("--migrate-dir", s->migrate_dir, &e))
 		return cli_fail(&e);
+	/* GnuTLS from the host's library directories, before a jail hides them. */
+	if (s->migrate_tls && tls_lib_load(&e))
+		return cli_fail(&e);
 	if (sandbox_prepare(&so, &e))
 		return cli_fail(&e);
+	/* The credentials inside the jail, as every other path, before the seal. */
+	if (s->migrate_tls) {
+		*s->tls_out = tls_creds_load(s->migrate_tls, &e);
+		if (!*s->tls_out)
+			return cli_fail(&e);
+	}
 	return 0;
 }
 

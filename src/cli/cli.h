@@ -26,6 +26,8 @@ bool cli_is_firecracker(const char *argv0);
 bool cli_is_jailer(const char *argv0);
 
 /* What a command that starts a VM asks of the sandbox (cli_sandbox). */
+struct tls_creds;
+
 struct cli_sandbox {
 	bool no_seccomp;            /* --no-seccomp: no per-thread filters */
 	bool no_sandbox;            /* --no-sandbox: no process sandbox */
@@ -34,6 +36,9 @@ struct cli_sandbox {
 	const char *snapshot_dir;   /* --snapshot-dir; NULL: none */
 	const char *migrate_dir;    /* --migrate-dir: a migration's sockets; NULL: none */
 	bool migrate_net;           /* --migrate-net: sandbox_opts.migrate_net */
+	/* --migrate-tls DIR (NULL: none): its credentials, read before the seal, into *tls_out */
+	const char *migrate_tls;
+	struct tls_creds **tls_out;
 	bool no_nics;               /* no NIC needs the host's network */
 	/* --new-pid-ns, --pid-file PATH (NULL: not given); the VM then runs as pid 1 of its own */
 	bool new_pid_ns;

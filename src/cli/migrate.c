@@ -26,25 +26,29 @@ struct cli_migrate_opts {
 	const char *to, *incoming;
 	const char *downtime, *iterations;
 	const char *vsock;
-	bool paused, wait, postcopy, help;
+	const char *tls_hostname;
+	bool paused, wait, postcopy, tls, help;
 };
 
 static void migrate_usage(FILE *out)
 {
 	fputs("usage: hearth migrate --api-sock PATH --to unix:SOCKET|tcp:ADDR:PORT\n"
 	      "                      [--downtime-ms N] [--max-iterations N] [--postcopy]\n"
+	      "                      [--tls [--tls-hostname NAME]]\n"
 	      "  PUT /migrate on the VM behind --api-sock (started with --migrate-dir DIR, which\n"
 	      "  holds SOCKET; for tcp:, --migrate-net), then GET /migrate until it ends; prints\n"
 	      "  the last progress.\n"
 	      "  --postcopy switches over after the first pass; the destination then fetches\n"
 	      "  the pages written since as its guest touches them.\n"
+	      "  --tls: over TLS with the instances' --migrate-tls certificates; the\n"
+	      "  destination's must name tcp:'s ADDR, or NAME (--tls-hostname).\n"
 	      "  Exit 0: the VM runs on the destination; 1: it failed (the VM runs on here) or\n"
 	      "  the destination did not confirm (it stays paused here).\n"
 	      "usage: hearth migrate --api-sock PATH --incoming unix:SOCKET|tcp:ADDR:PORT\n"
 	      "                      [--drive-override ID=ro:PATH|ID=rw:PATH]...\n"
 	      "                      [--pmem-override ID=ro:PATH|ID=rw:PATH]...\n"
 	      "                      [--net-override ID=tap=NAME|ID=user[,...]]...\n"
-	      "                      [--vsock-override PATH] [--paused] [--wait]\n"
+	      "                      [--vsock-override PATH] [--paused] [--wait] [--tls]\n"
 	      "  PUT /migrate/incoming on a fresh `hearth serve`: it listens there and takes\n"
 	      "  the VM with these host resources (every drive, pmem device, NIC and hybrid\n"
 	      "  vsock the VM has), running unless --paused. --wait follows GET /migrate until\n"
@@ -65,6 +69,8 @@ static const struct opt migrate_opts[] = {
 	OPT_FLAG("--paused", struct cli_migrate_opts, paused),
 	OPT_FLAG("--wait", struct cli_migrate_opts, wait),
 	OPT_FLAG("--postcopy", struct cli_migrate_opts, postcopy),
+	OPT_FLAG("--tls", struct cli_migrate_opts, tls),
+	OPT_STRING("--tls-hostname", struct cli_migrate_opts, tls_hostname),
 	OPT_HELP("--help", struct cli_migrate_opts, help),
 	OPT_HELP("-h", struct cli_migrate_opts, help),
 	OPT_END,
@@ -96,11 +102,17 @@ static int body_of(const struct cli_migrate_opts *f, json_t **out, struct err *e
 
 	if (!ret)
 		ret = cli_text_ok("migrate", "--vsock-override", f->vsock, e);
+	if (!ret)
+		ret = cli_text_ok("migrate", "--tls-hostname", f->tls_hostname, e);
 	if (ret)
 		return ret;
 	*out = json_pack("{s:s}", "uri", uri);
 	if (!*out)
 		return err_set(e, false, -ENOMEM, "migrate: out of memory");
+	if (f->tls)
+		json_object_set_new(*out, "tls", json_true());
+	if (f->tls_hostname)
+		json_object_set_new(*out, "tls_hostname", json_string(f->tls_hostname));
 	if (!in) {
 		ret = number(*out, "--downtime-ms", f->downtime, "downtime_limit_ms", 60000, e);
 		if (!ret)
@@ -147,9 +159,13 @@ int cli_migrate_parse(int argc, char **argv, const char **api_sock, const char *
 				  json_array_size(f.ov.nets) || f.vsock || f.paused || f.wait))
 			ret = err_set(e, true, -EINVAL, "migrate: the overrides, --paused and "
 				      "--wait are the destination's (--incoming)");
-		else if (f.incoming && (f.downtime || f.iterations || f.postcopy))
+		else if (f.incoming && (f.downtime || f.iterations || f.postcopy ||
+					f.tls_hostname))
 			ret = err_set(e, true, -EINVAL, "migrate: --downtime-ms, "
-				      "--max-iterations and --postcopy are the source's (--to)");
+				      "--max-iterations, --postcopy and --tls-hostname are the "
+				      "source's (--to)");
+		else if (f.tls_hostname && !f.tls)
+			ret = err_set(e, true, -EINVAL, "migrate: --tls-hostname without --tls");
 		else
 			ret = body_of(&f, body, e);
 	}

@@ -110,6 +110,8 @@ void cli_run_usage(FILE *out)
 		"                    destination's socket (docs/migration.md)\n"
 		"  --migrate-net     with the sandbox, keep the host's network (TCP) for a\n"
 		"                    PUT /migrate to a tcp: destination (docs/migration.md)\n"
+		"  --migrate-tls DIR  migrations with \"tls\": true use the certificates in\n"
+		"                    DIR (docs/migration.md, Transport security)\n"
 		"  --fork-dir DIR    with --api-sock, PUT /fork makes clones beneath DIR\n"
 		"                    (docs/api.md \"Fork and reset\")\n"
 		"  -v, --verbose     more log output\n"
@@ -242,6 +244,7 @@ static const struct opt run_opts[] = {
 	RUN_STR("--fork-dir", fork_dir),
 	RUN_STR("--migrate-dir", migrate_dir),
 	RUN_FLAG("--migrate-net", migrate_net),
+	RUN_STR("--migrate-tls", migrate_tls),
 	RUN_STR("--jail", jail),         /* checked by the sandbox (sandbox_opts_parse) */
 	RUN_STR("--uid", jail_uid),
 	RUN_STR("--gid", jail_gid),
@@ -332,6 +335,7 @@ int cli_run_main(int argc, char **argv)
 	struct cli_config cfg;
 	struct cli_sandbox sb;
 	struct host_opts ho;
+	struct tls_creds *tls = NULL;
 	int code;
 
 	if (cli_run_parse(argc, argv, &cfg, &e)) {
@@ -348,10 +352,16 @@ int cli_run_main(int argc, char **argv)
 		return HEARTH_EXIT_OK;
 	}
 	cli_log_level(cfg.verbose);
+	if (cfg.migrate_tls && !cfg.api_sock) {
+		cli_run_release(&cfg);
+		return cli_fail(&(struct err){ .usage = true, .msg = "run: --migrate-tls needs "
+					       "--api-sock (a migration is asked for there)" });
+	}
 	sb = (struct cli_sandbox){ .no_seccomp = cfg.no_seccomp, .no_sandbox = cfg.no_sandbox,
 				   .jail = cfg.jail, .uid = cfg.jail_uid, .gid = cfg.jail_gid,
 				   .api_sock = cfg.api_sock, .snapshot_dir = cfg.snapshot_dir,
 				   .migrate_dir = cfg.migrate_dir, .migrate_net = cfg.migrate_net,
+				   .migrate_tls = cfg.migrate_tls, .tls_out = &tls,
 				   .no_nics = cfg.vm.nnets == 0, .new_pid_ns = cfg.new_pid_ns,
 				   .pid_file = cfg.pid_file };
 	code = cli_sandbox(&sb);
@@ -359,7 +369,8 @@ int cli_run_main(int argc, char **argv)
 		cli_run_release(&cfg);
 		return code;
 	}
-	ho = (struct host_opts){ .mem_merge = cfg.mem_merge, .has_zygote = cfg.fork_dir != NULL };
+	ho = (struct host_opts){ .mem_merge = cfg.mem_merge, .has_zygote = cfg.fork_dir != NULL,
+				 .migrate_tls = tls };
 	if (cfg.fork_dir && cli_zygote_start(cfg.fork_dir, &sb, cfg.vm.kvm_path, &ho.zygote_fd,
 					     &e)) {
 		cli_run_release(&cfg);

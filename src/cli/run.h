@@ -32,6 +32,7 @@ struct cli_config {
 	const char *snapshot_dir;   /* --snapshot-dir: kept writable by the sandbox; NULL: none */
 	const char *migrate_dir;    /* --migrate-dir: kept by the sandbox for PUT /migrate; NULL: none */
 	bool migrate_net;           /* --migrate-net: the host's network kept, for a tcp: migration */
+	const char *migrate_tls;    /* --migrate-tls DIR: the migration's TLS credentials; NULL: none */
 	const char *fork_dir;       /* --fork-dir: PUT /fork's clones beneath it; NULL: no forks */
 	/* --jail DIR --uid U --gid G as given (argv): src/sandbox checks them; NULL: not given. */
 	const char *jail, *jail_uid, *jail_gid;

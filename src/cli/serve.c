@@ -121,6 +121,8 @@ static const struct opt serve_opts_table[] = {
 	STR("--migrate-dir", migrate_dir),
 	/* Hearth's: the host's network kept for PUT /migrate to a tcp: destination. */
 	FLAG("--migrate-net", migrate_net),
+	/* Hearth's: mutual TLS for PUT /migrate and /migrate/incoming with "tls": true. */
+	STR("--migrate-tls", migrate_tls),
 	STR("--uid", jail_uid),
 	STR("--gid", jail_gid),
 	/* Firecracker's jailer's flag, taken by Hearth itself (as --jail is). */
@@ -253,6 +255,8 @@ static const char flags_help[] =
 	"                               destination's socket (docs/migration.md)\n"
 	"  --migrate-net                with the sandbox, keep the host's network (TCP)\n"
 	"                               for PUT /migrate to a tcp: destination\n"
+	"  --migrate-tls DIR            migrations with \"tls\": true use the certificates\n"
+	"                               in DIR (docs/migration.md, Transport security)\n"
 	"  --fork-dir DIR               PUT /fork: clones are made, and their files and\n"
 	"                               sockets named, beneath DIR (docs/api.md)\n"
 	"  --jail DIR --uid U --gid G   (root only) chroot into DIR, run as U:G; the API's\n"
@@ -361,11 +365,17 @@ static int serve_main(int argc, char **argv, bool firecracker)
 
 		log_set_level(level < LOG_ERR ? LOG_ERR : (enum log_level)level);
 	}
+	if (o.migrate_tls && o.no_api) {
+		e = (struct err){ .usage = true, .msg = "--migrate-tls needs the API (a migration "
+				  "is asked for there), not --no-api" };
+		return cli_fail(&e);
+	}
 	sb = (struct cli_sandbox){ .no_seccomp = o.no_seccomp, .no_sandbox = o.no_sandbox,
 				   .jail = o.jail, .uid = o.jail_uid, .gid = o.jail_gid,
 				   .api_sock = o.no_api ? NULL : o.api_sock,
 				   .snapshot_dir = o.snapshot_dir, .migrate_dir = o.migrate_dir,
 				   .migrate_net = o.migrate_net,
+				   .migrate_tls = o.migrate_tls, .tls_out = &o.host.migrate_tls,
 				   .new_pid_ns = o.new_pid_ns,
 				   .pid_file = o.pid_file, .firecracker = firecracker };
 	ret = cli_sandbox(&sb);

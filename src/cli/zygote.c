@@ -87,6 +87,9 @@ static void clone_main(const struct zygote *z, const struct fork_req *f, unsigne
 	sb.pid_file = NULL;
 	sb.api_sock = c->api_sock;
 	sb.snapshot_dir = NULL;
+	/* A clone has no migration thread: the template's TLS files are not read again. */
+	sb.migrate_tls = NULL;
+	sb.tls_out = NULL;
 	sb.uid_shared = true;
 	code = cli_sandbox(&sb);
 	if (code) {

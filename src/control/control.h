@@ -140,6 +140,8 @@ struct ctl_migrate_req {
 	uint32_t downtime_ms;           /* the source's budget for the switch-over */
 	uint32_t max_iterations;        /* passes before it switches over regardless */
 	bool postcopy;                  /* switch over after the first pass (post-copy) */
+	bool tls;                       /* over TLS (--migrate-tls's credentials) */
+	const char *tls_hostname;       /* the source's: the name the destination's certificate holds */
 	struct snap_load_req load;      /* the destination's overrides, resume_vm */
 };
 

@@ -473,7 +473,7 @@ int host_open(struct host *h, const struct host_opts *o, struct vm_config *boot,
 	}
 	/* Its thread before anything seals (a sealed thread makes none). */
 	if (o->migrate) {
-		ret = host_migrate_start(h, err);
+		ret = host_migrate_start(h, o->migrate_tls, err);
 		if (ret)
 			goto err_ctl;
 	}

@@ -20,6 +20,8 @@
 #include "vmm/metrics.h"
 #include "vmm/runner.h"
 
+struct tls_creds;
+
 /* What the command line asks of the host. */
 struct host_opts {
 	const char *id;             /* --id; NULL: "anonymous-instance" */
@@ -68,6 +70,7 @@ struct host_opts {
 	bool go_resume;
 	/* An instance with an API that is no clone: its migration thread starts with it. */
 	bool migrate;
+	struct tls_creds *migrate_tls;  /* --migrate-tls's credentials (migrate/tls.h); NULL: none */
 };
 
 struct host {

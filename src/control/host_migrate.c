@@ -352,6 +352,7 @@ static void *mig_main(void *arg)
 	pthread_cond_broadcast(&m->cond);
 	while (!ret) {
 		enum host_mig_job job;
+		int fd;
 
 		while (m->job == HOST_MIG_NONE)
 			pthread_cond_wait(&m->cond, &m->lock);
@@ -363,10 +364,14 @@ static void *mig_main(void *arg)
 			run_send(m);
 		else
 			host_mig_recv(m);
+		/* Closed outside the lock: a TLS session's end writes to the peer. */
 		pthread_mutex_lock(&m->lock);
-		if (m->fd >= 0)
-			close(m->fd);
+		fd = m->fd;
 		m->fd = -1;
+		pthread_mutex_unlock(&m->lock);
+		if (fd >= 0)
+			host_mig_close(fd);
+		pthread_mutex_lock(&m->lock);
 		if (m->job == job)
 			m->job = HOST_MIG_NONE;
 		/* A refused start's api thread waits for this (host_mig_hand_over). */
@@ -376,7 +381,7 @@ static void *mig_main(void *arg)
 	return NULL;
 }
 
-int host_migrate_start(struct host *h, struct err *err)
+int host_migrate_start(struct host *h, struct tls_creds *creds, struct err *err)
 {
 	struct host_mig *m = calloc(1, sizeof(*m));
 	int ret;
@@ -384,6 +389,7 @@ int host_migrate_start(struct host *h, struct err *err)
 	if (!m)
 		return err_set(err, false, -ENOMEM, "out of memory");
 	m->h = h;
+	m->creds = creds;
 	m->fd = m->lfd = m->uffd = -1;
 	/*
 	 * A stream may lay out no more RAM than this host has: it is filled
@@ -506,6 +512,8 @@ int host_migrate(void *ctx, const struct vm_config *cfg, const struct ctl_migrat
 	if (busy(m))
 		return err_set(err, true, -EBUSY, "migrate: a migration is under way");
 	ret = host_mig_uri(m, r->uri, err);
+	if (!ret)
+		ret = host_mig_tls_request(m, r, false, err);
 	if (ret)
 		return err_prefix(err, ret, "migrate: ");
 	m->downtime_ms = r->downtime_ms ? r->downtime_ms : DEFAULT_DOWNTIME_MS;

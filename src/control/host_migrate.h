@@ -21,6 +21,7 @@
 #include "util/err.h"
 
 struct host;
+struct tls_creds;
 
 enum host_mig_job { HOST_MIG_NONE, HOST_MIG_SEND, HOST_MIG_RECV, HOST_MIG_QUIT };
 
@@ -43,6 +44,15 @@ struct host_mig {
 	bool tcp;
 	struct sockaddr_storage sa;
 	socklen_t salen;
+	/*
+	 * TLS (migrate/tls.h): --migrate-tls's credentials (NULL: none); this
+	 * job's request for it and the name the destination must hold (""
+	 * none); what the handshake agreed, for GET /migrate ("" none).
+	 */
+	struct tls_creds *creds;
+	bool tls;
+	char tls_hostname[256];
+	char tls_desc[64];
 	uint32_t downtime_ms, max_iterations;
 	struct snap_load_req load;  /* the destination's; its strings in strs */
 	char *strs[64];
@@ -85,8 +95,8 @@ struct host_mig {
 	pthread_mutex_t wlock;
 };
 
-/* The thread, before anything seals. 0, or -errno with err. */
-int host_migrate_start(struct host *h, struct err *err);
+/* The thread, before anything seals; creds --migrate-tls's (NULL: none). 0, or -errno with err. */
+int host_migrate_start(struct host *h, struct tls_creds *creds, struct err *err);
 /* Cuts any connection, ends the thread, joins it. */
 void host_migrate_stop(struct host *h);
 
@@ -132,6 +142,16 @@ int host_mig_send(struct host_mig *m, uint32_t type, const void *buf, size_t len
  */
 int host_mig_uri(struct host_mig *m, const char *uri, struct err *err);
 int host_mig_connect(struct host_mig *m, struct err *err);
+/*
+ * The request's TLS into m (checked against the credentials the instance
+ * has: 400 naming the missing flag or file); the connection's handshake,
+ * on fd (m->fd), its session then used by every read and write; the
+ * connection closed (its session's end first). 0 or -errno with err.
+ */
+int host_mig_tls_request(struct host_mig *m, const struct ctl_migrate_req *r, bool server,
+			 struct err *err);
+int host_mig_tls_open(struct host_mig *m, int fd, bool server, struct err *err);
+void host_mig_close(int fd);
 int host_mig_listen(struct host_mig *m, struct err *err);
 void host_mig_unlisten(struct host_mig *m);
 

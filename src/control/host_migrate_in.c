@@ -82,6 +82,8 @@ int host_migrate_incoming(void *ctx, const struct ctl_migrate_req *r, struct err
 			       "already");
 	ret = host_mig_uri(m, r->uri, err);
 	if (!ret)
+		ret = host_mig_tls_request(m, r, true, err);
+	if (!ret)
 		ret = copy_load(m, &r->load, err);
 	if (ret)
 		return err_prefix(err, ret, "migrate/incoming: ");
@@ -101,11 +103,24 @@ static int accept_one(struct host_mig *m, struct err *err)
 			return err_set(err, false, -ECANCELED, "the instance is ending");
 		fd = accept4(m->lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0) {
+			struct err why = ERR_INIT;
+
 			mig_wire_timeouts(fd);
 			pthread_mutex_lock(&m->lock);
 			m->fd = fd;
 			pthread_mutex_unlock(&m->lock);
-			return 0;
+			if (!host_mig_tls_open(m, fd, true, &why))
+				return 0;
+			/*
+			 * A peer TLS refuses is not the source: dropped, and the
+			 * wait goes on for the one that holds a certificate.
+			 */
+			log_warn("migration: a connection to %s refused: %s", m->uri, why.msg);
+			pthread_mutex_lock(&m->lock);
+			m->fd = -1;
+			pthread_mutex_unlock(&m->lock);
+			host_mig_close(fd);
+			continue;
 		}
 		if (errno != EAGAIN && errno != EINTR)
 			return err_set(err, false, -errno, "accept: %s", strerror(errno));

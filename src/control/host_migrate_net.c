@@ -16,8 +16,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "migrate/tls.h"
 #include "migrate/wire.h"
 #include "sandbox/confine.h"
+#include "util/log.h"
 #include "util/uds.h"
 
 /* A destination that accepts no connection in this long is refused (the api thread waits). */
@@ -123,10 +125,15 @@ int host_mig_connect(struct host_mig *m, struct err *err)
 	ok = m->tcp ? connect(fd, (struct sockaddr *)&m->sa, m->salen)
 		    : connect(fd, (struct sockaddr *)&a, sizeof(a));
 	if (ok == 0) {
+		int ret;
+
 		mig_wire_timeouts(fd);
 		/* Records are whole writes already: no reason to hold the small ones back. */
 		if (m->tcp)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		ret = host_mig_tls_open(m, fd, false, err);
+		if (ret)
+			return err_prefix(err, ret, "migrate: %s: ", m->uri);
 	} else {
 		int e = errno == EAGAIN || errno == EINPROGRESS ? ETIMEDOUT : errno;
 
@@ -188,4 +195,70 @@ void host_mig_unlisten(struct host_mig *m)
 			unlink(m->path);
 	}
 	pthread_mutex_unlock(&m->lock);
+}
+
+int host_mig_tls_request(struct host_mig *m, const struct ctl_migrate_req *r, bool server,
+			 struct err *err)
+{
+	m->tls = r->tls;
+	m->tls_hostname[0] = m->tls_desc[0] = '\0';
+	if (!r->tls)
+		return 0;
+	if (!m->creds)
+		return err_set(err, true, -EINVAL, "tls: this instance was started without "
+			       "--migrate-tls DIR (docs/migration.md, Transport security)");
+	if (!tls_creds_can(m->creds, server))
+		return err_set(err, true, -EINVAL, "tls: --migrate-tls holds no %s", server ?
+			       "server-cert.pem and server-key.pem (a destination's)" :
+			       "client-cert.pem and client-key.pem (a source's)");
+	if (server)
+		return 0;
+	/* The name the destination's certificate must hold: the request's, else tcp:'s address. */
+	if (r->tls_hostname)
+		snprintf(m->tls_hostname, sizeof(m->tls_hostname), "%s", r->tls_hostname);
+	else if (m->tcp && m->sa.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&m->sa)->sin_addr, m->tls_hostname,
+			  sizeof(m->tls_hostname));
+	else if (m->tcp)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&m->sa)->sin6_addr, m->tls_hostname,
+			  sizeof(m->tls_hostname));
+	return 0;
+}
+
+int host_mig_tls_open(struct host_mig *m, int fd, bool server, struct err *err)
+{
+	struct tls_session *s;
+	int ret;
+
+	if (!m->tls)
+		return 0;
+	ret = tls_session_open(m->creds, fd, server, m->tls_hostname[0] ? m->tls_hostname : NULL,
+			       &s, err);
+	if (ret)
+		return ret;
+	ret = mig_wire_tls_set(fd, s);
+	if (ret) {
+		tls_session_close(s);
+		return err_set(err, false, ret, "TLS: more than %d sessions at once",
+			       MIG_WIRE_TLS_MAX);
+	}
+	pthread_mutex_lock(&m->lock);
+	snprintf(m->tls_desc, sizeof(m->tls_desc), "%s", tls_session_desc(s));
+	pthread_mutex_unlock(&m->lock);
+	log_info("migration: TLS with %s (%s)", m->uri, tls_session_desc(s));
+	return 0;
+}
+
+void host_mig_close(int fd)
+{
+	struct tls_session *s = mig_wire_tls_get(fd);
+
+	if (s) {
+		/* The close_notify waits a second at most for a peer that reads nothing. */
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &(struct timeval){ 1, 0 },
+			   sizeof(struct timeval));
+		mig_wire_tls_set(fd, NULL);
+		tls_session_close(s);
+	}
+	close(fd);
 }

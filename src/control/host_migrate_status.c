@@ -66,6 +66,10 @@ int host_migrate_get(void *ctx, json_t **out)
 			 (json_int_t)__atomic_load_n(&m->p.requested, __ATOMIC_RELAXED));
 	if (*out && m->error[0])
 		json_object_set_new(*out, "error", json_string(m->error));
+	/* What the handshake agreed ("TLS1.3 AES-256-GCM"); false: a plain stream (or none yet). */
+	if (*out)
+		json_object_set_new(*out, "tls", m->tls_desc[0] ? json_string(m->tls_desc)
+							: json_false());
 	pthread_mutex_unlock(&m->lock);
 	return *out ? 0 : -ENOMEM;
 }

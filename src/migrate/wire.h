@@ -16,6 +16,17 @@
 /* A peer silent this long in the middle of a record, or of an answer it owes, has failed. */
 #define MIG_IO_TIMEOUT_MS 30000
 
+struct tls_session;
+
+/*
+ * fd's TLS session (migrate/tls.h) from now, or NULL: plain again. Every
+ * call below on fd then goes through it. At most MIG_WIRE_TLS_MAX at once:
+ * -ENOSPC beyond.
+ */
+#define MIG_WIRE_TLS_MAX 4
+int mig_wire_tls_set(int fd, struct tls_session *s);
+struct tls_session *mig_wire_tls_get(int fd);
+
 /* Sets the socket's send and receive deadlines (MIG_IO_TIMEOUT_MS). */
 void mig_wire_timeouts(int fd);
 /* One record: header, then the iovecs (len bytes in all). 0 or -errno (-EPIPE: the peer left). */

@@ -209,6 +209,8 @@ static const int migrate_syscalls[] = {
 	SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(gettimeofday),
 	/* As the api thread's: restricted by the seal's signal, having run since before it. */
 	SCMP_SYS(landlock_restrict_self),
+	/* A TLS handshake's randoms (migrate/tls.c, GnuTLS). */
+	SCMP_SYS(getrandom),
 };
 
 static const struct sandbox_ioctl migrate_ioctls[] = {
