@@ -629,6 +629,19 @@ def api_seeds():
               req(GET, '/vm/config') + req(PUT, '/boot-source', c['boot-source']) +
               req(PUT, '/actions', {'action_type': 'InstanceStart'}) +
               req(PUT, '/fs/f4', {'id': 'f4', 'tag': 'late', 'socket': '/f.sock'}),
+        # Live migration's bodies, TLS's fields among them: good, a name with a space, a name
+        # without tls, tls on an incoming, an unknown field.
+        'migrate': req(PUT, '/migrate/incoming', {'uri': 'tcp:10.0.0.7:4444', 'tls': True}) +
+                   req(PUT, '/migrate/incoming', {'uri': 'unix:/m.sock', 'tls': 'yes'}) +
+                   req(PUT, '/boot-source', c['boot-source']) +
+                   req(PUT, '/actions', {'action_type': 'InstanceStart'}) +
+                   req(PUT, '/migrate', {'uri': 'tcp:10.0.0.7:4444', 'tls': True,
+                                         'tls_hostname': 'dst.example', 'postcopy': True}) +
+                   req(PUT, '/migrate', {'uri': 'tcp:10.0.0.7:4444', 'tls': True,
+                                         'tls_hostname': 'bad name'}) +
+                   req(PUT, '/migrate', {'uri': 'unix:/m.sock', 'tls_hostname': 'x'}) +
+                   req(PUT, '/migrate', {'uri': 'unix:/m.sock', 'tls_dir': '/etc'}) +
+                   req(GET, '/migrate'),
         'observe': req(PUT, '/logger', {'level': 'Debug'}) + req(PUT, '/metrics', c['metrics']) +
                    req(PUT, '/serial', {'serial_out_path': '/tmp/s'}) +
                    req(PATCH, '/machine-config', {'vcpu_count': 4}) + req(GET, '/') +
