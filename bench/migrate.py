@@ -30,7 +30,10 @@ Besides each VMM's own word, the gap the guest's counter shows: each
 process's console is a FIFO an awk in L1 reads, stamping each line with L1's
 /proc/uptime as it arrives (10 ms ticks); over both, in time order, the
 largest gap between two counter lines, less the 10 ms between lines, is the
-downtime the guest's output shows. Prints
+downtime the guest's output shows. For Hearth the gap is split by GET
+/migrate's paused_at_us and resumed_at_us (the same clock): the source's
+last line to its pause, its downtime, and the destination's resume to the
+guest's first line there. Prints
 one table and the hearth/qemu ratios, and draws build/bench/migrate.png.
 Report only: exit 0 when every figure was taken, 1 when one is missing, 3
 when the lab failed.
@@ -148,6 +151,17 @@ one() { # KIND DIRTY LIMIT
     echo "BENCH hearth_$1_$k=$(tr -d '\n' </tmp/$1.mig | sed -n 's/.*"'$k'":\([0-9]*\).*/\1/p')"
   done
   echo "BENCH hearth_$1_gap_ms=$(gap /tmp/$1.s.out /tmp/$1.d.out)"
+  # Where the gap lies: the source's last line before its pause, the destination's first
+  # after its resume (GET /migrate's paused_at_us and resumed_at_us, L1's clock).
+  api /tmp/d.sock GET /migrate >/dev/null; cp /tmp/resp /tmp/$1.dmig
+  pa=$(tr -d '\n' </tmp/$1.mig | sed -n 's/.*"paused_at_us":\([0-9]*\).*/\1/p')
+  ra=$(tr -d '\n' </tmp/$1.dmig | sed -n 's/.*"resumed_at_us":\([0-9]*\).*/\1/p')
+  [ -n "$pa" ] && [ -n "$ra" ] && echo "BENCH hearth_$1_split=$(awk -v pa=$pa -v ra=$ra '
+    $2 == "LAB" && $3 == "count" {
+      if (FILENAME ~ /[.]s[.]out[.]st$/ && $1 * 1e6 <= pa) l = $1
+      if (FILENAME ~ /[.]d[.]out[.]st$/ && $1 * 1e6 >= ra && f == "") f = $1 }
+    END { if (l != "" && f != "") printf "%.0f/%.0f", (pa / 1e6 - l) * 1000, (f - ra / 1e6) * 1000 }' \
+    /tmp/$1.s.out.st /tmp/$1.d.out.st)"
   kill -9 $sp $dp 2>/dev/null; wait $sp $dp 2>/dev/null
 }
 one idle 0 20
@@ -283,6 +297,14 @@ def main():
             rows.append([kind, vmm, f[0], f[1], f[2], f[3]])
     os.makedirs(os.path.dirname(CHART), exist_ok=True)
     print(run_chart(CHART_SCRIPT, CHART, rows))
+    for kind in ("idle", "dirty", "postcopy"):
+        sp = vals.get("hearth_%s_split" % kind, "").split("/")
+        h = got.get(("hearth", kind))
+        if len(sp) == 2 and h:
+            print("hearth %s: the counter's gap of %d ms: %s ms from the source's last line to "
+                  "its pause, %.1f ms the VMM's downtime, %s ms from the destination's resume "
+                  "to the guest's first line (L1's /proc/uptime, 10 ms ticks)" % (
+                      kind, h[2], sp[0], h[1], sp[1]))
     for kind in ("idle", "dirty", "postcopy"):
         h, q = got.get(("hearth", kind)), got.get(("qemu", kind))
         if h and q:

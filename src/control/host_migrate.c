@@ -288,6 +288,8 @@ int host_migrate_switch(void *ctx, const struct vm_config *cfg, bool *sent_go, s
 
 	if (!m || m->fd < 0 || !m->role || strcmp(m->role, "source"))
 		return err_set(err, false, -EINVAL, "migrate: no migration to switch over");
+	/* The action paused the VM just before this. */
+	host_mig_stamp(m, &m->paused_at_us);
 	ret = snap_state(&h->run.vm, cfg, &state, &len, maps, err);
 
 	/* Post-copy: the pages written since the first pass are named, and come later. */
@@ -467,6 +469,7 @@ int host_mig_hand_over(struct host_mig *m, enum host_mig_job job, const char *ro
 	memset(&m->p, 0, sizeof(m->p));
 	m->t_start_us = host_mig_now_us();
 	m->t_end_us = m->downtime_us = m->load_us = m->prelude_us = 0;
+	m->paused_at_us = m->resumed_at_us = 0;
 	pthread_cond_broadcast(&m->cond);
 	while (!m->answered)
 		pthread_cond_wait(&m->cond, &m->lock);

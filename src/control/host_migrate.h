@@ -65,6 +65,12 @@ struct host_mig {
 	char error[ERR_MSG_MAX];
 	struct mig_progress p;      /* atomics */
 	uint64_t t_start_us, t_end_us, downtime_us;
+	/*
+	 * The source's pause and the destination's resume, on CLOCK_MONOTONIC
+	 * (L1's /proc/uptime, which the lab bench stamps the guest's lines
+	 * with): where a gap in the guest's output lies against them.
+	 */
+	uint64_t paused_at_us, resumed_at_us;
 	uint64_t load_us;           /* the destination's load of the VM from the stream */
 	/* The source's: the dirty log was on before (a failure marks all of RAM dirty again). */
 	bool had_tracking;
@@ -111,6 +117,8 @@ int host_migrate_prelude(void *ctx, const struct vm_config *cfg, struct err *err
 /* host_migrate.c, for the destination's side: the state and the end, under the lock. */
 void host_mig_set(struct host_mig *m, const char *state, const struct err *err);
 uint64_t host_mig_now_us(void);
+/* *at = now (CLOCK_MONOTONIC, us), under the lock GET /migrate reads it with. */
+void host_mig_stamp(struct host_mig *m, uint64_t *at);
 /* On the api thread: job handed over, its first step's answer awaited. 0 or -errno with err. */
 int host_mig_hand_over(struct host_mig *m, enum host_mig_job job, const char *role,
 		       struct err *err);

@@ -339,6 +339,8 @@ void host_mig_recv(struct host_mig *m)
 	ctl_migrate_incoming_done(&m->h->ctl);
 	if (m->load.resume_vm && ctl_handle(&m->h->ctl, &resume, NULL, &err))
 		log_warn("migration: resuming: %s", err.msg);
+	else if (m->load.resume_vm)
+		host_mig_stamp(m, &m->resumed_at_us);
 	if (!im.pc) {
 		running(m);
 		host_mig_set(m, "completed", NULL);

@@ -33,6 +33,15 @@ void host_mig_set(struct host_mig *m, const char *state, const struct err *err)
 		log_err("migration (%s): %s", m->role, err->msg);
 }
 
+void host_mig_stamp(struct host_mig *m, uint64_t *at)
+{
+	uint64_t now = host_mig_now_us();
+
+	pthread_mutex_lock(&m->lock);
+	*at = now;
+	pthread_mutex_unlock(&m->lock);
+}
+
 int host_migrate_get(void *ctx, json_t **out)
 {
 	struct host *h = ctx;
@@ -66,6 +75,11 @@ int host_migrate_get(void *ctx, json_t **out)
 			 (json_int_t)__atomic_load_n(&m->p.requested, __ATOMIC_RELAXED));
 	if (*out && m->error[0])
 		json_object_set_new(*out, "error", json_string(m->error));
+	/* The source's pause, the destination's resume (CLOCK_MONOTONIC, us); 0: not (yet). */
+	if (*out)
+		json_object_set_new(*out, strcmp(m->role, "source") ? "resumed_at_us" :
+				    "paused_at_us", json_integer((json_int_t)(strcmp(m->role,
+				    "source") ? m->resumed_at_us : m->paused_at_us)));
 	/* What the handshake agreed ("TLS1.3 AES-256-GCM"); false: a plain stream (or none yet). */
 	if (*out)
 		json_object_set_new(*out, "tls", m->tls_desc[0] ? json_string(m->tls_desc)

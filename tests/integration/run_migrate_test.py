@@ -180,6 +180,11 @@ def move(binary, tmp, postcopy, big=False):
         check(dst["bytes"] == got["bytes"] and got["bytes"] > 0,
               "both count the same bytes: %r %r" % (got, dst))
         check(got["iteration"] >= 1 and got["downtime_us"] > 0, "passes and downtime: %r" % got)
+        if not postcopy:
+            # One clock on one host: the resume lies inside the source's downtime.
+            check(0 < got["paused_at_us"] <= dst["resumed_at_us"] <=
+                  got["paused_at_us"] + got["downtime_us"] + 1000,
+                  "the pause and the resume, against the downtime: %r %r" % (got, dst))
         if postcopy:
             # One pass, then the pages the guest wrote since: asked for or pushed, all in.
             check(got["iteration"] == 1 and got["pages_left"] == 0 and dst["pages_left"] == 0,
