@@ -223,6 +223,17 @@ def report(res, vmms, n, cmdline):
         lines.append("ratio hearth (bzImage)/hearth-vmlinux: boot %s   exits %s" % (
             ratio(med["hearth"]["boot"], med["hearth-vmlinux"]["boot"]),
             ratio(med["hearth"]["exits"].get("exits"), med["hearth-vmlinux"]["exits"].get("exits"))))
+    # A run that did not reach /init (hung, killed by its timeout, failed): its last lines.
+    for v in vmms:
+        for i in range(n):
+            r = res.runs.get("%s_%d" % (v, i + 1))
+            if r is None or (r.rc == 0 and r.boot_seconds() is not None):
+                continue
+            lines += ["", "%s did not reach /init (%s); its last lines (serial log %s):" % (
+                r.name, "rc=137, killed by its timeout" if r.rc == 137 else "rc=%s" % r.rc,
+                res.log)]
+            lines += ["    | " + l for l in r.guest_lines[-12:]]
+            lines += ["    !| " + l for l in r.stderr_lines[-6:]]
     return lines + report_exit_stats(res, vmms, n)
 
 

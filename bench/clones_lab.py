@@ -143,7 +143,7 @@ clones() {
   report $kind $n $done
   for p in $pids; do kill -9 $p 2>/dev/null; done
   for p in $pids; do wait $p 2>/dev/null; done
-  pkill -f 'sleep 100000' 2>/dev/null
+  for f in /tmp/c/m*.pid; do [ -e "$f" ] && kill $(cat $f) 2>/dev/null; done   # qclone.sh's feeders
   wait
   head -n 3 /tmp/c/0.err
 }
@@ -158,30 +158,36 @@ forks() {
     : >/tmp/fd/c$i.out; dd if=/dev/zero of=/tmp/fd/d$i.img bs=1M count=1 2>/dev/null
     i=$((i+1)); done
   last=$(lastcount /tmp/f.out)
-  apids=
+  # Each follower a tail into a FIFO, not a pipeline: L1's busybox has no pkill, and a
+  # wait on a pipeline's awk waits for its tail -f too, which a killed clone never ends.
+  apids=; tpids=
   i=0; while [ $i -lt $n ]; do
-    tail -n +1 -f /tmp/fd/c$i.out 2>/dev/null | awk -v last=$last -v out=/tmp/c/$i.t '
+    mkfifo /tmp/c/$i.tf
+    tail -n +1 -f /tmp/fd/c$i.out >/tmp/c/$i.tf 2>/dev/null &
+    tpids="$tpids $!"
+    awk -v last=$last -v out=/tmp/c/$i.t '
       { sub(/\r$/, "") }
       !d && $1 == "LAB" && $2 == "count" && $3 > last {
         getline u < "/proc/uptime"; split(u, f, " "); print f[1] > out; close(out); d = 1 }
-      d { exit }' >/dev/null 2>&1 &
+      d { exit }' </tmp/c/$i.tf >/dev/null 2>&1 &
     apids="$apids $!"
     i=$((i+1)); done
   sync; ma0=$(memavail); t0=$(up)
-  c=$(curl -s -o /tmp/forkresp -w '%{http_code}' --unix-socket /tmp/b.sock -X PUT \
+  c=$(curl -s -m 300 -o /tmp/forkresp -w '%{http_code}' --unix-socket /tmp/b.sock -X PUT \
       -H 'Content-Type: application/json' -d "{\"count\": $n, \"clone\": {\"api_sock\": \"c{i}.sock\", \"serial_out\": \"c{i}.out\", \"drive_overrides\": [{\"drive_id\": \"scratch\", \"path_on_host\": \"d{i}.img\", \"is_read_only\": false}]}}" \
       http://localhost/fork)
-  [ "$c" = 200 ] || { echo "BENCH fork_error=N${n}_$c"; head -c 300 /tmp/forkresp; echo; }
+  [ "$c" = 200 ] || { echo "BENCH fork_error=N${n}_$c"; head -c 300 /tmp/forkresp; echo
+    echo "the template's stderr:"; tail -n 5 /tmp/f.err; }
   pids=$(grep -o '"pid":[0-9]*' /tmp/forkresp | cut -d: -f2)
-  k=0; while [ $k -lt 60000 ]; do
+  k=0; [ "$c" = 200 ] || k=60000   # no clones to wait for
+  while [ $k -lt 60000 ]; do
     done=0; i=0; while [ $i -lt $n ]; do [ -s /tmp/c/$i.t ] && done=$((done+1)); i=$((i+1)); done
     [ $done -ge $n ] && break; sleep 0.05; k=$((k+5)); done
   report fork $n $done
   for p in $pids; do kill -9 $p 2>/dev/null; done
-  pkill -f 'tail -n +1 -f /tmp/fd/' 2>/dev/null
-  for p in $apids; do kill $p 2>/dev/null; done
+  for p in $tpids $apids; do kill $p 2>/dev/null; done
   # Its own jobs only: the template is this shell's job too, and runs on.
-  for p in $apids; do wait $p 2>/dev/null; done
+  for p in $tpids $apids; do wait $p 2>/dev/null; done
 }
 mkdir -p /tmp/b && cd /tmp/b
 dd if=/dev/zero of=/tmp/b/scratch.img bs=1M count=1 2>/dev/null
@@ -222,7 +228,7 @@ for n in @COUNTS@; do
   forks $n
 done
 kill -9 $fp; wait $fp
-pkill -f 'tail -n +1 -f /tmp/fd/' 2>/dev/null
+true
 '''
 
 QEMU = COMMON + r'''
@@ -252,7 +258,8 @@ cat >/tmp/qclone.sh <<QEOF
 m=/tmp/c/m\$CLONE_I
 mkfifo \$m.in \$m.out
 cat \$m.out >/dev/null &
-( printf 'migrate_set_capability x-ignore-shared on\nmigrate_incoming "exec:cat /tmp/b/tmpl.state"\n'; sleep 100000 ) >\$m.in &
+( printf 'migrate_set_capability x-ignore-shared on\nmigrate_incoming "exec:cat /tmp/b/tmpl.state"\n'; exec sleep 100000 ) >\$m.in &
+echo \$! >\$m.pid
 exec $Q "@CMDLINE@" -M @MACHINE@,memory-backend=mem0 $MEMF,share=off \
   -drive file=/tmp/c/\$CLONE_I.img,if=none,id=scratch,format=raw -monitor pipe:\$m -incoming defer
 QEOF

@@ -102,10 +102,10 @@ run_fio() { # key fio-args...: "LAB fio_<key>=error;rkB;rKiB/s;riops;wkB;wKiB/s;
   fi
 }
 run_iperf() { # key server: "LAB net_<key>_tx=Mbit/s" (guest sends), _rx (-R)
-  key=$1; srv=$2
+  key=$1; to=$2   # not $srv: L1_LIMIT's server pid
   for dir in tx rx; do
     flag=; [ $dir = rx ] && flag=-R
-    out=$(timeout $((nt + 60)) iperf3 -c "$srv" -t "$nt" -f m --connect-timeout 5000 $flag 2>&1)
+    out=$(timeout $((nt + 60)) iperf3 -c "$to" -t "$nt" -f m --connect-timeout 5000 $flag 2>&1)
     rc=$?
     mb=$(echo "$out" | awk '/receiver *$/ {print $(NF-2)}' | tail -1)
     if [ $rc = 0 ] && [ -n "$mb" ]; then
@@ -180,7 +180,7 @@ if [ "$LAB_IO" = vub ]; then
   /lab/bin/qemu-storage-daemon --blockdev driver=host_device,node-name=d0,filename=/dev/vda,cache.direct=off \
     --export type=vhost-user-blk,id=e0,node-name=d0,addr.type=unix,addr.path=/tmp/vub.sock,writable=on \
     >/tmp/qsd.log 2>&1 </dev/null &
-  helper=$!
+  helper=$! hname=qemu-storage-daemon hlog=/tmp/qsd.log hsock=/tmp/vub.sock
   i=0; while [ ! -S /tmp/vub.sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 fi
 if [ "$LAB_IO" = vfs ]; then
@@ -189,9 +189,19 @@ if [ "$LAB_IO" = vfs ]; then
   rm -f /tmp/vfs.sock
   /lab/bin/virtiofsd --socket-path=/tmp/vfs.sock -o source=/tmp/vfsdir -o sandbox=chroot \
     >/tmp/vfsd.log 2>&1 </dev/null &
-  helper=$!
+  helper=$! hname=virtiofsd hlog=/tmp/vfsd.log hsock=/tmp/vfs.sock
   i=0; while [ ! -S /tmp/vfs.sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 fi
+# A vhost-user daemon that failed says why itself (the VMM only sees no socket).
+helper_said() {
+  if [ -n "$hlog" ] && [ -z "$hsaid" ]; then
+    hsaid=1
+    echo "lab-io: $hname $1; its last output:" >&2
+    { [ -s "$hlog" ] && tail -n 3 "$hlog" || echo "(none)"; } 2>&1 | sed 's/^/lab-io:   /' >&2
+  fi
+}
+hsaid=
+[ -n "$hsock" ] && [ ! -S "$hsock" ] && helper_said "made no $hsock in 10 s"
 if [ "$LAB_IO" = tap ]; then
   (
     i=0
@@ -202,7 +212,16 @@ if [ "$LAB_IO" = tap ]; then
   ) >/dev/null 2>&1 </dev/null &
   helper=$!
 fi
-"$@"; rc=$?
+# The VMM ends before the run's own timeout (LAB_TMO), whose SIGKILL would end this shell
+# only: a VMM left behind holds /dev/vda's lock, tap0 and its RAM through the runs after.
+tmo=$((LAB_TMO - 20))
+timeout -s KILL $tmo "$@"; rc=$?
+[ $rc = 137 ] && echo "lab-io: the VMM had not ended after $tmo s (its run's timeout): killed" >&2
+if [ -n "$hlog" ] && ! kill -0 $helper 2>/dev/null; then
+  wait $helper; hrc=$?
+  # virtiofsd ends by itself when the VMM's connection closes.
+  [ $hrc != 0 ] || [ $rc != 0 ] && helper_said "exited (status $hrc) before the VMM was done"
+fi
 kill $srv $helper 2>/dev/null; wait
 timeout 120 sync
 exit $rc
@@ -425,7 +444,8 @@ class WrappedRun(L.Run):
         if self.machine.startswith("q35"):
             i = a.index("i8042")          # the PC machine has its own
             del a[i - 1:i + 1]
-        return ["env", "LAB_IO=" + self.mode, "/bin/sh", "-c", L1_WRAP, "lab-io"] + a
+        return ["env", "LAB_IO=" + self.mode, "LAB_TMO=%d" % self.timeout, "/bin/sh", "-c",
+                L1_WRAP, "lab-io"] + a
 
 
 def pci_devices(args):
@@ -627,7 +647,10 @@ def report(res, vmms, n, a):
                 if bad and r is not None:
                     problems.append("  last lines of %s (serial log %s):" % (name, res.log))
                     problems += ["    | " + l for l in r.guest_lines[-12:]]
-                    problems += ["    !| " + l for l in r.stderr_lines[-6:]]
+                    # The VMM's last lines, and a vhost-user daemon's own words (L1_WRAP).
+                    said = [l for l in r.stderr_lines if l.startswith("lab-io:")]
+                    problems += ["    !| " + l for l in
+                                 [l for l in r.stderr_lines if l not in said][-6:] + said]
     lim, lbad = metrics_of(res.runs.get("limit"), a.runtime)
     problems += ["limit (L1 itself): %s" % b for b in lbad]
     warm = (res.runs.get("warm").info.get("warm") if res.runs.get("warm") else None)

@@ -252,6 +252,11 @@ def main():
     ap.add_argument("--dirty", type=int, default=50, help="the dirtier's MiB/s (default 50)")
     ap.add_argument("--stream", action="store_true", help="stream L1's console to stderr")
     a = ap.parse_args()
+    # The guest writes --touch MiB into a ramfs of its own RAM: a kernel and busybox need
+    # room beside it, or the counter never starts and each case waits out its 30 minutes.
+    if a.touch + 128 > a.memory:
+        ap.error("--touch %d with --memory %d: leave the guest 128 MiB beside what it writes "
+                 "(--touch at most %d)" % (a.touch, a.memory, max(a.memory - 128, 0)))
     if a.hearth:
         os.environ["HEARTH"] = os.path.abspath(a.hearth)
     try:

@@ -140,7 +140,7 @@ def metrics_of(r):
     if not r.ended:
         bad.append("did not end")
     elif r.rc not in (0, None) and r.name != "limit":
-        bad.append("VMM exit code %s" % r.rc)
+        bad.append("VMM exit code %s%s" % (r.rc, " (killed by the timeout)" if r.rc == 137 else ""))
     if r.info.get("nvme", "").split(" ")[0] != "yes":
         bad.append("no /dev/nvme0n1 (%s)" % r.info.get("nvme"))
     for key, _, _, fld, scale in METRICS:
@@ -164,8 +164,13 @@ def report(res, vmms, n, a):
         problems.append("bind: the disk was not bound to vfio-pci")
     for v in vmms:
         for i in range(1, n + 1):
-            got, bad = metrics_of(res.runs.get("%s_%d" % (v, i)))
+            r = res.runs.get("%s_%d" % (v, i))
+            got, bad = metrics_of(r)
             problems += ["%s_%d: %s" % (v, i, b) for b in bad]
+            if bad and r is not None:
+                problems.append("  last lines of %s (serial log %s):" % (r.name, res.log))
+                problems += ["    | " + l for l in r.guest_lines[-12:]]
+                problems += ["    !| " + l for l in r.stderr_lines[-6:]]
             for k, val in got.items():
                 per[v].setdefault(k, []).append(val)
     med = {v: {k: statistics.median(x) for k, x in per[v].items()} for v in vmms}
