@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
@@ -39,6 +40,7 @@ static struct {
 	__typeof__(gnutls_certificate_server_set_request) *server_request;
 	__typeof__(gnutls_record_send) *send;
 	__typeof__(gnutls_record_recv) *recv;
+	__typeof__(gnutls_record_set_timeout) *recv_timeout;
 	__typeof__(gnutls_bye) *bye;
 	__typeof__(gnutls_strerror) *strerror;
 	__typeof__(gnutls_alert_get) *alert;
@@ -77,6 +79,7 @@ static const struct {
 	SYM(server_request, "gnutls_certificate_server_set_request"),
 	SYM(send, "gnutls_record_send"),
 	SYM(recv, "gnutls_record_recv"),
+	SYM(recv_timeout, "gnutls_record_set_timeout"),
 	SYM(bye, "gnutls_bye"),
 	SYM(strerror, "gnutls_strerror"),
 	SYM(alert, "gnutls_alert_get"),
@@ -333,6 +336,7 @@ static void verify(struct tls_session *t, bool server, const char *hostname)
  */
 static int confirm(struct tls_session *t, bool server, struct err *err)
 {
+	struct timespec t0, now;
 	char c = 'Y';
 	ssize_t r;
 
@@ -341,16 +345,28 @@ static int confirm(struct tls_session *t, bool server, struct err *err)
 		return r == 1 ? 0 : err_set(err, false, r < 0 ? (int)r : -EPIPE, "TLS: the "
 					    "source left after its handshake");
 	}
-	do
+	/*
+	 * The confirmation within the handshake's limit too: the API waits for
+	 * it. A post-handshake message (another server's session ticket)
+	 * comes back as AGAIN: read on, to the limit.
+	 */
+	g.recv_timeout(t->s, TLS_HANDSHAKE_MS);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
 		r = g.recv(t->s, &c, 1);
-	while (r == GNUTLS_E_INTERRUPTED);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (r == GNUTLS_E_AGAIN && (now.tv_sec - t0.tv_sec) * 1000 +
+		    (now.tv_nsec - t0.tv_nsec) / 1000000 >= TLS_HANDSHAKE_MS)
+			r = GNUTLS_E_TIMEDOUT;
+	} while (r == GNUTLS_E_INTERRUPTED || r == GNUTLS_E_AGAIN);
+	g.recv_timeout(t->s, 0);
 	if (r == 1 && c == 'Y')
 		return 0;
 	if (r == GNUTLS_E_FATAL_ALERT_RECEIVED)
 		return refused_by_peer(t, false, err);
-	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_TIMEDOUT)
+	if (r == GNUTLS_E_TIMEDOUT)
 		return err_set(err, false, -ETIMEDOUT, "TLS: the destination did not confirm the "
-			       "handshake");
+			       "handshake within %u s", TLS_HANDSHAKE_MS / 1000);
 	return err_set(err, true, -EPROTO, "TLS: the destination closed the connection after "
 		       "the handshake (%s)", r < 0 ? g.strerror((int)r) : "no confirmation");
 }
@@ -434,7 +450,10 @@ static ssize_t io_ret(ssize_t r)
 		return r;
 	if (r == GNUTLS_E_INTERRUPTED)
 		return -EINTR;
-	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_TIMEDOUT)
+	/* The socket's deadline, or a post-handshake message taken: the caller's clock decides. */
+	if (r == GNUTLS_E_AGAIN)
+		return -EAGAIN;
+	if (r == GNUTLS_E_TIMEDOUT)
 		return -ETIMEDOUT;
 	/* The peer left without close_notify: an end, as a plain socket's. */
 	if (r == GNUTLS_E_PREMATURE_TERMINATION)

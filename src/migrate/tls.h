@@ -62,8 +62,10 @@ void tls_session_close(struct tls_session *s);
 const char *tls_session_desc(const struct tls_session *s);
 /*
  * One call's worth: bytes sent or received (0 from recv: the peer ended
- * the stream), or -errno: -ETIMEDOUT (the socket's deadline), -EPIPE (the
- * connection broke), -EPROTO (the peer's alert, a forged record), -EINTR.
+ * the stream), or -errno: -EAGAIN (the socket's deadline passed, or a
+ * post-handshake message was taken: call again while the caller's own
+ * deadline allows), -EPIPE (the connection broke), -EPROTO (the peer's
+ * alert, a forged record), -EINTR.
  * One thread may send while another receives (a key update the peer asks
  * for is the exception: no Hearth asks, see docs/migration.md).
  */

@@ -124,7 +124,8 @@ static int move_all(int fd, struct tls_session *s, void *buf, size_t len, uint64
 		if (late(t0))
 			return -ETIMEDOUT;
 		got = write ? out(fd, s, p, len) : in(fd, s, p, len);
-		if (got == -EINTR)
+		/* TLS's AGAIN may be a message of its own: late() above decides. */
+		if (got == -EINTR || (s && got == -EAGAIN))
 			continue;
 		if (got < 0)
 			return io_errno((int)-got);

@@ -18,7 +18,9 @@ seccomp on at both ends.
            refusal, and runs on; a plain source to a TLS destination fails (the source runs on,
            naming the closed connection), a TLS source to a plain destination is
            refused naming the handshake, and a TLS request to an instance
-           started without --migrate-tls is 400 naming the flag. All with
+           started without --migrate-tls is 400 naming the flag; a TLS server
+           that takes the source and then says nothing is 400 ("did not
+           confirm") within the handshake's limit, not the stream's. All with
            SSLKEYLOGFILE set, which the library must not act on after the seal.
   flags    --migrate-tls DIR refused at start, exit 2 naming the fault: no such
            directory, a CA alone, a certificate without its key, a key that is
@@ -122,6 +124,35 @@ def plain_client(port):
             return c.recv(16)
         except OSError:
             return b""  # reset: nothing came
+
+
+def silent_server(good, port, ready, stop):
+    """A TLS server with the destination's own pair that takes the source, then says
+    nothing: the source must not wait on it for more than its handshake's limit."""
+    import threading
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(good, "server-cert.pem"),
+                        os.path.join(good, "server-key.pem"))
+    ctx.load_verify_locations(os.path.join(good, "ca-cert.pem"))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(1)
+
+    def serve():
+        ready.set()
+        c, _ = ls.accept()
+        try:
+            t = ctx.wrap_socket(c, server_side=True)
+            stop.wait(30)
+            t.close()
+        except (ssl.SSLError, OSError):
+            c.close()
+        ls.close()
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    return th
 
 
 def refusals(d, n):
@@ -229,6 +260,19 @@ def case_refused(binary, tmp):
         status, text = s.migrate(uri, tls_hostname="dst.example")
         check(status == 400 and "tls_hostname" in text,
               "tls_hostname without tls is 400: %d %r" % (status, text))
+        import threading
+        ready, stop = threading.Event(), threading.Event()
+        sport = free_port()
+        th = silent_server(good, sport, ready, stop)
+        ready.wait(10)
+        status, text = s.migrate("tcp:127.0.0.1:%d" % sport, tls=True)
+        stop.set()
+        th.join(10)
+        # The handshake's limit (5 s), not the stream's 30 s deadline, which says otherwise.
+        check(status == 400 and "did not confirm the handshake within 5 s" in text,
+              "a destination that never confirms is given up on, naming it: %d %r" % (
+                  status, text))
+        counts_on(s.out, "the source to count on after the silent one")
         check(s.p.poll() is None and d.p.poll() is None and not os.path.exists(keylog),
               "SSLKEYLOGFILE: no key log opened, nobody died of it")
     finally:
