@@ -138,10 +138,32 @@ class L1Result:
         return "LAB RETRIED: %s" % "; ".join(self.retried)
 
 
-def parse_log(lines, result):
-    runs = result.runs
+# L1 runs its plans at full console log level (a wedge or a panic must show),
+# and the kernel writes its messages straight to the UART, between the bytes
+# of a line a plan's process has in the tty's buffer: "a| VG x_p[  73.4] kvm
+# ...\ning=ok". A line so cut would be lost to its run; unsplice gives the
+# kernel's message its own line and the cut line back its whole.
+KMSG_MID_RE = re.compile(r"^(.+?)(\[\s*\d+\.\d{6}\] .*)$")
+
+
+def unsplice(lines):
+    head = ""
     for raw in lines:
         line = raw.rstrip("\r\n").replace("\r", "")
+        m = KMSG_MID_RE.match(line)
+        if m and not line.startswith("[") and "|" in m.group(1):
+            yield m.group(2)
+            head += m.group(1)
+            continue
+        yield head + line
+        head = ""
+    if head:
+        yield head
+
+
+def parse_log(lines, result):
+    runs = result.runs
+    for line in unsplice(lines):
         m = re.match(r"^LAB-RUN-BEGIN (\S+) t=([\d.]+)", line)
         if m:
             r = runs.setdefault(m.group(1), RunResult(m.group(1)))

@@ -355,6 +355,22 @@ def check_kvm_counters(tmp):
              "lab_kvm: the VM's own counters, none for a pid without a VM (%r)" % out.strip())]
 
 
+def check_unsplice(tmp):
+    """A kernel message printed into the middle of a run's line (L1's console is at full
+    log level): the run keeps its whole line, the message is its own."""
+    res = L.L1Result()
+    L.parse_log(["LAB-RUN-BEGIN a t=1.0",
+                 "a| VG i1_p[   73.408787] kvm [1614]: vcpu0, Unhandled WRMSR(0xc0010007)",
+                 "ing=ok",
+                 "a| VG i1_neigh=10.9.1.2 [not a kernel stamp]",
+                 "[   74.000001] a line of L1's own",
+                 "LAB-RUN-END a rc=0 t=2.0"], res)
+    r = res.runs.get("a")
+    got = r.guest_lines if r else None
+    return [(got == ["VG i1_ping=ok", "VG i1_neigh=10.9.1.2 [not a kernel stamp]"],
+             "a kernel message inside a run's line leaves the line whole (%r)" % (got,))]
+
+
 def main():
     passed = failed = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -372,7 +388,7 @@ def main():
             passed += ok
             failed += not ok
         for ok, what in check_records(tmp) + check_hung_run(tmp) + check_overdue_run(tmp) + check_keeper_start(tmp) + check_last_lines_after_exit(tmp) + check_resume(tmp) + check_report() + \
-                check_kvm_counters(tmp):
+                check_kvm_counters(tmp) + check_unsplice(tmp):
             print("%s %s" % ("PASS" if ok else "FAIL", what))
             passed += ok
             failed += not ok

@@ -436,9 +436,13 @@ def ident_checks(a):
             "clone %d reads its own MAC and address from its MMDS store and takes them (%r)" % (
                 i, ident)
         neigh = (a.get("i%d_neigh" % i) or "").lower()
-        yield a.get("i%d_ping" % i) == "ok" and ("lladdr %s" % mac) in neigh, \
-            "L1 pings clone %d at %s through its own TAP fi%d, answered from %s (%s; %s)" % (
-                i, addr, i, mac, a.get("i%d_ping" % i), neigh.strip())
+        ping = a.get("i%d_ping" % i)
+        # No line at all: show what the console carried near it.
+        seen = "" if ping is not None else " lines: %r" % [
+            l for l in a["_r"].guest_lines if ("i%d_" % i) in l or ("I%d " % i) in l][-6:]
+        yield ping == "ok" and ("lladdr %s" % mac) in neigh, \
+            "L1 pings clone %d at %s through its own TAP fi%d, answered from %s (%s; %s)%s" % (
+                i, addr, i, mac, ping, neigh.strip(), seen)
         m = re.search(r"mac=(\S+)", ident)
         if m:
             macs.add(m.group(1))
