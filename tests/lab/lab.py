@@ -140,25 +140,36 @@ class L1Result:
 
 # L1 runs its plans at full console log level (a wedge or a panic must show),
 # and the kernel writes its messages straight to the UART, between the bytes
-# of a line a plan's process has in the tty's buffer: "a| VG x_p[  73.4] kvm
-# ...\ning=ok". A line so cut would be lost to its run; unsplice gives the
-# kernel's message its own line and the cut line back its whole.
-KMSG_MID_RE = re.compile(r"^(.+?)(\[\s*\d+\.\d{6}\] .*)$")
+# of a line a plan's process has in the tty's buffer:
+#     a| VG x_p[   73.408787] kvm [1614]: vcpu0, ... Unhandled WRMSR
+#     ing=ok
+# The cut line would be lost to its run. Only a line whose text goes on,
+# unprefixed, on the next one is taken for that (a guest's own dmesg line,
+# "a| [ 0.5] ...", is followed by its run's next prefixed line): the
+# kernel's message is given its own line and the run's line its whole.
+KMSG_MID_RE = re.compile(r"^([A-Za-z0-9_.-]+!?\| ?.+?)(\[\s*\d+\.\d{6}\] .*)$")
+LINE_START_RE = re.compile(r"^([A-Za-z0-9_.-]+!?\||LAB-|\[\s*\d+\.\d+\])")
 
 
 def unsplice(lines):
-    head = ""
+    cut = None      # (the run's part, the kernel's message) of the line before
     for raw in lines:
         line = raw.rstrip("\r\n").replace("\r", "")
+        if cut:
+            head, kmsg = cut
+            cut = None
+            if not LINE_START_RE.match(line):
+                yield kmsg
+                yield head + line
+                continue
+            yield head + kmsg
         m = KMSG_MID_RE.match(line)
-        if m and not line.startswith("[") and "|" in m.group(1):
-            yield m.group(2)
-            head += m.group(1)
+        if m:
+            cut = (m.group(1), m.group(2))
             continue
-        yield head + line
-        head = ""
-    if head:
-        yield head
+        yield line
+    if cut:
+        yield cut[0] + cut[1]
 
 
 def parse_log(lines, result):

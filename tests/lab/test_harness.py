@@ -363,11 +363,17 @@ def check_unsplice(tmp):
                  "a| VG i1_p[   73.408787] kvm [1614]: vcpu0, Unhandled WRMSR(0xc0010007)",
                  "ing=ok",
                  "a| VG i1_neigh=10.9.1.2 [not a kernel stamp]",
+                 "a| [    0.512345] ACPI: MCFG 0x000000000FFFE000 (the guest's own dmesg)",
+                 "a| C0 [   17.435492] random: crng reseeded (a clone's dmesg, prefixed by the plan)",
+                 "a| C0 LAB gen 21",
                  "[   74.000001] a line of L1's own",
                  "LAB-RUN-END a rc=0 t=2.0"], res)
     r = res.runs.get("a")
     got = r.guest_lines if r else None
-    return [(got == ["VG i1_ping=ok", "VG i1_neigh=10.9.1.2 [not a kernel stamp]"],
+    return [(got == ["VG i1_ping=ok", "VG i1_neigh=10.9.1.2 [not a kernel stamp]",
+                     "[    0.512345] ACPI: MCFG 0x000000000FFFE000 (the guest's own dmesg)",
+                     "C0 [   17.435492] random: crng reseeded (a clone's dmesg, prefixed by the plan)",
+                     "C0 LAB gen 21"],
              "a kernel message inside a run's line leaves the line whole (%r)" % (got,))]
 
 
