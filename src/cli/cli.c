@@ -152,13 +152,21 @@ static int clone_go(struct host *h, const struct host_opts *o, struct err *e)
 	return ctl_handle(&h->ctl, &(struct ctl_action){ .type = CTL_RESUME }, NULL, e);
 }
 
+/* host_close, the struct freed, then the exit line. */
+static int host_end(const struct host_opts *o, struct host *h, int code)
+{
+	code = host_close(h, code);
+	free(h);
+	return host_exit_line(o, code);
+}
+
 int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *api_sock,
 		 size_t max_payload)
 {
 	struct api_server *srv = NULL;
 	struct err e = ERR_INIT;
 	struct stat st;
-	struct host h;
+	struct host *hp;
 	int ret;
 
 	/*
@@ -213,38 +221,50 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 	struct host_opts oo = *o;
 
 	oo.migrate = api_sock && !o->report_ready;
-	if (host_open(&h, &oo, boot, &e)) {
-		if (o->product && h.failed_building)
+	/*
+	 * Off the stack, 51 KiB: in a clone, whose malloc maps a request this
+	 * size on its own, zero pages, of which it writes only those it fills
+	 * (trim.h), where on the stack it would write them all.
+	 */
+	hp = calloc(1, sizeof(*hp));
+	if (!hp) {
+		api_server_stop(srv);
+		err_set(&e, false, -ENOMEM, "out of memory");
+		return host_exit_line(o, ready_say(o, &e, cli_fail(&e)));
+	}
+	if (host_open(hp, &oo, boot, &e)) {
+		if (o->product && hp->failed_building)
 			api_server_stop_started(srv);
 		else
 			api_server_stop(srv);
+		free(hp);
 		return host_exit_line(o, ready_say(o, &e, cli_fail(&e)));
 	}
 	/* A fork's clone starts with its siblings, before its API serves (clone_go). */
-	if (o->report_ready && o->go_fd >= 0 && clone_go(&h, o, &e)) {
+	if (o->report_ready && o->go_fd >= 0 && clone_go(hp, o, &e)) {
 		api_server_stop(srv);
-		return host_exit_line(o, host_close(&h, ready_say(o, &e, cli_fail(&e))));
+		return host_end(o, hp, ready_say(o, &e, cli_fail(&e)));
 	}
 	if (srv) {
-		ret = api_server_serve(srv, &h.ctl, &e);
+		ret = api_server_serve(srv, &hp->ctl, &e);
 		if (ret) {
 			/* A VM booted already is joined. */
 			api_server_stop(srv);
-			return host_exit_line(o, host_close(&h, ready_say(o, &e, cli_fail(&e))));
+			return host_end(o, hp, ready_say(o, &e, cli_fail(&e)));
 		}
-		host_measure_startup(&h, o);
+		host_measure_startup(hp, o);
 		if (sandbox_build_all(&e)) {
 			api_server_stop(srv);
-			return host_exit_line(o, host_close(&h, ready_say(o, &e, cli_fail(&e))));
+			return host_end(o, hp, ready_say(o, &e, cli_fail(&e)));
 		}
 	}
 	ready_say(o, NULL, 0);
 	/* Setup's dead frames below this one and its freed heap: no longer this VM's. */
 	trim_after_setup();
-	host_run(&h);
+	host_run(hp);
 	/* No request may reach the VM from here on. */
 	api_server_stop(srv);
-	return host_exit_line(o, host_close(&h, -1));
+	return host_end(o, hp, -1);
 }
 
 int cli_override_split(const char *cmd, const char *flag, const char *val, char *id, size_t len,

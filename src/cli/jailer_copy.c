@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/jailer_args.h"
+#include "util/trim.h"
 
 #define RUNTIME_MAX 64      /* the loader, libc, and the lazy libraries with theirs (~20) */
 
@@ -213,7 +214,7 @@ static const char *const lazy_libs[] = {
 
 int jailer_copy_runtime(const char *root, const char *exec, struct err *e)
 {
-	static struct runtime r;    /* 256 KiB: not on the stack */
+	static struct runtime r TRIM_COLD;    /* 256 KiB: not on the stack */
 	char interp[PATH_MAX], dst[PATH_MAX * 2];
 	int ret;
 

@@ -43,7 +43,7 @@
 #include "util/log.h"
 #include "util/uds.h"
 
-#define CLONE_MMAP_THRESHOLD (16 * 1024)
+#define CLONE_MMAP_THRESHOLD (8 * 1024)
 
 /* In the clone: its own sandbox, then `hearth restore` of the memfds, to its end. */
 static void clone_main(const struct zygote *z, const struct fork_req *f, unsigned int i,

@@ -10,6 +10,7 @@
 #include "hearth-config.h"
 #include "fcjson/config_json.h"
 #include "util/log.h"
+#include "util/trim.h"
 #include "vmm/metrics.h"
 
 static uint64_t now_us(void)
@@ -213,7 +214,8 @@ static int snapshot_load(struct ctl *ctl, const struct ctl_action *a, json_t **o
 	/* The process's name, not the snapshot's: set after the load, whose devices all fit. */
 	cfg.fc_rules = ctl->cfg.fc_rules;
 	vm_config_release(&ctl->cfg);
-	ctl->cfg = cfg;
+	/* Only the model's pages that change: a clone's load is most of its setup. */
+	trim_copy(&ctl->cfg, &cfg, sizeof(cfg));
 	ctl->state = a->load.resume_vm ? CTL_RUNNING : CTL_PAUSED;
 	return 0;
 }
@@ -480,7 +482,7 @@ int ctl_init(struct ctl *ctl, const char *id, struct vm_config *cfg,
 {
 	int ret;
 
-	memset(ctl, 0, sizeof(*ctl));
+	trim_zero(ctl, sizeof(*ctl));
 	ret = mmds_new(CTL_MMDS_DEFAULT_LIMIT, &ctl->mmds);
 	if (ret)
 		return ret;
@@ -490,7 +492,7 @@ int ctl_init(struct ctl *ctl, const char *id, struct vm_config *cfg,
 		return -ret;
 	}
 	if (cfg) {
-		ctl->cfg = *cfg;
+		trim_copy(&ctl->cfg, cfg, sizeof(*cfg));
 		memset(cfg, 0, sizeof(*cfg));
 	} else {
 		ctl_model_init(&ctl->cfg);

@@ -296,8 +296,6 @@ struct ctl {
 	 * PUT (tried, even), so snapshot/load is refused.
 	 */
 	bool boot_path;
-	/* The model: changed by actions only; after boot, the running VM's. */
-	struct vm_config cfg;
 	/*
 	 * Bumped under the lock by every action that may change the VM (all
 	 * but the reads and PUT /fork) and by every run of its guest: the
@@ -337,6 +335,9 @@ struct ctl {
 	 */
 	bool mig_incoming, mig_outgoing, mig_moved;
 	int exit_due;                  /* atomic: 0, or the exit code + 1 once a reply is out */
+	/* Last, 30 KiB: the fields above share a page (util/trim.h). */
+	/* The model: changed by actions only; after boot, the running VM's. */
+	struct vm_config cfg;
 };
 
 /*

@@ -14,6 +14,7 @@
 #include "sandbox/confine.h"
 #include "snapshot/snapshot.h"
 #include "util/log.h"
+#include "util/trim.h"
 #include "fcjson/config_json.h"
 #include "vmm/logger.h"
 #include "vmm/vm.h"
@@ -443,7 +444,7 @@ int host_open(struct host *h, const struct host_opts *o, struct vm_config *boot,
 	struct vm_config model;
 	int ret;
 
-	memset(h, 0, sizeof(*h));
+	trim_zero(h, sizeof(*h));
 	h->exit_code = -1;
 	h->zygote_fd = o->has_zygote ? o->zygote_fd : -1;
 	h->base_fd = -1;

@@ -74,8 +74,6 @@ struct host_opts {
 };
 
 struct host {
-	struct runner run;
-	struct ctl ctl;
 	struct metrics metrics;     /* flushed on the loop's thread */
 	/* Firecracker's startup reporting (--start-time-us ...), as metrics gauges. */
 	bool have_startup, have_startup_cpu;
@@ -96,6 +94,12 @@ struct host {
 	int base_fd;                /* the restore's state file, the base of a reset; -1: none */
 	bool base_stale;            /* a snapshot since took pages out of the dirty log */
 	struct host_mig *mig;       /* live migration's thread (host_migrate.h); NULL: none */
+	/*
+	 * Last, each with its big part last (the model's slots, the VM's MSI
+	 * routes): the scalars of all three share a few pages (util/trim.h).
+	 */
+	struct ctl ctl;
+	struct runner run;
 };
 
 /*

@@ -235,6 +235,13 @@ static void serial_out_consume(struct serial_out *o, size_t n, bool lost)
 	pthread_mutex_lock(&o->lock);
 	o->head = (o->head + n) % SERIAL_OUT_SIZE;
 	o->count -= n;
+	/*
+	 * Empty: the next byte goes to the ring's start. Output drained as it
+	 * comes then keeps to the first page or two, and the rest of the ring
+	 * stays zero pages, not each VM process's own (a clone's above all).
+	 */
+	if (!o->count)
+		o->head = 0;
 	if (lost)
 		o->dropped += n;
 	pthread_mutex_unlock(&o->lock);

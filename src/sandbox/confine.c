@@ -5,8 +5,10 @@
 #include <limits.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@
 #include "sandbox/sandbox.h"
 #include "sandbox/tsync.h"
 #include "util/log.h"
+#include "util/trim.h"
 #include "util/uds.h"
 #include "mmds/http.h"
 
@@ -29,39 +32,69 @@ static bool fs_sealed;     /* the seal took the filesystem away: a new root, or 
 static bool own_userns;    /* ... with a user namespace: RLIMIT_NPROC counts only us */
 static bool jailed;
 static bool net_kept = true; /* the seal left the host's network (a user NIC, --migrate-net) */
-static char start_cwd[4096];
-static struct sandbox_paths extra;   /* sandbox_allow_dir's */
+/* Where Hearth started (its own copy, on the heap: a static 4 KiB would be a page of each clone's own). */
+static char *start_cwd_own;
+static const char *start_cwd = "";
+static struct sandbox_paths extra TRIM_COLD;   /* sandbox_allow_dir's */
 static __thread enum thread_kind thread_kind;   /* for the probe's step at the seal */
+
+/* dir, or the working directory when NULL, as start_cwd ("" when it cannot be had). */
+static void cwd_take(const char *dir)
+{
+	char buf[PATH_MAX];
+	char *copy;
+
+	if (!dir)
+		dir = getcwd(buf, sizeof(buf)) ? buf : "";
+	copy = strdup(dir);
+	free(start_cwd_own);
+	start_cwd_own = copy;
+	start_cwd = copy ? copy : "";
+}
 
 /* Relative paths given before sandbox_prepare() are taken from where Hearth started. */
 static const char *confine_cwd(void)
 {
-	if (!start_cwd[0] && !getcwd(start_cwd, sizeof(start_cwd)))
-		start_cwd[0] = '\0';
+	if (!start_cwd[0])
+		cwd_take(NULL);
 	return start_cwd;
 }
 
-/* Which shared directory keeping dir (absolute) exposes, as named or resolved; NULL: none. */
+/*
+ * Which shared directory keeping dir (absolute) exposes, as named or
+ * resolved; NULL: none. The names resolved one at a time on the stack:
+ * a static table of them would be a page of each clone's own per name.
+ */
 static const char *dir_shared(const char *dir)
 {
-	static char real[SANDBOX_MAX_PATHS][PATH_MAX];
+	static char hit_real[PATH_MAX] TRIM_COLD;   /* written only when it is the answer */
 	const char *names[SANDBOX_MAX_PATHS];
 	const char *home = getenv("HOME");
-	char dir_real[PATH_MAX];
+	char dir_real[PATH_MAX], real[PATH_MAX];
 	const char *hit;
 	unsigned int n = 0;
+	bool resolved;
 
 	for (unsigned int i = 0; i < sandbox_nshared_dirs; i++)
 		names[n++] = sandbox_shared_dirs[i];
 	if (home && home[0] == '/')
 		names[n++] = home;
-	/* /var/run is a link to /run: the target counts as well as the name. */
-	for (unsigned int i = 0, m = n; i < m; i++)
-		if (realpath(names[i], real[i]))
-			names[n++] = real[i];
+	resolved = realpath(dir, dir_real) != NULL;
 	hit = sandbox_dir_shared(dir, names, n);
-	if (!hit && realpath(dir, dir_real))
+	if (!hit && resolved)
 		hit = sandbox_dir_shared(dir_real, names, n);
+	/* /var/run is a link to /run: the target counts as well as the name. */
+	for (unsigned int i = 0; !hit && i < n; i++) {
+		const char *one[1] = { real };
+
+		if (!realpath(names[i], real))
+			continue;
+		if (sandbox_dir_shared(dir, one, 1) ||
+		    (resolved && sandbox_dir_shared(dir_real, one, 1))) {
+			snprintf(hit_real, sizeof(hit_real), "%s", real);
+			hit = hit_real;
+		}
+	}
 	return hit;
 }
 
@@ -159,8 +192,7 @@ int sandbox_prepare(const struct sandbox_opts *o, struct err *err)
 	int pid_fd = -1, ret;
 
 	opts = *o;
-	if (!getcwd(start_cwd, sizeof(start_cwd)))
-		start_cwd[0] = '\0';
+	cwd_take(NULL);
 	thread_hook_set(sandbox_thread);
 	if (o->probe) {
 		ret = probe_prepare(o->api_sock);
@@ -189,7 +221,7 @@ int sandbox_prepare(const struct sandbox_opts *o, struct err *err)
 			return ret;
 		}
 		jailed = true;
-		snprintf(start_cwd, sizeof(start_cwd), "/");
+		cwd_take("/");
 		/* The namespace was made while root; the fork is the jail user's. */
 		return o->new_pid_ns ? pidns_start(pid_fd, err) : 0;
 	}
@@ -289,6 +321,26 @@ static int collect_paths(const struct vm_config *cfg, struct sandbox_paths *path
 }
 
 /*
+ * Path lists for one seal, mapped for it and unmapped after: 196 KiB
+ * each, zero pages but for the entries written, and none left behind (a
+ * static list's written pages would stay each clone's own; malloc would
+ * move its own mapping threshold past them).
+ */
+static struct sandbox_paths *paths_map(unsigned int n)
+{
+	void *p = mmap(NULL, n * sizeof(struct sandbox_paths), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void paths_unmap(struct sandbox_paths *l, unsigned int n)
+{
+	if (l)
+		munmap(l, n * sizeof(*l));
+}
+
+/*
  * After the pivot: each drive's directory in the new root, which holds
  * only the files Hearth bound there, gets the file rights for what lies
  * beneath it. Kata swaps a pool drive's image by mounting over the
@@ -302,26 +354,27 @@ static int collect_paths(const struct vm_config *cfg, struct sandbox_paths *path
  */
 static int allow_drive_swaps(const struct vm_config *cfg, int rfd, int abi, struct err *err)
 {
-	static struct sandbox_paths drives, rw;
+	struct sandbox_paths *lists = paths_map(2), *drives = lists, *rw = lists + 1;
 	const char *rw_names[SANDBOX_MAX_PATHS];
 	int ret = 0;
 
-	drives.n = rw.n = 0;
+	if (!lists)
+		return err_set(err, false, -ENOMEM, "sandbox: out of memory");
 	for (unsigned int i = 0; !ret && i < cfg->ndrives; i++) {
 		const char *path = cfg->drives[i].path_on_host;
 
 		if (!path)
 			continue;
-		ret = sandbox_paths_add_parent(&drives, path, start_cwd);
+		ret = sandbox_paths_add_parent(drives, path, start_cwd);
 		if (!ret && !cfg->drives[i].is_read_only)
-			ret = sandbox_paths_add_parent(&rw, path, start_cwd);
+			ret = sandbox_paths_add_parent(rw, path, start_cwd);
 	}
-	for (unsigned int i = 0; i < rw.n; i++)
-		rw_names[i] = rw.p[i].path;
-	for (unsigned int i = 0; !ret && i < drives.n; i++) {
+	for (unsigned int i = 0; i < rw->n; i++)
+		rw_names[i] = rw->p[i].path;
+	for (unsigned int i = 0; !ret && i < drives->n; i++) {
 		/* Read only unless a writable drive's directory is this one or below it. */
-		bool ro = !sandbox_dir_shared(drives.p[i].path, rw_names, rw.n);
-		int fd = open(drives.p[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		bool ro = !sandbox_dir_shared(drives->p[i].path, rw_names, rw->n);
+		int fd = open(drives->p[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
 		if (fd < 0) {
 			ret = -errno;
@@ -330,6 +383,7 @@ static int allow_drive_swaps(const struct vm_config *cfg, int rfd, int abi, stru
 		ret = landlock_allow_files_beneath(rfd, abi, fd, ro);
 		close(fd);
 	}
+	paths_unmap(lists, 2);
 	if (ret)
 		return err_set(err, false, ret, "sandbox: cannot allow the drives' directories in "
 			       "the new root: %s", strerror(-ret));
@@ -344,7 +398,7 @@ static void seal_step(void)
 
 int sandbox_seal(const struct vm_config *cfg, struct err *err)
 {
-	static struct sandbox_paths paths;
+	struct sandbox_paths *paths;
 	int fds[SANDBOX_MAX_PATHS];
 	bool host_net = sandbox_needs_host_net(cfg) || opts.migrate_net;
 	int abi, rfd = -1, ret;
@@ -356,15 +410,21 @@ int sandbox_seal(const struct vm_config *cfg, struct err *err)
 		sandbox_allow_vfio();
 	if (opts.off)
 		return 0;
-	ret = collect_paths(cfg, &paths, err);
-	if (ret)
+	paths = paths_map(1);
+	if (!paths)
+		return err_set(err, false, -ENOMEM, "sandbox: out of memory");
+	ret = collect_paths(cfg, paths, err);
+	if (ret) {
+		paths_unmap(paths, 1);
 		return ret;
+	}
+	/* The probe reads the list after the seal: kept for it. */
 	if (opts.probe)
-		probe_set_kept(&paths);
-	open_paths(&paths, fds);
+		probe_set_kept(paths);
+	open_paths(paths, fds);
 	abi = landlock_abi();
 	if (abi > 0) {
-		rfd = landlock_build(abi, &paths, fds, host_net, err);
+		rfd = landlock_build(abi, paths, fds, host_net, err);
 		if (rfd < 0) {
 			ret = rfd;
 			goto err_close;
@@ -378,12 +438,12 @@ int sandbox_seal(const struct vm_config *cfg, struct err *err)
 			     err);
 	if (!ret && in_ns && !host_net)
 		ret = ns_enter_net(err);
-	if (!ret && in_ns && root_used(&paths))
+	if (!ret && in_ns && root_used(paths))
 		log_warn("sandbox: the VM uses files directly in /: no new root (pivot_root "
 			 "skipped)");
 	else if (!ret && in_ns)
-		ret = ns_pivot(&paths, fds, err);
-	if (!ret && in_ns && rfd >= 0 && !root_used(&paths))
+		ret = ns_pivot(paths, fds, err);
+	if (!ret && in_ns && rfd >= 0 && !root_used(paths))
 		ret = allow_drive_swaps(cfg, rfd, abi, err);
 	if (ret)
 		goto err_close;
@@ -396,16 +456,18 @@ int sandbox_seal(const struct vm_config *cfg, struct err *err)
 	/* This thread, and every other one that runs since before the seal. */
 	ret = tsync_seal(rfd, rfd >= 0 ? abi : 0, opts.probe ? seal_step : NULL, err);
 	if (!ret) {
-		fs_sealed = rfd >= 0 || (in_ns && !root_used(&paths));
+		fs_sealed = rfd >= 0 || (in_ns && !root_used(paths));
 		net_kept = host_net;
 	}
 	if (!ret)
 		log_debug("sandbox: sealed (%s, Landlock ABI %d, %u paths)",
-			  jailed ? "jail" : in_ns ? "namespaces" : "no namespaces", abi, paths.n);
+			  jailed ? "jail" : in_ns ? "namespaces" : "no namespaces", abi, paths->n);
 err_close:
 	if (rfd >= 0)
 		close(rfd);
-	close_fds(fds, paths.n);
+	close_fds(fds, paths->n);
+	if (!opts.probe)
+		paths_unmap(paths, 1);
 	return ret;
 }
 

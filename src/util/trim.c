@@ -9,13 +9,15 @@
 #include "util/trim.h"
 
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #define TRIM_STACK_SPAN (512u * 1024)
 /* The frames the caller makes from here on (its loop, a handler's calls) keep their pages. */
-#define TRIM_STACK_KEEP (16u * 1024)
+#define TRIM_STACK_KEEP (4u * 1024)
 
 /*
  * The frame's address, not a local's: under ASan's use-after-return
@@ -34,4 +36,48 @@ void trim_after_setup(void)
 {
 	trim_stack();
 	malloc_trim(0);
+}
+
+/* The span from p to the next page boundary (or n, if nearer). */
+static size_t trim_chunk(const void *p, size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t left = page - ((uintptr_t)p & (page - 1));
+
+	return left < n ? left : n;
+}
+
+static bool trim_is_zero(const unsigned char *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && !memcmp(p, p + 1, n - 1));
+}
+
+void trim_zero(void *p, size_t n)
+{
+	unsigned char *b = p;
+
+	while (n) {
+		size_t c = trim_chunk(b, n);
+
+		if (!trim_is_zero(b, c))
+			memset(b, 0, c);
+		b += c;
+		n -= c;
+	}
+}
+
+void trim_copy(void *dst, const void *src, size_t n)
+{
+	unsigned char *d = dst;
+	const unsigned char *s = src;
+
+	while (n) {
+		size_t c = trim_chunk(d, n);
+
+		if (memcmp(d, s, c))
+			memcpy(d, s, c);
+		d += c;
+		s += c;
+		n -= c;
+	}
 }

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -129,7 +130,8 @@ err_close:
 
 #define UDS_MADE_MAX 4
 
-static char made[UDS_MADE_MAX][PATH_MAX];
+/* Copies on the heap: static buffers of PATH_MAX would each be a page of every clone's own. */
+static char *made[UDS_MADE_MAX];
 static unsigned int nmade;
 
 /* path's directory into out: "." for a bare name. */
@@ -163,8 +165,9 @@ int uds_make_dir(const char *what, const char *path, struct err *err)
 		return err_set(err, false, ret, "%s %s: cannot make its directory %s: %s", what,
 			       path, dir, strerror(errno));
 	}
-	if (nmade < UDS_MADE_MAX)
-		snprintf(made[nmade++], sizeof(made[0]), "%s", dir);
+	/* Out of memory: not noted, so the directory is not taken for this VM's own. */
+	if (nmade < UDS_MADE_MAX && (made[nmade] = strdup(dir)))
+		nmade++;
 	return 0;
 }
 
@@ -180,20 +183,25 @@ bool uds_dir_made(const char *path)
 	return false;
 }
 
-static char exit_path[PATH_MAX];
-static bool exit_path_set;
+/*
+ * A copy of the path, on the heap (a static PATH_MAX buffer would be a
+ * page of every clone's own). The copy replaced is freed only at the
+ * next change: a fatal signal's handler may be reading it. The callers
+ * (the API server's start and stop) never race each other.
+ */
+static char *exit_path, *exit_path_retired;
 
 void uds_set_exit_unlink(const char *path)
 {
-	__atomic_store_n(&exit_path_set, false, __ATOMIC_RELEASE);
-	if (!path || snprintf(exit_path, sizeof(exit_path), "%s", path) >= (int)sizeof(exit_path))
-		return;
-	__atomic_store_n(&exit_path_set, true, __ATOMIC_RELEASE);
+	char *old = __atomic_exchange_n(&exit_path, path ? strdup(path) : NULL, __ATOMIC_ACQ_REL);
+
+	free(exit_path_retired);
+	exit_path_retired = old;
 }
 
 const char *uds_exit_unlink(void)
 {
-	return __atomic_load_n(&exit_path_set, __ATOMIC_ACQUIRE) ? exit_path : NULL;
+	return __atomic_load_n(&exit_path, __ATOMIC_ACQUIRE);
 }
 
 int uds_send_fds(int sock, const void *buf, size_t len, const int *fds, unsigned int nfds)

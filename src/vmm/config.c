@@ -1,6 +1,7 @@
 #include "vmm/config.h"
 
 #include "core/layout.h"
+#include "util/trim.h"
 
 #include <errno.h>
 #include <net/if.h>
@@ -11,7 +12,7 @@
 
 void vm_config_init(struct vm_config *c)
 {
-	memset(c, 0, sizeof(*c));
+	trim_zero(c, sizeof(*c));
 	c->machine.vcpu_count = VM_DEFAULT_VCPUS;
 	c->machine.mem_size_mib = VM_DEFAULT_MEM_MIB;
 	c->entropy = true;
@@ -41,7 +42,7 @@ void vm_config_release(struct vm_config *c)
 	free(c->flat.path);
 	free(c->debugcon.out_path);
 	free(c->cpu_config);
-	memset(c, 0, sizeof(*c));
+	trim_zero(c, sizeof(*c));
 }
 
 /* Replaces *slot with a copy of s (NULL stays NULL); -ENOMEM leaves it. */

@@ -265,16 +265,12 @@ struct vm_fs {
 struct vm_config {
 	struct vm_boot_source boot;
 	struct vm_machine machine;
-	struct vm_drive drives[VM_MAX_DRIVES];
 	unsigned int ndrives;
-	struct vm_net nets[VM_MAX_NETS];
 	unsigned int nnets;
 	struct vm_vsock vsock;
 	struct vm_balloon balloon;
-	struct vm_pmem pmem[VM_MAX_PMEM];
 	unsigned int npmem;
 	struct vm_hotplug hotplug;
-	struct vm_fs fs[VM_MAX_FS];
 	unsigned int nfs;
 	bool entropy;
 	struct rl_config entropy_rate_limiter;
@@ -301,10 +297,7 @@ struct vm_config {
 	 * socket): no io_uring rings are set aside for it (vm_pci_rings_make).
 	 */
 	bool no_plug;
-	/* A restore's recorded slots, every virtio device's; none: the layout order. */
-	struct vm_pci_slot pci_slots[VM_PCI_SLOTS_MAX];
 	unsigned int npci_slots;
-	struct vm_vfio vfio[VM_MAX_VFIO];
 	unsigned int nvfio;
 	/* --guest-decompress: a bzImage boots as it is, not decompressed by Hearth (boot/decompress.h). */
 	bool guest_decompress;
@@ -345,6 +338,19 @@ struct vm_config {
 	bool cli;                 /* from the command line: errors name its flags */
 	const struct vm_config_probe *probe;   /* NULL: no checks at set time */
 	void *probe_ctx;
+	/*
+	 * The slots, last: a VM fills the first few, and its counts and
+	 * scalars above then share a page or two rather than each lying past
+	 * an array on a page of its own (a clone writes its model's pages:
+	 * util/trim.h).
+	 */
+	struct vm_drive drives[VM_MAX_DRIVES];
+	struct vm_net nets[VM_MAX_NETS];
+	struct vm_pmem pmem[VM_MAX_PMEM];
+	struct vm_fs fs[VM_MAX_FS];
+	/* A restore's recorded slots, every virtio device's; none: the layout order. */
+	struct vm_pci_slot pci_slots[VM_PCI_SLOTS_MAX];
+	struct vm_vfio vfio[VM_MAX_VFIO];
 };
 
 /* Defaults: 1 vCPU, 256 MiB, entropy on, no devices. */

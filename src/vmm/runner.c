@@ -15,6 +15,7 @@
 #include "util/term.h"
 #include "util/thread_hook.h"
 #include "util/thread_name.h"
+#include "util/trim.h"
 
 static void on_vm_stop(void *ctx)
 {
@@ -34,7 +35,7 @@ int runner_init(struct runner *r, struct err *err)
 {
 	int ret;
 
-	memset(r, 0, sizeof(*r));
+	trim_zero(r, sizeof(*r));   /* the host is zero pages in a clone (cli.c) */
 	r->sig_fd = -1;
 	r->fatal_fd = -1;
 	thread_name_set(THREAD_ROLE_IO, 0);

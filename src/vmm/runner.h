@@ -28,7 +28,6 @@ typedef int (*runner_seal_fn)(const struct vm_config *cfg, struct err *err);
 struct runner {
 	struct eventloop loop;      /* the process's: the VM only adds its fds */
 	runner_seal_fn seal;        /* set by the owner after runner_init; NULL: none */
-	struct vm vm;
 	bool have_vm;               /* written on the loop's thread only */
 	struct console con;
 	bool raw_term;
@@ -40,6 +39,8 @@ struct runner {
 	bool joined;                /* runner_join ran: the vCPUs are gone */
 	int code;                   /* its exit code */
 	bool in_loop;               /* runner_loop has begun: the io filter goes on with the VM */
+	/* Last, 20 KiB: the fields above share a page (util/trim.h). */
+	struct vm vm;
 };
 
 /* The loop and the signals that stop it (runner_signals.c). 0 or -errno with err. */

@@ -31,9 +31,10 @@
 
 /* The fault signals' handler state: process-wide, as dispositions are. */
 static int fatal_wr = -1;
-static struct sigaction fatal_old[NSIG];
-
 static const int fatal_sigs[] = { SIGSEGV, SIGBUS, SIGILL };
+#define FATAL_NSIGS (sizeof(fatal_sigs) / sizeof(fatal_sigs[0]))
+/* What each of fatal_sigs had before: a handler the fault is passed on to. */
+static struct sigaction fatal_old[FATAL_NSIGS];
 /* The SIGPIPE line's (take). */
 static struct ratelimit sigpipe_rl = RATELIMIT_INIT(10);
 
@@ -45,8 +46,12 @@ struct sig_msg {
 static void fatal_handler(int signo, siginfo_t *info, void *uctx)
 {
 	struct sig_msg m = { signo, info ? info->si_code : 0 };
-	const struct sigaction *old = &fatal_old[signo];
+	const struct sigaction *old = NULL;
 	int saved = errno;
+
+	for (size_t i = 0; i < FATAL_NSIGS; i++)
+		if (fatal_sigs[i] == signo)
+			old = &fatal_old[i];
 
 	if (info && info->si_code <= 0) {
 		int fd = __atomic_load_n(&fatal_wr, __ATOMIC_SEQ_CST);
@@ -58,7 +63,9 @@ static void fatal_handler(int signo, siginfo_t *info, void *uctx)
 		return;
 	}
 	/* A fault: SA_RESETHAND made it SIG_DFL, so the retried instruction dumps core. */
-	if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction)
+	if (!old)
+		(void)0;
+	else if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction)
 		old->sa_sigaction(signo, info, uctx);
 	else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN)
 		old->sa_handler(signo);
@@ -152,12 +159,12 @@ static int fatal_handlers(struct runner *r)
 	sigemptyset(&sa.sa_mask);
 	fatal_wr = p[1];
 	r->fatal_fd = p[0];
-	for (size_t i = 0; i < sizeof(fatal_sigs) / sizeof(fatal_sigs[0]); i++) {
+	for (size_t i = 0; i < FATAL_NSIGS; i++) {
 		struct sigaction old;
 
 		/* A runner made again keeps what came before the first one's handler. */
 		if (sigaction(fatal_sigs[i], &sa, &old) == 0 && old.sa_sigaction != fatal_handler)
-			fatal_old[fatal_sigs[i]] = old;
+			fatal_old[i] = old;
 	}
 	return eventloop_add(&r->loop, r->fatal_fd, EPOLLIN, on_fatal, r);
 }

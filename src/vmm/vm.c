@@ -21,6 +21,7 @@
 #include "devices/platform.h"
 #include "devices/power.h"
 #include "util/log.h"
+#include "util/trim.h"
 #include "vcpu/cpuid.h"
 #include "vmm/vm_cpu.h"
 #include "vcpu/regs.h"
@@ -417,7 +418,8 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 	struct power_sink sink = { on_power_event, vm };
 	int ret;
 
-	memset(vm, 0, sizeof(*vm));
+	/* A clone's host is zero pages: only what the VM fills becomes its own (trim.h). */
+	trim_zero(vm, sizeof(*vm));
 	memset(err, 0, sizeof(*err));
 	memset(drives, 0, sizeof(drives));
 	vm->fd = -1;

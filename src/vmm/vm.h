@@ -94,7 +94,6 @@ struct vm {
 	bool vmgenid;               /* it has VMGenID (not --flat) */
 	bool pci;                   /* its virtio devices are on PCI, with MSI-X */
 	bool has_routes;            /* routes is set up (the VM has an irqchip) */
-	struct irq_routes routes;   /* MSI routes: virtio-pci's irqfds */
 	bool exit_stats;            /* --exit-stats: vm_finish reports (vm_stats_report) */
 	uint64_t t_mark[VM_MARKS];  /* CLOCK_BOOTTIME of each step of its making (vm_stats.c) */
 	uint8_t *vmclock_page;      /* its page, a read-only memslot (vm_vmclock.c); NULL: none */
@@ -122,6 +121,8 @@ struct vm {
 	/* virtio-mmio slots, laid out before ACPI is built (vm_devices_layout). */
 	struct acpi_mmio_dev mmio_devs[VM_MAX_VIRTIO];
 	unsigned int n_mmio_devs;
+	/* Last, 16 KiB of slots mostly unused: the fields above share their pages (util/trim.h). */
+	struct irq_routes routes;   /* MSI routes: virtio-pci's irqfds */
 };
 
 /*

@@ -296,6 +296,40 @@ static void test_rate_limiter_drops(void **state)
 	close(p[1]);
 }
 
+/*
+ * Output drained as it comes keeps to the ring's first page: once empty,
+ * the next byte goes to its start (the rest of the ring stays zero pages,
+ * never a clone's own), and the bytes still come out in order.
+ */
+static void test_drained_ring_restarts(void **state)
+{
+	struct serial_out *o = calloc(1, sizeof(*o));   /* a ring of zeros to start */
+	uint8_t buf[64];
+	int p[2];
+
+	(void)state;
+	assert_non_null(o);
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	assert_int_equal(serial_out_init(o, p[1]), 0);
+	for (int round = 0; round < 100; round++) {
+		for (int i = 0; i < 40; i++)
+			serial_out_put(o, (uint8_t)('a' + (round + i) % 26));
+		assert_int_equal(serial_out_drain(o), 0);
+		assert_int_equal(o->head, 0);
+		assert_int_equal(o->count, 0);
+		assert_int_equal(read(p[0], buf, sizeof(buf)), 40);
+		for (int i = 0; i < 40; i++)
+			assert_int_equal(buf[i], 'a' + (round + i) % 26);
+	}
+	/* 4,000 bytes through, none past the ring's first page. */
+	for (size_t i = 4096; i < SERIAL_OUT_SIZE; i++)
+		assert_int_equal(o->buf[i], 0);
+	serial_out_destroy(o);
+	free(o);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* The consumer is woken on the empty -> non-empty transition only. */
 static void test_wake_on_first_byte(void **state)
 {
@@ -469,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_full_buffer_drops_and_keeps_order),
 		cmocka_unit_test(test_ring_wraparound),
 		cmocka_unit_test(test_rate_limiter_drops),
+		cmocka_unit_test(test_drained_ring_restarts),
 		cmocka_unit_test(test_wake_on_first_byte),
 		cmocka_unit_test(test_shared_fd_flags_untouched),
 		cmocka_unit_test(test_closed_fd_discards),

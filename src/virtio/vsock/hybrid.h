@@ -145,7 +145,6 @@ struct vsock_uds {
 	uint64_t cid;
 	char *path;
 	int listen_fd;
-	struct vu_conn *conns[VU_MAX_CONNS];
 	unsigned int nconns, nhost, nguest;
 	/* The handshake timer (handshake.c), on the clock of env->clock. */
 	struct rl_clock clock;
@@ -154,7 +153,6 @@ struct vsock_uds {
 	bool hs_armed;
 	uint32_t next_port;
 	struct vu_conn *rx_head, *rx_tail;
-	struct vu_rst rst[VU_RST_BACKLOG];
 	unsigned int rst_head, nrst;
 	bool tx_blocked;       /* stopped with the RST backlog half full */
 	bool reset_pending;    /* restored: the guest is owed a transport reset event */
@@ -166,8 +164,15 @@ struct vsock_uds {
 	void (*conn_event)(void *opaque, uint32_t events);
 	uint64_t conns_opened, conns_refused, rx_bytes, tx_bytes, bad_packets, rst_sent;
 	uint64_t handshakes_timed_out;
-	uint8_t bounce[VU_CONN_BUF];
+	/*
+	 * Last, the chain (its header, then its iovecs, the first few the only
+	 * ones most requests fill) and the big tables: the fields above share
+	 * the first page with them (a clone writes its pages: util/trim.h).
+	 */
 	struct virtq_chain chain;
+	struct vu_conn *conns[VU_MAX_CONNS];
+	struct vu_rst rst[VU_RST_BACKLOG];
+	uint8_t bounce[VU_CONN_BUF];
 };
 
 extern struct ratelimit vu_rl;
