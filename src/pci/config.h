@@ -57,12 +57,13 @@ struct pci_bar {
 };
 
 struct pci_config {
-	uint8_t data[PCI_CFG_SIZE];
-	uint8_t wmask[PCI_CFG_SIZE];  /* bits the guest may set or clear */
-	uint8_t w1c[PCI_CFG_SIZE];    /* bits a written 1 clears (status errors) */
 	struct pci_bar bar[PCI_NUM_BARS];
 	uint8_t cap_next;             /* where the next capability goes; 0: full */
 	uint8_t cap_last;             /* the last capability's offset; 0: none yet */
+	/* Last, 12 KiB whose extended part is mostly never written (util/trim.h). */
+	uint8_t data[PCI_CFG_SIZE];
+	uint8_t wmask[PCI_CFG_SIZE];  /* bits the guest may set or clear */
+	uint8_t w1c[PCI_CFG_SIZE];    /* bits a written 1 clears (status errors) */
 };
 
 struct pci_ids {
