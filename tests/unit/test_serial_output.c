@@ -171,6 +171,32 @@ static void run_vcpu(struct serial *s, size_t start, size_t n)
 		fail_msg("the vCPU blocked writing THR");
 }
 
+/*
+ * A pause writes out what the guest left in the buffer before it returns:
+ * a client that pauses and then reads the output sees every byte (the
+ * io thread's drain may not have run yet; here there is none).
+ */
+static void test_pause_writes_out(void **state)
+{
+	uint8_t buf[600];
+	struct serial *s;
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	s = uart_new(p[1], (struct irq_line){ 0 });
+	assert_non_null(s);
+	run_vcpu(s, 0, 500);
+	assert_int_equal(read(p[0], buf, sizeof(buf)), -1);   /* nothing drained it yet */
+	assert_non_null(uart_ops->pause);
+	assert_int_equal(uart_ops->pause(s), 0);
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 500);
+	assert_pattern(buf, 0, 500);
+	uart_free(s);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* Full buffer: the excess is dropped and counted; what was kept arrives in order. */
 static void test_full_buffer_drops_and_keeps_order(void **state)
 {
@@ -501,6 +527,7 @@ int main(void)
 		cmocka_unit_test(test_stalled_stdout_does_not_block_vcpu),
 #ifndef SERIAL_OUTPUT_CORE_ONLY
 		cmocka_unit_test(test_full_buffer_drops_and_keeps_order),
+		cmocka_unit_test(test_pause_writes_out),
 		cmocka_unit_test(test_ring_wraparound),
 		cmocka_unit_test(test_rate_limiter_drops),
 		cmocka_unit_test(test_drained_ring_restarts),
