@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -217,6 +218,67 @@ static char *answer_json(const struct fork_req *f, const pid_t *pids, uint64_t t
 	return s;
 }
 
+/*
+ * The request's book (each clone's pid and the read end of its pipe),
+ * mapped MADV_DONTFORK: what this process writes between two forks lands
+ * in no clone. In a page a clone shared, the write would leave that clone
+ * a copy of its own (docs/api.md "Fork and reset").
+ */
+static size_t book_size(unsigned int n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	return ((size_t)n * (sizeof(pid_t) + sizeof(int)) + page - 1) & ~(page - 1);
+}
+
+static void *book_map(unsigned int n, pid_t **pids, int **ready)
+{
+	void *p = mmap(NULL, book_size(n), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	if (madvise(p, book_size(n), MADV_DONTFORK)) {
+		munmap(p, book_size(n));
+		return NULL;
+	}
+	*pids = p;
+	*ready = (int *)((pid_t *)p + n);
+	return p;
+}
+
+static void book_unmap(void *p, unsigned int n)
+{
+	if (p)
+		munmap(p, book_size(n));
+}
+
+/*
+ * The read ends are numbered one after another (want: the next number; -1,
+ * the first), so a clone closes its elder siblings' with one close_range
+ * and no read of the book. pipe2 gives them so already (each write end is
+ * closed before the next pipe); otherwise the read end is moved there.
+ */
+static int ready_place(int pfd[2], int want, struct err *err)
+{
+	int fd;
+
+	if (want < 0 || pfd[0] == want)
+		return 0;
+	fd = fcntl(pfd[0], F_DUPFD_CLOEXEC, want);
+	if (fd == want) {
+		close(pfd[0]);
+		pfd[0] = fd;
+		return 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	close(pfd[0]);
+	close(pfd[1]);
+	return err_set(err, false, -EMFILE, "fork: descriptor %d, wanted for a clone's pipe, is "
+		       "taken", want);
+}
+
 static void serve_one(const struct zygote *z, uint64_t seq, const int fds[3])
 {
 	uint64_t start = mono_us();
@@ -224,7 +286,8 @@ static void serve_one(const struct zygote *z, uint64_t seq, const int fds[3])
 	struct fork_req f;
 	json_t *body = NULL;
 	pid_t *pids = NULL;
-	int *ready = NULL, go[2] = { -1, -1 }, ret;
+	int *ready = NULL, go[2] = { -1, -1 }, first = -1, ret;
+	void *book = NULL;
 	unsigned int made = 0;
 	char *text;
 
@@ -234,9 +297,8 @@ static void serve_one(const struct zygote *z, uint64_t seq, const int fds[3])
 		json_decref(body);
 		return;
 	}
-	pids = calloc(f.n, sizeof(*pids));
-	ready = calloc(f.n, sizeof(*ready));
-	if (!pids || !ready) {
+	book = book_map(f.n, &pids, &ready);
+	if (!book) {
 		ret = err_set(&err, false, -ENOMEM, "fork: out of memory");
 		goto out;
 	}
@@ -247,19 +309,27 @@ static void serve_one(const struct zygote *z, uint64_t seq, const int fds[3])
 	}
 	for (; made < f.n; made++) {
 		int pfd[2];
+		pid_t pid;
 
 		if (pipe2(pfd, O_CLOEXEC) < 0) {
 			ret = err_set(&err, false, -errno, "fork: pipe: %s", strerror(errno));
 			break;
 		}
-		pids[made] = fork();
-		if (pids[made] == 0) {
-			for (unsigned int j = 0; j < made; j++)
-				close(ready[j]);
+		ret = ready_place(pfd, made ? first + (int)made : -1, &err);
+		if (ret)
+			break;
+		if (!made)
+			first = pfd[0];
+		pid = fork();
+		if (pid == 0) {
+			/* Its elder siblings' read ends, from first on (the book is not in a clone). */
+			if (made)
+				close_range((unsigned int)first, (unsigned int)first + made - 1, 0);
 			close(pfd[0]);
 			close(go[1]);
 			clone_main(z, &f, made, fds, pfd[1], go[0]);
 		}
+		pids[made] = pid;
 		close(pfd[1]);
 		ready[made] = pfd[0];
 		if (pids[made] < 0) {
@@ -305,8 +375,7 @@ out:
 		reply(z, seq, text ? FORK_OK : FORK_FAILED, text ? text : "fork: out of memory");
 		free(text);
 	}
-	free(pids);
-	free(ready);
+	book_unmap(book, f.n);
 	json_fork_release(&f);
 	json_decref(body);
 }

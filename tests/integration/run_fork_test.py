@@ -181,6 +181,13 @@ def case_clones(binary, tmp):
             check(status == 200 and json.loads(text) == {"id": "clone-%d" % i,
                                                          "net": {"ip": "10.0.0.%d" % i}},
                   "clone %d's MMDS holds its own identity: %d %r" % (i, status, text))
+        # Each clone closed its elder siblings' pipes to the zygote: the tenth holds no more
+        # pipes than the first.
+        pipes = [sum(1 for fd in os.listdir("/proc/%d/fd" % pid)
+                     if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("pipe:"))
+                 for pid in pids]
+        check(len(set(pipes)) == 1, "every clone holds as many pipes, none of its siblings': %r"
+              % pipes)
         n = len(ticks(t.out))
         wait_for("the template's next line", lambda: len(ticks(t.out)) > n)
         # A clone left paused while the template counts far on.
