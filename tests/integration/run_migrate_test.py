@@ -75,6 +75,16 @@ def count_text(*paths):
     return [int(m) for m in re.findall(rb"tick (\d+)$", data, re.M)]
 
 
+def one_count(src, dst):
+    """Whether the two outputs are one count: the destination's first line the source's last
+    plus one (nothing lost or said twice at the switch-over), and each side's lines rising.
+    Inside one side a line may skip a number: under load two timer ticks can reach the tick
+    guest before it wakes once (it prints its tick counter), which is no migration's doing."""
+    a, b = count_text(src), count_text(dst)
+    rising = all(0 < y - x <= 2 for side in (a, b) for x, y in zip(side, side[1:]))
+    return bool(a) and bool(b) and b[0] == a[-1] + 1 and rising
+
+
 class Source:
     def __init__(self, binary, tmp, extra=(), memory=64):
         self.dir = os.path.join(tmp, "mig")
@@ -198,8 +208,7 @@ def move(binary, tmp, postcopy, big=False):
         at_src = ticks(s.out)
         time.sleep(0.3)
         check(ticks(s.out) == at_src, "the source counts no more")
-        both = count_text(s.out, d.out)
-        check(both == list(range(both[0], both[0] + len(both))),
+        check(one_count(s.out, d.out),
               "one count across both, none lost, none repeated: ...%r | %r..." % (
                   ticks(s.out)[-3:], ticks(d.out)[:3]))
         status, text = request(s.sock, "PATCH", "/vm", {"state": "Resumed"})
@@ -440,8 +449,7 @@ def jailed(binary, tmp, postcopy, tcp=False, certs=None):
         check(bool(certs) == str(st["tls"]).startswith("TLS"),
               "the jailed stream's TLS is as asked (%s): %r" % (bool(certs), st["tls"]))
         counts_on(dout, "the jailed destination to count on")
-        both = count_text(sout, dout)
-        check(both == list(range(both[0], both[0] + len(both))),
+        check(one_count(sout, dout),
               "one count across both jails: ...%r | %r..." % (ticks(sout)[-3:], ticks(dout)[:3]))
         pid = procs[1].pid
         with open("/proc/%d/status" % pid) as f:
@@ -507,9 +515,9 @@ def case_tcp(binary, tmp):
               got["bytes"] == dst["bytes"] and got["uri"] == uri,
               "both ends say completed over %s: %r %r" % (uri, got, dst))
         counts_on(d.out, "the destination to count on")
-        both = count_text(s.out, d.out)
-        check(both == list(range(both[0], both[0] + len(both))),
-              "one count across both, none lost, none repeated")
+        check(one_count(s.out, d.out),
+              "one count across both, none lost, none repeated: ...%r | %r..." % (
+                  ticks(s.out)[-3:], ticks(d.out)[:3]))
     finally:
         s.stop()
         d.stop()
