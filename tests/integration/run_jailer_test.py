@@ -81,7 +81,8 @@ def kill_and_wait(pid):
                 if f.read().split(")")[-1].split()[0] == "Z":
                     time.sleep(0.02)
                     continue
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
+            # Gone, or gone between the open and the read (which then says ESRCH).
             return
         time.sleep(0.02)
     raise TestFailure("pid %d did not go" % pid)
