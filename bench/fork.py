@@ -8,7 +8,7 @@ clones, against N `hearth restore` of files in the same run, and PUT
                         [--no-restore]
 
 The guest is tests/guest/tick.elf (bench/clones.py says why): a line
-"tick N" on every Kth tick of 20 Hz, 32 MiB written at boot, nothing
+"tick N line L" on every Kth tick of 20 Hz, 32 MiB written at boot, nothing
 rewritten after (dirty=0): a clone's own pages are what forking costs,
 not what its guest writes. The template is `hearth run --api-sock
 --fork-dir DIR` with a scratch disk and a hybrid vsock, sandbox and

@@ -4,7 +4,7 @@
  * not the CPU a busy guest burns. At boot it writes touch=MiB of RAM from
  * 16 MiB up (a pattern of its page numbers), then takes the PIT's IRQ 0
  * at 20 Hz through the PIC (its own IDT entry, vector 0x20) and on each
- * tick writes "tick N" and rewrites the first dirty=MiB of that RAM with
+ * tick writes "tick N line L" and rewrites the first dirty=MiB of that RAM with
  * the same pattern, then halts until the next. Written again after a
  * restore, those pages become each clone's own copies, identical in every
  * clone: what KSM (--mem-merge) can fold back into one. With every=K it
@@ -12,6 +12,13 @@
  * lines a second to their serial ports would keep two host cores busy
  * with the guests, not the restores.
  * Command line: "touch=MiB dirty=MiB every=K" (defaults 32, 4 and 1).
+ *
+ * N is the tick counter and L the line's own number from 1. They differ
+ * when two PIT ticks reach the guest in one wake (the second pending in
+ * the PIC while the first's handler runs, as happens when its vCPU waits
+ * on a loaded host): N then skips, L never does. A test that asks
+ * whether any output was lost or said twice (a migration's switch-over,
+ * a restore) counts L; one that asks how far time went counts N.
  */
 #include "guest.h"
 
@@ -85,7 +92,7 @@ static void pic_pit_start(void)
 void guest_main(uint64_t zp)
 {
 	uint64_t touch = cmdline_mib(zp, "touch", 32), dirty = cmdline_mib(zp, "dirty", 4);
-	uint64_t every = cmdline_mib(zp, "every", 1), seen = 0;
+	uint64_t every = cmdline_mib(zp, "every", 1), seen = 0, line = 0;
 
 	if (!every)
 		every = 1;
@@ -108,6 +115,8 @@ void guest_main(uint64_t zp)
 		area_write(dirty);
 		serial_puts("tick ");
 		serial_put_dec(seen);
+		serial_puts(" line ");
+		serial_put_dec(++line);
 		serial_puts("\n");
 	}
 }

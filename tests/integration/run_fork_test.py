@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PUT /fork and PUT /reset (docs/api.md "Fork and reset") on a running
-template: the tick guest (tests/guest/tick.elf, a line "tick N" on every
+template: the tick guest (tests/guest/tick.elf, a line "tick N line L" on every
 Nth PIT tick, its counter in guest RAM) with a scratch disk and a hybrid
 vsock, booted by `hearth run --api-sock --fork-dir DIR`, sandbox and
 seccomp on.
@@ -70,10 +70,11 @@ def get(sock, path):
 def ticks(path):
     """The counts in a serial file. A reset that lands while the guest is halfway through a
     line leaves that line cut ("tic"), and the guest's next one, from the fork point, follows
-    it on the same line ("tictick 4"): a count is the last on its line, not the whole line."""
+    it on the same line ("tictick 4 line 4"): a count ends its line, not starts it.
+    (The tick guest numbers its lines too; tests/guest/tick.c says when the two differ.)"""
     try:
         with open(path, "rb") as f:
-            return [int(m) for m in re.findall(rb"tick (\d+)$", f.read(), re.M)]
+            return [int(m) for m in re.findall(rb"tick (\d+) line \d+$", f.read(), re.M)]
     except OSError:
         return []
 

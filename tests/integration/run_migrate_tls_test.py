@@ -49,7 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 from itest import check, run_cases, kvm_or_skip, sanitizer_env as env  # noqa: E402
 from run_fork_test import ticks, wait_for  # noqa: E402
-from run_migrate_test import (Source, Dest, wait_state, counts_on, one_count,  # noqa: E402
+from run_migrate_test import (Source, Dest, wait_state, counts_on, one_count, seam,  # noqa: E402
                               free_port, jailed, TICK)
 
 
@@ -200,8 +200,7 @@ def case_move(binary, tmp):
               "both ends name the TLS they agreed: %r %r" % (got["tls"], dst["tls"]))
         counts_on(d.out, "the destination to count on")
         check(one_count(s.out, d.out),
-              "one count across both, none lost, none repeated: ...%r | %r..." % (
-                  ticks(s.out)[-3:], ticks(d.out)[:3]))
+              "one count across both, none lost, none repeated: " + seam(s.out, d.out))
     finally:
         s.stop()
         d.stop()
