@@ -41,6 +41,7 @@
 #include "api/server.h"
 #include "control/fork_proto.h"
 #include "control/host.h"
+#include "sandbox/zygote.h"
 #include "util/log.h"
 #include "util/uds.h"
 
@@ -437,6 +438,19 @@ static void zygote_main(struct zygote *z, pid_t parent)
 	if (!z->sb.no_sandbox && !unshare(CLONE_NEWNS)) {
 		mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
 		zygote_dir_again(z);
+	}
+	/*
+	 * What no clone ever needs, given up before the first request is read
+	 * (sandbox/zygote.h); without it the template does not start, as a
+	 * seal that fails fails the start.
+	 */
+	if (!z->sb.no_seccomp) {
+		struct err e = ERR_INIT;
+
+		if (sandbox_zygote_confine(&e)) {
+			log_err("fork: %s", e.msg);
+			_exit(1);
+		}
 	}
 	if (write(z->sock, "Z", 1) != 1)
 		_exit(0);

@@ -443,6 +443,9 @@ def case_jailed(binary, tmp):
                     for x in os.listdir("/proc/%d/fd" % pid)]
             check(any(h.endswith("/d%d.img" % i) for h in held),
                   "clone %d holds its own image: %r" % (i, held))
+        zyg = children(p.pid)
+        check(len(zyg) == 1 and zygote_filtered(zyg[0]),
+              "the jailed template's zygote runs under its filter: %r" % zyg)
         check(p.poll() is None, "the jailed template runs on")
     finally:
         kill_all(pids)
@@ -458,6 +461,13 @@ def children(pid):
         return []
 
 
+def zygote_filtered(pid):
+    """Whether the process is under a seccomp filter with no_new_privs, as its status says."""
+    with open("/proc/%d/status" % pid) as f:
+        st = dict(line.split(":\t", 1) for line in f if ":\t" in line)
+    return st.get("Seccomp", "").strip() == "2" and st.get("NoNewPrivs", "").strip() == "1"
+
+
 def case_refused(binary, tmp):
     if not kvm_or_skip():
         return
@@ -465,6 +475,7 @@ def case_refused(binary, tmp):
     try:
         zyg = [c for c in children(t.p.pid)]
         check(len(zyg) == 1, "the template has one child, its zygote: %r" % zyg)
+        check(zygote_filtered(zyg[0]), "the zygote runs under its filter (sandbox/zygote.h)")
         before = sorted(os.listdir(t.dir))
         with open(os.path.join(tmp, "outside.img"), "wb") as f:
             f.truncate(1 << 20)
