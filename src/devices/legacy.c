@@ -86,6 +86,9 @@ struct legacy_range {
 
 static const struct legacy_range legacy_ranges[] = {
 	{ 0x000, 0x20, &legacy_absent_ops, "dma1" },
+	/* Super I/O configuration ports: a generic kernel's watchdog and parport probes. */
+	{ 0x02e, 0x02, &legacy_absent_ops, "superio1" },
+	{ 0x04e, 0x02, &legacy_absent_ops, "superio2" },
 	{ 0x080, 0x01, &legacy_absent_ops, "post" }, /* also the kernel's I/O delay port */
 	{ 0x087, 0x01, &legacy_absent_ops, "dma-page" },
 	{ 0x092, 0x01, &legacy_port92_ops, "port92" },

@@ -150,6 +150,14 @@ static void test_whole_platform(void **state)
 	assert_int_equal(inb(f, 0x378), 0xff);
 	assert_int_equal(inb(f, 0x92) & 0x02, 0x02);
 	outb(f, 0x80, 0x12);
+	/* A Super I/O chip's enter key and ID read (Winbond's): no chip answers, no log line. */
+	for (uint16_t port = 0x2e; port <= 0x4e; port += 0x20) {
+		outb(f, port, 0x87);
+		outb(f, port, 0x87);
+		outb(f, port, 0x20);
+		assert_int_equal(inb(f, (uint16_t)(port + 1)), 0xff);
+	}
+	assert_int_equal(bus_unclaimed_count(&f->bus, BUS_PIO), 0);
 
 	/*
 	 * Linux's conf1 probe: CONFIG_ADDRESS reads back, the host bridge
