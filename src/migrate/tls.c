@@ -1,7 +1,6 @@
 /* The migration stream's TLS through a dlopened GnuTLS (tls.h). */
 #include "migrate/tls.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -13,6 +12,8 @@
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+
+#include "util/dlib.h"
 
 #define TLS_SO "libgnutls.so.30"
 
@@ -52,10 +53,7 @@ static struct {
 	gnutls_free_function *free;   /* the library's variable, not a function */
 } g;
 
-static const struct {
-	const char *name;
-	size_t off;
-} tls_syms[] = {
+static const struct dlib_sym tls_syms[] = {
 #define SYM(field, name) { name, offsetof(__typeof__(g), field) }
 	SYM(cred_alloc, "gnutls_certificate_allocate_credentials"),
 	SYM(cred_free, "gnutls_certificate_free_credentials"),
@@ -114,23 +112,8 @@ static char load_why[200];
 
 static void lib_open(void)
 {
-	void *h = dlopen(TLS_SO, RTLD_NOW | RTLD_LOCAL);
-
-	if (!h) {
-		snprintf(load_why, sizeof(load_why), "%s", dlerror());
-		load_ret = -ELIBACC;
-		return;
-	}
-	for (size_t i = 0; i < sizeof(tls_syms) / sizeof(tls_syms[0]); i++) {
-		void *f = dlsym(h, tls_syms[i].name);
-
-		if (!f) {
-			snprintf(load_why, sizeof(load_why), "%s has no %s", TLS_SO, tls_syms[i].name);
-			load_ret = -ELIBACC;
-			return;
-		}
-		*(void **)((char *)&g + tls_syms[i].off) = f;
-	}
+	load_ret = dlib_load(TLS_SO, tls_syms, sizeof(tls_syms) / sizeof(tls_syms[0]), &g,
+			     load_why, sizeof(load_why));
 }
 
 int tls_lib_load(struct err *err)

@@ -1,19 +1,17 @@
 #include "slirp/slirp_lib.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 
+#include "util/dlib.h"
+
 struct slirp_lib slirp_lib;
 
 #define SLIRP_SO "libslirp.so.0"
 
-static const struct {
-	const char *name;
-	size_t off;
-} slirp_syms[] = {
+static const struct dlib_sym slirp_syms[] = {
 	{ "slirp_new", offsetof(struct slirp_lib, new_) },
 	{ "slirp_cleanup", offsetof(struct slirp_lib, cleanup) },
 	{ "slirp_input", offsetof(struct slirp_lib, input) },
@@ -35,25 +33,8 @@ static char load_why[200];
 
 static void slirp_lib_open(void)
 {
-	void *h = dlopen(SLIRP_SO, RTLD_NOW | RTLD_LOCAL);
-
-	if (!h) {
-		snprintf(load_why, sizeof(load_why), "%s", dlerror());
-		load_ret = -ELIBACC;
-		return;
-	}
-	for (size_t i = 0; i < sizeof(slirp_syms) / sizeof(slirp_syms[0]); i++) {
-		void *f = dlsym(h, slirp_syms[i].name);
-
-		if (!f) {
-			snprintf(load_why, sizeof(load_why), "%s has no %s", SLIRP_SO,
-				 slirp_syms[i].name);
-			load_ret = -ELIBACC;
-			/* Kept loaded: nothing in it ran, and a half table is never read. */
-			return;
-		}
-		*(void **)((char *)&slirp_lib + slirp_syms[i].off) = f;
-	}
+	load_ret = dlib_load(SLIRP_SO, slirp_syms, sizeof(slirp_syms) / sizeof(slirp_syms[0]),
+			     &slirp_lib, load_why, sizeof(load_why));
 }
 
 int slirp_lib_load(struct err *err)

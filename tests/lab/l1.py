@@ -11,6 +11,7 @@ the environment when this module is imported:
     LAB_L1_CPU     L1's CPU model (default max)
     LAB_L1_APPEND  added to L1's kernel command line
     LAB_L1_KEEPER  0: no keeper VM in L1 (l1keeper.c; default on)
+    LAB_L1_NPT     1: L1's kvm-amd with npt=1 (default npt=0; lab_build.py)
 """
 import bisect
 import json

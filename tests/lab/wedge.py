@@ -177,7 +177,7 @@ def main():
         for name, settings in configs:
             env = dict(os.environ, LAB_CAMPAIGN="%s/%s" % (campaign, name), **settings)
             for k in ("LAB_QEMU", "LAB_QEMU_DATA", "LAB_L1_CPUS", "LAB_L1_CPU", "LAB_L1_APPEND",
-                      "LAB_L1_KEEPER"):
+                      "LAB_L1_KEEPER", "LAB_L1_NPT"):
                 if k not in settings:
                     env.pop(k, None)
             if a.cmd == "poke":

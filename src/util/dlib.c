@@ -1,0 +1,28 @@
+/* A library loaded when asked for (dlib.h). */
+#include "util/dlib.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+
+int dlib_load(const char *so, const struct dlib_sym *syms, size_t n, void *table, char *why,
+	      size_t why_len)
+{
+	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+
+	if (!h) {
+		snprintf(why, why_len, "%s", dlerror());
+		return -ELIBACC;
+	}
+	for (size_t i = 0; i < n; i++) {
+		void *f = dlsym(h, syms[i].name);
+
+		if (!f) {
+			snprintf(why, why_len, "%s has no %s", so, syms[i].name);
+			/* Kept loaded: nothing in it ran, and a half table is never read. */
+			return -ELIBACC;
+		}
+		*(void **)((char *)table + syms[i].off) = f;
+	}
+	return 0;
+}
