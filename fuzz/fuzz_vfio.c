@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct bus bus;
 	struct vfio_bar_space space = { LAYOUT_PCI_VFIO_BARS, LAYOUT_PCI_MMIO32_END, 0, 0 };
 	uint8_t cfg[256];
-	uint32_t table = 0, pba = 0, tsize = 0, bar_end = 0;
+	uint64_t table = 0, pba = 0, tsize = 0, bar_end = 0, pba_end = 0;
 	int fd;
 
 	fd = memfd_create("fuzz-vfio", MFD_CLOEXEC);
@@ -89,11 +89,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						 PCI_CFG_CAP_PTR, 1); off;) {
 		if (pci_root_cfg_read(pci_root_of(&root), 0, SLOT << 3, off, 1) == PCI_CAP_ID_MSIX) {
 			uint32_t t = pci_root_cfg_read(pci_root_of(&root), 0, SLOT << 3, off + 4, 4);
+			uint32_t p = pci_root_cfg_read(pci_root_of(&root), 0, SLOT << 3, off + 8, 4);
 
-			table = 0x1000u + (t & 7) * MAX_BAR + (t & ~7u);
-			bar_end = 0x1000u + (t & 7) * MAX_BAR + (uint32_t)h.region[t & 7].size;
-			pba = 0x1000u + (t & 7) * MAX_BAR +
-			      (pci_root_cfg_read(pci_root_of(&root), 0, SLOT << 3, off + 8, 4) & ~7u);
+			/*
+			 * Each in its own BAR (BIR), in 64 bits: an offset near 4 GiB
+			 * must not wrap around onto the configuration space at 0.
+			 */
+			table = 0x1000ull + (t & 7) * MAX_BAR + (t & ~7u);
+			bar_end = 0x1000ull + (t & 7) * MAX_BAR + h.region[t & 7].size;
+			pba = 0x1000ull + (p & 7) * MAX_BAR + (p & ~7u);
+			pba_end = 0x1000ull + (p & 7) * MAX_BAR + h.region[p & 7].size;
 			tsize = 16 * ((pci_root_cfg_read(pci_root_of(&root), 0, SLOT << 3, off + 2,
 							 2) & 0x7ff) + 1);
 		}
@@ -146,9 +151,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (pread(fd, fd_now, FD_SIZE, 0) != FD_SIZE)
 			abort();
 		/* Inside the BAR (a table past its end spills into the next BAR's region). */
-		for (uint32_t a = table; a < table + tsize && a < bar_end; a++)
+		for (uint64_t a = table; a < table + tsize && a < bar_end && a < FD_SIZE; a++)
 			CHECK(fd_now[a] == fd_snapshot[a]);
-		for (uint32_t a = pba; a < pba + 8 && a < bar_end; a++)
+		for (uint64_t a = pba; a < pba + 8 && a < pba_end && a < FD_SIZE; a++)
 			CHECK(fd_now[a] == fd_snapshot[a]);
 		memcpy(&cmd, fd_now + CFG_OFF + PCI_CFG_COMMAND, 2);
 		CHECK(!(cmd & PCI_COMMAND_IO) || (cfg[PCI_CFG_COMMAND] & PCI_COMMAND_IO));
