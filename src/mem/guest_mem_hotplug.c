@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 
 #include "core/layout.h"
+#include "mem/guest_mem_uffd.h"
 
 uint64_t guest_mem_hotplug_gpa(const struct guest_mem *gm, uint64_t size)
 {
@@ -133,8 +134,6 @@ static int slot_kvm(const struct guest_mem *gm, unsigned int s, bool on)
  */
 static void give_back(const struct guest_mem *gm, uint8_t *p, uint64_t len)
 {
-	struct uffdio_range r = { (uint64_t)(uintptr_t)p, len };
-
 	if (gm->hp->file_backed && mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
 					MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) !=
 	    MAP_FAILED) {
@@ -142,7 +141,7 @@ static void give_back(const struct guest_mem *gm, uint8_t *p, uint64_t len)
 		return;
 	}
 	if (gm->uffd_held)
-		ioctl(gm->uffd, UFFDIO_UNREGISTER, &r);
+		(void)guest_mem_uffd_unregister(gm->uffd, p, len);
 	madvise(p, len, MADV_DONTNEED);
 }
 

@@ -117,16 +117,36 @@ int guest_mem_uffd_arm(const struct guest_mem *gm, int fd)
 	return 0;
 }
 
+int guest_mem_uffd_unregister(int fd, void *hva, uint64_t len)
+{
+	struct uffdio_range r = { (uint64_t)(uintptr_t)hva, len };
+
+	if (ioctl(fd, UFFDIO_UNREGISTER, &r) < 0)
+		return -errno;
+	/*
+	 * UNREGISTER wakes the faults already waiting, then takes each VMA's
+	 * write lock. A fault taken under the VMA's own lock (a thread of
+	 * ours reading guest RAM, not KVM's, which takes mmap_lock) can be
+	 * between its check and its wait when that wake runs: it then sleeps
+	 * on, and nothing would wake it (seen: 5 of 600 post-copy unit runs
+	 * on 6.18). Once UNREGISTER returns it has waited for that VMA lock,
+	 * so such a fault is queued by now, and this wake reaches it; it
+	 * retries on an unregistered range.
+	 */
+	if (ioctl(fd, UFFDIO_WAKE, &r) < 0)
+		return -errno;
+	return 0;
+}
+
 int guest_mem_uffd_disarm(const struct guest_mem *gm, int fd)
 {
 	int ret = 0;
 
 	for (unsigned int i = 0; i < gm->nregions; i++) {
-		struct uffdio_range r = { (uint64_t)(uintptr_t)gm->regions[i].hva,
-					  gm->regions[i].size };
+		int r = guest_mem_uffd_unregister(fd, gm->regions[i].hva, gm->regions[i].size);
 
-		if (ioctl(fd, UFFDIO_UNREGISTER, &r) < 0 && !ret)
-			ret = -errno;
+		if (r && !ret)
+			ret = r;
 	}
 	return ret;
 }

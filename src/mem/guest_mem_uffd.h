@@ -50,6 +50,9 @@ int guest_mem_uffd_keep(struct guest_mem *gm, int fd);
  * pages, or registered no more (disarming wakes every fault still
  * waiting, which then reads zeros: only once no page is to come). 0 or
  * -errno (-EOPNOTSUPP where UFFDIO_COPY cannot serve a region).
+ * guest_mem_uffd_unregister: [hva, hva + len) registered no more, and
+ * every fault on it woken, one that raced the unregistering included
+ * (what _disarm does per region). 0 or -errno.
  * guest_mem_uffd_place / _zero: len bytes (whole pages) at hva filled
  * from src, or with zeros, and whoever waits on them woken; a page there
  * already is -EEXIST. 0 or -errno.
@@ -57,6 +60,7 @@ int guest_mem_uffd_keep(struct guest_mem *gm, int fd);
 int guest_mem_uffd_open(void);
 int guest_mem_uffd_arm(const struct guest_mem *gm, int fd);
 int guest_mem_uffd_disarm(const struct guest_mem *gm, int fd);
+int guest_mem_uffd_unregister(int fd, void *hva, uint64_t len);
 int guest_mem_uffd_place(int fd, void *hva, const void *src, uint64_t len);
 int guest_mem_uffd_zero(int fd, void *hva, uint64_t len);
 

@@ -111,7 +111,7 @@ static const struct sandbox_ioctl io_ioctls[] = {
 	 * a Uffd restore an unplugged range leaves the userfaultfd, so it reads
 	 * zeros when plugged again (mem/guest_mem_hotplug.c).
 	 */
-	IOCTL(KVM_SET_USER_MEMORY_REGION), IOCTL(UFFDIO_UNREGISTER),
+	IOCTL(KVM_SET_USER_MEMORY_REGION), IOCTL(UFFDIO_UNREGISTER), IOCTL(UFFDIO_WAKE),
 	IOCTL(TCGETS), IOCTL(TCSETS), IOCTL(TCSETSW), IOCTL(TCSETSF),
 };
 
@@ -232,9 +232,10 @@ static const struct sandbox_ioctl migrate_ioctls[] = {
 	IOCTL(KVM_SET_PIT2), IOCTL(KVM_SET_CLOCK),
 	/*
 	 * Post-copy's destination (control/host_migrate_pc.c): the userfaultfd
-	 * made before the seal, armed on RAM, its pages placed, then disarmed.
+	 * made before the seal, armed on RAM, its pages placed, then disarmed
+	 * (each range woken after, mem/guest_mem_uffd.c says why).
 	 */
-	IOCTL(UFFDIO_REGISTER), IOCTL(UFFDIO_UNREGISTER), IOCTL(UFFDIO_COPY),
+	IOCTL(UFFDIO_REGISTER), IOCTL(UFFDIO_UNREGISTER), IOCTL(UFFDIO_WAKE), IOCTL(UFFDIO_COPY),
 	IOCTL(UFFDIO_ZEROPAGE),
 };
 
