@@ -149,29 +149,48 @@ int registry_resume(struct registry *r, enum comp_kind kind)
 }
 
 struct each_call {
-	struct reg_entry *e;
+	struct reg_entry *entries;
+	unsigned int from, to;      /* a run of devices, [from, to) */
 	int (*fn)(struct reg_entry *e, void *ctx, struct err *err);
 	void *ctx;
 };
 
-static int each_one(void *ctx, struct err *err)
+static int each_run(void *ctx, struct err *err)
 {
 	struct each_call *c = ctx;
 
-	return c->fn(c->e, c->ctx, err);
+	for (unsigned int i = c->from; i < c->to; i++) {
+		int ret = c->fn(&c->entries[i], c->ctx, err);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 int registry_each(struct registry *r, struct eventloop *loop,
 		  int (*fn)(struct reg_entry *e, void *ctx, struct err *err), void *ctx,
 		  struct err *err)
 {
-	for (unsigned int i = 0; i < r->n; i++) {
-		struct each_call c = { &r->entries[i], fn, ctx };
-		int ret = c.e->kind == COMP_DEVICE ? eventloop_run_on(loop, each_one, &c, err)
-						   : fn(c.e, ctx, err);
+	for (unsigned int i = 0; i < r->n;) {
+		struct each_call c = { r->entries, i, i + 1, fn, ctx };
+		int ret;
 
+		if (r->entries[i].kind != COMP_DEVICE) {
+			ret = fn(&r->entries[i], ctx, err);
+		} else {
+			/*
+			 * Consecutive devices in one trip to their thread: a reset
+			 * checks and applies a dozen records, and a trip each cost it
+			 * more than the records themselves.
+			 */
+			while (c.to < r->n && r->entries[c.to].kind == COMP_DEVICE)
+				c.to++;
+			ret = eventloop_run_on(loop, each_run, &c, err);
+		}
 		if (ret)
 			return ret;
+		i = c.to;
 	}
 	return 0;
 }
