@@ -47,6 +47,12 @@ const int *sandbox_list_vfio(unsigned int *n);
 const struct sandbox_ioctl *sandbox_list_vfio_ioctls(unsigned int *n);
 /* The io thread's on such a VM: a device quiesced, reset, unplugged (allow.c). */
 const struct sandbox_ioctl *sandbox_list_vfio_io_ioctls(unsigned int *n);
+/*
+ * The zygote's deny list (zygote.h): what no clone needs on its way to
+ * its own seal or after it, less what a sanitizer build's runtime needs
+ * (ptrace, for LeakSanitizer's check at a clone's exit).
+ */
+const int *sandbox_list_zygote_denied(unsigned int *n);
 /* Whether l lets nr through with any arguments. */
 bool sandbox_list_has(const struct sandbox_list *l, int nr);
 /* The syscalls a list lets through: ioctl and each argument-checked one count once. */

@@ -179,3 +179,24 @@ int sandbox_compile(enum thread_kind kind, bool hotplug, bool vfio, uint32_t pid
 	seccomp_release(ctx);
 	return ret;
 }
+
+int sandbox_compile_zygote(struct sock_fprog *prog)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	unsigned int n;
+	const int *nr = sandbox_list_zygote_denied(&n);
+	int ret;
+
+	if (!ctx)
+		return -ENOMEM;
+	/* int 0x80 and x32 would reach the same calls by other numbers: refused whole. */
+	ret = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(EPERM));
+	if (!ret)
+		ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+	for (unsigned int i = 0; !ret && i < n; i++)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr[i], 0);
+	if (!ret)
+		ret = export_prog(ctx, prog);
+	seccomp_release(ctx);
+	return ret;
+}

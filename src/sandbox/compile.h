@@ -44,6 +44,16 @@ struct sandbox_precompiled {
 extern const struct sandbox_precompiled sandbox_precompiled[THREAD_KINDS];
 
 /*
+ * The zygote's deny list (allow.c) as a program: every syscall allowed
+ * but those, refused with EPERM, and every other architecture's table
+ * too. The caller frees prog->filter. 0 or -errno. The build's copy is
+ * sandbox_precompiled_zygote (no pid in it: pid_at is -1), which
+ * zygote.c installs.
+ */
+int sandbox_compile_zygote(struct sock_fprog *prog);
+extern const struct sandbox_precompiled sandbox_precompiled_zygote;
+
+/*
  * x86-64's syscall names by number, as libseccomp resolves them, for the
  * SIGSYS report (sigsys.c): written by the build too, so no process
  * resolves 512 numbers at start. "" where a number has no name.

@@ -2,7 +2,8 @@
  * Build time only: compiles every thread kind's seccomp program with
  * libseccomp, as sandbox_compile does at run time, and writes them as a C
  * source (sandbox_filters.c) the binary then copies them from
- * (compile.h), with x86-64's syscall names by number. Not part of
+ * (compile.h), with the zygote's deny program and x86-64's syscall names
+ * by number. Not part of
  * libhearth; meson runs it from the build tree.
  *
  *     sandbox-filters-gen OUTPUT.c
@@ -68,7 +69,7 @@ static int emit(FILE *f, const char *kind, const struct sock_fprog *p)
 
 int main(int argc, char **argv)
 {
-	struct sock_fprog progs[THREAD_KINDS] = { { 0 } };
+	struct sock_fprog progs[THREAD_KINDS] = { { 0 } }, zyg = { 0 };
 	int at[THREAD_KINDS];
 	FILE *f;
 	int k, ret = 0;
@@ -97,6 +98,11 @@ int main(int argc, char **argv)
 				sandbox_list_get((enum thread_kind)k)->kind);
 		}
 	}
+	if (!ret) {
+		ret = sandbox_compile_zygote(&zyg);
+		if (ret)
+			fprintf(stderr, "sandbox-filters-gen: zygote: %s\n", strerror(-ret));
+	}
 	f = ret ? NULL : fopen(argv[1], "w");
 	if (!ret && !f) {
 		fprintf(stderr, "sandbox-filters-gen: %s: %s\n", argv[1], strerror(errno));
@@ -113,6 +119,10 @@ int main(int argc, char **argv)
 				sandbox_list_get((enum thread_kind)k)->kind, progs[k].len, at[k]);
 		fprintf(f, "};\n\n");
 		if (!ret)
+			ret = emit(f, "zygote", &zyg);
+		fprintf(f, "const struct sandbox_precompiled sandbox_precompiled_zygote = "
+			"{ pre_zygote, %u, -1 };\n\n", zyg.len);
+		if (!ret)
 			ret = emit_names(f);
 		if (fclose(f) || ret) {
 			fprintf(stderr, "sandbox-filters-gen: cannot write %s\n", argv[1]);
@@ -122,5 +132,6 @@ int main(int argc, char **argv)
 	}
 	for (k = 0; k < THREAD_KINDS; k++)
 		free(progs[k].filter);
+	free(zyg.filter);
 	return ret ? 1 : 0;
 }

@@ -8,19 +8,13 @@
  * not exec a program, trace or read another process, load a module or a
  * BPF program, open a file by handle, make a userfaultfd or a device
  * node, or join another namespace. Filters stack, so each clone's own
- * (allow.c) still applies on top of this one.
+ * (allow.c) still applies on top of this one. The list is allow.c's
+ * (sandbox_list_zygote_denied); the build compiles it (compile.h).
  */
 #ifndef HEARTH_SANDBOX_ZYGOTE_H
 #define HEARTH_SANDBOX_ZYGOTE_H
 
 #include "util/err.h"
-
-/*
- * The zygote's syscall numbers refused with EPERM, and their count: the
- * deny list, less what a sanitizer build's runtime needs (ptrace, for
- * LeakSanitizer's check at a clone's exit).
- */
-const int *sandbox_zygote_denied(unsigned int *n);
 
 /*
  * On the zygote, single-threaded, before its first request: no new

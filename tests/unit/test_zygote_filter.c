@@ -29,6 +29,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sandbox/allow.h"
+#include "sandbox/compile.h"
 #include "sandbox/zygote.h"
 
 /* What each step saw, by bit: set when the step went as the filter says it must. */
@@ -141,7 +143,7 @@ static void test_refused(void **state)
 static void test_list(void **state)
 {
 	unsigned int n;
-	const int *nr = sandbox_zygote_denied(&n);
+	const int *nr = sandbox_list_zygote_denied(&n);
 	bool has_ptrace = false;
 
 	(void)state;
@@ -158,12 +160,27 @@ static void test_list(void **state)
 #endif
 }
 
+/* The build's copy (what the zygote installs) is libseccomp's program for the list, bit for bit. */
+static void test_precompiled(void **state)
+{
+	struct sock_fprog prog;
+
+	(void)state;
+	assert_int_equal(sandbox_compile_zygote(&prog), 0);
+	assert_int_equal(prog.len, sandbox_precompiled_zygote.len);
+	assert_int_equal(sandbox_precompiled_zygote.pid_at, -1);
+	assert_memory_equal(prog.filter, sandbox_precompiled_zygote.insns,
+			    prog.len * sizeof(*prog.filter));
+	free(prog.filter);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_without),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_precompiled),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
