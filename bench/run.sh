@@ -58,11 +58,6 @@ if [ "${1:-}" = --migrate-tls ]; then
   scripts/deps.sh bench
   exec python3 bench/migrate_tls.py "$@"
 fi
-if [ "${1:-}" = --migrate ]; then
-  shift
-  scripts/deps.sh bench
-  exec python3 bench/migrate.py "$@"
-fi
 if [ "${1:-}" = --fork ]; then
   shift
   scripts/deps.sh bench
@@ -73,7 +68,14 @@ if [ "${1:-}" = --density ]; then
   scripts/deps.sh bench
   exec python3 bench/density.py "$@"
 fi
+# The rest run in the lab: its packages (QEMU, busybox, kmod's modinfo for L2's
+# modules ...) and the charts'.
 scripts/deps.sh lab
+scripts/deps.sh bench
+if [ "${1:-}" = --migrate ]; then
+  shift
+  exec python3 bench/migrate.py "$@"
+fi
 if [ "${1:-}" = --io ]; then
   shift
   exec python3 bench/io.py "$@"
