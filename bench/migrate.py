@@ -110,6 +110,13 @@ gap() {
        if (p != "" && $1 - p > g) g = $1 - p; p = $1 }
        END { printf "%d", (g * 1000 > 10 ? g * 1000 - 10 : 0) }'
 }
+# gapat S D: when the largest gap began (L1's uptime, s), and on which side
+gapat() {
+  { awk '{print $0, "source"}' $1.st; awk '{print $0, "destination"}' $2.st; } | sort -n -s -k1,1 |
+    awk '$2 == "LAB" && $3 == "count" {
+       if (p != "" && $1 - p > g) { g = $1 - p; at = p; from = w; to = $NF }; p = $1; w = $NF }
+       END { printf "%.3f %s-%s", at, from, to }'
+}
 # dirtied OUT: the dirtier's rate, MiB/s of the guest's own clock
 dirtied() { grep -a 'LAB dirtied' $1 | tr -d '\r' | awk '{m = $3; t = $6; s = $8}
   END { if (m != "" && t > s) printf "%.1f", m / (t - s) }'; }
@@ -147,7 +154,7 @@ one() { # KIND DIRTY LIMIT
   b=$(tailcount /tmp/$1.d.out)
   waitcount $((b + 100)) /tmp/$1.d.out 300 || echo "BENCH hearth_$1_error=no_count_after"
   echo "BENCH hearth_$1_dirtied=$(dirtied /tmp/$1.s.out)"
-  for k in total_ms downtime_us bytes first_pass_pages iteration; do
+  for k in total_ms downtime_us bytes first_pass_pages iteration pages_left; do
     echo "BENCH hearth_$1_$k=$(tr -d '\n' </tmp/$1.mig | sed -n 's/.*"'$k'":\([0-9]*\).*/\1/p')"
   done
   echo "BENCH hearth_$1_gap_ms=$(gap /tmp/$1.s.out /tmp/$1.d.out)"
@@ -156,6 +163,13 @@ one() { # KIND DIRTY LIMIT
   api /tmp/d.sock GET /migrate >/dev/null; cp /tmp/resp /tmp/$1.dmig
   pa=$(tr -d '\n' </tmp/$1.mig | sed -n 's/.*"paused_at_us":\([0-9]*\).*/\1/p')
   ra=$(tr -d '\n' </tmp/$1.dmig | sed -n 's/.*"resumed_at_us":\([0-9]*\).*/\1/p')
+  # The downtime phase by phase: the source's state, its last pages and state sent, the
+  # destination's READY (its load_us within), its RUNNING after GO.
+  sw=$(tr -d '\n' </tmp/$1.mig | sed -n 's/.*"switch_us":{\([^}]*\)}.*/\1/p' | tr -dc '0-9,' | tr , /)
+  echo "BENCH hearth_$1_switch=$sw/$(tr -d '\n' </tmp/$1.dmig | sed -n 's/.*"load_us":\([0-9]*\).*/\1/p')"
+  # Where the largest gap lies, against the pause (ms; negative: before it).
+  [ -n "$pa" ] && echo "BENCH hearth_$1_gap_at=$(gapat /tmp/$1.s.out /tmp/$1.d.out |
+    awk -v pa=$pa '{ printf "%.0f/%s", ($1 - pa / 1e6) * 1000, $2 }')"
   [ -n "$pa" ] && [ -n "$ra" ] && echo "BENCH hearth_$1_split=$(awk -v pa=$pa -v ra=$ra '
     $2 == "LAB" && $3 == "count" {
       if (FILENAME ~ /[.]s[.]out[.]st$/ && $1 * 1e6 <= pa) l = $1
@@ -310,6 +324,19 @@ def main():
                   "its pause, %.1f ms the VMM's downtime, %s ms from the destination's resume "
                   "to the guest's first line (L1's /proc/uptime, 10 ms ticks)" % (
                       kind, h[2], sp[0], h[1], sp[1]))
+    for kind in ("idle", "dirty", "postcopy"):
+        at = vals.get("hearth_%s_gap_at" % kind, "").split("/")
+        if len(at) == 2:
+            print("hearth %s: the largest gap began %s ms from the source's pause, between "
+                  "lines of the %s" % (kind, at[0], at[1].replace("-", " and the ")))
+    for kind in ("idle", "dirty", "postcopy"):
+        sw = vals.get("hearth_%s_switch" % kind, "").split("/")
+        if len(sw) == 5 and all(x.isdigit() for x in sw):
+            print("hearth %s: its downtime's phases (us): state %s, last pages (%s) and state "
+                  "sent %s, the destination's READY %s (its load %s), RUNNING after GO %s; "
+                  "%s passes" % (kind, sw[0], vals.get("hearth_%s_pages_left" % kind, "?"),
+                                 sw[1], sw[2], sw[4], sw[3],
+                                 vals.get("hearth_%s_iteration" % kind, "?")))
     for kind in ("idle", "dirty", "postcopy"):
         h, q = got.get(("hearth", kind)), got.get(("qemu", kind))
         if h and q:

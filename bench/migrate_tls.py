@@ -86,6 +86,7 @@ def one(hearth, tmp, memory, touch, tls, tlsdir):
         got = json.loads(get(ssock, "/migrate")[1])
         if got["state"] != "completed":
             raise RuntimeError("the migration ended %r" % got)
+        got["load_us"] = json.loads(get(dsock, "/migrate")[1]).get("load_us", 0)
         return got
     finally:
         for p in procs:
@@ -114,9 +115,12 @@ def main():
             for tls in ((False, True) if i % 2 == 0 else (True, False)):
                 r = one(a.hearth, tmp, a.memory, a.touch, tls, tlsdir)
                 runs[tls].append(r)
-                print("run %d %s: total %d ms, %.1f MB, downtime %.1f ms, %s" % (
+                sw = r.get("switch_us", {})
+                print("run %d %s: total %d ms, %.1f MB, downtime %.1f ms (%s), %s" % (
                     i + 1, "tls  " if tls else "plain", r["total_ms"], r["bytes"] / 1e6,
-                    r["downtime_us"] / 1e3, r["tls"]), flush=True)
+                    r["downtime_us"] / 1e3, " ".join("%s %d" % (k, sw[k]) for k in
+                    ("state", "send", "ready", "running") if k in sw) + " load %d" % r["load_us"],
+                    r["tls"]), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     med = {}

@@ -72,6 +72,11 @@ struct host_mig {
 	 */
 	uint64_t paused_at_us, resumed_at_us;
 	uint64_t load_us;           /* the destination's load of the VM from the stream */
+	/*
+	 * The source's switch-over, phase by phase (us): its state taken, the
+	 * last pages and the state sent, the destination's READY, its RUNNING.
+	 */
+	uint64_t sw_us[4];
 	/* The source's: the dirty log was on before (a failure marks all of RAM dirty again). */
 	bool had_tracking;
 	uint64_t ram_limit;         /* the destination's: the most RAM a stream may lay out */

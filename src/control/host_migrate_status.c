@@ -80,6 +80,11 @@ int host_migrate_get(void *ctx, json_t **out)
 		json_object_set_new(*out, strcmp(m->role, "source") ? "resumed_at_us" :
 				    "paused_at_us", json_integer((json_int_t)(strcmp(m->role,
 				    "source") ? m->resumed_at_us : m->paused_at_us)));
+	/* The source's downtime, phase by phase (all 0 until it is over). */
+	if (*out && !strcmp(m->role, "source"))
+		json_object_set_new(*out, "switch_us", json_pack("{s:I, s:I, s:I, s:I}",
+			"state", (json_int_t)m->sw_us[0], "send", (json_int_t)m->sw_us[1],
+			"ready", (json_int_t)m->sw_us[2], "running", (json_int_t)m->sw_us[3]));
 	/* What the handshake agreed ("TLS1.3 AES-256-GCM"); false: a plain stream (or none yet). */
 	if (*out)
 		json_object_set_new(*out, "tls", m->tls_desc[0] ? json_string(m->tls_desc)

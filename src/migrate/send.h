@@ -44,6 +44,17 @@ int mig_send_pass(int fd, const struct guest_mem *gm, uint64_t *const *maps,
 int mig_send_range(int fd, const struct guest_region *r, const uint64_t *map, uint64_t from,
 		   uint64_t to, struct mig_progress *p);
 /*
+ * Whether pre-copy stops after a pass: n pages left, which would take
+ * expect_ms at the last pass's rate against budget_ms, prev the pages the
+ * pass before left (UINT64_MAX after the first). Once the rest fits the
+ * budget, it goes on while a pass still halves it, unless it is down to
+ * MIG_CONVERGED_PAGES: what is left is sent paused, and the estimate leaves
+ * out the switch-over's own costs. (max_iterations is the caller's.)
+ */
+#define MIG_CONVERGED_PAGES 64
+bool mig_precopy_done(uint64_t expect_ms, uint32_t budget_ms, uint64_t n, uint64_t prev);
+
+/*
  * The dirty log since the last collection, region by region into maps
  * (allocated on the first call; mig_maps_free), *n the pages set. 0 or
  * -errno.

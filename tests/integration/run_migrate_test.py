@@ -202,6 +202,10 @@ def move(binary, tmp, postcopy, big=False):
         check(dst["bytes"] == got["bytes"] and got["bytes"] > 0,
               "both count the same bytes: %r %r" % (got, dst))
         check(got["iteration"] >= 1 and got["downtime_us"] > 0, "passes and downtime: %r" % got)
+        sw = got.get("switch_us", {})
+        check(sorted(sw) == ["ready", "running", "send", "state"] and
+              all(v > 0 for v in sw.values()) and sum(sw.values()) == got["downtime_us"],
+              "the downtime's four phases, each taken, add up to it: %r" % got)
         if not postcopy:
             # One clock on one host: the resume lies inside the source's downtime.
             check(0 < got["paused_at_us"] <= dst["resumed_at_us"] <=

@@ -186,6 +186,117 @@ static void test_round_trip(void **state)
 	guest_mem_destroy(&gm);
 }
 
+/* A dirty pass alone, over a map the test made: begin, the pass, STATE, END. */
+struct sparse {
+	struct src s;
+	uint64_t *map;
+};
+
+static void *sparse_source(void *arg)
+{
+	struct sparse *sp = arg;
+	struct src *s = &sp->s;
+	uint64_t *maps[GUEST_MEM_DIRTY_MAPS] = { sp->map };
+	int ret = mig_send_begin(s->fd, s->gm, 1, &s->p, &s->err);
+
+	if (!ret)
+		ret = mig_send_pass(s->fd, s->gm, maps, &s->p, &s->err);
+	if (!ret)
+		ret = mig_wire_send_buf(s->fd, MIG_STATE, "state", 5);
+	if (!ret)
+		ret = mig_wire_send_buf(s->fd, MIG_END, NULL, 0);
+	s->ret = ret;
+	return NULL;
+}
+
+/*
+ * A last pass skips the map's empty words whole: runs that cross a word's
+ * edge (written and zero), a full word followed by an empty one, lone pages, the last page, and
+ * long stretches of nothing between. Exactly the marked pages arrive,
+ * each as it is in RAM; every other page stays zero.
+ */
+static void test_sparse_pass(void **state)
+{
+	static const uint64_t marked[][2] = {   /* [first, last] pages, inclusive */
+		{ 62, 65 }, { 127, 128 }, { 192, 255 }, { 320, 320 }, { 1000, 1001 },
+		{ RAM / 4096 - 1, RAM / 4096 - 1 },
+	};
+	uint64_t npages = RAM / 4096, want = 0;
+	struct sparse sp = { .s = { .err = ERR_INIT } };
+	struct guest_mem gm;
+	struct mig_image im;
+	struct mig_progress p = { 0 };
+	struct err err = ERR_INIT;
+	uint8_t page[4096];
+	pthread_t t;
+	int sv[2];
+
+	assert_int_equal(guest_mem_init(&gm, RAM), 0);
+	assert_int_equal(guest_mem_dirty_enable(&gm), 0);
+	sp.map = calloc(guest_mem_dirty_words(&gm, 0), sizeof(uint64_t));
+	assert_non_null(sp.map);
+	/* Every page written but 127 and 128 (a zero run across a word's edge) and 1001. */
+	for (uint64_t pg = 0; pg < npages; pg++) {
+		memset(page, (int)(pg % 251) + 1, sizeof(page));
+		if (pg != 127 && pg != 128 && pg != 1001)
+			guest_mem_write(&gm, pg * 4096, page, sizeof(page));
+	}
+	for (unsigned int i = 0; i < sizeof(marked) / sizeof(marked[0]); i++)
+		for (uint64_t pg = marked[i][0]; pg <= marked[i][1]; pg++) {
+			sp.map[pg / 64] |= 1ull << (pg % 64);
+			want++;
+		}
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	sp.s.fd = sv[0];
+	sp.s.gm = &gm;
+	assert_int_equal(pthread_create(&t, NULL, sparse_source, &sp), 0);
+	mig_image_init(&im);
+	assert_int_equal(mig_recv_stream(sv[1], &im, &p, &err), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(sp.s.ret, 0);
+	assert_int_equal(sp.s.p.pages, want);
+	assert_int_equal(im.zero_pages, 3);
+	for (uint64_t pg = 0; pg < npages; pg++) {
+		uint8_t got[4096], zero[4096] = { 0 };
+		bool in = sp.map[pg / 64] >> (pg % 64) & 1;
+
+		assert_int_equal(file_pread_full(im.fd, got, sizeof(got),
+						 im.l.r[0].offset + pg * 4096), (ssize_t)sizeof(got));
+		assert_memory_equal(got, in ? guest_mem_ptr(&gm, pg * 4096, 4096) : zero,
+				    sizeof(got));
+	}
+	close(sv[0]);
+	close(sv[1]);
+	free(sp.map);
+	mig_image_release(&im);
+	guest_mem_destroy(&gm);
+}
+
+/*
+ * When pre-copy stops: an idle guest's set, shrinking pass by pass, goes
+ * on until it stops halving or is tiny; a busy guest's, never shrinking,
+ * stops once it fits the budget, as the budget alone decided before.
+ */
+static void test_precopy_done(void **state)
+{
+	/* Over the budget: never, however small or steady. */
+	assert_false(mig_precopy_done(21, 20, 10, 10));
+	assert_false(mig_precopy_done(500, 20, 100000, 100000));
+	/* After the first pass, within the budget: another pass, unless tiny. */
+	assert_false(mig_precopy_done(8, 20, 2000, UINT64_MAX));
+	assert_true(mig_precopy_done(0, 20, MIG_CONVERGED_PAGES, UINT64_MAX));
+	assert_false(mig_precopy_done(0, 20, MIG_CONVERGED_PAGES + 1, UINT64_MAX));
+	/* An idle guest: 2000, then 300 (halved: on), then 200 (not: done). */
+	assert_false(mig_precopy_done(1, 20, 300, 2000));
+	assert_true(mig_precopy_done(1, 20, 200, 300));
+	/* Exactly half is halved; one more is not. */
+	assert_false(mig_precopy_done(1, 20, 1000, 2000));
+	assert_true(mig_precopy_done(1, 20, 1001, 2000));
+	/* A busy guest's steady set, once it fits: done, as before. */
+	assert_true(mig_precopy_done(20, 20, 4000, 4100));
+	assert_true(mig_precopy_done(20, 20, 5000, 4000));
+}
+
 /* A stream of bytes into an image, through a pipe: 0 or the refusal. */
 static int feed(const uint8_t *buf, size_t len, struct mig_image *im, struct err *err)
 {
@@ -408,6 +519,8 @@ int main(void)
 		cmocka_unit_test(test_header),
 		cmocka_unit_test(test_record_bounds),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_sparse_pass),
+		cmocka_unit_test(test_precopy_done),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_outside_ram),
 		cmocka_unit_test(test_prelude),
