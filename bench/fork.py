@@ -22,7 +22,9 @@ seccomp on. For each N:
   - restore: the template's Full snapshot to files, then N `hearth
     restore` of them at once with the same overrides (bench/clones.py's),
     from their start to their first lines;
-  - for both, per clone: Pss, its own kB (dirty private pages outside
+  - for both, per clone, once every first line is in and the clones are
+    stopped (SIGSTOP: reading a thousand smaps must not starve a thousand
+    guests): Pss, its own kB (dirty private pages outside
     guest RAM and its page tables: bench/clones.py's own_and_guest), the
     guest's private kB, and the host's MemAvailable drop over N.
 Reset: for each MiB D in --dirty-mib, a template (memory 128 MiB) whose
@@ -133,6 +135,18 @@ def kill(pids):
         time.sleep(0.05)
 
 
+def freeze(pids):
+    """Stops the clones once their first lines are in, before their memory is read: a
+    thousand processes' smaps read in Python take seconds of CPU, and a thousand
+    running guests already take most of both cores (their timers' catch-up then
+    snowballs). A stopped process's pages are what they were."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            pass
+
+
 class Pid:
     """What bench/clones.py's settle_and_measure reads of a process."""
     def __init__(self, pid):
@@ -160,6 +174,7 @@ def fork_round(t, n, guest_kb):
                 first[i] = time.monotonic() - t0
         time.sleep(0.002)
     try:
+        freeze(pids)
         pss, _, used, own, gw = C.settle_and_measure([Pid(p) for p in pids], before, n, 1.0,
                                                      guest_kb)
         parts1 = kernel_parts()
@@ -176,6 +191,7 @@ def fork_round(t, n, guest_kb):
 def restore_round(hearth, state, mem, n, tmp, guest_kb):
     procs, first, before = C.clones(hearth, state, mem, n, False, tmp)
     try:
+        freeze([p.pid for p in procs])
         pss, _, used, own, gw = C.settle_and_measure(procs, before, n, 1.0, guest_kb)
     finally:
         C.stop(procs)
