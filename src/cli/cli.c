@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "util/log.h"
 #include "util/trim.h"
 #include "vmm/logger.h"
+#include "vmm/runner.h"
 
 bool cli_is_firecracker(const char *argv0)
 {
@@ -185,6 +187,18 @@ int cli_host_run(const struct host_opts *o, struct vm_config *boot, const char *
 			"it is not already used.", api_sock);
 		return host_exit_line(o, ready_say(o, &e, cli_fail(&e)));
 	}
+	/*
+	 * The runner's signals wait, blocked, for its signalfd from before the
+	 * socket exists: a SIGTERM or SIGPIPE sent once it is there (an
+	 * orchestrator's cue) would otherwise take the default action, ending
+	 * the process without its exit, until runner_init blocks them.
+	 */
+	sigset_t sigs;
+
+	/* Ignored first: made so later, it would discard one pending. */
+	signal(SIGPIPE, SIG_IGN);
+	runner_signals_mask(&sigs);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	/*
 	 * The socket first: a VM booted at once seals the sandbox in
 	 * host_open, and the sealed root keeps no directory to bind it in.

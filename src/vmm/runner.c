@@ -33,6 +33,7 @@ static void on_console_quit(void *ctx)
 
 int runner_init(struct runner *r, struct err *err)
 {
+	struct sigaction old;
 	int ret;
 
 	trim_zero(r, sizeof(*r));   /* the host is zero pages in a clone (cli.c) */
@@ -43,8 +44,14 @@ int runner_init(struct runner *r, struct err *err)
 		ret = -errno;
 		return err_set(err, false, ret, "cannot create the event loop: %s", strerror(-ret));
 	}
-	/* An unblocked thread (none, past this) drops it rather than dying of it. */
-	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * An unblocked thread (none, past this) drops it rather than dying of
+	 * it. Only when not ignored already: making it ignored discards a
+	 * SIGPIPE pending, blocked, for the signalfd (cli_host_run blocks
+	 * the set before the API socket exists).
+	 */
+	if (!sigaction(SIGPIPE, NULL, &old) && old.sa_handler != SIG_IGN)
+		signal(SIGPIPE, SIG_IGN);
 	ret = runner_signals_init(r);
 	if (ret) {
 		err_set(err, false, ret, "cannot set up signal handling: %s", strerror(-ret));

@@ -7,6 +7,7 @@
   Firecracker's exit code (149, 150, 151, 154, 157); SIGHUP the same with Hearth's stop (3).
 - SIGPIPE: "Received signal 13, code 0.", counted, and the process goes on; with stderr
   itself a pipe nobody reads (each line raising the next SIGPIPE), a SIGTERM still ends it.
+- Both sent the moment the API socket exists, before the VMM's signalfd: the same.
 - Jailed in a new PID namespace (pid 1 there drops a signal it has no handler for), the same.
 """
 import json
@@ -161,8 +162,55 @@ def case_pidns(binary, tmp):
               "jailed: no line in the log:\n" + text)
 
 
+def case_early(binary, tmp):
+    """SIGPIPE, then SIGTERM, sent the moment the API socket exists, with the process held
+    (strace delays the return of the rename that puts it in place) before the VMM's signalfd is made: SIGPIPE is counted
+    and SIGTERM is Hearth's stop (3). Both took their default action there before, ending
+    the process on the signal (a sanitizer build's slower start let CI's pipe_closed hit it)."""
+    import shutil
+    import subprocess
+    strace = shutil.which("strace")
+    check(strace, "no strace (scripts/deps.sh test installs it)")
+    sock = os.path.join(tmp, "api.sock")
+    # The delay holds hearth once the socket is in place, before runner_init; no wall-clock
+    # assertion rests on it (a slower start only shortens the window the signals land in).
+    # LeakSanitizer cannot run under ptrace; the other builds' checks still run.
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = ":".join(x for x in (env.get("ASAN_OPTIONS"), "detect_leaks=0") if x)
+    p = subprocess.Popen([strace, "-f", "-qq", "-o", os.devnull, "-e", "trace=rename,renameat,renameat2",
+                          "-e", "inject=rename,renameat,renameat2:delay_exit=1500000",
+                          binary, "serve", "--api-sock", sock], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not os.path.exists(sock):
+            check(p.poll() is None and time.monotonic() < deadline,
+                  "no API socket:\n%s" % (p.stderr.read().decode() if p.poll() is not None
+                                          else ""))
+            time.sleep(0.005)
+        kids = []
+        while not kids and time.monotonic() < deadline:
+            with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+                kids = [int(x) for x in f.read().split()]
+        check(kids, "strace has no child")
+        os.kill(kids[0], signal.SIGPIPE)
+        os.kill(kids[0], signal.SIGTERM)
+        try:
+            rc = p.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("SIGTERM sent at the socket's creation did not end hearth")
+        err = p.stderr.read().decode()
+        check(rc == 3, "exit %s after SIGPIPE and SIGTERM sent as the socket appeared, "
+              "expected 3 (a stop from the host):\n%s" % (rc, err))
+        check("Received signal 13" in err, "SIGPIPE not counted:\n" + err)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 CASES = {"fatal": case_fatal, "pipe": case_pipe, "pipe_closed": case_pipe_closed,
-         "pidns": case_pidns}
+         "early": case_early, "pidns": case_pidns}
 
 
 
