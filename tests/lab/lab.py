@@ -87,6 +87,10 @@ L1_QEMU_ARGS, L1_CMDLINE = l1.L1_QEMU_ARGS, l1.L1_CMDLINE
 # L1 prints LAB-L1-TICK every 10 s during a plan; this long without a line
 # means L1 itself hung.
 HEARTBEAT_SILENCE = 150
+# Once L1 ticks (every 10.0 to 10.2 s in every CI log of 2026-11-28, the
+# busiest plans included), six missed ticks are its wedge: waiting the boot's
+# 150 s there cost each silent wedge 90 s more before its retry.
+TICK_SILENCE = 60
 # After /dev/kvm, L1 starts its keeper (waiting for it at most 30 s) and then
 # its plan: something of either comes within this many seconds, or L1 wedged
 # starting the keeper's VM (seen twice in a row in CI, 2026-11-26).
@@ -320,8 +324,9 @@ class Lab:
                 if now - start > timeout:
                     failure = "L1 overall timeout (%ds)" % timeout
                     break
-                if now - last > silence:
-                    failure = "L1 silent for %ds" % silence
+                limit = min(silence, TICK_SILENCE) if ticking else silence
+                if now - last > limit:
+                    failure = "L1 silent for %ds" % limit
                     break
                 if stuck:
                     failure = "L1 stuck (%s)" % stuck

@@ -37,8 +37,12 @@ L1_HEARTH_ASAN = L.L1_BIN + "/hearth-asan"
 L1_GUESTRUN = L.L1_BIN + "/guestrun"
 L1_GUESTS = "/lab/guest"
 # Each wait of guestrun (a console line, hearth's exit) inside L1, against
-# hangs only: nested SVM under TCG is slow, a guest here takes seconds.
-WAIT_TIMEOUT = 180
+# hangs only: nested SVM under TCG is slow, a guest here takes seconds (a
+# whole run 10 s at most, ASan's chaos, in CI on 2026-11-28). An L1 that
+# wedges in a run is only caught at that run's timeout and more
+# (lab.run_overdue_after): 180 s a wait made that 14 minutes for a
+# three-wait run, where 60 s makes it 6.
+WAIT_TIMEOUT = 60
 
 
 class Planned:

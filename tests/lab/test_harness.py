@@ -180,6 +180,31 @@ def check_hung_run(tmp):
              "the plan goes on after it (%r)" % (nxt and (nxt.rc, nxt.guest_lines),))]
 
 
+def check_tick_silence(tmp):
+    """Once L1 ticks, missed ticks fail it after TICK_SILENCE, not after the
+    boot's longer silence; before its first tick (the boot's quiet spells),
+    only the boot's silence counts."""
+    saved = L.TICK_SILENCE
+    L.TICK_SILENCE = 2
+    try:
+        out = []
+        for what, script, want in [
+                ("ticks stop", 'echo "LAB-L1-UP t=1.0"; echo "LAB-L1-TICK t=2"; sleep 20',
+                 "L1 silent for 2s"),
+                ("quiet before the first tick", 'echo "LAB-L1-UP t=1.0"; sleep 4; '
+                 'echo "LAB-L1-TICK t=5"; ' + FINISH, None)]:
+            t0 = time.monotonic()
+            _, failure, _ = FakeLab(script).boot_l1("unused", os.path.join(tmp, "l1.log"),
+                                                    60, 15)
+            took = time.monotonic() - t0
+            ok = failure == want and (want is None or took < 15)
+            out.append((ok, "%s: %r after %.1f s (expected %r, before the boot's 15 s)"
+                        % (what, failure, took, want)))
+        return out
+    finally:
+        L.TICK_SILENCE = saved
+
+
 def check_overdue_run(tmp):
     """A run that begins and never ends while L1 keeps ticking (one L1 vCPU
     stopped: the run's timeout and watchdog in L1 never fire) is L1's wedge,
@@ -393,7 +418,7 @@ def main():
             print("%s %s (failure=%r)" % ("PASS" if ok else "FAIL", name, failure))
             passed += ok
             failed += not ok
-        for ok, what in check_records(tmp) + check_hung_run(tmp) + check_overdue_run(tmp) + check_keeper_start(tmp) + check_last_lines_after_exit(tmp) + check_resume(tmp) + check_report() + \
+        for ok, what in check_records(tmp) + check_hung_run(tmp) + check_tick_silence(tmp) + check_overdue_run(tmp) + check_keeper_start(tmp) + check_last_lines_after_exit(tmp) + check_resume(tmp) + check_report() + \
                 check_kvm_counters(tmp) + check_unsplice(tmp):
             print("%s %s" % ("PASS" if ok else "FAIL", what))
             passed += ok
