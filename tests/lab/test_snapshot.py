@@ -357,8 +357,15 @@ ELF_SAMPLE = None
 def script():
     return (SCRIPT.replace("@KERNEL@", L.L1_KERNEL).replace("@INITRD@", L1_INITRD)
             .replace("@CMDLINE@", CMDLINE).replace("@MEM@", str(MEM_MIB))
-            .replace("@BLOB@", str(BLOB)).replace("@RMW_ROUNDS@", str(RMW_ROUNDS))
-            .replace("@RMW_LEFT@", str(RMW_ROUNDS + 2)))
+            .replace("@BLOB@", str(BLOB)).replace("@RMW_ROUNDS@", str(RMW_ROUNDS)))
+
+
+def l2_script():
+    """L2's loops, each writer going on a little past the rounds script() waits for (a
+    placeholder left in, `left` is no number and each writer stops after one round)."""
+    text = L2_SCRIPT.replace("@RMW_LEFT@", str(RMW_ROUNDS + 2))
+    assert "@" not in text, "a placeholder left in L2's script"
+    return text
 
 
 def snap_info(r):
@@ -574,7 +581,7 @@ def main():
         l2 = L.build_l2_initrd(lab.kernel, name="l2snap",
                                modules=["virtio_mmio", "virtio_blk", "virtio_net",
                                         "vmw_vsock_virtio_transport"],
-                               files=files, extra_sh=L2_SCRIPT)
+                               files=files, extra_sh=l2_script())
         run = L.ShellRun("snapshot", "hearth", script(), timeout=RUN_TIMEOUT)
         run.initrd = l2
         l1files = {L.L1_BIN + "/socat": socat}
