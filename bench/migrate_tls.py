@@ -14,6 +14,15 @@ measured from the source's GET /migrate once completed: total_ms, bytes,
 downtime_us. Reported: the medians, the throughput (bytes over total), and
 TLS's ratio to plain. The physical limit is the loopback's copy, not a NIC.
 
+Also the gap the guest's own output shows: its PIT ticks at 20 Hz and it
+writes a line on each; both consoles are read as the lines come, stamped
+with the host's clock, and the largest step between two lines less the
+50 ms period is the tick gap. It holds more than the VMM's downtime: KVM's
+PIT starts a whole period when its state is set (KVM_SET_PIT2 has no
+phase), so the first tick after the resume comes up to 50 ms later than the
+guest's own clock would have it. Each run prints the split: the source's
+last tick to its pause, and the destination's resume to its first tick.
+
 Report only: results to stdout and build/bench/migrate-tls-results.txt.
 Needs a /dev/kvm that runs freestanding guests, and openssl.
 """
@@ -24,7 +33,9 @@ import shutil
 import statistics
 import subprocess
 import sys
+import re
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,11 +45,12 @@ sys.dont_write_bytecode = True
 from run_migrate_tls_test import certs  # noqa: E402
 from run_migrate_test import free_port  # noqa: E402
 from run_vmclock_test import request  # noqa: E402
-from run_fork_test import ticks, get  # noqa: E402
+from run_fork_test import get  # noqa: E402
 
 BENCH_DIR = os.path.join(ROOT, "build", "bench")
 RESULTS = os.path.join(BENCH_DIR, "migrate-tls-results.txt")
 TICK = os.path.join(ROOT, "build", "tests", "guest", "tick.elf")
+TICK_HZ = 20    # the tick guest's PIT rate (tests/guest/tick.c)
 
 
 def wait(what, pred, timeout=120):
@@ -50,6 +62,28 @@ def wait(what, pred, timeout=120):
     raise RuntimeError("timed out waiting for " + what)
 
 
+class Stamped:
+    """A console's tick lines, each stamped with the host's clock as it arrives."""
+
+    def __init__(self, pipe):
+        self.lines = []
+        self.t = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self.t.start()
+
+    def _read(self, pipe):
+        for ln in iter(pipe.readline, b""):
+            if re.search(rb"tick \d+ line \d+", ln):
+                self.lines.append(time.monotonic())
+
+
+def gap_ms(src, dst):
+    """The largest step between two tick lines over both consoles, less the tick's
+    period: the downtime the guest's own output shows."""
+    ts = sorted(src.lines + dst.lines)
+    steps = [b - a for a, b in zip(ts, ts[1:])]
+    return max(0.0, max(steps) * 1000 - 1000.0 / TICK_HZ) if steps else None
+
+
 def one(hearth, tmp, memory, touch, tls, tlsdir):
     d = tempfile.mkdtemp(dir=tmp)
     disk = os.path.join(d, "disk.img")
@@ -57,17 +91,17 @@ def one(hearth, tmp, memory, touch, tls, tlsdir):
         f.truncate(1 << 20)
     extra = ["--migrate-tls", tlsdir] if tls else []
     ssock, dsock = os.path.join(d, "s.sock"), os.path.join(d, "d.sock")
-    sout = os.path.join(d, "s.out")
     procs = [subprocess.Popen(
         [hearth, "run", "--kernel", TICK, "--memory", str(memory),
-         "--cmdline", "touch=%d dirty=0 every=20" % touch,
+         "--cmdline", "touch=%d dirty=0 every=1" % touch,
          "--disk", "path=%s,id=scratch" % disk, "--api-sock", ssock, "--migrate-net"] + extra,
-        stdin=subprocess.DEVNULL, stdout=open(sout, "wb"), stderr=subprocess.DEVNULL)]
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)]
     procs.append(subprocess.Popen([hearth, "serve", "--api-sock", dsock] + extra,
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.DEVNULL))
+    src, dst = Stamped(procs[0].stdout), Stamped(procs[1].stdout)
     try:
-        wait("the source's first line", lambda: len(ticks(sout)) >= 1)
+        wait("the source's first lines", lambda: len(src.lines) >= 5)
         wait("the destination's socket", lambda: os.path.exists(dsock))
         uri = "tcp:127.0.0.1:%d" % free_port()
         body = {"uri": uri, "drive_overrides": [
@@ -86,7 +120,17 @@ def one(hearth, tmp, memory, touch, tls, tlsdir):
         got = json.loads(get(ssock, "/migrate")[1])
         if got["state"] != "completed":
             raise RuntimeError("the migration ended %r" % got)
-        got["load_us"] = json.loads(get(dsock, "/migrate")[1]).get("load_us", 0)
+        dgot = json.loads(get(dsock, "/migrate")[1])
+        got["load_us"] = dgot.get("load_us", 0)
+        # Ten ticks on the destination, and the gap across the move, split by the
+        # source's pause and the destination's resume (CLOCK_MONOTONIC, as time.monotonic).
+        n = len(dst.lines)
+        wait("the destination's ticks", lambda: len(dst.lines) >= n + 10)
+        got["gap_ms"] = gap_ms(src, dst)
+        pa, ra = got.get("paused_at_us", 0) / 1e6, dgot.get("resumed_at_us", 0) / 1e6
+        last = max([t for t in src.lines if t <= pa] or [pa])
+        first = min([t for t in dst.lines if t >= ra] or [ra])
+        got["split_ms"] = ((pa - last) * 1000, (first - ra) * 1000)
         return got
     finally:
         for p in procs:
@@ -116,9 +160,10 @@ def main():
                 r = one(a.hearth, tmp, a.memory, a.touch, tls, tlsdir)
                 runs[tls].append(r)
                 sw = r.get("switch_us", {})
-                print("run %d %s: total %d ms, %.1f MB, downtime %.1f ms (%s), %s" % (
+                print("run %d %s: total %d ms, %.1f MB, downtime %.1f ms, gap %.1f ms (last "
+                      "tick to pause %.1f, resume to first tick %.1f) (%s), %s" % (
                     i + 1, "tls  " if tls else "plain", r["total_ms"], r["bytes"] / 1e6,
-                    r["downtime_us"] / 1e3, " ".join("%s %d" % (k, sw[k]) for k in
+                    r["downtime_us"] / 1e3, r["gap_ms"], r["split_ms"][0], r["split_ms"][1], " ".join("%s %d" % (k, sw[k]) for k in
                     ("state", "send", "ready", "running") if k in sw) + " load %d" % r["load_us"],
                     r["tls"]), flush=True)
     finally:
@@ -127,15 +172,16 @@ def main():
     for tls in (False, True):
         rs = runs[tls]
         med[tls] = {k: statistics.median(r[k] for r in rs)
-                    for k in ("total_ms", "bytes", "downtime_us")}
+                    for k in ("total_ms", "bytes", "downtime_us", "gap_ms")}
     lines = ["migration over tcp:127.0.0.1, %d MiB guest, %d MiB written, %d pairs (medians)" % (
         a.memory, a.touch, a.n),
-        "| stream | total ms | MB sent | MB/s | downtime ms |", "|---|---|---|---|---|"]
+        "| stream | total ms | MB sent | MB/s | downtime ms | tick gap ms |",
+        "|---|---|---|---|---|---|"]
     for tls in (False, True):
         m = med[tls]
-        lines.append("| %s | %d | %.1f | %.0f | %.1f |" % (
+        lines.append("| %s | %d | %.1f | %.0f | %.1f | %.1f |" % (
             runs[True][0]["tls"] if tls else "plain", m["total_ms"], m["bytes"] / 1e6,
-            m["bytes"] / 1e3 / max(m["total_ms"], 1), m["downtime_us"] / 1e3))
+            m["bytes"] / 1e3 / max(m["total_ms"], 1), m["downtime_us"] / 1e3, m["gap_ms"]))
     lines.append("TLS / plain: total %.2fx, downtime %.2fx" % (
         med[True]["total_ms"] / max(med[False]["total_ms"], 1),
         med[True]["downtime_us"] / max(med[False]["downtime_us"], 1)))
