@@ -21,9 +21,10 @@ deps:
 asan: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 
-# Everything: unit, guest and integration tests on the normal and the
-# sanitizer build, then the lab (real kernel boots).
-test: all asan
+# Everything: both builds (timed by the script), unit, guest and
+# integration tests on the normal and the sanitizer build, the fuzz smoke,
+# then the lab (real kernel boots).
+test: $(BUILD)/build.ninja $(ASAN_BUILD)/build.ninja
 	scripts/test.sh
 
 demo: all

@@ -74,22 +74,34 @@ def memfd_ram_bytes(pid):
     return total
 
 
+class NotHere(Exception):
+    """This case's check needs what this host lacks (a /dev/kvm that runs its guest). The
+    runner exits 77: meson counts it skipped here, and scripts/test.sh runs the case again
+    in the lab's L1, which has KVM, and counts it there (tests/lab/test_integration.py)."""
+
+
+# What a runner prints for a case it cannot try here; test_integration.py looks for it.
+NOT_HERE = "not here:"
+
+
+def need_kvm(what="this case"):
+    """Raises NotHere unless /dev/kvm opens: the check that follows needs a guest to run."""
+    if not kvm_usable():
+        raise NotHere("%s needs /dev/kvm, which cannot be opened here" % what)
+
+
+def need_root(what="this case"):
+    """Raises NotHere unless this runner is root (the lab's L1 runs every case as root)."""
+    if os.geteuid() != 0:
+        raise NotHere("%s needs root" % what)
+
+
 def kvm_usable():
     """Whether /dev/kvm opens here (a test that needs a guest to run says so when not)."""
     try:
         os.close(os.open("/dev/kvm", os.O_RDWR))
         return True
     except OSError:
-        return False
-
-
-def kvm_or_skip():
-    """True when /dev/kvm opens; else says skip (the runners that need it)."""
-    try:
-        os.close(os.open("/dev/kvm", os.O_RDWR))
-        return True
-    except OSError:
-        print("skip: /dev/kvm cannot be opened here")
         return False
 
 
@@ -156,6 +168,9 @@ def run_cases(doc, cases, prefix, cleanup=None, options=None):
             except TestFailure as e:
                 print("FAIL (%s): %s" % (b, e))
                 return 1
+            except NotHere as e:
+                print("%s %s (%s)" % (NOT_HERE, e, b))
+                return 77
             finally:
                 if cleanup:
                     cleanup()

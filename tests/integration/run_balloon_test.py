@@ -25,7 +25,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from itest import check, kvm_usable, need_kvm, run_cases, tiny_elf  # noqa: E402
 from run_api_test import Serve  # noqa: E402
 
 BALLOON = {"amount_mib": 62, "deflate_on_oom": True, "stats_polling_interval_s": 1,
@@ -60,8 +60,7 @@ def case_api(binary, tmp):
              exact="The requested operation is not supported before starting the microVM.")
     if not kvm_usable():
         s.stop()
-        print("after boot not tried: /dev/kvm cannot be opened here")
-        return
+        need_kvm("after boot, this case")
     metrics = os.path.join(tmp, "m.ndjson")
     s.expect("PUT", "/metrics", 204, body={"metrics_path": metrics})
     s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
@@ -112,9 +111,7 @@ def case_api(binary, tmp):
 
 
 def case_snapshot(binary, tmp):
-    if not kvm_usable():
-        print("skip: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     snap, mem = os.path.join(tmp, "vm.snap"), os.path.join(tmp, "vm.mem")
     s = Serve(binary, tmp, ["--snapshot-dir", tmp])
     configure(s, tmp)

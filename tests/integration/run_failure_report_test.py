@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, run_cases  # noqa: E402
+from itest import check, need_kvm, run_cases  # noqa: E402
 
 
 def faulting_elf():
@@ -38,11 +38,7 @@ def faulting_elf():
 
 def case_recent_exits(binary, tmp):
     """The failing vCPU's registers and last exits, the port write among them."""
-    try:
-        os.close(os.open("/dev/kvm", os.O_RDWR))
-    except OSError:
-        print("skip: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     kernel = os.path.join(tmp, "tf.elf")
     with open(kernel, "wb") as f:
         f.write(faulting_elf())

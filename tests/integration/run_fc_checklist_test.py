@@ -12,7 +12,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import NOT_BEFORE_START, check, kvm_usable, run_cases, tap_usable, tiny_elf  # noqa: E402
+from itest import (check, kvm_usable, need_kvm, NOT_BEFORE_START, run_cases,  # noqa: E402
+                   tap_usable, tiny_elf)
 from run_api_test import Serve  # noqa: E402
 
 
@@ -253,8 +254,7 @@ def case_api_memory_hotplug(binary, tmp):
              fault=[NOT_BEFORE_START])
     if not kvm_usable():
         s.stop()
-        print("after boot not tried: /dev/kvm cannot be opened here")
-        return
+        need_kvm("after boot, this case")
     s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
     s.expect("PUT", "/hotplug/memory", 400, body={"total_size_mib": 1024},
              exact="The requested operation is not supported after starting the microVM.")

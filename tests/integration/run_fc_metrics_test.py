@@ -25,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import TestFailure, check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from itest import check, need_kvm, run_cases, TestFailure, tiny_elf  # noqa: E402
 from run_api_test import Serve  # noqa: E402
 
 # A latency aggregate: an object of its own with these three numbers.
@@ -246,9 +246,7 @@ def read_lines(path):
 
 
 def case_serve(binary, tmp):
-    if not kvm_usable():
-        print("not tried: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     s = Serve(binary, tmp)
     configure(s, tmp)
     metrics = os.path.join(tmp, "metrics.ndjson")
@@ -281,9 +279,7 @@ def case_serve(binary, tmp):
 
 
 def case_firecracker(binary, tmp):
-    if not kvm_usable():
-        print("not tried: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     fc = os.path.join(tmp, "firecracker")
     os.symlink(os.path.abspath(binary), fc)
     fifo = os.path.join(tmp, "metrics.fifo")
@@ -317,9 +313,7 @@ def case_firecracker(binary, tmp):
 
 def case_load(binary, tmp):
     """A snapshot loaded starts the VM too: Firecracker's line then, with its timings after."""
-    if not kvm_usable():
-        print("not tried: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     snap, mem = os.path.join(tmp, "vm.snap"), os.path.join(tmp, "vm.mem")
     kernel = os.path.join(tmp, "k.elf")
     with open(kernel, "wb") as f:

@@ -54,7 +54,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from itest import check, need_kvm, run_cases, tiny_elf  # noqa: E402
 from run_api_test import UnixHTTPConnection  # noqa: E402
 
 TIMEOUT = 30.0
@@ -265,9 +265,7 @@ def paused_vm(fc, tmp):
 def case_snapshot_tmp(binary, tmp):
     """Snapshots where the caller says under `firecracker`; the sealed `hearth serve` names
     the flag that keeps a directory."""
-    if not kvm_usable():
-        print("skip: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     fc = Fc(binary, tmp, level="Info")
     snap, mem = os.path.join(tmp, "vm.snap"), os.path.join(tmp, "vm.mem")
     try:
@@ -482,17 +480,15 @@ def case_device_budget(binary, tmp):
             fc.expect("PUT", "/drives/d%d" % i, 204,
                       {"drive_id": "d%d" % i, "path_on_host": img, "is_root_device": False,
                        "is_read_only": False})
-        if kvm_usable():
-            kernel = os.path.join(tmp, "k.elf")
-            with open(kernel, "wb") as f:
-                f.write(tiny_elf(power_off=False))
-            fc.expect("PUT", "/boot-source", 204, {"kernel_image_path": kernel})
-            got, js = fc.request("PUT", "/actions", {"action_type": "InstanceStart"})
-            check(got == 400 and "Failed to allocate requested resource: The requested "
-                  "resource is not available." in js["fault_message"],
-                  "InstanceStart past the budget: %d %r" % (got, js))
-        else:
-            print("InstanceStart past the budget not tried: /dev/kvm cannot be opened here")
+        need_kvm("InstanceStart past the budget")
+        kernel = os.path.join(tmp, "k.elf")
+        with open(kernel, "wb") as f:
+            f.write(tiny_elf(power_off=False))
+        fc.expect("PUT", "/boot-source", 204, {"kernel_image_path": kernel})
+        got, js = fc.request("PUT", "/actions", {"action_type": "InstanceStart"})
+        check(got == 400 and "Failed to allocate requested resource: The requested "
+              "resource is not available." in js["fault_message"],
+              "InstanceStart past the budget: %d %r" % (got, js))
     finally:
         fc.stop()
 
@@ -527,9 +523,7 @@ def case_boot_timer(binary, tmp):
                        text=True, timeout=TIMEOUT)
     check(p.returncode == 2 and notsnap in p.stderr, "--describe-snapshot of junk: %d %r" %
           (p.returncode, p.stderr))
-    if not kvm_usable():
-        print("the boot timer's guest not run: /dev/kvm cannot be opened here")
-        return
+    need_kvm("the boot timer's guest")
     kernel = os.path.join(tmp, "bt.elf")
     with open(kernel, "wb") as f:
         f.write(boot_timer_elf())

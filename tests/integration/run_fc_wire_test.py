@@ -50,7 +50,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, kvm_usable, run_cases, tap_usable, tiny_elf  # noqa: E402
+from itest import check, need_kvm, NotHere, run_cases, tap_usable, tiny_elf  # noqa: E402
 from run_api_test import Serve, UnixHTTPConnection, host_vendor  # noqa: E402
 from run_fc_process_test import Fc, TIMEOUT  # noqa: E402
 
@@ -87,9 +87,7 @@ def boot_tiny(client, tmp, vcpus=2):
 
 
 def case_threads(binary, tmp):
-    if not kvm_usable():
-        print("skip: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     fc = Fc(binary, tmp, level="Info")
     try:
         fc.wait_log("API server started.")
@@ -171,9 +169,7 @@ def case_deprecation(binary, tmp):
 
 
 def case_config_json(binary, tmp):
-    if not kvm_usable():
-        print("skip: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     kernel = os.path.join(tmp, "k.elf")
     with open(kernel, "wb") as f:
         f.write(tiny_elf(power_off=False))
@@ -198,9 +194,7 @@ def case_config_json(binary, tmp):
 
 
 def case_snapshot_running(binary, tmp):
-    if not kvm_usable():
-        print("skip: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     fc = Fc(binary, tmp, level="Info")
     try:
         fc.wait_log("API server started.")
@@ -350,8 +344,7 @@ def case_tap_mq(binary, tmp):
     tap = "hwmq%d" % (os.getpid() % 10000)
     if subprocess.run(["ip", "tuntap", "add", "name", tap, "mode", "tap", "multi_queue"],
                       stderr=subprocess.DEVNULL).returncode:
-        print("skip: cannot create a multi_queue TAP here")
-        return
+        raise NotHere("the case needs a multi_queue TAP, and none can be made here")
     try:
         fc = Fc(binary, tmp, level="Info")
         try:
@@ -416,9 +409,7 @@ def budget_start(binary, tmp, name, drives, nics=0, entropy=False, pci=False):
 
 
 def case_budget(binary, tmp):
-    if not kvm_usable():
-        print("skip: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     got, js = budget_start(binary, tmp, "mmio17", 17)
     check(got == 204, "17 devices on virtio-mmio: %d %r" % (got, js))
     for name, n, words in (("mmio18", 18, "Could not attach device: Error while registering "
@@ -440,8 +431,7 @@ def case_budget(binary, tmp):
     finally:
         s.stop()
     if not tap_usable("hb%d_0" % (os.getpid() % 10000)):
-        print("the PCI budget not tried: no TAP can be made here")
-        return
+        raise NotHere("the PCI budget needs a TAP, and none can be made here")
     got, js = budget_start(binary, tmp, "pci31", 19, nics=12, pci=True)
     check(got == 204, "31 devices on PCI: %d %r" % (got, js))
     got, js = budget_start(binary, tmp, "pci32", 19, nics=12, entropy=True, pci=True)
@@ -462,8 +452,7 @@ def case_template_at_start(binary, tmp):
     Firecracker's (test_api_put_update_pre_boot PUTs C3 on any host), and InstanceStart
     refuses it in Firecracker's words; `hearth serve` refuses it at the PUT already."""
     if host_vendor() not in ("AuthenticAMD", "GenuineIntel"):
-        print("skip: neither an AMD nor an Intel host")
-        return
+        raise NotHere("the case needs an AMD or an Intel host")
     wrong = "T2" if host_vendor() == "AuthenticAMD" else "T2A"
     body = {"vcpu_count": 2, "mem_size_mib": 64, "cpu_template": wrong}
     fc = Fc(binary, tmp, level="Info")
@@ -474,6 +463,7 @@ def case_template_at_start(binary, tmp):
             f.write(tiny_elf(power_off=False))
         fc.expect("PUT", "/boot-source", 204, {"kernel_image_path": kernel})
         fc.expect("PUT", "/machine-config", 204, body)
+        need_kvm("InstanceStart, where the vendor is checked,")
         got, js = fc.request("PUT", "/actions", {"action_type": "InstanceStart"})
         check(got == 400 and "CPU vendor mismatched between actual CPU and CPU template." in
               (js or {}).get("fault_message", ""), "InstanceStart: %d %r" % (got, js))
@@ -490,9 +480,7 @@ def case_template_at_start(binary, tmp):
 def case_bzimage_line(binary, tmp):
     """Firecracker's debug line for the kernel it loaded, "(bzImage)" for a bzImage (its
     test_bzimage_boot looks for that word); an ELF's has none."""
-    if not kvm_usable():
-        print("skip: no usable /dev/kvm: InstanceStart loads the kernel")
-        return
+    need_kvm("InstanceStart, which loads the kernel,")
     import gzip
     from itest import bzimage
     for name, image, want in (("bz", bzimage(gzip.compress(tiny_elf(), mtime=0)),

@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from itest import check, kvm_usable, need_kvm, run_cases, tiny_elf  # noqa: E402
 from run_api_test import Serve  # noqa: E402
 from run_pmem_test import ram_regions  # noqa: E402
 
@@ -131,8 +131,7 @@ def case_api(binary, tmp, args):
     check(s.expect("GET", "/vm/config", 200)["memory-hotplug"] == HOTPLUG, "/vm/config")
     if not kvm_usable():
         s.stop()
-        print("after boot not tried: /dev/kvm cannot be opened here")
-        return
+        need_kvm("after boot, this case")
     metrics = os.path.join(tmp, "m.ndjson")
     s.expect("PUT", "/metrics", 204, body={"metrics_path": metrics})
     s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
@@ -149,9 +148,7 @@ def case_api(binary, tmp, args):
 
 
 def case_config(binary, tmp, args):
-    if not kvm_usable():
-        print("skip: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     cfg = os.path.join(tmp, "vm.json")
     with open(cfg, "w") as f:
         json.dump({"boot-source": {"kernel_image_path": kernel(tmp)},

@@ -20,7 +20,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itest import TestFailure, check  # noqa: E402
+from itest import NOT_HERE, TestFailure, check  # noqa: E402
 from run_api_test import Serve  # noqa: E402
 
 SKIP = 77
@@ -287,10 +287,10 @@ def main():
     HANDLER = a.handler and os.path.abspath(a.handler)
     if a.case not in ("odd-size", "clock-realtime"):
         if os.geteuid() != 0 or not os.path.exists(SYSFS) or not os.access(NR, os.W_OK):
-            print("SKIP: needs root and 2 MiB hugetlbfs pages")
+            print("%s the case needs root and 2 MiB hugetlbfs pages" % NOT_HERE)
             return SKIP
     if a.case != "odd-size" and not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        print("SKIP: no usable /dev/kvm")
+        print("%s the case needs /dev/kvm, which cannot be opened here" % NOT_HERE)
         return SKIP
     saved = read_int(NR) if os.access(NR, os.R_OK) else None
     tmp = tempfile.mkdtemp(prefix="hearth-huge-")

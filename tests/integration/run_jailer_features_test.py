@@ -28,7 +28,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, kvm_usable, reap_orphans, run_cases, tiny_elf  # noqa: E402
+from itest import check, need_kvm, need_root, reap_orphans, run_cases, tiny_elf  # noqa: E402
 from run_jailer_test import (GID, UID, Undo, has_jailer, jailer_bin, kill_and_wait,  # noqa: E402
                              kill_pid_file, run_jailer, wait_for)
 from run_pidns_test import request  # noqa: E402
@@ -60,16 +60,10 @@ def expect(sock, method, path, status, body=None):
 
 
 def case_features(binary, tmp):
-    if os.geteuid() != 0:
-        print("skip: the jailer needs root")
-        return
-    if not kvm_usable():
-        print("skip: /dev/kvm cannot be opened here")
-        return
+    need_root("the jailer")
+    need_kvm()
     j, fc = jailer_bin(binary, tmp)
-    if not has_jailer(j):
-        print("skip: %s has no jailer" % binary)
-        return
+    check(has_jailer(j), "%s does not run as `jailer`" % binary)
     base = os.path.join(tmp, "base")
     os.mkdir(base)
     with Undo() as undo:
@@ -109,15 +103,12 @@ def case_features(binary, tmp):
 
 def case_virtiofs(binary, tmp):
     vfsd = "/usr/lib/qemu/virtiofsd"
-    if os.geteuid() != 0 or not kvm_usable():
-        print("skip: needs root and a /dev/kvm that runs the smallest guest")
-        return
+    need_root("the jailer")
+    need_kvm("the smallest guest")
     check(os.access(vfsd, os.X_OK), "%s not found (scripts/deps.sh installs "
           "qemu-system-common)" % vfsd)
     j, fc = jailer_bin(binary, tmp)
-    if not has_jailer(j):
-        print("skip: %s has no jailer" % binary)
-        return
+    check(has_jailer(j), "%s does not run as `jailer`" % binary)
     base = os.path.join(tmp, "base")
     os.mkdir(base)
     share = os.path.join(tmp, "share")
@@ -149,13 +140,10 @@ def case_virtiofs(binary, tmp):
 
 
 def case_fork(binary, tmp):
-    if os.geteuid() != 0 or not kvm_usable():
-        print("skip: needs root and a /dev/kvm that runs the smallest guest")
-        return
+    need_root("the jailer")
+    need_kvm("the smallest guest")
     j, fc = jailer_bin(binary, tmp)
-    if not has_jailer(j):
-        print("skip: %s has no jailer" % binary)
-        return
+    check(has_jailer(j), "%s does not run as `jailer`" % binary)
     base = os.path.join(tmp, "base")
     os.mkdir(base)
     jid = "feat-fork-%d" % os.getpid()

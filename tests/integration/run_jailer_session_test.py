@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itest import check, run_cases_subreaper  # noqa: E402
+from itest import check, need_root, run_cases_subreaper  # noqa: E402
 from run_jailer_test import (GID, UID, Undo, has_jailer,  # noqa: E402
                              jailer_bin, kill_and_wait, kill_pid_file,
                              status_field, wait_for)
@@ -52,13 +52,9 @@ STARTS = 8
 
 def case_session_leader(binary, tmp):
     """The jailer leads its session on a pty; after it exits, the VM still serves."""
-    if os.geteuid() != 0:
-        print("skip: the jailer needs root")
-        return
+    need_root("the jailer")
     j, fc = jailer_bin(binary, tmp)
-    if not has_jailer(j):
-        print("skip: %s has no jailer" % binary)
-        return
+    check(has_jailer(j), "%s does not run as `jailer`" % binary)
     for k in range(STARTS):
         start(j, fc, os.path.join(tmp, "base%d" % k), "sess-%d-%d" % (os.getpid(), k))
 

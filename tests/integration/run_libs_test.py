@@ -21,7 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, kvm_usable, memfd_ram_bytes, run_cases, tiny_elf  # noqa: E402
+from itest import check, memfd_ram_bytes, need_kvm, run_cases, tiny_elf  # noqa: E402
 from run_api_test import Serve  # noqa: E402
 
 NEVER = ("libgnutls", "libmicrohttpd", "libcurl", "libp11-kit", "libnettle", "libhogweed",
@@ -82,9 +82,7 @@ def boot(binary, tmp, user_nic):
 
 
 def case_booted(binary, tmp):
-    if not kvm_usable():
-        print("not tried: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     plain = boot(binary, os.path.join(tmp), False)
     check_absent(plain, NEVER + ON_DEMAND, "a booted VM without a user-mode NIC")
     with_user = boot(binary, tmp, True)
@@ -94,8 +92,8 @@ def case_booted(binary, tmp):
               (lib, sorted(with_user)))
 
 
-def ram_flags(pid, mib):
-    """The VmFlags of pid's guest RAM mapping (the one mapping of mib MiB)."""
+def ram_mappings(pid, mib):
+    """The VmFlags of each of pid's mappings of mib MiB (its guest RAM's)."""
     size, flags = None, []
     with open("/proc/%d/smaps" % pid) as f:
         for line in f:
@@ -105,12 +103,20 @@ def ram_flags(pid, mib):
                 size = (b - a) >> 20
             elif p[0] == "VmFlags:" and size == mib:
                 flags.append(p[1:])
+    return flags
+
+
+def ram_flags(pid, mib):
+    """The VmFlags of pid's guest RAM mapping (the one mapping of mib MiB)."""
+    flags = ram_mappings(pid, mib)
     check(len(flags) == 1, "%d mappings of %d MiB in %d" % (len(flags), mib, pid))
     return flags[0]
 
 
-def run_vm(cmd, tmp):
-    """Starts cmd (a VM whose guest halts at once), waits for its API socket."""
+def run_vm(cmd, tmp, mib=64):
+    """Starts cmd (a VM whose guest halts at once), waits for its API socket and for its
+    guest RAM (mib MiB) to be mapped: a slow host (the lab's L1, a sanitizer build) may
+    take seconds to get there."""
     import subprocess
     import time
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -125,15 +131,16 @@ def run_vm(cmd, tmp):
         alive()
         check(time.monotonic() < deadline, "no API socket")
         time.sleep(0.02)
-    time.sleep(0.3)
+    while not ram_mappings(p.pid, mib):
+        alive()
+        check(time.monotonic() < deadline, "no mapping of %d MiB (its guest RAM)" % mib)
+        time.sleep(0.02)
     alive()
     return p
 
 
 def case_mem_merge(binary, tmp):
-    if not kvm_usable():
-        print("not tried: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     import json
     from run_api_test import UnixHTTPConnection
     kernel = os.path.join(tmp, "k.elf")

@@ -61,9 +61,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, run_cases, kvm_or_skip, sanitizer_env as env  # noqa: E402
+from itest import check, need_kvm, need_root, run_cases, sanitizer_env as env  # noqa: E402
 from run_vmclock_test import request  # noqa: E402
-from run_fork_test import ticks, wait_for, get, TICK, TIMEOUT  # noqa: E402
+from run_fork_test import ticks, wait_for, whole_lines, get, TICK, TIMEOUT  # noqa: E402
 
 
 def numbered(*paths):
@@ -76,7 +76,8 @@ def numbered(*paths):
                 data += f.read()
         except OSError:
             pass
-    return [(int(n), int(t)) for t, n in re.findall(rb"tick (\d+) line (\d+)$", data, re.M)]
+    return [(int(n), int(t)) for t, n in re.findall(rb"tick (\d+) line (\d+)$",
+                                                    whole_lines(data), re.M)]
 
 
 def one_count(src, dst):
@@ -91,10 +92,22 @@ def one_count(src, dst):
             and all(y > x for x, y in zip(t, t[1:])))
 
 
+def first_break(src, dst):
+    """Where one_count first fails, in words, for a failure's message."""
+    both = numbered(src, dst)
+    if not numbered(src) or not numbered(dst):
+        return "lines: source %d, destination %d" % (len(numbered(src)), len(numbered(dst)))
+    for (n0, t0), (n1, t1) in zip(both, both[1:]):
+        if n1 != n0 + 1 or t1 <= t0:
+            return "line %d (tick %d) then line %d (tick %d)" % (n0, t0, n1, t1)
+    return "none"
+
+
 def seam(src, dst):
-    """The bytes either side of the switch-over, for a failure's message."""
+    """The bytes either side of the switch-over, and the first break, for a failure's message."""
     with open(src, "rb") as a, open(dst, "rb") as b:
-        return "...%r | %r..." % (a.read()[-40:], b.read(40))
+        return "...%r | %r...; first break: %s" % (a.read()[-40:], b.read(40),
+                                                    first_break(src, dst))
 
 
 class Source:
@@ -178,8 +191,7 @@ def counts_on(out, what):
 
 
 def move(binary, tmp, postcopy, big=False):
-    if not kvm_or_skip():
-        return
+    need_kvm()
     # big: 1 GiB, half of it written at boot, so the migrate thread's buffers come and go
     # at sizes that make glibc shrink a heap (an open a sealed thread must not make).
     s = Source(binary, tmp, ["--cmdline", "touch=512 dirty=0"] if big else [],
@@ -248,8 +260,7 @@ def fake_dest(path, take):
 
 
 def case_dest_dies(binary, tmp):
-    if not kvm_or_skip():
-        return
+    need_kvm()
     s = Source(binary, tmp)
     d = None
     try:
@@ -319,8 +330,7 @@ def layout(ram):
 
 
 def case_source_dies(binary, tmp):
-    if not kvm_or_skip():
-        return
+    need_kvm()
     head = b"HEARTHMG" + struct.pack("<II", 1, 0)
     page = rec(2, struct.pack("<Q", 0x1000) + b"\xab" * 4096)
     for name, stream, fault in (
@@ -348,8 +358,7 @@ def case_source_dies(binary, tmp):
 
 
 def case_refused(binary, tmp):
-    if not kvm_or_skip():
-        return
+    need_kvm()
     s = Source(binary, tmp)
     d = Dest(binary, tmp)
     try:
@@ -403,11 +412,8 @@ def jailed(binary, tmp, postcopy, tcp=False, certs=None):
     tcp: over tcp:127.0.0.1 instead, the source started with --migrate-net. certs: a
     function that writes --migrate-tls's files into a directory: each jail gets its own
     /tls, and the stream is TLS."""
-    if not kvm_or_skip():
-        return
-    if os.geteuid() != 0:
-        print("skip: --jail needs root")
-        return
+    need_kvm()
+    need_root("--jail")
     import shutil
     ja, jb = os.path.join(tmp, "ja"), os.path.join(tmp, "jb")
     for j in (ja, jb):
@@ -496,8 +502,7 @@ def case_tcp(binary, tmp):
     """tcp:ADDR:PORT: a source whose sandbox keeps no network is refused, naming
     --migrate-net; one started with it moves the VM over TCP on the loopback, counting
     on; a name in place of an address is refused (nothing is resolved)."""
-    if not kvm_or_skip():
-        return
+    need_kvm()
     s = Source(binary, os.path.join(tmp))
     d = Dest(binary, tmp)
     try:
@@ -595,8 +600,7 @@ def case_postcopy_cut(binary, tmp):
     forwarding the source's records after GO, then closes both ends): the destination, whose
     guest waits on pages it can never get, ends with 1 and says why; the source says the
     migration failed and refuses to run the VM (it may have run there)."""
-    if not kvm_or_skip():
-        return
+    need_kvm()
     import threading
     s = Source(binary, tmp)
     d = Dest(binary, tmp)

@@ -47,7 +47,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, run_cases, kvm_or_skip, sanitizer_env as env  # noqa: E402
+from itest import check, need_kvm, run_cases, sanitizer_env as env  # noqa: E402
 from run_fork_test import ticks, wait_for  # noqa: E402
 from run_migrate_test import (Source, Dest, wait_state, counts_on, one_count, seam,  # noqa: E402
                               free_port, jailed, TICK)
@@ -92,11 +92,9 @@ def certs(d, name="hearth-test CA"):
     make_pair(d + ".ca", d, "client", "clientAuth")
 
 
-def have_openssl():
-    if shutil.which("openssl"):
-        return True
-    print("skip: no openssl to make the certificates (scripts/deps.sh build)")
-    return False
+def need_openssl():
+    check(shutil.which("openssl"), "no openssl to make the certificates (scripts/deps.sh build "
+          "installs it)")
 
 
 def rogue_client(port, rogue):
@@ -160,8 +158,8 @@ def refusals(d, n):
 
 
 def case_move(binary, tmp):
-    if not kvm_or_skip() or not have_openssl():
-        return
+    need_kvm()
+    need_openssl()
     good, rogue = os.path.join(tmp, "tls"), os.path.join(tmp, "rogue")
     certs(good)
     certs(rogue, "rogue CA")
@@ -207,8 +205,8 @@ def case_move(binary, tmp):
 
 
 def case_refused(binary, tmp):
-    if not kvm_or_skip() or not have_openssl():
-        return
+    need_kvm()
+    need_openssl()
     good, rogue = os.path.join(tmp, "tls"), os.path.join(tmp, "rogue")
     certs(good)
     certs(rogue, "rogue CA")
@@ -290,8 +288,7 @@ def start_fails(binary, args, want, what):
 
 
 def case_flags(binary, tmp):
-    if not have_openssl():
-        return
+    need_openssl()
     good, other = os.path.join(tmp, "tls"), os.path.join(tmp, "other")
     certs(good)
     certs(other, "other CA")
@@ -338,8 +335,7 @@ def case_flags(binary, tmp):
 
 
 def case_jailed(binary, tmp):
-    if not have_openssl():
-        return
+    need_openssl()
     shared = os.path.join(tmp, "tls")
     certs(shared)
     # One CA for both ends: each jail gets a copy of the same files.

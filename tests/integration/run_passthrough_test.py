@@ -20,7 +20,8 @@
         VM has not is "Device not found", and a malformed body still gets
         serde's words. (Unplugging and plugging back a device given at
         start: tests/lab/test_sriov.py.) What this host cannot show (no PCI device, none bound to
-        vfio-pci, no /dev/kvm) is said on a "skip:" line, never passed over.
+        vfio-pci) is said, with where it is shown instead; what needs /dev/kvm runs in the lab
+        when this host cannot (itest.NotHere).
 The model's rules (replace, duplicates, the VM's other devices) without a
 real device: tests/unit/test_api_passthrough.c.
 """
@@ -29,7 +30,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from itest import check, kvm_usable, need_kvm, NotHere, run_cases, tiny_elf  # noqa: E402
 from run_api_test import SERDE, Serve  # noqa: E402
 
 SYSFS = "/sys/bus/pci/devices"
@@ -93,8 +94,8 @@ def check_not_vfio(s, devs):
     """Every device of this host not on vfio-pci: 400 naming its driver, or that it has none."""
     others = [(n, d) for n, d in devs if d != "vfio-pci"]
     if not devs:
-        print("skip: this host has no PCI device (%s is empty or missing): no real device's "
-              "driver checked" % SYSFS)
+        print("this host has no PCI device (%s is empty or missing): no real device's "
+              "driver checked here (tests/lab/test_sriov.py passes real ones through)" % SYSFS)
     for n, d in others:
         words = ("its driver: %s" % d) if d else "it has no driver"
         want = (CFG_ERR + "VFIO device %s: not bound to vfio-pci (%s): bind it to vfio-pci "
@@ -112,8 +113,9 @@ def check_vfio_bound(s, devs):
     """Where the host has devices on vfio-pci: taken, listed, replaced, not given twice."""
     bound = [n for n, d in devs if d == "vfio-pci"]
     if not bound:
-        print("skip: no device of this host is bound to vfio-pci: the 204 path (listed in GET "
-              "/vm/config, replaced, a second id refused) is the unit test's")
+        print("no device of this host is bound to vfio-pci: the 204 path (listed in GET "
+              "/vm/config, replaced, a second id refused) is the unit test's, and "
+              "tests/lab/test_sriov.py's with a real device")
         return
     first = bound[0]
     put(s, "pt0", first, 204)
@@ -138,9 +140,8 @@ def case_api(binary, tmp):
     check_not_vfio(s, devs)
     check_vfio_bound(s, devs)
     if not kvm_usable():
-        print("skip: /dev/kvm cannot be opened here: the refusal after InstanceStart not tried")
         s.stop()
-        return
+        need_kvm("the refusal after InstanceStart")
     if any(d == "vfio-pci" for _, d in devs):
         # A device taken above would be opened at start; start this VM without it.
         s.stop()

@@ -42,7 +42,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from itest import check, kvm_usable, need_kvm, run_cases, tiny_elf  # noqa: E402
 from run_api_test import Serve  # noqa: E402
 
 PRE = "The requested operation is not supported before starting the microVM."
@@ -85,8 +85,7 @@ def case_api(binary, tmp):
     s.expect("DELETE", "/drives/x", 400, raw=b"{}", exact="Empty Delete request.")
     if not kvm_usable():
         s.stop()
-        print("after boot not tried: /dev/kvm cannot be opened here (tests/lab/test_pci.py)")
-        return
+        need_kvm("after boot, this case")
     s.stop()
 
     s, d = boot(binary, tmp, "mmio", [])
@@ -208,9 +207,7 @@ SPARE_RINGS = 19   # VM_PCI_SPARE_RINGS (src/vmm/vm_pci_hotplug.h); VM_MAX_DRIVE
 
 
 def case_rings(binary, tmp):
-    if not kvm_usable():
-        print("not tried: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     s, d = boot(binary, tmp, "rings", ["--enable-pci"])
     s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
     at_start = io_urings(s.p.pid)

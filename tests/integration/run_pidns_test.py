@@ -23,8 +23,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import (SANITIZER_MARKERS, TestFailure, check, kvm_usable,  # noqa: E402
-                   run_cases_subreaper, tiny_elf)
+from itest import (check, need_kvm, need_root, run_cases_subreaper, SANITIZER_MARKERS,  # noqa: E402
+                   TestFailure, tiny_elf)
 from run_api_test import UnixHTTPConnection  # noqa: E402
 
 TIMEOUT = 30.0
@@ -259,9 +259,7 @@ def case_probe(binary, tmp):
     through (older kernels), with --no-seccomp, from the io and the api thread. With the
     filters, Hearth's own tgkill (the vCPUs' kick at SIGTERM) still passes: the filters
     were built again for pid 1."""
-    if not kvm_usable():
-        print("skip: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     kernel = os.path.join(tmp, "k.elf")
     with open(kernel, "wb") as f:
         f.write(tiny_elf())
@@ -308,9 +306,7 @@ def case_probe(binary, tmp):
 def case_jail(binary, tmp):
     """--jail with --new-pid-ns: the namespace made as root, its pid 1 the jail's user; the pid
     file is the jailer's JAIL/<name>.pid, name the binary's (hearth or firecracker)."""
-    if os.geteuid() != 0:
-        print("skip: --jail needs root")
-        return
+    need_root("--jail")
     fc = os.path.join(tmp, "firecracker")
     os.symlink(os.path.abspath(binary), fc)
     # LeakSanitizer reads /proc/PID/task at exit, and the jail has no /proc (with or without

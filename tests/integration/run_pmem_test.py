@@ -35,7 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from itest import check, kvm_usable, need_kvm, run_cases, tiny_elf  # noqa: E402
 from run_api_test import Serve  # noqa: E402
 
 PRE = "The requested operation is not supported before starting the microVM."
@@ -109,8 +109,7 @@ def case_api(binary, tmp):
           pm[1]["rate_limiter"]["bandwidth"]["size"] == 1 << 30, "GET /vm/config: %r" % pm)
     if not kvm_usable():
         s.stop()
-        print("after boot not tried: /dev/kvm cannot be opened here")
-        return
+        need_kvm("after boot, this case")
     # Firecracker opens the file at InstanceStart: a missing one fails the start.
     s.expect("PUT", "/actions", 400, body={"action_type": "InstanceStart"},
              fault=["Cannot create pmem device: Error accessing backing file: No such file or "
@@ -244,9 +243,7 @@ def case_edited_record(binary, tmp, craft, snap, mem, want):
 
 
 def case_snapshot(binary, tmp, args):
-    if not kvm_usable():
-        print("skip: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     snap, mem = os.path.join(tmp, "vm.snap"), os.path.join(tmp, "vm.mem")
     p0 = backing(tmp, "p0", 2 * 1024 * 1024)
     p1 = backing(tmp, "p1", 5000)

@@ -36,7 +36,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from itest import check, need_kvm, run_cases, tiny_elf  # noqa: E402
 from run_api_test import Serve  # noqa: E402
 
 TIMEOUT = 60.0
@@ -55,9 +55,7 @@ def mount_options(pid, path):
 
 def case_rights(binary, tmp):
     """Read-only drives are read only to a sealed Hearth; writable ones are writable."""
-    if not kvm_usable():
-        print("skip: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     kernel = os.path.join(tmp, "k.elf")
     with open(kernel, "wb") as f:
         f.write(tiny_elf(power_off=False))
@@ -150,9 +148,7 @@ def probe_lines(binary, tmp, name, extra):
 
 def case_pci_io_uring(binary, tmp):
     """A sealed PCI VM's io thread makes no io_uring ring of its own, sandboxed or not."""
-    if not kvm_usable():
-        print("skip: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     for name, extra, want in (("sandboxed", [], "refused (seccomp)"),
                               ("seccomp-only", ["--no-sandbox"], "refused (seccomp)"),
                               ("unfiltered", ["--no-sandbox", "--no-seccomp"], "allowed")):

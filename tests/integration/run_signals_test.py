@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itest import check, kvm_usable, run_cases_subreaper  # noqa: E402
+from itest import check, need_kvm, need_root, run_cases_subreaper  # noqa: E402
 from run_fc_process_test import TIMEOUT, Fc  # noqa: E402
 from run_fc_wire_test import boot_tiny  # noqa: E402
 from run_jailer_test import (GID, UID, Undo, has_jailer,  # noqa: E402
@@ -45,7 +45,8 @@ def case_fatal(binary, tmp):
         fc = Fc(binary, d, level="Info")
         try:
             fc.wait_log("API server started.")
-            if k == 0 and kvm_usable():
+            if k == 0:
+                need_kvm("the first signal, with a guest running,")
                 boot_tiny(fc, d)
             fc.p.send_signal(sig)
             rc = fc.p.wait(timeout=TIMEOUT)
@@ -115,13 +116,9 @@ def case_pipe_closed(binary, tmp):
 def case_pidns(binary, tmp):
     """Jailed, pid 1 of a new PID namespace (its CI's way): SIGBUS from outside still
     reaches the VMM, which stops with its line."""
-    if os.geteuid() != 0:
-        print("skip: the jailer needs root")
-        return
+    need_root("the jailer")
     j, fc = jailer_bin(binary, tmp)
-    if not has_jailer(j):
-        print("skip: %s has no jailer" % binary)
-        return
+    check(has_jailer(j), "%s does not run as `jailer`" % binary)
     jid = "sig-%d" % os.getpid()
     base = os.path.join(tmp, "base")
     os.mkdir(base)

@@ -25,7 +25,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, kvm_usable, run_cases, tiny_elf  # noqa: E402
+from itest import check, need_kvm, run_cases, tiny_elf  # noqa: E402
 from run_api_test import Serve  # noqa: E402
 from run_pmem_test import seen_by  # noqa: E402
 from run_snapshot_host_test import Watch  # noqa: E402
@@ -186,9 +186,7 @@ def run_row(binary, tmp, craft, snap, mem, base, legit, victim, row, port):
 
 
 def case_fields(binary, tmp, args):
-    if not kvm_usable():
-        print("skip: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     legit_dir, victim = os.path.join(tmp, "legit"), os.path.join(tmp, "victim")
     os.mkdir(legit_dir)
     os.mkdir(victim)

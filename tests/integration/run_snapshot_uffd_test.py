@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 
-from itest import TestFailure, check
+from itest import NOT_HERE, TestFailure, check
 
 MEM_MIB = 64
 PAGES = MEM_MIB * 256
@@ -99,7 +99,7 @@ def main():
     ap.add_argument("--handler", required=True)
     a = ap.parse_args()
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        print("no /dev/kvm: skipped")
+        print("%s the case needs /dev/kvm, which cannot be opened here" % NOT_HERE)
         return 77
     tmp = tempfile.mkdtemp(prefix="hearth-uffd-it-")
     procs = []

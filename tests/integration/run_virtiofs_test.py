@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, kvm_usable, memfd_ram_bytes, run_cases, tiny_elf  # noqa: E402
+from itest import check, kvm_usable, memfd_ram_bytes, need_kvm, run_cases, tiny_elf  # noqa: E402
 from run_api_test import Serve  # noqa: E402
 
 VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
@@ -92,8 +92,7 @@ def api(binary, tmp, q, sock):
     check(got == [fs], "GET /vm/config fs: %r" % got)
     if not kvm_usable():
         s.stop()
-        print("after boot not tried: /dev/kvm cannot be opened here")
-        return
+        need_kvm("after boot, this case")
     s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
     ram = memfd_ram_bytes(s.p.pid)
     check(ram >= MEM_MIB << 20, "guest RAM in the memfd: %d bytes of %d MiB" % (ram, MEM_MIB))
@@ -136,9 +135,7 @@ def case_cli(binary, tmp):
     r = run(binary, base + ["--fs", "tag=a,socket=/x.sock", "--fs", "tag=a,socket=/y.sock"])
     check(r.returncode == 2 and "tag 'a' is fs 'fs0''s already" in r.stderr,
           "a tag given twice: exit %d, %r" % (r.returncode, r.stderr))
-    if not kvm_usable():
-        print("boots not tried: /dev/kvm cannot be opened here")
-        return
+    need_kvm("the boots")
     gone = os.path.join(tmp, "nobody.sock")
     r = run(binary, base + ["--fs", "tag=a,socket=" + gone])
     check(r.returncode == 2 and gone in r.stderr, "a socket nobody serves: exit %d, %r" %

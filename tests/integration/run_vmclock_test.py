@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, run_cases  # noqa: E402
+from itest import check, need_kvm, run_cases  # noqa: E402
 from run_api_test import UnixHTTPConnection  # noqa: E402
 
 TIMEOUT = 60.0
@@ -81,11 +81,7 @@ def stop(p):
 
 def case_restore_disrupts(binary, tmp):
     """The marker is 0 at boot and 1 in the restored guest."""
-    try:
-        os.close(os.open("/dev/kvm", os.O_RDWR))
-    except OSError:
-        print("skip: /dev/kvm cannot be opened here")
-        return
+    need_kvm()
     kernel = os.path.join(tmp, "vc.elf")
     with open(kernel, "wb") as f:
         f.write(marker_elf())

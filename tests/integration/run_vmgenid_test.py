@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import check, run_cases, kvm_or_skip, sanitizer_env as env  # noqa: E402
+from itest import check, need_kvm, run_cases, sanitizer_env as env  # noqa: E402
 from run_vmclock_test import request  # noqa: E402
 
 TIMEOUT = 60.0
@@ -151,8 +151,7 @@ def notified_id(out, q, booted, who):
 
 def case_clones(binary, tmp):
     """Two restores of one snapshot: each notified, each its own ID."""
-    if not kvm_or_skip():
-        return
+    need_kvm()
     booted, state, mem = booted_snapshot(binary, tmp)
     ids = []
     for n in (1, 2):
@@ -166,8 +165,7 @@ def case_clones(binary, tmp):
 
 def case_paused_restore(binary, tmp):
     """A restore left paused tells the guest when it is resumed."""
-    if not kvm_or_skip():
-        return
+    need_kvm()
     booted, state, mem = booted_snapshot(binary, tmp)
     sock = os.path.join(tmp, "r.sock")
     q, out = restore(binary, tmp, "rp", state, mem, ["--api-sock", sock])

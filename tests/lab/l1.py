@@ -136,6 +136,88 @@ def l1_env():
     return env
 
 
+# ----------------------------------------------------- the host's root
+
+class HostRoot:
+    """This host's root filesystem shared with L1 over virtiofs (Debian's
+    virtiofsd, QEMU 7.2's), for a plan that runs this host's own tools and
+    files in L1 as they are here (test_meson.py: meson's tests, unchanged).
+    L1 mounts it read-only (MOUNT_SH) under an overlay in its RAM, so what
+    a test writes stays in L1. One virtiofsd per boot: it ends with the
+    connection of the QEMU it served."""
+
+    TAG = "hostroot"
+    VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
+
+    def __init__(self, work):
+        self.sock = os.path.join(work, "hostroot.sock")
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+        if not os.access(self.VIRTIOFSD, os.X_OK):
+            raise RuntimeError("%s not found (scripts/deps.sh lab installs qemu-system-common)"
+                               % self.VIRTIOFSD)
+        self.log = open(os.path.join(work, "hostroot-virtiofsd.log"), "wb")
+        self.p = subprocess.Popen([self.VIRTIOFSD, "--socket-path=" + self.sock, "-o",
+                                   "source=/", "-o", "cache=always", "-o", "sandbox=chroot",
+                                   "-o", "no_posix_lock", "-o", "log_level=err"],
+                                  stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        for _ in range(100):
+            if os.path.exists(self.sock) or self.p.poll() is not None:
+                break
+            time.sleep(0.05)
+        if not os.path.exists(self.sock):
+            self.stop()
+            raise RuntimeError("virtiofsd did not make %s (see %s)" % (self.sock,
+                                                                       self.log.name))
+
+    def qemu_args(self):
+        """L1's RAM shared (vhost-user needs it) and the device."""
+        mem = L1_QEMU_ARGS[L1_QEMU_ARGS.index("-m") + 1]
+        return ["-object", "memory-backend-memfd,id=l1mem,size=%sM,share=on" % mem,
+                "-machine", "memory-backend=l1mem",
+                "-chardev", "socket,id=%s,path=%s" % (self.TAG, self.sock),
+                "-device", "vhost-user-fs-pci,chardev=%s,tag=%s" % (self.TAG, self.TAG)]
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait()
+        self.log.close()
+
+
+# The modules L1 needs for it, and for the tests' devices (TAPs, vhost).
+HOST_ROOT_MODULES = [("virtio_pci", ""), ("virtiofs", ""), ("overlay", ""), ("tun", ""),
+                     ("vhost_net", ""), ("vhost_vsock", "")]
+
+# L1's view of it, run before the plan's tests (its loopback up, as every
+# host has it): the host's root read-only,
+# an overlay in L1's RAM on top (a test writes where it does here), L1's
+# own /dev (its KVM), /proc, /sys, a /dev/shm, and cgroups laid out as
+# Debian's hybrid hosts (and this lab's hosts) have them: v1 hierarchies,
+# cgroup2 at unified. The root is /lab/root.
+MOUNT_SH = r"""set -e
+ip link set lo up
+mkdir -p /lab/hostfs /lab/ovl /lab/root
+mount -t virtiofs -o ro hostroot /lab/hostfs
+mount -t tmpfs -o mode=0755 ovl /lab/ovl
+mkdir /lab/ovl/up /lab/ovl/work
+mount -t overlay -o lowerdir=/lab/hostfs,upperdir=/lab/ovl/up,workdir=/lab/ovl/work hostroot /lab/root
+mount --rbind /dev /lab/root/dev
+mkdir -p /lab/root/dev/shm && mount -t tmpfs -o mode=1777 shm /lab/root/dev/shm
+mount -t proc proc /lab/root/proc
+mount -t sysfs sys /lab/root/sys
+mount -t tmpfs -o mode=0755 cgroup /lab/root/sys/fs/cgroup
+for c in pids cpu cpuacct cpuset memory devices freezer blkio; do
+  mkdir /lab/root/sys/fs/cgroup/$c
+  mount -t cgroup -o $c cgroup /lab/root/sys/fs/cgroup/$c
+done
+mkdir /lab/root/sys/fs/cgroup/unified
+mount -t cgroup2 cgroup2 /lab/root/sys/fs/cgroup/unified
+mount -t tmpfs -o mode=0755 run /lab/root/run
+echo "LAB hostroot=ok"
+"""
+
+
 # ------------------------------------------------------------- records
 
 def classify_boot(lines, failure):

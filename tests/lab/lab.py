@@ -307,9 +307,21 @@ class Lab:
         monitor = os.path.join(work_dir(), "l1-monitor.sock")
         if os.path.exists(monitor):
             os.unlink(monitor)
-        argv = self.l1_argv(initrd) + ["-chardev", "stdio,id=c0,signal=off",
-                                       "-serial", "chardev:c0",
-                                       "-monitor", "unix:%s,server=on,wait=off" % monitor]
+        extra = getattr(self, "l1_extra", None)
+        try:
+            share = l1.HostRoot(work_dir()) if extra and extra.host_root else None
+        except RuntimeError as e:
+            raise LabError(str(e))
+        argv = self.l1_argv(initrd) + (share.qemu_args() if share else []) + [
+            "-chardev", "stdio,id=c0,signal=off", "-serial", "chardev:c0",
+            "-monitor", "unix:%s,server=on,wait=off" % monitor]
+        try:
+            return self._boot_l1(argv, monitor, logpath, timeout, silence, run_limits)
+        finally:
+            if share:
+                share.stop()
+
+    def _boot_l1(self, argv, monitor, logpath, timeout, silence, run_limits):
         self.last_probe = None
         start = time.monotonic()
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -509,10 +509,13 @@ def vmlinux_without_pvh(vmlinux, out):
 
 class L1Extra:
     """What one plan adds to L1: QEMU arguments (devices), words on its
-    kernel command line, and modules (name, args) its /init loads."""
+    kernel command line, modules (name, args) its /init loads, and
+    host_root: this host's root shared with L1 (l1.HostRoot, a virtiofsd
+    for each boot)."""
 
-    def __init__(self, qemu_args=(), cmdline="", modules=()):
+    def __init__(self, qemu_args=(), cmdline="", modules=(), host_root=False):
         self.qemu_args, self.cmdline, self.modules = list(qemu_args), cmdline, list(modules)
+        self.host_root = host_root
 
 
 def build_l1_initrd(kernel, runs, l2_default, interactive=None, tty=False,
