@@ -27,9 +27,18 @@ void runstate_destroy(struct vcpu_runstate *rs)
 
 bool runstate_enter(struct vcpu_runstate *rs)
 {
+	return runstate_next(rs, false) == VCPU_NEXT_RUN;
+}
+
+enum vcpu_next runstate_next(struct vcpu_runstate *rs, bool pending)
+{
 	bool run;
 
 	pthread_mutex_lock(&rs->lock);
+	if (pending && rs->want == VCPU_PAUSED) {
+		pthread_mutex_unlock(&rs->lock);
+		return VCPU_NEXT_FINISH;
+	}
 	while (rs->want == VCPU_PAUSED) {
 		if (rs->state != VCPU_PAUSED) {
 			rs->state = VCPU_PAUSED;
@@ -43,7 +52,7 @@ bool runstate_enter(struct vcpu_runstate *rs)
 		pthread_cond_broadcast(&rs->cond);
 	}
 	pthread_mutex_unlock(&rs->lock);
-	return run;
+	return run ? VCPU_NEXT_RUN : VCPU_NEXT_STOP;
 }
 
 void runstate_exit(struct vcpu_runstate *rs)

@@ -26,10 +26,23 @@ struct vcpu_runstate {
 void runstate_init(struct vcpu_runstate *rs);
 void runstate_destroy(struct vcpu_runstate *rs);
 
+/* What the vCPU thread does next (runstate_next). */
+enum vcpu_next {
+	VCPU_NEXT_STOP,
+	VCPU_NEXT_RUN,
+	VCPU_NEXT_FINISH,   /* finish the last exit first, then ask again */
+};
+
 /*
  * The vCPU thread, before each KVM_RUN: parks while a pause is wanted and
- * returns true to run or false to stop.
+ * returns VCPU_NEXT_RUN to run or VCPU_NEXT_STOP to stop. pending: its
+ * last exit is not complete until KVM_RUN is entered again (an I/O or
+ * MMIO exit: KVM's api.rst); a pause then gets VCPU_NEXT_FINISH instead
+ * of parking, decided under the lock, so no pause parks a vCPU halfway
+ * through an instruction whose state a snapshot would save.
  */
+enum vcpu_next runstate_next(struct vcpu_runstate *rs, bool pending);
+/* runstate_next with nothing pending: true to run, false to stop. */
 bool runstate_enter(struct vcpu_runstate *rs);
 /* The vCPU thread, on its way out. */
 void runstate_exit(struct vcpu_runstate *rs);

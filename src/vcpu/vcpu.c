@@ -307,9 +307,41 @@ static bool vcpu_handle_exit(struct vcpu *v)
 	}
 }
 
+/* Whether an exit is complete only once KVM_RUN is entered again (KVM's api.rst, "kvm_run"). */
+static bool vcpu_exit_pending(const struct kvm_run *r)
+{
+	return r->exit_reason == KVM_EXIT_IO || r->exit_reason == KVM_EXIT_MMIO;
+}
+
+/*
+ * A pause after an I/O or MMIO exit: KVM finishes the instruction (an
+ * IN's data into its register, RIP past an OUT) only in the next
+ * KVM_RUN, and keeps that in no state userspace can read. A snapshot, a
+ * fork or a migration taken now would save the instruction unfinished,
+ * and the VM restored from it would run it again (an OUT's byte said
+ * twice, seen in the lab). One entry with immediate_exit set finishes it
+ * and runs no guest instruction; a string instruction may need further
+ * exits to finish, each handled, within a budget.
+ */
+#define VCPU_FINISH_BUDGET 1024
+static void vcpu_finish_exit(struct vcpu *v)
+{
+	int n = 0;
+
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_RELEASE);
+	while (ioctl(v->fd, KVM_RUN, 0) == 0 && n++ < VCPU_FINISH_BUDGET)
+		if (!vcpu_exit_pending(v->run) || !vcpu_handle_exit(v))
+			break;
+	if (n > VCPU_FINISH_BUDGET)
+		log_ratelimited(&exit_rl, LOG_WARN, "vcpu%u: an instruction still unfinished "
+				"after %d exits at a pause", v->index, VCPU_FINISH_BUDGET);
+	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_RELEASE);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
+	bool pending = false;
 	sigset_t set;
 
 	thread_name_set(THREAD_ROLE_VCPU, v->index);
@@ -324,7 +356,16 @@ static void *vcpu_thread(void *arg)
 		return NULL;
 	}
 
-	while (runstate_enter(&v->rs)) {
+	for (;;) {
+		enum vcpu_next next = runstate_next(&v->rs, pending);
+
+		if (next == VCPU_NEXT_STOP)
+			break;
+		pending = false;
+		if (next == VCPU_NEXT_FINISH) {
+			vcpu_finish_exit(v);
+			continue;
+		}
 		if (!v->first_run_ns) {
 			struct timespec ts;
 
@@ -344,6 +385,7 @@ static void *vcpu_thread(void *arg)
 			v->env->on_event(v->env->ctx, VCPU_EVENT_FAILURE, "KVM_RUN failed");
 			break;
 		}
+		pending = vcpu_exit_pending(v->run);
 		if (!vcpu_handle_exit(v))
 			break;
 	}
