@@ -28,6 +28,7 @@
 #include "cli/jailer_copy.h"
 #include "hearth-config.h"
 #include "sandbox/jail.h"
+#include "sandbox/jail_fs.h"
 #include "sandbox/pidns.h"
 #include "util/log.h"
 
@@ -40,18 +41,8 @@
 /* A panic: what the jailer does when it cannot sanitize itself. */
 #define JAILER_EXIT_PANIC 101
 
-/*
- * The nodes made in the jail, those the host has: the jailer's four,
- * and vhost-net and vhost-vsock, which Hearth's NICs and vsock use where
- * Firecracker's own devices do not.
- */
-static const char *const jailer_nodes[] = {
-	"/dev/net/tun", "/dev/kvm", "/dev/urandom", "/dev/userfaultfd",
-	"/dev/vhost-net", "/dev/vhost-vsock",
-};
-
 /* The jail's directories, the process's own (the API socket goes in /run by default). */
-static const char *const jailer_dirs[] = { "", "/dev", "/dev/net", "/run" };
+static const char *const jailer_dirs[] = { "", "dev", "dev/net", "run" };
 
 struct jailer {
 	const struct jailer_args *a;
@@ -63,6 +54,8 @@ struct jailer {
 	bool cg_used;               /* cg was set up by jcg_init (jcg_free it) */
 	bool have_cg;               /* --cgroup values to write */
 	struct jailer_rlimits rl;
+	struct jail_node nodes[JAIL_NODES_MAX];
+	size_t nnodes;
 	uint64_t start_us, start_cpu_us, cpu_us;
 };
 
@@ -206,39 +199,53 @@ static int jailer_rlimit(int resource, uint64_t v, const char *what, struct err 
 	return 0;
 }
 
-/* The jail's own directories (0700, the jailed user's) and device nodes, before the pivot. */
+/*
+ * The jail's own directories (0700, the jailed user's) and device nodes,
+ * after the pivot as Firecracker's jailer makes them. Its user owned the
+ * jail's root before this start and may have left links anywhere in it:
+ * each directory is walked without following one (jail_fs.h), changed
+ * through its fd, and refused when it is not a directory of the jail.
+ */
 static int jailer_populate(const struct jailer *j, struct err *e)
 {
-	char path[PATH_MAX + 16], eb[128];
-	const char *failed;
+	const char *failed, *bad;
+	char eb[128];
 	int root, ret;
 
-	for (size_t i = 0; i < sizeof(jailer_dirs) / sizeof(jailer_dirs[0]); i++) {
-		const char *jp = jailer_dirs[i][0] ? jailer_dirs[i] : "/";
-
-		snprintf(path, sizeof(path), "%s%s", j->chroot, jailer_dirs[i]);
-		ret = mkdir_all(path, 0700);
-		if (ret)
-			return err_set(e, false, ret, "Failed to create directory %s: %s", jp,
-				       jailer_os_error(-ret, eb, sizeof(eb)));
-		if (chmod(path, 0700))
-			return err_set(e, false, -errno, "Failed to change permissions on %s: %s", jp,
-				       jailer_os_error(errno, eb, sizeof(eb)));
-		if (chown(path, j->uid, j->gid))
-			return err_set(e, false, -errno, "Failed to change owner for %s: %s", jp,
-				       jailer_os_error(errno, eb, sizeof(eb)));
-	}
-	root = open(j->chroot, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
-		return err_set(e, false, -errno, "Failed to open %s: %s", j->chroot,
+		return err_set(e, false, -errno, "Failed to open the jail's root: %s",
 			       jailer_os_error(errno, eb, sizeof(eb)));
-	ret = jail_make_nodes(root, jailer_nodes, sizeof(jailer_nodes) / sizeof(jailer_nodes[0]),
-			      j->uid, j->gid, &failed);
-	close(root);
+	for (size_t i = 0; i < sizeof(jailer_dirs) / sizeof(jailer_dirs[0]); i++) {
+		const char *jp = jailer_dirs[i];
+		int fd = jail_dir_at(root, jp, 0700, &bad);
+
+		if (fd < 0) {
+			ret = err_set(e, fd == -ELOOP || fd == -ENOTDIR || fd == -EXDEV, fd,
+				      "Failed to create directory /%s: %s%s", jp,
+				      jailer_os_error(-fd, eb, sizeof(eb)),
+				      fd == -ELOOP ? " (a symlink in the jail is never followed)" :
+				      fd == -EXDEV ? " (a mount in the jail is never entered)" : "");
+			goto err_root;
+		}
+		ret = 0;
+		if (fchmod(fd, 0700))
+			ret = err_set(e, false, -errno, "Failed to change permissions on /%s: %s", jp,
+				      jailer_os_error(errno, eb, sizeof(eb)));
+		else if (fchown(fd, j->uid, j->gid))
+			ret = err_set(e, false, -errno, "Failed to change owner for /%s: %s", jp,
+				      jailer_os_error(errno, eb, sizeof(eb)));
+		close(fd);
+		if (ret)
+			goto err_root;
+	}
+	ret = jail_make_nodes(root, j->nodes, j->nnodes, j->uid, j->gid, &failed);
 	if (ret)
-		return err_set(e, false, ret, "Failed to create %s via mknod inside the jail: %s",
-			       failed, jailer_os_error(-ret, eb, sizeof(eb)));
-	return 0;
+		err_set(e, false, ret, "Failed to create /%s via mknod inside the jail: %s",
+			failed, jailer_os_error(-ret, eb, sizeof(eb)));
+err_root:
+	close(root);
+	return ret;
 }
 
 /* A new mount namespace whose root is the jail: the jailer's pivot_root, step by step. */
@@ -410,20 +417,34 @@ static int jailer_finish(struct jailer *j, struct err *e)
 	return jailer_exec(j, e);
 }
 
+/* The exec file and its runtime, copied in through an fd of the jail's root (jail_fs.h). */
+static int jailer_copy(const struct jailer *j, struct err *e)
+{
+	char eb[128];
+	int root, ret;
+
+	root = open(j->chroot, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (root < 0)
+		return err_set(e, false, -errno, "Failed to open %s: %s", j->chroot,
+			       jailer_os_error(errno, eb, sizeof(eb)));
+	ret = jailer_copy_exec(j->exec_path, root, j->chroot, j->exec_name, j->uid, j->gid, e);
+	if (!ret)
+		ret = jailer_copy_runtime(root, j->chroot, j->exec_path, e);
+	close(root);
+	return ret;
+}
+
 /* Env::run: every step that changes the host, in the jailer's order. Returns only on failure. */
 static int jailer_run(struct jailer *j, struct err *e)
 {
-	char path[PATH_MAX + NAME_MAX + 2], eb[128];
+	char eb[128];
 	int dev_null = -1, ret;
 
 	ret = mkdir_all(j->chroot, 0755);
 	if (ret)
 		return err_set(e, false, ret, "Failed to create directory %s: %s", j->chroot,
 			       jailer_os_error(-ret, eb, sizeof(eb)));
-	snprintf(path, sizeof(path), "%s/%s", j->chroot, j->exec_name);
-	ret = jailer_copy_exec(j->exec_path, path, j->uid, j->gid, e);
-	if (!ret)
-		ret = jailer_copy_runtime(j->chroot, j->exec_path, e);
+	ret = jailer_copy(j, e);
 	if (!ret && j->a->netns)
 		ret = jailer_netns(j->a->netns, e);
 	if (!ret && j->rl.have_fsize)
@@ -434,16 +455,17 @@ static int jailer_run(struct jailer *j, struct err *e)
 		ret = jcg_setup(&j->cg, getpid(), e);
 	if (ret)
 		return ret;
-	/* Opened now: the jail has no /dev/null. */
+	/* Opened now: the jail has no /dev/null, nor /proc/misc for the nodes' numbers. */
+	j->nnodes = jail_nodes(j->nodes);
 	if (j->a->daemonize) {
 		dev_null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (dev_null < 0)
 			return err_set(e, false, -errno, "Failed to open /dev/null: %s",
 				       jailer_os_error(errno, eb, sizeof(eb)));
 	}
-	ret = jailer_populate(j, e);
+	ret = jailer_pivot(j->chroot, e);
 	if (!ret)
-		ret = jailer_pivot(j->chroot, e);
+		ret = jailer_populate(j, e);
 	if (ret)
 		goto err_null;
 	j->cpu_us = now_us(CLOCK_PROCESS_CPUTIME_ID) - j->start_cpu_us;

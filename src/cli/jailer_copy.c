@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/jailer_args.h"
+#include "sandbox/jail_fs.h"
 #include "util/trim.h"
 
 #define RUNTIME_MAX 64      /* the loader, libc, and the lazy libraries with theirs (~20) */
@@ -45,43 +46,14 @@ static int copy_bytes(int in, int out)
 }
 
 /*
- * Opens dst for the copy of a file of mode mode: never through a symlink,
- * never a file linked elsewhere (whose other names would change too),
- * emptied only once that is known. The fd, or -errno with e.
+ * src to name in the directory dir (shown as shown/name), owned by uid:gid
+ * (-1: left as made). The entry is never followed: jail_file_at refuses
+ * a symlink, FIFO, node or hard link there.
  */
-static int open_dst(const char *dst, mode_t mode, struct err *e)
+static int copy_file(const char *src, int dir, const char *shown, const char *name, uid_t uid,
+		     gid_t gid, struct err *e)
 {
-	char eb[128];
-	struct stat st;
-	int fd, ret;
-
-	fd = open(dst, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
-	if (fd < 0)
-		return err_set(e, false, -errno, "Failed to open %s: %s", dst,
-			       jailer_os_error(errno, eb, sizeof(eb)));
-	if (fstat(fd, &st)) {
-		ret = err_set(e, false, -errno, "Cannot get metadata for a file: %s: %s", dst,
-			      jailer_os_error(errno, eb, sizeof(eb)));
-		goto err_close;
-	}
-	if (st.st_nlink > 1) {
-		ret = err_set(e, true, -EMLINK, "Detected hard link at: %s", dst);
-		goto err_close;
-	}
-	if (ftruncate(fd, 0)) {
-		ret = err_set(e, false, -errno, "Failed to open %s: %s", dst,
-			      jailer_os_error(errno, eb, sizeof(eb)));
-		goto err_close;
-	}
-	return fd;
-err_close:
-	close(fd);
-	return ret;
-}
-
-/* src to dst, owned by uid:gid (-1: left as made). */
-static int copy_file(const char *src, const char *dst, uid_t uid, gid_t gid, struct err *e)
-{
+	const char *why;
 	char eb[128];
 	struct stat st;
 	int in, out, ret;
@@ -95,19 +67,29 @@ static int copy_file(const char *src, const char *dst, uid_t uid, gid_t gid, str
 			      jailer_os_error(errno, eb, sizeof(eb)));
 		goto err_in;
 	}
-	out = open_dst(dst, st.st_mode, e);
+	out = jail_file_at(dir, name, st.st_mode, &why);
+	if (out < 0 && why && !strcmp(why, "a hard link")) {
+		ret = err_set(e, true, -EMLINK, "Detected hard link at: %s/%s", shown, name);
+		goto err_in;
+	}
+	if (out < 0 && why) {
+		ret = err_set(e, true, out, "Failed to open %s/%s: %s in the jail, not the "
+			      "jailer's copy", shown, name, why);
+		goto err_in;
+	}
 	if (out < 0) {
-		ret = out;
+		ret = err_set(e, false, out, "Failed to open %s/%s: %s", shown, name,
+			      jailer_os_error(-out, eb, sizeof(eb)));
 		goto err_in;
 	}
 	if (uid != (uid_t)-1 && fchown(out, uid, gid)) {
-		ret = err_set(e, false, -errno, "Failed to change owner for %s: %s", dst,
+		ret = err_set(e, false, -errno, "Failed to change owner for %s/%s: %s", shown, name,
 			      jailer_os_error(errno, eb, sizeof(eb)));
 		goto err_out;
 	}
 	ret = copy_bytes(in, out);
 	if (ret) {
-		err_set(e, false, ret, "Failed to copy %s to %s: %s", src, dst,
+		err_set(e, false, ret, "Failed to copy %s to %s/%s: %s", src, shown, name,
 			jailer_os_error(-ret, eb, sizeof(eb)));
 		goto err_out;
 	}
@@ -121,9 +103,10 @@ err_in:
 	return ret;
 }
 
-int jailer_copy_exec(const char *src, const char *dst, uid_t uid, gid_t gid, struct err *e)
+int jailer_copy_exec(const char *src, int root, const char *shown, const char *name, uid_t uid,
+		     gid_t gid, struct err *e)
 {
-	return copy_file(src, dst, uid, gid, e);
+	return copy_file(src, root, shown, name, uid, gid, e);
 }
 
 /* The exec file's PT_INTERP into interp (size n): 1 found, 0 none (static, or not ELF). */
@@ -179,25 +162,6 @@ static int runtime_each(struct dl_phdr_info *info, size_t size, void *opaque)
 	return 0;
 }
 
-/* The directories above rel (a path below root), made 0755 as needed. */
-static int make_parents(const char *root, const char *rel, struct err *e)
-{
-	char path[PATH_MAX * 2], eb[128];
-	size_t base = strlen(root);
-
-	snprintf(path, sizeof(path), "%s%s", root, rel);
-	for (char *p = path + base + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0755) && errno != EEXIST)
-			return err_set(e, false, -errno, "Failed to create directory %s: %s", path,
-				       jailer_os_error(errno, eb, sizeof(eb)));
-		*p = '/';
-	}
-	return 0;
-}
-
 /*
  * The libraries Hearth opens only when a VM needs one (slirp/slirp_lib.c,
  * boot/decompress.c, boot/kcache.c): inside the jail a dlopen finds only
@@ -212,10 +176,11 @@ static const char *const lazy_libs[] = {
 	"libbz2.so.1.0", "liblzo2.so.2", "libnettle.so.8",
 };
 
-int jailer_copy_runtime(const char *root, const char *exec, struct err *e)
+int jailer_copy_runtime(int root, const char *shown, const char *exec, struct err *e)
 {
 	static struct runtime r TRIM_COLD;    /* 256 KiB: not on the stack */
-	char interp[PATH_MAX], dst[PATH_MAX * 2];
+	char interp[PATH_MAX], dir[PATH_MAX], where[PATH_MAX * 2], eb[128];
+	const char *bad;
 	int ret;
 
 	if (!elf_interp(exec, interp, sizeof(interp)))
@@ -226,11 +191,21 @@ int jailer_copy_runtime(const char *root, const char *exec, struct err *e)
 		dlopen(lazy_libs[i], RTLD_NOW | RTLD_LOCAL);
 	dl_iterate_phdr(runtime_each, &r);
 	for (size_t i = 0; i < r.n; i++) {
-		ret = make_parents(root, r.names[i], e);
-		if (ret)
-			return ret;
-		snprintf(dst, sizeof(dst), "%s%s", root, r.names[i]);
-		ret = copy_file(r.names[i], dst, (uid_t)-1, (gid_t)-1, e);
+		const char *base = strrchr(r.names[i], '/');
+		int dfd;
+
+		snprintf(dir, sizeof(dir), "%.*s", (int)(base - r.names[i]), r.names[i]);
+		/* Made root's, 0755, one component at a time: a link its user planted is refused. */
+		dfd = jail_dir_at(root, dir, 0755, &bad);
+		if (dfd < 0)
+			return err_set(e, dfd == -ELOOP || dfd == -ENOTDIR || dfd == -EXDEV, dfd,
+				       "Failed to create directory %s%s: %s%s", shown, dir,
+				       jailer_os_error(-dfd, eb, sizeof(eb)),
+				       dfd == -ELOOP ? " (a symlink in the jail is never followed)" :
+				       dfd == -EXDEV ? " (a mount in the jail is never entered)" : "");
+		snprintf(where, sizeof(where), "%s%s", shown, dir);
+		ret = copy_file(r.names[i], dfd, where, base + 1, (uid_t)-1, (gid_t)-1, e);
+		close(dfd);
 		if (ret)
 			return ret;
 	}

@@ -5,49 +5,9 @@
 #include <grp.h>
 #include <sched.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
-/* The host's nodes the VM may open, re-created (same numbers) inside the jail. */
-static const char *const jail_nodes[] = {
-	"/dev/kvm", "/dev/net/tun", "/dev/vhost-net", "/dev/vhost-vsock", "/dev/urandom",
-	/* A userfaultfd for its user (a Uffd restore, post-copy's destination), as the jailer's. */
-	"/dev/userfaultfd",
-};
-
-static int jail_dir(int root, const char *rel)
-{
-	return mkdirat(root, rel, 0755) && errno != EEXIST ? -errno : 0;
-}
-
-static int jail_node(int root, const char *host, uid_t uid, gid_t gid)
-{
-	const char *rel = host + 1;
-	struct stat st;
-
-	if (stat(host, &st) || !S_ISCHR(st.st_mode))
-		return 0;       /* not on this host: the VM cannot use it either */
-	if (mknodat(root, rel, S_IFCHR | 0600, st.st_rdev) && errno != EEXIST)
-		return -errno;
-	/* Ours alone: the jail's user opens it, nobody else's bits matter. */
-	if (fchownat(root, rel, uid, gid, AT_SYMLINK_NOFOLLOW) ||
-	    fchmodat(root, rel, 0600, 0))
-		return -errno;
-	return 0;
-}
-
-int jail_make_nodes(int root, const char *const *nodes, size_t n, uid_t uid, gid_t gid,
-		    const char **failed)
-{
-	int ret = 0;
-
-	for (size_t i = 0; !ret && i < n; i++) {
-		*failed = nodes[i];
-		ret = jail_node(root, nodes[i], uid, gid);
-	}
-	return ret;
-}
+#include "sandbox/jail_fs.h"
 
 int jail_drop(uid_t uid, gid_t gid, const char **what)
 {
@@ -68,6 +28,7 @@ int jail_drop(uid_t uid, gid_t gid, const char **what)
 
 int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, bool pidns, struct err *err)
 {
+	struct jail_node nodes[JAIL_NODES_MAX];
 	const char *what = dir;
 	int root, ret = 0;
 
@@ -76,13 +37,8 @@ int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, bool pidns, st
 		ret = -errno;
 		goto err_report;
 	}
-	what = "dev/";
-	ret = jail_dir(root, "dev");
-	if (!ret)
-		ret = jail_dir(root, "dev/net");
-	if (!ret)
-		ret = jail_make_nodes(root, jail_nodes, sizeof(jail_nodes) / sizeof(jail_nodes[0]),
-				      uid, gid, &what);
+	/* Its nodes as the jailer makes them: nothing in DIR is followed, whoever wrote it. */
+	ret = jail_make_nodes(root, nodes, jail_nodes(nodes), uid, gid, &what);
 	close(root);
 	if (ret)
 		goto err_report;

@@ -1,10 +1,11 @@
 /*
  * --jail DIR --uid U --gid G (jail.c), for root: what Firecracker's
  * jailer does before it runs Firecracker, done by Hearth itself. The
- * device nodes the VM opens are made in DIR/dev, then Hearth chroots
- * into DIR and becomes U:G with no supplementary groups and no
- * capabilities, in IPC and UTS namespaces of its own. From then on every path (the command line's, the API's)
- * is resolved inside DIR.
+ * device nodes the VM opens are made in DIR/dev as the jailer makes
+ * them (jail_fs.h: fixed numbers, nothing in DIR followed), then Hearth
+ * chroots into DIR and becomes U:G with no supplementary groups and no
+ * capabilities, in IPC and UTS namespaces of its own. From then on every
+ * path (the command line's, the API's) is resolved inside DIR.
  */
 #ifndef HEARTH_SANDBOX_JAIL_H
 #define HEARTH_SANDBOX_JAIL_H
@@ -22,16 +23,6 @@
  */
 int jail_enter(const char *dir, uid_t uid, gid_t gid, bool netns, bool pidns, struct err *err);
 
-/*
- * The pieces jail_enter is made of, for the `jailer` front end (which
- * makes its own layout and mount namespace). jail_make_nodes: each of
- * nodes[] (host paths, "/dev/kvm") that the host has, made again below
- * the directory root (an fd), same device numbers, owned by uid:gid,
- * mode 0600; its directories must exist. 0, or -errno with *failed the
- * node's path.
- */
-int jail_make_nodes(int root, const char *const *nodes, size_t n, uid_t uid, gid_t gid,
-		    const char **failed);
 /*
  * Becomes uid:gid with no supplementary groups, and checks root cannot
  * be regained (unless uid is 0). 0, or -errno with *what saying which

@@ -20,14 +20,15 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import (FC_VERSION, TestFailure, check, kvm_usable,  # noqa: E402
-                   run_cases_subreaper, tiny_elf)
+from itest import (check, FC_VERSION, need_kvm, need_root, NotHere,  # noqa: E402
+                   run_cases_subreaper, TestFailure, tiny_elf)
 from run_pidns_test import request  # noqa: E402
 
 TIMEOUT = 30.0
@@ -172,9 +173,7 @@ def run_jailer(j, args, timeout=TIMEOUT, **kw):
 def case_usage(binary, tmp):
     """Bad command lines, each refused with the jailer's line and exit 1, making nothing."""
     j, fc = jailer_bin(binary, tmp)
-    if not has_jailer(j):
-        print("skip: %s has no jailer" % binary)
-        return
+    check(has_jailer(j), "%s does not run as `jailer`" % binary)
     base = os.path.join(tmp, "base")
     os.mkdir(base)
     d = os.path.join(tmp, "adir")
@@ -289,12 +288,51 @@ def limits_of(pid):
     return out
 
 
+def misc_minor(name):
+    """A misc device's minor from /proc/misc (userfaultfd's is given at run time), or None."""
+    try:
+        with open("/proc/misc") as f:
+            for line in f:
+                n, _, what = line.strip().partition(" ")
+                if what == name:
+                    return int(n)
+    except OSError:
+        pass
+    return None
+
+
+def jail_nodes():
+    """The nodes the jailer makes, by the numbers Firecracker's jailer uses (docs/jailer.md),
+    whatever this host's /dev holds: {path below the jail's root: (major, minor)}."""
+    nodes = {"dev/kvm": (10, 232), "dev/net/tun": (10, 200), "dev/urandom": (1, 9),
+             "dev/vhost-net": (10, 238), "dev/vhost-vsock": (10, 241)}
+    uffd = misc_minor("userfaultfd")
+    if uffd is not None:
+        nodes["dev/userfaultfd"] = (10, uffd)
+    return nodes
+
+
+def check_nodes(root, uid=None, gid=None):
+    """Each node in the jail: a character device, its numbers, mode 0600, owned by uid:gid."""
+    for rel, (major, minor) in jail_nodes().items():
+        p = os.path.join(root, rel)
+        st = os.lstat(p)
+        check(stat.S_ISCHR(st.st_mode), "%s: not a character device (mode %o)" % (p, st.st_mode))
+        check((os.major(st.st_rdev), os.minor(st.st_rdev)) == (major, minor),
+              "%s: %d:%d, want %d:%d" % (p, os.major(st.st_rdev), os.minor(st.st_rdev),
+                                         major, minor))
+        check(st.st_mode & 0o7777 == 0o600, "%s: mode %o" % (p, st.st_mode & 0o7777))
+        if uid is not None:
+            check((st.st_uid, st.st_gid) == (uid, gid), "%s: owned by %d:%d" % (p, st.st_uid,
+                                                                                st.st_gid))
+
+
 def check_layout(base, exec_name, jid, pid_in_file=None):
     """The jailer's layout: <base>/<exec name>/<id>/root, owned as it makes it."""
     root = os.path.join(base, exec_name, jid, "root")
+    check_nodes(root, UID, GID)
     for rel, mode, kind in (("", 0o700, "d"), ("dev", 0o700, "d"), ("dev/net", 0o700, "d"),
-                            ("run", 0o700, "d"), (exec_name, None, "f"),
-                            ("dev/kvm", 0o600, "c"), ("dev/net/tun", 0o600, "c")):
+                            ("run", 0o700, "d"), (exec_name, None, "f")):
         p = os.path.join(root, rel)
         st = os.lstat(p)
         check((st.st_uid, st.st_gid) == (UID, GID), "%s: owned by %d:%d" % (p, st.st_uid,
@@ -331,16 +369,13 @@ def boot_guest(root, sock):
 
 def case_jail(binary, tmp):
     """Every flag at once; the jailed firecracker serves in the chroot and boots a guest."""
-    if os.geteuid() != 0:
-        print("skip: the jailer needs root")
-        return
+    need_root("the jailer")
     j, fc = jailer_bin(binary, tmp)
-    if not has_jailer(j):
-        print("skip: %s has no jailer" % binary)
-        return
-    if not os.path.isdir(V1_PIDS) or not shutil.which("ip"):
-        print("skip: needs the v1 pids hierarchy (%s) and ip(8)" % V1_PIDS)
-        return
+    check(has_jailer(j), "%s does not run as `jailer`" % binary)
+    check(shutil.which("ip"), "no ip(8) (scripts/deps.sh build installs iproute2)")
+    if not os.path.isdir(V1_PIDS):
+        raise NotHere("the case needs the v1 pids hierarchy (%s), which this host has not"
+                      % V1_PIDS)
     jid = "jail-%d" % os.getpid()
     ns = "hj-%d" % os.getpid()
     parent = "hearth-jt-%d/vms" % os.getpid()
@@ -400,10 +435,8 @@ def case_jail(binary, tmp):
         # Its root is the jail: the API socket is in <chroot>/run, the kernel at /kernel.elf.
         status, js = request(sock, "GET", "/")
         check(status == 200 and js.get("id") == jid, "GET /: %d %r" % (status, js))
-        if kvm_usable():
-            boot_guest(root, sock)
-        else:
-            print("note: no /dev/kvm here: the guest step is skipped")
+        need_kvm("the guest in the jail")
+        boot_guest(root, sock)
         # The same id again, while it runs: its copy cannot be rewritten, as with the jailer.
         r = run_jailer(j, ["--id", jid, "--exec-file", fc, "--uid", str(UID), "--gid", str(GID),
                            "--chroot-base-dir", base])
@@ -432,17 +465,12 @@ def v2_mount():
 def case_cgroup_v2(binary, tmp):
     """--cgroup-version 2: a value written in <unified>/<parent>/<id>; without --cgroup, the
     move into an existing parent. No --daemonize: the jailer execs in place."""
-    if os.geteuid() != 0:
-        print("skip: the jailer needs root")
-        return
+    need_root("the jailer")
     j, fc = jailer_bin(binary, tmp)
-    if not has_jailer(j):
-        print("skip: %s has no jailer" % binary)
-        return
+    check(has_jailer(j), "%s does not run as `jailer`" % binary)
     uni = v2_mount()
     if not uni or not os.access(os.path.join(uni, "cgroup.procs"), os.W_OK):
-        print("skip: no writable cgroup2 hierarchy")
-        return
+        raise NotHere("the case needs a writable cgroup2 hierarchy, which this host has not")
     with open(os.path.join(uni, "cgroup.controllers")) as f:
         avail = f.read().split()
     prop = None
@@ -529,13 +557,9 @@ def write_file(path, text):
 def case_exec_name(binary, tmp):
     """An exec file named otherwise (1.16 has no "firecracker" rule): its name names the
     jail's directory and the pid file, and the copy runs under that name."""
-    if os.geteuid() != 0:
-        print("skip: the jailer needs root")
-        return
+    need_root("the jailer")
     j, _ = jailer_bin(binary, tmp)
-    if not has_jailer(j):
-        print("skip: %s has no jailer" % binary)
-        return
+    check(has_jailer(j), "%s does not run as `jailer`" % binary)
     vmm = os.path.join(tmp, "vmm")
     shutil.copy2(binary, vmm)
     base = os.path.join(tmp, "base")
