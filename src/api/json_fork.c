@@ -146,33 +146,89 @@ static int parse_clone(json_t *spec, unsigned int i, struct fork_clone *c, struc
 	return ret;
 }
 
-/* Two clones on one socket or one writable file would fight over it. */
+/* One file each device of a clone holds: its path, whether written, what it is for. */
+struct named {
+	const char *path, *kind;
+	bool writable;
+};
+
+/* The drive images and pmem files of c, into out (room for both lists): how many. */
+static unsigned int clone_files(const struct fork_clone *c, struct named *out)
+{
+	unsigned int n = 0;
+
+	for (unsigned int d = 0; d < c->load.n_drive_overrides; d++)
+		out[n++] = (struct named){ c->load.drive_overrides[d].path_on_host, "drive image",
+					   !c->load.drive_overrides[d].is_read_only };
+	for (unsigned int d = 0; d < c->load.n_pmem_overrides; d++)
+		out[n++] = (struct named){ c->load.pmem_overrides[d].path_on_host, "pmem file",
+					   !c->load.pmem_overrides[d].read_only };
+	return n;
+}
+
+/*
+ * Two clones on one socket or one writable file would fight over it: a
+ * writable drive image or pmem file (pmem is mapped shared: live memory
+ * between tenants) is one clone's, as drive or pmem, never both; a
+ * serial_out is its clone's alone and names none of those files. Here by
+ * the names the request gives; the zygote checks the files themselves.
+ */
 static int check_distinct(const struct fork_req *f, struct err *err)
 {
-	for (unsigned int a = 0; a < f->n; a++)
-		for (unsigned int b = a + 1; b < f->n; b++) {
-			const struct fork_clone *x = &f->clones[a], *y = &f->clones[b];
+	struct named x[VM_MAX_DRIVES + VM_MAX_PMEM], y[VM_MAX_DRIVES + VM_MAX_PMEM];
 
-			if (!strcmp(x->api_sock, y->api_sock))
+	for (unsigned int a = 0; a < f->n; a++) {
+		const struct fork_clone *p = &f->clones[a];
+		unsigned int nx = clone_files(p, x);
+
+		for (unsigned int b = a; b < f->n; b++) {
+			const struct fork_clone *q = &f->clones[b];
+			unsigned int ny = clone_files(q, y);
+
+			if (b != a && !strcmp(p->api_sock, q->api_sock))
 				return err_set(err, true, -EINVAL, "fork: clones %u and %u have one "
-					       "api_sock, '%.64s'", a, b, x->api_sock);
-			if (x->load.vsock_uds_path && y->load.vsock_uds_path &&
-			    !strcmp(x->load.vsock_uds_path, y->load.vsock_uds_path))
+					       "api_sock, '%.64s'", a, b, p->api_sock);
+			if (b != a && p->load.vsock_uds_path && q->load.vsock_uds_path &&
+			    !strcmp(p->load.vsock_uds_path, q->load.vsock_uds_path))
 				return err_set(err, true, -EINVAL, "fork: clones %u and %u have one "
 					       "vsock uds_path, '%.64s'", a, b,
-					       x->load.vsock_uds_path);
-			for (unsigned int d = 0; d < x->load.n_drive_overrides; d++)
-				for (unsigned int e = 0; e < y->load.n_drive_overrides; e++) {
-					const struct snap_drive_override *p = &x->load.drive_overrides[d];
-					const struct snap_drive_override *q = &y->load.drive_overrides[e];
-
-					if ((!p->is_read_only || !q->is_read_only) &&
-					    !strcmp(p->path_on_host, q->path_on_host))
+					       p->load.vsock_uds_path);
+			if (b != a && p->serial_out && q->serial_out &&
+			    !strcmp(p->serial_out, q->serial_out))
+				return err_set(err, true, -EINVAL, "fork: clones %u and %u have one "
+					       "serial_out, '%.64s'", a, b, p->serial_out);
+			for (unsigned int d = 0; b != a && d < nx; d++)
+				if (q->serial_out && !strcmp(q->serial_out, x[d].path))
+					return err_set(err, true, -EINVAL, "fork: clone %u's "
+						       "serial_out '%.64s' is clone %u's %s", b,
+						       q->serial_out, a, x[d].kind);
+			for (unsigned int e = 0; e < ny; e++) {
+				if (p->serial_out && !strcmp(p->serial_out, y[e].path))
+					return err_set(err, true, -EINVAL, "fork: clone %u's "
+						       "serial_out '%.64s' is clone %u's %s", a,
+						       p->serial_out, b, y[e].kind);
+				for (unsigned int d = b == a ? e + 1 : 0; d < nx; d++) {
+					if ((!x[d].writable && !y[e].writable) ||
+					    strcmp(x[d].path, y[e].path))
+						continue;
+					if (a == b)
+						return err_set(err, true, -EINVAL, "fork: clone %u "
+							       "has '%.64s' as its %s and its %s, "
+							       "writable", a, x[d].path, y[e].kind,
+							       x[d].kind);
+					if (x[d].kind == y[e].kind)
 						return err_set(err, true, -EINVAL, "fork: clones %u "
-							       "and %u share the drive image '%.64s', "
-							       "writable", a, b, p->path_on_host);
+							       "and %u share the %s '%.64s', "
+							       "writable", a, b, x[d].kind,
+							       x[d].path);
+					return err_set(err, true, -EINVAL, "fork: clones %u and %u "
+						       "share '%.64s', as a %s and as a %s, "
+						       "writable", a, b, x[d].path, x[d].kind,
+						       y[e].kind);
 				}
+			}
 		}
+	}
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "snapshot/format.h"
 #include "snapshot/snapshot.h"
 #include "util/file.h"
+#include "virtio/net.h"
 
 static int beneath(int dir, const char *path, int flags, struct err *err, const char *what)
 {
@@ -64,19 +66,62 @@ static int check_new(int dir, const char *path, bool may_exist, struct err *err,
 	return ret;
 }
 
-/* Every path of clone i, before any clone exists. */
+/* A file a device of the request holds: which it is, and whether it is written. */
+struct held {
+	dev_t dev;
+	ino_t ino;
+	bool writable;
+	char what[96];
+};
+
+/* The files the request's devices hold, so far (n of room). */
+struct held_set {
+	struct held *v;
+	size_t n, room;
+};
+
+/*
+ * fd's file, held by what: refused when a device of the request holds it
+ * already and either writes it (two clones' disks, a disk and a pmem, two
+ * pmem mapped shared: one file written by two devices). Names given in
+ * the request may differ for one file; its inode may not.
+ */
+static int held_add(struct held_set *h, int fd, bool writable, const char *what,
+		    struct err *err)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return err_set(err, false, -errno, "%s: %s", what, strerror(errno));
+	for (size_t i = 0; i < h->n; i++)
+		if (h->v[i].dev == st.st_dev && h->v[i].ino == st.st_ino &&
+		    (writable || h->v[i].writable))
+			return err_set(err, true, -EBUSY, "%s: the same file as %s, written by one "
+				       "of them: each clone's writable files are its own", what,
+				       h->v[i].what + strlen("fork: "));
+	if (h->n == h->room) {
+		size_t room = h->room ? 2 * h->room : 16;
+		struct held *v = realloc(h->v, room * sizeof(*v));
+
+		if (!v)
+			return err_set(err, false, -ENOMEM, "fork: out of memory");
+		h->v = v;
+		h->room = room;
+	}
+	h->v[h->n] = (struct held){ st.st_dev, st.st_ino, writable, "" };
+	snprintf(h->v[h->n++].what, sizeof(h->v[0].what), "%s", what);
+	return 0;
+}
+
+/* Every device path of clone i, before any clone exists; the files they hold go into h. */
 static int check_paths(const struct zygote *z, const struct fork_clone *c, unsigned int i,
-		       struct err *err)
+		       struct held_set *h, struct err *err)
 {
 	char what[96];
 	int ret, fd;
 
 	snprintf(what, sizeof(what), "fork: clone %u: api_sock", i);
 	ret = check_new(z->dir, c->api_sock, false, err, what);
-	if (!ret && c->serial_out) {
-		snprintf(what, sizeof(what), "fork: clone %u: serial_out", i);
-		ret = check_new(z->dir, c->serial_out, true, err, what);
-	}
 	if (!ret && c->load.vsock_uds_path) {
 		snprintf(what, sizeof(what), "fork: clone %u: vsock_override uds_path", i);
 		ret = check_new(z->dir, c->load.vsock_uds_path, false, err, what);
@@ -87,7 +132,7 @@ static int check_paths(const struct zygote *z, const struct fork_clone *c, unsig
 		snprintf(what, sizeof(what), "fork: clone %u: drive '%s'", i, o->drive_id);
 		fd = beneath(z->dir, o->path_on_host, o->is_read_only ? O_RDONLY : O_RDWR, err,
 			     what);
-		ret = fd < 0 ? fd : 0;
+		ret = fd < 0 ? fd : held_add(h, fd, !o->is_read_only, what, err);
 		if (fd >= 0)
 			close(fd);
 	}
@@ -96,10 +141,84 @@ static int check_paths(const struct zygote *z, const struct fork_clone *c, unsig
 
 		snprintf(what, sizeof(what), "fork: clone %u: pmem '%s'", i, o->id);
 		fd = beneath(z->dir, o->path_on_host, o->read_only ? O_RDONLY : O_RDWR, err, what);
-		ret = fd < 0 ? fd : 0;
+		ret = fd < 0 ? fd : held_add(h, fd, !o->read_only, what, err);
 		if (fd >= 0)
 			close(fd);
 	}
+	return ret;
+}
+
+/*
+ * Clone i's NICs against the template's command line: a clone's request
+ * passes through the template, which may be a compromised guest's, and
+ * could otherwise put a clone on any TAP of this namespace (another
+ * tenant's) or give its user-mode NIC the host's loopback and ports.
+ */
+static int check_net(const struct zygote *z, const struct fork_clone *c, unsigned int i,
+		     struct err *err)
+{
+	const char *taps = z->sb.fork_taps;
+
+	for (unsigned int k = 0; k < c->load.n_overrides; k++) {
+		const struct snap_net_override *o = &c->load.overrides[k];
+		struct net_config user;
+		int ret;
+
+		if (o->host_dev_name && (!taps || strncmp(o->host_dev_name, taps, strlen(taps))))
+			return err_set(err, true, -EPERM, "fork: clone %u: NIC '%s' on TAP '%.32s': "
+				       "%s", i, o->iface_id, o->host_dev_name, taps ?
+				       "not a TAP this template's --fork-taps allows" :
+				       "this template gives clones no TAP (start it with --fork-taps "
+				       "PREFIX)");
+		if (!o->backend || z->sb.fork_hostfwd)
+			continue;
+		ret = virtio_net_parse(o->backend, &user, err);
+		if (ret)
+			return err_prefix(err, ret, "fork: clone %u: NIC '%s': ", i, o->iface_id);
+		if (user.host_loopback || user.nfwd)
+			return err_set(err, true, -EPERM, "fork: clone %u: NIC '%s': %s needs the "
+				       "template's --fork-hostfwd", i, o->iface_id,
+				       user.nfwd ? "a hostfwd" : "host-loopback");
+	}
+	return 0;
+}
+
+/*
+ * Clone i's serial_out: new, or an existing regular file that is no
+ * device's: none of the request's (h), and none a running VM holds (a
+ * disk's or pmem's lock: the template's own image, an earlier clone's).
+ * The clone appends to it; it must never append to someone's disk.
+ */
+static int check_serial_out(const struct zygote *z, const struct fork_clone *c, unsigned int i,
+			    const struct held_set *h, struct err *err)
+{
+	char what[96];
+	struct stat st;
+	int fd, ret;
+
+	if (!c->serial_out)
+		return 0;
+	snprintf(what, sizeof(what), "fork: clone %u: serial_out", i);
+	ret = check_new(z->dir, c->serial_out, true, err, what);
+	if (ret)
+		return ret;
+	fd = beneath(z->dir, c->serial_out, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, err, what);
+	if (fd == -ENOENT)
+		return 0;       /* made by the clone */
+	if (fd < 0)
+		return fd;
+	ret = fstat(fd, &st) < 0 ? err_set(err, false, -errno, "%s: %s", what, strerror(errno))
+				 : 0;
+	for (size_t k = 0; !ret && k < h->n; k++)
+		if (h->v[k].dev == st.st_dev && h->v[k].ino == st.st_ino)
+			ret = err_set(err, true, -EBUSY, "%s '%.64s' is %s's file", what,
+				      c->serial_out, h->v[k].what + strlen("fork: "));
+	if (!ret && flock(fd, LOCK_EX | LOCK_NB) < 0)
+		ret = errno == EWOULDBLOCK
+		      ? err_set(err, true, -EBUSY, "%s '%.64s' is a running VM's disk or pmem file "
+				"(it holds its lock)", what, c->serial_out)
+		      : err_set(err, false, -errno, "%s: %s", what, strerror(errno));
+	close(fd);
 	return ret;
 }
 
@@ -150,6 +269,7 @@ int zygote_read_request(const struct zygote *z, const int fds[3], struct fork_re
 			json_t **body, struct err *err)
 {
 	const struct snap_section *s;
+	struct held_set held = { NULL, 0, 0 };
 	struct snap_file sf;
 	struct stat st;
 	void *state = NULL;
@@ -185,7 +305,12 @@ int zygote_read_request(const struct zygote *z, const int fds[3], struct fork_re
 	snap_file_release(&sf);
 	free(state);
 	for (unsigned int i = 0; !ret && i < f->n; i++)
-		ret = check_paths(z, &f->clones[i], i, err);
+		ret = check_paths(z, &f->clones[i], i, &held, err);
+	for (unsigned int i = 0; !ret && i < f->n; i++)
+		ret = check_serial_out(z, &f->clones[i], i, &held, err);
+	for (unsigned int i = 0; !ret && i < f->n; i++)
+		ret = check_net(z, &f->clones[i], i, err);
+	free(held.v);
 	for (unsigned int i = 0; !ret && i < f->n; i++)
 		ret = check_mmds(&f->clones[i], i, err);
 	return ret;

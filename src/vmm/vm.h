@@ -59,6 +59,12 @@ struct vm_mem_file {
 /* A pmem device's window (vm_pmem.c): its file mapped shared, a memslot of its own. */
 struct vm_pmem_map {
 	int fd;                     /* the backing file; -1: none */
+	/*
+	 * The file again, holding its lock (as a disk's, virtio/blk/image.c):
+	 * closed when the window goes, whatever still holds fd (an io_uring's
+	 * flush lets go of it later); -1: none.
+	 */
+	int lock_fd;
 	uint8_t *hva;               /* size bytes: the file, then anonymous to the 2 MiB line */
 	uint64_t gpa, size, file_len;
 	bool read_only;

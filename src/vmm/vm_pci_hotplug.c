@@ -184,7 +184,7 @@ int vm_pci_plug(struct vm *vm, const struct vm_config *cfg, const char *type, un
 		struct err *err)
 {
 	struct plug_call c = { vm, cfg, type, i, 0, NULL, NULL };
-	struct vm_pmem_map window = { .fd = -1 };
+	struct vm_pmem_map window = { .fd = -1, .lock_fd = -1 };
 	struct pci_root *root = root_of(vm);
 	struct pci_hotplug *hp = hotplug_of(vm);
 	struct blk_config *drives = NULL;

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -81,7 +82,7 @@ static int pmem_mmap(struct vm_pmem_map *m)
 static int pmem_open_map(const struct vm_pmem *p, struct vm_pmem_map *m, uint64_t gpa,
 			 struct err *err)
 {
-	struct stat st;
+	struct stat st, lst;
 	int ret;
 
 	m->read_only = p->read_only;
@@ -94,6 +95,22 @@ static int pmem_open_map(const struct vm_pmem *p, struct vm_pmem_map *m, uint64_
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
 		return err_set(err, true, -EINVAL, "Cannot create pmem device: Error accessing "
 			       "backing file: not a regular file %s", p->path_on_host);
+	/*
+	 * Locked as a disk is (virtio/blk/image.c): the file is mapped shared,
+	 * so two VMs writing it would share live memory. Held while mapped,
+	 * on a description of its own that the window's release closes.
+	 */
+	m->lock_fd = open(p->path_on_host, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (m->lock_fd < 0 || fstat(m->lock_fd, &lst) < 0)
+		return pmem_fail(err, -errno, "Error locking backing file", p->path_on_host);
+	if (lst.st_dev != st.st_dev || lst.st_ino != st.st_ino)
+		return err_set(err, true, -ESTALE, "Cannot create pmem device: backing file %s was "
+			       "replaced while it was opened", p->path_on_host);
+	if (flock(m->lock_fd, (p->read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK
+		       ? err_set(err, true, -EBUSY, "Cannot create pmem device: backing file %s is "
+				 "in use by another process", p->path_on_host)
+		       : pmem_fail(err, -errno, "Error locking backing file", p->path_on_host);
 	m->file_len = (uint64_t)st.st_size;
 	if (S_ISBLK(st.st_mode)) {
 		off_t end = lseek(m->fd, 0, SEEK_END);
@@ -158,7 +175,7 @@ int vm_pmem_map(struct vm *vm, const struct vm_config *cfg, struct err *err)
 		struct vm_pmem_map *m = &vm->pmem[i];
 
 		memset(m, 0, sizeof(*m));
-		m->fd = -1;
+		m->fd = m->lock_fd = -1;
 		vm->npmem = i + 1;
 		ret = pmem_map_one(vm, &cfg->pmem[i], m, LAYOUT_PMEM_SLOT + i, gpa, err);
 		if (ret)
@@ -174,8 +191,10 @@ void vm_pmem_release(struct vm_pmem_map *m)
 		munmap(m->hva, m->size);
 	if (m->fd >= 0)
 		close(m->fd);
+	if (m->lock_fd >= 0)
+		close(m->lock_fd);
 	m->hva = NULL;
-	m->fd = -1;
+	m->fd = m->lock_fd = -1;
 }
 
 void vm_pmem_unmap(struct vm *vm)
@@ -192,7 +211,7 @@ int vm_pmem_prepare(struct vm *vm, const struct vm_config *cfg, unsigned int i,
 	int ret;
 
 	memset(m, 0, sizeof(*m));
-	m->fd = -1;
+	m->fd = m->lock_fd = -1;
 	if (i != vm->npmem || i >= VM_MAX_PMEM || i >= cfg->npmem)
 		return err_set(err, false, -EINVAL, "pmem %u: not the next window", i);
 	for (unsigned int k = 0; k < vm->npmem; k++) {

@@ -114,10 +114,33 @@ def case_api(binary, tmp):
     s.expect("PUT", "/actions", 400, body={"action_type": "InstanceStart"},
              fault=["Cannot create pmem device: Error accessing backing file: No such file or "
                     "directory (os error 2)"])
-    s.expect("PUT", "/pmem/p1", 204, body={"id": "p1", "path_on_host": backing(tmp, "p1", 4096)})
+    p1 = backing(tmp, "p1", 4096)
+    s.expect("PUT", "/pmem/p1", 204, body={"id": "p1", "path_on_host": p1})
     metrics = os.path.join(tmp, "m.ndjson")
     s.expect("PUT", "/metrics", 204, body={"metrics_path": metrics})
     s.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
+    # Locked as a disk is (issue 62, F2): p1 is mapped shared and written by this VM, so a
+    # second VM cannot map it writable; p0, read-only here, it may map read-only.
+    d2 = os.path.join(tmp, "second")
+    os.mkdir(d2)
+    s2 = Serve(binary, d2)
+    try:
+        configure(s2, d2)
+        s2.expect("PUT", "/pmem/p0", 204, body={"id": "p0", "path_on_host": p0,
+                                                 "read_only": True})
+        s2.expect("PUT", "/pmem/p1", 204, body={"id": "p1", "path_on_host": p1})
+        s2.expect("PUT", "/actions", 400, body={"action_type": "InstanceStart"},
+                  fault=["Cannot create pmem device: backing file %s is in use by another "
+                         "process" % p1])
+        s2.expect("PUT", "/pmem/p1", 204, body={"id": "p1", "path_on_host": p1,
+                                                 "read_only": True})
+        s2.expect("PUT", "/actions", 400, body={"action_type": "InstanceStart"},
+                  fault=["in use by another process"])
+        s2.expect("PUT", "/pmem/p1", 204,
+                  body={"id": "p1", "path_on_host": backing(d2, "own", 4096)})
+        s2.expect("PUT", "/actions", 204, body={"action_type": "InstanceStart"})
+    finally:
+        s2.stop()
     # Firecracker 1.16: after boot a PUT hotplugs, on a PCI VM only.
     s.expect("PUT", "/pmem/p1", 400, body={"id": "p1", "path_on_host": p0},
              exact="PCI is not enabled")

@@ -17,6 +17,7 @@
 
 #define DRIVE(p, ro) "{\"drive_id\": \"scratch\", \"path_on_host\": \"" p "\", " \
 		     "\"is_read_only\": " ro "}"
+#define PMEM(p, ro) "{\"id\": \"pm0\", \"path_on_host\": \"" p "\", \"read_only\": " ro "}"
 
 static int parse(const char *body, struct fork_req *f, struct err *e)
 {
@@ -151,6 +152,55 @@ static void test_shared_read_only(void **state)
 	assert_non_null(strstr(e.msg, "share the drive image"));
 }
 
+/*
+ * pmem (mapped shared: live memory between two clones) and serial_out kept
+ * distinct as drives are (issue 62, F2), by the request's names; the
+ * zygote checks the files themselves (run_fork_test.py's "distinct").
+ */
+static void test_distinct_files(void **state)
+{
+	static const char *const bad[][2] = {
+		{ "{\"count\": 2, \"clone\": {\"api_sock\": \"c{i}\", \"pmem_overrides\": ["
+		  PMEM("p.img", "false") "]}}", "share the pmem file 'p.img', writable" },
+		{ "{\"clones\": [{\"api_sock\": \"a\", \"pmem_overrides\": [" PMEM("p", "true")
+		  "]}, {\"api_sock\": \"b\", \"pmem_overrides\": [" PMEM("p", "false") "]}]}",
+		  "share the pmem file 'p'" },
+		{ "{\"clones\": [{\"api_sock\": \"a\", \"drive_overrides\": [" DRIVE("x", "false")
+		  "]}, {\"api_sock\": \"b\", \"pmem_overrides\": [" PMEM("x", "true") "]}]}",
+		  "share 'x', as a drive image and as a pmem file" },
+		{ "{\"count\": 1, \"clone\": {\"api_sock\": \"a\", \"drive_overrides\": ["
+		  DRIVE("x", "false") "], \"pmem_overrides\": [" PMEM("x", "false") "]}}",
+		  "clone 0 has 'x' as its drive image and its pmem file" },
+		{ "{\"count\": 2, \"clone\": {\"api_sock\": \"c{i}\", \"serial_out\": \"o\"}}",
+		  "have one serial_out" },
+		{ "{\"clones\": [{\"api_sock\": \"a\", \"serial_out\": \"d1.img\"}, "
+		  "{\"api_sock\": \"b\", \"drive_overrides\": [" DRIVE("d1.img", "false") "]}]}",
+		  "clone 0's serial_out 'd1.img' is clone 1's drive image" },
+		{ "{\"clones\": [{\"api_sock\": \"a\", \"pmem_overrides\": [" PMEM("p", "true")
+		  "]}, {\"api_sock\": \"b\", \"serial_out\": \"p\"}]}",
+		  "clone 1's serial_out 'p' is clone 0's pmem file" },
+		{ "{\"count\": 1, \"clone\": {\"api_sock\": \"a\", \"serial_out\": \"d\", "
+		  "\"drive_overrides\": [" DRIVE("d", "true") "]}}",
+		  "clone 0's serial_out 'd' is clone 0's drive image" },
+	};
+	struct err e = ERR_INIT;
+	struct fork_req f;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		e = (struct err)ERR_INIT;
+		if (parse(bad[i][0], &f, &e) == 0)
+			fail_msg("accepted: %s", bad[i][0]);
+		if (!e.usage || !strstr(e.msg, bad[i][1]))
+			fail_msg("%s: want '%s' (usage), got '%s'", bad[i][0], bad[i][1], e.msg);
+	}
+	/* A read-only pmem file may be every clone's, as a read-only drive image may. */
+	assert_int_equal(parse("{\"count\": 3, \"clone\": {\"api_sock\": \"c{i}\", "
+			       "\"serial_out\": \"o{i}\", \"pmem_overrides\": [" PMEM("base.img", "true")
+			       "], \"drive_overrides\": [" DRIVE("base.img", "true") "]}}", &f, &e), 0);
+	json_fork_release(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_list_and_defaults),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_shared_read_only),
+		cmocka_unit_test(test_distinct_files),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
