@@ -102,13 +102,17 @@ int cli_sandbox(const struct cli_sandbox *s)
 		return cli_fail(&e);
 	if (sandbox_prepare(&so, &e))
 		return cli_fail(&e);
-	/* The credentials inside the jail, as every other path, before the seal. */
-	if (s->migrate_tls) {
-		*s->tls_out = tls_creds_load(s->migrate_tls, &e);
-		if (!*s->tls_out)
-			return cli_fail(&e);
-	}
 	return 0;
+}
+
+int cli_sandbox_tls(const struct cli_sandbox *s)
+{
+	struct err e = ERR_INIT;
+
+	if (!s->migrate_tls)
+		return 0;
+	*s->tls_out = tls_creds_load(s->migrate_tls, &e);
+	return *s->tls_out ? 0 : cli_fail(&e);
 }
 
 /* A clone tells its zygote how its start went (host_opts.report_ready): once, then closed. */

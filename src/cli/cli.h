@@ -36,7 +36,8 @@ struct cli_sandbox {
 	const char *snapshot_dir;   /* --snapshot-dir; NULL: none */
 	const char *migrate_dir;    /* --migrate-dir: a migration's sockets; NULL: none */
 	bool migrate_net;           /* --migrate-net: sandbox_opts.migrate_net */
-	/* --migrate-tls DIR (NULL: none): its credentials, read before the seal, into *tls_out */
+	/* --migrate-tls DIR (NULL: none): GnuTLS loaded by cli_sandbox, the credentials read
+	 * into *tls_out by cli_sandbox_tls */
 	const char *migrate_tls;
 	struct tls_creds **tls_out;
 	bool no_nics;               /* no NIC needs the host's network */
@@ -45,6 +46,12 @@ struct cli_sandbox {
 	const char *pid_file;
 	bool firecracker;           /* the `firecracker` personality: JAIL/firecracker.pid */
 	bool uid_shared;            /* a fork's clone: sandbox_opts.uid_shared */
+	/*
+	 * The zygote's network policy (zygote_request.c), from the template's
+	 * command line: the one thing the template's requests cannot forge.
+	 */
+	const char *fork_taps;
+	bool fork_hostfwd;
 };
 
 /*
@@ -55,6 +62,14 @@ struct cli_sandbox {
  * returns: the process started exits in there (sandbox/pidns.h).
  */
 int cli_sandbox(const struct cli_sandbox *s);
+/*
+ * --migrate-tls's credentials, read into *s->tls_out (inside the jail, as
+ * every other path), after the zygote is forked and before the seal: the
+ * zygote and its clones never hold the host's private keys (and the
+ * zygote unmaps GnuTLS, tls_lib_unload). 0, or the exit status after one
+ * line on stderr.
+ */
+int cli_sandbox_tls(const struct cli_sandbox *s);
 
 /* -v (1) and -q (-1) of every command that logs. */
 void cli_log_level(int verbose);

@@ -41,6 +41,7 @@
 #include "api/server.h"
 #include "control/fork_proto.h"
 #include "control/host.h"
+#include "migrate/tls.h"
 #include "sandbox/zygote.h"
 #include "util/log.h"
 #include "util/uds.h"
@@ -428,6 +429,12 @@ static void zygote_main(struct zygote *z, pid_t parent)
 	if (getppid() != parent)
 		_exit(0);
 	prctl(PR_SET_NAME, "hearth-zygote");
+	/*
+	 * GnuTLS, which the template loaded for --migrate-tls before its jail
+	 * hid the library: no clone migrates, so none maps it. The template
+	 * reads its credentials only after this process was forked.
+	 */
+	tls_lib_unload();
 	/*
 	 * A mount namespace of its own, before the template may seal: the
 	 * seal's pivot_root moves the root of every process in its namespace,

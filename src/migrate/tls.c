@@ -109,11 +109,19 @@ struct tls_session {
 
 static int load_ret;
 static char load_why[200];
+static void *lib_handle;
 
 static void lib_open(void)
 {
-	load_ret = dlib_load(TLS_SO, tls_syms, sizeof(tls_syms) / sizeof(tls_syms[0]), &g,
-			     load_why, sizeof(load_why));
+	load_ret = dlib_load_handle(TLS_SO, tls_syms, sizeof(tls_syms) / sizeof(tls_syms[0]), &g,
+				    load_why, sizeof(load_why), &lib_handle);
+}
+
+void tls_lib_unload(void)
+{
+	dlib_unload(&lib_handle, &g, sizeof(g));
+	load_ret = -ENOENT;
+	snprintf(load_why, sizeof(load_why), "given up by this process");
 }
 
 int tls_lib_load(struct err *err)

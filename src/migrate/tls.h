@@ -35,6 +35,11 @@ struct tls_session;
  */
 int tls_lib_load(struct err *err);
 /*
+ * GnuTLS given up, for a process forked from one that loaded it and that
+ * never speaks TLS (the zygote): nothing of tls_* may run after it.
+ */
+void tls_lib_unload(void);
+/*
  * The directory's credentials, read now (tls_lib_load first). A missing CA
  * or a directory with neither pair, an unreadable file or a key that does
  * not match its certificate: NULL with err naming the file and why.

@@ -4,11 +4,30 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 int dlib_load(const char *so, const struct dlib_sym *syms, size_t n, void *table, char *why,
 	      size_t why_len)
 {
+	void *h;
+
+	return dlib_load_handle(so, syms, n, table, why, why_len, &h);
+}
+
+void dlib_unload(void **handle, void *table, size_t size)
+{
+	if (*handle)
+		dlclose(*handle);
+	*handle = NULL;
+	memset(table, 0, size);
+}
+
+int dlib_load_handle(const char *so, const struct dlib_sym *syms, size_t n, void *table,
+		     char *why, size_t why_len, void **handle)
+{
 	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+
+	*handle = h;
 
 	if (!h) {
 		snprintf(why, why_len, "%s", dlerror());

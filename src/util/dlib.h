@@ -23,5 +23,14 @@ struct dlib_sym {
  */
 int dlib_load(const char *so, const struct dlib_sym *syms, size_t n, void *table, char *why,
 	      size_t why_len);
+/* The same, the handle kept in *handle for dlib_unload. */
+int dlib_load_handle(const char *so, const struct dlib_sym *syms, size_t n, void *table,
+		     char *why, size_t why_len, void **handle);
+/*
+ * A library given up by a process that will never call it (the zygote,
+ * GnuTLS): closed, and table (size bytes) zeroed. Its mappings go unless a
+ * library it needs is marked to stay (p11-kit is, NODELETE).
+ */
+void dlib_unload(void **handle, void *table, size_t size);
 
 #endif

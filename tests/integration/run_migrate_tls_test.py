@@ -343,8 +343,89 @@ def case_jailed(binary, tmp):
            certs=lambda d: [shutil.copy(os.path.join(shared, f), d) for f in os.listdir(shared)])
 
 
+def key_forms(pem):
+    """The ways a private key may sit in a process's memory: its PEM lines, and its secret
+    scalar as openssl prints it, big-endian (DER, GnuTLS's copies) and reversed (the
+    little-endian limbs of nettle's and GMP's numbers)."""
+    forms = [line.encode() for line in open(pem).read().splitlines()
+             if line and not line.startswith("-----") and len(line) >= 40]
+    out = subprocess.run(["openssl", "pkey", "-in", pem, "-noout", "-text"],
+                         capture_output=True, text=True, check=True).stdout
+    hexed, on = "", False
+    for line in out.splitlines():
+        if line.startswith("priv:"):
+            on = True
+            continue
+        if on and line.startswith(" "):
+            hexed += line.strip().replace(":", "")
+        elif on:
+            break
+    scalar = bytes.fromhex(hexed).lstrip(b"\0")
+    check(len(scalar) >= 24, "%s: no private scalar in openssl's text" % pem)
+    return forms + [scalar, scalar[::-1]]
+
+
+def memory_holds(pid, needles):
+    """Which of needles pid's memory holds (its readable mappings, as root reads them)."""
+    found = set()
+    with open("/proc/%d/smaps" % pid) as f:
+        regions, cur = [], None
+        for line in f:
+            p = line.split()
+            if "-" in p[0] and not p[0].endswith(":"):
+                a, b = (int(x, 16) for x in p[0].split("-"))
+                cur = [a, b, p[1], 0]
+                regions.append(cur)
+            elif p[0] == "Rss:" and cur:
+                cur[3] = int(p[1])
+    with open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
+        for a, b, perms, rss in regions:
+            if "r" not in perms or rss == 0 or b - a > (256 << 20):
+                continue
+            try:
+                data = os.pread(mem.fileno(), b - a, a)
+            except OSError:
+                continue
+            found.update(n for n in needles if n in data)
+    return found
+
+
+def case_zygote_keys(binary, tmp):
+    """The zygote, and so every clone, never holds the host's migration keys nor maps GnuTLS
+    (issue 62, F3): a template with --fork-dir and --migrate-tls forks its zygote before it
+    reads the credentials, and the zygote gives the library up. The control: the template's
+    own memory holds each key in one of the forms looked for."""
+    need_openssl()
+    tls, fork_dir = os.path.join(tmp, "tls"), os.path.join(tmp, "fd")
+    certs(tls)
+    os.mkdir(fork_dir)
+    sock = os.path.join(tmp, "t.sock")
+    p = subprocess.Popen([binary, "serve", "--api-sock", sock, "--fork-dir", fork_dir,
+                          "--migrate-tls", tls], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
+    try:
+        wait_for("the API socket", lambda: os.path.exists(sock) or p.poll() is not None)
+        if p.poll() is not None:
+            check(False, "hearth serve exited: %r" % p.stderr.read())
+        with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+            zyg = [int(x) for x in f.read().split()]
+        check(len(zyg) == 1, "the template's one child, its zygote: %r" % zyg)
+        for who in ("server", "client"):
+            forms = key_forms(os.path.join(tls, who + "-key.pem"))
+            check(memory_holds(p.pid, forms), "control: the template holds its %s key in "
+                  "none of the forms looked for" % who)
+            held = memory_holds(zyg[0], forms)
+            check(not held, "the zygote holds the %s key (%d of its forms)" % (who, len(held)))
+        with open("/proc/%d/maps" % zyg[0]) as f:
+            libs = {line.split()[-1] for line in f if "libgnutls" in line}
+        check(not libs, "the zygote maps %s" % sorted(libs))
+    finally:
+        p.kill()
+        p.wait()
+
+
 CASES = {"move": case_move, "refused": case_refused, "flags": case_flags,
-         "jailed": case_jailed}
+         "jailed": case_jailed, "zygote-keys": case_zygote_keys}
 
 if __name__ == "__main__":
     sys.exit(run_cases(__doc__, CASES, "hearth-migrate-tls-"))
