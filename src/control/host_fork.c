@@ -26,6 +26,7 @@
 
 #include "control/fork_proto.h"
 #include "snapshot/snapshot.h"
+#include "vmm/refusal.h"
 #include "util/log.h"
 #include "util/file.h"
 #include "util/uds.h"
@@ -212,16 +213,28 @@ int host_reset(void *ctx, json_t **out, struct err *err)
 	struct host *h = ctx;
 	struct timespec t0, t1;
 	uint64_t pages = 0;
+	char why[160];
+	bool all;
 	int ret;
 
 	if (h->base_fd < 0)
 		return err_set(err, true, -EOPNOTSUPP, "reset: this VM has no base to go back to: "
 			       "only a fork's clone or a VM restored from a File snapshot has one");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	/* A snapshot since the base took pages out of the dirty log: all of RAM goes back. */
-	ret = snap_reset(&h->run.vm, h->base_fd, h->base_stale ||
-			 !guest_mem_dirty_enabled(&h->run.vm.mem), &pages, err);
+	/*
+	 * All of RAM goes back when the dirty log may not name every page
+	 * written since the base: a snapshot since took pages out of it, or
+	 * a device writes guest memory where it cannot see (vhost-vsock's
+	 * rings and buffers: the last tenant's data would stay).
+	 */
+	all = h->base_stale || !guest_mem_dirty_enabled(&h->run.vm.mem) ||
+	      vm_unlogged_writer(&h->ctl.cfg, why, sizeof(why));
+	if (all && vm_unlogged_writer(&h->ctl.cfg, why, sizeof(why)))
+		log_debug("reset: all of RAM goes back: %s", why);
+	ret = snap_reset(&h->run.vm, h->base_fd, all, &pages, err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (ret == -ENOTRECOVERABLE)
+		vm_request_stop(&h->run.vm, VM_STOP_FAILURE, err->msg);
 	if (ret)
 		return ret;
 	h->base_stale = false;

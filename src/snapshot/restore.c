@@ -393,13 +393,22 @@ static int reapply(struct vm *vm, int state_fd, const char *what, bool revert, b
 	ret = snap_file_load_fd(state_fd, rc.path, &rc.f, &buf, err);
 	if (ret)
 		return ret;
-	/* Every record checked against the running devices before anything changes. */
-	ret = registry_each(&vm->registry, vm->loop, check_one, &rc, err);
 	for (unsigned int i = 0; !ret && i < rc.f.nsections; i++)
 		if (rc.f.sections[i].kind == SNAP_SEC_DEVICE &&
 		    !registry_find(&vm->registry, COMP_DEVICE, rc.f.sections[i].id))
 			ret = err_set(err, true, -EINVAL, "snapshot %s: device '%s' is not in "
 				      "its config", rc.path, rc.f.sections[i].id);
+	/*
+	 * A migration's records are checked against the running devices and
+	 * the RAM the stream filled before anything changes. A reset's RAM
+	 * goes back first: a vhost queue's position is checked against the
+	 * rings in RAM, and those are the base's only after the revert (vhost
+	 * moved the live ones since). The base's records fitted that same
+	 * RAM when it became the base, so this check cannot fail unless it
+	 * changed; then the VM cannot go on, and says so.
+	 */
+	if (!ret && !revert)
+		ret = registry_each(&vm->registry, vm->loop, check_one, &rc, err);
 	if (ret)
 		goto out;
 	/* RAM first: a device's restore may write the guest's rings (vsock's reset event). */
@@ -409,6 +418,15 @@ static int reapply(struct vm *vm, int state_fd, const char *what, bool revert, b
 			"this VM's RAM is not mapped privately from its base (a File restore or "
 			"a fork, without huge pages or memory hotplug)" : strerror(-ret));
 		goto out;
+	}
+	if (revert) {
+		ret = registry_each(&vm->registry, vm->loop, check_one, &rc, err);
+		if (ret) {
+			err_prefix(err, ret, "%s: RAM went back to the base, and the base's records "
+				   "do not fit it: the VM cannot go on: ", what);
+			ret = -ENOTRECOVERABLE;
+			goto out;
+		}
 	}
 	ret = registry_each(&vm->registry, vm->loop, apply_one, &rc, err);
 	if (ret)

@@ -62,13 +62,14 @@ int snap_load(struct runner *run, const struct snap_load_req *req, struct vm_con
 
 /*
  * A reset: the paused VM vm, restored from a base whose state file is
- * state_fd, goes back to it. Every record is checked against vm's
- * components first (nothing changes on a refusal), then RAM reads the
- * base again (guest_mem_revert: all its pages, or those the dirty log
- * has), then every record is applied as a restore applies it (VMGenID's
- * new generation and VMClock's disruption included). *pages: how many
- * went back. 0 or -errno with err; after a failed apply the VM is in
- * neither state and should be stopped.
+ * state_fd, goes back to it. RAM reads the base again first
+ * (guest_mem_revert: all its pages, or those the dirty log has), then
+ * every record is checked against vm's components and that RAM (a vhost
+ * queue's position against the base's rings, not the ones vhost moved
+ * since), then applied as a restore applies it (VMGenID's new generation
+ * and VMClock's disruption included). *pages: how many went back. 0 or
+ * -errno with err; -ENOTRECOVERABLE (the base's records do not fit its
+ * own RAM) or a failed apply leave the VM in neither state: stop it.
  */
 int snap_reset(struct vm *vm, int state_fd, bool all, uint64_t *pages, struct err *err);
 

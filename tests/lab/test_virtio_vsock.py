@@ -14,7 +14,12 @@ the same CID is refused, and a driver unbind/bind (device reset) followed
 by a new connection.  Hybrid run: a host client on uds_path sends
 "CONNECT 5000", reads "OK <port>" and echoes a line with a guest listener;
 the guest connects to CID 2 port 5001 and reaches a listener on
-uds_path_5001 in L1.
+uds_path_5001 in L1. Reset run (issue 62, F4): a vhost-vsock VM snapshotted,
+restored (its base), answering over vsock (vhost writes its rings and
+buffers where the dirty log cannot see), then PUT /reset twice, answering
+after each: the old code refused every such reset ("device 'vsock'
+refused its state: invalid"), checking the base's queue positions against
+rings vhost had moved.
 
 Prints one line per check and `N passed, N failed`.  Exit 0 all passed,
 1 a check failed, 3 lab failure.
@@ -50,7 +55,9 @@ S=/usr/bin/socat
 dmesg -n 1 2>/dev/null
 for m in $(cat /lab/vsock/order); do insmod /lab/vsock/$m.ko || echo "LAB vsock_insmod_failed=$m"; done
 [ -e /dev/vsock ] && echo "LAB vsock_dev=yes" || echo "LAB vsock_dev=no"
-if grep -q lab.vsock=hybrid /proc/cmdline; then
+if grep -q lab.vsock=reset /proc/cmdline; then
+timeout 600 $S VSOCK-LISTEN:1238,fork,reuseaddr SYSTEM:'echo pong'
+elif grep -q lab.vsock=hybrid /proc/cmdline; then
 timeout 120 $S VSOCK-LISTEN:5000 SYSTEM:'echo guest-hello; read l; echo "echo:$l"'
 echo "LAB hv_echo_rc=$?"
 echo "LAB hv_hostreply=$(echo guest-ping | timeout 30 $S -t 10 - VSOCK-CONNECT:2:5001)"
@@ -106,6 +113,37 @@ hv1() { out=$( (echo "CONNECT 5000"; echo host-ping; sleep 2) | timeout 20 $S -t
 try 300 hv1; say "hv_echo=$(echo $out | tr ' ' '+')"
 say "hv_done"
 ''' % dict(cid=CID, hv=HV_SOCK, hvdir=HV_DIR)
+
+
+# L1: the reset run, whole (a VM to snapshot, its restore, the resets, over the API).
+RESET_CID = 5
+RESET_SH = L.SH_API_AT + r'''
+S=/lab/bin/socat; H=/lab/bin/hearth; d=/tmp/vr
+mkdir -p $d/snap
+say() { echo "VRESET $*"; }
+try() { n=$1; shift; i=0
+  while [ $i -lt $n ]; do "$@" 2>/dev/null && return 0; i=$((i+1)); sleep 1; done; return 1; }
+pong() { out=$(timeout 20 $S -t 5 - VSOCK-CONNECT:%(cid)d:1238 </dev/null) && [ "$out" = pong ]; }
+$H run --kernel /lab/l2/vmlinuz --initrd @L2_INITRD@ --memory 256 --cpus 1 \
+  --cmdline "console=ttyS0 panic=-1 lab.wait=3 lab.vsock=reset" --vsock cid=%(cid)d \
+  --api-sock $d/a.sock --snapshot-dir $d/snap >$d/a.out 2>&1 &
+a=$!
+try 240 pong; say "booted=$out"
+say "pause=$(api $d/a.sock PATCH /vm '{"state": "Paused"}')"
+say "snapshot=$(api $d/a.sock PUT /snapshot/create '{"snapshot_path": "'$d'/snap/s", "mem_file_path": "'$d'/snap/m"}') $(head -c 200 /tmp/resp)"
+kill $a; wait $a
+$H restore --snapshot $d/snap/s --mem $d/snap/m --vsock-cid %(cid)d --resume \
+  --api-sock $d/b.sock >$d/b.out 2>&1 &
+b=$!
+try 120 pong; say "restored=$out"
+for k in 1 2; do
+  say "reset$k=$(api $d/b.sock PUT /reset '{}') $(head -c 200 /tmp/resp | tr -d '\n')"
+  out=; try 120 pong; say "after$k=$out"
+done
+kill $b; wait $b
+say "stderr=$(grep -i -E 'error|refused' $d/b.out | head -c 300 | tr '\n' ' ')"
+say "done=1"
+''' % dict(cid=RESET_CID)
 
 
 def get_socat():
@@ -216,6 +254,26 @@ def checks(result):
             "hybrid: Hearth exits 0 (got %s)" % (h.rc if h else None))
     errs = [l for l in (h.stderr_lines if h else []) if "vsock" in l or "error" in l]
     yield c(not errs, "hybrid: no vsock errors on Hearth's stderr (%s)" % "; ".join(errs[:3]))
+    rs = {}
+    v = result.runs.get("vreset")
+    for line in (v.guest_lines if v else []):
+        m = re.match(r"^VRESET (\w+)=(.*)$", line)
+        if m:
+            rs[m.group(1)] = m.group(2).strip()
+    yield c(rs.get("booted") == "pong" and rs.get("pause") == "204" and
+            rs.get("snapshot", "").startswith("204"),
+            "reset: a vhost-vsock VM answers, is paused and snapshotted (got %r %r %r)"
+            % (rs.get("booted"), rs.get("pause"), rs.get("snapshot")))
+    yield c(rs.get("restored") == "pong", "reset: restored from it, it answers over vsock "
+            "(vhost writes its rings) (got %r)" % rs.get("restored"))
+    for k in ("1", "2"):
+        got = rs.get("reset" + k, "")
+        yield c(got.startswith("200 ") and '"pages"' in got,
+                "reset: PUT /reset %s of the vhost-vsock VM is taken (got %r)" % (k, got[:200]))
+        yield c(rs.get("after" + k) == "pong", "reset: after reset %s it answers again, from "
+                "its base (got %r)" % (k, rs.get("after" + k)))
+    yield c(rs.get("done") == "1" and not rs.get("stderr"),
+            "reset: no error on the restored Hearth's stderr (%r)" % rs.get("stderr"))
 
 
 def main():
@@ -236,15 +294,17 @@ def main():
         hybrid = L.Run("hybrid", vmm="hearth", cpus=2, memory=512, timeout=RUN_TIMEOUT,
                        initrd=l2, cmdline="console=ttyS0 panic=-1 lab.wait=3 lab.vsock=hybrid",
                        extra_args=["--vsock", "cid=%d,uds=%s" % (HV_CID, HV_SOCK)])
-        base = L.build_l1_initrd(lab.kernel, [run, hybrid], l2)
+        vreset = L.ShellRun("vreset", "hearth", RESET_SH, timeout=RUN_TIMEOUT)
+        base = L.build_l1_initrd(lab.kernel, [run, hybrid, vreset], l2,
+                                 binaries={"/bin/curl": shutil.which("curl")})
         overlay = build_overlay(lab.kernel, socat, libs)
         l1 = os.path.join(L.work_dir(), "l1-vsock.cpio")
         with open(l1, "wb") as out:
             for part in (base, overlay):
                 with open(part, "rb") as f:
                     shutil.copyfileobj(f, out)
-        result = lab.boot_with_retry(l1, "vsock", 300 + 2 * RUN_TIMEOUT + 30,
-                                     RUN_TIMEOUT + 180, retries=2, planned=2)
+        result = lab.boot_with_retry(l1, "vsock", 300 + 3 * RUN_TIMEOUT + 30,
+                                     RUN_TIMEOUT + 180, retries=2, planned=3)
     except L.LabError as e:
         print("LAB FAILURE: %s" % e)
         return 3
