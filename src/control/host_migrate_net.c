@@ -114,6 +114,11 @@ int host_mig_connect(struct host_mig *m, struct err *err)
 	int fd = socket(m->tcp ? m->sa.ss_family : AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int one = 1, ok;
 
+	/* The seal's filter on this thread when it keeps no network (sandbox/confine.c). */
+	if (fd < 0 && m->tcp && errno == EACCES && !sandbox_net_kept())
+		return err_set(err, true, -EACCES, "migrate: %s: %s (this instance's sandbox "
+			       "keeps no network: start it with --migrate-net)", m->uri,
+			       strerror(EACCES));
 	if (fd < 0)
 		return err_set(err, false, -errno, "migrate: socket: %s", strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &(struct timeval){ CONNECT_TIMEOUT_S, 0 },

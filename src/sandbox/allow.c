@@ -207,8 +207,12 @@ static const int migrate_syscalls[] = {
 	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(ftruncate), SCMP_SYS(fallocate),
 	SCMP_SYS(memfd_create),
 	SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(gettimeofday),
-	/* As the api thread's: restricted by the seal's signal, having run since before it. */
-	SCMP_SYS(landlock_restrict_self),
+	/*
+	 * As the api thread's: restricted by the seal's signal, having run since
+	 * before it; and, when the seal keeps no network, a filter of its own
+	 * stacked on this one (no socket but AF_UNIX). Both only take rights away.
+	 */
+	SCMP_SYS(landlock_restrict_self), SCMP_SYS(seccomp),
 	/* A TLS handshake's randoms (migrate/tls.c, GnuTLS). */
 	SCMP_SYS(getrandom),
 };

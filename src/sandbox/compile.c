@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -174,6 +175,22 @@ int sandbox_compile(enum thread_kind kind, bool hotplug, bool vfio, uint32_t pid
 	if (!ret)
 		ret = build_rules(ctx, sandbox_list_get(kind), kind == THREAD_IO && hotplug,
 				  (kind == THREAD_VCPU || kind == THREAD_IO) && vfio, pid);
+	if (!ret)
+		ret = export_prog(ctx, prog);
+	seccomp_release(ctx);
+	return ret;
+}
+
+int sandbox_compile_unix_only(struct sock_fprog *prog)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	int ret;
+
+	if (!ctx)
+		return -ENOMEM;
+	/* The thread's own filter traps another architecture's table already. */
+	ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1,
+			       arg_cmp(0, SCMP_CMP_NE, AF_UNIX, 0));
 	if (!ret)
 		ret = export_prog(ctx, prog);
 	seccomp_release(ctx);

@@ -54,6 +54,18 @@ int sandbox_compile_zygote(struct sock_fprog *prog);
 extern const struct sandbox_precompiled sandbox_precompiled_zygote;
 
 /*
+ * A program stacked on a thread's own at the seal: socket(2) of any
+ * family but AF_UNIX refused (EACCES), everything else left to the
+ * thread's filter. The migration thread, which runs since before the
+ * seal and so stays in the host's network namespace when the rest of
+ * Hearth leaves it, takes it when the seal keeps no network
+ * (confine.c): it may open no TCP socket from then on. The build's copy
+ * is sandbox_precompiled_unix_only. The caller frees prog->filter.
+ */
+int sandbox_compile_unix_only(struct sock_fprog *prog);
+extern const struct sandbox_precompiled sandbox_precompiled_unix_only;
+
+/*
  * x86-64's syscall names by number, as libseccomp resolves them, for the
  * SIGSYS report (sigsys.c): written by the build too, so no process
  * resolves 512 numbers at start. "" where a number has no name.

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sandbox/compile.h"
 #include "sandbox/harden.h"
 #include "sandbox/jail.h"
 #include "sandbox/landlock.h"
@@ -391,9 +393,31 @@ static int allow_drive_swaps(const struct vm_config *cfg, int rfd, int abi, stru
 }
 
 /* A noted thread's step at the seal, in its signal handler: its share of the probe. */
-static void seal_step(void)
+/*
+ * A namespace is a thread's own: the seal's network namespace holds the
+ * thread that makes it and those made after it, not the migration
+ * thread, which runs since before it (without its capabilities, so it
+ * cannot follow) and alone may open TCP sockets. When the seal keeps no
+ * network, that thread stacks a filter on its own here (socket(2) for
+ * AF_UNIX only): a sealed Hearth on a kernel whose Landlock has no TCP
+ * rules (ABI < 4) reached the host's network from it. A destination's
+ * stream, on a socket it opened before the seal, goes on.
+ */
+static bool seal_keeps_net;
+
+/* A noted thread's step at the seal, in its signal handler: 0 or an errno. */
+static int seal_step(void)
 {
-	probe_thread(thread_kind, !opts.seccomp_off);
+	if (thread_kind == THREAD_MIGRATE && !seal_keeps_net && !opts.seccomp_off) {
+		struct sock_fprog prog = { sandbox_precompiled_unix_only.len,
+					   (struct sock_filter *)sandbox_precompiled_unix_only.insns };
+
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+			return errno;
+	}
+	if (opts.probe)
+		probe_thread(thread_kind, !opts.seccomp_off);
+	return 0;
 }
 
 int sandbox_seal(const struct vm_config *cfg, struct err *err)
@@ -454,7 +478,24 @@ int sandbox_seal(const struct vm_config *cfg, struct err *err)
 		goto err_close;
 	}
 	/* This thread, and every other one that runs since before the seal. */
-	ret = tsync_seal(rfd, rfd >= 0 ? abi : 0, opts.probe ? seal_step : NULL, err);
+	seal_keeps_net = host_net;
+	/*
+	 * --migrate-net keeps the host's network for the migration thread
+	 * alone: this thread (and the vCPUs it starts) opens a TCP socket only
+	 * for a user-mode NIC (libslirp), which a VM without one at the seal,
+	 * and without PCI to plug one in, never has.
+	 */
+	if (!ret && opts.migrate_net && !sandbox_needs_host_net(cfg) && !cfg->pci &&
+	    !opts.seccomp_off) {
+		struct sock_fprog prog = { sandbox_precompiled_unix_only.len,
+					   (struct sock_filter *)sandbox_precompiled_unix_only.insns };
+
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+			ret = err_set(err, false, -errno, "sandbox: the io thread's socket filter: "
+				      "%s", strerror(errno));
+	}
+	if (!ret)
+		ret = tsync_seal(rfd, rfd >= 0 ? abi : 0, seal_step, err);
 	if (!ret) {
 		fs_sealed = rfd >= 0 || (in_ns && !root_used(paths));
 		net_kept = host_net;

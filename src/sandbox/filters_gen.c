@@ -69,7 +69,7 @@ static int emit(FILE *f, const char *kind, const struct sock_fprog *p)
 
 int main(int argc, char **argv)
 {
-	struct sock_fprog progs[THREAD_KINDS] = { { 0 } }, zyg = { 0 };
+	struct sock_fprog progs[THREAD_KINDS] = { { 0 } }, zyg = { 0 }, unix_only = { 0 };
 	int at[THREAD_KINDS];
 	FILE *f;
 	int k, ret = 0;
@@ -103,6 +103,11 @@ int main(int argc, char **argv)
 		if (ret)
 			fprintf(stderr, "sandbox-filters-gen: zygote: %s\n", strerror(-ret));
 	}
+	if (!ret) {
+		ret = sandbox_compile_unix_only(&unix_only);
+		if (ret)
+			fprintf(stderr, "sandbox-filters-gen: unix_only: %s\n", strerror(-ret));
+	}
 	f = ret ? NULL : fopen(argv[1], "w");
 	if (!ret && !f) {
 		fprintf(stderr, "sandbox-filters-gen: %s: %s\n", argv[1], strerror(errno));
@@ -123,6 +128,10 @@ int main(int argc, char **argv)
 		fprintf(f, "const struct sandbox_precompiled sandbox_precompiled_zygote = "
 			"{ pre_zygote, %u, -1 };\n\n", zyg.len);
 		if (!ret)
+			ret = emit(f, "unix_only", &unix_only);
+		fprintf(f, "const struct sandbox_precompiled sandbox_precompiled_unix_only = "
+			"{ pre_unix_only, %u, -1 };\n\n", unix_only.len);
+		if (!ret)
 			ret = emit_names(f);
 		if (fclose(f) || ret) {
 			fprintf(stderr, "sandbox-filters-gen: cannot write %s\n", argv[1]);
@@ -133,5 +142,6 @@ int main(int argc, char **argv)
 	for (k = 0; k < THREAD_KINDS; k++)
 		free(progs[k].filter);
 	free(zyg.filter);
+	free(unix_only.filter);
 	return ret ? 1 : 0;
 }

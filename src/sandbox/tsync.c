@@ -24,7 +24,7 @@ static sem_t done;
 static bool armed;
 static int seal_fd = -1;
 static bool seal_self;      /* no TSYNC: each thread restricts itself */
-static void (*seal_step)(void);
+static int (*seal_step)(void);
 static int seal_errno;      /* the first thread's failure */
 
 /* glibc's first real-time signal that it does not keep for itself; nothing else here uses it. */
@@ -48,8 +48,13 @@ static void on_seal(int sig, siginfo_t *si, void *uctx)
 	if (seal_self && syscall(SYS_landlock_restrict_self, seal_fd, 0))
 		__atomic_compare_exchange_n(&seal_errno, &zero, errno, false, __ATOMIC_SEQ_CST,
 					    __ATOMIC_SEQ_CST);
-	if (seal_step)
-		seal_step();
+	if (seal_step) {
+		int e = seal_step();
+
+		if (e)
+			__atomic_compare_exchange_n(&seal_errno, &zero, e, false, __ATOMIC_SEQ_CST,
+						    __ATOMIC_SEQ_CST);
+	}
 	sem_post(&done);
 out:
 	errno = saved;
@@ -99,7 +104,7 @@ static int wait_all(unsigned int n)
 	return 0;
 }
 
-int tsync_seal(int ruleset_fd, int abi, void (*thread_step)(void), struct err *err)
+int tsync_seal(int ruleset_fd, int abi, int (*thread_step)(void), struct err *err)
 {
 	pid_t self = gettid(), pid = getpid();
 	pid_t tids[TSYNC_MAX_THREADS];

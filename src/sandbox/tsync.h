@@ -28,10 +28,11 @@ int tsync_init(void);
 int tsync_register(void);
 /*
  * On the sealing thread: every thread into ruleset_fd's domain (abi: the
- * kernel's Landlock ABI; 0: none, only the probe step runs), then
+ * kernel's Landlock ABI; 0: none, only the step runs), then
  * thread_step (may be NULL; async-signal-safe, runs on each noted thread
- * after its restriction) on the noted threads. 0 or -errno with err.
+ * after its restriction, 0 or an errno, the first of which fails the
+ * seal) on the noted threads. 0 or -errno with err.
  */
-int tsync_seal(int ruleset_fd, int abi, void (*thread_step)(void), struct err *err);
+int tsync_seal(int ruleset_fd, int abi, int (*thread_step)(void), struct err *err);
 
 #endif
