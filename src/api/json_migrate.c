@@ -10,7 +10,8 @@ static const char *const source_fields[] = { "uri", "downtime_limit_ms", "max_it
 					     "postcopy", "tls", "tls_hostname", NULL };
 static const char *const incoming_fields[] = { "uri", "tls", "resume_vm", "track_dirty_pages",
 					       "network_overrides", "drive_overrides",
-					       "pmem_overrides", "vsock_override", NULL };
+					       "pmem_overrides", "vsock_override", "max_mem_mib",
+					       NULL };
 
 static bool known(const char *const *fields, const char *key)
 {
@@ -89,7 +90,9 @@ int json_migrate_parse(json_t *o, bool incoming, struct ctl_migrate_req *r, stru
 		return ret ? ret : flag(o, what, "postcopy", &r->postcopy, err);
 	}
 	r->load.resume_vm = true;
-	ret = flag(o, what, "resume_vm", &r->load.resume_vm, err);
+	ret = number(o, what, "max_mem_mib", MIGRATE_MAX_MEM_MIB, &r->max_mem_mib, err);
+	if (!ret)
+		ret = flag(o, what, "resume_vm", &r->load.resume_vm, err);
 	if (!ret)
 		ret = flag(o, what, "track_dirty_pages", &r->load.track_dirty_pages, err);
 	return ret ? ret : json_snapshot_overrides(o, &r->load, what, err);

@@ -23,6 +23,8 @@
 
 #define MIGRATE_MAX_DOWNTIME_MS 60000u
 #define MIGRATE_MAX_ITERATIONS 1000u
+/* max_mem_mib's ceiling: a machine-config's largest RAM (1 TiB). */
+#define MIGRATE_MAX_MEM_MIB (1024u * 1024u)
 
 /* 0, or -EINVAL with one line in err naming the field ("migrate: ..."). */
 int json_migrate_parse(json_t *o, bool incoming, struct ctl_migrate_req *r, struct err *err);

@@ -114,6 +114,10 @@ void cli_run_usage(FILE *out)
 		"                    DIR (docs/migration.md, Transport security)\n"
 		"  --fork-dir DIR    with --api-sock, PUT /fork makes clones beneath DIR\n"
 		"                    (docs/api.md \"Fork and reset\")\n"
+		"  --fork-taps PREFIX  a clone may be given a TAP whose name starts with\n"
+		"                    PREFIX (none without it)\n"
+		"  --fork-hostfwd    a clone's user-mode NIC may forward host ports or reach\n"
+		"                    the host's loopback (not without it)\n"
 		"  -v, --verbose     more log output\n"
 		"  -q, --quiet       errors only\n"
 		"\n"
@@ -242,6 +246,8 @@ static const struct opt run_opts[] = {
 	OPT_CALL("--api-sock", OPT_VALUE, run_api_sock),
 	RUN_STR("--snapshot-dir", snapshot_dir),
 	RUN_STR("--fork-dir", fork_dir),
+	RUN_STR("--fork-taps", fork_taps),
+	RUN_FLAG("--fork-hostfwd", fork_hostfwd),
 	RUN_STR("--migrate-dir", migrate_dir),
 	RUN_FLAG("--migrate-net", migrate_net),
 	RUN_STR("--migrate-tls", migrate_tls),
@@ -363,19 +369,25 @@ int cli_run_main(int argc, char **argv)
 				   .migrate_dir = cfg.migrate_dir, .migrate_net = cfg.migrate_net,
 				   .migrate_tls = cfg.migrate_tls, .tls_out = &tls,
 				   .no_nics = cfg.vm.nnets == 0, .new_pid_ns = cfg.new_pid_ns,
-				   .pid_file = cfg.pid_file };
+				   .pid_file = cfg.pid_file, .fork_taps = cfg.fork_taps,
+				   .fork_hostfwd = cfg.fork_hostfwd };
 	code = cli_sandbox(&sb);
 	if (code) {
 		cli_run_release(&cfg);
 		return code;
 	}
-	ho = (struct host_opts){ .mem_merge = cfg.mem_merge, .has_zygote = cfg.fork_dir != NULL,
-				 .migrate_tls = tls };
+	ho = (struct host_opts){ .mem_merge = cfg.mem_merge, .has_zygote = cfg.fork_dir != NULL };
 	if (cfg.fork_dir && cli_zygote_start(cfg.fork_dir, &sb, cfg.vm.kvm_path, &ho.zygote_fd,
 					     &e)) {
 		cli_run_release(&cfg);
 		return cli_fail(&e);
 	}
+	code = cli_sandbox_tls(&sb);
+	if (code) {
+		cli_run_release(&cfg);
+		return code;
+	}
+	ho.migrate_tls = tls;
 	/* With --api-sock, the same VM plus the API: `hearth serve` with it booted at once. */
 	code = cli_host_run(&ho, &cfg.vm, cfg.api_sock, API_DEFAULT_MAX_PAYLOAD);
 	cli_run_release(&cfg);

@@ -117,6 +117,9 @@ static const struct opt serve_opts_table[] = {
 	STR("--snapshot-dir", snapshot_dir),
 	/* Hearth's: PUT /fork's clones are made beneath it (docs/api.md "Fork and reset"). */
 	STR("--fork-dir", fork_dir),
+	/* Hearth's: what a clone's network_overrides may ask (the zygote's policy). */
+	STR("--fork-taps", fork_taps),
+	FLAG("--fork-hostfwd", fork_hostfwd),
 	/* Hearth's: PUT /migrate's destination socket lies beneath it (docs/migration.md). */
 	STR("--migrate-dir", migrate_dir),
 	/* Hearth's: the host's network kept for PUT /migrate to a tcp: destination. */
@@ -259,6 +262,10 @@ static const char flags_help[] =
 	"                               in DIR (docs/migration.md, Transport security)\n"
 	"  --fork-dir DIR               PUT /fork: clones are made, and their files and\n"
 	"                               sockets named, beneath DIR (docs/api.md)\n"
+	"  --fork-taps PREFIX           a clone may be given a TAP whose name starts with\n"
+	"                               PREFIX (none without it)\n"
+	"  --fork-hostfwd               a clone's user-mode NIC may forward host ports or\n"
+	"                               reach the host's loopback (not without it)\n"
 	"  --jail DIR --uid U --gid G   (root only) chroot into DIR, run as U:G; the API's\n"
 	"                               paths are then resolved inside DIR\n"
 	"  --new-pid-ns --pid-file PATH run the VM as pid 1 of a new PID namespace: this\n"
@@ -377,13 +384,17 @@ static int serve_main(int argc, char **argv, bool firecracker)
 				   .migrate_net = o.migrate_net,
 				   .migrate_tls = o.migrate_tls, .tls_out = &o.host.migrate_tls,
 				   .new_pid_ns = o.new_pid_ns,
-				   .pid_file = o.pid_file, .firecracker = firecracker };
+				   .pid_file = o.pid_file, .firecracker = firecracker,
+				   .fork_taps = o.fork_taps, .fork_hostfwd = o.fork_hostfwd };
 	ret = cli_sandbox(&sb);
 	if (ret)
 		return ret;
 	if (o.fork_dir && cli_zygote_start(o.fork_dir, &sb, o.host.kvm_path, &o.host.zygote_fd,
 					   &e))
 		return cli_fail(&e);
+	ret = cli_sandbox_tls(&sb);
+	if (ret)
+		return ret;
 	o.host.has_zygote = o.fork_dir != NULL;
 	if (firecracker)
 		o.host.product = "Firecracker";

@@ -42,6 +42,8 @@ struct serve_opts {
 	bool migrate_net;           /* --migrate-net: the host's network kept, for a tcp: migration */
 	const char *migrate_tls;    /* --migrate-tls DIR: the migration's TLS credentials; NULL: none */
 	const char *fork_dir;       /* --fork-dir: PUT /fork's clones beneath it; NULL: no forks */
+	const char *fork_taps;      /* --fork-taps PREFIX: the TAPs a clone may be given; NULL: none */
+	bool fork_hostfwd;          /* --fork-hostfwd: a clone's user-mode NIC may forward ports */
 	/* --jail DIR --uid U --gid G as given: src/sandbox checks them; NULL: not given. */
 	const char *jail, *jail_uid, *jail_gid;
 	bool new_pid_ns;            /* --new-pid-ns: the VM as pid 1 of a PID namespace */

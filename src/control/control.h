@@ -142,6 +142,12 @@ struct ctl_migrate_req {
 	bool postcopy;                  /* switch over after the first pass (post-copy) */
 	bool tls;                       /* over TLS (--migrate-tls's credentials) */
 	const char *tls_hostname;       /* the source's: the name the destination's certificate holds */
+	/*
+	 * The destination's: the most guest RAM (MiB) the stream may lay out
+	 * before its state is read, 0: this host's RAM. A stream from
+	 * whoever connects first fills memory up to it.
+	 */
+	uint32_t max_mem_mib;
 	struct snap_load_req load;      /* the destination's overrides, resume_vm */
 };
 

@@ -87,6 +87,9 @@ int host_migrate_incoming(void *ctx, const struct ctl_migrate_req *r, struct err
 		ret = copy_load(m, &r->load, err);
 	if (ret)
 		return err_prefix(err, ret, "migrate/incoming: ");
+	/* The request's bound, within this host's RAM (the job thread reads it once it runs). */
+	if (r->max_mem_mib && (uint64_t)r->max_mem_mib << 20 < m->ram_limit)
+		m->ram_limit = (uint64_t)r->max_mem_mib << 20;
 	return host_mig_hand_over(m, HOST_MIG_RECV, "destination", err);
 }
 

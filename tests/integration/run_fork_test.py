@@ -362,6 +362,15 @@ def case_usernet(binary, tmp):
         status, text = t.fork({"count": 1, "clone": spec()})
         check(status == 400 and "eth0" in text and "network_overrides" in text,
               "a fork that leaves the NIC out is refused naming it: %d %r" % (status, text))
+        # The host's loopback and ports only with the template's --fork-hostfwd: a request
+        # comes through the template, which may be a compromised guest's (issue 62).
+        for backend, words in (("user,host-loopback=on", "host-loopback needs the template's "
+                                "--fork-hostfwd"),
+                               ("user,hostfwd=tcp::%d-:80" % (20000 + os.getpid() % 10000),
+                                "a hostfwd needs the template's --fork-hostfwd")):
+            status, text = t.fork({"count": 1, "clone": spec(network_overrides=[
+                {"iface_id": "eth0", "backend": backend}])})
+            check(status == 400 and words in text, "%s refused: %d %r" % (backend, status, text))
         r = subprocess.run([binary, "fork", "--api-sock", t.sock, "--count", "2",
                             "--clone-sock", "c{i}.sock", "--serial-out", "c{i}.out",
                             "--drive-override", "scratch=rw:d{i}.img",
@@ -493,6 +502,8 @@ def case_refused(binary, tmp):
         zyg = [c for c in children(t.p.pid)]
         check(len(zyg) == 1, "the template has one child, its zygote: %r" % zyg)
         check(zygote_filtered(zyg[0]), "the zygote runs under its filter (sandbox/zygote.h)")
+        # One file under two names (issue 62, F2): the zygote compares files, not names.
+        os.link(os.path.join(t.dir, "d0.img"), os.path.join(t.dir, "same.img"))
         before = sorted(os.listdir(t.dir))
         with open(os.path.join(tmp, "outside.img"), "wb") as f:
             f.truncate(1 << 20)
@@ -515,6 +526,13 @@ def case_refused(binary, tmp):
                 {"drive_id": "scratch", "path_on_host": "d0.img", "is_read_only": False}])},
              "share the drive image"),
             ({"count": 1, "clone": spec(), "bogus": 1}, "bogus"),
+            ({"clones": [spec_n(0), spec_n(1, drive_overrides=[
+                {"drive_id": "scratch", "path_on_host": "same.img", "is_read_only": False}])]},
+             "clone 1: drive 'scratch': the same file as clone 0: drive 'scratch'"),
+            ({"clones": [spec_n(0, serial_out="d0.img")]},
+             "clone 0's serial_out 'd0.img' is clone 0's drive image"),
+            ({"clones": [spec_n(0, serial_out="same.img")]},
+             "clone 0: serial_out 'same.img' is clone 0: drive 'scratch''s file"),
             ({"count": 1, "clone": spec(mmds=[1])}, "expected MMDS contents"),
         ]
         for body, words in bad:
@@ -524,6 +542,12 @@ def case_refused(binary, tmp):
             check(children(zyg[0]) == [], "no clone left behind: %r" % children(zyg[0]))
             check(sorted(os.listdir(t.dir)) == sorted(before + ["taken.sock"]),
                   "nothing made in --fork-dir: %r" % sorted(os.listdir(t.dir)))
+        # A clone's serial_out may not be a running VM's disk: a clone's own image is locked.
+        held = fork_ok(t, {"clones": [spec_n(7)]})
+        status, text = t.fork({"clones": [spec_n(8, serial_out="d7.img")]})
+        check(status == 400 and "serial_out 'd7.img' is a running VM's disk or pmem file" in
+              text, "a serial_out on a running clone's disk: %d %r" % (status, text))
+        kill_all([c["pid"] for c in held])
         n = len(ticks(t.out))
         wait_for("the template to count on", lambda: len(ticks(t.out)) > n)
     finally:

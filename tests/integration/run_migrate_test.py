@@ -399,6 +399,26 @@ def case_refused(binary, tmp):
         status, text = request(d.sock, "PUT", "/boot-source", {"kernel_image_path": TICK})
         check(status == 400 and b"migration is coming in" in text,
               "a boot source while one comes in: %d %r" % (status, text))
+        d.stop()
+        # The request bounds the RAM a stream may lay out before its state is read (issue
+        # 62: whoever connects first to a plain listener filled up to the host's RAM).
+        d = Dest(binary, tmp, "dst3")
+        status, text = d.incoming("unix:" + os.path.join(tmp, "m3.sock"), s.disk,
+                                  max_mem_mib=0)
+        check(status == 400 and "max_mem_mib: want a whole number from 1 to 1048576" in text,
+              "max_mem_mib 0: %d %r" % (status, text))
+        uri = "unix:" + os.path.join(s.dir, "small.sock")
+        status, text = d.incoming(uri, s.disk, max_mem_mib=32)
+        check(status == 204, "PUT /migrate/incoming, max_mem_mib 32: %d %r" % (status, text))
+        status, text = s.migrate(uri)
+        check(status == 204, "PUT /migrate to it: %d %r" % (status, text))
+        # A destination whose stream failed before its VM existed ends, saying why.
+        wait_for("the destination to end", lambda: d.p.poll() is not None)
+        check("64 MiB of RAM, more than this destination takes (32 MiB)" in d.log(),
+              "64 MiB into a 32 MiB bound: %r" % d.log()[-400:])
+        got = wait_state(s, ("completed", "failed", "unconfirmed"), "the source to fail")
+        check(got["state"] == "failed", "the source says failed: %r" % got)
+        counts_on(s.out, "the source to count on after the refusal")
     finally:
         s.stop()
         d.stop()
@@ -498,6 +518,17 @@ def free_port():
         return t.getsockname()[1]
 
 
+def thread_nets(pid):
+    """Each thread of pid: (name, its network namespace, how many seccomp filters it has)."""
+    out = []
+    for t in os.listdir("/proc/%d/task" % pid):
+        base = "/proc/%d/task/%s/" % (pid, t)
+        st = dict(line.split(":", 1) for line in open(base + "status") if ":" in line)
+        out.append((open(base + "comm").read().strip(), os.readlink(base + "ns/net"),
+                    int(st.get("Seccomp_filters", "0").strip())))
+    return sorted(out)
+
+
 def case_tcp(binary, tmp):
     """tcp:ADDR:PORT: a source whose sandbox keeps no network is refused, naming
     --migrate-net; one started with it moves the VM over TCP on the loopback, counting
@@ -506,13 +537,25 @@ def case_tcp(binary, tmp):
     s = Source(binary, os.path.join(tmp))
     d = Dest(binary, tmp)
     try:
+        # Every thread of the sealed source is out of this host's network but the
+        # migration thread, which runs since before the seal (a namespace is a thread's
+        # own); that one carries a second filter, which refuses it any socket but a Unix
+        # one (issue 62: on a kernel whose Landlock has no TCP rules it reached the
+        # host's network).
+        host = os.readlink("/proc/self/ns/net")
+        names = thread_nets(s.p.pid)
+        check(all(ns != host for name, ns, _ in names if name != "migrate"),
+              "a thread of the sealed source is in the host's network namespace %s: %r"
+              % (host, names))
+        check([n for name, _, n in names if name == "migrate"] == [2],
+              "the migration thread carries its own filter and the seal's: %r" % names)
         uri = "tcp:127.0.0.1:%d" % free_port()
         status, text = d.incoming(uri, s.disk)
         check(status == 204, "PUT /migrate/incoming %s: %d %r" % (uri, status, text))
         status, text = s.migrate(uri)
         check(status == 400 and "--migrate-net" in text,
-              "a sandboxed source without --migrate-net is refused, naming it: %d %r" % (
-                  status, text))
+              "a sandboxed source without --migrate-net is refused, naming it: %d %r (its "
+              "log: %r)" % (status, text, open(s.err, "rb").read()[-600:]))
         status, text = s.migrate("tcp:localhost:%d" % free_port())
         check(status == 400 and "no name is resolved" in text,
               "a name is refused: %d %r" % (status, text))
@@ -524,6 +567,13 @@ def case_tcp(binary, tmp):
     s = Source(binary, os.path.join(tmp, "n"), ["--migrate-net"])
     d = Dest(binary, tmp, "dst2")
     try:
+        # --migrate-net keeps the host's network for the migration thread alone: the io
+        # thread (no user-mode NIC, no PCI) takes the socket filter, the vCPUs with it.
+        names = thread_nets(s.p.pid)
+        check([n for name, _, n in names if name in ("io", "vcpu0")] == [2, 2] and
+              [n for name, _, n in names if name == "migrate"] == [1],
+              "with --migrate-net, the io thread and the vCPU carry the socket filter, the "
+              "migration thread not: %r" % names)
         uri = "tcp:127.0.0.1:%d" % free_port()
         status, text = d.incoming(uri, s.disk)
         check(status == 204, "PUT /migrate/incoming %s: %d %r" % (uri, status, text))

@@ -233,7 +233,7 @@ cat >/tmp/ident.json <<EOF
  "mmds-config": {"network_interfaces": ["eth0"], "version": "V1"}}
 EOF
 cd /tmp/fi
-$H serve --api-sock /tmp/ai.sock --config-file /tmp/ident.json --fork-dir /tmp/fi \
+$H serve --api-sock /tmp/ai.sock --config-file /tmp/ident.json --fork-dir /tmp/fi --fork-taps fi \
   </dev/null >/tmp/gi.out 2>/tmp/hi.err & pi=$!
 cd /tmp
 waitsock /tmp/ai.sock
