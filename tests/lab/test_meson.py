@@ -52,8 +52,24 @@ def step_name(build_dir, name):
                       name.replace("-", "_"))
 
 
+def covered_by(wanted, cache, build_dir, name):
+    """The (dir, name) whose run in L1 also runs this one: the normal build's command of a
+    test that takes --asan BUILD-ASAN/hearth runs the sanitizer build too, which is all the
+    sanitizer build's own command runs (itest.run_cases). None: it runs itself."""
+    hearth = os.path.realpath(os.path.join(build_dir, "hearth"))
+    for other, n in wanted:
+        if n != name or other == build_dir:
+            continue
+        cmd = cache.setdefault(other, introspect(other)).get(name, {}).get("cmd", [])
+        if "--asan" in cmd[:-1] and os.path.realpath(cmd[cmd.index("--asan") + 1]) == hearth \
+                and cache[build_dir][name]["cmd"][:1] == cmd[:1]:
+            return other, n
+    return None
+
+
 def plan(wanted):
-    """The runs: L1's mount of the host's root, then one per (dir, test)."""
+    """The runs: L1's mount of the host's root, then one per (dir, test) that no other's
+    run covers. Returns (runs, steps): steps (dir, name, run name, covering (dir, name))."""
     runs = [L.ShellRun("hostroot", "hearth", l1.MOUNT_SH, timeout=120)]
     steps, cache = [], {}
     for build_dir, name in wanted:
@@ -61,6 +77,10 @@ def plan(wanted):
         t = tests.get(name)
         if t is None:
             raise L.LabError("%s has no test %s" % (build_dir, name))
+        cover = covered_by(wanted, cache, build_dir, name)
+        if cover:
+            steps.append((build_dir, name, step_name(*cover), cover))
+            continue
         env = ["%s=%s" % (k, os.environ[k]) for k in KEEP_ENV if k in os.environ]
         env += ["%s=%s" % kv for kv in sorted(t.get("env", {}).items())]
         env.append("MESON_TEST_ITERATION=1")
@@ -69,7 +89,7 @@ def plan(wanted):
         argv = ["chroot", "/lab/root", "/usr/bin/env", "-i", "-C", workdir] + env + t["cmd"]
         run = L.CommandRun(step_name(build_dir, name), "hearth", argv, timeout=tmo)
         runs.append(run)
-        steps.append((build_dir, name, run.name))
+        steps.append((build_dir, name, run.name, None))
     return runs, steps
 
 
@@ -119,15 +139,18 @@ def main():
             (mount.guest_lines + mount.stderr_lines)[-6:] if mount else ["no run"]))
         return 3
     passed = failed = 0
-    for build_dir, name, step in steps:
+    for build_dir, name, step, cover in steps:
         r = res.runs.get(step)
         ok, why = verdict(r)
         took = ""
-        if r is not None and r.t_begin is not None and r.t_end is not None:
+        if cover:
+            took = " (run by %s [%s], which checks this build's binary too)" % (
+                cover[1], os.path.basename(os.path.normpath(cover[0])))
+        elif r is not None and r.t_begin is not None and r.t_end is not None:
             took = " (%.1f s in L1)" % (r.t_end - r.t_begin)
         label = "%s [%s]" % (name, os.path.basename(os.path.normpath(build_dir)))
         print("PASS %s%s" % (label, took) if ok else "FAIL %s: %s%s" % (label, why, took))
-        if not ok and r is not None:
+        if not ok and r is not None and not cover:
             for line in (r.guest_lines + ["stderr:"] + r.stderr_lines)[-30:]:
                 print("  | " + line)
         passed += ok
