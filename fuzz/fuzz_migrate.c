@@ -8,13 +8,13 @@
  * MiB), so the pages land in it and POSTCOPY (the bitmap of the pages
  * still to come) is taken, arming a userfaultfd on it; after POSTCOPY the
  * rest of the input is read as the post-copy thread reads it (pages placed
- * through the userfaultfd, STATE, END, PC_END), with no fault to serve.
+ * through the userfaultfd, STATE, END, POSTCOPY_END), with no fault to serve.
  *
  * Checked besides ASan/UBSan: a refusal says why; a stream taken whole
  * ended with END after a layout and a state, and every page it placed is
  * inside the layout's RAM (the image is no larger than the layout says);
  * post-copy's count of pages still to come never exceeds RAM's, and is 0
- * once PC_END was taken.
+ * once POSTCOPY_END was taken.
  */
 #include <errno.h>
 #include <sys/mman.h>
@@ -45,14 +45,14 @@ static int prelude(void *ctx, int fd, struct guest_mem **gm, struct err *err)
 	return 0;
 }
 
-/* After POSTCOPY: the records the post-copy thread reads, until PC_END or an error. */
+/* After POSTCOPY: the records the post-copy thread reads, until POSTCOPY_END or an error. */
 static int postcopy(int fd, struct mig_image *im, struct mig_progress *p, struct err *err)
 {
 	uint8_t *buf = NULL;
 	size_t cap = 0;
 	int ret = 0;
 
-	while (!ret && !im->pc_ended) {
+	while (!ret && !im->postcopy.ended) {
 		struct mig_rec r;
 
 		uint64_t before = im->pages + im->zero_pages;
@@ -84,17 +84,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mig_image_init(&im);
 	im.prelude = prelude;
 	im.prelude_ctx = &im;
-	im.uffd = guest_mem_uffd_open();
-	if (im.uffd < 0)
-		im.uffd_why = "none in this fuzzer";
+	im.postcopy.uffd = guest_mem_uffd_open();
+	if (im.postcopy.uffd < 0)
+		im.postcopy.uffd_why = "none in this fuzzer";
 	if (mig_recv_stream(fd, &im, &p, &e)) {
 		CHECK(e.msg[0]);
-	} else if (im.pc) {
-		CHECK(im.pc_left <= ram.regions[0].size / 4096);
+	} else if (im.postcopy.on) {
+		CHECK(im.postcopy.left <= ram.regions[0].size / 4096);
 		if (postcopy(fd, &im, &p, &e))
 			CHECK(e.msg[0]);
 		else
-			CHECK(im.pc_ended && im.ended && !im.pc_left);
+			CHECK(im.postcopy.ended && im.ended && !im.postcopy.left);
 	} else {
 		CHECK(im.ended && im.have_layout && im.have_state);
 		CHECK(p.bytes <= size);
@@ -103,10 +103,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(fstat(im.fd, &st) == 0 && (uint64_t)st.st_size == im.l.file_size);
 		CHECK(im.pages + im.zero_pages <= p.pages);
 	}
-	if (im.uffd >= 0) {
-		if (im.pc)
-			guest_mem_uffd_disarm(&ram, im.uffd);
-		close(im.uffd);
+	if (im.postcopy.uffd >= 0) {
+		if (im.postcopy.on)
+			guest_mem_uffd_disarm(&ram, im.postcopy.uffd);
+		close(im.postcopy.uffd);
 	}
 	mig_image_release(&im);
 	if (have_ram)

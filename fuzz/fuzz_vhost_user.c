@@ -1,7 +1,7 @@
 /*
  * libFuzzer target for the vhost-user front end (src/virtio/vhost_user.c)
  * and the vhost-user-blk and virtio-fs devices built on it
- * (src/virtio/vublk/, src/virtio/vufs.c): the input
+ * (src/virtio/vhost_user/): the input
  * is everything a backend says, written at once into the socket by a
  * backend thread, whatever Hearth asks. The device is then made from it
  * and, when that succeeds, driven through its host-side events: a start
@@ -30,7 +30,7 @@
 #include "util/log.h"
 #include "virtio/vhost_user.h"
 #include "virtio/vublk.h"
-#include "virtio/vufs.h"
+#include "virtio/fs.h"
 
 #define FZ_MAX_INPUT 16384
 
@@ -83,7 +83,7 @@ static void drive(struct virtio_dev *dev)
 	struct virtq *vq = &dev->vq[0];
 
 	CHECK(dev->num_queues >= 1 && dev->num_queues <= VIRTIO_MAX_QUEUES);
-	if (virtio_vufs_is(dev)) {
+	if (virtio_fs_is(dev)) {
 		uint8_t tag[4];
 
 		dev->ops->read_config(dev, 0, tag, 4);
@@ -118,14 +118,14 @@ static void one(struct fz_backend *b, bool fs)
 {
 	struct virtio_env env = { .loop = NULL, .mem = &gm };
 	struct vublk_config vc = { sock_path, BLK_CACHE_WRITEBACK };
-	struct vufs_config fc = { sock_path, "fz" };
+	struct virtio_fs_config fc = { sock_path, "fz" };
 	struct virtio_dev *dev = NULL;
 	struct err e = ERR_INIT;
 	pthread_t t;
 	int ret;
 
 	CHECK(pthread_create(&t, NULL, backend, b) == 0);
-	ret = fs ? virtio_vufs_create(&env, &fc, &dev, &e) : virtio_vublk_create(&env, &vc, &dev, &e);
+	ret = fs ? virtio_fs_create(&env, &fc, &dev, &e) : virtio_vublk_create(&env, &vc, &dev, &e);
 	if (ret)
 		CHECK(e.msg[0]);
 	else

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "jailer/jailer.h"
 #include "cli/fork.h"
 #include "cli/migrate.h"
 #include "sandbox/confine.h"
@@ -38,8 +39,8 @@ int main(int argc, char **argv)
 	mallopt(M_ARENA_MAX, 1);
 	if (argc >= 1 && cli_is_firecracker(argv[0]))
 		return cli_firecracker_main(argc, argv);
-	if (argc >= 1 && cli_is_jailer(argv[0]))
-		return cli_jailer_main(argc, argv);
+	if (argc >= 1 && jailer_is_argv0(argv[0]))
+		return jailer_main(argc, argv);
 	for (size_t i = 0; argc >= 2 && i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].main(argc, argv);

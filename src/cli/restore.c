@@ -211,25 +211,25 @@ int cli_restore_main(int argc, char **argv)
 {
 	struct err e = ERR_INIT;
 	struct cli_restore_opts r;
-	struct cli_sandbox sb;
+	struct host_sandbox sb;
 	int code;
 
 	if (cli_restore_parse(argc, argv, &r, &e)) {
 		e.usage = true;
-		return cli_fail(&e);
+		return log_fail(&e);
 	}
 	if (r.help) {
 		cli_restore_usage(stdout);
 		return HEARTH_EXIT_OK;
 	}
 	cli_log_level(r.verbose);
-	sb = (struct cli_sandbox){ .no_seccomp = r.no_seccomp, .no_sandbox = r.no_sandbox,
+	sb = (struct host_sandbox){ .no_seccomp = r.no_seccomp, .no_sandbox = r.no_sandbox,
 				   .api_sock = r.api_sock, .new_pid_ns = r.new_pid_ns,
 				   .pid_file = r.pid_file };
-	code = cli_sandbox(&sb);
+	code = host_sandbox_enter(&sb);
 	if (code)
 		return code;
-	return cli_host_run(&(struct host_opts){ .restore = &r.load, .kvm_path = r.kvm_path,
+	return host_process_run(&(struct host_opts){ .restore = &r.load, .kvm_path = r.kvm_path,
 						   .mem_merge = r.mem_merge },
 			    NULL, r.api_sock,
 			    API_DEFAULT_MAX_PAYLOAD);

@@ -12,7 +12,7 @@
 
 #include "api/server.h"
 #include "cli/cli.h"
-#include "cli/zygote.h"
+#include "zygote/zygote.h"
 #include "hearth-config.h"
 #include "util/log.h"
 
@@ -339,7 +339,7 @@ int cli_run_main(int argc, char **argv)
 {
 	struct err e = ERR_INIT;
 	struct cli_config cfg;
-	struct cli_sandbox sb;
+	struct host_sandbox sb;
 	struct host_opts ho;
 	struct tls_creds *tls = NULL;
 	int code;
@@ -347,7 +347,7 @@ int cli_run_main(int argc, char **argv)
 	if (cli_run_parse(argc, argv, &cfg, &e)) {
 		cli_run_release(&cfg);
 		e.usage = true;
-		return cli_fail(&e);
+		return log_fail(&e);
 	}
 	if (cfg.action != CLI_RUN) {
 		if (cfg.action == CLI_HELP)
@@ -360,10 +360,10 @@ int cli_run_main(int argc, char **argv)
 	cli_log_level(cfg.verbose);
 	if (cfg.migrate_tls && !cfg.api_sock) {
 		cli_run_release(&cfg);
-		return cli_fail(&(struct err){ .usage = true, .msg = "run: --migrate-tls needs "
+		return log_fail(&(struct err){ .usage = true, .msg = "run: --migrate-tls needs "
 					       "--api-sock (a migration is asked for there)" });
 	}
-	sb = (struct cli_sandbox){ .no_seccomp = cfg.no_seccomp, .no_sandbox = cfg.no_sandbox,
+	sb = (struct host_sandbox){ .no_seccomp = cfg.no_seccomp, .no_sandbox = cfg.no_sandbox,
 				   .jail = cfg.jail, .uid = cfg.jail_uid, .gid = cfg.jail_gid,
 				   .api_sock = cfg.api_sock, .snapshot_dir = cfg.snapshot_dir,
 				   .migrate_dir = cfg.migrate_dir, .migrate_net = cfg.migrate_net,
@@ -371,25 +371,25 @@ int cli_run_main(int argc, char **argv)
 				   .no_nics = cfg.vm.nnets == 0, .new_pid_ns = cfg.new_pid_ns,
 				   .pid_file = cfg.pid_file, .fork_taps = cfg.fork_taps,
 				   .fork_hostfwd = cfg.fork_hostfwd };
-	code = cli_sandbox(&sb);
+	code = host_sandbox_enter(&sb);
 	if (code) {
 		cli_run_release(&cfg);
 		return code;
 	}
 	ho = (struct host_opts){ .mem_merge = cfg.mem_merge, .has_zygote = cfg.fork_dir != NULL };
-	if (cfg.fork_dir && cli_zygote_start(cfg.fork_dir, &sb, cfg.vm.kvm_path, &ho.zygote_fd,
+	if (cfg.fork_dir && zygote_start(cfg.fork_dir, &sb, cfg.vm.kvm_path, &ho.zygote_fd,
 					     &e)) {
 		cli_run_release(&cfg);
-		return cli_fail(&e);
+		return log_fail(&e);
 	}
-	code = cli_sandbox_tls(&sb);
+	code = host_sandbox_tls(&sb);
 	if (code) {
 		cli_run_release(&cfg);
 		return code;
 	}
 	ho.migrate_tls = tls;
 	/* With --api-sock, the same VM plus the API: `hearth serve` with it booted at once. */
-	code = cli_host_run(&ho, &cfg.vm, cfg.api_sock, API_DEFAULT_MAX_PAYLOAD);
+	code = host_process_run(&ho, &cfg.vm, cfg.api_sock, API_DEFAULT_MAX_PAYLOAD);
 	cli_run_release(&cfg);
 	return code;
 }

@@ -13,7 +13,7 @@
 
 #include "api/server.h"
 #include "cli/cli.h"
-#include "cli/zygote.h"
+#include "zygote/zygote.h"
 #include "control/control.h"
 #include "hearth-config.h"
 #include "snapshot/file.h"
@@ -325,7 +325,7 @@ static int snapshot_version_main(const struct serve_opts *o)
 		return HEARTH_EXIT_OK;
 	}
 	if (snap_file_load(o->describe_snapshot, &f, &buf, &e))
-		return cli_fail(&e);
+		return log_fail(&e);
 	printf("v%u.0.0\n", f.format_version);
 	snap_file_release(&f);
 	free(buf);
@@ -337,14 +337,14 @@ static int serve_main(int argc, char **argv, bool firecracker)
 {
 	struct err e = ERR_INIT;
 	struct serve_opts o;
-	struct cli_sandbox sb;
+	struct host_sandbox sb;
 	int ret;
 
 	ret = firecracker ? cli_firecracker_parse(argc, argv, &o, &e)
 			  : cli_serve_parse(argc, argv, &o, &e);
 	if (ret) {
 		e.usage = true;
-		return cli_fail(&e);
+		return log_fail(&e);
 	}
 	if (o.help) {
 		(firecracker ? cli_firecracker_usage : cli_serve_usage)(stdout);
@@ -375,9 +375,9 @@ static int serve_main(int argc, char **argv, bool firecracker)
 	if (o.migrate_tls && o.no_api) {
 		e = (struct err){ .usage = true, .msg = "--migrate-tls needs the API (a migration "
 				  "is asked for there), not --no-api" };
-		return cli_fail(&e);
+		return log_fail(&e);
 	}
-	sb = (struct cli_sandbox){ .no_seccomp = o.no_seccomp, .no_sandbox = o.no_sandbox,
+	sb = (struct host_sandbox){ .no_seccomp = o.no_seccomp, .no_sandbox = o.no_sandbox,
 				   .jail = o.jail, .uid = o.jail_uid, .gid = o.jail_gid,
 				   .api_sock = o.no_api ? NULL : o.api_sock,
 				   .snapshot_dir = o.snapshot_dir, .migrate_dir = o.migrate_dir,
@@ -386,19 +386,19 @@ static int serve_main(int argc, char **argv, bool firecracker)
 				   .new_pid_ns = o.new_pid_ns,
 				   .pid_file = o.pid_file, .firecracker = firecracker,
 				   .fork_taps = o.fork_taps, .fork_hostfwd = o.fork_hostfwd };
-	ret = cli_sandbox(&sb);
+	ret = host_sandbox_enter(&sb);
 	if (ret)
 		return ret;
-	if (o.fork_dir && cli_zygote_start(o.fork_dir, &sb, o.host.kvm_path, &o.host.zygote_fd,
+	if (o.fork_dir && zygote_start(o.fork_dir, &sb, o.host.kvm_path, &o.host.zygote_fd,
 					   &e))
-		return cli_fail(&e);
-	ret = cli_sandbox_tls(&sb);
+		return log_fail(&e);
+	ret = host_sandbox_tls(&sb);
 	if (ret)
 		return ret;
 	o.host.has_zygote = o.fork_dir != NULL;
 	if (firecracker)
 		o.host.product = "Firecracker";
-	return cli_host_run(&o.host, NULL, o.no_api ? NULL : o.api_sock, o.max_payload);
+	return host_process_run(&o.host, NULL, o.no_api ? NULL : o.api_sock, o.max_payload);
 }
 
 int cli_serve_main(int argc, char **argv)

@@ -1,7 +1,7 @@
 /*
  * The flags of `hearth serve` (argv[1] is "serve") and Firecracker's own
  * (the binary run as `firecracker`: its flags from argv[1]): what the
- * process host takes (control/host.h), the API socket, the sandbox's.
+ * process host takes (host/host.h), the API socket, the sandbox's.
  */
 #ifndef HEARTH_CLI_SERVE_H
 #define HEARTH_CLI_SERVE_H
@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "control/host.h"
+#include "host/host.h"
 #include "util/err.h"
 #include "util/opt.h"
 

@@ -12,6 +12,7 @@
 #include "util/log.h"
 #include "util/trim.h"
 #include "vmm/metrics.h"
+#include "vmm/refusal.h"
 
 static uint64_t now_us(void)
 {
@@ -147,13 +148,13 @@ static int snapshot_create(struct ctl *ctl, const struct ctl_action *a, json_t *
 			   struct err *err)
 {
 	uint64_t start = now_us();
+	char why[512];
 	int ret;
 
+
 	/* Refused before a file is touched (the device's save would refuse too, late). */
-	if (ctl->cfg.nvfio)
-		return err_set(err, true, -EOPNOTSUPP, "Create snapshot error: a VM with a device "
-			       "passed through (VFIO %s) cannot be snapshotted: the device's state "
-			       "is in the device", ctl->cfg.vfio[0].path);
+	if (vm_refusal(&ctl->cfg, VM_OP_SNAPSHOT, why, sizeof(why)))
+		return err_set(err, true, -EOPNOTSUPP, "%s", why);
 	ret = ctl->vm->snapshot_create(ctl->vm_ctx, &ctl->cfg, &a->create, err);
 	if (!ret)
 		took(ctl, 1, a->create.diff ? CTL_LAT_DIFF_CREATE : CTL_LAT_FULL_CREATE, start);
@@ -182,7 +183,7 @@ static int snapshot_load(struct ctl *ctl, const struct ctl_action *a, json_t **o
 	/* The process's own, never the state file's: --kvm, and PUT /serial before the load. */
 	req = a->load;
 	req.kvm_path = ctl->cfg.kvm_path;
-	/* A fork's clone names its own (cli/zygote.c); no request's body can. */
+	/* A fork's clone names its own (zygote/zygote.c); no request's body can. */
 	if (!req.serial_out_path)
 		req.serial_out_path = ctl->cfg.serial_out_path;
 	req.serial_rl = &ctl->cfg.serial_rl;

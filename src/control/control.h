@@ -306,7 +306,7 @@ struct ctl {
 	 * Bumped under the lock by every action that may change the VM (all
 	 * but the reads and PUT /fork) and by every run of its guest: the
 	 * same value at two forks means the second may hand out the first's
-	 * frozen base again (host_fork.c).
+	 * frozen base again (host/fork.c).
 	 */
 	uint64_t epoch;
 	char id[CTL_ID_MAX + 1];
@@ -405,5 +405,28 @@ void ctl_count_request(struct ctl *ctl, enum ctl_request kind, int route, bool f
 void ctl_collect_requests(struct ctl *ctl, json_t *counters);
 /* The last latencies, as the gauges of Firecracker's "latencies_us" group. */
 void ctl_collect_latencies(struct ctl *ctl, json_t *gauges);
+
+/*
+ * What the process host (src/host/) asks of the handler, which it reaches
+ * only through these (access.c), never through struct ctl's fields.
+ *
+ * ctl_with_model: fn runs under the handler's lock (no action runs
+ * meanwhile) with the model and the state; its return is returned.
+ * ctl_config: the model, read by the host's ops while the handler runs
+ * them (under its lock). ctl_epoch: changes with every action that may
+ * change the VM (host/fork.c's frozen base). ctl_mmds: the MMDS store.
+ * ctl_set_load_failure_fatal: a snapshot load that fails ends the
+ * instance (Firecracker's). ctl_migrate_outgoing_end: the source's
+ * migration is over (failed); whether the VM was moved first. ctl_exit:
+ * the instance ends with code (ctl_vm_ops.exit).
+ */
+int ctl_with_model(struct ctl *ctl, int (*fn)(void *ctx, struct vm_config *cfg,
+					      enum ctl_state state), void *ctx);
+const struct vm_config *ctl_config(const struct ctl *ctl);
+uint64_t ctl_epoch(const struct ctl *ctl);
+struct mmds *ctl_mmds(const struct ctl *ctl);
+void ctl_set_load_failure_fatal(struct ctl *ctl, bool fatal);
+bool ctl_migrate_outgoing_end(struct ctl *ctl);
+void ctl_exit(struct ctl *ctl, int code);
 
 #endif

@@ -1,13 +1,14 @@
 /*
  * PUT /fork and PUT /reset (Hearth's; docs/api.md "Fork and reset"): the
  * rows of the handler's table, which pause a running VM around the
- * host's work (host_fork.c) and resume it as asked.
+ * host's work (host/fork.c) and resume it as asked.
  */
 #include "control/model.h"
 
 #include <errno.h>
 
 #include "util/log.h"
+#include "vmm/refusal.h"
 
 /*
  * Fork and reset work on a paused VM: a running one is paused for them
@@ -38,17 +39,13 @@ int ctl_fork(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct e
 {
 	bool was_running = ctl->state == CTL_RUNNING;
 
+	char why[512];
+
 	/* The VM's own reason first: no host could fork it. */
-	if (vm_config_fs_any(&ctl->cfg))
-		return err_set(err, true, -EOPNOTSUPP, "fork: a VM with virtio-fs ('%s') cannot "
-			       "be forked: its open files are virtiofsd's, which cannot share them "
-			       "between clones", vm_config_fs_any(&ctl->cfg));
+	if (vm_refusal(&ctl->cfg, VM_OP_FORK, why, sizeof(why)))
+		return err_set(err, true, -EOPNOTSUPP, "%s", why);
 	if (!ctl->vm->fork)
 		return err_set(err, true, -EOPNOTSUPP, "fork: not supported by this host");
-	if (ctl->cfg.nvfio)
-		return err_set(err, true, -EOPNOTSUPP, "fork: a VM with a device passed through "
-			       "(VFIO %s) cannot be forked: the device's state is in the device",
-			       ctl->cfg.vfio[0].path);
 	bool resume_after = a->fork.template_state < 0 ? was_running : a->fork.template_state == 1;
 	int ret;
 

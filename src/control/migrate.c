@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "vmm/refusal.h"
 
 const char *ctl_migrate_refuses(const struct ctl *ctl, const struct ctl_action *a, bool reads)
 {
@@ -49,46 +50,15 @@ const char *ctl_migrate_refuses(const struct ctl *ctl, const struct ctl_action *
 	return NULL;
 }
 
-/* Why cfg's VM cannot move yet; NULL: it can. */
-static const char *unmovable(const struct vm_config *cfg, char *buf, size_t len)
-{
-	if (cfg->nvfio)
-		snprintf(buf, len, "a device passed through (VFIO %.100s) keeps its state in the "
-			 "device", cfg->vfio[0].path);
-	else if (cfg->flat.present)
-		snprintf(buf, len, "a --flat VM has no irqchip state to send");
-	else if (cfg->hotplug.present)
-		snprintf(buf, len, "memory hotplug's region is not sent yet");
-	else if (cfg->vsock.present && !cfg->vsock.uds_path)
-		snprintf(buf, len, "vhost-vsock writes guest memory where the dirty log cannot "
-			 "see it; use a hybrid vsock (uds_path)");
-	else
-		buf[0] = '\0';
-	for (unsigned int i = 0; !buf[0] && i < cfg->ndrives; i++)
-		if (cfg->drives[i].socket)
-			snprintf(buf, len, "drive '%.64s' is a vhost-user backend's, whose writes to "
-				 "guest memory the dirty log cannot see", cfg->drives[i].id);
-	if (!buf[0] && vm_config_fs_any(cfg))
-		snprintf(buf, len, "virtio-fs '%.64s': its open files are virtiofsd's, which "
-			 "cannot move them, and its writes to guest memory the dirty log cannot "
-			 "see", vm_config_fs_any(cfg));
-	for (unsigned int i = 0; !buf[0] && i < cfg->nnets; i++)
-		if (!vm_config_net_no_vhost(cfg, &cfg->nets[i]))
-			snprintf(buf, len, "NIC '%.64s' may be on vhost-net, whose writes to guest "
-				 "memory the dirty log cannot see: boot with track_dirty_pages, or "
-				 "give it vhost=off", cfg->nets[i].id);
-	return buf[0] ? buf : NULL;
-}
-
 int ctl_migrate(struct ctl *ctl, const struct ctl_action *a, json_t **out, struct err *err)
 {
-	char why[256];
+	char why[512];
 	int ret;
 
 	if (!ctl->vm->migrate)
 		return err_set(err, true, -EOPNOTSUPP, "migrate: not supported by this instance");
-	if (unmovable(&ctl->cfg, why, sizeof(why)))
-		return err_set(err, true, -EOPNOTSUPP, "migrate: this VM cannot move: %.200s", why);
+	if (vm_refusal(&ctl->cfg, VM_OP_MIGRATE, why, sizeof(why)))
+		return err_set(err, true, -EOPNOTSUPP, "%s", why);
 	/* A huge page is placed whole: post-copy's 4 KiB requests and zero pages do not fit. */
 	if (a->migrate.postcopy && ctl->cfg.machine.huge_pages == VM_HUGE_PAGES_2M)
 		return err_set(err, true, -EOPNOTSUPP, "migrate: postcopy: not for a VM whose RAM "

@@ -52,47 +52,55 @@ static int drop(const struct guest_region *g, const uint64_t *map)
 	return 0;
 }
 
-int mig_pc_begin(struct mig_image *im, const struct mig_rec *r, const uint8_t *data,
-		 struct err *err)
+void mig_postcopy_release(struct mig_postcopy *pc)
 {
-	const struct guest_mem *gm = im->gm;
+	for (unsigned int i = 0; i < MEMFILE_MAX_REGIONS; i++) {
+		free(pc->maps[i]);
+		free(pc->asked[i]);
+		pc->maps[i] = pc->asked[i] = NULL;
+	}
+}
+
+int mig_postcopy_begin(struct mig_postcopy *pc, const struct guest_mem *gm, uint64_t len,
+		       const uint8_t *data, struct err *err)
+{
 	uint64_t want = 0, off = 0;
 	int ret;
 
-	if (im->uffd < 0)
+	if (pc->uffd < 0)
 		return err_set(err, true, -EOPNOTSUPP, "record POSTCOPY: this destination cannot "
-			       "take post-copy: %s", im->uffd_why ? im->uffd_why : "no userfaultfd");
+			       "take post-copy: %s", pc->uffd_why ? pc->uffd_why : "no userfaultfd");
 	for (unsigned int i = 0; i < gm->nregions; i++)
 		want += words_of(gm->regions[i].size) * 8;
-	if (r->len != want)
+	if (len != want)
 		return err_set(err, true, -EPROTO, "record POSTCOPY of %llu bytes: RAM's bitmaps "
-			       "are %llu", (unsigned long long)r->len, (unsigned long long)want);
+			       "are %llu", (unsigned long long)len, (unsigned long long)want);
 	for (unsigned int i = 0; i < gm->nregions; i++) {
 		uint64_t w = words_of(gm->regions[i].size), npages = gm->regions[i].size / MIG_PAGE;
 
-		im->pc_maps[i] = calloc(w ? w : 1, sizeof(uint64_t));
-		if (!im->pc_maps[i])
+		pc->maps[i] = calloc(w ? w : 1, sizeof(uint64_t));
+		if (!pc->maps[i])
 			return err_set(err, false, -ENOMEM, "out of memory for post-copy's bitmap");
 		for (uint64_t k = 0; k < w; k++, off += 8)
-			im->pc_maps[i][k] = get64(data + off);
+			pc->maps[i][k] = get64(data + off);
 		/* Bits past the region's end name no page: dropped, never waited for. */
 		if (npages % 64)
-			im->pc_maps[i][w - 1] &= (1ull << (npages % 64)) - 1;
+			pc->maps[i][w - 1] &= (1ull << (npages % 64)) - 1;
 		for (uint64_t k = 0; k < w; k++)
-			im->pc_left += (uint64_t)__builtin_popcountll(im->pc_maps[i][k]);
+			pc->left += (uint64_t)__builtin_popcountll(pc->maps[i][k]);
 	}
 	/*
 	 * Armed first, then the stale copies dropped: a dropped page is
 	 * missing from then on, so nothing (khugepaged filling a huge page,
 	 * say) can put zeros where a page is still to come.
 	 */
-	ret = guest_mem_uffd_arm(gm, im->uffd);
+	ret = guest_mem_uffd_arm(gm, pc->uffd);
 	if (ret)
 		return err_set(err, false, ret, "post-copy: arming the userfaultfd on RAM: %s",
 			       strerror(-ret));
-	im->pc = true;
+	pc->on = true;
 	for (unsigned int i = 0; i < gm->nregions; i++) {
-		ret = drop(&gm->regions[i], im->pc_maps[i]);
+		ret = drop(&gm->regions[i], pc->maps[i]);
 		if (ret)
 			return err_set(err, false, ret, "post-copy: dropping stale pages: %s",
 				       strerror(-ret));
@@ -117,12 +125,12 @@ static const struct guest_region *region_of(const struct guest_mem *gm, uint64_t
 	return NULL;
 }
 
-int mig_pc_place(struct mig_image *im, uint64_t gpa, uint64_t n, const uint8_t *pages,
-		 struct err *err)
+int mig_postcopy_place(struct mig_postcopy *pc, struct guest_mem *gm, uint64_t gpa,
+		       uint64_t n, const uint8_t *pages, uint64_t *counted, struct err *err)
 {
 	unsigned int i;
 	uint64_t pg;
-	const struct guest_region *g = region_of(im->gm, gpa, n, &i, &pg);
+	const struct guest_region *g = region_of(gm, gpa, n, &i, &pg);
 
 	if (!g || gpa % MIG_PAGE)
 		return err_set(err, true, -EPROTO, "post-copy: %llu pages at GPA 0x%llx are not "
@@ -132,30 +140,26 @@ int mig_pc_place(struct mig_image *im, uint64_t gpa, uint64_t n, const uint8_t *
 		int ret;
 
 		/* Not to come (in already, or never named): another copy, skipped. */
-		if (!bit(im->pc_maps[i], pg + k))
+		if (!bit(pc->maps[i], pg + k))
 			continue;
-		ret = pages ? guest_mem_uffd_place(im->uffd, hva, pages + k * MIG_PAGE, MIG_PAGE)
-			    : guest_mem_uffd_zero(im->uffd, hva, MIG_PAGE);
+		ret = pages ? guest_mem_uffd_place(pc->uffd, hva, pages + k * MIG_PAGE, MIG_PAGE)
+			    : guest_mem_uffd_zero(pc->uffd, hva, MIG_PAGE);
 		/* -EEXIST too: a page still to come was filled by someone else, not with its bytes. */
 		if (ret)
 			return err_set(err, false, ret, "post-copy: placing GPA 0x%llx: %s",
 				       (unsigned long long)(gpa + k * MIG_PAGE), strerror(-ret));
-		clear(im->pc_maps[i], pg + k);
-		im->pc_left--;
+		clear(pc->maps[i], pg + k);
+		pc->left--;
 		/* In the dirty log, as any page the stream writes: a later Diff snapshot has it. */
-		guest_mem_dirty_mark(im->gm, gpa + k * MIG_PAGE, MIG_PAGE);
-		if (pages)
-			im->pages++;
-		else
-			im->zero_pages++;
+		guest_mem_dirty_mark(gm, gpa + k * MIG_PAGE, MIG_PAGE);
+		(*counted)++;
 	}
 	return 0;
 }
 
-int mig_pc_fault(struct mig_image *im, uint64_t addr, uint64_t *gpa)
+int mig_postcopy_fault(struct mig_postcopy *pc, const struct guest_mem *gm, uint64_t addr,
+		       uint64_t *gpa)
 {
-	const struct guest_mem *gm = im->gm;
-
 	for (unsigned int i = 0; i < gm->nregions; i++) {
 		const struct guest_region *g = &gm->regions[i];
 		uint64_t base = (uint64_t)(uintptr_t)g->hva, pg;
@@ -164,28 +168,28 @@ int mig_pc_fault(struct mig_image *im, uint64_t addr, uint64_t *gpa)
 		if (addr < base || addr - base >= g->size)
 			continue;
 		pg = (addr - base) / MIG_PAGE;
-		if (bit(im->pc_maps[i], pg)) {
+		if (bit(pc->maps[i], pg)) {
 			/* Asked for once: the bit's own high half would do, but a second map is plainer. */
-			if (im->pc_asked[i] && bit(im->pc_asked[i], pg))
+			if (pc->asked[i] && bit(pc->asked[i], pg))
 				return 2;
-			if (!im->pc_asked[i]) {
-				im->pc_asked[i] = calloc(words_of(g->size) ? words_of(g->size) : 1,
+			if (!pc->asked[i]) {
+				pc->asked[i] = calloc(words_of(g->size) ? words_of(g->size) : 1,
 							 sizeof(uint64_t));
-				if (!im->pc_asked[i])
+				if (!pc->asked[i])
 					return -ENOMEM;
 			}
-			im->pc_asked[i][pg / 64] |= 1ull << (pg % 64);
+			pc->asked[i][pg / 64] |= 1ull << (pg % 64);
 			*gpa = g->gpa + pg * MIG_PAGE;
 			return 1;
 		}
 		/* Missing and not to come: zero at the first pass, and never written since. */
-		ret = guest_mem_uffd_zero(im->uffd, g->hva + pg * MIG_PAGE, MIG_PAGE);
+		ret = guest_mem_uffd_zero(pc->uffd, g->hva + pg * MIG_PAGE, MIG_PAGE);
 		return ret == -EEXIST ? 0 : ret;
 	}
 	return -EFAULT;
 }
 
-int mig_pc_send_map(int fd, const struct guest_mem *gm, uint64_t *const *maps, uint64_t *left,
+int mig_postcopy_send_map(int fd, const struct guest_mem *gm, uint64_t *const *maps, uint64_t *left,
 		    struct mig_progress *p, struct err *err)
 {
 	struct iovec v[GUEST_MEM_DIRTY_MAPS];
@@ -208,7 +212,7 @@ int mig_pc_send_map(int fd, const struct guest_mem *gm, uint64_t *const *maps, u
 	return 0;
 }
 
-int mig_pc_answer(int fd, const struct guest_mem *gm, uint64_t **maps, const uint8_t *req,
+int mig_postcopy_answer(int fd, const struct guest_mem *gm, uint64_t **maps, const uint8_t *req,
 		  uint64_t *left, struct mig_progress *p, struct err *err)
 {
 	uint64_t gpa = get64(req), pg;
@@ -231,7 +235,7 @@ int mig_pc_answer(int fd, const struct guest_mem *gm, uint64_t **maps, const uin
 	return 0;
 }
 
-int mig_pc_push(int fd, const struct guest_mem *gm, uint64_t **maps, uint64_t *cursor,
+int mig_postcopy_push(int fd, const struct guest_mem *gm, uint64_t **maps, uint64_t *cursor,
 		uint64_t *left, struct mig_progress *p, struct err *err)
 {
 	uint64_t first = 0;

@@ -18,7 +18,7 @@ int mig_recv_stream(int fd, struct mig_image *im, struct mig_progress *p, struct
 	ret = mig_header_check(hdr, err);
 	__atomic_fetch_add(&p->bytes, sizeof(hdr), __ATOMIC_RELAXED);
 	/* Post-copy: from POSTCOPY on, the pages come with faults, read elsewhere (postcopy.h). */
-	while (!ret && !im->ended && !im->pc) {
+	while (!ret && !im->ended && !im->postcopy.on) {
 		struct mig_rec r;
 		uint64_t before = im->pages + im->zero_pages;
 

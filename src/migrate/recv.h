@@ -6,7 +6,7 @@
 #define HEARTH_MIGRATE_RECV_H
 
 #include "migrate/send.h"
-#include "migrate/stream.h"
+#include "migrate/image.h"
 #include "util/err.h"
 
 /*

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "migrate/stream.h"
+#include "migrate/codec.h"
 #include "util/err.h"
 
 /* A peer silent this long in the middle of a record, or of an answer it owes, has failed. */

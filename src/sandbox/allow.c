@@ -139,7 +139,7 @@ static const int api_syscalls[] = {
 	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(ftruncate), SCMP_SYS(fsync),
 	SCMP_SYS(rename), SCMP_SYS(unlink),
 	/*
-	 * PUT /fork (control/host_fork.c): the paused VM's state and RAM into
+	 * PUT /fork (host/fork.c): the paused VM's state and RAM into
 	 * sealed memfds, handed to the zygote (sendmsg) with the request,
 	 * whose answer comes back (recvmsg). No path is opened for it.
 	 */
@@ -181,7 +181,7 @@ static const struct sandbox_ioctl api_ioctls[] = {
 };
 
 /*
- * Live migration's thread (control/host_migrate.h): idle until a
+ * Live migration's thread (host/migrate.h): idle until a
  * migration runs. The source connects to its destination's Unix socket,
  * turns the dirty log on (KVM_SET_USER_MEMORY_REGION, the same slots with
  * KVM_MEM_LOG_DIRTY_PAGES), reads it pass by pass, and at the switch-over
@@ -235,7 +235,7 @@ static const struct sandbox_ioctl migrate_ioctls[] = {
 	IOCTL(KVM_SET_XCRS), IOCTL(KVM_SET_DEBUGREGS), IOCTL(KVM_SET_IRQCHIP),
 	IOCTL(KVM_SET_PIT2), IOCTL(KVM_SET_CLOCK),
 	/*
-	 * Post-copy's destination (control/host_migrate_pc.c): the userfaultfd
+	 * Post-copy's destination (host/migrate_postcopy.c): the userfaultfd
 	 * made before the seal, armed on RAM, its pages placed, then disarmed
 	 * (each range woken after, mem/guest_mem_uffd.c says why).
 	 */

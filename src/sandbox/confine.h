@@ -2,7 +2,7 @@
  * The sandbox around the whole process (confine.c), on by default; the
  * per-thread seccomp filters (sandbox.h) come on top of it. In order:
  *
- *  1. sandbox_prepare(), in the front end (cli_sandbox) before any
+ *  1. sandbox_prepare(), in the front end (host_sandbox_enter, host/process.c) before any
  *     thread: with --jail, the chroot and the drop to --uid/--gid;
  *     otherwise Hearth's own user (unless root), mount, IPC and UTS
  *     namespaces. With --new-pid-ns, then a PID namespace and a fork
@@ -10,7 +10,7 @@
  *     child goes on as pid 1. Paths still resolve as on the host, so the
  *     API can configure the VM.
  *  2. sandbox_seal(), on the io thread once the VM has opened everything
- *     and just before its vCPUs start (the process host, control/host.c,
+ *     and just before its vCPUs start (the process host, host/host.c,
  *     hands it to the runner as its seal): a network namespace unless a
  *     user-mode NIC needs the host's network; the limits and not
  *     dumpable; pivot_root into an empty root holding only the paths the

@@ -1,6 +1,6 @@
 /*
  * Namespaces (ns.c): Hearth's own user (when not root), mount, IPC and
- * UTS namespaces, entered by the front end (cli_sandbox) before any
+ * UTS namespaces, entered by the front end (host_sandbox_enter, host/process.c) before any
  * thread exists (a process with threads cannot unshare its user or mount
  * namespace); at seal, a network namespace and pivot_root into an empty
  * root that holds only the paths the VM still uses.

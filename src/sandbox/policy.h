@@ -35,7 +35,7 @@ struct sandbox_opts {
 	bool new_pid_ns;
 	char pid_file[4096];
 	/*
-	 * A fork's clone (cli/zygote.c): its uid is the template's and its
+	 * A fork's clone (zygote/zygote.c): its uid is the template's and its
 	 * siblings', and RLIMIT_NPROC counts per uid, so a limit sized for one
 	 * VM would stop the thousandth clone's threads. None is set; its
 	 * filters let no sealed thread make a process or thread anyway.

@@ -22,6 +22,7 @@
 #include "snapshot/records.h"
 #include "util/file.h"
 #include "vcpu/vcpu_state.h"
+#include "vmm/refusal.h"
 #include "vmm/vm_pci_hotplug.h"
 
 /* The KVM capabilities a restore uses, each needed at least as large as here. */
@@ -203,21 +204,11 @@ static int build(struct vm *vm, const struct vm_config *cfg, bool diff, struct c
 	struct snap_builder b;
 	int ret;
 
-	/* Its vCPU and devices could be saved, but a restore would build a VM with an irqchip. */
-	if (cfg->flat.present)
-		return err_set(err, true, -EINVAL, "snapshot/create: a --flat VM cannot be "
-			       "snapshotted: it runs without KVM's in-kernel irqchip and PIT, which "
-			       "a snapshot and a restore expect");
-	/* Its rings' state and requests in flight are the backend's: Firecracker's refusal. */
-	for (unsigned int i = 0; i < cfg->ndrives; i++)
-		if (cfg->drives[i].socket)
-			return err_set(err, true, -EINVAL, "Devices without snapshot support are "
-				       "present: vhost-user-block(id: %s)", cfg->drives[i].id);
-	/* Its files' state (open handles, FUSE's node ids) is the daemon's, which cannot carry it. */
-	if (vm_config_fs_any(cfg))
-		return err_set(err, true, -EINVAL, "Devices without snapshot support are present: "
-			       "virtio-fs(id: %s): its open files and the guest's FUSE state are "
-			       "virtiofsd's, which cannot save them", vm_config_fs_any(cfg));
+	char why[512];
+
+	/* Every entry point asked already (control/); here for any other caller. */
+	if (vm_refusal(cfg, VM_OP_SNAPSHOT, why, sizeof(why)))
+		return err_set(err, true, -EOPNOTSUPP, "%s", why);
 	/*
 	 * A restore lays the pmem windows out from the model's order; one
 	 * unplugged from among the others left the later ones elsewhere.

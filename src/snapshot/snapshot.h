@@ -3,7 +3,7 @@
  * (host, config, vm, vcpu and device sections) and the memory file (an
  * ELF core, snapshot/memcore.h). The control surface calls them for
  * PUT /snapshot/create and /snapshot/load and `hearth restore`
- * (control/host.c).
+ * (host/host.c).
  */
 #ifndef HEARTH_SNAPSHOT_SNAPSHOT_H
 #define HEARTH_SNAPSHOT_SNAPSHOT_H

@@ -1,5 +1,7 @@
 #include "util/log.h"
 
+#include "util/err.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -296,4 +298,10 @@ noreturn void die_code(int code, const char *fmt, ...)
 	vlog(LOG_ERR, 1, __FILE__, __LINE__, fmt, ap);
 	va_end(ap);
 	exit(code);
+}
+
+int log_fail(const struct err *e)
+{
+	log_err("%s", e->msg);
+	return e->usage ? HEARTH_EXIT_USAGE : HEARTH_EXIT_FAILURE;
 }

@@ -105,4 +105,8 @@ noreturn void die_code(int code, const char *fmt, ...)
 
 uint64_t clock_now_ns(void);
 
+/* Logs e's line as an error and returns its exit status: 2 when the input was at fault, else 1. */
+struct err;
+int log_fail(const struct err *e);
+
 #endif

@@ -12,7 +12,7 @@ enum thread_kind {
 	THREAD_IO,      /* the event loop: devices, slirp, console, signals */
 	THREAD_VCPU,    /* one per vCPU: the KVM_RUN loop */
 	THREAD_API,     /* the HTTP API (util/httpd.c, on its own thread) */
-	THREAD_MIGRATE, /* live migration's (control/host_migrate.h), idle until one runs */
+	THREAD_MIGRATE, /* live migration's (host/migrate.h), idle until one runs */
 	THREAD_KINDS,
 };
 

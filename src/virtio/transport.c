@@ -120,40 +120,6 @@ void virtio_transport_enable(struct virtio_dev *dev, struct virtq *vq)
 		virtio_dev_fail(dev, virtq_strerror(e));
 }
 
-int virtio_transport_save_device(struct virtio_dev *dev, struct bytes_out *o)
-{
-	size_t at = o->len;
-	int ret;
-
-	bytes_put_u32(o, 0);
-	if (!dev->ops->save)
-		return 0;
-	ret = dev->ops->save(dev, o);
-	if (ret)
-		return ret;
-	if (o->buf && at + 4 <= o->cap) {
-		uint32_t n = (uint32_t)(o->len - at - 4);
-
-		for (unsigned int i = 0; i < 4; i++)
-			o->buf[at + i] = (uint8_t)(n >> (8 * i));
-	}
-	return 0;
-}
-
-int virtio_transport_get_device(const struct virtio_dev *dev, struct bytes_in *in,
-				const uint8_t **rec, uint32_t *len)
-{
-	*len = bytes_get_u32(in);
-	if (in->short_read || *len > bytes_in_left(in))
-		return -ENODATA;
-	*rec = in->p + in->off;
-	in->off += *len;
-	/* State a device without save would not have written, or none where it would. */
-	if (!dev->ops->restore != !*len)
-		return *len ? -EINVAL : -ENODATA;
-	return 0;
-}
-
 int virtio_transport_check_saved(const struct virtio_dev *dev, uint32_t status, bool activated,
 				 uint64_t features)
 {
@@ -162,4 +128,21 @@ int virtio_transport_check_saved(const struct virtio_dev *dev, uint32_t status, 
 	    (activated && !(status & VIRTIO_STATUS_DRIVER_OK)))
 		return -EINVAL;
 	return 0;
+}
+
+int virtio_transport_pause(void *transport)
+{
+	return virtio_dev_pause(*(struct virtio_dev **)transport);
+}
+
+int virtio_transport_resume(void *transport)
+{
+	virtio_dev_resume(*(struct virtio_dev **)transport);
+	return 0;
+}
+
+unsigned int virtio_transport_counters(void *transport, struct dev_counter *out,
+				       unsigned int max)
+{
+	return virtio_dev_counters(*(struct virtio_dev **)transport, out, max);
 }

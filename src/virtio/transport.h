@@ -14,6 +14,7 @@
 
 #include "util/bytes.h"
 #include "virtio/device.h"
+#include "virtio/queue.h"
 #include "virtio/virtio.h"
 
 #define VIRTIO_TRANSPORT_FEATURES                                                            \
@@ -81,5 +82,42 @@ int virtio_transport_get_device(const struct virtio_dev *dev, struct bytes_in *i
  */
 int virtio_transport_check_saved(const struct virtio_dev *dev, uint32_t status, bool activated,
 				 uint64_t features);
+
+/*
+ * transport_state.c: what both transports' records share. The head: the
+ * transport's tag and version, then what the device was (its id, queues
+ * and queue size), so a record restores only into its own kind; get
+ * reads and checks it: 0, -ENODATA (cut), -EINVAL (another device) or
+ * the tag's error. The queues' states, each within queue_max, into vq.
+ */
+void virtio_transport_save_head(const struct virtio_dev *dev, struct bytes_out *o,
+				const char *tag, uint32_t version);
+int virtio_transport_get_head(const struct virtio_dev *dev, struct bytes_in *in,
+			      const char *tag, uint32_t version);
+int virtio_transport_get_queues(const struct virtio_dev *dev, struct bytes_in *in,
+				struct virtq *vq);
+/*
+ * A parsed record's device part, with dev->lock held. check: the device's
+ * own record against the queues as they will be (vq), then what activate
+ * needs of them, nothing changed: 0 or -errno. apply: the record applied
+ * to the restored queues and the device started again as DRIVER_OK
+ * starts it; a failure there breaks the device (the driver is told), not
+ * the restore, and is returned. restored: the device's last word, after
+ * the transport's interrupts.
+ */
+int virtio_transport_check_device(struct virtio_dev *dev, const struct virtq *vq,
+				  uint32_t status, bool activated, const uint8_t *rec,
+				  uint32_t len);
+int virtio_transport_apply_device(struct virtio_dev *dev, const uint8_t *rec, uint32_t len);
+void virtio_transport_restored(struct virtio_dev *dev);
+
+/*
+ * A transport as one component (core/component.h), the same for both: a
+ * transport's struct begins with its device's pointer, which these read.
+ */
+int virtio_transport_pause(void *transport);
+int virtio_transport_resume(void *transport);
+unsigned int virtio_transport_counters(void *transport, struct dev_counter *out,
+				       unsigned int max);
 
 #endif

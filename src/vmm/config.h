@@ -249,7 +249,7 @@ struct vm_vfio {
 };
 
 /*
- * A virtio-fs device (virtio/vufs.h): a host directory that a file-system
+ * A virtio-fs device (virtio/fs.h): a host directory that a file-system
  * daemon (virtiofsd) serves over a vhost-user socket, mounted in the
  * guest by its tag. Hearth's extension: `hearth run --fs`, PUT /fs/{id},
  * the config file's "fs" (config_fs.c).

@@ -1,7 +1,7 @@
 /*
  * The model's virtio-fs devices (config.h struct vm_fs): Hearth's
  * extension, in the shape of the other devices' PUTs. The socket is
- * connected to when the VM is built (virtio/vufs.h); a tag a guest could
+ * connected to when the VM is built (virtio/fs.h); a tag a guest could
  * not mount by, or one given twice, is refused here.
  */
 #include "vmm/config.h"
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "virtio/vufs.h"
+#include "virtio/fs.h"
 
 static int find_fs(const struct vm_config *c, const char *id)
 {
@@ -34,7 +34,7 @@ int vm_config_put_fs(struct vm_config *c, const struct vm_fs *f, bool replace, s
 
 	if (ret)
 		return ret;
-	ret = virtio_vufs_check_tag(f->tag, err);
+	ret = virtio_fs_check_tag(f->tag, err);
 	if (ret)
 		return err_prefix(err, ret, "fs '%s': ", f->id);
 	if (!f->socket || !*f->socket)

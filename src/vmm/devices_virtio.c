@@ -19,7 +19,7 @@
 #include "virtio/vsock.h"
 #include "virtio/vsock_uds.h"
 #include "virtio/vublk.h"
-#include "virtio/vufs.h"
+#include "virtio/fs.h"
 #include "vmm/vm_hotplug.h"
 
 static unsigned int count_drives(const struct vm_config *cfg)
@@ -210,7 +210,7 @@ static int make_fs(struct virtio_build *b, struct virtio_dev **out, struct err *
 
 	b->id = f->id;
 	snprintf(b->what, sizeof(b->what), "%s '%s'", b->cfg->cli ? "--fs" : "fs", f->id);
-	return virtio_vufs_create(b->env, &(struct vufs_config){ f->socket, f->tag }, out, err);
+	return virtio_fs_create(b->env, &(struct virtio_fs_config){ f->socket, f->tag }, out, err);
 }
 
 /*

@@ -1,7 +1,8 @@
 /*
  * What a VM's devices rule out for the operations that copy its state
- * (refusal.c): the one place that knows which device writes guest memory
- * where KVM's dirty log cannot see it.
+ * (refusal.c): the one place that knows which device's state cannot leave
+ * this process, and which device writes guest memory where KVM's dirty
+ * log cannot see it.
  */
 #ifndef HEARTH_VMM_REFUSAL_H
 #define HEARTH_VMM_REFUSAL_H
@@ -9,6 +10,18 @@
 #include <stddef.h>
 
 #include "vmm/config.h"
+
+/* The operations that copy a VM's state out of this process. */
+enum vm_op { VM_OP_SNAPSHOT, VM_OP_MIGRATE, VM_OP_FORK };
+
+/*
+ * Why cfg's VM cannot take op, in buf ("fork: this VM cannot be forked:
+ * virtio-fs 'share': ..."), the first such device by the table's order;
+ * NULL: it can. One table row a device kind, naming the operations it
+ * rules out: every operation asks here before it pauses or touches a
+ * file, so each refuses up front and in the same words.
+ */
+const char *vm_refusal(const struct vm_config *cfg, enum vm_op op, char *buf, size_t len);
 
 /*
  * The first device of cfg whose writes to guest memory the dirty log does

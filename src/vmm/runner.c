@@ -47,7 +47,7 @@ int runner_init(struct runner *r, struct err *err)
 	/*
 	 * An unblocked thread (none, past this) drops it rather than dying of
 	 * it. Only when not ignored already: making it ignored discards a
-	 * SIGPIPE pending, blocked, for the signalfd (cli_host_run blocks
+	 * SIGPIPE pending, blocked, for the signalfd (host_process_run blocks
 	 * the set before the API socket exists).
 	 */
 	if (!sigaction(SIGPIPE, NULL, &old) && old.sa_handler != SIG_IGN)

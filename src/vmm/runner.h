@@ -1,7 +1,7 @@
 /*
  * The process around a VM: its event loop (this thread, named "io"), the
  * signals that stop it, the console on stdin/stdout, and at most one VM.
- * The process host (src/control/host.c) stands on it for every command
+ * The process host (src/host/host.c) stands on it for every command
  * that runs a VM, so they all stop, report and tear down the same way.
  */
 #ifndef HEARTH_VMM_RUNNER_H

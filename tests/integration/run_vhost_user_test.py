@@ -35,6 +35,10 @@ INVALID = "Unable to create the virtio block device: Invalid block config."
 QSD = "qemu-storage-daemon"
 MEM_MIB = 64
 
+# One refusal, one wording, for each operation (vmm/refusal.c).
+REFUSED = ("vhost-user-block 'vub': its rings' state and requests in flight are its "
+           "backend's, and its writes to guest memory out of the dirty log's sight")
+
 
 def daemon(tmp):
     """qemu-storage-daemon exporting a 16 MiB file on tmp/vub.sock; (process, socket)."""
@@ -116,7 +120,11 @@ def api(binary, tmp, q, sock):
     s.expect("PATCH", "/vm", 204, body={"state": "Paused"})
     s.expect("PUT", "/snapshot/create", 400,
              body={"snapshot_path": os.path.join(tmp, "s"), "mem_file_path": os.path.join(tmp, "m")},
-             exact="Devices without snapshot support are present: vhost-user-block(id: vub)")
+             exact="snapshot/create: this VM cannot be snapshotted: " + REFUSED)
+    s.expect("PUT", "/fork", 400, body={"count": 1, "clone": {"api_sock": "c.sock"}},
+             exact="fork: this VM cannot be forked: " + REFUSED)
+    s.expect("PUT", "/migrate", 400, body={"uri": "unix:" + os.path.join(tmp, "m.sock")},
+             exact="migrate: this VM cannot be migrated: " + REFUSED)
     s.expect("PATCH", "/vm", 204, body={"state": "Resumed"})
     q.send_signal(signal.SIGKILL)
     q.wait()

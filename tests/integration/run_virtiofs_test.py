@@ -33,6 +33,10 @@ VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 AFTER = "The requested operation is not supported after starting the microVM."
 MEM_MIB = 64
 
+# One refusal, one wording, for each operation (vmm/refusal.c).
+REFUSED = ("virtio-fs 'share': its open files and the guest's FUSE state are virtiofsd's, "
+           "which cannot save, move or share them")
+
 
 def daemon(tmp, name="fs.sock"):
     """virtiofsd sharing tmp/share on tmp/NAME; (process, socket)."""
@@ -100,10 +104,11 @@ def api(binary, tmp, q, sock):
     s.expect("PATCH", "/vm", 204, body={"state": "Paused"})
     s.expect("PUT", "/snapshot/create", 400,
              body={"snapshot_path": os.path.join(tmp, "s"), "mem_file_path": os.path.join(tmp, "m")},
-             fault=["Devices without snapshot support are present: virtio-fs(id: share)"])
-    s.expect("PUT", "/fork", 400, body={"count": 1, "clone": {"api_sock": "c.sock"}}, fault=["virtio-fs ('share')"])
+             exact="snapshot/create: this VM cannot be snapshotted: " + REFUSED)
+    s.expect("PUT", "/fork", 400, body={"count": 1, "clone": {"api_sock": "c.sock"}},
+             exact="fork: this VM cannot be forked: " + REFUSED)
     s.expect("PUT", "/migrate", 400, body={"uri": "unix:" + os.path.join(tmp, "m.sock")},
-             fault=["virtio-fs 'share'"])
+             exact="migrate: this VM cannot be migrated: " + REFUSED)
     s.expect("PATCH", "/vm", 204, body={"state": "Resumed"})
     q.send_signal(signal.SIGKILL)
     q.wait()

@@ -1,4 +1,4 @@
-/* The jailer's command line (src/cli/jailer_args.c): its parser's rules and its words. */
+/* The jailer's command line (src/jailer/args.c): its parser's rules and its words. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "cli/jailer_args.h"
+#include "jailer/args.h"
 
 /* A command line: name[] and its count name_n. */
 #define ARGS(name, ...) \

@@ -32,7 +32,7 @@
 #include "migrate/postcopy.h"
 #include "migrate/recv.h"
 #include "migrate/send.h"
-#include "migrate/stream.h"
+#include "migrate/image.h"
 #include "migrate/wire.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -90,7 +90,7 @@ static void *source(void *arg)
 	if (!ret && n != 4)
 		ret = -EINVAL;
 	if (!ret)
-		ret = mig_pc_send_map(s->fd, s->gm, maps, &left, &s->p, &s->err);
+		ret = mig_postcopy_send_map(s->fd, s->gm, maps, &left, &s->p, &s->err);
 	if (!ret && left != 4)
 		ret = -EINVAL;
 	if (!ret)
@@ -106,17 +106,17 @@ static void *source(void *arg)
 		if (k > 0) {
 			ret = mig_wire_recv(s->fd, &r, &buf, &cap, &s->err);
 			if (!ret && r.type == MIG_PAGE_REQ) {
-				ret = mig_pc_answer(s->fd, s->gm, maps, buf, &left, &s->p, &s->err);
+				ret = mig_postcopy_answer(s->fd, s->gm, maps, buf, &left, &s->p, &s->err);
 				s->asked++;
-			} else if (!ret && r.type == MIG_PC_DONE && sent_end) {
+			} else if (!ret && r.type == MIG_POSTCOPY_DONE && sent_end) {
 				break;
 			} else if (!ret) {
 				ret = -EPROTO;
 			}
 		} else if (k == 0 && left) {
-			ret = mig_pc_push(s->fd, s->gm, maps, &cursor, &left, &s->p, &s->err);
+			ret = mig_postcopy_push(s->fd, s->gm, maps, &cursor, &left, &s->p, &s->err);
 		} else if (k == 0 && !sent_end) {
-			ret = mig_wire_send_buf(s->fd, MIG_PC_END, NULL, 0);
+			ret = mig_wire_send_buf(s->fd, MIG_POSTCOPY_END, NULL, 0);
 			sent_end = true;
 		} else {
 			ret = -ETIMEDOUT;
@@ -176,13 +176,13 @@ static void test_round_trip(void **state)
 	mig_image_init(&im);
 	im.prelude = fake_prelude;
 	im.prelude_ctx = &dst;
-	im.uffd = uffd;
+	im.postcopy.uffd = uffd;
 	/* Up to POSTCOPY: the first pass's pages landed, four pages are to come. */
 	assert_int_equal(mig_recv_stream(sv[1], &im, &p, &err), 0);
-	assert_true(im.pc && !im.ended);
-	assert_int_equal(im.pc_left, 4);
+	assert_true(im.postcopy.on && !im.ended);
+	assert_int_equal(im.postcopy.left, 4);
 	assert_int_equal(pthread_create(&tg, NULL, guest, &g), 0);
-	while (!im.pc_ended) {
+	while (!im.postcopy.ended) {
 		struct pollfd pf[2] = { { uffd, POLLIN, 0 }, { sv[1], POLLIN, 0 } };
 		struct mig_rec r;
 
@@ -192,7 +192,8 @@ static void test_round_trip(void **state)
 			uint64_t gpa;
 
 			if (read(uffd, &msg, sizeof(msg)) == (ssize_t)sizeof(msg) &&
-			    mig_pc_fault(&im, msg.arg.pagefault.address & ~(PAGE - 1), &gpa) == 1) {
+			    mig_postcopy_fault(&im.postcopy, im.gm,
+					       msg.arg.pagefault.address & ~(PAGE - 1), &gpa) == 1) {
 				uint8_t b[8];
 
 				for (unsigned int k = 0; k < 8; k++)
@@ -206,12 +207,12 @@ static void test_round_trip(void **state)
 		}
 	}
 	assert_int_equal(guest_mem_uffd_disarm(&dst, uffd), 0);
-	assert_int_equal(mig_wire_send_buf(sv[1], MIG_PC_DONE, NULL, 0), 0);
+	assert_int_equal(mig_wire_send_buf(sv[1], MIG_POSTCOPY_DONE, NULL, 0), 0);
 	pthread_join(tg, NULL);
 	pthread_join(ts, NULL);
 	assert_int_equal(s.ret, 0);
 	assert_true(s.asked >= 1);
-	assert_int_equal(im.pc_left, 0);
+	assert_int_equal(im.postcopy.left, 0);
 	assert_int_equal(g.b3, 0x33);
 	assert_int_equal(g.b5, 0);
 	assert_int_equal(g.b100, 0x77);
@@ -253,7 +254,7 @@ static void test_refused(void **state)
 	assert_non_null(strstr(err.msg, "record POSTCOPY of 12 bytes"));
 	mig_rec_put(rec, MIG_PAGE_REQ, 16);
 	assert_int_equal(mig_rec_check(rec, &r, &err), -EPROTO);
-	mig_rec_put(rec, MIG_PC_DONE, 1);
+	mig_rec_put(rec, MIG_POSTCOPY_DONE, 1);
 	assert_int_equal(mig_rec_check(rec, &r, &err), -EPROTO);
 
 	/* Without a VM built from PRELUDE (the image's own path): refused. */
@@ -265,42 +266,42 @@ static void test_refused(void **state)
 	im.l.nregions = 1;
 	im.l.r[0].size = RAM;
 	im.gm = &dst;
-	im.uffd_why = "no userfaultfd here";
+	im.postcopy.uffd_why = "no userfaultfd here";
 	assert_int_equal(take(&im, MIG_POSTCOPY, map, sizeof(map), &err), -EOPNOTSUPP);
 	assert_non_null(strstr(err.msg, "cannot take post-copy: no userfaultfd here"));
 	/* A bitmap of another size than RAM's. */
-	im.uffd = guest_mem_uffd_open();
-	if (im.uffd == -EPERM) {
+	im.postcopy.uffd = guest_mem_uffd_open();
+	if (im.postcopy.uffd == -EPERM) {
 		mig_image_release(&im);
 		guest_mem_destroy(&dst);
 		skip();
 	}
-	assert_true(im.uffd >= 0);
+	assert_true(im.postcopy.uffd >= 0);
 	assert_int_equal(take(&im, MIG_POSTCOPY, map, sizeof(map) - 8, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "RAM's bitmaps are"));
-	/* PC_END before END, and before POSTCOPY. */
-	assert_int_equal(take(&im, MIG_PC_END, NULL, 0, &err), -EPROTO);
-	/* A real one; then the pages still to come are waited for, PC_END too early refused. */
+	/* POSTCOPY_END before END, and before POSTCOPY. */
+	assert_int_equal(take(&im, MIG_POSTCOPY_END, NULL, 0, &err), -EPROTO);
+	/* A real one; then the pages still to come are waited for, POSTCOPY_END too early refused. */
 	map[0] = 1ull << 9;
 	assert_int_equal(take(&im, MIG_POSTCOPY, map, sizeof(map), &err), 0);
-	assert_int_equal(im.pc_left, 1);
+	assert_int_equal(im.postcopy.left, 1);
 	assert_int_equal(take(&im, MIG_POSTCOPY, map, sizeof(map), &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "a second one"));
 	assert_int_equal(take(&im, MIG_STATE, "state", 5, &err), 0);
 	assert_int_equal(take(&im, MIG_END, NULL, 0, &err), 0);
-	assert_int_equal(take(&im, MIG_PC_END, NULL, 0, &err), -EPROTO);
+	assert_int_equal(take(&im, MIG_POSTCOPY_END, NULL, 0, &err), -EPROTO);
 	assert_non_null(strstr(err.msg, "1 pages POSTCOPY named never came"));
-	/* ZERO for it after END (post-copy's), then PC_END; anything after that is refused. */
+	/* ZERO for it after END (post-copy's), then POSTCOPY_END; anything after that is refused. */
 	uint8_t z[16] = { 0 };
 
 	z[1] = 0x90; /* GPA 0x9000: page 9 */
 	z[8] = 1;
 	assert_int_equal(take(&im, MIG_ZERO, z, 16, &err), 0);
-	assert_int_equal(im.pc_left, 0);
-	assert_int_equal(take(&im, MIG_PC_END, NULL, 0, &err), 0);
+	assert_int_equal(im.postcopy.left, 0);
+	assert_int_equal(take(&im, MIG_POSTCOPY_END, NULL, 0, &err), 0);
 	assert_int_equal(take(&im, MIG_ZERO, z, 16, &err), -EPROTO);
-	assert_non_null(strstr(err.msg, "after PC_END"));
-	close(im.uffd);
+	assert_non_null(strstr(err.msg, "after POSTCOPY_END"));
+	close(im.postcopy.uffd);
 	mig_image_release(&im);
 	guest_mem_destroy(&dst);
 }

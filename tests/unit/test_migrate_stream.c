@@ -24,7 +24,7 @@
 #include "mem/guest_mem.h"
 #include "migrate/recv.h"
 #include "migrate/send.h"
-#include "migrate/stream.h"
+#include "migrate/image.h"
 #include "migrate/wire.h"
 #include "util/err.h"
 #include "util/file.h"

@@ -26,7 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "migrate/stream.h"
+#include "migrate/image.h"
 #include "migrate/tls.h"
 #include "migrate/wire.h"
 #include "util/err.h"

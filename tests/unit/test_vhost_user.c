@@ -1,6 +1,6 @@
 /*
  * The vhost-user front end (virtio/vhost_user.h), the vhost-user-blk
- * device (virtio/vublk.h) and virtio-fs (virtio/vufs.h), which shares its
+ * device (virtio/vublk.h) and virtio-fs (virtio/fs.h), which shares its
  * ops, against a backend of the test's own on a
  * socketpair, in a thread: a well-behaved one, and hostile ones that send
  * short, oversized, foreign and out-of-order answers, descriptors nobody
@@ -29,8 +29,8 @@
 #include "virtio/vhost_user.h"
 #include "virtio/virtio.h"
 #include "virtio/vublk.h"
-#include "virtio/vublk/priv.h"
-#include "virtio/vufs.h"
+#include "virtio/vhost_user/front.h"
+#include "virtio/fs.h"
 
 enum misbehave {
 	GOOD,
@@ -447,7 +447,7 @@ static int dev_make(struct dev_fx *f, struct err *err, enum blk_cache cache)
 	assert_int_equal(guest_mem_init_shared(&f->gm, 4u << 20), 0);
 	assert_int_equal(eventloop_init(&f->loop), 0);
 	if (f->fs_tag)
-		return virtio_vufs_create(&env, &(struct vufs_config){ f->path, f->fs_tag },
+		return virtio_fs_create(&env, &(struct virtio_fs_config){ f->path, f->fs_tag },
 					  &f->dev, err);
 	ret = virtio_vublk_create(&env, &vc, &f->dev, err);
 	return ret;
@@ -559,7 +559,7 @@ static void test_vublk_lifecycle(void **state)
 	 * A request the driver made available and the backend never used: the
 	 * pause waits (a tenth of a second here, not its 5 s), then -EBUSY.
 	 */
-	((struct vublk *)dev->priv)->drain_ms = 100;
+	((struct vu_front *)dev->priv)->drain_ms = 100;
 	vq->avail[1] = htole16(1);
 	pthread_mutex_lock(&dev->lock);
 	assert_int_equal(dev->ops->pause(dev), -EBUSY);
@@ -613,7 +613,7 @@ static void test_vublk_refusals(void **state)
  * on a start; a guest's config write changes nothing; the daemon's
  * hangup needs a reset.
  */
-static void test_vufs_lifecycle(void **state)
+static void test_virtio_fs_lifecycle(void **state)
 {
 	struct dev_fx f = { 0 };
 	struct err err = ERR_INIT;
@@ -629,7 +629,7 @@ static void test_vufs_lifecycle(void **state)
 	f.protocol = VF(VHOST_USER_PROTOCOL_F_MQ) | VF(VHOST_USER_PROTOCOL_F_REPLY_ACK);
 	assert_int_equal(dev_make(&f, &err, BLK_CACHE_WRITEBACK), 0);
 	dev = f.dev;
-	assert_true(virtio_vufs_is(dev));
+	assert_true(virtio_fs_is(dev));
 	assert_false(virtio_vublk_is(dev));
 	assert_int_equal(dev->ops->device_id, 26);
 	assert_int_equal(dev->num_queues, 2);
@@ -671,22 +671,22 @@ static void test_vufs_lifecycle(void **state)
 }
 
 /* What cannot be a virtio-fs device is refused with a line naming why, before any device. */
-static void test_vufs_refusals(void **state)
+static void test_virtio_fs_refusals(void **state)
 {
 	struct dev_fx f = { 0 };
 	struct err err = ERR_INIT;
 	char long_tag[40];
 
 	(void)state;
-	assert_int_equal(virtio_vufs_check_tag("", &err), -EINVAL);
+	assert_int_equal(virtio_fs_check_tag("", &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "needs a tag"));
 	memset(long_tag, 'a', 37);
 	long_tag[37] = '\0';
-	assert_int_equal(virtio_vufs_check_tag(long_tag, &err), -EINVAL);
+	assert_int_equal(virtio_fs_check_tag(long_tag, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "37 bytes"));
-	assert_int_equal(virtio_vufs_check_tag("a b", &err), -EINVAL);
+	assert_int_equal(virtio_fs_check_tag("a b", &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "byte 1"));
-	assert_int_equal(virtio_vufs_check_tag("abcdefghijklmnopqrstuvwxyz0123456789", &err), 0);
+	assert_int_equal(virtio_fs_check_tag("abcdefghijklmnopqrstuvwxyz0123456789", &err), 0);
 
 	/* A daemon serving one queue: virtio-fs needs two. */
 	f.fs_tag = "t";
@@ -733,8 +733,8 @@ int main(void)
 		cmocka_unit_test(test_reply_ack),
 		cmocka_unit_test(test_vublk_lifecycle),
 		cmocka_unit_test(test_vublk_refusals),
-		cmocka_unit_test(test_vufs_lifecycle),
-		cmocka_unit_test(test_vufs_refusals),
+		cmocka_unit_test(test_virtio_fs_lifecycle),
+		cmocka_unit_test(test_virtio_fs_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -458,17 +458,6 @@ struct virtio_dev *virtio_mmio_device(struct virtio_mmio *t)
 }
 
 /* The attached device as one component: virtio/mmio.h. */
-static int mmio_pause(void *obj)
-{
-	return virtio_dev_pause(((struct virtio_mmio *)obj)->dev);
-}
-
-static int mmio_resume(void *obj)
-{
-	virtio_dev_resume(((struct virtio_mmio *)obj)->dev);
-	return 0;
-}
-
 static void mmio_destroy(void *obj)
 {
 	struct virtio_mmio *t = obj;
@@ -479,16 +468,11 @@ static void mmio_destroy(void *obj)
 	dev->ops->destroy(dev);
 }
 
-static unsigned int mmio_counters(void *obj, struct dev_counter *out, unsigned int max)
-{
-	return virtio_dev_counters(((struct virtio_mmio *)obj)->dev, out, max);
-}
-
 const struct component_ops virtio_mmio_component = {
-	.pause = mmio_pause,
-	.resume = mmio_resume,
+	.pause = virtio_transport_pause,
+	.resume = virtio_transport_resume,
 	.save = mmio_state_save,
 	.restore = mmio_state_restore,
 	.destroy = mmio_destroy,
-	.counters = mmio_counters,
+	.counters = virtio_transport_counters,
 };

@@ -31,6 +31,8 @@ struct virtio_mmio {
 	bool vring_direct;
 	uint32_t config_generation;
 };
+/* First: the component ops both transports share read it there (transport.h). */
+_Static_assert(offsetof(struct virtio_mmio, dev) == 0, "the device pointer first");
 
 /* Device and transport features together, as DeviceFeatures shows them. */
 uint64_t virtio_mmio_offered(struct virtio_mmio *t);

@@ -21,11 +21,7 @@ int mmio_state_save(void *obj, struct bytes_out *o, struct err *err)
 	int ret;
 
 	pthread_mutex_lock(&dev->lock);
-	bytes_put_tag(o, MMIO_TAG, VIRTIO_MMIO_STATE_VERSION);
-	/* What the device was, so a restore into another kind is refused. */
-	bytes_put_u32(o, dev->ops->device_id);
-	bytes_put_u32(o, dev->num_queues);
-	bytes_put_u16(o, dev->queue_max);
+	virtio_transport_save_head(dev, o, MMIO_TAG, VIRTIO_MMIO_STATE_VERSION);
 	bytes_put_u64(o, virtio_mmio_offered(t));
 	/* The driver's view. */
 	bytes_put_u32(o, dev->status);
@@ -59,15 +55,10 @@ static int mmio_parse(struct virtio_mmio *t, struct mmio_saved *v, const void *i
 {
 	struct virtio_dev *dev = t->dev;
 	struct bytes_in r = bytes_in_init(in, len);
-	uint32_t device_id, num_queues;
-	uint16_t queue_max;
-	int ret = bytes_get_tag(&r, MMIO_TAG, VIRTIO_MMIO_STATE_VERSION);
+	int ret = virtio_transport_get_head(dev, &r, MMIO_TAG, VIRTIO_MMIO_STATE_VERSION);
 
 	if (ret)
 		return ret;
-	device_id = bytes_get_u32(&r);
-	num_queues = bytes_get_u32(&r);
-	queue_max = bytes_get_u16(&r);
 	(void)bytes_get_u64(&r); /* offered then: what counts is what the driver took */
 	v->status = bytes_get_u32(&r);
 	v->activated = bytes_get_bool(&r);
@@ -80,19 +71,9 @@ static int mmio_parse(struct virtio_mmio *t, struct mmio_saved *v, const void *i
 	v->config_generation = bytes_get_u32(&r);
 	if (r.short_read)
 		return -ENODATA;
-	if (device_id != dev->ops->device_id || num_queues != dev->num_queues ||
-	    queue_max != dev->queue_max)
-		return -EINVAL;
-	for (unsigned int i = 0; i < num_queues; i++) {
-		ret = virtq_restore(&v->vq[i], dev->mem, &r);
-		if (ret)
-			return ret;
-		if (r.short_read)
-			return -ENODATA; /* and v->vq[i] was left unwritten */
-		if (v->vq[i].size > queue_max)
-			return -EINVAL;
-	}
-	ret = virtio_transport_get_device(dev, &r, &v->dev_state, &v->dev_len);
+	ret = virtio_transport_get_queues(dev, &r, v->vq);
+	if (!ret)
+		ret = virtio_transport_get_device(dev, &r, &v->dev_state, &v->dev_len);
 	if (ret)
 		return ret;
 	ret = bytes_in_finish(&r);
@@ -115,13 +96,8 @@ int mmio_state_restore(void *obj, const void *in, size_t len, bool apply, struct
 	pthread_mutex_lock(&dev->lock);
 	/* The device's record is checked before anything changes, applied after the queues. */
 	if (!apply) {
-		/* Against the queues as they will be: vhost checks its ring positions. */
-		if (dev->ops->restore)
-			ret = dev->ops->restore(dev, v.vq, v.dev_state, v.dev_len, false);
-		/* An activated record: what activate needs of the queues is there. */
-		if (!ret && v.activated && !(v.status & VIRTIO_STATUS_NEEDS_RESET) &&
-		    dev->ops->activate_check)
-			ret = dev->ops->activate_check(dev, v.vq);
+		ret = virtio_transport_check_device(dev, v.vq, v.status, v.activated, v.dev_state,
+						    v.dev_len);
 		pthread_mutex_unlock(&dev->lock);
 		return ret;
 	}
@@ -134,19 +110,7 @@ int mmio_state_restore(void *obj, const void *in, size_t len, bool apply, struct
 	t->ts.queue_sel = v.queue_sel;
 	__atomic_store_n(&t->config_generation, v.config_generation, __ATOMIC_SEQ_CST);
 	memcpy(dev->vq, v.vq, sizeof(v.vq[0]) * dev->num_queues);
-	/*
-	 * Checked with the same bytes, so it only fails on the host's side
-	 * (a user NIC's hostfwd port taken meanwhile): then the device, not the
-	 * restore, is broken, and the driver is told so.
-	 */
-	if (dev->ops->restore && dev->ops->restore(dev, dev->vq, v.dev_state, v.dev_len, true))
-		virtio_dev_fail(dev, "device state could not be applied on restore");
-	/* As DRIVER_OK does: the device takes up its queues (a backend, vhost). */
-	if (dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && dev->ops->activate) {
-		ret = dev->ops->activate(dev);
-		if (ret)
-			virtio_dev_fail(dev, "device could not start after restore");
-	}
+	ret = virtio_transport_apply_device(dev, v.dev_state, v.dev_len);
 	/*
 	 * Signalled again rather than only stored: an interrupt lost between
 	 * save and restore would leave the driver waiting forever, while an
@@ -155,8 +119,7 @@ int mmio_state_restore(void *obj, const void *in, size_t len, bool apply, struct
 	__atomic_store_n(&t->interrupt_status, 0, __ATOMIC_SEQ_CST);
 	if (v.interrupt_status)
 		virtio_mmio_raise(t, v.interrupt_status);
-	if (dev->ops->restored && dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET))
-		dev->ops->restored(dev);
+	virtio_transport_restored(dev);
 	pthread_mutex_unlock(&dev->lock);
 	if (ret < 0)
 		return err_set(err, false, ret, "the device could not start again: %s",

@@ -509,17 +509,6 @@ bool virtio_pci_driven(struct virtio_pci *t)
 	return driven;
 }
 
-static int pci_pause(void *obj)
-{
-	return virtio_dev_pause(((struct virtio_pci *)obj)->dev);
-}
-
-static int pci_resume(void *obj)
-{
-	virtio_dev_resume(((struct virtio_pci *)obj)->dev);
-	return 0;
-}
-
 static void pci_destroy(void *obj)
 {
 	struct virtio_pci *t = obj;
@@ -529,16 +518,11 @@ static void pci_destroy(void *obj)
 	dev->ops->destroy(dev);
 }
 
-static unsigned int pci_counters(void *obj, struct dev_counter *out, unsigned int max)
-{
-	return virtio_dev_counters(((struct virtio_pci *)obj)->dev, out, max);
-}
-
 const struct component_ops virtio_pci_component = {
-	.pause = pci_pause,
-	.resume = pci_resume,
+	.pause = virtio_transport_pause,
+	.resume = virtio_transport_resume,
 	.save = virtio_pci_state_save,
 	.restore = virtio_pci_state_restore,
 	.destroy = pci_destroy,
-	.counters = pci_counters,
+	.counters = virtio_transport_counters,
 };

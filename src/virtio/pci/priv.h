@@ -5,6 +5,7 @@
 #ifndef HEARTH_VIRTIO_PCI_PRIV_H
 #define HEARTH_VIRTIO_PCI_PRIV_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pci/config.h"
@@ -36,6 +37,8 @@ struct virtio_pci {
 	/* irqfd.c: the MSI-X vectors as irqfds (pci/msix_irqfd.h); none without routes. */
 	struct msix_irqfds irqfds;
 };
+/* First: the component ops both transports share read it there (transport.h). */
+_Static_assert(offsetof(struct virtio_pci, dev) == 0, "the device pointer first");
 
 /* The common structure's interrupt bits in the ISR byte (4.1.4.5). */
 #define VIRTIO_PCI_ISR_QUEUE 1u

@@ -36,10 +36,7 @@ int virtio_pci_state_save(void *obj, struct bytes_out *o, struct err *err)
 	int ret;
 
 	pthread_mutex_lock(&dev->lock);
-	bytes_put_tag(o, VPCI_TAG, VPCI_VERSION);
-	bytes_put_u32(o, dev->ops->device_id);
-	bytes_put_u32(o, dev->num_queues);
-	bytes_put_u16(o, dev->queue_max);
+	virtio_transport_save_head(dev, o, VPCI_TAG, VPCI_VERSION);
 	bytes_put(o, t->cfg.data, PCI_CFG_SIZE);
 	{
 		/* What waits in a masked vector's eventfd is pending too. */
@@ -99,21 +96,14 @@ static int parse(struct virtio_pci *t, struct pci_saved *v, struct bytes_in *r,
 {
 	struct virtio_dev *dev = t->dev;
 	struct msix probe = t->msix;
-	uint32_t device_id, num_queues;
-	uint16_t queue_max;
-	int ret = bytes_get_tag(r, VPCI_TAG, VPCI_VERSION);
+	unsigned int num_queues = dev->num_queues;
+	int ret = virtio_transport_get_head(dev, r, VPCI_TAG, VPCI_VERSION);
 
 	if (ret)
 		return ret;
-	device_id = bytes_get_u32(r);
-	num_queues = bytes_get_u32(r);
-	queue_max = bytes_get_u16(r);
 	bytes_get(r, v->cfg, PCI_CFG_SIZE);
 	if (r->short_read)
 		return -ENODATA;
-	if (device_id != dev->ops->device_id || num_queues != dev->num_queues ||
-	    queue_max != dev->queue_max)
-		return -EINVAL;
 	ret = check_config(t, v->cfg);
 	if (ret)
 		return ret;
@@ -141,16 +131,9 @@ static int parse(struct virtio_pci *t, struct pci_saved *v, struct bytes_in *r,
 	for (unsigned int q = 0; q < num_queues; q++)
 		if (!vector_ok(t, v->queue_vector[q]))
 			return -EINVAL;
-	for (unsigned int q = 0; q < num_queues; q++) {
-		ret = virtq_restore(&v->vq[q], dev->mem, r);
-		if (ret)
-			return ret;
-		if (r->short_read)
-			return -ENODATA;
-		if (v->vq[q].size > queue_max)
-			return -EINVAL;
-	}
-	ret = virtio_transport_get_device(dev, r, &v->dev_state, &v->dev_len);
+	ret = virtio_transport_get_queues(dev, r, v->vq);
+	if (!ret)
+		ret = virtio_transport_get_device(dev, r, &v->dev_state, &v->dev_len);
 	if (ret)
 		return ret;
 	ret = bytes_in_finish(r);
@@ -172,12 +155,9 @@ int virtio_pci_state_restore(void *obj, const void *in, size_t len, bool apply, 
 	pthread_mutex_lock(&dev->lock);
 	ret = parse(t, v, &r, &msix_at);
 	if (ret || !apply) {
-		/* The device's record, against the queues as they will be; then activate's. */
-		if (!ret && dev->ops->restore)
-			ret = dev->ops->restore(dev, v->vq, v->dev_state, v->dev_len, false);
-		if (!ret && v->activated && !(v->status & VIRTIO_STATUS_NEEDS_RESET) &&
-		    dev->ops->activate_check)
-			ret = dev->ops->activate_check(dev, v->vq);
+		if (!ret)
+			ret = virtio_transport_check_device(dev, v->vq, v->status, v->activated,
+							    v->dev_state, v->dev_len);
 		goto out;
 	}
 	memcpy(t->cfg.data, v->cfg, PCI_CFG_SIZE);
@@ -192,21 +172,14 @@ int virtio_pci_state_restore(void *obj, const void *in, size_t len, bool apply, 
 	t->config_generation = v->config_generation;
 	__atomic_store_n(&t->isr, v->isr, __ATOMIC_SEQ_CST);
 	memcpy(dev->vq, v->vq, sizeof(v->vq[0]) * dev->num_queues);
-	if (dev->ops->restore && dev->ops->restore(dev, dev->vq, v->dev_state, v->dev_len, true))
-		virtio_dev_fail(dev, "device state could not be applied on restore");
-	if (dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && dev->ops->activate) {
-		ret = dev->ops->activate(dev);
-		if (ret)
-			virtio_dev_fail(dev, "device could not start after restore");
-	}
+	ret = virtio_transport_apply_device(dev, v->dev_state, v->dev_len);
 	/*
 	 * The table last: its messages pending and unmasked go out now (the
 	 * guest's interrupt controller is back already), as a masked one
 	 * waits for its unmask.
 	 */
 	(void)msix_restore(&t->msix, &msix_at, true);
-	if (dev->ops->restored && dev->activated && !(dev->status & VIRTIO_STATUS_NEEDS_RESET))
-		dev->ops->restored(dev);
+	virtio_transport_restored(dev);
 	if (ret < 0)
 		err_set(err, false, ret, "the device could not start again: %s", strerror(-ret));
 out:
