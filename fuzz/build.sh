@@ -21,7 +21,7 @@ cflags="-std=gnu11 -D_GNU_SOURCE -DHEARTH_FUZZ -g -O1 -fno-omit-frame-pointer \
 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -fno-strict-aliasing \
 -I$PWD/src -I$PWD/fuzz -I$PWD/$OUT $(pkg-config --cflags $DEPS)"
-libs="$(pkg-config --libs $DEPS) -lhttp_parser -ldl -lpthread"
+libs="$(pkg-config --libs $DEPS) -lhttp_parser -lresolv -ldl -lpthread"
 {
   echo "cc = $CC"
   echo "cflags = $cflags"

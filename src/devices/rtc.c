@@ -3,7 +3,10 @@
  * a PC; the caller places them). The clock
  * registers are computed from the host's UTC time on every read, so there
  * is no update cycle to emulate and nothing drifts. The guest cannot set
- * the clock: time writes are dropped. The rest is 128 bytes of NVRAM.
+ * the clock: time writes are dropped. The rest is 128 bytes of NVRAM,
+ * which starts out holding what firmware reads there on a QEMU PC (the
+ * RAM's size, the CPUs, the equipment and boot order): SeaBIOS and OVMF
+ * size RAM from it before they look at fw_cfg.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -56,6 +59,78 @@ struct rtc {
 };
 
 static struct ratelimit rtc_rl = RATELIMIT_INIT(5);
+
+/*
+ * The bytes QEMU's pc_cmos_init (hw/i386/pc.c) and x86_rtc_set_cpus_count
+ * write, at the offsets SeaBIOS (src/hw/rtc.h, fw/paravirt.c, boot.c) and
+ * OVMF (PlatformInitLib's MemDetect.c) read them.
+ */
+#define CMOS_BASE_MEM 0x15      /* and 0x16: KiB of base memory, at most 640 */
+#define CMOS_EXT_MEM 0x17       /* and 0x18: KiB from 1 MiB on, at most 0xffff */
+#define CMOS_EXT_MEM_COPY 0x30  /* and 0x31: the same, where SeaBIOS reads it */
+#define CMOS_EXT_MEM2 0x34      /* and 0x35: 64 KiB units from 16 MiB to the hole */
+#define CMOS_HIGH_MEM 0x5b      /* to 0x5d: 64 KiB units above 4 GiB */
+#define CMOS_SMP_COUNT 0x5f     /* CPUs less one */
+#define CMOS_EQUIPMENT 0x14
+#define CMOS_BOOTFLAG1 0x38     /* third boot device (high nibble), no floppy check (bit 0) */
+#define CMOS_BOOTFLAG2 0x3d     /* second and first boot devices */
+
+#define EQUIP_FPU 0x02          /* no floppy, and no PS/2 mouse: our i8042 has none */
+/* QEMU's default order "cad" as its nibbles: disk 2, floppy 1, CD-ROM 3. */
+#define BOOT_ORDER_12 0x12
+#define BOOT_ORDER_3 0x30
+
+#define KIB 1024ull
+#define MIB (1024 * KIB)
+#define FOUR_GIB 0x100000000ull
+
+static void rtc_put16(struct rtc *dev, uint8_t reg, uint64_t v)
+{
+	dev->nvram[reg] = (uint8_t)v;
+	dev->nvram[reg + 1] = (uint8_t)(v >> 8);
+}
+
+static uint64_t rtc_min(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* RAM below and above 4 GiB as the VM laid it out (mem/guest_mem.h), not as we'd guess. */
+static void rtc_ram_split(const struct guest_mem *mem, uint64_t *below, uint64_t *above)
+{
+	*below = *above = 0;
+	for (unsigned int i = 0; mem && i < mem->nregions && i < GUEST_MEM_MAX_REGIONS; i++) {
+		uint64_t start = mem->regions[i].gpa, end = start + mem->regions[i].size;
+
+		if (start < FOUR_GIB)
+			*below += rtc_min(end, FOUR_GIB) - start;
+		if (end > FOUR_GIB)
+			*above += end - (start > FOUR_GIB ? start : FOUR_GIB);
+	}
+}
+
+static void rtc_cmos_init(struct rtc *dev, const struct dev_env *env)
+{
+	uint64_t below, above, ext;
+
+	rtc_ram_split(env->mem, &below, &above);
+	rtc_put16(dev, CMOS_BASE_MEM, rtc_min(below / KIB, 640));
+	ext = below > MIB ? rtc_min((below - MIB) / KIB, 0xffff) : 0;
+	rtc_put16(dev, CMOS_EXT_MEM, ext);
+	rtc_put16(dev, CMOS_EXT_MEM_COPY, ext);
+	rtc_put16(dev, CMOS_EXT_MEM2,
+		  below > 16 * MIB ? rtc_min((below - 16 * MIB) / (64 * KIB), 0xffff) : 0);
+	/* Three bytes hold 1 TiB less 64 KiB; more must come from fw_cfg's e820. */
+	above = rtc_min(above / (64 * KIB), 0xffffff);
+	rtc_put16(dev, CMOS_HIGH_MEM, above);
+	dev->nvram[CMOS_HIGH_MEM + 2] = (uint8_t)(above >> 16);
+	/* As QEMU: past 255 CPUs the byte says 0, so old firmware fails plainly. */
+	if (env->ncpus && env->ncpus <= 0xff)
+		dev->nvram[CMOS_SMP_COUNT] = (uint8_t)(env->ncpus - 1);
+	dev->nvram[CMOS_EQUIPMENT] = EQUIP_FPU;
+	dev->nvram[CMOS_BOOTFLAG2] = BOOT_ORDER_12;
+	dev->nvram[CMOS_BOOTFLAG1] = BOOT_ORDER_3;
+}
 
 static uint8_t rtc_to_bcd(unsigned int v)
 {
@@ -272,6 +347,7 @@ int rtc_create(const struct dev_env *env, const struct dev_resources *res,
 	pthread_mutex_init(&dev->lock, NULL);
 	dev->nvram[RTC_REG_A] = REG_A_DEFAULT;
 	dev->nvram[RTC_REG_B] = REG_B_DEFAULT;
+	rtc_cmos_init(dev, env);
 	ret = dev_claim(env, BUS_PIO, res->pio_base, res->pio_size, &rtc_ops, dev, "rtc", err);
 	if (ret) {
 		rtc_destroy(dev);

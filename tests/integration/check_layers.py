@@ -19,6 +19,7 @@ import tempfile
 ORDER = [
     ["util"],
     ["core"],
+    ["agent"],
     ["mem"],
     ["boot", "vcpu", "devices", "slirp"],
     ["pci"],

@@ -12,6 +12,7 @@
 #include "core/bus.h"
 #include "core/layout.h"
 #include "devices/platform.h"
+#include "mem/guest_mem.h"
 #include "dev_rig.h"
 
 #define REG_SEC 0x00
@@ -266,6 +267,92 @@ static void test_registration(void **state)
 	assert_int_equal(bus_access(&f->bus, BUS_PIO, 0x72, &v, 1, false), -ENOENT);
 }
 
+/* An RTC on a bus of its own for a VM of ram bytes and ncpus CPUs, laid out as the VM lays it. */
+static struct fixture *cmos_vm(uint64_t ram, unsigned int ncpus, struct guest_mem *gm)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_int_equal(guest_mem_layout(gm, ram), 0);
+	bus_init(&f->bus);
+	dev_rig_make(rtc_create, &(struct dev_env){ .bus = &f->bus, .mem = gm, .ncpus = ncpus },
+		     PORT_RTC, RTC_PORTS, IRQ_RTC, &f->rtc);
+	return f;
+}
+
+static unsigned int cmos_word(struct fixture *f, uint8_t reg)
+{
+	return cmos_read(f, reg) | (unsigned int)cmos_read(f, (uint8_t)(reg + 1)) << 8;
+}
+
+static uint64_t cmos_high(struct fixture *f)
+{
+	return cmos_read(f, 0x5b) | (uint64_t)cmos_read(f, 0x5c) << 8 |
+	       (uint64_t)cmos_read(f, 0x5d) << 16;
+}
+
+/* What SeaBIOS's qemu_preinit makes of the bytes: RAM below 4 GiB. */
+static uint64_t seabios_ram_size(struct fixture *f)
+{
+	uint64_t rs = (uint64_t)cmos_word(f, 0x34) << 16;
+
+	return rs ? rs + (16ull << 20) : ((uint64_t)cmos_word(f, 0x30) << 10) + (1ull << 20);
+}
+
+/* The bytes QEMU's pc_cmos_init writes, from the VM's own RAM layout and CPU count. */
+static void test_cmos_memory(void **state)
+{
+	struct guest_mem gm;
+	struct fixture *f;
+
+	(void)state;
+	f = cmos_vm(512ull << 20, 4, &gm);
+	assert_int_equal(cmos_word(f, 0x15), 640);
+	assert_int_equal(cmos_word(f, 0x17), 0xffff);   /* 511 MiB in KiB: capped */
+	assert_int_equal(cmos_word(f, 0x30), 0xffff);
+	assert_int_equal(cmos_word(f, 0x34), (512 - 16) * 16);
+	assert_int_equal(cmos_high(f), 0);
+	assert_int_equal(cmos_read(f, 0x5f), 3);
+	assert_int_equal(cmos_read(f, 0x14), 0x02);     /* an FPU; no floppy, no mouse */
+	assert_int_equal(cmos_read(f, 0x3d), 0x12);     /* QEMU's "cad": disk, floppy */
+	assert_int_equal(cmos_read(f, 0x38), 0x30);     /* then CD-ROM; floppy signature checked */
+	assert_int_equal(cmos_read(f, 0x10), 0);        /* no floppy drives */
+	assert_int_equal(seabios_ram_size(f), 512ull << 20);
+	/* NVRAM as any other: the guest may change it. */
+	cmos_write(f, 0x34, 0x12);
+	assert_int_equal(cmos_read(f, 0x34), 0x12);
+	teardown((void **)&f);
+
+	/* Past the 32-bit hole: 3 GiB below 4 GiB, the rest above it. */
+	f = cmos_vm(6ull << 30, 1, &gm);
+	assert_int_equal(cmos_word(f, 0x34), 0xbf00);
+	assert_int_equal(seabios_ram_size(f), 3ull << 30);
+	assert_int_equal(cmos_high(f) << 16, 3ull << 30);
+	assert_int_equal(cmos_read(f, 0x5f), 0);
+	teardown((void **)&f);
+
+	/* Small guests: below 1 MiB and below 16 MiB. */
+	f = cmos_vm(512ull << 10, 255, &gm);
+	assert_int_equal(cmos_word(f, 0x15), 512);
+	assert_int_equal(cmos_word(f, 0x17), 0);
+	assert_int_equal(cmos_word(f, 0x34), 0);
+	assert_int_equal(cmos_read(f, 0x5f), 254);
+	teardown((void **)&f);
+	f = cmos_vm(12ull << 20, 256, &gm);
+	assert_int_equal(cmos_word(f, 0x15), 640);
+	assert_int_equal(cmos_word(f, 0x17), 11 * 1024);
+	assert_int_equal(cmos_word(f, 0x30), 11 * 1024);
+	assert_int_equal(cmos_word(f, 0x34), 0);
+	assert_int_equal(seabios_ram_size(f), 12ull << 20);
+	assert_int_equal(cmos_read(f, 0x5f), 0);        /* past 255: 0, as QEMU */
+	teardown((void **)&f);
+
+	/* More above 4 GiB than three bytes hold: capped, not wrapped. */
+	f = cmos_vm(2ull << 40, 2, &gm);
+	assert_int_equal(cmos_high(f), 0xffffff);
+	teardown((void **)&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -276,6 +363,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_nvram_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_masking, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registration, setup, teardown),
+		cmocka_unit_test(test_cmos_memory),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
