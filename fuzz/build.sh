@@ -12,6 +12,8 @@ CC=${CC:-clang}
 OUT=${OUT:-fuzz/out}
 DEPS="liburing slirp jansson libseccomp libcurl"
 mkdir -p "$OUT"
+# Absolute or relative to the tree, as given.
+OUT_ABS=$(cd "$OUT" && pwd)
 printf '#define HEARTH_VERSION "fuzz"\n#define HEARTH_FIRECRACKER_VERSION "1.16.0"\n' \
   >"$OUT/hearth-config.h.new"
 cmp -s "$OUT/hearth-config.h.new" "$OUT/hearth-config.h" ||
@@ -20,7 +22,7 @@ rm -f "$OUT/hearth-config.h.new"
 cflags="-std=gnu11 -D_GNU_SOURCE -DHEARTH_FUZZ -g -O1 -fno-omit-frame-pointer \
 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -fno-strict-aliasing \
--I$PWD/src -I$PWD/fuzz -I$PWD/$OUT $(pkg-config --cflags $DEPS)"
+-I$PWD/src -I$PWD/fuzz -I$OUT_ABS $(pkg-config --cflags $DEPS)"
 libs="$(pkg-config --libs $DEPS) -lhttp_parser -lresolv -ldl -lpthread"
 {
   echo "cc = $CC"

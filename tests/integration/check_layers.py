@@ -23,6 +23,7 @@ ORDER = [
     ["mem"],
     ["boot", "vcpu", "devices", "slirp"],
     ["pci"],
+    ["firmware"],
     ["mmds"],
     ["virtio"],
     ["vmm"],

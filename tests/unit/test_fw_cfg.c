@@ -152,8 +152,10 @@ static void test_state_round_trip(void **state)
 	/* Refusals leave d2 where it is (byte 4 of the same item next). */
 	assert_int_equal(state_restore(&d2, buf, len - 1), -ENODATA);
 	memcpy(bad, buf, len);
-	bad[4] = 2;                                   /* the version */
+	bad[4] = 3;                                   /* a version after 2 */
 	assert_int_equal(state_restore(&d2, bad, len), -EPROTO);
+	bad[4] = 2;                                   /* version 2 is longer: cut short */
+	assert_int_equal(state_restore(&d2, bad, len), -ENODATA);
 	memcpy(bad, buf, len);
 	bad[len - 4] = 9;                             /* offset 9: past FW_CFG_ITEM_MAX */
 	assert_int_equal(state_restore(&d2, bad, len), -EINVAL);
