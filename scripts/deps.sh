@@ -8,8 +8,9 @@
 set -euo pipefail
 what=${1:-all}
 # gdb: a unit test opens a snapshot memory file as a core. strace: a signals test holds
-# hearth in a system call (run_signals_test.py, early).
-build_pkgs=(gcc make meson ninja-build pkg-config python3 libcmocka-dev liburing-dev libslirp-dev libglib2.0-dev libhttp-parser-dev libjansson-dev libseccomp-dev libcurl4-openssl-dev libgnutls28-dev openssl curl iproute2 gdb strace zlib1g-dev liblzma-dev libbz2-dev liblzo2-2 nettle-dev)
+# hearth in a system call (run_signals_test.py, early). qemu-utils: the qcow2 tests make
+# and check their images with qemu-img and qemu-io (tests/unit/test_qcow2_*.c).
+build_pkgs=(gcc make meson ninja-build pkg-config python3 libcmocka-dev liburing-dev libslirp-dev libglib2.0-dev libhttp-parser-dev libjansson-dev libseccomp-dev libcurl4-openssl-dev libgnutls28-dev openssl curl iproute2 gdb strace zlib1g-dev liblzma-dev libbz2-dev liblzo2-2 nettle-dev qemu-utils)
 lab_pkgs=(qemu-system-x86 qemu-system-common busybox-static cpio xz-utils zstd e2fsprogs kmod python3 nvme-cli)
 fuzz_pkgs=(clang libclang-rt-dev)
 bench_pkgs=(python3-matplotlib qemu-system-x86)

@@ -21,7 +21,7 @@ ORDER = [
     ["core"],
     ["agent"],
     ["mem"],
-    ["boot", "vcpu", "devices", "slirp"],
+    ["boot", "vcpu", "devices", "slirp", "disk"],
     ["pci"],
     ["firmware"],
     ["mmds"],
