@@ -198,8 +198,8 @@ def check_vub(r):
     yield st("pause") == "204" and st("resume") == "204" and a.get("resumed") == "1", \
         "pause and resume with I/O in flight (%s; %s; %s)" % (a.get("pause"), a.get("resume"),
                                                               a.get("resumed"))
-    yield st("snap") == "400" and "vhost-user-block(id: vub)" in a.get("snap", ""), \
-        "a snapshot is 400 in Firecracker's words (%s)" % a.get("snap")
+    yield st("snap") == "400" and "cannot be snapshotted: vhost-user-block 'vub'" in a.get("snap", ""), \
+        "a snapshot is 400 naming the vhost-user disk (%s)" % a.get("snap")
     yield st("patch") == "204", "PATCH /drives with the id only is 204 (%s)" % a.get("patch")
     yield st("patch_path") == "400", "PATCH with a path_on_host is 400 (%s)" % a.get("patch_path")
     yield a.get("info_after_kill") == "200" and a.get("config_after_kill") == "200" and \

@@ -183,7 +183,7 @@ def check_vfs(r):
     yield st("pause") == "204" and st("resume") == "204" and a.get("resumed") == "1", \
         "pause and resume with I/O in flight (%s; %s; %s)" % (a.get("pause"), a.get("resume"),
                                                               a.get("resumed"))
-    yield st("snap") == "400" and "virtio-fs(id: share)" in a.get("snap", ""), \
+    yield st("snap") == "400" and "cannot be snapshotted: virtio-fs 'share'" in a.get("snap", ""), \
         "a snapshot is 400 naming virtio-fs (%s)" % a.get("snap")
     yield a.get("info_after_kill") == "200" and a.get("alive") == "1", \
         "the daemon killed mid-I/O: Hearth answers its API (%s)" % a.get("info_after_kill")
