@@ -167,7 +167,8 @@ static int walk(const char *real, const char *shown, const char *rel, uint32_t d
 			goto err_oom;
 		n++;
 	}
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n)  /* an empty directory has no array (qsort's first argument must not be NULL) */
+		qsort(names, n, sizeof(*names), name_cmp);
 	for (size_t i = 0; i < n && !ret; i++) {
 		struct stat st;
 		json_t *entry;
