@@ -1,7 +1,5 @@
 #include "mem/guest_mem_file.h"
 
-#include "core/layout.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -9,13 +7,7 @@
 int guest_mem_init_file(struct guest_mem *gm, uint64_t ram_bytes, int fd,
 			const uint64_t *offsets, unsigned int n)
 {
-	return guest_mem_init_file_below(gm, ram_bytes, LAYOUT_MMIO_HOLE_START, fd, offsets, n);
-}
-
-int guest_mem_init_file_below(struct guest_mem *gm, uint64_t ram_bytes, uint64_t below, int fd,
-			      const uint64_t *offsets, unsigned int n)
-{
-	int ret = guest_mem_layout_below(gm, ram_bytes, below);
+	int ret = guest_mem_layout(gm, ram_bytes);
 
 	if (ret)
 		return ret;

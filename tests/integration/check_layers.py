@@ -23,7 +23,7 @@ ORDER = [
     ["mem"],
     ["boot", "vcpu", "devices", "slirp", "disk"],
     ["pci"],
-    ["firmware", "chipset"],
+    ["firmware"],
     ["mmds"],
     ["virtio"],
     ["vmm"],
@@ -34,7 +34,6 @@ ORDER = [
     ["api"],
     ["host"],
     ["zygote", "jailer"],
-    ["sandboxd"],
     ["cli"],
 ]
 RANK = {name: i for i, group in enumerate(ORDER) for name in group}
