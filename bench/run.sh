@@ -4,6 +4,10 @@
 #   bench/run.sh [-n N] [--vmm ...] [--quiet] [--fc-args] [--stream]  boot time, exits, RSS (bench/bench.py)
 #   bench/run.sh --io [-n N] [--runtime S] [--net-time S] [--cache writeback|none]
 #                                                         fio + iperf3 (bench/io.py)
+#   bench/run.sh --qcow2 [-n N] [--runtime S] [--modes alloc,overlay]
+#                                                         fio on one qcow2 image: Hearth's engine,
+#                                                         QEMU's qcow2, qemu-storage-daemon behind
+#                                                         Hearth's vhost-user-blk (bench/qcow2.py)
 #   bench/run.sh --vfio [-n N] [--runtime S] [--sriov]     fio on an NVMe disk (or its VF) passed
 #                                                         through, against L1 (bench/vfio.py)
 #   bench/run.sh --api [-n N] [--ready-n M] [--lab-ready-n M] [--no-host] [--no-lab]
@@ -42,6 +46,9 @@
 #                                                         clones on the host, against N
 #                                                         hearth restore; PUT /reset against
 #                                                         MiB dirtied (bench/fork.py)
+#   bench/run.sh --sandboxes [-n N] [--at-once M]         E2B's SDK on `hearth sandboxes` in L1:
+#                                                         create to first command, idle memory,
+#                                                         against a bare PUT /fork (bench/sandboxes.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = --api-load ]; then
@@ -80,9 +87,17 @@ if [ "${1:-}" = --io ]; then
   shift
   exec python3 bench/io.py "$@"
 fi
+if [ "${1:-}" = --qcow2 ]; then
+  shift
+  exec python3 bench/qcow2.py "$@"
+fi
 if [ "${1:-}" = --vfio ]; then
   shift
   exec python3 bench/vfio.py "$@"
+fi
+if [ "${1:-}" = --sandboxes ]; then
+  shift
+  exec python3 bench/sandboxes.py "$@"
 fi
 if [ "${1:-}" = --clones-lab ]; then
   shift

@@ -925,6 +925,7 @@ def vfio_seeds():
 
 TARGETS = {
     'fuzz_virtq': virtq_seeds, 'fuzz_vsock_line': vsock_line_seeds, 'fuzz_blk': blk_seeds,
+    'fuzz_blk_qcow2': blk_seeds,
     'fuzz_net': net_seeds, 'fuzz_vsock': vsock_seeds, 'fuzz_mmio': mmio_seeds,
     'fuzz_loader': loader_seeds, 'fuzz_cli': cli_seeds, 'fuzz_api': api_seeds,
     'fuzz_json_config': json_config_seeds, 'fuzz_devstate': devstate_seeds,

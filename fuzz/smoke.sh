@@ -26,7 +26,8 @@ targets=(fuzz_virtq fuzz_blk fuzz_net fuzz_vsock fuzz_mmio fuzz_loader fuzz_cli 
          fuzz_json_config fuzz_vsock_line fuzz_snapshot fuzz_devstate fuzz_mmds
          fuzz_uffd_msg fuzz_mmds_net fuzz_balloon fuzz_httpd fuzz_pmem
          fuzz_virtio_mem fuzz_pci fuzz_virtio_pci fuzz_vhost_user fuzz_vfio fuzz_migrate
-         fuzz_hpet fuzz_agent fuzz_fwcfg fuzz_pflash fuzz_qcow2)
+         fuzz_hpet fuzz_agent fuzz_fwcfg fuzz_pflash fuzz_qcow2
+         fuzz_sandboxd fuzz_blk_qcow2)
 
 # Runs one target; its status and log stay in $work/<target>.{rc,log}.
 run() {

@@ -11,7 +11,10 @@ what=${1:-all}
 # hearth in a system call (run_signals_test.py, early). qemu-utils: the qcow2 tests make
 # and check their images with qemu-img and qemu-io (tests/unit/test_qcow2_*.c).
 build_pkgs=(gcc make meson ninja-build pkg-config python3 libcmocka-dev liburing-dev libslirp-dev libglib2.0-dev libhttp-parser-dev libjansson-dev libseccomp-dev libcurl4-openssl-dev libgnutls28-dev openssl curl iproute2 gdb strace zlib1g-dev liblzma-dev libbz2-dev liblzo2-2 nettle-dev qemu-utils)
-lab_pkgs=(qemu-system-x86 qemu-system-common busybox-static cpio xz-utils zstd e2fsprogs kmod python3 nvme-cli)
+# mmdebstrap ... seabios: scripts/debian_image.sh (issue 64's Debian 12 disk image) and
+# tests/lab/image_qemu.py.
+lab_pkgs=(qemu-system-x86 qemu-system-common busybox-static cpio xz-utils zstd e2fsprogs kmod python3 nvme-cli
+  mmdebstrap fakechroot fakeroot grub-pc-bin grub-efi-amd64-bin mtools gdisk qemu-utils cloud-image-utils ovmf seabios)
 fuzz_pkgs=(clang libclang-rt-dev)
 bench_pkgs=(python3-matplotlib qemu-system-x86)
 pkgs=()

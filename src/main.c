@@ -6,6 +6,7 @@
 #include "jailer/jailer.h"
 #include "cli/fork.h"
 #include "cli/migrate.h"
+#include "cli/sandboxes.h"
 #include "sandbox/confine.h"
 #include "sandbox/sandbox.h"
 #include "util/log.h"
@@ -24,6 +25,7 @@ int main(int argc, char **argv)
 		{ "fork", cli_fork_main },
 		{ "reset", cli_reset_main },
 		{ "migrate", cli_migrate_main },
+		{ "sandboxes", cli_sandboxes_main },
 	};
 
 	/*

@@ -26,6 +26,7 @@ static const struct jfield clone_fields[] = {
 	{ "drive_overrides", J_ARR, false, NULL, NULL, NULL },
 	{ "pmem_overrides", J_ARR, false, NULL, NULL, NULL },
 	{ "vsock_override", J_OBJ, false, NULL, "struct VsockOverride", NULL },
+	{ "firmware_override", J_OBJ, false, NULL, "struct FirmwareOverride", NULL },
 	{ "mmds", J_OBJ, false, NULL, "MMDS contents", NULL },   /* its MMDS store at start */
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
@@ -135,14 +136,23 @@ static int parse_clone(json_t *spec, unsigned int i, struct fork_clone *c, struc
 		ret = check_rel(what, "api_sock", c->api_sock, err);
 	if (!ret)
 		ret = check_rel(what, "serial_out", c->serial_out, err);
-	for (unsigned int d = 0; !ret && d < l->n_drive_overrides; d++)
+	for (unsigned int d = 0; !ret && d < l->n_drive_overrides; d++) {
 		ret = check_rel(what, "drive_overrides path_on_host",
 				l->drive_overrides[d].path_on_host, err);
+		for (unsigned int b = 0; !ret && b < l->drive_overrides[d].n_backing; b++)
+			ret = check_rel(what, "drive_overrides backing_files",
+					l->drive_overrides[d].backing_files[b], err);
+	}
 	for (unsigned int d = 0; !ret && d < l->n_pmem_overrides; d++)
 		ret = check_rel(what, "pmem_overrides path_on_host",
 				l->pmem_overrides[d].path_on_host, err);
 	if (!ret)
 		ret = check_rel(what, "vsock_override uds_path", l->vsock_uds_path, err);
+	if (!ret)
+		ret = check_rel(what, "firmware_override firmware_path", l->firmware_path, err);
+	if (!ret)
+		ret = check_rel(what, "firmware_override firmware_vars_path",
+				l->firmware_vars_path, err);
 	return ret;
 }
 
@@ -163,6 +173,10 @@ static unsigned int clone_files(const struct fork_clone *c, struct named *out)
 	for (unsigned int d = 0; d < c->load.n_pmem_overrides; d++)
 		out[n++] = (struct named){ c->load.pmem_overrides[d].path_on_host, "pmem file",
 					   !c->load.pmem_overrides[d].read_only };
+	/* A firmware's variable store is written through: one clone's. */
+	if (c->load.firmware_vars_path)
+		out[n++] = (struct named){ c->load.firmware_vars_path, "firmware variable store",
+					   true };
 	return n;
 }
 
@@ -175,7 +189,7 @@ static unsigned int clone_files(const struct fork_clone *c, struct named *out)
  */
 static int check_distinct(const struct fork_req *f, struct err *err)
 {
-	struct named x[VM_MAX_DRIVES + VM_MAX_PMEM], y[VM_MAX_DRIVES + VM_MAX_PMEM];
+	struct named x[VM_MAX_DRIVES + VM_MAX_PMEM + 1], y[VM_MAX_DRIVES + VM_MAX_PMEM + 1];
 
 	for (unsigned int a = 0; a < f->n; a++) {
 		const struct fork_clone *p = &f->clones[a];

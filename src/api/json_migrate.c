@@ -10,7 +10,8 @@ static const char *const source_fields[] = { "uri", "downtime_limit_ms", "max_it
 					     "postcopy", "tls", "tls_hostname", NULL };
 static const char *const incoming_fields[] = { "uri", "tls", "resume_vm", "track_dirty_pages",
 					       "network_overrides", "drive_overrides",
-					       "pmem_overrides", "vsock_override", "max_mem_mib",
+					       "pmem_overrides", "vsock_override", "firmware_override",
+					       "max_mem_mib",
 					       NULL };
 
 static bool known(const char *const *fields, const char *key)

@@ -55,6 +55,7 @@ static const struct jfield load_fields[] = {
 	{ "drive_overrides", J_ARR, false, NULL, NULL, NULL },      /* Hearth's: drives' images */
 	{ "pmem_overrides", J_ARR, false, NULL, NULL, NULL },       /* Hearth's: pmem files */
 	{ "vsock_override", J_OBJ, false, NULL, "struct VsockOverride", NULL },
+	{ "firmware_override", J_OBJ, false, NULL, "struct FirmwareOverride", NULL },
 	{ "clock_realtime", J_BOOL, false, NULL, NULL, NULL },
 	{ "huge_pages", J_ENUM, false, NULL, NULL, load_huge_pages },
 	{ NULL, J_STR, false, NULL, NULL, NULL },
@@ -74,13 +75,43 @@ static const struct jfield override_fields[] = {
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
-/* is_read_only is required: whether the image is opened for writing is the request's to say. */
+/*
+ * is_read_only is required: whether the image is opened for writing is the
+ * request's to say; and so is a qcow2 drive's chain (backing_files, or
+ * backing_from_header), which the state file's never replaces.
+ */
 static const struct jfield drive_override_fields[] = {
 	{ "drive_id", J_STR, true, NULL, NULL, NULL },
 	{ "path_on_host", J_STR, true, NULL, NULL, NULL },
 	{ "is_read_only", J_BOOL, true, NULL, NULL, NULL },
+	{ "backing_files", J_ARR, false, NULL, NULL, NULL },
+	{ "backing_from_header", J_BOOL, false, NULL, NULL, NULL },
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
+
+/* An override's chain: path strings, at most BLK_BACKING_MAX, borrowed from v. */
+static int load_drive_chain(json_t *v, struct snap_drive_override *ov, const char *where,
+			    struct err *err)
+{
+	json_t *a = json_object_get(v, "backing_files"), *f;
+	size_t i;
+
+	ov->backing_from_header = json_is_true(json_object_get(v, "backing_from_header"));
+	if (!json_is_array(a))
+		return 0;
+	if (json_array_size(a) > BLK_BACKING_MAX)
+		return err_set(err, true, -EINVAL, "%s: drive '%.64s': backing_files has %zu "
+			       "entries, more than %u", where, ov->drive_id, json_array_size(a),
+			       BLK_BACKING_MAX);
+	json_array_foreach(a, i, f) {
+		if (!json_is_string(f) || !*json_string_value(f))
+			return err_set(err, true, -EINVAL, "%s: drive '%.64s': backing_files entries "
+				       "must be path strings, not empty", where, ov->drive_id);
+		ov->backing_files[i] = json_string_value(f);
+	}
+	ov->n_backing = (unsigned int)json_array_size(a);
+	return 0;
+}
 
 /* read_only is required: whether the file is writable is the request's to say. */
 static const struct jfield pmem_override_fields[] = {
@@ -196,6 +227,9 @@ static int load_drive_overrides(json_t *o, struct snap_load_req *l, const char *
 		ov->drive_id = json_string_value(json_object_get(v, "drive_id"));
 		ov->path_on_host = json_string_value(json_object_get(v, "path_on_host"));
 		ov->is_read_only = json_is_true(json_object_get(v, "is_read_only"));
+		ret = load_drive_chain(v, ov, where, err);
+		if (ret)
+			return ret;
 		for (unsigned int j = 0; j < l->n_drive_overrides; j++)
 			if (!strcmp(l->drive_overrides[j].drive_id, ov->drive_id))
 				return err_set(err, true, -EINVAL, "%s: "
@@ -239,6 +273,31 @@ static int load_pmem_overrides(json_t *o, struct snap_load_req *l, const char *w
 	return 0;
 }
 
+/* A firmware VM's image and variable store (snapshot/request.h). */
+static const struct jfield firmware_override_fields[] = {
+	{ "firmware_path", J_STR, true, NULL, "path string", NULL },
+	{ "firmware_vars_path", J_STR, false, NULL, "path string", NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
+};
+
+static int load_firmware_override(json_t *o, struct snap_load_req *l, const char *what,
+				  struct err *err)
+{
+	json_t *v = json_object_get(o, "firmware_override");
+	char where[96];
+	int ret;
+
+	if (!v || json_is_null(v))
+		return 0;
+	snprintf(where, sizeof(where), "%s: firmware_override", what);
+	ret = config_json_check(where, v, firmware_override_fields, err);
+	if (ret)
+		return ret;
+	l->firmware_path = json_string_value(json_object_get(v, "firmware_path"));
+	l->firmware_vars_path = json_string_value(json_object_get(v, "firmware_vars_path"));
+	return 0;
+}
+
 static int load_vsock_override(json_t *o, struct snap_load_req *l, const char *what,
 			       struct err *err)
 {
@@ -278,6 +337,8 @@ int json_snapshot_overrides(json_t *o, struct snap_load_req *l, const char *what
 		ret = load_pmem_overrides(o, l, what, err);
 	if (!ret)
 		ret = load_vsock_override(o, l, what, err);
+	if (!ret)
+		ret = load_firmware_override(o, l, what, err);
 	return ret;
 }
 

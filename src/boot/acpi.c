@@ -23,7 +23,7 @@
 #define ACPI_VENDOR_ID "HEARTH  " /* FADT hypervisor vendor identity */
 
 #define RSDP_LEN 36
-#define XSDT_ENTRIES_MAX 3 /* FADT, MADT, MCFG */
+#define XSDT_ENTRIES_MAX 4 /* FADT, MADT, MCFG, HPET (the firmware platform's) */
 #define FADT_LEN 276 /* revision 6 */
 #define MADT_FIXED_LEN 44
 
@@ -154,14 +154,11 @@ static void build_xsdt(uint8_t *p, const uint64_t *gpas, unsigned int n)
 	acpi_fix_checksum(p, len, SDT_CHECKSUM);
 }
 
-static void build_fadt(uint8_t *p, const struct acpi_config *cfg, uint64_t dsdt_gpa)
+static void build_fadt(uint8_t *p, const struct acpi_config *cfg, uint64_t dsdt_gpa,
+		       uint64_t facs_gpa)
 {
 	memset(p, 0, FADT_LEN);
 	acpi_sdt_header(p, "FACP", FADT_LEN, 6);
-	/*
-	 * Hardware-reduced: no PM1/GPE blocks, no SCI, no PM timer, no FACS.
-	 * Sleep and reset go through the extended registers below instead.
-	 */
 	if (dsdt_gpa <= UINT32_MAX)
 		put32(p + FADT_DSDT, (uint32_t)dsdt_gpa); /* same value as X_DSDT */
 	/*
@@ -172,27 +169,37 @@ static void build_fadt(uint8_t *p, const struct acpi_config *cfg, uint64_t dsdt_
 	 */
 	put16(p + FADT_IAPC_BOOT_ARCH, IAPC_8042 | IAPC_VGA_NOT_PRESENT |
 					       (cfg->pci.msi ? 0 : IAPC_MSI_NOT_PRESENT));
+	p[FADT_MINOR_VERSION] = 3;
+	put64(p + FADT_X_DSDT, dsdt_gpa);
+	memcpy(p + FADT_HYPERVISOR_ID, ACPI_VENDOR_ID, 8);
+	if (cfg->fw.pm_base) {
+		/* The firmware platform: QEMU q35's fixed hardware (acpi_fw.c). */
+		acpi_fw_fadt(p, cfg, facs_gpa);
+		acpi_fix_checksum(p, FADT_LEN, SDT_CHECKSUM);
+		return;
+	}
+	/*
+	 * Hardware-reduced: no PM1/GPE blocks, no SCI, no PM timer, no FACS.
+	 * Sleep and reset go through the extended registers below instead.
+	 */
 	put32(p + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON |
 				      FADT_F_RESET_REG_SUP | FADT_F_HW_REDUCED_ACPI);
 	put_gas_io8(p + FADT_RESET_REG, cfg->reset_port);
 	p[FADT_RESET_VALUE] = cfg->reset_value;
-	p[FADT_MINOR_VERSION] = 3;
-	put64(p + FADT_X_DSDT, dsdt_gpa);
 	put_gas_io8(p + FADT_SLEEP_CONTROL_REG, cfg->sleep_ctl_port);
 	put_gas_io8(p + FADT_SLEEP_STATUS_REG, cfg->sleep_sts_port);
-	memcpy(p + FADT_HYPERVISOR_ID, ACPI_VENDOR_ID, 8);
 	acpi_fix_checksum(p, FADT_LEN, SDT_CHECKSUM);
 }
 
-static size_t madt_len(unsigned int ncpus)
+static size_t madt_len(const struct acpi_config *cfg)
 {
-	return MADT_FIXED_LEN + (size_t)ncpus * MADT_LAPIC_LEN + MADT_IOAPIC_LEN +
-	       MADT_ISO_LEN + MADT_LAPIC_NMI_LEN;
+	return MADT_FIXED_LEN + (size_t)cfg->ncpus * MADT_LAPIC_LEN + MADT_IOAPIC_LEN +
+	       MADT_ISO_LEN + MADT_LAPIC_NMI_LEN + acpi_fw_madt_len(cfg);
 }
 
 static void build_madt(uint8_t *p, const struct acpi_config *cfg)
 {
-	uint32_t len = (uint32_t)madt_len(cfg->ncpus);
+	uint32_t len = (uint32_t)madt_len(cfg);
 	uint8_t *e = p + MADT_FIXED_LEN;
 
 	memset(p, 0, len);
@@ -230,7 +237,10 @@ static void build_madt(uint8_t *p, const struct acpi_config *cfg)
 	e[2] = MADT_ALL_PROCESSORS;
 	put16(e + 3, 0);
 	e[5] = 1; /* LINT1 */
+	e += MADT_LAPIC_NMI_LEN;
 
+	if (acpi_fw_madt_len(cfg))
+		acpi_fw_madt(e, cfg);
 	acpi_fix_checksum(p, len, SDT_CHECKSUM);
 }
 
@@ -368,6 +378,7 @@ static void build_dsdt_aml(struct aml_buf *b, const struct acpi_config *cfg)
 	if (cfg->vmclock_addr)
 		dsdt_vmclock(b, cfg);
 	acpi_dsdt_vmgenid(b, cfg);
+	acpi_dsdt_fw(b, cfg);
 	aml_end(b, sb);
 
 	/*
@@ -406,7 +417,9 @@ static int check_config(const struct acpi_config *cfg)
 		    d->base + d->size - 1 > UINT32_MAX)
 			return -EINVAL;
 	}
-	return acpi_vmgenid_check(cfg) ? -EINVAL : acpi_pci_check(cfg);
+	if (acpi_vmgenid_check(cfg) || acpi_fw_check(cfg))
+		return -EINVAL;
+	return acpi_pci_check(cfg);
 }
 
 static size_t align16(size_t v)
@@ -414,10 +427,15 @@ static size_t align16(size_t v)
 	return (v + 15) & ~(size_t)15;
 }
 
+static size_t align64(size_t v)
+{
+	return (v + 63) & ~(size_t)63;
+}
+
 int acpi_build(uint8_t *buf, uint64_t gpa, size_t size, const struct acpi_config *cfg,
 	       uint64_t *rsdp_gpa)
 {
-	size_t xsdt_off, fadt_off, madt_off, mcfg_off, dsdt_off, dsdt_len;
+	size_t xsdt_off, fadt_off, facs_off, madt_off, mcfg_off, hpet_off, dsdt_off, dsdt_len;
 	struct aml_buf b;
 	int ret;
 
@@ -431,10 +449,15 @@ int acpi_build(uint8_t *buf, uint64_t gpa, size_t size, const struct acpi_config
 		return ret;
 
 	xsdt_off = align16(RSDP_LEN);
-	fadt_off = align16(xsdt_off + SDT_HDR_LEN + 8 * XSDT_ENTRIES_MAX);
-	madt_off = align16(fadt_off + FADT_LEN);
-	mcfg_off = align16(madt_off + madt_len(cfg->ncpus));
-	dsdt_off = align16(mcfg_off + acpi_mcfg_len(cfg));
+	/* Room for the entries there are: a direct boot's tables lie where they always did. */
+	fadt_off = align16(xsdt_off + SDT_HDR_LEN + 8 * (XSDT_ENTRIES_MAX - 1) +
+			   (acpi_fw_hpet_len(cfg) ? 8 : 0));
+	/* A FACS is 64-byte aligned; only the firmware platform has one. */
+	facs_off = acpi_fw_facs_len(cfg) ? align64(fadt_off + FADT_LEN) : fadt_off + FADT_LEN;
+	madt_off = align16(facs_off + acpi_fw_facs_len(cfg));
+	mcfg_off = align16(madt_off + madt_len(cfg));
+	hpet_off = align16(mcfg_off + acpi_mcfg_len(cfg));
+	dsdt_off = align16(hpet_off + acpi_fw_hpet_len(cfg));
 	if (size < dsdt_off + SDT_HDR_LEN)
 		return -ENOSPC;
 
@@ -454,9 +477,14 @@ int acpi_build(uint8_t *buf, uint64_t gpa, size_t size, const struct acpi_config
 	build_madt(buf + madt_off, cfg);
 	if (acpi_mcfg_len(cfg))
 		acpi_build_mcfg(buf + mcfg_off, cfg);
-	build_fadt(buf + fadt_off, cfg, gpa + dsdt_off);
+	if (acpi_fw_facs_len(cfg))
+		acpi_fw_build_facs(buf + facs_off);
+	if (acpi_fw_hpet_len(cfg))
+		acpi_fw_build_hpet(buf + hpet_off, cfg);
+	build_fadt(buf + fadt_off, cfg, gpa + dsdt_off, acpi_fw_facs_len(cfg) ? gpa + facs_off : 0);
 	build_xsdt(buf + xsdt_off, (const uint64_t[]){ gpa + fadt_off, gpa + madt_off,
-		   acpi_mcfg_len(cfg) ? gpa + mcfg_off : 0 }, XSDT_ENTRIES_MAX);
+		   acpi_mcfg_len(cfg) ? gpa + mcfg_off : 0,
+		   acpi_fw_hpet_len(cfg) ? gpa + hpet_off : 0 }, XSDT_ENTRIES_MAX);
 	build_rsdp(buf, gpa + xsdt_off);
 	*rsdp_gpa = gpa;
 	return 0;

@@ -1,7 +1,8 @@
 /*
  * ACPI tables generated at boot: RSDP, XSDT, FADT (hardware-reduced, with
  * sleep control/status and reset registers), MADT, a DSDT and, with a
- * PCI root complex, the MCFG.
+ * PCI root complex, the MCFG; for a firmware boot, the FADT of QEMU's
+ * q35, a FACS and the HPET table (struct acpi_fw).
  */
 #ifndef HEARTH_BOOT_ACPI_H
 #define HEARTH_BOOT_ACPI_H
@@ -37,6 +38,27 @@ struct acpi_pci {
 	uint32_t hotplug_gsi;
 };
 
+/*
+ * The firmware platform's tables (--firmware, docs/firmware.md): instead
+ * of the hardware-reduced FADT, QEMU q35's full one on the ICH9's PM
+ * block (PM1a event at pm_base, control at +4, the PM timer at +8, GPE0
+ * 16 bytes at +0x20), the SCI on ISA IRQ sci_irq (a level, active-high
+ * override in the MADT), APM's SMI_CMD port with its ACPI_ENABLE and
+ * ACPI_DISABLE values, the reset register 0xcf9 (value 6), a FACS; and
+ * the HPET at hpet_addr (its table and a PNP0103 device). pm_base 0:
+ * none of it (a direct boot's tables).
+ */
+struct acpi_fw {
+	uint16_t pm_base;
+	uint8_t sci_irq;
+	uint16_t smi_cmd;
+	uint8_t acpi_enable, acpi_disable;
+	uint64_t hpet_addr;          /* 0: no HPET */
+	/* The ports and window to reserve for the chipset (PNP0C02): APM's, RCBA's. */
+	uint64_t rcba_addr;
+	uint32_t rcba_size;
+};
+
 struct acpi_config {
 	unsigned int ncpus;          /* APIC IDs 0..ncpus-1 */
 	uint32_t ioapic_addr;
@@ -61,6 +83,7 @@ struct acpi_config {
 	uint64_t vmgenid_addr;
 	uint32_t vmgenid_gsi;
 	struct acpi_pci pci;
+	struct acpi_fw fw;
 };
 
 /*

@@ -50,4 +50,18 @@ void acpi_dsdt_vmgenid(struct aml_buf *b, const struct acpi_config *cfg);
 /* -EINVAL when cfg's VMGenID cannot be described. */
 int acpi_vmgenid_check(const struct acpi_config *cfg);
 
+/* The firmware platform's parts (acpi_fw.c; acpi.h's struct acpi_fw). -EINVAL: cannot be described. */
+int acpi_fw_check(const struct acpi_config *cfg);
+/* The FADT's fixed-hardware fields, flags and reset register, over a hardware-reduced one's. */
+void acpi_fw_fadt(uint8_t *p, const struct acpi_config *cfg, uint64_t facs_gpa);
+size_t acpi_fw_facs_len(const struct acpi_config *cfg);
+void acpi_fw_build_facs(uint8_t *p);
+size_t acpi_fw_hpet_len(const struct acpi_config *cfg);
+void acpi_fw_build_hpet(uint8_t *p, const struct acpi_config *cfg);
+/* The MADT's extra entries (the SCI's override): their length, and the entries at e. */
+size_t acpi_fw_madt_len(const struct acpi_config *cfg);
+void acpi_fw_madt(uint8_t *e, const struct acpi_config *cfg);
+/* The DSDT's HPET device and the chipset's motherboard resources. */
+void acpi_dsdt_fw(struct aml_buf *b, const struct acpi_config *cfg);
+
 #endif

@@ -34,9 +34,11 @@ static void fork_usage(FILE *out)
 {
 	fputs("usage: hearth fork --api-sock PATH --count N --clone-sock PATTERN\n"
 	      "                   [--serial-out PATTERN] [--drive-override ID=ro:PATTERN|ID=rw:PATTERN]...\n"
+	      "                   [--drive-backing ID=PATTERN|ID=header]...\n"
 	      "                   [--pmem-override ID=ro:PATTERN|ID=rw:PATTERN]...\n"
 	      "                   [--net-override ID=tap=PATTERN|ID=user[,...]]...\n"
 	      "                   [--vsock-override PATTERN]\n"
+	      "                   [--firmware PATTERN [--firmware-vars PATTERN]]\n"
 	      "                   [--template Paused|Resumed] [--paused]\n"
 	      "  PUT /fork on the template behind --api-sock (started with --fork-dir DIR): N\n"
 	      "  clones, each a process with its own API socket (--clone-sock), COM1 file,\n"
@@ -55,8 +57,11 @@ static const struct opt fork_opts[] = {
 	OPT_STRING("--clone-sock", struct cli_fork_opts, clone_sock),
 	OPT_STRING("--serial-out", struct cli_fork_opts, serial_out),
 	OPT_CALL("--drive-override", OPT_VALUE, cli_overrides_image),
+	OPT_CALL("--drive-backing", OPT_VALUE, cli_overrides_backing),
 	OPT_CALL("--pmem-override", OPT_VALUE, cli_overrides_image),
 	OPT_CALL("--net-override", OPT_VALUE, cli_overrides_net),
+	OPT_CALL("--firmware", OPT_VALUE, cli_overrides_firmware),
+	OPT_CALL("--firmware-vars", OPT_VALUE, cli_overrides_firmware),
 	OPT_STRING("--vsock-override", struct cli_fork_opts, vsock),
 	OPT_STRING("--template", struct cli_fork_opts, template_state),
 	OPT_FLAG("--paused", struct cli_fork_opts, paused),

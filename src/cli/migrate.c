@@ -46,9 +46,11 @@ static void migrate_usage(FILE *out)
 	      "  the destination did not confirm (it stays paused here).\n"
 	      "usage: hearth migrate --api-sock PATH --incoming unix:SOCKET|tcp:ADDR:PORT\n"
 	      "                      [--drive-override ID=ro:PATH|ID=rw:PATH]...\n"
+	      "                      [--drive-backing ID=FILE|ID=header]...\n"
 	      "                      [--pmem-override ID=ro:PATH|ID=rw:PATH]...\n"
 	      "                      [--net-override ID=tap=NAME|ID=user[,...]]...\n"
 	      "                      [--vsock-override PATH] [--paused] [--wait] [--tls]\n"
+	      "                      [--firmware FILE [--firmware-vars FILE]]\n"
 	      "  PUT /migrate/incoming on a fresh `hearth serve`: it listens there and takes\n"
 	      "  the VM with these host resources (every drive, pmem device, NIC and hybrid\n"
 	      "  vsock the VM has), running unless --paused. --wait follows GET /migrate until\n"
@@ -63,8 +65,11 @@ static const struct opt migrate_opts[] = {
 	OPT_STRING("--downtime-ms", struct cli_migrate_opts, downtime),
 	OPT_STRING("--max-iterations", struct cli_migrate_opts, iterations),
 	OPT_CALL("--drive-override", OPT_VALUE, cli_overrides_image),
+	OPT_CALL("--drive-backing", OPT_VALUE, cli_overrides_backing),
 	OPT_CALL("--pmem-override", OPT_VALUE, cli_overrides_image),
 	OPT_CALL("--net-override", OPT_VALUE, cli_overrides_net),
+	OPT_CALL("--firmware", OPT_VALUE, cli_overrides_firmware),
+	OPT_CALL("--firmware-vars", OPT_VALUE, cli_overrides_firmware),
 	OPT_STRING("--vsock-override", struct cli_migrate_opts, vsock),
 	OPT_FLAG("--paused", struct cli_migrate_opts, paused),
 	OPT_FLAG("--wait", struct cli_migrate_opts, wait),

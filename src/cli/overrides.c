@@ -68,6 +68,41 @@ int cli_overrides_image(void *ctx, const struct opt *o, const char *val, struct 
 				spec + 3, drive ? "is_read_only" : "read_only", ro), e);
 }
 
+/*
+ * --drive-backing ID=FILE (once per file down a qcow2 drive's chain, the
+ * image's own first) or ID=header, into drive ID's override, given before.
+ */
+int cli_overrides_backing(void *ctx, const struct opt *o, const char *val, struct err *e)
+{
+	struct cli_overrides *ov = ctx;
+	char id[OVERRIDE_ID_MAX];
+	const char *file;
+	json_t *d = NULL, *v, *files;
+	size_t i;
+	int ret = cli_override_split(ov->cmd, o->name, val, id, sizeof(id), &file, e);
+
+	if (!ret)
+		ret = cli_text_ok(ov->cmd, o->name, val, e);
+	if (ret)
+		return ret;
+	json_array_foreach(ov->drives, i, v)
+		if (!strcmp(json_string_value(json_object_get(v, "drive_id")), id))
+			d = v;
+	if (!d)
+		return err_set(e, true, -EINVAL, "%s: %s '%.64s': give drive %s's --drive-override "
+			       "first", ov->cmd, o->name, val, id);
+	if (!strcmp(file, "header"))
+		return json_object_set_new(d, "backing_from_header", json_true())
+		       ? err_set(e, false, -ENOMEM, "%s: out of memory", ov->cmd) : 0;
+	files = json_object_get(d, "backing_files");
+	if (!files) {
+		files = json_array();
+		if (!files || json_object_set_new(d, "backing_files", files))
+			return err_set(e, false, -ENOMEM, "%s: out of memory", ov->cmd);
+	}
+	return append(ov, files, json_string(file), e);
+}
+
 int cli_overrides_net(void *ctx, const struct opt *o, const char *val, struct err *e)
 {
 	struct cli_overrides *ov = ctx;
@@ -86,8 +121,29 @@ int cli_overrides_net(void *ctx, const struct opt *o, const char *val, struct er
 	return append(ov, ov->nets, json_pack("{s:s, s:s}", "iface_id", id, "backend", tap), e);
 }
 
+int cli_overrides_firmware(void *ctx, const struct opt *o, const char *val, struct err *e)
+{
+	struct cli_overrides *ov = ctx;
+	int ret = cli_text_ok(ov->cmd, o->name, val, e);
+
+	if (ret)
+		return ret;
+	if (!strcmp(o->name, "--firmware"))
+		ov->firmware = val;
+	else
+		ov->firmware_vars = val;
+	return 0;
+}
+
 void cli_overrides_put(const struct cli_overrides *o, json_t *body)
 {
+	if (o->firmware) {
+		json_t *fw = json_pack("{s:s}", "firmware_path", o->firmware);
+
+		if (fw && o->firmware_vars)
+			json_object_set_new(fw, "firmware_vars_path", json_string(o->firmware_vars));
+		json_object_set_new(body, "firmware_override", fw);
+	}
 	if (json_array_size(o->drives))
 		json_object_set(body, "drive_overrides", o->drives);
 	if (json_array_size(o->pmem))

@@ -14,9 +14,11 @@ void cli_restore_usage(FILE *out)
 {
 	fputs("usage: hearth restore --snapshot FILE --mem FILE|--mem-uffd SOCKET\n"
 	      "                      [--drive-override ID=ro:PATH|ID=rw:PATH]...\n"
+	      "                      [--drive-backing ID=FILE|ID=header]...\n"
 	      "                      [--pmem-override ID=ro:PATH|ID=rw:PATH]...\n"
 	      "                      [--net-override ID=tap=NAME|ID=user[,...]]...\n"
 	      "                      [--vsock-override PATH | --vsock-cid CID] [--kvm PATH]\n"
+	      "                      [--firmware FILE [--firmware-vars FILE]]\n"
 	      "                      [--api-sock PATH] [--huge-pages None|2M|Transparent]\n"
 	      "                      [--resume] [--track-dirty-pages] [--clock-realtime]\n"
 	      "                      [--mem-merge] [--no-seccomp] [--no-sandbox]\n"
@@ -33,12 +35,18 @@ void cli_restore_usage(FILE *out)
 	      "                       RAM's userfaultfd and serves every page (Uffd backend)\n"
 	      "  --drive-override ID=ro:PATH   drive ID's image, opened read only; rw:PATH,\n"
 	      "                       writable (either must be what the snapshot's drive was)\n"
+	      "  --drive-backing ID=FILE   a qcow2 drive's next backing file, the image's\n"
+	      "                       own first (again for each further down its chain);\n"
+	      "                       ID=header: its headers' names, each within its\n"
+	      "                       image's directory (never the state file's chain)\n"
 	      "  --pmem-override ID=ro:PATH   pmem device ID's file, read only; rw:PATH,\n"
 	      "                       writable (either must be what the snapshot's device was)\n"
 	      "  --net-override ID=tap=NAME   interface ID's TAP device\n"
 	      "  --net-override ID=user[,host-loopback=on][,hostfwd=...]   a user-mode one's\n"
 	      "                       host side, as --net takes it (no forwards unless given)\n"
 	      "  --vsock-override PATH   the hybrid vsock's Unix socket\n"
+	      "  --firmware FILE      a firmware VM's image (the one it booted: checked), and\n"
+	      "  --firmware-vars FILE  its variable store, written from the snapshot\n"
 	      "  --vsock-cid CID      a vhost-vsock device's CID, claimed on the whole host\n"
 	      "                       (must be the snapshot's guest's)\n"
 	      "  --huge-pages MODE    back the restored RAM so (default: the snapshot's)\n"
@@ -74,7 +82,40 @@ static int restore_drive(void *ctx, const struct opt *o, const char *val, struct
 	if (ret < 0)
 		return ret;
 	r->load.drive_overrides[r->load.n_drive_overrides++] =
-		(struct snap_drive_override){ id, spec + 3, ret == 1 };
+		(struct snap_drive_override){ .drive_id = id, .path_on_host = spec + 3,
+					      .is_read_only = ret == 1 };
+	return 0;
+}
+
+/*
+ * --drive-backing ID=FILE (once per file down a qcow2 drive's chain, in
+ * order) or ID=header, after drive ID's --drive-override.
+ */
+static int restore_drive_backing(void *ctx, const struct opt *o, const char *val,
+				 struct err *e)
+{
+	struct cli_restore_opts *r = ctx;
+	struct snap_drive_override *ov = NULL;
+	const char *file;
+	char id[VM_ID_MAX + 1];
+	int ret = cli_override_split("restore", o->name, val, id, sizeof(id), &file, e);
+
+	if (ret)
+		return ret;
+	for (unsigned int i = 0; i < r->load.n_drive_overrides; i++)
+		if (!strcmp(r->load.drive_overrides[i].drive_id, id))
+			ov = &r->load.drive_overrides[i];
+	if (!ov)
+		return err_set(e, true, -EINVAL, "restore: %s '%.64s': give drive %s's "
+			       "--drive-override first", o->name, val, id);
+	if (!strcmp(file, "header")) {
+		ov->backing_from_header = true;
+		return 0;
+	}
+	if (!*file || ov->n_backing == BLK_BACKING_MAX)
+		return err_set(e, true, -EINVAL, "restore: %s '%.64s': %s", o->name, val,
+			       *file ? "more than 15 backing files" : "an empty file name");
+	ov->backing_files[ov->n_backing++] = file;
 	return 0;
 }
 
@@ -160,9 +201,12 @@ static const struct opt restore_opts[] = {
 	R_STR("--mem-uffd", mem_uffd),
 	R_STR("--api-sock", api_sock),
 	OPT_CALL("--drive-override", OPT_VALUE, restore_drive),
+	OPT_CALL("--drive-backing", OPT_VALUE, restore_drive_backing),
 	OPT_CALL("--net-override", OPT_VALUE, restore_net),
 	OPT_CALL("--pmem-override", OPT_VALUE, restore_pmem),
 	R_STR("--vsock-override", load.vsock_uds_path),
+	R_STR("--firmware", load.firmware_path),
+	R_STR("--firmware-vars", load.firmware_vars_path),
 	OPT_CALL("--vsock-cid", OPT_VALUE, restore_vsock_cid),
 	OPT_CALL("--huge-pages", OPT_VALUE, restore_huge),
 	R_STR("--kvm", kvm_path),

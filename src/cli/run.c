@@ -20,6 +20,7 @@ void cli_run_usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: hearth run --kernel PATH [options]\n"
+		"       hearth run --firmware FILE [--firmware-vars FILE] [--smbios SPEC] [options]\n"
 		"       hearth run --flat FILE[,addr=A][,entry=E][,mode=real|prot32|long] [options]\n"
 		"       hearth serve --api-sock PATH [--config-file FILE] [--id ID] (see 'hearth serve --help')\n"
 		"       hearth snapshot --api-sock PATH --snapshot FILE --mem FILE [--diff] [--resume]\n"
@@ -37,6 +38,15 @@ void cli_run_usage(FILE *out)
 		"  --kernel PATH     kernel image (required)\n"
 		"  --initrd PATH     initial ramdisk\n"
 		"  --cmdline STR     kernel command line (default \"%s\")\n"
+		"  --firmware FILE   instead of --kernel: boot the disks through this firmware\n"
+		"                    (SeaBIOS's bios-256k.bin, or OVMF_CODE_4M.fd with\n"
+		"                    --firmware-vars) on QEMU's q35 chipset; turns --pci on\n"
+		"                    (docs/firmware.md)\n"
+		"  --firmware-vars FILE  the firmware's variable store (a copy of\n"
+		"                    OVMF_VARS_4M.fd of this VM's own): its UEFI variables persist\n"
+		"  --smbios serial=S,uuid=U,product=P  SMBIOS type 1 fields for the firmware's\n"
+		"                    tables (',,' for a ','); a serial \"ds=nocloud;s=URL\"\n"
+		"                    points cloud-init at URL\n"
 		"  --cpus N          vCPUs, 1 to %u and no more than KVM allows (default %u)\n"
 		"  --memory MiB      guest RAM in MiB, %u to %llu (default %u); RAM beyond\n"
 		"                    3 GiB is placed above 4 GiB, past the 32-bit MMIO hole\n"
@@ -220,6 +230,9 @@ static const struct opt run_opts[] = {
 	RUN_STR("--kernel", kernel),
 	RUN_STR("--initrd", initrd),
 	RUN_STR("--cmdline", cmdline),
+	RUN_STR("--firmware", firmware),
+	RUN_STR("--firmware-vars", firmware_vars),
+	OPT_CALL("--smbios", OPT_VALUE, cli_run_smbios),
 	OPT_CALL("--cpus", OPT_VALUE, run_machine),
 	OPT_CALL("--memory", OPT_VALUE, run_machine),
 	OPT_CALL("--huge-pages", OPT_VALUE, run_huge_pages),
@@ -279,6 +292,11 @@ static int run_finish(struct cli_config *cfg, struct err *e)
 {
 	int ret;
 
+	if (cfg->firmware || cfg->firmware_vars)
+		return cli_run_firmware_finish(cfg, e);
+	if (cfg->vm.smbios.serial || cfg->vm.smbios.product || cfg->vm.smbios.has_uuid)
+		return err_set(e, true, -EINVAL, "--smbios: the SMBIOS tables are the firmware's to "
+			       "build: they need --firmware");
 	if (cfg->vm.flat.present) {
 		if (cfg->kernel || cfg->initrd || cfg->cmdline)
 			return err_set(e, true, -EINVAL, "--flat and %s exclude each other: a raw "
@@ -290,7 +308,8 @@ static int run_finish(struct cli_config *cfg, struct err *e)
 		return vm_config_check_flat(&cfg->vm, e);
 	}
 	if (!cfg->kernel)
-		return err_set(e, true, -EINVAL, "--kernel PATH (or --flat FILE) is required");
+		return err_set(e, true, -EINVAL, "--kernel PATH (or --flat FILE) is required, or "
+			       "--firmware FILE to boot the disks through firmware");
 	if (!*cfg->kernel)
 		return err_set(e, true, -EINVAL, "--kernel needs a non-empty path");
 	if (cfg->initrd && !*cfg->initrd)

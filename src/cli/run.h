@@ -22,6 +22,8 @@ struct cli_config {
 	struct vm_config vm;
 	/* --kernel, --initrd, --cmdline as given (argv): the boot source is set from all three at the end. */
 	const char *kernel, *initrd, *cmdline;
+	/* --firmware, --firmware-vars as given (argv): a firmware boot instead (run_firmware.c). */
+	const char *firmware, *firmware_vars;
 	bool rng_given;             /* --rng or --no-rng on the command line (--flat turns it off) */
 	const char *kernel_cache;   /* --kernel-cache DIR as given (argv); NULL: none */
 	/* --api-sock: also serve the API for this VM (points into argv); NULL: none. */
@@ -63,6 +65,13 @@ int cli_run_device(void *ctx, const struct opt *o, const char *val, struct err *
 int cli_run_fs(void *ctx, const struct opt *o, const char *val, struct err *e);
 int cli_run_rng(void *ctx, const struct opt *o, const char *val, struct err *e);
 int cli_run_debug_exit(void *ctx, const struct opt *o, const char *val, struct err *e);
+/*
+ * run_firmware.c: --smbios serial=S,uuid=U,product=P (a ',' inside a
+ * value written ',,', as QEMU's -smbios); and the firmware boot checked
+ * and set once every flag is read (it turns --pci on).
+ */
+int cli_run_smbios(void *ctx, const struct opt *o, const char *val, struct err *e);
+int cli_run_firmware_finish(struct cli_config *cfg, struct err *e);
 /* --debugcon[ [port=P][,out=PATH]] (val NULL: the defaults) and --flat FILE[,addr=A][,entry=E][,mode=M]. */
 int cli_run_debugcon(void *ctx, const struct opt *o, const char *val, struct err *e);
 int cli_run_flat(void *ctx, const struct opt *o, const char *val, struct err *e);

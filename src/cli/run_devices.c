@@ -147,6 +147,11 @@ int cli_run_disk(void *ctx, const struct opt *o, const char *val, struct err *e)
 	d.queues = bc.queues;
 	d.is_read_only = bc.readonly;
 	d.cache_type = bc.cache;
+	/* format= and backing=: the chain's names borrowed, copied by the model. */
+	d.format = bc.format;
+	d.backing_from_header = bc.backing_from_header;
+	d.nbacking = bc.nbacking;
+	memcpy(d.backing_files, bc.backing, sizeof(d.backing_files));
 	ret = vm_config_put_drive(vm, &d, false, e);
 	virtio_blk_config_release(&bc);
 	return ret ? cli_run_flag_fail("--disk", val, ret, e) : 0;

@@ -13,6 +13,12 @@ enum cpu_entry_mode {
 	CPU_ENTRY_LONG64,   /* 64-bit long mode, paging on over the boot identity tables */
 	CPU_ENTRY_FLAT32,   /* 32-bit protected mode, flat segments, paging off (PVH, Multiboot) */
 	CPU_ENTRY_REAL16,   /* real mode, as after reset but at real_seg:rip (--flat mode=real) */
+	/*
+	 * The architectural reset state KVM gives a new vCPU, left as it is:
+	 * CS 0xf000 with base 0xffff0000, RIP 0xfff0, so the first fetch is
+	 * the firmware's reset vector at 0xfffffff0 (--firmware).
+	 */
+	CPU_ENTRY_RESET,
 };
 
 struct cpu_entry {

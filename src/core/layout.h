@@ -140,6 +140,57 @@
 #define LAYOUT_PCI_MMIO64_SIZE (64ull << 30)
 #define LAYOUT_PCI_MMIO64_ALIGN (1ull << 30)
 #define LAYOUT_VFIO_SLOT_BASE LAYOUT_HOTPLUG_SLOT_BASE
+/*
+ * The firmware platform (--firmware: docs/firmware.md), QEMU's q35 as
+ * Debian's SeaBIOS and OVMF are built for it. Both program the ECAM
+ * window (the MCH's PCIEXBAR), the ICH9's PM block (PMBASE) and its
+ * root complex registers (RCBA) at these addresses; Hearth claims them
+ * there and decodes each only while the guest's register says the same
+ * (chipset/q35.h). RAM below 4 GiB stops at the ECAM window, as on
+ * QEMU: all of it there when it fits, else 2 GiB (LAYOUT_Q35_LOWMEM).
+ */
+#define LAYOUT_Q35_ECAM 0xb0000000ull
+#define LAYOUT_Q35_ECAM_SIZE 0x10000000ull     /* 256 buses; Hearth has bus 0 */
+#define LAYOUT_Q35_LOWMEM 0x80000000ull        /* low RAM when it all does not fit below ECAM */
+#define LAYOUT_Q35_MMIO32 0xc0000000ull        /* the bridge's 32-bit window: firmware's BARs */
+#define LAYOUT_Q35_MMIO32_END 0xfec00000ull    /* exclusive; the IOAPIC */
+#define LAYOUT_Q35_RCBA 0xfed1c000ull
+#define LAYOUT_Q35_RCBA_SIZE 0x4000ull
+#define PORT_Q35_PMBASE 0x600                  /* the ICH9's PM block, 128 ports */
+#define PORT_Q35_APM 0xb2                      /* APM control, status at 0xb3 */
+#define PORT_Q35_CPU_HOTPLUG 0xcd8             /* QEMU's CPU hotplug block: absent here */
+#define LAYOUT_Q35_LPC_SLOT 31u                /* the LPC bridge, 00:1f.0 */
+#define PORT_Q35_FW_DEBUG 0x402                /* QEMU's debug console SeaBIOS logs to: absent */
+#define PORT_Q35_FLOPPY 0x3f0                  /* a floppy controller's ports: absent */
+#define IRQ_Q35_SCI 9                          /* ACPI_CNTL's SCI_IRQ_SEL 0 */
+/*
+ * The HPET (devices/hpet.h), the address the ACPI HPET table names, and
+ * the IOAPIC pins its comparators may be routed to: q35's 2, 8 and 16-22
+ * (23 is the hotplug GED's, LAYOUT_PCI_HOTPLUG_GSI).
+ */
+#define HPET_MMIO_BASE 0xfed00000ull
+#define LAYOUT_HPET_ROUTES 0x007f0104u
+/*
+ * The firmware image below 4 GiB: a ROM (a KVM_MEM_READONLY slot) or,
+ * with a variable store, QEMU's two CFI flashes, the code at the top and
+ * the store under it; their slots sit below VMGenID's. The last 128 KiB
+ * of the image also appear at 0xe0000 (QEMU's isa-bios): there Hearth
+ * has RAM, loaded from the image when the VM is made.
+ */
+#define LAYOUT_FW_TOP 0x100000000ull
+#define LAYOUT_FW_MAX (16ull << 20)            /* code and store together */
+#define LAYOUT_FW_CODE_SLOT 29u
+#define LAYOUT_FW_VARS_SLOT 30u
+/*
+ * KVM's identity-map page and real-mode TSS (VT-x), where QEMU puts them
+ * for a firmware VM (its code flash covers Hearth's usual pages): under
+ * 0xff000000, above VMClock's page; the firmware's e820 reserves them.
+ */
+#define LAYOUT_Q35_KVM_IDENTITY 0xfeffc000ull
+#define LAYOUT_Q35_KVM_TSS 0xfeffd000ull
+#define LAYOUT_Q35_KVM_PAGES_SIZE 0x4000ull
+#define LAYOUT_ISA_BIOS 0xe0000ull
+#define LAYOUT_ISA_BIOS_SIZE 0x20000ull
 #define PORT_DEBUGCON 0xe9        /* QEMU's isa-debugcon (Bochs' port e9 hack) */
 #define PORT_ACPI_SLEEP_CTL 0x600 /* FADT SLEEP_CONTROL_REG, 8 bits */
 #define PORT_ACPI_SLEEP_STS 0x601 /* FADT SLEEP_STATUS_REG, 8 bits */

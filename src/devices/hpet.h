@@ -31,10 +31,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/layout.h"      /* HPET_MMIO_BASE: where a PC has it */
 #include "core/ratelimit.h"
 #include "devices/device.h"
 
-#define HPET_MMIO_BASE 0xfed00000ull
 #define HPET_MMIO_SIZE 0x400u
 #define HPET_TIMERS 3u
 #define HPET_STATE_VERSION 1u

@@ -134,6 +134,15 @@ static void write_command(struct pflash *p, uint64_t off, uint8_t cmd)
 	}
 }
 
+/* A program or erase a read-only flash refuses: counted, and said at a limited rate. */
+static void refuse(struct pflash *p, const char *what, uint64_t off)
+{
+	p->refused++;
+	log_ratelimited(&p->refused_rl, LOG_WARN, "pflash: a guest %s of its read-only code at "
+			"+0x%llx refused (%llu so far)", what, (unsigned long long)off,
+			(unsigned long long)p->refused);
+}
+
 /* Program's data: w bytes of value at off. Returns whether the array changed. */
 static bool program(struct pflash *p, uint64_t off, uint32_t value, unsigned int w)
 {
@@ -141,6 +150,8 @@ static bool program(struct pflash *p, uint64_t off, uint32_t value, unsigned int
 
 	p->status |= PFLASH_SR_READY | (ok ? 0 : PFLASH_SR_PROGRAM_ERR);
 	p->wcycle = 0;
+	if (!ok && p->ro)
+		refuse(p, "program", off);
 	if (!ok)
 		return false;
 	for (unsigned int i = 0; i < w; i++)
@@ -163,8 +174,10 @@ static bool erase(struct pflash *p, uint64_t off, uint8_t cmd)
 	}
 	p->wcycle = 0;
 	p->status |= PFLASH_SR_READY | (p->ro ? PFLASH_SR_ERASE_ERR : 0);
-	if (p->ro)
+	if (p->ro) {
+		refuse(p, "erase", base);
 		return false;
+	}
 	memset(p->mem + base, 0xff, PFLASH_SECTOR);
 	pflash_mark_dirty(p, base, PFLASH_SECTOR);
 	return true;
@@ -208,8 +221,10 @@ static bool buffer_confirm(struct pflash *p, uint8_t cmd)
 	}
 	p->wcycle = 0;
 	p->status |= PFLASH_SR_READY | (p->ro ? PFLASH_SR_PROGRAM_ERR : 0);
-	if (p->ro)
+	if (p->ro) {
+		refuse(p, "buffered program", p->wb_base);
 		return false;
+	}
 	memcpy(p->mem + p->wb_base, p->wb, p->wb_size);
 	pflash_mark_dirty(p, p->wb_base, p->wb_size);
 	return true;
@@ -407,7 +422,21 @@ static void pflash_destroy(void *obj)
 	free(p);
 }
 
+/* A read-only flash's one counter: the guest's writes it refused. */
+static unsigned int pflash_counters(void *obj, struct dev_counter *out, unsigned int max)
+{
+	struct pflash *p = obj;
+
+	if (!max || !p->ro)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	out[0] = (struct dev_counter){ "code_writes_refused", p->refused };
+	pthread_mutex_unlock(&p->lock);
+	return 1;
+}
+
 static const struct component_ops pflash_component = {
+	.counters = pflash_counters,
 	.pause = pflash_pause,
 	.save = pflash_save,
 	.restore = pflash_restore,
@@ -514,6 +543,7 @@ int pflash_create(const struct dev_env *env, const struct dev_resources *res,
 	p->set_array = cfg->set_array;
 	p->opaque = cfg->opaque;
 	p->flush_rl = (struct ratelimit)RATELIMIT_INIT(4);
+	p->refused_rl = (struct ratelimit)RATELIMIT_INIT(5);
 	/* QEMU's reset state: array mode, the state machine ready. */
 	p->cmd = PFLASH_CMD_ARRAY;
 	p->status = PFLASH_SR_READY;

@@ -57,6 +57,9 @@ struct pflash {
 	pthread_mutex_t flush_lock; /* one flush at a time: it owns bounce */
 	uint8_t *bounce;           /* a sector on its way to the file */
 	struct ratelimit flush_rl;
+	/* A read-only flash's refused programs and erases (its counter), logged at a limited rate. */
+	uint64_t refused;
+	struct ratelimit refused_rl;
 };
 
 /* Puts the device in array mode or takes it out, telling set_array; p->lock held. */

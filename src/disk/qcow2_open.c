@@ -287,6 +287,7 @@ int qcow2_open(int fd, const struct qcow2_opts *opts, struct qcow2 **out, struct
 	if (ret)
 		goto err_close;
 	q->alloc_hint = q->file_size / q->cluster_size + !!(q->file_size % q->cluster_size);
+	q->reuse_hint = UINT64_MAX;
 	free(h);
 	*out = q;
 	return 0;

@@ -48,6 +48,8 @@
 #define QCOW2_ALLOC_SCAN_MAX (1u << 16)
 /* Clusters let go that wait for the next flush before an fdatasync is forced. */
 #define QCOW2_FREES_MAX 64u
+/* Refcounts an allocation reads below alloc_hint for a freed cluster, before it appends. */
+#define QCOW2_REUSE_SCAN_MAX 4096u
 /* Tables in the refcount block cache: allocation walks forward, so few are hot. */
 #define QCOW2_RB_CACHE_N 2u
 #define QCOW2_L2_CACHE_MAX 1024u
@@ -110,6 +112,13 @@ struct qcow2 {
 	uint64_t rt_entries;
 	uint64_t *rt;           /* host byte order; writable handles only */
 	uint64_t alloc_hint;    /* the cluster index an allocation looks from */
+	/*
+	 * The lowest cluster a flush let go (refcount 0) below alloc_hint,
+	 * looked at first, QCOW2_REUSE_SCAN_MAX at a time; UINT64_MAX: none.
+	 * Without it a guest that discards and writes again grew the file
+	 * (and its refcount blocks) for ever, holes punched behind it.
+	 */
+	uint64_t reuse_hint;
 
 	/* Compressed descriptors: the offset's bits, then the sector count's. */
 	uint32_t csize_shift;

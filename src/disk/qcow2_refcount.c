@@ -267,12 +267,47 @@ err_free:
 	return ret;
 }
 
+/*
+ * A cluster a flush let go, from reuse_hint up (a bounded look each time;
+ * the hint only moves up, so every cluster is looked at once per free
+ * below it). 1 with *off taken, 0 when none was found this time, -errno.
+ */
+static int alloc_reused(struct qcow2 *q, uint64_t *off, struct err *err)
+{
+	uint64_t rc, now;
+	int ret;
+
+	for (unsigned int n = 0; n < QCOW2_REUSE_SCAN_MAX && q->reuse_hint < q->alloc_hint;
+	     n++, q->reuse_hint++) {
+		uint64_t c = q->reuse_hint, ti = c >> q->rb_bits;
+
+		if (ti >= q->rt_entries || !q->rt[ti])
+			continue;
+		ret = qcow2_refcount_get(q, c, &rc, err);
+		if (ret)
+			return ret;
+		if (rc)
+			continue;
+		ret = refcount_add(q, c, 1, &now, err);
+		if (ret)
+			return ret;
+		q->reuse_hint = c + 1;
+		*off = c << q->cluster_bits;
+		return 1;
+	}
+	if (q->reuse_hint >= q->alloc_hint)
+		q->reuse_hint = UINT64_MAX;
+	return 0;
+}
+
 int qcow2_alloc_cluster(struct qcow2 *q, uint64_t *off, struct err *err)
 {
 	uint64_t limit = 1ull << (56 - q->cluster_bits), rc, now;
 	unsigned int scanned = 0;
-	int ret;
+	int ret = alloc_reused(q, off, err);
 
+	if (ret)
+		return ret < 0 ? ret : 0;
 	for (;;) {
 		uint64_t c = q->alloc_hint, ti = c >> q->rb_bits;
 
@@ -343,6 +378,9 @@ int qcow2_frees_apply(struct qcow2 *q, struct err *err)
 				(void)fallocate(q->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 						(off_t)(c << q->cluster_bits),
 						(off_t)q->cluster_size);
+			/* Taken again before the file grows (alloc_reused). */
+			if (!ret && !now && c < q->reuse_hint)
+				q->reuse_hint = c;
 		}
 	}
 	/* On a failure the rest are dropped: leaked, never freed twice. */

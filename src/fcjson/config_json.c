@@ -51,16 +51,113 @@ static const struct jfield boot_fields[] = {
 	{ NULL, J_STR, false, NULL, NULL, NULL },
 };
 
+/*
+ * Hearth's firmware boot beside it (docs/firmware.md): firmware_path
+ * instead of kernel_image_path, with firmware_vars_path and the SMBIOS
+ * fields. Checked on their own, so serde's "expected one of" list for
+ * the rest stays Firecracker's words.
+ */
+static const struct jfield boot_fw_fields[] = {
+	{ "firmware_path", J_STR, false, NULL, NULL, NULL },
+	{ "firmware_vars_path", J_STR, false, NULL, NULL, NULL },
+	{ "smbios", J_OBJ, false, NULL, "struct SmbiosConfig", NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
+};
+
+static const struct jfield smbios_fields[] = {
+	{ "serial", J_STR, false, NULL, NULL, NULL },
+	{ "uuid", J_STR, false, NULL, NULL, NULL },
+	{ "product", J_STR, false, NULL, NULL, NULL },
+	{ NULL, J_STR, false, NULL, NULL, NULL },
+};
+
+/* The firmware half: the kernel's fields excluded (vm_config_check_firmware's words). */
+static int boot_firmware(struct vm_config *c, json_t *o, struct err *err)
+{
+	static const char *const kernel_keys[] = { "kernel_image_path", "initrd_path",
+						   "boot_args" };
+	json_t *sm = json_object_get(o, "smbios");
+	int ret;
+
+	for (unsigned int i = 0; i < 3; i++)
+		if (jhas(o, kernel_keys[i]))
+			return err_set(err, true, -EINVAL, "firmware_path and %s exclude each "
+				       "other: boot through firmware or a kernel, not both",
+				       kernel_keys[i]);
+	if (sm && !json_is_null(sm)) {
+		ret = config_json_check("smbios", sm, smbios_fields, err);
+		if (ret)
+			return ret;
+	}
+	ret = vm_config_set_firmware(c, jstr(o, "firmware_path"), jstr(o, "firmware_vars_path"),
+				     err);
+	if (!ret)
+		ret = vm_config_set_smbios(c, jstr(sm, "serial"), jstr(sm, "product"),
+					   jstr(sm, "uuid"), err);
+	if (!ret)
+		vm_config_clear_boot(c);
+	return ret;
+}
+
+/* o's Hearth keys checked and moved into *fw (a new object); o keeps Firecracker's. */
+static int boot_split(json_t *o, json_t **fw, json_t **rest, struct err *err)
+{
+	*fw = json_object();
+	*rest = json_is_object(o) ? json_copy(o) : json_incref(o);
+	if (!*fw || !*rest) {
+		json_decref(*fw);
+		json_decref(*rest);
+		return err_set(err, false, -ENOMEM, "out of memory");
+	}
+	for (const struct jfield *f = boot_fw_fields; f->name && json_is_object(o); f++) {
+		json_t *v = json_object_get(o, f->name);
+
+		if (!v)
+			continue;
+		json_object_set(*fw, f->name, v);
+		json_object_del(*rest, f->name);
+	}
+	return config_json_check("boot-source", *fw, boot_fw_fields, err);
+}
+
 int config_json_boot_source(struct vm_config *c, json_t *o, struct err *err)
 {
 	const char *what = "boot-source";
+	json_t *fwo = NULL, *rest = NULL;
+	bool fw;
 	int ret;
 
-	ret = config_json_check_fields(what, o, boot_fields, true, err);
-	if (ret)
+	ret = boot_split(o, &fwo, &rest, err);
+	fw = !ret && jhas(fwo, "firmware_path");
+	/* With firmware_path, kernel_image_path is not wanted but refused (boot_firmware). */
+	if (!ret)
+		ret = config_json_check_fields(what, rest, boot_fields, !fw, err);
+	if (ret) {
+		/* serde places a fault in the body the caller has: o, not the copies. */
+		if (err->at && (err->at == rest || err->at == fwo)) {
+			/* The key too: the copies' names go with them. */
+			void *it = err->at_key ? json_object_iter_at(o, err->at_key) : NULL;
+
+			err->at = o;
+			err->at_key = it ? json_object_iter_key(it) : NULL;
+		}
+		json_decref(fwo);
+		json_decref(rest);
 		return ret;
-	ret = vm_config_set_boot_source(c, jstr(o, "kernel_image_path"), jstr(o, "initrd_path"),
-					jstr(o, "boot_args"), err);
+	}
+	if (fw) {
+		ret = boot_firmware(c, o, err);
+	} else if (json_object_size(fwo)) {
+		ret = err_set(err, true, -EINVAL, "%s needs firmware_path",
+			      jhas(fwo, "smbios") ? "smbios" : "firmware_vars_path");
+	} else {
+		ret = vm_config_set_boot_source(c, jstr(o, "kernel_image_path"),
+						jstr(o, "initrd_path"), jstr(o, "boot_args"), err);
+		if (!ret)
+			vm_config_clear_firmware(c);
+	}
+	json_decref(fwo);
+	json_decref(rest);
 	return ret ? err_prefix(err, ret, "%s: ", what) : 0;
 }
 
@@ -151,127 +248,6 @@ int config_json_machine(struct vm_config *c, json_t *o, bool patch, struct err *
 	if (tmpl && m.cpu_template == CPU_TEMPLATE_NONE)
 		vm_config_set_cpu_config(c, NULL);
 	return 0;
-}
-
-static const char *const cache_types[] = { "Unsafe", "Writeback", NULL };
-static const char *const io_engines[] = { "Async", "Sync", NULL };
-
-/*
- * Firecracker's BlockDeviceConfig: path_on_host (an image) or socket (a
- * vhost-user backend), checked in drive_kind.
- */
-static const struct jfield drive_fields[] = {
-	{ "drive_id", J_STR, true, NULL, NULL, NULL },
-	{ "partuuid", J_STR, false, NULL, NULL, NULL },
-	{ "is_root_device", J_BOOL, true, NULL, NULL, NULL },
-	{ "cache_type", J_ENUM, false, NULL, NULL, cache_types },
-	{ "is_read_only", J_BOOL, false, NULL, NULL, NULL },
-	{ "path_on_host", J_STR, false, NULL, NULL, NULL },
-	{ "rate_limiter", J_OBJ, false, NULL, "struct RateLimiterConfig", NULL },
-	{ "io_engine", J_ENUM, false, NULL, NULL, io_engines },
-	{ "socket", J_STR, false, NULL, NULL, NULL },
-	/* Hearth's: an image's disk's request queues (1 to 16; one by default, as Firecracker). */
-	{ "num_queues", J_UINT, false, NULL, "u8", NULL },
-	{ NULL, J_STR, false, NULL, NULL, NULL },
-};
-
-/*
- * cache_type, as Firecracker: "Writeback" honours the guest's flushes
- * (fdatasync), "Unsafe", the default, offers none and syncs nothing
- * (virtio/blk.h). Both go through the host page cache.
- */
-static int drive_modes(const char *what, json_t *o, struct vm_drive *d, struct err *err)
-{
-	const char *cache = jstr(o, "cache_type");
-	const char *engine = jstr(o, "io_engine");
-
-	if (cache && strcmp(cache, "Unsafe") != 0 && strcmp(cache, "Writeback") != 0)
-		return err_set(err, true, -EINVAL, "%s: cache_type '%.64s' is not one of Unsafe, "
-			       "Writeback", what, cache);
-	/* Hearth's disks are always on io_uring; both engines give the guest the same disk. */
-	if (engine && strcmp(engine, "Sync") != 0 && strcmp(engine, "Async") != 0)
-		return err_set(err, true, -EINVAL, "%s: io_engine '%.64s' is not one of Sync, "
-			       "Async", what, engine);
-	d->cache_type = cache && !strcmp(cache, "Writeback") ? BLK_CACHE_WRITEBACK : BLK_CACHE_UNSAFE;
-	/* Kept as given, Firecracker's default (Sync) when left out: GET /vm/config shows it. */
-	d->io_engine = engine && !strcmp(engine, "Async") ? VM_IO_ENGINE_ASYNC : VM_IO_ENGINE_SYNC;
-	return 0;
-}
-
-/*
- * As Firecracker's Block::new: an image's drive takes no socket, and a
- * vhost-user drive (socket) none of what its backend decides or Hearth
- * never sees (path_on_host, is_read_only, rate_limiter, io_engine), each
- * in Firecracker's words. A key given as null counts as left out.
- */
-static int drive_kind(json_t *o, struct err *err)
-{
-	static const char *const not_vhost_user[] = { "path_on_host", "is_read_only",
-						      "rate_limiter", "io_engine", "num_queues" };
-	bool socket = jstr(o, "socket") != NULL;
-
-	if (!socket && jstr(o, "path_on_host"))
-		return 0;
-	for (unsigned int i = 0; socket && i < 5; i++) {
-		json_t *v = json_object_get(o, not_vhost_user[i]);
-
-		if (v && !json_is_null(v))
-			socket = false;
-	}
-	if (socket)
-		return 0;
-	return err_set(err, true, -EINVAL, "Unable to create the virtio block device: Invalid "
-		       "block config. (give path_on_host, or socket without path_on_host, "
-		       "is_read_only, rate_limiter, io_engine and num_queues)");
-}
-
-int config_json_drive(struct vm_config *c, json_t *o, const char *path_id, struct err *err)
-{
-	const char *what = "drives";
-	struct vm_drive d;
-	const char *id, *partuuid;
-	int ret;
-
-	ret = config_json_check_fields(what, o, drive_fields, true, err);
-	if (ret)
-		return ret;
-	id = jstr(o, "drive_id");
-	if (path_id && strcmp(id, path_id) != 0)
-		return jfault_plain(err, what, o, "The id from the path does not match the id "
-				    "from the body!");
-	ret = vm_config_check_id("drive_id", id, err);
-	if (ret)
-		return err_prefix(err, ret, "%s: ", what);
-	ret = drive_kind(o, err);
-	if (ret)
-		return ret;
-	memset(&d, 0, sizeof(d));
-	ret = drive_modes(what, o, &d, err);
-	if (ret)
-		return ret;
-	snprintf(d.id, sizeof(d.id), "%s", id);
-	/* What the guest reads as the serial (GET_ID), as Firecracker does. */
-	snprintf(d.serial, sizeof(d.serial), "%.20s", id);
-	d.path_on_host = (char *)jstr(o, "path_on_host");
-	d.socket = (char *)jstr(o, "socket");
-	d.queues = (unsigned int)juint(o, "num_queues", 0);
-	if (json_object_get(o, "num_queues") && !json_is_null(json_object_get(o, "num_queues")) &&
-	    (d.queues < 1 || d.queues > 16))
-		return err_set(err, true, -EINVAL, "%s: drive '%s': num_queues %u is out of range (1 "
-			       "to 16)", what, id, d.queues);
-	d.is_root_device = jbool(o, "is_root_device", false);
-	d.is_read_only = jbool(o, "is_read_only", false);
-	partuuid = jstr(o, "partuuid");
-	if (partuuid && strlen(partuuid) > VM_PARTUUID_MAX)
-		return err_set(err, true, -EINVAL, "%s: drive '%s': partuuid is longer than %d bytes",
-			       what, id, VM_PARTUUID_MAX);
-	if (partuuid)
-		snprintf(d.partuuid, sizeof(d.partuuid), "%s", partuuid);
-	ret = config_json_limiter(what, o, "rate_limiter", &d.rate_limiter, err);
-	if (ret)
-		return ret;
-	ret = vm_config_put_drive(c, &d, true, err);
-	return ret ? err_prefix(err, ret, "%s: ", what) : 0;
 }
 
 /* Firecracker's NetworkInterfaceConfig, and mtu. */

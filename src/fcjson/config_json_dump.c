@@ -15,6 +15,7 @@
 #include "fcjson/config_json_cpu.h"
 #include "fcjson/config_json_limiter.h"
 #include "fcjson/config_json_mmds.h"
+#include "firmware/smbios.h"
 
 /*
  * Firecracker's MachineConfig: cpu_template only with a template, its
@@ -35,8 +36,28 @@ json_t *config_json_dump_machine(const struct vm_config *c)
 			 "cpu_template", tmpl);
 }
 
+/* A firmware boot's fields (Hearth's): the image, the store and the SMBIOS strings given. */
+static json_t *dump_firmware(const struct vm_config *c)
+{
+	const struct vm_smbios *sm = &c->smbios;
+	json_t *o = json_pack("{s:s, s:s?}", "firmware_path", c->firmware.path,
+			      "firmware_vars_path", c->firmware.vars_path);
+	char uuid[SMBIOS_UUID_TEXT + 1];
+
+	if (!o || (!sm->serial && !sm->product && !sm->has_uuid))
+		return o;
+	if (sm->has_uuid)
+		smbios_uuid_format(sm->uuid, uuid);
+	json_object_set_new(o, "smbios", json_pack("{s:s?, s:s?, s:s?}", "serial", sm->serial,
+						   "uuid", sm->has_uuid ? uuid : NULL,
+						   "product", sm->product));
+	return o;
+}
+
 static json_t *dump_boot(const struct vm_config *c)
 {
+	if (c->firmware.path)
+		return dump_firmware(c);
 	if (!c->boot.kernel_image_path)
 		return json_null();
 	return json_pack("{s:s, s:s?, s:s?}", "kernel_image_path", c->boot.kernel_image_path,
@@ -48,6 +69,26 @@ static json_t *dump_boot(const struct vm_config *c)
  * partuuid; socket for an image; path_on_host, is_read_only and io_engine
  * for a vhost-user drive, as Firecracker reports them).
  */
+/* Hearth's keys of a qcow2 drive (a raw one's are left out: Firecracker's shape as it was). */
+static json_t *dump_qcow2(json_t *o, const struct vm_drive *d)
+{
+	json_t *files = json_array();
+
+	for (unsigned int i = 0; files && i < d->nbacking; i++)
+		if (json_array_append_new(files, json_string(d->backing_files[i]))) {
+			json_decref(files);
+			files = NULL;
+		}
+	/* Taken by the object even when it cannot be set: nothing leaks. */
+	if (!files || json_object_set_new(o, "backing_files", files) ||
+	    json_object_set_new(o, "format", json_string("qcow2")) ||
+	    json_object_set_new(o, "backing_from_header", json_boolean(d->backing_from_header))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 static json_t *dump_drive(const struct vm_drive *d)
 {
 	const char *cache = d->cache_type == BLK_CACHE_UNSAFE ? "Unsafe" : "Writeback";
@@ -69,7 +110,7 @@ static json_t *dump_drive(const struct vm_drive *d)
 		json_decref(o);
 		return NULL;
 	}
-	return o;
+	return o && d->format == BLK_FORMAT_QCOW2 ? dump_qcow2(o, d) : o;
 }
 
 static json_t *dump_drives(const struct vm_config *c)

@@ -422,3 +422,17 @@ int smbios_uuid_parse(const char *text, uint8_t uuid[16])
 	}
 	return 0;
 }
+
+void smbios_uuid_format(const uint8_t uuid[16], char out[SMBIOS_UUID_TEXT + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned int at = 0;
+
+	for (unsigned int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[at++] = '-';
+		out[at++] = hex[uuid[i] >> 4];
+		out[at++] = hex[uuid[i] & 0xf];
+	}
+	out[at] = '\0';
+}

@@ -84,5 +84,7 @@ void smbios_blobs_release(struct smbios_blobs *b);
  * little-endian). 0 or -EINVAL.
  */
 int smbios_uuid_parse(const char *text, uint8_t uuid[16]);
+/* The 16 bytes back to their canonical text, lower case. */
+void smbios_uuid_format(const uint8_t uuid[16], char out[SMBIOS_UUID_TEXT + 1]);
 
 #endif

@@ -16,6 +16,7 @@
 #include "virtio/blk.h"
 #include "virtio/net/tap.h"
 #include "virtio/vublk.h"
+#include "vmm/devices.h"
 
 /*
  * Firecracker's checks at PUT time, in its words: each file or TAP is
@@ -55,7 +56,7 @@ static int boot_source_fn(void *ctx, struct err *err)
 static int drive_fn(void *ctx, struct err *err)
 {
 	const struct vm_drive *d = ctx;
-	struct blk_config bc = { .readonly = d->is_read_only, .cache = d->cache_type };
+	struct blk_config bc;
 	int fd, ret;
 
 	/* As Firecracker: the backend must be there at the PUT. */
@@ -78,10 +79,16 @@ static int drive_fn(void *ctx, struct err *err)
 		return -EINVAL;
 	}
 	close(fd);
-	/* Then as at boot: a regular file or block device, and not locked by another VM. */
-	bc.path = strdup(d->path_on_host);
-	if (!bc.path)
+	/*
+	 * Then as at boot: a regular file or block device, not locked by
+	 * another VM, and a qcow2 image's chain as the trust rule opens it.
+	 */
+	ret = vm_drive_blk_config(d, &bc, err);
+	bc.path = ret ? NULL : strdup(d->path_on_host);
+	if (!bc.path) {
+		virtio_blk_config_release(&bc);
 		return err_set(err, false, -ENOMEM, "out of memory");
+	}
 	ret = virtio_blk_open(&bc, err);
 	virtio_blk_config_release(&bc);
 	if (ret)
@@ -141,6 +148,14 @@ int host_check_drive(void *ctx, const struct vm_drive *d, struct err *err)
 	 * is on the io thread, whose filter has connect and this one's not.
 	 */
 	if (__atomic_load_n(&h->run.have_vm, __ATOMIC_ACQUIRE) && !d->socket) {
+		/*
+		 * A qcow2 chain is opened, and zlib mapped, before the sandbox
+		 * seals; a drive plugged in later could reach neither.
+		 */
+		if (d->format == BLK_FORMAT_QCOW2)
+			return err_set(err, true, -EINVAL, "drive '%s': a qcow2 drive is not plugged "
+				       "into a running VM: its backing files are opened, and zlib "
+				       "loaded, before the sandbox seals (give it at boot)", d->id);
 		err->msg[0] = '\0';
 		return drive_fn((void *)d, err);
 	}

@@ -66,7 +66,7 @@ struct host_mig_source {
 /* The destination's job (migrate_recv.c). */
 struct host_mig_dest {
 	struct snap_load_req load;  /* the request's; its strings in strs */
-	char *strs[64];
+	char *strs[128];          /* 64 before qcow2 drives brought their chains */
 	unsigned int nstrs;
 	uint64_t ram_limit;         /* the most RAM a stream may lay out */
 	struct guest_mem *gm;       /* the VM's RAM, handed over by the prelude's load */

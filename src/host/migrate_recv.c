@@ -306,9 +306,12 @@ static int copy_load(struct host_mig *m, const struct snap_load_req *in, struct 
 	for (unsigned int i = 0; i < l->n_overrides; i++)
 		ok = ok && keep(m, &l->overrides[i].iface_id) &&
 		     keep(m, &l->overrides[i].host_dev_name) && keep(m, &l->overrides[i].backend);
-	for (unsigned int i = 0; i < l->n_drive_overrides; i++)
+	for (unsigned int i = 0; i < l->n_drive_overrides; i++) {
 		ok = ok && keep(m, &l->drive_overrides[i].drive_id) &&
 		     keep(m, &l->drive_overrides[i].path_on_host);
+		for (unsigned int b = 0; b < l->drive_overrides[i].n_backing; b++)
+			ok = ok && keep(m, &l->drive_overrides[i].backing_files[b]);
+	}
 	for (unsigned int i = 0; i < l->n_pmem_overrides; i++)
 		ok = ok && keep(m, &l->pmem_overrides[i].id) &&
 		     keep(m, &l->pmem_overrides[i].path_on_host);

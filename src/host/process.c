@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "api/server.h"
+#include "disk/qcow2.h"
 #include "migrate/tls.h"
 #include "sandbox/confine.h"
 #include "sandbox/policy.h"
@@ -68,6 +69,15 @@ int host_sandbox_enter(const struct host_sandbox *s)
 	/* GnuTLS from the host's library directories, before a jail hides them. */
 	if (s->migrate_tls && tls_lib_load(&e))
 		return log_fail(&e);
+	/*
+	 * zlib for a qcow2 image's compressed clusters, likewise: the images
+	 * are opened inside the jail, where the host's libz is not. Without
+	 * it only compressed clusters fail (by name, when read).
+	 */
+	if (so.jail && qcow2_inflate_load(&e)) {
+		log_warn("%s", e.msg);
+		e = (struct err)ERR_INIT;
+	}
 	if (sandbox_prepare(&so, &e))
 		return log_fail(&e);
 	return 0;

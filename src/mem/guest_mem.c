@@ -11,23 +11,29 @@
 #include "mem/dirty_priv.h"
 #include "mem/guest_mem_hotplug.h"
 
-int guest_mem_layout(struct guest_mem *gm, uint64_t ram_bytes)
+int guest_mem_layout_below(struct guest_mem *gm, uint64_t ram_bytes, uint64_t below)
 {
 	memset(gm, 0, sizeof(*gm));
 	gm->slots_fd = -1;
-	if (ram_bytes == 0 || (ram_bytes & 0xfff))
+	if (ram_bytes == 0 || (ram_bytes & 0xfff) || !below || below > LAYOUT_MMIO_HOLE_START ||
+	    (below & (GUEST_MEM_BELOW_ALIGN - 1)))
 		return -EINVAL;
 	gm->ram_bytes = ram_bytes;
-	if (ram_bytes <= LAYOUT_MMIO_HOLE_START) {
+	if (ram_bytes <= below) {
 		gm->regions[0] = (struct guest_region){ 0, ram_bytes, NULL };
 		gm->nregions = 1;
 	} else {
-		gm->regions[0] = (struct guest_region){ 0, LAYOUT_MMIO_HOLE_START, NULL };
-		gm->regions[1] = (struct guest_region){ LAYOUT_MMIO_HOLE_END,
-							ram_bytes - LAYOUT_MMIO_HOLE_START, NULL };
+		gm->regions[0] = (struct guest_region){ 0, below, NULL };
+		gm->regions[1] = (struct guest_region){ LAYOUT_MMIO_HOLE_END, ram_bytes - below,
+							NULL };
 		gm->nregions = 2;
 	}
 	return 0;
+}
+
+int guest_mem_layout(struct guest_mem *gm, uint64_t ram_bytes)
+{
+	return guest_mem_layout_below(gm, ram_bytes, LAYOUT_MMIO_HOLE_START);
 }
 
 #define GUEST_MEM_ALIGN (2ull << 20)
@@ -51,7 +57,12 @@ void *guest_mem_map_aligned(uint64_t size)
 
 int guest_mem_init(struct guest_mem *gm, uint64_t ram_bytes)
 {
-	int ret = guest_mem_layout(gm, ram_bytes);
+	return guest_mem_init_below(gm, ram_bytes, LAYOUT_MMIO_HOLE_START);
+}
+
+int guest_mem_init_below(struct guest_mem *gm, uint64_t ram_bytes, uint64_t below)
+{
+	int ret = guest_mem_layout_below(gm, ram_bytes, below);
 	unsigned int i;
 
 	if (ret)
@@ -99,7 +110,12 @@ void guest_mem_destroy(struct guest_mem *gm)
 
 int guest_mem_init_shared(struct guest_mem *gm, uint64_t ram_bytes)
 {
-	int ret = guest_mem_layout(gm, ram_bytes);
+	return guest_mem_init_shared_below(gm, ram_bytes, LAYOUT_MMIO_HOLE_START);
+}
+
+int guest_mem_init_shared_below(struct guest_mem *gm, uint64_t ram_bytes, uint64_t below)
+{
+	int ret = guest_mem_layout_below(gm, ram_bytes, below);
 	uint64_t off = 0;
 	int fd;
 

@@ -77,6 +77,16 @@ struct guest_mem {
 int guest_mem_layout(struct guest_mem *gm, uint64_t ram_bytes);
 /* Lays out and mmaps. */
 int guest_mem_init(struct guest_mem *gm, uint64_t ram_bytes);
+/*
+ * The same with at most `below` bytes of RAM under 4 GiB (a multiple of
+ * GUEST_MEM_BELOW_ALIGN, at most LAYOUT_MMIO_HOLE_START; the rest from
+ * 4 GiB): a firmware boot's q35 stops low RAM where its firmware puts
+ * the ECAM window (vmm/vm_ram.h). Every *_init has its _below twin; the
+ * plain ones are LAYOUT_MMIO_HOLE_START's.
+ */
+#define GUEST_MEM_BELOW_ALIGN (2ull << 20)
+int guest_mem_layout_below(struct guest_mem *gm, uint64_t ram_bytes, uint64_t below);
+int guest_mem_init_below(struct guest_mem *gm, uint64_t ram_bytes, uint64_t below);
 void guest_mem_destroy(struct guest_mem *gm);
 /*
  * Lays out and maps ram_bytes from one memfd (MAP_SHARED, 2 MiB aligned
@@ -84,6 +94,7 @@ void guest_mem_destroy(struct guest_mem *gm);
  * back pages are punched out of the file (guest_mem_discard). 0 or -errno.
  */
 int guest_mem_init_shared(struct guest_mem *gm, uint64_t ram_bytes);
+int guest_mem_init_shared_below(struct guest_mem *gm, uint64_t ram_bytes, uint64_t below);
 /* KVM_SET_USER_MEMORY_REGION for each region; gm remembers vm_fd (its dirty log's). */
 int guest_mem_register(struct guest_mem *gm, int vm_fd);
 

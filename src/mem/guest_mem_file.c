@@ -1,5 +1,7 @@
 #include "mem/guest_mem_file.h"
 
+#include "core/layout.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -7,7 +9,13 @@
 int guest_mem_init_file(struct guest_mem *gm, uint64_t ram_bytes, int fd,
 			const uint64_t *offsets, unsigned int n)
 {
-	int ret = guest_mem_layout(gm, ram_bytes);
+	return guest_mem_init_file_below(gm, ram_bytes, LAYOUT_MMIO_HOLE_START, fd, offsets, n);
+}
+
+int guest_mem_init_file_below(struct guest_mem *gm, uint64_t ram_bytes, uint64_t below, int fd,
+			      const uint64_t *offsets, unsigned int n)
+{
+	int ret = guest_mem_layout_below(gm, ram_bytes, below);
 
 	if (ret)
 		return ret;

@@ -17,6 +17,8 @@
  * gm keeps a duplicate of fd (and so any flock on it) until
  * guest_mem_destroy has unmapped the RAM.
  */
+int guest_mem_init_file_below(struct guest_mem *gm, uint64_t ram_bytes, uint64_t below, int fd,
+			      const uint64_t *offsets, unsigned int n);
 int guest_mem_init_file(struct guest_mem *gm, uint64_t ram_bytes, int fd,
 			const uint64_t *offsets, unsigned int n);
 

@@ -1,5 +1,7 @@
 #include "mem/guest_mem_huge.h"
 
+#include "core/layout.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/mman.h>
@@ -13,7 +15,12 @@
 
 int guest_mem_init_huge(struct guest_mem *gm, uint64_t ram_bytes)
 {
-	int ret = guest_mem_layout(gm, ram_bytes);
+	return guest_mem_init_huge_below(gm, ram_bytes, LAYOUT_MMIO_HOLE_START);
+}
+
+int guest_mem_init_huge_below(struct guest_mem *gm, uint64_t ram_bytes, uint64_t below)
+{
+	int ret = guest_mem_layout_below(gm, ram_bytes, below);
 
 	if (ret)
 		return ret;

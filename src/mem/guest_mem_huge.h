@@ -19,6 +19,7 @@
  * that is no whole number of huge pages.
  */
 int guest_mem_init_huge(struct guest_mem *gm, uint64_t ram_bytes);
+int guest_mem_init_huge_below(struct guest_mem *gm, uint64_t ram_bytes, uint64_t below);
 
 /*
  * Copies region i of a snapshot's memory file (fd, from offsets[i]) into

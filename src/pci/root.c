@@ -39,6 +39,9 @@ struct pci_root {
 	uint32_t conf1_addr;            /* CONFIG_ADDRESS */
 	struct power_sink sink;
 	uint64_t mmio64_base;           /* the 64-bit window, once claimed */
+	uint64_t mmio32_base;           /* the 32-bit window */
+	uint64_t ecam_size;             /* bytes of ECAM claimed */
+	uint64_t ecam_len;              /* bytes of it that decode (atomic) */
 	struct pci_slot slot[PCI_SLOTS]; /* function 0 of each device; slot 0 the host bridge */
 	/* Last, 12 KiB mostly never written: the rest shares its first page (util/trim.h). */
 	struct pci_config host;
@@ -137,9 +140,19 @@ void pci_root_cfg_write(struct pci_root *r, unsigned int bus, unsigned int devfn
 }
 
 /* ECAM: bus in bits 27:20 of the offset, device and function 19:12, register 11:0. */
+static bool ecam_decodes(struct pci_root *r, uint64_t offset)
+{
+	return offset < __atomic_load_n(&r->ecam_len, __ATOMIC_ACQUIRE);
+}
+
+void pci_root_set_ecam(struct pci_root *r, uint64_t len)
+{
+	__atomic_store_n(&r->ecam_len, len < r->ecam_size ? len : r->ecam_size, __ATOMIC_RELEASE);
+}
+
 static void ecam_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
 {
-	uint32_t v = len > 4 ? 0xffffffffu :
+	uint32_t v = len > 4 || !ecam_decodes(opaque, offset) ? 0xffffffffu :
 		     pci_root_cfg_read(opaque, (unsigned int)(offset >> 20),
 				       (unsigned int)(offset >> 12) & 0xff,
 				       (unsigned int)offset & 0xfff, len);
@@ -150,7 +163,7 @@ static void ecam_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int
 
 static void ecam_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
 {
-	if (len > 4)
+	if (len > 4 || !ecam_decodes(opaque, offset))
 		return;
 	pci_root_cfg_write(opaque, (unsigned int)(offset >> 20), (unsigned int)(offset >> 12) & 0xff,
 			   (unsigned int)offset & 0xfff, (uint32_t)bus_data_get(data, len), len);
@@ -244,7 +257,7 @@ static struct pci_slot *bar_owner(struct pci_root *r, uint64_t addr, unsigned in
 
 static void window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int len)
 {
-	uint64_t addr = LAYOUT_PCI_MMIO32 + offset, off;
+	uint64_t addr = ((struct pci_root *)opaque)->mmio32_base + offset, off;
 	const struct pci_function_ops *ops;
 	struct pci_slot *s;
 	int bar;
@@ -259,7 +272,7 @@ static void window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned i
 
 static void window_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
 {
-	uint64_t addr = LAYOUT_PCI_MMIO32 + offset, off;
+	uint64_t addr = ((struct pci_root *)opaque)->mmio32_base + offset, off;
 	const struct pci_function_ops *ops;
 	struct pci_slot *s;
 	int bar;
@@ -279,14 +292,14 @@ static void window64_read(void *opaque, uint64_t offset, uint8_t *data, unsigned
 {
 	struct pci_root *r = opaque;
 
-	window_read(r, r->mmio64_base + offset - LAYOUT_PCI_MMIO32, data, len);
+	window_read(r, r->mmio64_base + offset - r->mmio32_base, data, len);
 }
 
 static void window64_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned int len)
 {
 	struct pci_root *r = opaque;
 
-	window_write(r, r->mmio64_base + offset - LAYOUT_PCI_MMIO32, data, len);
+	window_write(r, r->mmio64_base + offset - r->mmio32_base, data, len);
 }
 
 static const struct bus_region_ops window64_ops = {
@@ -425,25 +438,36 @@ int pci_root_detach(struct pci_root *r, unsigned int slot)
 	return 0;
 }
 
-int pci_root_create(const struct dev_env *env, const struct dev_resources *res,
-		    struct component *out, struct err *err)
+int pci_root_create_with(const struct dev_env *env, const struct dev_resources *res,
+			 const struct pci_root_config *cfg, struct component *out,
+			 struct err *err)
 {
-	struct pci_root *r = calloc(1, sizeof(*r));
+	uint64_t win = cfg->mmio32_end ? cfg->mmio32_base : LAYOUT_PCI_MMIO32;
+	uint64_t win_end = cfg->mmio32_end ? cfg->mmio32_end : LAYOUT_PCI_MMIO32_END;
+	struct pci_root *r;
 	int ret;
 
+	if (res->pio_size != PCI_CONF1_PORTS || res->mmio_size < PCI_ECAM_BUS_SIZE ||
+	    res->mmio_size % PCI_ECAM_BUS_SIZE || win >= win_end)
+		return err_set(err, false, -EINVAL, "the PCI root needs 8 ports and 1 MiB of ECAM "
+			       "a bus");
+	r = calloc(1, sizeof(*r));
 	if (!r)
 		return err_set(err, false, -ENOMEM, "out of memory");
-	if (res->pio_size != PCI_CONF1_PORTS || res->mmio_size < PCI_ECAM_BUS_SIZE) {
-		free(r);
-		return err_set(err, false, -EINVAL, "the PCI root needs 8 ports and 1 MiB of ECAM");
-	}
 	pthread_mutex_init(&r->lock, NULL);
 	r->sink = env->power;
-	/* Read-only throughout: the host bridge has nothing the guest sets, so no state. */
-	pci_config_init(&r->host, &(struct pci_ids){ .vendor = PCI_HOST_VENDOR,
-		.device = PCI_HOST_DEVICE, .class_code = PCI_CLASS_HOST_BRIDGE,
-		}, false);
-	r->slot[0] = (struct pci_slot){ &host_bridge_ops, &r->host, 0 };
+	r->mmio32_base = win;
+	r->ecam_size = res->mmio_size;
+	r->ecam_len = cfg->ecam_gated ? 0 : r->ecam_size;
+	if (cfg->host) {
+		r->slot[0] = (struct pci_slot){ cfg->host, cfg->host_opaque, 0 };
+	} else {
+		/* Read-only throughout: the host bridge has nothing the guest sets, so no state. */
+		pci_config_init(&r->host, &(struct pci_ids){ .vendor = PCI_HOST_VENDOR,
+			.device = PCI_HOST_DEVICE, .class_code = PCI_CLASS_HOST_BRIDGE,
+			}, false);
+		r->slot[0] = (struct pci_slot){ &host_bridge_ops, &r->host, 0 };
+	}
 	/* First, while nothing on the bus can point at r yet. */
 	ret = dev_claim(env, BUS_PIO, res->pio_base, res->pio_size, &conf1_ops, r, "pci-conf1",
 			err);
@@ -452,14 +476,24 @@ int pci_root_create(const struct dev_env *env, const struct dev_resources *res,
 		return ret;
 	}
 	/* From here on the bus holds r, and cannot let go of it: a failure leaves it there. */
-	ret = dev_claim(env, BUS_MMIO, res->mmio_base, PCI_ECAM_BUS_SIZE, &ecam_ops, r, "pci-ecam",
+	ret = dev_claim(env, BUS_MMIO, res->mmio_base, r->ecam_size, &ecam_ops, r, "pci-ecam",
 			err);
 	if (!ret)
-		ret = dev_claim(env, BUS_MMIO, LAYOUT_PCI_MMIO32,
-				LAYOUT_PCI_MMIO32_END - LAYOUT_PCI_MMIO32, &window_ops, r,
-				"pci-window", err);
+		ret = dev_claim(env, BUS_MMIO, win, win_end - win, &window_ops, r, "pci-window", err);
 	if (ret)
 		return ret;
 	*out = (struct component){ &pci_root_component, r };
 	return 0;
+}
+
+int pci_root_create(const struct dev_env *env, const struct dev_resources *res,
+		    struct component *out, struct err *err)
+{
+	struct dev_resources one = *res;
+
+	/* Bus 0's ECAM, whatever window the table gives (its size is the MCFG's). */
+	one.mmio_size = PCI_ECAM_BUS_SIZE;
+	if (res->mmio_size < PCI_ECAM_BUS_SIZE)
+		one.mmio_size = res->mmio_size;
+	return pci_root_create_with(env, &one, &(const struct pci_root_config){ 0 }, out, err);
 }

@@ -65,6 +65,36 @@ int pci_root_create(const struct dev_env *env, const struct dev_resources *res,
 		    struct component *out, struct err *err);
 
 /*
+ * A root of another chipset (--firmware's q35, chipset/q35.h): its own
+ * host bridge, its own 32-bit window, an ECAM window that decodes only
+ * what the host bridge's register says (pci_root_set_ecam).
+ */
+struct pci_root_config {
+	/* The function at 00:00.0; NULL: the root's own bridge (PCI_HOST_DEVICE). */
+	const struct pci_function_ops *host;
+	void *host_opaque;
+	/* The 32-bit window the root decodes BARs in; both 0: core/layout.h's LAYOUT_PCI_MMIO32. */
+	uint64_t mmio32_base, mmio32_end;
+	/* ECAM decodes nothing until pci_root_set_ecam says how much; false: all of it. */
+	bool ecam_gated;
+};
+
+/*
+ * pci_root_create with cfg: res->mmio_size bytes of ECAM (1 MiB a bus,
+ * at least one) are claimed at res->mmio_base. 0, or -errno with err.
+ */
+int pci_root_create_with(const struct dev_env *env, const struct dev_resources *res,
+			 const struct pci_root_config *cfg, struct component *out,
+			 struct err *err);
+
+/*
+ * How many bytes of the ECAM window, from its start, decode now (a
+ * gated root's host bridge calls it as the guest programs the window;
+ * an access past them reads all ones and writes nothing). Any thread.
+ */
+void pci_root_set_ecam(struct pci_root *r, uint64_t len);
+
+/*
  * Puts a function at slot (device number 1-31, function 0), before the
  * vCPUs start or while they run (PCI hotplug): accesses find it from
  * then on. 0, -EINVAL for slot 0 or past 31, -EEXIST when taken.

@@ -393,6 +393,60 @@ const struct sandbox_ioctl *sandbox_list_vfio_io_ioctls(unsigned int *n)
 }
 
 /*
+ * A firmware VM's (vmm/vm_fw.h), after sandbox_allow_firmware. Its vCPUs:
+ * a write to a CFI flash takes it out of array mode, or puts it back,
+ * and its array's read-only slot goes or comes with it, on the vCPU that
+ * wrote, as QEMU's does (devices/pflash.h).
+ */
+static const struct sandbox_ioctl fw_vcpu_ioctls[] = {
+	IOCTL(KVM_SET_USER_MEMORY_REGION),
+};
+
+/*
+ * Its io thread: the variable store's sectors written to its file (the
+ * flash's flush), and the HPET's LegacyReplacement, which stops KVM's
+ * PIT (KVM_PIT_FLAGS_HPET_LEGACY) and starts it again.
+ */
+static const int fw_io_syscalls[] = { SCMP_SYS(pwrite64) };
+
+static const struct sandbox_ioctl fw_io_ioctls[] = {
+	IOCTL(KVM_GET_PIT2), IOCTL(KVM_SET_PIT2),
+};
+
+const int *sandbox_list_firmware_io(unsigned int *n)
+{
+	*n = LEN(fw_io_syscalls);
+	return fw_io_syscalls;
+}
+
+const struct sandbox_ioctl *sandbox_list_firmware_ioctls(enum thread_kind kind, unsigned int *n)
+{
+	if (kind == THREAD_VCPU) {
+		*n = LEN(fw_vcpu_ioctls);
+		return fw_vcpu_ioctls;
+	}
+	*n = LEN(fw_io_ioctls);
+	return fw_io_ioctls;
+}
+
+/*
+ * A VM with a qcow2 drive, after sandbox_allow_qcow2: its io thread runs
+ * the engine (virtio/blk/qdisk.h), which reads and writes the images'
+ * metadata and the clusters the ring does not take, makes them durable
+ * with fdatasync and punches out the clusters it lets go, every one on a
+ * descriptor opened before the seal.
+ */
+static const int qcow2_io_syscalls[] = {
+	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(fdatasync), SCMP_SYS(fallocate),
+};
+
+const int *sandbox_list_qcow2_io(unsigned int *n)
+{
+	*n = LEN(qcow2_io_syscalls);
+	return qcow2_io_syscalls;
+}
+
+/*
  * Each is a way out of the sandbox a clone builds, or into another
  * process, and none is on any thread's list (allow.c) nor in a clone's
  * path to its seal: a clone is forked, never exec'd; it opens its files

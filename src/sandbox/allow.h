@@ -48,6 +48,14 @@ const struct sandbox_ioctl *sandbox_list_vfio_ioctls(unsigned int *n);
 /* The io thread's on such a VM: a device quiesced, reset, unplugged (allow.c). */
 const struct sandbox_ioctl *sandbox_list_vfio_io_ioctls(unsigned int *n);
 /*
+ * What a firmware VM's threads gain with sandbox_allow_firmware: the io
+ * thread's syscalls, and kind's (THREAD_VCPU or THREAD_IO) ioctls.
+ */
+const int *sandbox_list_firmware_io(unsigned int *n);
+const struct sandbox_ioctl *sandbox_list_firmware_ioctls(enum thread_kind kind, unsigned int *n);
+/* What the io thread gains with sandbox_allow_qcow2: the qcow2 engine's file I/O. */
+const int *sandbox_list_qcow2_io(unsigned int *n);
+/*
  * The zygote's deny list (zygote.h): what no clone needs on its way to
  * its own seal or after it, less what a sanitizer build's runtime needs
  * (ptrace, for LeakSanitizer's check at a clone's exit).

@@ -70,6 +70,16 @@ static int add_extension(scmp_filter_ctx ctx, const int *nr, unsigned int n,
 	return ret;
 }
 
+/* A firmware VM's extension (allow.c): its vCPUs' ioctls, its io thread's. */
+static int add_firmware(scmp_filter_ctx ctx, enum thread_kind kind)
+{
+	unsigned int ns = 0, ni;
+	const int *nr = kind == THREAD_IO ? sandbox_list_firmware_io(&ns) : NULL;
+	const struct sandbox_ioctl *io = sandbox_list_firmware_ioctls(kind, &ni);
+
+	return add_extension(ctx, nr, ns, io, ni);
+}
+
 static int build_rules(scmp_filter_ctx ctx, const struct sandbox_list *l, bool hotplug,
 		       bool with_vfio, uint32_t pid)
 {
@@ -156,6 +166,12 @@ err_close:
 int sandbox_compile(enum thread_kind kind, bool hotplug, bool vfio, uint32_t pid,
 		    struct sock_fprog *prog)
 {
+	return sandbox_compile_ext(kind, hotplug, vfio, false, false, pid, prog);
+}
+
+int sandbox_compile_ext(enum thread_kind kind, bool hotplug, bool vfio, bool firmware,
+			bool qcow2, uint32_t pid, struct sock_fprog *prog)
+{
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	int ret;
 
@@ -175,6 +191,14 @@ int sandbox_compile(enum thread_kind kind, bool hotplug, bool vfio, uint32_t pid
 	if (!ret)
 		ret = build_rules(ctx, sandbox_list_get(kind), kind == THREAD_IO && hotplug,
 				  (kind == THREAD_VCPU || kind == THREAD_IO) && vfio, pid);
+	if (!ret && firmware && (kind == THREAD_VCPU || kind == THREAD_IO))
+		ret = add_firmware(ctx, kind);
+	if (!ret && qcow2 && kind == THREAD_IO) {
+		unsigned int n;
+		const int *nr = sandbox_list_qcow2_io(&n);
+
+		ret = add_extension(ctx, nr, n, NULL, 0);
+	}
 	if (!ret)
 		ret = export_prog(ctx, prog);
 	seccomp_release(ctx);

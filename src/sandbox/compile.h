@@ -32,6 +32,12 @@
  */
 int sandbox_compile(enum thread_kind kind, bool hotplug, bool vfio, uint32_t pid,
 		    struct sock_fprog *prog);
+/*
+ * The same with a firmware VM's extension (THREAD_VCPU and THREAD_IO) when
+ * firmware, and a qcow2 drive's (THREAD_IO) when qcow2.
+ */
+int sandbox_compile_ext(enum thread_kind kind, bool hotplug, bool vfio, bool firmware,
+			bool qcow2, uint32_t pid, struct sock_fprog *prog);
 
 /* One kind's program as the build compiled it (no extension). */
 struct sandbox_precompiled {

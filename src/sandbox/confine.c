@@ -432,6 +432,10 @@ int sandbox_seal(const struct vm_config *cfg, struct err *err)
 		sandbox_allow_pci_hotplug();
 	if (cfg->nvfio)
 		sandbox_allow_vfio();
+	if (cfg->firmware.path)
+		sandbox_allow_firmware();
+	if (vm_config_has_qcow2(cfg))
+		sandbox_allow_qcow2();
 	if (opts.off)
 		return 0;
 	paths = paths_map(1);

@@ -33,6 +33,8 @@ static pthread_mutex_t build_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool ready;
 static bool pci_hotplug;   /* under build_lock */
 static bool vfio;          /* under build_lock */
+static bool firmware;      /* under build_lock */
+static bool qcow2;         /* under build_lock */
 
 int sandbox_precompiled_get(enum thread_kind kind, uint32_t pid, struct sock_fprog *prog)
 {
@@ -58,23 +60,29 @@ static int build_filter(enum thread_kind kind, struct sock_fprog *prog)
 {
 	bool hp = kind == THREAD_IO && pci_hotplug;
 	bool with_vfio = (kind == THREAD_VCPU || kind == THREAD_IO) && vfio;
+	bool with_fw = (kind == THREAD_VCPU || kind == THREAD_IO) && firmware;
+	bool with_q = kind == THREAD_IO && qcow2;
 
-	if (!hp && !with_vfio)
+	if (!hp && !with_vfio && !with_fw && !with_q)
 		return sandbox_precompiled_get(kind, (uint32_t)getpid(), prog);
-	return sandbox_compile(kind, hp, with_vfio, (uint32_t)getpid(), prog);
+	return sandbox_compile_ext(kind, hp, with_vfio, with_fw, with_q, (uint32_t)getpid(),
+				   prog);
 }
 
 int sandbox_export(enum thread_kind kind, struct sock_fprog *prog)
 {
-	bool hp, with_vfio;
+	bool hp, with_vfio, with_fw, with_q;
 
 	if ((unsigned int)kind >= THREAD_KINDS)
 		return -EINVAL;
 	pthread_mutex_lock(&build_lock);
 	hp = kind == THREAD_IO && pci_hotplug;
 	with_vfio = (kind == THREAD_VCPU || kind == THREAD_IO) && vfio;
+	with_fw = (kind == THREAD_VCPU || kind == THREAD_IO) && firmware;
+	with_q = kind == THREAD_IO && qcow2;
 	pthread_mutex_unlock(&build_lock);
-	return sandbox_compile(kind, hp, with_vfio, (uint32_t)getpid(), prog);
+	return sandbox_compile_ext(kind, hp, with_vfio, with_fw, with_q, (uint32_t)getpid(),
+				   prog);
 }
 
 /* kind's filter, made on first use; 0 or the build's -errno (kept). */
@@ -139,6 +147,23 @@ void sandbox_allow_vfio(void)
 	progs[THREAD_IO] = (struct sock_fprog){ 0 };
 	built[THREAD_IO] = 0;
 	pthread_mutex_unlock(&build_lock);
+}
+
+void sandbox_allow_firmware(void)
+{
+	allow_extension(&firmware, THREAD_VCPU);
+	/* Both threads gain from it: the io thread's program is made again too. */
+	pthread_mutex_lock(&build_lock);
+	if (built[THREAD_IO] == 1)
+		free(progs[THREAD_IO].filter);
+	progs[THREAD_IO] = (struct sock_fprog){ 0 };
+	built[THREAD_IO] = 0;
+	pthread_mutex_unlock(&build_lock);
+}
+
+void sandbox_allow_qcow2(void)
+{
+	allow_extension(&qcow2, THREAD_IO);
 }
 
 static int cmp_none(const void *a, const void *b)

@@ -54,6 +54,18 @@ void sandbox_allow_pci_hotplug(void);
  */
 void sandbox_allow_vfio(void);
 /*
+ * A firmware VM (vmm/vm_fw.h): its vCPUs move a CFI flash's slot, its
+ * io thread writes the variable store and sets KVM's PIT for the HPET
+ * (allow.c's firmware lists). Before they enter.
+ */
+void sandbox_allow_firmware(void);
+/*
+ * A VM with a qcow2 drive: its io thread's filter gains the engine's file
+ * I/O (allow.c's qcow2 list: pread64, pwrite64, fdatasync, fallocate on
+ * descriptors it has). Before the io thread enters.
+ */
+void sandbox_allow_qcow2(void);
+/*
  * kind's program compiled afresh by libseccomp into prog, with the
  * extensions its thread would have (the caller frees prog->filter), left
  * out of what the threads install: for checks. 0 or -errno.

@@ -4,7 +4,8 @@
  * the VM had: its drives, NICs and vsock, each drive's read-only setting
  * (which the device's own record checks against the new image, with its
  * size and geometry), each NIC's backend. Where that device meets the
- * host, the request decides: every drive's image (drive_overrides),
+ * host, the request decides: every drive's image and a qcow2 drive's
+ * backing chain (drive_overrides),
  * every pmem device's file and whether it is writable (pmem_overrides),
  * every NIC's TAP or user-mode forwards (network_overrides), the hybrid
  * vsock socket (vsock_override), and from the restoring process the KVM
@@ -72,7 +73,19 @@ static int load_drives(struct vm_config *cfg, const struct snap_load_req *req, s
 				      "the request makes it %s", cfg->drives[d].id,
 				      cfg->drives[d].is_read_only ? "read-only" : "writable",
 				      ov->is_read_only ? "read-only" : "writable");
+		/* A qcow2 drive's chain is the request's too; the record's is never opened. */
+		if (cfg->drives[d].format != BLK_FORMAT_QCOW2 &&
+		    (ov->n_backing || ov->backing_from_header))
+			return refuse(err, "drive_overrides: drive '%s' is a raw image in the "
+				      "snapshot: it has no backing files", cfg->drives[d].id);
+		if (ov->n_backing && ov->backing_from_header)
+			return refuse(err, "drive_overrides: drive '%s': backing_files and "
+				      "backing_from_header: name the chain, or let the headers name "
+				      "it, not both", cfg->drives[d].id);
 		ret = set_path(&cfg->drives[d].path_on_host, ov->path_on_host, err);
+		if (!ret)
+			ret = vm_drive_set_chain(&cfg->drives[d], ov->backing_files, ov->n_backing,
+						 ov->backing_from_header, err);
 		if (ret)
 			return ret;
 		cfg->drives[d].is_read_only = ov->is_read_only;
@@ -236,6 +249,32 @@ static int load_vsock(struct vm_config *cfg, const struct snap_load_req *req, st
 	return set_path(&v->uds_path, req->vsock_uds_path, err);
 }
 
+/*
+ * A firmware VM's image and store: the request's, never the state
+ * file's (the image's record then checks it is the snapshot's image).
+ */
+static int load_firmware(struct vm_config *cfg, const struct snap_load_req *req, struct err *err)
+{
+	bool vars = cfg->firmware.vars_path != NULL;
+
+	if (!cfg->firmware.path) {
+		if (req->firmware_path || req->firmware_vars_path)
+			return refuse(err, "firmware_override: the snapshot's VM booted no firmware");
+		return 0;
+	}
+	if (!req->firmware_path || !*req->firmware_path)
+		return refuse(err, "the snapshot's VM booted through firmware: name its image in "
+			      "firmware_override (hearth restore: --firmware FILE): a restore opens "
+			      "no path the state file names");
+	if (vars != (req->firmware_vars_path != NULL))
+		return refuse(err, "firmware_override: the snapshot's VM had %s variable store, "
+			      "the request %s", vars ? "a" : "no", req->firmware_vars_path ?
+			      "names one" : "none (firmware_vars_path, --firmware-vars FILE)");
+	if (vars && !*req->firmware_vars_path)
+		return refuse(err, "firmware_override: an empty firmware_vars_path");
+	return vm_config_set_firmware(cfg, req->firmware_path, req->firmware_vars_path, err);
+}
+
 int snap_load_host(struct vm_config *cfg, const struct snap_load_req *req, struct err *err)
 {
 	int ret = load_drives(cfg, req, err);
@@ -246,6 +285,8 @@ int snap_load_host(struct vm_config *cfg, const struct snap_load_req *req, struc
 		ret = load_vsock(cfg, req, err);
 	if (!ret)
 		ret = load_pmem(cfg, req, err);
+	if (!ret)
+		ret = load_firmware(cfg, req, err);
 	/* The record may name a KVM path; the process's own (--kvm) is used, or /dev/kvm. */
 	if (!ret)
 		ret = req->kvm_path ? vm_config_set_kvm_path(cfg, req->kvm_path, err)

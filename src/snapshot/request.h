@@ -49,6 +49,14 @@ struct snap_drive_override {
 	const char *drive_id;
 	const char *path_on_host;
 	bool is_read_only;
+	/*
+	 * A qcow2 drive's backing chain (Hearth's, as a drive's own fields):
+	 * its files, the image's backing file first, or backing_from_header.
+	 * The state file's chain is never opened: this one replaces it.
+	 */
+	const char *backing_files[BLK_BACKING_MAX];
+	unsigned int n_backing;
+	bool backing_from_header;
 };
 
 /*
@@ -113,6 +121,12 @@ struct snap_load_req {
 	unsigned int n_pmem_overrides;
 	struct snap_pmem_override pmem_overrides[VM_MAX_PMEM];
 	const char *vsock_uds_path;     /* vsock_override.uds_path; NULL: none given */
+	/*
+	 * firmware_override (Hearth's): a firmware VM's image and variable
+	 * store (vmm/vm_fw.h); the store is written from the snapshot's
+	 * record. NULL: none given.
+	 */
+	const char *firmware_path, *firmware_vars_path;
 	/*
 	 * vsock_override.guest_cid (Hearth's): a vhost-vsock device claims its
 	 * CID host-wide, so the request names it; 0: none given.

@@ -16,6 +16,7 @@
 #include "snapshot/memfile_lock.h"
 #include "snapshot/records.h"
 #include "snapshot/uffd.h"
+#include "vmm/vm_ram.h"
 #include "vmm/vm_state.h"
 
 /* What a restore read before building anything, for the walk on the io thread. */
@@ -146,7 +147,7 @@ static int mem_take(const char *path, const struct vm_config *cfg, struct vm_mem
 		err_prefix(err, ret, "memory file %s: ", path);
 		goto err_close;
 	}
-	ret = guest_mem_layout(&want, cfg->machine.mem_size_mib << 20);
+	ret = guest_mem_layout_below(&want, cfg->machine.mem_size_mib << 20, vm_ram_below_4g(cfg));
 	if (!ret)
 		ret = expect_regions(cfg, &want, &l);
 	if (ret) {
@@ -183,8 +184,8 @@ static int attach_checked(const struct snap_load_req *req, const struct vm_confi
 	if (cfg->hotplug.present)
 		return err_set(err, true, -EOPNOTSUPP, "snapshot %s: memory hotplug does not "
 			       "migrate yet", req->snapshot_path);
-	ret = req->mem_layout ? guest_mem_layout(&want, cfg->machine.mem_size_mib << 20)
-			      : -EINVAL;
+	ret = req->mem_layout ? guest_mem_layout_below(&want, cfg->machine.mem_size_mib << 20,
+						       vm_ram_below_4g(cfg)) : -EINVAL;
 	if (!ret)
 		ret = expect_regions(cfg, &want, (const struct memfile_layout *)req->mem_layout);
 	return ret ? err_set(err, true, -EINVAL, "snapshot %s: its %llu MiB of RAM are not "

@@ -24,6 +24,7 @@ struct httpd_header {
 struct httpd_request {
 	const char *method;     /* "GET", ... */
 	const char *path;       /* the target up to any '?', as sent */
+	const char *query;      /* the target after its '?' (no '#' part), as sent; NULL: none */
 	const struct httpd_header *headers;
 	unsigned int nheaders;
 	const char *body;       /* NUL-terminated; NULL when none was kept */

@@ -118,15 +118,30 @@ static int on_value(http_parser *p, const char *at, size_t n)
 struct httpd_request httpd_req_view(struct httpd_conn *c)
 {
 	static char empty[1];
+	const char *query = NULL;
 
 	for (unsigned int i = 0; i < c->nhdr; i++)
 		if (!c->hdr[i].value)
 			c->hdr[i].value = strdup("");
-	if (c->url)
-		c->url[strcspn(c->url, "?#")] = '\0';
+	if (c->url) {
+		/* Cut once: the query stays behind the path's NUL, url_len its end (view again: the same). */
+		size_t cut = strcspn(c->url, "?#"), n;
+
+		if (c->url[cut] == '?')
+			cut += 1 + strcspn(c->url + cut + 1, "#");
+		if (c->url[cut] == '#') {
+			c->url[cut] = '\0';
+			c->url_len = cut;
+		}
+		c->url[strcspn(c->url, "?")] = '\0';
+		n = strlen(c->url);
+		if (n < c->url_len)
+			query = c->url + n + 1;
+	}
 	return (struct httpd_request){
 		.method = http_method_str((enum http_method)c->p.method),
 		.path = c->url ? c->url : empty,
+		.query = query,
 		.headers = c->hdr,
 		.nheaders = c->nhdr,
 		.body = c->body,

@@ -112,6 +112,9 @@ int regs_setup_boot(int vcpu_fd, const struct cpu_entry *e)
 	struct kvm_segment data = seg_from_gdt(SEL_DATA);
 	uint64_t tables = e->tables ? e->tables : LAYOUT_GDT;
 
+	/* Firmware starts where the processor does: nothing to change. */
+	if (e->mode == CPU_ENTRY_RESET)
+		return 0;
 	if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
 	if (e->mode == CPU_ENTRY_REAL16) {

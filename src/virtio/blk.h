@@ -1,4 +1,4 @@
-/* virtio-blk over io_uring on a raw image. */
+/* virtio-blk over io_uring on a raw image, or a qcow2 image over its backing chain. */
 #ifndef HEARTH_VIRTIO_BLK_H
 #define HEARTH_VIRTIO_BLK_H
 
@@ -16,6 +16,14 @@
  */
 enum blk_cache { BLK_CACHE_NONE, BLK_CACHE_WRITEBACK, BLK_CACHE_UNSAFE };
 
+/*
+ * What an image's bytes are: the disk itself (raw, the default), or a
+ * qcow2 image (disk/qcow2.h) over its backing files (blk/qdisk.c).
+ */
+enum blk_format { BLK_FORMAT_RAW, BLK_FORMAT_QCOW2 };
+/* Backing files under a qcow2 image: a chain of 16 files at most (QCOW2_CHAIN_MAX), the top one's. */
+#define BLK_BACKING_MAX 15u
+
 struct spare_ring;
 
 struct blk_config {
@@ -27,6 +35,17 @@ struct blk_config {
 	enum blk_cache cache;
 	/* Request queues (VIRTIO_BLK_F_MQ past one), 1 to BLK_MAX_QUEUES; 0 is one. */
 	unsigned int queues;
+	enum blk_format format;
+	/*
+	 * A qcow2 image's backing chain as the request names it, the top
+	 * image's backing file first (heap strings, freed by release); or,
+	 * with backing_from_header, none named: each header's own name is
+	 * taken, resolved within the directory of the image that names it
+	 * (blk/chain.c). An image's header never chooses a host file else.
+	 */
+	char *backing[BLK_BACKING_MAX];
+	unsigned int nbacking;
+	bool backing_from_header;
 	/*
 	 * The open, locked image once virtio_blk_open() ran (opened): bad,
 	 * missing or locked images are found before KVM is touched.
@@ -37,6 +56,14 @@ struct blk_config {
 	bool direct;              /* fd is O_DIRECT; fd_buffered takes unaligned I/O */
 	int fd, fd_buffered;
 	int lock_fd;              /* the flock's own description (image.c) */
+	/*
+	 * A qcow2 image's backing files, opened with it (blk/chain.c): read
+	 * only, buffered, each locked shared on its own description (no ring
+	 * holds them); chain_raw[i]: a raw layer, the last one. nchain of them.
+	 */
+	unsigned int nchain;
+	int chain_fd[BLK_BACKING_MAX];
+	bool chain_raw[BLK_BACKING_MAX];
 	/*
 	 * The ring a disk plugged in after start runs on, made at start
 	 * (blk_ring_spare_make): the disk claims it and gives it back when
@@ -53,11 +80,16 @@ struct blk_config {
 int blk_ring_spare_make(struct spare_ring *s);
 
 /*
- * "path=FILE[,ro][,id=NAME][,cache=none|writeback][,queues=N]", or
+ * "path=FILE[,ro][,id=NAME][,cache=none|writeback][,queues=N]
+ * [,format=raw|qcow2][,backing=FILE]...[,backing=header]", or
  * "socket=PATH[,id=NAME][,cache=...]" (vhost-user); -EINVAL + one line in err.
  */
 int virtio_blk_parse(const char *spec, struct blk_config *cfg, struct err *err);
-/* Opens and locks the image now; -errno + one line in err. */
+/*
+ * Opens and locks the image now, and a qcow2 image's backing chain
+ * (blk/chain.c: loaded zlib too, for compressed clusters, before any
+ * sandbox seals); -errno + one line in err.
+ */
 int virtio_blk_open(struct blk_config *cfg, struct err *err);
 /* Frees the path and closes what virtio_blk_open() opened (create dups it). */
 void virtio_blk_config_release(struct blk_config *cfg);

@@ -29,6 +29,7 @@ void vm_config_release(struct vm_config *c)
 	for (unsigned int i = 0; i < c->ndrives; i++) {
 		free(c->drives[i].path_on_host);
 		free(c->drives[i].socket);
+		vm_drive_free_chain(&c->drives[i]);
 	}
 	vm_config_pmem_release(c);
 	vm_config_fs_release(c);
@@ -42,6 +43,7 @@ void vm_config_release(struct vm_config *c)
 	free(c->flat.path);
 	free(c->debugcon.out_path);
 	free(c->cpu_config);
+	vm_config_clear_firmware(c);
 	trim_zero(c, sizeof(*c));
 }
 
@@ -177,107 +179,6 @@ void vm_config_set_cpu_config(struct vm_config *c, struct cpu_template_custom *t
 	c->machine.cpu_template = CPU_TEMPLATE_NONE;
 }
 
-static int find_drive(const struct vm_config *c, const char *id)
-{
-	for (unsigned int i = 0; i < c->ndrives; i++)
-		if (!strcmp(c->drives[i].id, id))
-			return (int)i;
-	return -1;
-}
-
-const struct vm_drive *vm_config_find_drive(const struct vm_config *c, const char *id)
-{
-	int i = find_drive(c, id);
-
-	return i < 0 ? NULL : &c->drives[i];
-}
-
-int vm_config_put_drive(struct vm_config *c, const struct vm_drive *d, bool replace,
-			struct err *err)
-{
-	struct vm_drive copy = *d;
-	int at = find_drive(c, d->id);
-	char what[VM_ID_MAX + 16];
-	int ret;
-
-	ret = vm_config_check_id("drive_id", d->id, err);
-	if (ret)
-		return ret;
-	if (!d->path_on_host == !d->socket)
-		return err_set(err, true, -EINVAL, "drive '%s': give path_on_host or socket (a "
-			       "vhost-user backend), one of the two", d->id);
-	ret = check_path(d->socket ? "socket" : "path_on_host",
-			 d->socket ? d->socket : d->path_on_host, err);
-	if (ret)
-		return err_set(err, true, -EINVAL, "drive '%s': %s is empty or too long", d->id,
-			       d->socket ? "socket" : "path_on_host");
-	if (d->queues > 16)
-		return err_set(err, true, -EINVAL, "drive '%s': num_queues %u is out of range (1 "
-			       "to 16)", d->id, d->queues);
-	if (d->socket && d->queues > 1)
-		return err_set(err, true, -EINVAL, "drive '%s': a vhost-user drive has its "
-			       "backend's queues, not num_queues", d->id);
-	/* The backend decides: its export is read-only or not, and the guest is told. */
-	if (d->socket && d->is_read_only)
-		return err_set(err, true, -EINVAL, "drive '%s': a vhost-user drive is read-only "
-			       "when its backend exports it so, not by is_read_only", d->id);
-	if (d->socket && rl_config_enabled(&d->rate_limiter))
-		return err_set(err, true, -EINVAL, "drive '%s': a vhost-user drive's requests never "
-			       "pass through Hearth: no rate limiter", d->id);
-	if (at >= 0 && !replace)
-		return err_set(err, true, -EINVAL, "drive '%s' is given twice", d->id);
-	if (at < 0 && c->ndrives == VM_MAX_DRIVES)
-		return err_set(err, true, -EINVAL, "drive '%s': at most %u drives", d->id,
-			       VM_MAX_DRIVES);
-	/* Firecracker's BlockBuilder::insert, before its own root check. */
-	if (d->is_root_device && vm_config_pmem_root(c))
-		return err_set(err, true, -EINVAL, "Attempt to add block as a root device while "
-			       "the root device defined as a pmem device");
-	if (d->is_root_device) {
-		for (unsigned int i = 0; i < c->ndrives; i++)
-			if ((int)i != at && c->drives[i].is_root_device)
-				return err_set(err, true, -EINVAL, "A root block device already "
-					       "exists! ('%s' is the root device, not '%s')",
-					       c->drives[i].id, d->id);
-	}
-	/*
-	 * It goes on the kernel command line as one argument: printable, no
-	 * space (Firecracker takes a space too, and with it more arguments).
-	 */
-	for (const char *p = d->partuuid; *p; p++)
-		if (*p <= ' ' || *p > '~')
-			return err_set(err, true, -EINVAL, "drive '%s': partuuid '%.64s' has a "
-				       "space or a character that is not printable ASCII", d->id,
-				       d->partuuid);
-	if (strlen(d->serial) > 20)
-		return err_set(err, true, -EINVAL, "drive '%s': the serial is longer than 20 bytes",
-			       d->id);
-	snprintf(what, sizeof(what), "drive '%s'", d->id);
-	ret = vm_config_check_limiter(what, "rate_limiter", &d->rate_limiter, err);
-	if (!ret && c->probe && c->probe->drive)
-		ret = c->probe->drive(c->probe_ctx, d, err);
-	if (ret)
-		return ret;
-	copy.path_on_host = d->path_on_host ? strdup(d->path_on_host) : NULL;
-	copy.socket = d->socket ? strdup(d->socket) : NULL;
-	if (!copy.path_on_host && !copy.socket)
-		return err_set(err, false, -ENOMEM, "out of memory");
-	if (at >= 0) {
-		free(c->drives[at].path_on_host);
-		free(c->drives[at].socket);
-		c->drives[at] = copy;
-	} else {
-		at = (int)c->ndrives++;
-		c->drives[at] = copy;
-	}
-	/* The root device comes first, so the guest sees it as /dev/vda. */
-	if (copy.is_root_device && at > 0) {
-		memmove(&c->drives[1], &c->drives[0], (size_t)at * sizeof(c->drives[0]));
-		c->drives[0] = copy;
-	}
-	return 0;
-}
-
 static int find_net(const struct vm_config *c, const char *id)
 {
 	for (unsigned int i = 0; i < c->nnets; i++)
@@ -306,20 +207,6 @@ const char *vm_config_net_no_vhost(const struct vm_config *c, const struct vm_ne
 	if (c->machine.track_dirty_pages)
 		return "track_dirty_pages";
 	return NULL;
-}
-
-bool vm_config_drop_drive(struct vm_config *c, const char *id)
-{
-	int at = find_drive(c, id);
-
-	if (at < 0)
-		return false;
-	free(c->drives[at].path_on_host);
-	free(c->drives[at].socket);
-	memmove(&c->drives[at], &c->drives[at + 1],
-		(c->ndrives - (unsigned int)at - 1) * sizeof(c->drives[0]));
-	c->ndrives--;
-	return true;
 }
 
 bool vm_config_drop_net(struct vm_config *c, const char *id)
@@ -567,23 +454,12 @@ int vm_config_set_kernel_cache(struct vm_config *c, const char *dir, struct err 
 	return 0;
 }
 
-int vm_config_set_debug_exit(struct vm_config *c, const struct vm_debug_exit *d, struct err *err)
-{
-	if (d->iosize != 1 && d->iosize != 2 && d->iosize != 4)
-		return err_set(err, true, -EINVAL, "iosize=%u: the debug-exit port is 1, 2 or 4 "
-			       "bytes wide", d->iosize);
-	if ((unsigned int)d->iobase + d->iosize > 0x10000)
-		return err_set(err, true, -EINVAL, "iobase=0x%x with iosize=%u runs past port "
-			       "0xffff", d->iobase, d->iosize);
-	c->debug_exit = *d;
-	c->debug_exit.present = true;
-	return 0;
-}
-
 int vm_config_check_bootable(const struct vm_config *c, struct err *err)
 {
-	if (!c->boot.kernel_image_path && !c->flat.present)
+	if (!c->boot.kernel_image_path && !c->flat.present && !c->firmware.path)
 		return err_set(err, true, -EINVAL, "no boot source: kernel_image_path is not set");
+	if (vm_config_check_firmware(c, err))
+		return -EINVAL;
 	/*
 	 * As Firecracker, which takes any size at PUT and fails when it maps
 	 * the memory: Hearth's limit is checked here, at InstanceStart.

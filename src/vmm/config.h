@@ -89,6 +89,16 @@ struct vm_drive {
 	/* Hearth's: request queues of an image's disk (num_queues, --disk queues=); 0 is one. */
 	unsigned int queues;
 	struct rl_config rate_limiter;
+	/*
+	 * Hearth's: the format, and a qcow2 image's chain as the request names
+	 * it, the top's backing file first (heap strings: vm_drive_set_chain),
+	 * or backing_from_header (virtio/blk/chain.h). A restore, fork or
+	 * migration takes the chain from its drive_overrides, never the file.
+	 */
+	enum blk_format format;
+	char *backing_files[BLK_BACKING_MAX];
+	unsigned int nbacking;
+	bool backing_from_header;
 };
 
 struct vm_net {
@@ -262,8 +272,36 @@ struct vm_fs {
 	char *socket;
 };
 
+/*
+ * A boot through firmware (Hearth's extension, docs/firmware.md):
+ * `hearth run --firmware FILE [--firmware-vars FILE]`, boot-source's
+ * firmware_path and firmware_vars_path. The image is a ROM (SeaBIOS's
+ * bios-256k.bin) or, with a variable store, the code of a CFI flash pair
+ * (OVMF_CODE_4M.fd and a per-VM copy of OVMF_VARS_4M.fd). Instead of a
+ * kernel: the two exclude each other.
+ */
+struct vm_firmware {
+	char *path;               /* NULL: no firmware */
+	char *vars_path;          /* the variable store, written through; NULL: none */
+};
+
+/*
+ * SMBIOS type 1 fields for the firmware's tables (--smbios, boot-source's
+ * "smbios"): cloud-init's NoCloud reads "ds=nocloud;s=URL" from the
+ * serial. NULL strings and no UUID: QEMU's defaults.
+ */
+#define VM_SMBIOS_STR_MAX 512
+struct vm_smbios {
+	char *serial;
+	char *product;
+	bool has_uuid;
+	uint8_t uuid[16];         /* RFC 4122's byte order */
+};
+
 struct vm_config {
 	struct vm_boot_source boot;
+	struct vm_firmware firmware;
+	struct vm_smbios smbios;
 	struct vm_machine machine;
 	unsigned int ndrives;
 	unsigned int nnets;
@@ -366,6 +404,22 @@ int vm_config_set_boot_source(struct vm_config *c, const char *kernel, const cha
 			      const char *boot_args, struct err *err);
 int vm_config_set_machine(struct vm_config *c, const struct vm_machine *m, struct err *err);
 /*
+ * config_firmware.c: the firmware image and its variable store (vars
+ * NULL: none), in place of any before; the kernel is the caller's to
+ * clear (vm_config_clear_boot). The files are checked when the VM is
+ * built (vmm/vm_firmware.h).
+ */
+int vm_config_set_firmware(struct vm_config *c, const char *path, const char *vars,
+			   struct err *err);
+/* The SMBIOS fields: each string printable ASCII, the UUID in its canonical text; NULL: none. */
+int vm_config_set_smbios(struct vm_config *c, const char *serial, const char *product,
+			 const char *uuid, struct err *err);
+/* Takes the kernel, or the firmware and the SMBIOS fields, out of c (a PUT replacing one with the other). */
+void vm_config_clear_boot(struct vm_config *c);
+void vm_config_clear_firmware(struct vm_config *c);
+/* A firmware boot's rules: not with a kernel or --flat, its PCI, what it cannot have yet. */
+int vm_config_check_firmware(const struct vm_config *c, struct err *err);
+/*
  * The custom template (taken over: c frees it), in place of any template
  * before; NULL clears both the custom and the static one.
  */
@@ -384,6 +438,12 @@ int vm_config_put_net(struct vm_config *c, const struct vm_net *n, bool replace,
 bool vm_config_drop_net(struct vm_config *c, const char *id);
 /* Takes drive id out of c (a drive unplugged, or one whose plug failed); false: none. */
 bool vm_config_drop_drive(struct vm_config *c, const char *id);
+/* config_drive.c: d's chain replaced by copies of files; 0 or -errno + err, d unchanged. */
+int vm_drive_set_chain(struct vm_drive *d, const char *const *files, unsigned int n,
+		       bool from_header, struct err *err);
+void vm_drive_free_chain(struct vm_drive *d);
+/* Whether a drive is a qcow2 image (the io thread's seccomp list grows for its engine). */
+bool vm_config_has_qcow2(const struct vm_config *c);
 int vm_config_set_vsock(struct vm_config *c, const struct vm_vsock *v, struct err *err);
 int vm_config_set_entropy(struct vm_config *c, bool on);
 /*

@@ -1,7 +1,8 @@
 /*
- * The smallest machines in the model: a raw image (--flat) and the debug
- * console port (--debugcon). Both are Hearth's own, set from the command
- * line only, so the messages name its flags.
+ * The smallest machines in the model: a raw image (--flat), the debug
+ * console port (--debugcon) and QEMU's debug-exit port (--debug-exit).
+ * All are Hearth's own, set from the command line only, so the messages
+ * name its flags.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -79,5 +80,18 @@ int vm_config_check_flat(const struct vm_config *c, struct err *err)
 	if (virtio)
 		return err_set(err, true, -EINVAL, "--flat has no interrupt controller for virtio "
 			       "devices; drop %s", virtio);
+	return 0;
+}
+
+int vm_config_set_debug_exit(struct vm_config *c, const struct vm_debug_exit *d, struct err *err)
+{
+	if (d->iosize != 1 && d->iosize != 2 && d->iosize != 4)
+		return err_set(err, true, -EINVAL, "iosize=%u: the debug-exit port is 1, 2 or 4 "
+			       "bytes wide", d->iosize);
+	if ((unsigned int)d->iobase + d->iosize > 0x10000)
+		return err_set(err, true, -EINVAL, "iobase=0x%x with iosize=%u runs past port "
+			       "0xffff", d->iobase, d->iosize);
+	c->debug_exit = *d;
+	c->debug_exit.present = true;
 	return 0;
 }

@@ -61,6 +61,11 @@ int vm_config_check_drive_patch(const struct vm_config *c, const struct vm_drive
 	snprintf(what, sizeof(what), "drive '%s'", p->id);
 	if (p->path_on_host && (!*p->path_on_host || strlen(p->path_on_host) >= 4096))
 		return err_set(err, true, -EINVAL, "%s: path_on_host is empty or too long", what);
+	/* Its chain was opened by the trust rule at boot; a PATCH names no chain. */
+	if (p->path_on_host && c->drives[drive_index(c, p->id)].format == BLK_FORMAT_QCOW2)
+		return err_set(err, true, -EINVAL, "%s: a qcow2 drive's image is not swapped or "
+			       "resized by PATCH /drives (its format, backing chain and size are "
+			       "fixed when the VM starts); its rate_limiter may change", what);
 	return vm_config_check_limiter(what, "rate_limiter", &p->rate_limiter, err);
 }
 

@@ -32,6 +32,7 @@
 #include "pci/root.h"
 #include "virtio/mmio.h"
 #include "virtio/pci.h"
+#include "vmm/vm_fw.h"
 
 struct legacy_device {
 	const char *id;               /* in the registry and the snapshot */
@@ -65,6 +66,20 @@ static bool want_vmgenid(const struct vm_config *cfg, struct dev_resources *res)
 	return cfg->vmgenid && !cfg->flat.present;
 }
 
+/* What a firmware VM has instead: the LPC's PM block, the MCH's root (vmm/vm_fw.h). */
+static bool want_no_firmware(const struct vm_config *cfg, struct dev_resources *res)
+{
+	return !cfg->firmware.path;
+}
+
+/* fw_cfg with QEMU's DMA interface where firmware reads it. */
+static bool want_fw_cfg(const struct vm_config *cfg, struct dev_resources *res)
+{
+	if (cfg->firmware.path)
+		res->pio_size = FW_CFG_PORTS_DMA;
+	return true;
+}
+
 static bool want_pci_hotplug(const struct vm_config *cfg, struct dev_resources *res)
 {
 	return cfg->pci;
@@ -95,13 +110,13 @@ static const struct legacy_device legacy_devices[] = {
 	{ .id = "rtc", .type = "rtc", .what = "RTC", .create = rtc_create,
 	  .res = { .pio_base = PORT_RTC, .pio_size = RTC_PORTS, .gsi = IRQ_RTC } },
 	{ .id = "acpi_pm", .type = "acpi-pm", .what = "ACPI PM", .create = acpi_pm_create,
-	  .res = { .pio_base = PORT_ACPI_SLEEP_CTL, .pio_size = ACPI_PM_PORTS, .gsi = -1 } },
+	  .wanted = want_no_firmware, .res = { .pio_base = PORT_ACPI_SLEEP_CTL, .pio_size = ACPI_PM_PORTS, .gsi = -1 } },
 	{ .id = "legacy", .type = "legacy-ports", .what = "legacy ports",
 	  .create = legacy_create, .res = { .gsi = -1 } },
 	{ .id = "fw_cfg", .type = "fw-cfg", .what = "fw_cfg", .create = fw_cfg_create,
-	  .res = { .pio_base = PORT_FW_CFG, .pio_size = FW_CFG_PORTS, .gsi = -1 } },
+	  .wanted = want_fw_cfg, .res = { .pio_base = PORT_FW_CFG, .pio_size = FW_CFG_PORTS, .gsi = -1 } },
 	{ .id = "pci", .type = "pci-root", .what = "PCI root complex", .create = pci_root_create,
-	  .optional = true,
+	  .optional = true, .wanted = want_no_firmware,
 	  .res = { .pio_base = PORT_PCI_CONF1, .pio_size = PCI_CONF1_PORTS,
 		   .mmio_base = LAYOUT_PCI_ECAM, .mmio_size = LAYOUT_PCI_ECAM_SIZE, .gsi = -1 } },
 	/* Optional: a snapshot from before it restores without its record. */
@@ -452,7 +467,12 @@ int vm_devices_create(struct vm *vm, const struct vm_config *cfg, struct power_s
 		if (end > env.max_ram)
 			env.max_ram = end;
 	}
+	if (vm->firmware)
+		vm_fw_irq_env(vm, &env);
 	ret = create_legacy(vm, cfg, &env, err);
+	/* The chipset, its root before the virtio functions it takes. */
+	if (!ret && vm->firmware)
+		ret = vm_fw_devices(vm, cfg, &env, err);
 	if (ret)
 		return ret;
 	vm->serial = registry_find(&vm->registry, COMP_DEVICE, "com1")->comp.obj;

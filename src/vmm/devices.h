@@ -34,6 +34,13 @@ void vm_drive_what(const struct vm_config *cfg, unsigned int i, char *what, size
 int vm_devices_open_drive(const struct vm_config *cfg, unsigned int i, struct blk_config *out,
 			  struct err *err);
 void vm_devices_close_drives(struct blk_config *drives);
+/*
+ * d's image as the disk opens it, into bc (zeroed first): its access,
+ * cache, queues, serial, format and a qcow2 image's chain (copies, freed by
+ * virtio_blk_config_release with the path the caller puts there). 0 or
+ * -ENOMEM with err.
+ */
+int vm_drive_blk_config(const struct vm_drive *d, struct blk_config *bc, struct err *err);
 
 /*
  * Every device of cfg, entered in vm->registry: the legacy devices (COM1,

@@ -17,6 +17,23 @@ void vm_drive_what(const struct vm_config *cfg, unsigned int i, char *what, size
 		snprintf(what, len, "drive '%s'", cfg->drives[i].id);
 }
 
+int vm_drive_blk_config(const struct vm_drive *d, struct blk_config *bc, struct err *err)
+{
+	memset(bc, 0, sizeof(*bc));
+	bc->readonly = d->is_read_only;
+	bc->cache = d->cache_type;
+	bc->queues = d->queues;
+	snprintf(bc->id, sizeof(bc->id), "%s", d->serial);
+	bc->format = d->format;
+	bc->backing_from_header = d->backing_from_header;
+	for (; bc->nbacking < d->nbacking; bc->nbacking++) {
+		bc->backing[bc->nbacking] = strdup(d->backing_files[bc->nbacking]);
+		if (!bc->backing[bc->nbacking])
+			return err_set(err, false, -ENOMEM, "drive '%s': out of memory", d->id);
+	}
+	return 0;
+}
+
 int vm_devices_open_drive(const struct vm_config *cfg, unsigned int i, struct blk_config *bc,
 			  struct err *err)
 {
@@ -24,13 +41,11 @@ int vm_devices_open_drive(const struct vm_config *cfg, unsigned int i, struct bl
 	char what[96];
 	int ret;
 
-	memset(bc, 0, sizeof(*bc));
 	vm_drive_what(cfg, i, what, sizeof(what));
-	bc->readonly = d->is_read_only;
+	ret = vm_drive_blk_config(d, bc, err);
+	if (ret)
+		return ret;
 	bc->lock_later = cfg->drives_unlocked;
-	bc->cache = d->cache_type;
-	bc->queues = d->queues;
-	snprintf(bc->id, sizeof(bc->id), "%s", d->serial);
 	/* A vhost-user drive's backend is connected to when the device is made. */
 	if (d->socket) {
 		bc->socket = strdup(d->socket);

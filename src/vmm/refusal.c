@@ -29,6 +29,18 @@ static int flat_why(const struct vm_config *cfg, char *buf, size_t len)
 					    "irqchip and PIT, which a restore expects") : 0;
 }
 
+/*
+ * Until a firmware VM's snapshot is proven in a guest (the chipset's, the
+ * flash's and the firmware's own state across a restore), none is taken:
+ * a restore that does not match what the guest had would corrupt it.
+ */
+static int firmware_why(const struct vm_config *cfg, char *buf, size_t len)
+{
+	return cfg->firmware.path ? snprintf(buf, len, "firmware boot '%.100s': its chipset's "
+					     "and flash's state across a restore is not "
+					     "supported yet", cfg->firmware.path) : 0;
+}
+
 static int vhost_user_blk_why(const struct vm_config *cfg, char *buf, size_t len)
 {
 	for (unsigned int i = 0; i < cfg->ndrives; i++)
@@ -75,6 +87,7 @@ static int vhost_net_why(const struct vm_config *cfg, char *buf, size_t len)
 static const struct refusal_row rows[] = {
 	{ ALL, false, vfio_why },
 	{ ALL, false, flat_why },
+	{ ALL, false, firmware_why },
 	{ ALL, true, vhost_user_blk_why },
 	{ ALL, true, fs_why },
 	{ OP(VM_OP_MIGRATE), false, hotplug_why },

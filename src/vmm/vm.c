@@ -27,11 +27,15 @@
 #include "vcpu/regs.h"
 #include "vmm/devices.h"
 #include "vmm/vm_flat.h"
+#include "vmm/vm_fw.h"
 #include "vmm/vm_pci_hotplug.h"
 #include "vmm/vm_ram.h"
 #include "vmm/vm_state.h"
 
-/* Intel VT-x needs these three pages for real-mode emulation; harmless elsewhere. */
+/*
+ * Intel VT-x needs these pages for real-mode emulation; harmless
+ * elsewhere. A firmware VM has its code there: QEMU's place instead.
+ */
 #define KVM_IDENTITY_MAP_ADDR 0xfffbc000ull
 #define KVM_TSS_ADDR 0xfffbd000ull
 
@@ -99,8 +103,13 @@ static void on_vcpu_event(void *ctx, enum vcpu_event ev, const char *detail)
 
 static int vm_create_kvm_vm(struct vm *vm, struct err *err)
 {
-	uint64_t ident = KVM_IDENTITY_MAP_ADDR;
-	struct kvm_pit_config pit = { .flags = 0 };
+	uint64_t ident = vm->firmware ? LAYOUT_Q35_KVM_IDENTITY : KVM_IDENTITY_MAP_ADDR;
+	unsigned long tss = vm->firmware ? LAYOUT_Q35_KVM_TSS : KVM_TSS_ADDR;
+	/*
+	 * A firmware VM's PIT answers the speaker port too (channel 2's gate
+	 * and output, which SeaBIOS and GRUB time their TSC by), in KVM.
+	 */
+	struct kvm_pit_config pit = { .flags = vm->firmware ? KVM_PIT_SPEAKER_DUMMY : 0 };
 	const char *what;
 
 	vm->fd = ioctl(vm->kvm.fd, KVM_CREATE_VM, 0);
@@ -109,7 +118,7 @@ static int vm_create_kvm_vm(struct vm *vm, struct err *err)
 		goto err_ioctl;
 	what = "KVM_SET_TSS_ADDR";
 	if (ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0 ||
-	    ioctl(vm->fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
+	    ioctl(vm->fd, KVM_SET_TSS_ADDR, tss) < 0)
 		goto err_ioctl;
 	/* A --flat VM has no irqchip or PIT: its hlt comes to us (vcpu_env.irqchip). */
 	if (vm->flat)
@@ -133,36 +142,12 @@ err_ioctl:
 
 static int vm_build_acpi(struct vm *vm, uint64_t *rsdp)
 {
-	struct acpi_config cfg = {
-		.ncpus = vm->ncpus,
-		.ioapic_addr = (uint32_t)LAYOUT_IOAPIC,
-		.lapic_addr = (uint32_t)LAYOUT_LAPIC,
-		.sleep_ctl_port = PORT_ACPI_SLEEP_CTL,
-		.sleep_sts_port = PORT_ACPI_SLEEP_STS,
-		.reset_port = PORT_ACPI_RESET,
-		.reset_value = ACPI_RESET_VALUE,
-		.s5_slp_typ = ACPI_S5_SLP_TYP,
-		.com1_port = PORT_COM1,
-		.com1_irq = IRQ_COM1,
-		.fw_cfg_port = PORT_FW_CFG,
-		.fw_cfg_len = FW_CFG_PORTS,
-		.mmio_devs = vm->mmio_devs,
-		.n_mmio_devs = vm->n_mmio_devs,
-		.vmclock_addr = vm->vmclock ? LAYOUT_VMCLOCK : 0,
-		.vmclock_size = (uint32_t)LAYOUT_VMCLOCK_SIZE,
-		.vmgenid_addr = vm->vmgenid ? LAYOUT_VMGENID : 0,
-		.vmgenid_gsi = LAYOUT_VMGENID_GSI,
-		.pci = { .ecam = LAYOUT_PCI_ECAM, .bus_end = 0, .mmio32_base = LAYOUT_PCI_MMIO32,
-			 .mmio32_end = LAYOUT_PCI_MMIO32_END, .mmio64_base = vm->mmio64_base,
-			 .mmio64_end = vm->mmio64_base + vm->mmio64_size, .msi = vm->pci,
-			 /* Hotplug where the virtio devices are functions. */
-			 .hotplug_port = vm->pci ? PORT_PCI_HOTPLUG : 0,
-			 .hotplug_gsi = LAYOUT_PCI_HOTPLUG_GSI },
-	};
+	struct acpi_config cfg;
 	uint8_t *buf = guest_mem_ptr(&vm->mem, LAYOUT_ACPI_BASE, LAYOUT_ACPI_SIZE);
 
 	if (!buf)
 		return -EFAULT;
+	vm_acpi_config(vm, &cfg);
 	return acpi_build(buf, LAYOUT_ACPI_BASE, LAYOUT_ACPI_SIZE, &cfg, rsdp);
 }
 
@@ -207,10 +192,18 @@ static int vm_prepare_guest(struct vm *vm, const struct vm_config *cfg, struct e
 	uint64_t rsdp = 0;
 	int ret;
 
+	/* A firmware's files are the first thing checked, a boot's or a restore's. */
+	if (vm->firmware) {
+		ret = vm_fw_open(vm, cfg, err);
+		if (ret)
+			return ret;
+	}
 	if (vm->mem_file)
 		return vm_prepare_restored(vm, cfg, err);
 	if (vm->flat)
 		return vm_prepare_flat(vm, cfg, err);
+	if (vm->firmware)
+		return vm_fw_prepare(vm, cfg, err);
 	/* A kernel the cache has seen in this version is not even read (boot/kcache.h). */
 	if (cfg->kernel_cache && !cfg->guest_decompress &&
 	    !stat(cfg->boot.kernel_image_path, &kst) && S_ISREG(kst.st_mode)) {
@@ -430,6 +423,7 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 	vm->vmclock = cfg->vmclock && !vm->flat;
 	vm->vmgenid = cfg->vmgenid && !vm->flat;
 	vm->pci = cfg->pci;
+	vm->firmware = cfg->firmware.path != NULL;
 	vm->exit_stats = cfg->exit_stats;
 	vm->t_mark[VM_MARK_CREATE] = vm_stats_now_ns();
 	vm->kvm.fd = -1;
@@ -483,6 +477,9 @@ int vm_create_from(struct vm *vm, const struct vm_config *cfg, const struct vm_m
 				drives, err);
 	if (!ret)
 		ret = vm_create_vcpus(vm, cfg, err);
+	/* The SMBIOS tables name the vCPUs' CPUID: after them. */
+	if (!ret && vm->firmware)
+		ret = vm_fw_files(vm, cfg, err);
 	if (ret)
 		goto err_destroy;
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -519,6 +516,8 @@ void vm_destroy(struct vm *vm)
 		vm_finish(vm);
 	/* Devices first (they may still complete I/O into guest RAM), then the vCPUs. */
 	registry_destroy(&vm->registry);
+	/* After the devices: the ROM's region reads its mapping. */
+	vm_fw_destroy(vm);
 	/* After the devices, which give back the rings they took. */
 	vm_pci_rings_free(vm);
 	vm->serial = NULL;

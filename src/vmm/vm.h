@@ -99,6 +99,8 @@ struct vm {
 	bool vmclock;               /* it has VMClock (not --flat) */
 	bool vmgenid;               /* it has VMGenID (not --flat) */
 	bool pci;                   /* its virtio devices are on PCI, with MSI-X */
+	bool firmware;              /* it boots through firmware on q35 (vm_fw.h); else a kernel */
+	struct vm_fw *fw;           /* the firmware's images, chipset and files; NULL: none */
 	bool has_routes;            /* routes is set up (the VM has an irqchip) */
 	bool exit_stats;            /* --exit-stats: vm_finish reports (vm_stats_report) */
 	uint64_t t_mark[VM_MARKS];  /* CLOCK_BOOTTIME of each step of its making (vm_stats.c) */
@@ -203,6 +205,8 @@ int vm_vfio_create(struct vm *vm, const struct vm_config *cfg, struct err *err);
  * (none otherwise): past RAM and 4 GiB (core/layout.h), RAM laid out.
  */
 void vm_vfio_layout(struct vm *vm, const struct vm_config *cfg);
+/* vm_acpi.c: what the ACPI tables describe of vm (a firmware VM's q35 too). */
+void vm_acpi_config(const struct vm *vm, struct acpi_config *cfg);
 /* The host's physical address bits, which the guest's CPUID reports too; 0: unknown. */
 unsigned int vm_host_phys_bits(void);
 

@@ -202,6 +202,11 @@ int vm_pci_plug(struct vm *vm, const struct vm_config *cfg, const char *type, un
 		return err_set(err, true, -EINVAL, "drive '%s': a vhost-user drive plugs only into a "
 			       "microVM that started with one (its backend maps guest memory, "
 			       "which is shared only then)", cfg->drives[i].id);
+	/* The host's check refuses it first (host/check.c), in the same words. */
+	if (!strcmp(type, "virtio-blk") && cfg->drives[i].format == BLK_FORMAT_QCOW2)
+		return err_set(err, true, -EINVAL, "drive '%s': a qcow2 drive is not plugged into a "
+			       "running VM: its backing files are opened, and zlib loaded, before the "
+			       "sandbox seals (give it at boot)", cfg->drives[i].id);
 	if (!strcmp(type, "virtio-blk")) {
 		/* Only drives[i] is read: the image opened here, where the api thread may open it. */
 		drives = calloc(cfg->ndrives, sizeof(*drives));

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "core/layout.h"
 #include "mem/guest_mem_file.h"
 #include "mem/guest_mem_hotplug.h"
 #include "mem/guest_mem_huge.h"
@@ -45,6 +46,16 @@ static void vm_ram_advise_thp(struct vm *vm)
 	for (unsigned int i = 0; i < vm->mem.nregions; i++)
 		if (madvise(vm->mem.regions[i].hva, vm->mem.regions[i].size, MADV_HUGEPAGE))
 			log_debug("huge_pages \"Transparent\": madvise: %s", strerror(errno));
+}
+
+uint64_t vm_ram_below_4g(const struct vm_config *cfg)
+{
+	uint64_t bytes = cfg->machine.mem_size_mib << 20;
+
+	if (!cfg->firmware.path)
+		return LAYOUT_MMIO_HOLE_START;
+	/* QEMU's q35 (pc_q35.c): all of it below the ECAM window when it fits, else 2 GiB. */
+	return bytes >= LAYOUT_Q35_ECAM ? LAYOUT_Q35_LOWMEM : LAYOUT_Q35_ECAM;
 }
 
 static bool ram_merge;
@@ -97,7 +108,8 @@ static int vm_ram_init_shared(struct vm *vm, const struct vm_config *cfg, struct
 	if (cfg->hotplug.present)
 		return err_set(err, true, -EINVAL, "memory hotplug with a vhost-user drive or "
 			       "virtio-fs: not supported (its backend could not reach hotplugged memory)");
-	ret = guest_mem_init_shared(&vm->mem, cfg->machine.mem_size_mib << 20);
+	ret = guest_mem_init_shared_below(&vm->mem, cfg->machine.mem_size_mib << 20,
+					  vm_ram_below_4g(cfg));
 	if (ret)
 		return err_set(err, false, ret, "cannot allocate %llu MiB of shared guest RAM: %s",
 			       (unsigned long long)cfg->machine.mem_size_mib, strerror(-ret));
@@ -118,10 +130,10 @@ int vm_ram_init(struct vm *vm, const struct vm_config *cfg, struct err *err)
 	if (vm_ram_needs_shared(cfg))
 		return vm_ram_init_shared(vm, cfg, err);
 	if (cfg->machine.huge_pages == VM_HUGE_PAGES_2M) {
-		ret = guest_mem_init_huge(&vm->mem, bytes);
+		ret = guest_mem_init_huge_below(&vm->mem, bytes, vm_ram_below_4g(cfg));
 		return ret ? huge_fail(cfg, ret, err) : vm_hotplug_map(vm, cfg, err);
 	}
-	ret = guest_mem_init(&vm->mem, bytes);
+	ret = guest_mem_init_below(&vm->mem, bytes, vm_ram_below_4g(cfg));
 	if (ret)
 		return err_set(err, false, ret, "cannot allocate %llu MiB of guest RAM: %s",
 			       (unsigned long long)cfg->machine.mem_size_mib, strerror(-ret));
@@ -158,8 +170,9 @@ int vm_ram_restore(struct vm *vm, const struct vm_config *cfg, struct err *err)
 	int ret;
 
 	if (cfg->machine.huge_pages != VM_HUGE_PAGES_2M) {
-		ret = guest_mem_init_file(&vm->mem, cfg->machine.mem_size_mib << 20, mf->fd,
-					  mf->offset, mf->nregions);
+		ret = guest_mem_init_file_below(&vm->mem, cfg->machine.mem_size_mib << 20,
+						vm_ram_below_4g(cfg), mf->fd, mf->offset,
+						mf->nregions);
 		if (ret)
 			return err_set(err, ret == -EINVAL, ret, "cannot map the memory file: %s",
 				       ret == -EINVAL ? "its regions do not match mem_size_mib"
@@ -169,7 +182,8 @@ int vm_ram_restore(struct vm *vm, const struct vm_config *cfg, struct err *err)
 		vm_ram_advise_merge(vm, cfg);
 		return vm_ram_restore_hotplug(vm, cfg, err);
 	}
-	ret = guest_mem_init_huge(&vm->mem, cfg->machine.mem_size_mib << 20);
+	ret = guest_mem_init_huge_below(&vm->mem, cfg->machine.mem_size_mib << 20,
+					vm_ram_below_4g(cfg));
 	if (ret)
 		return huge_fail(cfg, ret, err);
 	ret = vm_ram_restore_hotplug(vm, cfg, err);

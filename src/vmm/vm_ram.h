@@ -9,6 +9,13 @@
 #include "vmm/config.h"
 #include "vmm/vm.h"
 
+/*
+ * The most RAM the config puts below 4 GiB: LAYOUT_MMIO_HOLE_START, or
+ * for a firmware boot QEMU q35's (core/layout.h): up to the ECAM window
+ * when all of it fits there, else 2 GiB.
+ */
+uint64_t vm_ram_below_4g(const struct vm_config *cfg);
+
 /* Fresh RAM for a boot, of the config's size and page size. */
 int vm_ram_init(struct vm *vm, const struct vm_config *cfg, struct err *err);
 

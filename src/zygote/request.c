@@ -113,6 +113,29 @@ static int held_add(struct held_set *h, int fd, bool writable, const char *what,
 	return 0;
 }
 
+/* A firmware VM's image (read) and variable store (written: the clone's own), beneath --fork-dir. */
+static int check_firmware(const struct zygote *z, const struct fork_clone *c, unsigned int i,
+			  struct held_set *h, struct err *err)
+{
+	const char *paths[2] = { c->load.firmware_path, c->load.firmware_vars_path };
+	char what[96];
+	int ret = 0;
+
+	for (unsigned int k = 0; !ret && k < 2; k++) {
+		int fd;
+
+		if (!paths[k])
+			continue;
+		snprintf(what, sizeof(what), "fork: clone %u: firmware %s", i,
+			 k ? "variable store" : "image");
+		fd = beneath(z->dir, paths[k], k ? O_RDWR : O_RDONLY, err, what);
+		ret = fd < 0 ? fd : held_add(h, fd, k == 1, what, err);
+		if (fd >= 0)
+			close(fd);
+	}
+	return ret;
+}
+
 /* Every device path of clone i, before any clone exists; the files they hold go into h. */
 static int check_paths(const struct zygote *z, const struct fork_clone *c, unsigned int i,
 		       struct held_set *h, struct err *err)
@@ -135,6 +158,15 @@ static int check_paths(const struct zygote *z, const struct fork_clone *c, unsig
 		ret = fd < 0 ? fd : held_add(h, fd, !o->is_read_only, what, err);
 		if (fd >= 0)
 			close(fd);
+		/* A qcow2 drive's backing files: read, never written, beneath --fork-dir too. */
+		for (unsigned int b = 0; !ret && b < o->n_backing; b++) {
+			snprintf(what, sizeof(what), "fork: clone %u: drive '%s' backing file %u", i,
+				 o->drive_id, b + 1);
+			fd = beneath(z->dir, o->backing_files[b], O_RDONLY, err, what);
+			ret = fd < 0 ? fd : held_add(h, fd, false, what, err);
+			if (fd >= 0)
+				close(fd);
+		}
 	}
 	for (unsigned int d = 0; !ret && d < c->load.n_pmem_overrides; d++) {
 		const struct snap_pmem_override *o = &c->load.pmem_overrides[d];
@@ -145,7 +177,7 @@ static int check_paths(const struct zygote *z, const struct fork_clone *c, unsig
 		if (fd >= 0)
 			close(fd);
 	}
-	return ret;
+	return ret ? ret : check_firmware(z, c, i, h, err);
 }
 
 /*

@@ -23,7 +23,7 @@ ORDER = [
     ["mem"],
     ["boot", "vcpu", "devices", "slirp", "disk"],
     ["pci"],
-    ["firmware"],
+    ["firmware", "chipset"],
     ["mmds"],
     ["virtio"],
     ["vmm"],
@@ -34,6 +34,7 @@ ORDER = [
     ["api"],
     ["host"],
     ["zygote", "jailer"],
+    ["sandboxd"],
     ["cli"],
 ]
 RANK = {name: i for i, group in enumerate(ORDER) for name in group}

@@ -388,6 +388,98 @@ static void test_drive(void **state)
 	vm_config_release(&c);
 }
 
+/*
+ * Hearth's format fields (docs/api.md): format raw (the default) or
+ * qcow2, a qcow2 drive's backing_files or backing_from_header; refused
+ * where they make no sense; GET /vm/config shows them for a qcow2 drive
+ * only, and its dump reads back.
+ */
+static void test_drive_format(void **state)
+{
+	struct vm_config c;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "q", &err),
+			     "{\"drive_id\": \"q\", \"path_on_host\": \"/t.qcow2\","
+			     " \"is_root_device\": false, \"format\": \"qcow2\","
+			     " \"backing_files\": [\"/mid.qcow2\", \"/base.raw\"]}"), 0);
+	assert_int_equal(c.drives[0].format, BLK_FORMAT_QCOW2);
+	assert_int_equal(c.drives[0].nbacking, 2);
+	assert_string_equal(c.drives[0].backing_files[1], "/base.raw");
+	assert_false(c.drives[0].backing_from_header);
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "h", &err),
+			     "{\"drive_id\": \"h\", \"path_on_host\": \"/h.qcow2\","
+			     " \"is_root_device\": false, \"format\": \"qcow2\","
+			     " \"backing_from_header\": true}"), 0);
+	assert_true(c.drives[1].backing_from_header);
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "r", &err),
+			     "{\"drive_id\": \"r\", \"path_on_host\": \"/r.img\","
+			     " \"is_root_device\": false, \"format\": \"raw\"}"), 0);
+	assert_int_equal(c.drives[2].format, BLK_FORMAT_RAW);
+	{
+		json_t *dump = config_json_dump_full(&c), *d;
+		struct vm_config back;
+
+		d = json_array_get(json_object_get(dump, "drives"), 0);
+		assert_string_equal(json_string_value(json_object_get(d, "format")), "qcow2");
+		assert_int_equal(json_array_size(json_object_get(d, "backing_files")), 2);
+		assert_true(json_is_false(json_object_get(d, "backing_from_header")));
+		/* A raw drive's GET /vm/config is Firecracker's, as it was. */
+		assert_null(json_object_get(json_array_get(json_object_get(dump, "drives"), 2),
+					    "format"));
+		vm_config_init(&back);
+		assert_int_equal(config_json_drive(&back, d, NULL, &err), 0);
+		assert_int_equal(back.drives[0].format, BLK_FORMAT_QCOW2);
+		assert_string_equal(back.drives[0].backing_files[0], "/mid.qcow2");
+		vm_config_release(&back);
+		json_decref(dump);
+	}
+	/* Replacing the drive replaces its chain (and frees the old one). */
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "q", &err),
+			     "{\"drive_id\": \"q\", \"path_on_host\": \"/t.qcow2\","
+			     " \"is_root_device\": false, \"format\": \"qcow2\","
+			     " \"backing_files\": [\"/other.qcow2\"]}"), 0);
+	assert_int_equal(c.drives[0].nbacking, 1);
+	assert_string_equal(c.drives[0].backing_files[0], "/other.qcow2");
+
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
+			     "{\"drive_id\": \"x\", \"path_on_host\": \"/x\","
+			     " \"is_root_device\": false, \"format\": \"vmdk\"}"), -EINVAL);
+	expect_msg("drives: format: unknown variant `vmdk`, expected `raw` or `qcow2`");
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
+			     "{\"drive_id\": \"x\", \"path_on_host\": \"/x\","
+			     " \"is_root_device\": false, \"backing_files\": [\"/b\"]}"), -EINVAL);
+	expect_msg("drive 'x': backing files are a qcow2 image's");
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
+			     "{\"drive_id\": \"x\", \"path_on_host\": \"/x\","
+			     " \"is_root_device\": false, \"format\": \"qcow2\","
+			     " \"backing_files\": [\"/b\"], \"backing_from_header\": true}"), -EINVAL);
+	expect_msg("not both");
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
+			     "{\"drive_id\": \"x\", \"path_on_host\": \"/x\","
+			     " \"is_root_device\": false, \"format\": \"qcow2\","
+			     " \"backing_files\": [\"/b\", 3]}"), -EINVAL);
+	expect_msg("backing_files entries must be path strings");
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
+			     "{\"drive_id\": \"x\", \"path_on_host\": \"/x\","
+			     " \"is_root_device\": false, \"format\": \"qcow2\","
+			     " \"backing_files\": \"/b\"}"), -EINVAL);
+	expect_msg("backing_files: invalid type");
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
+			     "{\"drive_id\": \"x\", \"path_on_host\": \"/x\","
+			     " \"is_root_device\": false, \"format\": \"qcow2\", \"backing_files\":"
+			     " [\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\",\"10\","
+			     "\"11\",\"12\",\"13\",\"14\",\"15\",\"16\"]}"), -EINVAL);
+	expect_msg("more than 15");
+	assert_int_equal(RUN(&c, config_json_drive(&c, o, "x", &err),
+			     "{\"drive_id\": \"x\", \"socket\": \"/s\","
+			     " \"is_root_device\": false, \"format\": \"qcow2\"}"), -EINVAL);
+	expect_msg("a vhost-user drive's image is its backend's");
+	assert_int_equal(c.ndrives, 3);
+	vm_config_release(&c);
+}
+
 /* eth9 with this guest_mac: 0, or -EINVAL with the message checked. */
 static int put_mac(struct vm_config *c, const char *mac)
 {
@@ -993,6 +1085,7 @@ int main(void)
 		cmocka_unit_test(test_machine_huge_pages),
 		cmocka_unit_test(test_machine_smt_templates),
 		cmocka_unit_test(test_drive),
+		cmocka_unit_test(test_drive_format),
 		cmocka_unit_test(test_net_vsock_entropy),
 		cmocka_unit_test(test_file_and_put_agree),
 		cmocka_unit_test(test_full_file),

@@ -8,8 +8,8 @@
  * grows (and moves) when the file outgrows it, the file between
  * operations (as a crash would leave it) has at most leaks, zero writes
  * set the zero flag (v3) or deallocate (v2) and give their clusters back,
- * a written cluster maps as writable in place, and a read-only handle
- * refuses.
+ * which later writes take again before the file grows, a written cluster
+ * maps as writable in place, and a read-only handle refuses.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -219,6 +219,47 @@ static void test_zero(void **state)
 }
 
 /*
+ * Clusters a flush let go are taken again before the file grows: a guest
+ * that discards and writes in turn (for ever, in a long-lived VM) keeps
+ * the file at its size, its data right and its refcounts exact.
+ */
+static void test_freed_clusters_reused(void **state)
+{
+	const char *img = qpath("reuse.qcow2");
+	struct err err = ERR_INIT;
+	uint8_t *buf = malloc(1u << 20), got[4096];
+	uint64_t size = 0;
+	struct qcow2 *q;
+	int fd;
+
+	(void)state;
+	need_qemu_tools();
+	assert_non_null(buf);
+	sh_ok(QEMU_IMG " create -q -f qcow2 %s 8m", img);
+	q = qopen(img, true, &fd);
+	for (unsigned int round = 0; round < 40; round++) {
+		uint64_t at = (round % 2) << 22;     /* 0 or 4 MiB, in turn */
+
+		memset(buf, 0x40 + (int)round, 1u << 20);
+		assert_int_equal(qcow2_write(q, at, buf, 1u << 20, &err), 0);
+		assert_int_equal(qcow2_zero(q, at ^ (1u << 22), 1u << 20, &err), 0);
+		assert_int_equal(qcow2_flush(q, &err), 0);
+		if (round == 3)
+			size = file_len(img);
+	}
+	/* The third round on needed nothing new: the first two's clusters came back. */
+	assert_true(size > 0 && file_len(img) == size);
+	assert_int_equal(qcow2_read(q, 1u << 22, got, sizeof(got), &err), 0);
+	assert_int_equal(got[0], 0x40 + 39);
+	assert_int_equal(qcow2_read(q, 0, got, sizeof(got), &err), 0);
+	assert_int_equal(got[0], 0);
+	assert_int_equal(qcow2_flush(q, &err), 0);
+	qclose(q, fd);
+	check_clean(img);
+	free(buf);
+}
+
+/*
  * The file as a crash would leave it between operations (before any
  * flush, frees still pending): QEMU finds at most leaked clusters (exit
  * 3), never an error (exit 2).
@@ -292,6 +333,7 @@ int main(void)
 		cmocka_unit_test(test_prealloc),
 		cmocka_unit_test(test_refcount_table_grows),
 		cmocka_unit_test(test_zero),
+		cmocka_unit_test(test_freed_clusters_reused),
 		cmocka_unit_test(test_crash_points),
 		cmocka_unit_test(test_read_only_refuses),
 	};

@@ -65,7 +65,9 @@ static void full_request(struct snap_load_req *req)
 {
 	memset(req, 0, sizeof(*req));
 	req->n_drive_overrides = 1;
-	req->drive_overrides[0] = (struct snap_drive_override){ "rootfs", "/mine/disk.img", true };
+	req->drive_overrides[0] = (struct snap_drive_override){ .drive_id = "rootfs",
+							      .path_on_host = "/mine/disk.img",
+							      .is_read_only = true };
 	req->n_overrides = 2;
 	req->overrides[0] = (struct snap_net_override){ .iface_id = "eth0",
 							.host_dev_name = "tap7" };
@@ -179,7 +181,7 @@ static void test_left_out_or_misfit_refused(void **state)
 	expect_refused(json, len, &req, "network_overrides: 'eth1': ");
 	full_request(&req);
 	req.drive_overrides[req.n_drive_overrides++] =
-		(struct snap_drive_override){ "nope", "/x", false };
+		(struct snap_drive_override){ .drive_id = "nope", .path_on_host = "/x" };
 	expect_refused(json, len, &req, "no drive 'nope'");
 	full_request(&req);
 	req.overrides[req.n_overrides++] = (struct snap_net_override){ .iface_id = "eth9",
@@ -664,6 +666,67 @@ static void test_vhost_vsock_cid(void **state)
 	free(json);
 }
 
+/*
+ * A qcow2 drive: its format comes back from the record, its chain never
+ * does. The record's backing files (a victim's) are replaced by the
+ * override's, or by none when the override gives none (the image's
+ * header then refuses the open by name, virtio/blk/chain.c); a chain for
+ * a raw drive, or both kinds of chain, are refused.
+ */
+static void test_qcow2_chain_from_the_request(void **state)
+{
+	char victim[] = "/victim/base.qcow2";
+	struct vm_drive d = { .id = "q", .path_on_host = "/victim/top.qcow2",
+			      .format = BLK_FORMAT_QCOW2, .backing_files = { victim }, .nbacking = 1 };
+	struct snap_load_req req = { .n_drive_overrides = 1 };
+	struct err err = ERR_INIT;
+	struct vm_config c;
+	char *json = NULL;
+	size_t len;
+
+	(void)state;
+	vm_config_init(&c);
+	assert_int_equal(vm_config_set_machine(&c, &(struct vm_machine){ .vcpu_count = 1,
+							.mem_size_mib = 16 }, &err), 0);
+	assert_int_equal(vm_config_set_boot_source(&c, "/k", NULL, NULL, &err), 0);
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), 0);
+	d = (struct vm_drive){ .id = "r", .path_on_host = "/victim/raw.img" };
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), 0);
+	assert_int_equal(snap_config_save(&c, &json, &len), 0);
+	vm_config_release(&c);
+	assert_non_null(strstr(json, "\"format\":\"qcow2\""));
+
+	req.n_drive_overrides = 2;
+	req.drive_overrides[0] = (struct snap_drive_override){
+		.drive_id = "q", .path_on_host = "/mine/top.qcow2",
+		.backing_files = { "/mine/base.qcow2" }, .n_backing = 1 };
+	req.drive_overrides[1] = (struct snap_drive_override){ .drive_id = "r",
+							       .path_on_host = "/mine/raw.img" };
+	if (load(json, len, &req, &c, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(c.drives[0].format, BLK_FORMAT_QCOW2);
+	assert_int_equal(c.drives[0].nbacking, 1);
+	assert_string_equal(c.drives[0].backing_files[0], "/mine/base.qcow2");
+	vm_config_release(&c);
+	/* No chain in the override: none, never the record's. */
+	req.drive_overrides[0].n_backing = 0;
+	assert_int_equal(load(json, len, &req, &c, &err), 0);
+	assert_int_equal(c.drives[0].nbacking, 0);
+	assert_false(c.drives[0].backing_from_header);
+	vm_config_release(&c);
+	req.drive_overrides[0].backing_from_header = true;
+	assert_int_equal(load(json, len, &req, &c, &err), 0);
+	assert_true(c.drives[0].backing_from_header);
+	vm_config_release(&c);
+	req.drive_overrides[0].n_backing = 1;
+	expect_refused(json, len, &req, "drive 'q': backing_files and backing_from_header");
+	req.drive_overrides[0].n_backing = 0;
+	req.drive_overrides[0].backing_from_header = false;
+	req.drive_overrides[1].backing_from_header = true;
+	expect_refused(json, len, &req, "drive 'r' is a raw image in the snapshot");
+	free(json);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -677,6 +740,7 @@ int main(void)
 		cmocka_unit_test(test_nic_fields_and_mmds_store),
 		cmocka_unit_test(test_two_user_nics),
 		cmocka_unit_test(test_vhost_vsock_cid),
+		cmocka_unit_test(test_qcow2_chain_from_the_request),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -342,6 +342,74 @@ static void test_vsock_logger_metrics(void **state)
 	vm_config_release(&c);
 }
 
+/*
+ * A qcow2 drive's chain in the model: copied (the caller's strings stay
+ * the caller's), replaced, freed when the drive goes; refused where it
+ * makes no sense; a PATCH that swaps its image refused by name. The
+ * command line's --disk format= and backing= reach the same setter.
+ */
+static void test_drive_chain(void **state)
+{
+	const char *argv[] = { "hearth", "run", "--kernel", "k", "--disk",
+			       "path=t.qcow2,format=qcow2,backing=m.qcow2,backing=b.raw,id=q",
+			       "--disk", "path=h.qcow2,format=qcow2,backing=header" };
+	char mid[] = "m.qcow2", base[] = "b.qcow2";
+	struct vm_drive_patch p = { .id = "q", .path_on_host = "/other.qcow2" };
+	struct cli_config cli;
+	struct vm_config c;
+	struct vm_drive d;
+
+	(void)state;
+	vm_config_init(&c);
+	d = drive("q", "t.qcow2", false);
+	d.format = BLK_FORMAT_QCOW2;
+	d.backing_files[0] = mid;
+	d.backing_files[1] = base;
+	d.nbacking = 2;
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), 0);
+	assert_ptr_not_equal(c.drives[0].backing_files[0], mid);
+	mid[0] = 'x';
+	assert_string_equal(c.drives[0].backing_files[0], "m.qcow2");
+	assert_true(vm_config_has_qcow2(&c));
+	/* Its image is not swapped by PATCH; its limiter is changed. */
+	assert_int_equal(vm_config_patch_drive(&c, &p, &err), -EINVAL);
+	expect_contains(err.msg, "drive 'q': a qcow2 drive's image is not swapped");
+	p.path_on_host = NULL;
+	p.has_rate_limiter = true;
+	p.rate_limiter.ops = (struct rl_bucket_config){ .set = true, .size = 10,
+							.refill_time = 100 };
+	assert_int_equal(vm_config_patch_drive(&c, &p, &err), 0);
+	d.nbacking = 0;
+	d.backing_from_header = true;
+	assert_int_equal(vm_config_put_drive(&c, &d, true, &err), 0);
+	assert_int_equal(c.drives[0].nbacking, 0);
+	assert_true(c.drives[0].backing_from_header);
+	d.nbacking = 1;
+	assert_int_equal(vm_config_put_drive(&c, &d, true, &err), -EINVAL);
+	expect_contains(err.msg, "not both");
+	d = drive("r", "r.img", false);
+	d.backing_from_header = true;
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), -EINVAL);
+	expect_contains(err.msg, "drive 'r': backing files are a qcow2 image's");
+	d = drive("s", "r.img", false);
+	d.format = BLK_FORMAT_QCOW2;
+	d.nbacking = 1;
+	d.backing_files[0] = (char *)"";
+	assert_int_equal(vm_config_put_drive(&c, &d, false, &err), -EINVAL);
+	expect_contains(err.msg, "backing file 1 is empty");
+	assert_true(vm_config_drop_drive(&c, "q"));
+	assert_false(vm_config_has_qcow2(&c));
+	vm_config_release(&c);
+
+	assert_int_equal(cli_run_parse(8, (char **)argv, &cli, &err), 0);
+	assert_int_equal(cli.vm.ndrives, 2);
+	assert_int_equal(cli.vm.drives[0].format, BLK_FORMAT_QCOW2);
+	assert_int_equal(cli.vm.drives[0].nbacking, 2);
+	assert_string_equal(cli.vm.drives[0].backing_files[1], "b.raw");
+	assert_true(cli.vm.drives[1].backing_from_header);
+	cli_run_release(&cli);
+}
+
 /* The command line reports the model's own message, prefixed with the flag. */
 static void test_cli_uses_the_same_messages(void **state)
 {
@@ -395,6 +463,7 @@ int main(void)
 		cmocka_unit_test(test_machine_smt),
 		cmocka_unit_test(test_machine_template),
 		cmocka_unit_test(test_drives),
+		cmocka_unit_test(test_drive_chain),
 		cmocka_unit_test(test_nets),
 		cmocka_unit_test(test_vsock_logger_metrics),
 		cmocka_unit_test(test_cli_uses_the_same_messages),

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "virtio/blk/qdisk.h"
 #include "virtio/blk/ring.h"
 #include "virtio/spare_ring.h"
 
@@ -161,7 +162,7 @@ static bool disk_copy_async(const struct blk_disk *d, const struct blk_disk_io *
 	return len >= BLK_ASYNC_MIN;
 }
 
-int blk_disk_submit(struct blk_disk *d, const struct blk_disk_io *io)
+int blk_disk_submit_raw(struct blk_disk *d, const struct blk_disk_io *io)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(d->ring);
 	int fd = d->img.direct && !disk_aligned(io) ? d->img.fd_buffered : d->img.fd;
@@ -195,6 +196,11 @@ int blk_disk_submit(struct blk_disk *d, const struct blk_disk_io *io)
 	return 0;
 }
 
+int blk_disk_submit(struct blk_disk *d, const struct blk_disk_io *io)
+{
+	return d->img.qd ? blk_qdisk_submit(d, io) : blk_disk_submit_raw(d, io);
+}
+
 void blk_disk_kick(struct blk_disk *d)
 {
 	int ret = io_uring_submit(d->ring);
@@ -210,6 +216,9 @@ bool blk_disk_reap(struct blk_disk *d)
 	struct io_uring_cqe *cqe;
 	bool answered = false;
 
+	/* A qcow2 disk's results the engine posted (qdisk.h), then the ring's. */
+	if (d->img.qd)
+		answered = blk_qdisk_reap(d);
 	while (io_uring_peek_cqe(d->ring, &cqe) == 0) {
 		void *tag = io_uring_cqe_get_data(cqe);
 		int res = cqe->res;
@@ -218,6 +227,8 @@ bool blk_disk_reap(struct blk_disk *d)
 		if (!tag)
 			continue;   /* a drain's cancel request reports on itself */
 		d->inflight--;
+		if (d->img.qd)
+			blk_qdisk_fast_done(d);
 		answered |= d->user.complete(d->user.ctx, tag, res);
 	}
 	return answered;
@@ -307,6 +318,11 @@ static int disk_wait(struct blk_disk *d, bool *answered, char *why, size_t why_l
 		}
 		ms = BLK_WAIT_MS - spent < BLK_WAIT_ROUND_MS ? BLK_WAIT_MS - spent
 							     : BLK_WAIT_ROUND_MS;
+		/* Results the engine posted are there already: no wait for them. */
+		if (blk_qdisk_posted(d)) {
+			*answered |= blk_disk_reap(d);
+			continue;
+		}
 		/* What is queued (a failed submit, the drain's NOPs and cancel) goes in. */
 		if (io_uring_sq_ready(d->ring))
 			io_uring_submit(d->ring);
@@ -339,6 +355,7 @@ void blk_disk_drain(struct blk_disk *d)
 
 	if (!d->inflight)
 		return;
+	blk_qdisk_cancel(d);
 	disk_neuter_queued(d);
 	disk_cancel(d);
 	if (disk_wait(d, &answered, why, sizeof(why)))

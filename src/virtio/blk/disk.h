@@ -1,6 +1,7 @@
 /*
  * virtio-blk's disk backend: a raw image (image.h) with its I/O on
- * io_uring. It knows files, O_DIRECT and the ring, nothing of virtio: the
+ * io_uring, or a qcow2 image whose engine does what the ring cannot
+ * (qdisk.h). It knows files, O_DIRECT and the ring, nothing of virtio: the
  * request engine (engine.c) hands it one I/O at a time per request, and
  * gets each result back through its user's complete(), from reap. As the
  * NIC's backends (net/tap.c, net/slirp.c) are to virtio-net, this is to
@@ -96,8 +97,13 @@ int blk_disk_init(struct blk_disk *d, const struct blk_config *cfg, struct event
  */
 void blk_disk_release(struct blk_disk *d);
 
-/* Queues io. 0, or -EBUSY when the ring has no room (never with BLK_INFLIGHT I/Os at most). */
+/*
+ * Queues io (a qcow2 image's through qdisk.h). 0, or -EBUSY when the ring
+ * has no room (never with BLK_INFLIGHT I/Os at most).
+ */
 int blk_disk_submit(struct blk_disk *d, const struct blk_disk_io *io);
+/* The same straight onto the ring at io's offset in the image file: a raw image's, qcow2's fast path. */
+int blk_disk_submit_raw(struct blk_disk *d, const struct blk_disk_io *io);
 /* Hands queued I/O to the kernel. */
 void blk_disk_kick(struct blk_disk *d);
 /* Hands every result the kernel posted to the user's complete; true if one answered. */

@@ -1,5 +1,6 @@
 /*
- * Opening, locking and sizing raw images. A writable image is locked
+ * Opening, locking and sizing images (a qcow2 image's chain: chain.c; its
+ * handles: qdisk.c). A writable image is locked
  * exclusively with flock, a read-only one shared, so two VMs never write
  * one image; the lock lives as long as the last descriptor on it. Images
  * are opened when the config is read (virtio_blk_open, before KVM is
@@ -26,6 +27,8 @@
 
 #include "util/file.h"
 #include "util/log.h"
+#include "virtio/blk/chain.h"
+#include "virtio/blk/qdisk.h"
 
 /*
  * Opens and locks the image; for cache=none also a buffered twin for
@@ -132,15 +135,27 @@ int virtio_blk_open(struct blk_config *cfg, struct err *err)
 	cfg->lock_fd = lock_fd;
 	cfg->direct = direct;
 	cfg->opened = true;
-	return 0;
+	/* A qcow2 image's backing files now too, while every path still opens. */
+	ret = cfg->format == BLK_FORMAT_QCOW2 ? blk_chain_open(cfg, err) : 0;
+	if (ret) {
+		close_fds(fd, fd_buffered, lock_fd);
+		cfg->opened = false;
+	}
+	return ret;
 }
 
 void virtio_blk_config_release(struct blk_config *cfg)
 {
 	if (cfg->opened) {
+		blk_chain_close(cfg);
 		close_fds(cfg->fd, cfg->fd_buffered, cfg->lock_fd);
 		cfg->opened = false;
 	}
+	for (unsigned int i = 0; i < cfg->nbacking; i++) {
+		free(cfg->backing[i]);
+		cfg->backing[i] = NULL;
+	}
+	cfg->nbacking = 0;
 	free((char *)cfg->path);
 	cfg->path = NULL;
 	free((char *)cfg->socket);
@@ -208,7 +223,13 @@ int blk_image_open(struct blk_image *img, const struct blk_config *cfg, struct e
 			goto err_close;
 		}
 	}
-	ret = image_size(img->fd, img->path, &img->capacity, &img->phys_exp, err);
+	/* A qcow2 image is sized by its header (blk_qdisk_open), a raw one by its file. */
+	if (cfg->format == BLK_FORMAT_QCOW2)
+		ret = cfg->opened ? blk_qdisk_open(img, cfg, err)
+				  : err_set(err, false, -EINVAL, "disk %s: a qcow2 image is opened "
+					    "with its chain first (virtio_blk_open)", cfg->path);
+	else
+		ret = image_size(img->fd, img->path, &img->capacity, &img->phys_exp, err);
 	if (ret)
 		goto err_close;
 	return 0;
@@ -220,6 +241,9 @@ err_close:
 
 int blk_image_resize(struct blk_image *img, struct err *err)
 {
+	if (img->qd)
+		return err_set(err, true, -EOPNOTSUPP, "disk %s: a qcow2 image's size is its "
+			       "header's, read when it was opened", img->path);
 	return image_size(img->fd, img->path, &img->capacity, &img->phys_exp, err);
 }
 
@@ -233,15 +257,24 @@ bool blk_image_is(const struct blk_image *img, const char *path)
 
 int blk_image_hold(struct blk_image *img, bool hold, bool readonly)
 {
-	if (img->lock_fd < 0)
-		return 0;
-	if (flock(img->lock_fd, !hold ? LOCK_UN : (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
+	int ret;
+
+	/* Nothing more written here before the lock goes; nothing taken before it is held. */
+	if (img->qd && !hold) {
+		ret = blk_qdisk_hold(img, false, readonly);
+		if (ret)
+			return ret;
+	}
+	if (img->lock_fd >= 0 &&
+	    flock(img->lock_fd, !hold ? LOCK_UN : (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
 		return -errno;
-	return 0;
+	return img->qd && hold ? blk_qdisk_hold(img, true, readonly) : 0;
 }
 
 void blk_image_close(struct blk_image *img)
 {
+	/* The qcow2 stack first: its last flush writes while the lock is still held. */
+	blk_qdisk_close(img);
 	/* The lock goes now, whoever else still holds a dup of lock_fd. */
 	if (img->lock_fd >= 0)
 		flock(img->lock_fd, LOCK_UN);

@@ -12,6 +12,64 @@ static int blk_parse_fail(struct err *err, const char *fmt, const char *what)
 	return err_set(err, true, -EINVAL, fmt, what);
 }
 
+static void blk_parse_free_backing(struct blk_config *cfg)
+{
+	for (unsigned int i = 0; i < cfg->nbacking; i++)
+		free(cfg->backing[i]);
+	cfg->nbacking = 0;
+}
+
+/*
+ * format=raw|qcow2, and backing=FILE (again for each file further down
+ * the chain, in order) or backing=header (the headers' own names, within
+ * each image's directory). 0 or -errno with err.
+ */
+static int blk_parse_format(struct blk_config *cfg, bool format, const char *val, size_t vlen,
+			    struct err *err)
+{
+	char bad[32];
+
+	snprintf(bad, sizeof(bad), "%.*s", (int)(vlen < 31 ? vlen : 31), val);
+	if (format) {
+		if (vlen == 3 && !strncmp(val, "raw", 3))
+			cfg->format = BLK_FORMAT_RAW;
+		else if (vlen == 5 && !strncmp(val, "qcow2", 5))
+			cfg->format = BLK_FORMAT_QCOW2;
+		else
+			return blk_parse_fail(err, "format must be raw or qcow2, not '%s'", bad);
+		return 0;
+	}
+	if (vlen == 0)
+		return blk_parse_fail(err, "an empty backing=%s", "");
+	if (vlen == 6 && !strncmp(val, "header", 6)) {
+		cfg->backing_from_header = true;
+		return 0;
+	}
+	if (cfg->nbacking == BLK_BACKING_MAX)
+		return blk_parse_fail(err, "more than %s backing files (a chain of 16 images at most)",
+				      "15");
+	cfg->backing[cfg->nbacking] = strndup(val, vlen);
+	if (!cfg->backing[cfg->nbacking])
+		return err_set(err, false, -ENOMEM, "out of memory");
+	cfg->nbacking++;
+	return 0;
+}
+
+/* The format keys against each other and the rest of the spec. */
+static int blk_parse_check_format(const struct blk_config *cfg, bool socket, struct err *err)
+{
+	if (socket && (cfg->format != BLK_FORMAT_RAW || cfg->nbacking || cfg->backing_from_header))
+		return blk_parse_fail(err, "format= and backing= with socket=: the vhost-user "
+				      "backend reads its own image%s", "");
+	if (cfg->nbacking && cfg->backing_from_header)
+		return blk_parse_fail(err, "backing=FILE and backing=header: name the chain, or "
+				      "let the headers name it, not both%s", "");
+	if (cfg->format != BLK_FORMAT_QCOW2 && (cfg->nbacking || cfg->backing_from_header))
+		return blk_parse_fail(err, "backing= needs format=qcow2 (a raw image has no "
+				      "backing file)%s", "");
+	return 0;
+}
+
 int virtio_blk_parse(const char *spec, struct blk_config *cfg, struct err *err)
 {
 	const char *p = spec;
@@ -71,6 +129,11 @@ int virtio_blk_parse(const char *spec, struct blk_config *cfg, struct err *err)
 				goto err_free;
 			}
 			cfg->queues = (unsigned int)n;
+		} else if (((klen == 6 && !strncmp(p, "format", 6)) ||
+			    (klen == 7 && !strncmp(p, "backing", 7))) && val) {
+			ret = blk_parse_format(cfg, klen == 6, val, vlen, err);
+			if (ret)
+				goto err_free;
 		} else if (klen == 5 && !strncmp(p, "cache", 5) && val) {
 			if (vlen == 4 && !strncmp(val, "none", 4)) {
 				cfg->cache = BLK_CACHE_NONE;
@@ -88,6 +151,7 @@ int virtio_blk_parse(const char *spec, struct blk_config *cfg, struct err *err)
 			/* bw= and ops= are the CLI's (cli/run_devices.c), taken out before here. */
 			ret = blk_parse_fail(err, "unknown option '%s' (want path=FILE"
 					     "[,ro][,id=NAME][,cache=none|writeback][,queues=N]"
+					     "[,format=raw|qcow2][,backing=FILE|header]..."
 					     "[,bw=LIMIT][,ops=LIMIT], or socket=PATH[,id=NAME]"
 					     "[,cache=...])",
 					     key);
@@ -99,8 +163,13 @@ int virtio_blk_parse(const char *spec, struct blk_config *cfg, struct err *err)
 			goto err_free;
 		}
 	}
-	if (!path && !socket)
+	if (!path && !socket) {
+		blk_parse_free_backing(cfg);
 		return blk_parse_fail(err, "missing path=FILE (or socket=PATH) in '%s'", spec);
+	}
+	ret = blk_parse_check_format(cfg, socket != NULL, err);
+	if (ret)
+		goto err_free;
 	/* A vhost-user backend decides whether its export is writable, and its queues. */
 	if (socket && cfg->queues) {
 		ret = blk_parse_fail(err, "queues= with socket=: the vhost-user backend has its "
@@ -117,6 +186,7 @@ int virtio_blk_parse(const char *spec, struct blk_config *cfg, struct err *err)
 	return 0;
 
 err_free:
+	blk_parse_free_backing(cfg);
 	free(path);
 	free(socket);
 	return ret;

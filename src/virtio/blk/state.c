@@ -21,6 +21,7 @@
 
 #include "util/log.h"
 #include "virtio/blk/priv.h"
+#include "virtio/blk/qdisk.h"
 
 #define BLK_STATE_TAG "VBLK"
 #define BLK_STATE_VERSION 1u
@@ -35,6 +36,9 @@ int virtio_blk_pause(struct virtio_dev *dev)
 
 	if (completed)
 		blk_engine_notify(blk);
+	/* A qcow2 image is left whole on disk: what a snapshot's copy of it holds. */
+	if (!ret)
+		blk_qdisk_settle(&blk->disk);
 	if (!ret)
 		return 0;
 	/* The I/O thread waited long enough: the caller resumes, the I/O completes later. */

@@ -74,6 +74,11 @@ int virtio_blk_swap(struct virtio_dev *dev, const struct blk_config *cfg, struct
 
 	if (!cfg->opened)
 		return err_set(err, false, -EINVAL, "disk %s: not opened", cfg->path);
+	/* The model refuses it first (vm_config_check_drive_patch); never half done here. */
+	if (blk->disk.img.qd || cfg->format == BLK_FORMAT_QCOW2)
+		return err_set(err, true, -EOPNOTSUPP, "disk %s: a qcow2 drive's image is not "
+			       "swapped (its format and backing chain are fixed when it is made)",
+			       blk->disk.img.path);
 	/* Everything that can fail first, so a failure leaves the old image in place. */
 	ret = blk_image_open(&next, cfg, err);
 	if (ret)

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""E2B's SDK on `hearth sandboxes`, against a bare PUT /fork, in one L1 boot.
+
+    bench/run.sh --sandboxes [-n N] [--at-once M] [--stream]
+
+On the template "base" that scripts/sandbox_template.py --minimal builds
+(Debian's generic kernel, 128 MiB, 1 vCPU), in L1 (the lab's nested KVM,
+which sees this host's files as test_meson's runs do):
+
+  create   Sandbox.create() to its first commands.run('true') answered:
+           the server's PUT /fork of the paused template, the clone's
+           POST /init, the SDK's Connect stream through envd's endpoint;
+           N one at a time (p50, p99) and M at once
+  idle     what each of the N sandboxes, idle, costs L1: MemAvailable before
+           and after, over N (3 s to settle each side)
+  fork     a bare PUT /fork of the same template on its API socket (the
+           server's, in its run directory), timed to its answer: the clone
+           runs and serves its API; N one at a time, M at once, and the
+           memory each costs the same way
+
+The SDK and the template are made here first (npm's registry is reached
+here, not in L1), as tests/integration/run_sandboxd_test.py's sdk case
+makes them. Prints the figures and the ratios (create / fork, sandbox /
+clone). Report only: exit 0 when every figure was taken, 1 when one is
+missing, 3 when the lab failed.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+sys.dont_write_bytecode = True
+import l1  # noqa: E402
+import lab as L  # noqa: E402
+import run_sandboxd_test as T  # noqa: E402
+
+BUILD = os.path.join(REPO, "build")
+RUN_DIR = "/tmp/sbx-bench"
+
+SCRIPT = r'''
+set -u
+cd @SDK@
+rm -rf @RUN@; echo @KEY@ > /tmp/sbx-bench.key
+@HEARTH@ sandboxes --listen 127.0.0.1:3000 --api-key-file /tmp/sbx-bench.key \
+  --templates @TPL@ --run-dir @RUN@ --op-timeout 600 --boot-timeout 900 \
+  --max-sandboxes 64 >/tmp/sbx-bench.log 2>&1 &
+srv=$!
+i=0; while ! grep -q 'sandboxes: ready' /tmp/sbx-bench.log && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+E2B_API_URL=http://127.0.0.1:3000 E2B_SANDBOX_URL=http://127.0.0.1:3001 E2B_API_KEY=@KEY@ \
+  TPL_API_SOCK=@RUN@/t0/api.sock BENCH_N=@N@ BENCH_AT_ONCE=@M@ node sandboxes.mjs 2>&1
+echo "node rc=$?"
+kill -TERM $srv; wait $srv
+tail -n 20 /tmp/sbx-bench.log
+'''
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("-n", type=int, default=10, help="sandboxes one at a time (default 10)")
+    ap.add_argument("--at-once", type=int, default=10, help="sandboxes at once (default 10)")
+    ap.add_argument("--hearth", default=os.path.join(BUILD, "hearth"))
+    ap.add_argument("--agent", default=os.path.join(BUILD, "src", "agent", "hearth-agent"))
+    ap.add_argument("--work", default=os.path.join(BUILD, "bench", "sandboxes"),
+                    help="where the SDK and the template are made")
+    ap.add_argument("--stream", action="store_true")
+    a = ap.parse_args()
+    work = a.work
+    os.makedirs(work, exist_ok=True)
+    sdk = T.prepare_sdk(work)
+    subprocess.run(["cp", os.path.join(HERE, "sandboxes.mjs"), sdk], check=True)
+    tpl = T.prepare_template(work, os.path.realpath(a.agent))
+    script = (SCRIPT.replace("@SDK@", sdk).replace("@RUN@", RUN_DIR).replace("@KEY@", T.KEY)
+              .replace("@HEARTH@", os.path.realpath(a.hearth)).replace("@TPL@", tpl)
+              .replace("@N@", str(a.n)).replace("@M@", str(a.at_once)))
+    runs = [L.ShellRun("hostroot", "hearth", l1.MOUNT_SH, timeout=120),
+            L.CommandRun("sandboxes", "hearth", ["chroot", "/lab/root", "/bin/sh", "-c", script],
+                         timeout=3600)]
+    try:
+        res = L.Lab(stream=a.stream or None).run_plan(
+            runs, tag="bench-sandboxes", retries=1,
+            l1_extra=L.L1Extra(modules=l1.HOST_ROOT_MODULES, host_root=True))
+    except L.LabError as e:
+        print("LAB FAILURE: %s" % e)
+        return 3
+    if not res.ok:
+        print(res.failure_line())
+        return 3
+    r = res.runs.get("sandboxes")
+    lines = (r.guest_lines + r.stderr_lines) if r else []
+    got = [l for l in lines if l.startswith("BENCH ")]
+    if not got:
+        print("no figures; the run said:\n  " + "\n  ".join(lines[-40:]))
+        return 1
+    b = json.loads(got[-1][6:])
+    print("template boot (first create, not counted): %.1f s" % (b["templateBootMs"] / 1000))
+    print("| what | one at a time p50 | p99 | %d at once p50 | p99 | idle, each |" % b["atOnce"])
+    print("|---|---|---|---|---|---|")
+    for name, k, mem in (("Sandbox.create() to first commands.run('true')", "create",
+                          "sandboxKiBEach"), ("bare PUT /fork (the clone serving)", "fork",
+                                              "bareKiBEach")):
+        print("| %s | %.0f ms | %.0f ms | %.0f ms | %.0f ms | %d KiB |" % (
+            name, b[k + "Seq"]["p50"], b[k + "Seq"]["p99"], b[k + "AtOnce"]["p50"],
+            b[k + "AtOnce"]["p99"], b[mem]))
+    print("create / fork (p50, one at a time): %.2f; at once: %.2f; sandbox / clone memory: "
+          "%.2f" % (b["createSeq"]["p50"] / b["forkSeq"]["p50"],
+                    b["createAtOnce"]["p50"] / b["forkAtOnce"]["p50"],
+                    b["sandboxKiBEach"] / max(1, b["bareKiBEach"])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
