@@ -106,10 +106,15 @@ receiving() { # SOCK: until the destination receives (up to 60 s)
   done
 }
 joined() { # A B: both counters over A's output then B's, as one stream
-  cat "$1" "$2" | tr -d '\r' | awk '
-    /^LAB disk [0-9]+$/ { n = $3; if (pd != "" && n != pd + 1) bad++; if (fd == "") fd = n; pd = n; c++ }
-    /^LAB gen [0-9]+ / { g = $3; if (pg != "" && g != pg + 1) gbad++; if (fg == "") fg = g; pg = g; gc++ }
-    END { printf "disk=%s..%s n=%d bad=%d gen=%s..%s n=%d bad=%d", fd, pd, c, bad + 0, fg, pg, gc, gbad + 0 }'
+  # The kernel's console line (a move's "crng reseeded") can land inside one of the
+  # shell's: printk writes between two chunks of the tty's. Cut it out, the line whole again.
+  cat "$1" "$2" | tr -d '\r' | perl -0pe 's/(?<=[^\n])\[ *\d+\.\d+\] [^\n]*\n//g' | awk '
+    /^LAB disk [0-9]+$/ { n = $3; if (pd != "" && n != pd + 1) { bad++; at = at " " pd "->" n }
+                          if (fd == "") fd = n; pd = n; c++ }
+    /^LAB gen [0-9]+ / { g = $3; if (pg != "" && g != pg + 1) { gbad++; gat = gat " " pg "->" g }
+                         if (fg == "") fg = g; pg = g; gc++ }
+    END { printf "disk=%s..%s n=%d bad=%d gen=%s..%s n=%d bad=%d", fd, pd, c, bad + 0, fg, pg, gc, gbad + 0
+          if (at gat != "") printf " (at%s%s)", at, gat }'
 }
 lastgen() { wholelines "$1" | grep '^LAB gen ' | tail -n 1; }
 moved() { # N SRC_SOCK: the checks of one move to N
