@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Booting through firmware (docs/firmware.md): the refusals, and Debian's
+SeaBIOS booting a disk's master boot record from a qcow2 overlay on a qcow2
+base, judged against QEMU's q35 booting the same image with the same file.
+
+    run_firmware_test.py --hearth build/hearth --case CASE --mbr build/tests/guest/mbr.bin
+                         [--asan B]
+
+  refused   `hearth run` refuses, each in one line naming it and exit 2, before
+            KVM is touched: --firmware with --kernel, --initrd, --cmdline or
+            --flat; --firmware-vars or --smbios without --firmware; an image that
+            is not a regular file; a ROM that is not whole 64 KiB blocks; a bad
+            --smbios item; and `hearth serve`'s PUT /boot-source naming a
+            firmware and a kernel (400 naming both).
+  seabios   /usr/share/seabios/bios-256k.bin (package seabios, as Debian ships
+            it) boots tests/guest/mbr.S from the first sector of a qcow2
+            overlay over a qcow2 base holding it: the record prints what the
+            firmware tells it (its drive, INT 15h E820's memory map, LBA 1 read
+            through INT 13h from the base), writes LBA 2 and powers off through
+            the ICH9's PM1 control: Hearth exits 0, "guest powered off". The
+            overlay checks clean and holds the write, the base is unchanged.
+            QEMU's q35 (KVM where it has it) boots a copy of the same chain with
+            the same file: the same lines, but for the two differences named in
+            same_map().
+
+seabios needs a /dev/kvm that runs real mode (PVM's cannot: itest.NotHere and
+the lab's L1).
+"""
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+from itest import (SANITIZER_MARKERS, NotHere, check, need_kvm, run_cases,  # noqa: E402
+                   sanitizer_env as env)
+
+SEABIOS = "/usr/share/seabios/bios-256k.bin"
+NO_KVM = "/nonexistent/hearth-test/kvm"
+MEM_MIB = 256
+BASE_LINE = "HEARTH-BASE-SECTOR-7"
+WROTE = b"HEARTH-WROTE-LBA2\0"
+RUN_TIMEOUT = 300     # a hung firmware ends the test, nothing else is timed
+
+
+def sh(*argv):
+    r = subprocess.run(argv, capture_output=True, text=True)
+    check(r.returncode == 0, "%s: exit %d: %s" % (" ".join(argv), r.returncode, r.stderr))
+    return r.stdout
+
+
+def refused(binary, tmp, argv, want):
+    r = subprocess.run([binary, "run", "--kvm", NO_KVM] + argv, capture_output=True,
+                       text=True, cwd=tmp, env=env(), timeout=60)
+    err = r.stderr.strip()
+    for m in SANITIZER_MARKERS:
+        check(m not in err, "%s: %s: %s" % (argv, m, err[-2000:]))
+    check(r.returncode == 2 and want in err and len(err.splitlines()) == 1,
+          "hearth run %s: exit 2 and one line naming %r (exit %d: %s)" % (
+              " ".join(argv), want, r.returncode, err))
+
+
+def case_refused(binary, tmp, a):
+    binary = os.path.abspath(binary)
+    odd = os.path.join(tmp, "odd.rom")
+    with open(odd, "wb") as f:
+        f.write(b"\0" * 100000)
+    cases = [
+        (["--firmware", SEABIOS, "--kernel", a.mbr], "--firmware and --kernel exclude each other"),
+        (["--firmware", SEABIOS, "--initrd", a.mbr], "--initrd"),
+        (["--firmware", SEABIOS, "--cmdline", "x"], "--cmdline"),
+        (["--firmware", SEABIOS, "--flat", a.mbr], "--flat"),
+        (["--firmware-vars", odd, "--kernel", a.mbr], "--firmware-vars needs --firmware"),
+        (["--smbios", "serial=x", "--kernel", a.mbr], "--smbios: the SMBIOS tables are the firmware's to build: they need --firmware"),
+        (["--firmware", tmp], "not a regular file"),
+        (["--firmware", odd], "100000 bytes: a firmware image is a multiple of 64 KiB"),
+        (["--firmware", SEABIOS, "--smbios", "bogus=1"], "want serial=, uuid= or product="),
+    ]
+    for argv, want in cases:
+        refused(binary, tmp, argv, want)
+    # The API: a boot-source naming both is the PUT's 400, in one message naming both.
+    sock = os.path.join(tmp, "api.sock")
+    p = subprocess.Popen([binary, "serve", "--api-sock", sock, "--kvm", NO_KVM],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, env=env())
+    try:
+        from run_vmclock_test import request
+        import time
+        for _ in range(500):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.01)
+        st, body = request(sock, "PUT", "/boot-source",
+                           {"firmware_path": SEABIOS, "kernel_image_path": a.mbr})
+        body = body.decode(errors="replace")
+        check(st == 400 and "firmware_path" in body and "kernel_image_path" in body,
+              "PUT /boot-source with a firmware and a kernel: 400 naming both (%s %s)" % (st, body))
+    finally:
+        p.terminate()
+        _, err = p.communicate(timeout=30)
+        for m in SANITIZER_MARKERS:
+            check(m not in err.decode(errors="replace"), "hearth serve: %s" % m)
+
+
+def need_real_mode():
+    """SeaBIOS starts in real mode at the reset vector: PVM's /dev/kvm runs no real mode
+    (tests/lab/README.md), so the case goes to the lab's L1 there."""
+    need_kvm("a firmware boot")
+    if os.path.exists("/sys/module/kvm_pvm"):
+        raise NotHere("a firmware boot needs hardware virtualization; this host's /dev/kvm "
+                      "is PVM's, which runs no real mode")
+
+
+def make_chain(d, mbr):
+    """base.qcow2 (the record at LBA 0, BASE_LINE at LBA 1) and top.qcow2 over it."""
+    os.makedirs(d, exist_ok=True)
+    raw = bytearray(1 << 20)
+    with open(mbr, "rb") as f:
+        rec = f.read()
+    check(len(rec) == 512 and rec[510:] == b"\x55\xaa", "%s: a 512-byte boot record" % mbr)
+    raw[0:512] = rec
+    line = BASE_LINE.encode() + b"\0"
+    raw[512:512 + len(line)] = line
+    with open(os.path.join(d, "base.raw"), "wb") as f:
+        f.write(raw)
+    sh("qemu-img", "convert", "-f", "raw", "-O", "qcow2", os.path.join(d, "base.raw"),
+       os.path.join(d, "base.qcow2"))
+    sh("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", "base.qcow2",
+       os.path.join(d, "top.qcow2"))
+
+
+def lines_of(out):
+    """The record's lines (what came before "MBR" is SeaBIOS's own console)."""
+    text = out.decode(errors="replace").replace("\r", "")
+    at = text.find("MBR drive=")
+    return [l for l in text[at:].split("\n") if l.strip()] if at >= 0 else []
+
+
+def same_map(hearth, qemu):
+    """Hearth's memory map is QEMU's, but for (1) how much of RAM's top SeaBIOS keeps for
+    the tables it was handed (QEMU's tables are larger): the RAM from 1 MiB and that
+    reserve end at the same address; and (2) QEMU's reservation at 1 TiB - 12 GiB, the
+    HyperTransport range it keeps on an AMD host. None, or what differs."""
+    def entries(ls):
+        return [tuple(int(x, 16) for x in l.split()[1:4]) for l in ls if l.startswith("E820 ")]
+
+    def norm(es):
+        out, i = [], 0
+        while i < len(es):
+            b, n, t = es[i]
+            if t == 1 and b == 1 << 20 and i + 1 < len(es) and es[i + 1][2] == 2 and \
+                    es[i + 1][0] == b + n:
+                out.append(("ram+reserve", b, b + n + es[i + 1][1]))
+                i += 2
+                continue
+            if not (t == 2 and b == 0xfd00000000 and n == 0x300000000):
+                out.append((t, b, n))
+            i += 1
+        return out
+    h, q = norm(entries(hearth)), norm(entries(qemu))
+    return None if h == q and h else "Hearth %s, QEMU %s" % (h, q)
+
+
+def case_seabios(binary, tmp, a):
+    need_real_mode()
+    binary = os.path.abspath(binary)
+    check(os.path.exists(SEABIOS), "%s: install the seabios package" % SEABIOS)
+    hd, qd = os.path.join(tmp, "hearth"), os.path.join(tmp, "qemu")
+    make_chain(hd, a.mbr)
+    make_chain(qd, a.mbr)
+    with open(os.path.join(hd, "base.qcow2"), "rb") as f:
+        base_sum = hashlib.sha256(f.read()).hexdigest()
+    argv = [binary, "run", "--firmware", SEABIOS, "--memory", str(MEM_MIB),
+            "--disk", "path=top.qcow2,format=qcow2,backing=base.qcow2"]
+    try:
+        r = subprocess.run(argv, cwd=hd, stdin=subprocess.DEVNULL, capture_output=True,
+                           env=env(), timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired as e:
+        check(False, "hearth run --firmware: no power-off in %d s; its output: %r" % (
+            RUN_TIMEOUT, (e.stdout or b"")[-2000:]))
+    err = r.stderr.decode(errors="replace")
+    for m in SANITIZER_MARKERS:
+        check(m not in err, "hearth run --firmware: %s: %s" % (m, err[-2000:]))
+    hl = lines_of(r.stdout)
+    print("hearth:\n  " + "\n  ".join(hl))
+    check(r.returncode == 0 and "guest powered off" in err,
+          "SeaBIOS and the record end in the ICH9's S5: exit 0, 'guest powered off' "
+          "(exit %d: %s; lines %s)" % (r.returncode, err.strip()[-1000:], hl))
+    check(hl[:1] == ["MBR drive=80"], "SeaBIOS boots the record from drive 0x80 (%s)" % hl[:1])
+    check("BASE " + BASE_LINE in hl, "INT 13h reads LBA 1 from the base through the "
+          "overlay (%s)" % hl)
+    check("WROTE" in hl and not any(l.startswith("FAIL") for l in hl),
+          "INT 13h writes LBA 2, nothing failed (%s)" % hl)
+    sh("qemu-img", "check", "-q", os.path.join(hd, "top.qcow2"))
+    sh("qemu-img", "convert", "-O", "raw", os.path.join(hd, "top.qcow2"),
+       os.path.join(hd, "top.raw"))
+    with open(os.path.join(hd, "top.raw"), "rb") as f:
+        f.seek(1024)
+        got = f.read(len(WROTE))
+    check(got == WROTE, "the overlay holds the record's write at LBA 2 (%r)" % got)
+    with open(os.path.join(hd, "base.qcow2"), "rb") as f:
+        check(hashlib.sha256(f.read()).hexdigest() == base_sum, "the base is unchanged")
+
+    qemu = shutil.which("qemu-system-x86_64")
+    check(qemu is not None, "qemu-system-x86_64: the reference q35 (package qemu-system-x86)")
+    q = subprocess.run([qemu, "-machine", "q35,accel=kvm:tcg", "-m", str(MEM_MIB), "-bios",
+                        SEABIOS, "-drive", "file=top.qcow2,if=virtio,format=qcow2",
+                        "-display", "none", "-serial", "stdio", "-monitor", "none",
+                        "-no-reboot", "-nodefaults"], cwd=qd, stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=RUN_TIMEOUT)
+    ql = lines_of(q.stdout)
+    print("QEMU q35:\n  " + "\n  ".join(ql))
+    check(q.returncode == 0 and "WROTE" in ql, "QEMU q35 boots the same chain (exit %d: %s)" % (
+        q.returncode, q.stderr.decode(errors="replace")[-500:]))
+    drop = lambda ls: [l for l in ls if not l.startswith(("E820 ", "FAIL"))]  # noqa: E731
+    check(drop(hl) == drop(ql), "the record's lines are QEMU's (Hearth %s, QEMU %s)" % (hl, ql))
+    diff = same_map(hl, ql)
+    check(diff is None, "SeaBIOS's E820 map under Hearth is QEMU q35's: %s" % diff)
+
+
+def options(ap):
+    ap.add_argument("--mbr", required=True, help="tests/guest/mbr.bin")
+
+
+CASES = {"refused": case_refused, "seabios": case_seabios}
+
+if __name__ == "__main__":
+    sys.exit(run_cases(__doc__, CASES, "hearth-firmware-", options=options))
