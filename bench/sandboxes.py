@@ -77,7 +77,7 @@ def main():
     script = (SCRIPT.replace("@SDK@", sdk).replace("@RUN@", RUN_DIR).replace("@KEY@", T.KEY)
               .replace("@HEARTH@", os.path.realpath(a.hearth)).replace("@TPL@", tpl)
               .replace("@N@", str(a.n)).replace("@M@", str(a.at_once)))
-    runs = [L.ShellRun("hostroot", "hearth", l1.MOUNT_SH, timeout=120),
+    runs = [l1.host_root_run(),
             L.CommandRun("sandboxes", "hearth", ["chroot", "/lab/root", "/bin/sh", "-c", script],
                          timeout=3600)]
     try:

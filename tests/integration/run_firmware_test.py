@@ -23,11 +23,21 @@ base, judged against QEMU's q35 booting the same image with the same file.
             the same file: the same lines, but for the two differences named in
             same_map().
 
-seabios needs a /dev/kvm that runs real mode (PVM's cannot: itest.NotHere and
-the lab's L1).
+  ovmf      /usr/share/OVMF/OVMF_CODE_4M.fd with a copy of OVMF_VARS_4M.fd (package
+            ovmf) finds no boot option on a qcow2 overlay whose base is one FAT
+            file system, starts its built-in UEFI shell, which runs startup.nsh
+            from it: a line, the base's file, a file written, `reset -s`, and
+            Hearth exits 0. The overlay checks clean and holds the file, the base
+            is unchanged, and the VM's variable store holds what OVMF wrote. (No
+            QEMU beside it: QEMU 7.2's TCG, the lab's L0, aborts when an L2 QEMU
+            runs OVMF under L1's KVM.)
+
+seabios and ovmf need a /dev/kvm that runs real mode (PVM's cannot: itest.NotHere
+and the lab's L1).
 """
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,6 +53,12 @@ MEM_MIB = 256
 BASE_LINE = "HEARTH-BASE-SECTOR-7"
 WROTE = b"HEARTH-WROTE-LBA2\0"
 RUN_TIMEOUT = 300     # a hung firmware ends the test, nothing else is timed
+OVMF_TIMEOUT = 1800   # OVMF's boot under the lab's emulation is minutes
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+# The UEFI shell's script, run from the disk's file system after its 5 s countdown.
+STARTUP_NSH = ["echo HEARTH-UEFI-SHELL", "fs0:", "type hearth.txt", "echo HEARTH-WROTE >a out.txt",
+               "reset -s"]
 
 
 def sh(*argv):
@@ -220,11 +236,74 @@ def case_seabios(binary, tmp, a):
     check(diff is None, "SeaBIOS's E820 map under Hearth is QEMU q35's: %s" % diff)
 
 
+def make_fat_chain(d):
+    """base.qcow2: a FAT file system on the whole disk (no partition table, which UEFI
+    takes as one file system) with the shell's startup.nsh and a file; top.qcow2 over it."""
+    os.makedirs(d, exist_ok=True)
+    raw = os.path.join(d, "fat.raw")
+    with open(raw, "wb") as f:
+        f.truncate(16 << 20)
+    nsh, txt = os.path.join(d, "startup.nsh"), os.path.join(d, "hearth.txt")
+    with open(nsh, "w", newline="") as f:
+        f.write("".join(l + "\r\n" for l in STARTUP_NSH))
+    with open(txt, "w", newline="") as f:
+        f.write(BASE_LINE + "\r\n")
+    sh("mformat", "-i", raw, "-v", "HEARTH", "::")
+    sh("mcopy", "-i", raw, nsh, txt, "::")
+    sh("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, os.path.join(d, "base.qcow2"))
+    sh("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", "base.qcow2",
+       os.path.join(d, "top.qcow2"))
+
+
+def case_ovmf(binary, tmp, a):
+    need_real_mode()
+    binary = os.path.abspath(binary)
+    for f in (OVMF_CODE, OVMF_VARS):
+        check(os.path.exists(f), "%s: install the ovmf package" % f)
+    make_fat_chain(tmp)
+    with open(os.path.join(tmp, "base.qcow2"), "rb") as f:
+        base_sum = hashlib.sha256(f.read()).hexdigest()
+    shutil.copyfile(OVMF_VARS, os.path.join(tmp, "vars.fd"))
+    argv = [binary, "run", "--firmware", OVMF_CODE, "--firmware-vars", "vars.fd",
+            "--memory", str(MEM_MIB), "--disk", "path=top.qcow2,format=qcow2,backing=base.qcow2"]
+    try:
+        r = subprocess.run(argv, cwd=tmp, stdin=subprocess.DEVNULL, capture_output=True,
+                           env=env(), timeout=OVMF_TIMEOUT)
+    except subprocess.TimeoutExpired as e:
+        check(False, "hearth run --firmware OVMF: no power-off in %d s; its output: %r" % (
+            OVMF_TIMEOUT, (e.stdout or b"")[-3000:]))
+    err = r.stderr.decode(errors="replace")
+    for m in SANITIZER_MARKERS:
+        check(m not in err, "hearth run --firmware OVMF: %s: %s" % (m, err[-2000:]))
+    # The shell's console is a terminal's: its colours and modes out, the text kept.
+    out = re.sub(r"\x1b\[[0-9;=?]*[A-Za-z]", "", r.stdout.decode(errors="replace"))
+    out = out.replace("\r", "")
+    tail = out[-3000:]
+    check(r.returncode == 0 and "guest powered off" in err,
+          "OVMF's shell ends with `reset -s`: exit 0, 'guest powered off' (exit %d: %s; "
+          "output %r)" % (r.returncode, err.strip()[-1000:], tail))
+    lines = [l.strip() for l in out.split("\n")]
+    check("HEARTH-UEFI-SHELL" in lines, "the UEFI shell runs startup.nsh from the disk's "
+          "file system (%r)" % tail)
+    check(BASE_LINE in lines, "the shell reads the base's file through the overlay (%r)" % tail)
+    sh("qemu-img", "check", "-q", os.path.join(tmp, "top.qcow2"))
+    sh("qemu-img", "convert", "-O", "raw", os.path.join(tmp, "top.qcow2"),
+       os.path.join(tmp, "top.raw"))
+    got = subprocess.run(["mcopy", "-i", os.path.join(tmp, "top.raw"), "::out.txt", "-"],
+                         capture_output=True).stdout
+    check(got == b"HEARTH-WROTE\r\n", "the overlay holds the file the shell wrote (%r)" % got)
+    with open(os.path.join(tmp, "base.qcow2"), "rb") as f:
+        check(hashlib.sha256(f.read()).hexdigest() == base_sum, "the base is unchanged")
+    with open(os.path.join(tmp, "vars.fd"), "rb") as f, open(OVMF_VARS, "rb") as g:
+        check(f.read() != g.read(), "the boot options OVMF wrote are in the VM's variable "
+              "store, vars.fd (it still equals %s)" % OVMF_VARS)
+
+
 def options(ap):
     ap.add_argument("--mbr", required=True, help="tests/guest/mbr.bin")
 
 
-CASES = {"refused": case_refused, "seabios": case_seabios}
+CASES = {"refused": case_refused, "seabios": case_seabios, "ovmf": case_ovmf}
 
 if __name__ == "__main__":
     sys.exit(run_cases(__doc__, CASES, "hearth-firmware-", options=options))

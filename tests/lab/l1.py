@@ -218,6 +218,15 @@ echo "LAB hostroot=ok"
 """
 
 
+def host_root_run():
+    """The plan's first step for a test that runs in the host's root (MOUNT_SH): a setup
+    step, which a retried boot runs again before the steps left (lab.run_plan)."""
+    from lab_plan import ShellRun
+    r = ShellRun("hostroot", "hearth", MOUNT_SH, timeout=120)
+    r.setup = True
+    return r
+
+
 # ------------------------------------------------------------- records
 
 def classify_boot(lines, failure):

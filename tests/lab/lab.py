@@ -424,8 +424,9 @@ class Lab:
         """Boots one L1 that performs all runs.  A lab failure (L1 panic,
         silence, timeout) is retried `retries` times, by an L1 that performs
         only the runs the failed boot did not end (each run is its own L2
-        boot and needs nothing from another); the runs it did end keep their
-        results.  The L1 limits are only against hangs: every L2 run has its
+        boot and needs nothing from another), and the setup steps again (a
+        Run's setup: L1's mount of the host root, which the steps after it
+        use); the runs it did end keep their results.  The L1 limits are only against hangs: every L2 run has its
         own timeout inside L1.  binaries and files ({path in L1: path here})
         go into L1's image.  Two retries by default: a retry costs only what
         is left, and a wedge may come twice in a row (CI, 2026-11-26)."""
@@ -437,7 +438,11 @@ class Lab:
             return image, limit, len(todo), {r.name: r.timeout for r in todo}
 
         def resume(ended):
-            return boot_of([r for r in runs if r.name not in ended])
+            # Nothing left but setup steps: nothing to boot again for.
+            if all(r.name in ended for r in runs if not getattr(r, "setup", False)):
+                return boot_of([])
+            return boot_of([r for r in runs
+                            if r.name not in ended or getattr(r, "setup", False)])
 
         image, limit, planned, limits = boot_of(runs)
         self.l1_extra = l1_extra

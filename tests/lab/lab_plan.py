@@ -117,6 +117,8 @@ class Run:
         self.cmdline, self.timeout, self.initrd = cmdline, timeout, initrd
         self.rss, self.extra_args = rss, list(extra_args)
         self.kernel, self.machine = kernel or L1_KERNEL, machine
+        # A step the later ones need (l1.MOUNT_SH's host root): a retried boot runs it again.
+        self.setup = False
 
     def argv(self, l1_initrd_path):
         subst = dict(bin=L1_BIN, kernel=self.kernel, initrd=l1_initrd_path,

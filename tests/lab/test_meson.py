@@ -70,7 +70,7 @@ def covered_by(wanted, cache, build_dir, name):
 def plan(wanted):
     """The runs: L1's mount of the host's root, then one per (dir, test) that no other's
     run covers. Returns (runs, steps): steps (dir, name, run name, covering (dir, name))."""
-    runs = [L.ShellRun("hostroot", "hearth", l1.MOUNT_SH, timeout=120)]
+    runs = [l1.host_root_run()]
     steps, cache = [], {}
     for build_dir, name in wanted:
         tests = cache.setdefault(build_dir, introspect(build_dir))
