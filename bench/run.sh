@@ -46,6 +46,9 @@
 #                                                         clones on the host, against N
 #                                                         hearth restore; PUT /reset against
 #                                                         MiB dirtied (bench/fork.py)
+#   bench/run.sh --firmware [-n N]                        SeaBIOS to Debian's login: in L1,
+#                                                         Hearth against QEMU q35: time to the
+#                                                         kernel, to login:, exits (bench/firmware.py)
 #   bench/run.sh --sandboxes [-n N] [--at-once M]         E2B's SDK on `hearth sandboxes` in L1:
 #                                                         create to first command, idle memory,
 #                                                         against a bare PUT /fork (bench/sandboxes.py)
@@ -94,6 +97,10 @@ fi
 if [ "${1:-}" = --vfio ]; then
   shift
   exec python3 bench/vfio.py "$@"
+fi
+if [ "${1:-}" = --firmware ]; then
+  shift
+  exec python3 bench/firmware.py "$@"
 fi
 if [ "${1:-}" = --sandboxes ]; then
   shift
