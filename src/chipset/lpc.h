@@ -16,7 +16,9 @@
  *
  * The PM block, 128 ports at PMBASE while ACPI_EN is set (hw/acpi/ich9.c):
  *   +0x00 PM1_STS (write 1 to clear; TMR_STS set as the timer's bit 23
- *         turns over, found when read), +0x02 PM1_EN, +0x04 PM1_CNT
+ *         turns over, found when the block is read or written, and its
+ *         SCI with it: no timer runs for TMR_EN, which Linux and both
+ *         firmwares leave clear), +0x02 PM1_EN, +0x04 PM1_CNT
  *         (SCI_EN; SLP_TYP 0 or 2 with SLP_EN powers off, as QEMU's S5
  *         and S4; other sleep types are logged and ignored),
  *   +0x08 PM_TMR: the ACPI PM timer, 24 bits at 3.579545 MHz, read-only,

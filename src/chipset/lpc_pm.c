@@ -175,6 +175,9 @@ static void pm_read(void *opaque, uint64_t offset, uint8_t *data, unsigned int l
 	on = pm_decodes(l);
 	for (unsigned int i = 0; i < len; i++)
 		data[i] = on ? pm_read_byte(l, (unsigned int)offset + i) : 0xff;
+	/* A read may find TMR_STS newly set: the SCI follows what the guest was shown. */
+	if (on)
+		lpc_update_sci(l);
 	pthread_mutex_unlock(&l->lock);
 }
 
