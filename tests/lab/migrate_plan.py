@@ -107,12 +107,16 @@ receiving() { # SOCK: until the destination receives (up to 60 s)
 }
 joined() { # A B: both counters over A's output then B's, as one stream
   # The kernel's console line (a move's "crng reseeded") can land inside one of the
-  # shell's: printk writes between two chunks of the tty's. Cut it out, the line whole again.
-  cat "$1" "$2" | tr -d '\r' | perl -0pe 's/(?<=[^\n])\[ *\d+\.\d+\] [^\n]*\n//g' | awk '
-    /^LAB disk [0-9]+$/ { n = $3; if (pd != "" && n != pd + 1) { bad++; at = at " " pd "->" n }
-                          if (fd == "") fd = n; pd = n; c++ }
-    /^LAB gen [0-9]+ / { g = $3; if (pg != "" && g != pg + 1) { gbad++; gat = gat " " pg "->" g }
-                         if (fg == "") fg = g; pg = g; gc++ }
+  # shell's: printk writes between two chunks of the tty's. Cut it out, the line whole
+  # again: the text before it, then the next line. (L1's busybox awk: no perl there.)
+  cat "$1" "$2" | tr -d '\r' | awk '
+    { l = $0; if (pend != "") { l = pend l; pend = "" }
+      if (match(l, /\[ *[0-9]+\.[0-9]+\] /) && RSTART > 1) { pend = substr(l, 1, RSTART - 1); next }
+      split(l, w, " ") }
+    l ~ /^LAB disk [0-9]+$/ { n = w[3]; if (pd != "" && n != pd + 1) { bad++; at = at " " pd "->" n }
+                              if (fd == "") fd = n; pd = n; c++ }
+    l ~ /^LAB gen [0-9]+ / { g = w[3]; if (pg != "" && g != pg + 1) { gbad++; gat = gat " " pg "->" g }
+                             if (fg == "") fg = g; pg = g; gc++ }
     END { printf "disk=%s..%s n=%d bad=%d gen=%s..%s n=%d bad=%d", fd, pd, c, bad + 0, fg, pg, gc, gbad + 0
           if (at gat != "") printf " (at%s%s)", at, gat }'
 }

@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
 
-RUN_TIMEOUT = 420
+RUN_TIMEOUT = 660
 CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.vfio=1"
 NVME_IMAGE = os.path.join(L.LAB_DIR, "vfio-nvme.img")
 NVME_SERIAL = "hearthvfio"
@@ -64,6 +64,8 @@ echo "LAB vf l1mark=$(dd if=/dev/nvme0n1 bs=512 skip=8 count=1 2>/dev/null | tr 
 nv=$(for p in /sys/bus/pci/devices/*; do [ "$(cat $p/class)" = 0x010802 ] && echo $p; done)
 echo "LAB vf msix=$(cat $nv/msi_irqs/* 2>/dev/null | grep -c '^msix$') of $(ls $nv/msi_irqs 2>/dev/null | wc -l)"
 mkdir -p /mnt
+# A stall past 150 s says what the kernel's nvme driver said (the console is quiet: dmesg -n 1).
+(sleep 150; echo "LAB vf stall $(dmesg | grep -i nvme | tail -n 4 | tr '\n' ' ')") & watch=$!
 if mke2fs -q /dev/nvme0n1 >/tmp/mkfs.log 2>&1 && mount -t ext2 /dev/nvme0n1 /mnt; then
   echo l2-file-on-ext2 >/mnt/f; umount /mnt
   mount -t ext2 /dev/nvme0n1 /mnt && echo "LAB vf ext2=$(cat /mnt/f)"; umount /mnt
@@ -77,6 +79,7 @@ dd if=/dev/nvme0n1 of=/tmp/r2 bs=1M skip=32 count=8 2>/dev/null
 if cmp -s /tmp/r /tmp/r2; then echo "LAB vf data=ok"; else echo "LAB vf data=differs"; fi
 printf '@L2_MARK@' | dd of=/dev/nvme0n1 bs=512 seek=16 conv=notrunc,fsync 2>/dev/null
 echo "LAB vf irqs=$(awk '/nvme[0-9]q/ {for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; else break} END {print s + 0}' /proc/interrupts)"
+kill $watch 2>/dev/null
 echo "LAB vf done"
 # L1 checks the API, then ends Hearth.
 sleep 600
@@ -107,7 +110,7 @@ cat >/tmp/vf.json <<JSON
 JSON
 $H serve --api-sock $S --config-file /tmp/vf.json --metrics-path /tmp/vf.metrics \
   --snapshot-dir /tmp/vfs </dev/null >/tmp/vf-g.out 2>/tmp/vf-h.err & hp=$!
-waitfor '^LAB vf done' /tmp/vf-g.out 2400 && echo "VF guest_done=yes"
+waitfor '^LAB vf done' /tmp/vf-g.out 4800 && echo "VF guest_done=yes"
 echo "VF flush=$(api PUT /actions '{"action_type": "FlushMetrics"}')"
 m=$(tail -n 1 /tmp/vf.metrics | tr -d ' \n' | grep -o '"vfio_nvme0":{[^}]*}')
 for k in bar_accesses_trapped msix_accesses bars_mapped failures; do
