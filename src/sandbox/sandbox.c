@@ -137,10 +137,9 @@ void sandbox_allow_pci_hotplug(void)
 	allow_extension(&pci_hotplug, THREAD_IO);
 }
 
-void sandbox_allow_vfio(void)
+/* An extension both the vCPU and io threads gain from: the io thread's program is made again too. */
+static void io_program_again(void)
 {
-	allow_extension(&vfio, THREAD_VCPU);
-	/* The flag is set: the io thread's program is made again too. */
 	pthread_mutex_lock(&build_lock);
 	if (built[THREAD_IO] == 1)
 		free(progs[THREAD_IO].filter);
@@ -149,16 +148,16 @@ void sandbox_allow_vfio(void)
 	pthread_mutex_unlock(&build_lock);
 }
 
+void sandbox_allow_vfio(void)
+{
+	allow_extension(&vfio, THREAD_VCPU);
+	io_program_again();
+}
+
 void sandbox_allow_firmware(void)
 {
 	allow_extension(&firmware, THREAD_VCPU);
-	/* Both threads gain from it: the io thread's program is made again too. */
-	pthread_mutex_lock(&build_lock);
-	if (built[THREAD_IO] == 1)
-		free(progs[THREAD_IO].filter);
-	progs[THREAD_IO] = (struct sock_fprog){ 0 };
-	built[THREAD_IO] = 0;
-	pthread_mutex_unlock(&build_lock);
+	io_program_again();
 }
 
 void sandbox_allow_qcow2(void)
