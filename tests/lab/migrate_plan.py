@@ -105,22 +105,30 @@ receiving() { # SOCK: until the destination receives (up to 60 s)
     n=$((n+1)); [ $n -gt 3000 ] && break; sleep 0.02
   done
 }
-joined() { # A B: both counters over A's output then B's, as one stream
+unspliced() { # stdin: the guest's lines, each made whole again
   # The kernel's console line (a move's "crng reseeded") can land inside one of the
   # shell's: printk writes between two chunks of the tty's. Cut it out, the line whole
   # again: the text before it, then the next line. (L1's busybox awk: no perl there.)
-  cat "$1" "$2" | tr -d '\r' | awk '
+  tr -d '\r' | awk '
     { l = $0; if (pend != "") { l = pend l; pend = "" }
       if (match(l, /\[ *[0-9]+\.[0-9]+\] /) && RSTART > 1) { pend = substr(l, 1, RSTART - 1); next }
-      split(l, w, " ") }
-    l ~ /^LAB disk [0-9]+$/ { n = w[3]; if (pd != "" && n != pd + 1) { bad++; at = at " " pd "->" n }
-                              if (fd == "") fd = n; pd = n; c++ }
-    l ~ /^LAB gen [0-9]+ / { g = w[3]; if (pg != "" && g != pg + 1) { gbad++; gat = gat " " pg "->" g }
-                             if (fg == "") fg = g; pg = g; gc++ }
+      print l }'
+}
+joined() { # A B: both counters over A's output then B's, as one stream
+  cat "$1" "$2" | unspliced | awk '
+    /^LAB disk [0-9]+$/ { n = $3; if (pd != "" && n != pd + 1) { bad++; at = at " " pd "->" n }
+                          if (fd == "") fd = n; pd = n; c++ }
+    /^LAB gen [0-9]+ / { g = $3; if (pg != "" && g != pg + 1) { gbad++; gat = gat " " pg "->" g }
+                         if (fg == "") fg = g; pg = g; gc++ }
     END { printf "disk=%s..%s n=%d bad=%d gen=%s..%s n=%d bad=%d", fd, pd, c, bad + 0, fg, pg, gc, gbad + 0
           if (at gat != "") printf " (at%s%s)", at, gat }'
 }
-lastgen() { wholelines "$1" | grep '^LAB gen ' | tail -n 1; }
+# The last whole gen line (the one before it where a kernel line broke the last), and
+# the raw last one, so a check that reads none says what the guest wrote.
+lastgen() {
+  wholelines "$1" | unspliced | grep -E '^LAB gen [0-9]+ id=[0-9a-f]{32} forks=[0-9]+$' | tail -n 1
+}
+rawgen() { wholelines "$1" | grep -a 'LAB gen ' | tail -n 1 | sed 's/[^ -~]//g'; }
 moved() { # N SRC_SOCK: the checks of one move to N
   echo "MG src$1=$(finish $2)"
   api /tmp/md$1.sock GET /migrate >/dev/null; echo "MG dst$1=$(tr -d '\n' </tmp/resp)"
@@ -128,6 +136,7 @@ moved() { # N SRC_SOCK: the checks of one move to N
   if ping -c 3 -W 3 192.168.77.2 >/tmp/ping.out 2>&1; then echo "MG ping$1=ok"
   else echo "MG ping$1=fail $(tr '\n' ' ' </tmp/ping.out)"; fi
   echo "MG gen$1=$(lastgen /tmp/m$1.out)"
+  echo "MG rawgen$1=$(rawgen /tmp/m$1.out)"
 }
 
 mkdir -p /tmp/mig
@@ -142,6 +151,7 @@ waitsock /tmp/ms0.sock
 waitfor '^LAB disk 20$' /tmp/m0.out 3000 && echo "MG counting=yes"
 ping -c 2 -W 3 192.168.77.2 >/dev/null 2>&1 && echo "MG ping0=ok"
 echo "MG gen0=$(lastgen /tmp/m0.out)"
+echo "MG rawgen0=$(rawgen /tmp/m0.out)"
 
 # 1. idle: m0 -> m1
 dest 1
@@ -313,7 +323,8 @@ def checks(r):
         yield gens[n] is not None and prev is not None and gens[n][2] == prev[2] + 1 and \
             gens[n][1] != prev[1] and len(gens[n][1]) == 32, \
             "move %d (%s): VMGenID tells the guest, which reseeds once: a new generation " \
-            "(%s after %s)" % (n, what, gens[n], prev)
+            "(%s after %s; the last lines as written: %r, %r)" % (
+                n, what, gens[n], prev, a.get("rawgen%d" % n), a.get("rawgen%d" % before))
     yield st("resume0") == "400" and "migrated" in a.get("resume0", ""), \
         "the first source refuses to run the VM again (%s)" % a.get("resume0")
     yield a.get("dirtier") == "on", "the guest's dirtier ran during move 2"
