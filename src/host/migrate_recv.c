@@ -315,7 +315,8 @@ static int copy_load(struct host_mig *m, const struct snap_load_req *in, struct 
 	for (unsigned int i = 0; i < l->n_pmem_overrides; i++)
 		ok = ok && keep(m, &l->pmem_overrides[i].id) &&
 		     keep(m, &l->pmem_overrides[i].path_on_host);
-	ok = ok && keep(m, &l->vsock_uds_path);
+	ok = ok && keep(m, &l->vsock_uds_path) && keep(m, &l->firmware_path) &&
+	     keep(m, &l->firmware_vars_path);
 	return ok ? 0 : err_set(err, false, -ENOMEM, "migrate/incoming: too many overrides "
 				"or out of memory");
 }

@@ -422,6 +422,11 @@ int snap_config_restore(struct vm_config *c, const void *in, size_t len, struct 
 	ret = user_standins(vm, json_object_get(h, "nets"), err);
 	if (ret)
 		goto out;
+	/*
+	 * The transport before the vm part: its checks ask a firmware boot for
+	 * PCI (restore_ports reads the same key again, with the other ports).
+	 */
+	c->pci = json_is_true(json_object_get(h, "pci"));
 	store = c->mmds_store;
 	c->mmds_store = NULL;
 	ret = config_json_full(c, vm, err);

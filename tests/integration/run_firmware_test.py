@@ -48,6 +48,7 @@ seabios, debian and ovmf need a /dev/kvm that runs real mode (PVM's cannot: ites
 and the lab's L1).
 """
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -56,10 +57,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import (SANITIZER_MARKERS, NotHere, check, need_kvm, run_cases,  # noqa: E402
-                   sanitizer_env as env)
+from itest import SANITIZER_MARKERS, check, run_cases, sanitizer_env as env  # noqa: E402
+from firmware_common import SEABIOS, need_real_mode, sh  # noqa: E402
+from firmware_debian import case_debian  # noqa: E402
 
-SEABIOS = "/usr/share/seabios/bios-256k.bin"
 NO_KVM = "/nonexistent/hearth-test/kvm"
 MEM_MIB = 256
 BASE_LINE = "HEARTH-BASE-SECTOR-7"
@@ -68,33 +69,9 @@ RUN_TIMEOUT = 300     # a hung firmware ends the test, nothing else is timed
 OVMF_TIMEOUT = 1800   # OVMF's boot under the lab's emulation is minutes
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEBIAN_HOST = "hearth-fw"
-DEBIAN_TIMEOUT = 1800  # a hung boot ends the test; nothing is timed
-CS = "/sys/devices/system/clocksource/clocksource0"
-DEBIAN_CHECKS = [
-    ("hostname", "hostname"),
-    ("datasource", "sudo cat /run/cloud-init/result.json | tr -d '\\n '"),
-    ("user", "id -un"),
-    ("sudo", "sudo -n true && echo sudo-ok"),
-    ("booted_by", "[ -d /sys/firmware/efi ] && echo uefi || echo bios"),
-    ("root", "findmnt -no SOURCE /; basename $(readlink /sys/block/vda/device/driver)"),
-    ("clocksources", "cat %s/available_clocksource" % CS),
-    ("clocksource", "echo hpet | sudo tee %s/current_clocksource >/dev/null; cat "
-                    "%s/current_clocksource" % (CS, CS)),
-    ("hpet_ticks", "a=$(cut -d' ' -f1 /proc/uptime | tr -d .); sleep 2; "
-                   "b=$(cut -d' ' -f1 /proc/uptime | tr -d .); echo $a $b"),
-    ("hpet_event", "sudo grep -m1 -i 'Clock Event Device: hpet' /proc/timer_list || true"),
-]
 # The UEFI shell's script, run from the disk's file system after its 5 s countdown.
 STARTUP_NSH = ["echo HEARTH-UEFI-SHELL", "fs0:", "type hearth.txt", "echo HEARTH-WROTE >a out.txt",
                "reset -s"]
-
-
-def sh(*argv):
-    r = subprocess.run(argv, capture_output=True, text=True)
-    check(r.returncode == 0, "%s: exit %d: %s" % (" ".join(argv), r.returncode, r.stderr))
-    return r.stdout
 
 
 def refused(binary, tmp, argv, want):
@@ -148,15 +125,6 @@ def case_refused(binary, tmp, a):
         _, err = p.communicate(timeout=30)
         for m in SANITIZER_MARKERS:
             check(m not in err.decode(errors="replace"), "hearth serve: %s" % m)
-
-
-def need_real_mode():
-    """SeaBIOS starts in real mode at the reset vector: PVM's /dev/kvm runs no real mode
-    (tests/lab/README.md), so the case goes to the lab's L1 there."""
-    need_kvm("a firmware boot")
-    if os.path.exists("/sys/module/kvm_pvm"):
-        raise NotHere("a firmware boot needs hardware virtualization; this host's /dev/kvm "
-                      "is PVM's, which runs no real mode")
 
 
 def make_chain(d, mbr):
@@ -352,112 +320,6 @@ def case_ovmf(binary, tmp, a):
     with open(os.path.join(tmp, "vars.fd"), "rb") as f, open(OVMF_VARS, "rb") as g:
         check(f.read() != g.read(), "the boot options OVMF wrote are in the VM's variable "
               "store, vars.fd (it still equals %s)" % OVMF_VARS)
-
-
-def debian_image():
-    """scripts/debian_image.sh's image: found in its cache (scripts/test.sh builds it on the
-    host before the lab, whose L1 cannot), or built here."""
-    script = os.path.join(REPO, "scripts", "debian_image.sh")
-    path = sh("bash", script, "--path").strip()
-    if not os.path.exists(path):
-        r = subprocess.run(["bash", script], capture_output=True, text=True)
-        check(r.returncode == 0, "%s: not built, and building it here failed (the lab's L1 "
-              "cannot: scripts/test.sh builds it on the host first): %s" % (
-                  path, r.stderr[-1500:]))
-        path = r.stdout.strip()
-    return path
-
-
-def debian_configure(sock, top, image, IC):
-    """`hearth serve`'s VM through the API: SeaBIOS, the SMBIOS serial pointing cloud-init
-    at the MMDS, the qcow2 overlay on the raw image, a user-mode NIC the MMDS answers on,
-    the seed's documents in the MMDS; then InstanceStart."""
-    from run_vmclock_test import request
-    import time
-    for _ in range(1000):
-        if os.path.exists(sock):
-            break
-        time.sleep(0.02)
-    store = {"latest": IC.seed_documents(hostname=DEBIAN_HOST)}
-    for method, path, body in [
-            ("PUT", "/boot-source", {"firmware_path": SEABIOS,
-                                     "smbios": {"serial": IC.SMBIOS_SERIAL_MMDS}}),
-            ("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 768}),
-            ("PUT", "/drives/disk", {"drive_id": "disk", "path_on_host": top,
-                                     "is_root_device": False, "is_read_only": False,
-                                     "format": "qcow2", "backing_files": [image]}),
-            ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "backend": "user"}),
-            ("PUT", "/mmds/config", {"network_interfaces": ["eth0"], "version": "V1"}),
-            ("PUT", "/mmds", store),
-            ("PUT", "/actions", {"action_type": "InstanceStart"})]:
-        st, out = request(sock, method, path, body)
-        check(st == 204, "%s %s: 204 (%s %s)" % (method, path, st, out[:500]))
-
-
-def case_debian(binary, tmp, a):
-    need_real_mode()
-    binary = os.path.abspath(binary)
-    sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
-    import image_check as IC
-    image = debian_image()
-    mtime = os.stat(image).st_mtime
-    top = os.path.join(tmp, "top.qcow2")
-    sh("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", image, top)
-    sock = os.path.join(tmp, "api.sock")
-    argv = [binary, "serve", "--api-sock", sock, "--enable-pci"]
-    vm = IC.VmProcess(argv, os.path.join(tmp, "serial.log"), env=env())
-    con = vm.console
-    res = {}
-    try:
-        debian_configure(sock, top, image, IC)
-        con.watch(IC.MILESTONES)
-        res["prompt"] = con.wait_login(timeout=DEBIAN_TIMEOUT)
-        con.login(IC.TEST_USER, IC.TEST_PASSWORD, timeout=DEBIAN_TIMEOUT)
-        res["cloud-init"] = con.wait_cloud_init(timeout=DEBIAN_TIMEOUT)
-        for k, cmd in DEBIAN_CHECKS:
-            rc, out = con.run(cmd, timeout=DEBIAN_TIMEOUT)
-            res[k] = " | ".join(l.strip() for l in out.splitlines() if l.strip())
-        con.send("sudo poweroff\r")
-        rc = vm.wait(timeout=DEBIAN_TIMEOUT)
-    except (IC.ConsoleError, subprocess.TimeoutExpired) as e:
-        vm.stop()
-        check(False, "SeaBIOS, GRUB, Debian: %s (so far %s, milestones %s; console %r)" % (
-            e, res, con.seen, con.tail(3000)))
-    finally:
-        vm.stop()
-    print("Debian under SeaBIOS: milestones %s" % con.seen)
-    for k, v in res.items():
-        print("  %s: %s" % (k, v))
-    log = open(os.path.join(tmp, "serial.log"), "rb").read().decode(errors="replace")
-    for m in SANITIZER_MARKERS:
-        check(m not in log, "hearth: %s" % m)
-    check(rc == 0 and "guest powered off" in log, "`sudo poweroff` ends Hearth with exit 0 "
-          "through ACPI's S5 (exit %s)" % rc)
-    check("nocloud" in res.get("datasource", "").lower() and
-          IC.MMDS_URL in res.get("datasource", ""), "cloud-init's datasource is the MMDS, "
-          "named by the SMBIOS serial (%s)" % res.get("datasource"))
-    check(res.get("prompt") == DEBIAN_HOST and res.get("hostname", "").endswith(DEBIAN_HOST),
-          "cloud-init took the MMDS's hostname (prompt %s, hostname %s)" % (
-              res.get("prompt"), res.get("hostname")))
-    check(res.get("user", "").startswith(IC.TEST_USER) and "sudo-ok" in res.get("sudo", ""),
-          "cloud-init made the MMDS's user, with sudo (%s; %s)" % (res.get("user"),
-                                                                  res.get("sudo")))
-    check("done" in res.get("cloud-init", ""), "cloud-init ran to done (%s)" % res.get(
-        "cloud-init"))
-    check(res.get("booted_by") == "bios" and "/dev/vda1" in res.get("root", "") and
-          "virtio_blk" in res.get("root", ""), "booted by the BIOS, its root on virtio-blk's "
-          "vda1 (%s; %s)" % (res.get("booted_by"), res.get("root")))
-    check("hpet" in res.get("clocksources", "").split(" | ")[0].split() and
-          res.get("clocksource", "").split(" | ")[-1] == "hpet", "Linux lists the HPET as a clocksource and takes "
-          "it when told to (%s; now %s)" % (res.get("clocksources"), res.get("clocksource")))
-    ticks = res.get("hpet_ticks", "").split()
-    check(len(ticks) == 2 and ticks[0].isdigit() and ticks[1].isdigit() and
-          int(ticks[1]) > int(ticks[0]), "time goes on on the HPET: CLOCK_MONOTONIC read "
-          "through it advances across a sleep (%s)" % res.get("hpet_ticks"))
-    check(res.get("hpet_event", "") != "", "the HPET is a clock event device: its "
-          "comparators interrupt (/proc/timer_list: %s)" % res.get("hpet_event"))
-    sh("qemu-img", "check", "-q", top)
-    check(os.stat(image).st_mtime == mtime, "the raw base is not written")
 
 
 def options(ap):
