@@ -29,20 +29,6 @@ static int flat_why(const struct vm_config *cfg, char *buf, size_t len)
 					    "irqchip and PIT, which a restore expects") : 0;
 }
 
-/*
- * A firmware VM's snapshot, restore and migration are proven in a guest
- * (the lab's Debian under SeaBIOS: tests/integration/firmware_debian.py);
- * its fork is not yet (each clone would need its own variable store), so
- * none is made: a clone that did not match what the guest had would
- * corrupt it.
- */
-static int firmware_why(const struct vm_config *cfg, char *buf, size_t len)
-{
-	return cfg->firmware.path ? snprintf(buf, len, "firmware boot '%.100s': a firmware VM's "
-					     "fork is not supported yet (its snapshot and "
-					     "migration are)", cfg->firmware.path) : 0;
-}
-
 static int vhost_user_blk_why(const struct vm_config *cfg, char *buf, size_t len)
 {
 	for (unsigned int i = 0; i < cfg->ndrives; i++)
@@ -89,7 +75,6 @@ static int vhost_net_why(const struct vm_config *cfg, char *buf, size_t len)
 static const struct refusal_row rows[] = {
 	{ ALL, false, vfio_why },
 	{ ALL, false, flat_why },
-	{ OP(VM_OP_FORK), false, firmware_why },
 	{ ALL, true, vhost_user_blk_why },
 	{ ALL, true, fs_why },
 	{ OP(VM_OP_MIGRATE), false, hotplug_why },

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import sys
 import time
 
@@ -78,7 +79,8 @@ def answer(out):
     """A command's output lines, joined: the kernel's console lines printed among them
     ("[  241.28] hrtimer: interrupt took ...") left out."""
     return " | ".join(l.strip() for l in out.splitlines()
-                      if l.strip() and not re.match(r"^\[ *\d+\.\d+\] ", l.strip()))
+                      if l.strip() and not re.match(r"^(\[ *\d+\.\d+\] |TICK \d+$)",
+                                                    l.strip()))
 
 
 def case_debian(binary, tmp, a):
@@ -91,8 +93,10 @@ def case_debian(binary, tmp, a):
     sock = os.path.join(tmp, "api.sock")
     mig = os.path.join(tmp, "mig")
     os.makedirs(mig)
+    # The clones' directory beside the image, whose base it links (one file system).
+    fd = tempfile.mkdtemp(prefix="fork-", dir=os.path.dirname(image))
     argv = [binary, "serve", "--api-sock", sock, "--enable-pci", "--snapshot-dir", tmp,
-            "--migrate-dir", mig]
+            "--migrate-dir", mig, "--fork-dir", fd]
     vm = IC.VmProcess(argv, os.path.join(tmp, "serial.log"), env=env())
     con = boot_con = vm.console
     res = {}
@@ -108,6 +112,7 @@ def case_debian(binary, tmp, a):
         snap = debian_snapshot(sock, tmp, top)
         rc, out = con.run("echo after-$((6*7))", timeout=DEBIAN_TIMEOUT)
         res["after_snapshot"] = out.strip()
+        debian_fork(sock, fd, top, image, con, res)
         vm = debian_migrate(binary, tmp, sock, top, image, vm, res)
         con = vm.console
         con.send("sudo poweroff\r")
@@ -118,6 +123,7 @@ def case_debian(binary, tmp, a):
             e, res, con.seen, con.tail(3000)))
     finally:
         vm.stop()
+        shutil.rmtree(fd, ignore_errors=True)
     print("Debian under SeaBIOS: milestones %s" % boot_con.seen)
     for k, v in res.items():
         print("  %s: %s" % (k, v))
@@ -127,6 +133,13 @@ def case_debian(binary, tmp, a):
             check(m not in log, "hearth (%s): %s" % (name, m))
     check(rc == 0 and "guest powered off" in log, "`sudo poweroff` ends the destination's "
           "Hearth with exit 0 through ACPI's S5 (exit %s)" % rc)
+    for i in range(2):
+        t = res.get("clone%d" % i, [])
+        check(len(t) >= 3 and t == sorted(set(t)) and t[0] > res.get("ticker_at", 1 << 30),
+              "fork: clone %d, on its own overlay, runs on from the fork point: its ticker "
+              "counts on past the template's %s (%s)" % (i, res.get("ticker_at"), t))
+    check(res.get("template_after_fork") == "forked-42", "the template runs on after the "
+          "fork (%s)" % res.get("template_after_fork"))
     check(res.get("moved") == "moved-42" and res.get("moved_clocksource") == "hpet" and
           res.get("moved_disk") == "moved", "the moved guest's shell answers at the "
           "destination, on the HPET, writing its disk (%s; %s; %s)" % (
@@ -175,6 +188,52 @@ def debian_snapshot(sock, tmp, top):
     st, out = request(sock, "PATCH", "/vm", {"state": "Resumed"})
     check(st == 204, "PATCH /vm Resumed: 204 (%s %s)" % (st, out[:300]))
     return snap
+
+
+def debian_fork(sock, fd, top, image, con, res):
+    """A ticker started in the guest, the template paused and its overlay copied once per
+    clone, two clones forked (the firmware, each overlay and the base named beneath
+    --fork-dir, a user-mode NIC each): each clone's ticker counts on in its serial output.
+    The clones are killed, the template's ticker stopped, and its shell answers."""
+    rc, out = con.run("(i=0; while [ $i -lt 900 ]; do echo TICK $i; i=$((i+1)); sleep 1; "
+                      "done) & t=$!", timeout=DEBIAN_TIMEOUT)
+    time.sleep(3)
+    st, out = request(sock, "PATCH", "/vm", {"state": "Paused"})
+    check(st == 204, "PATCH /vm Paused before the fork: 204 (%s %s)" % (st, out[:300]))
+    con.poll()   # all the paused template wrote
+    seen = [int(m) for m in re.findall(r"^TICK (\d+)$", con.text, re.M)]
+    res["ticker_at"] = max(seen) if seen else None
+    shutil.copyfile(SEABIOS, os.path.join(fd, "bios.bin"))
+    os.link(image, os.path.join(fd, "base.raw"))
+    for i in range(2):
+        shutil.copyfile(top, os.path.join(fd, "c%d.qcow2" % i))
+    st, out = request(sock, "PUT", "/fork", {
+        "count": 2, "template": "Resumed",
+        "clone": {"api_sock": "c{i}.sock", "serial_out": "c{i}.out",
+                  "firmware_override": {"firmware_path": "bios.bin"},
+                  "drive_overrides": [{"drive_id": "disk", "path_on_host": "c{i}.qcow2",
+                                       "is_read_only": False, "backing_files": ["base.raw"]}],
+                  "network_overrides": [{"iface_id": "eth0", "backend": "user"}]}})
+    check(st == 200, "PUT /fork of the firmware VM: 200 (%s %s)" % (st, out[:500]))
+    pids = [c["pid"] for c in json.loads(out)["clones"]]
+    try:
+        for i in range(2):
+            path = os.path.join(fd, "c%d.out" % i)
+            for _ in range(3000):
+                with open(path, "rb") as f:
+                    t = [int(m) for m in re.findall(rb"^TICK (\d+)\r?$", f.read(), re.M)]
+                if len(t) >= 3:
+                    break
+                time.sleep(0.1)
+            res["clone%d" % i] = t
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+    rc, out = con.run("kill $t; echo forked-$((6*7))", timeout=DEBIAN_TIMEOUT)
+    res["template_after_fork"] = answer(out).split(" | ")[-1]
 
 
 def debian_migrate(binary, tmp, sock, top, image, src, res):

@@ -2,8 +2,7 @@
  * A firmware boot in the model (vmm/config_firmware.c) and on hearth
  * run's command line (cli/run_firmware.c): each rule refuses with one
  * line naming the field or flag, the model left as it was; and the one
- * refusal (vmm/refusal.c) turns a firmware VM's fork away up front,
- * naming the image. Its snapshot's config record restores as a
+ * refusal (vmm/refusal.c) has no word against a firmware VM. Its snapshot's config record restores as a
  * PCI firmware VM whose image (and store) come from the request only.
  */
 #include <errno.h>
@@ -98,23 +97,19 @@ static void test_cli(void **state)
 	cli_run_release(&cli);
 }
 
-static void test_refused(void **state)
+/* The one refusal has no word against a firmware VM: its snapshot, migration and fork are proven. */
+static void test_not_refused(void **state)
 {
-	static const char *const fork = "fork: this VM cannot be forked: ";
+	static const enum vm_op ops[] = { VM_OP_SNAPSHOT, VM_OP_MIGRATE, VM_OP_FORK };
 	struct vm_config c;
 	struct err err;
 	char buf[512];
 
 	(void)state;
 	vm_config_init(&c);
-	assert_null(vm_refusal(&c, VM_OP_FORK, buf, sizeof(buf)));
 	assert_int_equal(vm_config_set_firmware(&c, "/fw/bios-256k.bin", NULL, &err), 0);
-	/* Its snapshot and migration are taken (the lab's Debian under SeaBIOS proves them). */
-	assert_null(vm_refusal(&c, VM_OP_SNAPSHOT, buf, sizeof(buf)));
-	assert_null(vm_refusal(&c, VM_OP_MIGRATE, buf, sizeof(buf)));
-	assert_non_null(vm_refusal(&c, VM_OP_FORK, buf, sizeof(buf)));
-	assert_memory_equal(buf, fork, strlen(fork));
-	expect_contains(buf, "firmware boot '/fw/bios-256k.bin'");
+	for (unsigned int i = 0; i < 3; i++)
+		assert_null(vm_refusal(&c, ops[i], buf, sizeof(buf)));
 	vm_config_release(&c);
 }
 
@@ -168,7 +163,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_model_rules),
 		cmocka_unit_test(test_cli),
-		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_not_refused),
 		cmocka_unit_test(test_snapshot_record),
 	};
 
