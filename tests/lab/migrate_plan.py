@@ -230,7 +230,16 @@ n=0; while :; do
 done
 echo "MG dst8_seen=$(tr -d '\n' </tmp/resp)"
 kill -9 $p7; wait $p7 2>/dev/null
-wait $p8; echo "MG m8_exit=$?"
+# With pages still to come it ends at once; with every page in before the kill (a race
+# the cgroup makes rare), it runs on: bounded, so that case is checked, not waited on.
+k=0; while kill -0 $p8 2>/dev/null && [ $k -lt 600 ]; do k=$((k+1)); sleep 0.2; done
+if kill -0 $p8 2>/dev/null; then
+  echo "MG m8_exit=running"
+  echo "MG m8_counts=$(countson /tmp/m8.out)"
+  kill -9 $p8; wait $p8 2>/dev/null
+else
+  wait $p8; echo "MG m8_exit=$?"
+fi
 echo "MG m8_said=$(grep -c "cannot run without the source's pages" /tmp/hm8.err)"
 for n in 0 1 2 5 3 4 7 8; do sed "s/^/H$n /" /tmp/hm$n.err | grep -v "PVM\|serving the API" | head -n 12; done
 echo "MG done=yes"
@@ -347,9 +356,17 @@ def checks(r):
         "post-copy cut: a second guest counts, its source held to a tenth of a CPU, and the " \
         "move starts (counting %s, cgroup %s, %s; %s)" % (
             a.get("counting7"), a.get("slow7"), a.get("in8"), a.get("mig8"))
-    yield d8.get("state") == "postcopy" and d8.get("pages_left", 0) > 0 and \
-        a.get("m8_exit") == "1" and a.get("m8_said") not in (None, "0"), \
-        "post-copy cut: the source killed once the VM runs on the destination with pages " \
-        "still to come (%s): the destination ends with 1 (%s), saying it cannot run without " \
-        "the source's pages (%s)" % (d8, a.get("m8_exit"), a.get("m8_said"))
+    if d8.get("state") == "postcopy" and d8.get("pages_left", 1) == 0:
+        # Every page arrived before the kill (CI, 2026-11-29): no cut to see this time.
+        print("INFO post-copy cut: every page was in before the source was killed (%s)" % d8)
+        yield a.get("m8_exit") == "running" and a.get("m8_counts") == "yes", \
+            "post-copy cut: every page reached the destination before the source was " \
+            "killed, and the destination runs the guest on without it (%s, counting %s)" % (
+                a.get("m8_exit"), a.get("m8_counts"))
+    else:
+        yield d8.get("state") == "postcopy" and d8.get("pages_left", 0) > 0 and \
+            a.get("m8_exit") == "1" and a.get("m8_said") not in (None, "0"), \
+            "post-copy cut: the source killed once the VM runs on the destination with " \
+            "pages still to come (%s): the destination ends with 1 (%s), saying it cannot " \
+            "run without the source's pages (%s)" % (d8, a.get("m8_exit"), a.get("m8_said"))
     yield a.get("done") == "yes", "migrate: the plan ran to its end"
