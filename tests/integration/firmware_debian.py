@@ -51,14 +51,19 @@ def debian_image():
     return path
 
 
+def wait_sock(path):
+    """Until a Hearth's API socket is there (at most 20 s; a request then says why not)."""
+    for _ in range(1000):
+        if os.path.exists(path):
+            return
+        time.sleep(0.02)
+
+
 def debian_configure(sock, top, image):
     """`hearth serve`'s VM through the API: SeaBIOS, the SMBIOS serial pointing cloud-init
     at the MMDS, the qcow2 overlay on the raw image, a user-mode NIC the MMDS answers on,
     the seed's documents in the MMDS; then InstanceStart."""
-    for _ in range(1000):
-        if os.path.exists(sock):
-            break
-        time.sleep(0.02)
+    wait_sock(sock)
     store = {"latest": IC.seed_documents(hostname=DEBIAN_HOST)}
     for method, path, body in [
             ("PUT", "/boot-source", {"firmware_path": SEABIOS,
@@ -258,10 +263,7 @@ def tail_of(path, n=1500):
 
 
 def migrate_to(dst, src, sock, dsock, uri, top, image, res):
-    for _ in range(1000):
-        if os.path.exists(dsock):
-            break
-        time.sleep(0.02)
+    wait_sock(dsock)
     st, out = request(dsock, "PUT", "/migrate/incoming", {
         "uri": uri, "firmware_override": {"firmware_path": SEABIOS},
         "drive_overrides": [{"drive_id": "disk", "path_on_host": top, "is_read_only": False,
@@ -306,10 +308,7 @@ def debian_restore(binary, tmp, image, snap):
                       os.path.join(tmp, "serial2.log"), env=env())
     con, res, rc = vm.console, {}, None
     try:
-        for _ in range(1000):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.02)
+        wait_sock(sock)
         st, out = request(sock, "PUT", "/snapshot/load", {
             "snapshot_path": snap["state"],
             "mem_backend": {"backend_type": "File", "backend_path": snap["mem"]},
