@@ -92,6 +92,13 @@ S=/tmp/b.sock
 rss() { awk '/^VmRSS:/ {print $2}' /proc/$hp/status; }
 G=/tmp/g.out
 lastmem() { tr -d '\r' <$G | grep '^LAB bal mem total=[0-9]* free=[0-9]* avail=[0-9]*$' | tail -n 1 | sed -n 's/.*total=\([0-9]*\) .*/\1/p'; }
+# The first whole mem line: waitfor sees a line's start, which may still be
+# half written or have the kernel's console spliced into it; a whole one
+# follows within a second or two. Without one in 60 s, what the guest wrote.
+firstmem() {
+  k=0; while [ $k -lt 60 ] && [ -z "$(lastmem)" ]; do sleep 1; k=$((k+1)); done
+  [ -n "$(lastmem)" ] || tr -d '\r' <$G | grep 'LAB bal mem' | tail -n 3 | sed 's/^/BAL partial: /'
+}
 mkdir -p /tmp/bs
 $H serve --api-sock $S --snapshot-dir /tmp/bs </dev/null >/tmp/g.out 2>/tmp/h.err & hp=$!
 waitsock
@@ -114,7 +121,7 @@ done
 echo "BAL rss_freed=$low"
 echo "BAL reclaim=$t_freed ${t90:-none}"
 waitfor '^LAB bal mem ' /tmp/g.out 300
-t0=$(lastmem); echo "BAL total0=$t0"
+firstmem; t0=$(lastmem); echo "BAL total0=$t0"
 echo "BAL patch=$(api PATCH /balloon '{"amount_mib": @TARGET@}') $(cat /tmp/resp)"
 k=0; while [ $k -lt 120 ]; do t=$(lastmem); [ -n "$t" ] && [ "$t" -le $((t0 - @TARGET@ * 1024 + 1024)) ] && break; sleep 1; k=$((k+1)); done
 echo "BAL total_inflated=$(lastmem)"
@@ -142,7 +149,7 @@ restored() { # NAME BACKEND PATH: load, check the balloon, deflate
   waitsock
   echo "BAL $1_load=$(api PUT /snapshot/load "{\"snapshot_path\": \"/tmp/bs/s\", \"mem_backend\": {\"backend_type\": \"$2\", \"backend_path\": \"$3\"}, \"resume_vm\": true}") $(cat /tmp/resp)"
   waitfor '^LAB bal mem ' $G 600
-  echo "BAL $1_total=$(lastmem)"
+  firstmem; echo "BAL $1_total=$(lastmem)"
   sleep 3
   echo "BAL $1_stats=$(api GET /balloon/statistics) $(cat /tmp/resp)"
   echo "BAL $1_deflate=$(api PATCH /balloon '{"amount_mib": 0}') $(cat /tmp/resp)"
