@@ -325,6 +325,12 @@ static void test_chain_rw(void **state)
 		raw_get(qpath("want.raw"), off, want, 256u << 10);
 		assert_memory_equal(data(d, 0), want, 256u << 10);
 	}
+	/*
+	 * Those whole in one layer's data were one preadv each: the base's
+	 * [0, 1M) and [3M, 3.5M), the mid's [1M, 1.25M). Zeros (nothing
+	 * below has them) and the compressed one were the engine's.
+	 */
+	assert_int_equal(qd_of(d)->nbelow, 7);
 	/* Writes that allocate: unaligned to clusters, over the base's and the mid's data. */
 	fill(data(d, 0), 192u << 10, 1);
 	assert_int_equal(req(d, T_OUT, (1u << 20) - (32u << 10), 192u << 10), S_OK);
@@ -518,6 +524,41 @@ static void test_chain_refusals(void **state)
 	refused("qcow2", "path=%s,format=qcow2", qpath("r.raw"));
 }
 
+/*
+ * A base whose file ends inside its last data cluster (those bytes read as
+ * zeros): the overlay's read of that cluster comes back short from the
+ * file, and the engine reads it whole again; one inside the file is the
+ * one preadv.
+ */
+static void test_below_short(void **state)
+{
+	uint8_t *want = calloc(1, 128u << 10);
+	struct stat st;
+	struct drv *d;
+
+	(void)state;
+	assert_non_null(want);
+	sh_ok(QEMU_IMG " create -q -f qcow2 %s %u", qpath("cut.qcow2"), DISK);
+	sh_ok(QEMU_IO " -c 'write -P 0x55 0 64k' -c 'write -P 0x66 1M 64k' %s", qpath("cut.qcow2"));
+	assert_int_equal(stat(qpath("cut.qcow2"), &st), 0);
+	assert_int_equal(truncate(qpath("cut.qcow2"), st.st_size - 4096), 0);
+	sh_ok(QEMU_IMG " create -q -f qcow2 -b cut.qcow2 -F qcow2 %s", qpath("cuttop.qcow2"));
+	d = drv_new("path=%s,format=qcow2,backing=%s", qpath("cuttop.qcow2"), qpath("cut.qcow2"));
+	assert_int_equal(req(d, T_IN, 0, 64u << 10), S_OK);
+	memset(want, 0x55, 64u << 10);
+	assert_memory_equal(data(d, 0), want, 64u << 10);
+	assert_int_equal(qd_of(d)->nbelow, 1);
+	/* The last cluster written is the file's last: 60 KiB of it there, 4 KiB of zeros. */
+	memset(data(d, 0), 0xaa, 64u << 10);
+	assert_int_equal(req(d, T_IN, 1u << 20, 64u << 10), S_OK);
+	memset(want, 0x66, 60u << 10);
+	memset(want + (60u << 10), 0, 4096);
+	assert_memory_equal(data(d, 0), want, 64u << 10);
+	assert_int_equal(qd_of(d)->nbelow, 1);
+	drv_free(d);
+	free(want);
+}
+
 /* A migration's switch-over: let go (read only, nothing written after), taken back, I/O on. */
 static void test_hold(void **state)
 {
@@ -555,6 +596,7 @@ int main(void)
 		cmocka_unit_test(test_many_mixed),
 		cmocka_unit_test(test_chain_refusals),
 		cmocka_unit_test(test_hold),
+		cmocka_unit_test(test_below_short),
 	};
 
 	need_qemu_tools();
