@@ -25,11 +25,21 @@ function pct(xs, p) {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]
 }
 
+// Also its two parts: create() answered, then the first command.
 async function create() {
   const t0 = now()
   const s = await Sandbox.create('base', { timeoutMs: 3_600_000, requestTimeoutMs: 600_000 })
+  const t1 = now()
   await s.commands.run('true')
-  return [now() - t0, s]
+  const t2 = now()
+  return [t2 - t0, s, t1 - t0, t2 - t1]
+}
+
+// A later command on a sandbox that has run one: what a command costs in the guest alone.
+async function runAgain(s) {
+  const t0 = now()
+  await s.commands.run('true')
+  return now() - t0
 }
 
 let bareSeq = 0
@@ -74,15 +84,23 @@ await settle()
 let before = memAvailableKiB()
 const seq = []
 const kept = []
+const apiPart = []
+const firstRun = []
 for (let i = 0; i < N; i++) {
-  const [ms, s] = await create()
+  const [ms, s, createMs, runMs] = await create()
   seq.push(ms)
+  apiPart.push(createMs)
+  firstRun.push(runMs)
   kept.push(s)
 }
 await settle()
 out.sandboxKiBEach = Math.round((before - memAvailableKiB()) / N)
+const again = []
+for (const s of kept) again.push(await runAgain(s))
 await Promise.all(kept.map((s) => s.kill()))
 out.createSeq = { p50: pct(seq, 50), p99: pct(seq, 99) }
+out.split = { createP50: pct(apiPart, 50), firstRunP50: pct(firstRun, 50),
+  laterRunP50: pct(again, 50) }
 
 const par = await Promise.all(Array.from({ length: AT_ONCE }, () => create()))
 out.createAtOnce = { p50: pct(par.map((x) => x[0]), 50), p99: pct(par.map((x) => x[0]), 99) }

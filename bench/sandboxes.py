@@ -13,6 +13,10 @@ which sees this host's files as test_meson's runs do):
            N one at a time (p50, p99) and M at once
   idle     what each of the N sandboxes, idle, costs L1: MemAvailable before
            and after, over N (3 s to settle each side)
+  split    where a create goes, one at a time (p50s): the server's fork
+           and /init (its log's line for each create), create() answered,
+           the first command, and a later one on each idle sandbox (run
+           after the memory is read)
   fork     a bare PUT /fork of the same template on its API socket (the
            server's, in its run directory), timed to its answer: the clone
            runs and serves its API; N one at a time, M at once, and the
@@ -27,6 +31,7 @@ missing, 3 when the lab failed.
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -55,7 +60,8 @@ E2B_API_URL=http://127.0.0.1:3000 E2B_SANDBOX_URL=http://127.0.0.1:3001 E2B_API_
   TPL_API_SOCK=@RUN@/t0/api.sock BENCH_N=@N@ BENCH_AT_ONCE=@M@ node sandboxes.mjs 2>&1
 echo "node rc=$?"
 kill -TERM $srv; wait $srv
-tail -n 20 /tmp/sbx-bench.log
+grep -v 'created from template' /tmp/sbx-bench.log | tail -n 20
+grep 'created from template' /tmp/sbx-bench.log | sed 's/^/SPLIT /'
 '''
 
 
@@ -110,7 +116,28 @@ def main():
           "%.2f" % (b["createSeq"]["p50"] / b["forkSeq"]["p50"],
                     b["createAtOnce"]["p50"] / b["forkAtOnce"]["p50"],
                     b["sandboxKiBEach"] / max(1, b["bareKiBEach"])))
+    print_split(b, lines)
     return 0
+
+
+def print_split(b, lines):
+    """Where a create's time goes, one at a time (p50s): the server's own
+    log of each create's VM and /init (the first, the template's boot, and
+    the ten at once left out), the SDK's create() answered, its first
+    command, and a later command on the same sandbox."""
+    vm, init = [], []
+    for l in lines:
+        m = re.search(r"SPLIT .*: VM (\d+) ms, /init (\d+) ms", l)
+        if m:
+            vm.append(int(m.group(1)))
+            init.append(int(m.group(2)))
+    vm, init = vm[1:1 + b["n"]], init[1:1 + b["n"]]
+    sp = b.get("split", {})
+    med = lambda xs: sorted(xs)[(len(xs) - 1) // 2] if xs else float("nan")  # noqa: E731
+    print("one at a time, p50: server's fork %.0f ms + /init %.0f ms; create() answered %.0f ms; "
+          "first commands.run('true') %.0f ms; a later one %.0f ms" % (
+              med(vm), med(init), sp.get("createP50", float("nan")),
+              sp.get("firstRunP50", float("nan")), sp.get("laterRunP50", float("nan"))))
 
 
 if __name__ == "__main__":

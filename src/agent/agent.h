@@ -34,6 +34,7 @@ struct agent_cfg {
 	const char *spool_dir;        /* where a multipart upload waits to be read */
 	bool decode_only;             /* fuzzing: decode every request, carry none out */
 	bool keep_clock;              /* /init's timestamp never sets the clock (tests, or another service keeps it) */
+	const char *warm_shell;       /* run once as SHELL -l -c true before serving (warm.h); NULL: not */
 };
 
 struct agent {

@@ -3,12 +3,13 @@
  *
  *   hearth-agent [--listen ADDR]... [--user NAME] [--max-body BYTES]
  *                [--max-upload BYTES] [--max-conns N] [--idle-timeout S]
- *                [--spool-dir DIR] [--keep-clock] [--version] [--help]
+ *                [--spool-dir DIR] [--keep-clock] [--no-warm] [--version] [--help]
  *
  * ADDR is vsock:PORT (default vsock:49983: the host reaches it through
  * Hearth's hybrid vsock), tcp:ADDRESS:PORT or unix:PATH; --listen may be
  * given several times. --keep-clock: POST /init's timestamp never sets
- * the clock (another service keeps it).
+ * the clock (another service keeps it). --no-warm: no warm-up shell
+ * before serving (warm.h; by default /bin/bash -l -c true runs once).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 
 #include "agent/agent.h"
 #include "agent/run.h"
+#include "agent/warm.h"
 #include "hearth-config.h"
 #include "util/opt.h"
 
@@ -27,14 +29,14 @@ struct main_opts {
 	struct agent_cfg cfg;
 	const char *listen[MAX_LISTEN];
 	unsigned int nlisten;
-	bool help, version;
+	bool help, version, no_warm;
 };
 
 static const char usage[] =
 	"usage: hearth-agent [--listen vsock:PORT|tcp:ADDRESS:PORT|unix:PATH]...\n"
 	"                    [--user NAME] [--max-body BYTES] [--max-upload BYTES]\n"
 	"                    [--max-conns N] [--idle-timeout SECONDS] [--spool-dir DIR]\n"
-	"                    [--keep-clock] [--version] [--help]\n"
+	"                    [--keep-clock] [--no-warm] [--version] [--help]\n"
 	"Serves E2B's envd API (process and filesystem RPCs, /files, /init, /health).\n"
 	"Default: --listen vsock:49983 --user user --max-body 16777216\n"
 	"         --max-upload 4294967296 --max-conns 1024 --idle-timeout 640 --spool-dir /tmp\n";
@@ -102,6 +104,7 @@ static const struct opt main_table[] = {
 	{ .name = "--spool-dir", .arg = OPT_VALUE, .kind = OPT_STR,
 	  .off = OPT_FIELD(struct main_opts, cfg.spool_dir, const char *) },
 	OPT_FLAG("--keep-clock", struct main_opts, cfg.keep_clock),
+	OPT_FLAG("--no-warm", struct main_opts, no_warm),
 	OPT_HELP("--help", struct main_opts, help),
 	OPT_HELP("-h", struct main_opts, help),
 	OPT_FLAG("--version", struct main_opts, version),
@@ -120,7 +123,8 @@ int main(int argc, char **argv)
 {
 	struct main_opts m = {
 		.cfg = { .default_user = "user", .max_body = 16u << 20, .max_upload = 4ull << 30,
-			 .max_conns = 1024, .idle_s = 640, .spool_dir = "/tmp" },
+			 .max_conns = 1024, .idle_s = 640, .spool_dir = "/tmp",
+			 .warm_shell = WARM_SHELL_DEFAULT },
 	};
 	const struct opt_cmd cmd = { .name = "hearth-agent", .opts = main_table,
 				     .fault = main_fault };
@@ -141,6 +145,8 @@ int main(int argc, char **argv)
 		printf("hearth-agent %s (envd %s)\n", HEARTH_VERSION, AGENT_ENVD_VERSION);
 		return 0;
 	}
+	if (m.no_warm)
+		m.cfg.warm_shell = NULL;
 	if (!m.nlisten)
 		m.listen[m.nlisten++] = "vsock:49983";
 	for (; n < m.nlisten; n++) {

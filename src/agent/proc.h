@@ -62,6 +62,9 @@ int proc_resize(struct proc *p, uint16_t cols, uint16_t rows, struct rpc_err *e)
 json_t *proc_list(struct agent *a);
 
 /* proc_spawn.c: the fork and exec, for proc.c. */
+/* A process's PATH when the agent has none (proc_rpc.c, warm.c). */
+#define PROC_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 struct proc_spawn_args {
 	const char *cmd;
 	char *const *argv;

@@ -19,7 +19,6 @@
 
 #define PROC_MAX_ARGS 65536u
 #define PROC_MAX_ARG_BYTES (2u << 20)
-#define PROC_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 enum { EV_NONE, EV_START, EV_DATA, EV_KEEPALIVE };
 

@@ -1,5 +1,6 @@
 /* The agent's life (run.h). */
 #include "agent/run.h"
+#include "agent/warm.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -134,6 +135,8 @@ int run_agent(const struct agent_cfg *cfg, const int *fds, unsigned int n, struc
 		err_set(e, false, ret, "cannot start: %s", strerror(-ret));
 		goto out;
 	}
+	/* Before the first answer: the server pauses a template once its agent answers. */
+	warm_run(a);
 	agent_log("serving envd %s's API as '%s' by default", AGENT_ENVD_VERSION,
 		  agent_default_user(a));
 	while (!rs.quit) {

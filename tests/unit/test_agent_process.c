@@ -401,6 +401,56 @@ static void test_timeout_and_stream_input(void **state)
 	close(fd);
 }
 
+/*
+ * The warm-up: the shell runs once as the default user, in its home, with
+ * a command's environment and "-l -c true", and ends before the agent's
+ * first answer (a slow one still had not written its file otherwise). A
+ * shell that is not there leaves the agent serving.
+ */
+static void test_warm_up(void **state)
+{
+	char dir[] = "/tmp/agent-warm-XXXXXX", shell[64], marker[64], got[512];
+	struct rig g;
+	struct resp r;
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(shell, sizeof(shell), "%s/warm.sh", dir);
+	snprintf(marker, sizeof(marker), "%s/marker", dir);
+	f = fopen(shell, "w");
+	assert_non_null(f);
+	fprintf(f, "#!/bin/sh\nsleep 1\n"
+		"echo \"$* HOME=$HOME USER=$USER LOGNAME=$LOGNAME cwd=$(pwd) uid=$(id -u)\" > %s\n",
+		marker);
+	fclose(f);
+	assert_int_equal(chmod(shell, 0755), 0);
+	rig_warm_shell = shell;
+	rig_start(&g, "root");
+	assert_int_equal(rig_do(&g, "GET", "/health", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status / 100, 2);
+	resp_free(&r);
+	f = fopen(marker, "r");
+	assert_non_null(f);
+	n = fread(got, 1, sizeof(got) - 1, f);
+	got[n] = 0;
+	fclose(f);
+	assert_string_equal(got, "-l -c true HOME=/root USER=root LOGNAME=root cwd=/root uid=0\n");
+	rig_stop(&g);
+	/* No such shell: logged, and the agent serves. */
+	rig_warm_shell = "/no/such/shell";
+	rig_start(&g, "root");
+	assert_int_equal(rig_do(&g, "GET", "/health", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status / 100, 2);
+	resp_free(&r);
+	rig_stop(&g);
+	rig_warm_shell = NULL;
+	unlink(marker);
+	unlink(shell);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -409,6 +459,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stdin_signal_list_connect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_and_stream_input, setup, teardown),
+		cmocka_unit_test(test_warm_up),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

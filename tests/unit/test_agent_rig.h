@@ -62,13 +62,16 @@ static inline int rig_dial(const struct rig *g)
 	return fd;
 }
 
-/* Forks an agent whose default user is user, serving g->sock; waits until it answers. */
+/* The warm-up shell the next rig_start's agent runs (agent/warm.h); NULL: none. */
+static const char *rig_warm_shell;
+
+/* Forks an agent whose default user is user, serving g->sock; waits until it accepts. */
 static inline void rig_start(struct rig *g, const char *user)
 {
 	struct agent_cfg cfg = { .default_user = user, .max_body = 1u << 20,
 				 .max_upload = 64u << 20, .max_conns = 64, .idle_s = 60,
 				 /* The tests run as root: the host's clock is not theirs to set. */
-				 .keep_clock = true };
+				 .keep_clock = true, .warm_shell = rig_warm_shell };
 	int fd;
 
 	snprintf(g->dir, sizeof(g->dir), "/tmp/agent-test-XXXXXX");
