@@ -194,8 +194,9 @@ int hc_vsock_connect(const char *path, unsigned int port, int timeout_ms, struct
 	return fd;
 }
 
-int hc_exchange(int fd, const char *method, const char *path, const char *extra,
-		const char *body, size_t len, int timeout_ms, struct hc_reply *r, struct err *e)
+static int exchange(int fd, bool keep, const char *method, const char *path, const char *extra,
+		    const char *body, size_t len, int timeout_ms, struct hc_reply *r,
+		    struct err *e)
 {
 	int64_t deadline = mono_ms() + timeout_ms;
 	struct hc_read rd = { .r = r };
@@ -205,8 +206,9 @@ int hc_exchange(int fd, const char *method, const char *path, const char *extra,
 
 	*r = (struct hc_reply){ 0 };
 	n = snprintf(head, sizeof(head),
-		     "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-		     "%s%s%zu\r\n\r\n", method, path, extra ? extra : "",
+		     "%s %s HTTP/1.1\r\nHost: localhost\r\n%s"
+		     "%s%s%zu\r\n\r\n", method, path, keep ? "" : "Connection: close\r\n",
+		     extra ? extra : "",
 		     body ? "Content-Type: application/json\r\nContent-Length: "
 			  : "Content-Length: ", body ? len : 0);
 	if (n < 0 || (size_t)n >= sizeof(head))
@@ -259,6 +261,19 @@ err:
 	return err_set(e, false, ret, "%s %s: %s", method, path,
 		       ret == -EPROTO ? "not an HTTP answer"
 		       : ret == -EFBIG ? "answer too large" : strerror(-ret));
+}
+
+int hc_exchange(int fd, const char *method, const char *path, const char *extra,
+		const char *body, size_t len, int timeout_ms, struct hc_reply *r, struct err *e)
+{
+	return exchange(fd, false, method, path, extra, body, len, timeout_ms, r, e);
+}
+
+int hc_exchange_keep(int fd, const char *method, const char *path, const char *extra,
+		     const char *body, size_t len, int timeout_ms, struct hc_reply *r,
+		     struct err *e)
+{
+	return exchange(fd, true, method, path, extra, body, len, timeout_ms, r, e);
 }
 
 int hc_request(const char *sock, const char *method, const char *path, const char *body,

@@ -1,7 +1,8 @@
 /*
  * The server's own HTTP requests: to a VM's API socket (Hearth's
  * Firecracker API) and to a sandbox's agent through its hybrid vsock.
- * One request per connection ("Connection: close"); the answer read by
+ * One request per connection ("Connection: close"), or two on one where
+ * a round trip counts (hc_exchange_keep); the answer read by
  * http-parser, bounded in bytes and in time. The agent is guest code:
  * its answer is a status and a bounded body, nothing more is believed.
  */
@@ -41,6 +42,14 @@ int hc_vsock_connect(const char *path, unsigned int port, int timeout_ms, struct
  */
 int hc_exchange(int fd, const char *method, const char *path, const char *extra,
 		const char *body, size_t len, int timeout_ms, struct hc_reply *r, struct err *e);
+/*
+ * The same, the connection kept for another request (no "Connection:
+ * close"; the answer's end is its length, which it must then have). The
+ * other side may still close it after: a later exchange on fd fails.
+ */
+int hc_exchange_keep(int fd, const char *method, const char *path, const char *extra,
+		     const char *body, size_t len, int timeout_ms, struct hc_reply *r,
+		     struct err *e);
 /* hc_connect, hc_exchange, close: a request to a VM's API socket. */
 int hc_request(const char *sock, const char *method, const char *path, const char *body,
 	       int timeout_ms, struct hc_reply *r, struct err *e);

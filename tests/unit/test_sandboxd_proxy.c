@@ -10,7 +10,8 @@
  * status and never reaches the agent, also on a connection that carried
  * an answer before (E2B's SDK asks a killed sandbox's /health on a kept
  * connection and must read the 502, not a close); an agent that closes
- * before its answer's end is a 502.
+ * before its answer's end is a 502. And the server's own /init of a new
+ * sandbox with its check (src/sandboxd/agent.c), on one connection.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -28,6 +29,7 @@
 
 #include <cmocka.h>
 
+#include "sandboxd/agent.h"
 #include "sandboxd/priv.h"
 #include "sandboxd/threads.h"
 
@@ -278,6 +280,34 @@ static void test_agent_closes(void **state)
 	close(fd);
 }
 
+/*
+ * The server's /init of a new sandbox, and the GET /envs that checks it,
+ * on one agent connection (a vsock handshake fewer); an agent that closes
+ * after its first answer gets the check on a new one.
+ */
+static void test_init_one_connection(void **state)
+{
+	const char *ans = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+	struct sbx_box *b = sbx_box_find(&s, "runningsandbox000001");
+	struct err e = ERR_INIT;
+	char *get;
+
+	assert_non_null(b);
+	reset_agent(ans, 2);
+	assert_int_equal(sbx_agent_init(&s, b, &b->vm, NULL, &e), 0);
+	assert_int_equal(ag.connections, 1);
+	assert_true(!strncmp(ag.got, "POST /init HTTP/1.1\r\n", 21));
+	get = strstr(ag.got, "GET /envs HTTP/1.1\r\n");
+	assert_non_null(get);
+	/* The /init kept the connection; the check closes it. */
+	assert_null(memmem(ag.got, (size_t)(get - ag.got), "Connection: close", 17));
+	assert_non_null(strstr(get, "Connection: close"));
+	assert_non_null(strstr(get, "X-Access-Token: aaaa"));
+	reset_agent(ans, 1);
+	assert_int_equal(sbx_agent_init(&s, b, &b->vm, NULL, &e), 0);
+	assert_int_equal(ag.connections, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +316,7 @@ int main(void)
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_refused_after_relay),
 		cmocka_unit_test(test_agent_closes),
+		cmocka_unit_test(test_init_one_connection),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
