@@ -135,7 +135,6 @@ void blk_qdisk_close(struct blk_image *img)
 		qcow2_close(q->layer[i]);
 		close(q->layer_fd[i]);
 	}
-	free(q->gather);
 	free(q);
 	img->qd = NULL;
 }

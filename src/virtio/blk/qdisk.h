@@ -30,9 +30,6 @@
 #include "disk/qcow2.h"
 #include "virtio/blk/disk.h"
 
-/* The largest gather buffer a disk keeps (a Linux guest's are usually at most 1.25 MiB). */
-#define BLK_QGATHER_KEEP (4u << 20)
-
 struct blk_qposted {
 	void *tag;
 	int res;
@@ -53,8 +50,6 @@ struct blk_qdisk {
 	unsigned int fast;        /* I/Os of this disk on the ring */
 	uint64_t nfast, nslow;    /* I/Os each path took, for the tests' eyes */
 	uint64_t nbelow;          /* slow reads that were one preadv of a backing file's */
-	uint8_t *gather;          /* a write's segments gathered (qio.c), kept between writes */
-	size_t gather_len;
 	uint64_t nwaited;         /* I/Os that waited behind a discard or write-zeroes */
 	unsigned int posted_head, nposted;
 	struct blk_qposted posted[BLK_INFLIGHT];

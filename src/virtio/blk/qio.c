@@ -74,34 +74,17 @@ static bool qio_fast(struct blk_qdisk *q, const struct blk_disk_io *io, uint64_t
 	return true;
 }
 
-/*
- * A write from several segments, gathered so the engine allocates (and
- * syncs) once. Into the disk's kept buffer when it fits, not one mapped
- * and faulted in per request. The gather was a quarter of an allocating
- * 1 MiB write's time in the lab (4 ms of 16); with the buffer kept it was
- * no less (6 ms in a noisier run): the copy itself, under emulation.
- */
+/* A write from several segments, gathered so the engine allocates (and syncs) once. */
 static int qio_write(struct blk_qdisk *q, const struct blk_disk_io *io, uint64_t len,
 		     struct err *err)
 {
-	uint8_t *buf = q->gather;
+	uint8_t *buf;
 	size_t at = 0;
 	int ret;
 
-	/* Nothing to gather: no bytes (the engine still checks the offset), or one segment. */
-	if (!len)
-		return qcow2_write(q->top, io->offset, "", 0, err);
 	if (io->niov == 1)
 		return qcow2_write(q->top, io->offset, io->iov[0].iov_base, len, err);
-	if (len > q->gather_len && len <= BLK_QGATHER_KEEP) {
-		buf = realloc(q->gather, len);
-		if (buf) {
-			q->gather = buf;
-			q->gather_len = len;
-		}
-	} else if (len > q->gather_len) {
-		buf = malloc(len);
-	}
+	buf = malloc(len ? len : 1);
 	if (!buf)
 		return err_set(err, false, -ENOMEM, "out of memory for a %llu-byte write",
 			       (unsigned long long)len);
@@ -110,8 +93,7 @@ static int qio_write(struct blk_qdisk *q, const struct blk_disk_io *io, uint64_t
 		at += io->iov[i].iov_len;
 	}
 	ret = qcow2_write(q->top, io->offset, buf, len, err);
-	if (buf != q->gather)
-		free(buf);
+	free(buf);
 	return ret;
 }
 
