@@ -191,9 +191,13 @@ SH_API_AT = SH_WAITSOCK + r"""api() { # SOCK METHOD PATH [BODY]: the HTTP status
 
 # A guest's serial output, whole lines only: a VM paused for a snapshot may stop mid-line
 # ("LAB count 83 up=") and the restored VM writes the rest, so the last line of a paused
-# VM's output is not yet a fact. lastcount: N of the last whole "LAB count N ..." line.
+# VM's output is not yet a fact. The file is read once, with a marker after it: the marker
+# ends a last line that had no newline yet (that line is dropped with it), or is a line of
+# its own. (Looking at the file's last byte first, then reading it, raced a running VM: a
+# clone's "LAB tick 17 forks=1" came out without its newline, and the next echo joined it.)
+# lastcount: N of the last whole "LAB count N ..." line.
 SH_LINES = r"""wholelines() { # FILE
-  if [ -n "$(tail -c 1 "$1")" ]; then sed '$d' "$1"; else cat "$1"; fi | tr -d '\r'
+  { cat "$1"; echo '@WHOLE@'; } | sed '$d' | tr -d '\r'
 }
 lastline() { wholelines "$1" | grep '^LAB count ' | tail -n 1; }
 lastcount() { lastline "$1" | awk '{print $3}'; }

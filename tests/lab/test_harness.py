@@ -402,6 +402,21 @@ def check_unsplice(tmp):
              "a kernel message inside a run's line leaves the line whole (%r)" % (got,))]
 
 
+def check_wholelines(tmp):
+    """SH_LINES's wholelines: a last line without its newline yet is left out, whole ones
+    kept (CRs dropped), an empty file is nothing; lastcount reads the last whole count."""
+    cut, whole, empty = (os.path.join(tmp, n) for n in ("cut.out", "whole.out", "empty.out"))
+    for path, data in ((cut, b"LAB count 1\r\nLAB count 2\r\nLAB count 3 up="),
+                       (whole, b"LAB count 1\r\nLAB count 2\r\n"), (empty, b"")):
+        with open(path, "wb") as f:
+            f.write(data)
+    script = L.SH_LINES + 'for f in "$@"; do wholelines "$f"; echo "[last=$(lastcount "$f")]"; done'
+    out = subprocess.run(["sh", "-c", script, "sh", cut, whole, empty], capture_output=True,
+                         text=True).stdout
+    want = ("LAB count 1\nLAB count 2\n[last=2]\n" * 2) + "[last=]\n"
+    return [(out == want, "wholelines keeps whole lines only, and lastcount the last (%r)" % out)]
+
+
 def main():
     passed = failed = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -419,7 +434,7 @@ def main():
             passed += ok
             failed += not ok
         for ok, what in check_records(tmp) + check_hung_run(tmp) + check_tick_silence(tmp) + check_overdue_run(tmp) + check_keeper_start(tmp) + check_last_lines_after_exit(tmp) + check_resume(tmp) + check_report() + \
-                check_kvm_counters(tmp) + check_unsplice(tmp):
+                check_kvm_counters(tmp) + check_unsplice(tmp) + check_wholelines(tmp):
             print("%s %s" % ("PASS" if ok else "FAIL", what))
             passed += ok
             failed += not ok
