@@ -52,7 +52,7 @@ from lab_base import (KEEP_RUN_DIRS, KERNEL_META, KERNEL_META_GENERIC,  # noqa: 
                       L1_BIN, L1_KERNEL, L1_QEMU_DATA, LAB_DIR, REPO, VMM_TEMPLATES,
                       LabError, log, sh, sh_out, work_dir)
 from lab_plan import (L1_LIB, QEMU, QEMU_MICROVM_BEST, SH_API, SH_API_AT,  # noqa: E402,F401
-                      SH_LINES, SH_WAITFOR, SH_WAITSOCK, CommandRun, Run, ShellRun,
+                      L2_CONSOLE, SH_LINES, SH_WAITFOR, SH_WAITSOCK, CommandRun, Run, ShellRun,
                       uffd_handler, vmm_binary)
 from lab_build import (BUSYBOX, DECOMPRESSORS, DLOPENED, L1_INIT, L1_MODULES,  # noqa: E402,F401
                        L2_INIT, MODINFO, QEMU_FIRMWARE, QEMU_FIRMWARE_DIRS,

@@ -44,7 +44,7 @@ import re
 import lab as L  # noqa: E402
 
 MEM_MIB = 256
-CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.mig=1"
+CMDLINE = L.L2_CONSOLE + " reboot=k panic=-1 lab.mig=1"
 TIMEOUT = 900
 
 # L2: the guest's side, before "LAB ready".

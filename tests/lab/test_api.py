@@ -75,7 +75,7 @@ import test_virtiofs as VFS  # noqa: E402
 
 RUN_TIMEOUT = 420
 L1_INITRD = "/lab/l2/initrd0.cpio"    # every run here uses the one L2 initrd below
-CMDLINE = "console=ttyS0 reboot=k panic=-1"
+CMDLINE = L.L2_CONSOLE + " reboot=k panic=-1"
 PAUSE_SECONDS = 5
 # Hearth's CPU time (user + system, in clock ticks of 10 ms) may grow by at
 # most this much over PAUSE_SECONDS while paused: a vCPU or the I/O thread

@@ -45,8 +45,8 @@ sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
 
 RUN_TIMEOUT = 600
-CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.balloon=1 lab.wait=1000"
-OOM_CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.balloon=oom lab.wait=1000"
+CMDLINE = L.L2_CONSOLE + " reboot=k panic=-1 lab.balloon=1 lab.wait=1000"
+OOM_CMDLINE = L.L2_CONSOLE + " reboot=k panic=-1 lab.balloon=oom lab.wait=1000"
 FILL_MIB = 150
 TARGET_MIB = 64
 OOM_TARGET_MIB = 150

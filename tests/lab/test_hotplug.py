@@ -51,7 +51,7 @@ import lab as L  # noqa: E402
 RUN_TIMEOUT = 900
 FILL_MIB = 200
 KEEP_MIB = 16
-CMDLINE = "console=ttyS0 reboot=k panic=-1 memhp_default_state=online_movable lab.hotplug=1 lab.wait=1000"
+CMDLINE = L.L2_CONSOLE + " reboot=k panic=-1 memhp_default_state=online_movable lab.hotplug=1 lab.wait=1000"
 
 # In L2: whether the driver took the device, then the memory a line a second.
 L2_SCRIPT = r'''

@@ -46,7 +46,7 @@ import test_pmem as PM  # noqa: E402
 import test_virtio_net as NET  # noqa: E402
 
 RUN_TIMEOUT = 900
-CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.pci=1"
+CMDLINE = L.L2_CONSOLE + " reboot=k panic=-1 lab.pci=1"
 
 L2_SCRIPT = r'''
 grep -q lab.pci=1 /proc/cmdline || exit 0

@@ -43,7 +43,7 @@ sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
 
 RUN_TIMEOUT = 600
-CMDLINE = ("console=ttyS0 reboot=k panic=-1 lab.pmem=1 lab.action=switch-root "
+CMDLINE = (L.L2_CONSOLE + " reboot=k panic=-1 lab.pmem=1 lab.action=switch-root "
            "lab.newroot=/dev/pmem1 lab.rootflags=ro,dax")
 # The image's /init: what runs once the guest has switched to it as its root.
 NEWROOT_INIT = r'''#!/bin/busybox sh

@@ -71,7 +71,7 @@ import lab as L  # noqa: E402
 
 RUN_TIMEOUT = 900
 L1_INITRD = "/lab/l2/initrd0.cpio"
-CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.snap=1"
+CMDLINE = L.L2_CONSOLE + " reboot=k panic=-1 lab.snap=1"
 MEM_MIB = 256
 BLOB = 786432
 # Rounds each disk writer must go on after a restore: one proves none was left waiting on a

@@ -38,7 +38,7 @@ import lab as L  # noqa: E402
 
 RUN_TIMEOUT = 600
 L1_INITRD = "/lab/l2/initrd0.cpio"
-CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.huge=1"
+CMDLINE = L.L2_CONSOLE + " reboot=k panic=-1 lab.huge=1"
 MEM_MIB = 128
 PAGES = MEM_MIB // 2
 

@@ -45,7 +45,7 @@ import lab as L  # noqa: E402
 import test_vhost_user as VU  # noqa: E402
 
 RUN_TIMEOUT = 600
-CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.sriov=1"
+CMDLINE = L.L2_CONSOLE + " reboot=k panic=-1 lab.sriov=1"
 NVME_IMAGE = os.path.join(L.LAB_DIR, "sriov-nvme.img")
 L1_MARK = "l1-wrote-this-through-the-pf"
 L2_MARK = "l2-wrote-this-through-the-vf"

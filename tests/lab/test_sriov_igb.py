@@ -47,7 +47,7 @@ import lab as L  # noqa: E402
 import test_vhost_user as VU  # noqa: E402
 
 RUN_TIMEOUT = 600
-CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.igb=1"
+CMDLINE = L.L2_CONSOLE + " reboot=k panic=-1 lab.igb=1"
 VF_MAC = "52:54:00:77:00:02"
 IGB_PF = "0x8086:0x10c9"     # 82576
 IGB_VF = "0x8086:0x10ca"     # 82576 Virtual Function

@@ -44,7 +44,7 @@ sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
 
 RUN_TIMEOUT = 660
-CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.vfio=1"
+CMDLINE = L.L2_CONSOLE + " reboot=k panic=-1 lab.vfio=1"
 NVME_IMAGE = os.path.join(L.LAB_DIR, "vfio-nvme.img")
 NVME_SERIAL = "hearthvfio"
 L1_MARK = "l1-wrote-this-mark"

@@ -41,7 +41,7 @@ sys.dont_write_bytecode = True
 import lab as L  # noqa: E402
 
 RUN_TIMEOUT = 600
-CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.vub=1 lab.wait=1000"
+CMDLINE = L.L2_CONSOLE + " reboot=k panic=-1 lab.vub=1 lab.wait=1000"
 IMAGE_MIB = 16
 HEAD = "vhost-user-lab-disk-head"
 MARK = "vhost-user-guest-wrote-this"

@@ -175,7 +175,7 @@ def plan(vmm, l2):
         # check: two vCPUs on a two-queue disk, one blk-mq queue each.
         return L.Run("blk_" + mode, vmm=vmm, cpus=2 if mode == "check" else 1, memory=256,
                      timeout=RUN_TIMEOUT,
-                     initrd=l2, cmdline="console=ttyS0 panic=-1 lab.blk=" + mode,
+                     initrd=l2, cmdline=L.L2_CONSOLE + " panic=-1 lab.blk=" + mode,
                      extra_args=disk_args(vmm, mode))
     runs = [blk("check"), blk("write"), L.ShellRun("l1_pre_ro", vmm, L1_HASH), blk("ro"),
             L.ShellRun("l1_post_ro", vmm, L1_HASH), blk("many")]

@@ -285,15 +285,15 @@ def plan(lab):
                                files={"/lab/dhcp.sh": dhcp}, extra_sh=L2_EXTRA)
     common = dict(vmm="hearth", cpus=2, memory=512, timeout=RUN_TIMEOUT, initrd=initrd)
     return [
-        WrappedRun("net_user", L1_USER, cmdline="console=ttyS0 panic=-1 lab.net=user",
+        WrappedRun("net_user", L1_USER, cmdline=L.L2_CONSOLE + " panic=-1 lab.net=user",
                    extra_args=["--net", "user,host-loopback=on,hostfwd=tcp:5555-:7777"],
                    **common),
         # The default: L1's loopback httpd must be out of the guest's reach.
-        WrappedRun("net_user_noloop", L1_USER, cmdline="console=ttyS0 panic=-1 lab.net=user",
+        WrappedRun("net_user_noloop", L1_USER, cmdline=L.L2_CONSOLE + " panic=-1 lab.net=user",
                    extra_args=["--net", "user,hostfwd=tcp:5555-:7777"], **common),
-        WrappedRun("net_tap", L1_TAP, cmdline="console=ttyS0 panic=-1 lab.net=tap",
+        WrappedRun("net_tap", L1_TAP, cmdline=L.L2_CONSOLE + " panic=-1 lab.net=tap",
                    extra_args=["--net", "tap=tap0,mtu=%d,vhost=off,queues=1" % TAP_MTU], **common),
-        WrappedRun("net_vhost", L1_VHOST, cmdline="console=ttyS0 panic=-1 lab.net=vhost",
+        WrappedRun("net_vhost", L1_VHOST, cmdline=L.L2_CONSOLE + " panic=-1 lab.net=vhost",
                    extra_args=["--net", "tap=tap0,vhost=on", "--api-sock", "/tmp/v.sock",
                                "--snapshot-dir", "/tmp/s"],
                    **dict(common, memory=256, timeout=VHOST_TIMEOUT)),

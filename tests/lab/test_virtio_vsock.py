@@ -289,10 +289,10 @@ def main():
         socat, libs = get_socat()
         l2 = build_l2(lab.kernel, socat, libs)
         run = L.Run("vsock", vmm="hearth", cpus=2, memory=512, timeout=RUN_TIMEOUT, initrd=l2,
-                    cmdline="console=ttyS0 panic=-1 lab.wait=3",
+                    cmdline=L.L2_CONSOLE + " panic=-1 lab.wait=3",
                     extra_args=["--pci", "--vsock", "cid=%d" % CID])
         hybrid = L.Run("hybrid", vmm="hearth", cpus=2, memory=512, timeout=RUN_TIMEOUT,
-                       initrd=l2, cmdline="console=ttyS0 panic=-1 lab.wait=3 lab.vsock=hybrid",
+                       initrd=l2, cmdline=L.L2_CONSOLE + " panic=-1 lab.wait=3 lab.vsock=hybrid",
                        extra_args=["--vsock", "cid=%d,uds=%s" % (HV_CID, HV_SOCK)])
         vreset = L.ShellRun("vreset", "hearth", RESET_SH, timeout=RUN_TIMEOUT)
         base = L.build_l1_initrd(lab.kernel, [run, hybrid, vreset], l2,

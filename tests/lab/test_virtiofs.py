@@ -35,7 +35,7 @@ import lab as L  # noqa: E402
 import test_vhost_user as VU  # noqa: E402
 
 RUN_TIMEOUT = 600
-CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.vfs=1 lab.wait=1000"
+CMDLINE = L.L2_CONSOLE + " reboot=k panic=-1 lab.vfs=1 lab.wait=1000"
 VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 FROM_L1 = "virtio-fs-l1-wrote-this"
 MARK = "virtio-fs-guest-wrote-this"

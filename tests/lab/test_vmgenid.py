@@ -68,8 +68,8 @@ import migrate_plan as MP  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUN_TIMEOUT = 900
 L2_KERNEL = "/lab/l2/vmlinuz-generic"
-CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.vmgenid=1"
-IDENT_CMDLINE = "console=ttyS0 reboot=k panic=-1 lab.ident=1"
+CMDLINE = L.L2_CONSOLE + " reboot=k panic=-1 lab.vmgenid=1"
+IDENT_CMDLINE = L.L2_CONSOLE + " reboot=k panic=-1 lab.ident=1"
 MEM_MIB = 256
 FORK_LINE = "crng reseeded due to virtual machine fork"
 
