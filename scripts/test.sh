@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite: both builds, the unit, guest and integration tests on
-# the normal and the sanitizer builds, then the lab (stock Debian kernel
-# under nested KVM) with the fuzz smoke beside it (niced; in front of it
-# under HEARTH_SKIP_LAB=1). Ends with the time of each phase, the
+# the normal and the sanitizer builds, the fuzz smoke, then the lab (stock
+# Debian kernel under nested KVM). Ends with the time of each phase, the
 # tests that ran in the lab because this host could not run them, and one
 # line "N passed, N failed, N skipped"; exits non-zero on any failure, and
 # on any skip (a skipped test proves nothing).
@@ -72,81 +71,15 @@ run_meson build
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   run_meson build-asan
 
-# The fuzz smoke, and the Debian image firmware-debian boots in L1, need no
-# KVM. With the lab they run beside it, niced and one target at a time: L0's
-# TCG leaves about a third of the two cores idle (67% busy over test_core),
-# which they take. Each writes its output, status and time to $bg; bg_join
-# prints them.
-bg=$(mktemp -d) bg_pid=''
-# An interrupted suite ends the job beside the lab too (a background job ignores ^C).
-trap 'rm -f "$not_here" "$lab_names"; rm -rf "$bg"
-      [ -n "$bg_pid" ] && { pkill -P "$bg_pid"; kill "$bg_pid"; } 2>/dev/null' EXIT
-# With "lab", it then builds the image when firmware-debian is placed there.
-fuzz_smoke() {
-  local t0=$SECONDS
-  if [ "${1:-}" = lab ]; then FUZZ_JOBS=1 nice -n 19 fuzz/smoke.sh; else fuzz/smoke.sh; fi \
-    >"$bg/fuzz.log" 2>&1
-  echo "$? $((SECONDS - t0))" >"$bg/fuzz.rc"
-  [ "${1:-}" = lab ] && grep -q ':firmware-debian$' "$not_here" || return 0
-  t0=$SECONDS
-  nice -n 19 bash scripts/debian_image.sh >/dev/null 2>"$bg/image.log"
-  echo "$? $((SECONDS - t0))" >"$bg/image.rc"
-}
-# Waits for fuzz_smoke, prints what it wrote and counts its result.
-bg_join() {
-  local rc d where=$1
-  [ -n "$bg_pid" ] && wait "$bg_pid"
-  bg_pid=''
-  echo "== fuzz smoke: every libFuzzer target for 10 s (fuzz/README.md)$where"
-  cat "$bg/fuzz.log"
-  read -r rc d <"$bg/fuzz.rc"
-  case $rc in
-    0) passed=$((passed + 1)) ;;
-    77) skipped=$((skipped + 1)) ;;
-    *) failed=$((failed + 1)); phases_failed+=(fuzz) ;;
-  esac
-  splits+=("$(printf '%6d s  %s' "$d" "fuzz smoke$where")")
-  [ -f "$bg/image.rc" ] || return 0
-  echo "== the Debian image for firmware-debian (scripts/debian_image.sh; cached in build/lab)$where"
-  read -r rc d <"$bg/image.rc"
-  if [ "$rc" = 0 ]; then grep '^debian_image: ' "$bg/image.log"; else
-    tail -n 40 "$bg/image.log"
-    echo "the Debian image failed to build (exit $rc): firmware-debian will say so in L1"
-  fi
-  splits+=("$(printf '%6d s  %s' "$d" "debian image$where")")
-}
-
-# One lab file: one L1 boot (and its retries); it ends "N passed, N failed".
-run_lab() {
-  local t=$1 args=() lab_out rc line boots t0
-  if [ "$t" = test_guest ]; then
-    echo "== lab: $t ($lab_guests, the guest tests placed in the lab)"
-    args=(--only "$lab_guests")
-    [ -x build-asan/hearth ] && args+=(--asan "$PWD/build-asan/hearth")
-  elif [ "$t" = test_meson ]; then
-    echo "== lab: $t ($n_not_here test(s) this host could not try, unchanged in L1)"
-    args=(--tests "$(paste -sd, "$not_here")")
-  else
-    echo "== lab: $t (stock Debian kernel under Hearth in nested KVM)"
-  fi
-  lab_out=$(mktemp) t0=$SECONDS
-  HEARTH="$PWD/build/hearth" python3 "tests/lab/$t.py" "${args[@]}" 2>&1 | tee "$lab_out"
-  rc=${PIPESTATUS[0]}
-  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$lab_out" | tail -n 1)
-  if [ -n "$line" ]; then
-    passed=$((passed + $(echo "$line" | awk '{print $1}')))
-    failed=$((failed + $(echo "$line" | awk '{print $3}')))
-  fi
-  while IFS= read -r r; do retries+=("lab:$t: $r"); done < <(grep -E '^LAB RETRIED' "$lab_out")
-  if [ "$rc" -ne 0 ]; then
-    [ -z "$line" ] && failed=$((failed + 1))
-    phases_failed+=("lab:$t")
-  fi
-  # Each L1 boot of the plan, as the lab logged it (lab.py: "L1 wall").
-  boots=$(grep -oE 'L1 wall [0-9.]+s' "$lab_out" | awk '{printf "%s%s", sep, $3; sep=" + "}')
-  rm -f "$lab_out"
-  took "lab:$t${boots:+ (L1 boots: $boots)}" "$t0"
-}
+echo "== fuzz smoke: every libFuzzer target for 10 s (fuzz/README.md)"
+t0=$SECONDS
+fuzz/smoke.sh
+case $? in
+  0) passed=$((passed + 1)) ;;
+  77) skipped=$((skipped + 1)) ;;
+  *) failed=$((failed + 1)); phases_failed+=(fuzz) ;;
+esac
+took "fuzz smoke" "$t0"
 
 builds=1; [ -x build-asan/hearth ] && builds=2
 n_lab_guests=$(echo "$lab_guests" | tr ',' '\n' | grep -c . || true)
@@ -157,15 +90,49 @@ if [ "${HEARTH_SKIP_LAB:-0}" = 1 ]; then
   echo "== lab skipped (HEARTH_SKIP_LAB=1): $n_lab_guests guest test(s) and $n_not_here other" \
        "test(s) placed there stay skipped"
   skipped=$((skipped + n_lab_guests * builds + n_not_here))
-  fuzz_smoke; bg_join ''
 else
-  fuzz_smoke lab & bg_pid=$!
+  # firmware-debian boots scripts/debian_image.sh's image in L1, which cannot build it.
+  if grep -q ':firmware-debian$' "$not_here"; then
+    echo "== the Debian image for firmware-debian (scripts/debian_image.sh; cached in build/lab)"
+    t0=$SECONDS
+    bash scripts/debian_image.sh >/dev/null || echo "the Debian image failed to build:" \
+      "firmware-debian will say so in L1"
+    took "debian image" "$t0"
+  fi
   lab_files="test_core test_virtio_blk test_virtio_net test_mmds test_virtio_vsock test_api test_snapshot test_snapshot_huge test_vmgenid test_sriov"
+  [ "$n_not_here" -gt 0 ] && lab_files="test_meson $lab_files"
   [ -n "$lab_guests" ] && lab_files="test_guest $lab_files"
-  # test_meson comes last: firmware-debian boots the image built beside the lab.
-  for t in $lab_files; do run_lab "$t"; done
-  bg_join " (beside the lab)"
-  [ "$n_not_here" -gt 0 ] && run_lab test_meson
+  # Each file is one L1 boot (and its retries); it ends "N passed, N failed".
+  for t in $lab_files; do
+    args=()
+    if [ "$t" = test_guest ]; then
+      echo "== lab: $t ($lab_guests, the guest tests placed in the lab)"
+      args=(--only "$lab_guests")
+      [ -x build-asan/hearth ] && args+=(--asan "$PWD/build-asan/hearth")
+    elif [ "$t" = test_meson ]; then
+      echo "== lab: $t ($n_not_here test(s) this host could not try, unchanged in L1)"
+      args=(--tests "$(paste -sd, "$not_here")")
+    else
+      echo "== lab: $t (stock Debian kernel under Hearth in nested KVM)"
+    fi
+    lab_out=$(mktemp) t0=$SECONDS
+    HEARTH="$PWD/build/hearth" python3 "tests/lab/$t.py" "${args[@]}" 2>&1 | tee "$lab_out"
+    rc=${PIPESTATUS[0]}
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$lab_out" | tail -n 1)
+    if [ -n "$line" ]; then
+      passed=$((passed + $(echo "$line" | awk '{print $1}')))
+      failed=$((failed + $(echo "$line" | awk '{print $3}')))
+    fi
+    while IFS= read -r r; do retries+=("lab:$t: $r"); done < <(grep -E '^LAB RETRIED' "$lab_out")
+    if [ "$rc" -ne 0 ]; then
+      [ -z "$line" ] && failed=$((failed + 1))
+      phases_failed+=("lab:$t")
+    fi
+    # Each L1 boot of the plan, as the lab logged it (lab.py: "L1 wall").
+    boots=$(grep -oE 'L1 wall [0-9.]+s' "$lab_out" | awk '{printf "%s%s", sep, $3; sep=" + "}')
+    rm -f "$lab_out"
+    took "lab:$t${boots:+ (L1 boots: $boots)}" "$t0"
+  done
 fi
 
 echo "== the split: where the $SECONDS s went"
