@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A short fuzz run of every target from its committed seeds
 # (fuzz/seeds/<target>/), cheap enough for `make test`: two targets at a
-# time (one per core on a 2-core machine), 10 seconds each by default
-# (FUZZ_SECONDS=N), about 100 seconds in all after the build. Exits
+# time (one per core on a 2-core machine), 5 seconds each by default
+# (FUZZ_SECONDS=N), about 80 seconds in all after the build. Exits
 # non-zero on a crash, a sanitizer report or a failed invariant; 77 when
 # clang is missing. New corpus entries go to a temporary directory, never
 # into the tree.
@@ -19,7 +19,7 @@ if ! build_log=$(fuzz/build.sh 2>&1); then
   exit 1
 fi
 OUT=${OUT:-fuzz/out}
-SECS=${FUZZ_SECONDS:-10}
+SECS=${FUZZ_SECONDS:-5}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 targets=(fuzz_virtq fuzz_blk fuzz_net fuzz_vsock fuzz_mmio fuzz_loader fuzz_cli fuzz_api

@@ -18,7 +18,10 @@
 # Both GRUBs carry an embedded early config that selects the serial console
 # and finds the root by its filesystem UUID; the root's /boot/grub/grub.cfg
 # (written here, not by update-grub: the image has no grub package) boots
-# /vmlinuz and /initrd.img with console=ttyS0,115200n8 net.ifnames=0. The
+# /vmlinuz and /initrd.img with console=ttyS0,115200n8 net.ifnames=0
+# loglevel=6 (the kernel's banner and its warnings on the serial console, not
+# its info lines: each byte there is an exit, and in the lab's nested L2 the
+# info lines are seconds of the boot; dmesg keeps them all). The
 # packages: linux-image-cloud-amd64 (initramfs with virtio_pci and virtio_blk
 # forced in), systemd-sysv, cloud-init 22.4 (NoCloud only: a cidata seed disk,
 # or `ds=nocloud-net;s=http://169.254.169.254/latest/` in the SMBIOS system
@@ -67,7 +70,7 @@ GRUB_MODULES_COMMON="part_gpt part_msdos ext2 fat search search_fs_uuid search_l
   normal configfile linux echo test serial terminal gzio ls cat sleep halt reboot minicmd"
 GRUB_MODULES_PC="biosdisk"
 GRUB_MODULES_EFI="efi_gop"
-KERNEL_CMDLINE="ro console=ttyS0,115200n8 net.ifnames=0"
+KERNEL_CMDLINE="ro console=ttyS0,115200n8 net.ifnames=0 loglevel=6"
 
 self=$(readlink -f "$0")
 repo=$(cd "$(dirname "$self")/.." && pwd)
@@ -185,6 +188,10 @@ locale: C.UTF-8
 ssh_genkeytypes: []
 # /etc/hosts names the hostname the seed gave (sudo looks it up).
 manage_etc_hosts: true
+# The image has no grub package (GRUB is installed by the build, not by
+# dpkg): nothing for grub-dpkg to tell debconf, and it would probe anyway.
+grub_dpkg:
+  enabled: false
 EOF
 
   say "customize: /boot/grub/grub.cfg (serial terminal, root by UUID)"

@@ -20,7 +20,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from itest import SANITIZER_MARKERS, TestFailure, bzimage, check, tiny_elf  # noqa: E402
+from itest import (SANITIZER_MARKERS, TestFailure, binaries_of, bzimage, check,  # noqa: E402
+                   tiny_elf)
 
 TIMEOUT = 30.0
 FLAGS = ["--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--help", "--version"]
@@ -287,10 +288,7 @@ def main():
             print("unknown case %r; known: %s" % (a.case, ", ".join(sorted(all_cases))))
             return 1
         argv, want_rc, words = all_cases[a.case]
-        binaries = [a.hearth]
-        if a.asan and os.path.exists(a.asan) and \
-                os.path.realpath(a.asan) != os.path.realpath(a.hearth):
-            binaries.append(a.asan)
+        binaries = binaries_of(a.hearth, a.asan)
         try:
             for b in binaries:
                 print(check_case(b, argv, want_rc, words))

@@ -353,6 +353,8 @@ echo "LAB cmdline=$(cat /proc/cmdline)"
 echo "LAB kernel=$(uname -r)"
 echo "LAB bootver=$(cat /sys/kernel/boot_params/version 2>/dev/null)"
 echo "LAB pci=$(for d in /sys/bus/pci/devices/*; do [ -e "$d/vendor" ] && printf '%s:%s:%s:%s ' "${d##*/}" "$(cat "$d/vendor")" "$(cat "$d/device")" "$(cat "$d/class")"; done)"
+# The kernel's PCI lines from its own log: a quiet console (loglevel=5) leaves them out.
+dmesg | grep -E 'MMCONFIG at|PCI Root Bridge|PCI: Fatal|does not support PCI' | sed 's/^/LAB dmesg /'
 [ -x /lab/extra.sh ] && /lab/extra.sh
 echo "LAB ready action=$action"
 [ "$wait" != 0 ] && sleep "$wait"

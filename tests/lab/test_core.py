@@ -42,6 +42,13 @@ NO_PVH_VMLINUX = "/lab/l2/vmlinux-no-pvh"
 KCACHE_ARGS = {"hearth": ["--kernel-cache", "/tmp/lab-kcache"]}
 
 
+# Boot a prints the kernel's whole log on the serial port (the port taking a
+# whole boot's output); b..e boot quiet (lab_plan.L2_CONSOLE: each byte on the
+# port is nested exits, 4-5 s of a boot here), and their PCI lines come from the
+# guest's own dmesg (lab_build's init prints them as "LAB dmesg" lines).
+QUIET = L.L2_CONSOLE + " panic=-1"
+
+
 def plan(vmm):
     return [
         dict(run=L.Run("a_2cpu_512m", vmm=vmm, cpus=2, memory=512, timeout=RUN_TIMEOUT,
@@ -50,23 +57,23 @@ def plan(vmm):
         # The bzImage as it is (the guest decompresses it): the others are unpacked by
         # Hearth and boot through PVH.
         dict(run=L.Run("b_1cpu_256m_reboot", vmm=vmm, cpus=1, memory=256, timeout=RUN_TIMEOUT,
-                       cmdline="console=ttyS0 reboot=k panic=-1 lab.action=reboot lab.token=hearth42",
+                       cmdline=L.L2_CONSOLE + " reboot=k panic=-1 lab.action=reboot lab.token=hearth42",
                        extra_args=["--guest-decompress"] if vmm == "hearth" else []),
              nproc=1, memory=256, action="reboot", token="lab.token=hearth42",
              stderr_reboot=(vmm == "hearth"), guest_decompress=True),
         # These two share a kernel cache: c stores the decompressed kernel, d boots from it.
         dict(run=L.Run("c_4cpu_2048m", vmm=vmm, cpus=4, memory=2048, timeout=RUN_TIMEOUT,
-                       cmdline="console=ttyS0 panic=-1", extra_args=KCACHE_ARGS.get(vmm, [])),
+                       cmdline=QUIET, extra_args=KCACHE_ARGS.get(vmm, [])),
              nproc=4, memory=2048, action="poweroff", kcache="stored in the kernel cache"),
         # Past 3 GiB: the rest of RAM must reappear above the 4 GiB hole.
         dict(run=L.Run("d_2cpu_3584m_hole", vmm=vmm, cpus=2, memory=3584, timeout=RUN_TIMEOUT,
-                       cmdline="console=ttyS0 panic=-1", extra_args=KCACHE_ARGS.get(vmm, [])),
+                       cmdline=QUIET, extra_args=KCACHE_ARGS.get(vmm, [])),
              nproc=2, memory=3584, action="poweroff", kcache="from the kernel cache"),
     ] + ([
         # A kernel without a PVH note (its vmlinux with the note taken out): Hearth boots
         # its ELF through Linux's 64-bit entry and a zero page, as Firecracker does.
         dict(run=L.Run("e_vmlinux_no_pvh", vmm=vmm, cpus=2, memory=512, timeout=RUN_TIMEOUT,
-                       cmdline="console=ttyS0 panic=-1", kernel=NO_PVH_VMLINUX),
+                       cmdline=QUIET, kernel=NO_PVH_VMLINUX),
              nproc=2, memory=512, action="poweroff", bootver=None),
     ] if vmm == "hearth" else [])
 
@@ -74,7 +81,7 @@ def plan(vmm):
 PROBES = ["open /etc/passwd", "connect 127.0.0.1", "connect unix socket beside the API socket",
           "signal a process outside", "execve /proc/self/exe", "ptrace PTRACE_SEIZE hearth",
           "ioctl SIOCGIFCONF"]
-# The probes' kernels need not tell their boot (a..e above do, on the whole console).
+# The probes' kernels need not tell their boot (a above does, on the whole console).
 PROBE_CMDLINE = L.L2_CONSOLE + " panic=-1"
 
 
