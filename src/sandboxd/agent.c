@@ -40,7 +40,7 @@ static int agent_req(const struct sbx_vm *vm, const char *method, const char *pa
 	return ret;
 }
 
-int sbx_agent_wait(const struct sbx_vm *vm, int timeout_ms, struct err *e)
+int sbx_agent_wait(struct sbx *s, const struct sbx_vm *vm, int timeout_ms, struct err *e)
 {
 	int64_t deadline = mono_ms() + timeout_ms;
 	struct err last = ERR_INIT;
@@ -59,6 +59,9 @@ int sbx_agent_wait(const struct sbx_vm *vm, int timeout_ms, struct err *e)
 		if (!sbx_vm_alive(vm))
 			return err_set(e, false, -ECHILD, "its VM exited before its agent answered "
 				       "(the VM's log: %s/log)", vm->dir);
+		if (sbx_stopping(s))
+			return err_set(e, false, -ECANCELED, "the server is stopping (its agent had "
+				       "not answered: %s)", last.msg[0] ? last.msg : "no attempt");
 		if (mono_ms() >= deadline)
 			return err_set(e, false, -ETIMEDOUT, "no answer from its agent in %d s: %s",
 				       timeout_ms / 1000, last.msg);
@@ -162,6 +165,8 @@ int sbx_agent_init(struct sbx *s, const struct sbx_box *b, const struct sbx_vm *
 		if (!sbx_vm_alive(vm))
 			return err_set(e, false, -ECHILD, "its VM exited (its log: %s)",
 				       vm->log[0] ? vm->log : vm->dir);
+		if (sbx_stopping(s))
+			return err_set(e, false, -ECANCELED, "the server is stopping");
 		if (mono_ms() >= deadline)
 			return ret ? err_prefix(e, ret, "its agent: ")
 				   : err_set(e, false, -ETIMEDOUT, "its agent: no /init in time");

@@ -9,8 +9,11 @@
 
 #include "sandboxd/priv.h"
 
-/* GET /health until it is 2xx, or timeout_ms, or the VM's end. 0 or -errno with e. */
-int sbx_agent_wait(const struct sbx_vm *vm, int timeout_ms, struct err *e);
+/*
+ * GET /health until it is 2xx, or timeout_ms, or the VM's end, or the
+ * server's (-ECANCELED). 0 or -errno with e.
+ */
+int sbx_agent_wait(struct sbx *s, const struct sbx_vm *vm, int timeout_ms, struct err *e);
 /*
  * POST /init: b's token, env vars, id, the time, the template's user and
  * working directory; then an authenticated GET /envs, which a stale agent

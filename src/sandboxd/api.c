@@ -28,6 +28,7 @@ unsigned int sbx_api_status(int err)
 	case -EALREADY: return 409;
 	case -EAGAIN: return 429;
 	case -ETIMEDOUT: return 504;
+	case -ECANCELED: return 503;	/* the server is stopping */
 	default: return 500;
 	}
 }

@@ -109,6 +109,12 @@ struct sbx {
 
 /* registry.c: the lists, and the ids and tokens. */
 int64_t sbx_now_ms(void);
+/*
+ * Whether SIGINT or SIGTERM came (lock not held): a loop that waits on a
+ * guest (its agent's /health, an /init) ends then, so that the server's
+ * end does not wait out --boot-timeout or --op-timeout.
+ */
+bool sbx_stopping(struct sbx *s);
 /* n random characters of alphabet into out (NUL-terminated). 0 or -errno. */
 int sbx_random_str(char *out, size_t n, const char *alphabet);
 /* A new CREATING sandbox of tpl, busy, in the list (lock held). -EAGAIN when full. */

@@ -26,6 +26,16 @@ int64_t sbx_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+bool sbx_stopping(struct sbx *s)
+{
+	bool stopping;
+
+	pthread_mutex_lock(&s->lock);
+	stopping = s->stopping;
+	pthread_mutex_unlock(&s->lock);
+	return stopping;
+}
+
 int sbx_random_str(char *out, size_t n, const char *alphabet)
 {
 	size_t k = strlen(alphabet);

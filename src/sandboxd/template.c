@@ -248,7 +248,7 @@ static int tpl_boot(struct sbx *s, struct sbx_tpl *t, struct err *e)
 	if (!ret)
 		ret = sbx_vm_spawn(s, &t->vm, args, e);
 	if (!ret)
-		ret = sbx_agent_wait(&t->vm, s->cfg.boot_timeout_s * 1000, e);
+		ret = sbx_agent_wait(s, &t->vm, s->cfg.boot_timeout_s * 1000, e);
 	if (!ret)
 		ret = hc_call(t->vm.api_sock, "PATCH", "/vm", "{\"state\": \"Paused\"}",
 			      (int)s->cfg.op_timeout_s * 1000, NULL, e);
@@ -276,6 +276,10 @@ int sbx_tpl_ready(struct sbx *s, struct sbx_tpl *t, struct err *e)
 		case SBX_TPL_FAILED:
 			return err_set(e, false, -EIO, "%s", t->why);
 		case SBX_TPL_BOOTING:
+			/* The booting thread gives up when the server stops: so do its waiters. */
+			if (s->stopping)
+				return err_set(e, false, -ECANCELED, "template %s: the server is "
+					       "stopping", t->id);
 			pthread_cond_wait(&s->cond, &s->lock);
 			continue;
 		case SBX_TPL_COLD:

@@ -26,8 +26,16 @@
                     without it (no /dev/kvm, or PVM's) it says "not here:" and
                     runs again in the lab's L1 (tests/lab/test_meson.py).
 
+  stop-while-booting
+                    a template whose guest never answers (the count guest),
+                    a create waiting on its boot, then SIGTERM: the server
+                    ends with 0 at once, the create is answered 503 naming
+                    the stop, the VM's files are gone (/dev/kvm: the guest
+                    runs natively on PVM too).
+
 The first four need no KVM: no VM is started.
 """
+import glob
 import hashlib
 import http.client
 import json
@@ -37,6 +45,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -121,7 +130,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
-        out = self.output()
+        out = self.text = self.output()
         self.log.close()
         check(not any(m in out for m in ("ERROR: AddressSanitizer", "runtime error:",
                                          "LeakSanitizer")), "sanitizer report: " + out[-3000:])
@@ -267,6 +276,7 @@ def case_sdk(hearth, tmp, a):
     need_hw_kvm()
     s = Server(hearth, tmp, templates=templates, extra=["--op-timeout", "600",
                                                        "--boot-timeout", "900"])
+    failed, vms = None, ""
     try:
         env = dict(os.environ, E2B_API_URL="http://127.0.0.1:%d" % s.port,
                    E2B_SANDBOX_URL="http://127.0.0.1:%d" % (s.port + 1), E2B_API_KEY=KEY)
@@ -275,20 +285,73 @@ def case_sdk(hearth, tmp, a):
         print(r.stdout, end="")
         print(r.stderr, end="", file=sys.stderr)
         lines = r.stdout.strip().splitlines()
-        check(r.returncode == 0 and lines and lines[-1].endswith(" 0 failed"),
-              "the SDK's checks failed (exit %d); server log:\n%s" % (
-                  r.returncode, s.output()[-6000:]))
+        if not (r.returncode == 0 and lines and lines[-1].endswith(" 0 failed")):
+            failed = "the SDK's checks failed (exit %d)" % r.returncode
+            # The VMs' logs go with the server's end: their tails now.
+            for log in sorted(glob.glob(os.path.join(tmp, "run", "*", "log"))):
+                with open(log, "rb") as f:
+                    vms += "\n-- %s:\n%s" % (log, f.read()[-3000:].decode(errors="replace"))
     finally:
         rc = s.stop()
-        check(rc == 0, "the server ends with 0 on SIGTERM (%s)" % rc)
+        # Both at once: a server that then would not stop must not hide why the SDK failed.
+        check(failed is None and rc == 0, "%s; the server ends with %s on SIGTERM (0 wanted); "
+              "its log:\n%s%s" % (failed or "the SDK's checks passed", rc, s.text[-6000:], vms))
         left = os.listdir(os.path.join(tmp, "run")) if os.path.isdir(
             os.path.join(tmp, "run")) else []
         check(left == [], "the server removes every VM's files at its end: %s" % left)
 
 
+def case_stop_while_booting(hearth, tmp, a):
+    """A template whose guest never answers (tests/guest/count.c: no agent, it counts for
+    ever), a create waiting on that template's boot, then SIGTERM: the server ends at once
+    with exit 0, the VM killed and its files gone, and the create is answered 503 naming
+    the stop. Before, the boot's wait went on to --boot-timeout, and the create's with it."""
+    check(a.guest, "--guest is needed")
+    need_kvm("a template's guest")
+    tdir = os.path.join(tmp, "templates", "slow")
+    os.makedirs(tdir)
+    shutil.copyfile(a.guest, os.path.join(tdir, "kernel.elf"))
+    with open(os.path.join(tdir, "rootfs.img"), "wb") as f:
+        f.truncate(1 << 20)
+    with open(os.path.join(tdir, "template.json"), "w") as f:
+        json.dump({"kernel": "kernel.elf", "rootfs": "rootfs.img"}, f)
+    s = Server(hearth, tmp, extra=["--boot-timeout", "3000", "--op-timeout", "3000"])
+    got = {}
+
+    def create():
+        try:
+            got["reply"] = s.request("POST", "/v2/sandboxes", {"templateID": "slow"})
+        except OSError as e:
+            got["reply"] = (None, str(e))
+
+    th = threading.Thread(target=create, name="create")
+    th.start()
+    # The template's VM runs: its guest counts on its console (the VM's log in --run-dir).
+    counting = False
+    for _ in range(600):
+        for log in glob.glob(os.path.join(tmp, "run", "*", "log")):
+            with open(log, "rb") as f:
+                counting = counting or b"count " in f.read()
+        if counting or s.p.poll() is not None:
+            break
+        time.sleep(0.1)
+    check(counting, "the template's guest counts in its VM (the server: %s)" % s.output()[-2000:])
+    rc = s.stop()   # SIGTERM, then 60 s, then SIGKILL
+    th.join(60)
+    check(rc == 0, "SIGTERM during the template's boot ends the server with 0 (%s): %s" % (
+        rc, s.text[-2000:]))
+    st, body = got.get("reply", (None, None))
+    check(st == 503 and "stopping" in json.dumps(body), "the create waiting on the boot is "
+          "answered 503 naming the stop (%s %s)" % (st, body))
+    left = os.listdir(os.path.join(tmp, "run")) if os.path.isdir(os.path.join(tmp, "run")) else []
+    check(left == [], "the server removes the template VM's files at its end: %s" % left)
+
+
 def options(ap):
     ap.add_argument("--work", help="the SDK's and the template's directory (sdk)")
     ap.add_argument("--agent", help="the static hearth-agent the template carries (sdk)")
+    ap.add_argument("--guest", help="tests/guest's count guest, a template that never "
+                    "answers (stop-while-booting)")
 
 
 CASES = {
@@ -297,6 +360,7 @@ CASES = {
     "unknown-template": case_unknown_template,
     "malformed-body": case_malformed_body,
     "sdk": case_sdk,
+    "stop-while-booting": case_stop_while_booting,
 }
 
 if __name__ == "__main__":

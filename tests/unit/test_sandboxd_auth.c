@@ -138,6 +138,7 @@ static void test_status_of(void **state)
 	assert_int_equal(sbx_api_status(-EALREADY), 409);
 	assert_int_equal(sbx_api_status(-EAGAIN), 429);
 	assert_int_equal(sbx_api_status(-ETIMEDOUT), 504);
+	assert_int_equal(sbx_api_status(-ECANCELED), 503);
 	assert_int_equal(sbx_api_status(-EIO), 500);
 }
 
