@@ -31,6 +31,16 @@ static int keep(const char *flag, const char *path, struct err *e)
 	return err_set(e, true, ret, "%s '%s': %s", flag, path, why.msg);
 }
 
+/* --snapshot-dir and --migrate-dir, the directories written after the seal. */
+static int keep_dirs(const struct host_sandbox *s, struct err *e)
+{
+	int ret = s->snapshot_dir ? keep("--snapshot-dir", s->snapshot_dir, e) : 0;
+
+	if (!ret && s->migrate_dir)
+		ret = keep("--migrate-dir", s->migrate_dir, e);
+	return ret;
+}
+
 int host_sandbox_enter(const struct host_sandbox *s)
 {
 	const char *probe = getenv("HEARTH_SANDBOX_PROBE");
@@ -60,11 +70,10 @@ int host_sandbox_enter(const struct host_sandbox *s)
 	/*
 	 * The API socket's directory is not kept: the socket is bound before
 	 * the seal (host_process_run) and served from its fd. Snapshots are
-	 * written after the seal, into a directory it must keep.
+	 * written after the seal, into a directory it must keep. A jail's
+	 * directories are the jail's: named after it is entered (below).
 	 */
-	if (s->snapshot_dir && !so.jail && keep("--snapshot-dir", s->snapshot_dir, &e))
-		return log_fail(&e);
-	if (s->migrate_dir && !so.jail && keep("--migrate-dir", s->migrate_dir, &e))
+	if (!so.jail && keep_dirs(s, &e))
 		return log_fail(&e);
 	/* GnuTLS from the host's library directories, before a jail hides them. */
 	if (s->migrate_tls && tls_lib_load(&e))
@@ -79,6 +88,9 @@ int host_sandbox_enter(const struct host_sandbox *s)
 		e = (struct err)ERR_INIT;
 	}
 	if (sandbox_prepare(&so, &e))
+		return log_fail(&e);
+	/* Inside the jail now: "/snap" is DIR/snap, a relative one resolves from its root. */
+	if (so.jail && keep_dirs(s, &e))
 		return log_fail(&e);
 	return 0;
 }

@@ -110,32 +110,7 @@ fail:
 	hlt
 	jmp	1b
 
-/* putc: AL to COM1, after at most 65536 polls of THRE. */
-putc:
-	push	%cx
-	push	%dx
-	push	%ax
-	mov	$0x3fd, %dx
-	xor	%cx, %cx
-2:	in	%dx, %al
-	test	$0x20, %al
-	jnz	3f
-	loop	2b
-3:	pop	%ax
-	mov	$0x3f8, %dx
-	out	%al, %dx
-	pop	%dx
-	pop	%cx
-	ret
-
-/* puts: the NUL-terminated string at DS:SI. */
-puts:
-	lodsb
-	test	%al, %al
-	jz	4f
-	call	putc
-	jmp	puts
-4:	ret
+	.include "mbr_serial.inc"
 
 crlf:
 	mov	$'\r', %al

@@ -4,7 +4,7 @@ SeaBIOS booting a disk's master boot record from a qcow2 overlay on a qcow2
 base, judged against QEMU's q35 booting the same image with the same file.
 
     run_firmware_test.py --hearth build/hearth --case CASE --mbr build/tests/guest/mbr.bin
-                         [--asan B]
+                         [--mbr-tick build/tests/guest/mbrtick.bin] [--asan B]
 
   refused   `hearth run` refuses, each in one line naming it and exit 2, before
             KVM is touched: --firmware with --kernel, --initrd, --cmdline or
@@ -24,6 +24,13 @@ base, judged against QEMU's q35 booting the same image with the same file.
             same_map(). As root, the same boot under --jail (uid 1000), the
             firmware and the chain inside the jail: the same lines.
 
+  jailed    (firmware_jailed.py) SeaBIOS boots tests/guest/mbrtick.S, a record that
+            prints a numbered line every 4 BIOS ticks after reading LBA 1, from a
+            qcow2 overlay, and every Hearth is jailed as uid 1000: the VM is
+            snapshotted, forked into two clones (each its own overlay), moved live
+            to a `hearth serve` in a second jail, and its snapshot loaded in a third.
+            Each goes on line for line from where its base was taken, every read
+            brings the base's line, the overlays check clean, the base is unchanged.
   debian    `hearth serve`, through the API: the Debian 12 image of
             scripts/debian_image.sh as a qcow2 overlay's raw base, SeaBIOS, the
             SMBIOS serial `ds=nocloud-net;s=http://169.254.169.254/latest/`, a
@@ -44,7 +51,7 @@ base, judged against QEMU's q35 booting the same image with the same file.
             QEMU beside it: QEMU 7.2's TCG, the lab's L0, aborts when an L2 QEMU
             runs OVMF under L1's KVM.)
 
-seabios, debian and ovmf need a /dev/kvm that runs real mode (PVM's cannot: itest.NotHere
+seabios, jailed, debian and ovmf need a /dev/kvm that runs real mode (PVM's cannot: itest.NotHere
 and the lab's L1).
 """
 import hashlib
@@ -58,12 +65,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
 from itest import SANITIZER_MARKERS, check, run_cases, sanitizer_env as env  # noqa: E402
-from firmware_common import SEABIOS, need_real_mode, sh  # noqa: E402
+from firmware_common import BASE_LINE, SEABIOS, make_chain, need_real_mode, sh  # noqa: E402
 from firmware_debian import case_debian  # noqa: E402
+from firmware_jailed import case_jailed  # noqa: E402
 
 NO_KVM = "/nonexistent/hearth-test/kvm"
 MEM_MIB = 256
-BASE_LINE = "HEARTH-BASE-SECTOR-7"
 WROTE = b"HEARTH-WROTE-LBA2\0"
 RUN_TIMEOUT = 300     # a hung firmware ends the test, nothing else is timed
 OVMF_TIMEOUT = 1800   # OVMF's boot under the lab's emulation is minutes
@@ -125,24 +132,6 @@ def case_refused(binary, tmp, a):
         _, err = p.communicate(timeout=30)
         for m in SANITIZER_MARKERS:
             check(m not in err.decode(errors="replace"), "hearth serve: %s" % m)
-
-
-def make_chain(d, mbr):
-    """base.qcow2 (the record at LBA 0, BASE_LINE at LBA 1) and top.qcow2 over it."""
-    os.makedirs(d, exist_ok=True)
-    raw = bytearray(1 << 20)
-    with open(mbr, "rb") as f:
-        rec = f.read()
-    check(len(rec) == 512 and rec[510:] == b"\x55\xaa", "%s: a 512-byte boot record" % mbr)
-    raw[0:512] = rec
-    line = BASE_LINE.encode() + b"\0"
-    raw[512:512 + len(line)] = line
-    with open(os.path.join(d, "base.raw"), "wb") as f:
-        f.write(raw)
-    sh("qemu-img", "convert", "-f", "raw", "-O", "qcow2", os.path.join(d, "base.raw"),
-       os.path.join(d, "base.qcow2"))
-    sh("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", "base.qcow2",
-       os.path.join(d, "top.qcow2"))
 
 
 def lines_of(out):
@@ -324,10 +313,11 @@ def case_ovmf(binary, tmp, a):
 
 def options(ap):
     ap.add_argument("--mbr", required=True, help="tests/guest/mbr.bin")
+    ap.add_argument("--mbr-tick", help="tests/guest/mbrtick.bin (the jailed case's record)")
 
 
 CASES = {"refused": case_refused, "seabios": case_seabios, "ovmf": case_ovmf,
-         "debian": case_debian}
+         "debian": case_debian, "jailed": case_jailed}
 
 if __name__ == "__main__":
     sys.exit(run_cases(__doc__, CASES, "hearth-firmware-", options=options))

@@ -501,15 +501,17 @@ def jailed(binary, tmp, postcopy, tcp=False, certs=None):
         for p in procs:
             p.kill()
             p.wait()
-        # A killed VMM's mount namespace may outlive it a moment (its teardown is the
-        # kernel's): tried again for a while, then detached lazily.
-        for _ in range(50):
-            if subprocess.run(["umount", os.path.join(jb, "mig")],
-                              stderr=subprocess.DEVNULL).returncode == 0:
-                break
-            time.sleep(0.1)
-        else:
-            subprocess.run(["umount", "-l", os.path.join(jb, "mig")])
+        umount(os.path.join(jb, "mig"))
+
+
+def umount(path):
+    """A bind mount a killed VMM's jail saw, undone: its mount namespace may outlive it a
+    moment (its teardown is the kernel's), so tried again for a while, then detached lazily."""
+    for _ in range(50):
+        if subprocess.run(["umount", path], stderr=subprocess.DEVNULL).returncode == 0:
+            return
+        time.sleep(0.1)
+    subprocess.run(["umount", "-l", path])
 
 
 def free_port():
