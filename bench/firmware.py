@@ -14,8 +14,10 @@ The two take turns, N boots each, in L1 (the lab's nested KVM: this host's
 PVM runs no real mode). For each boot: the VMM's start to the serial
 console's first kernel line ("the part before the kernel") and to
 `login:` (image_check.MILESTONES), and the exits L1's KVM counted for the
-VM (debugfs: /sys/kernel/debug/kvm/PID-FD/exits, read at `login:`).
-Prints one table row per VMM (medians) and the ratios. OVMF is not
+VM (debugfs: /sys/kernel/debug/kvm/PID-FD/exits, read at `login:`), with
+KVM's own categories beside the total (io_exits, mmio_exits, halt_exits...).
+Prints one table row per VMM (medians), the ratios, and the categories,
+the largest difference first. OVMF is not
 benched: the lab's L0 aborts on OVMF in L2 (docs/firmware.md, Tests).
 Report only: exit 0 when every figure was taken, 1 when one is missing,
 3 when the lab failed.
@@ -38,13 +40,23 @@ BOOT_TIMEOUT = 1800
 
 
 def exits_of(pid):
-    """The exits L1's KVM counted for the VM process pid (its debugfs directory)."""
+    """The exits L1's KVM counted for the VM process pid (its debugfs directory): the total
+    and, by KVM's own categories, every counter whose name holds "exits" (io_exits,
+    mmio_exits, halt_exits, irq_window_exits...) and insn_emulation. ({}, None) when none."""
     d = "/sys/kernel/debug/kvm"
     for n in os.listdir(d):
-        if n.split("-")[0] == str(pid):
-            with open(os.path.join(d, n, "exits")) as f:
-                return int(f.read())
-    return None
+        if n.split("-")[0] != str(pid):
+            continue
+        by = {}
+        for k in os.listdir(os.path.join(d, n)):
+            if "exits" in k or k == "insn_emulation":
+                try:
+                    with open(os.path.join(d, n, k)) as f:
+                        by[k] = int(f.read())
+                except (OSError, ValueError):
+                    pass
+        return by, by.get("exits")
+    return {}, None
 
 
 def one_boot(vmm, hearth, image, tmp):
@@ -66,11 +78,11 @@ def one_boot(vmm, hearth, image, tmp):
     try:
         con.watch(IC.MILESTONES)
         con.wait_login(timeout=BOOT_TIMEOUT)
-        exits = exits_of(vm.proc.pid)
+        by, exits = exits_of(vm.proc.pid)
     finally:
         vm.stop()
     return {"vmm": vmm, "kernel_s": con.seen.get("kernel"), "login_s": con.seen.get("login"),
-            "exits": exits}
+            "exits": exits, "by": by}
 
 
 def in_l1(a):
@@ -134,6 +146,19 @@ def main():
         a.n, med["hearth"]["kernel_s"] / med["qemu"]["kernel_s"],
         med["hearth"]["login_s"] / med["qemu"]["login_s"],
         med["hearth"]["exits"] / med["qemu"]["exits"]))
+    # Where the exits differ, by KVM's categories (medians over each VMM's boots).
+    keys = sorted({k for v in by for g in by[v] for k in g.get("by", {})} - {"exits"})
+    rows = []
+    for k in keys:
+        h, q = (statistics.median(g.get("by", {}).get(k, 0) for g in by[v])
+                for v in ("hearth", "qemu"))
+        if h or q:
+            rows.append((abs(h - q), k, h, q))
+    if rows:
+        print("| KVM's exit counter to login: | hearth | qemu | hearth - qemu |")
+        print("|---|---|---|---|")
+        for _, k, h, q in sorted(rows, reverse=True):
+            print("| %s | %d | %d | %+d |" % (k, h, q, h - q))
     return 0
 
 

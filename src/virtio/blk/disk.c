@@ -31,6 +31,14 @@
 
 static struct ratelimit disk_rl = RATELIMIT_INIT(10);
 
+/* A qcow2 image's backing files in the ring's layer slots (none for a raw image). */
+static int disk_ring_layers(struct io_uring *ring, const struct blk_image *img)
+{
+	const struct blk_qdisk *q = img->qd;
+
+	return blk_ring_set_layers(ring, q ? q->layer_fd : NULL, q ? q->nlayers : 0);
+}
+
 /* A ring of the disk's own: a disk made before the seal (at boot, by a restore). */
 static int disk_ring_own(struct blk_disk *d, const char *path, struct err *err)
 {
@@ -45,6 +53,10 @@ static int disk_ring_own(struct blk_disk *d, const char *path, struct err *err)
 	if (ret)
 		return err_set(err, false, ret, "disk %s: io_uring unavailable: %s", path,
 			       strerror(-ret));
+	ret = disk_ring_layers(d->ring, &d->img);
+	if (ret)
+		return err_set(err, false, ret, "disk %s: cannot register its backing files with "
+			       "the io_uring ring: %s", path, strerror(-ret));
 	return 0;
 }
 
@@ -58,6 +70,11 @@ static int disk_ring_spare(struct blk_disk *d, struct spare_ring *s, const char 
 {
 	int ret = blk_ring_set_files(&s->ring, d->img.fd, d->img.fd_buffered);
 
+	if (!ret) {
+		ret = disk_ring_layers(&s->ring, &d->img);
+		if (ret)
+			blk_ring_set_files(&s->ring, -1, -1);
+	}
 	if (ret)
 		return err_set(err, false, ret, "disk %s: cannot register it with the io_uring ring "
 			       "made at start: %s", path, strerror(-ret));
@@ -99,7 +116,8 @@ int blk_disk_init(struct blk_disk *d, const struct blk_config *cfg, struct event
 /* The spare goes back for the next plugged disk, its slots emptied, unless I/O is left in it. */
 static void disk_spare_let_go(struct blk_disk *d)
 {
-	bool quiet = !d->inflight && !blk_ring_set_files(d->ring, -1, -1);
+	bool quiet = !d->inflight && !blk_ring_set_files(d->ring, -1, -1) &&
+		     !blk_ring_set_layers(d->ring, NULL, 0);
 
 	spare_ring_let_go(d->spare, quiet);
 }
@@ -190,6 +208,25 @@ int blk_disk_submit_raw(struct blk_disk *d, const struct blk_disk_io *io)
 	}
 	disk_fix_sqe(d, sqe);
 	if (disk_copy_async(d, io, fd))
+		sqe->flags |= IOSQE_ASYNC;
+	io_uring_sqe_set_data(sqe, io->tag);
+	d->inflight++;
+	return 0;
+}
+
+int blk_disk_submit_layer(struct blk_disk *d, const struct blk_disk_io *io, unsigned int layer)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(d->ring);
+	uint64_t len = 0;
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_readv(sqe, (int)BLK_RING_SLOT_LAYER(layer), io->iov, io->niov, io->offset);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	/* A backing file is read through the page cache: a long copy goes to the workers. */
+	for (unsigned int i = 0; i < io->niov && len < BLK_ASYNC_MIN; i++)
+		len += io->iov[i].iov_len;
+	if (len >= BLK_ASYNC_MIN)
 		sqe->flags |= IOSQE_ASYNC;
 	io_uring_sqe_set_data(sqe, io->tag);
 	d->inflight++;
@@ -379,6 +416,12 @@ int blk_disk_switch(struct blk_disk *d, struct blk_image *next, struct err *err)
 	struct blk_image old;
 	int ret = blk_ring_set_files(d->ring, next->fd, next->fd_buffered);
 
+	if (!ret) {
+		ret = disk_ring_layers(d->ring, next);
+		/* The old image's files back in, layers and all: it stays. */
+		if (ret && !blk_ring_set_files(d->ring, d->img.fd, d->img.fd_buffered))
+			disk_ring_layers(d->ring, &d->img);
+	}
 	if (ret)
 		return err_set(err, false, ret, "disk %s: cannot register it with the I/O ring "
 			       "(%s); the old image stays", next->path, strerror(-ret));

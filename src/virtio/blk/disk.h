@@ -104,6 +104,12 @@ void blk_disk_release(struct blk_disk *d);
 int blk_disk_submit(struct blk_disk *d, const struct blk_disk_io *io);
 /* The same straight onto the ring at io's offset in the image file: a raw image's, qcow2's fast path. */
 int blk_disk_submit_raw(struct blk_disk *d, const struct blk_disk_io *io);
+/*
+ * A read (io->op READ) straight onto the ring at io's offset in a qcow2
+ * image's backing layer (its index under the top), read through the page
+ * cache: an overlay's unwritten clusters. 0 or -EBUSY.
+ */
+int blk_disk_submit_layer(struct blk_disk *d, const struct blk_disk_io *io, unsigned int layer);
 /* Hands queued I/O to the kernel. */
 void blk_disk_kick(struct blk_disk *d);
 /* Hands every result the kernel posted to the user's complete; true if one answered. */

@@ -58,13 +58,13 @@ static int qdisk_open_layers(struct blk_qdisk *q, const struct blk_config *cfg, 
 	for (unsigned int i = q->nlayers; i-- > 0;) {
 		struct qcow2_layer below = qdisk_below(q, i + 1);
 
-		if (q->layer_raw[i]) {
-			ret = blk_qdisk_file_size(q->layer_fd[i], &q->layer_size[i]);
-			if (ret)
-				return err_set(err, false, ret, "disk %s: backing layer %u: %s", cfg->path,
-					       i + 1, strerror(-ret));
+		/* A raw layer's size; a qcow2 layer's file's, which reads on the ring stay inside. */
+		ret = blk_qdisk_file_size(q->layer_fd[i], &q->layer_size[i]);
+		if (ret)
+			return err_set(err, false, ret, "disk %s: backing layer %u: %s", cfg->path,
+				       i + 1, strerror(-ret));
+		if (q->layer_raw[i])
 			continue;
-		}
 		ret = qcow2_open(q->layer_fd[i], &ro, &q->layer[i], err);
 		if (!ret)
 			ret = qcow2_set_backing(q->layer[i], &below, err);

@@ -44,12 +44,12 @@ struct blk_qdisk {
 	struct qcow2 *layer[BLK_BACKING_MAX];   /* NULL for a raw layer */
 	int layer_fd[BLK_BACKING_MAX];
 	bool layer_raw[BLK_BACKING_MAX];
-	uint64_t layer_size[BLK_BACKING_MAX];
+	uint64_t layer_size[BLK_BACKING_MAX];   /* each layer's file's size (fixed: read only) */
 	/* The I/O (qio.c), under the disk's user's lock. */
 	uint64_t file_size;       /* the top file's size as last seen: fast reads stay inside */
 	unsigned int fast;        /* I/Os of this disk on the ring */
 	uint64_t nfast, nslow;    /* I/Os each path took, for the tests' eyes */
-	uint64_t nbelow;          /* slow reads that were one preadv of a backing file's */
+	uint64_t nbelow;          /* reads that went to the ring on a backing file (qio_below) */
 	uint64_t nwaited;         /* I/Os that waited behind a discard or write-zeroes */
 	unsigned int posted_head, nposted;
 	struct blk_qposted posted[BLK_INFLIGHT];

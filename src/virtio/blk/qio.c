@@ -99,12 +99,15 @@ static int qio_write(struct blk_qdisk *q, const struct blk_disk_io *io, uint64_t
 
 /*
  * Whether io's bytes are, below the top image, one extent of one backing
- * file's own data (or of a raw layer, inside its size): its descriptor
- * and offset. Such a read (the overlay's unwritten clusters) is then one
- * preadv into the guest's buffers, where the engine would take one pread
- * per segment and a map of each layer for each.
+ * file's own data inside that file (or of a raw layer, inside its size):
+ * the layer and the offset. Such a read (the overlay's unwritten
+ * clusters) then goes to the ring as the top's own do, where the engine
+ * would take one pread per segment, on this thread, one request after
+ * another. A cluster the file ends inside (its tail reads as zeros) is
+ * the engine's.
  */
-static bool qio_below(struct blk_qdisk *q, uint64_t off, uint64_t len, int *fd, uint64_t *host)
+static bool qio_below(struct blk_qdisk *q, uint64_t off, uint64_t len, unsigned int *layer,
+		      uint64_t *host)
 {
 	struct err e = ERR_INIT;
 	struct qcow2_map m;
@@ -115,7 +118,7 @@ static bool qio_below(struct blk_qdisk *q, uint64_t off, uint64_t len, int *fd, 
 		if (q->layer_raw[i]) {
 			if (off + len > q->layer_size[i])
 				return false;
-			*fd = q->layer_fd[i];
+			*layer = i;
 			*host = off;
 			return true;
 		}
@@ -123,7 +126,9 @@ static bool qio_below(struct blk_qdisk *q, uint64_t off, uint64_t len, int *fd, 
 		    qcow2_map(q->layer[i], off, len, &m, &e) || m.len < len)
 			return false;
 		if (m.kind == QCOW2_MAP_DATA) {
-			*fd = q->layer_fd[i];
+			if (m.host_off + len > q->layer_size[i])
+				return false;
+			*layer = i;
 			*host = m.host_off;
 			return true;
 		}
@@ -133,18 +138,10 @@ static bool qio_below(struct blk_qdisk *q, uint64_t off, uint64_t len, int *fd, 
 	return false;
 }
 
-static int qio_read(struct blk_qdisk *q, const struct blk_disk_io *io, uint64_t len,
-		    struct err *err)
+static int qio_read(struct blk_qdisk *q, const struct blk_disk_io *io, struct err *err)
 {
-	uint64_t off = io->offset, host;
-	int ret = 0, fd;
-
-	/* Short (a file cut inside its last cluster) or failed: the engine reads it whole again. */
-	if (qio_below(q, off, len, &fd, &host) &&
-	    preadv(fd, io->iov, (int)io->niov, (off_t)host) == (ssize_t)len) {
-		q->nbelow++;
-		return 0;
-	}
+	uint64_t off = io->offset;
+	int ret = 0;
 
 	for (unsigned int i = 0; !ret && i < io->niov; i++) {
 		ret = qcow2_read(q->top, off, io->iov[i].iov_base, io->iov[i].iov_len, err);
@@ -166,7 +163,7 @@ static void qio_slow(struct blk_disk *d, const struct blk_disk_io *io, uint64_t 
 	}
 	switch (io->op) {
 	case BLK_DISK_READ:
-		ret = qio_read(q, io, len, &err);
+		ret = qio_read(q, io, &err);
 		break;
 	case BLK_DISK_WRITE:
 		ret = qio_write(q, io, len, &err);
@@ -191,6 +188,7 @@ static int qio_run(struct blk_disk *d, const struct blk_disk_io *io)
 {
 	struct blk_qdisk *q = d->img.qd;
 	uint64_t len = qio_bytes(io), host;
+	unsigned int layer;
 	int ret;
 
 	if (q->nposted == BLK_INFLIGHT)
@@ -204,6 +202,17 @@ static int qio_run(struct blk_disk *d, const struct blk_disk_io *io)
 		if (!ret) {
 			q->fast++;
 			q->nfast++;
+		}
+		return ret;
+	}
+	if (io->op == BLK_DISK_READ && q->top && qio_below(q, io->offset, len, &layer, &host)) {
+		struct blk_disk_io below = *io;
+
+		below.offset = host;
+		ret = blk_disk_submit_layer(d, &below, layer);
+		if (!ret) {
+			q->fast++;
+			q->nbelow++;
 		}
 		return ret;
 	}

@@ -4,9 +4,11 @@
  * whatever the SQEs ask for), so the ring is created disabled and
  * restricted before it is enabled: only the opcodes virtio-blk uses, and
  * only on the registered image descriptors (slot 0 the image, slot 1 its
- * buffered twin for unaligned O_DIRECT requests). After that the only
- * registration allowed is swapping those two files (PATCH /drives, and a
- * spare made at start taking a plugged disk's image: spare_ring.h).
+ * buffered twin for unaligned O_DIRECT requests, then a qcow2 image's
+ * backing files, read only, which its overlay's unwritten clusters are
+ * read from). After that the only registration allowed is swapping those
+ * files (PATCH /drives, and a spare made at start taking a plugged disk's
+ * image: spare_ring.h).
  */
 #include "virtio/blk/ring.h"
 
@@ -22,6 +24,7 @@
 
 #define BLK_SLOT_FD 0
 #define BLK_SLOT_BUFFERED 1
+#define BLK_RING_SLOTS (BLK_RING_SLOT_LAYER(0) + BLK_BACKING_MAX)
 
 static const unsigned char blk_ring_ops[] = {
 	IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC, IORING_OP_FALLOCATE,
@@ -64,15 +67,19 @@ static int blk_ring_restrict(struct io_uring *ring)
 int blk_ring_init(struct io_uring *ring, unsigned int entries, int fd, int fd_buffered, int efd)
 {
 	struct io_uring_params p;
-	int fds[2] = { fd, fd_buffered };
+	int fds[BLK_RING_SLOTS];
 	int ret;
 
+	fds[BLK_SLOT_FD] = fd;
+	fds[BLK_SLOT_BUFFERED] = fd_buffered;
+	for (unsigned int i = 0; i < BLK_BACKING_MAX; i++)
+		fds[BLK_RING_SLOT_LAYER(i)] = -1;
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_R_DISABLED;
 	ret = io_uring_queue_init_params(entries, ring, &p);
 	if (ret)
 		return ret;
-	ret = io_uring_register_files(ring, fds, 2);
+	ret = io_uring_register_files(ring, fds, BLK_RING_SLOTS);
 	if (!ret)
 		ret = io_uring_register_eventfd(ring, efd);
 	if (!ret)
@@ -118,4 +125,15 @@ void blk_ring_fix_sqe(struct io_uring_sqe *sqe, int fd, int fd_buffered)
 	else if (sqe->fd >= 0 && sqe->fd == fd_buffered)
 		sqe->fd = BLK_SLOT_BUFFERED;
 	sqe->flags |= IOSQE_FIXED_FILE;
+}
+
+int blk_ring_set_layers(struct io_uring *ring, const int *fds, unsigned int n)
+{
+	int slots[BLK_BACKING_MAX];
+	int ret;
+
+	for (unsigned int i = 0; i < BLK_BACKING_MAX; i++)
+		slots[i] = i < n ? fds[i] : -1;
+	ret = io_uring_register_files_update(ring, BLK_RING_SLOT_LAYER(0), slots, BLK_BACKING_MAX);
+	return ret < 0 ? ret : ret == (int)BLK_BACKING_MAX ? 0 : -EIO;
 }
