@@ -435,11 +435,11 @@ const struct sandbox_ioctl *sandbox_list_firmware_ioctls(enum thread_kind kind, 
  * metadata and the clusters the ring does not take, makes them durable
  * with fdatasync and punches out the clusters it lets go, every one on a
  * descriptor opened before the seal (a read of a backing file's extent
- * is one preadv into the guest's buffers, virtio/blk/qio.c).
+ * goes to the disk's io_uring, on the file's registered slot:
+ * virtio/blk/qio.c).
  */
 static const int qcow2_io_syscalls[] = {
-	SCMP_SYS(pread64), SCMP_SYS(preadv), SCMP_SYS(pwrite64), SCMP_SYS(fdatasync),
-	SCMP_SYS(fallocate),
+	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(fdatasync), SCMP_SYS(fallocate),
 };
 
 const int *sandbox_list_qcow2_io(unsigned int *n)
