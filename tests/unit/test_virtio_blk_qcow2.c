@@ -326,11 +326,14 @@ static void test_chain_rw(void **state)
 		assert_memory_equal(data(d, 0), want, 256u << 10);
 	}
 	/*
-	 * Those whole in one layer's data were one preadv each: the base's
-	 * [0, 1M) and [3M, 3.5M), the mid's [1M, 1.25M). Zeros (nothing
-	 * below has them) and the compressed one were the engine's.
+	 * Those whole in one layer's data went to the ring, on that layer's
+	 * slot: the base's [0, 1M) and [3M, 3.5M), the mid's [1M, 1.25M).
+	 * Zeros (nothing below has them) and the compressed one were the
+	 * engine's, on this thread; the top has nothing of its own yet.
 	 */
 	assert_int_equal(qd_of(d)->nbelow, 7);
+	assert_int_equal(qd_of(d)->nslow, DISK / (256u << 10) - 7);
+	assert_int_equal(qd_of(d)->nfast, 0);
 	/* Writes that allocate: unaligned to clusters, over the base's and the mid's data. */
 	fill(data(d, 0), 192u << 10, 1);
 	assert_int_equal(req(d, T_OUT, (1u << 20) - (32u << 10), 192u << 10), S_OK);
@@ -526,9 +529,8 @@ static void test_chain_refusals(void **state)
 
 /*
  * A base whose file ends inside its last data cluster (those bytes read as
- * zeros): the overlay's read of that cluster comes back short from the
- * file, and the engine reads it whole again; one inside the file is the
- * one preadv.
+ * zeros): the overlay's read of that cluster is the engine's, which reads
+ * the file's part and zeros; one inside the file goes to the ring.
  */
 static void test_below_short(void **state)
 {
@@ -548,6 +550,7 @@ static void test_below_short(void **state)
 	memset(want, 0x55, 64u << 10);
 	assert_memory_equal(data(d, 0), want, 64u << 10);
 	assert_int_equal(qd_of(d)->nbelow, 1);
+	assert_int_equal(qd_of(d)->nslow, 0);
 	/* The last cluster written is the file's last: 60 KiB of it there, 4 KiB of zeros. */
 	memset(data(d, 0), 0xaa, 64u << 10);
 	assert_int_equal(req(d, T_IN, 1u << 20, 64u << 10), S_OK);
@@ -555,6 +558,7 @@ static void test_below_short(void **state)
 	memset(want + (60u << 10), 0, 4096);
 	assert_memory_equal(data(d, 0), want, 64u << 10);
 	assert_int_equal(qd_of(d)->nbelow, 1);
+	assert_int_equal(qd_of(d)->nslow, 1);
 	drv_free(d);
 	free(want);
 }
