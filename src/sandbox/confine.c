@@ -66,6 +66,8 @@ static const char *confine_cwd(void)
  * Which shared directory keeping dir (absolute) exposes, as named or
  * resolved; NULL: none. The names resolved one at a time on the stack:
  * a static table of them would be a page of each clone's own per name.
+ * In a jail (after its chroot) every directory is the jail's own, "/tmp"
+ * too, which nothing outside it shares.
  */
 static const char *dir_shared(const char *dir)
 {
@@ -76,6 +78,9 @@ static const char *dir_shared(const char *dir)
 	const char *hit;
 	unsigned int n = 0;
 	bool resolved;
+
+	if (jailed)
+		return NULL;
 
 	for (unsigned int i = 0; i < sandbox_nshared_dirs; i++)
 		names[n++] = sandbox_shared_dirs[i];

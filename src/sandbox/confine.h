@@ -51,8 +51,9 @@
 /*
  * A directory the VM still uses after start (--snapshot-dir), kept
  * reachable by the pivot and Landlock. Before the seal; relative paths
- * are taken from the directory Hearth started in. 0, or -errno with err
- * (usage): -EPERM for a directory others share (policy.h), named.
+ * are taken from the directory Hearth started in (in a jail, once it is
+ * entered: its root). 0, or -errno with err (usage): -EPERM for a
+ * directory others share (policy.h), named; a jail's are its own.
  */
 int sandbox_allow_dir(const char *dir, struct err *err);
 /* Step 1 (see above). 0, or -errno with one line in err: Hearth must not go on. */
