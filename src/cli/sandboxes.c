@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "util/log.h"
@@ -26,10 +27,13 @@ static void sandboxes_usage(FILE *out)
 	fputs("usage: hearth sandboxes --listen ADDR:PORT --api-key-file FILE --templates DIR\n"
 	      "                        [--envd-listen ADDR:PORT] [--run-dir DIR]\n"
 	      "                        [--max-sandboxes N] [--default-timeout S] [--max-timeout S]\n"
-	      "                        [--boot-timeout S] [--op-timeout S] [--api-threads N] [-v | -q]\n"
+	      "                        [--boot-timeout S] [--op-timeout S] [--api-threads N]\n"
+	      "                        [--jail-uids FIRST-LAST --jail-gid G] [-v | -q]\n"
 	      "  Serves E2B's sandbox API (E2B_API_URL=http://ADDR:PORT) and envd's endpoint\n"
 	      "  (E2B_SANDBOX_URL; by default ADDR:PORT+1) on Hearth's VMs: a template under DIR\n"
-	      "  is booted once and paused, each sandbox is a clone of it. docs/sandboxes.md.\n",
+	      "  is booted once and paused, each sandbox is a clone of it. --jail-uids (root\n"
+	      "  only): every VM runs under --jail in its own directory, as its own uid of the\n"
+	      "  range (a clone as its template's), with group G. docs/sandboxes.md.\n",
 	      out);
 }
 
@@ -71,6 +75,37 @@ STR_OPT(opt_key, api_key_file)
 STR_OPT(opt_templates, templates_dir)
 STR_OPT(opt_run_dir, run_dir)
 
+/* FIRST-LAST, 1 <= FIRST <= LAST <= 65534, at most 4096 of them. */
+static int opt_jail_uids(void *ctx, const struct opt *o, const char *val, struct err *e)
+{
+	struct sbx_opts *so = ctx;
+	const char *dash = strchr(val, '-');
+	char first[16];
+	uint64_t a, b;
+
+	if (!dash || (size_t)(dash - val) >= sizeof(first))
+		goto err_bad;
+	memcpy(first, val, (size_t)(dash - val));
+	first[dash - val] = 0;
+	if (opt_parse_uint(first, 1, 65534, &a) || opt_parse_uint(dash + 1, 1, 65534, &b) ||
+	    b < a || b - a >= 4096)
+		goto err_bad;
+	so->cfg->jail_uid_first = (unsigned int)a;
+	so->cfg->jail_uid_count = (unsigned int)(b - a + 1);
+	return 0;
+err_bad:
+	return err_set(e, true, -EINVAL, "sandboxes: %s '%.64s': want FIRST-LAST, uids 1 to 65534, "
+		       "at most 4096 of them", o->name, val);
+}
+
+static int opt_jail_gid(void *ctx, const struct opt *o, const char *val, struct err *e)
+{
+	struct sbx_opts *so = ctx;
+
+	so->cfg->jail_gid_set = true;
+	return opt_uint(so, o->name, val, 1, 65534, &so->cfg->jail_gid, e);
+}
+
 #define NO_WAY "every sandbox keeps Hearth's seccomp filters and process sandbox"
 
 static const struct opt sandboxes_opts[] = {
@@ -87,9 +122,10 @@ static const struct opt sandboxes_opts[] = {
 	OPT_CALL("--api-threads", OPT_VALUE, opt_api_threads),
 	OPT_REFUSED("--no-seccomp", OPT_NONE, NO_WAY),
 	OPT_REFUSED("--no-sandbox", OPT_NONE, NO_WAY),
-	OPT_REFUSED("--jail", OPT_VALUE, "the sandbox server does not jail its VMs yet "
-		    "(docs/sandboxes.md, \"Deliberate differences\"): run the server itself in a "
-		    "container or as its own user"),
+	OPT_CALL("--jail-uids", OPT_VALUE, opt_jail_uids),
+	OPT_CALL("--jail-gid", OPT_VALUE, opt_jail_gid),
+	OPT_REFUSED("--jail", OPT_VALUE, "each VM has a jail of its own: give --jail-uids and "
+		    "--jail-gid"),
 	OPT_HELP("--help", struct sbx_opts, help),
 	OPT_HELP("-h", struct sbx_opts, help),
 	OPT_VERBOSITY(struct sbx_opts, verbose, 0),
@@ -130,6 +166,12 @@ int cli_sandboxes_parse(int argc, char **argv, struct sbx_config *cfg, bool *hel
 	if (!cfg->listen || !cfg->api_key_file || !cfg->templates_dir)
 		return err_set(e, true, -EINVAL, "sandboxes: --listen, --api-key-file and "
 			       "--templates are required");
+	if (!cfg->jail_uid_count != !cfg->jail_gid_set)
+		return err_set(e, true, -EINVAL, "sandboxes: --jail-uids and --jail-gid go "
+			       "together");
+	if (cfg->jail_uid_count && geteuid())
+		return err_set(e, true, -EPERM, "sandboxes: --jail-uids needs root (each VM's "
+			       "jail is a chroot and a change of user)");
 	if (cfg->default_timeout_s > cfg->max_timeout_s)
 		return err_set(e, true, -EINVAL, "sandboxes: --default-timeout %u is past "
 			       "--max-timeout %u", cfg->default_timeout_s, cfg->max_timeout_s);

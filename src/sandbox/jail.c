@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -11,10 +12,23 @@
 
 int jail_drop(uid_t uid, gid_t gid, const char **what)
 {
+	pid_t parent = getppid();
+	int death = 0;
+
 	/* Groups first: setuid would take the right to change them away. */
 	*what = "dropping to --uid/--gid";
-	if (setgroups(0, NULL) || setresgid(gid, gid, gid) || setresuid(uid, uid, uid))
+	if (prctl(PR_GET_PDEATHSIG, &death) || setgroups(0, NULL) ||
+	    setresgid(gid, gid, gid) || setresuid(uid, uid, uid))
 		return -errno;
+	/*
+	 * The kernel clears a parent-death signal when the credentials change:
+	 * one the caller set (`hearth sandboxes` does) is set again, and a
+	 * parent that went meanwhile is honoured as it would have been.
+	 */
+	if (death && (prctl(PR_SET_PDEATHSIG, death) || getppid() != parent)) {
+		*what = "the parent-death signal";
+		return getppid() != parent ? -ESRCH : -errno;
+	}
 	/*
 	 * A uid change from root clears the capabilities; check it did (the
 	 * jailer's --uid 0 asks to stay root: nothing to check).

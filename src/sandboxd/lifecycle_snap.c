@@ -11,6 +11,7 @@
 #include "sandboxd/lifecycle.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,30 +33,43 @@ static int tmo_ms(const struct sbx *s)
 int sbx_restore_vm(struct sbx *s, const struct sbx_box *b, struct sbx_snap *snap,
 		   struct sbx_vm *vm, struct err *e)
 {
-	char path[SBX_PATH + 16], mem[SBX_PATH + 16];
+	char path[SBX_PATH + 16], mem[SBX_PATH + 16], rootfs[SBX_PATH + 16];
 	json_t *body;
 	char *js;
 	int ret;
 
 	*vm = (struct sbx_vm){ .pidfd = -1 };
-	ret = sbx_new_dir(s, "r", vm->dir, sizeof(vm->dir));
-	if (ret)
-		return err_set(e, false, ret, "restore: its directory: %s", strerror(-ret));
-	vm->own_dir = true;
-	if (snprintf(vm->vsock, sizeof(vm->vsock), "%s/v.sock", vm->dir) >= (int)sizeof(vm->vsock))
-		return err_set(e, false, -ENAMETOOLONG, "%s: path too long", vm->dir);
-	ret = sbx_vm_spawn(s, vm, NULL, e);
-	if (ret) {
-		sbx_vm_kill(vm);
-		return ret;
-	}
+	ret = sbx_vm_dir(s, "r", vm, e);
+	if (!ret && snprintf(vm->vsock, sizeof(vm->vsock), "%s/v.sock", vm->dir) >=
+			    (int)sizeof(vm->vsock))
+		ret = err_set(e, false, -ENAMETOOLONG, "%s: path too long", vm->dir);
 	snprintf(path, sizeof(path), "%s/vm.snap", snap->dir);
 	snprintf(mem, sizeof(mem), "%s/vm.mem", snap->dir);
+	snprintf(rootfs, sizeof(rootfs), "%s", b->tpl->rootfs_link);
+	if (!ret && s->jail.on) {
+		/* Links into its jail: the snapshot's files are sealed (take_snapshot). */
+		static const char *const names[] = { "vm.snap", "vm.mem", "rootfs.img" };
+		char *const paths[] = { path, mem, rootfs };
+
+		for (unsigned int i = 0; !ret && i < 3; i++) {
+			char to[SBX_PATH + 16];
+
+			snprintf(to, sizeof(to), "%s/%s", vm->dir, names[i]);
+			ret = sbx_jail_place(s, paths[i], to, e);
+			snprintf(paths[i], SBX_PATH + 16, "%s", to);
+		}
+	}
+	if (!ret)
+		ret = sbx_vm_spawn(s, vm, NULL, e);
+	if (ret) {
+		sbx_vm_kill(vm);
+		return err_prefix(e, ret, "restore: ");
+	}
 	body = json_pack("{s:s, s:{s:s, s:s}, s:b, s:{s:s}, s:[{s:s, s:s, s:b}]}", "snapshot_path",
-			 path, "mem_backend", "backend_type", "File", "backend_path", mem,
-			 "resume_vm", 1, "vsock_override", "uds_path", vm->vsock, "drive_overrides",
-			 "drive_id", "rootfs", "path_on_host", b->tpl->rootfs_link, "is_read_only",
-			 1);
+			 sbx_vm_in(vm, path), "mem_backend", "backend_type", "File",
+			 "backend_path", sbx_vm_in(vm, mem), "resume_vm", 1, "vsock_override",
+			 "uds_path", sbx_vm_in(vm, vm->vsock), "drive_overrides", "drive_id",
+			 "rootfs", "path_on_host", sbx_vm_in(vm, rootfs), "is_read_only", 1);
 	js = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	ret = js ? hc_call(vm->api_sock, "PUT", "/snapshot/load", js, tmo_ms(s), NULL, e)
@@ -70,11 +84,53 @@ int sbx_restore_vm(struct sbx *s, const struct sbx_box *b, struct sbx_snap *snap
 	return 0;
 }
 
+/*
+ * The two files (name[0] the state, name[1] the memory) from the VM's
+ * --snapshot-dir to to/vm.snap and to/vm.mem. Jailed, the VM's user wrote
+ * them in a directory of its own: nothing there is followed, and each is
+ * sealed (sbx_jail_seal) before another jail may link it.
+ */
+static int move_files(struct sbx *s, const char *from, const char *to, char name[2][SBX_ID_LEN + 24],
+		      struct err *e)
+{
+	static const char *const dest[] = { "vm.snap", "vm.mem" };
+	int src = open(from, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int dst = open(to, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int ret = 0;
+
+	if (src < 0 || dst < 0)
+		ret = err_set(e, false, -errno, "%s: %s", src < 0 ? from : to, strerror(errno));
+	for (unsigned int i = 0; !ret && i < 2; i++) {
+		if (renameat(src, name[i], dst, dest[i]))
+			ret = err_set(e, false, -errno, "rename %s/%s: %s", from, name[i],
+				      strerror(errno));
+		else
+			ret = sbx_jail_seal(s, dst, dest[i], e);
+	}
+	if (src >= 0)
+		close(src);
+	if (dst >= 0)
+		close(dst);
+	return ret;
+}
+
+/* What a failed snapshot left in the VM's --snapshot-dir, nothing followed. */
+static void drop_files(const char *from, char name[2][SBX_ID_LEN + 24])
+{
+	int src = open(from, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (src < 0)
+		return;
+	unlinkat(src, name[0], 0);
+	unlinkat(src, name[1], 0);
+	close(src);
+}
+
 /* Paused; a Full snapshot into its --snapshot-dir, moved to a new directory; resumed if asked. */
 static int take_snapshot(struct sbx *s, const struct sbx_box *b, bool resume,
 			 struct sbx_snap **out, struct err *e)
 {
-	char snap[SBX_PATH + 40], mem[SBX_PATH + 40], to[SBX_PATH + 16];
+	char snap[SBX_PATH + 48], mem[SBX_PATH + 48], name[2][SBX_ID_LEN + 24];
 	struct sbx_snap *sn = calloc(1, sizeof(*sn));
 	json_t *body;
 	char *js = NULL;
@@ -84,13 +140,15 @@ static int take_snapshot(struct sbx *s, const struct sbx_box *b, bool resume,
 		return err_set(e, false, -ENOMEM, "out of memory");
 	sn->refs = 1;
 	memcpy(sn->token, b->token, sizeof(sn->token));
-	snprintf(snap, sizeof(snap), "%s/%s-%u.snap", b->vm.snap_dir, b->id, b->gen);
-	snprintf(mem, sizeof(mem), "%s/%s-%u.mem", b->vm.snap_dir, b->id, b->gen);
+	snprintf(name[0], sizeof(name[0]), "%s-%u.snap", b->id, b->gen);
+	snprintf(name[1], sizeof(name[1]), "%s-%u.mem", b->id, b->gen);
+	snprintf(snap, sizeof(snap), "%s/%s", b->vm.snap_dir, name[0]);
+	snprintf(mem, sizeof(mem), "%s/%s", b->vm.snap_dir, name[1]);
 	ret = hc_call(b->vm.api_sock, "PATCH", "/vm", "{\"state\": \"Paused\"}", tmo_ms(s), NULL,
 		      e);
 	if (!ret) {
-		body = json_pack("{s:s, s:s, s:s}", "snapshot_type", "Full", "snapshot_path", snap,
-				 "mem_file_path", mem);
+		body = json_pack("{s:s, s:s, s:s}", "snapshot_type", "Full", "snapshot_path",
+				 sbx_vm_in(&b->vm, snap), "mem_file_path", sbx_vm_in(&b->vm, mem));
 		js = body ? json_dumps(body, JSON_COMPACT) : NULL;
 		json_decref(body);
 		ret = js ? hc_call(b->vm.api_sock, "PUT", "/snapshot/create", js, tmo_ms(s), NULL, e)
@@ -112,16 +170,9 @@ static int take_snapshot(struct sbx *s, const struct sbx_box *b, bool resume,
 		if (ret)
 			err_set(e, false, ret, "snapshot: its directory: %s", strerror(-ret));
 	}
-	if (!ret) {
-		snprintf(to, sizeof(to), "%s/vm.snap", sn->dir);
-		if (rename(snap, to))
-			ret = err_set(e, false, -errno, "rename %s: %s", snap, strerror(errno));
-		snprintf(to, sizeof(to), "%s/vm.mem", sn->dir);
-		if (!ret && rename(mem, to))
-			ret = err_set(e, false, -errno, "rename %s: %s", mem, strerror(errno));
-	}
-	unlink(snap);
-	unlink(mem);
+	if (!ret)
+		ret = move_files(s, b->vm.snap_dir, sn->dir, name, e);
+	drop_files(b->vm.snap_dir, name);
 	if (ret) {
 		if (sn->dir[0])
 			sbx_snap_put(sn);

@@ -36,11 +36,24 @@ struct sbx_snap {
 	char token[SBX_TOKEN_LEN + 1];  /* what the agent in it holds: a restore's /init needs it */
 };
 
+/* --jail-uids, --jail-gid: the users VMs are jailed as (jail.c). */
+struct sbx_jail {
+	pthread_mutex_t lock;
+	bool on;
+	uid_t first;
+	unsigned int count;
+	gid_t gid;
+	uint8_t *used;              /* count entries: 1 while a VM (and its clones) runs as it */
+};
+
 /* One `hearth serve` process and its files. */
 struct sbx_vm {
 	pid_t pid;                  /* 0: none */
 	int pidfd;
 	char dir[SBX_PATH];         /* where it runs: its sockets, its log, its --snapshot-dir */
+	char root[SBX_PATH];        /* jailed: its jail (dir is ROOT/vm), a clone's its template's */
+	uid_t uid;                  /* jailed: its user, a clone's its template's */
+	struct sbx_jail *jail;      /* the range uid came from, given back at its end (NULL: none) */
 	char api_sock[SBX_PATH];
 	char vsock[SBX_PATH];       /* its hybrid vsock's socket: the agent's way in */
 	char snap_dir[SBX_PATH];    /* its --snapshot-dir (a clone's: its template's) */
@@ -95,6 +108,7 @@ struct sbx {
 	char key[256];
 	size_t key_len;
 	char templates[4096];       /* --templates, absolute: the VMs run elsewhere */
+	struct sbx_jail jail;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;        /* a sandbox or template changed */
 	struct sbx_box *boxes;
@@ -154,5 +168,36 @@ void sbx_vm_kill(struct sbx_vm *vm);
 bool sbx_vm_alive(const struct sbx_vm *vm);
 /* Reaps every child that ended (the server is a subreaper: clones come back to it). */
 void sbx_vm_reap(void);
+
+/* jail.c: each VM's jail (--jail-uids), and its files. */
+int sbx_jail_init(struct sbx_jail *j, const struct sbx_config *cfg);
+void sbx_jail_fini(struct sbx_jail *j);
+/*
+ * A new directory for a VM (RUN/KIND-N; made busy): jailed, its root,
+ * vm->dir = ROOT/vm its user's, and a uid of the range taken for it
+ * (-EAGAIN when every one runs a VM). 0 or -errno with e.
+ */
+int sbx_vm_dir(struct sbx *s, const char *kind, struct sbx_vm *vm, struct err *e);
+/* Gives vm's uid back to its range (once its processes are gone). */
+void sbx_jail_give(struct sbx_vm *vm);
+/* host as the VM names it: inside its jail, host without the jail's root. */
+const char *sbx_vm_in(const struct sbx_vm *vm, const char *host);
+/* Jailed: path (made by the server in vm->dir) becomes the VM's user's. */
+int sbx_jail_own(const struct sbx *s, const struct sbx_vm *vm, const char *path,
+		 struct err *e);
+/*
+ * from placed at to for a VM to read: a link (jailed: of a world-readable
+ * file), else a reflink or a copy (jailed: root's, mode 0440, the jail's
+ * group). 0 or -errno with e.
+ */
+int sbx_jail_place(const struct sbx *s, const char *from, const char *to, struct err *e);
+/*
+ * Jailed: the file name in dir, written by a VM's user, must be a regular
+ * file with one link; it becomes root's, mode 0440, the jail's group, for
+ * other jails to read. 0 or -errno with e.
+ */
+int sbx_jail_seal(const struct sbx *s, int dir, const char *name, struct err *e);
+/* Removes dir and what is in it, nothing followed (a jailed VM wrote there). */
+void sbx_remove_tree(const char *dir);
 
 #endif

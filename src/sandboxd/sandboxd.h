@@ -27,6 +27,9 @@ struct sbx_config {
 	unsigned int boot_timeout_s;  /* a template's boot to its agent's answer */
 	unsigned int op_timeout_s;    /* one Hearth or agent request */
 	unsigned int api_threads;
+	/* --jail-uids FIRST-LAST, --jail-gid G: every VM jailed (count 0: none). */
+	unsigned int jail_uid_first, jail_uid_count, jail_gid;
+	bool jail_gid_set;
 };
 
 /*

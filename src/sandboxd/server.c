@@ -180,7 +180,9 @@ int sbx_main(const struct sbx_config *cfg, struct err *e)
 		s->cfg.api_threads = 4;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
-	ret = read_key(s, e);
+	ret = sbx_jail_init(&s->jail, cfg) ? err_set(e, false, -ENOMEM, "out of memory") : 0;
+	if (!ret)
+		ret = read_key(s, e);
 	if (!ret && !realpath(cfg->templates_dir, s->templates))
 		ret = err_set(e, true, -errno, "--templates %s: %s", cfg->templates_dir,
 			      strerror(errno));
@@ -234,6 +236,7 @@ out:
 		close(s->envd_fd);
 	if (s->stop_fd >= 0)
 		close(s->stop_fd);
+	sbx_jail_fini(&s->jail);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);

@@ -2,12 +2,10 @@
 #include "sandboxd/template.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/fs.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -162,89 +160,81 @@ int sbx_tpl_find(struct sbx *s, const char *id, struct sbx_tpl **out, struct err
 	return 0;
 }
 
-/* The image inside the fork directory, where clones may name it: a link, a clone or a copy. */
-static int place_rootfs(const char *from, const char *to, struct err *e)
+/*
+ * Jailed, the kernel and initrd are placed in the VM's directory (the jail
+ * shows it nothing else); unjailed, they are named where they are.
+ */
+static int place_boot(struct sbx *s, const struct sbx_tpl *t, char *kernel, char *initrd,
+		      struct err *e)
 {
-	int in, outfd, ret = 0;
-	struct stat st;
+	int ret = 0;
 
-	if (!link(from, to))
+	snprintf(kernel, SBX_PATH + 16, "%s", t->kernel);
+	snprintf(initrd, SBX_PATH + 16, "%s", t->initrd ? t->initrd : "");
+	if (!s->jail.on)
 		return 0;
-	in = open(from, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return err_set(e, false, -errno, "open %s: %s", from, strerror(errno));
-	outfd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (outfd < 0 || fstat(in, &st)) {
-		ret = -errno;
-		goto out;
+	snprintf(kernel, SBX_PATH + 16, "%s/vmlinuz", t->vm.dir);
+	ret = sbx_jail_place(s, t->kernel, kernel, e);
+	if (!ret && t->initrd) {
+		snprintf(initrd, SBX_PATH + 16, "%s/initrd.img", t->vm.dir);
+		ret = sbx_jail_place(s, t->initrd, initrd, e);
 	}
-	if (ioctl(outfd, FICLONE, in)) {
-		/* Another file system: a copy, once per template boot. */
-		for (off_t left = st.st_size; left > 0;) {
-			ssize_t n = copy_file_range(in, NULL, outfd, NULL, (size_t)left, 0);
-
-			if (n <= 0) {
-				ret = n < 0 ? -errno : -EIO;
-				break;
-			}
-			left -= n;
-		}
-	}
-out:
-	if (outfd >= 0)
-		close(outfd);
-	close(in);
-	if (ret) {
-		unlink(to);
-		return err_set(e, false, ret, "copy %s to %s: %s", from, to, strerror(-ret));
-	}
-	return 0;
+	return ret;
 }
 
-static int write_config(const struct sbx_tpl *t, const char *dir, const char *vsock,
-			struct err *e)
+static int write_config(struct sbx *s, const struct sbx_tpl *t, struct err *e)
 {
-	char path[SBX_PATH + 16];
+	char path[SBX_PATH + 16], kernel[SBX_PATH + 16], initrd[SBX_PATH + 16];
+	const struct sbx_vm *vm = &t->vm;
 	json_t *boot, *cfg;
-	int ret;
+	int ret = place_boot(s, t, kernel, initrd, e);
 
-	boot = json_pack("{s:s, s:s}", "kernel_image_path", t->kernel, "boot_args", t->cmdline);
-	if (boot && t->initrd)
-		json_object_set_new(boot, "initrd_path", json_string(t->initrd));
+	if (ret)
+		return ret;
+	boot = json_pack("{s:s, s:s}", "kernel_image_path", sbx_vm_in(vm, kernel), "boot_args",
+			 t->cmdline);
+	if (boot && initrd[0])
+		json_object_set_new(boot, "initrd_path", json_string(sbx_vm_in(vm, initrd)));
 	cfg = json_pack("{s:o?, s:[{s:s, s:s, s:b, s:b}], s:{s:i, s:i}, s:{s:i, s:s}}",
 			"boot-source", boot, "drives", "drive_id", "rootfs", "path_on_host",
-			t->rootfs_link, "is_root_device", 1, "is_read_only", 1, "machine-config",
-			"vcpu_count", (int)t->vcpus, "mem_size_mib", (int)t->mem_mib, "vsock",
-			"guest_cid", 3, "uds_path", vsock);
+			sbx_vm_in(vm, t->rootfs_link), "is_root_device", 1, "is_read_only", 1,
+			"machine-config", "vcpu_count", (int)t->vcpus, "mem_size_mib",
+			(int)t->mem_mib, "vsock", "guest_cid", 3, "uds_path",
+			sbx_vm_in(vm, vm->vsock));
 	if (!cfg)
 		return err_set(e, false, -ENOMEM, "out of memory");
-	snprintf(path, sizeof(path), "%s/config.json", dir);
+	snprintf(path, sizeof(path), "%s/config.json", vm->dir);
 	ret = json_dump_file(cfg, path, JSON_INDENT(1));
 	json_decref(cfg);
-	return ret ? err_set(e, false, -EIO, "cannot write %s", path) : 0;
+	if (ret)
+		return err_set(e, false, -EIO, "cannot write %s", path);
+	return sbx_jail_own(s, vm, path, e);
 }
 
 /* Boots t into its directory, waits for its agent, pauses it (lock not held). */
 static int tpl_boot(struct sbx *s, struct sbx_tpl *t, struct err *e)
 {
-	const char *args[] = { "--config-file", "config.json", "--fork-dir", t->vm.dir, NULL };
+	const char *args[] = { "--config-file", "config.json", "--fork-dir", NULL, NULL };
+	char config[SBX_PATH + 16];
 	struct timespec t0, t1;
 	int ret;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ret = sbx_new_dir(s, "t", t->vm.dir, sizeof(t->vm.dir));
+	ret = sbx_vm_dir(s, "t", &t->vm, e);
 	if (ret)
-		return err_set(e, false, ret, "template %s: its directory: %s", t->id, strerror(-ret));
-	t->vm.own_dir = true;
-	args[3] = t->vm.dir;
+		goto err_kill;
+	/* Jailed, Hearth chroots before it reads its config: the path is the jail's. */
+	snprintf(config, sizeof(config), "%s/config.json", t->vm.dir);
+	args[1] = sbx_vm_in(&t->vm, config);
+	args[3] = sbx_vm_in(&t->vm, t->vm.dir);
 	if (snprintf(t->rootfs_link, sizeof(t->rootfs_link), "%s/rootfs.img", t->vm.dir) >=
 		    (int)sizeof(t->rootfs_link) ||
 	    snprintf(t->vm.vsock, sizeof(t->vm.vsock), "%s/tpl.vsock", t->vm.dir) >=
 		    (int)sizeof(t->vm.vsock))
 		return err_set(e, false, -ENAMETOOLONG, "%s: path too long", t->vm.dir);
-	ret = place_rootfs(t->rootfs, t->rootfs_link, e);
+	ret = sbx_jail_place(s, t->rootfs, t->rootfs_link, e);
 	if (!ret)
-		ret = write_config(t, t->vm.dir, t->vm.vsock, e);
+		ret = write_config(s, t, e);
 	if (!ret)
 		ret = sbx_vm_spawn(s, &t->vm, args, e);
 	if (!ret)
@@ -252,17 +242,17 @@ static int tpl_boot(struct sbx *s, struct sbx_tpl *t, struct err *e)
 	if (!ret)
 		ret = hc_call(t->vm.api_sock, "PATCH", "/vm", "{\"state\": \"Paused\"}",
 			      (int)s->cfg.op_timeout_s * 1000, NULL, e);
-	if (ret) {
-		err_prefix(e, ret, "template %s: ", t->id);
-		if (t->vm.pid)
-			sbx_vm_kill(&t->vm);
-		return ret;
-	}
+	if (ret)
+		goto err_kill;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	log_info("sandboxes: template %s booted and paused in %ld ms (%s)", t->id,
 		 (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000),
 		 t->vm.dir);
 	return 0;
+err_kill:
+	/* Its process, its directory and its uid: none outlives a failed boot. */
+	sbx_vm_kill(&t->vm);
+	return err_prefix(e, ret, "template %s: ", t->id);
 }
 
 int sbx_tpl_ready(struct sbx *s, struct sbx_tpl *t, struct err *e)
@@ -289,7 +279,8 @@ int sbx_tpl_ready(struct sbx *s, struct sbx_tpl *t, struct err *e)
 		pthread_mutex_unlock(&s->lock);
 		ret = tpl_boot(s, t, e);
 		pthread_mutex_lock(&s->lock);
-		t->state = ret ? SBX_TPL_FAILED : SBX_TPL_READY;
+		/* No uid of --jail-uids free: the next create tries again; other faults stay. */
+		t->state = ret == -EAGAIN ? SBX_TPL_COLD : ret ? SBX_TPL_FAILED : SBX_TPL_READY;
 		if (ret)
 			snprintf(t->why, sizeof(t->why), "%s", e->msg);
 		pthread_cond_broadcast(&s->cond);
@@ -328,8 +319,10 @@ int sbx_tpl_fork(struct sbx *s, struct sbx_tpl *t, const char *id, struct sbx_vm
 	json_decref(ans);
 	if (pid <= 0)
 		return err_set(e, false, -EPROTO, "template %s: PUT /fork named no clone", t->id);
-	*vm = (struct sbx_vm){ .pidfd = -1 };
+	/* The template's fork: in its jail, as its user (t->vm.jail keeps the uid). */
+	*vm = (struct sbx_vm){ .pidfd = -1, .uid = t->vm.uid };
 	snprintf(vm->dir, sizeof(vm->dir), "%s", t->vm.dir);
+	snprintf(vm->root, sizeof(vm->root), "%s", t->vm.root);
 	snprintf(vm->snap_dir, sizeof(vm->snap_dir), "%s", t->vm.snap_dir);
 	if (snprintf(vm->api_sock, sizeof(vm->api_sock), "%s/%s", t->vm.dir, sock) >=
 		    (int)sizeof(vm->api_sock) ||

@@ -7,7 +7,6 @@
  */
 #include "sandboxd/priv.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -107,8 +106,8 @@ static int wait_api(struct sbx *s, struct sbx_vm *vm, struct err *e)
 
 int sbx_vm_spawn(struct sbx *s, struct sbx_vm *vm, const char *const *args, struct err *e)
 {
-	char *argv[VM_MAX_ARGS + 8];
-	char logpath[SBX_PATH + 8];
+	char *argv[VM_MAX_ARGS + 16];
+	char logpath[SBX_PATH + 8], uid[16], gid[16];
 	unsigned int n = 0;
 	int logfd, ret;
 	pid_t pid;
@@ -126,10 +125,26 @@ int sbx_vm_spawn(struct sbx *s, struct sbx_vm *vm, const char *const *args, stru
 		return err_set(e, false, -errno, "open %s: %s", logpath, strerror(errno));
 	argv[n++] = "hearth";
 	argv[n++] = "serve";
+	if (vm->jail) {
+		/* Its paths are the jail's from here on (sbx_vm_in). */
+		snprintf(uid, sizeof(uid), "%u", (unsigned int)vm->uid);
+		snprintf(gid, sizeof(gid), "%u", (unsigned int)s->jail.gid);
+		argv[n++] = "--jail";
+		argv[n++] = vm->root;
+		argv[n++] = "--uid";
+		argv[n++] = uid;
+		argv[n++] = "--gid";
+		argv[n++] = gid;
+		ret = sbx_jail_own(s, vm, vm->snap_dir, e);
+		if (ret) {
+			close(logfd);
+			return ret;
+		}
+	}
 	argv[n++] = "--api-sock";
-	argv[n++] = vm->api_sock;
+	argv[n++] = (char *)sbx_vm_in(vm, vm->api_sock);
 	argv[n++] = "--snapshot-dir";
-	argv[n++] = vm->snap_dir;
+	argv[n++] = (char *)sbx_vm_in(vm, vm->snap_dir);
 	for (unsigned int i = 0; args && args[i] && i < VM_MAX_ARGS; i++)
 		argv[n++] = (char *)args[i];
 	argv[n] = NULL;
@@ -153,37 +168,17 @@ int sbx_vm_spawn(struct sbx *s, struct sbx_vm *vm, const char *const *args, stru
 	return ret;
 }
 
-/* Removes dir and what is in it (one level: a VM's directory holds files and snap/). */
-static void remove_tree(const char *dir, int depth)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char path[SBX_PATH + 300];
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (de->d_type == DT_DIR && depth < 2)
-			remove_tree(path, depth + 1);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 void sbx_vm_kill(struct sbx_vm *vm)
 {
 	struct pollfd p = { .fd = vm->pidfd, .events = POLLIN };
+	bool gone = true;
 
 	if (vm->pidfd >= 0) {
 		pidfd_kill(vm->pidfd, SIGKILL);
-		if (poll(&p, 1, VM_EXIT_WAIT_MS) != 1)
-			log_warn("sandboxes: VM %d still there %d ms after SIGKILL", (int)vm->pid,
-				 VM_EXIT_WAIT_MS);
+		gone = poll(&p, 1, VM_EXIT_WAIT_MS) == 1;
+		if (!gone)
+			log_warn("sandboxes: VM %d still there %d ms after SIGKILL%s", (int)vm->pid,
+				 VM_EXIT_WAIT_MS, vm->jail ? ": its uid stays taken" : "");
 		close(vm->pidfd);
 		/* Ours (a restore's) is reaped now; a clone is its zygote's (or, orphaned, the reaper's). */
 		waitpid(vm->pid, NULL, WNOHANG);
@@ -196,8 +191,11 @@ void sbx_vm_kill(struct sbx_vm *vm)
 		unlink(vm->vsock);
 	if (vm->log[0])
 		unlink(vm->log);
-	if (vm->own_dir && vm->dir[0])
-		remove_tree(vm->dir, 0);
+	if (vm->own_dir && (vm->root[0] || vm->dir[0]))
+		sbx_remove_tree(vm->root[0] ? vm->root : vm->dir);
+	/* A uid whose process may live on is not given to the next VM. */
+	if (gone)
+		sbx_jail_give(vm);
 	if (vm->base)
 		sbx_snap_put(vm->base);
 	vm->base = NULL;

@@ -32,10 +32,13 @@
                     ends with 0 at once, the create is answered 503 naming
                     the stop, the VM's files are gone (/dev/kvm: the guest
                     runs natively on PVM too).
+  flags, jailed, sdk-jailed
+                    (sandboxd_jailed.py) bad flags, exit 2; --jail-uids: every VM jailed in a
+                    directory and as a uid of its own; the SDK's checks
+                    against a jailed server (the lab where sdk's is).
 
 The first four need no KVM: no VM is started.
 """
-import glob
 import hashlib
 import http.client
 import json
@@ -53,6 +56,8 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 from itest import NotHere, check, need_kvm, run_cases, sanitizer_env  # noqa: E402
+from sandboxd_jailed import case_flags, case_jailed, case_sdk_jailed, glob_logs  # noqa: E402
+from sandboxd_jailed import env as jailed_env  # noqa: E402
 
 KEY = "e2b_hearth-test-key"
 SDK_DIR = os.path.join(REPO, "tests", "sandbox")
@@ -79,7 +84,7 @@ def free_port():
 class Server:
     """`hearth sandboxes` in tmp, until stop()."""
 
-    def __init__(self, hearth, tmp, templates=None, extra=()):
+    def __init__(self, hearth, tmp, templates=None, extra=(), env=None):
         self.tmp = tmp
         self.port = free_port()
         with open(os.path.join(tmp, "key"), "w") as f:
@@ -91,7 +96,7 @@ class Server:
             [hearth, "sandboxes", "--listen", "127.0.0.1:%d" % self.port, "--api-key-file",
              os.path.join(tmp, "key"), "--templates", self.templates, "--run-dir",
              os.path.join(tmp, "run")] + list(extra),
-            stdout=self.log, stderr=subprocess.STDOUT, env=sanitizer_env())
+            stdout=self.log, stderr=subprocess.STDOUT, env=env or sanitizer_env())
         for _ in range(500):
             self.log.seek(0)
             if "sandboxes: ready" in self.log.read():
@@ -269,15 +274,24 @@ def need_hw_kvm():
 
 
 def case_sdk(hearth, tmp, a):
+    run_sdk(hearth, tmp, a)
+
+
+def run_sdk(hearth, tmp, a, extra=(), during=None, after=None):
+    """e2e.mjs against a server with extra flags; during(server) once it is up, after()
+    once the SDK is done, before the server ends."""
     check(a.work and a.agent, "--work and --agent are needed")
     os.makedirs(a.work, exist_ok=True)
     sdk = prepare_sdk(a.work)
     templates = prepare_template(a.work, a.agent)
     need_hw_kvm()
     s = Server(hearth, tmp, templates=templates, extra=["--op-timeout", "600",
-                                                       "--boot-timeout", "900"])
+                                                       "--boot-timeout", "900"] + list(extra),
+               env=jailed_env() if extra else None)
     failed, vms = None, ""
     try:
+        if during:
+            during(s)
         env = dict(os.environ, E2B_API_URL="http://127.0.0.1:%d" % s.port,
                    E2B_SANDBOX_URL="http://127.0.0.1:%d" % (s.port + 1), E2B_API_KEY=KEY)
         r = subprocess.run(["node", "e2e.mjs"], cwd=sdk, env=env, capture_output=True,
@@ -288,9 +302,11 @@ def case_sdk(hearth, tmp, a):
         if not (r.returncode == 0 and lines and lines[-1].endswith(" 0 failed")):
             failed = "the SDK's checks failed (exit %d)" % r.returncode
             # The VMs' logs go with the server's end: their tails now.
-            for log in sorted(glob.glob(os.path.join(tmp, "run", "*", "log"))):
+            for log in glob_logs(tmp):
                 with open(log, "rb") as f:
                     vms += "\n-- %s:\n%s" % (log, f.read()[-3000:].decode(errors="replace"))
+        if after:
+            after()
     finally:
         rc = s.stop()
         # Both at once: a server that then would not stop must not hide why the SDK failed.
@@ -329,7 +345,7 @@ def case_stop_while_booting(hearth, tmp, a):
     # The template's VM runs: its guest counts on its console (the VM's log in --run-dir).
     counting = False
     for _ in range(600):
-        for log in glob.glob(os.path.join(tmp, "run", "*", "log")):
+        for log in glob_logs(tmp):
             with open(log, "rb") as f:
                 counting = counting or b"count " in f.read()
         if counting or s.p.poll() is not None:
@@ -351,7 +367,7 @@ def options(ap):
     ap.add_argument("--work", help="the SDK's and the template's directory (sdk)")
     ap.add_argument("--agent", help="the static hearth-agent the template carries (sdk)")
     ap.add_argument("--guest", help="tests/guest's count guest, a template that never "
-                    "answers (stop-while-booting)")
+                    "answers (stop-while-booting, jailed)")
 
 
 CASES = {
@@ -361,6 +377,9 @@ CASES = {
     "malformed-body": case_malformed_body,
     "sdk": case_sdk,
     "stop-while-booting": case_stop_while_booting,
+    "flags": case_flags,
+    "jailed": case_jailed,
+    "sdk-jailed": case_sdk_jailed,
 }
 
 if __name__ == "__main__":
