@@ -49,7 +49,7 @@
 #   bench/run.sh --firmware [-n N]                        SeaBIOS to Debian's login: in L1,
 #                                                         Hearth against QEMU q35: time to the
 #                                                         kernel, to login:, exits (bench/firmware.py)
-#   bench/run.sh --sandboxes [-n N] [--at-once M]         E2B's SDK on `hearth sandboxes` in L1:
+#   bench/run.sh --sandboxes [-n N] [--at-once M] [--jail] E2B's SDK on `hearth sandboxes` in L1:
 #                                                         create to first command, idle memory,
 #                                                         against a bare PUT /fork (bench/sandboxes.py)
 set -euo pipefail

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """E2B's SDK on `hearth sandboxes`, against a bare PUT /fork, in one L1 boot.
 
-    bench/run.sh --sandboxes [-n N] [--at-once M] [--stream]
+    bench/run.sh --sandboxes [-n N] [--at-once M] [--jail] [--stream]
 
 On the template "base" that scripts/sandbox_template.py --minimal builds
 (Debian's generic kernel, 128 MiB, 1 vCPU), in L1 (the lab's nested KVM,
@@ -21,6 +21,10 @@ which sees this host's files as test_meson's runs do):
            server's, in its run directory), timed to its answer: the clone
            runs and serves its API; N one at a time, M at once, and the
            memory each costs the same way
+
+With --jail the server runs with --jail-uids 2101-2199 --jail-gid 2100:
+every VM in a jail of its own (docs/sandboxes.md, "Jailed"), the bare
+forks of its template too.
 
 The SDK and the template are made here first (npm's registry is reached
 here, not in L1), as tests/integration/run_sandboxd_test.py's sdk case
@@ -53,14 +57,25 @@ cd @SDK@
 rm -rf @RUN@; echo @KEY@ > /tmp/sbx-bench.key
 @HEARTH@ sandboxes --listen 127.0.0.1:3000 --api-key-file /tmp/sbx-bench.key \
   --templates @TPL@ --run-dir @RUN@ --op-timeout 600 --boot-timeout 900 \
-  --max-sandboxes 64 >/tmp/sbx-bench.log 2>&1 &
+  --max-sandboxes 64 -v @JAIL@ >/tmp/sbx-bench.log 2>&1 &
 srv=$!
 i=0; while ! grep -q 'sandboxes: ready' /tmp/sbx-bench.log && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 E2B_API_URL=http://127.0.0.1:3000 E2B_SANDBOX_URL=http://127.0.0.1:3001 E2B_API_KEY=@KEY@ \
-  TPL_API_SOCK=@RUN@/t0/api.sock BENCH_N=@N@ BENCH_AT_ONCE=@M@ node sandboxes.mjs 2>&1
-echo "node rc=$?"
-kill -TERM $srv; wait $srv
-grep -v 'created from template' /tmp/sbx-bench.log | tail -n 20
+  TPL_API_SOCK=@RUN@/t0@VM@/api.sock BENCH_N=@N@ BENCH_AT_ONCE=@M@ node sandboxes.mjs 2>&1
+rc=$?
+echo "node rc=$rc"
+if [ $rc != 0 ]; then
+  # What the server and its VMs were doing when the SDK gave up.
+  ps -eo pid,ppid,stat,etime,time,args | grep -E 'hearth (serve|sandboxes)' | grep -v grep | cut -c1-200
+  for f in @RUN@/*/log @RUN@/*/vm/log @RUN@/*/*.log @RUN@/*/vm/*.log; do
+    [ -f "$f" ] && { echo "-- $f"; tail -c 1500 "$f"; }
+  done
+fi
+kill -TERM $srv
+i=0; while kill -0 $srv 2>/dev/null && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done
+kill -0 $srv 2>/dev/null && { echo "server still there 60 s after SIGTERM: SIGKILL"; kill -9 $srv; }
+wait $srv
+grep -v 'created from template' /tmp/sbx-bench.log | tail -n 60
 grep 'created from template' /tmp/sbx-bench.log | sed 's/^/SPLIT /'
 '''
 
@@ -73,6 +88,7 @@ def main():
     ap.add_argument("--agent", default=os.path.join(BUILD, "src", "agent", "hearth-agent"))
     ap.add_argument("--work", default=os.path.join(BUILD, "bench", "sandboxes"),
                     help="where the SDK and the template are made")
+    ap.add_argument("--jail", action="store_true", help="every VM jailed (--jail-uids)")
     ap.add_argument("--stream", action="store_true")
     a = ap.parse_args()
     work = a.work
@@ -82,7 +98,9 @@ def main():
     tpl = T.prepare_template(work, os.path.realpath(a.agent))
     script = (SCRIPT.replace("@SDK@", sdk).replace("@RUN@", RUN_DIR).replace("@KEY@", T.KEY)
               .replace("@HEARTH@", os.path.realpath(a.hearth)).replace("@TPL@", tpl)
-              .replace("@N@", str(a.n)).replace("@M@", str(a.at_once)))
+              .replace("@N@", str(a.n)).replace("@M@", str(a.at_once))
+              .replace("@JAIL@", "--jail-uids 2101-2199 --jail-gid 2100" if a.jail else "")
+              .replace("@VM@", "/vm" if a.jail else ""))
     runs = [l1.host_root_run(),
             L.CommandRun("sandboxes", "hearth", ["chroot", "/lab/root", "/bin/sh", "-c", script],
                          timeout=3600)]
@@ -103,7 +121,8 @@ def main():
         print("no figures; the run said:\n  " + "\n  ".join(lines[-40:]))
         return 1
     b = json.loads(got[-1][6:])
-    print("template boot (first create, not counted): %.1f s" % (b["templateBootMs"] / 1000))
+    print("template boot (first create, not counted): %.1f s%s" % (
+        b["templateBootMs"] / 1000, "; every VM jailed" if a.jail else ""))
     print("| what | one at a time p50 | p99 | %d at once p50 | p99 | idle, each |" % b["atOnce"])
     print("|---|---|---|---|---|---|")
     for name, k, mem in (("Sandbox.create() to first commands.run('true')", "create",

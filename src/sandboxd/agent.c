@@ -40,7 +40,7 @@ static int agent_req(const struct sbx_vm *vm, const char *method, const char *pa
 	return ret;
 }
 
-int sbx_agent_wait(struct sbx *s, const struct sbx_vm *vm, int timeout_ms, struct err *e)
+static int agent_wait(struct sbx *s, const struct sbx_vm *vm, int timeout_ms, struct err *e)
 {
 	int64_t deadline = mono_ms() + timeout_ms;
 	struct err last = ERR_INIT;
@@ -56,12 +56,13 @@ int sbx_agent_wait(struct sbx *s, const struct sbx_vm *vm, int timeout_ms, struc
 				return 0;
 			err_set(&last, false, -EIO, "GET /health: %u", st);
 		}
-		if (!sbx_vm_alive(vm))
-			return err_set(e, false, -ECHILD, "its VM exited before its agent answered "
-				       "(the VM's log: %s/log)", vm->dir);
+		/* First: a stop ends the attempt itself (hc_cancel_with), whatever it met. */
 		if (sbx_stopping(s))
 			return err_set(e, false, -ECANCELED, "the server is stopping (its agent had "
 				       "not answered: %s)", last.msg[0] ? last.msg : "no attempt");
+		if (!sbx_vm_alive(vm))
+			return err_set(e, false, -ECHILD, "its VM exited before its agent answered "
+				       "(the VM's log: %s/log)", vm->dir);
 		if (mono_ms() >= deadline)
 			return err_set(e, false, -ETIMEDOUT, "no answer from its agent in %d s: %s",
 				       timeout_ms / 1000, last.msg);
@@ -86,8 +87,8 @@ char *sbx_agent_init_body(const struct sbx_box *b, int64_t now_ms)
 	return js;
 }
 
-int sbx_agent_init(struct sbx *s, const struct sbx_box *b, const struct sbx_vm *vm,
-		   const char *held, struct err *e)
+static int agent_init(struct sbx *s, const struct sbx_box *b, const struct sbx_vm *vm,
+		      const char *held, struct err *e)
 {
 	int tmo = (int)s->cfg.op_timeout_s * 1000;
 	int64_t deadline = mono_ms() + tmo;
@@ -158,6 +159,8 @@ int sbx_agent_init(struct sbx *s, const struct sbx_box *b, const struct sbx_vm *
 		 */
 		if (ret)
 			why = *e;
+		if (sbx_stopping(s))
+			return err_set(e, false, -ECANCELED, "the server is stopping");
 		if (ret == -ECONNRESET && !reset_retried) {
 			reset_retried = true;
 			continue;
@@ -165,11 +168,33 @@ int sbx_agent_init(struct sbx *s, const struct sbx_box *b, const struct sbx_vm *
 		if (!sbx_vm_alive(vm))
 			return err_set(e, false, -ECHILD, "its VM exited (its log: %s)",
 				       vm->log[0] ? vm->log : vm->dir);
-		if (sbx_stopping(s))
-			return err_set(e, false, -ECANCELED, "the server is stopping");
 		if (mono_ms() >= deadline)
 			return ret ? err_prefix(e, ret, "its agent: ")
 				   : err_set(e, false, -ETIMEDOUT, "its agent: no /init in time");
 		usleep(50 * 1000);
 	}
+}
+
+/*
+ * The agent is guest code: a guest that accepted a connection and then
+ * never answers would hold a request, and the server's end, for
+ * --op-timeout. Its waits end when the server stops.
+ */
+int sbx_agent_wait(struct sbx *s, const struct sbx_vm *vm, int timeout_ms, struct err *e)
+{
+	int old = hc_cancel_with(s->stop_fd);
+	int ret = agent_wait(s, vm, timeout_ms, e);
+
+	hc_cancel_with(old);
+	return ret;
+}
+
+int sbx_agent_init(struct sbx *s, const struct sbx_box *b, const struct sbx_vm *vm,
+		   const char *held, struct err *e)
+{
+	int old = hc_cancel_with(s->stop_fd);
+	int ret = agent_init(s, b, vm, held, e);
+
+	hc_cancel_with(old);
+	return ret;
 }

@@ -95,17 +95,31 @@ static const http_parser_settings hc_settings = {
 	.on_message_complete = on_complete,
 };
 
-/* Waits for fd to be ready for events before deadline: 0, or -ETIMEDOUT. */
+/* The calling thread's cancel fd (hc_cancel_with): -1, none. */
+static __thread int cancel_fd = -1;
+
+int hc_cancel_with(int fd)
+{
+	int old = cancel_fd;
+
+	cancel_fd = fd;
+	return old;
+}
+
+/* Waits for fd to be ready for events before deadline: 0, -ETIMEDOUT or -ECANCELED. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
 	for (;;) {
 		int64_t left = deadline - mono_ms();
-		struct pollfd pfd = { .fd = fd, .events = events };
+		struct pollfd pfd[2] = { { .fd = fd, .events = events },
+					 { .fd = cancel_fd, .events = POLLIN } };
 		int n;
 
 		if (left <= 0)
 			return -ETIMEDOUT;
-		n = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		n = poll(pfd, cancel_fd >= 0 ? 2 : 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (n > 0 && cancel_fd >= 0 && (pfd[1].revents & POLLIN))
+			return -ECANCELED;
 		if (n > 0)
 			return 0;
 		if (n < 0 && errno != EINTR)

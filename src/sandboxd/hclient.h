@@ -60,5 +60,13 @@ int hc_request(const char *sock, const char *method, const char *path, const cha
 int hc_call(const char *sock, const char *method, const char *path, const char *body,
 	    int timeout_ms, struct hc_reply *r, struct err *e);
 void hc_reply_free(struct hc_reply *r);
+/*
+ * From now on the calling thread's waits in these calls also end, with
+ * -ECANCELED, once fd is readable (the server's stop eventfd; -1: none).
+ * For requests to an agent, which is guest code and may never answer; a
+ * request to Hearth's own API (a fork) is let finish, so that nothing it
+ * made goes unknown. Returns the fd it replaces.
+ */
+int hc_cancel_with(int fd);
 
 #endif

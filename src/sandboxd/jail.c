@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -43,6 +44,22 @@ void sbx_jail_fini(struct sbx_jail *j)
 	free(j->used);
 	j->used = NULL;
 	pthread_mutex_destroy(&j->lock);
+}
+
+int sbx_jail_check_run(const struct sbx *s, struct err *e)
+{
+	struct statvfs st;
+
+	if (!s->jail.on)
+		return 0;
+	if (statvfs(s->run, &st))
+		return err_set(e, false, -errno, "%s: %s", s->run, strerror(errno));
+	/* Each jail's /dev/kvm is a node made beneath it: nodev would refuse its open. */
+	if (st.f_flag & ST_NODEV)
+		return err_set(e, true, -EINVAL, "--run-dir %s: its file system is mounted nodev, "
+			       "where a jail's /dev/kvm cannot be opened; give --run-dir on one that "
+			       "is not (with --jail-uids)", s->run);
+	return 0;
 }
 
 static int take_uid(struct sbx_jail *j, uid_t *out)

@@ -314,7 +314,9 @@ static json_t *fork_one(struct sbx *s, const struct sbx_box *src, struct sbx_sna
 	if (ret) {
 		sbx_box_remove(s, b);
 		pthread_mutex_unlock(&s->lock);
-		return json_pack("{s:{s:i, s:s}}", "error", "code", 500, "message", e.msg);
+		/* No uid of --jail-uids free is E2B's 429, as a full server is. */
+		return json_pack("{s:{s:i, s:s}}", "error", "code", ret == -EAGAIN ? 429 : 500,
+				 "message", e.msg);
 	}
 	b->vm = vm;
 	b->state = SBX_RUNNING;

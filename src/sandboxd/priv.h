@@ -172,6 +172,8 @@ void sbx_vm_reap(void);
 /* jail.c: each VM's jail (--jail-uids), and its files. */
 int sbx_jail_init(struct sbx_jail *j, const struct sbx_config *cfg);
 void sbx_jail_fini(struct sbx_jail *j);
+/* Jailed: the run directory must allow the jails' device nodes (not nodev). 0 or -errno. */
+int sbx_jail_check_run(const struct sbx *s, struct err *e);
 /*
  * A new directory for a VM (RUN/KIND-N; made busy): jailed, its root,
  * vm->dir = ROOT/vm its user's, and a uid of the range taken for it

@@ -101,6 +101,8 @@ static int read_key(struct sbx *s, struct err *e)
 
 static int make_run_dir(struct sbx *s, bool *made, struct err *e)
 {
+	int ret;
+
 	*made = false;
 	if (!s->cfg.run_dir) {
 		snprintf(s->run, sizeof(s->run), "/tmp/hearth-sbx-XXXXXX");
@@ -113,9 +115,10 @@ static int make_run_dir(struct sbx *s, bool *made, struct err *e)
 		return err_set(e, true, -ENAMETOOLONG, "--run-dir %s: at most %zu bytes (sockets "
 			       "go beneath it)", s->cfg.run_dir, sizeof(s->run) - 1);
 	snprintf(s->run, sizeof(s->run), "%s", s->cfg.run_dir);
-	if (mkdir(s->run, 0700) && errno != EEXIST)
+	ret = mkdir(s->run, 0700);
+	if (ret && errno != EEXIST)
 		return err_set(e, true, -errno, "--run-dir %s: %s", s->run, strerror(errno));
-	*made = errno != EEXIST;
+	*made = !ret;
 	return 0;
 }
 
@@ -194,6 +197,8 @@ int sbx_main(const struct sbx_config *cfg, struct err *e)
 			      ? s->envd_fd : 0;
 	if (!ret)
 		ret = make_run_dir(s, &made_run, e);
+	if (!ret)
+		ret = sbx_jail_check_run(s, e);
 	if (!ret && (s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		ret = err_set(e, false, -errno, "eventfd: %s", strerror(errno));
 	if (ret)

@@ -15,8 +15,9 @@ from the range (a clone as its template's), with the range's group (docs/sandbox
   flags       bad flags of `hearth sandboxes` (no VM): --jail-uids without --jail-gid and
               the reverse, a range backwards, past 65534, of uid 0, of more than 4096 or
               not a range, --jail (refused, naming --jail-uids), --no-seccomp and
-              --no-sandbox, --jail-uids run by a user that is not root: each exit 2 with
-              one line naming the flag, before anything is listened on or made.
+              --no-sandbox, --jail-uids run by a user that is not root, and (as root)
+              --jail-uids with a --run-dir on a nodev mount: each exit 2 with one line
+              naming the flag, nothing left behind.
   sdk-jailed  E2B's SDK (tests/sandbox/e2e.mjs), every check of case sdk, against a jailed
               server, in the lab's L1 where the host cannot boot the template. Every
               `hearth serve` the server starts is sampled from /proc while the SDK runs:
@@ -206,6 +207,28 @@ def case_flags(hearth, tmp):
               "%s: exit 2, one line naming it (%d: %r)" % (" ".join(args), r.returncode,
                                                           r.stderr[:300]))
     check(not os.path.exists(os.path.join(tmp, "run")), "no run directory was made")
+    if os.geteuid() != 0:
+        return
+    # A run directory on a nodev file system: each jail's /dev/kvm could not be opened.
+    nodev = os.path.join(tmp, "nodev")
+    os.makedirs(nodev)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "nodev,size=1m", "tmpfs", nodev], check=True)
+    try:
+        with open(os.path.join(tmp, "key"), "w") as f:
+            f.write("k\n")
+        import run_sandboxd_test as R
+
+        r = subprocess.run([hearth, "sandboxes", "--listen", "127.0.0.1:%d" % R.free_port(),
+                            "--api-key-file", os.path.join(tmp, "key"), "--templates", tmp,
+                                       "--run-dir", os.path.join(nodev, "run")] +
+                           ["--jail-uids", "2000-2001", "--jail-gid", "2000"],
+                           capture_output=True, text=True, timeout=30, env=sanitizer_env())
+        check(r.returncode == 2 and "mounted nodev" in r.stderr and
+              os.listdir(nodev) == [], "--run-dir on a nodev mount: exit 2 naming it, the "
+              "directory it made removed (%d: %r, %s)" % (r.returncode, r.stderr[:300],
+                                                          os.listdir(nodev)))
+    finally:
+        subprocess.run(["umount", nodev])
 
 
 class Sampler(threading.Thread):

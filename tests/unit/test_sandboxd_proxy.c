@@ -11,7 +11,9 @@
  * an answer before (E2B's SDK asks a killed sandbox's /health on a kept
  * connection and must read the 502, not a close); an agent that closes
  * before its answer's end is a 502. And the server's own /init of a new
- * sandbox with its check (src/sandboxd/agent.c), on one connection.
+ * sandbox with its check (src/sandboxd/agent.c), on one connection; and
+ * an /init whose agent never answers ends when the server stops, not at
+ * --op-timeout (an hour here: the test would time out).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -39,6 +41,7 @@ struct agent_play {
 	size_t got_len;
 	const char *answer;        /* sent once a request's head is in (NULL: close at once) */
 	int requests;              /* answers to give on one connection */
+	bool hang;                 /* read the request, then never answer (until closed) */
 	int connections;
 };
 
@@ -83,6 +86,13 @@ static void *agent_thread(void *arg)
 				eoh = memmem(ag.got + from, ag.got_len - from, "\r\n\r\n", 4);
 				cl = strstr(ag.got + from, "Content-Length: ");
 				body = eoh && cl && cl < eoh ? strtoul(cl + 16, NULL, 10) : 0;
+			}
+			if (ag.hang) {
+				char sink[256];
+
+				while (read(fd, sink, sizeof(sink)) > 0)
+					;
+				break;
 			}
 			if (!ag.answer)
 				break;
@@ -174,6 +184,7 @@ static void reset_agent(const char *answer, int requests)
 	ag.answer = answer;
 	ag.requests = requests;
 	ag.connections = 0;
+	ag.hang = false;
 }
 
 static void test_relay(void **state)
@@ -308,6 +319,35 @@ static void test_init_one_connection(void **state)
 	assert_int_equal(ag.connections, 2);
 }
 
+static void *stop_soon(void *arg)
+{
+	/* The /init is waiting on the agent by then, or soon is: either way it must end. */
+	usleep(100 * 1000);
+	pthread_mutex_lock(&s.lock);
+	s.stopping = true;
+	pthread_mutex_unlock(&s.lock);
+	assert_int_equal(eventfd_write(s.stop_fd, 1), 0);
+	return NULL;
+}
+
+/* Last: it stops the server, the proxy thread with it. */
+static void test_init_stop(void **state)
+{
+	struct sbx_box *b = sbx_box_find(&s, "runningsandbox000001");
+	struct err e = ERR_INIT;
+	pthread_t th;
+
+	assert_non_null(b);
+	reset_agent(NULL, 1);
+	ag.hang = true;
+	s.cfg.op_timeout_s = 3600;
+	assert_int_equal(pthread_create(&th, NULL, stop_soon, NULL), 0);
+	assert_int_equal(sbx_agent_init(&s, b, &b->vm, NULL, &e), -ECANCELED);
+	assert_non_null(strstr(e.msg, "the server is stopping"));
+	assert_int_equal(ag.connections, 1);
+	pthread_join(th, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -317,6 +357,7 @@ int main(void)
 		cmocka_unit_test(test_refused_after_relay),
 		cmocka_unit_test(test_agent_closes),
 		cmocka_unit_test(test_init_one_connection),
+		cmocka_unit_test(test_init_stop),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
