@@ -39,6 +39,7 @@
 
 The first four need no KVM: no VM is started.
 """
+import fcntl
 import hashlib
 import http.client
 import json
@@ -282,8 +283,11 @@ def run_sdk(hearth, tmp, a, extra=(), during=None, after=None):
     once the SDK is done, before the server ends."""
     check(a.work and a.agent, "--work and --agent are needed")
     os.makedirs(a.work, exist_ok=True)
-    sdk = prepare_sdk(a.work)
-    templates = prepare_template(a.work, a.agent)
+    # sdk and sdk-jailed share --work, and meson runs them at once: one makes, the other waits.
+    with open(os.path.join(a.work, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        sdk = prepare_sdk(a.work)
+        templates = prepare_template(a.work, a.agent)
     need_hw_kvm()
     s = Server(hearth, tmp, templates=templates, extra=["--op-timeout", "600",
                                                        "--boot-timeout", "900"] + list(extra),
