@@ -90,8 +90,8 @@ int sbx_restore_vm(struct sbx *s, const struct sbx_box *b, struct sbx_snap *snap
  * them in a directory of its own: nothing there is followed, and each is
  * sealed (sbx_jail_seal) before another jail may link it.
  */
-static int move_files(struct sbx *s, const char *from, const char *to, char name[2][SBX_ID_LEN + 24],
-		      struct err *e)
+static int move_files(struct sbx *s, const char *from, const char *to,
+		      char name[2][SBX_ID_LEN + 24], struct err *e)
 {
 	static const char *const dest[] = { "vm.snap", "vm.mem" };
 	int src = open(from, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

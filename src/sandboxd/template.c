@@ -230,8 +230,10 @@ static int tpl_boot(struct sbx *s, struct sbx_tpl *t, struct err *e)
 	if (snprintf(t->rootfs_link, sizeof(t->rootfs_link), "%s/rootfs.img", t->vm.dir) >=
 		    (int)sizeof(t->rootfs_link) ||
 	    snprintf(t->vm.vsock, sizeof(t->vm.vsock), "%s/tpl.vsock", t->vm.dir) >=
-		    (int)sizeof(t->vm.vsock))
-		return err_set(e, false, -ENAMETOOLONG, "%s: path too long", t->vm.dir);
+		    (int)sizeof(t->vm.vsock)) {
+		ret = err_set(e, false, -ENAMETOOLONG, "%s: path too long", t->vm.dir);
+		goto err_kill;
+	}
 	ret = sbx_jail_place(s, t->rootfs, t->rootfs_link, e);
 	if (!ret)
 		ret = write_config(s, t, e);
